@@ -1,0 +1,45 @@
+"""The CLI: the same engine, headless. ``python -m studio --help`` lists the commands.
+
+Each module in ``studio.commands`` adds its subcommands through ``register(subparsers)`` and sets
+``func`` on its parser. A ``StudioError`` prints ``error: <message>`` on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from studio import commands
+from studio.errors import StudioError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m studio", description="SLM Studio on the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for mod in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"studio.commands.{mod.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""CLI subcommands, one module per concept; each exposes ``register(subparsers)``."""

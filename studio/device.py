@@ -1,0 +1,56 @@
+"""What the studio runs on, found without importing torch (Home and the Dataset page stay light)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    total_mb: int
+    used_mb: int
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    gpus: list[Gpu]
+    local_models: bool  # torch and transformers are installed: local training and chat are possible
+
+    @property
+    def summary(self) -> str:
+        if self.gpus:
+            g = self.gpus[0]
+            more = f" (+{len(self.gpus) - 1} more)" if len(self.gpus) > 1 else ""
+            return f"GPU: {g.name}, {g.used_mb / 1024:.1f} of {g.total_mb / 1024:.1f} GiB in use{more}"
+        if self.local_models:
+            return "CPU only: local training and chat work, slowly; API models work as usual"
+        return "API mode: torch is not installed, so chat and evaluation go through API models"
+
+
+def gpus() -> list[Gpu]:
+    """NVIDIA GPUs as ``nvidia-smi`` reports them; empty when there is none."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,memory.total,memory.used", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            found.append(Gpu(parts[0], int(parts[1]), int(parts[2])))
+    return found
+
+
+def describe() -> DeviceInfo:
+    local = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
+    return DeviceInfo(gpus=gpus(), local_models=local)

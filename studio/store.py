@@ -1,0 +1,272 @@
+"""The dataset store: named datasets in the workspace, every save a new immutable version.
+
+Layout under ``STUDIO_HOME/datasets/<id>/``::
+
+    dataset.json          {"id", "name", "created"}
+    versions/0001.json    the records, in the seed format (a JSON array of {"question", "answer", ...})
+    versions/0001.meta    {"version", "created", "count", "message", "sha256"}
+
+Writes are atomic and a per-dataset file lock serialises saves, so two sessions saving at once
+cannot both win: a save based on an older version raises ``VersionConflictError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import fcntl
+import hashlib
+import json
+import re
+import shutil
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from studio import atomic, config
+from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError
+
+Record = dict[str, object]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    created: str  # ISO 8601, UTC
+    count: int  # number of records
+    message: str  # what the save was ("imported qa.json", "dedup: kept 97 of 104", ...)
+    sha256: str  # hash of the version file's bytes; runs and evaluations record it
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: str  # directory name, stable across renames
+    name: str  # display name, unique in the workspace (case-insensitive)
+    created: str
+    versions: list[VersionInfo] = field(default_factory=list)
+
+    @property
+    def latest(self) -> VersionInfo | None:
+        return self.versions[-1] if self.versions else None
+
+
+@dataclass(frozen=True)
+class Diff:
+    added: list[Record]
+    removed: list[Record]
+    edited: list[tuple[Record, Record]]  # (before, after)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.edited)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _slug(name: str) -> str:
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+    return text[:48] or "dataset"
+
+
+def _dir(dataset_id: str) -> Path:
+    if not dataset_id or "/" in dataset_id or dataset_id.startswith("."):
+        raise DatasetNotFoundError(f"No dataset with id {dataset_id!r}; pick one from the list.")
+    path = config.datasets_dir() / dataset_id
+    if not (path / "dataset.json").is_file():
+        raise DatasetNotFoundError(f"No dataset with id {dataset_id!r}; it may have been deleted. Pick another.")
+    return path
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _check_name(name: str, *, ignore_id: str | None = None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise StudioError("A dataset needs a name: type one and try again.")
+    if len(name) > 100:
+        raise StudioError("That name is too long: use at most 100 characters.")
+    for info in list_datasets():
+        if info.id != ignore_id and info.name.casefold() == name.casefold():
+            raise StudioError(f"A dataset named {name!r} already exists: choose another name.")
+    return name
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every dataset in the workspace, newest first."""
+    out = []
+    for path in config.datasets_dir().iterdir():
+        meta = path / "dataset.json"
+        if not meta.is_file():
+            continue
+        try:
+            head = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a half-deleted or foreign folder is not a dataset
+        out.append(DatasetInfo(id=path.name, name=head["name"], created=head["created"], versions=list_versions(path.name)))
+    return sorted(out, key=lambda d: d.created, reverse=True)
+
+
+def get_dataset(dataset_id: str) -> DatasetInfo:
+    path = _dir(dataset_id)
+    head = json.loads((path / "dataset.json").read_text(encoding="utf-8"))
+    return DatasetInfo(id=dataset_id, name=head["name"], created=head["created"], versions=list_versions(dataset_id))
+
+
+def find_dataset(name: str) -> DatasetInfo | None:
+    """The dataset with this display name or id, if any."""
+    for info in list_datasets():
+        if info.name.casefold() == name.strip().casefold() or info.id == name:
+            return info
+    return None
+
+
+def create_dataset(name: str, records: list[Record], message: str = "created") -> DatasetInfo:
+    """Create a dataset whose first version holds ``records``."""
+    name = _check_name(name)
+    base = _slug(name)
+    root = config.datasets_dir()
+    dataset_id, n = base, 1
+    while (root / dataset_id).exists():
+        n += 1
+        dataset_id = f"{base}-{n}"
+    path = root / dataset_id
+    with _locked(path):
+        _write_version(path, 1, records, message)
+        atomic.write_json(path / "dataset.json", {"id": dataset_id, "name": name, "created": _now()})
+    return get_dataset(dataset_id)
+
+
+def rename_dataset(dataset_id: str, new_name: str) -> DatasetInfo:
+    path = _dir(dataset_id)
+    name = _check_name(new_name, ignore_id=dataset_id)
+    with _locked(path):
+        head = json.loads((path / "dataset.json").read_text(encoding="utf-8"))
+        head["name"] = name
+        atomic.write_json(path / "dataset.json", head)
+    return get_dataset(dataset_id)
+
+
+def delete_dataset(dataset_id: str) -> Path:
+    """Move the dataset to ``STUDIO_HOME/trash`` (nothing is destroyed) and return where it went."""
+    path = _dir(dataset_id)
+    trash = config.home() / "trash"
+    trash.mkdir(exist_ok=True)
+    dest = trash / f"{dataset_id}-{time.strftime('%Y%m%d-%H%M%S')}"
+    shutil.move(str(path), dest)
+    return dest
+
+
+def list_versions(dataset_id: str) -> list[VersionInfo]:
+    vdir = config.datasets_dir() / dataset_id / "versions"
+    if not vdir.is_dir():
+        return []
+    out = []
+    for meta in sorted(vdir.glob("*.meta")):
+        try:
+            out.append(VersionInfo(**json.loads(meta.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError):
+            continue
+    return sorted(out, key=lambda v: v.version)
+
+
+def version_path(dataset_id: str, version: int | None = None) -> Path:
+    """The JSON file of a version (the latest when ``version`` is None)."""
+    path = _dir(dataset_id)
+    versions = list_versions(dataset_id)
+    if not versions:
+        raise DatasetNotFoundError(f"Dataset {dataset_id!r} has no versions yet.")
+    number = versions[-1].version if version is None else int(version)
+    file = path / "versions" / f"{number:04d}.json"
+    if not file.is_file():
+        raise DatasetNotFoundError(f"Dataset {dataset_id!r} has no version {number}; pick one from its version list.")
+    return file
+
+
+def load_version(dataset_id: str, version: int | None = None) -> list[Record]:
+    """The records of a version (the latest when ``version`` is None)."""
+    return json.loads(version_path(dataset_id, version).read_text(encoding="utf-8"))
+
+
+def save_version(dataset_id: str, records: list[Record], *, base_version: int, message: str = "edited") -> VersionInfo:
+    """Save ``records`` as a new version, if nobody saved since ``base_version``.
+
+    Raises ``VersionConflictError`` when the latest version is newer than ``base_version``; the
+    caller keeps its edits and can reload, compare and retry.
+    """
+    path = _dir(dataset_id)
+    with _locked(path):
+        versions = list_versions(dataset_id)
+        latest = versions[-1].version if versions else 0
+        if latest != base_version:
+            raise VersionConflictError(
+                f"This dataset was saved by someone else (version {latest}) after you opened version "
+                f"{base_version}. Your edits are kept: reload to see theirs, then re-apply yours and save.",
+                base_version=base_version,
+                latest_version=latest,
+            )
+        return _write_version(path, latest + 1, records, message)
+
+
+def restore_version(dataset_id: str, version: int, *, base_version: int) -> VersionInfo:
+    """Make an old version the latest again, as a new version (history is never rewritten)."""
+    records = load_version(dataset_id, version)
+    return save_version(dataset_id, records, base_version=base_version, message=f"restored version {version}")
+
+
+def _write_version(path: Path, number: int, records: list[Record], message: str) -> VersionInfo:
+    data = (json.dumps(records, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    atomic.write_bytes(path / "versions" / f"{number:04d}.json", data)
+    info = VersionInfo(
+        version=number, created=_now(), count=len(records), message=message, sha256=hashlib.sha256(data).hexdigest()
+    )
+    # The meta file is written last: a version without one is an interrupted save and is not listed.
+    atomic.write_json(path / "versions" / f"{number:04d}.meta", asdict(info))
+    return info
+
+
+def diff_records(before: list[Record], after: list[Record]) -> Diff:
+    """What changed from ``before`` to ``after``: records added, removed, and edited in place."""
+    key = lambda r: json.dumps(r, sort_keys=True, ensure_ascii=False)  # noqa: E731
+    matcher = difflib.SequenceMatcher(None, [key(r) for r in before], [key(r) for r in after], autojunk=False)
+    added: list[Record] = []
+    removed: list[Record] = []
+    edited: list[tuple[Record, Record]] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "insert":
+            added.extend(after[j1:j2])
+        elif op == "delete":
+            removed.extend(before[i1:i2])
+        elif op == "replace":
+            # Records at the same place count as one edited record when they keep their question or
+            # their answer; otherwise it is a removal and an addition.
+            olds, news = before[i1:i2], after[j1:j2]
+            for k in range(max(len(olds), len(news))):
+                old = olds[k] if k < len(olds) else None
+                new = news[k] if k < len(news) else None
+                if old is not None and new is not None and _same_record(old, new):
+                    edited.append((old, new))
+                else:
+                    if old is not None:
+                        removed.append(old)
+                    if new is not None:
+                        added.append(new)
+    return Diff(added=added, removed=removed, edited=edited)
+
+
+def _same_record(a: Record, b: Record) -> bool:
+    return a.get("question") == b.get("question") or a.get("answer") == b.get("answer")

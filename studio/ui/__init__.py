@@ -1,0 +1,49 @@
+"""The studio's Streamlit layer: the only part of ``studio`` that imports streamlit.
+
+Pages import helpers from here (``from studio import ui``); submodules hold larger shared widgets
+(one per concept, e.g. ``studio.ui.review`` for the dedup review queue). Engine modules never
+import this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import streamlit as st
+
+from studio import config
+from studio.errors import StudioError
+
+T = TypeVar("T")
+
+
+def page_setup(title: str, icon: str = ":material/smart_toy:") -> None:
+    """Every page's first call: the tab title, wide layout."""
+    st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=icon, layout="wide")
+
+
+def init_state(defaults: dict[str, object]) -> None:
+    """Set namespaced session-state keys (``"dataset.selected"``, ...) once per session."""
+    for key, value in defaults.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def run_or_error(fn: Callable[..., T], *args, **kwargs) -> T | None:
+    """Call an engine function; show a ``StudioError`` as one ``st.error`` line and return None."""
+    try:
+        return fn(*args, **kwargs)
+    except StudioError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def hf_token() -> str | None:
+    """The Hugging Face token from this session's password field, ``st.secrets`` or the environment."""
+    try:
+        secrets = st.secrets
+        secrets.get("HF_TOKEN")  # raises when there is no secrets file at all
+    except Exception:
+        secrets = None
+    return config.hf_token(secrets, st.session_state.get("auth.hf_token"))

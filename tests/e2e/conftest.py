@@ -1,0 +1,127 @@
+"""Real-browser fixtures: Debian's Chromium driven by Playwright against ``streamlit run``.
+
+``studio`` starts a fresh server on a free loopback port with its own workspace; ``page`` opens it.
+Helpers here wait for what a person waits for: the script to finish running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+
+
+@dataclass
+class Studio:
+    url: str
+    home: Path
+    proc: subprocess.Popen
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_studio(home: Path, log: Path, env: dict[str, str] | None = None) -> Studio:
+    port = _free_port()
+    full_env = {**os.environ, "STUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1", **(env or {})}
+    full_env.pop("HF_TOKEN", None)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return Studio(url=url, home=home, proc=proc, log=log)
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"streamlit did not become healthy:\n{log.read_text()}")
+
+
+def stop_studio(studio: Studio) -> None:
+    studio.proc.terminate()
+    try:
+        studio.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        studio.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: install it with `apt-get install -y chromium` (tests/run does).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Iterator[Studio]:
+    s = start_studio(tmp_path / "studio-home", tmp_path / "streamlit.log")
+    yield s
+    stop_studio(s)
+
+
+@pytest.fixture
+def page(browser, studio: Studio):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = context.new_page()
+    p.set_default_timeout(30_000)
+    yield p
+    context.close()
+
+
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until Streamlit has finished running the script (what a person sees as 'done')."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    page.wait_for_timeout(200)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+
+
+def open_page(page, studio: Studio, path: str = "") -> None:
+    """Open ``/path`` (a page's URL name, "" for Home) and wait for the app to settle."""
+    page.goto(f"{studio.url}/{path}")
+    wait_idle(page)
+
+
+def assert_no_exception(page) -> None:
+    """A traceback shown to a user is a bug."""
+    assert page.locator("[data-testid='stException']").count() == 0, page.locator("[data-testid='stException']").first.inner_text()

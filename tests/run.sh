@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh Debian machine, then run them.
+# Usage: bash tests/run.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+# torch==2.13.0 first keeps pip on the small CPU build (an open `torch` pulls CUDA wheels of several GB).
+python3 -m pip install -q --disable-pip-version-check torch==2.13.0 -r requirements-dev.txt
+python3 -m pytest "$@"
