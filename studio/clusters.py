@@ -1,0 +1,60 @@
+"""Duplicate clusters: the shared result type of fuzzy and semantic de-duplication."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pair:
+    i: int  # 0-based record index, i < j
+    j: int
+    score: float  # fuzzy: rapidfuzz score 0-100; semantic: cosine similarity x 100
+
+
+@dataclass(frozen=True)
+class Cluster:
+    members: tuple[int, ...]  # sorted 0-based record indices, at least two
+    pairs: tuple[Pair, ...]  # the pairs above the threshold that joined them
+    keep: int  # the suggested record to keep (a member)
+    kind: str = "fuzzy"  # "fuzzy", "exact" or "semantic"
+
+    @property
+    def top_score(self) -> float:
+        return max(p.score for p in self.pairs)
+
+
+def connected_clusters(
+    n: int,
+    pairs: Iterable[Pair],
+    *,
+    kind: str = "fuzzy",
+    choose_keep: Callable[[Sequence[int]], int] | None = None,
+) -> list[Cluster]:
+    """Group ``pairs`` over ``n`` records into connected components, highest-scoring first.
+
+    ``choose_keep`` picks the suggested record among a cluster's members (default: the first).
+    """
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    by_root: dict[int, list[Pair]] = {}
+    pair_list = list(pairs)
+    for p in pair_list:
+        ra, rb = find(p.i), find(p.j)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    for p in pair_list:
+        by_root.setdefault(find(p.i), []).append(p)
+    clusters = []
+    for ps in by_root.values():
+        members = tuple(sorted({m for p in ps for m in (p.i, p.j)}))
+        keep = choose_keep(members) if choose_keep else members[0]
+        clusters.append(Cluster(members, tuple(sorted(ps, key=lambda p: (-p.score, p.i, p.j))), keep, kind))
+    return sorted(clusters, key=lambda c: (-c.top_score, c.members))
