@@ -59,6 +59,26 @@ def shape_of_model(model: Any) -> ModelShape:
     return ModelShape(sum(p.numel() for p in model.parameters()), s.layers, s.width, s.vocab)
 
 
+def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, token: str | None = None) -> ModelShape:
+    """The shape of a training base without loading weights: a scratch size, or the base's config.json."""
+    if base == "scratch":
+        from studio import scratch
+
+        s = scratch.SIZES[scratch_size]
+        per_layer = 12 * s.n_embd * s.n_embd + 13 * s.n_embd
+        return ModelShape(s.n_layer * per_layer + vocab_size * s.n_embd, s.n_layer, s.n_embd, vocab_size)
+    from transformers import AutoConfig
+
+    from studio import models
+
+    ref = models.resolve(base)
+    try:
+        cfg = AutoConfig.from_pretrained(ref.source, **models.pretrained_kwargs(ref, token))
+    except (OSError, ValueError) as exc:
+        raise models.explain_load_error(ref, exc) from None
+    return shape_of_config(cfg)
+
+
 def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_checkpointing: bool = False) -> MemoryEstimate:
     """Peak training memory in bytes for ``batch_size`` records of ``seq_len`` tokens."""
     weights = shape.params * 4
