@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from studio import config, device, sample, store, ui
+from studio import config, device, runs, sample, store, ui
 
 ui.page_setup("Home", ":material/home:")
 sample.ensure_sample()
@@ -37,3 +37,5 @@ else:
 st.subheader("The path through the studio")
 st.page_link("pages/1_Dataset.py", label="1. Dataset: author, import, validate, de-duplicate, version, export",
              icon=":material/table:")
+st.page_link("pages/2_Train.py", label=f"2. Train: fine-tune or train from scratch in the background, with live curves "
+             f"({runs.count_runs()} runs so far)", icon=":material/model_training:")
