@@ -34,7 +34,7 @@ def test_preview_and_memory_check_for_the_sample(offline):
     assert "158 records to train on, 0 held out" in captions and "Format: question-answer" in captions
     assert any("Needs about" in s.value for s in at.success)
     tokens_html = " ".join(m.value for m in at.markdown if "train-tokens" in m.value)
-    assert "Question:" in tokens_html and "background:#ffd86b" in tokens_html  # loss tokens highlighted
+    assert "Question" in tokens_html and "Answer" in tokens_html and "background:#ffd86b" in tokens_html
 
 
 def test_truncation_warning_and_too_few_records(offline):
