@@ -135,7 +135,7 @@ def _parse_json(text: str) -> list[dict]:
     except RecursionError:
         raise DatasetFormatError("The JSON is nested too deeply to be a Q&A dataset.") from None
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()):
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise DatasetFormatError(
                 f"The JSON ends early at line {exc.lineno}: the file looks truncated; export it again."
             ) from None

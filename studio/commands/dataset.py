@@ -48,8 +48,10 @@ def _add_map(p: argparse.ArgumentParser) -> None:
 
 
 def _read_file(path: Path, pairs: list[str]) -> tuple[list[dict], list[validate.Problem]]:
-    if not path.is_file():
+    if not path.exists():
         raise DatasetFormatError(f"No file at {path}: check the path.")
+    if path.is_dir():
+        raise DatasetFormatError(f"{path} is a folder: give the path of a JSON, JSON Lines or CSV file.")
     try:
         data = path.read_bytes()
     except OSError as exc:
