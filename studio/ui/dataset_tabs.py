@@ -19,6 +19,7 @@ from studio.errors import StudioError
 from studio.ui import dataset as dui
 
 IMPORT = "dataset.import"
+AUTO_CHECK = 20_000  # larger saved versions are checked on request
 PUSH = "dataset.push"
 NONE = "(none)"
 
@@ -124,6 +125,12 @@ def check_tab(info: store.DatasetInfo | None) -> None:
         st.info("No dataset selected.")
         return
     latest = info.latest
+    asked = st.session_state.setdefault("dataset.check.asked", set())
+    if latest.count > AUTO_CHECK and (info.id, latest.version) not in asked:
+        # Checking 200,000 records takes seconds: only when asked, so opening the page stays quick.
+        if not st.button(f"Check {latest.count:,} records and compute statistics", key="dataset.check.go"):
+            return
+        asked.add((info.id, latest.version))
     problems, st_ = _checked(info.id, latest.version, latest.sha256)
     errs, warns = validate.errors(problems), validate.warnings(problems)
     st.caption(f"Checks and statistics of the saved version {latest.version}; unsaved edits are checked when you save.")
@@ -148,6 +155,12 @@ def check_tab(info: store.DatasetInfo | None) -> None:
 
 # ---- Versions -------------------------------------------------------------------------------------
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _version_diff(dataset_id: str, old: int, new: int, sha_old: str, sha_new: str) -> store.Diff:
+    """Versions never change once written, so their diff is computed once (shared, read-only)."""
+    return editing.changes(store.load_version(dataset_id, old), store.load_version(dataset_id, new))
+
+
 def versions_tab(info: store.DatasetInfo | None) -> None:
     if info is None or not info.versions:
         st.info("No dataset selected.")
@@ -160,8 +173,8 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
     old = c1.selectbox("Compare version", numbers, index=max(0, len(numbers) - 2), key=f"dataset.cmp.a.{info.id}")
     new = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"dataset.cmp.b.{info.id}")
     if old != new:
-        diff = editing.changes(store.load_version(info.id, old), store.load_version(info.id, new))
-        dui.diff_view(diff, f"version {old} → version {new}")
+        sha = {v.version: v.sha256 for v in info.versions}
+        dui.diff_view(_version_diff(info.id, old, new, sha[old], sha[new]), f"version {old} → version {new}")
     st.divider()
     restore = st.selectbox("Restore version", numbers[:-1] or numbers, key=f"dataset.restore.{info.id}")
     d = dui.draft(info)
