@@ -224,16 +224,20 @@ def _parse_csv(text: str) -> list[dict]:
     return rows
 
 
-def _check_depth(value: object, where: str) -> None:
-    stack = [(value, 0)]
+def _check_depth(row: dict, where: str) -> None:
+    for value in row.values():  # the common case, flat text fields, costs one type check per field
+        if type(value) is dict or type(value) is list:
+            _check_nested(value, where)
+
+
+def _check_nested(value: object, where: str) -> None:
+    stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise DatasetFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep: flatten it.")
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
 
 
 def _kind(value: object) -> str:
@@ -250,8 +254,7 @@ def _fields(rows: list[dict]) -> list[str]:
     seen: dict[str, None] = {}
     for row in rows:
         if len(seen) < 200:  # a file with thousands of distinct keys is not a Q&A table
-            for key in row:
-                seen.setdefault(key, None)
+            seen.update(dict.fromkeys(row))
     return list(seen)
 
 

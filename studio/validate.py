@@ -53,25 +53,31 @@ def validate(records: list[Record], rules: Rules = Rules()) -> list[Problem]:
     """Every problem in ``records``, in record order, errors and warnings mixed."""
     problems: list[Problem] = []
     seen: dict[str, int] = {}
+    first_seen = seen.setdefault
+    long_chars, limit = rules.long_chars, rules.max_listed
     for n, rec in enumerate(records, 1):
-        if len(problems) >= rules.max_listed:
-            break
-        if type(rec) is not dict:
+        if type(rec) is dict:
+            q = rec.get("question")
+            a = rec.get("answer")
+            if type(q) is str and type(a) is str:  # the fast path: 200,000 records in well under a second
+                qs = q.strip()
+                as_ = a.strip()
+                if qs and as_ and qs != as_:
+                    first = first_seen(qs, n)
+                    if first != n or len(q) + len(a) > long_chars:
+                        if first != n:
+                            problems.append(Problem(n, "warning", f"same question as record {first}"))
+                        if len(q) + len(a) > long_chars:
+                            problems.append(Problem(n, "warning", f"very long ({len(q) + len(a):,} characters; "
+                                                                  f"over {long_chars:,})"))
+                        if len(problems) >= limit:
+                            break
+                    continue
+            problems.extend(_slow_checks(n, rec, seen, rules))
+        else:
             problems.append(Problem(n, "error", f"is {_kind(rec)}, not an object with a question and an answer"))
-            continue
-        q = rec.get("question")
-        a = rec.get("answer")
-        if type(q) is str and type(a) is str:  # the fast path: 200,000 records in well under a second
-            qs, as_ = q.strip(), a.strip()
-            if qs and as_ and qs != as_:
-                first = seen.setdefault(qs, n)
-                if first != n:
-                    problems.append(Problem(n, "warning", f"same question as record {first}"))
-                if len(q) + len(a) > rules.long_chars:
-                    problems.append(Problem(n, "warning", f"very long ({len(q) + len(a):,} characters; "
-                                                          f"over {rules.long_chars:,})"))
-                continue
-        problems.extend(_slow_checks(n, rec, seen, rules))
+        if len(problems) >= limit:
+            break
     return problems
 
 

@@ -265,3 +265,33 @@ def test_home_and_dataset_page_never_import_torch_or_transformers():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=180)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_push_from_the_page_to_an_unreachable_hub_says_so_without_the_token(tmp_path):
+    """A separate process, so the Hub client reads HF_ENDPOINT (a closed loopback port) at import."""
+    import os
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = (
+        "import time\nfrom streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
+        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
+        "at.button(key='dataset.push.go').click().run()\n"
+        "job = at.session_state['dataset.push']\n"
+        "deadline = time.time() + 90\n"
+        "while job.status == 'running' and time.time() < deadline:\n"
+        "    time.sleep(0.2)\n"
+        "at.run()\n"
+        "print(job.status)\n"
+        "print('|'.join(e.value for e in at.error))\n"
+    )
+    env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+           "HF_HOME": str(tmp_path / "hf"), "STUDIO_HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    status, errors = out.stdout.strip().splitlines()[-2:]
+    assert status == "failed" and errors.startswith("Cannot reach the Hugging Face Hub")
+    assert "hf_secretvalue123" not in out.stdout

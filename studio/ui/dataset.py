@@ -110,7 +110,7 @@ def _manage(info: store.DatasetInfo | None) -> None:
         flash(f"Renamed to {md(new_name.strip())}.")
         st.rerun()
     st.divider()
-    sure = st.checkbox(f"Yes, delete {info.name!r} (it moves to the workspace's trash folder)",
+    sure = st.checkbox(f"Yes, delete {md(info.name)} (it moves to the workspace's trash folder)",
                        key=f"dataset.delete_sure.{info.id}")
     if st.button("Delete dataset", key="dataset.delete", type="primary", disabled=not sure):
         dest = _run(store.delete_dataset, info.id)

@@ -42,7 +42,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
             cached = {"file_id": upload.file_id, "parsed": None, "error": str(exc)}
         st.session_state[IMPORT] = cached
     if cached["error"]:
-        st.error(f"Cannot import {upload.name}: {cached['error']}", icon=":material/error:")
+        st.error(f"Cannot import {dui.md(upload.name)}: {cached['error']}", icon=":material/error:")
         return
     parsed: formats.Parsed = cached["parsed"]
     st.write(f"Read **{len(parsed.rows):,} records** as {parsed.format.upper()}.")
@@ -102,7 +102,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         return
     skip = st.checkbox("Skip records already in the dataset (same question and answer)", value=True,
                        key="dataset.import.skip")
-    if st.button(f"Add to {info.name}", type="primary", disabled=disabled, key="dataset.import.merge"):
+    if st.button(f"Add to {dui.md(info.name)}", type="primary", disabled=disabled, key="dataset.import.merge"):
         d = dui.draft(info)
         merged, skipped = editing.append(d.current, records, skip_existing=skip)
         dui.replace_working_copy(info.id, merged)
