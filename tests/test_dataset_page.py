@@ -295,3 +295,22 @@ def test_push_from_the_page_to_an_unreachable_hub_says_so_without_the_token(tmp_
     status, errors = out.stdout.strip().splitlines()[-2:]
     assert status == "failed" and errors.startswith("Cannot reach the Hugging Face Hub")
     assert "hf_secretvalue123" not in out.stdout
+
+
+def test_another_tab_can_commit_through_the_working_copy():
+    """What a review tab does: take the working copy, change it, and commit it as a version."""
+    info = store.create_dataset("Mine", RECS)
+    script = (
+        "import streamlit as st\nfrom studio import store\nfrom studio.ui import dataset as dui\n"
+        "dui.init()\ninfo = store.get_dataset(st.session_state['dataset.selected'])\n"
+        "records, base = dui.working_copy(info)\nst.write(f'base {base}: {len(records)} records')\n"
+        "if st.button('Keep first', key='t.keep'):\n    dui.commit(info, records[:1], 'kept 1 of 2')\n"
+        "dui.show_flash()\n"
+    )
+    at = AppTest.from_string(script, default_timeout=60)
+    at.session_state["dataset.selected"] = info.id
+    at.run()
+    assert "base 1: 2 records" in texts(at.markdown)
+    at.button(key="t.keep").click().run()
+    assert "Saved version 2: 1 record." in texts(at.success) and "base 2: 1 records" in texts(at.markdown)
+    assert store.list_versions(info.id)[-1].message == "kept 1 of 2"

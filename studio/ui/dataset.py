@@ -143,6 +143,12 @@ def draft(info: store.DatasetInfo) -> Draft:
     return d
 
 
+def working_copy(info: store.DatasetInfo) -> tuple[list[Record], int]:
+    """(records on screen, the version they are based on): what another tab reviews and saves against."""
+    d = draft(info)
+    return d.current, d.base
+
+
 def working_records(dataset_id: str) -> list[Record] | None:
     """The records on screen for ``dataset_id`` (unsaved edits included), or None before the page opened it."""
     d = st.session_state.get(DRAFTS, {}).get(dataset_id)
@@ -154,6 +160,17 @@ def replace_working_copy(dataset_id: str, records: list[Record]) -> None:
     d: Draft = st.session_state[DRAFTS][dataset_id]
     d.records = d.current = records
     d.nonce += 1
+
+
+def commit(info: store.DatasetInfo, records: list[Record], message: str) -> None:
+    """Save ``records`` as the next version from another tab (e.g. a de-duplication review).
+
+    Same rules as the Save button: validated first; a save based on an older version is refused and
+    ``records`` stay on screen as unsaved changes with the conflict panel; on success, reruns the page.
+    """
+    d = draft(info)
+    replace_working_copy(info.id, records)
+    save(info, d, message, base_version=d.base)
 
 
 def reset(info: store.DatasetInfo) -> None:
@@ -247,7 +264,7 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
                                               current=records, nonce=d.nonce + 1)
     warns = validate.warnings(problems)
     note = f" ({len(warns)} warning{'s' if len(warns) > 1 else ''}: see the Check tab)" if warns else ""
-    flash(f"Saved version {saved.version}: {saved.count:,} records{note}.")
+    flash(f"Saved version {saved.version}: {saved.count:,} record{'' if saved.count == 1 else 's'}{note}.")
     st.rerun()
 
 
