@@ -105,7 +105,12 @@ def merge_view(records: list[Record], indices: list[int], rows: list[dict]) -> l
 
 
 def changes(before: list[Record], after: list[Record]) -> store.Diff:
-    """``store.diff_records``, quick on large lists: the common head and tail are skipped first."""
+    """``store.diff_records``, quick on large working copies.
+
+    The common head and tail are skipped first. The editor keeps every untouched record as the same
+    object, so those objects anchor the rest in one pass; lists without shared objects (two versions
+    read from disk) fall back to ``store.diff_records``.
+    """
     if before is after or before == after:
         return store.Diff(added=[], removed=[], edited=[])
     head = 0
@@ -115,7 +120,32 @@ def changes(before: list[Record], after: list[Record]) -> store.Diff:
     tail = 0
     while tail < limit - head and before[-1 - tail] == after[-1 - tail]:
         tail += 1
-    return store.diff_records(before[head:len(before) - tail], after[head:len(after) - tail])
+    old, new = before[head:len(before) - tail], after[head:len(after) - tail]
+    where = {id(r): i for i, r in enumerate(old)}
+    anchors = [(where[id(r)], j) for j, r in enumerate(new) if id(r) in where]
+    in_order = all(a[0] < b[0] for a, b in zip(anchors, anchors[1:]))
+    if not anchors or not in_order or len(where) != len(old):
+        return store.diff_records(old, new)
+    added: list[Record] = []
+    removed: list[Record] = []
+    edited: list[tuple[Record, Record]] = []
+    prev_i = prev_j = -1
+    for i, j in [*anchors, (len(old), len(new))]:
+        gap_old, gap_new = old[prev_i + 1:i], new[prev_j + 1:j]
+        for k in range(max(len(gap_old), len(gap_new))):
+            o = gap_old[k] if k < len(gap_old) else None
+            n = gap_new[k] if k < len(gap_new) else None
+            if o is not None and n is not None and (o.get("question") == n.get("question")
+                                                    or o.get("answer") == n.get("answer")):
+                if o != n:
+                    edited.append((o, n))
+            else:
+                if o is not None:
+                    removed.append(o)
+                if n is not None:
+                    added.append(n)
+        prev_i, prev_j = i, j
+    return store.Diff(added=added, removed=removed, edited=edited)
 
 
 def summary(diff: store.Diff) -> str:

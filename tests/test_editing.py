@@ -32,14 +32,25 @@ def test_merge_into_empty_dataset_and_search_view():
     assert out[3]["answer"] == "three" and len(out) == 10 and out[9] is RECS[9]
 
 
-def test_changes_on_a_large_list_with_edits_far_apart():
+def test_changes_on_a_large_list_with_edits_far_apart_is_quick_and_matches_the_store():
+    import copy
+    import time
+
     big = [{"question": f"q{i}", "answer": "a"} for i in range(200_000)]
     after = list(big)
     after[10] = {"question": "q10", "answer": "changed"}
     after[190_000] = {"question": "q190000", "answer": "changed"}
     del after[100_000]
+    after.insert(5000, {"question": "new", "answer": "row"})
+    start = time.perf_counter()
     diff = editing.changes(big, after)
-    assert (len(diff.added), len(diff.removed), len(diff.edited)) == (0, 1, 2)
+    quick = time.perf_counter() - start
+    assert (len(diff.added), len(diff.removed), len(diff.edited)) == (1, 1, 2)
+    assert diff.removed == [{"question": "q100000", "answer": "a"}] and diff.edited[0][1]["answer"] == "changed"
+    start = time.perf_counter()
+    # The same lists read back from disk share no objects: the general diff must agree.
+    assert editing.changes(copy.deepcopy(big), after) == diff
+    assert quick < (time.perf_counter() - start) / 3
 
 
 def test_append_skips_records_already_there():
