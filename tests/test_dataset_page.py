@@ -119,7 +119,7 @@ def test_a_clean_session_follows_saves_from_elsewhere():
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
-    at.file_uploader(key="dataset.import.file").set_value((name, data, "application/octet-stream"))
+    at.file_uploader(key=f"dataset.import.file.{at.session_state['dataset.import.nonce']}").set_value((name, data, "application/octet-stream"))
     return at.run()
 
 
