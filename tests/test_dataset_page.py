@@ -96,6 +96,21 @@ def test_two_sessions_second_save_is_refused_and_keeps_its_edits():
     assert store.load_version(info.id, 2)[0]["answer"] == "alice's answer"
 
 
+def test_apply_my_changes_on_top_of_theirs_then_save():
+    info = store.create_dataset("Shared", RECS)
+    bob = open_page()
+    bob.selectbox(key="dataset.picker").select(info.id).run()
+    edit(bob, edited={1: {"answer": "bob's answer"}})
+    store.save_version(info.id, [{**RECS[0], "answer": "alice's answer"}, RECS[1]], base_version=1)
+    bob.button(key="dataset.save").click().run()
+    bob.button(key="dataset.conflict.merge").click().run()
+    assert "Your changes are now on top of version 2: review and Save." in texts(bob.success)
+    assert "Unsaved changes: 1 edited." in texts(bob.warning)
+    bob.button(key="dataset.save").click().run()
+    assert [r["answer"] for r in store.load_version(info.id)] == ["alice's answer", "bob's answer"]
+    assert store.get_dataset(info.id).latest.version == 3
+
+
 def test_load_latest_discards_only_on_request():
     info = store.create_dataset("Shared", RECS)
     bob = open_page()

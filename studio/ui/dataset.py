@@ -271,8 +271,18 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
 def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
     st.error(conflict["message"], icon=":material/sync_problem:")
     latest = conflict["latest"]
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     show = c1.toggle("Show their changes", key=f"dataset.conflict.show.{info.id}")
+    if c4.button(f"Apply my changes to version {latest}", key="dataset.conflict.merge",
+                 help="Their version with your edits, deletions and additions on top, as unsaved changes."):
+        theirs = store.load_version(info.id, latest)
+        merged, lost = editing.rebase(d.saved, d.current, theirs)
+        st.session_state[DRAFTS][info.id] = Draft(base=latest, saved=theirs, records=merged, current=merged,
+                                                  nonce=d.nonce + 1)
+        st.session_state[CONFLICTS].pop(info.id, None)
+        kept = f" {lost} of your edits touched records they changed too; theirs were kept." if lost else ""
+        flash(f"Your changes are now on top of version {latest}: review and Save.{kept}")
+        st.rerun()
     if c2.button("Load latest (discard mine)", key="dataset.conflict.load"):
         reset(info)
         flash(f"Loaded version {latest}; your edits were discarded.")
