@@ -63,6 +63,23 @@ def test_edit_shows_unsaved_changes_and_save_makes_a_version_keeping_extra_field
     assert not at.warning  # the banner is gone
 
 
+def test_unsaved_edits_survive_visiting_another_page_and_dataset():
+    info = store.create_dataset("Mine", RECS)
+    other = store.create_dataset("Other", RECS)
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60).run()
+    at.switch_page("pages/1_Dataset.py").run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "kept"}})
+    at.selectbox(key="dataset.picker").select(other.id).run()
+    assert not at.warning
+    at.switch_page("Home.py").run()
+    at.switch_page("pages/1_Dataset.py").run()
+    assert at.session_state["dataset.selected"] == other.id
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert "Unsaved changes: 1 edited." in texts(at.warning)
+    assert at.data_editor[0].value["answer"].tolist()[0] == "kept"
+
+
 def test_save_with_problems_lists_them_by_record_and_keeps_the_edits():
     info = store.create_dataset("Mine", RECS)
     at = open_page()

@@ -198,8 +198,10 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     if st.session_state.get("dataset.page", 1) > pages:
         st.session_state["dataset.page"] = pages
     page = col_page.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="dataset.page")
-    if (query, page) != d.view:
-        d.records = d.current  # fold the previous page's edits before showing another page
+    if (query, page) != d.view or f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state:
+        # Another page or search, or the editor was unmounted (another dataset or page was shown):
+        # fold its last edits into the working copy and start a fresh editor on it.
+        d.records = d.current
         d.nonce += 1
         d.view = (query, page)
     v = editing.view(d.records, query, int(page), PAGE_SIZE)
