@@ -346,3 +346,15 @@ def test_another_tab_can_commit_through_the_working_copy():
     at.button(key="t.keep").click().run()
     assert "Saved version 2: 1 record." in texts(at.success) and "base 2: 1 records" in texts(at.markdown)
     assert store.list_versions(info.id)[-1].message == "kept 1 of 2"
+
+
+def test_import_200k_records_and_a_megabyte_answer():
+    rows = [{"Question": f"Question {i}?", "Answer": f"Answer {i}."} for i in range(200_000)]
+    rows[7]["Answer"] = "long " * 200_000  # 1 MB
+    at = _upload(open_page(), "big.json", json.dumps(rows).encode())
+    assert "Read **200,000 records** as JSON." in texts(at.markdown)
+    warnings = table_with(at, "problem").to_dict("records")
+    assert warnings == [{"record": 8, "severity": "warning", "problem": "very long (1,000,011 characters; over 4,000)"}]
+    at.button(key="dataset.import.create").click().run()
+    saved = store.load_version(store.find_dataset("big").id)
+    assert len(saved) == 200_000 and saved[7]["answer"] == rows[7]["Answer"]
