@@ -7,6 +7,10 @@ Session state (all namespaced ``dataset.*``):
 - ``dataset.conflicts``: ``{dataset_id: {"latest": int, "message": str}}`` after a refused save.
 - ``dataset.flash``: a message shown once after the next rerun.
 
+Widget keys: ``dataset.picker``, ``dataset.search``, ``dataset.page``, ``dataset.editor.<id>.<nonce>``
+(the table; a new nonce starts a fresh editor on the working copy), ``dataset.save_message``,
+``dataset.new_name``, ``dataset.rename.<id>``, ``dataset.delete_sure.<id>``, ``dataset.conflict.*``.
+
 The import, check, versions and export tabs live in ``studio.ui.dataset_tabs``.
 """
 
@@ -18,7 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from studio import editing, store, validate
+from studio import editing, store, ui, validate
 from studio.errors import StudioError, VersionConflictError
 
 Record = dict[str, object]
@@ -97,7 +101,7 @@ def picker() -> store.DatasetInfo | None:
 def _manage(info: store.DatasetInfo | None) -> None:
     name = st.text_input("New dataset name", key="dataset.new_name")
     if st.button("Create empty dataset", key="dataset.create"):
-        created = _run(store.create_dataset, name, [], message="created empty")
+        created = ui.run_or_error(store.create_dataset, name, [], message="created empty")
         if created:
             select(created.id)
             flash(f"Created {md(created.name)}: add rows in the Edit tab or import a file.")
@@ -106,27 +110,20 @@ def _manage(info: store.DatasetInfo | None) -> None:
         return
     st.divider()
     new_name = st.text_input("Rename to", value=info.name, key=f"dataset.rename.{info.id}")
-    if st.button("Rename", key="dataset.rename") and _run(store.rename_dataset, info.id, new_name):
+    if st.button("Rename", key="dataset.rename") and ui.run_or_error(store.rename_dataset, info.id, new_name):
         flash(f"Renamed to {md(new_name.strip())}.")
         st.rerun()
     st.divider()
     sure = st.checkbox(f"Yes, delete {md(info.name)} (it moves to the workspace's trash folder)",
                        key=f"dataset.delete_sure.{info.id}")
     if st.button("Delete dataset", key="dataset.delete", type="primary", disabled=not sure):
-        dest = _run(store.delete_dataset, info.id)
+        dest = ui.run_or_error(store.delete_dataset, info.id)
         if dest:
             st.session_state[DRAFTS].pop(info.id, None)
             select(None)
             flash(f"Deleted {md(info.name)} (kept in {md(dest)}).")
             st.rerun()
 
-
-def _run(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except StudioError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return None
 
 
 # ---- the working copy ----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""The Dataset page's Import, Check, Versions and Export tabs.
+"""The Dataset page's Import, Check, Versions and Export tabs; each takes the selected dataset (or None).
 
-Session state: ``dataset.import`` ({file_id, name, parsed or error}) caches the parsed upload;
-``dataset.push`` holds the Hub push job (a plain object updated by a worker thread).
+Session state: ``dataset.import`` caches the parsed upload (and its mapped records and problems for the
+last mapping); ``dataset.import.nonce`` is part of the uploader's key, bumped to clear it after an
+import; ``dataset.check.asked`` remembers large versions the user asked to check; ``dataset.push``
+holds the Hub push job (a plain ``PushJob`` updated by a worker thread).
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
     if target == options[0]:
         name = st.text_input("Name", value=Path(filename).stem, key=f"dataset.import.name.{filename}")
         if st.button("Import as new dataset", type="primary", disabled=disabled, key="dataset.import.create"):
-            created = dui._run(store.create_dataset, name, records, message=f"imported {filename}")
+            created = ui.run_or_error(store.create_dataset, name, records, message=f"imported {filename}")
             if created:
                 dui.select(created.id)
                 _clear_upload()
@@ -195,7 +197,7 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
         sure = st.checkbox("Discard my unsaved changes", key=f"dataset.restore.sure.{info.id}")
     if st.button(f"Restore version {restore} as a new version", disabled=not sure,
                  key="dataset.restore.go"):
-        made = dui._run(store.restore_version, info.id, restore, base_version=numbers[-1])
+        made = ui.run_or_error(store.restore_version, info.id, restore, base_version=numbers[-1])
         if made:
             dui.reset(info)
             dui.flash(f"Restored version {restore} as version {made.version} ({made.count:,} records).")
@@ -233,7 +235,7 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         return
     v = info.latest.version
     st.caption(f"Downloads hold the saved version {v} ({info.latest.count:,} records); save your edits first.")
-    stem = store._slug(info.name)
+    stem = info.id  # already a file-name-safe slug of the name
     cols = st.columns(3)
     for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),
                                        ("csv", "text/csv"))):
