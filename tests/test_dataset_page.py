@@ -358,3 +358,13 @@ def test_import_200k_records_and_a_megabyte_answer():
     at.button(key="dataset.import.create").click().run()
     saved = store.load_version(store.find_dataset("big").id)
     assert len(saved) == 200_000 and saved[7]["answer"] == rows[7]["Answer"]
+
+
+def test_an_empty_dataset_gets_its_first_rows_in_the_editor():
+    info = store.create_dataset("Empty", [])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert len(at.data_editor[0].value) == 0
+    edit(at, added=[{"question": "Who starts?", "answer": "The home team 🏟"}, {"question": None, "answer": None}])
+    at.button(key="dataset.save").click().run()
+    assert store.load_version(info.id) == [{"question": "Who starts?", "answer": "The home team 🏟"}]

@@ -191,17 +191,17 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
     query = col_search.text_input("Search questions and answers", key="dataset.search",
                                   placeholder="type to filter; edits to the shown rows are kept")
-    pages = editing.view(d.records, query, 1, PAGE_SIZE).pages
-    if st.session_state.get("dataset.page", 1) > pages:
-        st.session_state["dataset.page"] = pages
-    page = col_page.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="dataset.page")
-    if (query, page) != d.view or f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state:
+    requested = int(st.session_state.get("dataset.page", 1))
+    if (query, requested) != d.view or f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state:
         # Another page or search, or the editor was unmounted (another dataset or page was shown):
         # fold its last edits into the working copy and start a fresh editor on it.
         d.records = d.current
         d.nonce += 1
-        d.view = (query, page)
-    v = editing.view(d.records, query, int(page), PAGE_SIZE)
+    v = editing.view(d.records, query, requested, PAGE_SIZE)
+    page = min(requested, v.pages)
+    st.session_state["dataset.page"] = page  # before the widget exists: keeps it within the page count
+    d.view = (query, page)
+    col_page.number_input(f"Page (of {v.pages})", min_value=1, max_value=v.pages, step=1, key="dataset.page")
     frame = pd.DataFrame(editing.editor_rows(d.records, v.indices), columns=[editing.ROW, *editing.COLUMNS])
     edited = st.data_editor(
         frame, key=f"dataset.editor.{info.id}.{d.nonce}", num_rows="dynamic", hide_index=True, width="stretch",
@@ -214,7 +214,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     )
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"))
     shown = f"{v.total:,} matching" if query.strip() else f"{len(d.current):,} records"
-    st.caption(f"{shown} · page {int(page)} of {v.pages} · editing version {d.base} of {md(info.name)}. "
+    st.caption(f"{shown} · page {page} of {v.pages} · editing version {d.base} of {md(info.name)}. "
                "Add a row at the bottom of the table; select rows and press Delete to remove them.")
     save_bar(info, d)
 
