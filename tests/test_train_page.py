@@ -103,15 +103,16 @@ def test_second_job_is_refused_while_the_device_is_busy(offline, tmp_path):
     assert at.session_state["train.run_id"] is None
 
 
-def test_home_counts_runs_and_never_imports_torch(offline, studio_home):
+def test_home_counts_runs_and_links_train_without_torch(offline, studio_home):
     folder = runs.run_dir(runs.new_run_id("x"))
     folder.mkdir(parents=True)
     runs.write_run(folder, {"name": "x", "created": runs.now_iso()})
     code = ("import sys; from streamlit.testing.v1 import AppTest; "
             f"at = AppTest.from_file({str(REPO / 'Home.py')!r}, default_timeout=60).run(); "
             "assert not at.exception, at.exception; "
-            "print([c.value for c in at.caption if c.value.startswith('Training runs')], 'torch' in sys.modules)")
+            "assert any('Train' in str(p.proto) for p in at.get('page_link')); "
+            "print([m.value for m in at.metric if m.label == 'Training runs'], 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
                          env={**os.environ, "STUDIO_HOME": str(studio_home)})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "['Training runs in this workspace: 1'] False"
+    assert out.stdout.strip().splitlines()[-1] == "['1'] False"
