@@ -69,8 +69,12 @@ def tutorial_run(base: Path, tok, records: list[dict], split: dict, cfg: train.T
             bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
         )
         trainer = Trainer(model=model, args=args, train_dataset=feats, data_collator=default_data_collator)
+        threads = torch.get_num_threads()
+        if device == "cpu" and sum(p.numel() for p in model.parameters()) < train.SMALL_MODEL_PARAMS:
+            torch.set_num_threads(1)  # the same thread policy as studio.train, so only the recipe differs
         t0 = time.time()
         trainer.train()
+        torch.set_num_threads(threads)
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.time() - t0

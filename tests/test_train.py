@@ -212,3 +212,45 @@ def _ends_with_eos(lm, questions: list[str], max_new_tokens: int = 96) -> int:
                                 pad_token_id=lm.tokenizer.pad_token_id, eos_token_id=lm.tokenizer.eos_token_id)
     new = out[:, batch["input_ids"].shape[1]:]
     return int((new == lm.tokenizer.eos_token_id).any(dim=1).sum())
+
+
+def test_out_of_memory_is_caught_with_the_remedy(tiny_gpt2, tmp_path, offline, monkeypatch):
+    """Running out of GPU memory cannot be caused on a CPU machine: the Trainer raises it through a patch."""
+    import torch
+    from transformers import Trainer
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "train", oom)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match=r"Out of memory on cpu: lower the batch size \(now 2\)"):
+        train.run_job(train.TrainConfig(base=str(tiny_gpt2), batch_size=2, max_steps=1), RECORDS, out, dataset=DATASET)
+    assert jobs.read_status(out).state == "failed"
+
+
+def test_cli_train_ask_and_runs(tmp_path, offline, capsys):
+    from studio.__main__ import main
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(RECORDS))
+    out = tmp_path / "cli-run"
+    assert main(["train", "--dataset", str(data), "--base", "scratch", "--preset", "quick", "--max-steps", "2",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "finished: 2 steps" in printed and f"model: {out / 'model'}" in printed
+    assert main(["ask", str(out), "How long is a match?", "--max-new-tokens", "4"]) == 0
+    assert capsys.readouterr().out.endswith("\n")
+    assert main(["train", "--dataset", str(data), "--out", str(out)]) == 2  # refuses to overwrite a run
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["runs"]) == 0 and "no runs yet" in capsys.readouterr().out  # --out was outside the workspace
+
+
+def test_loss_curves_overlay_runs():
+    from studio import train_plots
+
+    rows = [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5}, {"step": 2, "eval_loss": 2.7}]
+    fig = train_plots.loss_curves(rows)
+    assert [t.name for t in fig.data] == ["train loss", "eval loss"] and list(fig.data[0].y) == [3.0, 2.5]
+    both = train_plots.loss_curves({"a": rows, "b": rows[:2]})
+    assert [t.name for t in both.data] == ["a: train loss", "a: eval loss", "b: train loss"]
