@@ -1,8 +1,8 @@
 """The studio's training recipe against the tutorial's, on the same model, data and machine, in one run.
 
-    python bench/train.py                      # CPU: a 4-layer, 256-wide GPT-2 built from config
+    python bench/train.py                      # CPU: a 4-layer, 128-wide GPT-2 built from config
     python bench/train.py --shape distilgpt2   # distilgpt2's shape (6 layers, 768 wide, 50257 vocab), for a GPU
-    python bench/train.py --epochs 3 --records 158
+    python bench/train.py --epochs 3 --records 158 --lr 1e-3
 
 The tutorial's recipe: every record padded to 512 tokens, ``labels = input_ids`` (padding, which is
 EOS, carries loss), a plain Trainer. The studio's: answer-only labels with the EOS learned, dynamic
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from studio import config, prompt_format, recipe, runs, scratch, train  # noqa: E402
 
 SHAPES = {
-    "small": {"n_layer": 4, "n_embd": 256, "n_head": 4, "vocab": None},  # vocab: the trained tokenizer's
+    "small": {"n_layer": 4, "n_embd": 128, "n_head": 4, "vocab": None},  # the scratch preset's; vocab: the tokenizer's
     "distilgpt2": {"n_layer": 6, "n_embd": 768, "n_head": 12, "vocab": 50257},
 }
 
@@ -110,7 +110,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", choices=list(SHAPES), default="small")
     ap.add_argument("--records", type=int, default=158, help="records of the sample dataset to use")
-    ap.add_argument("--epochs", type=float, default=3)
+    ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--lr", type=float, default=1e-3, help="both recipes (a random model needs more than 3e-5)")
     ap.add_argument("--batch-size", type=int, default=8)
     args = ap.parse_args()

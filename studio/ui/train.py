@@ -431,10 +431,15 @@ def runs_table() -> None:
         if len(chosen) > 1:
             diff = runs.compare_configs(chosen)
             st.dataframe(diff, hide_index=True, width="stretch") if diff else st.caption("Same settings.")
-    with st.expander("Rename or delete a run"):
+    with st.expander("Open, rename or delete a run"):
         target = st.selectbox("Run", all_runs, format_func=lambda r: f"{r.name} ({r.id})", key="train.manage_run")
         new = st.text_input("New name", value=target.name, key=f"train.rename.{target.id}")
-        c1, c2 = st.columns(2)
+        c0, c1, c2 = st.columns(3)
+        if c0.button("Open on the New run tab", key="train.open_btn",
+                     help="Watch it, resume it after a stop or crash, or ask it questions."):
+            st.session_state["train.run_id"] = target.id
+            st.session_state["train.task"] = None
+            st.rerun()
         if c1.button("Rename", key="train.rename_btn") and ui_run(runs.rename_run, target.id, new):
             st.rerun()
         if c2.button("Delete (moves to trash)", key="train.delete_btn") and ui_run(runs.delete_run, target.id):
