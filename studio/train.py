@@ -226,10 +226,13 @@ def _callback(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
         def on_train_begin(self, args, state, control, **kwargs):
             self.t0 = self.last_t = time.time()
             self.last_tokens = state.num_input_tokens_seen
+            if not state.is_world_process_zero:
+                return
             jobs.update_status(out, state="running", progress=state.global_step / max(1, state.max_steps),
                                message=f"training: step {state.global_step}/{state.max_steps}")
 
         def on_step_end(self, args, state, control, **kwargs):
+            # Under `accelerate launch` every process checks the stop file; only the first writes files.
             if jobs.stop_requested(out):
                 control.should_training_stop = True
                 control.should_save = True  # the Trainer saves right after this callback: resumable
@@ -243,7 +246,8 @@ def _callback(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
             fields = {"state": "stopping" if self.stopped else "running", "progress": round(done, 4),
                       "eta_s": elapsed / done * (1 - done) if done > 0 else None, "message": msg,
                       "step": state.global_step, "max_steps": state.max_steps, "tokens_per_s": self.tokens_per_s}
-            if now - self.last_status >= 0.5 or self.stopped:  # an atomic write per step would slow tiny models
+            if state.is_world_process_zero and (now - self.last_status >= 0.5 or self.stopped):
+                # throttled: an atomic write per step would slow tiny models
                 self.last_status = now
                 jobs.update_status(out, **fields)
             if on_progress:
@@ -251,7 +255,7 @@ def _callback(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
-            if "loss" not in logs and "eval_loss" not in logs:
+            if not state.is_world_process_zero or ("loss" not in logs and "eval_loss" not in logs):
                 return
             now = time.time()
             row: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}

@@ -116,3 +116,29 @@ def test_home_counts_runs_and_links_train_without_torch(offline, studio_home):
                          env={**os.environ, "STUDIO_HOME": str(studio_home)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "['1'] False"
+
+
+def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
+    from studio import train
+
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
+    records, meta = train.load_dataset(info.id)
+    folder = runs.run_dir(runs.new_run_id("stopped"))
+    cfg = train.preset("quick", max_steps=6, logging_steps=1)
+    result = train.run_job(cfg, records, folder, dataset=meta, name="stopped run",
+                           on_progress=lambda f: jobs.request_stop(folder) if f["step"] >= 1 else None)
+    assert result.state == "stopped"
+
+    at = _page().run()
+    at.selectbox(key="train.manage_run").set_value(runs.load_run(folder.name))
+    at.button(key="train.open_btn").click().run()
+    _no_exception(at)
+    assert at.session_state["train.run_id"] == folder.name
+    assert any(i.value.startswith("Stopped.") for i in at.info)
+    at.button(key="train.resume").click().run()
+    _no_exception(at)
+    deadline = time.time() + 120
+    while jobs.read_status(folder).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs.read_status(folder).state == "finished", jobs.tail_log(folder)
+    assert [r["step"] for r in runs.read_metrics(folder) if "loss" in r][-1] == 6
