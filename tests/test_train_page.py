@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from studio import jobs, runs, sample, store
