@@ -270,10 +270,12 @@ def _index_pairs(emb, t, k, progress, cancel) -> list[Pair]:
     for s in range(0, n, step):
         _check(cancel)
         sims, ids = index.search(emb[s:s + step], k + 1)  # +1: a record finds itself first
-        for r, c in zip(*np.nonzero(sims >= t - _EPS)):
+        kept = np.zeros(len(sims), dtype=np.int64)
+        for r, c in zip(*np.nonzero(sims >= t - _EPS)):  # row by row, most similar first
             i, j = s + int(r), int(ids[r, c])
-            if j < 0 or j == i:
+            if j < 0 or j == i or kept[r] == k:
                 continue
+            kept[r] += 1
             key = (i, j) if i < j else (j, i)
             found[key] = max(found.get(key, -1.0), float(sims[r, c]))
         if progress:
