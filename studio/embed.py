@@ -41,6 +41,7 @@ class Embedder:
     device: str  # "cuda" or "cpu"
     model: Any = field(repr=False)  # sentence_transformers.SentenceTransformer
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    throughput: float | None = None  # texts/s, set by measure_throughput(): measured once, reused
 
     @property
     def dim(self) -> int:
@@ -177,7 +178,8 @@ def measure_throughput(embedder: Embedder, texts: Sequence[str], seconds: float 
         done += len(batch)
         if time.perf_counter() - start >= seconds:
             break
-    return done / max(time.perf_counter() - start, 1e-9)
+    embedder.throughput = done / max(time.perf_counter() - start, 1e-9)
+    return embedder.throughput
 
 
 def estimate_seconds(n_texts: int, throughput: float) -> float:

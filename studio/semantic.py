@@ -13,11 +13,20 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from studio.clusters import Cluster, Pair, connected_clusters
-from studio.embed import DEFAULT_BATCH, Embedder, Progress, estimate_seconds, load_embedder
+from studio.embed import (
+    DEFAULT_BATCH,
+    ESTIMATE_ABOVE,  # noqa: F401 - re-exported: the size above which to show an estimate first
+    Embedder,
+    Progress,
+    estimate_seconds,
+    load_embedder,
+    measure_throughput,
+)
 from studio.errors import CancelledError, StudioError
 
 DEFAULT_THRESHOLD = 0.9  # cosine; paraphrases of one question score ~0.9-0.97 with all-MiniLM-L6-v2
@@ -54,6 +63,29 @@ def estimate_dedup_seconds(n: int, throughput: float, *, embedded: bool = False)
     if choose_method(n) == "exact":
         return embed + EXACT_SECONDS_PER_PAIR * n * (n - 1) / 2
     return embed + INDEX_SECONDS_PER_RECORD * n
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    records: int
+    method: str  # "exact" or "index"
+    throughput: float  # texts embedded per second on this machine
+    seconds: float  # embedding plus search
+
+    @property
+    def message(self) -> str:
+        m = self.seconds / 60
+        took = f"about {m:.0f} minutes" if m >= 1.5 else f"about {max(1, round(self.seconds))} seconds"
+        return (f"Semantic dedup of {self.records:,} records will take {took} "
+                f"(embedding at {self.throughput:.0f} texts/s, {self.method} search).")
+
+
+def estimate_run(texts: Sequence[str], embedder: Embedder, *, embedded: bool = False) -> RunEstimate:
+    """How long semantic dedup of ``texts`` will take here, from a ~2 s throughput sample (measured
+    once per embedder). Show it before starting a run over ``ESTIMATE_ABOVE`` records."""
+    rate = embedder.throughput or measure_throughput(embedder, texts)
+    n = len(texts)
+    return RunEstimate(n, choose_method(n), rate, estimate_dedup_seconds(n, rate, embedded=embedded))
 
 
 def find_semantic_duplicates(
@@ -259,6 +291,7 @@ def _index_pairs(emb, t, k, progress, cancel) -> list[Pair]:
     nlist = int(min(max(4 * math.sqrt(n), 16), n // 40 or 1))  # cells: ~40+ training points each
     quantizer = faiss.IndexFlatIP(d)
     index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = 10  # k-means rounds: cells need not be optimal, only cover the data
     rng = np.random.default_rng(0)
     sample = emb[rng.choice(n, size=min(n, nlist * 40), replace=False)] if n > nlist * 40 else emb
     _check(cancel)

@@ -17,6 +17,7 @@ from studio.semantic import (
     choose_method,
     combine_clusters,
     estimate_dedup_seconds,
+    estimate_run,
     find_semantic_duplicates,
     leakage,
     semantic_pairs,
@@ -196,3 +197,13 @@ def test_estimates_grow_with_size_and_skip_embedding_when_done() -> None:
     small, large = estimate_dedup_seconds(1_000, 100.0), estimate_dedup_seconds(100_000, 100.0)
     assert 10 <= small < large
     assert estimate_dedup_seconds(100_000, 100.0, embedded=True) < large - 900
+
+
+def test_a_large_run_is_estimated_before_it_starts(embedder: Embedder) -> None:
+    texts = [f"How many moons does planet number {i} have?" for i in range(12_000)]
+    est = estimate_run(texts, embedder)
+    assert est.records == 12_000 and est.method == "exact" and est.throughput > 1
+    assert est.seconds >= 12_000 / est.throughput
+    assert est.message.startswith("Semantic dedup of 12,000 records will take about ")
+    assert embedder.throughput == est.throughput  # measured once, reused by the next estimate
+    assert estimate_run(texts, embedder, embedded=True).seconds < est.seconds
