@@ -30,15 +30,15 @@ from studio.embed import (
 from studio.errors import CancelledError, StudioError
 
 DEFAULT_THRESHOLD = 0.9  # cosine; paraphrases of one question score ~0.9-0.97 with all-MiniLM-L6-v2
-EXACT_LIMIT = 20_000  # records: exact search up to here, the index above (bench/semantic.py)
+EXACT_LIMIT = 20_000  # records: exact and index cross between 20k and 40k (bench/semantic.py)
 NEIGHBORS = 32  # most similar later partners kept per record
 BLOCK_ELEMENTS = 16_000_000  # similarity scores per block: 64 MB of float32, whatever n is
 INDEX_PROBES = 16  # cells searched per query; 99%+ recall of pairs above 0.9 in the benchmark
 METHODS = ("auto", "exact", "index")
 # Search cost on a busy 2-core CPU (bench/semantic.py, load average ~10), for estimates before a
 # long run; an idle machine is several times faster. Embedding time is measured live instead.
-EXACT_SECONDS_PER_PAIR = 5.6e-8  # one 384-d dot product in a blocked matrix product
-INDEX_SECONDS_PER_RECORD = 9.5e-4  # training, adding and querying the index, per record at 100k
+EXACT_SECONDS_PER_PAIR = 4.4e-8  # one 384-d dot product in a blocked matrix product
+INDEX_SECONDS_PER_RECORD = 8.5e-4  # training, adding and querying the index, per record at 100k
 
 
 def validate_threshold(threshold: float) -> float:
