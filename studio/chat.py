@@ -283,15 +283,19 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
 def history_for(turns: Sequence[dict[str, Any]], side: int = 0) -> list[Message]:
     """The conversation one model sees: its own answers (``side`` 1 reads compare mode's second answer),
     without questions whose answer failed (so roles still alternate)."""
+    def answer(turn: dict[str, Any] | None) -> dict[str, Any] | None:
+        if turn is None or turn.get("role") != "assistant":
+            return None
+        ans = turn.get("alt") if side == 1 and turn.get("alt") else turn
+        return None if ans.get("error") else ans
+
     out: list[Message] = []
     for i, turn in enumerate(turns):
         if turn.get("role") == "user":
-            nxt = turns[i + 1] if i + 1 < len(turns) else None
-            if nxt is not None and nxt.get("role") == "assistant":
+            if answer(turns[i + 1] if i + 1 < len(turns) else None) is not None:
                 out.append({"role": "user", "content": turn["content"]})
-        elif turn.get("role") == "assistant":
-            answer = turn.get("alt") if side == 1 and turn.get("alt") else turn
-            out.append({"role": "assistant", "content": answer["content"]})
+        elif (ans := answer(turn)) is not None:
+            out.append({"role": "assistant", "content": ans["content"]})
     return out
 
 

@@ -8,6 +8,8 @@ torch or transformers.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable
 from typing import Any
 
@@ -54,12 +56,16 @@ def local_available() -> bool:
 
 # --- Settings ----------------------------------------------------------------------------------
 
-def _runs() -> list[str]:
-    """Finished training runs as ``run:<id>`` choices, newest first."""
-    found = []
-    for folder in sorted(config.runs_dir().glob("*/run.json"), key=lambda p: p.stat().st_mtime, reverse=True):
-        if (folder.parent / "model" / "config.json").is_file():
-            found.append(f"run:{folder.parent.name}")
+def _runs() -> dict[str, str]:
+    """Training runs with a saved model, newest first: ``{"run:<id>": "name (id)"}``."""
+    found = {}
+    for meta in sorted(config.runs_dir().glob("*/run.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        if (meta.parent / "model" / "config.json").is_file():
+            try:
+                name = json.loads(meta.read_text()).get("name") or meta.parent.name
+            except (OSError, ValueError):
+                name = meta.parent.name
+            found[f"run:{meta.parent.name}"] = f"{name} ({meta.parent.name})"
     return found
 
 
@@ -74,8 +80,13 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             if not local_available():
                 st.warning("torch and transformers are not installed here (API mode): choose an API backend.")
                 return None
-            model = st.selectbox("Model (Hub id, folder or training run)", [DEFAULT_LOCAL_MODEL, *_runs()],
-                                 accept_new_options=True, key=f"chat.{slot}.local_model", disabled=disabled)
+            model = st.text_input("Model (Hub id, local folder or run:<id>)", DEFAULT_LOCAL_MODEL,
+                                  key=f"chat.{slot}.local_model", disabled=disabled)
+            runs = _runs()
+            if runs:
+                picked = st.selectbox("Or a training run", ["", *runs], key=f"chat.{slot}.run", disabled=disabled,
+                                      format_func=lambda r: runs[r] if r else "(none: use the model above)")
+                model = picked or model
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
             return BackendSpec(kind="local", model=model or "", quantization=None if quant == "none" else quant)
