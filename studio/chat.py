@@ -314,6 +314,7 @@ class StreamJob:
         self.text = ""
         self.stats = StreamStats()
         self.error: str | None = None
+        self.notes: list[str] = []  # what the backend wants the user to know ("4bit needs a CUDA GPU: ...")
         self.status = "waiting"  # waiting -> loading -> streaming -> done | stopped | error
         self.stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"chat-{label[:20]}", daemon=True)
@@ -336,6 +337,7 @@ class StreamJob:
         try:
             self.status = "loading"
             backend = self._make()
+            self.notes = list(getattr(backend, "notes", []))
             self.status = "streaming"
             self.stats = StreamStats()  # time from the request, not from the model load
             for piece in backend.stream(self.messages, self.params, stats=self.stats, stop=self.stop):
@@ -354,6 +356,8 @@ class StreamJob:
                                 "stats": self.stats.summary()}
         if self.status == "stopped":
             turn["note"] = "stopped"
+        if self.notes:
+            turn["notes"] = self.notes
         if self.error:
             turn["error"] = self.error
         return turn

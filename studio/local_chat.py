@@ -220,6 +220,7 @@ class LocalBackend(BackendBase):
     def __init__(self, loaded: Any):
         self.loaded = loaded
         self.name = f"{loaded.ref.spec} (local)"
+        self.notes = list(loaded.notes)
         self._eos = stop_token_ids(loaded.tokenizer, loaded.model)
 
     def describe(self) -> str:

@@ -123,6 +123,7 @@ def test_local_model_answers_and_can_be_unloaded(tiny_gpt2, offline):
     send(at, "How long is a match?", wait=120)
     turn = at.session_state["chat.messages"][-1]
     assert turn["role"] == "assistant" and "error" not in turn and turn["stats"]
+    assert any("4bit quantization needs a CUDA GPU" in c.value for c in at.caption)  # said why it is off
     at.run()
     assert any("Loaded: 1 of at most" in c.value for c in at.caption)
     unload = [b for b in at.button if b.label == "Unload"]

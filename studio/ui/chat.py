@@ -157,6 +157,8 @@ def local_models_panel() -> None:
     for i, lm in enumerate(loaded):
         c1, c2 = st.columns([4, 1])
         c1.caption(f"{lm.ref.spec} · {lm.device} · {lm.quantization or lm.dtype}")
+        for note in lm.notes:
+            c1.caption(note)
         if c2.button("Unload", key=f"chat.unload.{i}", disabled=streaming()):
             cache.unload(lm.ref.spec)
             st.rerun()
@@ -205,6 +207,8 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None) -> None:
             st.caption("Loading the model…" if live.status == "loading" else "Waiting for the first token…")
         if turn.get("error"):
             st.error(turn["error"], icon=":material/error:")
+        for note in turn.get("notes", []):
+            st.caption(f":material/info: {note}")
         meta = turn.get("stats", "") + (" · stopped" if turn.get("note") == "stopped" else "")
         if meta:
             st.caption(meta)
@@ -240,7 +244,7 @@ def live_answers() -> None:
         st.rerun()  # the full run moves them into the history and enables the input again
     live = []
     for job in jobs:
-        live.append({"content": job.text, "model": job.label, "error": job.error,
+        live.append({"content": job.text, "model": job.label, "error": job.error, "notes": job.notes,
                      "stats": job.stats.summary() if job.stats.first_token_at else ""})
     turn = dict(live[0], alt=live[1]) if len(live) > 1 else live[0]
     _answers(turn, jobs)
