@@ -278,18 +278,31 @@ def _folder_fingerprint(folder: Path) -> str | None:
 
 
 def _chat_backend(spec: str, config: EvalConfig, token: str | None):
-    """A ``studio.chat`` backend for an API (or local judge) model, with the evaluation's settings."""
+    """A ``studio.chat`` backend: ``api:<id>`` through the base URL or a provider, anything else locally."""
     from studio import chat
 
-    return chat.make_backend(spec, token, provider=config.api_provider, base_url=config.api_base_url,
-                             timeout=config.api_timeout_s)
+    if is_api(spec):
+        if config.api_base_url:
+            bspec = chat.BackendSpec(kind="openai", model=spec[4:], base_url=config.api_base_url)
+        else:
+            bspec = chat.BackendSpec(kind="provider", model=spec[4:], provider=config.api_provider or "auto")
+    else:
+        bspec = chat.BackendSpec(kind="local", model=spec, quantization=config.quantization)
+    return chat.make_backend(bspec, token)
 
 
 def _chat_params(config: EvalConfig, max_new_tokens: int | None = None):
     from studio import chat
 
     return chat.ChatParams(max_new_tokens=max_new_tokens or config.max_new_tokens,
-                           temperature=config.temperature if config.do_sample else 0.0, seed=config.seed)
+                           temperature=config.temperature if config.do_sample else 0.0, do_sample=config.do_sample,
+                           seed=config.seed, timeout_s=config.api_timeout_s)
+
+
+def _complete(backend, messages: list[dict], params) -> str:
+    from studio import chat
+
+    return chat.complete(backend, messages, params)
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -471,7 +484,7 @@ def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, token: str
         if cancel():
             raise CancelledError("not run: the evaluation was stopped")
         t0 = time.perf_counter()
-        answer = backend.complete([{"role": "user", "content": row["question"]}], params)
+        answer = _complete(backend, [{"role": "user", "content": row["question"]}], params)
         return row, answer, time.perf_counter() - t0
 
     finished = 0
@@ -512,7 +525,7 @@ def _run_judge(config: EvalConfig, result: dict, token: str | None, step: Callab
             if answer is None:
                 continue
             try:
-                reply = backend.complete(metrics.judge_messages(row["question"], row["reference"], answer), params)
+                reply = _complete(backend, metrics.judge_messages(row["question"], row["reference"], answer), params)
             except StudioError as exc:
                 row["judge"][entry["label"]] = {"score": None, "reason": f"judge failed: {exc}"}
                 continue
