@@ -569,12 +569,17 @@ def run_job(eval_id: str, token: str | None = None) -> dict:
     queued = eval_results.load(eval_id)
     config = EvalConfig.from_dict(queued["config"])
     workdir = job_dir(eval_id)
+    jobs.update_status(workdir, state="running", pid=os.getpid(), message="starting")
 
     def progress(done: int, total: int, stage: str) -> None:
-        jobs.update_status(workdir, progress=done / total if total else 0.0, done=done, total=total, message=stage)
+        jobs.update_status(workdir, progress=done / total if total else 0.0, message=stage, done=done, total=total)
 
-    return run_evaluation(config, token=token, eval_id=eval_id, progress=progress,
-                          cancel=lambda: jobs.stop_requested(workdir))
+    result = run_evaluation(config, token=token, eval_id=eval_id, progress=progress,
+                            cancel=lambda: jobs.stop_requested(workdir))
+    state = {"done": "finished", "cancelled": "stopped", "failed": "failed"}.get(result["status"], "failed")
+    jobs.update_status(workdir, state=state, error=(result.get("error") or "") if state == "failed" else "",
+                       message=result["status"])
+    return result
 
 
 def stop_evaluation(eval_id: str) -> None:
@@ -583,14 +588,11 @@ def stop_evaluation(eval_id: str) -> None:
     jobs.request_stop(job_dir(eval_id))
 
 
-def job_state(eval_id: str) -> dict:
-    """The job's status file (progress, message, state), or {} when there is none."""
+def job_state(eval_id: str):
+    """The job's ``studio.jobs.JobStatus`` (state "none" when the evaluation ran outside a job)."""
     from studio import jobs
 
-    try:
-        return jobs.read_status(job_dir(eval_id)) or {}
-    except (StudioError, OSError, ValueError):
-        return {}
+    return jobs.read_status(job_dir(eval_id))
 
 
 def run_curves(result: dict) -> dict[str, list[dict]]:

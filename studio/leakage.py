@@ -11,8 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def find_leaks(eval_questions: Sequence[str], train_questions: Sequence[str], threshold: float = 90.0) -> list[dict | None]:
-    """For each evaluation question: None, or {"score", "train_question", "kind"} for its closest training twin."""
+def find_leaks(eval_questions: Sequence[str], train_questions: Sequence[str], threshold: float = 90.0,
+               scorer: str = "ratio") -> list[dict | None]:
+    """For each evaluation question: None, or {"score", "train_question", "kind"} for its closest training twin.
+
+    Clusters can chain (eval A ~ eval B ~ train C), so each evaluation question in a cluster that
+    holds training questions is scored directly against them and flagged only at ``threshold`` or above.
+    """
     out: list[dict | None] = [None] * len(eval_questions)
     if not eval_questions or not train_questions:
         return out
@@ -20,11 +25,17 @@ def find_leaks(eval_questions: Sequence[str], train_questions: Sequence[str], th
 
     n = len(eval_questions)
     texts = list(eval_questions) + list(train_questions)
-    for cluster in dedup.find_duplicates(texts, threshold=threshold):
-        for pair in cluster.pairs:
-            i, j = sorted((pair.i, pair.j))
-            if i < n <= j:  # an evaluation question joined to a training question
-                best = out[i]
-                if best is None or pair.score > best["score"]:
-                    out[i] = {"score": round(float(pair.score), 1), "train_question": texts[j], "kind": cluster.kind}
+    fn = dedup.check_scorer(scorer)
+    prepared = dedup.prepare(texts)
+    for cluster in dedup.find_duplicates(texts, threshold=threshold, scorer=scorer):
+        evals = [m for m in cluster.members if m < n]
+        trains = [m for m in cluster.members if m >= n]
+        for i in evals:
+            scored = [(100.0 if prepared[i] == prepared[j] else float(fn(prepared[i], prepared[j])), j) for j in trains]
+            if not scored:
+                continue
+            score, j = max(scored)
+            if score >= threshold:
+                out[i] = {"score": round(score, 1), "train_question": texts[j],
+                          "kind": "exact" if prepared[i] == prepared[j] else "fuzzy"}
     return out

@@ -1,0 +1,229 @@
+"""The evaluation engine and CLI on real tiny models, a real run folder and a loopback API server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from studio import eval_results, evaluate, leakage, runs, store
+from studio.errors import DatasetValidationError, StudioError
+from studio.evaluate import EvalConfig
+
+REPO = Path(__file__).resolve().parent.parent
+QA = [
+    {"question": "How long is a match?", "answer": "Two halves of 45 minutes."},
+    {"question": "How many players are on a team?", "answer": "Eleven, one of them the goalkeeper."},
+    {"question": "What is a corner kick?", "answer": "A restart after the defenders put the ball over their goal line."},
+    {"question": "Who enforces the Laws of the Game?", "answer": "The referee."},
+    {"question": "What happens after a foul in the penalty area?", "answer": "A penalty kick."},
+]
+
+
+def make_run(tiny_model: Path, run_id: str = "20261122-000000-tuned", *, train=(0, 1, 2), test=(3, 4)) -> str:
+    """A training run folder in the real layout (run.json, split.json, metrics.jsonl, model/)."""
+    ds = store.create_dataset("Soccer QA", QA)
+    folder = runs.run_dir(run_id)
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": run_id, "name": "tuned", "created": "2026-11-22T00:00:00+00:00", "config": {},
+                            "base": "tiny", "dataset": {"id": ds.id, "name": ds.name, "version": 1,
+                                                        "sha256": ds.latest.sha256, "count": len(QA)}})
+    runs.write_split(folder, {"train": list(train), "test": list(test)})
+    for step, loss in ((1, 5.0), (2, 4.0), (3, 3.5)):
+        runs.append_metrics(folder, {"step": step, "loss": loss})
+    shutil.copytree(tiny_model, folder / "model")
+    return run_id
+
+
+def test_config_round_trips_and_validates():
+    cfg = EvalConfig(models=("a", "api:b"), dataset_file="qa.json", sample=3, judge="api:j")
+    assert EvalConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(StudioError, match="No model chosen"):
+        EvalConfig(models=(), dataset_file="x.json")
+    with pytest.raises(StudioError, match="No questions chosen"):
+        EvalConfig(models=("a",))
+    with pytest.raises(StudioError, match="twice"):
+        EvalConfig(models=("a", "a"), dataset_file="x.json")
+
+
+def test_dataset_without_answers_is_a_clear_error(tmp_path):
+    f = tmp_path / "qs.json"
+    f.write_text(json.dumps([{"question": "How long is a match?"}, {"question": "Who is the referee?"}]))
+    with pytest.raises(DatasetValidationError, match="no reference answers"):
+        evaluate.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))
+    f.write_text(json.dumps(QA[:2] + [{"question": "no answer"}]))
+    qs = evaluate.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))
+    assert len(qs.records) == 2 and "1 of 3 records" in qs.notes[0]
+
+
+def test_sample_is_seeded_and_recorded(tmp_path):
+    f = tmp_path / "qa.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in QA))
+    a = evaluate.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=3, seed=7))
+    b = evaluate.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=3, seed=7))
+    assert [r["question"] for r in a.records] == [r["question"] for r in b.records] and len(a.records) == 3
+    assert a.dataset["sample"] == 3 and a.dataset["count"] == 5 and len(a.dataset["sha256"]) == 64
+
+
+def test_leakage_flags_near_duplicates_of_training_questions():
+    leaks = leakage.find_leaks(
+        ["How long is a soccer match?", "What colour is the ball?", "how many players are on a team"],
+        ["How long is a soccer match ?", "How many players are on a team?", "Who takes a penalty?"],
+        threshold=90,
+    )
+    assert leaks[1] is None
+    assert leaks[0]["train_question"] == "How long is a soccer match ?" and leaks[0]["score"] >= 90
+    assert leaks[2]["train_question"] == "How many players are on a team?"
+    assert leakage.find_leaks(["q"], [], 90) == [None]
+
+
+def test_run_split_is_the_default_question_set_and_its_training_questions_feed_leakage(tiny_gpt2):
+    run_id = make_run(tiny_gpt2, train=(0, 1, 2), test=(3, 4, 0))  # question 0 leaked into the test split
+    qs = evaluate.load_questions(EvalConfig(models=(f"run:{run_id}",), run_id=run_id))
+    assert [r["question"] for r in qs.records] == [QA[3]["question"], QA[4]["question"], QA[0]["question"]]
+    assert qs.dataset["run_id"] == run_id and qs.dataset["version"] == 1 and qs.dataset["sha256"]
+    assert set(qs.train_questions) == {QA[i]["question"] for i in (0, 1, 2)}
+    with pytest.raises(StudioError, match="deleted"):
+        evaluate.load_questions(EvalConfig(models=("m",), run_id="20990101-gone"))
+
+
+def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gpt2, tiny_phi3, tmp_path, offline):
+    run_id = make_run(tiny_gpt2)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps([QA[0], {"question": "Is a throw-in taken with both hands?", "answer": "Yes."}]))
+    out, html = tmp_path / "report.json", tmp_path / "report.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", str(tiny_phi3),
+         "--model", str(runs.run_dir(run_id)), "--model", "run:20990101-deleted", "--out", str(out),
+         "--html", str(html), "--train", str(train), "--max-new-tokens", "8", "--batch-size", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(out.read_text())
+    models = [str(tiny_phi3), str(runs.run_dir(run_id)), "run:20990101-deleted"]
+    assert len(rep["rows"]) == len(QA)
+    for row, qa in zip(rep["rows"], QA):
+        assert row["question"] == qa["question"] and row["reference"] == qa["answer"]
+        for m in models[:2]:
+            assert isinstance(row["answers"][m], str)
+            s = row["scores"][m]
+            assert 0 <= s["f1"] <= 1 and 0 <= s["chrf"] <= 100 and s["perplexity"] > 1 and s["latency_s"] > 0
+        assert "deleted" in row["errors"][models[2]]  # the deleted run fails its cells, with the reason
+    assert set(rep["summary"]) == set(models)
+    assert rep["summary"][models[2]]["failed"] == len(QA) and rep["summary"][models[0]]["answered"] == len(QA)
+    assert [bool(r["leak"]) for r in rep["rows"]] == [True, False, False, False, False]
+    assert rep["dataset"]["sha256"] and rep["config"]["seed"] == 0 and rep["models"][1]["revision"]
+    assert "warning: run:20990101-deleted" in proc.stderr
+    page = html.read_text()
+    assert "Plotly.newPlot" in page and "How many players are on a team?" in page
+    stored = eval_results.list_evals()  # the CLI's run is in the workspace too, for the page
+    assert len(stored) == 1 and stored[0].status == "done"
+
+
+class _FlakyApi(BaseHTTPRequestHandler):
+    """A loopback OpenAI-compatible server that starts refusing after two answers.
+
+    A fake, because a real server cannot be made to fail midway on cue; it streams like one.
+    """
+
+    served = 0
+    lock = threading.Lock()
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with _FlakyApi.lock:
+            _FlakyApi.served += 1
+            n = _FlakyApi.served
+        if n > 2:
+            payload = json.dumps({"error": {"message": "quota exhausted"}}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        question = body["messages"][-1]["content"]
+        answer = "Eleven" if "players" in question else "Two halves of 45 minutes."
+        chunks = [{"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model", "m"),
+                   "choices": [{"index": 0, "delta": {"role": "assistant", "content": answer}, "finish_reason": None}]},
+                  {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model", "m"),
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+        data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(data.encode())))
+        self.end_headers()
+        self.wfile.write(data.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky_api():
+    _FlakyApi.served = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_api_model_failing_midway_keeps_answers_and_reasons(flaky_api, tmp_path):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    cfg = EvalConfig(models=("api:served-model",), dataset_file=str(data), api_base_url=flaky_api, api_concurrency=1)
+    result = evaluate.run_evaluation(cfg)
+    assert result["status"] == "done"
+    answered = [r for r in result["rows"] if "api:served-model" in r["answers"]]
+    failed = [r for r in result["rows"] if "api:served-model" in r["errors"]]
+    assert len(answered) == 2 and len(failed) == 3
+    assert all("quota exhausted" in r["errors"]["api:served-model"] for r in failed)
+    assert result["summary"]["api:served-model"]["answered"] == 2
+    assert eval_results.load(result["id"])["rows"][0]["answers"] == result["rows"][0]["answers"]
+
+
+def test_cancel_keeps_partial_results(tiny_gpt2, tiny_phi3, tmp_path, offline):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    first = str(tiny_gpt2)
+    cfg = EvalConfig(models=(first, str(tiny_phi3)), dataset_file=str(data), max_new_tokens=4, batch_size=2)
+    seen = []
+
+    def progress(done, total, stage):
+        seen.append(done)
+
+    result = evaluate.run_evaluation(cfg, progress=progress, cancel=lambda: max(seen, default=0) >= len(QA))
+    assert result["status"] == "cancelled" and "kept" in result["error"]
+    stored = eval_results.load(result["id"])
+    assert stored["status"] == "cancelled"
+    assert all(first in r["answers"] for r in stored["rows"])  # the first model finished before the stop
+    assert all(str(tiny_phi3) not in r["answers"] for r in stored["rows"])
+
+
+def test_background_job_runs_and_reports_progress(tiny_gpt2, tmp_path, offline):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA[:2]))
+    eval_id = evaluate.start_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=4))
+    deadline = time.time() + 180
+    while time.time() < deadline and evaluate.job_state(eval_id).active:
+        time.sleep(0.5)
+    status = evaluate.job_state(eval_id)
+    assert status.state == "finished", (status, (evaluate.job_dir(eval_id) / "log.txt").read_text())
+    assert status.progress == 1.0
+    result = eval_results.load(eval_id)
+    assert result["status"] == "done" and all(str(tiny_gpt2) in r["answers"] for r in result["rows"])
+
+
+def test_start_refuses_questions_that_cannot_be_read():
+    with pytest.raises(StudioError, match="deleted"):
+        evaluate.start_evaluation(EvalConfig(models=("m",), run_id="20990101-gone"))
+    assert eval_results.list_evals() == []
