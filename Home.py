@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from studio import config, device, sample, store, ui
+from studio import config, device, eval_results, sample, store, ui
 
 ui.page_setup("Home", ":material/home:")
 sample.ensure_sample()
@@ -37,3 +37,6 @@ else:
 st.subheader("The path through the studio")
 st.page_link("pages/1_Dataset.py", label="1. Dataset: author, import, validate, de-duplicate, version, export",
              icon=":material/table:")
+n_evals = eval_results.count_evals()
+st.page_link("pages/4_Evaluate.py", icon=":material/fact_check:",
+             label=f"4. Evaluate: base vs fine-tuned vs API models on held-out questions ({n_evals} evaluation{'s' if n_evals != 1 else ''} so far)")

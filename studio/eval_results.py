@@ -244,3 +244,8 @@ def per_question_table(result: dict, rows: Iterable[dict] | None = None, metric:
             flat[f"{label} {metric}"] = score(row, label, metric)
         out.append(flat)
     return out
+
+
+def count_evals() -> int:
+    """How many evaluations are stored (cheap: the Home page shows it)."""
+    return sum(1 for _ in config.evals_dir().glob("*.json"))
