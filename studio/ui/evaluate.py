@@ -284,8 +284,12 @@ def past_evaluations() -> str | None:
     index = ids.index(selected) if selected in ids else 0
     by_id = {e.id: e for e in evals}
     chosen = st.selectbox("Evaluation", ids, index=index, key="evaluate.pick",
-                          format_func=lambda i: f"{i} · {by_id[i].status} · {', '.join(by_id[i].models)} · {by_id[i].dataset}")
+                          format_func=lambda i: f"{i} · {', '.join(by_id[i].models)}")
     st.session_state["evaluate.selected"] = chosen
+    info = eval_results.load(chosen) if chosen in by_id else {}
+    st.caption(f"Status: **{info.get('status', '')}** · started {info.get('created', '')} · "
+               f"questions: {eval_results.describe_dataset(info.get('dataset') or {}) or 'loading'} · "
+               f"{len(info.get('rows') or [])} questions")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
         rows = []
@@ -326,6 +330,6 @@ def render() -> None:
         return
     if evaluate.job_state(chosen).active:
         progress_panel(chosen)
-    result = run_or_error(eval_results.load, chosen)
+    result = run_or_error(eval_results.load, chosen)  # read after the progress panel: the newest partial result
     if result:
         show_result(result)
