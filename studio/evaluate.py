@@ -222,17 +222,18 @@ def _extra_training_questions(config: EvalConfig) -> list[str]:
     if config.train_file:
         out += [str(r.get("question", "")) for r in read_records_file(config.train_file)]
     for spec in config.models:  # every fine-tuned run involved: its training questions
-        ref_id = spec[4:] if spec.startswith("run:") else None
-        if ref_id and ref_id != config.run_id:
-            out += _run_train_questions(ref_id)
+        if spec.startswith("run:") and spec[4:] != config.run_id:
+            out += _run_train_questions(spec[4:])
+        elif not is_api(spec) and (Path(spec).expanduser() / "run.json").is_file():
+            out += _run_train_questions(spec, folder=Path(spec).expanduser())
     return out
 
 
-def _run_train_questions(run_id: str) -> list[str]:
+def _run_train_questions(run_id: str, folder: Path | None = None) -> list[str]:
     from studio import runs
 
     try:
-        run = runs.load_run(run_id)
+        run = runs.load_run_dir(folder) if folder else runs.load_run(run_id)
         base = store.load_version(run.dataset["id"], run.dataset.get("version")) if run.dataset.get("id") else []
     except (StudioError, OSError, ValueError, KeyError, TypeError):
         return []  # a deleted run fails as a model cell, with its reason; leakage just has less to compare
@@ -254,6 +255,11 @@ def describe_local(entry: dict, lm) -> None:
     """Record where a loaded model came from and which revision it is, for reproducibility."""
     ref = lm.ref
     entry.update(source=ref.source, run_id=ref.run_id, device=lm.device, dtype=lm.dtype, quantization=lm.quantization)
+    for folder in (Path(ref.source), Path(ref.source).parent, Path(ref.source).parent.parent):
+        if ref.local and (folder / "run.json").is_file():  # a run directory given as a path (the CLI)
+            entry["run_dir"] = str(folder)
+            entry["run_id"] = entry["run_id"] or folder.name
+            break
     commit = getattr(lm.model.config, "_commit_hash", None)
     entry["revision"] = commit or _folder_fingerprint(Path(ref.source)) if ref.local else commit
 
@@ -605,7 +611,8 @@ def run_curves(result: dict) -> dict[str, list[dict]]:
         if not run_id:
             continue
         try:
-            curves[entry["label"]] = list(runs.load_run(run_id).metrics())
+            run = runs.load_run_dir(Path(entry["run_dir"])) if entry.get("run_dir") else runs.load_run(run_id)
+            curves[entry["label"]] = list(run.metrics())
         except (StudioError, OSError, ValueError):
             continue
     return curves

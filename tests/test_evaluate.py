@@ -120,11 +120,13 @@ def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gp
         assert "deleted" in row["errors"][models[2]]  # the deleted run fails its cells, with the reason
     assert set(rep["summary"]) == set(models)
     assert rep["summary"][models[2]]["failed"] == len(QA) and rep["summary"][models[0]]["answered"] == len(QA)
-    assert [bool(r["leak"]) for r in rep["rows"]] == [True, False, False, False, False]
+    # leaked: question 0 (in --train) and the run's own training questions 0-2 (found from its directory)
+    assert [bool(r["leak"]) for r in rep["rows"]] == [True, True, True, False, False]
     assert rep["dataset"]["sha256"] and rep["config"]["seed"] == 0 and rep["models"][1]["revision"]
     assert "warning: run:20990101-deleted" in proc.stderr
     page = html.read_text()
     assert "Plotly.newPlot" in page and "How many players are on a team?" in page
+    assert "Training curves of the runs evaluated" in page  # the run's loss curve, found from its directory
     stored = eval_results.list_evals()  # the CLI's run is in the workspace too, for the page
     assert len(stored) == 1 and stored[0].status == "done"
 
