@@ -131,52 +131,78 @@ def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gp
     assert len(stored) == 1 and stored[0].status == "done"
 
 
-class _FlakyApi(BaseHTTPRequestHandler):
-    """A loopback OpenAI-compatible server that starts refusing after two answers.
+def _stub_api(reply):
+    """A loopback OpenAI-compatible server streaming ``reply(body) -> (status, text)``.
 
-    A fake, because a real server cannot be made to fail midway on cue; it streams like one.
+    A fake, because a real server cannot be made to fail midway or to judge on cue; it streams like one.
     """
 
-    served = 0
-    lock = threading.Lock()
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with _FlakyApi.lock:
-            _FlakyApi.served += 1
-            n = _FlakyApi.served
-        if n > 2:
-            payload = json.dumps({"error": {"message": "quota exhausted"}}).encode()
-            self.send_response(400)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            status, text = reply(body)
+            if status != 200:
+                payload = json.dumps({"error": {"message": text}}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            base = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model", "m")}
+            chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
+                      {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+            data = ("".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(payload)
-            return
-        question = body["messages"][-1]["content"]
-        answer = "Eleven" if "players" in question else "Two halves of 45 minutes."
-        chunks = [{"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model", "m"),
-                   "choices": [{"index": 0, "delta": {"role": "assistant", "content": answer}, "finish_reason": None}]},
-                  {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model", "m"),
-                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
-        data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(data.encode())))
-        self.end_headers()
-        self.wfile.write(data.encode())
+            self.wfile.write(data)
 
-    def log_message(self, *args):
-        pass
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
 
 
 @pytest.fixture
 def flaky_api():
-    _FlakyApi.served = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    """Answers two questions, then refuses every request with a 400 (not retried)."""
+    served = []
+    lock = threading.Lock()
+
+    def reply(body):
+        with lock:
+            served.append(1)
+            n = len(served)
+        if n > 2:
+            return 400, "quota exhausted"
+        return 200, "Eleven" if "players" in body["messages"][-1]["content"] else "Two halves of 45 minutes."
+
+    server, url = _stub_api(reply)
+    yield url
     server.shutdown()
+
+
+def test_llm_judge_scores_each_answer_with_a_reason(tmp_path):
+    def reply(body):
+        if body["messages"][0]["role"] == "system" and "grade answers" in body["messages"][0]["content"]:
+            return 200, "**Score:** 4\nReason: close to the reference"
+        return 200, "Two halves."
+
+    server, url = _stub_api(reply)
+    try:
+        data = tmp_path / "qa.json"
+        data.write_text(json.dumps(QA[:2]))
+        result = evaluate.run_evaluation(EvalConfig(models=("api:answerer",), dataset_file=str(data), api_base_url=url,
+                                                    judge="api:judge"))
+    finally:
+        server.shutdown()
+    assert result["status"] == "done"
+    assert [r["judge"]["api:answerer"] for r in result["rows"]] == [{"score": 4, "reason": "close to the reference"}] * 2
+    assert result["summary"]["api:answerer"]["judge"] == 4
 
 
 def test_api_model_failing_midway_keeps_answers_and_reasons(flaky_api, tmp_path):
