@@ -175,3 +175,15 @@ def token_rows(tokenizer: Any, enc: Encoded) -> list[dict[str, Any]]:
         text = tokenizer.decode([tid])
         rows.append({"pos": pos, "id": tid, "token": text, "loss": label != IGNORE})
     return rows
+
+
+def preview_rows(tokenizer: Any, records: Sequence[dict], indices: Sequence[int], max_length: int) -> list[dict[str, Any]]:
+    """One row per record for the pre-launch preview: the exact text, its token counts, truncation."""
+    rows = []
+    for i in indices:
+        enc = encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length)
+        rows.append({
+            "record": i, "text": tokenizer.decode(enc.input_ids), "tokens": len(enc.input_ids),
+            "loss tokens": enc.loss_tokens, "truncated": enc.truncated,
+        })
+    return rows

@@ -229,23 +229,19 @@ def _callback(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
                 control.should_save = True  # the Trainer saves right after this callback: resumable
                 self.stopped = True
             now = time.time()
-            if now - self.last_status >= 0.5 or self.stopped:
+            done = state.global_step / max(1, state.max_steps)
+            elapsed = now - self.t0
+            msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
+            if self.tokens_per_s:
+                msg += f" · {self.tokens_per_s:,.0f} tokens/s"
+            fields = {"state": "stopping" if self.stopped else "running", "progress": round(done, 4),
+                      "eta_s": elapsed / done * (1 - done) if done > 0 else None, "message": msg,
+                      "step": state.global_step, "max_steps": state.max_steps, "tokens_per_s": self.tokens_per_s}
+            if now - self.last_status >= 0.5 or self.stopped:  # an atomic write per step would slow tiny models
                 self.last_status = now
-                done = state.global_step / max(1, state.max_steps)
-                elapsed = now - self.t0
-                eta = elapsed / max(done, 1e-9) * (1 - done) if done > 0 else None
-                msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
-                if self.tokens_per_s:
-                    msg += f" · {self.tokens_per_s:,.0f} tokens/s"
-                fields = {"progress": round(done, 4), "eta_s": eta, "message": msg, "step": state.global_step,
-                          "max_steps": state.max_steps, "tokens_per_s": self.tokens_per_s}
-                if not self.stopped and not jobs.stop_requested(out):
-                    fields["state"] = "running"
-                else:
-                    fields["state"] = "stopping"
                 jobs.update_status(out, **fields)
-                if on_progress:
-                    on_progress(fields)
+            if on_progress:
+                on_progress(fields)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
@@ -291,7 +287,7 @@ def train(
     ``StudioError`` subclasses with a one-line remedy (the run is then marked failed by the caller).
     """
     import torch
-    from transformers import Trainer, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainingArguments
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -332,7 +328,7 @@ def train(
         learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler,
-        gradient_accumulation_steps=cfg.grad_accum, gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_accumulation_steps=cfg.grad_accum,
         eval_strategy="epoch" if (test_enc and cfg.eval_per_epoch) else "no", prediction_loss_only=True,
         save_strategy="epoch", save_total_limit=cfg.save_total_limit,
         logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
@@ -341,6 +337,9 @@ def train(
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
         dataloader_num_workers=0,
     )
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
     collator = recipe.Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None)
     callback = _callback(out, on_progress)
     trainer = Trainer(
@@ -348,6 +347,7 @@ def train(
         eval_dataset=recipe.features(test_enc) if test_enc else None,
         data_collator=collator, processing_class=tokenizer, callbacks=[callback],
     )
+    trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per log step
     try:
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         state = "stopped" if callback.stopped else "finished"

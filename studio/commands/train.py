@@ -83,6 +83,17 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    job_dir = os.environ.get("STUDIO_JOB_DIR")
+    try:
+        return _train(args)
+    except StudioError as exc:
+        # A job that fails before training starts (bad dataset, busy device) still says why on the page.
+        if job_dir and jobs.read_status(Path(job_dir)).state not in jobs.DONE:
+            jobs.update_status(Path(job_dir), state="failed", error=str(exc), message="failed")
+        raise
+
+
+def _train(args: argparse.Namespace) -> int:
     from studio import train
 
     if args.resume:
