@@ -183,7 +183,7 @@ class ApiBackend(BackendBase):
         for attempt in range(MAX_ATTEMPTS):
             client = self._client(params.timeout_s)
             try:
-                chunks = iter(client.chat_completion(msgs, **self._request_kwargs(params)))
+                chunks = self._open(client, msgs, params)
                 first = self._first_piece(chunks, stats)
             except _Retry as retry:
                 client.close()
@@ -200,6 +200,12 @@ class ApiBackend(BackendBase):
                 client.close()
                 stats.finish()
             return
+
+    def _open(self, client: Any, msgs: list[Message], params: ChatParams) -> Iterator[Any]:
+        try:
+            return iter(client.chat_completion(msgs, **self._request_kwargs(params)))
+        except Exception as exc:  # the client's errors: HTTP status, timeout, connection
+            raise self._explain(exc) from None
 
     def _next(self, chunks: Iterator[Any]) -> Any:
         """The next chunk; StopIteration at the end; a StudioError or _Retry for a failure."""

@@ -276,3 +276,84 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
             who += f" ({m['model']})"
         lines += [f"## {who}", "", m.get("content", ""), ""]
     return "\n".join(lines)
+
+
+# --- History and background answers -------------------------------------------------------------
+
+def history_for(turns: Sequence[dict[str, Any]], side: int = 0) -> list[Message]:
+    """The conversation one model sees: its own answers (``side`` 1 reads compare mode's second answer),
+    without questions whose answer failed (so roles still alternate)."""
+    def answer(turn: dict[str, Any] | None) -> dict[str, Any] | None:
+        if turn is None or turn.get("role") != "assistant":
+            return None
+        ans = turn.get("alt") if side == 1 and turn.get("alt") else turn
+        return None if ans.get("error") else ans
+
+    out: list[Message] = []
+    for i, turn in enumerate(turns):
+        if turn.get("role") == "user":
+            if answer(turns[i + 1] if i + 1 < len(turns) else None) is not None:
+                out.append({"role": "user", "content": turn["content"]})
+        elif (ans := answer(turn)) is not None:
+            out.append({"role": "assistant", "content": ans["content"]})
+    return out
+
+
+class StreamJob:
+    """One answer streamed by a worker thread into a plain buffer that a page polls.
+
+    The worker never touches the UI: it builds the backend (loading a local model may take a while),
+    streams into ``text`` and records ``stats``, ``error`` and ``status``. ``stop`` ends it early.
+    """
+
+    def __init__(self, label: str, make: Callable[[], ChatBackend], messages: Sequence[Message], params: ChatParams):
+        self.label = label
+        self._make = make
+        self.messages = list(messages)
+        self.params = params
+        self.text = ""
+        self.stats = StreamStats()
+        self.error: str | None = None
+        self.status = "waiting"  # waiting -> loading -> streaming -> done | stopped | error
+        self.stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"chat-{label[:20]}", daemon=True)
+
+    def start(self) -> StreamJob:
+        self._thread.start()
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("done", "stopped", "error")
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return self.done
+
+    def _run(self) -> None:
+        from studio.errors import StudioError
+
+        try:
+            self.status = "loading"
+            backend = self._make()
+            self.status = "streaming"
+            self.stats = StreamStats()  # time from the request, not from the model load
+            for piece in backend.stream(self.messages, self.params, stats=self.stats, stop=self.stop):
+                self.text += piece
+            self.status = "stopped" if self.stop.is_set() else "done"
+        except StudioError as exc:
+            self.error, self.status = str(exc), "error"
+        except Exception as exc:  # a bug, but the page must stay usable: show it as one line
+            self.error, self.status = f"Unexpected {type(exc).__name__}: {str(exc)[:200]}", "error"
+        finally:
+            self.stats.finish()
+
+    def as_turn(self) -> dict[str, Any]:
+        """The finished answer as a history entry."""
+        turn: dict[str, Any] = {"role": "assistant", "content": self.text, "model": self.label,
+                                "stats": self.stats.summary()}
+        if self.status == "stopped":
+            turn["note"] = "stopped"
+        if self.error:
+            turn["error"] = self.error
+        return turn

@@ -11,8 +11,11 @@ training format of ``studio.prompt_format`` and are cut at its stop strings.
 
 from __future__ import annotations
 
+import gc
 import queue
+import sys
 import threading
+from collections import OrderedDict
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -44,6 +47,88 @@ def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
     from studio.models import load_causal_lm
 
     return load_causal_lm(spec.model, quantization=spec.quantization, token=token)
+
+
+class ModelCache:
+    """Loaded models shared by every session, at most ``max_models`` (least recently used goes first).
+
+    Plain and thread-safe so chat workers can use it; the UI keeps one per process (``st.cache_resource``).
+    Two sessions asking for the same model at once load it once.
+    """
+
+    def __init__(self, max_models: int = 2, loader: Any = None):
+        self.max_models = max_models
+        self._loader = loader or load_for_chat
+        self._models: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[str, str | None], threading.Lock] = {}
+
+    @staticmethod
+    def key(spec: BackendSpec) -> tuple[str, str | None]:
+        return (spec.model.strip(), spec.quantization)
+
+    def get(self, spec: BackendSpec, token: str | None = None) -> Any:
+        key = self.key(spec)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:  # one load per model, however many sessions ask
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            loaded = self._loader(spec, token)
+            with self._lock:
+                self._models[key] = loaded
+                while len(self._models) > self.max_models:
+                    self._models.popitem(last=False)
+                self._loading.pop(key, None)
+        free_memory()
+        return loaded
+
+    def loaded(self) -> list[Any]:
+        with self._lock:
+            return list(self._models.values())
+
+    def unload(self, model: str | None = None) -> int:
+        """Drop one model (by its spec string) or all; returns how many were dropped."""
+        with self._lock:
+            keys = [k for k in self._models if model is None or k[0] == model]
+            for k in keys:
+                del self._models[k]
+        free_memory()
+        return len(keys)
+
+
+def free_memory() -> None:
+    """Give memory of dropped models back (the GPU's too, when torch is already loaded)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process in MB (Linux ``/proc``); 0 where unavailable."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def memory_summary() -> str:
+    """Device memory in one line: the GPU's when torch uses CUDA, else this process's resident memory."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        used = torch.cuda.memory_allocated() / 2**30
+        return f"GPU: {used:.1f} GiB held by models, {(total - free) / 2**30:.1f} of {total / 2**30:.1f} GiB in use"
+    return f"Memory: {rss_mb():.0f} MB resident (CPU)"
 
 
 def stop_token_ids(tokenizer: Any, model: Any) -> list[int]:
