@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from studio import eval_results, metrics
 
-SUMMARY_METRICS = ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge", "answer_words", "latency_s")
+SUMMARY_METRICS = ("exact_match", "f1", "rouge_l", "chrf", "similarity", "perplexity", "judge", "answer_words", "latency_s")
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 WTL_COLORS = {"win": "#54A24B", "tie": "#BAB0AC", "loss": "#E45756"}
 

@@ -55,6 +55,9 @@ class EvalConfig:
     # Judge and leakage
     judge: str | None = None  # a chat model spec ("api:<id>" or local) that grades answers 1-5
     leakage_threshold: float = 90.0  # rapidfuzz score 0-100 above which a question counts as leaked
+    semantic_leakage: bool = False  # also flag paraphrases by meaning (all-MiniLM-L6-v2 embeddings)
+    semantic_threshold: float = 0.9  # cosine; paraphrases of one question score ~0.9-0.97
+    answer_similarity: bool = False  # cosine of each answer's and its reference's embeddings, -1..1
     train_dataset_id: str | None = None  # extra training questions to check leakage against
     train_dataset_version: int | None = None
     train_file: str | None = None
@@ -77,6 +80,8 @@ class EvalConfig:
             raise StudioError("API concurrency must be between 1 and 64.")
         if not 0 < self.leakage_threshold <= 100:
             raise StudioError("The leakage threshold is a similarity from 1 to 100.")
+        if not 0 < self.semantic_threshold <= 1:
+            raise StudioError("The semantic leakage threshold is a cosine similarity above 0 and at most 1 (try 0.9).")
         if self.quantization not in models.QUANTIZATIONS:
             raise StudioError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
 
@@ -371,7 +376,8 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, eval_id: str
         result["rows"] = [{"index": i, "question": r["question"], "reference": r["answer"], "leak": None,
                            "answers": {}, "errors": {}, "scores": {}, "latency": {}, "judge": {}}
                           for i, r in enumerate(qs.records)]
-        leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, config.leakage_threshold)
+        leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, config.leakage_threshold,
+                                   semantic_threshold=config.semantic_threshold if config.semantic_leakage else None)
         for row, leak in zip(result["rows"], leaks):
             row["leak"] = leak
         if qs.train_questions:
@@ -388,6 +394,9 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, eval_id: str
             runner(entry, result["rows"], config, token, lambda n, stage: saver.step(done + n, total, stage), cancel)
             done += per_model
             saver.step(done, total, f"{entry['label']} done", force=True)
+        if config.answer_similarity:
+            saver.step(done, total, "semantic similarity of the answers", force=True)
+            _add_similarity(result)
         if config.judge:
             _run_judge(config, result, token, lambda n, stage: saver.step(done + n, total, stage), cancel)
         result["status"] = "done"
@@ -511,6 +520,19 @@ def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, token: str
         raise CancelledError("Evaluation stopped: the results so far are kept.")
     if all(label in r["errors"] for r in rows) and rows:
         entry["error"] = rows[0]["errors"][label]
+
+
+def _add_similarity(result: dict) -> None:
+    """Each answer's cosine similarity with its reference (one embedding pass per model)."""
+    from studio import semantic
+
+    for entry in result["models"]:
+        label = entry["label"]
+        rows = [r for r in result["rows"] if label in r["scores"]]
+        if rows:
+            sims = semantic.answer_similarity([r["answers"][label] for r in rows], [r["reference"] for r in rows])
+            for row, sim in zip(rows, sims):
+                row["scores"][label]["similarity"] = sim
 
 
 def _run_judge(config: EvalConfig, result: dict, token: str | None, step: Callable[[int, str], None],

@@ -12,11 +12,13 @@ from collections.abc import Sequence
 
 
 def find_leaks(eval_questions: Sequence[str], train_questions: Sequence[str], threshold: float = 90.0,
-               scorer: str = "ratio") -> list[dict | None]:
+               scorer: str = "ratio", *, semantic_threshold: float | None = None) -> list[dict | None]:
     """For each evaluation question: None, or {"score", "train_question", "kind"} for its closest training twin.
 
     Clusters can chain (eval A ~ eval B ~ train C), so each evaluation question in a cluster that
     holds training questions is scored directly against them and flagged only at ``threshold`` or above.
+    With ``semantic_threshold`` (cosine, e.g. 0.9), paraphrases that share meaning but few characters
+    are flagged too (``studio.semantic``, kind "semantic", score = cosine x 100).
     """
     out: list[dict | None] = [None] * len(eval_questions)
     if not eval_questions or not train_questions:
@@ -38,4 +40,10 @@ def find_leaks(eval_questions: Sequence[str], train_questions: Sequence[str], th
             if score >= threshold:
                 out[i] = {"score": round(score, 1), "train_question": texts[j],
                           "kind": "exact" if prepared[i] == prepared[j] else "fuzzy"}
+    if semantic_threshold is not None:
+        from studio import semantic
+
+        for i, j, score in semantic.leakage(list(eval_questions), list(train_questions), semantic_threshold):
+            if out[i] is None:
+                out[i] = {"score": round(float(score), 1), "train_question": train_questions[j], "kind": "semantic"}
     return out

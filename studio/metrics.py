@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-METRICS = ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "answer_words", "latency_s", "judge")
+METRICS = ("exact_match", "f1", "rouge_l", "chrf", "similarity", "perplexity", "answer_words", "latency_s", "judge")
 """Every metric a result can hold, in display order."""
 
 LABELS = {
@@ -24,12 +24,13 @@ LABELS = {
     "f1": "Token F1",
     "rouge_l": "ROUGE-L",
     "chrf": "chrF",
+    "similarity": "Semantic similarity",
     "perplexity": "Reference perplexity",
     "answer_words": "Answer length (words)",
     "latency_s": "Latency (s)",
     "judge": "Judge (1-5)",
 }
-HIGHER_IS_BETTER = {"exact_match": True, "f1": True, "rouge_l": True, "chrf": True, "perplexity": False,
+HIGHER_IS_BETTER = {"exact_match": True, "f1": True, "rouge_l": True, "chrf": True, "similarity": True, "perplexity": False,
                     "answer_words": None, "latency_s": False, "judge": True}
 """Which way is better; None for metrics that describe rather than rank (answer length)."""
 

@@ -18,7 +18,7 @@ import plotly.io as pio
 from studio import atomic, eval_plots, eval_results, metrics
 from studio.errors import StudioError
 
-CSV_METRICS = ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "answer_words", "latency_s")
+CSV_METRICS = ("exact_match", "f1", "rouge_l", "chrf", "similarity", "perplexity", "answer_words", "latency_s")
 
 
 def to_json(result: dict) -> str:

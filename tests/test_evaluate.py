@@ -84,6 +84,14 @@ def test_leakage_flags_near_duplicates_of_training_questions():
     assert leakage.find_leaks(["q"], [], 90) == [None]
 
 
+def test_semantic_leakage_also_flags_paraphrases():
+    evals = ["How many people play for each side?", "What colour is the referee's whistle?"]
+    train = ["How many players are on a team?", "Who takes a penalty kick?"]
+    assert leakage.find_leaks(evals, train, 90) == [None, None]  # few characters in common
+    leaks = leakage.find_leaks(evals, train, 90, semantic_threshold=0.6)
+    assert leaks[0]["kind"] == "semantic" and leaks[0]["train_question"] == train[0] and leaks[1] is None
+
+
 def test_run_split_is_the_default_question_set_and_its_training_questions_feed_leakage(tiny_gpt2):
     run_id = make_run(tiny_gpt2, train=(0, 1, 2), test=(3, 4, 0))  # question 0 leaked into the test split
     qs = evaluate.load_questions(EvalConfig(models=(f"run:{run_id}",), run_id=run_id))
@@ -197,12 +205,14 @@ def test_llm_judge_scores_each_answer_with_a_reason(tmp_path):
         data = tmp_path / "qa.json"
         data.write_text(json.dumps(QA[:2]))
         result = evaluate.run_evaluation(EvalConfig(models=("api:answerer",), dataset_file=str(data), api_base_url=url,
-                                                    judge="api:judge"))
+                                                    judge="api:judge", answer_similarity=True))
     finally:
         server.shutdown()
     assert result["status"] == "done"
     assert [r["judge"]["api:answerer"] for r in result["rows"]] == [{"score": 4, "reason": "close to the reference"}] * 2
     assert result["summary"]["api:answerer"]["judge"] == 4
+    sims = [r["scores"]["api:answerer"]["similarity"] for r in result["rows"]]
+    assert sims[0] > sims[1] and all(-1 <= s <= 1 for s in sims)  # "Two halves." is closer to the match length
 
 
 def test_api_model_failing_midway_keeps_answers_and_reasons(flaky_api, tmp_path):

@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--judge", metavar="MODEL", help="a chat model (api:<id> or local) that grades answers 1-5")
     p.add_argument("--train", metavar="FILE", help="training records to check leakage against")
     p.add_argument("--leakage-threshold", type=float, default=90.0, help="similarity 0-100 that counts as leaked")
+    p.add_argument("--semantic-leakage", action="store_true", help="also flag paraphrased training questions (embeddings)")
+    p.add_argument("--similarity", action="store_true", help="add the semantic similarity of each answer to its reference")
     p.add_argument("--job", metavar="EVAL_ID", help=argparse.SUPPRESS)  # the background job started by the page
     p.set_defaults(func=run)
 
@@ -76,7 +78,8 @@ def _config(args: argparse.Namespace):
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, do_sample=args.sampling,
         temperature=args.temperature, perplexity=not args.no_perplexity, api_provider=args.provider,
         api_base_url=args.base_url, api_concurrency=args.concurrency, judge=args.judge,
-        leakage_threshold=args.leakage_threshold, train_file=args.train,
+        leakage_threshold=args.leakage_threshold, train_file=args.train, semantic_leakage=args.semantic_leakage,
+        answer_similarity=args.similarity,
     )
 
 

@@ -88,6 +88,10 @@ def new_evaluation_form() -> None:
         threshold = s3.slider("Leakage threshold", 70, 100, 90, key="evaluate.leakage",
                               help="Evaluation questions this similar to a training question are flagged as leaked.")
         perplexity = s2.toggle("Reference perplexity (local models)", True, key="evaluate.perplexity")
+        similarity = s2.toggle("Semantic similarity of answers", key="evaluate.similarity",
+                               help="Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
+        semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage",
+                                  help="Also flag questions that paraphrase a training question.")
     if st.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start"):
         config = run_or_error(
             evaluate.EvalConfig, models=tuple(specs), run_id=run_id if source == "run" else None,
@@ -95,6 +99,7 @@ def new_evaluation_form() -> None:
             max_new_tokens=int(max_new), batch_size=int(batch), do_sample=bool(sampling), temperature=float(temperature),
             perplexity=bool(perplexity), api_base_url=base_url.strip() or None, api_provider=provider.strip() or None,
             api_concurrency=int(concurrency), judge=judge.strip() or None, leakage_threshold=float(threshold),
+            answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
         )
         eval_id = run_or_error(evaluate.start_evaluation, config) if config else None
         if eval_id:
@@ -189,7 +194,7 @@ def show_result(result: dict) -> None:
     with t_rows:
         rows_view(result, labels)
     with t_dist:
-        metric = st.selectbox("Metric", ["f1", "rouge_l", "chrf", "exact_match", "perplexity", "latency_s"],
+        metric = st.selectbox("Metric", ["f1", "rouge_l", "chrf", "similarity", "exact_match", "perplexity", "latency_s"],
                               format_func=metrics.LABELS.get, key="evaluate.dist_metric")
         st.plotly_chart(eval_plots.score_distributions(result, metric, exclude_leaked=exclude), width="stretch")
     with t_wtl:
@@ -253,8 +258,8 @@ def drill_down(result: dict, rows: list[dict], labels: list[str]) -> None:
         scores = (pick.get("scores") or {}).get(label, {})
         judge = (pick.get("judge") or {}).get(label) or {}
         table.append({"model": label, "answer": f"[failed] {err}" if err else (pick.get("answers") or {}).get(label, ""),
-                      **{metrics.LABELS[m]: scores.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity",
-                                                                      "latency_s")},
+                      **{metrics.LABELS[m]: scores.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "similarity",
+                                                                      "perplexity", "latency_s")},
                       "judge": judge.get("score"), "judge's reason": judge.get("reason", "")})
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
 
