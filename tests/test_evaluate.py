@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import eval_results, evaluate, leakage, runs, store
+from studio import eval_questions, eval_results, evaluate, leakage, runs, store
 from studio.errors import DatasetValidationError, StudioError
 from studio.evaluate import EvalConfig
 
@@ -57,17 +57,17 @@ def test_dataset_without_answers_is_a_clear_error(tmp_path):
     f = tmp_path / "qs.json"
     f.write_text(json.dumps([{"question": "How long is a match?"}, {"question": "Who is the referee?"}]))
     with pytest.raises(DatasetValidationError, match="no reference answers"):
-        evaluate.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))
+        eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))
     f.write_text(json.dumps(QA[:2] + [{"question": "no answer"}]))
-    qs = evaluate.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))
+    qs = eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))
     assert len(qs.records) == 2 and "1 of 3 records" in qs.notes[0]
 
 
 def test_sample_is_seeded_and_recorded(tmp_path):
     f = tmp_path / "qa.jsonl"
     f.write_text("\n".join(json.dumps(r) for r in QA))
-    a = evaluate.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=3, seed=7))
-    b = evaluate.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=3, seed=7))
+    a = eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=3, seed=7))
+    b = eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=3, seed=7))
     assert [r["question"] for r in a.records] == [r["question"] for r in b.records] and len(a.records) == 3
     assert a.dataset["sample"] == 3 and a.dataset["count"] == 5 and len(a.dataset["sha256"]) == 64
 
@@ -94,12 +94,12 @@ def test_semantic_leakage_also_flags_paraphrases():
 
 def test_run_split_is_the_default_question_set_and_its_training_questions_feed_leakage(tiny_gpt2):
     run_id = make_run(tiny_gpt2, train=(0, 1, 2), test=(3, 4, 0))  # question 0 leaked into the test split
-    qs = evaluate.load_questions(EvalConfig(models=(f"run:{run_id}",), run_id=run_id))
+    qs = eval_questions.load_questions(EvalConfig(models=(f"run:{run_id}",), run_id=run_id))
     assert [r["question"] for r in qs.records] == [QA[3]["question"], QA[4]["question"], QA[0]["question"]]
     assert qs.dataset["run_id"] == run_id and qs.dataset["version"] == 1 and qs.dataset["sha256"]
     assert set(qs.train_questions) == {QA[i]["question"] for i in (0, 1, 2)}
     with pytest.raises(StudioError, match="deleted"):
-        evaluate.load_questions(EvalConfig(models=("m",), run_id="20990101-gone"))
+        eval_questions.load_questions(EvalConfig(models=("m",), run_id="20990101-gone"))
 
 
 def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gpt2, tiny_phi3, tmp_path, offline):
