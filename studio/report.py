@@ -117,7 +117,7 @@ def figures(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | 
         a, b = labels[-1], labels[0]  # the last model (often the fine-tuned one) against the first (the base)
         figs.append(eval_plots.win_tie_loss(eval_results.win_tie_loss(result, a, b), a, b))
     if curves:
-        figs.append(eval_plots.training_curves(curves))
+        figs.append(eval_plots.training_curves(curves, labels))
     return figs
 
 

@@ -212,7 +212,7 @@ def show_result(result: dict) -> None:
     with t_curves:
         curves = evaluate.run_curves(result)
         if curves:
-            st.plotly_chart(eval_plots.training_curves(curves), width="stretch")
+            st.plotly_chart(eval_plots.training_curves(curves, labels), width="stretch")
         else:
             st.info("No training runs among these models (or their logs were deleted).")
     with t_export:
