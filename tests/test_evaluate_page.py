@@ -104,3 +104,16 @@ def test_filters_warnings_and_exports_on_a_stored_result(tiny_gpt2, tmp_path, of
     at.toggle(key=f"evaluate.exclude.{eval_id}").set_value(True).run()
     assert list(_summary(at)["answered"]) == [2, 0]  # the leaked question left out
     assert not at.exception
+
+
+def test_a_job_that_died_is_reported_with_its_partial_results(tmp_path):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+    result["status"] = "running"  # as a worker leaves it when it is killed mid-way
+    result["rows"] = [{"index": 0, "question": QA[0]["question"], "reference": QA[0]["answer"], "leak": None,
+                       "answers": {"m": "Two halves"}, "errors": {}, "scores": {"m": {"f1": 0.4}}, "judge": {}}]
+    eval_results.save(result)
+    at = _app()
+    assert any("stopped before finishing" in e.value for e in at.error)
+    assert "Two halves" in next(h for h in _htmls(at) if "eval-side-by-side" in h)

@@ -20,7 +20,7 @@ SOURCES = {"run": "A training run's held-out split", "dataset": "A dataset versi
 
 
 def init() -> None:
-    for key, value in {"evaluate.selected": None, "evaluate.page": 0}.items():
+    for key, value in {"evaluate.selected": None, "evaluate.shown": None}.items():
         if key not in st.session_state:
             st.session_state[key] = value
 
@@ -286,15 +286,18 @@ def past_evaluations() -> str | None:
         return None
     ids = [e.id for e in evals]
     selected = st.session_state.get("evaluate.selected")
-    index = ids.index(selected) if selected in ids else 0
+    if selected in ids and selected != st.session_state.get("evaluate.shown"):
+        st.session_state["evaluate.pick"] = selected  # just started or re-attached: show it
+    elif st.session_state.get("evaluate.pick") not in ids:
+        st.session_state["evaluate.pick"] = ids[0]
     by_id = {e.id: e for e in evals}
-    chosen = st.selectbox("Evaluation", ids, index=index, key="evaluate.pick",
+    chosen = st.selectbox("Evaluation", ids, key="evaluate.pick",
                           format_func=lambda i: f"{i} · {', '.join(by_id[i].models)}")
+    st.session_state["evaluate.shown"] = chosen
     st.session_state["evaluate.selected"] = chosen
-    info = eval_results.load(chosen) if chosen in by_id else {}
-    st.caption(f"Status: **{info.get('status', '')}** · started {info.get('created', '')} · "
-               f"questions: {eval_results.describe_dataset(info.get('dataset') or {}) or 'loading'} · "
-               f"{len(info.get('rows') or [])} questions")
+    info = by_id[chosen]
+    st.caption(f"Status: **{info.status}** · started {info.created} · questions: {info.dataset or 'loading'} · "
+               f"{info.questions} questions")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
         rows = []
@@ -327,14 +330,20 @@ def render() -> None:
     with st.expander("New evaluation", expanded=not has_evals, icon=":material/add:"):
         new_evaluation_form()
     running = running_ids()
-    if running and st.session_state.get("evaluate.selected") not in running and st.session_state.get("evaluate.selected") is None:
+    if running and st.session_state.get("evaluate.selected") is None:
         st.session_state["evaluate.selected"] = running[0]  # re-attach to a job started before a reload
     st.subheader("Results")
     chosen = past_evaluations()
     if not chosen:
         return
-    if evaluate.job_state(chosen).active:
+    job = evaluate.job_state(chosen)
+    if job.active:
         progress_panel(chosen)
     result = run_or_error(eval_results.load, chosen)  # read after the progress panel: the newest partial result
-    if result:
-        show_result(result)
+    if not result:
+        return
+    if result.get("status") in ("queued", "running") and not job.active:
+        reason = job.error or "its process exited"
+        st.error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below. "
+                 f"Its log: {evaluate.job_dir(chosen) / 'log.txt'}", icon=":material/error:")
+    show_result(result)
