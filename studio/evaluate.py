@@ -271,6 +271,11 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, eval_id: str
     return result
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
 def _fail_all(entry: dict, rows: list[dict], reason: str) -> None:
     entry["error"] = reason
     for row in rows:
@@ -296,6 +301,9 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, token: s
     except StudioError as exc:
         _fail_all(entry, rows, str(exc))
         return
+    except Exception as exc:  # a broken checkpoint (bad config, missing weights): this model fails, the rest goes on
+        _fail_all(entry, rows, f"Could not load {entry['spec']!r}: {_first_line(exc)}")
+        return
     describe_local(entry, lm)
     entry["notes"] = list(lm.notes)
     try:
@@ -310,9 +318,9 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, token: s
                 answers = generate.generate_answers(lm, questions, max_new_tokens=config.max_new_tokens,
                                                     batch_size=config.batch_size, do_sample=config.do_sample,
                                                     seed=config.seed + start)
-            except StudioError as exc:
+            except (StudioError, RuntimeError, ValueError) as exc:  # e.g. out of memory on a long batch
                 for row in chunk:
-                    row["errors"][label] = str(exc)
+                    row["errors"][label] = _first_line(exc)
                 continue
             per_answer = (time.perf_counter() - t0) / len(chunk)  # amortised over the batch
             for row, answer in zip(chunk, answers):
@@ -422,64 +430,6 @@ def _run_judge(config: EvalConfig, result: dict, token: str | None, step: Callab
                 else {"score": None, "reason": f"unreadable verdict: {reply.strip()[:120]}"}
             )
             step(n, f"judging {entry['label']}")
-
-
-# --- background job ---------------------------------------------------------------------------
-
-def job_dir(eval_id: str) -> Path:
-    from studio import config as cfg
-
-    return cfg.jobs_dir() / f"eval-{eval_id}"
-
-
-def start_evaluation(config: EvalConfig) -> str:
-    """Queue the evaluation and run it as a background job (``python -m studio evaluate --job ID``)."""
-    from studio import jobs
-
-    load_questions(config)  # bad questions fail here, with their message, before anything starts
-    result = new_result(config)
-    eval_results.save(result)
-    workdir = job_dir(result["id"])
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        jobs.start_job("evaluate", ["evaluate", "--job", result["id"]], workdir, uses_device=needs_device(config))
-    except StudioError:
-        eval_results.delete(result["id"])
-        raise
-    return result["id"]
-
-
-def run_job(eval_id: str, token: str | None = None) -> dict:
-    """The job's body: run the queued evaluation ``eval_id``, reporting progress to the job's status."""
-    from studio import jobs
-
-    queued = eval_results.load(eval_id)
-    config = EvalConfig.from_dict(queued["config"])
-    workdir = job_dir(eval_id)
-    jobs.update_status(workdir, state="running", pid=os.getpid(), message="starting")
-
-    def progress(done: int, total: int, stage: str) -> None:
-        jobs.update_status(workdir, progress=done / total if total else 0.0, message=stage, done=done, total=total)
-
-    result = run_evaluation(config, token=token, eval_id=eval_id, progress=progress,
-                            cancel=lambda: jobs.stop_requested(workdir))
-    state = {"done": "finished", "cancelled": "stopped", "failed": "failed"}.get(result["status"], "failed")
-    jobs.update_status(workdir, state=state, error=(result.get("error") or "") if state == "failed" else "",
-                       message=result["status"])
-    return result
-
-
-def stop_evaluation(eval_id: str) -> None:
-    from studio import jobs
-
-    jobs.request_stop(job_dir(eval_id))
-
-
-def job_state(eval_id: str):
-    """The job's ``studio.jobs.JobStatus`` (state "none" when the evaluation ran outside a job)."""
-    from studio import jobs
-
-    return jobs.read_status(job_dir(eval_id))
 
 
 def run_curves(result: dict) -> dict[str, list[dict]]:

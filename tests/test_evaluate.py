@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import eval_questions, eval_results, evaluate, leakage, runs, store
+from studio import eval_jobs, eval_questions, eval_results, evaluate, leakage, runs, store
 from studio.errors import DatasetValidationError, StudioError
 from studio.evaluate import EvalConfig
 
@@ -250,12 +250,12 @@ def test_cancel_keeps_partial_results(tiny_gpt2, tiny_phi3, tmp_path, offline):
 def test_background_job_runs_and_reports_progress(tiny_gpt2, tmp_path, offline):
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA[:2]))
-    eval_id = evaluate.start_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=4))
+    eval_id = eval_jobs.start_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=4))
     deadline = time.time() + 180
-    while time.time() < deadline and evaluate.job_state(eval_id).active:
+    while time.time() < deadline and eval_jobs.job_state(eval_id).active:
         time.sleep(0.5)
-    status = evaluate.job_state(eval_id)
-    assert status.state == "finished", (status, (evaluate.job_dir(eval_id) / "log.txt").read_text())
+    status = eval_jobs.job_state(eval_id)
+    assert status.state == "finished", (status, (eval_jobs.job_dir(eval_id) / "log.txt").read_text())
     assert status.progress == 1.0
     result = eval_results.load(eval_id)
     assert result["status"] == "done" and all(str(tiny_gpt2) in r["answers"] for r in result["rows"])
@@ -263,5 +263,5 @@ def test_background_job_runs_and_reports_progress(tiny_gpt2, tmp_path, offline):
 
 def test_start_refuses_questions_that_cannot_be_read():
     with pytest.raises(StudioError, match="deleted"):
-        evaluate.start_evaluation(EvalConfig(models=("m",), run_id="20990101-gone"))
+        eval_jobs.start_evaluation(EvalConfig(models=("m",), run_id="20990101-gone"))
     assert eval_results.list_evals() == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from studio import eval_results, evaluate, store
+from studio import eval_jobs, eval_results, evaluate, store
 from studio.evaluate import EvalConfig
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "4_Evaluate.py")
@@ -65,7 +65,7 @@ def test_page_runs_an_evaluation_in_the_background_and_shows_results(tiny_gpt2, 
     assert not at.exception and not at.error
     eval_id = at.session_state["evaluate.selected"]
     deadline = time.time() + 180
-    while time.time() < deadline and evaluate.job_state(eval_id).active:
+    while time.time() < deadline and eval_jobs.job_state(eval_id).active:
         time.sleep(1)
     at.run()
     assert not at.exception, at.exception

@@ -96,11 +96,11 @@ def _printer():
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio import evaluate
+    from studio import eval_jobs, evaluate
 
     token = studio_config.hf_token()
     if args.job:
-        result = evaluate.run_job(args.job, token=token)
+        result = eval_jobs.run_job(args.job, token=token)
     else:
         if not args.out and not args.html and not args.csv:
             raise StudioError("No output given: add --out REPORT.json (and --html REPORT.html for a page to share).")

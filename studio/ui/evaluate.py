@@ -11,7 +11,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from studio import eval_plots, eval_results, evaluate, metrics, report, store
+from studio import eval_jobs, eval_plots, eval_results, evaluate, metrics, report, store
 from studio.errors import StudioError
 from studio.ui import run_or_error
 
@@ -101,7 +101,7 @@ def new_evaluation_form() -> None:
             api_concurrency=int(concurrency), judge=judge.strip() or None, leakage_threshold=float(threshold),
             answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
         )
-        eval_id = run_or_error(evaluate.start_evaluation, config) if config else None
+        eval_id = run_or_error(eval_jobs.start_evaluation, config) if config else None
         if eval_id:
             st.session_state["evaluate.selected"] = eval_id
             st.rerun()
@@ -111,12 +111,12 @@ def new_evaluation_form() -> None:
 
 def running_ids() -> list[str]:
     """Evaluations whose job is still queued or running (to re-attach after a reload)."""
-    return [e.id for e in eval_results.list_evals() if e.status in ("queued", "running") and evaluate.job_state(e.id).active]
+    return [e.id for e in eval_results.list_evals() if e.status in ("queued", "running") and eval_jobs.job_state(e.id).active]
 
 
 @st.fragment(run_every=1.0)
 def progress_panel(eval_id: str) -> None:
-    status = evaluate.job_state(eval_id)
+    status = eval_jobs.job_state(eval_id)
     if not status.active:
         st.rerun(scope="app")  # finished: draw the results
         return
@@ -126,7 +126,7 @@ def progress_panel(eval_id: str) -> None:
         text = f"{text} · {done}/{total} answers"
     st.progress(min(1.0, float(status.progress or 0.0)), text=text)
     if st.button("Stop", icon=":material/stop:", key=f"evaluate.stop.{eval_id}", disabled=status.state == "stopping"):
-        evaluate.stop_evaluation(eval_id)
+        eval_jobs.stop_evaluation(eval_id)
         st.toast("Stopping: the answers so far are kept.")
 
 
@@ -312,7 +312,7 @@ def past_evaluations() -> str | None:
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
                             key="evaluate.compare_bars")
         if st.button("Delete the selected evaluation", icon=":material/delete:", key="evaluate.delete"):
-            if evaluate.job_state(chosen).active:
+            if eval_jobs.job_state(chosen).active:
                 st.error("This evaluation is still running: stop it first.")
             else:
                 eval_results.delete(chosen)
@@ -336,7 +336,7 @@ def render() -> None:
     chosen = past_evaluations()
     if not chosen:
         return
-    job = evaluate.job_state(chosen)
+    job = eval_jobs.job_state(chosen)
     if job.active:
         progress_panel(chosen)
     result = run_or_error(eval_results.load, chosen)  # read after the progress panel: the newest partial result
@@ -345,5 +345,5 @@ def render() -> None:
     if result.get("status") in ("queued", "running") and not job.active:
         reason = job.error or "its process exited"
         st.error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below. "
-                 f"Its log: {evaluate.job_dir(chosen) / 'log.txt'}", icon=":material/error:")
+                 f"Its log: {eval_jobs.job_dir(chosen) / 'log.txt'}", icon=":material/error:")
     show_result(result)
