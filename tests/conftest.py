@@ -31,3 +31,65 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: drives the studio in a real Chromium against `streamlit run`")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+TINY_TEXT = [
+    "Question: How long is a match?\nAnswer: Two halves of 45 minutes.",
+    "Question: How many players are on a team?\nAnswer: Eleven, one of them the goalkeeper.",
+    "Question: What is a corner kick?\nAnswer: A restart when the defenders last touched the ball over their goal line.",
+    "The referee enforces the Laws of the Game. Offside, fouls, free kicks and penalties.",
+]
+
+
+def build_tiny_causal_lm(path: Path, *, chat_template: str | None = None, arch: str = "gpt2") -> Path:
+    """Save a tiny randomly initialised causal LM and a byte-level BPE tokenizer to ``path``.
+
+    ``arch`` is "gpt2" or "phi3"; ``chat_template`` (a Jinja string) makes it a chat model.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    specials = ["<|endoftext|>"] + (["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"] if chat_template else [])
+    bpe.train_from_iterator(TINY_TEXT * 20, vocab_size=400, min_frequency=1, special_tokens=specials)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+                                  pad_token="<|endoftext|>", unk_token="<|endoftext|>")
+    if chat_template:
+        tok.chat_template = chat_template
+    tok.save_pretrained(path)
+    import torch
+
+    torch.manual_seed(0)
+    if arch == "phi3":
+        cfg = Phi3Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+        model = Phi3ForCausalLM(cfg)
+    else:
+        cfg = GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=32, n_layer=2, n_head=2,
+                         eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+        model = GPT2LMHeadModel(cfg)
+    model.save_pretrained(path)
+    return path
+
+
+PHI35_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
+)
+"""Phi-3.5-mini-instruct's chat format, for tiny models that must behave like it."""
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GPT-2 without a chat template, saved locally (like distilgpt2 or a training run)."""
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Phi-3 with Phi-3.5's chat template, saved locally."""
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-phi3"), chat_template=PHI35_TEMPLATE, arch="phi3")
