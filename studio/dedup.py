@@ -13,7 +13,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -243,3 +243,72 @@ def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel)
     if progress and not total:
         progress(1, 1)
     return out
+
+
+@dataclass
+class DedupJob:
+    """One dedup run in a worker thread: the page polls ``done``/``total`` and reads ``result``."""
+
+    key: tuple  # what it ran on: (dataset id, base version, record count, config)
+    done: int = 0
+    total: int = 1
+    result: list[cl.Cluster] | None = None
+    error: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def run(self, records: Sequence[dict], config: DedupConfig) -> None:
+        """Do the work here (small inputs, or inside the worker thread)."""
+        def report(done: int, total: int) -> None:
+            self.done, self.total = done, total
+
+        try:
+            self.result = dedup_records(records, config, progress=report, cancel=self.cancel)
+        except StudioError as exc:
+            self.error = str(exc)
+        except MemoryError:
+            self.error = "Dedup ran out of memory: raise the threshold or compare the question only."
+
+    def start(self, records: Sequence[dict], config: DedupConfig) -> None:
+        self.thread = threading.Thread(target=self.run, args=(list(records), config), daemon=True,
+                                       name="dedup")
+        self.thread.start()
+
+
+def clusters_at(found: Sequence[cl.Cluster], threshold: float) -> list[cl.Cluster]:
+    """Re-cluster at a higher ``threshold`` without scoring again (the live count as a slider moves)."""
+    t = check_threshold(threshold)
+    out: list[cl.Cluster] = []
+    for source in found:
+        pairs = [p for p in source.pairs if p.score >= t]
+        index = {m: k for k, m in enumerate(source.members)}
+        local = [cl.Pair(index[p.i], index[p.j], p.score) for p in pairs]
+        for sub in cl.connected_clusters(len(source.members), local, kind=source.kind):
+            members = tuple(source.members[k] for k in sub.members)
+            keep = source.keep if source.keep in members else members[0]
+            sub_pairs = tuple(cl.Pair(source.members[p.i], source.members[p.j], p.score) for p in sub.pairs)
+            out.append(cl.Cluster(members, sub_pairs, keep, source.kind))
+    return sorted(out, key=lambda c: (-c.top_score, c.members))
+
+
+def load_records(path: str) -> list[dict]:
+    """Read a JSON array of {"question", "answer"} records (the CLI's input)."""
+    import json
+    from pathlib import Path
+
+    from studio.errors import DatasetFormatError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetFormatError(f"No file {path}: check the path.") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DatasetFormatError(f"{path} is not a JSON file ({str(exc).splitlines()[0]}): "
+                                 "give a JSON array of question/answer records.") from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DatasetFormatError(f"{path} must hold a JSON array of objects with \"question\" and \"answer\".")
+    return data
