@@ -159,9 +159,11 @@ def _check(cancel: threading.Event | None) -> None:
 def max_partner_length(lengths: np.ndarray, threshold: float, scorer: str) -> np.ndarray:
     """The longest text that can still reach ``threshold`` with a text of each length (ratio only)."""
     if scorer != "ratio" or threshold <= 0:
-        return np.full(len(lengths), np.iinfo(np.int64).max // 4, dtype=np.int64)
+        return np.full(len(lengths), 2**40, dtype=np.int64)
     # ratio = 200 * LCS / (a + b) <= 200 * a / (a + b), so b <= a * (200 - t) / t.
-    return np.floor(lengths * (200.0 - threshold) / threshold + 1e-9).astype(np.int64)
+    with np.errstate(over="ignore"):
+        bound = np.floor(lengths * ((200.0 - threshold) / threshold) + 1e-9)
+    return np.minimum(bound, 2.0**40).astype(np.int64)  # a tiny threshold allows any length
 
 
 def _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
