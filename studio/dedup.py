@@ -123,15 +123,13 @@ def find_duplicates(
     uniq = list(groups)
     reps = [g[0] for g in groups.values()]
     pairs = [cl.Pair(g[0], j, 100.0) for g in groups.values() for j in g[1:]]
-    exact_members = {i for g in groups.values() if len(g) > 1 for i in g}
     _check(cancel)
     for a, b, score in _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
         i, j = sorted((reps[a], reps[b]))
         pairs.append(cl.Pair(i, j, score))
     found = cl.connected_clusters(len(texts), pairs, kind="fuzzy", choose_keep=choose_keep)
-    return [replace(c, kind="exact") if all(p.score == 100 and c.members[0] in exact_members and
-                                            prepared[p.i] == prepared[p.j] for p in c.pairs) else c
-            for c in found]
+    # A cluster whose members are all the same text after normalisation is an exact one.
+    return [replace(c, kind="exact") if len({prepared[m] for m in c.members}) == 1 else c for c in found]
 
 
 def dedup_records(
@@ -274,6 +272,8 @@ class DedupJob:
             self.error = str(exc)
         except MemoryError:
             self.error = "Dedup ran out of memory: raise the threshold or compare the question only."
+        except Exception as exc:  # a bug: say so in one line rather than leave the page waiting
+            self.error = f"Dedup failed unexpectedly ({type(exc).__name__}: {exc}); please report it."
 
     def start(self, records: Sequence[dict], config: DedupConfig) -> None:
         self.thread = threading.Thread(target=self.run, args=(list(records), config), daemon=True,
@@ -296,21 +296,3 @@ def clusters_at(found: Sequence[cl.Cluster], threshold: float) -> list[cl.Cluste
             out.append(cl.Cluster(members, sub_pairs, keep, source.kind))
     return sorted(out, key=lambda c: (-c.top_score, c.members))
 
-
-def load_records(path: str) -> list[dict]:
-    """Read a JSON array of {"question", "answer"} records (the CLI's input)."""
-    import json
-    from pathlib import Path
-
-    from studio.errors import DatasetFormatError
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DatasetFormatError(f"No file {path}: check the path.") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise DatasetFormatError(f"{path} is not a JSON file ({str(exc).splitlines()[0]}): "
-                                 "give a JSON array of question/answer records.") from None
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise DatasetFormatError(f"{path} must hold a JSON array of objects with \"question\" and \"answer\".")
-    return data

@@ -208,8 +208,8 @@ def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
     assert out.stderr.startswith("error: ")
 
 
-@pytest.mark.parametrize("content,message", [("", "not a JSON"), ("[]", "no records"), ('{"a": 1}', "JSON array"),
-                                             ("[1, 2]", "JSON array")])
+@pytest.mark.parametrize("content,message", [("", "empty"), ("[]", "no records"), ('{"a": 1}', "JSON object"),
+                                             ("[1, 2]", "not an object"), ("[{", "qa.json")])
 def test_cli_bad_files_exit_2(tmp_path, content, message):
     src = tmp_path / "qa.json"
     src.write_text(content)

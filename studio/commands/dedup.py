@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from studio import atomic, dedup
-from studio.errors import StudioError
+from studio import atomic, dedup, formats
+from studio.errors import DatasetFormatError, StudioError
 
 METHODS = ("fuzzy",)  # more methods register here (semantic)
 
@@ -17,7 +17,7 @@ METHODS = ("fuzzy",)  # more methods register here (semantic)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dedup", help="find duplicate and near-duplicate records in a Q&A JSON file",
                        description="Find exact and near-duplicate records; write clusters of record indices.")
-    p.add_argument("file", help="a JSON array of {\"question\", \"answer\"} records")
+    p.add_argument("file", help="a JSON array, JSON Lines or CSV file of question/answer records")
     p.add_argument("--threshold", required=True, help="score from 0 to 100 a pair must reach (try 90)")
     p.add_argument("--scorer", default="ratio", help=f"rapidfuzz scorer: {', '.join(dedup.SCORERS)}")
     p.add_argument("--field", default="question", help="question, answer or both")
@@ -31,9 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.method not in METHODS:
         raise StudioError(f"Unknown method {args.method!r}: choose one of {', '.join(METHODS)}.")
     config = dedup.DedupConfig(threshold=dedup.check_threshold(args.threshold), scorer=args.scorer, field=args.field)
-    records = dedup.load_records(args.file)
-    if not records:
-        raise StudioError(f"{args.file} has no records: nothing to de-duplicate.")
+    records = _read(args.file)
     texts = dedup.field_texts(records, config.field)
     empty = sum(1 for t in texts if not dedup.normalize(t))
     started = time.perf_counter()
@@ -56,6 +54,20 @@ def run(args: argparse.Namespace) -> int:
           f"{len(records) - len(dropped)} of {len(records)} kept with the suggestions ({seconds:.2f} s){note}",
           file=sys.stderr)
     return 0
+
+
+def _read(path: str) -> list[dict]:
+    """Records from a JSON, JSON Lines or CSV file (fields mapped as the Import tab guesses them)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DatasetFormatError(f"No file {path}: check the path.") from None
+    except OSError as exc:
+        raise DatasetFormatError(f"Cannot read {path} ({exc.strerror}): check the path.") from None
+    try:
+        return formats.read_records(data, Path(path).name)
+    except DatasetFormatError as exc:
+        raise DatasetFormatError(f"{path}: {exc}") from None
 
 
 def _write(path: str, data: object) -> None:

@@ -88,10 +88,12 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     config: dedup.DedupConfig = job.key[3]
     review: Review | None = st.session_state[REVIEW]
     decided = review is not None and bool(review.steps)
-    threshold = st.slider("Threshold", min_value=float(config.threshold), max_value=100.0,
-                          value=max(float(config.threshold), 90.0), step=0.5, key="dedup.threshold",
-                          disabled=decided or config.threshold >= 100,
-                          help="Undo every decision to move it again." if decided else None)
+    if config.threshold >= 100:
+        threshold = 100.0  # nothing to slide over: exact duplicates only
+    else:
+        threshold = st.slider("Threshold", min_value=float(config.threshold), max_value=100.0,
+                              value=max(float(config.threshold), 90.0), step=0.5, key="dedup.threshold",
+                              disabled=decided, help="Undo every decision to move it again." if decided else None)
     if review is None or (not decided and review.threshold != threshold):
         review = Review(dedup.clusters_at(job.result, threshold), threshold=threshold)
         st.session_state[REVIEW] = review
