@@ -1,5 +1,7 @@
 """Home: what is in the workspace, what the studio runs on, and where to go next."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from studio import config, device, eval_results, sample, store, ui
@@ -11,15 +13,22 @@ st.title("SLM Studio")
 st.caption("Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")
 
 datasets = store.list_datasets()
+runs = [p for p in config.runs_dir().iterdir() if p.is_dir()]
+evals = [p for p in config.evals_dir().iterdir() if p.is_dir() or p.suffix == ".json"]
 dev = device.describe()
+ram = device.memory_mb()
 token = ui.hf_token()
 
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Datasets", len(datasets))
-c2.metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"))
-c3.metric("Hub token", "configured" if token else "not set")
+c2.metric("Training runs", len(runs))
+c3.metric("Evaluations", len(evals))
+c4.metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
+          help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
+c5.metric("Hub token", "configured" if token else "not set")
 
-st.caption(f"{dev.summary}. Workspace: `{config.home()}` (set `STUDIO_HOME` to move it).")
+memory = f" · {ram / 1024:.0f} GiB system memory" if ram else ""
+st.caption(f"{dev.summary}{memory}. Workspace: `{config.home()}` (set `STUDIO_HOME` to move it).")
 if not token:
     st.info("No Hugging Face token: local work is unaffected. Add `HF_TOKEN` to secrets or the environment, "
             "or type it on the Chat page, to push datasets and use hosted models.", icon=":material/key:")
@@ -28,15 +37,17 @@ st.subheader("Datasets")
 if datasets:
     st.dataframe(
         [{"name": d.name, "records": d.latest.count if d.latest else 0, "versions": len(d.versions),
-          "last saved": d.latest.created if d.latest else ""} for d in datasets],
+          "last saved (UTC)": d.latest.created.replace("T", " ").replace("+00:00", "") if d.latest else ""}
+         for d in datasets],
         hide_index=True, width="stretch",
     )
 else:
     st.write("No datasets yet: create or import one on the Dataset page.")
 
 st.subheader("The path through the studio")
-st.page_link("pages/1_Dataset.py", label="1. Dataset: author, import, validate, de-duplicate, version, export",
-             icon=":material/table:")
+# Every workflow page in the order of the path; the description is each page's docstring.
+for page in sorted((Path(__file__).parent / "pages").glob("*.py")):
+    doc = (page.read_text(encoding="utf-8").split('"""')[1:2] or [page.stem])[0].strip().splitlines()[0]
+    st.page_link(f"pages/{page.name}", label=doc, icon=":material/arrow_forward:")
 n_evals = eval_results.count_evals()
-st.page_link("pages/4_Evaluate.py", icon=":material/fact_check:",
-             label=f"4. Evaluate: base vs fine-tuned vs API models on held-out questions ({n_evals} evaluation{'s' if n_evals != 1 else ''} so far)")
+st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to see where training helped.")

@@ -13,7 +13,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -123,15 +123,13 @@ def find_duplicates(
     uniq = list(groups)
     reps = [g[0] for g in groups.values()]
     pairs = [cl.Pair(g[0], j, 100.0) for g in groups.values() for j in g[1:]]
-    exact_members = {i for g in groups.values() if len(g) > 1 for i in g}
     _check(cancel)
     for a, b, score in _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
         i, j = sorted((reps[a], reps[b]))
         pairs.append(cl.Pair(i, j, score))
     found = cl.connected_clusters(len(texts), pairs, kind="fuzzy", choose_keep=choose_keep)
-    return [replace(c, kind="exact") if all(p.score == 100 and c.members[0] in exact_members and
-                                            prepared[p.i] == prepared[p.j] for p in c.pairs) else c
-            for c in found]
+    # A cluster whose members are all the same text after normalisation is an exact one.
+    return [replace(c, kind="exact") if len({prepared[m] for m in c.members}) == 1 else c for c in found]
 
 
 def dedup_records(
@@ -159,9 +157,11 @@ def _check(cancel: threading.Event | None) -> None:
 def max_partner_length(lengths: np.ndarray, threshold: float, scorer: str) -> np.ndarray:
     """The longest text that can still reach ``threshold`` with a text of each length (ratio only)."""
     if scorer != "ratio" or threshold <= 0:
-        return np.full(len(lengths), np.iinfo(np.int64).max // 4, dtype=np.int64)
+        return np.full(len(lengths), 2**40, dtype=np.int64)
     # ratio = 200 * LCS / (a + b) <= 200 * a / (a + b), so b <= a * (200 - t) / t.
-    return np.floor(lengths * (200.0 - threshold) / threshold + 1e-9).astype(np.int64)
+    with np.errstate(over="ignore"):
+        bound = np.floor(lengths * ((200.0 - threshold) / threshold) + 1e-9)
+    return np.minimum(bound, 2.0**40).astype(np.int64)  # a tiny threshold allows any length
 
 
 def _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
@@ -243,3 +243,56 @@ def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel)
     if progress and not total:
         progress(1, 1)
     return out
+
+
+@dataclass
+class DedupJob:
+    """One dedup run in a worker thread: the page polls ``done``/``total`` and reads ``result``."""
+
+    key: tuple  # what it ran on: (dataset id, base version, record count, config)
+    done: int = 0
+    total: int = 1
+    result: list[cl.Cluster] | None = None
+    error: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def run(self, records: Sequence[dict], config: DedupConfig) -> None:
+        """Do the work here (small inputs, or inside the worker thread)."""
+        def report(done: int, total: int) -> None:
+            self.done, self.total = done, total
+
+        try:
+            self.result = dedup_records(records, config, progress=report, cancel=self.cancel)
+        except StudioError as exc:
+            self.error = str(exc)
+        except MemoryError:
+            self.error = "Dedup ran out of memory: raise the threshold or compare the question only."
+        except Exception as exc:  # a bug: say so in one line rather than leave the page waiting
+            self.error = f"Dedup failed unexpectedly ({type(exc).__name__}: {exc}); please report it."
+
+    def start(self, records: Sequence[dict], config: DedupConfig) -> None:
+        self.thread = threading.Thread(target=self.run, args=(list(records), config), daemon=True,
+                                       name="dedup")
+        self.thread.start()
+
+
+def clusters_at(found: Sequence[cl.Cluster], threshold: float) -> list[cl.Cluster]:
+    """Re-cluster at a higher ``threshold`` without scoring again (the live count as a slider moves)."""
+    t = check_threshold(threshold)
+    out: list[cl.Cluster] = []
+    for source in found:
+        pairs = [p for p in source.pairs if p.score >= t]
+        index = {m: k for k, m in enumerate(source.members)}
+        local = [cl.Pair(index[p.i], index[p.j], p.score) for p in pairs]
+        for sub in cl.connected_clusters(len(source.members), local, kind=source.kind):
+            members = tuple(source.members[k] for k in sub.members)
+            keep = source.keep if source.keep in members else members[0]
+            sub_pairs = tuple(cl.Pair(source.members[p.i], source.members[p.j], p.score) for p in sub.pairs)
+            out.append(cl.Cluster(members, sub_pairs, keep, source.kind))
+    return sorted(out, key=lambda c: (-c.top_score, c.members))
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -54,3 +55,11 @@ def gpus() -> list[Gpu]:
 def describe() -> DeviceInfo:
     local = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
     return DeviceInfo(gpus=gpus(), local_models=local)
+
+
+def memory_mb() -> int | None:
+    """Total system memory in MiB (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -43,20 +43,32 @@ def _chunk_grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return key // BUCKETS, key % BUCKETS
 
 
-def _chunks(texts: Sequence[str], cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def _chunk_words(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(text index within the chunk, word bucket) for every distinct word of each text."""
+    owner: list[int] = []
+    bucket: list[int] = []
+    for i, s in enumerate(texts):
+        words = {hash(w) & (BUCKETS - 1) for w in s.split()}
+        owner.extend([i] * len(words))
+        bucket.extend(words)
+    return np.array(owner, dtype=np.int64), np.array(bucket, dtype=np.int64)
+
+
+def _chunks(texts: Sequence[str], cancel: threading.Event | None,
+            words: bool = False) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     for start in range(0, len(texts), CHUNK):
         if cancel is not None and cancel.is_set():
             raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
-        owner, bucket = _chunk_grams(texts[start:start + CHUNK])
+        owner, bucket = (_chunk_words if words else _chunk_grams)(texts[start:start + CHUNK])
         yield start, owner + start, bucket
 
 
-def _prefixes(texts, cancel) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]] | None]:
+def _prefixes(texts, cancel, words: bool = False) -> tuple[np.ndarray, np.ndarray, None]:
     counts = np.zeros(BUCKETS, dtype=np.uint32)
-    for _, _, bucket in _chunks(texts, cancel):
+    for _, _, bucket in _chunks(texts, cancel, words):
         counts += np.bincount(bucket, minlength=BUCKETS).astype(np.uint32)
     owners, buckets = [], []
-    for start, owner, bucket in _chunks(texts, cancel):
+    for start, owner, bucket in _chunks(texts, cancel, words):
         c = np.minimum(counts[bucket], (1 << 20) - 1).astype(np.int64)
         shared = c >= 2  # a q-gram no other text has cannot make a pair
         local = owner[shared] - start
@@ -66,7 +78,7 @@ def _prefixes(texts, cancel) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndar
         first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
         sizes = np.diff(np.r_[first, len(owner)])
         rank = np.arange(len(owner)) - np.repeat(first, sizes)
-        take = rank < np.repeat(prefix_size(sizes), sizes)
+        take = rank < np.repeat(sizes // 2 + 1 if words else prefix_size(sizes), sizes)
         owners.append(owner[take])
         buckets.append(bucket[take])
     return np.concatenate(owners or [np.zeros(0, np.int64)]), np.concatenate(buckets or [np.zeros(0, np.int64)]), None
@@ -74,7 +86,7 @@ def _prefixes(texts, cancel) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndar
 
 def _full_index(texts, cancel) -> tuple[np.ndarray, np.ndarray]:
     owners, buckets = [], []
-    for _, owner, bucket in _chunks(texts, cancel):
+    for _, owner, bucket in _chunks(texts, cancel, words=True):
         owners.append(owner.astype(np.int32))
         buckets.append(bucket.astype(np.int32))
     return np.concatenate(owners), np.concatenate(buckets)
@@ -106,11 +118,12 @@ def candidate_pairs(
     """Index pairs (a, b) of texts worth scoring, each once, the shorter longer than ``min_length``.
 
     ``symmetric``: both texts' prefixes share ``min_shared`` q-grams (for ``ratio``, whose partners
-    have similar lengths); otherwise a text's prefix q-gram appears anywhere in the other (for partial
-    and token-set scorers, where a short text can match inside a long one). ``max_partner(lengths)``
+    have similar lengths); otherwise one of the rarer half of a text's words appears anywhere in the
+    other (for partial and token-set scorers, where a short text can match inside a long one, in any
+    word order). ``max_partner(lengths)``
     bounds the longer text's length given the shorter one's.
     """
-    p_owner, p_bucket, _ = _prefixes(texts, cancel)
+    p_owner, p_bucket, _ = _prefixes(texts, cancel, words=not symmetric)
     n = len(texts)
     if symmetric:
         f_owner, f_bucket = p_owner, p_bucket

@@ -1,0 +1,127 @@
+"""Validating and loading a 200,000-record dataset: the studio's path against naive baselines.
+
+    python bench/dataset.py [--records 200000]
+
+Prints seconds for each path and the ratio to each baseline, all measured in this process on the
+same bytes. Target: the studio's parse + map + validate under 5 s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from studio import formats, validate  # noqa: E402
+
+
+def make_file(n: int) -> bytes:
+    records = [{"question": f"Question number {i}: how many players are on the field? ⚽",
+                "answer": f"Answer {i}: eleven per team, including the goalkeeper. Ünïcödé 足球",
+                "source": "bench"} for i in range(n)]
+    records[n // 2]["answer"] = "x" * 5000  # one long record: a warning, like real data
+    return json.dumps(records, ensure_ascii=False).encode("utf-8")
+
+
+def studio_path(data: bytes) -> int:
+    parsed = formats.parse(data, "bench.json")
+    records = formats.apply_mapping(parsed.rows, formats.guess_mapping(parsed.fields))
+    validate.ensure_valid(records)
+    return len(records)
+
+
+def naive_python(data: bytes) -> int:
+    """json.load, then a straightforward per-record check loop with the same rules."""
+    records = json.load(io.BytesIO(data))
+    seen = {}
+    problems = []
+    for i, r in enumerate(records, 1):
+        for field in ("question", "answer"):
+            v = r.get(field) if isinstance(r, dict) else None
+            if v is None:
+                problems.append((i, f"{field} missing"))
+            elif not isinstance(v, str):
+                problems.append((i, f"{field} not text"))
+            elif v.strip() == "":
+                problems.append((i, f"{field} empty"))
+        q, a = r.get("question", ""), r.get("answer", "")
+        if isinstance(q, str) and isinstance(a, str):
+            if q.strip() == a.strip():
+                problems.append((i, "same"))
+            if q.strip() in seen:
+                problems.append((i, "duplicate"))
+            seen[q.strip()] = i
+            if len(q) + len(a) > 4000:
+                problems.append((i, "long"))
+    return len(records)
+
+
+def naive_pandas(data: bytes) -> int:
+    """pandas.read_json, then the same checks with vectorised string methods."""
+    import pandas as pd
+
+    df = pd.read_json(io.BytesIO(data))
+    q, a = df["question"].astype(str).str.strip(), df["answer"].astype(str).str.strip()
+    _ = (q == "") | (a == "") | (q == a) | q.duplicated() | ((df["question"].str.len() + df["answer"].str.len()) > 4000)
+    return len(df)
+
+
+def timed(fn, data: bytes, repeat: int) -> tuple[float, int]:
+    best, n = float("inf"), 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        n = fn(data)
+        best = min(best, time.perf_counter() - t)
+    return best, n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    args = ap.parse_args()
+    data = make_file(args.records)
+    print(f"file: {args.records:,} records, {len(data) / 1e6:.1f} MB")
+    ours, n = timed(studio_path, data, args.repeat)
+    assert n == args.records
+    py, _ = timed(naive_python, data, args.repeat)
+    pdt, _ = timed(naive_pandas, data, args.repeat)
+    print(f"studio parse+map+validate: {ours:.2f} s  ({'under' if ours < 5 else 'OVER'} the 5 s target)")
+    print(f"naive json.load + Python checks: {py:.2f} s  (studio/naive = {ours / py:.2f}x)")
+    print(f"pandas read_json + vectorised checks: {pdt:.2f} s  (studio/pandas = {ours / pdt:.2f}x)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["STUDIO_HOME"] = tmp
+        from studio import store
+
+        path = Path(tmp) / "big.json"
+        path.write_bytes(data)
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "studio", "dataset", "validate", str(path)], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parent.parent)
+        cli = time.perf_counter() - t
+        print(f"`python -m studio dataset validate` (process start included): {cli:.2f} s -> {out.stdout.strip()}")
+        t = time.perf_counter()
+        records = formats.read_records(data, "big.json")
+        validate.ensure_valid(records)
+        checked = time.perf_counter()
+        info = store.create_dataset("bench", records)
+        saved = time.perf_counter()
+        loaded = store.load_version(info.id)
+        total = time.perf_counter() - t
+        assert len(loaded) == args.records
+        print(f"  of which: read+validate {checked - t:.2f} s, save version 1 {saved - checked:.2f} s, "
+              f"load it back {time.perf_counter() - saved:.2f} s")
+        print(f"import into the workspace and load it back (parse, validate, save version 1, load): {total:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Dataset: create, import, edit, check, version and export Q&A datasets."""
+
+import streamlit as st
+
+from studio import sample, ui
+from studio.ui import dataset as dui
+from studio.ui import dataset_tabs as tabs
+from studio.ui import review
+
+ui.page_setup("Dataset", ":material/table:")
+sample.ensure_sample()
+dui.init()
+
+st.title("Dataset")
+info = dui.picker()
+dui.show_flash()
+
+# One tab per job; a new tab is a label here and a function taking the selected dataset.
+TABS = {
+    "Edit": dui.edit_tab,
+    "Import": tabs.import_tab,
+    "Check": tabs.check_tab,
+    "Duplicates": review.review_queue,
+    "Versions": tabs.versions_tab,
+    "Export": tabs.export_tab,
+}
+for tab, render in zip(st.tabs(list(TABS)), TABS.values()):
+    with tab:
+        ui.run_or_error(render, info)

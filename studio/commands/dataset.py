@@ -1,0 +1,126 @@
+"""``python -m studio dataset ...``: validate, import, export, list and push datasets headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from studio import atomic, formats, store, validate
+from studio.errors import DatasetFormatError, StudioError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("dataset", help="validate, import, export, list and push Q&A datasets")
+    sub = parser.add_subparsers(dest="dataset_command", required=True, parser_class=type(parser))
+
+    p = sub.add_parser("validate", help="check a JSON, JSON Lines or CSV file: prints 'N records' or one error")
+    p.add_argument("file", type=Path)
+    _add_map(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("import", help="read a file in any supported format and write the seed format")
+    p.add_argument("src", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="the normalised dataset (JSON array) to write")
+    _add_map(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="write a workspace dataset as JSON, JSONL or CSV")
+    p.add_argument("name", help="dataset name or id (see `dataset list`)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--format", choices=formats.FORMATS, help="default: from the --out extension")
+    p.add_argument("--version", type=int, help="default: the latest version")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("list", help="the workspace's datasets with their versions")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("push", help="push a file or a workspace dataset to the Hugging Face Hub (private)")
+    p.add_argument("source", help="a file, or a dataset name or id")
+    p.add_argument("--repo", required=True, help="owner/name on the Hub")
+    p.add_argument("--public", action="store_true", help="make the Hub dataset public (default: private)")
+    p.set_defaults(func=cmd_push)
+
+
+def _add_map(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--map", action="append", default=[], metavar="TARGET=FIELD",
+                   help="question=FIELD, answer=FIELD or context=FIELD (default: guessed from the field names)")
+
+
+def _read_file(path: Path, pairs: list[str]) -> tuple[list[dict], list[validate.Problem]]:
+    if not path.exists():
+        raise DatasetFormatError(f"No file at {path}: check the path.")
+    if path.is_dir():
+        raise DatasetFormatError(f"{path} is a folder: give the path of a JSON, JSON Lines or CSV file.")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
+    parsed = formats.parse(data, path.name)
+    mapping = formats.FieldMap.from_pairs(pairs, parsed.fields)
+    missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
+    if missing:
+        raise DatasetFormatError(f"No field {missing[0]!r} in the file (fields: {', '.join(parsed.fields)}).")
+    records = formats.apply_mapping(parsed.rows, mapping)
+    return records, validate.ensure_valid(records)
+
+
+def _warn(warnings: list[validate.Problem]) -> None:
+    for w in warnings[:10]:
+        print(f"warning: {w}", file=sys.stderr)
+    if len(warnings) > 10:
+        print(f"warning: ... and {len(warnings) - 10} more warnings", file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    records, warnings = _read_file(args.file, args.map)
+    print(f"{len(records)} records")
+    _warn(warnings)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    records, warnings = _read_file(args.src, args.map)
+    atomic.write_bytes(args.out, formats.to_json(records))
+    print(f"{len(records)} records written to {args.out}")
+    _warn(warnings)
+    return 0
+
+
+def _dataset(name: str) -> store.DatasetInfo:
+    info = store.find_dataset(name)
+    if info is None:
+        names = ", ".join(d.name for d in store.list_datasets()) or "none yet"
+        raise StudioError(f"No dataset named {name!r} (datasets: {names}).")
+    return info
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    fmt = args.format or args.out.suffix.lower().lstrip(".").replace("ndjson", "jsonl")
+    if fmt not in formats.FORMATS:
+        raise StudioError(f"Cannot tell the format from {args.out.name!r}: pass --format json, jsonl or csv.")
+    info = _dataset(args.name)
+    records = store.load_version(info.id, args.version)
+    atomic.write_bytes(args.out, formats.WRITERS[fmt](records))
+    print(f"{len(records)} records written to {args.out}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for d in store.list_datasets():
+        latest = d.latest
+        print(f"{d.name}\t{d.id}\tv{latest.version if latest else 0}\t{latest.count if latest else 0} records")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from studio import config, hub
+
+    path = Path(args.source)
+    if path.is_file():
+        records, _ = _read_file(path, [])
+    else:
+        records = store.load_version(_dataset(args.source).id)
+    url = hub.push_to_hub(records, args.repo, config.hf_token(), private=not args.public)
+    print(f"pushed {len(records)} records to {url}")
+    return 0

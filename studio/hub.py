@@ -1,0 +1,63 @@
+"""Pushing a dataset to the Hugging Face Hub (private by default), with one-line errors.
+
+The token is an argument: it is never stored, logged or put into a message.
+"""
+
+from __future__ import annotations
+
+import re
+
+from studio.errors import MissingTokenError, NetworkError, StudioError
+
+Record = dict[str, object]
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def check_repo_id(repo_id: str) -> str:
+    repo_id = (repo_id or "").strip()
+    if not _REPO_ID.match(repo_id):
+        raise StudioError(f"{repo_id or 'An empty name'!s} is not a Hub dataset id: use owner/name, e.g. alice/soccer-qa.")
+    return repo_id
+
+
+def push_to_hub(records: list[Record], repo_id: str, token: str | None, private: bool = True) -> str:
+    """Upload ``records`` as a dataset repo and return its URL. Raises MissingTokenError or NetworkError."""
+    repo_id = check_repo_id(repo_id)
+    if not token:
+        raise MissingTokenError(
+            "No Hugging Face token: add HF_TOKEN to .streamlit/secrets.toml or the environment, then push again."
+        )
+    if not records:
+        raise StudioError("The dataset is empty: add records before pushing it.")
+    from datasets import Dataset  # heavy: only when pushing
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    if constants.HF_HUB_OFFLINE:
+        raise NetworkError("The Hub is switched off here (HF_HUB_OFFLINE=1): unset it to push, or export a file instead.")
+    try:
+        Dataset.from_list(records).push_to_hub(repo_id, token=token, private=private)
+    except OfflineModeIsEnabled:
+        raise NetworkError("The Hub is switched off here (HF_HUB_OFFLINE=1): unset it to push, or export a file instead.") from None
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise MissingTokenError(
+                f"The Hub refused the token (HTTP {status}): use a token with write access to {repo_id}."
+            ) from None
+        raise NetworkError(f"The Hub answered HTTP {status or '?'} for {repo_id}: try again later.") from None
+    except (OSError, ConnectionError) as exc:
+        raise NetworkError(f"Cannot reach the Hugging Face Hub ({type(exc).__name__}): check the network and retry.") from None
+    except Exception as exc:  # httpx/requests transport errors do not share a base class with OSError
+        if _is_transport_error(exc):
+            raise NetworkError(f"Cannot reach the Hugging Face Hub ({type(exc).__name__}): check the network and retry.") from None
+        raise
+    return f"{constants.ENDPOINT.rstrip('/')}/datasets/{repo_id}"
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    modules = {cls.__module__.split(".")[0] for cls in type(exc).__mro__}
+    return bool(names & {"TransportError", "ConnectError", "TimeoutException", "RequestException"}) or bool(
+        modules & {"httpx", "httpcore", "requests", "urllib3"}
+    )

@@ -1,0 +1,314 @@
+"""The Dataset page's widgets: pick/create/rename/delete, the table editor with its working copy, saving.
+
+Session state (all namespaced ``dataset.*``):
+
+- ``dataset.selected``: the selected dataset id; other pages (Train, Evaluate) read it.
+- ``dataset.drafts``: ``{dataset_id: Draft}``, one working copy per dataset, kept while the session lives.
+- ``dataset.conflicts``: ``{dataset_id: {"latest": int, "message": str}}`` after a refused save.
+- ``dataset.flash``: a message shown once after the next rerun.
+
+The import, check, versions and export tabs live in ``studio.ui.dataset_tabs``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+import streamlit as st
+
+from studio import editing, store, validate
+from studio.errors import StudioError, VersionConflictError
+
+Record = dict[str, object]
+PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
+SELECTED = "dataset.selected"
+DRAFTS = "dataset.drafts"
+CONFLICTS = "dataset.conflicts"
+FLASH = "dataset.flash"
+
+
+@dataclass
+class Draft:
+    """One dataset's working copy. ``records`` feeds the editor; ``current`` adds this run's edits."""
+
+    base: int  # the saved version the edits start from
+    saved: list[Record]  # that version's records
+    records: list[Record]  # working copy as of the last fold (page change, import, save)
+    current: list[Record] = field(default_factory=list)  # working copy including the editor's pending edits
+    nonce: int = 0  # part of the editor's key: bumped when ``records`` changes under it
+    view: tuple = ()  # (search, page) the editor was built for
+
+    @property
+    def dirty(self) -> bool:
+        return self.current != self.saved
+
+
+def init() -> None:
+    for key, value in {SELECTED: None, DRAFTS: {}, CONFLICTS: {}, FLASH: None}.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+def md(text: str) -> str:
+    """User text made safe for markdown: no formatting, links or HTML from a file name or record."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
+def flash(message: str) -> None:
+    st.session_state[FLASH] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.get(FLASH)
+    if message:
+        st.success(message, icon=":material/check_circle:")
+        st.session_state[FLASH] = None
+
+
+# ---- choosing and managing datasets ------------------------------------------------------------
+
+def select(dataset_id: str | None) -> None:
+    st.session_state[SELECTED] = dataset_id
+
+
+def picker() -> store.DatasetInfo | None:
+    """The dataset selector and the create/rename/delete controls; returns the selected dataset."""
+    datasets = store.list_datasets()
+    by_id = {d.id: d for d in datasets}
+    if st.session_state.get(SELECTED) not in by_id:
+        select(datasets[0].id if datasets else None)
+    selected = st.session_state[SELECTED]
+    st.session_state["dataset.picker"] = selected
+    col_pick, col_manage = st.columns([3, 2], vertical_alignment="bottom")
+    col_pick.selectbox(
+        "Dataset", list(by_id), key="dataset.picker",
+        format_func=lambda i: f"{by_id[i].name} · {by_id[i].latest.count if by_id[i].latest else 0} records",
+        on_change=lambda: select(st.session_state["dataset.picker"]),
+        placeholder="No datasets yet: create or import one",
+    )
+    with col_manage.popover("Create, rename or delete", icon=":material/edit_note:"):
+        _manage(by_id.get(selected))
+    info = by_id.get(st.session_state[SELECTED])
+    return info
+
+
+def _manage(info: store.DatasetInfo | None) -> None:
+    name = st.text_input("New dataset name", key="dataset.new_name")
+    if st.button("Create empty dataset", key="dataset.create"):
+        created = _run(store.create_dataset, name, [], message="created empty")
+        if created:
+            select(created.id)
+            flash(f"Created {md(created.name)}: add rows in the Edit tab or import a file.")
+            st.rerun()
+    if info is None:
+        return
+    st.divider()
+    new_name = st.text_input("Rename to", value=info.name, key=f"dataset.rename.{info.id}")
+    if st.button("Rename", key="dataset.rename") and _run(store.rename_dataset, info.id, new_name):
+        flash(f"Renamed to {md(new_name.strip())}.")
+        st.rerun()
+    st.divider()
+    sure = st.checkbox(f"Yes, delete {md(info.name)} (it moves to the workspace's trash folder)",
+                       key=f"dataset.delete_sure.{info.id}")
+    if st.button("Delete dataset", key="dataset.delete", type="primary", disabled=not sure):
+        dest = _run(store.delete_dataset, info.id)
+        if dest:
+            st.session_state[DRAFTS].pop(info.id, None)
+            select(None)
+            flash(f"Deleted {md(info.name)} (kept in {md(dest)}).")
+            st.rerun()
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except StudioError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+# ---- the working copy ----------------------------------------------------------------------------
+
+def draft(info: store.DatasetInfo) -> Draft:
+    """This session's working copy of ``info``; follows the latest version while it has no edits."""
+    drafts: dict[str, Draft] = st.session_state[DRAFTS]
+    latest = info.latest.version if info.latest else 0
+    d = drafts.get(info.id)
+    if d is None or (d.base != latest and not d.dirty):
+        saved = store.load_version(info.id, latest) if latest else []
+        d = Draft(base=latest, saved=saved, records=saved, current=saved, nonce=(d.nonce + 1) if d else 0)
+        drafts[info.id] = d
+    return d
+
+
+def working_copy(info: store.DatasetInfo) -> tuple[list[Record], int]:
+    """(records on screen, the version they are based on): what another tab reviews and saves against."""
+    d = draft(info)
+    return d.current, d.base
+
+
+def working_records(dataset_id: str) -> list[Record] | None:
+    """The records on screen for ``dataset_id`` (unsaved edits included), or None before the page opened it."""
+    d = st.session_state.get(DRAFTS, {}).get(dataset_id)
+    return d.current if d else None
+
+
+def replace_working_copy(dataset_id: str, records: list[Record]) -> None:
+    """Put ``records`` into the editor as unsaved changes (an import merged in, a review applied)."""
+    d: Draft = st.session_state[DRAFTS][dataset_id]
+    d.records = d.current = records
+    d.nonce += 1
+
+
+def commit(info: store.DatasetInfo, records: list[Record], message: str) -> None:
+    """Save ``records`` as the next version from another tab (e.g. a de-duplication review).
+
+    Same rules as the Save button: validated first; a save based on an older version is refused and
+    ``records`` stay on screen as unsaved changes with the conflict panel; on success, reruns the page.
+    """
+    d = draft(info)
+    replace_working_copy(info.id, records)
+    save(info, d, message, base_version=d.base)
+
+
+def reset(info: store.DatasetInfo) -> None:
+    """Drop the working copy: the next run loads the latest saved version."""
+    d = st.session_state[DRAFTS].pop(info.id, None)
+    st.session_state[CONFLICTS].pop(info.id, None)
+    if d:  # keep the nonce moving so the editor widget starts fresh
+        fresh = store.load_version(info.id) if store.list_versions(info.id) else []
+        latest = store.get_dataset(info.id).latest
+        st.session_state[DRAFTS][info.id] = Draft(base=latest.version if latest else 0, saved=fresh,
+                                                  records=fresh, current=fresh, nonce=d.nonce + 1)
+
+
+# ---- the Edit tab ----------------------------------------------------------------------------------
+
+def edit_tab(info: store.DatasetInfo | None) -> None:
+    if info is None:
+        st.info("No dataset selected: create one (button above) or import a file in the Import tab.")
+        return
+    d = draft(info)
+    col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
+    query = col_search.text_input("Search questions and answers", key="dataset.search",
+                                  placeholder="type to filter; edits to the shown rows are kept")
+    pages = editing.view(d.records, query, 1, PAGE_SIZE).pages
+    if st.session_state.get("dataset.page", 1) > pages:
+        st.session_state["dataset.page"] = pages
+    page = col_page.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="dataset.page")
+    if (query, page) != d.view:
+        d.records = d.current  # fold the previous page's edits before showing another page
+        d.nonce += 1
+        d.view = (query, page)
+    v = editing.view(d.records, query, int(page), PAGE_SIZE)
+    frame = pd.DataFrame(editing.editor_rows(d.records, v.indices), columns=[editing.ROW, *editing.COLUMNS])
+    edited = st.data_editor(
+        frame, key=f"dataset.editor.{info.id}.{d.nonce}", num_rows="dynamic", hide_index=True, width="stretch",
+        height=min(38 + 35 * (len(frame) + 1), 560),
+        column_config={
+            editing.ROW: None,
+            "question": st.column_config.TextColumn("Question", width="large"),
+            "answer": st.column_config.TextColumn("Answer", width="large"),
+        },
+    )
+    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"))
+    shown = f"{v.total:,} matching" if query.strip() else f"{len(d.current):,} records"
+    st.caption(f"{shown} · page {int(page)} of {v.pages} · editing version {d.base} of {md(info.name)}. "
+               "Add a row at the bottom of the table; select rows and press Delete to remove them.")
+    save_bar(info, d)
+
+
+def save_bar(info: store.DatasetInfo, d: Draft) -> None:
+    """Unsaved-changes banner, Save and Discard, and the conflict panel after a refused save."""
+    conflict = st.session_state[CONFLICTS].get(info.id)
+    if conflict:
+        _conflict_panel(info, d, conflict)
+    if not d.dirty:
+        if not conflict:
+            st.caption(f"All changes saved (version {d.base}).")
+        return
+    diff = editing.changes(d.saved, d.current)
+    st.warning(f"Unsaved changes: {editing.summary(diff)}.", icon=":material/edit:")
+    col_msg, col_save, col_discard = st.columns([3, 1, 1], vertical_alignment="bottom")
+    message = col_msg.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
+    if col_save.button("Save", type="primary", key="dataset.save", icon=":material/save:"):
+        save(info, d, message.strip() or "edited", base_version=d.base)
+    if col_discard.button("Discard changes", key="dataset.discard"):
+        reset(info)
+        flash("Changes discarded.")
+        st.rerun()
+
+
+def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) -> None:
+    """Validate the working copy and save it as a new version; problems and conflicts stay on screen."""
+    problems = validate.validate(d.current)
+    errs = validate.errors(problems)
+    if errs:
+        st.error(f"Not saved: {len(errs)} problem{'s' if len(errs) > 1 else ''} to fix first "
+                 "(record numbers count from 1). Your edits are kept.", icon=":material/error:")
+        problems_table(errs)
+        return
+    try:
+        saved = store.save_version(info.id, d.current, base_version=base_version, message=message)
+    except VersionConflictError as exc:
+        st.session_state[CONFLICTS][info.id] = {"latest": exc.latest_version, "message": str(exc)}
+        st.rerun()
+    except StudioError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    st.session_state[CONFLICTS].pop(info.id, None)
+    records = d.current
+    st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
+                                              current=records, nonce=d.nonce + 1)
+    warns = validate.warnings(problems)
+    note = f" ({len(warns)} warning{'s' if len(warns) > 1 else ''}: see the Check tab)" if warns else ""
+    flash(f"Saved version {saved.version}: {saved.count:,} record{'' if saved.count == 1 else 's'}{note}.")
+    st.rerun()
+
+
+def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
+    st.error(conflict["message"], icon=":material/sync_problem:")
+    latest = conflict["latest"]
+    c1, c2, c3 = st.columns(3)
+    show = c1.toggle("Show their changes", key=f"dataset.conflict.show.{info.id}")
+    if c2.button("Load latest (discard mine)", key="dataset.conflict.load"):
+        reset(info)
+        flash(f"Loaded version {latest}; your edits were discarded.")
+        st.rerun()
+    if c3.button(f"Save mine on top of version {latest}", key="dataset.conflict.force",
+                 help="Their version stays in the history (Versions tab); yours becomes the latest."):
+        save(info, d, "edited (saved over a newer version)", base_version=latest)
+    if show:
+        theirs = store.load_version(info.id, latest)
+        diff_view(editing.changes(d.saved, theirs), f"version {d.base} → version {latest}")
+
+
+# ---- shared displays -------------------------------------------------------------------------------
+
+def problems_table(problems: list[validate.Problem], limit: int = 2000) -> None:
+    rows = [{"record": p.record, "severity": p.severity, "problem": p.message} for p in problems[:limit]]
+    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 360))
+    if len(problems) > limit:
+        st.caption(f"... and {len(problems) - limit:,} more.")
+
+
+def diff_view(diff: store.Diff, title: str) -> None:
+    """What changed, as three read-only tables (record text is never rendered as HTML)."""
+    st.markdown(f"**{md(title)}**: {editing.summary(diff)}")
+    if diff.added:
+        with st.expander(f"Added ({len(diff.added)})"):
+            st.dataframe(_qa(diff.added), hide_index=True, width="stretch")
+    if diff.removed:
+        with st.expander(f"Removed ({len(diff.removed)})"):
+            st.dataframe(_qa(diff.removed), hide_index=True, width="stretch")
+    if diff.edited:
+        with st.expander(f"Edited ({len(diff.edited)})"):
+            st.dataframe([{"question before": b.get("question"), "question after": a.get("question"),
+                           "answer before": b.get("answer"), "answer after": a.get("answer")}
+                          for b, a in diff.edited[:2000]], hide_index=True, width="stretch")
+
+
+def _qa(records: list[Record]) -> list[dict]:
+    return [{"question": r.get("question"), "answer": r.get("answer")} for r in records[:2000]]

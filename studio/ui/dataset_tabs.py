@@ -1,0 +1,263 @@
+"""The Dataset page's Import, Check, Versions and Export tabs.
+
+Session state: ``dataset.import`` ({file_id, name, parsed or error}) caches the parsed upload;
+``dataset.push`` holds the Hub push job (a plain object updated by a worker thread).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from studio import editing, formats, hub, plots, stats, store, validate
+from studio import ui
+from studio.errors import StudioError
+from studio.ui import dataset as dui
+
+IMPORT = "dataset.import"
+AUTO_CHECK = 20_000  # larger saved versions are checked on request
+PUSH = "dataset.push"
+NONE = "(none)"
+
+
+# ---- Import ---------------------------------------------------------------------------------------
+
+def import_tab(info: store.DatasetInfo | None) -> None:
+    st.caption("JSON arrays, JSON Lines and CSV, UTF-8. Field names are matched for you "
+               "(question/answer in any case, Alpaca instruction/input/output, prompt/response, "
+               "{\"data\": [...]} wrappers); change the mapping if the guess is wrong.")
+    upload = st.file_uploader("File to import", type=["json", "jsonl", "ndjson", "csv", "tsv", "txt"],
+                              key="dataset.import.file")
+    if upload is None:
+        return
+    cached = st.session_state.get(IMPORT)
+    if not cached or cached["file_id"] != upload.file_id:
+        try:
+            cached = {"file_id": upload.file_id, "parsed": formats.parse(upload.getvalue(), upload.name), "error": None}
+        except StudioError as exc:
+            cached = {"file_id": upload.file_id, "parsed": None, "error": str(exc)}
+        st.session_state[IMPORT] = cached
+    if cached["error"]:
+        st.error(f"Cannot import {dui.md(upload.name)}: {cached['error']}", icon=":material/error:")
+        return
+    parsed: formats.Parsed = cached["parsed"]
+    st.write(f"Read **{len(parsed.rows):,} records** as {parsed.format.upper()}.")
+    mapping = _mapping_widgets(parsed, upload.file_id)
+    if mapping is None:
+        return
+    records = formats.apply_mapping(parsed.rows, mapping)
+    st.dataframe(_preview(records), hide_index=True, width="stretch")
+    problems = validate.validate(records)
+    errs, warns = validate.errors(problems), validate.warnings(problems)
+    if errs:
+        st.error(f"{len(errs)} problem{'s' if len(errs) > 1 else ''} must be fixed in the file before it can be "
+                 "imported (record numbers count from 1):", icon=":material/error:")
+        dui.problems_table(errs)
+    if warns:
+        st.warning(f"{len(warns)} warning{'s' if len(warns) > 1 else ''} (the import is allowed):")
+        dui.problems_table(warns)
+    _import_target(info, records, upload.name, disabled=bool(errs))
+
+
+def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap | None:
+    guess = formats.guess_mapping(parsed.fields)
+    fields = parsed.fields
+    c1, c2, c3 = st.columns(3)
+    q = c1.selectbox("Question field", fields, key=f"dataset.import.q.{file_id}",
+                     index=fields.index(guess.question) if guess else None)
+    a = c2.selectbox("Answer field", fields, key=f"dataset.import.a.{file_id}",
+                     index=fields.index(guess.answer) if guess else None)
+    ctx_options = [NONE, *fields]
+    ctx = c3.selectbox("Append to question (e.g. Alpaca input)", ctx_options, key=f"dataset.import.c.{file_id}",
+                       index=ctx_options.index(guess.context) if guess and guess.context else 0)
+    if q is None or a is None:
+        st.warning("Choose which fields hold the question and the answer.")
+        return None
+    if q == a:
+        st.warning("The question and the answer must come from different fields.")
+        return None
+    return formats.FieldMap(question=q, answer=a, context=None if ctx == NONE else ctx)
+
+
+def _preview(records: list[dict], n: int = 20) -> list[dict]:
+    return [{k: (v if isinstance(v, str) else repr(v)) for k, v in r.items()} for r in records[:n]]
+
+
+def _import_target(info: store.DatasetInfo | None, records: list[dict], filename: str, disabled: bool) -> None:
+    options = ["Create a new dataset"] + ([f"Add to {info.name}"] if info else [])
+    target = st.radio("Import into", options, horizontal=True, key="dataset.import.target")
+    if target == options[0]:
+        name = st.text_input("Name", value=Path(filename).stem, key=f"dataset.import.name.{filename}")
+        if st.button("Import as new dataset", type="primary", disabled=disabled, key="dataset.import.create"):
+            created = dui._run(store.create_dataset, name, records, message=f"imported {filename}")
+            if created:
+                dui.select(created.id)
+                st.session_state.pop(IMPORT, None)
+                dui.flash(f"Imported {len(records):,} records into a new dataset, {dui.md(created.name)}.")
+                st.rerun()
+        return
+    skip = st.checkbox("Skip records already in the dataset (same question and answer)", value=True,
+                       key="dataset.import.skip")
+    if st.button(f"Add to {dui.md(info.name)}", type="primary", disabled=disabled, key="dataset.import.merge"):
+        d = dui.draft(info)
+        merged, skipped = editing.append(d.current, records, skip_existing=skip)
+        dui.replace_working_copy(info.id, merged)
+        dui.flash(f"Added {len(merged) - len(d.saved) if len(merged) >= len(d.saved) else len(records) - skipped:,} "
+                  f"records to {dui.md(info.name)} ({skipped:,} already there were skipped). They are unsaved: "
+                  "check them in the Edit tab and press Save.")
+        st.rerun()
+
+
+# ---- Check ----------------------------------------------------------------------------------------
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _checked(dataset_id: str, version: int, sha: str) -> tuple[list[validate.Problem], stats.DatasetStats]:
+    records = store.load_version(dataset_id, version)
+    return validate.validate(records), stats.compute(records)
+
+
+def check_tab(info: store.DatasetInfo | None) -> None:
+    if info is None or info.latest is None:
+        st.info("No dataset selected.")
+        return
+    latest = info.latest
+    asked = st.session_state.setdefault("dataset.check.asked", set())
+    if latest.count > AUTO_CHECK and (info.id, latest.version) not in asked:
+        # Checking 200,000 records takes seconds: only when asked, so opening the page stays quick.
+        if not st.button(f"Check {latest.count:,} records and compute statistics", key="dataset.check.go"):
+            return
+        asked.add((info.id, latest.version))
+    problems, st_ = _checked(info.id, latest.version, latest.sha256)
+    errs, warns = validate.errors(problems), validate.warnings(problems)
+    st.caption(f"Checks and statistics of the saved version {latest.version}; unsaved edits are checked when you save.")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Records", f"{st_.count:,}")
+    c2.metric("Errors", len(errs))
+    c3.metric("Warnings", len(warns))
+    c4.metric("Mean words (Q / A)", f"{st_.mean_question_words:.0f} / {st_.mean_answer_words:.0f}")
+    if problems:
+        st.write("Problems (record numbers count from 1; warnings do not block a save):")
+        dui.problems_table(problems)
+    else:
+        st.success("No problems found.", icon=":material/check_circle:")
+    if st_.count:
+        left, right = st.columns(2)
+        left.plotly_chart(plots.dataset_lengths(st_), width="stretch")
+        if st_.openings:
+            right.plotly_chart(plots.dataset_openings(st_), width="stretch")
+        else:
+            right.caption("No question opening repeats.")
+
+
+# ---- Versions -------------------------------------------------------------------------------------
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _version_diff(dataset_id: str, old: int, new: int, sha_old: str, sha_new: str) -> store.Diff:
+    """Versions never change once written, so their diff is computed once (shared, read-only)."""
+    return editing.changes(store.load_version(dataset_id, old), store.load_version(dataset_id, new))
+
+
+def versions_tab(info: store.DatasetInfo | None) -> None:
+    if info is None or not info.versions:
+        st.info("No dataset selected.")
+        return
+    st.dataframe([{"version": v.version, "saved (UTC)": v.created.replace("T", " ").replace("+00:00", ""),
+                   "records": v.count, "what": v.message} for v in reversed(info.versions)],
+                 hide_index=True, width="stretch", height=min(38 + 35 * len(info.versions), 320))
+    numbers = [v.version for v in info.versions]
+    c1, c2 = st.columns(2)
+    old = c1.selectbox("Compare version", numbers, index=max(0, len(numbers) - 2), key=f"dataset.cmp.a.{info.id}")
+    new = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"dataset.cmp.b.{info.id}")
+    if old != new:
+        sha = {v.version: v.sha256 for v in info.versions}
+        dui.diff_view(_version_diff(info.id, old, new, sha[old], sha[new]), f"version {old} → version {new}")
+    st.divider()
+    restore = st.selectbox("Restore version", numbers[:-1] or numbers, key=f"dataset.restore.{info.id}")
+    d = dui.draft(info)
+    sure = True
+    if d.dirty:
+        sure = st.checkbox("Discard my unsaved changes", key=f"dataset.restore.sure.{info.id}")
+    if st.button(f"Restore version {restore} as a new version", disabled=not sure or restore == numbers[-1],
+                 key="dataset.restore.go"):
+        made = dui._run(store.restore_version, info.id, restore, base_version=numbers[-1])
+        if made:
+            dui.reset(info)
+            dui.flash(f"Restored version {restore} as version {made.version} ({made.count:,} records).")
+            st.rerun()
+
+
+# ---- Export ---------------------------------------------------------------------------------------
+
+@dataclass
+class PushJob:
+    """A Hub push running in a worker thread; the page reads these fields, the worker writes them."""
+
+    repo_id: str
+    status: str = "running"  # running, done, failed
+    result: str = ""  # URL when done, one-line reason when failed
+
+
+def _push(job: PushJob, records: list[dict], token: str | None, private: bool) -> None:
+    try:
+        job.result = hub.push_to_hub(records, job.repo_id, token, private=private)
+        job.status = "done"
+    except StudioError as exc:
+        job.result, job.status = str(exc), "failed"
+    except Exception as exc:  # noqa: BLE001 - a worker must always finish with a message
+        job.result, job.status = f"The push failed unexpectedly ({type(exc).__name__}): try again.", "failed"
+
+
+def _export_bytes(dataset_id: str, version: int, fmt: str) -> bytes:
+    return formats.WRITERS[fmt](store.load_version(dataset_id, version))
+
+
+def export_tab(info: store.DatasetInfo | None) -> None:
+    if info is None or info.latest is None:
+        st.info("No dataset selected.")
+        return
+    v = info.latest.version
+    st.caption(f"Downloads hold the saved version {v} ({info.latest.count:,} records); save your edits first.")
+    stem = store._slug(info.name)
+    cols = st.columns(3)
+    for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),
+                                       ("csv", "text/csv"))):
+        col.download_button(f"Download {fmt.upper()}", functools.partial(_export_bytes, info.id, v, fmt),
+                            file_name=f"{stem}-v{v}.{fmt}", mime=mime, key=f"dataset.export.{fmt}",
+                            on_click="ignore", icon=":material/download:")
+    st.divider()
+    st.subheader("Push to the Hugging Face Hub")
+    token = ui.hf_token()
+    st.caption("Token: configured." if token else
+               "No token configured: add HF_TOKEN to .streamlit/secrets.toml or the environment to push.")
+    repo = st.text_input("Hub dataset id", placeholder="your-name/soccer-qa", key="dataset.push.repo")
+    private = st.checkbox("Private", value=True, key="dataset.push.private")
+    job: PushJob | None = st.session_state.get(PUSH)
+    running = job is not None and job.status == "running"
+    if st.button("Push", key="dataset.push.go", disabled=running, icon=":material/cloud_upload:"):
+        try:
+            repo_id = hub.check_repo_id(repo)
+            if not token:
+                hub.push_to_hub([], repo_id, token)  # raises the missing-token message
+        except StudioError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            job = PushJob(repo_id=repo_id)
+            st.session_state[PUSH] = job
+            records = store.load_version(info.id, v)
+            threading.Thread(target=_push, args=(job, records, token, private), daemon=True).start()
+    if job is not None:
+        _push_status(job)
+
+
+@st.fragment(run_every=1.0)
+def _push_status(job: PushJob) -> None:
+    if job.status == "running":
+        st.info(f"Pushing to {job.repo_id}…", icon=":material/hourglass_top:")
+    elif job.status == "done":
+        st.success(f"Pushed to {job.result}", icon=":material/check_circle:")
+    else:
+        st.error(job.result, icon=":material/error:")

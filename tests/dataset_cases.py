@@ -1,0 +1,39 @@
+"""Bad and awkward inputs shared by the format, CLI and page tests: (file name, bytes, words the reason must contain)."""
+
+from __future__ import annotations
+
+import json
+
+UNICODE = [
+    {"question": "¿Cuántos jugadores hay? ⚽", "answer": "Once por equipo — “eleven”."},
+    {"question": "越位是什么？", "answer": "进攻球员比球和倒数第二名防守球员更接近对方球门线。"},
+    {"question": "ما هي ركلة الجزاء؟", "answer": "ركلة من علامة الجزاء 🥅"},
+    {"question": "<script>alert('x')</script> & <b>bold</b>?", "answer": "<img src=x onerror=alert(1)> is text"},
+]
+
+BAD = [
+    ("empty.json", b"", "empty"),
+    ("blank.jsonl", b"  \n\t \n", "empty"),
+    ("prose.json", b"The laws of the game, chapter one.", "not valid json"),
+    ("prose.txt", b"just some words here\nand more words", "header"),
+    ("truncated.json", b'[{"question": "How long?", "answer": "90 min', "truncated"),
+    ("object.json", b'{"question": "q", "answer": "a"}', "one record"),
+    ("number.json", b"42", "not a list"),
+    ("strings.json", b'["a", "b"]', "record 1"),
+    ("missing.json", b'[{"question": "q", "answer": "a"}, {"question": "q2"}]', "record 2: answer is missing"),
+    ("empty-field.json", b'[{"question": "", "answer": "a"}]', "record 1: question is empty"),
+    ("space-field.json", b'[{"question": "q", "answer": "  \\n "}]', "record 1: answer is empty"),
+    ("null.json", b'[{"question": null, "answer": "a"}]', "record 1: question is null"),
+    ("numeric.json", b'[{"question": "q", "answer": 7}]', "record 1: answer is a number"),
+    ("list.json", b'[{"question": ["q"], "answer": "a"}]', "record 1: question is a list"),
+    ("same.json", b'[{"question": "Offside?", "answer": "Offside?"}]', "record 1: question and answer are the same"),
+    ("nan.json", b'[{"question": "q", "answer": NaN}]', "nan"),
+    ("binary.json", bytes(range(256)) * 4, "binary"),
+    ("latin1.csv", "question,answer\nqué,sí\n".encode("latin-1"), "utf-8"),
+    ("deep.json", b"[" * 50_000 + b"]" * 50_000, "nested"),
+    ("deep-record.json", json.dumps([{"question": "q", "answer": "a", "x": _n}]).encode()
+     if (_n := [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]) else b"", "nested"),
+    ("bad-line.jsonl", b'{"question": "a", "answer": "b"}\n{"question": "c", "answer": \n{"question": "d", "answer": "e"}\n',
+     "line 2"),
+    ("ragged.csv", b"question,answer\na,b\nc,d,e\n", "line 3"),
+]

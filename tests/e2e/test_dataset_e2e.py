@@ -1,0 +1,94 @@
+"""The Dataset page in a real Chromium against `streamlit run`: what a person clicks through."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import assert_no_exception, open_page, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+
+def edit_cell(page, row: int, column: int, text: str, grid: int = 0) -> None:
+    """Double-click a cell of the table editor (row 0 = first record; column 0 = Question) and type."""
+    box = page.locator("[data-testid='stDataFrame']").nth(grid).bounding_box()
+    row_h, header_h = 35, 35
+    # The grid starts with a narrow row-marker column; Question and Answer share the rest evenly.
+    x = box["x"] + box["width"] * (0.3 if column == 0 else 0.75)
+    page.mouse.dblclick(x, box["y"] + header_h + row_h * row + row_h / 2)
+    editor = page.locator("textarea.gdg-input").first
+    editor.fill(text)
+    editor.press("Enter")
+    page.get_by_text("Unsaved changes:").wait_for()
+    wait_idle(page)
+
+
+def save(page) -> None:
+    page.get_by_role("button", name="Save", exact=True).click()
+    wait_idle(page)
+
+
+def search(page, text: str) -> None:
+    box = page.get_by_label("Search questions and answers")
+    box.fill(text)
+    box.press("Enter")
+    wait_idle(page)
+
+
+def test_import_edit_save_reload_shows_the_edit(page, studio, tmp_path):
+    src = tmp_path / "rules.jsonl"
+    rows = [{"prompt": "How long is a half?", "response": "45 minutes"},
+            {"prompt": "¿Jugadores por equipo?", "response": "Once 👟"}]
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    open_page(page, studio, "Dataset")
+    page.get_by_role("tab", name="Import").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(src))
+    wait_idle(page)
+    page.get_by_text("Read 2 records as JSONL.").wait_for()
+    page.get_by_role("button", name="Import as new dataset").click()
+    page.get_by_text("Imported 2 records into a new dataset").wait_for()
+    wait_idle(page)
+
+    edit_cell(page, 0, 1, "Forty-five minutes ⏱ <b>not bold</b>")
+    save(page)
+    page.get_by_text("Saved version 2: 2 records.").wait_for()
+
+    page.reload()
+    wait_idle(page)
+    assert_no_exception(page)
+    page.get_by_text("All changes saved (version 2).").wait_for()
+    search(page, "Forty-five minutes ⏱ <b>not bold</b>")
+    page.get_by_text("1 matching · page 1 of 1").wait_for()
+    assert page.locator("b", has_text="not bold").count() == 0  # shown as text, never as markup
+    saved = json.loads(next((studio.home / "datasets").glob("*/versions/0002.json")).read_text(encoding="utf-8"))
+    assert saved == [{"question": "How long is a half?", "answer": "Forty-five minutes ⏱ <b>not bold</b>"},
+                     {"question": "¿Jugadores por equipo?", "answer": "Once 👟"}]
+
+
+def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, studio):
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    try:
+        alice, bob = (c.new_page() for c in contexts)
+        for p in (alice, bob):
+            p.set_default_timeout(30_000)
+            open_page(p, studio, "Dataset")
+            p.get_by_text("All changes saved (version 1).").wait_for()  # the sample, seeded on first start
+        edit_cell(alice, 0, 1, "Alice's answer")
+        edit_cell(bob, 1, 1, "Bob's answer")
+        save(alice)
+        alice.get_by_text("Saved version 2").first.wait_for()
+        save(bob)
+        bob.get_by_text("This dataset was saved by someone else (version 2)").wait_for()
+        assert bob.get_by_text("Unsaved changes: 1 edited.").is_visible()  # Bob's edit is still there
+        assert_no_exception(bob)
+        bob.get_by_text("Show their changes").click()
+        bob.get_by_text("version 1 → version 2").wait_for()
+        search(bob, "Bob's answer")
+        bob.get_by_text("1 matching").wait_for()
+        versions = sorted((studio.home / "datasets").glob("*/versions/*.json"))
+        assert [v.name for v in versions] == ["0001.json", "0002.json"]  # nothing overwritten
+    finally:
+        for c in contexts:
+            c.close()
