@@ -23,11 +23,11 @@ class ScratchSize:
 
 
 SIZES: dict[str, ScratchSize] = {
-    # ~0.1 M parameters besides the embeddings: for tests and smoke runs, learns nothing useful.
+    # ~25 k parameters besides the embeddings: for tests and smoke runs, learns little.
     "tiny": ScratchSize(n_layer=2, n_embd=32, n_head=2, note="smoke tests"),
-    # ~1.6 M parameters: memorises a 40-question FAQ on a 2-core CPU in a few minutes.
+    # ~0.8 M parameters besides the embeddings: memorises a 40-question FAQ on a 2-core CPU in minutes.
     "small": ScratchSize(n_layer=4, n_embd=128, n_head=4, note="a FAQ of tens to hundreds of records"),
-    # ~10 M parameters: a few thousand records, wants a GPU.
+    # ~4.7 M parameters besides the embeddings: a few thousand records, wants a GPU.
     "medium": ScratchSize(n_layer=6, n_embd=256, n_head=8, note="thousands of records; a GPU helps"),
 }
 

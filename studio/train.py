@@ -42,6 +42,7 @@ class TrainConfig:
     logging_steps: int = 10  # a metrics.jsonl row (train loss, lr, tokens/s) every this many steps
     eval_per_epoch: bool = True  # eval loss on the held-out records after every epoch
     save_total_limit: int = 1  # checkpoints kept (each holds optimizer state: ~3x the weights)
+    save_steps: int = 0  # a checkpoint every this many steps; 0: after every epoch (a stop always saves one)
     max_steps: int = -1  # stop after this many steps (overrides epochs) when > 0
     scratch_size: str = "small"  # base="scratch" only: the GPT-2 size, see studio.scratch.SIZES
     vocab_size: int = 2000  # base="scratch" only: the BPE tokenizer's vocabulary, learned from the dataset
@@ -62,6 +63,7 @@ class TrainConfig:
             (self.grad_accum >= 1, "Gradient accumulation must be at least 1."),
             (self.logging_steps >= 1, "Log every 1 step or more."),
             (self.save_total_limit >= 1, "Keep at least one checkpoint (resuming needs it)."),
+            (self.save_steps >= 0, "Checkpoint interval cannot be negative (0 saves after every epoch)."),
             (self.scratch_size in scratch.SIZES, f"Unknown scratch size {self.scratch_size!r}: choose {', '.join(scratch.SIZES)}."),
             (256 <= self.vocab_size <= 65_536, f"Vocabulary {self.vocab_size} is out of range: use 256 to 65536."),
         ]
@@ -85,14 +87,15 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # The tutorial's hyperparameters with the fixed recipe: fine-tune a pretrained model.
     "finetune": TrainConfig(),
-    # A FAQ bot from zero on a CPU: a 4-layer GPT-2 (~1.6 M parameters) with a BPE vocabulary learned
-    # from the dataset. Memorises ~40 Q&A records (mean token F1 >= 0.9 on them) in a few minutes on
-    # 2 cores. Nothing is held out: a FAQ bot must answer every record. The high learning rate suits a
-    # small model from scratch; warm-up keeps the first steps from blowing it up.
+    # A FAQ bot from zero on a CPU: a 4-layer, 128-wide GPT-2 (~0.9 M parameters with a 1000-token BPE
+    # vocabulary learned from the dataset). On the sample's 40-question FAQ: 200 steps, train loss ~0.03,
+    # mean token F1 1.0 on the trained questions, every answer ends with EOS (bench/scratch_faq.py).
+    # Nothing is held out: a FAQ bot must answer every record. The high learning rate suits a small
+    # model from scratch; warm-up keeps the first steps from blowing it up; cosine decay lets it settle.
     "scratch": TrainConfig(
-        base=SCRATCH, learning_rate=2e-3, batch_size=8, epochs=60, weight_decay=0.01, test_fraction=0.0,
-        max_length=256, warmup_steps=20, lr_scheduler="cosine", logging_steps=5, scratch_size="small",
-        vocab_size=1000,
+        base=SCRATCH, learning_rate=2e-3, batch_size=8, epochs=40, weight_decay=0.01, test_fraction=0.0,
+        max_length=256, warmup_steps=20, lr_scheduler="cosine", logging_steps=5, save_steps=100,
+        scratch_size="small", vocab_size=1000,
     ),
     # Seconds, not minutes: a 2-layer, 32-wide model for trying the studio out (it learns little).
     "quick": TrainConfig(
@@ -330,7 +333,8 @@ def train(
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler,
         gradient_accumulation_steps=cfg.grad_accum,
         eval_strategy="epoch" if (test_enc and cfg.eval_per_epoch) else "no", prediction_loss_only=True,
-        save_strategy="epoch", save_total_limit=cfg.save_total_limit,
+        save_strategy="steps" if cfg.save_steps else "epoch", save_steps=cfg.save_steps or 500,
+        save_total_limit=cfg.save_total_limit,
         logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
         train_sampling_strategy="group_by_length", include_num_input_tokens_seen="non_padding",
         use_cpu=device == "cpu", bf16=mixed is torch.bfloat16, fp16=mixed is torch.float16,

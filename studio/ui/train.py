@@ -349,8 +349,11 @@ def _log(folder: Path) -> None:
 
 def ask_panel(run_id: str) -> None:
     """An ask box and the base's vs the trained model's answers to a few held-out questions."""
-    run = runs.load_run(run_id)
-    if not run.has_model:
+    try:
+        run = runs.load_run(run_id)
+    except StudioError:
+        return  # the worker has not written run.json yet
+    if not run.has_model or run.status.active:
         return
     st.subheader("Ask the model")
     dev = memory.device_memory()
