@@ -162,6 +162,8 @@ class ApiBackend(BackendBase):
         if isinstance(exc, (ValueError, json.JSONDecodeError)):
             return BackendError(f"{where} sent a response that is not JSON: is this an OpenAI-compatible endpoint?")
         name = type(exc).__name__
+        if name == "OfflineModeIsEnabled":
+            return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if "Connect" in name or "Network" in name or isinstance(exc, OSError):
             return NetworkError(f"Cannot reach {where}: check the URL, that the server runs, and the network.")
         return BackendError(f"{where} failed: {scrub(str(exc), self._token)[:200] or name}.")

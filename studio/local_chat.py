@@ -101,12 +101,21 @@ class ModelCache:
         return len(keys)
 
 
+def _cuda() -> Any:
+    """``torch.cuda`` when torch is already imported (fully: a worker may be importing it) and sees a GPU."""
+    torch = sys.modules.get("torch")
+    try:
+        return torch.cuda if torch is not None and torch.cuda.is_available() else None
+    except AttributeError:  # torch half-imported by a loading worker
+        return None
+
+
 def free_memory() -> None:
     """Give memory of dropped models back (the GPU's too, when torch is already loaded)."""
     gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    cuda = _cuda()
+    if cuda is not None:
+        cuda.empty_cache()
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -123,10 +132,10 @@ def rss_mb(pid: int | str = "self") -> float:
 
 def memory_summary() -> str:
     """Device memory in one line: the GPU's when torch uses CUDA, else this process's resident memory."""
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        free, total = torch.cuda.mem_get_info()
-        used = torch.cuda.memory_allocated() / 2**30
+    cuda = _cuda()
+    if cuda is not None:
+        free, total = cuda.mem_get_info()
+        used = cuda.memory_allocated() / 2**30
         return f"GPU: {used:.1f} GiB held by models, {(total - free) / 2**30:.1f} of {total / 2**30:.1f} GiB in use"
     return f"Memory: {rss_mb():.0f} MB resident (CPU)"
 
@@ -149,16 +158,30 @@ def stop_token_ids(tokenizer: Any, model: Any) -> list[int]:
     return ids
 
 
+def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> Any:
+    """A ``TextIteratorStreamer`` that also counts generated tokens as they come (live tokens/s)."""
+    from transformers import TextIteratorStreamer
+
+    class CountingStreamer(TextIteratorStreamer):
+        def put(self, value: Any) -> None:
+            if not self.next_tokens_are_prompt:  # the first call carries the prompt
+                stats.mark_token(int(value.numel()))
+            super().put(value)
+
+    return CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+
+
 class _StopOnEvent:
     """A StoppingCriteria that ends generation when the event is set (stop button, closed stream)."""
 
-    def __init__(self, event: threading.Event):
-        self.event = event
+    def __init__(self, *events: threading.Event):
+        self.events = events
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        stop = any(e.is_set() for e in self.events)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 class _StopStrings:
@@ -239,16 +262,16 @@ class LocalBackend(BackendBase):
 
     def stream(self, messages: Sequence[Message], params: ChatParams, *,
                stats: StreamStats | None = None, stop: threading.Event | None = None) -> Iterator[str]:
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteriaList
 
         stats = stats if stats is not None else StreamStats()
-        stop = stop or threading.Event()
+        stop = stop or threading.Event()  # the caller's: the user pressed Stop
+        halt = threading.Event()  # ours: the stream was closed, failed, or hit a stop string
         inputs = self.encode(messages)
         prompt_len = int(inputs["input_ids"].shape[1])
-        streamer = TextIteratorStreamer(self.loaded.tokenizer, skip_prompt=True, skip_special_tokens=True,
-                                        timeout=params.timeout_s)
+        streamer = _counting_streamer(self.loaded.tokenizer, stats, params.timeout_s)
         kwargs = {**inputs, **self.generate_kwargs(params), "streamer": streamer,
-                  "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop)])}
+                  "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop, halt)])}
         result: dict[str, Any] = {}
         lock = model_lock(self.loaded.model)
         if not lock.acquire(timeout=LOCK_WAIT_S):
@@ -262,19 +285,17 @@ class LocalBackend(BackendBase):
                 if cutter is not None:
                     text = cutter.feed(text)
                     if cutter.hit:
-                        stop.set()
+                        halt.set()
                 if text:
-                    if stats.first_token_at is None:
-                        stats.mark_token(0)
                     yield text
-                if stop.is_set():
+                if stop.is_set() or halt.is_set():
                     break
             if cutter is not None and not cutter.hit:
                 tail = cutter.flush()
                 if tail:
                     yield tail
         finally:
-            stop.set()  # a closed or failed stream stops generation at the next token
+            halt.set()  # a closed or failed stream stops generation at the next token
             worker.join()
             lock.release()
             stats.finish()

@@ -36,6 +36,7 @@ def chunk(text: str) -> bytes:
 
 
 GOOD_ANSWER = ["Olá", ", tudo", " bem?"]
+SLOW_ANSWER = "Uma partida tem dois tempos de quarenta e cinco minutos cada um"
 
 
 class FaultServer:
@@ -130,6 +131,17 @@ class FaultServer:
 
     def mode_no_text(self, h, n):  # a stream of events that never carries any text
         self.send(h, 200, chunk("") + b"data: [DONE]\n\n", "text/event-stream")
+
+    def mode_slow(self, h, n):  # a slow model: one word every 0.4 s, so a person sees it stream
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.end_headers()
+        for word in SLOW_ANSWER.split(" "):
+            h.wfile.write(chunk(word + " "))
+            h.wfile.flush()
+            if self.release.wait(0.4):
+                return
+        h.wfile.write(b"data: [DONE]\n\n")
 
     def mode_silent(self, h, n):  # accepts the request and never answers
         self.release.wait(30)

@@ -135,6 +135,12 @@ def test_unreachable_server_is_a_network_error():
         b.complete(ASK)
 
 
+def test_offline_mode_is_named_as_the_cause(faults, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(NetworkError, match="HF_HUB_OFFLINE is set"):
+        backend(faults, "good").complete(ASK)
+
+
 def test_providers_need_a_token_before_any_request():
     b = make_backend(BackendSpec(kind="provider", model="meta-llama/Llama-3.1-8B-Instruct"), None)
     with pytest.raises(MissingTokenError, match="HF_TOKEN"):

@@ -23,7 +23,7 @@ from studio.errors import StudioError
 MAX_LOCAL_MODELS = 2  # models kept loaded at once, across all sessions (a 3.8B model in bf16 is ~7.6 GB)
 PROVIDERS = ["auto", "hf-inference", "cerebras", "cohere", "featherless-ai", "fireworks-ai", "groq",
              "hyperbolic", "nebius", "novita", "nscale", "sambanova", "scaleway", "together"]
-POLL_S = 0.25  # how often a streaming answer is redrawn
+POLL_S = 0.5  # how often a streaming answer is redrawn, seconds
 
 STATE = {
     "chat.messages": [],  # history: user turns, assistant turns ({content, model, stats, alt?, error?})
