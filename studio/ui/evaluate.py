@@ -40,7 +40,7 @@ def new_evaluation_form() -> None:
     """Models, questions and settings; Start queues a background job and selects it."""
     all_runs = _runs()
     run_labels = {f"run:{r.id}": f"{r.name} · run {r.id}" for r in all_runs}
-    bases = sorted({r.base for r in all_runs if r.base})
+    bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**Models**")
