@@ -161,18 +161,20 @@ def to_html(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | 
 """
 
 
+def format_of(path: str | Path) -> str:
+    """"json", "csv" or "html" from the file name; a one-line error for anything else."""
+    suffix = Path(path).suffix.lower()
+    formats = {".json": "json", ".csv": "csv", ".html": "html", ".htm": "html"}
+    if suffix not in formats:
+        raise StudioError(f"Cannot tell the report format of {Path(path).name}: end the name in .json, .csv or .html.")
+    return formats[suffix]
+
+
 def write(result: dict, path: str | Path, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> Path:
     """Write the report in the format the file name says (.json, .csv or .html), atomically."""
     path = Path(path).expanduser()
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        text = to_json(result)
-    elif suffix == ".csv":
-        text = to_csv(result)
-    elif suffix in (".html", ".htm"):
-        text = to_html(result, curves)
-    else:
-        raise StudioError(f"Cannot tell the report format of {path.name}: end the name in .json, .csv or .html.")
+    fmt = format_of(path)
+    text = to_json(result) if fmt == "json" else to_csv(result) if fmt == "csv" else to_html(result, curves)
     try:
         atomic.write_text(path, text)
     except OSError as exc:

@@ -265,3 +265,31 @@ def test_start_refuses_questions_that_cannot_be_read():
     with pytest.raises(StudioError, match="deleted"):
         eval_jobs.start_evaluation(EvalConfig(models=("m",), run_id="20990101-gone"))
     assert eval_results.list_evals() == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "m", "--out", "r.txt"], "end the name in .json, .csv or .html"),
+    (["--out", "r.json"], "No model given"),
+    (["--model", "m"], "No output given"),
+    (["--model", "m", "--out", "r.json", "--dataset", "missing.json"], "No file or workspace dataset"),
+])
+def test_cli_bad_input_is_one_line_exit_2_before_any_work(args, message, tmp_path, capsys, monkeypatch):
+    from studio.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "qa.json").write_text(json.dumps(QA))
+    argv = ["evaluate"] + (args if "--dataset" in args else ["--dataset", "qa.json"] + args)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert eval_results.list_evals() == []
+
+
+def test_cli_dataset_without_answers(tmp_path, capsys):
+    from studio.__main__ import main
+
+    f = tmp_path / "qs.json"
+    f.write_text(json.dumps([{"question": "How long is a match?"}]))
+    assert main(["evaluate", "--dataset", str(f), "--model", "m", "--out", str(tmp_path / "r.json")]) == 2
+    assert "no reference answers" in capsys.readouterr().err
+    assert eval_results.list_evals() == []  # nothing half-made left in the workspace

@@ -97,6 +97,7 @@ def _printer():
 
 def run(args: argparse.Namespace) -> int:
     from studio import eval_jobs, evaluate
+    from studio.eval_questions import load_questions
 
     token = studio_config.hf_token()
     if args.job:
@@ -104,7 +105,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.out and not args.html and not args.csv:
             raise StudioError("No output given: add --out REPORT.json (and --html REPORT.html for a page to share).")
-        result = evaluate.run_evaluation(_config(args), token=token, progress=_printer())
+        for target in (args.out, args.csv, args.html):
+            if target:
+                report.format_of(target)  # a bad file name fails now, not after the evaluation
+                if not Path(target).expanduser().resolve().parent.is_dir():
+                    raise StudioError(f"The folder of {target} does not exist: create it or choose another path.")
+        cfg = _config(args)
+        load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
+        result = evaluate.run_evaluation(cfg, token=token, progress=_printer())
         for target in (args.out, args.csv, args.html):
             if target:
                 report.write(result, target, curves=evaluate.run_curves(result) if target == args.html else None)
