@@ -125,6 +125,14 @@ def progress_panel(eval_id: str) -> None:
     if total:
         text = f"{text} · {done}/{total} answers"
     st.progress(min(1.0, float(status.progress or 0.0)), text=text)
+    try:
+        partial = eval_results.load(eval_id)
+    except StudioError:
+        partial = {}
+    if partial.get("rows"):  # the partial result the worker saves about once a second
+        counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
+                  for label, s in eval_results.summarize(partial).items()}
+        st.caption(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items()))
     if st.button("Stop", icon=":material/stop:", key=f"evaluate.stop.{eval_id}", disabled=status.state == "stopping"):
         eval_jobs.stop_evaluation(eval_id)
         st.toast("Stopping: the answers so far are kept.")
