@@ -58,9 +58,10 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     records, problems = cached["records"], cached["problems"]
     st.dataframe(_preview(records), hide_index=True, width="stretch")
     errs, warns = validate.errors(problems), validate.warnings(problems)
+    capped = " (counting stopped there)" if len(problems) >= validate.Rules().max_listed else ""
     if errs:
-        st.error(f"{len(errs)} problem{'s' if len(errs) > 1 else ''} must be fixed in the file before it can be "
-                 "imported (record numbers count from 1):", icon=":material/error:")
+        st.error(f"{len(errs):,} problem{'s' if len(errs) > 1 else ''}{capped} must be fixed in the file before it "
+                 "can be imported (record numbers count from 1):", icon=":material/error:")
         dui.problems_table(errs)
     if warns:
         st.warning(f"{len(warns)} warning{'s' if len(warns) > 1 else ''} (warnings do not block an import):")

@@ -89,7 +89,7 @@ def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, stu
         assert bob.get_by_text("Unsaved changes: 1 edited.").is_visible()  # Bob's edit is still there
         assert_no_exception(bob)
         bob.get_by_text("Show their changes").click()
-        bob.get_by_text("version 1 → version 2").wait_for()
+        bob.get_by_role("tabpanel", name="Edit").get_by_text("version 1 → version 2").wait_for()
         search(bob, "Bob's answer")
         bob.get_by_text("1 matching").wait_for()
         versions = sorted((studio.home / "datasets").glob("*/versions/*.json"))
