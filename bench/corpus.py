@@ -3,6 +3,7 @@ and injected near-duplicates (case changes, typos, dropped/repeated/swapped word
 
 from __future__ import annotations
 
+import itertools
 import random
 
 _COMMON = (
@@ -58,12 +59,13 @@ def questions(n: int, *, seed: int = 0, duplicate_rate: float = 0.1) -> list[str
     rng.shuffle(vocab)
     vocab = _COMMON + [w for w in vocab if w not in set(_COMMON)]  # common English words rank first
     weights = [1.0 / (rank + 1) for rank in range(len(vocab))]  # Zipf: a few words are very common
+    cum = list(itertools.accumulate(weights))
     out: list[str] = []
     for _ in range(n):
         if out and rng.random() < duplicate_rate:
             out.append(_variant(rng, rng.choice(out)))
             continue
         length = max(1, min(40, int(rng.lognormvariate(2.2, 0.5))))
-        body = " ".join(rng.choices(vocab, weights, k=length))
+        body = " ".join(rng.choices(vocab, cum_weights=cum, k=length))
         out.append(f"{rng.choice(_STARTS)} {body}?")
     return out

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from studio.clusters import Cluster
-
 
 def score_histogram(scores: Sequence[float], threshold: float | None = None) -> go.Figure:
     """Histogram of pair scores, with the threshold as a vertical line, to pick a threshold by eye."""
@@ -20,14 +18,3 @@ def score_histogram(scores: Sequence[float], threshold: float | None = None) -> 
                       margin={"l": 40, "r": 10, "t": 30, "b": 40}, showlegend=False)
     return fig
 
-
-def cluster_sizes(found: Sequence[Cluster]) -> go.Figure:
-    """How many clusters have 2, 3, ... members."""
-    sizes: dict[int, int] = {}
-    for c in found:
-        sizes[len(c.members)] = sizes.get(len(c.members), 0) + 1
-    xs = sorted(sizes)
-    fig = go.Figure(go.Bar(x=xs, y=[sizes[x] for x in xs], marker_color="#72b7b2"))
-    fig.update_layout(xaxis_title="records in cluster", yaxis_title="clusters", height=220,
-                      margin={"l": 40, "r": 10, "t": 20, "b": 40})
-    return fig

@@ -18,6 +18,7 @@ from studio.errors import CancelledError
 Q = 5  # q-gram length: long enough that common words do not make every pair a candidate
 BUCKETS = 1 << 24  # q-grams are hashed into 16M buckets (64 MB of counts); collisions only add candidates
 CHUNK = 50_000  # texts per chunk: keeps the int64 working arrays near 100 MB for 1M texts
+CACHE_GRAMS = 40_000_000  # q-grams kept between the counting and the choosing pass (8 bytes each)
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -65,10 +66,17 @@ def _chunks(texts: Sequence[str], cancel: threading.Event | None,
 
 def _prefixes(texts, cancel, words: bool = False) -> tuple[np.ndarray, np.ndarray, None]:
     counts = np.zeros(BUCKETS, dtype=np.uint32)
-    for _, _, bucket in _chunks(texts, cancel, words):
-        counts += np.bincount(bucket, minlength=BUCKETS).astype(np.uint32)
-    owners, buckets = [], []
+    cached: list[tuple[int, np.ndarray, np.ndarray]] | None = []
+    held = 0
     for start, owner, bucket in _chunks(texts, cancel, words):
+        counts += np.bincount(bucket, minlength=BUCKETS).astype(np.uint32)
+        held += len(bucket)
+        # Keep the q-grams for the second pass while they fit in ~320 MB; past that, hash them again.
+        cached = cached + [(start, owner.astype(np.int32), bucket.astype(np.int32))] \
+            if cached is not None and held <= CACHE_GRAMS else None
+    owners, buckets = [], []
+    for start, owner, bucket in cached if cached is not None else _chunks(texts, cancel, words):
+        owner, bucket = owner.astype(np.int64), bucket.astype(np.int64)
         c = np.minimum(counts[bucket], (1 << 20) - 1).astype(np.int64)
         shared = c >= 2  # a q-gram no other text has cannot make a pair
         local = owner[shared] - start
@@ -96,6 +104,14 @@ def _unique(x: np.ndarray) -> np.ndarray:
     """Sorted distinct values (numpy's hash-based ``unique`` is far slower on large int64 arrays)."""
     x = np.sort(x)
     return x[np.r_[True, x[1:] != x[:-1]]] if len(x) else x
+
+
+def _search(keys: np.ndarray, needles: np.ndarray, side: str) -> np.ndarray:
+    """``np.searchsorted`` with the needles sorted first: far fewer cache misses on large arrays."""
+    order = np.argsort(needles, kind="stable")
+    out = np.empty(len(needles), dtype=np.int64)
+    out[order] = np.searchsorted(keys, needles[order], side=side)
+    return out
 
 
 def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +155,8 @@ def candidate_pairs(
     p_owner, p_bucket, q_len = p_owner[keep], p_bucket[keep], q_len[keep]
     base = p_bucket.astype(np.int64) * (1 << 20)
     low = q_len if symmetric else np.zeros_like(q_len)
-    lo = np.searchsorted(f_key, base + low, side="left")
-    hi = np.searchsorted(f_key, base + np.minimum(max_partner(q_len), (1 << 20) - 1), side="right")
+    lo = _search(f_key, base + low, "left")
+    hi = _search(f_key, base + np.minimum(max_partner(q_len), (1 << 20) - 1), "right")
     counts = hi - lo
     codes = []
     step = 4_000_000

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from studio import dedup, store
+from studio import dedup, dedup_plots, store
 from studio.clusters import Cluster, Pair
 from studio.errors import StudioError, VersionConflictError
 from studio.review import Review, diff_html, save_review
@@ -97,6 +97,12 @@ def test_diff_html_marks_words_and_escapes_record_text():
     assert "<b>" not in html and "&lt;b&gt;offside&lt;/b&gt;" in html and "&amp;" in html
     assert html.startswith("What is <mark>") and html.endswith("why?")
     assert diff_html("same words", "SAME words") == "same words"
+
+
+def test_score_histogram_shows_every_pair_and_the_threshold():
+    fig = dedup_plots.score_histogram([91.0, 95.5, 100.0, 100.0], threshold=92)
+    assert list(fig.data[0].x) == [91.0, 95.5, 100.0, 100.0]
+    assert fig.layout.shapes[0].x0 == 92
 
 
 # ---- the Duplicates tab (AppTest) ----------------------------------------------------------------
