@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio.embed import load_embedder  # noqa: E402
+from studio.embed import DEFAULT_BATCH, load_embedder  # noqa: E402
 from studio.semantic import EXACT_LIMIT, semantic_pairs  # noqa: E402
 
 TEMPLATES = [
@@ -90,9 +90,9 @@ def main() -> None:
     base_rate = rates[32]
     print("embedding throughput by batch size: " + ", ".join(
         f"{bs}: {r:.0f} texts/s ({r / base_rate:.2f}x)" for bs, r in rates.items()))
-    vecs, secs = timed(embedder.encode, texts, batch_size=64)
+    vecs, secs = timed(embedder.encode, texts, batch_size=DEFAULT_BATCH)
     rate = len(texts) / secs
-    print(f"embedded {len(texts):,} questions in {secs:.1f} s: {rate:.0f} texts/s at batch 64")
+    print(f"embedded {len(texts):,} questions in {secs:.1f} s: {rate:.0f} texts/s at batch {DEFAULT_BATCH}")
 
     data = noisy_copies(vecs, args.records, dup_share=0.1)
     print(f"\nsearch set: {len(data):,} x {data.shape[1]} (the {len(vecs):,} real embeddings + noisy copies)")

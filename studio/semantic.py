@@ -35,9 +35,10 @@ NEIGHBORS = 32  # most similar later partners kept per record
 BLOCK_ELEMENTS = 16_000_000  # similarity scores per block: 64 MB of float32, whatever n is
 INDEX_PROBES = 16  # cells searched per query; 99%+ recall of pairs above 0.9 in the benchmark
 METHODS = ("auto", "exact", "index")
-# Search cost on a 2-core CPU (bench/semantic.py), for estimates before a long run.
-EXACT_SECONDS_PER_PAIR = 7.5e-9  # one 384-d dot product in a blocked matrix product
-INDEX_SECONDS_PER_RECORD = 2.5e-4  # training, adding and querying the index, per record at 100k
+# Search cost on a busy 2-core CPU (bench/semantic.py, load average ~10), for estimates before a
+# long run; an idle machine is several times faster. Embedding time is measured live instead.
+EXACT_SECONDS_PER_PAIR = 5.6e-8  # one 384-d dot product in a blocked matrix product
+INDEX_SECONDS_PER_RECORD = 9.5e-4  # training, adding and querying the index, per record at 100k
 
 
 def validate_threshold(threshold: float) -> float:
@@ -75,7 +76,8 @@ class RunEstimate:
     @property
     def message(self) -> str:
         m = self.seconds / 60
-        took = f"about {m:.0f} minutes" if m >= 1.5 else f"about {max(1, round(self.seconds))} seconds"
+        took = (f"about {m / 60:.1f} hours" if m >= 90 else f"about {m:.0f} minutes" if m >= 1.5
+                else f"about {max(1, round(self.seconds))} seconds")
         return (f"Semantic dedup of {self.records:,} records will take {took} "
                 f"(embedding at {self.throughput:.0f} texts/s, {self.method} search).")
 
@@ -86,6 +88,13 @@ def estimate_run(texts: Sequence[str], embedder: Embedder, *, embedded: bool = F
     rate = embedder.throughput or measure_throughput(embedder, texts)
     n = len(texts)
     return RunEstimate(n, choose_method(n), rate, estimate_dedup_seconds(n, rate, embedded=embedded))
+
+
+def record_texts(records: Sequence[dict], *, with_answer: bool = False) -> list[str]:
+    """The text to embed per Q&A record: the question, or the question and its answer."""
+    if with_answer:
+        return [f"{r.get('question') or ''}\n{r.get('answer') or ''}" for r in records]
+    return [r.get("question") or "" for r in records]
 
 
 def find_semantic_duplicates(
@@ -288,12 +297,15 @@ def _index_pairs(emb, t, k, progress, cancel) -> list[Pair]:
     import faiss  # imported here: only large runs need it
 
     n, d = emb.shape
-    nlist = int(min(max(4 * math.sqrt(n), 16), n // 40 or 1))  # cells: ~40+ training points each
+    nlist = int(min(max(4 * math.sqrt(n), 16), n // 16 or 1))  # cells: 16+ training points each
     quantizer = faiss.IndexFlatIP(d)
     index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-    index.cp.niter = 10  # k-means rounds: cells need not be optimal, only cover the data
+    # Cells need not be optimal, only cover the data: a small k-means (16 points per cell, 10
+    # rounds) trains in a fraction of the search time instead of rivalling it.
+    index.cp.niter = 10
+    index.cp.min_points_per_centroid = 16
     rng = np.random.default_rng(0)
-    sample = emb[rng.choice(n, size=min(n, nlist * 40), replace=False)] if n > nlist * 40 else emb
+    sample = emb[rng.choice(n, size=nlist * 16, replace=False)] if n > nlist * 16 else emb
     _check(cancel)
     index.train(sample)
     index.add(emb)

@@ -21,6 +21,7 @@ from studio.semantic import (
     estimate_run,
     find_semantic_duplicates,
     leakage,
+    record_texts,
     semantic_pairs,
     validate_threshold,
 )
@@ -97,7 +98,8 @@ def test_precomputed_embeddings_and_question_answer_text(embedder: Embedder) -> 
     records = [("Why is the sky blue?", "Sunlight scatters off air molecules, blue the most."),
                ("What makes the sky look blue?", "Air scatters blue sunlight more than red."),
                ("Why is the sky blue?", "Because of the ocean's reflection, which is a myth.")]
-    texts = [f"{q}\n{a}" for q, a in records]
+    texts = record_texts([{"question": q, "answer": a} for q, a in records], with_answer=True)
+    assert texts[0] == f"{records[0][0]}\n{records[0][1]}"
     vecs = embedder.encode(texts)
     clusters = find_semantic_duplicates(texts, threshold=0.8, embeddings=vecs)
     assert [c.members for c in clusters] == [(0, 1)]
