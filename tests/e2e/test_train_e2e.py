@@ -23,16 +23,16 @@ def test_start_watch_and_stop_a_run(page, studio):
     open_page(page, studio, "Train")
     assert_no_exception(page)
     # The quick preset (a tiny scratch model), with many epochs so it is still running when we stop it.
-    page.get_by_text("Preset", exact=True).locator("..").locator("..").locator("div[data-baseweb='select']").click()
-    page.get_by_role("option", name="quick", exact=False).click()
+    page.get_by_role("combobox", name="Preset").click()
+    page.get_by_role("option").filter(has_text="quick:").click()
     wait_idle(page)
     page.get_by_text("Advanced settings").click()
-    epochs = page.get_by_label("Epochs")
+    epochs = page.get_by_role("spinbutton", name="Epochs")
     epochs.fill("200")
     epochs.press("Enter")
     wait_idle(page)
-    page.get_by_label("Run name").fill("browser run")
-    page.get_by_label("Run name").press("Enter")
+    page.get_by_role("textbox", name="Run name").fill("browser run")
+    page.get_by_role("textbox", name="Run name").press("Enter")
     wait_idle(page)
     page.get_by_role("button", name="Start training").click()
 
@@ -44,7 +44,7 @@ def test_start_watch_and_stop_a_run(page, studio):
 
     page.get_by_role("button", name="Stop").click()
     page.wait_for_selector("text=Stopped. Its last checkpoint is kept", timeout=60_000)
-    assert page.get_by_role("button", name="Resume").is_visible()
+    page.get_by_role("button", name="Resume").wait_for(timeout=30_000)
     assert_no_exception(page)
 
     run_dirs = [p for p in (studio.home / "runs").iterdir() if (p / "run.json").is_file()]
