@@ -120,6 +120,10 @@ class FaultServer:
         msg = {"error": {"message": "The requested model 'microsoft/Phi-3.5-mini-instruct' is not supported by any provider you have enabled."}}
         self.send(h, 400, json.dumps(msg).encode())
 
+    def mode_echo_auth(self, h, n):  # a careless server that repeats the credentials in its error
+        auth = h.headers.get("authorization", "")
+        self.send(h, 400, json.dumps({"error": f"bad request from {auth}"}).encode())
+
     def mode_html(self, h, n):  # a proxy or a wrong URL answering 200 with a web page
         self.send(h, 200, b"<html><body>Welcome</body></html>", "text/html")
 
