@@ -117,3 +117,14 @@ def test_a_job_that_died_is_reported_with_its_partial_results(tmp_path):
     at = _app()
     assert any("stopped before finishing" in e.value for e in at.error)
     assert "Two halves" in next(h for h in _htmls(at) if "eval-side-by-side" in h)
+
+
+def test_home_counts_evaluations_and_links_the_page(tmp_path):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    eval_results.save(evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data))))
+    at = AppTest.from_file(str(Path(PAGE).parent.parent / "Home.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert any("Evaluations so far: 1" in c.value for c in at.caption)
+    assert any(link.proto.page == "Evaluate" and link.proto.label.startswith("Evaluate:") for link in at.get("page_link"))
