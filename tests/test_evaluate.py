@@ -293,3 +293,24 @@ def test_cli_dataset_without_answers(tmp_path, capsys):
     assert main(["evaluate", "--dataset", str(f), "--model", "m", "--out", str(tmp_path / "r.json")]) == 2
     assert "no reference answers" in capsys.readouterr().err
     assert eval_results.list_evals() == []  # nothing half-made left in the workspace
+
+
+def test_a_real_training_run_is_evaluated_on_its_held_out_split(tiny_gpt2, offline):
+    from studio import train
+
+    records = QA + [{"question": "How big is the ball?", "answer": "Size five."}]
+    ds = store.create_dataset("Soccer QA", records)
+    run_id = runs.new_run_id("tuned")
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-2, batch_size=2, max_steps=2, logging_steps=1,
+                            test_fraction=0.34)
+    train.run_job(cfg, store.load_version(ds.id), runs.run_dir(run_id), name="tuned",
+                  dataset={"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256, "count": 6})
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2), f"run:{run_id}"), run_id=run_id, max_new_tokens=4))
+    assert result["status"] == "done", result["error"]
+    held_out = [records[i]["question"] for i in runs.load_run(run_id).split["test"]]
+    assert [r["question"] for r in result["rows"]] == held_out and len(held_out) == 2
+    assert all(f"run:{run_id}" in r["answers"] for r in result["rows"])
+    assert result["models"][1]["run_id"] == run_id and result["dataset"]["run_id"] == run_id
+    assert not any(r["leak"] for r in result["rows"])  # a clean split leaks nothing
+    curves = evaluate.run_curves(result)
+    assert [row["step"] for row in curves[f"run:{run_id}"] if "loss" in row] == [1, 2]
