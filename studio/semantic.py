@@ -170,7 +170,8 @@ def leakage(
     """For each evaluation text, its most similar training text when cosine >= ``threshold``.
 
     Returns ``(eval_index, train_index, score)`` sorted by eval index, score = cosine x 100 (the
-    scale of ``Pair.score``). ``progress(done, total)`` counts evaluation texts compared.
+    scale of ``Pair.score``). ``progress(done, total)`` counts texts embedded, then evaluation
+    texts compared; setting ``cancel`` raises ``CancelledError``.
     """
     t = validate_threshold(threshold)
     m, n = len(eval_texts), len(train_texts)
@@ -178,10 +179,17 @@ def leakage(
         return []
     if eval_embeddings is None or train_embeddings is None:
         embedder = embedder or load_embedder()
-    ev = (_check_embeddings(eval_embeddings, m, "evaluation texts") if eval_embeddings is not None
-          else embedder.encode(eval_texts, cancel=cancel))
-    tr = (_check_embeddings(train_embeddings, n, "training texts") if train_embeddings is not None
-          else embedder.encode(train_texts, cancel=cancel))
+    to_embed = (m if eval_embeddings is None else 0) + (n if train_embeddings is None else 0)
+    total = to_embed + m
+    if eval_embeddings is None:
+        ev = embedder.encode(eval_texts, progress=_shifted(progress, 0, total), cancel=cancel)
+    else:
+        ev = _check_embeddings(eval_embeddings, m, "evaluation texts")
+    if train_embeddings is None:
+        done = m if eval_embeddings is None else 0
+        tr = embedder.encode(train_texts, progress=_shifted(progress, done, total), cancel=cancel)
+    else:
+        tr = _check_embeddings(train_embeddings, n, "training texts")
     hits = []
     rows = _block_rows(n)
     for s in range(0, m, rows):
@@ -192,7 +200,7 @@ def leakage(
         for r in np.nonzero(scores >= t - _EPS)[0]:
             hits.append((s + int(r), int(best[r]), _score(scores[r])))
         if progress:
-            progress(min(m, s + rows), m)
+            progress(to_embed + min(m, s + rows), total)
     return hits
 
 

@@ -176,7 +176,13 @@ def test_leakage_flags_a_paraphrased_training_question(embedder: Embedder) -> No
              "What is the tallest mountain in the world?"]
     evals = ["What is the boiling point of water at sea level?", "Who painted the Mona Lisa?"]
     assert fuzz.ratio(evals[0], train[1]) < 85
-    hits = leakage(evals, train, threshold=0.9, embedder=embedder)
+    seen: list[tuple[int, int]] = []
+    hits = leakage(evals, train, threshold=0.9, embedder=embedder, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (7, 7)  # 2 + 3 texts embedded, then 2 evaluation texts compared
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(CancelledError):
+        leakage(evals, train, 0.9, embedder, cancel=stop)
     assert [(e, t) for e, t, _ in hits] == [(0, 1)]
     assert 90 <= hits[0][2] <= 100
     # Precomputed embeddings give the same answer without a model.
