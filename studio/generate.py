@@ -34,7 +34,7 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
     return sorted(set(ids))
 
 
-def _encode(tokenizer: Any, texts: Sequence[str], device: str) -> dict[str, Any]:
+def encode_left_padded(tokenizer: Any, texts: Sequence[str], device: str) -> dict[str, Any]:
     """Left-padded batch; chat templates already hold their special tokens, so none are added."""
     import torch
 
@@ -85,7 +85,7 @@ def generate_answers(
     for start in range(0, len(texts), batch_size):
         if cancel is not None and cancel():
             raise CancelledError("Generation stopped.")
-        batch = _encode(tok, texts[start:start + batch_size], lm.device)
+        batch = encode_left_padded(tok, texts[start:start + batch_size], lm.device)
         width = batch["input_ids"].shape[1]
         if limit is not None and width >= limit:  # a question longer than the context: keep its end
             batch = {k: v[:, -(limit - 1):] for k, v in batch.items()}

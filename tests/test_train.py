@@ -173,3 +173,42 @@ def test_compare_rename_delete(tmp_path):
     assert renamed.name == "renamed"
     runs.delete_run(listed[1].id)
     assert [r.id for r in runs.list_runs()] == [listed[0].id]
+
+
+def _token_f1(pred: str, ref: str) -> float:
+    import re
+    from collections import Counter
+
+    p, r = re.findall(r"\w+", pred.lower()), re.findall(r"\w+", ref.lower())
+    common = sum((Counter(p) & Counter(r)).values())
+    return 0.0 if not common else 2 * common / (len(p) + len(r))
+
+
+@pytest.mark.timeout(600)
+def test_scratch_preset_learns_the_40_question_faq_and_stops_cleanly(tmp_path, offline):
+    """The scratch preset's promise, for real: ~2-3 minutes on a busy 2-core CPU (bench/scratch_faq.py prints more)."""
+    from studio import config, generate
+
+    records = json.loads(config.SAMPLE_DATASET.read_text(encoding="utf-8"))[:40]
+    out = tmp_path / "faq"
+    result = train.run_job(train.preset("scratch"), records, out, dataset=DATASET)
+    assert result.state == "finished"
+    lm = models.load_causal_lm(str(out), device="cpu")
+    answers = generate.generate_answers(lm, [r["question"] for r in records], max_new_tokens=96)
+    f1 = [_token_f1(a, r["answer"]) for a, r in zip(answers, records)]
+    assert sum(f1) / len(f1) >= 0.9
+    assert _ends_with_eos(lm, [r["question"] for r in records]) >= 38  # it learned to stop after the answer
+
+
+def _ends_with_eos(lm, questions: list[str], max_new_tokens: int = 96) -> int:
+    """How many greedy continuations emit EOS before the token limit (no stop strings involved)."""
+    import torch
+
+    from studio import generate
+
+    batch = generate.encode_left_padded(lm.tokenizer, generate.prompts(lm, questions), lm.device)
+    with torch.inference_mode():
+        out = lm.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                pad_token_id=lm.tokenizer.pad_token_id, eos_token_id=lm.tokenizer.eos_token_id)
+    new = out[:, batch["input_ids"].shape[1]:]
+    return int((new == lm.tokenizer.eos_token_id).any(dim=1).sum())
