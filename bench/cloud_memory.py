@@ -26,7 +26,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from chat_servers import FaultServer, free_port  # noqa: E402
 
 from studio.local_chat import rss_mb  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, wait_idle  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, assert_no_exception, wait_idle  # noqa: E402
 
 TARGET_MB = 500
 
@@ -75,9 +75,16 @@ def main() -> int:
                 page.goto(url)
                 wait_idle(page)
                 rows.append(("Home loaded", tree_rss(proc.pid)))
+                assert_no_exception(page)
+                for other in sorted((REPO / "pages").glob("*.py")):  # every page opens without torch
+                    if other.stem != "3_Chat":
+                        page.goto(f"{url}/{other.stem.split('_', 1)[1]}")
+                        wait_idle(page)
+                        assert_no_exception(page)
                 page.goto(f"{url}/Chat")
                 wait_idle(page)
-                rows.append(("Chat loaded", tree_rss(proc.pid)))
+                assert_no_exception(page)
+                rows.append(("all pages opened", tree_rss(proc.pid)))
                 box = page.get_by_test_id("stSelectbox").filter(has_text="Backend").first
                 box.click()
                 page.get_by_role("option", name="OpenAI-compatible server", exact=True).click()
@@ -91,6 +98,7 @@ def main() -> int:
                 page.get_by_test_id("stChatInputTextArea").press("Enter")
                 page.get_by_text("tokens/s").first.wait_for()
                 wait_idle(page)
+                assert_no_exception(page)
                 rows.append(("answer streamed", tree_rss(proc.pid)))
                 browser.close()
         finally:

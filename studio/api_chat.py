@@ -159,8 +159,10 @@ class ApiBackend(BackendBase):
             return BackendError(f"{where} refused the request ({status}){detail}.")
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
             return self._not_served()
-        if isinstance(exc, (ValueError, json.JSONDecodeError)):
+        if isinstance(exc, json.JSONDecodeError):
             return BackendError(f"{where} sent a response that is not JSON: is this an OpenAI-compatible endpoint?")
+        if isinstance(exc, ValueError):  # the client refused the settings (an unknown provider, ...)
+            return BackendError(f"{scrub(str(exc), self._token).splitlines()[0][:200]}")
         name = type(exc).__name__
         if name == "OfflineModeIsEnabled":
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")

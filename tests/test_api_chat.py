@@ -136,7 +136,10 @@ def test_unreachable_server_is_a_network_error():
 
 
 def test_offline_mode_is_named_as_the_cause(faults, monkeypatch):
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read once, when huggingface_hub is imported
     with pytest.raises(NetworkError, match="HF_HUB_OFFLINE is set"):
         backend(faults, "good").complete(ASK)
 

@@ -144,3 +144,30 @@ def test_make_backend_loads_local_models_and_reports_cpu_quantization(tiny_gpt2,
     assert "needs a CUDA GPU" in b.describe() and "training format" in b.describe()
     with pytest.raises(Exception, match="No such folder"):
         make_backend(BackendSpec(kind="local", model="/no/such/model"))
+
+
+def test_model_cache_is_bounded_shared_and_unloadable(tiny_gpt2, tiny_phi3, offline):
+    """Real loads through the app's loader: at most two models kept, one load per model however many ask."""
+    from studio.local_chat import ModelCache, load_for_chat
+
+    calls: list[str] = []
+
+    def counting_loader(spec, token):
+        calls.append(spec.model)
+        time.sleep(0.2)  # long enough for concurrent requests to overlap
+        return load_for_chat(spec, token)
+
+    cache = ModelCache(max_models=2, loader=counting_loader)
+    gpt, phi = BackendSpec(kind="local", model=str(tiny_gpt2)), BackendSpec(kind="local", model=str(tiny_phi3))
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get(gpt))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert calls == [str(tiny_gpt2)] and len({id(m) for m in got}) == 1  # loaded once, shared
+    cache.get(phi)
+    cache.get(BackendSpec(kind="local", model=str(tiny_gpt2), quantization="8bit"))  # a third entry
+    assert len(cache.loaded()) == 2 and str(tiny_gpt2) in [m.ref.spec for m in cache.loaded()]
+    assert cache.unload(str(tiny_gpt2)) == 1 and [m.ref.spec for m in cache.loaded()] == [str(tiny_phi3)]
+    assert cache.unload() == 1 and cache.loaded() == []

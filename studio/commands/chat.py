@@ -8,6 +8,7 @@ import sys
 
 from studio import config
 from studio.chat import DEFAULT_LOCAL_MODEL, BackendSpec, ChatParams, StreamStats, build_messages, make_backend
+from studio.errors import StudioError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,6 +61,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def raise_usage(message: str) -> None:
-    from studio.errors import StudioError
-
     raise StudioError(message)

@@ -21,8 +21,9 @@ from studio.chat import (BACKEND_LABELS, DEFAULT_LOCAL_MODEL, DEFAULT_PRESET, SY
 from studio.errors import StudioError
 
 MAX_LOCAL_MODELS = 2  # models kept loaded at once, across all sessions (a 3.8B model in bf16 is ~7.6 GB)
-PROVIDERS = ["auto", "hf-inference", "cerebras", "cohere", "featherless-ai", "fireworks-ai", "groq",
-             "hyperbolic", "nebius", "novita", "nscale", "sambanova", "scaleway", "together"]
+# Inference Providers that serve chat models (huggingface_hub's list; another name can be typed in).
+PROVIDERS = ["auto", "hf-inference", "baseten", "cerebras", "cohere", "deepinfra", "featherless-ai", "fireworks-ai",
+             "groq", "novita", "nscale", "ovhcloud", "publicai", "sambanova", "scaleway", "together", "zai-org"]
 POLL_S = 0.5  # how often a streaming answer is redrawn, seconds
 
 STATE = {
