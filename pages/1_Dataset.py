@@ -5,6 +5,7 @@ import streamlit as st
 from studio import sample, ui
 from studio.ui import dataset as dui
 from studio.ui import dataset_tabs as tabs
+from studio.ui import review
 
 ui.page_setup("Dataset", ":material/table:")
 sample.ensure_sample()
@@ -19,6 +20,7 @@ TABS = {
     "Edit": dui.edit_tab,
     "Import": tabs.import_tab,
     "Check": tabs.check_tab,
+    "Duplicates": review.review_queue,
     "Versions": tabs.versions_tab,
     "Export": tabs.export_tab,
 }

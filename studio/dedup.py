@@ -1,0 +1,298 @@
+"""Near-duplicate detection: exact duplicates after normalisation and fuzzy ones with rapidfuzz.
+
+``find_duplicates(texts, threshold, scorer)`` returns clusters (connected components of pairs whose
+score reaches the threshold). It never compares all pairs of a large list: unique normalised texts are
+compared either exhaustively within length windows (small inputs: the same answer as ``cdist``) or
+through candidate pairs that share one of their rarest character q-grams (large inputs), and every
+candidate is verified with the same rapidfuzz scorer, so no pair below the threshold is ever reported.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from studio import clusters as cl
+from studio import qgrams
+from studio.errors import CancelledError, StudioError
+
+SCORERS: dict[str, Callable[..., float]] = {
+    "ratio": fuzz.ratio,
+    "token_set_ratio": fuzz.token_set_ratio,
+    "partial_ratio": fuzz.partial_ratio,
+    "WRatio": fuzz.WRatio,
+}
+FIELDS = ("question", "answer", "both")
+MAX_CHARS = 5_000  # texts are compared on their first 5,000 normalised characters: a 1 MB answer stays fast
+EXACT_BUDGET = 30_000_000  # up to this many length-compatible pairs, compare them all (about a second)
+SHORT = 30  # on large inputs, texts up to 30 characters are compared with all their length-compatible partners
+MAX_PAIRS = 5_000_000  # more pairs than this means the threshold is too low to be useful
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    threshold: float = 90.0  # rapidfuzz score 0-100 a pair must reach; 90 = about one edit in ten characters
+    scorer: str = "ratio"  # one of SCORERS; ratio is the fastest and the only one with a length bound
+    field: str = "question"  # "question", "answer" or "both" (the two joined by a newline)
+
+    def __post_init__(self) -> None:
+        check_threshold(self.threshold)
+        check_scorer(self.scorer)
+        if self.field not in FIELDS:
+            raise StudioError(f"Unknown field {self.field!r}: choose one of {', '.join(FIELDS)}.")
+
+
+def check_threshold(threshold: float) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise StudioError(f"The threshold must be a number from 0 to 100, not {threshold!r}.") from None
+    if not 0 <= value <= 100:  # also rejects NaN
+        raise StudioError(f"The threshold must be from 0 to 100, not {threshold}: try 90.")
+    return value
+
+
+def check_scorer(scorer: str) -> Callable[..., float]:
+    if scorer not in SCORERS:
+        raise StudioError(f"Unknown scorer {scorer!r}: choose one of {', '.join(SCORERS)}.")
+    return SCORERS[scorer]
+
+
+_PUNCT = re.compile(r"[^\w\s]|_")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Unicode NFKC, case-folded, punctuation removed, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", str(text)).casefold()
+    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
+
+
+def prepare(texts: Sequence[str]) -> list[str]:
+    """The strings the scorers see: normalised and cut to ``MAX_CHARS``."""
+    return [normalize(t[: MAX_CHARS * 4])[:MAX_CHARS] for t in texts]
+
+
+def field_texts(records: Sequence[dict], field: str = "question") -> list[str]:
+    """The text of each record that dedup compares."""
+    if field not in FIELDS:
+        raise StudioError(f"Unknown field {field!r}: choose one of {', '.join(FIELDS)}.")
+
+    def text(r: dict, key: str) -> str:
+        value = r.get(key) if isinstance(r, dict) else None
+        return value if isinstance(value, str) else ""
+
+    if field == "both":
+        return [f"{text(r, 'question')}\n{text(r, 'answer')}" for r in records]
+    return [text(r, field) for r in records]
+
+
+def find_duplicates(
+    texts: Sequence[str],
+    threshold: float = 90.0,
+    scorer: str = "ratio",
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    method: str = "auto",
+    choose_keep: Callable[[Sequence[int]], int] | None = None,
+) -> list[cl.Cluster]:
+    """Clusters of texts whose pairwise score reaches ``threshold``, highest-scoring first.
+
+    Empty texts are never duplicates. ``method`` is "auto", "exhaustive" (every length-compatible
+    pair) or "candidates" (q-gram candidates, verified). ``progress(done, total)`` is called as work
+    proceeds; setting ``cancel`` raises ``CancelledError``.
+    """
+    t = check_threshold(threshold)
+    fn = check_scorer(scorer)
+    if method not in ("auto", "exhaustive", "candidates"):
+        raise StudioError(f"Unknown method {method!r}: use auto, exhaustive or candidates.")
+    prepared = prepare(texts)
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(prepared):
+        if s:
+            groups.setdefault(s, []).append(i)
+    uniq = list(groups)
+    reps = [g[0] for g in groups.values()]
+    pairs = [cl.Pair(g[0], j, 100.0) for g in groups.values() for j in g[1:]]
+    _check(cancel)
+    for a, b, score in _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
+        i, j = sorted((reps[a], reps[b]))
+        pairs.append(cl.Pair(i, j, score))
+    found = cl.connected_clusters(len(texts), pairs, kind="fuzzy", choose_keep=choose_keep)
+    # A cluster whose members are all the same text after normalisation is an exact one.
+    return [replace(c, kind="exact") if len({prepared[m] for m in c.members}) == 1 else c for c in found]
+
+
+def dedup_records(
+    records: Sequence[dict],
+    config: DedupConfig = DedupConfig(),
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> list[cl.Cluster]:
+    """``find_duplicates`` over a field of Q&A records, suggesting the most complete record to keep."""
+    texts = field_texts(records, config.field)
+
+    def most_complete(members: Sequence[int]) -> int:
+        return max(members, key=lambda m: (len(field_texts([records[m]], "both")[0]), -m))
+
+    return find_duplicates(texts, config.threshold, config.scorer, progress=progress, cancel=cancel,
+                           choose_keep=most_complete)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
+
+
+def max_partner_length(lengths: np.ndarray, threshold: float, scorer: str) -> np.ndarray:
+    """The longest text that can still reach ``threshold`` with a text of each length (ratio only)."""
+    if scorer != "ratio" or threshold <= 0:
+        return np.full(len(lengths), 2**40, dtype=np.int64)
+    # ratio = 200 * LCS / (a + b) <= 200 * a / (a + b), so b <= a * (200 - t) / t.
+    with np.errstate(over="ignore"):
+        bound = np.floor(lengths * ((200.0 - threshold) / threshold) + 1e-9)
+    return np.minimum(bound, 2.0**40).astype(np.int64)  # a tiny threshold allows any length
+
+
+def _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
+    if len(uniq) < 2:
+        return []
+    lengths = np.fromiter((len(s) for s in uniq), dtype=np.int64, count=len(uniq))
+    order = np.argsort(lengths, kind="stable")
+    sorted_len = lengths[order]
+    hi = np.searchsorted(sorted_len, max_partner_length(sorted_len, t, scorer), side="right")
+    compatible = int((hi - np.arange(len(uniq)) - 1).sum())
+    if method == "exhaustive" or (method == "auto" and compatible <= EXACT_BUDGET):
+        return _exhaustive_pairs(uniq, order, hi, t, fn, len(uniq), progress, cancel)
+    if scorer != "ratio":
+        return _candidate_pairs(uniq, lengths, t, scorer, fn, 0, progress, cancel)
+    # Short texts share few rare q-grams, but SIMD cdist scores them fast: compare them all.
+    rows = int(np.searchsorted(sorted_len, SHORT, side="right"))
+    short = _exhaustive_pairs(uniq, order, hi, t, fn, rows, _part(progress, 0, 2), cancel)
+    return short + _candidate_pairs(uniq, lengths, t, scorer, fn, SHORT, _part(progress, 1, 2), cancel)
+
+
+def _part(progress: Progress | None, k: int, parts: int) -> Progress | None:
+    """Report the k-th of ``parts`` equal stages of work as one progress from 0 to 1000."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(int(1000 * (k + done / max(total, 1)) / parts), 1000)
+
+
+def _guard(count: int, t: float) -> None:
+    if count > MAX_PAIRS:
+        raise StudioError(f"The threshold {t:g} makes more than {MAX_PAIRS:,} duplicate pairs: raise it (try 90).")
+
+
+def _exhaustive_pairs(uniq, order, hi, t, fn, rows, progress, cancel):
+    """Every pair, in sorted-length order, whose lengths allow the threshold, scored by ``cdist``.
+
+    Only the first ``rows`` texts in length order are compared with their partners.
+    """
+    strings = [uniq[i] for i in order]
+    n = len(strings)
+    out: list[tuple[int, int, float]] = []
+    start = 0
+    while start < rows:
+        _check(cancel)
+        width = max(1, int(hi[start]) - start)
+        stop = min(rows, start + max(16, min(2000, 4_000_000 // width)))
+        end_col = int(hi[stop - 1])
+        scores = process.cdist(strings[start:stop], strings[start:end_col], scorer=fn, score_cutoff=t,
+                               workers=-1, dtype=np.float32)
+        r, c = np.nonzero(scores >= t) if t > 0 else np.nonzero(np.ones_like(scores, dtype=bool))
+        keep = c > r  # upper triangle: each pair once, no self-pairs
+        r, c = r[keep], c[keep]
+        out.extend(zip(order[start + r].tolist(), order[start + c].tolist(), scores[r, c].astype(float).tolist()))
+        _guard(len(out), t)
+        start = stop
+        if progress:
+            progress(start, max(rows, 1))
+    return out
+
+
+def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel):
+    """Pairs sharing rare q-grams (see ``studio.qgrams``), verified with ``cpdist`` in chunks."""
+    symmetric = scorer == "ratio"
+    a_all, b_all = qgrams.candidate_pairs(
+        uniq, lengths, symmetric=symmetric, max_partner=lambda x: max_partner_length(x, t, scorer),
+        min_length=min_length, min_shared=2 if symmetric else 1, cancel=cancel)
+    total = len(a_all)
+    out: list[tuple[int, int, float]] = []
+    step = 500_000
+    for s in range(0, total, step):
+        _check(cancel)
+        a, b = a_all[s:s + step], b_all[s:s + step]
+        scores = process.cpdist([uniq[i] for i in a.tolist()], [uniq[j] for j in b.tolist()], scorer=fn,
+                                score_cutoff=t, workers=-1, dtype=np.float32)
+        hit = np.flatnonzero(scores >= t)
+        out.extend(zip(a[hit].tolist(), b[hit].tolist(), scores[hit].astype(float).tolist()))
+        _guard(len(out), t)
+        if progress:
+            progress(min(total, s + step), total)
+    if progress and not total:
+        progress(1, 1)
+    return out
+
+
+@dataclass
+class DedupJob:
+    """One dedup run in a worker thread: the page polls ``done``/``total`` and reads ``result``."""
+
+    key: tuple  # what it ran on: (dataset id, base version, record count, config)
+    done: int = 0
+    total: int = 1
+    result: list[cl.Cluster] | None = None
+    error: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def run(self, records: Sequence[dict], config: DedupConfig) -> None:
+        """Do the work here (small inputs, or inside the worker thread)."""
+        def report(done: int, total: int) -> None:
+            self.done, self.total = done, total
+
+        try:
+            self.result = dedup_records(records, config, progress=report, cancel=self.cancel)
+        except StudioError as exc:
+            self.error = str(exc)
+        except MemoryError:
+            self.error = "Dedup ran out of memory: raise the threshold or compare the question only."
+        except Exception as exc:  # a bug: say so in one line rather than leave the page waiting
+            self.error = f"Dedup failed unexpectedly ({type(exc).__name__}: {exc}); please report it."
+
+    def start(self, records: Sequence[dict], config: DedupConfig) -> None:
+        self.thread = threading.Thread(target=self.run, args=(list(records), config), daemon=True,
+                                       name="dedup")
+        self.thread.start()
+
+
+def clusters_at(found: Sequence[cl.Cluster], threshold: float) -> list[cl.Cluster]:
+    """Re-cluster at a higher ``threshold`` without scoring again (the live count as a slider moves)."""
+    t = check_threshold(threshold)
+    out: list[cl.Cluster] = []
+    for source in found:
+        pairs = [p for p in source.pairs if p.score >= t]
+        index = {m: k for k, m in enumerate(source.members)}
+        local = [cl.Pair(index[p.i], index[p.j], p.score) for p in pairs]
+        for sub in cl.connected_clusters(len(source.members), local, kind=source.kind):
+            members = tuple(source.members[k] for k in sub.members)
+            keep = source.keep if source.keep in members else members[0]
+            sub_pairs = tuple(cl.Pair(source.members[p.i], source.members[p.j], p.score) for p in sub.pairs)
+            out.append(cl.Cluster(members, sub_pairs, keep, source.kind))
+    return sorted(out, key=lambda c: (-c.top_score, c.members))
+
