@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import config, device, sample, store, ui
+from studio import config, device, eval_results, sample, store, ui
 
 ui.page_setup("Home", ":material/home:")
 sample.ensure_sample()
@@ -49,3 +49,5 @@ st.subheader("The path through the studio")
 for page in sorted((Path(__file__).parent / "pages").glob("*.py")):
     doc = (page.read_text(encoding="utf-8").split('"""')[1:2] or [page.stem])[0].strip().splitlines()[0]
     st.page_link(f"pages/{page.name}", label=doc, icon=":material/arrow_forward:")
+n_evals = eval_results.count_evals()
+st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to see where training helped.")

@@ -86,14 +86,18 @@ def timed(fn, data: bytes, repeat: int) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    ap.add_argument("--repeat", type=int, default=5, help="best of N runs")
     args = ap.parse_args()
     data = make_file(args.records)
     print(f"file: {args.records:,} records, {len(data) / 1e6:.1f} MB")
-    ours, n = timed(studio_path, data, args.repeat)
-    assert n == args.records
-    py, _ = timed(naive_python, data, args.repeat)
-    pdt, _ = timed(naive_pandas, data, args.repeat)
+    # Interleaved, best of N each: on a shared machine, load spikes hit every path alike.
+    best = {fn: float("inf") for fn in (studio_path, naive_python, naive_pandas)}
+    for _ in range(args.repeat):
+        for fn in best:
+            seconds, n = timed(fn, data, 1)
+            assert n == args.records
+            best[fn] = min(best[fn], seconds)
+    ours, py, pdt = best.values()
     print(f"studio parse+map+validate: {ours:.2f} s  ({'under' if ours < 5 else 'OVER'} the 5 s target)")
     print(f"naive json.load + Python checks: {py:.2f} s  (studio/naive = {ours / py:.2f}x)")
     print(f"pandas read_json + vectorised checks: {pdt:.2f} s  (studio/pandas = {ours / pdt:.2f}x)")

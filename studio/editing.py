@@ -148,6 +148,34 @@ def changes(before: list[Record], after: list[Record]) -> store.Diff:
     return store.Diff(added=added, removed=removed, edited=edited)
 
 
+def rebase(base: list[Record], mine: list[Record], theirs: list[Record]) -> tuple[list[Record], int]:
+    """My changes (``base`` -> ``mine``) applied on top of ``theirs``, a newer version of ``base``.
+
+    Records I edited or removed are found in ``theirs`` by their content in ``base``; added records go
+    at the end. An edit to a record that they changed or removed too is not applied (theirs wins) and
+    counted in the second value, so the caller can say so.
+    """
+    diff = changes(base, mine)
+    key = lambda r: json.dumps(r, sort_keys=True, ensure_ascii=False)  # noqa: E731
+    where: dict[str, list[int]] = {}
+    for i, rec in enumerate(theirs):
+        where.setdefault(key(rec), []).append(i)
+    out = list(theirs)
+    dropped: set[int] = set()
+    lost = 0
+    for old, new in diff.edited:
+        spots = where.get(key(old))
+        if spots:
+            out[spots.pop(0)] = new
+        else:
+            lost += 1
+    for old in diff.removed:
+        spots = where.get(key(old))
+        if spots:
+            dropped.add(spots.pop(0))
+    return [r for i, r in enumerate(out) if i not in dropped] + list(diff.added), lost
+
+
 def summary(diff: store.Diff) -> str:
     """"2 added, 1 removed, 3 edited" (only the parts that are not zero)."""
     parts = [f"{len(diff.added)} added", f"{len(diff.removed)} removed", f"{len(diff.edited)} edited"]

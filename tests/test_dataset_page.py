@@ -63,6 +63,23 @@ def test_edit_shows_unsaved_changes_and_save_makes_a_version_keeping_extra_field
     assert not at.warning  # the banner is gone
 
 
+def test_unsaved_edits_survive_visiting_another_page_and_dataset():
+    info = store.create_dataset("Mine", RECS)
+    other = store.create_dataset("Other", RECS)
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60).run()
+    at.switch_page("pages/1_Dataset.py").run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "kept"}})
+    at.selectbox(key="dataset.picker").select(other.id).run()
+    assert not at.warning
+    at.switch_page("Home.py").run()
+    at.switch_page("pages/1_Dataset.py").run()
+    assert at.session_state["dataset.selected"] == other.id
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert "Unsaved changes: 1 edited." in texts(at.warning)
+    assert at.data_editor[0].value["answer"].tolist()[0] == "kept"
+
+
 def test_save_with_problems_lists_them_by_record_and_keeps_the_edits():
     info = store.create_dataset("Mine", RECS)
     at = open_page()
@@ -96,6 +113,21 @@ def test_two_sessions_second_save_is_refused_and_keeps_its_edits():
     assert store.load_version(info.id, 2)[0]["answer"] == "alice's answer"
 
 
+def test_apply_my_changes_on_top_of_theirs_then_save():
+    info = store.create_dataset("Shared", RECS)
+    bob = open_page()
+    bob.selectbox(key="dataset.picker").select(info.id).run()
+    edit(bob, edited={1: {"answer": "bob's answer"}})
+    store.save_version(info.id, [{**RECS[0], "answer": "alice's answer"}, RECS[1]], base_version=1)
+    bob.button(key="dataset.save").click().run()
+    bob.button(key="dataset.conflict.merge").click().run()
+    assert "Your changes are now on top of version 2: review and Save." in texts(bob.success)
+    assert "Unsaved changes: 1 edited." in texts(bob.warning)
+    bob.button(key="dataset.save").click().run()
+    assert [r["answer"] for r in store.load_version(info.id)] == ["alice's answer", "bob's answer"]
+    assert store.get_dataset(info.id).latest.version == 3
+
+
 def test_load_latest_discards_only_on_request():
     info = store.create_dataset("Shared", RECS)
     bob = open_page()
@@ -119,7 +151,7 @@ def test_a_clean_session_follows_saves_from_elsewhere():
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
-    at.file_uploader(key="dataset.import.file").set_value((name, data, "application/octet-stream"))
+    at.file_uploader(key=f"dataset.import.file.{at.session_state['dataset.import.nonce']}").set_value((name, data, "application/octet-stream"))
     return at.run()
 
 
@@ -314,3 +346,25 @@ def test_another_tab_can_commit_through_the_working_copy():
     at.button(key="t.keep").click().run()
     assert "Saved version 2: 1 record." in texts(at.success) and "base 2: 1 records" in texts(at.markdown)
     assert store.list_versions(info.id)[-1].message == "kept 1 of 2"
+
+
+def test_import_200k_records_and_a_megabyte_answer():
+    rows = [{"Question": f"Question {i}?", "Answer": f"Answer {i}."} for i in range(200_000)]
+    rows[7]["Answer"] = "long " * 200_000  # 1 MB
+    at = _upload(open_page(), "big.json", json.dumps(rows).encode())
+    assert "Read **200,000 records** as JSON." in texts(at.markdown)
+    warnings = table_with(at, "problem").to_dict("records")
+    assert warnings == [{"record": 8, "severity": "warning", "problem": "very long (1,000,011 characters; over 4,000)"}]
+    at.button(key="dataset.import.create").click().run()
+    saved = store.load_version(store.find_dataset("big").id)
+    assert len(saved) == 200_000 and saved[7]["answer"] == rows[7]["Answer"]
+
+
+def test_an_empty_dataset_gets_its_first_rows_in_the_editor():
+    info = store.create_dataset("Empty", [])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert len(at.data_editor[0].value) == 0
+    edit(at, added=[{"question": "Who starts?", "answer": "The home team 🏟"}, {"question": None, "answer": None}])
+    at.button(key="dataset.save").click().run()
+    assert store.load_version(info.id) == [{"question": "Who starts?", "answer": "The home team 🏟"}]

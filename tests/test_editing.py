@@ -57,3 +57,20 @@ def test_append_skips_records_already_there():
     merged, skipped = editing.append(RECS[:3], [RECS[1], {"question": "new", "answer": "x"}, {"question": "new", "answer": "x"}])
     assert skipped == 2 and [r["question"] for r in merged] == ["q0", "q1", "q2", "new"]
     assert editing.append(RECS[:1], RECS[:1], skip_existing=False)[1] == 0
+
+
+def test_rebase_applies_my_edits_on_their_newer_version():
+    base = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(5)]
+    mine = [dict(r) for r in base]
+    mine[1]["answer"] = "mine"  # edit
+    del mine[3]  # delete q3
+    mine.append({"question": "new", "answer": "mine too"})
+    mine[2]["answer"] = "mine, conflicting"
+    theirs = [dict(r) for r in base]
+    theirs[2]["answer"] = "theirs"  # they edited the same record
+    theirs.insert(0, {"question": "theirs", "answer": "added"})
+    merged, lost = editing.rebase(base, mine, theirs)
+    assert lost == 1
+    assert merged == [{"question": "theirs", "answer": "added"}, {"question": "q0", "answer": "a0"},
+                      {"question": "q1", "answer": "mine"}, {"question": "q2", "answer": "theirs"},
+                      {"question": "q4", "answer": "a4"}, {"question": "new", "answer": "mine too"}]

@@ -7,6 +7,10 @@ Session state (all namespaced ``dataset.*``):
 - ``dataset.conflicts``: ``{dataset_id: {"latest": int, "message": str}}`` after a refused save.
 - ``dataset.flash``: a message shown once after the next rerun.
 
+Widget keys: ``dataset.picker``, ``dataset.search``, ``dataset.page``, ``dataset.editor.<id>.<nonce>``
+(the table; a new nonce starts a fresh editor on the working copy), ``dataset.save_message``,
+``dataset.new_name``, ``dataset.rename.<id>``, ``dataset.delete_sure.<id>``, ``dataset.conflict.*``.
+
 The import, check, versions and export tabs live in ``studio.ui.dataset_tabs``.
 """
 
@@ -18,7 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from studio import editing, store, validate
+from studio import editing, store, ui, validate
 from studio.errors import StudioError, VersionConflictError
 
 Record = dict[str, object]
@@ -97,7 +101,7 @@ def picker() -> store.DatasetInfo | None:
 def _manage(info: store.DatasetInfo | None) -> None:
     name = st.text_input("New dataset name", key="dataset.new_name")
     if st.button("Create empty dataset", key="dataset.create"):
-        created = _run(store.create_dataset, name, [], message="created empty")
+        created = ui.run_or_error(store.create_dataset, name, [], message="created empty")
         if created:
             select(created.id)
             flash(f"Created {md(created.name)}: add rows in the Edit tab or import a file.")
@@ -106,27 +110,20 @@ def _manage(info: store.DatasetInfo | None) -> None:
         return
     st.divider()
     new_name = st.text_input("Rename to", value=info.name, key=f"dataset.rename.{info.id}")
-    if st.button("Rename", key="dataset.rename") and _run(store.rename_dataset, info.id, new_name):
+    if st.button("Rename", key="dataset.rename") and ui.run_or_error(store.rename_dataset, info.id, new_name):
         flash(f"Renamed to {md(new_name.strip())}.")
         st.rerun()
     st.divider()
     sure = st.checkbox(f"Yes, delete {md(info.name)} (it moves to the workspace's trash folder)",
                        key=f"dataset.delete_sure.{info.id}")
     if st.button("Delete dataset", key="dataset.delete", type="primary", disabled=not sure):
-        dest = _run(store.delete_dataset, info.id)
+        dest = ui.run_or_error(store.delete_dataset, info.id)
         if dest:
             st.session_state[DRAFTS].pop(info.id, None)
             select(None)
             flash(f"Deleted {md(info.name)} (kept in {md(dest)}).")
             st.rerun()
 
-
-def _run(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except StudioError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return None
 
 
 # ---- the working copy ----------------------------------------------------------------------------
@@ -194,15 +191,17 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
     query = col_search.text_input("Search questions and answers", key="dataset.search",
                                   placeholder="type to filter; edits to the shown rows are kept")
-    pages = editing.view(d.records, query, 1, PAGE_SIZE).pages
-    if st.session_state.get("dataset.page", 1) > pages:
-        st.session_state["dataset.page"] = pages
-    page = col_page.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="dataset.page")
-    if (query, page) != d.view:
-        d.records = d.current  # fold the previous page's edits before showing another page
+    requested = int(st.session_state.get("dataset.page", 1))
+    if (query, requested) != d.view or f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state:
+        # Another page or search, or the editor was unmounted (another dataset or page was shown):
+        # fold its last edits into the working copy and start a fresh editor on it.
+        d.records = d.current
         d.nonce += 1
-        d.view = (query, page)
-    v = editing.view(d.records, query, int(page), PAGE_SIZE)
+    v = editing.view(d.records, query, requested, PAGE_SIZE)
+    page = min(requested, v.pages)
+    st.session_state["dataset.page"] = page  # before the widget exists: keeps it within the page count
+    d.view = (query, page)
+    col_page.number_input(f"Page (of {v.pages})", min_value=1, max_value=v.pages, step=1, key="dataset.page")
     frame = pd.DataFrame(editing.editor_rows(d.records, v.indices), columns=[editing.ROW, *editing.COLUMNS])
     edited = st.data_editor(
         frame, key=f"dataset.editor.{info.id}.{d.nonce}", num_rows="dynamic", hide_index=True, width="stretch",
@@ -215,7 +214,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     )
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"))
     shown = f"{v.total:,} matching" if query.strip() else f"{len(d.current):,} records"
-    st.caption(f"{shown} · page {int(page)} of {v.pages} · editing version {d.base} of {md(info.name)}. "
+    st.caption(f"{shown} · page {page} of {v.pages} · editing version {d.base} of {md(info.name)}. "
                "Add a row at the bottom of the table; select rows and press Delete to remove them.")
     save_bar(info, d)
 
@@ -271,8 +270,18 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
 def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
     st.error(conflict["message"], icon=":material/sync_problem:")
     latest = conflict["latest"]
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     show = c1.toggle("Show their changes", key=f"dataset.conflict.show.{info.id}")
+    if c4.button(f"Apply my changes to version {latest}", key="dataset.conflict.merge",
+                 help="Their version with your edits, deletions and additions on top, as unsaved changes."):
+        theirs = store.load_version(info.id, latest)
+        merged, lost = editing.rebase(d.saved, d.current, theirs)
+        st.session_state[DRAFTS][info.id] = Draft(base=latest, saved=theirs, records=merged, current=merged,
+                                                  nonce=d.nonce + 1)
+        st.session_state[CONFLICTS].pop(info.id, None)
+        kept = f" {lost} of your edits touched records they changed too; theirs were kept." if lost else ""
+        flash(f"Your changes are now on top of version {latest}: review and Save.{kept}")
+        st.rerun()
     if c2.button("Load latest (discard mine)", key="dataset.conflict.load"):
         reset(info)
         flash(f"Loaded version {latest}; your edits were discarded.")

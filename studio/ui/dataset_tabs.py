@@ -1,7 +1,9 @@
-"""The Dataset page's Import, Check, Versions and Export tabs.
+"""The Dataset page's Import, Check, Versions and Export tabs; each takes the selected dataset (or None).
 
-Session state: ``dataset.import`` ({file_id, name, parsed or error}) caches the parsed upload;
-``dataset.push`` holds the Hub push job (a plain object updated by a worker thread).
+Session state: ``dataset.import`` caches the parsed upload (and its mapped records and problems for the
+last mapping); ``dataset.import.nonce`` is part of the uploader's key, bumped to clear it after an
+import; ``dataset.check.asked`` remembers large versions the user asked to check; ``dataset.push``
+holds the Hub push job (a plain ``PushJob`` updated by a worker thread).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     st.caption("JSON arrays, JSON Lines and CSV, UTF-8. Field names are matched for you "
                "(question/answer in any case, Alpaca instruction/input/output, prompt/response, "
                "{\"data\": [...]} wrappers); change the mapping if the guess is wrong.")
+    nonce = st.session_state.setdefault("dataset.import.nonce", 0)  # bumped after an import to clear the uploader
     upload = st.file_uploader("File to import", type=["json", "jsonl", "ndjson", "csv", "tsv", "txt"],
-                              key="dataset.import.file")
+                              key=f"dataset.import.file.{nonce}")
     if upload is None:
         return
     cached = st.session_state.get(IMPORT)
@@ -49,16 +52,19 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     mapping = _mapping_widgets(parsed, upload.file_id)
     if mapping is None:
         return
-    records = formats.apply_mapping(parsed.rows, mapping)
+    if cached.get("mapping") != mapping:  # a 200,000-row file is mapped and checked once, not every rerun
+        records = formats.apply_mapping(parsed.rows, mapping)
+        cached.update(mapping=mapping, records=records, problems=validate.validate(records))
+    records, problems = cached["records"], cached["problems"]
     st.dataframe(_preview(records), hide_index=True, width="stretch")
-    problems = validate.validate(records)
     errs, warns = validate.errors(problems), validate.warnings(problems)
+    capped = " (counting stopped there)" if len(problems) >= validate.Rules().max_listed else ""
     if errs:
-        st.error(f"{len(errs)} problem{'s' if len(errs) > 1 else ''} must be fixed in the file before it can be "
-                 "imported (record numbers count from 1):", icon=":material/error:")
+        st.error(f"{len(errs):,} problem{'s' if len(errs) > 1 else ''}{capped} must be fixed in the file before it "
+                 "can be imported (record numbers count from 1):", icon=":material/error:")
         dui.problems_table(errs)
     if warns:
-        st.warning(f"{len(warns)} warning{'s' if len(warns) > 1 else ''} (the import is allowed):")
+        st.warning(f"{len(warns)} warning{'s' if len(warns) > 1 else ''} (warnings do not block an import):")
         dui.problems_table(warns)
     _import_target(info, records, upload.name, disabled=bool(errs))
 
@@ -93,10 +99,10 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
     if target == options[0]:
         name = st.text_input("Name", value=Path(filename).stem, key=f"dataset.import.name.{filename}")
         if st.button("Import as new dataset", type="primary", disabled=disabled, key="dataset.import.create"):
-            created = dui._run(store.create_dataset, name, records, message=f"imported {filename}")
+            created = ui.run_or_error(store.create_dataset, name, records, message=f"imported {filename}")
             if created:
                 dui.select(created.id)
-                st.session_state.pop(IMPORT, None)
+                _clear_upload()
                 dui.flash(f"Imported {len(records):,} records into a new dataset, {dui.md(created.name)}.")
                 st.rerun()
         return
@@ -106,10 +112,16 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         d = dui.draft(info)
         merged, skipped = editing.append(d.current, records, skip_existing=skip)
         dui.replace_working_copy(info.id, merged)
-        dui.flash(f"Added {len(merged) - len(d.saved) if len(merged) >= len(d.saved) else len(records) - skipped:,} "
+        _clear_upload()
+        dui.flash(f"Added {len(records) - skipped:,} "
                   f"records to {dui.md(info.name)} ({skipped:,} already there were skipped). They are unsaved: "
                   "check them in the Edit tab and press Save.")
         st.rerun()
+
+
+def _clear_upload() -> None:
+    st.session_state.pop(IMPORT, None)
+    st.session_state["dataset.import.nonce"] += 1
 
 
 # ---- Check ----------------------------------------------------------------------------------------
@@ -169,6 +181,9 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
                    "records": v.count, "what": v.message} for v in reversed(info.versions)],
                  hide_index=True, width="stretch", height=min(38 + 35 * len(info.versions), 320))
     numbers = [v.version for v in info.versions]
+    if len(numbers) == 1:
+        st.caption("Only one version so far: every Save (and every restore) adds one.")
+        return
     c1, c2 = st.columns(2)
     old = c1.selectbox("Compare version", numbers, index=max(0, len(numbers) - 2), key=f"dataset.cmp.a.{info.id}")
     new = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"dataset.cmp.b.{info.id}")
@@ -176,14 +191,14 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
         sha = {v.version: v.sha256 for v in info.versions}
         dui.diff_view(_version_diff(info.id, old, new, sha[old], sha[new]), f"version {old} → version {new}")
     st.divider()
-    restore = st.selectbox("Restore version", numbers[:-1] or numbers, key=f"dataset.restore.{info.id}")
+    restore = st.selectbox("Restore version", numbers[:-1], key=f"dataset.restore.{info.id}")
     d = dui.draft(info)
     sure = True
     if d.dirty:
         sure = st.checkbox("Discard my unsaved changes", key=f"dataset.restore.sure.{info.id}")
-    if st.button(f"Restore version {restore} as a new version", disabled=not sure or restore == numbers[-1],
+    if st.button(f"Restore version {restore} as a new version", disabled=not sure,
                  key="dataset.restore.go"):
-        made = dui._run(store.restore_version, info.id, restore, base_version=numbers[-1])
+        made = ui.run_or_error(store.restore_version, info.id, restore, base_version=numbers[-1])
         if made:
             dui.reset(info)
             dui.flash(f"Restored version {restore} as version {made.version} ({made.count:,} records).")
@@ -221,7 +236,7 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         return
     v = info.latest.version
     st.caption(f"Downloads hold the saved version {v} ({info.latest.count:,} records); save your edits first.")
-    stem = store._slug(info.name)
+    stem = info.id  # already a file-name-safe slug of the name
     cols = st.columns(3)
     for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),
                                        ("csv", "text/csv"))):

@@ -40,20 +40,23 @@ def search(page, text: str) -> None:
 def test_import_edit_save_reload_shows_the_edit(page, studio, tmp_path):
     src = tmp_path / "rules.jsonl"
     rows = [{"prompt": "How long is a half?", "response": "45 minutes"},
-            {"prompt": "¿Jugadores por equipo?", "response": "Once 👟"}]
+            {"prompt": "¿Jugadores por equipo?", "response": "Once 👟"},
+            {"prompt": "<script>alert('q')</script>越位?", "response": "<img src=x onerror=alert(1)> שלום"}]
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     open_page(page, studio, "Dataset")
     page.get_by_role("tab", name="Import").click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(src))
     wait_idle(page)
-    page.get_by_text("Read 2 records as JSONL.").wait_for()
+    page.get_by_text("Read 3 records as JSONL.").wait_for()
     page.get_by_role("button", name="Import as new dataset").click()
-    page.get_by_text("Imported 2 records into a new dataset").wait_for()
+    page.get_by_text("Imported 3 records into a new dataset").wait_for()
     wait_idle(page)
 
     edit_cell(page, 0, 1, "Forty-five minutes ⏱ <b>not bold</b>")
     save(page)
-    page.get_by_text("Saved version 2: 2 records.").wait_for()
+    page.get_by_text("Saved version 2: 3 records.").wait_for()
 
     page.reload()
     wait_idle(page)
@@ -62,9 +65,11 @@ def test_import_edit_save_reload_shows_the_edit(page, studio, tmp_path):
     search(page, "Forty-five minutes ⏱ <b>not bold</b>")
     page.get_by_text("1 matching · page 1 of 1").wait_for()
     assert page.locator("b", has_text="not bold").count() == 0  # shown as text, never as markup
+    assert page.locator("img[src='x']").count() == 0 and dialogs == []
     saved = json.loads(next((studio.home / "datasets").glob("*/versions/0002.json")).read_text(encoding="utf-8"))
     assert saved == [{"question": "How long is a half?", "answer": "Forty-five minutes ⏱ <b>not bold</b>"},
-                     {"question": "¿Jugadores por equipo?", "answer": "Once 👟"}]
+                     {"question": "¿Jugadores por equipo?", "answer": "Once 👟"},
+                     {"question": "<script>alert('q')</script>越位?", "answer": "<img src=x onerror=alert(1)> שלום"}]
 
 
 def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, studio):
@@ -84,7 +89,7 @@ def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, stu
         assert bob.get_by_text("Unsaved changes: 1 edited.").is_visible()  # Bob's edit is still there
         assert_no_exception(bob)
         bob.get_by_text("Show their changes").click()
-        bob.get_by_text("version 1 → version 2").wait_for()
+        bob.get_by_role("tabpanel", name="Edit").get_by_text("version 1 → version 2").wait_for()
         search(bob, "Bob's answer")
         bob.get_by_text("1 matching").wait_for()
         versions = sorted((studio.home / "datasets").glob("*/versions/*.json"))

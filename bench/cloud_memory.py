@@ -1,0 +1,121 @@
+"""Memory of the studio in API mode, as on Streamlit Community Cloud (target: under 500 MB resident).
+
+Starts ``streamlit run`` (``-X importtime`` logs every import), opens Home and the Chat page in
+Chromium, streams one answer from an OpenAI-compatible server on loopback, and reports the server's
+resident memory after each step and whether torch or transformers were ever imported.
+
+    python bench/cloud_memory.py                                  # this Python, entry Home.py
+    python bench/cloud_memory.py --python /tmp/cloudvenv/bin/python --entry cloud/Home.py
+        # a virtualenv holding only cloud/requirements.txt: exactly what Community Cloud installs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from chat_servers import FaultServer, free_port  # noqa: E402
+
+from studio.local_chat import rss_mb  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, assert_no_exception, wait_idle  # noqa: E402
+
+TARGET_MB = 500
+
+
+def tree_rss(pid: int) -> float:
+    """Resident memory of a process and its children, MB."""
+    total = rss_mb(pid)
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return total + sum(tree_rss(int(c)) for c in children)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--python", default=sys.executable, help="the Python that runs streamlit")
+    ap.add_argument("--entry", default="Home.py", help="the entry point, as Community Cloud is told")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp, FaultServer().running() as api:
+        env = {**os.environ, "STUDIO_HOME": str(Path(tmp) / "home")}
+        env.pop("HF_HUB_OFFLINE", None)
+        err = Path(tmp) / "stderr.log"
+        with open(err, "wb") as errf:
+            proc = subprocess.Popen(
+                [args.python, "-X", "importtime", "-m", "streamlit", "run", args.entry, "--server.headless", "true",
+                 "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                 "--server.fileWatcherType", "none"],
+                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=errf)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(200):
+                try:
+                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                    break
+                except OSError:
+                    time.sleep(0.3)
+            rows = [("server started", tree_rss(proc.pid))]
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(60_000)
+                page.goto(url)
+                wait_idle(page)
+                rows.append(("Home loaded", tree_rss(proc.pid)))
+                assert_no_exception(page)
+                for other in sorted((REPO / "pages").glob("*.py")):  # every page opens without torch
+                    if other.stem != "3_Chat":
+                        page.goto(f"{url}/{other.stem.split('_', 1)[1]}")
+                        wait_idle(page)
+                        assert_no_exception(page)
+                page.goto(f"{url}/Chat")
+                wait_idle(page)
+                assert_no_exception(page)
+                rows.append(("all pages opened", tree_rss(proc.pid)))
+                box = page.get_by_test_id("stSelectbox").filter(has_text="Backend").first
+                box.click()
+                page.get_by_role("option", name="OpenAI-compatible server", exact=True).click()
+                wait_idle(page)
+                for label, value in (("Base URL", api.url("good")), ("Model", "m")):
+                    field = page.get_by_label(label, exact=True).first
+                    field.fill(value)
+                    field.press("Enter")
+                    wait_idle(page)
+                page.get_by_test_id("stChatInputTextArea").fill("Olá?")
+                page.get_by_test_id("stChatInputTextArea").press("Enter")
+                page.get_by_text("tokens/s").first.wait_for()
+                wait_idle(page)
+                assert_no_exception(page)
+                rows.append(("answer streamed", tree_rss(proc.pid)))
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        imports = err.read_text(errors="replace")
+        imported = {line.split("|")[-1].strip() for line in imports.splitlines() if "|" in line}
+        assert "huggingface_hub" in imported, "the import log is incomplete"  # the API client was imported
+        heavy = sorted(imported & {"torch", "transformers"})
+    print(f"streamlit run {args.entry} with {args.python}")
+    for step, mb in rows:
+        print(f"  {step:16s} {mb:7.0f} MB resident")
+    peak = max(mb for _, mb in rows)
+    print(f"  peak {peak:.0f} MB vs target {TARGET_MB} MB: ratio {peak / TARGET_MB:.2f}")
+    print(f"  torch/transformers imported: {', '.join(heavy) if heavy else 'no'}")
+    return 0 if peak < TARGET_MB and not heavy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

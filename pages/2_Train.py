@@ -1,0 +1,41 @@
+"""Train: pick a dataset version, a base and a preset; preview; launch a background run; watch, stop, resume, ask."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from studio import jobs, ui
+from studio.ui import train as ui_train
+
+ui.page_setup("Train", ":material/model_training:")
+ui.init_state({"train.run_id": None, "train.task": None})
+st.title("Train")
+st.caption("Fine-tune a pretrained model or train a small one from scratch. Training runs in the background: "
+           "you can switch pages or close the tab and come back.")
+
+active = jobs.active_device_job()
+if active is not None and active.kind == "train" and st.session_state["train.run_id"] is None:
+    st.session_state["train.run_id"] = Path(active.workdir).name  # re-attach to the running job
+
+new_tab, runs_tab = st.tabs(["New run", "Runs"])
+with new_tab:
+    picked = ui_train.pick_dataset()
+    base = ui_train.pick_base()
+    if picked is not None and base:
+        records, meta = picked
+        cfg = ui_train.settings(base)
+        if cfg is not None:
+            with st.expander("Preview: what the model will see", expanded=False):
+                ui_train.preview(cfg, records, meta)
+            ui_train.memory_check(cfg)
+            name = st.text_input("Run name", placeholder=f"{meta['name']} · {base}", key="train.name")
+            if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start"):
+                run_id = ui_train.start(cfg, meta, name.strip())
+                if run_id:
+                    st.session_state["train.run_id"] = run_id
+                    st.session_state["train.task"] = None
+    if st.session_state["train.run_id"]:
+        ui_train.live(st.session_state["train.run_id"])
+        ui_train.ask_panel(st.session_state["train.run_id"])
+with runs_tab:
+    ui_train.runs_table()

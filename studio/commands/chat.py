@@ -1,0 +1,64 @@
+"""``python -m studio chat``: one message to a model, the answer streamed to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from studio import config
+from studio.chat import DEFAULT_LOCAL_MODEL, BackendSpec, ChatParams, StreamStats, build_messages, make_backend
+from studio.errors import StudioError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "chat", help="send one message to a local or API model and stream the answer",
+        description="Stream a model's answer to MESSAGE. API models by default (Hugging Face Inference "
+                    "Providers, or --base-url for any OpenAI-compatible server); --local loads the model here.",
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--base-url", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    where.add_argument("--provider", help="Inference Provider: auto (default), hf-inference, together, ...")
+    where.add_argument("--local", action="store_true", help="load the model in this process (id, folder or run:<id>)")
+    p.add_argument("--model", help=f"model id (default for --local: {DEFAULT_LOCAL_MODEL})")
+    p.add_argument("--system", default="", help="system prompt")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server or the next token")
+    p.add_argument("--max-new-tokens", type=int, default=ChatParams.max_new_tokens)
+    p.add_argument("--temperature", type=float, default=ChatParams.temperature)
+    p.add_argument("--quantization", choices=["4bit", "8bit"], help="--local on a CUDA GPU only")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the --base-url server's key (default OPENAI_API_KEY)")
+    p.add_argument("--stats", action="store_true", help="print time to first token and tokens/s on stderr")
+    p.add_argument("message", help="what to ask")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.local:
+        spec = BackendSpec(kind="local", model=args.model or DEFAULT_LOCAL_MODEL, quantization=args.quantization)
+        token = config.hf_token()
+    elif args.base_url:
+        if not args.model:
+            raise_usage("--model is required with --base-url")
+        spec = BackendSpec(kind="openai", model=args.model, base_url=args.base_url)
+        token = os.environ.get(args.api_key_env) or None
+    else:
+        if not args.model:
+            raise_usage("--model is required (a Hub id served by Inference Providers)")
+        spec = BackendSpec(kind="provider", model=args.model, provider=args.provider or "auto")
+        token = config.hf_token()
+    params = ChatParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, timeout_s=args.timeout)
+    backend = make_backend(spec, token)
+    stats = StreamStats()
+    for piece in backend.stream(build_messages(args.system, [], args.message), params, stats=stats):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    if args.stats:
+        print(stats.summary(), file=sys.stderr)
+    return 0
+
+
+def raise_usage(message: str) -> None:
+    raise StudioError(message)

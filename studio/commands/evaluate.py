@@ -1,0 +1,133 @@
+"""``python -m studio evaluate``: answer a dataset's questions with several models and score them.
+
+    python -m studio evaluate --dataset qa.json --model distilgpt2 --model run:abc --out report.json --html report.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from studio import config as studio_config
+from studio import eval_results, report, store
+from studio.errors import StudioError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate models on held-out questions and write a report",
+                       description="Answer every question with every model, score the answers against the references "
+                                   "(exact match, token F1, ROUGE-L, chrF, reference perplexity, length, latency) and "
+                                   "write REPORT.json (and optionally an HTML or CSV report).")
+    src = p.add_argument_group("questions (one of)")
+    src.add_argument("--dataset", metavar="FILE", help="a JSON/JSONL file of {question, answer} records, or a dataset name in the workspace")
+    src.add_argument("--dataset-version", type=int, metavar="N", help="version of a workspace dataset (default: latest)")
+    src.add_argument("--run", metavar="RUN_ID", help="a training run: evaluate on its held-out split")
+    p.add_argument("--model", action="append", default=[], metavar="MODEL",
+                   help="a run directory, run:<id>, a local model folder, a Hub id, or api:<id> (repeat for several)")
+    p.add_argument("--out", metavar="REPORT.json", help="where to write the JSON report")
+    p.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
+    p.add_argument("--csv", metavar="REPORT.csv", help="also write a CSV with one row per question")
+    p.add_argument("--base-url", help="an OpenAI-compatible endpoint (.../v1): model ids that are not local become API models")
+    p.add_argument("--provider", help="Inference Providers routing for api: models (auto, hf-inference, ...)")
+    p.add_argument("--concurrency", type=int, default=4, help="API requests in flight per model (default 4)")
+    p.add_argument("--sample", type=int, metavar="N", help="evaluate a random sample of N questions")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=8, help="questions per batch for local models")
+    p.add_argument("--sampling", action="store_true", help="sample instead of greedy decoding (seeded)")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--no-perplexity", action="store_true", help="skip the reference perplexity")
+    p.add_argument("--judge", metavar="MODEL", help="a chat model (api:<id> or local) that grades answers 1-5")
+    p.add_argument("--train", metavar="FILE", help="training records to check leakage against")
+    p.add_argument("--leakage-threshold", type=float, default=90.0, help="similarity 0-100 that counts as leaked")
+    p.add_argument("--semantic-leakage", action="store_true", help="also flag paraphrased training questions (embeddings)")
+    p.add_argument("--similarity", action="store_true", help="add the semantic similarity of each answer to its reference")
+    p.add_argument("--job", metavar="EVAL_ID", help=argparse.SUPPRESS)  # the background job started by the page
+    p.set_defaults(func=run)
+
+
+def _model_spec(spec: str, base_url: str | None) -> str:
+    if spec.startswith(("api:", "run:")) or not base_url:
+        return spec
+    if Path(spec).expanduser().exists() or (studio_config.runs_dir() / spec).is_dir():
+        return spec
+    return f"api:{spec}"  # with --base-url, a model id that is not on disk is served by the endpoint
+
+
+def _config(args: argparse.Namespace):
+    from studio.evaluate import EvalConfig
+
+    if not args.model:
+        raise StudioError("No model given: add --model MODEL (repeat it to compare several).")
+    if not (args.dataset or args.run):
+        raise StudioError("No questions given: add --dataset FILE (or --run RUN_ID for a run's held-out split).")
+    dataset_file = dataset_id = None
+    if args.dataset:
+        if Path(args.dataset).expanduser().is_file():
+            dataset_file = str(Path(args.dataset).expanduser())
+        else:
+            found = store.find_dataset(args.dataset)
+            if found is None:
+                raise StudioError(f"No file or workspace dataset {args.dataset!r}: check the path or the name.")
+            dataset_id = found.id
+    return EvalConfig(
+        models=tuple(_model_spec(m, args.base_url) for m in args.model), run_id=args.run, dataset_id=dataset_id,
+        dataset_version=args.dataset_version, dataset_file=dataset_file, sample=args.sample, seed=args.seed,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, do_sample=args.sampling,
+        temperature=args.temperature, perplexity=not args.no_perplexity, api_provider=args.provider,
+        api_base_url=args.base_url, api_concurrency=args.concurrency, judge=args.judge,
+        leakage_threshold=args.leakage_threshold, train_file=args.train, semantic_leakage=args.semantic_leakage,
+        answer_similarity=args.similarity,
+    )
+
+
+def _printer():
+    last = [0.0]
+
+    def progress(done: int, total: int, stage: str) -> None:
+        now = time.monotonic()
+        if now - last[0] > 2 or done == total:
+            print(f"[{done}/{total}] {stage}", file=sys.stderr, flush=True)
+            last[0] = now
+
+    return progress
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio import eval_jobs, evaluate
+    from studio.eval_questions import load_questions
+
+    token = studio_config.hf_token()
+    if args.job:
+        result = eval_jobs.run_job(args.job, token=token)
+    else:
+        if not args.out and not args.html and not args.csv:
+            raise StudioError("No output given: add --out REPORT.json (and --html REPORT.html for a page to share).")
+        for target in (args.out, args.csv, args.html):
+            if target:
+                report.format_of(target)  # a bad file name fails now, not after the evaluation
+                if not Path(target).expanduser().resolve().parent.is_dir():
+                    raise StudioError(f"The folder of {target} does not exist: create it or choose another path.")
+        cfg = _config(args)
+        load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
+        result = evaluate.run_evaluation(cfg, token=token, progress=_printer())
+        for target in (args.out, args.csv, args.html):
+            if target:
+                report.write(result, target, curves=evaluate.run_curves(result) if target == args.html else None)
+                print(f"wrote {target}", file=sys.stderr)
+    for model in result.get("models") or []:
+        if model.get("error"):
+            print(f"warning: {model['label']}: {model['error']}", file=sys.stderr)
+    if result["status"] == "failed":
+        raise StudioError(result.get("error") or "The evaluation failed.")
+    if result["status"] == "cancelled":
+        print(f"error: {result.get('error')}", file=sys.stderr)
+        return 130
+    for label, s in result.get("summary", {}).items():
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in s.items() if k in ("exact_match", "f1", "rouge_l", "chrf"))
+        print(f"{label}: {shown} ({int(s.get('answered', 0))} answered, {int(s.get('failed', 0))} failed)")
+    saved = eval_results.path(result["id"])
+    print(f"saved as evaluation {result['id']} ({saved})", file=sys.stderr)
+    return 0

@@ -1,0 +1,176 @@
+"""``python -m studio train|ask|runs``: training in the foreground, asking a model, listing runs.
+
+The Train page starts exactly this ``train`` command as a background job (``studio.jobs``). Several
+GPUs: ``accelerate launch -m studio train ...`` (the Trainer spreads the batches over them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from studio import config, jobs, runs
+from studio.errors import StudioError, TrainingError
+
+OVERRIDES = {
+    # flag: (TrainConfig field, type, help)
+    "--epochs": ("epochs", float, "passes over the training records"),
+    "--lr": ("learning_rate", float, "learning rate"),
+    "--batch-size": ("batch_size", int, "records per step per device"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
+    "--test-fraction": ("test_fraction", float, "share of records held out (0 trains on all)"),
+    "--max-length": ("max_length", int, "tokens per record; longer ones are truncated"),
+    "--max-steps": ("max_steps", int, "stop after this many steps (overrides --epochs)"),
+    "--warmup-steps": ("warmup_steps", float, "warm-up steps (a fraction of all steps when < 1)"),
+    "--grad-accum": ("grad_accum", int, "gradient accumulation steps"),
+    "--logging-steps": ("logging_steps", int, "a metrics row every N steps"),
+    "--seed": ("seed", int, "split, order and init seed"),
+    "--scratch-size": ("scratch_size", str, "scratch model size: tiny, small, medium"),
+    "--vocab-size": ("vocab_size", int, "scratch tokenizer vocabulary"),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on a dataset (foreground, with a progress line)")
+    p.add_argument("--dataset", help="a JSON dataset file, or a workspace dataset name or id")
+    p.add_argument("--dataset-version", type=int, help="workspace dataset version (default: latest)")
+    p.add_argument("--base", help="scratch, distilgpt2, a Hub id, a local folder or run:<id> (default: the preset's)")
+    p.add_argument("--preset", help="finetune, scratch or quick (default: scratch for --base scratch, else finetune)")
+    p.add_argument("--out", help="the run folder (default: a new folder under STUDIO_HOME/runs)")
+    p.add_argument("--name", help="the run's display name")
+    p.add_argument("--config-json", help="a TrainConfig as JSON (the page passes its settings this way)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    for flag, (_field, typ, text) in OVERRIDES.items():
+        p.add_argument(flag, type=typ, help=text)
+    p.set_defaults(func=cmd_train)
+
+    a = sub.add_parser("ask", help="print a model's answer to a question")
+    a.add_argument("model", help="a model folder, run:<id>, a run id or a Hub id")
+    a.add_argument("question")
+    a.add_argument("--max-new-tokens", type=int, default=128)
+    a.set_defaults(func=cmd_ask)
+
+    r = sub.add_parser("runs", help="list, rename or delete training runs")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "rename", "delete"])
+    r.add_argument("run_id", nargs="?")
+    r.add_argument("new_name", nargs="?")
+    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    r.set_defaults(func=cmd_runs)
+
+
+def _config(args: argparse.Namespace):
+    from studio import train
+
+    if args.config_json:
+        try:
+            cfg = train.TrainConfig.from_dict(json.loads(args.config_json))
+        except (ValueError, TypeError) as exc:
+            raise TrainingError(f"--config-json is not a training config: {exc}") from None
+        if args.base:
+            cfg = cfg.replace(base=args.base)
+    else:
+        base = args.base or (train.PRESETS[args.preset].base if args.preset else train.default_base())
+        cfg = train.preset(args.preset or train.default_preset(base), base=base)
+    changes = {}
+    for flag, (field, _typ, _text) in OVERRIDES.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            changes[field] = value
+    return cfg.replace(**changes) if changes else cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    job_dir = os.environ.get("STUDIO_JOB_DIR")
+    try:
+        return _train(args)
+    except StudioError as exc:
+        # A job that fails before training starts (bad dataset, busy device) still says why on the page.
+        if job_dir and jobs.read_status(Path(job_dir)).state not in jobs.DONE:
+            jobs.update_status(Path(job_dir), state="failed", error=str(exc), message="failed")
+        raise
+
+
+def _train(args: argparse.Namespace) -> int:
+    from studio import train
+
+    if args.resume:
+        if not args.out:
+            raise TrainingError("--resume needs --out RUN_DIR: the run to continue.")
+        out = Path(args.out)
+        run = runs.load_run_dir(out)
+        cfg = train.TrainConfig.from_dict(run.config)
+        ds = run.dataset
+        records, meta = train.load_dataset(ds.get("file") or ds.get("id") or "", ds.get("version"))
+        if ds.get("sha256") and meta["sha256"] != ds["sha256"]:
+            raise TrainingError("The run's dataset version changed on disk since it started: start a new run instead.")
+        name = run.name
+    else:
+        if not args.dataset:
+            raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
+        cfg = _config(args)
+        records, meta = train.load_dataset(args.dataset, args.dataset_version)
+        out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or meta["name"] or "run")
+        if (out / runs.RUN_JSON).exists():
+            raise TrainingError(f"{out} already holds a run: choose another --out, or add --resume to continue it.")
+        name = args.name or f"{meta['name']} · {cfg.base}"
+    in_job = os.environ.get("STUDIO_JOB_DIR")
+    if not in_job or Path(in_job).resolve() != out.resolve():
+        # A foreground run: take the device like a job would, so the page does not start a second one.
+        busy = jobs.active_device_job()
+        if busy is not None and Path(busy.workdir).resolve() != out.resolve():
+            raise StudioError(f"The device is busy with a {busy.kind} job ({Path(busy.workdir).name}): one job per device at a time.")
+        out.mkdir(parents=True, exist_ok=True)
+        jobs.clear_stop(out)
+        jobs.update_status(out, state="running", kind="train", pid=os.getpid(), error="", progress=0.0,
+                           message="starting", uses_device=True)
+        jobs.register_current("train", out)
+    print(f"run: {out}", flush=True)
+    print(f"base: {cfg.base} · dataset: {meta['name']} ({meta['count']} records) · epochs {cfg.epochs} · "
+          f"lr {cfg.learning_rate} · batch {cfg.batch_size}", flush=True)
+    result = train.run_job(cfg, records, out, dataset=meta, name=name, resume=args.resume)
+    loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
+    evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
+    print(f"{result.state}: {result.steps} steps in {result.seconds:.1f} s{loss}{evl}", flush=True)
+    if result.state == "finished":
+        print(f"model: {out / 'model'}", flush=True)
+    else:
+        print(f"resume with: python -m studio train --resume --out {out}", flush=True)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from studio import generate, models
+
+    lm = models.load_causal_lm(args.model)
+    print(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    if args.action == "rename":
+        if not (args.run_id and args.new_name):
+            raise StudioError("Usage: python -m studio runs rename RUN_ID NEW_NAME")
+        print(runs.rename_run(args.run_id, args.new_name).name)
+        return 0
+    if args.action == "delete":
+        if not args.run_id:
+            raise StudioError("Usage: python -m studio runs delete RUN_ID")
+        print(f"moved to {runs.delete_run(args.run_id)}")
+        return 0
+    rows = []
+    for r in runs.list_runs():
+        rows.append({"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
+                     "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}", "created": r.created,
+                     "model": r.has_model})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    elif not rows:
+        print("no runs yet: python -m studio train --dataset FILE --base scratch")
+    else:
+        for row in rows:
+            print(f"{row['id']}  {row['state']:<9} {row['base']:<12} {row['dataset']:<30} {row['name']}")
+    sys.stdout.flush()
+    return 0

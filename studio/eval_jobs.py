@@ -1,0 +1,62 @@
+"""Evaluations as background jobs: ``python -m studio evaluate --job ID`` in a detached process.
+
+The page queues a result file (``STUDIO_HOME/evals/<id>.json``, status "queued") and starts the
+job; the worker reports progress to ``STUDIO_HOME/jobs/eval-<id>/status.json`` and saves partial
+results as it goes, so the page can re-attach after a reload and a stop keeps what was done.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from studio import config, eval_results, jobs
+from studio.errors import StudioError
+from studio.eval_questions import load_questions
+from studio.evaluate import EvalConfig, needs_device, new_result, run_evaluation
+
+
+def job_dir(eval_id: str) -> Path:
+    return config.jobs_dir() / f"eval-{eval_id}"
+
+
+def start_evaluation(cfg: EvalConfig) -> str:
+    """Queue the evaluation and run it as a background job (``python -m studio evaluate --job ID``)."""
+    load_questions(cfg)  # bad questions fail here, with their message, before anything starts
+    result = new_result(cfg)
+    eval_results.save(result)
+    workdir = job_dir(result["id"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        jobs.start_job("evaluate", ["evaluate", "--job", result["id"]], workdir, uses_device=needs_device(cfg))
+    except StudioError:
+        eval_results.delete(result["id"])
+        raise
+    return result["id"]
+
+
+def run_job(eval_id: str, token: str | None = None) -> dict:
+    """The job's body: run the queued evaluation ``eval_id``, reporting progress to the job's status."""
+    queued = eval_results.load(eval_id)
+    cfg = EvalConfig.from_dict(queued["config"])
+    workdir = job_dir(eval_id)
+    jobs.update_status(workdir, state="running", pid=os.getpid(), message="starting")
+
+    def progress(done: int, total: int, stage: str) -> None:
+        jobs.update_status(workdir, progress=done / total if total else 0.0, message=stage, done=done, total=total)
+
+    result = run_evaluation(cfg, token=token, eval_id=eval_id, progress=progress,
+                            cancel=lambda: jobs.stop_requested(workdir))
+    state = {"done": "finished", "cancelled": "stopped", "failed": "failed"}.get(result["status"], "failed")
+    jobs.update_status(workdir, state=state, error=(result.get("error") or "") if state == "failed" else "",
+                       message=result["status"])
+    return result
+
+
+def stop_evaluation(eval_id: str) -> None:
+    jobs.request_stop(job_dir(eval_id))
+
+
+def job_state(eval_id: str) -> jobs.JobStatus:
+    """The job's ``studio.jobs.JobStatus`` (state "none" when the evaluation ran outside a job)."""
+    return jobs.read_status(job_dir(eval_id))

@@ -1,0 +1,270 @@
+"""Background jobs: detached ``python -m studio ...`` processes whose state lives in files.
+
+A job survives reruns, page switches, a closed tab and even a Streamlit restart: the page
+re-attaches by reading files in the job's work folder::
+
+    <workdir>/status.json   {"state", "kind", "progress", "eta_s", "message", "error", "pid", ...}
+    <workdir>/log.txt       the worker's stdout and stderr
+    <workdir>/STOP          exists once a stop was requested; the worker stops at its next step
+
+States: queued -> running -> finished | failed | stopped (running -> stopping -> stopped on request).
+A worker that dies while "queued"/"running" (killed, out of memory) is reported as failed with the
+reason "the worker process exited unexpectedly (see log.txt)".
+
+One job per device at a time: ``start_job(..., uses_device=True)`` raises ``JobBusyError`` while
+another device job runs. Jobs register in ``STUDIO_HOME/jobs/`` so any process can find them.
+
+The worker side: ``update_status(workdir, ...)`` (atomic) and ``stop_requested(workdir)``; the
+``STUDIO_JOB_DIR`` environment variable tells a worker its folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from studio import atomic, config
+from studio.errors import JobBusyError, StudioError
+
+STATUS = "status.json"
+LOG = "log.txt"
+STOP = "STOP"
+ACTIVE = ("queued", "running", "stopping")
+DONE = ("stopped", "finished", "failed")
+DIED = "the worker process exited unexpectedly (see log.txt)"
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: str  # queued | running | stopping | stopped | finished | failed
+    kind: str = ""  # "train", "evaluate", ...
+    progress: float = 0.0  # 0..1
+    eta_s: float | None = None  # seconds left, when known
+    message: str = ""  # what the worker is doing ("step 40/200 · 1,900 tokens/s")
+    error: str = ""  # one-line reason when failed
+    pid: int | None = None
+    workdir: str = ""
+    started: float | None = None  # unix time
+    updated: float | None = None
+    uses_device: bool = True
+    extra: dict = field(default_factory=dict)  # worker-specific fields (tokens_per_s, step, ...)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+_KNOWN = {f for f in JobStatus.__dataclass_fields__}
+_reapers: dict[int, subprocess.Popen] = {}
+
+
+def _status_path(workdir: Path) -> Path:
+    return Path(workdir) / STATUS
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether ``pid`` is a running (not zombie) process."""
+    if not pid:
+        return False
+    proc = _reapers.get(pid)
+    if proc is not None:
+        return proc.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _raw(workdir: Path) -> dict:
+    try:
+        return json.loads(_status_path(workdir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _from_dict(data: dict, workdir: Path) -> JobStatus:
+    known = {k: v for k, v in data.items() if k in _KNOWN and k != "extra"}
+    extra = {k: v for k, v in data.items() if k not in _KNOWN}
+    extra.update(data.get("extra") or {})
+    known.setdefault("state", "queued")
+    known["workdir"] = str(workdir)
+    return JobStatus(**known, extra=extra)
+
+
+def read_status(workdir: Path) -> JobStatus:
+    """The job's state from its files; a dead worker that was still "running" reads as failed.
+
+    A folder with no status file reads as ``JobStatus(state="none")``.
+    """
+    workdir = Path(workdir)
+    data = _raw(workdir)
+    if not data:
+        return JobStatus(state="none", workdir=str(workdir))
+    status = _from_dict(data, workdir)
+    if status.state in ACTIVE and status.pid and not _alive(status.pid):
+        # Re-read: the worker may have written its last state between the two reads.
+        status = _from_dict(_raw(workdir) or data, workdir)
+        if status.state in ACTIVE and not _alive(status.pid):
+            if status.state == "stopping":
+                return update_status(workdir, state="stopped", message="stopped")
+            return update_status(workdir, state="failed", error=DIED, message="failed")
+    return status
+
+
+def update_status(workdir: Path, **fields) -> JobStatus:
+    """Merge ``fields`` into the job's status file atomically (the worker's side). Returns the new status."""
+    workdir = Path(workdir)
+    data = _raw(workdir)
+    data.update(fields)
+    data["updated"] = time.time()
+    atomic.write_json(_status_path(workdir), data, indent=None)
+    return _from_dict(data, workdir)
+
+
+def request_stop(workdir: Path) -> JobStatus:
+    """Ask the worker to stop at its next step (it saves a checkpoint first)."""
+    workdir = Path(workdir)
+    (workdir / STOP).write_text(f"{time.time()}\n", encoding="utf-8")
+    status = read_status(workdir)
+    if status.state in ("queued", "running"):
+        status = update_status(workdir, state="stopping", message="stopping after the current step")
+    return status
+
+
+def stop_requested(workdir: Path | None) -> bool:
+    return workdir is not None and (Path(workdir) / STOP).exists()
+
+
+def clear_stop(workdir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (Path(workdir) / STOP).unlink()
+
+
+def tail_log(workdir: Path, n: int = 40) -> str:
+    """The last ``n`` lines of the worker's log ("" before it wrote any)."""
+    path = Path(workdir) / LOG
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64_000))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    # Progress bars redraw with carriage returns: keep what a terminal would show.
+    lines = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
+    return "\n".join(lines[-n:])
+
+
+def _registry() -> Path:
+    return config.jobs_dir()
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    with open(_registry() / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _entry(workdir: Path) -> Path:
+    digest = hashlib.sha1(str(Path(workdir).resolve()).encode()).hexdigest()[:16]
+    return _registry() / f"{digest}.json"
+
+
+def registered_jobs() -> list[JobStatus]:
+    """Every registered job's current status (finished ones are dropped from the registry)."""
+    out = []
+    for entry in sorted(_registry().glob("*.json")):
+        try:
+            workdir = Path(json.loads(entry.read_text(encoding="utf-8"))["workdir"])
+        except (OSError, ValueError, KeyError):
+            continue
+        status = read_status(workdir)
+        if status.state in DONE or status.state == "none":
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+            continue
+        out.append(status)
+    return out
+
+
+def active_device_job() -> JobStatus | None:
+    """The job holding the device now, if any."""
+    for status in registered_jobs():
+        if status.uses_device and status.active:
+            return status
+    return None
+
+
+def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = True) -> JobStatus:
+    """Start ``python -m studio <argv>`` detached, logging to ``<workdir>/log.txt``.
+
+    Raises ``JobBusyError`` when ``uses_device`` and another device job is running.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with _locked():
+        if uses_device:
+            busy = active_device_job()
+            if busy is not None:
+                what = f"a {busy.kind} job" if busy.kind else "another job"
+                raise JobBusyError(
+                    f"The device is busy with {what} ({Path(busy.workdir).name}): one job per device at a time. "
+                    "Stop it or wait for it to finish."
+                )
+        if read_status(workdir).active:
+            raise JobBusyError(f"A job is already running in {workdir.name}: stop it first.")
+        clear_stop(workdir)
+        now = time.time()
+        atomic.write_json(_status_path(workdir), {
+            "state": "queued", "kind": kind, "progress": 0.0, "eta_s": None, "message": "starting",
+            "error": "", "pid": None, "started": now, "updated": now, "uses_device": uses_device,
+        }, indent=None)
+        env = {**os.environ, "STUDIO_JOB_DIR": str(workdir), "PYTHONUNBUFFERED": "1",
+               "TOKENIZERS_PARALLELISM": "false"}
+        try:
+            with open(workdir / LOG, "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "studio", *argv], cwd=config.REPO_ROOT, env=env,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+        except OSError as exc:
+            update_status(workdir, state="failed", error=f"could not start the worker: {exc}")
+            raise StudioError(f"Could not start the {kind} job: {exc}") from None
+        _reapers[proc.pid] = proc
+        # Reap the child when it exits so its pid does not linger as a zombie of this process.
+        threading.Thread(target=proc.wait, daemon=True).start()
+        status = update_status(workdir, pid=proc.pid)
+        atomic.write_json(_entry(workdir), {"workdir": str(workdir.resolve()), "kind": kind, "pid": proc.pid})
+    return status
+
+
+def register_current(kind: str, workdir: Path, *, uses_device: bool = True) -> None:
+    """Register a job run in the foreground (the CLI) so the page sees the device is busy."""
+    with _locked():
+        atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})
+
+
+def status_dict(status: JobStatus) -> dict:
+    return asdict(status)

@@ -1,0 +1,47 @@
+"""Training figures: loss curves of one run or several overlaid, and token throughput."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+def _series(rows: Rows, key: str) -> tuple[list[float], list[float]]:
+    pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None and r.get("step") is not None]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def loss_curves(runs: Mapping[str, Rows] | Rows, *, title: str = "Loss") -> go.Figure:
+    """Training loss (solid) and held-out loss (dashed, markers) against step.
+
+    ``runs`` is one run's ``metrics.jsonl`` rows, or ``{run name: rows}`` to overlay several runs.
+    """
+    series = runs if isinstance(runs, Mapping) else {"": runs}
+    fig = go.Figure()
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+    for i, (name, rows) in enumerate(series.items()):
+        color = palette[i % len(palette)]
+        prefix = f"{name}: " if name else ""
+        x, y = _series(rows, "loss")
+        if x:
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{prefix}train loss", line={"color": color}))
+        x, y = _series(rows, "eval_loss")
+        if x:
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{prefix}eval loss",
+                                     line={"color": color, "dash": "dash"}))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss (cross-entropy, nats/token)",
+                      margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=360, legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def throughput(rows: Rows) -> go.Figure:
+    """Non-padding tokens per second against step."""
+    x, y = _series(rows, "tokens_per_s")
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", name="tokens/s"))
+    fig.update_layout(title="Throughput", xaxis_title="step", yaxis_title="tokens/s (non-padding)",
+                      margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=260)
+    return fig

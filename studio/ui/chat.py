@@ -1,0 +1,264 @@
+"""The Chat page's widgets: backend pickers, sampling settings, history, live answers, export.
+
+Answers stream in worker threads (``studio.chat.StreamJob``) into plain buffers; a fragment polls
+them, so a click while an answer streams never loses it. Local models live in one process-wide
+``ModelCache`` (``st.cache_resource``), bounded and unloadable. In API mode nothing here imports
+torch or transformers.
+"""
+
+from __future__ import annotations
+
+import json
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from studio import chat, config, device, ui
+from studio.chat import (BACKEND_LABELS, DEFAULT_LOCAL_MODEL, DEFAULT_PRESET, SYSTEM_PRESETS, BackendSpec,
+                         ChatParams, StreamJob)
+from studio.errors import StudioError
+
+MAX_LOCAL_MODELS = 2  # models kept loaded at once, across all sessions (a 3.8B model in bf16 is ~7.6 GB)
+# Inference Providers that serve chat models (huggingface_hub's list; another name can be typed in).
+PROVIDERS = ["auto", "hf-inference", "baseten", "cerebras", "cohere", "deepinfra", "featherless-ai", "fireworks-ai",
+             "groq", "novita", "nscale", "ovhcloud", "publicai", "sambanova", "scaleway", "together", "zai-org"]
+POLL_S = 0.5  # how often a streaming answer is redrawn, seconds
+
+STATE = {
+    "chat.messages": [],  # history: user turns, assistant turns ({content, model, stats, alt?, error?})
+    "chat.jobs": [],  # StreamJobs of the answer being streamed (two in compare mode)
+    "chat.preset": DEFAULT_PRESET,
+    "chat.system": SYSTEM_PRESETS[DEFAULT_PRESET],
+    "chat.compare": False,
+}
+
+
+@st.cache_resource(show_spinner=False)
+def model_cache() -> Any:
+    """The process-wide cache of loaded local models (shared by every session)."""
+    from studio.local_chat import ModelCache
+
+    return ModelCache(max_models=MAX_LOCAL_MODELS)
+
+
+def init() -> None:
+    ui.init_state({k: (list(v) if isinstance(v, list) else v) for k, v in STATE.items()})
+
+
+def streaming() -> bool:
+    return any(not job.done for job in st.session_state["chat.jobs"])
+
+
+def local_available() -> bool:
+    return device.describe().local_models
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+def _runs() -> dict[str, str]:
+    """Training runs with a saved model, newest first: ``{"run:<id>": "name (id)"}``."""
+    found = {}
+    for meta in sorted(config.runs_dir().glob("*/run.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        if (meta.parent / "model" / "config.json").is_file():
+            try:
+                name = json.loads(meta.read_text()).get("name") or meta.parent.name
+            except (OSError, ValueError):
+                name = meta.parent.name
+            found[f"run:{meta.parent.name}"] = f"{name} ({meta.parent.name})"
+    return found
+
+
+def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
+    """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
+    kinds = list(BACKEND_LABELS)
+    default_kind = "local" if local_available() else "provider"
+    kind = st.selectbox("Backend", kinds, index=kinds.index(default_kind), format_func=BACKEND_LABELS.get,
+                        key=f"chat.{slot}.kind", disabled=disabled)
+    try:
+        if kind == "local":
+            if not local_available():
+                st.warning("torch and transformers are not installed here (API mode): choose an API backend.")
+                return None
+            model = st.text_input("Model (Hub id, local folder or run:<id>)", DEFAULT_LOCAL_MODEL,
+                                  key=f"chat.{slot}.local_model", disabled=disabled)
+            runs = _runs()
+            if runs:
+                picked = st.selectbox("Or a training run", ["", *runs], key=f"chat.{slot}.run", disabled=disabled,
+                                      format_func=lambda r: runs[r] if r else "(none: use the model above)")
+                model = picked or model
+            quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
+                                 help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
+            return BackendSpec(kind="local", model=model or "", quantization=None if quant == "none" else quant)
+        if kind == "provider":
+            model = st.text_input("Model id", "meta-llama/Llama-3.1-8B-Instruct", key=f"chat.{slot}.hub_model",
+                                  disabled=disabled)
+            provider = st.selectbox("Provider", PROVIDERS, key=f"chat.{slot}.provider", accept_new_options=True,
+                                    disabled=disabled)
+            return BackendSpec(kind="provider", model=model, provider=provider or "auto")
+        base = st.text_input("Base URL", "http://127.0.0.1:8000/v1", key=f"chat.{slot}.base_url", disabled=disabled)
+        model = st.text_input("Model", "", key=f"chat.{slot}.api_model", disabled=disabled,
+                              placeholder="the server's model name")
+        return BackendSpec(kind="openai", model=model, base_url=base)
+    except StudioError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def token_fields(specs: list[BackendSpec | None]) -> None:
+    """Password fields kept only in this session (never written anywhere)."""
+    kinds = {s.kind for s in specs if s is not None}
+    if "provider" in kinds or "local" in kinds:
+        value = st.text_input("Hugging Face token", type="password", value=st.session_state.get("auth.hf_token", ""),
+                              help="Kept in this browser session only. Or set HF_TOKEN in secrets or the environment.")
+        st.session_state["auth.hf_token"] = value
+        if "provider" in kinds and not ui.hf_token():
+            st.caption("No token yet: Inference Providers need one.")
+    if "openai" in kinds:
+        st.session_state["chat.api_key"] = st.text_input(
+            "API key (optional)", type="password", value=st.session_state.get("chat.api_key", ""),
+            help="For servers that need one (OpenAI, a protected vLLM). Kept in this session only.")
+
+
+def params_panel(disabled: bool) -> ChatParams | None:
+    """The sampling settings; the tutorial's are the defaults."""
+    d = ChatParams()
+    max_new = st.slider("Max new tokens", 16, 2048, d.max_new_tokens, 16, key="chat.max_new_tokens", disabled=disabled)
+    temp = st.slider("Temperature", 0.0, 2.0, d.temperature, 0.05, key="chat.temperature", disabled=disabled,
+                     help="0 = greedy (always the most likely token).")
+    sample = st.checkbox("Sample (do_sample)", d.do_sample, key="chat.do_sample", disabled=disabled)
+    top_p = st.slider("Top-p", 0.05, 1.0, d.top_p, 0.05, key="chat.top_p", disabled=disabled)
+    timeout = st.number_input("Timeout (s)", 5, 600, int(d.timeout_s), key="chat.timeout", disabled=disabled,
+                              help="Longest wait for the server, or for the next token of a local model.")
+    return ui.run_or_error(ChatParams, max_new_tokens=int(max_new), temperature=float(temp), do_sample=sample,
+                           top_p=float(top_p), timeout_s=float(timeout))
+
+
+def system_prompt(disabled: bool) -> str:
+    names = list(SYSTEM_PRESETS)
+
+    def apply_preset() -> None:
+        st.session_state["chat.system"] = SYSTEM_PRESETS[st.session_state["chat.preset"]]
+
+    st.selectbox("System prompt preset", names, key="chat.preset", on_change=apply_preset, disabled=disabled)
+    return st.text_area("System prompt", key="chat.system", height=90, disabled=disabled)
+
+
+def local_models_panel() -> None:
+    """Loaded local models, device memory, and unload buttons."""
+    if not local_available():
+        return
+    cache = model_cache()
+    loaded = cache.loaded()
+    from studio.local_chat import memory_summary
+
+    st.caption(f"{memory_summary()}. Loaded: {len(loaded)} of at most {MAX_LOCAL_MODELS} models.")
+    for i, lm in enumerate(loaded):
+        c1, c2 = st.columns([4, 1])
+        c1.caption(f"{lm.ref.spec} · {lm.device} · {lm.quantization or lm.dtype}")
+        for note in lm.notes:
+            c1.caption(note)
+        if c2.button("Unload", key=f"chat.unload.{i}", disabled=streaming()):
+            cache.unload(lm.ref.spec)
+            st.rerun()
+
+
+# --- Asking and streaming ----------------------------------------------------------------------
+
+def _factory(spec: BackendSpec) -> Callable[[], chat.ChatBackend]:
+    """A builder run in the worker thread (a local model may take minutes to load)."""
+    if spec.kind == "local":
+        cache, token = model_cache(), ui.hf_token()
+        return lambda: chat.make_backend(spec, token, loader=lambda s: cache.get(s, token))
+    token = ui.hf_token() if spec.kind == "provider" else (st.session_state.get("chat.api_key") or None)
+    return lambda: chat.make_backend(spec, token)
+
+
+def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams) -> None:
+    """Add the question to the history and start one answer per model."""
+    turns = st.session_state["chat.messages"]
+    jobs = []
+    for side, spec in enumerate(specs):
+        msgs = chat.build_messages(system, chat.history_for(turns, side), question)
+        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params).start())
+    turns.append({"role": "user", "content": question})
+    st.session_state["chat.jobs"] = jobs
+
+
+def collect_finished() -> None:
+    """Move finished answers into the history (compare mode: the second as ``alt``)."""
+    jobs = st.session_state["chat.jobs"]
+    if not jobs or not all(job.done for job in jobs):
+        return
+    turn = jobs[0].as_turn()
+    if len(jobs) > 1:
+        turn["alt"] = jobs[1].as_turn()
+    st.session_state["chat.messages"].append(turn)
+    st.session_state["chat.jobs"] = []
+
+
+def _answer(turn: dict[str, Any], live: StreamJob | None = None) -> None:
+    with st.chat_message("assistant"):
+        st.caption(turn.get("model", ""))
+        if turn.get("content"):
+            st.markdown(turn["content"] + ("▌" if live is not None and not live.done else ""))
+        elif live is not None and not live.done:
+            st.caption("Loading the model…" if live.status == "loading" else "Waiting for the first token…")
+        if turn.get("error"):
+            st.error(turn["error"], icon=":material/error:")
+        for note in turn.get("notes", []):
+            st.caption(f":material/info: {note}")
+        meta = turn.get("stats", "") + (" · stopped" if turn.get("note") == "stopped" else "")
+        if meta:
+            st.caption(meta)
+
+
+def _answers(turn: dict[str, Any], jobs: list[StreamJob] | None = None) -> None:
+    """One answer, or two side by side in compare mode."""
+    if turn.get("alt") or (jobs and len(jobs) > 1):
+        cols = st.columns(2)
+        for col, t, job in zip(cols, [turn, turn.get("alt") or {}], jobs or [None, None]):
+            with col:
+                _answer(t, job)
+    else:
+        _answer(turn, jobs[0] if jobs else None)
+
+
+def history() -> None:
+    for turn in st.session_state["chat.messages"]:
+        if turn["role"] == "user":
+            with st.chat_message("user"):
+                st.markdown(turn["content"])
+        else:
+            _answers(turn)
+
+
+@st.fragment(run_every=POLL_S)
+def live_answers() -> None:
+    """Redraw the answers being streamed; when all are done, put them in the history and rerun the page."""
+    jobs: list[StreamJob] = st.session_state["chat.jobs"]
+    if not jobs:
+        return
+    if all(job.done for job in jobs):
+        st.rerun()  # the full run moves them into the history and enables the input again
+    live = []
+    for job in jobs:
+        live.append({"content": job.text, "model": job.label, "error": job.error, "notes": job.notes,
+                     "stats": job.stats.summary() if job.stats.first_token_at else ""})
+    turn = dict(live[0], alt=live[1]) if len(live) > 1 else live[0]
+    _answers(turn, jobs)
+    if st.button("Stop", icon=":material/stop_circle:", key="chat.stop"):
+        for job in jobs:
+            job.stop.set()
+
+
+def export_buttons(spec: BackendSpec | None, params: ChatParams | None) -> None:
+    turns = st.session_state["chat.messages"]
+    disabled = not turns or streaming()
+    c1, c2 = st.columns(2)
+    c1.download_button("Export JSON", chat.export_json(turns, spec, params), "conversation.json", "application/json",
+                       disabled=disabled, key="chat.export_json", on_click="ignore")
+    c2.download_button("Export Markdown", chat.export_markdown(turns, spec), "conversation.md", "text/markdown",
+                       disabled=disabled, key="chat.export_md", on_click="ignore")
+

@@ -1,0 +1,357 @@
+"""The Evaluate page's widgets: choose models and questions, follow the background job, explore results.
+
+Record text (questions, references, answers) is always escaped before it reaches HTML; the only
+markup added is ``<mark>`` around words that differ from the reference.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import streamlit as st
+
+from studio import eval_jobs, eval_plots, eval_results, evaluate, metrics, report, store
+from studio.errors import StudioError
+from studio.ui import run_or_error
+
+PAGE_SIZE = 20
+SOURCES = {"run": "A training run's held-out split", "dataset": "A dataset version"}
+
+
+def init() -> None:
+    for key, value in {"evaluate.selected": None, "evaluate.shown": None}.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+
+
+# --- new evaluation ---------------------------------------------------------------------------
+
+def _runs() -> list:
+    from studio import runs
+
+    try:
+        return runs.list_runs()
+    except (StudioError, OSError):
+        return []
+
+
+def new_evaluation_form() -> None:
+    """Models, questions and settings; Start queues a background job and selects it."""
+    all_runs = _runs()
+    run_labels = {f"run:{r.id}": f"{r.name} · run {r.id}" for r in all_runs}
+    bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**Models**")
+        chosen = st.multiselect("Training runs and their base models", list(run_labels) + bases,
+                                format_func=lambda s: run_labels.get(s, f"{s} (base)"), key="evaluate.models")
+        other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
+                             placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct",
+                             help="A Hub id, a local folder, or api:<model id> for a hosted model.")
+    specs = list(chosen) + [line.strip() for line in other.splitlines() if line.strip()]
+    chosen_runs = [s[4:] for s in specs if s.startswith("run:")]
+    with c2:
+        st.markdown("**Questions**")
+        source = st.radio("From", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="evaluate.source",
+                          index=0 if chosen_runs else 1)
+        run_id = dataset_id = version = None
+        if source == "run":
+            options = chosen_runs or [r.id for r in all_runs]
+            if not options:
+                st.info("No training runs yet: train one on the Train page, or evaluate on a dataset version.")
+            run_id = st.selectbox("Run", options, key="evaluate.split_run") if options else None
+        else:
+            datasets = store.list_datasets()
+            if not datasets:
+                st.info("No datasets yet: create or import one on the Dataset page.")
+            else:
+                ds = st.selectbox("Dataset", datasets, format_func=lambda d: d.name, key="evaluate.dataset")
+                versions = [v.version for v in reversed(ds.versions)]
+                version = st.selectbox("Version", versions, key="evaluate.version",
+                                       format_func=lambda v: f"v{v} ({next(x.count for x in ds.versions if x.version == v)} records)")
+                dataset_id = ds.id
+        sample = st.number_input("Sample size (0 = every question)", min_value=0, value=0, step=10, key="evaluate.sample")
+    with st.expander("Settings"):
+        s1, s2, s3 = st.columns(3)
+        max_new = s1.number_input("Max new tokens", 1, 1024, 64, key="evaluate.max_new_tokens")
+        batch = s1.number_input("Batch size (local models)", 1, 128, 8, key="evaluate.batch_size")
+        sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling")
+        temperature = s2.slider("Temperature", 0.05, 1.5, 0.7, disabled=not sampling, key="evaluate.temperature")
+        seed = s2.number_input("Seed", 0, 2**31 - 1, 0, key="evaluate.seed")
+        base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url",
+                                 placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
+        provider = s3.text_input("Provider", "auto", key="evaluate.provider")
+        concurrency = s3.number_input("API requests in flight", 1, 32, 4, key="evaluate.concurrency")
+        judge = s1.text_input("LLM judge (optional)", key="evaluate.judge", placeholder="api:<model id> or a local chat model",
+                              help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
+        threshold = s3.slider("Leakage threshold", 70, 100, 90, key="evaluate.leakage",
+                              help="Evaluation questions this similar to a training question are flagged as leaked.")
+        perplexity = s2.toggle("Reference perplexity (local models)", True, key="evaluate.perplexity")
+        similarity = s2.toggle("Semantic similarity of answers", key="evaluate.similarity",
+                               help="Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
+        semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage",
+                                  help="Also flag questions that paraphrase a training question.")
+    if st.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start"):
+        config = run_or_error(
+            evaluate.EvalConfig, models=tuple(specs), run_id=run_id if source == "run" else None,
+            dataset_id=dataset_id, dataset_version=version, sample=int(sample) or None, seed=int(seed),
+            max_new_tokens=int(max_new), batch_size=int(batch), do_sample=bool(sampling), temperature=float(temperature),
+            perplexity=bool(perplexity), api_base_url=base_url.strip() or None, api_provider=provider.strip() or None,
+            api_concurrency=int(concurrency), judge=judge.strip() or None, leakage_threshold=float(threshold),
+            answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
+        )
+        eval_id = run_or_error(eval_jobs.start_evaluation, config) if config else None
+        if eval_id:
+            st.session_state["evaluate.selected"] = eval_id
+            st.rerun()
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+def running_ids() -> list[str]:
+    """Evaluations whose job is still queued or running (to re-attach after a reload)."""
+    return [e.id for e in eval_results.list_evals() if e.status in ("queued", "running") and eval_jobs.job_state(e.id).active]
+
+
+@st.fragment(run_every=1.0)
+def progress_panel(eval_id: str) -> None:
+    status = eval_jobs.job_state(eval_id)
+    if not status.active:
+        st.rerun(scope="app")  # finished: draw the results
+        return
+    total, done = status.extra.get("total"), status.extra.get("done")
+    text = status.message or status.state
+    if total:
+        text = f"{text} · {done}/{total} answers"
+    st.progress(min(1.0, float(status.progress or 0.0)), text=text)
+    try:
+        partial = eval_results.load(eval_id)
+    except StudioError:
+        partial = {}
+    if partial.get("rows"):  # the partial result the worker saves about once a second
+        counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
+                  for label, s in eval_results.summarize(partial).items()}
+        st.caption(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items()))
+    if st.button("Stop", icon=":material/stop:", key=f"evaluate.stop.{eval_id}", disabled=status.state == "stopping"):
+        eval_jobs.stop_evaluation(eval_id)
+        st.toast("Stopping: the answers so far are kept.")
+
+
+# --- results ----------------------------------------------------------------------------------
+
+def highlighted_table(result: dict, rows: list[dict]) -> str:
+    """Side-by-side answers as an HTML table: every record text escaped, differing words in <mark>."""
+    labels = eval_results.model_labels(result)
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in labels)
+    body = []
+    for row in rows:
+        ref = row.get("reference", "")
+        cells = []
+        for label in labels:
+            err = (row.get("errors") or {}).get(label)
+            if err:
+                cells.append(f"<td style='color:#b00020'>failed: {html.escape(err)}</td>")
+            elif label in (row.get("answers") or {}):
+                f1 = eval_results.score(row, label, "f1")
+                score = f"<br><small>F1 {f1:.2f}</small>" if f1 is not None else ""
+                cells.append(f"<td>{report.highlight_html(row['answers'][label], ref)}{score}</td>")
+            else:
+                cells.append("<td><i>pending</i></td>")
+        leak = " ⚠ leaked" if row.get("leak") else ""
+        body.append(f"<tr><td>{row.get('index', 0) + 1}{leak}</td><td>{html.escape(row.get('question', ''))}</td>"
+                    f"<td>{html.escape(ref)}</td>{''.join(cells)}</tr>")
+    style = ("<style>table.ev{border-collapse:collapse;width:100%;font-size:.9rem}table.ev td,table.ev th{border:1px solid "
+             "#ddd;padding:.3rem .45rem;vertical-align:top;text-align:left}table.ev mark{background:#ffe08a}</style>")
+    return (f"{style}<table class='ev' data-testid='eval-side-by-side'><tr><th>#</th><th>question</th><th>reference</th>"
+            f"{head}</tr>{''.join(body)}</table>")
+
+
+def _summary_frame(summary: dict) -> pd.DataFrame:
+    cols = [m for m in eval_plots.SUMMARY_METRICS if any(m in s for s in summary.values())]
+    rows = [{"model": label, **{metrics.LABELS[m]: s.get(m) for m in cols},
+             "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0))} for label, s in summary.items()]
+    return pd.DataFrame(rows)
+
+
+def show_result(result: dict) -> None:
+    status = result.get("status", "done")
+    if status == "failed":
+        st.error(result.get("error") or "The evaluation failed.", icon=":material/error:")
+    elif status == "cancelled":
+        st.warning(f"{result.get('error') or 'Stopped.'} Showing what was done.", icon=":material/stop_circle:")
+    for m in result.get("models") or []:
+        if m.get("error"):
+            st.warning(f"{m['label']}: {m['error']}", icon=":material/warning:")
+    for note in result.get("notes") or []:
+        st.caption(note)
+    rows = result.get("rows") or []
+    if not rows:
+        st.info("No answers yet.")
+        return
+    leaked = sum(1 for r in rows if r.get("leak"))
+    exclude = st.toggle(f"Exclude the {leaked} leaked questions from the summary", key=f"evaluate.exclude.{result['id']}",
+                        disabled=not leaked)
+    summary = eval_results.summarize(result, exclude_leaked=exclude)
+    st.subheader("Summary")
+    st.dataframe(_summary_frame(summary), hide_index=True, width="stretch")
+    st.plotly_chart(eval_plots.summary_bars(summary), width="stretch", key=f"evaluate.bars.{result['id']}")
+    labels = eval_results.model_labels(result)
+    t_rows, t_dist, t_wtl, t_curves, t_export = st.tabs(
+        ["Answers side by side", "Score distributions", "Win / tie / loss", "Training curves", "Export"])
+    with t_rows:
+        rows_view(result, labels)
+    with t_dist:
+        metric = st.selectbox("Metric", ["f1", "rouge_l", "chrf", "similarity", "exact_match", "perplexity", "latency_s"],
+                              format_func=metrics.LABELS.get, key="evaluate.dist_metric")
+        st.plotly_chart(eval_plots.score_distributions(result, metric, exclude_leaked=exclude), width="stretch")
+    with t_wtl:
+        if len(labels) < 2:
+            st.info("Evaluate at least two models to compare them.")
+        else:
+            c1, c2, c3 = st.columns(3)
+            focus = eval_results.default_focus_model(result)
+            a = c1.selectbox("Model", labels, index=labels.index(focus) if focus in labels else 0, key="evaluate.wtl_a")
+            b = c2.selectbox("against", [m for m in labels if m != a], key="evaluate.wtl_b")
+            metric = c3.selectbox("on", ["f1", "rouge_l", "chrf", "exact_match", "judge"], format_func=metrics.LABELS.get,
+                                  key="evaluate.wtl_metric")
+            counts = eval_results.win_tie_loss(result, a, b, metric=metric, exclude_leaked=exclude)
+            st.plotly_chart(eval_plots.win_tie_loss(counts, a, b, metric), width="stretch")
+    with t_curves:
+        curves = evaluate.run_curves(result)
+        if curves:
+            st.plotly_chart(eval_plots.training_curves(curves, labels), width="stretch")
+        else:
+            st.info("No training runs among these models (or their logs were deleted).")
+    with t_export:
+        exports(result)
+
+
+def rows_view(result: dict, labels: list[str]) -> None:
+    c1, c2 = st.columns([2, 1])
+    kind = c1.radio("Show", eval_results.FILTERS, format_func=eval_results.FILTER_LABELS.get, horizontal=True,
+                    key="evaluate.filter")
+    focus = None
+    if kind == "lost" and labels:
+        default = eval_results.default_focus_model(result)
+        focus = c2.selectbox("Model", labels, index=labels.index(default) if default in labels else 0,
+                             key="evaluate.lost_model")
+    rows = eval_results.filter_rows(result, kind, model=focus)
+    st.caption(f"{len(rows)} of {len(result.get('rows') or [])} questions · highlighted: words not in the reference")
+    if not rows:
+        st.info("No question matches this filter.")
+        return
+    pages = max(1, (len(rows) + PAGE_SIZE - 1) // PAGE_SIZE)
+    page = st.number_input("Page", 1, pages, 1, key="evaluate.page_no") if pages > 1 else 1
+    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    st.html(highlighted_table(result, shown))
+    drill_down(result, rows, labels)
+
+
+def drill_down(result: dict, rows: list[dict], labels: list[str]) -> None:
+    """One question in full: its text, the reference, every answer with its scores and the judge's reason."""
+    st.markdown("**Question details**")
+    pick = st.selectbox("Question", rows, format_func=lambda r: f"#{r['index'] + 1}: {r['question'][:90]}",
+                        key="evaluate.drill")
+    if pick is None:
+        return
+    st.text(f"Question: {pick['question']}")
+    st.text(f"Reference: {pick['reference']}")
+    if pick.get("leak"):
+        st.warning(f"Leaked: {pick['leak']['score']:.0f}% similar to the training question "
+                   f"\"{pick['leak']['train_question']}\"", icon=":material/content_copy:")
+    table = []
+    for label in labels:
+        err = (pick.get("errors") or {}).get(label)
+        scores = (pick.get("scores") or {}).get(label, {})
+        judge = (pick.get("judge") or {}).get(label) or {}
+        table.append({"model": label, "answer": f"[failed] {err}" if err else (pick.get("answers") or {}).get(label, ""),
+                      **{metrics.LABELS[m]: scores.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "similarity",
+                                                                      "perplexity", "latency_s")},
+                      "judge": judge.get("score"), "judge's reason": judge.get("reason", "")})
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+
+
+def exports(result: dict) -> None:
+    name = f"evaluation-{result['id']}"
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("CSV", report.to_csv(result), f"{name}.csv", "text/csv", on_click="ignore",
+                       icon=":material/table:", key="evaluate.dl_csv")
+    c2.download_button("JSON", report.to_json(result), f"{name}.json", "application/json", on_click="ignore",
+                       icon=":material/data_object:", key="evaluate.dl_json")
+    c3.download_button("HTML report", lambda: report.to_html(result, evaluate.run_curves(result)), f"{name}.html",
+                       "text/html", on_click="ignore", icon=":material/description:", key="evaluate.dl_html",
+                       help="One self-contained file with the plots embedded: opens offline, shareable.")
+
+
+# --- past evaluations -------------------------------------------------------------------------
+
+def past_evaluations() -> str | None:
+    """The stored evaluations as a table; returns the one chosen to show."""
+    evals = eval_results.list_evals()
+    if not evals:
+        st.info("No evaluations yet: choose models and questions above and start one.")
+        return None
+    ids = [e.id for e in evals]
+    selected = st.session_state.get("evaluate.selected")
+    if selected in ids and selected != st.session_state.get("evaluate.shown"):
+        st.session_state["evaluate.pick"] = selected  # just started or re-attached: show it
+    elif st.session_state.get("evaluate.pick") not in ids:
+        st.session_state["evaluate.pick"] = ids[0]
+    by_id = {e.id: e for e in evals}
+    chosen = st.selectbox("Evaluation", ids, key="evaluate.pick",
+                          format_func=lambda i: f"{i} · {', '.join(by_id[i].models)}")
+    st.session_state["evaluate.shown"] = chosen
+    st.session_state["evaluate.selected"] = chosen
+    info = by_id[chosen]
+    st.caption(f"Status: **{info.status}** · started {info.created} · questions: {info.dataset or 'loading'} · "
+               f"{info.questions} questions")
+    with st.expander(f"Compare past evaluations ({len(evals)})"):
+        picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
+        rows = []
+        for i in picked:
+            for label, s in by_id[i].summary.items():
+                rows.append({"evaluation": i, "created": by_id[i].created, "questions": by_id[i].dataset, "model": label,
+                             **{metrics.LABELS[m]: s.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")
+                                if m in s}})
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
+            st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
+                            key="evaluate.compare_bars")
+        if st.button("Delete the selected evaluation", icon=":material/delete:", key="evaluate.delete"):
+            if eval_jobs.job_state(chosen).active:
+                st.error("This evaluation is still running: stop it first.")
+            else:
+                eval_results.delete(chosen)
+                st.session_state["evaluate.selected"] = None
+                st.rerun()
+    return chosen
+
+
+def render() -> None:
+    init()
+    st.title("Evaluate")
+    st.caption("Did training make the model better, and where? Answer held-out questions with several models, "
+               "score them against the references and read the answers side by side.")
+    has_evals = bool(eval_results.list_evals())
+    with st.expander("New evaluation", expanded=not has_evals, icon=":material/add:"):
+        new_evaluation_form()
+    running = running_ids()
+    if running and st.session_state.get("evaluate.selected") is None:
+        st.session_state["evaluate.selected"] = running[0]  # re-attach to a job started before a reload
+    st.subheader("Results")
+    chosen = past_evaluations()
+    if not chosen:
+        return
+    job = eval_jobs.job_state(chosen)
+    if job.active:
+        progress_panel(chosen)
+    result = run_or_error(eval_results.load, chosen)  # read after the progress panel: the newest partial result
+    if not result:
+        return
+    if result.get("status") in ("queued", "running") and not job.active:
+        reason = job.error or "its process exited"
+        st.error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below. "
+                 f"Its log: {eval_jobs.job_dir(chosen) / 'log.txt'}", icon=":material/error:")
+    show_result(result)

@@ -1,0 +1,443 @@
+"""The Train page's widgets: run settings, preview, memory check, the live run view, asking the model.
+
+Training is a background job (``studio.jobs``): the page only starts it and reads the run folder
+back from a fragment that reruns every second. Questions to a model are answered in a worker thread
+too; models are loaded once per process through ``model_cache()`` (``st.cache_resource``).
+"""
+
+from __future__ import annotations
+
+import gc
+import html
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from studio import jobs, memory, recipe, runs, store, train, train_plots
+from studio.errors import StudioError
+
+BASES = ("scratch", "distilgpt2", "an earlier run", "another model (Hub id or folder)")
+
+
+# --- models for asking: loaded once per process ------------------------------------------------------
+
+
+class ModelCache:
+    """At most ``size`` loaded models, least recently used dropped first; one lock serialises generation."""
+
+    def __init__(self, size: int = 2):
+        self.size = size
+        self.models: OrderedDict[str, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, spec: str) -> Any:
+        from studio import models
+
+        with self.lock:
+            if spec in self.models:
+                self.models.move_to_end(spec)
+                return self.models[spec]
+        lm = models.load_causal_lm(spec)
+        with self.lock:
+            self.models[spec] = lm
+            while len(self.models) > self.size:
+                self.models.popitem(last=False)
+        return lm
+
+    def release(self) -> None:
+        with self.lock:
+            self.models.clear()
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+@st.cache_resource(show_spinner=False)
+def model_cache() -> ModelCache:
+    return ModelCache(size=2)
+
+
+@dataclass
+class Task:
+    """Work done in a thread that never touches ``st``: the page polls ``done``/``result``/``error``."""
+
+    label: str
+    result: Any = None
+    error: str = ""
+    done: bool = False
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self, fn, *args, **kwargs) -> Task:
+        def work() -> None:
+            try:
+                self.result = fn(*args, **kwargs)
+            except StudioError as exc:
+                self.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a worker thread must report, never die silently
+                self.error = f"{self.label} failed: {type(exc).__name__}: {exc}"
+            finally:
+                self.done = True
+
+        self.thread = threading.Thread(target=work, daemon=True)
+        self.thread.start()
+        return self
+
+
+def _ask(specs: list[str], questions: list[str]) -> dict[str, list[str]]:
+    from studio import generate
+
+    cache = model_cache()
+    out = {}
+    for spec in specs:
+        lm = cache.get(spec)
+        with cache.lock:
+            out[spec] = generate.generate_answers(lm, questions, max_new_tokens=96)
+    return out
+
+
+# --- settings ------------------------------------------------------------------------------------------
+
+
+def pick_dataset() -> tuple[list[dict], dict] | None:
+    """Dataset and version selectors; returns (records, provenance) or None when there is none."""
+    datasets = store.list_datasets()
+    if not datasets:
+        st.info("No datasets yet: create or import one on the Dataset page.")
+        return None
+    ids = [d.id for d in datasets]
+    selected = st.session_state.get("dataset.selected")
+    index = ids.index(selected) if selected in ids else 0
+    c1, c2 = st.columns([3, 1])
+    info = c1.selectbox("Dataset", datasets, index=index, format_func=lambda d: d.name, key="train.dataset")
+    versions = [v.version for v in reversed(info.versions)]
+    if not versions:
+        st.warning("This dataset has no saved version yet: save it on the Dataset page.")
+        return None
+    version = c2.selectbox("Version", versions, key=f"train.version.{info.id}",
+                           format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))
+    return ui_run(train.load_dataset, info.id, version)
+
+
+def ui_run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except StudioError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def pick_base() -> str | None:
+    from studio import models
+
+    default = 0 if not models.hub_reachable() else 1
+    choice = st.radio("Base model", BASES, index=default, horizontal=True, key="train.base_choice",
+                      help="scratch trains a small GPT-2 from zero (works offline); the others fine-tune a pretrained model.")
+    if choice == "scratch":
+        return "scratch"
+    if choice == "distilgpt2":
+        if not models.hub_reachable():
+            st.caption("The Hugging Face Hub is not reachable: distilgpt2 works only if it is in the local cache.")
+        return "distilgpt2"
+    if choice == "an earlier run":
+        done = [r for r in runs.list_runs() if r.has_model or r.checkpoints()]
+        if not done:
+            st.info("No run has a saved model yet.")
+            return None
+        run = st.selectbox("Continue training", done, format_func=lambda r: f"{r.name} ({r.status.state})",
+                           key="train.base_run")
+        return run.model_spec
+    spec = st.text_input("Hub id or local folder", key="train.base_other", placeholder="e.g. gpt2 or /models/my-model")
+    return spec.strip() or None
+
+
+def settings(base: str) -> train.TrainConfig | None:
+    """Preset plus the advanced settings, each with a one-line explanation."""
+    names = list(train.PRESETS)
+    default = train.default_preset(base)
+    name = st.selectbox("Preset", names, index=names.index(default), key=f"train.preset.{base == 'scratch'}",
+                        format_func=lambda n: f"{n}: {train.PRESET_NOTES[n]}")
+    p = train.PRESETS[name]
+    with st.expander("Advanced settings"):
+        c1, c2, c3 = st.columns(3)
+        values = dict(
+            learning_rate=c1.number_input("Learning rate", 1e-6, 0.5, p.learning_rate, format="%.6f", key=f"train.lr.{name}",
+                                          help="Step size of AdamW: ~3e-5 to fine-tune, ~1e-3 from scratch."),
+            batch_size=c2.number_input("Batch size", 1, 1024, p.batch_size, key=f"train.bs.{name}",
+                                       help="Records per step; larger uses more memory."),
+            epochs=c3.number_input("Epochs", 0.1, 1000.0, float(p.epochs), key=f"train.ep.{name}",
+                                   help="Passes over the training records."),
+            weight_decay=c1.number_input("Weight decay", 0.0, 0.5, p.weight_decay, key=f"train.wd.{name}",
+                                         help="Pulls weights toward zero; a mild guard against over-fitting."),
+            test_fraction=c2.number_input("Held-out fraction", 0.0, 0.9, p.test_fraction, key=f"train.tf.{name}",
+                                          help="Records kept out for eval loss and evaluation; 0 trains on all (FAQ bots)."),
+            max_length=c3.number_input("Max length (tokens)", 16, 8192, p.max_length, key=f"train.ml.{name}",
+                                       help="Longer records are cut (and lose their ending)."),
+            warmup_steps=c1.number_input("Warm-up steps", 0.0, 10_000.0, float(p.warmup_steps), key=f"train.wu.{name}",
+                                         help="Steps of rising learning rate at the start (a fraction of all when < 1)."),
+            lr_scheduler=c2.selectbox("Schedule", ["linear", "cosine", "constant"],
+                                      index=["linear", "cosine", "constant"].index(p.lr_scheduler), key=f"train.sch.{name}",
+                                      help="How the learning rate falls after warm-up."),
+            grad_accum=c3.number_input("Gradient accumulation", 1, 256, p.grad_accum, key=f"train.ga.{name}",
+                                       help="Steps summed per update: a bigger effective batch in the same memory."),
+            logging_steps=c1.number_input("Log every (steps)", 1, 10_000, p.logging_steps, key=f"train.log.{name}",
+                                          help="How often the curve gets a point."),
+            seed=c2.number_input("Seed", 0, 2**31 - 1, p.seed, key=f"train.seed.{name}",
+                                 help="Fixes the split, the order and a scratch model's starting weights."),
+            gradient_checkpointing=c3.checkbox("Gradient checkpointing", p.gradient_checkpointing, key=f"train.gc.{name}",
+                                               help="Recompute activations: ~30% slower, much less memory."),
+        )
+        if base == "scratch":
+            sizes = list(train.scratch.SIZES)
+            values["scratch_size"] = c1.selectbox("Model size", sizes, index=sizes.index(p.scratch_size), key=f"train.size.{name}",
+                                                  format_func=lambda s: f"{s}: {train.scratch.SIZES[s].note}",
+                                                  help="Layers and width of the GPT-2 trained from zero.")
+            values["vocab_size"] = c2.number_input("Vocabulary", 256, 65_536, p.vocab_size, key=f"train.vocab.{name}",
+                                                   help="BPE tokens learned from the dataset.")
+    values = {k: (int(v) if isinstance(v, float) and k in ("batch_size", "max_length", "grad_accum", "logging_steps") else v)
+              for k, v in values.items()}
+    return ui_run(p.replace, base=base, **values)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _scratch_tokenizer(sha: str, texts: tuple[str, ...], vocab: int) -> Any:
+    return train.scratch.train_tokenizer(list(texts), vocab)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _tokenizer(spec: str) -> Any:
+    from studio import models
+
+    return models.load_tokenizer(spec)
+
+
+def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> None:
+    """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens."""
+    keep = ui_run(recipe.usable_indices, records)
+    if keep is None:
+        return
+    split = recipe.split_indices(keep, cfg.test_fraction, cfg.seed)
+    if cfg.base == "scratch":
+        texts = tuple(train.scratch.corpus(records[i] for i in split["train"]))
+        tok = _scratch_tokenizer(meta.get("sha256") or "", texts, cfg.vocab_size)
+    else:
+        tok = ui_run(_tokenizer, cfg.base)
+        if tok is None:
+            return
+    rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
+    n_trunc = sum(r["truncated"] for r in rows)
+    skipped = len(records) - len(keep)
+    st.caption(f"{len(split['train'])} records to train on, {len(split['test'])} held out"
+               + (f", {skipped} skipped (empty question or answer)" if skipped else "")
+               + f". Format: {recipe.format_name(tok)}. Longest: {max(r['tokens'] for r in rows)} tokens.")
+    if n_trunc:
+        st.warning(f"{n_trunc} record(s) are longer than {cfg.max_length} tokens and will be truncated "
+                   "(they lose the end of their answer and their EOS): raise Max length or shorten them.")
+    st.dataframe(rows, hide_index=True, width="stretch", height=220)
+    pick = st.number_input("Show record", 0, len(records) - 1, keep[0], key="train.preview_record",
+                           help="Its tokens, with the ones that carry loss highlighted.")
+    if pick in keep:
+        enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], cfg.max_length)
+        st.markdown(highlight(recipe.token_rows(tok, enc)), unsafe_allow_html=True)
+        st.caption("Highlighted tokens carry loss (the answer and its end-of-text); the prompt does not.")
+
+
+def highlight(rows: list[dict]) -> str:
+    """Tokens as HTML spans, loss-carrying ones highlighted; all text escaped."""
+    spans = []
+    for r in rows:
+        text = html.escape(r["token"]).replace("\n", "↵<br>")
+        style = "background:#ffd86b;color:#000" if r["loss"] else "background:#eee;color:#555"
+        spans.append(f'<span style="{style};padding:1px 2px;margin:1px;border-radius:3px;'
+                     f'font-family:monospace;white-space:pre-wrap" title="id {r["id"]}">{text}</span>')
+    return f'<div data-testid="train-tokens" style="line-height:1.9">{"".join(spans)}</div>'
+
+
+def memory_check(cfg: train.TrainConfig, longest: int = 0) -> None:
+    shape = ui_run(memory.shape_for_base, cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
+    if shape is None:
+        return
+    seq = min(cfg.max_length, longest or cfg.max_length)
+    est = memory.estimate(shape, cfg.batch_size, seq, gradient_checkpointing=cfg.gradient_checkpointing)
+    dev = memory.device_memory()
+    ok, line = memory.verdict(est, dev, cfg.batch_size, seq)
+    parts = (f"weights {memory.fmt_bytes(est.weights)} · gradients {memory.fmt_bytes(est.gradients)} · "
+             f"optimizer {memory.fmt_bytes(est.optimizer)} · activations {memory.fmt_bytes(est.activations)} "
+             f"(batch {cfg.batch_size} × {seq} tokens) · {shape.params / 1e6:.1f} M parameters")
+    (st.success if ok else st.warning)(line, icon=":material/memory:")
+    st.caption(parts)
+
+
+def start(cfg: train.TrainConfig, meta: dict, name: str) -> str | None:
+    """Start the training job; returns the run id."""
+    import json
+
+    run_id = runs.new_run_id(name or meta.get("name") or "run")
+    folder = runs.run_dir(run_id)
+    argv = ["train", "--dataset", meta.get("file") or meta["id"], "--out", str(folder),
+            "--name", name or f"{meta['name']} · {cfg.base}", "--config-json", json.dumps(cfg.to_dict())]
+    if meta.get("version") is not None:
+        argv += ["--dataset-version", str(meta["version"])]
+    if ui_run(jobs.start_job, "train", argv, folder) is None:
+        return None
+    return run_id
+
+
+# --- the live run --------------------------------------------------------------------------------------
+
+
+def fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+@st.fragment(run_every=1)
+def live(run_id: str) -> None:
+    """Status, progress, curves and logs of a run, re-read from its folder every second."""
+    try:
+        run = runs.load_run(run_id)
+    except StudioError:
+        status = jobs.read_status(runs.run_dir(run_id))
+        st.info(f"Starting… ({status.message or status.state})")
+        if status.state == "failed":
+            st.error(status.error)
+        _log(runs.run_dir(run_id))
+        return
+    s = run.status
+    st.subheader(f"Run: {run.name}")
+    tps = s.extra.get("tokens_per_s") or 0
+    st.progress(min(max(s.progress, 0.0), 1.0), text=f"{s.state} · {s.message} · ETA {fmt_eta(s.eta_s)}"
+                + (f" · {tps:,.0f} tokens/s" if tps else ""))
+    if s.state == "failed":
+        st.error(f"Training failed: {s.error}", icon=":material/error:")
+    elif s.state == "stopped":
+        st.info("Stopped. Its last checkpoint is kept: resume to continue from there.")
+    elif s.state == "finished":
+        st.success(f"Finished: {s.message}. The model is in {run.dir / 'model'}.")
+    rows = run.metrics()
+    if rows:
+        st.plotly_chart(train_plots.loss_curves(rows), width="stretch", key="train.curve")
+    c1, c2 = st.columns(2)
+    if s.active and c1.button("Stop", key="train.stop", icon=":material/stop:", disabled=s.state == "stopping",
+                              help="Stops after the current step and keeps a checkpoint."):
+        jobs.request_stop(run.dir)
+    if s.state in ("stopped", "failed") and runs.last_checkpoint(run.dir) is not None:
+        if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",
+                     help="Continue from the last checkpoint with the same settings."):
+            ui_run(jobs.start_job, "train", ["train", "--resume", "--out", str(run.dir)], run.dir)
+    _log(run.dir)
+    # The ask panel is drawn by the full page: rerun it once when the run reaches an end state.
+    if s.state in jobs.DONE and st.session_state.get("train.ended") != (run_id, s.state):
+        st.session_state["train.ended"] = (run_id, s.state)
+        st.rerun()
+
+
+def _log(folder: Path) -> None:
+    with st.expander("Log"):
+        st.code(jobs.tail_log(folder, 30) or "(no output yet)", language=None)
+
+
+def ask_panel(run_id: str) -> None:
+    """An ask box and the base's vs the trained model's answers to a few held-out questions."""
+    try:
+        run = runs.load_run(run_id)
+    except StudioError:
+        return  # the worker has not written run.json yet
+    if not run.has_model or run.status.active:
+        return
+    st.subheader("Ask the model")
+    dev = memory.device_memory()
+    cache = model_cache()
+    c1, c2 = st.columns([3, 1])
+    c1.caption(f"Loaded models: {len(cache.models)} · {dev.name}: {memory.fmt_bytes(dev.free)} free of {memory.fmt_bytes(dev.total)}")
+    if c2.button("Release models", key="train.release", help="Free the memory held by models loaded for asking."):
+        cache.release()
+    task: Task | None = st.session_state.get("train.task")
+    busy = task is not None and not task.done
+    with st.form("train.ask_form", border=False):
+        q = st.text_input("Question", key="train.question", disabled=busy)
+        if st.form_submit_button("Ask", disabled=busy) and q.strip():
+            st.session_state["train.task"] = Task("Asking").start(_ask, [run.model_spec], [q.strip()])
+            st.session_state["train.task_kind"] = "ask"
+    records, questions = [], []
+    try:
+        records, _ = train.load_dataset(run.dataset.get("file") or run.dataset.get("id") or "", run.dataset.get("version"))
+        split = run.split
+        picked = (split["test"] or split["train"])[:3]
+        questions = [records[i]["question"] for i in picked]
+    except (StudioError, IndexError, KeyError):
+        questions = []
+    held_out = bool(run.split["test"])
+    if questions and run.base != "scratch":
+        label = "held-out" if held_out else "training"
+        if st.button(f"Compare base and trained on {len(questions)} {label} questions", disabled=busy, key="train.compare"):
+            st.session_state["train.task"] = Task("Comparing").start(_ask, [run.base, run.model_spec], questions)
+            st.session_state["train.task_kind"] = "compare"
+            st.session_state["train.compare_q"] = questions
+    elif questions and st.button(f"Answer {len(questions)} {'held-out' if held_out else 'training'} questions",
+                                 disabled=busy, key="train.compare"):
+        st.session_state["train.task"] = Task("Answering").start(_ask, [run.model_spec], questions)
+        st.session_state["train.task_kind"] = "compare"
+        st.session_state["train.compare_q"] = questions
+    _task_result(run)
+
+
+@st.fragment(run_every=0.5)
+def _task_result(run: runs.RunInfo) -> None:
+    task: Task | None = st.session_state.get("train.task")
+    if task is None:
+        return
+    if not task.done:
+        st.caption(f"{task.label}… (loading a model the first time takes a moment)")
+        return
+    if task.error:
+        st.error(task.error, icon=":material/error:")
+        return
+    if st.session_state.get("train.task_kind") == "ask":
+        st.markdown(f"**Answer:** {html.escape(task.result[run.model_spec][0]) or '(empty)'}")
+        return
+    questions = st.session_state.get("train.compare_q", [])
+    table = []
+    for i, q in enumerate(questions):
+        row = {"question": q}
+        for spec, answers in task.result.items():
+            row["trained" if spec == run.model_spec else f"base ({spec})"] = answers[i]
+        table.append(row)
+    st.dataframe(table, hide_index=True, width="stretch")
+
+
+def runs_table() -> None:
+    """All runs: compare curves and configs, rename, delete."""
+    all_runs = runs.list_runs()
+    if not all_runs:
+        st.caption("No runs yet.")
+        return
+    st.dataframe([{"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
+                   "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}", "created": r.created}
+                  for r in all_runs], hide_index=True, width="stretch")
+    chosen = st.multiselect("Compare runs", all_runs, format_func=lambda r: r.name, key="train.compare_runs")
+    if chosen:
+        st.plotly_chart(train_plots.loss_curves({r.name: r.metrics() for r in chosen}), width="stretch")
+        if len(chosen) > 1:
+            diff = runs.compare_configs(chosen)
+            st.dataframe(diff, hide_index=True, width="stretch") if diff else st.caption("Same settings.")
+    with st.expander("Rename or delete a run"):
+        target = st.selectbox("Run", all_runs, format_func=lambda r: f"{r.name} ({r.id})", key="train.manage_run")
+        new = st.text_input("New name", value=target.name, key=f"train.rename.{target.id}")
+        c1, c2 = st.columns(2)
+        if c1.button("Rename", key="train.rename_btn") and ui_run(runs.rename_run, target.id, new):
+            st.rerun()
+        if c2.button("Delete (moves to trash)", key="train.delete_btn") and ui_run(runs.delete_run, target.id):
+            if st.session_state.get("train.run_id") == target.id:
+                st.session_state["train.run_id"] = None
+            st.rerun()

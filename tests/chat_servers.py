@@ -1,0 +1,194 @@
+"""Servers for chat tests: a real ``transformers serve`` and a small server that fails on purpose.
+
+The failing server stands in for faults a real server cannot be made to produce on demand (a
+provider's 503 "model is loading", 429 with Retry-After, a rejected token, a proxy answering HTML,
+a server that accepts the connection and never answers). Its base URL names the fault:
+``http://127.0.0.1:P/<mode>/v1``; it counts requests per mode and records the headers it got.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chunk(text: str) -> bytes:
+    data = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]}
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
+GOOD_ANSWER = ["Olá", ", tudo", " bem?"]
+SLOW_ANSWER = "Uma partida tem dois tempos de quarenta e cinco minutos cada um"
+
+
+class FaultServer:
+    """A loopback HTTP server answering /<mode>/v1/chat/completions according to ``mode``."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.headers: list[dict[str, str]] = []
+        self.bodies: list[dict] = []
+        self.release = threading.Event()  # ends the "silent" mode's wait at shutdown
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # keep test output clean
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                mode = self.path.strip("/").split("/")[0]
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                server.hits[mode] += 1
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
+                server.bodies.append(body)
+                getattr(server, f"mode_{mode.replace('-', '_')}")(self, server.hits[mode])
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, mode: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{mode}/v1"
+
+    # --- answers ------------------------------------------------------------------------------
+    @staticmethod
+    def send(h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str = "application/json",
+             extra: dict[str, str] | None = None) -> None:
+        h.send_response(status)
+        h.send_header("content-type", ctype)
+        h.send_header("content-length", str(len(body)))
+        for k, v in (extra or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(body)
+
+    def stream_good(self, h: BaseHTTPRequestHandler) -> None:
+        body = b"".join(chunk(t) for t in GOOD_ANSWER) + b"data: [DONE]\n\n"
+        self.send(h, 200, body, "text/event-stream")
+
+    def mode_good(self, h, n):
+        self.stream_good(h)
+
+    def mode_loading(self, h, n):  # a provider warming the model up: 503 with an estimate, then fine
+        if n == 1:
+            self.send(h, 503, json.dumps({"error": "Model m is currently loading", "estimated_time": 0.5}).encode())
+        else:
+            self.stream_good(h)
+
+    def mode_busy(self, h, n):  # rate limited once, with Retry-After
+        if n == 1:
+            self.send(h, 429, b'{"error": "rate limit"}', extra={"Retry-After": "1"})
+        else:
+            self.stream_good(h)
+
+    def mode_busy_long(self, h, n):
+        self.send(h, 429, b'{"error": "rate limit"}', extra={"Retry-After": "3600"})
+
+    def mode_down(self, h, n):  # always 503, asking for no wait: the retries run out quickly
+        self.send(h, 503, b'{"error": "overloaded"}', extra={"Retry-After": "0"})
+
+    def mode_unauthorized(self, h, n):
+        self.send(h, 401, b'{"error": "Invalid credentials in Authorization header"}')
+
+    def mode_forbidden(self, h, n):
+        self.send(h, 403, b'{"error": "gated"}')
+
+    def mode_bad_request(self, h, n):
+        self.send(h, 400, b'{"error": "max_tokens must be positive"}')
+
+    def mode_not_served(self, h, n):
+        msg = {"error": {"message": "The requested model 'microsoft/Phi-3.5-mini-instruct' is not supported by any provider you have enabled."}}
+        self.send(h, 400, json.dumps(msg).encode())
+
+    def mode_echo_auth(self, h, n):  # a careless server that repeats the credentials in its error
+        auth = h.headers.get("authorization", "")
+        self.send(h, 400, json.dumps({"error": f"bad request from {auth}"}).encode())
+
+    def mode_html(self, h, n):  # a proxy or a wrong URL answering 200 with a web page
+        self.send(h, 200, b"<html><body>Welcome</body></html>", "text/html")
+
+    def mode_empty(self, h, n):
+        self.send(h, 200, b"", "text/event-stream")
+
+    def mode_not_json(self, h, n):
+        self.send(h, 200, b"data: {this is not json\n\n", "text/event-stream")
+
+    def mode_no_text(self, h, n):  # a stream of events that never carries any text
+        self.send(h, 200, chunk("") + b"data: [DONE]\n\n", "text/event-stream")
+
+    def mode_slow(self, h, n):  # a slow model: one word every 0.4 s, so a person sees it stream
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.end_headers()
+        for word in SLOW_ANSWER.split(" "):
+            h.wfile.write(chunk(word + " "))
+            h.wfile.flush()
+            if self.release.wait(0.4):
+                return
+        h.wfile.write(b"data: [DONE]\n\n")
+
+    def mode_silent(self, h, n):  # accepts the request and never answers
+        self.release.wait(30)
+
+    @contextmanager
+    def running(self) -> Iterator[FaultServer]:
+        self.thread.start()
+        try:
+            yield self
+        finally:
+            self.release.set()
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+@contextmanager
+def transformers_serve(model_dir: Path, log: Path) -> Iterator[str]:
+    """A real ``transformers serve`` of ``model_dir`` on loopback; yields its /v1 base URL."""
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    exe = Path(sys.executable).with_name("transformers")
+    cmd = [str(exe) if exe.exists() else "transformers", "serve", str(model_dir), "--device", "cpu",
+           "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"transformers serve exited:\n{log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"transformers serve did not become healthy:\n{log.read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,103 @@
+"""The Chat page in a real Chromium: a streamed answer, stop, and compare mode with a real server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from chat_servers import SLOW_ANSWER, FaultServer, transformers_serve
+
+from tests.e2e.conftest import assert_no_exception, open_page, start_studio, stop_studio, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+
+def choose(page, label: str, option: str, nth: int = 0) -> None:
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).nth(nth)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def type_into(page, label: str, value: str, nth: int = 0) -> None:
+    field = page.get_by_label(label, exact=True).nth(nth)
+    field.fill(value)
+    field.press("Enter")
+    wait_idle(page)
+
+
+def use_api(page, url: str, model: str, nth: int = 0) -> None:
+    choose(page, "Backend", "OpenAI-compatible server", nth)
+    type_into(page, "Base URL", url, nth)
+    type_into(page, "Model", model, nth)
+
+
+def fewest_tokens(page) -> None:
+    """Max new tokens to its minimum (16): tiny random models would otherwise talk for 500 tokens."""
+    page.get_by_text("Sampling", exact=True).click()
+    thumb = page.get_by_test_id("stSlider").filter(has_text="Max new tokens").get_by_role("slider")
+    thumb.focus()
+    thumb.press("Home")
+    wait_idle(page)
+    slider = page.get_by_test_id("stSlider").filter(has_text="Max new tokens")
+    assert slider.get_by_test_id("stSliderThumbValue").inner_text() == "16"
+
+
+def ask(page, text: str) -> None:
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+
+
+@pytest.fixture
+def studio(tmp_path: Path):
+    """The studio as a user runs it: API requests allowed (HF_HUB_OFFLINE would block them)."""
+    s = start_studio(tmp_path / "studio-home", tmp_path / "streamlit.log", env={"HF_HUB_OFFLINE": "0"})
+    yield s
+    stop_studio(s)
+
+
+@pytest.fixture(scope="module")
+def faults():
+    with FaultServer().running() as fs:
+        yield fs
+
+
+def test_answer_streams_with_input_disabled_then_stop(page, studio, faults):
+    open_page(page, studio, "Chat")
+    use_api(page, faults.url("slow"), "slow-model")
+    ask(page, "Quanto dura uma partida?")
+    answer = page.get_by_test_id("stChatMessage").filter(has_text="slow-model")
+    answer.filter(has_text="Uma partida").first.wait_for()  # the first words are on screen...
+    assert SLOW_ANSWER not in page.inner_text("body")  # ...before the last one exists
+    assert page.get_by_test_id("stChatInputTextArea").is_disabled()
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("stopped").first.wait_for(timeout=15_000)
+    wait_idle(page)
+    assert not page.get_by_test_id("stChatInputTextArea").is_disabled()
+    assert SLOW_ANSWER not in page.inner_text("body")  # the answer ended where it was stopped
+    ask(page, "De novo")
+    page.get_by_text(SLOW_ANSWER.split(" ")[-1]).first.wait_for(timeout=30_000)
+    page.get_by_text("tokens/s").first.wait_for()
+    assert_no_exception(page)
+
+
+def test_compare_real_server_with_a_local_model(page, studio, faults, tiny_phi3: Path, tiny_gpt2: Path,
+                                                tmp_path: Path):
+    with transformers_serve(tiny_phi3, tmp_path / "serve.log") as url:
+        open_page(page, studio, "Chat")
+        use_api(page, url, str(tiny_phi3))
+        page.get_by_text("Compare with a second model").click()
+        wait_idle(page)
+        choose(page, "Backend", "Local model", 1)
+        type_into(page, "Model (Hub id, local folder or run:<id>)", str(tiny_gpt2))  # the only local slot
+        fewest_tokens(page)
+        ask(page, "How long is a match?")
+        # both answers finish, side by side, each with its timing
+        page.wait_for_function("document.body.innerText.split('tokens/s').length - 1 >= 2", timeout=120_000)
+        wait_idle(page)
+        cols = page.get_by_test_id("stChatMessage")
+        assert cols.filter(has_text=f"{tiny_phi3} @ {url}").count() == 1
+        assert cols.filter(has_text=f"{tiny_gpt2} (local)").count() == 1
+        assert page.get_by_text("first token").count() >= 2
+        assert_no_exception(page)

@@ -1,0 +1,56 @@
+"""A person evaluates two tiny local models in Chromium, reads the results, and opens the HTML report."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio import store
+from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+QA = [
+    {"question": "How long is a match? <b>bold</b>", "answer": "Two halves of 45 minutes."},
+    {"question": "How many players are on a team?", "answer": "Eleven, one of them the goalkeeper."},
+    {"question": "What is a corner kick?", "answer": "A restart after the defenders put the ball over their goal line."},
+]
+
+
+def test_evaluate_two_tiny_models_in_the_browser(page, studio, tiny_gpt2, tiny_phi3, tmp_path):
+    store.create_dataset("Soccer QA", QA)  # the studio's workspace is this test's STUDIO_HOME
+    open_page(page, studio, "Evaluate")
+    assert_no_exception(page)
+    page.get_by_text("A dataset version").click()
+    wait_idle(page)
+    page.get_by_role("textbox", name="Other models, one per line").fill(f"{tiny_gpt2}\n{tiny_phi3}")
+    page.get_by_role("textbox", name="Other models, one per line").press("Control+Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Start evaluation").click()
+
+    # The job runs in the background; the page shows the results once it finishes.
+    page.get_by_role("button", name="Stop").wait_for(timeout=60_000)  # the progress panel
+    page.get_by_role("button", name="Stop").wait_for(state="detached", timeout=180_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    page.locator(".js-plotly-plot >> visible=true").first.wait_for()  # the summary chart
+    table = page.locator("table.ev")
+    table.wait_for()
+    assert table.locator("tr").count() == 1 + len(QA)
+    header = table.locator("tr").first.inner_text()
+    assert str(tiny_gpt2) in header and str(tiny_phi3) in header
+    assert "How long is a match? <b>bold</b>" in table.inner_text()  # record text shown, never rendered as HTML
+    assert table.locator("b").count() == 0
+
+    page.get_by_role("tab", name="Export").click()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="HTML report").click()
+    report = tmp_path / "report.html"
+    dl.value.save_as(report)
+
+    viewer = page.context.new_page()
+    viewer.goto(report.as_uri())
+    viewer.locator(".js-plotly-plot").first.wait_for()
+    assert viewer.locator(".js-plotly-plot").count() >= 3  # summary, distributions, win/tie/loss
+    assert "How many players are on a team?" in viewer.content()
+    assert viewer.locator("td b").count() == 0
+    viewer.close()

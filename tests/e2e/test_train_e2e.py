@@ -1,0 +1,55 @@
+"""A person starts a tiny training run in a real browser, watches the loss curve grow, and stops it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+CURVE_POINTS = """() => {
+  const g = document.querySelector('.js-plotly-plot');
+  if (!g || !g.data || !g.data.length) return 0;
+  return g.data[0].x.length;
+}"""
+
+
+def test_start_watch_and_stop_a_run(page, studio):
+    open_page(page, studio)  # Home seeds the sample dataset
+    open_page(page, studio, "Train")
+    assert_no_exception(page)
+    # The quick preset (a tiny scratch model), with many epochs so it is still running when we stop it.
+    page.get_by_role("combobox", name="Preset").click()
+    page.get_by_role("option").filter(has_text="quick:").click()
+    wait_idle(page)
+    page.get_by_text("Advanced settings").click()
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    epochs.fill("200")
+    epochs.press("Enter")
+    wait_idle(page)
+    page.get_by_role("textbox", name="Run name").fill("browser run")
+    page.get_by_role("textbox", name="Run name").press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+
+    page.wait_for_selector("text=Run: browser run", timeout=60_000)
+    page.wait_for_function(f"({CURVE_POINTS})() >= 2", timeout=90_000)
+    first = page.evaluate(CURVE_POINTS)
+    page.wait_for_function(f"({CURVE_POINTS})() > {first}", timeout=60_000)  # the curve moves by itself
+    assert_no_exception(page)
+
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("text=Stopped. Its last checkpoint is kept", timeout=60_000)
+    page.get_by_role("button", name="Resume").wait_for(timeout=30_000)
+    assert_no_exception(page)
+
+    run_dirs = [p for p in (studio.home / "runs").iterdir() if (p / "run.json").is_file()]
+    assert len(run_dirs) == 1
+    status = json.loads((run_dirs[0] / "status.json").read_text())
+    assert status["state"] == "stopped"
+    assert list((run_dirs[0] / "checkpoints").glob("checkpoint-*"))
+    assert json.loads((run_dirs[0] / "run.json").read_text())["config"]["epochs"] == 200

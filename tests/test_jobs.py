@@ -1,0 +1,91 @@
+"""Background jobs: real detached `python -m studio train` workers, read back from their files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from studio import jobs, runs
+from studio.errors import JobBusyError
+
+RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says the ball must be {i} metres away."}
+           for i in range(12)]
+
+
+def _wait(predicate, timeout: float = 90.0, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def dataset_file(tmp_path: Path) -> Path:
+    f = tmp_path / "faq.json"
+    f.write_text(json.dumps(RECORDS))
+    return f
+
+
+def test_job_runs_detached_stops_on_request_and_resumes(dataset_file, tmp_path, offline):
+    wd = tmp_path / "run"
+    argv = ["train", "--dataset", str(dataset_file), "--preset", "quick", "--max-steps", "5000",
+            "--logging-steps", "2", "--out", str(wd)]
+    status = jobs.start_job("train", argv, wd)
+    assert status.state == "queued" and status.pid and status.kind == "train"
+    assert jobs.active_device_job().workdir == str(wd)
+
+    _wait(lambda: len(runs.read_metrics(wd)) >= 2, what="two metrics rows")
+    running = jobs.read_status(wd)
+    assert running.state == "running" and 0 < running.progress < 1 and running.pid == status.pid
+
+    with pytest.raises(JobBusyError, match="one job per device at a time"):
+        jobs.start_job("train", argv, tmp_path / "second")
+
+    jobs.request_stop(wd)
+    assert jobs.stop_requested(wd)
+    final = _wait(lambda: (s := jobs.read_status(wd)).state in jobs.DONE and s, what="the job to stop")
+    assert final.state == "stopped", final
+    ckpt = runs.last_checkpoint(wd)
+    assert ckpt is not None
+    assert "step" in jobs.tail_log(wd, 20)
+    assert jobs.active_device_job() is None
+
+    # Resume through the CLI; then a crash (the worker killed) is reported as failed, not "running" forever.
+    resumed = jobs.start_job("train", ["train", "--resume", "--out", str(wd)], wd)
+    stopped_at = int(ckpt.name.split("-")[1])
+    _wait(lambda: any(r["step"] > stopped_at for r in runs.read_metrics(wd) if "loss" in r), what="resumed steps")
+    os.kill(resumed.pid, signal.SIGKILL)
+    dead = _wait(lambda: (s := jobs.read_status(wd)).state in jobs.DONE and s, timeout=20, what="the crash to show")
+    assert dead.state == "failed" and dead.error == jobs.DIED
+    assert jobs.active_device_job() is None
+
+
+def test_worker_failure_is_reported_with_its_reason(tmp_path):
+    wd = tmp_path / "bad"
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    jobs.start_job("train", ["train", "--dataset", str(empty), "--preset", "quick", "--out", str(wd)], wd)
+    final = _wait(lambda: (s := jobs.read_status(wd)).state in jobs.DONE and s, what="the job to fail")
+    assert final.state == "failed" and "empty" in final.error
+    assert "error: " in jobs.tail_log(wd)
+
+
+def test_status_files(tmp_path):
+    wd = tmp_path / "w"
+    assert jobs.read_status(wd).state == "none"
+    wd.mkdir()
+    jobs.update_status(wd, state="running", kind="evaluate", progress=0.5, pid=os.getpid(), custom=3)
+    s = jobs.read_status(wd)
+    assert (s.state, s.kind, s.progress, s.extra["custom"]) == ("running", "evaluate", 0.5, 3)
+    jobs.update_status(wd, pid=2**22 + 12345)  # no such process: the worker is gone
+    assert jobs.read_status(wd).state == "failed"
+    (wd / jobs.LOG).write_text("a\nb\rB\nc\n")
+    assert jobs.tail_log(wd, 2) == "B\nc"
