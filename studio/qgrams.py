@@ -65,14 +65,14 @@ def _chunks(texts: Sequence[str], cancel: threading.Event | None,
         yield start, owner + start, bucket
 
 
-def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20) -> tuple[np.ndarray, np.ndarray, None]:
+def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
     counts = np.zeros(BUCKETS, dtype=np.uint32)
     cached: list[tuple[int, np.ndarray, np.ndarray]] | None = []
     held = 0
     for start, owner, bucket in _chunks(texts, cancel, words):
         counts += np.bincount(bucket, minlength=BUCKETS).astype(np.uint32)
         held += len(bucket)
-        # Keep the q-grams for the second pass while they fit in ~320 MB; past that, hash them again.
+        # Keep the q-grams for the second pass while they fit in CACHE_GRAMS; past that, hash them again.
         cached = cached + [(start, owner.astype(np.int32), bucket.astype(np.int32))] \
             if cached is not None and held <= CACHE_GRAMS else None
     owners, buckets = [], []
@@ -91,7 +91,7 @@ def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20) -> t
         take = rank < np.repeat(sizes // 2 + 1 if words else prefix_size(sizes), sizes)
         owners.append(owner[take])
         buckets.append(bucket[take])
-    return np.concatenate(owners or [np.zeros(0, np.int64)]), np.concatenate(buckets or [np.zeros(0, np.int64)]), None
+    return np.concatenate(owners or [np.zeros(0, np.int64)]), np.concatenate(buckets or [np.zeros(0, np.int64)])
 
 
 def _full_index(texts, cancel) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +142,7 @@ def candidate_pairs(
     bounds the longer text's length given the shorter one's.
     """
     # Postings longer than MAX_POSTING would make candidates grow with the square of the input.
-    p_owner, p_bucket, _ = _prefixes(texts, cancel, words=not symmetric,
+    p_owner, p_bucket = _prefixes(texts, cancel, words=not symmetric,
                                      max_count=MAX_POSTING if symmetric else 1 << 20)
     n = len(texts)
     if symmetric:
