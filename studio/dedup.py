@@ -32,6 +32,7 @@ FIELDS = ("question", "answer", "both")
 MAX_CHARS = 5_000  # texts are compared on their first 5,000 normalised characters: a 1 MB answer stays fast
 EXACT_BUDGET = 30_000_000  # up to this many length-compatible pairs, compare them all (about a second)
 SHORT = 30  # on large inputs, texts up to 30 characters are compared with all their length-compatible partners
+SHORT_BUDGET = 300_000_000  # pairs of short texts compared in full (a few seconds of SIMD cdist)
 MAX_PAIRS = 5_000_000  # more pairs than this means the threshold is too low to be useful
 
 Progress = Callable[[int, int], None]
@@ -176,10 +177,16 @@ def _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
         return _exhaustive_pairs(uniq, order, hi, t, fn, len(uniq), progress, cancel)
     if scorer != "ratio":
         return _candidate_pairs(uniq, lengths, t, scorer, fn, 0, progress, cancel)
-    # Short texts share few rare q-grams, but SIMD cdist scores them fast: compare them all.
-    rows = int(np.searchsorted(sorted_len, SHORT, side="right"))
+    # Short texts share few rare q-grams, but SIMD cdist scores them fast: compare them all, up to
+    # SHORT characters, or fewer where that would pass SHORT_BUDGET pairs (about 22 for a million texts).
+    short_len = SHORT
+    while True:
+        rows = int(np.searchsorted(sorted_len, short_len, side="right"))
+        if short_len <= 12 or int((hi[:rows] - np.arange(rows) - 1).sum()) <= SHORT_BUDGET:
+            break
+        short_len -= 2
     short = _exhaustive_pairs(uniq, order, hi, t, fn, rows, _part(progress, 0, 2), cancel)
-    return short + _candidate_pairs(uniq, lengths, t, scorer, fn, SHORT, _part(progress, 1, 2), cancel)
+    return short + _candidate_pairs(uniq, lengths, t, scorer, fn, short_len, _part(progress, 1, 2), cancel)
 
 
 def _part(progress: Progress | None, k: int, parts: int) -> Progress | None:

@@ -18,7 +18,8 @@ from studio.errors import CancelledError
 Q = 5  # q-gram length: long enough that common words do not make every pair a candidate
 BUCKETS = 1 << 24  # q-grams are hashed into 16M buckets (64 MB of counts); collisions only add candidates
 CHUNK = 50_000  # texts per chunk: keeps the int64 working arrays near 100 MB for 1M texts
-CACHE_GRAMS = 40_000_000  # q-grams kept between the counting and the choosing pass (8 bytes each)
+MAX_POSTING = 2_000  # texts sharing one q-gram, at most, for it to choose candidates
+CACHE_GRAMS = 20_000_000  # q-grams kept between the counting and the choosing pass (8 bytes each)
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -64,21 +65,22 @@ def _chunks(texts: Sequence[str], cancel: threading.Event | None,
         yield start, owner + start, bucket
 
 
-def _prefixes(texts, cancel, words: bool = False) -> tuple[np.ndarray, np.ndarray, None]:
+def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
     counts = np.zeros(BUCKETS, dtype=np.uint32)
     cached: list[tuple[int, np.ndarray, np.ndarray]] | None = []
     held = 0
     for start, owner, bucket in _chunks(texts, cancel, words):
         counts += np.bincount(bucket, minlength=BUCKETS).astype(np.uint32)
         held += len(bucket)
-        # Keep the q-grams for the second pass while they fit in ~320 MB; past that, hash them again.
+        # Keep the q-grams for the second pass while they fit in CACHE_GRAMS; past that, hash them again.
         cached = cached + [(start, owner.astype(np.int32), bucket.astype(np.int32))] \
             if cached is not None and held <= CACHE_GRAMS else None
     owners, buckets = [], []
     for start, owner, bucket in cached if cached is not None else _chunks(texts, cancel, words):
         owner, bucket = owner.astype(np.int64), bucket.astype(np.int64)
         c = np.minimum(counts[bucket], (1 << 20) - 1).astype(np.int64)
-        shared = c >= 2  # a q-gram no other text has cannot make a pair
+        # A q-gram no other text has cannot make a pair; one in very many texts makes too many.
+        shared = (c >= 2) & (c <= max_count)
         local = owner[shared] - start
         # One int64 sort orders each text's q-grams rarest first, ties by bucket (a global order).
         key = np.sort((local << 44) | (c[shared] << 24) | bucket[shared])
@@ -89,7 +91,7 @@ def _prefixes(texts, cancel, words: bool = False) -> tuple[np.ndarray, np.ndarra
         take = rank < np.repeat(sizes // 2 + 1 if words else prefix_size(sizes), sizes)
         owners.append(owner[take])
         buckets.append(bucket[take])
-    return np.concatenate(owners or [np.zeros(0, np.int64)]), np.concatenate(buckets or [np.zeros(0, np.int64)]), None
+    return np.concatenate(owners or [np.zeros(0, np.int64)]), np.concatenate(buckets or [np.zeros(0, np.int64)])
 
 
 def _full_index(texts, cancel) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +141,9 @@ def candidate_pairs(
     word order). ``max_partner(lengths)``
     bounds the longer text's length given the shorter one's.
     """
-    p_owner, p_bucket, _ = _prefixes(texts, cancel, words=not symmetric)
+    # Postings longer than MAX_POSTING would make candidates grow with the square of the input.
+    p_owner, p_bucket = _prefixes(texts, cancel, words=not symmetric,
+                                     max_count=MAX_POSTING if symmetric else 1 << 20)
     n = len(texts)
     if symmetric:
         f_owner, f_bucket = p_owner, p_bucket

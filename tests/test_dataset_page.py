@@ -45,7 +45,7 @@ def test_first_open_seeds_the_sample_and_selects_it():
     info = store.find_dataset(sample.SAMPLE_NAME)
     assert info is not None and at.session_state["dataset.selected"] == info.id
     assert len(at.data_editor[0].value) == min(info.latest.count, 200)
-    assert [t.label for t in at.tabs] == ["Edit", "Import", "Check", "Versions", "Export"]
+    assert [t.label for t in at.tabs] == ["Edit", "Import", "Check", "Duplicates", "Versions", "Export"]
 
 
 def test_edit_shows_unsaved_changes_and_save_makes_a_version_keeping_extra_fields():

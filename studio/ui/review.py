@@ -127,6 +127,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         st.error(st.session_state[ERROR], icon=":material/error:")
 
     pages = max(1, -(-len(clusters) // PER_PAGE))
+    st.session_state[PAGE] = min(max(1, int(st.session_state[PAGE])), pages)  # fewer clusters after a move
     page = int(st.number_input(f"Page (of {pages})", 1, pages, key=PAGE)) if pages > 1 else 1
     live = review.decisions()
     for k in range(min((page - 1) * PER_PAGE, len(clusters)), min(page * PER_PAGE, len(clusters))):
