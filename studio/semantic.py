@@ -24,7 +24,7 @@ from studio.embed import (
     Embedder,
     Progress,
     estimate_seconds,
-    load_embedder,
+    shared_embedder,
     measure_throughput,
 )
 from studio.errors import CancelledError, StudioError
@@ -112,7 +112,7 @@ def find_semantic_duplicates(
     """Clusters of texts whose embeddings have cosine similarity >= ``threshold``.
 
     Pass ``embeddings`` (rows aligned with ``texts``) to skip embedding, or an ``embedder``
-    (default: ``load_embedder()``). Clusters have kind "semantic" and ``Pair.score`` = cosine x 100.
+    (default: the process-wide ``shared_embedder()``). Clusters have kind "semantic" and ``Pair.score`` = cosine x 100.
     ``progress(done, total)`` counts texts embedded, then records searched (total = 2n when
     embedding, n otherwise); setting ``cancel`` raises ``CancelledError``.
     """
@@ -121,7 +121,7 @@ def find_semantic_duplicates(
     if embeddings is None:
         if n < 2:
             return []
-        emb = (embedder or load_embedder()).encode(
+        emb = (embedder or shared_embedder()).encode(
             texts, progress=_shifted(progress, 0, 2 * n), cancel=cancel)
         search_progress = _shifted(progress, n, 2 * n)
     else:
@@ -178,7 +178,7 @@ def leakage(
     if m == 0 or n == 0:
         return []
     if eval_embeddings is None or train_embeddings is None:
-        embedder = embedder or load_embedder()
+        embedder = embedder or shared_embedder()
     to_embed = (m if eval_embeddings is None else 0) + (n if train_embeddings is None else 0)
     total = to_embed + m
     if eval_embeddings is None:
@@ -221,7 +221,7 @@ def answer_similarity(
         raise StudioError(f"Got {len(answers)} answers for {len(references)} references; they must pair up.")
     if not answers:
         return []
-    embedder = embedder or load_embedder()
+    embedder = embedder or shared_embedder()
     vecs = embedder.encode(list(answers) + list(references), batch_size=batch_size, cancel=cancel)
     a, r = vecs[:len(answers)], vecs[len(answers):]
     sims = np.clip(np.einsum("ij,ij->i", a, r), -1.0, 1.0)

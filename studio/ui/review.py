@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio import dedup, dedup_plots, store
+from studio import dedup, dedup_plots, embed, semantic, store
 from studio.errors import StudioError
 from studio.review import Review, diff_html
 from studio.ui import dataset as dui
 
 JOB, REVIEW, ERROR, PAGE = "dedup.job", "dedup.review", "dedup.error", "dedup.page"
+PENDING = "dedup.pending"  # a semantic run over ESTIMATE_ABOVE records waiting for "Start": (key, estimate)
 THREAD_ABOVE = 3000  # records: larger datasets are scored in a worker thread with a progress bar
 PER_PAGE = 10  # clusters shown at once
 
 
 def review_queue(info: store.DatasetInfo | None) -> None:
     """The whole tab for the selected dataset (its working copy, unsaved edits included)."""
-    for key, value in {JOB: None, REVIEW: None, ERROR: None, PAGE: 1}.items():
+    for key, value in {JOB: None, REVIEW: None, ERROR: None, PAGE: 1, PENDING: None}.items():
         st.session_state.setdefault(key, value)
     if info is None:
         st.info("Pick or create a dataset first.")
@@ -41,31 +42,90 @@ def review_queue(info: store.DatasetInfo | None) -> None:
         _queue(info, records, job)
 
 
+METHOD_LABELS = {"fuzzy": "Fuzzy (same characters)", "semantic": "Semantic (same meaning)",
+                 "both": "Both, combined"}
+
+
 def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
-    c1, c2, c3, c4 = st.columns([2, 2, 2, 1.4], vertical_alignment="bottom")
-    scorer = c1.selectbox("Scorer", list(dedup.SCORERS), key="dedup.scorer",
+    methods = list(dedup.METHODS) if embed.available() else ["fuzzy"]
+    c0, c1, c2, c3, c4 = st.columns([2, 2, 1.5, 2, 1.4], vertical_alignment="bottom")
+    method = c0.selectbox("Method", methods, format_func=METHOD_LABELS.get, key="dedup.method",
+                          help="Fuzzy compares characters (typos, case, punctuation). Semantic compares meaning "
+                               "with sentence embeddings (paraphrases in other words). Both merges the two.")
+    scorer = c1.selectbox("Scorer", list(dedup.SCORERS), key="dedup.scorer", disabled=method == "semantic",
                           help="ratio: whole-text edit similarity (fastest). token_set_ratio ignores word order "
                                "and repeats; partial_ratio finds one text inside another; WRatio mixes them.")
     field = c2.selectbox("Compare", list(dedup.FIELDS), key="dedup.field")
-    floor = c3.number_input("Find pairs scoring at least", 0.0, 100.0, 80.0, 1.0, key="dedup.floor",
-                            help="The threshold slider below then moves live between this and 100.")
+    floor, cosine = 80.0, semantic.DEFAULT_THRESHOLD
+    if method != "semantic":
+        floor = c3.number_input("Find pairs scoring at least", 0.0, 100.0, 80.0, 1.0, key="dedup.floor",
+                                help="The threshold slider below then moves live between this and 100.")
+    if method != "fuzzy":
+        where = c3 if method == "semantic" else st.columns([2, 2, 1.5, 2, 1.4])[3]
+        cosine = where.number_input("Find pairs with cosine at least", 0.5, 1.0, 0.85, 0.01, key="dedup.cosine",
+                                    help="Cosine similarity of the sentence embeddings: paraphrases of one "
+                                         "question score about 0.9-0.97. The slider below refines it live.")
+    if not embed.available():
+        st.caption("Semantic matching needs sentence-transformers and torch, which API mode leaves out.")
     job = st.session_state[JOB]
     busy = job is not None and job.running
+    pending = st.session_state[PENDING]
     if c4.button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
-        config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field)
-        job = dedup.DedupJob(key=(info.id, base, len(records), config))
-        st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
-        if len(records) > THREAD_ABOVE:
-            job.start(records, config)
+        config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,
+                                   semantic_threshold=cosine)
+        embedder = _embedder() if method != "fuzzy" else None
+        if embedder is not None and len(records) > semantic.ESTIMATE_ABOVE:
+            with st.spinner("Measuring embedding speed on this machine…"):
+                estimate = semantic.estimate_run(dedup.field_texts(records, field), embedder)
+            st.session_state[PENDING] = pending = ((info.id, base, len(records), config), estimate.message)
         else:
-            job.run(records, config)
+            _start(info, records, base, config, embedder)
+    if pending is not None and pending[0][:3] == (info.id, base, len(records)):
+        with st.container(border=True):
+            st.info(pending[1], icon=":material/timer:")
+            go, stop = st.columns([1, 5])
+            if go.button("Start", key="dedup.confirm", type="primary"):
+                st.session_state[PENDING] = None
+                _start(info, records, base, pending[0][3], _embedder())
+                st.rerun()
+            if stop.button("Cancel", key="dedup.cancel_pending"):
+                st.session_state[PENDING] = None
+                st.rerun()
+    job = st.session_state[JOB]
+    if job is not None and job.embedder is not None and job.key[0] == info.id:
+        st.caption(f"Semantic matching with {job.embedder.model_name} ({job.embedder.source}, {job.embedder.device}).")
+
+
+def _embedder() -> embed.Embedder | None:
+    """The shared embedding model (loaded once per process); None, with the reason shown, when it cannot load."""
+    try:
+        with st.spinner("Loading the embedding model…"):
+            return embed.shared_embedder()
+    except StudioError as exc:
+        st.session_state[ERROR] = None
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedup.DedupConfig,
+           embedder: embed.Embedder | None) -> None:
+    if config.method != "fuzzy" and embedder is None:
+        return  # the load error is on screen
+    job = dedup.DedupJob(key=(info.id, base, len(records), config), embedder=embedder)
+    st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
+    if len(records) > THREAD_ABOVE or config.method != "fuzzy":
+        job.start(records, config)
+    else:
+        job.run(records, config)
 
 
 @st.fragment(run_every=0.5)
 def _progress(job: dedup.DedupJob) -> None:
     if not job.running:
         st.rerun(scope="app")
-    st.progress(min(1.0, job.done / max(job.total, 1)), text="Comparing records…")
+    config: dedup.DedupConfig = job.key[3]
+    text = "Comparing records…" if config.method == "fuzzy" else "Embedding and comparing records…"
+    st.progress(min(1.0, job.done / max(job.total, 1)), text=text)
     st.button("Stop", key="dedup.stop", on_click=job.cancel.set)
 
 
@@ -88,12 +148,20 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     config: dedup.DedupConfig = job.key[3]
     review: Review | None = st.session_state[REVIEW]
     decided = review is not None and bool(review.steps)
-    if config.threshold >= 100:
+    lock_help = "Undo every decision to move it again." if decided else None
+    if config.floor >= 100:
         threshold = 100.0  # nothing to slide over: exact duplicates only
+    elif config.method == "semantic":  # the same scores, shown as the cosine similarity the user chose
+        low = round(config.floor / 100, 3)
+        threshold = 100 * st.slider("Cosine similarity at least", min_value=low, max_value=1.0,
+                                    value=max(low, semantic.DEFAULT_THRESHOLD), step=0.005, format="%.3f",
+                                    key="dedup.threshold_cos", disabled=decided, help=lock_help)
     else:
-        threshold = st.slider("Threshold", min_value=float(config.threshold), max_value=100.0,
-                              value=max(float(config.threshold), 90.0), step=0.5, key="dedup.threshold",
-                              disabled=decided, help="Undo every decision to move it again." if decided else None)
+        threshold = st.slider("Threshold", min_value=float(config.floor), max_value=100.0,
+                              value=max(float(config.floor), 90.0), step=0.5, key="dedup.threshold",
+                              disabled=decided,
+                              help=lock_help or ("Fuzzy pairs by their rapidfuzz score, semantic pairs by cosine "
+                                                 "similarity x 100." if config.method == "both" else None))
     if review is None or (not decided and review.threshold != threshold):
         review = Review(dedup.clusters_at(job.result, threshold), threshold=threshold)
         st.session_state[REVIEW] = review
@@ -104,7 +172,9 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     m3.metric("Decided", f"{len(review.decisions()):,} of {len(clusters):,}")
     scores = [p.score for c in job.result for p in c.pairs]
     if scores:
-        st.plotly_chart(dedup_plots.score_histogram(scores, threshold), width="stretch", key="dedup.hist")
+        x_title = {"fuzzy": f"pair score ({config.scorer})", "semantic": "cosine similarity x 100",
+                   "both": "pair score (fuzzy) or cosine x 100 (semantic)"}[config.method]
+        st.plotly_chart(dedup_plots.score_histogram(scores, threshold, x_title), width="stretch", key="dedup.hist")
     if not clusters:
         st.success("No duplicates at this threshold.")
         return
@@ -134,6 +204,9 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         _cluster(review, records, k, live.get(k))
 
 
+KIND_COLORS = {"exact": "gray", "fuzzy": "blue", "semantic": "violet"}  # how each finder is marked
+
+
 def _status(decision) -> str:
     if decision is None:
         return "undecided"
@@ -145,8 +218,9 @@ def _status(decision) -> str:
 def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
     c = review.clusters[k]
     with st.container(border=True, key=f"dedup-cluster-{k}"):
-        st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · top score {c.top_score:.1f} · "
-                    f"{c.kind} · *{_status(decision)}*")
+        score = (f"cosine {c.top_score / 100:.3f}" if c.kind == "semantic" else f"top score {c.top_score:.1f}")
+        badges = " ".join(f":{KIND_COLORS.get(k, 'gray')}-badge[{k}]" for k in c.kind.split("+"))
+        st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")
         ref = records[c.keep]
         for row in range(0, len(c.members), 4):
             cols = st.columns(4)

