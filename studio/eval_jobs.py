@@ -20,15 +20,20 @@ def job_dir(eval_id: str) -> Path:
     return config.jobs_dir() / f"eval-{eval_id}"
 
 
-def start_evaluation(cfg: EvalConfig) -> str:
-    """Queue the evaluation and run it as a background job (``python -m studio evaluate --job ID``)."""
+def start_evaluation(cfg: EvalConfig, token: str | None = None) -> str:
+    """Queue the evaluation and run it as a background job (``python -m studio evaluate --job ID``).
+
+    ``token`` (a Hugging Face token typed in the browser) reaches the job as ``HF_TOKEN`` in its
+    environment, nowhere else; without it the job uses secrets or the environment as usual.
+    """
     load_questions(cfg)  # bad questions fail here, with their message, before anything starts
     result = new_result(cfg)
     eval_results.save(result)
     workdir = job_dir(result["id"])
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        jobs.start_job("evaluate", ["evaluate", "--job", result["id"]], workdir, uses_device=needs_device(cfg))
+        jobs.start_job("evaluate", ["evaluate", "--job", result["id"]], workdir, uses_device=needs_device(cfg),
+                       env={"HF_TOKEN": token} if token else None)
     except StudioError:
         eval_results.delete(result["id"])
         raise

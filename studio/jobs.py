@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -217,8 +217,12 @@ def active_device_job() -> JobStatus | None:
     return None
 
 
-def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = True) -> JobStatus:
+def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = True,
+              env: Mapping[str, str] | None = None) -> JobStatus:
     """Start ``python -m studio <argv>`` detached, logging to ``<workdir>/log.txt``.
+
+    ``env`` adds variables to the job's environment only (a token typed in the browser reaches the
+    job this way: never on its command line, in its status or on disk).
 
     Raises ``JobBusyError`` when ``uses_device`` and another device job is running.
     """
@@ -241,12 +245,12 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
             "state": "queued", "kind": kind, "progress": 0.0, "eta_s": None, "message": "starting",
             "error": "", "pid": None, "started": now, "updated": now, "uses_device": uses_device,
         }, indent=None)
-        env = {**os.environ, "STUDIO_JOB_DIR": str(workdir), "PYTHONUNBUFFERED": "1",
-               "TOKENIZERS_PARALLELISM": "false"}
+        child_env = {**os.environ, **(env or {}), "STUDIO_JOB_DIR": str(workdir), "PYTHONUNBUFFERED": "1",
+                     "TOKENIZERS_PARALLELISM": "false"}
         try:
             with open(workdir / LOG, "ab") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "studio", *argv], cwd=config.REPO_ROOT, env=env,
+                    [sys.executable, "-m", "studio", *argv], cwd=config.REPO_ROOT, env=child_env,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )
         except OSError as exc:

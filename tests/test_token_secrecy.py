@@ -97,3 +97,26 @@ def test_secrets_file_is_ignored_by_git():
     out = subprocess.run(["git", "check-ignore", ".streamlit/secrets.toml"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0
     assert (REPO / ".streamlit" / "secrets.toml.example").is_file()
+
+
+def test_a_token_typed_in_the_browser_reaches_a_background_evaluation_and_nothing_else(faults, studio_home,
+                                                                                        tmp_path, monkeypatch):
+    import json
+
+    from studio import eval_jobs, eval_results
+    from studio.evaluate import EvalConfig
+
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "90 minutes."}]))
+    sent = len(faults.headers)
+    cfg = EvalConfig(models=("api:m",), dataset_file=str(data), api_base_url=faults.url("good"))
+    eval_id = eval_jobs.start_evaluation(cfg, token=SECRET)
+    deadline = time.time() + 120
+    while time.time() < deadline and eval_jobs.job_state(eval_id).active:
+        time.sleep(0.3)
+    assert eval_results.load(eval_id)["status"] == "done"
+    assert [h.get("authorization") for h in faults.headers[sent:]] == [f"Bearer {SECRET}"]  # the job used it
+    assert files_containing(studio_home, SECRET) == []  # not in the status, the log or the result
+    assert SECRET not in os.environ.get("HF_TOKEN", "")  # the studio's own process is unchanged

@@ -13,7 +13,7 @@ import streamlit as st
 
 from studio import eval_jobs, eval_plots, eval_results, evaluate, metrics, report, store
 from studio.errors import StudioError
-from studio.ui import run_or_error
+from studio.ui import hf_token, run_or_error
 
 PAGE_SIZE = 20
 SOURCES = {"run": "A training run's held-out split", "dataset": "A dataset version"}
@@ -101,7 +101,7 @@ def new_evaluation_form() -> None:
             api_concurrency=int(concurrency), judge=judge.strip() or None, leakage_threshold=float(threshold),
             answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
         )
-        eval_id = run_or_error(eval_jobs.start_evaluation, config) if config else None
+        eval_id = run_or_error(eval_jobs.start_evaluation, config, hf_token()) if config else None
         if eval_id:
             st.session_state["evaluate.selected"] = eval_id
             st.rerun()
