@@ -1,0 +1,42 @@
+"""The README's promises: two set-up commands that CI runs, and command-line examples that exist."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from studio.__main__ import build_parser
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_set_up_has_exactly_the_two_commands_and_ci_runs_the_second():
+    section = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    assert [b.strip() for b in blocks] == [
+        "pip install torch==2.13.0 -r requirements.txt && streamlit run Home.py",
+        "bash tests/run.sh",
+    ]
+    assert (REPO / "Home.py").is_file() and (REPO / "requirements.txt").is_file()
+    assert "tests/run.sh" in (REPO / ".ci" / "run").read_text()
+    assert "requirements-dev.txt" in (REPO / "tests" / "run.sh").read_text()
+    assert "-r requirements.txt" in (REPO / "requirements-dev.txt").read_text()
+
+
+def test_every_command_line_example_parses():
+    lines = [ln.split("#")[0].strip() for block in re.findall(r"```bash\n(.*?)```", README, re.S)
+             for ln in block.splitlines()]
+    examples = [ln for ln in lines if " -m studio " in ln]
+    assert len(examples) >= 8
+    parser = build_parser()
+    for line in examples:
+        argv = shlex.split(line.split(" -m studio ", 1)[1].replace("<run-id>", "r1"))
+        args = parser.parse_args(argv)  # exits (SystemExit) on an unknown command or option
+        assert callable(args.func), line
+
+
+def test_documents_linked_from_the_readme_exist():
+    for target in re.findall(r"\]\(((?:docs|bench)/[^)#]+)\)", README):
+        assert (REPO / target).is_file(), target
