@@ -339,16 +339,9 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, token: s
 
 
 def _free_memory() -> None:
-    import gc
+    from studio.local_chat import free_memory
 
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
+    free_memory()
 
 
 def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, token: str | None,

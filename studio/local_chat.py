@@ -22,7 +22,7 @@ from typing import Any
 
 from studio import prompt_format
 from studio.chat import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
-from studio.errors import BackendError, StudioError
+from studio.errors import BackendError, ModelLoadError, StudioError
 
 END_TOKENS = ("<|end|>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>")
 """End-of-turn tokens of common chat formats (Phi-3.5's first): generation stops at any the model knows."""
@@ -46,7 +46,15 @@ def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
     """Load ``spec``'s model for chat (``studio.models.load_causal_lm``); the UI wraps this in a cache."""
     from studio.models import load_causal_lm
 
-    return load_causal_lm(spec.model, quantization=spec.quantization, token=token)
+    try:
+        return load_causal_lm(spec.model, quantization=spec.quantization, token=token)
+    except ModelLoadError as exc:
+        if str(exc).startswith("No network"):  # the loader's advice is for training: say what works in chat
+            raise ModelLoadError(
+                f"No network: choose a training run, a local model folder or an API model ({spec.model!r} "
+                "cannot be downloaded from the Hugging Face Hub and is not in the local cache)."
+            ) from None
+        raise
 
 
 class ModelCache:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+import huggingface_hub.constants  # noqa: F401 - now, not first inside a test that sets HF_HUB_OFFLINE: the
+import pytest  # library reads the variable once, at import, and would block API requests in every later test
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,3 +94,14 @@ def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Phi-3 with Phi-3.5's chat template, saved locally."""
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-phi3"), chat_template=PHI35_TEMPLATE, arch="phi3")
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory):
+    """The default embedding model, offline, with an empty Hugging Face cache: the package must stand in."""
+    from studio.embed import load_embedder
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf-home")))
+        return load_embedder()

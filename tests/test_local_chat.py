@@ -171,3 +171,11 @@ def test_model_cache_is_bounded_shared_and_unloadable(tiny_gpt2, tiny_phi3, offl
     assert len(cache.loaded()) == 2 and str(tiny_gpt2) in [m.ref.spec for m in cache.loaded()]
     assert cache.unload(str(tiny_gpt2)) == 1 and [m.ref.spec for m in cache.loaded()] == [str(tiny_phi3)]
     assert cache.unload() == 1 and cache.loaded() == []
+
+
+def test_a_hub_model_offline_says_what_works_in_chat(offline):
+    from studio.errors import ModelLoadError
+    from studio.local_chat import load_for_chat
+
+    with pytest.raises(ModelLoadError, match="No network: choose a training run, a local model folder or an API model"):
+        load_for_chat(BackendSpec(kind="local", model="microsoft/Phi-3.5-mini-instruct"))

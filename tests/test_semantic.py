@@ -10,7 +10,7 @@ from rapidfuzz import fuzz
 
 from studio import sample
 from studio.clusters import Cluster, Pair
-from studio.embed import Embedder, load_embedder
+from studio.embed import Embedder
 from studio.errors import CancelledError, StudioError
 from studio.semantic import (
     EXACT_LIMIT,
@@ -41,14 +41,6 @@ DIFFERENT = [
     "How long should I boil an egg?",
     "What is the tallest mountain in the world?",
 ]
-
-
-@pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf-home")))
-        return load_embedder()
 
 
 def clustered_vectors(n: int, centres: int, noise: float, seed: int = 0) -> np.ndarray:

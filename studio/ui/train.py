@@ -7,7 +7,6 @@ too; models are loaded once per process through ``model_cache()`` (``st.cache_re
 
 from __future__ import annotations
 
-import gc
 import html
 import threading
 from collections import OrderedDict
@@ -18,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from studio import jobs, memory, recipe, runs, store, train, train_plots
+from studio.local_chat import free_memory
 from studio.errors import StudioError
 
 BASES = ("scratch", "distilgpt2", "an earlier run", "another model (Hub id or folder)")
@@ -51,14 +51,7 @@ class ModelCache:
     def release(self) -> None:
         with self.lock:
             self.models.clear()
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        free_memory()
 
 
 @st.cache_resource(show_spinner=False)
