@@ -4,10 +4,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import config, device, eval_results, sample, store, ui
+from studio import config, device, eval_results, store, ui
 
 ui.page_setup("Home", ":material/home:")
-sample.ensure_sample()
 
 st.title("SLM Studio")
 st.caption("Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")

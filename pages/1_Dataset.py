@@ -2,13 +2,12 @@
 
 import streamlit as st
 
-from studio import sample, ui
+from studio import ui
 from studio.ui import dataset as dui
 from studio.ui import dataset_tabs as tabs
 from studio.ui import review
 
 ui.page_setup("Dataset", ":material/table:")
-sample.ensure_sample()
 dui.init()
 
 st.title("Dataset")

@@ -39,3 +39,22 @@ def test_deleted_sample_is_not_seeded_again():
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert metrics(at)["Datasets"] == "0"
     assert any("No datasets yet" in m.value for m in at.markdown)
+
+
+def test_any_page_opened_first_finds_the_sample_dataset():
+    for name in ("2_Train.py", "3_Chat.py", "4_Evaluate.py"):
+        assert AppTest.from_file(str(Path(HOME).parent / "pages" / name), default_timeout=60).run().exception == []
+    train = AppTest.from_file(str(Path(HOME).parent / "pages" / "2_Train.py"), default_timeout=60).run()
+    assert [d.name for d in store.list_datasets()] == ["Soccer rules (sample)"]
+    assert any(b.label == "Start training" for b in train.button)  # something to train on right away
+
+
+def test_a_workspace_that_cannot_be_written_is_one_clear_line(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the workspace should be")
+    monkeypatch.setenv("STUDIO_HOME", str(blocker / "studio"))
+    for page in (HOME, str(Path(HOME).parent / "pages" / "1_Dataset.py")):
+        at = AppTest.from_file(page, default_timeout=60).run()
+        assert not at.exception
+        assert [e.value for e in at.error] and "set STUDIO_HOME to a folder you can write to" in at.error[0].value
+    assert blocker.read_text() == "a file where the workspace should be"

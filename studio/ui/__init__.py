@@ -7,20 +7,32 @@ import this package.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
 import streamlit as st
 
-from studio import config
+from studio import config, sample
 from studio.errors import StudioError
 
 T = TypeVar("T")
 
 
 def page_setup(title: str, icon: str = ":material/smart_toy:") -> None:
-    """Every page's first call: the tab title, wide layout."""
+    """Every page's first call: the tab title, wide layout, and a workspace with the sample in it.
+
+    Whichever page a person opens first, the workspace exists and holds the sample dataset; a
+    workspace that cannot be written stops the page with one line saying what to do.
+    """
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=icon, layout="wide")
+    try:
+        sample.ensure_sample()
+    except OSError as exc:
+        where = os.environ.get("STUDIO_HOME") or str(config.DEFAULT_HOME)
+        st.error(f"Cannot use the workspace {where} ({exc.strerror or exc}): set STUDIO_HOME to a folder you "
+                 "can write to and restart the studio.", icon=":material/error:")
+        st.stop()
 
 
 def init_state(defaults: dict[str, object]) -> None:
