@@ -141,3 +141,15 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
         time.sleep(0.5)
     assert jobs.read_status(folder).state == "finished", jobs.tail_log(folder)
     assert [r["step"] for r in runs.read_metrics(folder) if "loss" in r][-1] == 6
+
+
+def test_progress_line_says_each_thing_once():
+    from studio.ui.train import progress_text
+
+    running = jobs.JobStatus("running", eta_s=60, message="step 133/800 · epoch 6.65 · 2,935 tokens/s",
+                             extra={"tokens_per_s": 2935.4})
+    assert progress_text(running) == "running · step 133/800 · epoch 6.65 · 2,935 tokens/s · ETA 1m00s"
+    finished = jobs.JobStatus("finished", eta_s=0, message="finished: 800 steps in 67 s",
+                              extra={"tokens_per_s": 4232.0})
+    assert progress_text(finished) == "finished · 800 steps in 67 s · 4,232 tokens/s"
+    assert progress_text(jobs.JobStatus("queued", message="starting")) == "queued · starting · ETA —"

@@ -294,6 +294,18 @@ def fmt_eta(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def progress_text(s: jobs.JobStatus) -> str:
+    """The line under the progress bar: the state, the worker's message, and the ETA while it runs."""
+    message = s.message.removeprefix(f"{s.state}: ").removeprefix(f"{s.state} ")
+    parts = [s.state, message] if message and message != s.state else [s.state]
+    tps = s.extra.get("tokens_per_s") or 0
+    if tps and "tokens/s" not in message:
+        parts.append(f"{tps:,.0f} tokens/s")
+    if s.active:
+        parts.append(f"ETA {fmt_eta(s.eta_s)}")
+    return " · ".join(parts)
+
+
 @st.fragment(run_every=1)
 def live(run_id: str) -> None:
     """Status, progress, curves and logs of a run, re-read from its folder every second."""
@@ -308,15 +320,14 @@ def live(run_id: str) -> None:
         return
     s = run.status
     st.subheader(f"Run: {run.name}")
-    tps = s.extra.get("tokens_per_s") or 0
-    st.progress(min(max(s.progress, 0.0), 1.0), text=f"{s.state} · {s.message} · ETA {fmt_eta(s.eta_s)}"
-                + (f" · {tps:,.0f} tokens/s" if tps else ""))
+    st.progress(min(max(s.progress, 0.0), 1.0), text=progress_text(s))
     if s.state == "failed":
         st.error(f"Training failed: {s.error}", icon=":material/error:")
     elif s.state == "stopped":
         st.info("Stopped. Its last checkpoint is kept: resume to continue from there.")
     elif s.state == "finished":
-        st.success(f"Finished: {s.message}. The model is in {run.dir / 'model'}.")
+        done = s.message.removeprefix("finished: ")
+        st.success(f"Finished: {done}. The model is in {run.dir / 'model'}.")
     rows = run.metrics()
     if rows:
         st.plotly_chart(train_plots.loss_curves(rows), width="stretch", key="train.curve")
