@@ -8,6 +8,8 @@ shared ones. All of it is vectorised numpy over hashed q-grams, in chunks to bou
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
@@ -18,7 +20,8 @@ from studio.errors import CancelledError
 Q = 5  # q-gram length: long enough that common words do not make every pair a candidate
 BUCKETS = 1 << 24  # q-grams are hashed into 16M buckets (64 MB of counts); collisions only add candidates
 CHUNK = 50_000  # texts per chunk: keeps the int64 working arrays near 100 MB for 1M texts
-MAX_POSTING = 2_000  # texts sharing one q-gram, at most, for it to choose candidates
+MAX_POSTING = 2_000  # texts sharing one q-gram (or word key), at most, for it to choose candidates
+WORD_KEYS = 4  # a text's rarest words whose pairs are keys: 6 keys; two edited words still leave one shared
 CACHE_GRAMS = 20_000_000  # q-grams kept between the counting and the choosing pass (8 bytes each)
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 
@@ -65,7 +68,15 @@ def _chunks(texts: Sequence[str], cancel: threading.Event | None,
         yield start, owner + start, bucket
 
 
-def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20,
+              size: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(text, bucket) of each text's rarest shared q-grams (or words), grouped by text, rarest first.
+
+    ``size(counts)`` is how many each text keeps given how many it has: by default a prefix that grows
+    with the text (q-grams) or the rarer half (words).
+    """
+    if size is None:
+        size = (lambda sizes: sizes // 2 + 1) if words else prefix_size
     counts = np.zeros(BUCKETS, dtype=np.uint32)
     cached: list[tuple[int, np.ndarray, np.ndarray]] | None = []
     held = 0
@@ -88,10 +99,48 @@ def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20) -> t
         first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
         sizes = np.diff(np.r_[first, len(owner)])
         rank = np.arange(len(owner)) - np.repeat(first, sizes)
-        take = rank < np.repeat(sizes // 2 + 1 if words else prefix_size(sizes), sizes)
+        take = rank < np.repeat(size(sizes), sizes)
         owners.append(owner[take])
         buckets.append(bucket[take])
     return np.concatenate(owners or [np.zeros(0, np.int64)]), np.concatenate(buckets or [np.zeros(0, np.int64)])
+
+
+def word_keys(texts: Sequence[str], cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(text, key) for a second blocking of the same texts, on words rather than characters.
+
+    Each text's WORD_KEYS rarest words that another text also has, in the global rarest-first order,
+    give a key per pair of them; one more key is its set of words. At a million short texts every
+    5-gram can be common, yet two rare words rarely are together: one edited, dropped or inserted word
+    leaves the other pairs shared, and swapped or repeated words leave the word set as it was.
+    Keys shared by more than MAX_POSTING texts are dropped, as common q-grams are.
+    """
+    owner, bucket = _prefixes(texts, cancel, words=True, size=lambda sizes: np.minimum(sizes, WORD_KEYS))
+    first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1] if len(owner) else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[first, len(owner)])
+    owners, keys = [], []
+    for i in range(WORD_KEYS):
+        for j in range(i + 1, WORD_KEYS):
+            has = first[sizes > j]
+            owners.append(owner[has])
+            keys.append(_fold(bucket[has + i].astype(np.uint64) * np.uint64(BUCKETS) + bucket[has + j].astype(np.uint64)))
+    for start, w_owner, w_bucket in _chunks(texts, cancel, words=True):
+        starts = np.r_[0, np.flatnonzero(np.diff(w_owner)) + 1]
+        mixed = (w_bucket.astype(np.uint64) + np.uint64(1)) * _MUL  # a sum of mixed words: order-free
+        owners.append(w_owner[starts])
+        keys.append(_fold(np.add.reduceat(mixed, starts)))
+    owner, key = np.concatenate(owners), np.concatenate(keys)
+    order = np.lexsort((key, owner))  # grouped by text, as the pair search expects
+    owner, key = owner[order], key[order]
+    sorted_keys = np.sort(key)
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_keys)) + 1] if len(key) else np.zeros(0, np.int64)
+    too_common = sorted_keys[starts][np.diff(np.r_[starts, len(key)]) > MAX_POSTING]
+    keep = ~np.isin(key, too_common)
+    return owner[keep], key[keep]
+
+
+def _fold(x: np.ndarray) -> np.ndarray:
+    """A 40-bit key from a 64-bit value: mixed so that the top bits depend on all of it."""
+    return ((x * _MUL) >> np.uint64(24)).astype(np.int64)
 
 
 def _full_index(texts, cancel) -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +155,47 @@ def _unique(x: np.ndarray) -> np.ndarray:
     """Sorted distinct values (numpy's hash-based ``unique`` is far slower on large int64 arrays)."""
     x = np.sort(x)
     return x[np.r_[True, x[1:] != x[:-1]]] if len(x) else x
+
+
+def _unique_inplace(x: np.ndarray) -> np.ndarray:
+    """``_unique`` that sorts ``x`` itself: one copy fewer of arrays of tens of millions of pair codes."""
+    x.sort()
+    if len(x) < 2:
+        return x
+    keep = np.empty(len(x), dtype=bool)
+    keep[0] = True
+    np.not_equal(x[1:], x[:-1], out=keep[1:])
+    return x[keep]
+
+
+def _split(code: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair codes ``a * n + b`` back to (a, b), as int32 where n allows: half the memory of int64.
+
+    In slices, so no int64 temporary as long as all the codes is ever made.
+    """
+    kind = np.int32 if n < 2**31 else np.int64
+    a, b = np.empty(len(code), dtype=kind), np.empty(len(code), dtype=kind)
+    for s in range(0, len(code), 4_000_000):
+        q, r = np.divmod(code[s:s + 4_000_000], n)
+        a[s:s + len(q)], b[s:s + len(r)] = q, r
+    return a, b
+
+
+def _release() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise, and peak RSS grows stage by
+    stage with arrays already freed); a no-op where the C library has no ``malloc_trim``."""
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
+_libc = None
 
 
 def _search(keys: np.ndarray, needles: np.ndarray, side: str) -> np.ndarray:
@@ -135,21 +225,48 @@ def candidate_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (a, b) of texts worth scoring, each once, the shorter longer than ``min_length``.
 
-    ``symmetric``: both texts' prefixes share ``min_shared`` q-grams (for ``ratio``, whose partners
-    have similar lengths); otherwise one of the rarer half of a text's words appears anywhere in the
-    other (for partial and token-set scorers, where a short text can match inside a long one, in any
-    word order). ``max_partner(lengths)``
-    bounds the longer text's length given the shorter one's.
+    ``symmetric``: both texts' prefixes share ``min_shared`` q-grams, or one of their word keys (see
+    ``word_keys``), for ``ratio``, whose partners have similar lengths; otherwise one of the rarer half
+    of a text's words appears anywhere in the other (for partial and token-set scorers, where a short
+    text can match inside a long one, in any word order). ``max_partner(lengths)`` bounds the longer
+    text's length given the shorter one's.
     """
     # Postings longer than MAX_POSTING would make candidates grow with the square of the input.
     p_owner, p_bucket = _prefixes(texts, cancel, words=not symmetric,
-                                     max_count=MAX_POSTING if symmetric else 1 << 20)
-    n = len(texts)
+                                  max_count=MAX_POSTING if symmetric else 1 << 20)
+    _release()
     if symmetric:
-        f_owner, f_bucket = p_owner, p_bucket
+        codes = _sharing(p_owner, p_bucket, p_owner, p_bucket, lengths, symmetric=True, max_partner=max_partner,
+                         min_length=min_length, min_shared=min_shared, cancel=cancel)
+        del p_owner, p_bucket
+        _release()
+        w_owner, w_key = word_keys(texts, cancel)
+        _release()
+        codes += _sharing(w_owner, w_key, w_owner, w_key, lengths, symmetric=True, max_partner=max_partner,
+                          min_length=min_length, min_shared=1, cancel=cancel)
+        del w_owner, w_key
     else:
         f_owner, f_bucket = _full_index(texts, cancel)
-        min_shared = 1
+        codes = _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, symmetric=False, max_partner=max_partner,
+                         min_length=min_length, min_shared=1, cancel=cancel)
+        del p_owner, p_bucket, f_owner, f_bucket
+    # One join and one in-place sort of all pair codes: at a million texts they are tens of millions.
+    code = np.concatenate(codes) if codes else np.zeros(0, np.int64)
+    codes.clear()
+    _release()
+    code = _unique_inplace(code)
+    a, b = _split(code, len(texts))
+    del code
+    _release()
+    return a, b
+
+
+def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_partner, min_length, min_shared,
+             cancel) -> list[np.ndarray]:
+    """Pair codes ``a * n + b`` (a < b) of texts sharing ``min_shared`` keys of a text's ``p_bucket`` in
+    another's ``f_bucket`` (``p_owner`` grouped by text), within the length bound: sorted chunks, which
+    may repeat a pair across chunks (the caller joins and de-duplicates all of them at once)."""
+    n = len(lengths)
     # The index sorted by (bucket, length): a text's partners in a bucket are one contiguous run.
     f_key = f_bucket.astype(np.int64) * (1 << 20) + lengths[f_owner]
     order = np.argsort(f_key, kind="stable")
@@ -162,8 +279,9 @@ def candidate_pairs(
     lo = _search(f_key, base + low, "left")
     hi = _search(f_key, base + np.minimum(max_partner(q_len), (1 << 20) - 1), "right")
     counts = hi - lo
+    del f_key, order, base, hi, q_len  # the pass below needs only lo, counts and the owners
     codes = []
-    step = 4_000_000
+    step = 2_000_000  # pair expansions per pass: about ten int64 arrays of this length at once
     cum = np.cumsum(counts)
     # Chunks end on a text boundary (postings are grouped by text), so shared counts are complete.
     text_ends = np.r_[np.flatnonzero(np.diff(p_owner)) + 1, len(p_owner)]
@@ -185,5 +303,4 @@ def candidate_pairs(
             mult = np.diff(np.r_[starts, len(code)])
             codes.append(code[starts][mult >= min_shared])
         first = last
-    code = _unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
-    return code // n, code % n
+    return codes
