@@ -14,14 +14,17 @@ def load_sample() -> list[dict]:
 
 
 def ensure_sample() -> bool:
-    """Add the sample dataset to a workspace that has never had it. True when it was added.
+    """Add the sample dataset to a new, empty workspace. True when it was added.
 
-    A marker file remembers the seeding, so a user who deletes the sample does not get it back.
+    A workspace that already holds datasets (made with the CLI, say) is left as it is: the sample is
+    there to give an empty studio something to show, not to push itself ahead of the user's data. A
+    marker file remembers the first open, so a user who deletes the sample does not get it back.
     """
     marker = config.home() / ".sample-added"
     if marker.exists() or not config.SAMPLE_DATASET.is_file():
         return False
-    if store.find_dataset(SAMPLE_NAME) is None:
+    added = not store.list_datasets()
+    if added:
         store.create_dataset(SAMPLE_NAME, load_sample(), message="embedded sample")
     marker.write_text("1\n", encoding="utf-8")
-    return True
+    return added

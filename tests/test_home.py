@@ -41,6 +41,16 @@ def test_deleted_sample_is_not_seeded_again():
     assert any("No datasets yet" in m.value for m in at.markdown)
 
 
+def test_a_workspace_with_datasets_of_its_own_gets_no_sample():
+    mine = store.create_dataset("My questions", [{"question": "Who am I?", "answer": "A user."}])
+    evaluate = AppTest.from_file(str(Path(HOME).parent / "pages" / "4_Evaluate.py"), default_timeout=60).run()
+    assert not evaluate.exception
+    assert [d.id for d in store.list_datasets()] == [mine.id]
+    store.delete_dataset(mine.id)  # emptied later: still no sample pushed in
+    AppTest.from_file(HOME, default_timeout=60).run()
+    assert store.list_datasets() == []
+
+
 def test_any_page_opened_first_finds_the_sample_dataset():
     for name in ("2_Train.py", "3_Chat.py", "4_Evaluate.py"):
         assert AppTest.from_file(str(Path(HOME).parent / "pages" / name), default_timeout=60).run().exception == []
