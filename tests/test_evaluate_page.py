@@ -128,3 +128,19 @@ def test_home_counts_evaluations_and_links_the_page(tmp_path):
     assert not at.exception
     assert any("Evaluations so far: 1" in c.value for c in at.caption)
     assert any(link.proto.page == "Evaluate" and link.proto.label.startswith("Evaluate:") for link in at.get("page_link"))
+
+
+def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
+    """After training, the page opens ready to compare the new run with the model it started from,
+    on the run's held-out questions."""
+    from studio import runs, train
+
+    ds = store.create_dataset("Soccer QA", QA + [{"question": "How big is the ball?", "answer": "Size five."}])
+    run_id = runs.new_run_id("tuned")
+    cfg = train.TrainConfig(base=str(tiny_gpt2), max_steps=1, batch_size=2, test_fraction=0.5)
+    train.run_job(cfg, store.load_version(ds.id), runs.run_dir(run_id), name="tuned",
+                  dataset={"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256, "count": 4})
+    at = _app()
+    assert at.multiselect(key="evaluate.models").value == [f"run:{run_id}", str(tiny_gpt2)]
+    assert at.radio(key="evaluate.source").value == "run"
+    assert at.selectbox(key="evaluate.split_run").value == run_id

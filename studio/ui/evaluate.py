@@ -7,6 +7,7 @@ markup added is ``<mark>`` around words that differ from the reference.
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -36,6 +37,22 @@ def _runs() -> list:
         return []
 
 
+def _newest_run_and_base(all_runs: list) -> list[str]:
+    """What a person who just trained wants compared first: the newest run with a saved model and the
+    model it started from (a scratch run has none; a Hub base only when the Hub can be reached)."""
+    from studio import models
+
+    newest = next((r for r in all_runs if r.has_model), None)
+    if newest is None:
+        return []
+    picked = [newest.model_spec]
+    base = newest.base
+    if base and base != "scratch" and not base.startswith("run:") and (
+            Path(base).expanduser().is_dir() or models.hub_reachable()):
+        picked.append(base)
+    return picked
+
+
 def new_evaluation_form() -> None:
     """Models, questions and settings; Start queues a background job and selects it."""
     all_runs = _runs()
@@ -45,6 +62,7 @@ def new_evaluation_form() -> None:
     with c1:
         st.markdown("**Models**")
         chosen = st.multiselect("Training runs and their base models", list(run_labels) + bases,
+                                default=_newest_run_and_base(all_runs),
                                 format_func=lambda s: run_labels.get(s, f"{s} (base)"), key="evaluate.models")
         other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
                              placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct",
