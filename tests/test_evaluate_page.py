@@ -144,3 +144,20 @@ def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
     assert at.multiselect(key="evaluate.models").value == [f"run:{run_id}", str(tiny_gpt2)]
     assert at.radio(key="evaluate.source").value == "run"
     assert at.selectbox(key="evaluate.split_run").value == run_id
+
+
+def test_a_run_trained_on_every_record_is_tested_on_its_dataset(tiny_gpt2):
+    """The scratch preset keeps no held-out split: the page offers the run's own dataset and version
+    (leaked rows are then flagged) instead of a split that would be refused."""
+    from studio import runs, train
+
+    ds = store.create_dataset("Soccer QA", QA)
+    store.create_dataset("Another set", [{"question": "Who?", "answer": "Me."}])
+    run_id = runs.new_run_id("memorised")
+    cfg = train.TrainConfig(base=str(tiny_gpt2), max_steps=1, batch_size=2, test_fraction=0.0)
+    train.run_job(cfg, store.load_version(ds.id), runs.run_dir(run_id), name="memorised",
+                  dataset={"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256, "count": 3})
+    at = _app()
+    assert at.multiselect(key="evaluate.models").value[0] == f"run:{run_id}"
+    assert at.radio(key="evaluate.source").value == "dataset"
+    assert at.selectbox(key="evaluate.dataset").value.id == ds.id and at.selectbox(key="evaluate.version").value == 1

@@ -68,14 +68,18 @@ def new_evaluation_form() -> None:
                              placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct",
                              help="A Hub id, a local folder, or api:<model id> for a hosted model.")
     specs = list(chosen) + [line.strip() for line in other.splitlines() if line.strip()]
+    by_id = {r.id: r for r in all_runs}
     chosen_runs = [s[4:] for s in specs if s.startswith("run:")]
+    # A run trained on every record (the scratch preset) has no held-out split: its dataset is the test.
+    held_out = [i for i in chosen_runs if i in by_id and by_id[i].split.get("test")]
+    trained_on = next((by_id[i].dataset for i in chosen_runs if i in by_id), {})
     with c2:
         st.markdown("**Questions**")
         source = st.radio("From", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="evaluate.source",
-                          index=0 if chosen_runs else 1)
+                          index=0 if held_out else 1)
         run_id = dataset_id = version = None
         if source == "run":
-            options = chosen_runs or [r.id for r in all_runs]
+            options = held_out or chosen_runs or [r.id for r in all_runs]
             if not options:
                 st.info("No training runs yet: train one on the Train page, or evaluate on a dataset version.")
             run_id = st.selectbox("Run", options, key="evaluate.split_run") if options else None
@@ -84,9 +88,13 @@ def new_evaluation_form() -> None:
             if not datasets:
                 st.info("No datasets yet: create or import one on the Dataset page.")
             else:
-                ds = st.selectbox("Dataset", datasets, format_func=lambda d: d.name, key="evaluate.dataset")
+                ids = [d.id for d in datasets]
+                ds = st.selectbox("Dataset", datasets, format_func=lambda d: d.name, key="evaluate.dataset",
+                                  index=ids.index(trained_on["id"]) if trained_on.get("id") in ids else 0)
                 versions = [v.version for v in reversed(ds.versions)]
                 version = st.selectbox("Version", versions, key="evaluate.version",
+                                       index=versions.index(trained_on["version"])
+                                       if ds.id == trained_on.get("id") and trained_on.get("version") in versions else 0,
                                        format_func=lambda v: f"v{v} ({next(x.count for x in ds.versions if x.version == v)} records)")
                 dataset_id = ds.id
         sample = st.number_input("Sample size (0 = every question)", min_value=0, value=0, step=10, key="evaluate.sample")
