@@ -106,9 +106,31 @@ def needs_device(config: EvalConfig) -> bool:
 
 # --- models -----------------------------------------------------------------------------------
 
-def model_entry(spec: str) -> dict:
+def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
+    """What tables and plots call each model, always distinct: a training run by its name and start
+    time ("Soccer FAQ · 2026-11-22 09:56"), anything else as it was typed."""
+    from studio import runs
+
+    labels = []
+    for spec in specs:
+        label = spec
+        if spec.startswith("run:"):
+            try:
+                info = runs.load_run(spec[4:])
+                stamp = info.id[:15]  # 20261122-095609, the start time in the run id
+                when = (f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
+                        if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit() else info.id)
+                label = f"{info.name} · {when}"
+            except (StudioError, OSError, ValueError):
+                pass  # a deleted run keeps its spec; its cells say why it failed
+        labels.append(label)
+    return [f"{label} ({spec})" if labels.count(label) > 1 or (label != spec and label in specs) else label
+            for label, spec in zip(labels, specs)]
+
+
+def model_entry(spec: str, label: str | None = None) -> dict:
     """What the result records about a model before it runs."""
-    entry = {"label": spec, "spec": spec, "kind": "api" if is_api(spec) else "local", "source": None,
+    entry = {"label": label or spec, "spec": spec, "kind": "api" if is_api(spec) else "local", "source": None,
              "revision": None, "run_id": None, "error": None}
     if is_api(spec):
         entry["source"] = spec[4:]
@@ -195,7 +217,7 @@ def new_result(config: EvalConfig, eval_id: str | None = None) -> dict:
     """A queued result: the config and the models, no rows yet."""
     return {"id": eval_id or new_id(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "finished": None, "status": "queued", "error": None, "progress": {"done": 0, "total": 0, "stage": "queued"},
-            "config": config.to_dict(), "models": [model_entry(m) for m in config.models], "dataset": {},
+            "config": config.to_dict(), "models": [model_entry(m, label) for m, label in zip(config.models, model_labels(config.models))], "dataset": {},
             "environment": _environment(), "notes": [], "rows": [], "summary": {}, "summary_excluding_leaked": {}}
 
 

@@ -309,8 +309,21 @@ def test_a_real_training_run_is_evaluated_on_its_held_out_split(tiny_gpt2, offli
     assert result["status"] == "done", result["error"]
     held_out = [records[i]["question"] for i in runs.load_run(run_id).split["test"]]
     assert [r["question"] for r in result["rows"]] == held_out and len(held_out) == 2
-    assert all(f"run:{run_id}" in r["answers"] for r in result["rows"])
+    tuned = result["models"][1]["label"]  # the run by its name and start time, not its folder id
+    assert tuned.startswith("tuned · 20") and run_id not in tuned
+    assert all(tuned in r["answers"] for r in result["rows"])
     assert result["models"][1]["run_id"] == run_id and result["dataset"]["run_id"] == run_id
     assert not any(r["leak"] for r in result["rows"])  # a clean split leaks nothing
     curves = evaluate.run_curves(result)
-    assert [row["step"] for row in curves[f"run:{run_id}"] if "loss" in row] == [1, 2]
+    assert [row["step"] for row in curves[tuned] if "loss" in row] == [1, 2]
+
+
+def test_model_labels_name_runs_and_stay_distinct():
+    from studio import runs
+
+    ids = ["20261122-095700-soccer", "20261122-095730-soccer-2", "20261121-080000-soccer"]
+    for rid in ids:  # two runs of the same name started in the same minute, one the day before
+        runs.write_run(runs.run_dir(rid), {"name": "Soccer FAQ", "created": runs.now_iso(), "base": "scratch"})
+    labels = evaluate.model_labels([f"run:{i}" for i in ids] + ["distilgpt2", "run:20990101-deleted"])
+    assert labels == [f"Soccer FAQ · 2026-11-22 09:57 (run:{ids[0]})", f"Soccer FAQ · 2026-11-22 09:57 (run:{ids[1]})",
+                      "Soccer FAQ · 2026-11-21 08:00", "distilgpt2", "run:20990101-deleted"]
