@@ -130,16 +130,23 @@ def test_home_counts_evaluations_and_links_the_page(tmp_path):
     assert any(link.proto.page == "Evaluate" and link.proto.label.startswith("Evaluate:") for link in at.get("page_link"))
 
 
+def _train_one_step(base, ds, test_fraction: float) -> str:
+    """A finished training run of ``base`` on dataset ``ds`` (version 1); returns its id."""
+    from studio import runs, train
+
+    run_id = runs.new_run_id("tuned")
+    cfg = train.TrainConfig(base=str(base), max_steps=1, batch_size=2, test_fraction=test_fraction)
+    train.run_job(cfg, store.load_version(ds.id), runs.run_dir(run_id), name="tuned",
+                  dataset={"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256,
+                           "count": ds.latest.count})
+    return run_id
+
+
 def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
     """After training, the page opens ready to compare the new run with the model it started from,
     on the run's held-out questions."""
-    from studio import runs, train
-
     ds = store.create_dataset("Soccer QA", QA + [{"question": "How big is the ball?", "answer": "Size five."}])
-    run_id = runs.new_run_id("tuned")
-    cfg = train.TrainConfig(base=str(tiny_gpt2), max_steps=1, batch_size=2, test_fraction=0.5)
-    train.run_job(cfg, store.load_version(ds.id), runs.run_dir(run_id), name="tuned",
-                  dataset={"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256, "count": 4})
+    run_id = _train_one_step(tiny_gpt2, ds, test_fraction=0.5)
     at = _app()
     assert at.multiselect(key="evaluate.models").value == [f"run:{run_id}", str(tiny_gpt2)]
     assert at.radio(key="evaluate.source").value == "run"
@@ -149,14 +156,9 @@ def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
 def test_a_run_trained_on_every_record_is_tested_on_its_dataset(tiny_gpt2):
     """The scratch preset keeps no held-out split: the page offers the run's own dataset and version
     (leaked rows are then flagged) instead of a split that would be refused."""
-    from studio import runs, train
-
     ds = store.create_dataset("Soccer QA", QA)
     store.create_dataset("Another set", [{"question": "Who?", "answer": "Me."}])
-    run_id = runs.new_run_id("memorised")
-    cfg = train.TrainConfig(base=str(tiny_gpt2), max_steps=1, batch_size=2, test_fraction=0.0)
-    train.run_job(cfg, store.load_version(ds.id), runs.run_dir(run_id), name="memorised",
-                  dataset={"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256, "count": 3})
+    run_id = _train_one_step(tiny_gpt2, ds, test_fraction=0.0)
     at = _app()
     assert at.multiselect(key="evaluate.models").value[0] == f"run:{run_id}"
     assert at.radio(key="evaluate.source").value == "dataset"
