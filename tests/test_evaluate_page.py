@@ -163,3 +163,15 @@ def test_a_run_trained_on_every_record_is_tested_on_its_dataset(tiny_gpt2):
     assert at.multiselect(key="evaluate.models").value[0] == f"run:{run_id}"
     assert at.radio(key="evaluate.source").value == "dataset"
     assert at.selectbox(key="evaluate.dataset").value.id == ds.id and at.selectbox(key="evaluate.version").value == 1
+
+
+def test_a_chosen_run_deleted_elsewhere_leaves_the_selection(tiny_gpt2):
+    from studio import runs
+
+    ds = store.create_dataset("Soccer QA", QA + [{"question": "How big is the ball?", "answer": "Size five."}])
+    run_id = _train_one_step(tiny_gpt2, ds, test_fraction=0.5)
+    at = _app()
+    assert at.multiselect(key="evaluate.models").value == [f"run:{run_id}", str(tiny_gpt2)]
+    runs.delete_run(run_id)  # from the Train page, in another tab
+    at.run()
+    assert not at.exception and at.multiselect(key="evaluate.models").value == []

@@ -61,8 +61,10 @@ def new_evaluation_form() -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**Models**")
-        chosen = st.multiselect("Training runs and their base models", list(run_labels) + bases,
-                                default=_newest_run_and_base(all_runs),
+        options = list(run_labels) + bases
+        if "evaluate.models" not in st.session_state:  # first visit: what was just trained
+            st.session_state["evaluate.models"] = _newest_run_and_base(all_runs)
+        chosen = st.multiselect("Training runs and their base models", options,
                                 format_func=lambda s: run_labels.get(s, f"{s} (base)"), key="evaluate.models")
         other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
                              placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct",
