@@ -2,6 +2,7 @@
 
     python3 bench/semantic.py                 # ~10-15 minutes on a busy 2-core CPU
     python3 bench/semantic.py --embed 2000    # quicker, rougher throughput
+    python3 bench/semantic.py --full          # the real thing: dedup of all 100,000 records, end to end
 
 Embedding all 100,000 questions on two cores takes tens of minutes, so the script embeds a
 sample of real generated questions, measures texts/s, and extrapolates the embedding time. The
@@ -73,10 +74,15 @@ def main() -> None:
     ap.add_argument("--embed", type=int, default=3_000, help="questions actually embedded")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--sizes", default="5000,10000,20000,40000", help="sizes for the exact/index crossover")
+    ap.add_argument("--full", action="store_true",
+                    help="embed and dedup all --records questions through the studio's engine, after its estimate")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"semantic bench {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
+    if args.full:
+        end_to_end(args.records, args.threshold)
+        return
 
     embedder, secs = timed(load_embedder)
     print(f"model: {embedder.model_name} from {embedder.source} on {embedder.device} (loaded in {secs:.1f} s)")
@@ -114,6 +120,28 @@ def main() -> None:
           f"with exact search {(embed_all + te) / 60:.1f} min")
     print(f"search cost: exact {te / (len(data) * (len(data) - 1) / 2):.2e} s/pair, "
           f"index {ti / len(data):.2e} s/record")
+
+
+def end_to_end(n: int, threshold: float) -> None:
+    """What a user's run costs: the estimate the studio shows first, then ``dedup_records`` on all
+    ``n`` records (embedding, search, clusters), timed."""
+    from studio.dedup import DedupConfig, dedup_records
+    from studio.semantic import estimate_run
+
+    from bench.corpus import questions as varied_questions
+
+    embedder = load_embedder()
+    texts = varied_questions(n, seed=1)  # bench/dedup.py's corpus: 3 to 40 words, one in ten a variant
+    records = [{"question": q, "answer": "a"} for q in texts]
+    estimate = estimate_run(texts, embedder)
+    print(f"the studio's estimate: {estimate.message}")
+    start = time.perf_counter()
+    found = dedup_records(records, DedupConfig(method="semantic", semantic_threshold=threshold), embedder=embedder)
+    took = time.perf_counter() - start
+    members = sum(len(c.members) for c in found)
+    print(f"end to end, {n:,} questions: {took / 60:.1f} min ({n / took:.0f} records/s overall), "
+          f"{len(found):,} clusters holding {members:,} records; estimate/actual "
+          f"{estimate.seconds / took:.2f}")
 
 
 def _recall(exact, index) -> float:

@@ -10,6 +10,7 @@ Nothing heavy is imported at module import time: sentence-transformers costs sec
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +40,7 @@ class Embedder:
     device: str  # "cuda" or "cpu"
     model: Any = field(repr=False)  # sentence_transformers.SentenceTransformer
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    throughput: float | None = None  # texts/s, set by measure_throughput(): measured once, reused
+    seconds_per_char: float | None = None  # embedding cost, set by measure_throughput(): measured once, reused
 
     @property
     def dim(self) -> int:
@@ -179,22 +180,37 @@ def package_model_dir() -> Path | None:
     return path if (path / "modules.json").is_file() else None
 
 
+CHAR_OVERHEAD = 8  # characters' worth of cost per text beyond its own: the special tokens
+
+
 def measure_throughput(embedder: Embedder, texts: Sequence[str], seconds: float = 2.0,
                        batch_size: int = DEFAULT_BATCH) -> float:
-    """Texts per second on this machine, from embedding a sample of ``texts`` for ~``seconds``."""
-    sample = [_as_text(t) for t in texts[:max(batch_size, 1) * 64]]
-    if not sample:
+    """Texts per second for embedding all of ``texts`` on this machine.
+
+    A batch costs about its longest text's length times its size. ``encode`` sorts a run by length,
+    so a large run's batches pad to almost nothing, while a small sample's batches pad a lot: timing
+    a sample in texts/s would overstate a run's time several-fold. So a random sample of ``texts``
+    is timed per padded character for about ``seconds`` (once per embedder), and the rate follows
+    from all of ``texts``' characters.
+    """
+    items = [_as_text(t) for t in texts]
+    if not items:
         raise StudioError("No texts to measure embedding speed on.")
-    embedder.encode(sample[:min(8, len(sample))], batch_size=batch_size)  # warm-up: first pass is slow
-    done, start = 0, time.perf_counter()
-    while done < len(sample):
-        batch = sample[done:done + batch_size]
-        embedder.encode(batch, batch_size=batch_size)
-        done += len(batch)
-        if time.perf_counter() - start >= seconds:
-            break
-    embedder.throughput = done / max(time.perf_counter() - start, 1e-9)
-    return embedder.throughput
+    if embedder.seconds_per_char is None:
+        sample = sorted(random.Random(0).sample(items, min(len(items), 8 * max(batch_size, 1))), key=len,
+                        reverse=True)
+        embedder.encode(sample[:min(8, len(sample))], batch_size=batch_size)  # warm-up: first pass is slow
+        padded, done, start = 0, 0, time.perf_counter()
+        while done < len(sample):
+            batch = sample[done:done + batch_size]
+            embedder.encode(batch, batch_size=batch_size)
+            padded += (max(map(len, batch)) + CHAR_OVERHEAD) * len(batch)
+            done += len(batch)
+            if time.perf_counter() - start >= seconds:
+                break
+        embedder.seconds_per_char = max(time.perf_counter() - start, 1e-9) / padded
+    chars = sum(len(t) + CHAR_OVERHEAD for t in items)
+    return len(items) / (chars * embedder.seconds_per_char)
 
 
 def estimate_seconds(n_texts: int, throughput: float) -> float:

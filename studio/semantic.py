@@ -83,9 +83,10 @@ class RunEstimate:
 
 
 def estimate_run(texts: Sequence[str], embedder: Embedder, *, embedded: bool = False) -> RunEstimate:
-    """How long semantic dedup of ``texts`` will take here, from a ~2 s throughput sample (measured
-    once per embedder). Show it before starting a run over ``ESTIMATE_ABOVE`` records."""
-    rate = embedder.throughput or measure_throughput(embedder, texts)
+    """How long semantic dedup of ``texts`` will take here, from a ~2 s sample of the embedding cost
+    (measured once per embedder) and the length of ``texts``. Show it before starting a run over
+    ``ESTIMATE_ABOVE`` records."""
+    rate = measure_throughput(embedder, texts)
     n = len(texts)
     return RunEstimate(n, choose_method(n), rate, estimate_dedup_seconds(n, rate, embedded=embedded))
 

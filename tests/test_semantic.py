@@ -222,8 +222,18 @@ def test_a_large_run_is_estimated_before_it_starts(embedder: Embedder) -> None:
     assert est.records == 12_000 and est.method == "exact" and est.throughput > 1
     assert est.seconds >= 12_000 / est.throughput
     assert est.message.startswith("Semantic dedup of 12,000 records will take about ")
-    assert embedder.throughput == est.throughput  # measured once, reused by the next estimate
+    measured = embedder.seconds_per_char
     assert estimate_run(texts, embedder, embedded=True).seconds < est.seconds
+    assert embedder.seconds_per_char == measured  # measured once, reused by the next estimate
+
+
+def test_the_estimate_follows_the_length_of_the_texts(embedder: Embedder) -> None:
+    """Embedding cost grows with text length, so long questions are estimated slower per record than
+    short ones, from the one measurement the embedder keeps."""
+    short = [f"Who scored goal {i}?" for i in range(12_000)]
+    long = [f"In the match played on day {i}, which player of the home team scored the winning goal "
+            "after the referee had allowed four minutes of added time?" for i in range(12_000)]
+    assert estimate_run(long, embedder).seconds > 2 * estimate_run(short, embedder).seconds
 
 
 # ---- semantic dedup through studio.dedup (the review queue and the CLI use it) -------------------
