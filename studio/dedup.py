@@ -178,20 +178,14 @@ def dedup_records(
 
     n = len(texts)
     share = 0.2 if config.method == "both" else 0.0  # of the progress bar; embedding dominates the rest
-
-    def part(offset: float, width: float) -> Progress | None:
-        if progress is None:
-            return None
-        return lambda done, total: progress(int(1000 * (offset + width * done / max(total, 1))), 1000)
-
     fuzzy_found: list[cl.Cluster] = []
     if config.method == "both":
-        fuzzy_found = find_duplicates(texts, config.threshold, config.scorer, progress=part(0, share),
+        fuzzy_found = find_duplicates(texts, config.threshold, config.scorer, progress=_part(progress, 0, share),
                                       cancel=cancel, choose_keep=most_complete)
     kept = [i for i, t in enumerate(texts) if normalize(t)]  # empty texts are never duplicates
     embedder = embedder or shared_embedder(config.embedding_model)
     local = semantic.find_semantic_duplicates([texts[i] for i in kept], config.semantic_threshold, embedder,
-                                              progress=part(share, 1 - share), cancel=cancel)
+                                              progress=_part(progress, share, 1 - share), cancel=cancel)
     found = cl.connected_clusters(
         n, [cl.Pair(kept[p.i], kept[p.j], p.score) for c in local for p in c.pairs],
         kind="semantic", choose_keep=most_complete)
@@ -235,15 +229,16 @@ def _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
         if short_len <= 12 or int((hi[:rows] - np.arange(rows) - 1).sum()) <= SHORT_BUDGET:
             break
         short_len -= 2
-    short = _exhaustive_pairs(uniq, order, hi, t, fn, rows, _part(progress, 0, 2), cancel)
-    return short + _candidate_pairs(uniq, lengths, t, scorer, fn, short_len, _part(progress, 1, 2), cancel)
+    short = _exhaustive_pairs(uniq, order, hi, t, fn, rows, _part(progress, 0, 0.5), cancel)
+    return short + _candidate_pairs(uniq, lengths, t, scorer, fn, short_len, _part(progress, 0.5, 0.5), cancel)
 
 
-def _part(progress: Progress | None, k: int, parts: int) -> Progress | None:
-    """Report the k-th of ``parts`` equal stages of work as one progress from 0 to 1000."""
+def _part(progress: Progress | None, offset: float, width: float) -> Progress | None:
+    """Report a stage of the work, from ``offset`` to ``offset + width`` of the whole (fractions of
+    one), as one progress from 0 to 1000."""
     if progress is None:
         return None
-    return lambda done, total: progress(int(1000 * (k + done / max(total, 1)) / parts), 1000)
+    return lambda done, total: progress(int(1000 * (offset + width * done / max(total, 1))), 1000)
 
 
 def _guard(count: int, t: float) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from studio import eval_results, leakage, metrics, models
 from studio.errors import CancelledError, StudioError
 from studio.eval_questions import load_questions
+from studio.local_chat import free_memory
 
 Progress = Callable[[int, int, str], None]  # (done, total, what is happening)
 Cancel = Callable[[], bool]  # True once the user asked to stop
@@ -217,7 +218,8 @@ def new_result(config: EvalConfig, eval_id: str | None = None) -> dict:
     """A queued result: the config and the models, no rows yet."""
     return {"id": eval_id or new_id(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "finished": None, "status": "queued", "error": None, "progress": {"done": 0, "total": 0, "stage": "queued"},
-            "config": config.to_dict(), "models": [model_entry(m, label) for m, label in zip(config.models, model_labels(config.models))], "dataset": {},
+            "config": config.to_dict(), "dataset": {},
+            "models": [model_entry(m, label) for m, label in zip(config.models, model_labels(config.models))],
             "environment": _environment(), "notes": [], "rows": [], "summary": {}, "summary_excluding_leaked": {}}
 
 
@@ -357,13 +359,7 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, token: s
             step(start + len(chunk), f"{label}: {start + len(chunk)}/{len(rows)}")
     finally:
         del lm
-        _free_memory()
-
-
-def _free_memory() -> None:
-    from studio.local_chat import free_memory
-
-    free_memory()
+        free_memory()
 
 
 def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, token: str | None,

@@ -48,7 +48,8 @@ def train_tokenizer(texts: list[str], vocab_size: int = 2000) -> Any:
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS])
     # the wrapper's inner Tokenizer: the wrapper itself lacks parts of the API (truncation direction)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token=EOS, bos_token=EOS, pad_token=EOS, unk_token=EOS)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token=EOS, bos_token=EOS, pad_token=EOS,
+                                  unk_token=EOS)
     tok.model_max_length = 1024
     return tok
 

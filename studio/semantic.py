@@ -24,8 +24,8 @@ from studio.embed import (
     Embedder,
     Progress,
     estimate_seconds,
-    shared_embedder,
     measure_throughput,
+    shared_embedder,
 )
 from studio.errors import CancelledError, StudioError
 
@@ -113,7 +113,8 @@ def find_semantic_duplicates(
     """Clusters of texts whose embeddings have cosine similarity >= ``threshold``.
 
     Pass ``embeddings`` (rows aligned with ``texts``) to skip embedding, or an ``embedder``
-    (default: the process-wide ``shared_embedder()``). Clusters have kind "semantic" and ``Pair.score`` = cosine x 100.
+    (default: the process-wide ``shared_embedder()``). Clusters have kind "semantic" and ``Pair.score``
+    = cosine x 100.
     ``progress(done, total)`` counts texts embedded, then records searched (total = 2n when
     embedding, n otherwise); setting ``cancel`` raises ``CancelledError``.
     """

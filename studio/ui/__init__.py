@@ -20,10 +20,11 @@ T = TypeVar("T")
 
 
 def page_setup(title: str, icon: str = ":material/smart_toy:") -> None:
-    """Every page's first call: the tab title, wide layout, and a workspace with the sample in it.
+    """Every page's first call: the tab title, wide layout, and a workspace ready to use.
 
-    Whichever page a person opens first, the workspace exists and holds the sample dataset; a
-    workspace that cannot be written stops the page with one line saying what to do.
+    Whichever page a person opens first, the workspace exists, and a new, empty one holds the
+    sample dataset (``studio.sample.ensure_sample``); a workspace that cannot be written stops the
+    page with one line saying what to do.
     """
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=icon, layout="wide")
     try:

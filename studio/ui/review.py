@@ -219,7 +219,7 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
     c = review.clusters[k]
     with st.container(border=True, key=f"dedup-cluster-{k}"):
         score = (f"cosine {c.top_score / 100:.3f}" if c.kind == "semantic" else f"top score {c.top_score:.1f}")
-        badges = " ".join(f":{KIND_COLORS.get(k, 'gray')}-badge[{k}]" for k in c.kind.split("+"))
+        badges = " ".join(f":{KIND_COLORS.get(kind, 'gray')}-badge[{kind}]" for kind in c.kind.split("+"))
         st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")
         ref = records[c.keep]
         for row in range(0, len(c.members), 4):

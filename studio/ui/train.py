@@ -17,8 +17,8 @@ from typing import Any
 import streamlit as st
 
 from studio import jobs, memory, recipe, runs, store, train, train_plots
-from studio.local_chat import free_memory
 from studio.errors import StudioError
+from studio.local_chat import free_memory
 
 BASES = ("scratch", "distilgpt2", "an earlier run", "another model (Hub id or folder)")
 
