@@ -1,10 +1,13 @@
 """Chat through an API: Hugging Face Inference Providers or any OpenAI-compatible server.
 
-``huggingface_hub.InferenceClient`` does the HTTP. This module adds what it leaves out: a timeout on
-every call, bounded retries of a busy server (408/429/5xx, honouring ``Retry-After`` and a loading
-model's ``estimated_time``) only before the first token, and an error instead of an empty answer
-when the response is empty, not an event stream or not JSON. The token goes into the request header
-and nowhere else: every message that leaves this module is scrubbed of it.
+Inference Providers go through ``huggingface_hub.InferenceClient`` with the Hugging Face token; an
+OpenAI-compatible base URL goes through ``studio.openai_stream`` with only the key given for it (a
+Hugging Face token is never sent to a URL that is not Hugging Face's). This module adds bounded
+retries of a busy server (408/429/5xx, honouring ``Retry-After`` and a loading model's
+``estimated_time``) only before the first token, bounds on the wait for the first token, between
+tokens and for the whole answer, and an error instead of an answer when the response is empty, not
+an event stream, not JSON, or cut before it finished. The key goes into the request header and
+nowhere else: every message that leaves this module is scrubbed of it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from studio import openai_stream
 from studio.chat import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
 from studio.errors import BackendError, MissingTokenError, NetworkError
 
@@ -106,16 +110,17 @@ class ApiBackend(BackendBase):
     # --- the request ------------------------------------------------------------------------
 
     def _client(self, timeout: float) -> Any:
+        """An ``InferenceClient`` for Inference Providers; None for a base URL (``openai_stream`` does it)."""
+        if self.spec.kind != "provider":
+            return None
         from huggingface_hub import InferenceClient
 
-        if self.spec.kind == "provider":
-            if not self._token:
-                raise MissingTokenError(
-                    "Hugging Face Inference Providers need a token: set HF_TOKEN in secrets or the environment, "
-                    "or type it in the token field."
-                )
-            return InferenceClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
-        return InferenceClient(base_url=self.spec.base_url.rstrip("/"), api_key=self._token, timeout=timeout)
+        if not self._token:
+            raise MissingTokenError(
+                "Hugging Face Inference Providers need a token: set HF_TOKEN in secrets or the environment, "
+                "or type it in the token field."
+            )
+        return InferenceClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
 
     def _request_kwargs(self, params: ChatParams) -> dict[str, Any]:
         kw: dict[str, Any] = {"max_tokens": params.max_new_tokens, "stream": True}
@@ -137,11 +142,24 @@ class ApiBackend(BackendBase):
         model, where = self.spec.model, (self.spec.base_url or "Hugging Face Inference Providers")
         if isinstance(exc, InferenceTimeoutError):  # not retried: a silent server would cost minutes
             return BackendError(f"{where} did not answer within the timeout: try again, or raise the timeout.")
+        if isinstance(exc, openai_stream.StreamTimeout):
+            return BackendError(f"{where}: {exc.what}. Try again, or raise the timeout.")
+        if isinstance(exc, openai_stream.StreamCut):
+            return BackendError(f"{where} closed the stream before the answer finished: try again.")
+        if isinstance(exc, openai_stream.NotEventStream):
+            return BackendError(
+                f"{where} sent no event stream (an empty or non-streaming response): check that the URL is an "
+                "OpenAI-compatible /v1 endpoint."
+            )
+        status = headers = body = None
         if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-            status = exc.response.status_code
-            msg, estimate = _server_message(_body(exc.response))
+            status, headers, body = exc.response.status_code, exc.response.headers, _body(exc.response)
+        elif isinstance(exc, openai_stream.HttpStatusError):
+            status, headers, body = exc.status_code, {k.lower(): v for k, v in exc.headers.items()}, exc.body
+        if status is not None:
+            msg, estimate = _server_message(body)
             if status in RETRY_STATUSES:
-                wait = _header_wait(exc.response.headers.get("retry-after"))
+                wait = _header_wait(headers.get("retry-after"))
                 if wait is None and estimate is not None:
                     wait = estimate  # "model is currently loading": the server's own estimate
                 reason = "the model is loading" if estimate is not None or "loading" in msg.lower() else f"the server is busy ({status})"
@@ -186,28 +204,38 @@ class ApiBackend(BackendBase):
         stop = stop or threading.Event()
         for attempt in range(MAX_ATTEMPTS):
             client = self._client(params.timeout_s)
+            started = time.monotonic()
             try:
-                chunks = self._open(client, msgs, params)
+                chunks = self._open(client, msgs, params, stop)
                 first = self._first_piece(chunks, stats)
             except _Retry as retry:
-                client.close()
+                _close(client)
                 if not self._wait_before_retry(retry, attempt, stop, stats):
                     return
                 continue
             except BaseException:
-                client.close()
+                _close(client)
                 raise
             try:
                 yield first
-                yield from self._rest(chunks, stats, stop)
+                yield from self._rest(chunks, stats, stop, started, params)
             finally:
-                client.close()
+                _close(client)
                 stats.finish()
             return
 
-    def _open(self, client: Any, msgs: list[Message], params: ChatParams) -> Iterator[Any]:
+    def _open(self, client: Any, msgs: list[Message], params: ChatParams,
+              stop: threading.Event | None = None) -> Iterator[Any]:
+        kwargs = self._request_kwargs(params)
         try:
-            return iter(client.chat_completion(msgs, **self._request_kwargs(params)))
+            if client is None:  # an OpenAI-compatible base URL: only its own key, never the HF token
+                url = self.spec.base_url.rstrip("/") + "/chat/completions"
+                deadlines = openai_stream.Deadlines(first_token_s=params.timeout_s, idle_s=params.timeout_s,
+                                                    total_s=params.total_timeout_s)
+                events = openai_stream.stream_events(url, {"messages": msgs, **kwargs}, self._token, deadlines, stop)
+                first = next(events, _END)  # sends the request: HTTP errors surface here, where retries may happen
+                return iter(()) if first is _END else _chain(first, events)
+            return _until_finished(iter(client.chat_completion(msgs, **kwargs)))
         except Exception as exc:  # the client's errors: HTTP status, timeout, connection
             raise self._explain(exc) from None
 
@@ -239,8 +267,13 @@ class ApiBackend(BackendBase):
                 stats.mark_token()
                 return text
 
-    def _rest(self, chunks: Iterator[Any], stats: StreamStats, stop: threading.Event) -> Iterator[str]:
+    def _rest(self, chunks: Iterator[Any], stats: StreamStats, stop: threading.Event, started: float,
+              params: ChatParams) -> Iterator[str]:
+        where = self.spec.base_url or "Hugging Face Inference Providers"
         while not stop.is_set():
+            if time.monotonic() - started > params.total_timeout_s:
+                raise BackendError(f"{where}: the answer took longer than {params.total_timeout_s:.0f} s in all. "
+                                   "Try again, or raise max tokens' time limit.")
             try:
                 chunk = self._next(chunks)
             except StopIteration:
@@ -251,9 +284,9 @@ class ApiBackend(BackendBase):
             if text:
                 stats.mark_token()
                 yield text
-            usage = getattr(chunk, "usage", None)
-            if usage is not None and getattr(usage, "completion_tokens", None):
-                stats.tokens = int(usage.completion_tokens)
+            usage = _get(chunk, "usage")
+            if usage is not None and _get(usage, "completion_tokens"):
+                stats.tokens = int(_get(usage, "completion_tokens"))
 
     def _wait_before_retry(self, retry: _Retry, attempt: int, stop: threading.Event, stats: StreamStats) -> bool:
         """Sleep before the next try; False when stopped. Raises when no try is left or the wait is too long."""
@@ -266,9 +299,39 @@ class ApiBackend(BackendBase):
         return not stop.wait(wait)
 
 
+_END = object()
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _until_finished(chunks: Iterator[Any]) -> Iterator[Any]:
+    """The chunks, then ``StreamCut`` if the stream ended without a ``finish_reason`` (cut mid-answer)."""
+    seen = finished = False
+    for chunk in chunks:
+        seen = True
+        choices = _get(chunk, "choices") or []
+        finished = finished or bool(choices and _get(choices[0], "finish_reason"))
+        yield chunk
+    if seen and not finished:
+        raise openai_stream.StreamCut()
+
+
+def _close(client: Any) -> None:
+    if client is not None:
+        client.close()
+
+
+def _get(obj: Any, name: str) -> Any:
+    """A field of an ``InferenceClient`` chunk object or of a plain event dict."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
 def _text(chunk: Any) -> str:
-    choices = getattr(chunk, "choices", None) or []
+    choices = _get(chunk, "choices") or []
     if not choices:
         return ""
-    delta = getattr(choices[0], "delta", None)
-    return (getattr(delta, "content", None) or "") if delta is not None else ""
+    delta = _get(choices[0], "delta")
+    return (_get(delta, "content") or "") if delta is not None else ""

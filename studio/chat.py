@@ -55,7 +55,8 @@ class ChatParams:
     top_k: int = 50  # local models only (transformers' default); 0 turns it off
     repetition_penalty: float = 1.0  # local models only; 1.0 = off
     seed: int | None = None  # a fixed seed makes sampled answers repeatable
-    timeout_s: float = 60.0  # longest wait for the next token (local) or the server (API), seconds
+    timeout_s: float = 60.0  # longest wait for the first token, and between two tokens, seconds
+    total_timeout_s: float = 600.0  # API models: the whole answer at most, so a trickling server ends
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or not 1 <= self.max_new_tokens <= 8192:
@@ -70,6 +71,9 @@ class ChatParams:
             raise BackendError(f"repetition_penalty must be between 0.5 and 2, not {self.repetition_penalty!r}.")
         if not 1.0 <= float(self.timeout_s) <= 3600.0:
             raise BackendError(f"timeout must be between 1 and 3600 seconds, not {self.timeout_s!r}.")
+        if not float(self.timeout_s) <= float(self.total_timeout_s) <= 86400.0:
+            raise BackendError(f"the total timeout must be at least the timeout ({self.timeout_s:g} s) and at most "
+                               f"a day, not {self.total_timeout_s!r}.")
 
     @property
     def sampling(self) -> bool:
@@ -83,6 +87,21 @@ class ChatParams:
     def from_dict(cls, data: dict[str, Any]) -> ChatParams:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """Who gets which secret: the Hugging Face token goes only to Hugging Face, a key only to its server."""
+
+    hf_token: str | None = None  # Inference Providers and Hub downloads; never sent to a base URL
+    api_key: str | None = None  # the OpenAI-compatible base URL it was given for; None sends no key
+
+    def for_kind(self, kind: str) -> str | None:
+        """The secret a backend of ``kind`` may send: the API key for a base URL, else the HF token."""
+        return (self.api_key or None) if kind == "openai" else (self.hf_token or None)
+
+    def __repr__(self) -> str:  # never the values
+        return f"Credentials(hf_token={'set' if self.hf_token else 'none'}, api_key={'set' if self.api_key else 'none'})"
 
 
 @dataclass(frozen=True)

@@ -170,8 +170,11 @@ def _folder_fingerprint(folder: Path) -> str | None:
     return "sha256:" + h.hexdigest()
 
 
-def _chat_backend(spec: str, config: EvalConfig, token: str | None):
-    """A ``studio.chat`` backend: ``api:<id>`` through the base URL or a provider, anything else locally."""
+def _chat_backend(spec: str, config: EvalConfig, creds):
+    """A ``studio.chat`` backend: ``api:<id>`` through the base URL or a provider, anything else locally.
+
+    ``creds`` is a ``studio.chat.Credentials``: a base URL gets only the API key meant for it.
+    """
     from studio import chat
 
     if is_api(spec):
@@ -181,7 +184,7 @@ def _chat_backend(spec: str, config: EvalConfig, token: str | None):
             bspec = chat.BackendSpec(kind="provider", model=spec[4:], provider=config.api_provider or "auto")
     else:
         bspec = chat.BackendSpec(kind="local", model=spec, quantization=config.quantization)
-    return chat.make_backend(bspec, token)
+    return chat.make_backend(bspec, creds.for_kind(bspec.kind))
 
 
 def _chat_params(config: EvalConfig, max_new_tokens: int | None = None):
@@ -241,14 +244,20 @@ class _Saver:
                 self._last = time.monotonic()
 
 
-def run_evaluation(config: EvalConfig, *, token: str | None = None, eval_id: str | None = None,
+def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str | None = None,
+                   eval_id: str | None = None,
                    progress: Progress | None = None, cancel: Cancel | None = None,
                    save: Callable[[dict], object] | None = eval_results.save) -> dict:
     """Answer and score every question with every model; return the result (saved as it goes).
 
     A model that fails to load or an API that fails midway marks its cells as failed with the
     reason; the other models go on. Cancelling keeps what was done (status "cancelled").
+    ``token`` (Hugging Face) goes to Inference Providers and Hub downloads only; ``api_key`` to the
+    OpenAI-compatible base URL only, and no key at all when it is None.
     """
+    from studio.chat import Credentials
+
+    creds = Credentials(hf_token=token, api_key=api_key)
     cancel = cancel or (lambda: False)
     result = new_result(config, eval_id)
     result["status"] = "running"
@@ -274,14 +283,14 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, eval_id: str
             if cancel():
                 raise CancelledError("Evaluation stopped: the results so far are kept.")
             runner = _run_api_model if entry["kind"] == "api" else _run_local_model
-            runner(entry, result["rows"], config, token, lambda n, stage: saver.step(done + n, total, stage), cancel)
+            runner(entry, result["rows"], config, creds, lambda n, stage: saver.step(done + n, total, stage), cancel)
             done += per_model
             saver.step(done, total, f"{entry['label']} done", force=True)
         if config.answer_similarity:
             saver.step(done, total, "semantic similarity of the answers", force=True)
             _add_similarity(result)
         if config.judge:
-            _run_judge(config, result, token, lambda n, stage: saver.step(done + n, total, stage), cancel)
+            _run_judge(config, result, creds, lambda n, stage: saver.step(done + n, total, stage), cancel)
         result["status"] = "done"
     except CancelledError as exc:
         result["status"], result["error"] = "cancelled", str(exc)
@@ -314,14 +323,14 @@ def _record(row: dict, label: str, answer: str, latency: float) -> None:
     row["scores"][label] = {**metrics.score_answer(answer, row["reference"]), "latency_s": latency}
 
 
-def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, token: str | None,
+def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
                      step: Callable[[int, str], None], cancel: Cancel) -> None:
     from studio import generate
 
     label = entry["label"]
     step(0, f"loading {label}")
     try:
-        lm = models.load_causal_lm(entry["spec"], quantization=config.quantization, token=token)
+        lm = models.load_causal_lm(entry["spec"], quantization=config.quantization, token=creds.hf_token)
     except StudioError as exc:
         _fail_all(entry, rows, str(exc))
         return
@@ -362,11 +371,11 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, token: s
         free_memory()
 
 
-def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, token: str | None,
+def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
                    step: Callable[[int, str], None], cancel: Cancel) -> None:
     label = entry["label"]
     try:
-        backend = _chat_backend(entry["spec"], config, token)
+        backend = _chat_backend(entry["spec"], config, creds)
         params = _chat_params(config)
     except StudioError as exc:
         _fail_all(entry, rows, str(exc))
@@ -413,10 +422,10 @@ def _add_similarity(result: dict) -> None:
                 row["scores"][label]["similarity"] = sim
 
 
-def _run_judge(config: EvalConfig, result: dict, token: str | None, step: Callable[[int, str], None],
+def _run_judge(config: EvalConfig, result: dict, creds, step: Callable[[int, str], None],
                cancel: Cancel) -> None:
     try:
-        backend = _chat_backend(config.judge, config, token)
+        backend = _chat_backend(config.judge, config, creds)
         params = _chat_params(config, max_new_tokens=60)
     except StudioError as exc:
         result["notes"].append(f"Judge {config.judge!r} unavailable: {exc}")

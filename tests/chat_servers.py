@@ -147,6 +147,24 @@ class FaultServer:
                 return
         h.wfile.write(b"data: [DONE]\n\n")
 
+    def mode_trickle(self, h, n):  # a server that keeps the connection alive one byte at a time
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.end_headers()
+        for byte in chunk("Uma partida tem noventa minutos"):
+            h.wfile.write(bytes([byte]))
+            h.wfile.flush()
+            if self.release.wait(0.5):
+                return
+
+    def mode_cut(self, h, n):  # a stream closed cleanly mid-answer: no finish_reason, no [DONE]
+        self.send(h, 200, chunk("The match") + chunk(" lasts"), "text/event-stream")
+
+    def mode_finished(self, h, n):  # a complete answer ended by a finish_reason, without [DONE]
+        last = json.loads(chunk(".")[6:])
+        last["choices"][0]["finish_reason"] = "stop"
+        self.send(h, 200, chunk("Ninety minutes") + f"data: {json.dumps(last)}\n\n".encode(), "text/event-stream")
+
     def mode_silent(self, h, n):  # accepts the request and never answers
         self.release.wait(30)
 

@@ -135,13 +135,16 @@ def test_unreachable_server_is_a_network_error():
         b.complete(ASK)
 
 
-def test_offline_mode_is_named_as_the_cause(faults, monkeypatch):
+def test_offline_mode_blocks_providers_but_not_a_local_server(faults, monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read once, when huggingface_hub is imported
+    provider = make_backend(BackendSpec(kind="provider", model="meta-llama/Llama-3.1-8B-Instruct"), TOKEN)
     with pytest.raises(NetworkError, match="HF_HUB_OFFLINE is set"):
-        backend(faults, "good").complete(ASK)
+        provider.complete(ASK)
+    # an OpenAI-compatible server on this machine is not the Hub: offline mode does not stop it
+    assert backend(faults, "good").complete(ASK) == "".join(GOOD_ANSWER)
 
 
 def test_providers_need_a_token_before_any_request():
@@ -154,3 +157,31 @@ def test_providers_need_a_token_before_any_request():
 def test_scrub_removes_the_token_and_its_tail():
     assert TOKEN not in scrub(f"url?key={TOKEN}", TOKEN)
     assert TOKEN[-12:] not in scrub(f"...{TOKEN[-12:]}", TOKEN)
+
+
+def test_a_trickling_server_is_cut_off_by_the_timeout(faults):
+    """One byte every 0.5 s never trips a per-read timeout; the wait for the first token does."""
+    b = backend(faults, "trickle")
+    t0 = time.monotonic()
+    with pytest.raises(BackendError, match="no answer came within 2 s"):
+        b.complete(ASK, ChatParams(timeout_s=2, total_timeout_s=30))
+    assert time.monotonic() - t0 < 6
+
+
+def test_a_stream_cut_mid_answer_is_an_error_not_an_answer(faults):
+    with pytest.raises(BackendError, match="closed the stream before the answer finished"):
+        backend(faults, "cut").complete(ASK)
+    assert backend(faults, "finished").complete(ASK) == "Ninety minutes."  # a finish_reason ends it cleanly
+
+
+def test_cli_chat_timeout_bounds_the_whole_wait(faults, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("trickle"), "--model", "m",
+                          "--timeout", "3", "hello"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and "3 s" in out.stderr
+    assert time.monotonic() - t0 < 15

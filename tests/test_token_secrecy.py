@@ -18,6 +18,8 @@ from studio.errors import StudioError
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "hf_SECRETsecretSECRET0123456789abcdef"
+OPERATOR_KEY = "sk-OPERATORoperatorOPERATOR0123456"  # a key in the server's environment or secrets
+TYPED_KEY = "sk-TYPEDtypedTYPEDtyped0123456789ab"  # a key a visitor typed for their own base URL
 ASK = [{"role": "user", "content": "hi"}]
 
 
@@ -99,24 +101,97 @@ def test_secrets_file_is_ignored_by_git():
     assert (REPO / ".streamlit" / "secrets.toml.example").is_file()
 
 
-def test_a_token_typed_in_the_browser_reaches_a_background_evaluation_and_nothing_else(faults, studio_home,
-                                                                                        tmp_path, monkeypatch):
+def test_a_key_typed_in_the_browser_reaches_a_background_evaluation_and_the_hf_token_does_not(
+        faults, studio_home, tmp_path, monkeypatch):
     import json
 
     from studio import eval_jobs, eval_results
     from studio.evaluate import EvalConfig
 
-    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY"):
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", OPERATOR_KEY)  # the server's own key: never for a URL typed on the page
     data = tmp_path / "qa.json"
     data.write_text(json.dumps([{"question": "How long is a match?", "answer": "90 minutes."}]))
-    sent = len(faults.headers)
     cfg = EvalConfig(models=("api:m",), dataset_file=str(data), api_base_url=faults.url("good"))
-    eval_id = eval_jobs.start_evaluation(cfg, token=SECRET)
-    deadline = time.time() + 120
-    while time.time() < deadline and eval_jobs.job_state(eval_id).active:
-        time.sleep(0.3)
-    assert eval_results.load(eval_id)["status"] == "done"
-    assert [h.get("authorization") for h in faults.headers[sent:]] == [f"Bearer {SECRET}"]  # the job used it
-    assert files_containing(studio_home, SECRET) == []  # not in the status, the log or the result
+    for api_key, expected in ((TYPED_KEY, f"Bearer {TYPED_KEY}"), (None, None)):
+        sent = len(faults.headers)
+        eval_id = eval_jobs.start_evaluation(cfg, token=SECRET, api_key=api_key)
+        deadline = time.time() + 120
+        while time.time() < deadline and eval_jobs.job_state(eval_id).active:
+            time.sleep(0.3)
+        assert eval_results.load(eval_id)["status"] == "done"
+        assert [h.get("authorization") for h in faults.headers[sent:]] == [expected]
+    assert files_containing(studio_home, SECRET) == [] and files_containing(studio_home, TYPED_KEY) == []
     assert SECRET not in os.environ.get("HF_TOKEN", "")  # the studio's own process is unchanged
+
+
+# --- The Hugging Face token goes only to Hugging Face -------------------------------------------
+
+def test_a_base_url_never_receives_the_hf_token_from_the_environment(faults, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", SECRET)  # huggingface_hub would pick this up on its own
+    sent = len(faults.headers)
+    make_backend(BackendSpec(kind="openai", model="m", base_url=faults.url("good")), None).complete(ASK, ChatParams())
+    make_backend(BackendSpec(kind="openai", model="m", base_url=faults.url("good")), TYPED_KEY).complete(ASK)
+    assert [h.get("authorization") for h in faults.headers[sent:]] == [None, f"Bearer {TYPED_KEY}"]
+
+
+def test_cli_chat_sends_a_base_url_only_its_own_key(faults, tmp_path):
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path), "HF_TOKEN": SECRET}
+    env.pop("OPENAI_API_KEY", None)
+    sent = len(faults.headers)
+    cmd = [sys.executable, "-m", "studio", "chat", "--base-url", faults.url("good"), "--model", "m", "hello"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run(cmd + ["--api-key-env", "MY_KEY"], capture_output=True, text=True, cwd=REPO,
+                         env={**env, "MY_KEY": TYPED_KEY}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert [h.get("authorization") for h in faults.headers[sent:]] == [None, f"Bearer {TYPED_KEY}"]
+
+
+def test_cli_evaluate_never_sends_the_hf_token_to_a_base_url(faults, tmp_path):
+    import json
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "90 minutes."}]))
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_TOKEN": SECRET}
+    env.pop("OPENAI_API_KEY", None)
+    sent = len(faults.headers)
+    out = subprocess.run([sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", "m",
+                          "--base-url", faults.url("good"), "--out", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert [h.get("authorization") for h in faults.headers[sent:]] == [None]
+
+
+def test_the_chat_page_never_sends_a_server_secret_to_a_typed_url(faults, studio_home, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    monkeypatch.setenv("OPENAI_API_KEY", OPERATOR_KEY)
+    at = AppTest.from_file(str(REPO / "pages" / "3_Chat.py"), default_timeout=30)
+    at.secrets["HF_TOKEN"] = SECRET
+    at.run()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("good")).run()
+    at.text_input(key="chat.a.api_model").set_value("m").run()
+    sent = len(faults.headers)
+    at.chat_input(key="chat.input").set_value("hello").run()
+    for _ in range(100):
+        if not at.session_state["chat.jobs"]:
+            break
+        time.sleep(0.1)
+        at.run()
+    assert "error" not in at.session_state["chat.messages"][-1]
+    assert [h.get("authorization") for h in faults.headers[sent:]] == [None]
+
+
+def test_a_typed_secret_leaves_the_input_once_entered(studio_home):
+    at = AppTest.from_file(str(REPO / "pages" / "3_Chat.py"), default_timeout=30)
+    at.run()
+    at.selectbox(key="chat.a.kind").set_value("provider").run()
+    next(t for t in at.text_input if t.label == "Hugging Face token").set_value(SECRET).run()
+    assert at.session_state["auth.hf_token"] == SECRET
+    assert not [t for t in at.text_input if t.label == "Hugging Face token"]  # no input holds it any more
+    assert any("set for this session" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Forget").click().run()
+    assert "auth.hf_token" not in at.session_state
+    assert [t.value for t in at.text_input if t.label == "Hugging Face token"] == [""]

@@ -23,12 +23,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--local", action="store_true", help="load the model in this process (id, folder or run:<id>)")
     p.add_argument("--model", help=f"model id (default for --local: {DEFAULT_LOCAL_MODEL})")
     p.add_argument("--system", default="", help="system prompt")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server or the next token")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to wait for the first token, and between two tokens (default 60)")
+    p.add_argument("--total-timeout", type=float,
+                   help="API models: seconds the whole answer may take (default 600, at least --timeout)")
     p.add_argument("--max-new-tokens", type=int, default=ChatParams.max_new_tokens)
     p.add_argument("--temperature", type=float, default=ChatParams.temperature)
     p.add_argument("--quantization", choices=["4bit", "8bit"], help="--local on a CUDA GPU only")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="environment variable holding the --base-url server's key (default OPENAI_API_KEY)")
+                   help="environment variable holding the --base-url server's key (default OPENAI_API_KEY); "
+                        "the Hugging Face token is never sent to a base URL")
     p.add_argument("--stats", action="store_true", help="print time to first token and tokens/s on stderr")
     p.add_argument("message", help="what to ask")
     p.set_defaults(func=run)
@@ -48,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
             raise_usage("--model is required (a Hub id served by Inference Providers)")
         spec = BackendSpec(kind="provider", model=args.model, provider=args.provider or "auto")
         token = config.hf_token()
-    params = ChatParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, timeout_s=args.timeout)
+    total = args.total_timeout if args.total_timeout is not None else max(args.timeout, ChatParams.total_timeout_s)
+    params = ChatParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, timeout_s=args.timeout,
+                        total_timeout_s=total)
     backend = make_backend(spec, token)
     stats = StreamStats()
     for piece in backend.stream(build_messages(args.system, [], args.message), params, stats=stats):

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
     p.add_argument("--csv", metavar="REPORT.csv", help="also write a CSV with one row per question")
     p.add_argument("--base-url", help="an OpenAI-compatible endpoint (.../v1): model ids that are not local become API models")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the --base-url server's key (default OPENAI_API_KEY); "
+                        "the Hugging Face token is never sent to a base URL")
     p.add_argument("--provider", help="Inference Providers routing for api: models (auto, hf-inference, ...)")
     p.add_argument("--concurrency", type=int, default=4, help="API requests in flight per model (default 4)")
     p.add_argument("--sample", type=int, metavar="N", help="evaluate a random sample of N questions")
@@ -112,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
                     raise StudioError(f"The folder of {target} does not exist: create it or choose another path.")
         cfg = _config(args)
         load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
-        result = evaluate.run_evaluation(cfg, token=token, progress=_printer())
+        api_key = os.environ.get(args.api_key_env) or None if args.base_url else None
+        result = evaluate.run_evaluation(cfg, token=token, api_key=api_key, progress=_printer())
         for target in (args.out, args.csv, args.html):
             if target:
                 report.write(result, target, curves=evaluate.run_curves(result) if target == args.html else None)

@@ -60,3 +60,28 @@ def hf_token() -> str | None:
     except Exception:
         secrets = None
     return config.hf_token(secrets, st.session_state.get("auth.hf_token"))
+
+
+def secret_field(label: str, key: str, help: str, disabled: bool = False) -> str | None:
+    """A password field for a secret kept in this session under ``key``; returns the secret or None.
+
+    The typed value moves into session state as soon as it is entered and the input is emptied, so
+    it does not stay in the page's DOM; a "Forget" button drops it again. Nothing is written anywhere.
+    """
+    widget = f"{key}.input"
+
+    def take() -> None:
+        value = (st.session_state.get(widget) or "").strip()
+        if value:
+            st.session_state[key] = value
+        st.session_state[widget] = ""
+
+    if st.session_state.get(key):
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        left.caption(f"{label}: set for this session only.")
+        if right.button("Forget", key=f"{key}.forget", disabled=disabled, help="Drop it from this session."):
+            st.session_state.pop(key, None)
+            st.rerun()
+    else:
+        st.text_input(label, type="password", key=widget, on_change=take, help=help, disabled=disabled)
+    return st.session_state.get(key) or None

@@ -107,18 +107,21 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
 
 
 def token_fields(specs: list[BackendSpec | None]) -> None:
-    """Password fields kept only in this session (never written anywhere)."""
+    """Password fields kept only in this session (never written anywhere).
+
+    The Hugging Face token goes to Inference Providers and Hub downloads; a base URL gets only the
+    API key typed for it here, never the token or a key from the server's secrets.
+    """
     kinds = {s.kind for s in specs if s is not None}
     if "provider" in kinds or "local" in kinds:
-        value = st.text_input("Hugging Face token", type="password", value=st.session_state.get("auth.hf_token", ""),
-                              help="Kept in this browser session only. Or set HF_TOKEN in secrets or the environment.")
-        st.session_state["auth.hf_token"] = value
+        ui.secret_field("Hugging Face token", "auth.hf_token",
+                        help="Kept in this browser session only. Or set HF_TOKEN in secrets or the environment.")
         if "provider" in kinds and not ui.hf_token():
             st.caption("No token yet: Inference Providers need one.")
     if "openai" in kinds:
-        st.session_state["chat.api_key"] = st.text_input(
-            "API key (optional)", type="password", value=st.session_state.get("chat.api_key", ""),
-            help="For servers that need one (OpenAI, a protected vLLM). Kept in this session only.")
+        ui.secret_field("API key (optional)", "chat.api_key",
+                        help="For servers that need one (OpenAI, a protected vLLM). Kept in this session only; "
+                             "without it no key is sent.")
 
 
 def params_panel(disabled: bool) -> ChatParams | None:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from studio import eval_jobs, eval_plots, eval_results, evaluate, metrics, report, store
 from studio.errors import StudioError
+from studio import ui
 from studio.ui import hf_token, run_or_error
 
 PAGE_SIZE = 20
@@ -109,6 +110,9 @@ def new_evaluation_form() -> None:
         seed = s2.number_input("Seed", 0, 2**31 - 1, 0, key="evaluate.seed")
         base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url",
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
+        with s3:
+            ui.secret_field("API key for the base URL (optional)", "evaluate.api_key",
+                            help="Sent only to the base URL above; without it no key is sent. Kept in this session only.")
         provider = s3.text_input("Provider", "auto", key="evaluate.provider")
         concurrency = s3.number_input("API requests in flight", 1, 32, 4, key="evaluate.concurrency")
         judge = s1.text_input("LLM judge (optional)", key="evaluate.judge", placeholder="api:<model id> or a local chat model",
@@ -129,7 +133,8 @@ def new_evaluation_form() -> None:
             api_concurrency=int(concurrency), judge=judge.strip() or None, leakage_threshold=float(threshold),
             answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
         )
-        eval_id = run_or_error(eval_jobs.start_evaluation, config, hf_token()) if config else None
+        api_key = st.session_state.get("evaluate.api_key") if base_url.strip() else None
+        eval_id = run_or_error(eval_jobs.start_evaluation, config, hf_token(), api_key) if config else None
         if eval_id:
             st.session_state["evaluate.selected"] = eval_id
             st.rerun()

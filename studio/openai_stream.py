@@ -1,0 +1,148 @@
+"""A streamed ``/chat/completions`` request to an OpenAI-compatible server, with its own deadlines.
+
+``requests`` does the HTTP (proxies, TLS, chunked bodies). This module owns what a chat needs on
+top: the ``Authorization`` header only when a key for *this* server is given (never a Hugging Face
+token picked up from the environment), three waits bounded apart (the first token, the idle time
+between tokens, the whole answer: a server trickling one byte every few seconds is cut off), and
+the end of the stream checked (a body that stops before ``[DONE]`` or a ``finish_reason`` is an
+error, not an answer).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+class HttpStatusError(Exception):
+    """A non-200 answer: its status, headers and (short) body, for the caller to explain."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: str):
+        super().__init__(f"HTTP {status}")
+        self.status_code, self.headers, self.body = status, headers, body
+
+
+class StreamTimeout(Exception):
+    """One of the three waits ran out; ``what`` says which, in words for the user."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+class StreamCut(Exception):
+    """The server closed the stream before the answer finished (no ``[DONE]``, no ``finish_reason``)."""
+
+
+class NotEventStream(Exception):
+    """A 200 answer that is not a server-sent event stream (a web page, a plain JSON body)."""
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    first_token_s: float  # from sending the request to the first piece of text
+    idle_s: float  # between two pieces of text
+    total_s: float  # the whole answer
+
+
+def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadlines: Deadlines,
+                  stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+    """POST ``payload`` to ``url`` and yield each event's JSON object as it arrives.
+
+    Raises ``HttpStatusError``, ``StreamTimeout``, ``StreamCut``, ``NotEventStream``,
+    ``json.JSONDecodeError`` for an event that is not JSON, and ``requests``' connection errors.
+    """
+    import requests
+
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    start = time.monotonic()
+    # The socket timeout is the longest a single read may block; the deadlines below are checked
+    # after every read, so a trickling server is cut off by the first-token, idle or total bound.
+    read_timeout = max(0.5, min(deadlines.first_token_s, deadlines.idle_s, deadlines.total_s))
+    try:
+        response = requests.post(url, json=payload, headers=headers, stream=True,
+                                 timeout=(min(10.0, deadlines.first_token_s), read_timeout))
+    except requests.Timeout:
+        raise StreamTimeout("the server did not answer within the timeout") from None
+    with response:
+        if response.status_code != 200:
+            body = response.raw.read(4096, decode_content=True) or b""
+            raise HttpStatusError(response.status_code, dict(response.headers), body.decode("utf-8", "replace"))
+        ctype = response.headers.get("content-type", "")
+        if "event-stream" not in ctype and "json" not in ctype and ctype:
+            raise NotEventStream(ctype)
+        yield from _events(response, start, deadlines, stop or threading.Event())
+
+
+def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) -> Iterator[dict[str, Any]]:
+    import requests
+
+    buffer = b""
+    last_text: float | None = None
+    finished = False  # [DONE] or a finish_reason seen
+    seen_event = False
+    while not stop.is_set():
+        now = time.monotonic()
+        if now - start > d.total_s:
+            raise StreamTimeout(f"the answer took longer than {d.total_s:.0f} s in all")
+        if last_text is None and now - start > d.first_token_s:
+            raise StreamTimeout(f"no answer came within {d.first_token_s:.0f} s")
+        if last_text is not None and now - last_text > d.idle_s:
+            raise StreamTimeout(f"the server sent nothing new for {d.idle_s:.0f} s")
+        try:
+            data = response.raw.read1(65536)
+        except (requests.exceptions.ReadTimeout, TimeoutError):
+            continue  # the deadlines above decide
+        except Exception as exc:  # urllib3 wraps socket timeouts in its own types
+            if "timed out" in str(exc).lower():
+                continue
+            raise
+        if not data:
+            break
+        buffer += data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            line = line.strip()
+            if not line.startswith(b"data:"):
+                continue
+            body = line[5:].strip()
+            if body == b"[DONE]":
+                return
+            event = json.loads(body)
+            seen_event = True
+            if _has_text(event):
+                last_text = time.monotonic()
+            if _finish_reason(event):
+                finished = True
+            yield event
+    if stop.is_set() or finished:
+        return
+    if not seen_event:
+        raise NotEventStream("empty")
+    raise StreamCut()
+
+
+def _has_text(event: dict[str, Any]) -> bool:
+    return bool(text_of(event))
+
+
+def text_of(event: dict[str, Any]) -> str:
+    """The text an event adds to the answer ("" for role-only or usage events)."""
+    choices = event.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return ""
+    delta = choices[0].get("delta") or {}
+    return (delta.get("content") or "") if isinstance(delta, dict) else ""
+
+
+def _finish_reason(event: dict[str, Any]) -> str | None:
+    choices = event.get("choices") or []
+    if choices and isinstance(choices[0], dict):
+        return choices[0].get("finish_reason") or None
+    return None
