@@ -4,7 +4,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import config, device, eval_results, store, ui
+from studio import config, device, ui
+from studio.data import store
+from studio.evaluate import results as eval_results
 
 ui.page_setup("Home", ":material/home:")
 

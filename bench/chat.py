@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from studio.chat import ChatParams, StreamStats  # noqa: E402
-from studio.local_chat import LocalBackend  # noqa: E402
-from studio.models import load_causal_lm  # noqa: E402
+from studio.chat.local import LocalBackend  # noqa: E402
+from studio.models.loading import load_causal_lm  # noqa: E402
 
 TEXT = [
     "Question: How long is a match?\nAnswer: Two halves of 45 minutes each, with a break of up to 15 minutes.",

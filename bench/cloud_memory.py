@@ -25,7 +25,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from chat_servers import FaultServer, free_port  # noqa: E402
 
-from studio.local_chat import rss_mb  # noqa: E402
+from studio.device import rss_mb  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, assert_no_exception, wait_idle  # noqa: E402
 
 TARGET_MB = 500

@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio import formats, validate  # noqa: E402
+from studio import validate  # noqa: E402
+from studio.data import formats
 
 
 def make_file(n: int) -> bytes:
@@ -104,7 +105,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["STUDIO_HOME"] = tmp
-        from studio import store
+        from studio.data import store
 
         path = Path(tmp) / "big.json"
         path.write_bytes(data)

@@ -2,7 +2,7 @@
 
 A GPT-2 built from config (4 layers x 256, randomly initialised, a byte-level BPE trained here on the
 sample questions) answers the sample dataset's questions greedily, first one at a time, then in
-left-padded batches through ``studio.generate.generate_answers`` (the path evaluations take). The
+left-padded batches through ``studio.models.generate.generate_answers`` (the path evaluations take). The
 answers must be identical; the script prints questions/s for both and the ratio (target: >= 5x).
 
     python bench/eval.py [--questions 64] [--batch-size 32] [--max-new-tokens 32]
@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio import config, generate, models  # noqa: E402
+from studio import config, models  # noqa: E402
+from studio.models import generate
 
 
 def build_model(path: Path, questions: list[str]) -> None:

@@ -20,7 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio import config, generate, models, train  # noqa: E402
+from studio import config, train  # noqa: E402
+from studio.models import generate
+from studio.models import loading as models
 
 
 def tokens(text: str) -> list[str]:

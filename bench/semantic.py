@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio.embed import DEFAULT_BATCH, load_embedder  # noqa: E402
-from studio.semantic import EXACT_LIMIT, semantic_pairs  # noqa: E402
+from studio.dedup.embed import DEFAULT_BATCH, load_embedder  # noqa: E402
+from studio.dedup.semantic import EXACT_LIMIT, semantic_pairs  # noqa: E402
 
 TEMPLATES = [
     "What is the {a} of {b}?", "How does {b} affect {a}?", "Why is {b} important for {a}?",
@@ -125,10 +125,9 @@ def main() -> None:
 def end_to_end(n: int, threshold: float) -> None:
     """What a user's run costs: the estimate the studio shows first, then ``dedup_records`` on all
     ``n`` records (embedding, search, clusters), timed."""
-    from studio.dedup import DedupConfig, dedup_records
-    from studio.semantic import estimate_run
-
     from bench.corpus import questions as varied_questions
+    from studio.dedup.fuzzy import DedupConfig, dedup_records
+    from studio.dedup.semantic import estimate_run
 
     embedder = load_embedder()
     texts = varied_questions(n, seed=1)  # bench/dedup.py's corpus: 3 to 40 words, one in ten a variant

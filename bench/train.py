@@ -6,7 +6,7 @@
 
 The tutorial's recipe: every record padded to 512 tokens, ``labels = input_ids`` (padding, which is
 EOS, carries loss), a plain Trainer. The studio's: answer-only labels with the EOS learned, dynamic
-padding, length-grouped batches (``studio.train.train``). Both start from the same initial weights,
+padding, length-grouped batches (``studio.train.loop.train``). Both start from the same initial weights,
 see the same records in the same training format for the same epochs, batch size and learning rate.
 
 Reported: non-padding tokens per second of training (target: studio >= 5x tutorial) and the held-out
@@ -26,7 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio import config, prompt_format, recipe, runs, scratch, train  # noqa: E402
+from studio import config, train  # noqa: E402
+from studio.models import prompt_format
+from studio.train import recipe, runs, scratch
 
 SHAPES = {
     "small": {"n_layer": 4, "n_embd": 128, "n_head": 4, "vocab": None},  # the scratch preset's; vocab: the tokenizer's
@@ -71,7 +73,7 @@ def tutorial_run(base: Path, tok, records: list[dict], split: dict, cfg: train.T
         trainer = Trainer(model=model, args=args, train_dataset=feats, data_collator=default_data_collator)
         threads = torch.get_num_threads()
         if device == "cpu" and sum(p.numel() for p in model.parameters()) < train.SMALL_MODEL_PARAMS:
-            torch.set_num_threads(1)  # the same thread policy as studio.train, so only the recipe differs
+            torch.set_num_threads(1)  # the same thread policy as studio.train.loop, so only the recipe differs
         t0 = time.time()
         trainer.train()
         torch.set_num_threads(threads)
@@ -115,7 +117,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     args = ap.parse_args()
 
-    from studio import models
+    from studio.models import loading as models
 
     device = models.pick_device()
     records = json.loads(config.SAMPLE_DATASET.read_text(encoding="utf-8"))[: args.records]

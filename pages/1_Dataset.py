@@ -5,7 +5,7 @@ import streamlit as st
 from studio import ui
 from studio.ui import dataset as dui
 from studio.ui import dataset_tabs as tabs
-from studio.ui import review
+from studio.ui import dedup as dedup_ui
 
 ui.page_setup("Dataset", ":material/table:")
 dui.init()
@@ -19,7 +19,7 @@ TABS = {
     "Edit": dui.edit_tab,
     "Import": tabs.import_tab,
     "Check": tabs.check_tab,
-    "Duplicates": review.review_queue,
+    "Duplicates": dedup_ui.review_queue,
     "Versions": tabs.versions_tab,
     "Export": tabs.export_tab,
 }

@@ -1,12 +1,16 @@
-"""What the studio runs on, found without importing torch (Home and the Dataset page stay light)."""
+"""What the studio runs on, found without importing torch (Home and the Dataset page stay light),
+and the process's memory: how much it holds and how to give dropped models' memory back."""
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -63,3 +67,42 @@ def memory_mb() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _cuda() -> Any:
+    """``torch.cuda`` when torch is already imported (fully: a worker may be importing it) and sees a GPU."""
+    torch = sys.modules.get("torch")
+    try:
+        return torch.cuda if torch is not None and torch.cuda.is_available() else None
+    except AttributeError:  # torch half-imported by a loading worker
+        return None
+
+
+def free_memory() -> None:
+    """Give memory of dropped models back (the GPU's too, when torch is already loaded)."""
+    gc.collect()
+    cuda = _cuda()
+    if cuda is not None:
+        cuda.empty_cache()
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process in MB (Linux ``/proc``); 0 where unavailable."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def memory_summary() -> str:
+    """Device memory in one line: the GPU's when torch uses CUDA, else this process's resident memory."""
+    cuda = _cuda()
+    if cuda is not None:
+        free, total = cuda.mem_get_info()
+        used = cuda.memory_allocated() / 2**30
+        return f"GPU: {used:.1f} GiB held by models, {(total - free) / 2**30:.1f} of {total / 2**30:.1f} GiB in use"
+    return f"Memory: {rss_mb():.0f} MB resident (CPU)"

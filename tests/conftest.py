@@ -99,7 +99,7 @@ def tiny_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory):
     """The default embedding model, offline, with an empty Hugging Face cache: the package must stand in."""
-    from studio.embed import load_embedder
+    from studio.dedup.embed import load_embedder
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")

@@ -10,4 +10,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 # torch==2.13.0 first keeps pip on the small CPU build (an open `torch` pulls CUDA wheels of several GB).
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0 -r requirements-dev.txt
+python3 -m ruff check .
 python3 -m pytest "$@"

@@ -2,7 +2,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from studio import config, store
+from studio import config
+from studio.data import store
 
 HOME = str(Path(__file__).resolve().parent.parent / "Home.py")
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from studio import jobs, runs
+from studio import jobs
 from studio.errors import JobBusyError
+from studio.train import runs
 
 RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says the ball must be {i} metres away."}
            for i in range(12)]
@@ -74,7 +75,7 @@ def test_worker_failure_is_reported_with_its_reason(tmp_path):
     empty.write_text("[]")
     jobs.start_job("train", ["train", "--dataset", str(empty), "--preset", "quick", "--out", str(wd)], wd)
     final = _wait(lambda: (s := jobs.read_status(wd)).state in jobs.DONE and s, what="the job to fail")
-    assert final.state == "failed" and "empty" in final.error
+    assert final.state == "failed" and "holds no records" in final.error
     assert "error: " in jobs.tail_log(wd)
 
 

@@ -105,8 +105,9 @@ def test_a_key_typed_in_the_browser_reaches_a_background_evaluation_and_the_hf_t
         faults, studio_home, tmp_path, monkeypatch):
     import json
 
-    from studio import eval_jobs, eval_results
-    from studio.evaluate import EvalConfig
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate import results as eval_results
+    from studio.evaluate.config import EvalConfig
 
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         monkeypatch.delenv(var, raising=False)

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from studio import atomic, formats, store, validate
-from studio.errors import DatasetFormatError, StudioError
+from studio import atomic
+from studio.data import formats, store, validate
+from studio.errors import StudioError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,24 +48,6 @@ def _add_map(p: argparse.ArgumentParser) -> None:
                    help="question=FIELD, answer=FIELD or context=FIELD (default: guessed from the field names)")
 
 
-def _read_file(path: Path, pairs: list[str]) -> tuple[list[dict], list[validate.Problem]]:
-    if not path.exists():
-        raise DatasetFormatError(f"No file at {path}: check the path.")
-    if path.is_dir():
-        raise DatasetFormatError(f"{path} is a folder: give the path of a JSON, JSON Lines or CSV file.")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
-    parsed = formats.parse(data, path.name)
-    mapping = formats.FieldMap.from_pairs(pairs, parsed.fields)
-    missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
-    if missing:
-        raise DatasetFormatError(f"No field {missing[0]!r} in the file (fields: {', '.join(parsed.fields)}).")
-    records = formats.apply_mapping(parsed.rows, mapping)
-    return records, validate.ensure_valid(records)
-
-
 def _warn(warnings: list[validate.Problem]) -> None:
     for w in warnings[:10]:
         print(f"warning: {w}", file=sys.stderr)
@@ -73,14 +56,14 @@ def _warn(warnings: list[validate.Problem]) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    records, warnings = _read_file(args.file, args.map)
+    records, warnings = formats.read_file(args.file, args.map)
     print(f"{len(records)} records")
     _warn(warnings)
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    records, warnings = _read_file(args.src, args.map)
+    records, warnings = formats.read_file(args.src, args.map)
     atomic.write_bytes(args.out, formats.to_json(records))
     print(f"{len(records)} records written to {args.out}")
     _warn(warnings)
@@ -114,11 +97,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from studio import config, hub
+    from studio import config
+    from studio.data import hub
 
     path = Path(args.source)
     if path.is_file():
-        records, _ = _read_file(path, [])
+        records, _ = formats.read_file(path, [])
     else:
         records = store.load_version(_dataset(args.source).id)
     url = hub.push_to_hub(records, args.repo, config.hf_token(), private=not args.public)

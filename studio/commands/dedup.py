@@ -8,8 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from studio import atomic, dedup, formats, semantic
-from studio.embed import shared_embedder
+from studio import atomic
+from studio.data import formats
+from studio.dedup import fuzzy as dedup
+from studio.dedup import semantic
+from studio.dedup.embed import shared_embedder
 from studio.errors import DatasetFormatError, StudioError
 
 METHODS = dedup.METHODS

@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 from studio import config as studio_config
-from studio import eval_results, report, store
+from studio.data import store
 from studio.errors import StudioError
+from studio.evaluate import report
+from studio.evaluate import results as eval_results
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +63,7 @@ def _model_spec(spec: str, base_url: str | None) -> str:
 
 
 def _config(args: argparse.Namespace):
-    from studio.evaluate import EvalConfig
+    from studio.evaluate.config import EvalConfig
 
     if not args.model:
         raise StudioError("No model given: add --model MODEL (repeat it to compare several).")
@@ -100,8 +102,9 @@ def _printer():
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio import eval_jobs, evaluate
-    from studio.eval_questions import load_questions
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate import runner as evaluate
+    from studio.evaluate.questions import load_questions
 
     token = studio_config.hf_token()
     if args.job:

@@ -12,24 +12,25 @@ import os
 import sys
 from pathlib import Path
 
-from studio import config, jobs, runs
+from studio import config, jobs
 from studio.errors import StudioError, TrainingError
+from studio.train import runs
 
 OVERRIDES = {
-    # flag: (TrainConfig field, type, help)
-    "--epochs": ("epochs", float, "passes over the training records"),
-    "--lr": ("learning_rate", float, "learning rate"),
-    "--batch-size": ("batch_size", int, "records per step per device"),
-    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
-    "--test-fraction": ("test_fraction", float, "share of records held out (0 trains on all)"),
-    "--max-length": ("max_length", int, "tokens per record; longer ones are truncated"),
-    "--max-steps": ("max_steps", int, "stop after this many steps (overrides --epochs)"),
-    "--warmup-steps": ("warmup_steps", float, "warm-up steps (a fraction of all steps when < 1)"),
-    "--grad-accum": ("grad_accum", int, "gradient accumulation steps"),
-    "--logging-steps": ("logging_steps", int, "a metrics row every N steps"),
-    "--seed": ("seed", int, "split, order and init seed"),
-    "--scratch-size": ("scratch_size", str, "scratch model size: tiny, small, medium"),
-    "--vocab-size": ("vocab_size", int, "scratch tokenizer vocabulary"),
+    # flag: (TrainConfig field, type); the help text is the field's own (studio.train.config.field_help)
+    "--epochs": ("epochs", float),
+    "--lr": ("learning_rate", float),
+    "--batch-size": ("batch_size", int),
+    "--weight-decay": ("weight_decay", float),
+    "--test-fraction": ("test_fraction", float),
+    "--max-length": ("max_length", int),
+    "--max-steps": ("max_steps", int),
+    "--warmup-steps": ("warmup_steps", float),
+    "--grad-accum": ("grad_accum", int),
+    "--logging-steps": ("logging_steps", int),
+    "--seed": ("seed", int),
+    "--scratch-size": ("scratch_size", str),
+    "--vocab-size": ("vocab_size", int),
 }
 
 
@@ -43,8 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="the run's display name")
     p.add_argument("--config-json", help="a TrainConfig as JSON (the page passes its settings this way)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    for flag, (_field, typ, text) in OVERRIDES.items():
-        p.add_argument(flag, type=typ, help=text)
+    from studio.train.config import field_help
+
+    for flag, (name, typ) in OVERRIDES.items():
+        p.add_argument(flag, type=typ, help=field_help(name))
     p.set_defaults(func=cmd_train)
 
     a = sub.add_parser("ask", help="print a model's answer to a question")
@@ -62,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from studio import train
+    from studio.train import loop as train
 
     if args.config_json:
         try:
@@ -75,7 +78,7 @@ def _config(args: argparse.Namespace):
         base = args.base or (train.PRESETS[args.preset].base if args.preset else train.default_base())
         cfg = train.preset(args.preset or train.default_preset(base), base=base)
     changes = {}
-    for flag, (field, _typ, _text) in OVERRIDES.items():
+    for flag, (field, _typ) in OVERRIDES.items():
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             changes[field] = value
@@ -94,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from studio import train
+    from studio.train import loop as train
 
     if args.resume:
         if not args.out:
@@ -142,7 +145,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from studio import generate, models
+    from studio.models import generate
+    from studio.models import loading as models
 
     lm = models.load_causal_lm(args.model)
     print(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens))

@@ -1,7 +1,7 @@
 """The studio's Streamlit layer: the only part of ``studio`` that imports streamlit.
 
 Pages import helpers from here (``from studio import ui``); submodules hold larger shared widgets
-(one per concept, e.g. ``studio.ui.review`` for the dedup review queue). Engine modules never
+(one per concept, e.g. ``studio.ui.dedup`` for the dedup review queue). Engine modules never
 import this package.
 """
 
@@ -13,7 +13,8 @@ from typing import TypeVar
 
 import streamlit as st
 
-from studio import config, sample
+from studio import config
+from studio.data import sample
 from studio.errors import StudioError
 
 T = TypeVar("T")
@@ -23,7 +24,7 @@ def page_setup(title: str, icon: str = ":material/smart_toy:") -> None:
     """Every page's first call: the tab title, wide layout, and a workspace ready to use.
 
     Whichever page a person opens first, the workspace exists, and a new, empty one holds the
-    sample dataset (``studio.sample.ensure_sample``); a workspace that cannot be written stops the
+    sample dataset (``studio.data.sample.ensure_sample``); a workspace that cannot be written stops the
     page with one line saying what to do.
     """
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=icon, layout="wide")
@@ -50,6 +51,14 @@ def run_or_error(fn: Callable[..., T], *args, **kwargs) -> T | None:
     except StudioError as exc:
         st.error(str(exc), icon=":material/error:")
         return None
+
+
+@st.cache_resource(show_spinner=False)
+def model_cache():
+    """The process's one cache of loaded models (``studio.models.cache``), shared by every session and page."""
+    from studio.models import cache
+
+    return cache.shared()
 
 
 def hf_token() -> str | None:

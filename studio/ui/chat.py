@@ -9,18 +9,23 @@ torch or transformers.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
 from studio import chat, config, device, ui
-from studio.chat import (BACKEND_LABELS, DEFAULT_LOCAL_MODEL, DEFAULT_PRESET, SYSTEM_PRESETS, BackendSpec,
-                         ChatParams, StreamJob)
+from studio.chat import (
+    BACKEND_LABELS,
+    DEFAULT_LOCAL_MODEL,
+    DEFAULT_PRESET,
+    SYSTEM_PRESETS,
+    BackendSpec,
+    ChatParams,
+    StreamJob,
+)
 from studio.errors import StudioError
 
-MAX_LOCAL_MODELS = 2  # models kept loaded at once, across all sessions (a 3.8B model in bf16 is ~7.6 GB)
 # Inference Providers that serve chat models (huggingface_hub's list; another name can be typed in).
 PROVIDERS = ["auto", "hf-inference", "baseten", "cerebras", "cohere", "deepinfra", "featherless-ai", "fireworks-ai",
              "groq", "novita", "nscale", "ovhcloud", "publicai", "sambanova", "scaleway", "together", "zai-org"]
@@ -33,14 +38,6 @@ STATE = {
     "chat.system": SYSTEM_PRESETS[DEFAULT_PRESET],
     "chat.compare": False,
 }
-
-
-@st.cache_resource(show_spinner=False)
-def model_cache() -> Any:
-    """The process-wide cache of loaded local models (shared by every session)."""
-    from studio.local_chat import ModelCache
-
-    return ModelCache(max_models=MAX_LOCAL_MODELS)
 
 
 def init() -> None:
@@ -152,11 +149,11 @@ def local_models_panel() -> None:
     """Loaded local models, device memory, and unload buttons."""
     if not local_available():
         return
-    cache = model_cache()
+    cache = ui.model_cache()
     loaded = cache.loaded()
-    from studio.local_chat import memory_summary
+    from studio.device import memory_summary
 
-    st.caption(f"{memory_summary()}. Loaded: {len(loaded)} of at most {MAX_LOCAL_MODELS} models.")
+    st.caption(f"{memory_summary()}. Loaded: {len(loaded)} of at most {ui.model_cache().max_models} models.")
     for i, lm in enumerate(loaded):
         c1, c2 = st.columns([4, 1])
         c1.caption(f"{lm.ref.spec} · {lm.device} · {lm.quantization or lm.dtype}")
@@ -172,8 +169,8 @@ def local_models_panel() -> None:
 def _factory(spec: BackendSpec) -> Callable[[], chat.ChatBackend]:
     """A builder run in the worker thread (a local model may take minutes to load)."""
     if spec.kind == "local":
-        cache, token = model_cache(), ui.hf_token()
-        return lambda: chat.make_backend(spec, token, loader=lambda s: cache.get(s, token))
+        token = ui.hf_token()
+        return lambda: chat.make_backend(spec, token)  # through the process's one model cache
     token = ui.hf_token() if spec.kind == "provider" else (st.session_state.get("chat.api_key") or None)
     return lambda: chat.make_backend(spec, token)
 
@@ -207,7 +204,7 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None) -> None:
         if turn.get("content"):
             st.markdown(turn["content"] + ("▌" if live is not None and not live.done else ""))
         elif live is not None and not live.done:
-            st.caption("Loading the model…" if live.status == "loading" else "Waiting for the first token…")
+            st.caption("Loading the model…" if live.phase == "loading" else "Waiting for the first token…")
         if turn.get("error"):
             st.error(turn["error"], icon=":material/error:")
         for note in turn.get("notes", []):
@@ -253,7 +250,7 @@ def live_answers() -> None:
     _answers(turn, jobs)
     if st.button("Stop", icon=":material/stop_circle:", key="chat.stop"):
         for job in jobs:
-            job.stop.set()
+            job.cancel()
 
 
 def export_buttons(spec: BackendSpec | None, params: ChatParams | None) -> None:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from studio import editing, store, ui, validate
+from studio import ui
+from studio.data import editing, store, validate
 from studio.errors import StudioError, VersionConflictError
 
 Record = dict[str, object]

@@ -3,21 +3,20 @@
 Session state: ``dataset.import`` caches the parsed upload (and its mapped records and problems for the
 last mapping); ``dataset.import.nonce`` is part of the uploader's key, bumped to clear it after an
 import; ``dataset.check.asked`` remembers large versions the user asked to check; ``dataset.push``
-holds the Hub push job (a plain ``PushJob`` updated by a worker thread).
+holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
 """
 
 from __future__ import annotations
 
 import functools
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from studio import editing, formats, hub, plots, stats, store, validate
 from studio import ui
+from studio.data import editing, formats, hub, plots, stats, store, validate
 from studio.errors import StudioError
+from studio.tasks import Task
 from studio.ui import dataset as dui
 
 IMPORT = "dataset.import"
@@ -207,25 +206,6 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
 
 # ---- Export ---------------------------------------------------------------------------------------
 
-@dataclass
-class PushJob:
-    """A Hub push running in a worker thread; the page reads these fields, the worker writes them."""
-
-    repo_id: str
-    status: str = "running"  # running, done, failed
-    result: str = ""  # URL when done, one-line reason when failed
-
-
-def _push(job: PushJob, records: list[dict], token: str | None, private: bool) -> None:
-    try:
-        job.result = hub.push_to_hub(records, job.repo_id, token, private=private)
-        job.status = "done"
-    except StudioError as exc:
-        job.result, job.status = str(exc), "failed"
-    except Exception as exc:  # noqa: BLE001 - a worker must always finish with a message
-        job.result, job.status = f"The push failed unexpectedly ({type(exc).__name__}): try again.", "failed"
-
-
 def _export_bytes(dataset_id: str, version: int, fmt: str) -> bytes:
     return formats.WRITERS[fmt](store.load_version(dataset_id, version))
 
@@ -250,8 +230,8 @@ def export_tab(info: store.DatasetInfo | None) -> None:
                "No token configured: add HF_TOKEN to .streamlit/secrets.toml or the environment to push.")
     repo = st.text_input("Hub dataset id", placeholder="your-name/soccer-qa", key="dataset.push.repo")
     private = st.checkbox("Private", value=True, key="dataset.push.private")
-    job: PushJob | None = st.session_state.get(PUSH)
-    running = job is not None and job.status == "running"
+    job: Task | None = st.session_state.get(PUSH)
+    running = job is not None and not job.done
     if st.button("Push", key="dataset.push.go", disabled=running, icon=":material/cloud_upload:"):
         try:
             repo_id = hub.check_repo_id(repo)
@@ -260,19 +240,18 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         except StudioError as exc:
             st.error(str(exc), icon=":material/error:")
         else:
-            job = PushJob(repo_id=repo_id)
-            st.session_state[PUSH] = job
             records = store.load_version(info.id, v)
-            threading.Thread(target=_push, args=(job, records, token, private), daemon=True).start()
+            job = Task(f"Pushing to {repo_id}", hub.push_to_hub, records, repo_id, token, private=private).start()
+            st.session_state[PUSH] = job
     if job is not None:
         _push_status(job)
 
 
 @st.fragment(run_every=1.0)
-def _push_status(job: PushJob) -> None:
-    if job.status == "running":
-        st.info(f"Pushing to {job.repo_id}…", icon=":material/hourglass_top:")
-    elif job.status == "done":
+def _push_status(job: Task) -> None:
+    if not job.done:
+        st.info(f"{job.label}…", icon=":material/hourglass_top:")
+    elif job.state == "done":
         st.success(f"Pushed to {job.result}", icon=":material/check_circle:")
     else:
-        st.error(job.result, icon=":material/error:")
+        st.error(job.error, icon=":material/error:")

@@ -12,9 +12,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from studio import eval_jobs, eval_plots, eval_results, evaluate, metrics, report, store
-from studio.errors import StudioError
 from studio import ui
+from studio.data import store
+from studio.errors import StudioError
+from studio.evaluate import job as eval_jobs
+from studio.evaluate import metrics, report
+from studio.evaluate import plots as eval_plots
+from studio.evaluate import results as eval_results
+from studio.evaluate import runner as evaluate
 from studio.ui import hf_token, run_or_error
 
 PAGE_SIZE = 20
@@ -30,7 +35,7 @@ def init() -> None:
 # --- new evaluation ---------------------------------------------------------------------------
 
 def _runs() -> list:
-    from studio import runs
+    from studio.train import runs
 
     try:
         return runs.list_runs()
@@ -41,7 +46,7 @@ def _runs() -> list:
 def _newest_run_and_base(all_runs: list) -> list[str]:
     """What a person who just trained wants compared first: the newest run with a saved model and the
     model it started from (a scratch run has none; a Hub base only when the Hub can be reached)."""
-    from studio import models
+    from studio.models import loading as models
 
     newest = next((r for r in all_runs if r.has_model), None)
     if newest is None:
@@ -201,7 +206,7 @@ def highlighted_table(result: dict, rows: list[dict]) -> str:
 
 
 def _summary_frame(summary: dict) -> pd.DataFrame:
-    cols = [m for m in eval_plots.SUMMARY_METRICS if any(m in s for s in summary.values())]
+    cols = [m for m in metrics.METRICS if any(m in s for s in summary.values())]
     rows = [{"model": label, **{metrics.LABELS[m]: s.get(m) for m in cols},
              "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0))} for label, s in summary.items()]
     return pd.DataFrame(rows)

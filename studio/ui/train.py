@@ -2,23 +2,25 @@
 
 Training is a background job (``studio.jobs``): the page only starts it and reads the run folder
 back from a fragment that reruns every second. Questions to a model are answered in a worker thread
-too; models are loaded once per process through ``model_cache()`` (``st.cache_resource``).
+too; models are loaded once per process through ``ui.model_cache()``, the one cache Chat uses too.
 """
 
 from __future__ import annotations
 
 import html
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from studio import jobs, memory, recipe, runs, store, train, train_plots
+from studio import jobs, ui
+from studio.data import store
 from studio.errors import StudioError
-from studio.local_chat import free_memory
+from studio.tasks import Task
+from studio.train import job, memory, recipe, runs
+from studio.train import loop as train
+from studio.train import plots as train_plots
+from studio.train.config import field_help
 
 BASES = ("scratch", "distilgpt2", "an earlier run", "another model (Hub id or folder)")
 
@@ -26,73 +28,15 @@ BASES = ("scratch", "distilgpt2", "an earlier run", "another model (Hub id or fo
 # --- models for asking: loaded once per process ------------------------------------------------------
 
 
-class ModelCache:
-    """At most ``size`` loaded models, least recently used dropped first; one lock serialises generation."""
-
-    def __init__(self, size: int = 2):
-        self.size = size
-        self.models: OrderedDict[str, Any] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, spec: str) -> Any:
-        from studio import models
-
-        with self.lock:
-            if spec in self.models:
-                self.models.move_to_end(spec)
-                return self.models[spec]
-        lm = models.load_causal_lm(spec)
-        with self.lock:
-            self.models[spec] = lm
-            while len(self.models) > self.size:
-                self.models.popitem(last=False)
-        return lm
-
-    def release(self) -> None:
-        with self.lock:
-            self.models.clear()
-        free_memory()
-
-
-@st.cache_resource(show_spinner=False)
-def model_cache() -> ModelCache:
-    return ModelCache(size=2)
-
-
-@dataclass
-class Task:
-    """Work done in a thread that never touches ``st``: the page polls ``done``/``result``/``error``."""
-
-    label: str
-    result: Any = None
-    error: str = ""
-    done: bool = False
-    thread: threading.Thread | None = field(default=None, repr=False)
-
-    def start(self, fn, *args, **kwargs) -> Task:
-        def work() -> None:
-            try:
-                self.result = fn(*args, **kwargs)
-            except StudioError as exc:
-                self.error = str(exc)
-            except Exception as exc:  # noqa: BLE001 - a worker thread must report, never die silently
-                self.error = f"{self.label} failed: {type(exc).__name__}: {exc}"
-            finally:
-                self.done = True
-
-        self.thread = threading.Thread(target=work, daemon=True)
-        self.thread.start()
-        return self
-
-
 def _ask(specs: list[str], questions: list[str]) -> dict[str, list[str]]:
-    from studio import generate
+    from studio.models import generate
+    from studio.models.cache import model_lock
 
-    cache = model_cache()
+    cache = ui.model_cache()
     out = {}
     for spec in specs:
         lm = cache.get(spec)
-        with cache.lock:
+        with model_lock(lm.model):
             out[spec] = generate.generate_answers(lm, questions, max_new_tokens=96)
     return out
 
@@ -129,7 +73,7 @@ def ui_run(fn, *args, **kwargs):
 
 
 def pick_base() -> str | None:
-    from studio import models
+    from studio.models import loading as models
 
     default = 0 if not models.hub_reachable() else 1
     choice = st.radio("Base model", BASES, index=default, horizontal=True, key="train.base_choice",
@@ -163,38 +107,38 @@ def settings(base: str) -> train.TrainConfig | None:
         c1, c2, c3 = st.columns(3)
         values = dict(
             learning_rate=c1.number_input("Learning rate", 1e-6, 0.5, p.learning_rate, format="%.6f", key=f"train.lr.{name}",
-                                          help="Step size of AdamW: ~3e-5 to fine-tune, ~1e-3 from scratch."),
+                                          help=field_help("learning_rate")),
             batch_size=c2.number_input("Batch size", 1, 1024, p.batch_size, key=f"train.bs.{name}",
-                                       help="Records per step; larger uses more memory."),
+                                       help=field_help("batch_size")),
             epochs=c3.number_input("Epochs", 0.1, 1000.0, float(p.epochs), key=f"train.ep.{name}",
-                                   help="Passes over the training records."),
+                                   help=field_help("epochs")),
             weight_decay=c1.number_input("Weight decay", 0.0, 0.5, p.weight_decay, key=f"train.wd.{name}",
-                                         help="Pulls weights toward zero; a mild guard against over-fitting."),
+                                         help=field_help("weight_decay")),
             test_fraction=c2.number_input("Held-out fraction", 0.0, 0.9, p.test_fraction, key=f"train.tf.{name}",
-                                          help="Records kept out for eval loss and evaluation; 0 trains on all (FAQ bots)."),
+                                          help=field_help("test_fraction")),
             max_length=c3.number_input("Max length (tokens)", 16, 8192, p.max_length, key=f"train.ml.{name}",
-                                       help="Longer records are cut (and lose their ending)."),
+                                       help=field_help("max_length")),
             warmup_steps=c1.number_input("Warm-up steps", 0.0, 10_000.0, float(p.warmup_steps), key=f"train.wu.{name}",
-                                         help="Steps of rising learning rate at the start (a fraction of all when < 1)."),
+                                         help=field_help("warmup_steps")),
             lr_scheduler=c2.selectbox("Schedule", ["linear", "cosine", "constant"],
                                       index=["linear", "cosine", "constant"].index(p.lr_scheduler), key=f"train.sch.{name}",
-                                      help="How the learning rate falls after warm-up."),
+                                      help=field_help("lr_scheduler")),
             grad_accum=c3.number_input("Gradient accumulation", 1, 256, p.grad_accum, key=f"train.ga.{name}",
-                                       help="Steps summed per update: a bigger effective batch in the same memory."),
+                                       help=field_help("grad_accum")),
             logging_steps=c1.number_input("Log every (steps)", 1, 10_000, p.logging_steps, key=f"train.log.{name}",
-                                          help="How often the curve gets a point."),
+                                          help=field_help("logging_steps")),
             seed=c2.number_input("Seed", 0, 2**31 - 1, p.seed, key=f"train.seed.{name}",
-                                 help="Fixes the split, the order and a scratch model's starting weights."),
+                                 help=field_help("seed")),
             gradient_checkpointing=c3.checkbox("Gradient checkpointing", p.gradient_checkpointing, key=f"train.gc.{name}",
-                                               help="Recompute activations: ~30% slower, much less memory."),
+                                               help=field_help("gradient_checkpointing")),
         )
         if base == "scratch":
             sizes = list(train.scratch.SIZES)
             values["scratch_size"] = c1.selectbox("Model size", sizes, index=sizes.index(p.scratch_size), key=f"train.size.{name}",
                                                   format_func=lambda s: f"{s}: {train.scratch.SIZES[s].note}",
-                                                  help="Layers and width of the GPT-2 trained from zero.")
+                                                  help=field_help("scratch_size"))
             values["vocab_size"] = c2.number_input("Vocabulary", 256, 65_536, p.vocab_size, key=f"train.vocab.{name}",
-                                                   help="BPE tokens learned from the dataset.")
+                                                   help=field_help("vocab_size"))
     values = {k: (int(v) if isinstance(v, float) and k in ("batch_size", "max_length", "grad_accum", "logging_steps") else v)
               for k, v in values.items()}
     return ui_run(p.replace, base=base, **values)
@@ -207,7 +151,7 @@ def _scratch_tokenizer(sha: str, texts: tuple[str, ...], vocab: int) -> Any:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _tokenizer(spec: str) -> Any:
-    from studio import models
+    from studio.models import loading as models
 
     return models.load_tokenizer(spec)
 
@@ -270,18 +214,8 @@ def memory_check(cfg: train.TrainConfig, longest: int = 0) -> None:
 
 
 def start(cfg: train.TrainConfig, meta: dict, name: str) -> str | None:
-    """Start the training job; returns the run id."""
-    import json
-
-    run_id = runs.new_run_id(name or meta.get("name") or "run")
-    folder = runs.run_dir(run_id)
-    argv = ["train", "--dataset", meta.get("file") or meta["id"], "--out", str(folder),
-            "--name", name or f"{meta['name']} · {cfg.base}", "--config-json", json.dumps(cfg.to_dict())]
-    if meta.get("version") is not None:
-        argv += ["--dataset-version", str(meta["version"])]
-    if ui_run(jobs.start_job, "train", argv, folder) is None:
-        return None
-    return run_id
+    """Start the training job (``studio.train.job``); returns the run id, or None with the reason shown."""
+    return ui_run(job.start_training, cfg, meta, name)
 
 
 # --- the live run --------------------------------------------------------------------------------------
@@ -338,7 +272,7 @@ def live(run_id: str) -> None:
     if s.state in ("stopped", "failed") and runs.last_checkpoint(run.dir) is not None:
         if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",
                      help="Continue from the last checkpoint with the same settings."):
-            ui_run(jobs.start_job, "train", ["train", "--resume", "--out", str(run.dir)], run.dir)
+            ui_run(job.resume_training, run.dir)
     _log(run.dir)
     # The ask panel is drawn by the full page: rerun it once when the run reaches an end state.
     if s.state in jobs.DONE and st.session_state.get("train.ended") != (run_id, s.state):
@@ -361,17 +295,17 @@ def ask_panel(run_id: str) -> None:
         return
     st.subheader("Ask the model")
     dev = memory.device_memory()
-    cache = model_cache()
+    cache = ui.model_cache()
     c1, c2 = st.columns([3, 1])
-    c1.caption(f"Loaded models: {len(cache.models)} · {dev.name}: {memory.fmt_bytes(dev.free)} free of {memory.fmt_bytes(dev.total)}")
+    c1.caption(f"Loaded models: {len(cache.loaded())} · {dev.name}: {memory.fmt_bytes(dev.free)} free of {memory.fmt_bytes(dev.total)}")
     if c2.button("Release models", key="train.release", help="Free the memory held by models loaded for asking."):
-        cache.release()
+        cache.unload()
     task: Task | None = st.session_state.get("train.task")
     busy = task is not None and not task.done
     with st.form("train.ask_form", border=False):
         q = st.text_input("Question", key="train.question", disabled=busy)
         if st.form_submit_button("Ask", disabled=busy) and q.strip():
-            st.session_state["train.task"] = Task("Asking").start(_ask, [run.model_spec], [q.strip()])
+            st.session_state["train.task"] = Task("Asking", _ask, [run.model_spec], [q.strip()]).start()
             st.session_state["train.task_kind"] = "ask"
     records, questions = [], []
     try:
@@ -385,12 +319,12 @@ def ask_panel(run_id: str) -> None:
     if questions and run.base != "scratch":
         label = "held-out" if held_out else "training"
         if st.button(f"Compare base and trained on {len(questions)} {label} questions", disabled=busy, key="train.compare"):
-            st.session_state["train.task"] = Task("Comparing").start(_ask, [run.base, run.model_spec], questions)
+            st.session_state["train.task"] = Task("Comparing", _ask, [run.base, run.model_spec], questions).start()
             st.session_state["train.task_kind"] = "compare"
             st.session_state["train.compare_q"] = questions
     elif questions and st.button(f"Answer {len(questions)} {'held-out' if held_out else 'training'} questions",
                                  disabled=busy, key="train.compare"):
-        st.session_state["train.task"] = Task("Answering").start(_ask, [run.model_spec], questions)
+        st.session_state["train.task"] = Task("Answering", _ask, [run.model_spec], questions).start()
         st.session_state["train.task_kind"] = "compare"
         st.session_state["train.compare_q"] = questions
     _task_result(run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio import store
+from studio.data import store
 from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
 
 pytestmark = pytest.mark.e2e

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio import store
+from studio.data import store
 
 from .conftest import assert_no_exception, open_page, start_studio, stop_studio, wait_idle
 

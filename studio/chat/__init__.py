@@ -1,0 +1,59 @@
+"""Chat: one small interface over local models and API models.
+
+A backend streams an answer as text pieces::
+
+    backend = make_backend(BackendSpec(kind="openai", model="m", base_url="http://127.0.0.1:8000/v1"))
+    for piece in backend.stream(messages, ChatParams()):
+        print(piece, end="")
+
+``make_backend`` imports torch/transformers only for ``kind="local"``; the API kinds need
+``huggingface_hub`` alone, so an API-only deployment (Community Cloud) never loads torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from studio.chat.base import (
+    BACKEND_KINDS,
+    BACKEND_LABELS,
+    DEFAULT_LOCAL_MODEL,
+    DEFAULT_PRESET,
+    ROLES,
+    SYSTEM_PRESETS,
+    BackendBase,
+    BackendSpec,
+    ChatBackend,
+    ChatParams,
+    Credentials,
+    Message,
+    StreamStats,
+    build_messages,
+    complete,
+    validate_messages,
+)
+from studio.chat.session import StreamJob, export_json, export_markdown, history_for
+
+__all__ = [
+    "BACKEND_KINDS", "BACKEND_LABELS", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS",
+    "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats",
+    "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend", "validate_messages",
+]
+
+
+def make_backend(spec: BackendSpec, token: str | None = None, *,
+                 loader: Callable[[BackendSpec], Any] | None = None) -> ChatBackend:
+    """The backend for ``spec``. ``token`` is the HF token (provider) or API key (openai); never stored on disk.
+
+    ``loader`` (local only) turns the spec into a ``studio.models.loading.LoadedModel``; the UI passes its cached
+    loader so a model is loaded once per process. Heavy packages are imported only in the branch used.
+    """
+    if spec.kind == "local":
+        from studio.chat.local import LocalBackend, load_for_chat
+
+        loaded = loader(spec) if loader is not None else load_for_chat(spec, token)
+        return LocalBackend(loaded)
+    from studio.chat.api import ApiBackend
+
+    return ApiBackend(spec, token)

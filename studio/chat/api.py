@@ -1,0 +1,337 @@
+"""Chat through an API: Hugging Face Inference Providers or any OpenAI-compatible server.
+
+Inference Providers go through ``huggingface_hub.InferenceClient`` with the Hugging Face token; an
+OpenAI-compatible base URL goes through ``studio.chat.openai_stream`` with only the key given for it (a
+Hugging Face token is never sent to a URL that is not Hugging Face's). This module adds bounded
+retries of a busy server (408/429/5xx, honouring ``Retry-After`` and a loading model's
+``estimated_time``) only before the first token, bounds on the wait for the first token, between
+tokens and for the whole answer, and an error instead of an answer when the response is empty, not
+an event stream, not JSON, or cut before it finished. The key goes into the request header and
+nowhere else: every message that leaves this module is scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from studio.chat import openai_stream
+from studio.chat.base import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
+from studio.errors import BackendError, MissingTokenError, NetworkError
+
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+MAX_ATTEMPTS = 4  # the first try and three retries
+MAX_WAIT_S = 30.0  # longest single wait; a server asking for more is reported as busy instead
+BACKOFF_S = (1.0, 2.0, 4.0)  # waits when the server gives no hint
+SUGGESTED_MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "google/gemma-2-2b-it")
+"""Small instruct models that Inference Providers commonly serve: suggested when a model is not served."""
+
+
+class _Retry(Exception):
+    def __init__(self, wait: float | None, reason: str):
+        super().__init__(reason)
+        self.wait, self.reason = wait, reason
+
+
+def scrub(text: str, token: str | None) -> str:
+    """``text`` without the token (and without its tail, in case it was cut)."""
+    if token:
+        text = text.replace(token, "***")
+        if len(token) > 12:
+            text = text.replace(token[-12:], "***")
+    return text
+
+
+def _header_wait(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _body(response: Any) -> str:
+    try:
+        return response.text or ""
+    except Exception:  # a streamed response not read yet
+        try:
+            response.read()
+            return response.text or ""
+        except Exception:
+            return ""
+
+
+def _server_message(body: str) -> tuple[str, float | None]:
+    """The server's own error text and, for a loading model, its estimated wait."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:200], None
+    if not isinstance(data, dict):
+        return body.strip()[:200], None
+    err = data.get("error")
+    if isinstance(err, dict):
+        err = err.get("message") or json.dumps(err)
+    msg = str(err or data.get("message") or data.get("detail") or "").strip()[:200]
+    est = data.get("estimated_time")
+    return msg, float(est) if isinstance(est, (int, float)) else None
+
+
+class ApiBackend(BackendBase):
+    """A model behind an HTTP API. Stateless between calls: safe to share across sessions."""
+
+    def __init__(self, spec: BackendSpec, token: str | None = None):
+        if spec.kind not in ("provider", "openai"):
+            raise BackendError(f"ApiBackend serves API models, not {spec.kind!r}.")
+        self.spec = spec
+        self._token = token or None
+        self.name = spec.label
+
+    def __repr__(self) -> str:  # never the token
+        return f"ApiBackend({self.spec!r})"
+
+    def describe(self) -> str:
+        if self.spec.kind == "provider":
+            auth = "token set" if self._token else "no token"
+            return f"{self.spec.model} through Hugging Face Inference Providers ({self.spec.provider}, {auth})"
+        return f"{self.spec.model} at {self.spec.base_url} (OpenAI-compatible)"
+
+    # --- the request ------------------------------------------------------------------------
+
+    def _client(self, timeout: float) -> Any:
+        """An ``InferenceClient`` for Inference Providers; None for a base URL (``openai_stream`` does it)."""
+        if self.spec.kind != "provider":
+            return None
+        from huggingface_hub import InferenceClient
+
+        if not self._token:
+            raise MissingTokenError(
+                "Hugging Face Inference Providers need a token: set HF_TOKEN in secrets or the environment, "
+                "or type it in the token field."
+            )
+        return InferenceClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
+
+    def _request_kwargs(self, params: ChatParams) -> dict[str, Any]:
+        kw: dict[str, Any] = {"max_tokens": params.max_new_tokens, "stream": True}
+        if self.spec.kind == "openai":
+            kw["model"] = self.spec.model
+        if params.sampling:
+            kw["temperature"] = params.temperature
+            kw["top_p"] = params.top_p
+        else:
+            kw["temperature"] = 0.0
+        if params.seed is not None:
+            kw["seed"] = params.seed
+        return kw
+
+    def _explain(self, exc: Exception) -> Exception:
+        """A one-line ``StudioError`` (or a ``_Retry``) for a failed request."""
+        from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+        model, where = self.spec.model, (self.spec.base_url or "Hugging Face Inference Providers")
+        if isinstance(exc, InferenceTimeoutError):  # not retried: a silent server would cost minutes
+            return BackendError(f"{where} did not answer within the timeout: try again, or raise the timeout.")
+        if isinstance(exc, openai_stream.StreamTimeout):
+            return BackendError(f"{where}: {exc.what}. Try again, or raise the timeout.")
+        if isinstance(exc, openai_stream.StreamCut):
+            return BackendError(f"{where} closed the stream before the answer finished: try again.")
+        if isinstance(exc, openai_stream.NotEventStream):
+            return BackendError(
+                f"{where} sent no event stream (an empty or non-streaming response): check that the URL is an "
+                "OpenAI-compatible /v1 endpoint."
+            )
+        status = headers = body = None
+        if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+            status, headers, body = exc.response.status_code, exc.response.headers, _body(exc.response)
+        elif isinstance(exc, openai_stream.HttpStatusError):
+            status, headers, body = exc.status_code, {k.lower(): v for k, v in exc.headers.items()}, exc.body
+        if status is not None:
+            msg, estimate = _server_message(body)
+            if status in RETRY_STATUSES:
+                wait = _header_wait(headers.get("retry-after"))
+                if wait is None and estimate is not None:
+                    wait = estimate  # "model is currently loading": the server's own estimate
+                reason = "the model is loading" if estimate is not None or "loading" in msg.lower() else f"the server is busy ({status})"
+                return _Retry(wait, reason)
+            if status == 401:
+                what = "HF token" if self.spec.kind == "provider" else "API key"
+                return BackendError(f"The {what} was rejected (401): check it, or replace it in secrets or the token field.")
+            if status == 403:
+                return BackendError(f"No access to {model} (403): accept its licence on the Hub or use a token with inference rights.")
+            if "not supported by any provider" in msg.lower() or (status == 400 and "provider" in msg.lower()):
+                return self._not_served()
+            if status == 404:
+                return BackendError(f"{where} has no model {model!r} (404): check the model id.")
+            detail = f": {scrub(msg, self._token)}" if msg else ""
+            return BackendError(f"{where} refused the request ({status}){detail}.")
+        if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
+            return self._not_served()
+        if isinstance(exc, json.JSONDecodeError):
+            return BackendError(f"{where} sent a response that is not JSON: is this an OpenAI-compatible endpoint?")
+        if isinstance(exc, ValueError):  # the client refused the settings (an unknown provider, ...)
+            return BackendError(f"{scrub(str(exc), self._token).splitlines()[0][:200]}")
+        name = type(exc).__name__
+        if name == "OfflineModeIsEnabled":
+            return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
+        if "Connect" in name or "Network" in name or isinstance(exc, OSError):
+            return NetworkError(f"Cannot reach {where}: check the URL, that the server runs, and the network.")
+        return BackendError(f"{where} failed: {scrub(str(exc), self._token)[:200] or name}.")
+
+    def _not_served(self) -> BackendError:
+        provider = "" if self.spec.provider == "auto" else f" by provider {self.spec.provider!r}"
+        return BackendError(
+            f"{self.spec.model} is not served{provider} on Hugging Face Inference Providers: try "
+            f"{', '.join(SUGGESTED_MODELS)}, another provider, or run it locally."
+        )
+
+    # --- streaming --------------------------------------------------------------------------
+
+    def stream(self, messages: Sequence[Message], params: ChatParams, *,
+               stats: StreamStats | None = None, stop: threading.Event | None = None) -> Iterator[str]:
+        msgs = validate_messages(messages)
+        stats = stats if stats is not None else StreamStats()
+        stop = stop or threading.Event()
+        for attempt in range(MAX_ATTEMPTS):
+            client = self._client(params.timeout_s)
+            started = time.monotonic()
+            try:
+                chunks = self._open(client, msgs, params, stop)
+                first = self._first_piece(chunks, stats)
+            except _Retry as retry:
+                _close(client)
+                if not self._wait_before_retry(retry, attempt, stop, stats):
+                    return
+                continue
+            except BaseException:
+                _close(client)
+                raise
+            try:
+                yield first
+                yield from self._rest(chunks, stats, stop, started, params)
+            finally:
+                _close(client)
+                stats.finish()
+            return
+
+    def _open(self, client: Any, msgs: list[Message], params: ChatParams,
+              stop: threading.Event | None = None) -> Iterator[Any]:
+        kwargs = self._request_kwargs(params)
+        try:
+            if client is None:  # an OpenAI-compatible base URL: only its own key, never the HF token
+                url = self.spec.base_url.rstrip("/") + "/chat/completions"
+                deadlines = openai_stream.Deadlines(first_token_s=params.timeout_s, idle_s=params.timeout_s,
+                                                    total_s=params.total_timeout_s)
+                events = openai_stream.stream_events(url, {"messages": msgs, **kwargs}, self._token, deadlines, stop)
+                first = next(events, _END)  # sends the request: HTTP errors surface here, where retries may happen
+                return iter(()) if first is _END else _chain(first, events)
+            return _until_finished(iter(client.chat_completion(msgs, **kwargs)))
+        except Exception as exc:  # the client's errors: HTTP status, timeout, connection
+            raise self._explain(exc) from None
+
+    def _next(self, chunks: Iterator[Any]) -> Any:
+        """The next chunk; StopIteration at the end; a StudioError or _Retry for a failure."""
+        try:
+            return next(chunks)
+        except StopIteration:
+            raise
+        except Exception as exc:  # the client's errors: HTTP, timeout, JSON, connection
+            raise self._explain(exc) from None
+
+    def _first_piece(self, chunks: Iterator[Any], stats: StreamStats) -> str:
+        """Read until the first text: retries are allowed up to here, never after."""
+        events = 0
+        while True:
+            try:
+                chunk = self._next(chunks)
+            except StopIteration:
+                if events == 0:
+                    raise BackendError(
+                        f"{self.spec.base_url or 'The provider'} sent no event stream (an empty or non-streaming "
+                        "response): check that the URL is an OpenAI-compatible /v1 endpoint."
+                    ) from None
+                raise BackendError(f"{self.spec.model} returned an empty answer: try again or raise max tokens.") from None
+            events += 1
+            text = _text(chunk)
+            if text:
+                stats.mark_token()
+                return text
+
+    def _rest(self, chunks: Iterator[Any], stats: StreamStats, stop: threading.Event, started: float,
+              params: ChatParams) -> Iterator[str]:
+        where = self.spec.base_url or "Hugging Face Inference Providers"
+        while not stop.is_set():
+            if time.monotonic() - started > params.total_timeout_s:
+                raise BackendError(f"{where}: the answer took longer than {params.total_timeout_s:.0f} s in all. "
+                                   "Try again, or raise max tokens' time limit.")
+            try:
+                chunk = self._next(chunks)
+            except StopIteration:
+                return
+            except _Retry as retry:  # after the first token a retry would repeat the answer: report it
+                raise BackendError(f"The answer was cut off: {retry.reason}. Try again.") from None
+            text = _text(chunk)
+            if text:
+                stats.mark_token()
+                yield text
+            usage = _get(chunk, "usage")
+            if usage is not None and _get(usage, "completion_tokens"):
+                stats.tokens = int(_get(usage, "completion_tokens"))
+
+    def _wait_before_retry(self, retry: _Retry, attempt: int, stop: threading.Event, stats: StreamStats) -> bool:
+        """Sleep before the next try; False when stopped. Raises when no try is left or the wait is too long."""
+        if attempt + 1 >= MAX_ATTEMPTS:
+            raise BackendError(f"{self.spec.model}: {retry.reason}, still after {MAX_ATTEMPTS} tries. Try again later.")
+        wait = retry.wait if retry.wait is not None else BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+        if wait > MAX_WAIT_S:
+            raise BackendError(f"{self.spec.model}: {retry.reason}; the server asks to wait {wait:.0f} s. Try again then.")
+        stats.retries += 1
+        return not stop.wait(wait)
+
+
+_END = object()
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _until_finished(chunks: Iterator[Any]) -> Iterator[Any]:
+    """The chunks, then ``StreamCut`` if the stream ended without a ``finish_reason`` (cut mid-answer)."""
+    seen = finished = False
+    for chunk in chunks:
+        seen = True
+        choices = _get(chunk, "choices") or []
+        finished = finished or bool(choices and _get(choices[0], "finish_reason"))
+        yield chunk
+    if seen and not finished:
+        raise openai_stream.StreamCut()
+
+
+def _close(client: Any) -> None:
+    if client is not None:
+        client.close()
+
+
+def _get(obj: Any, name: str) -> Any:
+    """A field of an ``InferenceClient`` chunk object or of a plain event dict."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _text(chunk: Any) -> str:
+    choices = _get(chunk, "choices") or []
+    if not choices:
+        return ""
+    delta = _get(choices[0], "delta")
+    return (_get(delta, "content") or "") if delta is not None else ""

@@ -1,0 +1,245 @@
+"""What every chat backend shares: the settings, the model spec, the credentials rule, the stream
+statistics and the small ``ChatBackend`` interface that local and API models implement."""
+
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from studio.errors import BackendError
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+ROLES = ("system", "user", "assistant")
+
+DEFAULT_LOCAL_MODEL = "microsoft/Phi-3.5-mini-instruct"
+"""The tutorials' model: small enough for one consumer GPU, with a chat template."""
+
+SYSTEM_PRESETS: dict[str, str] = {
+    "Helpful assistant": "You are a helpful assistant. Answer clearly and concisely.",
+    # The tutorial's assistant, word for word in spirit: the Portuguese-only virtual assistant.
+    "Portuguese assistant": "You are a helpful virtual assistant. Answer only in Portuguese.",
+    "Soccer rules expert": "You are an expert on the Laws of the Game (soccer). Answer in one or two sentences.",
+    "No system prompt": "",
+}
+DEFAULT_PRESET = "Helpful assistant"
+
+BACKEND_KINDS = ("local", "provider", "openai")
+BACKEND_LABELS = {
+    "local": "Local model",
+    "provider": "Hugging Face Inference Providers",
+    "openai": "OpenAI-compatible server",
+}
+
+
+@dataclass(frozen=True)
+class ChatParams:
+    """Sampling settings. The defaults are the tutorial's pipeline: 500 new tokens, temperature 0.1, sampling."""
+
+    max_new_tokens: int = 500  # tokens in the answer, at most; 1..8192
+    temperature: float = 0.1  # 0 means greedy (sampling turned off); up to 2
+    do_sample: bool = True  # False: greedy decoding, temperature and top_p are ignored
+    top_p: float = 1.0  # nucleus sampling: keep the smallest token set with this much probability mass
+    top_k: int = 50  # local models only (transformers' default); 0 turns it off
+    repetition_penalty: float = 1.0  # local models only; 1.0 = off
+    seed: int | None = None  # a fixed seed makes sampled answers repeatable
+    timeout_s: float = 60.0  # longest wait for the first token, and between two tokens, seconds
+    total_timeout_s: float = 600.0  # API models: the whole answer at most, so a trickling server ends
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_new_tokens, int) or not 1 <= self.max_new_tokens <= 8192:
+            raise BackendError(f"max_new_tokens must be a whole number from 1 to 8192, not {self.max_new_tokens!r}.")
+        if not 0.0 <= float(self.temperature) <= 2.0:
+            raise BackendError(f"temperature must be between 0 and 2, not {self.temperature!r}.")
+        if not 0.0 < float(self.top_p) <= 1.0:
+            raise BackendError(f"top_p must be above 0 and at most 1, not {self.top_p!r}.")
+        if not isinstance(self.top_k, int) or self.top_k < 0:
+            raise BackendError(f"top_k must be a whole number, 0 or more, not {self.top_k!r}.")
+        if not 0.5 <= float(self.repetition_penalty) <= 2.0:
+            raise BackendError(f"repetition_penalty must be between 0.5 and 2, not {self.repetition_penalty!r}.")
+        if not 1.0 <= float(self.timeout_s) <= 3600.0:
+            raise BackendError(f"timeout must be between 1 and 3600 seconds, not {self.timeout_s!r}.")
+        if not float(self.timeout_s) <= float(self.total_timeout_s) <= 86400.0:
+            raise BackendError(f"the total timeout must be at least the timeout ({self.timeout_s:g} s) and at most "
+                               f"a day, not {self.total_timeout_s!r}.")
+
+    @property
+    def sampling(self) -> bool:
+        """Whether tokens are sampled: temperature 0 means greedy whatever ``do_sample`` says."""
+        return self.do_sample and self.temperature > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChatParams:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """Who gets which secret: the Hugging Face token goes only to Hugging Face, a key only to its server."""
+
+    hf_token: str | None = None  # Inference Providers and Hub downloads; never sent to a base URL
+    api_key: str | None = None  # the OpenAI-compatible base URL it was given for; None sends no key
+
+    def for_kind(self, kind: str) -> str | None:
+        """The secret a backend of ``kind`` may send: the API key for a base URL, else the HF token."""
+        return (self.api_key or None) if kind == "openai" else (self.hf_token or None)
+
+    def __repr__(self) -> str:  # never the values
+        return f"Credentials(hf_token={'set' if self.hf_token else 'none'}, api_key={'set' if self.api_key else 'none'})"
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Which model answers, and how to reach it. Holds no secret: the token is passed apart."""
+
+    kind: str = "local"  # "local", "provider" (HF Inference Providers) or "openai" (any compatible base URL)
+    model: str = DEFAULT_LOCAL_MODEL  # Hub id, local folder or "run:<id>" (local); model name (API)
+    quantization: str | None = None  # local only: None, "4bit" or "8bit" (CUDA only)
+    provider: str = "auto"  # provider kind: "auto", "hf-inference", "together", ...
+    base_url: str = ""  # openai kind: e.g. http://127.0.0.1:8000/v1
+
+    def __post_init__(self) -> None:
+        if self.kind not in BACKEND_KINDS:
+            raise BackendError(f"Unknown backend {self.kind!r}: choose local, provider or openai.")
+        if not (self.model or "").strip():
+            raise BackendError("No model chosen: enter a model id (or a local folder or training run for a local model).")
+        if self.quantization not in (None, "4bit", "8bit"):
+            raise BackendError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
+        if self.kind == "openai" and not self.base_url.strip().startswith(("http://", "https://")):
+            raise BackendError(
+                f"The base URL must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1), not {self.base_url!r}."
+            )
+        if self.kind == "provider" and not (self.provider or "").strip():
+            raise BackendError("No provider chosen: use auto to let Hugging Face pick one.")
+
+    @property
+    def label(self) -> str:
+        """A short name for the model, for column headers and exports."""
+        if self.kind == "local":
+            return f"{self.model} (local{', ' + self.quantization if self.quantization else ''})"
+        if self.kind == "provider":
+            return f"{self.model} (HF {self.provider})"
+        return f"{self.model} @ {self.base_url}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackendSpec:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class StreamStats:
+    """Timing of one streamed answer; the backend fills it while streaming."""
+
+    started: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    ended: float | None = None
+    tokens: int = 0  # generated tokens (local: exact; API: the server's count, else one per streamed chunk)
+    retries: int = 0  # API: how many times a busy server was retried before the first token
+
+    def mark_token(self, n: int = 1) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        self.tokens += n
+
+    def finish(self) -> None:
+        if self.ended is None:
+            self.ended = time.perf_counter()
+
+    @property
+    def ttft_s(self) -> float | None:
+        """Time to first token, seconds."""
+        return None if self.first_token_at is None else self.first_token_at - self.started
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Decoding speed after the first token (tokens 2..n over the time they took)."""
+        if self.first_token_at is None or self.tokens < 2:
+            return None
+        span = (self.ended or time.perf_counter()) - self.first_token_at
+        return (self.tokens - 1) / span if span > 0 else None
+
+    def summary(self) -> str:
+        parts = []
+        if self.ttft_s is not None:
+            parts.append(f"first token {self.ttft_s:.2f} s")
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.1f} tokens/s")
+        parts.append(f"{self.tokens} tokens")
+        if self.retries:
+            parts.append(f"{self.retries} retries")
+        return " · ".join(parts)
+
+
+@runtime_checkable
+class ChatBackend(Protocol):
+    """What every backend does: stream an answer to a chat history."""
+
+    name: str
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        params: ChatParams,
+        *,
+        stats: StreamStats | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer in pieces. Setting ``stop`` ends the answer early (no error)."""
+        ...
+
+    def describe(self) -> str:
+        """One line for the UI: model, where it runs, notes."""
+        ...
+
+
+def complete(backend: ChatBackend, messages: Sequence[Message], params: ChatParams | None = None,
+             stats: StreamStats | None = None) -> str:
+    """The whole answer as one string (for evaluation and scripts)."""
+    stats = stats if stats is not None else StreamStats()
+    try:
+        return "".join(backend.stream(messages, params or ChatParams(), stats=stats))
+    finally:
+        stats.finish()
+
+
+class BackendBase:
+    """Shared helpers for the concrete backends."""
+
+    name = "backend"
+
+    def complete(self, messages: Sequence[Message], params: ChatParams | None = None,
+                 stats: StreamStats | None = None) -> str:
+        return complete(self, messages, params, stats)  # type: ignore[arg-type]
+
+
+def validate_messages(messages: Sequence[Message]) -> list[Message]:
+    """Plain ``{"role", "content"}`` dicts; the last one must be the user's."""
+    clean = []
+    for i, msg in enumerate(messages):
+        role, content = msg.get("role"), msg.get("content")
+        if role not in ROLES or not isinstance(content, str):
+            raise BackendError(f"Message {i + 1} is not a chat message (role system/user/assistant and text content).")
+        clean.append({"role": role, "content": content})
+    if not clean or clean[-1]["role"] != "user":
+        raise BackendError("Nothing to answer: the conversation must end with a user message.")
+    if not clean[-1]["content"].strip():
+        raise BackendError("The message is empty: type a question first.")
+    return clean
+
+
+def build_messages(system: str, history: Sequence[Message], user: str) -> list[Message]:
+    """The messages sent to a model: the system prompt (if any), the history, the new question."""
+    out: list[Message] = [{"role": "system", "content": system.strip()}] if system and system.strip() else []
+    out += [{"role": m["role"], "content": m["content"]} for m in history if m.get("role") in ("user", "assistant")]
+    out.append({"role": "user", "content": user})
+    return out

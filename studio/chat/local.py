@@ -1,0 +1,215 @@
+"""Chat with a model loaded in this process: transformers' ``generate`` streamed token by token.
+
+Generation runs in a worker thread that feeds a ``TextIteratorStreamer``; the caller iterates the
+streamer with a timeout. One lock per loaded model serialises generation, so two sessions sharing a
+cached model never interleave their outputs. A stop event ends generation at the next token.
+
+Prompts go through ``tokenizer.apply_chat_template`` when the model has one (Phi-3.5's ``<|end|>``
+is added to the stop tokens); models without one (distilgpt2, the studio's training runs) get the
+training format of ``studio.models.prompt_format`` and are cut at its stop strings.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from studio.chat.base import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
+from studio.errors import BackendError, ModelLoadError, StudioError
+from studio.models import cache, prompt_format
+from studio.models.cache import model_lock
+from studio.models.generate import stop_token_ids
+
+LOCK_WAIT_S = 600.0  # how long a request waits for another session's answer on the same model
+
+def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
+    """``spec``'s model from the process's one model cache (``studio.models.cache``), loaded on first use."""
+    try:
+        return cache.shared().get(spec.model, spec.quantization, token)
+    except ModelLoadError as exc:
+        if str(exc).startswith("No network"):  # the loader's advice is for training: say what works in chat
+            raise ModelLoadError(
+                f"No network: choose a training run, a local model folder or an API model ({spec.model!r} "
+                "cannot be downloaded from the Hugging Face Hub and is not in the local cache)."
+            ) from None
+        raise
+
+
+def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> Any:
+    """A ``TextIteratorStreamer`` that also counts generated tokens as they come (live tokens/s)."""
+    from transformers import TextIteratorStreamer
+
+    class CountingStreamer(TextIteratorStreamer):
+        def put(self, value: Any) -> None:
+            if not self.next_tokens_are_prompt:  # the first call carries the prompt
+                stats.mark_token(int(value.numel()))
+            super().put(value)
+
+    return CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+
+
+class _StopOnEvent:
+    """A StoppingCriteria that ends generation when the event is set (stop button, closed stream)."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        stop = any(e.is_set() for e in self.events)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class _StopStrings:
+    """Cuts streamed text at the first stop string, holding back text that may be the start of one."""
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops = tuple(stops)
+        self.pending = ""
+        self.hit = False
+
+    def feed(self, text: str) -> str:
+        self.pending += text
+        for stop in self.stops:
+            pos = self.pending.find(stop)
+            if pos != -1:
+                out, self.pending, self.hit = self.pending[:pos], "", True
+                return out
+        keep = 0
+        for stop in self.stops:  # the longest tail that is a prefix of a stop string
+            for n in range(min(len(stop) - 1, len(self.pending)), 0, -1):
+                if self.pending.endswith(stop[:n]):
+                    keep = max(keep, n)
+                    break
+        out = self.pending[: len(self.pending) - keep]
+        self.pending = self.pending[len(self.pending) - keep:]
+        return out
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+class LocalBackend(BackendBase):
+    """A ``studio.models.loading.LoadedModel`` behind the ChatBackend interface."""
+
+    def __init__(self, loaded: Any):
+        self.loaded = loaded
+        self.name = f"{loaded.ref.spec} (local)"
+        self.notes = list(loaded.notes)
+        self._eos = stop_token_ids(loaded.tokenizer, loaded.model)
+
+    def describe(self) -> str:
+        lm = self.loaded
+        quant = f", {lm.quantization}" if lm.quantization else ""
+        fmt = "chat template" if lm.has_chat_template else "training format (no chat template)"
+        notes = f" {' '.join(lm.notes)}" if lm.notes else ""
+        return f"{lm.ref.spec} on {lm.device} ({lm.dtype}{quant}), {fmt}.{notes}"
+
+    def encode(self, messages: Sequence[Message]) -> dict[str, Any]:
+        """Model inputs for the conversation: the chat template, or the training format without one."""
+        tok, device = self.loaded.tokenizer, self.loaded.model.device
+        msgs = validate_messages(messages)
+        if self.loaded.has_chat_template:
+            try:
+                enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            except Exception as exc:  # jinja2 TemplateError: e.g. a template that forbids the system role
+                if msgs[0]["role"] != "system":
+                    raise BackendError(f"The model's chat template rejected the conversation: {str(exc)[:200]}") from None
+                merged = [{"role": "user", "content": f"{msgs[0]['content']}\n\n{msgs[1]['content']}"}, *msgs[2:]]
+                enc = tok.apply_chat_template(merged, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        else:
+            enc = tok(prompt_format.prompt_from_messages(msgs), return_tensors="pt")
+        return {k: v.to(device) for k, v in enc.items()}
+
+    def generate_kwargs(self, params: ChatParams) -> dict[str, Any]:
+        tok = self.loaded.tokenizer
+        kw: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "eos_token_id": self._eos,
+            "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else self._eos[0] if self._eos else None,
+            "do_sample": params.sampling,
+            "repetition_penalty": params.repetition_penalty,
+        }
+        if params.sampling:
+            kw.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
+        else:  # greedy: unset the model's sampling defaults so transformers does not warn about them
+            kw.update(temperature=None, top_p=None, top_k=None)
+        return kw
+
+    def stream(self, messages: Sequence[Message], params: ChatParams, *,
+               stats: StreamStats | None = None, stop: threading.Event | None = None) -> Iterator[str]:
+        from transformers import StoppingCriteriaList
+
+        stats = stats if stats is not None else StreamStats()
+        stop = stop or threading.Event()  # the caller's: the user pressed Stop
+        halt = threading.Event()  # ours: the stream was closed, failed, or hit a stop string
+        inputs = self.encode(messages)
+        prompt_len = int(inputs["input_ids"].shape[1])
+        streamer = _counting_streamer(self.loaded.tokenizer, stats, params.timeout_s)
+        kwargs = {**inputs, **self.generate_kwargs(params), "streamer": streamer,
+                  "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop, halt)])}
+        result: dict[str, Any] = {}
+        lock = model_lock(self.loaded.model)
+        if not lock.acquire(timeout=LOCK_WAIT_S):
+            raise BackendError(f"{self.loaded.ref.spec} is busy answering another request: try again in a moment.")
+        worker = threading.Thread(target=self._generate, args=(kwargs, params, result, streamer, stats),
+                                  name="chat-generate", daemon=True)
+        cutter = None if self.loaded.has_chat_template else _StopStrings(prompt_format.STOP_STRINGS)
+        try:
+            worker.start()
+            for text in self._pieces(streamer, params):
+                if cutter is not None:
+                    text = cutter.feed(text)
+                    if cutter.hit:
+                        halt.set()
+                if text:
+                    yield text
+                if stop.is_set() or halt.is_set():
+                    break
+            if cutter is not None and not cutter.hit:
+                tail = cutter.flush()
+                if tail:
+                    yield tail
+        finally:
+            halt.set()  # a closed or failed stream stops generation at the next token
+            worker.join()
+            lock.release()
+            stats.finish()
+            if "sequences" in result:
+                stats.tokens = int(result["sequences"].shape[1]) - prompt_len
+        if "error" in result:
+            raise result["error"]
+
+    def _pieces(self, streamer: Any, params: ChatParams) -> Iterator[str]:
+        try:
+            yield from streamer
+        except queue.Empty:
+            raise BackendError(
+                f"{self.loaded.ref.spec} produced no token for {params.timeout_s:.0f} s: it is too slow on this "
+                "device; raise the timeout, lower max tokens, or use a smaller model."
+            ) from None
+
+    def _generate(self, kwargs: dict[str, Any], params: ChatParams, result: dict[str, Any],
+                  streamer: Any, stats: StreamStats) -> None:
+        import torch
+
+        try:
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            with torch.inference_mode():
+                result["sequences"] = self.loaded.model.generate(**kwargs)
+        except torch.OutOfMemoryError:
+            result["error"] = BackendError(
+                f"Out of memory generating with {self.loaded.ref.spec}: lower max tokens, unload other models, "
+                "or load it in 4-bit."
+            )
+        except StudioError as exc:
+            result["error"] = exc
+        except Exception as exc:  # a generation failure must end the stream, not hang it
+            result["error"] = BackendError(f"Generation failed with {self.loaded.ref.spec}: {str(exc)[:200]}")
+        finally:
+            streamer.end()

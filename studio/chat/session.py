@@ -1,0 +1,103 @@
+"""A chat as the Chat page keeps it: the history each model sees, exports, and an answer streamed
+in a worker thread."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from studio.chat.base import BackendSpec, ChatBackend, ChatParams, Message, StreamStats
+from studio.tasks import Task
+
+# --- Export -----------------------------------------------------------------------------------
+
+def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
+                params: ChatParams | None = None) -> str:
+    """The conversation as JSON: model, settings and messages (never a token)."""
+    doc = {
+        "model": spec.to_dict() if spec else None,
+        "params": params.to_dict() if params else None,
+        "messages": [{k: m[k] for k in ("role", "content", "model", "stats") if k in m} for m in messages],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None) -> str:
+    """The conversation as Markdown, one heading per turn."""
+    lines = ["# Conversation", ""]
+    if spec:
+        lines += [f"Model: {spec.label}", ""]
+    for m in messages:
+        who = {"user": "You", "assistant": "Assistant", "system": "System"}.get(m.get("role", ""), m.get("role", ""))
+        if m.get("model"):
+            who += f" ({m['model']})"
+        lines += [f"## {who}", "", m.get("content", ""), ""]
+    return "\n".join(lines)
+
+
+# --- History and background answers -------------------------------------------------------------
+
+def history_for(turns: Sequence[dict[str, Any]], side: int = 0) -> list[Message]:
+    """The conversation one model sees: its own answers (``side`` 1 reads compare mode's second answer),
+    without questions whose answer failed (so roles still alternate)."""
+    def answer(turn: dict[str, Any] | None) -> dict[str, Any] | None:
+        if turn is None or turn.get("role") != "assistant":
+            return None
+        ans = turn.get("alt") if side == 1 and turn.get("alt") else turn
+        return None if ans.get("error") else ans
+
+    out: list[Message] = []
+    for i, turn in enumerate(turns):
+        if turn.get("role") == "user":
+            if answer(turns[i + 1] if i + 1 < len(turns) else None) is not None:
+                out.append({"role": "user", "content": turn["content"]})
+        elif (ans := answer(turn)) is not None:
+            out.append({"role": "assistant", "content": ans["content"]})
+    return out
+
+
+class StreamJob(Task):
+    """One answer streamed by a worker thread (``studio.tasks.Task``) into a plain buffer that a page polls.
+
+    The worker never touches the UI: it builds the backend (loading a local model may take a while),
+    streams into ``text`` and records ``stats``; ``phase`` says "loading" or "streaming" while it runs.
+    ``cancel()`` ends the answer early, keeping what came (state "stopped").
+    """
+
+    def __init__(self, label: str, make: Callable[[], ChatBackend], messages: Sequence[Message], params: ChatParams):
+        super().__init__(label)
+        self._make = make
+        self.messages = list(messages)
+        self.params = params
+        self.text = ""
+        self.stats = StreamStats()
+        self.notes: list[str] = []  # what the backend wants the user to know ("4bit needs a CUDA GPU: ...")
+        self.phase = "loading"
+
+    def work(self) -> str:
+        try:
+            backend = self._make()
+            self.notes = list(getattr(backend, "notes", []))
+            self.phase = "streaming"
+            self.stats = StreamStats()  # time from the request, not from the model load
+            for piece in backend.stream(self.messages, self.params, stats=self.stats, stop=self.stop):
+                self.text += piece
+            return self.text
+        finally:
+            self.stats.finish()
+
+    def failure_message(self, exc: BaseException) -> str:  # a bug, but the page must stay usable: one line
+        return f"Unexpected {type(exc).__name__}: {str(exc)[:200]}"
+
+    def as_turn(self) -> dict[str, Any]:
+        """The finished answer as a history entry."""
+        turn: dict[str, Any] = {"role": "assistant", "content": self.text, "model": self.label,
+                                "stats": self.stats.summary()}
+        if self.state == "stopped":
+            turn["note"] = "stopped"
+        if self.notes:
+            turn["notes"] = self.notes
+        if self.error:
+            turn["error"] = self.error
+        return turn

@@ -1,0 +1,203 @@
+"""The working copy behind the table editor: which rows a page shows, and how edits merge back.
+
+A large dataset is edited one page (or one search result) at a time. ``view`` picks the record
+indices the editor shows; the editor returns rows tagged with ``ROW`` (the record's index, or None for
+a new row); ``merge_view`` puts them back into the full list, keeping fields the editor does not show.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from studio.data import store
+
+Record = dict[str, object]
+ROW = "_row"  # hidden column: the record's index in the full list (None/NaN for added rows)
+COLUMNS = ("question", "answer")
+
+
+@dataclass(frozen=True)
+class View:
+    indices: list[int]  # record indices shown, in order
+    total: int  # records matching the search (all records when there is none)
+    pages: int  # number of pages for that match
+
+
+def view(records: list[Record], query: str = "", page: int = 1, page_size: int = 200) -> View:
+    """The indices on ``page`` (1-based) of the records whose question or answer contains ``query``."""
+    q = query.strip().casefold()
+    if q:
+        matches = [i for i, r in enumerate(records)
+                   if q in str(r.get("question", "")).casefold() or q in str(r.get("answer", "")).casefold()]
+    else:
+        matches = range(len(records))
+    pages = max(1, math.ceil(len(matches) / page_size))
+    page = min(max(1, page), pages)
+    start = (page - 1) * page_size
+    return View(indices=list(matches[start:start + page_size]), total=len(matches), pages=pages)
+
+
+def editor_rows(records: list[Record], indices: list[int]) -> list[dict]:
+    """The rows the editor shows: question and answer as text, plus the hidden row index."""
+    return [{ROW: i, "question": _as_text(records[i].get("question")), "answer": _as_text(records[i].get("answer"))}
+            for i in indices]
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _row_index(value: object) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _clean(value: object) -> str:
+    """An editor cell back to text: empty cells (None/NaN) become ""; text is kept exactly."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def merge_view(records: list[Record], indices: list[int], rows: list[dict]) -> list[Record]:
+    """The full list after the editor's ``rows`` replace the records at ``indices``.
+
+    Rows keep their record's extra fields; records of the view missing from ``rows`` were deleted;
+    rows without an index are new and go right after the last record of the view.
+    """
+    shown = set(indices)
+    kept: dict[int, Record] = {}
+    added: list[Record] = []
+    for row in rows:
+        idx = _row_index(row.get(ROW))
+        q, a = _clean(row.get("question")), _clean(row.get("answer"))
+        if idx is not None and idx in shown and idx not in kept:
+            old = records[idx]
+            if old.get("question") == q and old.get("answer") == a:
+                kept[idx] = old
+            elif _as_text(old.get("question")) == q and _as_text(old.get("answer")) == a:
+                kept[idx] = old  # a non-text value the editor showed as JSON, untouched
+            else:
+                kept[idx] = {**old, "question": q, "answer": a}
+        elif q or a:  # a fully blank new row is an accident of the editor, not a record
+            added.append({"question": q, "answer": a})
+    anchor = max(indices) if indices else len(records) - 1
+    out: list[Record] = []
+    for i, rec in enumerate(records):
+        if i in shown:
+            if i in kept:
+                out.append(kept[i])
+        else:
+            out.append(rec)
+        if i == anchor:
+            out.extend(added)
+    if anchor < 0:
+        out.extend(added)
+    return out
+
+
+def changes(before: list[Record], after: list[Record]) -> store.Diff:
+    """``store.diff_records``, quick on large working copies.
+
+    The common head and tail are skipped first. The editor keeps every untouched record as the same
+    object, so those objects anchor the rest in one pass; lists without shared objects (two versions
+    read from disk) fall back to ``store.diff_records``.
+    """
+    if before is after or before == after:
+        return store.Diff(added=[], removed=[], edited=[])
+    head = 0
+    limit = min(len(before), len(after))
+    while head < limit and before[head] == after[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and before[-1 - tail] == after[-1 - tail]:
+        tail += 1
+    old, new = before[head:len(before) - tail], after[head:len(after) - tail]
+    where = {id(r): i for i, r in enumerate(old)}
+    anchors = [(where[id(r)], j) for j, r in enumerate(new) if id(r) in where]
+    in_order = all(a[0] < b[0] for a, b in zip(anchors, anchors[1:]))
+    if not anchors or not in_order or len(where) != len(old):
+        return store.diff_records(old, new)
+    added: list[Record] = []
+    removed: list[Record] = []
+    edited: list[tuple[Record, Record]] = []
+    prev_i = prev_j = -1
+    for i, j in [*anchors, (len(old), len(new))]:
+        gap_old, gap_new = old[prev_i + 1:i], new[prev_j + 1:j]
+        for k in range(max(len(gap_old), len(gap_new))):
+            o = gap_old[k] if k < len(gap_old) else None
+            n = gap_new[k] if k < len(gap_new) else None
+            if o is not None and n is not None and (o.get("question") == n.get("question")
+                                                    or o.get("answer") == n.get("answer")):
+                if o != n:
+                    edited.append((o, n))
+            else:
+                if o is not None:
+                    removed.append(o)
+                if n is not None:
+                    added.append(n)
+        prev_i, prev_j = i, j
+    return store.Diff(added=added, removed=removed, edited=edited)
+
+
+def rebase(base: list[Record], mine: list[Record], theirs: list[Record]) -> tuple[list[Record], int]:
+    """My changes (``base`` -> ``mine``) applied on top of ``theirs``, a newer version of ``base``.
+
+    Records I edited or removed are found in ``theirs`` by their content in ``base``; added records go
+    at the end. An edit to a record that they changed or removed too is not applied (theirs wins) and
+    counted in the second value, so the caller can say so.
+    """
+    diff = changes(base, mine)
+    key = lambda r: json.dumps(r, sort_keys=True, ensure_ascii=False)  # noqa: E731
+    where: dict[str, list[int]] = {}
+    for i, rec in enumerate(theirs):
+        where.setdefault(key(rec), []).append(i)
+    out = list(theirs)
+    dropped: set[int] = set()
+    lost = 0
+    for old, new in diff.edited:
+        spots = where.get(key(old))
+        if spots:
+            out[spots.pop(0)] = new
+        else:
+            lost += 1
+    for old in diff.removed:
+        spots = where.get(key(old))
+        if spots:
+            dropped.add(spots.pop(0))
+    return [r for i, r in enumerate(out) if i not in dropped] + list(diff.added), lost
+
+
+def summary(diff: store.Diff) -> str:
+    """"2 added, 1 removed, 3 edited" (only the parts that are not zero)."""
+    parts = [f"{len(diff.added)} added", f"{len(diff.removed)} removed", f"{len(diff.edited)} edited"]
+    return ", ".join(p for p in parts if not p.startswith("0 ")) or "no changes"
+
+
+def append(records: list[Record], new: list[Record], skip_existing: bool = True) -> tuple[list[Record], int]:
+    """``records`` followed by ``new``; with ``skip_existing``, records already present are left out.
+
+    Returns the merged list and how many records were skipped.
+    """
+    if not skip_existing:
+        return records + new, 0
+    key = lambda r: (str(r.get("question", "")).strip(), str(r.get("answer", "")).strip())  # noqa: E731
+    seen = {key(r) for r in records}
+    out = list(records)
+    skipped = 0
+    for rec in new:
+        k = key(rec)
+        if k in seen:
+            skipped += 1
+            continue
+        seen.add(k)
+        out.append(rec)
+    return out, skipped

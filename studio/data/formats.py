@@ -1,0 +1,381 @@
+"""Reading and writing Q&A files: JSON arrays, JSON Lines and CSV, with a field mapping.
+
+Reading happens in two steps so the UI can show a preview and let the user choose fields:
+``parse(data, filename)`` turns bytes into raw rows (plain dicts, as they are in the file), then
+``apply_mapping(rows, mapping)`` turns rows into records in the seed format
+(``{"question", "answer", ...extra fields}``). ``guess_mapping(fields)`` proposes a mapping for the
+common instruction formats (Alpaca instruction/input/output, prompt/response, Question/Answer in any
+case). Every problem is a ``DatasetFormatError`` with a one-line message naming the line or record.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.data import validate
+from studio.errors import DatasetFormatError
+
+Record = dict[str, object]
+
+FORMATS = ("json", "jsonl", "csv")
+MAX_DEPTH = 32  # nesting allowed inside one record; real Q&A data is 1-3 levels deep
+WRAPPER_KEYS = ("data", "rows", "records", "examples", "items", "train")  # {"data": [...]} and friends
+
+QUESTION_NAMES = ("question", "instruction", "prompt", "query", "q", "input_text", "user")
+ANSWER_NAMES = ("answer", "output", "response", "completion", "a", "target", "assistant")
+CONTEXT_NAMES = ("input", "context")  # Alpaca's optional input, appended to the question
+
+
+@dataclass(frozen=True)
+class Parsed:
+    format: str  # "json", "jsonl" or "csv"
+    rows: list[dict]  # the file's records as they are, before mapping
+    fields: list[str]  # every field name seen, in order of first appearance
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    question: str  # field holding the question (Alpaca: "instruction")
+    answer: str  # field holding the answer (Alpaca: "output")
+    context: str | None = None  # optional field appended to the question after a blank line (Alpaca: "input")
+
+    @classmethod
+    def from_pairs(cls, pairs: list[str], fields: list[str] | None = None) -> FieldMap:
+        """Build a mapping from CLI ``question=FIELD`` strings, guessing whatever is not given."""
+        given: dict[str, str] = {}
+        for pair in pairs:
+            target, sep, source = pair.partition("=")
+            target = target.strip().lower()
+            if not sep or target not in ("question", "answer", "context", "input") or not source.strip():
+                raise DatasetFormatError(f"Bad --map {pair!r}: use question=FIELD, answer=FIELD or context=FIELD.")
+            given["context" if target == "input" else target] = source.strip()
+        guess = guess_mapping(fields or [])
+        question = given.get("question") or (guess.question if guess else None)
+        answer = given.get("answer") or (guess.answer if guess else None)
+        if not question or not answer:
+            names = [f.lower() for f in fields or []]
+            has_q = question or any(n in QUESTION_NAMES for n in names)
+            missing = "answer" if has_q else "question"
+            listed = ", ".join(fields or []) or "none"
+            raise DatasetFormatError(
+                f"No {missing} field found (fields: {listed}): every record needs a question and an answer "
+                f"(the reference evaluation compares with); pass --map {missing}=FIELD if it has another name."
+            )
+        context = given.get("context", guess.context if guess and "question" not in given else None)
+        return cls(question=question, answer=answer, context=context)
+
+
+def decode(data: bytes) -> str:
+    """Bytes to text: UTF-8 (with or without BOM) or UTF-16 with a BOM; a clear error otherwise."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise DatasetFormatError("The file starts like UTF-16 but is not: re-save it as UTF-8.") from None
+    if b"\x00" in data[:8192]:
+        raise DatasetFormatError("This looks like a binary file, not text: upload a JSON, JSON Lines or CSV file.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DatasetFormatError(f"Not UTF-8 text (line {line}): re-save the file as UTF-8.") from None
+
+
+def detect_format(text: str, filename: str | None = None) -> str:
+    """``json``, ``jsonl`` or ``csv``, from the file name's extension, else from the content."""
+    name = (filename or "").lower()
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if name.endswith((".csv", ".tsv")):
+        return "csv"
+    head = text.lstrip()[:1]
+    if head == "[":
+        return "json"
+    if head == "{":
+        first = text.lstrip().split("\n", 1)
+        if len(first) == 2 and first[1].strip():
+            try:  # one whole object on the first line, more after it: JSON Lines
+                json.loads(first[0])
+                return "jsonl"
+            except ValueError:
+                pass
+        return "json"
+    if name.endswith(".json"):
+        return "json"
+    return "csv"
+
+
+def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None) -> Parsed:
+    """Read a whole file into raw rows. Raises ``DatasetFormatError`` naming the line or record."""
+    text = decode(data) if isinstance(data, bytes) else data
+    if not text.strip():
+        raise DatasetFormatError("The file is empty: it needs at least one question and answer.")
+    fmt = fmt or detect_format(text, filename)
+    if fmt not in FORMATS:
+        raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
+    rows = {"json": _parse_json, "jsonl": _parse_jsonl, "csv": _parse_csv}[fmt](text)
+    if not rows:
+        raise DatasetFormatError("The file holds no records: it needs at least one question and answer.")
+    return Parsed(format=fmt, rows=rows, fields=_fields(rows))
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _loads(text: str) -> object:
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _parse_json(text: str) -> list[dict]:
+    try:
+        value = _loads(text)
+    except RecursionError:
+        raise DatasetFormatError("The JSON is nested too deeply to be a Q&A dataset.") from None
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            raise DatasetFormatError(
+                f"The JSON ends early at line {exc.lineno}: the file looks truncated; export it again."
+            ) from None
+        raise DatasetFormatError(f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+    except ValueError as exc:  # NaN / Infinity
+        raise DatasetFormatError(f"Not valid JSON{_constant_line(text)}: {exc}; replace it with text or null.") from None
+    if isinstance(value, dict):
+        value = _unwrap(value)
+    if not isinstance(value, list):
+        raise DatasetFormatError(
+            f"The file holds a JSON {_kind(value)}, not a list of records: expected [{{\"question\": ..., \"answer\": ...}}, ...]."
+        )
+    # One bracket per record (plus the array and a wrapper) means nothing is nested: skip the depth walk.
+    nested = text.count("{") + text.count("[") > len(value) + 2
+    for i, row in enumerate(value, 1):
+        if type(row) is not dict:
+            raise DatasetFormatError(f"Record {i} is a {_kind(row)}, not an object with a question and an answer.")
+        if nested:
+            _check_depth(row, f"Record {i}")
+    return value
+
+
+def _unwrap(obj: dict) -> object:
+    """``{"data": [...]}`` (and rows/records/examples/items/train) wrappers hold the records."""
+    for key in obj:
+        if key.lower() in WRAPPER_KEYS and isinstance(obj[key], list):
+            return obj[key]
+    lists = [v for v in obj.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v[:10])]
+    if len(lists) == 1:
+        return lists[0]
+    if all(isinstance(v, str) for v in obj.values()):
+        raise DatasetFormatError("The file holds one record, not a list: wrap it in [ ] or save it as JSON Lines.")
+    return obj
+
+
+def _constant_line(text: str) -> str:
+    match = re.search(r"[:\[,]\s*(NaN|-?Infinity)\b", text)
+    return f" at line {text.count(chr(10), 0, match.start(1)) + 1}" if match else ""
+
+
+def _parse_jsonl(text: str) -> list[dict]:
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = _loads(line)
+        except RecursionError:
+            raise DatasetFormatError(f"Line {n}: nested too deeply to be a Q&A record.") from None
+        except json.JSONDecodeError as exc:
+            raise DatasetFormatError(f"Line {n}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
+        except ValueError as exc:
+            raise DatasetFormatError(f"Line {n}: not valid JSON ({exc}).") from None
+        if not isinstance(value, dict):
+            raise DatasetFormatError(f"Line {n}: a {_kind(value)}, not an object with a question and an answer.")
+        _check_depth(value, f"Line {n}")
+        rows.append(value)
+    return rows
+
+
+def _parse_csv(text: str) -> list[dict]:
+    sample = text[:4096]
+    delimiter = "\t" if sample.split("\n", 1)[0].count("\t") > sample.split("\n", 1)[0].count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise DatasetFormatError(f"Not a readable CSV header: {exc}.") from None
+    header = [h.strip() for h in header]
+    if len(header) < 2 or not all(header):
+        raise DatasetFormatError(
+            "Not JSON, JSON Lines or CSV with a header row (e.g. question,answer): check the file."
+        )
+    if len(set(header)) != len(header):
+        raise DatasetFormatError(f"The CSV header repeats a column name ({', '.join(header)}): make them unique.")
+    rows = []
+    try:
+        for values in reader:
+            if not any(v.strip() for v in values):
+                continue
+            line = reader.line_num
+            if len(values) != len(header):
+                raise DatasetFormatError(
+                    f"Line {line}: {len(values)} values for {len(header)} columns (a stray comma or quote?)."
+                )
+            rows.append(dict(zip(header, values)))
+    except csv.Error as exc:
+        raise DatasetFormatError(f"Line {reader.line_num}: not valid CSV ({exc}).") from None
+    return rows
+
+
+def _check_depth(row: dict, where: str) -> None:
+    for value in row.values():  # the common case, flat text fields, costs one type check per field
+        if type(value) is dict or type(value) is list:
+            _check_nested(value, where)
+
+
+def _check_nested(value: object, where: str) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DatasetFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep: flatten it.")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _fields(rows: list[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for keys in dict.fromkeys(tuple(row) for row in rows):  # distinct key orders, usually one
+        seen.update(dict.fromkeys(keys))
+        if len(seen) >= 200:  # a file with thousands of distinct keys is not a Q&A table
+            break
+    return list(seen)
+
+
+def guess_mapping(fields: list[str]) -> FieldMap | None:
+    """The likely question/answer fields (any case), or None when there is no clear pair."""
+    lower = {f.lower(): f for f in reversed(fields)}
+    question = next((lower[n] for n in QUESTION_NAMES if n in lower), None)
+    answer = next((lower[n] for n in ANSWER_NAMES if n in lower), None)
+    if question is None or answer is None or question == answer:
+        return None
+    context = None
+    if question.lower() == "instruction":
+        context = next((lower[n] for n in CONTEXT_NAMES if n in lower), None)
+    return FieldMap(question=question, answer=answer, context=context)
+
+
+def apply_mapping(rows: list[dict], mapping: FieldMap) -> list[Record]:
+    """Rows to records: mapped fields become ``question``/``answer``, other fields are kept as they are.
+
+    A missing field stays missing, so validation can name the record; nothing is invented.
+    """
+    used = {mapping.question, mapping.answer, mapping.context} - {None}
+    plain = mapping.question == "question" and mapping.answer == "answer" and mapping.context is None
+    out: list[Record] = []
+    for row in rows:
+        if plain:
+            out.append(row)
+            continue
+        rec: Record = {}
+        if mapping.question in row:
+            q = row[mapping.question]
+            ctx = row.get(mapping.context) if mapping.context else None
+            if isinstance(q, str) and isinstance(ctx, str) and ctx.strip():
+                q = f"{q}\n\n{ctx}"
+            rec["question"] = q
+        if mapping.answer in row:
+            rec["answer"] = row[mapping.answer]
+        for key, value in row.items():
+            if key not in used and key not in ("question", "answer"):
+                rec[key] = value
+        out.append(rec)
+    return out
+
+
+def read_records(data: bytes | str, filename: str | None = None, mapping: FieldMap | None = None) -> list[Record]:
+    """Parse a file and map it to records in one call (the guessed mapping when none is given)."""
+    parsed = parse(data, filename)
+    mapping = mapping or guess_mapping(parsed.fields)
+    if mapping is None:
+        raise DatasetFormatError(
+            f"No question/answer fields found (fields: {', '.join(parsed.fields[:20])}): choose the mapping."
+        )
+    return apply_mapping(parsed.rows, mapping)
+
+
+def read_file(path: str | Path, pairs: Sequence[str] = ()) -> tuple[list[Record], list[validate.Problem]]:
+    """The one dataset-file reader (``dataset import``, ``train`` and ``evaluate`` all use it): read,
+    parse, map (``pairs`` like ``["question=prompt"]``, else guessed) and validate strictly.
+
+    Returns the records and the validation warnings; raises a one-line ``DatasetFormatError`` or
+    ``DatasetValidationError`` naming the fix.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DatasetFormatError(f"No file at {path}: check the path.")
+    if path.is_dir():
+        raise DatasetFormatError(f"{path} is a folder: give the path of a JSON, JSON Lines or CSV file.")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
+    parsed = parse(data, path.name)
+    mapping = FieldMap.from_pairs(list(pairs), parsed.fields)
+    missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
+    if missing:
+        raise DatasetFormatError(f"No field {missing[0]!r} in the file (fields: {', '.join(parsed.fields)}).")
+    records = apply_mapping(parsed.rows, mapping)
+    return records, validate.ensure_valid(records)
+
+
+
+# ---- writing -----------------------------------------------------------------------------------
+
+def to_json(records: list[Record]) -> bytes:
+    """The seed format: a JSON array, UTF-8, non-ASCII kept as text."""
+    return (json.dumps(records, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def to_jsonl(records: list[Record]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+
+
+def to_csv(records: list[Record]) -> bytes:
+    """question, answer, then any extra fields; non-text values are written as JSON."""
+    columns = ["question", "answer"] + [f for f in _fields(records) if f not in ("question", "answer")]
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for rec in records:
+        writer.writerow([_cell(rec.get(c)) for c in columns])
+    return buf.getvalue().encode("utf-8")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    return json.dumps(value, ensure_ascii=False)
+
+
+WRITERS = {"json": to_json, "jsonl": to_jsonl, "csv": to_csv}

@@ -1,0 +1,344 @@
+"""Near-duplicate detection: exact duplicates after normalisation and fuzzy ones with rapidfuzz.
+
+``find_duplicates(texts, threshold, scorer)`` returns clusters (connected components of pairs whose
+score reaches the threshold). It never compares all pairs of a large list: unique normalised texts are
+compared either exhaustively within length windows (small inputs: the same answer as ``cdist``) or
+through candidate pairs that share one of their rarest character q-grams (large inputs), and every
+candidate is verified with the same rapidfuzz scorer, so no pair below the threshold is ever reported.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from studio.dedup import clusters as cl
+from studio.dedup import qgrams
+from studio.errors import CancelledError, StudioError
+from studio.tasks import ProgressFn, Task
+
+SCORERS: dict[str, Callable[..., float]] = {
+    "ratio": fuzz.ratio,
+    "token_set_ratio": fuzz.token_set_ratio,
+    "partial_ratio": fuzz.partial_ratio,
+    "WRatio": fuzz.WRatio,
+}
+FIELDS = ("question", "answer", "both")
+METHODS = ("fuzzy", "semantic", "both")  # characters (rapidfuzz), meaning (embeddings), or the two combined
+MAX_CHARS = 5_000  # texts are compared on their first 5,000 normalised characters: a 1 MB answer stays fast
+EXACT_BUDGET = 30_000_000  # up to this many length-compatible pairs, compare them all (about a second)
+SHORT = 30  # on large inputs, texts up to 30 characters are compared with all their length-compatible partners
+SHORT_BUDGET = 300_000_000  # pairs of short texts compared in full (a few seconds of SIMD cdist)
+MAX_PAIRS = 5_000_000  # more pairs than this means the threshold is too low to be useful
+
+Progress = ProgressFn  # (done, total[, what is happening])
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    threshold: float = 90.0  # rapidfuzz score 0-100 a pair must reach; 90 = about one edit in ten characters
+    scorer: str = "ratio"  # one of SCORERS; ratio is the fastest and the only one with a length bound
+    field: str = "question"  # "question", "answer" or "both" (the two joined by a newline)
+    method: str = "fuzzy"  # one of METHODS
+    semantic_threshold: float = 0.9  # cosine similarity a pair must reach (semantic and both)
+    embedding_model: str | None = None  # sentence-transformers id or folder; None: all-MiniLM-L6-v2
+
+    def __post_init__(self) -> None:
+        check_threshold(self.threshold)
+        check_scorer(self.scorer)
+        if self.field not in FIELDS:
+            raise StudioError(f"Unknown field {self.field!r}: choose one of {', '.join(FIELDS)}.")
+        if self.method not in METHODS:
+            raise StudioError(f"Unknown method {self.method!r}: choose one of {', '.join(METHODS)}.")
+        if self.method != "fuzzy":
+            from studio.dedup.semantic import validate_threshold
+
+            validate_threshold(self.semantic_threshold)
+
+    @property
+    def floor(self) -> float:
+        """The lowest score (0-100) any pair found can have: the start of the review's threshold slider."""
+        if self.method == "fuzzy":
+            return float(self.threshold)
+        cosine = 100.0 * float(self.semantic_threshold)
+        return cosine if self.method == "semantic" else min(float(self.threshold), cosine)
+
+
+def check_threshold(threshold: float) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise StudioError(f"The threshold must be a number from 0 to 100, not {threshold!r}.") from None
+    if not 0 <= value <= 100:  # also rejects NaN
+        raise StudioError(f"The threshold must be from 0 to 100, not {threshold}: try 90.")
+    return value
+
+
+def check_scorer(scorer: str) -> Callable[..., float]:
+    if scorer not in SCORERS:
+        raise StudioError(f"Unknown scorer {scorer!r}: choose one of {', '.join(SCORERS)}.")
+    return SCORERS[scorer]
+
+
+_PUNCT = re.compile(r"[^\w\s]|_")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Unicode NFKC, case-folded, punctuation removed, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", str(text)).casefold()
+    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
+
+
+def prepare(texts: Sequence[str]) -> list[str]:
+    """The strings the scorers see: normalised and cut to ``MAX_CHARS``."""
+    return [normalize(t[: MAX_CHARS * 4])[:MAX_CHARS] for t in texts]
+
+
+def field_texts(records: Sequence[dict], field: str = "question") -> list[str]:
+    """The text of each record that dedup compares."""
+    if field not in FIELDS:
+        raise StudioError(f"Unknown field {field!r}: choose one of {', '.join(FIELDS)}.")
+
+    def text(r: dict, key: str) -> str:
+        value = r.get(key) if isinstance(r, dict) else None
+        return value if isinstance(value, str) else ""
+
+    if field == "both":
+        return [f"{text(r, 'question')}\n{text(r, 'answer')}" for r in records]
+    return [text(r, field) for r in records]
+
+
+def find_duplicates(
+    texts: Sequence[str],
+    threshold: float = 90.0,
+    scorer: str = "ratio",
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    method: str = "auto",
+    choose_keep: Callable[[Sequence[int]], int] | None = None,
+) -> list[cl.Cluster]:
+    """Clusters of texts whose pairwise score reaches ``threshold``, highest-scoring first.
+
+    Empty texts are never duplicates. ``method`` is "auto", "exhaustive" (every length-compatible
+    pair) or "candidates" (q-gram candidates, verified). ``progress(done, total)`` is called as work
+    proceeds; setting ``cancel`` raises ``CancelledError``.
+    """
+    t = check_threshold(threshold)
+    fn = check_scorer(scorer)
+    if method not in ("auto", "exhaustive", "candidates"):
+        raise StudioError(f"Unknown method {method!r}: use auto, exhaustive or candidates.")
+    prepared = prepare(texts)
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(prepared):
+        if s:
+            groups.setdefault(s, []).append(i)
+    uniq = list(groups)
+    reps = [g[0] for g in groups.values()]
+    pairs = [cl.Pair(g[0], j, 100.0) for g in groups.values() for j in g[1:]]
+    _check(cancel)
+    for a, b, score in _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
+        i, j = sorted((reps[a], reps[b]))
+        pairs.append(cl.Pair(i, j, score))
+    found = cl.connected_clusters(len(texts), pairs, kind="fuzzy", choose_keep=choose_keep)
+    # A cluster whose members are all the same text after normalisation is an exact one.
+    return [replace(c, kind="exact") if len({prepared[m] for m in c.members}) == 1 else c for c in found]
+
+
+def dedup_records(
+    records: Sequence[dict],
+    config: DedupConfig = DedupConfig(),
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    embedder=None,
+) -> list[cl.Cluster]:
+    """Duplicate clusters over a field of Q&A records, suggesting the most complete record to keep.
+
+    ``config.method``: "fuzzy" (rapidfuzz, ``find_duplicates``), "semantic" (sentence embeddings,
+    ``studio.dedup.semantic``; scores are cosine x 100) or "both" (the two combined: overlapping clusters
+    merge and their kind reads "fuzzy+semantic"). ``embedder`` overrides the shared embedding model.
+    """
+    texts = field_texts(records, config.field)
+
+    def most_complete(members: Sequence[int]) -> int:
+        return max(members, key=lambda m: (len(field_texts([records[m]], "both")[0]), -m))
+
+    if config.method == "fuzzy":
+        return find_duplicates(texts, config.threshold, config.scorer, progress=progress, cancel=cancel,
+                               choose_keep=most_complete)
+    from studio.dedup import semantic
+    from studio.dedup.embed import shared_embedder
+
+    n = len(texts)
+    share = 0.2 if config.method == "both" else 0.0  # of the progress bar; embedding dominates the rest
+    fuzzy_found: list[cl.Cluster] = []
+    if config.method == "both":
+        fuzzy_found = find_duplicates(texts, config.threshold, config.scorer, progress=_part(progress, 0, share),
+                                      cancel=cancel, choose_keep=most_complete)
+    kept = [i for i, t in enumerate(texts) if normalize(t)]  # empty texts are never duplicates
+    embedder = embedder or shared_embedder(config.embedding_model)
+    local = semantic.find_semantic_duplicates([texts[i] for i in kept], config.semantic_threshold, embedder,
+                                              progress=_part(progress, share, 1 - share), cancel=cancel)
+    found = cl.connected_clusters(
+        n, [cl.Pair(kept[p.i], kept[p.j], p.score) for c in local for p in c.pairs],
+        kind="semantic", choose_keep=most_complete)
+    if config.method == "semantic":
+        return found
+    return semantic.combine_clusters(n, fuzzy_found, found, choose_keep=most_complete)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
+
+
+def max_partner_length(lengths: np.ndarray, threshold: float, scorer: str) -> np.ndarray:
+    """The longest text that can still reach ``threshold`` with a text of each length (ratio only)."""
+    if scorer != "ratio" or threshold <= 0:
+        return np.full(len(lengths), 2**40, dtype=np.int64)
+    # ratio = 200 * LCS / (a + b) <= 200 * a / (a + b), so b <= a * (200 - t) / t.
+    with np.errstate(over="ignore"):
+        bound = np.floor(lengths * ((200.0 - threshold) / threshold) + 1e-9)
+    return np.minimum(bound, 2.0**40).astype(np.int64)  # a tiny threshold allows any length
+
+
+def _fuzzy_pairs(uniq, t, scorer, fn, method, progress, cancel):
+    if len(uniq) < 2:
+        return []
+    lengths = np.fromiter((len(s) for s in uniq), dtype=np.int64, count=len(uniq))
+    order = np.argsort(lengths, kind="stable")
+    sorted_len = lengths[order]
+    hi = np.searchsorted(sorted_len, max_partner_length(sorted_len, t, scorer), side="right")
+    compatible = int((hi - np.arange(len(uniq)) - 1).sum())
+    if method == "exhaustive" or (method == "auto" and compatible <= EXACT_BUDGET):
+        return _exhaustive_pairs(uniq, order, hi, t, fn, len(uniq), progress, cancel)
+    if scorer != "ratio":
+        return _candidate_pairs(uniq, lengths, t, scorer, fn, 0, progress, cancel)
+    # Short texts share few rare q-grams, but SIMD cdist scores them fast: compare them all, up to
+    # SHORT characters, or fewer where that would pass SHORT_BUDGET pairs (about 22 for a million texts).
+    short_len = SHORT
+    while True:
+        rows = int(np.searchsorted(sorted_len, short_len, side="right"))
+        if short_len <= 12 or int((hi[:rows] - np.arange(rows) - 1).sum()) <= SHORT_BUDGET:
+            break
+        short_len -= 2
+    short = _exhaustive_pairs(uniq, order, hi, t, fn, rows, _part(progress, 0, 0.5), cancel)
+    return short + _candidate_pairs(uniq, lengths, t, scorer, fn, short_len, _part(progress, 0.5, 0.5), cancel)
+
+
+def _part(progress: Progress | None, offset: float, width: float) -> Progress | None:
+    """Report a stage of the work, from ``offset`` to ``offset + width`` of the whole (fractions of
+    one), as one progress from 0 to 1000."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(int(1000 * (offset + width * done / max(total, 1))), 1000)
+
+
+def _guard(count: int, t: float) -> None:
+    if count > MAX_PAIRS:
+        raise StudioError(f"The threshold {t:g} makes more than {MAX_PAIRS:,} duplicate pairs: raise it (try 90).")
+
+
+def _exhaustive_pairs(uniq, order, hi, t, fn, rows, progress, cancel):
+    """Every pair, in sorted-length order, whose lengths allow the threshold, scored by ``cdist``.
+
+    Only the first ``rows`` texts in length order are compared with their partners.
+    """
+    strings = [uniq[i] for i in order]
+    out: list[tuple[int, int, float]] = []
+    start = 0
+    while start < rows:
+        _check(cancel)
+        width = max(1, int(hi[start]) - start)
+        stop = min(rows, start + max(16, min(2000, 4_000_000 // width)))
+        end_col = int(hi[stop - 1])
+        scores = process.cdist(strings[start:stop], strings[start:end_col], scorer=fn, score_cutoff=t,
+                               workers=-1, dtype=np.float32)
+        r, c = np.nonzero(scores >= t) if t > 0 else np.nonzero(np.ones_like(scores, dtype=bool))
+        keep = c > r  # upper triangle: each pair once, no self-pairs
+        r, c = r[keep], c[keep]
+        out.extend(zip(order[start + r].tolist(), order[start + c].tolist(), scores[r, c].astype(float).tolist()))
+        _guard(len(out), t)
+        start = stop
+        if progress:
+            progress(start, max(rows, 1))
+    return out
+
+
+def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel):
+    """Pairs sharing rare q-grams (see ``studio.dedup.qgrams``), verified with ``cpdist`` in chunks."""
+    symmetric = scorer == "ratio"
+    a_all, b_all = qgrams.candidate_pairs(
+        uniq, lengths, symmetric=symmetric, max_partner=lambda x: max_partner_length(x, t, scorer),
+        min_length=min_length, min_shared=2 if symmetric else 1, cancel=cancel)
+    total = len(a_all)
+    out: list[tuple[int, int, float]] = []
+    step = 500_000
+    for s in range(0, total, step):
+        _check(cancel)
+        a, b = a_all[s:s + step], b_all[s:s + step]
+        scores = process.cpdist([uniq[i] for i in a.tolist()], [uniq[j] for j in b.tolist()], scorer=fn,
+                                score_cutoff=t, workers=-1, dtype=np.float32)
+        hit = np.flatnonzero(scores >= t)
+        out.extend(zip(a[hit].tolist(), b[hit].tolist(), scores[hit].astype(float).tolist()))
+        _guard(len(out), t)
+        if progress:
+            progress(min(total, s + step), total)
+    if progress and not total:
+        progress(1, 1)
+    return out
+
+
+class DedupJob(Task):
+    """One dedup run in a worker thread (``studio.tasks.Task``): the page polls ``progress`` and reads ``result``."""
+
+    def __init__(self, key: tuple, embedder: object | None = None):
+        super().__init__("Dedup")
+        self.key = key  # what it ran on: (dataset id, base version, record count, config)
+        self.embedder = embedder  # the loaded embedding model for semantic matching (studio.dedup.embed.Embedder)
+        self._input: tuple[list[dict], DedupConfig] | None = None
+
+    def work(self) -> list[cl.Cluster]:
+        records, config = self._input
+        return dedup_records(records, config, progress=self.report, cancel=self.stop, embedder=self.embedder)
+
+    def failure_message(self, exc: BaseException) -> str:
+        if isinstance(exc, MemoryError):
+            return "Dedup ran out of memory: raise the threshold or compare the question only."
+        return super().failure_message(exc)
+
+    def run(self, records: Sequence[dict] | None = None, config: DedupConfig | None = None) -> None:
+        """Do the work here (small inputs), or in the worker thread ``start`` made."""
+        if records is not None:
+            self._input = (list(records), config or DedupConfig())
+        super().run()
+
+    def start(self, records: Sequence[dict], config: DedupConfig) -> DedupJob:
+        self._input = (list(records), config)
+        super().start()
+        return self
+
+
+def clusters_at(found: Sequence[cl.Cluster], threshold: float) -> list[cl.Cluster]:
+    """Re-cluster at a higher ``threshold`` without scoring again (the live count as a slider moves)."""
+    t = check_threshold(threshold)
+    out: list[cl.Cluster] = []
+    for source in found:
+        pairs = [p for p in source.pairs if p.score >= t]
+        index = {m: k for k, m in enumerate(source.members)}
+        local = [cl.Pair(index[p.i], index[p.j], p.score) for p in pairs]
+        for sub in cl.connected_clusters(len(source.members), local, kind=source.kind):
+            members = tuple(source.members[k] for k in sub.members)
+            keep = source.keep if source.keep in members else members[0]
+            sub_pairs = tuple(cl.Pair(source.members[p.i], source.members[p.j], p.score) for p in sub.pairs)
+            out.append(cl.Cluster(members, sub_pairs, keep, source.kind))
+    return sorted(out, key=lambda c: (-c.top_score, c.members))
+

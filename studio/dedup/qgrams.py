@@ -1,0 +1,306 @@
+"""Candidate pairs for fuzzy dedup: texts that share one of their rarest character q-grams.
+
+Near-duplicates keep most of their q-grams, and a global rarest-first order makes two near-duplicates
+pick the same rare q-grams as their "prefix" (prefix filtering, Chaudhuri et al. 2006). A typo makes
+new q-grams that no other text has; those are dropped before choosing, so they cannot crowd out the
+shared ones. All of it is vectorised numpy over hashed q-grams, in chunks to bound memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+
+from studio.errors import CancelledError
+
+Q = 5  # q-gram length: long enough that common words do not make every pair a candidate
+BUCKETS = 1 << 24  # q-grams are hashed into 16M buckets (64 MB of counts); collisions only add candidates
+CHUNK = 50_000  # texts per chunk: keeps the int64 working arrays near 100 MB for 1M texts
+MAX_POSTING = 2_000  # texts sharing one q-gram (or word key), at most, for it to choose candidates
+WORD_KEYS = 4  # a text's rarest words whose pairs are keys: 6 keys; two edited words still leave one shared
+CACHE_GRAMS = 20_000_000  # q-grams kept between the counting and the choosing pass (8 bytes each)
+_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+def prefix_size(n_grams: np.ndarray) -> np.ndarray:
+    """How many of its rarest q-grams a text indexes: more for longer texts, which allow more edits."""
+    return 3 + n_grams // 6
+
+
+def _chunk_grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(text index within the chunk, q-gram bucket) for every distinct q-gram of each text."""
+    pad = "\x01" * (Q - 1)
+    padded = [pad + s + pad for s in texts]
+    lens = np.fromiter((len(p) for p in padded), dtype=np.int64, count=len(padded))
+    codes = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
+    n = len(codes) - Q + 1
+    h = np.zeros(n, dtype=np.uint64)
+    for k in range(Q):
+        h = (h ^ codes[k:k + n]) * _MUL
+    valid = owner[:n] == owner[Q - 1:Q - 1 + n]
+    bucket = (h[valid] >> np.uint64(40)).astype(np.int64)
+    key = _unique(owner[:n][valid] * BUCKETS + bucket)
+    return key // BUCKETS, key % BUCKETS
+
+
+def _chunk_words(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(text index within the chunk, word bucket) for every distinct word of each text."""
+    owner: list[int] = []
+    bucket: list[int] = []
+    for i, s in enumerate(texts):
+        words = {hash(w) & (BUCKETS - 1) for w in s.split()}
+        owner.extend([i] * len(words))
+        bucket.extend(words)
+    return np.array(owner, dtype=np.int64), np.array(bucket, dtype=np.int64)
+
+
+def _chunks(texts: Sequence[str], cancel: threading.Event | None,
+            words: bool = False) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    for start in range(0, len(texts), CHUNK):
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
+        owner, bucket = (_chunk_words if words else _chunk_grams)(texts[start:start + CHUNK])
+        yield start, owner + start, bucket
+
+
+def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20,
+              size: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(text, bucket) of each text's rarest shared q-grams (or words), grouped by text, rarest first.
+
+    ``size(counts)`` is how many each text keeps given how many it has: by default a prefix that grows
+    with the text (q-grams) or the rarer half (words).
+    """
+    if size is None:
+        size = (lambda sizes: sizes // 2 + 1) if words else prefix_size
+    counts = np.zeros(BUCKETS, dtype=np.uint32)
+    cached: list[tuple[int, np.ndarray, np.ndarray]] | None = []
+    held = 0
+    for start, owner, bucket in _chunks(texts, cancel, words):
+        counts += np.bincount(bucket, minlength=BUCKETS).astype(np.uint32)
+        held += len(bucket)
+        # Keep the q-grams for the second pass while they fit in CACHE_GRAMS; past that, hash them again.
+        cached = cached + [(start, owner.astype(np.int32), bucket.astype(np.int32))] \
+            if cached is not None and held <= CACHE_GRAMS else None
+    owners, buckets = [], []
+    for start, owner, bucket in cached if cached is not None else _chunks(texts, cancel, words):
+        owner, bucket = owner.astype(np.int64), bucket.astype(np.int64)
+        c = np.minimum(counts[bucket], (1 << 20) - 1).astype(np.int64)
+        # A q-gram no other text has cannot make a pair; one in very many texts makes too many.
+        shared = (c >= 2) & (c <= max_count)
+        local = owner[shared] - start
+        # One int64 sort orders each text's q-grams rarest first, ties by bucket (a global order).
+        key = np.sort((local << 44) | (c[shared] << 24) | bucket[shared])
+        owner, bucket = (key >> 44) + start, key & (BUCKETS - 1)
+        first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+        sizes = np.diff(np.r_[first, len(owner)])
+        rank = np.arange(len(owner)) - np.repeat(first, sizes)
+        take = rank < np.repeat(size(sizes), sizes)
+        owners.append(owner[take])
+        buckets.append(bucket[take])
+    return np.concatenate(owners or [np.zeros(0, np.int64)]), np.concatenate(buckets or [np.zeros(0, np.int64)])
+
+
+def word_keys(texts: Sequence[str], cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(text, key) for a second blocking of the same texts, on words rather than characters.
+
+    Each text's WORD_KEYS rarest words that another text also has, in the global rarest-first order,
+    give a key per pair of them; one more key is its set of words. At a million short texts every
+    5-gram can be common, yet two rare words rarely are together: one edited, dropped or inserted word
+    leaves the other pairs shared, and swapped or repeated words leave the word set as it was.
+    Keys shared by more than MAX_POSTING texts are dropped, as common q-grams are.
+    """
+    owner, bucket = _prefixes(texts, cancel, words=True, size=lambda sizes: np.minimum(sizes, WORD_KEYS))
+    first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1] if len(owner) else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[first, len(owner)])
+    owners, keys = [], []
+    for i in range(WORD_KEYS):
+        for j in range(i + 1, WORD_KEYS):
+            has = first[sizes > j]
+            owners.append(owner[has])
+            keys.append(_fold(bucket[has + i].astype(np.uint64) * np.uint64(BUCKETS) + bucket[has + j].astype(np.uint64)))
+    for _, w_owner, w_bucket in _chunks(texts, cancel, words=True):
+        starts = np.r_[0, np.flatnonzero(np.diff(w_owner)) + 1]
+        mixed = (w_bucket.astype(np.uint64) + np.uint64(1)) * _MUL  # a sum of mixed words: order-free
+        owners.append(w_owner[starts])
+        keys.append(_fold(np.add.reduceat(mixed, starts)))
+    owner, key = np.concatenate(owners), np.concatenate(keys)
+    order = np.lexsort((key, owner))  # grouped by text, as the pair search expects
+    owner, key = owner[order], key[order]
+    sorted_keys = np.sort(key)
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_keys)) + 1] if len(key) else np.zeros(0, np.int64)
+    too_common = sorted_keys[starts][np.diff(np.r_[starts, len(key)]) > MAX_POSTING]
+    keep = ~np.isin(key, too_common)
+    return owner[keep], key[keep]
+
+
+def _fold(x: np.ndarray) -> np.ndarray:
+    """A 40-bit key from a 64-bit value: mixed so that the top bits depend on all of it."""
+    return ((x * _MUL) >> np.uint64(24)).astype(np.int64)
+
+
+def _full_index(texts, cancel) -> tuple[np.ndarray, np.ndarray]:
+    owners, buckets = [], []
+    for _, owner, bucket in _chunks(texts, cancel, words=True):
+        owners.append(owner.astype(np.int32))
+        buckets.append(bucket.astype(np.int32))
+    return np.concatenate(owners), np.concatenate(buckets)
+
+
+def _unique(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (numpy's hash-based ``unique`` is far slower on large int64 arrays)."""
+    x = np.sort(x)
+    return x[np.r_[True, x[1:] != x[:-1]]] if len(x) else x
+
+
+def _unique_inplace(x: np.ndarray) -> np.ndarray:
+    """``_unique`` that sorts ``x`` itself: one copy fewer of arrays of tens of millions of pair codes."""
+    x.sort()
+    if len(x) < 2:
+        return x
+    keep = np.empty(len(x), dtype=bool)
+    keep[0] = True
+    np.not_equal(x[1:], x[:-1], out=keep[1:])
+    return x[keep]
+
+
+def _split(code: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair codes ``a * n + b`` back to (a, b), as int32 where n allows: half the memory of int64.
+
+    In slices, so no int64 temporary as long as all the codes is ever made.
+    """
+    kind = np.int32 if n < 2**31 else np.int64
+    a, b = np.empty(len(code), dtype=kind), np.empty(len(code), dtype=kind)
+    for s in range(0, len(code), 4_000_000):
+        q, r = np.divmod(code[s:s + 4_000_000], n)
+        a[s:s + len(q)], b[s:s + len(r)] = q, r
+    return a, b
+
+
+def _release() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise, and peak RSS grows stage by
+    stage with arrays already freed); a no-op where the C library has no ``malloc_trim``."""
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
+_libc = None
+
+
+def _search(keys: np.ndarray, needles: np.ndarray, side: str) -> np.ndarray:
+    """``np.searchsorted`` with the needles sorted first: far fewer cache misses on large arrays."""
+    order = np.argsort(needles, kind="stable")
+    out = np.empty(len(needles), dtype=np.int64)
+    out[order] = np.searchsorted(keys, needles[order], side=side)
+    return out
+
+
+def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each i, the indices starts[i] .. starts[i] + counts[i] - 1, with i repeated alongside."""
+    idx = np.repeat(np.arange(len(starts)), counts)
+    offsets = np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return idx, starts[idx] + offsets
+
+
+def candidate_pairs(
+    texts: Sequence[str],
+    lengths: np.ndarray,
+    *,
+    symmetric: bool = True,
+    max_partner: Callable[[np.ndarray], np.ndarray],
+    min_length: int = 0,
+    min_shared: int = 1,
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (a, b) of texts worth scoring, each once, the shorter longer than ``min_length``.
+
+    ``symmetric``: both texts' prefixes share ``min_shared`` q-grams, or one of their word keys (see
+    ``word_keys``), for ``ratio``, whose partners have similar lengths; otherwise one of the rarer half
+    of a text's words appears anywhere in the other (for partial and token-set scorers, where a short
+    text can match inside a long one, in any word order). ``max_partner(lengths)`` bounds the longer
+    text's length given the shorter one's.
+    """
+    # Postings longer than MAX_POSTING would make candidates grow with the square of the input.
+    p_owner, p_bucket = _prefixes(texts, cancel, words=not symmetric,
+                                  max_count=MAX_POSTING if symmetric else 1 << 20)
+    _release()
+    if symmetric:
+        codes = _sharing(p_owner, p_bucket, p_owner, p_bucket, lengths, symmetric=True, max_partner=max_partner,
+                         min_length=min_length, min_shared=min_shared, cancel=cancel)
+        del p_owner, p_bucket
+        _release()
+        w_owner, w_key = word_keys(texts, cancel)
+        _release()
+        codes += _sharing(w_owner, w_key, w_owner, w_key, lengths, symmetric=True, max_partner=max_partner,
+                          min_length=min_length, min_shared=1, cancel=cancel)
+        del w_owner, w_key
+    else:
+        f_owner, f_bucket = _full_index(texts, cancel)
+        codes = _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, symmetric=False, max_partner=max_partner,
+                         min_length=min_length, min_shared=1, cancel=cancel)
+        del p_owner, p_bucket, f_owner, f_bucket
+    # One join and one in-place sort of all pair codes: at a million texts they are tens of millions.
+    code = np.concatenate(codes) if codes else np.zeros(0, np.int64)
+    codes.clear()
+    _release()
+    code = _unique_inplace(code)
+    a, b = _split(code, len(texts))
+    del code
+    _release()
+    return a, b
+
+
+def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_partner, min_length, min_shared,
+             cancel) -> list[np.ndarray]:
+    """Pair codes ``a * n + b`` (a < b) of texts sharing ``min_shared`` keys of a text's ``p_bucket`` in
+    another's ``f_bucket`` (``p_owner`` grouped by text), within the length bound: sorted chunks, which
+    may repeat a pair across chunks (the caller joins and de-duplicates all of them at once)."""
+    n = len(lengths)
+    # The index sorted by (bucket, length): a text's partners in a bucket are one contiguous run.
+    f_key = f_bucket.astype(np.int64) * (1 << 20) + lengths[f_owner]
+    order = np.argsort(f_key, kind="stable")
+    f_key, f_owner = f_key[order], f_owner[order].astype(np.int64)
+    q_len = lengths[p_owner]
+    keep = q_len > min_length
+    p_owner, p_bucket, q_len = p_owner[keep], p_bucket[keep], q_len[keep]
+    base = p_bucket.astype(np.int64) * (1 << 20)
+    low = q_len if symmetric else np.zeros_like(q_len)
+    lo = _search(f_key, base + low, "left")
+    hi = _search(f_key, base + np.minimum(max_partner(q_len), (1 << 20) - 1), "right")
+    counts = hi - lo
+    del f_key, order, base, hi, q_len  # the pass below needs only lo, counts and the owners
+    codes = []
+    step = 2_000_000  # pair expansions per pass: about ten int64 arrays of this length at once
+    cum = np.cumsum(counts)
+    # Chunks end on a text boundary (postings are grouped by text), so shared counts are complete.
+    text_ends = np.r_[np.flatnonzero(np.diff(p_owner)) + 1, len(p_owner)]
+    cuts = np.unique(text_ends[np.searchsorted(cum[text_ends - 1], np.arange(step, int(cum[-1]) + step, step))
+                               .clip(0, len(text_ends) - 1)]) if len(cum) else np.zeros(0, np.int64)
+    first = 0
+    for last in cuts.tolist():
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
+        idx, partner = _expand(lo[first:last], counts[first:last])
+        x = p_owner[first:last][idx].astype(np.int64)
+        y = f_owner[partner]
+        ly, lx = lengths[y], lengths[x]
+        ok = (y != x) & ((ly > lx) | ((ly == lx) & (y > x)) | (not symmetric))
+        a, b = np.minimum(x[ok], y[ok]), np.maximum(x[ok], y[ok])
+        code = np.sort(a * n + b)
+        if len(code):
+            starts = np.r_[0, np.flatnonzero(np.diff(code)) + 1]
+            mult = np.diff(np.r_[starts, len(code)])
+            codes.append(code[starts][mult >= min_shared])
+        first = last
+    return codes

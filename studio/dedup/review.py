@@ -1,0 +1,132 @@
+"""The dedup review: a person's decisions about duplicate clusters, as pure data.
+
+Each cluster gets at most one live decision (the latest): keep one member, keep all (they are not
+duplicates), or merge them into one edited record. Every step (one decision or one bulk action) can
+be undone. ``apply(records)`` returns the new records (dropped members removed, a merged record at the
+place of the cluster's first member); the caller saves them as a new version, so nothing is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from studio.data import store
+from studio.dedup.clusters import Cluster
+from studio.errors import StudioError
+
+ACTIONS = ("keep_one", "keep_all", "merge")
+
+
+@dataclass(frozen=True)
+class Decision:
+    cluster: int  # index into the review's clusters
+    action: str  # "keep_one", "keep_all" or "merge"
+    keep: int | None = None  # keep_one: the record index kept
+    merged: dict | None = None  # merge: the edited record that replaces the cluster's members
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise StudioError(f"Unknown review action {self.action!r}: use one of {', '.join(ACTIONS)}.")
+
+
+@dataclass
+class Review:
+    clusters: list[Cluster]
+    steps: list[list[Decision]] = field(default_factory=list)  # undo pops the last step
+    threshold: float | None = None  # the score the clusters were cut at, for the page
+
+    def _cluster(self, index: int) -> Cluster:
+        if not 0 <= index < len(self.clusters):
+            raise StudioError(f"There is no cluster {index + 1}: run dedup again to refresh the list.")
+        return self.clusters[index]
+
+    def keep_one(self, cluster: int, keep: int) -> None:
+        if keep not in self._cluster(cluster).members:
+            raise StudioError(f"Record {keep} is not in cluster {cluster + 1}: pick one of its members.")
+        self.steps.append([Decision(cluster, "keep_one", keep=keep)])
+
+    def keep_all(self, cluster: int) -> None:
+        self._cluster(cluster)
+        self.steps.append([Decision(cluster, "keep_all")])
+
+    def merge(self, cluster: int, record: dict) -> None:
+        self._cluster(cluster)
+        question, answer = str(record.get("question", "")).strip(), str(record.get("answer", "")).strip()
+        if not question or not answer:
+            raise StudioError("A merged record needs a question and an answer: fill both in.")
+        self.steps.append([Decision(cluster, "merge", merged={**record, "question": question, "answer": answer})])
+
+    def keep_first_above(self, min_score: float, *, only_undecided: bool = True) -> int:
+        """Bulk: keep the first member of every cluster whose top score is at least ``min_score``.
+
+        One undoable step; returns how many clusters it decided.
+        """
+        live = self.decisions()
+        step = [Decision(k, "keep_one", keep=c.members[0]) for k, c in enumerate(self.clusters)
+                if c.top_score >= min_score and not (only_undecided and k in live)]
+        if step:
+            self.steps.append(step)
+        return len(step)
+
+    def undo(self) -> list[Decision]:
+        """Take back the last step (a decision or a bulk action); returns what was undone."""
+        return self.steps.pop() if self.steps else []
+
+    def decisions(self) -> dict[int, Decision]:
+        """The live decision of each decided cluster (the latest wins)."""
+        live: dict[int, Decision] = {}
+        for step in self.steps:
+            for d in step:
+                live[d.cluster] = d
+        return live
+
+    def apply(self, records: Sequence[dict]) -> list[dict]:
+        """The records after every live decision, in their original order."""
+        drop: set[int] = set()
+        replace: dict[int, dict] = {}
+        for d in self.decisions().values():
+            members = self.clusters[d.cluster].members
+            if any(m >= len(records) for m in members):
+                raise StudioError("These decisions belong to a different version of the dataset: run dedup again.")
+            if d.action == "keep_one":
+                drop.update(m for m in members if m != d.keep)
+            elif d.action == "merge":
+                replace[members[0]] = dict(d.merged or {})
+                drop.update(members[1:])
+        return [replace.get(i, r) for i, r in enumerate(records) if i not in drop]
+
+    def describe(self, records: Sequence[dict]) -> str:
+        """One line for the version message and the page: "kept 97 of 104 (5 clusters reviewed)"."""
+        kept = len(self.apply(records))
+        return f"kept {kept} of {len(records)} ({len(self.decisions())} of {len(self.clusters)} clusters reviewed)"
+
+
+def save_review(dataset_id: str, records: Sequence[dict], review: Review, *, base_version: int) -> store.VersionInfo:
+    """Save the reviewed records as a new version based on ``base_version``.
+
+    Raises ``VersionConflictError`` when someone saved in between; the review is kept.
+    """
+    if not review.decisions():
+        raise StudioError("No decisions yet: keep, merge or mark clusters as not duplicates, then save.")
+    return store.save_version(dataset_id, review.apply(records), base_version=base_version,
+                              message=f"dedup: {review.describe(records)}")
+
+
+def diff_html(text: str, other: str) -> str:
+    """``text`` as safe HTML with the words that differ from ``other`` wrapped in ``<mark>``.
+
+    Every piece of record text is escaped first: a record can never inject HTML.
+    """
+    import difflib
+    import html
+
+    words, others = str(text).split(), str(other).split()
+    matcher = difflib.SequenceMatcher(None, [w.casefold() for w in others], [w.casefold() for w in words],
+                                      autojunk=False)
+    out: list[str] = []
+    for op, _, _, j1, j2 in matcher.get_opcodes():
+        chunk = html.escape(" ".join(words[j1:j2]))
+        if chunk:
+            out.append(chunk if op == "equal" else f"<mark>{chunk}</mark>")
+    return " ".join(out)

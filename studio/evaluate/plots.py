@@ -1,0 +1,94 @@
+"""Evaluation plots: functions from result data to plotly figures (the page and the HTML report share them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from studio.evaluate import metrics
+from studio.evaluate import results as eval_results
+
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
+WTL_COLORS = {"win": "#54A24B", "tie": "#BAB0AC", "loss": "#E45756"}
+SHORT = {"exact_match": "Exact match", "f1": "Token F1", "rouge_l": "ROUGE-L", "chrf": "chrF", "similarity": "Similarity",
+         "perplexity": "Perplexity", "answer_words": "Words", "latency_s": "Latency (s)", "judge": "Judge (1-5)"}
+RANGES = {"exact_match": [0, 1.12], "f1": [0, 1.12], "rouge_l": [0, 1.12], "chrf": [0, 112], "similarity": [-1, 1.12],
+          "judge": [0, 5.6]}
+"""Fixed axes for bounded metrics, so a 0.02 is not drawn as a full bar."""
+
+
+def color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Sequence[str] | None = None) -> go.Figure:
+    """One panel per metric, one bar per model (metrics have different scales, so each gets its own axis)."""
+    labels = list(summary)
+    shown = [m for m in (metric_names or metrics.METRICS) if any(m in summary[label] for label in labels)]
+    fig = make_subplots(rows=1, cols=max(1, len(shown)), subplot_titles=[SHORT.get(m, m) for m in shown],
+                        horizontal_spacing=0.045)
+    for col, metric in enumerate(shown, 1):
+        for i, label in enumerate(labels):
+            value = summary[label].get(metric)
+            fig.add_trace(go.Bar(x=[label], y=[value], name=label, marker_color=color(i), legendgroup=label,
+                                 showlegend=col == 1, text=[_fmt(value)], textposition="outside",
+                                 hovertemplate=f"{label}<br>{metrics.LABELS.get(metric, metric)}: %{{y:.3f}}<extra></extra>"),
+                          row=1, col=col)
+        fig.update_xaxes(showticklabels=False, row=1, col=col)
+        if metric in RANGES:
+            fig.update_yaxes(range=RANGES[metric], row=1, col=col)
+    fig.update_layout(title="Mean score per model", barmode="group", height=380, margin=dict(t=70, b=30),
+                      legend=dict(orientation="h", y=-0.08), uniformtext_minsize=8)
+    return fig
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def score_distributions(result: dict, metric: str = "f1", *, exclude_leaked: bool = False) -> go.Figure:
+    """Per-question scores of each model as box plots with every question as a point."""
+    fig = go.Figure()
+    rows = [r for r in result.get("rows") or [] if not (exclude_leaked and r.get("leak"))]
+    for i, label in enumerate(eval_results.model_labels(result)):
+        values = [v for v in (eval_results.score(r, label, metric) for r in rows) if v is not None]
+        fig.add_trace(go.Box(y=values, name=label, marker_color=color(i), boxpoints="all", jitter=0.4, pointpos=0,
+                             hovertemplate=f"{label}: %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(title=f"Per-question {metrics.LABELS.get(metric, metric)} per model", showlegend=False, height=380,
+                      yaxis_title=metrics.LABELS.get(metric, metric), margin=dict(t=60, b=30))
+    return fig
+
+
+def win_tie_loss(counts: Mapping[str, int], a: str, b: str, metric: str = "f1") -> go.Figure:
+    """One stacked bar: on how many questions ``a`` beat, tied or lost to ``b``."""
+    fig = go.Figure()
+    for key, name in (("win", f"{a} better"), ("tie", "tie"), ("loss", f"{b} better")):
+        fig.add_trace(go.Bar(y=[f"{a} vs {b}"], x=[counts.get(key, 0)], name=name, orientation="h",
+                             marker_color=WTL_COLORS[key], text=[counts.get(key, 0)], textposition="inside"))
+    fig.update_layout(barmode="stack", height=220, title=f"{a} vs {b}: win / tie / loss on {metrics.LABELS.get(metric, metric)}",
+                      xaxis_title="questions", margin=dict(t=80, b=40, l=10), yaxis=dict(showticklabels=False),
+                      legend=dict(orientation="h", y=1.18, x=0, traceorder="normal"))
+    return fig
+
+
+def training_curves(curves: Mapping[str, Sequence[Mapping[str, float]]], labels: Sequence[str] | None = None) -> go.Figure:
+    """Training (solid) and held-out (dashed) loss of each run involved, overlaid on one step axis.
+
+    ``labels``: every model of the evaluation, so a run keeps the colour it has in the other plots.
+    """
+    fig = go.Figure()
+    for k, (label, rows) in enumerate(curves.items()):
+        i = list(labels).index(label) if labels and label in labels else k
+        for key, dash, suffix in (("loss", "solid", "train"), ("eval_loss", "dash", "held-out")):
+            pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None and r.get("step") is not None]
+            if pts:
+                fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                                         name=f"{label} ({suffix})", line=dict(color=color(i), dash=dash),
+                                         marker=dict(size=4)))
+    fig.update_layout(title="Training curves of the runs evaluated", xaxis_title="step", yaxis_title="loss", showlegend=True,
+                      height=360, margin=dict(t=60, b=30))
+    return fig

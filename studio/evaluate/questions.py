@@ -1,0 +1,139 @@
+"""Evaluation questions: a run's held-out split, a dataset version or a file, with the training questions
+the leakage check compares them with, and where they came from (for reproducibility)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from studio.data import store
+from studio.errors import DatasetValidationError, StudioError
+
+if TYPE_CHECKING:
+    from studio.evaluate.config import EvalConfig
+
+
+@dataclass
+class Questions:
+    records: list[dict]  # {"question", "answer"}
+    dataset: dict  # provenance: source, id, name, version, sha256, count, path, run_id, sample
+    train_questions: list[str] = field(default_factory=list)  # what the leakage check compares with
+    notes: list[str] = field(default_factory=list)
+
+
+def read_records_file(file: str | Path) -> list[dict]:
+    """Q&A records from a dataset file, through the one reader ``dataset import`` and ``train`` use."""
+    from studio.data import formats
+
+    records, _ = formats.read_file(file)
+    return records
+
+
+def qa_records(records: list[dict], where: str) -> tuple[list[dict], list[str]]:
+    """Keep records with a question and a reference answer; say how many were skipped."""
+    keep, notes = [], []
+    for r in records:
+        q, a = r.get("question"), r.get("answer", r.get("reference"))
+        if isinstance(q, str) and q.strip() and isinstance(a, str) and a.strip():
+            keep.append({"question": q.strip(), "answer": a.strip()})
+    if not records:
+        raise DatasetValidationError(f"{where} has no records: choose questions that exist.")
+    if not keep:
+        raise DatasetValidationError(
+            f"{where} has no reference answers: evaluation compares answers with them. Add an \"answer\" to each record."
+        )
+    if len(keep) < len(records):
+        notes.append(f"{len(records) - len(keep)} of {len(records)} records without a question or answer were skipped.")
+    return keep, notes
+
+
+def _split_questions(items: list, base: list[dict]) -> list[dict]:
+    """A run's split: record indices into its dataset version, or the records themselves."""
+    out = []
+    for item in items:
+        if isinstance(item, int) and 0 <= item < len(base):
+            out.append(base[item])
+        elif isinstance(item, dict):
+            out.append(item)
+    return out
+
+
+def load_questions(config: EvalConfig) -> Questions:
+    notes: list[str] = []
+    train: list[str] = []
+    if config.run_id:
+        from studio.train import runs
+
+        try:
+            run = runs.load_run(config.run_id)
+        except StudioError:
+            raise
+        except (OSError, ValueError, KeyError):
+            raise StudioError(f"Run {config.run_id!r} cannot be read: its files may have been deleted. Pick another.") from None
+        ds = dict(run.dataset or {})
+        base: list[dict] = []
+        if ds.get("id"):
+            try:
+                base = store.load_version(ds["id"], ds.get("version"))
+            except StudioError:
+                base = []
+        split = run.split or {}
+        test = _split_questions(list(split.get("test") or []), base)
+        if not test:
+            raise DatasetValidationError(
+                f"Run {config.run_id!r} has no held-out questions (its test split is empty or its dataset was deleted): "
+                "pick a dataset instead."
+            )
+        train = [r.get("question", "") for r in _split_questions(list(split.get("train") or []), base)]
+        records, more = qa_records(test, f"The held-out split of run {config.run_id!r}")
+        dataset = {"source": "run", "run_id": config.run_id, **{k: ds.get(k) for k in ("id", "name", "version", "sha256")}}
+    elif config.dataset_id:
+        info = store.get_dataset(config.dataset_id)
+        raw = store.load_version(config.dataset_id, config.dataset_version)
+        version = config.dataset_version or (info.latest.version if info.latest else None)
+        meta = next((v for v in info.versions if v.version == version), None)
+        records, more = qa_records(raw, f"Dataset {info.name!r} v{version}")
+        dataset = {"source": "dataset", "id": info.id, "name": info.name, "version": version,
+                   "sha256": meta.sha256 if meta else None}
+    else:
+        raw = read_records_file(config.dataset_file)
+        records, more = qa_records(raw, str(config.dataset_file))
+        digest = hashlib.sha256(Path(config.dataset_file).expanduser().read_bytes()).hexdigest()
+        dataset = {"source": "file", "path": str(Path(config.dataset_file).expanduser().resolve()),
+                   "name": Path(config.dataset_file).name, "sha256": digest}
+    notes += more
+    dataset["count"] = len(records)
+    if config.sample and config.sample < len(records):
+        picked = sorted(random.Random(config.seed).sample(range(len(records)), config.sample))
+        records = [records[i] for i in picked]
+        dataset["sample"] = config.sample
+    train += _extra_training_questions(config)
+    return Questions(records, dataset, [t for t in train if t], notes)
+
+
+def _extra_training_questions(config: EvalConfig) -> list[str]:
+    out: list[str] = []
+    if config.train_dataset_id:
+        out += [str(r.get("question", "")) for r in store.load_version(config.train_dataset_id, config.train_dataset_version)]
+    if config.train_file:
+        out += [str(r.get("question", "")) for r in read_records_file(config.train_file)]
+    for spec in config.models:  # every fine-tuned run involved: its training questions
+        if spec.startswith("run:") and spec[4:] != config.run_id:
+            out += _run_train_questions(spec[4:])
+        elif not spec.startswith("api:") and (Path(spec).expanduser() / "run.json").is_file():
+            out += _run_train_questions(spec, folder=Path(spec).expanduser())
+    return out
+
+
+def _run_train_questions(run_id: str, folder: Path | None = None) -> list[str]:
+    from studio.train import runs
+
+    try:
+        run = runs.load_run_dir(folder) if folder else runs.load_run(run_id)
+        base = store.load_version(run.dataset["id"], run.dataset.get("version")) if run.dataset.get("id") else []
+    except (StudioError, OSError, ValueError, KeyError, TypeError):
+        return []  # a deleted run fails as a model cell, with its reason; leakage just has less to compare
+    return [r.get("question", "") for r in _split_questions(list((run.split or {}).get("train") or []), base)]

@@ -1,0 +1,406 @@
+"""Evaluation: answer held-out questions with several models and score them against the references.
+
+Models are any mix of local models (a Hub id, a folder, a training run ``run:<id>``) and API
+models (``api:<model id>`` through a provider or an OpenAI-compatible ``base_url``). Local models
+generate in left-padded batches (``studio.models.generate``); API models are called concurrently within a
+limit. A cell that fails (a model that cannot load, an API error midway) is kept as a failure with
+its reason and the rest goes on. Partial results are saved as the work proceeds, so nothing is lost
+when it stops. Results: ``STUDIO_HOME/evals/<id>.json`` (schema in ``studio.evaluate.results``).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime, timezone
+from pathlib import Path
+
+from studio.errors import CancelledError, StudioError
+from studio.evaluate import leakage, metrics
+from studio.evaluate import results as eval_results
+from studio.evaluate.config import EvalConfig
+from studio.evaluate.questions import load_questions
+from studio.tasks import ProgressFn
+
+Progress = ProgressFn  # (done, total[, what is happening])
+Cancel = Callable[[], bool]  # True once the user asked to stop
+
+
+def is_api(spec: str) -> bool:
+    return spec.startswith("api:")
+
+
+def needs_device(config: EvalConfig) -> bool:
+    """Whether the evaluation loads local models (and so must wait for the device)."""
+    return any(not is_api(m) for m in config.models) or bool(config.judge and not is_api(config.judge))
+
+
+# --- models -----------------------------------------------------------------------------------
+
+def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
+    """What tables and plots call each model, always distinct: a training run by its name and start
+    time ("Soccer FAQ · 2026-11-22 09:56"), anything else as it was typed."""
+    from studio.train import runs
+
+    labels = []
+    for spec in specs:
+        label = spec
+        if spec.startswith("run:"):
+            try:
+                info = runs.load_run(spec[4:])
+                stamp = info.id[:15]  # 20261122-095609, the start time in the run id
+                when = (f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
+                        if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit() else info.id)
+                label = f"{info.name} · {when}"
+            except (StudioError, OSError, ValueError):
+                pass  # a deleted run keeps its spec; its cells say why it failed
+        labels.append(label)
+    return [f"{label} ({spec})" if labels.count(label) > 1 or (label != spec and label in specs) else label
+            for label, spec in zip(labels, specs)]
+
+
+def model_entry(spec: str, label: str | None = None) -> dict:
+    """What the result records about a model before it runs."""
+    entry = {"label": label or spec, "spec": spec, "kind": "api" if is_api(spec) else "local", "source": None,
+             "revision": None, "run_id": None, "error": None}
+    if is_api(spec):
+        entry["source"] = spec[4:]
+    return entry
+
+
+def describe_local(entry: dict, lm) -> None:
+    """Record where a loaded model came from and which revision it is, for reproducibility."""
+    ref = lm.ref
+    entry.update(source=ref.source, run_id=ref.run_id, device=lm.device, dtype=lm.dtype, quantization=lm.quantization)
+    for folder in (Path(ref.source), Path(ref.source).parent, Path(ref.source).parent.parent):
+        if ref.local and (folder / "run.json").is_file():  # a run directory given as a path (the CLI)
+            entry["run_dir"] = str(folder)
+            entry["run_id"] = entry["run_id"] or folder.name
+            break
+    commit = getattr(lm.model.config, "_commit_hash", None)  # the Hub revision a cached model came from
+    entry["revision"] = commit or (_folder_fingerprint(Path(ref.source)) if ref.local else None)
+
+
+def _folder_fingerprint(folder: Path) -> str | None:
+    """sha256 of a local model's config and weight files (names, sizes, first and last MiB)."""
+    import hashlib
+
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
+            size = f.stat().st_size
+            h.update(f"{f.name}:{size}".encode())
+            with open(f, "rb") as fh:
+                h.update(fh.read(1 << 20))
+                if size > 2 << 20:
+                    fh.seek(-(1 << 20), os.SEEK_END)
+                    h.update(fh.read())
+    return "sha256:" + h.hexdigest()
+
+
+def _chat_backend(spec: str, config: EvalConfig, creds):
+    """A ``studio.chat`` backend: ``api:<id>`` through the base URL or a provider, anything else locally.
+
+    ``creds`` is a ``studio.chat.Credentials``: a base URL gets only the API key meant for it.
+    """
+    from studio import chat
+
+    if is_api(spec):
+        if config.api_base_url:
+            bspec = chat.BackendSpec(kind="openai", model=spec[4:], base_url=config.api_base_url)
+        else:
+            bspec = chat.BackendSpec(kind="provider", model=spec[4:], provider=config.api_provider or "auto")
+    else:
+        bspec = chat.BackendSpec(kind="local", model=spec, quantization=config.quantization)
+    return chat.make_backend(bspec, creds.for_kind(bspec.kind))
+
+
+def _chat_params(config: EvalConfig, max_new_tokens: int | None = None):
+    from studio import chat
+
+    return chat.ChatParams(max_new_tokens=max_new_tokens or config.max_new_tokens,
+                           temperature=config.temperature if config.do_sample else 0.0, do_sample=config.do_sample,
+                           seed=config.seed, timeout_s=config.api_timeout_s)
+
+
+def _complete(backend, messages: list[dict], params) -> str:
+    from studio import chat
+
+    return chat.complete(backend, messages, params)
+
+
+# --- running ----------------------------------------------------------------------------------
+
+def new_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def _environment() -> dict:
+    env = {"python": platform.python_version()}
+    for mod in ("torch", "transformers", "sacrebleu"):
+        try:
+            env[mod] = __import__(mod).__version__
+        except ImportError:
+            env[mod] = None
+    return env
+
+
+def new_result(config: EvalConfig, eval_id: str | None = None) -> dict:
+    """A queued result: the config and the models, no rows yet."""
+    return {"id": eval_id or new_id(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished": None, "status": "queued", "error": None, "progress": {"done": 0, "total": 0, "stage": "queued"},
+            "config": config.to_dict(), "dataset": {},
+            "models": [model_entry(m, label) for m, label in zip(config.models, model_labels(config.models))],
+            "environment": _environment(), "notes": [], "rows": [], "summary": {}, "summary_excluding_leaked": {}}
+
+
+class _Saver:
+    """Saves the partial result at most once a second (and always when forced)."""
+
+    def __init__(self, result: dict, save: Callable[[dict], object] | None, progress: Progress | None):
+        self.result, self._save, self._progress, self._last = result, save, progress, 0.0
+        self.lock = threading.Lock()
+
+    def step(self, done: int, total: int, stage: str, *, force: bool = False) -> None:
+        with self.lock:
+            self.result["progress"] = {"done": done, "total": total, "stage": stage}
+            if self._progress:
+                self._progress(done, total, stage)
+            if self._save and (force or time.monotonic() - self._last > 1.0):
+                eval_results.refresh_summaries(self.result)
+                self._save(self.result)
+                self._last = time.monotonic()
+
+
+def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str | None = None,
+                   eval_id: str | None = None,
+                   progress: Progress | None = None, cancel: Cancel | None = None,
+                   save: Callable[[dict], object] | None = eval_results.save) -> dict:
+    """Answer and score every question with every model; return the result (saved as it goes).
+
+    A model that fails to load or an API that fails midway marks its cells as failed with the
+    reason; the other models go on. Cancelling keeps what was done (status "cancelled").
+    ``token`` (Hugging Face) goes to Inference Providers and Hub downloads only; ``api_key`` to the
+    OpenAI-compatible base URL only, and no key at all when it is None.
+    """
+    from studio.chat import Credentials
+
+    creds = Credentials(hf_token=token, api_key=api_key)
+    cancel = cancel or (lambda: False)
+    result = new_result(config, eval_id)
+    result["status"] = "running"
+    saver = _Saver(result, save, progress)
+    try:
+        qs = load_questions(config)
+        result["dataset"], result["notes"] = qs.dataset, list(qs.notes)
+        result["rows"] = [{"index": i, "question": r["question"], "reference": r["answer"], "leak": None,
+                           "answers": {}, "errors": {}, "scores": {}, "latency": {}, "judge": {}}
+                          for i, r in enumerate(qs.records)]
+        leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, config.leakage_threshold,
+                                   semantic_threshold=config.semantic_threshold if config.semantic_leakage else None)
+        for row, leak in zip(result["rows"], leaks):
+            row["leak"] = leak
+        if qs.train_questions:
+            result["notes"].append(f"Leakage checked against {len(qs.train_questions)} training questions: "
+                                   f"{sum(1 for x in leaks if x)} flagged.")
+        per_model = len(result["rows"])
+        total = per_model * (len(config.models) + (len(config.models) if config.judge else 0))
+        done = 0
+        saver.step(0, total, "starting", force=True)
+        for entry in result["models"]:
+            if cancel():
+                raise CancelledError("Evaluation stopped: the results so far are kept.")
+            runner = _run_api_model if entry["kind"] == "api" else _run_local_model
+            runner(entry, result["rows"], config, creds,
+                   lambda n, stage, base=done: saver.step(base + n, total, stage), cancel)
+            done += per_model
+            saver.step(done, total, f"{entry['label']} done", force=True)
+        if config.answer_similarity:
+            saver.step(done, total, "semantic similarity of the answers", force=True)
+            _add_similarity(result)
+        if config.judge:
+            _run_judge(config, result, creds, lambda n, stage: saver.step(done + n, total, stage), cancel)
+        result["status"] = "done"
+    except CancelledError as exc:
+        result["status"], result["error"] = "cancelled", str(exc)
+    except StudioError as exc:
+        result["status"], result["error"] = "failed", str(exc)
+    except Exception as exc:  # a bug: keep the partial result and say what broke, in one line
+        result["status"], result["error"] = "failed", f"Unexpected error: {type(exc).__name__}: {exc}"[:500]
+    result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    p = result["progress"]
+    saver.step(p["done"], p["total"], result["status"], force=True)
+    return result
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _fail_all(entry: dict, rows: list[dict], reason: str) -> None:
+    entry["error"] = reason
+    for row in rows:
+        if entry["label"] not in row["answers"]:
+            row["errors"][entry["label"]] = reason
+
+
+def _record(row: dict, label: str, answer: str, latency: float) -> None:
+    row["answers"][label] = answer
+    row["errors"].pop(label, None)
+    row["latency"][label] = latency
+    row["scores"][label] = {**metrics.score_answer(answer, row["reference"]), "latency_s": latency}
+
+
+def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
+                     step: Callable[[int, str], None], cancel: Cancel) -> None:
+    from studio.models import cache, generate
+
+    label = entry["label"]
+    step(0, f"loading {label}")
+    models_cache = cache.shared()  # the one loader and cache chat uses, so both run the same model
+    try:
+        lm = models_cache.get(entry["spec"], config.quantization, creds.hf_token)
+    except StudioError as exc:
+        _fail_all(entry, rows, str(exc))
+        return
+    except Exception as exc:  # a broken checkpoint (bad config, missing weights): this model fails, the rest goes on
+        _fail_all(entry, rows, f"Could not load {entry['spec']!r}: {_first_line(exc)}")
+        return
+    describe_local(entry, lm)
+    entry["notes"] = list(lm.notes)
+    try:
+        for start in range(0, len(rows), config.batch_size):
+            if cancel():
+                _fail_all(entry, rows[start:], "not run: the evaluation was stopped")
+                raise CancelledError("Evaluation stopped: the results so far are kept.")
+            chunk = rows[start:start + config.batch_size]
+            questions = [r["question"] for r in chunk]
+            t0 = time.perf_counter()
+            try:
+                answers = generate.generate_answers(lm, questions, max_new_tokens=config.max_new_tokens,
+                                                    batch_size=config.batch_size, do_sample=config.do_sample,
+                                                    seed=config.seed + start)
+            except Exception as exc:  # out of memory on a long batch, a broken tokenizer: this model's cells fail
+                for row in chunk:
+                    row["errors"][label] = _first_line(exc)
+                continue
+            per_answer = (time.perf_counter() - t0) / len(chunk)  # amortised over the batch
+            for row, answer in zip(chunk, answers):
+                _record(row, label, answer, per_answer)
+            if config.perplexity:
+                try:
+                    ppls = generate.reference_perplexity(lm, questions, [r["reference"] for r in chunk])
+                    for row, ppl in zip(chunk, ppls):
+                        row["scores"][label]["perplexity"] = float(ppl)
+                except StudioError:
+                    pass  # perplexity is a bonus column; the answers stand
+            step(start + len(chunk), f"{label}: {start + len(chunk)}/{len(rows)}")
+    finally:
+        del lm
+        models_cache.unload(entry["spec"])  # the next model gets the memory
+
+
+def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
+                   step: Callable[[int, str], None], cancel: Cancel) -> None:
+    label = entry["label"]
+    try:
+        backend = _chat_backend(entry["spec"], config, creds)
+        params = _chat_params(config)
+    except StudioError as exc:
+        _fail_all(entry, rows, str(exc))
+        return
+    entry["revision"] = config.api_base_url or config.api_provider or "auto"
+
+    def ask(row: dict) -> tuple[dict, str, float]:
+        if cancel():
+            raise CancelledError("not run: the evaluation was stopped")
+        t0 = time.perf_counter()
+        answer = _complete(backend, [{"role": "user", "content": row["question"]}], params)
+        return row, answer, time.perf_counter() - t0
+
+    finished = 0
+    with ThreadPoolExecutor(max_workers=config.api_concurrency) as pool:
+        futures = {pool.submit(ask, row): row for row in rows}
+        for fut in as_completed(futures):
+            row = futures[fut]
+            try:
+                _, answer, latency = fut.result()
+                _record(row, label, answer.strip(), latency)
+            except StudioError as exc:
+                row["errors"][label] = str(exc)
+            except Exception as exc:  # an SDK error the backend did not translate: keep it as the cell's reason
+                row["errors"][label] = f"{type(exc).__name__}: {exc}"[:300]
+            finished += 1
+            step(finished, f"{label}: {finished}/{len(rows)}")
+    if cancel():
+        raise CancelledError("Evaluation stopped: the results so far are kept.")
+    if all(label in r["errors"] for r in rows) and rows:
+        entry["error"] = rows[0]["errors"][label]
+
+
+def _add_similarity(result: dict) -> None:
+    """Each answer's cosine similarity with its reference (one embedding pass per model)."""
+    from studio.dedup import semantic
+
+    for entry in result["models"]:
+        label = entry["label"]
+        rows = [r for r in result["rows"] if label in r["scores"]]
+        if rows:
+            sims = semantic.answer_similarity([r["answers"][label] for r in rows], [r["reference"] for r in rows])
+            for row, sim in zip(rows, sims):
+                row["scores"][label]["similarity"] = sim
+
+
+def _run_judge(config: EvalConfig, result: dict, creds, step: Callable[[int, str], None],
+               cancel: Cancel) -> None:
+    try:
+        backend = _chat_backend(config.judge, config, creds)
+        params = _chat_params(config, max_new_tokens=60)
+    except StudioError as exc:
+        result["notes"].append(f"Judge {config.judge!r} unavailable: {exc}")
+        return
+    n = 0
+    for entry in result["models"]:
+        for row in result["rows"]:
+            if cancel():
+                raise CancelledError("Evaluation stopped: the results so far are kept.")
+            answer = row["answers"].get(entry["label"])
+            n += 1
+            if answer is None:
+                continue
+            try:
+                reply = _complete(backend, metrics.judge_messages(row["question"], row["reference"], answer), params)
+            except StudioError as exc:
+                row["judge"][entry["label"]] = {"score": None, "reason": f"judge failed: {exc}"}
+                continue
+            verdict = metrics.parse_verdict(reply)
+            row["judge"][entry["label"]] = (
+                {"score": verdict.score, "reason": verdict.reason} if verdict
+                else {"score": None, "reason": f"unreadable verdict: {reply.strip()[:120]}"}
+            )
+            step(n, f"judging {entry['label']}")
+
+
+def run_curves(result: dict) -> dict[str, list[dict]]:
+    """The logged metrics of every training run evaluated, by model label (runs whose files are gone are left out)."""
+    from studio.train import runs
+
+    curves = {}
+    for entry in result.get("models") or []:
+        run_id = entry.get("run_id") or (entry["spec"][4:] if entry.get("spec", "").startswith("run:") else None)
+        if not run_id:
+            continue
+        try:
+            run = runs.load_run_dir(Path(entry["run_dir"])) if entry.get("run_dir") else runs.load_run(run_id)
+            curves[entry["label"]] = list(run.metrics())
+        except (StudioError, OSError, ValueError):
+            continue
+    return curves

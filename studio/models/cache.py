@@ -1,0 +1,100 @@
+"""The one cache of loaded models in a process: Chat, the Train page's ask panel and Evaluate share it.
+
+At most ``max_models`` models stay loaded (the least recently used goes first); two threads asking
+for the same model at once load it once; every loaded model has one generation lock
+(``model_lock``), since ``generate`` on one model is not safe to run from two threads at once.
+Plain and thread-safe: the UI wraps ``shared()`` in ``st.cache_resource``.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from studio.device import free_memory
+
+Loader = Callable[[str, "str | None", "str | None"], Any]  # (spec, quantization, token) -> LoadedModel
+Key = tuple[str, "str | None"]
+
+_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+
+def model_lock(model: Any) -> threading.Lock:
+    """The one generation lock of a loaded model (shared by every caller that generates with it)."""
+    with _locks_guard:
+        lock = _locks.get(model)
+        if lock is None:
+            lock = _locks[model] = threading.Lock()
+        return lock
+
+
+def _load(spec: str, quantization: str | None, token: str | None) -> Any:
+    from studio.models.loading import load_causal_lm
+
+    return load_causal_lm(spec, quantization=quantization, token=token)
+
+
+class ModelCache:
+    """Loaded models, at most ``max_models``, keyed by spec and quantization."""
+
+    def __init__(self, max_models: int = 2, loader: Loader | None = None):
+        self.max_models = max_models
+        self._loader = loader or _load
+        self._models: OrderedDict[Key, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[Key, threading.Lock] = {}
+
+    def get(self, spec: str, quantization: str | None = None, token: str | None = None) -> Any:
+        """The loaded model for ``spec``, loading it once however many threads ask."""
+        key = (spec.strip(), quantization)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            try:
+                loaded = self._loader(key[0], quantization, token)
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
+            with self._lock:
+                self._models[key] = loaded
+                while len(self._models) > self.max_models:
+                    self._models.popitem(last=False)
+        free_memory()
+        return loaded
+
+    def loaded(self) -> list[Any]:
+        with self._lock:
+            return list(self._models.values())
+
+    def unload(self, spec: str | None = None) -> int:
+        """Drop one model (by its spec) or all; returns how many were dropped."""
+        with self._lock:
+            keys = [k for k in self._models if spec is None or k[0] == spec.strip()]
+            for k in keys:
+                del self._models[k]
+        free_memory()
+        return len(keys)
+
+
+MAX_MODELS = 2  # two models side by side (compare mode, base vs run) on one consumer GPU
+_shared: ModelCache | None = None
+_shared_guard = threading.Lock()
+
+
+def shared() -> ModelCache:
+    """This process's cache (created on first use)."""
+    global _shared
+    with _shared_guard:
+        if _shared is None:
+            _shared = ModelCache(max_models=MAX_MODELS)
+        return _shared

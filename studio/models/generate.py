@@ -1,0 +1,156 @@
+"""Answering questions with a loaded causal LM: batched, greedy by default, the training format or the chat template.
+
+Models with a chat template get ``apply_chat_template(add_generation_prompt=True)`` and stop on EOS
+and ``<|end|>``; models without one get ``prompt_format.prompt(q)`` (the text they were trained on)
+and stop at EOS or where they start a new question. Batches are LEFT-padded with an attention mask,
+so every row's positions are right and a batched greedy answer equals the one-at-a-time answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from studio.errors import CancelledError
+from studio.models import prompt_format
+
+END_TOKENS = ("<|end|>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>")
+"""End-of-turn tokens of common chat formats (Phi-3.5's first): generation stops at any the model knows."""
+
+
+def prompts(lm: Any, questions: Sequence[str]) -> list[str]:
+    """The text each question is continued from, as the model was trained."""
+    tok = lm.tokenizer
+    if lm.has_chat_template:
+        return [tok.apply_chat_template([{"role": "user", "content": q.strip()}], add_generation_prompt=True, tokenize=False)
+                for q in questions]
+    return [prompt_format.prompt(q) for q in questions]
+
+
+def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
+    """Every token id that ends an answer, for chat and evaluation alike: EOS, the model's generation
+    config's EOS ids, and the known end-of-turn tokens the vocabulary has."""
+    ids: list[int] = []
+
+    def add(value: Any) -> None:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, int) and v >= 0 and v not in ids:
+                ids.append(v)
+
+    add(tokenizer.eos_token_id)
+    add(getattr(getattr(model, "generation_config", None), "eos_token_id", None))
+    vocab = tokenizer.get_vocab()
+    for tok in END_TOKENS:
+        if tok in vocab:
+            add(vocab[tok])
+    return ids
+
+
+def encode_left_padded(tokenizer: Any, texts: Sequence[str], device: str) -> dict[str, Any]:
+    """Left-padded batch; chat templates already hold their special tokens, so none are added."""
+    import torch
+
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = [[pad] * (width - len(r)) + r for r in rows]
+    mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
+    return {"input_ids": torch.tensor(ids, device=device), "attention_mask": torch.tensor(mask, device=device)}
+
+
+def _context_limit(model: Any) -> int | None:
+    cfg = model.config
+    return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+
+
+def generate_answers(
+    lm: Any,
+    questions: list[str],
+    *,
+    max_new_tokens: int = 128,
+    batch_size: int = 16,
+    do_sample: bool = False,
+    temperature: float = 0.7,
+    top_p: float = 0.9,
+    seed: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list[str]:
+    """One stripped answer per question, in order. ``lm`` is a ``studio.models.loading.LoadedModel``.
+
+    Greedy unless ``do_sample``; sampling is reproducible when ``seed`` is given. ``progress(done,
+    total)`` is called after each batch; ``cancel()`` returning True raises ``CancelledError``
+    between batches.
+    """
+    import torch
+
+    if not questions:
+        return []
+    tok, model = lm.tokenizer, lm.model
+    stops = stop_token_ids(tok, lm.model)
+    texts = prompts(lm, questions)
+    limit = _context_limit(model)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    answers: list[str] = []
+    if do_sample and seed is not None:
+        torch.manual_seed(seed)
+    for start in range(0, len(texts), batch_size):
+        if cancel is not None and cancel():
+            raise CancelledError("Generation stopped.")
+        batch = encode_left_padded(tok, texts[start:start + batch_size], lm.device)
+        width = batch["input_ids"].shape[1]
+        if limit is not None and width >= limit:  # a question longer than the context: keep its end
+            batch = {k: v[:, -(limit - 1):] for k, v in batch.items()}
+            width = batch["input_ids"].shape[1]
+        new = max_new_tokens if limit is None else max(1, min(max_new_tokens, limit - width))
+        kwargs: dict[str, Any] = {"max_new_tokens": new, "pad_token_id": pad, "eos_token_id": stops or None}
+        if do_sample:
+            kwargs.update(do_sample=True, temperature=max(temperature, 1e-3), top_p=top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            out = model.generate(**batch, **kwargs)
+        for row in out[:, width:].tolist():
+            cut = next((i for i, t in enumerate(row) if t in stops), len(row))
+            text = tok.decode(row[:cut], skip_special_tokens=True)
+            answers.append(text.strip() if lm.has_chat_template else prompt_format.cut_at_stop(text))
+        if progress is not None:
+            progress(len(answers), len(texts))
+    return answers
+
+
+def answer(lm: Any, question: str, **kwargs: Any) -> str:
+    """One question's answer (see ``generate_answers`` for the options)."""
+    return generate_answers(lm, [question], batch_size=1, **kwargs)[0]
+
+
+def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[str], *, batch_size: int = 16) -> list[float]:
+    """Perplexity of each reference answer's tokens (and the EOS ending it) given its prompt.
+
+    Uses the model's training format (``studio.train.recipe``): the chat template when it has one, else
+    ``Question: ...\\nAnswer: ...<eos>``. Lower is better; it needs no generation.
+    """
+    import math
+
+    import torch
+
+    from studio.train import recipe
+
+    tok, model = lm.tokenizer, lm.model
+    limit = _context_limit(model) or 1024
+    encoded = [recipe.encode_record(tok, q, a, limit) for q, a in zip(questions, answers)]
+    collate = recipe.Collator(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    out: list[float] = []
+    for start in range(0, len(encoded), batch_size):
+        chunk = encoded[start:start + batch_size]
+        batch = collate(recipe.features(chunk))
+        batch = {k: v.to(lm.device) for k, v in batch.items()}
+        with torch.inference_mode():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        labels = batch["labels"][:, 1:]
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        mask = labels != recipe.IGNORE
+        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        nll = -(picked * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        out.extend(math.exp(min(float(x), 50.0)) for x in nll)
+    return out

@@ -1,0 +1,219 @@
+"""Finding and loading causal language models: Hub ids, local folders and training runs.
+
+Plain functions (the UI caches them with ``st.cache_resource``). torch and transformers are
+imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from studio import config
+from studio.errors import ModelLoadError
+
+QUANTIZATIONS = (None, "4bit", "8bit")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    spec: str  # what the user chose: "distilgpt2", "/path/to/model", "run:<id>"
+    source: str  # a local folder or a Hub id, as passed to from_pretrained
+    kind: str  # "run", "path" or "hub"
+    run_id: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.kind != "hub"
+
+
+@dataclass
+class LoadedModel:
+    ref: ModelRef
+    model: Any  # transformers PreTrainedModel, in eval mode
+    tokenizer: Any
+    device: str  # "cuda", "mps" or "cpu"
+    dtype: str
+    quantization: str | None
+    notes: list[str]  # what the user should know ("4-bit needs a CUDA GPU: loaded unquantized")
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def _model_dir(folder: Path) -> Path | None:
+    """The folder holding a model's config.json: the folder, a run's ``model/``, or its newest checkpoint."""
+    if (folder / "config.json").is_file():
+        return folder
+    if (folder / "model" / "config.json").is_file():
+        return folder / "model"
+    checkpoints = sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    for ckpt in reversed(checkpoints):
+        if (ckpt / "config.json").is_file():
+            return ckpt
+    return None
+
+
+def resolve(spec: str) -> ModelRef:
+    """Turn a user's choice into something loadable: ``run:<id>``, a run id, a local folder or a Hub id."""
+    spec = (spec or "").strip()
+    if not spec:
+        raise ModelLoadError("No model chosen: enter a Hub id (e.g. distilgpt2), a local folder or a training run.")
+    run_id = spec[4:] if spec.startswith("run:") else spec
+    run_folder = config.runs_dir() / run_id
+    if "/" not in run_id and run_folder.is_dir():
+        found = _model_dir(run_folder)
+        if found is None:
+            raise ModelLoadError(f"Run {run_id!r} has no saved model yet: wait for its first checkpoint or pick another.")
+        return ModelRef(spec, str(found), "run", run_id)
+    if spec.startswith("run:"):
+        raise ModelLoadError(f"No training run {run_id!r}: its files may have been deleted. Pick another model.")
+    path = Path(spec).expanduser()
+    if path.exists():
+        found = _model_dir(path)
+        if found is None:
+            raise ModelLoadError(f"{spec} holds no model (no config.json): choose the folder save_pretrained wrote.")
+        return ModelRef(spec, str(found), "path")
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ModelLoadError(f"No such folder: {spec}. Check the path, or enter a Hub id like distilgpt2.")
+    return ModelRef(spec, spec, "hub")
+
+
+@functools.lru_cache(maxsize=4)
+def _reachable(host: str, port: int, bucket: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def hub_reachable() -> bool:
+    """Whether the Hub answers a TCP connection within 3 s (remembered for a minute)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    return _reachable(url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80), int(time.time() // 60))
+
+
+def pretrained_kwargs(ref: ModelRef, token: str | None = None) -> dict[str, Any]:
+    """Arguments for ``from_pretrained`` that never wait on an unreachable Hub."""
+    if ref.local:
+        return {"local_files_only": True}
+    if not hub_reachable():
+        return {"local_files_only": True}  # use the local cache if it has the model, fail fast otherwise
+    return {"token": token} if token else {}
+
+
+def explain_load_error(ref: ModelRef, exc: Exception) -> ModelLoadError:
+    """A one-line, actionable message for a failed ``from_pretrained``."""
+    text = str(exc)
+    if ref.kind == "hub" and (not hub_reachable() or "couldn't connect" in text.lower() or "offline" in text.lower()):
+        return ModelLoadError(
+            f"No network: choose scratch or a local path ({ref.spec!r} cannot be downloaded from the "
+            "Hugging Face Hub and is not in the local cache)."
+        )
+    if "401" in text or "gated" in text.lower() or "restricted" in text.lower():
+        return ModelLoadError(f"{ref.spec!r} needs access: accept its licence on the Hub and set HF_TOKEN.")
+    if "404" in text or "not a valid model identifier" in text or "Repository Not Found" in text:
+        return ModelLoadError(f"No model {ref.spec!r} on the Hub or on disk: check the id or the folder.")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return ModelLoadError(f"Could not load {ref.spec!r}: {first[:300]}")
+
+
+def pick_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str) -> Any:
+    """bf16 on GPUs that support it, else fp16 on GPU; float32 on CPU."""
+    import torch
+
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load_tokenizer(spec: str, token: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    ref = resolve(spec)
+    try:
+        tok = AutoTokenizer.from_pretrained(ref.source, **pretrained_kwargs(ref, token))
+    except (OSError, ValueError) as exc:
+        raise explain_load_error(ref, exc) from None
+    if tok.pad_token is None and tok.eos_token is not None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
+    """``AutoModelForCausalLM.from_pretrained`` with SDPA attention, or the architecture's default where
+    it has no SDPA; every load (chat, evaluation, training) goes through here. Errors are one line."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {**kwargs, "attn_implementation": "sdpa"}
+    try:
+        try:
+            return AutoModelForCausalLM.from_pretrained(ref.source, **kwargs)
+        except ValueError as exc:
+            if "sdpa" not in str(exc).lower():
+                raise
+            kwargs.pop("attn_implementation")  # an architecture without SDPA support: use its default
+            return AutoModelForCausalLM.from_pretrained(ref.source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise explain_load_error(ref, exc) from None
+
+
+def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | None = None, device: str | None = None) -> LoadedModel:
+    """Load a model and its tokenizer for generation: SDPA attention, the best dtype, optional 4/8-bit."""
+    import torch
+
+    if quantization not in QUANTIZATIONS:
+        raise ModelLoadError(f"Unknown quantization {quantization!r}: choose none, 4bit or 8bit.")
+    ref = resolve(spec)
+    device = device or pick_device()
+    notes: list[str] = []
+    kwargs: dict[str, Any] = pretrained_kwargs(ref, token)
+    dtype = pick_dtype(device)
+    if quantization and device != "cuda":
+        notes.append(f"{quantization} quantization needs a CUDA GPU (bitsandbytes): loaded unquantized on {device}.")
+        quantization = None
+    if quantization:
+        from transformers import BitsAndBytesConfig
+
+        if quantization == "4bit":
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype, bnb_4bit_use_double_quant=True
+            )
+        else:
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        kwargs["device_map"] = "cuda"
+    kwargs["dtype"] = dtype
+    tokenizer = load_tokenizer(spec, token)
+    try:
+        model = load_weights(ref, kwargs)
+    except torch.OutOfMemoryError:
+        raise ModelLoadError(
+            f"Out of memory loading {ref.spec!r} on {device}: unload other models, or choose 4-bit quantization."
+        ) from None
+    if not quantization:
+        model.to(device)
+    model.eval()
+    if device == "cpu":
+        notes.append("Running on CPU: fine for small models, slow for billion-parameter ones.")
+    return LoadedModel(ref, model, tokenizer, device, str(dtype).replace("torch.", ""), quantization, notes)
+

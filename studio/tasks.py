@@ -1,0 +1,100 @@
+"""Work in a background thread of the page's process: one worker type, one progress, one cancel.
+
+A page starts a ``Task`` and polls it from a fragment; the worker never calls ``st.*``. The state
+goes ``waiting -> running -> done | stopped | failed``; ``progress`` is a ``Progress`` the work
+updates with ``report``; ``cancel()`` sets ``stop``, which the work checks and then returns early
+(the state becomes "stopped"). A ``StudioError`` becomes ``error`` as its one line; any other
+exception too, named, so a page never waits forever on a dead thread. Work that must survive a
+rerun or a closed browser (training, evaluation) is a process instead: ``studio.jobs``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from studio.errors import CancelledError, StudioError
+
+STATES = ("waiting", "running", "done", "stopped", "failed")
+
+
+class ProgressFn(Protocol):
+    """How long work reports how far it got: ``progress(done, total)`` or with a few words of what it does."""
+
+    def __call__(self, done: int, total: int, message: str = "", /) -> None: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int = 0
+    total: int = 1
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total > 0 else 0.0
+
+
+class Task:
+    """A unit of work in a daemon thread. Subclass and override ``work``, or pass ``fn``."""
+
+    def __init__(self, label: str, fn: Callable[..., Any] | None = None, *args: Any, **kwargs: Any):
+        self.label = label
+        self.state = "waiting"
+        self.result: Any = None
+        self.error: str | None = None
+        self.progress = Progress()
+        self.stop = threading.Event()
+        self._call = (fn, args, kwargs)
+        self._thread: threading.Thread | None = None
+
+    # --- what the worker does --------------------------------------------------------------------
+    def work(self) -> Any:
+        fn, args, kwargs = self._call
+        if fn is None:
+            raise NotImplementedError("pass fn or override work()")
+        return fn(*args, **kwargs)
+
+    def failure_message(self, exc: BaseException) -> str:
+        """The one line shown for an exception that is not a ``StudioError`` (override to explain it)."""
+        return f"{self.label} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}); please report it."
+
+    def report(self, done: int, total: int, message: str = "") -> None:
+        self.progress = Progress(done, total, message)
+
+    # --- what the page does ----------------------------------------------------------------------
+    def start(self) -> Task:
+        self._thread = threading.Thread(target=self.run, name=f"task-{self.label[:20]}", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> None:
+        """Do the work in this thread (``start`` runs it in a new one)."""
+        self.state = "running"
+        try:
+            self.result = self.work()
+            self.state = "stopped" if self.stop.is_set() else "done"
+        except CancelledError as exc:  # the work saw ``stop`` and says what was kept
+            self.error, self.state = str(exc), "stopped"
+        except StudioError as exc:
+            self.error, self.state = str(exc), "failed"
+        except Exception as exc:  # a worker must always end with a message, never leave the page waiting
+            self.error, self.state = self.failure_message(exc), "failed"
+
+    def cancel(self) -> None:
+        self.stop.set()
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("done", "stopped", "failed")
+
+    @property
+    def running(self) -> bool:
+        return not self.done and self._thread is not None
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.done

@@ -1,0 +1,135 @@
+"""What decides a training run: ``TrainConfig``, its presets, and the default base and preset."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from studio.errors import TrainingError
+from studio.models import loading as models
+from studio.train import scratch
+
+SCRATCH = "scratch"
+SMALL_MODEL_PARAMS = 20_000_000
+"""Below this, CPU training uses one thread: a second costs more in synchronisation than its small
+matrix products gain (3-5x slower measured on a busy 2-core machine), and it leaves a core for the UI."""
+
+
+def _opt(default: Any, help: str) -> Any:
+    """A field whose help text, written once here, feeds ``train --help`` and the Train page."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run. Defaults are the tutorial's distilgpt2 settings."""
+
+    base: str = _opt("distilgpt2", "scratch, distilgpt2, a Hub id, a local folder or run:<id> to continue a run.")
+    # the tutorial's; fine-tuning a pretrained model wants it small
+    learning_rate: float = _opt(3e-5, "Step size of AdamW: ~3e-5 to fine-tune, ~1e-3 from scratch.")
+    # records per step per device; 8 x ~60 tokens ~ 500 tokens/step with dynamic padding
+    batch_size: int = _opt(8, "Records per step; larger uses more memory.")
+    epochs: float = _opt(5.0, "Passes over the training records.")
+    # AdamW's decoupled decay, the tutorial's
+    weight_decay: float = _opt(0.01, "Pulls weights toward zero; a mild guard against over-fitting.")
+    test_fraction: float = _opt(0.15, "Records kept out for eval loss and evaluation; 0 trains on all (FAQ bots).")
+    seed: int = _opt(42, "Fixes the split, the order and a scratch model's starting weights.")
+    max_length: int = _opt(512, "Tokens per record; longer records are cut (and lose their ending).")
+    warmup_steps: float = _opt(0.0, "Steps of rising learning rate at the start (a fraction of all when < 1).")
+    lr_scheduler: str = _opt("linear", "How the learning rate falls after warm-up: linear, cosine or constant.")
+    grad_accum: int = _opt(1, "Steps summed per update: a bigger effective batch in the same memory.")
+    # a metrics.jsonl row (train loss, lr, tokens/s) every this many steps
+    logging_steps: int = _opt(10, "How often the curve gets a point (a metrics row every N steps).")
+    eval_per_epoch: bool = _opt(True, "Eval loss on the held-out records after every epoch.")
+    save_total_limit: int = _opt(1, "Checkpoints kept (each holds optimizer state: ~3x the weights).")
+    # a checkpoint every this many steps; 0: after every epoch (a stop always saves one)
+    save_steps: int = _opt(0, "A checkpoint every this many steps; 0 saves after every epoch.")
+    max_steps: int = _opt(-1, "Stop after this many steps (overrides epochs) when above 0.")
+    # base="scratch" only: the GPT-2 size, see studio.train.scratch.SIZES
+    scratch_size: str = _opt("small", "Layers and width of the GPT-2 trained from zero: tiny, small or medium.")
+    # base="scratch" only: the BPE tokenizer's vocabulary, learned from the dataset
+    vocab_size: int = _opt(2000, "BPE tokens learned from the dataset (scratch only).")
+    gradient_checkpointing: bool = _opt(False, "Recompute activations: ~30% slower, much less memory.")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (bool(self.base.strip()), "Choose a base: scratch, distilgpt2, a Hub id, a local folder or a run."),
+            (0 < self.learning_rate < 1, f"Learning rate {self.learning_rate} is out of range: try 3e-5 (fine-tune) or 1e-3 (scratch)."),
+            (1 <= self.batch_size <= 4096, f"Batch size {self.batch_size} is out of range: use 1 to 4096."),
+            (0 < self.epochs <= 10_000, f"Epochs {self.epochs} is out of range: use a positive number."),
+            (0 <= self.weight_decay < 1, f"Weight decay {self.weight_decay} is out of range: use 0 to 0.5."),
+            (0 <= self.test_fraction <= 0.9, f"Held-out fraction {self.test_fraction} is out of range: use 0 to 0.9."),
+            (8 <= self.max_length <= 131_072, f"Max length {self.max_length} is out of range: use 8 or more tokens."),
+            (self.warmup_steps >= 0, "Warm-up cannot be negative."),
+            (self.lr_scheduler in ("linear", "cosine", "constant", "constant_with_warmup"),
+             f"Unknown schedule {self.lr_scheduler!r}: choose linear, cosine or constant."),
+            (self.grad_accum >= 1, "Gradient accumulation must be at least 1."),
+            (self.logging_steps >= 1, "Log every 1 step or more."),
+            (self.save_total_limit >= 1, "Keep at least one checkpoint (resuming needs it)."),
+            (self.save_steps >= 0, "Checkpoint interval cannot be negative (0 saves after every epoch)."),
+            (self.scratch_size in scratch.SIZES, f"Unknown scratch size {self.scratch_size!r}: choose {', '.join(scratch.SIZES)}."),
+            (256 <= self.vocab_size <= 65_536, f"Vocabulary {self.vocab_size} is out of range: use 256 to 65536."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TrainingError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict, ignoring keys this version does not know (an older or newer run.json)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # The tutorial's hyperparameters with the fixed recipe: fine-tune a pretrained model.
+    "finetune": TrainConfig(),
+    # A FAQ bot from zero on a CPU: a 4-layer, 128-wide GPT-2 (~0.9 M parameters with a 1000-token BPE
+    # vocabulary learned from the dataset). On the sample's 40-question FAQ: 200 steps, train loss ~0.03,
+    # mean token F1 1.0 on the trained questions, every answer ends with EOS (bench/scratch_faq.py).
+    # Nothing is held out: a FAQ bot must answer every record. The high learning rate suits a small
+    # model from scratch; warm-up keeps the first steps from blowing it up; cosine decay lets it settle.
+    "scratch": TrainConfig(
+        base=SCRATCH, learning_rate=2e-3, batch_size=8, epochs=40, weight_decay=0.01, test_fraction=0.0,
+        max_length=256, warmup_steps=20, lr_scheduler="cosine", logging_steps=5, save_steps=100,
+        scratch_size="small", vocab_size=1000,
+    ),
+    # Seconds, not minutes: a 2-layer, 32-wide model for trying the studio out (it learns little).
+    "quick": TrainConfig(
+        base=SCRATCH, learning_rate=3e-3, batch_size=8, epochs=2, test_fraction=0.15, max_length=128,
+        logging_steps=1, scratch_size="tiny", vocab_size=400,
+    ),
+}
+
+PRESET_NOTES = {
+    "finetune": "the tutorial's settings (lr 3e-5, batch 8, 5 epochs, 15% held out) for a pretrained base",
+    "scratch": "a small GPT-2 trained from zero on this dataset; learns a FAQ of tens of records on a CPU in minutes",
+    "quick": "a tiny model in seconds, to try the studio out",
+}
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    if name not in PRESETS:
+        raise TrainingError(f"Unknown preset {name!r}: choose one of {', '.join(PRESETS)}.")
+    return PRESETS[name].replace(**overrides) if overrides else PRESETS[name]
+
+
+def default_preset(base: str) -> str:
+    return "scratch" if base == SCRATCH else "finetune"
+
+
+def default_base() -> str:
+    """distilgpt2 when the Hub answers, else scratch (which needs no network)."""
+    return "distilgpt2" if models.hub_reachable() else SCRATCH
+
+
+def field_help(name: str) -> str:
+    """The help text of a ``TrainConfig`` field (for the CLI's ``--help`` and the page's ``help=``)."""
+    return TrainConfig.__dataclass_fields__[name].metadata.get("help", "")

@@ -1,0 +1,40 @@
+"""Training as a background job: the engine starts ``python -m studio train`` in its own process.
+
+The page calls ``start_training`` (as Evaluate calls ``studio.evaluate.job.start_evaluation``);
+the job writes the run folder's ``status.json`` and ``metrics.jsonl``, which the page reads back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from studio import jobs
+from studio.errors import StudioError
+from studio.train import runs
+from studio.train.config import TrainConfig
+
+
+def start_training(cfg: TrainConfig, dataset: dict, name: str = "") -> str:
+    """Start training ``cfg`` on ``dataset`` (``load_dataset``'s provenance: a file or a workspace id
+    and version) as a background job; returns the new run's id. Raises ``JobBusyError`` and other
+    ``StudioError``s with their one-line reasons before anything runs."""
+    run_id = runs.new_run_id(name or dataset.get("name") or "run")
+    folder = runs.run_dir(run_id)
+    argv = ["train", "--dataset", dataset.get("file") or dataset["id"], "--out", str(folder),
+            "--name", name or f"{dataset['name']} · {cfg.base}", "--config-json", json.dumps(cfg.to_dict())]
+    if dataset.get("version") is not None:
+        argv += ["--dataset-version", str(dataset["version"])]
+    try:
+        jobs.start_job("train", argv, folder)
+    except StudioError:
+        if folder.is_dir() and not (folder / "run.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a refused start leaves no empty run behind
+        raise
+    return run_id
+
+
+def resume_training(run_dir: Path) -> None:
+    """Continue a stopped or failed run from its last checkpoint, with its own settings."""
+    jobs.start_job("train", ["train", "--resume", "--out", str(run_dir)], run_dir)

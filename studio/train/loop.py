@@ -1,0 +1,308 @@
+"""Training: the loop (Hugging Face Trainer) that writes a run folder; the settings are in ``studio.train.config``.
+
+``train(cfg, records, out_dir, dataset=...)`` is the whole engine; the CLI (``python -m studio train``)
+and the Train page's background job both call it. See ``studio.train.runs`` for the run folder's layout
+and ``studio.train.recipe`` for how records become token ids and labels.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio import config, jobs
+from studio.data import store
+from studio.errors import StudioError, TrainingError
+from studio.models import loading as models
+from studio.train import recipe, runs, scratch
+from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
+    PRESET_NOTES,
+    PRESETS,
+    SCRATCH,
+    SMALL_MODEL_PARAMS,
+    TrainConfig,
+    default_base,
+    default_preset,
+    preset,
+)
+
+# --- datasets --------------------------------------------------------------------------------------
+
+
+def load_dataset(spec: str, version: int | None = None) -> tuple[list[dict], dict[str, Any]]:
+    """Records and their provenance from a dataset file (JSON, JSON Lines, CSV) or a workspace dataset (name or id).
+
+    Returns ``(records, {"id", "name", "version", "sha256", "count", "file"})``.
+    """
+    import hashlib
+
+    from studio.data import formats
+
+    path = Path(spec).expanduser()
+    if path.is_file():
+        records, _ = formats.read_file(path)  # the same reader and verdict as ``dataset import``
+        meta = {"id": None, "name": path.stem, "version": None, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "count": len(records), "file": str(path.resolve())}
+        return records, meta
+    info = store.find_dataset(spec)
+    if info is None:
+        raise TrainingError(f"No dataset file or workspace dataset {spec!r}: give a JSON file or a dataset name.")
+    number = version if version is not None else (info.latest.version if info.latest else None)
+    v = next((x for x in info.versions if x.version == number), None)
+    if v is None:
+        raise TrainingError(f"Dataset {info.name!r} has no version {number}: pick one from its version list.")
+    records = store.load_version(info.id, v.version)
+    return records, {"id": info.id, "name": info.name, "version": v.version, "sha256": v.sha256, "count": v.count, "file": None}
+
+
+# --- the loop --------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    state: str  # "finished" or "stopped"
+    run_dir: Path
+    steps: int
+    train_loss: float | None
+    eval_loss: float | None
+    truncated: int  # records cut at max_length
+    seconds: float
+
+
+def _load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int], out: Path, token: str | None) -> tuple[Any, Any]:
+    """(model in float32, tokenizer) for training; a scratch tokenizer is learned once and kept in the run."""
+    from transformers import AutoTokenizer
+
+    if cfg.base == SCRATCH:
+        tok_dir = out / "tokenizer"
+        if (tok_dir / "tokenizer.json").is_file():
+            tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
+        else:
+            tokenizer = scratch.train_tokenizer(scratch.corpus(records[i] for i in train_idx), cfg.vocab_size)
+            tokenizer.save_pretrained(tok_dir)
+        return scratch.build_model(tokenizer, cfg.scratch_size, n_positions=cfg.max_length, seed=cfg.seed), tokenizer
+    ref = models.resolve(cfg.base)
+    tokenizer = models.load_tokenizer(cfg.base, token)
+    model = models.load_weights(ref, {**models.pretrained_kwargs(ref, token), "dtype": "float32"})
+    return model, tokenizer
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc)
+
+
+def _callback(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
+    from transformers import TrainerCallback
+
+    class StudioCallback(TrainerCallback):
+        """metrics.jsonl rows, the job's progress, and the stop file (stop within one step, with a checkpoint)."""
+
+        def __init__(self) -> None:
+            self.t0 = time.time()
+            self.last_t = self.t0
+            self.last_tokens = 0
+            self.last_status = 0.0
+            self.tokens_per_s = 0.0
+            self.stopped = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.t0 = self.last_t = time.time()
+            self.last_tokens = state.num_input_tokens_seen
+            if not state.is_world_process_zero:
+                return
+            jobs.update_status(out, state="running", progress=state.global_step / max(1, state.max_steps),
+                               message=f"training: step {state.global_step}/{state.max_steps}")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            # Under `accelerate launch` every process checks the stop file; only the first writes files.
+            if jobs.stop_requested(out):
+                control.should_training_stop = True
+                control.should_save = True  # the Trainer saves right after this callback: resumable
+                self.stopped = True
+            now = time.time()
+            done = state.global_step / max(1, state.max_steps)
+            elapsed = now - self.t0
+            msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
+            if self.tokens_per_s:
+                msg += f" · {self.tokens_per_s:,.0f} tokens/s"
+            fields = {"state": "stopping" if self.stopped else "running", "progress": round(done, 4),
+                      "eta_s": elapsed / done * (1 - done) if done > 0 else None, "message": msg,
+                      "step": state.global_step, "max_steps": state.max_steps, "tokens_per_s": self.tokens_per_s}
+            if state.is_world_process_zero and (now - self.last_status >= 0.5 or self.stopped):
+                # throttled: an atomic write per step would slow tiny models
+                self.last_status = now
+                jobs.update_status(out, **fields)
+            if on_progress:
+                on_progress(fields)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if not state.is_world_process_zero or ("loss" not in logs and "eval_loss" not in logs):
+                return
+            now = time.time()
+            row: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
+            if "loss" in logs:
+                tokens = state.num_input_tokens_seen
+                dt = now - self.last_t
+                if dt > 0 and tokens > self.last_tokens:
+                    self.tokens_per_s = (tokens - self.last_tokens) / dt
+                self.last_t, self.last_tokens = now, tokens
+                row.update(loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
+                           tokens_per_s=round(self.tokens_per_s, 1), tokens_seen=int(tokens))
+                if "grad_norm" in logs:
+                    row["grad_norm"] = float(logs["grad_norm"])
+            if "eval_loss" in logs:
+                row["eval_loss"] = float(logs["eval_loss"])
+            row.update(time=now, elapsed_s=round(now - self.t0, 3))
+            runs.append_metrics(out, row)
+            line = " · ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                              if k in ("step", "epoch", "loss", "eval_loss", "tokens_per_s"))
+            print(line, flush=True)
+
+    return StudioCallback()
+
+
+def train(
+    cfg: TrainConfig,
+    records: Sequence[dict],
+    out_dir: Path,
+    *,
+    dataset: dict[str, Any] | None = None,
+    name: str | None = None,
+    resume: bool = False,
+    token: str | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Train ``cfg.base`` on ``records`` into the run folder ``out_dir``; the job's status follows along.
+
+    ``resume=True`` continues from the run's last checkpoint with its saved config and split. Raises
+    ``StudioError`` subclasses with a one-line remedy (the run is then marked failed by the caller).
+    """
+    import torch
+    from transformers import PrinterCallback, Trainer, TrainingArguments
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    ckpt = runs.last_checkpoint(out) if resume else None
+    if resume and ckpt is None:
+        raise TrainingError(f"Run {out.name} has no checkpoint to resume from: start a new run instead.")
+    usable = recipe.usable_indices(records)
+    if resume and (out / runs.SPLIT_JSON).is_file():
+        split = json.loads((out / runs.SPLIT_JSON).read_text(encoding="utf-8"))
+    else:
+        split = recipe.split_indices(usable, cfg.test_fraction, cfg.seed)
+    if not split["train"]:
+        raise TrainingError("Nothing left to train on after holding records out: lower the held-out fraction.")
+    device = models.pick_device()
+    jobs.update_status(out, state="running", message=f"loading {cfg.base}", pid=jobs.read_status(out).pid or os.getpid())
+    model, tokenizer = _load_base(cfg, records, split["train"], out, token)
+    fmt = recipe.format_name(tokenizer)
+    limit = min(cfg.max_length, int(getattr(model.config, "n_positions", 0) or getattr(model.config, "max_position_embeddings", 0) or cfg.max_length))
+    train_enc = recipe.encode_records(tokenizer, records, split["train"], limit)
+    test_enc = recipe.encode_records(tokenizer, records, split["test"], limit)
+    truncated = sum(e.truncated for e in train_enc + test_enc)
+    if truncated:
+        print(f"warning: {truncated} record(s) longer than {limit} tokens were truncated (they lose their answer's end)", flush=True)
+    if not resume:
+        dataset_meta = {k: (dataset or {}).get(k) for k in ("id", "name", "version", "sha256", "count", "file")}
+        runs.write_run(out, {
+            "id": out.name, "name": name or out.name, "created": runs.now_iso(), "config": cfg.to_dict(),
+            "base": cfg.base, "dataset": dataset_meta, "format": fmt, "device": device,
+            "python": platform.python_version(), "truncated": truncated,
+        })
+        runs.write_split(out, split)
+    if device == "cpu":
+        print("note: training on CPU in float32: fine for small models, slow for large ones", flush=True)
+    mixed = models.pick_dtype(device) if device == "cuda" else None
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler,
+        gradient_accumulation_steps=cfg.grad_accum,
+        eval_strategy="epoch" if (test_enc and cfg.eval_per_epoch) else "no", prediction_loss_only=True,
+        save_strategy="steps" if cfg.save_steps else "epoch", save_steps=cfg.save_steps or 500,
+        save_total_limit=cfg.save_total_limit,
+        logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
+        train_sampling_strategy="group_by_length", include_num_input_tokens_seen="non_padding",
+        use_cpu=device == "cpu", bf16=mixed is torch.bfloat16, fp16=mixed is torch.float16,
+        seed=cfg.seed, data_seed=cfg.seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    collator = recipe.Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None)
+    callback = _callback(out, on_progress)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=recipe.features(train_enc),
+        eval_dataset=recipe.features(test_enc) if test_enc else None,
+        data_collator=collator, processing_class=tokenizer, callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per log step
+    threads = torch.get_num_threads()
+    if device == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
+        torch.set_num_threads(1)
+    try:
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        state = "stopped" if callback.stopped else "finished"
+        if state == "finished":
+            jobs.update_status(out, message="saving the model")
+            trainer.save_model(str(out / "model"))
+            tokenizer.save_pretrained(out / "model")
+    except torch.OutOfMemoryError:
+        raise TrainingError(
+            f"Out of memory on {device}: lower the batch size (now {cfg.batch_size}) or max length (now {cfg.max_length}), "
+            "turn on gradient checkpointing, or pick a smaller base; then resume or start again."
+        ) from None
+    except MemoryError:
+        raise TrainingError(
+            f"Out of memory (RAM): lower the batch size (now {cfg.batch_size}) or max length, or pick a smaller base."
+        ) from None
+    except (OSError, RuntimeError) as exc:
+        if _disk_full(exc):
+            raise TrainingError(f"disk full: free space in STUDIO_HOME ({config.home()}) and resume the run.") from None
+        raise
+    finally:
+        torch.set_num_threads(threads)
+    history = trainer.state.log_history
+    train_losses = [h["loss"] for h in history if "loss" in h]
+    eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
+    return TrainResult(state, out, trainer.state.global_step, train_losses[-1] if train_losses else None,
+                       eval_losses[-1] if eval_losses else None, truncated, time.time() - t_start)
+
+
+def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: Any) -> TrainResult:
+    """``train`` with the job status kept up to date: finished/stopped, or failed with its one-line reason.
+
+    Any exception marks the run failed (a bug's traceback goes to log.txt) before propagating.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        result = train(cfg, records, out, **kwargs)
+    except StudioError as exc:
+        jobs.update_status(out, state="failed", error=str(exc), message="failed")
+        raise
+    except KeyboardInterrupt:
+        jobs.update_status(out, state="stopped", message="interrupted")
+        raise
+    except BaseException as exc:
+        reason = f"the worker crashed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (see log.txt)"
+        jobs.update_status(out, state="failed", error=reason[:400], message="failed")
+        raise
+    msg = (f"finished: {result.steps} steps in {result.seconds:.0f} s" if result.state == "finished"
+           else f"stopped at step {result.steps}: resume from its checkpoint")
+    jobs.update_status(out, state=result.state, progress=1.0 if result.state == "finished" else jobs.read_status(out).progress,
+                       eta_s=0 if result.state == "finished" else None, message=msg)
+    jobs.clear_stop(out)
+    return result
+

@@ -1,0 +1,136 @@
+"""How much memory a training run needs, and how much the device has: checked before launch.
+
+The estimate is the usual back-of-the-envelope for full fine-tuning with AdamW in float32
+(mixed precision keeps float32 master weights too):
+
+    weights 4 B/param + gradients 4 B/param + AdamW moments 8 B/param
+    + activations ~ batch x length x width x layers x 34 B (attention and MLP intermediates, SDPA)
+    + logits batch x length x vocab x 4 B x 2 (the logits and their gradient)
+
+It errs high on purpose: a run that fits the estimate fits the device.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    params: int
+    layers: int
+    width: int
+    vocab: int
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    weights: int  # bytes
+    gradients: int
+    optimizer: int
+    activations: int
+    total: int
+
+
+@dataclass(frozen=True)
+class DeviceMemory:
+    name: str  # "cuda: NVIDIA H100" or "cpu (system RAM)"
+    free: int  # bytes
+    total: int
+
+
+def shape_of_config(cfg: Any) -> ModelShape:
+    """The shape of a transformers config (GPT-2 or Llama-style names), parameters estimated from it."""
+    layers = int(getattr(cfg, "n_layer", None) or getattr(cfg, "num_hidden_layers", 0) or 0)
+    width = int(getattr(cfg, "n_embd", None) or getattr(cfg, "hidden_size", 0) or 0)
+    vocab = int(getattr(cfg, "vocab_size", 0) or 0)
+    inner = int(getattr(cfg, "n_inner", None) or getattr(cfg, "intermediate_size", None) or 4 * width)
+    per_layer = 4 * width * width + 2 * width * inner + 8 * width  # attention + MLP (+ norms, biases)
+    params = layers * per_layer + vocab * width
+    return ModelShape(params, layers, width, vocab)
+
+
+def shape_of_model(model: Any) -> ModelShape:
+    s = shape_of_config(model.config)
+    return ModelShape(sum(p.numel() for p in model.parameters()), s.layers, s.width, s.vocab)
+
+
+def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, token: str | None = None) -> ModelShape:
+    """The shape of a training base without loading weights: a scratch size, or the base's config.json."""
+    if base == "scratch":
+        from studio.train import scratch
+
+        s = scratch.SIZES[scratch_size]
+        per_layer = 12 * s.n_embd * s.n_embd + 13 * s.n_embd
+        return ModelShape(s.n_layer * per_layer + vocab_size * s.n_embd, s.n_layer, s.n_embd, vocab_size)
+    from transformers import AutoConfig
+
+    from studio.models import loading as models
+
+    ref = models.resolve(base)
+    try:
+        cfg = AutoConfig.from_pretrained(ref.source, **models.pretrained_kwargs(ref, token))
+    except (OSError, ValueError) as exc:
+        raise models.explain_load_error(ref, exc) from None
+    return shape_of_config(cfg)
+
+
+def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_checkpointing: bool = False) -> MemoryEstimate:
+    """Peak training memory in bytes for ``batch_size`` records of ``seq_len`` tokens."""
+    weights = shape.params * 4
+    grads = shape.params * 4
+    optim = shape.params * 8
+    tokens = batch_size * seq_len
+    per_layer = tokens * shape.width * 34
+    acts = per_layer * (1 if gradient_checkpointing else max(1, shape.layers))
+    acts += tokens * shape.vocab * 4 * 2
+    total = weights + grads + optim + acts
+    return MemoryEstimate(weights, grads, optim, acts, int(total * 1.1))  # +10%: allocator slack, buffers
+
+
+def device_memory(device: str | None = None) -> DeviceMemory:
+    """Free and total memory where training would run: the GPU (torch.cuda.mem_get_info) or system RAM."""
+    if device in (None, "cuda"):
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                free, total = torch.cuda.mem_get_info()
+                return DeviceMemory(f"cuda: {torch.cuda.get_device_name(0)}", int(free), int(total))
+        except (ImportError, RuntimeError):
+            pass
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = os.sysconf("SC_PHYS_PAGES") * page
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * page
+        with open("/proc/meminfo", encoding="ascii") as fh:  # MemAvailable counts reclaimable cache too
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    return DeviceMemory("cpu (system RAM)", int(free), int(total))
+
+
+def verdict(est: MemoryEstimate, dev: DeviceMemory, batch_size: int, seq_len: int) -> tuple[bool, str]:
+    """(fits, one line for the page): a warning with a remedy when the run will not fit."""
+    need, free = est.total / GIB, dev.free / GIB
+    if est.total <= dev.free:
+        return True, f"Needs about {need:.2f} GiB; {free:.1f} GiB free on {dev.name}."
+    smaller = max(1, batch_size // 2)
+    return False, (
+        f"Needs about {need:.2f} GiB but only {free:.1f} GiB is free on {dev.name}: lower the batch size "
+        f"(try {smaller}) or the max length (now {seq_len}), turn on gradient checkpointing, or pick a smaller base."
+    )
+
+
+def fmt_bytes(n: int) -> str:
+    for unit, size in (("GiB", GIB), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"

@@ -1,0 +1,189 @@
+"""The training recipe: Q&A records to token ids and labels, batches without wasted padding, a seeded split.
+
+The tutorial this studio grew from padded every record to 512 tokens and trained on
+``labels = input_ids``: with pad == EOS the loss was dominated by padding, the prompt was learned as
+much as the answer, and the collator masked every EOS, so the model never learned to stop. Here:
+
+- a record is the training format (``studio.models.prompt_format``) or the model's chat template, the same
+  text generation uses later;
+- labels are -100 on the prompt and on padding; the answer's tokens and the EOS after it carry loss;
+- each batch is padded to its own longest record, and records of similar length are batched together.
+
+Everything here is pure data in, data out; torch is imported only by the collator.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from studio.errors import TrainingError
+from studio.models import prompt_format
+
+IGNORE = -100
+"""The label value the loss ignores (PyTorch's cross-entropy default)."""
+
+FORMAT_QA = "question-answer"
+FORMAT_CHAT = "chat-template"
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One record as the model sees it."""
+
+    input_ids: list[int]
+    labels: list[int]  # IGNORE on the prompt; the answer's ids and the EOS otherwise
+    prompt_len: int  # how many leading tokens are prompt
+    truncated: bool  # the record was longer than max_length and lost its tail (and its EOS)
+
+    @property
+    def loss_tokens(self) -> int:
+        return sum(1 for x in self.labels if x != IGNORE)
+
+
+def format_name(tokenizer: Any) -> str:
+    """Which training format a tokenizer gets: its chat template when it has one, else Question/Answer."""
+    return FORMAT_CHAT if getattr(tokenizer, "chat_template", None) else FORMAT_QA
+
+
+def render(tokenizer: Any, question: str, answer: str) -> tuple[str, str]:
+    """(prompt text, completion text) exactly as the model is trained on them; EOS is added as a token id."""
+    if format_name(tokenizer) == FORMAT_CHAT:
+        user = [{"role": "user", "content": question.strip()}]
+        prompt_text = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": answer.strip()}], tokenize=False)
+        if full.startswith(prompt_text):
+            return prompt_text, full[len(prompt_text):]
+        return prompt_text, answer.strip()  # a template that re-renders earlier turns: train on the answer alone
+    return prompt_format.prompt(question), prompt_format.completion(answer)
+
+
+def encode_record(tokenizer: Any, question: str, answer: str, max_length: int) -> Encoded:
+    """Token ids and labels of one record: loss on the answer and the EOS that ends it.
+
+    A record longer than ``max_length`` keeps its prompt and loses the tail of its answer (and so its
+    EOS); ``truncated`` says so and the caller warns.
+    """
+    prompt_text, completion_text = render(tokenizer, question, answer)
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    if eos is not None and (not answer_ids or answer_ids[-1] != eos):
+        answer_ids = answer_ids + [eos]
+    ids = prompt_ids + answer_ids
+    truncated = len(ids) > max_length
+    if truncated:
+        ids = ids[:max_length]
+    n_prompt = min(len(prompt_ids), len(ids))
+    labels = [IGNORE] * n_prompt + ids[n_prompt:]
+    return Encoded(ids, labels, n_prompt, truncated)
+
+
+def usable(record: dict) -> bool:
+    """A record that can be trained on: a non-empty question and answer."""
+    q, a = record.get("question"), record.get("answer")
+    return isinstance(q, str) and isinstance(a, str) and bool(q.strip()) and bool(a.strip())
+
+
+def usable_indices(records: Sequence[dict]) -> list[int]:
+    """Indices of the records that can be trained on; raises when fewer than two remain."""
+    keep = [i for i, r in enumerate(records) if usable(r)]
+    if not records:
+        raise TrainingError("The dataset is empty: add at least two Q&A records on the Dataset page.")
+    if not keep:
+        raise TrainingError("No record has both a question and an answer: fix the dataset on the Dataset page.")
+    if len(keep) < 2:
+        raise TrainingError(f"Only {len(keep)} usable record: training needs at least two Q&A records.")
+    return keep
+
+
+def split_indices(indices: Sequence[int], test_fraction: float, seed: int) -> dict[str, list[int]]:
+    """A seeded train/test split of record indices: ``{"train": [...], "test": [...]}``, each sorted.
+
+    ``test_fraction`` 0 keeps every record for training (a FAQ bot must answer all of them); otherwise
+    at least one record is held out and at least one trained on.
+    """
+    if not 0.0 <= test_fraction < 1.0:
+        raise TrainingError(f"Held-out fraction {test_fraction} is out of range: use 0 to 0.9.")
+    order = list(indices)
+    random.Random(seed).shuffle(order)
+    n_test = 0 if test_fraction == 0 else min(len(order) - 1, max(1, round(len(order) * test_fraction)))
+    return {"train": sorted(order[n_test:]), "test": sorted(order[:n_test])}
+
+
+def encode_records(tokenizer: Any, records: Sequence[dict], indices: Sequence[int], max_length: int) -> list[Encoded]:
+    return [encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length) for i in indices]
+
+
+def features(encoded: Sequence[Encoded]) -> list[dict[str, list[int]]]:
+    """The Trainer's dataset: a list of dicts (its length-grouped sampler reads ``input_ids``)."""
+    return [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
+
+
+class Collator:
+    """Dynamic padding: each batch is right-padded to its longest record, labels padded with -100.
+
+    ``pad_to_multiple_of`` (8 on GPUs) keeps tensor cores busy. ``tokens_seen`` counts the real
+    (non-padding) tokens batched so far, for the tokens/s the studio reports.
+    """
+
+    def __init__(self, pad_id: int, pad_to_multiple_of: int | None = None):
+        self.pad_id = pad_id
+        self.multiple = pad_to_multiple_of
+        self.tokens_seen = 0
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(f["input_ids"]) for f in batch)
+        if self.multiple:
+            width = -(-width // self.multiple) * self.multiple
+        ids, labels, mask = [], [], []
+        for f in batch:
+            n = len(f["input_ids"])
+            pad = width - n
+            ids.append(list(f["input_ids"]) + [self.pad_id] * pad)
+            labels.append(list(f["labels"]) + [IGNORE] * pad)
+            mask.append([1] * n + [0] * pad)
+            self.tokens_seen += n
+        return {
+            "input_ids": torch.tensor(ids, dtype=torch.long),
+            "labels": torch.tensor(labels, dtype=torch.long),
+            "attention_mask": torch.tensor(mask, dtype=torch.long),
+        }
+
+
+def length_stats(encoded: Sequence[Encoded]) -> dict[str, float]:
+    """Token counts over a set of encoded records (for the preview and the memory estimate)."""
+    lengths = [len(e.input_ids) for e in encoded] or [0]
+    return {
+        "records": len(encoded),
+        "max": max(lengths),
+        "mean": sum(lengths) / len(lengths),
+        "tokens": sum(lengths),
+        "loss_tokens": sum(e.loss_tokens for e in encoded),
+        "truncated": sum(1 for e in encoded if e.truncated),
+    }
+
+
+def token_rows(tokenizer: Any, enc: Encoded) -> list[dict[str, Any]]:
+    """One row per token for the preview: position, id, the token's text, whether it carries loss."""
+    rows = []
+    for pos, (tid, label) in enumerate(zip(enc.input_ids, enc.labels)):
+        text = tokenizer.decode([tid])
+        rows.append({"pos": pos, "id": tid, "token": text, "loss": label != IGNORE})
+    return rows
+
+
+def preview_rows(tokenizer: Any, records: Sequence[dict], indices: Sequence[int], max_length: int) -> list[dict[str, Any]]:
+    """One row per record for the pre-launch preview: the exact text, its token counts, truncation."""
+    rows = []
+    for i in indices:
+        enc = encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length)
+        rows.append({
+            "record": i, "text": tokenizer.decode(enc.input_ids), "tokens": len(enc.input_ids),
+            "loss tokens": enc.loss_tokens, "truncated": enc.truncated,
+        })
+    return rows

@@ -1,0 +1,217 @@
+"""Training runs on disk: one folder per run under ``STUDIO_HOME/runs/<id>/``.
+
+::
+
+    run.json         {"id", "name", "created", "config": TrainConfig as a dict, "base",
+                      "dataset": {"id", "name", "version", "sha256", "count"}, "format", "device"}
+    split.json       {"train": [...], "test": [...]}: 0-based record indices into the dataset version
+    metrics.jsonl    one JSON object per log step: step, epoch, loss | eval_loss, learning_rate,
+                     tokens_per_s, time (unix), elapsed_s
+    status.json      the job's state (studio.jobs)
+    log.txt          the worker's output
+    checkpoints/checkpoint-<step>/   Trainer checkpoints, resumable
+    model/           the final model and tokenizer (save_pretrained)
+
+``studio.models.loading.resolve("run:<id>")`` loads ``model/``, or the newest checkpoint of an unfinished run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from studio import atomic, config, jobs
+from studio.errors import StudioError
+
+RUN_JSON = "run.json"
+SPLIT_JSON = "split.json"
+METRICS = "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    name: str
+    dir: Path
+    created: str
+    config: dict[str, Any]  # TrainConfig as a dict
+    dataset: dict[str, Any]  # {"id", "name", "version", "sha256", "count"}
+    base: str
+    format: str
+    device: str
+    status: jobs.JobStatus
+
+    @property
+    def split(self) -> dict[str, list[int]]:
+        try:
+            return json.loads((self.dir / SPLIT_JSON).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"train": [], "test": []}
+
+    @property
+    def has_model(self) -> bool:
+        return (self.dir / "model" / "config.json").is_file()
+
+    @property
+    def model_spec(self) -> str:
+        """What ``studio.models.loading.load_causal_lm`` takes to load this run."""
+        return f"run:{self.id}"
+
+    def checkpoints(self) -> list[Path]:
+        return checkpoints(self.dir)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_metrics(self.dir)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id(name: str = "run") -> str:
+    """A sortable, unique folder name: ``20261122-031500-<slug>``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:32] or "run"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_id, n = f"{stamp}-{slug}", 1
+    while (config.runs_dir() / run_id).exists():
+        n += 1
+        run_id = f"{stamp}-{slug}-{n}"
+    return run_id
+
+
+def run_dir(run_id: str) -> Path:
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise StudioError(f"No training run {run_id!r}: pick one from the list.")
+    return config.runs_dir() / run_id
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """A run's checkpoints, oldest first."""
+    found = [p for p in (Path(folder) / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint (one with its trainer state), if any."""
+    for ckpt in reversed(checkpoints(folder)):
+        if (ckpt / "trainer_state.json").is_file():
+            return ckpt
+    return None
+
+
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl``; a half-written last line is skipped."""
+    rows = []
+    try:
+        with open(Path(folder) / METRICS, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue
+    except OSError:
+        return []
+    return rows
+
+
+def append_metrics(folder: Path, row: dict[str, Any]) -> None:
+    with open(Path(folder) / METRICS, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_run(folder: Path, meta: dict[str, Any]) -> None:
+    atomic.write_json(Path(folder) / RUN_JSON, meta)
+
+
+def write_split(folder: Path, split: dict[str, list[int]]) -> None:
+    atomic.write_json(Path(folder) / SPLIT_JSON, {"train": list(split["train"]), "test": list(split["test"])}, indent=None)
+
+
+def load_run_dir(folder: Path) -> RunInfo:
+    """A run from any folder (the CLI's ``--out`` may be outside the workspace)."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise StudioError(f"{folder} is not a training run (no readable run.json): pick another.") from None
+    return RunInfo(
+        id=folder.name, name=meta.get("name") or folder.name, dir=folder, created=meta.get("created", ""),
+        config=meta.get("config") or {}, dataset=meta.get("dataset") or {}, base=meta.get("base", ""),
+        format=meta.get("format", ""), device=meta.get("device", ""), status=jobs.read_status(folder),
+    )
+
+
+def load_run(run_id: str) -> RunInfo:
+    folder = run_dir(run_id)
+    if not folder.is_dir():
+        raise StudioError(f"No training run {run_id!r}: it may have been deleted. Pick another.")
+    return load_run_dir(folder)
+
+
+def list_runs() -> list[RunInfo]:
+    """Every run in the workspace, newest first (folders without a readable run.json are skipped)."""
+    out = []
+    for folder in config.runs_dir().iterdir():
+        if folder.is_dir() and (folder / RUN_JSON).is_file():
+            try:
+                out.append(load_run_dir(folder))
+            except StudioError:
+                continue
+    return sorted(out, key=lambda r: (r.created, r.id), reverse=True)
+
+
+def count_runs() -> int:
+    """How many runs exist (cheap: no status reads), for Home."""
+    return sum(1 for p in config.runs_dir().glob(f"*/{RUN_JSON}"))
+
+
+def rename_run(run_id: str, new_name: str) -> RunInfo:
+    name = (new_name or "").strip()
+    if not name:
+        raise StudioError("A run needs a name: type one and try again.")
+    if len(name) > 100:
+        raise StudioError("That name is too long: use at most 100 characters.")
+    folder = load_run(run_id).dir
+    meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
+    meta["name"] = name
+    write_run(folder, meta)
+    return load_run(run_id)
+
+
+def delete_run(run_id: str) -> Path:
+    """Move a run to ``STUDIO_HOME/trash`` (refused while its job runs). Returns where it went."""
+    run = load_run(run_id)
+    if run.status.active:
+        raise StudioError(f"Run {run.name!r} is still training: stop it before deleting it.")
+    trash = config.home() / "trash"
+    trash.mkdir(exist_ok=True)
+    dest = trash / f"run-{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
+    shutil.move(str(run.dir), dest)
+    return dest
+
+
+def compare_configs(runs: list[RunInfo]) -> list[dict[str, Any]]:
+    """Rows ``{"setting", <run name>: value, ...}`` for every setting that differs between the runs.
+
+    Base and dataset version are compared too; columns are the runs' names (ids when names repeat).
+    """
+    names = [r.name for r in runs]
+    labels = names if len(set(names)) == len(names) else [r.id for r in runs]
+    flat = []
+    for r in runs:
+        values = {"base": r.base, "dataset": f"{r.dataset.get('name', '?')} v{r.dataset.get('version', '?')}"}
+        values.update({k: v for k, v in r.config.items() if k != "base"})
+        flat.append(values)
+    keys = sorted({k for f in flat for k in f}, key=lambda k: (k not in ("base", "dataset"), k))
+    rows = []
+    for key in keys:
+        vals = [f.get(key) for f in flat]
+        if len({json.dumps(v, sort_keys=True, default=str) for v in vals}) > 1:
+            rows.append({"setting": key, **{label: v for label, v in zip(labels, vals)}})
+    return rows

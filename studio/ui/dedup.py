@@ -1,0 +1,250 @@
+"""The Duplicates tab: run dedup, pick a threshold by eye, review clusters, save a new version."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from studio.data import store
+from studio.dedup import embed, semantic
+from studio.dedup import fuzzy as dedup
+from studio.dedup import plots as dedup_plots
+from studio.dedup.review import Review, diff_html
+from studio.errors import StudioError
+from studio.ui import dataset as dui
+
+JOB, REVIEW, ERROR, PAGE = "dedup.job", "dedup.review", "dedup.error", "dedup.page"
+PENDING = "dedup.pending"  # a semantic run over ESTIMATE_ABOVE records waiting for "Start": (key, estimate)
+THREAD_ABOVE = 3000  # records: larger datasets are scored in a worker thread with a progress bar
+PER_PAGE = 10  # clusters shown at once
+
+
+def review_queue(info: store.DatasetInfo | None) -> None:
+    """The whole tab for the selected dataset (its working copy, unsaved edits included)."""
+    for key, value in {JOB: None, REVIEW: None, ERROR: None, PAGE: 1, PENDING: None}.items():
+        st.session_state.setdefault(key, value)
+    if info is None:
+        st.info("Pick or create a dataset first.")
+        return
+    records, base = dui.working_copy(info)
+    if len(records) < 2:
+        st.info(f"{len(records)} record{'' if len(records) == 1 else 's'}: nothing to compare yet.")
+        return
+    _controls(info, records, base)
+    job: dedup.DedupJob | None = st.session_state[JOB]
+    if job is None or job.key[:3] != (info.id, base, len(records)):
+        if job is not None and job.key[0] == info.id and not job.running:
+            st.warning("The dataset changed since dedup ran: run it again.")
+        return
+    if job.running:
+        _progress(job)
+        return
+    if job.error:
+        st.error(job.error, icon=":material/error:")
+        return
+    if job.result is not None:
+        _queue(info, records, job)
+
+
+METHOD_LABELS = {"fuzzy": "Fuzzy (same characters)", "semantic": "Semantic (same meaning)",
+                 "both": "Both, combined"}
+
+
+def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
+    methods = list(dedup.METHODS) if embed.available() else ["fuzzy"]
+    c0, c1, c2, c3, c4 = st.columns([2, 2, 1.5, 2, 1.4], vertical_alignment="bottom")
+    method = c0.selectbox("Method", methods, format_func=METHOD_LABELS.get, key="dedup.method",
+                          help="Fuzzy compares characters (typos, case, punctuation). Semantic compares meaning "
+                               "with sentence embeddings (paraphrases in other words). Both merges the two.")
+    scorer = c1.selectbox("Scorer", list(dedup.SCORERS), key="dedup.scorer", disabled=method == "semantic",
+                          help="ratio: whole-text edit similarity (fastest). token_set_ratio ignores word order "
+                               "and repeats; partial_ratio finds one text inside another; WRatio mixes them.")
+    field = c2.selectbox("Compare", list(dedup.FIELDS), key="dedup.field")
+    floor, cosine = 80.0, semantic.DEFAULT_THRESHOLD
+    if method != "semantic":
+        floor = c3.number_input("Find pairs scoring at least", 0.0, 100.0, 80.0, 1.0, key="dedup.floor",
+                                help="The threshold slider below then moves live between this and 100.")
+    if method != "fuzzy":
+        where = c3 if method == "semantic" else st.columns([2, 2, 1.5, 2, 1.4])[3]
+        cosine = where.number_input("Find pairs with cosine at least", 0.5, 1.0, 0.85, 0.01, key="dedup.cosine",
+                                    help="Cosine similarity of the sentence embeddings: paraphrases of one "
+                                         "question score about 0.9-0.97. The slider below refines it live.")
+    if not embed.available():
+        st.caption("Semantic matching needs sentence-transformers and torch, which API mode leaves out.")
+    job = st.session_state[JOB]
+    busy = job is not None and job.running
+    pending = st.session_state[PENDING]
+    if c4.button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
+        config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,
+                                   semantic_threshold=cosine)
+        embedder = _embedder() if method != "fuzzy" else None
+        if embedder is not None and len(records) > semantic.ESTIMATE_ABOVE:
+            with st.spinner("Measuring embedding speed on this machine…"):
+                estimate = semantic.estimate_run(dedup.field_texts(records, field), embedder)
+            st.session_state[PENDING] = pending = ((info.id, base, len(records), config), estimate.message)
+        else:
+            _start(info, records, base, config, embedder)
+    if pending is not None and pending[0][:3] == (info.id, base, len(records)):
+        with st.container(border=True):
+            st.info(pending[1], icon=":material/timer:")
+            go, stop = st.columns([1, 5])
+            if go.button("Start", key="dedup.confirm", type="primary"):
+                st.session_state[PENDING] = None
+                _start(info, records, base, pending[0][3], _embedder())
+                st.rerun()
+            if stop.button("Cancel", key="dedup.cancel_pending"):
+                st.session_state[PENDING] = None
+                st.rerun()
+    job = st.session_state[JOB]
+    if job is not None and job.embedder is not None and job.key[0] == info.id:
+        st.caption(f"Semantic matching with {job.embedder.model_name} ({job.embedder.source}, {job.embedder.device}).")
+
+
+def _embedder() -> embed.Embedder | None:
+    """The shared embedding model (loaded once per process); None, with the reason shown, when it cannot load."""
+    try:
+        with st.spinner("Loading the embedding model…"):
+            return embed.shared_embedder()
+    except StudioError as exc:
+        st.session_state[ERROR] = None
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedup.DedupConfig,
+           embedder: embed.Embedder | None) -> None:
+    if config.method != "fuzzy" and embedder is None:
+        return  # the load error is on screen
+    job = dedup.DedupJob(key=(info.id, base, len(records), config), embedder=embedder)
+    st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
+    if len(records) > THREAD_ABOVE or config.method != "fuzzy":
+        job.start(records, config)
+    else:
+        job.run(records, config)
+
+
+@st.fragment(run_every=0.5)
+def _progress(job: dedup.DedupJob) -> None:
+    if not job.running:
+        st.rerun(scope="app")
+    config: dedup.DedupConfig = job.key[3]
+    text = "Comparing records…" if config.method == "fuzzy" else "Embedding and comparing records…"
+    st.progress(job.progress.fraction, text=text)
+    st.button("Stop", key="dedup.stop", on_click=job.cancel)
+
+
+def _act(fn, *args) -> None:
+    """Button callback: run a review action; a StudioError becomes a one-line message."""
+    try:
+        fn(*args)
+        st.session_state[ERROR] = None
+    except StudioError as exc:
+        st.session_state[ERROR] = str(exc)
+
+
+def _merge(review: Review, k: int) -> None:
+    review.merge(k, {**st.session_state[f"dedup.merge.{k}.base"],
+                     "question": st.session_state[f"dedup.merge.{k}.q"],
+                     "answer": st.session_state[f"dedup.merge.{k}.a"]})
+
+
+def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) -> None:
+    config: dedup.DedupConfig = job.key[3]
+    review: Review | None = st.session_state[REVIEW]
+    decided = review is not None and bool(review.steps)
+    lock_help = "Undo every decision to move it again." if decided else None
+    if config.floor >= 100:
+        threshold = 100.0  # nothing to slide over: exact duplicates only
+    elif config.method == "semantic":  # the same scores, shown as the cosine similarity the user chose
+        low = round(config.floor / 100, 3)
+        threshold = 100 * st.slider("Cosine similarity at least", min_value=low, max_value=1.0,
+                                    value=max(low, semantic.DEFAULT_THRESHOLD), step=0.005, format="%.3f",
+                                    key="dedup.threshold_cos", disabled=decided, help=lock_help)
+    else:
+        threshold = st.slider("Threshold", min_value=float(config.floor), max_value=100.0,
+                              value=max(float(config.floor), 90.0), step=0.5, key="dedup.threshold",
+                              disabled=decided,
+                              help=lock_help or ("Fuzzy pairs by their rapidfuzz score, semantic pairs by cosine "
+                                                 "similarity x 100." if config.method == "both" else None))
+    if review is None or (not decided and review.threshold != threshold):
+        review = Review(dedup.clusters_at(job.result, threshold), threshold=threshold)
+        st.session_state[REVIEW] = review
+    clusters = review.clusters
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Clusters", f"{len(clusters):,}")
+    m2.metric("Records in clusters", f"{sum(len(c.members) for c in clusters):,}")
+    m3.metric("Decided", f"{len(review.decisions()):,} of {len(clusters):,}")
+    scores = [p.score for c in job.result for p in c.pairs]
+    if scores:
+        x_title = {"fuzzy": f"pair score ({config.scorer})", "semantic": "cosine similarity x 100",
+                   "both": "pair score (fuzzy) or cosine x 100 (semantic)"}[config.method]
+        st.plotly_chart(dedup_plots.score_histogram(scores, threshold, x_title), width="stretch", key="dedup.hist")
+    if not clusters:
+        st.success("No duplicates at this threshold.")
+        return
+
+    b1, b2, b3, b4 = st.columns([1.3, 1.5, 1, 1.3], vertical_alignment="bottom")
+    above = b1.number_input("Clusters scoring at least", 0.0, 100.0, 95.0, 0.5, key="dedup.bulk_score")
+    b2.button("Keep the first of each", key="dedup.bulk", width="stretch",
+              on_click=_act, args=(review.keep_first_above, above))
+    b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps, width="stretch",
+              on_click=_act, args=(review.undo,))
+    if b4.button("Save as new version", key="dedup.save", type="primary", disabled=not review.decisions(),
+                 width="stretch"):
+        new_records, message = review.apply(records), f"dedup: {review.describe(records)}"
+        st.session_state[REVIEW] = st.session_state[JOB] = None
+        dui.commit(info, new_records, message)  # reruns on success or conflict
+        st.session_state[REVIEW], st.session_state[JOB] = review, job  # not saved: keep the review
+    st.caption(f"With these decisions: {review.describe(records)}. Nothing is deleted: saving makes a new "
+               "version, and earlier versions stay in the Versions tab.")
+    if st.session_state[ERROR]:
+        st.error(st.session_state[ERROR], icon=":material/error:")
+
+    pages = max(1, -(-len(clusters) // PER_PAGE))
+    st.session_state[PAGE] = min(max(1, int(st.session_state[PAGE])), pages)  # fewer clusters after a move
+    page = int(st.number_input(f"Page (of {pages})", 1, pages, key=PAGE)) if pages > 1 else 1
+    live = review.decisions()
+    for k in range(min((page - 1) * PER_PAGE, len(clusters)), min(page * PER_PAGE, len(clusters))):
+        _cluster(review, records, k, live.get(k))
+
+
+KIND_COLORS = {"exact": "gray", "fuzzy": "blue", "semantic": "violet"}  # how each finder is marked
+
+
+def _status(decision) -> str:
+    if decision is None:
+        return "undecided"
+    if decision.action == "keep_one":
+        return f"keep record {decision.keep + 1}"
+    return "keep all (not duplicates)" if decision.action == "keep_all" else "merged"
+
+
+def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
+    c = review.clusters[k]
+    with st.container(border=True, key=f"dedup-cluster-{k}"):
+        score = (f"cosine {c.top_score / 100:.3f}" if c.kind == "semantic" else f"top score {c.top_score:.1f}")
+        badges = " ".join(f":{KIND_COLORS.get(kind, 'gray')}-badge[{kind}]" for kind in c.kind.split("+"))
+        st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")
+        ref = records[c.keep]
+        for row in range(0, len(c.members), 4):
+            cols = st.columns(4)
+            for col, m in zip(cols, c.members[row:row + 4]):
+                with col:
+                    r = records[m]
+                    kept = decision is not None and (decision.action == "keep_all" or decision.keep == m)
+                    dropped = decision is not None and decision.action != "keep_all" and not kept
+                    label = f"Record {m + 1}" + (" · suggested" if m == c.keep else "")
+                    st.markdown(f"**{label}**" + (" · ~~dropped~~" if dropped else ""))
+                    st.markdown("**Q:** " + diff_html(r.get("question", ""), ref.get("question", "")),
+                                unsafe_allow_html=True)
+                    st.markdown("**A:** " + diff_html(r.get("answer", ""), ref.get("answer", "")),
+                                unsafe_allow_html=True)
+                    st.button("Keep this one", key=f"dedup.keep.{k}.{m}", on_click=_act,
+                              args=(review.keep_one, k, m), type="primary" if kept and decision.action == "keep_one"
+                              else "secondary")
+        a1, a2 = st.columns([1, 3])
+        a1.button("Keep all: not duplicates", key=f"dedup.keepall.{k}", on_click=_act, args=(review.keep_all, k))
+        with a2.expander("Merge into one edited record"):
+            st.session_state[f"dedup.merge.{k}.base"] = dict(ref)
+            st.text_area("Question", str(ref.get("question", "")), key=f"dedup.merge.{k}.q")
+            st.text_area("Answer", str(ref.get("answer", "")), key=f"dedup.merge.{k}.a")
+            st.button("Merge", key=f"dedup.merge.{k}", on_click=_act, args=(_merge, review, k))

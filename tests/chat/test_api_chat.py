@@ -1,0 +1,187 @@
+"""The API backend against a real ``transformers serve`` and a server that fails on purpose."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from chat_servers import GOOD_ANSWER, FaultServer, transformers_serve
+
+from studio.chat import BackendSpec, ChatParams, StreamStats, complete, make_backend
+from studio.chat.api import ApiBackend, scrub
+from studio.errors import BackendError, MissingTokenError, NetworkError
+
+TOKEN = "hf_TESTtokenNEVERshownANYWHERE1234"
+ASK = [{"role": "system", "content": "Answer only in Portuguese."}, {"role": "user", "content": "How are you?"}]
+
+
+@pytest.fixture(scope="module")
+def served(tiny_phi3: Path, tmp_path_factory: pytest.TempPathFactory):
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with transformers_serve(tiny_phi3, log) as url:
+        yield url, str(tiny_phi3)
+
+
+@pytest.fixture(scope="module")
+def faults():
+    with FaultServer().running() as fs:
+        yield fs
+
+
+def backend(faults: FaultServer, mode: str, token: str | None = TOKEN) -> ApiBackend:
+    return make_backend(BackendSpec(kind="openai", model="microsoft/Phi-3.5-mini-instruct", base_url=faults.url(mode)), token)
+
+
+def test_streams_from_a_real_transformers_serve(served):
+    url, model = served
+    b = make_backend(BackendSpec(kind="openai", model=model, base_url=url))
+    stats = StreamStats()
+    pieces = list(b.stream(ASK, ChatParams(max_new_tokens=12, seed=0), stats=stats))
+    assert len(pieces) > 1 and "".join(pieces).strip()  # streamed in several pieces, not one blob
+    assert stats.ttft_s is not None and stats.ttft_s > 0
+    assert 1 < stats.tokens <= 12  # the server's usage count, capped by max_new_tokens
+    assert stats.tokens_per_s and stats.tokens_per_s > 0
+
+
+def test_max_tokens_and_greedy_reach_the_server(served):
+    url, model = served
+    b = make_backend(BackendSpec(kind="openai", model=model, base_url=url))
+    greedy = ChatParams(max_new_tokens=8, temperature=0)
+    first, second = complete(b, ASK, greedy), complete(b, ASK, greedy)
+    assert first == second  # temperature 0 is deterministic end to end
+    stats = StreamStats()
+    complete(b, ASK, ChatParams(max_new_tokens=3, temperature=0), stats)
+    assert stats.tokens <= 3
+
+
+def test_stop_event_ends_the_stream_early(served):
+    url, model = served
+    b = make_backend(BackendSpec(kind="openai", model=model, base_url=url))
+    stop = threading.Event()
+    got = []
+    for piece in b.stream(ASK, ChatParams(max_new_tokens=200, temperature=0), stop=stop):
+        got.append(piece)
+        stop.set()
+    assert len(got) == 1
+
+
+def test_good_stream_and_token_sent_only_as_header(faults):
+    assert backend(faults, "good").complete(ASK, ChatParams()) == "".join(GOOD_ANSWER)
+    assert faults.headers[-1]["authorization"] == f"Bearer {TOKEN}"
+    body = faults.bodies[-1]
+    assert TOKEN not in repr(body) and body["max_tokens"] == 500 and body["temperature"] == 0.1
+
+
+@pytest.mark.parametrize("mode, hits, wait", [("loading", 2, 0.5), ("busy", 2, 1.0)])
+def test_busy_or_loading_is_retried_after_the_advertised_wait(faults, mode, hits, wait):
+    stats = StreamStats()
+    t0 = time.perf_counter()
+    assert backend(faults, mode).complete(ASK, ChatParams(), stats) == "".join(GOOD_ANSWER)
+    assert faults.hits[mode] == hits and stats.retries == 1
+    assert time.perf_counter() - t0 >= wait * 0.9  # Retry-After / estimated_time honoured
+
+
+def test_retries_are_bounded(faults):
+    with pytest.raises(BackendError, match="still after 4 tries"):
+        backend(faults, "down").complete(ASK)
+    assert faults.hits["down"] == 4
+
+
+def test_a_wait_longer_than_allowed_is_reported_not_slept(faults):
+    t0 = time.perf_counter()
+    with pytest.raises(BackendError, match="asks to wait 3600 s"):
+        backend(faults, "busy-long").complete(ASK)
+    assert time.perf_counter() - t0 < 5 and faults.hits["busy-long"] == 1
+
+
+@pytest.mark.parametrize("mode, pattern", [
+    ("unauthorized", r"API key was rejected \(401\)"),
+    ("forbidden", r"No access to microsoft/Phi-3.5-mini-instruct \(403\)"),
+    ("bad-request", r"refused the request \(400\): max_tokens must be positive"),
+    ("not-served", r"microsoft/Phi-3.5-mini-instruct is not served .*try meta-llama"),
+])
+def test_client_errors_are_not_retried_and_say_what_to_do(faults, mode, pattern):
+    with pytest.raises(BackendError, match=pattern) as info:
+        backend(faults, mode).complete(ASK)
+    assert faults.hits[mode] == 1
+    assert TOKEN not in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode, pattern", [
+    ("html", "sent no event stream"),
+    ("empty", "sent no event stream"),
+    ("not-json", "not JSON"),
+    ("no-text", "empty answer"),
+])
+def test_bad_responses_are_errors_never_empty_answers(faults, mode, pattern):
+    with pytest.raises(BackendError, match=pattern):
+        backend(faults, mode).complete(ASK)
+
+
+def test_a_silent_server_times_out(faults):
+    t0 = time.perf_counter()
+    with pytest.raises(BackendError, match="did not answer within the timeout"):
+        backend(faults, "silent").complete(ASK, ChatParams(timeout_s=1))
+    assert time.perf_counter() - t0 < 5 and faults.hits["silent"] == 1  # a timeout is not retried
+
+
+def test_unreachable_server_is_a_network_error():
+    from chat_servers import free_port
+
+    b = make_backend(BackendSpec(kind="openai", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1"))
+    with pytest.raises(NetworkError, match="Cannot reach"):
+        b.complete(ASK)
+
+
+def test_offline_mode_blocks_providers_but_not_a_local_server(faults, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read once, when huggingface_hub is imported
+    provider = make_backend(BackendSpec(kind="provider", model="meta-llama/Llama-3.1-8B-Instruct"), TOKEN)
+    with pytest.raises(NetworkError, match="HF_HUB_OFFLINE is set"):
+        provider.complete(ASK)
+    # an OpenAI-compatible server on this machine is not the Hub: offline mode does not stop it
+    assert backend(faults, "good").complete(ASK) == "".join(GOOD_ANSWER)
+
+
+def test_providers_need_a_token_before_any_request():
+    b = make_backend(BackendSpec(kind="provider", model="meta-llama/Llama-3.1-8B-Instruct"), None)
+    with pytest.raises(MissingTokenError, match="HF_TOKEN"):
+        b.complete(ASK)
+    assert "token" not in repr(make_backend(BackendSpec(kind="provider", model="x"), TOKEN)).lower().replace("spec", "")
+
+
+def test_scrub_removes_the_token_and_its_tail():
+    assert TOKEN not in scrub(f"url?key={TOKEN}", TOKEN)
+    assert TOKEN[-12:] not in scrub(f"...{TOKEN[-12:]}", TOKEN)
+
+
+def test_a_trickling_server_is_cut_off_by_the_timeout(faults):
+    """One byte every 0.5 s never trips a per-read timeout; the wait for the first token does."""
+    b = backend(faults, "trickle")
+    t0 = time.monotonic()
+    with pytest.raises(BackendError, match="no answer came within 2 s"):
+        b.complete(ASK, ChatParams(timeout_s=2, total_timeout_s=30))
+    assert time.monotonic() - t0 < 6
+
+
+def test_a_stream_cut_mid_answer_is_an_error_not_an_answer(faults):
+    with pytest.raises(BackendError, match="closed the stream before the answer finished"):
+        backend(faults, "cut").complete(ASK)
+    assert backend(faults, "finished").complete(ASK) == "Ninety minutes."  # a finish_reason ends it cleanly
+
+
+def test_cli_chat_timeout_bounds_the_whole_wait(faults, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("trickle"), "--model", "m",
+                          "--timeout", "3", "hello"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and "3 s" in out.stderr
+    assert time.monotonic() - t0 < 15

@@ -1,0 +1,156 @@
+"""The Chat page through Streamlit's AppTest: API and local backends, compare mode, errors, export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from chat_servers import GOOD_ANSWER, FaultServer
+from streamlit.testing.v1 import AppTest
+
+from studio.chat import export_json
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = str(REPO / "pages" / "3_Chat.py")
+
+
+@pytest.fixture(scope="module")
+def faults():
+    with FaultServer().running() as fs:
+        yield fs
+
+
+def page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def use_api(at: AppTest, url: str, slot: str = "a", model: str = "m") -> None:
+    at.selectbox(key=f"chat.{slot}.kind").set_value("openai").run()
+    at.text_input(key=f"chat.{slot}.base_url").set_value(url).run()
+    at.text_input(key=f"chat.{slot}.api_model").set_value(model).run()
+
+
+def send(at: AppTest, text: str, wait: float = 60) -> None:
+    at.chat_input(key="chat.input").set_value(text).run()
+    deadline = time.time() + wait
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        assert at.chat_input(key="chat.input").disabled  # no new question while an answer streams
+        time.sleep(0.2)
+        at.run()
+    assert not at.session_state["chat.jobs"], "the answer never finished"
+    assert not at.exception
+
+
+def test_streamed_answer_lands_in_the_history_with_its_timing(faults):
+    at = page()
+    use_api(at, faults.url("good"))
+    send(at, "Como estás?")
+    turns = at.session_state["chat.messages"]
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert turns[1]["content"] == "".join(GOOD_ANSWER) and "first token" in turns[1]["stats"]
+    assert any("".join(GOOD_ANSWER) in m.value for m in at.markdown)
+    assert not at.chat_input(key="chat.input").disabled
+
+
+def test_system_prompt_preset_and_history_reach_the_model(faults):
+    at = page()
+    use_api(at, faults.url("good"))
+    at.selectbox(key="chat.preset").set_value("Portuguese assistant").run()
+    assert "only in Portuguese" in at.text_area(key="chat.system").value
+    send(at, "first")
+    send(at, "second")
+    sent = faults.bodies[-1]["messages"]
+    assert sent[0] == {"role": "system", "content": at.text_area(key="chat.system").value}
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"] and sent[-1]["content"] == "second"
+
+
+def test_errors_show_in_the_chat_and_the_page_stays_usable(faults):
+    at = page()
+    use_api(at, faults.url("unauthorized"))
+    send(at, "hello")
+    assert any("rejected (401)" in e.value for e in at.error)
+    use_api(at, faults.url("good"))
+    send(at, "again")
+    turns = at.session_state["chat.messages"]
+    assert turns[-1]["content"] == "".join(GOOD_ANSWER) and "error" in turns[1]
+    # the failed question is not sent to the model again (roles keep alternating)
+    assert [m["content"] for m in faults.bodies[-1]["messages"] if m["role"] == "user"] == ["again"]
+
+
+def test_bad_settings_are_one_line_errors_not_crashes(faults):
+    at = page()
+    use_api(at, "localhost:8000")
+    assert any("must start with http://" in e.value for e in at.error)
+    assert at.chat_input(key="chat.input").disabled and not at.exception
+
+
+def test_compare_mode_answers_with_two_models(faults):
+    at = page()
+    use_api(at, faults.url("good"), "a", "model-a")
+    at.toggle(key="chat.compare").set_value(True).run()
+    use_api(at, faults.url("loading"), "b", "model-b")
+    send(at, "Which is better?")
+    turn = at.session_state["chat.messages"][-1]
+    assert turn["model"].startswith("model-a") and turn["alt"]["model"].startswith("model-b")
+    assert turn["content"] == turn["alt"]["content"] == "".join(GOOD_ANSWER)
+    assert "first token" in turn["stats"] and "first token" in turn["alt"]["stats"]
+
+
+def test_clear_and_export(faults):
+    at = page()
+    use_api(at, faults.url("good"))
+    send(at, "Olá?")
+    exported = json.loads(export_json(at.session_state["chat.messages"]))
+    assert [m["content"] for m in exported["messages"]] == ["Olá?", "".join(GOOD_ANSWER)]
+    clear = next(b for b in at.button if b.label == "Clear conversation")
+    assert not clear.disabled
+    clear.click().run()
+    assert at.session_state["chat.messages"] == []
+    assert next(b for b in at.button if b.label == "Clear conversation").disabled
+
+
+def test_local_model_answers_and_can_be_unloaded(tiny_gpt2, offline):
+    at = page()
+    at.text_input(key="chat.a.local_model").set_value(str(tiny_gpt2)).run()
+    at.selectbox(key="chat.a.quant").set_value("4bit").run()
+    send(at, "How long is a match?", wait=120)
+    turn = at.session_state["chat.messages"][-1]
+    assert turn["role"] == "assistant" and "error" not in turn and turn["stats"]
+    assert any("4bit quantization needs a CUDA GPU" in c.value for c in at.caption)  # said why it is off
+    at.run()
+    assert any("Loaded: 1 of at most" in c.value for c in at.caption)
+    unload = [b for b in at.button if b.label == "Unload"]
+    unload[0].click().run()
+    assert any("Loaded: 0 of at most" in c.value for c in at.caption)
+
+
+def test_api_mode_never_imports_torch_or_transformers(faults):
+    """In a fresh process: the page in API mode, a whole streamed answer, and still no torch."""
+    script = "\n".join([
+        "import sys, time",
+        f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]",
+        "from streamlit.testing.v1 import AppTest",
+        f"at = AppTest.from_file({PAGE!r}, default_timeout=30)",
+        "at.run()",
+        "at.selectbox(key='chat.a.kind').set_value('openai').run()",
+        f"at.text_input(key='chat.a.base_url').set_value({faults.url('good')!r}).run()",
+        "at.text_input(key='chat.a.api_model').set_value('m').run()",
+        "at.chat_input(key='chat.input').set_value('hi').run()",
+        "for _ in range(100):",
+        "    if not at.session_state['chat.jobs']:",
+        "        break",
+        "    time.sleep(0.1)",
+        "    at.run()",
+        "assert at.session_state['chat.messages'][-1]['content'], at.session_state['chat.messages']",
+        "print('HEAVY=' + ','.join(sorted(m for m in ('torch', 'transformers') if m in sys.modules)))",
+    ])
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "HEAVY=\n" in out.stdout, out.stdout  # neither was imported

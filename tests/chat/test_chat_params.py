@@ -1,0 +1,94 @@
+"""Chat settings, backend specs, message building and export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio.chat import (
+    SYSTEM_PRESETS,
+    BackendSpec,
+    ChatParams,
+    StreamStats,
+    build_messages,
+    export_json,
+    export_markdown,
+    validate_messages,
+)
+from studio.errors import BackendError
+
+
+def test_defaults_are_the_tutorials_pipeline():
+    p = ChatParams()
+    assert (p.max_new_tokens, p.temperature, p.do_sample) == (500, 0.1, True)
+    assert p.sampling
+
+
+def test_round_trips_through_a_dict():
+    p = ChatParams(max_new_tokens=64, temperature=0.7, top_p=0.9, seed=3, timeout_s=10)
+    assert ChatParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+    s = BackendSpec(kind="openai", model="m", base_url="http://127.0.0.1:1/v1")
+    assert BackendSpec.from_dict(s.to_dict()) == s
+
+
+@pytest.mark.parametrize("bad", [
+    {"max_new_tokens": 0}, {"max_new_tokens": 10_000}, {"max_new_tokens": 1.5}, {"temperature": -0.1},
+    {"temperature": 3}, {"top_p": 0}, {"top_p": 1.5}, {"top_k": -1}, {"timeout_s": 0}, {"repetition_penalty": 9},
+])
+def test_bad_settings_are_refused_with_one_line(bad):
+    with pytest.raises(BackendError) as info:
+        ChatParams(**bad)
+    assert "\n" not in str(info.value) and next(iter(bad)).split("_")[0] in str(info.value)
+
+
+def test_temperature_zero_means_greedy():
+    assert not ChatParams(temperature=0).sampling
+    assert not ChatParams(do_sample=False, temperature=0.8).sampling
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"kind": "gpu"}, "Unknown backend"), ({"model": " "}, "No model"), ({"quantization": "2bit"}, "quantization"),
+    ({"kind": "openai", "model": "m", "base_url": "localhost:8000"}, "http://"),
+])
+def test_bad_specs_are_refused(kw, msg):
+    with pytest.raises(BackendError, match=msg):
+        BackendSpec(**kw)
+
+
+def test_presets_include_the_portuguese_assistant():
+    assert any("only in Portuguese" in text for text in SYSTEM_PRESETS.values())
+
+
+def test_build_messages_keeps_history_and_system_prompt():
+    history = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "model": "x"}]
+    msgs = build_messages("Be brief.", history, "c")
+    assert msgs == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+    assert build_messages("  ", [], "q") == [{"role": "user", "content": "q"}]
+
+
+@pytest.mark.parametrize("msgs", [[], [{"role": "assistant", "content": "x"}], [{"role": "user", "content": "  "}],
+                                  [{"role": "robot", "content": "x"}]])
+def test_invalid_conversations_are_refused(msgs):
+    with pytest.raises(BackendError):
+        validate_messages(msgs)
+
+
+def test_stats_measure_first_token_and_speed():
+    s = StreamStats(started=0.0)
+    s.first_token_at, s.ended, s.tokens = 0.5, 2.5, 21
+    assert s.ttft_s == 0.5 and s.tokens_per_s == pytest.approx(10.0)
+    assert "first token 0.50 s" in s.summary() and "10.0 tokens/s" in s.summary()
+    assert StreamStats().tokens_per_s is None
+
+
+def test_exports_hold_the_conversation_and_settings():
+    spec = BackendSpec(kind="openai", model="m", base_url="http://h/v1")
+    msgs = [{"role": "user", "content": "Olá?"}, {"role": "assistant", "content": "Tudo bem.", "model": spec.label,
+                                                   "stats": "first token 0.1 s"}]
+    doc = json.loads(export_json(msgs, spec, ChatParams()))
+    assert doc["messages"][1]["content"] == "Tudo bem." and doc["params"]["temperature"] == 0.1
+    assert doc["model"]["base_url"] == "http://h/v1"
+    md = export_markdown(msgs, spec)
+    assert "## You" in md and "Tudo bem." in md and "## Assistant (m @ http://h/v1)" in md

@@ -1,0 +1,181 @@
+"""The local backend on tiny GPT-2 (no chat template) and Phi-3 (Phi-3.5's chat template) models."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from studio.chat import BackendSpec, ChatParams, StreamStats, make_backend
+from studio.chat.local import LocalBackend, _StopStrings, model_lock, stop_token_ids
+from studio.errors import BackendError
+from studio.models.loading import load_causal_lm
+
+ASK = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "How long is a match?"}]
+
+
+@pytest.fixture(scope="module")
+def phi(tiny_phi3) -> LocalBackend:
+    return LocalBackend(load_causal_lm(str(tiny_phi3)))
+
+
+@pytest.fixture(scope="module")
+def gpt2(tiny_gpt2) -> LocalBackend:
+    return LocalBackend(load_causal_lm(str(tiny_gpt2)))
+
+
+def test_chat_template_prompt_and_end_token_stops(phi, offline):
+    prompt = phi.loaded.tokenizer.decode(phi.encode(ASK)["input_ids"][0])
+    assert prompt == "<|system|>\nBe brief.<|end|>\n<|user|>\nHow long is a match?<|end|>\n<|assistant|>\n"
+    end_id = phi.loaded.tokenizer.convert_tokens_to_ids("<|end|>")
+    assert end_id in stop_token_ids(phi.loaded.tokenizer, phi.loaded.model)
+
+
+def test_generation_stops_at_end_token(phi, offline):
+    """A model whose every next token is <|end|> (a hook on its output layer) answers nothing more."""
+    end_id = phi.loaded.tokenizer.convert_tokens_to_ids("<|end|>")
+
+    def always_end(module, inputs, out):
+        forced = out.new_full(out.shape, -1e4)
+        forced[..., end_id] = 0.0
+        return forced
+
+    hook = phi.loaded.model.lm_head.register_forward_hook(always_end)
+    try:
+        stats = StreamStats()
+        text = phi.complete(ASK, ChatParams(max_new_tokens=50, temperature=0), stats)
+        control = LocalBackend(phi.loaded)
+        control._eos = [i for i in control._eos if i != end_id]  # the same model, <|end|> not a stop token
+        control_stats = StreamStats()
+        control.complete(ASK, ChatParams(max_new_tokens=50, temperature=0), control_stats)
+    finally:
+        hook.remove()
+    assert stats.tokens == 1 and text == ""
+    assert control_stats.tokens == 50  # without the stop token it would have run to the limit
+
+
+def test_streams_pieces_with_timing(phi, offline):
+    stats = StreamStats()
+    pieces = list(phi.stream(ASK, ChatParams(max_new_tokens=24, seed=0), stats=stats))
+    assert pieces and "".join(pieces)
+    assert stats.tokens == 24 or 0 < stats.tokens < 24  # exact count of generated tokens
+    assert stats.ttft_s is not None and stats.ended is not None
+
+
+def test_greedy_is_repeatable_and_max_tokens_is_honoured(gpt2, offline):
+    p = ChatParams(max_new_tokens=7, temperature=0)
+    s = StreamStats()
+    a = gpt2.complete(ASK, p, s)
+    assert a == gpt2.complete(ASK, p) and s.tokens <= 7
+
+
+def test_model_without_template_uses_the_training_format(gpt2, offline):
+    prompt = gpt2.loaded.tokenizer.decode(gpt2.encode(ASK)["input_ids"][0])
+    assert prompt == "Question: How long is a match?\nAnswer:"
+
+
+def test_stop_strings_cut_the_answer_across_pieces():
+    cut = _StopStrings(["\nQuestion:"])
+    out = cut.feed("Two halves.\nQues") + cut.feed("tion: next?")
+    assert out == "Two halves." and cut.hit
+    cut2 = _StopStrings(["\nQuestion:"])
+    assert cut2.feed("a\nQ") == "a"  # "\nQ" may start a stop string: held back
+    assert cut2.feed("uiet") == "\nQuiet" and not cut2.hit  # it did not: released
+    assert cut2.feed(" end\nQu") == " end" and cut2.flush() == "\nQu"
+
+
+def test_stop_event_ends_generation_early(phi, offline):
+    stop = threading.Event()
+    stats = StreamStats()
+    got = []
+    for piece in phi.stream(ASK, ChatParams(max_new_tokens=400, temperature=0.9, seed=1), stats=stats, stop=stop):
+        got.append(piece)
+        stop.set()
+    assert stats.tokens < 400
+
+
+def test_closing_the_stream_frees_the_model(phi, offline):
+    gen = phi.stream(ASK, ChatParams(max_new_tokens=400))
+    next(gen)
+    gen.close()
+    assert model_lock(phi.loaded.model).acquire(timeout=10)  # the worker stopped and released the lock
+    model_lock(phi.loaded.model).release()
+
+
+def test_concurrent_users_never_mix_outputs(gpt2, offline):
+    """Two threads share one model: each gets exactly the answer it gets alone."""
+    a_msgs = [{"role": "user", "content": "How long is a match?"}]
+    b_msgs = [{"role": "user", "content": "What is a corner kick?"}]
+    p = ChatParams(max_new_tokens=20, temperature=0)
+    alone_a, alone_b = gpt2.complete(a_msgs, p), gpt2.complete(b_msgs, p)
+    results: dict[str, list[str]] = {"a": [], "b": []}
+
+    def run(key, msgs):
+        for _ in range(3):
+            results[key].append(gpt2.complete(msgs, p))
+
+    threads = [threading.Thread(target=run, args=("a", a_msgs)), threading.Thread(target=run, args=("b", b_msgs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results["a"] == [alone_a] * 3 and results["b"] == [alone_b] * 3
+
+
+def test_a_slow_model_times_out(gpt2, offline, monkeypatch):
+    """A model slower than the timeout: a 1.2 s pause per token stands in for a huge model on a CPU."""
+    real_forward = gpt2.loaded.model.forward
+
+    def slow_forward(*args, **kwargs):
+        time.sleep(1.2)
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(gpt2.loaded.model, "forward", slow_forward)
+    with pytest.raises(BackendError, match="produced no token for 1 s"):
+        gpt2.complete(ASK, ChatParams(max_new_tokens=3, timeout_s=1))
+    monkeypatch.undo()
+    assert model_lock(gpt2.loaded.model).acquire(timeout=10)
+    model_lock(gpt2.loaded.model).release()
+
+
+def test_make_backend_loads_local_models_and_reports_cpu_quantization(tiny_gpt2, offline):
+    b = make_backend(BackendSpec(kind="local", model=str(tiny_gpt2), quantization="4bit"))
+    assert "needs a CUDA GPU" in b.describe() and "training format" in b.describe()
+    with pytest.raises(Exception, match="No such folder"):
+        make_backend(BackendSpec(kind="local", model="/no/such/model"))
+
+
+def test_model_cache_is_bounded_shared_and_unloadable(tiny_gpt2, tiny_phi3, offline):
+    """Real loads through the app's loader: at most two models kept, one load per model however many ask."""
+    from studio.models.cache import ModelCache, _load
+
+    calls: list[str] = []
+
+    def counting_loader(spec, quantization, token):
+        calls.append(spec)
+        time.sleep(0.2)  # long enough for concurrent requests to overlap
+        return _load(spec, quantization, token)
+
+    cache = ModelCache(max_models=2, loader=counting_loader)
+    gpt, phi = str(tiny_gpt2), str(tiny_phi3)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get(gpt))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert calls == [gpt] and len({id(m) for m in got}) == 1  # loaded once, shared
+    cache.get(phi)
+    cache.get(gpt, "8bit")  # a third entry
+    assert len(cache.loaded()) == 2 and gpt in [m.ref.spec for m in cache.loaded()]
+    assert cache.unload(gpt) == 1 and [m.ref.spec for m in cache.loaded()] == [phi]
+    assert cache.unload() == 1 and cache.loaded() == []
+
+
+def test_a_hub_model_offline_says_what_works_in_chat(offline):
+    from studio.chat.local import load_for_chat
+    from studio.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="No network: choose a training run, a local model folder or an API model"):
+        load_for_chat(BackendSpec(kind="local", model="microsoft/Phi-3.5-mini-instruct"))

@@ -1,0 +1,151 @@
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dataset_cases import BAD, UNICODE
+
+from studio.__main__ import main
+from studio.data import store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=120)
+
+
+@pytest.mark.parametrize("name,data,words", BAD, ids=[b[0] for b in BAD])
+def test_validate_bad_file_prints_one_error_line_and_exits_2(tmp_path, capsys, name, data, words):
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert main(["dataset", "validate", str(path)]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words.lower() in lines[0].lower()
+
+
+def test_validate_sample_as_a_real_process():
+    out = cli("dataset", "validate", "data/soccer_rules.json")
+    n = len(json.loads((REPO / "data/soccer_rules.json").read_text(encoding="utf-8")))
+    assert out.returncode == 0 and out.stdout == f"{n} records\n"
+    bad = cli("dataset", "validate", "no/such/file.json")
+    assert bad.returncode == 2 and bad.stderr == "error: No file at no/such/file.json: check the path.\n"
+
+
+def test_validate_warnings_go_to_stderr_and_exit_0(tmp_path, capsys):
+    path = tmp_path / "dup.jsonl"
+    path.write_text('{"question": "q", "answer": "a"}\n{"question": "q", "answer": "b"}\n')
+    assert main(["dataset", "validate", str(path)]) == 0
+    out = capsys.readouterr()
+    assert out.out == "2 records\n" and "warning: record 2: same question as record 1" in out.err
+
+
+def test_import_with_mapping_writes_the_seed_format_keeping_unicode(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text("Title,Body,source\n" + "".join(f'"{r["question"]}","{r["answer"]}",x\n' for r in UNICODE[:3]),
+                   encoding="utf-8")
+    dst = tmp_path / "out.json"
+    assert main(["dataset", "import", str(src), "--out", str(dst), "--map", "question=Title", "--map", "answer=Body"]) == 0
+    text = dst.read_text(encoding="utf-8")
+    assert json.loads(text) == [{**r, "source": "x"} for r in UNICODE[:3]]
+    assert "越位" in text  # written as text, not \u escapes
+    assert main(["dataset", "import", str(src), "--out", str(dst)]) == 2  # no guessable fields
+    assert "--map question=FIELD" in capsys.readouterr().err
+
+
+def test_failed_import_leaves_the_old_output_untouched(tmp_path):
+    dst = tmp_path / "out.json"
+    dst.write_text("[]\n")
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"question": "q"}]')
+    assert main(["dataset", "import", str(bad), "--out", str(dst)]) == 2
+    assert dst.read_text() == "[]\n"
+
+
+def test_export_and_list_workspace_dataset(tmp_path, capsys):
+    store.create_dataset("Rules", UNICODE)
+    assert main(["dataset", "list"]) == 0
+    assert "Rules\trules\tv1\t4 records" in capsys.readouterr().out
+    for fmt in ("json", "jsonl", "csv"):
+        out = tmp_path / f"rules.{fmt}"
+        assert main(["dataset", "export", "rules", "--out", str(out)]) == 0
+        assert main(["dataset", "validate", str(out)]) == 0
+    assert main(["dataset", "export", "nope", "--out", str(tmp_path / "x.json")]) == 2
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket closes
+
+
+def test_push_without_token_says_how_to_add_one(tmp_path):
+    src = tmp_path / "d.json"
+    src.write_text(json.dumps(UNICODE))
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    out = cli("dataset", "push", str(src), "--repo", "alice/rules", env=env)
+    assert out.returncode == 2 and out.stderr.startswith("error: No Hugging Face token") and len(out.stderr.splitlines()) == 1
+
+
+def test_push_offline_and_unreachable_hub_give_one_line_without_the_token(tmp_path):
+    import os
+    src = tmp_path / "d.json"
+    src.write_text(json.dumps(UNICODE))
+    secret = "hf_secretvalue123"
+    base = {**os.environ, "HF_TOKEN": secret, "HF_HOME": str(tmp_path / "hf")}
+    offline = cli("dataset", "push", str(src), "--repo", "alice/rules", env={**base, "HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 2 and "HF_HUB_OFFLINE=1" in offline.stderr
+    down = cli("dataset", "push", str(src), "--repo", "alice/rules",
+               env={**base, "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"})
+    assert down.returncode == 2 and down.stderr.startswith("error: Cannot reach the Hugging Face Hub")
+    for out in (offline, down):
+        assert len(out.stderr.splitlines()) == 1 and secret not in out.stderr + out.stdout
+
+
+def test_push_rejects_a_bad_repo_id(tmp_path, capsys):
+    src = tmp_path / "d.json"
+    src.write_text(json.dumps(UNICODE))
+    assert main(["dataset", "push", str(src), "--repo", "no slash"]) == 2
+    assert "owner/name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("status,words", [(401, "refused the token (HTTP 401)"), (403, "refused the token (HTTP 403)"),
+                                          (500, "answered HTTP 500")])
+def test_push_against_a_real_local_server_that_refuses(tmp_path, status, words):
+    """A loopback HTTP server stands in for the Hub and answers every request with ``status``."""
+    import os
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refuse(BaseHTTPRequestHandler):
+        def _answer(self):
+            body = b'{"error": "nope"}'
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        src = tmp_path / "d.json"
+        src.write_text(json.dumps(UNICODE))
+        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_HOME": str(tmp_path / "hf"),
+               "HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}"}
+        out = cli("dataset", "push", str(src), "--repo", "alice/rules", env=env)
+    finally:
+        server.shutdown()
+    assert out.returncode == 2 and words in out.stderr, out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "hf_secretvalue123" not in out.stderr

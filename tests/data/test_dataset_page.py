@@ -1,0 +1,370 @@
+"""The Dataset page driven through Streamlit's AppTest (a real script run per interaction)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dataset_cases import BAD, UNICODE
+from streamlit.testing.v1 import AppTest
+
+from studio.data import sample, store
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = str(REPO / "pages" / "1_Dataset.py")
+RECS = [{"question": "How long is a half?", "answer": "45 minutes.", "source": "laws"},
+        {"question": "How many players?", "answer": "Eleven."}]
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def edit(at: AppTest, edited=None, added=None, deleted=None) -> AppTest:
+    """Type into the table as a person would: the editor's edit state, then a rerun."""
+    key = at.data_editor[0].key
+    at.session_state[key] = {"edited_rows": edited or {}, "added_rows": added or [], "deleted_rows": deleted or []}
+    return at.run()
+
+
+def table_with(at: AppTest, column: str):
+    """The first table on the page that has ``column``, as a DataFrame."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def test_first_open_seeds_the_sample_and_selects_it():
+    at = open_page()
+    info = store.find_dataset(sample.SAMPLE_NAME)
+    assert info is not None and at.session_state["dataset.selected"] == info.id
+    assert len(at.data_editor[0].value) == min(info.latest.count, 200)
+    assert [t.label for t in at.tabs] == ["Edit", "Import", "Check", "Duplicates", "Versions", "Export"]
+
+
+def test_edit_shows_unsaved_changes_and_save_makes_a_version_keeping_extra_fields():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "Forty-five minutes ⏱"}}, added=[{"question": "越位?", "answer": "Offside."}])
+    assert "Unsaved changes: 1 added, 1 edited." in texts(at.warning)
+    assert store.get_dataset(info.id).latest.version == 1  # nothing written yet
+    at.button(key="dataset.save").click().run()
+    assert "Saved version 2: 3 records." in texts(at.success)
+    assert store.load_version(info.id) == [
+        {"question": "How long is a half?", "answer": "Forty-five minutes ⏱", "source": "laws"},
+        RECS[1], {"question": "越位?", "answer": "Offside."}]
+    assert not at.warning  # the banner is gone
+
+
+def test_unsaved_edits_survive_visiting_another_page_and_dataset():
+    info = store.create_dataset("Mine", RECS)
+    other = store.create_dataset("Other", RECS)
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60).run()
+    at.switch_page("pages/1_Dataset.py").run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "kept"}})
+    at.selectbox(key="dataset.picker").select(other.id).run()
+    assert not at.warning
+    at.switch_page("Home.py").run()
+    at.switch_page("pages/1_Dataset.py").run()
+    assert at.session_state["dataset.selected"] == other.id
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert "Unsaved changes: 1 edited." in texts(at.warning)
+    assert at.data_editor[0].value["answer"].tolist()[0] == "kept"
+
+
+def test_save_with_problems_lists_them_by_record_and_keeps_the_edits():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={1: {"answer": ""}})
+    at.button(key="dataset.save").click().run()
+    assert any("Not saved: 1 problem to fix first" in e for e in texts(at.error))
+    problems = table_with(at, "problem")
+    assert problems.to_dict("records") == [{"record": 2, "severity": "error", "problem": "answer is empty"}]
+    assert store.get_dataset(info.id).latest.version == 1
+    assert "Unsaved changes: 1 edited." in texts(at.warning)
+
+
+def test_two_sessions_second_save_is_refused_and_keeps_its_edits():
+    info = store.create_dataset("Shared", RECS)
+    alice, bob = open_page(), open_page()
+    for at in (alice, bob):
+        at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(alice, edited={0: {"answer": "alice's answer"}})
+    edit(bob, edited={1: {"answer": "bob's answer"}})
+    alice.button(key="dataset.save").click().run()
+    bob.button(key="dataset.save").click().run()
+    assert any("saved by someone else (version 2)" in e and "Your edits are kept" in e for e in texts(bob.error))
+    assert store.load_version(info.id)[0]["answer"] == "alice's answer"  # alice's save is intact
+    assert "Unsaved changes: 1 edited." in texts(bob.warning)  # bob's edit is still on screen
+    bob.toggle(key=f"dataset.conflict.show.{info.id}").set_value(True).run()
+    assert any("version 1 → version 2" in m for m in texts(bob.markdown))
+    bob.button(key="dataset.conflict.force").click().run()
+    assert store.load_version(info.id)[1]["answer"] == "bob's answer"
+    assert [v.version for v in store.list_versions(info.id)] == [1, 2, 3]  # alice's version stays in history
+    assert store.load_version(info.id, 2)[0]["answer"] == "alice's answer"
+
+
+def test_apply_my_changes_on_top_of_theirs_then_save():
+    info = store.create_dataset("Shared", RECS)
+    bob = open_page()
+    bob.selectbox(key="dataset.picker").select(info.id).run()
+    edit(bob, edited={1: {"answer": "bob's answer"}})
+    store.save_version(info.id, [{**RECS[0], "answer": "alice's answer"}, RECS[1]], base_version=1)
+    bob.button(key="dataset.save").click().run()
+    bob.button(key="dataset.conflict.merge").click().run()
+    assert "Your changes are now on top of version 2: review and Save." in texts(bob.success)
+    assert "Unsaved changes: 1 edited." in texts(bob.warning)
+    bob.button(key="dataset.save").click().run()
+    assert [r["answer"] for r in store.load_version(info.id)] == ["alice's answer", "bob's answer"]
+    assert store.get_dataset(info.id).latest.version == 3
+
+
+def test_load_latest_discards_only_on_request():
+    info = store.create_dataset("Shared", RECS)
+    bob = open_page()
+    bob.selectbox(key="dataset.picker").select(info.id).run()
+    edit(bob, edited={1: {"answer": "bob's answer"}})
+    store.save_version(info.id, RECS[:1], base_version=1, message="someone else")
+    bob.button(key="dataset.save").click().run()
+    assert bob.error and store.get_dataset(info.id).latest.count == 1
+    bob.button(key="dataset.conflict.load").click().run()
+    assert "Loaded version 2; your edits were discarded." in texts(bob.success)
+    assert len(bob.data_editor[0].value) == 1 and not bob.warning
+
+
+def test_a_clean_session_follows_saves_from_elsewhere():
+    info = store.create_dataset("Shared", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    store.save_version(info.id, RECS + [{"question": "new", "answer": "one"}], base_version=1)
+    at.run()
+    assert len(at.data_editor[0].value) == 3
+
+
+def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key=f"dataset.import.file.{at.session_state['dataset.import.nonce']}").set_value((name, data, "application/octet-stream"))
+    return at.run()
+
+
+def test_import_alpaca_jsonl_as_a_new_dataset_with_preview():
+    rows = [{"instruction": "Explain offside", "input": "briefly", "output": "Nearer the goal line than…"},
+            {"instruction": "¿Balón?", "input": "", "output": "Tamaño 5 ⚽"}]
+    at = _upload(open_page(), "alpaca.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
+    assert at.selectbox(key=f"dataset.import.q.{_file_id(at)}").value == "instruction"
+    assert at.tabs[1].dataframe[0].value["question"].tolist() == ["Explain offside\n\nbriefly", "¿Balón?"]
+    at.text_input(key="dataset.import.name.alpaca.jsonl").input("Alpaca set").run()
+    at.button(key="dataset.import.create").click().run()
+    info = store.find_dataset("Alpaca set")
+    assert store.load_version(info.id)[1] == {"question": "¿Balón?", "answer": "Tamaño 5 ⚽"}
+    assert at.session_state["dataset.selected"] == info.id
+    assert "Imported 2 records into a new dataset" in texts(at.success)[0]
+
+
+def _file_id(at: AppTest) -> str:
+    return at.session_state["dataset.import"]["file_id"]
+
+
+def test_import_merge_adds_to_the_working_copy_skipping_existing():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    csv = b"Question,Answer\nHow many players?,Eleven.\nWho restarts?,The referee.\n"
+    at = _upload(at, "more.csv", csv)
+    at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
+    at.button(key="dataset.import.merge").click().run()
+    assert "1 already there were skipped" in texts(at.success)[0]
+    assert "Unsaved changes: 1 added." in texts(at.warning)
+    at.button(key="dataset.save").click().run()
+    assert [r["question"] for r in store.load_version(info.id)] == [
+        "How long is a half?", "How many players?", "Who restarts?"]
+
+
+def test_import_with_unmapped_fields_asks_for_a_mapping():
+    at = _upload(open_page(), "odd.json", json.dumps([{"title": "t", "body": "b"}]).encode())
+    assert "Choose which fields hold the question and the answer." in texts(at.warning)
+    fid = _file_id(at)
+    at.selectbox(key=f"dataset.import.q.{fid}").select("title")
+    at.selectbox(key=f"dataset.import.a.{fid}").select("body").run()
+    assert at.tabs[1].dataframe[0].value.to_dict("records") == [{"question": "t", "answer": "b"}]
+    assert not at.button(key="dataset.import.create").disabled
+
+
+@pytest.mark.parametrize("name,data,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_import_shows_a_clear_reason_and_blocks_import(name, data, words):
+    at = _upload(open_page(), name, data)
+    assert not at.exception
+    tab = at.tabs[1]
+    listed = [f"record {r['record']}: {r['problem']}" for d in tab.dataframe if "problem" in d.value.columns
+              for r in d.value.to_dict("records")]
+    shown = " ".join(texts(tab.error) + listed)
+    assert words.lower() in shown.lower()
+    import_buttons = [b for b in at.button if b.key == "dataset.import.create"]
+    assert all(b.disabled for b in import_buttons)
+
+
+def test_html_in_records_is_never_rendered_as_markup():
+    store.create_dataset("Html", UNICODE)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(store.find_dataset("Html").id).run()
+    assert at.data_editor[0].value["question"].tolist()[3] == UNICODE[3]["question"]
+    rendered = [m.value for m in at.markdown] + [e.value for e in at.get("html")]
+    assert not any("<script>" in text or "<img" in text for text in rendered)
+
+
+def test_versions_compare_and_restore():
+    info = store.create_dataset("V", RECS)
+    store.save_version(info.id, RECS[:1], base_version=1, message="drop one")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    table = table_with(at, "what")
+    assert table.to_dict("records")[0]["what"] == "drop one" and table["records"].tolist() == [1, 2]
+    assert any("version 1 → version 2**: 1 removed" in m for m in texts(at.markdown))
+    at.selectbox(key=f"dataset.restore.{info.id}").select(1)
+    at.button(key="dataset.restore.go").click().run()
+    assert "Restored version 1 as version 3 (2 records)." in texts(at.success)
+    assert store.load_version(info.id) == RECS
+
+
+def test_create_rename_and_delete_with_confirmation():
+    at = open_page()
+    at.text_input(key="dataset.new_name").input("Fresh").run()
+    at.button(key="dataset.create").click().run()
+    info = store.find_dataset("Fresh")
+    assert info and at.session_state["dataset.selected"] == info.id and info.latest.count == 0
+    at.text_input(key=f"dataset.rename.{info.id}").input("Renamed").run()
+    at.button(key="dataset.rename").click().run()
+    assert store.get_dataset(info.id).name == "Renamed"
+    assert at.button(key="dataset.delete").disabled
+    at.checkbox(key=f"dataset.delete_sure.{info.id}").check().run()
+    at.button(key="dataset.delete").click().run()
+    assert store.find_dataset("Renamed") is None and not at.exception
+    at.text_input(key="dataset.new_name").input("soccer RULES (sample)").run()
+    at.button(key="dataset.create").click().run()
+    assert any("already exists" in e for e in texts(at.error))
+
+
+def test_push_without_token_says_so_and_offers_downloads():
+    at = open_page()
+    assert [b.label for b in at.get("download_button")] == ["Download JSON", "Download JSONL", "Download CSV"]
+    at.text_input(key="dataset.push.repo").input("alice/rules").run()
+    at.button(key="dataset.push.go").click().run()
+    assert any(e.startswith("No Hugging Face token") for e in texts(at.error))
+
+
+def test_check_tab_lists_warnings_and_plots():
+    store.create_dataset("Dups", RECS + [{"question": "How many players?", "answer": "11"}])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(store.find_dataset("Dups").id).run()
+    assert [m.value for m in at.metric][:3] == ["3", "0", "1"]
+    problems = table_with(at, "problem")
+    assert problems.to_dict("records") == [{"record": 3, "severity": "warning", "problem": "same question as record 2"}]
+    assert at.get("plotly_chart")
+
+
+def test_200k_dataset_is_edited_page_by_page():
+    big = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(200_000)]
+    info = store.create_dataset("Big", big)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert len(at.data_editor[0].value) == 200
+    at.number_input(key="dataset.page").set_value(1000).run()
+    assert at.data_editor[0].value["question"].iloc[-1] == "Question 199999?"
+    edit(at, edited={0: {"answer": "changed"}})
+    at.text_input(key="dataset.search").input("Question 5?").run()  # another view: the edit is folded in
+    assert at.data_editor[0].value["question"].tolist() == ["Question 5?"]
+    at.button(key="dataset.save").click().run()
+    saved = store.load_version(info.id)
+    assert len(saved) == 200_000 and saved[199_800]["answer"] == "changed"
+
+
+def test_home_and_dataset_page_never_import_torch_or_transformers():
+    code = (
+        "import sys\nfrom streamlit.testing.v1 import AppTest\n"
+        f"for page in ({str(REPO / 'Home.py')!r}, {PAGE!r}):\n"
+        "    at = AppTest.from_file(page, default_timeout=60).run()\n"
+        "    assert not at.exception, at.exception\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_push_from_the_page_to_an_unreachable_hub_says_so_without_the_token(tmp_path):
+    """A separate process, so the Hub client reads HF_ENDPOINT (a closed loopback port) at import."""
+    import os
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = (
+        "import time\nfrom streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
+        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
+        "at.button(key='dataset.push.go').click().run()\n"
+        "job = at.session_state['dataset.push']\n"
+        "deadline = time.time() + 90\n"
+        "while not job.done and time.time() < deadline:\n"
+        "    time.sleep(0.2)\n"
+        "at.run()\n"
+        "print(job.state)\n"
+        "print('|'.join(e.value for e in at.error))\n"
+    )
+    env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+           "HF_HOME": str(tmp_path / "hf"), "STUDIO_HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    status, errors = out.stdout.strip().splitlines()[-2:]
+    assert status == "failed" and errors.startswith("Cannot reach the Hugging Face Hub")
+    assert "hf_secretvalue123" not in out.stdout
+
+
+def test_another_tab_can_commit_through_the_working_copy():
+    """What a review tab does: take the working copy, change it, and commit it as a version."""
+    info = store.create_dataset("Mine", RECS)
+    script = (
+        "import streamlit as st\nfrom studio.data import store\nfrom studio.ui import dataset as dui\n"
+        "dui.init()\ninfo = store.get_dataset(st.session_state['dataset.selected'])\n"
+        "records, base = dui.working_copy(info)\nst.write(f'base {base}: {len(records)} records')\n"
+        "if st.button('Keep first', key='t.keep'):\n    dui.commit(info, records[:1], 'kept 1 of 2')\n"
+        "dui.show_flash()\n"
+    )
+    at = AppTest.from_string(script, default_timeout=60)
+    at.session_state["dataset.selected"] = info.id
+    at.run()
+    assert "base 1: 2 records" in texts(at.markdown)
+    at.button(key="t.keep").click().run()
+    assert "Saved version 2: 1 record." in texts(at.success) and "base 2: 1 records" in texts(at.markdown)
+    assert store.list_versions(info.id)[-1].message == "kept 1 of 2"
+
+
+def test_import_200k_records_and_a_megabyte_answer():
+    rows = [{"Question": f"Question {i}?", "Answer": f"Answer {i}."} for i in range(200_000)]
+    rows[7]["Answer"] = "long " * 200_000  # 1 MB
+    at = _upload(open_page(), "big.json", json.dumps(rows).encode())
+    assert "Read **200,000 records** as JSON." in texts(at.markdown)
+    warnings = table_with(at, "problem").to_dict("records")
+    assert warnings == [{"record": 8, "severity": "warning", "problem": "very long (1,000,011 characters; over 4,000)"}]
+    at.button(key="dataset.import.create").click().run()
+    saved = store.load_version(store.find_dataset("big").id)
+    assert len(saved) == 200_000 and saved[7]["answer"] == rows[7]["Answer"]
+
+
+def test_an_empty_dataset_gets_its_first_rows_in_the_editor():
+    info = store.create_dataset("Empty", [])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert len(at.data_editor[0].value) == 0
+    edit(at, added=[{"question": "Who starts?", "answer": "The home team 🏟"}, {"question": None, "answer": None}])
+    at.button(key="dataset.save").click().run()
+    assert store.load_version(info.id) == [{"question": "Who starts?", "answer": "The home team 🏟"}]

@@ -1,0 +1,76 @@
+from studio.data import editing
+
+RECS = [{"question": f"q{i}", "answer": f"a{i}", "id": i} for i in range(10)]
+
+
+def test_view_pages_and_search():
+    v = editing.view(RECS, "", page=2, page_size=4)
+    assert v.indices == [4, 5, 6, 7] and v.pages == 3 and v.total == 10
+    assert editing.view(RECS, "A7", page=1).indices == [7]
+    assert editing.view(RECS, "", page=99, page_size=4).indices == [8, 9]  # clamped to the last page
+
+
+def test_merge_view_applies_edit_delete_add_and_keeps_extra_fields():
+    v = editing.view(RECS, "", page=2, page_size=4)
+    rows = editing.editor_rows(RECS, v.indices)
+    rows[0]["answer"] = "EDITED"
+    del rows[1]  # record 5 deleted
+    rows.append({editing.ROW: float("nan"), "question": "new q", "answer": "new a"})
+    rows.append({editing.ROW: None, "question": None, "answer": None})  # blank row: ignored
+    out = editing.merge_view(RECS, v.indices, rows)
+    assert out[4] == {"question": "q4", "answer": "EDITED", "id": 4}
+    assert [r["question"] for r in out] == ["q0", "q1", "q2", "q3", "q4", "q6", "q7", "new q", "q8", "q9"]
+    assert out[0] is RECS[0]  # untouched records are the same objects
+    assert editing.summary(editing.changes(RECS, out)) == "1 added, 1 removed, 1 edited"
+
+
+def test_merge_into_empty_dataset_and_search_view():
+    assert editing.merge_view([], [], [{editing.ROW: None, "question": "q", "answer": "a"}]) == [
+        {"question": "q", "answer": "a"}]
+    v = editing.view(RECS, "q3")
+    out = editing.merge_view(RECS, v.indices, [{editing.ROW: 3, "question": "q3", "answer": "three"}])
+    assert out[3]["answer"] == "three" and len(out) == 10 and out[9] is RECS[9]
+
+
+def test_changes_on_a_large_list_with_edits_far_apart_is_quick_and_matches_the_store():
+    import copy
+    import time
+
+    big = [{"question": f"q{i}", "answer": "a"} for i in range(200_000)]
+    after = list(big)
+    after[10] = {"question": "q10", "answer": "changed"}
+    after[190_000] = {"question": "q190000", "answer": "changed"}
+    del after[100_000]
+    after.insert(5000, {"question": "new", "answer": "row"})
+    start = time.perf_counter()
+    diff = editing.changes(big, after)
+    quick = time.perf_counter() - start
+    assert (len(diff.added), len(diff.removed), len(diff.edited)) == (1, 1, 2)
+    assert diff.removed == [{"question": "q100000", "answer": "a"}] and diff.edited[0][1]["answer"] == "changed"
+    start = time.perf_counter()
+    # The same lists read back from disk share no objects: the general diff must agree.
+    assert editing.changes(copy.deepcopy(big), after) == diff
+    assert quick < (time.perf_counter() - start) / 3
+
+
+def test_append_skips_records_already_there():
+    merged, skipped = editing.append(RECS[:3], [RECS[1], {"question": "new", "answer": "x"}, {"question": "new", "answer": "x"}])
+    assert skipped == 2 and [r["question"] for r in merged] == ["q0", "q1", "q2", "new"]
+    assert editing.append(RECS[:1], RECS[:1], skip_existing=False)[1] == 0
+
+
+def test_rebase_applies_my_edits_on_their_newer_version():
+    base = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(5)]
+    mine = [dict(r) for r in base]
+    mine[1]["answer"] = "mine"  # edit
+    del mine[3]  # delete q3
+    mine.append({"question": "new", "answer": "mine too"})
+    mine[2]["answer"] = "mine, conflicting"
+    theirs = [dict(r) for r in base]
+    theirs[2]["answer"] = "theirs"  # they edited the same record
+    theirs.insert(0, {"question": "theirs", "answer": "added"})
+    merged, lost = editing.rebase(base, mine, theirs)
+    assert lost == 1
+    assert merged == [{"question": "theirs", "answer": "added"}, {"question": "q0", "answer": "a0"},
+                      {"question": "q1", "answer": "mine"}, {"question": "q2", "answer": "theirs"},
+                      {"question": "q4", "answer": "a4"}, {"question": "new", "answer": "mine too"}]

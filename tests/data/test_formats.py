@@ -1,0 +1,89 @@
+import csv
+import io
+import json
+
+import pytest
+from dataset_cases import BAD, UNICODE
+
+from studio.data import formats, validate
+from studio.errors import StudioError
+
+
+@pytest.mark.parametrize("name,data,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_gets_one_clear_line(name, data, words):
+    with pytest.raises(StudioError) as err:
+        records = formats.read_records(data, name)
+        validate.ensure_valid(records)
+    message = str(err.value)
+    assert "\n" not in message and words.lower() in message.lower()
+
+
+def test_unicode_and_html_survive_every_format_exactly():
+    for fmt, writer in formats.WRITERS.items():
+        data = writer(UNICODE)
+        assert formats.read_records(data, f"x.{fmt}") == UNICODE, fmt
+
+
+def test_utf8_bom_and_utf16_files_are_read():
+    text = json.dumps(UNICODE, ensure_ascii=False)
+    assert formats.read_records("\ufeff".encode() + text.encode("utf-8"), "a.json") == UNICODE
+    assert formats.read_records(text.encode("utf-16"), "a.json") == UNICODE
+
+
+def test_format_detected_from_content_without_extension():
+    jsonl = formats.to_jsonl(UNICODE)
+    assert formats.parse(jsonl, "upload").format == "jsonl"
+    assert formats.parse(formats.to_json(UNICODE), "upload").format == "json"
+    assert formats.parse(b"question,answer\nq,a\n", None).format == "csv"
+    assert formats.parse(b"question\tanswer\nq\ta\n", "x.tsv").rows == [{"question": "q", "answer": "a"}]
+
+
+def test_alpaca_maps_instruction_input_output_and_keeps_extra_fields():
+    rows = [{"instruction": "Explain offside", "input": "in two lines", "output": "…", "id": 7},
+            {"instruction": "Name the ball size", "input": "", "output": "Size 5"}]
+    parsed = formats.parse(json.dumps(rows).encode(), "alpaca.json")
+    mapping = formats.guess_mapping(parsed.fields)
+    assert mapping == formats.FieldMap("instruction", "output", "input")
+    assert formats.apply_mapping(parsed.rows, mapping) == [
+        {"question": "Explain offside\n\nin two lines", "answer": "…", "id": 7},
+        {"question": "Name the ball size", "answer": "Size 5"},
+    ]
+
+
+@pytest.mark.parametrize("fields,expected", [
+    (["prompt", "response"], ("prompt", "response")),
+    (["Question", "Answer"], ("Question", "Answer")),
+    (["QUESTION", "ANSWER", "source"], ("QUESTION", "ANSWER")),
+    (["query", "completion"], ("query", "completion")),
+    (["title", "body"], None),
+])
+def test_common_field_names_are_guessed_in_any_case(fields, expected):
+    got = formats.guess_mapping(fields)
+    assert (got and (got.question, got.answer)) == expected or (got is None and expected is None)
+
+
+def test_data_wrapper_is_unwrapped():
+    wrapped = {"version": "1.0", "data": [{"Question": "q", "Answer": "a"}]}
+    assert formats.read_records(json.dumps(wrapped).encode(), "w.json") == [{"question": "q", "answer": "a"}]
+
+
+def test_explicit_mapping_from_cli_pairs():
+    m = formats.FieldMap.from_pairs(["question=title", "answer=body"], ["title", "body"])
+    assert m == formats.FieldMap("title", "body")
+    with pytest.raises(StudioError, match="--map question=FIELD"):
+        formats.FieldMap.from_pairs([], ["title", "body"])
+    with pytest.raises(StudioError, match="Bad --map"):
+        formats.FieldMap.from_pairs(["nonsense"], ["title", "body"])
+
+
+def test_csv_export_quotes_newlines_commas_and_writes_extras_as_json():
+    recs = [{"question": 'a, "b"\nc', "answer": "d", "tags": ["x", "é"]}]
+    rows = list(csv.reader(io.StringIO(formats.to_csv(recs).decode())))
+    assert rows == [["question", "answer", "tags"], ['a, "b"\nc', "d", '["x", "é"]']]
+
+
+def test_megabyte_answer_is_kept_whole():
+    big = "ball " * 200_000  # 1 MB
+    records = formats.read_records(json.dumps([{"question": "q", "answer": big}]).encode(), "big.json")
+    assert records[0]["answer"] == big
+    assert [p.message.split(" (")[0] for p in validate.ensure_valid(records)] == ["very long"]

@@ -1,0 +1,80 @@
+import json
+import threading
+
+import pytest
+
+from studio.data import store
+from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError
+
+RECS = [{"question": "How long is a match?", "answer": "Two halves of 45 minutes."},
+        {"question": "¿Cuántos jugadores? 👟", "answer": "Once — 十一", "source": "manual"}]
+
+
+def test_create_load_roundtrip_keeps_unicode_and_extra_fields():
+    info = store.create_dataset("Soccer", RECS, message="imported")
+    assert info.latest.version == 1 and info.latest.count == 2
+    assert store.load_version(info.id) == RECS
+    raw = store.version_path(info.id).read_text(encoding="utf-8")
+    assert "👟" in raw and "十一" in raw  # stored as text, not escapes
+    assert isinstance(json.loads(raw), list)
+
+
+def test_save_creates_versions_and_refuses_stale_base():
+    info = store.create_dataset("Soccer", RECS)
+    v2 = store.save_version(info.id, RECS[:1], base_version=1, message="drop one")
+    assert v2.version == 2 and v2.count == 1
+    with pytest.raises(VersionConflictError) as err:
+        store.save_version(info.id, RECS + RECS, base_version=1)
+    assert err.value.latest_version == 2
+    assert store.load_version(info.id) == RECS[:1]  # the other session's save is intact
+    assert [v.count for v in store.list_versions(info.id)] == [2, 1]
+
+
+def test_concurrent_saves_on_same_base_only_one_wins():
+    info = store.create_dataset("Race", RECS)
+    results = []
+
+    def save(n):
+        try:
+            store.save_version(info.id, RECS[:n], base_version=1)
+            results.append("ok")
+        except VersionConflictError:
+            results.append("conflict")
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in (0, 1, 2, 1)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(results) == ["conflict", "conflict", "conflict", "ok"]
+    assert len(store.list_versions(info.id)) == 2
+
+
+def test_restore_adds_a_version_with_old_content():
+    info = store.create_dataset("R", RECS)
+    store.save_version(info.id, [], base_version=1)
+    v3 = store.restore_version(info.id, 1, base_version=2)
+    assert v3.version == 3 and store.load_version(info.id) == RECS
+
+
+def test_names_unique_rename_and_delete_to_trash(studio_home):
+    a = store.create_dataset("Alpha", RECS)
+    with pytest.raises(StudioError, match="already exists"):
+        store.create_dataset("alpha", RECS)
+    with pytest.raises(StudioError, match="needs a name"):
+        store.create_dataset("   ", RECS)
+    store.rename_dataset(a.id, "Beta")
+    assert store.find_dataset("beta").id == a.id
+    dest = store.delete_dataset(a.id)
+    assert dest.parent == studio_home / "trash" and (dest / "versions" / "0001.json").exists()
+    with pytest.raises(DatasetNotFoundError):
+        store.load_version(a.id)
+
+
+def test_diff_reports_added_removed_edited():
+    before = [{"question": "a", "answer": "1"}, {"question": "b", "answer": "2"}, {"question": "c", "answer": "3"}]
+    after = [{"question": "a", "answer": "1"}, {"question": "b", "answer": "two"}, {"question": "d", "answer": "4"},
+             {"question": "e", "answer": "5"}]
+    d = store.diff_records(before, after)
+    assert d.edited == [(before[1], after[1])]
+    assert [r["question"] for r in d.added] == ["d", "e"]
+    assert d.removed == [before[2]]
+    assert store.diff_records(before, before).empty

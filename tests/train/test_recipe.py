@@ -1,0 +1,108 @@
+"""The recipe: labels -100 exactly on prompt and padding, EOS learned, dynamic padding, seeded split."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.errors import TrainingError
+from studio.models import prompt_format
+from studio.train import recipe
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_gpt2):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_gpt2)
+
+
+@pytest.fixture(scope="module")
+def chat_tok(tiny_phi3):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_phi3)
+
+
+def test_labels_mask_the_prompt_and_learn_the_answer_and_eos(tok):
+    enc = recipe.encode_record(tok, "How long is a match?", "Two halves of 45 minutes.", 512)
+    prompt_ids = tok(prompt_format.prompt("How long is a match?"), add_special_tokens=False)["input_ids"]
+    assert enc.input_ids[: len(prompt_ids)] == prompt_ids
+    assert enc.labels[: len(prompt_ids)] == [recipe.IGNORE] * len(prompt_ids)
+    # every answer token and the final EOS carry loss, with their own ids as labels
+    assert enc.labels[len(prompt_ids):] == enc.input_ids[len(prompt_ids):]
+    assert enc.input_ids[-1] == tok.eos_token_id and enc.labels[-1] == tok.eos_token_id
+    assert tok.decode(enc.input_ids[len(prompt_ids):-1]) == " Two halves of 45 minutes."
+    assert not enc.truncated
+
+
+def test_collator_pads_right_with_ignored_labels_and_keeps_eos_labels(tok):
+    short = recipe.encode_record(tok, "Hi?", "Yes.", 512)
+    long = recipe.encode_record(tok, "How many players are on a team?", "Eleven, one of them the goalkeeper.", 512)
+    assert tok.pad_token_id == tok.eos_token_id  # the case the default collator gets wrong
+    collate = recipe.Collator(tok.pad_token_id)
+    batch = collate(recipe.features([short, long]))
+    width = len(long.input_ids)
+    assert batch["input_ids"].shape == (2, width)  # padded to the batch's longest, not to 512
+    n = len(short.input_ids)
+    assert batch["labels"][0, n:].tolist() == [recipe.IGNORE] * (width - n)
+    assert batch["attention_mask"][0].tolist() == [1] * n + [0] * (width - n)
+    # the EOS that ends the short answer is learned even though padding uses the same id
+    assert batch["labels"][0, n - 1].item() == tok.eos_token_id
+    assert batch["labels"][1, -1].item() == tok.eos_token_id
+    assert collate.tokens_seen == n + width
+
+
+def test_pad_to_multiple_of_eight(tok):
+    enc = recipe.encode_record(tok, "Hi?", "Yes.", 512)
+    batch = recipe.Collator(tok.pad_token_id, pad_to_multiple_of=8)(recipe.features([enc]))
+    assert batch["input_ids"].shape[1] % 8 == 0
+
+
+def test_long_record_is_truncated_keeping_its_prompt(tok):
+    enc = recipe.encode_record(tok, "What is a corner kick?", "A restart " * 50, 24)
+    assert enc.truncated and len(enc.input_ids) == 24
+    assert tok.eos_token_id not in enc.labels  # its EOS was cut: the caller warns
+    assert enc.loss_tokens == 24 - enc.prompt_len > 0
+
+
+def test_chat_template_model_learns_answer_and_end_of_turn(chat_tok):
+    enc = recipe.encode_record(chat_tok, "How long is a match?", "Two halves.", 512)
+    assert recipe.format_name(chat_tok) == recipe.FORMAT_CHAT
+    prompt_text = chat_tok.apply_chat_template([{"role": "user", "content": "How long is a match?"}],
+                                               add_generation_prompt=True, tokenize=False)
+    assert chat_tok.decode(enc.input_ids[: enc.prompt_len]) == prompt_text
+    learned = chat_tok.decode([t for t in enc.labels if t != recipe.IGNORE])
+    assert learned.startswith("Two halves.") and "<|end|>" in learned and learned.endswith(chat_tok.eos_token)
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    idx = list(range(40))
+    a = recipe.split_indices(idx, 0.15, seed=1)
+    assert a == recipe.split_indices(idx, 0.15, seed=1)
+    assert a != recipe.split_indices(idx, 0.15, seed=2)
+    assert len(a["test"]) == 6 and sorted(a["train"] + a["test"]) == idx
+    assert recipe.split_indices(idx, 0.0, seed=1) == {"train": idx, "test": []}
+    tiny = recipe.split_indices([3, 7], 0.15, seed=0)
+    assert len(tiny["train"]) == 1 and len(tiny["test"]) == 1
+
+
+@pytest.mark.parametrize("records, reason", [
+    ([], "empty"),
+    ([{"question": "Q?", "answer": "A."}], "at least two"),
+    ([{"question": " ", "answer": "A."}, {"question": "Q?", "answer": ""}], "No record has both"),
+])
+def test_too_few_usable_records_is_a_clear_error(records, reason):
+    with pytest.raises(TrainingError, match=reason):
+        recipe.usable_indices(records)
+
+
+def test_unusable_records_are_skipped():
+    recs = [{"question": "Q1?", "answer": "A1"}, {"question": "", "answer": "x"}, {"question": "Q3?", "answer": "A3"}]
+    assert recipe.usable_indices(recs) == [0, 2]
+
+
+def test_token_rows_flag_loss_tokens(tok):
+    enc = recipe.encode_record(tok, "Hi?", "Yes.", 512)
+    rows = recipe.token_rows(tok, enc)
+    assert [r["loss"] for r in rows] == [lab != recipe.IGNORE for lab in enc.labels]
+    assert "".join(r["token"] for r in rows).startswith("Question: Hi?\nAnswer:")

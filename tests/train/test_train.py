@@ -1,0 +1,260 @@
+"""The training engine: a real few-step run on a tiny model; stop, resume; run folders; bad input."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from studio import jobs
+from studio.errors import ModelLoadError, StudioError, TrainingError
+from studio.models import loading as models
+from studio.train import loop as train
+from studio.train import runs
+
+RECORDS = [
+    {"question": "How long is a match?", "answer": "Two halves of 45 minutes."},
+    {"question": "How many players are on a team?", "answer": "Eleven, one of them the goalkeeper."},
+    {"question": "What is a corner kick?", "answer": "A restart when the defenders last touched the ball over their goal line."},
+    {"question": "Who enforces the laws?", "answer": "The referee."},
+    {"question": "How big is the ball?", "answer": "Size five, 68 to 70 centimetres around."},
+    {"question": "What is offside?", "answer": "Being nearer the goal line than the ball and the second-last opponent."},
+]
+DATASET = {"id": None, "name": "tiny", "version": None, "sha256": "x", "count": len(RECORDS), "file": None}
+
+
+def _weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_config_round_trips_through_a_dict_and_validates():
+    cfg = train.preset("scratch", epochs=3)
+    assert train.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert train.TrainConfig.from_dict({**cfg.to_dict(), "from_the_future": 1}) == cfg
+    assert train.TrainConfig() == train.PRESETS["finetune"]
+    tutorial = train.TrainConfig()
+    assert (tutorial.base, tutorial.learning_rate, tutorial.batch_size, tutorial.epochs, tutorial.weight_decay,
+            tutorial.test_fraction) == ("distilgpt2", 3e-5, 8, 5.0, 0.01, 0.15)
+    with pytest.raises(TrainingError, match="Learning rate"):
+        train.TrainConfig(learning_rate=0)
+    with pytest.raises(TrainingError, match="Unknown preset"):
+        train.preset("huge")
+
+
+def test_few_steps_change_the_parameters_and_write_the_run_folder(tiny_gpt2, tmp_path, offline):
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-2, batch_size=2, max_steps=4, logging_steps=1,
+                            test_fraction=0.34)
+    result = train.run_job(cfg, RECORDS, out, dataset=DATASET, name="first")
+    assert result.state == "finished" and result.steps == 4
+    before, after = _weights(tiny_gpt2), _weights(out / "model")
+    changed = [k for k in after if k in before and not (after[k] == before[k]).all()]
+    assert len(changed) >= len(after) // 2
+
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["config"] == cfg.to_dict() and meta["dataset"]["name"] == "tiny" and meta["format"] == "question-answer"
+    split = json.loads((out / "split.json").read_text())
+    assert sorted(split["train"] + split["test"]) == list(range(len(RECORDS))) and len(split["test"]) == 2
+    rows = runs.read_metrics(out)
+    train_rows = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
+    assert all(r["tokens_per_s"] > 0 and r["learning_rate"] >= 0 and "time" in r for r in train_rows)
+    assert any("eval_loss" in r for r in rows)
+    status = jobs.read_status(out)
+    assert status.state == "finished" and status.progress == 1.0
+
+    lm = models.load_causal_lm(str(out), device="cpu")
+    assert lm.ref.source.endswith("model")
+
+
+def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offline):
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=6, logging_steps=1,
+                            test_fraction=0.0)
+
+    def stop_at_two(fields: dict) -> None:
+        if fields["step"] >= 2:
+            jobs.request_stop(out)
+
+    result = train.run_job(cfg, RECORDS, out, dataset=DATASET, on_progress=stop_at_two)
+    assert result.state == "stopped" and result.steps == 3  # asked after step 2: stops at the end of step 3
+    ckpt = runs.last_checkpoint(out)
+    assert ckpt is not None and int(ckpt.name.split("-")[1]) == result.steps
+    assert jobs.read_status(out).state == "stopped" and not (out / "model").exists()
+    assert models.resolve(str(out)).source == str(ckpt)  # an unfinished run still answers from its checkpoint
+
+    resumed = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True)
+    assert resumed.state == "finished" and resumed.steps == 6
+    steps = [r["step"] for r in runs.read_metrics(out) if "loss" in r]
+    assert steps[-1] == 6 and steps == sorted(steps)  # the curve continues where it stopped
+
+
+def test_scratch_quick_run_is_loadable_by_run_id(tmp_path, offline):
+    out = runs.run_dir(runs.new_run_id("quick"))
+    cfg = train.preset("quick", max_steps=3)
+    train.run_job(cfg, RECORDS, out, dataset=DATASET, name="quick one")
+    assert (out / "tokenizer" / "tokenizer.json").is_file()
+    run = runs.load_run(out.name)
+    assert run.name == "quick one" and run.has_model and run.status.state == "finished"
+    lm = models.load_causal_lm(run.model_spec, device="cpu")
+    assert lm.tokenizer.eos_token == "<|endoftext|>"
+    assert runs.list_runs()[0].id == out.name and runs.count_runs() == 1
+
+
+def test_offline_hub_base_fails_fast_with_the_remedy(tmp_path, offline):
+    out = tmp_path / "run"
+    with pytest.raises(ModelLoadError, match="No network: choose scratch or a local path"):
+        train.run_job(train.TrainConfig(base="distilgpt2-not-cached"), RECORDS, out, dataset=DATASET)
+    status = jobs.read_status(out)
+    assert status.state == "failed" and "No network" in status.error
+
+
+def test_too_few_records_fail_before_loading_anything(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match="at least two"):
+        train.run_job(train.preset("quick"), RECORDS[:1], out, dataset=DATASET)
+    assert jobs.read_status(out).state == "failed"
+
+
+def test_full_disk_marks_the_run_failed_with_the_remedy(tiny_gpt2, tmp_path, offline, monkeypatch):
+    """A full disk cannot be caused safely on a shared machine: saving raises ENOSPC through a patch."""
+    from transformers import Trainer
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Trainer, "save_model", full)
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), batch_size=2, max_steps=1, test_fraction=0.0)
+    with pytest.raises(TrainingError, match="disk full: free space in STUDIO_HOME"):
+        train.run_job(cfg, RECORDS, out, dataset=DATASET)
+    assert jobs.read_status(out).error.startswith("disk full")
+
+
+def test_truncated_records_are_counted(tiny_gpt2, tmp_path, offline):
+    recs = RECORDS + [{"question": "Tell me everything?", "answer": "The referee " * 60}]
+    cfg = train.TrainConfig(base=str(tiny_gpt2), batch_size=4, max_steps=1, max_length=96, test_fraction=0.0)
+    result = train.run_job(cfg, recs, tmp_path / "run", dataset=DATASET)
+    assert result.truncated == 1
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["truncated"] == 1
+
+
+def test_load_dataset_from_file_and_workspace(tmp_path):
+    from studio.data import store
+
+    f = tmp_path / "qa.json"
+    f.write_text(json.dumps(RECORDS))
+    recs, meta = train.load_dataset(str(f))
+    assert recs == RECORDS and meta["count"] == 6 and meta["file"] == str(f.resolve()) and len(meta["sha256"]) == 64
+    info = store.create_dataset("Tiny FAQ", RECORDS)
+    recs, meta = train.load_dataset("Tiny FAQ")
+    assert recs == RECORDS and meta["id"] == info.id and meta["version"] == 1 and meta["sha256"] == info.latest.sha256
+    with pytest.raises(TrainingError, match="no version 9"):
+        train.load_dataset("Tiny FAQ", 9)
+    with pytest.raises(TrainingError, match="No dataset file"):
+        train.load_dataset("nope")
+    f.write_text("{not json")
+    with pytest.raises(StudioError, match="Not valid JSON"):
+        train.load_dataset(str(f))
+
+
+def test_compare_rename_delete(tmp_path):
+    for name, lr in (("a", 1e-3), ("b", 2e-3)):
+        folder = runs.run_dir(runs.new_run_id(name))
+        folder.mkdir(parents=True)
+        runs.write_run(folder, {"name": name, "created": runs.now_iso(), "base": "scratch",
+                                "config": train.preset("scratch", learning_rate=lr).to_dict(),
+                                "dataset": {"name": "d", "version": 1}})
+    listed = runs.list_runs()
+    rows = runs.compare_configs(listed)
+    assert [r["setting"] for r in rows] == ["learning_rate"]
+    renamed = runs.rename_run(listed[0].id, "renamed")
+    assert renamed.name == "renamed"
+    runs.delete_run(listed[1].id)
+    assert [r.id for r in runs.list_runs()] == [listed[0].id]
+
+
+def _token_f1(pred: str, ref: str) -> float:
+    import re
+    from collections import Counter
+
+    p, r = re.findall(r"\w+", pred.lower()), re.findall(r"\w+", ref.lower())
+    common = sum((Counter(p) & Counter(r)).values())
+    return 0.0 if not common else 2 * common / (len(p) + len(r))
+
+
+@pytest.mark.timeout(600)
+def test_scratch_preset_learns_the_40_question_faq_and_stops_cleanly(tmp_path, offline):
+    """The scratch preset's promise, for real: ~2-3 minutes on a busy 2-core CPU (bench/scratch_faq.py prints more)."""
+    from studio import config
+    from studio.models import generate
+
+    records = json.loads(config.SAMPLE_DATASET.read_text(encoding="utf-8"))[:40]
+    out = tmp_path / "faq"
+    result = train.run_job(train.preset("scratch"), records, out, dataset=DATASET)
+    assert result.state == "finished"
+    lm = models.load_causal_lm(str(out), device="cpu")
+    answers = generate.generate_answers(lm, [r["question"] for r in records], max_new_tokens=96)
+    f1 = [_token_f1(a, r["answer"]) for a, r in zip(answers, records)]
+    assert sum(f1) / len(f1) >= 0.9
+    assert _ends_with_eos(lm, [r["question"] for r in records]) >= 38  # it learned to stop after the answer
+
+
+def _ends_with_eos(lm, questions: list[str], max_new_tokens: int = 96) -> int:
+    """How many greedy continuations emit EOS before the token limit (no stop strings involved)."""
+    import torch
+
+    from studio.models import generate
+
+    batch = generate.encode_left_padded(lm.tokenizer, generate.prompts(lm, questions), lm.device)
+    with torch.inference_mode():
+        out = lm.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                pad_token_id=lm.tokenizer.pad_token_id, eos_token_id=lm.tokenizer.eos_token_id)
+    new = out[:, batch["input_ids"].shape[1]:]
+    return int((new == lm.tokenizer.eos_token_id).any(dim=1).sum())
+
+
+def test_out_of_memory_is_caught_with_the_remedy(tiny_gpt2, tmp_path, offline, monkeypatch):
+    """Running out of GPU memory cannot be caused on a CPU machine: the Trainer raises it through a patch."""
+    import torch
+    from transformers import Trainer
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "train", oom)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match=r"Out of memory on cpu: lower the batch size \(now 2\)"):
+        train.run_job(train.TrainConfig(base=str(tiny_gpt2), batch_size=2, max_steps=1), RECORDS, out, dataset=DATASET)
+    assert jobs.read_status(out).state == "failed"
+
+
+def test_cli_train_ask_and_runs(tmp_path, offline, capsys):
+    from studio.__main__ import main
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(RECORDS))
+    out = tmp_path / "cli-run"
+    assert main(["train", "--dataset", str(data), "--base", "scratch", "--preset", "quick", "--max-steps", "2",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "finished: 2 steps" in printed and f"model: {out / 'model'}" in printed
+    assert main(["ask", str(out), "How long is a match?", "--max-new-tokens", "4"]) == 0
+    assert capsys.readouterr().out.endswith("\n")
+    assert main(["train", "--dataset", str(data), "--out", str(out)]) == 2  # refuses to overwrite a run
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["runs"]) == 0 and "no runs yet" in capsys.readouterr().out  # --out was outside the workspace
+
+
+def test_loss_curves_overlay_runs():
+    from studio.train import plots as train_plots
+
+    rows = [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5}, {"step": 2, "eval_loss": 2.7}]
+    fig = train_plots.loss_curves(rows)
+    assert [t.name for t in fig.data] == ["train loss", "eval loss"] and list(fig.data[0].y) == [3.0, 2.5]
+    both = train_plots.loss_curves({"a": rows, "b": rows[:2]})
+    assert [t.name for t in both.data] == ["a: train loss", "a: eval loss", "b: train loss"]

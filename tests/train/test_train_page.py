@@ -1,0 +1,157 @@
+"""The Train page in AppTest: settings, preview, memory check, a real background run, asking, busy device."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from studio import jobs
+from studio.data import sample, store
+from studio.train import runs
+from tests.conftest import REPO
+
+PAGE = str(REPO / "pages" / "2_Train.py")
+
+
+def _page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=90)
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_preview_and_memory_check_for_the_sample(offline):
+    sample.ensure_sample()
+    at = _page().run()
+    _no_exception(at)
+    assert at.radio(key="train.base_choice").value == "scratch"  # offline: the default base needs no network
+    assert at.selectbox(key="train.preset.True").value == "scratch"
+    captions = " ".join(c.value for c in at.caption)
+    assert "158 records to train on, 0 held out" in captions and "Format: question-answer" in captions
+    assert any("Needs about" in s.value for s in at.success)
+    tokens_html = " ".join(m.value for m in at.markdown if "train-tokens" in m.value)
+    assert "Question" in tokens_html and "Answer" in tokens_html and "background:#ffd86b" in tokens_html
+
+
+def test_truncation_warning_and_too_few_records(offline):
+    store.create_dataset("Long", [{"question": "Why?", "answer": "Because " * 400}, {"question": "Q?", "answer": "A."}])
+    at = _page().run()
+    at.number_input(key="train.ml.scratch").set_value(64).run()
+    _no_exception(at)
+    assert any("1 record(s) are longer than 64 tokens" in w.value for w in at.warning)
+
+    store.create_dataset("One", [{"question": "Only?", "answer": "One."}])
+    at = _page()
+    at.session_state["dataset.selected"] = store.find_dataset("One").id
+    at.run()
+    assert any("at least two" in e.value for e in at.error)
+
+
+def test_unreachable_base_says_choose_scratch(offline):
+    sample.ensure_sample()
+    at = _page().run()
+    at.radio(key="train.base_choice").set_value("distilgpt2").run()
+    _no_exception(at)
+    assert any("No network: choose scratch or a local path" in e.value for e in at.error)
+
+
+def test_start_a_run_watch_it_finish_and_ask(offline):
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = _page().run()
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    at.text_input(key="train.name").set_value("page run").run()
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    run_id = at.session_state["train.run_id"]
+    assert run_id and runs.run_dir(run_id).is_dir()
+    deadline = time.time() + 120
+    while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
+    at.run()
+    _no_exception(at)
+    assert any(s.value.startswith("Finished") for s in at.success)
+    assert any(sub.value == "Ask the model" for sub in at.subheader)
+    at.text_input(key="train.question").set_value("What is rule 3?")
+    at.button[[b.label for b in at.button].index("Ask")].click().run()
+    deadline = time.time() + 60
+    while not at.session_state["train.task"].done and time.time() < deadline:
+        time.sleep(0.2)
+    at.run()
+    task = at.session_state["train.task"]
+    assert task.done and not task.error and isinstance(task.result[f"run:{run_id}"][0], str)
+    assert any(m.value.startswith("**Answer:**") for m in at.markdown)
+    # The run is listed on the Runs tab.
+    assert run_id in at.dataframe[-1].value["id"].tolist()
+
+
+def test_second_job_is_refused_while_the_device_is_busy(offline, tmp_path):
+    sample.ensure_sample()
+    busy = tmp_path / "eval-job"
+    busy.mkdir()
+    jobs.update_status(busy, state="running", kind="evaluate", pid=os.getpid(), uses_device=True)
+    jobs.register_current("evaluate", busy)
+    at = _page().run()
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    assert any("one job per device at a time" in e.value for e in at.error)
+    assert at.session_state["train.run_id"] is None
+
+
+def test_home_counts_runs_and_links_train_without_torch(offline, studio_home):
+    folder = runs.run_dir(runs.new_run_id("x"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "x", "created": runs.now_iso()})
+    code = ("import sys; from streamlit.testing.v1 import AppTest; "
+            f"at = AppTest.from_file({str(REPO / 'Home.py')!r}, default_timeout=60).run(); "
+            "assert not at.exception, at.exception; "
+            "assert any('Train' in str(p.proto) for p in at.get('page_link')); "
+            "print([m.value for m in at.metric if m.label == 'Training runs'], 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env={**os.environ, "STUDIO_HOME": str(studio_home)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "['1'] False"
+
+
+def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
+    from studio.train import loop as train
+
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
+    records, meta = train.load_dataset(info.id)
+    folder = runs.run_dir(runs.new_run_id("stopped"))
+    cfg = train.preset("quick", max_steps=6, logging_steps=1)
+    result = train.run_job(cfg, records, folder, dataset=meta, name="stopped run",
+                           on_progress=lambda f: jobs.request_stop(folder) if f["step"] >= 1 else None)
+    assert result.state == "stopped"
+
+    at = _page().run()
+    at.selectbox(key="train.manage_run").set_value(runs.load_run(folder.name))
+    at.button(key="train.open_btn").click().run()
+    _no_exception(at)
+    assert at.session_state["train.run_id"] == folder.name
+    assert any(i.value.startswith("Stopped.") for i in at.info)
+    at.button(key="train.resume").click().run()
+    _no_exception(at)
+    deadline = time.time() + 120
+    while jobs.read_status(folder).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs.read_status(folder).state == "finished", jobs.tail_log(folder)
+    assert [r["step"] for r in runs.read_metrics(folder) if "loss" in r][-1] == 6
+
+
+def test_progress_line_says_each_thing_once():
+    from studio.ui.train import progress_text
+
+    running = jobs.JobStatus("running", eta_s=60, message="step 133/800 · epoch 6.65 · 2,935 tokens/s",
+                             extra={"tokens_per_s": 2935.4})
+    assert progress_text(running) == "running · step 133/800 · epoch 6.65 · 2,935 tokens/s · ETA 1m00s"
+    finished = jobs.JobStatus("finished", eta_s=0, message="finished: 800 steps in 67 s",
+                              extra={"tokens_per_s": 4232.0})
+    assert progress_text(finished) == "finished · 800 steps in 67 s · 4,232 tokens/s"
+    assert progress_text(jobs.JobStatus("queued", message="starting")) == "queued · starting · ETA —"
