@@ -3,6 +3,7 @@ against a bare ``model.generate`` on the same model, prompt and settings, in one
 
     python bench/chat.py                 # a GPT-2 of ~30M parameters built from config (CPU is fine)
     python bench/chat.py --phi35         # Phi-3.5-mini's shape with random weights: bf16 vs 4-bit (CUDA)
+    python bench/chat.py --model HuggingFaceTB/SmolLM2-135M-Instruct   # a real model (the bundled copy offline)
 
 Prints medians over ``--repeats`` alternating runs and the ratios backend / bare (target: within 10%).
 No download: models are built from a configuration with random weights; greedy decoding with EOS
@@ -129,6 +130,7 @@ def report(name: str, m: dict[str, float], extra: str = "") -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--phi35", action="store_true", help="Phi-3.5-mini-sized random model, bf16 and 4-bit (CUDA)")
+    ap.add_argument("--model", help="a model spec to load instead of a random one (a Hub id, model:NAME, a folder)")
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
@@ -137,6 +139,11 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.model:
+        loaded = load_causal_lm(args.model)
+        report(f"{loaded.ref.label} on {loaded.device}, {loaded.dtype}, {args.tokens} tokens, median of {args.repeats}",
+               measure(loaded, args.tokens, args.repeats))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = build(Path(tmp) / "model", args.phi35)
         variants = [None, "4bit"] if args.phi35 else [None]

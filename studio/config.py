@@ -43,6 +43,11 @@ def jobs_dir() -> Path:
     return _sub("jobs")
 
 
+def models_dir() -> Path:
+    """The model library's own models (imported GGUF files, the bundled model): one folder each."""
+    return _sub("models")
+
+
 def hf_token(secrets: Mapping[str, object] | None = None, session_value: str | None = None) -> str | None:
     """The Hugging Face token: a value typed in this session, then secrets, then the environment.
 

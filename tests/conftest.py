@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import huggingface_hub.constants  # noqa: F401 - now, not first inside a test that sets HF_HUB_OFFLINE: the
@@ -12,14 +13,18 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the workspace at a fresh folder, and keep the Hub out of every test."""
     home = tmp_path / "studio-home"
     monkeypatch.setenv("STUDIO_HOME", str(home))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    return home
+    yield home
+    import sys
+
+    if "studio.models.cache" in sys.modules:  # the process's one model cache: each test starts with none loaded
+        sys.modules["studio.models.cache"].shared().unload()
 
 
 @pytest.fixture

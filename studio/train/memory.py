@@ -72,6 +72,11 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
     from studio.models import loading as models
 
     ref = models.resolve(base)
+    if ref.kind in ("gguf", "bundled"):  # not imported yet: the file's header has the shape
+        from studio.models import gguf
+
+        info = gguf.inspect(ref.source)
+        return ModelShape(info.parameters, info.layers or 0, info.hidden_size or 0, info.vocab_size or 0)
     try:
         cfg = AutoConfig.from_pretrained(ref.source, **models.pretrained_kwargs(ref, token))
     except (OSError, ValueError) as exc:

@@ -8,13 +8,12 @@ torch or transformers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
-from studio import chat, config, device, ui
+from studio import chat, device, ui
 from studio.chat import (
     BACKEND_LABELS,
     DEFAULT_LOCAL_MODEL,
@@ -25,6 +24,8 @@ from studio.chat import (
     StreamJob,
 )
 from studio.errors import StudioError
+from studio.models import loading
+from studio.ui import models as models_ui
 
 # Inference Providers that serve chat models (huggingface_hub's list; another name can be typed in).
 PROVIDERS = ["auto", "hf-inference", "baseten", "cerebras", "cohere", "deepinfra", "featherless-ai", "fireworks-ai",
@@ -54,19 +55,6 @@ def local_available() -> bool:
 
 # --- Settings ----------------------------------------------------------------------------------
 
-def _runs() -> dict[str, str]:
-    """Training runs with a saved model, newest first: ``{"run:<id>": "name (id)"}``."""
-    found = {}
-    for meta in sorted(config.runs_dir().glob("*/run.json"), key=lambda p: p.stat().st_mtime, reverse=True):
-        if (meta.parent / "model" / "config.json").is_file():
-            try:
-                name = json.loads(meta.read_text()).get("name") or meta.parent.name
-            except (OSError, ValueError):
-                name = meta.parent.name
-            found[f"run:{meta.parent.name}"] = f"{name} ({meta.parent.name})"
-    return found
-
-
 def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
     kinds = list(BACKEND_LABELS)
@@ -78,13 +66,10 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             if not local_available():
                 st.warning("torch and transformers are not installed here (API mode): choose an API backend.")
                 return None
-            model = st.text_input("Model (Hub id, local folder or run:<id>)", DEFAULT_LOCAL_MODEL,
-                                  key=f"chat.{slot}.local_model", disabled=disabled)
-            runs = _runs()
-            if runs:
-                picked = st.selectbox("Or a training run", ["", *runs], key=f"chat.{slot}.run", disabled=disabled,
-                                      format_func=lambda r: runs[r] if r else "(none: use the model above)")
-                model = picked or model
+            default, why = loading.offline_default(DEFAULT_LOCAL_MODEL)
+            model = models_ui.model_picker(f"chat.{slot}.model", "Local model", default, disabled=disabled)
+            if why and model == default:
+                st.caption(why)
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
             return BackendSpec(kind="local", model=model or "", quantization=None if quant == "none" else quant)

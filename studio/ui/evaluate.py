@@ -54,7 +54,8 @@ def _newest_run_and_base(all_runs: list) -> list[str]:
     picked = [newest.model_spec]
     base = newest.base
     if base and base != "scratch" and not base.startswith("run:") and (
-            Path(base).expanduser().is_dir() or models.hub_reachable()):
+            base.startswith("model:") or Path(base).expanduser().exists() or models.hub_reachable()
+            or models.in_hub_cache(base)):
         picked.append(base)
     return picked
 
@@ -62,16 +63,21 @@ def _newest_run_and_base(all_runs: list) -> list[str]:
 def new_evaluation_form() -> None:
     """Models, questions and settings; Start queues a background job and selects it."""
     all_runs = _runs()
+    from studio.models import library
+
     run_labels = {f"run:{r.id}": f"{r.name} · run {r.id}" for r in all_runs}
     bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
+    shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models() if e.source != "run"}
+    bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**Models**")
         options = list(run_labels) + bases
         if "evaluate.models" not in st.session_state:  # first visit: what was just trained
             st.session_state["evaluate.models"] = _newest_run_and_base(all_runs)
-        chosen = st.multiselect("Training runs and their base models", options,
-                                format_func=lambda s: run_labels.get(s, f"{s} (base)"), key="evaluate.models")
+        chosen = st.multiselect("Training runs, their base models and the model library", options,
+                                format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
+                                key="evaluate.models")
         other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
                              placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct",
                              help="A Hub id, a local folder, or api:<model id> for a hosted model.")

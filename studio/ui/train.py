@@ -22,7 +22,7 @@ from studio.train import loop as train
 from studio.train import plots as train_plots
 from studio.train.config import field_help
 
-BASES = ("scratch", "distilgpt2", "an earlier run", "another model (Hub id or folder)")
+BASES = ("scratch", "distilgpt2", "a model from the library", "an earlier run", "another model (Hub id or folder)")
 
 
 # --- models for asking: loaded once per process ------------------------------------------------------
@@ -73,17 +73,27 @@ def ui_run(fn, *args, **kwargs):
 
 
 def pick_base() -> str | None:
-    from studio.models import loading as models
+    """Scratch, the tutorial's distilgpt2, a library model (the bundled SmolLM2 offline), a run, or any id."""
+    from studio.models import bundled, loading
+    from studio.ui import models as models_ui
 
-    default = 0 if not models.hub_reachable() else 1
+    _, why = loading.offline_default("distilgpt2")
+    offline_bundled = why is not None and (bundled.gguf_path() is not None or bundled.imported())
+    default = 2 if offline_bundled else (0 if why else 1)  # the tutorial's model wherever it can be loaded
     choice = st.radio("Base model", BASES, index=default, horizontal=True, key="train.base_choice",
-                      help="scratch trains a small GPT-2 from zero (works offline); the others fine-tune a pretrained model.")
+                      help="scratch trains a small GPT-2 from zero; the others fine-tune a pretrained model.")
     if choice == "scratch":
         return "scratch"
     if choice == "distilgpt2":
-        if not models.hub_reachable():
-            st.caption("The Hugging Face Hub is not reachable: distilgpt2 works only if it is in the local cache.")
+        if why:
+            st.caption(why.replace("using the bundled", "choose a library model, e.g. the bundled"))
         return "distilgpt2"
+    if choice == "a model from the library":
+        spec = models_ui.model_picker("train.base_model", "Model", bundled.SPEC if offline_bundled else "distilgpt2",
+                                      include_runs=False)
+        if offline_bundled and spec == bundled.SPEC:
+            st.caption(why)
+        return spec
     if choice == "an earlier run":
         done = [r for r in runs.list_runs() if r.has_model or r.checkpoints()]
         if not done:
@@ -92,7 +102,8 @@ def pick_base() -> str | None:
         run = st.selectbox("Continue training", done, format_func=lambda r: f"{r.name} ({r.status.state})",
                            key="train.base_run")
         return run.model_spec
-    spec = st.text_input("Hub id or local folder", key="train.base_other", placeholder="e.g. gpt2 or /models/my-model")
+    spec = st.text_input("Hub id, local folder or .gguf file", key="train.base_other",
+                         placeholder="e.g. gpt2 or /models/my-model")
     return spec.strip() or None
 
 

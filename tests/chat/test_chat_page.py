@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from studio.chat import export_json
 
 REPO = Path(__file__).resolve().parents[2]
-PAGE = str(REPO / "pages" / "3_Chat.py")
+PAGE = str(REPO / "pages" / "4_Chat.py")
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,10 @@ def faults():
         yield fs
 
 
-def page() -> AppTest:
+def page(**state) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=30)
+    for key, value in state.items():  # what a person typed or chose before (a spec typed into the picker)
+        at.session_state[key] = value
     at.run()
     assert not at.exception
     return at
@@ -117,8 +119,7 @@ def test_clear_and_export(faults):
 
 
 def test_local_model_answers_and_can_be_unloaded(tiny_gpt2, offline):
-    at = page()
-    at.text_input(key="chat.a.local_model").set_value(str(tiny_gpt2)).run()
+    at = page(**{"chat.a.model": str(tiny_gpt2)})  # a folder typed into the library picker
     at.selectbox(key="chat.a.quant").set_value("4bit").run()
     send(at, "How long is a match?", wait=120)
     turn = at.session_state["chat.messages"][-1]

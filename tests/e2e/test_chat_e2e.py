@@ -90,7 +90,7 @@ def test_compare_real_server_with_a_local_model(page, studio, faults, tiny_phi3:
         page.get_by_text("Compare with a second model").click()
         wait_idle(page)
         choose(page, "Backend", "Local model", 1)
-        type_into(page, "Model (Hub id, local folder or run:<id>)", str(tiny_gpt2))  # the only local slot
+        type_into(page, "Local model", str(tiny_gpt2))  # the only local slot: typed into the library picker
         fewest_tokens(page)
         ask(page, "How long is a match?")
         # both answers finish, side by side, each with its timing

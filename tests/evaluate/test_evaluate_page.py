@@ -14,7 +14,7 @@ from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
 from studio.evaluate.config import EvalConfig
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Evaluate.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "5_Evaluate.py")
 QA = [
     {"question": "How long is a match? <b>bold</b>", "answer": "Two halves of 45 minutes."},
     {"question": "How many players are on a team?", "answer": "Eleven, one of them the goalkeeper."},

