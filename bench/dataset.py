@@ -20,8 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio import validate  # noqa: E402
-from studio.data import formats
+from studio.data import (
+    formats,
+    validate,  # noqa: E402
+)
 
 
 def make_file(n: int) -> bytes:

@@ -23,7 +23,7 @@ from rapidfuzz import process
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import questions  # noqa: E402
-from studio import dedup  # noqa: E402
+from studio.dedup import fuzzy as dedup  # noqa: E402
 
 
 def _cpu() -> float:

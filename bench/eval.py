@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio import config, models  # noqa: E402
+from studio import config  # noqa: E402
 from studio.models import generate
+from studio.models import loading as models  # noqa: E402
 
 
 def build_model(path: Path, questions: list[str]) -> None:

@@ -56,6 +56,9 @@ def run(code: str, home: str) -> dict:
 
 
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     sys.path.insert(0, str(REPO))
     from studio.models import bundled
 

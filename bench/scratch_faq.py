@@ -20,9 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio import config, train  # noqa: E402
+from studio import config  # noqa: E402
 from studio.models import generate
 from studio.models import loading as models
+from studio.train import loop as train  # noqa: E402
 
 
 def tokens(text: str) -> list[str]:

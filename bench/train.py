@@ -26,8 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio import config, train  # noqa: E402
+from studio import config  # noqa: E402
 from studio.models import prompt_format
+from studio.train import loop as train  # noqa: E402
 from studio.train import recipe, runs, scratch
 
 SHAPES = {
