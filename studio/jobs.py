@@ -264,6 +264,22 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
     return status
 
 
+def claim_device(kind: str, workdir: Path) -> None:
+    """Take the device for a job run in the foreground (the CLI): the busy check and the claim happen
+    under the jobs lock, so two commands started together cannot both take it."""
+    with _locked():
+        busy = active_device_job()
+        if busy is not None and Path(busy.workdir).resolve() != Path(workdir).resolve():
+            what = f"a {busy.kind} job" if busy.kind else "another job"
+            raise JobBusyError(f"The device is busy with {what} ({Path(busy.workdir).name}): one job per device at a "
+                               "time. Stop it or wait for it to finish.")
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        clear_stop(workdir)
+        update_status(workdir, state="running", kind=kind, pid=os.getpid(), error="", progress=0.0,
+                      message="starting", uses_device=True)
+        atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})
+
+
 def register_current(kind: str, workdir: Path, *, uses_device: bool = True) -> None:
     """Register a job run in the foreground (the CLI) so the page sees the device is busy."""
     with _locked():

@@ -90,3 +90,22 @@ def test_status_files(tmp_path):
     assert jobs.read_status(wd).state == "failed"
     (wd / jobs.LOG).write_text("a\nb\rB\nc\n")
     assert jobs.tail_log(wd, 2) == "B\nc"
+
+
+def test_two_foreground_trainings_started_together_cannot_both_take_the_device(tmp_path):
+    """The busy check and the claim happen under the jobs lock: one runs, the other is refused."""
+    import json as _json
+    import subprocess
+    import sys
+
+    data = tmp_path / "qa.json"
+    data.write_text(_json.dumps([{"question": f"Q{i}?", "answer": f"A{i}."} for i in range(16)]))
+    env = {**os.environ}
+    cmds = [[sys.executable, "-m", "studio", "train", "--dataset", str(data), "--preset", "quick", "--epochs", "40",
+             "--out", str(tmp_path / f"run{i}")] for i in range(2)]
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for c in cmds]
+    outs = [p.communicate(timeout=300) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], outs
+    refused = next(err for (_, err), p in zip(outs, procs) if p.returncode == 2)
+    assert "device is busy" in refused and refused.startswith("error: ")

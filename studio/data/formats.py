@@ -227,7 +227,7 @@ def _parse_csv(text: str) -> list[dict]:
                 raise DatasetFormatError(
                     f"Line {line}: {len(values)} values for {len(header)} columns (a stray comma or quote?)."
                 )
-            rows.append(dict(zip(header, values)))
+            rows.append(dict(zip(header, (_unsafe_cell(v) for v in values))))
     except csv.Error as exc:
         raise DatasetFormatError(f"Line {reader.line_num}: not valid CSV ({exc}).") from None
     return rows
@@ -368,11 +368,25 @@ def to_csv(records: list[Record]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads as a formula at the start of a cell (OWASP's CSV-injection list)."""
+
+
+def safe_cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading formula character gets a ``'`` before it.
+    The studio's own CSV reader removes it again, so a round trip keeps the exact text."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _unsafe_cell(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return safe_cell(value)
     if isinstance(value, float) and not math.isfinite(value):
         return ""
     return json.dumps(value, ensure_ascii=False)

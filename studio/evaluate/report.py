@@ -16,6 +16,7 @@ from pathlib import Path
 import plotly.io as pio
 
 from studio import atomic
+from studio.data.formats import safe_cell
 from studio.errors import StudioError
 from studio.evaluate import metrics
 from studio.evaluate import plots as eval_plots
@@ -38,14 +39,14 @@ def to_csv(result: dict) -> str:
     writer.writerow(header)
     for row in result.get("rows") or []:
         leak = row.get("leak") or {}
-        line = [row.get("index", 0) + 1, row.get("question", ""), row.get("reference", ""), bool(leak),
-                leak.get("score", ""), leak.get("train_question", "")]
+        line = [row.get("index", 0) + 1, safe_cell(row.get("question", "")), safe_cell(row.get("reference", "")),
+                bool(leak), leak.get("score", ""), safe_cell(leak.get("train_question", "") or "")]
         for label in labels:
             scores = (row.get("scores") or {}).get(label, {})
             judge = (row.get("judge") or {}).get(label, {})
-            line += [(row.get("answers") or {}).get(label, ""), (row.get("errors") or {}).get(label, "")]
+            line += [safe_cell((row.get("answers") or {}).get(label, "")), safe_cell((row.get("errors") or {}).get(label, ""))]
             line += [_num(scores.get(m)) for m in metrics.CSV_METRICS]
-            line += [judge.get("score", ""), judge.get("reason", "")]
+            line += [judge.get("score", ""), safe_cell(judge.get("reason", "") or "")]
         writer.writerow(line)
     return buf.getvalue()
 

@@ -87,3 +87,30 @@ def test_megabyte_answer_is_kept_whole():
     records = formats.read_records(json.dumps([{"question": "q", "answer": big}]).encode(), "big.json")
     assert records[0]["answer"] == big
     assert [p.message.split(" (")[0] for p in validate.ensure_valid(records)] == ["very long"]
+
+
+def test_csv_exports_neutralise_formulas_and_the_studio_reads_them_back_exactly():
+    """OWASP's CSV-injection advice: a cell starting with = + - @ tab or CR gets a ' in the CSV; JSON
+    and JSONL keep the exact text, and the studio's CSV reader gives the original back."""
+    from studio.data import formats
+
+    assert formats.to_csv([{"question": "\rCR", "answer": "a"}]).decode().count("'\rCR") == 1
+    texts = ["=1+1", "+SUM(A1)", "-5 degrees", "@cmd", "\tTabbed", "'quoted", "plain"]
+    records = [{"question": t, "answer": f"{t} answer"} for t in texts]
+    raw = formats.to_csv(records).decode("utf-8")
+    assert "'=1+1" in raw and "'+SUM(A1)" in raw and "'-5 degrees" in raw and "'@cmd" in raw
+    assert "\n=1+1" not in raw and ",=1+1" not in raw
+    back = formats.apply_mapping(formats.parse(raw.encode(), "x.csv").rows, formats.FieldMap("question", "answer"))
+    assert [r["question"] for r in back] == texts and [r["answer"] for r in back] == [f"{t} answer" for t in texts]
+    assert json.loads(formats.to_json(records)) == records  # JSON keeps the exact text
+    assert formats.to_jsonl(records).decode().count("=1+1") == 2 and "'=1+1" not in formats.to_jsonl(records).decode()
+
+
+def test_evaluation_csv_neutralises_formulas_in_answers():
+    from studio.evaluate import report
+
+    result = {"models": [{"label": "m", "spec": "m"}], "rows": [
+        {"index": 0, "question": "=cmd|' /C calc'!A0", "reference": "ok", "answers": {"m": "@SUM(1)"},
+         "errors": {}, "scores": {"m": {"f1": 0.5}}, "judge": {}, "leak": None}]}
+    raw = report.to_csv(result)
+    assert "'=cmd" in raw and "'@SUM(1)" in raw and "\n=cmd" not in raw
