@@ -21,9 +21,10 @@ new_tab, runs_tab = st.tabs(["New run", "Runs"])
 with new_tab:
     picked = ui_train.pick_dataset()
     base = ui_train.pick_base()
-    if picked is not None and base:
+    method = ui_train.pick_method(base) if base else None
+    if picked is not None and base and method:
         records, meta = picked
-        cfg = ui_train.settings(base)
+        cfg = ui_train.settings(base, len(records), method)
         if cfg is not None:
             with st.expander("Preview: what the model will see", expanded=False):
                 ui_train.preview(cfg, records, meta)

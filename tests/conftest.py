@@ -50,7 +50,7 @@ TINY_TEXT = [
 def build_tiny_causal_lm(path: Path, *, chat_template: str | None = None, arch: str = "gpt2") -> Path:
     """Save a tiny randomly initialised causal LM and a byte-level BPE tokenizer to ``path``.
 
-    ``arch`` is "gpt2" or "phi3"; ``chat_template`` (a Jinja string) makes it a chat model.
+    ``arch`` is "gpt2", "phi3" or "llama"; ``chat_template`` (a Jinja string) makes it a chat model.
     """
     from tokenizers import ByteLevelBPETokenizer
     from transformers import GPT2Config, GPT2LMHeadModel, Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
@@ -67,7 +67,14 @@ def build_tiny_causal_lm(path: Path, *, chat_template: str | None = None, arch: 
     import torch
 
     torch.manual_seed(0)
-    if arch == "phi3":
+    if arch == "llama":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+        model = LlamaForCausalLM(cfg)
+    elif arch == "phi3":
         cfg = Phi3Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
@@ -87,6 +94,12 @@ PHI35_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
 )
 """Phi-3.5-mini-instruct's chat format, for tiny models that must behave like it."""
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny llama (SmolLM2's architecture) with Phi-3.5's chat template, saved locally."""
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama"), chat_template=PHI35_TEMPLATE, arch="llama")
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,11 @@ OVERRIDES = {
     "--seed": ("seed", int),
     "--scratch-size": ("scratch_size", str),
     "--vocab-size": ("vocab_size", int),
+    "--method": ("method", str),
+    "--lora-r": ("lora_r", int),
+    "--lora-alpha": ("lora_alpha", int),
+    "--lora-dropout": ("lora_dropout", float),
+    "--lora-targets": ("lora_targets", str),
 }
 
 
@@ -39,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", help="a JSON dataset file, or a workspace dataset name or id")
     p.add_argument("--dataset-version", type=int, help="workspace dataset version (default: latest)")
     p.add_argument("--base", help="scratch, distilgpt2, a Hub id, a local folder or run:<id> (default: the preset's)")
-    p.add_argument("--preset", help="finetune, scratch or quick (default: scratch for --base scratch, else finetune)")
+    p.add_argument("--preset", help="recommended (sized to the data), tutorial, scratch or quick (default: scratch for --base scratch, else recommended)")
     p.add_argument("--out", help="the run folder (default: a new folder under STUDIO_HOME/runs)")
     p.add_argument("--name", help="the run's display name")
     p.add_argument("--config-json", help="a TrainConfig as JSON (the page passes its settings this way)")
@@ -56,6 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--max-new-tokens", type=int, default=128)
     a.set_defaults(func=cmd_ask)
 
+    m = sub.add_parser("merge", help="merge a LoRA run's adapter into its base: a full model for export and serving")
+    m.add_argument("run", help="a run id, run:<id> or a run folder")
+    m.add_argument("--out", help="where to write the merged model (default: the run's merged/ folder)")
+    m.set_defaults(func=cmd_merge)
+
     r = sub.add_parser("runs", help="list, rename or delete training runs")
     r.add_argument("action", nargs="?", default="list", choices=["list", "rename", "delete"])
     r.add_argument("run_id", nargs="?")
@@ -64,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_runs)
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, n_records: int = 0):
     from studio.train import loop as train
 
     if args.config_json:
@@ -76,13 +86,28 @@ def _config(args: argparse.Namespace):
             cfg = cfg.replace(base=args.base)
     else:
         base = args.base or (train.PRESETS[args.preset].base if args.preset else train.default_base())
-        cfg = train.preset(args.preset or train.default_preset(base), base=base)
+        name = args.preset or train.default_preset(base)
+        if name == "recommended":
+            cfg, why = train.recommend(n_records, base=base, method=args.method or "full", parameters=_parameters(base))
+            print(f"preset: {why}", flush=True)
+        else:
+            cfg = train.preset(name, base=base)
     changes = {}
     for flag, (field, _typ) in OVERRIDES.items():
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             changes[field] = value
     return cfg.replace(**changes) if changes else cfg
+
+
+def _parameters(base: str) -> int | None:
+    """The base's parameter count from its config (for the recommended preset), None when unknown."""
+    from studio.train import memory
+
+    try:
+        return memory.shape_for_base(base).params
+    except StudioError:
+        return None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -113,8 +138,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         if not args.dataset:
             raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
-        cfg = _config(args)
         records, meta = train.load_dataset(args.dataset, args.dataset_version)
+        cfg = _config(args, len(records))
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or meta["name"] or "run")
         if (out / runs.RUN_JSON).exists():
             raise TrainingError(f"{out} already holds a run: choose another --out, or add --resume to continue it.")
@@ -122,17 +147,10 @@ def _train(args: argparse.Namespace) -> int:
     in_job = os.environ.get("STUDIO_JOB_DIR")
     if not in_job or Path(in_job).resolve() != out.resolve():
         # A foreground run: take the device like a job would, so the page does not start a second one.
-        busy = jobs.active_device_job()
-        if busy is not None and Path(busy.workdir).resolve() != out.resolve():
-            raise StudioError(f"The device is busy with a {busy.kind} job ({Path(busy.workdir).name}): one job per device at a time.")
-        out.mkdir(parents=True, exist_ok=True)
-        jobs.clear_stop(out)
-        jobs.update_status(out, state="running", kind="train", pid=os.getpid(), error="", progress=0.0,
-                           message="starting", uses_device=True)
-        jobs.register_current("train", out)
+        jobs.claim_device("train", out)
     print(f"run: {out}", flush=True)
-    print(f"base: {cfg.base} · dataset: {meta['name']} ({meta['count']} records) · epochs {cfg.epochs} · "
-          f"lr {cfg.learning_rate} · batch {cfg.batch_size}", flush=True)
+    print(f"base: {cfg.base} · method {cfg.method} · dataset: {meta['name']} ({meta['count']} records) · "
+          f"epochs {cfg.epochs} · lr {cfg.learning_rate} · batch {cfg.batch_size}", flush=True)
     result = train.run_job(cfg, records, out, dataset=meta, name=name, resume=args.resume)
     loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
@@ -141,6 +159,18 @@ def _train(args: argparse.Namespace) -> int:
         print(f"model: {out / 'model'}", flush=True)
     else:
         print(f"resume with: python -m studio train --resume --out {out}", flush=True)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from studio.train import lora
+
+    spec = args.run[4:] if args.run.startswith("run:") else args.run
+    folder = Path(spec).expanduser() if Path(spec).expanduser().is_dir() else config.runs_dir() / spec
+    if not (folder / runs.RUN_JSON).is_file():
+        raise StudioError(f"No training run {args.run!r}: `python -m studio runs` lists them.")
+    out = lora.merge(folder, Path(args.out) if args.out else None)
+    print(f"merged into {out}")
     return 0
 
 

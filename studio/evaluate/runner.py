@@ -10,7 +10,6 @@ when it stops. Results: ``STUDIO_HOME/evals/<id>.json`` (schema in ``studio.eval
 
 from __future__ import annotations
 
-import os
 import platform
 import secrets
 import threading
@@ -82,27 +81,10 @@ def describe_local(entry: dict, lm) -> None:
             entry["run_dir"] = str(folder)
             entry["run_id"] = entry["run_id"] or folder.name
             break
+    from studio.models import loading
+
     commit = getattr(lm.model.config, "_commit_hash", None)  # the Hub revision a cached model came from
-    entry["revision"] = commit or (_folder_fingerprint(Path(ref.source)) if ref.local else None)
-
-
-def _folder_fingerprint(folder: Path) -> str | None:
-    """sha256 of a local model's config and weight files (names, sizes, first and last MiB)."""
-    import hashlib
-
-    if not folder.is_dir():
-        return None
-    h = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
-            size = f.stat().st_size
-            h.update(f"{f.name}:{size}".encode())
-            with open(f, "rb") as fh:
-                h.update(fh.read(1 << 20))
-                if size > 2 << 20:
-                    fh.seek(-(1 << 20), os.SEEK_END)
-                    h.update(fh.read())
-    return "sha256:" + h.hexdigest()
+    entry["revision"] = commit or (loading.folder_fingerprint(Path(ref.source)) if ref.local else None)
 
 
 def _chat_backend(spec: str, config: EvalConfig, creds):

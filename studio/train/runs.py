@@ -56,7 +56,12 @@ class RunInfo:
 
     @property
     def has_model(self) -> bool:
-        return (self.dir / "model" / "config.json").is_file()
+        """A saved model: full weights, or a LoRA adapter (loaded with its base)."""
+        return any((self.dir / "model" / f).is_file() for f in ("config.json", "adapter_config.json"))
+
+    @property
+    def method(self) -> str:
+        return str((self.config or {}).get("method") or "full")
 
     @property
     def model_spec(self) -> str:

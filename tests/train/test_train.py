@@ -35,7 +35,7 @@ def test_config_round_trips_through_a_dict_and_validates():
     cfg = train.preset("scratch", epochs=3)
     assert train.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert train.TrainConfig.from_dict({**cfg.to_dict(), "from_the_future": 1}) == cfg
-    assert train.TrainConfig() == train.PRESETS["finetune"]
+    assert train.TrainConfig() == train.PRESETS["tutorial"]
     tutorial = train.TrainConfig()
     assert (tutorial.base, tutorial.learning_rate, tutorial.batch_size, tutorial.epochs, tutorial.weight_decay,
             tutorial.test_fraction) == ("distilgpt2", 3e-5, 8, 5.0, 0.01, 0.15)

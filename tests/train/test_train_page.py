@@ -61,7 +61,7 @@ def test_preview_and_memory_check_for_the_sample(offline):
 def test_truncation_warning_and_too_few_records(offline):
     store.create_dataset("Long", [{"question": "Why?", "answer": "Because " * 400}, {"question": "Q?", "answer": "A."}])
     at = _page().run()
-    at.number_input(key="train.ml.scratch").set_value(64).run()
+    at.number_input(key="train.ml.scratch.full").set_value(64).run()
     _no_exception(at)
     assert any("1 record(s) are longer than 64 tokens" in w.value for w in at.warning)
 
@@ -175,3 +175,43 @@ def test_progress_line_says_each_thing_once():
                               extra={"tokens_per_s": 4232.0})
     assert progress_text(finished) == "finished · 800 steps in 67 s · 4,232 tokens/s"
     assert progress_text(jobs.JobStatus("queued", message="starting")) == "queued · starting · ETA —"
+
+
+def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tiny_llama):
+    """Method LoRA on a pretrained base: the recommended preset says why, the preview shows the
+    trainable share, the run trains adapters, and the merge button writes a full model."""
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = _page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    _no_exception(at)
+    assert at.selectbox(key="train.preset.False").value == "recommended"
+    assert any(i.value.startswith("10 records: a FAQ, nothing held out, 10 epochs at 1e-3 (LoRA rank 16") for i in at.info)
+    assert any("LoRA:" in c.value and "parameters trainable" in c.value for c in at.caption)
+    at.number_input(key="train.ep.recommended.lora").set_value(2).run()
+    at.number_input(key="train.lr_r.recommended.lora").set_value(4).run()
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    run_id = at.session_state["train.run_id"]
+    deadline = time.time() + 180
+    while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
+    assert (runs.run_dir(run_id) / "model" / "adapter_config.json").is_file()
+    at.run()
+    at.button(key="train.merge").click().run()
+    task = at.session_state["train.merge_task"]
+    task.join(120)
+    at.run()
+    assert task.error is None and (runs.run_dir(run_id) / "merged" / "config.json").is_file()
+    assert any("Merged into a full model" in c.value for c in at.caption)
+
+
+def test_qlora_on_a_cpu_says_so_and_start_is_not_offered(offline, tiny_llama):
+    sample.ensure_sample()
+    at = _page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("qlora").run()
+    assert any("QLoRA needs a CUDA GPU" in e.value and "choose LoRA" in e.value for e in at.error)
+    assert not [b for b in at.button if b.key == "train.start"]

@@ -1,0 +1,131 @@
+"""LoRA runs on a tiny llama built from its config: adapters saved, only adapters trained, loaded
+everywhere a run loads, merged into a full model that answers the same; presets sized to the data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from studio.errors import StudioError, TrainingError
+from studio.train import config as train_config
+from studio.train import loop as train
+from studio.train import lora, runs
+
+FAQ = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball and the goal."} for i in range(12)]
+
+
+def lora_run(base: Path, **overrides) -> Path:
+    settings = dict(method="lora", learning_rate=5e-3, epochs=3, test_fraction=0.0, batch_size=4, max_length=64,
+                    logging_steps=1, lora_r=4, lora_alpha=8)
+    cfg = train_config.TrainConfig(base=str(base), **{**settings, **overrides})
+    folder = runs.run_dir(runs.new_run_id("lora"))
+    train.run_job(cfg, FAQ, folder, dataset={"name": "faq"}, name="lora run")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lora_folder(tiny_llama, tmp_path_factory):
+    """One trained LoRA run shared by the tests below (its own workspace, kept for the module)."""
+    import os
+
+    home = tmp_path_factory.mktemp("lora-home")
+    old = os.environ.get("STUDIO_HOME")
+    os.environ["STUDIO_HOME"] = str(home)
+    try:
+        folder = lora_run(tiny_llama)
+    finally:
+        os.environ["STUDIO_HOME"] = old or ""
+    return folder
+
+
+def test_a_lora_run_stores_only_the_adapter_and_its_base(lora_folder, tiny_llama):
+    model_dir = lora_folder / "model"
+    assert (model_dir / "adapter_model.safetensors").is_file() and (model_dir / "adapter_config.json").is_file()
+    assert not (model_dir / "model.safetensors").exists()
+    meta = json.loads((lora_folder / "run.json").read_text())
+    assert meta["method"] == "lora" and meta["base"] == str(tiny_llama) and meta["base_fingerprint"].startswith("sha256:")
+    assert 0 < meta["trainable_parameters"] < meta["parameters"] * 0.5
+
+
+def test_only_adapter_weights_change(lora_folder, tiny_llama):
+    from safetensors.torch import load_file
+
+    base = load_file(str(Path(tiny_llama) / "model.safetensors"))
+    adapter = load_file(str(lora_folder / "model" / "adapter_model.safetensors"))
+    assert adapter and all("lora_" in k for k in adapter)
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # B starts at zero: it moved
+    assert (Path(tiny_llama) / "model.safetensors").is_file() and base  # the base on disk is untouched
+
+
+def test_a_lora_run_loads_in_chat_and_evaluation_and_its_merge_answers_the_same(lora_folder, tiny_llama, monkeypatch):
+    monkeypatch.setenv("STUDIO_HOME", str(lora_folder.parent.parent))
+    from studio.chat import ChatParams
+    from studio.chat.local import LocalBackend
+    from studio.models import generate, loading
+
+    lm = loading.load_causal_lm(f"run:{lora_folder.name}")
+    assert lm.ref.kind == "adapter"
+    base = loading.load_causal_lm(str(tiny_llama))
+    q = ["What is rule 3?"]
+    tuned = generate.generate_answers(lm, q, max_new_tokens=12)
+    assert tuned != generate.generate_answers(base, q, max_new_tokens=12)  # the adapter changed the answers
+    chat = LocalBackend(lm).complete([{"role": "user", "content": q[0]}], ChatParams(max_new_tokens=12, do_sample=False))
+    assert chat.strip() == tuned[0].strip()
+    merged = lora.merge(lora_folder)
+    assert (merged / "config.json").is_file() and (merged / "model.safetensors").is_file()
+    after = loading.load_causal_lm(f"run:{lora_folder.name}")  # now the merged folder
+    assert after.ref.kind == "run" and Path(after.ref.source) == merged
+    assert generate.generate_answers(after, q, max_new_tokens=12) == tuned
+    with pytest.raises(StudioError, match="exists and is not empty"):
+        lora.merge(lora_folder)
+
+
+def test_merge_refuses_a_full_run(tiny_gpt2):
+    cfg = train.preset("quick", max_steps=2)
+    folder = runs.run_dir(runs.new_run_id("full"))
+    train.run_job(cfg, FAQ, folder, dataset={"name": "faq"})
+    with pytest.raises(StudioError, match="is not a LoRA run"):
+        lora.merge(folder)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"lora_r": 0}, "LoRA rank 0 is out of range"),
+    ({"method": "dora"}, "Unknown method 'dora'"),
+])
+def test_bad_lora_settings_are_refused_before_training(tiny_llama, overrides, message):
+    with pytest.raises(TrainingError, match=message):
+        train_config.TrainConfig(base=str(tiny_llama), **overrides)
+
+
+def test_a_rank_above_the_hidden_size_or_unknown_targets_fail_the_run_with_the_layer_names(tiny_llama):
+    with pytest.raises(TrainingError, match="above the model's hidden size"):
+        lora_run(tiny_llama, lora_r=64)
+    with pytest.raises(TrainingError, match="No linear layer named wq.*down_proj.*q_proj"):
+        lora_run(tiny_llama, lora_targets="wq")
+    failed = [r for r in runs.list_runs() if r.status.state == "failed"]
+    assert failed and all("LoRA" in r.status.error or "linear layer" in r.status.error for r in failed)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a CUDA machine QLoRA runs")
+def test_qlora_without_cuda_says_so_and_offers_lora(tiny_llama):
+    with pytest.raises(TrainingError, match="QLoRA needs a CUDA GPU.*choose method lora"):
+        lora_run(tiny_llama, method="qlora")
+
+
+def test_presets_are_sized_to_the_records():
+    cfg, why = train_config.recommend(40)
+    assert (cfg.test_fraction, cfg.epochs, cfg.learning_rate) == (0.0, 12, 1e-4)
+    assert why.startswith("40 records: a FAQ, nothing held out, 12 epochs at 1e-4")
+    cfg, why = train_config.recommend(40, method="lora")
+    assert (cfg.epochs, cfg.learning_rate, cfg.method) == (10, 1e-3, "lora") and "LoRA rank 16" in why
+    assert train_config.recommend(1000)[0].test_fraction == 0.1 and train_config.recommend(50_000)[0].epochs == 2
+    assert train_config.recommend(40, parameters=3_800_000_000)[0].learning_rate == 2e-5  # Phi-3.5-mini's size
+    assert train_config.default_preset("distilgpt2") == "recommended"
+    assert train_config.PRESETS["tutorial"].learning_rate == 3e-5  # the tutorial's settings stay available
+
+
+def test_the_lora_runs_workspace_is_not_leaked(lora_folder):
+    assert lora_folder.is_dir() and runs.list_runs() == []  # the shared run lives in its own workspace
