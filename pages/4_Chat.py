@@ -44,4 +44,4 @@ if c1.button("Clear conversation", icon=":material/delete:", disabled=busy or no
     st.session_state["chat.messages"] = []
     st.rerun()
 with c2:
-    chat_ui.export_buttons(spec, params)
+    chat_ui.export_buttons(spec, params, spec_b if compare else None)

@@ -12,27 +12,54 @@ from studio.tasks import Task
 
 # --- Export -----------------------------------------------------------------------------------
 
+def _answer(turn: dict[str, Any]) -> dict[str, Any]:
+    """One answer as exported: its text without the leading space a tokenizer leaves, its model,
+    timing, and a failure's reason (a failed answer is not an empty one)."""
+    out = {k: turn[k] for k in ("role", "model", "stats") if k in turn}
+    out["content"] = (turn.get("content") or "").strip()
+    if turn.get("error"):
+        out["error"] = turn["error"]
+        out.pop("stats", None)  # "0 tokens" says nothing about a failure
+    return out
+
+
 def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
-                params: ChatParams | None = None) -> str:
-    """The conversation as JSON: model, settings and messages (never a token)."""
+                params: ChatParams | None = None, spec_b: BackendSpec | None = None) -> str:
+    """The conversation as JSON: model(s), settings and messages; compare mode's second answer as
+    ``alt``; failures with their reason (never a token)."""
+    rows = []
+    for m in messages:
+        if m.get("role") != "assistant":
+            rows.append({k: m[k] for k in ("role", "content") if k in m})
+            continue
+        row = _answer(m)
+        if m.get("alt"):
+            row["alt"] = _answer({"role": "assistant", **m["alt"]})
+        rows.append(row)
     doc = {
         "model": spec.to_dict() if spec else None,
+        "second_model": spec_b.to_dict() if spec_b else None,
         "params": params.to_dict() if params else None,
-        "messages": [{k: m[k] for k in ("role", "content", "model", "stats") if k in m} for m in messages],
+        "messages": rows,
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
 
-def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None) -> str:
-    """The conversation as Markdown, one heading per turn."""
+def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
+                    spec_b: BackendSpec | None = None) -> str:
+    """The conversation as Markdown, one heading per turn; compare mode's answers one after the other."""
     lines = ["# Conversation", ""]
     if spec:
-        lines += [f"Model: {spec.label}", ""]
+        lines += [f"Model: {spec.label}" + (f" · compared with {spec_b.label}" if spec_b else ""), ""]
     for m in messages:
-        who = {"user": "You", "assistant": "Assistant", "system": "System"}.get(m.get("role", ""), m.get("role", ""))
-        if m.get("model"):
-            who += f" ({m['model']})"
-        lines += [f"## {who}", "", m.get("content", ""), ""]
+        answers = [m] + ([m["alt"]] if m.get("role") == "assistant" and m.get("alt") else [])
+        for turn in answers:
+            role = m.get("role", "")
+            who = {"user": "You", "assistant": "Assistant", "system": "System"}.get(role, role)
+            if turn.get("model"):
+                who += f" ({turn['model']})"
+            body = f"*Failed: {turn['error']}*" if turn.get("error") else (turn.get("content") or "").strip()
+            lines += [f"## {who}", "", body, ""]
     return "\n".join(lines)
 
 

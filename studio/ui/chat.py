@@ -238,12 +238,13 @@ def live_answers() -> None:
             job.cancel()
 
 
-def export_buttons(spec: BackendSpec | None, params: ChatParams | None) -> None:
+def export_buttons(spec: BackendSpec | None, params: ChatParams | None, spec_b: BackendSpec | None = None) -> None:
+    """Both models' answers in compare mode, and failures with their reason."""
     turns = st.session_state["chat.messages"]
     disabled = not turns or streaming()
     c1, c2 = st.columns(2)
-    c1.download_button("Export JSON", chat.export_json(turns, spec, params), "conversation.json", "application/json",
-                       disabled=disabled, key="chat.export_json", on_click="ignore")
-    c2.download_button("Export Markdown", chat.export_markdown(turns, spec), "conversation.md", "text/markdown",
+    c1.download_button("Export JSON", chat.export_json(turns, spec, params, spec_b), "conversation.json",
+                       "application/json", disabled=disabled, key="chat.export_json", on_click="ignore")
+    c2.download_button("Export Markdown", chat.export_markdown(turns, spec, spec_b), "conversation.md", "text/markdown",
                        disabled=disabled, key="chat.export_md", on_click="ignore")
 

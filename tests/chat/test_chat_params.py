@@ -92,3 +92,21 @@ def test_exports_hold_the_conversation_and_settings():
     assert doc["model"]["base_url"] == "http://h/v1"
     md = export_markdown(msgs, spec)
     assert "## You" in md and "Tudo bem." in md and "## Assistant (m @ http://h/v1)" in md
+
+
+def test_compare_exports_hold_both_answers_and_failures_with_their_reason():
+    from studio.chat import BackendSpec, export_json, export_markdown
+
+    turns = [{"role": "user", "content": "How long is a match?"},
+             {"role": "assistant", "content": " Ninety minutes.", "model": "a (local)", "stats": "12 tokens",
+              "alt": {"role": "assistant", "content": "", "model": "b @ http://x/v1", "stats": "0 tokens",
+                      "error": "http://x/v1 closed the stream before the answer finished: try again."}}]
+    a, b = BackendSpec(kind="local", model="a"), BackendSpec(kind="openai", model="b", base_url="http://x/v1")
+    doc = json.loads(export_json(turns, a, None, b))
+    answer = doc["messages"][1]
+    assert answer["content"] == "Ninety minutes." and answer["alt"]["model"] == "b @ http://x/v1"
+    assert answer["alt"]["error"].startswith("http://x/v1 closed the stream") and "stats" not in answer["alt"]
+    assert doc["second_model"]["model"] == "b"
+    md = export_markdown(turns, a, b)
+    assert "## Assistant (a (local))\n\nNinety minutes." in md
+    assert "## Assistant (b @ http://x/v1)\n\n*Failed: http://x/v1 closed the stream" in md
