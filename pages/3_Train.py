@@ -28,9 +28,12 @@ with new_tab:
         if cfg is not None:
             with st.expander("Preview: what the model will see", expanded=False):
                 ui_train.preview(cfg, records, meta)
-            ui_train.memory_check(cfg)
+            loadable = ui_train.memory_check(cfg)
+            version = f" v{meta['version']}" if meta.get("version") is not None else ""
+            st.caption(f"Will train **{base}** ({cfg.method}) on **{meta['name']}{version}** ({len(records):,} records).")
             name = st.text_input("Run name", placeholder=f"{meta['name']} · {base}", key="train.name")
-            if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start"):
+            if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
+                         disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
                 run_id = ui_train.start(cfg, meta, name.strip())
                 if run_id:
                     st.session_state["train.run_id"] = run_id

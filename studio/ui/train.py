@@ -51,10 +51,13 @@ def pick_dataset() -> tuple[list[dict], dict] | None:
         st.info("No datasets yet: create or import one on the Dataset page.")
         return None
     ids = [d.id for d in datasets]
-    selected = st.session_state.get("dataset.selected")
+    # This page's own choice, kept while other pages are open (their widgets' state is dropped);
+    # the Dataset page's selection only on the first visit.
+    selected = st.session_state.get("train.dataset_id") or st.session_state.get("dataset.selected")
     index = ids.index(selected) if selected in ids else 0
     c1, c2 = st.columns([3, 1])
     info = c1.selectbox("Dataset", datasets, index=index, format_func=lambda d: d.name, key="train.dataset")
+    st.session_state["train.dataset_id"] = info.id
     versions = [v.version for v in reversed(info.versions)]
     if not versions:
         st.warning("This dataset has no saved version yet: save it on the Dataset page.")
@@ -250,10 +253,11 @@ def highlight(rows: list[dict]) -> str:
     return f'<div data-testid="train-tokens" style="line-height:1.9">{"".join(spans)}</div>'
 
 
-def memory_check(cfg: train.TrainConfig, longest: int = 0) -> None:
+def memory_check(cfg: train.TrainConfig, longest: int = 0) -> bool:
+    """The memory estimate for ``cfg``; False (the reason shown) when the base cannot be loaded."""
     shape = ui_run(memory.shape_for_base, cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
     if shape is None:
-        return
+        return False
     seq = min(cfg.max_length, longest or cfg.max_length)
     est = memory.estimate(shape, cfg.batch_size, seq, gradient_checkpointing=cfg.gradient_checkpointing,
                           method=cfg.method, lora_r=cfg.lora_r)
@@ -268,6 +272,7 @@ def memory_check(cfg: train.TrainConfig, longest: int = 0) -> None:
              f"(batch {cfg.batch_size} × {seq} tokens){share}")
     (st.success if ok else st.warning)(line, icon=":material/memory:")
     st.caption(parts)
+    return True
 
 
 def start(cfg: train.TrainConfig, meta: dict, name: str) -> str | None:

@@ -78,6 +78,25 @@ def test_unreachable_base_says_choose_scratch(offline):
     at.radio(key="train.base_choice").set_value("distilgpt2").run()
     _no_exception(at)
     assert any("No network: choose scratch or a local path" in e.value for e in at.error)
+    assert at.button(key="train.start").disabled  # a base that cannot load starts no run
+
+
+def test_the_page_keeps_its_own_dataset_when_other_pages_were_open(offline):
+    sample.ensure_sample()
+    mine = store.create_dataset("Mine", [{"question": "Q?", "answer": "A."}, {"question": "R?", "answer": "B."}])
+    other = next(d.id for d in store.list_datasets() if d.id != mine.id)
+    at = _page()
+    at.session_state["dataset.selected"] = other
+    at.run()
+    at.selectbox(key="train.dataset").set_value(next(d for d in store.list_datasets() if d.id == mine.id)).run()
+    assert at.session_state["train.dataset_id"] == mine.id
+    # Back from another page: the widget's own state is gone, the Dataset page chose something else.
+    back = _page()
+    back.session_state["train.dataset_id"] = mine.id
+    back.session_state["dataset.selected"] = other
+    back.run()
+    assert back.selectbox(key="train.dataset").value.id == mine.id
+    assert any("on **Mine v1** (2 records)" in c.value for c in back.caption)
 
 
 def test_start_a_run_watch_it_finish_and_ask(offline):
