@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import jobs, ui
+from studio import device, jobs, ui
 from studio.ui import train as ui_train
 
 ui.page_setup("Train", ":material/model_training:")
@@ -12,6 +12,11 @@ ui.init_state({"train.run_id": None, "train.task": None})
 st.title("Train")
 st.caption("Fine-tune a pretrained model or train a small one from scratch. Training runs in the background: "
            "you can switch pages or close the tab and come back.")
+if not device.describe().local_models:
+    st.info("API mode: this deployment has no torch or transformers, so it cannot train. Prepare and export the "
+            "dataset on the Dataset page, chat with and evaluate API models here, and train where the full install "
+            "runs (the README's first command).", icon=":material/cloud:")
+    st.stop()
 
 active = jobs.active_device_job()
 if active is not None and active.kind == "train" and st.session_state["train.run_id"] is None:

@@ -234,3 +234,20 @@ def test_qlora_on_a_cpu_says_so_and_start_is_not_offered(offline, tiny_llama):
     at.radio(key="train.method").set_value("qlora").run()
     assert any("QLoRA needs a CUDA GPU" in e.value and "choose LoRA" in e.value for e in at.error)
     assert not [b for b in at.button if b.key == "train.start"]
+
+
+def test_in_api_mode_the_page_says_what_works_and_imports_nothing_heavy(monkeypatch):
+    """Community Cloud's install has no torch, transformers or tokenizers: a fake device report stands in
+    for that machine, and the three packages are made unimportable, so any widget reaching them fails."""
+    import sys
+
+    from studio import device
+
+    sample.ensure_sample()
+    monkeypatch.setattr(device, "describe", lambda: device.DeviceInfo(gpus=[], local_models=False))
+    for name in ("torch", "transformers", "tokenizers"):
+        monkeypatch.setitem(sys.modules, name, None)
+    at = _page(base=None).run()
+    _no_exception(at)
+    assert any(i.value.startswith("API mode: this deployment has no torch or transformers") for i in at.info)
+    assert not [b for b in at.button if b.key == "train.start"]
