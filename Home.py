@@ -8,7 +8,7 @@ from studio import config, device, ui
 from studio.data import store
 from studio.evaluate import results as eval_results
 
-ui.page_setup("Home", ":material/home:")
+ui.page_setup("Home")
 
 st.title("SLM Studio")
 st.caption("Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")

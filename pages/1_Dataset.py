@@ -7,7 +7,7 @@ from studio.ui import dataset as dui
 from studio.ui import dataset_tabs as tabs
 from studio.ui import dedup as dedup_ui
 
-ui.page_setup("Dataset", ":material/table:")
+ui.page_setup("Dataset")
 dui.init()
 
 st.title("Dataset")

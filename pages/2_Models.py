@@ -5,7 +5,7 @@ import streamlit as st
 from studio import device, ui
 from studio.ui import models as models_ui
 
-ui.page_setup("Models", ":material/deployed_code:")
+ui.page_setup("Models")
 models_ui.init()
 
 st.title("Models")

@@ -7,7 +7,7 @@ import streamlit as st
 from studio import device, jobs, ui
 from studio.ui import train as ui_train
 
-ui.page_setup("Train", ":material/model_training:")
+ui.page_setup("Train")
 ui.init_state({"train.run_id": None, "train.task": None})
 st.title("Train")
 st.caption("Fine-tune a pretrained model or train a small one from scratch. Training runs in the background: "

@@ -5,7 +5,7 @@ import streamlit as st
 from studio import ui
 from studio.ui import chat as chat_ui
 
-ui.page_setup("Chat", ":material/chat:")
+ui.page_setup("Chat")
 chat_ui.init()
 chat_ui.collect_finished()
 busy = chat_ui.streaming()

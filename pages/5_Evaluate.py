@@ -3,5 +3,5 @@
 from studio import ui
 from studio.ui import evaluate as evaluate_ui
 
-ui.page_setup("Evaluate", ":material/fact_check:")
+ui.page_setup("Evaluate")
 evaluate_ui.render()

@@ -165,6 +165,12 @@ class FaultServer:
         last["choices"][0]["finish_reason"] = "stop"
         self.send(h, 200, chunk("Ninety minutes") + f"data: {json.dumps(last)}\n\n".encode(), "text/event-stream")
 
+    def mode_markdown(self, h, n):  # an answer carrying Markdown that would load an image from elsewhere
+        body = chunk(f"See ![pixel]({self.image_url}) and [a link]({self.image_url})") + b"data: [DONE]\n\n"
+        self.send(h, 200, body, "text/event-stream")
+
+    image_url = "http://127.0.0.1:9/pixel.png"  # set by a test to a server that records requests
+
     def mode_silent(self, h, n):  # accepts the request and never answers
         self.release.wait(30)
 

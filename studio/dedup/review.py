@@ -116,7 +116,8 @@ def save_review(dataset_id: str, records: Sequence[dict], review: Review, *, bas
 def diff_html(text: str, other: str) -> str:
     """``text`` as safe HTML with the words that differ from ``other`` wrapped in ``<mark>``.
 
-    Every piece of record text is escaped first: a record can never inject HTML.
+    Every piece of record text is escaped first: a record can never inject HTML (the page shows the
+    result as one HTML block, so Markdown in a record is never rendered either).
     """
     import difflib
     import html

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
@@ -20,14 +21,18 @@ from studio.errors import StudioError
 T = TypeVar("T")
 
 
-def page_setup(title: str, icon: str = ":material/smart_toy:") -> None:
+FAVICON = str(Path(__file__).with_name("favicon.png"))
+"""The studio's tab icon, served by the studio itself (a Material icon here would be fetched from Google's font CDN)."""
+
+
+def page_setup(title: str) -> None:
     """Every page's first call: the tab title, wide layout, and a workspace ready to use.
 
     Whichever page a person opens first, the workspace exists, and a new, empty one holds the
     sample dataset (``studio.data.sample.ensure_sample``); a workspace that cannot be written stops the
     page with one line saying what to do.
     """
-    st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=icon, layout="wide")
+    st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=FAVICON, layout="wide")
     try:
         sample.ensure_sample()
     except OSError as exc:
@@ -94,3 +99,11 @@ def secret_field(label: str, key: str, help: str, disabled: bool = False) -> str
     else:
         st.text_input(label, type="password", key=widget, on_change=take, help=help, disabled=disabled)
     return st.session_state.get(key) or None
+
+
+def show_text(text: str, suffix: str = "") -> None:
+    """Data or model output as literal text (``studio.data.display``): never a link, an image that
+    loads from elsewhere, or formatting. ``suffix`` is plain text added after it (a typing cursor)."""
+    from studio.data.display import text_block
+
+    st.markdown(text_block(str(text) + suffix), unsafe_allow_html=True)

@@ -187,7 +187,7 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None) -> None:
     with st.chat_message("assistant"):
         st.caption(turn.get("model", ""))
         if turn.get("content"):
-            st.markdown(turn["content"] + ("▌" if live is not None and not live.done else ""))
+            ui.show_text(turn["content"], "▌" if live is not None and not live.done else "")
         elif live is not None and not live.done:
             st.caption("Loading the model…" if live.phase == "loading" else "Waiting for the first token…")
         if turn.get("error"):
@@ -214,7 +214,7 @@ def history() -> None:
     for turn in st.session_state["chat.messages"]:
         if turn["role"] == "user":
             with st.chat_message("user"):
-                st.markdown(turn["content"])
+                ui.show_text(turn["content"])
         else:
             _answers(turn)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from studio.data import store
+from studio.data.display import html_block
 from studio.dedup import embed, semantic
 from studio.dedup import fuzzy as dedup
 from studio.dedup import plots as dedup_plots
@@ -234,9 +235,10 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
                     dropped = decision is not None and decision.action != "keep_all" and not kept
                     label = f"Record {m + 1}" + (" · suggested" if m == c.keep else "")
                     st.markdown(f"**{label}**" + (" · ~~dropped~~" if dropped else ""))
-                    st.markdown("**Q:** " + diff_html(r.get("question", ""), ref.get("question", "")),
+                    # One HTML block each: Markdown in a record (an image, a link) is shown, never rendered.
+                    st.markdown(html_block("<b>Q:</b> " + diff_html(r.get("question", ""), ref.get("question", ""))),
                                 unsafe_allow_html=True)
-                    st.markdown("**A:** " + diff_html(r.get("answer", ""), ref.get("answer", "")),
+                    st.markdown(html_block("<b>A:</b> " + diff_html(r.get("answer", ""), ref.get("answer", ""))),
                                 unsafe_allow_html=True)
                     st.button("Keep this one", key=f"dedup.keep.{k}.{m}", on_click=_act,
                               args=(review.keep_one, k, m), type="primary" if kept and decision.action == "keep_one"
