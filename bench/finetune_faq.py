@@ -45,7 +45,7 @@ def f1(preds: list[str], refs: list[str]) -> float:
     return sum(metrics.score_answer(p, r)["f1"] for p, r in zip(preds, refs)) / len(refs)
 
 
-def one(method: str, n_records: int, home: str) -> dict:
+def one(method: str, n_records: int, home: str, overrides: dict | None = None) -> dict:
     """Train and score one method (runs in its own process, so its peak RSS is its own)."""
     import os
 
@@ -57,6 +57,9 @@ def one(method: str, n_records: int, home: str) -> dict:
     paraphrased = json.loads(PARAPHRASES.read_text(encoding="utf-8"))[:n_records]
     shape = memory.shape_for_base(BASE)
     cfg, why = train.recommend(len(records), base=BASE, method=method, parameters=shape.params)
+    if overrides:
+        cfg = cfg.replace(**overrides)
+        why += f" Overridden: {overrides}."
     folder = runs.run_dir(runs.new_run_id(f"faq-{method}"))
     t0 = time.time()
     result = train.run_job(cfg, records, folder, dataset={"name": "faq"}, name=f"faq {method}")
@@ -87,29 +90,36 @@ def base_scores(n_records: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", default="full,lora")
+    ap.add_argument("--skip-base", action="store_true", help="do not score the base model first")
     ap.add_argument("--records", type=int, default=40)
+    ap.add_argument("--neftune", type=float, default=None, help="override the preset's NEFTune alpha")
+    ap.add_argument("--epochs", type=float, default=None, help="override the preset's epochs")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--home", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    overrides = {k: v for k, v in (("neftune_alpha", args.neftune), ("epochs", args.epochs)) if v is not None}
     if args.one:
-        print(json.dumps(one(args.one, args.records, args.home)))
+        print(json.dumps(one(args.one, args.records, args.home, overrides)))
         return
     with tempfile.TemporaryDirectory() as home:
         import os
 
         os.environ["STUDIO_HOME"] = home
-        base = base_scores(args.records)
-        print(f"base {BASE} (bundled copy offline): trained questions F1 {base['train_f1']:.2f}, "
-              f"paraphrases F1 {base['para_f1']:.2f}, stops {base['stops']:.0%}", flush=True)
+        base = None if args.skip_base else base_scores(args.records)
+        if base:
+            print(f"base {BASE} (bundled copy offline): trained questions F1 {base['train_f1']:.2f}, "
+                  f"paraphrases F1 {base['para_f1']:.2f}, stops {base['stops']:.0%}", flush=True)
         for method in args.methods.split(","):
+            extra = [a for k, v in overrides.items() for a in (f"--{'neftune' if k == 'neftune_alpha' else k}", str(v))]
             out = subprocess.run([sys.executable, __file__, "--one", method, "--records", str(args.records),
-                                  "--home", home], capture_output=True, text=True)
+                                  "--home", home, *extra], capture_output=True, text=True)
             if out.returncode != 0:
                 raise SystemExit(out.stderr[-3000:])
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{method}: {r['why']}")
             print(f"  {r['steps']} steps in {r['seconds']:.0f} s · final train loss {r['final_loss']:.3f} · "
-                  f"trained questions F1 {r['train_f1']:.2f} ({r['train_f1'] - base['train_f1']:+.2f} vs base) · "
+                  f"trained questions F1 {r['train_f1']:.2f}"
+                  + (f" ({r['train_f1'] - base['train_f1']:+.2f} vs base)" if base else "") + " · "
                   f"paraphrases F1 {r['para_f1']:.2f} · clean stops {r['stops']:.0%}")
             print(f"  run folder {r['run_mb']:.1f} MB (checkpoints aside) · peak RSS {r['peak_mb']:.0f} MB, "
                   f"estimate {r['estimate_mb']:.0f} MB ({r['estimate_mb'] / r['peak_mb']:.2f}x)", flush=True)

@@ -60,6 +60,10 @@ class TrainConfig:
     lora_alpha: int = _opt(32, "LoRA scaling (alpha / rank multiplies the adapters' output); 2 x rank is usual.")
     lora_dropout: float = _opt(0.05, "Dropout on the adapters' input while training.")
     lora_targets: str = _opt("all-linear", "Layers that get adapters: all-linear, or names like q_proj,v_proj.")
+    # NEFTune (Jain et al. 2023): uniform noise on the input embeddings while training, scaled by
+    # alpha / sqrt(tokens x width); 5 is the paper's usual value. 0 turns it off.
+    neftune_alpha: float = _opt(0.0, "Noise on the input embeddings while training (NEFTune); helps answers to "
+                                     "reworded questions; 5 is usual, 0 is off.")
 
     def __post_init__(self) -> None:
         checks = [
@@ -86,6 +90,7 @@ class TrainConfig:
             (self.lora_alpha >= 1, f"LoRA alpha {self.lora_alpha} is out of range: use 1 or more (2 x rank is usual)."),
             (0 <= self.lora_dropout < 1, f"LoRA dropout {self.lora_dropout} is out of range: use 0 to 0.5."),
             (bool(self.lora_targets.strip()), "Name the layers that get adapters (all-linear, or q_proj,v_proj, ...)."),
+            (0 <= self.neftune_alpha <= 100, f"NEFTune alpha {self.neftune_alpha} is out of range: use 0 (off) to 15."),
         ]
         for ok, message in checks:
             if not ok:

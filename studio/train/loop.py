@@ -272,6 +272,7 @@ def train(
         use_cpu=device == "cpu", bf16=mixed is torch.bfloat16, fp16=mixed is torch.float16,
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
         dataloader_num_workers=0, optim="paged_adamw_32bit" if cfg.method == "qlora" else "adamw_torch",
+        neftune_noise_alpha=cfg.neftune_alpha or None,
     )
     if cfg.gradient_checkpointing and cfg.method != "qlora":  # QLoRA's preparation already turned it on
         model.gradient_checkpointing_enable()
