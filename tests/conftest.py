@@ -25,6 +25,8 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
     if "studio.models.cache" in sys.modules:  # the process's one model cache: each test starts with none loaded
         sys.modules["studio.models.cache"].shared().unload()
+    if "streamlit" in sys.modules:  # cached listings (the model library) belong to this test's workspace
+        sys.modules["streamlit"].cache_data.clear()
 
 
 @pytest.fixture
