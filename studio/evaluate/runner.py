@@ -43,12 +43,21 @@ def needs_device(config: EvalConfig) -> bool:
 
 def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
     """What tables and plots call each model, always distinct: a training run by its name and start
-    time ("Soccer FAQ · 2026-11-22 09:56"), anything else as it was typed."""
+    time ("Soccer FAQ · 2026-11-22 09:56"), a library model by its label (the bundled copy says so,
+    also when its Hub id stands for it offline), anything else as it was typed."""
+    from studio.models import bundled, library
     from studio.train import runs
 
     labels = []
     for spec in specs:
-        label = spec
+        label = library.display_name(spec) if spec.startswith("model:") else spec
+        if bundled.is_bundled_id(spec):
+            from studio.models import loading
+
+            try:
+                label = loading.resolve(spec).label
+            except StudioError:
+                pass
         if spec.startswith("run:"):
             try:
                 info = runs.load_run(spec[4:])

@@ -153,6 +153,9 @@ def test_the_bundled_id_resolves_to_the_bundled_copy_offline(offline):
     assert spec == bundled.SPEC and "cannot be downloaded here" in why and "bundled" in why
     entry = library.list_models()[0]
     assert entry.spec == bundled.SPEC and entry.name == bundled.LABEL and entry.source == "bundled"
+    from studio.evaluate.runner import model_labels
+
+    assert model_labels([bundled.BUNDLED_ID]) == [bundled.LABEL]  # an evaluation names it as the copy it is
 
 
 @needs_bundled
