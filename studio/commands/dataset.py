@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="read a file in any supported format and write the seed format")
     p.add_argument("src", type=Path)
     p.add_argument("--out", type=Path, required=True, help="the normalised dataset (JSON array) to write")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists (its permissions are kept)")
     _add_map(p)
     p.set_defaults(func=cmd_import)
 
@@ -63,8 +64,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.out.is_dir():
+        raise StudioError(f"--out {args.out} is a folder: give a file name, e.g. {args.out / 'qa.json'}.")
+    if args.out.exists() and not args.force:
+        raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     records, warnings = formats.read_file(args.src, args.map)
-    atomic.write_bytes(args.out, formats.to_json(records))
+    try:
+        atomic.write_bytes(args.out, formats.to_json(records))
+    except OSError as exc:
+        raise StudioError(f"Cannot write {args.out} ({exc.strerror or exc}): check the folder exists and is writable.") from None
     print(f"{len(records)} records written to {args.out}")
     _warn(warnings)
     return 0

@@ -141,6 +141,12 @@ def _train(args: argparse.Namespace) -> int:
         records, meta = train.load_dataset(args.dataset, args.dataset_version)
         cfg = _config(args, len(records))
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or meta["name"] or "run")
+        if out.exists() and not out.is_dir():
+            raise TrainingError(f"--out {out} is a file: give a folder for the run (it is created if needed).")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TrainingError(f"Cannot create the run folder {out} ({exc.strerror or exc}): choose another --out.") from None
         if (out / runs.RUN_JSON).exists():
             raise TrainingError(f"{out} already holds a run: choose another --out, or add --resume to continue it.")
         name = args.name or f"{meta['name']} · {cfg.base}"

@@ -149,3 +149,36 @@ def test_push_against_a_real_local_server_that_refuses(tmp_path, status, words):
         server.shutdown()
     assert out.returncode == 2 and words in out.stderr, out.stderr
     assert len(out.stderr.splitlines()) == 1 and "hf_secretvalue123" not in out.stderr
+
+
+def test_import_out_abuse_is_one_line_and_keeps_the_mode(tmp_path, capsys):
+    import os
+    import stat
+
+    from studio.__main__ import main
+
+    src = tmp_path / "qa.json"
+    src.write_text('[{"question": "Q?", "answer": "A."}]')
+    out = tmp_path / "existing.json"
+    out.write_text("[]")
+    os.chmod(out, 0o640)
+    assert main(["dataset", "import", str(src), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {out} exists: add --force to replace it, or choose another --out."
+    assert out.read_text() == "[]"  # nothing lost
+    assert main(["dataset", "import", str(src), "--out", str(out), "--force"]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and "Q?" in out.read_text()
+    assert main(["dataset", "import", str(src), "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_train_out_abuse_is_one_line(tmp_path, capsys):
+    from studio.__main__ import main
+
+    src = tmp_path / "qa.json"
+    src.write_text('[{"question": "Q?", "answer": "A."}, {"question": "R?", "answer": "B."}]')
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    for out, message in ((a_file, "is a file"), (a_file / "below", "Cannot create the run folder")):
+        assert main(["train", "--dataset", str(src), "--preset", "quick", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
