@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("src", type=Path)
     p.add_argument("--out", type=Path, required=True, help="the normalised dataset (JSON array) to write")
     p.add_argument("--force", action="store_true", help="replace --out if it exists (its permissions are kept)")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="write the valid records and name the skipped ones with their reasons (default: refuse the file)")
     _add_map(p)
     p.set_defaults(func=cmd_import)
 
@@ -68,12 +70,20 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise StudioError(f"--out {args.out} is a folder: give a file name, e.g. {args.out / 'qa.json'}.")
     if args.out.exists() and not args.force:
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
-    records, warnings = formats.read_file(args.src, args.map)
+    skipped: list = []
+    if args.skip_invalid:
+        records, warnings, skipped = formats.read_file_skipping(args.src, args.map)
+    else:
+        records, warnings = formats.read_file(args.src, args.map)
     try:
         atomic.write_bytes(args.out, formats.to_json(records))
     except OSError as exc:
         raise StudioError(f"Cannot write {args.out} ({exc.strerror or exc}): check the folder exists and is writable.") from None
-    print(f"{len(records)} records written to {args.out}")
+    print(f"{len(records)} records written to {args.out}" + (f", {len(skipped)} skipped" if skipped else ""))
+    for problem in skipped[:20]:
+        print(f"skipped {problem}", file=sys.stderr)
+    if len(skipped) > 20:
+        print(f"skipped ... and {len(skipped) - 20} more", file=sys.stderr)
     _warn(warnings)
     return 0
 

@@ -327,6 +327,23 @@ def read_file(path: str | Path, pairs: Sequence[str] = ()) -> tuple[list[Record]
     Returns the records and the validation warnings; raises a one-line ``DatasetFormatError`` or
     ``DatasetValidationError`` naming the fix.
     """
+    records = _read_mapped(path, pairs)
+    return records, validate.ensure_valid(records)
+
+
+def read_file_skipping(path: str | Path, pairs: Sequence[str] = ()
+                       ) -> tuple[list[Record], list[validate.Problem], list[validate.Problem]]:
+    """``read_file`` that leaves invalid records out: (valid records, warnings, the skipped records'
+    errors). Refuses a file none of whose records is valid."""
+    records = _read_mapped(path, pairs)
+    kept, skipped, warns = validate.split_valid(records)
+    if not kept:
+        raise validate.DatasetValidationError(
+            f"None of the {len(records):,} records is valid ({skipped[0] if skipped else 'no records'}): fix the file.")
+    return kept, warns, skipped
+
+
+def _read_mapped(path: str | Path, pairs: Sequence[str]) -> list[Record]:
     path = Path(path).expanduser()
     if not path.exists():
         raise DatasetFormatError(f"No file at {path}: check the path.")
@@ -341,9 +358,7 @@ def read_file(path: str | Path, pairs: Sequence[str] = ()) -> tuple[list[Record]
     missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
     if missing:
         raise DatasetFormatError(f"No field {missing[0]!r} in the file (fields: {', '.join(parsed.fields)}).")
-    records = apply_mapping(parsed.rows, mapping)
-    return records, validate.ensure_valid(records)
-
+    return apply_mapping(parsed.rows, mapping)
 
 
 # ---- writing -----------------------------------------------------------------------------------

@@ -124,3 +124,13 @@ def ensure_valid(records: list[Record], rules: Rules = Rules()) -> list[Problem]
         more = f" (and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
         raise DatasetValidationError(f"{errs[0]}{more}; fix it and try again.")
     return warnings(problems)
+
+
+def split_valid(records: list[Record], rules: Rules = Rules()) -> tuple[list[Record], list[Problem], list[Problem]]:
+    """(the valid records, the errors of the ones left out, the warnings of the ones kept): real data
+    with a few broken records goes on without them, each one named with its reason."""
+    problems = validate(records, Rules(long_chars=rules.long_chars, max_listed=4 * len(records) + 10))
+    errs = errors(problems)
+    bad = {p.record for p in errs}
+    kept = [r for n, r in enumerate(records, 1) if n not in bad]
+    return kept, errs, [w for w in warnings(problems) if w.record not in bad]

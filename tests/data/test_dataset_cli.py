@@ -182,3 +182,22 @@ def test_train_out_abuse_is_one_line(tmp_path, capsys):
         assert main(["train", "--dataset", str(src), "--preset", "quick", "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_import_skip_invalid_writes_the_valid_records_and_names_the_rest(tmp_path, capsys):
+    from studio.__main__ import main
+
+    rows = [{"instruction": f"Q{i}?", "output": f"A{i}."} for i in range(6)]
+    rows[2]["output"] = ""
+    rows[4]["output"] = "   "
+    src = tmp_path / "alpaca.json"
+    src.write_text(json.dumps(rows))
+    out = tmp_path / "qa.json"
+    assert main(["dataset", "import", str(src), "--out", str(out)]) == 2  # strict by default
+    assert capsys.readouterr().err.startswith("error: record 3: answer")
+    assert main(["dataset", "import", str(src), "--out", str(out), "--skip-invalid"]) == 0
+    captured = capsys.readouterr()
+    assert "4 records written" in captured.out and "2 skipped" in captured.out
+    assert [ln.split(":")[0] for ln in captured.err.splitlines() if ln.startswith("skipped")] == [
+        "skipped record 3", "skipped record 5"]
+    assert [r["question"] for r in json.loads(out.read_text())] == ["Q0?", "Q1?", "Q3?", "Q5?"]
