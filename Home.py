@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import config, device, ui
+from studio import config, device, jobs, ui
 from studio.data import store
 from studio.evaluate import results as eval_results
 
@@ -33,6 +33,13 @@ st.caption(f"{dev.summary}{memory}. Workspace: `{config.home()}` (set `STUDIO_HO
 if not token:
     st.info("No Hugging Face token: local work is unaffected. Add `HF_TOKEN` to secrets or the environment, "
             "or type it on the Chat page, to push datasets and use hosted models.", icon=":material/key:")
+
+PAGES = {"train": ("pages/3_Train.py", "Training"), "evaluate": ("pages/5_Evaluate.py", "Evaluation"),
+         "download": ("pages/2_Models.py", "Download")}
+for job in (j for j in jobs.registered_jobs() if j.active):
+    page, what = PAGES.get(job.kind, ("pages/2_Models.py", job.kind.capitalize() or "A job"))
+    st.info(f"{what} running: {Path(job.workdir).name} · {job.progress:.0%} · {job.message}", icon=":material/sync:")
+    st.page_link(page, label=f"Open it on the {Path(page).stem.split('_', 1)[1]} page", icon=":material/arrow_forward:")
 
 st.subheader("Datasets")
 if datasets:

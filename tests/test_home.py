@@ -69,3 +69,20 @@ def test_a_workspace_that_cannot_be_written_is_one_clear_line(tmp_path, monkeypa
         assert not at.exception
         assert [e.value for e in at.error] and "set STUDIO_HOME to a folder you can write to" in at.error[0].value
     assert blocker.read_text() == "a file where the workspace should be"
+
+
+def test_home_shows_a_running_job_with_a_link_to_its_page(studio_home):
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio import config, jobs
+
+    work = config.jobs_dir() / "eval-20261201-x"
+    jobs.update_status(work, state="running", kind="evaluate", pid=os.getpid(), progress=0.45,
+                       message="m: 214/474")
+    jobs.register_current("evaluate", work)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "Home.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any(i.value == "Evaluation running: eval-20261201-x · 45% · m: 214/474" for i in at.info), [i.value for i in at.info]
+    assert any("Open it on the Evaluate page" in str(p.proto) for p in at.get("page_link"))
