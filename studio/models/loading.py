@@ -81,9 +81,9 @@ def _model_dir(folder: Path) -> Path | None:
 
 
 def _kind(found: Path, default: str) -> str:
-    from studio.train import lora
+    from studio.models import adapters
 
-    return "adapter" if lora.is_adapter(found) else default
+    return "adapter" if adapters.is_adapter(found) else default
 
 
 def resolve(spec: str) -> ModelRef:
@@ -259,16 +259,16 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
 
 def base_for_adapter(ref: ModelRef) -> str:
     """The base spec of a LoRA adapter folder (``<run>/model`` or one of its checkpoints)."""
-    from studio.train import lora
+    from studio.models import adapters
 
     folder = Path(ref.source)
     run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
-    return lora.base_of(run_dir)
+    return adapters.base_of(run_dir)
 
 
 def _load_adapter_run(ref: ModelRef, **kwargs: Any) -> LoadedModel:
     """A LoRA run: its base (without the adapter, as the base-vs-run comparison needs), then the adapter merged."""
-    from studio.train import lora
+    from studio.models import adapters
 
     base = base_for_adapter(ref)
     try:
@@ -276,7 +276,7 @@ def _load_adapter_run(ref: ModelRef, **kwargs: Any) -> LoadedModel:
     except ModelLoadError as exc:
         raise ModelLoadError(f"The base of this LoRA run ({base}) cannot be loaded: {exc} Import or download it "
                              "again, or merge the run while its base exists.") from None
-    model = lora.attach(base_lm.model, Path(ref.source))
+    model = adapters.attach(base_lm.model, Path(ref.source))
     model.eval()
     tok_dir = Path(ref.source)
     tokenizer = load_tokenizer(str(tok_dir)) if (tok_dir / "tokenizer_config.json").is_file() else base_lm.tokenizer

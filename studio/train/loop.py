@@ -20,6 +20,7 @@ from typing import Any
 from studio import config, jobs
 from studio.data import store
 from studio.errors import StudioError, TrainingError
+from studio.models import adapters
 from studio.models import loading as models
 from studio.train import lora, recipe, runs, scratch
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
@@ -99,7 +100,7 @@ def _load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[in
         base_ref = models.materialize(models.resolve(models.base_for_adapter(ref)))
         tokenizer = models.load_tokenizer(str(adapter), token)
         model = _load_weights(cfg, base_ref, token)
-        model = lora.attach(model, adapter, trainable=cfg.method != "full")
+        model = adapters.attach(model, adapter, trainable=cfg.method != "full")
         return model, tokenizer
     tokenizer = models.load_tokenizer(ref.source if ref.kind == "model" else cfg.base, token)
     model = _load_weights(cfg, ref, token)

@@ -9,14 +9,11 @@ serving (``transformers serve``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from studio.errors import ModelLoadError, StudioError, TrainingError
-
-ADAPTER_CONFIG = "adapter_config.json"
-MERGED = "merged"
+from studio.errors import StudioError, TrainingError
+from studio.models.adapters import MERGED, is_adapter
 
 
 def linear_names(model: Any) -> list[str]:
@@ -63,32 +60,6 @@ def trainable(model: Any) -> tuple[int, int]:
     """(trainable parameters, all parameters)."""
     total = sum(p.numel() for p in model.parameters())
     return sum(p.numel() for p in model.parameters() if p.requires_grad), total
-
-
-def is_adapter(folder: Path) -> bool:
-    return (Path(folder) / ADAPTER_CONFIG).is_file() and not (Path(folder) / "config.json").is_file()
-
-
-def base_of(run_dir: Path) -> str:
-    """The base spec a LoRA run was trained from (its run.json), checked to still exist."""
-    try:
-        meta = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise ModelLoadError(f"Run {Path(run_dir).name} has no run.json: its base is unknown.") from None
-    return meta.get("base") or ""
-
-
-def attach(model: Any, adapter_dir: Path, *, trainable: bool = False) -> Any:
-    """``model`` with the adapter in ``adapter_dir``: merged into the weights for inference, or a
-    trainable ``PeftModel`` to continue LoRA training."""
-    from peft import PeftModel
-
-    try:
-        peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ModelLoadError(f"The adapter in {Path(adapter_dir).parent.name} does not fit its base: {first}") from None
-    return peft_model if trainable else peft_model.merge_and_unload()
 
 
 def merge(run_dir: Path, out: Path | None = None) -> Path:

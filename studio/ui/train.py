@@ -451,12 +451,13 @@ def runs_table() -> None:
 
 def merge_panel(run: Any) -> None:
     """A LoRA run: merge its adapter into a full model (for export and serving), in a worker thread."""
+    from studio.models import adapters
     from studio.train import lora
 
-    if not lora.is_adapter(run.dir / "model"):
+    if not adapters.is_adapter(run.dir / "model"):
         return
     task: Task | None = st.session_state.get("train.merge_task")
-    merged = run.dir / lora.MERGED
+    merged = run.dir / adapters.MERGED
     if (merged / "config.json").is_file():
         st.caption(f"Merged into a full model: `{merged}` (serve it with `transformers serve {merged}`).")
     elif task is not None and not task.done:
