@@ -66,15 +66,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    if args.out.is_dir():
-        raise StudioError(f"--out {args.out} is a folder: give a file name, e.g. {args.out / 'qa.json'}.")
-    if args.out.exists() and not args.force:
-        raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     skipped: list = []
     if args.skip_invalid:
         records, warnings, skipped = formats.read_file_skipping(args.src, args.map)
     else:
         records, warnings = formats.read_file(args.src, args.map)
+    if args.out.is_dir():  # checked once the input is known to be good: its problems come first
+        raise StudioError(f"--out {args.out} is a folder: give a file name, e.g. {args.out / 'qa.json'}.")
+    if args.out.exists() and not args.force:
+        raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     try:
         atomic.write_bytes(args.out, formats.to_json(records))
     except OSError as exc:
