@@ -5,11 +5,24 @@ Loading a run (``studio.models.loading``) needs these; training them is ``studio
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from studio.errors import ModelLoadError
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft asks transformers a deprecated question (``is_gradient_checkpointing``), whose
+    FutureWarning is meant for peft's developers, not for a person reading a training log."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
 
 ADAPTER_CONFIG = "adapter_config.json"
 MERGED = "merged"  # a LoRA run's full model, written by ``studio.train.lora.merge``
@@ -34,7 +47,8 @@ def attach(model: Any, adapter_dir: Path, *, trainable: bool = False) -> Any:
     from peft import PeftModel
 
     try:
-        peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+        with quiet_peft():
+            peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ModelLoadError(f"The adapter in {Path(adapter_dir).parent.name} does not fit its base: {first}") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import StudioError, TrainingError
-from studio.models.adapters import MERGED, is_adapter
+from studio.models.adapters import MERGED, is_adapter, quiet_peft
 
 
 def linear_names(model: Any) -> list[str]:
@@ -52,8 +52,8 @@ def apply(model: Any, cfg: Any) -> Any:
         raise TrainingError(f"LoRA rank {cfg.lora_r} is above the model's hidden size ({width}): use 8-64.")
     config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                         target_modules=targets(cfg.lora_targets, model), task_type="CAUSAL_LM", bias="none")
-    peft_model = get_peft_model(model, config)
-    return peft_model
+    with quiet_peft():
+        return get_peft_model(model, config)
 
 
 def trainable(model: Any) -> tuple[int, int]:
