@@ -243,6 +243,9 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
     """``AutoModelForCausalLM.from_pretrained`` with SDPA attention, or the architecture's default where
     it has no SDPA; every load (chat, evaluation, training) goes through here. Errors are one line."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bars in the server's terminal or a job's log
 
     kwargs = {**kwargs, "attn_implementation": "sdpa"}
     try:
