@@ -163,8 +163,8 @@ def run_models() -> list[ModelEntry]:
     for run in runs.list_runs():
         if not run.has_model or run.status.active:
             continue
-        out.append(ModelEntry(name=run.name, spec=f"run:{run.id}", source="run", architecture=run.base,
-                              origin=f"trained from {run.base}", path=str(run.dir)))
+        out.append(ModelEntry(name=run.name, spec=f"run:{run.id}", source="run",
+                              origin=f"trained from {run.base} ({run.method})", path=str(run.dir)))
     return out
 
 
@@ -311,12 +311,15 @@ _bundled_lock = threading.Lock()
 
 
 def bundled_entry() -> ModelEntry:
-    """The library's row for the bundled model before its first use."""
+    """The library's row for the bundled model before its first use, read from the file's header."""
+    from studio.models import gguf
+
     path = bundled.gguf_path()
-    return ModelEntry(name=bundled.LABEL, spec=bundled.SPEC, source="bundled", architecture="llama",
-                      parameters=134_515_008, context_length=8192, chat_template=True,
-                      dtype="Q4_1 (imported on first use)", disk_bytes=path.stat().st_size if path else None,
-                      origin=f"{bundled.PACKAGE} ({bundled.BUNDLED_ID})", path=str(path or ""))
+    info = gguf.inspect(path, check_support=False)
+    return ModelEntry(name=bundled.LABEL, spec=bundled.SPEC, source="bundled", architecture=info.architecture,
+                      parameters=info.parameters, context_length=info.context_length,
+                      chat_template=info.has_chat_template, dtype=f"{info.quantization} (imported on first use)",
+                      disk_bytes=info.file_size, origin=f"{bundled.PACKAGE} ({bundled.BUNDLED_ID})", path=str(path))
 
 
 def ensure_bundled(progress: Progress | None = None) -> str:

@@ -80,20 +80,17 @@ def pick_base() -> str | None:
     from studio.models import bundled, loading
     from studio.ui import models as models_ui
 
-    _, why = loading.offline_default("distilgpt2")
-    offline_bundled = why is not None and (bundled.gguf_path() is not None or bundled.imported())
-    default = 2 if offline_bundled else (0 if why else 1)  # the tutorial's model wherever it can be loaded
+    default_spec, why = loading.offline_default("distilgpt2")  # the tutorial's model wherever it can be loaded
+    offline_bundled = default_spec == bundled.SPEC
+    default = 2 if offline_bundled else (0 if why else 1)
     choice = st.radio("Base model", BASES, index=default, horizontal=True, key="train.base_choice",
                       help="scratch trains a small GPT-2 from zero; the others fine-tune a pretrained model.")
     if choice == "scratch":
         return "scratch"
     if choice == "distilgpt2":
-        if why:
-            st.caption(why.replace("using the bundled", "choose a library model, e.g. the bundled"))
-        return "distilgpt2"
+        return "distilgpt2"  # offline, the memory check below says it cannot be loaded and Start stays off
     if choice == "a model from the library":
-        spec = models_ui.model_picker("train.base_model", "Model", bundled.SPEC if offline_bundled else "distilgpt2",
-                                      include_runs=False)
+        spec = models_ui.model_picker("train.base_model", "Model", default_spec, include_runs=False)
         if offline_bundled and spec == bundled.SPEC:
             st.caption(why)
         return spec

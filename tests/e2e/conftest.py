@@ -125,3 +125,12 @@ def open_page(page, studio: Studio, path: str = "") -> None:
 def assert_no_exception(page) -> None:
     """A traceback shown to a user is a bug."""
     assert page.locator("[data-testid='stException']").count() == 0, page.locator("[data-testid='stException']").first.inner_text()
+
+
+def first_cluster(page, studio: Studio):
+    """Open the Dataset page's Duplicates tab, find duplicates, and return the first cluster's card."""
+    open_page(page, studio, "Dataset")
+    page.get_by_role("tab", name="Duplicates").click()
+    page.get_by_role("button", name="Find duplicates").click()
+    wait_idle(page)
+    return page.locator(".st-key-dedup-cluster-0")

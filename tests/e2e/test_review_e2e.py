@@ -6,7 +6,7 @@ import pytest
 
 from studio.data import store
 
-from .conftest import assert_no_exception, open_page, start_studio, stop_studio, wait_idle
+from .conftest import assert_no_exception, first_cluster, open_page, start_studio, stop_studio, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +35,7 @@ def test_find_keep_undo_keep_save(browser, dup_studio):
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
-        open_page(page, dup_studio, "Dataset")
-        page.get_by_role("tab", name="Duplicates").click()
-        page.get_by_role("button", name="Find duplicates").click()
-        wait_idle(page)
-        cluster = page.locator(".st-key-dedup-cluster-0")
+        cluster = first_cluster(page, dup_studio)
         cluster.get_by_text("Cluster 1 · 3 records").wait_for()
         cluster.locator("mark").first.wait_for()  # the differing words are highlighted (rendered just after the title)
         assert cluster.locator("b", has_text="about").count() == 0  # record text is never markup

@@ -12,7 +12,7 @@ from chat_servers import FaultServer
 
 from studio.data import store
 
-from .conftest import assert_no_exception, open_page, start_studio, stop_studio, wait_idle
+from .conftest import assert_no_exception, first_cluster, open_page, start_studio, stop_studio, wait_idle
 from .test_chat_e2e import ask, use_api
 
 pytestmark = pytest.mark.e2e
@@ -60,11 +60,7 @@ def test_markdown_images_in_data_and_answers_are_text_and_load_nothing(browser, 
         requested: list[str] = []
         page.on("request", lambda r: requested.append(r.url))
         try:
-            open_page(page, studio, "Dataset")
-            page.get_by_role("tab", name="Duplicates").click()
-            page.get_by_role("button", name="Find duplicates").click()
-            wait_idle(page)
-            cluster = page.locator(".st-key-dedup-cluster-0")
+            cluster = first_cluster(page, studio)
             cluster.get_by_text("Cluster 1 · 2 records").wait_for()
             assert "![pixel](" in cluster.inner_text()  # shown as text
             assert cluster.locator(f"img, a[href^='{image_host}']").count() == 0
