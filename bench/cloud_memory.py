@@ -48,6 +48,7 @@ def main() -> int:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
+    light = subprocess.run([args.python, "-c", "import torch"], capture_output=True).returncode != 0
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp, FaultServer().running() as api:
         env = {**os.environ, "STUDIO_HOME": str(Path(tmp) / "home")}
@@ -81,6 +82,8 @@ def main() -> int:
                         page.goto(f"{url}/{other.stem.split('_', 1)[1]}")
                         wait_idle(page)
                         assert_no_exception(page)
+                        if light and other.stem in ("2_Models", "3_Train"):  # says what works here instead
+                            page.get_by_text("API mode: this deployment has no torch").first.wait_for()
                 page.goto(f"{url}/Chat")
                 wait_idle(page)
                 assert_no_exception(page)

@@ -12,10 +12,9 @@ st.title("Models")
 st.caption("Workspace models (imported GGUF files, the bundled SmolLM2-135M-Instruct), Hub downloads in the local "
            "cache, and finished training runs: every picker in the studio offers these.")
 models_ui.flash()
-if not device.describe().local_models:
-    st.info("API mode: this deployment has no torch or transformers, so local models cannot be imported or run "
-            "here. Chat and Evaluate work with API models; the full install adds local models.",
-            icon=":material/cloud:")
+caps = device.capabilities()
+if caps.api_only:
+    st.info(caps.note(), icon=":material/cloud:")
     st.stop()
 entries = models_ui.library_table()
 models_ui.actions(entries)

@@ -12,10 +12,10 @@ ui.init_state({"train.run_id": None, "train.task": None})
 st.title("Train")
 st.caption("Fine-tune a pretrained model or train a small one from scratch. Training runs in the background: "
            "you can switch pages or close the tab and come back.")
-if not device.describe().local_models:
-    st.info("API mode: this deployment has no torch or transformers, so it cannot train. Prepare and export the "
-            "dataset on the Dataset page, chat with and evaluate API models here, and train where the full install "
-            "runs (the README's first command).", icon=":material/cloud:")
+caps = device.capabilities()
+if caps.api_only:
+    st.info(f"{caps.note()} Prepare and export the dataset on the Dataset page (or push it to the Hub), and train "
+            "where the full install runs.", icon=":material/cloud:")
     st.stop()
 
 active = jobs.active_device_job()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from studio import ui
+from studio import device, ui
 from studio.ui import chat as chat_ui
 
 ui.page_setup("Chat")
@@ -27,6 +27,8 @@ with st.sidebar:
 
 st.title("Chat")
 st.caption("Streamed answers from a local model or an API model. Compare mode sends each question to two models.")
+if device.capabilities().api_only:
+    st.caption(device.capabilities().note())
 
 chat_ui.history()
 if busy:

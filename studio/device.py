@@ -1,5 +1,6 @@
-"""What the studio runs on, found without importing torch (Home and the Dataset page stay light),
-and the process's memory: how much it holds and how to give dropped models' memory back."""
+"""What the studio runs on, found without importing torch (Home and the Dataset page stay light):
+the GPUs, what this installation can do (``capabilities``: every page and command asks it, so the
+API-mode install of Community Cloud never reaches an import error), and the process's memory."""
 
 from __future__ import annotations
 
@@ -57,8 +58,53 @@ def gpus() -> list[Gpu]:
 
 
 def describe() -> DeviceInfo:
-    local = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
-    return DeviceInfo(gpus=gpus(), local_models=local)
+    return DeviceInfo(gpus=gpus(), local_models=capabilities().local_models)
+
+
+FULL_INSTALL = "the full install (the README's first command) adds it"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this installation can do, decided by which packages are installed (never by importing them)."""
+
+    local_models: bool  # torch, transformers and tokenizers: local chat, local evaluation, training, the Models page
+    semantic: bool  # sentence-transformers (and torch): semantic de-duplication, answer similarity, semantic leakage
+    lora: bool  # peft: LoRA and QLoRA training and adapters
+    gguf: bool  # gguf: importing GGUF files
+
+    @property
+    def api_only(self) -> bool:
+        return not self.local_models
+
+    def note(self) -> str:
+        """One line: what this deployment does, and what needs the full install."""
+        if self.local_models:
+            return "Full install: local models, training and API models all work here."
+        return ("API mode: this deployment has no torch or transformers, so datasets (import, edit, de-duplicate, "
+                "export, push to the Hub), chat and evaluation with API models work here; local models and "
+                "training need the full install (the README's first command).")
+
+    def require_local(self, what: str) -> None:
+        """Raise a one-line StudioError when ``what`` needs local models and this install has none."""
+        if not self.local_models:
+            from studio.errors import StudioError
+
+            raise StudioError(f"{what} needs torch and transformers, which this install (API mode) leaves out: "
+                              f"use an API model (api:<model id>), or {FULL_INSTALL}.")
+
+
+def _installed(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+def capabilities() -> Capabilities:
+    return Capabilities(
+        local_models=_installed("torch", "transformers", "tokenizers"),
+        semantic=_installed("sentence_transformers", "torch"),
+        lora=_installed("peft"),
+        gguf=_installed("gguf"),
+    )
 
 
 def memory_mb() -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,18 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Local-model tests: no Hub look-ups at all."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def api_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process as Community Cloud installs it: no torch, transformers, tokenizers or
+    sentence-transformers. The capability report says so, and a fresh import of any of them fails."""
+    from studio import device
+
+    monkeypatch.setattr(device, "capabilities", lambda: device.Capabilities(
+        local_models=False, semantic=False, lora=False, gguf=False))
+    for name in ("torch", "transformers", "tokenizers", "sentence_transformers"):
+        monkeypatch.setitem(sys.modules, name, None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

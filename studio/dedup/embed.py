@@ -158,9 +158,9 @@ def release_embedders() -> int:
 
 def available() -> bool:
     """Whether sentence-transformers (and torch) are installed: API mode on Community Cloud leaves them out."""
-    from importlib.util import find_spec
+    from studio import device
 
-    return find_spec("sentence_transformers") is not None and find_spec("torch") is not None
+    return device.capabilities().semantic
 
 
 def _require_backend() -> None:

@@ -14,7 +14,7 @@ from studio import config, jobs
 from studio.errors import StudioError
 from studio.evaluate import results as eval_results
 from studio.evaluate.questions import load_questions
-from studio.evaluate.runner import EvalConfig, needs_device, new_result, run_evaluation
+from studio.evaluate.runner import EvalConfig, check_installed, needs_device, new_result, run_evaluation
 
 
 def job_dir(eval_id: str) -> Path:
@@ -33,6 +33,7 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     base URL) reaches it as ``STUDIO_JOB_API_KEY``: a job sends a base URL that key or none, never
     a key the server happens to hold.
     """
+    check_installed(cfg)  # a local model in API mode fails here, in one line
     load_questions(cfg)  # bad questions fail here, with their message, before anything starts
     result = new_result(cfg)
     eval_results.save(result)

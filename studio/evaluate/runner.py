@@ -39,6 +39,21 @@ def needs_device(config: EvalConfig) -> bool:
     return any(not is_api(m) for m in config.models) or bool(config.judge and not is_api(config.judge))
 
 
+def check_installed(config: EvalConfig) -> None:
+    """Refuse, in one line, what this installation cannot run (API mode: local models, embeddings)."""
+    from studio import device
+
+    caps = device.capabilities()
+    local = [m for m in config.models if not is_api(m)]
+    if local:
+        caps.require_local(f"Evaluating {local[0]!r} (a local model)")
+    if config.judge and not is_api(config.judge):
+        caps.require_local(f"The judge {config.judge!r} (a local model)")
+    if (config.answer_similarity or config.semantic_leakage) and not caps.semantic:
+        raise StudioError("Semantic similarity and the semantic leakage check need sentence-transformers and torch, "
+                          "which this install (API mode) leaves out: turn them off, or use the full install.")
+
+
 # --- models -----------------------------------------------------------------------------------
 
 def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
@@ -189,6 +204,7 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     result["status"] = "running"
     saver = _Saver(result, save, progress)
     try:
+        check_installed(config)
         qs = load_questions(config)
         result["dataset"], result["notes"] = qs.dataset, list(qs.notes)
         result["rows"] = [{"index": i, "question": r["question"], "reference": r["answer"], "leak": None,

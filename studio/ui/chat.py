@@ -50,22 +50,21 @@ def streaming() -> bool:
 
 
 def local_available() -> bool:
-    return device.describe().local_models
+    return device.capabilities().local_models
 
 
 # --- Settings ----------------------------------------------------------------------------------
 
 def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
-    kinds = list(BACKEND_LABELS)
-    default_kind = "local" if local_available() else "provider"
-    kind = st.selectbox("Backend", kinds, index=kinds.index(default_kind), format_func=BACKEND_LABELS.get,
-                        key=f"chat.{slot}.kind", disabled=disabled)
+    kinds = list(BACKEND_LABELS) if local_available() else [k for k in BACKEND_LABELS if k != "local"]
+    if st.session_state.get(f"chat.{slot}.kind") not in kinds:
+        st.session_state.pop(f"chat.{slot}.kind", None)
+    kind = st.selectbox("Backend", kinds, index=0 if local_available() else kinds.index("provider"),
+                        format_func=BACKEND_LABELS.get, key=f"chat.{slot}.kind", disabled=disabled,
+                        help=None if local_available() else device.capabilities().note())
     try:
         if kind == "local":
-            if not local_available():
-                st.warning("torch and transformers are not installed here (API mode): choose an API backend.")
-                return None
             default, why = loading.offline_default(DEFAULT_LOCAL_MODEL)
             model = models_ui.model_picker(f"chat.{slot}.model", "Local model", default, disabled=disabled)
             if why and model == default:

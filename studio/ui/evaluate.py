@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from studio import ui
+from studio import device, ui
 from studio.data import store
 from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
@@ -69,18 +69,26 @@ def new_evaluation_form() -> None:
     bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
     shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models() if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
+    caps = device.capabilities()
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**Models**")
-        options = list(run_labels) + bases
-        if "evaluate.models" not in st.session_state:  # first visit: what was just trained
-            st.session_state["evaluate.models"] = _newest_run_and_base(all_runs)
-        chosen = st.multiselect("Training runs, their base models and the model library", options,
-                                format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
-                                key="evaluate.models")
-        other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
-                             placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct",
-                             help="A Hub id, a local folder, or api:<model id> for a hosted model.")
+        if caps.api_only:  # runs, bases and the library are local models: nothing here could run them
+            st.caption(caps.note())
+            chosen = []
+            other = st.text_area("API models, one per line", key="evaluate.other_models", height=90,
+                                 placeholder="api:meta-llama/Llama-3.1-8B-Instruct\napi:Qwen/Qwen2.5-7B-Instruct",
+                                 help="api:<model id>: Inference Providers, or the OpenAI-compatible base URL in Settings.")
+        else:
+            options = list(run_labels) + bases
+            if "evaluate.models" not in st.session_state:  # first visit: what was just trained
+                st.session_state["evaluate.models"] = _newest_run_and_base(all_runs)
+            chosen = st.multiselect("Training runs, their base models and the model library", options,
+                                    format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
+                                    key="evaluate.models")
+            other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
+                                 placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct",
+                                 help="A Hub id, a local folder, or api:<model id> for a hosted model.")
     specs = list(chosen) + [line.strip() for line in other.splitlines() if line.strip()]
     by_id = {r.id: r for r in all_runs}
     chosen_runs = [s[4:] for s in specs if s.startswith("run:")]
@@ -115,7 +123,8 @@ def new_evaluation_form() -> None:
     with st.expander("Settings"):
         s1, s2, s3 = st.columns(3)
         max_new = s1.number_input("Max new tokens", 1, 1024, 64, key="evaluate.max_new_tokens")
-        batch = s1.number_input("Batch size (local models)", 1, 128, 8, key="evaluate.batch_size")
+        batch = s1.number_input("Batch size (local models)", 1, 128, 8, key="evaluate.batch_size",
+                                disabled=caps.api_only)
         sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling")
         temperature = s2.slider("Temperature", 0.05, 1.5, 0.7, disabled=not sampling, key="evaluate.temperature")
         seed = s2.number_input("Seed", 0, 2**31 - 1, 0, key="evaluate.seed")
@@ -126,15 +135,18 @@ def new_evaluation_form() -> None:
                             help="Sent only to the base URL above; without it no key is sent. Kept in this session only.")
         provider = s3.text_input("Provider", "auto", key="evaluate.provider")
         concurrency = s3.number_input("API requests in flight", 1, 32, 4, key="evaluate.concurrency")
-        judge = s1.text_input("LLM judge (optional)", key="evaluate.judge", placeholder="api:<model id> or a local chat model",
+        judge = s1.text_input("LLM judge (optional)", key="evaluate.judge",
+                              placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
         threshold = s3.slider("Leakage threshold", 70, 100, 90, key="evaluate.leakage",
                               help="Evaluation questions this similar to a training question are flagged as leaked.")
-        perplexity = s2.toggle("Reference perplexity (local models)", True, key="evaluate.perplexity")
-        similarity = s2.toggle("Semantic similarity of answers", key="evaluate.similarity",
-                               help="Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
-        semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage",
-                                  help="Also flag questions that paraphrase a training question.")
+        perplexity = s2.toggle("Reference perplexity (local models)", not caps.api_only, key="evaluate.perplexity",
+                               disabled=caps.api_only)
+        no_embeddings = None if caps.semantic else "Needs sentence-transformers and torch: the full install adds them."
+        similarity = s2.toggle("Semantic similarity of answers", key="evaluate.similarity", disabled=not caps.semantic,
+                               help=no_embeddings or "Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
+        semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage", disabled=not caps.semantic,
+                                  help=no_embeddings or "Also flag questions that paraphrase a training question.")
     if st.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start"):
         config = run_or_error(
             evaluate.EvalConfig, models=tuple(specs), run_id=run_id if source == "run" else None,
