@@ -8,13 +8,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from studio.errors import disk_error
+
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically: readers see the old file or the new one, never half.
 
     A replaced file keeps its permissions; a new one gets rw-r--r-- (the temporary file is private).
+    A full or read-only disk raises ``DiskError`` (one line) and leaves the old file as it was.
     """
     path = Path(path)
+    try:
+        _write(path, data)
+    except OSError as exc:
+        err = disk_error(exc, path)
+        if err is None:
+            raise
+        raise err from None
+
+
+def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from studio.errors import disk_error
+
 DEFAULT_HOME = Path.home() / "slm-studio"
 """The workspace when ``STUDIO_HOME`` is not set."""
 
@@ -16,14 +18,21 @@ SAMPLE_DATASET = REPO_ROOT / "data" / "soccer_rules.json"
 
 def home() -> Path:
     """The workspace directory (``STUDIO_HOME``, else ``~/slm-studio``), created on first use."""
-    path = Path(os.environ.get("STUDIO_HOME") or DEFAULT_HOME).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _ensure_dir(Path(os.environ.get("STUDIO_HOME") or DEFAULT_HOME).expanduser())
 
 
 def _sub(name: str) -> Path:
-    path = home() / name
-    path.mkdir(parents=True, exist_ok=True)
+    return _ensure_dir(home() / name)
+
+
+def _ensure_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        err = disk_error(exc, path)
+        if err is None:
+            raise
+        raise err from None
     return path
 
 

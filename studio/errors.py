@@ -58,3 +58,35 @@ class TrainingError(StudioError):
 
 class CancelledError(StudioError):
     """Work stopped because the user asked for it."""
+
+
+class DiskError(StudioError, OSError):
+    """The workspace's disk is full or read-only. Still an ``OSError`` (with its errno), so code that
+    handles file errors keeps doing so; its message is the studio's one line."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
+_FULL = {28, 122}  # ENOSPC, EDQUOT
+_READ_ONLY = {30, 13, 1}  # EROFS, EACCES, EPERM
+
+
+def disk_error(exc: BaseException, path: object) -> DiskError | None:
+    """``exc`` as a one-line ``DiskError`` when it means a full or read-only disk, else None.
+
+    torch reports a full disk while saving as "unexpected pos" or "file write failed", without errno.
+    """
+    if isinstance(exc, DiskError):
+        return exc
+    errno_ = getattr(exc, "errno", None)
+    text = str(exc)
+    where = str(path)
+    if errno_ in _FULL or "No space left on device" in text or "unexpected pos" in text or "file write failed" in text:
+        return DiskError(28, f"disk full: could not write {where}; free some space and try again "
+                             "(nothing was half-written).")
+    if errno_ in _READ_ONLY and isinstance(exc, OSError):
+        return DiskError(errno_, f"cannot write {where}: the folder is read-only or not yours ({exc.strerror}); "
+                                 "choose a writable one (for the workspace: make STUDIO_HOME writable or point it "
+                                 "at another folder).")
+    return None

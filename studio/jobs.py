@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from studio import atomic, config
-from studio.errors import JobBusyError, StudioError
+from studio.errors import DiskError, JobBusyError, StudioError
 
 STATUS = "status.json"
 LOG = "log.txt"
@@ -134,7 +134,15 @@ def update_status(workdir: Path, **fields) -> JobStatus:
     data = _raw(workdir)
     data.update(fields)
     data["updated"] = time.time()
-    atomic.write_json(_status_path(workdir), data, indent=None)
+    try:
+        atomic.write_json(_status_path(workdir), data, indent=None)
+    except DiskError:
+        # A full disk has no room for the temporary copy; the status is a few hundred bytes, and
+        # rewriting it in place reuses its own block, so a run never stays "running" for want of space.
+        try:
+            _status_path(workdir).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        except OSError:
+            raise DiskError(28, f"disk full: cannot record the job's state in {workdir}; free some space.") from None
     return _from_dict(data, workdir)
 
 

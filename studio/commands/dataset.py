@@ -8,7 +8,7 @@ from pathlib import Path
 
 from studio import atomic
 from studio.data import formats, store, validate
-from studio.errors import StudioError
+from studio.errors import DiskError, StudioError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,6 +77,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     try:
         atomic.write_bytes(args.out, formats.to_json(records))
+    except DiskError:
+        raise  # already one line: disk full or read-only
     except OSError as exc:
         raise StudioError(f"Cannot write {args.out} ({exc.strerror or exc}): check the folder exists and is writable.") from None
     print(f"{len(records)} records written to {args.out}" + (f", {len(skipped)} skipped" if skipped else ""))

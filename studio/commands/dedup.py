@@ -13,7 +13,7 @@ from studio.data import formats
 from studio.dedup import fuzzy as dedup
 from studio.dedup import semantic
 from studio.dedup.embed import shared_embedder
-from studio.errors import DatasetFormatError, StudioError
+from studio.errors import DatasetFormatError, DiskError, StudioError
 
 METHODS = dedup.METHODS
 
@@ -129,5 +129,7 @@ def _read(path: str) -> list[dict]:
 def _write(path: str, data: object) -> None:
     try:
         atomic.write_bytes(Path(path), (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+    except DiskError:
+        raise  # already one line: disk full or read-only
     except OSError as exc:
         raise StudioError(f"Cannot write {path} ({exc.strerror}): choose a writable path.") from None

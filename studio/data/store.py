@@ -17,8 +17,10 @@ import difflib
 import fcntl
 import hashlib
 import json
+import os
 import re
 import shutil
+import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -27,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from studio import atomic, config
-from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError
+from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError, disk_error
 
 Record = dict[str, object]
 
@@ -84,14 +86,34 @@ def _dir(dataset_id: str) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / ".lock", "a+") as fh:
+def _locked(path: Path, name: str = ".lock") -> Iterator[None]:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fh = open(path / name, "a+")
+    except OSError as exc:
+        raise (disk_error(exc, path) or exc) from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _sweep(root: Path, pattern: str, *, older_than_s: float = 0.0) -> int:
+    """Remove what a crash mid-save left (temporary files, half-made datasets); only ever called under
+    the lock that every writer of those files holds, so nothing matched is still being written."""
+    removed = 0
+    now = time.time()
+    for p in root.glob(pattern):
+        try:
+            if now - p.stat().st_mtime < older_than_s:
+                continue
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def _check_name(name: str, *, ignore_id: str | None = None) -> str:
@@ -111,7 +133,7 @@ def list_datasets() -> list[DatasetInfo]:
     out = []
     for path in config.datasets_dir().iterdir():
         meta = path / "dataset.json"
-        if not meta.is_file():
+        if path.name.startswith(".") or not meta.is_file():  # a dataset being created, or a lock
             continue
         try:
             head = json.loads(meta.read_text(encoding="utf-8"))
@@ -137,17 +159,30 @@ def find_dataset(name: str) -> DatasetInfo | None:
 
 def create_dataset(name: str, records: list[Record], message: str = "created") -> DatasetInfo:
     """Create a dataset whose first version holds ``records``."""
-    name = _check_name(name)
-    base = _slug(name)
     root = config.datasets_dir()
-    dataset_id, n = base, 1
-    while (root / dataset_id).exists():
-        n += 1
-        dataset_id = f"{base}-{n}"
-    path = root / dataset_id
-    with _locked(path):
-        _write_version(path, 1, records, message)
-        atomic.write_json(path / "dataset.json", {"id": dataset_id, "name": name, "created": _now()})
+    # The name check and the id are decided under one workspace lock, so two datasets created at the same
+    # moment (the same name, or names with the same slug) never share a folder: the second gets its own
+    # id or "already exists". The dataset is built in a hidden folder and renamed into place: a full disk
+    # leaves no half-made dataset behind.
+    with _locked(root, ".create.lock"):
+        _sweep(root, ".new-*")  # a dataset whose creation was killed midway
+        name = _check_name(name)
+        base = _slug(name)
+        dataset_id, n = base, 1
+        while (root / dataset_id).exists():
+            n += 1
+            dataset_id = f"{base}-{n}"
+        staging = Path(tempfile.mkdtemp(dir=root, prefix=f".new-{dataset_id}."))
+        try:
+            _write_version(staging, 1, records, message)
+            atomic.write_json(staging / "dataset.json", {"id": dataset_id, "name": name, "created": _now()})
+            os.rename(staging, root / dataset_id)
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            err = disk_error(exc, root / dataset_id) if isinstance(exc, OSError) else None
+            if err is not None:
+                raise err from None
+            raise
     return get_dataset(dataset_id)
 
 
@@ -210,6 +245,7 @@ def save_version(dataset_id: str, records: list[Record], *, base_version: int, m
     """
     path = _dir(dataset_id)
     with _locked(path):
+        _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
         versions = list_versions(dataset_id)
         latest = versions[-1].version if versions else 0
         if latest != base_version:

@@ -17,7 +17,7 @@ import plotly.io as pio
 
 from studio import atomic
 from studio.data.formats import safe_cell
-from studio.errors import StudioError
+from studio.errors import DiskError, StudioError
 from studio.evaluate import metrics
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
@@ -179,6 +179,8 @@ def write(result: dict, path: str | Path, curves: Mapping[str, Sequence[Mapping[
     text = to_json(result) if fmt == "json" else to_csv(result) if fmt == "csv" else to_html(result, curves)
     try:
         atomic.write_text(path, text)
+    except DiskError:
+        raise  # already one line: disk full or read-only
     except OSError as exc:
         raise StudioError(f"Cannot write {path}: {exc.strerror or exc}. Choose a writable folder.") from None
     return path

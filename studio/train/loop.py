@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 from studio import config, jobs
 from studio.data import store
-from studio.errors import StudioError, TrainingError
+from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import adapters
 from studio.models import loading as models
 from studio.train import lora, recipe, runs, scratch
@@ -126,7 +127,16 @@ def _load_weights(cfg: TrainConfig, ref: Any, token: str | None) -> Any:
 
 
 def _disk_full(exc: BaseException) -> bool:
-    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc)
+    err = disk_error(exc, "")
+    return err is not None and err.errno == errno.ENOSPC
+
+
+def _drop_unfinished_checkpoints(out: Path) -> None:
+    """A checkpoint cut off by a full disk has no trainer_state.json (written last): resuming from it
+    would fail, and removing it gives the space back for the run's status."""
+    for ckpt in out.rglob("checkpoint-*"):
+        if ckpt.is_dir() and not (ckpt / "trainer_state.json").is_file():
+            shutil.rmtree(ckpt, ignore_errors=True)
 
 
 def _callback(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
@@ -241,6 +251,9 @@ def train(
     if not resume:  # written before the base loads, so a run that fails there is listed with its reason
         runs.write_run(out, meta)
     model, tokenizer = _load_base(cfg, records, split["train"], out, token)
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(inner, "loss_type", None) is None:  # the loss transformers picks anyway; named, it warns no more
+        inner.loss_type = "ForCausalLM"
     fmt = recipe.format_name(tokenizer)
     limit = min(cfg.max_length, int(getattr(model.config, "n_positions", 0) or getattr(model.config, "max_position_embeddings", 0) or cfg.max_length))
     train_enc = recipe.encode_records(tokenizer, records, split["train"], limit)
@@ -307,8 +320,9 @@ def train(
         raise TrainingError(
             f"Out of memory (RAM): lower the batch size (now {cfg.batch_size}) or max length, or pick a smaller base."
         ) from None
-    except (OSError, RuntimeError) as exc:
+    except Exception as exc:  # a full disk reaches here as OSError, RuntimeError or safetensors' own error
         if _disk_full(exc):
+            _drop_unfinished_checkpoints(out)
             raise TrainingError(f"disk full: free space in STUDIO_HOME ({config.home()}) and resume the run.") from None
         raise
     finally:

@@ -78,3 +78,48 @@ def test_diff_reports_added_removed_edited():
     assert [r["question"] for r in d.added] == ["d", "e"]
     assert d.removed == [before[2]]
     assert store.diff_records(before, before).empty
+
+
+def _create_after_barrier(barrier, name: str, records: list, results) -> None:
+    barrier.wait()
+    try:
+        info = store.create_dataset(name, records)
+        results.put(("ok", name, info.id))
+    except StudioError as exc:
+        results.put(("error", name, str(exc)))
+
+
+def _race(names: list[str]) -> list[tuple]:
+    """Two processes create a dataset each at the same moment (released together by one barrier)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(len(names)), ctx.Queue()
+    procs = [ctx.Process(target=_create_after_barrier,
+                         args=(barrier, name, [{"question": f"Q from {name}?", "answer": "A."}], results))
+             for name in names]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    return sorted(results.get(timeout=5) for _ in names)
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_two_datasets_created_at_once_with_the_same_slug_both_keep_their_records(trial):
+    outcomes = _race(["Team A", "team-a!"])
+    assert [o[0] for o in outcomes] == ["ok", "ok"], outcomes
+    ids = {name: ds_id for _, name, ds_id in outcomes}
+    assert len(set(ids.values())) == 2
+    for name, ds_id in ids.items():
+        assert store.load_version(ds_id, 1) == [{"question": f"Q from {name}?", "answer": "A."}]
+        assert store.get_dataset(ds_id).name == name
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_the_same_name_created_twice_at_once_gives_one_dataset_and_one_name_taken(trial):
+    outcomes = _race(["Team A", "Team A"])
+    assert [o[0] for o in outcomes] == ["error", "ok"], outcomes
+    assert "already exists" in outcomes[0][2]
+    (only,) = store.list_datasets()
+    assert store.load_version(only.id, 1) == [{"question": "Q from Team A?", "answer": "A."}]
