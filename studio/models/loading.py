@@ -232,8 +232,15 @@ def load_tokenizer(spec: str, token: str | None = None) -> Any:
         return gguf.load_tokenizer(ref.source)
     try:
         tok = AutoTokenizer.from_pretrained(ref.source, **pretrained_kwargs(ref, token))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         raise explain_load_error(ref, exc) from None
+    try:
+        works = len(tok("Hello, world.")["input_ids"]) > 0
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot encode is as broken as one that encodes nothing
+        works = False
+    if not works:  # a folder whose tokenizer files are gone still "loads" a tokenizer that encodes to nothing
+        raise ModelLoadError(f"{spec}: its tokenizer is missing or broken (it turns text into no tokens): put "
+                             "tokenizer.json / tokenizer_config.json back in its folder, or train the run again.")
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token
     return tok

@@ -333,3 +333,27 @@ def test_model_labels_name_runs_and_stay_distinct():
     labels = evaluate.model_labels([f"run:{i}" for i in ids] + ["distilgpt2", "run:20990101-deleted"])
     assert labels == [f"Soccer FAQ · 2026-11-22 09:57 (run:{ids[0]})", f"Soccer FAQ · 2026-11-22 09:57 (run:{ids[1]})",
                       "Soccer FAQ · 2026-11-21 08:00", "distilgpt2", "run:20990101-deleted"]
+
+
+def test_a_run_whose_tokenizer_was_deleted_is_one_failed_column_and_the_other_model_answers(tiny_gpt2, tiny_phi3,
+                                                                                             tmp_path, offline):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_gpt2, broken)
+    for f in broken.iterdir():
+        if f.name.startswith(("tokenizer", "vocab", "merges", "special_tokens")):
+            f.unlink()
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.run_evaluation(evaluate.EvalConfig(models=(str(broken), str(tiny_phi3)), dataset_file=str(data),
+                                                         max_new_tokens=4, batch_size=2), save=None)
+    assert result["status"] == "done"
+    label = {m["spec"]: m["label"] for m in result["models"]}
+    summary = eval_results.summarize(result)
+    bad, good = label[str(broken)], label[str(tiny_phi3)]
+    assert summary[bad]["failed"] == len(QA) and summary[good]["answered"] == len(QA)
+    reason = result["rows"][0]["errors"][bad]
+    assert "tokenizer is missing or broken" in reason and "\n" not in reason
+    ask = subprocess.run([sys.executable, "-m", "studio", "ask", str(broken), "Hello?"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert ask.returncode == 2 and ask.stderr.strip().startswith("error: ") and "tokenizer is missing" in ask.stderr
+    assert "Traceback" not in ask.stderr
