@@ -72,7 +72,7 @@ def _status_path(workdir: Path) -> Path:
     return Path(workdir) / STATUS
 
 
-def _alive(pid: int | None) -> bool:
+def alive(pid: int | None) -> bool:
     """Whether ``pid`` is a running (not zombie) process."""
     if not pid:
         return False
@@ -118,10 +118,10 @@ def read_status(workdir: Path) -> JobStatus:
     if not data:
         return JobStatus(state="none", workdir=str(workdir))
     status = _from_dict(data, workdir)
-    if status.state in ACTIVE and status.pid and not _alive(status.pid):
+    if status.state in ACTIVE and status.pid and not alive(status.pid):
         # Re-read: the worker may have written its last state between the two reads.
         status = _from_dict(_raw(workdir) or data, workdir)
-        if status.state in ACTIVE and not _alive(status.pid):
+        if status.state in ACTIVE and not alive(status.pid):
             if status.state == "stopping":
                 return update_status(workdir, state="stopped", message="stopped")
             return update_status(workdir, state="failed", error=DIED, message="failed")

@@ -49,6 +49,13 @@ def test_job_runs_detached_stops_on_request_and_resumes(dataset_file, tmp_path, 
 
     with pytest.raises(JobBusyError, match="one job per device at a time"):
         jobs.start_job("train", argv, tmp_path / "second")
+    from studio import config
+    from studio.train import job as train_job
+    from studio.train.config import preset
+
+    with pytest.raises(JobBusyError):  # the Train page's Start while another run holds the device
+        train_job.start_training(preset("quick"), {"file": str(dataset_file), "name": "faq"})
+    assert list(config.runs_dir().iterdir()) == []  # the refused start left no empty run folder
 
     jobs.request_stop(wd)
     assert jobs.stop_requested(wd)

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import atomic, config
+from studio import atomic, config, jobs
 from studio.errors import StudioError
 from studio.evaluate import metrics
 
@@ -70,10 +70,21 @@ def save(result: dict) -> Path:
     return target
 
 
+INTERRUPTED = ("interrupted: the evaluation's process ended before it finished (killed or crashed); "
+               "the answers so far are kept: run it again for the rest.")
+
+
+def settled(data: dict) -> dict:
+    """A result whose process died while "running" (kill -9, a crash) is failed, never running forever."""
+    if data.get("status") == "running" and data.get("pid") and not jobs.alive(data["pid"]):
+        return {**data, "status": "failed", "error": INTERRUPTED}
+    return data
+
+
 def load(eval_id: str) -> dict:
     file = path(eval_id)
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        return settled(json.loads(file.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise EvalNotFoundError(f"No evaluation {eval_id!r}: it may have been deleted. Pick another.") from None
     except ValueError:
@@ -113,6 +124,7 @@ def list_evals() -> list[EvalInfo]:
             continue
         if not isinstance(data, dict) or "id" not in data:
             continue
+        data = settled(data)
         out.append(EvalInfo(
             id=data["id"], created=data.get("created", ""), status=data.get("status", "done"),
             models=model_labels(data), dataset=describe_dataset(data.get("dataset") or {}),

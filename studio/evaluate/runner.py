@@ -10,6 +10,7 @@ when it stops. Results: ``STUDIO_HOME/evals/<id>.json`` (schema in ``studio.eval
 
 from __future__ import annotations
 
+import os
 import platform
 import secrets
 import threading
@@ -202,6 +203,7 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     cancel = cancel or (lambda: False)
     result = new_result(config, eval_id)
     result["status"] = "running"
+    result["pid"] = os.getpid()  # a reader seeing "running" from a dead process shows it failed: interrupted
     saver = _Saver(result, save, progress)
     try:
         check_installed(config)

@@ -235,6 +235,8 @@ def train(
     ckpt = runs.last_checkpoint(out) if resume else None
     if resume and ckpt is None:
         raise TrainingError(f"Run {out.name} has no checkpoint to resume from: start a new run instead.")
+    if ckpt is not None:
+        runs.rewind_metrics(out, ckpt)  # the steps after the checkpoint are trained (and logged) again
     usable = recipe.usable_indices(records)
     if resume and (out / runs.SPLIT_JSON).is_file():
         split = json.loads((out / runs.SPLIT_JSON).read_text(encoding="utf-8"))

@@ -125,6 +125,20 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def rewind_metrics(folder: Path, checkpoint: Path) -> int:
+    """Drop the metrics rows logged after ``checkpoint`` (a resume replays those steps, and the curve
+    would double back); returns how many were dropped."""
+    try:
+        step = int(json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    rows = read_metrics(folder)
+    kept = [r for r in rows if not isinstance(r.get("step"), (int, float)) or r["step"] <= step]
+    if len(kept) != len(rows):
+        atomic.write_text(Path(folder) / METRICS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+    return len(rows) - len(kept)
+
+
 def append_metrics(folder: Path, row: dict[str, Any]) -> None:
     with open(Path(folder) / METRICS, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -357,3 +357,31 @@ def test_a_run_whose_tokenizer_was_deleted_is_one_failed_column_and_the_other_mo
                          text=True, timeout=120)
     assert ask.returncode == 2 and ask.stderr.strip().startswith("error: ") and "tokenizer is missing" in ask.stderr
     assert "Traceback" not in ask.stderr
+
+
+def test_a_cli_evaluation_killed_midway_is_failed_interrupted_not_running_forever(tmp_path):
+    import os
+    import signal
+
+    from chat_servers import FaultServer
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    with FaultServer().running() as server:
+        proc = subprocess.Popen([sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", "api:m",
+                                 "--base-url", server.url("silent"), "--out", str(tmp_path / "r.json")], cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                listed = eval_results.list_evals()
+                if listed and listed[0].status == "running":
+                    break
+                time.sleep(0.1)
+            assert listed and listed[0].status == "running"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            proc.kill()
+    (info,) = eval_results.list_evals()
+    assert info.status == "failed"
+    assert eval_results.load(info.id)["error"].startswith("interrupted: the evaluation's process ended")

@@ -87,10 +87,13 @@ def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offlin
     assert jobs.read_status(out).state == "stopped" and not (out / "model").exists()
     assert models.resolve(str(out)).source == str(ckpt)  # an unfinished run still answers from its checkpoint
 
+    for step in (4, 5):  # what a worker killed after its checkpoint had logged before dying
+        runs.append_metrics(out, {"step": step, "epoch": 1.0, "loss": 9.9})
     resumed = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True)
     assert resumed.state == "finished" and resumed.steps == 6
     steps = [r["step"] for r in runs.read_metrics(out) if "loss" in r]
-    assert steps[-1] == 6 and steps == sorted(steps)  # the curve continues where it stopped
+    assert steps == [1, 2, 3, 4, 5, 6]  # the curve continues where the checkpoint was, each step once
+    assert 9.9 not in [r["loss"] for r in runs.read_metrics(out) if "loss" in r]
 
 
 def test_scratch_quick_run_is_loadable_by_run_id(tmp_path, offline):
