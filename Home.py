@@ -38,7 +38,8 @@ PAGES = {"train": ("pages/3_Train.py", "Training"), "evaluate": ("pages/5_Evalua
          "download": ("pages/2_Models.py", "Download")}
 for job in (j for j in jobs.registered_jobs() if j.active):
     page, what = PAGES.get(job.kind, ("pages/2_Models.py", job.kind.capitalize() or "A job"))
-    st.info(f"{what} running: {Path(job.workdir).name} · {job.progress:.0%} · {job.message}", icon=":material/sync:")
+    st.info(f"{what} running: {ui.md(Path(job.workdir).name)} · {job.progress:.0%} · {ui.md(job.message)}",
+            icon=":material/sync:")
     st.page_link(page, label=f"Open it on the {Path(page).stem.split('_', 1)[1]} page", icon=":material/arrow_forward:")
 
 st.subheader("Datasets")

@@ -9,6 +9,7 @@ autolinked URL, whatever the text holds.
 from __future__ import annotations
 
 import html
+import re
 
 
 def text_block(text: str, prefix_html: str = "") -> str:
@@ -21,3 +22,16 @@ def text_block(text: str, prefix_html: str = "") -> str:
 def html_block(trusted_html: str) -> str:
     """Already-escaped HTML (``diff_html``'s) as one block, so Markdown never parses inside it."""
     return f'<div style="margin-bottom: 1rem">{trusted_html}</div>'
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]\\:)(?=//)|(?<=www)(?=\\?\.)|(?<=@)")
+WORD_JOINER = "\u2060"  # invisible and unbreakable: splits "http://", "www." and "a@b" so nothing becomes a link
+
+
+def markdown_literal(text: object) -> str:
+    """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
+    (``st.error``, ``st.caption``...): shown as typed, never formatting, an emoji shortcode ("api:m:"),
+    a link (a bare URL or e-mail address) or an image."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", str(text))
+    return _AUTOLINK.sub(WORD_JOINER, escaped)

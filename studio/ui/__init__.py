@@ -49,12 +49,25 @@ def init_state(defaults: dict[str, object]) -> None:
             st.session_state[key] = value
 
 
+def md(text: object) -> str:
+    """User text (names, model ids, errors quoting them) for Markdown: shown as typed, never a link,
+    an emoji shortcode, formatting or an image (``studio.data.display.markdown_literal``)."""
+    from studio.data.display import markdown_literal
+
+    return markdown_literal(text)
+
+
+def show_error(exc: BaseException | str) -> None:
+    """A ``StudioError`` (or its message) as one ``st.error`` line, its quoted names shown literally."""
+    st.error(md(exc), icon=":material/error:")
+
+
 def run_or_error(fn: Callable[..., T], *args, **kwargs) -> T | None:
     """Call an engine function; show a ``StudioError`` as one ``st.error`` line and return None."""
     try:
         return fn(*args, **kwargs)
     except StudioError as exc:
-        st.error(str(exc), icon=":material/error:")
+        show_error(exc)
         return None
 
 

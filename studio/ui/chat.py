@@ -83,7 +83,7 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                               placeholder="the server's model name")
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
-        st.error(str(exc), icon=":material/error:")
+        ui.show_error(exc)
         return None
 
 

@@ -16,7 +16,6 @@ The import, check, versions and export tabs live in ``studio.ui.dataset_tabs``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -56,9 +55,7 @@ def init() -> None:
             st.session_state[key] = value
 
 
-def md(text: str) -> str:
-    """User text made safe for markdown: no formatting, links or HTML from a file name or record."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+md = ui.md  # user text made safe for Markdown: no formatting, links, emoji or HTML from a name or record
 
 
 def flash(message: str) -> None:
@@ -256,7 +253,7 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
         st.session_state[CONFLICTS][info.id] = {"latest": exc.latest_version, "message": str(exc)}
         st.rerun()
     except StudioError as exc:
-        st.error(str(exc), icon=":material/error:")
+        ui.show_error(exc)
         return
     st.session_state[CONFLICTS].pop(info.id, None)
     records = d.current

@@ -238,7 +238,7 @@ def export_tab(info: store.DatasetInfo | None) -> None:
             if not token:
                 hub.push_to_hub([], repo_id, token)  # raises the missing-token message
         except StudioError as exc:
-            st.error(str(exc), icon=":material/error:")
+            ui.show_error(exc)
         else:
             records = store.load_version(info.id, v)
             job = Task(f"Pushing to {repo_id}", hub.push_to_hub, records, repo_id, token, private=private).start()
@@ -254,4 +254,4 @@ def _push_status(job: Task) -> None:
     elif job.state == "done":
         st.success(f"Pushed to {job.result}", icon=":material/check_circle:")
     else:
-        st.error(job.error, icon=":material/error:")
+        ui.show_error(job.error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from studio import ui
 from studio.data import store
 from studio.data.display import html_block
 from studio.dedup import embed, semantic
@@ -40,7 +41,7 @@ def review_queue(info: store.DatasetInfo | None) -> None:
         _progress(job)
         return
     if job.error:
-        st.error(job.error, icon=":material/error:")
+        ui.show_error(job.error)
         return
     if job.result is not None:
         _queue(info, records, job)
@@ -107,7 +108,7 @@ def _embedder() -> embed.Embedder | None:
             return embed.shared_embedder()
     except StudioError as exc:
         st.session_state[ERROR] = None
-        st.error(str(exc), icon=":material/error:")
+        ui.show_error(exc)
         return None
 
 

@@ -233,14 +233,14 @@ def _summary_frame(summary: dict) -> pd.DataFrame:
 def show_result(result: dict) -> None:
     status = result.get("status", "done")
     if status == "failed":
-        st.error(result.get("error") or "The evaluation failed.", icon=":material/error:")
+        ui.show_error(result.get("error") or "The evaluation failed.")
     elif status == "cancelled":
-        st.warning(f"{result.get('error') or 'Stopped.'} Showing what was done.", icon=":material/stop_circle:")
+        st.warning(f"{ui.md(result.get('error') or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
     for m in result.get("models") or []:
         if m.get("error"):
-            st.warning(f"{m['label']}: {m['error']}", icon=":material/warning:")
+            st.warning(ui.md(f"{m['label']}: {m['error']}"), icon=":material/warning:")
     for note in result.get("notes") or []:
-        st.caption(note)
+        st.caption(ui.md(note))
     rows = result.get("rows") or []
     if not rows:
         st.info("No answers yet.")
@@ -360,7 +360,7 @@ def past_evaluations() -> str | None:
     st.session_state["evaluate.shown"] = chosen
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
-    st.caption(f"Status: **{info.status}** · started {info.created} · questions: {info.dataset or 'loading'} · "
+    st.caption(f"Status: **{info.status}** · started {info.created} · questions: {ui.md(info.dataset or 'loading')} · "
                f"{info.questions} questions")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
@@ -408,6 +408,6 @@ def render() -> None:
         return
     if result.get("status") in ("queued", "running") and not job.active:
         reason = job.error or "its process exited"
-        st.error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below. "
-                 f"Its log: {eval_jobs.job_dir(chosen) / 'log.txt'}", icon=":material/error:")
+        ui.show_error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below. "
+                      f"Its log: {eval_jobs.job_dir(chosen) / 'log.txt'}")
     show_result(result)

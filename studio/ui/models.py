@@ -99,10 +99,10 @@ def actions(entries: list[library.ModelEntry]) -> None:
         c3.caption("Imported into the workspace on first use.")
     else:
         with c3.popover("Delete", icon=":material/delete:"):
-            st.write(f"Delete **{entry.name}** ({entry.size_text}) from the library?")
+            st.write(f"Delete **{ui.md(entry.name)}** ({entry.size_text}) from the library?")
             if st.button("Delete for good", type="primary", key="models.delete"):
                 if ui.run_or_error(library.delete_model, spec[len("model:"):]):
-                    st.session_state["models.flash"] = f"Deleted {entry.name}."
+                    st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
                     st.rerun()
 
 
@@ -172,7 +172,7 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
     except StudioError as exc:
         if upload is not None:
             shutil.rmtree(path.parent, ignore_errors=True)
-        st.error(str(exc), icon=":material/error:")
+        ui.show_error(exc)
         return
     st.session_state[IMPORT] = ImportTask(path, name.strip(), dtype, cleanup).start()
 
@@ -186,9 +186,9 @@ def import_status() -> None:
         st.info(f"{task.label}: {task.progress.message or 'starting'}…", icon=":material/hourglass_top:")
         return
     if task.error:
-        st.error(task.error, icon=":material/error:")
+        ui.show_error(task.error)
     else:
-        st.success(f"Imported {task.result.name} as `{task.result.spec}` ({task.result.params_text} parameters, "
+        st.success(f"Imported {ui.md(task.result.name)} as `{task.result.spec}` ({task.result.params_text} parameters, "
                    f"{task.result.dtype}, {task.result.size_text}).", icon=":material/check_circle:")
     if st.session_state.get("models.import_seen") is not task:
         st.session_state["models.import_seen"] = task
@@ -208,7 +208,7 @@ def download_panel() -> None:
         try:
             folder = download.start_download(repo, ui.hf_token())
         except StudioError as exc:
-            st.error(str(exc), icon=":material/error:")
+            ui.show_error(exc)
         else:
             st.session_state[DOWNLOAD] = str(folder)
             st.rerun()

@@ -15,6 +15,7 @@ import streamlit as st
 
 from studio import jobs, ui
 from studio.data import store
+from studio.data.display import text_block
 from studio.errors import StudioError
 from studio.tasks import Task
 from studio.train import job, memory, recipe, runs
@@ -71,7 +72,7 @@ def ui_run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except StudioError as exc:
-        st.error(str(exc), icon=":material/error:")
+        ui.show_error(exc)
         return None
 
 
@@ -312,10 +313,10 @@ def live(run_id: str) -> None:
         _log(runs.run_dir(run_id))
         return
     s = run.status
-    st.subheader(f"Run: {run.name}")
+    st.subheader(f"Run: {ui.md(run.name)}")
     st.progress(min(max(s.progress, 0.0), 1.0), text=progress_text(s))
     if s.state == "failed":
-        st.error(f"Training failed: {s.error}", icon=":material/error:")
+        ui.show_error(f"Training failed: {s.error}")
     elif s.state == "stopped":
         st.info("Stopped. Its last checkpoint is kept: resume to continue from there.")
     elif s.state == "finished":
@@ -399,10 +400,10 @@ def _task_result(run: runs.RunInfo) -> None:
         st.caption(f"{task.label}… (loading a model the first time takes a moment)")
         return
     if task.error:
-        st.error(task.error, icon=":material/error:")
+        ui.show_error(task.error)
         return
-    if st.session_state.get("train.task_kind") == "ask":
-        st.markdown(f"**Answer:** {html.escape(task.result[run.model_spec][0]) or '(empty)'}")
+    if st.session_state.get("train.task_kind") == "ask":  # model output: literal text, never Markdown
+        st.markdown(text_block(task.result[run.model_spec][0] or "(empty)", "<b>Answer:</b> "), unsafe_allow_html=True)
         return
     questions = st.session_state.get("train.compare_q", [])
     table = []
@@ -464,4 +465,4 @@ def merge_panel(run: Any) -> None:
         st.session_state["train.merge_task"] = Task("Merging", lora.merge, run.dir).start()
         st.rerun()
     if task is not None and task.done and task.error:
-        st.error(task.error, icon=":material/error:")
+        ui.show_error(task.error)

@@ -84,3 +84,40 @@ def test_markdown_images_in_data_and_answers_are_text_and_load_nothing(browser, 
         assert hits == []  # neither image was ever requested
         outside = [u for u in requested if not u.startswith((studio.url, "data:", "blob:"))]
         assert outside == []  # every asset the pages loaded came from the studio itself
+
+
+def test_names_and_model_ids_are_shown_as_typed_never_as_links_or_emoji(browser, tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("STUDIO_HOME", str(home))
+    name = "Rules from http://evil.example and www.evil.example"
+    store.create_dataset(name, [{"question": "What is offside?", "answer": "A position rule."}])
+    (home / ".sample-added").write_text("1\n")
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "What is offside?", "answer": "A position rule."}]))
+    with FaultServer().running() as faults:  # a model id ending in ":" that the server does not serve
+        subprocess.run([sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", "api:m:",
+                        "--base-url", faults.url("not_served"), "--out", str(tmp_path / "r.json")],
+                       cwd=REPO, capture_output=True, timeout=120, env={**__import__("os").environ, "STUDIO_HOME": str(home)})
+    studio = start_studio(home, tmp_path / "streamlit.log")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_page(page, studio, "Dataset")
+        page.get_by_text("editing version 1 of").first.wait_for()
+        assert name in page.get_by_text("editing version 1 of").first.inner_text().replace("\u2060", "")
+        assert page.locator("a[href*='evil.example']").count() == 0
+        open_page(page, studio, "Evaluate")
+        warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="api:m:").first
+        warning.wait_for()
+        assert "Ⓜ" not in page.inner_text("body")  # "api:m:" stays text, not the :m: emoji
+        assert_no_exception(page)
+    finally:
+        context.close()
+        stop_studio(studio)
