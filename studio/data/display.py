@@ -24,14 +24,19 @@ def html_block(trusted_html: str) -> str:
     return f'<div style="margin-bottom: 1rem">{trusted_html}</div>'
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]\\:)(?=//)|(?<=www)(?=\\?\.)|(?<=@)")
-WORD_JOINER = "\u2060"  # invisible and unbreakable: splits "http://", "www." and "a@b" so nothing becomes a link
+# Only what would become markup: a backslash before punctuation, emphasis and strike marks, brackets
+# (links, images), angle brackets (autolinks) and dollars (math). An underscore inside a word
+# (STUDIO_HOME) and a backtick (a code span, harmless) stay as they are, so messages read as written.
+_MD_SPECIAL = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[*\[\]<>~$]|(?<!\w)_|_(?!\w)|^[#>+-]")
+_ORDERED = re.compile(r"^(\d+)([.)])")  # "1. x" would become a list
+_SHORTCODE = re.compile(r":(?=[\w+-]+:)")  # ":m:" in "api:m:" would be an emoji
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]:)(?=//)|(?<=www)(?=\.)|(?<=@)")
+WORD_JOINER = "\u2060"  # invisible and unbreakable: splits "http://", "www.", "a@b" and ":m:" so nothing is linked
 
 
 def markdown_literal(text: object) -> str:
     """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
     (``st.error``, ``st.caption``...): shown as typed, never formatting, an emoji shortcode ("api:m:"),
     a link (a bare URL or e-mail address) or an image."""
-    escaped = _MD_SPECIAL.sub(r"\\\1", str(text))
-    return _AUTOLINK.sub(WORD_JOINER, escaped)
+    escaped = _ORDERED.sub(r"\1\\\2", _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text)))
+    return _AUTOLINK.sub(WORD_JOINER, _SHORTCODE.sub(":" + WORD_JOINER, escaped))

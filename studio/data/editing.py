@@ -25,14 +25,17 @@ class View:
     pages: int  # number of pages for that match
 
 
-def view(records: list[Record], query: str = "", page: int = 1, page_size: int = 200) -> View:
-    """The indices on ``page`` (1-based) of the records whose question or answer contains ``query``."""
+def view(records: list[Record], query: str = "", page: int = 1, page_size: int = 200,
+         only: set[int] | None = None) -> View:
+    """The indices on ``page`` (1-based) of the records whose question or answer contains ``query``
+    (and, with ``only``, whose index is in it: the records still to fix)."""
     q = query.strip().casefold()
+    candidates = range(len(records)) if only is None else sorted(i for i in only if i < len(records))
     if q:
-        matches = [i for i, r in enumerate(records)
-                   if q in str(r.get("question", "")).casefold() or q in str(r.get("answer", "")).casefold()]
+        matches = [i for i in candidates
+                   if q in str(records[i].get("question", "")).casefold() or q in str(records[i].get("answer", "")).casefold()]
     else:
-        matches = range(len(records))
+        matches = candidates
     pages = max(1, math.ceil(len(matches) / page_size))
     page = min(max(1, page), pages)
     start = (page - 1) * page_size

@@ -43,10 +43,21 @@ class Draft:
     current: list[Record] = field(default_factory=list)  # working copy including the editor's pending edits
     nonce: int = 0  # part of the editor's key: bumped when ``records`` changes under it
     view: tuple = ()  # (search, page) the editor was built for
+    flagged: tuple = (None, {})  # (nonce, {record index: its errors}) for the records the editor shows
 
     @property
     def dirty(self) -> bool:
         return self.current != self.saved
+
+    def to_fix(self) -> dict[int, str]:
+        """The working copy's invalid records (index: reason), worked out once per editor build."""
+        if self.flagged[0] != self.nonce:
+            found: dict[int, str] = {}
+            if self.records is not self.saved:  # a saved version is valid by construction
+                for p in validate.errors(validate.validate(self.records)):
+                    found[p.record - 1] = f"{found[p.record - 1]}; {p.message}" if p.record - 1 in found else p.message
+            self.flagged = (self.nonce, found)
+        return self.flagged[1]
 
 
 def init() -> None:
@@ -190,24 +201,41 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     query = col_search.text_input("Search questions and answers", key="dataset.search",
                                   placeholder="type to filter; edits to the shown rows are kept")
     requested = int(st.session_state.get("dataset.page", 1))
-    if (query, requested) != d.view or f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state:
+    only_key = f"dataset.only_fix.{info.id}"
+    only_fix = bool(st.session_state.get(only_key))
+    if (query, requested, only_fix) != d.view or f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state:
         # Another page or search, or the editor was unmounted (another dataset or page was shown):
         # fold its last edits into the working copy and start a fresh editor on it.
         d.records = d.current
         d.nonce += 1
-    v = editing.view(d.records, query, requested, PAGE_SIZE)
+    to_fix = d.to_fix()
+    if to_fix:
+        st.warning(f"{len(to_fix):,} record{'s' if len(to_fix) > 1 else ''} must be fixed or deleted before this version "
+                   "can be saved: the Problem column says why.", icon=":material/build:")
+        only_fix = st.toggle("Show only the records to fix", key=only_key)
+    elif only_fix:
+        st.session_state.pop(only_key, None)  # nothing left to fix: show everything again
+        only_fix = False
+    v = editing.view(d.records, query, requested, PAGE_SIZE, only=set(to_fix) if only_fix else None)
     page = min(requested, v.pages)
     st.session_state["dataset.page"] = page  # before the widget exists: keeps it within the page count
-    d.view = (query, page)
+    d.view = (query, page, only_fix)
     col_page.number_input(f"Page (of {v.pages})", min_value=1, max_value=v.pages, step=1, key="dataset.page")
-    frame = pd.DataFrame(editing.editor_rows(d.records, v.indices), columns=[editing.ROW, *editing.COLUMNS])
+    rows = editing.editor_rows(d.records, v.indices)
+    columns = [editing.ROW, *editing.COLUMNS]
+    if to_fix:  # read-only: the reason a record cannot be saved yet
+        for row in rows:
+            row["problem"] = to_fix.get(row[editing.ROW], "")
+        columns.append("problem")
+    frame = pd.DataFrame(rows, columns=columns)
     edited = st.data_editor(
         frame, key=f"dataset.editor.{info.id}.{d.nonce}", num_rows="dynamic", hide_index=True, width="stretch",
-        height=min(38 + 35 * (len(frame) + 1), 560),
+        height=min(38 + 35 * (len(frame) + 1), 560), disabled=["problem"],
         column_config={
             editing.ROW: None,
             "question": st.column_config.TextColumn("Question", width="large"),
             "answer": st.column_config.TextColumn("Answer", width="large"),
+            "problem": st.column_config.TextColumn("Problem", width="medium"),
         },
     )
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"))

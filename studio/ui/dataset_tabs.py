@@ -58,14 +58,39 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     st.dataframe(_preview(records), hide_index=True, width="stretch")
     errs, warns = validate.errors(problems), validate.warnings(problems)
     capped = " (counting stopped there)" if len(problems) >= validate.Rules().max_listed else ""
+    to_fix: list[dict] = []
     if errs:
-        st.error(f"{len(errs):,} problem{'s' if len(errs) > 1 else ''}{capped} must be fixed in the file before it "
-                 "can be imported (record numbers count from 1):", icon=":material/error:")
+        bad = {p.record for p in errs}
+        valid = [r for n, r in enumerate(records, 1) if n not in bad]
+        st.error(f"{len(bad):,} of {len(records):,} records{capped} are invalid (record numbers count from 1):",
+                 icon=":material/error:")
         dui.problems_table(errs)
+        st.download_button("Download the list (CSV)", _problems_csv(errs), f"{Path(upload.name).stem}-problems.csv",
+                           "text/csv", icon=":material/download:", key="dataset.import.problems")
+        ways = {"skip": f"Import the {len(valid):,} valid records and skip the {len(bad):,} invalid ones",
+                "fix": f"Bring all {len(records):,} in and fix the {len(bad):,} in the editor (the version cannot be "
+                       "saved until they are fixed or deleted)"}
+        way = st.radio("The invalid records", list(ways), format_func=ways.get, key="dataset.import.invalid")
+        if way == "fix":
+            to_fix, records = [r for n, r in enumerate(records, 1) if n in bad], records
+        else:
+            records = valid
     if warns:
         st.warning(f"{len(warns)} warning{'s' if len(warns) > 1 else ''} (warnings do not block an import):")
         dui.problems_table(warns)
-    _import_target(info, records, upload.name, disabled=bool(errs))
+    _import_target(info, records, upload.name, disabled=not records, to_fix=to_fix)
+
+
+def _problems_csv(problems: list) -> bytes:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["record", "problem"])
+    for p in problems:
+        writer.writerow([p.record, formats.safe_cell(p.message)])
+    return out.getvalue().encode("utf-8")
 
 
 def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap | None:
@@ -92,17 +117,28 @@ def _preview(records: list[dict], n: int = 20) -> list[dict]:
     return [{k: (v if isinstance(v, str) else repr(v)) for k, v in r.items()} for r in records[:n]]
 
 
-def _import_target(info: store.DatasetInfo | None, records: list[dict], filename: str, disabled: bool) -> None:
+def _import_target(info: store.DatasetInfo | None, records: list[dict], filename: str, disabled: bool,
+                   to_fix: list[dict] | None = None) -> None:
+    """``to_fix``: the invalid records among ``records``, brought in as unsaved edits to fix in the editor."""
+    to_fix = to_fix or []
     options = ["Create a new dataset"] + ([f"Add to {info.name}"] if info else [])
     target = st.radio("Import into", options, horizontal=True, key="dataset.import.target")
     if target == options[0]:
         name = st.text_input("Name", value=Path(filename).stem, key=f"dataset.import.name.{filename}")
         if st.button("Import as new dataset", type="primary", disabled=disabled, key="dataset.import.create"):
-            created = ui.run_or_error(store.create_dataset, name, records, message=f"imported {filename}")
+            fixing = {id(r) for r in to_fix}
+            first = [r for r in records if id(r) not in fixing]  # version 1 holds what is valid already
+            created = ui.run_or_error(store.create_dataset, name, first, message=f"imported {filename}")
             if created:
                 dui.select(created.id)
                 _clear_upload()
-                dui.flash(f"Imported {len(records):,} records into a new dataset, {dui.md(created.name)}.")
+                if to_fix:  # everything in the editor, the invalid ones marked, as unsaved changes
+                    dui.draft(created)
+                    dui.replace_working_copy(created.id, records)
+                    dui.flash(f"Created {dui.md(created.name)} with the {len(first):,} valid records as version 1; "
+                              f"the {len(to_fix):,} to fix are in the Edit tab as unsaved changes.")
+                else:
+                    dui.flash(f"Imported {len(records):,} records into a new dataset, {dui.md(created.name)}.")
                 st.rerun()
         return
     skip = st.checkbox("Skip records already in the dataset (same question and answer)", value=True,

@@ -208,7 +208,50 @@ def test_bad_import_shows_a_clear_reason_and_blocks_import(name, data, words):
     shown = " ".join(texts(tab.error) + listed)
     assert words.lower() in shown.lower()
     import_buttons = [b for b in at.button if b.key == "dataset.import.create"]
-    assert all(b.disabled for b in import_buttons)
+    choice = [r for r in at.radio if r.key == "dataset.import.invalid"]
+    if choice and not all(b.disabled for b in import_buttons):  # some records are valid: only those, by default
+        assert choice[0].value == "skip" and "valid records and skip the" in choice[0].options[0]
+    else:
+        assert all(b.disabled for b in import_buttons)
+
+
+MESSY = [{"instruction": f"Explain rule {i}", "input": "", "output": "" if i in (3, 7) else f"Rule {i} says so."}
+         for i in range(1, 11)]
+
+
+def test_messy_import_takes_the_valid_records_and_names_the_skipped_ones():
+    at = _upload(open_page(), "alpaca.json", json.dumps(MESSY).encode())
+    assert "2 of 10 records are invalid" in texts(at.tabs[1].error)[0]
+    listed = [r["record"] for d in at.tabs[1].dataframe if "problem" in d.value.columns for r in d.value.to_dict("records")]
+    assert listed == [3, 7]  # numbered from 1, as the file's records
+    assert at.radio(key="dataset.import.invalid").value == "skip"
+    at.text_input(key="dataset.import.name.alpaca.json").input("Messy").run()
+    at.button(key="dataset.import.create").click().run()
+    info = store.find_dataset("Messy")
+    kept = store.load_version(info.id)
+    assert len(kept) == 8 and "Explain rule 3" not in [r["question"] for r in kept]
+
+
+def test_messy_import_brought_in_to_fix_cannot_be_saved_until_fixed():
+    at = _upload(open_page(), "alpaca.json", json.dumps(MESSY).encode())
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    at.text_input(key="dataset.import.name.alpaca.json").input("To fix").run()
+    at.button(key="dataset.import.create").click().run()
+    info = store.find_dataset("To fix")
+    assert len(store.load_version(info.id)) == 8  # version 1: the valid ones
+    assert "the 2 to fix are in the Edit tab" in texts(at.success)[0]
+    assert any("2 records must be fixed or deleted" in w for w in texts(at.warning))
+    at.toggle(key=f"dataset.only_fix.{info.id}").set_value(True).run()
+    shown = at.data_editor[0].value
+    assert shown["question"].tolist() == ["Explain rule 3", "Explain rule 7"]
+    assert all("answer is empty" in p for p in shown["problem"])
+    at.button(key="dataset.save").click().run()
+    assert any("Not saved: 2 problems" in e for e in texts(at.error))
+    assert len(store.list_versions(info.id)) == 1
+    at = edit(at, edited={0: {"answer": "Rule 3 says so."}, 1: {"answer": "Rule 7 says so."}})
+    at.button(key="dataset.save").click().run()
+    saved = store.load_version(info.id)
+    assert len(saved) == 10 and saved[2] == {"question": "Explain rule 3", "answer": "Rule 3 says so."}
 
 
 def test_html_in_records_is_never_rendered_as_markup():

@@ -125,7 +125,7 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
     at.run()
     task = at.session_state["train.task"]
     assert task.done and not task.error and isinstance(task.result[f"run:{run_id}"][0], str)
-    assert any(m.value.startswith("**Answer:**") for m in at.markdown)
+    assert any(m.value.startswith("<div") and "<b>Answer:</b> " in m.value for m in at.markdown)  # literal text
     # The run is listed on the Runs tab.
     assert run_id in at.dataframe[-1].value["id"].tolist()
 
