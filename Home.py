@@ -7,6 +7,7 @@ import streamlit as st
 from studio import config, device, jobs, ui
 from studio.data import store
 from studio.evaluate import results as eval_results
+from studio.train import runs
 
 ui.page_setup("Home")
 
@@ -14,7 +15,7 @@ st.title("SLM Studio")
 st.caption("Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")
 
 datasets = store.list_datasets()
-runs = [p for p in config.runs_dir().iterdir() if p.is_dir()]
+n_runs = runs.count_runs()  # the number the Train page's Runs tab lists
 evals = [p for p in config.evals_dir().iterdir() if p.is_dir() or p.suffix == ".json"]
 dev = device.describe()
 ram = device.memory_mb()
@@ -22,7 +23,7 @@ token = ui.hf_token()
 
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Datasets", len(datasets))
-c2.metric("Training runs", len(runs))
+c2.metric("Training runs", n_runs)
 c3.metric("Evaluations", len(evals))
 c4.metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
           help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)

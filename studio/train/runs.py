@@ -158,7 +158,11 @@ def load_run_dir(folder: Path) -> RunInfo:
     try:
         meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise StudioError(f"{folder} is not a training run (no readable run.json): pick another.") from None
+        if not (folder / jobs.STATUS).is_file():
+            raise StudioError(f"{folder} is not a training run (no readable run.json): pick another.") from None
+        # A job that died before it wrote run.json: still a run, listed (failed, with its reason) and deletable.
+        created = datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+        meta = {"name": folder.name, "created": created}
     return RunInfo(
         id=folder.name, name=meta.get("name") or folder.name, dir=folder, created=meta.get("created", ""),
         config=meta.get("config") or {}, dataset=meta.get("dataset") or {}, base=meta.get("base", ""),
@@ -174,10 +178,10 @@ def load_run(run_id: str) -> RunInfo:
 
 
 def list_runs() -> list[RunInfo]:
-    """Every run in the workspace, newest first (folders without a readable run.json are skipped)."""
+    """Every run in the workspace, newest first: a run whose job died before writing run.json included."""
     out = []
     for folder in config.runs_dir().iterdir():
-        if folder.is_dir() and (folder / RUN_JSON).is_file():
+        if _is_run(folder):
             try:
                 out.append(load_run_dir(folder))
             except StudioError:
@@ -185,9 +189,13 @@ def list_runs() -> list[RunInfo]:
     return sorted(out, key=lambda r: (r.created, r.id), reverse=True)
 
 
+def _is_run(folder: Path) -> bool:
+    return folder.is_dir() and ((folder / RUN_JSON).is_file() or (folder / jobs.STATUS).is_file())
+
+
 def count_runs() -> int:
-    """How many runs exist (cheap: no status reads), for Home."""
-    return sum(1 for p in config.runs_dir().glob(f"*/{RUN_JSON}"))
+    """How many runs the Runs tab lists (cheap: no status reads), for Home."""
+    return sum(1 for p in config.runs_dir().iterdir() if _is_run(p))
 
 
 def rename_run(run_id: str, new_name: str) -> RunInfo:

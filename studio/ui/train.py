@@ -422,8 +422,13 @@ def runs_table() -> None:
         st.caption("No runs yet.")
         return
     st.dataframe([{"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
-                   "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}", "created": r.created}
-                  for r in all_runs], hide_index=True, width="stretch")
+                   "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}" if r.dataset else "",
+                   "created": r.created, "reason": r.status.error or ""}
+                  for r in all_runs], hide_index=True, width="stretch",
+                 column_config={"reason": st.column_config.TextColumn("Why it failed", width="large")})
+    failed = sum(1 for r in all_runs if r.status.state == "failed")
+    st.caption(f"{len(all_runs):,} run{'s' if len(all_runs) != 1 else ''}"
+               + (f", {failed:,} failed (delete them below)" if failed else "") + ".")
     chosen = st.multiselect("Compare runs", all_runs, format_func=lambda r: r.name, key="train.compare_runs")
     if chosen:
         st.plotly_chart(train_plots.loss_curves({r.name: r.metrics() for r in chosen}), width="stretch")

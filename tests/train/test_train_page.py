@@ -242,3 +242,30 @@ def test_in_api_mode_the_page_says_what_works_and_imports_nothing_heavy(api_mode
     _no_exception(at)
     assert any(i.value.startswith("API mode: this deployment has no torch or transformers") for i in at.info)
     assert not [b for b in at.button if b.key == "train.start"]
+
+
+def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same_on_home(offline, tmp_path):
+    from studio import jobs as _jobs
+    from studio.errors import StudioError
+    from studio.train import loop as train
+
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
+    records, meta = train.load_dataset(info.id)
+    bad = runs.run_dir(runs.new_run_id("bad base"))
+    with pytest.raises(StudioError):
+        train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, bad, dataset=meta)
+    died = runs.run_dir("20261201-000000-died")  # a job killed before it wrote run.json
+    died.mkdir(parents=True)
+    _jobs.update_status(died, state="running", kind="train", pid=999_999_999, message="starting")
+    at = _page().run()
+    _no_exception(at)
+    table = next(d.value for d in at.dataframe if "reason" in d.value.columns)
+    assert set(table["id"]) == {bad.name, died.name} and set(table["state"]) == {"failed"}
+    assert all(table["reason"].str.len() > 0)
+    assert any(c.value.startswith("2 runs, 2 failed") for c in at.caption)
+    home = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60).run()
+    assert next(m for m in home.metric if m.label == "Training runs").value == "2"
+    at.selectbox(key="train.manage_run").set_value(runs.load_run(died.name))
+    at.button(key="train.delete_btn").click().run()
+    _no_exception(at)
+    assert [r.id for r in runs.list_runs()] == [bad.name] and runs.count_runs() == 1
