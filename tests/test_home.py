@@ -13,7 +13,10 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 
 def test_home_shows_workspace_device_and_the_path():
-    (config.runs_dir() / "run-1").mkdir()
+    from studio import jobs
+
+    jobs.update_status(config.runs_dir() / "run-1", state="failed", kind="train", error="the base did not load")
+    (config.runs_dir() / "not-a-run").mkdir()  # an empty folder is no run (the Runs tab does not list it)
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert not at.exception
     m = metrics(at)
