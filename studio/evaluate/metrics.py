@@ -126,6 +126,13 @@ def score_answer(answer: str, reference: str) -> dict[str, float]:
     }
 
 
+def fmt(value: float | None) -> str:
+    """A score as people read it: 3 significant digits (0.412, 12.3), whole numbers from 100 up."""
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def mean(values: Iterable[float | None]) -> float | None:
     """The mean of the finite values, or None when there are none."""
     vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]

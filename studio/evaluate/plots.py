@@ -45,9 +45,7 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
 
 
 def _fmt(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+    return metrics.fmt(value)
 
 
 def score_distributions(result: dict, metric: str = "f1", *, exclude_leaked: bool = False) -> go.Figure:

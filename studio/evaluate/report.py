@@ -52,7 +52,7 @@ def to_csv(result: dict) -> str:
 
 
 def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
+    return metrics.fmt(value)
 
 
 def highlight_html(answer: str, reference: str) -> str:
@@ -74,18 +74,20 @@ mark{background:#ffe08a}.fail{color:#b00020}.leak{background:#fff4e5}.meta{color
 """
 
 
-def _summary_table(summary: Mapping[str, Mapping[str, float]]) -> str:
+def _summary_table(summary: Mapping[str, Mapping[str, float]], failed: Mapping[str, str] = {}) -> str:
     cols = [m for m in metrics.METRICS if any(m in s for s in summary.values())] + ["answered", "failed"]
     head = "".join(f"<th>{html.escape(metrics.LABELS.get(c, c))}</th>" for c in cols)
     body = []
     for label, s in summary.items():
-        cells = "".join(f"<td class='num'>{_num(s.get(c))}</td>" for c in cols)
+        cells = "".join(f"<td class='num'>{'failed' if label in failed and c not in ('answered', 'failed') else _num(s.get(c))}</td>"
+                        for c in cols)
         body.append(f"<tr><th>{html.escape(label)}</th>{cells}</tr>")
     return f"<table><tr><th>model</th>{head}</tr>{''.join(body)}</table>"
 
 
 def _rows_table(result: dict) -> str:
-    labels = eval_results.model_labels(result)
+    failed = eval_results.failed_models(result)
+    labels = [m for m in eval_results.model_labels(result) if m not in failed]  # said once, above the table
     head = "<th>#</th><th>question</th><th>reference</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in labels)
     body = []
     for row in result.get("rows") or []:
@@ -112,9 +114,10 @@ def _rows_table(result: dict) -> str:
 
 def figures(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> list:
     """The report's plots: summary bars, F1 distributions, win/tie/loss of the first two models, training curves."""
-    summary = result.get("summary") or eval_results.summarize(result)
+    failed = eval_results.failed_models(result)
+    summary = {k: v for k, v in (result.get("summary") or eval_results.summarize(result)).items() if k not in failed}
     figs = [eval_plots.summary_bars(summary), eval_plots.score_distributions(result)]
-    labels = eval_results.model_labels(result)
+    labels = [m for m in eval_results.model_labels(result) if m not in failed]
     if len(labels) >= 2:
         a, b = labels[-1], labels[0]  # the last model (often the fine-tuned one) against the first (the base)
         figs.append(eval_plots.win_tie_loss(eval_results.win_tie_loss(result, a, b), a, b))
@@ -132,10 +135,11 @@ def to_html(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | 
     cfg = result.get("config") or {}
     settings = (f"max_new_tokens={cfg.get('max_new_tokens')}, {'sampling' if cfg.get('do_sample') else 'greedy'}, "
                 f"seed={cfg.get('seed')}, batch_size={cfg.get('batch_size')}")
+    failed = eval_results.failed_models(result)
     models_list = "".join(
         f"<li>{html.escape(m.get('label', ''))}: {html.escape(str(m.get('source') or ''))}"
         f"{' @ ' + html.escape(str(m['revision'])) if m.get('revision') else ''}"
-        f"{' <span class=fail>(failed: ' + html.escape(m['error']) + ')</span>' if m.get('error') else ''}</li>"
+        f"{' <span class=fail>(failed every question: ' + html.escape(failed[m['label']]) + '; left out of the plots and the answers table)</span>' if m.get('label') in failed else ''}</li>"
         for m in result.get("models") or []
     )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes") or [])
@@ -143,7 +147,7 @@ def to_html(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | 
     excl = ""
     if leaked:
         excl = f"<h2>Summary without the {leaked} leaked questions</h2>" + _summary_table(
-            result.get("summary_excluding_leaked") or eval_results.summarize(result, exclude_leaked=True))
+            result.get("summary_excluding_leaked") or eval_results.summarize(result, exclude_leaked=True), failed)
     status = result.get("status", "done")
     status_line = "" if status == "done" else (
         f"<p class='fail'>Status: {html.escape(status)}. {html.escape(result.get('error') or '')}</p>")
@@ -154,7 +158,7 @@ def to_html(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | 
 <p class="meta">{html.escape(str(result.get('created') or ''))} · questions: {html.escape(ds)} · {len(result.get('rows') or [])} questions · {html.escape(settings)}</p>
 {status_line}<h2>Models</h2><ul>{models_list}</ul>
 {'<h2>Notes</h2><ul>' + notes + '</ul>' if notes else ''}
-<h2>Summary</h2>{_summary_table(result.get('summary') or eval_results.summarize(result))}
+<h2>Summary</h2>{_summary_table(result.get('summary') or eval_results.summarize(result), failed)}
 {excl}
 <h2>Plots</h2>{''.join(plots)}
 <h2>Answers side by side</h2><p class="meta">Highlighted: words not in the reference.</p>

@@ -144,6 +144,22 @@ def model_labels(result: dict) -> list[str]:
     return list(result.get("summary") or {})
 
 
+def failed_models(result: dict) -> dict[str, str]:
+    """Models that answered nothing (a load failure, a model the API does not serve): label -> the reason,
+    said once; tables, charts and win/tie/loss leave them out."""
+    out = {}
+    rows = result.get("rows") or []
+    for m in result.get("models") or []:
+        label = m.get("label")
+        if not label or not rows:
+            continue
+        answered = any(label in (r.get("answers") or {}) for r in rows)
+        errors = [r["errors"][label] for r in rows if label in (r.get("errors") or {})]
+        if not answered and len(errors) == len(rows):
+            out[label] = m.get("error") or errors[0]
+    return out
+
+
 def summarize(result: dict, *, exclude_leaked: bool = False) -> dict[str, dict[str, float]]:
     """Per model: the mean of each metric over its answered questions, with counts answered/failed."""
     rows = [r for r in result.get("rows") or [] if not (exclude_leaked and r.get("leak"))]

@@ -99,6 +99,9 @@ def new_evaluation_form() -> None:
         st.markdown("**Questions**")
         source = st.radio("From", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="evaluate.source",
                           index=0 if held_out else 1)
+        if chosen_runs and not held_out and source == "dataset":
+            st.caption("The chosen run was trained on every record (no held-out split), so its questions come from "
+                       "its dataset version: expect high scores on questions it has seen.")
         run_id = dataset_id = version = None
         if source == "run":
             options = held_out or chosen_runs or [r.id for r in all_runs]
@@ -188,7 +191,11 @@ def progress_panel(eval_id: str) -> None:
     if partial.get("rows"):  # the partial result the worker saves about once a second
         counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
                   for label, s in eval_results.summarize(partial).items()}
-        st.caption(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items()))
+        st.caption(ui.md(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items())))
+        answered = [r for r in partial["rows"] if r.get("answers") or r.get("errors")]
+        if answered:  # answers as they come, newest last
+            with st.expander(f"Answers so far ({len(answered):,} questions)", expanded=True):
+                st.html(highlighted_table(partial, answered[-8:]))
     if st.button("Stop", icon=":material/stop:", key=f"evaluate.stop.{eval_id}", disabled=status.state == "stopping"):
         eval_jobs.stop_evaluation(eval_id)
         st.toast("Stopping: the answers so far are kept.")
@@ -197,8 +204,10 @@ def progress_panel(eval_id: str) -> None:
 # --- results ----------------------------------------------------------------------------------
 
 def highlighted_table(result: dict, rows: list[dict]) -> str:
-    """Side-by-side answers as an HTML table: every record text escaped, differing words in <mark>."""
-    labels = eval_results.model_labels(result)
+    """Side-by-side answers as an HTML table: every record text escaped, differing words in <mark>.
+    A model that failed every question has no column: its reason is said once, above."""
+    failed = eval_results.failed_models(result)
+    labels = [m for m in eval_results.model_labels(result) if m not in failed]
     head = "".join(f"<th>{html.escape(m)}</th>" for m in labels)
     body = []
     for row in rows:
@@ -210,7 +219,7 @@ def highlighted_table(result: dict, rows: list[dict]) -> str:
                 cells.append(f"<td style='color:#b00020'>failed: {html.escape(err)}</td>")
             elif label in (row.get("answers") or {}):
                 f1 = eval_results.score(row, label, "f1")
-                score = f"<br><small>F1 {f1:.2f}</small>" if f1 is not None else ""
+                score = f"<br><small>F1 {metrics.fmt(f1)}</small>" if f1 is not None else ""
                 cells.append(f"<td>{report.highlight_html(row['answers'][label], ref)}{score}</td>")
             else:
                 cells.append("<td><i>pending</i></td>")
@@ -223,9 +232,10 @@ def highlighted_table(result: dict, rows: list[dict]) -> str:
             f"{head}</tr>{''.join(body)}</table>")
 
 
-def _summary_frame(summary: dict) -> pd.DataFrame:
+def _summary_frame(summary: dict, failed: dict[str, str]) -> pd.DataFrame:
+    """Means to 3 significant digits; a model that failed every question reads "failed", not None."""
     cols = [m for m in metrics.METRICS if any(m in s for s in summary.values())]
-    rows = [{"model": label, **{metrics.LABELS[m]: s.get(m) for m in cols},
+    rows = [{"model": label, **{metrics.LABELS[m]: "failed" if label in failed else metrics.fmt(s.get(m)) for m in cols},
              "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0))} for label, s in summary.items()]
     return pd.DataFrame(rows)
 
@@ -236,8 +246,12 @@ def show_result(result: dict) -> None:
         ui.show_error(result.get("error") or "The evaluation failed.")
     elif status == "cancelled":
         st.warning(f"{ui.md(result.get('error') or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
+    failed = eval_results.failed_models(result)
     for m in result.get("models") or []:
-        if m.get("error"):
+        if m.get("label") in failed:  # once, not in every row
+            st.warning(ui.md(f"{m['label']} failed every question: {failed[m['label']]}. It is left out of the "
+                             "charts, the answers table and win/tie/loss."), icon=":material/warning:")
+        elif m.get("error"):
             st.warning(ui.md(f"{m['label']}: {m['error']}"), icon=":material/warning:")
     for note in result.get("notes") or []:
         st.caption(ui.md(note))
@@ -250,9 +264,10 @@ def show_result(result: dict) -> None:
                         disabled=not leaked)
     summary = eval_results.summarize(result, exclude_leaked=exclude)
     st.subheader("Summary")
-    st.dataframe(_summary_frame(summary), hide_index=True, width="stretch")
-    st.plotly_chart(eval_plots.summary_bars(summary), width="stretch", key=f"evaluate.bars.{result['id']}")
-    labels = eval_results.model_labels(result)
+    st.dataframe(_summary_frame(summary, failed), hide_index=True, width="stretch")
+    st.plotly_chart(eval_plots.summary_bars({k: v for k, v in summary.items() if k not in failed}), width="stretch",
+                    key=f"evaluate.bars.{result['id']}")
+    labels = [m for m in eval_results.model_labels(result) if m not in failed]
     t_rows, t_dist, t_wtl, t_curves, t_export = st.tabs(
         ["Answers side by side", "Score distributions", "Win / tie / loss", "Training curves", "Export"])
     with t_rows:
@@ -360,8 +375,11 @@ def past_evaluations() -> str | None:
     st.session_state["evaluate.shown"] = chosen
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
-    st.caption(f"Status: **{info.status}** · started {info.created} · questions: {ui.md(info.dataset or 'loading')} · "
-               f"{info.questions} questions")
+    if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
+        st.caption(f"Status: **running** · started {info.created} · questions: {ui.md(info.dataset or 'being loaded')}")
+    else:
+        st.caption(f"Status: **{info.status}** · started {info.created} · questions: {ui.md(info.dataset or '-')} · "
+                   f"{info.questions:,} questions")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
         rows = []

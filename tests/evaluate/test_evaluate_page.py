@@ -97,16 +97,25 @@ def test_filters_warnings_and_exports_on_a_stored_result(tiny_gpt2, tmp_path, of
     eval_id = _stored_result(tiny_gpt2, tmp_path)
     at = _app()
     assert at.session_state["evaluate.selected"] == eval_id
-    assert any("/no/such/model" in w.value and "No such folder" in w.value for w in at.warning)
+    said = [w.value for w in at.warning if "no/such/model" in w.value.replace("\\", "")]
+    assert len(said) == 1 and "failed every question" in said[0] and "No such folder" in said[0]  # once
+    table = next(h for h in _htmls(at) if "eval-side-by-side" in h)
+    assert "No such folder" not in table and table.count("<th>") == 4  # #, question, reference, the one that answered
+    summary = _summary(at)
+    failed_row = summary[summary["model"] != summary["model"].iloc[0]].iloc[0]
+    assert failed_row["Token F1"] == "failed" and failed_row["answered"] == 0
+    for value in summary["Token F1"]:  # 3 significant digits, never 0.41234567
+        assert value == "failed" or len(value.replace("0.", "").lstrip("0")) <= 3
     at.radio(key="evaluate.filter").set_value("leaked").run()
     table = next(h for h in _htmls(at) if "eval-side-by-side" in h)
     assert table.count("<tr>") == 2 and "How many players" in table
-    at.radio(key="evaluate.filter").set_value("all_failed").run()
-    table = next(h for h in _htmls(at) if "eval-side-by-side" in h)
-    assert "failed: No such folder" in table
     at.toggle(key=f"evaluate.exclude.{eval_id}").set_value(True).run()
     assert list(_summary(at)["answered"]) == [2, 0]  # the leaked question left out
     assert not at.exception
+    from studio.evaluate import report
+
+    page = report.to_html(eval_results.load(eval_id))
+    assert "failed every question" in page and page.count("failed: No such folder") == 0
 
 
 def test_a_job_that_died_is_reported_with_its_partial_results(tmp_path):
@@ -167,6 +176,7 @@ def test_a_run_trained_on_every_record_is_tested_on_its_dataset(tiny_gpt2):
     assert at.multiselect(key="evaluate.models").value[0] == f"run:{run_id}"
     assert at.radio(key="evaluate.source").value == "dataset"
     assert at.selectbox(key="evaluate.dataset").value.id == ds.id and at.selectbox(key="evaluate.version").value == 1
+    assert any("trained on every record (no held-out split)" in c.value for c in at.caption)  # and says why
 
 
 def test_a_chosen_run_deleted_elsewhere_leaves_the_selection(tiny_gpt2):
