@@ -47,6 +47,11 @@ def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> An
                 stats.mark_token(int(value.numel()))
             super().put(value)
 
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            if stream_end:  # an answer cut mid-character (max new tokens) ends on the character's first bytes
+                text = text.rstrip("\ufffd")
+            super().on_finalized_text(text, stream_end)
+
     return CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
 
 

@@ -182,40 +182,55 @@ def collect_finished() -> None:
     st.session_state["chat.jobs"] = []
 
 
-def _answer(turn: dict[str, Any], live: StreamJob | None = None) -> None:
+def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | None = None) -> None:
+    """One answer. ``seen``: the notes said earlier in the conversation ("Running on CPU ...") are not
+    said again under every answer."""
+    seen = set() if seen is None else seen
     with st.chat_message("assistant"):
-        st.caption(turn.get("model", ""))
+        st.caption(ui.md(turn.get("model", "")))
         if turn.get("content"):
             ui.show_text(turn["content"], "▌" if live is not None and not live.done else "")
         elif live is not None and not live.done:
             st.caption("Loading the model…" if live.phase == "loading" else "Waiting for the first token…")
         if turn.get("error"):
-            st.error(turn["error"], icon=":material/error:")
+            ui.show_error(turn["error"])
         for note in turn.get("notes", []):
-            st.caption(f":material/info: {note}")
+            if (turn.get("model"), note) not in seen:
+                seen.add((turn.get("model"), note))
+                st.caption(f":material/info: {ui.md(note)}")
         meta = turn.get("stats", "") + (" · stopped" if turn.get("note") == "stopped" else "")
         if meta:
             st.caption(meta)
 
 
-def _answers(turn: dict[str, Any], jobs: list[StreamJob] | None = None) -> None:
+def _answers(turn: dict[str, Any], jobs: list[StreamJob] | None = None, seen: set | None = None) -> None:
     """One answer, or two side by side in compare mode."""
     if turn.get("alt") or (jobs and len(jobs) > 1):
         cols = st.columns(2)
         for col, t, job in zip(cols, [turn, turn.get("alt") or {}], jobs or [None, None]):
             with col:
-                _answer(t, job)
+                _answer(t, job, seen)
     else:
-        _answer(turn, jobs[0] if jobs else None)
+        _answer(turn, jobs[0] if jobs else None, seen)
+
+
+def _notes_said() -> set:
+    """(model, note) pairs already shown in the history."""
+    said = set()
+    for turn in st.session_state["chat.messages"]:
+        for t in (turn, turn.get("alt") or {}):
+            said |= {(t.get("model"), n) for n in t.get("notes", [])}
+    return said
 
 
 def history() -> None:
+    seen: set = set()
     for turn in st.session_state["chat.messages"]:
         if turn["role"] == "user":
             with st.chat_message("user"):
                 ui.show_text(turn["content"])
         else:
-            _answers(turn)
+            _answers(turn, seen=seen)
 
 
 @st.fragment(run_every=POLL_S)
@@ -231,7 +246,7 @@ def live_answers() -> None:
         live.append({"content": job.text, "model": job.label, "error": job.error, "notes": job.notes,
                      "stats": job.stats.summary() if job.stats.first_token_at else ""})
     turn = dict(live[0], alt=live[1]) if len(live) > 1 else live[0]
-    _answers(turn, jobs)
+    _answers(turn, jobs, _notes_said())
     if st.button("Stop", icon=":material/stop_circle:", key="chat.stop"):
         for job in jobs:
             job.cancel()

