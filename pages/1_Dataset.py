@@ -23,6 +23,7 @@ TABS = {
     "Versions": tabs.versions_tab,
     "Export": tabs.export_tab,
 }
-for tab, render in zip(st.tabs(list(TABS)), TABS.values()):
+dui.apply_tab_request()  # e.g. to Edit after an import; otherwise the tab a person chose stays chosen
+for tab, render in zip(st.tabs(list(TABS), key=dui.TAB, on_change="rerun"), TABS.values()):
     with tab:
         ui.run_or_error(render, info)

@@ -69,6 +69,21 @@ def init() -> None:
 md = ui.md  # user text made safe for Markdown: no formatting, links, emoji or HTML from a name or record
 
 
+TAB = "dataset.tab"  # the selected tab, kept across reruns (a second upload no longer jumps back to Edit)
+_GOTO = "dataset.goto_tab"
+
+
+def go_to_tab(label: str) -> None:
+    """Show ``label``'s tab after the next rerun (the tab widget cannot change once drawn this run)."""
+    st.session_state[_GOTO] = label
+
+
+def apply_tab_request() -> None:
+    label = st.session_state.pop(_GOTO, None)
+    if label:
+        st.session_state[TAB] = label
+
+
 def flash(message: str) -> None:
     st.session_state[FLASH] = message
 

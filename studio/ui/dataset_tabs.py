@@ -47,7 +47,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         st.error(f"Cannot import {dui.md(upload.name)}: {cached['error']}", icon=":material/error:")
         return
     parsed: formats.Parsed = cached["parsed"]
-    st.write(f"Read **{len(parsed.rows):,} records** as {parsed.format.upper()}.")
+    st.write(f"Read **{len(parsed.rows):,} record{'' if len(parsed.rows) == 1 else 's'}** as {parsed.format.upper()}.")
     mapping = _mapping_widgets(parsed, upload.file_id)
     if mapping is None:
         return
@@ -139,6 +139,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                               f"the {len(to_fix):,} to fix are in the Edit tab as unsaved changes.")
                 else:
                     dui.flash(f"Imported {len(records):,} records into a new dataset, {dui.md(created.name)}.")
+                dui.go_to_tab("Edit")
                 st.rerun()
         return
     skip = st.checkbox("Skip records already in the dataset (same question and answer)", value=True,
@@ -151,6 +152,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         dui.flash(f"Added {len(records) - skipped:,} "
                   f"records to {dui.md(info.name)} ({skipped:,} already there were skipped). They are unsaved: "
                   "check them in the Edit tab and press Save.")
+        dui.go_to_tab("Edit")
         st.rerun()
 
 

@@ -72,6 +72,27 @@ def test_import_edit_save_reload_shows_the_edit(page, studio, tmp_path):
                      {"question": "<script>alert('q')</script>越位?", "answer": "<img src=x onerror=alert(1)> שלום"}]
 
 
+def test_a_second_upload_stays_on_the_import_tab_and_an_import_opens_edit(page, studio, tmp_path):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps([{"question": "How long is a half?", "answer": "45 minutes."}]))
+    second.write_text(json.dumps([{"question": f"Rule {i}?", "answer": f"Rule {i}."} for i in range(2)]))
+    open_page(page, studio, "Dataset")
+    page.get_by_role("tab", name="Import").click()
+    wait_idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(first))
+    page.get_by_text("Read 1 record as JSON.").wait_for()
+    wait_idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(second))
+    page.get_by_text("Read 2 records as JSON.").wait_for()
+    wait_idle(page)
+    assert page.get_by_role("tab", name="Import").get_attribute("aria-selected") == "true"
+    page.get_by_role("button", name="Import as new dataset").click()
+    page.get_by_text("Imported 2 records into a new dataset").wait_for()
+    wait_idle(page)
+    assert page.get_by_role("tab", name="Edit").get_attribute("aria-selected") == "true"
+    assert_no_exception(page)
+
+
 def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, studio):
     contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
     try:
