@@ -37,6 +37,10 @@ def review_queue(info: store.DatasetInfo | None) -> None:
         if job is not None and job.key[0] == info.id and not job.running:
             st.warning("The dataset changed since dedup ran: run it again.")
         return
+    if not job.running and job.key[3].method != st.session_state.get("dedup.method", job.key[3].method):
+        st.info(f"Method changed to {METHOD_LABELS[st.session_state['dedup.method']]}: press Find duplicates "
+                "to see its clusters.", icon=":material/info:")  # the old method's results are not shown as its
+        return
     if job.running:
         _progress(job)
         return
@@ -176,16 +180,36 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     m2.metric("Records in clusters", f"{sum(len(c.members) for c in clusters):,}")
     m3.metric("Decided", f"{len(review.decisions()):,} of {len(clusters):,}")
     scores = [p.score for c in job.result for p in c.pairs]
+    cos = config.method == "semantic"  # one scale in semantic mode: cosine similarity, 0-1, everywhere
     if scores:
-        x_title = {"fuzzy": f"pair score ({config.scorer})", "semantic": "cosine similarity x 100",
+        x_title = {"fuzzy": f"pair score ({config.scorer})", "semantic": "cosine similarity",
                    "both": "pair score (fuzzy) or cosine x 100 (semantic)"}[config.method]
-        st.plotly_chart(dedup_plots.score_histogram(scores, threshold, x_title), width="stretch", key="dedup.hist")
+        shown = [s / 100 for s in scores] if cos else scores
+        st.plotly_chart(dedup_plots.score_histogram(shown, threshold / 100 if cos else threshold, x_title,
+                                                    scale=1.0 if cos else 100.0), width="stretch", key="dedup.hist")
     if not clusters:
-        st.success("No duplicates at this threshold.")
+        below = [s for s in scores if s < threshold]
+        if below and not decided:  # pairs exist, just under the line: say so and offer to move it
+            best = max(below)
+            if cos:  # the slider's own steps, never under its minimum
+                key, value = "dedup.threshold_cos", max(round(config.floor / 100, 3), int(best / 0.5) * 0.005)
+            else:
+                key, value = "dedup.threshold", max(float(config.floor), int(best * 2) / 2)
+            shown_best = f"cosine {best / 100:.3f}" if cos else f"{best:.1f}"
+            st.info(f"No duplicates at this threshold, but {len(below):,} pair{'s' if len(below) != 1 else ''} score "
+                    f"just below it (the closest: {shown_best}).", icon=":material/info:")
+            st.button(f"Lower the threshold to {value:g}", key="dedup.lower",
+                      on_click=lambda: st.session_state.update({key: value}))
+        else:
+            st.success("No duplicates at this threshold.")
         return
 
     b1, b2, b3, b4 = st.columns([1.3, 1.5, 1, 1.3], vertical_alignment="bottom")
-    above = b1.number_input("Clusters scoring at least", 0.0, 100.0, 95.0, 0.5, key="dedup.bulk_score")
+    if cos:
+        above = 100 * b1.number_input("Clusters with cosine at least", 0.5, 1.0, 0.95, 0.005, format="%.3f",
+                                      key="dedup.bulk_cos")
+    else:
+        above = b1.number_input("Clusters scoring at least", 0.0, 100.0, 95.0, 0.5, key="dedup.bulk_score")
     b2.button("Keep the first of each", key="dedup.bulk", width="stretch",
               on_click=_act, args=(review.keep_first_above, above))
     b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps, width="stretch",
@@ -227,9 +251,10 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
         badges = " ".join(f":{KIND_COLORS.get(kind, 'gray')}-badge[{kind}]" for kind in c.kind.split("+"))
         st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")
         ref = records[c.keep]
-        for row in range(0, len(c.members), 4):
-            cols = st.columns(4)
-            for col, m in zip(cols, c.members[row:row + 4]):
+        per_row = min(3, len(c.members))  # the cards share the whole width: two records, two halves
+        for row in range(0, len(c.members), per_row):
+            cols = st.columns(per_row)
+            for col, m in zip(cols, c.members[row:row + per_row]):
                 with col:
                     r = records[m]
                     kept = decision is not None and (decision.action == "keep_all" or decision.keep == m)

