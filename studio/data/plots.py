@@ -28,6 +28,9 @@ def dataset_lengths(stats: DatasetStats, bins: int = 40) -> go.Figure:
         fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=edges[1] - edges[0], name=name, opacity=0.7)
     fig.update_layout(barmode="overlay", title="Length distribution (words)", xaxis_title="words",
                       yaxis_title="records", **_LAYOUT)
+    fig.update_yaxes(tickformat=",d", rangemode="tozero")  # records are whole: no "2.5 records" tick
+    if max((b.y.max() for b in fig.data if len(b.y)), default=0) < 5:
+        fig.update_yaxes(dtick=1)
     return fig
 
 

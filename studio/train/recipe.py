@@ -183,7 +183,7 @@ def preview_rows(tokenizer: Any, records: Sequence[dict], indices: Sequence[int]
     for i in indices:
         enc = encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length)
         rows.append({
-            "record": i, "text": tokenizer.decode(enc.input_ids), "tokens": len(enc.input_ids),
+            "record": i + 1, "text": tokenizer.decode(enc.input_ids), "tokens": len(enc.input_ids),
             "loss tokens": enc.loss_tokens, "truncated": enc.truncated,
         })
     return rows

@@ -112,7 +112,7 @@ def picker() -> store.DatasetInfo | None:
     col_pick, col_manage = st.columns([3, 2], vertical_alignment="bottom")
     col_pick.selectbox(
         "Dataset", list(by_id), key="dataset.picker",
-        format_func=lambda i: f"{by_id[i].name} · {by_id[i].latest.count if by_id[i].latest else 0} records",
+        format_func=lambda i: f"{by_id[i].name} · {by_id[i].latest.count if by_id[i].latest else 0:,} records",
         on_change=lambda: select(st.session_state["dataset.picker"]),
         placeholder="No datasets yet: create or import one",
     )

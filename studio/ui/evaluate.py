@@ -120,7 +120,7 @@ def new_evaluation_form() -> None:
                 version = st.selectbox("Version", versions, key="evaluate.version",
                                        index=versions.index(trained_on["version"])
                                        if ds.id == trained_on.get("id") and trained_on.get("version") in versions else 0,
-                                       format_func=lambda v: f"v{v} ({next(x.count for x in ds.versions if x.version == v)} records)")
+                                       format_func=lambda v: f"v{v} ({next(x.count for x in ds.versions if x.version == v):,} records)")
                 dataset_id = ds.id
         sample = st.number_input("Sample size (0 = every question)", min_value=0, value=0, step=10, key="evaluate.sample")
     with st.expander("Settings"):

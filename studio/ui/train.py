@@ -225,15 +225,16 @@ def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> None:
     rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)
-    st.caption(f"{len(split['train'])} records to train on, {len(split['test'])} held out"
-               + (f", {skipped} skipped (empty question or answer)" if skipped else "")
+    st.caption(f"{len(split['train']):,} records to train on, {len(split['test']):,} held out"
+               + (f", {skipped:,} skipped (empty question or answer)" if skipped else "")
                + f". Format: {recipe.format_name(tok)}. Longest: {max(r['tokens'] for r in rows)} tokens.")
     if n_trunc:
         st.warning(f"{n_trunc} record(s) are longer than {cfg.max_length} tokens and will be truncated "
                    "(they lose the end of their answer and their EOS): raise Max length or shorten them.")
     st.dataframe(rows, hide_index=True, width="stretch", height=220)
-    pick = st.number_input("Show record", 0, len(records) - 1, keep[0], key="train.preview_record",
-                           help="Its tokens, with the ones that carry loss highlighted.")
+    pick = st.number_input("Show record", 1, len(records), keep[0] + 1, key="train.preview_record",
+                           help="Numbered from 1, as on the Dataset page: its tokens, with the ones that carry "
+                                "loss highlighted.") - 1
     if pick in keep:
         enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], cfg.max_length)
         st.markdown(highlight(recipe.token_rows(tok, enc)), unsafe_allow_html=True)
@@ -398,7 +399,11 @@ def _task_result(run: runs.RunInfo) -> None:
         return
     if not task.done:
         st.caption(f"{task.label}… (loading a model the first time takes a moment)")
+        st.session_state["train.task_drawn"] = False
         return
+    if not st.session_state.get("train.task_drawn", True):  # just finished: redraw the page once, so
+        st.session_state["train.task_drawn"] = True           # "Loaded models" counts the model it loaded
+        st.rerun(scope="app")
     if task.error:
         ui.show_error(task.error)
         return

@@ -22,6 +22,7 @@ def test_plots_are_figures_with_the_data():
     # answers have 1 and 2 words: one record in each of two bins, none elsewhere
     assert sum(lengths.data[1].y) == 2 and sorted(y for y in lengths.data[1].y if y) == [1, 1]
     assert [x for x, y in zip(lengths.data[0].x, lengths.data[0].y) if y] == [3.5]  # both questions: 3 words
+    assert lengths.layout.yaxis.tickformat == ",d" and lengths.layout.yaxis.dtick == 1  # whole records only
     openings = plots.dataset_openings(s)
     assert list(openings.data[0].y) == ["what is"] and list(openings.data[0].x) == [2]
 

@@ -126,6 +126,7 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
     task = at.session_state["train.task"]
     assert task.done and not task.error and isinstance(task.result[f"run:{run_id}"][0], str)
     assert any(m.value.startswith("<div") and "<b>Answer:</b> " in m.value for m in at.markdown)  # literal text
+    assert any(c.value.startswith("Loaded models: 1 ") for c in at.caption)  # counts the model it just loaded
     # The run is listed on the Runs tab.
     assert run_id in at.dataframe[-1].value["id"].tolist()
 
