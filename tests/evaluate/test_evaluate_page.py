@@ -189,3 +189,33 @@ def test_a_chosen_run_deleted_elsewhere_leaves_the_selection(tiny_gpt2):
     runs.delete_run(run_id)  # from the Train page, in another tab
     at.run()
     assert not at.exception and at.multiselect(key="evaluate.models").value == []
+
+
+def test_answers_appear_while_the_evaluation_runs(tmp_path):
+    from chat_servers import FaultServer
+
+    store.create_dataset("Soccer QA", QA)
+    with FaultServer().running() as server:
+        at = _app()
+        at.radio(key="evaluate.source").set_value("dataset").run()
+        at.text_area(key="evaluate.other_models").input("api:m").run()
+        at.text_input(key="evaluate.base_url").input(server.url("slow")).run()
+        at.number_input(key="evaluate.concurrency").set_value(1).run()
+        at.button(key="evaluate.start").click().run()
+        eval_id = at.session_state["evaluate.selected"]
+        seen_live, statuses = False, set()
+        deadline = time.time() + 120
+        while time.time() < deadline and eval_jobs.job_state(eval_id).active:
+            at.run()
+            statuses |= {c.value.split(" · ")[0] for c in at.caption if c.value.startswith("Status:")}
+            if any(e.label.startswith("Answers so far") for e in at.expander):
+                seen_live = any("eval-side-by-side" in h for h in _htmls(at))
+                if seen_live:
+                    break
+            time.sleep(0.5)
+        assert seen_live  # the first answers are on the page before the last one is in
+        assert statuses <= {"Status: **running**"}  # one status while it runs, never "queued · 0 questions"
+        eval_jobs.stop_evaluation(eval_id)
+        deadline = time.time() + 60
+        while time.time() < deadline and eval_jobs.job_state(eval_id).active:
+            time.sleep(0.5)
