@@ -29,10 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_map(p)
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export", help="write a workspace dataset as JSON, JSONL or CSV")
+    p = sub.add_parser("export", help="write a workspace dataset as JSON, JSONL, CSV, Parquet or a chat format")
     p.add_argument("name", help="dataset name or id (see `dataset list`)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--format", choices=formats.FORMATS, help="default: from the --out extension")
+    p.add_argument("--to", "--format", dest="format", choices=list(formats.WRITERS),
+                   help="json, jsonl, csv, parquet, messages (chat JSONL: TRL, OpenAI), sharegpt, alpaca "
+                        "(default: from the --out extension)")
     p.add_argument("--version", type=int, help="default: the latest version")
     p.set_defaults(func=cmd_export)
 
@@ -100,8 +102,9 @@ def _dataset(name: str) -> store.DatasetInfo:
 
 def cmd_export(args: argparse.Namespace) -> int:
     fmt = args.format or args.out.suffix.lower().lstrip(".").replace("ndjson", "jsonl")
-    if fmt not in formats.FORMATS:
-        raise StudioError(f"Cannot tell the format from {args.out.name!r}: pass --format json, jsonl or csv.")
+    if fmt not in formats.WRITERS:
+        raise StudioError(f"Cannot tell the format from {args.out.name!r}: pass --to "
+                          f"{', '.join(formats.WRITERS)}.")
     info = _dataset(args.name)
     records = store.load_version(info.id, args.version)
     atomic.write_bytes(args.out, formats.WRITERS[fmt](records))

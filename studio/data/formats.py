@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.data import validate
+from studio.data import conversations, validate
 from studio.errors import DatasetFormatError
 
 Record = dict[str, object]
 
-FORMATS = ("json", "jsonl", "csv")
+FORMATS = ("json", "jsonl", "csv", "parquet")
+PARQUET_MAGIC = b"PAR1"
 MAX_DEPTH = 32  # nesting allowed inside one record; real Q&A data is 1-3 levels deep
 WRAPPER_KEYS = ("data", "rows", "records", "examples", "items", "train")  # {"data": [...]} and friends
 
@@ -36,9 +37,10 @@ CONTEXT_NAMES = ("input", "context")  # Alpaca's optional input, appended to the
 
 @dataclass(frozen=True)
 class Parsed:
-    format: str  # "json", "jsonl" or "csv"
-    rows: list[dict]  # the file's records as they are, before mapping
+    format: str  # "json", "jsonl", "csv" or "parquet"
+    rows: list[dict]  # the file's records as they are, before mapping (chat records already flattened)
     fields: list[str]  # every field name seen, in order of first appearance
+    chat: str | None = None  # "messages" or "sharegpt" when the records were conversations
 
 
 @dataclass(frozen=True)
@@ -113,18 +115,47 @@ def detect_format(text: str, filename: str | None = None) -> str:
     return "csv"
 
 
-def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None) -> Parsed:
-    """Read a whole file into raw rows. Raises ``DatasetFormatError`` naming the line or record."""
-    text = decode(data) if isinstance(data, bytes) else data
-    if not text.strip():
-        raise DatasetFormatError("The file is empty: it needs at least one question and answer.")
-    fmt = fmt or detect_format(text, filename)
-    if fmt not in FORMATS:
-        raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
-    rows = {"json": _parse_json, "jsonl": _parse_jsonl, "csv": _parse_csv}[fmt](text)
+def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None, turns: str = "first") -> Parsed:
+    """Read a whole file into raw rows. Raises ``DatasetFormatError`` naming the line or record.
+
+    Chat records (``messages``, ShareGPT ``conversations``) become question/answer rows
+    (``studio.data.conversations``): their first exchange, or every exchange with ``turns="every"``.
+    """
+    if isinstance(data, bytes) and (data[:4] == PARQUET_MAGIC or fmt == "parquet"
+                                    or (filename or "").lower().endswith(".parquet")):
+        fmt, rows = "parquet", _parse_parquet(data)
+    else:
+        text = decode(data) if isinstance(data, bytes) else data
+        if not text.strip():
+            raise DatasetFormatError("The file is empty: it needs at least one question and answer.")
+        fmt = fmt or detect_format(text, filename)
+        if fmt not in FORMATS:
+            raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
+        rows = {"json": _parse_json, "jsonl": _parse_jsonl, "csv": _parse_csv}[fmt](text)
     if not rows:
         raise DatasetFormatError("The file holds no records: it needs at least one question and answer.")
-    return Parsed(format=fmt, rows=rows, fields=_fields(rows))
+    chat = conversations.kind(rows)
+    if chat:
+        rows = conversations.to_records(rows, chat, turns)
+    return Parsed(format=fmt, rows=rows, fields=_fields(rows), chat=chat)
+
+
+def _parse_parquet(data: bytes) -> list[dict]:
+    """A Parquet file's rows (pyarrow, the Hub's own format); a one-line reason when it cannot be read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatasetFormatError(f"Not a readable Parquet file ({first[:160]}): export it again.") from None
+    if not any(pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in table.schema):
+        cols = ", ".join(f"{f.name} ({f.type})" for f in table.schema) or "none"
+        raise DatasetFormatError(f"The Parquet file has no text column (columns: {cols}): it needs a question "
+                                 "and an answer as text.")
+    # A column exists for every field; a null is a field this row does not have (as in the JSON it came from).
+    return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
 
 
 def _reject_constant(name: str) -> object:
@@ -407,4 +438,32 @@ def _cell(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-WRITERS = {"json": to_json, "jsonl": to_jsonl, "csv": to_csv}
+def to_parquet(records: list[Record]) -> bytes:
+    """Parquet (zstd), what the Hub stores datasets as; extra fields kept as their own columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = ["question", "answer"] + [f for f in _fields(records) if f not in ("question", "answer")]
+    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in records])
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue().to_pybytes()
+
+
+def to_messages_jsonl(records: list[Record]) -> bytes:
+    return to_jsonl(conversations.to_messages(records))
+
+
+def to_sharegpt_json(records: list[Record]) -> bytes:
+    return to_json(conversations.to_sharegpt(records))
+
+
+def to_alpaca_json(records: list[Record]) -> bytes:
+    return to_json(conversations.to_alpaca(records))
+
+
+WRITERS = {"json": to_json, "jsonl": to_jsonl, "csv": to_csv, "parquet": to_parquet,
+           "messages": to_messages_jsonl, "sharegpt": to_sharegpt_json, "alpaca": to_alpaca_json}
+"""Export formats; ``messages``, ``sharegpt`` and ``alpaca`` are the shapes fine-tuning tools read."""
+EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "parquet": "parquet", "messages": "jsonl",
+              "sharegpt": "json", "alpaca": "json"}

@@ -28,26 +28,35 @@ NONE = "(none)"
 # ---- Import ---------------------------------------------------------------------------------------
 
 def import_tab(info: store.DatasetInfo | None) -> None:
-    st.caption("JSON arrays, JSON Lines and CSV, UTF-8. Field names are matched for you "
+    st.caption("JSON arrays, JSON Lines, CSV (UTF-8) and Parquet. Field names are matched for you "
                "(question/answer in any case, Alpaca instruction/input/output, prompt/response, "
-               "{\"data\": [...]} wrappers); change the mapping if the guess is wrong.")
+               "{\"data\": [...]} wrappers), and chat records (`messages`, ShareGPT `conversations`) become "
+               "questions and answers; change the mapping if the guess is wrong.")
     nonce = st.session_state.setdefault("dataset.import.nonce", 0)  # bumped after an import to clear the uploader
-    upload = st.file_uploader("File to import", type=["json", "jsonl", "ndjson", "csv", "tsv", "txt"],
+    upload = st.file_uploader("File to import", type=["json", "jsonl", "ndjson", "csv", "tsv", "txt", "parquet"],
                               key=f"dataset.import.file.{nonce}")
     if upload is None:
         return
     cached = st.session_state.get(IMPORT)
-    if not cached or cached["file_id"] != upload.file_id:
+    turns = st.session_state.get("dataset.import.turns", "first")
+    if not cached or cached["file_id"] != upload.file_id or cached.get("turns") != turns:
         try:
-            cached = {"file_id": upload.file_id, "parsed": formats.parse(upload.getvalue(), upload.name), "error": None}
+            parsed = formats.parse(upload.getvalue(), upload.name, turns=turns)
+            cached = {"file_id": upload.file_id, "turns": turns, "parsed": parsed, "error": None}
         except StudioError as exc:
-            cached = {"file_id": upload.file_id, "parsed": None, "error": str(exc)}
+            cached = {"file_id": upload.file_id, "turns": turns, "parsed": None, "error": str(exc)}
         st.session_state[IMPORT] = cached
     if cached["error"]:
         st.error(f"Cannot import {dui.md(upload.name)}: {cached['error']}", icon=":material/error:")
         return
     parsed: formats.Parsed = cached["parsed"]
-    st.write(f"Read **{len(parsed.rows):,} record{'' if len(parsed.rows) == 1 else 's'}** as {parsed.format.upper()}.")
+    chat = {"messages": "chat messages", "sharegpt": "ShareGPT conversations"}.get(parsed.chat or "")
+    st.write(f"Read **{len(parsed.rows):,} record{'' if len(parsed.rows) == 1 else 's'}** as {parsed.format.upper()}"
+             + (f" ({chat})." if chat else "."))
+    if chat:
+        st.radio("Conversations with several exchanges", ["first", "every"], key="dataset.import.turns",
+                 horizontal=True, format_func={"first": "First exchange only",
+                                               "every": "Every exchange as a record (earlier turns kept as history)"}.get)
     mapping = _mapping_widgets(parsed, upload.file_id)
     if mapping is None:
         return
@@ -255,11 +264,21 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     v = info.latest.version
     st.caption(f"Downloads hold the saved version {v} ({info.latest.count:,} records); save your edits first.")
     stem = info.id  # already a file-name-safe slug of the name
-    cols = st.columns(3)
+    cols = st.columns(4)
     for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),
-                                       ("csv", "text/csv"))):
-        col.download_button(f"Download {fmt.upper()}", functools.partial(_export_bytes, info.id, v, fmt),
+                                       ("csv", "text/csv"), ("parquet", "application/vnd.apache.parquet"))):
+        col.download_button(f"Download {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
+                            functools.partial(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}", mime=mime, key=f"dataset.export.{fmt}",
+                            on_click="ignore", icon=":material/download:")
+    st.caption("For fine-tuning tools: chat `messages` (TRL's SFTTrainer, OpenAI fine-tuning, Axolotl), "
+               "ShareGPT `conversations` (LLaMA-Factory, Axolotl) and Alpaca.")
+    cols = st.columns(4)
+    for col, (fmt, label) in zip(cols, (("messages", "messages JSONL"), ("sharegpt", "ShareGPT JSON"),
+                                        ("alpaca", "Alpaca JSON"))):
+        ext = formats.EXTENSIONS[fmt]
+        col.download_button(f"Download {label}", functools.partial(_export_bytes, info.id, v, fmt),
+                            file_name=f"{stem}-v{v}.{fmt}.{ext}", mime="application/json", key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")
     st.divider()
     st.subheader("Push to the Hugging Face Hub")

@@ -297,10 +297,31 @@ def test_create_rename_and_delete_with_confirmation():
 
 def test_push_without_token_says_so_and_offers_downloads():
     at = open_page()
-    assert [b.label for b in at.get("download_button")] == ["Download JSON", "Download JSONL", "Download CSV"]
+    assert [b.label for b in at.get("download_button")] == [
+        "Download JSON", "Download JSONL", "Download CSV", "Download Parquet",
+        "Download messages JSONL", "Download ShareGPT JSON", "Download Alpaca JSON"]
     at.text_input(key="dataset.push.repo").input("alice/rules").run()
     at.button(key="dataset.push.go").click().run()
     assert any(e.startswith("No Hugging Face token") for e in texts(at.error))
+
+
+def test_import_tab_reads_parquet_and_chat_messages_with_a_choice_of_exchanges():
+    from studio.data import formats
+
+    parquet = formats.to_parquet([{"question": "越位是什么？", "answer": "位置规则。"}, {"question": "Q?", "answer": "A."}])
+    at = _upload(open_page(), "hub.parquet", parquet)
+    assert any(m.value.startswith("Read **2 records** as PARQUET") for m in at.markdown)
+    at.text_input(key="dataset.import.name.hub.parquet").input("From parquet").run()
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("From parquet").id)[0] == {"question": "越位是什么？", "answer": "位置规则。"}
+
+    conv = {"messages": [{"role": "user", "content": "Q1?"}, {"role": "assistant", "content": "A1."},
+                         {"role": "user", "content": "Q2?"}, {"role": "assistant", "content": "A2."}]}
+    at = _upload(open_page(), "chat.jsonl", (json.dumps(conv) + "\n").encode())
+    assert any("(chat messages)" in m.value for m in at.markdown)
+    assert at.tabs[1].dataframe[0].value["question"].tolist() == ["Q1?"]
+    at.radio(key="dataset.import.turns").set_value("every").run()
+    assert at.tabs[1].dataframe[0].value["question"].tolist() == ["Q1?", "Q2?"]
 
 
 def test_check_tab_lists_warnings_and_plots():

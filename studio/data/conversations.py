@@ -1,0 +1,115 @@
+"""Chat-format records in and out: OpenAI/TRL ``messages`` and ShareGPT ``conversations``.
+
+In: a system message becomes the record's ``system`` field, the user turn its question, the
+assistant's reply its answer. A multi-turn conversation gives its first exchange (``turns="first"``)
+or one record per exchange (``turns="every"``), the earlier turns kept as ``history`` (a list of
+``{"role", "content"}``). Out: the same shapes, so a curated dataset goes straight to TRL's
+SFTTrainer, OpenAI fine-tuning, Axolotl or LLaMA-Factory.
+"""
+
+from __future__ import annotations
+
+from studio.errors import DatasetFormatError
+
+Record = dict[str, object]
+TURNS = ("first", "every")
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "model": "assistant",
+                  "system": "system"}
+
+
+def kind(rows: list[dict]) -> str | None:
+    """"messages" or "sharegpt" when the rows are chat records (judged by the first few), else None."""
+    head = [r for r in rows[:20] if isinstance(r, dict)]
+    if head and all(isinstance(r.get("messages"), list) for r in head):
+        return "messages"
+    if head and all(isinstance(r.get("conversations"), list) for r in head):
+        return "sharegpt"
+    return None
+
+
+def _turns(row: dict, n: int, fmt: str) -> list[dict[str, str]]:
+    """The row's turns as ``{"role", "content"}``; a one-line error naming the record when malformed."""
+    raw = row.get("messages") if fmt == "messages" else row.get("conversations")
+    turns = []
+    for t in raw or []:
+        if not isinstance(t, dict):
+            raise DatasetFormatError(f"record {n}: each turn must be an object with a role and a text.")
+        if fmt == "messages":
+            role, content = t.get("role"), t.get("content")
+            if role not in ("system", "user", "assistant", "tool", "developer"):
+                raise DatasetFormatError(f"record {n}: unknown role {role!r} (expected system, user or assistant).")
+            role = "system" if role == "developer" else role
+        else:
+            who, content = t.get("from"), t.get("value")
+            role = SHAREGPT_ROLES.get(str(who).lower()) if who is not None else None
+            if role is None:
+                raise DatasetFormatError(
+                    f"record {n}: unknown ShareGPT role {who!r} (expected human, gpt or system).")
+        if isinstance(content, list):  # OpenAI content parts: keep the text parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        turns.append({"role": role, "content": content})
+    return turns
+
+
+def to_records(rows: list[dict], fmt: str, turns: str = "first") -> list[Record]:
+    """Chat rows as question/answer records (extra fields kept). A conversation without an assistant
+    reply gives a record whose answer is missing, which validation names by record number."""
+    if turns not in TURNS:
+        raise DatasetFormatError(f"Unknown turns {turns!r}: use first or every.")
+    out: list[Record] = []
+    for n, row in enumerate(rows, 1):
+        conv = _turns(row, n, fmt)
+        extra = {k: v for k, v in row.items() if k not in ("messages", "conversations")}
+        system = "\n\n".join(str(t["content"]) for t in conv if t["role"] == "system" and t["content"])
+        dialogue = [t for t in conv if t["role"] in ("user", "assistant")]
+        exchanges: list[tuple[int, object, object]] = []  # (position of the user turn, question, answer)
+        for i, t in enumerate(dialogue):
+            if t["role"] == "user":
+                nxt = dialogue[i + 1] if i + 1 < len(dialogue) else None
+                exchanges.append((i, t["content"], nxt["content"] if nxt and nxt["role"] == "assistant" else None))
+        if not exchanges:
+            exchanges = [(0, None, next((t["content"] for t in dialogue if t["role"] == "assistant"), None))]
+        for pos, question, answer in exchanges[:1] if turns == "first" else exchanges:
+            # A missing turn stays missing, so validation names the record ("answer is missing").
+            rec: Record = {k: v for k, v in (("question", question), ("answer", answer)) if v is not None}
+            if system:
+                rec["system"] = system
+            if turns == "every" and pos:
+                rec["history"] = dialogue[:pos]
+            out.append({**rec, **{k: v for k, v in extra.items() if k not in rec}})
+    return out
+
+
+def _messages(rec: Record) -> list[dict[str, object]]:
+    msgs: list[dict[str, object]] = []
+    if rec.get("system"):
+        msgs.append({"role": "system", "content": rec["system"]})
+    history = rec.get("history")
+    if isinstance(history, list):
+        msgs += [{"role": t.get("role"), "content": t.get("content")} for t in history if isinstance(t, dict)]
+    msgs += [{"role": "user", "content": rec.get("question")}, {"role": "assistant", "content": rec.get("answer")}]
+    return msgs
+
+
+def to_messages(records: list[Record]) -> list[dict]:
+    """``{"messages": [system?, user, assistant]}`` per record (TRL, OpenAI fine-tuning, Axolotl)."""
+    return [{"messages": _messages(r)} for r in records]
+
+
+def to_sharegpt(records: list[Record]) -> list[dict]:
+    """``{"conversations": [{"from": "human"|"gpt"|"system", "value"}]}`` per record (LLaMA-Factory, Axolotl)."""
+    names = {"user": "human", "assistant": "gpt", "system": "system"}
+    return [{"conversations": [{"from": names.get(str(m["role"]), str(m["role"])), "value": m["content"]}
+                               for m in _messages(r)]} for r in records]
+
+
+def to_alpaca(records: list[Record]) -> list[dict]:
+    """``{"instruction", "input", "output"}`` (with ``system`` when set), Alpaca's own field names."""
+    out = []
+    for r in records:
+        row: dict = {"instruction": r.get("question"), "input": "", "output": r.get("answer")}
+        if r.get("system"):
+            row["system"] = r["system"]
+        out.append(row)
+    return out

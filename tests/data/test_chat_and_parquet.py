@@ -1,0 +1,94 @@
+"""Parquet and the chat formats fine-tuning tools read, in and out, with exact Unicode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from dataset_cases import UNICODE
+
+from studio.data import formats, validate
+from studio.errors import DatasetFormatError
+
+RECORDS = UNICODE + [{"question": "Who restarts play?", "answer": "The referee.", "system": "Be brief.", "topic": "rules"}]
+
+
+def _read(data: bytes, name: str, turns: str = "first") -> list[dict]:
+    parsed = formats.parse(data, name, turns=turns)
+    return formats.apply_mapping(parsed.rows, formats.guess_mapping(parsed.fields))
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet", "messages", "sharegpt"])
+def test_every_export_format_reads_back_to_the_same_records(fmt):
+    data = formats.WRITERS[fmt](RECORDS)
+    back = _read(data, f"out.{formats.EXTENSIONS[fmt]}")
+    if fmt in ("messages", "sharegpt"):  # a chat turn carries question, answer and the system prompt
+        assert back == [{k: r[k] for k in ("question", "answer", "system") if k in r} for r in RECORDS]
+    else:  # CSV has a cell for every column: an absent field reads back empty
+        assert [{k: v for k, v in r.items() if not (fmt == "csv" and v == "")} for r in back] == RECORDS
+
+
+def test_alpaca_export_reads_back_through_the_alpaca_mapping():
+    back = _read(formats.WRITERS["alpaca"](RECORDS), "alpaca.json")
+    assert [(r["question"], r["answer"]) for r in back] == [(r["question"], r["answer"]) for r in RECORDS]
+
+
+def test_messages_keep_the_system_prompt_and_multi_turn_gives_first_or_every_exchange():
+    conv = {"messages": [{"role": "system", "content": "You referee."},
+                         {"role": "user", "content": "What is offside?"},
+                         {"role": "assistant", "content": "A position rule."},
+                         {"role": "user", "content": "¿Y un córner? ⚽"},
+                         {"role": "assistant", "content": "Un saque de esquina."}]}
+    data = (json.dumps(conv, ensure_ascii=False) + "\n").encode()
+    assert _read(data, "chat.jsonl") == [{"question": "What is offside?", "answer": "A position rule.",
+                                          "system": "You referee."}]
+    every = _read(data, "chat.jsonl", turns="every")
+    assert [r["question"] for r in every] == ["What is offside?", "¿Y un córner? ⚽"]
+    assert every[1]["history"] == [{"role": "user", "content": "What is offside?"},
+                                   {"role": "assistant", "content": "A position rule."}]
+    out = json.loads(formats.WRITERS["messages"]([every[1]]).decode())
+    assert out["messages"] == conv["messages"]  # the history goes out as the earlier turns, as it came
+
+
+def test_sharegpt_roles_map_and_an_unknown_role_is_one_line_naming_the_record():
+    ok = [{"conversations": [{"from": "human", "value": "越位是什么？"}, {"from": "gpt", "value": "位置规则。"}]}]
+    assert _read(json.dumps(ok, ensure_ascii=False).encode(), "s.json") == [{"question": "越位是什么？", "answer": "位置规则。"}]
+    bad = ok + [{"conversations": [{"from": "narrator", "value": "x"}]}]
+    with pytest.raises(DatasetFormatError, match=r"^record 2: unknown ShareGPT role 'narrator'"):
+        formats.parse(json.dumps(bad).encode(), "s.json")
+
+
+def test_a_conversation_without_an_assistant_reply_is_an_invalid_record_by_number():
+    rows = [{"messages": [{"role": "user", "content": "Q1?"}, {"role": "assistant", "content": "A1."}]},
+            {"messages": [{"role": "user", "content": "Q2?"}]}]
+    records = _read("".join(json.dumps(r) + "\n" for r in rows).encode(), "c.jsonl")
+    kept, skipped, _ = validate.split_valid(records)
+    assert kept == [{"question": "Q1?", "answer": "A1."}] and str(skipped[0]) == "record 2: answer is missing"
+
+
+def test_bad_parquet_files_are_one_line_reasons():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = formats.to_parquet(RECORDS)
+    with pytest.raises(DatasetFormatError, match="^Not a readable Parquet file"):
+        formats.parse(good[: len(good) // 2], "cut.parquet")
+    buf = pa.BufferOutputStream()
+    pq.write_table(pa.table({"a": [1, 2], "b": [0.5, 1.5]}), buf)
+    with pytest.raises(DatasetFormatError, match=r"^The Parquet file has no text column \(columns: a \(int64\)"):
+        formats.parse(buf.getvalue().to_pybytes(), "numbers.parquet")
+
+
+def test_cli_imports_parquet_and_exports_every_format(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    src = tmp_path / "in.parquet"
+    src.write_bytes(formats.to_parquet(RECORDS))
+    out = tmp_path / "seed.json"
+    run = subprocess.run([sys.executable, "-m", "studio", "dataset", "import", str(src), "--out", str(out)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text(encoding="utf-8")) == RECORDS
