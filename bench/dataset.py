@@ -1,6 +1,6 @@
 """Validating and loading a 200,000-record dataset: the studio's path against naive baselines.
 
-    python bench/dataset.py [--records 200000]
+    python bench/dataset.py [--records 200000] [--parquet 1000000]
 
 Prints seconds for each path and the ratio to each baseline, all measured in this process on the
 same bytes. Target: the studio's parse + map + validate under 5 s on a 2-core machine.
@@ -86,11 +86,44 @@ def timed(fn, data: bytes, repeat: int) -> tuple[float, int]:
     return best, n
 
 
+def parquet_import(n: int) -> None:
+    """`dataset import` of an n-row Parquet file (target: 1,000,000 rows under 10 s, peak under 2 GB),
+    against pyarrow's own read of the same file into Python rows, in this process."""
+    import resource
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "big.parquet", Path(tmp) / "big.json"
+        pq.write_table(pa.table({
+            "question": [f"Question number {i}: how many players are on the field? ⚽" for i in range(n)],
+            "answer": [f"Answer {i}: eleven per team, including the goalkeeper. Ünïcödé 足球" for i in range(n)]}), src)
+        t = time.perf_counter()
+        rows = pq.read_table(src).to_pylist()
+        baseline = time.perf_counter() - t
+        assert len(rows) == n
+        del rows
+        t = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "studio", "dataset", "import", str(src), "--out", str(out)],
+                              capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+        ours = time.perf_counter() - t
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        assert done.returncode == 0, done.stderr
+        print(f"parquet: {n:,} rows, {src.stat().st_size / 1e6:.1f} MB -> `dataset import` {ours:.2f} s "
+              f"({'under' if ours < 10 else 'OVER'} the 10 s target), peak {peak_mb:,.0f} MB "
+              f"({'under' if peak_mb < 2048 else 'OVER'} 2 GB); pyarrow read_table+to_pylist alone {baseline:.2f} s "
+              f"(studio/pyarrow = {ours / baseline:.2f}x, process start, validation and the JSON write included)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=5, help="best of N runs")
+    ap.add_argument("--parquet", type=int, default=0, help="also time importing a Parquet file of this many rows")
     args = ap.parse_args()
+    if args.parquet:
+        parquet_import(args.parquet)
     data = make_file(args.records)
     print(f"file: {args.records:,} records, {len(data) / 1e6:.1f} MB")
     # Interleaved, best of N each: on a shared machine, load spikes hit every path alike.

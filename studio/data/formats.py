@@ -154,8 +154,13 @@ def _parse_parquet(data: bytes) -> list[dict]:
         cols = ", ".join(f"{f.name} ({f.type})" for f in table.schema) or "none"
         raise DatasetFormatError(f"The Parquet file has no text column (columns: {cols}): it needs a question "
                                  "and an answer as text.")
-    # A column exists for every field; a null is a field this row does not have (as in the JSON it came from).
-    return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+    # Column by column (several times faster than row by row for a million rows). A column exists for
+    # every field; a null is a field this row does not have, as in the JSON it came from.
+    names = table.column_names
+    columns = [table.column(c).to_pylist() for c in names]
+    if not any(table.column(c).null_count for c in names):
+        return [dict(zip(names, values)) for values in zip(*columns)]
+    return [{k: v for k, v in zip(names, values) if v is not None} for values in zip(*columns)]
 
 
 def _reject_constant(name: str) -> object:
@@ -394,9 +399,20 @@ def _read_mapped(path: str | Path, pairs: Sequence[str]) -> list[Record]:
 
 # ---- writing -----------------------------------------------------------------------------------
 
+READABLE_UP_TO = 20_000
+"""Up to this many records the JSON is indented for reading by eye; above it, compact (Python's C
+encoder: a million records in seconds, where indenting takes several times as long)."""
+
+
 def to_json(records: list[Record]) -> bytes:
     """The seed format: a JSON array, UTF-8, non-ASCII kept as text."""
-    return (json.dumps(records, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    if len(records) <= READABLE_UP_TO:
+        return (json.dumps(records, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    # Encoded 10,000 records at a time: the whole text as one str would take up to 4 bytes a character.
+    parts = []
+    for i in range(0, len(records), 10_000):
+        parts.append(json.dumps(records[i:i + 10_000], ensure_ascii=False)[1:-1].encode("utf-8"))
+    return b"[" + b",\n".join(parts) + b"]\n"
 
 
 def to_jsonl(records: list[Record]) -> bytes:

@@ -92,3 +92,11 @@ def test_cli_imports_parquet_and_exports_every_format(tmp_path):
                          capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 0, run.stderr
     assert json.loads(out.read_text(encoding="utf-8")) == RECORDS
+
+
+def test_a_large_dataset_is_written_as_compact_json_that_reads_back_exactly(monkeypatch):
+    monkeypatch.setattr(formats, "READABLE_UP_TO", 3)  # what 20,000+ records get, on a few records
+    records = [dict(r, n=i) for i in range(7) for r in RECORDS]
+    data = formats.to_json(records)
+    assert json.loads(data) == records and b"\n " not in data  # not indented
+    assert formats.read_records(data, "big.json") == records
