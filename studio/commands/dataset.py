@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("import", help="read a file in any supported format and write the seed format")
-    p.add_argument("src", type=Path)
+    p.add_argument("src", help="a JSON, JSON Lines, CSV or Parquet file (chat records included), a datasets "
+                               "save_to_disk folder (FOLDER@SPLIT for a DatasetDict), or hub:OWNER/NAME[:CONFIG][@SPLIT]")
     p.add_argument("--out", type=Path, required=True, help="the normalised dataset (JSON array) to write")
     p.add_argument("--force", action="store_true", help="replace --out if it exists (its permissions are kept)")
     p.add_argument("--skip-invalid", action="store_true",

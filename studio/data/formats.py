@@ -140,6 +140,16 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     return Parsed(format=fmt, rows=rows, fields=_fields(rows), chat=chat)
 
 
+def _parsed_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
+    """Rows from another reader (a datasets folder, the Hub) through the same chat handling as files."""
+    if not rows:
+        raise DatasetFormatError("The dataset holds no records: it needs at least one question and answer.")
+    chat = conversations.kind(rows)
+    if chat:
+        rows = conversations.to_records(rows, chat, turns)
+    return Parsed(format=fmt, rows=rows, fields=_fields(rows), chat=chat)
+
+
 def _parse_parquet(data: bytes) -> list[dict]:
     """A Parquet file's rows (pyarrow, the Hub's own format); a one-line reason when it cannot be read."""
     import pyarrow as pa
@@ -379,17 +389,30 @@ def read_file_skipping(path: str | Path, pairs: Sequence[str] = ()
     return kept, warns, skipped
 
 
-def _read_mapped(path: str | Path, pairs: Sequence[str]) -> list[Record]:
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DatasetFormatError(f"No file at {path}: check the path.")
-    if path.is_dir():
-        raise DatasetFormatError(f"{path} is a folder: give the path of a JSON, JSON Lines or CSV file.")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
-    parsed = parse(data, path.name)
+def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first") -> list[Record]:
+    """Any source: a file, a ``datasets`` ``save_to_disk`` folder (``FOLDER@SPLIT`` picks a split of a
+    DatasetDict) or ``hub:OWNER/NAME[:CONFIG][@SPLIT]``."""
+    from studio.data import hf_sources
+
+    src = str(path)
+    if src.startswith(hf_sources.HUB_PREFIX):
+        parsed = _parsed_rows(hf_sources.read_hub(src), "hub", turns)
+    else:
+        folder, _, split = src.rpartition("@") if "@" in Path(src).name else (src, "", "")
+        path = Path(folder).expanduser()
+        if not path.exists():
+            raise DatasetFormatError(f"No file at {path}: check the path.")
+        if path.is_dir():
+            if not hf_sources.is_saved_dataset(path):
+                raise DatasetFormatError(f"{path} is a folder but not a saved datasets folder: give the path of a "
+                                         "JSON, JSON Lines, CSV or Parquet file, or of a save_to_disk folder.")
+            parsed = _parsed_rows(hf_sources.read_saved(path, split or None), "datasets", turns)
+        else:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
+            parsed = parse(data, path.name, turns=turns)
     mapping = FieldMap.from_pairs(list(pairs), parsed.fields)
     missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
     if missing:

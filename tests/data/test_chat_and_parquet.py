@@ -100,3 +100,31 @@ def test_a_large_dataset_is_written_as_compact_json_that_reads_back_exactly(monk
     data = formats.to_json(records)
     assert json.loads(data) == records and b"\n " not in data  # not indented
     assert formats.read_records(data, "big.json") == records
+
+
+def test_a_datasets_folder_imports_with_its_split_and_a_missing_split_is_named(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    folder = tmp_path / "saved"
+    DatasetDict({"train": Dataset.from_list(UNICODE), "test": Dataset.from_list(UNICODE[:1])}).save_to_disk(str(folder))
+    records, _ = formats.read_file(folder)
+    assert records == UNICODE  # the train split by default
+    test, _ = formats.read_file(f"{folder}@test")
+    assert test == UNICODE[:1]
+    with pytest.raises(DatasetFormatError, match=r"has no split 'validation' \(splits: train, test\)"):
+        formats.read_file(f"{folder}@validation")
+    with pytest.raises(DatasetFormatError, match="is a folder but not a saved datasets folder"):
+        formats.read_file(tmp_path)
+
+
+def test_a_hub_dataset_that_is_not_cached_offline_is_one_line(monkeypatch):
+    from studio.errors import NetworkError, StudioError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(StudioError) as info:
+        formats.read_file("hub:nobody-here/no-such-dataset@train")
+    assert "\n" not in str(info.value) and "no-such-dataset" in str(info.value)
+    assert isinstance(info.value, (NetworkError, DatasetFormatError))
+    with pytest.raises(DatasetFormatError, match="^Bad Hub dataset"):
+        formats.read_file("hub:not a/valid id!")
