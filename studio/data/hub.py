@@ -5,7 +5,9 @@ The token is an argument: it is never stored, logged or put into a message.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 from studio.errors import MissingTokenError, NetworkError, StudioError
 
@@ -13,32 +15,49 @@ Record = dict[str, object]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 
-def check_repo_id(repo_id: str) -> str:
+def check_repo_id(repo_id: str, kind: str = "dataset") -> str:
     repo_id = (repo_id or "").strip()
     if not _REPO_ID.match(repo_id):
-        raise StudioError(f"{repo_id or 'An empty name'!s} is not a Hub dataset id: use owner/name, e.g. alice/soccer-qa.")
+        example = "alice/soccer-qa" if kind == "dataset" else "alice/smollm2-soccer"
+        raise StudioError(f"{repo_id or 'An empty name'!s} is not a Hub {kind} id: use owner/name, e.g. {example}.")
     return repo_id
+
+
+def require_token(token: str | None) -> str:
+    if not token:
+        raise MissingTokenError(
+            "No Hugging Face token: add HF_TOKEN to .streamlit/secrets.toml or the environment, then push again."
+        )
+    return token
 
 
 def push_to_hub(records: list[Record], repo_id: str, token: str | None, private: bool = True) -> str:
     """Upload ``records`` as a dataset repo and return its URL. Raises MissingTokenError or NetworkError."""
     repo_id = check_repo_id(repo_id)
-    if not token:
-        raise MissingTokenError(
-            "No Hugging Face token: add HF_TOKEN to .streamlit/secrets.toml or the environment, then push again."
-        )
+    require_token(token)
     if not records:
         raise StudioError("The dataset is empty: add records before pushing it.")
     from datasets import Dataset  # heavy: only when pushing
     from huggingface_hub import constants
+
+    with hub_errors(repo_id):
+        Dataset.from_list(records).push_to_hub(repo_id, token=token, private=private)  # Parquet shards
+    return f"{constants.ENDPOINT.rstrip('/')}/datasets/{repo_id}"
+
+
+@contextlib.contextmanager
+def hub_errors(repo_id: str) -> Iterator[None]:
+    """Hub failures as one-line errors (offline, refused token, HTTP status, no network), never the token."""
+    from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
+    offline = NetworkError("The Hub is switched off here (HF_HUB_OFFLINE=1): unset it to push, or export a file instead.")
     if constants.HF_HUB_OFFLINE:
-        raise NetworkError("The Hub is switched off here (HF_HUB_OFFLINE=1): unset it to push, or export a file instead.")
+        raise offline
     try:
-        Dataset.from_list(records).push_to_hub(repo_id, token=token, private=private)
+        yield
     except OfflineModeIsEnabled:
-        raise NetworkError("The Hub is switched off here (HF_HUB_OFFLINE=1): unset it to push, or export a file instead.") from None
+        raise offline from None
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
@@ -48,11 +67,12 @@ def push_to_hub(records: list[Record], repo_id: str, token: str | None, private:
         raise NetworkError(f"The Hub answered HTTP {status or '?'} for {repo_id}: try again later.") from None
     except (OSError, ConnectionError) as exc:
         raise NetworkError(f"Cannot reach the Hugging Face Hub ({type(exc).__name__}): check the network and retry.") from None
+    except StudioError:
+        raise
     except Exception as exc:  # httpx/requests transport errors do not share a base class with OSError
         if _is_transport_error(exc):
             raise NetworkError(f"Cannot reach the Hugging Face Hub ({type(exc).__name__}): check the network and retry.") from None
         raise
-    return f"{constants.ENDPOINT.rstrip('/')}/datasets/{repo_id}"
 
 
 def _is_transport_error(exc: BaseException) -> bool:

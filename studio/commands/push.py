@@ -1,0 +1,26 @@
+"""``python -m studio push RUN REPO_ID [--public]``: a training run to the Hugging Face Hub, with its card."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("push", help="push a training run (full model or LoRA adapter) to the Hub with a model card",
+                       description="Uploads the run's model folder and a generated model card (base, method, dataset "
+                                   "version and hash, hyperparameters, the latest evaluation). Private unless --public. "
+                                   "The token comes from HF_TOKEN (environment or .streamlit/secrets.toml).")
+    p.add_argument("run", help="a run id (see `runs`) or run:<id>")
+    p.add_argument("repo_id", help="the Hub model repo, owner/name")
+    p.add_argument("--public", action="store_true", help="make the repo public (default: private)")
+    p.set_defaults(func=cmd_push)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from studio import config
+    from studio.train import publish
+
+    run_id = args.run[len("run:"):] if args.run.startswith("run:") else args.run
+    url = publish.push_run(run_id, args.repo_id, config.hf_token(), private=not args.public)
+    print(f"pushed run {run_id} to {url} ({'public' if args.public else 'private'})")
+    return 0

@@ -1,0 +1,95 @@
+"""Pushing a run to the Hub: its model card, and every failure in one line without the token."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from studio.evaluate import results as eval_results
+from studio.train import publish, runs
+from tests.conftest import REPO
+
+SECRET = "hf_secretvalue123"
+
+
+def _run(tiny_gpt2) -> runs.RunInfo:
+    run_id = "20261201-120000-soccer"
+    folder = runs.run_dir(run_id)
+    shutil.copytree(tiny_gpt2, folder / "model")
+    runs.write_run(folder, {"name": "Soccer FAQ · distilgpt2", "created": "2026-12-01T12:00:00+00:00",
+                            "base": "distilgpt2", "device": "cpu",
+                            "config": {"method": "full", "epochs": 3, "learning_rate": 5e-5, "batch_size": 8},
+                            "dataset": {"name": "Soccer rules", "version": 4, "sha256": "ab12cd", "count": 120}})
+    (folder / "split.json").write_text(json.dumps({"train": list(range(100)), "test": list(range(100, 120))}))
+    return runs.load_run(run_id)
+
+
+def test_the_model_card_says_base_method_data_settings_and_the_latest_evaluation(tiny_gpt2):
+    run = _run(tiny_gpt2)
+    eval_results.save({"id": "e1", "created": "2026-12-01T13:00:00+00:00", "status": "done",
+                       "models": [{"label": "base", "spec": "distilgpt2"}, {"label": "tuned", "spec": run.model_spec}],
+                       "rows": [], "summary": {"base": {"f1": 0.1234, "answered": 20},
+                                               "tuned": {"f1": 0.61789, "answered": 20}}})
+    card = publish.model_card(run, publish.latest_summary(run))
+    assert card.startswith("---\nlibrary_name: transformers") and "base_model: distilgpt2" in card
+    assert "a fine-tune of `distilgpt2`" in card and "Soccer rules, version 4" in card and "`ab12cd`" in card
+    assert "| learning_rate | 5e-05 |" in card and "| method | full |" in card and "20 records" in card
+    assert "| tuned | 0.618 | 20 |" in card and "Intended use" in card
+
+
+def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, cwd=REPO, env=env,
+                          timeout=120)
+
+
+def test_push_without_a_token_or_offline_or_of_an_unfinished_run_is_one_line(tiny_gpt2, tmp_path):
+    run = _run(tiny_gpt2)
+    clean = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    out = cli("push", run.id, "alice/soccer", env=clean)
+    assert out.returncode == 2 and out.stderr.startswith("error: No Hugging Face token")
+    out = cli("push", run.id, "alice/soccer", env={**clean, "HF_TOKEN": SECRET, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 2 and "HF_HUB_OFFLINE=1" in out.stderr and SECRET not in out.stderr
+    out = cli("push", run.id, "no slash", env={**clean, "HF_TOKEN": SECRET})
+    assert out.returncode == 2 and "not a Hub model id" in out.stderr
+    shutil.rmtree(run.dir / "model")
+    out = cli("push", run.id, "alice/soccer", env={**clean, "HF_TOKEN": SECRET})
+    assert out.returncode == 2 and "has no saved model yet" in out.stderr
+    assert all(len(o.stderr.splitlines()) == 1 for o in [out])
+
+
+@pytest.mark.parametrize("status,words", [(401, "refused the token (HTTP 401)"), (500, "answered HTTP 500")])
+def test_push_to_a_hub_that_refuses_is_one_line_without_the_token(tiny_gpt2, tmp_path, status, words):
+    run = _run(tiny_gpt2)
+
+    class Refuse(BaseHTTPRequestHandler):
+        def _answer(self):
+            body = b'{"error": "nope"}'
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {**os.environ, "HF_TOKEN": SECRET, "HF_HOME": str(tmp_path / "hf"),
+               "HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}"}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = cli("push", run.id, "alice/soccer", env=env)
+    finally:
+        server.shutdown()
+    assert out.returncode == 2 and words in out.stderr and SECRET not in out.stderr + out.stdout, out.stderr
+    assert len(out.stderr.splitlines()) == 1
