@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="json, jsonl, csv, parquet, messages (chat JSONL: TRL, OpenAI), sharegpt, alpaca "
                         "(default: from the --out extension)")
     p.add_argument("--version", type=int, help="default: the latest version")
+    p.add_argument("--dataset-info", action="store_true",
+                   help="also add the file's entry to dataset_info.json beside it (LLaMA-Factory; alpaca, sharegpt "
+                        "or messages)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("list", help="the workspace's datasets with their versions")
@@ -108,8 +112,22 @@ def cmd_export(args: argparse.Namespace) -> int:
                           f"{', '.join(formats.WRITERS)}.")
     info = _dataset(args.name)
     records = store.load_version(info.id, args.version)
+    entry = None
+    if args.dataset_info:
+        from studio.data import conversations
+
+        entry = conversations.llama_factory_entry(fmt, args.out.name)  # refused before anything is written
     atomic.write_bytes(args.out, formats.WRITERS[fmt](records))
     print(f"{len(records)} records written to {args.out}")
+    if entry is not None:
+        index = args.out.parent / "dataset_info.json"
+        try:
+            known = json.loads(index.read_text(encoding="utf-8")) if index.is_file() else {}
+        except ValueError:
+            raise StudioError(f"{index} is not valid JSON: fix or remove it, then export again.") from None
+        known[args.out.stem] = entry
+        atomic.write_bytes(index, (json.dumps(known, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        print(f"dataset_info.json: entry {args.out.stem!r} added")
     return 0
 
 
@@ -127,8 +145,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     path = Path(args.source)
     if path.is_file():
         records, _ = formats.read_file(path, [])
+        card = hub.dataset_card(records, path.stem)
     else:
-        records = store.load_version(_dataset(args.source).id)
-    url = hub.push_to_hub(records, args.repo, config.hf_token(), private=not args.public)
+        info = _dataset(args.source)
+        records = store.load_version(info.id)
+        card = hub.dataset_card(records, info.name, info.latest.version, info.latest.sha256,
+                                [v.message for v in info.versions])
+    url = hub.push_to_hub(records, args.repo, config.hf_token(), private=not args.public, card=card)
     print(f"pushed {len(records)} records to {url}")
     return 0

@@ -104,6 +104,22 @@ def to_sharegpt(records: list[Record]) -> list[dict]:
                                for m in _messages(r)]} for r in records]
 
 
+def llama_factory_entry(fmt: str, file_name: str) -> dict:
+    """The ``dataset_info.json`` entry LLaMA-Factory needs to read a file exported as ``fmt``."""
+    if fmt == "alpaca":
+        return {"file_name": file_name,
+                "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}}
+    if fmt == "sharegpt":
+        return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "conversations"},
+                "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
+                         "system_tag": "system"}}
+    if fmt == "messages":
+        return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "messages"},
+                "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                         "assistant_tag": "assistant", "system_tag": "system"}}
+    raise DatasetFormatError(f"LLaMA-Factory reads alpaca, sharegpt or messages exports, not {fmt}: pass --to one of them.")
+
+
 def to_alpaca(records: list[Record]) -> list[dict]:
     """``{"instruction", "input", "output"}`` (with ``system`` when set), Alpaca's own field names."""
     out = []

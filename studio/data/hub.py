@@ -31,8 +31,34 @@ def require_token(token: str | None) -> str:
     return token
 
 
-def push_to_hub(records: list[Record], repo_id: str, token: str | None, private: bool = True) -> str:
-    """Upload ``records`` as a dataset repo and return its URL. Raises MissingTokenError or NetworkError."""
+def dataset_card(records: list[Record], name: str, version: int | None = None, sha256: str | None = None,
+                 history: list[str] | None = None) -> str:
+    """A README.md for the dataset repo: size, fields, the version and its hash, how it was de-duplicated."""
+    fields: list[str] = []
+    for r in records:
+        fields += [k for k in r if k not in fields]
+    dedup = [m for m in history or [] if m.startswith("dedup:")]
+    size = "n<1K" if len(records) < 1000 else "1K<n<10K" if len(records) < 10_000 else \
+        "10K<n<100K" if len(records) < 100_000 else "100K<n<1M" if len(records) < 1_000_000 else "n>1M"
+    lines = ["---", "task_categories: [question-answering, text-generation]", f"size_categories: [{size}]",
+             "tags: [slm-studio]", "---", "", f"# {name}", "",
+             f"{len(records):,} question-and-answer records, curated with SLM Studio.", "",
+             "| | |", "|---|---|", f"| records | {len(records):,} |", f"| fields | {', '.join(fields)} |"]
+    if version is not None:
+        lines.append(f"| version | {version} |")
+    if sha256:
+        lines.append(f"| SHA-256 of the version | `{sha256}` |")
+    lines += ["", "## De-duplication", ""]
+    lines += [f"- {m[len('dedup:'):].strip()}" for m in dedup] or ["Not de-duplicated in the studio."]
+    lines += ["", "## Loading", "", "```python", "from datasets import load_dataset",
+              f'ds = load_dataset("REPO_ID", split="train")  # fields: {", ".join(fields[:4])}', "```", ""]
+    return "\n".join(lines)
+
+
+def push_to_hub(records: list[Record], repo_id: str, token: str | None, private: bool = True,
+                card: str | None = None) -> str:
+    """Upload ``records`` as a dataset repo (Parquet) with ``card`` as its README and return its URL.
+    Raises MissingTokenError or NetworkError."""
     repo_id = check_repo_id(repo_id)
     require_token(token)
     if not records:
@@ -42,6 +68,12 @@ def push_to_hub(records: list[Record], repo_id: str, token: str | None, private:
 
     with hub_errors(repo_id):
         Dataset.from_list(records).push_to_hub(repo_id, token=token, private=private)  # Parquet shards
+        if card:
+            from huggingface_hub import HfApi
+
+            HfApi(token=token).upload_file(path_or_fileobj=card.replace("REPO_ID", repo_id).encode("utf-8"),
+                                           path_in_repo="README.md", repo_id=repo_id, repo_type="dataset",
+                                           commit_message="Dataset card")
     return f"{constants.ENDPOINT.rstrip('/')}/datasets/{repo_id}"
 
 

@@ -298,7 +298,9 @@ def export_tab(info: store.DatasetInfo | None) -> None:
             ui.show_error(exc)
         else:
             records = store.load_version(info.id, v)
-            job = Task(f"Pushing to {repo_id}", hub.push_to_hub, records, repo_id, token, private=private).start()
+            card = hub.dataset_card(records, info.name, v, info.latest.sha256, [x.message for x in info.versions])
+            job = Task(f"Pushing to {repo_id}", hub.push_to_hub, records, repo_id, token, private=private,
+                       card=card).start()
             st.session_state[PUSH] = job
     if job is not None:
         _push_status(job)

@@ -201,3 +201,32 @@ def test_import_skip_invalid_writes_the_valid_records_and_names_the_rest(tmp_pat
     assert [ln.split(":")[0] for ln in captured.err.splitlines() if ln.startswith("skipped")] == [
         "skipped record 3", "skipped record 5"]
     assert [r["question"] for r in json.loads(out.read_text())] == ["Q0?", "Q1?", "Q3?", "Q5?"]
+
+
+def test_the_dataset_card_says_size_fields_version_hash_and_dedup():
+    from studio.data import hub
+
+    card = hub.dataset_card([{"question": "q", "answer": "a", "topic": "rules"}] * 3, "Soccer rules", 4, "ab12",
+                            ["imported rules.json", "dedup: kept 3 of 6 (2 of 2 clusters reviewed)"])
+    assert "size_categories: [n<1K]" in card and "| records | 3 |" in card and "question, answer, topic" in card
+    assert "| version | 4 |" in card and "`ab12`" in card and "- kept 3 of 6 (2 of 2 clusters reviewed)" in card
+
+
+def test_export_for_fine_tuning_tools_with_a_llama_factory_entry(tmp_path):
+    from studio.data import store
+
+    info = store.create_dataset("Rules", UNICODE)
+    out = tmp_path / "rules_sharegpt.json"
+    done = cli("dataset", "export", info.id, "--to", "sharegpt", "--out", str(out), "--dataset-info")
+    assert done.returncode == 0, done.stderr
+    convs = json.loads(out.read_text(encoding="utf-8"))
+    assert convs[0]["conversations"] == [{"from": "human", "value": UNICODE[0]["question"]},
+                                         {"from": "gpt", "value": UNICODE[0]["answer"]}]
+    index = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert index["rules_sharegpt"]["file_name"] == "rules_sharegpt.json" and index["rules_sharegpt"]["formatting"] == "sharegpt"
+    msgs = tmp_path / "rules_sft.jsonl"
+    assert cli("dataset", "export", info.id, "--to", "messages", "--out", str(msgs), "--dataset-info").returncode == 0
+    assert set(json.loads((tmp_path / "dataset_info.json").read_text())) == {"rules_sharegpt", "rules_sft"}  # merged
+    bad = cli("dataset", "export", info.id, "--to", "csv", "--out", str(tmp_path / "x.csv"), "--dataset-info")
+    assert bad.returncode == 2 and "LLaMA-Factory reads alpaca, sharegpt or messages" in bad.stderr
+    assert not (tmp_path / "x.csv").exists()
