@@ -355,6 +355,7 @@ def ask_panel(run_id: str) -> None:
     if not run.has_model or run.status.active:
         return
     merge_panel(run)
+    push_panel(run)
     st.subheader("Ask the model")
     dev = memory.device_memory()
     cache = ui.model_cache()
@@ -455,6 +456,48 @@ def runs_table() -> None:
             if st.session_state.get("train.run_id") == target.id:
                 st.session_state["train.run_id"] = None
             st.rerun()
+
+
+def push_panel(run: Any) -> None:
+    """Push the finished run (model or adapter) to the Hub with its generated model card, in a worker thread."""
+    from studio.data import hub
+    from studio.train import publish
+
+    with st.expander("Push to the Hugging Face Hub", icon=":material/cloud_upload:"):
+        token = ui.hf_token()
+        st.caption("Uploads the model folder and a model card (base, method, dataset version and hash, settings, the "
+                   "latest evaluation). " + ("Token: configured." if token else
+                                              "No token configured: add HF_TOKEN to secrets or the environment."))
+        repo = st.text_input("Hub model id", placeholder="your-name/smollm2-soccer", key=f"train.push.repo.{run.id}")
+        private = st.checkbox("Private", value=True, key=f"train.push.private.{run.id}")
+        with st.popover("Preview the model card"):
+            st.code(publish.model_card(run, publish.latest_summary(run)), language="markdown")
+        key = f"train.push.task.{run.id}"
+        task: Task | None = st.session_state.get(key)
+        if st.button("Push", key=f"train.push.go.{run.id}", disabled=task is not None and not task.done):
+            try:
+                repo_id = hub.check_repo_id(repo, kind="model")
+                hub.require_token(token)
+            except StudioError as exc:
+                ui.show_error(exc)
+            else:
+                st.session_state[key] = task = Task(f"Pushing to {repo_id}", publish.push_run, run.id, repo_id, token,
+                                                    private=private).start()
+        if task is not None:
+            _push_status(key)
+
+
+@st.fragment(run_every=1.0)
+def _push_status(key: str) -> None:
+    task: Task | None = st.session_state.get(key)
+    if task is None:
+        return
+    if not task.done:
+        st.info(f"{task.label}…", icon=":material/hourglass_top:")
+    elif task.error:
+        ui.show_error(task.error)
+    else:
+        st.success(f"Pushed to {task.result}", icon=":material/check_circle:")
 
 
 def merge_panel(run: Any) -> None:

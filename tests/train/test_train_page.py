@@ -129,6 +129,11 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
     assert any(c.value.startswith("Loaded models: 1 ") for c in at.caption)  # counts the model it just loaded
     # The run is listed on the Runs tab.
     assert run_id in at.dataframe[-1].value["id"].tolist()
+    # Push it: without a token the page says how to add one, and the card is there to read first.
+    at.text_input(key=f"train.push.repo.{run_id}").set_value("alice/tuned").run()
+    at.button(key=f"train.push.go.{run_id}").click().run()
+    assert any(e.value.startswith("No Hugging Face token") for e in at.error)
+    assert any("## Training data" in c.value for c in at.code)
 
 
 def test_second_job_is_refused_while_the_device_is_busy(offline, tmp_path):
