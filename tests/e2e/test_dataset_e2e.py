@@ -118,3 +118,22 @@ def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, stu
     finally:
         for c in contexts:
             c.close()
+
+
+def test_import_a_parquet_file_from_the_hub_format(page, studio, tmp_path):
+    from studio.data import formats
+
+    src = tmp_path / "train-00000-of-00001.parquet"
+    src.write_bytes(formats.to_parquet([{"question": "¿Cuánto dura un partido? ⚽", "answer": "90 minutos."},
+                                        {"question": "越位是什么？", "answer": "位置规则。"}]))
+    open_page(page, studio, "Dataset")
+    page.get_by_role("tab", name="Import").click()
+    wait_idle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(src))
+    page.get_by_text("Read 2 records as PARQUET.").wait_for()
+    page.get_by_role("button", name="Import as new dataset").click()
+    page.get_by_text("Imported 2 records into a new dataset").wait_for()
+    wait_idle(page)
+    assert_no_exception(page)
+    saved = json.loads(next((studio.home / "datasets").glob("train-00000*/versions/0001.json")).read_text(encoding="utf-8"))
+    assert saved[1] == {"question": "越位是什么？", "answer": "位置规则。"}
