@@ -140,7 +140,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     return Parsed(format=fmt, rows=rows, fields=_fields(rows), chat=chat)
 
 
-def _parsed_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
+def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
     """Rows from another reader (a datasets folder, the Hub) through the same chat handling as files."""
     if not rows:
         raise DatasetFormatError("The dataset holds no records: it needs at least one question and answer.")
@@ -396,7 +396,7 @@ def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first") -
 
     src = str(path)
     if src.startswith(hf_sources.HUB_PREFIX):
-        parsed = _parsed_rows(hf_sources.read_hub(src), "hub", turns)
+        parsed = parse_rows(hf_sources.read_hub(src), "hub", turns)
     else:
         folder, _, split = src.rpartition("@") if "@" in Path(src).name else (src, "", "")
         path = Path(folder).expanduser()
@@ -406,7 +406,7 @@ def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first") -
             if not hf_sources.is_saved_dataset(path):
                 raise DatasetFormatError(f"{path} is a folder but not a saved datasets folder: give the path of a "
                                          "JSON, JSON Lines, CSV or Parquet file, or of a save_to_disk folder.")
-            parsed = _parsed_rows(hf_sources.read_saved(path, split or None), "datasets", turns)
+            parsed = parse_rows(hf_sources.read_saved(path, split or None), "datasets", turns)
         else:
             try:
                 data = path.read_bytes()

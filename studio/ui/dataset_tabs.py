@@ -33,21 +33,43 @@ def import_tab(info: store.DatasetInfo | None) -> None:
                "{\"data\": [...]} wrappers), and chat records (`messages`, ShareGPT `conversations`) become "
                "questions and answers; change the mapping if the guess is wrong.")
     nonce = st.session_state.setdefault("dataset.import.nonce", 0)  # bumped after an import to clear the uploader
-    upload = st.file_uploader("File to import", type=["json", "jsonl", "ndjson", "csv", "tsv", "txt", "parquet"],
-                              key=f"dataset.import.file.{nonce}")
-    if upload is None:
-        return
-    cached = st.session_state.get(IMPORT)
+    origin = st.radio("From", ["file", "hub"], horizontal=True, key="dataset.import.origin",
+                      format_func={"file": "A file", "hub": "A Hugging Face Hub dataset"}.get)
     turns = st.session_state.get("dataset.import.turns", "first")
-    if not cached or cached["file_id"] != upload.file_id or cached.get("turns") != turns:
+    if origin == "file":
+        upload = st.file_uploader("File to import", type=["json", "jsonl", "ndjson", "csv", "tsv", "txt", "parquet"],
+                                  key=f"dataset.import.file.{nonce}")
+        if upload is None:
+            return
+        source_name, file_id = upload.name, upload.file_id
+
+        def load() -> formats.Parsed:
+            return formats.parse(upload.getvalue(), upload.name, turns=turns)
+    else:
+        from studio.data import hf_sources
+
+        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+        hub_id = c1.text_input("Hub dataset", key=f"dataset.import.hub.{nonce}",
+                               placeholder="owner/name, owner/name:config or owner/name@split (default: train)")
+        if c2.button("Load", key="dataset.import.hub_load", disabled=not hub_id.strip()):
+            st.session_state["dataset.import.hub_loaded"] = hub_id.strip()
+        if not hub_id.strip() or st.session_state.get("dataset.import.hub_loaded") != hub_id.strip():
+            st.caption("Read through datasets.load_dataset: from the local cache when offline.")
+            return
+        source_name, file_id = hub_id.strip().split("@")[0].split(":")[0].replace("/", "-"), f"hub:{hub_id.strip()}"
+
+        def load() -> formats.Parsed:
+            with st.spinner(f"Loading {hub_id.strip()} from the Hub…"):
+                return formats.parse_rows(hf_sources.read_hub(f"hub:{hub_id.strip()}", ui.hf_token()), "hub", turns)
+    cached = st.session_state.get(IMPORT)
+    if not cached or cached["file_id"] != file_id or cached.get("turns") != turns:
         try:
-            parsed = formats.parse(upload.getvalue(), upload.name, turns=turns)
-            cached = {"file_id": upload.file_id, "turns": turns, "parsed": parsed, "error": None}
+            cached = {"file_id": file_id, "turns": turns, "parsed": load(), "error": None}
         except StudioError as exc:
-            cached = {"file_id": upload.file_id, "turns": turns, "parsed": None, "error": str(exc)}
+            cached = {"file_id": file_id, "turns": turns, "parsed": None, "error": str(exc)}
         st.session_state[IMPORT] = cached
     if cached["error"]:
-        st.error(f"Cannot import {dui.md(upload.name)}: {cached['error']}", icon=":material/error:")
+        st.error(f"Cannot import {dui.md(source_name)}: {dui.md(cached['error'])}", icon=":material/error:")
         return
     parsed: formats.Parsed = cached["parsed"]
     chat = {"messages": "chat messages", "sharegpt": "ShareGPT conversations"}.get(parsed.chat or "")
@@ -57,7 +79,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         st.radio("Conversations with several exchanges", ["first", "every"], key="dataset.import.turns",
                  horizontal=True, format_func={"first": "First exchange only",
                                                "every": "Every exchange as a record (earlier turns kept as history)"}.get)
-    mapping = _mapping_widgets(parsed, upload.file_id)
+    mapping = _mapping_widgets(parsed, file_id)
     if mapping is None:
         return
     if cached.get("mapping") != mapping:  # a 200,000-row file is mapped and checked once, not every rerun
@@ -74,7 +96,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         st.error(f"{len(bad):,} of {len(records):,} records{capped} are invalid (record numbers count from 1):",
                  icon=":material/error:")
         dui.problems_table(errs)
-        st.download_button("Download the list (CSV)", _problems_csv(errs), f"{Path(upload.name).stem}-problems.csv",
+        st.download_button("Download the list (CSV)", _problems_csv(errs), f"{Path(source_name).stem}-problems.csv",
                            "text/csv", icon=":material/download:", key="dataset.import.problems")
         ways = {"skip": f"Import the {len(valid):,} valid records and skip the {len(bad):,} invalid ones",
                 "fix": f"Bring all {len(records):,} in and fix the {len(bad):,} in the editor (the version cannot be "
@@ -87,7 +109,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     if warns:
         st.warning(f"{len(warns)} warning{'s' if len(warns) > 1 else ''} (warnings do not block an import):")
         dui.problems_table(warns)
-    _import_target(info, records, upload.name, disabled=not records, to_fix=to_fix)
+    _import_target(info, records, source_name, disabled=not records, to_fix=to_fix)
 
 
 def _problems_csv(problems: list) -> bytes:

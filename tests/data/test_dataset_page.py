@@ -432,3 +432,15 @@ def test_an_empty_dataset_gets_its_first_rows_in_the_editor():
     edit(at, added=[{"question": "Who starts?", "answer": "The home team 🏟"}, {"question": None, "answer": None}])
     at.button(key="dataset.save").click().run()
     assert store.load_version(info.id) == [{"question": "Who starts?", "answer": "The home team 🏟"}]
+
+
+def test_import_tab_loads_from_the_hub_and_says_in_one_line_when_it_cannot(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input("nobody-here/none@train").run()
+    at.button(key="dataset.import.hub_load").click().run()
+    assert not at.exception
+    (err,) = [e.value for e in at.tabs[1].error]
+    assert err.startswith("Cannot import nobody-here-none: Cannot reach the Hub") and "\n" not in err
