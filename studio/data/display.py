@@ -30,7 +30,7 @@ def html_block(trusted_html: str) -> str:
 _MD_SPECIAL = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[*\[\]<>~$]|(?<!\w)_|_(?!\w)|^[#>+-]")
 _ORDERED = re.compile(r"^(\d+)([.)])")  # "1. x" would become a list
 _SHORTCODE = re.compile(r":(?=[\w+-]+:)")  # ":m:" in "api:m:" would be an emoji
-_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]:)(?=//)|(?<=www)(?=\.)|(?<=@)")
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]:)(?=//)|(?<=www)(?=\.)|(?<=\w@)(?=\w)")
 WORD_JOINER = "\u2060"  # invisible and unbreakable: splits "http://", "www.", "a@b" and ":m:" so nothing is linked
 
 
