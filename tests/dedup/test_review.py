@@ -203,6 +203,14 @@ def test_tab_semantic_method_marks_clusters_and_names_the_model():
     assert '"cosine similarity"' in hist.proto.spec and "x 100" not in hist.proto.spec  # one scale: cosine, 0-1
 
 
+def test_tab_cluster_cards_share_the_whole_width():
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    cards = [c.proto.weight for c in at.columns if any(b.label == "Keep this one" for b in c.button)]
+    # three records: thirds; two records: halves (not quarters of the width, with long answers in narrow columns)
+    assert cards == pytest.approx([1 / 3] * 3 + [0.5] * 2)
+
+
 def test_tab_switching_the_method_hides_the_old_results():
     at, _ = open_tab(RECORDS)
     at.button(key="dedup.run").click().run()
