@@ -174,6 +174,7 @@ def create_dataset(name: str, records: list[Record], message: str = "created") -
             dataset_id = f"{base}-{n}"
         staging = Path(tempfile.mkdtemp(dir=root, prefix=f".new-{dataset_id}."))
         try:
+            staging.chmod(0o755)  # mkdtemp's folder is private; a dataset folder is like any other
             _write_version(staging, 1, records, message)
             atomic.write_json(staging / "dataset.json", {"id": dataset_id, "name": name, "created": _now()})
             os.rename(staging, root / dataset_id)

@@ -123,3 +123,11 @@ def test_the_same_name_created_twice_at_once_gives_one_dataset_and_one_name_take
     assert "already exists" in outcomes[0][2]
     (only,) = store.list_datasets()
     assert store.load_version(only.id, 1) == [{"question": "Q from Team A?", "answer": "A."}]
+
+
+def test_a_new_dataset_folder_is_readable_like_any_other(studio_home):
+    import stat
+
+    info = store.create_dataset("Modes", [{"question": "q", "answer": "a"}])
+    folder = studio_home / "datasets" / info.id
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
