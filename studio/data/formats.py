@@ -134,14 +134,11 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
         rows = {"json": _parse_json, "jsonl": _parse_jsonl, "csv": _parse_csv}[fmt](text)
     if not rows:
         raise DatasetFormatError("The file holds no records: it needs at least one question and answer.")
-    chat = conversations.kind(rows)
-    if chat:
-        rows = conversations.to_records(rows, chat, turns)
-    return Parsed(format=fmt, rows=rows, fields=_fields(rows), chat=chat)
+    return parse_rows(rows, fmt, turns)
 
 
 def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
-    """Rows from another reader (a datasets folder, the Hub) through the same chat handling as files."""
+    """Rows (a file's, a datasets folder's, the Hub's) with chat records flattened to questions and answers."""
     if not rows:
         raise DatasetFormatError("The dataset holds no records: it needs at least one question and answer.")
     chat = conversations.kind(rows)
