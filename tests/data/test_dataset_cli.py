@@ -120,33 +120,14 @@ def test_push_rejects_a_bad_repo_id(tmp_path, capsys):
 def test_push_against_a_real_local_server_that_refuses(tmp_path, status, words):
     """A loopback HTTP server stands in for the Hub and answers every request with ``status``."""
     import os
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class Refuse(BaseHTTPRequestHandler):
-        def _answer(self):
-            body = b'{"error": "nope"}'
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    from hub_servers import refusing_hub
 
-        do_GET = do_POST = do_PUT = do_HEAD = _answer
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        src = tmp_path / "d.json"
-        src.write_text(json.dumps(UNICODE))
-        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_HOME": str(tmp_path / "hf"),
-               "HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}"}
+    src = tmp_path / "d.json"
+    src.write_text(json.dumps(UNICODE))
+    with refusing_hub(status) as url:
+        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": url}
         out = cli("dataset", "push", str(src), "--repo", "alice/rules", env=env)
-    finally:
-        server.shutdown()
     assert out.returncode == 2 and words in out.stderr, out.stderr
     assert len(out.stderr.splitlines()) == 1 and "hf_secretvalue123" not in out.stderr
 

@@ -7,10 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hub_servers import refusing_hub
 
 from studio.evaluate import results as eval_results
 from studio.train import publish, runs
@@ -68,28 +67,9 @@ def test_push_without_a_token_or_offline_or_of_an_unfinished_run_is_one_line(tin
 def test_push_to_a_hub_that_refuses_is_one_line_without_the_token(tiny_gpt2, tmp_path, status, words):
     run = _run(tiny_gpt2)
 
-    class Refuse(BaseHTTPRequestHandler):
-        def _answer(self):
-            body = b'{"error": "nope"}'
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = do_HEAD = _answer
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        env = {**os.environ, "HF_TOKEN": SECRET, "HF_HOME": str(tmp_path / "hf"),
-               "HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}"}
+    with refusing_hub(status) as url:
+        env = {**os.environ, "HF_TOKEN": SECRET, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": url}
         env.pop("HF_HUB_OFFLINE", None)
         out = cli("push", run.id, "alice/soccer", env=env)
-    finally:
-        server.shutdown()
     assert out.returncode == 2 and words in out.stderr and SECRET not in out.stderr + out.stdout, out.stderr
     assert len(out.stderr.splitlines()) == 1
