@@ -5,21 +5,46 @@ the EOS token after it, where it ends::
 
     Question: How long is a match?
     Answer: Two halves of 45 minutes.<eos>
+
+A record with a passage (its ``context``) shows the passage first, in both formats::
+
+    Context: A match lasts two equal periods of 45 minutes.
+    Question: How long is a match?
+    Answer: Two halves of 45 minutes.<eos>
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+CONTEXT = "Context: "
 QUESTION = "Question: "
 ANSWER = "\nAnswer:"
-STOP_STRINGS = ("\nQuestion:",)
+STOP_STRINGS = ("\nQuestion:", "\nContext:")
 """Where a model that never learned to stop (a raw base model) starts a new turn: cut there."""
 
 
-def prompt(question: str) -> str:
-    """The text a model continues to answer ``question``."""
-    return f"{QUESTION}{question.strip()}{ANSWER}"
+def context_of(record: dict) -> str | None:
+    """A record's passage, or None when it has none (no field, not text, or only spaces)."""
+    value = record.get("context")
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def user_content(question: str, context: str | None = None) -> str:
+    """What the user says to a chat model: the question, after its passage when it has one.
+
+    The one place a passage meets a question: chat templates, exported ``messages`` and API prompts
+    all use it, so a model is asked the way it was trained.
+    """
+    if context and context.strip():
+        return f"{CONTEXT}{context.strip()}\n\n{QUESTION}{question.strip()}"
+    return question.strip()
+
+
+def prompt(question: str, context: str | None = None) -> str:
+    """The text a model without a chat template continues to answer ``question`` (about ``context``)."""
+    head = f"{CONTEXT}{context.strip()}\n" if context and context.strip() else ""
+    return f"{head}{QUESTION}{question.strip()}{ANSWER}"
 
 
 def completion(answer: str) -> str:
@@ -34,8 +59,17 @@ def prompt_from_messages(messages: Sequence[dict[str, str]]) -> str:
     """
     for msg in reversed(messages):
         if msg.get("role") == "user":
-            return prompt(msg.get("content", ""))
+            return prompt(*split_user_content(msg.get("content", "")))
     return prompt("")
+
+
+def split_user_content(content: str) -> tuple[str, str | None]:
+    """(question, passage) back from ``user_content``; a plain message is a question without one."""
+    sep = f"\n\n{QUESTION}"
+    if content.startswith(CONTEXT) and sep in content:
+        context, question = content[len(CONTEXT):].rsplit(sep, 1)
+        return question, context
+    return content, None
 
 
 def cut_at_stop(text: str, stops: Sequence[str] = STOP_STRINGS) -> str:
