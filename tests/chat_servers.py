@@ -185,6 +185,42 @@ class FaultServer:
             self.httpd.server_close()
 
 
+
+class QAServer(FaultServer):
+    """Stands in for a hosted extractive model (Inference Providers' question-answering task, or a dedicated
+    Inference Endpoint): ``POST /<mode>/models/<id>`` with ``{"inputs": {"question", "context"}}`` answers
+    ``{"answer", "start", "end", "score"}`` as ``deepset/roberta-base-squad2`` does, or fails as ``mode`` says.
+
+    The "answer" is found the simple way, not by a model: the word after "é"/"is" in the passage (the
+    tutorial's "Meu nome é Marcundes"), else its first word.
+    """
+
+    def url(self, mode: str) -> str:  # type: ignore[override]
+        return f"http://127.0.0.1:{self.port}/{mode}/models/deepset/roberta-base-squad2"
+
+    def span(self, h, body: dict) -> None:
+        import re
+
+        context = body["inputs"]["context"]
+        m = re.search(r"\b(?:é|is)\s+(\w+)", context) or re.search(r"\w+", context)
+        self.send(h, 200, json.dumps({"answer": m.group(1) if m.lastindex else m.group(0), "start": m.start(m.lastindex or 0),
+                                      "end": m.end(m.lastindex or 0), "score": 0.97}).encode())
+
+    def mode_qa(self, h, n):
+        self.span(h, self.bodies[-1])
+
+    def mode_qa_loading(self, h, n):  # the model warming up: 503 with an estimate, then the answer
+        if n == 1:
+            self.send(h, 503, json.dumps({"error": "Model is currently loading", "estimated_time": 0.3}).encode())
+        else:
+            self.span(h, self.bodies[-1])
+
+    def mode_qa_wrong_task(self, h, n):  # a chat model behind the URL: it does not take a question and a context
+        self.send(h, 400, json.dumps({"error": "Task not supported: this endpoint serves text-generation"}).encode())
+
+    def mode_qa_no_span(self, h, n):  # answers, but not with a span
+        self.send(h, 200, json.dumps([{"generated_text": "Marcundes"}]).encode())
+
 @contextmanager
 def transformers_serve(model_dir: Path, log: Path) -> Iterator[str]:
     """A real ``transformers serve`` of ``model_dir`` on loopback; yields its /v1 base URL."""

@@ -138,3 +138,11 @@ def embedder(tmp_path_factory: pytest.TempPathFactory):
         mp.setenv("HF_HUB_OFFLINE", "1")
         mp.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf-home")))
         return load_embedder()
+
+
+@pytest.fixture(scope="session")
+def trained_qa(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny extractive BERT trained here to answer "Qual é o meu nome?" with "Marcundes" (see qa_models)."""
+    from qa_models import build_trained_qa
+
+    return build_trained_qa(tmp_path_factory.mktemp("trained-qa"))

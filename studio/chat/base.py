@@ -28,6 +28,7 @@ SYSTEM_PRESETS: dict[str, str] = {
 DEFAULT_PRESET = "Helpful assistant"
 
 BACKEND_KINDS = ("local", "provider", "openai")
+TASKS = ("chat", "extractive")
 BACKEND_LABELS = {
     "local": "Local model",
     "provider": "Hugging Face Inference Providers",
@@ -103,7 +104,8 @@ class BackendSpec:
     model: str = DEFAULT_LOCAL_MODEL  # Hub id, local folder or "run:<id>" (local); model name (API)
     quantization: str | None = None  # local only: None, "4bit" or "8bit" (CUDA only)
     provider: str = "auto"  # provider kind: "auto", "hf-inference", "together", ...
-    base_url: str = ""  # openai kind: e.g. http://127.0.0.1:8000/v1
+    base_url: str = ""  # openai kind: e.g. http://127.0.0.1:8000/v1; extractive provider: an endpoint URL (optional)
+    task: str = "chat"  # "chat" (generate an answer) or "extractive" (pick the answer's span of a passage)
 
     def __post_init__(self) -> None:
         if self.kind not in BACKEND_KINDS:
@@ -118,10 +120,22 @@ class BackendSpec:
             )
         if self.kind == "provider" and not (self.provider or "").strip():
             raise BackendError("No provider chosen: use auto to let Hugging Face pick one.")
+        if self.task not in TASKS:
+            raise BackendError(f"Unknown task {self.task!r}: choose chat or extractive.")
+        if self.task == "extractive" and self.kind == "openai":
+            raise BackendError("An OpenAI-compatible server generates answers, it does not extract them: choose a local "
+                               "extractive model or Inference Providers, or ask this model as a chat model.")
+        if self.base_url.strip() and self.kind == "provider" and not self.base_url.strip().startswith(("http://", "https://")):
+            raise BackendError(f"The endpoint URL must start with http:// or https://, not {self.base_url!r}.")
 
     @property
     def label(self) -> str:
         """A short name for the model, for column headers and exports."""
+        if self.task == "extractive":
+            from studio.models import extractive
+
+            where = "local" if self.kind == "local" else (self.base_url or f"HF {self.provider}")
+            return f"{extractive.strip_prefix(self.model)} (extractive, {where})"
         if self.kind == "local":
             from studio.models.library import display_name  # a run by its name, the bundled copy as such
 

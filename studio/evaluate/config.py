@@ -10,7 +10,8 @@ from studio.models import loading as models
 
 @dataclass(frozen=True)
 class EvalConfig:
-    models: tuple[str, ...]  # "distilgpt2", "/path/to/model", "run:<id>", "api:<model id>"
+    # "distilgpt2", "/path/to/model", "run:<id>", "api:<model id>"; extractive: "qa:<model>", "api:qa:<model id>"
+    models: tuple[str, ...]
     # Questions: a run's held-out split, a dataset version, or a JSON/JSONL file (first that is set).
     run_id: str | None = None  # its "test" split; its "train" split feeds the leakage check
     dataset_id: str | None = None
@@ -29,6 +30,7 @@ class EvalConfig:
     api_provider: str | None = None  # Inference Providers routing ("auto", "hf-inference", ...)
     api_base_url: str | None = None  # an OpenAI-compatible endpoint instead (".../v1")
     api_concurrency: int = 4  # requests in flight per API model
+    qa_endpoint: str | None = None  # "api:qa:" models: a dedicated endpoint URL instead of Inference Providers
     api_timeout_s: float = 60.0
     # Judge and leakage
     judge: str | None = None  # a chat model spec ("api:<id>" or local) that grades answers 1-5
@@ -60,6 +62,8 @@ class EvalConfig:
             raise StudioError("The leakage threshold is a similarity from 1 to 100.")
         if not 0 < self.semantic_threshold <= 1:
             raise StudioError("The semantic leakage threshold is a cosine similarity above 0 and at most 1 (try 0.9).")
+        if self.qa_endpoint and not self.qa_endpoint.startswith(("http://", "https://")):
+            raise StudioError(f"The question-answering endpoint must start with http:// or https://, not {self.qa_endpoint!r}.")
         if self.quantization not in models.QUANTIZATIONS:
             raise StudioError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
 

@@ -31,6 +31,7 @@ REGISTRY: tuple[Metric, ...] = (
     Metric("rouge_l", "ROUGE-L", True),
     Metric("chrf", "chrF", True),
     Metric("similarity", "Semantic similarity", True),
+    Metric("in_passage", "Found in passage", True),  # questions with a context: the answer occurs in it (0/1)
     Metric("perplexity", "Reference perplexity", False),
     Metric("judge", "Judge (1-5)", True, per_question=False),
     Metric("answer_words", "Answer length (words)", None),

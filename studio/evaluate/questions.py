@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from studio.data import store
 from studio.errors import DatasetValidationError, StudioError
+from studio.models import prompt_format
 
 if TYPE_CHECKING:
     from studio.evaluate.config import EvalConfig
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Questions:
-    records: list[dict]  # {"question", "answer"}
+    records: list[dict]  # {"question", "answer"} and "context" when the record has a passage
     dataset: dict  # provenance: source, id, name, version, sha256, count, path, run_id, sample
     train_questions: list[str] = field(default_factory=list)  # what the leakage check compares with
     notes: list[str] = field(default_factory=list)
@@ -39,6 +40,9 @@ def qa_records(records: list[dict], where: str) -> tuple[list[dict], list[str]]:
         q, a = r.get("question"), r.get("answer", r.get("reference"))
         if isinstance(q, str) and q.strip() and isinstance(a, str) and a.strip():
             keep.append({"question": q.strip(), "answer": a.strip()})
+            context = prompt_format.context_of(r)
+            if context:
+                keep[-1]["context"] = context
     if not records:
         raise DatasetValidationError(f"{where} has no records: choose questions that exist.")
     if not keep:

@@ -25,6 +25,7 @@ from studio.evaluate import leakage, metrics
 from studio.evaluate import results as eval_results
 from studio.evaluate.config import EvalConfig
 from studio.evaluate.questions import load_questions
+from studio.models import prompt_format
 from studio.tasks import ProgressFn
 
 Progress = ProgressFn  # (done, total[, what is happening])
@@ -33,6 +34,13 @@ Cancel = Callable[[], bool]  # True once the user asked to stop
 
 def is_api(spec: str) -> bool:
     return spec.startswith("api:")
+
+
+def is_extractive(spec: str) -> bool:
+    """An extractive model: ``qa:<model>``, ``api:qa:<model id>`` or a local folder built for question answering."""
+    from studio.models import extractive
+
+    return spec.startswith("api:qa:") or (not is_api(spec) and extractive.is_extractive(spec))
 
 
 def needs_device(config: EvalConfig) -> bool:
@@ -91,9 +99,9 @@ def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
 def model_entry(spec: str, label: str | None = None) -> dict:
     """What the result records about a model before it runs."""
     entry = {"label": label or spec, "spec": spec, "kind": "api" if is_api(spec) else "local", "source": None,
-             "revision": None, "run_id": None, "error": None}
+             "revision": None, "run_id": None, "error": None, "task": "extractive" if is_extractive(spec) else "chat"}
     if is_api(spec):
-        entry["source"] = spec[4:]
+        entry["source"] = spec[7:] if spec.startswith("api:qa:") else spec[4:]
     return entry
 
 
@@ -210,8 +218,13 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
         qs = load_questions(config)
         result["dataset"], result["notes"] = qs.dataset, list(qs.notes)
         result["rows"] = [{"index": i, "question": r["question"], "reference": r["answer"], "leak": None,
-                           "answers": {}, "errors": {}, "scores": {}, "latency": {}, "judge": {}}
+                           "answers": {}, "errors": {}, "scores": {}, "latency": {}, "judge": {},
+                           **({"context": r["context"], "spans": {}} if r.get("context") else {})}
                           for i, r in enumerate(qs.records)]
+        with_context = sum(1 for r in qs.records if r.get("context"))
+        if with_context:
+            result["notes"].append(f"{with_context} of {len(qs.records)} questions come with a passage: generative models "
+                                   "are asked with it, and \"found in passage\" says whether their answer occurs in it.")
         leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, config.leakage_threshold,
                                    semantic_threshold=config.semantic_threshold if config.semantic_leakage else None)
         for row, leak in zip(result["rows"], leaks):
@@ -261,11 +274,48 @@ def _fail_all(entry: dict, rows: list[dict], reason: str) -> None:
             row["errors"][entry["label"]] = reason
 
 
-def _record(row: dict, label: str, answer: str, latency: float) -> None:
+def _record(row: dict, label: str, answer: str, latency: float, span=None) -> None:
+    """Keep one answer and its scores; with a passage, whether the answer occurs in it (and where)."""
+    from studio.chat import passage
+
     row["answers"][label] = answer
     row["errors"].pop(label, None)
     row["latency"][label] = latency
     row["scores"][label] = {**metrics.score_answer(answer, row["reference"]), "latency_s": latency}
+    if row.get("context"):
+        where = (span.start, span.end) if span is not None and span.found else passage.locate(answer, row["context"])
+        row["scores"][label]["in_passage"] = 1.0 if where else 0.0
+        row["spans"][label] = {"start": where[0] if where else None, "end": where[1] if where else None,
+                               "score": span.score if span is not None else None}
+
+
+def _contexts(rows: list[dict]) -> list[str | None]:
+    return [r.get("context") for r in rows]
+
+
+def _run_extractive(entry: dict, rows: list[dict], backend, config: EvalConfig,
+                    step: Callable[[int, str], None], cancel: Cancel) -> None:
+    """An extractive model answers every question that has a passage; the others fail with the reason."""
+    label = entry["label"]
+    params = _chat_params(config)
+    for n, row in enumerate(rows, 1):
+        if cancel():
+            _fail_all(entry, rows[n - 1:], "not run: the evaluation was stopped")
+            raise CancelledError("Evaluation stopped: the results so far are kept.")
+        if not row.get("context"):
+            row["errors"][label] = "no passage: an extractive model answers only questions that come with a context"
+        else:
+            t0 = time.perf_counter()
+            try:
+                span = backend.answer(row["question"], row["context"], params)
+                _record(row, label, span.text, time.perf_counter() - t0, span)
+            except StudioError as exc:
+                row["errors"][label] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a broken model fails its cell, the rest goes on
+                row["errors"][label] = _first_line(exc)
+        step(n, f"{label}: {n}/{len(rows)}")
+    if rows and all(label in r["errors"] for r in rows):
+        entry["error"] = rows[0]["errors"][label]
 
 
 def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
@@ -276,12 +326,22 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
     step(0, f"loading {label}")
     models_cache = cache.shared()  # the one loader and cache chat uses, so both run the same model
     try:
-        lm = models_cache.get(entry["spec"], config.quantization, creds.hf_token)
+        lm = models_cache.get(_cache_spec(entry), config.quantization, creds.hf_token)
     except StudioError as exc:
         _fail_all(entry, rows, str(exc))
         return
     except Exception as exc:  # a broken checkpoint (bad config, missing weights): this model fails, the rest goes on
         _fail_all(entry, rows, f"Could not load {entry['spec']!r}: {_first_line(exc)}")
+        return
+    if entry.get("task") == "extractive":
+        from studio.chat import passage
+
+        try:
+            entry.update(source=lm.spec, device=lm.device, revision=None)
+            _run_extractive(entry, rows, passage.LocalExtractive(lm, label), config, step, cancel)
+        finally:
+            del lm
+            models_cache.unload(_cache_spec(entry))
         return
     describe_local(entry, lm)
     entry["notes"] = list(lm.notes)
@@ -294,7 +354,8 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
             questions = [r["question"] for r in chunk]
             t0 = time.perf_counter()
             try:
-                answers = generate.generate_answers(lm, questions, max_new_tokens=config.max_new_tokens,
+                answers = generate.generate_answers(lm, questions, contexts=_contexts(chunk),
+                                                    max_new_tokens=config.max_new_tokens,
                                                     batch_size=config.batch_size, do_sample=config.do_sample,
                                                     seed=config.seed + start)
             except Exception as exc:  # out of memory on a long batch, a broken tokenizer: this model's cells fail
@@ -306,7 +367,8 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
                 _record(row, label, answer, per_answer)
             if config.perplexity:
                 try:
-                    ppls = generate.reference_perplexity(lm, questions, [r["reference"] for r in chunk])
+                    ppls = generate.reference_perplexity(lm, questions, [r["reference"] for r in chunk],
+                                                         contexts=_contexts(chunk))
                     for row, ppl in zip(chunk, ppls):
                         row["scores"][label]["perplexity"] = float(ppl)
                 except Exception:  # noqa: BLE001 - perplexity is a bonus column; the answers stand
@@ -314,12 +376,35 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
             step(start + len(chunk), f"{label}: {start + len(chunk)}/{len(rows)}")
     finally:
         del lm
-        models_cache.unload(entry["spec"])  # the next model gets the memory
+        models_cache.unload(_cache_spec(entry))  # the next model gets the memory
+
+
+def _cache_spec(entry: dict) -> str:
+    """The spec the model cache loads: an extractive local model under ``qa:`` (its own loader)."""
+    from studio.models import extractive
+
+    if entry.get("task") == "extractive":
+        return extractive.PREFIX + extractive.strip_prefix(entry["spec"])
+    return entry["spec"]
 
 
 def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
                    step: Callable[[int, str], None], cancel: Cancel) -> None:
     label = entry["label"]
+    if entry.get("task") == "extractive":
+        from studio import chat
+        from studio.chat import passage
+
+        try:
+            bspec = chat.BackendSpec(kind="provider", model=entry["source"], provider=config.api_provider or "auto",
+                                     base_url=config.qa_endpoint or "", task="extractive")
+            backend = passage.ApiExtractive(bspec, passage.token_for(bspec, creds.hf_token, creds.api_key))
+        except StudioError as exc:
+            _fail_all(entry, rows, str(exc))
+            return
+        entry["revision"] = config.qa_endpoint or config.api_provider or "auto"
+        _run_extractive(entry, rows, backend, config, step, cancel)
+        return
     try:
         backend = _chat_backend(entry["spec"], config, creds)
         params = _chat_params(config)
@@ -332,7 +417,8 @@ def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
         if cancel():
             raise CancelledError("not run: the evaluation was stopped")
         t0 = time.perf_counter()
-        answer = _complete(backend, [{"role": "user", "content": row["question"]}], params)
+        content = prompt_format.user_content(row["question"], row.get("context"))
+        answer = _complete(backend, [{"role": "user", "content": content}], params)
         return row, answer, time.perf_counter() - t0
 
     finished = 0

@@ -18,13 +18,15 @@ END_TOKENS = ("<|end|>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<end_of_t
 """End-of-turn tokens of common chat formats (Phi-3.5's first): generation stops at any the model knows."""
 
 
-def prompts(lm: Any, questions: Sequence[str]) -> list[str]:
-    """The text each question is continued from, as the model was trained."""
+def prompts(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | None = None) -> list[str]:
+    """The text each question (with its passage, when it has one) is continued from, as the model was trained."""
     tok = lm.tokenizer
+    contexts = list(contexts) if contexts is not None else [None] * len(questions)
     if lm.has_chat_template:
-        return [tok.apply_chat_template([{"role": "user", "content": q.strip()}], add_generation_prompt=True, tokenize=False)
-                for q in questions]
-    return [prompt_format.prompt(q) for q in questions]
+        return [tok.apply_chat_template([{"role": "user", "content": prompt_format.user_content(q, c)}],
+                                        add_generation_prompt=True, tokenize=False)
+                for q, c in zip(questions, contexts)]
+    return [prompt_format.prompt(q, c) for q, c in zip(questions, contexts)]
 
 
 def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
@@ -67,6 +69,7 @@ def generate_answers(
     lm: Any,
     questions: list[str],
     *,
+    contexts: Sequence[str | None] | None = None,
     max_new_tokens: int = 128,
     batch_size: int = 16,
     do_sample: bool = False,
@@ -78,6 +81,8 @@ def generate_answers(
 ) -> list[str]:
     """One stripped answer per question, in order. ``lm`` is a ``studio.models.loading.LoadedModel``.
 
+    ``contexts`` (one per question, None for none) puts each question's passage in its prompt.
+
     Greedy unless ``do_sample``; sampling is reproducible when ``seed`` is given. ``progress(done,
     total)`` is called after each batch; ``cancel()`` returning True raises ``CancelledError``
     between batches.
@@ -88,7 +93,7 @@ def generate_answers(
         return []
     tok, model = lm.tokenizer, lm.model
     stops = stop_token_ids(tok, lm.model)
-    texts = prompts(lm, questions)
+    texts = prompts(lm, questions, contexts)
     limit = _context_limit(model)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     answers: list[str] = []
@@ -124,7 +129,8 @@ def answer(lm: Any, question: str, **kwargs: Any) -> str:
     return generate_answers(lm, [question], batch_size=1, **kwargs)[0]
 
 
-def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[str], *, batch_size: int = 16) -> list[float]:
+def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[str], *, batch_size: int = 16,
+                         contexts: Sequence[str | None] | None = None) -> list[float]:
     """Perplexity of each reference answer's tokens (and the EOS ending it) given its prompt.
 
     Uses the model's training format (``studio.train.recipe``): the chat template when it has one, else
@@ -138,7 +144,8 @@ def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[st
 
     tok, model = lm.tokenizer, lm.model
     limit = _context_limit(model) or 1024
-    encoded = [recipe.encode_record(tok, q, a, limit) for q, a in zip(questions, answers)]
+    contexts = list(contexts) if contexts is not None else [None] * len(questions)
+    encoded = [recipe.encode_record(tok, q, a, limit, c) for q, a, c in zip(questions, answers, contexts)]
     collate = recipe.Collator(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
     out: list[float] = []
     for start in range(0, len(encoded), batch_size):

@@ -48,25 +48,28 @@ def format_name(tokenizer: Any) -> str:
     return FORMAT_CHAT if getattr(tokenizer, "chat_template", None) else FORMAT_QA
 
 
-def render(tokenizer: Any, question: str, answer: str) -> tuple[str, str]:
-    """(prompt text, completion text) exactly as the model is trained on them; EOS is added as a token id."""
+def render(tokenizer: Any, question: str, answer: str, context: str | None = None) -> tuple[str, str]:
+    """(prompt text, completion text) exactly as the model is trained on them; EOS is added as a token id.
+
+    A record's passage (``context``) goes into the prompt, before the question; the loss stays on the answer.
+    """
     if format_name(tokenizer) == FORMAT_CHAT:
-        user = [{"role": "user", "content": question.strip()}]
+        user = [{"role": "user", "content": prompt_format.user_content(question, context)}]
         prompt_text = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
         full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": answer.strip()}], tokenize=False)
         if full.startswith(prompt_text):
             return prompt_text, full[len(prompt_text):]
         return prompt_text, answer.strip()  # a template that re-renders earlier turns: train on the answer alone
-    return prompt_format.prompt(question), prompt_format.completion(answer)
+    return prompt_format.prompt(question, context), prompt_format.completion(answer)
 
 
-def encode_record(tokenizer: Any, question: str, answer: str, max_length: int) -> Encoded:
+def encode_record(tokenizer: Any, question: str, answer: str, max_length: int, context: str | None = None) -> Encoded:
     """Token ids and labels of one record: loss on the answer and the EOS that ends it.
 
     A record longer than ``max_length`` keeps its prompt and loses the tail of its answer (and so its
     EOS); ``truncated`` says so and the caller warns.
     """
-    prompt_text, completion_text = render(tokenizer, question, answer)
+    prompt_text, completion_text = render(tokenizer, question, answer, context)
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
     eos = tokenizer.eos_token_id
@@ -114,7 +117,8 @@ def split_indices(indices: Sequence[int], test_fraction: float, seed: int) -> di
 
 
 def encode_records(tokenizer: Any, records: Sequence[dict], indices: Sequence[int], max_length: int) -> list[Encoded]:
-    return [encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length) for i in indices]
+    return [encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length,
+                          prompt_format.context_of(records[i])) for i in indices]
 
 
 def features(encoded: Sequence[Encoded]) -> list[dict[str, list[int]]]:

@@ -34,7 +34,8 @@ SIZES: dict[str, ScratchSize] = {
 
 def corpus(records: Iterable[dict]) -> list[str]:
     """The texts the tokenizer learns from: every record in the training format."""
-    return [prompt_format.prompt(r["question"]) + prompt_format.completion(r["answer"]) for r in records]
+    return [prompt_format.prompt(r["question"], prompt_format.context_of(r)) + prompt_format.completion(r["answer"])
+            for r in records]
 
 
 def train_tokenizer(texts: list[str], vocab_size: int = 2000) -> Any:

@@ -106,3 +106,17 @@ def test_token_rows_flag_loss_tokens(tok):
     rows = recipe.token_rows(tok, enc)
     assert [r["loss"] for r in rows] == [lab != recipe.IGNORE for lab in enc.labels]
     assert "".join(r["token"] for r in rows).startswith("Question: Hi?\nAnswer:")
+
+
+@pytest.mark.parametrize("which", ["tok", "chat_tok"])
+def test_a_record_with_a_passage_is_trained_with_it_in_the_prompt_and_the_loss_on_the_answer(which, request):
+    tk = request.getfixturevalue(which)
+    passage = "A match lasts two equal periods of 45 minutes."
+    records = [{"question": "How long is a match?", "answer": "Two halves.", "context": passage},
+               {"question": "How long is a match?", "answer": "Two halves."}]
+    with_ctx, without = recipe.encode_records(tk, records, [0, 1], 512)
+    prompt_text = tk.decode(with_ctx.input_ids[: with_ctx.prompt_len])
+    assert passage in prompt_text and passage not in tk.decode(without.input_ids)
+    assert prompt_text.index(passage) < prompt_text.index("How long is a match?")
+    # the same answer tokens carry the loss, with or without the passage before them
+    assert [t for t in with_ctx.labels if t != recipe.IGNORE] == [t for t in without.labels if t != recipe.IGNORE]

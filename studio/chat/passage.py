@@ -1,0 +1,299 @@
+"""Questions over a passage: one small interface for extractive and generative models.
+
+A ``PassageBackend`` answers ``(question, passage)`` with a ``PassageAnswer``: the text and, when it
+occurs in the passage, where (character offsets), with the model's score for an extractive span.
+
+- An **extractive** model (``BackendSpec(task="extractive")``) picks a span of the passage: locally
+  with ``studio.models.extractive`` (through the one model cache), or through Hugging Face Inference
+  Providers' question-answering task (``InferenceClient.question_answering``) or a dedicated endpoint
+  URL that takes the same request (``{"inputs": {"question", "context"}}``), with chat's retries of a
+  busy or loading server, timeouts and token rules.
+- A **generative** model is any chat backend asked ``prompt_format.user_content(question, passage)``,
+  the rendering training uses; its answer is then looked for in the passage ("found in the passage").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlparse
+
+from studio.chat.api import MAX_ATTEMPTS, ApiBackend, _Retry
+from studio.chat.base import BackendSpec, ChatBackend, ChatParams, StreamStats, complete
+from studio.errors import BackendError, MissingTokenError
+from studio.models import extractive, prompt_format
+
+HF_HOSTS = ("huggingface.co", "huggingface.cloud", "hf.space")
+"""Hosts a Hugging Face token may be sent to (Inference Endpoints live under ``*.endpoints.huggingface.cloud``)."""
+
+
+@dataclass(frozen=True)
+class PassageAnswer:
+    text: str
+    start: int | None  # where the answer occurs in the passage (characters); None when it does not
+    end: int | None
+    score: float | None  # an extractive model's confidence in its span, 0-1; None for a generative answer
+    extractive: bool
+    model: str  # the backend's name, for headers
+    stats: StreamStats | None = None
+
+    @property
+    def found(self) -> bool:
+        """Whether the answer is a span of the passage (always, for an extractive model)."""
+        return self.start is not None
+
+
+@runtime_checkable
+class PassageBackend(Protocol):
+    name: str
+    extractive: bool
+
+    def answer(self, question: str, context: str, params: ChatParams, *,
+               stop: threading.Event | None = None) -> PassageAnswer:
+        """The answer to ``question`` about ``context``."""
+        ...
+
+    def describe(self) -> str:
+        ...
+
+
+# --- where an answer is in its passage ------------------------------------------------------
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """``text`` lower-cased with every run of spaces as one space, and each kept character's offset."""
+    out, where, space = [], [], False
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if not space and out:
+                out.append(" ")
+                where.append(i)
+            space = True
+            continue
+        space = False
+        out.append(ch.lower())
+        where.append(i)
+    return "".join(out), where
+
+
+def locate(answer: str, context: str) -> tuple[int, int] | None:
+    """(start, end) of ``answer`` in ``context``, ignoring case, spacing and a final full stop; None if absent."""
+    answer = (answer or "").strip().rstrip(".").strip()
+    if not answer or not context:
+        return None
+    pos = context.find(answer)
+    if pos != -1:
+        return pos, pos + len(answer)
+    hay, where = _folded(context)
+    needle, _ = _folded(answer)
+    pos = hay.find(needle)
+    if pos == -1:
+        return None
+    return where[pos], where[pos + len(needle) - 1] + 1
+
+
+def occurs(answer: str, context: str) -> bool:
+    return locate(answer, context) is not None
+
+
+def segments(context: str, start: int | None, end: int | None) -> list[tuple[str, bool]]:
+    """The passage in pieces, ``True`` for the answer's span: what a page highlights."""
+    if start is None or end is None or not 0 <= start < end <= len(context):
+        return [(context, False)]
+    return [(t, hl) for t, hl in ((context[:start], False), (context[start:end], True), (context[end:], False)) if t]
+
+
+# --- backends ----------------------------------------------------------------------------------
+
+class OverPassage:
+    """A generative (chat) model asked about a passage, the way training renders a record with one."""
+
+    extractive = False
+
+    def __init__(self, chat: ChatBackend, system: str = ""):
+        self.chat, self.system = chat, system
+        self.name = chat.name
+
+    def describe(self) -> str:
+        return self.chat.describe()
+
+    def messages(self, question: str, context: str) -> list[dict[str, str]]:
+        msgs = [{"role": "system", "content": self.system.strip()}] if self.system.strip() else []
+        return msgs + [{"role": "user", "content": prompt_format.user_content(question, context)}]
+
+    def answer(self, question: str, context: str, params: ChatParams, *,
+               stop: threading.Event | None = None) -> PassageAnswer:
+        extractive.check_passage(question, context)
+        stats = StreamStats()
+        text = complete(self.chat, self.messages(question, context), params, stats).strip()
+        where = locate(text, context)
+        return PassageAnswer(text, *(where or (None, None)), None, False, self.name, stats)
+
+
+class LocalExtractive:
+    """An extractive model loaded here (``studio.models.extractive``)."""
+
+    extractive = True
+
+    def __init__(self, loaded: extractive.LoadedQA, name: str):
+        self.loaded, self.name = loaded, name
+
+    def describe(self) -> str:
+        return f"{self.name}: extractive, on {self.loaded.device}"
+
+    def answer(self, question: str, context: str, params: ChatParams, *,
+               stop: threading.Event | None = None) -> PassageAnswer:
+        from studio.models.cache import model_lock
+
+        extractive.check_passage(question, context)
+        stats = StreamStats()
+        with model_lock(self.loaded.model):
+            span = extractive.find_span(self.loaded, question, context)
+        stats.mark_token()
+        stats.finish()
+        return PassageAnswer(span.text, span.start, span.end, span.score, True, self.name, stats)
+
+
+def hf_host(url: str) -> bool:
+    host = (urlparse(url).hostname or "").lower()
+    return any(host == h or host.endswith("." + h) for h in HF_HOSTS)
+
+
+class ApiExtractive(ApiBackend):
+    """Inference Providers' question-answering task by model id, or an endpoint URL taking its request.
+
+    The Hugging Face token goes to Hugging Face only (the providers, ``*.huggingface.cloud`` endpoints);
+    any other URL gets only the key given for it. Busy and loading servers are retried as in chat.
+    """
+
+    extractive = True
+
+    def __init__(self, spec: BackendSpec, token: str | None = None):
+        super().__init__(spec, token)
+
+    def describe(self) -> str:
+        if self.spec.base_url:
+            return f"{self.spec.model} at {self.spec.base_url} (extractive endpoint)"
+        return f"{self.spec.model}: extractive, through Hugging Face Inference Providers ({self.spec.provider})"
+
+    def _not_served(self) -> BackendError:
+        provider = "" if self.spec.provider == "auto" else f" by provider {self.spec.provider!r}"
+        return BackendError(
+            f"{self.spec.model} is not served for question answering{provider} on Hugging Face Inference Providers: "
+            f"try {extractive.EXAMPLE_MODEL} with provider hf-inference, run it locally, or ask a chat model over the "
+            "passage."
+        )
+
+    def _explain(self, exc: Exception) -> Exception:
+        text = str(exc)
+        if isinstance(exc, ValueError) and ("doesn't support task" in text or "not supported for provider" in text):
+            return self._not_served()
+        return super()._explain(exc)
+
+    def _ask(self, question: str, context: str, timeout: float) -> dict[str, Any]:
+        if self.spec.base_url:
+            return _post_json(self.spec.base_url, {"inputs": {"question": question, "context": context}},
+                              self._token, timeout)
+        from huggingface_hub import InferenceClient
+
+        if not self._token:
+            raise MissingTokenError(
+                "Hugging Face Inference Providers need a token: set HF_TOKEN in secrets or the environment, "
+                "or type it in the token field."
+            )
+        client = InferenceClient(provider=self.spec.provider, token=self._token, timeout=timeout)
+        try:
+            out = client.question_answering(question=question, context=context, model=self.spec.model)
+        finally:
+            client.close()
+        out = out[0] if isinstance(out, list) and out else out
+        return {k: getattr(out, k, None) for k in ("answer", "start", "end", "score")}
+
+    def answer(self, question: str, context: str, params: ChatParams, *,
+               stop: threading.Event | None = None) -> PassageAnswer:
+        extractive.check_passage(question, context)
+        stop = stop or threading.Event()
+        stats = StreamStats()
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                raw = self._ask(question.strip(), context, params.timeout_s)
+            except MissingTokenError:
+                raise
+            except Exception as exc:  # the client's errors: HTTP status, timeout, connection, a refused task
+                err = self._explain(exc)
+                if not isinstance(err, _Retry):
+                    raise err from None
+                if not self._wait_before_retry(err, attempt, stop, stats):
+                    raise BackendError("Stopped before the service answered.") from None
+                continue
+            stats.mark_token()
+            stats.finish()
+            return self._parse(raw, context, stats)
+        raise BackendError(f"{self.spec.model}: no answer after {MAX_ATTEMPTS} tries. Try again later.")
+
+    def _parse(self, raw: Any, context: str, stats: StreamStats) -> PassageAnswer:
+        raw = raw[0] if isinstance(raw, list) and raw else raw
+        text = raw.get("answer") if isinstance(raw, dict) else None
+        if not isinstance(text, str):
+            where = self.spec.base_url or "Hugging Face Inference Providers"
+            raise BackendError(f"{where} sent no answer span (expected {{\"answer\", \"start\", \"end\", \"score\"}}): "
+                               "is this a question-answering model?")
+        start, end, score = raw.get("start"), raw.get("end"), raw.get("score")
+        if not (isinstance(start, int) and isinstance(end, int) and context[start:end].strip() == text.strip()):
+            found = locate(text, context)  # offsets that do not match the passage: find the text itself
+            start, end = found or (None, None)
+        return PassageAnswer(text.strip(), start, end, float(score) if isinstance(score, (int, float)) else None,
+                             True, self.name, stats)
+
+
+def _post_json(url: str, payload: dict[str, Any], key: str | None, timeout: float) -> Any:
+    """POST ``payload``; the parsed JSON answer, or ``openai_stream.HttpStatusError`` for a non-200 status."""
+    import requests
+
+    from studio.chat import openai_stream
+
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    try:
+        response = requests.post(url, json=payload, headers=headers, timeout=(min(10.0, timeout), timeout))
+    except requests.Timeout:
+        raise openai_stream.StreamTimeout("the server did not answer within the timeout") from None
+    with response:
+        if response.status_code != 200:
+            raise openai_stream.HttpStatusError(response.status_code, dict(response.headers), response.text[:4096])
+        return response.json()
+
+
+def token_for(spec: BackendSpec, hf_token: str | None, api_key: str | None) -> str | None:
+    """The one secret ``spec`` may be sent: the HF token for Hugging Face, the key for any other URL."""
+    if spec.kind == "local":
+        return hf_token  # Hub downloads
+    if spec.base_url and not hf_host(spec.base_url):
+        return api_key or None
+    return hf_token or None
+
+
+def make_passage_backend(spec: BackendSpec, token: str | None = None, *, system: str = "",
+                         loader: Callable[[BackendSpec], Any] | None = None) -> PassageBackend:
+    """The passage backend for ``spec``: extractive when ``spec.task`` says so (or a local model is one).
+
+    ``token`` is what ``token_for`` picked for it; ``loader`` (local only) is the UI's cached loader.
+    """
+    from studio.chat import make_backend
+
+    if spec.kind == "local" and (spec.task == "extractive" or extractive.is_extractive(spec.model)):
+        qspec = BackendSpec(kind="local", model=extractive.PREFIX + extractive.strip_prefix(spec.model),
+                            task="extractive")
+        if loader is not None:
+            loaded = loader(qspec)
+        else:
+            from studio.models import cache
+
+            loaded = cache.shared().get(qspec.model, None, token)
+        return LocalExtractive(loaded, spec.label)
+    if spec.task == "extractive":
+        return ApiExtractive(spec, token)
+    return OverPassage(make_backend(spec, token, loader=loader), system)
+

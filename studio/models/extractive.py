@@ -1,0 +1,170 @@
+"""Extractive question answering with a model loaded here: the answer is a span of the passage.
+
+``AutoModelForQuestionAnswering`` scores every token of the passage as the answer's start and end;
+the best span is the pair with the highest ``p(start) * p(end)`` (start before end, at most
+``max_answer_tokens`` long), as transformers' question-answering pipeline scores it. A passage longer
+than the model's window is split into overlapping windows (``doc_stride`` tokens shared by
+neighbours) and the best span over all windows is kept, so nothing past the first window is lost.
+
+Models are loaded through the one model cache (``studio.models.cache``) under the spec ``qa:<model>``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio.errors import ModelLoadError, StudioError
+
+PREFIX = "qa:"
+"""A model spec that asks for extractive answering: ``qa:deepset/roberta-base-squad2``, ``qa:/path``."""
+EXAMPLE_MODEL = "deepset/roberta-base-squad2"
+"""The tutorial's hosted extractive model."""
+MAX_ANSWER_TOKENS = 30  # the pipeline's max_answer_len: SQuAD answers are a few words
+DOC_STRIDE = 128  # tokens two neighbouring windows share, as the pipeline's doc_stride
+MAX_SEQ_LEN = 384  # question + window, tokens: the length SQuAD models were trained on
+
+
+@dataclass(frozen=True)
+class Span:
+    """An answer found in the passage: its text and character offsets (``context[start:end] == text``)."""
+
+    text: str
+    start: int
+    end: int
+    score: float  # p(start) * p(end), 0-1: how sure the model is of this span
+    windows: int = 1  # how many windows the passage was read in
+
+
+@dataclass
+class LoadedQA:
+    spec: str
+    model: Any  # a transformers *ForQuestionAnswering model, in eval mode
+    tokenizer: Any  # a fast tokenizer (offsets map tokens back to characters)
+    device: str
+    notes: list[str]
+
+    @property
+    def window(self) -> int:
+        """Tokens per window (question included): the model's limit or SQuAD's 384, whichever is smaller."""
+        limit = getattr(self.model.config, "max_position_embeddings", None) or MAX_SEQ_LEN
+        limit = min(limit, getattr(self.tokenizer, "model_max_length", limit) or limit)
+        return max(32, min(MAX_SEQ_LEN, limit - 2))
+
+
+def strip_prefix(spec: str) -> str:
+    return spec[len(PREFIX):] if spec.startswith(PREFIX) else spec
+
+
+def architectures(spec: str) -> list[str]:
+    """The architectures a local folder's config.json names (empty when it cannot tell: a Hub id)."""
+    from studio.models import loading
+
+    try:
+        ref = loading.resolve(strip_prefix(spec))
+    except StudioError:
+        return []
+    cfg = Path(ref.source) / "config.json"
+    try:
+        return list(json.loads(cfg.read_text(encoding="utf-8")).get("architectures") or [])
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def is_extractive(spec: str) -> bool:
+    """Whether ``spec`` answers by extraction: the ``qa:`` prefix, or a local model built for it."""
+    return spec.startswith(PREFIX) or any(a.endswith("ForQuestionAnswering") for a in architectures(spec))
+
+
+def load_qa(spec: str, token: str | None = None, device: str | None = None) -> LoadedQA:
+    """Load an extractive model and its tokenizer; refuse a model that is not one, in one line."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from studio.models import loading
+
+    hf_logging.disable_progress_bar()
+    name = strip_prefix(spec).strip()
+    ref = loading.resolve(name)
+    if ref.kind in ("gguf", "bundled", "adapter"):
+        raise ModelLoadError(f"{name!r} is a generative model, not an extractive question-answering one: ask it "
+                             f"over the passage as a chat model, or pick one like {EXAMPLE_MODEL}.")
+    kwargs = loading.pretrained_kwargs(ref, token)
+    archs = architectures(name)
+    if archs and not any(a.endswith("ForQuestionAnswering") for a in archs):
+        raise ModelLoadError(f"{name!r} is not an extractive question-answering model (it is {archs[0]}): ask it "
+                             f"over the passage as a chat model, or pick one like {EXAMPLE_MODEL}.")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref.source, **kwargs)
+        model = AutoModelForQuestionAnswering.from_pretrained(ref.source, **kwargs)
+    except (OSError, ValueError, TypeError) as exc:
+        if "Unrecognized configuration class" in str(exc):
+            raise ModelLoadError(f"{name!r} has no question-answering head in transformers: pick an extractive model "
+                                 f"like {EXAMPLE_MODEL}, or ask it over the passage as a chat model.") from None
+        raise loading.explain_load_error(ref, exc) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{name!r} has only a slow tokenizer: extractive answers need a fast one "
+                             "(tokenizer.json) to map tokens back to the passage.")
+    device = device or loading.pick_device()
+    model.to(device)
+    model.eval()
+    notes = ["Running on CPU: fine for small models, slow for billion-parameter ones."] if device == "cpu" else []
+    return LoadedQA(PREFIX + name, model, tokenizer, device, notes)
+
+
+def check_passage(question: str, context: str) -> None:
+    if not (context or "").strip():
+        raise StudioError("The passage is empty: paste the text the question is about.")
+    if not (question or "").strip():
+        raise StudioError("The question is empty: type what to look for in the passage.")
+
+
+def find_span(qa: LoadedQA, question: str, context: str, *, max_answer_tokens: int = MAX_ANSWER_TOKENS,
+              doc_stride: int = DOC_STRIDE) -> Span:
+    """The best answer span of ``context`` for ``question``, over every window of a long passage."""
+    import torch
+
+    check_passage(question, context)
+    tok = qa.tokenizer
+    right = getattr(tok, "padding_side", "right") == "right"  # question first, passage second (the usual order)
+    question = question.strip()
+    q_len = len(tok(question, add_special_tokens=False)["input_ids"])
+    window = qa.window
+    if q_len > window // 2:
+        raise StudioError(f"The question is {q_len} tokens long, more than half of the model's {window}-token window: "
+                          "shorten it.")
+    stride = max(1, min(doc_stride, (window - q_len) // 2))
+    enc = tok(question if right else context, context if right else question, truncation="only_second" if right
+              else "only_first", max_length=window, stride=stride, return_overflowing_tokens=True,
+              return_offsets_mapping=True, padding="longest", return_tensors="pt")
+    offsets = enc.pop("offset_mapping").tolist()
+    enc.pop("overflow_to_sample_mapping", None)
+    passage_seq = 1 if right else 0
+    with torch.inference_mode():
+        out = qa.model(**{k: v.to(qa.device) for k, v in enc.items()})
+    best: tuple[float, int, int] | None = None
+    for w in range(len(offsets)):
+        seq_ids = enc.sequence_ids(w)
+        inside = torch.tensor([s == passage_seq for s in seq_ids])
+        start_logits = out.start_logits[w].float().cpu().masked_fill(~inside, float("-inf"))
+        end_logits = out.end_logits[w].float().cpu().masked_fill(~inside, float("-inf"))
+        p_start, p_end = start_logits.softmax(-1), end_logits.softmax(-1)
+        pair = p_start[:, None] * p_end[None, :]  # [start, end]
+        n = pair.shape[0]
+        allowed = torch.ones(n, n).triu().tril(max_answer_tokens - 1).bool()
+        pair = pair.masked_fill(~allowed, 0.0)
+        flat = int(pair.argmax())
+        score = float(pair.view(-1)[flat])
+        s, e = divmod(flat, n)
+        if best is None or score > best[0]:
+            best = (score, offsets[w][s][0], offsets[w][e][1])
+    assert best is not None  # there is always at least one window
+    score, start, end = best
+    return Span(context[start:end].strip(), start + _lead(context[start:end]), start + _lead(context[start:end])
+                + len(context[start:end].strip()), score, len(offsets))
+
+
+def _lead(text: str) -> int:
+    return len(text) - len(text.lstrip())

@@ -1,0 +1,141 @@
+"""Questions over a passage: extractive models (local, through the loopback stand-in for Inference
+Providers) and generative ones asked with the passage, through the one ``PassageBackend`` interface."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from chat_servers import QAServer
+from qa_models import FILLER, NAME, QUESTION, build_tiny_qa
+
+from studio.chat import BackendSpec, ChatParams, passage
+from studio.errors import BackendError, ModelLoadError, StudioError
+from studio.models import extractive, prompt_format
+
+CONTEXT = f"Meu nome é {NAME} e estou gravando uma aula sobre Hugging Face."
+TOKEN = "hf_passagesecret0123456789"
+
+
+@pytest.fixture(scope="module")
+def qa_server():
+    with QAServer().running() as server:
+        yield server
+
+
+def test_locate_ignores_case_spacing_and_a_final_full_stop():
+    text = "The ball is  out of play when\nit wholly crosses the goal line."
+    assert passage.locate("wholly crosses the goal line.", text) == (text.index("wholly"), len(text) - 1)
+    start, end = passage.locate("BALL IS OUT", text)
+    assert text[start:end] == "ball is  out"
+    assert passage.locate("a corner kick", text) is None
+    assert passage.segments(text, start, end) == [("The ", False), ("ball is  out", True), (text[end:], False)]
+
+
+def test_a_local_extractive_model_returns_the_span_with_offsets_and_score(trained_qa: Path):
+    backend = passage.make_passage_backend(BackendSpec(kind="local", model=str(trained_qa)))
+    assert backend.extractive  # recognised from its config, without the qa: prefix
+    ans = backend.answer(QUESTION, CONTEXT, ChatParams())
+    assert ans.text == NAME and CONTEXT[ans.start:ans.end] == NAME
+    assert 0.5 < ans.score <= 1.0
+
+
+def test_a_passage_longer_than_the_window_is_read_in_overlapping_windows(trained_qa: Path):
+    qa = extractive.load_qa(str(trained_qa))
+    long = FILLER * 8 + f"Meu nome é {NAME}. " + FILLER * 2  # the name only in the last windows
+    assert len(qa.tokenizer(long)["input_ids"]) > 2 * qa.window
+    span = extractive.find_span(qa, QUESTION, long)
+    assert span.windows >= 3
+    assert long[span.start:span.end] == NAME and span.start > len(FILLER) * 8
+
+
+def test_a_random_extractive_model_still_answers_with_a_span_of_the_passage(tmp_path: Path):
+    build_tiny_qa(tmp_path / "qa")
+    qa = extractive.load_qa(f"qa:{tmp_path / 'qa'}")
+    span = extractive.find_span(qa, "How long is a match?", "A match lasts two halves of 45 minutes.")
+    assert span.text and "A match lasts two halves of 45 minutes."[span.start:span.end] == span.text
+
+
+def test_bad_passages_and_models_get_one_line_reasons(trained_qa: Path, tiny_gpt2: Path):
+    qa = extractive.load_qa(str(trained_qa))
+    with pytest.raises(StudioError, match="The passage is empty"):
+        extractive.find_span(qa, QUESTION, "   \n")
+    with pytest.raises(StudioError, match="The question is empty"):
+        extractive.find_span(qa, " ", CONTEXT)
+    with pytest.raises(ModelLoadError, match=r"is not an extractive question-answering model \(it is GPT2LMHeadModel\)"):
+        extractive.load_qa(f"qa:{tiny_gpt2}")
+    with pytest.raises(BackendError, match="does not extract"):
+        BackendSpec(kind="openai", model="m", base_url="http://127.0.0.1:1/v1", task="extractive")
+
+
+def test_a_generative_model_is_asked_with_the_passage(tiny_llama: Path):
+    backend = passage.make_passage_backend(BackendSpec(kind="local", model=str(tiny_llama)))
+    assert not backend.extractive
+    assert backend.messages(QUESTION, CONTEXT)[-1]["content"] == prompt_format.user_content(QUESTION, CONTEXT)
+    ans = backend.answer(QUESTION, CONTEXT, ChatParams(max_new_tokens=4, temperature=0.0))
+    assert ans.score is None and ans.found == (passage.locate(ans.text, CONTEXT) is not None)
+
+
+def test_the_hosted_request_shape_and_the_key_rule(qa_server: QAServer):
+    spec = BackendSpec(kind="provider", model="deepset/roberta-base-squad2", base_url=qa_server.url("qa"),
+                       task="extractive")
+    assert passage.token_for(spec, TOKEN, None) is None  # the HF token never goes to a URL that is not Hugging Face's
+    ans = passage.ApiExtractive(spec, passage.token_for(spec, TOKEN, "key-for-it")).answer(QUESTION, CONTEXT, ChatParams())
+    assert (ans.text, CONTEXT[ans.start:ans.end], ans.score) == (NAME, NAME, 0.97)
+    assert qa_server.bodies[-1] == {"inputs": {"question": QUESTION, "context": CONTEXT}}
+    assert qa_server.headers[-1]["authorization"] == "Bearer key-for-it"
+    hf = BackendSpec(kind="provider", model="m", base_url="https://x.endpoints.huggingface.cloud", task="extractive")
+    assert passage.token_for(hf, TOKEN, "other") == TOKEN
+
+
+def test_a_loading_model_is_retried_then_answers(qa_server: QAServer):
+    spec = BackendSpec(kind="provider", model="m", base_url=qa_server.url("qa-loading"), task="extractive")
+    ans = passage.ApiExtractive(spec).answer(QUESTION, CONTEXT, ChatParams())
+    assert ans.text == NAME and qa_server.hits["qa-loading"] == 2 and ans.stats.retries == 1
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("qa-wrong-task", r"refused the request \(400\): Task not supported"),
+    ("qa-no-span", "sent no answer span"),
+    ("unauthorized", r"rejected \(401\)"),
+])
+def test_hosted_faults_are_one_line(qa_server: QAServer, mode: str, message: str):
+    spec = BackendSpec(kind="provider", model="m", base_url=qa_server.url(mode), task="extractive")
+    with pytest.raises(BackendError, match=message) as info:
+        passage.ApiExtractive(spec, "sk-passage-key-42").answer(QUESTION, CONTEXT, ChatParams())
+    assert "\n" not in str(info.value) and "sk-passage-key-42" not in str(info.value)
+
+
+def test_a_provider_that_does_not_serve_the_task_is_named():
+    spec = BackendSpec(kind="provider", model="deepset/roberta-base-squad2", provider="together", task="extractive")
+    with pytest.raises(BackendError, match="not served for question answering by provider 'together'"):
+        passage.ApiExtractive(spec, TOKEN).answer(QUESTION, CONTEXT, ChatParams())
+    # A model whose Hub task is not question answering (the client checks it online; the message is the client's)
+    err = passage.ApiExtractive(BackendSpec(kind="provider", model="gpt2", task="extractive"), TOKEN)._explain(
+        ValueError("Model 'gpt2' doesn't support task 'question-answering'. Supported tasks: 'text-generation'"))
+    assert "gpt2 is not served for question answering" in str(err)
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "studio", "ask-context", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_cli_answers_from_a_passage_file_and_refuses_bad_input(trained_qa: Path, tmp_path: Path, qa_server: QAServer):
+    (tmp_path / "aula.txt").write_text(CONTEXT, encoding="utf-8")
+    out = _cli(str(trained_qa), "--context-file", str(tmp_path / "aula.txt"), QUESTION)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == NAME and "found in the passage at characters 11-20 · score" in out.stderr
+    out = _cli("api:qa:deepset/roberta-base-squad2", "--endpoint", qa_server.url("qa"), "--context", CONTEXT, "--json",
+               QUESTION, env={"HF_TOKEN": TOKEN})
+    assert out.returncode == 0, out.stderr
+    assert '"answer": "Marcundes"' in out.stdout and '"found_in_passage": true' in out.stdout
+    assert "authorization" not in qa_server.headers[-1]  # no key given for that URL, and the HF token is not sent
+    for args, message in [((str(trained_qa), "--context", " ", QUESTION), "error: The passage is empty"),
+                          ((str(trained_qa), "--context-file", str(tmp_path / "gone.txt"), QUESTION), "error: No passage file")]:
+        out = _cli(*args)
+        assert out.returncode == 2 and out.stderr.strip().startswith(message) and len(out.stderr.strip().splitlines()) == 1
