@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--dataset-version", type=int, metavar="N", help="version of a workspace dataset (default: latest)")
     src.add_argument("--run", metavar="RUN_ID", help="a training run: evaluate on its held-out split")
     p.add_argument("--model", action="append", default=[], metavar="MODEL",
-                   help="a run directory, run:<id>, a local model folder, a Hub id, or api:<id> (repeat for several)")
+                   help="a run directory, run:<id>, a local model folder, a Hub id, or api:<id>; extractive models: "
+                        "qa:<model> (local) or api:qa:<id> (hosted) (repeat for several)")
     p.add_argument("--out", metavar="REPORT.json", help="where to write the JSON report")
     p.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
     p.add_argument("--csv", metavar="REPORT.csv", help="also write a CSV with one row per question")
@@ -37,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="environment variable holding the --base-url server's key (default OPENAI_API_KEY); "
                         "the Hugging Face token is never sent to a base URL")
     p.add_argument("--provider", help="Inference Providers routing for api: models (auto, hf-inference, ...)")
+    p.add_argument("--qa-endpoint", metavar="URL", help="api:qa: models: a dedicated endpoint instead of Inference "
+                                                         "Providers (the HF token goes only to a Hugging Face host)")
     p.add_argument("--concurrency", type=int, default=4, help="API requests in flight per model (default 4)")
     p.add_argument("--sample", type=int, metavar="N", help="evaluate a random sample of N questions")
     p.add_argument("--seed", type=int, default=0)
@@ -55,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _model_spec(spec: str, base_url: str | None) -> str:
-    if spec.startswith(("api:", "run:", "model:")) or spec.endswith(".gguf") or not base_url:
+    if spec.startswith(("api:", "run:", "model:", "qa:")) or spec.endswith(".gguf") or not base_url:
         return spec
     if Path(spec).expanduser().exists() or (studio_config.runs_dir() / spec).is_dir():
         return spec
@@ -85,7 +88,7 @@ def _config(args: argparse.Namespace):
         temperature=args.temperature, perplexity=not args.no_perplexity, api_provider=args.provider,
         api_base_url=args.base_url, api_concurrency=args.concurrency, judge=args.judge,
         leakage_threshold=args.leakage_threshold, train_file=args.train, semantic_leakage=args.semantic_leakage,
-        answer_similarity=args.similarity,
+        answer_similarity=args.similarity, qa_endpoint=args.qa_endpoint,
     )
 
 
@@ -119,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                     raise StudioError(f"The folder of {target} does not exist: create it or choose another path.")
         cfg = _config(args)
         load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
-        api_key = os.environ.get(args.api_key_env) or None if args.base_url else None
+        api_key = os.environ.get(args.api_key_env) or None if args.base_url or args.qa_endpoint else None
         result = evaluate.run_evaluation(cfg, token=token, api_key=api_key, progress=_printer())
         for target in (args.out, args.csv, args.html):
             if target:
@@ -134,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {result.get('error')}", file=sys.stderr)
         return 130
     for label, s in result.get("summary", {}).items():
-        shown = ", ".join(f"{k}={v:.3f}" for k, v in s.items() if k in ("exact_match", "f1", "rouge_l", "chrf"))
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in s.items()
+                          if k in ("exact_match", "f1", "rouge_l", "chrf", "in_passage"))
         print(f"{label}: {shown} ({int(s.get('answered', 0))} answered, {int(s.get('failed', 0))} failed)")
     saved = eval_results.path(result["id"])
     print(f"saved as evaluation {result['id']} ({saved})", file=sys.stderr)

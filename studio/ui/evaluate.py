@@ -77,8 +77,9 @@ def new_evaluation_form() -> None:
             st.caption(caps.note())
             chosen = []
             other = st.text_area("API models, one per line", key="evaluate.other_models", height=90,
-                                 placeholder="api:meta-llama/Llama-3.1-8B-Instruct\napi:Qwen/Qwen2.5-7B-Instruct",
-                                 help="api:<model id>: Inference Providers, or the OpenAI-compatible base URL in Settings.")
+                                 placeholder="api:meta-llama/Llama-3.1-8B-Instruct\napi:qa:deepset/roberta-base-squad2",
+                                 help="api:<model id>: Inference Providers, or the OpenAI-compatible base URL in Settings. "
+                                      "api:qa:<model id>: an extractive model answering with a span of each passage.")
         else:
             options = list(run_labels) + bases
             if "evaluate.models" not in st.session_state:  # first visit: what was just trained
@@ -87,8 +88,11 @@ def new_evaluation_form() -> None:
                                     format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
                                     key="evaluate.models")
             other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
-                                 placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct",
-                                 help="A Hub id, a local folder, or api:<model id> for a hosted model.")
+                                 placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct\n"
+                                             "qa:deepset/roberta-base-squad2",
+                                 help="A Hub id, a local folder, or api:<model id> for a hosted model. Extractive "
+                                      "models (answer with a span of each record's passage): qa:<model> here, "
+                                      "api:qa:<model id> hosted.")
     specs = list(chosen) + [line.strip() for line in other.splitlines() if line.strip()]
     by_id = {r.id: r for r in all_runs}
     chosen_runs = [s[4:] for s in specs if s.startswith("run:")]
@@ -135,8 +139,13 @@ def new_evaluation_form() -> None:
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
             ui.secret_field("API key for the base URL (optional)", "evaluate.api_key",
-                            help="Sent only to the base URL above; without it no key is sent. Kept in this session only.")
+                            help="Sent only to the base URL above (and to a question-answering endpoint that is not "
+                                 "Hugging Face's); without it no key is sent. Kept in this session only.")
         provider = s3.text_input("Provider", "auto", key="evaluate.provider")
+        qa_endpoint = s3.text_input("Endpoint for api:qa: models (optional)", key="evaluate.qa_endpoint",
+                                    placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
+                                    help="A dedicated endpoint taking the question-answering request. The Hugging Face "
+                                         "token goes only to a Hugging Face host; any other gets the API key above.")
         concurrency = s3.number_input("API requests in flight", 1, 32, 4, key="evaluate.concurrency")
         judge = s1.text_input("LLM judge (optional)", key="evaluate.judge",
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
@@ -157,9 +166,10 @@ def new_evaluation_form() -> None:
             max_new_tokens=int(max_new), batch_size=int(batch), do_sample=bool(sampling), temperature=float(temperature),
             perplexity=bool(perplexity), api_base_url=base_url.strip() or None, api_provider=provider.strip() or None,
             api_concurrency=int(concurrency), judge=judge.strip() or None, leakage_threshold=float(threshold),
+            qa_endpoint=qa_endpoint.strip() or None,
             answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
         )
-        api_key = st.session_state.get("evaluate.api_key") if base_url.strip() else None
+        api_key = st.session_state.get("evaluate.api_key") if base_url.strip() or qa_endpoint.strip() else None
         eval_id = run_or_error(eval_jobs.start_evaluation, config, hf_token(), api_key) if config else None
         if eval_id:
             st.session_state["evaluate.selected"] = eval_id
@@ -328,6 +338,8 @@ def drill_down(result: dict, rows: list[dict], labels: list[str]) -> None:
         return
     st.text(f"Question: {pick['question']}")
     st.text(f"Reference: {pick['reference']}")
+    if pick.get("context"):
+        passage_view(pick, labels)
     if pick.get("leak"):
         st.warning(f"Leaked: {pick['leak']['score']:.0f}% similar to the training question "
                    f"\"{pick['leak']['train_question']}\"", icon=":material/content_copy:")
@@ -338,9 +350,28 @@ def drill_down(result: dict, rows: list[dict], labels: list[str]) -> None:
         judge = (pick.get("judge") or {}).get(label) or {}
         table.append({"model": label, "answer": f"[failed] {err}" if err else (pick.get("answers") or {}).get(label, ""),
                       **{metrics.LABELS[m]: scores.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "similarity",
-                                                                      "perplexity", "latency_s")},
+                                                                      "in_passage", "perplexity", "latency_s")
+                         if m != "in_passage" or pick.get("context")},
                       "judge": judge.get("score"), "judge's reason": judge.get("reason", "")})
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+
+
+def passage_view(row: dict, labels: list[str]) -> None:
+    """The question's passage, once per model that answered, with that model's answer marked where it occurs."""
+    from studio.data import display
+
+    spans = row.get("spans") or {}
+    answered = [label for label in labels if label in spans]
+    if not answered:
+        st.markdown(display.text_block(row["context"], "<b>Passage:</b> "), unsafe_allow_html=True)
+        return
+    for label, col in zip(answered, st.columns(min(len(answered), 3)) * (len(answered) // 3 + 1)):
+        span = spans[label]
+        score = f" · score {metrics.fmt(span['score'])}" if span.get("score") is not None else ""
+        where = "found in the passage" if span.get("start") is not None else "not found in the passage"
+        with col:
+            st.caption(f"{ui.md(label)}: {where}{score}")
+            st.markdown(display.passage_block(row["context"], span.get("start"), span.get("end")), unsafe_allow_html=True)
 
 
 def exports(result: dict) -> None:

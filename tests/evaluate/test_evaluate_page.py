@@ -219,3 +219,21 @@ def test_answers_appear_while_the_evaluation_runs(tmp_path):
         deadline = time.time() + 60
         while time.time() < deadline and eval_jobs.job_state(eval_id).active:
             time.sleep(0.5)
+
+
+def test_a_passage_dataset_shows_each_models_span_in_the_passage(trained_qa, tiny_gpt2, tmp_path):
+    records = [{"question": "Qual é o meu nome?", "answer": "Marcundes",
+                "context": "Meu nome é Marcundes e estou <b>gravando</b> uma aula."},
+               {"question": "How long is a match?", "answer": "Two halves of 45 minutes."}]
+    ds = store.create_dataset("Aula", records)
+    result = evaluate.run_evaluation(EvalConfig(models=(str(trained_qa), str(tiny_gpt2)), dataset_id=ds.id,
+                                                max_new_tokens=4))
+    assert result["status"] == "done", result["error"]
+    at = _app()
+    assert at.session_state["evaluate.selected"] == result["id"]
+    assert "Found in passage" in _summary(at).columns
+    marked = [m.value for m in at.markdown if "<mark>" in m.value]
+    assert marked and "Meu nome é <mark>Marcundes</mark> e estou &lt;b&gt;gravando&lt;/b&gt; uma aula." in marked[0]
+    extractive = next(m["label"] for m in result["models"] if m["task"] == "extractive")
+    assert any(c.value.startswith(f"{extractive}: found in the passage · score") for c in at.caption)
+    assert not at.exception
