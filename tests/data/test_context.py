@@ -158,3 +158,13 @@ def test_the_same_question_about_another_passage_is_not_a_duplicate():
             {"question": "When?", "answer": "1904", "context": "FIFA, 1904."},
             {"question": "When?", "answer": "1863", "context": "Founded in 1863."}]
     assert [str(p) for p in validate.validate(recs)] == ["record 3: same question and passage as record 1"]
+
+
+def test_a_saved_squad_v2_datasets_folder_imports_with_its_passages(tmp_path):
+    from datasets import Dataset
+
+    Dataset.from_list(_hf_squad_rows()).save_to_disk(str(tmp_path / "squad_v2"))
+    kept, _, skipped = formats.read_file_skipping(tmp_path / "squad_v2")
+    assert kept == [{"question": "Qual é o meu nome?", "answer": "Marcundes", "context": WITH_CONTEXT[0]["context"],
+                     "id": "a1", "title": "Aula"}]
+    assert [str(p).split(" (")[0] for p in skipped] == ["record 2: answer is missing"]
