@@ -191,6 +191,20 @@ def test_an_alpaca_input_imports_as_a_context_column_the_editor_shows_and_edits(
     assert "1 warning" in texts(at.success)[0]
 
 
+def test_a_squad_file_previews_its_passages_and_names_the_unanswerable_question():
+    nested = {"version": "v2.0", "data": [{"title": "Laws", "paragraphs": [{"context": "Eleven players per side ⚽.", "qas": [
+        {"id": "q1", "question": "How many players?", "answers": [{"text": "Eleven", "answer_start": 0}]},
+        {"id": "q2", "question": "Who wins?", "answers": [], "is_impossible": True}]}]}]}
+    at = _upload(open_page(), "dev-v2.0.json", json.dumps(nested, ensure_ascii=False).encode())
+    tab = at.tabs[1]
+    assert "as JSON (a SQuAD file)" in " ".join(m.value for m in tab.markdown)
+    assert tab.dataframe[0].value["context"].tolist() == ["Eleven players per side ⚽."] * 2
+    listed = [(r["record"], r["problem"]) for d in tab.dataframe if "problem" in d.value.columns
+              for r in d.value.to_dict("records")]
+    assert [n for n, _ in listed] == [2] and listed[0][1].startswith("answer is missing")
+    assert at.radio(key="dataset.import.invalid").value == "skip"
+
+
 def test_a_dataset_without_passages_has_no_context_column():
     info = store.create_dataset("Plain", RECS)
     at = open_page()
