@@ -168,3 +168,13 @@ def test_a_saved_squad_v2_datasets_folder_imports_with_its_passages(tmp_path):
     assert kept == [{"question": "Qual é o meu nome?", "answer": "Marcundes", "context": WITH_CONTEXT[0]["context"],
                      "id": "a1", "title": "Aula"}]
     assert [str(p).split(" (")[0] for p in skipped] == ["record 2: answer is missing"]
+
+
+def test_a_hub_push_keeps_the_passage_when_the_first_record_has_none():
+    from datasets import Dataset
+
+    from studio.data import hub
+
+    records = [WITH_CONTEXT[4], *WITH_CONTEXT[:2]]
+    pushed = Dataset.from_list(hub.table_rows(records))  # what push_to_hub uploads
+    assert pushed["context"] == [None, WITH_CONTEXT[0]["context"], WITH_CONTEXT[1]["context"]]
