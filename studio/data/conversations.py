@@ -5,11 +5,16 @@ assistant's reply its answer. A multi-turn conversation gives its first exchange
 or one record per exchange (``turns="every"``), the earlier turns kept as ``history`` (a list of
 ``{"role", "content"}``). Out: the same shapes, so a curated dataset goes straight to TRL's
 SFTTrainer, OpenAI fine-tuning, Axolotl or LLaMA-Factory.
+
+A record's passage (its ``context``) travels in the user turn, written and read back by
+``studio.models.prompt_format`` (``user_content`` / ``split_user_content``: "Context: ...\n\nQuestion: ..."),
+the way the model is prompted; Alpaca writes it as ``input``.
 """
 
 from __future__ import annotations
 
 from studio.errors import DatasetFormatError
+from studio.models.prompt_format import context_of, split_user_content, user_content
 
 Record = dict[str, object]
 TURNS = ("first", "every")
@@ -73,6 +78,10 @@ def to_records(rows: list[dict], fmt: str, turns: str = "first") -> list[Record]
         for pos, question, answer in exchanges[:1] if turns == "first" else exchanges:
             # A missing turn stays missing, so validation names the record ("answer is missing").
             rec: Record = {k: v for k, v in (("question", question), ("answer", answer)) if v is not None}
+            if isinstance(question, str):
+                rec["question"], context = split_user_content(question)
+                if context is not None:
+                    rec["context"] = context
             if system:
                 rec["system"] = system
             if turns == "every" and pos:
@@ -88,7 +97,9 @@ def _messages(rec: Record) -> list[dict[str, object]]:
     history = rec.get("history")
     if isinstance(history, list):
         msgs += [{"role": t.get("role"), "content": t.get("content")} for t in history if isinstance(t, dict)]
-    msgs += [{"role": "user", "content": rec.get("question")}, {"role": "assistant", "content": rec.get("answer")}]
+    question, context = rec.get("question"), context_of(rec)
+    user = user_content(question, rec["context"]) if context and isinstance(question, str) else question
+    msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": rec.get("answer")}]
     return msgs
 
 
@@ -121,10 +132,12 @@ def llama_factory_entry(fmt: str, file_name: str) -> dict:
 
 
 def to_alpaca(records: list[Record]) -> list[dict]:
-    """``{"instruction", "input", "output"}`` (with ``system`` when set), Alpaca's own field names."""
+    """``{"instruction", "input", "output"}`` (with ``system`` when set), Alpaca's own field names; the
+    passage (``context``) is the ``input``, as it is written."""
     out = []
     for r in records:
-        row: dict = {"instruction": r.get("question"), "input": "", "output": r.get("answer")}
+        row: dict = {"instruction": r.get("question"), "input": r["context"] if context_of(r) else "",
+                     "output": r.get("answer")}
         if r.get("system"):
             row["system"] = r["system"]
         out.append(row)

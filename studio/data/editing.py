@@ -3,6 +3,7 @@
 A large dataset is edited one page (or one search result) at a time. ``view`` picks the record
 indices the editor shows; the editor returns rows tagged with ``ROW`` (the record's index, or None for
 a new row); ``merge_view`` puts them back into the full list, keeping fields the editor does not show.
+A dataset whose records carry a passage also shows and edits it (``columns``); others are unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from studio.data import store
 Record = dict[str, object]
 ROW = "_row"  # hidden column: the record's index in the full list (None/NaN for added rows)
 COLUMNS = ("question", "answer")
+CONTEXT = "context"  # the optional passage: a column of its own when some record has one
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,14 @@ def view(records: list[Record], query: str = "", page: int = 1, page_size: int =
     return View(indices=list(matches[start:start + page_size]), total=len(matches), pages=pages)
 
 
-def editor_rows(records: list[Record], indices: list[int]) -> list[dict]:
-    """The rows the editor shows: question and answer as text, plus the hidden row index."""
-    return [{ROW: i, "question": _as_text(records[i].get("question")), "answer": _as_text(records[i].get("answer"))}
-            for i in indices]
+def columns(records: list[Record]) -> tuple[str, ...]:
+    """The editable columns: question and answer, and the passage when any record has one."""
+    return (*COLUMNS, CONTEXT) if any(CONTEXT in r for r in records if type(r) is dict) else COLUMNS
+
+
+def editor_rows(records: list[Record], indices: list[int], shown: tuple[str, ...] = COLUMNS) -> list[dict]:
+    """The rows the editor shows: the ``shown`` fields as text, plus the hidden row index."""
+    return [{ROW: i, **{c: _as_text(records[i].get(c)) for c in shown}} for i in indices]
 
 
 def _as_text(value: object) -> str:
@@ -70,7 +76,18 @@ def _clean(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def merge_view(records: list[Record], indices: list[int], rows: list[dict]) -> list[Record]:
+def _with_context(rec: Record, old: Record, cell: str) -> Record:
+    """``rec`` with the passage the editor's ``cell`` holds: an emptied cell removes it, an untouched
+    one keeps the value as it was (a non-text value shown as JSON included)."""
+    if _as_text(old.get(CONTEXT)) == cell:
+        return rec
+    if not cell.strip():
+        return {k: v for k, v in rec.items() if k != CONTEXT}
+    return {**rec, CONTEXT: cell}
+
+
+def merge_view(records: list[Record], indices: list[int], rows: list[dict],
+               shown_columns: tuple[str, ...] = COLUMNS) -> list[Record]:
     """The full list after the editor's ``rows`` replace the records at ``indices``.
 
     Rows keep their record's extra fields; records of the view missing from ``rows`` were deleted;
@@ -79,19 +96,23 @@ def merge_view(records: list[Record], indices: list[int], rows: list[dict]) -> l
     shown = set(indices)
     kept: dict[int, Record] = {}
     added: list[Record] = []
+    edit_context = CONTEXT in shown_columns
     for row in rows:
         idx = _row_index(row.get(ROW))
         q, a = _clean(row.get("question")), _clean(row.get("answer"))
+        ctx = _clean(row.get(CONTEXT)) if edit_context else ""
         if idx is not None and idx in shown and idx not in kept:
             old = records[idx]
-            if old.get("question") == q and old.get("answer") == a:
+            same_context = not edit_context or _as_text(old.get(CONTEXT)) == ctx
+            if old.get("question") == q and old.get("answer") == a and same_context:
                 kept[idx] = old
-            elif _as_text(old.get("question")) == q and _as_text(old.get("answer")) == a:
+            elif _as_text(old.get("question")) == q and _as_text(old.get("answer")) == a and same_context:
                 kept[idx] = old  # a non-text value the editor showed as JSON, untouched
             else:
-                kept[idx] = {**old, "question": q, "answer": a}
-        elif q or a:  # a fully blank new row is an accident of the editor, not a record
-            added.append({"question": q, "answer": a})
+                rec = {**old, "question": q, "answer": a}
+                kept[idx] = _with_context(rec, old, ctx) if edit_context else rec
+        elif q or a or ctx.strip():  # a fully blank new row is an accident of the editor, not a record
+            added.append({"question": q, "answer": a, **({CONTEXT: ctx} if ctx.strip() else {})})
     anchor = max(indices) if indices else len(records) - 1
     out: list[Record] = []
     for i, rec in enumerate(records):
@@ -186,13 +207,15 @@ def summary(diff: store.Diff) -> str:
 
 
 def append(records: list[Record], new: list[Record], skip_existing: bool = True) -> tuple[list[Record], int]:
-    """``records`` followed by ``new``; with ``skip_existing``, records already present are left out.
+    """``records`` followed by ``new``; with ``skip_existing``, records already present (the same question,
+    answer and passage) are left out.
 
     Returns the merged list and how many records were skipped.
     """
     if not skip_existing:
         return records + new, 0
-    key = lambda r: (str(r.get("question", "")).strip(), str(r.get("answer", "")).strip())  # noqa: E731
+    key = lambda r: (str(r.get("question", "")).strip(), str(r.get("answer", "")).strip(),  # noqa: E731
+                     str(r.get(CONTEXT) or "").strip())
     seen = {key(r) for r in records}
     out = list(records)
     skipped = 0

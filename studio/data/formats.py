@@ -3,9 +3,10 @@
 Reading happens in two steps so the UI can show a preview and let the user choose fields:
 ``parse(data, filename)`` turns bytes into raw rows (plain dicts, as they are in the file), then
 ``apply_mapping(rows, mapping)`` turns rows into records in the seed format
-(``{"question", "answer", ...extra fields}``). ``guess_mapping(fields)`` proposes a mapping for the
-common instruction formats (Alpaca instruction/input/output, prompt/response, Question/Answer in any
-case). Every problem is a ``DatasetFormatError`` with a one-line message naming the line or record.
+(``{"question", "answer", "context"?, ...extra fields}``). ``guess_mapping(fields)`` proposes a mapping for
+the common instruction formats (Alpaca instruction/input/output, prompt/response, Question/Answer in any
+case, a ``context`` column). Chat records and SQuAD-style rows are flattened to such rows first
+(``studio.data.conversations``, ``studio.data.squad``). Every problem is a ``DatasetFormatError`` with a one-line message naming the line or record.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.data import conversations, validate
+from studio.data import conversations, squad, validate
 from studio.errors import DatasetFormatError
 
 Record = dict[str, object]
@@ -32,7 +33,7 @@ WRAPPER_KEYS = ("data", "rows", "records", "examples", "items", "train")  # {"da
 
 QUESTION_NAMES = ("question", "instruction", "prompt", "query", "q", "input_text", "user")
 ANSWER_NAMES = ("answer", "output", "response", "completion", "a", "target", "assistant")
-CONTEXT_NAMES = ("input", "context")  # Alpaca's optional input, appended to the question
+CONTEXT_NAMES = ("input", "context")  # the passage a question is about: Alpaca's optional input, SQuAD's context
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,14 @@ class Parsed:
     rows: list[dict]  # the file's records as they are, before mapping (chat records already flattened)
     fields: list[str]  # every field name seen, in order of first appearance
     chat: str | None = None  # "messages" or "sharegpt" when the records were conversations
+    squad: str | None = None  # "squad" (the Hub's flat rows) or "squad-nested" (the original JSON file)
 
 
 @dataclass(frozen=True)
 class FieldMap:
     question: str  # field holding the question (Alpaca: "instruction")
     answer: str  # field holding the answer (Alpaca: "output")
-    context: str | None = None  # optional field appended to the question after a blank line (Alpaca: "input")
+    context: str | None = None  # optional field that becomes the record's ``context``, the passage (Alpaca: "input")
 
     @classmethod
     def from_pairs(cls, pairs: list[str], fields: list[str] | None = None) -> FieldMap:
@@ -142,9 +144,14 @@ def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
     if not rows:
         raise DatasetFormatError("The dataset holds no records: it needs at least one question and answer.")
     chat = conversations.kind(rows)
+    shape = None if chat else squad.kind(rows)
     if chat:
         rows = conversations.to_records(rows, chat, turns)
-    return Parsed(format=fmt, rows=rows, fields=_fields(rows), chat=chat)
+    elif shape:
+        rows = squad.to_records(rows, shape)
+        if not rows:
+            raise DatasetFormatError("The SQuAD file holds no questions (every paragraph's qas list is empty).")
+    return Parsed(format=fmt, rows=rows, fields=_fields(rows), chat=chat, squad=shape)
 
 
 def _parse_parquet(data: bytes) -> list[dict]:
@@ -318,35 +325,40 @@ def guess_mapping(fields: list[str]) -> FieldMap | None:
     answer = next((lower[n] for n in ANSWER_NAMES if n in lower), None)
     if question is None or answer is None or question == answer:
         return None
-    context = None
-    if question.lower() == "instruction":
-        context = next((lower[n] for n in CONTEXT_NAMES if n in lower), None)
+    names = CONTEXT_NAMES if question.lower() == "instruction" else ("context",)  # "input" is Alpaca's only
+    context = next((lower[n] for n in names if n in lower), None)
     return FieldMap(question=question, answer=answer, context=context)
 
 
-def apply_mapping(rows: list[dict], mapping: FieldMap) -> list[Record]:
-    """Rows to records: mapped fields become ``question``/``answer``, other fields are kept as they are.
+def _no_context(value: object) -> bool:
+    """A null, empty or blank passage is no passage: the record is left without a ``context``."""
+    return value is None or (type(value) is str and not value.strip())
 
-    A missing field stays missing, so validation can name the record; nothing is invented.
+
+def apply_mapping(rows: list[dict], mapping: FieldMap) -> list[Record]:
+    """Rows to records: mapped fields become ``question``/``answer``/``context``, other fields are kept.
+
+    A missing field stays missing, so validation can name the record; nothing is invented. A null or
+    blank context (Alpaca's ``"input": ""``, an empty CSV cell) is left out rather than kept empty.
     """
     used = {mapping.question, mapping.answer, mapping.context} - {None}
-    plain = mapping.question == "question" and mapping.answer == "answer" and mapping.context is None
+    targets = ("question", "answer", "context") if mapping.context else ("question", "answer")
+    if mapping.question == "question" and mapping.answer == "answer" and mapping.context in (None, "context"):
+        if mapping.context is None:
+            return list(rows)  # the seed format already: the fast path, no copy per record
+        return [{k: v for k, v in row.items() if k != "context"} if _no_context(row.get("context", 0)) else row
+                for row in rows]
     out: list[Record] = []
     for row in rows:
-        if plain:
-            out.append(row)
-            continue
         rec: Record = {}
         if mapping.question in row:
-            q = row[mapping.question]
-            ctx = row.get(mapping.context) if mapping.context else None
-            if isinstance(q, str) and isinstance(ctx, str) and ctx.strip():
-                q = f"{q}\n\n{ctx}"
-            rec["question"] = q
+            rec["question"] = row[mapping.question]
         if mapping.answer in row:
             rec["answer"] = row[mapping.answer]
+        if mapping.context and not _no_context(row.get(mapping.context)):
+            rec["context"] = row[mapping.context]
         for key, value in row.items():
-            if key not in used and key not in ("question", "answer"):
+            if key not in used and key not in targets:
                 rec[key] = value
         out.append(rec)
     return out

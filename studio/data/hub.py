@@ -55,6 +55,13 @@ def dataset_card(records: list[Record], name: str, version: int | None = None, s
     return "\n".join(lines)
 
 
+def table_rows(records: list[Record]) -> list[Record]:
+    """Records with every field any of them has (None where one lacks it): ``Dataset.from_list`` takes
+    its columns from the first record alone, and would drop a ``context`` the first record does not have."""
+    fields = list(dict.fromkeys(k for r in records for k in r))
+    return [r if len(r) == len(fields) else {f: r.get(f) for f in fields} for r in records]
+
+
 def push_to_hub(records: list[Record], repo_id: str, token: str | None, private: bool = True,
                 card: str | None = None) -> str:
     """Upload ``records`` as a dataset repo (Parquet) with ``card`` as its README and return its URL.
@@ -67,7 +74,7 @@ def push_to_hub(records: list[Record], repo_id: str, token: str | None, private:
     from huggingface_hub import constants
 
     with hub_errors(repo_id):
-        Dataset.from_list(records).push_to_hub(repo_id, token=token, private=private)  # Parquet shards
+        Dataset.from_list(table_rows(records)).push_to_hub(repo_id, token=token, private=private)  # Parquet shards
         if card:
             from huggingface_hub import HfApi
 

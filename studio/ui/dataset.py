@@ -44,6 +44,7 @@ class Draft:
     nonce: int = 0  # part of the editor's key: bumped when ``records`` changes under it
     view: tuple = ()  # (search, page) the editor was built for
     flagged: tuple = (None, {})  # (nonce, {record index: its errors}) for the records the editor shows
+    shown: tuple = (None, editing.COLUMNS)  # (nonce, the editable columns): a Context column when some record has one
 
     @property
     def dirty(self) -> bool:
@@ -58,6 +59,12 @@ class Draft:
                     found[p.record - 1] = f"{found[p.record - 1]}; {p.message}" if p.record - 1 in found else p.message
             self.flagged = (self.nonce, found)
         return self.flagged[1]
+
+    def columns(self) -> tuple[str, ...]:
+        """The editor's columns for ``records``, worked out once per editor build (a scan of every record)."""
+        if self.shown[0] != self.nonce:
+            self.shown = (self.nonce, editing.columns(self.records))
+        return self.shown[1]
 
 
 def init() -> None:
@@ -236,8 +243,9 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     st.session_state["dataset.page"] = page  # before the widget exists: keeps it within the page count
     d.view = (query, page, only_fix)
     col_page.number_input(f"Page (of {v.pages})", min_value=1, max_value=v.pages, step=1, key="dataset.page")
-    rows = editing.editor_rows(d.records, v.indices)
-    columns = [editing.ROW, *editing.COLUMNS]
+    shown = d.columns()
+    rows = editing.editor_rows(d.records, v.indices, shown)
+    columns = [editing.ROW, *shown]
     if to_fix:  # read-only: the reason a record cannot be saved yet
         for row in rows:
             row["problem"] = to_fix.get(row[editing.ROW], "")
@@ -250,10 +258,12 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             editing.ROW: None,
             "question": st.column_config.TextColumn("Question", width="large"),
             "answer": st.column_config.TextColumn("Answer", width="large"),
+            editing.CONTEXT: st.column_config.TextColumn("Context", width="large",
+                                                         help="The passage the question is about (optional)"),
             "problem": st.column_config.TextColumn("Problem", width="medium"),
         },
     )
-    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"))
+    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown)
     shown = f"{v.total:,} matching" if query.strip() else f"{len(d.current):,} records"
     st.caption(f"{shown} · page {page} of {v.pages} · editing version {d.base} of {md(info.name)}. "
                "Add a row at the bottom of the table; select rows and press Delete to remove them.")
@@ -354,11 +364,16 @@ def diff_view(diff: store.Diff, title: str) -> None:
         with st.expander(f"Removed ({len(diff.removed)})"):
             st.dataframe(_qa(diff.removed), hide_index=True, width="stretch")
     if diff.edited:
+        pairs = diff.edited[:2000]
+        passages = any(editing.CONTEXT in r for pair in pairs for r in pair)
         with st.expander(f"Edited ({len(diff.edited)})"):
             st.dataframe([{"question before": b.get("question"), "question after": a.get("question"),
-                           "answer before": b.get("answer"), "answer after": a.get("answer")}
-                          for b, a in diff.edited[:2000]], hide_index=True, width="stretch")
+                           "answer before": b.get("answer"), "answer after": a.get("answer"),
+                           **({"context before": b.get(editing.CONTEXT), "context after": a.get(editing.CONTEXT)}
+                              if passages else {})}
+                          for b, a in pairs], hide_index=True, width="stretch")
 
 
 def _qa(records: list[Record]) -> list[dict]:
-    return [{"question": r.get("question"), "answer": r.get("answer")} for r in records[:2000]]
+    shown = editing.columns(records[:2000])
+    return [{c: r.get(c) for c in shown} for r in records[:2000]]

@@ -30,8 +30,9 @@ NONE = "(none)"
 def import_tab(info: store.DatasetInfo | None) -> None:
     st.caption("JSON arrays, JSON Lines, CSV (UTF-8) and Parquet. Field names are matched for you "
                "(question/answer in any case, Alpaca instruction/input/output, prompt/response, "
-               "{\"data\": [...]} wrappers), and chat records (`messages`, ShareGPT `conversations`) become "
-               "questions and answers; change the mapping if the guess is wrong.")
+               "{\"data\": [...]} wrappers), and chat records (`messages`, ShareGPT `conversations`) and SQuAD "
+               "files become questions and answers, with the passage as the Context; change the mapping if the "
+               "guess is wrong.")
     nonce = st.session_state.setdefault("dataset.import.nonce", 0)  # bumped after an import to clear the uploader
     origin = st.radio("From", ["file", "hub"], horizontal=True, key="dataset.import.origin",
                       format_func={"file": "A file", "hub": "A Hugging Face Hub dataset"}.get)
@@ -72,10 +73,11 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         st.error(f"Cannot import {dui.md(source_name)}: {dui.md(cached['error'])}", icon=":material/error:")
         return
     parsed: formats.Parsed = cached["parsed"]
-    chat = {"messages": "chat messages", "sharegpt": "ShareGPT conversations"}.get(parsed.chat or "")
+    chat = {"messages": "chat messages", "sharegpt": "ShareGPT conversations", "squad": "SQuAD rows",
+            "squad-nested": "a SQuAD file"}.get(parsed.chat or parsed.squad or "")
     st.write(f"Read **{len(parsed.rows):,} record{'' if len(parsed.rows) == 1 else 's'}** as {parsed.format.upper()}"
              + (f" ({chat})." if chat else "."))
-    if chat:
+    if parsed.chat:
         st.radio("Conversations with several exchanges", ["first", "every"], key="dataset.import.turns",
                  horizontal=True, format_func={"first": "First exchange only",
                                                "every": "Every exchange as a record (earlier turns kept as history)"}.get)
@@ -133,19 +135,28 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
     a = c2.selectbox("Answer field", fields, key=f"dataset.import.a.{file_id}",
                      index=fields.index(guess.answer) if guess else None)
     ctx_options = [NONE, *fields]
-    ctx = c3.selectbox("Append to question (e.g. Alpaca input)", ctx_options, key=f"dataset.import.c.{file_id}",
-                       index=ctx_options.index(guess.context) if guess and guess.context else 0)
+    ctx = c3.selectbox("Context: the passage (e.g. Alpaca input)", ctx_options, key=f"dataset.import.c.{file_id}",
+                       index=ctx_options.index(guess.context) if guess and guess.context else 0,
+                       help="The text the question is asked about; kept as the record's own Context field.")
     if q is None or a is None:
         st.warning("Choose which fields hold the question and the answer.")
         return None
     if q == a:
         st.warning("The question and the answer must come from different fields.")
         return None
+    if ctx in (q, a):
+        st.warning("The context must come from another field than the question and the answer: choose (none) or "
+                   "another field.")
+        return None
     return formats.FieldMap(question=q, answer=a, context=None if ctx == NONE else ctx)
 
 
 def _preview(records: list[dict], n: int = 20) -> list[dict]:
-    return [{k: (v if isinstance(v, str) else repr(v)) for k, v in r.items()} for r in records[:n]]
+    """The first records as text, question, answer and context (when there is one) first."""
+    first = ("question", "answer", editing.CONTEXT)
+    return [{k: (v if isinstance(v, str) else repr(v))
+             for k, v in [*((f, r[f]) for f in first if f in r), *((k, v) for k, v in r.items() if k not in first)]}
+            for r in records[:n]]
 
 
 def _import_target(info: store.DatasetInfo | None, records: list[dict], filename: str, disabled: bool,

@@ -211,3 +211,47 @@ def test_export_for_fine_tuning_tools_with_a_llama_factory_entry(tmp_path):
     bad = cli("dataset", "export", info.id, "--to", "csv", "--out", str(tmp_path / "x.csv"), "--dataset-info")
     assert bad.returncode == 2 and "LLaMA-Factory reads alpaca, sharegpt or messages" in bad.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+SQUAD_V2 = [{"id": "a1", "title": "Aula", "context": "Meu nome é Marcundes e estou gravando uma aula.",
+             "question": "Qual é o meu nome?", "answers": {"text": ["Marcundes"], "answer_start": [11]}},
+            {"id": "a2", "title": "Aula", "context": "Meu nome é Marcundes e estou gravando uma aula.",
+             "question": "Quantos anos tenho?", "answers": {"text": [], "answer_start": []}}]
+
+
+def test_import_squad_v2_names_the_unanswerable_record_and_skips_it(tmp_path, capsys):
+    src = tmp_path / "squad_v2.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in SQUAD_V2), encoding="utf-8")
+    out = tmp_path / "qa.json"
+    assert main(["dataset", "import", str(src), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: record 2: answer is missing") and len(err.strip().splitlines()) == 1
+    assert main(["dataset", "import", str(src), "--out", str(out), "--skip-invalid"]) == 0
+    assert "skipped record 2: answer is missing" in capsys.readouterr().err
+    assert json.loads(out.read_text(encoding="utf-8")) == [
+        {"question": "Qual é o meu nome?", "answer": "Marcundes", "context": SQUAD_V2[0]["context"], "id": "a1",
+         "title": "Aula"}]
+
+
+def test_validate_a_context_that_is_not_text_exits_2_and_a_missing_answer_span_warns(tmp_path, capsys):
+    src = tmp_path / "qa.json"
+    src.write_text(json.dumps([{"question": "q", "answer": "a", "context": 3}]))
+    assert main(["dataset", "validate", str(src)]) == 2
+    assert capsys.readouterr().err.startswith("error: record 1: context is a number, not text")
+    src.write_text(json.dumps([{"question": "Who?", "answer": "Bea", "context": "Ana wrote it."}]))
+    assert main(["dataset", "validate", str(src)]) == 0
+    assert "warning: record 1: answer does not occur in its context" in capsys.readouterr().err
+
+
+def test_export_alpaca_with_a_context_keeps_it_as_input_with_the_llama_factory_entry(tmp_path, capsys):
+    info = store.create_dataset("Passages", [{"question": "Qual é o meu nome?", "answer": "Marcundes",
+                                              "context": "Meu nome é Marcundes 🎙"}])
+    out = tmp_path / "passages_alpaca.json"
+    assert main(["dataset", "export", info.id, "--to", "alpaca", "--out", str(out), "--dataset-info"]) == 0
+    assert json.loads(out.read_text(encoding="utf-8")) == [
+        {"instruction": "Qual é o meu nome?", "input": "Meu nome é Marcundes 🎙", "output": "Marcundes"}]
+    entry = json.loads((tmp_path / "dataset_info.json").read_text())["passages_alpaca"]
+    assert entry["columns"]["prompt"] == "instruction" and entry["columns"]["query"] == "input"
+    back = tmp_path / "back.json"
+    assert main(["dataset", "import", str(out), "--out", str(back)]) == 0
+    assert json.loads(back.read_text(encoding="utf-8")) == store.load_version(info.id)

@@ -160,13 +160,56 @@ def test_import_alpaca_jsonl_as_a_new_dataset_with_preview():
             {"instruction": "¿Balón?", "input": "", "output": "Tamaño 5 ⚽"}]
     at = _upload(open_page(), "alpaca.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
     assert at.selectbox(key=f"dataset.import.q.{_file_id(at)}").value == "instruction"
-    assert at.tabs[1].dataframe[0].value["question"].tolist() == ["Explain offside\n\nbriefly", "¿Balón?"]
+    preview = at.tabs[1].dataframe[0].value
+    assert preview["question"].tolist() == ["Explain offside", "¿Balón?"]  # the input is the context, not folded in
+    assert preview["context"].tolist()[0] == "briefly"
     at.text_input(key="dataset.import.name.alpaca.jsonl").input("Alpaca set").run()
     at.button(key="dataset.import.create").click().run()
     info = store.find_dataset("Alpaca set")
     assert store.load_version(info.id)[1] == {"question": "¿Balón?", "answer": "Tamaño 5 ⚽"}
     assert at.session_state["dataset.selected"] == info.id
     assert "Imported 2 records into a new dataset" in texts(at.success)[0]
+
+
+def test_an_alpaca_input_imports_as_a_context_column_the_editor_shows_and_edits():
+    rows = [{"instruction": "Qual é o meu nome?", "input": "Meu nome é Marcundes 🎙", "output": "Marcundes"},
+            {"instruction": "¿Balón?", "input": "", "output": "Tamaño 5 ⚽"}]
+    at = _upload(open_page(), "alpaca.json", json.dumps(rows, ensure_ascii=False).encode())
+    assert at.selectbox(key=f"dataset.import.c.{_file_id(at)}").value == "input"
+    at.text_input(key="dataset.import.name.alpaca.json").input("Passages").run()
+    at.button(key="dataset.import.create").click().run()
+    table = at.data_editor[0].value
+    assert list(table.columns[-3:]) == ["question", "answer", "context"]
+    assert table["context"].tolist() == ["Meu nome é Marcundes 🎙", ""]
+    edit(at, edited={1: {"context": "O balão tem tamanho 5."}})
+    at.button(key="dataset.save").click().run()
+    info = store.find_dataset("Passages")
+    assert store.load_version(info.id) == [
+        {"question": "Qual é o meu nome?", "answer": "Marcundes", "context": "Meu nome é Marcundes 🎙"},
+        {"question": "¿Balón?", "answer": "Tamaño 5 ⚽", "context": "O balão tem tamanho 5."}]
+    # the answer is not in that passage: saved, with the warning on the Check tab
+    assert "1 warning" in texts(at.success)[0]
+
+
+def test_a_squad_file_previews_its_passages_and_names_the_unanswerable_question():
+    nested = {"version": "v2.0", "data": [{"title": "Laws", "paragraphs": [{"context": "Eleven players per side ⚽.", "qas": [
+        {"id": "q1", "question": "How many players?", "answers": [{"text": "Eleven", "answer_start": 0}]},
+        {"id": "q2", "question": "Who wins?", "answers": [], "is_impossible": True}]}]}]}
+    at = _upload(open_page(), "dev-v2.0.json", json.dumps(nested, ensure_ascii=False).encode())
+    tab = at.tabs[1]
+    assert "as JSON (a SQuAD file)" in " ".join(m.value for m in tab.markdown)
+    assert tab.dataframe[0].value["context"].tolist() == ["Eleven players per side ⚽."] * 2
+    listed = [(r["record"], r["problem"]) for d in tab.dataframe if "problem" in d.value.columns
+              for r in d.value.to_dict("records")]
+    assert [n for n, _ in listed] == [2] and listed[0][1].startswith("answer is missing")
+    assert at.radio(key="dataset.import.invalid").value == "skip"
+
+
+def test_a_dataset_without_passages_has_no_context_column():
+    info = store.create_dataset("Plain", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert "context" not in at.data_editor[0].value.columns
 
 
 def _file_id(at: AppTest) -> str:

@@ -74,3 +74,33 @@ def test_rebase_applies_my_edits_on_their_newer_version():
     assert merged == [{"question": "theirs", "answer": "added"}, {"question": "q0", "answer": "a0"},
                       {"question": "q1", "answer": "mine"}, {"question": "q2", "answer": "theirs"},
                       {"question": "q4", "answer": "a4"}, {"question": "new", "answer": "mine too"}]
+
+
+PASSAGES = [{"question": "Who?", "answer": "Ana", "context": "Ana wrote it ✍"}, {"question": "Old?", "answer": "Yes"}]
+
+
+def test_the_passage_is_a_column_only_when_a_record_has_one():
+    assert editing.columns(RECS) == ("question", "answer")
+    assert editing.columns(PASSAGES) == ("question", "answer", "context")
+    assert editing.editor_rows(PASSAGES, [0, 1], editing.columns(PASSAGES)) == [
+        {editing.ROW: 0, "question": "Who?", "answer": "Ana", "context": "Ana wrote it ✍"},
+        {editing.ROW: 1, "question": "Old?", "answer": "Yes", "context": ""}]
+
+
+def test_merge_view_edits_adds_and_clears_the_passage():
+    shown = editing.columns(PASSAGES)
+    rows = editing.editor_rows(PASSAGES, [0, 1], shown)
+    rows[0]["context"] = ""  # cleared: the record has no passage any more
+    rows[1]["context"] = "Old laws, 1863."
+    rows.append({editing.ROW: None, "question": "New?", "answer": "Now", "context": "Now and then."})
+    out = editing.merge_view(PASSAGES, [0, 1], rows, shown)
+    assert out == [{"question": "Who?", "answer": "Ana"}, {"question": "Old?", "answer": "Yes", "context": "Old laws, 1863."},
+                   {"question": "New?", "answer": "Now", "context": "Now and then."}]
+    untouched = editing.merge_view(PASSAGES, [0, 1], editing.editor_rows(PASSAGES, [0, 1], shown), shown)
+    assert untouched[0] is PASSAGES[0] and untouched[1] is PASSAGES[1]  # no empty context forced on the old record
+
+
+def test_append_keeps_the_same_question_about_another_passage():
+    merged, skipped = editing.append(PASSAGES, [{"question": "Who?", "answer": "Ana", "context": "Ana sang it."},
+                                                {"question": "Old?", "answer": "Yes"}])
+    assert skipped == 1 and merged[-1]["context"] == "Ana sang it."

@@ -45,7 +45,7 @@ def test_alpaca_maps_instruction_input_output_and_keeps_extra_fields():
     mapping = formats.guess_mapping(parsed.fields)
     assert mapping == formats.FieldMap("instruction", "output", "input")
     assert formats.apply_mapping(parsed.rows, mapping) == [
-        {"question": "Explain offside\n\nin two lines", "answer": "…", "id": 7},
+        {"question": "Explain offside", "answer": "…", "context": "in two lines", "id": 7},
         {"question": "Name the ball size", "answer": "Size 5"},
     ]
 
