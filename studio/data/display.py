@@ -19,6 +19,14 @@ def text_block(text: str, prefix_html: str = "") -> str:
     return f'<div style="white-space: pre-wrap; margin-bottom: 1rem">{prefix_html}{body}</div>'
 
 
+def highlighted_block(pieces: list[tuple[str, bool]]) -> str:
+    """A passage as one literal HTML block with its highlighted pieces in ``<mark>`` (``True`` pieces,
+    as ``studio.chat.passage.segments`` gives them); every piece is escaped, so the passage is never markup."""
+    body = "".join(f"<mark>{html.escape(t)}</mark>" if hl else html.escape(t) for t, hl in pieces)
+    body = body.replace("\r\n", "\n").replace("\n", "<br>")
+    return f'<div style="white-space: pre-wrap; margin-bottom: 1rem">{body}</div>'
+
+
 def html_block(trusted_html: str) -> str:
     """Already-escaped HTML (``diff_html``'s) as one block, so Markdown never parses inside it."""
     return f'<div style="margin-bottom: 1rem">{trusted_html}</div>'
