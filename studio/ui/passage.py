@@ -192,7 +192,7 @@ class PassageTask(Task):
         return backend.answer(self.question, self.context, self.params, stop=self.stop)
 
     def failure_message(self, exc: BaseException) -> str:
-        return f"{self.label}: {type(exc).__name__}: {str(exc)[:200]}"
+        return f"{self.label}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"  # one line
 
 
 def ask(question: str, context: str, specs: list[BackendSpec], system: str, params: ChatParams) -> bool:

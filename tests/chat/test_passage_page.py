@@ -12,7 +12,9 @@ from chat_servers import QAServer
 from qa_models import NAME, QUESTION
 from streamlit.testing.v1 import AppTest
 
+from studio.chat import passage
 from studio.data import store
+from studio.data.display import highlighted_block
 from studio.ui.passage import PASSAGE, RUN
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +54,15 @@ def ask(at: AppTest, context: str, question: str = QUESTION, wait: float = 120) 
 
 def highlighted(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown if "<mark>" in m.value]
+
+
+def test_every_piece_of_a_highlighted_passage_is_escaped():
+    text = "<img src=x> [link](http://a.b)\n\nMeu nome é Marcundes & *co*"
+    start = text.index(NAME)
+    block = highlighted_block(passage.segments(text, start, start + len(NAME)))
+    assert block.count("<mark>") == 1 and f"<mark>{NAME}</mark>" in block
+    assert "&lt;img src=x&gt;" in block and "<img" not in block and "\n" not in block  # no blank line ends the block
+    assert highlighted_block(passage.segments(text, None, None)).count("<mark>") == 0  # not found: nothing marked
 
 
 def test_a_local_extractive_model_beside_a_generative_one(trained_qa: Path, tiny_gpt2: Path, offline):
