@@ -1,41 +1,57 @@
-"""Chat: a local model or any API model, streamed; two models side by side in compare mode."""
+"""Chat: a local model or any API model, streamed; two models side by side in compare mode; or a
+question over a passage, answered by an extractive and a generative model side by side."""
 
 import streamlit as st
 
 from studio import device, ui
 from studio.ui import chat as chat_ui
+from studio.ui import passage as passage_ui
 
 ui.page_setup("Chat")
 chat_ui.init()
+passage_ui.init()
 chat_ui.collect_finished()
-busy = chat_ui.streaming()
+busy = chat_ui.streaming() or passage_ui.running()
 
 with st.sidebar:
+    mode = passage_ui.mode_switch(busy)
     st.header("Model")
-    spec = chat_ui.backend_picker("a", busy)
+    pick = chat_ui.backend_picker if mode == passage_ui.CONVERSATION else passage_ui.model_slot
+    spec = pick("a", busy)
     compare = st.toggle("Compare with a second model", key="chat.compare", disabled=busy)
     spec_b = None
     if compare:
         st.subheader("Second model")
-        spec_b = chat_ui.backend_picker("b", busy)
-    chat_ui.token_fields([spec, spec_b])
-    with st.expander("System prompt", expanded=True):
+        spec_b = pick("b", busy)
+    (chat_ui.token_fields if mode == passage_ui.CONVERSATION else passage_ui.token_fields)([spec, spec_b])
+    with st.expander("System prompt", expanded=mode == passage_ui.CONVERSATION):
         system = chat_ui.system_prompt(busy)
     with st.expander("Sampling"):
         params = chat_ui.params_panel(busy)
     chat_ui.local_models_panel()
 
 st.title("Chat")
-st.caption("Streamed answers from a local model or an API model. Compare mode sends each question to two models.")
 if device.capabilities().api_only:
     st.caption(device.capabilities().note())
-
-chat_ui.history()
-if busy:
-    chat_ui.live_answers()
-
 specs = [s for s in (spec, spec_b if compare else None) if s is not None]
 ready = params is not None and spec is not None and (not compare or spec_b is not None)
+
+if mode == passage_ui.PASSAGE:
+    st.caption("Ask about a passage: an extractive model picks the answer's span (with its score), a generative "
+               "one answers with the passage in its prompt. Compare mode asks both.")
+    passage_ui.record_picker(busy)
+    context, question = passage_ui.passage_inputs(busy)
+    if st.button("Ask", type="primary", icon=":material/search:", key="chat.passage.ask", disabled=busy or not ready):
+        if passage_ui.ask(question, context, specs, system, params):
+            st.rerun()
+    passage_ui.answers()
+    st.stop()
+
+st.caption("Streamed answers from a local model or an API model. Compare mode sends each question to two models.")
+chat_ui.history()
+if chat_ui.streaming():
+    chat_ui.live_answers()
+
 question = st.chat_input("Ask something", disabled=busy or not ready, key="chat.input")
 if question and ready:
     chat_ui.ask(question, system, specs, params)

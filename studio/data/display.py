@@ -19,17 +19,12 @@ def text_block(text: str, prefix_html: str = "") -> str:
     return f'<div style="white-space: pre-wrap; margin-bottom: 1rem">{prefix_html}{body}</div>'
 
 
-def passage_block(text: str, start: int | None, end: int | None, prefix_html: str = "") -> str:
-    """A passage as one literal HTML block with ``text[start:end]`` (an answer's span) marked; no mark when
-    the span is None or does not fit the text. Every piece is escaped: the passage never becomes markup."""
-    if start is None or end is None or not 0 <= start < end <= len(text):
-        return text_block(text, prefix_html)
-
-    def esc(piece: str) -> str:
-        return html.escape(piece).replace("\r\n", "\n").replace("\n", "<br>")
-
-    body = f"{esc(text[:start])}<mark>{esc(text[start:end])}</mark>{esc(text[end:])}"
-    return f'<div style="white-space: pre-wrap; margin-bottom: 1rem">{prefix_html}{body}</div>'
+def highlighted_block(pieces: list[tuple[str, bool]]) -> str:
+    """A passage as one literal HTML block with its highlighted pieces in ``<mark>`` (``True`` pieces,
+    as ``studio.chat.passage.segments`` gives them); every piece is escaped, so the passage is never markup."""
+    body = "".join(f"<mark>{html.escape(t)}</mark>" if hl else html.escape(t) for t, hl in pieces)
+    body = body.replace("\r\n", "\n").replace("\n", "<br>")
+    return f'<div style="white-space: pre-wrap; margin-bottom: 1rem">{body}</div>'
 
 
 def html_block(trusted_html: str) -> str:

@@ -21,6 +21,10 @@ Key = tuple[str, "str | None"]
 
 _locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
+_one_load = threading.Lock()
+"""One model loads at a time in a process: transformers' ``from_pretrained`` builds the model under
+process-wide state (the meta device, the default dtype), so two loads in two threads at once break
+each other ("Cannot copy out of meta tensor"). Compare mode with two local models loads them in turn."""
 
 
 def model_lock(model: Any) -> threading.Lock:
@@ -64,7 +68,8 @@ class ModelCache:
                 if key in self._models:
                     return self._models[key]
             try:
-                loaded = self._loader(key[0], quantization, token)
+                with _one_load:
+                    loaded = self._loader(key[0], quantization, token)
             finally:
                 with self._lock:
                     self._loading.pop(key, None)

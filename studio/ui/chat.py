@@ -139,12 +139,14 @@ def local_models_panel() -> None:
 
     st.caption(f"{memory_summary()}. Loaded: {len(loaded)} of at most {ui.model_cache().max_models} models.")
     for i, lm in enumerate(loaded):
+        # A chat model (loading.LoadedModel) or an extractive one (extractive.LoadedQA, spec "qa:<model>").
+        spec, what = (lm.ref.spec, lm.quantization or lm.dtype) if hasattr(lm, "ref") else (lm.spec, "extractive")
         c1, c2 = st.columns([4, 1])
-        c1.caption(f"{lm.ref.spec} · {lm.device} · {lm.quantization or lm.dtype}")
+        c1.caption(f"{ui.md(spec)} · {lm.device} · {what}")
         for note in lm.notes:
             c1.caption(note)
         if c2.button("Unload", key=f"chat.unload.{i}", disabled=streaming()):
-            cache.unload(lm.ref.spec)
+            cache.unload(spec)
             st.rerun()
 
 

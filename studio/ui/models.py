@@ -83,6 +83,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
         st.caption(entry.origin.capitalize())
     c1, c2, c3 = st.columns(3)
     if c1.button("Chat with it", icon=":material/chat:", key="models.chat"):
+        st.session_state["chat.mode"] = "Conversation"  # studio.ui.passage.CONVERSATION: the page may be in passage mode
         st.session_state["chat.a.kind"] = "local"
         st.session_state["chat.a.model"] = spec
         st.switch_page("pages/4_Chat.py")

@@ -173,6 +173,27 @@ def test_model_cache_is_bounded_shared_and_unloadable(tiny_gpt2, tiny_phi3, offl
     assert cache.unload() == 1 and cache.loaded() == []
 
 
+def test_two_different_models_asked_at_once_both_load(tiny_gpt2, trained_qa, offline):
+    """Compare mode with two local models: loading both at once in two threads used to fail with
+    "Cannot copy out of meta tensor" (transformers' loading is process-wide state); the cache loads them in turn."""
+    from studio.models.cache import ModelCache
+
+    cache, errors = ModelCache(), []
+
+    def load(spec: str) -> None:
+        try:
+            cache.get(spec)
+        except Exception as exc:  # what the thread would have shown the user
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=load, args=(s,)) for s in (str(tiny_gpt2), f"qa:{trained_qa}")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and len(cache.loaded()) == 2
+
+
 def test_a_hub_model_offline_says_what_works_in_chat(offline):
     from studio.chat.local import load_for_chat
     from studio.errors import ModelLoadError

@@ -1,0 +1,277 @@
+"""The Chat page's "question over a passage" mode: a passage (pasted, or a dataset record's context),
+a question, and one or two models (extractive or generative) answering side by side.
+
+Each model answers in a ``studio.tasks.Task`` (a local model may take minutes to load); a fragment
+polls them, so a click meanwhile loses nothing. An answer is shown with its span highlighted in the
+passage: every piece of the passage is HTML-escaped (``display.highlighted_block``), never markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from studio import device, ui
+from studio.chat import BackendSpec, ChatParams, passage
+from studio.data import store
+from studio.data.display import highlighted_block
+from studio.errors import StudioError
+from studio.models import extractive, loading
+from studio.tasks import Task
+from studio.ui import chat as chat_ui
+from studio.ui import models as models_ui
+
+CONVERSATION, PASSAGE = "Conversation", "Question over a passage"
+MODES = (CONVERSATION, PASSAGE)
+EXTRACTIVE, GENERATIVE = "Extractive", "Generative"
+WHERE = {"local": "Local model", "provider": "Hugging Face Inference Providers"}
+QA_PROVIDERS = ["hf-inference", "auto"] + [p for p in chat_ui.PROVIDERS if p not in ("auto", "hf-inference")]
+MAX_RECORDS = 1000  # records with a context offered from one dataset: a picker, not a browser
+RUN = "chat.passage.run"  # {"question", "context", "tasks"}: the last question asked and its answers
+
+STATE = {
+    "chat.mode": CONVERSATION,
+    "chat.passage.text": "",
+    "chat.passage.question": "",
+    RUN: None,
+}
+
+
+def init() -> None:
+    ui.init_state(STATE)
+
+
+def mode_switch(disabled: bool) -> str:
+    return st.radio("Mode", MODES, key="chat.mode", horizontal=True, disabled=disabled,
+                    help="Question over a passage: the answer is looked for in a text you give.")
+
+
+def running() -> bool:
+    run = st.session_state.get(RUN)
+    return bool(run) and any(not t.done for t in run["tasks"])
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+def _qa_default() -> tuple[str, str | None]:
+    """The tutorial's extractive model where it can be loaded; else nothing, with one line saying why."""
+    model = extractive.EXAMPLE_MODEL
+    if loading.hub_reachable() or loading.in_hub_cache(model):
+        return model, None
+    return "", (f"{model} cannot be downloaded here (no network) and is not in the local cache: type a local "
+                "question-answering model folder, or use Hugging Face Inference Providers.")
+
+
+def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
+    """One model for ``slot`` ("a" or "b"): extractive (local or hosted) or generative (any chat backend)."""
+    key = f"chat.passage.{slot}"
+    task = st.radio("Answers by", (EXTRACTIVE, GENERATIVE), index=0 if slot == "a" else 1, key=f"{key}.task",
+                    horizontal=True, disabled=disabled,
+                    help="Extractive: the model picks a span of the passage, with a score. Generative: a chat model "
+                         "is asked the question with the passage.")
+    if task == GENERATIVE:
+        return chat_ui.backend_picker(f"passage.{slot}", disabled)
+    wheres = list(WHERE) if chat_ui.local_available() else ["provider"]
+    if st.session_state.get(f"{key}.where") not in wheres:
+        st.session_state.pop(f"{key}.where", None)
+    where = st.selectbox("Backend", wheres, format_func=WHERE.get, key=f"{key}.where", disabled=disabled,
+                         help=None if chat_ui.local_available() else device.capabilities().note())
+    try:
+        if where == "local":
+            default, why = _qa_default()
+            model = models_ui.model_picker(f"{key}.qa_model", "Extractive model", default, disabled=disabled,
+                                           help="A question-answering model: a Hub id or a local folder whose "
+                                                "config is *ForQuestionAnswering.")
+            if why and not model:
+                st.caption(why)
+                return None
+            return BackendSpec(kind="local", model=model or "", task="extractive")
+        model = st.text_input("Model id", extractive.EXAMPLE_MODEL, key=f"{key}.hub_model", disabled=disabled)
+        provider = st.selectbox("Provider", QA_PROVIDERS, key=f"{key}.provider", accept_new_options=True,
+                                disabled=disabled)
+        url = st.text_input("Endpoint URL (optional)", "", key=f"{key}.endpoint", disabled=disabled,
+                            help="A dedicated Inference Endpoint (or any server) taking the question-answering "
+                                 "request; empty: Inference Providers by model id.")
+        return BackendSpec(kind="provider", model=model, provider=provider or "auto", base_url=url.strip(),
+                           task="extractive")
+    except StudioError as exc:
+        ui.show_error(exc)
+        return None
+
+
+def token_fields(specs: list[BackendSpec | None]) -> None:
+    """The conversation mode's fields, plus the API key for an endpoint URL that is not Hugging Face's
+    (which never gets the Hugging Face token: ``passage.token_for``)."""
+    chat_ui.token_fields(specs)
+    kinds = {s.kind for s in specs if s is not None}
+    foreign = [s for s in specs if s is not None and s.kind == "provider" and s.base_url and not passage.hf_host(s.base_url)]
+    if foreign and "openai" not in kinds:  # the openai kind already shows the same field
+        ui.secret_field("API key (optional)", "chat.api_key",
+                        help="For an endpoint that needs one. The Hugging Face token is never sent to a URL that "
+                             "is not Hugging Face's. Kept in this session only.")
+
+
+# --- the passage ----------------------------------------------------------------------------------
+
+@st.cache_data(ttl=10, show_spinner=False, max_entries=16)
+def _context_records(dataset_id: str, sha256: str) -> list[dict[str, str]]:
+    """The latest version's records that have a non-empty context (``sha256`` keys the cache by version)."""
+    out = []
+    for rec in store.load_version(dataset_id):
+        context = rec.get("context")
+        if isinstance(context, str) and context.strip():
+            out.append({"question": str(rec.get("question") or ""), "context": context})
+            if len(out) >= MAX_RECORDS:
+                break
+    return out
+
+
+def _datasets_with_context() -> dict[str, tuple[str, list[dict[str, str]]]]:
+    found = {}
+    for info in store.list_datasets():
+        if info.latest is None:
+            continue
+        try:
+            records = _context_records(info.id, info.latest.sha256)
+        except (StudioError, OSError, ValueError):
+            continue  # a dataset being rewritten: not offered this time
+        if records:
+            found[info.id] = (info.name, records)
+    return found
+
+
+def record_picker(disabled: bool) -> None:
+    """Pick a dataset record: its context fills the passage, its question the question."""
+    found = _datasets_with_context()
+    if not found:
+        st.caption("No dataset in the workspace has records with a context (a passage): paste one below.")
+        return
+
+    def fill() -> None:
+        dataset_id, i = st.session_state.get("chat.passage.dataset"), st.session_state.get("chat.passage.record")
+        if dataset_id in found and i is not None:
+            rec = found[dataset_id][1][i]
+            st.session_state["chat.passage.text"] = rec["context"]
+            st.session_state["chat.passage.question"] = rec["question"]
+
+    c1, c2 = st.columns([1, 2])
+    dataset_id = c1.selectbox("Dataset", list(found), format_func=lambda d: found[d][0], key="chat.passage.dataset",
+                              disabled=disabled, help="Datasets whose records carry a context (latest version).")
+    records = found[dataset_id][1] if dataset_id in found else []
+    if st.session_state.get("chat.passage.record") is not None and st.session_state["chat.passage.record"] >= len(records):
+        st.session_state.pop("chat.passage.record")
+    c2.selectbox("Record", range(len(records)), index=None, key="chat.passage.record", on_change=fill, disabled=disabled,
+                 format_func=lambda i: f"{i + 1}. {records[i]['question'][:100]}", placeholder="choose a record",
+                 help=f"Records with a context (the first {MAX_RECORDS} at most).")
+
+
+def passage_inputs(disabled: bool) -> tuple[str, str]:
+    context = st.text_area("Passage", key="chat.passage.text", height=180, disabled=disabled,
+                           placeholder="Paste the text the question is about.")
+    question = st.text_input("Question", key="chat.passage.question", disabled=disabled,
+                             placeholder="What to look for in the passage")
+    return context, question
+
+
+# --- asking and answering -------------------------------------------------------------------------
+
+class PassageTask(Task):
+    """One model's answer: build (load) the backend, then ask it; the result is a ``PassageAnswer``."""
+
+    def __init__(self, spec: BackendSpec, token: str | None, system: str, question: str, context: str,
+                 params: ChatParams):
+        super().__init__(spec.label)
+        self.spec, self._token, self.system = spec, token, system
+        self.question, self.context, self.params = question, context, params
+        self.phase = "loading"
+
+    def work(self) -> passage.PassageAnswer:
+        backend = passage.make_passage_backend(self.spec, self._token, system=self.system)
+        self.phase = "answering"
+        return backend.answer(self.question, self.context, self.params, stop=self.stop)
+
+    def failure_message(self, exc: BaseException) -> str:
+        return f"{self.label}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"  # one line
+
+
+def ask(question: str, context: str, specs: list[BackendSpec], system: str, params: ChatParams) -> bool:
+    """Start one answer per model; an empty passage or question is refused in one line and nothing is sent."""
+    try:
+        extractive.check_passage(question, context)
+    except StudioError as exc:
+        ui.show_error(exc)
+        return False
+    hf, key = ui.hf_token(), st.session_state.get("chat.api_key") or None
+    tasks = [PassageTask(s, passage.token_for(s, hf, key), system, question.strip(), context, params).start()
+             for s in specs]
+    st.session_state[RUN] = {"question": question.strip(), "context": context, "tasks": tasks}
+    return True
+
+
+def _caption(ans: passage.PassageAnswer) -> str:
+    parts = [f"score {ans.score:.2f}" if ans.score is not None else ""]
+    if not ans.extractive:
+        parts.append("found in the passage" if ans.found else "not found in the passage")
+    elif not ans.found:
+        parts.append("not found in the passage")  # a hosted span whose text the passage does not hold
+    stats = ans.stats
+    if stats is not None and stats.ended is not None:
+        parts.append(f"{stats.ended - stats.started:.2f} s")
+        if not ans.extractive and stats.tokens:
+            parts.append(f"{stats.tokens} tokens")
+        if stats.retries:
+            parts.append(f"{stats.retries} retries")
+    return " · ".join(p for p in parts if p)
+
+
+def _one(task: PassageTask, context: str) -> None:
+    with st.container(border=True):
+        st.caption(ui.md(task.label))
+        if not task.done:
+            st.caption("Loading the model…" if task.phase == "loading" else "Answering…")
+            return
+        if task.error:
+            ui.show_error(task.error)
+            return
+        ans: passage.PassageAnswer | None = task.result
+        if ans is None:
+            st.caption("Stopped.")
+            return
+        ui.show_text(ans.text or "(no answer)")
+        st.caption(_caption(ans))
+        st.markdown(highlighted_block(passage.segments(context, ans.start, ans.end)), unsafe_allow_html=True)
+
+
+def _show(run: dict[str, Any]) -> None:
+    st.markdown(f"**Question:** {ui.md(run['question'])}")
+    tasks = run["tasks"]
+    cols = st.columns(len(tasks)) if len(tasks) > 1 else [st.container()]
+    for col, task in zip(cols, tasks):
+        with col:
+            _one(task, run["context"])
+
+
+@st.fragment(run_every=chat_ui.POLL_S)
+def live_answers() -> None:
+    """Redraw the answers while any is coming; when all are in, rerun the page (the inputs come back)."""
+    run = st.session_state.get(RUN)
+    if not run:
+        return
+    if all(t.done for t in run["tasks"]):
+        st.rerun()
+    _show(run)
+    if st.button("Stop", icon=":material/stop_circle:", key="chat.passage.stop"):
+        for t in run["tasks"]:
+            t.cancel()
+
+
+def answers() -> None:
+    """The last question's answers: polled while they come, then as they are."""
+    run = st.session_state.get(RUN)
+    if not run:
+        return
+    if running():
+        live_answers()
+    else:
+        _show(run)

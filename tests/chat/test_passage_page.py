@@ -1,0 +1,119 @@
+"""The Chat page's "question over a passage" mode through AppTest: a local extractive model beside a
+generative one, a dataset record's context, the hosted extractive service (its loopback stand-in),
+refusals and one-line errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from chat_servers import QAServer
+from qa_models import NAME, QUESTION
+from streamlit.testing.v1 import AppTest
+
+from studio.chat import passage
+from studio.data import store
+from studio.data.display import highlighted_block
+from studio.ui.passage import PASSAGE, RUN
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = str(REPO / "pages" / "4_Chat.py")
+CONTEXT = f"Meu nome é {NAME} e estou gravando uma aula sobre <Hugging Face> & *modelos*."
+MARKED = f"<mark>{NAME}</mark>"
+
+
+@pytest.fixture(scope="module")
+def qa_server():
+    with QAServer().running() as server:
+        yield server
+
+
+def page(**state) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.session_state["chat.mode"] = PASSAGE
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception
+    return at
+
+
+def ask(at: AppTest, context: str, question: str = QUESTION, wait: float = 120) -> None:
+    at.text_area(key="chat.passage.text").set_value(context)
+    at.text_input(key="chat.passage.question").set_value(question)
+    at.button(key="chat.passage.ask").click().run()
+    deadline = time.time() + wait
+    while at.session_state[RUN] and any(not t.done for t in at.session_state[RUN]["tasks"]) and time.time() < deadline:
+        assert at.button(key="chat.passage.ask").disabled  # no second question while one is answered
+        time.sleep(0.2)
+        at.run()
+    at.run()
+    assert not at.exception
+
+
+def highlighted(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if "<mark>" in m.value]
+
+
+def test_every_piece_of_a_highlighted_passage_is_escaped():
+    text = "<img src=x> [link](http://a.b)\n\nMeu nome é Marcundes & *co*"
+    start = text.index(NAME)
+    block = highlighted_block(passage.segments(text, start, start + len(NAME)))
+    assert block.count("<mark>") == 1 and f"<mark>{NAME}</mark>" in block
+    assert "&lt;img src=x&gt;" in block and "<img" not in block and "\n" not in block  # no blank line ends the block
+    assert highlighted_block(passage.segments(text, None, None)).count("<mark>") == 0  # not found: nothing marked
+
+
+def test_a_local_extractive_model_beside_a_generative_one(trained_qa: Path, tiny_gpt2: Path, offline):
+    at = page(**{"chat.passage.a.qa_model": str(trained_qa), "chat.compare": True,
+                 "chat.passage.b.model": str(tiny_gpt2)})
+    at.slider(key="chat.max_new_tokens").set_value(16).run()
+    ask(at, CONTEXT)
+    first, second = at.session_state[RUN]["tasks"]
+    assert first.state == "done" and first.result.text == NAME, first.error
+    assert second.state == "done" and not second.result.extractive, second.error
+    marked = highlighted(at)
+    assert len(marked) == 1 and MARKED in marked[0]  # the span, inside the passage
+    assert "&lt;Hugging Face&gt; &amp; *modelos*" in marked[0]  # the rest of the passage escaped, never markup
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("score 0.") for c in captions)
+    assert any(("not found in the passage" in c) or ("found in the passage" in c) for c in captions)
+    assert not at.button(key="chat.passage.ask").disabled
+
+
+def test_an_empty_passage_is_refused_in_one_line(trained_qa: Path, offline):
+    at = page(**{"chat.passage.a.qa_model": str(trained_qa)})
+    at.text_input(key="chat.passage.question").set_value(QUESTION)
+    at.button(key="chat.passage.ask").click().run()
+    assert [e.value for e in at.error] == ["The passage is empty: paste the text the question is about."]
+    assert at.session_state[RUN] is None  # nothing was sent
+
+
+def test_picking_a_record_fills_the_passage_and_the_question(offline):
+    store.create_dataset("Aulas", [{"question": "No context here", "answer": "x"},
+                                   {"question": QUESTION, "answer": NAME, "context": CONTEXT}])
+    at = page()
+    record = at.selectbox(key="chat.passage.record")
+    assert record.options == [f"1. {QUESTION}"]  # only the records with a context
+    record.set_value(0).run()
+    assert at.text_area(key="chat.passage.text").value == CONTEXT
+    assert at.text_input(key="chat.passage.question").value == QUESTION
+
+
+def test_the_hosted_extractive_model_and_a_failing_one_side_by_side(qa_server: QAServer, offline):
+    at = page(**{"chat.compare": True, "chat.passage.a.where": "provider", "chat.passage.b.task": "Extractive",
+                 "chat.passage.b.where": "provider", "auth.hf_token": "hf_passagepagesecret123"})
+    at.text_input(key="chat.passage.a.endpoint").set_value(qa_server.url("qa")).run()
+    at.text_input(key="chat.passage.b.endpoint").set_value(qa_server.url("unauthorized")).run()
+    ask(at, CONTEXT)
+    assert MARKED in highlighted(at)[0]
+    assert any(c.value.startswith("score 0.97") for c in at.caption)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "rejected (401)" in errors[0]  # the other model's answer is still shown
+    assert all("authorization" not in h for h in qa_server.headers[-2:])  # the HF token never went to that URL
+
+
+def test_api_mode_offers_no_local_extractive_model(api_mode):
+    at = page()
+    assert at.selectbox(key="chat.passage.a.where").options == ["Hugging Face Inference Providers"]

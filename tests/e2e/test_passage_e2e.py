@@ -1,0 +1,51 @@
+"""The Chat page's "question over a passage" mode in a real Chromium: paste a passage, ask, and see the
+answer's span highlighted inside it (the tiny extractive model trained to answer the tutorial's question)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qa_models import NAME, QUESTION
+
+from tests.e2e.conftest import REPO, assert_no_exception, open_page, start_studio, stop_studio, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+CONTEXT = f"Meu nome é {NAME} e estou gravando uma aula sobre <b>Hugging Face</b>."
+
+
+@pytest.fixture
+def studio(tmp_path: Path):
+    """The studio offline (local models only), importing this checkout's code."""
+    s = start_studio(tmp_path / "studio-home", tmp_path / "streamlit.log", env={"PYTHONPATH": str(REPO)})
+    yield s
+    stop_studio(s)
+
+
+def test_paste_a_passage_ask_and_see_the_span_highlighted(page, studio, trained_qa: Path):
+    open_page(page, studio, "Chat")
+    page.get_by_text("Question over a passage", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("cannot be downloaded here (no network)").first.wait_for()  # why there is no default
+    assert page.get_by_role("button", name="Ask").is_disabled()
+    box = page.get_by_label("Extractive model", exact=True)
+    box.fill(str(trained_qa))
+    box.press("Enter")
+    wait_idle(page)
+    page.get_by_label("Passage", exact=True).fill(CONTEXT)
+    question = page.get_by_label("Question", exact=True)
+    question.fill(QUESTION)
+    question.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Ask").click()
+    mark = page.locator("mark", has_text=NAME)
+    mark.wait_for(timeout=120_000)
+    assert mark.inner_text() == NAME
+    passage_shown = mark.locator("xpath=..")
+    assert "<b>Hugging Face</b>" in passage_shown.inner_text()  # the passage as typed, never markup
+    assert passage_shown.locator("b").count() == 0
+    page.get_by_text("score 0.").first.wait_for()
+    wait_idle(page)
+    assert not page.get_by_role("button", name="Ask").is_disabled()
+    assert_no_exception(page)
