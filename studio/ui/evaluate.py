@@ -358,6 +358,7 @@ def drill_down(result: dict, rows: list[dict], labels: list[str]) -> None:
 
 def passage_view(row: dict, labels: list[str]) -> None:
     """The question's passage, once per model that answered, with that model's answer marked where it occurs."""
+    from studio.chat import passage
     from studio.data import display
 
     spans = row.get("spans") or {}
@@ -371,7 +372,8 @@ def passage_view(row: dict, labels: list[str]) -> None:
         where = "found in the passage" if span.get("start") is not None else "not found in the passage"
         with col:
             st.caption(f"{ui.md(label)}: {where}{score}")
-            st.markdown(display.passage_block(row["context"], span.get("start"), span.get("end")), unsafe_allow_html=True)
+            pieces = passage.segments(row["context"], span.get("start"), span.get("end"))
+            st.markdown(display.highlighted_block(pieces), unsafe_allow_html=True)
 
 
 def exports(result: dict) -> None:
