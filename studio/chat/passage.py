@@ -122,9 +122,25 @@ class OverPassage:
         msgs = [{"role": "system", "content": self.system.strip()}] if self.system.strip() else []
         return msgs + [{"role": "user", "content": prompt_format.user_content(question, context)}]
 
+    def _check_fits(self, question: str, context: str, params: ChatParams) -> None:
+        """A local model's window must hold the passage, the question and the answer: say so before asking."""
+        loaded = getattr(self.chat, "loaded", None)
+        if loaded is None:  # an API model: the server says when the prompt is too long
+            return
+        cfg = loaded.model.config
+        window = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+        if not window:
+            return
+        used = len(loaded.tokenizer(prompt_format.user_content(question, context), add_special_tokens=False)["input_ids"])
+        if used + min(params.max_new_tokens, 32) > window:
+            raise BackendError(f"The passage and question are {used:,} tokens, more than this model's {window:,}-token "
+                               "window holds with an answer: shorten the passage, or ask an extractive model (it "
+                               "reads long passages in overlapping windows).")
+
     def answer(self, question: str, context: str, params: ChatParams, *,
                stop: threading.Event | None = None) -> PassageAnswer:
         extractive.check_passage(question, context)
+        self._check_fits(question, context, params)
         stats = StreamStats()
         text = complete(self.chat, self.messages(question, context), params, stats).strip()
         where = locate(text, context)

@@ -139,3 +139,9 @@ def test_cli_answers_from_a_passage_file_and_refuses_bad_input(trained_qa: Path,
                           ((str(trained_qa), "--context-file", str(tmp_path / "gone.txt"), QUESTION), "error: No passage file")]:
         out = _cli(*args)
         assert out.returncode == 2 and out.stderr.strip().startswith(message) and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_passage_too_long_for_a_generative_models_window_is_refused_in_one_line(tiny_gpt2: Path):
+    backend = passage.make_passage_backend(BackendSpec(kind="local", model=str(tiny_gpt2)))  # 256 positions
+    with pytest.raises(BackendError, match=r"more than this model's 256-token window .* ask an extractive model"):
+        backend.answer(QUESTION, FILLER * 20, ChatParams(max_new_tokens=8))
