@@ -371,8 +371,18 @@ def read_file_skipping(path: str | Path, pairs: Sequence[str] = ()
 
 
 def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first") -> list[Record]:
-    """Any source: a file, a ``datasets`` ``save_to_disk`` folder (``FOLDER@SPLIT`` picks a split of a
-    DatasetDict) or ``hub:OWNER/NAME[:CONFIG][@SPLIT]``."""
+    """Any source (``read_source``), mapped (``pairs``, else guessed)."""
+    parsed = read_source(path, turns)
+    mapping = FieldMap.from_pairs(list(pairs), parsed.fields)
+    missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
+    if missing:
+        raise DatasetFormatError(f"No field {missing[0]!r} in the file (fields: {', '.join(parsed.fields)}).")
+    return apply_mapping(parsed.rows, mapping)
+
+
+def read_source(path: str | Path, turns: str = "first") -> Parsed:
+    """Any source, unmapped: a file, a ``datasets`` ``save_to_disk`` folder (``FOLDER@SPLIT`` picks a
+    split of a DatasetDict) or ``hub:OWNER/NAME[:CONFIG][@SPLIT]``. The CLI and the Import tab's path."""
     from studio.data import hf_sources, parquet_rows
 
     src = str(path)
@@ -396,11 +406,7 @@ def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first") -
             except OSError as exc:
                 raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
             parsed = parse(data, path.name, turns=turns)
-    mapping = FieldMap.from_pairs(list(pairs), parsed.fields)
-    missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
-    if missing:
-        raise DatasetFormatError(f"No field {missing[0]!r} in the file (fields: {', '.join(parsed.fields)}).")
-    return apply_mapping(parsed.rows, mapping)
+    return parsed
 
 
 # ---- writing -----------------------------------------------------------------------------------
