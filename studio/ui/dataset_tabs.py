@@ -330,6 +330,13 @@ def _export_bytes(dataset_id: str, version: int, fmt: str) -> bytes:
     return formats.WRITERS[fmt](store.load_version(dataset_id, version))
 
 
+def _llama_factory_zip(dataset_id: str, version: int, fmt: str) -> bytes:
+    from studio.data import conversations
+
+    file_name = f"{dataset_id}-v{version}.{fmt}.{formats.EXTENSIONS[fmt]}"
+    return conversations.llama_factory_zip(_export_bytes(dataset_id, version, fmt), fmt, file_name)
+
+
 def export_tab(info: store.DatasetInfo | None) -> None:
     if info is None or info.latest is None:
         st.info("No dataset selected.")
@@ -353,6 +360,13 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         col.download_button(f"Download {label}", functools.partial(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.{ext}", mime="application/json", key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")
+    st.caption("For LLaMA-Factory: the file and its `dataset_info.json` entry in one zip; unpack it into "
+               "LLaMA-Factory's `data/` folder (merge the entry into an existing `dataset_info.json`).")
+    cols = st.columns(4)
+    for col, (fmt, label) in zip(cols, (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca"))):
+        col.download_button(f"{label} + dataset_info.json (zip)", functools.partial(_llama_factory_zip, info.id, v, fmt),
+                            file_name=f"{stem}-v{v}.{fmt}.llama-factory.zip", mime="application/zip",
+                            key=f"dataset.export.lf.{fmt}", on_click="ignore", icon=":material/folder_zip:")
     st.divider()
     st.subheader("Push to the Hugging Face Hub")
     token = ui.hf_token()

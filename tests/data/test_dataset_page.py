@@ -299,7 +299,8 @@ def test_push_without_token_says_so_and_offers_downloads():
     at = open_page()
     assert [b.label for b in at.get("download_button")] == [
         "Download JSON", "Download JSONL", "Download CSV", "Download Parquet",
-        "Download messages JSONL", "Download ShareGPT JSON", "Download Alpaca JSON"]
+        "Download messages JSONL", "Download ShareGPT JSON", "Download Alpaca JSON",
+        "messages + dataset_info.json (zip)", "ShareGPT + dataset_info.json (zip)", "Alpaca + dataset_info.json (zip)"]
     at.text_input(key="dataset.push.repo").input("alice/rules").run()
     at.button(key="dataset.push.go").click().run()
     assert any(e.startswith("No Hugging Face token") for e in texts(at.error))
@@ -527,3 +528,21 @@ def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_th
 def test_api_mode_offers_no_path_on_the_server(api_mode):
     at = open_page()
     assert at.radio(key="dataset.import.origin").options == ["A file", "A Hugging Face Hub dataset"]
+
+
+def test_the_llama_factory_zip_holds_what_the_cli_writes_with_dataset_info(tmp_path):
+    """The Export tab's zip (the function its button downloads) against `dataset export --dataset-info`."""
+    import io
+    import zipfile
+
+    from studio.ui import dataset_tabs
+
+    info = store.create_dataset("Rules", UNICODE)
+    out = tmp_path / f"{info.id}-v1.sharegpt.json"
+    done = subprocess.run([sys.executable, "-m", "studio", "dataset", "export", info.id, "--to", "sharegpt", "--out",
+                           str(out), "--dataset-info"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(io.BytesIO(dataset_tabs._llama_factory_zip(info.id, 1, "sharegpt"))) as z:
+        assert sorted(z.namelist()) == sorted([out.name, "dataset_info.json"])
+        assert z.read(out.name) == out.read_bytes()
+        assert json.loads(z.read("dataset_info.json")) == json.loads((tmp_path / "dataset_info.json").read_text())
