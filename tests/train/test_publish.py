@@ -73,3 +73,43 @@ def test_push_to_a_hub_that_refuses_is_one_line_without_the_token(tiny_gpt2, tmp
         out = cli("push", run.id, "alice/soccer", env=env)
     assert out.returncode == 2 and words in out.stderr and SECRET not in out.stderr + out.stdout, out.stderr
     assert len(out.stderr.splitlines()) == 1
+
+
+def _eval(eval_id: str, created: str, specs: list[str], f1: float) -> None:
+    eval_results.save({"id": eval_id, "created": created, "status": "done",
+                       "models": [{"label": f"m{i}", "spec": s} for i, s in enumerate(specs)], "rows": [],
+                       "summary": {f"m{i}": {"f1": f1, "answered": 5} for i in range(len(specs))}})
+
+
+def test_the_latest_evaluation_is_looked_up_once_until_the_evaluations_change(tiny_gpt2, monkeypatch):
+    run = _run(tiny_gpt2)
+    for i in range(30):
+        _eval(f"other{i}", f"2026-12-01T10:{i:02d}:00+00:00", ["distilgpt2"], 0.1)
+    _eval("mine", "2026-12-01T09:00:00+00:00", [run.model_spec], 0.5)
+    reads = []
+    real_list, real_load = eval_results.list_evals, eval_results.load
+    monkeypatch.setattr(eval_results, "list_evals", lambda: reads.append("list") or real_list())
+    monkeypatch.setattr(eval_results, "load", lambda i: reads.append(i) or real_load(i))
+    assert publish.latest_summary(run)[0] == "mine" and len(reads) == 32  # the listing, then 31 files
+    reads.clear()
+    for _ in range(5):  # reruns of the Train page: nothing read again
+        assert publish.latest_summary(run)[0] == "mine"
+    assert reads == []
+    _eval("newer", "2026-12-01T11:00:00+00:00", [run.model_spec], 0.9)  # a new evaluation: looked up again
+    assert publish.latest_summary(run) == ("newer", {"m0": {"f1": 0.9, "answered": 5}}) and reads
+
+
+def test_the_push_panel_builds_the_card_only_when_asked(tiny_gpt2, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    run = _run(tiny_gpt2)
+    built = []
+    real = publish.model_card
+    monkeypatch.setattr(publish, "model_card", lambda *a: built.append(1) or real(*a))
+    at = AppTest.from_string("from studio.train import runs\nfrom studio.ui import train\n"
+                             f"train.push_panel(runs.load_run({run.id!r}))\n", default_timeout=60)
+    for _ in range(3):
+        at.run()
+    assert not at.exception and built == [] and not at.code
+    at.toggle(key=f"train.push.preview.{run.id}").set_value(True).run()
+    assert built == [1] and "## Training data" in at.code[0].value
