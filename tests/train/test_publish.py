@@ -113,3 +113,29 @@ def test_the_push_panel_builds_the_card_only_when_asked(tiny_gpt2, monkeypatch):
     assert not at.exception and built == [] and not at.code
     at.toggle(key=f"train.push.preview.{run.id}").set_value(True).run()
     assert built == [1] and "## Training data" in at.code[0].value
+
+
+def test_push_delivers_the_model_and_its_card_privately_and_the_token_only_as_authorization(tiny_gpt2, tmp_path):
+    """`python -m studio push` against the loopback stand-in for huggingface.co (tests/hub_servers.py)."""
+    from hub_servers import standin_hub, token_leaks
+
+    run = _run(tiny_gpt2)
+    (run.dir / "model" / "training_args.bin").write_bytes(b"not for the Hub")
+    _eval("e1", "2026-12-01T13:00:00+00:00", [run.model_spec], 0.61789)
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": SECRET, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url,
+               "HF_HUB_DISABLE_XET": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = cli("push", run.id, "alice/soccer", env=env)
+        assert out.returncode == 0, out.stderr
+        public = cli("push", run.id, "alice/soccer-public", "--public", env=env)
+        assert public.returncode == 0, public.stderr
+    assert out.stdout.strip().splitlines()[-1].endswith(f"to {hub.url}/alice/soccer (private)") and not hub.unknown
+    repo = hub.repos[("model", "alice/soccer")]
+    assert repo.private and not hub.repos[("model", "alice/soccer-public")].private
+    sent = {f.name: f.read_bytes() for f in (run.dir / "model").iterdir() if f.name != "training_args.bin"}
+    assert {k: v for k, v in repo.files.items() if k != "README.md"} == sent  # weights byte for byte, no args
+    assert "model.safetensors" in repo.files and "config.json" in repo.files
+    assert repo.files["README.md"].decode() == publish.model_card(run, publish.latest_summary(run))
+    assert "| m0 | 0.618 | 5 |" in repo.files["README.md"].decode()
+    assert token_leaks(hub, SECRET, tmp_path) == [] and SECRET not in out.stdout + out.stderr
