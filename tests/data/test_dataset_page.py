@@ -546,3 +546,39 @@ def test_the_llama_factory_zip_holds_what_the_cli_writes_with_dataset_info(tmp_p
         assert sorted(z.namelist()) == sorted([out.name, "dataset_info.json"])
         assert z.read(out.name) == out.read_bytes()
         assert json.loads(z.read("dataset_info.json")) == json.loads((tmp_path / "dataset_info.json").read_text())
+
+
+def test_push_from_the_page_to_the_hub_stand_in_delivers_the_saved_version(tmp_path):
+    """The Export tab's push (a background Task) against the loopback stand-in for huggingface.co; a
+    separate process, so the Hub client reads HF_ENDPOINT at import."""
+    import io
+    import os
+
+    import pyarrow.parquet as pq
+    from hub_servers import standin_hub, token_leaks
+
+    code = (
+        "import time\nfrom streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
+        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
+        "at.button(key='dataset.push.go').click().run()\n"
+        "job = at.session_state['dataset.push']\n"
+        "assert job.join(90)\n"
+        "at.run()\n"
+        "print(job.state)\n"
+        "print('|'.join(e.value for e in at.success))\n"
+    )
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1",
+               "HF_HOME": str(tmp_path / "hf"), "STUDIO_HOME": str(tmp_path / "home")}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
+                             timeout=180)
+    assert out.returncode == 0, out.stderr
+    status, success = out.stdout.strip().splitlines()[-2:]
+    assert status == "done" and f"Pushed to {hub.url}/datasets/alice/rules" in success.split("|") and not hub.unknown
+    repo = hub.repos[("dataset", "alice/rules")]
+    assert repo.private and "# Soccer rules (sample)" in repo.files["README.md"].decode()
+    rows = pq.read_table(io.BytesIO(repo.files["data/train-00000-of-00001.parquet"])).to_pylist()
+    assert rows == sample.load_sample()
+    assert token_leaks(hub, "hf_secretvalue123", tmp_path) == [] and "hf_secretvalue123" not in out.stdout
