@@ -241,4 +241,3 @@ def test_export_for_fine_tuning_tools_with_a_llama_factory_entry(tmp_path):
     bad = cli("dataset", "export", info.id, "--to", "csv", "--out", str(tmp_path / "x.csv"), "--dataset-info")
     assert bad.returncode == 2 and "LLaMA-Factory reads alpaca, sharegpt or messages" in bad.stderr
     assert not (tmp_path / "x.csv").exists()
-
