@@ -33,3 +33,209 @@ def refusing_hub(status: int) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+LFS_SUFFIXES = (".parquet", ".safetensors", ".bin", ".pt")
+
+
+class HubRepo:
+    """One repository on the stand-in: its type, visibility and files (path -> bytes) after every commit."""
+
+    def __init__(self, repo_type: str, repo_id: str, private: bool):
+        self.type, self.id, self.private = repo_type, repo_id, private
+        self.files: dict[str, bytes] = {}
+        self.commits: list[str] = []  # commit summaries, oldest first
+
+
+class StandInHub:
+    """What the stand-in saw: ``repos`` by (type, id), and every request's method, path and headers
+    (names in lower case) and body."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.repos: dict[tuple[str, str], HubRepo] = {}
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.lfs: dict[str, bytes] = {}  # LFS objects by sha256, as PUT
+        self.bodies: list[bytes] = []  # every request's body, in order
+        self.unknown: list[str] = []  # requests it had no answer for (a test asserts there are none)
+
+
+@contextlib.contextmanager
+def standin_hub() -> Iterator[StandInHub]:
+    """A loopback HTTP server standing in for huggingface.co, for ``HF_ENDPOINT``: just the part of the
+    Hub's API that ``create_repo``, ``upload_file``/``upload_folder``/``create_commit`` and
+    ``datasets.Dataset.push_to_hub`` call: repo creation; preupload answering ``uploadMode: regular``
+    (contents come base64 in the commit's NDJSON) except for Parquet and weights, which go through the
+    classic LFS batch API with one PUT each (run the client with ``HF_HUB_DISABLE_XET=1``: the stand-in
+    does not speak Xet); the commit; repo info, file listings and downloads; YAML validation.
+    It checks no token: a test asserts what the client sent."""
+    import base64
+    import hashlib
+    import json
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    hub = StandInHub()
+    lock = threading.Lock()
+    repo_path = r"(?P<type>model|dataset|space)s/(?P<repo>[^/]+/[^/]+)"
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _send(self, status: int, body: object = None, headers: dict | None = None) -> None:
+            data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _repo(self, repo_type: str, repo_id: str) -> HubRepo | None:
+            return hub.repos.get((repo_type, unquote(repo_id)))
+
+        def _not_found(self, what: str = "Repository not found") -> None:
+            self._send(404, {"error": what}, {"X-Error-Code": "RepoNotFound" if "Repo" in what else "EntryNotFound"})
+
+        def _handle(self) -> None:
+            path = unquote(urlsplit(self.path).path)
+            body = self._body() if self.command in ("POST", "PUT") else b""
+            with lock:
+                hub.requests.append((self.command, path, {k.lower(): v for k, v in self.headers.items()}))
+                hub.bodies.append(body)
+            if path == "/api/agent-harnesses":  # the client's registry of AI agent tools: none here
+                return self._send(200, {"standardEnvVars": [], "harnesses": {}})
+            if self.command == "POST" and path == "/api/validate-yaml":  # a README's metadata: accepted as it is
+                return self._send(200, {"errors": [], "warnings": []})
+            if self.command == "POST" and path == "/api/repos/create":
+                spec = json.loads(body)
+                repo_type = spec.get("type") or "model"
+                repo_id = f"{spec['organization']}/{spec['name']}" if spec.get("organization") else spec["name"]
+                with lock:
+                    exists = (repo_type, repo_id) in hub.repos
+                    hub.repos.setdefault((repo_type, repo_id), HubRepo(repo_type, repo_id, bool(spec.get("private")) or spec.get("visibility") == "private"))
+                prefix = "" if repo_type == "model" else f"{repo_type}s/"
+                self._send(409 if exists else 200, {"url": f"{hub.url}/{prefix}{repo_id}", "name": repo_id,
+                                                    "error": "You already created this repo" if exists else None})
+                return
+            m = re.fullmatch(rf"/api/{repo_path}/preupload/(?P<rev>[^/]+)", path)
+            if self.command == "POST" and m:
+                if self._repo(m["type"], m["repo"]) is None:
+                    return self._not_found()
+                files = json.loads(body)["files"]  # binary weights and Parquet go to LFS, as the Hub's .gitattributes says
+                self._send(200, {"files": [{"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(LFS_SUFFIXES)
+                                            else "regular", "shouldIgnore": False, "oid": None} for f in files]})
+                return
+            m = re.fullmatch(r"/(?:(?P<type>dataset|space)s/)?(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", path)
+            if self.command == "POST" and m:  # the LFS batch API, "basic" transfer: one PUT per object
+                objects = json.loads(body)["objects"]
+                self._send(200, {"transfer": "basic", "objects": [
+                    {"oid": o["oid"], "size": o["size"], "authenticated": True,
+                     "actions": {"upload": {"href": f"{hub.url}/lfs-objects/{o['oid']}"}}} for o in objects]})
+                return
+            m = re.fullmatch(r"/lfs-objects/(?P<oid>[0-9a-f]{64})", path)
+            if self.command == "PUT" and m:
+                with lock:
+                    hub.lfs[m["oid"]] = body
+                return self._send(200, {})
+            m = re.fullmatch(rf"/api/{repo_path}/commit/(?P<rev>[^/]+)", path)
+            if self.command == "POST" and m:
+                repo = self._repo(m["type"], m["repo"])
+                if repo is None:
+                    return self._not_found()
+                summary = ""
+                with lock:
+                    for line in body.decode().splitlines():
+                        if not line.strip():
+                            continue
+                        item = json.loads(line)
+                        value = item["value"]
+                        if item["key"] == "header":
+                            summary = value.get("summary", "")
+                        elif item["key"] == "file":
+                            repo.files[value["path"]] = base64.b64decode(value["content"])
+                        elif item["key"] == "lfsFile":
+                            repo.files[value["path"]] = hub.lfs[value["oid"]]
+                        elif item["key"] == "deletedFile":
+                            repo.files.pop(value["path"], None)
+                        else:
+                            hub.unknown.append(f"commit operation {item['key']}")
+                    repo.commits.append(summary)
+                    oid = hashlib.sha1(f"{repo.id}{len(repo.commits)}".encode()).hexdigest()
+                self._send(200, {"success": True, "commitOid": oid, "commitUrl": f"{hub.url}/{repo.id}/commit/{oid}",
+                                 "pullRequestUrl": None})
+                return
+            m = re.fullmatch(rf"/api/{repo_path}(?:/revision/(?P<rev>[^/]+))?", path)
+            if self.command == "GET" and m:
+                repo = self._repo(m["type"], m["repo"])
+                if repo is None:
+                    return self._not_found()
+                self._send(200, {"id": repo.id, "private": repo.private, "sha": "0" * 40,
+                                 "siblings": [{"rfilename": f} for f in sorted(repo.files)]})
+                return
+            m = re.fullmatch(rf"/api/{repo_path}/(?P<op>tree|paths-info)/(?P<rev>[^/]+)(?P<sub>/.*)?", path)
+            if m:
+                repo = self._repo(m["type"], m["repo"])
+                if repo is None:
+                    return self._not_found()
+                if m["op"] == "paths-info":
+                    spec = json.loads(body) if body.startswith(b"{") else {}
+                    wanted = set(spec.get("paths") or [])
+                    chosen = {f: b for f, b in repo.files.items() if f in wanted}
+                else:
+                    sub = (m["sub"] or "").strip("/")
+                    chosen = {f: b for f, b in repo.files.items() if not sub or f.startswith(sub + "/")}
+                    if sub and not chosen:  # what the Hub says of a folder that is not there
+                        return self._not_found("Entry not found")
+                self._send(200, [{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                                 for f, b in sorted(chosen.items())])
+                return
+            m = re.fullmatch(r"/(?:(?P<type>dataset|space)s/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", path)
+            if m and self.command in ("GET", "HEAD"):
+                repo = self._repo(m["type"] or "model", m["repo"])
+                if repo is None:
+                    return self._not_found()
+                if m["file"] not in repo.files:
+                    return self._not_found("Entry not found")
+                data = repo.files[m["file"]]
+                self._send(200, data, {"ETag": f'"{hashlib.sha1(data).hexdigest()}"', "X-Repo-Commit": "0" * 40})
+                return
+            with lock:
+                hub.unknown.append(f"{self.command} {self.path}")
+            self._send(404, {"error": "not in the stand-in"})
+
+        do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield hub
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def token_leaks(hub: StandInHub, token: str, *folders) -> list[str]:
+    """Where ``token`` went other than as ``Authorization: Bearer <token>``: another header, a path, a
+    request body, a file the stand-in received, or any file under ``folders`` (what the push wrote)."""
+    from pathlib import Path
+
+    secret = token.encode()
+    leaks = []
+    for (method, path, headers), body in zip(hub.requests, hub.bodies):
+        leaks += [f"{method} {path}: header {k}" for k, v in headers.items()
+                  if token in v and not (k == "authorization" and v == f"Bearer {token}")]
+        leaks += [f"{method} {path}: path"] * (token in path) + [f"{method} {path}: body"] * (secret in body)
+    leaks += [f"{repo.id}/{name}" for repo in hub.repos.values() for name, data in repo.files.items() if secret in data]
+    for folder in folders:
+        leaks += [str(f) for f in Path(folder).rglob("*") if f.is_file() and secret in f.read_bytes()]
+    return leaks

@@ -73,6 +73,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    try:
+        return _import(args)
+    except MemoryError:  # the reader names a file too large itself; this is the mapping, checks or JSON write
+        raise StudioError(f"{args.src} does not fit in memory once read: split it into smaller files and import "
+                          "them one at a time (--out is unchanged).") from None
+
+
+def _import(args: argparse.Namespace) -> int:
     skipped: list = []
     if args.skip_invalid:
         records, warnings, skipped = formats.read_file_skipping(args.src, args.map)

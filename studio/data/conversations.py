@@ -131,6 +131,22 @@ def llama_factory_entry(fmt: str, file_name: str) -> dict:
     raise DatasetFormatError(f"LLaMA-Factory reads alpaca, sharegpt or messages exports, not {fmt}: pass --to one of them.")
 
 
+def llama_factory_zip(data: bytes, fmt: str, file_name: str) -> bytes:
+    """A zip of an exported file and the ``dataset_info.json`` naming it (its entry keyed by the file's
+    stem, as ``dataset export --dataset-info`` writes it): unpack it into LLaMA-Factory's ``data/``."""
+    import io
+    import json
+    import zipfile
+
+    entry = llama_factory_entry(fmt, file_name)
+    info = json.dumps({file_name.rsplit(".", 1)[0]: entry}, ensure_ascii=False, indent=2) + "\n"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(file_name, data)
+        z.writestr("dataset_info.json", info)
+    return buf.getvalue()
+
+
 def to_alpaca(records: list[Record]) -> list[dict]:
     """``{"instruction", "input", "output"}`` (with ``system`` when set), Alpaca's own field names; the
     passage (``context``) is the ``input``, as it is written."""

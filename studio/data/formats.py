@@ -125,7 +125,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     """
     if isinstance(data, bytes) and (data[:4] == PARQUET_MAGIC or fmt == "parquet"
                                     or (filename or "").lower().endswith(".parquet")):
-        fmt, rows = "parquet", _parse_parquet(data)
+        fmt, rows = "parquet", _parse_parquet(data, filename)
     else:
         text = decode(data) if isinstance(data, bytes) else data
         if not text.strip():
@@ -154,27 +154,11 @@ def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
     return Parsed(format=fmt, rows=rows, fields=_fields(rows), chat=chat, squad=shape)
 
 
-def _parse_parquet(data: bytes) -> list[dict]:
-    """A Parquet file's rows (pyarrow, the Hub's own format); a one-line reason when it cannot be read."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _parse_parquet(data: bytes, filename: str | None = None) -> list[dict]:
+    """A Parquet file's rows (pyarrow, the Hub's own format), batch by batch; one line when it cannot be read."""
+    from studio.data import parquet_rows
 
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatasetFormatError(f"Not a readable Parquet file ({first[:160]}): export it again.") from None
-    if not any(pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in table.schema):
-        cols = ", ".join(f"{f.name} ({f.type})" for f in table.schema) or "none"
-        raise DatasetFormatError(f"The Parquet file has no text column (columns: {cols}): it needs a question "
-                                 "and an answer as text.")
-    # Column by column (several times faster than row by row for a million rows). A column exists for
-    # every field; a null is a field this row does not have, as in the JSON it came from.
-    names = table.column_names
-    columns = [table.column(c).to_pylist() for c in names]
-    if not any(table.column(c).null_count for c in names):
-        return [dict(zip(names, values)) for values in zip(*columns)]
-    return [{k: v for k, v in zip(names, values) if v is not None} for values in zip(*columns)]
+    return parquet_rows.read_rows(data, filename or "The Parquet file")
 
 
 def _reject_constant(name: str) -> object:
@@ -399,9 +383,19 @@ def read_file_skipping(path: str | Path, pairs: Sequence[str] = ()
 
 
 def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first") -> list[Record]:
-    """Any source: a file, a ``datasets`` ``save_to_disk`` folder (``FOLDER@SPLIT`` picks a split of a
-    DatasetDict) or ``hub:OWNER/NAME[:CONFIG][@SPLIT]``."""
-    from studio.data import hf_sources
+    """Any source (``read_source``), mapped (``pairs``, else guessed)."""
+    parsed = read_source(path, turns)
+    mapping = FieldMap.from_pairs(list(pairs), parsed.fields)
+    missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
+    if missing:
+        raise DatasetFormatError(f"No field {missing[0]!r} in the file (fields: {', '.join(parsed.fields)}).")
+    return apply_mapping(parsed.rows, mapping)
+
+
+def read_source(path: str | Path, turns: str = "first") -> Parsed:
+    """Any source, unmapped: a file, a ``datasets`` ``save_to_disk`` folder (``FOLDER@SPLIT`` picks a
+    split of a DatasetDict) or ``hub:OWNER/NAME[:CONFIG][@SPLIT]``. The CLI and the Import tab's path."""
+    from studio.data import hf_sources, parquet_rows
 
     src = str(path)
     if src.startswith(hf_sources.HUB_PREFIX):
@@ -416,17 +410,15 @@ def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first") -
                 raise DatasetFormatError(f"{path} is a folder but not a saved datasets folder: give the path of a "
                                          "JSON, JSON Lines, CSV or Parquet file, or of a save_to_disk folder.")
             parsed = parse_rows(hf_sources.read_saved(path, split or None), "datasets", turns)
+        elif parquet_rows.is_parquet(path):  # from disk batch by batch, never the whole file's bytes first
+            parsed = parse_rows(parquet_rows.read_rows(path, path.name), "parquet", turns)
         else:
             try:
                 data = path.read_bytes()
             except OSError as exc:
                 raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
             parsed = parse(data, path.name, turns=turns)
-    mapping = FieldMap.from_pairs(list(pairs), parsed.fields)
-    missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
-    if missing:
-        raise DatasetFormatError(f"No field {missing[0]!r} in the file (fields: {', '.join(parsed.fields)}).")
-    return apply_mapping(parsed.rows, mapping)
+    return parsed
 
 
 # ---- writing -----------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ token is an argument, never stored, logged or put into a message.
 
 from __future__ import annotations
 
+import os
 import re
 
+from studio import config
 from studio.data import hub
 from studio.evaluate import metrics
 from studio.evaluate import results as eval_results
@@ -19,13 +21,39 @@ CARD_SETTINGS = ("method", "epochs", "learning_rate", "batch_size", "grad_accum"
                  "warmup_steps", "weight_decay", "seed", "lora_r", "lora_alpha", "lora_dropout", "neftune_alpha")
 
 
+_LATEST: dict[tuple, tuple[str, dict] | None] = {}  # (model spec, evals listing) -> latest_summary's answer
+_LATEST_MAX = 64  # runs remembered; each entry is one summary table
+
+
 def latest_summary(run: runs.RunInfo) -> tuple[str, dict[str, dict[str, float]]] | None:
-    """(evaluation id, {label: summary}) of the newest finished evaluation that includes this run."""
+    """(evaluation id, {label: summary}) of the newest finished evaluation that includes this run.
+
+    Finding it reads every stored evaluation, so the answer is kept until the evaluations folder's
+    listing (names, sizes, modification times: one ``stat`` per file) changes."""
+    key = (run.model_spec, _evals_listing())
+    if key not in _LATEST:
+        if len(_LATEST) >= _LATEST_MAX:
+            _LATEST.clear()
+        _LATEST[key] = _find_latest(run.model_spec)
+    return _LATEST[key]
+
+
+def _evals_listing() -> tuple:
+    folder = config.evals_dir()
+    try:
+        with os.scandir(folder) as entries:
+            files = [(e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in entries if e.name.endswith(".json")]
+    except OSError:  # no evaluations yet
+        files = []
+    return str(folder), tuple(sorted(files))
+
+
+def _find_latest(spec: str) -> tuple[str, dict] | None:
     for info in eval_results.list_evals():  # newest first
         if info.status != "done":
             continue
         result = eval_results.load(info.id)
-        if any(m.get("spec") == run.model_spec for m in result.get("models") or []):
+        if any(m.get("spec") == spec for m in result.get("models") or []):
             return info.id, result.get("summary") or eval_results.summarize(result)
     return None
 

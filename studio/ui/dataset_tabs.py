@@ -2,7 +2,8 @@
 
 Session state: ``dataset.import`` caches the parsed upload (and its mapped records and problems for the
 last mapping); ``dataset.import.nonce`` is part of the uploader's key, bumped to clear it after an
-import; ``dataset.check.asked`` remembers large versions the user asked to check; ``dataset.push``
+import; ``dataset.import.load`` holds the background read of a Hub dataset or a path on this machine
+(a ``studio.tasks.Task``) until it lands in ``dataset.import``; ``dataset.check.asked`` remembers large versions the user asked to check; ``dataset.push``
 holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import ui
+from studio import device, ui
 from studio.data import editing, formats, hub, plots, stats, store, validate
 from studio.errors import StudioError
 from studio.tasks import Task
@@ -22,6 +23,7 @@ from studio.ui import dataset as dui
 IMPORT = "dataset.import"
 AUTO_CHECK = 20_000  # larger saved versions are checked on request
 PUSH = "dataset.push"
+LOAD = "dataset.import.load"  # the background read of a Hub dataset or a path
 NONE = "(none)"
 
 
@@ -34,8 +36,12 @@ def import_tab(info: store.DatasetInfo | None) -> None:
                "files become questions and answers, with the passage as the Context; change the mapping if the "
                "guess is wrong.")
     nonce = st.session_state.setdefault("dataset.import.nonce", 0)  # bumped after an import to clear the uploader
-    origin = st.radio("From", ["file", "hub"], horizontal=True, key="dataset.import.origin",
-                      format_func={"file": "A file", "hub": "A Hugging Face Hub dataset"}.get)
+    origins = {"file": "A file", "path": "A path on this machine", "hub": "A Hugging Face Hub dataset"}
+    if not device.capabilities().local_models:  # Community Cloud / API mode: the server's disk is not yours
+        origins.pop("path")
+        if st.session_state.get("dataset.import.origin") == "path":
+            st.session_state["dataset.import.origin"] = "file"
+    origin = st.radio("From", list(origins), horizontal=True, key="dataset.import.origin", format_func=origins.get)
     turns = st.session_state.get("dataset.import.turns", "first")
     if origin == "file":
         upload = st.file_uploader("File to import", type=["json", "jsonl", "ndjson", "csv", "tsv", "txt", "parquet"],
@@ -43,32 +49,20 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         if upload is None:
             return
         source_name, file_id = upload.name, upload.file_id
-
-        def load() -> formats.Parsed:
-            return formats.parse(upload.getvalue(), upload.name, turns=turns)
+        cached = st.session_state.get(IMPORT)
+        if not cached or cached["file_id"] != file_id or cached.get("turns") != turns:
+            try:
+                cached = {"file_id": file_id, "turns": turns,
+                          "parsed": formats.parse(upload.getvalue(), upload.name, turns=turns), "error": None}
+            except StudioError as exc:
+                cached = {"file_id": file_id, "turns": turns, "parsed": None, "error": str(exc)}
+            st.session_state[IMPORT] = cached
     else:
-        from studio.data import hf_sources
-
-        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-        hub_id = c1.text_input("Hub dataset", key=f"dataset.import.hub.{nonce}",
-                               placeholder="owner/name, owner/name:config or owner/name@split (default: train)")
-        if c2.button("Load", key="dataset.import.hub_load", disabled=not hub_id.strip()):
-            st.session_state["dataset.import.hub_loaded"] = hub_id.strip()
-        if not hub_id.strip() or st.session_state.get("dataset.import.hub_loaded") != hub_id.strip():
-            st.caption("Read through datasets.load_dataset: from the local cache when offline.")
+        source = _loaded_source(origin, nonce, turns)
+        if source is None:
             return
-        source_name, file_id = hub_id.strip().split("@")[0].split(":")[0].replace("/", "-"), f"hub:{hub_id.strip()}"
-
-        def load() -> formats.Parsed:
-            with st.spinner(f"Loading {hub_id.strip()} from the Hub…"):
-                return formats.parse_rows(hf_sources.read_hub(f"hub:{hub_id.strip()}", ui.hf_token()), "hub", turns)
-    cached = st.session_state.get(IMPORT)
-    if not cached or cached["file_id"] != file_id or cached.get("turns") != turns:
-        try:
-            cached = {"file_id": file_id, "turns": turns, "parsed": load(), "error": None}
-        except StudioError as exc:
-            cached = {"file_id": file_id, "turns": turns, "parsed": None, "error": str(exc)}
-        st.session_state[IMPORT] = cached
+        source_name, cached = source
+        file_id = cached["file_id"]
     if cached["error"]:
         st.error(f"Cannot import {dui.md(source_name)}: {dui.md(cached['error'])}", icon=":material/error:")
         return
@@ -112,6 +106,63 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         st.warning(f"{len(warns)} warning{'s' if len(warns) > 1 else ''} (warnings do not block an import):")
         dui.problems_table(warns)
     _import_target(info, records, source_name, disabled=not records, to_fix=to_fix)
+
+
+def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | None:
+    """A Hub dataset or a path on this machine, read by a background ``Task`` (a click elsewhere does not
+    stop it; a fragment polls it). (source name, the import cache) once read, else None."""
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    if origin == "hub":
+        text = c1.text_input("Hub dataset", key=f"dataset.import.hub.{nonce}",
+                             placeholder="owner/name, owner/name:config or owner/name@split (default: train)").strip()
+        src, name = f"hub:{text}", text.split("@")[0].split(":")[0].replace("/", "-")
+        label, hint = f"Loading {text} from the Hub", "Read through datasets.load_dataset: from the local cache when offline."
+        token = ui.hf_token()  # read here: the worker thread has no session
+
+        def read() -> formats.Parsed:
+            from studio.data import hf_sources
+
+            return formats.parse_rows(hf_sources.read_hub(src, token), "hub", turns)
+    else:
+        text = c1.text_input("Path on this machine", key=f"dataset.import.path.{nonce}",
+                             placeholder="/data/qa.parquet, /data/saved_dataset or /data/saved_dataset@test").strip()
+        src = text
+        name = Path(text.rpartition("@")[0] if "@" in Path(text).name else text).name or text
+        label = f"Reading {text}"
+        hint = ("A JSON, JSON Lines, CSV or Parquet file, or a datasets save_to_disk folder (FOLDER@SPLIT picks "
+                "a split), read as `python -m studio dataset import` reads it.")
+
+        def read() -> formats.Parsed:
+            return formats.read_source(src, turns)
+    key = f"{origin}:{text}"
+    if c2.button("Load", key=f"dataset.import.{origin}_load", disabled=not text):
+        st.session_state["dataset.import.loaded"] = key
+    if not text or st.session_state.get("dataset.import.loaded") != key:
+        st.caption(hint)
+        return None
+    cached = st.session_state.get(IMPORT)
+    if cached and cached["file_id"] == key and cached.get("turns") == turns:
+        return name, cached
+    job = st.session_state.get(LOAD)
+    if job is None or job["key"] != (key, turns):
+        job = {"key": (key, turns), "task": Task(label, read).start()}
+        st.session_state[LOAD] = job
+    task: Task = job["task"]
+    if not task.done:
+        _load_status(task)
+        return None
+    st.session_state.pop(LOAD, None)
+    cached = {"file_id": key, "turns": turns, "parsed": task.result if task.state == "done" else None,
+              "error": None if task.state == "done" else task.error or f"{label} stopped."}
+    st.session_state[IMPORT] = cached
+    return name, cached
+
+
+@st.fragment(run_every=0.5)
+def _load_status(task: Task) -> None:
+    if task.done:  # the whole tab again, now with the records
+        st.rerun(scope="app")
+    st.info(f"{task.label}… (you can use the rest of the page meanwhile)", icon=":material/hourglass_top:")
 
 
 def _problems_csv(problems: list) -> bytes:
@@ -290,6 +341,13 @@ def _export_bytes(dataset_id: str, version: int, fmt: str) -> bytes:
     return formats.WRITERS[fmt](store.load_version(dataset_id, version))
 
 
+def _llama_factory_zip(dataset_id: str, version: int, fmt: str) -> bytes:
+    from studio.data import conversations
+
+    file_name = f"{dataset_id}-v{version}.{fmt}.{formats.EXTENSIONS[fmt]}"
+    return conversations.llama_factory_zip(_export_bytes(dataset_id, version, fmt), fmt, file_name)
+
+
 def export_tab(info: store.DatasetInfo | None) -> None:
     if info is None or info.latest is None:
         st.info("No dataset selected.")
@@ -313,6 +371,13 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         col.download_button(f"Download {label}", functools.partial(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.{ext}", mime="application/json", key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")
+    st.caption("For LLaMA-Factory: the file and its `dataset_info.json` entry in one zip; unpack it into "
+               "LLaMA-Factory's `data/` folder (merge the entry into an existing `dataset_info.json`).")
+    cols = st.columns(4)
+    for col, (fmt, label) in zip(cols, (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca"))):
+        col.download_button(f"{label} + dataset_info.json (zip)", functools.partial(_llama_factory_zip, info.id, v, fmt),
+                            file_name=f"{stem}-v{v}.{fmt}.llama-factory.zip", mime="application/zip",
+                            key=f"dataset.export.lf.{fmt}", on_click="ignore", icon=":material/folder_zip:")
     st.divider()
     st.subheader("Push to the Hugging Face Hub")
     token = ui.hf_token()

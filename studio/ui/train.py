@@ -470,7 +470,8 @@ def push_panel(run: Any) -> None:
                                               "No token configured: add HF_TOKEN to secrets or the environment."))
         repo = st.text_input("Hub model id", placeholder="your-name/smollm2-soccer", key=f"train.push.repo.{run.id}")
         private = st.checkbox("Private", value=True, key=f"train.push.private.{run.id}")
-        with st.popover("Preview the model card"):
+        # Built only when asked (it looks through the stored evaluations, cached until they change).
+        if st.toggle("Preview the model card", key=f"train.push.preview.{run.id}"):
             st.code(publish.model_card(run, publish.latest_summary(run)), language="markdown")
         key = f"train.push.task.{run.id}"
         task: Task | None = st.session_state.get(key)

@@ -128,3 +128,65 @@ def test_a_hub_dataset_that_is_not_cached_offline_is_one_line(monkeypatch):
     assert isinstance(info.value, (NetworkError, DatasetFormatError))
     with pytest.raises(DatasetFormatError, match="^Bad Hub dataset"):
         formats.read_file("hub:not a/valid id!")
+
+
+def test_a_parquet_file_is_read_batch_by_batch_with_nulls_only_where_a_batch_has_them(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studio.data import parquet_rows
+
+    rows = [{"question": f"Q{i} ⚽?", "answer": f"A{i} 足球.", "note": "n" if i == 6 else None} for i in range(10)]
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=4)
+    seen: list[int] = []
+    real = pq.ParquetFile.iter_batches
+
+    def counting(self, *args, **kwargs):
+        for batch in real(self, *args, **kwargs):
+            seen.append(batch.num_rows)
+            yield batch
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", counting)
+    monkeypatch.setattr(parquet_rows, "BATCH_ROWS", 3)
+    records, _ = formats.read_file(path)
+    assert sum(seen) == 10 and max(seen) <= 3  # batches, never the whole table at once
+    assert records == [{k: v for k, v in r.items() if v is not None} for r in rows]  # a null: a field not there
+    assert records[6]["note"] == "n" and "note" not in records[5]
+
+
+def test_a_parquet_file_too_large_for_memory_is_one_line_and_nothing_is_lost(tmp_path):
+    """A real MemoryError: the import runs under an address-space limit its records do not fit in."""
+    import resource
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.conftest import REPO
+
+    big, small = tmp_path / "big.parquet", tmp_path / "small.parquet"
+    schema = pa.schema([("question", pa.string()), ("answer", pa.string())])
+    with pq.ParquetWriter(big, schema, compression="zstd") as w:  # 4,000 x 100 kB = 400 MB once decoded
+        for _ in range(40):
+            w.write_table(pa.table({"question": ["q" * 100_000] * 100, "answer": ["a"] * 100}, schema=schema))
+    pq.write_table(pa.table({"question": ["How long is a half?"], "answer": ["45 minutes."]}), small)
+    out = tmp_path / "mine.json"
+    out.write_text('[{"question": "kept?", "answer": "yes"}]')
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (600 * 2**20, 600 * 2**20))
+
+    def imp(src):
+        return subprocess.run([sys.executable, "-m", "studio", "dataset", "import", str(src), "--out", str(out),
+                               "--force"], capture_output=True, text=True, cwd=REPO, preexec_fn=limit, timeout=120)
+
+    run = imp(big)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("error: big.parquet does not fit in memory (it stopped after ") \
+        and "of 4,000 rows): split it into smaller files" in run.stderr and len(run.stderr.splitlines()) == 1
+    assert json.loads(out.read_text()) == [{"question": "kept?", "answer": "yes"}]
+    run = imp(small)  # the same limit is plenty for a file that fits
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text()) == [{"question": "How long is a half?", "answer": "45 minutes."}]

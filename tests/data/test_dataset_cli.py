@@ -132,6 +132,36 @@ def test_push_against_a_real_local_server_that_refuses(tmp_path, status, words):
     assert len(out.stderr.splitlines()) == 1 and "hf_secretvalue123" not in out.stderr
 
 
+def test_push_delivers_the_parquet_and_the_dataset_card_privately_and_the_token_only_as_authorization(tmp_path):
+    """The loopback stand-in for huggingface.co (tests/hub_servers.py) takes the whole push."""
+    import io
+    import os
+
+    import pyarrow.parquet as pq
+    from hub_servers import standin_hub, token_leaks
+
+    info = store.create_dataset("Rules", UNICODE)
+    store.save_version(info.id, UNICODE[:2], message="dedup: kept 2 of 3", base_version=1)
+    secret = "hf_secretvalue123"
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": secret, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url,
+               "HF_HUB_DISABLE_XET": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = cli("dataset", "push", "Rules", "--repo", "alice/rules", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith(f"pushed 2 records to {hub.url}/datasets/alice/rules") and not hub.unknown
+    repo = hub.repos[("dataset", "alice/rules")]
+    assert repo.private and sorted(repo.files) == ["README.md", "data/train-00000-of-00001.parquet"]
+    table = pq.read_table(io.BytesIO(repo.files["data/train-00000-of-00001.parquet"]))
+    assert table.to_pylist() == UNICODE[:2]
+    card = repo.files["README.md"].decode()
+    latest = store.get_dataset(info.id).latest
+    assert "# Rules" in card and "| records | 2 |" in card and "| version | 2 |" in card
+    assert f"`{latest.sha256}`" in card and "- kept 2 of 3" in card and 'load_dataset("alice/rules"' in card
+    assert any(h.get("authorization") == f"Bearer {secret}" for _, _, h in hub.requests)
+    assert token_leaks(hub, secret, tmp_path) == [] and secret not in out.stdout + out.stderr
+
+
 def test_import_out_abuse_is_one_line_and_keeps_the_mode(tmp_path, capsys):
     import os
     import stat

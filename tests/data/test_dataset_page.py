@@ -342,7 +342,8 @@ def test_push_without_token_says_so_and_offers_downloads():
     at = open_page()
     assert [b.label for b in at.get("download_button")] == [
         "Download JSON", "Download JSONL", "Download CSV", "Download Parquet",
-        "Download messages JSONL", "Download ShareGPT JSON", "Download Alpaca JSON"]
+        "Download messages JSONL", "Download ShareGPT JSON", "Download Alpaca JSON",
+        "messages + dataset_info.json (zip)", "ShareGPT + dataset_info.json (zip)", "Alpaca + dataset_info.json (zip)"]
     at.text_input(key="dataset.push.repo").input("alice/rules").run()
     at.button(key="dataset.push.go").click().run()
     assert any(e.startswith("No Hugging Face token") for e in texts(at.error))
@@ -484,6 +485,143 @@ def test_import_tab_loads_from_the_hub_and_says_in_one_line_when_it_cannot(monke
     at.radio(key="dataset.import.origin").set_value("hub").run()
     at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input("nobody-here/none@train").run()
     at.button(key="dataset.import.hub_load").click().run()
+    _loaded(at)
     assert not at.exception
     (err,) = [e.value for e in at.tabs[1].error]
     assert err.startswith("Cannot import nobody-here-none: Cannot reach the Hub") and "\n" not in err
+
+
+def _loaded(at: AppTest) -> AppTest:
+    """Wait for the Import tab's background read (a ``Task``) and rerun, as its polling fragment does."""
+    job = at.session_state["dataset.import.load"] if "dataset.import.load" in at.session_state else None
+    if job is not None:
+        assert job["task"].join(60)
+    return at.run()
+
+
+def test_a_hub_load_runs_in_the_background_and_survives_clicks_elsewhere(monkeypatch, tmp_path):
+    """``datasets.load_dataset`` reads ``alice/faq`` from a local folder of that name (its own rule:
+    a local path comes before the Hub), so the real loader runs without the network; a gate holds the
+    read open while the page is clicked."""
+    import threading
+
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studio.data import hf_sources
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "alice" / "faq").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(UNICODE), tmp_path / "alice" / "faq" / "train.parquet")
+    gate, real = threading.Event(), hf_sources.read_hub
+
+    def gated(src, token=None):
+        assert gate.wait(60)
+        return real(src, token)
+
+    monkeypatch.setattr(hf_sources, "read_hub", gated)
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    at.text_input(key="dataset.import.hub.0").input("alice/faq").run()
+    at.button(key="dataset.import.hub_load").click().run()
+    task = at.session_state["dataset.import.load"]["task"]
+    assert any(i.value.startswith("Loading alice/faq from the Hub…") for i in at.info)
+    at.text_input(key="dataset.search").input("anything").run()  # a click elsewhere: a rerun of the script
+    at.selectbox(key="dataset.picker").select(at.session_state["dataset.selected"]).run()
+    assert task.running and not task.done
+    gate.set()
+    _loaded(at)
+    assert task.state == "done" and f"Read **{len(UNICODE)} records** as HUB." in texts(at.markdown)
+    at.text_input(key="dataset.import.name.alice-faq").input("From the Hub").run()
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("From the Hub").id) == UNICODE
+
+
+def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_the_invalid(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    folder = tmp_path / "saved"
+    test = UNICODE + [{"question": "No answer here?", "answer": ""}]
+    DatasetDict({"train": Dataset.from_list(UNICODE[:1]), "test": Dataset.from_list(test)}).save_to_disk(str(folder))
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("path").run()
+    at.text_input(key="dataset.import.path.0").input(f"{folder}@test").run()
+    at.button(key="dataset.import.path_load").click().run()
+    _loaded(at)
+    assert f"Read **{len(test)} records** as DATASETS." in texts(at.markdown)
+    assert any(f"1 of {len(test)} records are invalid" in e for e in texts(at.error))
+    assert table_with(at, "problem").to_dict("records")[0]["problem"] == "answer is empty"
+    at.radio(key="dataset.import.invalid").set_value("skip").run()
+    at.text_input(key="dataset.import.name.saved").input("Saved split").run()
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("Saved split").id) == UNICODE
+
+    at = open_page()  # a path that is not there: one line, the tab still usable
+    at.radio(key="dataset.import.origin").set_value("path").run()
+    at.text_input(key="dataset.import.path.0").input(str(tmp_path / "nowhere.json")).run()
+    at.button(key="dataset.import.path_load").click().run()
+    _loaded(at)
+    (err,) = [e.value for e in at.tabs[1].error]
+    assert err.startswith("Cannot import nowhere.json: No file at ") and err.endswith("check the path.")
+
+
+def test_api_mode_offers_no_path_on_the_server(api_mode):
+    at = open_page()
+    assert at.radio(key="dataset.import.origin").options == ["A file", "A Hugging Face Hub dataset"]
+
+
+def test_the_llama_factory_zip_holds_what_the_cli_writes_with_dataset_info(tmp_path):
+    """The Export tab's zip (the function its button downloads) against `dataset export --dataset-info`."""
+    import io
+    import zipfile
+
+    from studio.ui import dataset_tabs
+
+    info = store.create_dataset("Rules", UNICODE)
+    out = tmp_path / f"{info.id}-v1.sharegpt.json"
+    done = subprocess.run([sys.executable, "-m", "studio", "dataset", "export", info.id, "--to", "sharegpt", "--out",
+                           str(out), "--dataset-info"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(io.BytesIO(dataset_tabs._llama_factory_zip(info.id, 1, "sharegpt"))) as z:
+        assert sorted(z.namelist()) == sorted([out.name, "dataset_info.json"])
+        assert z.read(out.name) == out.read_bytes()
+        assert json.loads(z.read("dataset_info.json")) == json.loads((tmp_path / "dataset_info.json").read_text())
+
+
+def test_push_from_the_page_to_the_hub_stand_in_delivers_the_saved_version(tmp_path):
+    """The Export tab's push (a background Task) against the loopback stand-in for huggingface.co; a
+    separate process, so the Hub client reads HF_ENDPOINT at import."""
+    import io
+    import os
+
+    import pyarrow.parquet as pq
+    from hub_servers import standin_hub, token_leaks
+
+    code = (
+        "import time\nfrom streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
+        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
+        "at.button(key='dataset.push.go').click().run()\n"
+        "job = at.session_state['dataset.push']\n"
+        "assert job.join(90)\n"
+        "at.run()\n"
+        "print(job.state)\n"
+        "print('|'.join(e.value for e in at.success))\n"
+    )
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1",
+               "HF_HOME": str(tmp_path / "hf"), "STUDIO_HOME": str(tmp_path / "home")}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
+                             timeout=180)
+    assert out.returncode == 0, out.stderr
+    status, success = out.stdout.strip().splitlines()[-2:]
+    assert status == "done" and f"Pushed to {hub.url}/datasets/alice/rules" in success.split("|") and not hub.unknown
+    repo = hub.repos[("dataset", "alice/rules")]
+    assert repo.private and "# Soccer rules (sample)" in repo.files["README.md"].decode()
+    rows = pq.read_table(io.BytesIO(repo.files["data/train-00000-of-00001.parquet"])).to_pylist()
+    assert rows == sample.load_sample()
+    assert token_leaks(hub, "hf_secretvalue123", tmp_path) == [] and "hf_secretvalue123" not in out.stdout

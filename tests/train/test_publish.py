@@ -73,3 +73,69 @@ def test_push_to_a_hub_that_refuses_is_one_line_without_the_token(tiny_gpt2, tmp
         out = cli("push", run.id, "alice/soccer", env=env)
     assert out.returncode == 2 and words in out.stderr and SECRET not in out.stderr + out.stdout, out.stderr
     assert len(out.stderr.splitlines()) == 1
+
+
+def _eval(eval_id: str, created: str, specs: list[str], f1: float) -> None:
+    eval_results.save({"id": eval_id, "created": created, "status": "done",
+                       "models": [{"label": f"m{i}", "spec": s} for i, s in enumerate(specs)], "rows": [],
+                       "summary": {f"m{i}": {"f1": f1, "answered": 5} for i in range(len(specs))}})
+
+
+def test_the_latest_evaluation_is_looked_up_once_until_the_evaluations_change(tiny_gpt2, monkeypatch):
+    run = _run(tiny_gpt2)
+    for i in range(30):
+        _eval(f"other{i}", f"2026-12-01T10:{i:02d}:00+00:00", ["distilgpt2"], 0.1)
+    _eval("mine", "2026-12-01T09:00:00+00:00", [run.model_spec], 0.5)
+    reads = []
+    real_list, real_load = eval_results.list_evals, eval_results.load
+    monkeypatch.setattr(eval_results, "list_evals", lambda: reads.append("list") or real_list())
+    monkeypatch.setattr(eval_results, "load", lambda i: reads.append(i) or real_load(i))
+    assert publish.latest_summary(run)[0] == "mine" and len(reads) == 32  # the listing, then 31 files
+    reads.clear()
+    for _ in range(5):  # reruns of the Train page: nothing read again
+        assert publish.latest_summary(run)[0] == "mine"
+    assert reads == []
+    _eval("newer", "2026-12-01T11:00:00+00:00", [run.model_spec], 0.9)  # a new evaluation: looked up again
+    assert publish.latest_summary(run) == ("newer", {"m0": {"f1": 0.9, "answered": 5}}) and reads
+
+
+def test_the_push_panel_builds_the_card_only_when_asked(tiny_gpt2, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    run = _run(tiny_gpt2)
+    built = []
+    real = publish.model_card
+    monkeypatch.setattr(publish, "model_card", lambda *a: built.append(1) or real(*a))
+    at = AppTest.from_string("from studio.train import runs\nfrom studio.ui import train\n"
+                             f"train.push_panel(runs.load_run({run.id!r}))\n", default_timeout=60)
+    for _ in range(3):
+        at.run()
+    assert not at.exception and built == [] and not at.code
+    at.toggle(key=f"train.push.preview.{run.id}").set_value(True).run()
+    assert built == [1] and "## Training data" in at.code[0].value
+
+
+def test_push_delivers_the_model_and_its_card_privately_and_the_token_only_as_authorization(tiny_gpt2, tmp_path):
+    """`python -m studio push` against the loopback stand-in for huggingface.co (tests/hub_servers.py)."""
+    from hub_servers import standin_hub, token_leaks
+
+    run = _run(tiny_gpt2)
+    (run.dir / "model" / "training_args.bin").write_bytes(b"not for the Hub")
+    _eval("e1", "2026-12-01T13:00:00+00:00", [run.model_spec], 0.61789)
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": SECRET, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url,
+               "HF_HUB_DISABLE_XET": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = cli("push", run.id, "alice/soccer", env=env)
+        assert out.returncode == 0, out.stderr
+        public = cli("push", run.id, "alice/soccer-public", "--public", env=env)
+        assert public.returncode == 0, public.stderr
+    assert out.stdout.strip().splitlines()[-1].endswith(f"to {hub.url}/alice/soccer (private)") and not hub.unknown
+    repo = hub.repos[("model", "alice/soccer")]
+    assert repo.private and not hub.repos[("model", "alice/soccer-public")].private
+    sent = {f.name: f.read_bytes() for f in (run.dir / "model").iterdir() if f.name != "training_args.bin"}
+    assert {k: v for k, v in repo.files.items() if k != "README.md"} == sent  # weights byte for byte, no args
+    assert "model.safetensors" in repo.files and "config.json" in repo.files
+    assert repo.files["README.md"].decode() == publish.model_card(run, publish.latest_summary(run))
+    assert "| m0 | 0.618 | 5 |" in repo.files["README.md"].decode()
+    assert token_leaks(hub, SECRET, tmp_path) == [] and SECRET not in out.stdout + out.stderr

@@ -133,6 +133,8 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
     at.text_input(key=f"train.push.repo.{run_id}").set_value("alice/tuned").run()
     at.button(key=f"train.push.go.{run_id}").click().run()
     assert any(e.value.startswith("No Hugging Face token") for e in at.error)
+    assert not any("## Training data" in c.value for c in at.code)  # the card is built when asked
+    at.toggle(key=f"train.push.preview.{run_id}").set_value(True).run()
     assert any("## Training data" in c.value for c in at.code)
 
 
