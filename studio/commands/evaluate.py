@@ -14,8 +14,6 @@ from pathlib import Path
 from studio import config as studio_config
 from studio.data import store
 from studio.errors import StudioError
-from studio.evaluate import report
-from studio.evaluate import results as eval_results
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -106,6 +104,8 @@ def _printer():
 
 def run(args: argparse.Namespace) -> int:
     from studio.evaluate import job as eval_jobs
+    from studio.evaluate import report  # plotly: imported when an evaluation runs, not for every command
+    from studio.evaluate import results as eval_results
     from studio.evaluate import runner as evaluate
     from studio.evaluate.questions import load_questions
 

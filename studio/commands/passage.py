@@ -16,7 +16,6 @@ from pathlib import Path
 
 from studio import config
 from studio.chat import BackendSpec, ChatParams
-from studio.chat import passage as passage_qa
 from studio.errors import StudioError
 
 
@@ -72,6 +71,8 @@ def spec_for(model: str, args: argparse.Namespace) -> BackendSpec:
 
 
 def run(args: argparse.Namespace) -> int:
+    from studio.chat import passage as passage_qa
+
     context = read_passage(args)
     spec = spec_for(args.model.strip(), args)
     token = passage_qa.token_for(spec, config.hf_token(), os.environ.get(args.api_key_env) or None)
