@@ -162,7 +162,6 @@ class LocalExtractive:
                stop: threading.Event | None = None) -> PassageAnswer:
         from studio.models.cache import model_lock
 
-        extractive.check_passage(question, context)
         stats = StreamStats()
         with model_lock(self.loaded.model):
             span = extractive.find_span(self.loaded, question, context)
@@ -184,9 +183,6 @@ class ApiExtractive(ApiBackend):
     """
 
     extractive = True
-
-    def __init__(self, spec: BackendSpec, token: str | None = None):
-        super().__init__(spec, token)
 
     def describe(self) -> str:
         if self.spec.base_url:

@@ -162,9 +162,7 @@ def find_span(qa: LoadedQA, question: str, context: str, *, max_answer_tokens: i
             best = (score, offsets[w][s][0], offsets[w][e][1])
     assert best is not None  # there is always at least one window
     score, start, end = best
-    return Span(context[start:end].strip(), start + _lead(context[start:end]), start + _lead(context[start:end])
-                + len(context[start:end].strip()), score, len(offsets))
-
-
-def _lead(text: str) -> int:
-    return len(text) - len(text.lstrip())
+    text = context[start:end]
+    start += len(text) - len(text.lstrip())  # offsets may take in the space before a word
+    text = text.strip()
+    return Span(text, start, start + len(text), score, len(offsets))
