@@ -407,34 +407,40 @@ def test_home_and_dataset_page_never_import_torch_or_transformers():
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_push_from_the_page_to_an_unreachable_hub_says_so_without_the_token(tmp_path):
-    """A separate process, so the Hub client reads HF_ENDPOINT (a closed loopback port) at import."""
+def _push_in_its_own_process(tmp_path, endpoint: str, shown: str, **env: str) -> tuple[str, list[str], str]:
+    """Click the Export tab's push in AppTest in a fresh process (the Hub client reads HF_ENDPOINT at
+    import) and wait for its Task: (the job's state, the page's ``shown`` messages after it, stdout)."""
     import os
+
+    code = (
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
+        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
+        "at.button(key='dataset.push.go').click().run()\n"
+        "job = at.session_state['dataset.push']\n"
+        "job.join(90)\n"
+        "at.run()\n"
+        "print(job.state)\n"
+        f"print('|'.join(e.value for e in at.{shown}))\n"
+    )
+    full = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf"),
+            "STUDIO_HOME": str(tmp_path / "home"), **env}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=full, timeout=180)
+    assert out.returncode == 0, out.stderr
+    state, messages = out.stdout.strip().splitlines()[-2:]
+    return state, messages.split("|"), out.stdout
+
+
+def test_push_from_the_page_to_an_unreachable_hub_says_so_without_the_token(tmp_path):
+    """A closed loopback port as the Hub."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = (
-        "import time\nfrom streamlit.testing.v1 import AppTest\n"
-        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
-        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
-        "at.button(key='dataset.push.go').click().run()\n"
-        "job = at.session_state['dataset.push']\n"
-        "deadline = time.time() + 90\n"
-        "while not job.done and time.time() < deadline:\n"
-        "    time.sleep(0.2)\n"
-        "at.run()\n"
-        "print(job.state)\n"
-        "print('|'.join(e.value for e in at.error))\n"
-    )
-    env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": f"http://127.0.0.1:{port}",
-           "HF_HOME": str(tmp_path / "hf"), "STUDIO_HOME": str(tmp_path / "home")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=180)
-    assert out.returncode == 0, out.stderr
-    status, errors = out.stdout.strip().splitlines()[-2:]
-    assert status == "failed" and errors.startswith("Cannot reach the Hugging Face Hub")
-    assert "hf_secretvalue123" not in out.stdout
+    state, errors, stdout = _push_in_its_own_process(tmp_path, f"http://127.0.0.1:{port}", "error")
+    assert state == "failed" and errors[0].startswith("Cannot reach the Hugging Face Hub")
+    assert "hf_secretvalue123" not in stdout
 
 
 def test_another_tab_can_commit_through_the_working_copy():
@@ -592,36 +598,18 @@ def test_the_llama_factory_zip_holds_what_the_cli_writes_with_dataset_info(tmp_p
 
 
 def test_push_from_the_page_to_the_hub_stand_in_delivers_the_saved_version(tmp_path):
-    """The Export tab's push (a background Task) against the loopback stand-in for huggingface.co; a
-    separate process, so the Hub client reads HF_ENDPOINT at import."""
+    """The Export tab's push (a background Task) against the loopback stand-in for huggingface.co."""
     import io
-    import os
 
     import pyarrow.parquet as pq
     from hub_servers import standin_hub, token_leaks
 
-    code = (
-        "import time\nfrom streamlit.testing.v1 import AppTest\n"
-        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
-        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
-        "at.button(key='dataset.push.go').click().run()\n"
-        "job = at.session_state['dataset.push']\n"
-        "assert job.join(90)\n"
-        "at.run()\n"
-        "print(job.state)\n"
-        "print('|'.join(e.value for e in at.success))\n"
-    )
     with standin_hub() as hub:
-        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1",
-               "HF_HOME": str(tmp_path / "hf"), "STUDIO_HOME": str(tmp_path / "home")}
-        env.pop("HF_HUB_OFFLINE", None)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
-                             timeout=180)
-    assert out.returncode == 0, out.stderr
-    status, success = out.stdout.strip().splitlines()[-2:]
-    assert status == "done" and f"Pushed to {hub.url}/datasets/alice/rules" in success.split("|") and not hub.unknown
+        state, success, stdout = _push_in_its_own_process(tmp_path, hub.url, "success", HF_HUB_DISABLE_XET="1",
+                                                          HF_HUB_OFFLINE="")
+    assert state == "done" and f"Pushed to {hub.url}/datasets/alice/rules" in success and not hub.unknown
     repo = hub.repos[("dataset", "alice/rules")]
     assert repo.private and "# Soccer rules (sample)" in repo.files["README.md"].decode()
     rows = pq.read_table(io.BytesIO(repo.files["data/train-00000-of-00001.parquet"])).to_pylist()
     assert rows == sample.load_sample()
-    assert token_leaks(hub, "hf_secretvalue123", tmp_path) == [] and "hf_secretvalue123" not in out.stdout
+    assert token_leaks(hub, "hf_secretvalue123", tmp_path) == [] and "hf_secretvalue123" not in stdout
