@@ -1,7 +1,10 @@
 """Does fine-tuning with the studio's defaults teach a real model? The bundled SmolLM2-135M-Instruct on a
 40-fact FAQ (the first 40 records of the sample dataset), full and LoRA, with the recommended preset only.
 
-    python bench/finetune_faq.py [--methods full,lora] [--records 40]
+    python bench/finetune_faq.py [--methods full,lora] [--records 40] [--set FIELD=VALUE ...]
+
+``--set`` (and ``--epochs``, ``--neftune``) override the preset to measure what else would do;
+``FAQ_DUMP=answers.json`` keeps every answer of the last method for reading.
 
 For each method, in a fresh process: train with ``recommend()``'s settings, then answer the trained
 questions and hand-written paraphrases of them (bench/faq_paraphrases.json) greedily. Prints the
@@ -71,6 +74,10 @@ def one(method: str, n_records: int, home: str, overrides: dict | None = None) -
     refs = [r["answer"] for r in records]
     trained, stops = answers(f"run:{folder.name}", questions)
     para, _ = answers(f"run:{folder.name}", [p["question"] for p in paraphrased])
+    if os.environ.get("FAQ_DUMP"):  # every answer, for reading what the model says
+        Path(os.environ["FAQ_DUMP"]).write_text(json.dumps(
+            [{"question": q, "reference": r, "trained": t, "reworded": p["question"], "reworded_answer": a}
+             for q, r, t, p, a in zip(questions, refs, trained, paraphrased, para)], indent=1), encoding="utf-8")
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and "checkpoints" not in f.parts)
     return {"method": method, "why": why, "steps": result.steps, "seconds": seconds, "train_f1": f1(trained, refs),
             "para_f1": f1(para, [p["answer"] for p in paraphrased]), "stops": stops / len(records),
@@ -94,10 +101,18 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=40)
     ap.add_argument("--neftune", type=float, default=None, help="override the preset's NEFTune alpha")
     ap.add_argument("--epochs", type=float, default=None, help="override the preset's epochs")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override any other preset field, e.g. --set batch_size=4 (repeatable)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--home", help=argparse.SUPPRESS)
     args = ap.parse_args()
     overrides = {k: v for k, v in (("neftune_alpha", args.neftune), ("epochs", args.epochs)) if v is not None}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value
     if args.one:
         print(json.dumps(one(args.one, args.records, args.home, overrides)))
         return
@@ -110,7 +125,7 @@ def main() -> None:
             print(f"base {BASE} (bundled copy offline): trained questions F1 {base['train_f1']:.2f}, "
                   f"paraphrases F1 {base['para_f1']:.2f}, stops {base['stops']:.0%}", flush=True)
         for method in args.methods.split(","):
-            extra = [a for k, v in overrides.items() for a in (f"--{'neftune' if k == 'neftune_alpha' else k}", str(v))]
+            extra = [a for k, v in overrides.items() for a in ("--set", f"{k}={json.dumps(v)}")]
             out = subprocess.run([sys.executable, __file__, "--one", method, "--records", str(args.records),
                                   "--home", home, *extra], capture_output=True, text=True)
             if out.returncode != 0:
