@@ -29,6 +29,7 @@ OVERRIDES = {
     "--grad-accum": ("grad_accum", int),
     "--logging-steps": ("logging_steps", int),
     "--seed": ("seed", int),
+    "--question-dropout": ("question_dropout", float),
     "--scratch-size": ("scratch_size", str),
     "--vocab-size": ("vocab_size", int),
     "--method": ("method", str),

@@ -298,7 +298,9 @@ def train(
     collator = recipe.Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None)
     callback = _callback(out, on_progress)
     trainer = Trainer(
-        model=model, args=args, train_dataset=recipe.features(train_enc),
+        model=model, args=args, train_dataset=recipe.Reworded(
+            tokenizer, [records[i] for i in split["train"]], limit, cfg.question_dropout, cfg.seed)
+        if cfg.question_dropout else recipe.features(train_enc),
         eval_dataset=recipe.features(test_enc) if test_enc else None,
         data_collator=collator, processing_class=tokenizer, callbacks=[callback],
     )

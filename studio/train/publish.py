@@ -18,7 +18,8 @@ from studio.models import adapters
 from studio.train import runs
 
 CARD_SETTINGS = ("method", "epochs", "learning_rate", "batch_size", "grad_accum", "max_length", "lr_scheduler",
-                 "warmup_steps", "weight_decay", "seed", "lora_r", "lora_alpha", "lora_dropout", "neftune_alpha")
+                 "warmup_steps", "weight_decay", "seed", "lora_r", "lora_alpha", "lora_dropout", "question_dropout",
+                 "neftune_alpha")
 
 
 _LATEST: dict[tuple, tuple[str, dict] | None] = {}  # (model spec, evals listing) -> latest_summary's answer

@@ -126,6 +126,37 @@ def features(encoded: Sequence[Encoded]) -> list[dict[str, list[int]]]:
     return [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
 
 
+def drop_words(text: str, share: float, rng: random.Random) -> str:
+    """``text`` with each word left out with probability ``share``; at least two words stay."""
+    words = text.split()
+    if share <= 0 or len(words) <= 2:
+        return text
+    kept = [w for w in words if rng.random() >= share]
+    return " ".join(kept) if len(kept) >= 2 else text
+
+
+class Reworded:
+    """The training records as a dataset that leaves out a random share of each question's words every
+    time a record is drawn (word dropout), so the model learns to answer from what a question is about
+    rather than from its exact wording. Answers, passages and the template are never touched.
+
+    Seeded: the same seed and order of draws give the same questions.
+    """
+
+    def __init__(self, tokenizer: Any, records: Sequence[dict], max_length: int, share: float, seed: int):
+        self.tokenizer, self.records, self.max_length, self.share = tokenizer, list(records), max_length, share
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        r = self.records[i]
+        e = encode_record(self.tokenizer, drop_words(r["question"], self.share, self.rng), r["answer"],
+                          self.max_length, prompt_format.context_of(r))
+        return {"input_ids": e.input_ids, "labels": e.labels}
+
+
 class Collator:
     """Dynamic padding: each batch is right-padded to its longest record, labels padded with -100.
 

@@ -174,6 +174,8 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> train.Train
                                  help=field_help("seed")),
             gradient_checkpointing=c3.checkbox("Gradient checkpointing", p.gradient_checkpointing, key=f"train.gc.{name}",
                                                help=field_help("gradient_checkpointing")),
+            question_dropout=c1.number_input("Question word dropout", 0.0, 0.5, p.question_dropout, step=0.05,
+                                             key=f"train.qd.{name}", help=field_help("question_dropout")),
         )
         if method != "full":
             l1, l2, l3, l4 = st.columns(4)

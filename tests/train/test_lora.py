@@ -117,12 +117,14 @@ def test_qlora_without_cuda_says_so_and_offers_lora(tiny_llama):
 
 def test_presets_are_sized_to_the_records():
     cfg, why = train_config.recommend(40)
-    assert (cfg.test_fraction, cfg.epochs, cfg.learning_rate) == (0.0, 12, 1e-4)
-    assert why.startswith("40 records: a FAQ, nothing held out, 12 epochs at 1e-4")
+    assert (cfg.test_fraction, cfg.epochs, cfg.learning_rate, cfg.question_dropout) == (0.0, 12, 2e-4, 0.15)
+    assert why.startswith("40 records: a FAQ, nothing held out, 12 epochs at 2e-4")
+    assert "15% of each question's words left out at random" in why
     cfg, why = train_config.recommend(40, method="lora")
-    assert (cfg.epochs, cfg.learning_rate, cfg.method) == (20, 1e-3, "lora") and "LoRA rank 16" in why
-    assert train_config.recommend(158, method="lora")[0].epochs == 10  # a larger FAQ: half the passes
-    assert train_config.recommend(1000)[0].test_fraction == 0.1 and train_config.recommend(50_000)[0].epochs == 2
+    assert (cfg.epochs, cfg.learning_rate, cfg.method) == (12, 2e-3, "lora") and "LoRA rank 16" in why
+    small = train_config.recommend(1000)[0]
+    assert (small.test_fraction, small.learning_rate, small.question_dropout) == (0.1, 1e-4, 0.0)
+    assert train_config.recommend(50_000)[0].epochs == 2
     assert train_config.recommend(40, parameters=3_800_000_000)[0].learning_rate == 2e-5  # Phi-3.5-mini's size
     assert train_config.default_preset("distilgpt2") == "recommended"
     assert train_config.PRESETS["tutorial"].learning_rate == 3e-5  # the tutorial's settings stay available

@@ -120,3 +120,43 @@ def test_a_record_with_a_passage_is_trained_with_it_in_the_prompt_and_the_loss_o
     assert prompt_text.index(passage) < prompt_text.index("How long is a match?")
     # the same answer tokens carry the loss, with or without the passage before them
     assert [t for t in with_ctx.labels if t != recipe.IGNORE] == [t for t in without.labels if t != recipe.IGNORE]
+
+
+def test_word_dropout_leaves_out_some_words_in_order_and_keeps_two():
+    import random
+
+    question = "How far away must opponents stand at a free kick?"
+    rng = random.Random(0)
+    draws = [recipe.drop_words(question, 0.15, rng) for _ in range(50)]
+    words = question.split()
+    for d in draws:
+        kept = d.split()
+        assert len(kept) >= 2 and len(kept) <= len(words)
+        it = iter(words)
+        assert all(w in it for w in kept)  # the words that stay keep their order
+    assert len(set(draws)) > 10 and question in draws  # varied, and sometimes whole
+    assert recipe.drop_words(question, 0.0, rng) == question
+    assert recipe.drop_words("Offside?", 0.5, rng) == "Offside?"  # a question of one or two words stays whole
+    assert [recipe.drop_words(question, 0.15, random.Random(0)) for _ in range(3)] == [draws[0]] * 3  # seeded
+
+
+@pytest.mark.parametrize("which", ["tok", "chat_tok"])
+def test_reworded_records_vary_their_question_and_never_their_answer_or_passage(which, request):
+    tk = request.getfixturevalue(which)
+    passage = "A match lasts two equal periods of 45 minutes."
+    records = [{"question": "How long does a standard soccer match last in minutes?", "answer": "Two halves of 45 minutes.",
+                "context": passage}]
+    data = recipe.Reworded(tk, records, 512, 0.3, seed=1)
+    whole = recipe.encode_records(tk, records, [0], 512)[0]
+    answer = [t for t in whole.labels if t != recipe.IGNORE]
+    prompts = set()
+    for _ in range(30):
+        f = data[0]
+        assert [t for t in f["labels"] if t != recipe.IGNORE] == answer  # the loss is on the whole answer
+        n_prompt = f["labels"].index(answer[0])
+        prompt = tk.decode(f["input_ids"][:n_prompt])
+        assert passage in prompt
+        prompts.add(prompt)
+    assert len(prompts) > 5 and len(data) == 1
+    with pytest.raises(IndexError):
+        data[1]

@@ -43,6 +43,8 @@ def test_config_round_trips_through_a_dict_and_validates():
         train.TrainConfig(learning_rate=0)
     with pytest.raises(TrainingError, match="Unknown preset"):
         train.preset("huge")
+    with pytest.raises(TrainingError, match=r"Question word dropout 0.6 is out of range: use 0 \(off\) to 0.5"):
+        train.TrainConfig(question_dropout=0.6)
 
 
 def test_few_steps_change_the_parameters_and_write_the_run_folder(tiny_gpt2, tmp_path, offline):
@@ -69,6 +71,16 @@ def test_few_steps_change_the_parameters_and_write_the_run_folder(tiny_gpt2, tmp
 
     lm = models.load_causal_lm(str(out), device="cpu")
     assert lm.ref.source.endswith("model")
+
+
+def test_question_word_dropout_changes_what_is_trained_and_is_recorded(tiny_gpt2, tmp_path, offline):
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-2, batch_size=2, max_steps=3, test_fraction=0.0)
+    plain = train.run_job(cfg, RECORDS, tmp_path / "plain", dataset=DATASET)
+    varied = train.run_job(cfg.replace(question_dropout=0.5), RECORDS, tmp_path / "varied", dataset=DATASET)
+    assert plain.state == varied.state == "finished" and varied.steps == 3
+    a, b = _weights(tmp_path / "plain" / "model"), _weights(tmp_path / "varied" / "model")
+    assert any(not (a[k] == b[k]).all() for k in a)  # the same seed and data, other questions: other weights
+    assert json.loads((tmp_path / "varied" / "run.json").read_text())["config"]["question_dropout"] == 0.5
 
 
 def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offline):
@@ -243,9 +255,13 @@ def test_cli_train_ask_and_runs(tmp_path, offline, capsys):
     data.write_text(json.dumps(RECORDS))
     out = tmp_path / "cli-run"
     assert main(["train", "--dataset", str(data), "--base", "scratch", "--preset", "quick", "--max-steps", "2",
-                 "--out", str(out)]) == 0
+                 "--question-dropout", "0.2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "finished: 2 steps" in printed and f"model: {out / 'model'}" in printed
+    assert json.loads((out / "run.json").read_text())["config"]["question_dropout"] == 0.2
+    assert main(["train", "--dataset", str(data), "--preset", "quick", "--question-dropout", "0.9",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "error: Question word dropout 0.9 is out of range: use 0 (off) to 0.5." in capsys.readouterr().err
     assert main(["ask", str(out), "How long is a match?", "--max-new-tokens", "4"]) == 0
     assert capsys.readouterr().out.endswith("\n")
     assert main(["train", "--dataset", str(data), "--out", str(out)]) == 2  # refuses to overwrite a run
