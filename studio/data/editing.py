@@ -29,13 +29,13 @@ class View:
 
 def view(records: list[Record], query: str = "", page: int = 1, page_size: int = 200,
          only: set[int] | None = None) -> View:
-    """The indices on ``page`` (1-based) of the records whose question or answer contains ``query``
-    (and, with ``only``, whose index is in it: the records still to fix)."""
+    """The indices on ``page`` (1-based) of the records whose question, answer or passage contains
+    ``query`` (and, with ``only``, whose index is in it: the records still to fix)."""
     q = query.strip().casefold()
     candidates = range(len(records)) if only is None else sorted(i for i in only if i < len(records))
     if q:
         matches = [i for i in candidates
-                   if q in str(records[i].get("question", "")).casefold() or q in str(records[i].get("answer", "")).casefold()]
+                   if any(q in _as_text(records[i].get(c)).casefold() for c in (*COLUMNS, CONTEXT))]
     else:
         matches = candidates
     pages = max(1, math.ceil(len(matches) / page_size))

@@ -220,8 +220,8 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         return
     d = draft(info)
     col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
-    query = col_search.text_input("Search questions and answers", key="dataset.search",
-                                  placeholder="type to filter; edits to the shown rows are kept")
+    query = col_search.text_input("Search the records", key="dataset.search",
+                                  placeholder="words of a question, answer or passage; edits to the shown rows are kept")
     requested = int(st.session_state.get("dataset.page", 1))
     only_key = f"dataset.only_fix.{info.id}"
     only_fix = bool(st.session_state.get(only_key))

@@ -24,6 +24,13 @@ def test_merge_view_applies_edit_delete_add_and_keeps_extra_fields():
     assert editing.summary(editing.changes(RECS, out)) == "1 added, 1 removed, 1 edited"
 
 
+def test_search_finds_words_of_the_passage_too():
+    recs = [{"question": "How long?", "answer": "45 minutes.", "context": "Each half lasts 45 minutes."},
+            {"question": "Who decides?", "answer": "The referee."}]
+    assert editing.view(recs, "each HALF").indices == [0]
+    assert editing.view(recs, "referee").indices == [1] and editing.view(recs, "nowhere").indices == []
+
+
 def test_merge_into_empty_dataset_and_search_view():
     assert editing.merge_view([], [], [{editing.ROW: None, "question": "q", "answer": "a"}]) == [
         {"question": "q", "answer": "a"}]

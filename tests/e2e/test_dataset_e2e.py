@@ -31,7 +31,7 @@ def save(page) -> None:
 
 
 def search(page, text: str) -> None:
-    box = page.get_by_label("Search questions and answers")
+    box = page.get_by_label("Search the records")
     box.fill(text)
     box.press("Enter")
     wait_idle(page)
