@@ -215,6 +215,9 @@ class QAServer(FaultServer):
         else:
             self.span(h, self.bodies[-1])
 
+    def mode_qa_warming(self, h, n):  # a model that stays loading: each try is told to come back in 20 s
+        self.send(h, 503, json.dumps({"error": "Model is currently loading", "estimated_time": 20}).encode())
+
     def mode_qa_wrong_task(self, h, n):  # a chat model behind the URL: it does not take a question and a context
         self.send(h, 400, json.dumps({"error": "Task not supported: this endpoint serves text-generation"}).encode())
 

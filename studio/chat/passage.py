@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from studio.chat.api import MAX_ATTEMPTS, ApiBackend, _Retry
 from studio.chat.base import BackendSpec, ChatBackend, ChatParams, StreamStats, complete
-from studio.errors import BackendError, MissingTokenError
+from studio.errors import BackendError, CancelledError, MissingTokenError
 from studio.models import extractive, prompt_format
 
 HF_HOSTS = ("huggingface.co", "huggingface.cloud", "hf.space")
@@ -237,7 +237,7 @@ class ApiExtractive(ApiBackend):
                 if not isinstance(err, _Retry):
                     raise err from None
                 if not self._wait_before_retry(err, attempt, stop, stats):
-                    raise BackendError("Stopped before the service answered.") from None
+                    raise CancelledError("Stopped before the service answered.") from None
                 continue
             stats.mark_token()
             stats.finish()

@@ -231,13 +231,13 @@ def _one(task: PassageTask, context: str) -> None:
         if not task.done:
             st.caption("Loading the model…" if task.phase == "loading" else "Answering…")
             return
+        if task.state == "stopped" and task.result is None:
+            st.caption(task.error or "Stopped.")
+            return
         if task.error:
             ui.show_error(task.error)
             return
-        ans: passage.PassageAnswer | None = task.result
-        if ans is None:
-            st.caption("Stopped.")
-            return
+        ans: passage.PassageAnswer = task.result
         ui.show_text(ans.text or "(no answer)")
         st.caption(_caption(ans))
         st.markdown(highlighted_block(passage.segments(context, ans.start, ans.end)), unsafe_allow_html=True)

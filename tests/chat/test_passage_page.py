@@ -117,3 +117,36 @@ def test_the_hosted_extractive_model_and_a_failing_one_side_by_side(qa_server: Q
 def test_api_mode_offers_no_local_extractive_model(api_mode):
     at = page()
     assert at.selectbox(key="chat.passage.a.where").options == ["Hugging Face Inference Providers"]
+
+
+def test_stop_ends_a_hosted_answer_that_is_still_loading_without_an_error(qa_server: QAServer, offline):
+    at = page(**{"chat.passage.a.where": "provider"})
+    at.text_input(key="chat.passage.a.endpoint").set_value(qa_server.url("qa_warming")).run()
+    at.text_area(key="chat.passage.text").set_value(CONTEXT)
+    at.text_input(key="chat.passage.question").set_value(QUESTION)
+    before = len(qa_server.bodies)
+    at.button(key="chat.passage.ask").click().run()
+    deadline = time.time() + 10
+    while len(qa_server.bodies) == before and time.time() < deadline:  # answered "loading, come back in 20 s"
+        time.sleep(0.1)
+    tries = len(qa_server.bodies)
+    at.button(key="chat.passage.stop").click().run()
+    task = at.session_state[RUN]["tasks"][0]
+    deadline = time.time() + 10
+    while not task.done and time.time() < deadline:
+        time.sleep(0.1)
+    at.run()
+    assert not at.exception and task.state == "stopped"
+    assert [e.value for e in at.error] == []  # a stop the user asked for is not an error
+    assert "Stopped before the service answered." in [c.value for c in at.caption]
+    assert len(qa_server.bodies) == tries  # nothing was sent after the stop
+    assert not at.button(key="chat.passage.ask").disabled
+
+
+def test_a_hosted_extractive_model_without_a_token_says_where_to_set_one(offline, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    at = page(**{"chat.passage.a.where": "provider"})
+    ask(at, CONTEXT)
+    assert [e.value for e in at.error] == ["Hugging Face Inference Providers need a token: set HF_TOKEN in secrets "
+                                           "or the environment, or type it in the token field."]
+    assert at.session_state[RUN]["tasks"][0].state == "failed"
