@@ -162,7 +162,7 @@ def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
     pretrained model. 12 epochs at 1e-4 (full) or 10 at 1e-3 (LoRA rank 16) learn every trained answer
     but answer reworded questions poorly (token F1 0.45 and 0.39); 12 epochs at twice those rates, 0.51
     and 0.49. Leaving out 15% of each question's words at random every time it is trained on
-    (``question_dropout``) lifts those to 0.76 (full) and 0.70 (LoRA), so a FAQ gets both.
+    (``question_dropout``) lifts those to 0.72-0.76 (full) and 0.63-0.70 (LoRA), so a FAQ gets both.
     Billion-parameter models get 10x lower rates."""
     lora = method in ("lora", "qlora")
     big = bool(parameters and parameters >= 1_000_000_000)
