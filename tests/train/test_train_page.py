@@ -218,6 +218,9 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
     assert any("LoRA:" in c.value and "parameters trainable" in c.value for c in at.caption)
     at.number_input(key="train.ep.recommended.lora").set_value(2).run()
     at.number_input(key="train.lr_r.recommended.lora").set_value(4).run()
+    dropout = at.number_input(key="train.qd.recommended.lora")
+    assert dropout.value == 0.15  # the FAQ preset's question word dropout, shown in Advanced
+    dropout.set_value(0.25).run()
     at.button(key="train.start").click().run()
     _no_exception(at)
     run_id = at.session_state["train.run_id"]
@@ -226,6 +229,7 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
         time.sleep(0.5)
     assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
     assert (runs.run_dir(run_id) / "model" / "adapter_config.json").is_file()
+    assert runs.load_run(run_id).config["question_dropout"] == 0.25  # what Advanced said is what trained
     at.run()
     at.button(key="train.merge").click().run()
     task = at.session_state["train.merge_task"]
