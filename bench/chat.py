@@ -39,8 +39,9 @@ PHI35 = dict(vocab_size=32064, hidden_size=3072, intermediate_size=8192, num_hid
              hidden_act="silu", rms_norm_eps=1e-5, tie_word_embeddings=False)
 
 
-def build(path: Path, phi35: bool) -> Path:
-    """A random model and a locally trained tokenizer saved to ``path`` (no network)."""
+def build(path: Path, phi3: dict | None = None) -> Path:
+    """A random model and a locally trained tokenizer saved to ``path`` (no network): a Phi-3 of the
+    configuration ``phi3`` (``PHI35``: Phi-3.5-mini's; in bf16, on CUDA when there is one), else a GPT-2."""
     import torch
     from tokenizers import ByteLevelBPETokenizer
     from transformers import GPT2Config, GPT2LMHeadModel, Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
@@ -50,9 +51,9 @@ def build(path: Path, phi35: bool) -> Path:
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
     tok.save_pretrained(path)
     torch.manual_seed(0)
-    if phi35:
-        cfg = Phi3Config(**PHI35, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-        with torch.device("cuda"):
+    if phi3:
+        cfg = Phi3Config(**phi3, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
             model = Phi3ForCausalLM(cfg).to(torch.bfloat16)
     else:
         cfg = GPT2Config(vocab_size=len(tok), n_positions=1024, n_embd=512, n_layer=8, n_head=8,
@@ -145,7 +146,7 @@ def main() -> None:
                measure(loaded, args.tokens, args.repeats))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        path = build(Path(tmp) / "model", args.phi35)
+        path = build(Path(tmp) / "model", PHI35 if args.phi35 else None)
         variants = [None, "4bit"] if args.phi35 else [None]
         for quant in variants:
             loaded = load_causal_lm(str(path), quantization=quant)

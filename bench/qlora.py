@@ -24,32 +24,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chat import PHI35  # noqa: E402  (microsoft/Phi-3.5-mini-instruct's config.json, in bench/chat.py)
+from chat import PHI35, build  # noqa: E402  (Phi-3.5-mini's config.json and the random-model builder)
 
 from studio import config  # noqa: E402
 
 TINY = {**PHI35, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 4, "vocab_size": 1000}
-
-
-def build(folder: Path, shape: dict) -> Path:
-    """A random Phi-3 model of ``shape`` and a byte-level BPE tokenizer learned from the sample data."""
-    import torch
-    from transformers import Phi3Config, Phi3ForCausalLM
-
-    from studio.train import scratch
-
-    records = json.loads(config.SAMPLE_DATASET.read_text(encoding="utf-8"))
-    tok = scratch.train_tokenizer(scratch.corpus(records), vocab_size=1000)
-    tok.save_pretrained(folder)
-    cfg = Phi3Config(**{**shape, "vocab_size": max(shape["vocab_size"], len(tok))}, eos_token_id=tok.eos_token_id,
-                     pad_token_id=tok.pad_token_id)
-    torch.manual_seed(0)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    with torch.device(device):
-        model = Phi3ForCausalLM(cfg).to(torch.bfloat16)
-    model.save_pretrained(folder)
-    return folder
+        "num_key_value_heads": 4}
 
 
 def one(method: str, base: str, home: str, steps: int) -> dict:
