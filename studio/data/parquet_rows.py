@@ -2,9 +2,13 @@
 
 A million-row file is never held as a whole Arrow table and its Python copy at once: each batch
 is decoded, turned into plain dicts column by column (several times faster than row by row) and
-dropped before the next, so peak memory is the records themselves plus one batch. A file whose
-records still do not fit in memory is a one-line ``DatasetFormatError`` naming it, and nothing the
-user had is touched (the reader only reads).
+dropped before the next, so peak memory is the records themselves plus one batch. Batches are sized
+in bytes, not rows (a first small batch measures the rows), and before each one the records still to
+come are checked against the memory this process can still have: a file whose records do not fit is
+a one-line ``DatasetFormatError`` naming it, said before the memory runs out. That check matters
+because Arrow's C++ reader does not always raise ``MemoryError`` when an allocation fails: under an
+address-space limit it can abort the whole process (``std::bad_alloc``). Nothing the user had is
+touched (the reader only reads).
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ from pathlib import Path
 from studio.errors import DatasetFormatError
 
 MAGIC = b"PAR1"
-BATCH_ROWS = 65_536  # rows decoded at once: ~10 MB of Arrow for short Q&A text, a few ms of work each
+BATCH_ROWS = 65_536  # rows decoded at once at most: ~10 MB of Arrow for short Q&A text, a few ms of work each
+BATCH_BYTES = 32 * 2**20  # Arrow bytes decoded at once at most (long passages get fewer rows a batch)
+PROBE_ROWS = 64  # the first batch, read to learn how large a row is
+ROW_OVERHEAD = 240  # bytes of Python a row costs beside its text: the dict and its keys' slots
+VALUE_OVERHEAD = 56  # bytes of Python a string costs beside its characters
 
 
 def is_parquet(path: Path) -> bool:
@@ -51,8 +59,12 @@ def read_rows(source: Path | bytes, name: str, batch_rows: int | None = None) ->
             raise DatasetFormatError(f"The Parquet file has no text column (columns: {cols}): it needs a question "
                                      "and an answer as text.")
         names = schema.names
+        total = pf.metadata.num_rows
         try:
-            for batch in pf.iter_batches(batch_size=batch_rows or BATCH_ROWS):
+            row_bytes = _row_bytes(pf, len(names))
+            size = batch_rows or max(1, min(BATCH_ROWS, BATCH_BYTES // max(1, row_bytes)))
+            for batch in pf.iter_batches(batch_size=size):
+                _check_room(total - len(rows), row_bytes)  # before this batch's Python copy is made
                 columns = [col.to_pylist() for col in batch.columns]
                 if any(col.null_count for col in batch.columns):
                     rows.extend({k: v for k, v in zip(names, values) if v is not None} for values in zip(*columns))
@@ -72,6 +84,49 @@ def read_rows(source: Path | bytes, name: str, batch_rows: int | None = None) ->
         raise DatasetFormatError(
             f"{name} does not fit in memory (it stopped after {got:,} of {total} rows): split it into smaller "
             "files and import them one at a time, or import it on a machine with more memory.") from None
+
+
+def _row_bytes(pf, n_columns: int) -> int:
+    """Bytes one decoded row costs as Python records, measured on the file's first few rows."""
+    try:
+        first = next(pf.iter_batches(batch_size=PROBE_ROWS), None)
+    except StopIteration:
+        first = None
+    if first is None or first.num_rows == 0:
+        return ROW_OVERHEAD
+    return first.nbytes // first.num_rows + ROW_OVERHEAD + n_columns * VALUE_OVERHEAD
+
+
+def _check_room(rows_left: int, row_bytes: int) -> None:
+    """MemoryError, before allocating, when the rows still to read cannot fit in what this process may still use."""
+    room = _memory_left()
+    if room is not None and rows_left * row_bytes > room:
+        raise MemoryError
+
+
+def _memory_left() -> int | None:
+    """Bytes this process can still allocate: the smaller of the machine's available memory and what its
+    address-space limit leaves; None where neither can be read (then a real MemoryError is the guard)."""
+    limits = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                limits.append(int(line.split()[1]) * 1024)
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows: the machine's memory is the only limit
+        return min(limits) if limits else None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        try:
+            used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+            limits.append(max(0, soft - used))
+        except (OSError, ValueError, IndexError):
+            pass
+    return min(limits) if limits else None
 
 
 def _row_count(source: Path | bytes) -> str:

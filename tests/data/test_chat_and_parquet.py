@@ -144,7 +144,8 @@ def test_a_parquet_file_is_read_batch_by_batch_with_nulls_only_where_a_batch_has
 
     def counting(self, *args, **kwargs):
         for batch in real(self, *args, **kwargs):
-            seen.append(batch.num_rows)
+            if kwargs.get("batch_size") != parquet_rows.PROBE_ROWS:  # not the first look at a row's size
+                seen.append(batch.num_rows)
             yield batch
 
     monkeypatch.setattr(pq.ParquetFile, "iter_batches", counting)
@@ -153,6 +154,29 @@ def test_a_parquet_file_is_read_batch_by_batch_with_nulls_only_where_a_batch_has
     assert sum(seen) == 10 and max(seen) <= 3  # batches, never the whole table at once
     assert records == [{k: v for k, v in r.items() if v is not None} for r in rows]  # a null: a field not there
     assert records[6]["note"] == "n" and "note" not in records[5]
+
+
+def test_long_rows_are_read_in_batches_bounded_by_bytes(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studio.data import parquet_rows
+
+    path = tmp_path / "passages.parquet"
+    rows = [{"question": f"Q{i}?", "answer": "a" * 1000} for i in range(200)]  # ~1 kB a row
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    sizes: list[int] = []
+    real = pq.ParquetFile.iter_batches
+
+    def counting(self, *args, **kwargs):
+        sizes.append(kwargs.get("batch_size"))
+        yield from real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", counting)
+    monkeypatch.setattr(parquet_rows, "BATCH_BYTES", 50_000)  # ~40 such rows
+    records, _ = formats.read_file(path)
+    assert records == rows
+    assert sizes[0] == parquet_rows.PROBE_ROWS and 10 <= sizes[1] <= 50, sizes
 
 
 def test_a_parquet_file_too_large_for_memory_is_one_line_and_nothing_is_lost(tmp_path):
