@@ -13,7 +13,8 @@ from pathlib import Path
 
 from studio import config as studio_config
 from studio.data import store
-from studio.errors import StudioError
+from studio.errors import ModelSpecError, StudioError
+from studio.models.spec import ModelSpec, parse_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,11 +57,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _model_spec(spec: str, base_url: str | None) -> str:
-    if spec.startswith(("api:", "run:", "model:", "qa:")) or spec.endswith(".gguf") or not base_url:
+    if not base_url:
         return spec
+    try:
+        if parse_spec(spec).kind not in ("hub", "path"):  # prefixed, or a GGUF file: already says what it is
+            return spec
+    except ModelSpecError:
+        pass  # "llama3:8b": a server's model name, not a spec
     if Path(spec).expanduser().exists() or (studio_config.runs_dir() / spec).is_dir():
         return spec
-    return f"api:{spec}"  # with --base-url, a model id that is not on disk is served by the endpoint
+    return str(ModelSpec("api", spec))  # with --base-url, a model id that is not on disk is served by the endpoint
 
 
 def _config(args: argparse.Namespace):

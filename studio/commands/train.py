@@ -14,6 +14,7 @@ from pathlib import Path
 
 from studio import config, jobs
 from studio.errors import StudioError, TrainingError
+from studio.models.spec import parse_spec
 from studio.train import runs
 
 OVERRIDES = {
@@ -169,10 +170,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_id_arg(text: str) -> str:
+    """A RUN argument: ``run:<id>`` or the bare id (or a run folder), as ``runs`` lists them."""
+    parsed = parse_spec(text)
+    return parsed.name if parsed.kind == "run" else text.strip()
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     from studio.train import lora
 
-    spec = args.run[4:] if args.run.startswith("run:") else args.run
+    spec = run_id_arg(args.run)
     folder = Path(spec).expanduser() if Path(spec).expanduser().is_dir() else config.runs_dir() / spec
     if not (folder / runs.RUN_JSON).is_file():
         raise StudioError(f"No training run {args.run!r}: `python -m studio runs` lists them.")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 from studio.errors import StudioError
 from studio.models import loading as models
+from studio.models.spec import parse_spec
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class EvalConfig:
         object.__setattr__(self, "models", tuple(m.strip() for m in self.models if m and m.strip()))
         if not self.models:
             raise StudioError("No model chosen: pick at least one model to evaluate.")
+        for spec in (*self.models, *([self.judge] if self.judge else [])):
+            parse_spec(spec)  # a spec that names nothing ("run:", "qa:api:x") is refused before anything runs
         if len(set(self.models)) != len(self.models):
             raise StudioError("The same model is chosen twice: remove the duplicate.")
         if not (self.run_id or self.dataset_id or self.dataset_file):

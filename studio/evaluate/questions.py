@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from studio.data import store
 from studio.errors import DatasetValidationError, StudioError
 from studio.models import prompt_format
+from studio.models.spec import parse_spec
 
 if TYPE_CHECKING:
     from studio.evaluate.config import EvalConfig
@@ -125,9 +126,10 @@ def _extra_training_questions(config: EvalConfig) -> list[str]:
     if config.train_file:
         out += [str(r.get("question", "")) for r in read_records_file(config.train_file)]
     for spec in config.models:  # every fine-tuned run involved: its training questions
-        if spec.startswith("run:") and spec[4:] != config.run_id:
-            out += _run_train_questions(spec[4:])
-        elif not spec.startswith("api:") and (Path(spec).expanduser() / "run.json").is_file():
+        parsed = parse_spec(spec)
+        if parsed.kind == "run" and parsed.name != config.run_id:
+            out += _run_train_questions(parsed.name)
+        elif parsed.local and parsed.kind != "run" and (Path(spec).expanduser() / "run.json").is_file():
             out += _run_train_questions(spec, folder=Path(spec).expanduser())
     return out
 

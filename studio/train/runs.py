@@ -66,7 +66,9 @@ class RunInfo:
     @property
     def model_spec(self) -> str:
         """What ``studio.models.loading.load_causal_lm`` takes to load this run."""
-        return f"run:{self.id}"
+        from studio.models.spec import run_spec
+
+        return str(run_spec(self.id))
 
     def checkpoints(self) -> list[Path]:
         return checkpoints(self.dir)

@@ -20,6 +20,7 @@ from studio.evaluate import metrics, report
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
+from studio.models.spec import ModelSpec, parse_spec
 from studio.ui import hf_token, run_or_error
 
 PAGE_SIZE = 20
@@ -53,11 +54,21 @@ def _newest_run_and_base(all_runs: list) -> list[str]:
         return []
     picked = [newest.model_spec]
     base = newest.base
-    if base and base != "scratch" and not base.startswith("run:") and (
-            base.startswith("model:") or Path(base).expanduser().exists() or models.hub_reachable()
+    parsed = _parsed_or_none(base) if base else None
+    kind = parsed.kind if parsed else "scratch"
+    if kind not in ("scratch", "run") and (
+            kind == "model" or Path(base).expanduser().exists() or models.hub_reachable()
             or models.in_hub_cache(base)):
         picked.append(base)
     return picked
+
+
+def _parsed_or_none(text: str) -> ModelSpec | None:
+    """A typed spec, or None for a line that names nothing (the config refuses it on Start, in one line)."""
+    try:
+        return parse_spec(text)
+    except StudioError:
+        return None
 
 
 def new_evaluation_form() -> None:
@@ -65,7 +76,7 @@ def new_evaluation_form() -> None:
     all_runs = _runs()
     from studio.models import library
 
-    run_labels = {f"run:{r.id}": f"{r.name} · run {r.id}" for r in all_runs}
+    run_labels = {r.model_spec: f"{r.name} · run {r.id}" for r in all_runs}
     bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
     shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models() if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
@@ -95,7 +106,7 @@ def new_evaluation_form() -> None:
                                       "api:qa:<model id> hosted.")
     specs = list(chosen) + [line.strip() for line in other.splitlines() if line.strip()]
     by_id = {r.id: r for r in all_runs}
-    chosen_runs = [s[4:] for s in specs if s.startswith("run:")]
+    chosen_runs = [p.name for p in map(_parsed_or_none, specs) if p and p.kind == "run"]
     # A run trained on every record (the scratch preset) has no held-out split: its dataset is the test.
     held_out = [i for i in chosen_runs if i in by_id and by_id[i].split.get("test")]
     trained_on = next((by_id[i].dataset for i in chosen_runs if i in by_id), {})
