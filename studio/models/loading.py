@@ -225,10 +225,12 @@ def pick_dtype(device: str) -> Any:
     return torch.float32
 
 
-def load_tokenizer(spec: str, token: str | None = None) -> Any:
+def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
+    """The tokenizer of a spec, or of a ref already resolved (a caller that has one does not resolve again)."""
     from transformers import AutoTokenizer
 
-    ref = resolve(spec)
+    ref = spec if isinstance(spec, ModelRef) else resolve(spec)
+    spec = ref.spec
     if ref.kind in ("gguf", "bundled"):  # the tokenizer alone comes from the file in a second, nothing imported
         from studio.models import gguf
 
@@ -323,7 +325,7 @@ def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | N
             kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
         kwargs["device_map"] = "cuda"
     kwargs["dtype"] = dtype
-    tokenizer = load_tokenizer(ref.source if ref.kind == "model" else spec, token)
+    tokenizer = load_tokenizer(ref, token)
     try:
         model = load_weights(ref, kwargs)
     except torch.OutOfMemoryError:

@@ -103,7 +103,7 @@ def _load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[in
         model = _load_weights(cfg, base_ref, token)
         model = adapters.attach(model, adapter, trainable=cfg.method != "full")
         return model, tokenizer
-    tokenizer = models.load_tokenizer(ref.source if ref.kind == "model" else cfg.base, token)
+    tokenizer = models.load_tokenizer(ref, token)  # the ref resolved above, not the spec again
     model = _load_weights(cfg, ref, token)
     if cfg.method != "full":
         model = lora.apply(model, cfg)
