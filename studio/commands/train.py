@@ -17,28 +17,9 @@ from studio.errors import StudioError, TrainingError
 from studio.models.spec import parse_spec
 from studio.train import runs
 
-OVERRIDES = {
-    # flag: (TrainConfig field, type); the help text is the field's own (studio.train.config.field_help)
-    "--epochs": ("epochs", float),
-    "--lr": ("learning_rate", float),
-    "--batch-size": ("batch_size", int),
-    "--weight-decay": ("weight_decay", float),
-    "--test-fraction": ("test_fraction", float),
-    "--max-length": ("max_length", int),
-    "--max-steps": ("max_steps", int),
-    "--warmup-steps": ("warmup_steps", float),
-    "--grad-accum": ("grad_accum", int),
-    "--logging-steps": ("logging_steps", int),
-    "--seed": ("seed", int),
-    "--question-dropout": ("question_dropout", float),
-    "--scratch-size": ("scratch_size", str),
-    "--vocab-size": ("vocab_size", int),
-    "--method": ("method", str),
-    "--lora-r": ("lora_r", int),
-    "--lora-alpha": ("lora_alpha", int),
-    "--lora-dropout": ("lora_dropout", float),
-    "--lora-targets": ("lora_targets", str),
-}
+NOT_FLAGS = ("base",)  # --base has its own flag: it also picks the default preset
+"""Every other TrainConfig field is a flag made from its metadata (``studio.settings.add_flags``):
+``--lr``, ``--batch-size``, ``--save-steps``, ``--gradient-checkpointing/--no-gradient-checkpointing``, ..."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,10 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="the run's display name")
     p.add_argument("--config-json", help="a TrainConfig as JSON (the page passes its settings this way)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    from studio.train.config import field_help
+    from studio import settings
+    from studio.train.config import TrainConfig
 
-    for flag, (name, typ) in OVERRIDES.items():
-        p.add_argument(flag, type=typ, help=field_help(name))
+    fields = p.add_argument_group("training settings (override the preset's; --config-json gives them all at once)")
+    settings.add_flags(fields, TrainConfig, skip=NOT_FLAGS)
     p.set_defaults(func=cmd_train)
 
     a = sub.add_parser("ask", help="print a model's answer to a question")
@@ -94,11 +76,9 @@ def _config(args: argparse.Namespace, n_records: int = 0):
             print(f"preset: {why}", flush=True)
         else:
             cfg = train.preset(name, base=base)
-    changes = {}
-    for flag, (field, _typ) in OVERRIDES.items():
-        value = getattr(args, flag[2:].replace("-", "_"))
-        if value is not None:
-            changes[field] = value
+    from studio import settings
+
+    changes = settings.overrides(args, train.TrainConfig, skip=NOT_FLAGS)
     return cfg.replace(**changes) if changes else cfg
 
 

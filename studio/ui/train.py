@@ -8,12 +8,14 @@ too; models are loaded once per process through ``ui.model_cache()``, the one ca
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from studio import jobs, ui
+from studio import settings as field_settings  # the page already has a settings() of its own
 from studio.data import store
 from studio.data.display import text_block
 from studio.errors import StudioError
@@ -130,6 +132,24 @@ def pick_method(base: str) -> str | None:
     return method
 
 
+def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) -> int | float:
+    """A number input for a TrainConfig field: its label, help and range come from the field (``studio.settings``);
+    a whole-number value gets whole-number bounds."""
+    lo, hi = field_settings.bounds(train.TrainConfig, name)
+    if isinstance(value, int):
+        lo, hi = math.ceil(lo), math.floor(hi)
+    else:
+        lo, hi = float(lo), float(hi)
+    return box.number_input(field_settings.label(train.TrainConfig, name), lo, hi, value, key=key,
+                            help=field_help(name), **kwargs)
+
+
+def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
+    options = list(field_settings.choices(train.TrainConfig, name) or ())
+    return box.selectbox(field_settings.label(train.TrainConfig, name), options, index=options.index(value), key=key,
+                         help=field_help(name), **kwargs)
+
+
 def settings(base: str, n_records: int = 0, method: str = "full") -> train.TrainConfig | None:
     """Preset plus the advanced settings, each with a one-line explanation."""
     names = list(train.PRESETS)
@@ -148,52 +168,33 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> train.Train
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
         values = dict(
-            learning_rate=c1.number_input("Learning rate", 1e-6, 0.5, p.learning_rate, format="%.6f", key=f"train.lr.{name}",
-                                          help=field_help("learning_rate")),
-            batch_size=c2.number_input("Batch size", 1, 1024, p.batch_size, key=f"train.bs.{name}",
-                                       help=field_help("batch_size")),
-            epochs=c3.number_input("Epochs", 1, 1000, int(p.epochs), key=f"train.ep.{name}", help=field_help("epochs"))
-            if float(p.epochs).is_integer() else c3.number_input("Epochs", 0.1, 1000.0, float(p.epochs),
-                                                                 key=f"train.ep.{name}", help=field_help("epochs")),
-            weight_decay=c1.number_input("Weight decay", 0.0, 0.5, p.weight_decay, key=f"train.wd.{name}",
-                                         help=field_help("weight_decay")),
-            test_fraction=c2.number_input("Held-out fraction", 0.0, 0.9, p.test_fraction, key=f"train.tf.{name}",
-                                          help=field_help("test_fraction")),
-            max_length=c3.number_input("Max length (tokens)", 16, 8192, p.max_length, key=f"train.ml.{name}",
-                                       help=field_help("max_length")),
-            warmup_steps=c1.number_input("Warm-up steps", 0.0, 10_000.0, float(p.warmup_steps), key=f"train.wu.{name}",
-                                         help=field_help("warmup_steps")),
-            lr_scheduler=c2.selectbox("Schedule", ["linear", "cosine", "constant"],
-                                      index=["linear", "cosine", "constant"].index(p.lr_scheduler), key=f"train.sch.{name}",
-                                      help=field_help("lr_scheduler")),
-            grad_accum=c3.number_input("Gradient accumulation", 1, 256, p.grad_accum, key=f"train.ga.{name}",
-                                       help=field_help("grad_accum")),
-            logging_steps=c1.number_input("Log every (steps)", 1, 10_000, p.logging_steps, key=f"train.log.{name}",
-                                          help=field_help("logging_steps")),
-            seed=c2.number_input("Seed", 0, 2**31 - 1, p.seed, key=f"train.seed.{name}",
-                                 help=field_help("seed")),
+            learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", format="%.6f"),
+            batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}"),
+            epochs=_number(c3, "epochs", int(p.epochs), f"train.ep.{name}") if float(p.epochs).is_integer()
+            else _number(c3, "epochs", float(p.epochs), f"train.ep.{name}"),
+            weight_decay=_number(c1, "weight_decay", p.weight_decay, f"train.wd.{name}"),
+            test_fraction=_number(c2, "test_fraction", p.test_fraction, f"train.tf.{name}"),
+            max_length=_number(c3, "max_length", p.max_length, f"train.ml.{name}"),
+            warmup_steps=_number(c1, "warmup_steps", float(p.warmup_steps), f"train.wu.{name}"),
+            lr_scheduler=_choice(c2, "lr_scheduler", p.lr_scheduler, f"train.sch.{name}"),
+            grad_accum=_number(c3, "grad_accum", p.grad_accum, f"train.ga.{name}"),
+            logging_steps=_number(c1, "logging_steps", p.logging_steps, f"train.log.{name}"),
+            seed=_number(c2, "seed", p.seed, f"train.seed.{name}"),
             gradient_checkpointing=c3.checkbox("Gradient checkpointing", p.gradient_checkpointing, key=f"train.gc.{name}",
                                                help=field_help("gradient_checkpointing")),
-            question_dropout=c1.number_input("Question word dropout", 0.0, 0.5, p.question_dropout, step=0.05,
-                                             key=f"train.qd.{name}", help=field_help("question_dropout")),
+            question_dropout=_number(c1, "question_dropout", p.question_dropout, f"train.qd.{name}", step=0.05),
         )
         if method != "full":
             l1, l2, l3, l4 = st.columns(4)
-            values["lora_r"] = l1.number_input("LoRA rank", 1, 256, p.lora_r, key=f"train.lr_r.{name}",
-                                               help=field_help("lora_r"))
-            values["lora_alpha"] = l2.number_input("LoRA alpha", 1, 1024, p.lora_alpha, key=f"train.lr_a.{name}",
-                                                   help=field_help("lora_alpha"))
-            values["lora_dropout"] = l3.number_input("LoRA dropout", 0.0, 0.5, p.lora_dropout, key=f"train.lr_d.{name}",
-                                                     help=field_help("lora_dropout"))
+            values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}")
+            values["lora_alpha"] = _number(l2, "lora_alpha", p.lora_alpha, f"train.lr_a.{name}")
+            values["lora_dropout"] = _number(l3, "lora_dropout", p.lora_dropout, f"train.lr_d.{name}")
             values["lora_targets"] = l4.text_input("Target modules", p.lora_targets, key=f"train.lr_t.{name}",
                                                    help=field_help("lora_targets"))
         if base == "scratch":
-            sizes = list(train.scratch.SIZES)
-            values["scratch_size"] = c1.selectbox("Model size", sizes, index=sizes.index(p.scratch_size), key=f"train.size.{name}",
-                                                  format_func=lambda s: f"{s}: {train.scratch.SIZES[s].note}",
-                                                  help=field_help("scratch_size"))
-            values["vocab_size"] = c2.number_input("Vocabulary", 256, 65_536, p.vocab_size, key=f"train.vocab.{name}",
-                                                   help=field_help("vocab_size"))
+            values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",
+                                             format_func=lambda s: f"{s}: {train.scratch.SIZES[s].note}")
+            values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}")
     whole = ("batch_size", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
     return ui_run(p.replace, base=base, method=method, **values)
