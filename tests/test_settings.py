@@ -14,6 +14,7 @@ from studio import settings
 from studio.__main__ import build_parser
 from studio.commands import train as train_cmd
 from studio.errors import TrainingError
+from studio.evaluate.config import EvalConfig
 from studio.train.config import TrainConfig
 from tests.conftest import REPO
 
@@ -83,6 +84,16 @@ def test_a_bad_flag_value_is_one_line_exit_2(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip() == ("error: Unknown schedule 'triangular': choose linear, cosine, constant, "
                                   "constant_with_warmup.")
+
+
+def test_eval_settings_are_described_once_too():
+    for name in ("max_new_tokens", "batch_size", "api_concurrency", "leakage_threshold", "semantic_threshold"):
+        lo, hi = settings.bounds(EvalConfig, name)
+        base = {"models": ("distilgpt2",), "dataset_file": "q.json"}
+        assert EvalConfig(**base, **{name: hi})
+        with pytest.raises(Exception) as info:
+            EvalConfig(**base, **{name: hi * 2 + 1})
+        assert "\n" not in str(info.value)
 
 
 def test_the_train_page_offers_the_config_s_ranges(offline):

@@ -63,6 +63,14 @@ def _newest_run_and_base(all_runs: list) -> list[str]:
     return picked
 
 
+def _range(name: str) -> tuple:
+    """(min, max) of an EvalConfig field, from its metadata (``studio.settings``): the page offers what the config takes."""
+    from studio import settings
+    from studio.evaluate.config import EvalConfig
+
+    return settings.bounds(EvalConfig, name)
+
+
 def _parsed_or_none(text: str) -> ModelSpec | None:
     """A typed spec, or None for a line that names nothing (the config refuses it on Start, in one line)."""
     try:
@@ -140,12 +148,13 @@ def new_evaluation_form() -> None:
         sample = st.number_input("Sample size (0 = every question)", min_value=0, value=0, step=10, key="evaluate.sample")
     with st.expander("Settings"):
         s1, s2, s3 = st.columns(3)
-        max_new = s1.number_input("Max new tokens", 1, 1024, 64, key="evaluate.max_new_tokens")
-        batch = s1.number_input("Batch size (local models)", 1, 128, 8, key="evaluate.batch_size",
+        max_new = s1.number_input("Max new tokens", *_range("max_new_tokens"), 64, key="evaluate.max_new_tokens")
+        batch = s1.number_input("Batch size (local models)", *_range("batch_size"), 8, key="evaluate.batch_size",
                                 disabled=caps.api_only)
         sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling")
-        temperature = s2.slider("Temperature", 0.05, 1.5, 0.7, disabled=not sampling, key="evaluate.temperature")
-        seed = s2.number_input("Seed", 0, 2**31 - 1, 0, key="evaluate.seed")
+        temperature = s2.slider("Temperature", *_range("temperature"), 0.7, disabled=not sampling,
+                                key="evaluate.temperature")
+        seed = s2.number_input("Seed", *_range("seed"), 0, key="evaluate.seed")
         base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url",
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
@@ -157,11 +166,11 @@ def new_evaluation_form() -> None:
                                     placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
                                     help="A dedicated endpoint taking the question-answering request. The Hugging Face "
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
-        concurrency = s3.number_input("API requests in flight", 1, 32, 4, key="evaluate.concurrency")
+        concurrency = s3.number_input("API requests in flight", *_range("api_concurrency"), 4, key="evaluate.concurrency")
         judge = s1.text_input("LLM judge (optional)", key="evaluate.judge",
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
-        threshold = s3.slider("Leakage threshold", 70, 100, 90, key="evaluate.leakage",
+        threshold = s3.slider("Leakage threshold", *map(int, _range("leakage_threshold")), 90, key="evaluate.leakage",
                               help="Evaluation questions this similar to a training question are flagged as leaked.")
         perplexity = s2.toggle("Reference perplexity (local models)", not caps.api_only, key="evaluate.perplexity",
                                disabled=caps.api_only)
