@@ -5,11 +5,12 @@ from pathlib import Path
 import streamlit as st
 
 from studio import device, jobs, ui
+from studio.ui import pages
 from studio.ui import train as ui_train
 
-ui.page_setup("Train")
+ui.page_setup(pages.TRAIN.title)
 ui.init_state({"train.run_id": None, "train.task": None})
-st.title("Train")
+st.title(pages.TRAIN.title)
 st.caption("Fine-tune a pretrained model or train a small one from scratch. Training runs in the background: "
            "you can switch pages or close the tab and come back.")
 caps = device.capabilities()

@@ -21,7 +21,7 @@ from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
 from studio.models.spec import ModelSpec, parse_spec
-from studio.ui import hf_token, run_or_error
+from studio.ui import hf_token, pages, run_or_error
 
 PAGE_SIZE = 20
 SOURCES = {"run": "A training run's held-out split", "dataset": "A dataset version"}
@@ -458,7 +458,7 @@ def past_evaluations() -> str | None:
 
 def render() -> None:
     init()
-    st.title("Evaluate")
+    st.title(pages.EVALUATE.title)
     st.caption("Did training make the model better, and where? Answer held-out questions with several models, "
                "score them against the references and read the answers side by side.")
     has_evals = bool(eval_results.list_evals())
