@@ -9,7 +9,7 @@ from studio.ui import pages
 from studio.ui import train as ui_train
 
 ui.page_setup(pages.TRAIN.title)
-ui.init_state({"train.run_id": None, "train.task": None})
+ui.init_state({"train.run_id": None, "train.ask": None})
 st.title(pages.TRAIN.title)
 st.caption("Fine-tune a pretrained model or train a small one from scratch. Training runs in the background: "
            "you can switch pages or close the tab and come back.")
@@ -44,7 +44,7 @@ with new_tab:
                 run_id = ui_train.start(cfg, meta, name.strip())
                 if run_id:
                     st.session_state["train.run_id"] = run_id
-                    st.session_state["train.task"] = None
+                    st.session_state["train.ask"] = None
     if st.session_state["train.run_id"]:
         ui_train.live(st.session_state["train.run_id"])
         ui_train.ask_panel(st.session_state["train.run_id"])

@@ -288,7 +288,7 @@ def claim_device(kind: str, workdir: Path) -> None:
         atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})
 
 
-def register_current(kind: str, workdir: Path, *, uses_device: bool = True) -> None:
+def register_current(kind: str, workdir: Path) -> None:
     """Register a job run in the foreground (the CLI) so the page sees the device is busy."""
     with _locked():
         atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,7 @@ def pick_dataset() -> tuple[list[dict], dict] | None:
     return ui_run(train.load_dataset, info.id, version)
 
 
-def ui_run(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except StudioError as exc:
-        ui.show_error(exc)
-        return None
+ui_run = ui.run_or_error  # the one "call the engine, show a StudioError in one line" helper
 
 
 def pick_base() -> str | None:
@@ -349,6 +345,16 @@ def _log(folder: Path) -> None:
         st.code(jobs.tail_log(folder, 30) or "(no output yet)", language=None)
 
 
+@dataclass
+class AskOp:
+    """The ask panel's one operation in flight or shown (session key ``train.ask``)."""
+
+    task: Task  # answers by model spec: {spec: [answer per question]}
+    kind: str  # "ask" (one typed question) or "compare" (a few held-out questions, a table)
+    questions: list[str]
+    drawn: bool = True  # False while running: the page is redrawn once when it ends
+
+
 def ask_panel(run_id: str) -> None:
     """An ask box and the base's vs the trained model's answers to a few held-out questions."""
     try:
@@ -366,13 +372,13 @@ def ask_panel(run_id: str) -> None:
     c1.caption(f"Loaded models: {len(cache.loaded())} · {dev.name}: {memory.fmt_bytes(dev.free)} free of {memory.fmt_bytes(dev.total)}")
     if c2.button("Release models", key="train.release", help="Free the memory held by models loaded for asking."):
         cache.unload()
-    task: Task | None = st.session_state.get("train.task")
-    busy = task is not None and not task.done
+    op: AskOp | None = st.session_state.get("train.ask")
+    busy = op is not None and not op.task.done
     with st.form("train.ask_form", border=False):
         q = st.text_input("Question", key="train.question", disabled=busy)
         if st.form_submit_button("Ask", disabled=busy) and q.strip():
-            st.session_state["train.task"] = Task("Asking", _ask, [run.model_spec], [q.strip()]).start()
-            st.session_state["train.task_kind"] = "ask"
+            st.session_state["train.ask"] = AskOp(Task("Asking", _ask, [run.model_spec], [q.strip()]).start(), "ask",
+                                                  [q.strip()])
     records, questions = [], []
     try:
         records, _ = train.load_dataset(run.dataset.get("file") or run.dataset.get("id") or "", run.dataset.get("version"))
@@ -385,38 +391,36 @@ def ask_panel(run_id: str) -> None:
     if questions and run.base != "scratch":
         label = "held-out" if held_out else "training"
         if st.button(f"Compare base and trained on {len(questions)} {label} questions", disabled=busy, key="train.compare"):
-            st.session_state["train.task"] = Task("Comparing", _ask, [run.base, run.model_spec], questions).start()
-            st.session_state["train.task_kind"] = "compare"
-            st.session_state["train.compare_q"] = questions
+            st.session_state["train.ask"] = AskOp(Task("Comparing", _ask, [run.base, run.model_spec], questions).start(),
+                                                  "compare", questions)
     elif questions and st.button(f"Answer {len(questions)} {'held-out' if held_out else 'training'} questions",
                                  disabled=busy, key="train.compare"):
-        st.session_state["train.task"] = Task("Answering", _ask, [run.model_spec], questions).start()
-        st.session_state["train.task_kind"] = "compare"
-        st.session_state["train.compare_q"] = questions
+        st.session_state["train.ask"] = AskOp(Task("Answering", _ask, [run.model_spec], questions).start(), "compare",
+                                              questions)
     _task_result(run)
 
 
 @st.fragment(run_every=0.5)
 def _task_result(run: runs.RunInfo) -> None:
-    task: Task | None = st.session_state.get("train.task")
-    if task is None:
+    op: AskOp | None = st.session_state.get("train.ask")
+    if op is None:
         return
+    task = op.task
     if not task.done:
         st.caption(f"{task.label}… (loading a model the first time takes a moment)")
-        st.session_state["train.task_drawn"] = False
+        op.drawn = False
         return
-    if not st.session_state.get("train.task_drawn", True):  # just finished: redraw the page once, so
-        st.session_state["train.task_drawn"] = True           # "Loaded models" counts the model it loaded
+    if not op.drawn:  # just finished: redraw the page once, so "Loaded models" counts the model it loaded
+        op.drawn = True
         st.rerun(scope="app")
     if task.error:
         ui.show_error(task.error)
         return
-    if st.session_state.get("train.task_kind") == "ask":  # model output: literal text, never Markdown
+    if op.kind == "ask":  # model output: literal text, never Markdown
         st.markdown(text_block(task.result[run.model_spec][0] or "(empty)", "<b>Answer:</b> "), unsafe_allow_html=True)
         return
-    questions = st.session_state.get("train.compare_q", [])
     table = []
-    for i, q in enumerate(questions):
+    for i, q in enumerate(op.questions):
         row = {"question": q}
         for spec, answers in task.result.items():
             row["trained" if spec == run.model_spec else f"base ({spec})"] = answers[i]

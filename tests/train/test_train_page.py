@@ -120,10 +120,10 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
     at.text_input(key="train.question").set_value("What is rule 3?")
     at.button[[b.label for b in at.button].index("Ask")].click().run()
     deadline = time.time() + 60
-    while not at.session_state["train.task"].done and time.time() < deadline:
+    while not at.session_state["train.ask"].task.done and time.time() < deadline:
         time.sleep(0.2)
     at.run()
-    task = at.session_state["train.task"]
+    task = at.session_state["train.ask"].task
     assert task.done and not task.error and isinstance(task.result[f"run:{run_id}"][0], str)
     assert any(m.value.startswith("<div") and "<b>Answer:</b> " in m.value for m in at.markdown)  # literal text
     assert any(c.value.startswith("Loaded models: 1 ") for c in at.caption)  # counts the model it just loaded
