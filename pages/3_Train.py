@@ -35,10 +35,10 @@ with new_tab:
             with st.expander("Preview: what the model will see", expanded=False):
                 ui_train.preview(cfg, records, meta)
             loadable = ui_train.memory_check(cfg)
-            version = f" v{meta['version']}" if meta.get("version") is not None else ""
-            st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta['name'])}{version}** "
+            version = f" v{meta.version}" if meta.version is not None else ""
+            st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
                        f"({len(records):,} records).")
-            name = st.text_input("Run name", placeholder=f"{meta['name']} · {base}", key="train.name")
+            name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name")
             if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
                          disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
                 run_id = ui_train.start(cfg, meta, name.strip())

@@ -139,7 +139,8 @@ def _run_train_questions(run_id: str, folder: Path | None = None) -> list[str]:
 
     try:
         run = runs.load_run_dir(folder) if folder else runs.load_run(run_id)
-        base = store.load_version(run.dataset["id"], run.dataset.get("version")) if run.dataset.get("id") else []
+        ref = run.dataset_ref
+        base = store.load_version(ref.id, ref.version) if ref.id else []
     except (StudioError, OSError, ValueError, KeyError, TypeError):
         return []  # a deleted run fails as a model cell, with its reason; leakage just has less to compare
     return [r.get("question", "") for r in _split_questions(list((run.split or {}).get("train") or []), base)]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import atomic, config, jobs
+from studio.data.ref import DatasetRef
 from studio.errors import StudioError
 
 RUN_JSON = "run.json"
@@ -62,6 +63,11 @@ class RunInfo:
     @property
     def method(self) -> str:
         return str((self.config or {}).get("method") or "full")
+
+    @property
+    def dataset_ref(self) -> DatasetRef:
+        """Where the run's records came from, typed; ``.load()`` reads them again."""
+        return DatasetRef.from_dict(self.dataset)
 
     @property
     def model_spec(self) -> str:

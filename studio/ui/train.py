@@ -19,6 +19,7 @@ from studio import jobs, ui
 from studio import settings as field_settings  # the page already has a settings() of its own
 from studio.data import store
 from studio.data.display import text_block
+from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.tasks import Task
 from studio.train import job, memory, recipe, runs
@@ -68,7 +69,7 @@ def pick_dataset() -> tuple[list[dict], dict] | None:
         return None
     version = c2.selectbox("Version", versions, key=f"train.version.{info.id}",
                            format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))
-    return ui_run(train.load_dataset, info.id, version)
+    return ui_run(load_dataset, info.id, version)
 
 
 ui_run = ui.run_or_error  # the one "call the engine, show a StudioError in one line" helper
@@ -208,7 +209,7 @@ def _tokenizer(spec: str) -> Any:
     return models.load_tokenizer(spec)
 
 
-def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> None:
+def preview(cfg: train.TrainConfig, records: list[dict], meta: DatasetRef) -> None:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens."""
     keep = ui_run(recipe.usable_indices, records)
     if keep is None:
@@ -216,7 +217,7 @@ def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> None:
     split = recipe.split_indices(keep, cfg.test_fraction, cfg.seed)
     if cfg.base == "scratch":
         texts = tuple(train.scratch.corpus(records[i] for i in split["train"]))
-        tok = _scratch_tokenizer(meta.get("sha256") or "", texts, cfg.vocab_size)
+        tok = _scratch_tokenizer(meta.sha256 or "", texts, cfg.vocab_size)
     else:
         tok = ui_run(_tokenizer, cfg.base)
         if tok is None:
@@ -273,7 +274,7 @@ def memory_check(cfg: train.TrainConfig, longest: int = 0) -> bool:
     return True
 
 
-def start(cfg: train.TrainConfig, meta: dict, name: str) -> str | None:
+def start(cfg: train.TrainConfig, meta: DatasetRef, name: str) -> str | None:
     """Start the training job (``studio.train.job``); returns the run id, or None with the reason shown."""
     return ui_run(job.start_training, cfg, meta, name)
 
@@ -381,7 +382,7 @@ def ask_panel(run_id: str) -> None:
                                                   [q.strip()])
     records, questions = [], []
     try:
-        records, _ = train.load_dataset(run.dataset.get("file") or run.dataset.get("id") or "", run.dataset.get("version"))
+        records, _ = run.dataset_ref.load()
         split = run.split
         picked = (split["test"] or split["train"])[:3]
         questions = [records[i]["question"] for i in picked]
