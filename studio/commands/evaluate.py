@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {model['label']}: {model['error']}", file=sys.stderr)
     if result["status"] == "failed":
         raise StudioError(result.get("error") or "The evaluation failed.")
-    if result["status"] == "cancelled":
+    if result["status"] == "stopped":
         print(f"error: {result.get('error')}", file=sys.stderr)
         return 130
     for label, s in result.get("summary", {}).items():

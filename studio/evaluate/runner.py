@@ -205,7 +205,8 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     """Answer and score every question with every model; return the result (saved as it goes).
 
     A model that fails to load or an API that fails midway marks its cells as failed with the
-    reason; the other models go on. Cancelling keeps what was done (status "cancelled").
+    reason; the other models go on. Cancelling keeps what was done (status "stopped"). The status uses
+    the job's words (``studio.jobs``): queued, running, finished, stopped, failed.
     ``token`` (Hugging Face) goes to Inference Providers and Hub downloads only; ``api_key`` to the
     OpenAI-compatible base URL only, and no key at all when it is None.
     """
@@ -253,9 +254,9 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
             _add_similarity(result)
         if config.judge:
             _run_judge(config, result, creds, lambda n, stage: saver.step(done + n, total, stage), cancel)
-        result["status"] = "done"
+        result["status"] = "finished"
     except CancelledError as exc:
-        result["status"], result["error"] = "cancelled", str(exc)
+        result["status"], result["error"] = "stopped", str(exc)
     except StudioError as exc:
         result["status"], result["error"] = "failed", str(exc)
     except Exception as exc:  # a bug: keep the partial result and say what broke, in one line

@@ -271,10 +271,10 @@ def _summary_frame(summary: dict, failed: dict[str, str]) -> pd.DataFrame:
 
 
 def show_result(result: dict) -> None:
-    status = result.get("status", "done")
+    status = eval_results.status(result)
     if status == "failed":
         ui.show_error(result.get("error") or "The evaluation failed.")
-    elif status == "cancelled":
+    elif status == "stopped":
         st.warning(f"{ui.md(result.get('error') or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
     failed = eval_results.failed_models(result)
     for m in result.get("models") or []:
