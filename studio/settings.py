@@ -96,6 +96,15 @@ def flag(cls: Any, name: str) -> str:
     return meta(cls, name).get("flag") or "--" + name.replace("_", "-")
 
 
+def flag_help(cls: Any, name: str) -> str:
+    """A field's help for argparse: its range appended, ``%`` escaped (argparse formats help with ``%``)."""
+    text = help_text(cls, name)
+    lo, hi = bounds(cls, name)
+    if lo is not None or hi is not None:
+        text += f" [{_fmt(lo) if lo is not None else ''}..{_fmt(hi) if hi is not None else ''}]"
+    return text.replace("%", "%%")
+
+
 def add_flags(parser: argparse.ArgumentParser | Any, cls: Any, skip: Iterable[str] = ()) -> None:
     """One flag per field of ``cls`` (except ``skip``), default None (the flag was not given), with the
     field's help; ``%`` is escaped, as argparse formats help strings with ``%``."""
@@ -103,11 +112,7 @@ def add_flags(parser: argparse.ArgumentParser | Any, cls: Any, skip: Iterable[st
         if f.name in skip:
             continue
         typ, m = field_type(cls, f.name), f.metadata
-        text = m.get("help", "")
-        lo, hi = bounds(cls, f.name)
-        if lo is not None or hi is not None:
-            text += f" [{_fmt(lo) if lo is not None else ''}..{_fmt(hi) if hi is not None else ''}]"
-        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": text.replace("%", "%%")}
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": flag_help(cls, f.name)}
         if typ is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:  # choices are checked by the config (one line, like every other bad value), not by argparse

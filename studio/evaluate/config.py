@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 from studio import settings
 from studio.errors import StudioError
-from studio.models import loading as models
+from studio.models import loading
 from studio.models.spec import parse_spec
 from studio.settings import setting
 
@@ -72,7 +72,7 @@ class EvalConfig:
         settings.check(self, StudioError)  # every bound in the fields' metadata
         if self.qa_endpoint and not self.qa_endpoint.startswith(("http://", "https://")):
             raise StudioError(f"The question-answering endpoint must start with http:// or https://, not {self.qa_endpoint!r}.")
-        if self.quantization not in models.QUANTIZATIONS:
+        if self.quantization not in loading.QUANTIZATIONS:
             raise StudioError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
 
     def to_dict(self) -> dict:

@@ -8,7 +8,7 @@ from typing import Any
 
 from studio import settings
 from studio.errors import TrainingError
-from studio.models import loading as models
+from studio.models import loading
 from studio.settings import setting
 from studio.train import scratch
 
@@ -207,7 +207,7 @@ def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
 
 def default_base() -> str:
     """distilgpt2 when the Hub answers, else scratch (which needs no network)."""
-    return "distilgpt2" if models.hub_reachable() else SCRATCH
+    return "distilgpt2" if loading.hub_reachable() else SCRATCH
 
 
 def field_help(name: str) -> str:

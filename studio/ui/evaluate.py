@@ -21,7 +21,8 @@ from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
 from studio.models.spec import ModelSpec, parse_spec
-from studio.ui import hf_token, pages, run_or_error
+from studio.ui import hf_token, run_or_error
+from studio.ui.pages import EVALUATE
 
 PAGE_SIZE = 20
 SOURCES = {"run": "A training run's held-out split", "dataset": "A dataset version"}
@@ -47,7 +48,7 @@ def _runs() -> list:
 def _newest_run_and_base(all_runs: list) -> list[str]:
     """What a person who just trained wants compared first: the newest run with a saved model and the
     model it started from (a scratch run has none; a Hub base only when the Hub can be reached)."""
-    from studio.models import loading as models
+    from studio.models import loading
 
     newest = next((r for r in all_runs if r.has_model), None)
     if newest is None:
@@ -57,8 +58,8 @@ def _newest_run_and_base(all_runs: list) -> list[str]:
     parsed = _parsed_or_none(base) if base else None
     kind = parsed.kind if parsed else "scratch"
     if kind not in ("scratch", "run") and (
-            kind == "model" or Path(base).expanduser().exists() or models.hub_reachable()
-            or models.in_hub_cache(base)):
+            kind == "model" or Path(base).expanduser().exists() or loading.hub_reachable()
+            or loading.in_hub_cache(base)):
         picked.append(base)
     return picked
 
@@ -458,7 +459,7 @@ def past_evaluations() -> str | None:
 
 def render() -> None:
     init()
-    st.title(pages.EVALUATE.title)
+    st.title(EVALUATE.title)
     st.caption("Did training make the model better, and where? Answer held-out questions with several models, "
                "score them against the references and read the answers side by side.")
     has_evals = bool(eval_results.list_evals())
