@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from studio.errors import BackendError
+from studio.errors import BackendError, ModelSpecError
 from studio.models.spec import ModelSpec, parse_spec
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
@@ -150,10 +150,11 @@ class BackendSpec:
     def label(self) -> str:
         """A short name for the model, for column headers and exports."""
         if self.task == "extractive":
-            from studio.models.spec import parse_spec
-
             where = "local" if self.kind == "local" else (self.base_url or f"HF {self.provider}")
-            name = str(parse_spec(self.model).inner) if self.kind == "local" else self.model
+            try:
+                name = str(parse_spec(self.model).inner) if self.kind == "local" else self.model
+            except ModelSpecError:  # a label never fails: loading says what is wrong with the spec
+                name = self.model
             return f"{name} (extractive, {where})"
         if self.kind == "local":
             from studio.models.library import display_name  # a run by its name, the bundled copy as such

@@ -90,3 +90,8 @@ def test_resolve_refuses_what_it_cannot_load_in_one_line():
         with pytest.raises(ModelLoadError) as info:
             loading.resolve(text)
         assert "\n" not in str(info.value)
+
+
+def test_a_backend_label_never_fails_on_a_bad_spec():
+    assert BackendSpec(kind="local", model="qa:run:x", task="extractive").label == "run:x (extractive, local)"
+    assert BackendSpec(kind="local", model="foo:bar", task="extractive").label == "foo:bar (extractive, local)"
