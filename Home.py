@@ -8,6 +8,7 @@ from studio import config, device, jobs, ui
 from studio.data import store
 from studio.evaluate import results as eval_results
 from studio.train import runs
+from studio.ui import pages
 
 ui.page_setup("Home")
 
@@ -35,13 +36,11 @@ if not token:
     st.info("No Hugging Face token: local work is unaffected. Add `HF_TOKEN` to secrets or the environment, "
             "or type it on the Chat page, to push datasets and use hosted models.", icon=":material/key:")
 
-PAGES = {"train": ("pages/3_Train.py", "Training"), "evaluate": ("pages/5_Evaluate.py", "Evaluation"),
-         "download": ("pages/2_Models.py", "Download")}
 for job in (j for j in jobs.registered_jobs() if j.active):
-    page, what = PAGES.get(job.kind, ("pages/2_Models.py", job.kind.capitalize() or "A job"))
+    page, what = pages.for_job(job.kind)
     st.info(f"{what} running: {ui.md(Path(job.workdir).name)} · {job.progress:.0%} · {ui.md(job.message)}",
             icon=":material/sync:")
-    st.page_link(page, label=f"Open it on the {Path(page).stem.split('_', 1)[1]} page", icon=":material/arrow_forward:")
+    st.page_link(page.path, label=f"Open it on the {page.title} page", icon=":material/arrow_forward:")
 
 st.subheader("Datasets")
 if datasets:
@@ -55,9 +54,8 @@ else:
     st.write("No datasets yet: create or import one on the Dataset page.")
 
 st.subheader("The path through the studio")
-# Every workflow page in the order of the path; the description is each page's docstring.
-for page in sorted((Path(__file__).parent / "pages").glob("*.py")):
-    doc = (page.read_text(encoding="utf-8").split('"""')[1:2] or [page.stem])[0].strip().splitlines()[0]
-    st.page_link(f"pages/{page.name}", label=doc, icon=":material/arrow_forward:")
+# Every workflow page in the order of the path, with its one-line purpose (studio.ui.pages).
+for page in pages.ALL:
+    st.page_link(page.path, label=page.link_label, icon=":material/arrow_forward:")
 n_evals = eval_results.count_evals()
 st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to see where training helped.")

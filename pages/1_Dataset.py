@@ -6,11 +6,12 @@ from studio import ui
 from studio.ui import dataset as dui
 from studio.ui import dataset_tabs as tabs
 from studio.ui import dedup as dedup_ui
+from studio.ui import pages
 
-ui.page_setup("Dataset")
+ui.page_setup(pages.DATASET.title)
 dui.init()
 
-st.title("Dataset")
+st.title(pages.DATASET.title)
 info = dui.picker()
 dui.show_flash()
 

@@ -4,11 +4,12 @@ import streamlit as st
 
 from studio import device, ui
 from studio.ui import models as models_ui
+from studio.ui import pages
 
-ui.page_setup("Models")
+ui.page_setup(pages.MODELS.title)
 models_ui.init()
 
-st.title("Models")
+st.title(pages.MODELS.title)
 st.caption("Workspace models (imported GGUF files, the bundled SmolLM2-135M-Instruct), Hub downloads in the local "
            "cache, and finished training runs: every picker in the studio offers these.")
 models_ui.flash()

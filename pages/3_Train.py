@@ -5,11 +5,12 @@ from pathlib import Path
 import streamlit as st
 
 from studio import device, jobs, ui
+from studio.ui import pages
 from studio.ui import train as ui_train
 
-ui.page_setup("Train")
-ui.init_state({"train.run_id": None, "train.task": None})
-st.title("Train")
+ui.page_setup(pages.TRAIN.title)
+ui.init_state({"train.run_id": None, "train.ask": None})
+st.title(pages.TRAIN.title)
 st.caption("Fine-tune a pretrained model or train a small one from scratch. Training runs in the background: "
            "you can switch pages or close the tab and come back.")
 caps = device.capabilities()
@@ -34,16 +35,16 @@ with new_tab:
             with st.expander("Preview: what the model will see", expanded=False):
                 ui_train.preview(cfg, records, meta)
             loadable = ui_train.memory_check(cfg)
-            version = f" v{meta['version']}" if meta.get("version") is not None else ""
-            st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta['name'])}{version}** "
+            version = f" v{meta.version}" if meta.version is not None else ""
+            st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
                        f"({len(records):,} records).")
-            name = st.text_input("Run name", placeholder=f"{meta['name']} · {base}", key="train.name")
+            name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name")
             if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
                          disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
                 run_id = ui_train.start(cfg, meta, name.strip())
                 if run_id:
                     st.session_state["train.run_id"] = run_id
-                    st.session_state["train.task"] = None
+                    st.session_state["train.ask"] = None
     if st.session_state["train.run_id"]:
         ui_train.live(st.session_state["train.run_id"])
         ui_train.ask_panel(st.session_state["train.run_id"])

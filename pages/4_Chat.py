@@ -5,9 +5,10 @@ import streamlit as st
 
 from studio import device, ui
 from studio.ui import chat as chat_ui
+from studio.ui import pages
 from studio.ui import passage as passage_ui
 
-ui.page_setup("Chat")
+ui.page_setup(pages.CHAT.title)
 chat_ui.init()
 passage_ui.init()
 chat_ui.collect_finished()
@@ -30,7 +31,7 @@ with st.sidebar:
         params = chat_ui.params_panel(busy)
     chat_ui.local_models_panel()
 
-st.title("Chat")
+st.title(pages.CHAT.title)
 if device.capabilities().api_only:
     st.caption(device.capabilities().note())
 specs = [s for s in (spec, spec_b if compare else None) if s is not None]

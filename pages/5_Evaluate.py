@@ -2,6 +2,7 @@
 
 from studio import ui
 from studio.ui import evaluate as evaluate_ui
+from studio.ui import pages
 
-ui.page_setup("Evaluate")
+ui.page_setup(pages.EVALUATE.title)
 evaluate_ui.render()

@@ -44,6 +44,10 @@ class ModelLoadError(StudioError):
     """A model or tokenizer cannot be loaded."""
 
 
+class ModelSpecError(ModelLoadError):
+    """A model spec that names nothing (``run:`` alone, ``qa:api:x``, an unknown ``prefix:``)."""
+
+
 class BackendError(StudioError):
     """A chat or generation backend failed (bad token, model not served, timeout, bad response)."""
 

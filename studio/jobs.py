@@ -92,6 +92,11 @@ def alive(pid: int | None) -> bool:
         return True
 
 
+def died(state: str, pid: int | None) -> bool:
+    """The one dead-worker rule: a job (or an evaluation's result) still active whose process is gone."""
+    return state in ACTIVE and bool(pid) and not alive(pid)
+
+
 def _raw(workdir: Path) -> dict:
     try:
         return json.loads(_status_path(workdir).read_text(encoding="utf-8"))
@@ -118,10 +123,10 @@ def read_status(workdir: Path) -> JobStatus:
     if not data:
         return JobStatus(state="none", workdir=str(workdir))
     status = _from_dict(data, workdir)
-    if status.state in ACTIVE and status.pid and not alive(status.pid):
+    if died(status.state, status.pid):
         # Re-read: the worker may have written its last state between the two reads.
         status = _from_dict(_raw(workdir) or data, workdir)
-        if status.state in ACTIVE and not alive(status.pid):
+        if died(status.state, status.pid):
             if status.state == "stopping":
                 return update_status(workdir, state="stopped", message="stopped")
             return update_status(workdir, state="failed", error=DIED, message="failed")
@@ -288,7 +293,7 @@ def claim_device(kind: str, workdir: Path) -> None:
         atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})
 
 
-def register_current(kind: str, workdir: Path, *, uses_device: bool = True) -> None:
+def register_current(kind: str, workdir: Path) -> None:
     """Register a job run in the foreground (the CLI) so the page sees the device is busy."""
     with _locked():
         atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})

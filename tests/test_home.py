@@ -89,3 +89,14 @@ def test_home_shows_a_running_job_with_a_link_to_its_page(studio_home):
     assert not at.exception
     assert any(i.value == "Evaluation running: eval-20261201-x · 45% · m: 214/474" for i in at.info), [i.value for i in at.info]
     assert any("Open it on the Evaluate page" in str(p.proto) for p in at.get("page_link"))
+
+
+def test_home_links_every_page_with_its_whole_purpose():
+    from studio.ui import pages
+
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    labels = [p.proto.label for p in at.get("page_link")]
+    assert labels == [p.link_label for p in pages.ALL]  # in the order of the path, none cut mid-sentence
+    chat = next(label for label in labels if label.startswith("Chat:"))
+    assert chat.endswith("a question over a passage.")
+    assert all((Path(HOME).parent / p.path).is_file() for p in pages.ALL)

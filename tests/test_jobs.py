@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from studio import jobs
+from studio.data.ref import DatasetRef
 from studio.errors import JobBusyError
 from studio.train import runs
 
@@ -54,7 +55,7 @@ def test_job_runs_detached_stops_on_request_and_resumes(dataset_file, tmp_path, 
     from studio.train.config import preset
 
     with pytest.raises(JobBusyError):  # the Train page's Start while another run holds the device
-        train_job.start_training(preset("quick"), {"file": str(dataset_file), "name": "faq"})
+        train_job.start_training(preset("quick"), DatasetRef(name="faq", file=str(dataset_file)))
     assert list(config.runs_dir().iterdir()) == []  # the refused start left no empty run folder
 
     jobs.request_stop(wd)

@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from studio.errors import BackendError
+from studio.errors import BackendError, ModelSpecError
+from studio.models.spec import ModelSpec, parse_spec
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 ROLES = ("system", "user", "assistant")
@@ -128,14 +129,33 @@ class BackendSpec:
         if self.base_url.strip() and self.kind == "provider" and not self.base_url.strip().startswith(("http://", "https://")):
             raise BackendError(f"The endpoint URL must start with http:// or https://, not {self.base_url!r}.")
 
+    @classmethod
+    def for_model(cls, spec: str | ModelSpec, *, base_url: str | None = None, provider: str | None = None,
+                  qa_endpoint: str | None = None, quantization: str | None = None) -> BackendSpec:
+        """The backend a model spec names: ``api:<id>`` through ``base_url`` (OpenAI-compatible) or Inference
+        Providers, ``api:qa:<id>`` through a provider or its dedicated ``qa_endpoint``, anything else locally
+        (``qa:<model>`` as an extractive one)."""
+        parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+        if parsed.kind == "api-qa":
+            return cls(kind="provider", model=parsed.name, provider=provider or "auto", base_url=qa_endpoint or "",
+                       task="extractive")
+        if parsed.kind == "api":
+            if base_url:
+                return cls(kind="openai", model=parsed.name, base_url=base_url)
+            return cls(kind="provider", model=parsed.name, provider=provider or "auto")
+        return cls(kind="local", model=str(parsed), quantization=quantization,
+                   task="extractive" if parsed.kind == "qa" else "chat")
+
     @property
     def label(self) -> str:
         """A short name for the model, for column headers and exports."""
         if self.task == "extractive":
-            from studio.models import extractive
-
             where = "local" if self.kind == "local" else (self.base_url or f"HF {self.provider}")
-            return f"{extractive.strip_prefix(self.model)} (extractive, {where})"
+            try:
+                name = str(parse_spec(self.model).inner) if self.kind == "local" else self.model
+            except ModelSpecError:  # a label never fails: loading says what is wrong with the spec
+                name = self.model
+            return f"{name} (extractive, {where})"
         if self.kind == "local":
             from studio.models.library import display_name  # a run by its name, the bundled copy as such
 

@@ -24,6 +24,7 @@ from studio.chat.api import MAX_ATTEMPTS, ApiBackend, _Retry
 from studio.chat.base import BackendSpec, ChatBackend, ChatParams, StreamStats, complete
 from studio.errors import BackendError, CancelledError, MissingTokenError
 from studio.models import extractive, prompt_format
+from studio.models.spec import parse_spec
 
 HF_HOSTS = ("huggingface.co", "huggingface.cloud", "hf.space")
 """Hosts a Hugging Face token may be sent to (Inference Endpoints live under ``*.endpoints.huggingface.cloud``)."""
@@ -296,7 +297,7 @@ def make_passage_backend(spec: BackendSpec, token: str | None = None, *, system:
     from studio.chat import make_backend
 
     if spec.kind == "local" and (spec.task == "extractive" or extractive.is_extractive(spec.model)):
-        qspec = BackendSpec(kind="local", model=extractive.PREFIX + extractive.strip_prefix(spec.model),
+        qspec = BackendSpec(kind="local", model=str(parse_spec(spec.model).as_qa()),
                             task="extractive")
         if loader is not None:
             loaded = loader(qspec)

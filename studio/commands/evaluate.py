@@ -13,7 +13,8 @@ from pathlib import Path
 
 from studio import config as studio_config
 from studio.data import store
-from studio.errors import StudioError
+from studio.errors import ModelSpecError, StudioError
+from studio.models.spec import ModelSpec, parse_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,29 +39,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--provider", help="Inference Providers routing for api: models (auto, hf-inference, ...)")
     p.add_argument("--qa-endpoint", metavar="URL", help="api:qa: models: a dedicated endpoint instead of Inference "
                                                          "Providers (the HF token goes only to a Hugging Face host)")
-    p.add_argument("--concurrency", type=int, default=4, help="API requests in flight per model (default 4)")
-    p.add_argument("--sample", type=int, metavar="N", help="evaluate a random sample of N questions")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=8, help="questions per batch for local models")
+    p.add_argument("--concurrency", type=int, default=4, help=_help("api_concurrency"))
+    p.add_argument("--sample", type=int, metavar="N", help=_help("sample"))
+    p.add_argument("--seed", type=int, default=0, help=_help("seed"))
+    p.add_argument("--max-new-tokens", type=int, default=64, help=_help("max_new_tokens"))
+    p.add_argument("--batch-size", type=int, default=8, help=_help("batch_size"))
     p.add_argument("--sampling", action="store_true", help="sample instead of greedy decoding (seeded)")
-    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--temperature", type=float, default=0.7, help=_help("temperature"))
     p.add_argument("--no-perplexity", action="store_true", help="skip the reference perplexity")
     p.add_argument("--judge", metavar="MODEL", help="a chat model (api:<id> or local) that grades answers 1-5")
     p.add_argument("--train", metavar="FILE", help="training records to check leakage against")
-    p.add_argument("--leakage-threshold", type=float, default=90.0, help="similarity 0-100 that counts as leaked")
+    p.add_argument("--leakage-threshold", type=float, default=90.0, help=_help("leakage_threshold"))
     p.add_argument("--semantic-leakage", action="store_true", help="also flag paraphrased training questions (embeddings)")
     p.add_argument("--similarity", action="store_true", help="add the semantic similarity of each answer to its reference")
     p.add_argument("--job", metavar="EVAL_ID", help=argparse.SUPPRESS)  # the background job started by the page
     p.set_defaults(func=run)
 
 
+def _help(name: str) -> str:
+    """An EvalConfig field's help and range (``studio.settings``), written once in the config."""
+    from studio import settings
+    from studio.evaluate.config import EvalConfig
+
+    return settings.flag_help(EvalConfig, name)
+
+
 def _model_spec(spec: str, base_url: str | None) -> str:
-    if spec.startswith(("api:", "run:", "model:", "qa:")) or spec.endswith(".gguf") or not base_url:
+    if not base_url:
         return spec
+    try:
+        if parse_spec(spec).kind not in ("hub", "path"):  # prefixed, or a GGUF file: already says what it is
+            return spec
+    except ModelSpecError:
+        pass  # "llama3:8b": a server's model name, not a spec
     if Path(spec).expanduser().exists() or (studio_config.runs_dir() / spec).is_dir():
         return spec
-    return f"api:{spec}"  # with --base-url, a model id that is not on disk is served by the endpoint
+    return str(ModelSpec("api", spec))  # with --base-url, a model id that is not on disk is served by the endpoint
 
 
 def _config(args: argparse.Namespace):
@@ -133,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {model['label']}: {model['error']}", file=sys.stderr)
     if result["status"] == "failed":
         raise StudioError(result.get("error") or "The evaluation failed.")
-    if result["status"] == "cancelled":
+    if result["status"] == "stopped":
         print(f"error: {result.get('error')}", file=sys.stderr)
         return 130
     for label, s in result.get("summary", {}).items():

@@ -58,16 +58,12 @@ def read_passage(args: argparse.Namespace) -> str:
 
 def spec_for(model: str, args: argparse.Namespace) -> BackendSpec:
     """The backend a MODEL argument names (the same forms as ``evaluate``)."""
-    if model.startswith("api:qa:"):
-        return BackendSpec(kind="provider", model=model[7:], provider=args.provider, base_url=args.endpoint or "",
-                           task="extractive")
-    if model.startswith("api:"):
-        if args.base_url:
-            return BackendSpec(kind="openai", model=model[4:], base_url=args.base_url)
-        return BackendSpec(kind="provider", model=model[4:], provider=args.provider)
     from studio.models import extractive
 
-    return BackendSpec(kind="local", model=model, task="extractive" if extractive.is_extractive(model) else "chat")
+    bspec = BackendSpec.for_model(model, base_url=args.base_url, provider=args.provider, qa_endpoint=args.endpoint)
+    if bspec.kind == "local" and bspec.task == "chat" and extractive.is_extractive(model):
+        return BackendSpec(kind="local", model=bspec.model, task="extractive")  # a local folder built for it
+    return bspec
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,30 +14,13 @@ from pathlib import Path
 
 from studio import config, jobs
 from studio.errors import StudioError, TrainingError
+from studio.models.spec import parse_spec
 from studio.train import runs
+from studio.train.config import TrainConfig
 
-OVERRIDES = {
-    # flag: (TrainConfig field, type); the help text is the field's own (studio.train.config.field_help)
-    "--epochs": ("epochs", float),
-    "--lr": ("learning_rate", float),
-    "--batch-size": ("batch_size", int),
-    "--weight-decay": ("weight_decay", float),
-    "--test-fraction": ("test_fraction", float),
-    "--max-length": ("max_length", int),
-    "--max-steps": ("max_steps", int),
-    "--warmup-steps": ("warmup_steps", float),
-    "--grad-accum": ("grad_accum", int),
-    "--logging-steps": ("logging_steps", int),
-    "--seed": ("seed", int),
-    "--question-dropout": ("question_dropout", float),
-    "--scratch-size": ("scratch_size", str),
-    "--vocab-size": ("vocab_size", int),
-    "--method": ("method", str),
-    "--lora-r": ("lora_r", int),
-    "--lora-alpha": ("lora_alpha", int),
-    "--lora-dropout": ("lora_dropout", float),
-    "--lora-targets": ("lora_targets", str),
-}
+NOT_FLAGS = ("base",)  # --base has its own flag: it also picks the default preset
+"""Every other TrainConfig field is a flag made from its metadata (``studio.settings.add_flags``):
+``--lr``, ``--batch-size``, ``--save-steps``, ``--gradient-checkpointing/--no-gradient-checkpointing``, ..."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,10 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="the run's display name")
     p.add_argument("--config-json", help="a TrainConfig as JSON (the page passes its settings this way)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    from studio.train.config import field_help
+    from studio import settings
 
-    for flag, (name, typ) in OVERRIDES.items():
-        p.add_argument(flag, type=typ, help=field_help(name))
+    fields = p.add_argument_group("training settings (override the preset's; --config-json gives them all at once)")
+    settings.add_flags(fields, TrainConfig, skip=NOT_FLAGS)
     p.set_defaults(func=cmd_train)
 
     a = sub.add_parser("ask", help="print a model's answer to a question")
@@ -76,28 +59,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace, n_records: int = 0):
-    from studio.train import loop as train
+    from studio.train import config as train_config
 
     if args.config_json:
         try:
-            cfg = train.TrainConfig.from_dict(json.loads(args.config_json))
+            cfg = TrainConfig.from_dict(json.loads(args.config_json))
         except (ValueError, TypeError) as exc:
             raise TrainingError(f"--config-json is not a training config: {exc}") from None
         if args.base:
             cfg = cfg.replace(base=args.base)
     else:
-        base = args.base or (train.PRESETS[args.preset].base if args.preset else train.default_base())
-        name = args.preset or train.default_preset(base)
+        base = args.base or (train_config.PRESETS[args.preset].base if args.preset else train_config.default_base())
+        name = args.preset or train_config.default_preset(base)
         if name == "recommended":
-            cfg, why = train.recommend(n_records, base=base, method=args.method or "full", parameters=_parameters(base))
+            cfg, why = train_config.recommend(n_records, base=base, method=args.method or "full",
+                                              parameters=_parameters(base))
             print(f"preset: {why}", flush=True)
         else:
-            cfg = train.preset(name, base=base)
-    changes = {}
-    for flag, (field, _typ) in OVERRIDES.items():
-        value = getattr(args, flag[2:].replace("-", "_"))
-        if value is not None:
-            changes[field] = value
+            cfg = train_config.preset(name, base=base)
+    from studio import settings
+
+    changes = settings.overrides(args, TrainConfig, skip=NOT_FLAGS)
     return cfg.replace(**changes) if changes else cfg
 
 
@@ -123,25 +105,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from studio.train import loop as train
+    from studio.data.ref import load_dataset
+    from studio.train import loop
 
     if args.resume:
         if not args.out:
             raise TrainingError("--resume needs --out RUN_DIR: the run to continue.")
         out = Path(args.out)
         run = runs.load_run_dir(out)
-        cfg = train.TrainConfig.from_dict(run.config)
-        ds = run.dataset
-        records, meta = train.load_dataset(ds.get("file") or ds.get("id") or "", ds.get("version"))
-        if ds.get("sha256") and meta["sha256"] != ds["sha256"]:
+        cfg = TrainConfig.from_dict(run.config)
+        records, ref = run.dataset_ref.load()
+        if run.dataset_ref.sha256 and ref.sha256 != run.dataset_ref.sha256:
             raise TrainingError("The run's dataset version changed on disk since it started: start a new run instead.")
         name = run.name
     else:
         if not args.dataset:
             raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
-        records, meta = train.load_dataset(args.dataset, args.dataset_version)
+        records, ref = load_dataset(args.dataset, args.dataset_version)
         cfg = _config(args, len(records))
-        out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or meta["name"] or "run")
+        out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} is a file: give a folder for the run (it is created if needed).")
         try:
@@ -150,15 +132,15 @@ def _train(args: argparse.Namespace) -> int:
             raise TrainingError(f"Cannot create the run folder {out} ({exc.strerror or exc}): choose another --out.") from None
         if (out / runs.RUN_JSON).exists():
             raise TrainingError(f"{out} already holds a run: choose another --out, or add --resume to continue it.")
-        name = args.name or f"{meta['name']} · {cfg.base}"
+        name = args.name or f"{ref.name} · {cfg.base}"
     in_job = os.environ.get("STUDIO_JOB_DIR")
     if not in_job or Path(in_job).resolve() != out.resolve():
         # A foreground run: take the device like a job would, so the page does not start a second one.
         jobs.claim_device("train", out)
     print(f"run: {out}", flush=True)
-    print(f"base: {cfg.base} · method {cfg.method} · dataset: {meta['name']} ({meta['count']} records) · "
+    print(f"base: {cfg.base} · method {cfg.method} · dataset: {ref.name} ({ref.count} records) · "
           f"epochs {cfg.epochs} · lr {cfg.learning_rate} · batch {cfg.batch_size}", flush=True)
-    result = train.run_job(cfg, records, out, dataset=meta, name=name, resume=args.resume)
+    result = loop.run_job(cfg, records, out, dataset=ref, name=name, resume=args.resume)
     loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
     print(f"{result.state}: {result.steps} steps in {result.seconds:.1f} s{loss}{evl}", flush=True)
@@ -169,10 +151,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_id_arg(text: str) -> str:
+    """A RUN argument: ``run:<id>`` or the bare id (or a run folder), as ``runs`` lists them."""
+    parsed = parse_spec(text)
+    return parsed.name if parsed.kind == "run" else text.strip()
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     from studio.train import lora
 
-    spec = args.run[4:] if args.run.startswith("run:") else args.run
+    spec = run_id_arg(args.run)
     folder = Path(spec).expanduser() if Path(spec).expanduser().is_dir() else config.runs_dir() / spec
     if not (folder / runs.RUN_JSON).is_file():
         raise StudioError(f"No training run {args.run!r}: `python -m studio runs` lists them.")
@@ -182,10 +170,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from studio.models import generate
-    from studio.models import loading as models
+    from studio.models import generate, loading
 
-    lm = models.load_causal_lm(args.model)
+    lm = loading.load_causal_lm(args.model)
     print(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens))
     return 0
 

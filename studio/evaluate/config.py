@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from studio import settings
 from studio.errors import StudioError
-from studio.models import loading as models
+from studio.models import loading
+from studio.models.spec import parse_spec
+from studio.settings import setting
 
 
 @dataclass(frozen=True)
@@ -17,26 +20,40 @@ class EvalConfig:
     dataset_id: str | None = None
     dataset_version: int | None = None  # None: the latest version
     dataset_file: str | None = None
-    sample: int | None = None  # evaluate a random sample of this many questions (seeded)
+    # evaluate a random sample of this many questions (seeded)
+    sample: int | None = setting(None, "Evaluate a random sample of this many questions (seeded); empty: every one.",
+                                 min=1, error="The sample size must be at least 1 (or leave it empty for every question).")
     # Generation
-    max_new_tokens: int = 64  # answers in Q&A datasets are a sentence or two (~30-60 tokens)
-    batch_size: int = 8  # local models: questions per left-padded batch
+    # answers in Q&A datasets are a sentence or two (~30-60 tokens)
+    max_new_tokens: int = setting(64, "Answer length at most, in tokens.", min=1, max=4096, label="Max new tokens",
+                                  error="Max new tokens must be between {lo} and {hi}.")
+    batch_size: int = setting(8, "Local models: questions per left-padded batch.", min=1, max=256,
+                              label="Batch size (local models)", error="Batch size must be between {lo} and {hi}.")
     do_sample: bool = False  # greedy by default, so a rerun gives the same answers
-    temperature: float = 0.7  # only when sampling
-    seed: int = 0  # sampling and question-sample seed
+    temperature: float = setting(0.7, "Only when sampling: higher varies the answers more.", min=0.05, max=1.5,
+                                 label="Temperature")
+    seed: int = setting(0, "Sampling and question-sample seed.", min=0, max=2**31 - 1, label="Seed")
     quantization: str | None = None  # None, "4bit" or "8bit" (CUDA only) for local models
     perplexity: bool = True  # perplexity of the reference answer under each local model
     # API models
     api_provider: str | None = None  # Inference Providers routing ("auto", "hf-inference", ...)
     api_base_url: str | None = None  # an OpenAI-compatible endpoint instead (".../v1")
-    api_concurrency: int = 4  # requests in flight per API model
+    api_concurrency: int = setting(4, "Requests in flight per API model.", min=1, max=64,
+                                   label="API requests in flight", error="API concurrency must be between {lo} and {hi}.")
     qa_endpoint: str | None = None  # "api:qa:" models: a dedicated endpoint URL instead of Inference Providers
     api_timeout_s: float = 60.0
     # Judge and leakage
     judge: str | None = None  # a chat model spec ("api:<id>" or local) that grades answers 1-5
-    leakage_threshold: float = 90.0  # rapidfuzz score 0-100 above which a question counts as leaked
+    # rapidfuzz score 0-100 above which a question counts as leaked
+    leakage_threshold: float = setting(90.0, "Similarity 0-100 of a test question to a training one that counts as "
+                                             "leaked.", min=1, max=100, label="Leakage threshold",
+                                       error="The leakage threshold is a similarity from {lo} to {hi}.")
     semantic_leakage: bool = False  # also flag paraphrases by meaning (all-MiniLM-L6-v2 embeddings)
-    semantic_threshold: float = 0.9  # cosine; paraphrases of one question score ~0.9-0.97
+    # cosine; paraphrases of one question score ~0.9-0.97
+    semantic_threshold: float = setting(0.9, "Cosine similarity of meaning that counts as leaked (paraphrases "
+                                             "score ~0.9-0.97).", min=0.01, max=1.0, label="Semantic leakage threshold",
+                                        error="The semantic leakage threshold is a cosine similarity from {lo} to {hi} "
+                                              "(try 0.9).")
     answer_similarity: bool = False  # cosine of each answer's and its reference's embeddings, -1..1
     train_dataset_id: str | None = None  # extra training questions to check leakage against
     train_dataset_version: int | None = None
@@ -46,25 +63,16 @@ class EvalConfig:
         object.__setattr__(self, "models", tuple(m.strip() for m in self.models if m and m.strip()))
         if not self.models:
             raise StudioError("No model chosen: pick at least one model to evaluate.")
+        for spec in (*self.models, *([self.judge] if self.judge else [])):
+            parse_spec(spec)  # a spec that names nothing ("run:", "qa:api:x") is refused before anything runs
         if len(set(self.models)) != len(self.models):
             raise StudioError("The same model is chosen twice: remove the duplicate.")
         if not (self.run_id or self.dataset_id or self.dataset_file):
             raise StudioError("No questions chosen: pick a training run's held-out split, a dataset or a file.")
-        if self.sample is not None and self.sample < 1:
-            raise StudioError("The sample size must be at least 1 (or leave it empty for every question).")
-        if not 1 <= self.max_new_tokens <= 4096:
-            raise StudioError("Max new tokens must be between 1 and 4096.")
-        if not 1 <= self.batch_size <= 256:
-            raise StudioError("Batch size must be between 1 and 256.")
-        if not 1 <= self.api_concurrency <= 64:
-            raise StudioError("API concurrency must be between 1 and 64.")
-        if not 0 < self.leakage_threshold <= 100:
-            raise StudioError("The leakage threshold is a similarity from 1 to 100.")
-        if not 0 < self.semantic_threshold <= 1:
-            raise StudioError("The semantic leakage threshold is a cosine similarity above 0 and at most 1 (try 0.9).")
+        settings.check(self, StudioError)  # every bound in the fields' metadata
         if self.qa_endpoint and not self.qa_endpoint.startswith(("http://", "https://")):
             raise StudioError(f"The question-answering endpoint must start with http:// or https://, not {self.qa_endpoint!r}.")
-        if self.quantization not in models.QUANTIZATIONS:
+        if self.quantization not in loading.QUANTIZATIONS:
             raise StudioError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
 
     def to_dict(self) -> dict:

@@ -66,9 +66,9 @@ def run_job(eval_id: str, token: str | None = None) -> dict:
     api_key = os.environ.get(JOB_API_KEY_VAR) or None
     result = run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=progress,
                             cancel=lambda: jobs.stop_requested(workdir))
-    state = {"done": "finished", "cancelled": "stopped", "failed": "failed"}.get(result["status"], "failed")
+    state = result["status"] if result["status"] in jobs.DONE else "failed"  # the result's state is the job's
     jobs.update_status(workdir, state=state, error=(result.get("error") or "") if state == "failed" else "",
-                       message=result["status"])
+                       message=state)
     return result
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from studio.data import store
 from studio.errors import DatasetValidationError, StudioError
 from studio.models import prompt_format
+from studio.models.spec import parse_spec
 
 if TYPE_CHECKING:
     from studio.evaluate.config import EvalConfig
@@ -125,9 +126,10 @@ def _extra_training_questions(config: EvalConfig) -> list[str]:
     if config.train_file:
         out += [str(r.get("question", "")) for r in read_records_file(config.train_file)]
     for spec in config.models:  # every fine-tuned run involved: its training questions
-        if spec.startswith("run:") and spec[4:] != config.run_id:
-            out += _run_train_questions(spec[4:])
-        elif not spec.startswith("api:") and (Path(spec).expanduser() / "run.json").is_file():
+        parsed = parse_spec(spec)
+        if parsed.kind == "run" and parsed.name != config.run_id:
+            out += _run_train_questions(parsed.name)
+        elif parsed.local and parsed.kind != "run" and (Path(spec).expanduser() / "run.json").is_file():
             out += _run_train_questions(spec, folder=Path(spec).expanduser())
     return out
 
@@ -137,7 +139,8 @@ def _run_train_questions(run_id: str, folder: Path | None = None) -> list[str]:
 
     try:
         run = runs.load_run_dir(folder) if folder else runs.load_run(run_id)
-        base = store.load_version(run.dataset["id"], run.dataset.get("version")) if run.dataset.get("id") else []
+        ref = run.dataset_ref
+        base = store.load_version(ref.id, ref.version) if ref.id else []
     except (StudioError, OSError, ValueError, KeyError, TypeError):
         return []  # a deleted run fails as a model cell, with its reason; leakage just has less to compare
     return [r.get("question", "") for r in _split_questions(list((run.split or {}).get("train") or []), base)]

@@ -148,8 +148,8 @@ def to_html(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | 
     if leaked:
         excl = f"<h2>Summary without the {leaked} leaked questions</h2>" + _summary_table(
             result.get("summary_excluding_leaked") or eval_results.summarize(result, exclude_leaked=True), failed)
-    status = result.get("status", "done")
-    status_line = "" if status == "done" else (
+    status = eval_results.status(result)
+    status_line = "" if status == "finished" else (
         f"<p class='fail'>Status: {html.escape(status)}. {html.escape(result.get('error') or '')}</p>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Evaluation {html.escape(str(result.get('id', '')))} · SLM Studio</title>

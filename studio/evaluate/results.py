@@ -2,7 +2,7 @@
 
 A result lives in ``STUDIO_HOME/evals/<id>.json``::
 
-    {"id", "created", "finished", "status": "queued"|"running"|"done"|"cancelled"|"failed", "error",
+    {"id", "created", "finished", "status": "queued"|"running"|"finished"|"stopped"|"failed", "error", "pid",
      "progress": {"done", "total", "stage"},
      "config": EvalConfig as a dict,                      # everything needed to run it again
      "models": [{"label", "spec", "kind": "local"|"api", "source", "revision", "run_id", "error", ...}],
@@ -74,11 +74,23 @@ INTERRUPTED = ("interrupted: the evaluation's process ended before it finished (
                "the answers so far are kept: run it again for the rest.")
 
 
+_OLD_STATES = {"done": "finished", "cancelled": "stopped"}
+"""What result files written before the one vocabulary called a finished and a stopped evaluation."""
+
+
+def status(result: dict) -> str:
+    """A result's state in the job's words (``studio.jobs``): queued, running, finished, stopped or failed."""
+    state = result.get("status") or "finished"
+    return _OLD_STATES.get(state, state)
+
+
 def settled(data: dict) -> dict:
-    """A result whose process died while "running" (kill -9, a crash) is failed, never running forever."""
-    if data.get("status") == "running" and data.get("pid") and not jobs.alive(data["pid"]):
+    """The result with its state in the job's words; one whose process died while running (kill -9, a
+    crash) is failed, never running forever (``jobs.died``, the same rule as a job's)."""
+    state = status(data)
+    if jobs.died(state, data.get("pid")):
         return {**data, "status": "failed", "error": INTERRUPTED}
-    return data
+    return {**data, "status": state} if state != data.get("status") else data
 
 
 def load(eval_id: str) -> dict:
@@ -99,7 +111,7 @@ def load_file(file: Path) -> dict:
         raise StudioError(f"Cannot read {file} as an evaluation report: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
         raise StudioError(f"{file} is not an evaluation report (no \"rows\").")
-    return data
+    return {**data, "status": status(data)}
 
 
 def describe_dataset(dataset: dict) -> str:
@@ -126,7 +138,7 @@ def list_evals() -> list[EvalInfo]:
             continue
         data = settled(data)
         out.append(EvalInfo(
-            id=data["id"], created=data.get("created", ""), status=data.get("status", "done"),
+            id=data["id"], created=data.get("created", ""), status=data["status"],
             models=model_labels(data), dataset=describe_dataset(data.get("dataset") or {}),
             questions=len(data.get("rows") or []), summary=data.get("summary") or {},
         ))

@@ -26,6 +26,7 @@ from studio.evaluate import results as eval_results
 from studio.evaluate.config import EvalConfig
 from studio.evaluate.questions import load_questions
 from studio.models import prompt_format
+from studio.models.spec import parse_spec
 from studio.tasks import ProgressFn
 
 Progress = ProgressFn  # (done, total[, what is happening])
@@ -33,14 +34,14 @@ Cancel = Callable[[], bool]  # True once the user asked to stop
 
 
 def is_api(spec: str) -> bool:
-    return spec.startswith("api:")
+    return parse_spec(spec).is_api
 
 
 def is_extractive(spec: str) -> bool:
     """An extractive model: ``qa:<model>``, ``api:qa:<model id>`` or a local folder built for question answering."""
     from studio.models import extractive
 
-    return spec.startswith("api:qa:") or (not is_api(spec) and extractive.is_extractive(spec))
+    return extractive.is_extractive(spec)
 
 
 def needs_device(config: EvalConfig) -> bool:
@@ -74,7 +75,8 @@ def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
 
     labels = []
     for spec in specs:
-        label = library.display_name(spec) if spec.startswith("model:") else spec
+        parsed = parse_spec(spec)
+        label = library.display_name(spec) if parsed.kind == "model" else spec
         if bundled.is_bundled_id(spec):
             from studio.models import loading
 
@@ -82,9 +84,9 @@ def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
                 label = loading.resolve(spec).label
             except StudioError:
                 pass
-        if spec.startswith("run:"):
+        if parsed.kind == "run":
             try:
-                info = runs.load_run(spec[4:])
+                info = runs.load_run(parsed.name)
                 stamp = info.id[:15]  # 20261122-095609, the start time in the run id
                 when = (f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
                         if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit() else info.id)
@@ -98,10 +100,11 @@ def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
 
 def model_entry(spec: str, label: str | None = None) -> dict:
     """What the result records about a model before it runs."""
-    entry = {"label": label or spec, "spec": spec, "kind": "api" if is_api(spec) else "local", "source": None,
+    parsed = parse_spec(spec)
+    entry = {"label": label or spec, "spec": spec, "kind": "api" if parsed.is_api else "local", "source": None,
              "revision": None, "run_id": None, "error": None, "task": "extractive" if is_extractive(spec) else "chat"}
-    if is_api(spec):
-        entry["source"] = spec[7:] if spec.startswith("api:qa:") else spec[4:]
+    if parsed.is_api:
+        entry["source"] = parsed.name
     return entry
 
 
@@ -127,14 +130,15 @@ def _chat_backend(spec: str, config: EvalConfig, creds):
     """
     from studio import chat
 
-    if is_api(spec):
-        if config.api_base_url:
-            bspec = chat.BackendSpec(kind="openai", model=spec[4:], base_url=config.api_base_url)
-        else:
-            bspec = chat.BackendSpec(kind="provider", model=spec[4:], provider=config.api_provider or "auto")
-    else:
-        bspec = chat.BackendSpec(kind="local", model=spec, quantization=config.quantization)
+    bspec = _backend_spec(spec, config)
     return chat.make_backend(bspec, creds.for_kind(bspec.kind))
+
+
+def _backend_spec(spec: str, config: EvalConfig):
+    from studio import chat
+
+    return chat.BackendSpec.for_model(spec, base_url=config.api_base_url, provider=config.api_provider,
+                                      qa_endpoint=config.qa_endpoint, quantization=config.quantization)
 
 
 def _chat_params(config: EvalConfig, max_new_tokens: int | None = None):
@@ -201,7 +205,8 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     """Answer and score every question with every model; return the result (saved as it goes).
 
     A model that fails to load or an API that fails midway marks its cells as failed with the
-    reason; the other models go on. Cancelling keeps what was done (status "cancelled").
+    reason; the other models go on. Cancelling keeps what was done (status "stopped"). The status uses
+    the job's words (``studio.jobs``): queued, running, finished, stopped, failed.
     ``token`` (Hugging Face) goes to Inference Providers and Hub downloads only; ``api_key`` to the
     OpenAI-compatible base URL only, and no key at all when it is None.
     """
@@ -249,9 +254,9 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
             _add_similarity(result)
         if config.judge:
             _run_judge(config, result, creds, lambda n, stage: saver.step(done + n, total, stage), cancel)
-        result["status"] = "done"
+        result["status"] = "finished"
     except CancelledError as exc:
-        result["status"], result["error"] = "cancelled", str(exc)
+        result["status"], result["error"] = "stopped", str(exc)
     except StudioError as exc:
         result["status"], result["error"] = "failed", str(exc)
     except Exception as exc:  # a bug: keep the partial result and say what broke, in one line
@@ -381,10 +386,8 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
 
 def _cache_spec(entry: dict) -> str:
     """The spec the model cache loads: an extractive local model under ``qa:`` (its own loader)."""
-    from studio.models import extractive
-
     if entry.get("task") == "extractive":
-        return extractive.PREFIX + extractive.strip_prefix(entry["spec"])
+        return str(parse_spec(entry["spec"]).as_qa())
     return entry["spec"]
 
 
@@ -392,12 +395,10 @@ def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
                    step: Callable[[int, str], None], cancel: Cancel) -> None:
     label = entry["label"]
     if entry.get("task") == "extractive":
-        from studio import chat
         from studio.chat import passage
 
         try:
-            bspec = chat.BackendSpec(kind="provider", model=entry["source"], provider=config.api_provider or "auto",
-                                     base_url=config.qa_endpoint or "", task="extractive")
+            bspec = _backend_spec(entry["spec"], config)
             backend = passage.ApiExtractive(bspec, passage.token_for(bspec, creds.hf_token, creds.api_key))
         except StudioError as exc:
             _fail_all(entry, rows, str(exc))
@@ -484,13 +485,21 @@ def _run_judge(config: EvalConfig, result: dict, creds, step: Callable[[int, str
             step(n, f"judging {entry['label']}")
 
 
+def _run_id_of(spec: str) -> str | None:
+    try:
+        parsed = parse_spec(spec)
+    except StudioError:  # a result file written by hand or by an older version
+        return None
+    return parsed.name if parsed.kind == "run" else None
+
+
 def run_curves(result: dict) -> dict[str, list[dict]]:
     """The logged metrics of every training run evaluated, by model label (runs whose files are gone are left out)."""
     from studio.train import runs
 
     curves = {}
     for entry in result.get("models") or []:
-        run_id = entry.get("run_id") or (entry["spec"][4:] if entry.get("spec", "").startswith("run:") else None)
+        run_id = entry.get("run_id") or _run_id_of(entry.get("spec") or "")
         if not run_id:
             continue
         try:

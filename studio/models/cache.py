@@ -39,8 +39,9 @@ def model_lock(model: Any) -> threading.Lock:
 def _load(spec: str, quantization: str | None, token: str | None) -> Any:
     from studio.models import extractive
     from studio.models.loading import load_causal_lm
+    from studio.models.spec import parse_spec
 
-    if spec.startswith(extractive.PREFIX):  # an extractive model: the same cache, its own loader
+    if parse_spec(spec).kind == "qa":  # an extractive model: the same cache, its own loader
         return extractive.load_qa(spec, token)
     return load_causal_lm(spec, quantization=quantization, token=token)
 

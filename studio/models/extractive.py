@@ -6,7 +6,8 @@ the best span is the pair with the highest ``p(start) * p(end)`` (start before e
 than the model's window is split into overlapping windows (``doc_stride`` tokens shared by
 neighbours) and the best span over all windows is kept, so nothing past the first window is lost.
 
-Models are loaded through the one model cache (``studio.models.cache``) under the spec ``qa:<model>``.
+Models are loaded through the one model cache (``studio.models.cache``) under the spec ``qa:<model>``
+(``studio.models.spec``: ``ModelSpec.as_qa()``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.errors import ModelLoadError, StudioError
+from studio.errors import ModelLoadError, ModelSpecError, StudioError
+from studio.models.spec import ModelSpec, parse_spec
 
-PREFIX = "qa:"
-"""A model spec that asks for extractive answering: ``qa:deepset/roberta-base-squad2``, ``qa:/path``."""
 EXAMPLE_MODEL = "deepset/roberta-base-squad2"
 """The tutorial's hosted extractive model."""
 MAX_ANSWER_TOKENS = 30  # the pipeline's max_answer_len: SQuAD answers are a few words
@@ -54,16 +54,13 @@ class LoadedQA:
         return max(32, min(MAX_SEQ_LEN, limit - 2))
 
 
-def strip_prefix(spec: str) -> str:
-    return spec[len(PREFIX):] if spec.startswith(PREFIX) else spec
-
-
-def architectures(spec: str) -> list[str]:
+def architectures(spec: str | ModelSpec) -> list[str]:
     """The architectures a local folder's config.json names (empty when it cannot tell: a Hub id)."""
     from studio.models import loading
 
     try:
-        ref = loading.resolve(strip_prefix(spec))
+        parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+        ref = loading.resolve(parsed.inner)
     except StudioError:
         return []
     cfg = Path(ref.source) / "config.json"
@@ -73,9 +70,15 @@ def architectures(spec: str) -> list[str]:
         return []
 
 
-def is_extractive(spec: str) -> bool:
-    """Whether ``spec`` answers by extraction: the ``qa:`` prefix, or a local model built for it."""
-    return spec.startswith(PREFIX) or any(a.endswith("ForQuestionAnswering") for a in architectures(spec))
+def is_extractive(spec: str | ModelSpec) -> bool:
+    """Whether ``spec`` answers by extraction: written ``qa:`` / ``api:qa:``, or a local model built for it."""
+    try:
+        parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    except ModelSpecError:
+        return False
+    if parsed.says_extractive or parsed.is_api:
+        return parsed.says_extractive
+    return any(a.endswith("ForQuestionAnswering") for a in architectures(parsed))
 
 
 def load_qa(spec: str, token: str | None = None, device: str | None = None) -> LoadedQA:
@@ -86,13 +89,14 @@ def load_qa(spec: str, token: str | None = None, device: str | None = None) -> L
     from studio.models import loading
 
     hf_logging.disable_progress_bar()
-    name = strip_prefix(spec).strip()
-    ref = loading.resolve(name)
+    inner = parse_spec(spec).inner
+    name = str(inner)
+    ref = loading.resolve(inner)
     if ref.kind in ("gguf", "bundled", "adapter"):
         raise ModelLoadError(f"{name!r} is a generative model, not an extractive question-answering one: ask it "
                              f"over the passage as a chat model, or pick one like {EXAMPLE_MODEL}.")
     kwargs = loading.pretrained_kwargs(ref, token)
-    archs = architectures(name)
+    archs = architectures(inner)
     if archs and not any(a.endswith("ForQuestionAnswering") for a in archs):
         raise ModelLoadError(f"{name!r} is not an extractive question-answering model (it is {archs[0]}): ask it "
                              f"over the passage as a chat model, or pick one like {EXAMPLE_MODEL}.")
@@ -111,7 +115,7 @@ def load_qa(spec: str, token: str | None = None, device: str | None = None) -> L
     model.to(device)
     model.eval()
     notes = ["Running on CPU: fine for small models, slow for billion-parameter ones."] if device == "cpu" else []
-    return LoadedQA(PREFIX + name, model, tokenizer, device, notes)
+    return LoadedQA(str(inner.as_qa()), model, tokenizer, device, notes)
 
 
 def check_passage(question: str, context: str) -> None:

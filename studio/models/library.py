@@ -29,6 +29,7 @@ from pathlib import Path
 from studio import atomic, config
 from studio.errors import ModelLoadError, StudioError
 from studio.models import bundled
+from studio.models.spec import library_spec, parse_spec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -100,7 +101,7 @@ def workspace_models() -> list[ModelEntry]:
             continue  # an import in progress, or a folder that is not a model
         card = read_card(folder)
         out.append(ModelEntry(
-            name=card.get("label") or folder.name, spec=f"model:{folder.name}",
+            name=card.get("label") or folder.name, spec=str(library_spec(folder.name)),
             source="bundled" if card.get("bundled") else "workspace", architecture=card.get("architecture"),
             parameters=card.get("parameters"), context_length=card.get("context_length"),
             chat_template=card.get("chat_template"), dtype=card.get("dtype"), disk_bytes=card.get("disk_bytes"),
@@ -163,7 +164,7 @@ def run_models() -> list[ModelEntry]:
     for run in runs.list_runs():
         if not run.has_model or run.status.active:
             continue
-        out.append(ModelEntry(name=run.name, spec=f"run:{run.id}", source="run",
+        out.append(ModelEntry(name=run.name, spec=run.model_spec, source="run",
                               origin=f"trained from {run.base} ({run.method})", path=str(run.dir)))
     return out
 
@@ -244,14 +245,14 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     say(f"imported as model:{name}")
-    return next(e for e in workspace_models() if e.spec == f"model:{name}")
+    return next(e for e in workspace_models() if e.spec == str(library_spec(name)))
 
 
 def runs_using(name: str) -> list[str]:
     """Training runs whose base is the workspace model ``name`` (their names)."""
     from studio.train import runs
 
-    spec = f"model:{name}"
+    spec = str(library_spec(name))
     return [r.name for r in runs.list_runs() if r.base == spec]
 
 
@@ -290,16 +291,20 @@ def display_name(spec: str) -> str:
     """How pages and exports name a model: a run by its name, a library model by its label (the
     bundled copy says so), anything else as it was typed."""
     spec = (spec or "").strip()
-    if spec.startswith("model:"):
-        card = read_card(config.models_dir() / spec[6:])
+    try:
+        parsed = parse_spec(spec)
+    except StudioError:
+        return spec
+    if parsed.kind == "model":
+        card = read_card(config.models_dir() / parsed.name)
         if card.get("label"):
             return card["label"]
-        return bundled.LABEL if spec == bundled.SPEC else spec[6:]
-    if spec.startswith("run:"):
+        return bundled.LABEL if spec == bundled.SPEC else parsed.name
+    if parsed.kind == "run":
         try:
             from studio.train import runs
 
-            return runs.load_run(spec[4:]).name
+            return runs.load_run(parsed.name).name
         except (StudioError, OSError, ValueError):
             return spec
     return spec

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from studio import config
 from studio.errors import ModelLoadError
+from studio.models.spec import ModelSpec, parse_spec
 
 QUANTIZATIONS = (None, "4bit", "8bit")
 
@@ -86,32 +87,31 @@ def _kind(found: Path, default: str) -> str:
     return "adapter" if adapters.is_adapter(found) else default
 
 
-def resolve(spec: str) -> ModelRef:
+def resolve(spec: str | ModelSpec) -> ModelRef:
     """Turn a user's choice into something loadable, cheaply (nothing is imported or loaded here):
     ``run:<id>``, a run id, ``model:<name>``, a ``.gguf`` file, a local folder or a Hub id. The
     bundled model's id resolves to the bundled copy when the Hub is unreachable and the id is not
     in the local cache."""
     from studio.models import bundled, library
 
-    spec = (spec or "").strip()
-    if not spec:
-        raise ModelLoadError("No model chosen: enter a Hub id (e.g. distilgpt2), a local folder or a training run.")
-    if spec.startswith("model:"):
-        name = spec[6:]
+    parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    spec = str(parsed)
+    if parsed.kind == "model":
+        name = parsed.name
         if name == bundled.NAME and not bundled.imported() and bundled.gguf_path() is not None:
             return ModelRef(spec, str(bundled.gguf_path()), "bundled")
         return ModelRef(spec, str(library.require_folder(name)), "model")
-    run_id = spec[4:] if spec.startswith("run:") else spec
+    run_id = parsed.name
     run_folder = config.runs_dir() / run_id
-    if "/" not in run_id and run_folder.is_dir():
+    if parsed.kind in ("run", "hub") and "/" not in run_id and run_folder.is_dir():
         found = _model_dir(run_folder)
         if found is None:
             raise ModelLoadError(f"Run {run_id!r} has no saved model yet: wait for its first checkpoint or pick another.")
         return ModelRef(spec, str(found), _kind(found, "run"), run_id)
-    if spec.startswith("run:"):
+    if parsed.kind == "run":
         raise ModelLoadError(f"No training run {run_id!r}: its files may have been deleted. Pick another model.")
     path = Path(spec).expanduser()
-    if path.suffix.lower() == ".gguf":
+    if parsed.kind == "gguf":
         if not path.is_file():
             raise ModelLoadError(f"No GGUF file at {spec}: check the path.")
         return ModelRef(spec, str(path.resolve()), "gguf")
@@ -120,8 +120,11 @@ def resolve(spec: str) -> ModelRef:
         if found is None:
             raise ModelLoadError(f"{spec} holds no model (no config.json): choose the folder save_pretrained wrote.")
         return ModelRef(spec, str(found), _kind(found, "path"))
-    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+    if parsed.kind == "path":
         raise ModelLoadError(f"No such folder: {spec}. Check the path, or enter a Hub id like distilgpt2.")
+    if parsed.kind != "hub":  # api:, api:qa:, qa: and scratch are not causal models this loads
+        raise ModelLoadError(f"{spec!r} is not a local model to load here: choose a Hub id, a local folder, "
+                             "run:<id> or model:<name>.")
     if bundled.is_bundled_id(spec) and bundled.gguf_path() is not None and not hub_reachable() and not in_hub_cache(spec):
         if bundled.imported():
             return ModelRef(spec, str(library.require_folder(bundled.NAME)), "model")
@@ -146,8 +149,8 @@ def materialize(ref: ModelRef, progress: Callable[[str], None] | None = None) ->
     from studio.models import gguf, library
 
     if ref.kind == "bundled":
-        spec = library.ensure_bundled(progress)
-        return ModelRef(ref.spec, str(library.require_folder(spec[6:])), "model")
+        spec = parse_spec(library.ensure_bundled(progress))
+        return ModelRef(ref.spec, str(library.require_folder(spec.name)), "model")
     if ref.kind == "gguf":
         name = library.find_by_sha256(gguf.file_sha256(ref.source))
         if name is None:
@@ -222,10 +225,12 @@ def pick_dtype(device: str) -> Any:
     return torch.float32
 
 
-def load_tokenizer(spec: str, token: str | None = None) -> Any:
+def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
+    """The tokenizer of a spec, or of a ref already resolved (a caller that has one does not resolve again)."""
     from transformers import AutoTokenizer
 
-    ref = resolve(spec)
+    ref = spec if isinstance(spec, ModelRef) else resolve(spec)
+    spec = ref.spec
     if ref.kind in ("gguf", "bundled"):  # the tokenizer alone comes from the file in a second, nothing imported
         from studio.models import gguf
 
@@ -320,7 +325,7 @@ def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | N
             kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
         kwargs["device_map"] = "cuda"
     kwargs["dtype"] = dtype
-    tokenizer = load_tokenizer(ref.source if ref.kind == "model" else spec, token)
+    tokenizer = load_tokenizer(ref, token)
     try:
         model = load_weights(ref, kwargs)
     except torch.OutOfMemoryError:

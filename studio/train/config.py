@@ -6,8 +6,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from studio import settings
 from studio.errors import TrainingError
-from studio.models import loading as models
+from studio.models import loading
+from studio.settings import setting
 from studio.train import scratch
 
 SCRATCH = "scratch"
@@ -17,85 +19,97 @@ SMALL_MODEL_PARAMS = 20_000_000
 matrix products gain (3-5x slower measured on a busy 2-core machine), and it leaves a core for the UI."""
 
 
-def _opt(default: Any, help: str) -> Any:
-    """A field whose help text, written once here, feeds ``train --help`` and the Train page."""
-    return dataclasses.field(default=default, metadata={"help": help})
+SCHEDULES = ("linear", "cosine", "constant", "constant_with_warmup")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a training run. Defaults are the tutorial's distilgpt2 settings."""
+    """Everything that decides a training run. Defaults are the tutorial's distilgpt2 settings.
 
-    base: str = _opt("distilgpt2", "scratch, distilgpt2, a Hub id, a local folder or run:<id> to continue a run.")
+    Each field's help, bounds and choices are written once here (``studio.settings``): ``__post_init__``
+    checks them, ``python -m studio train`` makes a flag of each, the Train page reads its widgets' ranges."""
+
+    base: str = setting("distilgpt2", "scratch, distilgpt2, a Hub id, a local folder or run:<id> to continue a run.")
     # the tutorial's; fine-tuning a pretrained model wants it small
-    learning_rate: float = _opt(3e-5, "Step size of AdamW: ~3e-5 to fine-tune, ~1e-3 from scratch.")
+    learning_rate: float = setting(3e-5, "Step size of AdamW: ~3e-5 to fine-tune, ~1e-3 from scratch.", min=1e-6,
+                                   max=0.5, label="Learning rate", flag="--lr",
+                                   error="Learning rate {value} is out of range: try 3e-5 (fine-tune) or 1e-3 (scratch).")
     # records per step per device; 8 x ~60 tokens ~ 500 tokens/step with dynamic padding
-    batch_size: int = _opt(8, "Records per step; larger uses more memory.")
-    epochs: float = _opt(5.0, "Passes over the training records.")
+    batch_size: int = setting(8, "Records per step; larger uses more memory.", min=1, max=4096, label="Batch size")
+    epochs: float = setting(5.0, "Passes over the training records.", min=0.01, max=10_000, label="Epochs")
     # AdamW's decoupled decay, the tutorial's
-    weight_decay: float = _opt(0.01, "Pulls weights toward zero; a mild guard against over-fitting.")
-    test_fraction: float = _opt(0.15, "Records kept out for eval loss and evaluation; 0 trains on all (FAQ bots).")
-    seed: int = _opt(42, "Fixes the split, the order and a scratch model's starting weights.")
-    max_length: int = _opt(512, "Tokens per record; longer records are cut (and lose their ending).")
-    warmup_steps: float = _opt(0.0, "Steps of rising learning rate at the start (a fraction of all when < 1).")
-    lr_scheduler: str = _opt("linear", "How the learning rate falls after warm-up: linear, cosine or constant.")
-    grad_accum: int = _opt(1, "Steps summed per update: a bigger effective batch in the same memory.")
+    weight_decay: float = setting(0.01, "Pulls weights toward zero; a mild guard against over-fitting.", min=0.0,
+                                  max=0.5, label="Weight decay")
+    test_fraction: float = setting(0.15, "Records kept out for eval loss and evaluation; 0 trains on all (FAQ bots).",
+                                   min=0.0, max=0.9, label="Held-out fraction")
+    seed: int = setting(42, "Fixes the split, the order and a scratch model's starting weights.", min=0, max=2**31 - 1,
+                        label="Seed")
+    max_length: int = setting(512, "Tokens per record; longer records are cut (and lose their ending).", min=8,
+                              max=131_072, label="Max length (tokens)",
+                              error="Max length {value} is out of range: use {lo} to {hi} tokens.")
+    warmup_steps: float = setting(0.0, "Steps of rising learning rate at the start (a fraction of all when < 1).",
+                                  min=0.0, max=1_000_000, label="Warm-up steps")
+    lr_scheduler: str = setting("linear", "How the learning rate falls after warm-up: linear, cosine, constant or "
+                                          "constant_with_warmup.", choices=SCHEDULES, label="Schedule")
+    grad_accum: int = setting(1, "Steps summed per update: a bigger effective batch in the same memory.", min=1,
+                              max=1024, label="Gradient accumulation")
     # a metrics.jsonl row (train loss, lr, tokens/s) every this many steps
-    logging_steps: int = _opt(10, "How often the curve gets a point (a metrics row every N steps).")
-    eval_per_epoch: bool = _opt(True, "Eval loss on the held-out records after every epoch.")
-    save_total_limit: int = _opt(1, "Checkpoints kept (each holds optimizer state: ~3x the weights).")
+    logging_steps: int = setting(10, "How often the curve gets a point (a metrics row every N steps).", min=1,
+                                 max=100_000, label="Log every (steps)")
+    eval_per_epoch: bool = setting(True, "Eval loss on the held-out records after every epoch.")
+    save_total_limit: int = setting(1, "Checkpoints kept (each holds optimizer state: ~3x the weights).", min=1,
+                                    max=1000, label="Checkpoints kept",
+                                    error="Keep 1 to {hi} checkpoints, not {value} (resuming needs one).")
     # a checkpoint every this many steps; 0: after every epoch (a stop always saves one)
-    save_steps: int = _opt(0, "A checkpoint every this many steps; 0 saves after every epoch.")
-    max_steps: int = _opt(-1, "Stop after this many steps (overrides epochs) when above 0.")
+    save_steps: int = setting(0, "A checkpoint every this many steps; 0 saves after every epoch.", min=0,
+                              max=10_000_000, label="Checkpoint every (steps)")
+    max_steps: int = setting(-1, "Stop after this many steps (overrides epochs) when above 0.", min=-1,
+                             max=10_000_000, label="Max steps")
     # base="scratch" only: the GPT-2 size, see studio.train.scratch.SIZES
-    scratch_size: str = _opt("small", "Layers and width of the GPT-2 trained from zero: tiny, small or medium.")
+    scratch_size: str = setting("small", "Layers and width of the GPT-2 trained from zero: tiny, small or medium.",
+                                choices=scratch.SIZES, label="Model size",
+                                error="Unknown scratch size {value!r}: choose {choices}.")
     # base="scratch" only: the BPE tokenizer's vocabulary, learned from the dataset
-    vocab_size: int = _opt(2000, "BPE tokens learned from the dataset (scratch only).")
-    gradient_checkpointing: bool = _opt(False, "Recompute activations: ~30% slower, much less memory.")
+    vocab_size: int = setting(2000, "BPE tokens learned from the dataset (scratch only).", min=256, max=65_536,
+                              label="Vocabulary", error="Vocabulary {value} is out of range: use {lo} to {hi}.")
+    gradient_checkpointing: bool = setting(False, "Recompute activations: ~30% slower, much less memory.")
     # "full" updates every weight; "lora" trains small low-rank adapters beside frozen weights (peft);
     # "qlora" does the same on a 4-bit NF4 base (bitsandbytes, CUDA only)
-    method: str = _opt("full", "full: every weight; lora: small adapters on a frozen base (a few % of the "
-                               "parameters, a run folder of megabytes); qlora: LoRA on a 4-bit base, CUDA only.")
-    lora_r: int = _opt(16, "LoRA rank: the adapters' width (4-64); more learns more and stores more.")
-    lora_alpha: int = _opt(32, "LoRA scaling (alpha / rank multiplies the adapters' output); 2 x rank is usual.")
-    lora_dropout: float = _opt(0.05, "Dropout on the adapters' input while training.")
-    lora_targets: str = _opt("all-linear", "Layers that get adapters: all-linear, or names like q_proj,v_proj.")
+    method: str = setting("full", "full: every weight; lora: small adapters on a frozen base (a few % of the "
+                                  "parameters, a run folder of megabytes); qlora: LoRA on a 4-bit base, CUDA only.",
+                          choices=METHODS, label="Method", error="Unknown method {value!r}: choose {choices}.")
+    lora_r: int = setting(16, "LoRA rank: the adapters' width (4-64); more learns more and stores more.", min=1,
+                          max=1024, label="LoRA rank",
+                          error="LoRA rank {value} is out of range: use {lo} to {hi} (8-64 is usual).")
+    lora_alpha: int = setting(32, "LoRA scaling (alpha / rank multiplies the adapters' output); 2 x rank is usual.",
+                              min=1, max=4096, label="LoRA alpha",
+                              error="LoRA alpha {value} is out of range: use {lo} to {hi} (2 x rank is usual).")
+    lora_dropout: float = setting(0.05, "Dropout on the adapters' input while training.", min=0.0, max=0.5,
+                                  label="LoRA dropout")
+    lora_targets: str = setting("all-linear", "Layers that get adapters: all-linear, or names like q_proj,v_proj.",
+                                label="Target modules")
     # NEFTune (Jain et al. 2023): uniform noise on the input embeddings while training, scaled by
     # alpha / sqrt(tokens x width); 5 is the paper's usual value. 0 turns it off.
-    neftune_alpha: float = _opt(0.0, "Noise on the input embeddings while training (NEFTune); helps answers to "
-                                     "reworded questions; 5 is usual, 0 is off.")
+    neftune_alpha: float = setting(0.0, "Noise on the input embeddings while training (NEFTune); helps answers to "
+                                        "reworded questions; 5 is usual, 0 is off.", min=0.0, max=100.0,
+                                   label="NEFTune alpha",
+                                   error="NEFTune alpha {value} is out of range: use 0 (off) to 15.")
     # word dropout on the questions (recipe.Reworded): each time a record is trained on, this share of its
     # question's words is left out at random. 0 is off.
-    question_dropout: float = _opt(0.0, "Share of a question's words left out at random each time it is trained on: "
-                                        "teaches answers to reworded questions; 0 is off.")
+    question_dropout: float = setting(0.0, "Share of a question's words left out at random each time it is trained "
+                                           "on: teaches answers to reworded questions; 0 is off.", min=0.0, max=0.5,
+                                      label="Question word dropout",
+                                      error="Question word dropout {value} is out of range: use 0 (off) to 0.5.")
 
     def __post_init__(self) -> None:
+        if not self.base.strip():
+            raise TrainingError("Choose a base: scratch, distilgpt2, a Hub id, a local folder or a run.")
+        settings.check(self, TrainingError)  # every bound and choice in the fields' metadata
         checks = [
-            (bool(self.base.strip()), "Choose a base: scratch, distilgpt2, a Hub id, a local folder or a run."),
-            (0 < self.learning_rate < 1, f"Learning rate {self.learning_rate} is out of range: try 3e-5 (fine-tune) or 1e-3 (scratch)."),
-            (1 <= self.batch_size <= 4096, f"Batch size {self.batch_size} is out of range: use 1 to 4096."),
-            (0 < self.epochs <= 10_000, f"Epochs {self.epochs} is out of range: use a positive number."),
-            (0 <= self.weight_decay < 1, f"Weight decay {self.weight_decay} is out of range: use 0 to 0.5."),
-            (0 <= self.test_fraction <= 0.9, f"Held-out fraction {self.test_fraction} is out of range: use 0 to 0.9."),
-            (8 <= self.max_length <= 131_072, f"Max length {self.max_length} is out of range: use 8 or more tokens."),
-            (self.warmup_steps >= 0, "Warm-up cannot be negative."),
-            (self.lr_scheduler in ("linear", "cosine", "constant", "constant_with_warmup"),
-             f"Unknown schedule {self.lr_scheduler!r}: choose linear, cosine or constant."),
-            (self.grad_accum >= 1, "Gradient accumulation must be at least 1."),
-            (self.logging_steps >= 1, "Log every 1 step or more."),
-            (self.save_total_limit >= 1, "Keep at least one checkpoint (resuming needs it)."),
-            (self.save_steps >= 0, "Checkpoint interval cannot be negative (0 saves after every epoch)."),
-            (self.scratch_size in scratch.SIZES, f"Unknown scratch size {self.scratch_size!r}: choose {', '.join(scratch.SIZES)}."),
-            (256 <= self.vocab_size <= 65_536, f"Vocabulary {self.vocab_size} is out of range: use 256 to 65536."),
-            (self.method in METHODS, f"Unknown method {self.method!r}: choose {', '.join(METHODS)}."),
+            (isinstance(self.lora_r, int), f"LoRA rank {self.lora_r} is out of range: use a whole number (8-64 is usual)."),
             (self.method == "full" or self.base != SCRATCH,
              "LoRA adapts a pretrained model: a scratch model is trained in full (choose method full)."),
-            (isinstance(self.lora_r, int) and self.lora_r >= 1, f"LoRA rank {self.lora_r} is out of range: use 1 or more (8-64 is usual)."),
-            (self.lora_alpha >= 1, f"LoRA alpha {self.lora_alpha} is out of range: use 1 or more (2 x rank is usual)."),
-            (0 <= self.lora_dropout < 1, f"LoRA dropout {self.lora_dropout} is out of range: use 0 to 0.5."),
             (bool(self.lora_targets.strip()), "Name the layers that get adapters (all-linear, or q_proj,v_proj, ...)."),
-            (0 <= self.question_dropout <= 0.5, f"Question word dropout {self.question_dropout} is out of range: use 0 (off) to 0.5."),
-            (0 <= self.neftune_alpha <= 100, f"NEFTune alpha {self.neftune_alpha} is out of range: use 0 (off) to 15."),
         ]
         for ok, message in checks:
             if not ok:
@@ -193,9 +207,9 @@ def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
 
 def default_base() -> str:
     """distilgpt2 when the Hub answers, else scratch (which needs no network)."""
-    return "distilgpt2" if models.hub_reachable() else SCRATCH
+    return "distilgpt2" if loading.hub_reachable() else SCRATCH
 
 
 def field_help(name: str) -> str:
     """The help text of a ``TrainConfig`` field (for the CLI's ``--help`` and the page's ``help=``)."""
-    return TrainConfig.__dataclass_fields__[name].metadata.get("help", "")
+    return settings.help_text(TrainConfig, name)

@@ -11,21 +11,22 @@ import shutil
 from pathlib import Path
 
 from studio import jobs
+from studio.data.ref import DatasetRef
 from studio.errors import StudioError
 from studio.train import runs
 from studio.train.config import TrainConfig
 
 
-def start_training(cfg: TrainConfig, dataset: dict, name: str = "") -> str:
-    """Start training ``cfg`` on ``dataset`` (``load_dataset``'s provenance: a file or a workspace id
-    and version) as a background job; returns the new run's id. Raises ``JobBusyError`` and other
-    ``StudioError``s with their one-line reasons before anything runs."""
-    run_id = runs.new_run_id(name or dataset.get("name") or "run")
+def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "") -> str:
+    """Start training ``cfg`` on ``dataset`` (a file, or a workspace dataset's id and version) as a
+    background job; returns the new run's id. Raises ``JobBusyError`` and other ``StudioError``s with
+    their one-line reasons before anything runs."""
+    run_id = runs.new_run_id(name or dataset.name or "run")
     folder = runs.run_dir(run_id)
-    argv = ["train", "--dataset", dataset.get("file") or dataset["id"], "--out", str(folder),
-            "--name", name or f"{dataset['name']} · {cfg.base}", "--config-json", json.dumps(cfg.to_dict())]
-    if dataset.get("version") is not None:
-        argv += ["--dataset-version", str(dataset["version"])]
+    argv = ["train", "--dataset", dataset.source, "--out", str(folder),
+            "--name", name or f"{dataset.name} · {cfg.base}", "--config-json", json.dumps(cfg.to_dict())]
+    if dataset.version is not None:
+        argv += ["--dataset-version", str(dataset.version)]
     try:
         jobs.start_job("train", argv, folder)
     except StudioError:

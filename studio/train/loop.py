@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import config, jobs
-from studio.data import store
+from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import adapters
 from studio.models import loading as models
@@ -36,35 +36,6 @@ from studio.train.config import (  # noqa: F401 (the engine's public names, used
     preset,
     recommend,
 )
-
-# --- datasets --------------------------------------------------------------------------------------
-
-
-def load_dataset(spec: str, version: int | None = None) -> tuple[list[dict], dict[str, Any]]:
-    """Records and their provenance from a dataset file (JSON, JSON Lines, CSV) or a workspace dataset (name or id).
-
-    Returns ``(records, {"id", "name", "version", "sha256", "count", "file"})``.
-    """
-    import hashlib
-
-    from studio.data import formats
-
-    path = Path(spec).expanduser()
-    if path.is_file():
-        records, _ = formats.read_file(path)  # the same reader and verdict as ``dataset import``
-        meta = {"id": None, "name": path.stem, "version": None, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                "count": len(records), "file": str(path.resolve())}
-        return records, meta
-    info = store.find_dataset(spec)
-    if info is None:
-        raise TrainingError(f"No dataset file or workspace dataset {spec!r}: give a JSON file or a dataset name.")
-    number = version if version is not None else (info.latest.version if info.latest else None)
-    v = next((x for x in info.versions if x.version == number), None)
-    if v is None:
-        raise TrainingError(f"Dataset {info.name!r} has no version {number}: pick one from its version list.")
-    records = store.load_version(info.id, v.version)
-    return records, {"id": info.id, "name": info.name, "version": v.version, "sha256": v.sha256, "count": v.count, "file": None}
-
 
 # --- the loop --------------------------------------------------------------------------------------
 
@@ -103,7 +74,7 @@ def _load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[in
         model = _load_weights(cfg, base_ref, token)
         model = adapters.attach(model, adapter, trainable=cfg.method != "full")
         return model, tokenizer
-    tokenizer = models.load_tokenizer(ref.source if ref.kind == "model" else cfg.base, token)
+    tokenizer = models.load_tokenizer(ref, token)  # the ref resolved above, not the spec again
     model = _load_weights(cfg, ref, token)
     if cfg.method != "full":
         model = lora.apply(model, cfg)
@@ -215,7 +186,7 @@ def train(
     records: Sequence[dict],
     out_dir: Path,
     *,
-    dataset: dict[str, Any] | None = None,
+    dataset: DatasetRef | dict[str, Any] | None = None,
     name: str | None = None,
     resume: bool = False,
     token: str | None = None,
@@ -246,7 +217,8 @@ def train(
         raise TrainingError("Nothing left to train on after holding records out: lower the held-out fraction.")
     device = models.pick_device()
     jobs.update_status(out, state="running", message=f"loading {cfg.base}", pid=jobs.read_status(out).pid or os.getpid())
-    dataset_meta = {k: (dataset or {}).get(k) for k in ("id", "name", "version", "sha256", "count", "file")}
+    dataset_meta = dataset.to_dict() if isinstance(dataset, DatasetRef) else \
+        {k: (dataset or {}).get(k) for k in ("id", "name", "version", "sha256", "count", "file")}
     meta = {"id": out.name, "name": name or out.name, "created": runs.now_iso(), "config": cfg.to_dict(),
             "base": cfg.base, "method": cfg.method, "dataset": dataset_meta, "device": device,
             "python": platform.python_version()}

@@ -51,7 +51,7 @@ def _evals_listing() -> tuple:
 
 def _find_latest(spec: str) -> tuple[str, dict] | None:
     for info in eval_results.list_evals():  # newest first
-        if info.status != "done":
+        if info.status != "finished":
             continue
         result = eval_results.load(info.id)
         if any(m.get("spec") == spec for m in result.get("models") or []):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import atomic, config, jobs
+from studio.data.ref import DatasetRef
 from studio.errors import StudioError
 
 RUN_JSON = "run.json"
@@ -64,9 +65,16 @@ class RunInfo:
         return str((self.config or {}).get("method") or "full")
 
     @property
+    def dataset_ref(self) -> DatasetRef:
+        """Where the run's records came from, typed; ``.load()`` reads them again."""
+        return DatasetRef.from_dict(self.dataset)
+
+    @property
     def model_spec(self) -> str:
         """What ``studio.models.loading.load_causal_lm`` takes to load this run."""
-        return f"run:{self.id}"
+        from studio.models.spec import run_spec
+
+        return str(run_spec(self.id))
 
     def checkpoints(self) -> list[Path]:
         return checkpoints(self.dir)

@@ -20,7 +20,9 @@ from studio.evaluate import metrics, report
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
+from studio.models.spec import ModelSpec, parse_spec
 from studio.ui import hf_token, run_or_error
+from studio.ui.pages import EVALUATE
 
 PAGE_SIZE = 20
 SOURCES = {"run": "A training run's held-out split", "dataset": "A dataset version"}
@@ -46,18 +48,36 @@ def _runs() -> list:
 def _newest_run_and_base(all_runs: list) -> list[str]:
     """What a person who just trained wants compared first: the newest run with a saved model and the
     model it started from (a scratch run has none; a Hub base only when the Hub can be reached)."""
-    from studio.models import loading as models
+    from studio.models import loading
 
     newest = next((r for r in all_runs if r.has_model), None)
     if newest is None:
         return []
     picked = [newest.model_spec]
     base = newest.base
-    if base and base != "scratch" and not base.startswith("run:") and (
-            base.startswith("model:") or Path(base).expanduser().exists() or models.hub_reachable()
-            or models.in_hub_cache(base)):
+    parsed = _parsed_or_none(base) if base else None
+    kind = parsed.kind if parsed else "scratch"
+    if kind not in ("scratch", "run") and (
+            kind == "model" or Path(base).expanduser().exists() or loading.hub_reachable()
+            or loading.in_hub_cache(base)):
         picked.append(base)
     return picked
+
+
+def _range(name: str) -> tuple:
+    """(min, max) of an EvalConfig field, from its metadata (``studio.settings``): the page offers what the config takes."""
+    from studio import settings
+    from studio.evaluate.config import EvalConfig
+
+    return settings.bounds(EvalConfig, name)
+
+
+def _parsed_or_none(text: str) -> ModelSpec | None:
+    """A typed spec, or None for a line that names nothing (the config refuses it on Start, in one line)."""
+    try:
+        return parse_spec(text)
+    except StudioError:
+        return None
 
 
 def new_evaluation_form() -> None:
@@ -65,7 +85,7 @@ def new_evaluation_form() -> None:
     all_runs = _runs()
     from studio.models import library
 
-    run_labels = {f"run:{r.id}": f"{r.name} · run {r.id}" for r in all_runs}
+    run_labels = {r.model_spec: f"{r.name} · run {r.id}" for r in all_runs}
     bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
     shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models() if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
@@ -95,7 +115,7 @@ def new_evaluation_form() -> None:
                                       "api:qa:<model id> hosted.")
     specs = list(chosen) + [line.strip() for line in other.splitlines() if line.strip()]
     by_id = {r.id: r for r in all_runs}
-    chosen_runs = [s[4:] for s in specs if s.startswith("run:")]
+    chosen_runs = [p.name for p in map(_parsed_or_none, specs) if p and p.kind == "run"]
     # A run trained on every record (the scratch preset) has no held-out split: its dataset is the test.
     held_out = [i for i in chosen_runs if i in by_id and by_id[i].split.get("test")]
     trained_on = next((by_id[i].dataset for i in chosen_runs if i in by_id), {})
@@ -129,12 +149,13 @@ def new_evaluation_form() -> None:
         sample = st.number_input("Sample size (0 = every question)", min_value=0, value=0, step=10, key="evaluate.sample")
     with st.expander("Settings"):
         s1, s2, s3 = st.columns(3)
-        max_new = s1.number_input("Max new tokens", 1, 1024, 64, key="evaluate.max_new_tokens")
-        batch = s1.number_input("Batch size (local models)", 1, 128, 8, key="evaluate.batch_size",
+        max_new = s1.number_input("Max new tokens", *_range("max_new_tokens"), 64, key="evaluate.max_new_tokens")
+        batch = s1.number_input("Batch size (local models)", *_range("batch_size"), 8, key="evaluate.batch_size",
                                 disabled=caps.api_only)
         sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling")
-        temperature = s2.slider("Temperature", 0.05, 1.5, 0.7, disabled=not sampling, key="evaluate.temperature")
-        seed = s2.number_input("Seed", 0, 2**31 - 1, 0, key="evaluate.seed")
+        temperature = s2.slider("Temperature", *_range("temperature"), 0.7, disabled=not sampling,
+                                key="evaluate.temperature")
+        seed = s2.number_input("Seed", *_range("seed"), 0, key="evaluate.seed")
         base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url",
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
@@ -146,11 +167,11 @@ def new_evaluation_form() -> None:
                                     placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
                                     help="A dedicated endpoint taking the question-answering request. The Hugging Face "
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
-        concurrency = s3.number_input("API requests in flight", 1, 32, 4, key="evaluate.concurrency")
+        concurrency = s3.number_input("API requests in flight", *_range("api_concurrency"), 4, key="evaluate.concurrency")
         judge = s1.text_input("LLM judge (optional)", key="evaluate.judge",
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
-        threshold = s3.slider("Leakage threshold", 70, 100, 90, key="evaluate.leakage",
+        threshold = s3.slider("Leakage threshold", *map(int, _range("leakage_threshold")), 90, key="evaluate.leakage",
                               help="Evaluation questions this similar to a training question are flagged as leaked.")
         perplexity = s2.toggle("Reference perplexity (local models)", not caps.api_only, key="evaluate.perplexity",
                                disabled=caps.api_only)
@@ -251,10 +272,10 @@ def _summary_frame(summary: dict, failed: dict[str, str]) -> pd.DataFrame:
 
 
 def show_result(result: dict) -> None:
-    status = result.get("status", "done")
+    status = eval_results.status(result)
     if status == "failed":
         ui.show_error(result.get("error") or "The evaluation failed.")
-    elif status == "cancelled":
+    elif status == "stopped":
         st.warning(f"{ui.md(result.get('error') or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
     failed = eval_results.failed_models(result)
     for m in result.get("models") or []:
@@ -438,7 +459,7 @@ def past_evaluations() -> str | None:
 
 def render() -> None:
     init()
-    st.title("Evaluate")
+    st.title(EVALUATE.title)
     st.caption("Did training make the model better, and where? Answer held-out questions with several models, "
                "score them against the references and read the answers side by side.")
     has_evals = bool(eval_results.list_evals())

@@ -17,6 +17,7 @@ import streamlit as st
 from studio import config, jobs, ui
 from studio.errors import StudioError
 from studio.models import bundled, download, library
+from studio.models.spec import parse_spec
 from studio.tasks import Task
 
 IMPORT = "models.import_task"
@@ -102,7 +103,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
         with c3.popover("Delete", icon=":material/delete:"):
             st.write(f"Delete **{ui.md(entry.name)}** ({entry.size_text}) from the library?")
             if st.button("Delete for good", type="primary", key="models.delete"):
-                if ui.run_or_error(library.delete_model, spec[len("model:"):]):
+                if ui.run_or_error(library.delete_model, parse_spec(spec).name):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
                     st.rerun()
 

@@ -8,14 +8,18 @@ too; models are loaded once per process through ``ui.model_cache()``, the one ca
 from __future__ import annotations
 
 import html
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from studio import jobs, ui
+from studio import settings as field_settings  # the page already has a settings() of its own
 from studio.data import store
 from studio.data.display import text_block
+from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.tasks import Task
 from studio.train import job, memory, recipe, runs
@@ -65,15 +69,10 @@ def pick_dataset() -> tuple[list[dict], dict] | None:
         return None
     version = c2.selectbox("Version", versions, key=f"train.version.{info.id}",
                            format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))
-    return ui_run(train.load_dataset, info.id, version)
+    return ui_run(load_dataset, info.id, version)
 
 
-def ui_run(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except StudioError as exc:
-        ui.show_error(exc)
-        return None
+ui_run = ui.run_or_error  # the one "call the engine, show a StudioError in one line" helper
 
 
 def pick_base() -> str | None:
@@ -130,6 +129,24 @@ def pick_method(base: str) -> str | None:
     return method
 
 
+def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) -> int | float:
+    """A number input for a TrainConfig field: its label, help and range come from the field (``studio.settings``);
+    a whole-number value gets whole-number bounds."""
+    lo, hi = field_settings.bounds(train.TrainConfig, name)
+    if isinstance(value, int):
+        lo, hi = math.ceil(lo), math.floor(hi)
+    else:
+        lo, hi = float(lo), float(hi)
+    return box.number_input(field_settings.label(train.TrainConfig, name), lo, hi, value, key=key,
+                            help=field_help(name), **kwargs)
+
+
+def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
+    options = list(field_settings.choices(train.TrainConfig, name) or ())
+    return box.selectbox(field_settings.label(train.TrainConfig, name), options, index=options.index(value), key=key,
+                         help=field_help(name), **kwargs)
+
+
 def settings(base: str, n_records: int = 0, method: str = "full") -> train.TrainConfig | None:
     """Preset plus the advanced settings, each with a one-line explanation."""
     names = list(train.PRESETS)
@@ -148,52 +165,33 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> train.Train
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
         values = dict(
-            learning_rate=c1.number_input("Learning rate", 1e-6, 0.5, p.learning_rate, format="%.6f", key=f"train.lr.{name}",
-                                          help=field_help("learning_rate")),
-            batch_size=c2.number_input("Batch size", 1, 1024, p.batch_size, key=f"train.bs.{name}",
-                                       help=field_help("batch_size")),
-            epochs=c3.number_input("Epochs", 1, 1000, int(p.epochs), key=f"train.ep.{name}", help=field_help("epochs"))
-            if float(p.epochs).is_integer() else c3.number_input("Epochs", 0.1, 1000.0, float(p.epochs),
-                                                                 key=f"train.ep.{name}", help=field_help("epochs")),
-            weight_decay=c1.number_input("Weight decay", 0.0, 0.5, p.weight_decay, key=f"train.wd.{name}",
-                                         help=field_help("weight_decay")),
-            test_fraction=c2.number_input("Held-out fraction", 0.0, 0.9, p.test_fraction, key=f"train.tf.{name}",
-                                          help=field_help("test_fraction")),
-            max_length=c3.number_input("Max length (tokens)", 16, 8192, p.max_length, key=f"train.ml.{name}",
-                                       help=field_help("max_length")),
-            warmup_steps=c1.number_input("Warm-up steps", 0.0, 10_000.0, float(p.warmup_steps), key=f"train.wu.{name}",
-                                         help=field_help("warmup_steps")),
-            lr_scheduler=c2.selectbox("Schedule", ["linear", "cosine", "constant"],
-                                      index=["linear", "cosine", "constant"].index(p.lr_scheduler), key=f"train.sch.{name}",
-                                      help=field_help("lr_scheduler")),
-            grad_accum=c3.number_input("Gradient accumulation", 1, 256, p.grad_accum, key=f"train.ga.{name}",
-                                       help=field_help("grad_accum")),
-            logging_steps=c1.number_input("Log every (steps)", 1, 10_000, p.logging_steps, key=f"train.log.{name}",
-                                          help=field_help("logging_steps")),
-            seed=c2.number_input("Seed", 0, 2**31 - 1, p.seed, key=f"train.seed.{name}",
-                                 help=field_help("seed")),
+            learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", format="%.6f"),
+            batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}"),
+            epochs=_number(c3, "epochs", int(p.epochs), f"train.ep.{name}") if float(p.epochs).is_integer()
+            else _number(c3, "epochs", float(p.epochs), f"train.ep.{name}"),
+            weight_decay=_number(c1, "weight_decay", p.weight_decay, f"train.wd.{name}"),
+            test_fraction=_number(c2, "test_fraction", p.test_fraction, f"train.tf.{name}"),
+            max_length=_number(c3, "max_length", p.max_length, f"train.ml.{name}"),
+            warmup_steps=_number(c1, "warmup_steps", float(p.warmup_steps), f"train.wu.{name}"),
+            lr_scheduler=_choice(c2, "lr_scheduler", p.lr_scheduler, f"train.sch.{name}"),
+            grad_accum=_number(c3, "grad_accum", p.grad_accum, f"train.ga.{name}"),
+            logging_steps=_number(c1, "logging_steps", p.logging_steps, f"train.log.{name}"),
+            seed=_number(c2, "seed", p.seed, f"train.seed.{name}"),
             gradient_checkpointing=c3.checkbox("Gradient checkpointing", p.gradient_checkpointing, key=f"train.gc.{name}",
                                                help=field_help("gradient_checkpointing")),
-            question_dropout=c1.number_input("Question word dropout", 0.0, 0.5, p.question_dropout, step=0.05,
-                                             key=f"train.qd.{name}", help=field_help("question_dropout")),
+            question_dropout=_number(c1, "question_dropout", p.question_dropout, f"train.qd.{name}", step=0.05),
         )
         if method != "full":
             l1, l2, l3, l4 = st.columns(4)
-            values["lora_r"] = l1.number_input("LoRA rank", 1, 256, p.lora_r, key=f"train.lr_r.{name}",
-                                               help=field_help("lora_r"))
-            values["lora_alpha"] = l2.number_input("LoRA alpha", 1, 1024, p.lora_alpha, key=f"train.lr_a.{name}",
-                                                   help=field_help("lora_alpha"))
-            values["lora_dropout"] = l3.number_input("LoRA dropout", 0.0, 0.5, p.lora_dropout, key=f"train.lr_d.{name}",
-                                                     help=field_help("lora_dropout"))
+            values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}")
+            values["lora_alpha"] = _number(l2, "lora_alpha", p.lora_alpha, f"train.lr_a.{name}")
+            values["lora_dropout"] = _number(l3, "lora_dropout", p.lora_dropout, f"train.lr_d.{name}")
             values["lora_targets"] = l4.text_input("Target modules", p.lora_targets, key=f"train.lr_t.{name}",
                                                    help=field_help("lora_targets"))
         if base == "scratch":
-            sizes = list(train.scratch.SIZES)
-            values["scratch_size"] = c1.selectbox("Model size", sizes, index=sizes.index(p.scratch_size), key=f"train.size.{name}",
-                                                  format_func=lambda s: f"{s}: {train.scratch.SIZES[s].note}",
-                                                  help=field_help("scratch_size"))
-            values["vocab_size"] = c2.number_input("Vocabulary", 256, 65_536, p.vocab_size, key=f"train.vocab.{name}",
-                                                   help=field_help("vocab_size"))
+            values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",
+                                             format_func=lambda s: f"{s}: {train.scratch.SIZES[s].note}")
+            values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}")
     whole = ("batch_size", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
     return ui_run(p.replace, base=base, method=method, **values)
@@ -211,7 +209,7 @@ def _tokenizer(spec: str) -> Any:
     return models.load_tokenizer(spec)
 
 
-def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> None:
+def preview(cfg: train.TrainConfig, records: list[dict], meta: DatasetRef) -> None:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens."""
     keep = ui_run(recipe.usable_indices, records)
     if keep is None:
@@ -219,7 +217,7 @@ def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> None:
     split = recipe.split_indices(keep, cfg.test_fraction, cfg.seed)
     if cfg.base == "scratch":
         texts = tuple(train.scratch.corpus(records[i] for i in split["train"]))
-        tok = _scratch_tokenizer(meta.get("sha256") or "", texts, cfg.vocab_size)
+        tok = _scratch_tokenizer(meta.sha256 or "", texts, cfg.vocab_size)
     else:
         tok = ui_run(_tokenizer, cfg.base)
         if tok is None:
@@ -276,7 +274,7 @@ def memory_check(cfg: train.TrainConfig, longest: int = 0) -> bool:
     return True
 
 
-def start(cfg: train.TrainConfig, meta: dict, name: str) -> str | None:
+def start(cfg: train.TrainConfig, meta: DatasetRef, name: str) -> str | None:
     """Start the training job (``studio.train.job``); returns the run id, or None with the reason shown."""
     return ui_run(job.start_training, cfg, meta, name)
 
@@ -348,6 +346,16 @@ def _log(folder: Path) -> None:
         st.code(jobs.tail_log(folder, 30) or "(no output yet)", language=None)
 
 
+@dataclass
+class AskOp:
+    """The ask panel's one operation in flight or shown (session key ``train.ask``)."""
+
+    task: Task  # answers by model spec: {spec: [answer per question]}
+    kind: str  # "ask" (one typed question) or "compare" (a few held-out questions, a table)
+    questions: list[str]
+    drawn: bool = True  # False while running: the page is redrawn once when it ends
+
+
 def ask_panel(run_id: str) -> None:
     """An ask box and the base's vs the trained model's answers to a few held-out questions."""
     try:
@@ -365,16 +373,16 @@ def ask_panel(run_id: str) -> None:
     c1.caption(f"Loaded models: {len(cache.loaded())} · {dev.name}: {memory.fmt_bytes(dev.free)} free of {memory.fmt_bytes(dev.total)}")
     if c2.button("Release models", key="train.release", help="Free the memory held by models loaded for asking."):
         cache.unload()
-    task: Task | None = st.session_state.get("train.task")
-    busy = task is not None and not task.done
+    op: AskOp | None = st.session_state.get("train.ask")
+    busy = op is not None and not op.task.done
     with st.form("train.ask_form", border=False):
         q = st.text_input("Question", key="train.question", disabled=busy)
         if st.form_submit_button("Ask", disabled=busy) and q.strip():
-            st.session_state["train.task"] = Task("Asking", _ask, [run.model_spec], [q.strip()]).start()
-            st.session_state["train.task_kind"] = "ask"
+            st.session_state["train.ask"] = AskOp(Task("Asking", _ask, [run.model_spec], [q.strip()]).start(), "ask",
+                                                  [q.strip()])
     records, questions = [], []
     try:
-        records, _ = train.load_dataset(run.dataset.get("file") or run.dataset.get("id") or "", run.dataset.get("version"))
+        records, _ = run.dataset_ref.load()
         split = run.split
         picked = (split["test"] or split["train"])[:3]
         questions = [records[i]["question"] for i in picked]
@@ -384,38 +392,36 @@ def ask_panel(run_id: str) -> None:
     if questions and run.base != "scratch":
         label = "held-out" if held_out else "training"
         if st.button(f"Compare base and trained on {len(questions)} {label} questions", disabled=busy, key="train.compare"):
-            st.session_state["train.task"] = Task("Comparing", _ask, [run.base, run.model_spec], questions).start()
-            st.session_state["train.task_kind"] = "compare"
-            st.session_state["train.compare_q"] = questions
+            st.session_state["train.ask"] = AskOp(Task("Comparing", _ask, [run.base, run.model_spec], questions).start(),
+                                                  "compare", questions)
     elif questions and st.button(f"Answer {len(questions)} {'held-out' if held_out else 'training'} questions",
                                  disabled=busy, key="train.compare"):
-        st.session_state["train.task"] = Task("Answering", _ask, [run.model_spec], questions).start()
-        st.session_state["train.task_kind"] = "compare"
-        st.session_state["train.compare_q"] = questions
+        st.session_state["train.ask"] = AskOp(Task("Answering", _ask, [run.model_spec], questions).start(), "compare",
+                                              questions)
     _task_result(run)
 
 
 @st.fragment(run_every=0.5)
 def _task_result(run: runs.RunInfo) -> None:
-    task: Task | None = st.session_state.get("train.task")
-    if task is None:
+    op: AskOp | None = st.session_state.get("train.ask")
+    if op is None:
         return
+    task = op.task
     if not task.done:
         st.caption(f"{task.label}… (loading a model the first time takes a moment)")
-        st.session_state["train.task_drawn"] = False
+        op.drawn = False
         return
-    if not st.session_state.get("train.task_drawn", True):  # just finished: redraw the page once, so
-        st.session_state["train.task_drawn"] = True           # "Loaded models" counts the model it loaded
+    if not op.drawn:  # just finished: redraw the page once, so "Loaded models" counts the model it loaded
+        op.drawn = True
         st.rerun(scope="app")
     if task.error:
         ui.show_error(task.error)
         return
-    if st.session_state.get("train.task_kind") == "ask":  # model output: literal text, never Markdown
+    if op.kind == "ask":  # model output: literal text, never Markdown
         st.markdown(text_block(task.result[run.model_spec][0] or "(empty)", "<b>Answer:</b> "), unsafe_allow_html=True)
         return
-    questions = st.session_state.get("train.compare_q", [])
     table = []
-    for i, q in enumerate(questions):
+    for i, q in enumerate(op.questions):
         row = {"question": q}
         for spec, answers in task.result.items():
             row["trained" if spec == run.model_spec else f"base ({spec})"] = answers[i]

@@ -30,7 +30,7 @@ def test_extractive_and_generative_models_side_by_side_on_passages(trained_qa: P
                          dataset_file=str(data), max_new_tokens=8, qa_endpoint=server.url("qa"))
         result = evaluate.run_evaluation(cfg, token="hf_not_for_loopback", save=None)
         sent = server.bodies
-    assert result["status"] == "done", result["error"]
+    assert result["status"] == "finished", result["error"]
     local, hosted, gen = (m["label"] for m in result["models"])
     assert [m["task"] for m in result["models"]] == ["extractive", "extractive", "chat"]
     first, second, plain = result["rows"]

@@ -73,7 +73,7 @@ def test_page_runs_an_evaluation_in_the_background_and_shows_results(tiny_gpt2, 
     at.run()
     assert not at.exception, at.exception
     result = eval_results.load(eval_id)
-    assert result["status"] == "done", result.get("error")
+    assert result["status"] == "finished", result.get("error")
     summary = _summary(at)
     assert list(summary["model"]) == [str(tiny_gpt2), str(tiny_phi3)] and list(summary["answered"]) == [3, 3]
     assert len(at.get("plotly_chart")) >= 1
@@ -228,7 +228,7 @@ def test_a_passage_dataset_shows_each_models_span_in_the_passage(trained_qa, tin
     ds = store.create_dataset("Aula", records)
     result = evaluate.run_evaluation(EvalConfig(models=(str(trained_qa), str(tiny_gpt2)), dataset_id=ds.id,
                                                 max_new_tokens=4))
-    assert result["status"] == "done", result["error"]
+    assert result["status"] == "finished", result["error"]
     at = _app()
     assert at.session_state["evaluate.selected"] == result["id"]
     assert "Found in passage" in _summary(at).columns

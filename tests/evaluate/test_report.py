@@ -109,3 +109,18 @@ def test_plots_have_one_trace_per_model(result):
     assert [t.x[0] for t in wtl.data] == [1, 0, 2]
     curves = eval_plots.training_curves({"tuned": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5, "eval_loss": 1.7}]})
     assert [list(t.y) for t in curves.data] == [[2.0, 1.5], [1.7]]
+
+
+def test_one_state_vocabulary_with_the_job_and_older_files_read_in_it(tmp_path):
+    from studio import jobs
+
+    for old, new in (("done", "finished"), ("cancelled", "stopped")):
+        eval_results.save({"id": f"old-{old}", "created": "2026-11-01T00:00:00+00:00", "status": old, "rows": []})
+        assert eval_results.load(f"old-{old}")["status"] == new
+        assert new in jobs.DONE  # the words a job's status uses
+    assert {e.id: e.status for e in eval_results.list_evals()} == {"old-done": "finished", "old-cancelled": "stopped"}
+    report_file = tmp_path / "report.json"
+    report_file.write_text(json.dumps({"status": "cancelled", "rows": []}))
+    assert eval_results.load_file(report_file)["status"] == "stopped"
+    assert "<p class='fail'>Status: stopped" in report.to_html({"id": "x", "status": "cancelled", "rows": [], "models": []})
+    assert "<p class='fail'>Status:" not in report.to_html({"id": "x", "status": "done", "rows": [], "models": []})

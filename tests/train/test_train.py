@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from studio import jobs
-from studio.errors import ModelLoadError, StudioError, TrainingError
+from studio.errors import ModelLoadError, TrainingError
 from studio.models import loading as models
 from studio.train import loop as train
 from studio.train import runs
@@ -156,25 +156,6 @@ def test_truncated_records_are_counted(tiny_gpt2, tmp_path, offline):
     result = train.run_job(cfg, recs, tmp_path / "run", dataset=DATASET)
     assert result.truncated == 1
     assert json.loads((tmp_path / "run" / "run.json").read_text())["truncated"] == 1
-
-
-def test_load_dataset_from_file_and_workspace(tmp_path):
-    from studio.data import store
-
-    f = tmp_path / "qa.json"
-    f.write_text(json.dumps(RECORDS))
-    recs, meta = train.load_dataset(str(f))
-    assert recs == RECORDS and meta["count"] == 6 and meta["file"] == str(f.resolve()) and len(meta["sha256"]) == 64
-    info = store.create_dataset("Tiny FAQ", RECORDS)
-    recs, meta = train.load_dataset("Tiny FAQ")
-    assert recs == RECORDS and meta["id"] == info.id and meta["version"] == 1 and meta["sha256"] == info.latest.sha256
-    with pytest.raises(TrainingError, match="no version 9"):
-        train.load_dataset("Tiny FAQ", 9)
-    with pytest.raises(TrainingError, match="No dataset file"):
-        train.load_dataset("nope")
-    f.write_text("{not json")
-    with pytest.raises(StudioError, match="Not valid JSON"):
-        train.load_dataset(str(f))
 
 
 def test_compare_rename_delete(tmp_path):

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from studio import jobs
 from studio.data import sample, store
+from studio.data.ref import load_dataset
 from studio.train import runs
 from tests.conftest import REPO
 
@@ -120,10 +121,10 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
     at.text_input(key="train.question").set_value("What is rule 3?")
     at.button[[b.label for b in at.button].index("Ask")].click().run()
     deadline = time.time() + 60
-    while not at.session_state["train.task"].done and time.time() < deadline:
+    while not at.session_state["train.ask"].task.done and time.time() < deadline:
         time.sleep(0.2)
     at.run()
-    task = at.session_state["train.task"]
+    task = at.session_state["train.ask"].task
     assert task.done and not task.error and isinstance(task.result[f"run:{run_id}"][0], str)
     assert any(m.value.startswith("<div") and "<b>Answer:</b> " in m.value for m in at.markdown)  # literal text
     assert any(c.value.startswith("Loaded models: 1 ") for c in at.caption)  # counts the model it just loaded
@@ -170,7 +171,7 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
     from studio.train import loop as train
 
     info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
-    records, meta = train.load_dataset(info.id)
+    records, meta = load_dataset(info.id)
     folder = runs.run_dir(runs.new_run_id("stopped"))
     cfg = train.preset("quick", max_steps=6, logging_steps=1)
     result = train.run_job(cfg, records, folder, dataset=meta, name="stopped run",
@@ -262,7 +263,7 @@ def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same
     from studio.train import loop as train
 
     info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
-    records, meta = train.load_dataset(info.id)
+    records, meta = load_dataset(info.id)
     bad = runs.run_dir(runs.new_run_id("bad base"))
     with pytest.raises(StudioError):
         train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, bad, dataset=meta)

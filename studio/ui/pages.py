@@ -1,0 +1,38 @@
+"""The studio's pages in one place: each page's file, title and one-line purpose. Home lists them from
+here (in the order of the path through the studio) and each page sets its title from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str  # relative to the app's root, as st.page_link and st.switch_page take it
+    title: str  # the tab title, the page's heading and the link's first word
+    purpose: str  # one line: what a person does there
+
+    @property
+    def link_label(self) -> str:
+        return f"{self.title}: {self.purpose}."
+
+
+DATASET = Page("pages/1_Dataset.py", "Dataset", "create, import, edit, check, version and export Q&A datasets")
+MODELS = Page("pages/2_Models.py", "Models", "every model the studio can use; import a GGUF file, download from the "
+                                             "Hub, delete")
+TRAIN = Page("pages/3_Train.py", "Train", "pick a dataset version, a base and a preset; preview; launch a background "
+                                          "run; watch, stop, resume, ask")
+CHAT = Page("pages/4_Chat.py", "Chat", "a local or API model, streamed; two models side by side; or a question over "
+                                       "a passage")
+EVALUATE = Page("pages/5_Evaluate.py", "Evaluate", "base vs fine-tuned vs API models on held-out questions, side by "
+                                                   "side")
+ALL = (DATASET, MODELS, TRAIN, CHAT, EVALUATE)
+"""The path through the studio, in order."""
+
+JOB_PAGES = {"train": (TRAIN, "Training"), "evaluate": (EVALUATE, "Evaluation"), "download": (MODELS, "Download")}
+"""Where a running background job of each kind is watched, and what Home calls it."""
+
+
+def for_job(kind: str) -> tuple[Page, str]:
+    """The page that shows a job of ``kind`` and what it is called (an unknown kind: the Models page)."""
+    return JOB_PAGES.get(kind, (MODELS, kind.capitalize() or "A job"))
