@@ -90,3 +90,37 @@ def test_cli_refuses_a_lying_header_in_one_line_and_keeps_nothing(tmp_path):
     assert "llama.block_count" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     models = tmp_path / "home" / "models"
     assert not models.exists() or not list(models.iterdir())
+
+
+# --- the Models page: the import runs in a job process -------------------------------------------------
+
+def test_models_page_refuses_a_lying_header_in_one_line_and_starts_nothing(tmp_path):
+    from test_library import open_models_page
+
+    from studio import jobs
+
+    path = tmp_path / "huge.gguf"
+    write_tiny_llama_gguf(path, meta={"llama.block_count": 2**31})
+    at = open_models_page()
+    at.text_input(key="models.path").input(str(path)).run()
+    at.button(key="models.import").click().run()
+    assert not at.exception and len(at.error) == 1
+    assert at.error[0].value.startswith("huge.gguf cannot be imported") and "llama.block_count" in at.error[0].value
+    assert at.session_state["models.import_dir"] is None and jobs.registered_jobs() == []
+    assert list(config.models_dir().iterdir()) == []
+
+
+def test_models_page_shows_an_import_that_fails_in_its_job_as_one_line(tmp_path):
+    """A file whose header is sound but whose tensors leave a weight unset fails inside the job process."""
+    from test_library import open_models_page, wait_for_import
+
+    path = tmp_path / "holed.gguf"
+    write_tiny_llama_gguf(path, skip_tensors=("blk.1.ffn_up.weight",))
+    at = open_models_page()
+    at.text_input(key="models.path").input(str(path)).run()
+    at.button(key="models.import").click().run()
+    at = wait_for_import(at)
+    assert not at.exception and len(at.error) == 1
+    assert at.error[0].value.startswith("holed.gguf cannot be imported: it lacks weights")
+    assert not at.dataframe or "model:holed" not in list(at.dataframe[0].value["spec"])
+    assert list(config.models_dir().iterdir()) == []
