@@ -278,11 +278,38 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
 
 
 def runs_using(name: str) -> list[str]:
-    """Training runs whose base is the workspace model ``name`` (their names)."""
+    """Training runs whose base is the workspace model ``name`` (their names), however the base was
+    given: ``model:NAME``, the model's folder (absolute, with ``~``, or any path to it), or a path
+    no longer resolvable from here (a relative one typed elsewhere) whose recorded fingerprint is
+    the model's."""
+    from studio.models import loading
     from studio.train import runs
 
-    spec = f"model:{name}"
-    return [r.name for r in runs.list_runs() if r.base == spec]
+    folder = (config.models_dir() / name).resolve()
+    fingerprint: list[str | None] = []  # computed once, only if a run needs it
+
+    def uses(run) -> bool:
+        base = (run.base or "").strip()
+        if base == f"model:{name}":
+            return True
+        if not base or base.startswith(("model:", "run:")):
+            return False
+        try:
+            if Path(base).expanduser().resolve() == folder:
+                return True
+        except (OSError, RuntimeError):
+            pass
+        try:
+            recorded = json.loads((run.dir / runs.RUN_JSON).read_text(encoding="utf-8")).get("base_fingerprint")
+        except (OSError, ValueError):
+            return False
+        if not recorded:
+            return False
+        if not fingerprint:
+            fingerprint.append(loading.folder_fingerprint(folder))
+        return recorded == fingerprint[0]
+
+    return [r.name for r in runs.list_runs() if uses(r)]
 
 
 def delete_model(name: str) -> str:
