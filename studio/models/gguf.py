@@ -31,6 +31,12 @@ _SMALL_ARRAY = 64  # numeric arrays up to this length are kept; longer ones (tok
 # transformers renames these general.architecture values before checking support
 _ALIASES = {"qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe", "gpt-oss": "gpt_oss", "t5encoder": "t5"}
 TensorProgress = Callable[[int, int], None]  # (tensors dequantized, tensors in the file)
+LoadProgress = Callable[[float], None]  # how far a load got, 0..1
+# Where a load is when each step ends, as shares of its time: measured on SmolLM2-135M (Q4_1 ->
+# float32, 2 busy cores: 52 s): the tokenizer 3%, transformers reading the file up to its first
+# tensor 35%, dequantizing the 272 tensors 24%, building its model 4%, the rebuilt model's
+# initialisation 20%, copying the weights into it 14%.
+_AT = {"tokenizer": 0.03, "first tensor": 0.38, "tensors": 0.62, "loaded": 0.66, "rebuilt": 0.86, "done": 1.0}
 _load_lock = threading.Lock()  # the loading speed-up swaps two gguf module functions for the call
 
 
@@ -256,11 +262,12 @@ def _one_line(fname: str, exc: Exception, what: str = "load") -> ModelLoadError:
     return ModelLoadError(f"Could not {what} {fname} ({type(exc).__name__}): {first}")
 
 
-def load(path: str | Path, dtype: str = "float32", on_tensor: TensorProgress | None = None) -> tuple[Any, Any]:
+def load(path: str | Path, dtype: str = "float32", progress: LoadProgress | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) from a GGUF file, dequantized to ``dtype`` and free to ``save_pretrained``.
 
-    ``on_tensor(done, total)`` is called as each tensor is dequantized. A file whose tensors leave
-    any weight of the model it describes unset is refused: it would run with random weights."""
+    ``progress(f)`` says how far the load got (0..1, per tensor while dequantizing; it may raise to
+    stop the load). A file whose tensors leave any weight of the model it describes unset is
+    refused: it would run with random weights."""
     import torch
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
     from transformers.utils import logging as hf_logging
@@ -270,12 +277,18 @@ def load(path: str | Path, dtype: str = "float32", on_tensor: TensorProgress | N
     info = inspect(path)
     torch_dtype = getattr(torch, dtype)
     folder, fname = str(path.parent), path.name
+    step = progress or (lambda _f: None)
+
+    def on_tensor(done: int, total: int) -> None:
+        step(_AT["first tensor"] + (_AT["tensors"] - _AT["first tensor"]) * done / max(total, 1))
+
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # its "LOAD REPORT" table: what matters is said below, in one line
     try:
         with _fast_loading(on_tensor):
             # The direct class: AutoTokenizer would rebuild the whole model config just to pick it.
             tokenizer = PreTrainedTokenizerFast.from_pretrained(folder, gguf_file=fname)
+            step(_AT["tokenizer"])
             loaded, report = AutoModelForCausalLM.from_pretrained(folder, gguf_file=fname, dtype=torch.float32,
                                                                   output_loading_info=True)
     except (StudioError, MemoryError):
@@ -284,6 +297,7 @@ def load(path: str | Path, dtype: str = "float32", on_tensor: TensorProgress | N
         raise _one_line(fname, exc) from None
     finally:
         hf_logging.set_verbosity(verbosity)
+    step(_AT["loaded"])
     missing = sorted(report.get("missing_keys") or []) + sorted(report.get("mismatched_keys") or [])
     if missing:
         shown = ", ".join(str(k) for k in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
@@ -296,7 +310,9 @@ def load(path: str | Path, dtype: str = "float32", on_tensor: TensorProgress | N
         if hasattr(cfg, attr):
             setattr(cfg, attr, "")
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch_dtype)
+    step(_AT["rebuilt"])
     model.load_state_dict(loaded.state_dict(), strict=True)
+    step(_AT["done"])
     model.generation_config = copy.deepcopy(loaded.generation_config)
     model.eval()
     del loaded
