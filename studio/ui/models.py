@@ -187,7 +187,13 @@ def import_status() -> None:
             jobs.request_stop(Path(workdir))
         return
     if s.state == "finished":
-        st.success(f"Imported: {ui.md(s.message)}.", icon=":material/check_circle:")
+        try:
+            e = library.ModelEntry(**s.extra["entry"])
+            text = (f"Imported {ui.md(e.name)} as `{e.spec}` ({e.params_text} parameters, {e.dtype}, "
+                    f"{e.size_text}).")
+        except (KeyError, TypeError):  # a status written by another version of the worker
+            text = f"Imported: {ui.md(s.message)}."
+        st.success(text, icon=":material/check_circle:")
     elif s.state == "stopped":
         st.warning("Import stopped: nothing was added to the library.", icon=":material/stop_circle:")
     else:

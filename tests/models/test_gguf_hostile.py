@@ -124,3 +124,35 @@ def test_models_page_shows_an_import_that_fails_in_its_job_as_one_line(tmp_path)
     assert at.error[0].value.startswith("holed.gguf cannot be imported: it lacks weights")
     assert not at.dataframe or "model:holed" not in list(at.dataframe[0].value["spec"])
     assert list(config.models_dir().iterdir()) == []
+
+
+def test_models_page_upload_of_a_hostile_file_is_refused_and_its_copy_removed(tmp_path):
+    from test_library import open_models_page
+
+    path = tmp_path / "zero-align.gguf"
+    write_tiny_llama_gguf(path, meta={"general.alignment": 0})
+    at = open_models_page()
+    at.file_uploader(key="models.upload").set_value(("zero-align.gguf", path.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models.import").click().run()
+    assert not at.exception and [e.value for e in at.error] == [
+        "zero-align.gguf cannot be imported: its general.alignment is 0, not a power of two. The file is corrupt or "
+        "was written by a broken converter: convert or download it again."]
+    assert list(config.models_dir().iterdir()) == []  # no .upload-* left behind
+
+
+def test_models_page_upload_imports_in_a_job_and_removes_its_copy(tmp_path, offline):
+    from test_library import open_models_page, wait_for_import
+
+    path = tmp_path / "Good.gguf"
+    write_tiny_llama_gguf(path)
+    at = open_models_page()
+    at.file_uploader(key="models.upload").set_value(("Good.gguf", path.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models.import").click().run()
+    assert at.session_state["models.import_dir"] is not None and at.button(key="models.import").disabled  # busy
+    at = wait_for_import(at)
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Imported Good as `model:Good`") for s in at.success)
+    assert "model:Good" in list(at.dataframe[0].value["spec"])
+    assert [p.name for p in config.models_dir().iterdir()] == ["Good"]
