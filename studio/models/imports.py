@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import resource
 import time
 from collections.abc import Iterator
@@ -24,8 +25,10 @@ from studio.models import library
 
 KIND = "import"
 # Measured on SmolLM2-135M (Q4_1 -> float32): the address space grew 1.6 GB past the loaded libraries,
-# 3.0 times its float32 weights (the loaded model, the rebuilt one, a state dict in between). The
-# budget allows 4 times, plus the mapped file, plus 512 MB for the tokenizer and allocator slack.
+# 3.0 times its float32 weights (the loaded model, the rebuilt one, a state dict in between); its
+# shape's build-copy-save grew 1.35 GB on a 16-core CUDA machine, whose libraries alone take 4.9 GB
+# (0.8 GB with a CPU build): the cap is measured from there. The budget allows 4 times the float32
+# weights, plus the mapped file, plus 512 MB for the tokenizer and allocator slack.
 WEIGHT_COPIES = 4
 SLACK = 512 * 2**20
 
@@ -35,12 +38,29 @@ def memory_budget(parameters: int, file_size: int) -> int:
     return WEIGHT_COPIES * 4 * parameters + file_size + SLACK
 
 
+def _few_malloc_arenas() -> None:
+    """glibc gives each thread its own malloc arena, address space that counts against the cap unused:
+    on a 16-core machine the same import grew 2.57 GB with the default arenas, 1.35 GB with two."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 @contextlib.contextmanager
 def memory_ceiling(budget: int) -> Iterator[int]:
     """Cap this process's address space at its current size plus ``budget`` bytes while the block
     runs, measured after loading the libraries an import needs (their size differs between a CPU and
     a CUDA build). Yields the cap, or 0 where the platform cannot say its current size. The cap is
     lifted afterwards: the interpreter's own exit handlers need memory too."""
+    # The import runs on the CPU. CUDA stays uninitialised: its driver reserves address space the cap
+    # would refuse (measured on an H200 machine: "Unexpected error from cudaGetDeviceCount()").
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    _few_malloc_arenas()
     import torch  # noqa: F401 - loaded before measuring: the cap is for the model, not the libraries
     import transformers  # noqa: F401
 
@@ -79,8 +99,8 @@ def start_import(path: Path, name: str, dtype: str, upload: Path | None = None) 
     argv = ["model", "import", str(path), "--name", name, "--dtype", dtype, "--memory-budget", str(budget // 2**20)]
     if upload is not None:
         argv.append("--upload")
-    # glibc gives each thread its own malloc arena: address space that counts against the cap unused.
-    jobs.start_job(KIND, argv, workdir, uses_device=False, env={"MALLOC_ARENA_MAX": "2"})
+    # Two malloc arenas and no CUDA from the start (see memory_ceiling): the import runs on the CPU.
+    jobs.start_job(KIND, argv, workdir, uses_device=False, env={"MALLOC_ARENA_MAX": "2", "CUDA_VISIBLE_DEVICES": ""})
     return workdir
 
 
