@@ -277,12 +277,30 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
     return next(e for e in workspace_models() if e.spec == f"model:{name}")
 
 
+def folder_fingerprint(folder: Path) -> str | None:
+    """sha256 of a local model's config and weight files (names, sizes, first and last MiB)."""
+    import hashlib
+
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
+            size = f.stat().st_size
+            h.update(f"{f.name}:{size}".encode())
+            with open(f, "rb") as fh:
+                h.update(fh.read(1 << 20))
+                if size > 2 << 20:
+                    fh.seek(-(1 << 20), os.SEEK_END)
+                    h.update(fh.read())
+    return "sha256:" + h.hexdigest()
+
+
 def runs_using(name: str) -> list[str]:
     """Training runs whose base is the workspace model ``name`` (their names), however the base was
     given: ``model:NAME``, the model's folder (absolute, with ``~``, or any path to it), or a path
     no longer resolvable from here (a relative one typed elsewhere) whose recorded fingerprint is
     the model's."""
-    from studio.models import loading
     from studio.train import runs
 
     folder = (config.models_dir() / name).resolve()
@@ -306,7 +324,7 @@ def runs_using(name: str) -> list[str]:
         if not recorded:
             return False
         if not fingerprint:
-            fingerprint.append(loading.folder_fingerprint(folder))
+            fingerprint.append(folder_fingerprint(folder))
         return recorded == fingerprint[0]
 
     return [r.name for r in runs.list_runs() if uses(r)]

@@ -388,22 +388,10 @@ def offline_default(preferred: str) -> tuple[str, str | None]:
 
 
 def folder_fingerprint(folder: Path) -> str | None:
-    """sha256 of a local model's config and weight files (names, sizes, first and last MiB)."""
-    import hashlib
+    """sha256 of a local model's config and weight files (``library.folder_fingerprint``)."""
+    from studio.models import library
 
-    if not folder.is_dir():
-        return None
-    h = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
-            size = f.stat().st_size
-            h.update(f"{f.name}:{size}".encode())
-            with open(f, "rb") as fh:
-                h.update(fh.read(1 << 20))
-                if size > 2 << 20:
-                    fh.seek(-(1 << 20), os.SEEK_END)
-                    h.update(fh.read())
-    return "sha256:" + h.hexdigest()
+    return library.folder_fingerprint(folder)
 
 
 def fingerprint(spec: str) -> str | None:
