@@ -257,6 +257,23 @@ def _fast_loading(on_tensor: TensorProgress | None = None):
             gguf.GGUFReader, gguf.get_tensor_name_map, loader.tqdm = reader, name_map, bar
 
 
+def _check_implied_size(folder: str, fname: str, parameters: int) -> None:
+    """Refuse a header that describes a bigger model than the file's tensors hold, before building it:
+    the model its config implies is built on the meta device (no memory) and counted. Whatever the
+    architecture, this catches a size the per-field checks cannot tie to a tensor (a feed-forward
+    width with no ffn weights in the file). The file's header is parsed once: the reader is cached."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(folder, gguf_file=fname)
+    with torch.device("meta"):
+        implied = sum(p.numel() for p in AutoModelForCausalLM.from_config(cfg).parameters())
+    if implied > 1.25 * parameters + 1_000_000:
+        raise ModelLoadError(f"{fname} cannot be imported: its header describes a model of {implied:,} parameters "
+                             f"but its tensors hold {parameters:,}. The file is corrupt or was written by a broken "
+                             "converter: convert or download it again.")
+
+
 def _one_line(fname: str, exc: Exception, what: str = "load") -> ModelLoadError:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
     return ModelLoadError(f"Could not {what} {fname} ({type(exc).__name__}): {first}")
@@ -289,6 +306,7 @@ def load(path: str | Path, dtype: str = "float32", progress: LoadProgress | None
             # The direct class: AutoTokenizer would rebuild the whole model config just to pick it.
             tokenizer = PreTrainedTokenizerFast.from_pretrained(folder, gguf_file=fname)
             step(_AT["tokenizer"])
+            _check_implied_size(folder, fname, info.parameters)
             loaded, report = AutoModelForCausalLM.from_pretrained(folder, gguf_file=fname, dtype=torch.float32,
                                                                   output_loading_info=True)
     except (StudioError, MemoryError):

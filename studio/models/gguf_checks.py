@@ -143,10 +143,13 @@ def _check_widths(name: str, arch: str, sizes: dict[str, list[int]], shapes: dic
     ff = sizes.get("feed_forward_length")
     if ff:
         for layer in range(len(ff) if len(ff) > 1 else 1):
-            up = _out(shapes, f"blk.{layer}.ffn_up.weight")
-            if up is not None and up != ff[layer]:
-                raise _refuse(name, f"its header says a feed-forward width of {ff[layer]:,} ({arch}.feed_forward_length)"
-                                    f" but blk.{layer}.ffn_up.weight has {up:,} outputs")
+            up, gate = _out(shapes, f"blk.{layer}.ffn_up.weight"), _out(shapes, f"blk.{layer}.ffn_gate.weight")
+            # Phi-3 keeps gate and up fused in ffn_up (twice the width); with a separate gate it is the width
+            widths = (ff[layer],) if gate is not None else (ff[layer], 2 * ff[layer])
+            for tname, out in ((f"blk.{layer}.ffn_up.weight", up), (f"blk.{layer}.ffn_gate.weight", gate)):
+                if out is not None and out not in widths:
+                    raise _refuse(name, f"its header says a feed-forward width of {ff[layer]:,} "
+                                        f"({arch}.feed_forward_length) but {tname} has {out:,} outputs")
     pos = _out(shapes, "position_embd.weight")
     if pos is not None and "context_length" in sizes and sizes["context_length"][0] != pos:
         raise _refuse(name, f"its header says a context of {sizes['context_length'][0]:,} ({arch}.context_length) "

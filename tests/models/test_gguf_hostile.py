@@ -156,3 +156,14 @@ def test_models_page_upload_imports_in_a_job_and_removes_its_copy(tmp_path, offl
     assert any(s.value.startswith("Imported Good as `model:Good`") for s in at.success)
     assert "model:Good" in list(at.dataframe[0].value["spec"])
     assert [p.name for p in config.models_dir().iterdir()] == ["Good"]
+
+
+def test_a_header_describing_more_than_its_tensors_hold_is_refused_before_building(tmp_path):
+    """A feed-forward width of 2^20 with no ffn weights to compare it with: the model the header implies is
+    counted on the meta device (no memory) against the tensors in the file."""
+    path = tmp_path / "wide.gguf"
+    no_ffn = tuple(f"blk.{i}.{t}.weight" for i in range(2) for t in ("ffn_up", "ffn_gate", "ffn_down"))
+    write_tiny_llama_gguf(path, meta={"llama.feed_forward_length": 2**20}, skip_tensors=no_ffn)
+    with pytest.raises(ModelLoadError, match=r"describes a model of 201,352,608 parameters but its tensors hold 26,"):
+        library.import_gguf(path, "wide")
+    assert list(config.models_dir().iterdir()) == []
