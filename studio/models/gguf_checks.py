@@ -91,6 +91,8 @@ def _check_layers(name: str, arch: str, sizes: dict[str, list[int]], shapes: dic
         if layers:
             raise _refuse(name, f"its header does not say how many layers it has ({arch}.block_count)")
         return
+    if not layers:
+        return  # layers named otherwise (T5's enc.blk.N): the bound above and the implied-size count apply
     claimed = sizes["block_count"][0]
     if layers != list(range(claimed)):
         missing = sorted(set(range(claimed)) - set(layers))
