@@ -94,6 +94,10 @@ def write_tiny_llama_gguf(
     name: str = "tiny-llama",
     architecture: str = "llama",
     norm_dtype: str = "f32",
+    meta: dict | None = None,
+    skip_layers: tuple[int, ...] = (),
+    skip_tensors: tuple[str, ...] = (),
+    extra_tensors: dict | None = None,
 ) -> dict:
     """Write a tiny random llama GGUF loadable by transformers (AutoTokenizer/AutoModelForCausalLM).
 
@@ -102,6 +106,10 @@ def write_tiny_llama_gguf(
     gguf.quants type name such as "Q8_0"/"Q4_0" (needs hidden and intermediate multiples of 32).
     architecture / norm_dtype: only for negative tests -- e.g. architecture="rwkv6" (unsupported by
     transformers) or norm_dtype="f64" (an F64 tensor type that gguf.quants cannot dequantize).
+    meta / skip_layers / extra_tensors: hostile files. ``meta`` overwrites header keys after the real
+    ones ({"llama.block_count": 2**31}, a str or float where a number belongs, a short token list);
+    ``skip_layers`` leaves those layers' tensors out, ``skip_tensors`` those tensors; ``extra_tensors`` adds raw numpy arrays (a 0-d
+    array gives a tensor with n_dims = 0).
     """
     import gguf
 
@@ -159,12 +167,16 @@ def write_tiny_llama_gguf(
     w.add_add_bos_token(False)
     if chat_template is not None:
         w.add_chat_template(chat_template)
+    for key, value in (meta or {}).items():
+        _add_meta(w, key, value)
 
     expected = {}
     emb = rnd(vocab, hidden)
     emb = add2d("token_embd.weight", emb)
     expected["model.embed_tokens.weight"] = emb
     for i in range(n_layers):
+        if i in skip_layers:
+            continue
         p = f"model.layers.{i}."
         tensors = {
             "attn_q": ("self_attn.q_proj", rnd(n_heads * head_dim, hidden), n_heads),
@@ -176,6 +188,8 @@ def write_tiny_llama_gguf(
             "ffn_down": ("mlp.down_proj", rnd(hidden, intermediate), None),
         }
         for gname, (hname, arr, permute_heads) in tensors.items():
+            if f"blk.{i}.{gname}.weight" in skip_tensors:
+                continue
             stored = _llama_cpp_permute(arr, permute_heads) if permute_heads else arr
             # numpy shape is (out, in); GGUFWriter stores it reversed (ggml order) by itself
             seen = add2d(f"blk.{i}.{gname}.weight", stored)
@@ -195,8 +209,29 @@ def write_tiny_llama_gguf(
     else:
         expected["lm_head.weight"] = add2d("output.weight", rnd(vocab, hidden))
 
+    for tname, arr in (extra_tensors or {}).items():
+        w.add_tensor(tname, arr)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
     return expected
+
+
+def _add_meta(w, key: str, value) -> None:
+    """One header key with the GGUF type its Python value suggests (overwriting any earlier value)."""
+    import logging
+
+    logging.getLogger("gguf.gguf_writer").setLevel(logging.ERROR)  # "Duplicated key name": on purpose here
+    if isinstance(value, bool):
+        w.add_bool(key, value)
+    elif isinstance(value, int):
+        (w.add_uint32 if 0 <= value < 2**32 else w.add_int64)(key, value)
+    elif isinstance(value, float):
+        w.add_float32(key, value)
+    elif isinstance(value, str):
+        w.add_string(key, value)
+    elif isinstance(value, list):
+        w.add_array(key, value)
+    else:
+        raise TypeError(f"no GGUF type for {type(value).__name__}")

@@ -24,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     im.add_argument("--name", help="the library name (default: from the file name)")
     im.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                     help="weights after dequantizing (default float32; bfloat16 halves the size)")
+    im.add_argument("--memory-budget", type=int, metavar="MB",
+                    help="memory the import may take beyond the loaded libraries; past it the import stops with "
+                         "one line (the Models page sets it from the model's size)")
+    im.add_argument("--upload", action="store_true", help=argparse.SUPPRESS)  # FILE is the page's temporary copy
     im.set_defaults(func=cmd_import)
     dl = act.add_parser("download", help="download a Hub model into the local cache, with progress")
     dl.add_argument("repo_id", help="a Hub model id, e.g. distilgpt2")
@@ -50,14 +54,63 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from studio.models import library
+    import shutil
+    import time
+    from contextlib import nullcontext
+
+    from studio import config, jobs
+    from studio.models import imports, library
 
     path = Path(args.file).expanduser()
-    if not path.is_file():
-        raise StudioError(f"No file at {args.file}: check the path.")
-    entry = library.import_gguf(path, args.name, dtype=args.dtype,
-                                progress=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"{entry.name}: {entry.params_text} parameters, {entry.dtype}, {entry.size_text} -> {entry.spec}")
+    workdir = Path(os.environ["STUDIO_JOB_DIR"]) if os.environ.get("STUDIO_JOB_DIR") else None
+    upload = path.parent if args.upload and path.parent.parent == config.models_dir() \
+        and path.parent.name.startswith(".upload-") else None
+    if upload is not None:
+        library.claim(upload)  # this process writes from it now; removed when the import ends
+    eta = imports.Eta()
+    if workdir is not None:
+        jobs.update_status(workdir, state="running", pid=os.getpid(), message="loading the libraries",
+                           model_name=args.name or library.default_name(path), file=path.name)
+
+    def line(text: str) -> None:
+        if workdir is not None:
+            jobs.update_status(workdir, message=text)
+        print(text, file=sys.stderr, flush=True)
+
+    last = [0.0]
+
+    def fraction(f: float) -> None:  # at most a few status writes a second
+        left = eta.update(f)
+        if workdir is not None and (time.monotonic() - last[0] > 0.5 or f >= 1.0):
+            last[0] = time.monotonic()
+            jobs.update_status(workdir, progress=round(f, 3), eta_s=None if left is None else round(left, 1))
+
+    try:
+        if not path.is_file():
+            raise StudioError(f"No file at {args.file}: check the path.")
+        ceiling = imports.memory_ceiling(args.memory_budget * 2**20) if args.memory_budget else nullcontext(0)
+        try:
+            with ceiling:
+                entry = library.import_gguf(path, args.name, dtype=args.dtype, progress=line, fraction=fraction,
+                                            stop=(lambda: jobs.stop_requested(workdir)) if workdir else None)
+        except MemoryError:
+            raise StudioError(f"{path.name} needed more memory than its ceiling ({args.memory_budget:,} MB beyond the "
+                              "loaded libraries): nothing was added to the "
+                              "library. Its header may describe a bigger model than the file holds; check the file, "
+                              "or import it on a machine with more memory.") from None
+    except StudioError as exc:
+        if workdir is not None:
+            stopped = jobs.stop_requested(workdir)
+            jobs.update_status(workdir, state="stopped" if stopped else "failed", error="" if stopped else str(exc),
+                               message="stopped" if stopped else "failed", eta_s=None)
+        raise
+    finally:
+        if upload is not None:
+            shutil.rmtree(upload, ignore_errors=True)
+    summary = f"{entry.name}: {entry.params_text} parameters, {entry.dtype}, {entry.size_text} -> {entry.spec}"
+    if workdir is not None:
+        jobs.update_status(workdir, state="finished", progress=1.0, eta_s=0, message=summary, entry=entry.to_dict())
+    print(summary)
     return 0
 
 

@@ -270,6 +270,43 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
             return AutoModelForCausalLM.from_pretrained(ref.source, **kwargs)
     except (OSError, ValueError) as exc:
         raise explain_load_error(ref, exc) from None
+    except Exception as exc:
+        if _damaged(exc):
+            raise damaged_weights(ref, exc) from None
+        raise
+
+
+def _damaged(exc: BaseException) -> bool:
+    """A weights file that cannot be read as what it claims to be (truncated, overwritten)."""
+    import pickle
+
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - safetensors comes with transformers
+        SafetensorError = ()  # noqa: N806
+    return isinstance(exc, (SafetensorError, pickle.UnpicklingError, EOFError))
+
+
+def damaged_weights(ref: ModelRef, exc: BaseException) -> ModelLoadError:
+    """One line for a model whose weights file is damaged, saying how to get a sound copy back."""
+    folder = Path(ref.source)
+    files = sorted(f.name for f in folder.glob("*.safetensors")) or sorted(f.name for f in folder.glob("*.bin"))
+    which = files[0] if len(files) == 1 else "its weights files"
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+    library_model = folder.parent.resolve() == config.models_dir().resolve()
+    if library_model:
+        from studio.models import library
+
+        name = folder.name
+        again = ("it is imported again from the bundled copy on first use" if library.read_card(folder).get("bundled")
+                 else "import its GGUF file again")
+        fix = f"delete it (`python -m studio model rm {name}` or Delete on the Models page); {again}"
+        what = f"model:{name}"
+    elif ref.run_id:
+        fix, what = "train the run again, or delete it on the Train page", f"run {ref.run_id}"
+    else:
+        fix, what = "save, copy or download the model again", ref.spec
+    return ModelLoadError(f"The weights of {what} are damaged ({which}: {reason}): {fix}.")
 
 
 def base_for_adapter(ref: ModelRef) -> str:
@@ -356,22 +393,10 @@ def offline_default(preferred: str) -> tuple[str, str | None]:
 
 
 def folder_fingerprint(folder: Path) -> str | None:
-    """sha256 of a local model's config and weight files (names, sizes, first and last MiB)."""
-    import hashlib
+    """sha256 of a local model's config and weight files (``library.folder_fingerprint``)."""
+    from studio.models import library
 
-    if not folder.is_dir():
-        return None
-    h = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
-            size = f.stat().st_size
-            h.update(f"{f.name}:{size}".encode())
-            with open(f, "rb") as fh:
-                h.update(fh.read(1 << 20))
-                if size > 2 << 20:
-                    fh.seek(-(1 << 20), os.SEEK_END)
-                    h.update(fh.read())
-    return "sha256:" + h.hexdigest()
+    return library.folder_fingerprint(folder)
 
 
 def fingerprint(spec: str) -> str | None:

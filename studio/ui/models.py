@@ -1,8 +1,9 @@
 """The Models page and the one model picker every page uses (Train base, Chat, Evaluate).
 
-Imports and downloads run outside the script thread: an import in a ``studio.tasks.Task`` (the
-dequantizing takes seconds to a minute), a download as a background job (``studio.models.download``)
-that survives a closed browser. Fragments poll both.
+Imports and downloads run outside the Streamlit server, as background jobs that survive a closed
+browser: an import (``studio.models.imports``: the dequantizing takes seconds to minutes and memory
+in proportion to the model, capped in its own process) and a download (``studio.models.download``).
+Fragments poll both.
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ import streamlit as st
 
 from studio import config, jobs, ui
 from studio.errors import StudioError
-from studio.models import bundled, download, library
+from studio.models import bundled, download, imports, library
 from studio.models.spec import parse_spec
-from studio.tasks import Task
 
-IMPORT = "models.import_task"
+IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
 
 
 def init() -> None:
     ui.init_state({IMPORT: None, DOWNLOAD: None, "models.flash": None})
+    if st.session_state[IMPORT] is None:  # after a reload: show an import that is still running
+        running = imports.active_imports()
+        if running:
+            st.session_state[IMPORT] = running[0].workdir
 
 
 # --- the picker -------------------------------------------------------------------------------------
@@ -117,28 +121,16 @@ def flash() -> None:
 
 # --- import a GGUF file ----------------------------------------------------------------------------
 
-class ImportTask(Task):
-    """``library.import_gguf`` in a worker thread; ``progress.message`` says what it is doing."""
-
-    def __init__(self, path: Path, name: str, dtype: str, cleanup: Path | None = None):
-        super().__init__(f"Importing {path.name}")
-        self.path, self.name, self.dtype, self.cleanup = path, name, dtype, cleanup
-
-    def work(self) -> library.ModelEntry:
-        try:
-            return library.import_gguf(self.path, self.name or None, dtype=self.dtype,
-                                       progress=lambda line: self.report(0, 1, line))
-        finally:
-            if self.cleanup is not None:
-                shutil.rmtree(self.cleanup, ignore_errors=True)
+def _importing() -> bool:
+    workdir = st.session_state.get(IMPORT)
+    return workdir is not None and jobs.read_status(Path(workdir)).active
 
 
 def import_panel() -> None:
     st.subheader("Import a GGUF file")
     st.caption("A model from llama.cpp, Ollama or LM Studio, dequantized once into the workspace (float32 for "
-               "training on a CPU; bfloat16 halves the size).")
-    task: ImportTask | None = st.session_state.get(IMPORT)
-    busy = task is not None and not task.done
+               "training on a CPU; bfloat16 halves the size), in a background process with a memory ceiling.")
+    busy = _importing()
     upload = st.file_uploader("Upload a .gguf file", type=["gguf"], key="models.upload", disabled=busy)
     path_text = st.text_input("…or its path on this machine", key="models.path", disabled=busy,
                               placeholder="/models/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -154,47 +146,62 @@ def import_panel() -> None:
 
 
 def start_import(upload, path_text: str, name: str, dtype: str) -> None:
+    folder = None
     try:
         if name.strip():
             library.check_name(name)
         if upload is not None:
-            # A copy on disk: the dequantizer memory-maps the file. Removed once the import ends.
+            # A copy on disk for the job to read; it removes the folder when it ends (and the library's
+            # cleanup does, should the job be killed). Claimed by this process until the job takes it.
             folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))
-            path, cleanup = folder / Path(upload.name).name, folder
-            path.write_bytes(upload.getvalue())
+            library.claim(folder)
+            path = folder / Path(upload.name).name
+            with open(path, "wb") as fh:
+                shutil.copyfileobj(upload, fh, 1 << 20)
         elif path_text.strip():
-            path, cleanup = Path(path_text.strip()).expanduser(), None
+            path = Path(path_text.strip()).expanduser()
             if not path.is_file():
                 raise StudioError(f"No file at {path_text.strip()}: check the path.")
         else:
             raise StudioError("Choose a .gguf file first: upload it or type its path.")
-        from studio.models import gguf
-
-        gguf.inspect(path)  # not GGUF, truncated, unsupported: said now, in one line
-    except StudioError as exc:
-        if upload is not None:
-            shutil.rmtree(path.parent, ignore_errors=True)
-        ui.show_error(exc)
+        workdir = imports.start_import(path, name.strip(), dtype, upload=folder)
+    except (StudioError, OSError) as exc:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        ui.show_error(exc if isinstance(exc, StudioError) else f"Could not keep the upload ({exc.strerror or exc}): "
+                      f"check the free disk and that {config.models_dir()} is writable.")
         return
-    st.session_state[IMPORT] = ImportTask(path, name.strip(), dtype, cleanup).start()
+    st.session_state[IMPORT] = str(workdir)
+    st.rerun()  # the form shows as busy while the job runs
 
 
 @st.fragment(run_every=1.0)
 def import_status() -> None:
-    task: ImportTask | None = st.session_state.get(IMPORT)
-    if task is None:
+    workdir = st.session_state.get(IMPORT)
+    if workdir is None:
         return
-    if not task.done:
-        st.info(f"{task.label}: {task.progress.message or 'starting'}…", icon=":material/hourglass_top:")
+    s = jobs.read_status(Path(workdir))
+    if s.active:
+        left = f" · about {s.eta_s:.0f} s left" if s.eta_s else ""
+        st.progress(min(1.0, s.progress), text=f"{s.message or 'starting'}{left}")
+        if st.button("Stop", key="models.import_stop", icon=":material/stop:"):
+            jobs.request_stop(Path(workdir))
         return
-    if task.error:
-        ui.show_error(task.error)
+    if s.state == "finished":
+        try:
+            e = library.ModelEntry(**s.extra["entry"])
+            text = (f"Imported {ui.md(e.name)} as `{e.spec}` ({e.params_text} parameters, {e.dtype}, "
+                    f"{e.size_text}).")
+        except (KeyError, TypeError):  # a status written by another version of the worker
+            text = f"Imported: {ui.md(s.message)}."
+        st.success(text, icon=":material/check_circle:")
+    elif s.state == "stopped":
+        st.warning("Import stopped: nothing was added to the library.", icon=":material/stop_circle:")
     else:
-        st.success(f"Imported {ui.md(task.result.name)} as `{task.result.spec}` ({task.result.params_text} parameters, "
-                   f"{task.result.dtype}, {task.result.size_text}).", icon=":material/check_circle:")
-    if st.session_state.get("models.import_seen") is not task:
-        st.session_state["models.import_seen"] = task
-        st.rerun(scope="app")  # the table shows the new model
+        ui.show_error(imports.failure(s))
+    if st.session_state.get("models.import_seen") != workdir:
+        st.session_state["models.import_seen"] = workdir
+        st.rerun(scope="app")  # the form and the table show the outcome
 
 
 # --- download from the Hub ---------------------------------------------------------------------------

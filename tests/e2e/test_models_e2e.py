@@ -49,3 +49,19 @@ def test_import_a_gguf_file_and_chat_with_it(page, studio, tmp_path: Path):
     assert answer.count() == 1
     assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0
     assert_no_exception(page)
+
+
+def test_a_hostile_upload_is_one_error_and_leaves_nothing(page, studio, tmp_path: Path):
+    """A 461 KB-style file whose header claims 2^31 layers: refused on the page in one line, the server unharmed."""
+    hostile = tmp_path / "Huge.gguf"
+    write_tiny_llama_gguf(hostile, meta={"llama.block_count": 2**31})
+    open_page(page, studio, "Models")
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(hostile))
+    wait_idle(page)
+    page.get_by_role("button", name="Import").click()
+    wait_idle(page)
+    alert = page.get_by_test_id("stAlert").filter(has_text="Huge.gguf cannot be imported")
+    alert.wait_for(timeout=30_000)
+    assert alert.count() == 1 and "llama.block_count" in alert.inner_text()
+    assert_no_exception(page)
+    assert list((studio.home / "models").iterdir()) == []  # the upload's copy is gone

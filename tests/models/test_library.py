@@ -224,11 +224,16 @@ def open_models_page() -> AppTest:
 
 
 def wait_for_import(at: AppTest) -> AppTest:
+    """The import runs as a job process: wait for it to end as the page's poll would, then rerun."""
     import time
 
-    task = at.session_state["models.import_task"]
-    task.join(120)
-    time.sleep(0.2)
+    from studio import jobs
+
+    workdir = Path(at.session_state["models.import_dir"])
+    deadline = time.monotonic() + 240
+    while jobs.read_status(workdir).active and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not jobs.read_status(workdir).active, jobs.tail_log(workdir)
     return at.run()
 
 

@@ -1,0 +1,202 @@
+"""What a GGUF header claims, checked against the tensors the file holds, before anything is built.
+
+A header is only numbers someone wrote: ``llama.block_count = 2**31`` in a 461 KB file made
+transformers build layers until memory ran out. Every size that decides what gets built (layers,
+attention heads, key/value heads, vocabulary, embedding width, feed-forward width, context
+length) must be a whole number within the bounds of real models, and must agree with the shapes
+of the tensors in the file; the token list must match the embedding; special token ids must be
+in the vocabulary; the chat template must render in jinja2's sandbox (as transformers renders
+it). Each refusal is one line naming the field. Pure functions of the parsed header: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from studio.errors import ModelLoadError
+
+# The largest value a released model uses, with a wide margin: a header beyond these lies.
+LIMITS = {
+    "block_count": 1024,  # layers; Llama-3.1-405B has 126
+    "embedding_length": 1 << 17,  # 131,072; the widest open models use 16,384-18,432
+    "feed_forward_length": 1 << 20,  # 1,048,576; Llama-3.1-405B uses 53,248
+    "attention.head_count": 1024,  # Llama-3.1-405B: 128
+    "attention.head_count_kv": 1024,
+    "attention.key_length": 1 << 12,
+    "attention.value_length": 1 << 12,
+    "context_length": 1 << 24,  # 16.7 M positions; the longest released context is 10 M
+    "vocab_size": 1 << 22,  # 4.2 M tokens; Gemma 3 has 262,144
+}
+PER_LAYER = ("attention.head_count", "attention.head_count_kv", "feed_forward_length")  # may be one per layer
+MAX_DIMS = 4  # ggml tensors have one to four dimensions
+TOKEN_IDS = ("bos", "eos", "pad", "unk", "sep", "cls", "mask", "eot", "eom")
+_LAYER = re.compile(r"^blk\.(\d+)\.")
+Tensor = tuple[str, tuple[int, ...], int, int]  # name, dims in ggml order (ne0 first), type, offset
+
+
+def keeps_array(key: str) -> bool:
+    """Whether a numeric array under ``key`` is read in full (one value per layer) to be checked."""
+    return any(key.endswith("." + f) for f in PER_LAYER)
+
+
+def _refuse(name: str, what: str) -> ModelLoadError:
+    return ModelLoadError(f"{name} cannot be imported: {what}. The file is corrupt or was written by a broken "
+                          "converter: convert or download it again.")
+
+
+def alignment(name: str, meta: dict[str, Any]) -> int:
+    """``general.alignment`` (32 when absent): a power of two, as ggml requires."""
+    value = meta.get("general.alignment", 32)
+    if type(value) is not int or value <= 0 or value & (value - 1) or value > 1 << 20:
+        raise _refuse(name, f"its general.alignment is {value!r}, not a power of two")
+    return value
+
+
+def check_tensor(name: str, tname: str, n_dims: int) -> None:
+    if not 1 <= n_dims <= MAX_DIMS:
+        raise _refuse(name, f"tensor {tname!r} has {n_dims} dimensions (ggml tensors have 1 to {MAX_DIMS})")
+
+
+def _number(name: str, key: str, value: Any, limit: int, *, per_layer: bool, zero_ok: bool = False) -> list[int]:
+    values = value if per_layer and isinstance(value, list) else [value]
+    low = 0 if zero_ok and isinstance(value, list) else 1
+    for v in values:
+        if type(v) is not int or not low <= v <= limit:
+            shown = value if not isinstance(value, list) else f"{v!r} in its list"
+            raise _refuse(name, f"its header says {key} = {shown!r}; it must be a whole number from {low} to {limit:,}")
+    return values
+
+
+def check_header(name: str, meta: dict[str, Any], tensors: list[Tensor]) -> None:
+    """Refuse, in one line naming the field, a header whose sizes are out of bounds or disagree with the tensors."""
+    arch = meta.get("general.architecture")
+    sizes: dict[str, list[int]] = {}
+    for field, limit in LIMITS.items():
+        key = f"{arch}.{field}"
+        if key in meta:
+            sizes[field] = _number(name, key, meta[key], limit, per_layer=field in PER_LAYER,
+                                   zero_ok=field == "attention.head_count_kv")
+    shapes = {tname: dims for tname, dims, _, _ in tensors}
+    if len(shapes) != len(tensors):
+        raise _refuse(name, "it holds two tensors with the same name")
+    _check_layers(name, arch, sizes, shapes)
+    _check_widths(name, arch, sizes, shapes)
+    _check_vocabulary(name, arch, meta, sizes, shapes)
+
+
+def _check_layers(name: str, arch: str, sizes: dict[str, list[int]], shapes: dict[str, tuple[int, ...]]) -> None:
+    layers = sorted({int(m.group(1)) for t in shapes if (m := _LAYER.match(t))})
+    if "block_count" not in sizes:
+        if layers:
+            raise _refuse(name, f"its header does not say how many layers it has ({arch}.block_count)")
+        return
+    if not layers:
+        return  # layers named otherwise (T5's enc.blk.N): the bound above and the implied-size count apply
+    claimed = sizes["block_count"][0]
+    if layers != list(range(claimed)):
+        missing = sorted(set(range(claimed)) - set(layers))
+        if set(layers) < set(range(claimed)) and len(missing) <= 3:
+            raise _refuse(name, f"it has no tensors for layer {', '.join(map(str, missing))} of the {claimed} its "
+                                f"header declares ({arch}.block_count): it would run with random weights there")
+        raise _refuse(name, f"its header says {claimed:,} layers ({arch}.block_count) but the file holds tensors "
+                            f"for {len(layers):,}")
+    for field in PER_LAYER:
+        if len(sizes.get(field, [])) not in (0, 1, claimed):
+            raise _refuse(name, f"{arch}.{field} lists {len(sizes[field])} values for {claimed} layers")
+
+
+def _out(shapes: dict[str, tuple[int, ...]], tname: str) -> int | None:
+    """A 2-D weight's output size (ggml's ne1), or None when the file has no such tensor."""
+    dims = shapes.get(tname)
+    return dims[1] if dims is not None and len(dims) == 2 else None
+
+
+def _check_widths(name: str, arch: str, sizes: dict[str, list[int]], shapes: dict[str, tuple[int, ...]]) -> None:
+    embd = shapes.get("token_embd.weight")
+    width = embd[0] if embd else None
+    if "embedding_length" in sizes and width is not None and sizes["embedding_length"][0] != width:
+        raise _refuse(name, f"its header says an embedding width of {sizes['embedding_length'][0]:,} "
+                            f"({arch}.embedding_length) but token_embd.weight is {width:,} wide")
+    hidden = sizes.get("embedding_length", [width])[0]
+    heads, kv = sizes.get("attention.head_count"), sizes.get("attention.head_count_kv")
+    key_length = sizes.get("attention.key_length", [None])[0]
+    for layer in range(sizes["block_count"][0] if "block_count" in sizes else 1):
+        h = heads[layer if len(heads) > 1 else 0] if heads else None
+        k = kv[layer if len(kv) > 1 else 0] if kv else h
+        if not h:
+            continue
+        if k and h % k:
+            raise _refuse(name, f"its header says {h} attention heads ({arch}.attention.head_count) and {k} key/value "
+                                f"heads ({arch}.attention.head_count_kv): the first must be a multiple of the second")
+        head_dim = key_length or (hidden // h if hidden and hidden % h == 0 else None)
+        if head_dim is None and hidden:
+            raise _refuse(name, f"its embedding width {hidden:,} does not divide into {h} attention heads "
+                                f"({arch}.attention.head_count)")
+        q, kk = _out(shapes, f"blk.{layer}.attn_q.weight"), _out(shapes, f"blk.{layer}.attn_k.weight")
+        if q is not None and head_dim and q != h * head_dim:
+            raise _refuse(name, f"its header says {h} attention heads ({arch}.attention.head_count) but "
+                                f"blk.{layer}.attn_q.weight has {q:,} outputs, not {h} x {head_dim}")
+        if kk is not None and head_dim and k and kk != k * head_dim:
+            raise _refuse(name, f"its header says {k} key/value heads ({arch}.attention.head_count_kv) but "
+                                f"blk.{layer}.attn_k.weight has {kk:,} outputs, not {k} x {head_dim}")
+        if layer == 0 and not (q or kk):
+            break  # fused attention weights (attn_qkv): only the bounds apply
+    ff = sizes.get("feed_forward_length")
+    if ff:
+        for layer in range(len(ff) if len(ff) > 1 else 1):
+            up, gate = _out(shapes, f"blk.{layer}.ffn_up.weight"), _out(shapes, f"blk.{layer}.ffn_gate.weight")
+            # Phi-3 keeps gate and up fused in ffn_up (twice the width); with a separate gate it is the width
+            widths = (ff[layer],) if gate is not None else (ff[layer], 2 * ff[layer])
+            for tname, out in ((f"blk.{layer}.ffn_up.weight", up), (f"blk.{layer}.ffn_gate.weight", gate)):
+                if out is not None and out not in widths:
+                    raise _refuse(name, f"its header says a feed-forward width of {ff[layer]:,} "
+                                        f"({arch}.feed_forward_length) but {tname} has {out:,} outputs")
+    pos = _out(shapes, "position_embd.weight")
+    if pos is not None and "context_length" in sizes and sizes["context_length"][0] != pos:
+        raise _refuse(name, f"its header says a context of {sizes['context_length'][0]:,} ({arch}.context_length) "
+                            f"but position_embd.weight has {pos:,} positions")
+
+
+def _check_vocabulary(name: str, arch: str, meta: dict[str, Any], sizes: dict[str, list[int]],
+                      shapes: dict[str, tuple[int, ...]]) -> None:
+    rows = _out(shapes, "token_embd.weight")
+    tokens = meta.get("tokenizer.ggml.tokens")  # a string array is read as its length
+    if tokens is not None and type(tokens) is not int:
+        raise _refuse(name, "its tokenizer.ggml.tokens is not a list of strings")
+    if "vocab_size" in sizes and rows is not None and sizes["vocab_size"][0] != rows:
+        raise _refuse(name, f"its header says a vocabulary of {sizes['vocab_size'][0]:,} ({arch}.vocab_size) but "
+                            f"token_embd.weight has {rows:,} rows")
+    if tokens is not None and rows is not None and tokens != rows:
+        raise _refuse(name, f"its token list (tokenizer.ggml.tokens) has {tokens:,} tokens but token_embd.weight has "
+                            f"{rows:,} rows")
+    n = tokens if tokens is not None else rows
+    for which in TOKEN_IDS:
+        key = f"tokenizer.ggml.{which}_token_id"
+        if key in meta and n is not None and (type(meta[key]) is not int or not 0 <= meta[key] < n):
+            raise _refuse(name, f"its {key} is {meta[key]!r}, not a token of its {n:,}-token vocabulary")
+
+
+def check_chat_template(name: str, meta: dict[str, Any]) -> None:
+    """Render the chat template on a short conversation in jinja2's sandbox, as transformers will at
+    every answer: a template that reaches for Python internals, or that cannot render, is refused now."""
+    template = meta.get("tokenizer.chat_template")
+    if template is None:
+        return
+    if not isinstance(template, str):
+        raise _refuse(name, "its tokenizer.chat_template is not text")
+    import jinja2
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    messages = [{"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi."},
+                {"role": "user", "content": "How are you?"}]
+    try:
+        render_jinja_template(conversations=[messages], chat_template=template, add_generation_prompt=True,
+                              bos_token="<s>", eos_token="</s>")
+    except jinja2.exceptions.SecurityError:
+        raise ModelLoadError(f"{name} cannot be imported: its chat template (tokenizer.chat_template) tries to reach "
+                             "Python internals, which the sandbox forbids. Use a file from a source you trust.") from None
+    except Exception as exc:  # noqa: BLE001 - any template that cannot render a plain chat is unusable for chat
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ModelLoadError(f"{name} cannot be imported: its chat template (tokenizer.chat_template) does not render "
+                             f"a plain conversation ({type(exc).__name__}: {first}).") from None

@@ -1,0 +1,169 @@
+"""Hostile GGUF files (written with GGUFWriter, tests/gguf_files.py): a header that lies about its sizes,
+broken layouts, missing weights, a chat template that reaches for Python internals. Each is refused in
+one line naming what is wrong, before anything is built, and leaves nothing in the library."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gguf_files import _tiny_bpe_vocab, write_tiny_llama_gguf
+
+from studio import config
+from studio.errors import ModelLoadError
+from studio.models import gguf, library
+
+REPO = Path(__file__).resolve().parents[2]
+SHORT_TOKENS = _tiny_bpe_vocab(None)[0][:100]
+
+HOSTILE = {
+    "2^31 layers": (dict(meta={"llama.block_count": 2**31}), r"llama\.block_count = 2147483648"),
+    "more layers than tensors": (dict(meta={"llama.block_count": 40}), r"40 layers \(llama\.block_count\).* for 2"),
+    "a missing layer": (dict(n_layers=3, skip_layers=(1,)), r"no tensors for layer 1 of the 3.*llama\.block_count"),
+    "a missing weight": (dict(skip_tensors=("blk.1.ffn_up.weight",)), r"lacks weights.*layers\.1\.mlp\.up_proj"),
+    "alignment 0": (dict(meta={"general.alignment": 0}), r"general\.alignment is 0"),
+    "a 0-d tensor": (dict(extra_tensors={"extra.weight": np.array(1.0, dtype=np.float32)}),
+                     r"tensor 'extra\.weight' has 0 dimensions"),
+    "context as text": (dict(meta={"llama.context_length": "lots"}), r"llama\.context_length = 'lots'"),
+    "context as a float": (dict(meta={"llama.context_length": 128.5}), r"llama\.context_length = 128\.5"),
+    "huge context": (dict(meta={"llama.context_length": 2**40}), r"llama\.context_length = 1099511627776"),
+    "no heads": (dict(meta={"llama.attention.head_count": 0}), r"llama\.attention\.head_count = 0"),
+    "heads that do not divide": (dict(meta={"llama.attention.head_count": 6}),
+                                 r"32 does not divide into 6 attention heads"),
+    "heads the weights disagree with": (dict(meta={"llama.attention.key_length": 16}),
+                                        r"4 attention heads.*blk\.0\.attn_q\.weight has 32 outputs, not 4 x 16"),
+    "kv heads the weights disagree with": (dict(meta={"llama.attention.head_count_kv": 4}),
+                                           r"4 key/value heads.*blk\.0\.attn_k\.weight"),
+    "feed-forward mismatch": (dict(meta={"llama.feed_forward_length": 1000}),
+                              r"feed-forward width of 1,000 \(llama\.feed_forward_length\).*64 outputs"),
+    "vocabulary mismatch": (dict(meta={"llama.vocab_size": 5000}), r"vocabulary of 5,000 \(llama\.vocab_size\)"),
+    "embedding mismatch": (dict(meta={"llama.embedding_length": 64}), r"embedding width of 64.*32 wide"),
+    "a short token list": (dict(meta={"tokenizer.ggml.tokens": SHORT_TOKENS}),
+                           r"token list \(tokenizer\.ggml\.tokens\) has 100 tokens but token_embd\.weight has"),
+    "an eos id outside the vocabulary": (dict(meta={"tokenizer.ggml.eos_token_id": 99999}),
+                                         r"tokenizer\.ggml\.eos_token_id is 99999"),
+    "a template reaching for internals": (dict(chat_template="{{ ''.__class__.__mro__[1].__subclasses__() }}"),
+                                          r"chat template .* tries to reach Python internals"),
+    "a template that cannot render": (dict(chat_template="{% for m in messages %}{{ m.content "),
+                                      r"chat template .* does not render"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_gguf_is_refused_in_one_line_before_anything_is_built(tmp_path, case):
+    kwargs, message = HOSTILE[case]
+    path = tmp_path / "hostile.gguf"
+    write_tiny_llama_gguf(path, **kwargs)
+    with pytest.raises(ModelLoadError, match=message) as err:
+        library.import_gguf(path, "hostile")
+    assert "\n" not in str(err.value) and str(err.value).startswith("hostile.gguf")
+    assert list(config.models_dir().iterdir()) == []
+    assert [e.spec for e in library.list_models(include_hub_cache=False) if e.source == "workspace"] == []
+
+
+def test_the_header_is_refused_before_the_loader_runs(tmp_path, monkeypatch):
+    """The 2^31-layer header must never reach transformers (it built layers until memory ran out)."""
+    path = tmp_path / "huge.gguf"
+    write_tiny_llama_gguf(path, meta={"llama.block_count": 2**31})
+    monkeypatch.setattr(gguf, "load", lambda *a, **k: pytest.fail("the loader ran on a header that lies"))
+    with pytest.raises(ModelLoadError, match="block_count"):
+        library.import_gguf(path)
+
+
+def test_a_well_formed_file_with_tied_embeddings_still_imports(tmp_path):
+    path = tmp_path / "tied.gguf"
+    write_tiny_llama_gguf(path, tie_embeddings=True)
+    assert library.import_gguf(path, "tied").spec == "model:tied"
+
+
+def test_cli_refuses_a_lying_header_in_one_line_and_keeps_nothing(tmp_path):
+    path = tmp_path / "huge.gguf"
+    write_tiny_llama_gguf(path, meta={"llama.block_count": 2**31})
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "studio", "model", "import", str(path)], capture_output=True,
+                         text=True, cwd=REPO, env=env, timeout=120)
+    assert out.returncode == 2 and out.stderr.startswith("error: huge.gguf cannot be imported")
+    assert "llama.block_count" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    models = tmp_path / "home" / "models"
+    assert not models.exists() or not list(models.iterdir())
+
+
+# --- the Models page: the import runs in a job process -------------------------------------------------
+
+def test_models_page_refuses_a_lying_header_in_one_line_and_starts_nothing(tmp_path):
+    from test_library import open_models_page
+
+    from studio import jobs
+
+    path = tmp_path / "huge.gguf"
+    write_tiny_llama_gguf(path, meta={"llama.block_count": 2**31})
+    at = open_models_page()
+    at.text_input(key="models.path").input(str(path)).run()
+    at.button(key="models.import").click().run()
+    assert not at.exception and len(at.error) == 1
+    assert at.error[0].value.startswith("huge.gguf cannot be imported") and "llama.block_count" in at.error[0].value
+    assert at.session_state["models.import_dir"] is None and jobs.registered_jobs() == []
+    assert list(config.models_dir().iterdir()) == []
+
+
+def test_models_page_shows_an_import_that_fails_in_its_job_as_one_line(tmp_path):
+    """A file whose header is sound but whose tensors leave a weight unset fails inside the job process."""
+    from test_library import open_models_page, wait_for_import
+
+    path = tmp_path / "holed.gguf"
+    write_tiny_llama_gguf(path, skip_tensors=("blk.1.ffn_up.weight",))
+    at = open_models_page()
+    at.text_input(key="models.path").input(str(path)).run()
+    at.button(key="models.import").click().run()
+    at = wait_for_import(at)
+    assert not at.exception and len(at.error) == 1
+    assert at.error[0].value.startswith("holed.gguf cannot be imported: it lacks weights")
+    assert not at.dataframe or "model:holed" not in list(at.dataframe[0].value["spec"])
+    assert list(config.models_dir().iterdir()) == []
+
+
+def test_models_page_upload_of_a_hostile_file_is_refused_and_its_copy_removed(tmp_path):
+    from test_library import open_models_page
+
+    path = tmp_path / "zero-align.gguf"
+    write_tiny_llama_gguf(path, meta={"general.alignment": 0})
+    at = open_models_page()
+    at.file_uploader(key="models.upload").set_value(("zero-align.gguf", path.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models.import").click().run()
+    assert not at.exception and [e.value for e in at.error] == [
+        "zero-align.gguf cannot be imported: its general.alignment is 0, not a power of two. The file is corrupt or "
+        "was written by a broken converter: convert or download it again."]
+    assert list(config.models_dir().iterdir()) == []  # no .upload-* left behind
+
+
+def test_models_page_upload_imports_in_a_job_and_removes_its_copy(tmp_path, offline):
+    from test_library import open_models_page, wait_for_import
+
+    path = tmp_path / "Good.gguf"
+    write_tiny_llama_gguf(path)
+    at = open_models_page()
+    at.file_uploader(key="models.upload").set_value(("Good.gguf", path.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models.import").click().run()
+    assert at.session_state["models.import_dir"] is not None and at.button(key="models.import").disabled  # busy
+    at = wait_for_import(at)
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Imported Good as `model:Good`") for s in at.success)
+    assert "model:Good" in list(at.dataframe[0].value["spec"])
+    assert [p.name for p in config.models_dir().iterdir()] == ["Good"]
+
+
+def test_a_header_describing_more_than_its_tensors_hold_is_refused_before_building(tmp_path):
+    """A feed-forward width of 2^20 with no ffn weights to compare it with: the model the header implies is
+    counted on the meta device (no memory) against the tensors in the file."""
+    path = tmp_path / "wide.gguf"
+    no_ffn = tuple(f"blk.{i}.{t}.weight" for i in range(2) for t in ("ffn_up", "ffn_gate", "ffn_down"))
+    write_tiny_llama_gguf(path, meta={"llama.feed_forward_length": 2**20}, skip_tensors=no_ffn)
+    with pytest.raises(ModelLoadError, match=r"describes a model of 201,352,608 parameters but its tensors hold 26,"):
+        library.import_gguf(path, "wide")
+    assert list(config.models_dir().iterdir()) == []

@@ -1,0 +1,134 @@
+"""GGUF imports as job processes (progress, a memory ceiling, uploads removed when done) and the space a
+killed import leaves, reclaimed without touching an import still in progress."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from gguf_files import write_tiny_llama_gguf
+
+from studio import config, jobs
+from studio.models import imports, library
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("gguf") / "Tiny.gguf"
+    write_tiny_llama_gguf(path)
+    return path
+
+
+def wait(workdir: Path, seen: list | None = None, timeout: float = 240) -> jobs.JobStatus:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = jobs.read_status(workdir)
+        if seen is not None:
+            seen.append(status)
+        if not status.active:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(jobs.tail_log(workdir))
+
+
+def test_an_import_job_reports_progress_and_lands_in_the_library(tiny_file, offline):
+    workdir = imports.start_import(tiny_file, "tiny", "float32")
+    seen: list[jobs.JobStatus] = []
+    final = wait(workdir, seen)
+    assert final.state == "finished", final.error
+    assert final.progress == 1.0 and final.message.endswith("-> model:tiny")
+    assert any(s.state == "running" for s in seen)
+    progress = [s.progress for s in seen]
+    assert progress == sorted(progress)  # it only moves forward
+    assert [e.spec for e in library.workspace_models()] == ["model:tiny"]
+    assert [p.name for p in config.models_dir().iterdir()] == ["tiny"]
+
+
+def test_an_uploaded_copy_is_removed_when_its_import_job_ends(tiny_file, offline):
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))
+    library.claim(folder)
+    shutil.copy(tiny_file, folder / "up.gguf")
+    final = wait(imports.start_import(folder / "up.gguf", "", "bfloat16", upload=folder))
+    assert final.state == "finished", final.error
+    assert sorted(p.name for p in config.models_dir().iterdir()) == ["up"]
+
+
+def test_an_import_past_its_memory_ceiling_fails_in_one_line_and_keeps_nothing(tiny_file, tmp_path):
+    """A 100 MB budget is less than dequantizing and rebuilding takes: the process's own ceiling stops it."""
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "studio", "model", "import", str(tiny_file), "--name", "capped",
+                          "--memory-budget", "100"], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    errors = [line for line in out.stderr.splitlines() if not line.startswith(("checking", "dequantizing"))]
+    assert out.returncode == 2 and errors == [errors[0]] and errors[0].startswith("error: Tiny.gguf needed more memory")
+    assert "100 MB" in errors[0] and list((tmp_path / "home" / "models").iterdir()) == []
+
+
+def test_the_memory_budget_grows_with_the_model():
+    small, large = imports.memory_budget(135_000_000, 98_000_000), imports.memory_budget(1_700_000_000, 1_000_000_000)
+    assert 135_000_000 * 4 * 3 < small < large  # above what SmolLM2 took when measured (3 x its float32 weights)
+
+
+def test_the_time_left_is_extrapolated_from_the_measured_rate(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    eta = imports.Eta()
+    assert eta.update(0.02) is None  # nothing measured yet
+    clock[0] = 110.0
+    assert eta.update(0.22) == pytest.approx(10 * 0.78 / 0.2)
+
+
+# --- space from killed imports ------------------------------------------------------------------------
+
+def _partial(name: str, owner_pid: int | None, age_s: float = 0) -> Path:
+    folder = config.models_dir() / name
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"\0" * 4096)
+    if owner_pid is not None:
+        library.claim(folder, owner_pid)
+    if age_s:
+        old = time.time() - age_s
+        os.utime(folder, (old, old))
+    return folder
+
+
+def test_a_killed_imports_folders_are_reclaimed_and_one_in_progress_is_kept():
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = _partial(".import-live-1", sleeper.pid)
+        dead = _partial(".import-dead-1", killed.pid)
+        upload = _partial(".upload-dead", killed.pid)
+        starting = _partial(".upload-starting", None)  # created a moment ago, its owner not written yet
+        stale = _partial(".import-stale-1", None, age_s=3600)
+        killed.kill()
+        killed.wait()
+        library.list_models(include_hub_cache=False)  # listing the library reclaims the space
+        assert live.is_dir() and starting.is_dir()
+        assert not dead.exists() and not upload.exists() and not stale.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert library.clean_partial_imports() == 1 and not live.exists()
+
+
+def test_a_folder_whose_pid_was_reused_by_another_process_is_reclaimed():
+    folder = _partial(".import-reused-1", os.getpid())
+    (folder / library.OWNER).write_text(f"{os.getpid()} 1", encoding="utf-8")  # same pid, another start time
+    assert library.clean_partial_imports() == 1 and not folder.exists()
+
+
+def test_an_import_reclaims_space_before_it_starts(tiny_file, offline):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = _partial(".import-old-1", dead.pid)
+    library.import_gguf(tiny_file, "fresh")
+    assert not folder.exists() and [p.name for p in config.models_dir().iterdir()] == ["fresh"]
