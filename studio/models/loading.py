@@ -70,9 +70,12 @@ def _model_dir(folder: Path) -> Path | None:
     """The folder holding a model: the folder, a LoRA run's ``merged/``, a run's ``model/``, or its newest checkpoint."""
     if _is_model(folder):
         return folder
-    for sub in ("merged", "model"):
-        if _is_model(folder / sub):
-            return folder / sub
+    from studio.models import adapters
+
+    if adapters.is_complete_model(folder / adapters.MERGED):
+        return folder / adapters.MERGED
+    if _is_model(folder / "model"):
+        return folder / "model"
     checkpoints = sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     for ckpt in reversed(checkpoints):
         if _is_model(ckpt):
