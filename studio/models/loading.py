@@ -133,14 +133,13 @@ def resolve(spec: str) -> ModelRef:
 
 
 def in_hub_cache(repo_id: str) -> bool:
-    """Whether the local Hugging Face cache holds a snapshot of ``repo_id`` with a config.json."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
+    """Whether the local Hugging Face cache holds a complete snapshot of ``repo_id`` (not a partial download)."""
+    from studio.models import hub_cache
 
-        found = try_to_load_from_cache(repo_id, "config.json")
+    try:
+        return hub_cache.usable_snapshot(repo_id) is not None
     except Exception:  # an invalid id, an unreadable cache
         return False
-    return isinstance(found, str)
 
 
 def materialize(ref: ModelRef, progress: Callable[[str], None] | None = None) -> ModelRef:
