@@ -285,3 +285,27 @@ def test_export_alpaca_with_a_context_keeps_it_as_input_with_the_llama_factory_e
     back = tmp_path / "back.json"
     assert main(["dataset", "import", str(out), "--out", str(back)]) == 0
     assert json.loads(back.read_text(encoding="utf-8")) == store.load_version(info.id)
+
+
+def test_a_csv_export_quotes_line_breaks_neutralises_formulas_on_every_line_and_imports_back_the_same(tmp_path):
+    import csv
+    import io
+
+    records = [{"question": "How long is a match?", "answer": "Ninety minutes.\r=cmd|' /C calc'!A0"},
+               {"question": "Line one\n+SUM(A1)\r\n@cmd", "answer": "Two halves.\n\n-5 degrees, '=x and ''@y"},
+               {"question": "'=already quoted", "answer": "plain\ranswer"}]
+    info = store.create_dataset("Rules", records)
+    out = tmp_path / "rules.csv"
+    assert cli("dataset", "export", info.id, "--to", "csv", "--out", str(out)).returncode == 0
+    raw = out.read_bytes().decode("utf-8")
+    rows = list(csv.reader(io.StringIO(raw, newline="")))  # what a spreadsheet and Python's reader see
+    assert len(rows) == 1 + len(records)
+    for row in rows[1:]:
+        for cell in row:
+            lines = cell.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            assert not [ln for ln in lines if ln[:1] in ("=", "+", "-", "@", "\t")], cell  # no line starts a formula
+    assert rows[1][1] == "Ninety minutes.\r'=cmd|' /C calc'!A0"
+    back = tmp_path / "back.json"
+    done = cli("dataset", "import", str(out), "--out", str(back))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(back.read_text(encoding="utf-8")) == records  # the studio's reader restores the exact text
