@@ -309,3 +309,24 @@ def test_a_csv_export_quotes_line_breaks_neutralises_formulas_on_every_line_and_
     done = cli("dataset", "import", str(out), "--out", str(back))
     assert done.returncode == 0, done.stderr
     assert json.loads(back.read_text(encoding="utf-8")) == records  # the studio's reader restores the exact text
+
+
+def test_a_connection_dropped_during_the_lfs_upload_is_one_line_and_the_dataset_stays(tmp_path):
+    """The stand-in closes the connection on the Parquet file's LFS PUT, without an answer."""
+    import os
+
+    from hub_servers import standin_hub
+
+    info = store.create_dataset("Rules", UNICODE)
+    with standin_hub() as hub:
+        hub.faults["*"] = "drop-upload"
+        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url,
+               "HF_HUB_DISABLE_XET": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = cli("dataset", "push", "Rules", "--repo", "alice/rules", env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error")]  # (the Hub client's retry notes aside)
+    assert len(errors) == 1, out.stderr
+    assert errors[0].startswith("error: The connection to the Hub dropped while uploading to alice/rules"), out.stderr
+    assert "hf_secretvalue123" not in out.stderr
+    assert store.load_version(info.id, 1) == UNICODE
