@@ -259,6 +259,7 @@ def _fetch(p: Plan, f: HubFile, folder: Path, token: str | None, meter: _Meter, 
         if offset < f.size:
             raise NetworkError(f"The server sent {_mb(offset)} of {what}, which the Hub lists at {_mb(f.size)} "
                                "(the transfer ended early): download again to resume.")
+    partial.touch()  # an empty file has no body to write
     if h.hexdigest() != f.etag:
         partial.unlink(missing_ok=True)
         kind = "sha256" if f.sha256 else "git hash"
