@@ -9,6 +9,7 @@ serving (``transformers serve``).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -96,9 +97,14 @@ def merge(run_dir: Path, out: Path | None = None) -> Path:
     try:
         lm.model.save_pretrained(tmp)
         lm.tokenizer.save_pretrained(tmp)
-        if target.is_dir():
-            target.rmdir()  # empty (checked above); os.replace cannot replace a folder on every system
-        os.replace(tmp, target)
+        try:
+            if target.is_dir():
+                target.rmdir()  # empty (checked above); os.replace cannot replace a folder on every system
+            os.replace(tmp, target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise StudioError(f"{target} was written by another merge meanwhile: it is kept as it is.") from None
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         err = disk_error(exc, target) if isinstance(exc, Exception) else None
