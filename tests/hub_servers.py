@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,25 @@ class HubRepo:
         self.files: dict[str, bytes] = {}
         self.commits: list[str] = []  # commit summaries, oldest first
 
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(f"{self.id}{len(self.commits)}".encode()).hexdigest()
+
+
+def blob_etag(data: bytes, name: str) -> str:
+    """What the Hub names a file by: the sha256 of an LFS file, the git blob id of any other."""
+    if name.endswith(LFS_SUFFIXES):
+        return hashlib.sha256(data).hexdigest()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def sibling(name: str, data: bytes) -> dict:
+    """A file as the Hub's repo info lists it with ``blobs=true``: size, git blob id, LFS size and sha256."""
+    entry = {"rfilename": name, "size": len(data), "blobId": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
+    if name.endswith(LFS_SUFFIXES):
+        entry["lfs"] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "pointerSize": 134}
+    return entry
+
 
 class StandInHub:
     """What the stand-in saw: ``repos`` by (type, id), and every request's method, path and headers
@@ -58,6 +78,13 @@ class StandInHub:
         self.lfs: dict[str, bytes] = {}  # LFS objects by sha256, as PUT
         self.bodies: list[bytes] = []  # every request's body, in order
         self.unknown: list[str] = []  # requests it had no answer for (a test asserts there are none)
+        # Faults a download meets, by file name: "500" (a server error), "cut" (the connection closes halfway
+        # through the promised body), "short" (a body half the listed size, its Content-Length saying so),
+        # "zeros" (the listed size, all zero bytes), "trickle" (1 KB every ``trickle_s``), "drop-upload" (an
+        # LFS upload's connection closed before any answer).
+        self.faults: dict[str, str] = {}
+        self.trickle_s = 0.05
+        self.sent = 0  # bytes of file bodies sent so far
 
 
 @contextlib.contextmanager
@@ -70,9 +97,9 @@ def standin_hub() -> Iterator[StandInHub]:
     does not speak Xet); the commit; repo info, file listings and downloads; YAML validation.
     It checks no token: a test asserts what the client sent."""
     import base64
-    import hashlib
     import json
     import re
+    import time
     from urllib.parse import unquote, urlsplit
 
     hub = StandInHub()
@@ -139,6 +166,9 @@ def standin_hub() -> Iterator[StandInHub]:
                      "actions": {"upload": {"href": f"{hub.url}/lfs-objects/{o['oid']}"}}} for o in objects]})
                 return
             m = re.fullmatch(r"/lfs-objects/(?P<oid>[0-9a-f]{64})", path)
+            if self.command == "PUT" and m and "drop-upload" in hub.faults.values():
+                self.close_connection = True  # the connection drops mid-upload: no answer at all
+                return
             if self.command == "PUT" and m:
                 with lock:
                     hub.lfs[m["oid"]] = body
@@ -175,8 +205,8 @@ def standin_hub() -> Iterator[StandInHub]:
                 repo = self._repo(m["type"], m["repo"])
                 if repo is None:
                     return self._not_found()
-                self._send(200, {"id": repo.id, "private": repo.private, "sha": "0" * 40,
-                                 "siblings": [{"rfilename": f} for f in sorted(repo.files)]})
+                self._send(200, {"id": repo.id, "private": repo.private, "sha": repo.sha,
+                                 "siblings": [sibling(f, b) for f, b in sorted(repo.files.items())]})
                 return
             m = re.fullmatch(rf"/api/{repo_path}/(?P<op>tree|paths-info)/(?P<rev>[^/]+)(?P<sub>/.*)?", path)
             if m:
@@ -202,12 +232,48 @@ def standin_hub() -> Iterator[StandInHub]:
                     return self._not_found()
                 if m["file"] not in repo.files:
                     return self._not_found("Entry not found")
-                data = repo.files[m["file"]]
-                self._send(200, data, {"ETag": f'"{hashlib.sha1(data).hexdigest()}"', "X-Repo-Commit": "0" * 40})
-                return
+                return self._file(repo, m["file"])
             with lock:
                 hub.unknown.append(f"{self.command} {self.path}")
             self._send(404, {"error": "not in the stand-in"})
+
+        def _file(self, repo: HubRepo, name: str) -> None:
+            data = repo.files[name]
+            fault = hub.faults.get(name)
+            if fault == "500":
+                return self._send(500, {"error": "Internal Error"})
+            start = 0
+            rng = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+            if rng and fault != "short":
+                start = min(int(rng[1]), len(data))
+            body = b"\0" * len(data) if fault == "zeros" else data[start:]
+            if fault == "short":
+                body = data[: len(data) // 2]
+            self.send_response(206 if start else 200)
+            self.send_header("Content-Length", str(len(body)))
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("ETag", f'"{blob_etag(data, name)}"')
+            self.send_header("X-Repo-Commit", repo.sha)
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            if fault == "cut":
+                body = body[: len(body) // 2]
+                self.close_connection = True
+            step = 1024 if fault == "trickle" else len(body) or 1
+            for at in range(0, len(body), step):
+                piece = body[at:at + step]
+                try:
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                except OSError:  # the client went away
+                    self.close_connection = True
+                    return
+                with lock:
+                    hub.sent += len(piece)
+                if fault == "trickle":
+                    time.sleep(hub.trickle_s)
 
         do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
 
@@ -215,6 +281,7 @@ def standin_hub() -> Iterator[StandInHub]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     hub.url = f"http://127.0.0.1:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

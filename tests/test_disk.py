@@ -154,3 +154,34 @@ def test_a_read_only_workspace_lists_and_refuses_writes_in_one_line(small_disk, 
     assert "read-only" in line
     with pytest.raises(DiskError, match="read-only.*STUDIO_HOME"):
         store.create_dataset("Again", records(2))
+
+
+def test_a_merge_on_a_full_disk_leaves_no_merged_model_and_the_page_still_offers_merge(small_disk, tiny_llama):
+    """The run's disk fills during the merge: one line, no merged/ (not even its configs), no temporary
+    folder; the Train page does not say "Merged" and still offers Merge, which works once there is room."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.train import config as train_config
+    from studio.train import loop as train
+    from studio.train import runs
+
+    disk = small_disk(16 * 1024)
+    cfg = train_config.TrainConfig(base=str(tiny_llama), method="lora", epochs=1, test_fraction=0.0, batch_size=4,
+                                   max_length=64, lora_r=4, lora_alpha=8)
+    faq = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."} for i in range(8)]
+    run = runs.run_dir(runs.new_run_id("lora"))
+    train.run_job(cfg, faq, run, dataset={"name": "faq"}, name="lora run")
+    filler = fill(disk, leave_kb=24)  # room for the configs and the tokenizer, not for the weights
+    line = one_error_line(studio("merge", run.name))
+    assert line.startswith("error: disk full:")
+    assert sorted(p.name for p in run.iterdir() if "merg" in p.name) == []
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=60)
+    at.session_state["train.run_id"] = run.name
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("Merged into a full model" in c.value for c in at.caption)
+    assert [b for b in at.button if b.key == "train.merge"]
+    filler.unlink()
+    out = studio("merge", run.name)
+    assert out.returncode == 0, out.stderr
+    assert (run / "merged" / "config.json").is_file() and (run / "merged" / "model.safetensors").is_file()

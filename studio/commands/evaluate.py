@@ -116,6 +116,32 @@ def _printer():
     return progress
 
 
+def _run_holding_the_device(cfg, token: str | None, api_key: str | None) -> dict:
+    """Run the evaluation in the foreground; with a local model, holding the device as a job does (a
+    training run or another evaluation holding it refuses this one in one line, and this one refuses them)."""
+    from studio import jobs
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate import runner as evaluate
+
+    if not evaluate.needs_device(cfg):
+        return evaluate.run_evaluation(cfg, token=token, api_key=api_key, progress=_printer())
+    eval_id = evaluate.new_id()
+    workdir = eval_jobs.job_dir(eval_id)
+    jobs.claim_device("evaluate", workdir)
+    state, error = "failed", "interrupted"
+    try:
+        result = evaluate.run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=_printer(),
+                                         cancel=lambda: jobs.stop_requested(workdir))
+        state = {"done": "finished", "cancelled": "stopped"}.get(result["status"], "failed")
+        error = (result.get("error") or "") if state == "failed" else ""
+        return result
+    except KeyboardInterrupt:
+        state, error = "stopped", ""
+        raise
+    finally:
+        jobs.update_status(workdir, state=state, error=error, message=state)  # the device is free again
+
+
 def run(args: argparse.Namespace) -> int:
     from studio.evaluate import job as eval_jobs
     from studio.evaluate import report  # plotly: imported when an evaluation runs, not for every command
@@ -137,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = _config(args)
         load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
         api_key = os.environ.get(args.api_key_env) or None if args.base_url or args.qa_endpoint else None
-        result = evaluate.run_evaluation(cfg, token=token, api_key=api_key, progress=_printer())
+        result = _run_holding_the_device(cfg, token, api_key)
         for target in (args.out, args.csv, args.html):
             if target:
                 report.write(result, target, curves=evaluate.run_curves(result) if target == args.html else None)

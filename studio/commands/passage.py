@@ -44,8 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_passage(args: argparse.Namespace) -> str:
     if args.context_file:
+        from studio.models import extractive
+
         path = Path(args.context_file).expanduser()
         try:
+            size = path.stat().st_size
+            if size > 4 * extractive.MAX_PASSAGE_CHARS:  # more characters than allowed even at 4 bytes each: not read
+                raise StudioError(f"{str(path)!r} is {size / 2**20:,.1f} MB, more than a passage may hold "
+                                  f"({extractive.MAX_PASSAGE_CHARS:,} characters): keep only the part the question "
+                                  "is about.")
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise StudioError(f"No passage file {str(path)!r}: check the path.") from None

@@ -456,7 +456,9 @@ def to_csv(records: list[Record]) -> bytes:
     """question, answer, then any extra fields; non-text values are written as JSON."""
     columns = ["question", "answer"] + [f for f in _fields(records) if f not in ("question", "answer")]
     buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\n")
+    # RFC 4180's CRLF: the writer quotes every cell holding a character of the line ending, so a cell
+    # with a lone \r (which spreadsheets and readers take for a new row) is quoted too.
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(columns)
     for rec in records:
         writer.writerow([_cell(rec.get(c)) for c in columns])
@@ -467,14 +469,21 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """What a spreadsheet reads as a formula at the start of a cell (OWASP's CSV-injection list)."""
 
 
+_LINE_START = r"(?:^|(?<=[\r\n]))"  # the cell's start and every line start inside it
+_FORMULA = _LINE_START + r"('*)(?=[=+\-@\t\r])"
+_NEUTRALISED = _LINE_START + r"'('*)(?=[=+\-@\t\r])"
+
+
 def safe_cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading formula character gets a ``'`` before it.
-    The studio's own CSV reader removes it again, so a round trip keeps the exact text."""
-    return "'" + text if text.startswith(FORMULA_START) else text
+    """A CSV cell a spreadsheet shows as text: a formula character at the start of the cell or of any
+    line inside it gets a ``'`` before it (and a line already starting with ``'`` and one gets one
+    more, so the text stays distinct). The studio's own CSV reader removes exactly that ``'`` again,
+    so a round trip keeps the exact text."""
+    return re.sub(_FORMULA, r"'\1", text)
 
 
 def _unsafe_cell(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+    return re.sub(_NEUTRALISED, r"\1", text) if "'" in text else text
 
 
 def _cell(value: object) -> str:

@@ -111,6 +111,11 @@ def hub_errors(repo_id: str) -> Iterator[None]:
     except Exception as exc:  # httpx/requests transport errors do not share a base class with OSError
         if _is_transport_error(exc):
             raise NetworkError(f"Cannot reach the Hugging Face Hub ({type(exc).__name__}): check the network and retry.") from None
+        dropped = _transport_cause(exc)  # huggingface_hub wraps a failed LFS upload in a RuntimeError
+        if dropped is not None:
+            detail = (str(dropped).strip().splitlines() or [""])[0][:120]
+            raise NetworkError(f"The connection to the Hub dropped while uploading to {repo_id} ({type(dropped).__name__}"
+                               f"{': ' + detail if detail else ''}): nothing was committed; push again.") from None
         raise
 
 
@@ -118,5 +123,17 @@ def _is_transport_error(exc: BaseException) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
     modules = {cls.__module__.split(".")[0] for cls in type(exc).__mro__}
     return bool(names & {"TransportError", "ConnectError", "TimeoutException", "RequestException"}) or bool(
-        modules & {"httpx", "httpcore", "requests", "urllib3"}
+        modules & {"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"}
     )
+
+
+def _transport_cause(exc: BaseException) -> BaseException | None:
+    """The network error behind ``exc`` (its cause or context, a few levels down), if there is one."""
+    seen: set[int] = set()
+    cur = exc.__cause__ or exc.__context__
+    while cur is not None and id(cur) not in seen:
+        if _is_transport_error(cur) or isinstance(cur, (ConnectionError, TimeoutError)):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None

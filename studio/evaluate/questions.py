@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from studio.data import store
 from studio.errors import DatasetValidationError, StudioError
 from studio.models import prompt_format
+from studio.models.extractive import MAX_PASSAGE_CHARS, passage_too_long
 from studio.models.spec import parse_spec
 
 if TYPE_CHECKING:
@@ -37,11 +38,13 @@ def read_records_file(file: str | Path) -> list[dict]:
 def qa_records(records: list[dict], where: str) -> tuple[list[dict], list[str]]:
     """Keep records with a question and a reference answer; say how many were skipped."""
     keep, notes = [], []
-    for r in records:
+    for n, r in enumerate(records, 1):
         q, a = r.get("question"), r.get("answer", r.get("reference"))
         if isinstance(q, str) and q.strip() and isinstance(a, str) and a.strip():
             keep.append({"question": q.strip(), "answer": a.strip()})
             context = prompt_format.context_of(r)
+            if context and len(context) > MAX_PASSAGE_CHARS:
+                raise passage_too_long(len(context), f"The passage of record {n} in {where}")
             if context:
                 keep[-1]["context"] = context
     if not records:

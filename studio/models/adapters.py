@@ -32,6 +32,21 @@ def is_adapter(folder: Path) -> bool:
     return (Path(folder) / ADAPTER_CONFIG).is_file() and not (Path(folder) / "config.json").is_file()
 
 
+def is_complete_model(folder: Path) -> bool:
+    """A saved full model: its config and its weights (one file, or every shard its index names)."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        return False
+    if (folder / "model.safetensors").is_file() or (folder / "pytorch_model.bin").is_file():
+        return True
+    index = folder / "model.safetensors.index.json"
+    try:
+        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return bool(shards) and all((folder / s).is_file() for s in shards)
+
+
 def base_of(run_dir: Path) -> str:
     """The base spec a LoRA run was trained from (its run.json), checked to still exist."""
     try:

@@ -1,17 +1,22 @@
 """Hub downloads with progress: a background job (``python -m studio model download ID``) that the
 Models page starts, watches (MB, MB/s, ETA) and can stop.
 
-The size is asked first (``model_info``) and the free disk checked before a byte is written; the
-files go into the Hugging Face cache with ``snapshot_download``, which resumes a download that was
-interrupted. Progress is the growth of the repository's cache folder, measured every second, so
-it covers every file in flight. Gated, 401, 404 and no network are each one line.
+The file list, sizes and hashes are asked first (``model_info`` with file metadata) and the free
+disk checked before a byte is written. Each file then streams into the Hugging Face cache's layout
+(``studio.models.hub_cache``) from the commit that was asked about, hashed as it arrives: a file is
+placed only when its size and its sha256 (git blob id for small files) match the Hub's, and the
+repository is listed only once every file is (``hub_cache.usable_snapshot``). A cut connection, a
+short body, a server error, a corrupt file and Stop each end in one line that says which; what
+arrived intact stays in ``blobs/<etag>.incomplete`` and the next download resumes it (HTTP Range).
+
+The transfer runs in the calling thread, reading at most a second between checks of ``stop()``: Stop
+or Ctrl-C ends it within about a second, and no byte is read or written after.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,16 +24,32 @@ from pathlib import Path
 
 from studio import config, jobs
 from studio.errors import ModelLoadError, NetworkError
+from studio.models import hub_cache
 
 # What a causal LM needs; other weight formats (onnx, tflite, flax, ...) stay on the Hub.
 PATTERNS = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py", "tokenizer*")
 FALLBACK_PATTERNS = ("*.bin",)  # only when the repository has no safetensors
+READ_WAIT_S = 1.0  # longest wait for bytes before stop() is asked again (then the read resumes where it was)
+STALL_S = 60.0  # a server silent this long has failed
+
+
+@dataclass(frozen=True)
+class HubFile:
+    name: str
+    size: int  # bytes, as the Hub lists it
+    sha256: str | None  # LFS files
+    blob_id: str | None  # git's blob id: the others' hash and the cache's name for them
+
+    @property
+    def etag(self) -> str:
+        return self.sha256 or self.blob_id or ""
 
 
 @dataclass(frozen=True)
 class Plan:
     repo_id: str
-    files: tuple[str, ...]
+    commit: str
+    files: tuple[HubFile, ...]
     size: int  # bytes
     patterns: tuple[str, ...]
 
@@ -55,7 +76,7 @@ def _explain(repo_id: str, exc: Exception) -> Exception:
 
 
 def plan(repo_id: str, token: str | None = None) -> Plan:
-    """Which files a download takes and their total size, asked of the Hub before anything is written."""
+    """Which files a download takes, with their sizes and hashes, asked of the Hub before anything is written."""
     import fnmatch
 
     from huggingface_hub import HfApi
@@ -65,14 +86,24 @@ def plan(repo_id: str, token: str | None = None) -> Plan:
         info = HfApi(token=token or None).model_info(repo_id, files_metadata=True, timeout=15)
     except Exception as exc:
         raise _explain(repo_id, exc) from None
-    names = {s.rfilename: (s.size or 0) for s in info.siblings or []}
-    has_safetensors = any(n.endswith(".safetensors") for n in names)
+    siblings = {s.rfilename: s for s in info.siblings or []}
+    has_safetensors = any(n.endswith(".safetensors") for n in siblings)
     patterns = PATTERNS if has_safetensors else PATTERNS + FALLBACK_PATTERNS
-    files = tuple(sorted(n for n in names if any(fnmatch.fnmatch(Path(n).name, p) for p in patterns)))
-    if not any(n.endswith((".safetensors", ".bin")) for n in files):
+    chosen = sorted(n for n in siblings if any(fnmatch.fnmatch(Path(n).name, p) for p in patterns))
+    if not any(n.endswith((".safetensors", ".bin")) for n in chosen):
         raise ModelLoadError(f"{repo_id} has no transformers weights (safetensors or .bin): is it a GGUF-only "
                              "repository? Download the .gguf file and import it instead.")
-    return Plan(repo_id, files, sum(names[n] for n in files), patterns)
+    files = []
+    for n in chosen:
+        s = siblings[n]
+        lfs = s.lfs
+        size = lfs["size"] if lfs else s.size
+        sha = lfs["sha256"] if lfs else None
+        if size is None or not (sha or s.blob_id) or not info.sha:
+            raise ModelLoadError(f"The Hub did not say the size and hash of {repo_id}/{n}, so a download could not be "
+                                 "verified: try again later.")
+        files.append(HubFile(n, int(size), sha, s.blob_id))
+    return Plan(repo_id, info.sha, tuple(files), sum(f.size for f in files), patterns)
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -85,20 +116,15 @@ def check_repo_id(repo_id: str) -> str:
 
 
 def cache_folder(repo_id: str) -> Path:
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+    return hub_cache.repo_folder(repo_id)
 
 
-def _folder_bytes(folder: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(folder):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size  # blobs hold the bytes; snapshots are links
-            except OSError:
-                pass
-    return total
+def _have(folder: Path, f: HubFile) -> int:
+    """Bytes of ``f`` already here: its whole blob, or the part a stopped download left."""
+    for path in (folder / "blobs" / f.etag, folder / "blobs" / f"{f.etag}.incomplete"):
+        with contextlib.suppress(OSError):
+            return min(path.stat().st_size, f.size)
+    return 0
 
 
 def download(repo_id: str, token: str | None = None, *,
@@ -106,42 +132,155 @@ def download(repo_id: str, token: str | None = None, *,
              stop: Callable[[], bool] | None = None) -> Path:
     """Download ``repo_id`` into the Hugging Face cache; ``progress(done, total, bytes_per_s, eta_s)``
     about every second. Returns the snapshot folder. Raises one-line errors; ``stop()`` True ends
-    the wait (the partial files stay and the next download resumes them)."""
-    from huggingface_hub import snapshot_download
-
+    the transfer within about a second (the part that arrived stays and the next download resumes it)."""
     p = plan(repo_id, token)
     folder = cache_folder(p.repo_id)
-    have = _folder_bytes(folder) if folder.exists() else 0
+    if hub_cache.verified_commit(folder) == p.commit and hub_cache.usable_snapshot(p.repo_id) is not None:
+        if progress is not None:
+            progress(p.size, p.size, 0.0, 0.0)
+        return folder / "snapshots" / p.commit
+    have = sum(_have(folder, f) for f in p.files)
     free = shutil.disk_usage(folder.parent if folder.parent.exists() else config.home()).free
     if p.size - have > free:
         raise ModelLoadError(f"Not enough disk for {p.repo_id}: it needs {p.size / 2**30:.2f} GB, "
                              f"{free / 2**30:.2f} GB is free.")
-    result: dict = {}
+    meter = _Meter(p.size, have, progress)
+    try:
+        hub_cache.forget(folder)  # from here until every file is verified, the repository is not listed
+        (folder / "blobs").mkdir(parents=True, exist_ok=True)
+        for f in p.files:
+            _fetch(p, f, folder, token, meter, _every(stop or (lambda: False), 0.2))
+            hub_cache.link(folder, p.commit, f.name, f.etag)
+        hub_cache.record(folder, p.commit, {f.name: f.size for f in p.files})
+    except OSError as exc:
+        from studio.errors import disk_error
 
-    def work() -> None:
-        try:
-            result["path"] = snapshot_download(p.repo_id, allow_patterns=list(p.patterns), token=token or None)
-        except Exception as exc:  # reported by the waiting thread, in one line
-            result["error"] = _explain(p.repo_id, exc)
+        raise (disk_error(exc, folder) or ModelLoadError(f"Could not write {p.repo_id} into the Hugging Face cache "
+                                                         f"({folder}): {exc.strerror or exc}")) from None
+    meter.tick(force=True)
+    return folder / "snapshots" / p.commit
 
-    worker = threading.Thread(target=work, name="download", daemon=True)
-    worker.start()
-    start_bytes, started = have, time.monotonic()
-    while worker.is_alive():
-        worker.join(1.0)
-        if stop is not None and stop():
+
+def _every(check: Callable[[], bool], seconds: float) -> Callable[[], bool]:
+    """``check`` asked at most every ``seconds`` (it reads a file in a job); True once it said so."""
+    state = {"at": 0.0, "yes": False}
+
+    def ask() -> bool:
+        now = time.monotonic()
+        if not state["yes"] and now - state["at"] >= seconds:
+            state["at"], state["yes"] = now, bool(check())
+        return state["yes"]
+
+    return ask
+
+
+class _Meter:
+    """Bytes done across files, reported about once a second."""
+
+    def __init__(self, total: int, have: int, report: Callable | None):
+        self.total, self.done, self.start_bytes, self.report = total, have, have, report
+        self.started = self.last = time.monotonic()
+
+    def add(self, n: int) -> None:
+        self.done += n
+        self.tick()
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.report is None or (not force and now - self.last < 1.0):
+            return
+        self.last = now
+        rate = (self.done - self.start_bytes) / (now - self.started) if now > self.started else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else None
+        self.report(min(self.done, self.total), self.total, rate, 0.0 if force else eta)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def _fetch(p: Plan, f: HubFile, folder: Path, token: str | None, meter: _Meter, stop: Callable[[], bool]) -> None:
+    """One file into ``blobs/<etag>``, resuming ``<etag>.incomplete``, verified before it is renamed into place."""
+    import httpx2
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    blob = folder / "blobs" / f.etag
+    partial = folder / "blobs" / f"{f.etag}.incomplete"
+    if blob.is_file():
+        if blob.stat().st_size == f.size and hub_cache.hash_file(blob, f.sha256, f.size).hexdigest() == f.etag:
+            return  # already here and whole (another tool's download, or an earlier commit's)
+        blob.unlink()  # a cut or corrupt blob: fetched again
+    offset = partial.stat().st_size if partial.is_file() else 0
+    if offset > f.size:
+        partial.unlink()
+        offset = 0
+    h = hub_cache.hash_file(partial, f.sha256, f.size) if offset else hub_cache.start_hash(f.sha256, f.size)
+    url = hf_hub_url(p.repo_id, f.name, revision=p.commit)
+    what = f"{f.name} of {p.repo_id}"
+    quiet_since = time.monotonic()
+    while offset < f.size:
+        if stop():
             raise ModelLoadError(f"Download of {p.repo_id} stopped: start it again to resume.")
-        done = min(_folder_bytes(folder) if folder.exists() else 0, p.size)
-        elapsed = time.monotonic() - started
-        rate = (done - start_bytes) / elapsed if elapsed > 0 else 0.0
-        eta = (p.size - done) / rate if rate > 0 else None
-        if progress is not None:
-            progress(done, p.size, rate, eta)
-    if "error" in result:
-        raise result["error"]
-    if progress is not None:
-        progress(p.size, p.size, 0.0, 0.0)
-    return Path(result["path"])
+        headers = {**build_hf_headers(token=token or None), "Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        timeout = httpx2.Timeout(15.0, read=READ_WAIT_S)
+        try:
+            with get_session().stream("GET", url, headers=headers, timeout=timeout, follow_redirects=True) as r:
+                if r.status_code >= 400:
+                    raise _http_error(p.repo_id, f.name, r.status_code)
+                if offset and r.status_code != 206:  # the server ignored the range: start the file over
+                    offset, h = 0, hub_cache.start_hash(f.sha256, f.size)
+                    partial.unlink(missing_ok=True)
+                with open(partial, "ab") as out:
+                    for chunk in r.iter_bytes():  # as it arrives: a partial read is kept, Stop is seen
+                        if offset + len(chunk) > f.size:
+                            raise ModelLoadError(f"The server sent more than the Hub's {_mb(f.size)} for {what}: "
+                                                 "the file on the server is not the one listed; try again later.")
+                        out.write(chunk)
+                        h.update(chunk)
+                        offset += len(chunk)
+                        meter.add(len(chunk))
+                        quiet_since = time.monotonic()
+                        if stop():
+                            raise ModelLoadError(f"Download of {p.repo_id} stopped: start it again to resume.")
+        except httpx2.ReadTimeout:
+            if time.monotonic() - quiet_since > STALL_S:
+                raise NetworkError(f"The server stopped sending {what} ({_mb(offset)} of {_mb(f.size)} arrived, "
+                                   f"nothing for {STALL_S:.0f} s): download again to resume.") from None
+            continue  # no bytes for a second: ask stop(), then resume from where the file is
+        except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
+            raise NetworkError(f"The connection was cut while downloading {what} ({_mb(offset)} of {_mb(f.size)} "
+                               f"arrived: {str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__}): "
+                               "download again to resume.") from None
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+            raise _explain(p.repo_id, ConnectionError(str(exc))) from None
+        if offset < f.size:
+            raise NetworkError(f"The server sent {_mb(offset)} of {what}, which the Hub lists at {_mb(f.size)} "
+                               "(the transfer ended early): download again to resume.")
+    partial.touch()  # an empty file has no body to write
+    if h.hexdigest() != f.etag:
+        partial.unlink(missing_ok=True)
+        kind = "sha256" if f.sha256 else "git hash"
+        raise ModelLoadError(f"{what} arrived whole ({_mb(f.size)}) but its {kind} does not match the Hub's: the bytes "
+                             "were corrupted on the way; it was not kept, download again.")
+    partial.replace(blob)
+
+
+def _http_error(repo_id: str, name: str, status: int) -> Exception:
+    what = f"{name} of {repo_id}"
+    if status == 401:
+        return ModelLoadError("The Hugging Face token was rejected (401): check it in secrets or the token field.")
+    if status == 403:
+        return ModelLoadError(f"The Hub refused {what} (403): {repo_id} may be gated; accept its licence on its Hub "
+                              "page and set a token that can read it.")
+    if status == 404:
+        return ModelLoadError(f"The Hub lists {what} but answered 404 for it: the repository changed, try again.")
+    if status >= 500:
+        return NetworkError(f"The Hub answered {status} (a server error) for {what}: try again later; what arrived "
+                            "is kept and resumes.")
+    return ModelLoadError(f"The Hub answered {status} for {what}: try again later.")
 
 
 # --- as a background job ----------------------------------------------------------------------------

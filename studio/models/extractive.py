@@ -118,9 +118,19 @@ def load_qa(spec: str, token: str | None = None, device: str | None = None) -> L
     return LoadedQA(str(inner.as_qa()), model, tokenizer, device, notes)
 
 
+MAX_PASSAGE_CHARS = 1_000_000  # ~250,000 tokens: beyond any model's window, and ~4,000 extractive windows
+
+
+def passage_too_long(chars: int, what: str = "The passage") -> StudioError:
+    return StudioError(f"{what} is {chars:,} characters, more than the {MAX_PASSAGE_CHARS:,} a passage may hold: "
+                       "keep only the part the question is about.")
+
+
 def check_passage(question: str, context: str) -> None:
     if not (context or "").strip():
         raise StudioError("The passage is empty: paste the text the question is about.")
+    if len(context) > MAX_PASSAGE_CHARS:
+        raise passage_too_long(len(context))
     if not (question or "").strip():
         raise StudioError("The question is empty: type what to look for in the passage.")
 

@@ -132,6 +132,8 @@ def hub_cache_models() -> list[ModelEntry]:
     try:
         from huggingface_hub import scan_cache_dir
 
+        from studio.models import hub_cache
+
         info = scan_cache_dir()
     except Exception:  # no cache folder yet, or one being written: nothing to list
         return []
@@ -139,13 +141,13 @@ def hub_cache_models() -> list[ModelEntry]:
     for repo in sorted(info.repos, key=lambda r: r.repo_id.lower()):
         if repo.repo_type != "model":
             continue
-        snapshot = max(repo.revisions, key=lambda r: r.last_modified, default=None)
-        cfg = {}
-        if snapshot is not None and (snapshot.snapshot_path / "config.json").is_file():
-            try:
-                cfg = json.loads((snapshot.snapshot_path / "config.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                cfg = {}
+        snap = hub_cache.usable_snapshot(repo.repo_id)  # a partial or corrupt download is not listed
+        if snap is None:
+            continue
+        try:
+            cfg = json.loads((snap / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            cfg = {}
         if not cfg or "sentence" in repo.repo_id.lower():
             continue  # not a causal LM (an embedding model, a tokenizer-only repo)
         out.append(ModelEntry(
@@ -153,8 +155,7 @@ def hub_cache_models() -> list[ModelEntry]:
             architecture=(cfg.get("architectures") or [cfg.get("model_type")])[0],
             context_length=cfg.get("max_position_embeddings") or cfg.get("n_positions"),
             dtype=cfg.get("torch_dtype") or cfg.get("dtype"), disk_bytes=repo.size_on_disk,
-            chat_template=_has_chat_template(snapshot.snapshot_path) if snapshot else None,
-            path=str(snapshot.snapshot_path) if snapshot else ""))
+            chat_template=_has_chat_template(snap), path=str(snap)))
     return out
 
 

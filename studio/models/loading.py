@@ -71,9 +71,12 @@ def _model_dir(folder: Path) -> Path | None:
     """The folder holding a model: the folder, a LoRA run's ``merged/``, a run's ``model/``, or its newest checkpoint."""
     if _is_model(folder):
         return folder
-    for sub in ("merged", "model"):
-        if _is_model(folder / sub):
-            return folder / sub
+    from studio.models import adapters
+
+    if adapters.is_complete_model(folder / adapters.MERGED):
+        return folder / adapters.MERGED
+    if _is_model(folder / "model"):
+        return folder / "model"
     checkpoints = sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     for ckpt in reversed(checkpoints):
         if _is_model(ckpt):
@@ -133,14 +136,13 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
 
 
 def in_hub_cache(repo_id: str) -> bool:
-    """Whether the local Hugging Face cache holds a snapshot of ``repo_id`` with a config.json."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
+    """Whether the local Hugging Face cache holds a complete snapshot of ``repo_id`` (not a partial download)."""
+    from studio.models import hub_cache
 
-        found = try_to_load_from_cache(repo_id, "config.json")
+    try:
+        return hub_cache.usable_snapshot(repo_id) is not None
     except Exception:  # an invalid id, an unreadable cache
         return False
-    return isinstance(found, str)
 
 
 def materialize(ref: ModelRef, progress: Callable[[str], None] | None = None) -> ModelRef:

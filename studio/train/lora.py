@@ -9,11 +9,15 @@ serving (``transformers serve``).
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from studio.errors import StudioError, TrainingError
-from studio.models.adapters import MERGED, is_adapter, quiet_peft
+from studio.errors import StudioError, TrainingError, disk_error
+from studio.models.adapters import MERGED, is_adapter, is_complete_model, quiet_peft
 
 
 def linear_names(model: Any) -> list[str]:
@@ -63,7 +67,11 @@ def trainable(model: Any) -> tuple[int, int]:
 
 
 def merge(run_dir: Path, out: Path | None = None) -> Path:
-    """Write the base with the run's adapter merged into ``out`` (default: the run's ``merged/``)."""
+    """Write the base with the run's adapter merged into ``out`` (default: the run's ``merged/``).
+
+    The model is written into a hidden temporary folder beside ``out`` and renamed into place only
+    when complete: a failed merge (a full disk, a crash) leaves no ``out`` and nothing half-written.
+    """
     from studio.models import loading
 
     run_dir = Path(run_dir)
@@ -72,10 +80,53 @@ def merge(run_dir: Path, out: Path | None = None) -> Path:
         raise StudioError(f"Run {run_dir.name} is not a LoRA run (its model/ holds full weights): there is "
                           "nothing to merge, use it as it is.")
     target = Path(out).expanduser() if out else run_dir / MERGED
-    if target.exists() and any(target.iterdir()):
-        raise StudioError(f"{target} exists and is not empty: choose another --out or delete it.")
+    if target.exists() and not target.is_dir():
+        raise StudioError(f"{target} is a file: choose another --out.")
+    if target.is_dir() and any(target.iterdir()):
+        if out is None and not is_complete_model(target):  # left by a merge older than this temporary-folder rule
+            shutil.rmtree(target)
+        else:
+            raise StudioError(f"{target} exists and is not empty: choose another --out or delete it.")
+    clean_partial_merges(target.parent, target.name)
     lm = loading.load_causal_lm(str(adapter), device="cpu")  # the base with the adapter merged in memory
-    target.mkdir(parents=True, exist_ok=True)
-    lm.model.save_pretrained(target)
-    lm.tokenizer.save_pretrained(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{PARTIAL}{target.name}.{os.getpid()}."))
+    except OSError as exc:
+        raise (disk_error(exc, target.parent) or exc) from None
+    try:
+        lm.model.save_pretrained(tmp)
+        lm.tokenizer.save_pretrained(tmp)
+        try:
+            if target.is_dir():
+                target.rmdir()  # empty (checked above); os.replace cannot replace a folder on every system
+            os.replace(tmp, target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise StudioError(f"{target} was written by another merge meanwhile: it is kept as it is.") from None
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        err = disk_error(exc, target) if isinstance(exc, Exception) else None
+        if err is not None:
+            raise err from None
+        if isinstance(exc, Exception) and type(exc).__name__ == "SafetensorError":  # a failed write, without errno
+            raise StudioError(f"Could not write the merged model to {target}: {str(exc).splitlines()[0][:200]}"
+                              " (nothing was written).") from None
+        raise
     return target
+
+
+PARTIAL = ".merging-"  # the prefix of a merge's temporary folder, beside its target
+
+
+def clean_partial_merges(folder: Path, name: str) -> None:
+    """Remove the temporary folders that killed merges into ``folder/name`` left (space nobody can use);
+    a merge still running in another process keeps its own (its pid is in the folder's name)."""
+    from studio import jobs
+
+    for stale in Path(folder).glob(f"{PARTIAL}{name}.*"):
+        pid = stale.name[len(PARTIAL) + len(name) + 1:].split(".", 1)[0]
+        if not (pid.isdigit() and (int(pid) == os.getpid() or jobs.alive(int(pid)))):
+            shutil.rmtree(stale, ignore_errors=True)
+

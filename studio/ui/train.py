@@ -518,7 +518,7 @@ def merge_panel(run: Any) -> None:
         return
     task: Task | None = st.session_state.get("train.merge_task")
     merged = run.dir / adapters.MERGED
-    if (merged / "config.json").is_file():
+    if adapters.is_complete_model(merged):
         st.caption(f"Merged into a full model: `{merged}` (serve it with `transformers serve {merged}`).")
     elif task is not None and not task.done:
         st.info("Merging the adapter into its base…", icon=":material/hourglass_top:")

@@ -145,3 +145,44 @@ def test_a_passage_too_long_for_a_generative_models_window_is_refused_in_one_lin
     backend = passage.make_passage_backend(BackendSpec(kind="local", model=str(tiny_gpt2)))  # 256 positions
     with pytest.raises(BackendError, match=r"more than this model's 256-token window .* ask an extractive model"):
         backend.answer(QUESTION, FILLER * 20, ChatParams(max_new_tokens=8))
+
+
+def test_locating_an_answer_in_a_large_passage_costs_no_more_memory_than_a_fraction_of_it():
+    """The old character-by-character fold held ~45 bytes per character (5.57 GB for 54 MB)."""
+    import tracemalloc
+
+    text = "The ball is in play. " * 250_000 + "It wholly  crosses the GOAL line."  # 5.25 MB, above the bound
+    tracemalloc.start()
+    try:
+        where = passage.locate("it wholly crosses the goal line.", text)
+        missing = passage.locate("a corner kick is taken", text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert text[where[0]:where[1]] == "It wholly  crosses the GOAL line" and missing is None
+    assert peak < len(text) // 20, f"{peak:,} bytes for a {len(text):,}-character passage"
+
+
+def test_a_passage_above_the_bound_is_one_line_everywhere_it_is_asked(tmp_path: Path, tiny_gpt2: Path):
+    huge = tmp_path / "huge.txt"
+    with open(huge, "w", encoding="utf-8") as fh:
+        for _ in range(54):
+            fh.write("x" * 999_999 + "\n")  # 54 MB
+    out = _cli(str(tiny_gpt2), "--context-file", str(huge), QUESTION)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()]
+    assert "is 51.5 MB, more than a passage may hold (1,000,000 characters)" in out.stderr
+    just_over = "y" * (extractive.MAX_PASSAGE_CHARS + 1)
+    with pytest.raises(StudioError, match=r"^The passage is 1,000,001 characters, more than the 1,000,000"):
+        passage.make_passage_backend(BackendSpec(kind="local", model=str(tiny_gpt2))).answer(
+            QUESTION, just_over, ChatParams(max_new_tokens=4))
+
+
+def test_an_evaluation_with_a_passage_above_the_bound_is_refused_in_one_line():
+    from studio.errors import StudioError as Err
+    from studio.evaluate import questions
+
+    records = [{"question": "Q1?", "answer": "A.", "context": "short"},
+               {"question": "Q2?", "answer": "B.", "context": "z" * (extractive.MAX_PASSAGE_CHARS + 5)}]
+    with pytest.raises(Err, match=r"^The passage of record 2 in qa.json is 1,000,005 characters"):
+        questions.qa_records(records, "qa.json")

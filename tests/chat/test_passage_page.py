@@ -150,3 +150,15 @@ def test_a_hosted_extractive_model_without_a_token_says_where_to_set_one(offline
     assert [e.value for e in at.error] == ["Hugging Face Inference Providers need a token: set HF_TOKEN in secrets "
                                            "or the environment, or type it in the token field."]
     assert at.session_state[RUN]["tasks"][0].state == "failed"
+
+
+def test_a_passage_above_the_bound_is_refused_in_one_line(trained_qa: Path, offline):
+    from studio.models import extractive
+
+    at = page(**{"chat.passage.a.qa_model": str(trained_qa)})
+    at.text_area(key="chat.passage.text").set_value("w " * (extractive.MAX_PASSAGE_CHARS // 2 + 1))
+    at.text_input(key="chat.passage.question").set_value(QUESTION)
+    at.button(key="chat.passage.ask").click().run()
+    assert [e.value for e in at.error] == ["The passage is 1,000,002 characters, more than the 1,000,000 a passage "
+                                           "may hold: keep only the part the question is about."]
+    assert at.session_state[RUN] is None  # nothing was sent

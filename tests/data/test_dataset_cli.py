@@ -285,3 +285,48 @@ def test_export_alpaca_with_a_context_keeps_it_as_input_with_the_llama_factory_e
     back = tmp_path / "back.json"
     assert main(["dataset", "import", str(out), "--out", str(back)]) == 0
     assert json.loads(back.read_text(encoding="utf-8")) == store.load_version(info.id)
+
+
+def test_a_csv_export_quotes_line_breaks_neutralises_formulas_on_every_line_and_imports_back_the_same(tmp_path):
+    import csv
+    import io
+
+    records = [{"question": "How long is a match?", "answer": "Ninety minutes.\r=cmd|' /C calc'!A0"},
+               {"question": "Line one\n+SUM(A1)\r\n@cmd", "answer": "Two halves.\n\n-5 degrees, '=x and ''@y"},
+               {"question": "'=already quoted", "answer": "plain\ranswer"}]
+    info = store.create_dataset("Rules", records)
+    out = tmp_path / "rules.csv"
+    assert cli("dataset", "export", info.id, "--to", "csv", "--out", str(out)).returncode == 0
+    raw = out.read_bytes().decode("utf-8")
+    rows = list(csv.reader(io.StringIO(raw, newline="")))  # what a spreadsheet and Python's reader see
+    assert len(rows) == 1 + len(records)
+    for row in rows[1:]:
+        for cell in row:
+            lines = cell.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            assert not [ln for ln in lines if ln[:1] in ("=", "+", "-", "@", "\t")], cell  # no line starts a formula
+    assert rows[1][1] == "Ninety minutes.\r'=cmd|' /C calc'!A0"
+    back = tmp_path / "back.json"
+    done = cli("dataset", "import", str(out), "--out", str(back))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(back.read_text(encoding="utf-8")) == records  # the studio's reader restores the exact text
+
+
+def test_a_connection_dropped_during_the_lfs_upload_is_one_line_and_the_dataset_stays(tmp_path):
+    """The stand-in closes the connection on the Parquet file's LFS PUT, without an answer."""
+    import os
+
+    from hub_servers import standin_hub
+
+    info = store.create_dataset("Rules", UNICODE)
+    with standin_hub() as hub:
+        hub.faults["*"] = "drop-upload"
+        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url,
+               "HF_HUB_DISABLE_XET": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = cli("dataset", "push", "Rules", "--repo", "alice/rules", env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error")]  # (the Hub client's retry notes aside)
+    assert len(errors) == 1, out.stderr
+    assert errors[0].startswith("error: The connection to the Hub dropped while uploading to alice/rules"), out.stderr
+    assert "hf_secretvalue123" not in out.stderr
+    assert store.load_version(info.id, 1) == UNICODE

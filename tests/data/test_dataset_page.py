@@ -613,3 +613,15 @@ def test_push_from_the_page_to_the_hub_stand_in_delivers_the_saved_version(tmp_p
     rows = pq.read_table(io.BytesIO(repo.files["data/train-00000-of-00001.parquet"])).to_pylist()
     assert rows == sample.load_sample()
     assert token_leaks(hub, "hf_secretvalue123", tmp_path) == [] and "hf_secretvalue123" not in stdout
+
+
+def test_a_connection_dropped_during_the_lfs_upload_from_the_export_tab_is_one_line(tmp_path):
+    """The loopback stand-in for the Hub closes the connection on the Parquet file's LFS upload."""
+    from hub_servers import standin_hub
+
+    with standin_hub() as hub:
+        hub.faults["*"] = "drop-upload"
+        state, errors, stdout = _push_in_its_own_process(tmp_path, hub.url, "error", HF_HUB_DISABLE_XET="1")
+    assert state == "failed", stdout
+    assert len(errors) == 1 and errors[0].startswith("The connection to the Hub dropped while uploading to alice/rules")
+    assert "RuntimeError" not in errors[0] and "hf_secretvalue123" not in stdout

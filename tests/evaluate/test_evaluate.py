@@ -385,3 +385,51 @@ def test_a_cli_evaluation_killed_midway_is_failed_interrupted_not_running_foreve
     (info,) = eval_results.list_evals()
     assert info.status == "failed"
     assert eval_results.load(info.id)["error"].startswith("interrupted: the evaluation's process ended")
+
+
+def _studio_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+
+
+def test_cli_evaluations_of_local_models_take_the_device_like_training(tiny_gpt2, tmp_path, offline):
+    """A foreground `train` holds the device (the claim the train command takes): `evaluate` of a local
+    model is refused in one line. Then two `evaluate` processes: the second is refused while the first
+    runs; Stop ends the first, which frees the device."""
+    from studio import jobs
+
+    qa = tmp_path / "qa.json"
+    qa.write_text(json.dumps([{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(400)]))
+    args = ("evaluate", "--dataset", str(qa), "--model", str(tiny_gpt2), "--batch-size", "1", "--no-perplexity")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from studio import jobs\n"
+        "jobs.claim_device('train', Path(sys.argv[1])); print('held', flush=True); time.sleep(120)"),
+        str(tmp_path / "run")], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused = _studio_cli(*args, "--out", str(tmp_path / "r0.json"))
+        assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+            "error: The device is busy with a train job (run): one job per device at a time. Stop it or wait for "
+            "it to finish."], refused.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    first = subprocess.Popen([sys.executable, "-m", "studio", *args, "--out", str(tmp_path / "r1.json")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.time() + 60
+        while jobs.active_device_job() is None and first.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        held = jobs.active_device_job()
+        assert held is not None and held.kind == "evaluate" and held.pid == first.pid, first.stderr.read()
+        second = _studio_cli(*args, "--out", str(tmp_path / "r2.json"))
+        assert second.returncode == 2 and "error: The device is busy with" in second.stderr, second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1 and not (tmp_path / "r2.json").exists()
+        assert first.poll() is None  # the first one was not disturbed
+        jobs.request_stop(Path(held.workdir))
+        first.wait(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 130 and jobs.active_device_job() is None

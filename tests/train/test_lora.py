@@ -83,6 +83,23 @@ def test_a_lora_run_loads_in_chat_and_evaluation_and_its_merge_answers_the_same(
         lora.merge(lora_folder)
 
 
+def test_a_merged_folder_without_weights_is_not_a_merge_and_a_new_merge_replaces_it(tiny_llama):
+    """What a merge that died before this fix left (configs, no weights): the run still loads as its
+    adapter, Merge is still due, and merging writes the whole model in its place."""
+    from studio.models import adapters, loading
+
+    folder = lora_run(tiny_llama, epochs=1)
+    half = folder / "merged"
+    half.mkdir()
+    (half / "config.json").write_text((Path(tiny_llama) / "config.json").read_text())
+    (folder / ".merging-merged.999999.x").mkdir()  # a killed merge's temporary folder (no such process)
+    assert not adapters.is_complete_model(half)
+    assert loading.resolve(f"run:{folder.name}").kind == "adapter"
+    assert lora.merge(folder) == half and adapters.is_complete_model(half)
+    assert loading.resolve(f"run:{folder.name}").kind == "run"
+    assert sorted(p.name for p in folder.iterdir() if "merg" in p.name) == ["merged"]
+
+
 def test_merge_refuses_a_full_run(tiny_gpt2):
     cfg = train.preset("quick", max_steps=2)
     folder = runs.run_dir(runs.new_run_id("full"))

@@ -139,3 +139,21 @@ def test_push_delivers_the_model_and_its_card_privately_and_the_token_only_as_au
     assert repo.files["README.md"].decode() == publish.model_card(run, publish.latest_summary(run))
     assert "| m0 | 0.618 | 5 |" in repo.files["README.md"].decode()
     assert token_leaks(hub, SECRET, tmp_path) == [] and SECRET not in out.stdout + out.stderr
+
+
+def test_a_connection_dropped_during_the_lfs_upload_of_the_weights_is_one_line(tiny_gpt2, tmp_path):
+    from hub_servers import standin_hub
+
+    run = _run(tiny_gpt2)
+    with standin_hub() as hub:
+        hub.faults["*"] = "drop-upload"
+        env = {**os.environ, "HF_TOKEN": SECRET, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url,
+               "HF_HUB_DISABLE_XET": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = cli("push", run.id, "alice/soccer", env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error")]  # (the Hub client's retry notes aside)
+    assert len(errors) == 1 and errors[0].startswith("error: The connection to the Hub dropped while uploading to "
+                                                     "alice/soccer"), out.stderr
+    assert not hub.repos[("model", "alice/soccer")].files  # nothing committed
+    assert (run.dir / "model" / "model.safetensors").is_file() and SECRET not in out.stderr

@@ -1,0 +1,150 @@
+"""The Hugging Face cache as the studio reads and writes it: verified blobs, and which snapshots are usable.
+
+The layout is huggingface_hub's own (``models--OWNER--NAME/blobs/<etag>``, ``snapshots/<commit>/<file>``
+linking to its blob, ``refs/main`` holding the commit), so transformers loads what the studio
+downloads by its id, offline too. A blob's name is what the Hub calls its etag: the sha256 of an LFS
+file, the git blob id (sha1 of ``"blob <size>\\0" + bytes``) of any other.
+
+A download the studio verified leaves ``studio-verified.json`` beside ``blobs/``: the commit and each
+file's size. ``usable_snapshot`` lists a repository only when that record holds, or, for a repository
+another tool downloaded, when its snapshot has a config, every weight file its index names, and
+safetensors files whose headers match their sizes (a cut or zero-filled file fails that check).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+from studio import atomic
+
+VERIFIED = "studio-verified.json"
+
+
+def repo_folder(repo_id: str) -> Path:
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+
+
+def start_hash(sha256: str | None, size: int):
+    """The hash a file is checked with: sha256 for LFS files, git's blob sha1 for the others."""
+    h = hashlib.sha256() if sha256 else hashlib.sha1()
+    if not sha256:
+        h.update(b"blob %d\0" % size)
+    return h
+
+
+def hash_file(path: Path, sha256: str | None, size: int, upto: int | None = None) -> object:
+    """A running hash of ``path``'s first ``upto`` bytes (all when None), ready to take more."""
+    h = start_hash(sha256, size)
+    left = upto
+    with open(path, "rb") as fh:
+        while left is None or left > 0:
+            block = fh.read(1 << 20 if left is None else min(1 << 20, left))
+            if not block:
+                break
+            h.update(block)
+            if left is not None:
+                left -= len(block)
+    return h
+
+
+def link(folder: Path, commit: str, name: str, blob: str) -> None:
+    """``snapshots/<commit>/<name>`` pointing at ``blobs/<blob>``, as huggingface_hub lays it out."""
+    target = folder / "snapshots" / commit / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        target.unlink()
+    source = folder / "blobs" / blob
+    try:
+        os.symlink(os.path.relpath(source, target.parent), target)
+    except OSError:  # a file system without symbolic links: a copy, as huggingface_hub falls back to
+        import shutil
+
+        shutil.copyfile(source, target)
+
+
+def record(folder: Path, commit: str, files: dict[str, int]) -> None:
+    """Mark ``commit`` complete and verified, and make it the one ``refs/main`` names."""
+    atomic.write_text(folder / "refs" / "main", commit)
+    atomic.write_json(folder / VERIFIED, {"commit": commit, "files": files})
+
+
+def forget(folder: Path) -> None:
+    """Drop the verified record (a download of another commit is starting over it)."""
+    with contextlib.suppress(FileNotFoundError):
+        (folder / VERIFIED).unlink()
+
+
+def _record(folder: Path) -> dict | None:
+    try:
+        value = json.loads((folder / VERIFIED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) and isinstance(value.get("files"), dict) else None
+
+
+def verified_commit(folder: Path) -> str | None:
+    rec = _record(folder)
+    return str(rec.get("commit")) if rec else None
+
+
+def usable_snapshot(repo_id: str) -> Path | None:
+    """The snapshot of ``repo_id`` a model can be loaded from, or None when it is partial or corrupt."""
+    folder = repo_folder(repo_id)
+    rec = _record(folder)
+    if rec is not None:
+        snap = folder / "snapshots" / str(rec.get("commit"))
+        for name, size in rec["files"].items():
+            try:
+                if (snap / name).stat().st_size != size:
+                    return None
+            except OSError:
+                return None
+        return snap
+    try:
+        commit = (folder / "refs" / "main").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    snap = folder / "snapshots" / commit
+    return snap if commit and complete_model(snap) else None
+
+
+def complete_model(snap: Path) -> bool:
+    """A snapshot with a config and every weight file whole (checked from the files, offline)."""
+    if not (snap / "config.json").is_file():
+        return False
+    index = snap / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return False
+        return bool(shards) and all(safetensors_whole(snap / s) for s in shards)
+    weights = list(snap.glob("*.safetensors"))
+    if weights:
+        return all(safetensors_whole(w) for w in weights)
+    return any(p.is_file() and p.stat().st_size > 0 for p in snap.glob("*.bin"))
+
+
+def safetensors_whole(path: Path) -> bool:
+    """Whether a safetensors file's header parses and its tensors end exactly where the file ends."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            if n <= 1 or 8 + n > size or n > 100 * 2**20:
+                return False
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError, struct.error):
+        return False
+    if not isinstance(header, dict):
+        return False
+    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)
+            and isinstance(t.get("data_offsets"), list) and len(t["data_offsets"]) == 2]
+    return 8 + n + max(ends, default=0) == size

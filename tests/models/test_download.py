@@ -1,0 +1,201 @@
+"""Hub downloads against a loopback stand-in for the Hub (``HF_ENDPOINT``): only complete, verified
+downloads are listed; a cut body, a short body, a server error and a corrupt file each end in one line
+that says which; Stop and Ctrl-C end the transfer itself within a second or two."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from studio import jobs
+from tests.conftest import REPO
+from tests.hub_servers import HubRepo, standin_hub
+
+REPO_ID = "acme/tiny"
+
+
+def put_model(hub, folder: Path, pad_to: int = 0) -> dict[str, bytes]:
+    """The tiny model's files as a Hub repository; ``pad_to`` grows the weights (in bytes of metadata)
+    so a trickled transfer lasts long enough to stop."""
+    repo = HubRepo("model", REPO_ID, private=False)
+    for f in folder.iterdir():
+        repo.files[f.name] = f.read_bytes()
+    if pad_to:
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(str(folder / "model.safetensors"))
+        tmp = folder.parent / "padded.safetensors"
+        save_file(tensors, str(tmp), metadata={"format": "pt", "pad": "x" * pad_to})
+        repo.files["model.safetensors"] = tmp.read_bytes()
+    repo.commits.append("initial")
+    hub.repos[("model", REPO_ID)] = repo
+    return repo.files
+
+
+def env_for(hub, tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_XET": "1",
+           "PYTHONPATH": str(REPO)}
+    env.pop("HF_HUB_OFFLINE", None)
+    return env
+
+
+def studio(env, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO, env=env)
+
+
+def one_line(out: subprocess.CompletedProcess) -> str:
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    lines = [ln for ln in out.stderr.replace("\r", "\n").splitlines() if ln.strip().startswith("error")]
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+def listed(env) -> str:
+    out = studio({**env, "HF_HUB_OFFLINE": "1"}, "model", "list")
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_a_download_is_verified_listed_and_loads_offline(tiny_gpt2, tmp_path):
+    with standin_hub() as hub:
+        put_model(hub, tiny_gpt2)
+        env = env_for(hub, tmp_path)
+        out = studio(env, "model", "download", REPO_ID)
+        assert out.returncode == 0, out.stderr
+    assert REPO_ID in listed(env)
+    code = ("from studio.models import loading; lm = loading.load_causal_lm('acme/tiny'); "
+            "print(type(lm.model).__name__)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env={**env, "HF_HUB_OFFLINE": "1"})
+    assert loaded.returncode == 0 and "GPT2LMHeadModel" in loaded.stdout, loaded.stderr
+
+
+@pytest.mark.parametrize("fault, says", [
+    ("cut", "connection was cut while downloading model.safetensors"),
+    ("short", "the transfer ended early"),
+    ("500", "answered 500 (a server error) for model.safetensors"),
+    ("zeros", "sha256 does not match the Hub's"),
+])
+def test_a_broken_transfer_is_one_line_that_says_what_failed_and_is_not_listed(tiny_gpt2, tmp_path, fault, says):
+    with standin_hub() as hub:
+        put_model(hub, tiny_gpt2)
+        hub.faults["model.safetensors"] = fault
+        env = env_for(hub, tmp_path)
+        line = one_line(studio(env, "model", "download", REPO_ID))
+        assert says in line and "check the network" not in line, line
+        assert REPO_ID not in listed(env)
+        ask = studio({**env, "HF_HUB_OFFLINE": "1"}, "ask", REPO_ID, "hello")
+        assert ask.returncode == 2 and "Traceback" not in ask.stderr, ask.stderr
+        hub.faults.clear()
+        again = studio(env, "model", "download", REPO_ID)  # the next download completes (resuming what was whole)
+        assert again.returncode == 0, again.stderr
+    assert REPO_ID in listed(env)
+
+
+def test_a_cut_download_resumes_instead_of_starting_over(tiny_gpt2, tmp_path):
+    with standin_hub() as hub:
+        files = put_model(hub, tiny_gpt2)
+        hub.faults["model.safetensors"] = "cut"
+        env = env_for(hub, tmp_path)
+        one_line(studio(env, "model", "download", REPO_ID))
+        first = hub.sent
+        hub.faults.clear()
+        assert studio(env, "model", "download", REPO_ID).returncode == 0
+        weights = len(files["model.safetensors"])
+        assert hub.sent - first < sum(len(b) for b in files.values()) - weights // 3  # the cut half came once
+
+
+def _wait_for_bytes(hub, n: int, deadline_s: float = 60) -> None:
+    end = time.monotonic() + deadline_s
+    while hub.sent < n and time.monotonic() < end:
+        time.sleep(0.05)
+    assert hub.sent >= n, f"only {hub.sent} bytes sent"
+
+
+def _settled(hub, seconds: float = 1.5) -> int:
+    """Bytes the server still sent ``seconds`` after the client should have stopped reading."""
+    before = hub.sent
+    time.sleep(seconds)
+    return hub.sent - before
+
+
+def test_stop_ends_the_transfer_itself_within_two_seconds(tiny_gpt2, tmp_path, monkeypatch):
+    from studio.models import download
+
+    with standin_hub() as hub:
+        files = put_model(hub, tiny_gpt2, pad_to=2_000_000)  # 2 MB at ~20 KB/s: over a minute
+        hub.faults["model.safetensors"] = "trickle"
+        for k, v in env_for(hub, tmp_path).items():
+            monkeypatch.setenv(k, v)
+        workdir = download.start_download(REPO_ID)
+        _wait_for_bytes(hub, 40_000)
+        asked = time.monotonic()
+        jobs.request_stop(workdir)
+        pid = jobs.read_status(workdir).pid
+        while (jobs.read_status(workdir).state != "stopped" or jobs.alive(pid)) and time.monotonic() - asked < 10:
+            time.sleep(0.05)
+        status = jobs.read_status(workdir)
+        assert status.state == "stopped" and status.error == "", status
+        assert not jobs.alive(pid) and time.monotonic() - asked < 2.5  # the worker is gone, not transferring on
+        time.sleep(0.5)  # the server notices the closed connection at its next write
+        assert _settled(hub) == 0
+        assert hub.sent < len(files["model.safetensors"]) // 2
+    assert REPO_ID not in listed(env_for(hub, tmp_path))
+
+
+def test_ctrl_c_exits_130_at_once_and_the_transfer_stops(tiny_gpt2, tmp_path):
+    with standin_hub() as hub:
+        put_model(hub, tiny_gpt2, pad_to=2_000_000)
+        hub.faults["model.safetensors"] = "trickle"
+        env = env_for(hub, tmp_path)
+        proc = subprocess.Popen([sys.executable, "-m", "studio", "model", "download", REPO_ID], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for_bytes(hub, 40_000)
+            asked = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+            took = time.monotonic() - asked
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130 and took < 2.0, (proc.returncode, took, proc.stderr.read())
+        time.sleep(0.5)
+        assert _settled(hub) == 0
+        assert "Traceback" not in proc.stderr.read()
+        partial = list((tmp_path / "hf" / "hub").rglob("*.incomplete"))
+        assert partial and partial[0].stat().st_size > 0  # kept, for the next download to resume
+
+
+def test_a_repository_half_downloaded_by_another_tool_is_not_listed(tiny_gpt2, tmp_path, monkeypatch):
+    """No studio record: the snapshot itself must be whole (a cut or zero-filled safetensors file is not)."""
+    from studio.models import library
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    snap = tmp_path / "hf" / "hub" / "models--acme--tiny" / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    (snap.parent.parent / "refs").mkdir()
+    (snap.parent.parent / "refs" / "main").write_text("a" * 40)
+    (snap.parent.parent / "blobs").mkdir()
+    for f in tiny_gpt2.iterdir():
+        (snap / f.name).write_bytes(f.read_bytes())
+    assert [e.spec for e in library.hub_cache_models()] == [REPO_ID]
+    weights = snap / "model.safetensors"
+    size = weights.stat().st_size
+    weights.write_bytes(b"\0" * size)
+    assert library.hub_cache_models() == []
+    weights.write_bytes((tiny_gpt2 / "model.safetensors").read_bytes()[: size // 2])
+    assert library.hub_cache_models() == []
+    assert json.loads((snap / "config.json").read_text())  # the rest is untouched
