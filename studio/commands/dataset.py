@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("dataset", help="validate, import, export, list and push Q&A datasets")
     sub = parser.add_subparsers(dest="dataset_command", required=True, parser_class=type(parser))
 
-    p = sub.add_parser("validate", help="check a JSON, JSON Lines or CSV file: prints 'N records' or one error")
+    p = sub.add_parser("validate", help="check a JSON, JSON Lines, CSV or Parquet file: prints the number of records, "
+                                        "errors and warnings; lists the errors and exits 2 when there is any")
     p.add_argument("file", type=Path)
     _add_map(p)
     p.set_defaults(func=cmd_validate)
@@ -58,17 +59,32 @@ def _add_map(p: argparse.ArgumentParser) -> None:
                    help="question=FIELD, answer=FIELD or context=FIELD (default: guessed from the field names)")
 
 
-def _warn(warnings: list[validate.Problem]) -> None:
+def _warn(warnings: list[validate.Problem], notes: list[str] = ()) -> None:
     for w in warnings[:10]:
         print(f"warning: {w}", file=sys.stderr)
     if len(warnings) > 10:
-        print(f"warning: ... and {len(warnings) - 10} more warnings", file=sys.stderr)
+        print(f"warning: ... and {len(warnings) - 10:,} more warnings", file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+LISTED = 5  # errors named in the one error line; its counts are exact
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    records, warnings = formats.read_file(args.file, args.map)
-    print(f"{len(records)} records")
-    _warn(warnings)
+    records = formats.read_mapped(args.file, args.map)
+    found = validate.check(records)  # every record, whatever comes before it
+    errs = found.errors
+    if errs:
+        named = "; ".join(str(e) for e in errs[:LISTED])
+        more = f"; and {len(errs) - LISTED:,} more errors" if len(errs) > LISTED else ""
+        bad = len(found.invalid)
+        print(f"error: {named}{more} ({bad:,} of {validate.plural(len(records), 'record')} invalid: {found.counts()}): "
+              f"fix {'it' if bad == 1 else 'them'}, or import with --skip-invalid to leave "
+              f"{'it' if bad == 1 else 'them'} out.", file=sys.stderr)
+        return 2
+    print(f"{validate.plural(len(records), 'record')}: {found.counts()}")
+    _warn(found.warnings, found.notes)
     return 0
 
 

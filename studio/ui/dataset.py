@@ -293,11 +293,12 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
 
 def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) -> None:
     """Validate the working copy and save it as a new version; problems and conflicts stay on screen."""
-    problems = validate.validate(d.current)
-    errs = validate.errors(problems)
+    found = validate.check(d.current)
+    errs = found.errors
     if errs:
-        st.error(f"Not saved: {len(errs)} problem{'s' if len(errs) > 1 else ''} to fix first "
-                 "(record numbers count from 1). Your edits are kept.", icon=":material/error:")
+        st.error(f"Not saved: {validate.plural(len(errs), 'error')} to fix first, in "
+                 f"{validate.plural(len(found.invalid), 'record')} (record numbers count from 1). Your edits are "
+                 "kept.", icon=":material/error:")
         problems_table(errs)
         return
     try:
@@ -312,8 +313,8 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
     records = d.current
     st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
                                               current=records, nonce=d.nonce + 1)
-    warns = validate.warnings(problems)
-    note = f" ({len(warns)} warning{'s' if len(warns) > 1 else ''}: see the Check tab)" if warns else ""
+    warns = found.warnings
+    note = f" ({validate.plural(len(warns), 'warning')}: see the Check tab)" if warns else ""
     flash(f"Saved version {saved.version}: {saved.count:,} record{'' if saved.count == 1 else 's'}{note}.")
     st.rerun()
 
@@ -351,7 +352,7 @@ def problems_table(problems: list[validate.Problem], limit: int = 2000) -> None:
     rows = [{"record": p.record, "severity": p.severity, "problem": p.message} for p in problems[:limit]]
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 360))
     if len(problems) > limit:
-        st.caption(f"... and {len(problems) - limit:,} more.")
+        st.caption(f"The first {limit:,} are listed; {len(problems) - limit:,} more are not.")
 
 
 def diff_view(diff: store.Diff, title: str) -> None:
