@@ -27,7 +27,12 @@ with new_tab:
     picked = ui_train.pick_dataset()
     base = ui_train.pick_base()
     method = ui_train.pick_method(base) if base else None
-    if picked is not None and base and method:
+    blocked = ui_train.cannot_train(picked[0]) if picked is not None else None
+    if blocked:  # an empty dataset (or one without two usable records): nothing to set up, Start says why
+        st.warning(blocked, icon=":material/block:")
+        st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start", disabled=True,
+                  help=blocked)
+    elif picked is not None and base and method:
         records, meta = picked
         cfg = ui_train.settings(base, len(records), method)
         if cfg is not None:

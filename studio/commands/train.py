@@ -124,6 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from studio.train import loop as train
+    from studio.train import recipe
 
     if args.resume:
         if not args.out:
@@ -140,6 +141,7 @@ def _train(args: argparse.Namespace) -> int:
         if not args.dataset:
             raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
         records, meta = train.load_dataset(args.dataset, args.dataset_version)
+        recipe.usable_indices(records)  # an empty dataset is refused in one line, before a run folder exists
         cfg = _config(args, len(records))
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or meta["name"] or "run")
         if out.exists() and not out.is_dir():

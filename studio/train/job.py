@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from studio import jobs
-from studio.errors import StudioError
+from studio.errors import StudioError, TrainingError
 from studio.train import runs
 from studio.train.config import TrainConfig
 
@@ -20,6 +20,9 @@ def start_training(cfg: TrainConfig, dataset: dict, name: str = "") -> str:
     """Start training ``cfg`` on ``dataset`` (``load_dataset``'s provenance: a file or a workspace id
     and version) as a background job; returns the new run's id. Raises ``JobBusyError`` and other
     ``StudioError``s with their one-line reasons before anything runs."""
+    if dataset.get("count") is not None and dataset["count"] < 2:  # the page disables Start; refused here too
+        raise TrainingError(f"{dataset.get('name') or 'The dataset'} has {dataset['count']} record"
+                            f"{'' if dataset['count'] == 1 else 's'}: training needs at least two Q&A records.")
     run_id = runs.new_run_id(name or dataset.get("name") or "run")
     folder = runs.run_dir(run_id)
     argv = ["train", "--dataset", dataset.get("file") or dataset["id"], "--out", str(folder),

@@ -68,6 +68,15 @@ def pick_dataset() -> tuple[list[dict], dict] | None:
     return ui_run(train.load_dataset, info.id, version)
 
 
+def cannot_train(records: list[dict]) -> str | None:
+    """Why these records cannot be trained on (empty, or fewer than two usable records), else None."""
+    try:
+        recipe.usable_indices(records)
+    except StudioError as exc:
+        return str(exc)
+    return None
+
+
 def ui_run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)

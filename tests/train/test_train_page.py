@@ -69,7 +69,27 @@ def test_truncation_warning_and_too_few_records(offline):
     at = _page()
     at.session_state["dataset.selected"] = store.find_dataset("One").id
     at.run()
-    assert any("at least two" in e.value for e in at.error)
+    assert any("Only 1 usable record: training needs at least two" in w.value for w in at.warning)
+    assert at.button(key="train.start").disabled
+
+
+def test_an_empty_dataset_disables_start_with_the_reason_and_the_cli_refuses_in_one_line(offline, capsys):
+    from studio.__main__ import main
+
+    empty = store.create_dataset("Empty", [])
+    at = _page()
+    at.session_state["dataset.selected"] = empty.id
+    at.run()
+    _no_exception(at)
+    reason = "The dataset is empty: add at least two Q&A records on the Dataset page."
+    assert [w.value for w in at.warning] == [reason]
+    start = at.button(key="train.start")
+    assert start.disabled and start.help == reason
+    assert not any("epochs" in i.value for i in at.info)  # no preset sized for 0 records
+    assert not runs.list_runs()
+    assert main(["train", "--dataset", "Empty", "--base", "scratch"]) == 2
+    assert capsys.readouterr().err == f"error: {reason}\n"
+    assert not runs.list_runs()  # no failed run left behind
 
 
 def test_unreachable_base_says_choose_scratch(offline):
