@@ -37,8 +37,8 @@ with new_tab:
         cfg = ui_train.settings(base, len(records), method)
         if cfg is not None:
             with st.expander("Preview: what the model will see", expanded=False):
-                ui_train.preview(cfg, records, meta)
-            loadable = ui_train.memory_check(cfg)
+                lengths = ui_train.preview(cfg, records, meta)
+            loadable = ui_train.memory_check(cfg, lengths)
             version = f" v{meta['version']}" if meta.get("version") is not None else ""
             st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta['name'])}{version}** "
                        f"({len(records):,} records).")

@@ -243,7 +243,8 @@ def preview_rows(tokenizer: Any, records: Sequence[dict], indices: Sequence[int]
     """One row per record for the pre-launch preview: the exact text, its token counts, truncation."""
     rows = []
     for i in indices:
-        enc = encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length)
+        enc = encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length,
+                            prompt_format.context_of(records[i]))  # as trained: the passage in the prompt
         rows.append({
             "record": i + 1, "text": tokenizer.decode(enc.input_ids), "tokens": len(enc.input_ids),
             "loss tokens": enc.loss_tokens, "truncated": enc.truncated,

@@ -17,6 +17,7 @@ from studio import jobs, ui
 from studio.data import store
 from studio.data.display import text_block
 from studio.errors import StudioError
+from studio.models import prompt_format
 from studio.tasks import Task
 from studio.train import job, memory, recipe, runs
 from studio.train import loop as train
@@ -220,11 +221,12 @@ def _tokenizer(spec: str) -> Any:
     return models.load_tokenizer(spec)
 
 
-def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> None:
-    """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens."""
+def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> list[int] | None:
+    """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
+    Returns the training records' token lengths (for the memory estimate), None when the tokenizer cannot load."""
     keep = ui_run(recipe.usable_indices, records)
     if keep is None:
-        return
+        return None
     split = recipe.split_indices(keep, cfg.test_fraction, cfg.seed)
     if cfg.base == "scratch":
         texts = tuple(train.scratch.corpus(records[i] for i in split["train"]))
@@ -232,8 +234,10 @@ def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> None:
     else:
         tok = ui_run(_tokenizer, cfg.base)
         if tok is None:
-            return
+            return None
     rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
+    train_rows = set(split["train"])
+    lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)
     st.caption(f"{len(split['train']):,} records to train on, {len(split['test']):,} held out"
@@ -247,9 +251,11 @@ def preview(cfg: train.TrainConfig, records: list[dict], meta: dict) -> None:
                            help="Numbered from 1, as on the Dataset page: its tokens, with the ones that carry "
                                 "loss highlighted.") - 1
     if pick in keep:
-        enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], cfg.max_length)
+        enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], cfg.max_length,
+                                   prompt_format.context_of(records[pick]))
         st.markdown(highlight(recipe.token_rows(tok, enc)), unsafe_allow_html=True)
         st.caption("Highlighted tokens carry loss (the answer and its end-of-text); the prompt does not.")
+    return lengths
 
 
 def highlight(rows: list[dict]) -> str:
@@ -263,23 +269,26 @@ def highlight(rows: list[dict]) -> str:
     return f'<div data-testid="train-tokens" style="line-height:1.9">{"".join(spans)}</div>'
 
 
-def memory_check(cfg: train.TrainConfig, longest: int = 0) -> bool:
-    """The memory estimate for ``cfg``; False (the reason shown) when the base cannot be loaded."""
+def memory_check(cfg: train.TrainConfig, lengths: list[int] | None = None) -> bool:
+    """The memory estimate for ``cfg`` on records of these token ``lengths`` (the largest batch they make;
+    unknown: batch x max length); False (the reason shown) when the base cannot be loaded."""
     shape = ui_run(memory.shape_for_base, cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
     if shape is None:
         return False
-    seq = min(cfg.max_length, longest or cfg.max_length)
-    est = memory.estimate(shape, cfg.batch_size, seq, gradient_checkpointing=cfg.gradient_checkpointing,
-                          method=cfg.method, lora_r=cfg.lora_r)
+    rows, seq = memory.largest_batch(lengths or [], cfg.batch_size, cfg.max_length)
+    est = memory.estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing,
+                          method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets)
     dev = memory.device_memory()
     ok, line = memory.verdict(est, dev, cfg.batch_size, seq)
-    trainable = shape.params if cfg.method == "full" else shape.lora_params(cfg.lora_r)
-    share = (f" · {cfg.method.upper() if cfg.method == 'qlora' else 'LoRA'}: {trainable / 1e6:.2f} M of "
-             f"{shape.params / 1e6:.1f} M parameters trainable ({trainable / shape.params:.1%})"
-             if cfg.method != "full" else f" · {shape.params / 1e6:.1f} M parameters")
+    # The same count and words as the run's log (peft's: the adapters counted in the total).
+    adapters = shape.lora_params(cfg.lora_r, cfg.lora_targets) if cfg.method != "full" else 0
+    share = (f" · {cfg.method.upper() if cfg.method == 'qlora' else 'LoRA'}: "
+             f"{memory.trainable_line(adapters, shape.params + adapters)}"
+             if cfg.method != "full" else f" · {shape.params:,} parameters, all trainable")
+    from_data = ", the data's longest" if lengths else ""
     parts = (f"weights {memory.fmt_bytes(est.weights)} · gradients {memory.fmt_bytes(est.gradients)} · "
              f"optimizer {memory.fmt_bytes(est.optimizer)} · activations {memory.fmt_bytes(est.activations)} "
-             f"(batch {cfg.batch_size} × {seq} tokens){share}")
+             f"(batch {rows} × {seq} tokens{from_data}){share}")
     (st.success if ok else st.warning)(line, icon=":material/memory:")
     st.caption(parts)
     return True
