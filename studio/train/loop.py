@@ -23,7 +23,7 @@ from studio.data import store
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import adapters
 from studio.models import loading as models
-from studio.train import lora, recipe, runs, scratch
+from studio.train import lora, memory, recipe, runs, scratch
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
     PRESET_NOTES,
@@ -265,8 +265,7 @@ def train(
         print(f"warning: {truncated} record(s) longer than {limit} tokens were truncated (they lose their answer's end)", flush=True)
     n_trainable, n_total = lora.trainable(model)
     if cfg.method != "full":
-        print(f"{cfg.method}: {n_trainable:,} of {n_total:,} parameters trainable ({n_trainable / n_total:.2%})",
-              flush=True)
+        print(f"{cfg.method}: {memory.trainable_line(n_trainable, n_total)}", flush=True)  # the page's words
     if not resume:
         runs.write_run(out, {**meta, "base_fingerprint": models.fingerprint(cfg.base), "trainable_parameters": n_trainable,
                              "parameters": n_total, "format": fmt, "truncated": truncated})

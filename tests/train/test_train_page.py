@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -241,6 +242,9 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
     dropout = at.number_input(key="train.qd.recommended.lora")
     assert dropout.value == 0.15  # the FAQ preset's question word dropout, shown in Advanced
     dropout.set_value(0.25).run()
+    (caption,) = [c.value for c in at.caption if "LoRA:" in c.value]
+    assert "(batch 8 × " in caption and "tokens, the data's longest)" in caption  # not 8 × max length
+    before = caption.split("LoRA: ")[1]  # "N of M parameters trainable (P%)" before the run
     at.button(key="train.start").click().run()
     _no_exception(at)
     run_id = at.session_state["train.run_id"]
@@ -250,6 +254,11 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
     assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
     assert (runs.run_dir(run_id) / "model" / "adapter_config.json").is_file()
     assert runs.load_run(run_id).config["question_dropout"] == 0.25  # what Advanced said is what trained
+    # one trainable count for the run: the page's before the run is the log's and run.json's
+    assert f"lora: {before}" in jobs.tail_log(runs.run_dir(run_id), 200)
+    saved = json.loads((runs.run_dir(run_id) / runs.RUN_JSON).read_text())
+    assert before == f"{saved['trainable_parameters']:,} of {saved['parameters']:,} parameters trainable " \
+                     f"({saved['trainable_parameters'] / saved['parameters']:.2%})"
     at.run()
     at.button(key="train.merge").click().run()
     task = at.session_state["train.merge_task"]
