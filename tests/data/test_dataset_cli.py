@@ -316,3 +316,35 @@ def test_export_alpaca_with_a_context_keeps_it_as_input_with_the_llama_factory_e
     back = tmp_path / "back.json"
     assert main(["dataset", "import", str(out), "--out", str(back)]) == 0
     assert json.loads(back.read_text(encoding="utf-8")) == store.load_version(info.id)
+
+
+def test_create_puts_a_file_into_the_workspace_and_export_takes_a_file_too(tmp_path, capsys):
+    from dataset_cases import LATE_ERROR
+
+    qa = tmp_path / "qa.json"
+    qa.write_text(json.dumps(UNICODE, ensure_ascii=False), encoding="utf-8")
+    assert main(["dataset", "create", "Rules", "--from", str(qa)]) == 0
+    assert capsys.readouterr().out == "created 'Rules' (id rules): version 1 with 4 records\n"
+    assert store.load_version("rules") == UNICODE
+    assert main(["dataset", "create", "Rules", "--from", str(qa)]) == 2  # one line, nothing changed
+    assert "already exists" in capsys.readouterr().err and len(store.list_versions("rules")) == 1
+    assert main(["dataset", "create", "Later"]) == 0 and store.load_version("later") == []  # empty, to fill on the page
+    capsys.readouterr()
+
+    late = tmp_path / "late.json"
+    late.write_text(json.dumps(LATE_ERROR))
+    assert main(["dataset", "create", "Late", "--from", str(late)]) == 2
+    assert "record 1202: answer is empty" in capsys.readouterr().err and store.find_dataset("Late") is None
+    assert main(["dataset", "create", "Late", "--from", str(late), "--skip-invalid"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("created 'Late' (id late): version 1 with 1,201 records, 1 skipped")
+    assert "skipped record 1202: answer is empty" in out.err
+    assert all(r["answer"] for r in store.load_version("late"))
+
+    out_file = tmp_path / "qa.alpaca.json"  # a file straight to another format, as `dataset push` takes a file
+    assert main(["dataset", "export", str(qa), "--to", "alpaca", "--out", str(out_file)]) == 0
+    assert json.loads(out_file.read_text(encoding="utf-8"))[0]["output"] == UNICODE[0]["answer"]
+    assert main(["dataset", "export", str(late), "--out", str(tmp_path / "late.csv")]) == 2  # errors refuse it
+    assert "record 1202: answer is empty" in capsys.readouterr().err and not (tmp_path / "late.csv").exists()
+    assert main(["dataset", "export", "nowhere.json", "--out", str(tmp_path / "x.json")]) == 2
+    assert "No dataset named 'nowhere.json' and no file at that path" in capsys.readouterr().err
