@@ -25,7 +25,7 @@ with st.sidebar:
         spec_b = pick("b", busy)
     (chat_ui.token_fields if mode == passage_ui.CONVERSATION else passage_ui.token_fields)([spec, spec_b])
     with st.expander("System prompt", expanded=mode == passage_ui.CONVERSATION):
-        system = chat_ui.system_prompt(busy)
+        system = chat_ui.system_prompt(busy, spec)
     with st.expander("Sampling"):
         params = chat_ui.params_panel(busy)
     chat_ui.local_models_panel()
