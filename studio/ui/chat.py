@@ -66,7 +66,12 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     try:
         if kind == "local":
             default, why = loading.offline_default(DEFAULT_LOCAL_MODEL)
-            model = models_ui.model_picker(f"chat.{slot}.model", "Local model", default, disabled=disabled)
+            # The model picked last stays picked when the picker is redrawn with other options (the
+            # bundled model imported on first use, a mode or compare switch that hid the picker).
+            kept = st.session_state.get(f"chat.{slot}.kept_model")
+            model = models_ui.model_picker(f"chat.{slot}.model", "Local model", kept or default, disabled=disabled)
+            if model:
+                st.session_state[f"chat.{slot}.kept_model"] = model
             if why and model == default:
                 st.caption(why)
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
