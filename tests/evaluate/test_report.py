@@ -109,3 +109,19 @@ def test_plots_have_one_trace_per_model(result):
     assert [t.x[0] for t in wtl.data] == [1, 0, 2]
     curves = eval_plots.training_curves({"tuned": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5, "eval_loss": 1.7}]})
     assert [list(t.y) for t in curves.data] == [[2.0, 1.5], [1.7]]
+
+
+def test_html_summary_without_leaked_questions_is_the_rows_that_remain(result, tmp_path):
+    import re
+
+    result["summary_excluding_leaked"] = {"base": {"exact_match": 0.0, "answered": 0.0, "failed": 0.0}}  # stale
+    text = report.to_html(result)
+    part = text.split("Summary without the 1 leaked questions</h2>")[1].split("</table>")[0]
+    base = re.search(r"<tr><th>base</th>(.*?)</tr>", part).group(1)
+    cells = re.findall(r"<td class='num'>(.*?)</td>", base)
+    assert cells[-2:] == ["2", "0"]  # answered 2 (of the 2 not leaked), failed 0: not a table of zeros
+    # every question leaked (a run evaluated on its own training records): said, no table of zeros
+    for row in result["rows"]:
+        row["leak"] = {"score": 100.0, "train_question": row["question"], "kind": "exact"}
+    text = report.to_html(eval_results.refresh_summaries(result))
+    assert "All 3 questions are leaked" in text and "Summary without the 3 leaked questions" not in text
