@@ -170,6 +170,8 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
         from studio.models import gguf
 
         gguf.inspect(path)  # not GGUF, truncated, unsupported: said now, in one line
+        # a taken name too: said once here, not kept on the page by a failed import task
+        library.check_free_name(name.strip() or library.default_name(path))
     except StudioError as exc:
         if upload is not None:
             shutil.rmtree(path.parent, ignore_errors=True)
