@@ -20,7 +20,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from studio.data.display import plural
 from studio.errors import DatasetValidationError
+
+__all__ = ["Checked", "Problem", "Rules", "check", "ensure_valid", "errors", "plural", "refusal", "split_valid",
+           "validate", "warnings"]
 
 Record = dict[str, object]
 FIELDS = ("question", "answer")
@@ -58,11 +62,6 @@ def _kind(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return f"a {type(value).__name__}"
-
-
-def plural(n: int, word: str) -> str:
-    """``1 error``, ``1,200 warnings``."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)

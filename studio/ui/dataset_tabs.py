@@ -233,7 +233,8 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                     dui.flash(f"Created {dui.md(created.name)} with the {len(first):,} valid records as version 1; "
                               f"the {len(to_fix):,} to fix are in the Edit tab as unsaved changes.")
                 else:
-                    dui.flash(f"Imported {len(records):,} records into a new dataset, {dui.md(created.name)}.")
+                    dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
+                              f"{dui.md(created.name)}.")
                 dui.go_to_tab("Edit")
                 st.rerun()
         return
@@ -339,7 +340,7 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
         made = ui.run_or_error(store.restore_version, info.id, restore, base_version=numbers[-1])
         if made:
             dui.reset(info)
-            dui.flash(f"Restored version {restore} as version {made.version} ({made.count:,} records).")
+            dui.flash(f"Restored version {restore} as version {made.version} ({validate.plural(made.count, 'record')}).")
             st.rerun()
 
 
@@ -361,7 +362,8 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         st.info("No dataset selected.")
         return
     v = info.latest.version
-    st.caption(f"Downloads hold the saved version {v} ({info.latest.count:,} records); save your edits first.")
+    st.caption(f"Downloads hold the saved version {v} ({validate.plural(info.latest.count, 'record')}); save your "
+               "edits first.")
     stem = info.id  # already a file-name-safe slug of the name
     cols = st.columns(4)
     for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),
