@@ -163,7 +163,8 @@ def _train(args: argparse.Namespace) -> int:
     result = train.run_job(cfg, records, out, dataset=meta, name=name, resume=args.resume)
     loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
-    print(f"{result.state}: {result.steps} steps in {result.seconds:.1f} s{loss}{evl}", flush=True)
+    # the training time across every start and resume of the run, not only this session's
+    print(f"{result.state}: {result.steps} steps in {runs.time_note(out)}{loss}{evl}", flush=True)
     if result.state == "finished":
         print(f"model: {out / 'model'}", flush=True)
     else:
@@ -205,15 +206,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for r in runs.list_runs():
+        seconds, sessions = runs.training_time(r.dir)
         rows.append({"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
                      "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}", "created": r.created,
-                     "model": r.has_model})
+                     "model": r.has_model, "training_s": round(seconds, 1), "sessions": sessions})
     if args.json:
         print(json.dumps(rows, indent=1))
     elif not rows:
         print("no runs yet: python -m studio train --dataset FILE --base scratch")
     else:
         for row in rows:
-            print(f"{row['id']}  {row['state']:<9} {row['base']:<12} {row['dataset']:<30} {row['name']}")
+            took = runs.fmt_duration(row["training_s"]) if row["sessions"] else "-"
+            print(f"{row['id']}  {row['state']:<9} {took:>7} {row['base']:<12} {row['dataset']:<30} {row['name']}")
     sys.stdout.flush()
     return 0

@@ -344,6 +344,7 @@ def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
     try:
         result = train(cfg, records, out, **kwargs)
     except StudioError as exc:
@@ -356,7 +357,9 @@ def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: 
         reason = f"the worker crashed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (see log.txt)"
         jobs.update_status(out, state="failed", error=reason[:400], message="failed")
         raise
-    msg = (f"finished: {result.steps} steps in {result.seconds:.0f} s" if result.state == "finished"
+    finally:  # every session counts, a stopped or failed one too: the total is across resumes
+        runs.add_training_time(out, time.time() - t0)
+    msg = (f"finished: {result.steps} steps in {runs.time_note(out)}" if result.state == "finished"
            else f"stopped at step {result.steps}: resume from its checkpoint")
     jobs.update_status(out, state=result.state, progress=1.0 if result.state == "finished" else jobs.read_status(out).progress,
                        eta_s=0 if result.state == "finished" else None, message=msg)

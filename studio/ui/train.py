@@ -171,8 +171,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> train.Train
                                           help=field_help("test_fraction")),
             max_length=c3.number_input("Max length (tokens)", 16, 8192, p.max_length, key=f"train.ml.{name}",
                                        help=field_help("max_length")),
-            warmup_steps=c1.number_input("Warm-up steps", 0.0, 10_000.0, float(p.warmup_steps), key=f"train.wu.{name}",
-                                         help=field_help("warmup_steps")),
+            warmup_steps=_warmup(c1, p.warmup_steps, name),
             lr_scheduler=c2.selectbox("Schedule", ["linear", "cosine", "constant"],
                                       index=["linear", "cosine", "constant"].index(p.lr_scheduler), key=f"train.sch.{name}",
                                       help=field_help("lr_scheduler")),
@@ -207,6 +206,24 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> train.Train
     whole = ("batch_size", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
     return ui_run(p.replace, base=base, method=method, **values)
+
+
+WARMUP_UNITS = {"share": "a share of all steps", "steps": "a number of steps"}
+
+
+def _warmup(col: Any, value: float, name: str) -> float:
+    """The warm-up, named for what its value is: a share of all steps (the config's value below 1) or steps."""
+    unit = col.radio("Warm-up as", list(WARMUP_UNITS), index=0 if 0 < value < 1 else 1, horizontal=True,
+                     key=f"train.wu_unit.{name}", format_func=WARMUP_UNITS.get)
+    if unit == "share":
+        return col.number_input("Warm-up share", 0.0, 0.99, value if value < 1 else 0.05, step=0.01,
+                                key=f"train.wu.{name}.share", format="%.2f",
+                                help="The share of all training steps over which the learning rate rises from 0 to "
+                                     "its full value (0.05: the first 5% of the steps).")
+    return col.number_input("Warm-up steps", 0, 100_000, int(value) if value >= 1 else 0, step=1,
+                            key=f"train.wu.{name}.steps",
+                            help="How many steps at the start the learning rate takes to rise from 0 to its full "
+                                 "value (0: none). A whole number; choose the share for a fraction of the run.")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -439,43 +456,6 @@ def _task_result(run: runs.RunInfo) -> None:
             row["trained" if spec == run.model_spec else f"base ({spec})"] = answers[i]
         table.append(row)
     st.dataframe(table, hide_index=True, width="stretch")
-
-
-def runs_table() -> None:
-    """All runs: compare curves and configs, rename, delete."""
-    all_runs = runs.list_runs()
-    if not all_runs:
-        st.caption("No runs yet.")
-        return
-    st.dataframe([{"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
-                   "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}" if r.dataset else "",
-                   "created": r.created, "reason": r.status.error or ""}
-                  for r in all_runs], hide_index=True, width="stretch",
-                 column_config={"reason": st.column_config.TextColumn("Why it failed", width="large")})
-    failed = sum(1 for r in all_runs if r.status.state == "failed")
-    st.caption(f"{len(all_runs):,} run{'s' if len(all_runs) != 1 else ''}"
-               + (f", {failed:,} failed (delete them below)" if failed else "") + ".")
-    chosen = st.multiselect("Compare runs", all_runs, format_func=lambda r: r.name, key="train.compare_runs")
-    if chosen:
-        st.plotly_chart(train_plots.loss_curves({r.name: r.metrics() for r in chosen}), width="stretch")
-        if len(chosen) > 1:
-            diff = runs.compare_configs(chosen)
-            st.dataframe(diff, hide_index=True, width="stretch") if diff else st.caption("Same settings.")
-    with st.expander("Open, rename or delete a run"):
-        target = st.selectbox("Run", all_runs, format_func=lambda r: f"{r.name} ({r.id})", key="train.manage_run")
-        new = st.text_input("New name", value=target.name, key=f"train.rename.{target.id}")
-        c0, c1, c2 = st.columns(3)
-        if c0.button("Open on the New run tab", key="train.open_btn",
-                     help="Watch it, resume it after a stop or crash, or ask it questions."):
-            st.session_state["train.run_id"] = target.id
-            st.session_state["train.task"] = None
-            st.rerun()
-        if c1.button("Rename", key="train.rename_btn") and ui_run(runs.rename_run, target.id, new):
-            st.rerun()
-        if c2.button("Delete (moves to trash)", key="train.delete_btn") and ui_run(runs.delete_run, target.id):
-            if st.session_state.get("train.run_id") == target.id:
-                st.session_state["train.run_id"] = None
-            st.rerun()
 
 
 def push_panel(run: Any) -> None:

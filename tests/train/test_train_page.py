@@ -27,6 +27,11 @@ def _page(base: str | None = "scratch") -> AppTest:
     return at
 
 
+def table_rows(at: AppTest, column: str) -> list[dict]:
+    """The rows of the first table on the page that has ``column``."""
+    return next(d.value for d in at.dataframe if column in d.value.columns).to_dict("records")
+
+
 def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -197,6 +202,7 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
     result = train.run_job(cfg, records, folder, dataset=meta, name="stopped run",
                            on_progress=lambda f: jobs.request_stop(folder) if f["step"] >= 1 else None)
     assert result.state == "stopped"
+    first, _ = runs.training_time(folder)
 
     at = _page().run()
     at.selectbox(key="train.manage_run").set_value(runs.load_run(folder.name))
@@ -211,6 +217,13 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
         time.sleep(0.5)
     assert jobs.read_status(folder).state == "finished", jobs.tail_log(folder)
     assert [r["step"] for r in runs.read_metrics(folder) if "loss" in r][-1] == 6
+    # the time reported is the whole run's: the first session and the resume together
+    total, sessions = runs.training_time(folder)
+    assert sessions == 2 and total > first >= result.seconds
+    assert jobs.read_status(folder).message == f"finished: 6 steps in {total:.0f} s in all (resumed once)"
+    at.run()
+    row = next(r for r in table_rows(at, "training time") if r["id"] == folder.name)
+    assert row["training time"] == f"{runs.fmt_duration(total)}, 2 sessions"
 
 
 def test_progress_line_says_each_thing_once():
@@ -242,7 +255,7 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
     dropout = at.number_input(key="train.qd.recommended.lora")
     assert dropout.value == 0.15  # the FAQ preset's question word dropout, shown in Advanced
     dropout.set_value(0.25).run()
-    (caption,) = [c.value for c in at.caption if "LoRA:" in c.value]
+    (caption,) = [c.value for c in at.caption if "parameters trainable" in c.value]
     assert "(batch 8 × " in caption and "tokens, the data's longest)" in caption  # not 8 × max length
     before = caption.split("LoRA: ")[1]  # "N of M parameters trainable (P%)" before the run
     at.button(key="train.start").click().run()
@@ -310,3 +323,25 @@ def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same
     at.button(key="train.delete_btn").click().run()
     _no_exception(at)
     assert [r.id for r in runs.list_runs()] == [bad.name] and runs.count_runs() == 1
+
+
+def test_the_warm_up_field_is_named_for_what_its_value_is(offline):
+    sample.ensure_sample()
+    at = _page().run()  # the scratch preset: 20 warm-up steps
+    _no_exception(at)
+    assert at.radio(key="train.wu_unit.scratch.full").value == "steps"
+    steps = at.number_input(key="train.wu.scratch.full.steps")
+    assert steps.label == "Warm-up steps" and steps.value == 20
+    at.selectbox(key="train.preset.True").set_value("quick").run()  # no warm-up: 0 steps
+    assert at.number_input(key="train.wu.quick.full.steps").value == 0
+    at.radio(key="train.wu_unit.quick.full").set_value("share").run()
+    share = at.number_input(key="train.wu.quick.full.share")
+    assert share.label == "Warm-up share" and "share of all training steps" in share.help
+    share.set_value(0.1).run()
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    folder = runs.run_dir(at.session_state["train.run_id"])
+    deadline = time.time() + 180
+    while jobs.read_status(folder).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert runs.load_run_dir(folder).config["warmup_steps"] == 0.1  # what the field said is what trained
