@@ -67,8 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", help="where to write the merged model (default: the run's merged/ folder)")
     m.set_defaults(func=cmd_merge)
 
-    r = sub.add_parser("runs", help="list, rename or delete training runs")
-    r.add_argument("action", nargs="?", default="list", choices=["list", "rename", "delete"])
+    r = sub.add_parser("runs", help="list, rename or delete training runs, or drop finished runs' checkpoints")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "rename", "delete", "drop-checkpoints"],
+                   help="drop-checkpoints [RUN_ID]: delete the checkpoints a finished run keeps for resuming (every "
+                        "finished run's without RUN_ID); its model stays")
     r.add_argument("run_id", nargs="?")
     r.add_argument("new_name", nargs="?")
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -203,6 +205,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if not args.run_id:
             raise StudioError("Usage: python -m studio runs delete RUN_ID")
         print(f"moved to {runs.delete_run(args.run_id)}")
+        return 0
+    if args.action == "drop-checkpoints":
+        targets = [args.run_id] if args.run_id else [r.id for r in runs.list_runs()
+                                                      if r.status.state == "finished" and r.checkpoints()]
+        freed = sum(runs.drop_checkpoints(run_id) for run_id in targets)
+        print(f"dropped the checkpoints of {len(targets)} finished run{'' if len(targets) == 1 else 's'}: "
+              f"{freed / 2**20:,.1f} MB freed")
         return 0
     rows = []
     for r in runs.list_runs():

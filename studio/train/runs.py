@@ -258,6 +258,24 @@ def delete_run(run_id: str) -> Path:
     return dest
 
 
+def checkpoint_bytes(folder: Path) -> int:
+    """The disk the run's checkpoints take (kept for resuming; a finished run no longer needs them)."""
+    root = Path(folder) / "checkpoints"
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.is_dir() else 0
+
+
+def drop_checkpoints(run_id: str) -> int:
+    """Delete a finished run's checkpoints (its model/ stays; it can no longer be resumed, nor needs to be).
+    Refused for a run that is training, stopped or failed: its checkpoint is how it resumes. Returns bytes freed."""
+    run = load_run(run_id)
+    if run.status.state != "finished" or not run.has_model:
+        raise StudioError(f"Run {run.name!r} is {run.status.state}, not finished: its checkpoint is how it resumes, "
+                          "so it is kept.")
+    freed = checkpoint_bytes(run.dir)
+    shutil.rmtree(run.dir / "checkpoints", ignore_errors=True)
+    return freed
+
+
 def compare_configs(runs: list[RunInfo]) -> list[dict[str, Any]]:
     """Rows ``{"setting", <run name>: value, ...}`` for every setting that differs between the runs.
 

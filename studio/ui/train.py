@@ -360,6 +360,10 @@ def live(run_id: str) -> None:
     elif s.state == "finished":
         done = s.message.removeprefix("finished: ")
         st.success(f"Finished: {done}. The model is in {run.dir / 'model'}.")
+        kept = runs.checkpoint_bytes(run.dir)
+        if kept:
+            st.caption(f"The run folder also keeps its last checkpoint ({kept / 2**20:,.1f} MB) for resuming: drop it on "
+                       f"the Runs tab, or `python -m studio runs drop-checkpoints {run.id}`.")
     rows = run.metrics()
     if rows:
         st.plotly_chart(train_plots.loss_curves(rows), width="stretch", key="train.curve")

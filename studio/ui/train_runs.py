@@ -90,6 +90,16 @@ def runs_table() -> None:
         if st.session_state.get("train.run_id") == target.id:
             st.session_state["train.run_id"] = None
         st.rerun()
+    kept = runs.checkpoint_bytes(target.dir)
+    if kept and target.status.state == "finished":
+        if st.button(f"Drop its checkpoints ({kept / 2**20:,.1f} MB)", key="train.drop_ckpt", icon=":material/delete_sweep:",
+                     help="A finished run keeps its last checkpoint for resuming; its model stays without it."):
+            freed = _ui_run(runs.drop_checkpoints, target.id)
+            if freed is not None:
+                st.session_state["train.flash"] = f"Dropped {freed / 2**20:,.1f} MB of checkpoints from {target.name}."
+                st.rerun()
+    if st.session_state.get("train.flash"):
+        st.success(st.session_state.pop("train.flash"), icon=":material/check_circle:")
     chosen = st.multiselect("Compare runs", all_runs, format_func=lambda r: r.name, key="train.compare_runs")
     if chosen:
         st.plotly_chart(train_plots.loss_curves({r.name: r.metrics() for r in chosen}), width="stretch")

@@ -345,3 +345,31 @@ def test_the_warm_up_field_is_named_for_what_its_value_is(offline):
     while jobs.read_status(folder).state not in jobs.DONE and time.time() < deadline:
         time.sleep(0.5)
     assert runs.load_run_dir(folder).config["warmup_steps"] == 0.1  # what the field said is what trained
+
+
+def test_a_finished_runs_checkpoints_can_be_dropped_from_the_runs_tab_and_the_cli(offline, capsys):
+    from studio.__main__ import main
+    from studio.train import loop as train
+
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
+    records, meta = train.load_dataset(info.id)
+    done, stopped = (runs.run_dir(runs.new_run_id(n)) for n in ("done", "stopped"))
+    cfg = train.preset("quick", max_steps=4, save_steps=2)
+    assert train.run_job(cfg, records, done, dataset=meta, name="done run").state == "finished"
+    train.run_job(cfg, records, stopped, dataset=meta, name="stopped run",
+                  on_progress=lambda f: jobs.request_stop(stopped) if f["step"] >= 1 else None)
+    kept = runs.checkpoint_bytes(done)
+    assert kept > 0 and runs.checkpoint_bytes(stopped) > 0
+    at = _page().run()
+    at.selectbox(key="train.manage_run").set_value(runs.load_run(done.name)).run()
+    button = at.button(key="train.drop_ckpt")
+    assert button.label == f"Drop its checkpoints ({kept / 2**20:,.1f} MB)"
+    button.click().run()
+    _no_exception(at)
+    assert runs.checkpoint_bytes(done) == 0 and (done / "model").is_dir()  # the model stays
+    assert any("Dropped" in s.value for s in at.success)
+    at.selectbox(key="train.manage_run").set_value(runs.load_run(stopped.name)).run()
+    assert not [b for b in at.button if b.key == "train.drop_ckpt"]  # a stopped run resumes from it: not offered
+    assert main(["runs", "drop-checkpoints", stopped.name]) == 2
+    assert "not finished: its checkpoint is how it resumes" in capsys.readouterr().err
+    assert runs.checkpoint_bytes(stopped) > 0
