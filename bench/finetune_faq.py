@@ -2,6 +2,7 @@
 40-fact FAQ (the first 40 records of the sample dataset), full and LoRA, with the recommended preset only.
 
     python bench/finetune_faq.py [--methods full,lora] [--records 40] [--set FIELD=VALUE ...]
+    python bench/finetune_faq.py --memory-only --set max_steps=6   # the peak RSS against the estimate only
 
 ``--set`` (and ``--epochs``, ``--neftune``) override the preset to measure what else would do;
 ``FAQ_DUMP=answers.json`` keeps every answer of the last method for reading.
@@ -68,8 +69,17 @@ def one(method: str, n_records: int, home: str, overrides: dict | None = None) -
     result = train.run_job(cfg, records, folder, dataset={"name": "faq"}, name=f"faq {method}")
     seconds = time.time() - t0
     peak_train = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    longest = max(len(r["question"]) + len(r["answer"]) for r in records) // 3  # ~3 characters a token
-    est = memory.estimate(shape, cfg.batch_size, min(cfg.max_length, longest), method=method, lora_r=cfg.lora_r)
+    # The Train page's estimate: the largest batch the records' real token lengths make.
+    from studio.models import loading
+    from studio.train import recipe
+
+    tok = loading.load_tokenizer(BASE)
+    lengths = [len(e.input_ids) for e in recipe.encode_records(tok, records, range(len(records)), cfg.max_length)]
+    rows, seq = memory.largest_batch(lengths, cfg.batch_size, cfg.max_length)
+    est = memory.estimate(shape, rows, seq, method=method, lora_r=cfg.lora_r)
+    if os.environ.get("FAQ_MEMORY_ONLY"):
+        return {"method": method, "why": why, "steps": result.steps, "seconds": seconds, "batch": f"{rows} x {seq}",
+                "peak_mb": peak_train / 2**20, "estimate_mb": est.total / 2**20}
     questions = [r["question"] for r in records]
     refs = [r["answer"] for r in records]
     trained, stops = answers(f"run:{folder.name}", questions)
@@ -103,6 +113,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=None, help="override the preset's epochs")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override any other preset field, e.g. --set batch_size=4 (repeatable)")
+    ap.add_argument("--memory-only", action="store_true",
+                    help="train only (e.g. with --set max_steps=6) and compare the peak RSS with the estimate")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--home", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -120,6 +132,9 @@ def main() -> None:
         import os
 
         os.environ["STUDIO_HOME"] = home
+        if args.memory_only:
+            os.environ["FAQ_MEMORY_ONLY"] = "1"  # read by the --one processes
+            args.skip_base = True
         base = None if args.skip_base else base_scores(args.records)
         if base:
             print(f"base {BASE} (bundled copy offline): trained questions F1 {base['train_f1']:.2f}, "
@@ -132,6 +147,10 @@ def main() -> None:
                 raise SystemExit(out.stderr[-3000:])
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{method}: {r['why']}")
+            if args.memory_only:
+                print(f"  {r['steps']} steps in {r['seconds']:.0f} s · largest batch {r['batch']} tokens · peak RSS "
+                      f"{r['peak_mb']:.0f} MB, estimate {r['estimate_mb']:.0f} MB ({r['estimate_mb'] / r['peak_mb']:.2f}x)")
+                continue
             print(f"  {r['steps']} steps in {r['seconds']:.0f} s · final train loss {r['final_loss']:.3f} · "
                   f"trained questions F1 {r['train_f1']:.2f}"
                   + (f" ({r['train_f1'] - base['train_f1']:+.2f} vs base)" if base else "") + " · "

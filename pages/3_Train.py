@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import device, jobs, ui
-from studio.ui import pages
+from studio.ui import pages, train_runs
 from studio.ui import train as ui_train
 
 ui.page_setup(pages.TRAIN.title)
@@ -23,30 +23,42 @@ active = jobs.active_device_job()
 if active is not None and active.kind == "train" and st.session_state["train.run_id"] is None:
     st.session_state["train.run_id"] = Path(active.workdir).name  # re-attach to the running job
 
-new_tab, runs_tab = st.tabs(["New run", "Runs"])
+train_runs.apply_tab_request()
+new_tab, runs_tab = st.tabs(list(train_runs.TABS), key=train_runs.TAB, on_change="rerun")
 with new_tab:
-    picked = ui_train.pick_dataset()
-    base = ui_train.pick_base()
-    method = ui_train.pick_method(base) if base else None
-    if picked is not None and base and method:
-        records, meta = picked
-        cfg = ui_train.settings(base, len(records), method)
-        if cfg is not None:
-            with st.expander("Preview: what the model will see", expanded=False):
-                ui_train.preview(cfg, records, meta)
-            loadable = ui_train.memory_check(cfg)
-            version = f" v{meta.version}" if meta.version is not None else ""
-            st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
-                       f"({len(records):,} records).")
-            name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name")
-            if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
-                         disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
-                run_id = ui_train.start(cfg, meta, name.strip())
-                if run_id:
-                    st.session_state["train.run_id"] = run_id
-                    st.session_state["train.ask"] = None
-    if st.session_state["train.run_id"]:
-        ui_train.live(st.session_state["train.run_id"])
-        ui_train.ask_panel(st.session_state["train.run_id"])
+    run_id = st.session_state["train.run_id"]
+    if run_id:  # the open run first, not beneath a form set to another dataset
+        ui_train.live(run_id)
+        ui_train.ask_panel(run_id)
+        if st.button("Close this run and start another", key="train.close", icon=":material/add:"):
+            train_runs.open_run(None)
+        st.divider()
+    else:
+        train_runs.latest_run_offer()
+    with st.expander("Start another run") if run_id else st.container():
+        picked = ui_train.pick_dataset()
+        base = ui_train.pick_base()
+        method = ui_train.pick_method(base) if base else None
+        blocked = ui_train.cannot_train(picked[0]) if picked is not None else None
+        if blocked:  # an empty dataset (or one without two usable records): nothing to set up, Start says why
+            st.warning(blocked, icon=":material/block:")
+            st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start", disabled=True,
+                      help=blocked)
+        elif picked is not None and base and method:
+            records, meta = picked
+            cfg = ui_train.settings(base, len(records), method)
+            if cfg is not None:
+                with st.expander("Preview: what the model will see", expanded=False):
+                    lengths = ui_train.preview(cfg, records, meta)
+                loadable = ui_train.memory_check(cfg, lengths)
+                version = f" v{meta.version}" if meta.version is not None else ""
+                st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
+                           f"({len(records):,} records).")
+                name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name")
+                if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
+                             disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
+                    started = ui_train.start(cfg, meta, name.strip())
+                    if started:
+                        train_runs.open_run(started)
 with runs_tab:
-    ui_train.runs_table()
+    train_runs.runs_table()

@@ -26,7 +26,7 @@ with st.sidebar:
         spec_b = pick("b", busy)
     (chat_ui.token_fields if mode == passage_ui.CONVERSATION else passage_ui.token_fields)([spec, spec_b])
     with st.expander("System prompt", expanded=mode == passage_ui.CONVERSATION):
-        system = chat_ui.system_prompt(busy)
+        system = chat_ui.system_prompt(busy, spec)
     with st.expander("Sampling"):
         params = chat_ui.params_panel(busy)
     chat_ui.local_models_panel()
@@ -42,9 +42,14 @@ if mode == passage_ui.PASSAGE:
                "one answers with the passage in its prompt. Compare mode asks both.")
     passage_ui.record_picker(busy)
     context, question = passage_ui.passage_inputs(busy)
-    if st.button("Ask", type="primary", icon=":material/search:", key="chat.passage.ask", disabled=busy or not ready):
+    c1, c2 = st.columns([1, 5], vertical_alignment="center")
+    if c1.button("Ask", type="primary", icon=":material/search:", key="chat.passage.ask", disabled=busy or not ready):
         if passage_ui.ask(question, context, specs, system, params):
             st.rerun()
+    if not ready and not busy:  # say why Ask is off
+        missing = "a" if spec is None else "b" if compare and spec_b is None else None
+        c2.caption(f"Ask is off: the {'first' if missing == 'a' else 'second'} model is not set "
+                   f"({passage_ui.not_ready(missing)})." if missing else "Ask is off: fix the sampling settings.")
     passage_ui.answers()
     st.stop()
 

@@ -37,3 +37,8 @@ BAD = [
      "line 2"),
     ("ragged.csv", b"question,answer\na,b\nc,d,e\n", "line 3"),
 ]
+
+# 1,200 warnings (the same question again) and then an error: validation that stops counting at some
+# number of problems misses the empty answer at the end.
+LATE_ERROR = ([{"question": "What is offside?", "answer": f"Explanation number {i}."} for i in range(1, 1202)]
+              + [{"question": "Who restarts play?", "answer": ""}])

@@ -1,4 +1,4 @@
-"""``python -m studio dataset ...``: validate, import, export, list and push datasets headless."""
+"""``python -m studio dataset ...``: validate, import, create, export, list and push datasets headless."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from studio.errors import DiskError, StudioError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("dataset", help="validate, import, export, list and push Q&A datasets")
+    parser = subparsers.add_parser("dataset", help="validate, import, create, export, list and push Q&A datasets")
     sub = parser.add_subparsers(dest="dataset_command", required=True, parser_class=type(parser))
 
-    p = sub.add_parser("validate", help="check a JSON, JSON Lines or CSV file: prints 'N records' or one error")
+    p = sub.add_parser("validate", help="check a JSON, JSON Lines, CSV or Parquet file: prints the number of records, "
+                                        "errors and warnings; lists the errors and exits 2 when there is any")
     p.add_argument("file", type=Path)
     _add_map(p)
     p.set_defaults(func=cmd_validate)
@@ -31,13 +32,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_map(p)
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export", help="write a workspace dataset as JSON, JSONL, CSV, Parquet or a chat format")
-    p.add_argument("name", help="dataset name or id (see `dataset list`)")
+    p = sub.add_parser("create", help="create a workspace dataset, empty or from a file (any format `import` reads)")
+    p.add_argument("name", help="the new dataset's name")
+    p.add_argument("--from", dest="src", help="a JSON, JSON Lines, CSV or Parquet file (chat records included), a "
+                                              "datasets save_to_disk folder or hub:OWNER/NAME: its records become "
+                                              "version 1 (default: an empty dataset)")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="leave the invalid records out, naming them with their reasons (default: refuse the file)")
+    _add_map(p)
+    p.set_defaults(func=cmd_create)
+
+    p = sub.add_parser("export", help="write a workspace dataset or a file as JSON, JSONL, CSV, Parquet or a chat format")
+    p.add_argument("name", help="dataset name or id (see `dataset list`), or a file in any format `import` reads")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--to", "--format", dest="format", choices=list(formats.WRITERS),
                    help="json, jsonl, csv, parquet, messages (chat JSONL: TRL, OpenAI), sharegpt, alpaca "
                         "(default: from the --out extension)")
-    p.add_argument("--version", type=int, help="default: the latest version")
+    p.add_argument("--version", type=int, help="a workspace dataset's version (default: the latest)")
     p.add_argument("--dataset-info", action="store_true",
                    help="also add the file's entry to dataset_info.json beside it (LLaMA-Factory; alpaca, sharegpt "
                         "or messages)")
@@ -58,17 +69,32 @@ def _add_map(p: argparse.ArgumentParser) -> None:
                    help="question=FIELD, answer=FIELD or context=FIELD (default: guessed from the field names)")
 
 
-def _warn(warnings: list[validate.Problem]) -> None:
+def _warn(warnings: list[validate.Problem], notes: list[str] = ()) -> None:
     for w in warnings[:10]:
         print(f"warning: {w}", file=sys.stderr)
     if len(warnings) > 10:
-        print(f"warning: ... and {len(warnings) - 10} more warnings", file=sys.stderr)
+        print(f"warning: ... and {len(warnings) - 10:,} more warnings", file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+LISTED = 5  # errors named in the one error line; its counts are exact
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    records, warnings = formats.read_file(args.file, args.map)
-    print(f"{len(records)} records")
-    _warn(warnings)
+    records = formats.read_mapped(args.file, args.map)
+    found = validate.check(records)  # every record, whatever comes before it
+    errs = found.errors
+    if errs:
+        named = "; ".join(str(e) for e in errs[:LISTED])
+        more = f"; and {len(errs) - LISTED:,} more errors" if len(errs) > LISTED else ""
+        bad = len(found.invalid)
+        print(f"error: {named}{more} ({bad:,} of {validate.plural(len(records), 'record')} invalid: {found.counts()}): "
+              f"fix {'it' if bad == 1 else 'them'}, or import with --skip-invalid to leave "
+              f"{'it' if bad == 1 else 'them'} out.", file=sys.stderr)
+        return 2
+    print(f"{validate.plural(len(records), 'record')}: {found.counts()}")
+    _warn(found.warnings, found.notes)
     return 0
 
 
@@ -80,12 +106,33 @@ def cmd_import(args: argparse.Namespace) -> int:
                           "them one at a time (--out is unchanged).") from None
 
 
-def _import(args: argparse.Namespace) -> int:
-    skipped: list = []
+def _read(args: argparse.Namespace) -> tuple[list, list, list]:
+    """(records, warnings, skipped) of ``args.src``: refused with its first error, or, with --skip-invalid,
+    the valid records and the invalid ones' errors."""
     if args.skip_invalid:
-        records, warnings, skipped = formats.read_file_skipping(args.src, args.map)
-    else:
-        records, warnings = formats.read_file(args.src, args.map)
+        return formats.read_file_skipping(args.src, args.map)
+    return (*formats.read_file(args.src, args.map), [])
+
+
+def _skipped(skipped: list) -> None:
+    for problem in skipped[:20]:
+        print(f"skipped {problem}", file=sys.stderr)
+    if len(skipped) > 20:
+        print(f"skipped ... and {len(skipped) - 20:,} more", file=sys.stderr)
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    records, warnings, skipped = _read(args) if args.src else ([], [], [])
+    info = store.create_dataset(args.name, records, message=f"imported {args.src}" if args.src else "created")
+    print(f"created {info.name!r} (id {info.id}): version 1 with {validate.plural(len(records), 'record')}"
+          + (f", {len(skipped):,} skipped" if skipped else ""))
+    _skipped(skipped)
+    _warn(warnings)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    records, warnings, skipped = _read(args)
     if args.out.is_dir():  # checked once the input is known to be good: its problems come first
         raise StudioError(f"--out {args.out} is a folder: give a file name, e.g. {args.out / 'qa.json'}.")
     if args.out.exists() and not args.force:
@@ -97,10 +144,7 @@ def _import(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise StudioError(f"Cannot write {args.out} ({exc.strerror or exc}): check the folder exists and is writable.") from None
     print(f"{len(records)} records written to {args.out}" + (f", {len(skipped)} skipped" if skipped else ""))
-    for problem in skipped[:20]:
-        print(f"skipped {problem}", file=sys.stderr)
-    if len(skipped) > 20:
-        print(f"skipped ... and {len(skipped) - 20} more", file=sys.stderr)
+    _skipped(skipped)
     _warn(warnings)
     return 0
 
@@ -109,7 +153,7 @@ def _dataset(name: str) -> store.DatasetInfo:
     info = store.find_dataset(name)
     if info is None:
         names = ", ".join(d.name for d in store.list_datasets()) or "none yet"
-        raise StudioError(f"No dataset named {name!r} (datasets: {names}).")
+        raise StudioError(f"No dataset named {name!r} and no file at that path (datasets: {names}).")
     return info
 
 
@@ -118,8 +162,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if fmt not in formats.WRITERS:
         raise StudioError(f"Cannot tell the format from {args.out.name!r}: pass --to "
                           f"{', '.join(formats.WRITERS)}.")
-    info = _dataset(args.name)
-    records = store.load_version(info.id, args.version)
+    source = Path(args.name)
+    if store.find_dataset(args.name) is None and (source.is_file() or source.is_dir()):
+        if args.version is not None:
+            raise StudioError("--version is for a workspace dataset; a file has none: leave it out.")
+        records, _ = formats.read_file(source, [])  # checked as `dataset import` checks it: errors refuse it
+    else:
+        info = _dataset(args.name)
+        records = store.load_version(info.id, args.version)
     entry = None
     if args.dataset_info:
         from studio.data import conversations

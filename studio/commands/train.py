@@ -50,8 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", help="where to write the merged model (default: the run's merged/ folder)")
     m.set_defaults(func=cmd_merge)
 
-    r = sub.add_parser("runs", help="list, rename or delete training runs")
-    r.add_argument("action", nargs="?", default="list", choices=["list", "rename", "delete"])
+    r = sub.add_parser("runs", help="list, rename or delete training runs, or drop finished runs' checkpoints")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "rename", "delete", "drop-checkpoints"],
+                   help="drop-checkpoints [RUN_ID]: delete the checkpoints a finished run keeps for resuming (every "
+                        "finished run's without RUN_ID); its model stays")
     r.add_argument("run_id", nargs="?")
     r.add_argument("new_name", nargs="?")
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -106,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from studio.data.ref import load_dataset
-    from studio.train import loop
+    from studio.train import loop, recipe
 
     if args.resume:
         if not args.out:
@@ -122,6 +124,7 @@ def _train(args: argparse.Namespace) -> int:
         if not args.dataset:
             raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
         records, ref = load_dataset(args.dataset, args.dataset_version)
+        recipe.usable_indices(records)  # an empty dataset is refused in one line, before a run folder exists
         cfg = _config(args, len(records))
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
@@ -143,7 +146,8 @@ def _train(args: argparse.Namespace) -> int:
     result = loop.run_job(cfg, records, out, dataset=ref, name=name, resume=args.resume)
     loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
-    print(f"{result.state}: {result.steps} steps in {result.seconds:.1f} s{loss}{evl}", flush=True)
+    # the training time across every start and resume of the run, not only this session's
+    print(f"{result.state}: {result.steps} steps in {runs.time_note(out)}{loss}{evl}", flush=True)
     if result.state == "finished":
         print(f"model: {out / 'model'}", flush=True)
     else:
@@ -188,17 +192,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
             raise StudioError("Usage: python -m studio runs delete RUN_ID")
         print(f"moved to {runs.delete_run(args.run_id)}")
         return 0
+    if args.action == "drop-checkpoints":
+        targets = [args.run_id] if args.run_id else [r.id for r in runs.list_runs()
+                                                      if r.status.state == "finished" and r.checkpoints()]
+        freed = sum(runs.drop_checkpoints(run_id) for run_id in targets)
+        print(f"dropped the checkpoints of {len(targets)} finished run{'' if len(targets) == 1 else 's'}: "
+              f"{freed / 2**20:,.1f} MB freed")
+        return 0
     rows = []
     for r in runs.list_runs():
+        seconds, sessions = runs.training_time(r.dir)
         rows.append({"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
                      "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}", "created": r.created,
-                     "model": r.has_model})
+                     "model": r.has_model, "training_s": round(seconds, 1), "sessions": sessions})
     if args.json:
         print(json.dumps(rows, indent=1))
     elif not rows:
         print("no runs yet: python -m studio train --dataset FILE --base scratch")
     else:
         for row in rows:
-            print(f"{row['id']}  {row['state']:<9} {row['base']:<12} {row['dataset']:<30} {row['name']}")
+            took = runs.fmt_duration(row["training_s"]) if row["sessions"] else "-"
+            print(f"{row['id']}  {row['state']:<9} {took:>7} {row['base']:<12} {row['dataset']:<30} {row['name']}")
     sys.stdout.flush()
     return 0

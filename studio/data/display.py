@@ -12,6 +12,11 @@ import html
 import re
 
 
+def plural(n: int, word: str) -> str:
+    """``1 record``, ``0 records``, ``1,200 warnings``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def text_block(text: str, prefix_html: str = "") -> str:
     """``text`` as one literal HTML block for ``st.markdown(..., unsafe_allow_html=True)``;
     ``prefix_html`` is trusted markup put before it (a bold label)."""

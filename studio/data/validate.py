@@ -1,20 +1,30 @@
 """The dataset's rules, checked before anything is saved.
 
-``validate(records)`` returns every problem with its record number. Record numbers are 1-based
-(the first record is record 1), as people count. Errors block a save; warnings (exact duplicate
-questions, very long records, an answer not found in its passage) are shown but do not.
+``check(records)`` finds every problem with its record number, however many there are: a listing
+may show only the first ones, but the counts and the set of invalid records are always complete (a
+file with 1,200 warnings and an error after them reports that error). ``validate(records)`` is its
+list of problems. Record numbers are 1-based (the first record is record 1), as people count. Errors
+block a save; warnings (exact duplicate questions, very long records, an answer not found in its
+passage) are shown but do not; notes are about the dataset as a whole.
 
 A record's optional ``context`` (the passage its question is about) must be text when present; a
-null or blank one counts as no context (kept simple: there is nothing to check against). When there
-is one, the answer should occur in it (case and runs of spaces ignored), since an extractive model can
-only answer with a span of its passage: a warning says where it does not.
+null or blank one counts as no context (kept simple: there is nothing to check against). In
+extractive (SQuAD-style) data, where most answers are spans of their passage, an answer that does
+not occur in its passage (case and runs of spaces ignored) gets a warning, since an extractive model
+can only answer with a span of it. In generative data (Alpaca's ``input`` as the context), where
+most answers are not spans, that is normal: one note says how many, instead of a warning per record.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from studio.data.display import plural
 from studio.errors import DatasetValidationError
+
+__all__ = ["Checked", "Problem", "Rules", "check", "ensure_valid", "errors", "plural", "refusal", "split_valid",
+           "validate", "warnings"]
 
 Record = dict[str, object]
 FIELDS = ("question", "answer")
@@ -24,11 +34,10 @@ NOT_IN_CONTEXT = "answer does not occur in its context (an extractive model can 
 @dataclass(frozen=True)
 class Rules:
     long_chars: int = 4000  # question + answer over this many characters: a warning (~1,000 tokens)
-    max_listed: int = 1000  # stop collecting problems after this many; a broken file says so in the first few
 
     def __post_init__(self) -> None:
-        if self.long_chars < 1 or self.max_listed < 1:
-            raise ValueError("long_chars and max_listed must be positive")
+        if self.long_chars < 1:
+            raise ValueError("long_chars must be positive")
 
 
 @dataclass(frozen=True)
@@ -55,12 +64,44 @@ def _kind(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What ``check`` found: every error and warning, never capped, and notes on the whole dataset."""
+
+    problems: list[Problem]  # in record order, errors and warnings mixed
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return errors(self.problems)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return warnings(self.problems)
+
+    @property
+    def invalid(self) -> set[int]:
+        """The record numbers (1-based) with at least one error."""
+        return {p.record for p in self.problems if p.severity == "error"}
+
+    def counts(self) -> str:
+        """``2 errors, 1,200 warnings`` (``no errors``/``no warnings`` when there are none)."""
+        e, w = len(self.errors), len(self.warnings)
+        return f"{plural(e, 'error') if e else 'no errors'}, {plural(w, 'warning') if w else 'no warnings'}"
+
+
 def validate(records: list[Record], rules: Rules = Rules()) -> list[Problem]:
     """Every problem in ``records``, in record order, errors and warnings mixed."""
+    return check(records, rules).problems
+
+
+def check(records: list[Record], rules: Rules = Rules()) -> Checked:
+    """Every problem in ``records`` (all of them: nothing stops the count) and the notes."""
     problems: list[Problem] = []
     seen: dict[object, int] = {}  # a question (with its passage, when it has one): its first record
     first_seen = seen.setdefault
-    long_chars, limit = rules.long_chars, rules.max_listed
+    long_chars = rules.long_chars
+    passages = [0, 0]  # records with a passage and a text answer; of those, answers not found in it
     for n, rec in enumerate(records, 1):
         if type(rec) is dict:
             q = rec.get("question")
@@ -78,35 +119,44 @@ def validate(records: list[Record], rules: Rules = Rules()) -> list[Problem]:
                         if len(q) + len(a) > long_chars:
                             problems.append(Problem(n, "warning", f"very long ({len(q) + len(a):,} characters; "
                                                                   f"over {long_chars:,})"))
-                        if len(problems) >= limit:
-                            break
                     continue
-            problems.extend(_slow_checks(n, rec, seen, rules))
+            problems.extend(_slow_checks(n, rec, seen, rules, passages))
         else:
             problems.append(Problem(n, "error", f"is {_kind(rec)}, not an object with a question and an answer"))
-        if len(problems) >= limit:
-            break
-    return problems
+    notes = []
+    with_passage, missed = passages
+    if missed and 2 * missed > with_passage:
+        # Generative data (most answers are not spans of their passage): normal there, said once.
+        problems = [p for p in problems if p.message is not NOT_IN_CONTEXT]
+        notes.append(f"The answers of {missed:,} of the {plural(with_passage, 'record')} with a context do not "
+                     "occur in it: fine for a generative model, which reads the context as part of the question; "
+                     "an extractive (SQuAD-style) model can only answer with a span of its passage.")
+    return Checked(problems, notes)
 
 
 def _normal(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _context_problems(n: int, rec: Record, answer: str | None) -> list[Problem]:
-    """The passage's checks: text when present (null or blank: no passage), holding the answer."""
+def _context_problems(n: int, rec: Record, answer: str | None, passages: list[int]) -> list[Problem]:
+    """The passage's checks: text when present (null or blank: no passage), holding the answer
+    (``passages`` counts the records with a passage and an answer, and the answers not found in it)."""
     ctx = rec.get("context")
     if ctx is None or (isinstance(ctx, str) and not ctx.strip()):
         return []
     if not isinstance(ctx, str):
         return [Problem(n, "error", f"context is {_kind(ctx)}, not text: write the passage as text or remove it")]
+    if answer is None:
+        return []
+    passages[0] += 1
     # Verbatim first (SQuAD's answers are spans, so nearly always): normalising 130,000 passages costs a second.
-    if answer is not None and answer.strip() not in ctx and _normal(answer) not in _normal(ctx):
+    if answer.strip() not in ctx and _normal(answer) not in _normal(ctx):
+        passages[1] += 1
         return [Problem(n, "warning", NOT_IN_CONTEXT)]
     return []
 
 
-def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules) -> list[Problem]:
+def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules, passages: list[int]) -> list[Problem]:
     out = []
     texts = {}
     for field in FIELDS:
@@ -138,7 +188,7 @@ def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules) -> 
         if size > rules.long_chars:
             out.append(Problem(n, "warning", f"very long ({size:,} characters; over {rules.long_chars:,})"))
     if "context" in rec:
-        out.extend(_context_problems(n, rec, texts.get("answer")))
+        out.extend(_context_problems(n, rec, texts.get("answer"), passages))
     return out
 
 
@@ -150,21 +200,25 @@ def warnings(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "warning"]
 
 
+def refusal(found: Checked) -> str:
+    """The one line that refuses data with errors: the first error and the exact counts."""
+    errs = found.errors
+    more = f" (and {len(errs) - 1:,} more: {found.counts()} in all)" if len(errs) > 1 else ""
+    return f"{errs[0]}{more}; fix it and try again."
+
+
 def ensure_valid(records: list[Record], rules: Rules = Rules()) -> list[Problem]:
     """Raise ``DatasetValidationError`` naming the first error (and how many more); return the warnings."""
-    problems = validate(records, rules)
-    errs = errors(problems)
-    if errs:
-        more = f" (and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
-        raise DatasetValidationError(f"{errs[0]}{more}; fix it and try again.")
-    return warnings(problems)
+    found = check(records, rules)
+    if found.errors:
+        raise DatasetValidationError(refusal(found))
+    return found.warnings
 
 
 def split_valid(records: list[Record], rules: Rules = Rules()) -> tuple[list[Record], list[Problem], list[Problem]]:
     """(the valid records, the errors of the ones left out, the warnings of the ones kept): real data
     with a few broken records goes on without them, each one named with its reason."""
-    problems = validate(records, Rules(long_chars=rules.long_chars, max_listed=4 * len(records) + 10))
-    errs = errors(problems)
-    bad = {p.record for p in errs}
+    found = check(records, rules)
+    bad = found.invalid
     kept = [r for n, r in enumerate(records, 1) if n not in bad]
-    return kept, errs, [w for w in warnings(problems) if w.record not in bad]
+    return kept, found.errors, [w for w in found.warnings if w.record not in bad]

@@ -145,9 +145,11 @@ def to_html(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | 
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes") or [])
     leaked = sum(1 for r in result.get("rows") or [] if r.get("leak"))
     excl = ""
-    if leaked:
+    if leaked and leaked == len(result.get("rows") or []):  # nothing left: no table of zeros
+        excl = f"<h2>Summary without leaked questions</h2><p>{html.escape(eval_results.ALL_LEAKED.format(n=leaked))}</p>"
+    elif leaked:  # computed from the rows as they are, never a summary stored before they were scored
         excl = f"<h2>Summary without the {leaked} leaked questions</h2>" + _summary_table(
-            result.get("summary_excluding_leaked") or eval_results.summarize(result, exclude_leaked=True), failed)
+            eval_results.summarize(result, exclude_leaked=True), failed)
     status = eval_results.status(result)
     status_line = "" if status == "finished" else (
         f"<p class='fail'>Status: {html.escape(status)}. {html.escape(result.get('error') or '')}</p>")

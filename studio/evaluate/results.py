@@ -172,6 +172,11 @@ def failed_models(result: dict) -> dict[str, str]:
     return out
 
 
+ALL_LEAKED = ("All {n} questions are leaked (near-duplicates of training questions): none is left to score "
+              "without them. For a fair score, evaluate on held-out questions (a run's held-out split, or a dataset "
+              "it was not trained on).")
+
+
 def summarize(result: dict, *, exclude_leaked: bool = False) -> dict[str, dict[str, float]]:
     """Per model: the mean of each metric over its answered questions, with counts answered/failed."""
     rows = [r for r in result.get("rows") or [] if not (exclude_leaked and r.get("leak"))]

@@ -53,6 +53,9 @@ class GgufInfo:
     vocab_size: int | None
     has_chat_template: bool
     tensor_types: dict[str, int] = field(default_factory=dict)  # ggml type -> tensor count
+    feed_forward: int | None = None  # the MLP's width; these three size the training estimate (studio.train.memory)
+    heads: int | None = None  # attention heads
+    kv_heads: int | None = None  # key/value heads (fewer than heads: grouped-query attention)
 
     @property
     def quantization(self) -> str:
@@ -176,7 +179,10 @@ def inspect(path: str | Path, *, check_support: bool = True) -> GgufInfo:
     vocab = meta.get(f"{arch}.vocab_size", meta.get("tokenizer.ggml.tokens"))
     info = GgufInfo(str(path), size, arch, meta.get("general.name"), params, meta.get(f"{arch}.context_length"),
                     meta.get(f"{arch}.block_count"), meta.get(f"{arch}.embedding_length"), vocab if isinstance(vocab, int) else None,
-                    isinstance(meta.get("tokenizer.chat_template"), str), types)
+                    isinstance(meta.get("tokenizer.chat_template"), str), types,
+                    **{f: v for f, key in (("feed_forward", "feed_forward_length"), ("heads", "attention.head_count"),
+                                           ("kv_heads", "attention.head_count_kv"))
+                       if isinstance(v := meta.get(f"{arch}.{key}"), int)})
     if check_support:
         _check_support(info, meta.get("tokenizer.ggml.model"))
         gguf_checks.check_chat_template(name, meta)

@@ -103,6 +103,14 @@ def read_card(folder: Path) -> dict:
         return {}
 
 
+def check_free_name(name: str) -> str:
+    """A valid name no model in the library has yet (the Models page checks it before an import starts)."""
+    name = check_name(name)
+    if (config.models_dir() / name).exists():
+        raise StudioError(f"A model named {name!r} is already in the library: choose another name, or delete it first.")
+    return name
+
+
 def workspace_models() -> list[ModelEntry]:
     clean_partial_imports()  # space a killed import left, reclaimed whenever the library is listed
     out = []
@@ -175,9 +183,35 @@ def run_models() -> list[ModelEntry]:
     for run in runs.list_runs():
         if not run.has_model or run.status.active:
             continue
-        out.append(ModelEntry(name=run.name, spec=run.model_spec, source="run",
-                              origin=f"trained from {run.base} ({run.method})", path=str(run.dir)))
+        out.append(_run_entry(run))
     return out
+
+
+def _run_entry(run) -> ModelEntry:
+    """A run's row filled in from its model folder and run.json: a full model's config, a LoRA adapter's
+    base config (the adapter's own files are its size on disk), the parameter count training logged."""
+    model = run.dir / "model"
+    cfg: dict = {}
+    for folder in (model, run.dir / "merged"):
+        try:
+            cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            break
+        except (OSError, ValueError):
+            continue
+    try:
+        meta = json.loads((run.dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    arch = (cfg.get("architectures") or [cfg.get("model_type")])[0] if cfg else None
+    if arch is None and run.method != "full":
+        arch = f"LoRA adapter on {run.base}"
+    size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) if model.is_dir() else None
+    return ModelEntry(name=run.name, spec=run.model_spec, source="run", architecture=arch,
+                      parameters=meta.get("parameters") or None,
+                      context_length=cfg.get("max_position_embeddings") or cfg.get("n_positions") or None,
+                      chat_template=_has_chat_template(model) if model.is_dir() else None,
+                      dtype=cfg.get("dtype") or cfg.get("torch_dtype") or ("float32" if meta else None),
+                      disk_bytes=size or None, origin=f"trained from {run.base} ({run.method})", path=str(run.dir))
 
 
 def list_models(include_hub_cache: bool = True) -> list[ModelEntry]:
@@ -230,10 +264,8 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
     if dtype not in DTYPES:
         raise StudioError(f"Unknown dtype {dtype!r}: choose {', '.join(DTYPES)}.")
     info = gguf.inspect(path)  # one line for not-GGUF, truncated, unsupported, before anything slow
-    name = check_name(name or default_name(path))
+    name = check_free_name(name or default_name(path))
     target = config.models_dir() / name
-    if target.exists():
-        raise StudioError(f"A model named {name!r} is already in the library: choose another name, or delete it first.")
     need = info.parameters * gguf.dtype_bytes(dtype) + 50 * 2**20  # weights + tokenizer and slack
     free = shutil.disk_usage(config.models_dir()).free
     if free < need:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from studio import jobs
 from studio.data.ref import DatasetRef
-from studio.errors import StudioError
+from studio.errors import StudioError, TrainingError
 from studio.train import runs
 from studio.train.config import TrainConfig
 
@@ -21,6 +21,9 @@ def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "") -> str
     """Start training ``cfg`` on ``dataset`` (a file, or a workspace dataset's id and version) as a
     background job; returns the new run's id. Raises ``JobBusyError`` and other ``StudioError``s with
     their one-line reasons before anything runs."""
+    if dataset.count is not None and dataset.count < 2:  # the page disables Start; refused here too
+        raise TrainingError(f"{dataset.name or 'The dataset'} has {dataset.count} record"
+                            f"{'' if dataset.count == 1 else 's'}: training needs at least two Q&A records.")
     run_id = runs.new_run_id(name or dataset.name or "run")
     folder = runs.run_dir(run_id)
     argv = ["train", "--dataset", dataset.source, "--out", str(folder),

@@ -23,7 +23,7 @@ from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import adapters
 from studio.models import loading as models
-from studio.train import lora, recipe, runs, scratch
+from studio.train import lora, memory, recipe, runs, scratch
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
     PRESET_NOTES,
@@ -237,8 +237,7 @@ def train(
         print(f"warning: {truncated} record(s) longer than {limit} tokens were truncated (they lose their answer's end)", flush=True)
     n_trainable, n_total = lora.trainable(model)
     if cfg.method != "full":
-        print(f"{cfg.method}: {n_trainable:,} of {n_total:,} parameters trainable ({n_trainable / n_total:.2%})",
-              flush=True)
+        print(f"{cfg.method}: {memory.trainable_line(n_trainable, n_total)}", flush=True)  # the page's words
     if not resume:
         runs.write_run(out, {**meta, "base_fingerprint": models.fingerprint(cfg.base), "trainable_parameters": n_trainable,
                              "parameters": n_total, "format": fmt, "truncated": truncated})
@@ -317,6 +316,7 @@ def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
     try:
         result = train(cfg, records, out, **kwargs)
     except StudioError as exc:
@@ -329,7 +329,9 @@ def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: 
         reason = f"the worker crashed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (see log.txt)"
         jobs.update_status(out, state="failed", error=reason[:400], message="failed")
         raise
-    msg = (f"finished: {result.steps} steps in {result.seconds:.0f} s" if result.state == "finished"
+    finally:  # every session counts, a stopped or failed one too: the total is across resumes
+        runs.add_training_time(out, time.time() - t0)
+    msg = (f"finished: {result.steps} steps in {runs.time_note(out)}" if result.state == "finished"
            else f"stopped at step {result.steps}: resume from its checkpoint")
     jobs.update_status(out, state=result.state, progress=1.0 if result.state == "finished" else jobs.read_status(out).progress,
                        eta_s=0 if result.state == "finished" else None, message=msg)

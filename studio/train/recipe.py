@@ -6,7 +6,8 @@ much as the answer, and the collator masked every EOS, so the model never learne
 
 - a record is the training format (``studio.models.prompt_format``) or the model's chat template, the same
   text generation uses later;
-- labels are -100 on the prompt and on padding; the answer's tokens and the EOS after it carry loss;
+- labels are -100 on the prompt and on padding; the answer's tokens and one end of turn carry loss (the
+  chat template's own, such as ChatML's ``<|im_end|>``, else the EOS appended after the answer);
 - each batch is padded to its own longest record, and records of similar length are batched together.
 
 Everything here is pure data in, data out; torch is imported only by the collator.
@@ -72,9 +73,7 @@ def encode_record(tokenizer: Any, question: str, answer: str, max_length: int, c
     prompt_text, completion_text = render(tokenizer, question, answer, context)
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    if eos is not None and (not answer_ids or answer_ids[-1] != eos):
-        answer_ids = answer_ids + [eos]
+    answer_ids = _end_of_turn(tokenizer, answer_ids)
     ids = prompt_ids + answer_ids
     truncated = len(ids) > max_length
     if truncated:
@@ -82,6 +81,34 @@ def encode_record(tokenizer: Any, question: str, answer: str, max_length: int, c
     n_prompt = min(len(prompt_ids), len(ids))
     labels = [IGNORE] * n_prompt + ids[n_prompt:]
     return Encoded(ids, labels, n_prompt, truncated)
+
+
+def _end_of_turn(tokenizer: Any, answer_ids: list[int]) -> list[int]:
+    """The answer's ids ending with exactly one end of turn, which carries loss. A chat template that
+    ends the turn itself (ChatML's ``<|im_end|>``, Phi-3's ``<|end|>``) keeps its own end and loses
+    the whitespace after it; otherwise the tokenizer's EOS is appended."""
+    ends = _turn_ends(tokenizer)
+    last = len(answer_ids)
+    while last and answer_ids[last - 1] not in ends and not tokenizer.decode(answer_ids[last - 1:last]).strip():
+        last -= 1  # the newline a template writes after the turn's end
+    if last and answer_ids[last - 1] in ends:
+        return answer_ids[:last]
+    eos = tokenizer.eos_token_id
+    return answer_ids + [eos] if eos is not None else answer_ids
+
+
+def _turn_ends(tokenizer: Any) -> frozenset[int]:
+    """The ids that end an answer (generation's stop rule), worked out once per tokenizer."""
+    ends = getattr(tokenizer, "_studio_turn_ends", None)
+    if ends is None:
+        from studio.models.generate import stop_token_ids
+
+        ends = frozenset(stop_token_ids(tokenizer))
+        try:
+            tokenizer._studio_turn_ends = ends
+        except AttributeError:  # a tokenizer that refuses new attributes: computed each time
+            pass
+    return ends
 
 
 def usable(record: dict) -> bool:
@@ -216,7 +243,8 @@ def preview_rows(tokenizer: Any, records: Sequence[dict], indices: Sequence[int]
     """One row per record for the pre-launch preview: the exact text, its token counts, truncation."""
     rows = []
     for i in indices:
-        enc = encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length)
+        enc = encode_record(tokenizer, records[i]["question"], records[i]["answer"], max_length,
+                            prompt_format.context_of(records[i]))  # as trained: the passage in the prompt
         rows.append({
             "record": i + 1, "text": tokenizer.decode(enc.input_ids), "tokens": len(enc.input_ids),
             "loss tokens": enc.loss_tokens, "truncated": enc.truncated,

@@ -9,6 +9,7 @@
                      tokens_per_s, time (unix), elapsed_s
     status.json      the job's state (studio.jobs)
     log.txt          the worker's output
+    time.json        {"seconds", "sessions"}: training time summed over the first start and every resume
     checkpoints/checkpoint-<step>/   Trainer checkpoints, resumable
     model/           the final model and tokenizer (save_pretrained)
 
@@ -33,6 +34,7 @@ from studio.errors import StudioError
 RUN_JSON = "run.json"
 SPLIT_JSON = "split.json"
 METRICS = "metrics.jsonl"
+TIME_JSON = "time.json"
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,39 @@ def append_metrics(folder: Path, row: dict[str, Any]) -> None:
         fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def add_training_time(folder: Path, seconds: float) -> tuple[float, int]:
+    """Add one session's training time (a start or a resume, however it ended); returns the run's
+    (total seconds, sessions)."""
+    total, sessions = training_time(folder)
+    total, sessions = total + max(0.0, seconds), sessions + 1
+    atomic.write_json(Path(folder) / TIME_JSON, {"seconds": round(total, 1), "sessions": sessions})
+    return total, sessions
+
+
+def training_time(folder: Path) -> tuple[float, int]:
+    """(seconds, sessions) of training so far over every start and resume; (0, 0) before the first ends."""
+    try:
+        data = json.loads((Path(folder) / TIME_JSON).read_text(encoding="utf-8"))
+        return float(data["seconds"]), int(data["sessions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0, 0
+
+
+def fmt_duration(seconds: float) -> str:
+    """``15m02s``, ``1h05m``, ``42s``."""
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def time_note(folder: Path) -> str:
+    """``902 s in all (resumed once)`` (the total across resumes), ``713 s``, or "" before any session ended."""
+    total, sessions = training_time(folder)
+    if not sessions:
+        return ""
+    resumed = sessions - 1
+    return f"{total:.0f} s" + (f" in all (resumed {'once' if resumed == 1 else f'{resumed} times'})" if resumed else "")
+
+
 def write_run(folder: Path, meta: dict[str, Any]) -> None:
     atomic.write_json(Path(folder) / RUN_JSON, meta)
 
@@ -229,6 +264,24 @@ def delete_run(run_id: str) -> Path:
     dest = trash / f"run-{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
     shutil.move(str(run.dir), dest)
     return dest
+
+
+def checkpoint_bytes(folder: Path) -> int:
+    """The disk the run's checkpoints take (kept for resuming; a finished run no longer needs them)."""
+    root = Path(folder) / "checkpoints"
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.is_dir() else 0
+
+
+def drop_checkpoints(run_id: str) -> int:
+    """Delete a finished run's checkpoints (its model/ stays; it can no longer be resumed, nor needs to be).
+    Refused for a run that is training, stopped or failed: its checkpoint is how it resumes. Returns bytes freed."""
+    run = load_run(run_id)
+    if run.status.state != "finished" or not run.has_model:
+        raise StudioError(f"Run {run.name!r} is {run.status.state}, not finished: its checkpoint is how it resumes, "
+                          "so it is kept.")
+    freed = checkpoint_bytes(run.dir)
+    shutil.rmtree(run.dir / "checkpoints", ignore_errors=True)
+    return freed
 
 
 def compare_configs(runs: list[RunInfo]) -> list[dict[str, Any]]:

@@ -66,7 +66,12 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     try:
         if kind == "local":
             default, why = loading.offline_default(DEFAULT_LOCAL_MODEL)
-            model = models_ui.model_picker(f"chat.{slot}.model", "Local model", default, disabled=disabled)
+            # The model picked last stays picked when the picker is redrawn with other options (the
+            # bundled model imported on first use, a mode or compare switch that hid the picker).
+            kept = st.session_state.get(f"chat.{slot}.kept_model")
+            model = models_ui.model_picker(f"chat.{slot}.model", "Local model", kept or default, disabled=disabled)
+            if model:
+                st.session_state[f"chat.{slot}.kept_model"] = model
             if why and model == default:
                 st.caption(why)
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
@@ -119,13 +124,30 @@ def params_panel(disabled: bool) -> ChatParams | None:
                            top_p=float(top_p), timeout_s=float(timeout))
 
 
-def system_prompt(disabled: bool) -> str:
-    names = list(SYSTEM_PRESETS)
+def system_prompt(disabled: bool, spec: BackendSpec | None = None) -> str:
+    """The system prompt. A training run chats by default as it was trained (and evaluated): the
+    "As trained" preset, chosen each time such a run is picked, with the format shown."""
+    from studio.chat.trained import AS_TRAINED, trained_prompt
+
+    trained = trained_prompt(spec.model) if spec is not None and spec.kind == "local" else None
+    presets = {AS_TRAINED: trained.system, **SYSTEM_PRESETS} if trained else dict(SYSTEM_PRESETS)
+    model = spec.model if spec is not None else None
+    if st.session_state.get("chat.system.model") != model:  # another model picked: its own default
+        st.session_state["chat.system.model"] = model
+        if trained:
+            st.session_state["chat.preset"], st.session_state["chat.system"] = AS_TRAINED, trained.system
+        elif st.session_state.get("chat.preset") == AS_TRAINED:
+            st.session_state["chat.preset"] = DEFAULT_PRESET
+            st.session_state["chat.system"] = SYSTEM_PRESETS[DEFAULT_PRESET]
+    if st.session_state.get("chat.preset") not in presets:
+        st.session_state["chat.preset"] = DEFAULT_PRESET
 
     def apply_preset() -> None:
-        st.session_state["chat.system"] = SYSTEM_PRESETS[st.session_state["chat.preset"]]
+        st.session_state["chat.system"] = presets[st.session_state["chat.preset"]]
 
-    st.selectbox("System prompt preset", names, key="chat.preset", on_change=apply_preset, disabled=disabled)
+    st.selectbox("System prompt preset", list(presets), key="chat.preset", on_change=apply_preset, disabled=disabled)
+    if trained:
+        st.caption(f"{ui.md(trained.run_name)}: {ui.md(trained.description)}")
     return st.text_area("System prompt", key="chat.system", height=90, disabled=disabled)
 
 

@@ -23,6 +23,7 @@ import streamlit as st
 
 from studio import ui
 from studio.data import editing, store, validate
+from studio.data.display import plural
 from studio.errors import StudioError, VersionConflictError
 
 Record = dict[str, object]
@@ -119,7 +120,7 @@ def picker() -> store.DatasetInfo | None:
     col_pick, col_manage = st.columns([3, 2], vertical_alignment="bottom")
     col_pick.selectbox(
         "Dataset", list(by_id), key="dataset.picker",
-        format_func=lambda i: f"{by_id[i].name} · {by_id[i].latest.count if by_id[i].latest else 0:,} records",
+        format_func=lambda i: f"{by_id[i].name} · {plural(by_id[i].latest.count if by_id[i].latest else 0, 'record')}",
         on_change=lambda: select(st.session_state["dataset.picker"]),
         placeholder="No datasets yet: create or import one",
     )
@@ -251,9 +252,13 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             row["problem"] = to_fix.get(row[editing.ROW], "")
         columns.append("problem")
     frame = pd.DataFrame(rows, columns=columns)
+    key = f"dataset.editor.{info.id}.{d.nonce}"
+    # Room for the rows added since the table was built and a few more: an added row is never clipped
+    # (an empty dataset's table was one row tall).
+    added = len((st.session_state.get(key) or {}).get("added_rows") or [])
     edited = st.data_editor(
-        frame, key=f"dataset.editor.{info.id}.{d.nonce}", num_rows="dynamic", hide_index=True, width="stretch",
-        height=min(38 + 35 * (len(frame) + 1), 560), disabled=["problem"],
+        frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
+        height=min(38 + 35 * (max(len(frame) + added, 5) + 1), 560), disabled=["problem"],
         column_config={
             editing.ROW: None,
             "question": st.column_config.TextColumn("Question", width="large"),
@@ -264,7 +269,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         },
     )
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown)
-    shown = f"{v.total:,} matching" if query.strip() else f"{len(d.current):,} records"
+    shown = f"{v.total:,} matching" if query.strip() else plural(len(d.current), "record")
     st.caption(f"{shown} · page {page} of {v.pages} · editing version {d.base} of {md(info.name)}. "
                "Add a row at the bottom of the table; select rows and press Delete to remove them.")
     save_bar(info, d)
@@ -293,11 +298,12 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
 
 def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) -> None:
     """Validate the working copy and save it as a new version; problems and conflicts stay on screen."""
-    problems = validate.validate(d.current)
-    errs = validate.errors(problems)
+    found = validate.check(d.current)
+    errs = found.errors
     if errs:
-        st.error(f"Not saved: {len(errs)} problem{'s' if len(errs) > 1 else ''} to fix first "
-                 "(record numbers count from 1). Your edits are kept.", icon=":material/error:")
+        st.error(f"Not saved: {plural(len(errs), 'error')} to fix first, in "
+                 f"{plural(len(found.invalid), 'record')} (record numbers count from 1). Your edits are "
+                 "kept.", icon=":material/error:")
         problems_table(errs)
         return
     try:
@@ -312,9 +318,9 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
     records = d.current
     st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
                                               current=records, nonce=d.nonce + 1)
-    warns = validate.warnings(problems)
-    note = f" ({len(warns)} warning{'s' if len(warns) > 1 else ''}: see the Check tab)" if warns else ""
-    flash(f"Saved version {saved.version}: {saved.count:,} record{'' if saved.count == 1 else 's'}{note}.")
+    warns = found.warnings
+    note = f" ({plural(len(warns), 'warning')}: see the Check tab)" if warns else ""
+    flash(f"Saved version {saved.version}: {plural(saved.count, 'record')}{note}.")
     st.rerun()
 
 
@@ -351,7 +357,7 @@ def problems_table(problems: list[validate.Problem], limit: int = 2000) -> None:
     rows = [{"record": p.record, "severity": p.severity, "problem": p.message} for p in problems[:limit]]
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 360))
     if len(problems) > limit:
-        st.caption(f"... and {len(problems) - limit:,} more.")
+        st.caption(f"The first {limit:,} are listed; {len(problems) - limit:,} more are not.")
 
 
 def diff_view(diff: store.Diff, title: str) -> None:

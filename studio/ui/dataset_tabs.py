@@ -80,21 +80,21 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         return
     if cached.get("mapping") != mapping:  # a 200,000-row file is mapped and checked once, not every rerun
         records = formats.apply_mapping(parsed.rows, mapping)
-        cached.update(mapping=mapping, records=records, problems=validate.validate(records))
-    records, problems = cached["records"], cached["problems"]
+        cached.update(mapping=mapping, records=records, found=validate.check(records))
+    records, found = cached["records"], cached["found"]
     st.dataframe(_preview(records), hide_index=True, width="stretch")
-    errs, warns = validate.errors(problems), validate.warnings(problems)
-    capped = " (counting stopped there)" if len(problems) >= validate.Rules().max_listed else ""
+    errs, warns = found.errors, found.warnings
     to_fix: list[dict] = []
     if errs:
-        bad = {p.record for p in errs}
+        bad = found.invalid  # every invalid record, however many warnings come before them
         valid = [r for n, r in enumerate(records, 1) if n not in bad]
-        st.error(f"{len(bad):,} of {len(records):,} records{capped} are invalid (record numbers count from 1):",
-                 icon=":material/error:")
+        st.error(f"{len(bad):,} of {validate.plural(len(records), 'record')} {'is' if len(bad) == 1 else 'are'} "
+                 f"invalid ({found.counts()}; record numbers count from 1):", icon=":material/error:")
         dui.problems_table(errs)
         st.download_button("Download the list (CSV)", _problems_csv(errs), f"{Path(source_name).stem}-problems.csv",
                            "text/csv", icon=":material/download:", key="dataset.import.problems")
-        ways = {"skip": f"Import the {len(valid):,} valid records and skip the {len(bad):,} invalid ones",
+        ways = {"skip": f"Import the {validate.plural(len(valid), 'valid record')} and skip the {len(bad):,} invalid "
+                        f"one{'' if len(bad) == 1 else 's'}",
                 "fix": f"Bring all {len(records):,} in and fix the {len(bad):,} in the editor (the version cannot be "
                        "saved until they are fixed or deleted)"}
         way = st.radio("The invalid records", list(ways), format_func=ways.get, key="dataset.import.invalid")
@@ -103,8 +103,10 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         else:
             records = valid
     if warns:
-        st.warning(f"{len(warns)} warning{'s' if len(warns) > 1 else ''} (warnings do not block an import):")
+        st.warning(f"{validate.plural(len(warns), 'warning')} (warnings do not block an import):")
         dui.problems_table(warns)
+    for note in found.notes:
+        st.info(note, icon=":material/info:")
     _import_target(info, records, source_name, disabled=not records, to_fix=to_fix)
 
 
@@ -231,7 +233,8 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                     dui.flash(f"Created {dui.md(created.name)} with the {len(first):,} valid records as version 1; "
                               f"the {len(to_fix):,} to fix are in the Edit tab as unsaved changes.")
                 else:
-                    dui.flash(f"Imported {len(records):,} records into a new dataset, {dui.md(created.name)}.")
+                    dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
+                              f"{dui.md(created.name)}.")
                 dui.go_to_tab("Edit")
                 st.rerun()
         return
@@ -257,9 +260,9 @@ def _clear_upload() -> None:
 # ---- Check ----------------------------------------------------------------------------------------
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _checked(dataset_id: str, version: int, sha: str) -> tuple[list[validate.Problem], stats.DatasetStats]:
+def _checked(dataset_id: str, version: int, sha: str) -> tuple[validate.Checked, stats.DatasetStats]:
     records = store.load_version(dataset_id, version)
-    return validate.validate(records), stats.compute(records)
+    return validate.check(records), stats.compute(records)
 
 
 def check_tab(info: store.DatasetInfo | None) -> None:
@@ -273,19 +276,25 @@ def check_tab(info: store.DatasetInfo | None) -> None:
         if not st.button(f"Check {latest.count:,} records and compute statistics", key="dataset.check.go"):
             return
         asked.add((info.id, latest.version))
-    problems, st_ = _checked(info.id, latest.version, latest.sha256)
-    errs, warns = validate.errors(problems), validate.warnings(problems)
+    found, st_ = _checked(info.id, latest.version, latest.sha256)
+    errs, warns = found.errors, found.warnings  # all of them: the table may list only the first
     st.caption(f"Checks and statistics of the saved version {latest.version}; unsaved edits are checked when you save.")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Records", f"{st_.count:,}")
-    c2.metric("Errors", len(errs))
-    c3.metric("Warnings", len(warns))
+    c2.metric("Errors", f"{len(errs):,}")
+    c3.metric("Warnings", f"{len(warns):,}")
     c4.metric("Mean words (Q / A)", f"{st_.mean_question_words:.0f} / {st_.mean_answer_words:.0f}")
-    if problems:
-        st.write("Problems (record numbers count from 1; warnings do not block a save):")
-        dui.problems_table(problems)
+    if errs:  # a version saved before every error was found (or written by hand): say so first
+        st.error(f"{validate.plural(len(found.invalid), 'record')} of this version "
+                 f"{'has' if len(found.invalid) == 1 else 'have'} errors: fix or delete them in the Edit tab and "
+                 "save before training on it.", icon=":material/error:")
+    if found.problems:
+        st.write(f"Problems ({found.counts()}; record numbers count from 1; warnings do not block a save):")
+        dui.problems_table(errs + warns if errs else found.problems)
     else:
         st.success("No problems found.", icon=":material/check_circle:")
+    for note in found.notes:
+        st.info(note, icon=":material/info:")
     if st_.count:
         left, right = st.columns(2)
         left.plotly_chart(plots.dataset_lengths(st_), width="stretch")
@@ -331,7 +340,7 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
         made = ui.run_or_error(store.restore_version, info.id, restore, base_version=numbers[-1])
         if made:
             dui.reset(info)
-            dui.flash(f"Restored version {restore} as version {made.version} ({made.count:,} records).")
+            dui.flash(f"Restored version {restore} as version {made.version} ({validate.plural(made.count, 'record')}).")
             st.rerun()
 
 
@@ -353,7 +362,8 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         st.info("No dataset selected.")
         return
     v = info.latest.version
-    st.caption(f"Downloads hold the saved version {v} ({info.latest.count:,} records); save your edits first.")
+    st.caption(f"Downloads hold the saved version {v} ({validate.plural(info.latest.count, 'record')}); save your "
+               "edits first.")
     stem = info.id  # already a file-name-safe slug of the name
     cols = st.columns(4)
     for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),

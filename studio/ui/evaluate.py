@@ -123,9 +123,6 @@ def new_evaluation_form() -> None:
         st.markdown("**Questions**")
         source = st.radio("From", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="evaluate.source",
                           index=0 if held_out else 1)
-        if chosen_runs and not held_out and source == "dataset":
-            st.caption("The chosen run was trained on every record (no held-out split), so its questions come from "
-                       "its dataset version: expect high scores on questions it has seen.")
         run_id = dataset_id = version = None
         if source == "run":
             options = held_out or chosen_runs or [r.id for r in all_runs]
@@ -146,6 +143,10 @@ def new_evaluation_form() -> None:
                                        if ds.id == trained_on.get("id") and trained_on.get("version") in versions else 0,
                                        format_func=lambda v: f"v{v} ({next(x.count for x in ds.versions if x.version == v):,} records)")
                 dataset_id = ds.id
+                if chosen_runs and not held_out and (ds.id, version) == (trained_on.get("id"), trained_on.get("version")):
+                    # only while the questions are the ones the run trained on; another dataset is a fair test
+                    st.caption("The chosen run was trained on every record (no held-out split), and these are its "
+                               "training records: expect high scores on questions it has seen.")
         sample = st.number_input("Sample size (0 = every question)", min_value=0, value=0, step=10, key="evaluate.sample")
     with st.expander("Settings"):
         s1, s2, s3 = st.columns(3)
@@ -292,7 +293,9 @@ def show_result(result: dict) -> None:
         return
     leaked = sum(1 for r in rows if r.get("leak"))
     exclude = st.toggle(f"Exclude the {leaked} leaked questions from the summary", key=f"evaluate.exclude.{result['id']}",
-                        disabled=not leaked)
+                        disabled=not leaked or leaked == len(rows))
+    if leaked and leaked == len(rows):
+        st.caption(eval_results.ALL_LEAKED.format(n=leaked))
     summary = eval_results.summarize(result, exclude_leaked=exclude)
     st.subheader("Summary")
     st.dataframe(_summary_frame(summary, failed), hide_index=True, width="stretch")

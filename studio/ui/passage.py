@@ -63,15 +63,37 @@ def _qa_default() -> tuple[str, str | None]:
                 "question-answering model folder, or use Hugging Face Inference Providers.")
 
 
+def _extractive_first(key: str) -> bool:
+    """Whether the first model starts as extractive: where one can answer (the tutorial's model loads, a
+    model or a hosted backend was chosen before, or API mode, where every model is hosted); offline
+    without one, generative, which the bundled model answers."""
+    if not chat_ui.local_available() or st.session_state.get(f"{key}.qa_model"):
+        return True
+    return st.session_state.get(f"{key}.where") == "provider" or bool(_qa_default()[0])
+
+
+def not_ready(slot: str) -> str:
+    """Why ``slot``'s model is not set (for the line beside a disabled Ask)."""
+    return st.session_state.get(WHY, {}).get(slot) or "choose one in the sidebar"
+
+
+WHY = "chat.passage.why"  # {slot: why its model is not set}, for the line beside a disabled Ask
+
+
 def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
     """One model for ``slot`` ("a" or "b"): extractive (local or hosted) or generative (any chat backend)."""
     key = f"chat.passage.{slot}"
-    task = st.radio("Answers by", (EXTRACTIVE, GENERATIVE), index=0 if slot == "a" else 1, key=f"{key}.task",
-                    horizontal=True, disabled=disabled,
+    st.session_state.setdefault(WHY, {}).pop(slot, None)
+    first = EXTRACTIVE if slot == "a" and _extractive_first(key) else GENERATIVE
+    task = st.radio("Answers by", (EXTRACTIVE, GENERATIVE), index=(EXTRACTIVE, GENERATIVE).index(first),
+                    key=f"{key}.task", horizontal=True, disabled=disabled,
                     help="Extractive: the model picks a span of the passage, with a score. Generative: a chat model "
                          "is asked the question with the passage.")
     if task == GENERATIVE:
-        return chat_ui.backend_picker(f"passage.{slot}", disabled)
+        spec = chat_ui.backend_picker(f"passage.{slot}", disabled)
+        if spec is None:
+            st.session_state[WHY][slot] = "its settings have an error (see the sidebar)"
+        return spec
     wheres = list(WHERE) if chat_ui.local_available() else ["provider"]
     if st.session_state.get(f"{key}.where") not in wheres:
         st.session_state.pop(f"{key}.where", None)
@@ -85,6 +107,7 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
                                                 "config is *ForQuestionAnswering.")
             if why and not model:
                 st.caption(why)
+                st.session_state[WHY][slot] = f"no extractive model: {why[0].lower()}{why[1:]}"
                 return None
             return BackendSpec(kind="local", model=model or "", task="extractive")
         model = st.text_input("Model id", extractive.EXAMPLE_MODEL, key=f"{key}.hub_model", disabled=disabled)
@@ -97,6 +120,7 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
                            task="extractive")
     except StudioError as exc:
         ui.show_error(exc)
+        st.session_state[WHY][slot] = str(exc)
         return None
 
 
@@ -240,7 +264,24 @@ def _one(task: PassageTask, context: str) -> None:
         ans: passage.PassageAnswer = task.result
         ui.show_text(ans.text or "(no answer)")
         st.caption(_caption(ans))
-        st.markdown(highlighted_block(passage.segments(context, ans.start, ans.end)), unsafe_allow_html=True)
+        if ans.start is not None and ans.end is not None and 0 <= ans.start < ans.end <= len(context):
+            # where the answer is, in its sentence or so: the passage itself is on the page already
+            text, start, end = window(context, ans.start, ans.end)
+            st.markdown(highlighted_block(passage.segments(text, start, end)), unsafe_allow_html=True)
+
+
+def window(context: str, start: int, end: int, margin: int = 160) -> tuple[str, int, int]:
+    """The span with up to ``margin`` characters either side, cut at word boundaries and marked "…"
+    where the passage goes on: (text, the span's start and end in it)."""
+    left, right = max(0, start - margin), min(len(context), end + margin)
+    if left > 0:
+        space = context.find(" ", left, start)
+        left = space + 1 if space != -1 else left
+    if right < len(context):
+        space = context.rfind(" ", end, right)
+        right = space if space != -1 else right
+    head, tail = ("… " if left > 0 else ""), (" …" if right < len(context) else "")
+    return head + context[left:right] + tail, len(head) + start - left, len(head) + end - left
 
 
 def _show(run: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from studio.data import store
 from studio.data.display import text_block
 from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
+from studio.models import prompt_format
 from studio.tasks import Task
 from studio.train import job, memory, recipe, runs
 from studio.train import loop as train
@@ -70,6 +71,16 @@ def pick_dataset() -> tuple[list[dict], dict] | None:
     version = c2.selectbox("Version", versions, key=f"train.version.{info.id}",
                            format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))
     return ui_run(load_dataset, info.id, version)
+
+
+def cannot_train(records: list[dict]) -> str | None:
+    """Why these records cannot be trained on (empty, or fewer than two usable records), else None."""
+    try:
+        recipe.usable_indices(records)
+    except StudioError as exc:
+        return str(exc)
+    return None
+
 
 
 ui_run = ui.run_or_error  # the one "call the engine, show a StudioError in one line" helper
@@ -172,7 +183,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> train.Train
             weight_decay=_number(c1, "weight_decay", p.weight_decay, f"train.wd.{name}"),
             test_fraction=_number(c2, "test_fraction", p.test_fraction, f"train.tf.{name}"),
             max_length=_number(c3, "max_length", p.max_length, f"train.ml.{name}"),
-            warmup_steps=_number(c1, "warmup_steps", float(p.warmup_steps), f"train.wu.{name}"),
+            warmup_steps=_warmup(c1, p.warmup_steps, name),
             lr_scheduler=_choice(c2, "lr_scheduler", p.lr_scheduler, f"train.sch.{name}"),
             grad_accum=_number(c3, "grad_accum", p.grad_accum, f"train.ga.{name}"),
             logging_steps=_number(c1, "logging_steps", p.logging_steps, f"train.log.{name}"),
@@ -197,6 +208,24 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> train.Train
     return ui_run(p.replace, base=base, method=method, **values)
 
 
+WARMUP_UNITS = {"share": "a share of all steps", "steps": "a number of steps"}
+
+
+def _warmup(col: Any, value: float, name: str) -> float:
+    """The warm-up, named for what its value is: a share of all steps (the config's value below 1) or steps."""
+    unit = col.radio("Warm-up as", list(WARMUP_UNITS), index=0 if 0 < value < 1 else 1, horizontal=True,
+                     key=f"train.wu_unit.{name}", format_func=WARMUP_UNITS.get)
+    if unit == "share":
+        return col.number_input("Warm-up share", 0.0, 0.99, value if value < 1 else 0.05, step=0.01,
+                                key=f"train.wu.{name}.share", format="%.2f",
+                                help="The share of all training steps over which the learning rate rises from 0 to "
+                                     "its full value (0.05: the first 5% of the steps).")
+    return col.number_input("Warm-up steps", 0, 100_000, int(value) if value >= 1 else 0, step=1,
+                            key=f"train.wu.{name}.steps",
+                            help="How many steps at the start the learning rate takes to rise from 0 to its full "
+                                 "value (0: none). A whole number; choose the share for a fraction of the run.")
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _scratch_tokenizer(sha: str, texts: tuple[str, ...], vocab: int) -> Any:
     return train.scratch.train_tokenizer(list(texts), vocab)
@@ -209,11 +238,12 @@ def _tokenizer(spec: str) -> Any:
     return models.load_tokenizer(spec)
 
 
-def preview(cfg: train.TrainConfig, records: list[dict], meta: DatasetRef) -> None:
-    """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens."""
+def preview(cfg: train.TrainConfig, records: list[dict], meta: DatasetRef) -> list[int] | None:
+    """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
+    Returns the training records' token lengths (for the memory estimate), None when the tokenizer cannot load."""
     keep = ui_run(recipe.usable_indices, records)
     if keep is None:
-        return
+        return None
     split = recipe.split_indices(keep, cfg.test_fraction, cfg.seed)
     if cfg.base == "scratch":
         texts = tuple(train.scratch.corpus(records[i] for i in split["train"]))
@@ -221,8 +251,10 @@ def preview(cfg: train.TrainConfig, records: list[dict], meta: DatasetRef) -> No
     else:
         tok = ui_run(_tokenizer, cfg.base)
         if tok is None:
-            return
+            return None
     rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
+    train_rows = set(split["train"])
+    lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)
     st.caption(f"{len(split['train']):,} records to train on, {len(split['test']):,} held out"
@@ -236,9 +268,11 @@ def preview(cfg: train.TrainConfig, records: list[dict], meta: DatasetRef) -> No
                            help="Numbered from 1, as on the Dataset page: its tokens, with the ones that carry "
                                 "loss highlighted.") - 1
     if pick in keep:
-        enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], cfg.max_length)
+        enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], cfg.max_length,
+                                   prompt_format.context_of(records[pick]))
         st.markdown(highlight(recipe.token_rows(tok, enc)), unsafe_allow_html=True)
         st.caption("Highlighted tokens carry loss (the answer and its end-of-text); the prompt does not.")
+    return lengths
 
 
 def highlight(rows: list[dict]) -> str:
@@ -252,23 +286,26 @@ def highlight(rows: list[dict]) -> str:
     return f'<div data-testid="train-tokens" style="line-height:1.9">{"".join(spans)}</div>'
 
 
-def memory_check(cfg: train.TrainConfig, longest: int = 0) -> bool:
-    """The memory estimate for ``cfg``; False (the reason shown) when the base cannot be loaded."""
+def memory_check(cfg: train.TrainConfig, lengths: list[int] | None = None) -> bool:
+    """The memory estimate for ``cfg`` on records of these token ``lengths`` (the largest batch they make;
+    unknown: batch x max length); False (the reason shown) when the base cannot be loaded."""
     shape = ui_run(memory.shape_for_base, cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
     if shape is None:
         return False
-    seq = min(cfg.max_length, longest or cfg.max_length)
-    est = memory.estimate(shape, cfg.batch_size, seq, gradient_checkpointing=cfg.gradient_checkpointing,
-                          method=cfg.method, lora_r=cfg.lora_r)
+    rows, seq = memory.largest_batch(lengths or [], cfg.batch_size, cfg.max_length)
+    est = memory.estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing,
+                          method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets)
     dev = memory.device_memory()
     ok, line = memory.verdict(est, dev, cfg.batch_size, seq)
-    trainable = shape.params if cfg.method == "full" else shape.lora_params(cfg.lora_r)
-    share = (f" · {cfg.method.upper() if cfg.method == 'qlora' else 'LoRA'}: {trainable / 1e6:.2f} M of "
-             f"{shape.params / 1e6:.1f} M parameters trainable ({trainable / shape.params:.1%})"
-             if cfg.method != "full" else f" · {shape.params / 1e6:.1f} M parameters")
+    # The same count and words as the run's log (peft's: the adapters counted in the total).
+    adapters = shape.lora_params(cfg.lora_r, cfg.lora_targets) if cfg.method != "full" else 0
+    share = (f" · {cfg.method.upper() if cfg.method == 'qlora' else 'LoRA'}: "
+             f"{memory.trainable_line(adapters, shape.params + adapters)}"
+             if cfg.method != "full" else f" · {shape.params:,} parameters, all trainable")
+    from_data = ", the data's longest" if lengths else ""
     parts = (f"weights {memory.fmt_bytes(est.weights)} · gradients {memory.fmt_bytes(est.gradients)} · "
              f"optimizer {memory.fmt_bytes(est.optimizer)} · activations {memory.fmt_bytes(est.activations)} "
-             f"(batch {cfg.batch_size} × {seq} tokens){share}")
+             f"(batch {rows} × {seq} tokens{from_data}){share}")
     (st.success if ok else st.warning)(line, icon=":material/memory:")
     st.caption(parts)
     return True
@@ -323,6 +360,10 @@ def live(run_id: str) -> None:
     elif s.state == "finished":
         done = s.message.removeprefix("finished: ")
         st.success(f"Finished: {done}. The model is in {run.dir / 'model'}.")
+        kept = runs.checkpoint_bytes(run.dir)
+        if kept:
+            st.caption(f"The run folder also keeps its last checkpoint ({kept / 2**20:,.1f} MB) for resuming: drop it on "
+                       f"the Runs tab, or `python -m studio runs drop-checkpoints {run.id}`.")
     rows = run.metrics()
     if rows:
         st.plotly_chart(train_plots.loss_curves(rows), width="stretch", key="train.curve")
@@ -427,43 +468,6 @@ def _task_result(run: runs.RunInfo) -> None:
             row["trained" if spec == run.model_spec else f"base ({spec})"] = answers[i]
         table.append(row)
     st.dataframe(table, hide_index=True, width="stretch")
-
-
-def runs_table() -> None:
-    """All runs: compare curves and configs, rename, delete."""
-    all_runs = runs.list_runs()
-    if not all_runs:
-        st.caption("No runs yet.")
-        return
-    st.dataframe([{"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
-                   "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}" if r.dataset else "",
-                   "created": r.created, "reason": r.status.error or ""}
-                  for r in all_runs], hide_index=True, width="stretch",
-                 column_config={"reason": st.column_config.TextColumn("Why it failed", width="large")})
-    failed = sum(1 for r in all_runs if r.status.state == "failed")
-    st.caption(f"{len(all_runs):,} run{'s' if len(all_runs) != 1 else ''}"
-               + (f", {failed:,} failed (delete them below)" if failed else "") + ".")
-    chosen = st.multiselect("Compare runs", all_runs, format_func=lambda r: r.name, key="train.compare_runs")
-    if chosen:
-        st.plotly_chart(train_plots.loss_curves({r.name: r.metrics() for r in chosen}), width="stretch")
-        if len(chosen) > 1:
-            diff = runs.compare_configs(chosen)
-            st.dataframe(diff, hide_index=True, width="stretch") if diff else st.caption("Same settings.")
-    with st.expander("Open, rename or delete a run"):
-        target = st.selectbox("Run", all_runs, format_func=lambda r: f"{r.name} ({r.id})", key="train.manage_run")
-        new = st.text_input("New name", value=target.name, key=f"train.rename.{target.id}")
-        c0, c1, c2 = st.columns(3)
-        if c0.button("Open on the New run tab", key="train.open_btn",
-                     help="Watch it, resume it after a stop or crash, or ask it questions."):
-            st.session_state["train.run_id"] = target.id
-            st.session_state["train.task"] = None
-            st.rerun()
-        if c1.button("Rename", key="train.rename_btn") and ui_run(runs.rename_run, target.id, new):
-            st.rerun()
-        if c2.button("Delete (moves to trash)", key="train.delete_btn") and ui_run(runs.delete_run, target.id):
-            if st.session_state.get("train.run_id") == target.id:
-                st.session_state["train.run_id"] = None
-            st.rerun()
 
 
 def push_panel(run: Any) -> None:

@@ -159,3 +159,23 @@ def test_api_mode_never_imports_torch_or_transformers(faults):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "HEAVY=\n" in out.stdout, out.stdout  # neither was imported
+
+
+def test_a_training_run_chats_as_it_was_trained_and_says_how(faults):
+    from studio.chat.trained import AS_TRAINED
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                            "format": "chat-template", "config": {}})
+    at = page(**{"chat.a.model": f"run:{folder.name}"})  # the run picked in the library picker
+    assert at.selectbox(key="chat.preset").value == AS_TRAINED
+    assert at.text_area(key="chat.system").value == ""  # no system prompt: the one it trained and is evaluated with
+    assert any(c.value.startswith("FAQ run: Trained with HuggingFaceTB/SmolLM2-135M-Instruct's chat template")
+               for c in at.caption)
+    at.selectbox(key="chat.preset").set_value("Soccer rules expert").run()  # a person may still choose another
+    assert "Laws of the Game" in at.text_area(key="chat.system").value
+    use_api(at, faults.url("good"))  # another model: the usual default again, no "As trained"
+    assert at.selectbox(key="chat.preset").value != AS_TRAINED
+    assert AS_TRAINED not in at.selectbox(key="chat.preset").options

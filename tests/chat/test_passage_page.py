@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from studio.chat import passage
 from studio.data import store
 from studio.data.display import highlighted_block
-from studio.ui.passage import PASSAGE, RUN
+from studio.ui.passage import PASSAGE, RUN, window
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "4_Chat.py")
@@ -162,3 +162,42 @@ def test_a_passage_above_the_bound_is_refused_in_one_line(trained_qa: Path, offl
     assert [e.value for e in at.error] == ["The passage is 1,000,002 characters, more than the 1,000,000 a passage "
                                            "may hold: keep only the part the question is about."]
     assert at.session_state[RUN] is None  # nothing was sent
+
+
+def test_offline_without_an_extractive_model_it_starts_generative_and_says_why_ask_is_off(offline, monkeypatch):
+    from studio.models import bundled, loading
+
+    monkeypatch.setattr(loading, "hub_reachable", lambda: False)  # offline, nothing in the Hub cache
+    at = page()
+    assert at.radio(key="chat.passage.a.task").value == "Generative"  # what can answer here
+    if bundled.gguf_path() is not None:
+        assert at.selectbox(key="chat.passage.a.model").value == bundled.SPEC
+        assert not at.button(key="chat.passage.ask").disabled
+    at.radio(key="chat.passage.a.task").set_value("Extractive").run()
+    assert at.button(key="chat.passage.ask").disabled
+    (line,) = [c.value for c in at.caption if c.value.startswith("Ask is off")]
+    assert line.startswith("Ask is off: the first model is not set (no extractive model: ") and "cannot be downloaded" in line
+
+
+def test_the_second_model_stays_what_was_chosen(tiny_gpt2: Path, offline):
+    at = page(**{"chat.compare": True, "chat.passage.b.model": str(tiny_gpt2)})  # a folder typed into the picker
+    assert at.selectbox(key="chat.passage.b.model").value == str(tiny_gpt2)
+    at.toggle(key="chat.compare").set_value(False).run()  # the second picker is hidden...
+    at.radio(key="chat.mode").set_value("Conversation").run()
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    at.toggle(key="chat.compare").set_value(True).run()  # ...and back: the same model, not the default
+    assert at.selectbox(key="chat.passage.b.model").value == str(tiny_gpt2)
+
+
+def test_an_answer_shows_its_span_in_context_not_the_whole_passage_again(qa_server: QAServer, offline):
+    filler = "Uma frase longa sobre outra coisa qualquer. " * 40
+    context = f"{filler}Meu nome é {NAME} e gravo aulas. {filler}"
+    at = page(**{"chat.passage.a.where": "provider"})
+    at.text_input(key="chat.passage.a.endpoint").set_value(qa_server.url("qa")).run()
+    ask(at, context)
+    (block,) = highlighted(at)
+    assert MARKED in block and block.count("<mark>") == 1
+    assert len(block) < len(context) / 3 and "… " in block and " …" in block  # the span in its sentence or so
+    text, start, end = window(context, context.index(NAME), context.index(NAME) + len(NAME))
+    assert text[start:end] == NAME and text.startswith("… ") and text.endswith(" …")
+    assert window("Short.", 0, 5) == ("Short.", 0, 5)  # a short passage: all of it, nothing cut

@@ -178,3 +178,20 @@ def test_a_hub_push_keeps_the_passage_when_the_first_record_has_none():
     records = [WITH_CONTEXT[4], *WITH_CONTEXT[:2]]
     pushed = Dataset.from_list(hub.table_rows(records))  # what push_to_hub uploads
     assert pushed["context"] == [None, WITH_CONTEXT[0]["context"], WITH_CONTEXT[1]["context"]]
+
+
+def test_generative_data_gets_one_note_not_a_warning_per_record():
+    # Alpaca's input as the context: the output is written from it, not copied out of it.
+    alpaca = [{"question": f"Summarise text {i}", "answer": f"A summary {i}.", "context": f"A long input text {i}."}
+              for i in range(1, 1001)]
+    alpaca[0]["answer"] = "A long input text 1."  # one answer happens to be a span
+    found = validate.check(alpaca)
+    assert found.problems == []
+    assert found.notes == ["The answers of 999 of the 1,000 records with a context do not occur in it: fine for a "
+                           "generative model, which reads the context as part of the question; an extractive "
+                           "(SQuAD-style) model can only answer with a span of its passage."]
+    # SQuAD-style data (most answers are spans): each miss is a warning with its record, and no note
+    squad = [{"question": f"Who {i}?", "answer": f"Ana {i}", "context": f"Ana {i} wrote it."} for i in range(9)]
+    squad.append({"question": "Who else?", "answer": "Bea", "context": "Ana wrote it."})
+    found = validate.check(squad)
+    assert [str(p) for p in found.warnings] == [f"record 10: {validate.NOT_IN_CONTEXT}"] and found.notes == []

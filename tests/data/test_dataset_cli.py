@@ -32,9 +32,36 @@ def test_validate_bad_file_prints_one_error_line_and_exits_2(tmp_path, capsys, n
 def test_validate_sample_as_a_real_process():
     out = cli("dataset", "validate", "data/soccer_rules.json")
     n = len(json.loads((REPO / "data/soccer_rules.json").read_text(encoding="utf-8")))
-    assert out.returncode == 0 and out.stdout == f"{n} records\n"
+    assert out.returncode == 0 and out.stdout.startswith(f"{n} records: no errors, ")
     bad = cli("dataset", "validate", "no/such/file.json")
     assert bad.returncode == 2 and bad.stderr == "error: No file at no/such/file.json: check the path.\n"
+
+
+def test_validate_finds_an_error_after_1200_warnings_and_exits_2(tmp_path, capsys):
+    from dataset_cases import LATE_ERROR
+
+    path = tmp_path / "late.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in LATE_ERROR))
+    assert main(["dataset", "validate", str(path)]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ("error: record 1202: answer is empty (1 of 1,202 records invalid: 1 error, "
+                                         "1,200 warnings): fix it, or import with --skip-invalid to leave it out.\n")
+    dst = tmp_path / "kept.json"
+    assert main(["dataset", "import", str(path), "--out", str(dst), "--skip-invalid"]) == 0
+    kept = json.loads(dst.read_text())
+    assert len(kept) == 1201 and all(r["answer"] for r in kept)
+    assert "skipped record 1202: answer is empty" in capsys.readouterr().err
+    assert main(["dataset", "import", str(path), "--out", str(tmp_path / "all.json")]) == 2
+    assert "record 1202: answer is empty" in capsys.readouterr().err and not (tmp_path / "all.json").exists()
+
+
+def test_validate_names_the_first_errors_and_counts_them_all(tmp_path, capsys):
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps([{"question": f"q{i}", "answer": ""} for i in range(1, 8)]))
+    assert main(["dataset", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: record 1: answer is empty; record 2: answer is empty;")
+    assert "; and 2 more errors (7 of 7 records invalid: 7 errors, no warnings): fix them" in err
 
 
 def test_validate_warnings_go_to_stderr_and_exit_0(tmp_path, capsys):
@@ -42,7 +69,7 @@ def test_validate_warnings_go_to_stderr_and_exit_0(tmp_path, capsys):
     path.write_text('{"question": "q", "answer": "a"}\n{"question": "q", "answer": "b"}\n')
     assert main(["dataset", "validate", str(path)]) == 0
     out = capsys.readouterr()
-    assert out.out == "2 records\n" and "warning: record 2: same question as record 1" in out.err
+    assert out.out == "2 records: no errors, 1 warning\n" and "warning: record 2: same question as record 1" in out.err
 
 
 def test_import_with_mapping_writes_the_seed_format_keeping_unicode(tmp_path, capsys):
@@ -268,9 +295,13 @@ def test_validate_a_context_that_is_not_text_exits_2_and_a_missing_answer_span_w
     src.write_text(json.dumps([{"question": "q", "answer": "a", "context": 3}]))
     assert main(["dataset", "validate", str(src)]) == 2
     assert capsys.readouterr().err.startswith("error: record 1: context is a number, not text")
-    src.write_text(json.dumps([{"question": "Who?", "answer": "Bea", "context": "Ana wrote it."}]))
+    src.write_text(json.dumps([{"question": "Who?", "answer": "Bea", "context": "Ana wrote it."},
+                               {"question": "Who wrote?", "answer": "Ana", "context": "Ana wrote it."}]))
     assert main(["dataset", "validate", str(src)]) == 0
     assert "warning: record 1: answer does not occur in its context" in capsys.readouterr().err
+    src.write_text(json.dumps([{"question": "Who?", "answer": "Bea", "context": "Ana wrote it."}]))
+    assert main(["dataset", "validate", str(src)]) == 0  # most answers are not spans: generative data, one note
+    assert capsys.readouterr().err.startswith("note: The answers of 1 of the 1 record with a context do not occur")
 
 
 def test_export_alpaca_with_a_context_keeps_it_as_input_with_the_llama_factory_entry(tmp_path, capsys):
@@ -330,3 +361,35 @@ def test_a_connection_dropped_during_the_lfs_upload_is_one_line_and_the_dataset_
     assert errors[0].startswith("error: The connection to the Hub dropped while uploading to alice/rules"), out.stderr
     assert "hf_secretvalue123" not in out.stderr
     assert store.load_version(info.id, 1) == UNICODE
+
+
+def test_create_puts_a_file_into_the_workspace_and_export_takes_a_file_too(tmp_path, capsys):
+    from dataset_cases import LATE_ERROR
+
+    qa = tmp_path / "qa.json"
+    qa.write_text(json.dumps(UNICODE, ensure_ascii=False), encoding="utf-8")
+    assert main(["dataset", "create", "Rules", "--from", str(qa)]) == 0
+    assert capsys.readouterr().out == "created 'Rules' (id rules): version 1 with 4 records\n"
+    assert store.load_version("rules") == UNICODE
+    assert main(["dataset", "create", "Rules", "--from", str(qa)]) == 2  # one line, nothing changed
+    assert "already exists" in capsys.readouterr().err and len(store.list_versions("rules")) == 1
+    assert main(["dataset", "create", "Later"]) == 0 and store.load_version("later") == []  # empty, to fill on the page
+    capsys.readouterr()
+
+    late = tmp_path / "late.json"
+    late.write_text(json.dumps(LATE_ERROR))
+    assert main(["dataset", "create", "Late", "--from", str(late)]) == 2
+    assert "record 1202: answer is empty" in capsys.readouterr().err and store.find_dataset("Late") is None
+    assert main(["dataset", "create", "Late", "--from", str(late), "--skip-invalid"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("created 'Late' (id late): version 1 with 1,201 records, 1 skipped")
+    assert "skipped record 1202: answer is empty" in out.err
+    assert all(r["answer"] for r in store.load_version("late"))
+
+    out_file = tmp_path / "qa.alpaca.json"  # a file straight to another format, as `dataset push` takes a file
+    assert main(["dataset", "export", str(qa), "--to", "alpaca", "--out", str(out_file)]) == 0
+    assert json.loads(out_file.read_text(encoding="utf-8"))[0]["output"] == UNICODE[0]["answer"]
+    assert main(["dataset", "export", str(late), "--out", str(tmp_path / "late.csv")]) == 2  # errors refuse it
+    assert "record 1202: answer is empty" in capsys.readouterr().err and not (tmp_path / "late.csv").exists()
+    assert main(["dataset", "export", "nowhere.json", "--out", str(tmp_path / "x.json")]) == 2
+    assert "No dataset named 'nowhere.json' and no file at that path" in capsys.readouterr().err

@@ -86,7 +86,7 @@ def test_save_with_problems_lists_them_by_record_and_keeps_the_edits():
     at.selectbox(key="dataset.picker").select(info.id).run()
     edit(at, edited={1: {"answer": ""}})
     at.button(key="dataset.save").click().run()
-    assert any("Not saved: 1 problem to fix first" in e for e in texts(at.error))
+    assert any("Not saved: 1 error to fix first, in 1 record" in e for e in texts(at.error))
     problems = table_with(at, "problem")
     assert problems.to_dict("records") == [{"record": 2, "severity": "error", "problem": "answer is empty"}]
     assert store.get_dataset(info.id).latest.version == 1
@@ -253,7 +253,7 @@ def test_bad_import_shows_a_clear_reason_and_blocks_import(name, data, words):
     import_buttons = [b for b in at.button if b.key == "dataset.import.create"]
     choice = [r for r in at.radio if r.key == "dataset.import.invalid"]
     if choice and not all(b.disabled for b in import_buttons):  # some records are valid: only those, by default
-        assert choice[0].value == "skip" and "valid records and skip the" in choice[0].options[0]
+        assert choice[0].value == "skip" and "valid record" in choice[0].options[0] and "skip the" in choice[0].options[0]
     else:
         assert all(b.disabled for b in import_buttons)
 
@@ -275,6 +275,37 @@ def test_messy_import_takes_the_valid_records_and_names_the_skipped_ones():
     assert len(kept) == 8 and "Explain rule 3" not in [r["question"] for r in kept]
 
 
+def test_an_error_after_1200_warnings_is_shown_counted_and_never_imported():
+    from dataset_cases import LATE_ERROR
+
+    at = _upload(open_page(), "late.json", json.dumps(LATE_ERROR).encode())
+    tab = at.tabs[1]
+    assert texts(tab.error)[0].startswith("1 of 1,202 records is invalid (1 error, 1,200 warnings;")
+    assert [r["record"] for r in tab.dataframe[1].value.to_dict("records")] == [1202]
+    assert "1,200 warnings (warnings do not block an import):" in texts(tab.warning)
+    assert at.radio(key="dataset.import.invalid").value == "skip"
+    assert at.radio(key="dataset.import.invalid").options[0] == "Import the 1,201 valid records and skip the 1 invalid one"
+    at.text_input(key="dataset.import.name.late.json").input("Late").run()
+    at.button(key="dataset.import.create").click().run()
+    kept = store.load_version(store.find_dataset("Late").id)
+    assert len(kept) == 1201 and all(r["answer"] for r in kept)
+    at.tabs[2]  # the Check tab of what was imported: no error, the warnings counted
+    assert [m.value for m in at.metric][:3] == ["1,201", "0", "1,200"]
+
+
+def test_check_tab_never_says_errors_0_for_a_version_with_errors():
+    from dataset_cases import LATE_ERROR
+
+    store.create_dataset("Written by hand", LATE_ERROR)  # not through the page's checks
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(store.find_dataset("Written by hand").id).run()
+    assert [m.value for m in at.metric][:3] == ["1,202", "1", "1,200"]
+    assert "1 record of this version has errors" in texts(at.tabs[2].error)[0]
+    listed = table_with(at, "problem").to_dict("records")
+    assert listed[0] == {"record": 1202, "severity": "error", "problem": "answer is empty"}  # errors listed first
+    assert "Problems (1 error, 1,200 warnings;" in " ".join(m.value for m in at.tabs[2].markdown)
+
+
 def test_messy_import_brought_in_to_fix_cannot_be_saved_until_fixed():
     at = _upload(open_page(), "alpaca.json", json.dumps(MESSY).encode())
     at.radio(key="dataset.import.invalid").set_value("fix").run()
@@ -289,7 +320,7 @@ def test_messy_import_brought_in_to_fix_cannot_be_saved_until_fixed():
     assert shown["question"].tolist() == ["Explain rule 3", "Explain rule 7"]
     assert all("answer is empty" in p for p in shown["problem"])
     at.button(key="dataset.save").click().run()
-    assert any("Not saved: 2 problems" in e for e in texts(at.error))
+    assert any("Not saved: 2 errors to fix first, in 2 records" in e for e in texts(at.error))
     assert len(store.list_versions(info.id)) == 1
     at = edit(at, edited={0: {"answer": "Rule 3 says so."}, 1: {"answer": "Rule 7 says so."}})
     at.button(key="dataset.save").click().run()
@@ -558,7 +589,7 @@ def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_th
     at.button(key="dataset.import.path_load").click().run()
     _loaded(at)
     assert f"Read **{len(test)} records** as DATASETS." in texts(at.markdown)
-    assert any(f"1 of {len(test)} records are invalid" in e for e in texts(at.error))
+    assert any(f"1 of {len(test)} records is invalid" in e for e in texts(at.error))
     assert table_with(at, "problem").to_dict("records")[0]["problem"] == "answer is empty"
     at.radio(key="dataset.import.invalid").set_value("skip").run()
     at.text_input(key="dataset.import.name.saved").input("Saved split").run()

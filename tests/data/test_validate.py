@@ -34,7 +34,7 @@ def test_every_problem_is_listed_with_its_1_based_record_number():
 def test_warnings_do_not_block_errors_do():
     dup = [{"question": "q", "answer": "a"}, {"question": "q", "answer": "b"}]
     assert [str(w) for w in validate.ensure_valid(dup)] == ["record 2: same question as record 1"]
-    with pytest.raises(DatasetValidationError, match=r"record 2: answer is empty \(and 1 more problem\)"):
+    with pytest.raises(DatasetValidationError, match=r"record 2: answer is empty \(and 1 more: 2 errors, no warnings in all\)"):
         validate.ensure_valid([{"question": "a", "answer": "b"}, {"question": "c", "answer": ""}, {"question": "d"}])
 
 
@@ -48,3 +48,27 @@ def test_clean_unicode_dataset_has_no_problems():
     recs = [{"question": "¿Qué es un córner? 🚩", "answer": "Un saque de esquina."},
             {"question": "什么是点球？", "answer": "罚球点球。"}, {"question": "ما هو التسلل؟", "answer": "موقف"}]
     assert validate.validate(recs) == []
+
+
+def test_an_error_after_1200_warnings_is_found_counted_and_refused():
+    from dataset_cases import LATE_ERROR
+
+    found = validate.check(LATE_ERROR)
+    assert [str(e) for e in found.errors] == ["record 1202: answer is empty"]
+    assert len(found.warnings) == 1200 and found.counts() == "1 error, 1,200 warnings"
+    assert found.invalid == {1202}
+    with pytest.raises(DatasetValidationError, match=r"^record 1202: answer is empty; fix it"):
+        validate.ensure_valid(LATE_ERROR)
+    kept, skipped, warns = validate.split_valid(LATE_ERROR)
+    assert len(kept) == 1201 and all(r["answer"] for r in kept)
+    assert [str(s) for s in skipped] == ["record 1202: answer is empty"] and len(warns) == 1200
+
+
+def test_every_error_is_found_however_many_problems_come_first():
+    recs = [{"question": "", "answer": "x"} if i % 2 else {"question": "q", "answer": f"a{i}"} for i in range(5001)]
+    recs.append({"question": "last", "answer": None})
+    found = validate.check(recs)
+    assert len(found.errors) == 2501 and str(found.errors[-1]) == "record 5002: answer is null"
+    assert len(found.warnings) == 2500  # the same question "q" again, every other record
+    with pytest.raises(DatasetValidationError, match=r"\(and 2,500 more: 2,501 errors, 2,500 warnings in all\)"):
+        validate.ensure_valid(recs)

@@ -137,3 +137,26 @@ def test_import_a_parquet_file_from_the_hub_format(page, studio, tmp_path):
     assert_no_exception(page)
     saved = json.loads(next((studio.home / "datasets").glob("train-00000*/versions/0001.json")).read_text(encoding="utf-8"))
     assert saved[1] == {"question": "越位是什么？", "answer": "位置规则。"}
+
+
+def test_an_empty_dataset_has_room_for_the_rows_a_person_adds(page, studio):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    made = subprocess.run([sys.executable, "-m", "studio", "dataset", "create", "Empty"], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ, "STUDIO_HOME": str(studio.home)}, timeout=120)
+    assert made.returncode == 0, made.stderr
+    open_page(page, studio, "Dataset")
+    page.get_by_role("combobox", name="Dataset").click()
+    page.get_by_role("option").filter(has_text="Empty · 0 records").click()
+    wait_idle(page)
+    grid = page.locator("[data-testid='stDataFrame']").first
+    assert grid.bounding_box()["height"] >= 35 * 5  # not one row tall: added rows show
+    edit_cell(page, 0, 0, "Who starts the match?")  # the first row, typed into the table's empty add row
+    page.get_by_text("1 record · page 1 of 1").wait_for()  # "1 record", not "1 records"
+    # header, the added row and the empty add row below it all fit (the grid draws on a canvas)
+    assert grid.bounding_box()["height"] >= 35 * 3 + 2
+    assert_no_exception(page)

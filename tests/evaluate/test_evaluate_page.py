@@ -237,3 +237,24 @@ def test_a_passage_dataset_shows_each_models_span_in_the_passage(trained_qa, tin
     extractive = next(m["label"] for m in result["models"] if m["task"] == "extractive")
     assert any(c.value.startswith(f"{extractive}: found in the passage · score") for c in at.caption)
     assert not at.exception
+
+
+def test_expect_high_scores_is_said_only_while_the_questions_are_the_runs_training_records():
+    from studio.train import runs
+
+    trained = store.create_dataset("FAQ", QA)
+    other = store.create_dataset("Held out", [{"question": "Who restarts play?", "answer": "The referee."},
+                                              {"question": "How wide is a goal?", "answer": "7.32 metres."}])
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "distilgpt2", "config": {},
+                            "dataset": {"id": trained.id, "name": "FAQ", "version": 1}})
+    runs.write_split(folder, {"train": [0, 1, 2], "test": []})  # trained on every record
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["evaluate.models"] = [f"run:{folder.name}"]
+    at.run()
+    said = "expect high scores on questions it has seen"
+    assert at.radio(key="evaluate.source").value == "dataset"
+    assert any(said in c.value for c in at.caption)
+    at.selectbox(key="evaluate.dataset").set_value(store.get_dataset(other.id)).run()  # a held-out dataset
+    assert not any(said in c.value for c in at.caption)

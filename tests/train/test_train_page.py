@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +26,11 @@ def _page(base: str | None = "scratch") -> AppTest:
     if base is not None:
         at.session_state["train.base_choice"] = base
     return at
+
+
+def table_rows(at: AppTest, column: str) -> list[dict]:
+    """The rows of the first table on the page that has ``column``."""
+    return next(d.value for d in at.dataframe if column in d.value.columns).to_dict("records")
 
 
 def _no_exception(at: AppTest) -> None:
@@ -70,7 +76,27 @@ def test_truncation_warning_and_too_few_records(offline):
     at = _page()
     at.session_state["dataset.selected"] = store.find_dataset("One").id
     at.run()
-    assert any("at least two" in e.value for e in at.error)
+    assert any("Only 1 usable record: training needs at least two" in w.value for w in at.warning)
+    assert at.button(key="train.start").disabled
+
+
+def test_an_empty_dataset_disables_start_with_the_reason_and_the_cli_refuses_in_one_line(offline, capsys):
+    from studio.__main__ import main
+
+    empty = store.create_dataset("Empty", [])
+    at = _page()
+    at.session_state["dataset.selected"] = empty.id
+    at.run()
+    _no_exception(at)
+    reason = "The dataset is empty: add at least two Q&A records on the Dataset page."
+    assert [w.value for w in at.warning] == [reason]
+    start = at.button(key="train.start")
+    assert start.disabled and start.help == reason
+    assert not any("epochs" in i.value for i in at.info)  # no preset sized for 0 records
+    assert not runs.list_runs()
+    assert main(["train", "--dataset", "Empty", "--base", "scratch"]) == 2
+    assert capsys.readouterr().err == f"error: {reason}\n"
+    assert not runs.list_runs()  # no failed run left behind
 
 
 def test_unreachable_base_says_choose_scratch(offline):
@@ -177,6 +203,7 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
     result = train.run_job(cfg, records, folder, dataset=meta, name="stopped run",
                            on_progress=lambda f: jobs.request_stop(folder) if f["step"] >= 1 else None)
     assert result.state == "stopped"
+    first, _ = runs.training_time(folder)
 
     at = _page().run()
     at.selectbox(key="train.manage_run").set_value(runs.load_run(folder.name))
@@ -191,6 +218,13 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
         time.sleep(0.5)
     assert jobs.read_status(folder).state == "finished", jobs.tail_log(folder)
     assert [r["step"] for r in runs.read_metrics(folder) if "loss" in r][-1] == 6
+    # the time reported is the whole run's: the first session and the resume together
+    total, sessions = runs.training_time(folder)
+    assert sessions == 2 and total > first >= result.seconds
+    assert jobs.read_status(folder).message == f"finished: 6 steps in {total:.0f} s in all (resumed once)"
+    at.run()
+    row = next(r for r in table_rows(at, "training time") if r["id"] == folder.name)
+    assert row["training time"] == f"{runs.fmt_duration(total)}, 2 sessions"
 
 
 def test_progress_line_says_each_thing_once():
@@ -222,6 +256,9 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
     dropout = at.number_input(key="train.qd.recommended.lora")
     assert dropout.value == 0.15  # the FAQ preset's question word dropout, shown in Advanced
     dropout.set_value(0.25).run()
+    (caption,) = [c.value for c in at.caption if "parameters trainable" in c.value]
+    assert "(batch 8 × " in caption and "tokens, the data's longest)" in caption  # not 8 × max length
+    before = caption.split("LoRA: ")[1]  # "N of M parameters trainable (P%)" before the run
     at.button(key="train.start").click().run()
     _no_exception(at)
     run_id = at.session_state["train.run_id"]
@@ -231,6 +268,11 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
     assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
     assert (runs.run_dir(run_id) / "model" / "adapter_config.json").is_file()
     assert runs.load_run(run_id).config["question_dropout"] == 0.25  # what Advanced said is what trained
+    # one trainable count for the run: the page's before the run is the log's and run.json's
+    assert f"lora: {before}" in jobs.tail_log(runs.run_dir(run_id), 200)
+    saved = json.loads((runs.run_dir(run_id) / runs.RUN_JSON).read_text())
+    assert before == f"{saved['trainable_parameters']:,} of {saved['parameters']:,} parameters trainable " \
+                     f"({saved['trainable_parameters'] / saved['parameters']:.2%})"
     at.run()
     at.button(key="train.merge").click().run()
     task = at.session_state["train.merge_task"]
@@ -282,3 +324,53 @@ def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same
     at.button(key="train.delete_btn").click().run()
     _no_exception(at)
     assert [r.id for r in runs.list_runs()] == [bad.name] and runs.count_runs() == 1
+
+
+def test_the_warm_up_field_is_named_for_what_its_value_is(offline):
+    sample.ensure_sample()
+    at = _page().run()  # the scratch preset: 20 warm-up steps
+    _no_exception(at)
+    assert at.radio(key="train.wu_unit.scratch.full").value == "steps"
+    steps = at.number_input(key="train.wu.scratch.full.steps")
+    assert steps.label == "Warm-up steps" and steps.value == 20
+    at.selectbox(key="train.preset.True").set_value("quick").run()  # no warm-up: 0 steps
+    assert at.number_input(key="train.wu.quick.full.steps").value == 0
+    at.radio(key="train.wu_unit.quick.full").set_value("share").run()
+    share = at.number_input(key="train.wu.quick.full.share")
+    assert share.label == "Warm-up share" and "share of all training steps" in share.help
+    share.set_value(0.1).run()
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    folder = runs.run_dir(at.session_state["train.run_id"])
+    deadline = time.time() + 180
+    while jobs.read_status(folder).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert runs.load_run_dir(folder).config["warmup_steps"] == 0.1  # what the field said is what trained
+
+
+def test_a_finished_runs_checkpoints_can_be_dropped_from_the_runs_tab_and_the_cli(offline, capsys):
+    from studio.__main__ import main
+    from studio.train import loop as train
+
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
+    records, meta = train.load_dataset(info.id)
+    done, stopped = (runs.run_dir(runs.new_run_id(n)) for n in ("done", "stopped"))
+    cfg = train.preset("quick", max_steps=4, save_steps=2)
+    assert train.run_job(cfg, records, done, dataset=meta, name="done run").state == "finished"
+    train.run_job(cfg, records, stopped, dataset=meta, name="stopped run",
+                  on_progress=lambda f: jobs.request_stop(stopped) if f["step"] >= 1 else None)
+    kept = runs.checkpoint_bytes(done)
+    assert kept > 0 and runs.checkpoint_bytes(stopped) > 0
+    at = _page().run()
+    at.selectbox(key="train.manage_run").set_value(runs.load_run(done.name)).run()
+    button = at.button(key="train.drop_ckpt")
+    assert button.label == f"Drop its checkpoints ({kept / 2**20:,.1f} MB)"
+    button.click().run()
+    _no_exception(at)
+    assert runs.checkpoint_bytes(done) == 0 and (done / "model").is_dir()  # the model stays
+    assert any("Dropped" in s.value for s in at.success)
+    at.selectbox(key="train.manage_run").set_value(runs.load_run(stopped.name)).run()
+    assert not [b for b in at.button if b.key == "train.drop_ckpt"]  # a stopped run resumes from it: not offered
+    assert main(["runs", "drop-checkpoints", stopped.name]) == 2
+    assert "not finished: its checkpoint is how it resumes" in capsys.readouterr().err
+    assert runs.checkpoint_bytes(stopped) > 0

@@ -1,0 +1,108 @@
+"""The Train page's runs: the list (with each run's training time across resumes), finding and opening a
+finished run, renaming, deleting, and dropping the checkpoints a finished run no longer needs.
+
+Session state: ``train.run_id`` is the run shown on the New run tab; ``train.tab`` the selected tab
+(``open_run`` switches to New run on the next rerun through ``train.goto_tab``).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from studio import ui
+from studio.errors import StudioError
+from studio.train import plots as train_plots
+from studio.train import runs
+
+TAB = "train.tab"
+TABS = ("New run", "Runs")
+_GOTO = "train.goto_tab"
+
+
+def apply_tab_request() -> None:
+    """Before the tabs are drawn: show the tab asked for by the last click."""
+    label = st.session_state.pop(_GOTO, None)
+    if label:
+        st.session_state[TAB] = label
+
+
+def open_run(run_id: str | None) -> None:
+    """Show ``run_id`` on the New run tab (None: the form alone) and go there."""
+    st.session_state["train.run_id"] = run_id
+    st.session_state["train.ask"] = None
+    st.session_state[_GOTO] = TABS[0]
+    st.rerun()
+
+
+def _ui_run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except StudioError as exc:
+        ui.show_error(exc)
+        return None
+
+
+def took(run: runs.RunInfo) -> str:
+    """The training time across every start and resume (``15m02s, 2 sessions``)."""
+    seconds, sessions = runs.training_time(run.dir)
+    return f"{runs.fmt_duration(seconds)}" + (f", {sessions} sessions" if sessions > 1 else "") if sessions else ""
+
+
+def latest_run_offer() -> None:
+    """Above the form, when no run is open: the latest runs that ended, one click from their view."""
+    ended = [r for r in runs.list_runs() if not r.status.active][:3]
+    if not ended:
+        return
+    st.caption("Your latest runs (all of them are on the Runs tab):")
+    for r in ended:
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        c1.markdown(f"**{ui.md(r.name)}** · {r.status.state}" + (f" · {took(r)}" if took(r) else "")
+                    + f" · {ui.md(r.dataset.get('name') or '')}")
+        if c2.button("Open", key=f"train.open_latest.{r.id}", help="Its curves, log, answers, merge and push."):
+            open_run(r.id)
+
+
+def runs_table() -> None:
+    """All runs: open one, compare curves and configs, rename, delete, drop checkpoints."""
+    all_runs = runs.list_runs()
+    if not all_runs:
+        st.caption("No runs yet.")
+        return
+    st.dataframe([{"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
+                   "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}" if r.dataset else "",
+                   "created": r.created, "training time": took(r), "reason": r.status.error or ""}
+                  for r in all_runs], hide_index=True, width="stretch",
+                 column_config={"reason": st.column_config.TextColumn("Why it failed", width="large")})
+    failed = sum(1 for r in all_runs if r.status.state == "failed")
+    st.caption(f"{len(all_runs):,} run{'s' if len(all_runs) != 1 else ''}"
+               + (f", {failed:,} failed (delete them below)" if failed else "") + ".")
+    st.markdown("**Open, rename or delete a run**")
+    target = st.selectbox("Run", all_runs, format_func=lambda r: f"{r.name} ({r.status.state}, {r.id})",
+                          key="train.manage_run")
+    new = st.text_input("New name", value=target.name, key=f"train.rename.{target.id}")
+    c0, c1, c2 = st.columns(3)
+    if c0.button("Open on the New run tab", key="train.open_btn", type="primary",
+                 help="Watch it, resume it after a stop or crash, or ask it questions."):
+        open_run(target.id)
+    if c1.button("Rename", key="train.rename_btn") and _ui_run(runs.rename_run, target.id, new):
+        st.rerun()
+    if c2.button("Delete (moves to trash)", key="train.delete_btn") and _ui_run(runs.delete_run, target.id):
+        if st.session_state.get("train.run_id") == target.id:
+            st.session_state["train.run_id"] = None
+        st.rerun()
+    kept = runs.checkpoint_bytes(target.dir)
+    if kept and target.status.state == "finished":
+        if st.button(f"Drop its checkpoints ({kept / 2**20:,.1f} MB)", key="train.drop_ckpt", icon=":material/delete_sweep:",
+                     help="A finished run keeps its last checkpoint for resuming; its model stays without it."):
+            freed = _ui_run(runs.drop_checkpoints, target.id)
+            if freed is not None:
+                st.session_state["train.flash"] = f"Dropped {freed / 2**20:,.1f} MB of checkpoints from {target.name}."
+                st.rerun()
+    if st.session_state.get("train.flash"):
+        st.success(st.session_state.pop("train.flash"), icon=":material/check_circle:")
+    chosen = st.multiselect("Compare runs", all_runs, format_func=lambda r: r.name, key="train.compare_runs")
+    if chosen:
+        st.plotly_chart(train_plots.loss_curves({r.name: r.metrics() for r in chosen}), width="stretch")
+        if len(chosen) > 1:
+            diff = runs.compare_configs(chosen)
+            st.dataframe(diff, hide_index=True, width="stretch") if diff else st.caption("Same settings.")

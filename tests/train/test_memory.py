@@ -1,0 +1,54 @@
+"""The memory estimate's inputs: a model's shape counted exactly (the parameters, and the adapters peft
+adds), from a config and from a GGUF header alike, and the largest batch the data's real lengths make."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.train import lora, memory
+from studio.train.config import TrainConfig
+
+
+def _loaded(folder):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_gpt2", "tiny_llama", "tiny_phi3"])
+@pytest.mark.parametrize("targets", ["all-linear", "custom"])
+def test_the_shape_counts_what_the_model_and_peft_count(request, fixture, targets):
+    model = _loaded(request.getfixturevalue(fixture))
+    shape = memory.shape_of_config(model.config)
+    assert shape.params == sum(p.numel() for p in model.parameters())
+    if targets == "custom":  # the first linear layer of each layer only
+        targets = lora.linear_names(model)[0]
+    peft_model = lora.apply(model, TrainConfig(base="x", method="lora", lora_r=4, lora_targets=targets))
+    trainable, total = lora.trainable(peft_model)
+    assert shape.lora_params(4, targets) == trainable
+    assert memory.trainable_line(trainable, shape.params + shape.lora_params(4, targets)) == \
+        memory.trainable_line(*lora.trainable(peft_model))
+
+
+def test_a_gguf_header_gives_the_same_counts_as_the_model_it_unpacks_to(tmp_path, offline):
+    from gguf_files import write_tiny_llama_gguf
+    from transformers import AutoModelForCausalLM
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(path, n_heads=4, n_kv_heads=2, intermediate=96)  # grouped-query attention
+    before = memory.shape_for_base(str(path))  # the header only: nothing loaded
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name)
+    after = memory.shape_of_config(model.config)
+    assert before.params == after.params == sum(p.numel() for p in model.parameters())
+    trainable, _ = lora.trainable(lora.apply(model, TrainConfig(base="x", method="lora", lora_r=8)))
+    assert before.lora_params(8) == after.lora_params(8) == trainable
+
+
+def test_the_largest_batch_comes_from_the_real_lengths():
+    assert memory.largest_batch([40, 75, 60], batch_size=8, max_length=512) == (3, 75)  # 3 records, the longest 75
+    assert memory.largest_batch(list(range(10, 50)), batch_size=8, max_length=32) == (8, 32)  # cut at max length
+    assert memory.largest_batch([], batch_size=8, max_length=512) == (8, 512)  # unknown: the bound
+    shape = memory.ModelShape(134_515_008, 30, 576, 49_152, 1536)
+    real = memory.estimate(shape, *memory.largest_batch([75] * 40, 8, 512))
+    bound = memory.estimate(shape, 8, 512)
+    assert real.activations * 6 < bound.activations and real.total < bound.total / 2
