@@ -7,7 +7,8 @@ much as the answer, and the collator masked every EOS, so the model never learne
 - a record is the training format (``studio.models.prompt_format``) or the model's chat template, the same
   text generation uses later;
 - labels are -100 on the prompt and on padding; the answer's tokens and the EOS after it carry loss;
-- each batch is padded to its own longest record, and records of similar length are batched together.
+- each batch is padded to its own longest record, and records of similar length are batched together;
+  on a GPU a batch is not padded at all: its records go end to end in one row (``PackedCollator``).
 
 Everything here is pure data in, data out; torch is imported only by the collator.
 """
@@ -187,6 +188,38 @@ class Collator:
             "input_ids": torch.tensor(ids, dtype=torch.long),
             "labels": torch.tensor(labels, dtype=torch.long),
             "attention_mask": torch.tensor(mask, dtype=torch.long),
+        }
+
+
+class PackedCollator:
+    """Padding-free batches (CUDA): the batch's records end to end in ONE row, no attention mask, and
+    ``position_ids`` that restart at 0 on each record, so attention never crosses from one record into
+    the next (transformers builds a block-diagonal causal mask from them, as for its own
+    ``DataCollatorWithFlattening``). Labels stay answer-only; each record's first label is -100 so the
+    last token of a record is never trained to predict the next record's first. The loss equals the
+    padded batch's (tests/train/test_packing.py), with no compute spent on padding.
+    """
+
+    def __init__(self) -> None:
+        self.tokens_seen = 0
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        ids: list[int] = []
+        labels: list[int] = []
+        pos: list[int] = []
+        for f in batch:
+            n = len(f["input_ids"])
+            ids.extend(f["input_ids"])
+            labels.append(IGNORE)
+            labels.extend(f["labels"][1:])
+            pos.extend(range(n))
+        self.tokens_seen += len(ids)
+        return {
+            "input_ids": torch.tensor([ids], dtype=torch.long),
+            "labels": torch.tensor([labels], dtype=torch.long),
+            "position_ids": torch.tensor([pos], dtype=torch.long),
         }
 
 
