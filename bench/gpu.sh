@@ -10,11 +10,11 @@
 #   1. the machine and the library versions
 #   2. bench/gpu_threads.py: the same generate in the calling thread, a new thread per call, one
 #      long-lived worker (calls 1..4 and later), with and without a streamer; profiler tables
-#   3. bench/chat.py --phi35: LocalBackend.stream against bare generate, bf16 and 4-bit
-#   4. bench/qlora.py: LoRA and QLoRA on Phi-3.5-mini's shape (tokens/s, peak memory)
-#   5. bench/train.py --shape distilgpt2: the studio's recipe against the tutorial's
-#   6. bench/gpu_steps.py: per-step time and device syncs of the studio's loop (profiled steps)
-#   7. the CUDA-only tests (skipped without CUDA) and the 3 tests that used to assume a CPU
+#   3. the CUDA-only tests (skipped without CUDA) and the 3 tests that used to assume a CPU
+#   4. bench/chat.py --phi35: LocalBackend.stream against bare generate, bf16 and 4-bit
+#   5. bench/qlora.py: LoRA and QLoRA on Phi-3.5-mini's shape (tokens/s, peak memory)
+#   6. bench/train.py --shape distilgpt2: the studio's recipe against the tutorial's
+#   7. bench/gpu_steps.py: per-step time and device syncs of the studio's loop (profiled steps)
 set -u
 cd "$(dirname "$0")/.."
 SMOKE=0
@@ -64,7 +64,7 @@ if [ $SMOKE = 1 ]; then
     STEPS=(--cpu --steps 6)
     TESTS=(tests/train/test_packing.py tests/models/test_worker.py tests/train/test_cuda.py)
 else
-    THREADS=(--layers 8 --tokens 64 --repeats 3)
+    THREADS=(--layers 8 --tokens 32 --repeats 2)
     CHAT=(--phi35 --tokens 64 --repeats 3)
     QLORA=(--shape phi35 --steps 12)
     TRAIN=(--shape distilgpt2)
@@ -94,12 +94,12 @@ if torch.cuda.is_available():
 else:
     print('no CUDA: CPU only')
 EOF"
-part "2 generate: calling thread vs new thread vs long-lived worker" 110 "$PY" bench/gpu_threads.py "${THREADS[@]}" --out "$OUT"
-part "3 chat backend vs bare generate (bf16, 4-bit)" 130 "$PY" bench/chat.py "${CHAT[@]}"
-part "4 LoRA vs QLoRA, Phi-3.5-mini shape" 130 "$PY" bench/qlora.py "${QLORA[@]}"
-part "5 studio recipe vs tutorial, distilgpt2 shape" 70 "$PY" bench/train.py "${TRAIN[@]}"
-part "6 training step profile" 45 "$PY" bench/gpu_steps.py "${STEPS[@]}" --out "$OUT"
-part "7 tests: CUDA-only and the 3 that assumed a CPU" 90 "$PY" -m pytest -q -rs -p no:cacheprovider --timeout=120 "${TESTS[@]}"
+part "2 generate: calling thread vs new thread vs long-lived worker" 90 "$PY" bench/gpu_threads.py "${THREADS[@]}" --out "$OUT"
+part "3 tests: CUDA-only and the 3 that assumed a CPU" 90 "$PY" -m pytest -q -rs -p no:cacheprovider --timeout=120 "${TESTS[@]}"
+part "4 chat backend vs bare generate (bf16, 4-bit)" 130 "$PY" bench/chat.py "${CHAT[@]}"
+part "5 LoRA vs QLoRA, Phi-3.5-mini shape" 130 "$PY" bench/qlora.py "${QLORA[@]}"
+part "6 studio recipe vs tutorial, distilgpt2 shape" 70 "$PY" bench/train.py "${TRAIN[@]}"
+part "7 training step profile" 45 "$PY" bench/gpu_steps.py "${STEPS[@]}" --out "$OUT"
 
 log ""
 log "=== done in $(( $(date +%s) - T0 ))s; summary lines ==="

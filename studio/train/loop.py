@@ -360,7 +360,14 @@ def train(
         if cfg.method == "lora":
             model.enable_input_require_grads()  # checkpointed frozen layers must still pass gradients to adapters
         model.config.use_cache = False
-    collator = recipe.PackedCollator() if packs(device) else recipe.Collator(tokenizer.pad_token_id)
+    packed = packs(device)
+    if packed:
+        if getattr(model, "hf_device_map", None) is None and not getattr(model, "is_loaded_in_4bit", False):
+            model.to(device)  # where the Trainer puts it anyway; the check below runs there
+        packed = recipe.packing_supported(model)
+        if not packed:
+            print(f"note: {cfg.base} mixes packed records' attention here: training on padded batches", flush=True)
+    collator = recipe.PackedCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
     callback = _callback(out, on_progress)
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=recipe.Reworded(

@@ -126,3 +126,22 @@ def test_a_packed_run_trains_like_a_padded_one_and_counts_every_real_token_once(
         assert rows[-1]["tokens_seen"] == 2 * real  # two epochs of every real token, no padding counted
     assert len(losses[True]) == len(losses[False]) == 4
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def test_packing_is_checked_per_model_and_refused_where_records_would_see_each_other(tmp_path):
+    """A model that ignores ``position_ids`` (as an architecture without packed-mask support does; built
+    here by dropping them, since every architecture installed here supports them) trains padded."""
+    from transformers import GPT2LMHeadModel
+
+    model, _ = _model(tmp_path, "gpt2")
+    assert recipe.packing_supported(model) and model.training is False
+
+    class IgnoresPositions(GPT2LMHeadModel):
+        def forward(self, *args, position_ids=None, **kwargs):
+            return super().forward(*args, **kwargs)
+
+    blind = IgnoresPositions(model.config)
+    blind.load_state_dict(model.state_dict())
+    blind.train()
+    assert not recipe.packing_supported(blind)
+    assert blind.training  # the check leaves the model's mode as it found it
