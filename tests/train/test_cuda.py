@@ -93,3 +93,12 @@ def test_4bit_chat_streams_stops_and_serves_two_sessions(tiny_phi3, offline):
     for _ in backend.stream(msgs, ChatParams(max_new_tokens=200, temperature=0), stats=st, stop=stop):
         stop.set()
     assert st.tokens < 200  # Stop ends generation at the next token
+
+
+def test_the_memory_estimate_counts_loras_frozen_base_at_two_bytes_on_cuda():
+    from studio.train import memory
+
+    shape = memory.ModelShape(3_800_000_000, 32, 3072, 32064, 8192)  # Phi-3.5-mini's
+    cpu = memory.estimate(shape, 4, 256, method="lora", device="cpu")
+    gpu = memory.estimate(shape, 4, 256, method="lora", device="cuda")
+    assert cpu.weights - gpu.weights == 2 * shape.params
