@@ -360,7 +360,7 @@ def train(
         if cfg.method == "lora":
             model.enable_input_require_grads()  # checkpointed frozen layers must still pass gradients to adapters
         model.config.use_cache = False
-    packed = packs(device)
+    packed = packs(device) and not cfg.neftune_alpha  # NEFTune scales its noise by the row's length: keep rows per record
     if packed:
         if getattr(model, "hf_device_map", None) is None and not getattr(model, "is_loaded_in_4bit", False):
             model.to(device)  # where the Trainer puts it anyway; the check below runs there
