@@ -103,7 +103,7 @@ part "7 training step profile" 45 "$PY" bench/gpu_steps.py "${STEPS[@]}" --out "
 
 log ""
 log "=== done in $(( $(date +%s) - T0 ))s; summary lines ==="
-grep -E "^=== |ratio|tokens/s|PASS|FAIL|passed|failed|skipped|error" "$LOG" | grep -v "^=== .*===.*\$PY" >"$OUT/summary.txt" || true
+grep -E "^=== |\bratio\b|tokens/s|PASS|FAIL|passed|failed|skipped|error:|Error" "$LOG" | grep -v "^=== .*===.*\$PY" >"$OUT/summary.txt" || true
 cat "$OUT/summary.txt"
 rm -rf "$HOME_DIR"
 exit 0
