@@ -10,6 +10,7 @@ One model, one prompt, greedy, exactly ``--tokens`` new tokens per call, run:
   ... +streamer   the same with a TextIteratorStreamer-like queue the calling thread consumes
   new-thread+omp1 a new thread that first sets torch's CPU threads to 1 (an OpenMP pool per thread?)
   new-thread+spin a new thread while the calling thread polls instead of blocking (GIL contention?)
+  new-thread+set_device  a new thread that first sets the CUDA device and takes its cuBLAS handle
 Each row: tokens/s (median of ``--repeats``), the generating thread's CPU seconds per token (from
 ``time.thread_time``) and wall ms per token: a thread that does the same work but waits (GIL, scheduler)
 shows wall >> CPU; a thread that does more work shows more CPU. Then ``torch.profiler`` and ``cProfile``
@@ -85,12 +86,16 @@ def gen_kwargs(tokens: int) -> dict:
                 top_k=None, pad_token_id=0)
 
 
-def one_call(model, inputs, tokens: int, streamer=None, omp1: bool = False, sync=None) -> tuple[float, float]:
+def one_call(model, inputs, tokens: int, streamer=None, omp1: bool = False, sync=None,
+             set_device: bool = False) -> tuple[float, float]:
     """(wall s, this thread's CPU s) of one generate call, timed inside the generating thread."""
     import torch
 
     if omp1:
         torch.set_num_threads(1)
+    if set_device and torch.cuda.is_available():
+        torch.cuda.set_device(model.device)
+        torch.cuda.current_blas_handle()
     c0, t0 = time.thread_time(), time.perf_counter()
     with torch.inference_mode():
         out = model.generate(**inputs, **gen_kwargs(tokens), **({"streamer": streamer} if streamer else {}))
@@ -174,6 +179,7 @@ def main() -> int:
         assert n == T
         record("new-thread+omp1", in_new_thread(lambda: one_call(model, inputs, T, omp1=True, sync=sync)))
         record("new-thread+spin", in_new_thread(lambda: one_call(model, inputs, T, sync=sync), spin=True))
+        record("new-thread+set_device", in_new_thread(lambda: one_call(model, inputs, T, sync=sync, set_device=True)))
         record("main (again)", one_call(model, inputs, T, sync=sync))
     print(f"\n{'where generate ran':24} {'tokens/s':>9} {'wall ms/token':>14} {'thread CPU ms/token':>20}   "
           f"({T} new tokens, median of the calls)")
