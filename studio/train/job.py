@@ -16,10 +16,14 @@ from studio.train import runs
 from studio.train.config import TrainConfig
 
 
-def start_training(cfg: TrainConfig, dataset: dict, name: str = "") -> str:
+def start_training(cfg: TrainConfig, dataset: dict, name: str = "", *, gpus: int = 1, sharding: str = "none") -> str:
     """Start training ``cfg`` on ``dataset`` (``load_dataset``'s provenance: a file or a workspace id
-    and version) as a background job; returns the new run's id. Raises ``JobBusyError`` and other
+    and version) as a background job; returns the new run's id. ``gpus`` > 1 runs one process per GPU
+    through accelerate, ``sharding`` as ``studio.train.launch`` offers. Raises ``JobBusyError`` and other
     ``StudioError``s with their one-line reasons before anything runs."""
+    from studio.train import launch
+
+    prefix = launch.launcher(gpus, sharding)
     run_id = runs.new_run_id(name or dataset.get("name") or "run")
     folder = runs.run_dir(run_id)
     argv = ["train", "--dataset", dataset.get("file") or dataset["id"], "--out", str(folder),
@@ -27,7 +31,7 @@ def start_training(cfg: TrainConfig, dataset: dict, name: str = "") -> str:
     if dataset.get("version") is not None:
         argv += ["--dataset-version", str(dataset["version"])]
     try:
-        jobs.start_job("train", argv, folder)
+        jobs.start_job("train", argv, folder, launcher=prefix)
     except StudioError:
         if folder.is_dir() and not (folder / "run.json").exists():
             shutil.rmtree(folder, ignore_errors=True)  # a refused start leaves no empty run behind

@@ -1,5 +1,5 @@
-"""Several devices through accelerate: ``accelerate launch --multi_gpu --num_processes 2 -m studio train``
-on CPU (two processes, gloo) makes one run folder with one status and one metrics row per step, and
+"""Several devices through accelerate: the Train job's command for 2 GPUs (``studio.train.launch``:
+``accelerate launch --multi_gpu --num_processes 2 -m studio train``) run on CPU (two processes, gloo) makes one run folder with one status and one metrics row per step, and
 trains exactly as one process does at the same global batch (2 x 2 records against 1 x 4)."""
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(t
 
     one = _train([sys.executable], data, base, tmp_path / "one", 4, tmp_path / "home")
     assert one.returncode == 0, one.stderr[-2000:]
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    two = _train(launch, data, base, tmp_path / "two", 2, tmp_path / "home")
+    from studio.train import launch
+
+    two = _train(launch.launcher(2, available=2), data, base, tmp_path / "two", 2, tmp_path / "home")  # the job's own command
     assert two.returncode == 0, two.stderr[-2000:]
 
     a = [r for r in runs.read_metrics(tmp_path / "one") if "loss" in r]
