@@ -281,3 +281,19 @@ def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same
     at.button(key="train.delete_btn").click().run()
     _no_exception(at)
     assert [r.id for r in runs.list_runs()] == [bad.name] and runs.count_runs() == 1
+
+
+def test_gpus_and_sharding_are_offered_only_where_there_are_several_gpus(offline, monkeypatch):
+    """This machine has no GPU: the page must not offer them. Several GPUs are a count the page asks
+    torch for; it is set to 4 here (no machine of the suite has several) to see what such a machine shows."""
+    from studio.train import launch
+
+    sample.ensure_sample()
+    at = _page().run()
+    _no_exception(at)
+    assert not [w for w in at.number_input if w.key == "train.gpus"]
+    monkeypatch.setattr(launch, "gpu_count", lambda: 4)
+    at = _page().run()
+    _no_exception(at)
+    assert at.number_input(key="train.gpus").value == 4
+    assert at.selectbox(key="train.sharding").options[:2] == [launch.SHARDING["none"], launch.SHARDING["fsdp"]]
