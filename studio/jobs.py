@@ -231,8 +231,10 @@ def active_device_job() -> JobStatus | None:
 
 
 def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = True,
-              env: Mapping[str, str] | None = None) -> JobStatus:
+              env: Mapping[str, str] | None = None, launcher: list[str] | None = None) -> JobStatus:
     """Start ``python -m studio <argv>`` detached, logging to ``<workdir>/log.txt``.
+
+    ``launcher`` replaces ``python`` (``accelerate launch ...`` for several GPUs: ``studio.train.launch``).
 
     ``env`` adds variables to the job's environment only (a token typed in the browser reaches the
     job this way: never on its command line, in its status or on disk).
@@ -263,7 +265,7 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
         try:
             with open(workdir / LOG, "ab") as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "studio", *argv], cwd=config.REPO_ROOT, env=child_env,
+                    [*(launcher or [sys.executable]), "-m", "studio", *argv], cwd=config.REPO_ROOT, env=child_env,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )
         except OSError as exc:

@@ -51,6 +51,7 @@ def api_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: drives the studio in a real Chromium against `streamlit run`")
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU (skipped without one); `pytest -m cuda` runs them")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -1,7 +1,8 @@
 """``python -m studio train|ask|runs``: training in the foreground, asking a model, listing runs.
 
 The Train page starts exactly this ``train`` command as a background job (``studio.jobs``). Several
-GPUs: ``accelerate launch -m studio train ...`` (the Trainer spreads the batches over them).
+GPUs: ``accelerate launch --multi_gpu --num_processes N -m studio train ...`` (one process per GPU; the
+Trainer spreads the batches over them; tests/train/test_multiprocess.py).
 """
 
 from __future__ import annotations

@@ -8,11 +8,12 @@ so every row's positions are right and a batched greedy answer equals the one-at
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from studio.errors import CancelledError
-from studio.models import prompt_format
+from studio.models import prompt_format, worker
 
 END_TOKENS = ("<|end|>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>")
 """End-of-turn tokens of common chat formats (Phi-3.5's first): generation stops at any the model knows."""
@@ -65,6 +66,14 @@ def _context_limit(model: Any) -> int | None:
     return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
 
 
+def _generate(model: Any, batch: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    """``model.generate`` on the model's generation thread (``studio.models.worker``: a fresh thread is slow on CUDA)."""
+    import torch
+
+    with torch.inference_mode():
+        return model.generate(**batch, **kwargs)
+
+
 def generate_answers(
     lm: Any,
     questions: list[str],
@@ -113,8 +122,7 @@ def generate_answers(
             kwargs.update(do_sample=True, temperature=max(temperature, 1e-3), top_p=top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        with torch.inference_mode():
-            out = model.generate(**batch, **kwargs)
+        out = worker.run(model, functools.partial(_generate, model, batch, kwargs))
         for row in out[:, width:].tolist():
             cut = next((i for i, t in enumerate(row) if t in stops), len(row))
             text = tok.decode(row[:cut], skip_special_tokens=True)

@@ -17,13 +17,18 @@ from studio.train import runs
 from studio.train.config import TrainConfig
 
 
-def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "") -> str:
+def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "", *, gpus: int = 1,
+                   sharding: str = "none") -> str:
     """Start training ``cfg`` on ``dataset`` (a file, or a workspace dataset's id and version) as a
-    background job; returns the new run's id. Raises ``JobBusyError`` and other ``StudioError``s with
-    their one-line reasons before anything runs."""
+    background job; returns the new run's id. ``gpus`` > 1 runs one process per GPU through accelerate,
+    ``sharding`` as ``studio.train.launch`` offers. Raises ``JobBusyError`` and other ``StudioError``s
+    with their one-line reasons before anything runs."""
+    from studio.train import launch
+
     if dataset.count is not None and dataset.count < 2:  # the page disables Start; refused here too
         raise TrainingError(f"{dataset.name or 'The dataset'} has {dataset.count} record"
                             f"{'' if dataset.count == 1 else 's'}: training needs at least two Q&A records.")
+    prefix = launch.launcher(gpus, sharding)
     run_id = runs.new_run_id(name or dataset.name or "run")
     folder = runs.run_dir(run_id)
     argv = ["train", "--dataset", dataset.source, "--out", str(folder),
@@ -31,7 +36,7 @@ def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "") -> str
     if dataset.version is not None:
         argv += ["--dataset-version", str(dataset.version)]
     try:
-        jobs.start_job("train", argv, folder)
+        jobs.start_job("train", argv, folder, launcher=prefix)
     except StudioError:
         if folder.is_dir() and not (folder / "run.json").exists():
             shutil.rmtree(folder, ignore_errors=True)  # a refused start leaves no empty run behind

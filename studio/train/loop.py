@@ -82,8 +82,12 @@ def _load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[in
 
 
 def _load_weights(cfg: TrainConfig, ref: Any, token: str | None) -> Any:
-    """The base's weights: float32 for full and LoRA training; a 4-bit NF4 base for QLoRA (CUDA)."""
+    """The base's weights: float32 for full training (the optimizer's master copy) and for LoRA on CPU;
+    bf16 for LoRA on a GPU that has it (the base is frozen: nothing is lost, half the memory and traffic;
+    the adapters stay float32, peft's default); a 4-bit NF4 base for QLoRA (CUDA)."""
     kwargs = {**models.pretrained_kwargs(ref, token), "dtype": "float32"}
+    if cfg.method == "lora" and frozen_base_dtype(models.pick_device()) == "bfloat16":
+        kwargs["dtype"] = "bfloat16"
     if cfg.method == "qlora":
         import torch
         from transformers import BitsAndBytesConfig
@@ -95,6 +99,65 @@ def _load_weights(cfg: TrainConfig, ref: Any, token: str | None) -> Any:
 
         return prepare_model_for_kbit_training(models.load_weights(ref, kwargs), use_gradient_checkpointing=True)
     return models.load_weights(ref, kwargs)
+
+
+def frozen_base_dtype(device: str) -> str:
+    """The dtype LoRA keeps its frozen base in: bfloat16 on a CUDA GPU that has it, else float32."""
+    if device != "cuda":
+        return "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+
+
+def packs(device: str) -> bool:
+    """Padding-free batches (``recipe.PackedCollator``) on CUDA. On CPU padded batches stay: a packed
+    row's attention mask is O(total tokens squared), slower there than padding a length-grouped batch."""
+    return device == "cuda"
+
+
+def _optimizer(cfg: TrainConfig, device: str) -> str:
+    """AdamW as one fused kernel per step on CUDA (not one launch per tensor); bitsandbytes' paged
+    AdamW for QLoRA (the QLoRA recipe: optimizer state pages out instead of running out of memory)."""
+    if cfg.method == "qlora":
+        return "paged_adamw_32bit"
+    return "adamw_torch_fused" if device == "cuda" else "adamw_torch"
+
+
+def _trainer_class() -> Any:
+    from transformers import Trainer
+
+    class StudioTrainer(Trainer):
+        """The Trainer, less one device sync per step: it counted the tokens seen with ``.item()`` after
+        every step; here they are summed where they already are (on the GPU, no wait) and read at logging
+        and checkpoint time, which wait for the GPU anyway."""
+
+        _pending: Any = 0
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            mask = inputs.get("attention_mask")
+            self._pending = self._pending + (mask.sum() if mask is not None else inputs["input_ids"].numel())
+            return super().training_step(model, inputs, *args, **kwargs)
+
+        def flush_tokens(self) -> None:
+            if not isinstance(self._pending, int) or self._pending:
+                n = int(self._pending)
+                if self.accelerator.num_processes > 1:
+                    import torch
+
+                    n = int(self.accelerator.reduce(torch.tensor(n, device=self.args.device), reduction="sum"))
+                self.state.num_input_tokens_seen += n
+                self._pending = 0
+
+        def log(self, logs, *args, **kwargs):
+            self.flush_tokens()
+            return super().log(logs, *args, **kwargs)
+
+        def _save_checkpoint(self, *args, **kwargs):
+            self.flush_tokens()
+            return super()._save_checkpoint(*args, **kwargs)
+
+    return StudioTrainer
 
 
 def _disk_full(exc: BaseException) -> bool:
@@ -198,7 +261,7 @@ def train(
     ``StudioError`` subclasses with a one-line remedy (the run is then marked failed by the caller).
     """
     import torch
-    from transformers import PrinterCallback, Trainer, TrainingArguments
+    from transformers import PrinterCallback, TrainingArguments
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -255,20 +318,29 @@ def train(
         save_strategy="steps" if cfg.save_steps else "epoch", save_steps=cfg.save_steps or 500,
         save_total_limit=cfg.save_total_limit,
         logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
-        train_sampling_strategy="group_by_length", include_num_input_tokens_seen="non_padding",
+        train_sampling_strategy="group_by_length", include_num_input_tokens_seen="no",  # StudioTrainer counts
         use_cpu=device == "cpu", bf16=mixed is torch.bfloat16, fp16=mixed is torch.float16,
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
-        dataloader_num_workers=0, optim="paged_adamw_32bit" if cfg.method == "qlora" else "adamw_torch",
+        dataloader_num_workers=0, optim=_optimizer(cfg, device),
         neftune_noise_alpha=cfg.neftune_alpha or None,
     )
+    use_cache = getattr(model.config, "use_cache", None)
+    model.config.use_cache = False  # no key/value cache is built in training forwards; restored for the saved model
     if cfg.gradient_checkpointing and cfg.method != "qlora":  # QLoRA's preparation already turned it on
         model.gradient_checkpointing_enable()
         if cfg.method == "lora":
             model.enable_input_require_grads()  # checkpointed frozen layers must still pass gradients to adapters
         model.config.use_cache = False
-    collator = recipe.Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device == "cuda" else None)
+    packed = packs(device) and not cfg.neftune_alpha  # NEFTune scales its noise by the row's length: keep rows per record
+    if packed:
+        if getattr(model, "hf_device_map", None) is None and not getattr(model, "is_loaded_in_4bit", False):
+            model.to(device)  # where the Trainer puts it anyway; the check below runs there
+        packed = recipe.packing_supported(model)
+        if not packed:
+            print(f"note: {cfg.base} mixes packed records' attention here: training on padded batches", flush=True)
+    collator = recipe.PackedCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
     callback = _callback(out, on_progress)
-    trainer = Trainer(
+    trainer = _trainer_class()(
         model=model, args=args, train_dataset=recipe.Reworded(
             tokenizer, [records[i] for i in split["train"]], limit, cfg.question_dropout, cfg.seed)
         if cfg.question_dropout else recipe.features(train_enc),
@@ -284,6 +356,8 @@ def train(
         state = "stopped" if callback.stopped else "finished"
         if state == "finished":
             jobs.update_status(out, message="saving the model")
+            if use_cache is not None:
+                model.config.use_cache = use_cache
             trainer.save_model(str(out / "model"))
             tokenizer.save_pretrained(out / "model")
     except torch.OutOfMemoryError:

@@ -160,7 +160,8 @@ def largest_batch(lengths: Sequence[int], batch_size: int, max_length: int) -> t
 
 
 def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_checkpointing: bool = False,
-             method: str = "full", lora_r: int = 16, lora_targets: str = "all-linear") -> MemoryEstimate:
+             method: str = "full", lora_r: int = 16, lora_targets: str = "all-linear",
+             device: str | None = None) -> MemoryEstimate:
     """Peak training memory in bytes for ``batch_size`` records of ``seq_len`` tokens.
 
     full: float32 weights and AdamW's two moments for every parameter; at the peak (a backward
@@ -170,10 +171,12 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     lora, activations in bf16 with checkpointing (QLoRA always checkpoints). Activations: ~68 bytes
     per token per unit of width and 12 per unit of MLP width in each layer (float32: attention,
     norms, the gated MLP), and four copies of the logits. Checked against measured peaks on CPU
-    (docs/train.md, SmolLM2 on a 40-record FAQ): full 1.27x, LoRA 1.03x.
+    (docs/train.md, SmolLM2 on a 40-record FAQ): full 1.27x, LoRA 1.03x. On a CUDA GPU (``device``, default:
+    this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.loop.frozen_base_dtype``).
     """
     trainable = shape.params if method == "full" else shape.lora_params(lora_r, lora_targets)
-    weights = int(shape.params * (0.53 if method == "qlora" else 4)) + (trainable * 4 if method != "full" else 0)
+    frozen = 0.53 if method == "qlora" else 2 if method == "lora" and _bf16_base(device) else 4
+    weights = int(shape.params * frozen) + (trainable * 4 if method != "full" else 0)
     grads = trainable * 4
     optim = trainable * 8
     tokens = batch_size * seq_len
@@ -184,6 +187,16 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     acts += tokens * shape.vocab * 4 * 4  # logits, their float32 copy, the softmax and its gradient
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES
     return MemoryEstimate(weights, grads, optim, acts, int(total * 1.1))  # +10%: allocator slack, buffers
+
+
+def _bf16_base(device: str | None) -> bool:
+    try:
+        from studio.models import loading
+        from studio.train.loop import frozen_base_dtype
+
+        return frozen_base_dtype(device or loading.pick_device()) == "bfloat16"
+    except ImportError:  # no torch (API mode): no GPU either
+        return False
 
 
 def device_memory(device: str | None = None) -> DeviceMemory:

@@ -8,7 +8,8 @@ much as the answer, and the collator masked every EOS, so the model never learne
   text generation uses later;
 - labels are -100 on the prompt and on padding; the answer's tokens and one end of turn carry loss (the
   chat template's own, such as ChatML's ``<|im_end|>``, else the EOS appended after the answer);
-- each batch is padded to its own longest record, and records of similar length are batched together.
+- each batch is padded to its own longest record, and records of similar length are batched together;
+  on a GPU a batch is not padded at all: its records go end to end in one row (``PackedCollator``).
 
 Everything here is pure data in, data out; torch is imported only by the collator.
 """
@@ -215,6 +216,62 @@ class Collator:
             "labels": torch.tensor(labels, dtype=torch.long),
             "attention_mask": torch.tensor(mask, dtype=torch.long),
         }
+
+
+class PackedCollator:
+    """Padding-free batches (CUDA): the batch's records end to end in ONE row, no attention mask, and
+    ``position_ids`` that restart at 0 on each record, so attention never crosses from one record into
+    the next (transformers builds a block-diagonal causal mask from them, as for its own
+    ``DataCollatorWithFlattening``). Labels stay answer-only; each record's first label is -100 so the
+    last token of a record is never trained to predict the next record's first. The loss equals the
+    padded batch's (tests/train/test_packing.py), with no compute spent on padding.
+    """
+
+    def __init__(self) -> None:
+        self.tokens_seen = 0
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        ids: list[int] = []
+        labels: list[int] = []
+        pos: list[int] = []
+        for f in batch:
+            n = len(f["input_ids"])
+            ids.extend(f["input_ids"])
+            labels.append(IGNORE)
+            labels.extend(f["labels"][1:])
+            pos.extend(range(n))
+        self.tokens_seen += len(ids)
+        return {
+            "input_ids": torch.tensor([ids], dtype=torch.long),
+            "labels": torch.tensor([labels], dtype=torch.long),
+            "position_ids": torch.tensor([pos], dtype=torch.long),
+        }
+
+
+def packing_supported(model: Any) -> bool:
+    """Whether ``model`` keeps packed records apart: the second of two records packed in one row must get
+    the logits it gets alone. Architectures (or transformers versions) that ignore ``position_ids`` when
+    building the attention mask would let records attend to each other: those train on padded batches.
+    One forward of 12 tokens, on the model's device, in its dtype."""
+    import torch
+
+    device = next(model.parameters()).device
+    first, second = [5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            packed = model(input_ids=torch.tensor([first + second], device=device),
+                           position_ids=torch.tensor([list(range(6)) * 2], device=device), use_cache=False).logits
+            alone = model(input_ids=torch.tensor([second], device=device), use_cache=False).logits
+    except Exception:  # a model that cannot take position_ids this way: pad instead
+        return False
+    finally:
+        model.train(was_training)
+    a, b = packed[0, 6:].float(), alone[0].float()
+    return bool(((a - b).abs().max() <= 0.02 * b.abs().max() + 1e-3).item())
 
 
 def length_stats(encoded: Sequence[Encoded]) -> dict[str, float]:

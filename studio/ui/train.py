@@ -203,6 +203,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> train.Train
             values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",
                                              format_func=lambda s: f"{s}: {train.scratch.SIZES[s].note}")
             values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}")
+        gpu_settings()
     whole = ("batch_size", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
     return ui_run(p.replace, base=base, method=method, **values)
@@ -311,9 +312,25 @@ def memory_check(cfg: train.TrainConfig, lengths: list[int] | None = None) -> bo
     return True
 
 
+def gpu_settings() -> None:
+    """GPUs and sharding, shown only where this machine has more than one GPU (``studio.train.launch``)."""
+    from studio.train import launch
+
+    n = launch.gpu_count()
+    if n < 2:
+        return
+    g1, g2 = st.columns(2)
+    g1.number_input("GPUs", 1, n, n, key="train.gpus",
+                    help="One training process per GPU; each takes the batch size in records a step.")
+    g2.selectbox("Sharding", list(launch.SHARDING), key="train.sharding", format_func=launch.SHARDING.get,
+                 help="How the GPUs split the model's memory (through accelerate).")
+
+
 def start(cfg: train.TrainConfig, meta: DatasetRef, name: str) -> str | None:
     """Start the training job (``studio.train.job``); returns the run id, or None with the reason shown."""
-    return ui_run(job.start_training, cfg, meta, name)
+    gpus = int(st.session_state.get("train.gpus", 1))
+    return ui_run(job.start_training, cfg, meta, name, gpus=gpus,
+                  sharding=st.session_state.get("train.sharding", "none") if gpus > 1 else "none")
 
 
 # --- the live run --------------------------------------------------------------------------------------

@@ -224,7 +224,8 @@ def test_out_of_memory_is_caught_with_the_remedy(tiny_gpt2, tmp_path, offline, m
 
     monkeypatch.setattr(Trainer, "train", oom)
     out = tmp_path / "run"
-    with pytest.raises(TrainingError, match=r"Out of memory on cpu: lower the batch size \(now 2\)"):
+    device = models.pick_device()  # the remedy names the device the run was on: cpu here, cuda on a GPU machine
+    with pytest.raises(TrainingError, match=rf"Out of memory on {device}: lower the batch size \(now 2\)"):
         train.run_job(train.TrainConfig(base=str(tiny_gpt2), batch_size=2, max_steps=1), RECORDS, out, dataset=DATASET)
     assert jobs.read_status(out).state == "failed"
 

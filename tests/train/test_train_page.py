@@ -350,14 +350,14 @@ def test_the_warm_up_field_is_named_for_what_its_value_is(offline):
 
 def test_a_finished_runs_checkpoints_can_be_dropped_from_the_runs_tab_and_the_cli(offline, capsys):
     from studio.__main__ import main
-    from studio.train import loop as train
+    from studio.train import loop
 
     info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
-    records, meta = train.load_dataset(info.id)
+    records, meta = load_dataset(info.id)
     done, stopped = (runs.run_dir(runs.new_run_id(n)) for n in ("done", "stopped"))
-    cfg = train.preset("quick", max_steps=4, save_steps=2)
-    assert train.run_job(cfg, records, done, dataset=meta, name="done run").state == "finished"
-    train.run_job(cfg, records, stopped, dataset=meta, name="stopped run",
+    cfg = loop.preset("quick", max_steps=4, save_steps=2)
+    assert loop.run_job(cfg, records, done, dataset=meta, name="done run").state == "finished"
+    loop.run_job(cfg, records, stopped, dataset=meta, name="stopped run",
                   on_progress=lambda f: jobs.request_stop(stopped) if f["step"] >= 1 else None)
     kept = runs.checkpoint_bytes(done)
     assert kept > 0 and runs.checkpoint_bytes(stopped) > 0
@@ -374,3 +374,19 @@ def test_a_finished_runs_checkpoints_can_be_dropped_from_the_runs_tab_and_the_cl
     assert main(["runs", "drop-checkpoints", stopped.name]) == 2
     assert "not finished: its checkpoint is how it resumes" in capsys.readouterr().err
     assert runs.checkpoint_bytes(stopped) > 0
+
+
+def test_gpus_and_sharding_are_offered_only_where_there_are_several_gpus(offline, monkeypatch):
+    """This machine has no GPU: the page must not offer them. Several GPUs are a count the page asks
+    torch for; it is set to 4 here (no machine of the suite has several) to see what such a machine shows."""
+    from studio.train import launch
+
+    sample.ensure_sample()
+    at = _page().run()
+    _no_exception(at)
+    assert not [w for w in at.number_input if w.key == "train.gpus"]
+    monkeypatch.setattr(launch, "gpu_count", lambda: 4)
+    at = _page().run()
+    _no_exception(at)
+    assert at.number_input(key="train.gpus").value == 4
+    assert at.selectbox(key="train.sharding").options[:2] == [launch.SHARDING["none"], launch.SHARDING["fsdp"]]

@@ -1,0 +1,154 @@
+"""Where does a training step's time go? The studio's own loop, profiled, with packed and padded batches.
+
+    python bench/gpu_steps.py               # CUDA: distilgpt2's shape (6 layers, 768 wide), full fine-tune
+    python bench/gpu_steps.py --cpu         # any machine: the small GPT-2 (checks the script)
+
+For each batch kind (padding-free rows, CUDA's default; padded rows, CPU's): wall ms per step over the
+steps after the first few, non-padding tokens/s from the run's metrics, and over ``--profile`` steps a
+``torch.profiler`` trace: device syncs per step (``aten::_local_scalar_dense``, ``cudaStreamSynchronize``,
+``cudaDeviceSynchronize``), kernel launches per step and the share of the wall time the GPU was busy.
+A GPU busy a small share of the step is fed too little work per step or waits on the host.
+The full profiler table goes to ``--out``/steps_profile.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+class Probe:
+    """The studio's callback, plus step timing and a profiler over a window of steps."""
+
+    def __init__(self, inner, first: int, last: int, cuda: bool):
+        self.inner, self.first, self.last, self.cuda = inner, first, last, cuda
+        self.ends: list[float] = []
+        self.prof = None
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def on_step_begin(self, args, state, control, **kw):
+        if state.global_step == self.first and self.prof is None:
+            from torch.profiler import ProfilerActivity, profile
+
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.cuda else [])
+            self.prof = profile(activities=acts)
+            self.prof.__enter__()
+            self.t_prof = time.perf_counter()
+        return self.inner.on_step_begin(args, state, control, **kw)
+
+    def on_step_end(self, args, state, control, **kw):
+        self.ends.append(time.perf_counter())
+        if self.prof is not None and state.global_step == self.last and not hasattr(self, "wall_prof"):
+            if self.cuda:
+                import torch
+
+                torch.cuda.synchronize()
+            self.wall_prof = time.perf_counter() - self.t_prof
+            self.prof.__exit__(None, None, None)
+        return self.inner.on_step_end(args, state, control, **kw)
+
+
+def run(kind: str, base: Path, records: list, steps: int, window: tuple[int, int], cuda: bool, out: Path,
+        method: str = "full") -> dict:
+    from studio.train import loop, runs
+
+    probe: dict = {}
+    orig_callback, orig_packs = loop._callback, loop.packs
+
+    def patched(folder, on_progress):
+        probe["p"] = Probe(orig_callback(folder, on_progress), window[0], window[1], cuda)
+        return probe["p"]
+
+    loop._callback = patched
+    loop.packs = lambda device: kind == "packed"
+    try:
+        cfg = loop.TrainConfig(base=str(base), method=method, learning_rate=1e-3, batch_size=8, max_steps=steps,
+                               test_fraction=0.0, logging_steps=10, save_steps=10_000, eval_per_epoch=False)
+        folder = out / f"run-{kind}-{method}"
+        loop.train(cfg, records, folder, dataset={"name": "bench"})
+    finally:
+        loop._callback, loop.packs = orig_callback, orig_packs
+    p = probe["p"]
+    rows = [r for r in runs.read_metrics(folder) if "loss" in r]
+    later = [r for r in rows if r["step"] > 3]
+    tps = ((later[-1]["tokens_seen"] - later[0]["tokens_seen"]) / (later[-1]["elapsed_s"] - later[0]["elapsed_s"])
+           if len(later) > 1 and later[-1]["elapsed_s"] > later[0]["elapsed_s"] else None)
+    gaps = [b - a for a, b in zip(p.ends[3:], p.ends[4:])]
+    res = {"kind": kind, "method": method, "steps": len(p.ends), "ms_per_step": 1000 * sorted(gaps)[len(gaps) // 2] if gaps else None,
+           "tokens_per_s": tps, "final_loss": rows[-1]["loss"] if rows else None}
+    if p.prof is not None and hasattr(p, "wall_prof"):
+        n = window[1] - window[0] + 1
+        ev = p.prof.key_averages()
+        count = {e.key: e.count for e in ev}
+        res["syncs_per_step"] = sum(count.get(k, 0) for k in ("aten::_local_scalar_dense", "cudaStreamSynchronize",
+                                                              "cudaDeviceSynchronize")) / n
+        res["launches_per_step"] = sum(c for k, c in count.items() if k in ("cudaLaunchKernel", "cuLaunchKernel",
+                                                                             "cudaLaunchKernelExC", "cuLaunchKernelEx")) / n
+        if cuda:
+            busy_us = sum(getattr(e, "self_device_time_total", 0) or 0 for e in ev if e.device_type.name == "CUDA")
+            res["gpu_busy_share"] = busy_us / 1e6 / p.wall_prof
+        res["table"] = ev.table(sort_by="self_cpu_time_total", row_limit=30)
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cpu", action="store_true", help="the small GPT-2 on the CPU (to check the script)")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    args = ap.parse_args()
+    import torch
+
+    cuda = torch.cuda.is_available() and not args.cpu
+    if not cuda and not args.cpu:
+        print("error: no CUDA GPU: run with --cpu to check the script here", file=sys.stderr)
+        return 2
+    from train import build_base  # bench/train.py's random GPT-2 and tokenizer
+
+    from studio import config
+
+    records = json.loads(config.SAMPLE_DATASET.read_text(encoding="utf-8"))
+    shape = "distilgpt2" if cuda else "small"
+    last = min(args.steps - 2, 15)
+    window = (max(1, last - 5), last)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["STUDIO_HOME"] = tmp
+        base, _ = build_base(Path(tmp) / "base", records, shape, 0)
+        n = sum(p.numel() for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(base).parameters())
+        print(f"GPT-2 of {shape}'s shape, {n / 1e6:.0f}M parameters, batch 8 records, {args.steps} steps, "
+              f"profiled steps {window[0]}-{window[1]}, on {'cuda' if cuda else 'cpu'}", flush=True)
+        for kind, method in (("packed", "full"), ("padded", "full"), ("packed", "lora")):
+            try:
+                results.append(run(kind, base, records, args.steps, window, cuda, Path(tmp), method))
+            except Exception as exc:  # one kind failing must not hide the other's numbers
+                print(f"{kind}/{method}: FAILED: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
+    lines = []
+    for r in results:
+        def f(key, fmt, r=r):
+            v = r.get(key)
+            return format(v, fmt) if isinstance(v, (int, float)) else "-"
+
+        lines.append(f"{r['kind']:7} {r['method']:5} ms/step {f('ms_per_step', '7.1f')}  tokens/s {f('tokens_per_s', '9,.0f')}"
+                     f"  syncs/step {f('syncs_per_step', '5.1f')}  launches/step {f('launches_per_step', '6.0f')}"
+                     f"  GPU busy {f('gpu_busy_share', '6.1%')}  final loss {f('final_loss', '.3f')}")
+    print("\n".join(lines), flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "steps_profile.txt").write_text("\n\n".join(f"{line}\n{r.get('table', '')}" for line, r in zip(lines, results)),
+                                           encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

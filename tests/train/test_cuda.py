@@ -1,0 +1,104 @@
+"""What only a CUDA GPU can show: QLoRA trains, stops, resumes, merges and answers; 4-bit chat streams,
+stops and serves two sessions; LoRA's frozen base is bf16 and its adapters float32; packed training
+counts every real token once. Skipped without CUDA (``pytest -m cuda`` selects them; bench/gpu.sh runs
+them on the GPU machine)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from studio import jobs
+from studio.models import adapters
+from studio.models import loading as models
+from studio.train import config as train_config
+from studio.train import loop as train
+from studio.train import lora, runs
+
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+FAQ = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball and the goal."} for i in range(12)]
+
+
+def test_qlora_trains_stops_resumes_merges_and_answers(tiny_llama, tmp_path, offline):
+    out = runs.run_dir(runs.new_run_id("qlora"))
+    cfg = train_config.TrainConfig(base=str(tiny_llama), method="qlora", learning_rate=5e-3, batch_size=4, max_steps=6,
+                                   test_fraction=0.0, logging_steps=1, max_length=64, lora_r=4, lora_alpha=8,
+                                   gradient_checkpointing=True)
+
+    def stop_at_two(fields: dict) -> None:
+        if fields["step"] >= 2:
+            jobs.request_stop(out)
+
+    first = train.run_job(cfg, FAQ, out, dataset={"name": "faq"}, on_progress=stop_at_two)
+    assert first.state == "stopped" and runs.last_checkpoint(out) is not None
+    resumed = train.run_job(cfg, FAQ, out, dataset={"name": "faq"}, resume=True)
+    assert resumed.state == "finished" and resumed.steps == 6
+    assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert adapters.is_adapter(out / "model")
+    merged = lora.merge(out)
+    lm = models.load_causal_lm(str(merged))
+    assert lm.device == "cuda"
+    from studio.models import generate
+
+    assert isinstance(generate.answer(lm, "What is rule 3?", max_new_tokens=8), str)
+    run_lm = models.load_causal_lm(str(out), quantization="4bit")  # the run itself, its base in 4-bit
+    assert run_lm.quantization == "4bit" and isinstance(generate.answer(run_lm, "What is rule 3?", max_new_tokens=8), str)
+
+
+def test_lora_on_cuda_keeps_the_frozen_base_in_bf16_and_the_adapters_in_float32(tiny_llama, offline):
+    cfg = train_config.TrainConfig(base=str(tiny_llama), method="lora", lora_r=4, lora_alpha=8)
+    model = lora.apply(train._load_weights(cfg, models.materialize(models.resolve(str(tiny_llama))), None), cfg)
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    trained = {p.dtype for p in model.parameters() if p.requires_grad}
+    assert frozen == {torch.bfloat16} and trained == {torch.float32}
+
+
+def test_packed_training_on_cuda_counts_every_real_token_once(tiny_gpt2, tmp_path, offline):
+    from transformers import AutoTokenizer
+
+    from studio.train import recipe
+
+    out = tmp_path / "run"
+    cfg = train_config.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=4, epochs=1, test_fraction=0.0,
+                                   logging_steps=1, eval_per_epoch=False)
+    train.run_job(cfg, FAQ, out, dataset={"name": "faq"})
+    tok = AutoTokenizer.from_pretrained(tiny_gpt2)
+    real = sum(len(e.input_ids) for e in recipe.encode_records(tok, FAQ, range(len(FAQ)), cfg.max_length))
+    assert runs.read_metrics(out)[-1]["tokens_seen"] == real
+
+
+def test_4bit_chat_streams_stops_and_serves_two_sessions(tiny_phi3, offline):
+    from studio.chat import BackendSpec, ChatParams, StreamStats, make_backend
+
+    backend = make_backend(BackendSpec(kind="local", model=str(tiny_phi3), quantization="4bit"))
+    assert "4bit" in backend.describe() and "on cuda" in backend.describe()
+    params = ChatParams(max_new_tokens=24, temperature=0)
+    msgs = [{"role": "user", "content": "How long is a match?"}]
+    backend._eos = [-1]  # a random model: no early end, so every answer is max_new_tokens long
+    answers: list[str] = []
+    stats = [StreamStats(), StreamStats()]
+    threads = [threading.Thread(target=lambda s=s: answers.append("".join(backend.stream(msgs, params, stats=s))))
+               for s in stats]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(answers) == 2 and answers[0] == answers[1]  # the per-model lock: no interleaving, same greedy answer
+    assert all(s.tokens == 24 for s in stats)
+    stop = threading.Event()
+    st = StreamStats()
+    for _ in backend.stream(msgs, ChatParams(max_new_tokens=200, temperature=0), stats=st, stop=stop):
+        stop.set()
+    assert st.tokens < 200  # Stop ends generation at the next token
+
+
+def test_the_memory_estimate_counts_loras_frozen_base_at_two_bytes_on_cuda():
+    from studio.train import memory
+
+    shape = memory.ModelShape(3_800_000_000, 32, 3072, 32064, 8192)  # Phi-3.5-mini's
+    cpu = memory.estimate(shape, 4, 256, method="lora", device="cpu")
+    gpu = memory.estimate(shape, 4, 256, method="lora", device="cuda")
+    assert cpu.weights - gpu.weights == 2 * shape.params

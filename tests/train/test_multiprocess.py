@@ -1,0 +1,56 @@
+"""Several devices through accelerate: the Train job's command for 2 GPUs (``studio.train.launch``:
+``accelerate launch --multi_gpu --num_processes 2 -m studio train``) run on CPU (two processes, gloo) makes one run folder with one status and one metrics row per step, and
+trains exactly as one process does at the same global batch (2 x 2 records against 1 x 4)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from studio import jobs
+from studio.train import runs
+from tests.conftest import build_tiny_causal_lm
+
+RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball and goal line {i}."}
+           for i in range(16)]
+
+
+def _train(argv_head: list[str], data, base, out, batch_size: int, home) -> subprocess.CompletedProcess:
+    cfg = {"base": str(base), "batch_size": batch_size, "max_steps": 3, "learning_rate": 1e-3, "test_fraction": 0.0,
+           "logging_steps": 1, "eval_per_epoch": False}
+    env = {**os.environ, "STUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([*argv_head, "-m", "studio", "train", "--dataset", str(data), "--out", str(out),
+                           "--config-json", json.dumps(cfg)], capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(tmp_path):
+    pytest.importorskip("accelerate")
+    base = build_tiny_causal_lm(tmp_path / "base")
+    conf = json.loads((base / "config.json").read_text())
+    conf.update(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)  # dropout draws differ per process
+    (base / "config.json").write_text(json.dumps(conf))
+    data = tmp_path / "faq.json"
+    data.write_text(json.dumps(RECORDS))
+
+    one = _train([sys.executable], data, base, tmp_path / "one", 4, tmp_path / "home")
+    assert one.returncode == 0, one.stderr[-2000:]
+    from studio.train import launch
+
+    two = _train(launch.launcher(2, available=2), data, base, tmp_path / "two", 2, tmp_path / "home")  # the job's own command
+    assert two.returncode == 0, two.stderr[-2000:]
+
+    a = [r for r in runs.read_metrics(tmp_path / "one") if "loss" in r]
+    b = [r for r in runs.read_metrics(tmp_path / "two") if "loss" in r]
+    assert [r["step"] for r in b] == [1, 2, 3]  # one row per step: only the first process writes
+    assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], rel=1e-4)
+    assert [r["tokens_seen"] for r in b] == [r["tokens_seen"] for r in a]  # both processes' tokens, summed
+    status = jobs.read_status(tmp_path / "two")
+    assert status.state == "finished"
+    assert (tmp_path / "two" / "model" / "model.safetensors").is_file()
+    assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.is_dir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir() if p.is_dir())  # the same one run folder layout

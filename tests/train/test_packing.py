@@ -1,0 +1,147 @@
+"""Padding-free batches (CUDA's) train on exactly what padded batches do: the same loss, labels -100 in
+the same places, no attention across records. Runs on CPU with tiny models; the CUDA copy of the loss
+check runs where CUDA is (bf16, the GPU's attention kernels)."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.train import recipe
+from tests.conftest import build_tiny_causal_lm
+
+RECORDS = [
+    {"question": "How long is a match?", "answer": "Two halves of 45 minutes."},
+    {"question": "How many players are on a team?", "answer": "Eleven, one of them the goalkeeper."},
+    {"question": "What is a corner kick?", "answer": "A restart when the defenders last touched the ball."},
+    {"question": "Who enforces the Laws of the Game?", "answer": "The referee."},
+]
+CHAT = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+
+
+def _model(tmp_path, arch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = build_tiny_causal_lm(tmp_path / arch, arch=arch, chat_template=CHAT if arch == "phi3" else None)
+    model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="sdpa").eval()
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+def _losses(model, tok, device="cpu", dtype=None):
+    import torch
+
+    enc = recipe.features(recipe.encode_records(tok, RECORDS, range(len(RECORDS)), 128))
+    padded = recipe.Collator(tok.pad_token_id)(enc)
+    packed = recipe.PackedCollator()(enc)
+    model = model.to(device, dtype=dtype) if dtype else model.to(device)
+    with torch.no_grad():  # use_cache=False as in training: a key/value cache turns packing detection off
+        a = model(**{k: v.to(device) for k, v in padded.items()}, use_cache=False)
+        b = model(**{k: v.to(device) for k, v in packed.items()}, use_cache=False)
+    start = 0
+    for row, f in enumerate(enc):  # every record's logits, not just the mean loss, match
+        n = len(f["input_ids"])
+        torch.testing.assert_close(b.logits[0, start:start + n].float(), a.logits[row, :n].float(),
+                                   rtol=1e-3 if dtype is None else 5e-2, atol=1e-3 if dtype is None else 5e-2)
+        start += n
+    return float(a.loss), float(b.loss)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "phi3"])
+def test_packed_batch_has_the_padded_batchs_loss(tmp_path, arch):
+    model, tok = _model(tmp_path, arch)
+    padded, packed = _losses(model, tok)
+    assert padded == pytest.approx(packed, rel=1e-5)
+
+
+def test_packed_batch_is_one_row_with_positions_restarting_and_answer_only_labels(tmp_path):
+    _, tok = _model(tmp_path, "gpt2")
+    enc = recipe.encode_records(tok, RECORDS, range(len(RECORDS)), 128)
+    batch = recipe.PackedCollator()(recipe.features(enc))
+    ids, labels, pos = (batch[k][0].tolist() for k in ("input_ids", "labels", "position_ids"))
+    assert "attention_mask" not in batch
+    assert ids == [t for e in enc for t in e.input_ids]  # no padding token anywhere
+    start = 0
+    for e in enc:
+        n = len(e.input_ids)
+        assert pos[start:start + n] == list(range(n))
+        # -100 on exactly the prompt (which covers each record's first position); the answer and its EOS carry loss
+        assert labels[start:start + n] == [recipe.IGNORE] * e.prompt_len + e.input_ids[e.prompt_len:]
+        assert labels[start + n - 1] == tok.eos_token_id
+        start += n
+    assert start == len(ids)
+
+
+def test_a_record_cannot_see_the_record_before_it_in_a_packed_row(tmp_path):
+    """Changing record 1 must not change record 2's logits (block-diagonal attention)."""
+    import torch
+
+    model, tok = _model(tmp_path, "gpt2")
+    enc = recipe.features(recipe.encode_records(tok, RECORDS, [0, 1], 128))
+    other = recipe.features(recipe.encode_records(tok, RECORDS, [2, 1], 128))
+    n1, m1 = len(enc[0]["input_ids"]), len(other[0]["input_ids"])
+    with torch.no_grad():
+        a = model(**recipe.PackedCollator()(enc), use_cache=False).logits[0, n1:]
+        b = model(**recipe.PackedCollator()(other), use_cache=False).logits[0, m1:]
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("arch", ["gpt2", "phi3"])
+def test_packed_batch_has_the_padded_batchs_loss_on_cuda_in_bf16(tmp_path, arch):
+    import torch
+
+    model, tok = _model(tmp_path, arch)
+    padded, packed = _losses(model, tok, "cuda", torch.bfloat16)
+    assert padded == pytest.approx(packed, rel=2e-2)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "phi3"])
+def test_a_packed_run_trains_like_a_padded_one_and_counts_every_real_token_once(tmp_path, arch, monkeypatch, offline):
+    """The studio's loop with packing forced on (CUDA's policy) against padded (CPU's): the same batches,
+    the same loss at every step, and tokens/s counted on the real tokens."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from studio.train import config as train_config
+    from studio.train import loop as train
+    from studio.train import runs
+
+    base = build_tiny_causal_lm(tmp_path / arch, arch=arch, chat_template=CHAT if arch == "phi3" else None)
+    conf = json.loads((base / "config.json").read_text())
+    conf.update({k: 0.0 for k in ("resid_pdrop", "embd_pdrop", "attn_pdrop") if k in conf})  # dropout draws
+    (base / "config.json").write_text(json.dumps(conf))  # differ with the batch's shape: compare without it
+    cfg = train_config.TrainConfig(base=str(base), learning_rate=1e-3, batch_size=2, epochs=2, test_fraction=0.0,
+                                   logging_steps=1, eval_per_epoch=False)
+    losses = {}
+    for packed in (False, True):
+        monkeypatch.setattr(train, "packs", lambda device, packed=packed: packed)
+        out = tmp_path / f"run-{packed}"
+        assert train.run_job(cfg, RECORDS, out, dataset={"name": "tiny"}).state == "finished"
+        rows = [r for r in runs.read_metrics(out) if "loss" in r]
+        losses[packed] = [r["loss"] for r in rows]
+        tok = AutoTokenizer.from_pretrained(base)
+        real = sum(len(e.input_ids) for e in recipe.encode_records(tok, RECORDS, range(len(RECORDS)), cfg.max_length))
+        assert rows[-1]["tokens_seen"] == 2 * real  # two epochs of every real token, no padding counted
+    assert len(losses[True]) == len(losses[False]) == 4
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def test_packing_is_checked_per_model_and_refused_where_records_would_see_each_other(tmp_path):
+    """A model that ignores ``position_ids`` (as an architecture without packed-mask support does; built
+    here by dropping them, since every architecture installed here supports them) trains padded."""
+    from transformers import GPT2LMHeadModel
+
+    model, _ = _model(tmp_path, "gpt2")
+    assert recipe.packing_supported(model) and model.training is False
+
+    class IgnoresPositions(GPT2LMHeadModel):
+        def forward(self, *args, position_ids=None, **kwargs):
+            return super().forward(*args, **kwargs)
+
+    blind = IgnoresPositions(model.config)
+    blind.load_state_dict(model.state_dict())
+    blind.train()
+    assert not recipe.packing_supported(blind)
+    assert blind.training  # the check leaves the model's mode as it found it
