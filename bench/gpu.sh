@@ -75,7 +75,7 @@ else
            "tests/chat/test_local_chat.py::test_make_backend_loads_local_models_and_reports_cpu_quantization")
 fi
 
-part "1 machine" 30 bash -c "$PY - <<'EOF'
+part "1 machine" 45 bash -c "$PY - <<'EOF'
 import importlib, os, platform, subprocess
 print('python', platform.python_version(), 'cpus', os.cpu_count())
 for name in ('torch', 'transformers', 'peft', 'accelerate', 'bitsandbytes', 'streamlit'):
