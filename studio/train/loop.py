@@ -111,9 +111,13 @@ def frozen_base_dtype(device: str) -> str:
 
 
 def packs(device: str) -> bool:
-    """Padding-free batches (``recipe.PackedCollator``) on CUDA. On CPU padded batches stay: a packed
-    row's attention mask is O(total tokens squared), slower there than padding a length-grouped batch."""
-    return device == "cuda"
+    """Padding-free batches (``recipe.PackedCollator``): on CUDA, only when ``STUDIO_PACKED_BATCHES=1``.
+
+    On the one H200 run so far (docs/train.md), training with packed batches on by default measured
+    slower than the padded recipe before it (distilgpt2's shape 0.37x the tutorial's tokens/s, against
+    0.88x padded), so padded, length-grouped batches stay the default until a GPU run shows packing
+    faster. On CPU padded batches always: a packed row's attention mask is O(total tokens squared)."""
+    return device == "cuda" and os.environ.get("STUDIO_PACKED_BATCHES") == "1"
 
 
 def _optimizer(cfg: TrainConfig, device: str) -> str:

@@ -56,10 +56,12 @@ def test_lora_on_cuda_keeps_the_frozen_base_in_bf16_and_the_adapters_in_float32(
     assert frozen == {torch.bfloat16} and trained == {torch.float32}
 
 
-def test_packed_training_on_cuda_counts_every_real_token_once(tiny_gpt2, tmp_path, offline):
+def test_packed_training_on_cuda_counts_every_real_token_once(tiny_gpt2, tmp_path, offline, monkeypatch):
     from transformers import AutoTokenizer
 
     from studio.train import recipe
+
+    monkeypatch.setenv("STUDIO_PACKED_BATCHES", "1")  # packed batches are opt-in (docs/train.md)
 
     out = tmp_path / "run"
     cfg = train_config.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=4, epochs=1, test_fraction=0.0,
