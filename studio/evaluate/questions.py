@@ -81,11 +81,11 @@ def load_questions(config: EvalConfig) -> Questions:
             raise
         except (OSError, ValueError, KeyError):
             raise StudioError(f"Run {config.run_id!r} cannot be read: its files may have been deleted. Pick another.") from None
-        ds = dict(run.dataset or {})
+        ds = run.dataset_ref
         base: list[dict] = []
-        if ds.get("id"):
+        if ds.id:
             try:
-                base = store.load_version(ds["id"], ds.get("version"))
+                base = store.load_version(ds.id, ds.version)
             except StudioError:
                 base = []
         split = run.split or {}
@@ -97,7 +97,8 @@ def load_questions(config: EvalConfig) -> Questions:
             )
         train = [r.get("question", "") for r in _split_questions(list(split.get("train") or []), base)]
         records, more = qa_records(test, f"The held-out split of run {config.run_id!r}")
-        dataset = {"source": "run", "run_id": config.run_id, **{k: ds.get(k) for k in ("id", "name", "version", "sha256")}}
+        dataset = {"source": "run", "run_id": config.run_id, "id": ds.id, "name": ds.name or None, "version": ds.version,
+                   "sha256": ds.sha256}
     elif config.dataset_id:
         info = store.get_dataset(config.dataset_id)
         raw = store.load_version(config.dataset_id, config.dataset_version)

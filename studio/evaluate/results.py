@@ -5,13 +5,16 @@ A result lives in ``STUDIO_HOME/evals/<id>.json``::
     {"id", "created", "finished", "status": "queued"|"running"|"finished"|"stopped"|"failed", "error", "pid",
      "progress": {"done", "total", "stage"},
      "config": EvalConfig as a dict,                      # everything needed to run it again
-     "models": [{"label", "spec", "kind": "local"|"api", "source", "revision", "run_id", "error", ...}],
+     "models": [{"label", "spec", "kind": "local"|"api", "task": "chat"|"extractive", "source", "revision",
+                 "run_id", "error", local models also "device", "dtype", "quantization", and "run_dir" for a
+                 run folder given as a path}],
      "dataset": {"source", "id", "name", "version", "sha256", "count", "path", "run_id", "sample"},
-     "environment": {"python", "torch", "transformers", "studio"},
+     "environment": {"python", "torch", "transformers", "sacrebleu"},
      "notes": [str],
      "rows": [{"index", "question", "reference", "leak": null | {"score", "train_question", "kind"},
-               "answers": {label: str | null}, "errors": {label: reason},
-               "scores": {label: {metric: value}}, "judge": {label: {"score", "reason"}}}],
+               "answers": {label: str | null}, "errors": {label: reason}, "latency": {label: seconds},
+               "scores": {label: {metric: value}}, "judge": {label: {"score", "reason"}},
+               with a passage also "context": str and "spans": {label: {"start", "end", "score"}}}],
      "summary": {label: {metric: mean, "answered": n, "failed": n}},
      "summary_excluding_leaked": {...}}
 
