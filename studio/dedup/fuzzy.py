@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -332,7 +333,9 @@ class DedupJob(Task):
     def __init__(self, key: tuple, embedder: object | None = None):
         super().__init__("Dedup")
         self.key = key  # what it ran on: (dataset id, base version, record count, config)
-        self.embedder = embedder  # the loaded embedding model for semantic matching (studio.dedup.embed.Embedder)
+        self.embedder = embedder  # a sentence-transformer to use (studio.dedup.embed.Embedder); None: the shared one
+        self.estimate = None  # what the page said the run would take (studio.dedup.semantic_records.Estimate)
+        self.started = time.monotonic()
         self._input: tuple[list[dict], DedupConfig] | None = None
 
     def work(self) -> list[cl.Cluster]:
@@ -352,6 +355,7 @@ class DedupJob(Task):
 
     def start(self, records: Sequence[dict], config: DedupConfig) -> DedupJob:
         self._input = (list(records), config)
+        self.started = time.monotonic()
         super().start()
         return self
 
