@@ -39,7 +39,7 @@ VERSION = 1  # bump when the recipe changes: older builds are rebuilt
 DIMS = 256  # PCA dimensions kept (model2vec's default): 2/3 of MiniLM's 384, the same pairs
 SIF = 1e-4  # SIF coefficient: weight = SIF / (SIF + p(token)), p from the token's rank (Zipf)
 MAX_CHARS = 2_000  # characters of a text embedded: MiniLM itself reads 256 tokens (~1,000 characters)
-CHUNK = 20_000  # texts embedded per step: bounds the working arrays, and reports progress
+CHUNK = 5_000  # texts embedded per step: bounds the working arrays (~80 MB), and reports progress
 BUILD_BATCH = 512  # tokens per forward pass while building
 
 
