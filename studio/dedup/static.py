@@ -39,7 +39,7 @@ VERSION = 1  # bump when the recipe changes: older builds are rebuilt
 DIMS = 256  # PCA dimensions kept (model2vec's default): 2/3 of MiniLM's 384, the same pairs
 SIF = 1e-4  # SIF coefficient: weight = SIF / (SIF + p(token)), p from the token's rank (Zipf)
 MAX_CHARS = 2_000  # characters of a text embedded: MiniLM itself reads 256 tokens (~1,000 characters)
-CHUNK = 5_000  # texts embedded per step: bounds the working arrays (~80 MB), and reports progress
+CHUNK = 10_000  # texts embedded per step: bounds the working arrays, and reports progress
 BUILD_BATCH = 512  # tokens per forward pass while building
 
 
@@ -59,38 +59,65 @@ class StaticModel:
     def encode(self, texts: Sequence[str], progress: ProgressFn | None = None,
                cancel: threading.Event | None = None) -> np.ndarray:
         """Unit-length float32 rows, one per text; an empty text is a zero row (similar to nothing)."""
+        from scipy import sparse  # sentence-transformers' own dependency: a sparse sum is 3x a dense one here
+
         n = len(texts)
         out = np.zeros((n, self.dim), dtype=np.float32)
+        words = _Words(self)
         for start in range(0, n, CHUNK):
             if cancel is not None and cancel.is_set():
                 raise CancelledError("Embedding stopped; nothing was changed.")
-            out[start:start + CHUNK] = self._encode_chunk(texts[start:start + CHUNK])
+            cols, ends = words.split(texts[start:start + CHUNK])
+            counts = sparse.csr_matrix((np.ones(len(cols), dtype=np.float32), cols, np.r_[0, ends]),
+                                       shape=(len(ends), words.size))
+            out[start:start + CHUNK] = counts @ words.vectors[:words.size]
             if progress:
                 progress(min(n, start + CHUNK), n)
-        return out
-
-    def _encode_chunk(self, texts: Sequence[str]) -> np.ndarray:
-        # Whitespace-separated words, each tokenized once per chunk (the tokenizer splits punctuation
-        # itself): repeated words cost a dictionary look-up, not a tokenizer call.
-        index: dict[str, int] = {}
-        cols: list[int] = []
-        ends = np.zeros(len(texts), dtype=np.int64)
-        for k, t in enumerate(texts):
-            for w in (t if isinstance(t, str) else "")[:MAX_CHARS].split():
-                cols.append(index.setdefault(w, len(index)))
-            ends[k] = len(cols)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not index:
-            return out
-        encoded = self.tokenizer.encode_batch_fast(list(index), add_special_tokens=False)
-        lens = np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(encoded))
-        ids = np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64, count=int(lens.sum()))
-        words = _segment_sums(self.vectors[ids], lens)
-        counts = np.diff(np.r_[0, ends])
-        out[:] = _segment_sums(words[np.asarray(cols, dtype=np.int64)], counts)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, norms, out=out, where=norms > 0)
         return out
+
+
+class _Words:
+    """Whitespace-separated words seen in one ``encode`` call, each tokenized once (the tokenizer splits
+    punctuation itself), with its vector: the sum of its tokens'. A repeated word costs a dictionary look-up."""
+
+    LIMIT = 1_000_000  # distinct words kept (256 MB of vectors); past that the table starts again
+
+    def __init__(self, model: StaticModel):
+        self.model = model
+        self.index: dict[str, int] = {}
+        self.vectors = np.zeros((1024, model.dim), dtype=np.float32)
+        self.size = 0
+
+    def split(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.index) > self.LIMIT:
+            self.__init__(self.model)
+        index, cols, new = self.index, [], []
+        ends = np.zeros(len(texts), dtype=np.int64)
+        for k, t in enumerate(texts):
+            for w in (t if isinstance(t, str) else "")[:MAX_CHARS].split():
+                i = index.get(w)
+                if i is None:
+                    i = index[w] = len(index)
+                    new.append(w)
+                cols.append(i)
+            ends[k] = len(cols)
+        if new:
+            self._add(new)
+        return np.asarray(cols, dtype=np.int64), ends
+
+    def _add(self, new: list[str]) -> None:
+        encoded = self.model.tokenizer.encode_batch_fast(new, add_special_tokens=False)
+        lens = np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(encoded))
+        ids = np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64, count=int(lens.sum()))
+        need = self.size + len(new)
+        if need > len(self.vectors):
+            grown = np.zeros((max(need, 2 * len(self.vectors)), self.model.dim), dtype=np.float32)
+            grown[:self.size] = self.vectors[:self.size]
+            self.vectors = grown
+        self.vectors[self.size:need] = _segment_sums(self.model.vectors[ids], lens)
+        self.size = need
 
 
 def _segment_sums(rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
