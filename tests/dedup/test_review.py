@@ -276,3 +276,32 @@ def test_tab_compares_the_passage_and_shows_it_on_the_cards():
     at.button(key="dedup.run").click().run()
     assert {m.label: m.value for m in at.metric}["Records in clusters"] == "3"  # question only: any passage
     assert not at.exception
+
+
+def test_tab_shows_a_moving_bar_while_the_fast_model_builds_and_stops():
+    import time
+
+    at, _ = open_tab(RECORDS)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.confirm").click().run()  # the one-time build: minutes on a CPU, so it asked first
+    job = at.session_state["dedup.job"]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (job.progress.done > 0 and "Building" in job.progress.message):
+        time.sleep(0.2)
+    first = job.progress.done
+    while time.monotonic() < deadline and job.progress.done == first:
+        time.sleep(0.2)
+    assert job.running and job.progress.done > first > 0  # the bar moves while the model builds
+    at.run()
+    bars = [p.proto.text for p in at.get("progress")]
+    assert bars and "Building the fast embedding model, once for this workspace" in bars[0]
+    assert any("so far; estimated" in c.value or "taking longer" in c.value for c in at.caption)
+    at.button(key="dedup.stop").click().run()
+    assert job.join(120) and job.state == "stopped"
+    at.run()
+    assert not at.exception
+    from studio.dedup import static
+    from studio.dedup.embed import DEFAULT_MODEL
+
+    assert not static.is_built(DEFAULT_MODEL)  # a stopped build leaves nothing half-made
