@@ -131,8 +131,10 @@ def _scale(config: dedup.DedupConfig) -> str:
 def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
     """Say how long semantic matching will take before a run over ESTIMATE_ABOVE records, or one that
     first builds the fast embedding model (once per workspace, minutes on a CPU)."""
-    from studio.dedup import semantic, semantic_records
+    from studio.dedup import semantic, semantic_records, static
 
+    if len(records) <= semantic.ESTIMATE_ABOVE and static.is_built(semantic_records.model_name(config)):
+        return  # seconds at most: not worth the 0.1 s of timing
     est = semantic_records.estimate(records, config)
     if len(records) > semantic.ESTIMATE_ABOVE or est.build_seconds is not None:
         print(f"{est.message} Ctrl+C stops it.", file=sys.stderr)

@@ -104,10 +104,13 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
             for c in found]
 
 
-def _passage_cos(pv: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Cosine of the two passages of each pair; two records without a passage match (1.0), one without does not."""
+def _passage_cos(pv: np.ndarray, i: np.ndarray, j: np.ndarray, empty: np.ndarray | None = None) -> np.ndarray:
+    """Cosine of the two passages of each pair; two records without a passage match (1.0), one without does not.
+
+    ``empty`` marks the rows without a passage (default: the zero rows the static model gives them)."""
     cos = np.einsum("ij,ij->i", pv[i], pv[j])
-    empty_i, empty_j = ~pv[i].any(axis=1), ~pv[j].any(axis=1)
+    empty = ~pv.any(axis=1) if empty is None else empty
+    empty_i, empty_j = empty[i], empty[j]
     return np.where(empty_i & empty_j, 1.0, np.where(empty_i | empty_j, 0.0, cos)).astype(np.float32)
 
 
@@ -130,7 +133,8 @@ def _rescore(texts, passages, reps, i, j, config, embedder, progress, cancel) ->
     v = np.einsum("ij,ij->i", vecs[where[0]], vecs[where[1]])
     if passages is not None:
         pv = vecs[len(used):]
-        v = np.minimum(v, _passage_cos(pv, *where))
+        empty = np.array([not passages[r].strip() for r in reps[used]], dtype=bool)
+        v = np.minimum(v, _passage_cos(pv, *where, empty=empty))
     return np.minimum(v, 1.0).astype(np.float32)
 
 

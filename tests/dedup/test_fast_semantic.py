@@ -92,13 +92,16 @@ SQUAD = [
 ]
 
 
-@pytest.mark.parametrize("method", ["fuzzy", "semantic"])
-def test_records_with_a_passage_match_only_when_their_passages_match(static_model, method: str) -> None:
-    config = dedup.DedupConfig(method=method, threshold=90, semantic_threshold=0.9)
-    assert [c.members for c in dedup.dedup_records(SQUAD, config)] == [(0, 2)]  # same question, same passage
-    question_only = dedup.dedup_records(SQUAD, dedup.DedupConfig(method=method, threshold=90, semantic_threshold=0.9,
-                                                                 passage=False))
-    assert [c.members for c in question_only] == [(0, 1, 2)]
+@pytest.mark.parametrize("method,scoring", [("fuzzy", "fast"), ("semantic", "fast"), ("semantic", "precise")])
+def test_records_with_a_passage_match_only_when_their_passages_match(static_model, embedder: Embedder, method: str,
+                                                                     scoring: str) -> None:
+    records = SQUAD + [{"question": "Summarise the following paragraph.", "answer": "No passage here."}]
+    config = dedup.DedupConfig(method=method, threshold=90, semantic_threshold=0.9, scoring=scoring)
+    found = dedup.dedup_records(records, config, embedder=embedder)
+    assert [c.members for c in found] == [(0, 2)]  # same question, same passage; a record without one apart
+    question_only = dedup.dedup_records(records, dedup.DedupConfig(method=method, threshold=90, semantic_threshold=0.9,
+                                                                   passage=False, scoring=scoring), embedder=embedder)
+    assert [c.members for c in question_only] == [(0, 1, 2, 4)]
 
 
 def test_cli_compares_passages_unless_told_not_to(static_model, tmp_path) -> None:
