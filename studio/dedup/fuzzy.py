@@ -9,10 +9,8 @@ candidate is verified with the same rapidfuzz scorer, so no pair below the thres
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -21,6 +19,7 @@ from rapidfuzz import fuzz, process
 
 from studio.dedup import clusters as cl
 from studio.dedup import qgrams
+from studio.dedup.text import FIELDS, field_texts, normalize  # noqa: F401 - FIELDS re-exported for the page
 from studio.errors import CancelledError, StudioError
 from studio.tasks import ProgressFn, Task
 
@@ -30,7 +29,6 @@ SCORERS: dict[str, Callable[..., float]] = {
     "partial_ratio": fuzz.partial_ratio,
     "WRatio": fuzz.WRatio,
 }
-FIELDS = ("question", "answer", "both")
 METHODS = ("fuzzy", "semantic", "both")  # characters (rapidfuzz), meaning (embeddings), or the two combined
 MAX_CHARS = 5_000  # texts are compared on their first 5,000 normalised characters: a 1 MB answer stays fast
 EXACT_BUDGET = 30_000_000  # up to this many length-compatible pairs, compare them all (about a second)
@@ -91,33 +89,9 @@ def check_scorer(scorer: str) -> Callable[..., float]:
     return SCORERS[scorer]
 
 
-_PUNCT = re.compile(r"[^\w\s]|_")
-_SPACE = re.compile(r"\s+")
-
-
-def normalize(text: str) -> str:
-    """Unicode NFKC, case-folded, punctuation removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", str(text)).casefold()
-    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
-
-
 def prepare(texts: Sequence[str]) -> list[str]:
     """The strings the scorers see: normalised and cut to ``MAX_CHARS``."""
     return [normalize(t[: MAX_CHARS * 4])[:MAX_CHARS] for t in texts]
-
-
-def field_texts(records: Sequence[dict], field: str = "question") -> list[str]:
-    """The text of each record that dedup compares."""
-    if field not in FIELDS:
-        raise StudioError(f"Unknown field {field!r}: choose one of {', '.join(FIELDS)}.")
-
-    def text(r: dict, key: str) -> str:
-        value = r.get(key) if isinstance(r, dict) else None
-        return value if isinstance(value, str) else ""
-
-    if field == "both":
-        return [f"{text(r, 'question')}\n{text(r, 'answer')}" for r in records]
-    return [text(r, field) for r in records]
 
 
 def find_duplicates(

@@ -26,6 +26,7 @@ import numpy as np
 
 from studio.dedup import cells, static
 from studio.dedup import clusters as cl
+from studio.dedup.text import field_texts, normalize
 from studio.errors import StudioError
 from studio.tasks import ProgressFn
 
@@ -71,8 +72,6 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
          choose_keep: Callable[[Sequence[int]], int] | None = None) -> list[cl.Cluster]:
     """Semantic duplicate clusters of ``records`` (kind "semantic", or "exact" for identical texts);
     scores are cosine x 100. ``embedder`` is the sentence-transformer for building and re-scoring."""
-    from studio.dedup.fuzzy import field_texts, normalize
-
     t = float(config.semantic_threshold)
     texts = field_texts(records, config.field)
     passages = record_passages(records) if config.passage else None
@@ -192,8 +191,6 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
     """How long ``find`` will take here, from a timed sample (~0.1 s): embedding per character, and
     the machine's matrix-product speed for the search. The build, when still to do, is guessed from
     its usual cost here unless ``static.estimate_build_seconds`` was measured."""
-    from studio.dedup.fuzzy import field_texts
-
     texts = field_texts(records, config.field)
     passages = record_passages(records) if config.passage else None
     n = sum(1 for x in texts if x.strip())
