@@ -142,6 +142,22 @@ def embedder(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def static_build(request: pytest.FixtureRequest, embedder) -> Path:
+    """The static model's folder, distilled from the packaged MiniLM (minutes on 2 cores): kept in pytest's
+    cache between sessions, keyed by the recipe's version, so it is built once per checkout."""
+    from studio.dedup import static
+    from studio.dedup.embed import DEFAULT_MODEL
+
+    cache = Path(request.config.cache.mkdir("static-embeddings"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STUDIO_HOME", str(cache))
+        folder = static.folder_for(DEFAULT_MODEL)
+        if not static.is_built(DEFAULT_MODEL):
+            static.build(embedder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def trained_qa(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny extractive BERT trained here to answer "Qual é o meu nome?" with "Marcundes" (see qa_models)."""
     from qa_models import build_trained_qa

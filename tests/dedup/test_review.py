@@ -182,7 +182,7 @@ def _finish(at: AppTest) -> None:
     at.run()
 
 
-def test_tab_semantic_method_marks_clusters_and_names_the_model():
+def test_tab_semantic_method_marks_clusters_and_names_the_model(static_model):
     records = RECORDS + [{"question": "How high is the crossbar above the ground?", "answer": "2.44 m."},
                          {"question": "How far off the ground is the crossbar?", "answer": "8 feet."}]
     at, _ = open_tab(records)
@@ -192,6 +192,7 @@ def test_tab_semantic_method_marks_clusters_and_names_the_model():
     at.button(key="dedup.run").click().run()
     _finish(at)
     assert not at.exception and not at.error
+    at.slider(key="dedup.threshold_cos").set_value(0.85).run()  # the fast static model: crossbar pair 0.88
     heads = [m.value for m in at.markdown if m.value.startswith("**Cluster")]
     crossbar = [h for h in heads if "· 2 records" in h and ":violet-badge[semantic]" in h]
     assert crossbar and "cosine 0." in crossbar[0]
@@ -237,14 +238,70 @@ def test_tab_with_pairs_just_under_the_threshold_offers_to_lower_it():
     assert at.slider(key="dedup.threshold").value < 90
 
 
-def test_tab_large_semantic_run_says_how_long_it_will_take_first():
+def test_tab_semantic_run_says_how_long_it_will_take_first(static_model):
     records = [{"question": f"Question number {i} about rule {i % 17}?", "answer": f"Answer {i}."}
-               for i in range(10_001)]
+               for i in range(5_000)]
     at, _ = open_tab(records)
     at.selectbox(key="dedup.method").set_value("semantic").run()
+    (estimate,) = [c.value for c in at.caption if "Semantic dedup of 5,000 records: about" in c.value]
+    assert "built" not in estimate  # the fast model is already in this workspace
     at.button(key="dedup.run").click().run()
-    assert at.session_state["dedup.job"] is None  # nothing started yet
-    message = at.info[0].value
-    assert message.startswith("Semantic dedup of 10,001 records will take about") and "texts/s" in message
+    job = at.session_state["dedup.job"]
+    assert job is not None and job.estimate is not None  # started at once: a few seconds
+    _finish(at)
+    assert not at.exception and not at.error
+    assert any("suggested" in c.value and "Highlighted" in c.value for c in at.caption)  # what the marks mean
+
+
+def test_tab_first_semantic_run_says_the_model_is_built_once_and_waits():
+    at, _ = open_tab(RECORDS)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    at.button(key="dedup.run").click().run()
+    assert at.session_state["dedup.job"] is None  # nothing started yet: the build takes minutes on a CPU
+    (message,) = [i.value for i in at.info if i.value.startswith("Semantic dedup of 6 records")]
+    assert "once for this workspace" in message
     at.button(key="dedup.cancel_pending").click().run()
-    assert not at.info and at.session_state["dedup.job"] is None and not at.exception
+    assert at.session_state["dedup.job"] is None and not at.exception
+
+
+def test_tab_compares_the_passage_and_shows_it_on_the_cards():
+    from test_fast_semantic import SQUAD
+
+    at, _ = open_tab(SQUAD)
+    assert at.selectbox(key="dedup.field").value == "question+passage"
+    at.button(key="dedup.run").click().run()
+    assert {m.label: m.value for m in at.metric}["Clusters"] == "1"  # the same question over the same passage
+    assert any("Passage:" in m.value and "Amazon" in m.value for m in at.markdown)
+    at.selectbox(key="dedup.field").set_value("question").run()
+    at.button(key="dedup.run").click().run()
+    assert {m.label: m.value for m in at.metric}["Records in clusters"] == "3"  # question only: any passage
+    assert not at.exception
+
+
+def test_tab_shows_a_moving_bar_while_the_fast_model_builds_and_stops():
+    import time
+
+    at, _ = open_tab(RECORDS)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.confirm").click().run()  # the one-time build: minutes on a CPU, so it asked first
+    job = at.session_state["dedup.job"]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (job.progress.done > 0 and "Building" in job.progress.message):
+        time.sleep(0.2)
+    first = job.progress.done
+    while time.monotonic() < deadline and job.progress.done == first:
+        time.sleep(0.2)
+    assert job.running and job.progress.done > first > 0  # the bar moves while the model builds
+    at.run()
+    bars = [p.proto.text for p in at.get("progress")]
+    assert bars and "Building the fast embedding model, once for this workspace" in bars[0]
+    assert any("so far; estimated" in c.value or "taking longer" in c.value for c in at.caption)
+    at.button(key="dedup.stop").click().run()
+    assert job.join(120) and job.state == "stopped"
+    at.run()
+    assert not at.exception
+    from studio.dedup import static
+    from studio.dedup.embed import DEFAULT_MODEL
+
+    assert not static.is_built(DEFAULT_MODEL)  # a stopped build leaves nothing half-made

@@ -243,7 +243,7 @@ QA = [{"question": a, "answer": f"answer {k}"} for k, pair in enumerate(PARAPHRA
                                                             {"question": "", "answer": "blank two"}]
 
 
-def test_dedup_records_semantic_finds_paraphrases_and_skips_blank_questions(embedder: Embedder) -> None:
+def test_dedup_records_semantic_finds_paraphrases_and_skips_blank_questions(embedder: Embedder, static_model) -> None:
     from studio.dedup import fuzzy as dedup
 
     fuzzy = dedup.dedup_records(QA, dedup.DedupConfig(threshold=85))
@@ -254,7 +254,7 @@ def test_dedup_records_semantic_finds_paraphrases_and_skips_blank_questions(embe
     assert not any(m in c.members for c in found for m in (13, 14))  # blank questions match nothing
 
 
-def test_dedup_records_both_combines_and_marks_the_kinds(embedder: Embedder) -> None:
+def test_dedup_records_both_combines_and_marks_the_kinds(embedder: Embedder, static_model) -> None:
     from studio.dedup import fuzzy as dedup
 
     records = QA[:2] + [{"question": "Who wrote the play Romeo and Juliet ?", "answer": "Shakespeare, longer"},
@@ -280,7 +280,7 @@ def test_dedup_config_refuses_bad_semantic_settings(config: dict, message: str) 
         dedup.DedupConfig(**config)
 
 
-def test_cli_semantic_method_writes_the_same_report(tmp_path) -> None:
+def test_cli_semantic_method_writes_the_same_report(tmp_path, static_model) -> None:
     import json
     import subprocess
     import sys

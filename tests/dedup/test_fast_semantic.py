@@ -1,0 +1,184 @@
+"""Fast semantic dedup: the static model distilled from the real MiniLM, cell search, passages, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from studio.dedup import cells, semantic_records, static
+from studio.dedup import fuzzy as dedup
+from studio.dedup.embed import DEFAULT_MODEL, Embedder
+from studio.errors import CancelledError
+
+PARAPHRASES = [
+    ("What is the capital city of France?", "Which city is the capital of France?"),
+    ("What is the largest planet in the solar system?", "Which planet in our solar system is the biggest?"),
+    ("Who wrote the play Romeo and Juliet?", "Romeo and Juliet was written by whom?"),
+]
+UNRELATED = ["How long should I boil an egg?", "What is the tallest mountain in the world?",
+             "How many players are on a basketball team?"]
+
+
+def semantic(threshold: float = 0.9, **kw) -> dedup.DedupConfig:
+    return dedup.DedupConfig(method="semantic", semantic_threshold=threshold, **kw)
+
+
+def test_the_static_model_keeps_minilm_s_sense_of_paraphrase(static_model: static.StaticModel) -> None:
+    texts = [q for pair in PARAPHRASES for q in pair] + UNRELATED
+    vecs = static_model.encode(texts)
+    assert vecs.shape == (len(texts), static.DIMS) and vecs.dtype == np.float32
+    sims = vecs @ vecs.T
+    for k in range(len(PARAPHRASES)):
+        assert sims[2 * k, 2 * k + 1] > 0.88  # MiniLM: 0.91-0.97
+    others = sims[np.ix_(range(6, 9), range(9))]
+    assert (others[others < 0.999] < 0.7).all()  # unrelated questions stay far apart
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert not static_model.encode(["", "   "]).any()  # an empty text is similar to nothing
+
+
+def test_fast_semantic_finds_what_exact_minilm_finds(static_model: static.StaticModel, embedder: Embedder) -> None:
+    from bench.corpus import questions
+
+    texts = questions(600, seed=3)  # one in ten a variant: typos, dropped or swapped words, "Please ..."
+    vecs = embedder.encode(texts)
+    truth = {(i, j) for i, j in zip(*np.nonzero(np.triu(vecs @ vecs.T, 1) >= 0.9))}
+    found = dedup.dedup_records([{"question": q, "answer": "a"} for q in texts], semantic(0.9))
+    same = {(a, b) for c in found for a in c.members for b in c.members if a < b}
+    assert len(truth) > 20 and len(truth & same) / len(truth) >= 0.9
+
+
+def test_cell_search_matches_exact_search_and_stops(static_model: static.StaticModel) -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((3000, 64), dtype=np.float32)
+    x = centres[rng.integers(0, 3000, cells.EXACT_LIMIT + 3000)]
+    x += 0.05 * rng.standard_normal(x.shape, dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    exact = cells.pairs(x, 0.9, 32, exact=True)
+    seen: list[tuple[int, int]] = []
+    fast = cells.pairs(x, 0.9, 32, progress=lambda d, t: seen.append((d, t)))
+    truth, got = set(zip(*map(np.ndarray.tolist, exact[:2]))), set(zip(*map(np.ndarray.tolist, fast[:2])))
+    assert len(truth) > 1000 and got <= truth and len(got) / len(truth) >= 0.97
+    assert seen and seen[-1][0] == seen[-1][1]
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(CancelledError):
+        cells.pairs(x, 0.9, 32, cancel=stop)
+
+
+def test_precise_scoring_tells_apart_what_static_vectors_cannot(static_model: static.StaticModel,
+                                                                 embedder: Embedder) -> None:
+    records = [{"question": "What is the capital of France?", "answer": "Paris"},
+               {"question": "What is the capital of Germany?", "answer": "Berlin"},
+               {"question": "What is the capital city of France?", "answer": "Paris."}]
+    fast = dedup.dedup_records(records, semantic(0.9))
+    precise = dedup.dedup_records(records, semantic(0.9, scoring="precise"), embedder=embedder)
+    assert any(1 in c.members for c in fast)  # France and Germany: the same words but one
+    assert [c.members for c in precise] == [(0, 2)] and precise[0].kind == "semantic"
+    assert 90 <= precise[0].top_score <= 100
+
+
+PASSAGE_A = "The Amazon is the largest rainforest on Earth, covering much of northwestern Brazil."
+PASSAGE_B = "Mount Everest, on the border of Nepal and China, is the highest mountain above sea level."
+SQUAD = [
+    {"question": "Summarise the following paragraph.", "answer": "A rainforest.", "context": PASSAGE_A},
+    {"question": "Summarise the following paragraph.", "answer": "A mountain.", "context": PASSAGE_B},
+    {"question": "Summarise the following paragraph", "answer": "The Amazon.", "context": PASSAGE_A},
+    {"question": "Which country has most of it?", "answer": "Brazil", "context": PASSAGE_A},
+]
+
+
+@pytest.mark.parametrize("method,scoring", [("fuzzy", "fast"), ("semantic", "fast"), ("semantic", "precise")])
+def test_records_with_a_passage_match_only_when_their_passages_match(static_model, embedder: Embedder, method: str,
+                                                                     scoring: str) -> None:
+    records = SQUAD + [{"question": "Summarise the following paragraph.", "answer": "No passage here."}]
+    config = dedup.DedupConfig(method=method, threshold=90, semantic_threshold=0.9, scoring=scoring)
+    found = dedup.dedup_records(records, config, embedder=embedder)
+    assert [c.members for c in found] == [(0, 2)]  # same question, same passage; a record without one apart
+    question_only = dedup.dedup_records(records, dedup.DedupConfig(method=method, threshold=90, semantic_threshold=0.9,
+                                                                   passage=False, scoring=scoring), embedder=embedder)
+    assert [c.members for c in question_only] == [(0, 1, 2, 4)]
+
+
+def test_cli_compares_passages_unless_told_not_to(static_model, tmp_path) -> None:
+    src = tmp_path / "squad.json"
+    src.write_text(json.dumps(SQUAD))
+    for extra, clusters, passage in (([], [[0, 2]], "compared"), (["--ignore-passage"], [[0, 1, 2]], "ignored")):
+        run = _cli(src, tmp_path, "--method", "semantic", "--threshold", "0.9", *extra)
+        assert run.returncode == 0, run.stderr
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert report["clusters"] == clusters and report["passage"] == passage and report["scoring"] == "fast"
+
+
+def _cli(src, tmp_path, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", "dedup", str(src), *args, "--report",
+                           str(tmp_path / "r.json"), "--out", str(tmp_path / "kept.json")],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("method", ["fuzzy", "semantic"])
+def test_bad_input_gets_the_right_answer_and_loses_nothing(static_model, tmp_path, method: str) -> None:
+    threshold = "90" if method == "fuzzy" else "0.9"
+    cases = {
+        "one": ([{"question": "Only one?", "answer": "Yes."}], []),
+        "empty": ([{"question": "", "answer": "a"}, {"question": "  ", "answer": "b"}, {"question": "", "answer": "c"}],
+                  []),
+        "identical": ([{"question": "What is offside?", "answer": f"answer {i}"} for i in range(200_000)],
+                      [list(range(200_000))]),
+        "huge": ([{"question": "word " * 2_000_000, "answer": "a"}, {"question": "word " * 2_000_000, "answer": "b"},
+                  {"question": "other " * 2_000_000, "answer": "c"}], [[0, 1]]),
+    }
+    for name, (records, clusters) in cases.items():
+        src = tmp_path / f"{name}.json"
+        src.write_text(json.dumps(records))
+        run = _cli(src, tmp_path, "--method", method, "--threshold", threshold)
+        assert run.returncode == 0, (name, run.stderr)
+        lines = run.stderr.strip().splitlines()
+        assert "Traceback" not in run.stderr and lines[-1].startswith(f"{len(clusters)} clusters"), (name, lines)
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert report["clusters"] == clusters, name
+        kept = json.loads((tmp_path / "kept.json").read_text())
+        assert len(kept) == len(records) - sum(len(c) - 1 for c in clusters)  # only duplicates are dropped
+        if name == "identical":
+            assert report["kinds"] == ["exact"]
+
+
+def test_the_first_run_builds_the_model_with_progress_then_reuses_it(embedder: Embedder) -> None:
+    records = [{"question": q, "answer": "a"} for pair in PARAPHRASES for q in pair]
+    first = semantic_records.estimate(records, semantic())
+    assert first.build_seconds is not None and "built" in first.message
+    seen: list[tuple] = []
+    found = dedup.dedup_records(records, semantic(), embedder=embedder, progress=lambda *a: seen.append(a))
+    assert {c.members for c in found} >= {(0, 1), (2, 3)}
+    building = [a for a in seen if len(a) > 2 and "Building the fast embedding model" in a[2]]
+    assert len(building) > 10 and len({a[0] for a in building}) > 10  # the bar moves while it builds
+    fractions = [a[0] / a[1] for a in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert static.is_built(DEFAULT_MODEL) and semantic_records.estimate(records, semantic()).build_seconds is None
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(CancelledError):
+        dedup.dedup_records(records * 10, semantic(), cancel=stop)
+
+
+def test_a_damaged_build_says_how_to_rebuild(static_model: static.StaticModel) -> None:
+    from studio.errors import ModelLoadError
+
+    (static_model.folder / "vectors.npy").write_bytes(b"not numpy")
+    static._cache.clear()
+    with pytest.raises(ModelLoadError, match="delete that folder"):
+        static.load(DEFAULT_MODEL)
+
+
+def test_estimate_says_what_it_covers(static_model: static.StaticModel) -> None:
+    records = [{"question": f"Question {i} about rule {i % 17}?", "answer": "a"} for i in range(3000)]
+    fast = semantic_records.estimate(records, semantic())
+    assert fast.build_seconds is None and 0 < fast.seconds < 60
+    assert fast.message.startswith("Semantic dedup of 3,000 records: about")
+    assert "re-scored" in semantic_records.estimate(records, semantic(scoring="precise")).message
+    bigger = semantic_records.estimate(records * 10, semantic())
+    assert bigger.seconds > fast.seconds
