@@ -11,13 +11,12 @@ from studio.errors import StudioError
 FIELDS = ("question", "answer", "both")
 
 _PUNCT = re.compile(r"[^\w\s]|_")
-_SPACE = re.compile(r"\s+")
 
 
 def normalize(text: str) -> str:
     """Unicode NFKC, case-folded, punctuation removed, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", str(text)).casefold()
-    return _SPACE.sub(" ", _PUNCT.sub(" ", text)).strip()
+    return " ".join(_PUNCT.sub(" ", text).split())  # split/join: the whitespace collapse without a second regex
 
 
 def field_texts(records: Sequence[dict], field: str = "question") -> list[str]:
