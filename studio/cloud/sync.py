@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import atomic
+from studio import atomic, config
 from studio.errors import NetworkError, StudioError
 
 REPO_NAME = "slm-studio-workspace"  # the default repo, on the visitor's own account
@@ -225,11 +225,15 @@ class WorkspaceSync:
         self._last_poke = time.time()
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="workspace-sync", daemon=True)
+            self._thread = threading.Thread(target=self._watch, name="workspace-sync", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _watch(self) -> None:
+        with config.use_workspace(self.folder):  # a thread starts with no visitor: this one is the folder's
+            self._loop()
 
     def _loop(self) -> None:
         while True:

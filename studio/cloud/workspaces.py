@@ -57,6 +57,15 @@ def is_anonymous(path: Path) -> bool:
     return Path(path).name.startswith("a-")
 
 
+def owner(path: Path) -> Path | None:
+    """The visitor workspace that ``path`` lies in, if any."""
+    base = root()
+    for parent in Path(path).parents:
+        if parent.parent == base:
+            return parent
+    return None
+
+
 def touch(path: Path) -> None:
     """Record that the visitor used the workspace now."""
     Path(path).mkdir(parents=True, exist_ok=True)

@@ -83,8 +83,8 @@ def _limit_bytes() -> int:
 
 
 def _check_room(path: Path, nbytes: int) -> None:
-    ws = config.home()
-    if workspaces.is_anonymous(ws) and ws in path.parents:
+    ws = workspaces.owner(path)
+    if ws is not None and workspaces.is_anonymous(ws):
         workspaces.check_room(ws, _limit_bytes(), nbytes)
 
 
