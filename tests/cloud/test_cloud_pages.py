@@ -139,3 +139,17 @@ def _datasets(folder: Path):
 
     with config.use_workspace(folder):
         return store.list_datasets()
+
+
+def test_an_evaluation_of_hosted_models_with_only_the_deployer_s_secret_is_refused_in_one_line(hub, api_mode):
+    from studio import config
+    from studio.evaluate import results
+
+    at = visit("pages/5_Evaluate.py", HF_TOKEN=DEPLOYER)
+    at.text_area(key="evaluate.other_models").set_value("api:Qwen/Qwen2.5-7B-Instruct").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    (err,) = [e.value for e in at.main.error]
+    assert err.startswith("Evaluating hosted models needs your own Hugging Face token") and "\n" not in err
+    with config.use_workspace(workspace(at)):
+        assert results.list_evals() == []  # nothing queued
