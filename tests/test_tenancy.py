@@ -179,3 +179,49 @@ def test_the_per_visitor_minute_limit_counts_each_visitor_apart():
     assert "limit of 3 hosted-model requests a minute" in str(err.value) and "50 s" in str(err.value)
     lim.take("a", 1, now=10)
     lim.take("a", 3, now=70)  # a minute after the last of those
+
+
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s" * 32, "client_id": "studio",
+        "client_secret": "x", "server_metadata_url": "https://accounts.example/.well-known/openid-configuration"}
+
+
+def signed_in_visit(user: dict | None, page: str = "Home.py"):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "cloud" / "Home.py"), default_timeout=60)
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": False} if user is None else {"is_logged_in": True, **user}
+    return visit(page, at=at)
+
+
+def test_a_signed_in_visitor_gets_the_same_workspace_in_every_session_and_nobody_else_does():
+    from studio.data import store
+
+    alice = {"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    first = signed_in_visit(alice)
+    with config.use_workspace(workspace_of(first)):
+        store.create_dataset("Alice's kept FAQ", [{"question": "q?", "answer": "a"}])
+    again = signed_in_visit(alice, "pages/1_Dataset.py")  # another session: a new tab, another day
+    assert workspace_of(again) == workspace_of(first) and "Alice's kept FAQ" in everything_shown(again)
+    assert any(c.value.startswith("Signed in as Alice") for c in again.sidebar.caption)
+    mallory = signed_in_visit({"iss": "https://accounts.example", "sub": "mallory-9", "name": "Alice"},
+                              "pages/1_Dataset.py")  # the same display name is not the same person
+    assert workspace_of(mallory) != workspace_of(first) and "Alice's kept FAQ" not in everything_shown(mallory)
+
+
+def test_the_sign_in_button_shows_only_where_the_deployer_configured_a_provider():
+    assert [b.label for b in signed_in_visit(None).sidebar.button] == ["Sign in"]
+    assert not [b for b in visit().sidebar.button if "Sign in" in b.label]
+
+
+def test_what_a_visitor_made_before_signing_in_moves_into_their_kept_workspace():
+    from studio.data import store
+
+    at = signed_in_visit(None)
+    anonymous = workspace_of(at)
+    with config.use_workspace(anonymous):
+        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
+    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = visit("pages/1_Dataset.py", at=at)
+    assert workspace_of(at).name.startswith("u-") and not anonymous.exists()
+    assert "Made before signing in" in everything_shown(at)

@@ -119,7 +119,12 @@ def _signed_in() -> tuple[str, str, str] | None:
 def _workspace() -> Path:
     who = _signed_in()
     if who is not None:
-        return workspaces.signed_in(who[0], who[1])
+        kept = workspaces.signed_in(who[0], who[1])
+        before = st.session_state.pop(ANON, None)  # signed in mid-session: what the tab made moves in
+        if before and Path(before).is_dir():
+            workspaces.merge_into(Path(before), kept)
+            shutil.rmtree(before, ignore_errors=True)
+        return kept
     if st.session_state.get(ACCOUNT):
         return Path(st.session_state[ACCOUNT])
     if not st.session_state.get(ANON):
@@ -216,7 +221,11 @@ def panel() -> None:
         st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=REPO,
                       help="A private dataset repo; created if missing, refused if it holds something else.")
         _connect_or_disconnect()
-        _sync_state()
+        if st.session_state.get(LINK) is None:
+            st.caption("Sync: off (give your token to keep this workspace after a restart)."
+                       if visitor_token() is None else "Sync: off.")
+        else:
+            _sync_state()  # refreshed every few seconds, only where there is a sync to watch
 
 
 def _connect_or_disconnect() -> None:
@@ -275,8 +284,6 @@ def _sync_state() -> None:
     path = st.session_state.get(PATH)
     running = sync.current(Path(path)) if path else None
     if link is None or running is None:
-        if visitor_token() is None:
-            st.caption("Sync: off (give your token to keep this workspace after a restart).")
         return
     when = time.strftime("%H:%M:%S UTC", time.gmtime(running.last_synced)) if running.last_synced else ""
     if running.state == "synced":
