@@ -1,8 +1,11 @@
 """Memory of the studio in API mode, as on Streamlit Community Cloud (target: under 500 MB resident).
 
-Starts ``streamlit run`` (``-X importtime`` logs every import), opens Home and the Chat page in
-Chromium, streams one answer from an OpenAI-compatible server on loopback, and reports the server's
-resident memory after each step and whether torch or transformers were ever imported.
+Starts ``streamlit run`` (``-X importtime`` logs every import), opens Home and every page in
+Chromium, streams one answer from an OpenAI-compatible server on loopback, then has ``--visitors``
+more visitors (10 by default: separate browser contexts, all of them open at once, their page loads
+overlapping) open Home, Dataset, Evaluate and Chat; on the public entry ``cloud/Home.py`` each of
+them has a workspace of their own. Reports the server's resident memory after each step (and the
+highest seen in between, sampled every 0.5 s) and whether torch or transformers were ever imported.
 
     python bench/cloud_memory.py                                  # this Python, entry Home.py
     python bench/cloud_memory.py --python /tmp/cloudvenv/bin/python --entry cloud/Home.py
@@ -16,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -41,10 +45,29 @@ def tree_rss(pid: int) -> float:
     return total + sum(tree_rss(int(c)) for c in children)
 
 
+def ask(page, base_url: str) -> None:
+    """On the Chat page: an OpenAI-compatible server at ``base_url``, one question, its answer."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text="Backend").first
+    box.click()
+    page.get_by_role("option", name="OpenAI-compatible server", exact=True).click()
+    wait_idle(page)
+    for label, value in (("Base URL", base_url), ("Model", "m")):
+        field = page.get_by_label(label, exact=True).first
+        field.fill(value)
+        field.press("Enter")
+        wait_idle(page)
+    page.get_by_test_id("stChatInputTextArea").fill("Olá?")
+    page.get_by_test_id("stChatInputTextArea").press("Enter")
+    page.get_by_text("tokens/s").first.wait_for()
+    wait_idle(page)
+    assert_no_exception(page)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--python", default=sys.executable, help="the Python that runs streamlit")
     ap.add_argument("--entry", default="Home.py", help="the entry point, as Community Cloud is told")
+    ap.add_argument("--visitors", type=int, default=10, help="visitors at once after the first (0: just the first)")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -60,6 +83,7 @@ def main() -> int:
                  "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                  "--server.fileWatcherType", "none"],
                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=errf)
+        done = threading.Event()
         try:
             url = f"http://127.0.0.1:{port}"
             for _ in range(200):
@@ -69,8 +93,18 @@ def main() -> int:
                 except OSError:
                     time.sleep(0.3)
             rows = [("server started", tree_rss(proc.pid))]
+            sampled = [0.0]  # the highest resident memory seen between steps too, sampled twice a second
+
+            def sample() -> None:
+                while not done.wait(0.5):
+                    sampled[0] = max(sampled[0], tree_rss(proc.pid))
+
+            threading.Thread(target=sample, daemon=True).start()
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                # Every visitor's tab stays as busy as a tab in front of a person (no background throttling).
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+                    *CHROMIUM_ARGS, "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                    "--disable-backgrounding-occluded-windows"])
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(60_000)
                 page.goto(url)
@@ -88,23 +122,22 @@ def main() -> int:
                 wait_idle(page)
                 assert_no_exception(page)
                 rows.append(("all pages opened", tree_rss(proc.pid)))
-                box = page.get_by_test_id("stSelectbox").filter(has_text="Backend").first
-                box.click()
-                page.get_by_role("option", name="OpenAI-compatible server", exact=True).click()
-                wait_idle(page)
-                for label, value in (("Base URL", api.url("good")), ("Model", "m")):
-                    field = page.get_by_label(label, exact=True).first
-                    field.fill(value)
-                    field.press("Enter")
-                    wait_idle(page)
-                page.get_by_test_id("stChatInputTextArea").fill("Olá?")
-                page.get_by_test_id("stChatInputTextArea").press("Enter")
-                page.get_by_text("tokens/s").first.wait_for()
-                wait_idle(page)
-                assert_no_exception(page)
+                ask(page, api.url("good"))
                 rows.append(("answer streamed", tree_rss(proc.pid)))
+                if args.visitors:
+                    pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                             for _ in range(args.visitors)]
+                    for path in ("", "Dataset", "Evaluate", "Chat"):
+                        for p in pages:  # every visitor's request is sent before any is waited for
+                            p.set_default_timeout(180_000)
+                            p.goto(f"{url}/{path}", wait_until="commit")
+                        for p in pages:
+                            wait_idle(p, 180_000)
+                            assert_no_exception(p)
+                    rows.append((f"+{args.visitors} visitors", tree_rss(proc.pid)))
                 browser.close()
         finally:
+            done.set()
             proc.terminate()
             proc.wait(15)
         imports = err.read_text(errors="replace")
@@ -113,8 +146,9 @@ def main() -> int:
         heavy = sorted(imported & {"torch", "transformers"})
     print(f"streamlit run {args.entry} with {args.python}")
     for step, mb in rows:
-        print(f"  {step:16s} {mb:7.0f} MB resident")
-    peak = max(mb for _, mb in rows)
+        print(f"  {step:18s} {mb:7.0f} MB resident")
+    peak = max([mb for _, mb in rows] + sampled)
+    print(f"  {'highest sampled':18s} {sampled[0]:7.0f} MB resident (every 0.5 s)")
     print(f"  peak {peak:.0f} MB vs target {TARGET_MB} MB: ratio {peak / TARGET_MB:.2f}")
     print(f"  torch/transformers imported: {', '.join(heavy) if heavy else 'no'}")
     return 0 if peak < TARGET_MB and not heavy else 1

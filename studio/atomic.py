@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from studio import config
 from studio.errors import disk_error
 
 
@@ -18,6 +19,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     A full or read-only disk raises ``DiskError`` (one line) and leaves the old file as it was.
     """
     path = Path(path)
+    config.before_write(path, len(data))  # a visitor's workspace on a public deployment has a size limit
     try:
         _write(path, data)
     except OSError as exc:

@@ -1,10 +1,20 @@
-"""One place that resolves the workspace's paths and the Hugging Face token."""
+"""One place that resolves the workspace's paths and the Hugging Face token.
+
+A local install has one workspace, ``STUDIO_HOME``. A public deployment (``studio.cloud``) has one per
+visitor, folders under ``STUDIO_HOME``: ``home()`` then answers the current visitor's folder, which the
+Streamlit layer resolves for each page run (``set_resolver``) and which work started from a page carries
+into its thread (``bound``) or job process (``STUDIO_HOME`` in its environment).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 from studio.errors import disk_error
 
@@ -16,9 +26,76 @@ SAMPLE_DATASET = REPO_ROOT / "data" / "soccer_rules.json"
 """The embedded sample: English Q&A pairs on the laws of soccer, with a few planted near-duplicates."""
 
 
+T = TypeVar("T")
+
+_WORKSPACE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("studio_workspace", default=None)
+_resolver: Callable[[], Path | None] | None = None
+_tenancy = False  # True on a public deployment: no code may fall back to the server's own folder
+_before_write: Callable[[Path, int], None] | None = None
+
+
+class NoWorkspaceError(RuntimeError):
+    """Tenancy is on and this thread was given no visitor's workspace: a bug (work started without ``bound``)."""
+
+
+def server_home() -> Path:
+    """The server's folder (``STUDIO_HOME``, else ``~/slm-studio``): the workspace of a local install,
+    the parent of every visitor's workspace on a public deployment."""
+    return Path(os.environ.get("STUDIO_HOME") or DEFAULT_HOME).expanduser()
+
+
 def home() -> Path:
-    """The workspace directory (``STUDIO_HOME``, else ``~/slm-studio``), created on first use."""
-    return _ensure_dir(Path(os.environ.get("STUDIO_HOME") or DEFAULT_HOME).expanduser())
+    """The workspace directory, created on first use: this visitor's on a public deployment, else ``server_home()``."""
+    path = _WORKSPACE.get()
+    if path is None and _resolver is not None:
+        path = _resolver()
+    if path is None:
+        if _tenancy:
+            raise NoWorkspaceError("no visitor workspace in this thread: start work with config.bound(...)")
+        path = server_home()
+    return _ensure_dir(path)
+
+
+def set_tenancy(on: bool, resolver: Callable[[], Path | None] | None = None,
+                before_write: Callable[[Path, int], None] | None = None) -> None:
+    """Turn per-visitor workspaces on (with the function that names the current visitor's folder, and a
+    check run before every workspace write: a size limit) or off."""
+    global _tenancy, _resolver, _before_write
+    _tenancy, _resolver, _before_write = on, resolver, before_write
+
+
+def before_write(path: Path, nbytes: int) -> None:
+    """Called by ``studio.atomic`` before it writes ``nbytes`` to ``path``: raises when the workspace is full."""
+    if _before_write is not None:
+        _before_write(Path(path), nbytes)
+
+
+def tenancy() -> bool:
+    return _tenancy
+
+
+@contextlib.contextmanager
+def use_workspace(path: Path) -> Iterator[Path]:
+    """Run a block (in this thread or context) with ``home()`` answering ``path``."""
+    token = _WORKSPACE.set(Path(path))
+    try:
+        yield Path(path)
+    finally:
+        _WORKSPACE.reset(token)
+
+
+def bound(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` bound to the workspace current now, for a worker thread (which starts with no visitor)."""
+    path = home() if (_tenancy or _WORKSPACE.get() is not None) else None
+    if path is None:
+        return fn
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> T:
+        with use_workspace(path):
+            return fn(*args, **kwargs)
+
+    return run
 
 
 def _sub(name: str) -> Path:

@@ -261,7 +261,7 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
             "error": "", "pid": None, "started": now, "updated": now, "uses_device": uses_device,
         }, indent=None)
         child_env = {**os.environ, **(env or {}), "STUDIO_JOB_DIR": str(workdir), "PYTHONUNBUFFERED": "1",
-                     "TOKENIZERS_PARALLELISM": "false"}
+                     "TOKENIZERS_PARALLELISM": "false", "STUDIO_HOME": str(config.home())}  # this visitor's workspace
         try:
             with open(workdir / LOG, "ab") as log:
                 proc = subprocess.Popen(

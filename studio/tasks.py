@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from studio import config
 from studio.errors import CancelledError, StudioError
 
 STATES = ("waiting", "running", "done", "stopped", "failed")
@@ -66,7 +67,8 @@ class Task:
 
     # --- what the page does ----------------------------------------------------------------------
     def start(self) -> Task:
-        self._thread = threading.Thread(target=self.run, name=f"task-{self.label[:20]}", daemon=True)
+        # The worker keeps the workspace of the visitor who started it (a thread starts with no visitor).
+        self._thread = threading.Thread(target=config.bound(self.run), name=f"task-{self.label[:20]}", daemon=True)
         self._thread.start()
         return self
 

@@ -21,6 +21,11 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    from studio import config
+
+    monkeypatch.setattr(config, "_tenancy", False)  # a test that opened the public app leaves no visitor behind
+    monkeypatch.setattr(config, "_resolver", None)
+    monkeypatch.setattr(config, "_before_write", None)
     yield home
     import sys
 

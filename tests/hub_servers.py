@@ -85,6 +85,8 @@ class StandInHub:
         self.faults: dict[str, str] = {}
         self.trickle_s = 0.05
         self.sent = 0  # bytes of file bodies sent so far
+        self.users: dict[str, tuple[str, str]] = {}  # token -> (user name, "write" or "read"), for whoami
+        self.down = False  # True: every request answers 503, as the Hub does in an outage
 
 
 @contextlib.contextmanager
@@ -94,8 +96,9 @@ def standin_hub() -> Iterator[StandInHub]:
     ``datasets.Dataset.push_to_hub`` call: repo creation; preupload answering ``uploadMode: regular``
     (contents come base64 in the commit's NDJSON) except for Parquet and weights, which go through the
     classic LFS batch API with one PUT each (run the client with ``HF_HUB_DISABLE_XET=1``: the stand-in
-    does not speak Xet); the commit; repo info, file listings and downloads; YAML validation.
-    It checks no token: a test asserts what the client sent."""
+    does not speak Xet); the commit; repo info, file listings and downloads; YAML validation; whoami for
+    the tokens a test puts in ``users``. It checks no other token: a test asserts what the client sent.
+    ``down = True`` makes it answer 503 to everything."""
     import base64
     import json
     import re
@@ -135,6 +138,15 @@ def standin_hub() -> Iterator[StandInHub]:
             with lock:
                 hub.requests.append((self.command, path, {k.lower(): v for k, v in self.headers.items()}))
                 hub.bodies.append(body)
+            if hub.down:
+                return self._send(503, {"error": "Service Unavailable"})
+            if path == "/api/whoami-v2":  # who a token belongs to: only the tokens a test registered exist
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                if token not in hub.users:
+                    return self._send(401, {"error": "Invalid credentials in Authorization header"})
+                name, role = hub.users[token]
+                return self._send(200, {"type": "user", "id": f"id-{name}", "name": name,
+                                        "auth": {"type": "access_token", "accessToken": {"role": role}}})
             if path == "/api/agent-harnesses":  # the client's registry of AI agent tools: none here
                 return self._send(200, {"standardEnvVars": [], "harnesses": {}})
             if self.command == "POST" and path == "/api/validate-yaml":  # a README's metadata: accepted as it is

@@ -33,13 +33,20 @@ def page_setup(title: str) -> None:
     page with one line saying what to do.
     """
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=FAVICON, layout="wide")
+    from studio.ui import cloud
+
     try:
+        cloud.setup()  # on a public deployment: this visitor's own workspace (studio.ui.cloud)
         sample.ensure_sample()
     except OSError as exc:
         where = os.environ.get("STUDIO_HOME") or str(config.DEFAULT_HOME)
         st.error(f"Cannot use the workspace {where} ({exc.strerror or exc}): set STUDIO_HOME to a folder you "
                  "can write to and restart the studio.", icon=":material/error:")
         st.stop()
+    except StudioError as exc:  # a full anonymous workspace, say
+        show_error(exc)
+    if config.tenancy():
+        cloud.panel()
 
 
 def init_state(defaults: dict[str, object]) -> None:
@@ -79,14 +86,40 @@ def model_cache():
     return cache.shared()
 
 
-def hf_token() -> str | None:
-    """The Hugging Face token from this session's password field, ``st.secrets`` or the environment."""
+def hf_token(for_inference: bool = False) -> str | None:
+    """The Hugging Face token from this session's password field, ``st.secrets`` or the environment.
+
+    On a public deployment (``studio.ui.cloud``) only the visitor's own token, except ``for_inference``
+    (Inference Providers calls), where the deployer's serves too, counted by ``spend_inference``.
+    """
+    if config.tenancy():
+        from studio.ui import cloud
+
+        return cloud.visitor_token() or (cloud.deployer_token() if for_inference else None)
     try:
         secrets = st.secrets
         secrets.get("HF_TOKEN")  # raises when there is no secrets file at all
     except Exception:
         secrets = None
     return config.hf_token(secrets, st.session_state.get("auth.hf_token"))
+
+
+def spend_inference(requests: int = 1) -> None:
+    """Count Inference Providers calls about to be made; on a public deployment using the deployer's token,
+    raises ``RateLimitedError`` (one line) past the per-visitor limit. Nothing happens on a local install."""
+    if config.tenancy():
+        from studio.ui import cloud
+
+        cloud.spend_inference(requests)
+
+
+def require_own_token(action: str) -> None:
+    """On a public deployment, raise the one line saying ``action`` needs the visitor's own token when none is given."""
+    if config.tenancy():
+        from studio.ui import cloud
+
+        if not cloud.visitor_token():
+            cloud.refuse(action)
 
 
 def secret_field(label: str, key: str, help: str, disabled: bool = False) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from studio import chat, device, ui
+from studio import chat, config, device, ui
 from studio.chat import (
     BACKEND_LABELS,
     DEFAULT_LOCAL_MODEL,
@@ -100,9 +100,10 @@ def token_fields(specs: list[BackendSpec | None]) -> None:
     """
     kinds = {s.kind for s in specs if s is not None}
     if "provider" in kinds or "local" in kinds:
-        ui.secret_field("Hugging Face token", "auth.hf_token",
-                        help="Kept in this browser session only. Or set HF_TOKEN in secrets or the environment.")
-        if "provider" in kinds and not ui.hf_token():
+        if not config.tenancy():  # a public app asks for it once, under Your workspace (studio.ui.cloud)
+            ui.secret_field("Hugging Face token", "auth.hf_token",
+                            help="Kept in this browser session only. Or set HF_TOKEN in secrets or the environment.")
+        if "provider" in kinds and not ui.hf_token(for_inference=True):
             st.caption("No token yet: Inference Providers need one.")
     if "openai" in kinds:
         ui.secret_field("API key (optional)", "chat.api_key",
@@ -179,13 +180,18 @@ def _factory(spec: BackendSpec) -> Callable[[], chat.ChatBackend]:
     if spec.kind == "local":
         token = ui.hf_token()
         return lambda: chat.make_backend(spec, token)  # through the process's one model cache
-    token = ui.hf_token() if spec.kind == "provider" else (st.session_state.get("chat.api_key") or None)
+    token = ui.hf_token(for_inference=True) if spec.kind == "provider" else (st.session_state.get("chat.api_key") or None)
     return lambda: chat.make_backend(spec, token)
 
 
 def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams) -> None:
     """Add the question to the history and start one answer per model."""
     turns = st.session_state["chat.messages"]
+    try:  # a public app's own token serves a few hosted-model requests a minute per visitor
+        ui.spend_inference(sum(1 for s in specs if s.kind == "provider"))
+    except StudioError as exc:
+        st.session_state["chat.refused"] = str(exc)
+        return
     jobs = []
     for side, spec in enumerate(specs):
         msgs = chat.build_messages(system, chat.history_for(turns, side), question)
@@ -248,6 +254,8 @@ def _notes_said() -> set:
 
 
 def history() -> None:
+    if st.session_state.get("chat.refused"):
+        ui.show_error(st.session_state.pop("chat.refused"))
     seen: set = set()
     for turn in st.session_state["chat.messages"]:
         if turn["role"] == "user":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import device, ui
+from studio import config, device, ui
 from studio.data import editing, formats, hub, plots, stats, store, validate
 from studio.errors import StudioError
 from studio.tasks import Task
@@ -37,7 +37,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
                "guess is wrong.")
     nonce = st.session_state.setdefault("dataset.import.nonce", 0)  # bumped after an import to clear the uploader
     origins = {"file": "A file", "path": "A path on this machine", "hub": "A Hugging Face Hub dataset"}
-    if not device.capabilities().local_models:  # Community Cloud / API mode: the server's disk is not yours
+    if not device.capabilities().local_models or config.tenancy():  # API mode / a public app: the server's disk is not yours
         origins.pop("path")
         if st.session_state.get("dataset.import.origin") == "path":
             st.session_state["dataset.import.origin"] = "file"
@@ -391,8 +391,8 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     st.divider()
     st.subheader("Push to the Hugging Face Hub")
     token = ui.hf_token()
-    st.caption("Token: configured." if token else
-               "No token configured: add HF_TOKEN to .streamlit/secrets.toml or the environment to push.")
+    st.caption("Token: configured." if token else "No token: give yours under Your workspace in the sidebar to push."
+               if config.tenancy() else "No token configured: add HF_TOKEN to .streamlit/secrets.toml or the environment to push.")
     repo = st.text_input("Hub dataset id", placeholder="your-name/soccer-qa", key="dataset.push.repo")
     private = st.checkbox("Private", value=True, key="dataset.push.private")
     job: Task | None = st.session_state.get(PUSH)
@@ -401,6 +401,7 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         try:
             repo_id = hub.check_repo_id(repo)
             if not token:
+                ui.require_own_token("Pushing to the Hub")  # a public app: the deployer's token never pushes
                 hub.push_to_hub([], repo_id, token)  # raises the missing-token message
         except StudioError as exc:
             ui.show_error(exc)

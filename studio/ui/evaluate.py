@@ -192,6 +192,14 @@ def new_evaluation_form() -> None:
             answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
         )
         api_key = st.session_state.get("evaluate.api_key") if base_url.strip() or qa_endpoint.strip() else None
+        hosted = config is not None and not base_url.strip() and any(
+            m.startswith("api:") for m in (*config.models, config.judge or ""))
+        if hosted and not hf_token():  # a public app's own token serves a few questions a minute, not evaluations
+            try:
+                ui.require_own_token("Evaluating hosted models")
+            except StudioError as exc:
+                ui.show_error(exc)
+                config = None
         eval_id = run_or_error(eval_jobs.start_evaluation, config, hf_token(), api_key) if config else None
         if eval_id:
             st.session_state["evaluate.selected"] = eval_id

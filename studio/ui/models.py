@@ -35,13 +35,14 @@ def init() -> None:
 # --- the picker -------------------------------------------------------------------------------------
 
 @st.cache_data(ttl=5, show_spinner=False)
-def _library() -> list[library.ModelEntry]:
-    """The library, listed at most every 5 s (the Hub cache scan walks the disk); the Models page lists it fresh."""
+def _library(workspace: str) -> list[library.ModelEntry]:
+    """The library, listed at most every 5 s (the Hub cache scan walks the disk); the Models page lists it fresh.
+    ``workspace`` keys the cache: on a public app each visitor's runs and models are their own."""
     return library.list_models()
 
 
 def _entries(include_runs: bool) -> list[library.ModelEntry]:
-    return [e for e in _library() if include_runs or e.source != "run"]
+    return [e for e in _library(str(config.home())) if include_runs or e.source != "run"]
 
 
 def model_picker(key: str, label: str, default: str, *, include_runs: bool = True, disabled: bool = False,
@@ -65,7 +66,7 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
 
 def library_table() -> list[library.ModelEntry]:
     _library.clear()  # the Models page always shows the library as it is now
-    entries = _library()
+    entries = _library(str(config.home()))
     if not entries:
         st.info("No models yet: import a .gguf file or download one from the Hub below.", icon=":material/info:")
         return entries

@@ -226,7 +226,12 @@ def ask(question: str, context: str, specs: list[BackendSpec], system: str, para
     except StudioError as exc:
         ui.show_error(exc)
         return False
-    hf, key = ui.hf_token(), st.session_state.get("chat.api_key") or None
+    try:  # a public app's own token serves a few hosted-model requests a minute per visitor
+        ui.spend_inference(sum(1 for s in specs if s.kind == "provider"))
+    except StudioError as exc:
+        ui.show_error(exc)
+        return False
+    hf, key = ui.hf_token(for_inference=True), st.session_state.get("chat.api_key") or None
     tasks = [PassageTask(s, passage.token_for(s, hf, key), system, question.strip(), context, params).start()
              for s in specs]
     st.session_state[RUN] = {"question": question.strip(), "context": context, "tasks": tasks}

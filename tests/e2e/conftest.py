@@ -47,13 +47,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_studio(home: Path, log: Path, env: dict[str, str] | None = None) -> Studio:
+def start_studio(home: Path, log: Path, env: dict[str, str] | None = None, entry: str = "Home.py") -> Studio:
+    """``streamlit run <entry>`` (``cloud/Home.py``: the public app) on a free loopback port."""
     port = _free_port()
     full_env = {**os.environ, "STUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1", **(env or {})}
     full_env.pop("HF_TOKEN", None)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", entry, "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT,

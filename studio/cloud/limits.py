@@ -1,0 +1,41 @@
+"""The deployer's token on a public deployment: Inference Providers calls only, a few per visitor a minute."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from studio.errors import StudioError
+
+DEFAULT_RPM = 10  # requests a minute per visitor on the deployer's token; the secret [studio] inference_rpm
+
+
+class RateLimitedError(StudioError):
+    """A visitor used their share of the deployer's token for this minute."""
+
+
+class MinuteLimit:
+    """At most ``rpm`` requests per key in any 60 s (a sliding window); thread-safe, one per process."""
+
+    def __init__(self, rpm: int = DEFAULT_RPM):
+        self.rpm = int(rpm)
+        self._calls: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, n: int = 1, now: float | None = None) -> None:
+        """Count ``n`` requests for ``key``, or raise ``RateLimitedError`` (counting nothing) when over."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            calls = self._calls.setdefault(key, deque())
+            while calls and now - calls[0] >= 60:
+                calls.popleft()
+            if len(calls) + n > self.rpm:
+                wait = 60 - (now - calls[0]) if calls else 60
+                raise RateLimitedError(
+                    f"You reached this app's limit of {self.rpm} hosted-model requests a minute on its own token: "
+                    f"ask again in {max(1, round(wait))} s, or give your own Hugging Face token (no limit here).")
+            calls.extend([now] * n)
+            if len(self._calls) > 10_000:  # forget visitors idle for a minute
+                for k in [k for k, v in self._calls.items() if not v or now - v[-1] >= 60]:
+                    del self._calls[k]

@@ -1,0 +1,313 @@
+"""A visitor's workspace kept in a private dataset repo on their own Hugging Face account.
+
+Why a commit per saved change and not ``huggingface_hub.CommitScheduler``: the scheduler pushes every
+few minutes (it is built for logs), so a restart inside that window loses the last saves; it never
+deletes what was deleted here, so a restore would bring deleted datasets back; and it shows nothing a
+page could say. Here one watcher thread per synced workspace looks for changed files every few seconds
+(stat only; hashes only for files whose size or time changed) and commits exactly those, additions and
+deletions in one commit, so every save reaches the Hub within seconds. A failed commit leaves the local
+files as they are and is retried with a growing pause; the page reads ``state``/``message``.
+
+What is synced: ``datasets/`` and ``evals/`` (plus the sample marker), never jobs, trash, locks or
+half-written temporary files, and never the token (it stays in this process's memory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio import atomic, config
+from studio.errors import NetworkError, StudioError
+
+REPO_NAME = "slm-studio-workspace"  # the default repo, on the visitor's own account
+MARKER = "slm-studio-workspace.json"  # what makes a repo a studio workspace (nothing else is written to)
+MARKER_BODY = {"studio": "SLM Studio", "kind": "workspace", "format": 1}
+SYNCED_DIRS = ("datasets", "evals")
+SYNCED_FILES = (".sample-added",)
+MANIFEST = ".sync-manifest.json"  # what the repo holds, as of the last commit (never synced itself)
+INTERVAL_S = 2.0
+RETRY_S = (5, 10, 20, 40, 60)
+KEEP_ALIVE_S = 30 * 60  # the watcher ends this long after the last page run of its visitor
+
+
+class SyncError(StudioError):
+    """The workspace cannot be synced with the Hub (token, repo or network): the local files are untouched."""
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str  # the Hub user name, owner of the workspace repo
+    id: str  # stable across renames where the Hub says it; else the name
+    can_write: bool
+
+
+def _explain(exc: Exception, what: str) -> StudioError:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(exc, StudioError):
+        return exc
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        code = exc.response.status_code
+        if code == 401:
+            return SyncError("That Hugging Face token was refused (wrong, expired or revoked): copy it again from "
+                             "huggingface.co/settings/tokens. Nothing was synced and nothing here changed.")
+        if code == 403:
+            return SyncError(f"The token may not {what}: give a token with write access to your own repos. "
+                             "Nothing was synced and nothing here changed.")
+        if code >= 500 or code == 429:
+            return NetworkError(f"The Hub answered {code} while trying to {what}: your work is kept here and sync "
+                                "is retried.")
+        return SyncError(f"The Hub refused to {what} ({code}).")
+    return NetworkError(f"The Hub cannot be reached to {what} ({type(exc).__name__}): your work is kept here and "
+                        "sync is retried.")
+
+
+def identify(token: str) -> Account:
+    """Who the token belongs to, and whether it may write; a refused token raises ``SyncError`` in one line."""
+    from huggingface_hub import HfApi
+
+    try:
+        me = HfApi(token=token).whoami()
+    except Exception as exc:
+        raise _explain(exc, "check the token") from None
+    role = ((me.get("auth") or {}).get("accessToken") or {}).get("role", "write")
+    return Account(name=me["name"], id=str(me.get("id") or me["name"]), can_write=role != "read")
+
+
+def check_repo_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or "/" in name or name.startswith(".") or len(name) > 96 or not all(
+            c.isalnum() or c in "-_." for c in name):
+        raise SyncError(f"{name!r} is not a repo name: use letters, digits, '-', '_' or '.', without your user name.")
+    return name
+
+
+def open_repo(token: str, account: Account, name: str = REPO_NAME) -> str:
+    """The visitor's workspace repo (``account/name``, a private dataset), created when missing. A repo of
+    that name that is not a studio workspace is refused and left untouched."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    if not account.can_write:
+        raise SyncError("That token can only read: keeping your workspace needs a token with write access "
+                        "(huggingface.co/settings/tokens). Nothing was synced and nothing here changed.")
+    repo_id = f"{account.name}/{check_repo_name(name)}"
+    api = HfApi(token=token)
+    try:
+        try:
+            files = api.list_repo_files(repo_id, repo_type="dataset")
+        except RepositoryNotFoundError:
+            files = None
+        if files is not None:
+            if MARKER not in files:
+                raise SyncError(f"{repo_id} exists and is not an SLM Studio workspace: choose another repo name "
+                                "(nothing was written to it).")
+            return repo_id
+        api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=False)
+        body = (json.dumps(MARKER_BODY, indent=1) + "\n").encode()
+        api.create_commit(repo_id, [CommitOperationAdd(MARKER, body)], repo_type="dataset",
+                          commit_message="SLM Studio workspace")
+    except Exception as exc:
+        raise _explain(exc, f"open {repo_id}") from None
+    return repo_id
+
+
+def _wanted(rel: str) -> bool:
+    parts = rel.split("/")
+    if rel in SYNCED_FILES:
+        return True
+    return (len(parts) > 1 and parts[0] in SYNCED_DIRS and not any(p.startswith(".") for p in parts[1:])
+            and not rel.endswith((".tmp", ".lock")))
+
+
+def local_files(folder: Path) -> dict[str, tuple[int, int]]:
+    """The synced files of a workspace: relative path -> (size, mtime in ns)."""
+    out = {}
+    for name in SYNCED_FILES:
+        p = folder / name
+        if p.is_file():
+            st = p.stat()
+            out[name] = (st.st_size, st.st_mtime_ns)
+    for top in SYNCED_DIRS:
+        for dirpath, dirs, files in os.walk(folder / top):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for f in files:
+                full = os.path.join(dirpath, f)
+                rel = os.path.relpath(full, folder).replace(os.sep, "/")
+                if _wanted(rel):
+                    try:
+                        st = os.stat(full)
+                    except OSError:
+                        continue
+                    out[rel] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def restore(token: str, repo_id: str, folder: Path) -> int:
+    """Bring the repo's files into ``folder``: every file missing here comes back byte for byte; a file
+    that differs is kept as it is here (it is the newer one) unless its dataset is the untouched sample a
+    new workspace starts with. Returns the number of files written."""
+    from huggingface_hub import HfApi
+
+    from studio.cloud.workspaces import _untouched_sample
+
+    api = HfApi(token=token)
+    folder = Path(folder)
+    written = 0
+    try:
+        files = [f for f in api.list_repo_files(repo_id, repo_type="dataset") if _wanted(f)]
+        with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
+            replace = set()
+            for rel in files:
+                parts = rel.split("/")
+                if parts[0] == "datasets" and len(parts) > 2 and _untouched_sample(folder / "datasets" / parts[1]):
+                    replace.add(parts[1])
+            for rel in files:
+                target = folder / rel
+                parts = rel.split("/")
+                if target.exists() and not (parts[0] == "datasets" and parts[1] in replace):
+                    continue
+                got = Path(api.hf_hub_download(repo_id, rel, repo_type="dataset", local_dir=tmp))
+                atomic.write_bytes(target, got.read_bytes())
+                written += 1
+    except Exception as exc:
+        raise _explain(exc, f"restore from {repo_id}") from None
+    if written:
+        _save_manifest(folder, {rel: _sha(folder / rel) for rel in files if (folder / rel).is_file()})
+    return written
+
+
+def _load_manifest(folder: Path) -> dict[str, str]:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_manifest(folder: Path, manifest: dict[str, str]) -> None:
+    atomic.write_json(folder / MANIFEST, manifest, indent=None)
+
+
+class WorkspaceSync:
+    """Keeps one workspace folder in one repo: a watcher thread commits what changed, retrying failures."""
+
+    def __init__(self, folder: Path, repo_id: str, token: str, interval_s: float = INTERVAL_S):
+        self.folder, self.repo_id, self._token, self.interval_s = Path(folder), repo_id, token, interval_s
+        self.state = "waiting"  # waiting -> syncing -> synced | failed (retried)
+        self.message = "Not synced yet."
+        self.last_synced: float | None = None
+        self.commits = 0
+        self._failures = 0
+        self._retry_at = 0.0
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._hashes: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._last_poke = time.time()
+        self._thread: threading.Thread | None = None
+
+    def same(self, repo_id: str, token: str) -> bool:
+        return self.repo_id == repo_id and self._token == token
+
+    def poke(self) -> None:
+        """A page run of its visitor: keep the watcher alive (and start it again after it ended)."""
+        self._last_poke = time.time()
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._watch, name="workspace-sync", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        with config.use_workspace(self.folder):  # a thread starts with no visitor: this one is the folder's
+            self._loop()
+
+    def _loop(self) -> None:
+        while True:
+            if time.time() >= self._retry_at:
+                self.sync_once()
+            if self._stop.wait(self.interval_s) or time.time() - self._last_poke > KEEP_ALIVE_S:
+                if self.state != "failed":
+                    self.sync_once()
+                return
+
+    def _current(self) -> dict[str, str]:
+        files = local_files(self.folder)
+        out = {}
+        for rel, stamp in files.items():
+            if self._seen.get(rel) != stamp or rel not in self._hashes:
+                try:
+                    self._hashes[rel] = _sha(self.folder / rel)
+                except OSError:
+                    continue
+            out[rel] = self._hashes[rel]
+        self._seen = files
+        return out
+
+    def sync_once(self) -> bool:
+        """Commit what changed since the last commit. True when the repo matches the folder afterwards."""
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+
+        with self._lock:
+            current = self._current()
+            pushed = _load_manifest(self.folder)
+            adds = [rel for rel, sha in current.items() if pushed.get(rel) != sha]
+            deletes = [rel for rel in pushed if rel not in current]
+            if not adds and not deletes:
+                if self.state in ("waiting", "syncing"):
+                    self.state, self.message = "synced", f"Synced to {self.repo_id}."
+                    self.last_synced = self.last_synced or time.time()
+                return True
+            self.state = "syncing"
+            ops = [CommitOperationAdd(rel, (self.folder / rel).read_bytes()) for rel in adds if (self.folder / rel).is_file()]
+            ops += [CommitOperationDelete(rel) for rel in deletes]
+            try:
+                HfApi(token=self._token).create_commit(
+                    self.repo_id, ops, repo_type="dataset",
+                    commit_message=f"SLM Studio: {len(adds)} file(s) saved, {len(deletes)} removed")
+            except Exception as exc:
+                err = _explain(exc, f"sync to {self.repo_id}")
+                self._failures += 1
+                pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
+                self._retry_at = time.time() + pause
+                self.state, self.message = "failed", f"{err} (next try in {pause} s)"
+                return False
+            _save_manifest(self.folder, current)
+            self._failures, self._retry_at, self.commits = 0, 0.0, self.commits + 1
+            self.last_synced = time.time()
+            self.state, self.message = "synced", f"Synced to {self.repo_id}."
+            return True
+
+
+_registry: dict[Path, WorkspaceSync] = {}
+_registry_lock = threading.Lock()
+
+
+def start(folder: Path, repo_id: str, token: str) -> WorkspaceSync:
+    """The one sync of ``folder`` in this process (a new one when the repo or token changed)."""
+    key = Path(folder).resolve()
+    with _registry_lock:
+        sync = _registry.get(key)
+        if sync is None or not sync.same(repo_id, token):
+            if sync is not None:
+                sync.stop()
+            sync = _registry[key] = WorkspaceSync(key, repo_id, token)
+    sync.poke()
+    return sync
+
+
+def current(folder: Path) -> WorkspaceSync | None:
+    return _registry.get(Path(folder).resolve())

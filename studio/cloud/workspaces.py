@@ -1,0 +1,158 @@
+"""Per-visitor workspaces on a public deployment: one folder each under the server's ``STUDIO_HOME``.
+
+    STUDIO_HOME/visitors/u-<hash>/   a signed-in visitor (hash of the provider's issuer and subject): kept
+    STUDIO_HOME/visitors/h-<hash>/   a visitor who gave a Hugging Face token (hash of the account): kept
+    STUDIO_HOME/visitors/a-<random>/ an anonymous browser session: bounded in size, removed when idle
+
+Folder names are hashes or random, never anything a visitor types, so no name reaches another's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from studio import config
+from studio.errors import StudioError
+
+VISITORS = "visitors"
+SEEN = ".last-seen"  # touched on every page run: what the clean-up measures idleness by
+ANONYMOUS_LIMIT_MB = 50  # an anonymous workspace holds Q&A datasets and evaluations: a few MB is a lot
+ANONYMOUS_IDLE_HOURS = 24.0  # an anonymous workspace nobody opened for this long is removed
+
+
+class WorkspaceFullError(StudioError):
+    """The visitor's workspace is at its size limit."""
+
+
+def root() -> Path:
+    return config.server_home() / VISITORS
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def signed_in(issuer: str, subject: str) -> Path:
+    """The workspace of a visitor signed in with an OIDC provider (stable across sessions and restarts)."""
+    return root() / f"u-{_digest('oidc', issuer, subject)}"
+
+
+def hub_account(user_id: str) -> Path:
+    """The workspace of a visitor known by their Hugging Face account (they gave its token)."""
+    return root() / f"h-{_digest('hf', user_id)}"
+
+
+def anonymous() -> Path:
+    """A new anonymous workspace: a random name nobody else can guess."""
+    return root() / f"a-{secrets.token_hex(16)}"
+
+
+def is_anonymous(path: Path) -> bool:
+    return Path(path).name.startswith("a-")
+
+
+def owner(path: Path) -> Path | None:
+    """The visitor workspace that ``path`` lies in, if any."""
+    base = root()
+    for parent in Path(path).parents:
+        if parent.parent == base:
+            return parent
+    return None
+
+
+def touch(path: Path) -> None:
+    """Record that the visitor used the workspace now."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    (Path(path) / SEEN).touch()
+
+
+def size_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def check_room(path: Path, limit_bytes: int, adding: int) -> None:
+    """Raise ``WorkspaceFullError`` when writing ``adding`` more bytes would pass the limit."""
+    used = size_bytes(path)
+    if used + adding > limit_bytes:
+        raise WorkspaceFullError(
+            f"This workspace is full ({used / 1e6:.1f} MB of {limit_bytes / 1e6:.0f} MB): delete datasets or "
+            "evaluations you no longer need, or sign in (or give your Hugging Face token) for a workspace without "
+            "this limit.")
+
+
+def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None = None) -> list[Path]:
+    """Remove anonymous workspaces nobody opened for ``max_idle_hours``; returns what was removed."""
+    now = time.time() if now is None else now
+    removed = []
+    if not root().is_dir():
+        return removed
+    for folder in root().glob("a-*"):
+        try:
+            seen = (folder / SEEN).stat().st_mtime if (folder / SEEN).exists() else folder.stat().st_mtime
+        except OSError:
+            continue
+        if now - seen > max_idle_hours * 3600:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def merge_into(source: Path, target: Path) -> list[str]:
+    """Move the datasets and evaluations of ``source`` (an anonymous session's) into ``target``, the
+    visitor's kept workspace; a dataset whose id is taken there arrives under a new id. The untouched
+    sample is left behind (the kept workspace has its own). Returns the ids moved."""
+    moved = []
+    for kind in ("datasets", "evals"):
+        src = Path(source) / kind
+        if not src.is_dir():
+            continue
+        dest = Path(target) / kind
+        dest.mkdir(parents=True, exist_ok=True)
+        for item in sorted(src.iterdir()):
+            if item.name.startswith("."):
+                continue
+            if kind == "datasets" and _untouched_sample(item):
+                continue
+            name, n = item.name, 1
+            while (dest / name).exists():
+                n += 1
+                name = f"{item.stem}-{n}{item.suffix}" if item.is_file() else f"{item.name}-{n}"
+            shutil.move(str(item), dest / name)
+            if kind == "datasets" and name != item.name:
+                _renamed_dataset(dest / name)
+            moved.append(name)
+    return moved
+
+
+def _untouched_sample(folder: Path) -> bool:
+    from studio.data import sample
+
+    try:
+        head = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    versions = list((folder / "versions").glob("*.meta"))
+    return head.get("name") == sample.SAMPLE_NAME and len(versions) == 1
+
+
+def _renamed_dataset(folder: Path) -> None:
+    """A moved dataset's head names its new id, and a name that cannot clash with the one already there."""
+    from studio import atomic
+
+    head = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+    head["id"] = folder.name
+    head["name"] = f"{head.get('name', folder.name)} ({folder.name})"
+    atomic.write_json(folder / "dataset.json", head)

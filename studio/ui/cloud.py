@@ -1,0 +1,294 @@
+"""A public deployment's page side: whose workspace this session uses, sign-in, the visitor's own
+Hugging Face token with their workspace's Hub sync, and the deployer's token kept to Inference Providers.
+
+Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry point) unless the secret
+``[studio] tenancy = false`` (or ``STUDIO_TENANCY=0``) says otherwise, and off for a local install unless
+``[studio] tenancy = true`` (or ``STUDIO_TENANCY=1``). Secrets read here, all optional::
+
+    [studio]
+    tenancy = true
+    anonymous_workspace_mb = 50
+    anonymous_idle_hours = 24
+    inference_rpm = 10          # requests a minute per visitor on the deployer's HF_TOKEN
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import streamlit as st
+
+from studio import config
+from studio.cloud import limits, sync, workspaces
+from studio.errors import MissingTokenError, NetworkError, StudioError
+
+PATH = "workspace.path"  # this session's workspace folder
+ANON = "workspace.anon"  # the anonymous folder this session started with
+ACCOUNT = "workspace.account"  # the folder of the Hub account whose token this session gave
+LINK = "workspace.sync"  # {"key": token and repo digest, "repo": repo_id} once connected
+FAILED = "workspace.sync_failed"  # (key, message): a token/repo pair that was refused, not retried each run
+TOKEN = "auth.hf_token"  # the visitor's own token (the same field as the Chat page's)
+REPO = "workspace.repo"
+
+_deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
+_last_clean = 0.0
+
+
+def _secrets() -> Mapping:
+    try:
+        return st.secrets
+    except Exception:  # no secrets file at all
+        return {}
+
+
+def _studio_setting(name: str, default: object) -> object:
+    try:
+        section = _secrets().get("studio") or {}
+        return section.get(name, default)
+    except Exception:
+        return default
+
+
+def tenancy_on() -> bool:
+    env = os.environ.get("STUDIO_TENANCY", "").strip().lower()
+    if env in ("1", "true", "on", "yes"):
+        return True
+    if env in ("0", "false", "off", "no"):
+        return False
+    setting = _studio_setting("tenancy", None)
+    if isinstance(setting, bool):
+        return setting
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx is not None and Path(ctx.main_script_path).parent.name == "cloud"
+
+
+def _resolve() -> Path | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx(suppress_warning=True) is None:  # a worker thread: it carries its own (config.bound)
+        return None
+    value = st.session_state.get(PATH)
+    return Path(value) if value else None
+
+
+def _limit_bytes() -> int:
+    return int(float(_studio_setting("anonymous_workspace_mb", workspaces.ANONYMOUS_LIMIT_MB)) * 1e6)
+
+
+def _check_room(path: Path, nbytes: int) -> None:
+    ws = workspaces.owner(path)
+    if ws is not None and workspaces.is_anonymous(ws):
+        workspaces.check_room(ws, _limit_bytes(), nbytes)
+
+
+def auth_providers() -> list[str] | None:
+    """The OIDC providers configured under ``[auth]`` (``[""]`` for a single unnamed one); None when none is."""
+    try:
+        auth = _secrets().get("auth")
+    except Exception:
+        auth = None
+    if not auth:
+        return None
+    named = [k for k, v in auth.items() if isinstance(v, Mapping)]
+    return named or [""]
+
+
+def _signed_in() -> tuple[str, str, str] | None:
+    """(issuer, subject, display name) of a signed-in visitor."""
+    if auth_providers() is None:
+        return None
+    try:
+        user = st.user
+        if not user.get("is_logged_in"):
+            return None
+        subject = str(user.get("sub") or user.get("email") or "")
+        if not subject:
+            return None
+        return str(user.get("iss") or ""), subject, str(user.get("name") or user.get("email") or "signed in")
+    except Exception:
+        return None
+
+
+def _workspace() -> Path:
+    who = _signed_in()
+    if who is not None:
+        kept = workspaces.signed_in(who[0], who[1])
+        before = st.session_state.pop(ANON, None)  # signed in mid-session: what the tab made moves in
+        if before and Path(before).is_dir():
+            workspaces.merge_into(Path(before), kept)
+            shutil.rmtree(before, ignore_errors=True)
+        return kept
+    if st.session_state.get(ACCOUNT):
+        return Path(st.session_state[ACCOUNT])
+    if not st.session_state.get(ANON):
+        st.session_state[ANON] = str(workspaces.anonymous())
+    return Path(st.session_state[ANON])
+
+
+def setup() -> None:
+    """Every page run: decide tenancy, and under it point ``config.home()`` at this visitor's workspace."""
+    global _deployer_token, _last_clean
+    if not tenancy_on():
+        config.set_tenancy(False)
+        return
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):  # kept for Inference Providers calls only (deployer_token)
+        value = os.environ.pop(var, None)
+        if value and value.strip():
+            _deployer_token = value.strip()
+    config.set_tenancy(True, _resolve, _check_room)
+    path = _workspace()
+    st.session_state[PATH] = str(path)
+    workspaces.touch(path)
+    if time.time() - _last_clean > 600:
+        _last_clean = time.time()
+        workspaces.clean_idle(float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS)))
+    running = sync.current(path)
+    if running is not None:
+        running.poke()
+
+
+def visitor_token() -> str | None:
+    """The token this visitor typed (never the deployer's)."""
+    value = st.session_state.get(TOKEN)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def deployer_token() -> str | None:
+    return config.hf_token(_secrets()) or _deployer_token
+
+
+def visitor_key() -> str:
+    who = _signed_in()
+    return f"user:{who[0]}:{who[1]}" if who else f"ws:{st.session_state.get(PATH)}"
+
+
+@st.cache_resource(show_spinner=False)
+def _limit(rpm: int) -> limits.MinuteLimit:
+    """One limit per process, shared by every session (it counts per visitor)."""
+    return limits.MinuteLimit(rpm)
+
+
+def spend_inference(requests: int) -> None:
+    """Count ``requests`` Inference Providers calls made with the deployer's token (raises when over)."""
+    if requests > 0 and not visitor_token() and deployer_token():
+        rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))
+        _limit(rpm).take(visitor_key(), requests)
+
+
+def refuse(action: str) -> None:
+    """Raise the one line that says ``action`` needs the visitor's own token."""
+    raise MissingTokenError(f"{action} needs your own Hugging Face token: on this public app the deployment's token "
+                            "serves only Inference Providers calls. Give yours under Your workspace in the sidebar.")
+
+
+# --- the sidebar: who you are, your token, your sync --------------------------------------------------
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def panel() -> None:
+    """The sidebar's Your workspace: what this visitor's workspace is, sign-in, their token and its sync."""
+    from studio import ui
+
+    with st.sidebar:
+        st.subheader("Your workspace")
+        who = _signed_in()
+        providers = auth_providers()
+        path = Path(st.session_state[PATH])
+        if who is not None:
+            st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits.")
+            if st.button("Sign out", key="workspace.logout"):
+                st.logout()
+        else:
+            if workspaces.is_anonymous(path):
+                st.caption(f"Private to this browser tab; up to {_limit_bytes() / 1e6:.0f} MB, gone after a reload or a "
+                           "restart unless you give your Hugging Face token below.")
+            else:
+                st.caption("Private to your Hugging Face account (the token you gave).")
+            for name in providers or []:
+                if st.button(f"Sign in with {name.capitalize()}" if name else "Sign in", key=f"workspace.login.{name}"):
+                    st.login(name) if name else st.login()
+        ui.secret_field("Your Hugging Face token", TOKEN, help="Kept in this session only. With it your workspace is "
+                        "kept in a private dataset repo on your account and restored on your next visit; pushes use it.")
+        st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=REPO,
+                      help="A private dataset repo; created if missing, refused if it holds something else.")
+        _connect_or_disconnect()
+        if st.session_state.get(LINK) is None:
+            st.caption("Sync: off (give your token to keep this workspace after a restart)."
+                       if visitor_token() is None else "Sync: off.")
+        else:
+            _sync_state()  # refreshed every few seconds, only where there is a sync to watch
+
+
+def _connect_or_disconnect() -> None:
+    token = visitor_token()
+    repo_name = (st.session_state.get(REPO) or sync.REPO_NAME).strip()
+    link = st.session_state.get(LINK)
+    if token is None:
+        if link is not None:  # the token was forgotten: so is the access to its workspace
+            st.session_state.pop(LINK, None)
+            if st.session_state.pop(ACCOUNT, None):
+                st.session_state.pop(ANON, None)
+            st.rerun()
+        return
+    key = _digest(token, repo_name)
+    if link is not None and link["key"] == key:
+        return
+    failed = st.session_state.get(FAILED)
+    if failed and failed[0] == key:
+        st.error(failed[1], icon=":material/error:")
+        return
+    try:
+        with st.spinner("Opening your workspace on the Hub…"):
+            _connect(token, repo_name)
+    except NetworkError as exc:  # the Hub is down: tried again on the next page run
+        st.error(" ".join(str(exc).split()), icon=":material/error:")
+        return
+    except StudioError as exc:  # a refused token or repo: not tried again until one of them changes
+        st.session_state[FAILED] = (key, " ".join(str(exc).split()))
+        st.error(st.session_state[FAILED][1], icon=":material/error:")
+        return
+    st.session_state[LINK] = {"key": key, "repo": st.session_state[LINK + ".repo"]}
+    st.rerun()
+
+
+def _connect(token: str, repo_name: str) -> None:
+    account = sync.identify(token)
+    repo_id = sync.open_repo(token, account, repo_name)
+    here = Path(st.session_state[PATH])
+    target = here if _signed_in() is not None else workspaces.hub_account(account.id)
+    target.mkdir(parents=True, exist_ok=True)
+    with config.use_workspace(target):
+        sync.restore(token, repo_id, target)
+    if target != here:
+        workspaces.merge_into(here, target)
+        if workspaces.is_anonymous(here):
+            shutil.rmtree(here, ignore_errors=True)
+        st.session_state[ACCOUNT] = str(target)
+        st.session_state[PATH] = str(target)
+    st.session_state[LINK + ".repo"] = repo_id
+    sync.start(target, repo_id, token)
+
+
+@st.fragment(run_every=3.0)
+def _sync_state() -> None:
+    link = st.session_state.get(LINK)
+    path = st.session_state.get(PATH)
+    running = sync.current(Path(path)) if path else None
+    if link is None or running is None:
+        return
+    when = time.strftime("%H:%M:%S UTC", time.gmtime(running.last_synced)) if running.last_synced else ""
+    if running.state == "synced":
+        st.caption(f":material/cloud_done: Synced to {link['repo']} (private) at {when}.")
+    elif running.state == "failed":
+        st.warning(f"Sync failed: {running.message}", icon=":material/cloud_off:")
+    else:
+        st.caption(f":material/cloud_sync: Syncing to {link['repo']}…")

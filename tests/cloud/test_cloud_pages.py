@@ -1,0 +1,155 @@
+"""The public app's pages with a visitor's token, a bad token, and only the deployer's token (AppTest,
+against the loopback Hub stand-in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hub_servers import standin_hub
+
+from studio.cloud import sync
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "hf_alice_write_token_0123456789"
+DEPLOYER = "hf_deployer_secret_9876543210"
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    import huggingface_hub.constants as constants
+
+    with standin_hub() as h:
+        monkeypatch.setattr(constants, "ENDPOINT", h.url)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", h.url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        h.users[TOKEN] = ("alice", "write")
+        yield h
+
+
+def visit(page: str = "Home.py", at=None, **secrets):
+    from streamlit.testing.v1 import AppTest
+
+    if at is None:
+        at = AppTest.from_file(str(REPO / "cloud" / "Home.py"), default_timeout=60)
+        for key, value in secrets.items():
+            at.secrets[key] = value
+    if page != "Home.py":
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def give_token(at, token: str):
+    at.text_input(key="auth.hf_token.input").input(token).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def workspace(at) -> Path:
+    return Path(at.session_state["workspace.path"])
+
+
+def test_a_push_with_only_the_deployer_s_secret_is_refused_in_one_line(hub):
+    at = visit("pages/1_Dataset.py", HF_TOKEN=DEPLOYER)
+    at.text_input(key="dataset.push.repo").set_value("alice/soccer-qa")
+    at.button(key="dataset.push.go").click().run()
+    assert not at.exception
+    (err,) = [e.value for e in at.main.error]
+    assert err.startswith("Pushing to the Hub needs your own Hugging Face token") and "\n" not in err
+    assert hub.requests == []  # nothing reached the Hub, with either token
+
+
+def test_the_deployer_s_token_serves_a_visitor_only_so_many_questions_a_minute(hub, api_mode):
+    at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio={"inference_rpm": 0})
+    assert at.selectbox(key="chat.a.kind").value == "provider"
+    at.chat_input(key="chat.input").set_value("How long is a match?").run()
+    assert not at.exception
+    (err,) = [e.value for e in at.main.error]
+    assert "limit of 0 hosted-model requests a minute" in err and "give your own Hugging Face token" in err
+    assert at.session_state["chat.jobs"] == []  # nothing was sent
+
+
+@pytest.mark.parametrize("token, words", [("hf_wrong", "That Hugging Face token was refused"),
+                                          ("hf_read_only", "That token can only read")])
+def test_a_bad_token_is_one_line_nothing_is_synced_and_nothing_is_lost(hub, token, words):
+    from studio import config
+    from studio.data import store
+
+    hub.users["hf_read_only"] = ("alice", "read")
+    at = visit()
+    with config.use_workspace(workspace(at)):
+        store.create_dataset("Mine", [{"question": "q?", "answer": "a"}])
+    before = sorted(p.relative_to(workspace(at)) for p in workspace(at).rglob("*") if p.is_file())
+    at = give_token(at, token)
+    (err,) = [e.value for e in at.sidebar.error]
+    assert err.startswith(words) and "\n" not in err
+    assert hub.repos == {}
+    after = sorted(p.relative_to(workspace(at)) for p in workspace(at).rglob("*") if p.is_file())
+    assert set(before) <= set(after)
+    with config.use_workspace(workspace(at)):
+        assert "Mine" in [d.name for d in store.list_datasets()]
+
+
+def test_a_repo_that_is_not_a_workspace_is_refused_on_the_page_and_another_name_works(hub):
+    from huggingface_hub import HfApi
+
+    HfApi(token=TOKEN).create_repo("alice/slm-studio-workspace", repo_type="dataset")
+    at = give_token(visit(), TOKEN)
+    (err,) = [e.value for e in at.sidebar.error]
+    assert "alice/slm-studio-workspace exists and is not an SLM Studio workspace" in err
+    at.text_input(key="workspace.repo").input("my-studio").run()
+    assert not at.sidebar.error
+    assert ("dataset", "alice/my-studio") in hub.repos and not hub.repos[("dataset", "alice/slm-studio-workspace")].files
+
+
+def test_work_made_before_the_token_moves_into_the_kept_workspace_and_comes_back_after_a_restart(hub, studio_home):
+    import shutil
+
+    from studio import config
+    from studio.data import store
+
+    at = visit()
+    with config.use_workspace(workspace(at)):
+        ds = store.create_dataset("Before the token", [{"question": "q?", "answer": "a"}])
+    at = give_token(at, TOKEN)
+    kept = workspace(at)
+    assert kept.name.startswith("h-")
+    with config.use_workspace(kept):
+        store.save_version(ds.id, [{"question": "q?", "answer": "a, edited"}], base_version=1)
+    running = sync.current(kept)
+    assert running is not None and running.sync_once()
+    at.run()
+    assert any("Synced to alice/slm-studio-workspace" in c.value for c in at.sidebar.caption)
+    saved = {p.name: p.read_bytes() for p in (kept / "datasets" / ds.id / "versions").iterdir()}
+    running.stop()
+
+    shutil.rmtree(studio_home)  # the restart: the disk is wiped
+    at = give_token(visit(), TOKEN)
+    assert {p.name: p.read_bytes() for p in (workspace(at) / "datasets" / ds.id / "versions").iterdir()} == saved
+    names = [d.name for d in _datasets(workspace(at))]
+    assert names.count("Before the token") == 1
+
+
+def _datasets(folder: Path):
+    from studio import config
+    from studio.data import store
+
+    with config.use_workspace(folder):
+        return store.list_datasets()
+
+
+def test_an_evaluation_of_hosted_models_with_only_the_deployer_s_secret_is_refused_in_one_line(hub, api_mode):
+    from studio import config
+    from studio.evaluate import results
+
+    at = visit("pages/5_Evaluate.py", HF_TOKEN=DEPLOYER)
+    at.text_area(key="evaluate.other_models").set_value("api:Qwen/Qwen2.5-7B-Instruct").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    (err,) = [e.value for e in at.main.error]
+    assert err.startswith("Evaluating hosted models needs your own Hugging Face token") and "\n" not in err
+    with config.use_workspace(workspace(at)):
+        assert results.list_evals() == []  # nothing queued

@@ -1,0 +1,138 @@
+"""A visitor's workspace kept in a private dataset repo on their account, against the loopback Hub stand-in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hub_servers import standin_hub, token_leaks
+
+from studio import config
+from studio.cloud import sync
+from studio.data import store
+
+TOKEN = "hf_alice_write_token_0123456789"
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    import huggingface_hub.constants as constants
+
+    with standin_hub() as h:
+        monkeypatch.setattr(constants, "ENDPOINT", h.url)  # what HF_ENDPOINT sets when read at import
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", h.url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        h.users[TOKEN] = ("alice", "write")
+        yield h
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {rel: (folder / rel).read_bytes() for rel in sync.local_files(folder)}
+
+
+def three_versions(folder: Path) -> str:
+    with config.use_workspace(folder):
+        ds = store.create_dataset("Alice's FAQ", [{"question": "q1?", "answer": "a1"}])
+        store.save_version(ds.id, [{"question": "q1?", "answer": "a1 ✓"}], base_version=1)
+        store.save_version(ds.id, [{"question": "q1?", "answer": "a1 ✓"}, {"question": "q2?", "answer": "二"}],
+                           base_version=2)
+    return ds.id
+
+
+def test_versions_saved_with_a_token_come_back_byte_for_byte_into_an_empty_workspace(hub, tmp_path):
+    first = tmp_path / "before-restart"
+    dataset = three_versions(first)
+    account = sync.identify(TOKEN)
+    repo = sync.open_repo(TOKEN, account)
+    assert repo == "alice/slm-studio-workspace" and hub.repos[("dataset", repo)].private
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    saved = files_of(first)
+    assert {f"datasets/{dataset}/versions/000{n}.json" for n in (1, 2, 3)} <= set(saved)
+
+    after = tmp_path / "after-restart"  # STUDIO_HOME wiped: a new, empty folder
+    assert sync.open_repo(TOKEN, sync.identify(TOKEN)) == repo  # the same repo, recognised as a workspace
+    sync.restore(TOKEN, repo, after)
+    assert files_of(after) == saved
+    with config.use_workspace(after):
+        assert [v.version for v in store.list_versions(dataset)] == [1, 2, 3]
+    assert token_leaks(hub, TOKEN, first, after) == []
+    assert hub.unknown == []
+
+
+def test_a_save_a_delete_and_nothing_new_make_one_commit_each_and_no_empty_one(hub, tmp_path):
+    folder = tmp_path / "ws"
+    dataset = three_versions(folder)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    s = sync.WorkspaceSync(folder, repo, TOKEN)
+    assert s.sync_once() and s.sync_once()
+    assert s.commits == 1
+    with config.use_workspace(folder):
+        store.delete_dataset(dataset)
+    assert s.sync_once() and s.commits == 2
+    assert not [f for f in hub.repos[("dataset", repo)].files if f.startswith("datasets/")]  # trash is not synced
+
+
+def test_a_repo_that_is_not_a_studio_workspace_is_refused_and_left_as_it_was(hub):
+    from huggingface_hub import HfApi
+
+    HfApi(token=TOKEN).create_repo("alice/slm-studio-workspace", repo_type="dataset")
+    HfApi(token=TOKEN).upload_file(path_or_fileobj=b"my thesis data\n", path_in_repo="data.csv",
+                                   repo_id="alice/slm-studio-workspace", repo_type="dataset")
+    before = dict(hub.repos[("dataset", "alice/slm-studio-workspace")].files)
+    with pytest.raises(sync.SyncError) as err:
+        sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert "alice/slm-studio-workspace exists and is not an SLM Studio workspace" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert hub.repos[("dataset", "alice/slm-studio-workspace")].files == before
+
+
+@pytest.mark.parametrize("token, words", [
+    ("hf_wrong", "That Hugging Face token was refused"),
+    ("hf_read_only", "That token can only read"),
+])
+def test_a_wrong_or_read_only_token_is_one_line_and_nothing_is_synced(hub, token, words):
+    hub.users["hf_read_only"] = ("alice", "read")
+    with pytest.raises(sync.SyncError) as err:
+        sync.open_repo(token, sync.identify(token))
+    assert str(err.value).startswith(words) and "\n" not in str(err.value)
+    assert hub.repos == {}
+
+
+def test_the_hub_down_during_a_save_keeps_the_local_version_and_the_retry_syncs_it(hub, tmp_path):
+    folder = tmp_path / "ws"
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    dataset = three_versions(folder)
+    local = files_of(folder)
+    hub.down = True
+    s = sync.WorkspaceSync(folder, repo, TOKEN)
+    assert not s.sync_once()
+    assert s.state == "failed" and "503" in s.message and "retried" in s.message and "\n" not in s.message
+    assert files_of(folder) == local  # nothing here changed
+    hub.down = False
+    assert s.sync_once() and s.state == "synced"
+    remote = hub.repos[("dataset", repo)].files
+    assert remote[f"datasets/{dataset}/versions/0003.json"] == local[f"datasets/{dataset}/versions/0003.json"]
+
+
+def test_restore_keeps_a_newer_local_file_and_replaces_only_the_untouched_sample(hub, tmp_path):
+    from studio.data import sample
+
+    old = tmp_path / "old"
+    with config.use_workspace(old):
+        sample.ensure_sample()
+        info = store.list_datasets()[0]
+        store.save_version(info.id, sample.load_sample()[:3], base_version=1, message="kept three")
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    sync.WorkspaceSync(old, repo, TOKEN).sync_once()
+    new = tmp_path / "new"  # a new workspace starts with the untouched sample: the saved one replaces it
+    with config.use_workspace(new):
+        sample.ensure_sample()
+    sync.restore(TOKEN, repo, new)
+    with config.use_workspace(new):
+        assert [v.message for v in store.list_versions(info.id)] == ["embedded sample", "kept three"]
+    head = new / "datasets" / info.id / "dataset.json"
+    head.write_text(json.dumps({"id": info.id, "name": "Renamed here", "created": "x"}), encoding="utf-8")
+    sync.restore(TOKEN, repo, new)
+    assert json.loads(head.read_text(encoding="utf-8"))["name"] == "Renamed here"  # newer here: kept

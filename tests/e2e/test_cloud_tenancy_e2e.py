@@ -1,0 +1,147 @@
+"""The public app (``streamlit run cloud/Home.py``) in Chromium: two visitors at once, and a restart
+that wipes the disk, against the loopback Hub stand-in."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from hub_servers import standin_hub
+
+from .conftest import assert_no_exception, start_studio, stop_studio, wait_idle
+from .test_dataset_e2e import edit_cell, save
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "hf_alice_write_token_0123456789"
+
+
+def go(page, studio, path: str = "") -> None:
+    page.goto(f"{studio.url}/{path}")
+    wait_idle(page)
+    assert_no_exception(page)
+
+
+def nav(page, label: str) -> None:
+    """Move to another page the way a person does, in the same browser session (the sidebar's links)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=label).click()
+    wait_idle(page)
+    assert_no_exception(page)
+
+
+def import_file(page, path: Path, text: str) -> None:
+    page.get_by_role("tab", name="Import").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
+    wait_idle(page)
+    page.get_by_text(text).wait_for()
+    page.get_by_role("button", name="Import as new dataset").click()
+    page.get_by_text("Imported").first.wait_for()
+    wait_idle(page)
+
+
+def dataset_options(page) -> list[str]:
+    box = page.get_by_test_id("stSelectbox").filter(has_text="Dataset").first
+    box.click()
+    options = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    return options
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    s = start_studio(tmp_path / "server-home", tmp_path / "streamlit.log", entry="cloud/Home.py")
+    yield s
+    stop_studio(s)
+
+
+def test_visitor_b_never_sees_visitor_a_s_dataset_on_home_dataset_or_evaluate(browser, cloud, tmp_path):
+    src = tmp_path / "alice-private.jsonl"
+    src.write_text(json.dumps({"question": "What is Alice's secret?", "answer": "Blue"}) + "\n", encoding="utf-8")
+    alice = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    bob = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    for p in (alice, bob):
+        p.set_default_timeout(60_000)
+    go(alice, cloud, "Dataset")
+    import_file(alice, src, "Read 1 record as JSONL.")
+    assert any("alice-private" in o for o in dataset_options(alice))
+    nav(alice, "Home")
+    alice.get_by_text("alice-private").first.wait_for(state="attached")  # Home's table lists it for Alice
+
+    for path in ("", "Dataset", "Evaluate"):
+        go(bob, cloud, path)
+        if path == "":  # Home's table is drawn after the page settles: wait for the row Bob does have
+            bob.get_by_text("Soccer rules (sample)").first.wait_for(state="attached")
+        assert bob.get_by_text("alice-private").count() == 0, path
+        assert bob.get_by_text("Alice's secret").count() == 0, path
+        if path == "Dataset":
+            assert not [o for o in dataset_options(bob) if "alice" in o.lower()]
+    shown = bob.locator("[data-testid='stApp']").inner_text()
+    assert "alice" not in shown.lower()
+    alice.context.close()
+    bob.context.close()
+
+
+def give_token(page, token: str) -> None:
+    field = page.get_by_label("Your Hugging Face token", exact=True)
+    field.fill(token)
+    field.press("Enter")
+    wait_idle(page)
+    assert_no_exception(page)
+
+
+def test_versions_saved_with_a_token_come_back_byte_for_byte_after_a_restart_that_wipes_the_disk(browser, tmp_path):
+    src = tmp_path / "faq.jsonl"
+    src.write_text("".join(json.dumps({"question": f"Question {n}?", "answer": f"Answer {n}"}) + "\n"
+                           for n in (1, 2)), encoding="utf-8")
+    home = tmp_path / "server-home"
+    env = {"HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf")}
+    with standin_hub() as hub:
+        hub.users[TOKEN] = ("alice", "write")
+        env["HF_ENDPOINT"] = hub.url
+        server = start_studio(home, tmp_path / "first.log", env=env, entry="cloud/Home.py")
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(60_000)
+            go(page, server, "Dataset")
+            give_token(page, TOKEN)
+            page.get_by_text("Synced to alice/slm-studio-workspace").wait_for()
+            import_file(page, src, "Read 2 records as JSONL.")
+            edit_cell(page, 0, 1, "Answer one, edited")
+            save(page)
+            page.get_by_text("Saved version 2").first.wait_for()
+            edit_cell(page, 1, 1, "Answer two, edited ✓")
+            save(page)
+            page.get_by_text("Saved version 3").first.wait_for()
+            (dataset,) = [d for d in (home / "visitors").glob("h-*/datasets/faq") if d.is_dir()]
+            saved = {f"000{n}.json": (dataset / "versions" / f"000{n}.json").read_bytes() for n in (1, 2, 3)}
+            repo = hub.repos[("dataset", "alice/slm-studio-workspace")]
+            deadline = time.time() + 60  # every save reaches the Hub within seconds
+            while time.time() < deadline and repo.files.get("datasets/faq/versions/0003.json") != saved["0003.json"]:
+                time.sleep(0.5)
+            assert repo.private and repo.files["datasets/faq/versions/0003.json"] == saved["0003.json"]
+            page.context.close()
+        finally:
+            stop_studio(server)
+
+        shutil.rmtree(home)  # Community Cloud's restart: a new disk
+        server = start_studio(home, tmp_path / "second.log", env=env, entry="cloud/Home.py")
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(60_000)
+            go(page, server, "Dataset")
+            assert page.get_by_text("faq").count() == 0  # a new visitor's workspace: nothing of Alice's yet
+            give_token(page, TOKEN)
+            page.get_by_text("Synced to alice/slm-studio-workspace").wait_for()
+            page.get_by_test_id("stSelectbox").filter(has_text="Dataset").first.click()
+            page.get_by_role("option").filter(has_text="faq").click()
+            wait_idle(page)
+            page.get_by_text("All changes saved (version 3).").wait_for()
+            (dataset,) = [d for d in (home / "visitors").glob("h-*/datasets/faq") if d.is_dir()]
+            assert {f"000{n}.json": (dataset / "versions" / f"000{n}.json").read_bytes() for n in (1, 2, 3)} == saved
+            page.context.close()
+        finally:
+            stop_studio(server)
+    assert hub.unknown == []

@@ -1,0 +1,227 @@
+"""Per-visitor workspaces on the public app (``cloud/Home.py``): what one visitor makes, another never sees."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from studio import config
+from studio.cloud import limits, workspaces
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = ["Home.py", *sorted(f"pages/{p.name}" for p in (REPO / "pages").glob("*.py"))]
+
+
+def visit(page: str = "Home.py", entry: str = "cloud", at=None, **secrets):
+    """Open ``page`` of the app started as ``entry/Home.py`` (``at``: the same browser session again)."""
+    from streamlit.testing.v1 import AppTest
+
+    if at is None:
+        at = AppTest.from_file(str(REPO / entry / "Home.py"), default_timeout=60)
+        for key, value in secrets.items():
+            at.secrets[key] = value
+    if page != "Home.py":
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def workspace_of(at) -> Path:
+    return Path(at.session_state["workspace.path"])
+
+
+def everything_shown(at) -> str:
+    """Every piece of text and every widget's options and value the page shows."""
+    parts = []
+    for kind in ("markdown", "caption", "title", "subheader", "info", "error", "success", "warning", "dataframe"):
+        for el in getattr(at, kind):
+            parts.append(str(getattr(el, "value", "")))
+    for box in [*at.selectbox, *at.multiselect, *at.radio]:
+        parts += [str(o) for o in box.options] + [str(box.value)]
+    return "\n".join(parts)
+
+
+def test_a_local_install_keeps_one_workspace_in_studio_home(studio_home):
+    at = visit(entry=".")
+    assert "workspace.path" not in at.session_state and not config.tenancy()
+    assert (studio_home / "datasets").is_dir() and not (studio_home / workspaces.VISITORS).exists()
+
+
+def test_the_cloud_entry_gives_each_visitor_a_private_workspace_under_studio_home(studio_home):
+    a, b = visit(), visit()
+    wa, wb = workspace_of(a), workspace_of(b)
+    assert wa != wb and wa.parent == wb.parent == studio_home / workspaces.VISITORS
+    assert not (studio_home / "datasets").exists()  # nothing lands in the server's own folder
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_visitor_b_never_sees_visitor_a_s_dataset_or_evaluation_on_any_page(page):
+    from studio.data import store
+    from studio.evaluate import results
+
+    a = visit()
+    with config.use_workspace(workspace_of(a)):
+        ds = store.create_dataset("Alice's private FAQ", [{"question": "Alice's secret question?", "answer": "42"}])
+        results.save({"id": "alice-eval", "status": "done", "dataset": {"id": ds.id, "name": ds.name},
+                      "models": [], "created": "2026-12-04T10:00:00+00:00"})
+    a = visit(page, at=a)
+    b = visit(page)
+    assert "Alice" not in everything_shown(b)
+    if page in ("Home.py", "pages/1_Dataset.py"):
+        assert "Alice's private FAQ" in everything_shown(a)  # A sees it there, so B's page could have shown it
+
+
+def test_an_id_typed_into_the_session_state_reaches_nothing_of_another_visitor():
+    from studio.data import store
+
+    a = visit()
+    with config.use_workspace(workspace_of(a)):
+        ds = store.create_dataset("Alice's private FAQ", [{"question": "q?", "answer": "a"}])
+    b = visit("pages/1_Dataset.py")
+    b.session_state["dataset.selected"] = ds.id
+    b.session_state["evaluate.selected"] = "alice-eval"
+    b = visit("pages/1_Dataset.py", at=b)
+    assert "Alice" not in everything_shown(b)
+    b = visit("pages/5_Evaluate.py", at=b)
+    assert "Alice" not in everything_shown(b)
+
+
+def test_the_dataset_page_offers_no_path_on_the_server_to_import_from():
+    at = visit("pages/1_Dataset.py")
+    (origin,) = [r for r in at.radio if r.key == "dataset.import.origin"]
+    assert "path" not in origin.options
+
+
+def test_a_full_anonymous_workspace_refuses_a_save_in_one_line_and_keeps_what_it_had():
+    at = visit("pages/1_Dataset.py")
+    ws = workspace_of(at)
+    before = store_snapshot(ws)
+    at.secrets["studio"] = {"anonymous_workspace_mb": (workspaces.size_bytes(ws) + 100) / 1e6}
+    at.text_input(key="dataset.new_name").set_value("Mine")
+    at.button(key="dataset.create").click().run()
+    assert not at.exception
+    (err,) = [e.value for e in at.error]
+    assert err.startswith("This workspace is full") and "\n" not in err
+    assert store_snapshot(ws) == before
+
+
+def store_snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in (folder / "datasets").rglob("*")
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def test_idle_anonymous_workspaces_are_cleaned_up_and_kept_ones_stay():
+    a, b = visit(), visit()
+    signed = workspaces.signed_in("https://accounts.example", "alice")
+    workspaces.touch(signed)
+    old = time.time() - 3 * 3600
+    os.utime(workspace_of(a) / workspaces.SEEN, (old, old))
+    os.utime(signed / workspaces.SEEN, (old, old))
+    removed = workspaces.clean_idle(max_idle_hours=2)
+    assert removed == [workspace_of(a)] and not workspace_of(a).exists()
+    assert workspace_of(b).is_dir() and signed.is_dir()
+
+
+def test_work_started_from_a_page_stays_in_its_visitor_s_workspace_and_a_bare_thread_cannot_fall_back():
+    from studio.data import store
+    from studio.tasks import Task
+
+    a = visit()
+    config.set_tenancy(True, lambda: None)
+    with config.use_workspace(workspace_of(a)):
+        task = Task("create", store.create_dataset, "Made in a thread", []).start()
+    task.join(30)
+    assert task.state == "done"
+    with config.use_workspace(workspace_of(a)):
+        assert "Made in a thread" in [d.name for d in store.list_datasets()]
+    errors = []
+    t = threading.Thread(target=lambda: errors.append(_try(config.home)))
+    t.start()
+    t.join()
+    assert isinstance(errors[0], config.NoWorkspaceError)
+
+
+def _try(fn):
+    try:
+        return fn()
+    except Exception as exc:
+        return exc
+
+
+def test_a_job_process_works_in_its_visitor_s_workspace():
+    from studio import jobs
+    from studio.data import store
+
+    a, b = visit(), visit()
+    with config.use_workspace(workspace_of(a)):
+        store.create_dataset("Alice's private FAQ", [{"question": "q?", "answer": "a"}])
+    with config.use_workspace(workspace_of(b)):
+        workdir = config.jobs_dir() / "list"
+        jobs.start_job("list", ["dataset", "list"], workdir, uses_device=False)
+    deadline = time.time() + 120
+    while time.time() < deadline and "Soccer rules" not in jobs.tail_log(workdir):
+        time.sleep(0.5)
+    log = jobs.tail_log(workdir)
+    assert "Soccer rules" in log and "Alice" not in log  # B's job lists B's workspace, not A's
+
+
+def test_the_per_visitor_minute_limit_counts_each_visitor_apart():
+    lim = limits.MinuteLimit(3)
+    lim.take("a", 2, now=0)
+    lim.take("b", 3, now=1)
+    with pytest.raises(limits.RateLimitedError) as err:
+        lim.take("a", 2, now=10)
+    assert "limit of 3 hosted-model requests a minute" in str(err.value) and "50 s" in str(err.value)
+    lim.take("a", 1, now=10)
+    lim.take("a", 3, now=70)  # a minute after the last of those
+
+
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s" * 32, "client_id": "studio",
+        "client_secret": "x", "server_metadata_url": "https://accounts.example/.well-known/openid-configuration"}
+
+
+def signed_in_visit(user: dict | None, page: str = "Home.py"):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "cloud" / "Home.py"), default_timeout=60)
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": False} if user is None else {"is_logged_in": True, **user}
+    return visit(page, at=at)
+
+
+def test_a_signed_in_visitor_gets_the_same_workspace_in_every_session_and_nobody_else_does():
+    from studio.data import store
+
+    alice = {"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    first = signed_in_visit(alice)
+    with config.use_workspace(workspace_of(first)):
+        store.create_dataset("Alice's kept FAQ", [{"question": "q?", "answer": "a"}])
+    again = signed_in_visit(alice, "pages/1_Dataset.py")  # another session: a new tab, another day
+    assert workspace_of(again) == workspace_of(first) and "Alice's kept FAQ" in everything_shown(again)
+    assert any(c.value.startswith("Signed in as Alice") for c in again.sidebar.caption)
+    mallory = signed_in_visit({"iss": "https://accounts.example", "sub": "mallory-9", "name": "Alice"},
+                              "pages/1_Dataset.py")  # the same display name is not the same person
+    assert workspace_of(mallory) != workspace_of(first) and "Alice's kept FAQ" not in everything_shown(mallory)
+
+
+def test_the_sign_in_button_shows_only_where_the_deployer_configured_a_provider():
+    assert [b.label for b in signed_in_visit(None).sidebar.button] == ["Sign in"]
+    assert not [b for b in visit().sidebar.button if "Sign in" in b.label]
+
+
+def test_what_a_visitor_made_before_signing_in_moves_into_their_kept_workspace():
+    from studio.data import store
+
+    at = signed_in_visit(None)
+    anonymous = workspace_of(at)
+    with config.use_workspace(anonymous):
+        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
+    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = visit("pages/1_Dataset.py", at=at)
+    assert workspace_of(at).name.startswith("u-") and not anonymous.exists()
+    assert "Made before signing in" in everything_shown(at)
