@@ -31,7 +31,9 @@ c4.metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API 
 c5.metric("Hub token", "configured" if token else "not set")
 
 memory = f" · {ram / 1024:.0f} GiB system memory" if ram else ""
-st.caption(f"{dev.summary}{memory}. Workspace: `{config.home()}` (set `STUDIO_HOME` to move it).")
+where = ("your private workspace on this server: no other visitor sees it" if config.tenancy()
+         else f"`{config.home()}` (set `STUDIO_HOME` to move it)")
+st.caption(f"{dev.summary}{memory}. Workspace: {where}.")
 if not token:
     st.info("No Hugging Face token: local work is unaffected. Add `HF_TOKEN` to secrets or the environment, "
             "or type it on the Chat page, to push datasets and use hosted models.", icon=":material/key:")
