@@ -243,7 +243,9 @@ def load(path: str | Path, dtype: str = "float32") -> tuple[Any, Any]:
         with _fast_loading():
             # The direct class: AutoTokenizer would rebuild the whole model config just to pick it.
             tokenizer = PreTrainedTokenizerFast.from_pretrained(folder, gguf_file=fname)
-            loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=fname, dtype=torch.float32)
+            # transformers maps a GPT-2 file's context length to n_ctx only; its position table needs n_positions
+            extra = {"n_positions": info.context_length} if info.architecture == "gpt2" and info.context_length else {}
+            loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=fname, dtype=torch.float32, **extra)
     except (ValueError, OSError, NotImplementedError, struct.error) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ModelLoadError(f"Could not load {fname}: {first}") from None
