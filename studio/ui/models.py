@@ -18,6 +18,7 @@ from studio import config, jobs, ui
 from studio.errors import StudioError
 from studio.models import bundled, download, library
 from studio.tasks import Task
+from studio.ui import export as export_ui
 
 IMPORT = "models.import_task"
 DOWNLOAD = "models.download_dir"
@@ -105,6 +106,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
                 if ui.run_or_error(library.delete_model, spec[len("model:"):]):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
                     st.rerun()
+    export_ui.export_panel(spec, entry.name, "models")
 
 
 def flash() -> None:

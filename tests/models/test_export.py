@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from studio import jobs
 from studio.errors import StudioError
 from studio.models import export, gguf, library
 from studio.models.export import job as export_job
@@ -183,3 +184,72 @@ def test_a_lora_run_whose_base_is_gone_is_refused_in_one_line(tiny_llama, tmp_pa
         export.export_gguf(f"run:{run.name}", tmp_path / "orphan.gguf")
     assert "base" in str(err.value) and "\n" not in str(err.value)
     assert not list(tmp_path.glob("*.gguf")) and not list(tmp_path.glob(".*partial"))
+
+
+# --- the pages ----------------------------------------------------------------------------------------
+
+def _wait_for_export(at, state_key: str):
+    import time
+
+    workdir = Path(at.session_state[state_key])
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        status = jobs.read_status(workdir)
+        if status.state in jobs.DONE:
+            break
+        time.sleep(0.5)
+    assert jobs.read_status(workdir).state == "finished", jobs.tail_log(workdir)
+    return at.run(), workdir
+
+
+def _zip_names(workdir: Path) -> list[str]:
+    import zipfile
+
+    with zipfile.ZipFile(next(workdir.glob("*.zip"))) as zf:
+        return sorted(zf.namelist())
+
+
+def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tiny_gpt2, studio_home, offline):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    shutil.copytree(tiny_gpt2, studio_home / "models" / "tiny-gpt2")
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    at.selectbox(key="models.selected").set_value("model:tiny-gpt2").run()
+    at.text_input(key="models.export.name").input("../escape").run()
+    at.button(key="models.export.go").click().run()
+    assert len(at.error) == 1 and at.error[0].value.startswith("'../escape' cannot name an export")
+    assert not list((studio_home / "jobs").glob("export-*"))
+    at.text_input(key="models.export.name").input("").run()
+    at.selectbox(key="models.export.quant").set_value("f16").run()
+    at.button(key="models.export.go").click().run()
+    assert not at.exception
+    at, workdir = _wait_for_export(at, "models.export.job.model:tiny-gpt2")
+    labels = [b.label for b in at.get("download_button")]
+    assert labels and labels[0].startswith("Download tiny-gpt2.F16.zip")
+    assert _zip_names(workdir) == ["tiny-gpt2.F16.Modelfile", "tiny-gpt2.F16.gguf"]
+    assert any("ollama create tiny-gpt2-f16 -f tiny-gpt2.F16.Modelfile" in c.value for c in at.code)
+    assert not list(workdir.glob(".*partial"))
+
+
+def test_the_train_page_exports_a_finished_run(tiny_gpt2, studio_home, offline):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("done"))
+    shutil.copytree(tiny_gpt2, folder / "model")
+    runs.write_run(folder, {"name": "done run", "created": runs.now_iso(), "base": "scratch",
+                            "dataset": {"name": "d", "version": 1}})
+    jobs.update_status(folder, state="finished", kind="train", progress=1.0, message="finished: 1 steps in 1 s")
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=60)
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="train.export.go").click().run()
+    at, workdir = _wait_for_export(at, f"train.export.job.run:{folder.name}")
+    assert _zip_names(workdir) == ["done-run.Q8_0.Modelfile", "done-run.Q8_0.gguf"]
+    assert any(b.label.startswith("Download done-run.Q8_0.zip") for b in at.get("download_button"))
