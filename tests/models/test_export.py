@@ -253,3 +253,47 @@ def test_the_train_page_exports_a_finished_run(tiny_gpt2, studio_home, offline):
     at, workdir = _wait_for_export(at, f"train.export.job.run:{folder.name}")
     assert _zip_names(workdir) == ["done-run.Q8_0.Modelfile", "done-run.Q8_0.gguf"]
     assert any(b.label.startswith("Download done-run.Q8_0.zip") for b in at.get("download_button"))
+
+
+# --- a full disk (a small tmpfs mounted for the test) ---------------------------------------------------
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MB tmpfs filled to its last 16 KB: room for nothing the exporter writes."""
+    import os
+
+    where = tmp_path / "disk"
+    where.mkdir()
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1024k", "tmpfs", str(where)], capture_output=True,
+                         text=True)
+    if out.returncode:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {out.stderr.strip()}")
+    st = os.statvfs(where)
+    with open(where / "filler", "wb") as fh:
+        fh.write(b"\0" * (st.f_bavail * st.f_frsize - 16 * 1024))
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_a_full_disk_is_refused_before_writing_in_one_cli_line(tiny_gpt2, full_disk, studio_home):
+    done = cli("model", "export", str(tiny_gpt2), "--out", str(full_disk / "x.gguf"), "--quant", "f16",
+               env_home=studio_home)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip() and not ln.startswith("loading")]
+    assert len(lines) == 1 and lines[0].startswith("error: Not enough disk for x.gguf: it needs"), done.stderr
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_a_disk_that_fills_during_the_write_leaves_no_half_file(tiny_gpt2, full_disk, monkeypatch, offline):
+    """The free-space check is told there is room (as when another program fills the disk meanwhile):
+    the real write then runs out of space on the tmpfs."""
+    import shutil
+
+    from studio.errors import DiskError
+
+    monkeypatch.setattr(export, "free_space", lambda _folder: 10 * 2**30)
+    with pytest.raises(DiskError) as err:
+        export.export_gguf(str(tiny_gpt2), full_disk / "x.gguf", quant="f16")
+    assert str(err.value).startswith("disk full: could not write") and "\n" not in str(err.value)
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]  # no x.gguf, no hidden .partial
+    assert shutil.disk_usage(full_disk).free < 64 * 1024  # the disk really was full

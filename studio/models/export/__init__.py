@@ -52,6 +52,10 @@ def fmt_size(n: int) -> str:
     return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
 
 
+def free_space(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
 def check_out(out: str | Path, force: bool) -> Path:
     """The output path, checked before anything slow: a .gguf name in an existing folder, not taken."""
     path = Path(out).expanduser()
@@ -137,7 +141,7 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
     for gguf_name, array in lay.extra.items():
         plans.append(writer.TensorPlan(gguf_name, array.shape, gguf.GGMLQuantizationType.F32, array.nbytes))
     size = writer.estimate(plans, _metadata_bytes(voc))
-    free = shutil.disk_usage(path.parent).free
+    free = free_space(path.parent)
     if free < size + 2**20:
         raise StudioError(f"Not enough disk for {path.name}: it needs {fmt_size(size)}, {fmt_size(free)} is free in "
                           f"{path.parent}. Free some space, or export as q4_0 (smaller).")
@@ -168,6 +172,8 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
     except BaseException as exc:
         w.close()
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and " requested and " in str(exc):  # numpy's tofile: a short write, no errno
+            exc = OSError(28, "No space left on device")
         err = disk_error(exc, path) if isinstance(exc, OSError) else None
         if err is not None:
             raise err from None
