@@ -297,3 +297,29 @@ def test_a_disk_that_fills_during_the_write_leaves_no_half_file(tiny_gpt2, full_
     assert str(err.value).startswith("disk full: could not write") and "\n" not in str(err.value)
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]  # no x.gguf, no hidden .partial
     assert shutil.disk_usage(full_disk).free < 64 * 1024  # the disk really was full
+
+
+SPM_TEXTS = ["Question: How long is a match?\nAnswer: Two halves of 45 minutes.", "Zebra ÿ émoji 🙂 text",
+             "<|user|>\nhi<|end|>\n<|assistant|>\n"]
+
+
+@pytest.fixture(scope="session")
+def tiny_spm_phi3(tmp_path_factory) -> Path:
+    from spm_models import build_tiny_spm_phi3
+
+    return build_tiny_spm_phi3(tmp_path_factory.mktemp("spm-phi3"))
+
+
+def test_a_sentencepiece_style_tokenizer_is_written_as_llama_cpps_spm_vocabulary(tiny_spm_phi3, tmp_path, offline):
+    import gguf as gg
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "spm.F16.gguf"
+    export.export_gguf(str(tiny_spm_phi3), out, quant="f16")
+    fields = gg.GGUFReader(out).fields
+    assert bytes(fields["tokenizer.ggml.model"].parts[-1]).decode() == "llama"
+    assert bool(fields["tokenizer.ggml.add_space_prefix"].parts[-1][0])
+    tok = AutoTokenizer.from_pretrained(tiny_spm_phi3)
+    back = AutoTokenizer.from_pretrained(tmp_path, gguf_file=out.name)
+    for text in SPM_TEXTS:  # merges rebuilt from the scores, byte fallback, special tokens: the same ids
+        assert back(text, add_special_tokens=False)["input_ids"] == tok(text, add_special_tokens=False)["input_ids"]

@@ -35,6 +35,7 @@ class Vocab:
     add_eos: bool = False
     chat_template: str | None = None
     eos_text: str | None = None  # the stop token as text ("<|im_end|>")
+    add_space_prefix: bool | None = None  # SentencePiece-style: "▁" put before the text (Llama 2, Phi-3)
 
 
 def _pre_name(pre: dict | None) -> str:
@@ -118,8 +119,28 @@ def build(tokenizer: Any, vocab_size: int, chat_template: str | None) -> Vocab:
                 scores=scores if byte_fallback else None, special_ids=ids,
                 add_bos="bos" in ids and bool(probe) and probe[0] == ids["bos"],
                 add_eos="eos" in ids and bool(probe) and probe[-1] == ids["eos"] and len(probe) > 1,
-                chat_template=chat_template, eos_text=tokenizer.eos_token)
+                chat_template=chat_template, eos_text=tokenizer.eos_token,
+                add_space_prefix=_space_prefix(spec) if byte_fallback else None)
     return out
+
+
+def _space_prefix(spec: dict) -> bool:
+    """Whether a SentencePiece-style tokenizer puts "▁" before the text (a Prepend normalizer, or a
+    Metaspace pre-tokenizer that prepends): llama.cpp's ``add_space_prefix``."""
+    def walk(node: dict | None, key: str):
+        if not node:
+            return
+        yield node
+        for child in node.get(key) or []:
+            yield from walk(child, key)
+
+    for n in walk(spec.get("normalizer"), "normalizers"):
+        if n.get("type") == "Prepend" and n.get("prepend") == "\u2581":
+            return True
+    for n in walk(spec.get("pre_tokenizer"), "pretokenizers"):
+        if n.get("type") == "Metaspace" and n.get("prepend_scheme", "always") != "never":
+            return True
+    return False
 
 
 def write(writer: Any, vocab: Vocab) -> None:
@@ -135,6 +156,8 @@ def write(writer: Any, vocab: Vocab) -> None:
         writer.add_token_merges(vocab.merges)
     for kind, value in vocab.special_ids.items():
         getattr(writer, f"add_{kind}_token_id")(value)
+    if vocab.add_space_prefix is not None:
+        writer.add_add_space_prefix(vocab.add_space_prefix)
     writer.add_add_bos_token(vocab.add_bos)
     writer.add_add_eos_token(vocab.add_eos)
     if vocab.chat_template:
