@@ -181,16 +181,28 @@ def test_a_lora_run_on_smollm2_is_merged_and_predicts_in_llama_cpp_as_in_the_stu
     assert model.config.num_hidden_layers == run_lm.model.config.num_hidden_layers
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "phi3"])
-def test_a_gpt2_and_a_phi3_export_load_and_generate_in_llama_cpp(arch, llama_cpp, tiny_gpt2, tiny_phi3, tmp_path,
-                                                                 offline):
-    folder = {"gpt2": tiny_gpt2, "phi3": tiny_phi3}[arch]
+@pytest.fixture(scope="module")
+def tiny_spm_phi3(tmp_path_factory) -> Path:
+    from spm_models import build_tiny_spm_phi3
+
+    return build_tiny_spm_phi3(tmp_path_factory.mktemp("spm-phi3"))
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "phi3", "phi3-spm"])
+def test_a_gpt2_and_a_phi3_export_load_and_generate_in_llama_cpp(arch, llama_cpp, tiny_gpt2, tiny_phi3, tiny_spm_phi3,
+                                                                 tmp_path, offline):
+    """GPT-2 and Phi-3 (with a byte-level tokenizer, and with Phi-3.5's kind: SentencePiece-style)."""
+    folder = {"gpt2": tiny_gpt2, "phi3": tiny_phi3, "phi3-spm": tiny_spm_phi3}[arch]
     lm = loading.load_causal_lm(str(folder), device="cpu")
     result = export.export_gguf(str(folder), tmp_path / f"{arch}.F16.gguf", quant="f16")
     llm = open_llama(llama_cpp, result.path, n_ctx=256)
     text = "Question: How long is a match?\nAnswer: Two halves of 45 minutes. The referee enforces the Laws."
     ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
     assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
+    chat = "<|user|>\nZebra ÿ émoji 🙂<|end|>\n<|assistant|>\n"
+    if lm.tokenizer.chat_template:  # special tokens and byte fallback split as the studio splits them
+        assert llm.tokenize(chat.encode(), add_bos=False, special=True) == \
+            lm.tokenizer(chat, add_special_tokens=False)["input_ids"]
     a, b = studio_predictions(lm, ids), llama_predictions(llm, ids)
     assert float((a == b).mean()) >= 0.95  # a random tiny model: F16 rounding flips a near-tie at most
     llm.reset()

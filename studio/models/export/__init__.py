@@ -14,6 +14,7 @@ Architectures: llama, gpt2, phi3 (what the studio trains); anything else is refu
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +51,15 @@ class ExportResult:
 
 def fmt_size(n: int) -> str:
     return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
+
+
+def model_title(title: str, tokens: list[str]) -> str:
+    """``general.name``: llama.cpp treats a model whose name contains "phi3" or "phi-3" as Phi-3 and
+    then looks up <s>, </s>, <unk> and <|endoftext|> in its vocabulary, failing to load a model that
+    lacks one (any studio model, named by its file). Such a name is spelled "phi_3" instead."""
+    if all(t in tokens for t in ("<s>", "</s>", "<unk>", "<|endoftext|>")):
+        return title
+    return re.sub(r"(?i)phi-?3", lambda m: m.group(0)[:3] + "_3", title)
 
 
 def free_space(folder: Path) -> int:
@@ -146,7 +156,7 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
         raise StudioError(f"Not enough disk for {path.name}: it needs {fmt_size(size)}, {fmt_size(free)} is free in "
                           f"{path.parent}. Free some space, or export as q4_0 (smaller).")
     say(f"writing {path.name}: {lay.arch}, {quant.upper()}, about {fmt_size(size)} ({fmt_size(free)} free)", 0.05)
-    title = name or path.name.removesuffix(".gguf")
+    title = model_title(name or path.name.removesuffix(".gguf"), voc.tokens)
     w = gguf.GGUFWriter(None, lay.arch)
     w.add_name(title)
     w.add_file_type(writer.file_type(quant))
