@@ -1,6 +1,6 @@
 """GGUF export of the bundled SmolLM2-135M-Instruct (the issue's target: Q8_0 in under 30 s on 2 cores).
 
-    python bench/gguf_export.py [--quant q8_0]
+    python bench/gguf_export.py [--quant q8_0]          # STUDIO_HOME=... reuses a workspace's bundled import
 
 In one process, with the bundled model already in the workspace (its one-time import is timed apart):
 - baseline: what a transformers user does to write the same model to disk: load it
@@ -30,7 +30,9 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     tmp = Path(tempfile.mkdtemp(prefix="bench-export-"))
-    os.environ.update(STUDIO_HOME=str(tmp / "home"), HF_HUB_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    # a workspace of its own, unless STUDIO_HOME names one (where the bundled model may be imported already)
+    os.environ.setdefault("STUDIO_HOME", str(tmp / "home"))
+    os.environ.update(HF_HUB_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     try:
         from studio.models import bundled, export, library, loading
 

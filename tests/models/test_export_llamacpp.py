@@ -35,6 +35,18 @@ CONVERSATION = [
     {"role": "user", "content": "What happens when the ball crosses the goal line?"},
     {"role": "assistant", "content": "If the whole ball crosses the goal line between the posts and under the bar, "
                                      "a goal is scored, unless the referee saw a foul first."},
+    {"role": "user", "content": "Can you explain the offside rule in simple words?"},
+    {"role": "assistant", "content": "A player is offside when they are in the opponents' half and closer to the "
+                                     "goal line than both the ball and the second-last defender at the moment a "
+                                     "team-mate passes the ball to them. Being offside is not an offence by itself; "
+                                     "the player must also take part in the play."},
+    {"role": "user", "content": "What is a penalty kick and when is it given?"},
+    {"role": "assistant", "content": "A penalty kick is a free shot at goal from the penalty mark, eleven metres out, "
+                                     "with only the goalkeeper to beat. The referee gives one when a defending player "
+                                     "commits a foul that deserves a direct free kick inside their own penalty area."},
+    {"role": "user", "content": "Thanks! Could you also tell me how long extra time lasts in a cup final?"},
+    {"role": "assistant", "content": "Extra time is two periods of fifteen minutes each. If the score is still level "
+                                     "after that, the match is usually decided by a penalty shoot-out."},
 ]
 QUESTIONS = ["What is the capital of France?", "Write one sentence about the sea."]
 FAQ = [{"question": f"What does rule {i} of the club say?", "answer": f"Rule {i} says members pay {i + 3} euros "
