@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from studio.errors import StudioError
@@ -32,6 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     dl = act.add_parser("download", help="download a Hub model into the local cache, with progress")
     dl.add_argument("repo_id", help="a Hub model id, e.g. distilgpt2")
     dl.set_defaults(func=cmd_download)
+    ex = act.add_parser("export", help="write a model as a GGUF file for llama.cpp, Ollama and LM Studio",
+                        description="Write any model the pickers accept (a run id, model:NAME, the bundled model's id) "
+                                    "as one GGUF file, with an Ollama Modelfile beside it. A LoRA run is merged first.")
+    ex.add_argument("spec", help="the model: a run id or run:ID, model:NAME, a Hub id in the cache, a folder")
+    ex.add_argument("--out", required=True, help="the .gguf file to write")
+    ex.add_argument("--quant", default="q8_0", choices=["f16", "q8_0", "q4_0"],
+                    help="tensor type: f16 (exact), q8_0 (default; half of f16, near-exact), q4_0 (smallest)")
+    ex.add_argument("--force", action="store_true", help="replace --out when it exists")
+    ex.add_argument("--zip", action="store_true", help="also write NAME.zip holding the file and its Modelfile")
+    ex.set_defaults(func=cmd_export)
     rm = act.add_parser("rm", help="delete a workspace model (not one a training run was trained from)")
     rm.add_argument("name", help="the model's library name (model:NAME without the prefix)")
     rm.set_defaults(func=cmd_rm)
@@ -151,4 +162,41 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
     library.delete_model(args.name)
     print(f"deleted model:{args.name}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from studio import jobs
+    from studio.models import export
+    from studio.models.export import job as export_job
+
+    workdir = Path(os.environ["STUDIO_JOB_DIR"]) if os.environ.get("STUDIO_JOB_DIR") else None
+
+    last = [0.0]
+
+    def progress(line: str, fraction: float) -> None:
+        if workdir is not None and (time.monotonic() - last[0] > 0.5 or not line.startswith("tensor ")):
+            last[0] = time.monotonic()
+            jobs.update_status(workdir, state="running", pid=os.getpid(), progress=fraction, message=line)
+        if not line.startswith("tensor ") or fraction >= 0.95 or int(line.split()[1].split("/")[0]) % 25 == 0:
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        result = export.export_gguf(args.spec, args.out, quant=args.quant, force=args.force, progress=progress)
+        zipped = export_job.write_zip(result.path, result.modelfile) if args.zip else None
+    except BaseException as exc:
+        if workdir is not None:
+            message = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
+            jobs.update_status(workdir, state="failed", error=message.splitlines()[0] if message else "failed",
+                               message="failed")
+        raise
+    if workdir is not None:
+        jobs.update_status(workdir, state="finished", progress=1.0, message=f"wrote {result.path.name} "
+                           f"({result.size_text})", gguf=str(result.path), modelfile=str(result.modelfile),
+                           zip=str(zipped) if zipped else "", ollama=result.ollama_command, size=result.size)
+    print(f"{result.path} ({result.size_text}, {result.architecture}, {result.quant.upper()}, "
+          f"{result.seconds:.1f} s)")
+    print(f"Ollama: {result.modelfile} written; create the model with:\n  {result.ollama_command}")
+    if zipped:
+        print(f"zip: {zipped}")
     return 0

@@ -313,8 +313,10 @@ def load(path: str | Path, dtype: str = "float32", progress: LoadProgress | None
             tokenizer = PreTrainedTokenizerFast.from_pretrained(folder, gguf_file=fname)
             step(_AT["tokenizer"])
             _check_implied_size(folder, fname, info.parameters)
+            # transformers maps a GPT-2 file's context length to n_ctx only; its position table needs n_positions
+            extra = {"n_positions": info.context_length} if info.architecture == "gpt2" and info.context_length else {}
             loaded, report = AutoModelForCausalLM.from_pretrained(folder, gguf_file=fname, dtype=torch.float32,
-                                                                  output_loading_info=True)
+                                                                  output_loading_info=True, **extra)
     except (StudioError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a hostile file can make the loader fail anywhere: one line

@@ -19,6 +19,7 @@ from studio import config, jobs, ui
 from studio.errors import StudioError
 from studio.models import bundled, download, imports, library
 from studio.models.spec import parse_spec
+from studio.ui import export as export_ui
 
 IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
@@ -111,6 +112,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
                 if ui.run_or_error(library.delete_model, parse_spec(spec).name):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
                     st.rerun()
+    export_ui.export_panel(spec, entry.name, "models")
 
 
 def flash() -> None:

@@ -27,6 +27,7 @@ from studio.train import job, memory, recipe, runs
 from studio.train import loop as train
 from studio.train import plots as train_plots
 from studio.train.config import field_help
+from studio.ui import export as export_ui
 
 BASES = ("scratch", "distilgpt2", "a model from the library", "an earlier run", "another model (Hub id or folder)")
 
@@ -424,6 +425,7 @@ def ask_panel(run_id: str) -> None:
         return
     merge_panel(run)
     push_panel(run)
+    export_ui.export_panel(run.model_spec, run.name, "train")
     st.subheader("Ask the model")
     dev = memory.device_memory()
     cache = ui.model_cache()

@@ -1,0 +1,73 @@
+"""GGUF export as a background job (the pages' Export buttons) and the zip the page offers for download.
+
+The page starts ``python -m studio model export SPEC --out <job>/<name>.gguf --zip`` as a job
+(``studio.jobs``) in ``STUDIO_HOME/jobs/export-<name>``; the command reports its progress into the
+job's status, writes the GGUF file and its Modelfile, then ``<name>.zip`` holding both (stored, not
+compressed: quantized weights do not compress). The zip is written under a temporary name and
+renamed too, so the page never offers half of one.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+from studio import config, jobs
+from studio.errors import StudioError
+from studio.models.export.writer import QUANTS
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+def check_name(name: str) -> str:
+    """An export's file name (without .gguf): letters, digits, '.', '_', '-'; no path characters."""
+    name = (name or "").strip().removesuffix(".gguf")
+    if not NAME_RE.match(name) or ".." in name:
+        raise StudioError(f"{name!r} cannot name an export: use letters, digits, '.', '_' or '-' (no slashes or "
+                          "'..'), at most 80 characters.")
+    return name
+
+
+def default_name(label: str, quant: str) -> str:
+    """A file name from a model's name: "SmolLM2-135M-Instruct (bundled Q4_1 copy)" -> "SmolLM2-135M-Instruct-bundled-Q4_1-copy.Q8_0"."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.")[:70] or "model"
+    return f"{stem}.{quant.upper()}"
+
+
+def job_dir(name: str) -> Path:
+    return config.jobs_dir() / f"export-{check_name(name)}"
+
+
+def start_export(spec: str, quant: str, name: str) -> Path:
+    """Start the export job; returns its folder (``jobs.read_status`` reads its progress)."""
+    if quant not in QUANTS:
+        raise StudioError(f"Unknown quantization {quant!r}: choose {', '.join(QUANTS)}.")
+    name = check_name(name)
+    workdir = job_dir(name)
+    out = workdir / f"{name}.gguf"
+    jobs.start_job("export", ["model", "export", spec, "--out", str(out), "--quant", quant, "--force", "--zip"],
+                   workdir, uses_device=False)
+    return workdir
+
+
+def write_zip(gguf_path: Path, modelfile: Path) -> Path:
+    """``<name>.zip`` beside the GGUF file, holding it and its Modelfile."""
+    target = gguf_path.with_suffix(".zip")
+    tmp = target.with_name(f".{target.name}.partial")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            zf.write(gguf_path, gguf_path.name)
+            zf.write(modelfile, modelfile.name)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def finished_zip(workdir: Path) -> Path | None:
+    """The zip a finished export job wrote, when it is there."""
+    status = jobs.read_status(workdir)
+    path = status.extra.get("zip")
+    return Path(path) if status.state == "finished" and path and Path(path).is_file() else None

@@ -1,0 +1,75 @@
+"""The Export panel (Models page: any library model or finished run; Train page: a finished run).
+
+The export runs as a background job (``studio.models.export.job``): a click starts it, a fragment
+shows its progress, and a finished export offers the zip of the GGUF file and its Ollama Modelfile
+for download, with the ``ollama create`` command to run after unzipping.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from studio import jobs, ui
+from studio.errors import StudioError
+from studio.models.export import job as export_job
+from studio.models.export.writer import QUANTS
+
+_QUANT_HELP = {"f16": "F16: exact, twice the size of Q8_0", "q8_0": "Q8_0: near-exact, half of F16 (default)",
+               "q4_0": "Q4_0: smallest; the output head stays Q8_0"}
+
+
+def export_panel(spec: str, label: str, key: str) -> None:
+    """An expander that exports ``spec`` (a picker's spec) as GGUF; ``key`` keeps widgets apart per page."""
+    state = f"{key}.export.job.{spec}"
+    with st.expander("Export as GGUF (llama.cpp, Ollama, LM Studio)", icon=":material/output:"):
+        st.caption("One .gguf file with the tokenizer and chat template inside, and an Ollama Modelfile beside it, "
+                   "downloaded together as a zip. A LoRA run is merged into its base first.")
+        workdir = st.session_state.get(state)
+        active = workdir is not None and jobs.read_status(Path(workdir)).active
+        c1, c2 = st.columns(2)
+        quant = c1.selectbox("Tensor type", QUANTS, index=1, key=f"{key}.export.quant", disabled=active,
+                             format_func=lambda q: _QUANT_HELP[q])
+        default = export_job.default_name(label, quant)
+        name = c2.text_input("File name", key=f"{key}.export.name", placeholder=default, disabled=active,
+                             help="Letters, digits, '.', '_' and '-'; .gguf is added.")
+        if st.button("Export", icon=":material/output:", key=f"{key}.export.go", disabled=active):
+            try:
+                st.session_state[state] = str(export_job.start_export(spec, quant, name.strip() or default))
+            except StudioError as exc:
+                ui.show_error(exc)
+            else:
+                st.rerun()
+        if st.session_state.get(state):
+            export_status(state, key)
+
+
+@st.fragment(run_every=1.0)
+def export_status(state: str, key: str) -> None:
+    workdir = Path(st.session_state[state])
+    s = jobs.read_status(workdir)
+    if s.active:
+        st.progress(min(max(s.progress, 0.0), 1.0), text=s.message or "starting")
+        return
+    if s.state == "failed":
+        ui.show_error(s.error or "The export failed: see its log.")
+        return
+    zipped = export_job.finished_zip(workdir)
+    if zipped is None:
+        return
+    size = s.extra.get("size") or 0
+    st.success(f"{s.message}.", icon=":material/check_circle:")
+    with open(zipped, "rb") as fh:
+        st.download_button(f"Download {zipped.name} ({size / 2**20:.0f} MB GGUF + Modelfile)", fh, file_name=zipped.name,
+                           mime="application/zip", key=f"{key}.export.download", icon=":material/download:")
+    st.caption("Unzip, then in that folder:")
+    st.code(_ollama_line(s.extra.get("ollama", ""), zipped), language="bash")
+    st.caption("LM Studio: put the .gguf file in its models folder (or drag it onto the window). llama.cpp: "
+               f"`llama-cli -m {zipped.stem}.gguf`.")
+
+
+def _ollama_line(command: str, zipped: Path) -> str:
+    """The job's ``ollama create NAME -f /job/folder/X.Modelfile`` as the user runs it after unzipping."""
+    parts = command.split(" -f ")
+    return f"{parts[0]} -f {zipped.stem}.Modelfile" if len(parts) == 2 else command

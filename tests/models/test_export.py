@@ -1,0 +1,325 @@
+"""GGUF export without llama.cpp: every architecture the studio trains goes out and comes back in through
+transformers' own GGUF loader (``gguf_file=``) and the studio's import with the same predictions; the
+Modelfile's template lays a conversation out as the chat template does; bad input is one line and
+leaves nothing behind. (llama.cpp itself reads the exports in test_export_llamacpp.py.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from studio import jobs
+from studio.errors import StudioError
+from studio.models import export, gguf, library
+from studio.models.export import job as export_job
+from studio.models.export import ollama
+
+REPO = Path(__file__).resolve().parents[2]
+TEXT = "Question: How long is a match?\nAnswer: Two halves of 45 minutes."
+
+
+def cli(*args: str, env_home: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "STUDIO_HOME": str(env_home), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=timeout)
+
+
+def _logits(model, tok, text: str = TEXT) -> torch.Tensor:
+    ids = tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        return model(ids).logits[0]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "phi3"])
+def test_each_architecture_comes_back_through_transformers_gguf_loader_with_the_same_predictions(
+        arch, tiny_llama, tiny_gpt2, tiny_phi3, tmp_path, offline):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = {"llama": tiny_llama, "gpt2": tiny_gpt2, "phi3": tiny_phi3}[arch]
+    out = tmp_path / f"{arch}.F16.gguf"
+    result = export.export_gguf(str(folder), out, quant="f16")
+    assert result.path == out and out.is_file() and result.architecture == arch
+    info = gguf.inspect(out)
+    assert info.architecture == arch and info.quantization == "F16"
+    original = AutoModelForCausalLM.from_pretrained(folder).eval()
+    tok = AutoTokenizer.from_pretrained(folder)
+    back_tok = AutoTokenizer.from_pretrained(tmp_path, gguf_file=out.name)
+    assert back_tok(TEXT)["input_ids"] == tok(TEXT)["input_ids"]  # the vocabulary and merges made the trip
+    # transformers reads a GPT-2 file's context length into n_ctx only: its position table needs n_positions
+    extra = {"n_positions": original.config.n_positions} if arch == "gpt2" else {}
+    back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=out.name, **extra).eval()
+    a, b = _logits(original, tok), _logits(back, tok)
+    assert torch.equal(a.argmax(-1), b.argmax(-1))
+    assert (a - b).abs().max() < 0.05  # F16 rounding only
+    if tok.chat_template:
+        assert back_tok.chat_template == tok.chat_template
+
+
+def test_the_studio_imports_its_own_export_as_a_library_model(tiny_llama, tmp_path, offline):
+    out = tmp_path / "tiny.Q8_0.gguf"
+    export.export_gguf(str(tiny_llama), out, quant="q8_0")
+    entry = library.import_gguf(out, "tiny-back")
+    assert entry.spec == "model:tiny-back" and entry.architecture == "llama" and entry.chat_template
+    assert json.loads((Path(entry.path) / "model.json").read_text())["source"]["quantization"] == "Q8_0"
+
+
+def test_q4_0_keeps_the_output_head_at_q8_0_and_quantizes_the_rest(tiny_gpt2, tmp_path, offline):
+    import gguf as gg
+
+    out = tmp_path / "tiny.Q4_0.gguf"
+    export.export_gguf(str(tiny_gpt2), out, quant="q4_0")
+    types = {t.name: t.tensor_type.name for t in gg.GGUFReader(out).tensors}
+    assert types["output.weight"] == "Q8_0" and types["blk.0.attn_qkv.weight"] == "Q4_0"
+    assert types["blk.0.attn_norm.weight"] == "F32" and types["position_embd.weight"] == "F32"
+
+
+def test_llama_q_and_k_are_stored_in_llama_cpps_rotary_layout(tiny_llama, tmp_path, offline):
+    import gguf as gg
+    from safetensors.torch import load_file
+
+    out = tmp_path / "tiny.F16.gguf"
+    export.export_gguf(str(tiny_llama), out, quant="f16")
+    stored = {t.name: t for t in gg.GGUFReader(out).tensors}
+    weights = load_file(str(tiny_llama / "model.safetensors"))
+    q = weights["model.layers.0.self_attn.q_proj.weight"].numpy()
+    k = weights["model.layers.0.self_attn.k_proj.weight"].numpy()
+    got_q = stored["blk.0.attn_q.weight"].data.astype("float32").reshape(q.shape)
+    got_k = stored["blk.0.attn_k.weight"].data.astype("float32").reshape(k.shape)
+    head = q.shape[0] // 4
+    # row r of head h holds original row h*head + (r // 2) + (r % 2) * head/2: the two rotary halves interleaved
+    for r in range(head):
+        assert abs(got_q[r] - q[(r // 2) + (r % 2) * head // 2]).max() < 1e-3
+        assert abs(got_k[head + r] - k[head + (r // 2) + (r % 2) * head // 2]).max() < 1e-3
+
+
+def test_the_modelfile_template_lays_out_conversations_as_the_chat_template_does(tiny_llama, tmp_path, offline):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "chat.Q8_0.gguf"
+    result = export.export_gguf(str(tiny_llama), out, quant="q8_0")
+    text = result.modelfile.read_text()
+    assert "FROM ./chat.Q8_0.gguf" in text and 'PARAMETER stop "<|end|>"' in text
+    assert '{{ "<|user|>\\n" }}{{ .Content }}{{ "<|end|>\\n" }}' in text
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    parts = ollama.chat_parts(tok, ["<|endoftext|>", "<|end|>"], add_bos=False)
+    conv = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
+            {"role": "user", "content": "Q2"}]
+    assert parts.render(conv) == tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+    assert result.ollama_command.startswith("ollama create chat-q8_0 -f ")
+
+
+def test_a_model_without_a_chat_template_gets_the_training_format(tiny_gpt2, tmp_path, offline):
+    result = export.export_gguf(str(tiny_gpt2), tmp_path / "plain.F16.gguf", quant="f16")
+    text = result.modelfile.read_text()
+    assert 'TEMPLATE """{{ "Question: " }}{{ .Prompt }}{{ "\\nAnswer:" }}"""' in text
+    assert 'PARAMETER stop "\\nQuestion:"' in text and 'PARAMETER stop "<|endoftext|>"' in text
+
+
+# --- bad input ----------------------------------------------------------------------------------------
+
+def test_an_unsupported_architecture_is_refused_in_one_line_naming_the_supported_ones(tmp_path, offline):
+    from transformers import BertConfig, BertForMaskedLM
+
+    folder = tmp_path / "bert"
+    BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=32)).save_pretrained(folder)
+    with pytest.raises(StudioError) as err:
+        export.export_gguf(str(folder), tmp_path / "bert.gguf")
+    assert "'bert'" in str(err.value) and "llama" in str(err.value) and "gpt2" in str(err.value)
+    assert "phi3" in str(err.value) and "\n" not in str(err.value)
+    assert not list(tmp_path.glob("*.gguf*")) and not list(tmp_path.glob(".*partial"))
+
+
+def test_an_existing_output_is_refused_without_force_and_replaced_with_it(tiny_gpt2, tmp_path, offline):
+    out = tmp_path / "x.gguf"
+    out.write_text("keep me")
+    with pytest.raises(StudioError, match="already exists: pass --force"):
+        export.export_gguf(str(tiny_gpt2), out)
+    assert out.read_text() == "keep me"
+    export.export_gguf(str(tiny_gpt2), out, force=True)
+    assert gguf.inspect(out).architecture == "gpt2"
+
+
+def test_export_names_with_path_characters_are_refused():
+    for bad in ("../evil", "a/b", "..", "", "x" * 90):
+        with pytest.raises(StudioError, match="cannot name an export"):
+            export_job.check_name(bad)
+    assert export_job.check_name("my-model.Q8_0.gguf") == "my-model.Q8_0"
+
+
+def test_the_cli_exports_with_progress_and_refuses_bad_input_in_one_line(tiny_gpt2, tmp_path, studio_home):
+    out = tmp_path / "cli.Q8_0.gguf"
+    done = cli("model", "export", str(tiny_gpt2), "--out", str(out), env_home=studio_home)
+    assert done.returncode == 0, done.stderr
+    assert "about" in done.stderr and "free" in done.stderr  # the size and the free disk, before writing
+    assert "tensor " in done.stderr and "ollama create cli-q8_0 -f" in done.stdout
+    assert (tmp_path / "cli.Q8_0.Modelfile").is_file()
+    again = cli("model", "export", str(tiny_gpt2), "--out", str(out), env_home=studio_home)
+    assert again.returncode == 2 and again.stderr.strip().count("\n") == 0
+    assert again.stderr.startswith("error: ") and "--force" in again.stderr
+    gone = cli("model", "export", "run:nope", "--out", str(tmp_path / "n.gguf"), env_home=studio_home)
+    assert gone.returncode == 2 and gone.stderr.startswith("error: ") and "Traceback" not in gone.stderr
+
+
+def test_a_lora_run_whose_base_is_gone_is_refused_in_one_line(tiny_llama, tmp_path, studio_home, offline):
+    import shutil
+
+    from studio.train import runs
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_llama, base)
+    run = runs.run_dir(runs.new_run_id("lora"))
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+    (run / "run.json").write_text(json.dumps({"base": str(base), "method": "lora", "name": "orphan"}))
+    shutil.rmtree(base)
+    with pytest.raises(StudioError) as err:
+        export.export_gguf(f"run:{run.name}", tmp_path / "orphan.gguf")
+    assert "base" in str(err.value) and "\n" not in str(err.value)
+    assert not list(tmp_path.glob("*.gguf")) and not list(tmp_path.glob(".*partial"))
+
+
+# --- the pages ----------------------------------------------------------------------------------------
+
+def _wait_for_export(at, state_key: str):
+    import time
+
+    workdir = Path(at.session_state[state_key])
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        status = jobs.read_status(workdir)
+        if status.state in jobs.DONE:
+            break
+        time.sleep(0.5)
+    assert jobs.read_status(workdir).state == "finished", jobs.tail_log(workdir)
+    return at.run(), workdir
+
+
+def _zip_names(workdir: Path) -> list[str]:
+    import zipfile
+
+    with zipfile.ZipFile(next(workdir.glob("*.zip"))) as zf:
+        return sorted(zf.namelist())
+
+
+def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tiny_gpt2, studio_home, offline):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    shutil.copytree(tiny_gpt2, studio_home / "models" / "tiny-gpt2")
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    at.selectbox(key="models.selected").set_value("model:tiny-gpt2").run()
+    at.text_input(key="models.export.name").input("../escape").run()
+    at.button(key="models.export.go").click().run()
+    assert len(at.error) == 1 and at.error[0].value.startswith("'../escape' cannot name an export")
+    assert not list((studio_home / "jobs").glob("export-*"))
+    at.text_input(key="models.export.name").input("").run()
+    at.selectbox(key="models.export.quant").set_value("f16").run()
+    at.button(key="models.export.go").click().run()
+    assert not at.exception
+    at, workdir = _wait_for_export(at, "models.export.job.model:tiny-gpt2")
+    labels = [b.label for b in at.get("download_button")]
+    assert labels and labels[0].startswith("Download tiny-gpt2.F16.zip")
+    assert _zip_names(workdir) == ["tiny-gpt2.F16.Modelfile", "tiny-gpt2.F16.gguf"]
+    assert any("ollama create tiny-gpt2-f16 -f tiny-gpt2.F16.Modelfile" in c.value for c in at.code)
+    assert not list(workdir.glob(".*partial"))
+
+
+def test_the_train_page_exports_a_finished_run(tiny_gpt2, studio_home, offline):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("done"))
+    shutil.copytree(tiny_gpt2, folder / "model")
+    runs.write_run(folder, {"name": "done run", "created": runs.now_iso(), "base": "scratch",
+                            "dataset": {"name": "d", "version": 1}})
+    jobs.update_status(folder, state="finished", kind="train", progress=1.0, message="finished: 1 steps in 1 s")
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=60)
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="train.export.go").click().run()
+    at, workdir = _wait_for_export(at, f"train.export.job.run:{folder.name}")
+    assert _zip_names(workdir) == ["done-run.Q8_0.Modelfile", "done-run.Q8_0.gguf"]
+    assert any(b.label.startswith("Download done-run.Q8_0.zip") for b in at.get("download_button"))
+
+
+# --- a full disk (a small tmpfs mounted for the test) ---------------------------------------------------
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MB tmpfs filled to its last 16 KB: room for nothing the exporter writes."""
+    import os
+
+    where = tmp_path / "disk"
+    where.mkdir()
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1024k", "tmpfs", str(where)], capture_output=True,
+                         text=True)
+    if out.returncode:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {out.stderr.strip()}")
+    st = os.statvfs(where)
+    with open(where / "filler", "wb") as fh:
+        fh.write(b"\0" * (st.f_bavail * st.f_frsize - 16 * 1024))
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_a_full_disk_is_refused_before_writing_in_one_cli_line(tiny_gpt2, full_disk, studio_home):
+    done = cli("model", "export", str(tiny_gpt2), "--out", str(full_disk / "x.gguf"), "--quant", "f16",
+               env_home=studio_home)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip() and not ln.startswith("loading")]
+    assert len(lines) == 1 and lines[0].startswith("error: Not enough disk for x.gguf: it needs"), done.stderr
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_a_disk_that_fills_during_the_write_leaves_no_half_file(tiny_gpt2, full_disk, monkeypatch, offline):
+    """The free-space check is told there is room (as when another program fills the disk meanwhile):
+    the real write then runs out of space on the tmpfs."""
+    import shutil
+
+    from studio.errors import DiskError
+
+    monkeypatch.setattr(export, "free_space", lambda _folder: 10 * 2**30)
+    with pytest.raises(DiskError) as err:
+        export.export_gguf(str(tiny_gpt2), full_disk / "x.gguf", quant="f16")
+    assert str(err.value).startswith("disk full: could not write") and "\n" not in str(err.value)
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]  # no x.gguf, no hidden .partial
+    assert shutil.disk_usage(full_disk).free < 64 * 1024  # the disk really was full
+
+
+SPM_TEXTS = ["Question: How long is a match?\nAnswer: Two halves of 45 minutes.", "Zebra ÿ émoji 🙂 text",
+             "<|user|>\nhi<|end|>\n<|assistant|>\n"]
+
+
+@pytest.fixture(scope="session")
+def tiny_spm_phi3(tmp_path_factory) -> Path:
+    from spm_models import build_tiny_spm_phi3
+
+    return build_tiny_spm_phi3(tmp_path_factory.mktemp("spm-phi3"))
+
+
+def test_a_sentencepiece_style_tokenizer_is_written_as_llama_cpps_spm_vocabulary(tiny_spm_phi3, tmp_path, offline):
+    import gguf as gg
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "spm.F16.gguf"
+    export.export_gguf(str(tiny_spm_phi3), out, quant="f16")
+    fields = gg.GGUFReader(out).fields
+    assert bytes(fields["tokenizer.ggml.model"].parts[-1]).decode() == "llama"
+    assert bool(fields["tokenizer.ggml.add_space_prefix"].parts[-1][0])
+    tok = AutoTokenizer.from_pretrained(tiny_spm_phi3)
+    back = AutoTokenizer.from_pretrained(tmp_path, gguf_file=out.name)
+    for text in SPM_TEXTS:  # merges rebuilt from the scores, byte fallback, special tokens: the same ids
+        assert back(text, add_special_tokens=False)["input_ids"] == tok(text, add_special_tokens=False)["input_ids"]
