@@ -9,8 +9,8 @@ import pytest
 from hub_servers import standin_hub
 
 from studio.cloud import sync
+from tests.test_tenancy import visit  # the app opened as cloud/Home.py, one browser session
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "hf_alice_write_token_0123456789"
 DEPLOYER = "hf_deployer_secret_9876543210"
 
@@ -26,20 +26,6 @@ def hub(monkeypatch):
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         h.users[TOKEN] = ("alice", "write")
         yield h
-
-
-def visit(page: str = "Home.py", at=None, **secrets):
-    from streamlit.testing.v1 import AppTest
-
-    if at is None:
-        at = AppTest.from_file(str(REPO / "cloud" / "Home.py"), default_timeout=60)
-        for key, value in secrets.items():
-            at.secrets[key] = value
-    if page != "Home.py":
-        at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def give_token(at, token: str):
