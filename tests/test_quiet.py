@@ -22,8 +22,8 @@ from tests.conftest import REPO, build_tiny_causal_lm
 pytestmark = pytest.mark.skipif(has_nvidia_driver(), reason="bitsandbytes stays importable where a GPU is")
 
 
-def run(code_or_args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+def run(code_or_args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([sys.executable, *code_or_args], capture_output=True, text=True, timeout=600, cwd=REPO,
                           env=env)
 
@@ -42,16 +42,20 @@ def test_importing_the_libraries_that_pull_in_bitsandbytes_prints_nothing():
     assert out.stdout.strip() == "False None"  # hidden: nothing asked the Hub for a kernel
 
 
-def test_semantic_embedding_in_a_fresh_process_prints_only_its_result(tmp_path):
+def test_semantic_embedding_in_a_fresh_process_prints_only_its_result(tmp_path, static_build):
     src = tmp_path / "qa.json"
     src.write_text(json.dumps([{"question": "How long is a match?", "answer": "90 minutes."},
                                {"question": "How long does a match last?", "answer": "Ninety minutes."},
                                {"question": "Who enforces the laws?", "answer": "The referee."}]))
-    out = run(["-m", "studio", "dedup", str(src), "--method", "semantic", "--threshold", "0.8",
-               "--report", str(tmp_path / "r.json")])
-    assert out.returncode == 0, out.stderr
-    assert "kernel" not in out.stderr.lower() and "bitsandbytes" not in out.stderr.lower()
-    assert len(out.stderr.splitlines()) <= 1, out.stderr  # the studio's one summary line at most
+    env = {"STUDIO_HOME": str(static_build.parent.parent)}  # the static model built once for the suite
+    for scoring in ("fast", "precise"):  # precise re-scores with MiniLM through sentence-transformers
+        out = run(["-m", "studio", "dedup", str(src), "--method", "semantic", "--threshold", "0.8",
+                   "--scoring", scoring, "--report", str(tmp_path / "r.json")], env)
+        assert out.returncode == 0, out.stderr
+        lines = out.stderr.splitlines()
+        assert lines and lines[-1].startswith("1 clusters, 2 records in them"), out.stderr  # the studio's summary
+        for line in lines:  # the estimate and the summary, nothing from a library
+            assert not any(w in line.lower() for w in ("kernel", "bitsandbytes", "warning", "traceback")), line
 
 
 def test_a_short_lora_training_in_a_fresh_process_prints_only_the_studios_lines(tmp_path):

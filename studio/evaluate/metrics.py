@@ -3,7 +3,7 @@
 Exact match and token F1 follow the SQuAD evaluation script (lower-case, drop punctuation and the
 articles a/an/the, collapse whitespace). ROUGE-L is the LCS-based F-measure over the same tokens.
 chrF comes from sacrebleu (0-100, character n-grams, kind to paraphrases and inflections). The
-perplexity of the reference answer is computed by ``studio.models.generate.reference_perplexity``; this
+perplexity of the reference answer is computed by ``studio.evaluate.perplexity.reference_perplexity``; this
 module only aggregates it. The LLM judge's prompt and its tolerant reply parser live here too.
 """
 

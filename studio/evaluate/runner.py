@@ -325,6 +325,7 @@ def _run_extractive(entry: dict, rows: list[dict], backend, config: EvalConfig,
 
 def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
                      step: Callable[[int, str], None], cancel: Cancel) -> None:
+    from studio.evaluate import perplexity
     from studio.models import cache, generate
 
     label = entry["label"]
@@ -372,7 +373,7 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
                 _record(row, label, answer, per_answer)
             if config.perplexity:
                 try:
-                    ppls = generate.reference_perplexity(lm, questions, [r["reference"] for r in chunk],
+                    ppls = perplexity.reference_perplexity(lm, questions, [r["reference"] for r in chunk],
                                                          contexts=_contexts(chunk))
                     for row, ppl in zip(chunk, ppls):
                         row["scores"][label]["perplexity"] = float(ppl)

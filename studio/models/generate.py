@@ -61,7 +61,7 @@ def encode_left_padded(tokenizer: Any, texts: Sequence[str], device: str) -> dic
     return {"input_ids": torch.tensor(ids, device=device), "attention_mask": torch.tensor(mask, device=device)}
 
 
-def _context_limit(model: Any) -> int | None:
+def context_limit(model: Any) -> int | None:
     cfg = model.config
     return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
 
@@ -103,7 +103,7 @@ def generate_answers(
     tok, model = lm.tokenizer, lm.model
     stops = stop_token_ids(tok, lm.model)
     texts = prompts(lm, questions, contexts)
-    limit = _context_limit(model)
+    limit = context_limit(model)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     answers: list[str] = []
     if do_sample and seed is not None:
@@ -135,37 +135,3 @@ def generate_answers(
 def answer(lm: Any, question: str, **kwargs: Any) -> str:
     """One question's answer (see ``generate_answers`` for the options)."""
     return generate_answers(lm, [question], batch_size=1, **kwargs)[0]
-
-
-def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[str], *, batch_size: int = 16,
-                         contexts: Sequence[str | None] | None = None) -> list[float]:
-    """Perplexity of each reference answer's tokens (and the EOS ending it) given its prompt.
-
-    Uses the model's training format (``studio.train.recipe``): the chat template when it has one, else
-    ``Question: ...\\nAnswer: ...<eos>``. Lower is better; it needs no generation.
-    """
-    import math
-
-    import torch
-
-    from studio.train import recipe
-
-    tok, model = lm.tokenizer, lm.model
-    limit = _context_limit(model) or 1024
-    contexts = list(contexts) if contexts is not None else [None] * len(questions)
-    encoded = [recipe.encode_record(tok, q, a, limit, c) for q, a, c in zip(questions, answers, contexts)]
-    collate = recipe.Collator(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-    out: list[float] = []
-    for start in range(0, len(encoded), batch_size):
-        chunk = encoded[start:start + batch_size]
-        batch = collate(recipe.features(chunk))
-        batch = {k: v.to(lm.device) for k, v in batch.items()}
-        with torch.inference_mode():
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-        labels = batch["labels"][:, 1:]
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        mask = labels != recipe.IGNORE
-        picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        nll = -(picked * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-        out.extend(math.exp(min(float(x), 50.0)) for x in nll)
-    return out

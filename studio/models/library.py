@@ -138,11 +138,11 @@ def _origin(card: dict) -> str:
 def hub_cache_models() -> list[ModelEntry]:
     """Models downloaded from the Hub into the local Hugging Face cache (works offline)."""
     try:
-        from huggingface_hub import scan_cache_dir
+        from huggingface_hub import constants, scan_cache_dir
 
         from studio.models import hub_cache
 
-        info = scan_cache_dir()
+        info = scan_cache_dir(constants.HF_HUB_CACHE)  # the cache as configured now, as hub_cache reads it
     except Exception:  # no cache folder yet, or one being written: nothing to list
         return []
     out = []

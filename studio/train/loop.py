@@ -86,7 +86,7 @@ def _load_weights(cfg: TrainConfig, ref: Any, token: str | None) -> Any:
     bf16 for LoRA on a GPU that has it (the base is frozen: nothing is lost, half the memory and traffic;
     the adapters stay float32, peft's default); a 4-bit NF4 base for QLoRA (CUDA)."""
     kwargs = {**models.pretrained_kwargs(ref, token), "dtype": "float32"}
-    if cfg.method == "lora" and frozen_base_dtype(models.pick_device()) == "bfloat16":
+    if cfg.method == "lora" and lora.frozen_base_dtype(models.pick_device()) == "bfloat16":
         kwargs["dtype"] = "bfloat16"
     if cfg.method == "qlora":
         import torch
@@ -99,15 +99,6 @@ def _load_weights(cfg: TrainConfig, ref: Any, token: str | None) -> Any:
 
         return prepare_model_for_kbit_training(models.load_weights(ref, kwargs), use_gradient_checkpointing=True)
     return models.load_weights(ref, kwargs)
-
-
-def frozen_base_dtype(device: str) -> str:
-    """The dtype LoRA keeps its frozen base in: bfloat16 on a CUDA GPU that has it, else float32."""
-    if device != "cuda":
-        return "float32"
-    import torch
-
-    return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
 
 
 def packs(device: str) -> bool:

@@ -130,3 +130,11 @@ def clean_partial_merges(folder: Path, name: str) -> None:
         if not (pid.isdigit() and (int(pid) == os.getpid() or jobs.alive(int(pid)))):
             shutil.rmtree(stale, ignore_errors=True)
 
+
+def frozen_base_dtype(device: str) -> str:
+    """The dtype LoRA keeps its frozen base in: bfloat16 on a CUDA GPU that has it, else float32."""
+    if device != "cuda":
+        return "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"

@@ -172,7 +172,7 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     per token per unit of width and 12 per unit of MLP width in each layer (float32: attention,
     norms, the gated MLP), and four copies of the logits. Checked against measured peaks on CPU
     (docs/train.md, SmolLM2 on a 40-record FAQ): full 1.27x, LoRA 1.03x. On a CUDA GPU (``device``, default:
-    this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.loop.frozen_base_dtype``).
+    this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.lora.frozen_base_dtype``).
     """
     trainable = shape.params if method == "full" else shape.lora_params(lora_r, lora_targets)
     frozen = 0.53 if method == "qlora" else 2 if method == "lora" and _bf16_base(device) else 4
@@ -192,7 +192,7 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
 def _bf16_base(device: str | None) -> bool:
     try:
         from studio.models import loading
-        from studio.train.loop import frozen_base_dtype
+        from studio.train.lora import frozen_base_dtype
 
         return frozen_base_dtype(device or loading.pick_device()) == "bfloat16"
     except ImportError:  # no torch (API mode): no GPU either

@@ -68,7 +68,9 @@ def test_reference_perplexity_is_the_answer_only_loss(gpt2):
     import torch
 
     q, a = "How long is a match?", "Two halves of 45 minutes."
-    ppl = generate.reference_perplexity(gpt2, [q, "Hi?"], [a, "Yes."])
+    from studio.evaluate.perplexity import reference_perplexity
+
+    ppl = reference_perplexity(gpt2, [q, "Hi?"], [a, "Yes."])
     enc = recipe.encode_record(gpt2.tokenizer, q, a, 256)
     with torch.inference_mode():
         loss = gpt2.model(input_ids=torch.tensor([enc.input_ids]), labels=torch.tensor([enc.labels])).loss

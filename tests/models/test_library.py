@@ -286,7 +286,7 @@ def test_models_page_says_a_taken_name_once_and_fills_in_a_runs_row(tiny_file, t
     at.button(key="models.import").click().run()
     assert [e.value for e in at.error] == [
         "A model named 'taken' is already in the library: choose another name, or delete it first."]
-    assert at.session_state["models.import_task"] is None  # nothing started, so nothing failed to keep showing
+    assert at.session_state["models.import_dir"] is None  # nothing started, so nothing failed to keep showing
     at.text_input(key="models.repo").input("distilgpt2").run()  # an unrelated action: the error is gone
     assert not at.error
 
