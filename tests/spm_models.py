@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import PHI35_TEMPLATE, TINY_TEXT
+from tests.conftest import PHI35_TEMPLATE, TINY_TEXT
 
 
 def build_tiny_spm_phi3(path: Path) -> Path:

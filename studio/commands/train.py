@@ -125,8 +125,8 @@ def _train(args: argparse.Namespace) -> int:
         if not args.dataset:
             raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
         records, ref = load_dataset(args.dataset, args.dataset_version)
+        cfg = _config(args, len(records))  # a bad setting is said first, as for any dataset
         recipe.usable_indices(records)  # an empty dataset is refused in one line, before a run folder exists
-        cfg = _config(args, len(records))
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} is a file: give a folder for the run (it is created if needed).")

@@ -23,7 +23,7 @@ class DatasetRef:
     name: str = ""  # the dataset's display name, or the file's stem
     version: int | None = None  # the workspace version; None for a file
     sha256: str | None = None  # of the version's records, or of the file's bytes
-    count: int = 0  # records
+    count: int | None = None  # records; None until loaded (a reference made by hand)
     file: str | None = None  # an absolute path, for a file
 
     @property

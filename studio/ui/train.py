@@ -222,7 +222,8 @@ def _warmup(col: Any, value: float, name: str) -> float:
                                 key=f"train.wu.{name}.share", format="%.2f",
                                 help="The share of all training steps over which the learning rate rises from 0 to "
                                      "its full value (0.05: the first 5% of the steps).")
-    return col.number_input("Warm-up steps", 0, 100_000, int(value) if value >= 1 else 0, step=1,
+    most = int(field_settings.bounds(train.TrainConfig, "warmup_steps")[1])  # the config's own bound
+    return col.number_input("Warm-up steps", 0, most, int(value) if value >= 1 else 0, step=1,
                             key=f"train.wu.{name}.steps",
                             help="How many steps at the start the learning rate takes to rise from 0 to its full "
                                  "value (0: none). A whole number; choose the share for a fraction of the run.")

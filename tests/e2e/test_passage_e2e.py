@@ -27,7 +27,11 @@ def test_paste_a_passage_ask_and_see_the_span_highlighted(page, studio, trained_
     open_page(page, studio, "Chat")
     page.get_by_text("Question over a passage", exact=True).click()
     wait_idle(page)
+    # Offline with no extractive model, the first model starts generative (what can answer here)...
+    page.get_by_text("Extractive", exact=True).first.click()  # ...and an extractive one must be given
+    wait_idle(page)
     page.get_by_text("cannot be downloaded here (no network)").first.wait_for()  # why there is no default
+    page.get_by_text("Ask is off").first.wait_for()  # and the disabled Ask says why
     assert page.get_by_role("button", name="Ask").is_disabled()
     box = page.get_by_label("Extractive model", exact=True)
     box.fill(str(trained_qa))

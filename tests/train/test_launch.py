@@ -38,13 +38,14 @@ def test_deepspeed_without_its_package_says_how_to_get_it_or_use_fsdp():
 
 
 def test_a_two_gpu_ask_on_a_machine_without_them_starts_nothing(tmp_path, offline):
+    from studio.data.ref import DatasetRef
     from studio.train import job
     from studio.train.config import TrainConfig
 
     data = tmp_path / "qa.json"
     data.write_text('[{"question": "q?", "answer": "a."}, {"question": "r?", "answer": "b."}]')
     with pytest.raises(TrainingError, match="GPUs asked for"):
-        job.start_training(TrainConfig(base="scratch"), {"file": str(data), "name": "qa"}, gpus=64)
+        job.start_training(TrainConfig(base="scratch"), DatasetRef(file=str(data), name="qa"), gpus=64)
     from studio.train import runs
 
     assert runs.count_runs() == 0
