@@ -159,7 +159,7 @@ def add_training_time(folder: Path, seconds: float) -> tuple[float, int]:
     (total seconds, sessions)."""
     total, sessions = training_time(folder)
     total, sessions = total + max(0.0, seconds), sessions + 1
-    atomic.write_json(Path(folder) / TIME_JSON, {"seconds": round(total, 3), "sessions": sessions})
+    atomic.write_json(Path(folder) / TIME_JSON, {"seconds": total, "sessions": sessions})
     return total, sessions
 
 
