@@ -81,7 +81,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     eta = imports.Eta()
     if workdir is not None:
         jobs.update_status(workdir, state="running", pid=os.getpid(), message="loading the libraries",
-                           model_name=args.name or library.default_name(path), file=path.name)
+                           model_name=args.name or library.default_name(path), file=path.name,
+                           path=str(path.resolve()))
 
     def line(text: str) -> None:
         if workdir is not None:

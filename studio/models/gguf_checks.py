@@ -177,14 +177,10 @@ def _check_vocabulary(name: str, arch: str, meta: dict[str, Any], sizes: dict[st
             raise _refuse(name, f"its {key} is {meta[key]!r}, not a token of its {n:,}-token vocabulary")
 
 
-def check_chat_template(name: str, meta: dict[str, Any]) -> None:
-    """Render the chat template on a short conversation in jinja2's sandbox, as transformers will at
-    every answer: a template that reaches for Python internals, or that cannot render, is refused now."""
-    template = meta.get("tokenizer.chat_template")
-    if template is None:
-        return
-    if not isinstance(template, str):
-        raise _refuse(name, "its tokenizer.chat_template is not text")
+def chat_template_problem(template: str) -> str | None:
+    """What is wrong with a chat template, rendered on a short conversation in jinja2's sandbox as
+    transformers will at every answer; None when it renders. A template that reaches for Python
+    internals, or that cannot render a plain chat, is unusable for chat."""
     import jinja2
     from transformers.utils.chat_template_utils import render_jinja_template
 
@@ -194,9 +190,21 @@ def check_chat_template(name: str, meta: dict[str, Any]) -> None:
         render_jinja_template(conversations=[messages], chat_template=template, add_generation_prompt=True,
                               bos_token="<s>", eos_token="</s>")
     except jinja2.exceptions.SecurityError:
-        raise ModelLoadError(f"{name} cannot be imported: its chat template (tokenizer.chat_template) tries to reach "
-                             "Python internals, which the sandbox forbids. Use a file from a source you trust.") from None
+        return "tries to reach Python internals, which the sandbox forbids"
     except Exception as exc:  # noqa: BLE001 - any template that cannot render a plain chat is unusable for chat
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise ModelLoadError(f"{name} cannot be imported: its chat template (tokenizer.chat_template) does not render "
-                             f"a plain conversation ({type(exc).__name__}: {first}).") from None
+        return f"does not render a plain conversation ({type(exc).__name__}: {first})"
+    return None
+
+
+def check_chat_template(name: str, meta: dict[str, Any]) -> None:
+    """A GGUF file's chat template, checked before anything is imported."""
+    template = meta.get("tokenizer.chat_template")
+    if template is None:
+        return
+    if not isinstance(template, str):
+        raise _refuse(name, "its tokenizer.chat_template is not text")
+    problem = chat_template_problem(template)
+    if problem is not None:
+        hint = " Use a file from a source you trust." if "internals" in problem else ""
+        raise ModelLoadError(f"{name} cannot be imported: its chat template (tokenizer.chat_template) {problem}.{hint}")

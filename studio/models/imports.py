@@ -16,11 +16,11 @@ import gc
 import os
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from studio import config, jobs
-from studio.errors import StudioError
+from studio.errors import CancelledError, StudioError
 from studio.models import library
 
 KIND = "import"
@@ -118,6 +118,49 @@ def failure(status: jobs.JobStatus) -> str:
             "size); nothing was added to the library. See log.txt in " + status.workdir + ".")
 
 
+def _free_name(path: Path) -> str:
+    """The file's default library name, numbered past the models and the imports running already."""
+    base = library.default_name(path)
+    taken = {s.extra.get("model_name") for s in active_imports()}
+    name, n = base, 2
+    while (config.models_dir() / name).exists() or name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+def import_and_wait(path: Path, progress: Callable[[str], None] | None = None, *, poll: float = 0.25) -> str:
+    """Import a GGUF file as the Models page does, in a job process under its memory ceiling, and wait
+    for it; returns the new model's library name. For a ``.gguf`` path typed where a model is picked
+    (chat, passage, evaluation, training): a file that passes the header checks and still grows fails
+    its own process with one line, never the server. An import of the same file already running (a
+    second visitor, a second tab) is waited for rather than started twice."""
+    path = Path(path)
+    for status in active_imports():
+        if status.extra.get("path") == str(path.resolve()):
+            workdir = Path(status.workdir)
+            break
+    else:
+        workdir = start_import(path, _free_name(path), "float32")
+    said = ""
+    try:
+        while True:
+            status = jobs.read_status(workdir)
+            if progress is not None and status.message and status.message != said:
+                said = status.message
+                progress(said)
+            if not status.active:
+                break
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        jobs.request_stop(workdir)
+        raise
+    if status.state == "finished":
+        return str((status.extra.get("entry") or {}).get("name") or status.extra.get("model_name"))
+    if status.state == "stopped":
+        raise CancelledError(f"The import of {path.name} was stopped: nothing was added to the library.")
+    raise StudioError(failure(status))
+
+
 class Eta:
     """Seconds left, extrapolated from the rate measured since the first report (the libraries' loading
     before it says nothing about the model's speed); None until 5% more of the work is done."""
@@ -135,4 +178,4 @@ class Eta:
         return (now - t0) * (1 - fraction) / (fraction - f0)
 
 
-__all__ = ["KIND", "Eta", "active_imports", "failure", "memory_budget", "memory_ceiling", "start_import"]
+__all__ = ["KIND", "Eta", "active_imports", "failure", "import_and_wait", "memory_budget", "memory_ceiling", "start_import"]

@@ -155,13 +155,11 @@ def materialize(ref: ModelRef, progress: Callable[[str], None] | None = None) ->
         return ModelRef(ref.spec, str(library.require_folder(spec.name)), "model")
     if ref.kind == "gguf":
         name = library.find_by_sha256(gguf.file_sha256(ref.source))
-        if name is None:
-            base = library.default_name(ref.source)
-            name = base
-            n = 2
-            while (config.models_dir() / name).exists():
-                name, n = f"{base}-{n}", n + 1
-            library.import_gguf(ref.source, name, progress=progress)
+        if name is None:  # in its own process under a memory ceiling, as the Models page imports
+            from studio.models import imports
+
+            gguf.inspect(ref.source)  # not GGUF, truncated, a lying header: one line before a process starts
+            name = imports.import_and_wait(Path(ref.source), progress)
         return ModelRef(ref.spec, str(library.require_folder(name)), "model")
     return ref
 
@@ -248,9 +246,26 @@ def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
     if not works:  # a folder whose tokenizer files are gone still "loads" a tokenizer that encodes to nothing
         raise ModelLoadError(f"{spec}: its tokenizer is missing or broken (it turns text into no tokens): put "
                              "tokenizer.json / tokenizer_config.json back in its folder, or train the run again.")
+    _check_template(spec, tok)
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def _check_template(spec: str, tok: Any) -> None:
+    """A folder's chat template is checked in the sandbox at every load, as GGUF files are at import:
+    a model imported before that check, or copied in by hand, is refused in one line, not at its
+    first answer with a traceback."""
+    from studio.models.gguf_checks import chat_template_problem
+
+    template = getattr(tok, "chat_template", None)
+    templates = template.values() if isinstance(template, dict) else [template]
+    for one in templates:
+        problem = chat_template_problem(one) if isinstance(one, str) else None
+        if problem is not None:
+            raise ModelLoadError(f"{spec}: its chat template {problem}. Delete chat_template.jinja (or the "
+                                 "chat_template entry of tokenizer_config.json) in its folder, or use a copy "
+                                 "from a source you trust.")
 
 
 def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:

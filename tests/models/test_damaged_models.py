@@ -136,3 +136,22 @@ def test_a_run_on_another_model_does_not_block_deleting(tiny_file):
     _run_on(str(config.models_dir() / "other"), fingerprint=loading.folder_fingerprint(config.models_dir() / "other"))
     _run_on("distilgpt2")
     assert library.delete_model("base") == "base"
+
+
+@pytest.mark.parametrize("template,why", [
+    ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "tries to reach Python internals"),
+    ("{% for m in messages %}{{ m.content ", "does not render a plain conversation"),
+])
+def test_a_library_model_with_a_hostile_chat_template_is_refused_in_one_line(template, why, tmp_path):
+    """A model imported before templates were checked (or copied in by hand): `ask` says so, no traceback."""
+    from conftest import build_tiny_causal_lm
+
+    build_tiny_causal_lm(config.models_dir() / "old", chat_template=template)
+    env = {**os.environ, "STUDIO_HOME": str(config.home()), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "studio", "ask", "model:old", "Hello?"], capture_output=True,
+                         text=True, cwd=REPO, env=env, timeout=300)
+    assert out.returncode == 2 and out.stdout == "", out.stderr
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith(f"error: model:old: its chat template {why}")
+    assert "chat_template.jinja" in out.stderr and (config.models_dir() / "old" / "config.json").is_file()
+    with pytest.raises(ModelLoadError, match=why):
+        loading.load_causal_lm("model:old")

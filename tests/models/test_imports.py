@@ -132,3 +132,28 @@ def test_an_import_reclaims_space_before_it_starts(tiny_file, offline):
     folder = _partial(".import-old-1", dead.pid)
     library.import_gguf(tiny_file, "fresh")
     assert not folder.exists() and [p.name for p in config.models_dir().iterdir()] == ["fresh"]
+
+
+def test_a_gguf_typed_where_a_model_is_picked_is_imported_in_its_own_process_once(tiny_file, offline):
+    """Chat, passage, evaluation and training take a .gguf path: it is imported as the Models page does."""
+    from studio.models import loading
+
+    lines: list[str] = []
+    ref = loading.materialize(loading.resolve(str(tiny_file)), progress=lines.append)
+    assert Path(ref.source) == config.models_dir() / "Tiny" and (Path(ref.source) / "config.json").is_file()
+    ran = [jobs.read_status(d) for d in config.jobs_dir().glob("import-*")]
+    assert [s.state for s in ran] == ["finished"] and ran[0].pid not in (None, os.getpid())
+    assert any(line.startswith("dequantizing Tiny.gguf") for line in lines)
+    again = loading.materialize(loading.resolve(str(tiny_file)))  # the same file again: the same model
+    assert again.source == ref.source and len(list(config.jobs_dir().glob("import-*"))) == 1
+
+
+def test_a_picked_gguf_past_its_memory_ceiling_fails_in_one_line_and_keeps_nothing(tiny_file, offline, monkeypatch):
+    from studio.errors import StudioError
+    from studio.models import loading
+
+    monkeypatch.setattr(imports, "memory_budget", lambda parameters, file_size: 100 * 2**20)
+    with pytest.raises(StudioError) as err:
+        loading.load_causal_lm(str(tiny_file))
+    assert str(err.value).startswith("Tiny.gguf needed more memory than its ceiling") and "\n" not in str(err.value)
+    assert [p for p in config.models_dir().iterdir() if not p.name.startswith(".")] == []
