@@ -14,6 +14,7 @@ from studio import config, jobs
 from studio.errors import StudioError
 from studio.evaluate import results as eval_results
 from studio.evaluate.questions import load_questions
+from studio.evaluate.result import EvalResult
 from studio.evaluate.runner import EvalConfig, check_installed, needs_device, new_result, run_evaluation
 
 
@@ -37,26 +38,26 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     load_questions(cfg)  # bad questions fail here, with their message, before anything starts
     result = new_result(cfg)
     eval_results.save(result)
-    workdir = job_dir(result["id"])
+    workdir = job_dir(result.id)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         env = {"HF_TOKEN": token} if token else {}
         env[JOB_API_KEY_VAR] = api_key or ""  # overrides any inherited value: no key unless one was typed
-        jobs.start_job("evaluate", ["evaluate", "--job", result["id"]], workdir, uses_device=needs_device(cfg),
+        jobs.start_job("evaluate", ["evaluate", "--job", result.id], workdir, uses_device=needs_device(cfg),
                        env=env)
     except StudioError:
-        eval_results.delete(result["id"])
+        eval_results.delete(result.id)
         raise
-    return result["id"]
+    return result.id
 
 
-def run_job(eval_id: str, token: str | None = None) -> dict:
+def run_job(eval_id: str, token: str | None = None) -> EvalResult:
     """The job's body: run the queued evaluation ``eval_id``, reporting progress to the job's status.
 
     The base URL's key comes from ``STUDIO_JOB_API_KEY`` alone (what the page handed over).
     """
     queued = eval_results.load(eval_id)
-    cfg = EvalConfig.from_dict(queued["config"])
+    cfg = EvalConfig.from_dict(queued.config)
     workdir = job_dir(eval_id)
     jobs.update_status(workdir, state="running", pid=os.getpid(), message="starting")
 
@@ -66,8 +67,8 @@ def run_job(eval_id: str, token: str | None = None) -> dict:
     api_key = os.environ.get(JOB_API_KEY_VAR) or None
     result = run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=progress,
                             cancel=lambda: jobs.stop_requested(workdir))
-    state = result["status"] if result["status"] in jobs.DONE else "failed"  # the result's state is the job's
-    jobs.update_status(workdir, state=state, error=(result.get("error") or "") if state == "failed" else "",
+    state = result.status if result.status in jobs.DONE else "failed"  # the result's state is the job's
+    jobs.update_status(workdir, state=state, error=(result.error or "") if state == "failed" else "",
                        message=state)
     return result
 
