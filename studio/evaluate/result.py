@@ -3,16 +3,21 @@ the page and the CLI read it.
 
 Stored as JSON in ``STUDIO_HOME/evals/<id>.json`` (the CLI's REPORT.json is the same document)::
 
-    {"id", "created", "finished", "status", "error", "progress": {"done", "total", "stage"},
+    {"id", "created", "finished", "status": "finished"|"stopped"|"failed"|null, "error",
      "config": EvalConfig as a dict,                      # everything needed to run it again
      "dataset": {"source", "id", "name", "version", "sha256", "count", "path", "run_id", "sample"},
      "models": [ModelEntry], "environment": {"python", "torch", "transformers", "sacrebleu"}, "notes": [str],
      "rows": [QuestionRow], "summary": {label: {metric: mean, "answered": n, "failed": n}},
-     "summary_excluding_leaked": {...}, "pid" (files written while it ran in a process, before 2026-12-05)}
+     "summary_excluding_leaked": {...}}
+
+The file keeps the outcome only: ``status`` is null until the evaluation ends. Whether it is queued or
+running, and how far it got, is the job's status (``STUDIO_HOME/jobs/eval-<id>/status.json``,
+``studio.jobs``), the one live state, read by ``studio.evaluate.results.load``.
 
 ``to_json`` writes the keys files have always had; ``from_json`` reads every file written so far: the old
-state words (``done``, ``cancelled``), keys missing from hand-made reports, and keys it does not know
-(kept in ``extra`` and written back, so nothing a newer or older version wrote is lost on a save).
+state words (``done``, ``cancelled``; ``queued`` and ``running`` are not an outcome), keys missing from
+hand-made reports, and keys it does not know (kept in ``extra`` and written back, so nothing a newer or
+older version wrote is lost on a save: files written before 2026-12-05 also carry "progress" and "pid").
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from typing import Any
 
 OUTCOMES = ("finished", "stopped", "failed")
 """How an evaluation ended, in the job's words (``studio.jobs.DONE``)."""
-_OLD_STATES = {"done": "finished", "cancelled": "stopped"}
-"""What result files written before the one vocabulary called a finished and a stopped evaluation."""
+_OLD_STATES = {"done": "finished", "cancelled": "stopped", "queued": None, "running": None}
+"""What result files written before the one vocabulary called a finished and a stopped evaluation (and the live
+states they kept, which the job's status says now)."""
 
 
 def _extra(data: Mapping, cls) -> dict:
@@ -173,25 +179,16 @@ class QuestionRow:
 
 
 @dataclass
-class Progress:
-    done: int = 0
-    total: int = 0
-    stage: str = "queued"
-
-    def to_json(self) -> dict:
-        return {"done": self.done, "total": self.total, "stage": self.stage}
-
-
-@dataclass
 class EvalResult:
     """An evaluation: its settings, the models, every question's answers and scores, the summaries, and how it ended."""
 
     id: str
     created: str = ""  # ISO time, UTC
     finished: str | None = None  # ISO time it ended; None while it runs
-    status: str = "queued"  # queued | running | finished | stopped | failed (the job's words, studio.jobs)
+    status: str | None = None  # the outcome: finished | stopped | failed (the job's words); None until it ends.
+    # Loaded from the store (results.load), an evaluation that has not ended reads the job's live state here:
+    # "queued" or "running", or "failed" with results.INTERRUPTED when its process ended without an outcome.
     error: str | None = None  # why it stopped or failed, in one line
-    progress: Progress = field(default_factory=Progress)
     config: dict[str, Any] = field(default_factory=dict)  # EvalConfig.to_dict()
     dataset: dict[str, Any] = field(default_factory=dict)  # where the questions came from (see the module docstring)
     models: list[ModelEntry] = field(default_factory=list)
@@ -200,7 +197,6 @@ class EvalResult:
     rows: list[QuestionRow] = field(default_factory=list)
     summary: dict[str, dict[str, float]] = field(default_factory=dict)
     summary_excluding_leaked: dict[str, dict[str, float]] = field(default_factory=dict)
-    pid: int | None = None  # the process that ran it (files before the job status was the one live state)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -217,31 +213,27 @@ class EvalResult:
         return sum(1 for r in self.rows if r.leak)
 
     def to_json(self) -> dict:
-        out = {"id": self.id, "created": self.created, "finished": self.finished, "status": self.status,
-               "error": self.error, "progress": self.progress.to_json(), "config": dict(self.config),
+        out = {"id": self.id, "created": self.created, "finished": self.finished,
+               "status": self.status if self.status in OUTCOMES else None,  # the outcome only: the job says the rest
+               "error": self.error, "config": dict(self.config),
                "dataset": dict(self.dataset), "models": [m.to_json() for m in self.models],
                "environment": dict(self.environment), "notes": list(self.notes),
                "rows": [r.to_json() for r in self.rows], "summary": self.summary,
                "summary_excluding_leaked": self.summary_excluding_leaked}
-        if self.pid is not None:
-            out["pid"] = self.pid
         return {**out, **self.extra}
 
     @classmethod
     def from_json(cls, data: Mapping) -> EvalResult:
         """A result from its JSON form, as any version wrote it (see the module docstring)."""
-        state = data.get("status") or "finished"  # a hand-made report without one has its answers: it ended
-        progress = data.get("progress") or {}
+        state = data.get("status", "finished")  # a hand-made report without one has its answers: it ended
         return cls(
             id=str(data.get("id") or ""), created=data.get("created") or "", finished=data.get("finished"),
             status=_OLD_STATES.get(state, state), error=data.get("error"),
-            progress=Progress(done=progress.get("done", 0), total=progress.get("total", 0),
-                              stage=progress.get("stage", "")),
             config=dict(data.get("config") or {}), dataset=dict(data.get("dataset") or {}),
             models=[ModelEntry.from_json(m) for m in data.get("models") or [] if isinstance(m, Mapping)],
             environment=dict(data.get("environment") or {}), notes=[str(n) for n in data.get("notes") or []],
             rows=[QuestionRow.from_json(r, i) for i, r in enumerate(data.get("rows") or []) if isinstance(r, Mapping)],
             summary=dict(data.get("summary") or {}),
             summary_excluding_leaked=dict(data.get("summary_excluding_leaked") or {}),
-            pid=data.get("pid"), extra=_extra(data, cls),
+            extra=_extra(data, cls),
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 from studio import atomic, config, jobs
 from studio.errors import StudioError
 from studio.evaluate import metrics
-from studio.evaluate.result import EvalResult, QuestionRow
+from studio.evaluate.result import OUTCOMES, EvalResult, QuestionRow
 
 FILTERS = ("all", "lost", "all_failed", "leaked")
 FILTER_LABELS = {
@@ -57,14 +57,26 @@ def save(result: EvalResult | dict) -> Path:
     return target
 
 
+def job_dir(eval_id: str) -> Path:
+    """Where the evaluation's live state is (``status.json``, ``studio.jobs``): the page's background job, a
+    CLI run, or any run that saves to the store writes it."""
+    return config.jobs_dir() / f"eval-{eval_id}"
+
+
 INTERRUPTED = ("interrupted: the evaluation's process ended before it finished (killed or crashed); "
                "the answers so far are kept: run it again for the rest.")
 
 
 def settled(result: EvalResult) -> EvalResult:
-    """The result; one whose process died while running (kill -9, a crash) is failed, never running forever
-    (``jobs.died``, the same rule as a job's)."""
-    if jobs.died(result.status, result.pid):
+    """The result with its state: the outcome once it ended; until then the job's, "queued" or "running"; and
+    "failed" (``INTERRUPTED``) when its process ended without an outcome (kill -9, a crash: ``jobs.read_status``
+    applies the one dead-worker rule), never running forever."""
+    if result.status in OUTCOMES:
+        return result
+    job = jobs.read_status(job_dir(result.id))
+    if job.active:
+        result.status = "queued" if job.state == "queued" else "running"
+    else:
         result.status, result.error = "failed", INTERRUPTED
     return result
 

@@ -10,22 +10,21 @@ when it stops. Results: ``STUDIO_HOME/evals/<id>.json`` (an ``EvalResult``, ``st
 
 from __future__ import annotations
 
-import os
 import platform
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
+from studio import jobs
 from studio.errors import CancelledError, StudioError
-from studio.evaluate import leakage, metrics
+from studio.evaluate import leakage, live_state, metrics
 from studio.evaluate import results as eval_results
 from studio.evaluate.config import EvalConfig
 from studio.evaluate.questions import load_questions
-from studio.evaluate.result import EvalResult, Leak, ModelEntry, Progress, QuestionRow, Span, Verdict
+from studio.evaluate.result import EvalResult, Leak, ModelEntry, QuestionRow, Span, Verdict
 from studio.models import prompt_format
 from studio.models.spec import parse_spec
 from studio.tasks import ProgressFn
@@ -171,29 +170,11 @@ def _environment() -> dict:
 
 
 def new_result(config: EvalConfig, eval_id: str | None = None) -> EvalResult:
-    """A queued result: the config and the models, no rows yet."""
+    """A result not run yet: the config and the models, no rows, no outcome."""
     return EvalResult(id=eval_id or new_id(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      status="queued", progress=Progress(0, 0, "queued"), config=config.to_dict(),
+                      config=config.to_dict(),
                       models=[model_entry(m, label) for m, label in zip(config.models, model_labels(config.models))],
                       environment=_environment())
-
-
-class _Saver:
-    """Saves the partial result at most once a second (and always when forced)."""
-
-    def __init__(self, result: EvalResult, save: Callable[[EvalResult], object] | None, progress: ProgressFn | None):
-        self.result, self._save, self._progress, self._last = result, save, progress, 0.0
-        self.lock = threading.Lock()
-
-    def step(self, done: int, total: int, stage: str, *, force: bool = False) -> None:
-        with self.lock:
-            self.result.progress = Progress(done, total, stage)
-            if self._progress:
-                self._progress(done, total, stage)
-            if self._save and (force or time.monotonic() - self._last > 1.0):
-                eval_results.refresh_summaries(self.result)
-                self._save(self.result)
-                self._last = time.monotonic()
 
 
 def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str | None = None,
@@ -203,19 +184,23 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     """Answer and score every question with every model; return the result (saved as it goes).
 
     A model that fails to load or an API that fails midway marks its cells as failed with the
-    reason; the other models go on. Cancelling keeps what was done (status "stopped"). The status uses
-    the job's words (``studio.jobs``): queued, running, finished, stopped, failed.
+    reason; the other models go on. Cancelling keeps what was done (status "stopped"). The outcome uses
+    the job's words (``studio.jobs``): finished, stopped, failed.
+    Saving (``save``, the store by default), it keeps its live state in the evaluation's job status
+    (``results.job_dir``): running, how far, then the outcome; and stops when that job is asked to stop
+    (unless ``cancel`` says otherwise).
     ``token`` (Hugging Face) goes to Inference Providers and Hub downloads only; ``api_key`` to the
     OpenAI-compatible base URL only, and no key at all when it is None.
     """
     from studio.chat import Credentials
 
     creds = Credentials(hf_token=token, api_key=api_key)
-    cancel = cancel or (lambda: False)
     result = new_result(config, eval_id)
-    result.status = "running"
-    result.pid = os.getpid()  # a reader seeing "running" from a dead process shows it failed: interrupted
-    saver = _Saver(result, save, progress)
+    live = eval_results.job_dir(result.id) if save is not None else None
+    if cancel is None:
+        cancel = (lambda: jobs.stop_requested(live)) if live is not None else (lambda: False)
+    saver = live_state.Saver(result, save, progress, live)
+    saver.start()
     try:
         check_installed(config)
         qs = load_questions(config)
@@ -225,21 +210,20 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
         with_context = sum(1 for r in qs.records if r.get("context"))
         if with_context:
             result.notes.append(f"{with_context} of {len(qs.records)} questions come with a passage: generative models "
-                                   "are asked with it, and \"found in passage\" says whether their answer occurs in it.")
+                                "are asked with it, and \"found in passage\" says whether their answer occurs in it.")
         leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, config.leakage_threshold,
                                    semantic_threshold=config.semantic_threshold if config.semantic_leakage else None)
         for row, leak in zip(result.rows, leaks):
             row.leak = Leak.from_json(leak)
         if qs.train_questions:
             result.notes.append(f"Leakage checked against {len(qs.train_questions)} training questions: "
-                                   f"{sum(1 for x in leaks if x)} flagged.")
+                                f"{sum(1 for x in leaks if x)} flagged.")
         per_model = len(result.rows)
         total = per_model * (len(config.models) + (len(config.models) if config.judge else 0))
         done = 0
         saver.step(0, total, "starting", force=True)
         for entry in result.models:
-            if cancel():
-                raise CancelledError("Evaluation stopped: the results so far are kept.")
+            _stop_if_asked(cancel)
             runner = _run_api_model if entry.kind == "api" else _run_local_model
             runner(entry, result.rows, config, creds,
                    lambda n, stage, base=done: saver.step(base + n, total, stage), cancel)
@@ -258,7 +242,9 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     except Exception as exc:  # a bug: keep the partial result and say what broke, in one line
         result.status, result.error = "failed", f"Unexpected error: {type(exc).__name__}: {exc}"[:500]
     result.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    saver.step(result.progress.done, result.progress.total, result.status, force=True)
+    if progress:
+        progress(saver.done, saver.total, result.status)
+    saver.end()
     return result
 
 

@@ -252,7 +252,12 @@ def _summary_frame(summary: dict, failed: dict[str, str]) -> pd.DataFrame:
 
 
 def show_result(result: EvalResult) -> None:
-    if result.status == "failed":
+    if result.status == "failed" and result.error == eval_results.INTERRUPTED:  # ended without an outcome
+        log = eval_jobs.job_dir(result.id) / "log.txt"
+        reason = (eval_jobs.job_state(result.id).error or "its process exited") if log.is_file() else "its process exited"
+        ui.show_error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below."
+                      + (f" Its log: {log}" if log.is_file() else ""))
+    elif result.status == "failed":
         ui.show_error(result.error or "The evaluation failed.")
     elif result.status == "stopped":
         st.warning(f"{ui.md(result.error or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
@@ -459,8 +464,4 @@ def render() -> None:
     result = run_or_error(eval_results.load, chosen)  # read after the progress panel: the newest partial result
     if not result:
         return
-    if result.status in ("queued", "running") and not job.active:
-        reason = job.error or "its process exited"
-        ui.show_error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below. "
-                      f"Its log: {eval_jobs.job_dir(chosen) / 'log.txt'}")
     show_result(result)

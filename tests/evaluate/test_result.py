@@ -9,15 +9,16 @@ without a passage, one of them leaked; and a queued one).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from studio import config
+from studio import config, jobs
 from studio.evaluate import report
 from studio.evaluate import results as eval_results
-from studio.evaluate.result import EvalResult, Leak, ModelEntry, Progress, QuestionRow, Span, Verdict
+from studio.evaluate.result import EvalResult, Leak, ModelEntry, QuestionRow, Span, Verdict
 
 DATA = Path(__file__).parent / "data"
 OLD = DATA / "result-2026-12-04.json"
@@ -38,11 +39,11 @@ def _every_field() -> EvalResult:
               ModelEntry(label="b", spec="/no/such", error="No such folder")]
     return EvalResult(id="20261204-000000-abcd", created="2026-12-04T00:00:00+00:00",
                       finished="2026-12-04T00:01:00+00:00", status="stopped", error="Evaluation stopped",
-                      progress=Progress(done=3, total=4, stage="stopped"), config={"models": ["qa:/m", "/no/such"]},
+                      config={"models": ["qa:/m", "/no/such"]},
                       dataset={"source": "file", "path": "/q.json", "sha256": "ab"}, models=models,
                       environment={"python": "3.11", "torch": None}, notes=["one note"], rows=[row],
                       summary={"a": {"f1": 1.0, "answered": 1.0, "failed": 0.0}},
-                      summary_excluding_leaked={"a": {"answered": 0.0, "failed": 0.0}}, pid=4242,
+                      summary_excluding_leaked={"a": {"answered": 0.0, "failed": 0.0}},
                       extra={"written_by": "a later version"})
 
 
@@ -54,7 +55,6 @@ def test_every_field_round_trips_through_json():
 
 def test_a_stored_result_keeps_every_field(tmp_path):
     result = _every_field()
-    result.status = "finished"  # a stopped one whose pid is dead would read the same; keep it plain
     eval_results.save(result)
     assert eval_results.load(result.id) == result
 
@@ -88,6 +88,7 @@ def test_old_files_open_in_the_store_the_report_and_the_page_listing(tmp_path):
     shutil.copy(OLD, config.evals_dir() / OLD.name.replace("result-2026-12-04", old["id"]))
     queued = json.loads(OLD_QUEUED.read_text(encoding="utf-8"))
     shutil.copy(OLD_QUEUED, config.evals_dir() / f"{queued['id']}.json")
+    jobs.update_status(eval_results.job_dir(queued["id"]), state="queued", pid=os.getpid())  # its job, waiting
     listed = {e.id: e for e in eval_results.list_evals()}
     assert listed[old["id"]].status == "finished" and listed[old["id"]].questions == 4
     assert listed[queued["id"]].status == "queued" and listed[queued["id"]].models == ["api:m"]
@@ -102,8 +103,84 @@ def test_old_files_open_in_the_store_the_report_and_the_page_listing(tmp_path):
 def test_old_state_words_read_in_the_jobs_words(old, new):
     file = config.evals_dir() / "old.json"
     file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(json.dumps({"id": "old", "created": "2026-11-01T00:00:00+00:00", "status": old,
-                                "rows": [{"question": "q", "reference": "r", "answers": {"m": "r"}}]}))
+    data = {"id": "old", "created": "2026-11-01T00:00:00+00:00", "status": old,
+            "rows": [{"question": "q", "reference": "r", "answers": {"m": "r"}}]}
+    if old is None:  # a hand-made report without a status has its answers: it ended
+        del data["status"]
+    file.write_text(json.dumps(data))
     result = eval_results.load("old")
     assert result.status == new and result.rows[0].index == 0 and result.labels == []
     assert json.loads(report.to_json(result))["status"] == new
+
+
+def test_a_file_that_says_running_without_a_job_behind_it_is_failed_interrupted():
+    """Files written before the job status was the one live state said "running" (and a pid) themselves."""
+    old = json.loads(OLD_QUEUED.read_text(encoding="utf-8"))
+    (config.evals_dir() / f"{old['id']}.json").write_text(json.dumps({**old, "status": "running", "pid": 2 ** 22 + 7}))
+    result = eval_results.load(old["id"])
+    assert result.status == "failed" and result.error == eval_results.INTERRUPTED
+    assert [e.status for e in eval_results.list_evals()] == ["failed"]
+
+
+def test_the_job_status_is_the_live_state_and_the_file_keeps_the_outcome(tmp_path):
+    from chat_servers import FaultServer
+
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": f"Question {i}?", "answer": "An answer."} for i in range(3)]))
+    seen = []
+
+    def progress(done, total, stage):
+        if done and not seen:  # while it runs: the file has no outcome, the job says running
+            stored = json.loads(eval_results.path(eval_id).read_text(encoding="utf-8"))
+            status = jobs.read_status(eval_results.job_dir(eval_id))
+            seen.append((stored["status"], "progress" in stored, eval_results.load(eval_id).status, status.state,
+                         status.pid == os.getpid()))
+
+    eval_id = runner.new_id()
+    with FaultServer().running() as server:
+        result = runner.run_evaluation(EvalConfig(models=("api:m",), dataset_file=str(data),
+                                                  api_base_url=server.url("good"), api_concurrency=1),
+                                       eval_id=eval_id, progress=progress)
+    assert seen == [(None, False, "running", "running", True)]
+    assert result.status == "finished"
+    assert json.loads(eval_results.path(eval_id).read_text(encoding="utf-8"))["status"] == "finished"
+    status = jobs.read_status(eval_results.job_dir(eval_id))
+    assert (status.state, status.progress, status.extra["done"], status.extra["total"]) == ("finished", 1.0, 3, 3)
+    assert not jobs.read_status(eval_results.job_dir(eval_id)).uses_device  # an API run holds no device
+
+
+def test_the_page_s_stop_reaches_an_evaluation_started_from_the_command_line(tmp_path):
+    """A CLI run of API models keeps its live state in its job status, so the page lists it as running and
+    its Stop button (``job.stop_evaluation``) stops it, keeping what was answered."""
+    import subprocess
+    import sys
+    import time
+
+    from chat_servers import FaultServer
+
+    from studio.evaluate import job as eval_jobs
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": f"Question {i}?", "answer": "An answer."} for i in range(6)]))
+    with FaultServer().running() as server:
+        proc = subprocess.Popen([sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", "api:m",
+                                 "--base-url", server.url("slow"), "--concurrency", "1", "--out", str(tmp_path / "r.json")],
+                                cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and not (eval_results.list_evals()
+                                                  and eval_jobs.job_state(eval_results.list_evals()[0].id).active):
+                time.sleep(0.1)
+            (info,) = eval_results.list_evals()
+            assert info.status == "running"
+            eval_jobs.stop_evaluation(info.id)
+            assert proc.wait(60) == 130, proc.stderr.read()
+        finally:
+            proc.kill()
+    result = eval_results.load(info.id)
+    assert result.status == "stopped" and "kept" in result.error
+    assert eval_jobs.job_state(info.id).state == "stopped"
