@@ -161,7 +161,7 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
         excl = f"<h2>Summary without the {leaked} leaked questions</h2>" + _summary_table(
             eval_results.summarize(result, exclude_leaked=True), failed)
     status_line = "" if result.status == "finished" else (
-        f"<p class='fail'>Status: {html.escape(result.status)}. {html.escape(result.error or '')}</p>")
+        f"<p class='fail'>Status: {html.escape(result.status or 'not finished')}. {html.escape(result.error or '')}</p>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Evaluation {html.escape(result.id)} · SLM Studio</title>
 <style>{_CSS}</style></head><body>
