@@ -114,4 +114,4 @@ def test_in_api_mode_a_cli_evaluation_of_a_local_model_fails_with_the_reason(api
     sample.ensure_sample()
     ds = store.list_datasets()[0]
     result = run_evaluation(EvalConfig(models=("distilgpt2",), dataset_id=ds.id), save=None)
-    assert result["status"] == "failed" and "needs torch and transformers" in result["error"]
+    assert result.status == "failed" and "needs torch and transformers" in result.error

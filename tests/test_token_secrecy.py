@@ -121,7 +121,7 @@ def test_a_key_typed_in_the_browser_reaches_a_background_evaluation_and_the_hf_t
         deadline = time.time() + 120
         while time.time() < deadline and eval_jobs.job_state(eval_id).active:
             time.sleep(0.3)
-        assert eval_results.load(eval_id)["status"] == "finished"
+        assert eval_results.load(eval_id).status == "finished"
         assert [h.get("authorization") for h in faults.headers[sent:]] == [expected]
     assert files_containing(studio_home, SECRET) == [] and files_containing(studio_home, TYPED_KEY) == []
     assert SECRET not in os.environ.get("HF_TOKEN", "")  # the studio's own process is unchanged

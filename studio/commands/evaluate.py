@@ -116,7 +116,7 @@ def _printer():
     return progress
 
 
-def _run_holding_the_device(cfg, token: str | None, api_key: str | None) -> dict:
+def _run_holding_the_device(cfg, token: str | None, api_key: str | None):
     """Run the evaluation in the foreground; with a local model, holding the device as a job does (a
     training run or another evaluation holding it refuses this one in one line, and this one refuses them)."""
     from studio import jobs
@@ -132,8 +132,8 @@ def _run_holding_the_device(cfg, token: str | None, api_key: str | None) -> dict
     try:
         result = evaluate.run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=_printer(),
                                          cancel=lambda: jobs.stop_requested(workdir))
-        state = {"done": "finished", "cancelled": "stopped"}.get(result["status"], "failed")
-        error = (result.get("error") or "") if state == "failed" else ""
+        state = result.status if result.status in jobs.DONE else "failed"
+        error = (result.error or "") if state == "failed" else ""
         return result
     except KeyboardInterrupt:
         state, error = "stopped", ""
@@ -168,18 +168,18 @@ def run(args: argparse.Namespace) -> int:
             if target:
                 report.write(result, target, curves=evaluate.run_curves(result) if target == args.html else None)
                 print(f"wrote {target}", file=sys.stderr)
-    for model in result.get("models") or []:
-        if model.get("error"):
-            print(f"warning: {model['label']}: {model['error']}", file=sys.stderr)
-    if result["status"] == "failed":
-        raise StudioError(result.get("error") or "The evaluation failed.")
-    if result["status"] == "stopped":
-        print(f"error: {result.get('error')}", file=sys.stderr)
+    for model in result.models:
+        if model.error:
+            print(f"warning: {model.label}: {model.error}", file=sys.stderr)
+    if result.status == "failed":
+        raise StudioError(result.error or "The evaluation failed.")
+    if result.status == "stopped":
+        print(f"error: {result.error}", file=sys.stderr)
         return 130
-    for label, s in result.get("summary", {}).items():
+    for label, s in result.summary.items():
         shown = ", ".join(f"{k}={v:.3f}" for k, v in s.items()
                           if k in ("exact_match", "f1", "rouge_l", "chrf", "in_passage"))
         print(f"{label}: {shown} ({int(s.get('answered', 0))} answered, {int(s.get('failed', 0))} failed)")
-    saved = eval_results.path(result["id"])
-    print(f"saved as evaluation {result['id']} ({saved})", file=sys.stderr)
+    saved = eval_results.path(result.id)
+    print(f"saved as evaluation {result.id} ({saved})", file=sys.stderr)
     return 0

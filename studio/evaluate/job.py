@@ -1,25 +1,22 @@
 """Evaluations as background jobs: ``python -m studio evaluate --job ID`` in a detached process.
 
-The page queues a result file (``STUDIO_HOME/evals/<id>.json``, status "queued") and starts the
-job; the worker reports progress to ``STUDIO_HOME/jobs/eval-<id>/status.json`` and saves partial
-results as it goes, so the page can re-attach after a reload and a stop keeps what was done.
+The page queues a result file (``STUDIO_HOME/evals/<id>.json``, no outcome yet) and starts the
+job; the job's status (``STUDIO_HOME/jobs/eval-<id>/status.json``) is the evaluation's one live state:
+the worker reports progress there and saves partial results as it goes, so the page can re-attach
+after a reload and a stop keeps what was done.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from studio import config, jobs
+from studio import jobs
 from studio.errors import StudioError
 from studio.evaluate import results as eval_results
 from studio.evaluate.questions import load_questions
+from studio.evaluate.result import EvalResult
+from studio.evaluate.results import job_dir
 from studio.evaluate.runner import EvalConfig, check_installed, needs_device, new_result, run_evaluation
-
-
-def job_dir(eval_id: str) -> Path:
-    return config.jobs_dir() / f"eval-{eval_id}"
-
 
 JOB_API_KEY_VAR = "STUDIO_JOB_API_KEY"
 """The job's only source of a key for the OpenAI-compatible base URL (set from the page, never inherited)."""
@@ -37,39 +34,30 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     load_questions(cfg)  # bad questions fail here, with their message, before anything starts
     result = new_result(cfg)
     eval_results.save(result)
-    workdir = job_dir(result["id"])
+    workdir = job_dir(result.id)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         env = {"HF_TOKEN": token} if token else {}
         env[JOB_API_KEY_VAR] = api_key or ""  # overrides any inherited value: no key unless one was typed
-        jobs.start_job("evaluate", ["evaluate", "--job", result["id"]], workdir, uses_device=needs_device(cfg),
+        jobs.start_job("evaluate", ["evaluate", "--job", result.id], workdir, uses_device=needs_device(cfg),
                        env=env)
     except StudioError:
-        eval_results.delete(result["id"])
+        eval_results.delete(result.id)
         raise
-    return result["id"]
+    return result.id
 
 
-def run_job(eval_id: str, token: str | None = None) -> dict:
-    """The job's body: run the queued evaluation ``eval_id``, reporting progress to the job's status.
+def run_job(eval_id: str, token: str | None = None) -> EvalResult:
+    """The job's body: run the queued evaluation ``eval_id`` (the runner reports its progress and outcome to
+    the job's status).
 
     The base URL's key comes from ``STUDIO_JOB_API_KEY`` alone (what the page handed over).
     """
     queued = eval_results.load(eval_id)
-    cfg = EvalConfig.from_dict(queued["config"])
-    workdir = job_dir(eval_id)
-    jobs.update_status(workdir, state="running", pid=os.getpid(), message="starting")
-
-    def progress(done: int, total: int, stage: str) -> None:
-        jobs.update_status(workdir, progress=done / total if total else 0.0, message=stage, done=done, total=total)
-
+    cfg = EvalConfig.from_dict(queued.config)
+    jobs.update_status(job_dir(eval_id), state="running", pid=os.getpid(), message="starting")
     api_key = os.environ.get(JOB_API_KEY_VAR) or None
-    result = run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=progress,
-                            cancel=lambda: jobs.stop_requested(workdir))
-    state = result["status"] if result["status"] in jobs.DONE else "failed"  # the result's state is the job's
-    jobs.update_status(workdir, state=state, error=(result.get("error") or "") if state == "failed" else "",
-                       message=state)
-    return result
+    return run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id)
 
 
 def stop_evaluation(eval_id: str) -> None:

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from studio.evaluate import metrics
-from studio.evaluate import results as eval_results
+from studio.evaluate.result import EvalResult
 
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 WTL_COLORS = {"win": "#54A24B", "tie": "#BAB0AC", "loss": "#E45756"}
@@ -49,12 +49,12 @@ def _fmt(value: float | None) -> str:
     return metrics.fmt(value)
 
 
-def score_distributions(result: dict, metric: str = "f1", *, exclude_leaked: bool = False) -> go.Figure:
+def score_distributions(result: EvalResult, metric: str = "f1", *, exclude_leaked: bool = False) -> go.Figure:
     """Per-question scores of each model as box plots with every question as a point."""
     fig = go.Figure()
-    rows = [r for r in result.get("rows") or [] if not (exclude_leaked and r.get("leak"))]
-    for i, label in enumerate(eval_results.model_labels(result)):
-        values = [v for v in (eval_results.score(r, label, metric) for r in rows) if v is not None]
+    rows = [r for r in result.rows if not (exclude_leaked and r.leak)]
+    for i, label in enumerate(result.labels):
+        values = [v for v in (r.score(label, metric) for r in rows) if v is not None]
         fig.add_trace(go.Box(y=values, name=label, marker_color=color(i), boxpoints="all", jitter=0.4, pointpos=0,
                              hovertemplate=f"{label}: %{{y:.3f}}<extra></extra>"))
     fig.update_layout(title=f"Per-question {metrics.LABELS.get(metric, metric)} per model", showlegend=False, height=380,

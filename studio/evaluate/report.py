@@ -21,15 +21,16 @@ from studio.errors import DiskError, StudioError
 from studio.evaluate import metrics
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
+from studio.evaluate.result import EvalResult, QuestionRow
 
 
-def to_json(result: dict) -> str:
-    return json.dumps(result, ensure_ascii=False, indent=1) + "\n"
+def to_json(result: EvalResult) -> str:
+    return json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n"
 
 
-def to_csv(result: dict) -> str:
+def to_csv(result: EvalResult) -> str:
     """One row per question: question, reference, leakage, then per model its answer, error, metrics and judge."""
-    labels = eval_results.model_labels(result)
+    labels = result.labels
     header = ["index", "question", "reference", "leaked", "leak_score", "leak_train_question"]
     for label in labels:
         header += [f"{label} | answer", f"{label} | error"] + [f"{label} | {m}" for m in metrics.CSV_METRICS]
@@ -37,16 +38,16 @@ def to_csv(result: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
-    for row in result.get("rows") or []:
-        leak = row.get("leak") or {}
-        line = [row.get("index", 0) + 1, safe_cell(row.get("question", "")), safe_cell(row.get("reference", "")),
-                bool(leak), leak.get("score", ""), safe_cell(leak.get("train_question", "") or "")]
+    for row in result.rows:
+        leak = row.leak
+        line = [row.index + 1, safe_cell(row.question), safe_cell(row.reference),
+                bool(leak), leak.score if leak else "", safe_cell(leak.train_question if leak else "")]
         for label in labels:
-            scores = (row.get("scores") or {}).get(label, {})
-            judge = (row.get("judge") or {}).get(label, {})
-            line += [safe_cell((row.get("answers") or {}).get(label, "")), safe_cell((row.get("errors") or {}).get(label, ""))]
+            scores = row.scores.get(label, {})
+            judge = row.judge.get(label)
+            line += [safe_cell(row.answers.get(label, "")), safe_cell(row.errors.get(label, ""))]
             line += [_num(scores.get(m)) for m in metrics.CSV_METRICS]
-            line += [judge.get("score", ""), safe_cell(judge.get("reason", "") or "")]
+            line += [judge.score if judge and judge.score is not None else "", safe_cell(judge.reason if judge else "")]
         writer.writerow(line)
     return buf.getvalue()
 
@@ -85,39 +86,48 @@ def _summary_table(summary: Mapping[str, Mapping[str, float]], failed: Mapping[s
     return f"<table><tr><th>model</th>{head}</tr>{''.join(body)}</table>"
 
 
-def _rows_table(result: dict) -> str:
-    failed = eval_results.failed_models(result)
-    labels = [m for m in eval_results.model_labels(result) if m not in failed]  # said once, above the table
-    head = "<th>#</th><th>question</th><th>reference</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in labels)
+ANSWERS_CSS = ("table.ev{border-collapse:collapse;width:100%;font-size:.9rem}table.ev td,table.ev th{border:1px solid #ddd;"
+               "padding:.3rem .45rem;vertical-align:top;text-align:left}table.ev th{background:#f5f5f5}"
+               "table.ev mark{background:#ffe08a}table.ev .fail{color:#b00020}table.ev .meta{color:#555;font-size:.85rem}"
+               "table.ev td.leak{background:#fff4e5}")
+
+
+def _answer_cell(row: QuestionRow, label: str) -> str:
+    err = row.errors.get(label)
+    if err:
+        return f"<td class='fail'>failed: {html.escape(err)}</td>"
+    if label not in row.answers:
+        return "<td class='meta'><i>pending</i></td>"
+    f1, judge = row.score(label, "f1"), row.judge.get(label)
+    meta = [f"F1 {_num(f1)}"] if f1 is not None else []
+    if judge and judge.score is not None:
+        meta.append(f"judge {judge.score}/5: {html.escape(judge.reason)}")
+    extra = f"<div class='meta'>{' · '.join(meta)}</div>" if meta else ""
+    return f"<td>{highlight_html(row.answers[label] or '', row.reference)}{extra}</td>"
+
+
+def answers_table(result: EvalResult, rows: Sequence[QuestionRow] | None = None) -> str:
+    """The answers side by side as one HTML table (the HTML report and the page both show this one): every record
+    text escaped, words not in the reference in <mark>, a failed cell with its reason, a pending one said so.
+    A model that failed every question has no column: its reason is said once, above the table."""
+    labels = eval_results.shown_labels(result)
+    head = "<tr><th>#</th><th>question</th><th>reference</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in labels)
     body = []
-    for row in result.get("rows") or []:
-        ref = row.get("reference", "")
-        cells = []
-        for label in labels:
-            err = (row.get("errors") or {}).get(label)
-            if err:
-                cells.append(f"<td class='fail'>failed: {html.escape(err)}</td>")
-                continue
-            f1 = eval_results.score(row, label, "f1")
-            judge = (row.get("judge") or {}).get(label) or {}
-            extra = f"<div class='meta'>F1 {_num(f1)}"
-            if judge.get("score") is not None:
-                extra += f" · judge {judge['score']}/5: {html.escape(judge.get('reason') or '')}"
-            cells.append(f"<td>{highlight_html((row.get('answers') or {}).get(label) or '', ref)}{extra}</div></td>")
-        leak = row.get("leak")
-        cls = " class='leak'" if leak else ""
-        note = f"<div class='meta'>leaked: {html.escape(leak['train_question'])} ({leak['score']})</div>" if leak else ""
-        body.append(f"<tr{cls}><td>{row.get('index', 0) + 1}</td><td>{html.escape(row.get('question', ''))}{note}</td>"
-                    f"<td>{html.escape(ref)}</td>{''.join(cells)}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    for row in result.rows if rows is None else rows:
+        leak = row.leak
+        note = (f"<div class='meta'>⚠ leaked: {html.escape(leak.train_question)} ({leak.score})</div>" if leak else "")
+        body.append(f"<tr><td>{row.index + 1}</td><td{' class=leak' if leak else ''}>{html.escape(row.question)}{note}</td>"
+                    f"<td>{html.escape(row.reference)}</td>{''.join(_answer_cell(row, label) for label in labels)}</tr>")
+    return (f"<style>{ANSWERS_CSS}</style><table class='ev' data-testid='eval-side-by-side'>{head}</tr>"
+            f"{''.join(body)}</table>")
 
 
-def figures(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> list:
+def figures(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> list:
     """The report's plots: summary bars, F1 distributions, win/tie/loss of the first two models, training curves."""
     failed = eval_results.failed_models(result)
-    summary = {k: v for k, v in (result.get("summary") or eval_results.summarize(result)).items() if k not in failed}
+    summary = {k: v for k, v in (result.summary or eval_results.summarize(result)).items() if k not in failed}
     figs = [eval_plots.summary_bars(summary), eval_plots.score_distributions(result)]
-    labels = [m for m in eval_results.model_labels(result) if m not in failed]
+    labels = eval_results.shown_labels(result)
     if len(labels) >= 2:
         a, b = labels[-1], labels[0]  # the last model (often the fine-tuned one) against the first (the base)
         figs.append(eval_plots.win_tie_loss(eval_results.win_tie_loss(result, a, b), a, b))
@@ -126,45 +136,44 @@ def figures(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | 
     return figs
 
 
-def to_html(result: dict, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> str:
+def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> str:
     """A single HTML file: summary, plots (plotly.js inline, once), notes, and the side-by-side answers."""
     plots = []
     for i, fig in enumerate(figures(result, curves)):
         plots.append(pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False}))
-    ds = eval_results.describe_dataset(result.get("dataset") or {})
-    cfg = result.get("config") or {}
+    ds = eval_results.describe_dataset(result.dataset)
+    cfg = result.config
     settings = (f"max_new_tokens={cfg.get('max_new_tokens')}, {'sampling' if cfg.get('do_sample') else 'greedy'}, "
                 f"seed={cfg.get('seed')}, batch_size={cfg.get('batch_size')}")
     failed = eval_results.failed_models(result)
     models_list = "".join(
-        f"<li>{html.escape(m.get('label', ''))}: {html.escape(str(m.get('source') or ''))}"
-        f"{' @ ' + html.escape(str(m['revision'])) if m.get('revision') else ''}"
-        f"{' <span class=fail>(failed every question: ' + html.escape(failed[m['label']]) + '; left out of the plots and the answers table)</span>' if m.get('label') in failed else ''}</li>"
-        for m in result.get("models") or []
+        f"<li>{html.escape(m.label)}: {html.escape(str(m.source or ''))}"
+        f"{' @ ' + html.escape(str(m.revision)) if m.revision else ''}"
+        f"{' <span class=fail>(failed every question: ' + html.escape(failed[m.label]) + '; left out of the plots and the answers table)</span>' if m.label in failed else ''}</li>"
+        for m in result.models
     )
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes") or [])
-    leaked = sum(1 for r in result.get("rows") or [] if r.get("leak"))
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    leaked = result.leaked
     excl = ""
-    if leaked and leaked == len(result.get("rows") or []):  # nothing left: no table of zeros
+    if leaked and leaked == len(result.rows):  # nothing left: no table of zeros
         excl = f"<h2>Summary without leaked questions</h2><p>{html.escape(eval_results.ALL_LEAKED.format(n=leaked))}</p>"
     elif leaked:  # computed from the rows as they are, never a summary stored before they were scored
         excl = f"<h2>Summary without the {leaked} leaked questions</h2>" + _summary_table(
             eval_results.summarize(result, exclude_leaked=True), failed)
-    status = eval_results.status(result)
-    status_line = "" if status == "finished" else (
-        f"<p class='fail'>Status: {html.escape(status)}. {html.escape(result.get('error') or '')}</p>")
+    status_line = "" if result.status == "finished" else (
+        f"<p class='fail'>Status: {html.escape(result.status or 'not finished')}. {html.escape(result.error or '')}</p>")
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Evaluation {html.escape(str(result.get('id', '')))} · SLM Studio</title>
+<html lang="en"><head><meta charset="utf-8"><title>Evaluation {html.escape(result.id)} · SLM Studio</title>
 <style>{_CSS}</style></head><body>
-<h1>Evaluation {html.escape(str(result.get('id', '')))}</h1>
-<p class="meta">{html.escape(str(result.get('created') or ''))} · questions: {html.escape(ds)} · {len(result.get('rows') or [])} questions · {html.escape(settings)}</p>
+<h1>Evaluation {html.escape(result.id)}</h1>
+<p class="meta">{html.escape(result.created)} · questions: {html.escape(ds)} · {len(result.rows)} questions · {html.escape(settings)}</p>
 {status_line}<h2>Models</h2><ul>{models_list}</ul>
 {'<h2>Notes</h2><ul>' + notes + '</ul>' if notes else ''}
-<h2>Summary</h2>{_summary_table(result.get('summary') or eval_results.summarize(result), failed)}
+<h2>Summary</h2>{_summary_table(result.summary or eval_results.summarize(result), failed)}
 {excl}
 <h2>Plots</h2>{''.join(plots)}
 <h2>Answers side by side</h2><p class="meta">Highlighted: words not in the reference.</p>
-{_rows_table(result)}
+{answers_table(result)}
 </body></html>
 """
 
@@ -178,7 +187,7 @@ def format_of(path: str | Path) -> str:
     return formats[suffix]
 
 
-def write(result: dict, path: str | Path, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> Path:
+def write(result: EvalResult, path: str | Path, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> Path:
     """Write the report in the format the file name says (.json, .csv or .html), atomically."""
     path = Path(path).expanduser()
     fmt = format_of(path)

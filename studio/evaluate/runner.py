@@ -5,31 +5,30 @@ models (``api:<model id>`` through a provider or an OpenAI-compatible ``base_url
 generate in left-padded batches (``studio.models.generate``); API models are called concurrently within a
 limit. A cell that fails (a model that cannot load, an API error midway) is kept as a failure with
 its reason and the rest goes on. Partial results are saved as the work proceeds, so nothing is lost
-when it stops. Results: ``STUDIO_HOME/evals/<id>.json`` (schema in ``studio.evaluate.results``).
+when it stops. Results: ``STUDIO_HOME/evals/<id>.json`` (an ``EvalResult``, ``studio.evaluate.result``).
 """
 
 from __future__ import annotations
 
-import os
 import platform
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
+from studio import jobs
 from studio.errors import CancelledError, StudioError
-from studio.evaluate import leakage, metrics
+from studio.evaluate import leakage, live_state, metrics
 from studio.evaluate import results as eval_results
 from studio.evaluate.config import EvalConfig
 from studio.evaluate.questions import load_questions
+from studio.evaluate.result import EvalResult, Leak, ModelEntry, QuestionRow, Span, Verdict
 from studio.models import prompt_format
 from studio.models.spec import parse_spec
 from studio.tasks import ProgressFn
 
-Progress = ProgressFn  # (done, total[, what is happening])
 Cancel = Callable[[], bool]  # True once the user asked to stop
 
 
@@ -98,29 +97,28 @@ def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
             for label, spec in zip(labels, specs)]
 
 
-def model_entry(spec: str, label: str | None = None) -> dict:
+def model_entry(spec: str, label: str | None = None) -> ModelEntry:
     """What the result records about a model before it runs."""
     parsed = parse_spec(spec)
-    entry = {"label": label or spec, "spec": spec, "kind": "api" if parsed.is_api else "local", "source": None,
-             "revision": None, "run_id": None, "error": None, "task": "extractive" if is_extractive(spec) else "chat"}
-    if parsed.is_api:
-        entry["source"] = parsed.name
-    return entry
+    return ModelEntry(label=label or spec, spec=spec, kind="api" if parsed.is_api else "local",
+                      source=parsed.name if parsed.is_api else None,
+                      task="extractive" if is_extractive(spec) else "chat")
 
 
-def describe_local(entry: dict, lm) -> None:
+def describe_local(entry: ModelEntry, lm) -> None:
     """Record where a loaded model came from and which revision it is, for reproducibility."""
     ref = lm.ref
-    entry.update(source=ref.source, run_id=ref.run_id, device=lm.device, dtype=lm.dtype, quantization=lm.quantization)
+    entry.source, entry.run_id = ref.source, ref.run_id
+    entry.device, entry.dtype, entry.quantization = lm.device, lm.dtype, lm.quantization
     for folder in (Path(ref.source), Path(ref.source).parent, Path(ref.source).parent.parent):
         if ref.local and (folder / "run.json").is_file():  # a run directory given as a path (the CLI)
-            entry["run_dir"] = str(folder)
-            entry["run_id"] = entry["run_id"] or folder.name
+            entry.run_dir = str(folder)
+            entry.run_id = entry.run_id or folder.name
             break
     from studio.models import loading
 
     commit = getattr(lm.model.config, "_commit_hash", None)  # the Hub revision a cached model came from
-    entry["revision"] = commit or (loading.folder_fingerprint(Path(ref.source)) if ref.local else None)
+    entry.revision = commit or (loading.folder_fingerprint(Path(ref.source)) if ref.local else None)
 
 
 def _chat_backend(spec: str, config: EvalConfig, creds):
@@ -171,99 +169,82 @@ def _environment() -> dict:
     return env
 
 
-def new_result(config: EvalConfig, eval_id: str | None = None) -> dict:
-    """A queued result: the config and the models, no rows yet."""
-    return {"id": eval_id or new_id(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "finished": None, "status": "queued", "error": None, "progress": {"done": 0, "total": 0, "stage": "queued"},
-            "config": config.to_dict(), "dataset": {},
-            "models": [model_entry(m, label) for m, label in zip(config.models, model_labels(config.models))],
-            "environment": _environment(), "notes": [], "rows": [], "summary": {}, "summary_excluding_leaked": {}}
-
-
-class _Saver:
-    """Saves the partial result at most once a second (and always when forced)."""
-
-    def __init__(self, result: dict, save: Callable[[dict], object] | None, progress: Progress | None):
-        self.result, self._save, self._progress, self._last = result, save, progress, 0.0
-        self.lock = threading.Lock()
-
-    def step(self, done: int, total: int, stage: str, *, force: bool = False) -> None:
-        with self.lock:
-            self.result["progress"] = {"done": done, "total": total, "stage": stage}
-            if self._progress:
-                self._progress(done, total, stage)
-            if self._save and (force or time.monotonic() - self._last > 1.0):
-                eval_results.refresh_summaries(self.result)
-                self._save(self.result)
-                self._last = time.monotonic()
+def new_result(config: EvalConfig, eval_id: str | None = None) -> EvalResult:
+    """A result not run yet: the config and the models, no rows, no outcome."""
+    return EvalResult(id=eval_id or new_id(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      config=config.to_dict(),
+                      models=[model_entry(m, label) for m, label in zip(config.models, model_labels(config.models))],
+                      environment=_environment())
 
 
 def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str | None = None,
                    eval_id: str | None = None,
-                   progress: Progress | None = None, cancel: Cancel | None = None,
-                   save: Callable[[dict], object] | None = eval_results.save) -> dict:
+                   progress: ProgressFn | None = None, cancel: Cancel | None = None,
+                   save: Callable[[EvalResult], object] | None = eval_results.save) -> EvalResult:
     """Answer and score every question with every model; return the result (saved as it goes).
 
     A model that fails to load or an API that fails midway marks its cells as failed with the
-    reason; the other models go on. Cancelling keeps what was done (status "stopped"). The status uses
-    the job's words (``studio.jobs``): queued, running, finished, stopped, failed.
+    reason; the other models go on. Cancelling keeps what was done (status "stopped"). The outcome uses
+    the job's words (``studio.jobs``): finished, stopped, failed.
+    Saving (``save``, the store by default), it keeps its live state in the evaluation's job status
+    (``results.job_dir``): running, how far, then the outcome; and stops when that job is asked to stop
+    (unless ``cancel`` says otherwise).
     ``token`` (Hugging Face) goes to Inference Providers and Hub downloads only; ``api_key`` to the
     OpenAI-compatible base URL only, and no key at all when it is None.
     """
     from studio.chat import Credentials
 
     creds = Credentials(hf_token=token, api_key=api_key)
-    cancel = cancel or (lambda: False)
     result = new_result(config, eval_id)
-    result["status"] = "running"
-    result["pid"] = os.getpid()  # a reader seeing "running" from a dead process shows it failed: interrupted
-    saver = _Saver(result, save, progress)
+    live = eval_results.job_dir(result.id) if save is not None else None
+    if cancel is None:
+        cancel = (lambda: jobs.stop_requested(live)) if live is not None else (lambda: False)
+    saver = live_state.Saver(result, save, progress, live)
+    saver.start()
     try:
         check_installed(config)
         qs = load_questions(config)
-        result["dataset"], result["notes"] = qs.dataset, list(qs.notes)
-        result["rows"] = [{"index": i, "question": r["question"], "reference": r["answer"], "leak": None,
-                           "answers": {}, "errors": {}, "scores": {}, "latency": {}, "judge": {},
-                           **({"context": r["context"], "spans": {}} if r.get("context") else {})}
-                          for i, r in enumerate(qs.records)]
+        result.dataset, result.notes = qs.dataset, list(qs.notes)
+        result.rows = [QuestionRow(index=i, question=r["question"], reference=r["answer"], context=r.get("context") or None)
+                       for i, r in enumerate(qs.records)]
         with_context = sum(1 for r in qs.records if r.get("context"))
         if with_context:
-            result["notes"].append(f"{with_context} of {len(qs.records)} questions come with a passage: generative models "
-                                   "are asked with it, and \"found in passage\" says whether their answer occurs in it.")
+            result.notes.append(f"{with_context} of {len(qs.records)} questions come with a passage: generative models "
+                                "are asked with it, and \"found in passage\" says whether their answer occurs in it.")
         leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, config.leakage_threshold,
                                    semantic_threshold=config.semantic_threshold if config.semantic_leakage else None)
-        for row, leak in zip(result["rows"], leaks):
-            row["leak"] = leak
+        for row, leak in zip(result.rows, leaks):
+            row.leak = Leak.from_json(leak)
         if qs.train_questions:
-            result["notes"].append(f"Leakage checked against {len(qs.train_questions)} training questions: "
-                                   f"{sum(1 for x in leaks if x)} flagged.")
-        per_model = len(result["rows"])
+            result.notes.append(f"Leakage checked against {len(qs.train_questions)} training questions: "
+                                f"{sum(1 for x in leaks if x)} flagged.")
+        per_model = len(result.rows)
         total = per_model * (len(config.models) + (len(config.models) if config.judge else 0))
         done = 0
         saver.step(0, total, "starting", force=True)
-        for entry in result["models"]:
-            if cancel():
-                raise CancelledError("Evaluation stopped: the results so far are kept.")
-            runner = _run_api_model if entry["kind"] == "api" else _run_local_model
-            runner(entry, result["rows"], config, creds,
+        for entry in result.models:
+            _stop_if_asked(cancel)
+            runner = _run_api_model if entry.kind == "api" else _run_local_model
+            runner(entry, result.rows, config, creds,
                    lambda n, stage, base=done: saver.step(base + n, total, stage), cancel)
             done += per_model
-            saver.step(done, total, f"{entry['label']} done", force=True)
+            saver.step(done, total, f"{entry.label} done", force=True)
         if config.answer_similarity:
             saver.step(done, total, "semantic similarity of the answers", force=True)
             _add_similarity(result)
         if config.judge:
             _run_judge(config, result, creds, lambda n, stage: saver.step(done + n, total, stage), cancel)
-        result["status"] = "finished"
+        result.status = "finished"
     except CancelledError as exc:
-        result["status"], result["error"] = "stopped", str(exc)
+        result.status, result.error = "stopped", str(exc)
     except StudioError as exc:
-        result["status"], result["error"] = "failed", str(exc)
+        result.status, result.error = "failed", str(exc)
     except Exception as exc:  # a bug: keep the partial result and say what broke, in one line
-        result["status"], result["error"] = "failed", f"Unexpected error: {type(exc).__name__}: {exc}"[:500]
-    result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    p = result["progress"]
-    saver.step(p["done"], p["total"], result["status"], force=True)
+        result.status, result.error = "failed", f"Unexpected error: {type(exc).__name__}: {exc}"[:500]
+    result.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if progress:
+        progress(saver.done, saver.total, result.status)
+    saver.end()
     return result
 
 
@@ -272,63 +253,69 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
-def _fail_all(entry: dict, rows: list[dict], reason: str) -> None:
-    entry["error"] = reason
+def _fail_all(entry: ModelEntry, rows: list[QuestionRow], reason: str) -> None:
+    entry.error = reason
     for row in rows:
-        if entry["label"] not in row["answers"]:
-            row["errors"][entry["label"]] = reason
+        if entry.label not in row.answers:
+            row.fail(entry.label, reason)
 
 
-def _record(row: dict, label: str, answer: str, latency: float, span=None) -> None:
+def _record(row: QuestionRow, label: str, answer: str, latency: float, span=None) -> None:
     """Keep one answer and its scores; with a passage, whether the answer occurs in it (and where)."""
     from studio.chat import passage
 
-    row["answers"][label] = answer
-    row["errors"].pop(label, None)
-    row["latency"][label] = latency
-    row["scores"][label] = {**metrics.score_answer(answer, row["reference"]), "latency_s": latency}
-    if row.get("context"):
-        where = (span.start, span.end) if span is not None and span.found else passage.locate(answer, row["context"])
-        row["scores"][label]["in_passage"] = 1.0 if where else 0.0
-        row["spans"][label] = {"start": where[0] if where else None, "end": where[1] if where else None,
-                               "score": span.score if span is not None else None}
+    row.answers[label] = answer
+    row.errors.pop(label, None)
+    row.latency[label] = latency
+    row.scores[label] = {**metrics.score_answer(answer, row.reference), "latency_s": latency}
+    if row.context:
+        where = (span.start, span.end) if span is not None and span.found else passage.locate(answer, row.context)
+        row.scores[label]["in_passage"] = 1.0 if where else 0.0
+        row.spans[label] = Span(start=where[0] if where else None, end=where[1] if where else None,
+                                score=span.score if span is not None else None)
 
 
-def _contexts(rows: list[dict]) -> list[str | None]:
-    return [r.get("context") for r in rows]
+def _contexts(rows: list[QuestionRow]) -> list[str | None]:
+    return [r.context for r in rows]
 
 
-def _run_extractive(entry: dict, rows: list[dict], backend, config: EvalConfig,
+def _stop_if_asked(cancel: Cancel, entry: ModelEntry | None = None, rest: list[QuestionRow] = ()) -> None:
+    """Stop when the user asked; the questions this model had left say why they have no answer."""
+    if cancel():
+        if entry is not None:
+            _fail_all(entry, list(rest), "not run: the evaluation was stopped")
+        raise CancelledError("Evaluation stopped: the results so far are kept.")
+
+
+def _run_extractive(entry: ModelEntry, rows: list[QuestionRow], backend, config: EvalConfig,
                     step: Callable[[int, str], None], cancel: Cancel) -> None:
     """An extractive model answers every question that has a passage; the others fail with the reason."""
-    label = entry["label"]
+    label = entry.label
     params = _chat_params(config)
     for n, row in enumerate(rows, 1):
-        if cancel():
-            _fail_all(entry, rows[n - 1:], "not run: the evaluation was stopped")
-            raise CancelledError("Evaluation stopped: the results so far are kept.")
-        if not row.get("context"):
-            row["errors"][label] = "no passage: an extractive model answers only questions that come with a context"
+        _stop_if_asked(cancel, entry, rows[n - 1:])
+        if not row.context:
+            row.fail(label, "no passage: an extractive model answers only questions that come with a context")
         else:
             t0 = time.perf_counter()
             try:
-                span = backend.answer(row["question"], row["context"], params)
+                span = backend.answer(row.question, row.context, params)
                 _record(row, label, span.text, time.perf_counter() - t0, span)
             except StudioError as exc:
-                row["errors"][label] = str(exc)
+                row.fail(label, str(exc))
             except Exception as exc:  # noqa: BLE001 - a broken model fails its cell, the rest goes on
-                row["errors"][label] = _first_line(exc)
+                row.fail(label, _first_line(exc))
         step(n, f"{label}: {n}/{len(rows)}")
-    if rows and all(label in r["errors"] for r in rows):
-        entry["error"] = rows[0]["errors"][label]
+    if rows and all(label in r.errors for r in rows):
+        entry.error = rows[0].errors[label]
 
 
-def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
+def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfig, creds,
                      step: Callable[[int, str], None], cancel: Cancel) -> None:
     from studio.evaluate import perplexity
     from studio.models import cache, generate
 
-    label = entry["label"]
+    label = entry.label
     step(0, f"loading {label}")
     models_cache = cache.shared()  # the one loader and cache chat uses, so both run the same model
     try:
@@ -337,27 +324,25 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
         _fail_all(entry, rows, str(exc))
         return
     except Exception as exc:  # a broken checkpoint (bad config, missing weights): this model fails, the rest goes on
-        _fail_all(entry, rows, f"Could not load {entry['spec']!r}: {_first_line(exc)}")
+        _fail_all(entry, rows, f"Could not load {entry.spec!r}: {_first_line(exc)}")
         return
-    if entry.get("task") == "extractive":
+    if entry.task == "extractive":
         from studio.chat import passage
 
         try:
-            entry.update(source=lm.spec, device=lm.device, revision=None)
+            entry.source, entry.device, entry.revision = lm.spec, lm.device, None
             _run_extractive(entry, rows, passage.LocalExtractive(lm, label), config, step, cancel)
         finally:
             del lm
             models_cache.unload(_cache_spec(entry))
         return
     describe_local(entry, lm)
-    entry["notes"] = list(lm.notes)
+    entry.notes = list(lm.notes)
     try:
         for start in range(0, len(rows), config.batch_size):
-            if cancel():
-                _fail_all(entry, rows[start:], "not run: the evaluation was stopped")
-                raise CancelledError("Evaluation stopped: the results so far are kept.")
+            _stop_if_asked(cancel, entry, rows[start:])
             chunk = rows[start:start + config.batch_size]
-            questions = [r["question"] for r in chunk]
+            questions = [r.question for r in chunk]
             t0 = time.perf_counter()
             try:
                 answers = generate.generate_answers(lm, questions, contexts=_contexts(chunk),
@@ -366,17 +351,17 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
                                                     seed=config.seed + start)
             except Exception as exc:  # out of memory on a long batch, a broken tokenizer: this model's cells fail
                 for row in chunk:
-                    row["errors"][label] = _first_line(exc)
+                    row.fail(label, _first_line(exc))
                 continue
             per_answer = (time.perf_counter() - t0) / len(chunk)  # amortised over the batch
             for row, answer in zip(chunk, answers):
                 _record(row, label, answer, per_answer)
             if config.perplexity:
                 try:
-                    ppls = perplexity.reference_perplexity(lm, questions, [r["reference"] for r in chunk],
-                                                         contexts=_contexts(chunk))
+                    ppls = perplexity.reference_perplexity(lm, questions, [r.reference for r in chunk],
+                                                           contexts=_contexts(chunk))
                     for row, ppl in zip(chunk, ppls):
-                        row["scores"][label]["perplexity"] = float(ppl)
+                        row.scores[label]["perplexity"] = float(ppl)
                 except Exception:  # noqa: BLE001 - perplexity is a bonus column; the answers stand
                     pass
             step(start + len(chunk), f"{label}: {start + len(chunk)}/{len(rows)}")
@@ -385,41 +370,41 @@ def _run_local_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
         models_cache.unload(_cache_spec(entry))  # the next model gets the memory
 
 
-def _cache_spec(entry: dict) -> str:
+def _cache_spec(entry: ModelEntry) -> str:
     """The spec the model cache loads: an extractive local model under ``qa:`` (its own loader)."""
-    if entry.get("task") == "extractive":
-        return str(parse_spec(entry["spec"]).as_qa())
-    return entry["spec"]
+    if entry.task == "extractive":
+        return str(parse_spec(entry.spec).as_qa())
+    return entry.spec
 
 
-def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
+def _run_api_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfig, creds,
                    step: Callable[[int, str], None], cancel: Cancel) -> None:
-    label = entry["label"]
-    if entry.get("task") == "extractive":
+    label = entry.label
+    if entry.task == "extractive":
         from studio.chat import passage
 
         try:
-            bspec = _backend_spec(entry["spec"], config)
+            bspec = _backend_spec(entry.spec, config)
             backend = passage.ApiExtractive(bspec, passage.token_for(bspec, creds.hf_token, creds.api_key))
         except StudioError as exc:
             _fail_all(entry, rows, str(exc))
             return
-        entry["revision"] = config.qa_endpoint or config.api_provider or "auto"
+        entry.revision = config.qa_endpoint or config.api_provider or "auto"
         _run_extractive(entry, rows, backend, config, step, cancel)
         return
     try:
-        backend = _chat_backend(entry["spec"], config, creds)
+        backend = _chat_backend(entry.spec, config, creds)
         params = _chat_params(config)
     except StudioError as exc:
         _fail_all(entry, rows, str(exc))
         return
-    entry["revision"] = config.api_base_url or config.api_provider or "auto"
+    entry.revision = config.api_base_url or config.api_provider or "auto"
 
-    def ask(row: dict) -> tuple[dict, str, float]:
+    def ask(row: QuestionRow) -> tuple[QuestionRow, str, float]:
         if cancel():
             raise CancelledError("not run: the evaluation was stopped")
         t0 = time.perf_counter()
-        content = prompt_format.user_content(row["question"], row.get("context"))
+        content = prompt_format.user_content(row.question, row.context)
         answer = _complete(backend, [{"role": "user", "content": content}], params)
         return row, answer, time.perf_counter() - t0
 
@@ -432,58 +417,54 @@ def _run_api_model(entry: dict, rows: list[dict], config: EvalConfig, creds,
                 _, answer, latency = fut.result()
                 _record(row, label, answer.strip(), latency)
             except StudioError as exc:
-                row["errors"][label] = str(exc)
+                row.fail(label, str(exc))
             except Exception as exc:  # an SDK error the backend did not translate: keep it as the cell's reason
-                row["errors"][label] = f"{type(exc).__name__}: {exc}"[:300]
+                row.fail(label, f"{type(exc).__name__}: {exc}"[:300])
             finished += 1
             step(finished, f"{label}: {finished}/{len(rows)}")
-    if cancel():
-        raise CancelledError("Evaluation stopped: the results so far are kept.")
-    if all(label in r["errors"] for r in rows) and rows:
-        entry["error"] = rows[0]["errors"][label]
+    _stop_if_asked(cancel)
+    if all(label in r.errors for r in rows) and rows:
+        entry.error = rows[0].errors[label]
 
 
-def _add_similarity(result: dict) -> None:
+def _add_similarity(result: EvalResult) -> None:
     """Each answer's cosine similarity with its reference (one embedding pass per model)."""
     from studio.dedup import semantic
 
-    for entry in result["models"]:
-        label = entry["label"]
-        rows = [r for r in result["rows"] if label in r["scores"]]
+    for entry in result.models:
+        label = entry.label
+        rows = [r for r in result.rows if label in r.scores]
         if rows:
-            sims = semantic.answer_similarity([r["answers"][label] for r in rows], [r["reference"] for r in rows])
+            sims = semantic.answer_similarity([r.answers[label] for r in rows], [r.reference for r in rows])
             for row, sim in zip(rows, sims):
-                row["scores"][label]["similarity"] = sim
+                row.scores[label]["similarity"] = sim
 
 
-def _run_judge(config: EvalConfig, result: dict, creds, step: Callable[[int, str], None],
+def _run_judge(config: EvalConfig, result: EvalResult, creds, step: Callable[[int, str], None],
                cancel: Cancel) -> None:
     try:
         backend = _chat_backend(config.judge, config, creds)
         params = _chat_params(config, max_new_tokens=60)
     except StudioError as exc:
-        result["notes"].append(f"Judge {config.judge!r} unavailable: {exc}")
+        result.notes.append(f"Judge {config.judge!r} unavailable: {exc}")
         return
     n = 0
-    for entry in result["models"]:
-        for row in result["rows"]:
-            if cancel():
-                raise CancelledError("Evaluation stopped: the results so far are kept.")
-            answer = row["answers"].get(entry["label"])
+    for entry in result.models:
+        for row in result.rows:
+            _stop_if_asked(cancel)
+            answer = row.answers.get(entry.label)
             n += 1
             if answer is None:
                 continue
             try:
-                reply = _complete(backend, metrics.judge_messages(row["question"], row["reference"], answer), params)
+                reply = _complete(backend, metrics.judge_messages(row.question, row.reference, answer), params)
             except StudioError as exc:
-                row["judge"][entry["label"]] = {"score": None, "reason": f"judge failed: {exc}"}
+                row.judge[entry.label] = Verdict(score=None, reason=f"judge failed: {exc}")
                 continue
             verdict = metrics.parse_verdict(reply)
-            row["judge"][entry["label"]] = (
-                {"score": verdict.score, "reason": verdict.reason} if verdict
-                else {"score": None, "reason": f"unreadable verdict: {reply.strip()[:120]}"}
-            )
-            step(n, f"judging {entry['label']}")
+            row.judge[entry.label] = (Verdict(score=verdict.score, reason=verdict.reason) if verdict
+                                      else Verdict(score=None, reason=f"unreadable verdict: {reply.strip()[:120]}"))
+            step(n, f"judging {entry.label}")
 
 
 def _run_id_of(spec: str) -> str | None:
@@ -494,18 +475,18 @@ def _run_id_of(spec: str) -> str | None:
     return parsed.name if parsed.kind == "run" else None
 
 
-def run_curves(result: dict) -> dict[str, list[dict]]:
+def run_curves(result: EvalResult) -> dict[str, list[dict]]:
     """The logged metrics of every training run evaluated, by model label (runs whose files are gone are left out)."""
     from studio.train import runs
 
     curves = {}
-    for entry in result.get("models") or []:
-        run_id = entry.get("run_id") or _run_id_of(entry.get("spec") or "")
+    for entry in result.models:
+        run_id = entry.run_id or _run_id_of(entry.spec)
         if not run_id:
             continue
         try:
-            run = runs.load_run_dir(Path(entry["run_dir"])) if entry.get("run_dir") else runs.load_run(run_id)
-            curves[entry["label"]] = list(run.metrics())
+            run = runs.load_run_dir(Path(entry.run_dir)) if entry.run_dir else runs.load_run(run_id)
+            curves[entry.label] = list(run.metrics())
         except (StudioError, OSError, ValueError):
             continue
     return curves

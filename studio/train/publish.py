@@ -50,13 +50,7 @@ def _evals_listing() -> tuple:
 
 
 def _find_latest(spec: str) -> tuple[str, dict] | None:
-    for info in eval_results.list_evals():  # newest first
-        if info.status != "finished":
-            continue
-        result = eval_results.load(info.id)
-        if any(m.get("spec") == spec for m in result.get("models") or []):
-            return info.id, result.get("summary") or eval_results.summarize(result)
-    return None
+    return eval_results.latest_summary(spec)
 
 
 def model_card(run: runs.RunInfo, evaluation: tuple[str, dict] | None = None) -> str:

@@ -6,7 +6,6 @@ markup added is ``<mark>`` around words that differ from the reference.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +19,7 @@ from studio.evaluate import metrics, report
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
+from studio.evaluate.result import EvalResult, QuestionRow
 from studio.models.spec import ModelSpec, parse_spec
 from studio.ui import hf_token, run_or_error
 from studio.ui.pages import EVALUATE
@@ -227,50 +227,21 @@ def progress_panel(eval_id: str) -> None:
     try:
         partial = eval_results.load(eval_id)
     except StudioError:
-        partial = {}
-    if partial.get("rows"):  # the partial result the worker saves about once a second
+        partial = None
+    if partial is not None and partial.rows:  # the partial result the worker saves about once a second
         counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
                   for label, s in eval_results.summarize(partial).items()}
         st.caption(ui.md(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items())))
-        answered = [r for r in partial["rows"] if r.get("answers") or r.get("errors")]
+        answered = [r for r in partial.rows if r.answers or r.errors]
         if answered:  # answers as they come, newest last
             with st.expander(f"Answers so far ({len(answered):,} questions)", expanded=True):
-                st.html(highlighted_table(partial, answered[-8:]))
+                st.html(report.answers_table(partial, answered[-8:]))
     if st.button("Stop", icon=":material/stop:", key=f"evaluate.stop.{eval_id}", disabled=status.state == "stopping"):
         eval_jobs.stop_evaluation(eval_id)
         st.toast("Stopping: the answers so far are kept.")
 
 
 # --- results ----------------------------------------------------------------------------------
-
-def highlighted_table(result: dict, rows: list[dict]) -> str:
-    """Side-by-side answers as an HTML table: every record text escaped, differing words in <mark>.
-    A model that failed every question has no column: its reason is said once, above."""
-    failed = eval_results.failed_models(result)
-    labels = [m for m in eval_results.model_labels(result) if m not in failed]
-    head = "".join(f"<th>{html.escape(m)}</th>" for m in labels)
-    body = []
-    for row in rows:
-        ref = row.get("reference", "")
-        cells = []
-        for label in labels:
-            err = (row.get("errors") or {}).get(label)
-            if err:
-                cells.append(f"<td style='color:#b00020'>failed: {html.escape(err)}</td>")
-            elif label in (row.get("answers") or {}):
-                f1 = eval_results.score(row, label, "f1")
-                score = f"<br><small>F1 {metrics.fmt(f1)}</small>" if f1 is not None else ""
-                cells.append(f"<td>{report.highlight_html(row['answers'][label], ref)}{score}</td>")
-            else:
-                cells.append("<td><i>pending</i></td>")
-        leak = " ⚠ leaked" if row.get("leak") else ""
-        body.append(f"<tr><td>{row.get('index', 0) + 1}{leak}</td><td>{html.escape(row.get('question', ''))}</td>"
-                    f"<td>{html.escape(ref)}</td>{''.join(cells)}</tr>")
-    style = ("<style>table.ev{border-collapse:collapse;width:100%;font-size:.9rem}table.ev td,table.ev th{border:1px solid "
-             "#ddd;padding:.3rem .45rem;vertical-align:top;text-align:left}table.ev mark{background:#ffe08a}</style>")
-    return (f"{style}<table class='ev' data-testid='eval-side-by-side'><tr><th>#</th><th>question</th><th>reference</th>"
-            f"{head}</tr>{''.join(body)}</table>")
-
 
 def _summary_frame(summary: dict, failed: dict[str, str]) -> pd.DataFrame:
     """Means to 3 significant digits; a model that failed every question reads "failed", not None."""
@@ -280,27 +251,31 @@ def _summary_frame(summary: dict, failed: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def show_result(result: dict) -> None:
-    status = eval_results.status(result)
-    if status == "failed":
-        ui.show_error(result.get("error") or "The evaluation failed.")
-    elif status == "stopped":
-        st.warning(f"{ui.md(result.get('error') or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
+def show_result(result: EvalResult) -> None:
+    if result.status == "failed" and result.error == eval_results.INTERRUPTED:  # ended without an outcome
+        log = eval_jobs.job_dir(result.id) / "log.txt"
+        reason = (eval_jobs.job_state(result.id).error or "its process exited") if log.is_file() else "its process exited"
+        ui.show_error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below."
+                      + (f" Its log: {log}" if log.is_file() else ""))
+    elif result.status == "failed":
+        ui.show_error(result.error or "The evaluation failed.")
+    elif result.status == "stopped":
+        st.warning(f"{ui.md(result.error or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
     failed = eval_results.failed_models(result)
-    for m in result.get("models") or []:
-        if m.get("label") in failed:  # once, not in every row
-            st.warning(ui.md(f"{m['label']} failed every question: {failed[m['label']]}. It is left out of the "
+    for m in result.models:
+        if m.label in failed:  # once, not in every row
+            st.warning(ui.md(f"{m.label} failed every question: {failed[m.label]}. It is left out of the "
                              "charts, the answers table and win/tie/loss."), icon=":material/warning:")
-        elif m.get("error"):
-            st.warning(ui.md(f"{m['label']}: {m['error']}"), icon=":material/warning:")
-    for note in result.get("notes") or []:
+        elif m.error:
+            st.warning(ui.md(f"{m.label}: {m.error}"), icon=":material/warning:")
+    for note in result.notes:
         st.caption(ui.md(note))
-    rows = result.get("rows") or []
+    rows = result.rows
     if not rows:
         st.info("No answers yet.")
         return
-    leaked = sum(1 for r in rows if r.get("leak"))
-    exclude = st.toggle(f"Exclude the {leaked} leaked questions from the summary", key=f"evaluate.exclude.{result['id']}",
+    leaked = result.leaked
+    exclude = st.toggle(f"Exclude the {leaked} leaked questions from the summary", key=f"evaluate.exclude.{result.id}",
                         disabled=not leaked or leaked == len(rows))
     if leaked and leaked == len(rows):
         st.caption(eval_results.ALL_LEAKED.format(n=leaked))
@@ -308,8 +283,8 @@ def show_result(result: dict) -> None:
     st.subheader("Summary")
     st.dataframe(_summary_frame(summary, failed), hide_index=True, width="stretch")
     st.plotly_chart(eval_plots.summary_bars({k: v for k, v in summary.items() if k not in failed}), width="stretch",
-                    key=f"evaluate.bars.{result['id']}")
-    labels = [m for m in eval_results.model_labels(result) if m not in failed]
+                    key=f"evaluate.bars.{result.id}")
+    labels = eval_results.shown_labels(result)
     t_rows, t_dist, t_wtl, t_curves, t_export = st.tabs(
         ["Answers side by side", "Score distributions", "Win / tie / loss", "Training curves", "Export"])
     with t_rows:
@@ -340,7 +315,7 @@ def show_result(result: dict) -> None:
         exports(result)
 
 
-def rows_view(result: dict, labels: list[str]) -> None:
+def rows_view(result: EvalResult, labels: list[str]) -> None:
     c1, c2 = st.columns([2, 1])
     kind = c1.radio("Show", eval_results.FILTERS, format_func=eval_results.FILTER_LABELS.get, horizontal=True,
                     key="evaluate.filter")
@@ -350,66 +325,66 @@ def rows_view(result: dict, labels: list[str]) -> None:
         focus = c2.selectbox("Model", labels, index=labels.index(default) if default in labels else 0,
                              key="evaluate.lost_model")
     rows = eval_results.filter_rows(result, kind, model=focus)
-    st.caption(f"{len(rows)} of {len(result.get('rows') or [])} questions · highlighted: words not in the reference")
+    st.caption(f"{len(rows)} of {len(result.rows)} questions · highlighted: words not in the reference")
     if not rows:
         st.info("No question matches this filter.")
         return
     pages = max(1, (len(rows) + PAGE_SIZE - 1) // PAGE_SIZE)
     page = st.number_input("Page", 1, pages, 1, key="evaluate.page_no") if pages > 1 else 1
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    st.html(highlighted_table(result, shown))
+    st.html(report.answers_table(result, shown))
     drill_down(result, rows, labels)
 
 
-def drill_down(result: dict, rows: list[dict], labels: list[str]) -> None:
+def drill_down(result: EvalResult, rows: list[QuestionRow], labels: list[str]) -> None:
     """One question in full: its text, the reference, every answer with its scores and the judge's reason."""
     st.markdown("**Question details**")
-    pick = st.selectbox("Question", rows, format_func=lambda r: f"#{r['index'] + 1}: {r['question'][:90]}",
+    pick = st.selectbox("Question", rows, format_func=lambda r: f"#{r.index + 1}: {r.question[:90]}",
                         key="evaluate.drill")
     if pick is None:
         return
-    st.text(f"Question: {pick['question']}")
-    st.text(f"Reference: {pick['reference']}")
-    if pick.get("context"):
+    st.text(f"Question: {pick.question}")
+    st.text(f"Reference: {pick.reference}")
+    if pick.context:
         passage_view(pick, labels)
-    if pick.get("leak"):
-        st.warning(f"Leaked: {pick['leak']['score']:.0f}% similar to the training question "
-                   f"\"{pick['leak']['train_question']}\"", icon=":material/content_copy:")
+    if pick.leak:
+        st.warning(f"Leaked: {pick.leak.score:.0f}% similar to the training question "
+                   f"\"{pick.leak.train_question}\"", icon=":material/content_copy:")
     table = []
     for label in labels:
-        err = (pick.get("errors") or {}).get(label)
-        scores = (pick.get("scores") or {}).get(label, {})
-        judge = (pick.get("judge") or {}).get(label) or {}
-        table.append({"model": label, "answer": f"[failed] {err}" if err else (pick.get("answers") or {}).get(label, ""),
+        err = pick.errors.get(label)
+        scores = pick.scores.get(label, {})
+        judge = pick.judge.get(label)
+        table.append({"model": label, "answer": f"[failed] {err}" if err else pick.answers.get(label, ""),
                       **{metrics.LABELS[m]: scores.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "similarity",
                                                                       "in_passage", "perplexity", "latency_s")
-                         if m != "in_passage" or pick.get("context")},
-                      "judge": judge.get("score"), "judge's reason": judge.get("reason", "")})
+                         if m != "in_passage" or pick.context},
+                      "judge": judge.score if judge else None, "judge's reason": judge.reason if judge else ""})
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
 
 
-def passage_view(row: dict, labels: list[str]) -> None:
+def passage_view(row: QuestionRow, labels: list[str]) -> None:
     """The question's passage, once per model that answered, with that model's answer marked where it occurs."""
     from studio.chat import passage
     from studio.data import display
 
-    spans = row.get("spans") or {}
+    spans = row.spans
     answered = [label for label in labels if label in spans]
     if not answered:
-        st.markdown(display.text_block(row["context"], "<b>Passage:</b> "), unsafe_allow_html=True)
+        st.markdown(display.text_block(row.context, "<b>Passage:</b> "), unsafe_allow_html=True)
         return
     for label, col in zip(answered, st.columns(min(len(answered), 3)) * (len(answered) // 3 + 1)):
         span = spans[label]
-        score = f" · score {metrics.fmt(span['score'])}" if span.get("score") is not None else ""
-        where = "found in the passage" if span.get("start") is not None else "not found in the passage"
+        score = f" · score {metrics.fmt(span.score)}" if span.score is not None else ""
+        where = "found in the passage" if span.found else "not found in the passage"
         with col:
             st.caption(f"{ui.md(label)}: {where}{score}")
-            pieces = passage.segments(row["context"], span.get("start"), span.get("end"))
+            pieces = passage.segments(row.context, span.start, span.end)
             st.markdown(display.highlighted_block(pieces), unsafe_allow_html=True)
 
 
-def exports(result: dict) -> None:
-    name = f"evaluation-{result['id']}"
+def exports(result: EvalResult) -> None:
+    name = f"evaluation-{result.id}"
     c1, c2, c3 = st.columns(3)
     c1.download_button("CSV", report.to_csv(result), f"{name}.csv", "text/csv", on_click="ignore",
                        icon=":material/table:", key="evaluate.dl_csv")
@@ -489,8 +464,4 @@ def render() -> None:
     result = run_or_error(eval_results.load, chosen)  # read after the progress panel: the newest partial result
     if not result:
         return
-    if result.get("status") in ("queued", "running") and not job.active:
-        reason = job.error or "its process exited"
-        ui.show_error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below. "
-                      f"Its log: {eval_jobs.job_dir(chosen) / 'log.txt'}")
     show_result(result)

@@ -214,10 +214,10 @@ def test_llm_judge_scores_each_answer_with_a_reason(tmp_path):
                                                     judge="api:judge", answer_similarity=True))
     finally:
         server.shutdown()
-    assert result["status"] == "finished"
-    assert [r["judge"]["api:answerer"] for r in result["rows"]] == [{"score": 4, "reason": "close to the reference"}] * 2
-    assert result["summary"]["api:answerer"]["judge"] == 4
-    sims = [r["scores"]["api:answerer"]["similarity"] for r in result["rows"]]
+    assert result.status == "finished"
+    assert [r.judge["api:answerer"].to_json() for r in result.rows] == [{"score": 4, "reason": "close to the reference"}] * 2
+    assert result.summary["api:answerer"]["judge"] == 4
+    sims = [r.scores["api:answerer"]["similarity"] for r in result.rows]
     assert sims[0] > sims[1] and all(-1 <= s <= 1 for s in sims)  # "Two halves." is closer to the match length
 
 
@@ -226,13 +226,13 @@ def test_api_model_failing_midway_keeps_answers_and_reasons(flaky_api, tmp_path)
     data.write_text(json.dumps(QA))
     cfg = EvalConfig(models=("api:served-model",), dataset_file=str(data), api_base_url=flaky_api, api_concurrency=1)
     result = evaluate.run_evaluation(cfg)
-    assert result["status"] == "finished"
-    answered = [r for r in result["rows"] if "api:served-model" in r["answers"]]
-    failed = [r for r in result["rows"] if "api:served-model" in r["errors"]]
+    assert result.status == "finished"
+    answered = [r for r in result.rows if "api:served-model" in r.answers]
+    failed = [r for r in result.rows if "api:served-model" in r.errors]
     assert len(answered) == 2 and len(failed) == 3
-    assert all("quota exhausted" in r["errors"]["api:served-model"] for r in failed)
-    assert result["summary"]["api:served-model"]["answered"] == 2
-    assert eval_results.load(result["id"])["rows"][0]["answers"] == result["rows"][0]["answers"]
+    assert all("quota exhausted" in r.errors["api:served-model"] for r in failed)
+    assert result.summary["api:served-model"]["answered"] == 2
+    assert eval_results.load(result.id).rows[0].answers == result.rows[0].answers
 
 
 def test_cancel_keeps_partial_results(tiny_gpt2, tiny_phi3, tmp_path, offline):
@@ -246,11 +246,11 @@ def test_cancel_keeps_partial_results(tiny_gpt2, tiny_phi3, tmp_path, offline):
         seen.append(done)
 
     result = evaluate.run_evaluation(cfg, progress=progress, cancel=lambda: max(seen, default=0) >= len(QA))
-    assert result["status"] == "stopped" and "kept" in result["error"]
-    stored = eval_results.load(result["id"])
-    assert stored["status"] == "stopped"
-    assert all(first in r["answers"] for r in stored["rows"])  # the first model finished before the stop
-    assert all(str(tiny_phi3) not in r["answers"] for r in stored["rows"])
+    assert result.status == "stopped" and "kept" in result.error
+    stored = eval_results.load(result.id)
+    assert stored.status == "stopped"
+    assert all(first in r.answers for r in stored.rows)  # the first model finished before the stop
+    assert all(str(tiny_phi3) not in r.answers for r in stored.rows)
 
 
 def test_background_job_runs_and_reports_progress(tiny_gpt2, tmp_path, offline):
@@ -264,7 +264,7 @@ def test_background_job_runs_and_reports_progress(tiny_gpt2, tmp_path, offline):
     assert status.state == "finished", (status, (eval_jobs.job_dir(eval_id) / "log.txt").read_text())
     assert status.progress == 1.0
     result = eval_results.load(eval_id)
-    assert result["status"] == "finished" and all(str(tiny_gpt2) in r["answers"] for r in result["rows"])
+    assert result.status == "finished" and all(str(tiny_gpt2) in r.answers for r in result.rows)
 
 
 def test_start_refuses_questions_that_cannot_be_read():
@@ -312,14 +312,14 @@ def test_a_real_training_run_is_evaluated_on_its_held_out_split(tiny_gpt2, offli
     train.run_job(cfg, store.load_version(ds.id), runs.run_dir(run_id), name="tuned",
                   dataset={"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256, "count": 6})
     result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2), f"run:{run_id}"), run_id=run_id, max_new_tokens=4))
-    assert result["status"] == "finished", result["error"]
+    assert result.status == "finished", result.error
     held_out = [records[i]["question"] for i in runs.load_run(run_id).split["test"]]
-    assert [r["question"] for r in result["rows"]] == held_out and len(held_out) == 2
-    tuned = result["models"][1]["label"]  # the run by its name and start time, not its folder id
+    assert [r.question for r in result.rows] == held_out and len(held_out) == 2
+    tuned = result.models[1].label  # the run by its name and start time, not its folder id
     assert tuned.startswith("tuned · 20") and run_id not in tuned
-    assert all(tuned in r["answers"] for r in result["rows"])
-    assert result["models"][1]["run_id"] == run_id and result["dataset"]["run_id"] == run_id
-    assert not any(r["leak"] for r in result["rows"])  # a clean split leaks nothing
+    assert all(tuned in r.answers for r in result.rows)
+    assert result.models[1].run_id == run_id and result.dataset["run_id"] == run_id
+    assert not any(r.leak for r in result.rows)  # a clean split leaks nothing
     curves = evaluate.run_curves(result)
     assert [row["step"] for row in curves[tuned] if "loss" in row] == [1, 2]
 
@@ -346,12 +346,12 @@ def test_a_run_whose_tokenizer_was_deleted_is_one_failed_column_and_the_other_mo
     data.write_text(json.dumps(QA))
     result = evaluate.run_evaluation(evaluate.EvalConfig(models=(str(broken), str(tiny_phi3)), dataset_file=str(data),
                                                          max_new_tokens=4, batch_size=2), save=None)
-    assert result["status"] == "finished"
-    label = {m["spec"]: m["label"] for m in result["models"]}
+    assert result.status == "finished"
+    label = {m.spec: m.label for m in result.models}
     summary = eval_results.summarize(result)
     bad, good = label[str(broken)], label[str(tiny_phi3)]
     assert summary[bad]["failed"] == len(QA) and summary[good]["answered"] == len(QA)
-    reason = result["rows"][0]["errors"][bad]
+    reason = result.rows[0].errors[bad]
     assert "tokenizer is missing or broken" in reason and "\n" not in reason
     ask = subprocess.run([sys.executable, "-m", "studio", "ask", str(broken), "Hello?"], cwd=REPO, capture_output=True,
                          text=True, timeout=120)
@@ -384,7 +384,7 @@ def test_a_cli_evaluation_killed_midway_is_failed_interrupted_not_running_foreve
             proc.kill()
     (info,) = eval_results.list_evals()
     assert info.status == "failed"
-    assert eval_results.load(info.id)["error"].startswith("interrupted: the evaluation's process ended")
+    assert eval_results.load(info.id).error.startswith("interrupted: the evaluation's process ended")
 
 
 def _studio_cli(*args: str) -> subprocess.CompletedProcess:

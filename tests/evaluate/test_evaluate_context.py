@@ -30,26 +30,26 @@ def test_extractive_and_generative_models_side_by_side_on_passages(trained_qa: P
                          dataset_file=str(data), max_new_tokens=8, qa_endpoint=server.url("qa"))
         result = evaluate.run_evaluation(cfg, token="hf_not_for_loopback", save=None)
         sent = server.bodies
-    assert result["status"] == "finished", result["error"]
-    local, hosted, gen = (m["label"] for m in result["models"])
-    assert [m["task"] for m in result["models"]] == ["extractive", "extractive", "chat"]
-    first, second, plain = result["rows"]
+    assert result.status == "finished", result.error
+    local, hosted, gen = (m.label for m in result.models)
+    assert [m.task for m in result.models] == ["extractive", "extractive", "chat"]
+    first, second, plain = result.rows
     # the local extractive model finds the name, as a span of the passage with its score
-    assert first["answers"][local] == NAME and first["scores"][local]["f1"] == 1.0
-    assert first["scores"][local]["in_passage"] == 1.0 and first["spans"][local]["score"] > 0.5
-    span = first["spans"][local]
-    assert first["context"][span["start"]:span["end"]] == NAME
+    assert first.answers[local] == NAME and first.scores[local]["f1"] == 1.0
+    assert first.scores[local]["in_passage"] == 1.0 and first.spans[local].score > 0.5
+    span = first.spans[local]
+    assert first.context[span.start:span.end] == NAME
     # the hosted one got the question and its passage in the service's request shape
     assert {"inputs": {"question": QUESTION, "context": RECORDS[0]["context"]}} in sent
-    assert first["answers"][hosted] == NAME and second["answers"][hosted] == "sobre"
+    assert first.answers[hosted] == NAME and second.answers[hosted] == "sobre"
     # a question without a passage: the extractive models say why, the generative one answers it
-    assert "no passage" in plain["errors"][local] and "no passage" in plain["errors"][hosted]
-    assert gen in plain["answers"] and "in_passage" not in plain["scores"][gen]
+    assert "no passage" in plain.errors[local] and "no passage" in plain.errors[hosted]
+    assert gen in plain.answers and "in_passage" not in plain.scores[gen]
     # the generative model is scored on whether its answer occurs in the passage
-    assert first["scores"][gen]["in_passage"] in (0.0, 1.0)
+    assert first.scores[gen]["in_passage"] in (0.0, 1.0)
     summary = eval_results.summarize(result)
     assert summary[local]["in_passage"] == 1.0 and "in_passage" in summary[gen]
-    assert any("come with a passage" in n for n in result["notes"])
+    assert any("come with a passage" in n for n in result.notes)
 
 
 def test_generative_prompts_carry_the_passage(tiny_gpt2: Path, tiny_llama: Path):

@@ -13,6 +13,7 @@ from studio.evaluate import job as eval_jobs
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
 from studio.evaluate.config import EvalConfig
+from studio.evaluate.result import QuestionRow
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "5_Evaluate.py")
 QA = [
@@ -73,7 +74,7 @@ def test_page_runs_an_evaluation_in_the_background_and_shows_results(tiny_gpt2, 
     at.run()
     assert not at.exception, at.exception
     result = eval_results.load(eval_id)
-    assert result["status"] == "finished", result.get("error")
+    assert result.status == "finished", result.error
     summary = _summary(at)
     assert list(summary["model"]) == [str(tiny_gpt2), str(tiny_phi3)] and list(summary["answered"]) == [3, 3]
     assert len(at.get("plotly_chart")) >= 1
@@ -90,7 +91,7 @@ def _stored_result(tiny_gpt2, tmp_path) -> str:
     train.write_text(json.dumps([QA[1]]))
     result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2), "/no/such/model"), dataset_file=str(data),
                                                 train_file=str(train), max_new_tokens=4))
-    return result["id"]
+    return result.id
 
 
 def test_filters_warnings_and_exports_on_a_stored_result(tiny_gpt2, tmp_path, offline):
@@ -122,9 +123,9 @@ def test_a_job_that_died_is_reported_with_its_partial_results(tmp_path):
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA))
     result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
-    result["status"] = "running"  # as a worker leaves it when it is killed mid-way
-    result["rows"] = [{"index": 0, "question": QA[0]["question"], "reference": QA[0]["answer"], "leak": None,
-                       "answers": {"m": "Two halves"}, "errors": {}, "scores": {"m": {"f1": 0.4}}, "judge": {}}]
+    result.status = "running"  # as a worker leaves it when it is killed mid-way
+    result.rows = [QuestionRow(index=0, question=QA[0]["question"], reference=QA[0]["answer"],
+                               answers={"m": "Two halves"}, scores={"m": {"f1": 0.4}})]
     eval_results.save(result)
     at = _app()
     assert any("stopped before finishing" in e.value for e in at.error)
@@ -228,13 +229,13 @@ def test_a_passage_dataset_shows_each_models_span_in_the_passage(trained_qa, tin
     ds = store.create_dataset("Aula", records)
     result = evaluate.run_evaluation(EvalConfig(models=(str(trained_qa), str(tiny_gpt2)), dataset_id=ds.id,
                                                 max_new_tokens=4))
-    assert result["status"] == "finished", result["error"]
+    assert result.status == "finished", result.error
     at = _app()
-    assert at.session_state["evaluate.selected"] == result["id"]
+    assert at.session_state["evaluate.selected"] == result.id
     assert "Found in passage" in _summary(at).columns
     marked = [m.value for m in at.markdown if "<mark>" in m.value]
     assert marked and "Meu nome é <mark>Marcundes</mark> e estou &lt;b&gt;gravando&lt;/b&gt; uma aula." in marked[0]
-    extractive = next(m["label"] for m in result["models"] if m["task"] == "extractive")
+    extractive = next(m.label for m in result.models if m.task == "extractive")
     assert any(c.value.startswith(f"{extractive}: found in the passage · score") for c in at.caption)
     assert not at.exception
 

@@ -10,6 +10,7 @@ from studio.errors import StudioError
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import report
 from studio.evaluate import results as eval_results
+from studio.evaluate.result import EvalResult, Leak
 
 
 def _row(i, q, ref, answers, errors=None, leak=None, judge=None):
@@ -35,16 +36,16 @@ def result():
            "models": [{"label": "base", "spec": "base", "kind": "local"},
                       {"label": "tuned", "spec": "run:r1", "kind": "local", "run_id": "r1"}],
            "dataset": {"source": "file", "name": "qa.json", "sha256": "x"}, "notes": [], "rows": rows}
-    return eval_results.refresh_summaries(res)
+    return eval_results.refresh_summaries(EvalResult.from_json(res))
 
 
 def test_summary_means_and_counts(result):
-    s = result["summary"]
+    s = result.summary
     assert s["base"]["exact_match"] == pytest.approx(1 / 3)  # only "Eleven" is exact
     assert s["tuned"]["exact_match"] == pytest.approx(1 / 2)  # two answered, one exact
     assert s["tuned"]["answered"] == 2 and s["tuned"]["failed"] == 1
     assert s["base"]["judge"] == 5 and s["tuned"]["judge"] == 1
-    assert result["summary_excluding_leaked"]["base"]["answered"] == 2
+    assert result.summary_excluding_leaked["base"]["answered"] == 2
 
 
 def test_win_tie_loss_counts_failures_as_losses(result):
@@ -55,10 +56,10 @@ def test_win_tie_loss_counts_failures_as_losses(result):
 
 
 def test_filters(result):
-    assert [r["index"] for r in eval_results.filter_rows(result, "lost")] == [1, 2]  # focus: the run
-    assert [r["index"] for r in eval_results.filter_rows(result, "lost", model="base")] == [0]
-    assert [r["index"] for r in eval_results.filter_rows(result, "all_failed")] == [2]
-    assert [r["index"] for r in eval_results.filter_rows(result, "leaked")] == [2]
+    assert [r.index for r in eval_results.filter_rows(result, "lost")] == [1, 2]  # focus: the run
+    assert [r.index for r in eval_results.filter_rows(result, "lost", model="base")] == [0]
+    assert [r.index for r in eval_results.filter_rows(result, "all_failed")] == [2]
+    assert [r.index for r in eval_results.filter_rows(result, "leaked")] == [2]
     with pytest.raises(StudioError):
         eval_results.filter_rows(result, "nope")
 
@@ -93,15 +94,15 @@ def test_json_and_unknown_suffix(result, tmp_path):
 
 def test_store_round_trip_and_listing(result):
     eval_results.save(result)
-    assert eval_results.load(result["id"])["rows"][2]["errors"]["tuned"].startswith("BackendError")
+    assert eval_results.load(result.id).rows[2].errors["tuned"].startswith("BackendError")
     listed = eval_results.list_evals()
-    assert [e.id for e in listed] == [result["id"]] and listed[0].questions == 3 and listed[0].models == ["base", "tuned"]
+    assert [e.id for e in listed] == [result.id] and listed[0].questions == 3 and listed[0].models == ["base", "tuned"]
     with pytest.raises(StudioError, match="deleted"):
         eval_results.load("20990101-000000-ffff")
 
 
 def test_plots_have_one_trace_per_model(result):
-    bars = eval_plots.summary_bars(result["summary"])
+    bars = eval_plots.summary_bars(result.summary)
     assert {t.name for t in bars.data} == {"base", "tuned"}
     dist = eval_plots.score_distributions(result)
     assert [len(t.y) for t in dist.data] == [3, 2]  # tuned failed one question
@@ -116,27 +117,28 @@ def test_one_state_vocabulary_with_the_job_and_older_files_read_in_it(tmp_path):
 
     for old, new in (("done", "finished"), ("cancelled", "stopped")):
         eval_results.save({"id": f"old-{old}", "created": "2026-11-01T00:00:00+00:00", "status": old, "rows": []})
-        assert eval_results.load(f"old-{old}")["status"] == new
+        assert eval_results.load(f"old-{old}").status == new
         assert new in jobs.DONE  # the words a job's status uses
     assert {e.id: e.status for e in eval_results.list_evals()} == {"old-done": "finished", "old-cancelled": "stopped"}
     report_file = tmp_path / "report.json"
     report_file.write_text(json.dumps({"status": "cancelled", "rows": []}))
-    assert eval_results.load_file(report_file)["status"] == "stopped"
-    assert "<p class='fail'>Status: stopped" in report.to_html({"id": "x", "status": "cancelled", "rows": [], "models": []})
-    assert "<p class='fail'>Status:" not in report.to_html({"id": "x", "status": "done", "rows": [], "models": []})
+    assert eval_results.load_file(report_file).status == "stopped"
+    old_report = EvalResult.from_json
+    assert "<p class='fail'>Status: stopped" in report.to_html(old_report({"id": "x", "status": "cancelled", "rows": []}))
+    assert "<p class='fail'>Status:" not in report.to_html(old_report({"id": "x", "status": "done", "rows": []}))
 
 
 def test_html_summary_without_leaked_questions_is_the_rows_that_remain(result, tmp_path):
     import re
 
-    result["summary_excluding_leaked"] = {"base": {"exact_match": 0.0, "answered": 0.0, "failed": 0.0}}  # stale
+    result.summary_excluding_leaked = {"base": {"exact_match": 0.0, "answered": 0.0, "failed": 0.0}}  # stale
     text = report.to_html(result)
     part = text.split("Summary without the 1 leaked questions</h2>")[1].split("</table>")[0]
     base = re.search(r"<tr><th>base</th>(.*?)</tr>", part).group(1)
     cells = re.findall(r"<td class='num'>(.*?)</td>", base)
     assert cells[-2:] == ["2", "0"]  # answered 2 (of the 2 not leaked), failed 0: not a table of zeros
     # every question leaked (a run evaluated on its own training records): said, no table of zeros
-    for row in result["rows"]:
-        row["leak"] = {"score": 100.0, "train_question": row["question"], "kind": "exact"}
+    for row in result.rows:
+        row.leak = Leak(score=100.0, train_question=row.question, kind="exact")
     text = report.to_html(eval_results.refresh_summaries(result))
     assert "All 3 questions are leaked" in text and "Summary without the 3 leaked questions" not in text
