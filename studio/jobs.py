@@ -93,7 +93,7 @@ def alive(pid: int | None) -> bool:
 
 
 def died(state: str, pid: int | None) -> bool:
-    """The one dead-worker rule: a job (or an evaluation's result) still active whose process is gone."""
+    """The one dead-worker rule: a job still active whose process is gone."""
     return state in ACTIVE and bool(pid) and not alive(pid)
 
 
