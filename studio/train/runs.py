@@ -2,8 +2,10 @@
 
 ::
 
-    run.json         {"id", "name", "created", "config": TrainConfig as a dict, "base",
-                      "dataset": {"id", "name", "version", "sha256", "count"}, "format", "device"}
+    run.json         written as the run starts (``start_run``): {"id", "name", "created", "config": TrainConfig
+                     as a dict, "base", "method", "dataset": DatasetRef as a dict, "device", "python"}; once its
+                     base has loaded (``record_base``), also {"base_fingerprint", "parameters",
+                     "trainable_parameters", "format", "truncated"}. A resume leaves it as it is.
     split.json       {"train": [...], "test": [...]}: 0-based record indices into the dataset version
     metrics.jsonl    one JSON object per log step: step, epoch, loss | eval_loss, learning_rate,
                      tokens_per_s, time (unix), elapsed_s
@@ -19,6 +21,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import re
 import shutil
 import time
@@ -30,6 +33,7 @@ from typing import Any
 from studio import atomic, config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError
+from studio.train.config import TrainConfig
 
 RUN_JSON = "run.json"
 SPLIT_JSON = "split.json"
@@ -189,6 +193,30 @@ def time_note(folder: Path) -> str:
 
 def write_run(folder: Path, meta: dict[str, Any]) -> None:
     atomic.write_json(Path(folder) / RUN_JSON, meta)
+
+
+def start_run(folder: Path, cfg: TrainConfig, *, name: str | None, dataset: DatasetRef | dict[str, Any] | None,
+              device: str) -> None:
+    """Write ``run.json`` as a new run starts, before its base loads: a run that fails there is still
+    listed, by its name and settings, with its reason."""
+    if isinstance(dataset, DatasetRef):
+        dataset_meta = dataset.to_dict()
+    else:
+        dataset_meta = {k: (dataset or {}).get(k) for k in ("id", "name", "version", "sha256", "count", "file")}
+    folder = Path(folder)
+    write_run(folder, {"id": folder.name, "name": name or folder.name, "created": now_iso(), "config": cfg.to_dict(),
+                       "base": cfg.base, "method": cfg.method, "dataset": dataset_meta, "device": device,
+                       "python": platform.python_version()})
+
+
+def record_base(folder: Path, *, fingerprint: str | None, trainable: int, parameters: int, format: str,
+                truncated: int) -> None:
+    """Add to ``run.json`` what loading the base and encoding the records found (the one update after
+    ``start_run``): the base folder's fingerprint, the parameter counts, the prompt format, the records cut."""
+    meta = json.loads((Path(folder) / RUN_JSON).read_text(encoding="utf-8"))
+    meta.update(base_fingerprint=fingerprint, trainable_parameters=trainable, parameters=parameters, format=format,
+                truncated=truncated)
+    write_run(folder, meta)
 
 
 def write_split(folder: Path, split: dict[str, list[int]]) -> None:
