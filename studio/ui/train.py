@@ -489,6 +489,7 @@ def _task_result(run: runs.RunInfo) -> None:
 def push_panel(run: Any) -> None:
     """Push the finished run (model or adapter) to the Hub with its generated model card, in a worker thread."""
     from studio.data import hub
+    from studio.evaluate import card
     from studio.train import publish
 
     with st.expander("Push to the Hugging Face Hub", icon=":material/cloud_upload:"):
@@ -500,7 +501,7 @@ def push_panel(run: Any) -> None:
         private = st.checkbox("Private", value=True, key=f"train.push.private.{run.id}")
         # Built only when asked (it looks through the stored evaluations, cached until they change).
         if st.toggle("Preview the model card", key=f"train.push.preview.{run.id}"):
-            st.code(publish.model_card(run, publish.latest_summary(run)), language="markdown")
+            st.code(publish.model_card(run, card.section(run.model_spec)), language="markdown")
         key = f"train.push.task.{run.id}"
         task: Task | None = st.session_state.get(key)
         if st.button("Push", key=f"train.push.go.{run.id}", disabled=task is not None and not task.done):
@@ -510,10 +511,17 @@ def push_panel(run: Any) -> None:
             except StudioError as exc:
                 ui.show_error(exc)
             else:
-                st.session_state[key] = task = Task(f"Pushing to {repo_id}", publish.push_run, run.id, repo_id, token,
-                                                    private=private).start()
+                st.session_state[key] = task = Task(f"Pushing to {repo_id}", _push, run, repo_id, token, private).start()
         if task is not None:
             _push_status(key)
+
+
+def _push(run: runs.RunInfo, repo_id: str, token: str | None, private: bool) -> str:
+    """The push task's work: the card's evaluation section is looked up here, in the worker thread."""
+    from studio.evaluate import card
+    from studio.train import publish
+
+    return publish.push_run(run.id, repo_id, token, private, evaluation=card.section(run.model_spec))
 
 
 @st.fragment(run_every=1.0)
