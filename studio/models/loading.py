@@ -168,6 +168,7 @@ def materialize(ref: ModelRef, progress: Callable[[str], None] | None = None) ->
 
 @functools.lru_cache(maxsize=4)
 def _reachable(host: str, port: int, bucket: int) -> bool:
+    """``bucket`` (the current minute) only keys the cache: each answer is kept for a minute."""
     try:
         with socket.create_connection((host, port), timeout=3):
             return True

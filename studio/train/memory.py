@@ -109,11 +109,6 @@ def shape_of_config(cfg: Any) -> ModelShape:
                             positions=int(getattr(cfg, "n_positions", 0) or 0))
 
 
-def shape_of_model(model: Any) -> ModelShape:
-    s = shape_of_config(model.config)
-    return ModelShape(sum(p.numel() for p in model.parameters()), s.layers, s.width, s.vocab, s.inner, s.linears)
-
-
 def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, token: str | None = None) -> ModelShape:
     """The shape of a training base without loading weights: a scratch size, or the base's config.json."""
     if base == "scratch":

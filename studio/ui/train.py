@@ -50,7 +50,7 @@ def _ask(specs: list[str], questions: list[str]) -> dict[str, list[str]]:
 # --- settings ------------------------------------------------------------------------------------------
 
 
-def pick_dataset() -> tuple[list[dict], dict] | None:
+def pick_dataset() -> tuple[list[dict], DatasetRef] | None:
     """Dataset and version selectors; returns (records, provenance) or None when there is none."""
     datasets = store.list_datasets()
     if not datasets:
@@ -226,7 +226,7 @@ def _warmup(col: Any, value: float, name: str) -> float:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _scratch_tokenizer(sha: str, texts: tuple[str, ...], vocab: int) -> Any:
+def _scratch_tokenizer(texts: tuple[str, ...], vocab: int) -> Any:
     return scratch.train_tokenizer(list(texts), vocab)
 
 
@@ -237,7 +237,7 @@ def _tokenizer(spec: str) -> Any:
     return loading.load_tokenizer(spec)
 
 
-def preview(cfg: TrainConfig, records: list[dict], meta: DatasetRef) -> list[int] | None:
+def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
     Returns the training records' token lengths (for the memory estimate), None when the tokenizer cannot load."""
     keep = ui.run_or_error(recipe.usable_indices, records)
@@ -246,7 +246,7 @@ def preview(cfg: TrainConfig, records: list[dict], meta: DatasetRef) -> list[int
     split = recipe.split_indices(keep, cfg.test_fraction, cfg.seed)
     if cfg.base == "scratch":
         texts = tuple(scratch.corpus(records[i] for i in split["train"]))
-        tok = _scratch_tokenizer(meta.sha256 or "", texts, cfg.vocab_size)
+        tok = _scratch_tokenizer(texts, cfg.vocab_size)
     else:
         tok = ui.run_or_error(_tokenizer, cfg.base)
         if tok is None:
