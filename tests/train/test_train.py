@@ -134,6 +134,16 @@ def test_offline_hub_base_fails_fast_with_the_remedy(tmp_path, offline):
     assert run.name == "offline try" and run.config == cfg.to_dict() and run.base == "distilgpt2-not-cached"
 
 
+def test_the_base_is_resolved_once_per_run(tiny_gpt2, tmp_path, offline, monkeypatch):
+    """The spec is resolved once; the reference is passed down (tokenizer, weights, run.json's fingerprint)."""
+    seen = []
+    real = models.resolve
+    monkeypatch.setattr(models, "resolve", lambda spec: seen.append(str(spec)) or real(spec))
+    result = train.run_job(train.TrainConfig(base=str(tiny_gpt2), batch_size=2, max_steps=1), RECORDS, tmp_path / "run",
+                           dataset=DATASET)
+    assert result.state == "finished" and seen == [str(tiny_gpt2)]
+
+
 def test_too_few_records_fail_before_loading_anything(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(TrainingError, match="at least two"):
