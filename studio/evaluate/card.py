@@ -27,7 +27,7 @@ def latest_summary(spec: str) -> tuple[str, dict[str, dict[str, float]]] | None:
     if key not in _LATEST:
         if len(_LATEST) >= _LATEST_MAX:
             _LATEST.clear()
-        _LATEST[key] = _find_latest(spec)
+        _LATEST[key] = eval_results.latest_summary(spec)
     return _LATEST[key]
 
 
@@ -39,16 +39,6 @@ def _evals_listing() -> tuple:
     except OSError:  # no evaluations yet
         files = []
     return str(folder), tuple(sorted(files))
-
-
-def _find_latest(spec: str) -> tuple[str, dict] | None:
-    for info in eval_results.list_evals():  # newest first
-        if info.status != "finished":
-            continue
-        result = eval_results.load(info.id)
-        if any(m.get("spec") == spec for m in result.get("models") or []):
-            return info.id, result.get("summary") or eval_results.summarize(result)
-    return None
 
 
 def section(spec: str) -> str:

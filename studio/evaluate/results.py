@@ -148,6 +148,18 @@ def list_evals() -> list[EvalInfo]:
     return sorted(out, key=lambda e: (e.created, e.id), reverse=True)
 
 
+def latest_summary(spec: str) -> tuple[str, dict[str, dict[str, float]]] | None:
+    """(evaluation id, {label: summary}) of the newest finished evaluation that includes the model ``spec``
+    (what a model card shows), or None."""
+    for info in list_evals():  # newest first
+        if info.status != "finished":
+            continue
+        result = load(info.id)
+        if any(m.get("spec") == spec for m in result.get("models") or []):
+            return info.id, result.get("summary") or summarize(result)
+    return None
+
+
 def delete(eval_id: str) -> None:
     path(eval_id).unlink(missing_ok=True)
 
