@@ -16,6 +16,8 @@
     model/           the final model and tokenizer (save_pretrained)
 
 ``studio.models.loading.resolve("run:<id>")`` loads ``model/``, or the newest checkpoint of an unfinished run.
+Finding and reading run folders (``run.json``, ``model/``) is ``studio.models.run_folders``, below training,
+where the model library reads them too; ``RunInfo`` here is built on those reads.
 """
 
 from __future__ import annotations
