@@ -49,7 +49,7 @@ with new_tab:
             cfg = ui_train.settings(base, len(records), method)
             if cfg is not None:
                 with st.expander("Preview: what the model will see", expanded=False):
-                    lengths = ui_train.preview(cfg, records, meta)
+                    lengths = ui_train.preview(cfg, records)
                 loadable = ui_train.memory_check(cfg, lengths)
                 version = f" v{meta.version}" if meta.version is not None else ""
                 st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "

@@ -74,6 +74,60 @@ def test_no_import_cycles_between_studio_modules():
     assert cycles == []
 
 
+LAYERS = (
+    ("studio",),  # the shared pieces every domain stands on: studio/*.py (config, errors, atomic, jobs, ...)
+    ("studio.models",),
+    ("studio.data",),  # data.conversations speaks models.prompt_format's Q&A text
+    ("studio.dedup", "studio.train"),
+    ("studio.chat",),  # chat.trained asks a run the way it trained
+    ("studio.evaluate", "studio.cloud"),
+    ("studio.ui", "studio.commands"),
+    ("studio.__main__",),
+)
+"""The engine's layers, lowest first. A module imports its own package and the layers below; never a
+layer above (publish would import evaluation, the model library training) nor a peer in its own layer."""
+
+
+def layer_of(module: str) -> tuple[int, str]:
+    """(layer index, package) of a studio module: the longest package in ``LAYERS`` it is part of."""
+    found = [(len(pkg), i, pkg) for i, pkgs in enumerate(LAYERS) for pkg in pkgs
+             if module == pkg or module.startswith(pkg + ".")]
+    _, index, pkg = max(found)
+    return index, pkg
+
+
+def test_every_studio_package_has_a_layer():
+    packages = {module_name(p.parent) for p in STUDIO.rglob("__init__.py")} - {"studio"}
+    top = {pkg for pkgs in LAYERS for pkg in pkgs}
+    assert {p for p in packages if p.count(".") == 1} <= top
+
+
+def climbing(graph: dict[str, set[str]]) -> list[str]:
+    """Every import from a module to another package in its own layer or one above it."""
+    found = []
+    for name, deps in graph.items():
+        layer, pkg = layer_of(name)
+        for dep in deps:
+            dep_layer, dep_pkg = layer_of(dep)
+            if dep_pkg != pkg and dep_layer >= layer:
+                found.append(f"{name} -> {dep}")
+    return sorted(found)
+
+
+def test_imports_only_go_down_the_layers():
+    assert climbing(GRAPH) == []
+
+
+def test_an_arrow_up_or_sideways_is_caught():
+    """The two arrows that once climbed (publish -> evaluation, the model library -> training), a peer
+    import (training -> dedup), and what stays allowed: down a layer, and within a package."""
+    assert climbing({"studio.train.publish": {"studio.evaluate.results", "studio.models.adapters"},
+                     "studio.models.library": {"studio.train.runs", "studio.models.spec", "studio.config"},
+                     "studio.train.loop": {"studio.dedup.semantic", "studio.train.runs", "studio.data.ref"}}) == [
+        "studio.models.library -> studio.train.runs", "studio.train.loop -> studio.dedup.semantic",
+        "studio.train.publish -> studio.evaluate.results"]
+
+
 def test_the_engine_is_split_by_domain():
     loose = sorted(p.stem for p in STUDIO.glob("*.py"))
     assert len(loose) <= 10, loose

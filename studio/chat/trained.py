@@ -24,13 +24,15 @@ class TrainedPrompt:
 
 def trained_prompt(spec: str) -> TrainedPrompt | None:
     """The prompt format of the run behind ``spec`` (``run:<id>``); None for any other model or an unreadable run."""
-    if not spec.startswith("run:"):
-        return None
+    from studio.models.spec import parse_spec
     from studio.train import recipe, runs
 
     try:
-        run = runs.load_run(spec[4:])
-    except StudioError:
+        parsed = parse_spec(spec)
+        if parsed.kind != "run":
+            return None
+        run = runs.load_run(parsed.name)
+    except StudioError:  # no spec at all, or a run that is gone
         return None
     base = run.base or "its base"
     if run.format == recipe.FORMAT_CHAT:

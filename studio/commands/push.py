@@ -19,9 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_push(args: argparse.Namespace) -> int:
     from studio import config
     from studio.commands.train import run_id_arg
+    from studio.evaluate import card
+    from studio.models.spec import run_spec
     from studio.train import publish
 
     run_id = run_id_arg(args.run)
-    url = publish.push_run(run_id, args.repo_id, config.hf_token(), private=not args.public)
+    url = publish.push_run(run_id, args.repo_id, config.hf_token(), private=not args.public,
+                           evaluation=card.section(str(run_spec(run_id))))
     print(f"pushed run {run_id} to {url} ({'public' if args.public else 'private'})")
     return 0

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from studio import atomic, config
 from studio.errors import CancelledError, ModelLoadError, StudioError
-from studio.models import bundled
+from studio.models import bundled, run_folders
+from studio.models.run_folders import RunRecord
 from studio.models.spec import library_spec, parse_spec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -177,17 +178,18 @@ def _has_chat_template(folder: Path) -> bool:
 
 
 def run_models() -> list[ModelEntry]:
-    from studio.train import runs
+    """Finished training runs (``studio.models.run_folders``), newest first; one still training is not listed."""
+    from studio import jobs
 
     out = []
-    for run in runs.list_runs():
-        if not run.has_model or run.status.active:
+    for run in run_folders.list_runs():
+        if not run.has_model or jobs.read_status(run.dir).active:
             continue
         out.append(_run_entry(run))
     return out
 
 
-def _run_entry(run) -> ModelEntry:
+def _run_entry(run: RunRecord) -> ModelEntry:
     """A run's row filled in from its model folder and run.json: a full model's config, a LoRA adapter's
     base config (the adapter's own files are its size on disk), the parameter count training logged."""
     model = run.dir / "model"
@@ -198,10 +200,7 @@ def _run_entry(run) -> ModelEntry:
             break
         except (OSError, ValueError):
             continue
-    try:
-        meta = json.loads((run.dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        meta = {}
+    meta = run.meta
     arch = (cfg.get("architectures") or [cfg.get("model_type")])[0] if cfg else None
     if arch is None and run.method != "full":
         arch = f"LoRA adapter on {run.base}"
@@ -335,12 +334,10 @@ def runs_using(name: str) -> list[str]:
     given: ``model:NAME``, the model's folder (absolute, with ``~``, or any path to it), or a path
     no longer resolvable from here (a relative one typed elsewhere) whose recorded fingerprint is
     the model's."""
-    from studio.train import runs
-
     folder = (config.models_dir() / name).resolve()
     fingerprint: list[str | None] = []  # computed once, only if a run needs it
 
-    def uses(run) -> bool:
+    def uses(run: RunRecord) -> bool:
         base = (run.base or "").strip()
         if base == str(library_spec(name)):
             return True
@@ -354,17 +351,14 @@ def runs_using(name: str) -> list[str]:
                 return True
         except (OSError, RuntimeError):
             pass
-        try:
-            recorded = json.loads((run.dir / runs.RUN_JSON).read_text(encoding="utf-8")).get("base_fingerprint")
-        except (OSError, ValueError):
-            return False
+        recorded = run.meta.get("base_fingerprint")
         if not recorded:
             return False
         if not fingerprint:
             fingerprint.append(folder_fingerprint(folder))
         return recorded == fingerprint[0]
 
-    return [r.name for r in runs.list_runs() if uses(r)]
+    return [r.name for r in run_folders.list_runs() if uses(r)]
 
 
 def delete_model(name: str) -> str:
@@ -448,9 +442,7 @@ def display_name(spec: str) -> str:
         return bundled.LABEL if spec == bundled.SPEC else parsed.name
     if parsed.kind == "run":
         try:
-            from studio.train import runs
-
-            return runs.load_run(parsed.name).name
+            return run_folders.load_run(parsed.name).name
         except (StudioError, OSError, ValueError):
             return spec
     return spec

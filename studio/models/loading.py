@@ -166,6 +166,7 @@ def materialize(ref: ModelRef, progress: Callable[[str], None] | None = None) ->
 
 @functools.lru_cache(maxsize=4)
 def _reachable(host: str, port: int, bucket: int) -> bool:
+    """``bucket`` (the current minute) only keys the cache: each answer is kept for a minute."""
     try:
         with socket.create_connection((host, port), timeout=3):
             return True
@@ -416,13 +417,7 @@ def folder_fingerprint(folder: Path) -> str | None:
     return library.folder_fingerprint(folder)
 
 
-def fingerprint(spec: str) -> str | None:
+def fingerprint(ref: ModelRef) -> str | None:
     """The fingerprint of a base a run was trained from: its folder's for a local model, None for a
-    Hub id (the Hub's revision names it) or scratch."""
-    if spec == "scratch":
-        return None
-    try:
-        ref = resolve(spec)
-    except ModelLoadError:
-        return None
+    Hub id (the Hub's revision names it) or a GGUF file (not yet a folder)."""
     return folder_fingerprint(Path(ref.source)) if ref.kind not in ("hub", "gguf", "bundled") else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import platform
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -21,9 +20,9 @@ from typing import Any
 from studio import config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
-from studio.models import adapters
-from studio.models import loading as models
-from studio.train import lora, memory, recipe, runs, scratch
+from studio.models import loading
+from studio.train import lora, memory, recipe, runs
+from studio.train.base import Base, load_base
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
     PRESET_NOTES,
@@ -49,56 +48,6 @@ class TrainResult:
     eval_loss: float | None
     truncated: int  # records cut at max_length
     seconds: float
-
-
-def _load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int], out: Path, token: str | None) -> tuple[Any, Any]:
-    """(model in float32, tokenizer) for training; a scratch tokenizer is learned once and kept in the run."""
-    from transformers import AutoTokenizer
-
-    if cfg.base == SCRATCH:
-        tok_dir = out / "tokenizer"
-        if (tok_dir / "tokenizer.json").is_file():
-            tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
-        else:
-            tokenizer = scratch.train_tokenizer(scratch.corpus(records[i] for i in train_idx), cfg.vocab_size)
-            tokenizer.save_pretrained(tok_dir)
-        return scratch.build_model(tokenizer, cfg.scratch_size, n_positions=cfg.max_length, seed=cfg.seed), tokenizer
-    ref = models.materialize(models.resolve(cfg.base), progress=lambda line: print(line, flush=True))
-    if cfg.method == "qlora" and models.pick_device() != "cuda":
-        raise TrainingError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit): on this machine choose method lora, "
-                            "which trains the same adapters on the unquantized base.")
-    if ref.kind == "adapter":  # continue from a LoRA run: its base with the adapter
-        adapter = Path(ref.source)
-        base_ref = models.materialize(models.resolve(models.base_for_adapter(ref)))
-        tokenizer = models.load_tokenizer(str(adapter), token)
-        model = _load_weights(cfg, base_ref, token)
-        model = adapters.attach(model, adapter, trainable=cfg.method != "full")
-        return model, tokenizer
-    tokenizer = models.load_tokenizer(ref, token)  # the ref resolved above, not the spec again
-    model = _load_weights(cfg, ref, token)
-    if cfg.method != "full":
-        model = lora.apply(model, cfg)
-    return model, tokenizer
-
-
-def _load_weights(cfg: TrainConfig, ref: Any, token: str | None) -> Any:
-    """The base's weights: float32 for full training (the optimizer's master copy) and for LoRA on CPU;
-    bf16 for LoRA on a GPU that has it (the base is frozen: nothing is lost, half the memory and traffic;
-    the adapters stay float32, peft's default); a 4-bit NF4 base for QLoRA (CUDA)."""
-    kwargs = {**models.pretrained_kwargs(ref, token), "dtype": "float32"}
-    if cfg.method == "lora" and lora.frozen_base_dtype(models.pick_device()) == "bfloat16":
-        kwargs["dtype"] = "bfloat16"
-    if cfg.method == "qlora":
-        import torch
-        from transformers import BitsAndBytesConfig
-
-        kwargs.update(dtype=torch.bfloat16, device_map="cuda", quantization_config=BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16))
-        from peft import prepare_model_for_kbit_training
-
-        return prepare_model_for_kbit_training(models.load_weights(ref, kwargs), use_gradient_checkpointing=True)
-    return models.load_weights(ref, kwargs)
 
 
 def packs(device: str) -> bool:
@@ -254,18 +203,52 @@ def train(
 
     ``resume=True`` continues from the run's last checkpoint with its saved config and split. Raises
     ``StudioError`` subclasses with a one-line remedy (the run is then marked failed by the caller).
+    The stages: the split, ``run.json`` (``runs.start_run``), the base (``base.load_base``), the
+    encoded records (``runs.record_base`` then completes ``run.json``), the Trainer, the run.
     """
-    import torch
-    from transformers import PrinterCallback, TrainingArguments
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
-    ckpt = runs.last_checkpoint(out) if resume else None
-    if resume and ckpt is None:
+    ckpt = _resume_from(out, resume)
+    split = _split(cfg, records, out, resume)
+    device = loading.pick_device()
+    jobs.update_status(out, state="running", message=f"loading {cfg.base}", pid=jobs.read_status(out).pid or os.getpid())
+    if not resume:
+        runs.start_run(out, cfg, name=name, dataset=dataset, device=device)
+    base = load_base(cfg, records, split["train"], out, token)
+    data = _encode(cfg, base, records, split)
+    n_trainable, n_total = lora.trainable(base.model)
+    if cfg.method != "full":
+        print(f"{cfg.method}: {memory.trainable_line(n_trainable, n_total)}", flush=True)  # the page's words
+    if not resume:
+        runs.record_base(out, fingerprint=base.fingerprint, trainable=n_trainable, parameters=n_total,
+                         format=recipe.format_name(base.tokenizer), truncated=data.truncated)
+        runs.write_split(out, split)
+    if device == "cpu":
+        print("note: training on CPU in float32: fine for small models, slow for large ones", flush=True)
+    use_cache = getattr(base.model.config, "use_cache", None)  # off while training, restored for the saved model
+    trainer, callback = _trainer(cfg, base, data, records, split, out, device, on_progress)
+    state = _fit(trainer, callback, ckpt, cfg, base, out, device, use_cache)
+    history = trainer.state.log_history
+    train_losses = [h["loss"] for h in history if "loss" in h]
+    eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
+    return TrainResult(state, out, trainer.state.global_step, train_losses[-1] if train_losses else None,
+                       eval_losses[-1] if eval_losses else None, data.truncated, time.time() - t_start)
+
+
+def _resume_from(out: Path, resume: bool) -> Path | None:
+    """The checkpoint a resume continues from (its later metrics rows dropped: those steps run again)."""
+    if not resume:
+        return None
+    ckpt = runs.last_checkpoint(out)
+    if ckpt is None:
         raise TrainingError(f"Run {out.name} has no checkpoint to resume from: start a new run instead.")
-    if ckpt is not None:
-        runs.rewind_metrics(out, ckpt)  # the steps after the checkpoint are trained (and logged) again
+    runs.rewind_metrics(out, ckpt)
+    return ckpt
+
+
+def _split(cfg: TrainConfig, records: Sequence[dict], out: Path, resume: bool) -> dict[str, list[int]]:
+    """The records to train on and to hold out: a resumed run's own split, else a new one."""
     usable = recipe.usable_indices(records)
     if resume and (out / runs.SPLIT_JSON).is_file():
         split = json.loads((out / runs.SPLIT_JSON).read_text(encoding="utf-8"))
@@ -273,43 +256,46 @@ def train(
         split = recipe.split_indices(usable, cfg.test_fraction, cfg.seed)
     if not split["train"]:
         raise TrainingError("Nothing left to train on after holding records out: lower the held-out fraction.")
-    device = models.pick_device()
-    jobs.update_status(out, state="running", message=f"loading {cfg.base}", pid=jobs.read_status(out).pid or os.getpid())
-    dataset_meta = dataset.to_dict() if isinstance(dataset, DatasetRef) else \
-        {k: (dataset or {}).get(k) for k in ("id", "name", "version", "sha256", "count", "file")}
-    meta = {"id": out.name, "name": name or out.name, "created": runs.now_iso(), "config": cfg.to_dict(),
-            "base": cfg.base, "method": cfg.method, "dataset": dataset_meta, "device": device,
-            "python": platform.python_version()}
-    if not resume:  # written before the base loads, so a run that fails there is listed with its reason
-        runs.write_run(out, meta)
-    model, tokenizer = _load_base(cfg, records, split["train"], out, token)
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if getattr(inner, "loss_type", None) is None:  # the loss transformers picks anyway; named, it warns no more
-        inner.loss_type = "ForCausalLM"
-    fmt = recipe.format_name(tokenizer)
+    return split
+
+
+@dataclass
+class Encoded:
+    train: list  # recipe.encode_records' rows
+    test: list
+    limit: int  # tokens a record keeps: max_length, or less where the model's positions end sooner
+    truncated: int  # records cut at the limit
+
+
+def _encode(cfg: TrainConfig, base: Base, records: Sequence[dict], split: dict[str, list[int]]) -> Encoded:
+    model = base.model
     limit = min(cfg.max_length, int(getattr(model.config, "n_positions", 0) or getattr(model.config, "max_position_embeddings", 0) or cfg.max_length))
-    train_enc = recipe.encode_records(tokenizer, records, split["train"], limit)
-    test_enc = recipe.encode_records(tokenizer, records, split["test"], limit)
+    train_enc = recipe.encode_records(base.tokenizer, records, split["train"], limit)
+    test_enc = recipe.encode_records(base.tokenizer, records, split["test"], limit)
     truncated = sum(e.truncated for e in train_enc + test_enc)
     if truncated:
         print(f"warning: {truncated} record(s) longer than {limit} tokens were truncated (they lose their answer's end)", flush=True)
-    n_trainable, n_total = lora.trainable(model)
-    if cfg.method != "full":
-        print(f"{cfg.method}: {memory.trainable_line(n_trainable, n_total)}", flush=True)  # the page's words
-    if not resume:
-        runs.write_run(out, {**meta, "base_fingerprint": models.fingerprint(cfg.base), "trainable_parameters": n_trainable,
-                             "parameters": n_total, "format": fmt, "truncated": truncated})
-        runs.write_split(out, split)
-    if device == "cpu":
-        print("note: training on CPU in float32: fine for small models, slow for large ones", flush=True)
-    mixed = models.pick_dtype(device) if device == "cuda" else None
+    return Encoded(train_enc, test_enc, limit, truncated)
+
+
+def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict], split: dict[str, list[int]],
+             out: Path, device: str, on_progress: Callable[[dict], None] | None) -> tuple[Any, Any]:
+    """The Trainer (and the callback that writes metrics and follows the stop file), the model made ready for it."""
+    import torch
+    from transformers import PrinterCallback, TrainingArguments
+
+    model, tokenizer = base.model, base.tokenizer
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(inner, "loss_type", None) is None:  # the loss transformers picks anyway; named, it warns no more
+        inner.loss_type = "ForCausalLM"
+    mixed = loading.pick_dtype(device) if device == "cuda" else None
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),
         learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler,
         gradient_accumulation_steps=cfg.grad_accum,
-        eval_strategy="epoch" if (test_enc and cfg.eval_per_epoch) else "no", prediction_loss_only=True,
+        eval_strategy="epoch" if (data.test and cfg.eval_per_epoch) else "no", prediction_loss_only=True,
         save_strategy="steps" if cfg.save_steps else "epoch", save_steps=cfg.save_steps or 500,
         save_total_limit=cfg.save_total_limit,
         logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
@@ -319,8 +305,7 @@ def train(
         dataloader_num_workers=0, optim=_optimizer(cfg, device),
         neftune_noise_alpha=cfg.neftune_alpha or None,
     )
-    use_cache = getattr(model.config, "use_cache", None)
-    model.config.use_cache = False  # no key/value cache is built in training forwards; restored for the saved model
+    model.config.use_cache = False  # no key/value cache is built in training forwards
     if cfg.gradient_checkpointing and cfg.method != "qlora":  # QLoRA's preparation already turned it on
         model.gradient_checkpointing_enable()
         if cfg.method == "lora":
@@ -337,12 +322,22 @@ def train(
     callback = _callback(out, on_progress)
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=recipe.Reworded(
-            tokenizer, [records[i] for i in split["train"]], limit, cfg.question_dropout, cfg.seed)
-        if cfg.question_dropout else recipe.features(train_enc),
-        eval_dataset=recipe.features(test_enc) if test_enc else None,
+            tokenizer, [records[i] for i in split["train"]], data.limit, cfg.question_dropout, cfg.seed)
+        if cfg.question_dropout else recipe.features(data.train),
+        eval_dataset=recipe.features(data.test) if data.test else None,
         data_collator=collator, processing_class=tokenizer, callbacks=[callback],
     )
     trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per log step
+    return trainer, callback
+
+
+def _fit(trainer: Any, callback: Any, ckpt: Path | None, cfg: TrainConfig, base: Base, out: Path, device: str,
+         use_cache: bool | None) -> str:
+    """Run the Trainer; a finished run saves its model and tokenizer to ``model/``. Returns "finished" or
+    "stopped"; running out of memory or disk is one line saying what to change."""
+    import torch
+
+    model = base.model
     threads = torch.get_num_threads()
     if device == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
         torch.set_num_threads(1)
@@ -354,7 +349,7 @@ def train(
             if use_cache is not None:
                 model.config.use_cache = use_cache
             trainer.save_model(str(out / "model"))
-            tokenizer.save_pretrained(out / "model")
+            base.tokenizer.save_pretrained(out / "model")
     except torch.OutOfMemoryError:
         raise TrainingError(
             f"Out of memory on {device}: lower the batch size (now {cfg.batch_size}) or max length (now {cfg.max_length}), "
@@ -371,11 +366,7 @@ def train(
         raise
     finally:
         torch.set_num_threads(threads)
-    history = trainer.state.log_history
-    train_losses = [h["loss"] for h in history if "loss" in h]
-    eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
-    return TrainResult(state, out, trainer.state.global_step, train_losses[-1] if train_losses else None,
-                       eval_losses[-1] if eval_losses else None, truncated, time.time() - t_start)
+    return state
 
 
 def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: Any) -> TrainResult:

@@ -109,11 +109,6 @@ def shape_of_config(cfg: Any) -> ModelShape:
                             positions=int(getattr(cfg, "n_positions", 0) or 0))
 
 
-def shape_of_model(model: Any) -> ModelShape:
-    s = shape_of_config(model.config)
-    return ModelShape(sum(p.numel() for p in model.parameters()), s.layers, s.width, s.vocab, s.inner, s.linears)
-
-
 def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, token: str | None = None) -> ModelShape:
     """The shape of a training base without loading weights: a scratch size, or the base's config.json."""
     if base == "scratch":
@@ -123,11 +118,11 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
         return shape_from_sizes(s.n_layer, s.n_embd, vocab_size, heads=s.n_head, kind="gpt2")
     from transformers import AutoConfig
 
-    from studio.models import loading as models
+    from studio.models import loading
 
-    ref = models.resolve(base)
+    ref = loading.resolve(base)
     if ref.kind == "adapter":  # continuing a LoRA run: the shape is its base's
-        return shape_for_base(models.base_for_adapter(ref), token=token)
+        return shape_for_base(loading.base_for_adapter(ref), token=token)
     if ref.kind in ("gguf", "bundled"):  # not imported yet: the file's header has the shape
         from studio.models import gguf
 
@@ -136,9 +131,9 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
                                 info.heads or 0, info.kv_heads or 0, kind=_kind(info.architecture),
                                 params=info.parameters)
     try:
-        cfg = AutoConfig.from_pretrained(ref.source, **models.pretrained_kwargs(ref, token))
+        cfg = AutoConfig.from_pretrained(ref.source, **loading.pretrained_kwargs(ref, token))
     except (OSError, ValueError) as exc:
-        raise models.explain_load_error(ref, exc) from None
+        raise loading.explain_load_error(ref, exc) from None
     return shape_of_config(cfg)
 
 

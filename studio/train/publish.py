@@ -7,13 +7,9 @@ token is an argument, never stored, logged or put into a message.
 
 from __future__ import annotations
 
-import os
 import re
 
-from studio import config
 from studio.data import hub
-from studio.evaluate import metrics
-from studio.evaluate import results as eval_results
 from studio.models import adapters
 from studio.train import runs
 
@@ -22,39 +18,9 @@ CARD_SETTINGS = ("method", "epochs", "learning_rate", "batch_size", "grad_accum"
                  "neftune_alpha")
 
 
-_LATEST: dict[tuple, tuple[str, dict] | None] = {}  # (model spec, evals listing) -> latest_summary's answer
-_LATEST_MAX = 64  # runs remembered; each entry is one summary table
-
-
-def latest_summary(run: runs.RunInfo) -> tuple[str, dict[str, dict[str, float]]] | None:
-    """(evaluation id, {label: summary}) of the newest finished evaluation that includes this run.
-
-    Finding it reads every stored evaluation, so the answer is kept until the evaluations folder's
-    listing (names, sizes, modification times: one ``stat`` per file) changes."""
-    key = (run.model_spec, _evals_listing())
-    if key not in _LATEST:
-        if len(_LATEST) >= _LATEST_MAX:
-            _LATEST.clear()
-        _LATEST[key] = _find_latest(run.model_spec)
-    return _LATEST[key]
-
-
-def _evals_listing() -> tuple:
-    folder = config.evals_dir()
-    try:
-        with os.scandir(folder) as entries:
-            files = [(e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in entries if e.name.endswith(".json")]
-    except OSError:  # no evaluations yet
-        files = []
-    return str(folder), tuple(sorted(files))
-
-
-def _find_latest(spec: str) -> tuple[str, dict] | None:
-    return eval_results.latest_summary(spec)
-
-
-def model_card(run: runs.RunInfo, evaluation: tuple[str, dict] | None = None) -> str:
-    """The run's README.md for the Hub: YAML metadata, then what it is, how it was trained and how it scores."""
+def model_card(run: runs.RunInfo, evaluation: str = "") -> str:
+    """The run's README.md for the Hub: YAML metadata, then what it is, how it was trained and how it scores
+    (``evaluation``: the Markdown section ``studio.evaluate.card.section`` writes, "" for none)."""
     cfg, ds = run.config or {}, run.dataset or {}
     is_adapter = adapters.is_adapter(run.dir / "model")
     base = run.base if run.base and run.base != "scratch" else None
@@ -77,16 +43,7 @@ def model_card(run: runs.RunInfo, evaluation: tuple[str, dict] | None = None) ->
     lines += [f"| {k} | {cfg[k]} |" for k in CARD_SETTINGS if cfg.get(k) not in (None, "", 0) or k == "method"]
     lines += [f"| steps | {run.status.extra.get('step') or '-'} |", f"| device | {run.device or '-'} |", ""]
     if evaluation:
-        eval_id, summary = evaluation
-        cols = [m for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")
-                if any(m in s for s in summary.values())]
-        lines += [f"## Evaluation (SLM Studio evaluation {eval_id})", "",
-                  "| model | " + " | ".join(metrics.LABELS[c] for c in cols) + " | answered |",
-                  "|---|" + "---|" * (len(cols) + 1)]
-        for label, s in summary.items():
-            lines.append(f"| {label} | " + " | ".join(metrics.fmt(s.get(c)) for c in cols)
-                         + f" | {int(s.get('answered', 0))} |")
-        lines.append("")
+        lines += [evaluation.rstrip("\n"), ""]
     lines += ["## Intended use", "",
               "Answering questions like the ones in its training data, in the same domain and style. It is a "
               "small model: check its answers before relying on them, and do not use it for medical, legal "
@@ -94,8 +51,9 @@ def model_card(run: runs.RunInfo, evaluation: tuple[str, dict] | None = None) ->
     return "\n".join(lines)
 
 
-def push_run(run_id: str, repo_id: str, token: str | None, private: bool = True) -> str:
-    """Upload the run's model (or adapter) and its card; returns the repo URL. One-line errors."""
+def push_run(run_id: str, repo_id: str, token: str | None, private: bool = True, *, evaluation: str = "") -> str:
+    """Upload the run's model (or adapter) and its card (``evaluation``: its section, as for ``model_card``);
+    returns the repo URL. One-line errors."""
     repo_id = hub.check_repo_id(repo_id, kind="model")
     run = runs.load_run(run_id)
     if not run.has_model:
@@ -103,7 +61,7 @@ def push_run(run_id: str, repo_id: str, token: str | None, private: bool = True)
 
         raise StudioError(f"Run {run.id} has no saved model yet ({run.status.state}): let it finish, then push it.")
     hub.require_token(token)
-    card = model_card(run, latest_summary(run)).encode("utf-8")
+    card = model_card(run, evaluation).encode("utf-8")
     from huggingface_hub import HfApi, constants
 
     api = HfApi(token=token)

@@ -2,8 +2,10 @@
 
 ::
 
-    run.json         {"id", "name", "created", "config": TrainConfig as a dict, "base",
-                      "dataset": {"id", "name", "version", "sha256", "count"}, "format", "device"}
+    run.json         written as the run starts (``start_run``): {"id", "name", "created", "config": TrainConfig
+                     as a dict, "base", "method", "dataset": DatasetRef as a dict, "device", "python"}; once its
+                     base has loaded (``record_base``), also {"base_fingerprint", "parameters",
+                     "trainable_parameters", "format", "truncated"}. A resume leaves it as it is.
     split.json       {"train": [...], "test": [...]}: 0-based record indices into the dataset version
     metrics.jsonl    one JSON object per log step: step, epoch, loss | eval_loss, learning_rate,
                      tokens_per_s, time (unix), elapsed_s
@@ -14,11 +16,14 @@
     model/           the final model and tokenizer (save_pretrained)
 
 ``studio.models.loading.resolve("run:<id>")`` loads ``model/``, or the newest checkpoint of an unfinished run.
+Finding and reading run folders (``run.json``, ``model/``) is ``studio.models.run_folders``, below training,
+where the model library reads them too; ``RunInfo`` here is built on those reads.
 """
 
 from __future__ import annotations
 
 import json
+import platform
 import re
 import shutil
 import time
@@ -30,8 +35,10 @@ from typing import Any
 from studio import atomic, config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError
+from studio.models import run_folders
+from studio.models.run_folders import RUN_JSON, run_dir  # noqa: F401 (the run folder's names, used as runs.run_dir)
+from studio.train.config import TrainConfig
 
-RUN_JSON = "run.json"
 SPLIT_JSON = "split.json"
 METRICS = "metrics.jsonl"
 TIME_JSON = "time.json"
@@ -60,11 +67,11 @@ class RunInfo:
     @property
     def has_model(self) -> bool:
         """A saved model: full weights, or a LoRA adapter (loaded with its base)."""
-        return any((self.dir / "model" / f).is_file() for f in ("config.json", "adapter_config.json"))
+        return run_folders.has_model(self.dir)
 
     @property
     def method(self) -> str:
-        return str((self.config or {}).get("method") or "full")
+        return run_folders.method_of(self.config)
 
     @property
     def dataset_ref(self) -> DatasetRef:
@@ -98,12 +105,6 @@ def new_run_id(name: str = "run") -> str:
         n += 1
         run_id = f"{stamp}-{slug}-{n}"
     return run_id
-
-
-def run_dir(run_id: str) -> Path:
-    if not run_id or "/" in run_id or run_id.startswith("."):
-        raise StudioError(f"No training run {run_id!r}: pick one from the list.")
-    return config.runs_dir() / run_id
 
 
 def checkpoints(folder: Path) -> list[Path]:
@@ -191,54 +192,60 @@ def write_run(folder: Path, meta: dict[str, Any]) -> None:
     atomic.write_json(Path(folder) / RUN_JSON, meta)
 
 
+def start_run(folder: Path, cfg: TrainConfig, *, name: str | None, dataset: DatasetRef | dict[str, Any] | None,
+              device: str) -> None:
+    """Write ``run.json`` as a new run starts, before its base loads: a run that fails there is still
+    listed, by its name and settings, with its reason."""
+    if isinstance(dataset, DatasetRef):
+        dataset_meta = dataset.to_dict()
+    else:
+        dataset_meta = {k: (dataset or {}).get(k) for k in ("id", "name", "version", "sha256", "count", "file")}
+    folder = Path(folder)
+    write_run(folder, {"id": folder.name, "name": name or folder.name, "created": now_iso(), "config": cfg.to_dict(),
+                       "base": cfg.base, "method": cfg.method, "dataset": dataset_meta, "device": device,
+                       "python": platform.python_version()})
+
+
+def record_base(folder: Path, *, fingerprint: str | None, trainable: int, parameters: int, format: str,
+                truncated: int) -> None:
+    """Add to ``run.json`` what loading the base and encoding the records found (the one update after
+    ``start_run``): the base folder's fingerprint, the parameter counts, the prompt format, the records cut."""
+    meta = json.loads((Path(folder) / RUN_JSON).read_text(encoding="utf-8"))
+    meta.update(base_fingerprint=fingerprint, trainable_parameters=trainable, parameters=parameters, format=format,
+                truncated=truncated)
+    write_run(folder, meta)
+
+
 def write_split(folder: Path, split: dict[str, list[int]]) -> None:
     atomic.write_json(Path(folder) / SPLIT_JSON, {"train": list(split["train"]), "test": list(split["test"])}, indent=None)
 
 
 def load_run_dir(folder: Path) -> RunInfo:
     """A run from any folder (the CLI's ``--out`` may be outside the workspace)."""
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        if not (folder / jobs.STATUS).is_file():
-            raise StudioError(f"{folder} is not a training run (no readable run.json): pick another.") from None
-        # A job that died before it wrote run.json: still a run, listed (failed, with its reason) and deletable.
-        created = datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
-        meta = {"name": folder.name, "created": created}
+    return _info(run_folders.read_run(folder))
+
+
+def _info(record: run_folders.RunRecord) -> RunInfo:
+    meta = record.meta
     return RunInfo(
-        id=folder.name, name=meta.get("name") or folder.name, dir=folder, created=meta.get("created", ""),
-        config=meta.get("config") or {}, dataset=meta.get("dataset") or {}, base=meta.get("base", ""),
-        format=meta.get("format", ""), device=meta.get("device", ""), status=jobs.read_status(folder),
+        id=record.id, name=record.name, dir=record.dir, created=meta.get("created", ""),
+        config=meta.get("config") or {}, dataset=meta.get("dataset") or {}, base=record.base,
+        format=meta.get("format", ""), device=meta.get("device", ""), status=jobs.read_status(record.dir),
     )
 
 
 def load_run(run_id: str) -> RunInfo:
-    folder = run_dir(run_id)
-    if not folder.is_dir():
-        raise StudioError(f"No training run {run_id!r}: it may have been deleted. Pick another.")
-    return load_run_dir(folder)
+    return _info(run_folders.load_run(run_id))
 
 
 def list_runs() -> list[RunInfo]:
     """Every run in the workspace, newest first: a run whose job died before writing run.json included."""
-    out = []
-    for folder in config.runs_dir().iterdir():
-        if _is_run(folder):
-            try:
-                out.append(load_run_dir(folder))
-            except StudioError:
-                continue
-    return sorted(out, key=lambda r: (r.created, r.id), reverse=True)
-
-
-def _is_run(folder: Path) -> bool:
-    return folder.is_dir() and ((folder / RUN_JSON).is_file() or (folder / jobs.STATUS).is_file())
+    return [_info(r) for r in run_folders.list_runs()]
 
 
 def count_runs() -> int:
     """How many runs the Runs tab lists (cheap: no status reads), for Home."""
-    return sum(1 for p in config.runs_dir().iterdir() if _is_run(p))
+    return run_folders.count_runs()
 
 
 def rename_run(run_id: str, new_name: str) -> RunInfo:

@@ -23,10 +23,9 @@ from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.models import prompt_format
 from studio.tasks import Task
-from studio.train import job, memory, recipe, runs
-from studio.train import loop as train
+from studio.train import job, memory, recipe, runs, scratch
 from studio.train import plots as train_plots
-from studio.train.config import field_help
+from studio.train.config import PRESET_NOTES, PRESETS, TrainConfig, default_preset, field_help, recommend
 from studio.ui import export as export_ui
 
 BASES = ("scratch", "distilgpt2", "a model from the library", "an earlier run", "another model (Hub id or folder)")
@@ -51,7 +50,7 @@ def _ask(specs: list[str], questions: list[str]) -> dict[str, list[str]]:
 # --- settings ------------------------------------------------------------------------------------------
 
 
-def pick_dataset() -> tuple[list[dict], dict] | None:
+def pick_dataset() -> tuple[list[dict], DatasetRef] | None:
     """Dataset and version selectors; returns (records, provenance) or None when there is none."""
     datasets = store.list_datasets()
     if not datasets:
@@ -71,7 +70,7 @@ def pick_dataset() -> tuple[list[dict], dict] | None:
         return None
     version = c2.selectbox("Version", versions, key=f"train.version.{info.id}",
                            format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))
-    return ui_run(load_dataset, info.id, version)
+    return ui.run_or_error(load_dataset, info.id, version)
 
 
 def cannot_train(records: list[dict]) -> str | None:
@@ -82,9 +81,6 @@ def cannot_train(records: list[dict]) -> str | None:
         return str(exc)
     return None
 
-
-
-ui_run = ui.run_or_error  # the one "call the engine, show a StudioError in one line" helper
 
 
 def pick_base() -> str | None:
@@ -144,35 +140,35 @@ def pick_method(base: str) -> str | None:
 def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) -> int | float:
     """A number input for a TrainConfig field: its label, help and range come from the field (``studio.settings``);
     a whole-number value gets whole-number bounds."""
-    lo, hi = field_settings.bounds(train.TrainConfig, name)
+    lo, hi = field_settings.bounds(TrainConfig, name)
     if isinstance(value, int):
         lo, hi = math.ceil(lo), math.floor(hi)
     else:
         lo, hi = float(lo), float(hi)
-    return box.number_input(field_settings.label(train.TrainConfig, name), lo, hi, value, key=key,
+    return box.number_input(field_settings.label(TrainConfig, name), lo, hi, value, key=key,
                             help=field_help(name), **kwargs)
 
 
 def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
-    options = list(field_settings.choices(train.TrainConfig, name) or ())
-    return box.selectbox(field_settings.label(train.TrainConfig, name), options, index=options.index(value), key=key,
+    options = list(field_settings.choices(TrainConfig, name) or ())
+    return box.selectbox(field_settings.label(TrainConfig, name), options, index=options.index(value), key=key,
                          help=field_help(name), **kwargs)
 
 
-def settings(base: str, n_records: int = 0, method: str = "full") -> train.TrainConfig | None:
+def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig | None:
     """Preset plus the advanced settings, each with a one-line explanation."""
-    names = list(train.PRESETS)
+    names = list(PRESETS)
     if base == "scratch":
         names = [n for n in names if n != "recommended"]
-    default = train.default_preset(base)
+    default = default_preset(base)
     name = st.selectbox("Preset", names, index=names.index(default), key=f"train.preset.{base == 'scratch'}",
-                        format_func=lambda n: f"{n}: {train.PRESET_NOTES[n]}")
+                        format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
     if name == "recommended":
-        shape = ui_run(memory.shape_for_base, base)
-        p, why = train.recommend(n_records, base=base, method=method, parameters=shape.params if shape else None)
+        shape = ui.run_or_error(memory.shape_for_base, base)
+        p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None)
         st.info(why, icon=":material/tune:")
     else:
-        p = train.PRESETS[name].replace(method=method) if base != "scratch" else train.PRESETS[name]
+        p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
     name = f"{name}.{method}"  # widget keys: a method's own defaults
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
@@ -202,12 +198,12 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> train.Train
                                                    help=field_help("lora_targets"))
         if base == "scratch":
             values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",
-                                             format_func=lambda s: f"{s}: {train.scratch.SIZES[s].note}")
+                                             format_func=lambda s: f"{s}: {scratch.SIZES[s].note}")
             values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}")
         gpu_settings()
     whole = ("batch_size", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
-    return ui_run(p.replace, base=base, method=method, **values)
+    return ui.run_or_error(p.replace, base=base, method=method, **values)
 
 
 WARMUP_UNITS = {"share": "a share of all steps", "steps": "a number of steps"}
@@ -222,7 +218,7 @@ def _warmup(col: Any, value: float, name: str) -> float:
                                 key=f"train.wu.{name}.share", format="%.2f",
                                 help="The share of all training steps over which the learning rate rises from 0 to "
                                      "its full value (0.05: the first 5% of the steps).")
-    most = int(field_settings.bounds(train.TrainConfig, "warmup_steps")[1])  # the config's own bound
+    most = int(field_settings.bounds(TrainConfig, "warmup_steps")[1])  # the config's own bound
     return col.number_input("Warm-up steps", 0, most, int(value) if value >= 1 else 0, step=1,
                             key=f"train.wu.{name}.steps",
                             help="How many steps at the start the learning rate takes to rise from 0 to its full "
@@ -230,29 +226,29 @@ def _warmup(col: Any, value: float, name: str) -> float:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _scratch_tokenizer(sha: str, texts: tuple[str, ...], vocab: int) -> Any:
-    return train.scratch.train_tokenizer(list(texts), vocab)
+def _scratch_tokenizer(texts: tuple[str, ...], vocab: int) -> Any:
+    return scratch.train_tokenizer(list(texts), vocab)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _tokenizer(spec: str) -> Any:
-    from studio.models import loading as models
+    from studio.models import loading
 
-    return models.load_tokenizer(spec)
+    return loading.load_tokenizer(spec)
 
 
-def preview(cfg: train.TrainConfig, records: list[dict], meta: DatasetRef) -> list[int] | None:
+def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
     Returns the training records' token lengths (for the memory estimate), None when the tokenizer cannot load."""
-    keep = ui_run(recipe.usable_indices, records)
+    keep = ui.run_or_error(recipe.usable_indices, records)
     if keep is None:
         return None
     split = recipe.split_indices(keep, cfg.test_fraction, cfg.seed)
     if cfg.base == "scratch":
-        texts = tuple(train.scratch.corpus(records[i] for i in split["train"]))
-        tok = _scratch_tokenizer(meta.sha256 or "", texts, cfg.vocab_size)
+        texts = tuple(scratch.corpus(records[i] for i in split["train"]))
+        tok = _scratch_tokenizer(texts, cfg.vocab_size)
     else:
-        tok = ui_run(_tokenizer, cfg.base)
+        tok = ui.run_or_error(_tokenizer, cfg.base)
         if tok is None:
             return None
     rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
@@ -289,10 +285,10 @@ def highlight(rows: list[dict]) -> str:
     return f'<div data-testid="train-tokens" style="line-height:1.9">{"".join(spans)}</div>'
 
 
-def memory_check(cfg: train.TrainConfig, lengths: list[int] | None = None) -> bool:
+def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
     """The memory estimate for ``cfg`` on records of these token ``lengths`` (the largest batch they make;
     unknown: batch x max length); False (the reason shown) when the base cannot be loaded."""
-    shape = ui_run(memory.shape_for_base, cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
+    shape = ui.run_or_error(memory.shape_for_base, cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
     if shape is None:
         return False
     rows, seq = memory.largest_batch(lengths or [], cfg.batch_size, cfg.max_length)
@@ -328,10 +324,10 @@ def gpu_settings() -> None:
                  help="How the GPUs split the model's memory (through accelerate).")
 
 
-def start(cfg: train.TrainConfig, meta: DatasetRef, name: str) -> str | None:
+def start(cfg: TrainConfig, meta: DatasetRef, name: str) -> str | None:
     """Start the training job (``studio.train.job``); returns the run id, or None with the reason shown."""
     gpus = int(st.session_state.get("train.gpus", 1))
-    return ui_run(job.start_training, cfg, meta, name, gpus=gpus,
+    return ui.run_or_error(job.start_training, cfg, meta, name, gpus=gpus,
                   sharding=st.session_state.get("train.sharding", "none") if gpus > 1 else "none")
 
 
@@ -393,7 +389,7 @@ def live(run_id: str) -> None:
     if s.state in ("stopped", "failed") and runs.last_checkpoint(run.dir) is not None:
         if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",
                      help="Continue from the last checkpoint with the same settings."):
-            ui_run(job.resume_training, run.dir)
+            ui.run_or_error(job.resume_training, run.dir)
     _log(run.dir)
     # The ask panel is drawn by the full page: rerun it once when the run reaches an end state.
     if s.state in jobs.DONE and st.session_state.get("train.ended") != (run_id, s.state):
@@ -493,6 +489,7 @@ def _task_result(run: runs.RunInfo) -> None:
 def push_panel(run: Any) -> None:
     """Push the finished run (model or adapter) to the Hub with its generated model card, in a worker thread."""
     from studio.data import hub
+    from studio.evaluate import card
     from studio.train import publish
 
     with st.expander("Push to the Hugging Face Hub", icon=":material/cloud_upload:"):
@@ -504,7 +501,7 @@ def push_panel(run: Any) -> None:
         private = st.checkbox("Private", value=True, key=f"train.push.private.{run.id}")
         # Built only when asked (it looks through the stored evaluations, cached until they change).
         if st.toggle("Preview the model card", key=f"train.push.preview.{run.id}"):
-            st.code(publish.model_card(run, publish.latest_summary(run)), language="markdown")
+            st.code(publish.model_card(run, card.section(run.model_spec)), language="markdown")
         key = f"train.push.task.{run.id}"
         task: Task | None = st.session_state.get(key)
         if st.button("Push", key=f"train.push.go.{run.id}", disabled=task is not None and not task.done):
@@ -514,10 +511,17 @@ def push_panel(run: Any) -> None:
             except StudioError as exc:
                 ui.show_error(exc)
             else:
-                st.session_state[key] = task = Task(f"Pushing to {repo_id}", publish.push_run, run.id, repo_id, token,
-                                                    private=private).start()
+                st.session_state[key] = task = Task(f"Pushing to {repo_id}", _push, run, repo_id, token, private).start()
         if task is not None:
             _push_status(key)
+
+
+def _push(run: runs.RunInfo, repo_id: str, token: str | None, private: bool) -> str:
+    """The push task's work: the card's evaluation section is looked up here, in the worker thread."""
+    from studio.evaluate import card
+    from studio.train import publish
+
+    return publish.push_run(run.id, repo_id, token, private, evaluation=card.section(run.model_spec))
 
 
 @st.fragment(run_every=1.0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import streamlit as st
 
 from studio import ui
-from studio.errors import StudioError
 from studio.train import plots as train_plots
 from studio.train import runs
 
@@ -32,14 +31,6 @@ def open_run(run_id: str | None) -> None:
     st.session_state["train.ask"] = None
     st.session_state[_GOTO] = TABS[0]
     st.rerun()
-
-
-def _ui_run(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except StudioError as exc:
-        ui.show_error(exc)
-        return None
 
 
 def took(run: runs.RunInfo) -> str:
@@ -84,9 +75,9 @@ def runs_table() -> None:
     if c0.button("Open on the New run tab", key="train.open_btn", type="primary",
                  help="Watch it, resume it after a stop or crash, or ask it questions."):
         open_run(target.id)
-    if c1.button("Rename", key="train.rename_btn") and _ui_run(runs.rename_run, target.id, new):
+    if c1.button("Rename", key="train.rename_btn") and ui.run_or_error(runs.rename_run, target.id, new):
         st.rerun()
-    if c2.button("Delete (moves to trash)", key="train.delete_btn") and _ui_run(runs.delete_run, target.id):
+    if c2.button("Delete (moves to trash)", key="train.delete_btn") and ui.run_or_error(runs.delete_run, target.id):
         if st.session_state.get("train.run_id") == target.id:
             st.session_state["train.run_id"] = None
         st.rerun()
@@ -94,7 +85,7 @@ def runs_table() -> None:
     if kept and target.status.state == "finished":
         if st.button(f"Drop its checkpoints ({kept / 2**20:,.1f} MB)", key="train.drop_ckpt", icon=":material/delete_sweep:",
                      help="A finished run keeps its last checkpoint for resuming; its model stays without it."):
-            freed = _ui_run(runs.drop_checkpoints, target.id)
+            freed = ui.run_or_error(runs.drop_checkpoints, target.id)
             if freed is not None:
                 st.session_state["train.flash"] = f"Dropped {freed / 2**20:,.1f} MB of checkpoints from {target.name}."
                 st.rerun()

@@ -13,9 +13,9 @@ import torch
 from studio import jobs
 from studio.models import adapters
 from studio.models import loading as models
+from studio.train import base, lora, runs
 from studio.train import config as train_config
 from studio.train import loop as train
-from studio.train import lora, runs
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -50,7 +50,7 @@ def test_qlora_trains_stops_resumes_merges_and_answers(tiny_llama, tmp_path, off
 
 def test_lora_on_cuda_keeps_the_frozen_base_in_bf16_and_the_adapters_in_float32(tiny_llama, offline):
     cfg = train_config.TrainConfig(base=str(tiny_llama), method="lora", lora_r=4, lora_alpha=8)
-    model = lora.apply(train._load_weights(cfg, models.materialize(models.resolve(str(tiny_llama))), None), cfg)
+    model = lora.apply(base._load_weights(cfg, models.materialize(models.resolve(str(tiny_llama))), None), cfg)
     frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
     trained = {p.dtype for p in model.parameters() if p.requires_grad}
     assert frozen == {torch.bfloat16} and trained == {torch.float32}

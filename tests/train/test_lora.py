@@ -83,6 +83,22 @@ def test_a_lora_run_loads_in_chat_and_evaluation_and_its_merge_answers_the_same(
         lora.merge(lora_folder)
 
 
+def test_training_on_from_a_lora_run_resolves_the_run_and_its_base_once_each(lora_folder, tiny_llama, tmp_path,
+                                                                           monkeypatch):
+    from studio.models import adapters, loading
+
+    seen = []
+    real = loading.resolve
+    monkeypatch.setattr(loading, "resolve", lambda spec: seen.append(str(spec)) or real(spec))
+    cfg = train_config.TrainConfig(base=str(lora_folder), method="lora", learning_rate=5e-3, max_steps=2, batch_size=4,
+                                   max_length=64, test_fraction=0.0, lora_r=4, lora_alpha=8)
+    result = train.run_job(cfg, FAQ, tmp_path / "more", dataset={"name": "faq"})
+    assert result.state == "finished" and seen == [str(lora_folder), str(tiny_llama)]
+    assert adapters.is_adapter(tmp_path / "more" / "model")  # the run's adapter, trained further
+    meta = json.loads((tmp_path / "more" / "run.json").read_text())
+    assert meta["base_fingerprint"] == loading.folder_fingerprint(lora_folder / "model")
+
+
 def test_a_merged_folder_without_weights_is_not_a_merge_and_a_new_merge_replaces_it(tiny_llama):
     """What a merge that died before this fix left (configs, no weights): the run still loads as its
     adapter, Merge is still due, and merging writes the whole model in its place."""

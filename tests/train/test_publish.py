@@ -11,6 +11,7 @@ import sys
 import pytest
 from hub_servers import refusing_hub
 
+from studio.evaluate import card
 from studio.evaluate import results as eval_results
 from studio.train import publish, runs
 from tests.conftest import REPO
@@ -36,11 +37,11 @@ def test_the_model_card_says_base_method_data_settings_and_the_latest_evaluation
                        "models": [{"label": "base", "spec": "distilgpt2"}, {"label": "tuned", "spec": run.model_spec}],
                        "rows": [], "summary": {"base": {"f1": 0.1234, "answered": 20},
                                                "tuned": {"f1": 0.61789, "answered": 20}}})
-    card = publish.model_card(run, publish.latest_summary(run))
-    assert card.startswith("---\nlibrary_name: transformers") and "base_model: distilgpt2" in card
-    assert "a fine-tune of `distilgpt2`" in card and "Soccer rules, version 4" in card and "`ab12cd`" in card
-    assert "| learning_rate | 5e-05 |" in card and "| method | full |" in card and "20 records" in card
-    assert "| tuned | 0.618 | 20 |" in card and "Intended use" in card
+    text = publish.model_card(run, card.section(run.model_spec))
+    assert text.startswith("---\nlibrary_name: transformers") and "base_model: distilgpt2" in text
+    assert "a fine-tune of `distilgpt2`" in text and "Soccer rules, version 4" in text and "`ab12cd`" in text
+    assert "| learning_rate | 5e-05 |" in text and "| method | full |" in text and "20 records" in text
+    assert "| tuned | 0.618 | 20 |" in text and "Intended use" in text
 
 
 def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -90,13 +91,13 @@ def test_the_latest_evaluation_is_looked_up_once_until_the_evaluations_change(ti
     real_list, real_load = eval_results.list_evals, eval_results.load
     monkeypatch.setattr(eval_results, "list_evals", lambda: reads.append("list") or real_list())
     monkeypatch.setattr(eval_results, "load", lambda i: reads.append(i) or real_load(i))
-    assert publish.latest_summary(run)[0] == "mine" and len(reads) == 32  # the listing, then 31 files
+    assert card.latest_summary(run.model_spec)[0] == "mine" and len(reads) == 32  # the listing, then 31 files
     reads.clear()
     for _ in range(5):  # reruns of the Train page: nothing read again
-        assert publish.latest_summary(run)[0] == "mine"
+        assert card.latest_summary(run.model_spec)[0] == "mine"
     assert reads == []
     _eval("newer", "2026-12-01T11:00:00+00:00", [run.model_spec], 0.9)  # a new evaluation: looked up again
-    assert publish.latest_summary(run) == ("newer", {"m0": {"f1": 0.9, "answered": 5}}) and reads
+    assert card.latest_summary(run.model_spec) == ("newer", {"m0": {"f1": 0.9, "answered": 5}}) and reads
 
 
 def test_the_push_panel_builds_the_card_only_when_asked(tiny_gpt2, monkeypatch):
@@ -136,7 +137,7 @@ def test_push_delivers_the_model_and_its_card_privately_and_the_token_only_as_au
     sent = {f.name: f.read_bytes() for f in (run.dir / "model").iterdir() if f.name != "training_args.bin"}
     assert {k: v for k, v in repo.files.items() if k != "README.md"} == sent  # weights byte for byte, no args
     assert "model.safetensors" in repo.files and "config.json" in repo.files
-    assert repo.files["README.md"].decode() == publish.model_card(run, publish.latest_summary(run))
+    assert repo.files["README.md"].decode() == publish.model_card(run, card.section(run.model_spec))
     assert "| m0 | 0.618 | 5 |" in repo.files["README.md"].decode()
     assert token_leaks(hub, SECRET, tmp_path) == [] and SECRET not in out.stdout + out.stderr
 

@@ -59,6 +59,9 @@ def test_few_steps_change_the_parameters_and_write_the_run_folder(tiny_gpt2, tmp
 
     meta = json.loads((out / "run.json").read_text())
     assert meta["config"] == cfg.to_dict() and meta["dataset"]["name"] == "tiny" and meta["format"] == "question-answer"
+    # what the model library reads: the base folder's fingerprint (runs_using) and the parameter count
+    assert meta["base_fingerprint"] == models.folder_fingerprint(tiny_gpt2) and meta["truncated"] == 0
+    assert meta["parameters"] == meta["trainable_parameters"] > 0 and meta["method"] == "full"  # full: all trainable
     split = json.loads((out / "split.json").read_text())
     assert sorted(split["train"] + split["test"]) == list(range(len(RECORDS))) and len(split["test"]) == 2
     rows = runs.read_metrics(out)
@@ -122,10 +125,23 @@ def test_scratch_quick_run_is_loadable_by_run_id(tmp_path, offline):
 
 def test_offline_hub_base_fails_fast_with_the_remedy(tmp_path, offline):
     out = tmp_path / "run"
+    cfg = train.TrainConfig(base="distilgpt2-not-cached")
     with pytest.raises(ModelLoadError, match="No network: choose scratch or a local path"):
-        train.run_job(train.TrainConfig(base="distilgpt2-not-cached"), RECORDS, out, dataset=DATASET)
+        train.run_job(cfg, RECORDS, out, dataset=DATASET, name="offline try")
     status = jobs.read_status(out)
     assert status.state == "failed" and "No network" in status.error
+    run = runs.load_run_dir(out)  # run.json was written before the base failed: listed by its name and settings
+    assert run.name == "offline try" and run.config == cfg.to_dict() and run.base == "distilgpt2-not-cached"
+
+
+def test_the_base_is_resolved_once_per_run(tiny_gpt2, tmp_path, offline, monkeypatch):
+    """The spec is resolved once; the reference is passed down (tokenizer, weights, run.json's fingerprint)."""
+    seen = []
+    real = models.resolve
+    monkeypatch.setattr(models, "resolve", lambda spec: seen.append(str(spec)) or real(spec))
+    result = train.run_job(train.TrainConfig(base=str(tiny_gpt2), batch_size=2, max_steps=1), RECORDS, tmp_path / "run",
+                           dataset=DATASET)
+    assert result.state == "finished" and seen == [str(tiny_gpt2)]
 
 
 def test_too_few_records_fail_before_loading_anything(tmp_path):

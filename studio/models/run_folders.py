@@ -1,0 +1,114 @@
+"""Training runs' folders as the models layer reads them: a run is a model the studio can load and list.
+
+A run folder (``STUDIO_HOME/runs/<id>/``) is written by ``studio.train``; its ``run.json`` records how
+the model was made (name, base, method, the base's fingerprint, the parameter count) and ``model/``
+holds the model. The model library lists runs and refuses to delete a run's base by these records
+alone, so they are read here, below training; ``studio.train.runs`` builds its ``RunInfo`` on the same
+reads and owns the rest of the folder (metrics, split, checkpoints, training time).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from studio import config, jobs
+from studio.errors import StudioError
+from studio.models.spec import run_spec
+
+RUN_JSON = "run.json"
+MODEL = "model"  # the finished model (or LoRA adapter), save_pretrained's folder
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run folder and its ``run.json`` (``meta``)."""
+
+    dir: Path
+    meta: dict[str, Any]  # run.json; only {"name", "created"} for a job that died before writing it
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name") or self.dir.name
+
+    @property
+    def base(self) -> str:
+        return self.meta.get("base", "")
+
+    @property
+    def method(self) -> str:
+        return method_of(self.meta.get("config"))
+
+    @property
+    def has_model(self) -> bool:
+        return has_model(self.dir)
+
+    @property
+    def model_spec(self) -> str:
+        """What ``studio.models.loading.load_causal_lm`` takes to load this run."""
+        return str(run_spec(self.id))
+
+
+def method_of(settings: dict[str, Any] | None) -> str:
+    """The training method a run's config names (runs from before LoRA name none: full)."""
+    return str((settings or {}).get("method") or "full")
+
+
+def has_model(folder: Path) -> bool:
+    """A saved model: full weights, or a LoRA adapter (loaded with its base)."""
+    return any((Path(folder) / MODEL / f).is_file() for f in ("config.json", "adapter_config.json"))
+
+
+def run_dir(run_id: str) -> Path:
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise StudioError(f"No training run {run_id!r}: pick one from the list.")
+    return config.runs_dir() / run_id
+
+
+def read_run(folder: Path) -> RunRecord:
+    """A run from any folder (the CLI's ``--out`` may be outside the workspace)."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        if not (folder / jobs.STATUS).is_file():
+            raise StudioError(f"{folder} is not a training run (no readable run.json): pick another.") from None
+        # A job that died before it wrote run.json: still a run, listed (failed, with its reason) and deletable.
+        created = datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+        meta = {"name": folder.name, "created": created}
+    return RunRecord(folder, meta)
+
+
+def load_run(run_id: str) -> RunRecord:
+    folder = run_dir(run_id)
+    if not folder.is_dir():
+        raise StudioError(f"No training run {run_id!r}: it may have been deleted. Pick another.")
+    return read_run(folder)
+
+
+def is_run(folder: Path) -> bool:
+    return folder.is_dir() and ((folder / RUN_JSON).is_file() or (folder / jobs.STATUS).is_file())
+
+
+def list_runs() -> list[RunRecord]:
+    """Every run in the workspace, newest first: a run whose job died before writing run.json included."""
+    out = []
+    for folder in config.runs_dir().iterdir():
+        if is_run(folder):
+            try:
+                out.append(read_run(folder))
+            except StudioError:
+                continue
+    return sorted(out, key=lambda r: (r.meta.get("created", ""), r.id), reverse=True)
+
+
+def count_runs() -> int:
+    """How many runs there are (cheap: no status reads), for Home."""
+    return sum(1 for p in config.runs_dir().iterdir() if is_run(p))

@@ -1,0 +1,78 @@
+"""The base a run trains from, loaded once: a pretrained model (full, LoRA or QLoRA), a LoRA run to
+continue, or a new GPT-2 (``scratch``).
+
+``load_base`` resolves the model spec once (``studio.models.loading.resolve``) and passes the
+resolved reference down to the tokenizer, the weights and the fingerprint that ``run.json`` keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio.errors import TrainingError
+from studio.models import adapters, loading
+from studio.train import lora, scratch
+from studio.train.config import SCRATCH, TrainConfig
+
+
+@dataclass
+class Base:
+    model: Any  # float32 (bf16 frozen for LoRA on a GPU that has it, 4-bit for QLoRA), adapters applied
+    tokenizer: Any
+    fingerprint: str | None  # the base folder's (``loading.fingerprint``); None for a Hub id, a GGUF file, scratch
+
+
+def load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int], out: Path,
+              token: str | None) -> Base:
+    """The model and tokenizer to train; a scratch tokenizer is learned once and kept in the run folder."""
+    from transformers import AutoTokenizer
+
+    if cfg.base == SCRATCH:
+        tok_dir = out / "tokenizer"
+        if (tok_dir / "tokenizer.json").is_file():
+            tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
+        else:
+            tokenizer = scratch.train_tokenizer(scratch.corpus(records[i] for i in train_idx), cfg.vocab_size)
+            tokenizer.save_pretrained(tok_dir)
+        model = scratch.build_model(tokenizer, cfg.scratch_size, n_positions=cfg.max_length, seed=cfg.seed)
+        return Base(model, tokenizer, None)
+    spec_ref = loading.resolve(cfg.base)
+    ref = loading.materialize(spec_ref, progress=lambda line: print(line, flush=True))
+    # A GGUF file stays named by its file (its sha256 finds the imported copy again); the bundled
+    # model's imported copy is a library folder like any other.
+    fingerprint = loading.fingerprint(spec_ref if spec_ref.kind == "gguf" else ref)
+    if cfg.method == "qlora" and loading.pick_device() != "cuda":
+        raise TrainingError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit): on this machine choose method lora, "
+                            "which trains the same adapters on the unquantized base.")
+    tokenizer = loading.load_tokenizer(ref, token)  # the ref resolved above, not the spec again
+    if ref.kind == "adapter":  # continue from a LoRA run: its base with the adapter
+        base_ref = loading.materialize(loading.resolve(loading.base_for_adapter(ref)))
+        model = adapters.attach(_load_weights(cfg, base_ref, token), Path(ref.source), trainable=cfg.method != "full")
+        return Base(model, tokenizer, fingerprint)
+    model = _load_weights(cfg, ref, token)
+    if cfg.method != "full":
+        model = lora.apply(model, cfg)
+    return Base(model, tokenizer, fingerprint)
+
+
+def _load_weights(cfg: TrainConfig, ref: loading.ModelRef, token: str | None) -> Any:
+    """The base's weights: float32 for full training (the optimizer's master copy) and for LoRA on CPU;
+    bf16 for LoRA on a GPU that has it (the base is frozen: nothing is lost, half the memory and traffic;
+    the adapters stay float32, peft's default); a 4-bit NF4 base for QLoRA (CUDA)."""
+    kwargs = {**loading.pretrained_kwargs(ref, token), "dtype": "float32"}
+    if cfg.method == "lora" and lora.frozen_base_dtype(loading.pick_device()) == "bfloat16":
+        kwargs["dtype"] = "bfloat16"
+    if cfg.method == "qlora":
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        kwargs.update(dtype=torch.bfloat16, device_map="cuda", quantization_config=BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16))
+        from peft import prepare_model_for_kbit_training
+
+        return prepare_model_for_kbit_training(loading.load_weights(ref, kwargs), use_gradient_checkpointing=True)
+    return loading.load_weights(ref, kwargs)
