@@ -20,6 +20,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,18 +158,20 @@ def _sha(path: Path) -> str:
 def _remote_files(api, repo_id: str, prefix: str) -> list[str]:
     """The repo's files under ``prefix`` (a folder ending in "/", or "" for the whole repo), relative to it."""
     from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.hf_api import RepoFile
 
     if not prefix:
         return list(api.list_repo_files(repo_id, repo_type="dataset"))
     try:
         tree = api.list_repo_tree(repo_id, path_in_repo=prefix.rstrip("/"), recursive=True, repo_type="dataset")
-        paths = [getattr(e, "path", "") for e in tree if type(e).__name__ == "RepoFile"]
+        paths = [e.path for e in tree if isinstance(e, RepoFile)]
     except EntryNotFoundError:  # nothing saved under it yet
         return []
     return [p[len(prefix):] for p in paths if p.startswith(prefix)]
 
 
-def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST, explain=None) -> int:
+def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST,
+            explain: Callable[[Exception, str], StudioError] | None = None) -> int:
     """Bring the repo's files (those under ``prefix``) into ``folder``: every file missing here comes back
     byte for byte; a file that differs is kept as it is here (it is the newer one) unless its dataset is the
     untouched sample a new workspace starts with. Returns the number of files written."""
