@@ -278,3 +278,22 @@ def test_without_a_store_a_signed_in_visitor_is_told_what_keeps_their_workspace(
     at = signed_in(ALICE, store_setting={})
     assert "give your Hugging Face token to keep it across restarts" in sidebar_text(at)
     assert sync.current(workspace_of(at), "store") is None and hub.requests == []
+
+
+def test_a_signed_in_visitor_who_also_gives_their_token_is_kept_in_both_places(hub):
+    hub.users["hf_alice_write_token_0123456789"] = ("alice", "write")
+    at = signed_in(ALICE)
+    at.text_input(key="auth.hf_token.input").input("hf_alice_write_token_0123456789").run()
+    assert not at.exception and not at.sidebar.error
+    ws = workspace_of(at)
+    assert ws.name.startswith("u-")  # signing in decides the workspace; the token adds a place to keep it
+    dataset = three_versions(ws)
+    own = sync.current(ws)
+    assert own is not None and own.sync_once() and kept(at).sync_once()
+    at.run()
+    shown = sidebar_text(at)
+    assert "Synced to alice/slm-studio-workspace (private) at" in shown and "Synced to this app's store at" in shown
+    key = f"datasets/{dataset}/versions/0003.json"
+    assert hub.repos[("dataset", "alice/slm-studio-workspace")].files[key] == (ws / key).read_bytes()
+    assert hub.repos[("dataset", STORE_REPO)].files[store.prefix_for(ws) + key] == (ws / key).read_bytes()
+    assert token_leaks(hub, STORE_TOKEN, ws) == [] and token_leaks(hub, "hf_alice_write_token_0123456789", ws) == []
