@@ -235,9 +235,13 @@ def panel() -> None:
         path = Path(st.session_state[PATH])
         kept = sync.current(path, "store")
         if who is not None:
-            st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits"
-                       + (" and restarts, in this app's store." if kept is not None else
-                          "; give your Hugging Face token to keep it across restarts."))
+            if kept is None:
+                keeps = "; give your Hugging Face token to keep it across restarts."
+            elif kept.state == "failed":  # said below; until it works only a token keeps it across restarts
+                keeps = "; this app's store, which keeps it across restarts, is failing (below)."
+            else:
+                keeps = " and restarts, in this app's store."
+            st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits{keeps}")
             if st.session_state.get(STORE_ERROR):
                 st.warning(st.session_state[STORE_ERROR], icon=":material/cloud_off:")
             if st.button("Sign out", key="workspace.logout"):

@@ -237,6 +237,7 @@ def test_a_store_repo_holding_something_else_is_refused_and_left_as_it_was(hub):
     at.run()
     (warning,) = [w.value for w in at.sidebar.warning]
     assert f"{STORE_REPO} is not an SLM Studio workspace store" in warning and "\n" not in warning
+    assert "this app's store, which keeps it across restarts, is failing" in sidebar_text(at)
     assert hub.repos[("dataset", STORE_REPO)].files == before
     with config.use_workspace(workspace_of(at)):
         assert "Alice's kept FAQ" in [d.name for d in datasets.list_datasets()]
