@@ -47,10 +47,14 @@ class StoreConfig:
             return None
         repo, token = str(settings.get("repo") or "").strip(), str(settings.get("token") or "").strip()
         owner, _, name = repo.partition("/")
+        try:
+            sync.check_repo_name(owner)
+            sync.check_repo_name(name)
+        except StudioError:
+            owner = ""
         if not owner or not name or "/" in name:
             raise StoreError("This app's workspace store is not set up: [studio.store] repo must be 'owner/name' "
                              "(the app's owner fixes it in the secrets); your workspace is kept only until a restart.")
-        sync.check_repo_name(name)
         if not token:
             raise StoreError("This app's workspace store is not set up: [studio.store] has no token (the app's owner "
                              "fixes it in the secrets); your workspace is kept only until a restart.")
