@@ -3,7 +3,8 @@
 Starts ``streamlit run`` (``-X importtime`` logs every import), opens Home and every page in
 Chromium, streams one answer from an OpenAI-compatible server on loopback, then has ``--visitors``
 more visitors (10 by default: separate browser contexts, all of them open at once, their page loads
-overlapping) open Home, Dataset, Evaluate and Chat; on the public entry ``cloud/Home.py`` each of
+overlapping) open Home, Dataset, Evaluate and Chat and then all ask a question at once, their answers
+streaming together (one word every 0.4 s each); on the public entry ``cloud/Home.py`` each of
 them has a workspace of their own. Reports the server's resident memory after each step (and the
 highest seen in between, sampled every 0.5 s) and whether torch or transformers were ever imported.
 
@@ -27,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from chat_servers import FaultServer, free_port  # noqa: E402
+from chat_servers import SLOW_ANSWER, FaultServer, free_port  # noqa: E402
 
 from studio.device import rss_mb  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, assert_no_exception, wait_idle  # noqa: E402
@@ -45,8 +46,8 @@ def tree_rss(pid: int) -> float:
     return total + sum(tree_rss(int(c)) for c in children)
 
 
-def ask(page, base_url: str) -> None:
-    """On the Chat page: an OpenAI-compatible server at ``base_url``, one question, its answer."""
+def use_server(page, base_url: str) -> None:
+    """On the Chat page: the OpenAI-compatible server at ``base_url`` as the backend."""
     box = page.get_by_test_id("stSelectbox").filter(has_text="Backend").first
     box.click()
     page.get_by_role("option", name="OpenAI-compatible server", exact=True).click()
@@ -56,11 +57,25 @@ def ask(page, base_url: str) -> None:
         field.fill(value)
         field.press("Enter")
         wait_idle(page)
-    page.get_by_test_id("stChatInputTextArea").fill("Olá?")
+
+
+def send(page, question: str = "Olá?") -> None:
+    page.get_by_test_id("stChatInputTextArea").fill(question)
     page.get_by_test_id("stChatInputTextArea").press("Enter")
+
+
+def answered(page) -> None:
+    """The answer is in, with its timing, and the page is idle again."""
     page.get_by_text("tokens/s").first.wait_for()
     wait_idle(page)
     assert_no_exception(page)
+
+
+def ask(page, base_url: str) -> None:
+    """On the Chat page: an OpenAI-compatible server at ``base_url``, one question, its answer."""
+    use_server(page, base_url)
+    send(page)
+    answered(page)
 
 
 def main() -> int:
@@ -93,6 +108,7 @@ def main() -> int:
                 except OSError:
                     time.sleep(0.3)
             rows = [("server started", tree_rss(proc.pid))]
+            streamed_s = 0.0
             sampled = [0.0]  # the highest resident memory seen between steps too, sampled twice a second
 
             def sample() -> None:
@@ -135,6 +151,15 @@ def main() -> int:
                             wait_idle(p, 180_000)
                             assert_no_exception(p)
                     rows.append((f"+{args.visitors} visitors", tree_rss(proc.pid)))
+                    for p in pages:
+                        use_server(p, api.url("slow"))  # one word every 0.4 s: the answers overlap
+                    started = time.monotonic()
+                    for p in pages:  # every question is sent before any answer is waited for
+                        send(p)
+                    for p in pages:
+                        answered(p)
+                    streamed_s = time.monotonic() - started
+                    rows.append((f"{args.visitors} streamed at once", tree_rss(proc.pid)))
                 browser.close()
         finally:
             done.set()
@@ -146,10 +171,13 @@ def main() -> int:
         heavy = sorted(imported & {"torch", "transformers"})
     print(f"streamlit run {args.entry} with {args.python}")
     for step, mb in rows:
-        print(f"  {step:18s} {mb:7.0f} MB resident")
+        print(f"  {step:22s} {mb:7.0f} MB resident")
     peak = max([mb for _, mb in rows] + sampled)
-    print(f"  {'highest sampled':18s} {sampled[0]:7.0f} MB resident (every 0.5 s)")
+    print(f"  {'highest sampled':22s} {sampled[0]:7.0f} MB resident (every 0.5 s)")
     print(f"  peak {peak:.0f} MB vs target {TARGET_MB} MB: ratio {peak / TARGET_MB:.2f}")
+    if args.visitors:
+        print(f"  {args.visitors} answers streamed at once, all in after {streamed_s:.1f} s "
+              f"(one alone takes about {len(SLOW_ANSWER.split()) * 0.4:.1f} s)")
     print(f"  torch/transformers imported: {', '.join(heavy) if heavy else 'no'}")
     return 0 if peak < TARGET_MB and not heavy else 1
 

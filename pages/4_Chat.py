@@ -50,12 +50,12 @@ if mode == passage_ui.PASSAGE:
         missing = "a" if spec is None else "b" if compare and spec_b is None else None
         c2.caption(f"Ask is off: the {'first' if missing == 'a' else 'second'} model is not set "
                    f"({passage_ui.not_ready(missing)})." if missing else "Ask is off: fix the sampling settings.")
-    passage_ui.answers()
+    passage_ui.answers(busy)
     st.stop()
 
 st.caption("Streamed answers from a local model or an API model. Compare mode sends each question to two models.")
 chat_ui.history()
-if chat_ui.streaming():
+if busy:  # the same reading that disabled the inputs: an answer that ends meanwhile is collected by the poller's rerun
     chat_ui.live_answers()
 
 question = st.chat_input("Ask something", disabled=busy or not ready, key="chat.input")

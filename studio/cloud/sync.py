@@ -20,6 +20,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ MARKER = "slm-studio-workspace.json"  # what makes a repo a studio workspace (no
 MARKER_BODY = {"studio": "SLM Studio", "kind": "workspace", "format": 1}
 SYNCED_DIRS = ("datasets", "evals")
 SYNCED_FILES = (".sample-added",)
-MANIFEST = ".sync-manifest.json"  # what the repo holds, as of the last commit (never synced itself)
+MANIFEST = ".sync-manifest.json"  # what the repo holds, as of the last commit (never synced itself; one per kind)
 INTERVAL_S = 2.0
 RETRY_S = (5, 10, 20, 40, 60)
 KEEP_ALIVE_S = 30 * 60  # the watcher ends this long after the last page run of its visitor
@@ -154,19 +155,35 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def restore(token: str, repo_id: str, folder: Path) -> int:
-    """Bring the repo's files into ``folder``: every file missing here comes back byte for byte; a file
-    that differs is kept as it is here (it is the newer one) unless its dataset is the untouched sample a
-    new workspace starts with. Returns the number of files written."""
+def _remote_files(api, repo_id: str, prefix: str) -> list[str]:
+    """The repo's files under ``prefix`` (a folder ending in "/", or "" for the whole repo), relative to it."""
+    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.hf_api import RepoFile
+
+    if not prefix:
+        return list(api.list_repo_files(repo_id, repo_type="dataset"))
+    try:
+        tree = api.list_repo_tree(repo_id, path_in_repo=prefix.rstrip("/"), recursive=True, repo_type="dataset")
+        paths = [e.path for e in tree if isinstance(e, RepoFile)]
+    except EntryNotFoundError:  # nothing saved under it yet
+        return []
+    return [p[len(prefix):] for p in paths if p.startswith(prefix)]
+
+
+def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST,
+            explain: Callable[[Exception, str], StudioError] | None = None) -> int:
+    """Bring the repo's files (those under ``prefix``) into ``folder``: every file missing here comes back
+    byte for byte; a file that differs is kept as it is here (it is the newer one) unless its dataset is the
+    untouched sample a new workspace starts with. Returns the number of files written."""
     from huggingface_hub import HfApi
 
     from studio.cloud.workspaces import _untouched_sample
 
     api = HfApi(token=token)
     folder = Path(folder)
-    written = 0
+    written, came = 0, {}
     try:
-        files = [f for f in api.list_repo_files(repo_id, repo_type="dataset") if _wanted(f)]
+        files = [f for f in _remote_files(api, repo_id, prefix) if _wanted(f)]
         with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
             replace = set()
             for rel in files:
@@ -178,32 +195,41 @@ def restore(token: str, repo_id: str, folder: Path) -> int:
                 parts = rel.split("/")
                 if target.exists() and not (parts[0] == "datasets" and parts[1] in replace):
                     continue
-                got = Path(api.hf_hub_download(repo_id, rel, repo_type="dataset", local_dir=tmp))
+                got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
                 atomic.write_bytes(target, got.read_bytes())
+                came[rel] = _sha(target)
                 written += 1
     except Exception as exc:
-        raise _explain(exc, f"restore from {repo_id}") from None
-    if written:
-        _save_manifest(folder, {rel: _sha(folder / rel) for rel in files if (folder / rel).is_file()})
+        raise (explain or _explain)(exc, f"restore from {repo_id}") from None
+    if came:  # these files are as the repo holds them; one kept here because it differs is pushed next
+        _save_manifest(folder, {**_load_manifest(folder, manifest), **came}, manifest)
     return written
 
 
-def _load_manifest(folder: Path) -> dict[str, str]:
+def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:
     try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return json.loads((folder / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
 
-def _save_manifest(folder: Path, manifest: dict[str, str]) -> None:
-    atomic.write_json(folder / MANIFEST, manifest, indent=None)
+def _save_manifest(folder: Path, manifest: dict[str, str], name: str = MANIFEST) -> None:
+    atomic.write_json(folder / name, manifest, indent=None)
 
 
 class WorkspaceSync:
-    """Keeps one workspace folder in one repo: a watcher thread commits what changed, retrying failures."""
+    """Keeps one workspace folder in one repo (under ``prefix`` there): a watcher thread commits what
+    changed, retrying failures. With ``restore_first`` nothing is committed until the repo's files were
+    brought back into the folder (``ready``), so a workspace emptied by a restart never overwrites them."""
 
-    def __init__(self, folder: Path, repo_id: str, token: str, interval_s: float = INTERVAL_S):
+    kind = "account"  # the visitor's own repo; "store" for the deployment's (studio.cloud.store)
+
+    def __init__(self, folder: Path, repo_id: str, token: str, interval_s: float = INTERVAL_S, prefix: str = "",
+                 restore_first: bool = False):
         self.folder, self.repo_id, self._token, self.interval_s = Path(folder), repo_id, token, interval_s
+        self.prefix = prefix
+        self.manifest = MANIFEST if self.kind == "account" else f".sync-manifest-{self.kind}.json"
+        self._prepared = not restore_first
         self.state = "waiting"  # waiting -> syncing -> synced | failed (retried)
         self.message = "Not synced yet."
         self.last_synced: float | None = None
@@ -217,8 +243,41 @@ class WorkspaceSync:
         self._last_poke = time.time()
         self._thread: threading.Thread | None = None
 
-    def same(self, repo_id: str, token: str) -> bool:
-        return self.repo_id == repo_id and self._token == token
+    def same(self, repo_id: str, token: str, prefix: str = "") -> bool:
+        return self.repo_id == repo_id and self._token == token and self.prefix == prefix
+
+    def explain(self, exc: Exception, what: str) -> StudioError:
+        return _explain(exc, what)
+
+    def prepare(self) -> None:
+        """What must succeed before the first commit: bring the repo's files back (raises ``StudioError``)."""
+        restore(self._token, self.repo_id, self.folder, self.prefix, self.manifest)
+
+    @property
+    def prepared(self) -> bool:
+        return self._prepared
+
+    def ready(self) -> bool:
+        """True once ``prepare`` succeeded; else try it (not before the retry pause of a failure ends)."""
+        with self._lock:
+            if self._prepared:
+                return True
+            if time.time() < self._retry_at:
+                return False
+            try:
+                self.prepare()
+            except Exception as exc:
+                self._failed(self.explain(exc, f"restore from {self.repo_id}"))
+                return False
+            self._prepared, self._failures, self._retry_at = True, 0, 0.0
+            self.state, self.message = "waiting", "Restored; not synced yet."
+            return True
+
+    def _failed(self, err: StudioError) -> None:
+        self._failures += 1
+        pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
+        self._retry_at = time.time() + pause
+        self.state, self.message = "failed", f"{' '.join(str(err).split())} (next try in {pause} s)"
 
     def poke(self) -> None:
         """A page run of its visitor: keep the watcher alive (and start it again after it ended)."""
@@ -237,10 +296,10 @@ class WorkspaceSync:
 
     def _loop(self) -> None:
         while True:
-            if time.time() >= self._retry_at:
+            if time.time() >= self._retry_at and self.ready():
                 self.sync_once()
             if self._stop.wait(self.interval_s) or time.time() - self._last_poke > KEEP_ALIVE_S:
-                if self.state != "failed":
+                if self.state != "failed" and self._prepared:
                     self.sync_once()
                 return
 
@@ -262,8 +321,10 @@ class WorkspaceSync:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
         with self._lock:
+            if not self._prepared:
+                return False
             current = self._current()
-            pushed = _load_manifest(self.folder)
+            pushed = _load_manifest(self.folder, self.manifest)
             adds = [rel for rel, sha in current.items() if pushed.get(rel) != sha]
             deletes = [rel for rel in pushed if rel not in current]
             if not adds and not deletes:
@@ -271,43 +332,43 @@ class WorkspaceSync:
                     self.state, self.message = "synced", f"Synced to {self.repo_id}."
                     self.last_synced = self.last_synced or time.time()
                 return True
-            self.state = "syncing"
-            ops = [CommitOperationAdd(rel, (self.folder / rel).read_bytes()) for rel in adds if (self.folder / rel).is_file()]
-            ops += [CommitOperationDelete(rel) for rel in deletes]
+            if self.state != "failed":  # a failure stays shown, with its reason, until a commit succeeds
+                self.state = "syncing"
+            ops = [CommitOperationAdd(self.prefix + rel, (self.folder / rel).read_bytes()) for rel in adds
+                   if (self.folder / rel).is_file()]
+            ops += [CommitOperationDelete(self.prefix + rel) for rel in deletes]
             try:
                 HfApi(token=self._token).create_commit(
                     self.repo_id, ops, repo_type="dataset",
                     commit_message=f"SLM Studio: {len(adds)} file(s) saved, {len(deletes)} removed")
             except Exception as exc:
-                err = _explain(exc, f"sync to {self.repo_id}")
-                self._failures += 1
-                pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
-                self._retry_at = time.time() + pause
-                self.state, self.message = "failed", f"{err} (next try in {pause} s)"
+                self._failed(self.explain(exc, f"sync to {self.repo_id}"))
                 return False
-            _save_manifest(self.folder, current)
+            _save_manifest(self.folder, current, self.manifest)
             self._failures, self._retry_at, self.commits = 0, 0.0, self.commits + 1
             self.last_synced = time.time()
             self.state, self.message = "synced", f"Synced to {self.repo_id}."
             return True
 
 
-_registry: dict[Path, WorkspaceSync] = {}
+_registry: dict[tuple[Path, str], WorkspaceSync] = {}
 _registry_lock = threading.Lock()
 
 
-def start(folder: Path, repo_id: str, token: str) -> WorkspaceSync:
-    """The one sync of ``folder`` in this process (a new one when the repo or token changed)."""
-    key = Path(folder).resolve()
+def start(folder: Path, repo_id: str, token: str, prefix: str = "", cls: type[WorkspaceSync] = WorkspaceSync,
+          restore_first: bool = False) -> WorkspaceSync:
+    """The one sync of ``folder`` of its kind (``cls.kind``) in this process (a new one when the repo, the
+    path in it or the token changed)."""
+    key = (Path(folder).resolve(), cls.kind)
     with _registry_lock:
         sync = _registry.get(key)
-        if sync is None or not sync.same(repo_id, token):
+        if sync is None or not sync.same(repo_id, token, prefix):
             if sync is not None:
                 sync.stop()
-            sync = _registry[key] = WorkspaceSync(key, repo_id, token)
+            sync = _registry[key] = cls(key[0], repo_id, token, prefix=prefix, restore_first=restore_first)
     sync.poke()
     return sync
 
 
-def current(folder: Path) -> WorkspaceSync | None:
-    return _registry.get(Path(folder).resolve())
+def current(folder: Path, kind: str = "account") -> WorkspaceSync | None:
+    return _registry.get((Path(folder).resolve(), kind))

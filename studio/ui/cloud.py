@@ -10,6 +10,10 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     anonymous_workspace_mb = 50
     anonymous_idle_hours = 24
     inference_rpm = 10          # requests a minute per visitor on the deployer's HF_TOKEN
+
+    [studio.store]              # keeps signed-in visitors' workspaces across restarts (studio.cloud.store)
+    repo = "your-org/slm-studio-visitors"
+    token = "hf_..."            # write access to that repo; used for nothing else
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import config
-from studio.cloud import limits, sync, workspaces
+from studio.cloud import limits, store, sync, workspaces
 from studio.errors import MissingTokenError, NetworkError, StudioError
 
 PATH = "workspace.path"  # this session's workspace folder
@@ -34,6 +38,7 @@ LINK = "workspace.sync"  # {"key": token and repo digest, "repo": repo_id} once 
 FAILED = "workspace.sync_failed"  # (key, message): a token/repo pair that was refused, not retried each run
 TOKEN = "auth.hf_token"  # the visitor's own token (the same field as the Chat page's)
 REPO = "workspace.repo"
+STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
 
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
 _last_clean = 0.0
@@ -149,9 +154,34 @@ def setup() -> None:
     if time.time() - _last_clean > 600:
         _last_clean = time.time()
         workspaces.clean_idle(float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS)))
-    running = sync.current(path)
-    if running is not None:
-        running.poke()
+    if _signed_in() is not None:
+        _keep_in_store(path)
+    for kind in ("account", "store"):
+        running = sync.current(path, kind)
+        if running is not None:
+            running.poke()
+
+
+def _store_config() -> store.StoreConfig | None:
+    try:
+        config_ = store.StoreConfig.from_settings(_studio_setting("store", None))
+    except StudioError as exc:
+        st.session_state[STORE_ERROR] = " ".join(str(exc).split())
+        return None
+    st.session_state.pop(STORE_ERROR, None)
+    return config_
+
+
+def _keep_in_store(path: Path) -> None:
+    """A signed-in visitor's workspace in the deployment's store: brought back on the first page run of this
+    server (a failure keeps what is here, says so, and is retried), then every save committed within seconds."""
+    config_ = _store_config()
+    if config_ is None:
+        return
+    kept = store.keep(path, config_)
+    if not kept.prepared:
+        with st.spinner("Bringing your workspace back from this app's store…"):
+            kept.ready()
 
 
 def visitor_token() -> str | None:
@@ -203,8 +233,17 @@ def panel() -> None:
         who = _signed_in()
         providers = auth_providers()
         path = Path(st.session_state[PATH])
+        kept = sync.current(path, "store")
         if who is not None:
-            st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits.")
+            if kept is None:
+                keeps = "; give your Hugging Face token to keep it across restarts."
+            elif kept.state == "failed":  # said below; until it works only a token keeps it across restarts
+                keeps = "; this app's store, which keeps it across restarts, is failing (below)."
+            else:
+                keeps = " and restarts, in this app's store."
+            st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits{keeps}")
+            if st.session_state.get(STORE_ERROR):
+                st.warning(st.session_state[STORE_ERROR], icon=":material/cloud_off:")
             if st.button("Sign out", key="workspace.logout"):
                 st.logout()
         else:
@@ -221,7 +260,7 @@ def panel() -> None:
         st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=REPO,
                       help="A private dataset repo; created if missing, refused if it holds something else.")
         _connect_or_disconnect()
-        if st.session_state.get(LINK) is None:
+        if st.session_state.get(LINK) is None and kept is None:
             st.caption("Sync: off (give your token to keep this workspace after a restart)."
                        if visitor_token() is None else "Sync: off.")
         else:
@@ -282,13 +321,21 @@ def _connect(token: str, repo_name: str) -> None:
 def _sync_state() -> None:
     link = st.session_state.get(LINK)
     path = st.session_state.get(PATH)
-    running = sync.current(Path(path)) if path else None
-    if link is None or running is None:
+    if not path:
         return
+    running = sync.current(Path(path))
+    if link is not None and running is not None:
+        _one_state(running, f"{link['repo']} (private)")
+    kept = sync.current(Path(path), "store")
+    if kept is not None:
+        _one_state(kept, "this app's store")
+
+
+def _one_state(running: sync.WorkspaceSync, where: str) -> None:
     when = time.strftime("%H:%M:%S UTC", time.gmtime(running.last_synced)) if running.last_synced else ""
     if running.state == "synced":
-        st.caption(f":material/cloud_done: Synced to {link['repo']} (private) at {when}.")
+        st.caption(f":material/cloud_done: Synced to {where} at {when}.")
     elif running.state == "failed":
-        st.warning(f"Sync failed: {running.message}", icon=":material/cloud_off:")
+        st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")
     else:
-        st.caption(f":material/cloud_sync: Syncing to {link['repo']}…")
+        st.caption(f":material/cloud_sync: Syncing to {where}…")

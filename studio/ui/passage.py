@@ -312,12 +312,14 @@ def live_answers() -> None:
             t.cancel()
 
 
-def answers() -> None:
-    """The last question's answers: polled while they come, then as they are."""
+def answers(busy: bool) -> None:
+    """The last question's answers: polled while the page is drawn busy (inputs off), then as they are.
+    ``busy`` is the page's one reading of ``running()``: reading it again here could find the answers done
+    just after the inputs were drawn off, and then no poller would ever rerun the page to turn them back on."""
     run = st.session_state.get(RUN)
     if not run:
         return
-    if running():
+    if busy:
         live_answers()
     else:
         _show(run)

@@ -47,9 +47,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_studio(home: Path, log: Path, env: dict[str, str] | None = None, entry: str = "Home.py") -> Studio:
-    """``streamlit run <entry>`` (``cloud/Home.py``: the public app) on a free loopback port."""
-    port = _free_port()
+def start_studio(home: Path, log: Path, env: dict[str, str] | None = None, entry: str = "Home.py",
+                 port: int | None = None) -> Studio:
+    """``streamlit run <entry>`` (``cloud/Home.py``: the public app) on a free loopback port (or ``port``)."""
+    port = port or _free_port()
     full_env = {**os.environ, "STUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1", **(env or {})}
     full_env.pop("HF_TOKEN", None)
     with open(log, "wb") as out:

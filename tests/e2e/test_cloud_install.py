@@ -51,5 +51,6 @@ def test_the_cloud_install_opens_every_page_streams_an_answer_and_never_imports_
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     assert "torch/transformers imported: no" in out.stdout
     assert "+10 visitors" in out.stdout  # the peak covers ten visitors at once, each in a workspace of their own
+    assert "10 streamed at once" in out.stdout and "10 answers streamed at once" in out.stdout
     peak = float(re.search(r"peak (\d+) MB", out.stdout).group(1))
     assert peak < 500, out.stdout

@@ -1,0 +1,300 @@
+"""The deployment's store for signed-in visitors (``[studio.store]``): the public app in AppTest, signed in
+at the ``st.user`` level, against the loopback Hub stand-in."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from hub_servers import refusing_hub, standin_hub, token_leaks
+
+from studio import config
+from studio.cloud import store, sync
+from studio.data import store as datasets
+from tests.data.test_dataset_page import edit
+from tests.test_tenancy import AUTH, everything_shown, visit, workspace_of
+
+STORE_REPO = "studio-owner/slm-studio-visitors"
+STORE_TOKEN = "hf_store_only_token_5555555555"
+DEPLOYER = "hf_deployer_secret_9876543210"
+ALICE = {"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+BOB = {"iss": "https://accounts.example", "sub": "bob-456", "name": "Bob"}
+
+
+def point_hub_at(monkeypatch, url: str) -> None:
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch):
+    """Each test starts as a new server process would: no sync running, no store checked yet."""
+    monkeypatch.setattr(sync, "_registry", {})
+    monkeypatch.setattr(store, "_opened", set())
+    monkeypatch.setattr(sync, "RETRY_S", (0, 0, 0))  # a failed try is retried at the next chance, not in 5 s
+    yield
+    stop_all()
+
+
+def stop_all() -> None:
+    """End every watcher thread of this 'process' (they would go on talking to the next test's Hub)."""
+    for running in list(sync._registry.values()):
+        running.stop()
+        if running._thread is not None:
+            running._thread.join(60)
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    with standin_hub() as h:
+        point_hub_at(monkeypatch, h.url)
+        yield h
+
+
+def restart(monkeypatch, studio_home: Path) -> None:
+    """Community Cloud's restart: every thread gone, a new process, a wiped disk."""
+    stop_all()
+    monkeypatch.setattr(sync, "_registry", {})
+    monkeypatch.setattr(store, "_opened", set())
+    shutil.rmtree(studio_home)
+
+
+def signed_in(user: dict, page: str = "Home.py", at=None, store_setting: dict | None = None, **secrets):
+    from streamlit.testing.v1 import AppTest
+
+    if at is None:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "cloud" / "Home.py"), default_timeout=60)
+        at.secrets["auth"] = AUTH
+        at.secrets["studio"] = {"store": {"repo": STORE_REPO, "token": STORE_TOKEN} if store_setting is None
+                                else store_setting}
+        for key, value in secrets.items():
+            at.secrets[key] = value
+        at.user = {"is_logged_in": True, **user}
+    return visit(page, at=at)
+
+
+def kept(at) -> sync.WorkspaceSync:
+    running = sync.current(workspace_of(at), "store")
+    assert running is not None
+    return running
+
+
+def saved_files(folder: Path) -> dict[str, bytes]:
+    return {rel: (folder / rel).read_bytes() for rel in sync.local_files(folder)}
+
+
+def three_versions(folder: Path) -> str:
+    with config.use_workspace(folder):
+        ds = datasets.create_dataset("Alice's kept FAQ", [{"question": "q1?", "answer": "a1"}])
+        datasets.save_version(ds.id, [{"question": "q1?", "answer": "a1 ✓"}], base_version=1)
+        datasets.save_version(ds.id, [{"question": "q1?", "answer": "a1 ✓"}, {"question": "q2?", "answer": "二"}],
+                              base_version=2)
+    return ds.id
+
+
+def sidebar_text(at) -> str:
+    return "\n".join(str(e.value) for kind in ("caption", "warning", "error") for e in getattr(at.sidebar, kind))
+
+
+def test_a_signed_in_visitor_s_versions_come_back_byte_for_byte_after_a_restart_and_bob_never_sees_them(
+        hub, monkeypatch, studio_home):
+    alice = signed_in(ALICE)
+    assert "kept across visits and restarts, in this app's store" in sidebar_text(alice)
+    ws = workspace_of(alice)
+    dataset = three_versions(ws)
+    assert kept(alice).sync_once()
+    alice.run()
+    assert "Synced to this app's store at" in sidebar_text(alice)
+    saved = saved_files(ws)
+    repo = hub.repos[("dataset", STORE_REPO)]
+    prefix = store.prefix_for(ws)
+    assert repo.private and repo.files[f"{prefix}datasets/{dataset}/versions/0003.json"] == saved[
+        f"datasets/{dataset}/versions/0003.json"]
+
+    restart(monkeypatch, studio_home)
+    again = signed_in(ALICE, "pages/1_Dataset.py")  # the next sign-in, on the new server
+    assert workspace_of(again) == ws and saved_files(ws) == saved
+    with config.use_workspace(ws):
+        assert [v.version for v in datasets.list_versions(dataset)] == [1, 2, 3]
+    assert "Alice's kept FAQ" in everything_shown(again)
+
+    seen = len(hub.requests)
+    bob = signed_in(BOB, "pages/1_Dataset.py")
+    assert workspace_of(bob) != ws and "Alice" not in everything_shown(bob)
+    assert not any(dataset in rel for rel in saved_files(workspace_of(bob)))
+    assert not [path for _m, path, _h in hub.requests[seen:] if ws.name in path]  # Bob's sync never asked for hers
+    assert token_leaks(hub, STORE_TOKEN, ws, workspace_of(bob)) == []
+    assert hub.unknown == []
+
+
+def test_the_store_s_token_never_serves_a_visitor_s_push(hub):
+    at = signed_in(ALICE, "pages/1_Dataset.py", HF_TOKEN=DEPLOYER)
+    kept(at).sync_once()
+    seen = len(hub.requests)
+    at.text_input(key="dataset.push.repo").set_value("alice/soccer-qa")
+    at.button(key="dataset.push.go").click().run()
+    assert not at.exception
+    (err,) = [e.value for e in at.main.error]
+    assert err.startswith("Pushing to the Hub needs your own Hugging Face token") and "\n" not in err
+    assert ("dataset", "alice/soccer-qa") not in hub.repos
+    store_calls = [path for _m, path, h in hub.requests if h.get("authorization") == f"Bearer {STORE_TOKEN}"]
+    assert store_calls and all(STORE_REPO in path or path.startswith("/api/repos/create") for path in store_calls)
+    assert not [path for _m, path, _h in hub.requests[seen:] if "alice/soccer-qa" in path]
+
+
+def test_the_hub_down_at_sign_in_keeps_the_local_workspace_says_so_and_restores_once_it_is_back(
+        hub, monkeypatch, studio_home):
+    first = signed_in(ALICE)
+    ws = workspace_of(first)
+    dataset = three_versions(ws)
+    kept(first).sync_once()
+    saved = saved_files(ws)
+    before = dict(hub.repos[("dataset", STORE_REPO)].files)
+    restart(monkeypatch, studio_home)
+
+    hub.down = True
+    at = signed_in(ALICE, "pages/1_Dataset.py")
+    warning = [w.value for w in at.sidebar.warning]
+    assert len(warning) == 1 and "Sync to this app's store failed" in warning[0] and "503" in warning[0]
+    assert "retried" in warning[0] and "\n" not in warning[0]
+    with config.use_workspace(ws):  # the visitor works on meanwhile: a save stands locally
+        mine = datasets.create_dataset("Made while the Hub was down", [{"question": "q?", "answer": "a"}])
+    assert not kept(at).sync_once()  # nothing is committed before the restore: her saved files are safe
+    assert hub.repos[("dataset", STORE_REPO)].files == before
+
+    hub.down = False
+    at.run()  # the next page run (or the watcher) tries again
+    assert kept(at).prepared and {rel: saved_files(ws)[rel] for rel in saved} == saved
+    assert kept(at).sync_once()
+    remote = hub.repos[("dataset", STORE_REPO)].files
+    prefix = store.prefix_for(ws)
+    assert f"{prefix}datasets/{mine.id}/dataset.json" in remote
+    assert remote[f"{prefix}datasets/{dataset}/versions/0003.json"] == saved[f"datasets/{dataset}/versions/0003.json"]
+
+
+def test_the_hub_down_during_a_save_keeps_the_local_version_and_the_retry_syncs_it(hub, monkeypatch):
+    monkeypatch.setattr(sync, "RETRY_S", (600,))  # the watcher waits: the page shows the failure meanwhile
+    at = signed_in(ALICE)
+    ws = workspace_of(at)
+    assert kept(at).sync_once()
+    hub.down = True
+    dataset = three_versions(ws)
+    local = saved_files(ws)
+    assert not kept(at).sync_once()
+    at.run()
+    (warning,) = [w.value for w in at.sidebar.warning]
+    assert "Sync to this app's store failed" in warning and "kept here" in warning
+    assert saved_files(ws) == local
+    hub.down = False
+    assert kept(at).sync_once() and kept(at).state == "synced"
+    remote = hub.repos[("dataset", STORE_REPO)].files
+    key = f"datasets/{dataset}/versions/0003.json"
+    assert remote[store.prefix_for(ws) + key] == local[key]
+
+
+def test_two_tabs_of_one_signed_in_visitor_saving_at_once_lose_nothing():
+    """The Dataset page's conflict handling, on one visitor's kept workspace: the second save is refused with
+    its edits kept, the first is what the store receives."""
+    with standin_hub() as hub, pytest.MonkeyPatch.context() as mp:
+        point_hub_at(mp, hub.url)
+        tabs = [signed_in(ALICE, "pages/1_Dataset.py") for _ in range(2)]
+        ws = workspace_of(tabs[0])
+        assert workspace_of(tabs[1]) == ws
+        with config.use_workspace(ws):
+            info = datasets.create_dataset("Shared", [{"question": "q1?", "answer": "a1"},
+                                                      {"question": "q2?", "answer": "a2"}])
+        for at, row in zip(tabs, (0, 1)):
+            at.run().selectbox(key="dataset.picker").select(info.id).run()
+            edit(at, edited={row: {"answer": f"tab {row + 1}'s answer"}})
+        for at in tabs:
+            at.button(key="dataset.save").click().run()
+        assert any("saved by someone else (version 2)" in e.value and "Your edits are kept" in e.value
+                   for e in tabs[1].error)
+        assert [w.value for w in tabs[1].warning if w.value.startswith("Unsaved changes")] == ["Unsaved changes: 1 edited."]
+        assert kept(tabs[0]).sync_once()
+        remote = hub.repos[("dataset", STORE_REPO)].files
+        key = f"datasets/{info.id}/versions/0002.json"
+        assert remote[store.prefix_for(ws) + key] == (ws / key).read_bytes()
+        with config.use_workspace(ws):
+            assert datasets.load_version(info.id, 2)[0]["answer"] == "tab 1's answer"
+
+
+def test_a_store_repo_holding_something_else_is_refused_and_left_as_it_was(hub):
+    from huggingface_hub import HfApi
+
+    HfApi(token=STORE_TOKEN).create_repo(STORE_REPO, repo_type="dataset", private=True)
+    HfApi(token=STORE_TOKEN).upload_file(path_or_fileobj=b"owner's own data\n", path_in_repo="data.csv",
+                                         repo_id=STORE_REPO, repo_type="dataset")
+    before = dict(hub.repos[("dataset", STORE_REPO)].files)
+    at = signed_in(ALICE)
+    three_versions(workspace_of(at))
+    assert not kept(at).sync_once()
+    at.run()
+    (warning,) = [w.value for w in at.sidebar.warning]
+    assert f"{STORE_REPO} is not an SLM Studio workspace store" in warning and "\n" not in warning
+    assert "this app's store, which keeps it across restarts, is failing" in sidebar_text(at)
+    assert hub.repos[("dataset", STORE_REPO)].files == before
+    with config.use_workspace(workspace_of(at)):
+        assert "Alice's kept FAQ" in [d.name for d in datasets.list_datasets()]
+
+
+def test_a_public_store_is_not_used(hub):
+    from huggingface_hub import HfApi
+
+    HfApi(token=STORE_TOKEN).create_repo(STORE_REPO, repo_type="dataset", private=False)
+    at = signed_in(ALICE)
+    (warning,) = [w.value for w in at.sidebar.warning]
+    assert f"({STORE_REPO}) is public, so it is not used" in warning
+    assert hub.repos[("dataset", STORE_REPO)].files == {}
+
+
+def test_a_refused_store_token_is_one_line_and_nothing_here_is_lost(monkeypatch):
+    with refusing_hub(401) as url:  # every request refused, as the Hub answers a wrong or revoked token
+        point_hub_at(monkeypatch, url)
+        at = signed_in(ALICE)
+        ws = workspace_of(at)
+        three_versions(ws)
+        local = saved_files(ws)
+        at.run()
+        (warning,) = [w.value for w in at.sidebar.warning]
+        assert f"This app's workspace store ({STORE_REPO}) refused its token" in warning and "\n" not in warning
+        assert "tell the app's owner" in warning and saved_files(ws) == local
+
+
+@pytest.mark.parametrize("setting, words", [({"repo": STORE_REPO}, "[studio.store] has no token"),
+                                            ({"repo": "no-owner", "token": STORE_TOKEN}, "must be 'owner/name'")])
+def test_a_store_set_up_wrong_is_one_line_and_the_visitor_still_works(hub, setting, words):
+    at = signed_in(ALICE, store_setting=setting)
+    (warning,) = [w.value for w in at.sidebar.warning]
+    assert words in warning and "\n" not in warning
+    assert sync.current(workspace_of(at), "store") is None and hub.requests == []
+
+
+def test_without_a_store_a_signed_in_visitor_is_told_what_keeps_their_workspace(hub):
+    at = signed_in(ALICE, store_setting={})
+    assert "give your Hugging Face token to keep it across restarts" in sidebar_text(at)
+    assert sync.current(workspace_of(at), "store") is None and hub.requests == []
+
+
+def test_a_signed_in_visitor_who_also_gives_their_token_is_kept_in_both_places(hub):
+    hub.users["hf_alice_write_token_0123456789"] = ("alice", "write")
+    at = signed_in(ALICE)
+    at.text_input(key="auth.hf_token.input").input("hf_alice_write_token_0123456789").run()
+    assert not at.exception and not at.sidebar.error
+    ws = workspace_of(at)
+    assert ws.name.startswith("u-")  # signing in decides the workspace; the token adds a place to keep it
+    dataset = three_versions(ws)
+    own = sync.current(ws)
+    assert own is not None and own.sync_once() and kept(at).sync_once()
+    at.run()
+    shown = sidebar_text(at)
+    assert "Synced to alice/slm-studio-workspace (private) at" in shown and "Synced to this app's store at" in shown
+    key = f"datasets/{dataset}/versions/0003.json"
+    assert hub.repos[("dataset", "alice/slm-studio-workspace")].files[key] == (ws / key).read_bytes()
+    assert hub.repos[("dataset", STORE_REPO)].files[store.prefix_for(ws) + key] == (ws / key).read_bytes()
+    assert token_leaks(hub, STORE_TOKEN, ws) == [] and token_leaks(hub, "hf_alice_write_token_0123456789", ws) == []
