@@ -83,10 +83,10 @@ def test_a_lora_run_loads_in_chat_and_evaluation_and_its_merge_answers_the_same(
         lora.merge(lora_folder)
 
 
-def test_training_on_from_a_lora_run_resolves_the_run_and_its_base_once_each(lora_folder, tiny_llama, tmp_path,
-                                                                           monkeypatch):
+def test_training_on_from_a_lora_run_resolves_the_run_and_its_base_once_each(tiny_llama, tmp_path, monkeypatch):
     from studio.models import adapters, loading
 
+    lora_folder = lora_run(tiny_llama, epochs=1)  # its own run: the module's shared one is merged above
     seen = []
     real = loading.resolve
     monkeypatch.setattr(loading, "resolve", lambda spec: seen.append(str(spec)) or real(spec))
