@@ -23,7 +23,7 @@ from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import adapters
 from studio.models import loading as models
-from studio.train import lora, memory, recipe, runs, scratch
+from studio.train import lora, memory, packing, recipe, runs, scratch
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
     PRESET_NOTES,
@@ -102,7 +102,7 @@ def _load_weights(cfg: TrainConfig, ref: Any, token: str | None) -> Any:
 
 
 def packs(device: str) -> bool:
-    """Padding-free batches (``recipe.PackedCollator``): on CUDA, only when ``STUDIO_PACKED_BATCHES=1``.
+    """Padding-free batches (``studio.train.packing``): on CUDA, only when ``STUDIO_PACKED_BATCHES=1``.
 
     On the one H200 run so far (docs/train.md), training with packed batches on by default measured
     slower than the padded recipe before it (distilgpt2's shape 0.37x the tutorial's tokens/s, against
@@ -327,13 +327,15 @@ def train(
             model.enable_input_require_grads()  # checkpointed frozen layers must still pass gradients to adapters
         model.config.use_cache = False
     packed = packs(device) and not cfg.neftune_alpha  # NEFTune scales its noise by the row's length: keep rows per record
+    attn = None  # the attention implementation packed rows replace (studio.train.packing), put back after training
     if packed:
         if getattr(model, "hf_device_map", None) is None and not getattr(model, "is_loaded_in_4bit", False):
             model.to(device)  # where the Trainer puts it anyway; the check below runs there
-        packed = recipe.packing_supported(model)
+        attn = packing.prepare(model)
+        packed = attn is not None
         if not packed:
             print(f"note: {cfg.base} mixes packed records' attention here: training on padded batches", flush=True)
-    collator = recipe.PackedCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
+    collator = packing.VarlenCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
     callback = _callback(out, on_progress)
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=recipe.Reworded(
@@ -371,6 +373,8 @@ def train(
         raise
     finally:
         torch.set_num_threads(threads)
+        if attn:
+            packing.restore(model, attn)
     history = trainer.state.log_history
     train_losses = [h["loss"] for h in history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
