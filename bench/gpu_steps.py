@@ -60,16 +60,16 @@ class Probe:
 
 def run(kind: str, base: Path, records: list, steps: int, window: tuple[int, int], cuda: bool, out: Path,
         method: str = "full") -> dict:
-    from studio.train import loop, runs
+    from studio.train import callbacks, loop, runs
 
     probe: dict = {}
-    orig_callback, orig_packs = loop._callback, loop.packs
+    orig_callback, orig_packs = callbacks.make, loop.packs
 
     def patched(folder, on_progress):
         probe["p"] = Probe(orig_callback(folder, on_progress), window[0], window[1], cuda)
         return probe["p"]
 
-    loop._callback = patched
+    callbacks.make = patched
     loop.packs = lambda device: kind == "packed"
     try:
         cfg = loop.TrainConfig(base=str(base), method=method, learning_rate=1e-3, batch_size=8, max_steps=steps,
@@ -77,7 +77,7 @@ def run(kind: str, base: Path, records: list, steps: int, window: tuple[int, int
         folder = out / f"run-{kind}-{method}"
         loop.train(cfg, records, folder, dataset={"name": "bench"})
     finally:
-        loop._callback, loop.packs = orig_callback, orig_packs
+        callbacks.make, loop.packs = orig_callback, orig_packs
     p = probe["p"]
     rows = [r for r in runs.read_metrics(folder) if "loss" in r]
     later = [r for r in rows if r["step"] > 3]

@@ -23,7 +23,7 @@ from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import adapters
 from studio.models import loading as models
-from studio.train import lora, memory, packing, recipe, runs, scratch
+from studio.train import callbacks, lora, memory, packing, recipe, runs, scratch
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
     PRESET_NOTES,
@@ -168,77 +168,6 @@ def _drop_unfinished_checkpoints(out: Path) -> None:
             shutil.rmtree(ckpt, ignore_errors=True)
 
 
-def _callback(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
-    from transformers import TrainerCallback
-
-    class StudioCallback(TrainerCallback):
-        """metrics.jsonl rows, the job's progress, and the stop file (stop within one step, with a checkpoint)."""
-
-        def __init__(self) -> None:
-            self.t0 = time.time()
-            self.last_t = self.t0
-            self.last_tokens = 0
-            self.last_status = 0.0
-            self.tokens_per_s = 0.0
-            self.stopped = False
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.t0 = self.last_t = time.time()
-            self.last_tokens = state.num_input_tokens_seen
-            if not state.is_world_process_zero:
-                return
-            jobs.update_status(out, state="running", progress=state.global_step / max(1, state.max_steps),
-                               message=f"training: step {state.global_step}/{state.max_steps}")
-
-        def on_step_end(self, args, state, control, **kwargs):
-            # Under `accelerate launch` every process checks the stop file; only the first writes files.
-            if jobs.stop_requested(out):
-                control.should_training_stop = True
-                control.should_save = True  # the Trainer saves right after this callback: resumable
-                self.stopped = True
-            now = time.time()
-            done = state.global_step / max(1, state.max_steps)
-            elapsed = now - self.t0
-            msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
-            if self.tokens_per_s:
-                msg += f" · {self.tokens_per_s:,.0f} tokens/s"
-            fields = {"state": "stopping" if self.stopped else "running", "progress": round(done, 4),
-                      "eta_s": elapsed / done * (1 - done) if done > 0 else None, "message": msg,
-                      "step": state.global_step, "max_steps": state.max_steps, "tokens_per_s": self.tokens_per_s}
-            if state.is_world_process_zero and (now - self.last_status >= 0.5 or self.stopped):
-                # throttled: an atomic write per step would slow tiny models
-                self.last_status = now
-                jobs.update_status(out, **fields)
-            if on_progress:
-                on_progress(fields)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            logs = logs or {}
-            if not state.is_world_process_zero or ("loss" not in logs and "eval_loss" not in logs):
-                return
-            now = time.time()
-            row: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
-            if "loss" in logs:
-                tokens = state.num_input_tokens_seen
-                dt = now - self.last_t
-                if dt > 0 and tokens > self.last_tokens:
-                    self.tokens_per_s = (tokens - self.last_tokens) / dt
-                self.last_t, self.last_tokens = now, tokens
-                row.update(loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
-                           tokens_per_s=round(self.tokens_per_s, 1), tokens_seen=int(tokens))
-                if "grad_norm" in logs:
-                    row["grad_norm"] = float(logs["grad_norm"])
-            if "eval_loss" in logs:
-                row["eval_loss"] = float(logs["eval_loss"])
-            row.update(time=now, elapsed_s=round(now - self.t0, 3))
-            runs.append_metrics(out, row)
-            line = " · ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                              if k in ("step", "epoch", "loss", "eval_loss", "tokens_per_s"))
-            print(line, flush=True)
-
-    return StudioCallback()
-
-
 def train(
     cfg: TrainConfig,
     records: Sequence[dict],
@@ -336,7 +265,7 @@ def train(
         if not packed:
             print(f"note: {cfg.base} mixes packed records' attention here: training on padded batches", flush=True)
     collator = packing.VarlenCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
-    callback = _callback(out, on_progress)
+    callback = callbacks.make(out, on_progress)
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=recipe.Reworded(
             tokenizer, [records[i] for i in split["train"]], limit, cfg.question_dropout, cfg.seed)
@@ -373,6 +302,7 @@ def train(
         raise
     finally:
         torch.set_num_threads(threads)
+        callback.close()  # its status writer's last write lands before the final state is written
         if attn:
             packing.restore(model, attn)
     history = trainer.state.log_history
