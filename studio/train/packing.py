@@ -30,6 +30,7 @@ is saved or used for anything else.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from studio.train.recipe import PackedCollator
@@ -50,8 +51,10 @@ def register() -> None:
         _registered = True
 
 
-def _varlen_kernel() -> Any:
-    """torch's variable-length flash attention (CUDA), or None where this torch has none."""
+def _varlen_kernel(device: Any) -> Any:
+    """torch's variable-length flash attention for tensors on ``device`` (CUDA only), or None."""
+    if getattr(device, "type", device) != "cuda":
+        return None
     try:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:
@@ -80,24 +83,55 @@ def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any
     window = kwargs.get("sliding_window") or getattr(module, "sliding_window", None)
     max_q = int(kwargs.get("max_length_q") or query.shape[2])
     windowed = bool(window) and window < max_q
-    kernel = _varlen_kernel() if query.is_cuda else None
+    kernel = _varlen_kernel(query.device)
+    dtype = query.dtype
+    if dtype not in (torch.float16, torch.bfloat16):  # the flash kernel takes half precision only
+        if torch.is_autocast_enabled(query.device.type):  # SDPA is cast by autocast; a custom op is not
+            dtype = torch.get_autocast_dtype(query.device.type)  # (float32 rotary outputs under bf16 autocast)
+        else:
+            kernel = None
     if kernel is not None and p == 0.0 and not windowed:
-        q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # (T, H, D)
-        cu = cu.to(device=query.device, dtype=torch.int32)
-        out = kernel(q, k, v, cu, cu, max_q, max_q, is_causal=True, scale=scaling, enable_gqa=gqa) \
-            if _takes_is_causal(kernel) else \
-            kernel(q, k, v, cu, cu, max_q, max_q, scale=scaling, window_size=(-1, 0), enable_gqa=gqa)
-        return out.unsqueeze(0), None
+        q, k, v = (t[0].transpose(0, 1).to(dtype) for t in (query, key, value))  # (T, H, D)
+        out = _call_kernel(kernel, q, k, v, cu.to(device=query.device, dtype=torch.int32), max_q, scaling, gqa)
+        if out is not None:
+            return out.unsqueeze(0), None
     mask = block_causal_mask(cu, query.shape[2], query.device, window if windowed else None)
     out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=p, scale=scaling,
                                          enable_gqa=gqa)
     return out.transpose(1, 2).contiguous(), None
 
 
-def _takes_is_causal(kernel: Any) -> bool:
+def _call_kernel(kernel: Any, q: Any, k: Any, v: Any, cu: Any, max_q: int, scale: float | None, gqa: bool) -> Any:
+    """Causal ``varlen_attn`` over (T, H, D) tensors, whichever of its signatures this torch has (``is_causal=``
+    in its first releases, ``window_size=(-1, 0)`` later; ``scale`` and ``enable_gqa`` not in all); None
+    when it cannot do this call exactly (the caller then masks instead)."""
+    params = _parameters(kernel)
+    kwargs: dict[str, Any] = {}
+    if "is_causal" in params:
+        kwargs["is_causal"] = True
+    elif "window_size" in params:
+        kwargs["window_size"] = (-1, 0)
+    else:
+        return None
+    if scale is not None:
+        if "scale" in params:
+            kwargs["scale"] = scale
+        elif abs(scale - q.shape[-1] ** -0.5) > 1e-6:  # the kernel's default scale is not this model's
+            return None
+    if gqa:
+        if "enable_gqa" in params:
+            kwargs["enable_gqa"] = True
+        else:
+            groups = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+    return kernel(q, k, v, cu, cu, max_q, max_q, **kwargs)
+
+
+@functools.lru_cache(maxsize=4)
+def _parameters(kernel: Any) -> frozenset[str]:
     import inspect
 
-    return "is_causal" in inspect.signature(kernel).parameters
+    return frozenset(inspect.signature(kernel).parameters)
 
 
 def block_causal_mask(cu: Any, length: int, device: Any, window: int | None = None) -> Any:

@@ -4,6 +4,8 @@ check runs where CUDA is (bf16, the GPU's attention kernels)."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from studio.train import recipe
@@ -234,3 +236,49 @@ def test_varlen_packed_row_matches_padded_on_cuda_in_bf16(tmp_path, arch):
     model, tok = _model(tmp_path, arch)
     padded, packed = _varlen_losses(model, tok, "cuda", torch.bfloat16)
     assert packed == pytest.approx(padded, rel=2e-2)
+
+
+def _reference_varlen(query, key, value, cu_q, cu_k, max_q, max_k, *, scale=None, window_size=(-1, -1),
+                      enable_gqa=False, **_):
+    """torch's ``varlen_attn`` contract ((T, H, D) in and out, causal by ``window_size=(-1, 0)``), one SDPA call
+    per record: a CPU stand-in for the CUDA kernel, so the code around the kernel runs here."""
+    import torch
+    import torch.nn.functional as F
+
+    assert window_size == (-1, 0) and query.dtype in (torch.float16, torch.bfloat16)
+    assert cu_q.dtype == torch.int32 and max_q == max(int(b - a) for a, b in zip(cu_q[:-1], cu_q[1:]))
+    outs = []
+    for a, b in zip(cu_q.tolist()[:-1], cu_q.tolist()[1:]):
+        q, k, v = (t[a:b].transpose(0, 1)[None] for t in (query, key, value))
+        outs.append(F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, enable_gqa=enable_gqa)[0]
+                    .transpose(0, 1))
+    return torch.cat(outs)
+
+
+def _first_release_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, is_causal=False, return_aux=None):
+    """The kernel's first signature (``is_causal``; no ``scale``, no grouped heads)."""
+    assert is_causal and key.shape[1] == query.shape[1]
+    return _reference_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, window_size=(-1, 0))
+
+
+@pytest.mark.parametrize("signature", [_reference_varlen, _first_release_varlen], ids=["now", "first-release"])
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_the_varlen_kernel_branch_hands_the_kernel_what_it_expects(tmp_path, arch, signature, monkeypatch):
+    """The branch that calls torch's varlen kernel on CUDA, run here against a stand-in with the kernel's
+    contract (either signature torch has had): shapes, int32 offsets, causal attention, grouped key/value
+    heads (expanded for a kernel without them), the output's layout."""
+    import torch
+
+    from studio.train import packing
+
+    calls = []
+
+    @functools.wraps(signature)  # the studio reads the kernel's signature
+    def kernel(*args, **kwargs):
+        calls.append(1)
+        return signature(*args, **kwargs)
+
+    monkeypatch.setattr(packing, "_varlen_kernel", lambda device: kernel)
+    model, tok = _model(tmp_path, arch)
+    padded, packed = _varlen_losses(model, tok, "cpu", torch.bfloat16)
+    assert calls and packed == pytest.approx(padded, rel=2e-2)
