@@ -46,12 +46,14 @@ class StatusWriter:
         with self._cond:
             if self._closed:
                 return
+            idle = self._pending is None  # the writer waits for fields; otherwise it waits out the interval
             self._pending = fields
             self._urgent = self._urgent or urgent
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="studio-status", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if idle or urgent:  # waking the writer on every step would cost the step a thread switch
+                self._cond.notify()
 
     def close(self) -> None:
         with self._cond:
