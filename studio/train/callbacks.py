@@ -107,8 +107,13 @@ def make(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
             self.status = StatusWriter(out)
 
         def close(self) -> None:
-            """Write the pending status and end the writer's thread (idempotent)."""
-            self.status.close()
+            """Write the pending status and end the writer's thread (idempotent). For the loop's ``finally``:
+            a write error here is dropped, not raised over the error that ended training (the final state
+            is written next anyway); ``on_train_end`` raises it, where the loop's disk-full handling sees it."""
+            try:
+                self.status.close()
+            except Exception:
+                pass
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.t0 = self.last_t = time.time()
@@ -140,7 +145,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
                 on_progress(fields)
 
         def on_train_end(self, args, state, control, **kwargs):
-            self.close()
+            self.status.close()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
