@@ -17,7 +17,8 @@ def test_the_gpu_script_runs_every_part_and_writes_its_summary(tmp_path):
                           capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = (tmp_path / "out" / "summary.txt").read_text()
-    rows = [line.split() for line in summary.splitlines() if line[:1].isdigit()]
+    table = summary.split("\n\n")[0].splitlines()[2:]  # the title, the header, then one row per part
+    rows = [line.split() for line in table]
     assert len(rows) == 9, summary
     failed = [" ".join(r) for r in rows if "ok" not in r]
     assert not failed, f"parts not ok: {failed}\n" + (tmp_path / "out" / "gpu.log").read_text()[-4000:]
