@@ -282,3 +282,27 @@ def test_the_varlen_kernel_branch_hands_the_kernel_what_it_expects(tmp_path, arc
     model, tok = _model(tmp_path, arch)
     padded, packed = _varlen_losses(model, tok, "cpu", torch.bfloat16)
     assert calls and packed == pytest.approx(padded, rel=2e-2)
+
+
+def test_a_packed_run_evaluates_like_a_padded_one(tmp_path, monkeypatch, offline):
+    """Held-out records go through the packed collator too: the same eval loss after each epoch (Llama,
+    grouped key/value heads, under the studio's attention)."""
+    from studio.train import config as train_config
+    from studio.train import loop as train
+    from studio.train import runs
+
+    base = build_tiny_causal_lm(tmp_path / "llama", arch="llama")
+    records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball{' and the goal' * (i % 3)}."}
+               for i in range(12)]
+    cfg = train_config.TrainConfig(base=str(base), learning_rate=1e-3, batch_size=4, epochs=2, test_fraction=0.25,
+                                   logging_steps=1, eval_per_epoch=True)
+    curves = {}
+    for packed in (False, True):
+        monkeypatch.setattr(train, "packs", lambda device, packed=packed: packed)
+        out = tmp_path / f"run-{packed}"
+        assert train.run_job(cfg, records, out, dataset={"name": "rules"}).state == "finished"
+        curves[packed] = [(r.get("loss"), r.get("eval_loss")) for r in runs.read_metrics(out)]
+    evals = {k: [e for _, e in v if e is not None] for k, v in curves.items()}
+    assert len(evals[True]) == len(evals[False]) == 2
+    assert evals[True] == pytest.approx(evals[False], rel=1e-5)
+    assert [t for t, _ in curves[True] if t] == pytest.approx([t for t, _ in curves[False] if t], rel=1e-5)
