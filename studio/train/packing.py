@@ -55,6 +55,11 @@ def _varlen_kernel(device: Any) -> Any:
     """torch's variable-length flash attention for tensors on ``device`` (CUDA only), or None."""
     if getattr(device, "type", device) != "cuda":
         return None
+    return _torch_varlen()
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_varlen() -> Any:
     try:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:
@@ -91,7 +96,7 @@ def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any
         else:
             kernel = None
     if kernel is not None and p == 0.0 and not windowed:
-        q, k, v = (t[0].transpose(0, 1).to(dtype) for t in (query, key, value))  # (T, H, D)
+        q, k, v = (t[0].transpose(0, 1).to(dtype).contiguous() for t in (query, key, value))  # (T, H, D)
         out = _call_kernel(kernel, q, k, v, cu.to(device=query.device, dtype=torch.int32), max_q, scaling, gqa)
         if out is not None:
             return out.unsqueeze(0), None
