@@ -1,14 +1,20 @@
-"""Where does a training step's time go? The studio's own loop, profiled, with packed and padded batches.
+"""Where does a training step's time go? The studio's own loop, profiled, padded against packed batches.
 
     python bench/gpu_steps.py               # CUDA: distilgpt2's shape (6 layers, 768 wide), full fine-tune
     python bench/gpu_steps.py --cpu         # any machine: the small GPT-2 (checks the script)
 
-For each batch kind (padding-free rows, CUDA's default; padded rows, CPU's): wall ms per step over the
-steps after the first few, non-padding tokens/s from the run's metrics, and over ``--profile`` steps a
-``torch.profiler`` trace: device syncs per step (``aten::_local_scalar_dense``, ``cudaStreamSynchronize``,
-``cudaDeviceSynchronize``), kernel launches per step and the share of the wall time the GPU was busy.
-A GPU busy a small share of the step is fed too little work per step or waits on the host.
-The full profiler table goes to ``--out``/steps_profile.txt.
+Kinds, each ``--steps`` steps of batch 8 through ``studio.train.loop.train``:
+  padded         length-grouped, padded rows (the default)
+  packed-sdpa    one packed row under transformers' sdpa (the first packing: a host sync per forward and a
+                 T x T mask; studio.train.packing explains)
+  packed-varlen  one packed row under the studio's own attention (torch's varlen flash kernel on CUDA)
+  varlen-lora    the same with LoRA
+For each: the median wall ms per step after the first few, non-padding tokens/s from the run's metrics, and
+over a window of steps a ``torch.profiler`` trace: device syncs per step (``aten::_local_scalar_dense``,
+``cudaStreamSynchronize``, ``cudaDeviceSynchronize``), kernel launches per step and the share of the wall
+time the GPU was busy. A GPU busy a small share of the step is fed too little work or waits on the host.
+Bounded: ``--budget-s`` (90 s) stops starting new kinds; each kind's line is printed when it ends. The
+lines go to ``--out``/steps.txt, the profiler tables to ``--out``/steps_profile.txt.
 """
 
 from __future__ import annotations
@@ -60,24 +66,27 @@ class Probe:
 
 def run(kind: str, base: Path, records: list, steps: int, window: tuple[int, int], cuda: bool, out: Path,
         method: str = "full") -> dict:
-    from studio.train import loop, runs
+    from studio.train import callbacks, loop, packing, recipe, runs
 
     probe: dict = {}
-    orig_callback, orig_packs = loop._callback, loop.packs
+    orig = callbacks.make, loop.packs, packing.prepare, packing.VarlenCollator
 
     def patched(folder, on_progress):
-        probe["p"] = Probe(orig_callback(folder, on_progress), window[0], window[1], cuda)
+        probe["p"] = Probe(orig[0](folder, on_progress), window[0], window[1], cuda)
         return probe["p"]
 
-    loop._callback = patched
-    loop.packs = lambda device: kind == "packed"
+    callbacks.make = patched
+    loop.packs = lambda device: kind != "padded"
+    if kind == "packed-sdpa":  # the first packing: transformers' own mask from restarting position ids
+        packing.prepare = lambda model: model.config._attn_implementation
+        packing.VarlenCollator = recipe.PackedCollator
     try:
         cfg = loop.TrainConfig(base=str(base), method=method, learning_rate=1e-3, batch_size=8, max_steps=steps,
                                test_fraction=0.0, logging_steps=10, save_steps=10_000, eval_per_epoch=False)
         folder = out / f"run-{kind}-{method}"
         loop.train(cfg, records, folder, dataset={"name": "bench"})
     finally:
-        loop._callback, loop.packs = orig_callback, orig_packs
+        callbacks.make, loop.packs, packing.prepare, packing.VarlenCollator = orig
     p = probe["p"]
     rows = [r for r in runs.read_metrics(folder) if "loss" in r]
     later = [r for r in rows if r["step"] > 3]
@@ -97,16 +106,28 @@ def run(kind: str, base: Path, records: list, steps: int, window: tuple[int, int
         if cuda:
             busy_us = sum(getattr(e, "self_device_time_total", 0) or 0 for e in ev if e.device_type.name == "CUDA")
             res["gpu_busy_share"] = busy_us / 1e6 / p.wall_prof
-        res["table"] = ev.table(sort_by="self_cpu_time_total", row_limit=30)
+        res["table"] = ev.table(sort_by="self_cpu_time_total", row_limit=20)
     return res
+
+
+def line(r: dict) -> str:
+    def f(key, fmt):
+        v = r.get(key)
+        return format(v, fmt) if isinstance(v, (int, float)) else "-"
+
+    return (f"{r['kind']:13} {r['method']:5} ms/step {f('ms_per_step', '7.1f')}  tokens/s {f('tokens_per_s', '9,.0f')}"
+            f"  syncs/step {f('syncs_per_step', '5.1f')}  launches/step {f('launches_per_step', '6.0f')}"
+            f"  GPU busy {f('gpu_busy_share', '6.1%')}  final loss {f('final_loss', '.3f')}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cpu", action="store_true", help="the small GPT-2 on the CPU (to check the script)")
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--budget-s", type=float, default=90.0, help="start no new kind after this many seconds")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     args = ap.parse_args()
+    t_start = time.monotonic()
     import torch
 
     cuda = torch.cuda.is_available() and not args.cpu
@@ -119,34 +140,33 @@ def main() -> int:
 
     records = json.loads(config.SAMPLE_DATASET.read_text(encoding="utf-8"))
     shape = "distilgpt2" if cuda else "small"
-    last = min(args.steps - 2, 15)
-    window = (max(1, last - 5), last)
-    results = []
+    last = min(args.steps - 2, 12)
+    window = (max(1, last - 4), last)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines, tables = [], []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["STUDIO_HOME"] = tmp
         base, _ = build_base(Path(tmp) / "base", records, shape, 0)
-        n = sum(p.numel() for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(base).parameters())
-        print(f"GPT-2 of {shape}'s shape, {n / 1e6:.0f}M parameters, batch 8 records, {args.steps} steps, "
-              f"profiled steps {window[0]}-{window[1]}, on {'cuda' if cuda else 'cpu'}", flush=True)
-        for kind, method in (("packed", "full"), ("padded", "full"), ("packed", "lora")):
+        lines.append(f"GPT-2 of {shape}'s shape, batch 8 records, {args.steps} steps, profiled steps "
+                     f"{window[0]}-{window[1]}, on {'cuda' if cuda else 'cpu'}")
+        print(lines[-1], flush=True)
+        for kind, method in (("padded", "full"), ("packed-varlen", "full"), ("packed-sdpa", "full"),
+                             ("varlen-lora", "lora")):
+            if time.monotonic() - t_start > args.budget_s:
+                lines.append(f"{kind:13} {method:5} skipped: the {args.budget_s:.0f} s budget is spent")
+                print(lines[-1], flush=True)
+                continue
             try:
-                results.append(run(kind, base, records, args.steps, window, cuda, Path(tmp), method))
-            except Exception as exc:  # one kind failing must not hide the other's numbers
-                print(f"{kind}/{method}: FAILED: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
-    lines = []
-    for r in results:
-        def f(key, fmt, r=r):
-            v = r.get(key)
-            return format(v, fmt) if isinstance(v, (int, float)) else "-"
-
-        lines.append(f"{r['kind']:7} {r['method']:5} ms/step {f('ms_per_step', '7.1f')}  tokens/s {f('tokens_per_s', '9,.0f')}"
-                     f"  syncs/step {f('syncs_per_step', '5.1f')}  launches/step {f('launches_per_step', '6.0f')}"
-                     f"  GPU busy {f('gpu_busy_share', '6.1%')}  final loss {f('final_loss', '.3f')}")
-    print("\n".join(lines), flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "steps_profile.txt").write_text("\n\n".join(f"{line}\n{r.get('table', '')}" for line, r in zip(lines, results)),
-                                           encoding="utf-8")
+                r = run(kind, base, records, args.steps, window, cuda, Path(tmp), method)
+                lines.append(line(r))
+                tables.append(f"{lines[-1]}\n{r.get('table', '')}")
+            except Exception as exc:  # one kind failing must not hide the others' numbers
+                lines.append(f"{kind:13} {method:5} FAILED: {type(exc).__name__}: {str(exc)[:300]}")
+            print(lines[-1], flush=True)
+    (out / "steps.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "steps_profile.txt").write_text("\n\n".join(tables), encoding="utf-8")
+    print(f"finished in {time.monotonic() - t_start:.0f} s", flush=True)
     return 0
 
 

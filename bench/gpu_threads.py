@@ -3,13 +3,16 @@
     python bench/gpu_threads.py                 # CUDA: Phi-3.5-mini's shape with 8 of its 32 layers, bf16
     python bench/gpu_threads.py --cpu           # any machine: a 2-layer, 64-wide Phi-3 (checks the script)
 
+Bounded: ``--budget-s`` (60 s) stops starting new measurements; each row is printed as it is measured, so a
+run cut short keeps what it measured. The table and the profiles' summaries go to ``--out``/threads.txt.
+
 One model, one prompt, greedy, exactly ``--tokens`` new tokens per call, run:
   main            in the calling thread (a notebook)
   new-thread      in a thread started for the call (chat before issue 26: one per answer)
   worker #k       on one long-lived thread, call k (``studio.models.worker``: chat after issue 26)
   ... +streamer   the same with a TextIteratorStreamer-like queue the calling thread consumes
   new-thread+omp1 a new thread that first sets torch's CPU threads to 1 (an OpenMP pool per thread?)
-  new-thread+spin a new thread while the calling thread polls instead of blocking (GIL contention?)
+  new-thread+spin a new thread while the calling thread polls instead of blocking (GIL contention?; 4 tokens)
   new-thread+set_device  a new thread that first sets the CUDA device and takes its cuBLAS handle
 Each row: tokens/s (median of ``--repeats``), the generating thread's CPU seconds per token (from
 ``time.thread_time``) and wall ms per token: a thread that does the same work but waits (GIL, scheduler)
@@ -136,88 +139,116 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cpu", action="store_true", help="a tiny model on the CPU (to check the script)")
     ap.add_argument("--layers", type=int, default=8)
-    ap.add_argument("--tokens", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", default=os.environ.get("OUT", "."), help="folder for the profiler tables")
+    ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--budget-s", type=float, default=60.0,
+                    help="stop starting new measurements after this many seconds (default 60); the profiles "
+                         "run only if time is left")
+    ap.add_argument("--out", default=os.environ.get("OUT", "."), help="folder for threads.txt and the profiles")
     args = ap.parse_args()
+    t_start = time.monotonic()
     import torch
 
     if not args.cpu and not torch.cuda.is_available():
         print("error: no CUDA GPU: run with --cpu to check the script here", file=sys.stderr)
         return 2
-    print(f"torch {torch.__version__}, cpu threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
-          f"affinity {len(os.sched_getaffinity(0))}, switch interval {sys.getswitchinterval()} s, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = out / "threads.txt"
+    head = (f"torch {torch.__version__}, cpu threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
+            f"affinity {len(os.sched_getaffinity(0))}, switch interval {sys.getswitchinterval()} s, "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+    print(head, flush=True)
     model, inputs = build(args.cpu, args.layers if not args.cpu else 2)
     sync = torch.cuda.synchronize if not args.cpu else None
     T = args.tokens
-    one_call(model, inputs, 4, sync=sync)  # warm-up in the calling thread: kernels, allocator, cuBLAS handle
+    one_call(model, inputs, T, sync=sync)  # warm-up in the calling thread: kernels, allocator, cuBLAS handle
     worker = GenerationWorker("bench-worker")
     rows: dict[str, list[tuple[float, float]]] = {}
+    lines: list[str] = [head]
 
-    def record(name, wall_cpu):
-        rows.setdefault(name, []).append(wall_cpu)
+    def left() -> float:
+        return args.budget_s - (time.monotonic() - t_start)
 
-    for _ in range(args.repeats):
-        record("main", one_call(model, inputs, T, sync=sync))
-        record("new-thread", in_new_thread(lambda: one_call(model, inputs, T, sync=sync)))
-    for k in range(1, 5):  # the worker's first call pays whatever a fresh thread pays; later ones should not
-        record(f"worker #{k}", worker.submit(lambda: one_call(model, inputs, T, sync=sync)).result())
-    for _ in range(args.repeats):
-        record("worker (later calls)", worker.submit(lambda: one_call(model, inputs, T, sync=sync)).result())
-        s = QueueStreamer()
-        fut = worker.submit(lambda s=s: one_call(model, inputs, T, streamer=s, sync=sync))
-        r, _n = consumed(lambda fut=fut: fut.result, s)
-        record("worker +streamer", r)
-        s = QueueStreamer()
-        box: dict = {}
-        t = threading.Thread(target=lambda s=s, box=box: box.setdefault("r", one_call(model, inputs, T, streamer=s, sync=sync)))
+    def record(name, fn, tokens=T):
+        """Measure one call unless the budget is spent; print it at once (a timeout keeps what was printed)."""
+        if left() <= 0:
+            return
+        wall, cpu = fn()
+        rows.setdefault(name, []).append((wall / tokens * T, cpu / tokens * T))  # per T tokens, to compare
+        line = f"{name:24} {tokens / wall:9.1f} tokens/s  wall {wall / tokens * 1000:7.2f} ms/token  CPU {cpu / tokens * 1000:7.2f} ms/token"
+        print(line, flush=True)
+        lines.append(line)
+
+    def streamed_new_thread():
+        s, box = QueueStreamer(), {}
+        t = threading.Thread(target=lambda: box.setdefault("r", one_call(model, inputs, T, streamer=s, sync=sync)))
         t.start()
         n = sum(1 for _ in s)
         t.join()
-        record("new-thread +streamer", box["r"])
         assert n == T
-        record("new-thread+omp1", in_new_thread(lambda: one_call(model, inputs, T, omp1=True, sync=sync)))
-        record("new-thread+spin", in_new_thread(lambda: one_call(model, inputs, T, sync=sync), spin=True))
-        record("new-thread+set_device", in_new_thread(lambda: one_call(model, inputs, T, sync=sync, set_device=True)))
-        record("main (again)", one_call(model, inputs, T, sync=sync))
-    print(f"\n{'where generate ran':24} {'tokens/s':>9} {'wall ms/token':>14} {'thread CPU ms/token':>20}   "
-          f"({T} new tokens, median of the calls)")
-    base = statistics.median(T / w for w, _ in rows["main"])
+        return box["r"]
+
+    def streamed_worker():
+        s = QueueStreamer()
+        fut = worker.submit(lambda: one_call(model, inputs, T, streamer=s, sync=sync))
+        return consumed(lambda: fut.result, s)[0]
+
+    # The question first (calling thread, a new thread, the worker's calls), then the suspects, each bounded.
+    for _ in range(args.repeats):
+        record("main", lambda: one_call(model, inputs, T, sync=sync))
+        record("new-thread", lambda: in_new_thread(lambda: one_call(model, inputs, T, sync=sync)))
+    for k in range(1, 4):  # the worker's first call pays whatever a fresh thread pays; later ones should not
+        record(f"worker #{k}", lambda: worker.submit(lambda: one_call(model, inputs, T, sync=sync)).result())
+    for _ in range(args.repeats):
+        record("worker +streamer", streamed_worker)
+        record("new-thread +streamer", streamed_new_thread)
+    record("new-thread+set_device", lambda: in_new_thread(lambda: one_call(model, inputs, T, sync=sync, set_device=True)))
+    record("new-thread+omp1", lambda: in_new_thread(lambda: one_call(model, inputs, T, omp1=True, sync=sync)))
+    # A calling thread that spins holds the GIL: few tokens, once (this row alone made the last GPU run time out).
+    record("new-thread+spin", lambda: in_new_thread(lambda: one_call(model, inputs, 4, sync=sync), spin=True), tokens=4)
+    record("main (again)", lambda: one_call(model, inputs, T, sync=sync))
+
+    table = [f"\n{'where generate ran':24} {'tokens/s':>9} {'ratio to main':>14}   ({T} new tokens, median of the calls)"]
+    base = statistics.median(T / w for w, _ in rows["main"]) if rows.get("main") else None
     for name, vals in rows.items():
         tps = statistics.median(T / w for w, _ in vals)
-        wall = statistics.median(w for w, _ in vals) / T * 1000
-        cpu = statistics.median(c for _, c in vals) / T * 1000
-        print(f"{name:24} {tps:9.1f} {wall:14.2f} {cpu:20.2f}   ratio to main {tps / base:.2f}", flush=True)
+        table.append(f"{name:24} {tps:9.1f} {tps / base if base else float('nan'):14.2f}")
+    if left() <= 0:
+        table.append(f"(budget of {args.budget_s:.0f} s spent: later rows and the profiles skipped)")
+    print("\n".join(table), flush=True)
+    lines += table
 
-    # Where the time goes: one call profiled in the calling thread, one in a fresh thread.
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # Where the time goes: one short call profiled in the calling thread, one in a fresh thread.
     for where in ("main", "new-thread"):
+        if left() <= 5:
+            lines.append(f"profile {where}: skipped (budget spent)")
+            continue
+
         def profiled():
             from torch.profiler import ProfilerActivity, profile
 
             acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if not args.cpu else [])
             with profile(activities=acts) as prof:
-                wall, _ = one_call(model, inputs, 16, sync=sync)
+                wall, _ = one_call(model, inputs, 8, sync=sync)
             pr = cProfile.Profile()
             pr.enable()
-            one_call(model, inputs, 16, sync=sync)
+            one_call(model, inputs, 8, sync=sync)
             pr.disable()
             return prof, pr, wall
 
         prof, pr, wall = profiled() if where == "main" else in_new_thread(profiled)
-        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20)
         s = io.StringIO()
-        pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(25)
-        (out / f"profile_{where}.txt").write_text(f"{where}: 16 tokens in {wall * 1000:.0f} ms\n\n"
+        pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(20)
+        (out / f"profile_{where}.txt").write_text(f"{where}: 8 tokens in {wall * 1000:.0f} ms\n\n"
                                                   f"torch.profiler, by self CPU time:\n{table}\n\n"
                                                   f"cProfile, by own time:\n{s.getvalue()}", encoding="utf-8")
-        print(f"\n--- {where}: 16 tokens in {wall * 1000:.0f} ms; torch.profiler top ops by self CPU time "
-              f"(full table in profile_{where}.txt)")
-        print("\n".join(table.splitlines()[:14]))
-        print("\n".join(line for line in s.getvalue().splitlines()[:30] if line.strip())[-3000:], flush=True)
+        lines.append(f"profile {where}: 8 tokens in {wall * 1000:.0f} ms (profile_{where}.txt)")
+        print(lines[-1], flush=True)
     worker.close()
+    summary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"finished in {time.monotonic() - t_start:.0f} s; summary in {summary}", flush=True)
     return 0
 
 

@@ -7,7 +7,7 @@ tokens/s and peak GPU memory, through the studio's own training loop, each metho
 LoRA keeps the frozen base in bf16 on CUDA (float32 before issue 26) and computes in bf16 (autocast),
 with fused AdamW; QLoRA keeps it in 4-bit NF4 with double quantization, bf16 compute, paged AdamW and
 gradient checkpointing. Both train rank-16 adapters on every linear layer, batch 4 (``--batch-size``),
-padding-free packed batches on CUDA, on the sample dataset's records. Reported per method:
+the studio's default batches (padded; packed rows with STUDIO_PACKED_BATCHES=1), on the sample dataset's records. Reported per method:
 non-padding tokens/s over the steps after the first (which pays for CUDA's warm-up), and the peak
 memory torch allocated. QLoRA needs CUDA: without it, that row says so and LoRA runs alone.
 """

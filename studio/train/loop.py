@@ -21,7 +21,7 @@ from studio import config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import loading
-from studio.train import lora, memory, recipe, runs
+from studio.train import callbacks, lora, memory, packing, recipe, runs
 from studio.train.base import Base, load_base
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
@@ -51,7 +51,7 @@ class TrainResult:
 
 
 def packs(device: str) -> bool:
-    """Padding-free batches (``recipe.PackedCollator``): on CUDA, only when ``STUDIO_PACKED_BATCHES=1``.
+    """Padding-free batches (``studio.train.packing``): on CUDA, only when ``STUDIO_PACKED_BATCHES=1``.
 
     On the one H200 run so far (docs/train.md), training with packed batches on by default measured
     slower than the padded recipe before it (distilgpt2's shape 0.37x the tutorial's tokens/s, against
@@ -117,77 +117,6 @@ def _drop_unfinished_checkpoints(out: Path) -> None:
             shutil.rmtree(ckpt, ignore_errors=True)
 
 
-def _callback(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
-    from transformers import TrainerCallback
-
-    class StudioCallback(TrainerCallback):
-        """metrics.jsonl rows, the job's progress, and the stop file (stop within one step, with a checkpoint)."""
-
-        def __init__(self) -> None:
-            self.t0 = time.time()
-            self.last_t = self.t0
-            self.last_tokens = 0
-            self.last_status = 0.0
-            self.tokens_per_s = 0.0
-            self.stopped = False
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.t0 = self.last_t = time.time()
-            self.last_tokens = state.num_input_tokens_seen
-            if not state.is_world_process_zero:
-                return
-            jobs.update_status(out, state="running", progress=state.global_step / max(1, state.max_steps),
-                               message=f"training: step {state.global_step}/{state.max_steps}")
-
-        def on_step_end(self, args, state, control, **kwargs):
-            # Under `accelerate launch` every process checks the stop file; only the first writes files.
-            if jobs.stop_requested(out):
-                control.should_training_stop = True
-                control.should_save = True  # the Trainer saves right after this callback: resumable
-                self.stopped = True
-            now = time.time()
-            done = state.global_step / max(1, state.max_steps)
-            elapsed = now - self.t0
-            msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
-            if self.tokens_per_s:
-                msg += f" · {self.tokens_per_s:,.0f} tokens/s"
-            fields = {"state": "stopping" if self.stopped else "running", "progress": round(done, 4),
-                      "eta_s": elapsed / done * (1 - done) if done > 0 else None, "message": msg,
-                      "step": state.global_step, "max_steps": state.max_steps, "tokens_per_s": self.tokens_per_s}
-            if state.is_world_process_zero and (now - self.last_status >= 0.5 or self.stopped):
-                # throttled: an atomic write per step would slow tiny models
-                self.last_status = now
-                jobs.update_status(out, **fields)
-            if on_progress:
-                on_progress(fields)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            logs = logs or {}
-            if not state.is_world_process_zero or ("loss" not in logs and "eval_loss" not in logs):
-                return
-            now = time.time()
-            row: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
-            if "loss" in logs:
-                tokens = state.num_input_tokens_seen
-                dt = now - self.last_t
-                if dt > 0 and tokens > self.last_tokens:
-                    self.tokens_per_s = (tokens - self.last_tokens) / dt
-                self.last_t, self.last_tokens = now, tokens
-                row.update(loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
-                           tokens_per_s=round(self.tokens_per_s, 1), tokens_seen=int(tokens))
-                if "grad_norm" in logs:
-                    row["grad_norm"] = float(logs["grad_norm"])
-            if "eval_loss" in logs:
-                row["eval_loss"] = float(logs["eval_loss"])
-            row.update(time=now, elapsed_s=round(now - self.t0, 3))
-            runs.append_metrics(out, row)
-            line = " · ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                              if k in ("step", "epoch", "loss", "eval_loss", "tokens_per_s"))
-            print(line, flush=True)
-
-    return StudioCallback()
-
-
 def train(
     cfg: TrainConfig,
     records: Sequence[dict],
@@ -227,8 +156,8 @@ def train(
     if device == "cpu":
         print("note: training on CPU in float32: fine for small models, slow for large ones", flush=True)
     use_cache = getattr(base.model.config, "use_cache", None)  # off while training, restored for the saved model
-    trainer, callback = _trainer(cfg, base, data, records, split, out, device, on_progress)
-    state = _fit(trainer, callback, ckpt, cfg, base, out, device, use_cache)
+    trainer, callback, attn = _trainer(cfg, base, data, records, split, out, device, on_progress)
+    state = _fit(trainer, callback, attn, ckpt, cfg, base, out, device, use_cache)
     history = trainer.state.log_history
     train_losses = [h["loss"] for h in history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
@@ -279,7 +208,7 @@ def _encode(cfg: TrainConfig, base: Base, records: Sequence[dict], split: dict[s
 
 
 def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict], split: dict[str, list[int]],
-             out: Path, device: str, on_progress: Callable[[dict], None] | None) -> tuple[Any, Any]:
+             out: Path, device: str, on_progress: Callable[[dict], None] | None) -> tuple[Any, Any, Any]:
     """The Trainer (and the callback that writes metrics and follows the stop file), the model made ready for it."""
     import torch
     from transformers import PrinterCallback, TrainingArguments
@@ -312,14 +241,16 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
             model.enable_input_require_grads()  # checkpointed frozen layers must still pass gradients to adapters
         model.config.use_cache = False
     packed = packs(device) and not cfg.neftune_alpha  # NEFTune scales its noise by the row's length: keep rows per record
+    attn = None  # the attention implementation packed rows replace (studio.train.packing), put back after training
     if packed:
         if getattr(model, "hf_device_map", None) is None and not getattr(model, "is_loaded_in_4bit", False):
             model.to(device)  # where the Trainer puts it anyway; the check below runs there
-        packed = recipe.packing_supported(model)
+        attn = packing.prepare(model)
+        packed = attn is not None
         if not packed:
             print(f"note: {cfg.base} mixes packed records' attention here: training on padded batches", flush=True)
-    collator = recipe.PackedCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
-    callback = _callback(out, on_progress)
+    collator = packing.VarlenCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
+    callback = callbacks.make(out, on_progress)
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=recipe.Reworded(
             tokenizer, [records[i] for i in split["train"]], data.limit, cfg.question_dropout, cfg.seed)
@@ -328,10 +259,10 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
         data_collator=collator, processing_class=tokenizer, callbacks=[callback],
     )
     trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per log step
-    return trainer, callback
+    return trainer, callback, attn
 
 
-def _fit(trainer: Any, callback: Any, ckpt: Path | None, cfg: TrainConfig, base: Base, out: Path, device: str,
+def _fit(trainer: Any, callback: Any, attn: Any, ckpt: Path | None, cfg: TrainConfig, base: Base, out: Path, device: str,
          use_cache: bool | None) -> str:
     """Run the Trainer; a finished run saves its model and tokenizer to ``model/``. Returns "finished" or
     "stopped"; running out of memory or disk is one line saying what to change."""
@@ -366,6 +297,9 @@ def _fit(trainer: Any, callback: Any, ckpt: Path | None, cfg: TrainConfig, base:
         raise
     finally:
         torch.set_num_threads(threads)
+        callback.close()  # its status writer's last write lands before the final state is written
+        if attn:
+            packing.restore(base.model, attn)
     return state
 
 

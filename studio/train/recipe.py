@@ -9,7 +9,8 @@ much as the answer, and the collator masked every EOS, so the model never learne
 - labels are -100 on the prompt and on padding; the answer's tokens and one end of turn carry loss (the
   chat template's own, such as ChatML's ``<|im_end|>``, else the EOS appended after the answer);
 - each batch is padded to its own longest record, and records of similar length are batched together;
-  on a GPU a batch is not padded at all: its records go end to end in one row (``PackedCollator``).
+  on a GPU a batch can go unpadded: its records end to end in one row (``PackedCollator``; the attention
+  that keeps them apart is ``studio.train.packing``).
 
 Everything here is pure data in, data out; torch is imported only by the collator.
 """
@@ -248,30 +249,6 @@ class PackedCollator:
             "labels": torch.tensor([labels], dtype=torch.long),
             "position_ids": torch.tensor([pos], dtype=torch.long),
         }
-
-
-def packing_supported(model: Any) -> bool:
-    """Whether ``model`` keeps packed records apart: the second of two records packed in one row must get
-    the logits it gets alone. Architectures (or transformers versions) that ignore ``position_ids`` when
-    building the attention mask would let records attend to each other: those train on padded batches.
-    One forward of 12 tokens, on the model's device, in its dtype."""
-    import torch
-
-    device = next(model.parameters()).device
-    first, second = [5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            packed = model(input_ids=torch.tensor([first + second], device=device),
-                           position_ids=torch.tensor([list(range(6)) * 2], device=device), use_cache=False).logits
-            alone = model(input_ids=torch.tensor([second], device=device), use_cache=False).logits
-    except Exception:  # a model that cannot take position_ids this way: pad instead
-        return False
-    finally:
-        model.train(was_training)
-    a, b = packed[0, 6:].float(), alone[0].float()
-    return bool(((a - b).abs().max() <= 0.02 * b.abs().max() + 1e-3).item())
 
 
 def length_stats(encoded: Sequence[Encoded]) -> dict[str, float]:

@@ -5,6 +5,7 @@ them on the GPU machine)."""
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
@@ -104,3 +105,32 @@ def test_the_memory_estimate_counts_loras_frozen_base_at_two_bytes_on_cuda():
     cpu = memory.estimate(shape, 4, 256, method="lora", device="cpu")
     gpu = memory.estimate(shape, 4, 256, method="lora", device="cuda")
     assert cpu.weights - gpu.weights == 2 * shape.params
+
+
+@pytest.mark.parametrize("method", ["lora", "qlora"])
+def test_packed_runs_on_cuda_go_through_the_varlen_kernel_and_train_like_padded(tiny_llama, tmp_path, offline,
+                                                                             monkeypatch, method):
+    """STUDIO_PACKED_BATCHES=1 on CUDA: the packed rows reach torch's varlen flash kernel (where this torch has
+    it), and each step's loss is the padded run's (bf16 tolerance) with the same records per step."""
+    from studio.train import packing
+
+    kernel = packing._varlen_kernel("cuda")
+    calls = []
+    if kernel is not None:
+        @functools.wraps(kernel)  # the studio reads the kernel's signature
+        def counting(*args, **kwargs):
+            calls.append(1)
+            return kernel(*args, **kwargs)
+        monkeypatch.setattr(packing, "_varlen_kernel", lambda device: counting)
+    cfg = train_config.TrainConfig(base=str(tiny_llama), method=method, learning_rate=1e-3, batch_size=4, max_steps=4,
+                                   test_fraction=0.0, logging_steps=1, eval_per_epoch=False, max_length=64, lora_r=4,
+                                   lora_alpha=8, lora_dropout=0.0, gradient_checkpointing=method == "qlora")
+    losses = {}
+    for packed in ("0", "1"):
+        monkeypatch.setenv("STUDIO_PACKED_BATCHES", packed)
+        out = tmp_path / f"run-{packed}"
+        assert train.run_job(cfg, FAQ, out, dataset={"name": "faq"}).state == "finished"
+        losses[packed] = [r["loss"] for r in runs.read_metrics(out) if "loss" in r]
+    assert losses["1"] == pytest.approx(losses["0"], rel=3e-2)
+    if kernel is not None:
+        assert calls, "the packed run never reached torch's varlen kernel"

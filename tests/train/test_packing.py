@@ -4,6 +4,8 @@ check runs where CUDA is (bf16, the GPU's attention kernels)."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from studio.train import recipe
@@ -129,19 +131,178 @@ def test_a_packed_run_trains_like_a_padded_one_and_counts_every_real_token_once(
 
 
 def test_packing_is_checked_per_model_and_refused_where_records_would_see_each_other(tmp_path):
-    """A model that ignores ``position_ids`` (as an architecture without packed-mask support does; built
-    here by dropping them, since every architecture installed here supports them) trains padded."""
+    """A model that ignores ``position_ids`` or drops the keyword arguments that say where records start
+    (as an architecture without them would; built here by dropping them, since every architecture installed
+    here passes them on) trains padded, with its own attention left in place."""
     from transformers import GPT2LMHeadModel
 
+    from studio.train import packing
+
     model, _ = _model(tmp_path, "gpt2")
-    assert recipe.packing_supported(model) and model.training is False
+    before = model.config._attn_implementation
+    assert packing.prepare(model) == before and model.training is False
+    assert model.config._attn_implementation == packing.NAME
+    packing.restore(model, before)
 
     class IgnoresPositions(GPT2LMHeadModel):
         def forward(self, *args, position_ids=None, **kwargs):
             return super().forward(*args, **kwargs)
 
-    blind = IgnoresPositions(model.config)
-    blind.load_state_dict(model.state_dict())
-    blind.train()
-    assert not recipe.packing_supported(blind)
-    assert blind.training  # the check leaves the model's mode as it found it
+    class DropsRecordStarts(GPT2LMHeadModel):
+        def forward(self, *args, cu_seq_lens_q=None, cu_seq_lens_k=None, **kwargs):
+            return super().forward(*args, **kwargs)
+
+    for cls in (IgnoresPositions, DropsRecordStarts):
+        blind = cls(model.config)
+        blind.load_state_dict(model.state_dict())
+        blind.train()
+        assert packing.prepare(blind) is None, cls.__name__
+        assert blind.training  # the check leaves the model's mode as it found it
+        assert blind.config._attn_implementation == before
+
+
+def _varlen_losses(model, tok, device="cpu", dtype=None):
+    """The padded batch's logits against the packed row through ``packing.attention`` (no mask from transformers)."""
+    import torch
+
+    from studio.train import packing
+
+    enc = recipe.features(recipe.encode_records(tok, RECORDS, range(len(RECORDS)), 128))
+    padded = recipe.Collator(tok.pad_token_id)(enc)
+    packed = packing.VarlenCollator()(enc)
+    model = model.to(device, dtype=dtype) if dtype else model.to(device)
+    with torch.no_grad():
+        a = model(**{k: v.to(device) for k, v in padded.items()}, use_cache=False)
+        before = packing.use(model)
+        try:
+            b = model(**{k: v.to(device) if hasattr(v, "to") else v for k, v in packed.items()}, use_cache=False)
+        finally:
+            packing.restore(model, before)
+    assert model.config._attn_implementation == before
+    tol = {} if dtype is None else {"rtol": 5e-2, "atol": 5e-2}
+    start = 0
+    for row, f in enumerate(enc):
+        n = len(f["input_ids"])
+        torch.testing.assert_close(b.logits[0, start:start + n].float(), a.logits[row, :n].float(), **tol)
+        start += n
+    return float(a.loss), float(b.loss)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "phi3", "llama"])
+def test_varlen_packed_row_gives_each_record_its_padded_logits(tmp_path, arch):
+    """The studio's own attention for packed rows (no T x T mask from transformers, no host sync): every
+    record's logits as in the padded batch, on GPT-2, Phi-3 and Llama with grouped key/value heads."""
+    model, tok = _model(tmp_path, arch)
+    padded, packed = _varlen_losses(model, tok)
+    assert packed == pytest.approx(padded, rel=1e-5)
+
+
+def test_varlen_collator_marks_where_each_record_starts(tmp_path):
+    from studio.train import packing
+
+    _, tok = _model(tmp_path, "gpt2")
+    enc = recipe.features(recipe.encode_records(tok, RECORDS, range(len(RECORDS)), 128))
+    batch = packing.VarlenCollator()(enc)
+    lengths = [len(f["input_ids"]) for f in enc]
+    assert batch["cu_seq_lens_q"].tolist() == [sum(lengths[:i]) for i in range(len(lengths) + 1)]
+    assert batch["max_length_q"] == max(lengths)
+    assert batch["input_ids"].shape == (1, sum(lengths))
+    mask = packing.block_causal_mask(batch["cu_seq_lens_q"], sum(lengths), "cpu")[0, 0]
+    assert int(mask.sum()) == sum(n * (n + 1) // 2 for n in lengths)  # causal within records, nothing across
+
+
+def test_a_model_trained_with_varlen_attention_saves_its_own_attention(tmp_path):
+    """The registered name is the training forward's only: the saved config loads anywhere."""
+    import json
+
+    from studio.train import packing
+
+    model, _ = _model(tmp_path, "gpt2")
+    before = packing.use(model)
+    assert model.config._attn_implementation == packing.NAME
+    packing.restore(model, before)
+    model.save_pretrained(tmp_path / "saved")
+    assert packing.NAME not in (tmp_path / "saved" / "config.json").read_text()
+    assert json.loads((tmp_path / "saved" / "config.json").read_text())["model_type"] == "gpt2"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("arch", ["gpt2", "phi3", "llama"])
+def test_varlen_packed_row_matches_padded_on_cuda_in_bf16(tmp_path, arch):
+    """On CUDA the packed row goes through torch's variable-length flash kernel where this torch has it."""
+    import torch
+
+    model, tok = _model(tmp_path, arch)
+    padded, packed = _varlen_losses(model, tok, "cuda", torch.bfloat16)
+    assert packed == pytest.approx(padded, rel=2e-2)
+
+
+def _reference_varlen(query, key, value, cu_q, cu_k, max_q, max_k, *, scale=None, window_size=(-1, -1),
+                      enable_gqa=False, **_):
+    """torch's ``varlen_attn`` contract ((T, H, D) in and out, causal by ``window_size=(-1, 0)``), one SDPA call
+    per record: a CPU stand-in for the CUDA kernel, so the code around the kernel runs here."""
+    import torch
+    import torch.nn.functional as F
+
+    assert window_size == (-1, 0) and query.dtype in (torch.float16, torch.bfloat16)
+    assert cu_q.dtype == torch.int32 and max_q == max(int(b - a) for a, b in zip(cu_q[:-1], cu_q[1:]))
+    outs = []
+    for a, b in zip(cu_q.tolist()[:-1], cu_q.tolist()[1:]):
+        q, k, v = (t[a:b].transpose(0, 1)[None] for t in (query, key, value))
+        outs.append(F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, enable_gqa=enable_gqa)[0]
+                    .transpose(0, 1))
+    return torch.cat(outs)
+
+
+def _first_release_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, is_causal=False, return_aux=None):
+    """The kernel's first signature (``is_causal``; no ``scale``, no grouped heads)."""
+    assert is_causal and key.shape[1] == query.shape[1]
+    return _reference_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, window_size=(-1, 0))
+
+
+@pytest.mark.parametrize("signature", [_reference_varlen, _first_release_varlen], ids=["now", "first-release"])
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_the_varlen_kernel_branch_hands_the_kernel_what_it_expects(tmp_path, arch, signature, monkeypatch):
+    """The branch that calls torch's varlen kernel on CUDA, run here against a stand-in with the kernel's
+    contract (either signature torch has had): shapes, int32 offsets, causal attention, grouped key/value
+    heads (expanded for a kernel without them), the output's layout."""
+    import torch
+
+    from studio.train import packing
+
+    calls = []
+
+    @functools.wraps(signature)  # the studio reads the kernel's signature
+    def kernel(*args, **kwargs):
+        calls.append(1)
+        return signature(*args, **kwargs)
+
+    monkeypatch.setattr(packing, "_varlen_kernel", lambda device: kernel)
+    model, tok = _model(tmp_path, arch)
+    padded, packed = _varlen_losses(model, tok, "cpu", torch.bfloat16)
+    assert calls and packed == pytest.approx(padded, rel=2e-2)
+
+
+def test_a_packed_run_evaluates_like_a_padded_one(tmp_path, monkeypatch, offline):
+    """Held-out records go through the packed collator too: the same eval loss after each epoch (Llama,
+    grouped key/value heads, under the studio's attention)."""
+    from studio.train import config as train_config
+    from studio.train import loop as train
+    from studio.train import runs
+
+    base = build_tiny_causal_lm(tmp_path / "llama", arch="llama")
+    records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball{' and the goal' * (i % 3)}."}
+               for i in range(12)]
+    cfg = train_config.TrainConfig(base=str(base), learning_rate=1e-3, batch_size=4, epochs=2, test_fraction=0.25,
+                                   logging_steps=1, eval_per_epoch=True)
+    curves = {}
+    for packed in (False, True):
+        monkeypatch.setattr(train, "packs", lambda device, packed=packed: packed)
+        out = tmp_path / f"run-{packed}"
+        assert train.run_job(cfg, records, out, dataset={"name": "rules"}).state == "finished"
+        curves[packed] = [(r.get("loss"), r.get("eval_loss")) for r in runs.read_metrics(out)]
+    evals = {k: [e for _, e in v if e is not None] for k, v in curves.items()}
+    assert len(evals[True]) == len(evals[False]) == 2
+    assert evals[True] == pytest.approx(evals[False], rel=1e-5)
+    assert [t for t, _ in curves[True] if t] == pytest.approx([t for t, _ in curves[False] if t], rel=1e-5)

@@ -1,0 +1,174 @@
+"""What the training loop reports while it runs: metrics.jsonl rows, the job's status, the stop file.
+
+Kept off the step's path: the status file is written atomically (a temporary file, fsync, rename: ~10 ms
+on a busy disk), which the callback used to do in the training thread twice a second, stalling the step
+that did it (and, on a GPU, leaving the device idle meanwhile). Here the training thread hands the newest
+fields to a ``StatusWriter`` and goes on; the writer's own thread writes them, at most every half second,
+at once for a state change (stopping). ``bench/step_overhead.py`` measures what the studio adds per step
+over a bare Trainer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from studio import jobs
+from studio.train import runs
+
+STATUS_INTERVAL_S = 0.5
+"""At most one status write per this many seconds while training (the page polls about once a second)."""
+
+
+class StatusWriter:
+    """The job's status, written from a thread of its own: ``post`` never waits for the disk.
+
+    Only the newest fields are kept (a status is a snapshot, not a log). ``close`` writes what is pending
+    and ends the thread; it must run before anything else writes the status (the final state), which
+    ``StudioCallback.on_train_end`` and the loop's ``finally`` do. An error writing (a full disk the status
+    cannot be rewritten on) is raised in the training thread at its next ``post`` or at ``close``.
+    """
+
+    def __init__(self, out: Path, interval: float = STATUS_INTERVAL_S):
+        self.out, self.interval = Path(out), interval
+        self._pending: dict[str, Any] | None = None
+        self._urgent = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def post(self, fields: dict[str, Any], urgent: bool = False) -> None:
+        self._raise()
+        with self._cond:
+            if self._closed:
+                return
+            idle = self._pending is None  # the writer waits for fields; otherwise it waits out the interval
+            self._pending = fields
+            self._urgent = self._urgent or urgent
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="studio-status", daemon=True)
+                self._thread.start()
+            if idle or urgent:  # waking the writer on every step would cost the step a thread switch
+                self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def _run(self) -> None:
+        last = 0.0
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                if not (self._closed or self._urgent):  # wait out the interval, unless closed or urgent meanwhile
+                    self._cond.wait_for(lambda: self._closed or self._urgent,
+                                        timeout=max(0.0, last + self.interval - time.monotonic()))
+                fields, self._pending, self._urgent = self._pending, None, False
+                closed = self._closed
+            if fields is not None:
+                try:
+                    jobs.update_status(self.out, **fields)
+                except BaseException as exc:  # handed to the training thread
+                    self._error = exc
+                    return
+                last = time.monotonic()
+            if closed:
+                return
+
+
+def make(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
+    """The Trainer callback for run folder ``out``; ``on_progress`` gets each step's fields (in the training thread)."""
+    from transformers import TrainerCallback
+
+    class StudioCallback(TrainerCallback):
+        """metrics.jsonl rows, the job's progress, and the stop file (stop within one step, with a checkpoint)."""
+
+        def __init__(self) -> None:
+            self.t0 = time.time()
+            self.last_t = self.t0
+            self.last_tokens = 0
+            self.tokens_per_s = 0.0
+            self.stopped = False
+            self.status = StatusWriter(out)
+
+        def close(self) -> None:
+            """Write the pending status and end the writer's thread (idempotent). For the loop's ``finally``:
+            a write error here is dropped, not raised over the error that ended training (the final state
+            is written next anyway); ``on_train_end`` raises it, where the loop's disk-full handling sees it."""
+            try:
+                self.status.close()
+            except Exception:
+                pass
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.t0 = self.last_t = time.time()
+            self.last_tokens = state.num_input_tokens_seen
+            if not state.is_world_process_zero:
+                return
+            jobs.update_status(out, state="running", progress=state.global_step / max(1, state.max_steps),
+                               message=f"training: step {state.global_step}/{state.max_steps}")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            # Under `accelerate launch` every process checks the stop file; only the first writes files.
+            # One stat per step (microseconds): "stop after the current step" stays exact.
+            if not self.stopped and jobs.stop_requested(out):
+                control.should_training_stop = True
+                control.should_save = True  # the Trainer saves right after this callback: resumable
+                self.stopped = True
+            now = time.time()
+            done = state.global_step / max(1, state.max_steps)
+            elapsed = now - self.t0
+            msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
+            if self.tokens_per_s:
+                msg += f" · {self.tokens_per_s:,.0f} tokens/s"
+            fields = {"state": "stopping" if self.stopped else "running", "progress": round(done, 4),
+                      "eta_s": elapsed / done * (1 - done) if done > 0 else None, "message": msg,
+                      "step": state.global_step, "max_steps": state.max_steps, "tokens_per_s": self.tokens_per_s}
+            if state.is_world_process_zero:
+                self.status.post(fields, urgent=self.stopped)
+            if on_progress:
+                on_progress(fields)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.status.close()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if not state.is_world_process_zero or ("loss" not in logs and "eval_loss" not in logs):
+                return
+            now = time.time()
+            row: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
+            if "loss" in logs:
+                tokens = state.num_input_tokens_seen
+                dt = now - self.last_t
+                if dt > 0 and tokens > self.last_tokens:
+                    self.tokens_per_s = (tokens - self.last_tokens) / dt
+                self.last_t, self.last_tokens = now, tokens
+                row.update(loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
+                           tokens_per_s=round(self.tokens_per_s, 1), tokens_seen=int(tokens))
+                if "grad_norm" in logs:
+                    row["grad_norm"] = float(logs["grad_norm"])
+            if "eval_loss" in logs:
+                row["eval_loss"] = float(logs["eval_loss"])
+            row.update(time=now, elapsed_s=round(now - self.t0, 3))
+            runs.append_metrics(out, row)
+            line = " · ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                              if k in ("step", "epoch", "loss", "eval_loss", "tokens_per_s"))
+            print(line, flush=True)
+
+    return StudioCallback()

@@ -1,0 +1,30 @@
+"""bench/gpu.sh is the one command a GPU session runs (issue 26): its CPU smoke run here, every part on
+tiny shapes, so a renamed flag, a moved module or a broken part shows before a GPU's time is spent on it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_gpu_script_runs_every_part_and_writes_its_summary(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "BUDGET_S": "900"}
+    done = subprocess.run(["bash", str(ROOT / "bench" / "gpu.sh"), "--cpu-smoke"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    table = summary.split("\n\n")[0].splitlines()[2:]  # the title, the header, then one row per part
+    rows = [line.split() for line in table]
+    assert len(rows) == 9, summary
+    failed = [" ".join(r) for r in rows if "ok" not in r]
+    assert not failed, f"parts not ok: {failed}\n" + (tmp_path / "out" / "gpu.log").read_text()[-4000:]
+    for name in ("threads.txt", "steps.txt", "steps_profile.txt", "profile_main.txt", "gpu.log"):
+        assert (tmp_path / "out" / name).stat().st_size > 0, name
+    steps = (tmp_path / "out" / "steps.txt").read_text()
+    for kind in ("padded", "packed-varlen", "packed-sdpa", "varlen-lora"):
+        assert f"{kind} " in steps and "FAILED" not in steps, steps
+    assert "PASS" in summary  # bench/train.py's verdict reached the summary
