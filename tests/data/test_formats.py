@@ -108,9 +108,10 @@ def test_csv_exports_neutralise_formulas_and_the_studio_reads_them_back_exactly(
 
 def test_evaluation_csv_neutralises_formulas_in_answers():
     from studio.evaluate import report
+    from studio.evaluate.result import EvalResult
 
-    result = {"models": [{"label": "m", "spec": "m"}], "rows": [
+    result = EvalResult.from_json({"models": [{"label": "m", "spec": "m"}], "rows": [
         {"index": 0, "question": "=cmd|' /C calc'!A0", "reference": "ok", "answers": {"m": "@SUM(1)"},
-         "errors": {}, "scores": {"m": {"f1": 0.5}}, "judge": {}, "leak": None}]}
+         "errors": {}, "scores": {"m": {"f1": 0.5}}, "judge": {}, "leak": None}]})
     raw = report.to_csv(result)
     assert "'=cmd" in raw and "'@SUM(1)" in raw and "\n=cmd" not in raw
