@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from studio.dedup import bounds, qgrams
 from studio.dedup import clusters as cl
-from studio.dedup import qgrams
 from studio.dedup.text import FIELDS, field_texts, normalize  # noqa: F401 - FIELDS re-exported for the page
 from studio.errors import CancelledError, StudioError
 from studio.tasks import ProgressFn, Task
@@ -290,9 +290,13 @@ def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel)
     # comprehension over the indices cost as much as the scoring itself (cProfile, 200,000 questions).
     strings = np.empty(len(uniq), dtype=object)
     strings[:] = uniq
+    counts = bounds.char_counts(uniq) if scorer == "ratio" else None
     for s in range(0, total, step):
         _check(cancel)
         a, b = a_all[s:s + step], b_all[s:s + step]
+        if counts is not None:  # most candidates cannot reach t by their character counts alone: not scored
+            possible = bounds.may_reach(counts, lengths, a, b, t)
+            a, b = a[possible], b[possible]
         scores = process.cpdist(strings[a].tolist(), strings[b].tolist(), scorer=fn,
                                 score_cutoff=t, workers=-1, dtype=np.float32)
         hit = np.flatnonzero(scores >= t)
