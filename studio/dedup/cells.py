@@ -35,6 +35,8 @@ def pairs(emb: np.ndarray, threshold: float, neighbors: int, progress: ProgressF
     n = len(emb)
     if n < 2:
         return _empty()
+    if progress:
+        progress(0, 1)  # the search has started: the bar says so before the first cell is done
     if exact if exact is not None else n <= EXACT_LIMIT:
         members = [np.arange(n)]
     else:
