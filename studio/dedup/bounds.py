@@ -19,6 +19,7 @@ import numpy as np
 
 BINS = 32
 CHUNK = 50_000  # texts counted per step: bounds the per-character arrays
+PAIRS = 250_000  # pairs tested per step: ~40 MB of working arrays
 
 
 def _ascii_bins() -> np.ndarray:
@@ -49,7 +50,10 @@ def char_counts(texts: Sequence[str]) -> np.ndarray:
 
 def may_reach(counts: np.ndarray, lengths: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
     """Which pairs (a[k], b[k]) can still reach ``threshold`` with ``ratio`` (False: certainly not)."""
-    ca, cb = counts[a], counts[b]
-    low = (np.maximum(ca, cb) - np.minimum(ca, cb)).sum(axis=1, dtype=np.int32)
-    allowed = (1.0 - threshold / 100.0) * (lengths[a] + lengths[b]) + 1e-6
-    return low <= allowed
+    out = np.empty(len(a), dtype=bool)
+    for s in range(0, len(a), PAIRS):  # 32 bytes a text, five arrays: slices bound the memory
+        x, y = a[s:s + PAIRS], b[s:s + PAIRS]
+        ca, cb = counts[x], counts[y]
+        low = (np.maximum(ca, cb) - np.minimum(ca, cb)).sum(axis=1, dtype=np.int32)
+        out[s:s + PAIRS] = low <= (1.0 - threshold / 100.0) * (lengths[x] + lengths[y]) + 1e-6
+    return out
