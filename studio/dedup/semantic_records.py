@@ -96,7 +96,7 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
             pv = model.encode([passages[r] for r in reps], cancel=cancel)
             v = np.minimum(v, _passage_cos(pv, i, j))
             i, j, v = _above(i, j, v, floor)
-        timer.lap("dot", cells.dot_products(len(reps)))
+        timer.lap(_search_kind(len(reps)), cells.dot_products(len(reps)))
         if config.scoring == "precise" and len(i):
             v = _rescore(texts, passages, reps, i, j, config, embedder, stage.part("rescore"), cancel)
             i, j, v = _above(i, j, v, t)
@@ -206,7 +206,7 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
     if model is None and built:
         model = static.shared(name)
     chars = sum(min(len(x), static.MAX_CHARS) + min(len(p), static.MAX_CHARS) for x, p in distinct)
-    seconds = (chars * _rate("char", model) + cells.dot_products(n) * _rate("dot", model)
+    seconds = (chars * _rate("char", model) + cells.dot_products(n) * _rate(_search_kind(n), model)
                + len(texts) * _rates.get("record", 4e-6))
     if n < 2:
         seconds = 0.0
@@ -237,11 +237,27 @@ class _Timer:
         self.at = now
 
 
+def _search_kind(n: int) -> str:
+    """The search's rate key: one product of all pairs ("dot-exact") and k-means cells ("dot") differ per dot."""
+    return "dot-exact" if n <= cells.EXACT_LIMIT else "dot"
+
+
 def _rate(what: str, model: static.StaticModel | None) -> float:
-    """Seconds per character embedded ("char") or per dot product searched ("dot"), measured once per process."""
+    """Seconds per character embedded ("char") or per dot product searched ("dot", "dot-exact"), measured
+    once per process from a sample, until a run measures them (``_Timer``)."""
     if what not in _rates:
         rng = np.random.default_rng(0)
-        if what == "dot":
+        if what == "dot-exact":  # the search itself, on random rows: products, thresholds and all
+            x = rng.standard_normal((2048, static.DIMS), dtype=np.float32)
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+            cells.pairs(x[:256], 0.9, NEIGHBORS, exact=True)
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                cells.pairs(x, 0.9, NEIGHBORS, exact=True)
+                times.append(time.perf_counter() - start)
+            _rates[what] = float(np.median(times)) / cells.dot_products(len(x))
+        elif what == "dot":
             a = rng.standard_normal((1024, 256), dtype=np.float32)
             b = rng.standard_normal((2048, 256), dtype=np.float32)
             a @ b.T
