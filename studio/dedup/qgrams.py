@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,14 +51,17 @@ def _chunk_grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _chunk_words(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(text index within the chunk, word bucket) for every distinct word of each text."""
-    owner: list[int] = []
-    bucket: list[int] = []
-    for i, s in enumerate(texts):
-        words = {hash(w) & (BUCKETS - 1) for w in s.split()}
-        owner.extend([i] * len(words))
-        bucket.extend(words)
-    return np.array(owner, dtype=np.int64), np.array(bucket, dtype=np.int64)
+    """(text index within the chunk, word bucket) for every distinct word of each text.
+
+    ``str.split`` per text, then one ``map(hash, ...)`` over all the chunk's words and a numpy
+    de-duplication: C loops, where a set comprehension per text cost ~6 s a million texts.
+    """
+    split = [s.split() for s in texts]
+    lens = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+    words = list(itertools.chain.from_iterable(split))
+    bucket = np.fromiter(map(hash, words), dtype=np.int64, count=len(words)) & (BUCKETS - 1)
+    key = _unique(np.repeat(np.arange(len(texts), dtype=np.int64), lens) * BUCKETS + bucket)
+    return key // BUCKETS, key % BUCKETS
 
 
 def _chunks(texts: Sequence[str], cancel: threading.Event | None,
