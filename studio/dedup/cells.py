@@ -163,9 +163,9 @@ def _check(cancel: threading.Event | None) -> None:
         raise CancelledError("Semantic search stopped; nothing was changed.")
 
 
-def dot_products(n: int) -> float:
+def dot_products(n: int, exact: bool | None = None) -> float:
     """About how many dot products ``pairs`` computes for ``n`` vectors (for estimates)."""
-    if n <= EXACT_LIMIT:
+    if exact if exact is not None else n <= EXACT_LIMIT:
         return n * n / 2
     k = max(2, n // CELL_SIZE)
     per_cell = PROBES * n / k

@@ -247,27 +247,17 @@ def _rate(what: str, model: static.StaticModel | None) -> float:
     once per process from a sample, until a run measures them (``_Timer``)."""
     if what not in _rates:
         rng = np.random.default_rng(0)
-        if what == "dot-exact":  # the search itself, on random rows: products, thresholds and all
-            x = rng.standard_normal((2048, static.DIMS), dtype=np.float32)
+        if what.startswith("dot"):  # the search itself on random rows: products, thresholds, threads and all
+            exact = what == "dot-exact"
+            x = rng.standard_normal((2048 if exact else 6144, static.DIMS), dtype=np.float32)
             x /= np.linalg.norm(x, axis=1, keepdims=True)
-            cells.pairs(x[:256], 0.9, NEIGHBORS, exact=True)
+            cells.pairs(x[:256], 0.9, NEIGHBORS, exact=exact)
             times = []
             for _ in range(3):
                 start = time.perf_counter()
-                cells.pairs(x, 0.9, NEIGHBORS, exact=True)
+                cells.pairs(x, 0.9, NEIGHBORS, exact=exact)
                 times.append(time.perf_counter() - start)
-            _rates[what] = float(np.median(times)) / cells.dot_products(len(x))
-        elif what == "dot":
-            a = rng.standard_normal((1024, 256), dtype=np.float32)
-            b = rng.standard_normal((2048, 256), dtype=np.float32)
-            a @ b.T
-            times = []
-            for _ in range(5):  # the median of five: one slice of a busy machine's time is not its speed
-                start = time.perf_counter()
-                np.nonzero(a @ b.T >= 3.0)
-                times.append(time.perf_counter() - start)
-            # the search does more than products (thresholds, cells, per-row limits): ~1.5x them here
-            _rates[what] = 1.5 * float(np.median(times)) / (1024 * 2048)
+            _rates[what] = float(np.median(times)) / cells.dot_products(len(x), exact=exact)
         else:
             if model is None:
                 return 2e-6  # no model yet: a typical rate on a 2-core CPU
