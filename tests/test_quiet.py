@@ -53,7 +53,7 @@ def test_semantic_embedding_in_a_fresh_process_prints_only_its_result(tmp_path, 
                    "--scoring", scoring, "--report", str(tmp_path / "r.json")], env)
         assert out.returncode == 0, out.stderr
         lines = out.stderr.splitlines()
-        assert lines and lines[-1].startswith("1 clusters, 2 records in them"), out.stderr  # the studio's summary
+        assert lines and lines[-1].startswith("1 cluster, 2 records in it"), out.stderr  # the studio's summary
         for line in lines:  # the estimate and the summary, nothing from a library
             assert not any(w in line.lower() for w in ("kernel", "bitsandbytes", "warning", "traceback")), line
 

@@ -76,10 +76,15 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         _write(args.out, [r for i, r in enumerate(records) if i not in dropped])
     note = f"; {empty} records with an empty {config.field} were left out" if empty else ""
-    print(f"{len(found)} clusters, {sum(len(c.members) for c in found)} records in them, "
+    members = sum(len(c.members) for c in found)
+    print(f"{_count(len(found), 'cluster')}, {_count(members, 'record')} in {'it' if len(found) == 1 else 'them'}, "
           f"{len(records) - len(dropped)} of {len(records)} kept with the suggestions ({seconds:.2f} s){note}",
           file=sys.stderr)
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _config(args: argparse.Namespace) -> dedup.DedupConfig:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from studio.dedup import bounds, qgrams
 from studio.dedup import clusters as cl
-from studio.dedup import qgrams
 from studio.dedup.text import FIELDS, field_texts, normalize  # noqa: F401 - FIELDS re-exported for the page
 from studio.errors import CancelledError, StudioError
 from studio.tasks import ProgressFn, Task
@@ -280,9 +281,12 @@ def _exhaustive_pairs(uniq, order, hi, t, fn, rows, progress, cancel):
 def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel):
     """Pairs sharing rare q-grams (see ``studio.dedup.qgrams``), verified with ``cpdist`` in chunks."""
     symmetric = scorer == "ratio"
+    # ratio: most candidates cannot reach t by their character counts alone, and are dropped as they are made
+    counts = bounds.char_counts(uniq) if symmetric else None
     a_all, b_all = qgrams.candidate_pairs(
         uniq, lengths, symmetric=symmetric, max_partner=lambda x: max_partner_length(x, t, scorer),
-        min_length=min_length, min_shared=2 if symmetric else 1, cancel=cancel)
+        min_length=min_length, min_shared=2 if symmetric else 1, cancel=cancel,
+        keep=None if counts is None else lambda a, b: bounds.may_reach(counts, lengths, a, b, t))
     total = len(a_all)
     out: list[tuple[int, int, float]] = []
     step = 500_000
@@ -290,16 +294,22 @@ def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel)
     # comprehension over the indices cost as much as the scoring itself (cProfile, 200,000 questions).
     strings = np.empty(len(uniq), dtype=object)
     strings[:] = uniq
-    for s in range(0, total, step):
+
+    def verify(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _check(cancel)
         a, b = a_all[s:s + step], b_all[s:s + step]
         scores = process.cpdist(strings[a].tolist(), strings[b].tolist(), scorer=fn,
-                                score_cutoff=t, workers=-1, dtype=np.float32)
+                                score_cutoff=t, workers=1, dtype=np.float32)
         hit = np.flatnonzero(scores >= t)
-        out.extend(zip(a[hit].tolist(), b[hit].tolist(), scores[hit].astype(float).tolist()))
-        _guard(len(out), t)
-        if progress:
-            progress(min(total, s + step), total)
+        return a[hit], b[hit], scores[hit]
+
+    # Chunks are verified two at a time, one per core: numpy gathers and rapidfuzz release the GIL.
+    with ThreadPoolExecutor(2) as pool:
+        for s, (a, b, scores) in zip(range(0, total, step), pool.map(verify, range(0, total, step))):
+            out.extend(zip(a.tolist(), b.tolist(), scores.astype(float).tolist()))
+            _guard(len(out), t)
+            if progress:
+                progress(min(total, s + step), total)
     if progress and not total:
         progress(1, 1)
     return out

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -49,14 +51,17 @@ def _chunk_grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _chunk_words(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(text index within the chunk, word bucket) for every distinct word of each text."""
-    owner: list[int] = []
-    bucket: list[int] = []
-    for i, s in enumerate(texts):
-        words = {hash(w) & (BUCKETS - 1) for w in s.split()}
-        owner.extend([i] * len(words))
-        bucket.extend(words)
-    return np.array(owner, dtype=np.int64), np.array(bucket, dtype=np.int64)
+    """(text index within the chunk, word bucket) for every distinct word of each text.
+
+    ``str.split`` per text, then one ``map(hash, ...)`` over all the chunk's words and a numpy
+    de-duplication: C loops, where a set comprehension per text cost ~6 s a million texts.
+    """
+    split = [s.split() for s in texts]
+    lens = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+    words = list(itertools.chain.from_iterable(split))
+    bucket = np.fromiter(map(hash, words), dtype=np.int64, count=len(words)) & (BUCKETS - 1)
+    key = _unique(np.repeat(np.arange(len(texts), dtype=np.int64), lens) * BUCKETS + bucket)
+    return key // BUCKETS, key % BUCKETS
 
 
 def _chunks(texts: Sequence[str], cancel: threading.Event | None,
@@ -69,23 +74,27 @@ def _chunks(texts: Sequence[str], cancel: threading.Event | None,
 
 
 def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20,
-              size: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+              size: Callable[[np.ndarray], np.ndarray] | None = None,
+              chunks: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(text, bucket) of each text's rarest shared q-grams (or words), grouped by text, rarest first.
 
     ``size(counts)`` is how many each text keeps given how many it has: by default a prefix that grows
-    with the text (q-grams) or the rarer half (words).
+    with the text (q-grams) or the rarer half (words). ``chunks``: ``_chunks``' output, already made.
     """
     if size is None:
         size = (lambda sizes: sizes // 2 + 1) if words else prefix_size
     counts = np.zeros(BUCKETS, dtype=np.uint32)
     cached: list[tuple[int, np.ndarray, np.ndarray]] | None = []
     held = 0
-    for start, owner, bucket in _chunks(texts, cancel, words):
+    for start, owner, bucket in chunks if chunks is not None else _chunks(texts, cancel, words):
         counts += np.bincount(bucket, minlength=BUCKETS).astype(np.uint32)
         held += len(bucket)
         # Keep the q-grams for the second pass while they fit in CACHE_GRAMS; past that, hash them again.
-        cached = cached + [(start, owner.astype(np.int32), bucket.astype(np.int32))] \
-            if cached is not None and held <= CACHE_GRAMS else None
+        if chunks is None:
+            cached = cached + [(start, owner.astype(np.int32), bucket.astype(np.int32))] \
+                if cached is not None and held <= CACHE_GRAMS else None
+    if chunks is not None:
+        cached = chunks
     owners, buckets = [], []
     for start, owner, bucket in cached if cached is not None else _chunks(texts, cancel, words):
         owner, bucket = owner.astype(np.int64), bucket.astype(np.int64)
@@ -114,7 +123,11 @@ def word_keys(texts: Sequence[str], cancel: threading.Event | None = None) -> tu
     leaves the other pairs shared, and swapped or repeated words leave the word set as it was.
     Keys shared by more than MAX_POSTING texts are dropped, as common q-grams are.
     """
-    owner, bucket = _prefixes(texts, cancel, words=True, size=lambda sizes: np.minimum(sizes, WORD_KEYS))
+    # The words of every text, split and hashed once (a Python pass, ~3 s a million texts): ~10 per text.
+    chunks = [(start, owner.astype(np.int32), bucket.astype(np.int32))
+              for start, owner, bucket in _chunks(texts, cancel, words=True)]
+    owner, bucket = _prefixes(texts, cancel, words=True, size=lambda sizes: np.minimum(sizes, WORD_KEYS),
+                              chunks=chunks)
     first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1] if len(owner) else np.zeros(0, np.int64)
     sizes = np.diff(np.r_[first, len(owner)])
     owners, keys = [], []
@@ -123,7 +136,7 @@ def word_keys(texts: Sequence[str], cancel: threading.Event | None = None) -> tu
             has = first[sizes > j]
             owners.append(owner[has])
             keys.append(_fold(bucket[has + i].astype(np.uint64) * np.uint64(BUCKETS) + bucket[has + j].astype(np.uint64)))
-    for _, w_owner, w_bucket in _chunks(texts, cancel, words=True):
+    for _, w_owner, w_bucket in chunks:
         starts = np.r_[0, np.flatnonzero(np.diff(w_owner)) + 1]
         mixed = (w_bucket.astype(np.uint64) + np.uint64(1)) * _MUL  # a sum of mixed words: order-free
         owners.append(w_owner[starts])
@@ -222,6 +235,7 @@ def candidate_pairs(
     min_length: int = 0,
     min_shared: int = 1,
     cancel: threading.Event | None = None,
+    keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (a, b) of texts worth scoring, each once, the shorter longer than ``min_length``.
 
@@ -229,31 +243,48 @@ def candidate_pairs(
     ``word_keys``), for ``ratio``, whose partners have similar lengths; otherwise one of the rarer half
     of a text's words appears anywhere in the other (for partial and token-set scorers, where a short
     text can match inside a long one, in any word order). ``max_partner(lengths)`` bounds the longer
-    text's length given the shorter one's.
+    text's length given the shorter one's. ``keep(a, b)``, when given, is a cheap test each batch of
+    candidates must pass as it is made (``studio.dedup.bounds``): only those are held in memory.
     """
-    # Postings longer than MAX_POSTING would make candidates grow with the square of the input.
-    p_owner, p_bucket = _prefixes(texts, cancel, words=not symmetric,
-                                  max_count=MAX_POSTING if symmetric else 1 << 20)
-    _release()
+    common = dict(max_partner=max_partner, min_length=min_length, cancel=cancel, keep=keep)
     if symmetric:
-        codes = _sharing(p_owner, p_bucket, p_owner, p_bucket, lengths, symmetric=True, max_partner=max_partner,
-                         min_length=min_length, min_shared=min_shared, cancel=cancel)
-        del p_owner, p_bucket
-        _release()
-        w_owner, w_key = word_keys(texts, cancel)
-        _release()
-        codes += _sharing(w_owner, w_key, w_owner, w_key, lengths, symmetric=True, max_partner=max_partner,
-                          min_length=min_length, min_shared=1, cancel=cancel)
-        del w_owner, w_key
+        # The word blocking runs in a second thread beside the q-gram one: both are numpy sorts and
+        # gathers that release the GIL, so the two cores share them (about a third off the wall time
+        # of a million questions).
+        def by_words() -> list[np.ndarray]:
+            w_owner, w_key = word_keys(texts, cancel)
+            _release()
+            return _sharing(w_owner, w_key, w_owner, w_key, lengths, symmetric=True, min_shared=1, **common)
+
+        with ThreadPoolExecutor(1) as pool:
+            words = pool.submit(by_words)
+            try:
+                # Postings longer than MAX_POSTING would make candidates grow with the square of the input.
+                p_owner, p_bucket = _prefixes(texts, cancel, max_count=MAX_POSTING)
+                _release()
+                codes = _sharing(p_owner, p_bucket, p_owner, p_bucket, lengths, symmetric=True,
+                                 min_shared=min_shared, **common)
+                del p_owner, p_bucket
+                _release()
+            finally:
+                codes_w = words.result()
+        codes += codes_w
+        del codes_w
     else:
+        p_owner, p_bucket = _prefixes(texts, cancel, words=True)
         f_owner, f_bucket = _full_index(texts, cancel)
-        codes = _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, symmetric=False, max_partner=max_partner,
-                         min_length=min_length, min_shared=1, cancel=cancel)
+        codes = _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, symmetric=False, min_shared=1, **common)
         del p_owner, p_bucket, f_owner, f_bucket
     # One join and one in-place sort of all pair codes: at a million texts they are tens of millions.
-    code = np.concatenate(codes) if codes else np.zeros(0, np.int64)
-    codes.clear()
-    _release()
+    code = np.empty(sum(len(c) for c in codes), dtype=np.int64)
+    at = 0
+    codes.reverse()
+    while codes:  # piece by piece, each freed once copied: never all the codes twice
+        piece = codes.pop()
+        code[at:at + len(piece)] = piece
+        at += len(piece)
+        del piece
+        _release()
     code = _unique_inplace(code)
     a, b = _split(code, len(texts))
     del code
@@ -262,7 +293,7 @@ def candidate_pairs(
 
 
 def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_partner, min_length, min_shared,
-             cancel) -> list[np.ndarray]:
+             cancel, keep=None) -> list[np.ndarray]:
     """Pair codes ``a * n + b`` (a < b) of texts sharing ``min_shared`` keys of a text's ``p_bucket`` in
     another's ``f_bucket`` (``p_owner`` grouped by text), within the length bound: sorted chunks, which
     may repeat a pair across chunks (the caller joins and de-duplicates all of them at once)."""
@@ -272,8 +303,8 @@ def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_pa
     order = np.argsort(f_key, kind="stable")
     f_key, f_owner = f_key[order], f_owner[order].astype(np.int64)
     q_len = lengths[p_owner]
-    keep = q_len > min_length
-    p_owner, p_bucket, q_len = p_owner[keep], p_bucket[keep], q_len[keep]
+    long_enough = q_len > min_length
+    p_owner, p_bucket, q_len = p_owner[long_enough], p_bucket[long_enough], q_len[long_enough]
     base = p_bucket.astype(np.int64) * (1 << 20)
     low = q_len if symmetric else np.zeros_like(q_len)
     lo = _search(f_key, base + low, "left")
@@ -281,7 +312,7 @@ def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_pa
     counts = hi - lo
     del f_key, order, base, hi, q_len  # the pass below needs only lo, counts and the owners
     codes = []
-    step = 2_000_000  # pair expansions per pass: about ten int64 arrays of this length at once
+    step = 1_000_000  # pair expansions per pass: about ten int64 arrays of this length at once, in each thread
     cum = np.cumsum(counts)
     # Chunks end on a text boundary (postings are grouped by text), so shared counts are complete.
     text_ends = np.r_[np.flatnonzero(np.diff(p_owner)) + 1, len(p_owner)]
@@ -301,6 +332,9 @@ def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_pa
         if len(code):
             starts = np.r_[0, np.flatnonzero(np.diff(code)) + 1]
             mult = np.diff(np.r_[starts, len(code)])
-            codes.append(code[starts][mult >= min_shared])
+            code = code[starts][mult >= min_shared]
+            if keep is not None and len(code):
+                code = code[keep(*np.divmod(code, n))]
+            codes.append(code)
         first = last
     return codes

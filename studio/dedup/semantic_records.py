@@ -72,6 +72,7 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
          choose_keep: Callable[[Sequence[int]], int] | None = None) -> list[cl.Cluster]:
     """Semantic duplicate clusters of ``records`` (kind "semantic", or "exact" for identical texts);
     scores are cosine x 100. ``embedder`` is the sentence-transformer for building and re-scoring."""
+    started = time.perf_counter()
     t = float(config.semantic_threshold)
     texts = field_texts(records, config.field)
     passages = record_passages(records) if config.passage else None
@@ -83,15 +84,19 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
             groups.setdefault((key, normalize(passages[i][:static.MAX_CHARS * 2]) if passages else ""), []).append(i)
     reps = np.array([g[0] for g in groups.values()], dtype=np.int64)
     pairs = [cl.Pair(g[0], j, 100.0) for g in groups.values() for j in g[1:]]
+    grouped = time.perf_counter()
     if len(reps) > 1:
         model = static_model(model_name(config), embedder, stage.part("build"), cancel)
+        timer = _Timer(len(texts), grouped - started)
         vecs = model.encode([texts[r] for r in reps], stage.part("encode"), cancel)
         floor = t - RESCORE_MARGIN if config.scoring == "precise" else t
+        timer.lap("char", sum(min(len(texts[r]), static.MAX_CHARS) for r in reps))
         i, j, v = cells.pairs(vecs, floor, NEIGHBORS, stage.part("search"), cancel)
         if passages is not None and len(i):
             pv = model.encode([passages[r] for r in reps], cancel=cancel)
             v = np.minimum(v, _passage_cos(pv, i, j))
             i, j, v = _above(i, j, v, floor)
+        timer.lap(_search_kind(len(reps)), cells.dot_products(len(reps)))
         if config.scoring == "precise" and len(i):
             v = _rescore(texts, passages, reps, i, j, config, embedder, stage.part("rescore"), cancel)
             i, j, v = _above(i, j, v, t)
@@ -193,14 +198,16 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
     its usual cost here unless ``static.estimate_build_seconds`` was measured."""
     texts = field_texts(records, config.field)
     passages = record_passages(records) if config.passage else None
-    n = sum(1 for x in texts if x.strip())
+    # Copies of one text are embedded once: 200,000 of one question cost one embedding.
+    distinct = {(x, passages[k] if passages else "") for k, x in enumerate(texts) if x.strip()}
+    n = len(distinct)
     name = model_name(config)
     built = static.is_built(name)
     if model is None and built:
         model = static.shared(name)
-    chars = sum(min(len(x), static.MAX_CHARS) for x in texts) + (sum(min(len(p), static.MAX_CHARS)
-                                                                   for p in passages) if passages else 0)
-    seconds = chars * _rate("char", model) + cells.dot_products(n) * _rate("dot", model) + n * 4e-6
+    chars = sum(min(len(x), static.MAX_CHARS) + min(len(p), static.MAX_CHARS) for x, p in distinct)
+    seconds = (chars * _rate("char", model) + cells.dot_products(n) * _rate(_search_kind(n), model)
+               + len(texts) * _rates.get("record", 4e-6))
     if n < 2:
         seconds = 0.0
     build = None if built else BUILD_SECONDS
@@ -210,21 +217,47 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
 BUILD_SECONDS = 120.0  # the build's cost on a 2-core CPU (30,522 short forward passes): 243 s measured at load 14
 
 
+class _Timer:
+    """What a run measures of this machine, for the next estimate: seconds per character embedded, per
+    dot product searched and per record grouped, learned from runs big enough to time (a sample
+    timed in a tenth of a second says less about a busy machine than a run of several seconds)."""
+
+    LEARN_ABOVE = 5_000  # records: below, fixed costs blur the rates
+
+    def __init__(self, records: int, grouping: float):
+        self.at = time.perf_counter()
+        self.learn = records >= self.LEARN_ABOVE
+        if self.learn:
+            _rates["record"] = grouping / records
+
+    def lap(self, what: str, units: float) -> None:
+        now = time.perf_counter()
+        if self.learn and units > 0:
+            _rates[what] = (now - self.at) / units
+        self.at = now
+
+
+def _search_kind(n: int) -> str:
+    """The search's rate key: one product of all pairs ("dot-exact") and k-means cells ("dot") differ per dot."""
+    return "dot-exact" if n <= cells.EXACT_LIMIT else "dot"
+
+
 def _rate(what: str, model: static.StaticModel | None) -> float:
-    """Seconds per character embedded ("char") or per dot product searched ("dot"), measured once per process."""
+    """Seconds per character embedded ("char") or per dot product searched ("dot", "dot-exact"), measured
+    once per process from a sample, until a run measures them (``_Timer``)."""
     if what not in _rates:
         rng = np.random.default_rng(0)
-        if what == "dot":
-            a = rng.standard_normal((1024, 256), dtype=np.float32)
-            b = rng.standard_normal((2048, 256), dtype=np.float32)
-            a @ b.T
+        if what.startswith("dot"):  # the search itself on random rows: products, thresholds, threads and all
+            exact = what == "dot-exact"
+            x = rng.standard_normal((2048 if exact else 6144, static.DIMS), dtype=np.float32)
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+            cells.pairs(x[:256], 0.9, NEIGHBORS, exact=exact)
             times = []
-            for _ in range(5):  # the median of five: one slice of a busy machine's time is not its speed
+            for _ in range(3):
                 start = time.perf_counter()
-                np.nonzero(a @ b.T >= 3.0)
+                cells.pairs(x, 0.9, NEIGHBORS, exact=exact)
                 times.append(time.perf_counter() - start)
-            # the search does more than products (thresholds, cells, per-row limits): ~1.5x them here
-            _rates[what] = 1.5 * float(np.median(times)) / (1024 * 2048)
+            _rates[what] = float(np.median(times)) / cells.dot_products(len(x), exact=exact)
         else:
             if model is None:
                 return 2e-6  # no model yet: a typical rate on a 2-core CPU

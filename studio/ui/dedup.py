@@ -303,10 +303,11 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
         badges = " ".join(f":{KIND_COLORS.get(kind, 'gray')}-badge[{kind}]" for kind in c.kind.split("+"))
         st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")
         ref = records[c.keep]
-        per_row = min(3, len(c.members))  # the cards share the whole width: two records, two halves
-        for row in range(0, len(c.members), per_row):
+        shown = list(c.members[:CARDS]) if c.keep in c.members[:CARDS] else [c.keep, *c.members[:CARDS - 1]]
+        per_row = min(3, len(shown))  # the cards share the whole width: two records, two halves
+        for row in range(0, len(shown), per_row):
             cols = st.columns(per_row)
-            for col, m in zip(cols, c.members[row:row + per_row]):
+            for col, m in zip(cols, shown[row:row + per_row]):
                 with col:
                     r = records[m]
                     kept = decision is not None and (decision.action == "keep_all" or decision.keep == m)
@@ -314,9 +315,9 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
                     label = f"Record {m + 1}" + (" · suggested" if m == c.keep else "")
                     st.markdown(f"**{label}**" + (" · ~~dropped~~" if dropped else ""))
                     # One HTML block each: Markdown in a record (an image, a link) is shown, never rendered.
-                    st.markdown(html_block("<b>Q:</b> " + diff_html(r.get("question", ""), ref.get("question", ""))),
+                    st.markdown(html_block("<b>Q:</b> " + _text_html(r.get("question"), ref.get("question"))),
                                 unsafe_allow_html=True)
-                    st.markdown(html_block("<b>A:</b> " + diff_html(r.get("answer", ""), ref.get("answer", ""))),
+                    st.markdown(html_block("<b>A:</b> " + _text_html(r.get("answer"), ref.get("answer"))),
                                 unsafe_allow_html=True)
                     if isinstance(r.get("context"), str) and r["context"].strip():
                         st.markdown(html_block("<b>Passage:</b> " + _passage_html(r["context"], ref.get("context"))),
@@ -324,6 +325,9 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
                     st.button("Keep this one", key=f"dedup.keep.{k}.{m}", on_click=_act,
                               args=(review.keep_one, k, m), type="primary" if kept and decision.action == "keep_one"
                               else "secondary")
+        if len(c.members) > len(shown):
+            st.caption(f"{len(c.members) - len(shown):,} more records in this cluster are not shown; the buttons "
+                       "below and Keep the first of each apply to all of them.")
         a1, a2 = st.columns([1, 3])
         a1.button("Keep all: not duplicates", key=f"dedup.keepall.{k}", on_click=_act, args=(review.keep_all, k))
         with a2.expander("Merge into one edited record"):
@@ -334,6 +338,14 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
 
 
 PASSAGE_CHARS = 600  # of each record's passage shown on its card
+CARDS = 12  # records shown per cluster: 200,000 copies of one question show a dozen and say how many more
+SHOWN_CHARS = 2_000  # of a question or answer shown on its card: a 10 MB question is not sent to the browser
+
+
+def _text_html(text: object, other: object) -> str:
+    """A record's question or answer, its words that differ from the suggested record's marked (the start of it)."""
+    text, other = (x if isinstance(x, str) else "" for x in (text, other))
+    return diff_html(text[:SHOWN_CHARS], other[:SHOWN_CHARS]) + (" …" if len(text) > SHOWN_CHARS else "")
 
 
 def _passage_html(passage: str, other: object) -> str:

@@ -123,28 +123,48 @@ def _cli(src, tmp_path, *args) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("method", ["fuzzy", "semantic"])
 def test_bad_input_gets_the_right_answer_and_loses_nothing(static_model, tmp_path, method: str) -> None:
     threshold = "90" if method == "fuzzy" else "0.9"
-    cases = {
-        "one": ([{"question": "Only one?", "answer": "Yes."}], []),
+    cases = {  # records, clusters, the summary line, the child's peak memory at most (MB above a one-record run)
+        "one": ([{"question": "Only one?", "answer": "Yes."}], [], "0 clusters, 0 records in them", 0),
         "empty": ([{"question": "", "answer": "a"}, {"question": "  ", "answer": "b"}, {"question": "", "answer": "c"}],
-                  []),
+                  [], "0 clusters, 0 records in them", 50),
         "identical": ([{"question": "What is offside?", "answer": f"answer {i}"} for i in range(200_000)],
-                      [list(range(200_000))]),
+                      [list(range(200_000))], "1 cluster, 200,000 records in it", 600),
+        # 10 MB questions: compared on their first characters, so memory stays near the input's own size
         "huge": ([{"question": "word " * 2_000_000, "answer": "a"}, {"question": "word " * 2_000_000, "answer": "b"},
-                  {"question": "other " * 2_000_000, "answer": "c"}], [[0, 1]]),
+                  {"question": "other " * 2_000_000, "answer": "c"}], [[0, 1]], "1 cluster, 2 records in it", 400),
     }
-    for name, (records, clusters) in cases.items():
+    base = None
+    for name, (records, clusters, summary, most_mb) in cases.items():
         src = tmp_path / f"{name}.json"
         src.write_text(json.dumps(records))
-        run = _cli(src, tmp_path, "--method", method, "--threshold", threshold)
+        run, peak_mb = _cli_measured(src, tmp_path, "--method", method, "--threshold", threshold)
         assert run.returncode == 0, (name, run.stderr)
         lines = run.stderr.strip().splitlines()
-        assert "Traceback" not in run.stderr and lines[-1].startswith(f"{len(clusters)} clusters"), (name, lines)
+        assert "Traceback" not in run.stderr and lines[-1].startswith(summary), (name, lines)
+        base = base or peak_mb  # the command's own imports and workspace
+        assert peak_mb <= base + most_mb, (name, peak_mb, base)  # bounded: no pair matrix, no copy per pair
         report = json.loads((tmp_path / "r.json").read_text())
         assert report["clusters"] == clusters, name
         kept = json.loads((tmp_path / "kept.json").read_text())
         assert len(kept) == len(records) - sum(len(c) - 1 for c in clusters)  # only duplicates are dropped
+        given = {json.dumps(r, sort_keys=True) for r in records}
+        assert all(json.dumps(r, sort_keys=True) in given for r in kept)  # kept records are as they were
         if name == "identical":
             assert report["kinds"] == ["exact"]
+
+
+def _cli_measured(src, tmp_path, *args) -> tuple[subprocess.CompletedProcess, float]:
+    """``_cli`` and the child's own peak RSS in MB (``os.wait4``: this child's, not the largest so far)."""
+    import os
+
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as o, err.open("w") as e:
+        child = subprocess.Popen([sys.executable, "-m", "studio", "dedup", str(src), *args, "--report",
+                                  str(tmp_path / "r.json"), "--out", str(tmp_path / "kept.json")], stdout=o, stderr=e)
+        _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    done = subprocess.CompletedProcess(child.args, child.returncode, out.read_text(), err.read_text())
+    return done, usage.ru_maxrss / 1024
 
 
 def test_the_first_run_builds_the_model_with_progress_then_reuses_it(embedder: Embedder) -> None:

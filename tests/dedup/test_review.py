@@ -305,3 +305,54 @@ def test_tab_shows_a_moving_bar_while_the_fast_model_builds_and_stops():
     from studio.dedup.embed import DEFAULT_MODEL
 
     assert not static.is_built(DEFAULT_MODEL)  # a stopped build leaves nothing half-made
+
+
+BAD_INPUTS = {  # records, the Clusters metric
+    "empty questions": ([{"question": q, "answer": f"Answer {i}."} for i, q in enumerate(["", "  ", ""])], "0"),
+    "200,000 identical": ([{"question": "What is offside?", "answer": f"answer {i}"} for i in range(200_000)], "1"),
+    "10 MB questions": ([{"question": "word " * 2_000_000, "answer": "a"}, {"question": "word " * 2_000_000, "answer": "b"},
+                         {"question": "other " * 2_000_000, "answer": "c"}], "1"),
+}
+
+
+@pytest.mark.parametrize("method", ["fuzzy", "semantic"])
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_tab_bad_inputs_get_the_right_answer_and_lose_nothing(static_model, method, case):
+    records, clusters = BAD_INPUTS[case]
+    at, info = open_tab(records)
+    at.selectbox(key="dedup.method").set_value(method).run()
+    at.button(key="dedup.run").click().run()
+    if at.session_state["dedup.job"] is not None:
+        _finish(at)
+    errors = [e.value for e in at.error if "have errors" not in e.value]  # the Dataset page's own: empty questions
+    assert not at.exception and not errors, errors
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics.get("Clusters", "0") == clusters, (case, metrics, [i.value for i in at.info])
+    assert len(store.load_version(info.id)) == len(records) and len(store.list_versions(info.id)) == 1
+
+
+def test_tab_semantic_run_moves_its_bar_through_the_stages(static_model):
+    """After the estimate, a run of 60,000 records shows a bar that moves, embedding then comparing."""
+    import time
+
+    from bench.corpus import questions
+
+    at, _ = open_tab([{"question": q, "answer": "a"} for q in questions(60_000, seed=2)])
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    assert any("Semantic dedup of 60,000 records: about" in c.value for c in at.caption)  # the estimate, before
+    at.button(key="dedup.run").click().run()
+    job = at.session_state["dedup.job"]
+    seen, shown = [], []
+    while job.running:
+        seen.append((job.progress.done, job.progress.message))
+        if not shown and job.progress.done > 0:
+            at.run()  # the page while it runs
+            shown = [p.proto.text for p in at.get("progress")]
+        time.sleep(0.02)
+    _finish(at)
+    done = [d for d, _ in seen]
+    assert len(set(done)) >= 3 and done == sorted(done)  # it moves, forwards only
+    messages = " ".join(m for _, m in seen)
+    assert "Embedding" in messages and "Comparing" in messages
+    assert shown and shown[0]  # the bar was on the page, with words
+    assert not at.exception and not at.error
