@@ -251,19 +251,6 @@ class PackedCollator:
         }
 
 
-def length_stats(encoded: Sequence[Encoded]) -> dict[str, float]:
-    """Token counts over a set of encoded records (for the preview and the memory estimate)."""
-    lengths = [len(e.input_ids) for e in encoded] or [0]
-    return {
-        "records": len(encoded),
-        "max": max(lengths),
-        "mean": sum(lengths) / len(lengths),
-        "tokens": sum(lengths),
-        "loss_tokens": sum(e.loss_tokens for e in encoded),
-        "truncated": sum(1 for e in encoded if e.truncated),
-    }
-
-
 def token_rows(tokenizer: Any, enc: Encoded) -> list[dict[str, Any]]:
     """One row per token for the preview: position, id, the token's text, whether it carries loss."""
     rows = []
