@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import hub_servers
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -74,13 +76,7 @@ class FaultServer:
     @staticmethod
     def send(h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str = "application/json",
              extra: dict[str, str] | None = None) -> None:
-        h.send_response(status)
-        h.send_header("content-type", ctype)
-        h.send_header("content-length", str(len(body)))
-        for k, v in (extra or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(body)
+        hub_servers.send(h, status, body, ctype, extra)
 
     def stream_good(self, h: BaseHTTPRequestHandler) -> None:
         body = b"".join(chunk(t) for t in GOOD_ANSWER) + b"data: [DONE]\n\n"

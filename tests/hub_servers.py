@@ -10,30 +10,46 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @contextlib.contextmanager
-def refusing_hub(status: int) -> Iterator[str]:
-    """Yields the server's URL, for ``HF_ENDPOINT``."""
-
-    class Refuse(BaseHTTPRequestHandler):
-        def _answer(self):
-            body = b'{"error": "nope"}'
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = do_HEAD = _answer
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run ``handler`` on a free loopback port in a thread; yields the server's URL. Every stand-in
+    server of the tests (the Hub, the sign-in provider) is started and stopped here."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def send(h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str = "application/json",
+         headers: dict[str, str] | None = None) -> None:
+    """One whole HTTP answer from a stand-in server's handler."""
+    h.send_response(status)
+    h.send_header("Content-Type", ctype)
+    h.send_header("Content-Length", str(len(body)))
+    for k, v in (headers or {}).items():
+        h.send_header(k, v)
+    h.end_headers()
+    h.wfile.write(body)
+
+
+@contextlib.contextmanager
+def refusing_hub(status: int) -> Iterator[str]:
+    """Yields the server's URL, for ``HF_ENDPOINT``."""
+
+    class Refuse(BaseHTTPRequestHandler):
+        def _answer(self):
+            send(self, status, b'{"error": "nope"}')
+
+        do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+        def log_message(self, *args):
+            pass
+
+    with serve(Refuse) as url:
+        yield url
 
 
 LFS_SUFFIXES = (".parquet", ".safetensors", ".bin", ".pt")
@@ -292,15 +308,9 @@ def standin_hub() -> Iterator[StandInHub]:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    hub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serve(Handler) as url:
+        hub.url = url
         yield hub
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def token_leaks(hub: StandInHub, token: str, *folders) -> list[str]:

@@ -8,12 +8,13 @@ import contextlib
 import html
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from hub_servers import send, serve
 
 
 @dataclass
@@ -43,13 +44,7 @@ def standin_provider(users: dict[str, dict]) -> Iterator[StandInProvider]:
             pass
 
         def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None):
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
+            send(self, status, body, ctype, headers)
 
         def do_GET(self):  # noqa: N802 (http.server's naming)
             parts = urlsplit(self.path)
@@ -90,12 +85,6 @@ def standin_provider(users: dict[str, dict]) -> Iterator[StandInProvider]:
             return self._send(200, json.dumps({"access_token": secrets.token_urlsafe(16), "token_type": "Bearer",
                                                "expires_in": 3600, "id_token": id_token}).encode())
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    provider.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serve(Handler) as url:
+        provider.url = url
         yield provider
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -15,8 +15,7 @@ from hub_servers import standin_hub
 from oidc_servers import standin_provider
 
 from .conftest import start_studio, stop_studio, wait_idle
-from .test_cloud_tenancy_e2e import dataset_options, go, import_file
-from .test_dataset_e2e import edit_cell, save
+from .test_cloud_tenancy_e2e import dataset_options, go, three_versions
 
 pytestmark = pytest.mark.e2e
 
@@ -72,13 +71,7 @@ def test_a_signed_in_visitor_s_versions_come_back_from_the_store_after_a_restart
             sign_in(alice, "Alice")
             alice.get_by_text("kept across visits and restarts, in this app's store").wait_for()
             go(alice, server, "Dataset")
-            import_file(alice, src, "Read 2 records as JSONL.")
-            edit_cell(alice, 0, 1, "Answer one, edited")
-            save(alice)
-            alice.get_by_text("Saved version 2").first.wait_for()
-            edit_cell(alice, 1, 1, "Answer two, edited ✓")
-            save(alice)
-            alice.get_by_text("Saved version 3").first.wait_for()
+            three_versions(alice, src)
             (dataset,) = [d for d in (home / "visitors").glob("u-*/datasets/faq") if d.is_dir()]
             saved = {f"000{n}.json": (dataset / "versions" / f"000{n}.json").read_bytes() for n in (1, 2, 3)}
             key = f"visitors/{dataset.parent.parent.name}/datasets/faq/versions/0003.json"

@@ -42,6 +42,17 @@ def import_file(page, path: Path, text: str) -> None:
     wait_idle(page)
 
 
+def three_versions(page, src: Path) -> None:
+    """Import the two-record file (version 1), then edit an answer and save, twice (versions 2 and 3)."""
+    import_file(page, src, "Read 2 records as JSONL.")
+    edit_cell(page, 0, 1, "Answer one, edited")
+    save(page)
+    page.get_by_text("Saved version 2").first.wait_for()
+    edit_cell(page, 1, 1, "Answer two, edited ✓")
+    save(page)
+    page.get_by_text("Saved version 3").first.wait_for()
+
+
 def dataset_options(page) -> list[str]:
     box = page.get_by_test_id("stSelectbox").filter(has_text="Dataset").first
     box.click()
@@ -108,13 +119,7 @@ def test_versions_saved_with_a_token_come_back_byte_for_byte_after_a_restart_tha
             go(page, server, "Dataset")
             give_token(page, TOKEN)
             page.get_by_text("Synced to alice/slm-studio-workspace").wait_for()
-            import_file(page, src, "Read 2 records as JSONL.")
-            edit_cell(page, 0, 1, "Answer one, edited")
-            save(page)
-            page.get_by_text("Saved version 2").first.wait_for()
-            edit_cell(page, 1, 1, "Answer two, edited ✓")
-            save(page)
-            page.get_by_text("Saved version 3").first.wait_for()
+            three_versions(page, src)
             (dataset,) = [d for d in (home / "visitors").glob("h-*/datasets/faq") if d.is_dir()]
             saved = {f"000{n}.json": (dataset / "versions" / f"000{n}.json").read_bytes() for n in (1, 2, 3)}
             repo = hub.repos[("dataset", "alice/slm-studio-workspace")]
