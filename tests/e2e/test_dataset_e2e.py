@@ -13,7 +13,9 @@ pytestmark = pytest.mark.e2e
 
 def edit_cell(page, row: int, column: int, text: str, grid: int = 0) -> None:
     """Double-click a cell of the table editor (row 0 = first record; column 0 = Question) and type."""
-    box = page.locator("[data-testid='stDataFrame']").nth(grid).bounding_box()
+    grid_box = page.locator("[data-testid='stDataFrame']").nth(grid)
+    grid_box.wait_for(state="visible")  # a busy machine draws the editor a moment after the rerun
+    box = grid_box.bounding_box()
     row_h, header_h = 35, 35
     # The grid starts with a narrow row-marker column; Question and Answer share the rest evenly.
     x = box["x"] + box["width"] * (0.3 if column == 0 else 0.75)

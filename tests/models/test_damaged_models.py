@@ -144,7 +144,7 @@ def test_a_run_on_another_model_does_not_block_deleting(tiny_file):
 ])
 def test_a_library_model_with_a_hostile_chat_template_is_refused_in_one_line(template, why, tmp_path):
     """A model imported before templates were checked (or copied in by hand): `ask` says so, no traceback."""
-    from conftest import build_tiny_causal_lm
+    from tests.conftest import build_tiny_causal_lm
 
     build_tiny_causal_lm(config.models_dir() / "old", chat_template=template)
     env = {**os.environ, "STUDIO_HOME": str(config.home()), "HF_HUB_OFFLINE": "1"}
