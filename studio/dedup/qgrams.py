@@ -144,6 +144,9 @@ def word_keys(texts: Sequence[str], cancel: threading.Event | None = None) -> tu
     owner, key = np.concatenate(owners), np.concatenate(keys)
     order = np.lexsort((key, owner))  # grouped by text, as the pair search expects
     owner, key = owner[order], key[order]
+    if len(key):  # a text's keys once each (two of its word pairs may fold to one key)
+        once = np.r_[True, (key[1:] != key[:-1]) | (owner[1:] != owner[:-1])]
+        owner, key = owner[once], key[once]
     sorted_keys = np.sort(key)
     starts = np.r_[0, np.flatnonzero(np.diff(sorted_keys)) + 1] if len(key) else np.zeros(0, np.int64)
     too_common = sorted_keys[starts][np.diff(np.r_[starts, len(key)]) > MAX_POSTING]
@@ -254,7 +257,7 @@ def candidate_pairs(
         def by_words() -> list[np.ndarray]:
             w_owner, w_key = word_keys(texts, cancel)
             _release()
-            return _sharing(w_owner, w_key, w_owner, w_key, lengths, symmetric=True, min_shared=1, **common)
+            return _self_sharing(w_owner, w_key, lengths, min_shared=1, **common)
 
         with ThreadPoolExecutor(1) as pool:
             words = pool.submit(by_words)
@@ -262,8 +265,7 @@ def candidate_pairs(
                 # Postings longer than MAX_POSTING would make candidates grow with the square of the input.
                 p_owner, p_bucket = _prefixes(texts, cancel, max_count=MAX_POSTING)
                 _release()
-                codes = _sharing(p_owner, p_bucket, p_owner, p_bucket, lengths, symmetric=True,
-                                 min_shared=min_shared, **common)
+                codes = _self_sharing(p_owner, p_bucket, lengths, min_shared=min_shared, **common)
                 del p_owner, p_bucket
                 _release()
             finally:
@@ -290,6 +292,71 @@ def candidate_pairs(
     del code
     _release()
     return a, b
+
+
+def _self_sharing(owner, bucket, lengths, *, max_partner, min_length, min_shared, cancel,
+                  keep=None) -> list[np.ndarray]:
+    """``_sharing`` of one index with itself, for ``ratio`` (partners of similar length).
+
+    ``owner`` ascending (each text's keys together, each key once per text). One stable sort by
+    (key, length) puts the index in (key, length, text) order; a text's partners under a key are then
+    exactly the entries after its own, up to the longest length allowed. Each pair is made once, from
+    its shorter text (or the lower index at equal lengths), as the code ``x * n + y``: no pair is
+    made backwards and filtered away, no needles are sorted for the searches (they are sorted already).
+    """
+    n = len(lengths)
+    own_len = lengths[owner]
+    f_key = bucket.astype(np.int64) * (1 << 20) + own_len
+    order = np.argsort(f_key, kind="stable")
+    f_key = f_key[order]
+    f_owner = owner[order].astype(np.int64)
+    s_len = own_len[order]
+    hi = np.searchsorted(f_key, f_key - s_len + np.minimum(max_partner(s_len), (1 << 20) - 1), side="right")
+    del f_key, s_len
+    at = np.empty(len(order), dtype=np.int64)  # where each entry of the index went in the sorted order
+    at[order] = np.arange(len(order))
+    del order
+    long_enough = own_len > min_length
+    q_owner, at = owner[long_enough], at[long_enough]
+    lo = at + 1
+    counts = hi[at] - lo
+    del hi, at, own_len
+    return _pairs_from_runs(q_owner, lo, counts, f_owner, n, min_shared, cancel, keep)
+
+
+def _pairs_from_runs(q_owner, lo, counts, f_owner, n, min_shared, cancel, keep) -> list[np.ndarray]:
+    """Expand each query's run ``f_owner[lo:lo + count]`` into pair codes, a million at a time."""
+    codes = []
+    step = 1_000_000  # pair expansions per pass: a few int64 arrays of this length at once, in each thread
+    cum = np.cumsum(counts)
+    if not len(cum) or not cum[-1]:
+        return codes
+    # Chunks end on a text boundary (queries are grouped by text), so shared counts are complete.
+    text_ends = np.r_[np.flatnonzero(np.diff(q_owner)) + 1, len(q_owner)]
+    cuts = np.unique(text_ends[np.searchsorted(cum[text_ends - 1], np.arange(step, int(cum[-1]) + step, step))
+                               .clip(0, len(text_ends) - 1)])
+    first = 0
+    for last in cuts.tolist():
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
+        idx, partner = _expand(lo[first:last], counts[first:last])
+        x = q_owner[first:last][idx].astype(np.int64)
+        y = f_owner[partner]
+        del idx, partner
+        if min_shared > 1:
+            code = np.sort(x * n + y)
+            if len(code):
+                starts = np.r_[0, np.flatnonzero(np.diff(code)) + 1]
+                mult = np.diff(np.r_[starts, len(code)])
+                code = code[starts][mult >= min_shared]
+            x, y = np.divmod(code, n)
+        if keep is not None and len(x):
+            ok = keep(x, y)
+            x, y = x[ok], y[ok]
+        if len(x):
+            codes.append(x * n + y)
+        first = last
+    return codes
 
 
 def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_partner, min_length, min_shared,
