@@ -282,11 +282,13 @@ def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel)
     """Pairs sharing rare q-grams (see ``studio.dedup.qgrams``), verified with ``cpdist`` in chunks."""
     symmetric = scorer == "ratio"
     # ratio: most candidates cannot reach t by their character counts alone, and are dropped as they are made
-    counts = bounds.char_counts(uniq) if symmetric else None
-    a_all, b_all = qgrams.candidate_pairs(
-        uniq, lengths, symmetric=symmetric, max_partner=lambda x: max_partner_length(x, t, scorer),
-        min_length=min_length, min_shared=2 if symmetric else 1, cancel=cancel,
-        keep=None if counts is None else lambda a, b: bounds.may_reach(counts, lengths, a, b, t))
+    # (counted in a thread of its own beside the blocking, which needs them only once it makes pairs)
+    with ThreadPoolExecutor(1) as pool:
+        counts = pool.submit(bounds.char_counts, uniq) if symmetric else None
+        a_all, b_all = qgrams.candidate_pairs(
+            uniq, lengths, symmetric=symmetric, max_partner=lambda x: max_partner_length(x, t, scorer),
+            min_length=min_length, min_shared=2 if symmetric else 1, cancel=cancel,
+            keep=None if counts is None else lambda a, b: bounds.may_reach(counts.result(), lengths, a, b, t))
     total = len(a_all)
     out: list[tuple[int, int, float]] = []
     step = 500_000

@@ -24,7 +24,7 @@ BUCKETS = 1 << 24  # q-grams are hashed into 16M buckets (64 MB of counts); coll
 CHUNK = 50_000  # texts per chunk: keeps the int64 working arrays near 100 MB for 1M texts
 MAX_POSTING = 2_000  # texts sharing one q-gram (or word key), at most, for it to choose candidates
 WORD_KEYS = 4  # a text's rarest words whose pairs are keys: 6 keys; two edited words still leave one shared
-CACHE_GRAMS = 20_000_000  # q-grams kept between the counting and the choosing pass (8 bytes each)
+CACHE_GRAMS = 80_000_000  # q-grams kept between the counting and the choosing pass (4 bytes each)
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -36,17 +36,19 @@ def prefix_size(n_grams: np.ndarray) -> np.ndarray:
 def _chunk_grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(text index within the chunk, q-gram bucket) for every distinct q-gram of each text."""
     pad = "\x01" * (Q - 1)
-    padded = [pad + s + pad for s in texts]
-    lens = np.fromiter((len(p) for p in padded), dtype=np.int64, count=len(padded))
-    codes = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    joined = pad + (pad + pad).join(texts) + pad
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 2 * (Q - 1)
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
     n = len(codes) - Q + 1
-    h = np.zeros(n, dtype=np.uint64)
-    for k in range(Q):
-        h = (h ^ codes[k:k + n]) * _MUL
+    h = codes[:n] * _MUL  # hashed in place: no temporaries of the chunk's size per character
+    for k in range(1, Q):
+        h ^= codes[k:k + n]
+        h *= _MUL
+    del codes
     valid = owner[:n] == owner[Q - 1:Q - 1 + n]
-    bucket = (h[valid] >> np.uint64(40)).astype(np.int64)
-    key = _unique(owner[:n][valid] * BUCKETS + bucket)
+    h >>= np.uint64(40)
+    key = _unique(owner[:n][valid] * BUCKETS + h[valid].astype(np.int64))
     return key // BUCKETS, key % BUCKETS
 
 
@@ -87,16 +89,26 @@ def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20,
     cached: list[tuple[int, np.ndarray, np.ndarray]] | None = []
     held = 0
     for start, owner, bucket in chunks if chunks is not None else _chunks(texts, cancel, words):
-        counts += np.bincount(bucket, minlength=BUCKETS).astype(np.uint32)
+        np.add.at(counts, bucket, np.uint32(1))  # in place: bincount made 192 MB of temporaries a chunk
         held += len(bucket)
-        # Keep the q-grams for the second pass while they fit in CACHE_GRAMS; past that, hash them again.
+        # Keep the q-grams for the second pass while they fit in CACHE_GRAMS (a million questions' do);
+        # past that, hash them again. Compactly: the buckets, and how many each text has.
         if chunks is None:
-            cached = cached + [(start, owner.astype(np.int32), bucket.astype(np.int32))] \
+            cached = cached + [(start, np.bincount(owner - start, minlength=min(CHUNK, len(texts) - start))
+                                .astype(np.int32), bucket.astype(np.int32))] \
                 if cached is not None and held <= CACHE_GRAMS else None
     if chunks is not None:
-        cached = chunks
+        cached = [(start, owner, bucket) for start, owner, bucket in chunks]
     owners, buckets = [], []
-    for start, owner, bucket in cached if cached is not None else _chunks(texts, cancel, words):
+
+    def cached_chunks():  # each freed as it is used: the cache shrinks as the prefixes grow
+        cached.reverse()
+        while cached:
+            yield cached.pop()
+
+    for start, owner, bucket in cached_chunks() if cached is not None else _chunks(texts, cancel, words):
+        if chunks is None and cached is not None:  # the compact form: owners from the per-text counts
+            owner = np.repeat(np.arange(start, start + len(owner), dtype=np.int64), owner)
         owner, bucket = owner.astype(np.int64), bucket.astype(np.int64)
         c = np.minimum(counts[bucket], (1 << 20) - 1).astype(np.int64)
         # A q-gram no other text has cannot make a pair; one in very many texts makes too many.
