@@ -154,15 +154,25 @@ def word_keys(texts: Sequence[str], cancel: threading.Event | None = None) -> tu
         owners.append(w_owner[starts])
         keys.append(_fold(np.add.reduceat(mixed, starts)))
     owner, key = np.concatenate(owners), np.concatenate(keys)
-    order = np.lexsort((key, owner))  # grouped by text, as the pair search expects
-    owner, key = owner[order], key[order]
-    if len(key):  # a text's keys once each (two of its word pairs may fold to one key)
-        once = np.r_[True, (key[1:] != key[:-1]) | (owner[1:] != owner[:-1])]
-        owner, key = owner[once], key[once]
-    sorted_keys = np.sort(key)
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_keys)) + 1] if len(key) else np.zeros(0, np.int64)
-    too_common = sorted_keys[starts][np.diff(np.r_[starts, len(key)]) > MAX_POSTING]
-    keep = ~np.isin(key, too_common)
+    if len(texts) < 1 << 23:  # one int64 sort of (text, key) codes: keys are 40 bits
+        code = _unique(owner.astype(np.int64) << 40 | key)
+        owner, key = code >> 40, code & ((1 << 40) - 1)
+        del code
+    else:
+        order = np.lexsort((key, owner))  # grouped by text, as the pair search expects
+        owner, key = owner[order], key[order]
+        if len(key):  # a text's keys once each (two of its word pairs may fold to one key)
+            once = np.r_[True, (key[1:] != key[:-1]) | (owner[1:] != owner[:-1])]
+            owner, key = owner[once], key[once]
+    if not len(key):
+        return owner, key
+    # Each key's posting size, by one sort of the keys, scattered back: no set membership test.
+    order = np.argsort(key)
+    sorted_keys = key[order]
+    starts = np.r_[0, np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1]
+    size = np.diff(np.r_[starts, len(key)])
+    keep = np.empty(len(key), dtype=bool)
+    keep[order] = np.repeat(size <= MAX_POSTING, size)
     return owner[keep], key[keep]
 
 
