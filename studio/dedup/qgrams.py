@@ -154,6 +154,7 @@ def word_keys(texts: Sequence[str], cancel: threading.Event | None = None) -> tu
         owners.append(w_owner[starts])
         keys.append(_fold(np.add.reduceat(mixed, starts)))
     owner, key = np.concatenate(owners), np.concatenate(keys)
+    del owners, keys, chunks  # freed before the sorts below: the peak of a million texts is about here
     if len(texts) < 1 << 23:  # one int64 sort of (text, key) codes: keys are 40 bits
         code = _unique(owner.astype(np.int64) << 40 | key)
         owner, key = code >> 40, code & ((1 << 40) - 1)
