@@ -21,7 +21,7 @@ from studio.errors import CancelledError
 
 Q = 5  # q-gram length: long enough that common words do not make every pair a candidate
 BUCKETS = 1 << 24  # q-grams are hashed into 16M buckets (64 MB of counts); collisions only add candidates
-CHUNK = 50_000  # texts per chunk: keeps the int64 working arrays near 100 MB for 1M texts
+CHUNK = 25_000  # texts per chunk: keeps the int64 working arrays near 50 MB (peak memory of a million texts)
 MAX_POSTING = 2_000  # texts sharing one q-gram (or word key), at most, for it to choose candidates
 WORD_KEYS = 4  # a text's rarest words whose pairs are keys: 6 keys; two edited words still leave one shared
 CACHE_GRAMS = 80_000_000  # q-grams kept between the counting and the choosing pass (4 bytes each)
