@@ -32,6 +32,8 @@ def _ascii_bins() -> np.ndarray:
 
 
 _ASCII = _ascii_bins()
+_EVEN = np.uint64(0x00FF00FF00FF00FF)  # the even bytes of a word
+_LANES = np.uint64(0x0001000100010001)  # times this, a word's four 16-bit lanes add up in its top lane
 
 
 def char_counts(texts: Sequence[str]) -> np.ndarray:
@@ -54,6 +56,14 @@ def may_reach(counts: np.ndarray, lengths: np.ndarray, a: np.ndarray, b: np.ndar
     for s in range(0, len(a), PAIRS):  # 32 bytes a text, five arrays: slices bound the memory
         x, y = a[s:s + PAIRS], b[s:s + PAIRS]
         ca, cb = counts[x], counts[y]
-        low = (np.maximum(ca, cb) - np.minimum(ca, cb)).sum(axis=1, dtype=np.int32)
+        diff = np.maximum(ca, cb)
+        diff -= np.minimum(ca, cb)
+        # The 32 byte differences summed as four uint64 words (a fifth faster than numpy's row sum):
+        # bytes paired into 16-bit lanes (at most 510 each), the four words added (at most 2,040 a
+        # lane), then the four lanes summed into the top 16 bits by one multiplication.
+        words = diff.view(np.uint64)
+        lanes = (words & _EVEN) + ((words >> np.uint64(8)) & _EVEN)
+        lanes = lanes[:, 0] + lanes[:, 1] + lanes[:, 2] + lanes[:, 3]
+        low = (lanes * _LANES) >> np.uint64(48)
         out[s:s + PAIRS] = low <= (1.0 - threshold / 100.0) * (lengths[x] + lengths[y]) + 1e-6
     return out

@@ -21,10 +21,10 @@ from studio.errors import CancelledError
 
 Q = 5  # q-gram length: long enough that common words do not make every pair a candidate
 BUCKETS = 1 << 24  # q-grams are hashed into 16M buckets (64 MB of counts); collisions only add candidates
-CHUNK = 50_000  # texts per chunk: keeps the int64 working arrays near 100 MB for 1M texts
+CHUNK = 25_000  # texts per chunk: keeps the int64 working arrays near 50 MB (peak memory of a million texts)
 MAX_POSTING = 2_000  # texts sharing one q-gram (or word key), at most, for it to choose candidates
 WORD_KEYS = 4  # a text's rarest words whose pairs are keys: 6 keys; two edited words still leave one shared
-CACHE_GRAMS = 20_000_000  # q-grams kept between the counting and the choosing pass (8 bytes each)
+CACHE_GRAMS = 80_000_000  # q-grams kept between the counting and the choosing pass (4 bytes each)
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -36,17 +36,19 @@ def prefix_size(n_grams: np.ndarray) -> np.ndarray:
 def _chunk_grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(text index within the chunk, q-gram bucket) for every distinct q-gram of each text."""
     pad = "\x01" * (Q - 1)
-    padded = [pad + s + pad for s in texts]
-    lens = np.fromiter((len(p) for p in padded), dtype=np.int64, count=len(padded))
-    codes = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    joined = pad + (pad + pad).join(texts) + pad
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 2 * (Q - 1)
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     owner = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
     n = len(codes) - Q + 1
-    h = np.zeros(n, dtype=np.uint64)
-    for k in range(Q):
-        h = (h ^ codes[k:k + n]) * _MUL
+    h = codes[:n] * _MUL  # hashed in place: no temporaries of the chunk's size per character
+    for k in range(1, Q):
+        h ^= codes[k:k + n]
+        h *= _MUL
+    del codes
     valid = owner[:n] == owner[Q - 1:Q - 1 + n]
-    bucket = (h[valid] >> np.uint64(40)).astype(np.int64)
-    key = _unique(owner[:n][valid] * BUCKETS + bucket)
+    h >>= np.uint64(40)
+    key = _unique(owner[:n][valid] * BUCKETS + h[valid].astype(np.int64))
     return key // BUCKETS, key % BUCKETS
 
 
@@ -87,16 +89,26 @@ def _prefixes(texts, cancel, words: bool = False, max_count: int = 1 << 20,
     cached: list[tuple[int, np.ndarray, np.ndarray]] | None = []
     held = 0
     for start, owner, bucket in chunks if chunks is not None else _chunks(texts, cancel, words):
-        counts += np.bincount(bucket, minlength=BUCKETS).astype(np.uint32)
+        np.add.at(counts, bucket, np.uint32(1))  # in place: bincount made 192 MB of temporaries a chunk
         held += len(bucket)
-        # Keep the q-grams for the second pass while they fit in CACHE_GRAMS; past that, hash them again.
+        # Keep the q-grams for the second pass while they fit in CACHE_GRAMS (a million questions' do);
+        # past that, hash them again. Compactly: the buckets, and how many each text has.
         if chunks is None:
-            cached = cached + [(start, owner.astype(np.int32), bucket.astype(np.int32))] \
+            cached = cached + [(start, np.bincount(owner - start, minlength=min(CHUNK, len(texts) - start))
+                                .astype(np.int32), bucket.astype(np.int32))] \
                 if cached is not None and held <= CACHE_GRAMS else None
     if chunks is not None:
-        cached = chunks
+        cached = [(start, owner, bucket) for start, owner, bucket in chunks]
     owners, buckets = [], []
-    for start, owner, bucket in cached if cached is not None else _chunks(texts, cancel, words):
+
+    def cached_chunks():  # each freed as it is used: the cache shrinks as the prefixes grow
+        cached.reverse()
+        while cached:
+            yield cached.pop()
+
+    for start, owner, bucket in cached_chunks() if cached is not None else _chunks(texts, cancel, words):
+        if chunks is None and cached is not None:  # the compact form: owners from the per-text counts
+            owner = np.repeat(np.arange(start, start + len(owner), dtype=np.int64), owner)
         owner, bucket = owner.astype(np.int64), bucket.astype(np.int64)
         c = np.minimum(counts[bucket], (1 << 20) - 1).astype(np.int64)
         # A q-gram no other text has cannot make a pair; one in very many texts makes too many.
@@ -142,12 +154,26 @@ def word_keys(texts: Sequence[str], cancel: threading.Event | None = None) -> tu
         owners.append(w_owner[starts])
         keys.append(_fold(np.add.reduceat(mixed, starts)))
     owner, key = np.concatenate(owners), np.concatenate(keys)
-    order = np.lexsort((key, owner))  # grouped by text, as the pair search expects
-    owner, key = owner[order], key[order]
-    sorted_keys = np.sort(key)
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_keys)) + 1] if len(key) else np.zeros(0, np.int64)
-    too_common = sorted_keys[starts][np.diff(np.r_[starts, len(key)]) > MAX_POSTING]
-    keep = ~np.isin(key, too_common)
+    del owners, keys, chunks  # freed before the sorts below: the peak of a million texts is about here
+    if len(texts) < 1 << 23:  # one int64 sort of (text, key) codes: keys are 40 bits
+        code = _unique(owner.astype(np.int64) << 40 | key)
+        owner, key = code >> 40, code & ((1 << 40) - 1)
+        del code
+    else:
+        order = np.lexsort((key, owner))  # grouped by text, as the pair search expects
+        owner, key = owner[order], key[order]
+        if len(key):  # a text's keys once each (two of its word pairs may fold to one key)
+            once = np.r_[True, (key[1:] != key[:-1]) | (owner[1:] != owner[:-1])]
+            owner, key = owner[once], key[once]
+    if not len(key):
+        return owner, key
+    # Each key's posting size, by one sort of the keys, scattered back: no set membership test.
+    order = np.argsort(key)
+    sorted_keys = key[order]
+    starts = np.r_[0, np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1]
+    size = np.diff(np.r_[starts, len(key)])
+    keep = np.empty(len(key), dtype=bool)
+    keep[order] = np.repeat(size <= MAX_POSTING, size)
     return owner[keep], key[keep]
 
 
@@ -254,7 +280,7 @@ def candidate_pairs(
         def by_words() -> list[np.ndarray]:
             w_owner, w_key = word_keys(texts, cancel)
             _release()
-            return _sharing(w_owner, w_key, w_owner, w_key, lengths, symmetric=True, min_shared=1, **common)
+            return _self_sharing(w_owner, w_key, lengths, min_shared=1, **common)
 
         with ThreadPoolExecutor(1) as pool:
             words = pool.submit(by_words)
@@ -262,8 +288,7 @@ def candidate_pairs(
                 # Postings longer than MAX_POSTING would make candidates grow with the square of the input.
                 p_owner, p_bucket = _prefixes(texts, cancel, max_count=MAX_POSTING)
                 _release()
-                codes = _sharing(p_owner, p_bucket, p_owner, p_bucket, lengths, symmetric=True,
-                                 min_shared=min_shared, **common)
+                codes = _self_sharing(p_owner, p_bucket, lengths, min_shared=min_shared, **common)
                 del p_owner, p_bucket
                 _release()
             finally:
@@ -290,6 +315,71 @@ def candidate_pairs(
     del code
     _release()
     return a, b
+
+
+def _self_sharing(owner, bucket, lengths, *, max_partner, min_length, min_shared, cancel,
+                  keep=None) -> list[np.ndarray]:
+    """``_sharing`` of one index with itself, for ``ratio`` (partners of similar length).
+
+    ``owner`` ascending (each text's keys together, each key once per text). One stable sort by
+    (key, length) puts the index in (key, length, text) order; a text's partners under a key are then
+    exactly the entries after its own, up to the longest length allowed. Each pair is made once, from
+    its shorter text (or the lower index at equal lengths), as the code ``x * n + y``: no pair is
+    made backwards and filtered away, no needles are sorted for the searches (they are sorted already).
+    """
+    n = len(lengths)
+    own_len = lengths[owner]
+    f_key = bucket.astype(np.int64) * (1 << 20) + own_len
+    order = np.argsort(f_key, kind="stable")
+    f_key = f_key[order]
+    f_owner = owner[order].astype(np.int64)
+    s_len = own_len[order]
+    hi = np.searchsorted(f_key, f_key - s_len + np.minimum(max_partner(s_len), (1 << 20) - 1), side="right")
+    del f_key, s_len
+    at = np.empty(len(order), dtype=np.int64)  # where each entry of the index went in the sorted order
+    at[order] = np.arange(len(order))
+    del order
+    long_enough = own_len > min_length
+    q_owner, at = owner[long_enough], at[long_enough]
+    lo = at + 1
+    counts = hi[at] - lo
+    del hi, at, own_len
+    return _pairs_from_runs(q_owner, lo, counts, f_owner, n, min_shared, cancel, keep)
+
+
+def _pairs_from_runs(q_owner, lo, counts, f_owner, n, min_shared, cancel, keep) -> list[np.ndarray]:
+    """Expand each query's run ``f_owner[lo:lo + count]`` into pair codes, a million at a time."""
+    codes = []
+    step = 1_000_000  # pair expansions per pass: a few int64 arrays of this length at once, in each thread
+    cum = np.cumsum(counts)
+    if not len(cum) or not cum[-1]:
+        return codes
+    # Chunks end on a text boundary (queries are grouped by text), so shared counts are complete.
+    text_ends = np.r_[np.flatnonzero(np.diff(q_owner)) + 1, len(q_owner)]
+    cuts = np.unique(text_ends[np.searchsorted(cum[text_ends - 1], np.arange(step, int(cum[-1]) + step, step))
+                               .clip(0, len(text_ends) - 1)])
+    first = 0
+    for last in cuts.tolist():
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
+        idx, partner = _expand(lo[first:last], counts[first:last])
+        x = q_owner[first:last][idx].astype(np.int64)
+        y = f_owner[partner]
+        del idx, partner
+        if min_shared > 1:
+            code = np.sort(x * n + y)
+            if len(code):
+                starts = np.r_[0, np.flatnonzero(np.diff(code)) + 1]
+                mult = np.diff(np.r_[starts, len(code)])
+                code = code[starts][mult >= min_shared]
+            x, y = np.divmod(code, n)
+        if keep is not None and len(x):
+            ok = keep(x, y)
+            x, y = x[ok], y[ok]
+        if len(x):
+            codes.append(x * n + y)
+        first = last
+    return codes
 
 
 def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_partner, min_length, min_shared,
