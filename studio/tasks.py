@@ -10,11 +10,9 @@ rerun or a closed browser (training, evaluation) is a process instead: ``studio.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Protocol
 
 from studio import config
@@ -103,18 +101,3 @@ class Task:
             self._thread.join(timeout)
         return self.done
 
-
-def import_module(name: str) -> ModuleType:
-    """``importlib.import_module`` for code that runs in a background thread of the server.
-
-    Streamlit's script runner puts the page's folder at ``sys.path[0]`` for each run and removes it
-    afterwards (``modified_sys_path``). An import walking ``sys.path`` in another thread while that
-    entry goes skips the next one, and a package that is installed reads as missing (seen as
-    "No module named 'datasets'" when a push started as its page's run ended). The path is whole again
-    a moment later: one more try finds it."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name.partition(".")[0]:
-            raise
-        return importlib.import_module(name)

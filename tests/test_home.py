@@ -100,3 +100,28 @@ def test_home_links_every_page_with_its_whole_purpose():
     chat = next(label for label in labels if label.startswith("Chat:"))
     assert chat.endswith("a question over a passage.")
     assert all((Path(HOME).parent / p.path).is_file() for p in pages.ALL)
+
+
+def test_page_runs_stop_moving_the_app_folder_on_sys_path(monkeypatch):
+    """Streamlit puts the app's folder on sys.path for each run and takes it off after, unless it is there
+    already; taking it off shifted the list under imports in the studio's background threads, and a push
+    read an installed package as missing ("No module named 'datasets'"). After the first run it stays."""
+    import sys
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "1_Dataset.py"), default_timeout=60)
+    at.run()
+    moves: list[tuple[str, str]] = []
+
+    class Watched(list):
+        def insert(self, index, item):
+            moves.append(("insert", item))
+            super().insert(index, item)
+
+        def remove(self, item):
+            moves.append(("remove", item))
+            super().remove(item)
+
+    monkeypatch.setattr(sys, "path", Watched(sys.path))
+    at.run()
+    at.run()
+    assert not at.exception and moves == []

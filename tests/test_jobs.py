@@ -118,24 +118,3 @@ def test_two_foreground_trainings_started_together_cannot_both_take_the_device(t
     refused = next(err for (_, err), p in zip(outs, procs) if p.returncode == 2)
     assert "device is busy" in refused and refused.startswith("error: ")
 
-
-def test_a_thread_s_import_survives_a_page_run_taking_its_folder_off_the_path(monkeypatch):
-    """A Streamlit run removes its page's folder from sys.path as it ends; an import walking the path in
-    another thread at that moment misses an installed package once. The second try finds it."""
-    import importlib
-    import json as installed
-
-    from studio import tasks
-
-    real, calls = importlib.import_module, []
-
-    def racing(name):
-        calls.append(name)
-        if len(calls) == 1:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return real(name)
-
-    monkeypatch.setattr(importlib, "import_module", racing)
-    assert tasks.import_module("json") is installed and calls == ["json", "json"]
-    with pytest.raises(ModuleNotFoundError, match="no_such_package_here"):
-        tasks.import_module("no_such_package_here")

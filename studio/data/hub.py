@@ -70,11 +70,8 @@ def push_to_hub(records: list[Record], repo_id: str, token: str | None, private:
     require_token(token)
     if not records:
         raise StudioError("The dataset is empty: add records before pushing it.")
+    from datasets import Dataset  # heavy: only when pushing
     from huggingface_hub import constants
-
-    from studio import tasks
-
-    Dataset = tasks.import_module("datasets").Dataset  # heavy: only when pushing, in the push's thread
 
     with hub_errors(repo_id):
         Dataset.from_list(table_rows(records)).push_to_hub(repo_id, token=token, private=private)  # Parquet shards

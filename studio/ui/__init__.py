@@ -8,6 +8,7 @@ import this package.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +34,7 @@ def page_setup(title: str) -> None:
     page with one line saying what to do.
     """
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=FAVICON, layout="wide")
+    _keep_app_folder_on_path()
     from studio.ui import cloud
 
     try:
@@ -47,6 +49,24 @@ def page_setup(title: str) -> None:
         show_error(exc)
     if config.tenancy():
         cloud.panel()
+
+
+def _keep_app_folder_on_path() -> None:
+    """Leave the app's folder on ``sys.path`` for good, at its end.
+
+    Streamlit puts it at ``sys.path[0]`` for each run and takes it off as the run ends, unless it is
+    there already (``modified_sys_path``). Taking it off shifts the list under any import walking it in
+    another thread, which then skips an entry: a push, a download or a model load started by the
+    run read an installed package as missing ("No module named 'datasets'"). Once it is there for
+    good, runs no longer move it."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not getattr(ctx, "main_script_path", None):
+        return
+    folder = os.path.dirname(os.path.abspath(ctx.main_script_path))
+    if sys.path.count(folder) < 2 and (folder not in sys.path or sys.path[0] == folder):
+        sys.path.append(folder)  # this run's own entry (first) is taken off as it ends; this one stays
 
 
 def init_state(defaults: dict[str, object]) -> None:
