@@ -347,19 +347,22 @@ def _self_sharing(owner, bucket, lengths, *, max_partner, min_length, min_shared
     return _pairs_from_runs(q_owner, lo, counts, f_owner, n, min_shared, cancel, keep)
 
 
+def _text_cuts(owner: np.ndarray, counts: np.ndarray, step: int) -> list[int]:
+    """Where to cut postings grouped by text (``owner``) into passes of about ``step`` pair expansions
+    (``counts`` per posting). Every pass ends on a text boundary, so a text's shared counts are complete."""
+    cum = np.cumsum(counts)
+    if not len(cum) or not cum[-1]:
+        return []
+    text_ends = np.r_[np.flatnonzero(np.diff(owner)) + 1, len(owner)]
+    at = np.searchsorted(cum[text_ends - 1], np.arange(step, int(cum[-1]) + step, step)).clip(0, len(text_ends) - 1)
+    return np.unique(text_ends[at]).tolist()
+
+
 def _pairs_from_runs(q_owner, lo, counts, f_owner, n, min_shared, cancel, keep) -> list[np.ndarray]:
     """Expand each query's run ``f_owner[lo:lo + count]`` into pair codes, a million at a time."""
     codes = []
-    step = 1_000_000  # pair expansions per pass: a few int64 arrays of this length at once, in each thread
-    cum = np.cumsum(counts)
-    if not len(cum) or not cum[-1]:
-        return codes
-    # Chunks end on a text boundary (queries are grouped by text), so shared counts are complete.
-    text_ends = np.r_[np.flatnonzero(np.diff(q_owner)) + 1, len(q_owner)]
-    cuts = np.unique(text_ends[np.searchsorted(cum[text_ends - 1], np.arange(step, int(cum[-1]) + step, step))
-                               .clip(0, len(text_ends) - 1)])
     first = 0
-    for last in cuts.tolist():
+    for last in _text_cuts(q_owner, counts, 1_000_000):  # a few int64 arrays of a pass's length, per thread
         if cancel is not None and cancel.is_set():
             raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
         idx, partner = _expand(lo[first:last], counts[first:last])
@@ -402,14 +405,8 @@ def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_pa
     counts = hi - lo
     del f_key, order, base, hi, q_len  # the pass below needs only lo, counts and the owners
     codes = []
-    step = 1_000_000  # pair expansions per pass: about ten int64 arrays of this length at once, in each thread
-    cum = np.cumsum(counts)
-    # Chunks end on a text boundary (postings are grouped by text), so shared counts are complete.
-    text_ends = np.r_[np.flatnonzero(np.diff(p_owner)) + 1, len(p_owner)]
-    cuts = np.unique(text_ends[np.searchsorted(cum[text_ends - 1], np.arange(step, int(cum[-1]) + step, step))
-                               .clip(0, len(text_ends) - 1)]) if len(cum) else np.zeros(0, np.int64)
     first = 0
-    for last in cuts.tolist():
+    for last in _text_cuts(p_owner, counts, 1_000_000):  # about ten int64 arrays of a pass's length, per thread
         if cancel is not None and cancel.is_set():
             raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
         idx, partner = _expand(lo[first:last], counts[first:last])
