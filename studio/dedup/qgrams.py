@@ -358,17 +358,25 @@ def _text_cuts(owner: np.ndarray, counts: np.ndarray, step: int) -> list[int]:
     return np.unique(text_ends[at]).tolist()
 
 
-def _pairs_from_runs(q_owner, lo, counts, f_owner, n, min_shared, cancel, keep) -> list[np.ndarray]:
-    """Expand each query's run ``f_owner[lo:lo + count]`` into pair codes, a million at a time."""
-    codes = []
+def _passes(owner: np.ndarray, lo: np.ndarray, counts: np.ndarray, f_owner: np.ndarray,
+            cancel) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(text, partner) index arrays, a pass of about a million at a time: each posting's text (``owner``)
+    against its run ``f_owner[lo:lo + count]``. Stop (``cancel``) ends it between passes."""
     first = 0
-    for last in _text_cuts(q_owner, counts, 1_000_000):  # a few int64 arrays of a pass's length, per thread
+    for last in _text_cuts(owner, counts, 1_000_000):
         if cancel is not None and cancel.is_set():
             raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
         idx, partner = _expand(lo[first:last], counts[first:last])
-        x = q_owner[first:last][idx].astype(np.int64)
-        y = f_owner[partner]
+        x, y = owner[first:last][idx].astype(np.int64), f_owner[partner]
         del idx, partner
+        yield x, y
+        first = last
+
+
+def _pairs_from_runs(q_owner, lo, counts, f_owner, n, min_shared, cancel, keep) -> list[np.ndarray]:
+    """Expand each query's run ``f_owner[lo:lo + count]`` into pair codes, a million at a time."""
+    codes = []
+    for x, y in _passes(q_owner, lo, counts, f_owner, cancel):  # a few int64 arrays of a pass's length, per thread
         if min_shared > 1:
             code = np.sort(x * n + y)
             if len(code):
@@ -381,7 +389,6 @@ def _pairs_from_runs(q_owner, lo, counts, f_owner, n, min_shared, cancel, keep) 
             x, y = x[ok], y[ok]
         if len(x):
             codes.append(x * n + y)
-        first = last
     return codes
 
 
@@ -405,13 +412,7 @@ def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_pa
     counts = hi - lo
     del f_key, order, base, hi, q_len  # the pass below needs only lo, counts and the owners
     codes = []
-    first = 0
-    for last in _text_cuts(p_owner, counts, 1_000_000):  # about ten int64 arrays of a pass's length, per thread
-        if cancel is not None and cancel.is_set():
-            raise CancelledError("Dedup stopped before it finished: nothing was changed. Run it again when ready.")
-        idx, partner = _expand(lo[first:last], counts[first:last])
-        x = p_owner[first:last][idx].astype(np.int64)
-        y = f_owner[partner]
+    for x, y in _passes(p_owner, lo, counts, f_owner, cancel):  # about ten int64 arrays of a pass's length, per thread
         ly, lx = lengths[y], lengths[x]
         ok = (y != x) & ((ly > lx) | ((ly == lx) & (y > x)) | (not symmetric))
         a, b = np.minimum(x[ok], y[ok]), np.maximum(x[ok], y[ok])
@@ -423,5 +424,4 @@ def _sharing(p_owner, p_bucket, f_owner, f_bucket, lengths, *, symmetric, max_pa
             if keep is not None and len(code):
                 code = code[keep(*np.divmod(code, n))]
             codes.append(code)
-        first = last
     return codes
