@@ -100,4 +100,3 @@ class Task:
         if self._thread is not None:
             self._thread.join(timeout)
         return self.done
-
