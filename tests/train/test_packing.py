@@ -98,6 +98,21 @@ def test_packed_batch_has_the_padded_batchs_loss_on_cuda_in_bf16(tmp_path, arch)
     assert padded == pytest.approx(packed, rel=2e-2)
 
 
+def _padded_then_packed(cfg, records, tmp_path, monkeypatch) -> dict[bool, list[dict]]:
+    """The studio's loop run twice on the same settings, padded (CPU's policy) then with packing forced
+    on (CUDA's): each run's metrics rows, by whether it packed."""
+    from studio.train import loop as train
+    from studio.train import runs
+
+    metrics = {}
+    for packed in (False, True):
+        monkeypatch.setattr(train, "packs", lambda device, packed=packed: packed)
+        out = tmp_path / f"run-{packed}"
+        assert train.run_job(cfg, records, out, dataset={"name": "tiny"}).state == "finished"
+        metrics[packed] = runs.read_metrics(out)
+    return metrics
+
+
 @pytest.mark.parametrize("arch", ["gpt2", "phi3"])
 def test_a_packed_run_trains_like_a_padded_one_and_counts_every_real_token_once(tmp_path, arch, monkeypatch, offline):
     """The studio's loop with packing forced on (CUDA's policy) against padded (CPU's): the same batches,
@@ -107,8 +122,6 @@ def test_a_packed_run_trains_like_a_padded_one_and_counts_every_real_token_once(
     from transformers import AutoTokenizer
 
     from studio.train import config as train_config
-    from studio.train import loop as train
-    from studio.train import runs
 
     base = build_tiny_causal_lm(tmp_path / arch, arch=arch, chat_template=CHAT if arch == "phi3" else None)
     conf = json.loads((base / "config.json").read_text())
@@ -117,14 +130,11 @@ def test_a_packed_run_trains_like_a_padded_one_and_counts_every_real_token_once(
     cfg = train_config.TrainConfig(base=str(base), learning_rate=1e-3, batch_size=2, epochs=2, test_fraction=0.0,
                                    logging_steps=1, eval_per_epoch=False)
     losses = {}
-    for packed in (False, True):
-        monkeypatch.setattr(train, "packs", lambda device, packed=packed: packed)
-        out = tmp_path / f"run-{packed}"
-        assert train.run_job(cfg, RECORDS, out, dataset={"name": "tiny"}).state == "finished"
-        rows = [r for r in runs.read_metrics(out) if "loss" in r]
+    tok = AutoTokenizer.from_pretrained(base)
+    real = sum(len(e.input_ids) for e in recipe.encode_records(tok, RECORDS, range(len(RECORDS)), cfg.max_length))
+    for packed, metrics in _padded_then_packed(cfg, RECORDS, tmp_path, monkeypatch).items():
+        rows = [r for r in metrics if "loss" in r]
         losses[packed] = [r["loss"] for r in rows]
-        tok = AutoTokenizer.from_pretrained(base)
-        real = sum(len(e.input_ids) for e in recipe.encode_records(tok, RECORDS, range(len(RECORDS)), cfg.max_length))
         assert rows[-1]["tokens_seen"] == 2 * real  # two epochs of every real token, no padding counted
     assert len(losses[True]) == len(losses[False]) == 4
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
@@ -288,20 +298,14 @@ def test_a_packed_run_evaluates_like_a_padded_one(tmp_path, monkeypatch, offline
     """Held-out records go through the packed collator too: the same eval loss after each epoch (Llama,
     grouped key/value heads, under the studio's attention)."""
     from studio.train import config as train_config
-    from studio.train import loop as train
-    from studio.train import runs
 
     base = build_tiny_causal_lm(tmp_path / "llama", arch="llama")
     records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball{' and the goal' * (i % 3)}."}
                for i in range(12)]
     cfg = train_config.TrainConfig(base=str(base), learning_rate=1e-3, batch_size=4, epochs=2, test_fraction=0.25,
                                    logging_steps=1, eval_per_epoch=True)
-    curves = {}
-    for packed in (False, True):
-        monkeypatch.setattr(train, "packs", lambda device, packed=packed: packed)
-        out = tmp_path / f"run-{packed}"
-        assert train.run_job(cfg, records, out, dataset={"name": "rules"}).state == "finished"
-        curves[packed] = [(r.get("loss"), r.get("eval_loss")) for r in runs.read_metrics(out)]
+    curves = {packed: [(r.get("loss"), r.get("eval_loss")) for r in metrics]
+              for packed, metrics in _padded_then_packed(cfg, records, tmp_path, monkeypatch).items()}
     evals = {k: [e for _, e in v if e is not None] for k, v in curves.items()}
     assert len(evals[True]) == len(evals[False]) == 2
     assert evals[True] == pytest.approx(evals[False], rel=1e-5)
