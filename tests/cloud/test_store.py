@@ -12,6 +12,7 @@ from hub_servers import refusing_hub, standin_hub, token_leaks
 from studio import config
 from studio.cloud import store, sync
 from studio.data import store as datasets
+from tests.cloud.test_sync import files_of, three_versions
 from tests.data.test_dataset_page import edit
 from tests.test_tenancy import AUTH, everything_shown, visit, workspace_of
 
@@ -84,19 +85,6 @@ def kept(at) -> sync.WorkspaceSync:
     return running
 
 
-def saved_files(folder: Path) -> dict[str, bytes]:
-    return {rel: (folder / rel).read_bytes() for rel in sync.local_files(folder)}
-
-
-def three_versions(folder: Path) -> str:
-    with config.use_workspace(folder):
-        ds = datasets.create_dataset("Alice's kept FAQ", [{"question": "q1?", "answer": "a1"}])
-        datasets.save_version(ds.id, [{"question": "q1?", "answer": "a1 ✓"}], base_version=1)
-        datasets.save_version(ds.id, [{"question": "q1?", "answer": "a1 ✓"}, {"question": "q2?", "answer": "二"}],
-                              base_version=2)
-    return ds.id
-
-
 def sidebar_text(at) -> str:
     return "\n".join(str(e.value) for kind in ("caption", "warning", "error") for e in getattr(at.sidebar, kind))
 
@@ -110,7 +98,7 @@ def test_a_signed_in_visitor_s_versions_come_back_byte_for_byte_after_a_restart_
     assert kept(alice).sync_once()
     alice.run()
     assert "Synced to this app's store at" in sidebar_text(alice)
-    saved = saved_files(ws)
+    saved = files_of(ws)
     repo = hub.repos[("dataset", STORE_REPO)]
     prefix = store.prefix_for(ws)
     assert repo.private and repo.files[f"{prefix}datasets/{dataset}/versions/0003.json"] == saved[
@@ -118,15 +106,15 @@ def test_a_signed_in_visitor_s_versions_come_back_byte_for_byte_after_a_restart_
 
     restart(monkeypatch, studio_home)
     again = signed_in(ALICE, "pages/1_Dataset.py")  # the next sign-in, on the new server
-    assert workspace_of(again) == ws and saved_files(ws) == saved
+    assert workspace_of(again) == ws and files_of(ws) == saved
     with config.use_workspace(ws):
         assert [v.version for v in datasets.list_versions(dataset)] == [1, 2, 3]
-    assert "Alice's kept FAQ" in everything_shown(again)
+    assert "Alice's FAQ" in everything_shown(again)
 
     seen = len(hub.requests)
     bob = signed_in(BOB, "pages/1_Dataset.py")
     assert workspace_of(bob) != ws and "Alice" not in everything_shown(bob)
-    assert not any(dataset in rel for rel in saved_files(workspace_of(bob)))
+    assert not any(dataset in rel for rel in files_of(workspace_of(bob)))
     assert not [path for _m, path, _h in hub.requests[seen:] if ws.name in path]  # Bob's sync never asked for hers
     assert token_leaks(hub, STORE_TOKEN, ws, workspace_of(bob)) == []
     assert hub.unknown == []
@@ -153,7 +141,7 @@ def test_the_hub_down_at_sign_in_keeps_the_local_workspace_says_so_and_restores_
     ws = workspace_of(first)
     dataset = three_versions(ws)
     kept(first).sync_once()
-    saved = saved_files(ws)
+    saved = files_of(ws)
     before = dict(hub.repos[("dataset", STORE_REPO)].files)
     restart(monkeypatch, studio_home)
 
@@ -169,7 +157,7 @@ def test_the_hub_down_at_sign_in_keeps_the_local_workspace_says_so_and_restores_
 
     hub.down = False
     at.run()  # the next page run (or the watcher) tries again
-    assert kept(at).prepared and {rel: saved_files(ws)[rel] for rel in saved} == saved
+    assert kept(at).prepared and {rel: files_of(ws)[rel] for rel in saved} == saved
     assert kept(at).sync_once()
     remote = hub.repos[("dataset", STORE_REPO)].files
     prefix = store.prefix_for(ws)
@@ -184,12 +172,12 @@ def test_the_hub_down_during_a_save_keeps_the_local_version_and_the_retry_syncs_
     assert kept(at).sync_once()
     hub.down = True
     dataset = three_versions(ws)
-    local = saved_files(ws)
+    local = files_of(ws)
     assert not kept(at).sync_once()
     at.run()
     (warning,) = [w.value for w in at.sidebar.warning]
     assert "Sync to this app's store failed" in warning and "kept here" in warning
-    assert saved_files(ws) == local
+    assert files_of(ws) == local
     hub.down = False
     assert kept(at).sync_once() and kept(at).state == "synced"
     remote = hub.repos[("dataset", STORE_REPO)].files
@@ -240,7 +228,7 @@ def test_a_store_repo_holding_something_else_is_refused_and_left_as_it_was(hub):
     assert "this app's store, which keeps it across restarts, is failing" in sidebar_text(at)
     assert hub.repos[("dataset", STORE_REPO)].files == before
     with config.use_workspace(workspace_of(at)):
-        assert "Alice's kept FAQ" in [d.name for d in datasets.list_datasets()]
+        assert "Alice's FAQ" in [d.name for d in datasets.list_datasets()]
 
 
 def test_a_public_store_is_not_used(hub):
@@ -259,11 +247,11 @@ def test_a_refused_store_token_is_one_line_and_nothing_here_is_lost(monkeypatch)
         at = signed_in(ALICE)
         ws = workspace_of(at)
         three_versions(ws)
-        local = saved_files(ws)
+        local = files_of(ws)
         at.run()
         (warning,) = [w.value for w in at.sidebar.warning]
         assert f"This app's workspace store ({STORE_REPO}) refused its token" in warning and "\n" not in warning
-        assert "tell the app's owner" in warning and saved_files(ws) == local
+        assert "tell the app's owner" in warning and files_of(ws) == local
 
 
 @pytest.mark.parametrize("setting, words", [({"repo": STORE_REPO}, "[studio.store] has no token"),
