@@ -45,3 +45,12 @@ def test_every_command_line_example_parses():
 def test_documents_linked_from_the_readme_exist():
     for target in re.findall(r"\]\(((?:docs|bench)/[^)#]+)\)", README):
         assert (REPO / target).is_file(), target
+
+
+def test_the_python_floor_is_the_one_the_readme_names():
+    """`pip install -e .` on an older Python must refuse at once, not fail later resolving the lock."""
+    import tomllib
+
+    named = re.search(r"Python (3\.\d+) or newer", README).group(1)
+    floor = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert floor == f">={named}"
