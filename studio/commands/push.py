@@ -9,7 +9,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("push", help="push a training run (full model or LoRA adapter) to the Hub with a model card",
                        description="Uploads the run's model folder and a generated model card (base, method, dataset "
                                    "version and hash, hyperparameters, the latest evaluation). Private unless --public. "
-                                   "The token comes from HF_TOKEN (environment or .streamlit/secrets.toml).")
+                                   "The token comes from the HF_TOKEN environment variable (the command line does not read "
+                                   ".streamlit/secrets.toml).")
     p.add_argument("run", help="a run id (see `runs`) or run:<id>")
     p.add_argument("repo_id", help="the Hub model repo, owner/name")
     p.add_argument("--public", action="store_true", help="make the repo public (default: private)")

@@ -26,7 +26,8 @@ def check_repo_id(repo_id: str, kind: str = "dataset") -> str:
 def require_token(token: str | None) -> str:
     if not token:
         raise MissingTokenError(
-            "No Hugging Face token: add HF_TOKEN to .streamlit/secrets.toml or the environment, then push again."
+            "No Hugging Face token: add HF_TOKEN to .streamlit/secrets.toml (the pages) or the environment (the pages "
+            "and the command line), then push again."
         )
     return token
 

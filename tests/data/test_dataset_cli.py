@@ -118,6 +118,8 @@ def test_push_without_token_says_how_to_add_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
     out = cli("dataset", "push", str(src), "--repo", "alice/rules", env=env)
     assert out.returncode == 2 and out.stderr.startswith("error: No Hugging Face token") and len(out.stderr.splitlines()) == 1
+    # The command line reads the token from the environment only: the line must not send the user to a file it ignores.
+    assert "environment (the pages and the command line)" in out.stderr
 
 
 def test_push_offline_and_unreachable_hub_give_one_line_without_the_token(tmp_path):
