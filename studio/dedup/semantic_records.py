@@ -180,12 +180,12 @@ class Estimate:
     @property
     def message(self) -> str:
         run = _duration(self.seconds)
-        text = f"Semantic dedup of {self.records:,} records: about {run} with the fast static embeddings"
+        text = f"Semantic dedup of {self.records:,} records: {run} with the fast static embeddings"
         if self.precise:
             text += ", then the candidate pairs are re-scored with the sentence-transformer (timed once they are found)"
         if self.build_seconds is not None:
             text += (f"; first the fast model is built from the sentence-transformer, once for this workspace "
-                     f"(about {_duration(self.build_seconds)})")
+                     f"({_duration(self.build_seconds)})")
         return text + "."
 
 
@@ -274,12 +274,15 @@ def _rate(what: str, model: static.StaticModel | None) -> float:
 
 
 def _duration(seconds: float) -> str:
+    """"about 2 seconds", or "under a second" (never "about under a second")."""
+    if seconds < 0.5:
+        return "under a second"
     if seconds < 1.5:
-        return "1 second" if seconds >= 0.5 else "under a second"
+        return "about 1 second"
     if seconds < 90:
-        return f"{seconds:.0f} seconds"
+        return f"about {seconds:.0f} seconds"
     minutes = seconds / 60
-    return f"{minutes:.0f} minutes" if minutes < 90 else f"{minutes / 60:.1f} hours"
+    return f"about {minutes:.0f} minutes" if minutes < 90 else f"about {minutes / 60:.1f} hours"
 
 
 def check_scoring(scoring: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -198,7 +199,15 @@ def test_estimate_says_what_it_covers(static_model: static.StaticModel) -> None:
     records = [{"question": f"Question {i} about rule {i % 17}?", "answer": "a"} for i in range(3000)]
     fast = semantic_records.estimate(records, semantic())
     assert fast.build_seconds is None and 0 < fast.seconds < 60
-    assert fast.message.startswith("Semantic dedup of 3,000 records: about")
+    assert re.match(r"Semantic dedup of 3,000 records: (about \d+ seconds?|under a second) with", fast.message)
     assert "re-scored" in semantic_records.estimate(records, semantic(scoring="precise")).message
     bigger = semantic_records.estimate(records * 10, semantic())
     assert bigger.seconds > fast.seconds
+
+
+def test_a_short_run_reads_under_a_second_not_about_under_a_second() -> None:
+    quick = semantic_records.Estimate(records=158, seconds=0.1, build_seconds=130.0, precise=False)
+    assert quick.message.startswith("Semantic dedup of 158 records: under a second with the fast static embeddings")
+    assert "(about 2 minutes)" in quick.message and "about under" not in quick.message
+    assert semantic_records.Estimate(5000, 2.2, None, False).message.startswith(
+        "Semantic dedup of 5,000 records: about 2 seconds with")
