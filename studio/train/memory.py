@@ -142,13 +142,24 @@ RUNTIME_BYTES = 1 << 30
 1 GiB measured on CPU with the bundled SmolLM2-135M-Instruct (docs/train.md)."""
 
 
-def largest_batch(lengths: Sequence[int], batch_size: int, max_length: int) -> tuple[int, int]:
+def largest_batch(lengths: Sequence[int], batch_size: int, max_length: int, batch_tokens: int = 0) -> tuple[int, int]:
     """(records, tokens each) of the largest batch a run on records of these token ``lengths`` sees.
 
     Batches are padded to their own longest record and grouped by length, so the largest holds the
     longest records: ``batch_size`` of them (fewer when there are fewer records) at the longest
     record's length, cut at ``max_length``. No lengths: ``batch_size`` x ``max_length``, the bound.
+
+    With a token budget (``batch_tokens``, ``studio.train.batches``) the batch size plays no part: the
+    largest batch is the one the budget makes that costs the most (records x its longest, at most the
+    budget, or one record alone); no lengths: as many ``max_length`` records as the budget holds. Packed
+    rows (CUDA) hold at most as many tokens as this padded count, so the estimate holds for them too.
     """
+    if batch_tokens:
+        if not lengths:
+            return max(1, batch_tokens // max_length), max_length
+        from studio.train import batches
+
+        return batches.largest([min(n, max_length) for n in lengths], batch_tokens)
     if not lengths:
         return batch_size, max_length
     return min(batch_size, len(lengths)), min(max(lengths), max_length)
@@ -219,15 +230,17 @@ def device_memory(device: str | None = None) -> DeviceMemory:
     return DeviceMemory("cpu (system RAM)", int(free), int(total))
 
 
-def verdict(est: MemoryEstimate, dev: DeviceMemory, batch_size: int, seq_len: int) -> tuple[bool, str]:
+def verdict(est: MemoryEstimate, dev: DeviceMemory, batch_size: int, seq_len: int,
+            batch_tokens: int = 0) -> tuple[bool, str]:
     """(fits, one line for the page): a warning with a remedy when the run will not fit."""
     need, free = est.total / GIB, dev.free / GIB
     if est.total <= dev.free:
         return True, f"Needs about {need:.2f} GiB; {free:.1f} GiB free on {dev.name}."
-    smaller = max(1, batch_size // 2)
+    step = (f"tokens per step (try {max(seq_len, batch_tokens // 2)})" if batch_tokens
+            else f"the batch size (try {max(1, batch_size // 2)})")
     return False, (
-        f"Needs about {need:.2f} GiB but only {free:.1f} GiB is free on {dev.name}: lower the batch size "
-        f"(try {smaller}) or the max length (now {seq_len}), turn on gradient checkpointing, or pick a smaller base."
+        f"Needs about {need:.2f} GiB but only {free:.1f} GiB is free on {dev.name}: lower {step} "
+        f"or the max length (now {seq_len}), turn on gradient checkpointing, or pick a smaller base."
     )
 
 
