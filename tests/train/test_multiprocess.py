@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -58,7 +59,9 @@ def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(t
 
 def test_two_processes_share_a_token_budgets_batches_each_record_once_an_epoch(tmp_path):
     """accelerate hands the budget's batches out in turn: each process a batch a step, every record once an
-    epoch across the two, and half the steps of one process."""
+    epoch across the two, and half the steps of one process. Resumed from a checkpoint in the second epoch,
+    the two processes continue with the batches the run had (accelerate's skip-ahead wraps its shard of the
+    batches, where the Trainer's own ``set_epoch`` does not reach them: the epoch comes from its state)."""
     pytest.importorskip("accelerate")
     from transformers import AutoTokenizer
 
@@ -72,11 +75,27 @@ def test_two_processes_share_a_token_budgets_batches_each_record_once_an_epoch(t
     lengths = [len(e.input_ids) for e in recipe.encode_records(tok, records, range(len(records)), 64)]
     per_epoch = len(batches.plan(lengths, 160))
     assert per_epoch % 2 == 0  # even: no batch is repeated to give both processes the same count
-    two = _train(launch.launcher(2, available=2), data, base, tmp_path / "two", 8, tmp_path / "home",
-                 batch_tokens=160, max_length=64, max_steps=-1, epochs=2)
+    out = tmp_path / "two"
+    two = _train(launch.launcher(2, available=2), data, base, out, 8, tmp_path / "home", batch_tokens=160,
+                 max_length=64, max_steps=-1, epochs=2, save_steps=per_epoch // 2 + 1, save_total_limit=5)
     assert two.returncode == 0, two.stderr[-2000:]
-    rows = [r for r in runs.read_metrics(tmp_path / "two") if "loss" in r]
+    rows = [r for r in runs.read_metrics(out) if "loss" in r]
     assert [r["step"] for r in rows] == list(range(1, per_epoch + 1))  # per_epoch / 2 steps an epoch, 2 epochs
     assert rows[per_epoch // 2 - 1]["tokens_seen"] == sum(lengths)  # the first epoch: every record, once
     assert rows[-1]["tokens_seen"] == 2 * sum(lengths)
-    assert jobs.read_status(tmp_path / "two").state == "finished"
+    assert jobs.read_status(out).state == "finished"
+
+    mid = out / "checkpoints" / f"checkpoint-{per_epoch // 2 + 1}"  # one step into the second epoch
+    assert mid in runs.checkpoints(out)
+    for later in [c for c in runs.checkpoints(out) if c != mid] + [out / "model"]:  # as if stopped there
+        shutil.rmtree(later)
+    assert runs.last_checkpoint(out) == mid
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    again = subprocess.run([*launch.launcher(2, available=2), "-m", "studio", "train", "--resume", "--out", str(out)],
+                           capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    resumed = [r for r in runs.read_metrics(out) if "loss" in r]
+    assert [r["step"] for r in resumed] == [r["step"] for r in rows]
+    assert [r["tokens_seen"] for r in resumed] == [r["tokens_seen"] for r in rows]  # the same batches, step by step
+    assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in rows], rel=1e-4)
