@@ -35,9 +35,16 @@ class ModelShape:
     def lora_params(self, rank: int, targets: str = "all-linear") -> int:
         """Adapter parameters of LoRA: rank x (in + out) for each targeted linear layer of each layer,
         exactly what peft adds (``targets``: "all-linear" or names such as "q_proj,v_proj")."""
+        return self.layers * sum(rank * (i + o) for _, i, o in self._targeted(targets))
+
+    def lora_inputs(self, targets: str = "all-linear") -> int:
+        """The input widths of one layer's adapted linear layers, summed: what LoRA's dropout copies per token."""
+        return sum(i for _, i, _ in self._targeted(targets))
+
+    def _targeted(self, targets: str) -> list[tuple[str, int, int]]:
         linears = self.linears or _llama_linears(self.width, self.inner or 4 * self.width, self.width)
         wanted = None if targets.strip() == "all-linear" else {t.strip() for t in targets.split(",") if t.strip()}
-        return self.layers * sum(rank * (i + o) for name, i, o in linears if wanted is None or name in wanted)
+        return [(name, i, o) for name, i, o in linears if wanted is None or name in wanted]
 
 
 def _llama_linears(width: int, inner: int, kv: int, q: int | None = None) -> tuple[tuple[str, int, int], ...]:
@@ -166,7 +173,7 @@ def largest_batch(lengths: Sequence[int], batch_size: int, max_length: int, batc
 
 
 def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_checkpointing: bool = False,
-             method: str = "full", lora_r: int = 16, lora_targets: str = "all-linear",
+             method: str = "full", lora_r: int = 16, lora_targets: str = "all-linear", lora_dropout: float = 0.05,
              device: str | None = None) -> MemoryEstimate:
     """Peak training memory in bytes for ``batch_size`` records of ``seq_len`` tokens.
 
@@ -177,8 +184,12 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     lora, activations in bf16 with checkpointing (QLoRA always checkpoints). Activations: ~68 bytes
     per token per unit of width and 12 per unit of MLP width in each layer (float32: attention,
     norms, the gated MLP), and four copies of the logits. Checked against measured peaks on CPU
-    (docs/train.md, SmolLM2 on a 40-record FAQ): full 1.27x, LoRA 1.03x. On a CUDA GPU (``device``, default:
+    (docs/train.md, SmolLM2 on a 40-record FAQ): batches of 8 x 73 tokens full 1.29x, LoRA 1.18x; a
+    2,048-token budget's 31 x 65, full 1.18x, LoRA 1.01x. On a CUDA GPU (``device``, default:
     this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.lora.frozen_base_dtype``).
+    LoRA's adapters keep activations of their own: with dropout, a float32 copy of each adapted layer's input
+    and its mask (5 bytes per unit of input width), plus the rank-wide middle, per token and layer. Left out,
+    LoRA on SmolLM2 at 2,015 tokens a step (a token budget) peaked 1.19x over the estimate (docs/train.md).
     """
     trainable = shape.params if method == "full" else shape.lora_params(lora_r, lora_targets)
     frozen = 0.53 if method == "qlora" else 2 if method == "lora" and _bf16_base(device) else 4
@@ -188,7 +199,11 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     tokens = batch_size * seq_len
     checkpointing = gradient_checkpointing or method == "qlora"
     inner = shape.inner or 4 * shape.width
-    per_layer = tokens * (68 * shape.width + 12 * inner) // (2 if method == "qlora" else 1)
+    adapters = 0
+    if method != "full":
+        adapters = (5 * shape.lora_inputs(lora_targets) if lora_dropout else 0) + 4 * lora_r * len(
+            shape._targeted(lora_targets))
+    per_layer = tokens * (68 * shape.width + 12 * inner + adapters) // (2 if method == "qlora" else 1)
     acts = per_layer * (1 if checkpointing else max(1, shape.layers))
     acts += tokens * shape.vocab * 4 * 4  # logits, their float32 copy, the softmax and its gradient
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES

@@ -294,7 +294,8 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
         return False
     rows, seq = memory.largest_batch(lengths or [], cfg.batch_size, cfg.max_length, cfg.batch_tokens)
     est = memory.estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing,
-                          method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets)
+                          method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets,
+                          lora_dropout=cfg.lora_dropout)
     dev = memory.device_memory()
     ok, line = memory.verdict(est, dev, cfg.batch_size, seq, cfg.batch_tokens)
     # The same count and words as the run's log (peft's: the adapters counted in the total).
