@@ -75,8 +75,8 @@ def one(method: str, n_records: int, home: str, overrides: dict | None = None) -
 
     tok = loading.load_tokenizer(BASE)
     lengths = [len(e.input_ids) for e in recipe.encode_records(tok, records, range(len(records)), cfg.max_length)]
-    rows, seq = memory.largest_batch(lengths, cfg.batch_size, cfg.max_length)
-    est = memory.estimate(shape, rows, seq, method=method, lora_r=cfg.lora_r)
+    rows, seq = memory.largest_batch(lengths, cfg.batch_size, cfg.max_length, cfg.batch_tokens)
+    est = memory.estimate(shape, rows, seq, method=method, lora_r=cfg.lora_r, lora_dropout=cfg.lora_dropout)
     if os.environ.get("FAQ_MEMORY_ONLY"):
         return {"method": method, "why": why, "steps": result.steps, "seconds": seconds, "batch": f"{rows} x {seq}",
                 "peak_mb": peak_train / 2**20, "estimate_mb": est.total / 2**20}

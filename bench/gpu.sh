@@ -17,10 +17,11 @@
 #   3. bench/chat.py --phi35: LocalBackend.stream against bare generate, bf16 and 4-bit
 #   4. bench/train.py --shape distilgpt2: the studio's recipe against the tutorial's (padded batches)
 #   5. the same with STUDIO_PACKED_BATCHES=1 (packed rows, the studio's varlen attention)
-#   6. bench/qlora.py: LoRA and QLoRA on Phi-3.5-mini's shape (tokens/s, peak memory)
-#   7. bench/gpu_steps.py: ms/step, syncs and GPU-busy share: padded, packed-varlen, packed-sdpa, LoRA
-#   8. bench/gpu_threads.py: generate in the calling thread, a new thread, the long-lived worker
-#   9. bench/step_overhead.py --cuda: the studio's ms/step against a bare Trainer's
+#   6. the same packed rows filled to a token budget (TrainConfig.batch_tokens): 1024, 4096, 16384 tokens a step
+#   7. bench/qlora.py: LoRA and QLoRA on Phi-3.5-mini's shape (tokens/s, peak memory)
+#   8. bench/gpu_steps.py: ms/step, syncs and GPU-busy share: padded, packed-varlen, packed-sdpa, LoRA
+#   9. bench/gpu_threads.py: generate in the calling thread, a new thread, the long-lived worker
+#  10. bench/step_overhead.py --cuda: the studio's ms/step against a bare Trainer's
 set -u
 cd "$(dirname "$0")/.."
 SMOKE=0
@@ -78,11 +79,12 @@ if [ $SMOKE = 1 ]; then
            "tests/train/test_packing.py::test_varlen_collator_marks_where_each_record_starts")
     CHAT=(--tokens 8 --repeats 1)
     TRAIN=(--records 24 --epochs 1)
+    BUDGETS=(--batch-tokens 512,1024)
     QLORA=(--shape tiny --steps 4)
     STEPS=(--cpu --steps 6 --budget-s 60)
     THREADS=(--cpu --tokens 8 --repeats 1 --budget-s 30)
     OVERHEAD=(--steps 30 --rounds 1)
-    LIMITS=(60 120 120 120 120 150 150 90 120)
+    LIMITS=(60 120 120 120 120 120 150 150 90 120)
 else
     TESTS=(tests/train/test_cuda.py tests/train/test_packing.py tests/models/test_worker.py tests/train/test_callbacks.py
            "tests/train/test_train.py::test_out_of_memory_is_caught_with_the_remedy"
@@ -90,11 +92,17 @@ else
            "tests/chat/test_local_chat.py::test_make_backend_loads_local_models_and_reports_cpu_quantization")
     CHAT=(--phi35 --tokens 64 --repeats 3)
     TRAIN=(--shape distilgpt2)
+    # Tokens a step for distilgpt2's shape on an H200: a step costs ~80 ms of overhead whatever its size (measured,
+    # issue 26), and ~6 x 82 M FLOPs a token, so 16,384 tokens (~8 TFLOP, ~30 ms at 30-40% of the bf16 peak)
+    # is about where the arithmetic catches up with the overhead: more tokens a step stop paying. The bench's
+    # sample trains 134 records, 5,939 tokens an epoch, so 16,384 is one step an epoch; 1,024 and 4,096 (6 and 2
+    # packed steps an epoch, against the tutorial's 17) show what fewer, fuller steps cost in held-out loss.
+    BUDGETS=(--batch-tokens 1024,4096,16384)
     QLORA=(--shape phi35 --steps 12)
     STEPS=(--steps 20 --budget-s 60)
     THREADS=(--layers 8 --tokens 32 --repeats 2 --budget-s 45)
     OVERHEAD=(--cuda --steps 150 --rounds 2)
-    LIMITS=(30 120 110 60 60 120 70 55 40)
+    LIMITS=(30 120 100 60 60 70 110 60 50 35)
 fi
 
 part "machine" "${LIMITS[0]}" bash -c "$PY - <<'EOF'
@@ -127,10 +135,11 @@ part "tests: CUDA-only and the 3 that assumed a CPU" "${LIMITS[1]}" "$PY" -m pyt
 part "chat backend vs bare generate" "${LIMITS[2]}" "$PY" bench/chat.py "${CHAT[@]}"
 part "studio recipe vs tutorial (padded)" "${LIMITS[3]}" "$PY" bench/train.py "${TRAIN[@]}"
 part "studio recipe vs tutorial (packed)" "${LIMITS[4]}" env STUDIO_PACKED_BATCHES=1 "$PY" bench/train.py "${TRAIN[@]}"
-part "LoRA vs QLoRA" "${LIMITS[5]}" "$PY" bench/qlora.py "${QLORA[@]}"
-part "training step profile" "${LIMITS[6]}" "$PY" bench/gpu_steps.py "${STEPS[@]}" --out "$OUT"
-part "generate: calling thread, new thread, worker" "${LIMITS[7]}" "$PY" bench/gpu_threads.py "${THREADS[@]}" --out "$OUT"
-part "studio step overhead vs bare Trainer" "${LIMITS[8]}" "$PY" bench/step_overhead.py "${OVERHEAD[@]}"
+part "studio recipe, packed, token budget" "${LIMITS[5]}" env STUDIO_PACKED_BATCHES=1 "$PY" bench/train.py "${TRAIN[@]}" "${BUDGETS[@]}"
+part "LoRA vs QLoRA" "${LIMITS[6]}" "$PY" bench/qlora.py "${QLORA[@]}"
+part "training step profile" "${LIMITS[7]}" "$PY" bench/gpu_steps.py "${STEPS[@]}" --out "$OUT"
+part "generate: calling thread, new thread, worker" "${LIMITS[8]}" "$PY" bench/gpu_threads.py "${THREADS[@]}" --out "$OUT"
+part "studio step overhead vs bare Trainer" "${LIMITS[9]}" "$PY" bench/step_overhead.py "${OVERHEAD[@]}"
 
 # The summary: one row per part, then the lines of its log that carry numbers.
 {

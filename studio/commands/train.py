@@ -143,7 +143,8 @@ def _train(args: argparse.Namespace) -> int:
         jobs.claim_device("train", out)
     print(f"run: {out}", flush=True)
     print(f"base: {cfg.base} · method {cfg.method} · dataset: {ref.name} ({ref.count} records) · "
-          f"epochs {cfg.epochs} · lr {cfg.learning_rate} · batch {cfg.batch_size}", flush=True)
+          f"epochs {cfg.epochs} · lr {cfg.learning_rate} · "
+          + (f"{cfg.batch_tokens} tokens per step" if cfg.batch_tokens else f"batch {cfg.batch_size}"), flush=True)
     result = loop.run_job(cfg, records, out, dataset=ref, name=name, resume=args.resume)
     loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""

@@ -36,6 +36,13 @@ class TrainConfig:
                                    error="Learning rate {value} is out of range: try 3e-5 (fine-tune) or 1e-3 (scratch).")
     # records per step per device; 8 x ~60 tokens ~ 500 tokens/step with dynamic padding
     batch_size: int = setting(8, "Records per step; larger uses more memory.", min=1, max=4096, label="Batch size")
+    # Tokens per step instead of records per step (fairseq's max_tokens): short records go many to a step,
+    # long ones few, so a GPU gets the same work every step. Padded batches count records x their longest,
+    # packed rows their real tokens; a record of max_length always fits (hence the floor below). 0: off.
+    batch_tokens: int = setting(0, "Tokens per step: fill each batch up to this many tokens (padding counted) instead "
+                                   "of Batch size records; 0 is off. At least Max length.", min=0, max=10_000_000,
+                                label="Tokens per step",
+                                error="Tokens per step {value} is out of range: use 0 (off) up to {hi}.")
     epochs: float = setting(5.0, "Passes over the training records.", min=0.01, max=10_000, label="Epochs")
     # AdamW's decoupled decay, the tutorial's
     weight_decay: float = setting(0.01, "Pulls weights toward zero; a mild guard against over-fitting.", min=0.0,
@@ -110,6 +117,9 @@ class TrainConfig:
             (self.method == "full" or self.base != SCRATCH,
              "LoRA adapts a pretrained model: a scratch model is trained in full (choose method full)."),
             (bool(self.lora_targets.strip()), "Name the layers that get adapters (all-linear, or q_proj,v_proj, ...)."),
+            (not self.batch_tokens or self.batch_tokens >= self.max_length,
+             f"Tokens per step {self.batch_tokens} is below Max length {self.max_length}: a record that long would not "
+             f"fit in a step. Use at least {self.max_length}, lower Max length, or 0 for batches of Batch size records."),
         ]
         for ok, message in checks:
             if not ok:

@@ -21,7 +21,7 @@ from studio import config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import loading
-from studio.train import callbacks, lora, memory, packing, recipe, runs
+from studio.train import batches, callbacks, lora, memory, packing, recipe, runs
 from studio.train.base import Base, load_base
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
@@ -74,14 +74,27 @@ def _trainer_class() -> Any:
     class StudioTrainer(Trainer):
         """The Trainer, less one device sync per step: it counted the tokens seen with ``.item()`` after
         every step; here they are summed where they already are (on the GPU, no wait) and read at logging
-        and checkpoint time, which wait for the GPU anyway."""
+        and checkpoint time, which wait for the GPU anyway. With a token budget, its own training batches."""
 
         _pending: Any = 0
+        token_batches: Any = None  # a batches.TokenBudgetSampler when the run has a token budget
 
         def training_step(self, model, inputs, *args, **kwargs):
             mask = inputs.get("attention_mask")
             self._pending = self._pending + (mask.sum() if mask is not None else inputs["input_ids"].numel())
             return super().training_step(model, inputs, *args, **kwargs)
+
+        def get_train_dataloader(self):
+            """Batches filled to the run's token budget (``studio.train.batches``) when it has one. accelerate
+            prepares the loader as it does the Trainer's own: under several processes each takes every n-th batch."""
+            if self.token_batches is None:
+                return super().get_train_dataloader()
+            from torch.utils.data import DataLoader
+
+            loader = DataLoader(self.train_dataset, batch_sampler=self.token_batches, collate_fn=self.data_collator,
+                                num_workers=self.args.dataloader_num_workers,
+                                pin_memory=self.args.dataloader_pin_memory)
+            return self.accelerator.prepare(loader)
 
         def flush_tokens(self) -> None:
             if not isinstance(self._pending, int) or self._pending:
@@ -251,13 +264,20 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
             print(f"note: {cfg.base} mixes packed records' attention here: training on padded batches", flush=True)
     collator = packing.VarlenCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
     callback = callbacks.make(out, on_progress)
+    extra = []
+    sampler = None
+    if cfg.batch_tokens:  # lengths before word dropout (which only shortens questions): the budget holds
+        sampler = batches.TokenBudgetSampler([len(e.input_ids) for e in data.train], cfg.batch_tokens, packed=packed,
+                                             seed=cfg.seed)
+        extra.append(batches.epoch_callback(sampler))
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=recipe.Reworded(
             tokenizer, [records[i] for i in split["train"]], data.limit, cfg.question_dropout, cfg.seed)
         if cfg.question_dropout else recipe.features(data.train),
         eval_dataset=recipe.features(data.test) if data.test else None,
-        data_collator=collator, processing_class=tokenizer, callbacks=[callback],
+        data_collator=collator, processing_class=tokenizer, callbacks=[callback, *extra],
     )
+    trainer.token_batches = sampler
     trainer.remove_callback(PrinterCallback)  # our callback prints one readable line per log step
     return trainer, callback, attn
 
@@ -283,12 +303,12 @@ def _fit(trainer: Any, callback: Any, attn: Any, ckpt: Path | None, cfg: TrainCo
             base.tokenizer.save_pretrained(out / "model")
     except torch.OutOfMemoryError:
         raise TrainingError(
-            f"Out of memory on {device}: lower the batch size (now {cfg.batch_size}) or max length (now {cfg.max_length}), "
+            f"Out of memory on {device}: lower {_batch_words(cfg)} or max length (now {cfg.max_length}), "
             "turn on gradient checkpointing, or pick a smaller base; then resume or start again."
         ) from None
     except MemoryError:
         raise TrainingError(
-            f"Out of memory (RAM): lower the batch size (now {cfg.batch_size}) or max length, or pick a smaller base."
+            f"Out of memory (RAM): lower {_batch_words(cfg)} or max length, or pick a smaller base."
         ) from None
     except Exception as exc:  # a full disk reaches here as OSError, RuntimeError or safetensors' own error
         if _disk_full(exc):
@@ -301,6 +321,11 @@ def _fit(trainer: Any, callback: Any, attn: Any, ckpt: Path | None, cfg: TrainCo
         if attn:
             packing.restore(base.model, attn)
     return state
+
+
+def _batch_words(cfg: TrainConfig) -> str:
+    """What sizes a step, as a remedy names it: the token budget when set, else the batch size."""
+    return f"tokens per step (now {cfg.batch_tokens})" if cfg.batch_tokens else f"the batch size (now {cfg.batch_size})"
 
 
 def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: Any) -> TrainResult:

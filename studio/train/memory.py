@@ -35,9 +35,16 @@ class ModelShape:
     def lora_params(self, rank: int, targets: str = "all-linear") -> int:
         """Adapter parameters of LoRA: rank x (in + out) for each targeted linear layer of each layer,
         exactly what peft adds (``targets``: "all-linear" or names such as "q_proj,v_proj")."""
+        return self.layers * sum(rank * (i + o) for _, i, o in self._targeted(targets))
+
+    def lora_inputs(self, targets: str = "all-linear") -> int:
+        """The input widths of one layer's adapted linear layers, summed: what LoRA's dropout copies per token."""
+        return sum(i for _, i, _ in self._targeted(targets))
+
+    def _targeted(self, targets: str) -> list[tuple[str, int, int]]:
         linears = self.linears or _llama_linears(self.width, self.inner or 4 * self.width, self.width)
         wanted = None if targets.strip() == "all-linear" else {t.strip() for t in targets.split(",") if t.strip()}
-        return self.layers * sum(rank * (i + o) for name, i, o in linears if wanted is None or name in wanted)
+        return [(name, i, o) for name, i, o in linears if wanted is None or name in wanted]
 
 
 def _llama_linears(width: int, inner: int, kv: int, q: int | None = None) -> tuple[tuple[str, int, int], ...]:
@@ -142,20 +149,31 @@ RUNTIME_BYTES = 1 << 30
 1 GiB measured on CPU with the bundled SmolLM2-135M-Instruct (docs/train.md)."""
 
 
-def largest_batch(lengths: Sequence[int], batch_size: int, max_length: int) -> tuple[int, int]:
+def largest_batch(lengths: Sequence[int], batch_size: int, max_length: int, batch_tokens: int = 0) -> tuple[int, int]:
     """(records, tokens each) of the largest batch a run on records of these token ``lengths`` sees.
 
     Batches are padded to their own longest record and grouped by length, so the largest holds the
     longest records: ``batch_size`` of them (fewer when there are fewer records) at the longest
     record's length, cut at ``max_length``. No lengths: ``batch_size`` x ``max_length``, the bound.
+
+    With a token budget (``batch_tokens``, ``studio.train.batches``) the batch size plays no part: the
+    largest batch is the one the budget makes that costs the most (records x its longest, at most the
+    budget, or one record alone); no lengths: as many ``max_length`` records as the budget holds. Packed
+    rows (CUDA) hold at most as many tokens as this padded count, so the estimate holds for them too.
     """
+    if batch_tokens:
+        if not lengths:
+            return max(1, batch_tokens // max_length), max_length
+        from studio.train import batches
+
+        return batches.largest([min(n, max_length) for n in lengths], batch_tokens)
     if not lengths:
         return batch_size, max_length
     return min(batch_size, len(lengths)), min(max(lengths), max_length)
 
 
 def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_checkpointing: bool = False,
-             method: str = "full", lora_r: int = 16, lora_targets: str = "all-linear",
+             method: str = "full", lora_r: int = 16, lora_targets: str = "all-linear", lora_dropout: float = 0.05,
              device: str | None = None) -> MemoryEstimate:
     """Peak training memory in bytes for ``batch_size`` records of ``seq_len`` tokens.
 
@@ -166,8 +184,12 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     lora, activations in bf16 with checkpointing (QLoRA always checkpoints). Activations: ~68 bytes
     per token per unit of width and 12 per unit of MLP width in each layer (float32: attention,
     norms, the gated MLP), and four copies of the logits. Checked against measured peaks on CPU
-    (docs/train.md, SmolLM2 on a 40-record FAQ): full 1.27x, LoRA 1.03x. On a CUDA GPU (``device``, default:
+    (docs/train.md, SmolLM2 on a 40-record FAQ): batches of 8 x 73 tokens full 1.29x, LoRA 1.18x; a
+    2,048-token budget's 31 x 65, full 1.18x, LoRA 1.01x. On a CUDA GPU (``device``, default:
     this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.lora.frozen_base_dtype``).
+    LoRA's adapters keep activations of their own: with dropout, a float32 copy of each adapted layer's input
+    and its mask (5 bytes per unit of input width), plus the rank-wide middle, per token and layer. Left out,
+    LoRA on SmolLM2 at 2,015 tokens a step (a token budget) peaked 1.19x over the estimate (docs/train.md).
     """
     trainable = shape.params if method == "full" else shape.lora_params(lora_r, lora_targets)
     frozen = 0.53 if method == "qlora" else 2 if method == "lora" and _bf16_base(device) else 4
@@ -177,7 +199,11 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     tokens = batch_size * seq_len
     checkpointing = gradient_checkpointing or method == "qlora"
     inner = shape.inner or 4 * shape.width
-    per_layer = tokens * (68 * shape.width + 12 * inner) // (2 if method == "qlora" else 1)
+    adapters = 0
+    if method != "full":
+        adapters = (5 * shape.lora_inputs(lora_targets) if lora_dropout else 0) + 4 * lora_r * len(
+            shape._targeted(lora_targets))
+    per_layer = tokens * (68 * shape.width + 12 * inner + adapters) // (2 if method == "qlora" else 1)
     acts = per_layer * (1 if checkpointing else max(1, shape.layers))
     acts += tokens * shape.vocab * 4 * 4  # logits, their float32 copy, the softmax and its gradient
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES
@@ -219,15 +245,17 @@ def device_memory(device: str | None = None) -> DeviceMemory:
     return DeviceMemory("cpu (system RAM)", int(free), int(total))
 
 
-def verdict(est: MemoryEstimate, dev: DeviceMemory, batch_size: int, seq_len: int) -> tuple[bool, str]:
+def verdict(est: MemoryEstimate, dev: DeviceMemory, batch_size: int, seq_len: int,
+            batch_tokens: int = 0) -> tuple[bool, str]:
     """(fits, one line for the page): a warning with a remedy when the run will not fit."""
     need, free = est.total / GIB, dev.free / GIB
     if est.total <= dev.free:
         return True, f"Needs about {need:.2f} GiB; {free:.1f} GiB free on {dev.name}."
-    smaller = max(1, batch_size // 2)
+    step = (f"tokens per step (try {max(seq_len, batch_tokens // 2)})" if batch_tokens
+            else f"the batch size (try {max(1, batch_size // 2)})")
     return False, (
-        f"Needs about {need:.2f} GiB but only {free:.1f} GiB is free on {dev.name}: lower the batch size "
-        f"(try {smaller}) or the max length (now {seq_len}), turn on gradient checkpointing, or pick a smaller base."
+        f"Needs about {need:.2f} GiB but only {free:.1f} GiB is free on {dev.name}: lower {step} "
+        f"or the max length (now {seq_len}), turn on gradient checkpointing, or pick a smaller base."
     )
 
 

@@ -11,7 +11,8 @@ ones, from transformers 5's own source (``masking_utils.py``):
   the blocks on the diagonal count (8 records of 60 tokens: 480 x 480 against 8 x 60 x 60, 8x the work);
 - the row's length changes every step, so every step is a new shape for the kernels' heuristics;
 - and the batch held as many records as a padded one (``batch_size``): no more tokens per step, so a
-  step still cost the same fixed overhead for fewer FLOPs.
+  step still cost the same fixed overhead for fewer FLOPs (``TrainConfig.batch_tokens`` now fills a row to a
+  token budget instead: ``studio.train.batches``).
 
 Here the model gets its own attention implementation (``NAME``, registered with transformers'
 ``AttentionInterface``). transformers builds no mask at all for an implementation its mask registry does

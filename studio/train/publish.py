@@ -13,7 +13,7 @@ from studio.data import hub
 from studio.models import adapters
 from studio.train import runs
 
-CARD_SETTINGS = ("method", "epochs", "learning_rate", "batch_size", "grad_accum", "max_length", "lr_scheduler",
+CARD_SETTINGS = ("method", "epochs", "learning_rate", "batch_size", "batch_tokens", "grad_accum", "max_length", "lr_scheduler",
                  "warmup_steps", "weight_decay", "seed", "lora_r", "lora_alpha", "lora_dropout", "question_dropout",
                  "neftune_alpha")
 

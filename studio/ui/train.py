@@ -188,6 +188,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             gradient_checkpointing=c3.checkbox("Gradient checkpointing", p.gradient_checkpointing, key=f"train.gc.{name}",
                                                help=field_help("gradient_checkpointing")),
             question_dropout=_number(c1, "question_dropout", p.question_dropout, f"train.qd.{name}", step=0.05),
+            batch_tokens=_number(c2, "batch_tokens", p.batch_tokens, f"train.bt.{name}", step=512),
         )
         if method != "full":
             l1, l2, l3, l4 = st.columns(4)
@@ -201,7 +202,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
                                              format_func=lambda s: f"{s}: {scratch.SIZES[s].note}")
             values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}")
         gpu_settings()
-    whole = ("batch_size", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
+    whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
     return ui.run_or_error(p.replace, base=base, method=method, **values)
 
@@ -291,20 +292,22 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
     shape = ui.run_or_error(memory.shape_for_base, cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
     if shape is None:
         return False
-    rows, seq = memory.largest_batch(lengths or [], cfg.batch_size, cfg.max_length)
+    rows, seq = memory.largest_batch(lengths or [], cfg.batch_size, cfg.max_length, cfg.batch_tokens)
     est = memory.estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing,
-                          method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets)
+                          method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets,
+                          lora_dropout=cfg.lora_dropout)
     dev = memory.device_memory()
-    ok, line = memory.verdict(est, dev, cfg.batch_size, seq)
+    ok, line = memory.verdict(est, dev, cfg.batch_size, seq, cfg.batch_tokens)
     # The same count and words as the run's log (peft's: the adapters counted in the total).
     adapters = shape.lora_params(cfg.lora_r, cfg.lora_targets) if cfg.method != "full" else 0
     share = (f" · {cfg.method.upper() if cfg.method == 'qlora' else 'LoRA'}: "
              f"{memory.trainable_line(adapters, shape.params + adapters)}"
              if cfg.method != "full" else f" · {shape.params:,} parameters, all trainable")
     from_data = ", the data's longest" if lengths else ""
+    budget = f", filled to {cfg.batch_tokens:,} tokens per step" if cfg.batch_tokens else ""
     parts = (f"weights {memory.fmt_bytes(est.weights)} · gradients {memory.fmt_bytes(est.gradients)} · "
              f"optimizer {memory.fmt_bytes(est.optimizer)} · activations {memory.fmt_bytes(est.activations)} "
-             f"(batch {rows} × {seq} tokens{from_data}){share}")
+             f"(batch {rows} × {seq} tokens{from_data}{budget}){share}")
     (st.success if ok else st.warning)(line, icon=":material/memory:")
     st.caption(parts)
     return True

@@ -52,3 +52,20 @@ def test_the_largest_batch_comes_from_the_real_lengths():
     real = memory.estimate(shape, *memory.largest_batch([75] * 40, 8, 512))
     bound = memory.estimate(shape, 8, 512)
     assert real.activations * 6 < bound.activations and real.total < bound.total / 2
+
+
+def test_with_a_token_budget_the_largest_batch_is_the_budgets_not_the_batch_sizes():
+    # 1,000 records of 60 tokens and two of 500: 16,384 tokens a step is 273 short records (16,380 padded
+    # tokens), or both long ones (1,000); the batch size (8) plays no part
+    lengths = [60] * 1000 + [500, 500]
+    assert memory.largest_batch(lengths, batch_size=8, max_length=512, batch_tokens=16384) == (273, 60)
+    assert memory.largest_batch([60, 700], batch_size=8, max_length=512, batch_tokens=512) == (1, 512)  # cut, alone
+    assert memory.largest_batch([], batch_size=8, max_length=512, batch_tokens=4096) == (8, 512)  # unknown: the bound
+    shape = memory.ModelShape(81_912_576, 6, 768, 50_257)  # distilgpt2's
+    plain = memory.estimate(shape, *memory.largest_batch(lengths, 8, 512))
+    budget = memory.estimate(shape, *memory.largest_batch(lengths, 8, 512, 16384))
+    assert budget.activations == pytest.approx(plain.activations * 16380 / (8 * 500))  # linear in the step's tokens
+    dev = memory.DeviceMemory("cuda: test", free=budget.total - 1, total=budget.total * 2)
+    ok, line = memory.verdict(budget, dev, 8, 512, batch_tokens=16384)
+    assert not ok and "lower tokens per step (try 8192)" in line
+    assert "lower the batch size (try 4)" in memory.verdict(budget, dev, 8, 512)[1]

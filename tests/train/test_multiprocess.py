@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,9 +20,9 @@ RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the 
            for i in range(16)]
 
 
-def _train(argv_head: list[str], data, base, out, batch_size: int, home) -> subprocess.CompletedProcess:
+def _train(argv_head: list[str], data, base, out, batch_size: int, home, **settings) -> subprocess.CompletedProcess:
     cfg = {"base": str(base), "batch_size": batch_size, "max_steps": 3, "learning_rate": 1e-3, "test_fraction": 0.0,
-           "logging_steps": 1, "eval_per_epoch": False}
+           "logging_steps": 1, "eval_per_epoch": False, **settings}
     env = {**os.environ, "STUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
            "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([*argv_head, "-m", "studio", "train", "--dataset", str(data), "--out", str(out),
@@ -54,3 +55,47 @@ def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(t
     assert (tmp_path / "two" / "model" / "model.safetensors").is_file()
     assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.is_dir()) == sorted(
         p.name for p in (tmp_path / "one").iterdir() if p.is_dir())  # the same one run folder layout
+
+
+def test_two_processes_share_a_token_budgets_batches_each_record_once_an_epoch(tmp_path):
+    """accelerate hands the budget's batches out in turn: each process a batch a step, every record once an
+    epoch across the two, and half the steps of one process. Resumed from a checkpoint in the second epoch,
+    the two processes continue with the batches the run had (accelerate's skip-ahead wraps its shard of the
+    batches, where the Trainer's own ``set_epoch`` does not reach them: the epoch comes from its state)."""
+    pytest.importorskip("accelerate")
+    from transformers import AutoTokenizer
+
+    from studio.train import batches, launch, recipe
+
+    base = build_tiny_causal_lm(tmp_path / "base")
+    records = [dict(r, answer=r["answer"] + " more" * (i % 5)) for i, r in enumerate(RECORDS)]  # lengths vary
+    data = tmp_path / "faq.json"
+    data.write_text(json.dumps(records))
+    tok = AutoTokenizer.from_pretrained(base)
+    lengths = [len(e.input_ids) for e in recipe.encode_records(tok, records, range(len(records)), 64)]
+    per_epoch = len(batches.plan(lengths, 160))
+    assert per_epoch % 2 == 0  # even: no batch is repeated to give both processes the same count
+    out = tmp_path / "two"
+    two = _train(launch.launcher(2, available=2), data, base, out, 8, tmp_path / "home", batch_tokens=160,
+                 max_length=64, max_steps=-1, epochs=2, save_steps=per_epoch // 2 + 1, save_total_limit=5)
+    assert two.returncode == 0, two.stderr[-2000:]
+    rows = [r for r in runs.read_metrics(out) if "loss" in r]
+    assert [r["step"] for r in rows] == list(range(1, per_epoch + 1))  # per_epoch / 2 steps an epoch, 2 epochs
+    assert rows[per_epoch // 2 - 1]["tokens_seen"] == sum(lengths)  # the first epoch: every record, once
+    assert rows[-1]["tokens_seen"] == 2 * sum(lengths)
+    assert jobs.read_status(out).state == "finished"
+
+    mid = out / "checkpoints" / f"checkpoint-{per_epoch // 2 + 1}"  # one step into the second epoch
+    assert mid in runs.checkpoints(out)
+    for later in [c for c in runs.checkpoints(out) if c != mid] + [out / "model"]:  # as if stopped there
+        shutil.rmtree(later)
+    assert runs.last_checkpoint(out) == mid
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    again = subprocess.run([*launch.launcher(2, available=2), "-m", "studio", "train", "--resume", "--out", str(out)],
+                           capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    resumed = [r for r in runs.read_metrics(out) if "loss" in r]
+    assert [r["step"] for r in resumed] == [r["step"] for r in rows]
+    assert [r["tokens_seen"] for r in resumed] == [r["tokens_seen"] for r in rows]  # the same batches, step by step
+    assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in rows], rel=1e-4)

@@ -390,3 +390,23 @@ def test_gpus_and_sharding_are_offered_only_where_there_are_several_gpus(offline
     _no_exception(at)
     assert at.number_input(key="train.gpus").value == 4
     assert at.selectbox(key="train.sharding").options[:2] == [launch.SHARDING["none"], launch.SHARDING["fsdp"]]
+
+
+def test_tokens_per_step_is_an_advanced_setting_refused_below_max_length_and_sized_by_the_memory_check(offline):
+    sample.ensure_sample()
+    at = _page().run()  # the scratch preset: max length 256
+    _no_exception(at)
+    budget = at.number_input(key="train.bt.scratch.full")
+    assert budget.label == "Tokens per step" and budget.value == 0 and "Batch size" in budget.help
+    assert [b for b in at.button if b.key == "train.start" and not b.disabled]
+    budget.set_value(100).run()
+    _no_exception(at)
+    assert any(e.value.startswith("Tokens per step 100 is below Max length 256") for e in at.error)
+    assert not [b for b in at.button if b.key == "train.start"]  # nothing to start with a refused setting
+    at.number_input(key="train.bt.scratch.full").set_value(4096).run()
+    _no_exception(at)
+    assert not at.error
+    caption = next(c.value for c in at.caption if "activations" in c.value)
+    assert "filled to 4,096 tokens per step" in caption
+    rows = int(caption.split("(batch ")[1].split(" ×")[0])
+    assert rows > 8  # many short records a step, not the batch size's 8
