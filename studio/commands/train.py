@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on a dataset (foreground, with a progress line)")
     p.add_argument("--dataset", help="a JSON dataset file, or a workspace dataset name or id")
     p.add_argument("--dataset-version", type=int, help="workspace dataset version (default: latest)")
-    p.add_argument("--base", help="scratch, distilgpt2, a Hub id, a local folder or run:<id> (default: the preset's)")
+    p.add_argument("--base", help="scratch, distilgpt2, a Hub id, a local folder or run:<id> (default: the preset's; without a "
+                   "preset distilgpt2, or the bundled SmolLM2-135M-Instruct where distilgpt2 cannot be loaded, as on "
+                   "the Train page)")
     p.add_argument("--preset", help="recommended (sized to the data), tutorial, scratch or quick (default: scratch for --base scratch, else recommended)")
     p.add_argument("--out", help="the run folder (default: a new folder under STUDIO_HOME/runs)")
     p.add_argument("--name", help="the run's display name")
@@ -72,7 +74,11 @@ def _config(args: argparse.Namespace, n_records: int = 0):
         if args.base:
             cfg = cfg.replace(base=args.base)
     else:
-        base = args.base or (train_config.PRESETS[args.preset].base if args.preset else train_config.default_base())
+        base = args.base or (train_config.PRESETS[args.preset].base if args.preset else None)
+        if base is None:
+            base, why = train_config.default_base()
+            if why:
+                print(f"note: {why}", flush=True)
         name = args.preset or train_config.default_preset(base)
         if name == "recommended":
             cfg, why = train_config.recommend(n_records, base=base, method=args.method or "full",

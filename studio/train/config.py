@@ -215,9 +215,16 @@ def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
     return cfg, reason
 
 
-def default_base() -> str:
-    """distilgpt2 when the Hub answers, else scratch (which needs no network)."""
-    return "distilgpt2" if loading.hub_reachable() else SCRATCH
+def default_base() -> tuple[str, str | None]:
+    """The base a training run starts from when none is named, and a line saying why when it is not
+    the tutorial's: the Train page's choice (``loading.offline_default``), distilgpt2 wherever it can
+    be loaded (the Hub answers, or it is in the local cache), else the bundled SmolLM2-135M-Instruct,
+    else a GPT-2 from scratch (which needs nothing)."""
+    spec, why = loading.offline_default("distilgpt2")
+    if why is None or spec != "distilgpt2":
+        return spec, why
+    return SCRATCH, why.replace("install the bundled model", "training a small GPT-2 from scratch; install the "
+                                "bundled model") + " Name a base with --base."
 
 
 def field_help(name: str) -> str:

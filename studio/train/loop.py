@@ -30,7 +30,6 @@ from studio.train.config import (  # noqa: F401 (the engine's public names, used
     SCRATCH,
     SMALL_MODEL_PARAMS,
     TrainConfig,
-    default_base,
     default_preset,
     preset,
     recommend,
