@@ -193,8 +193,11 @@ def inspect(path: str | Path, *, check_support: bool = True) -> GgufInfo:
 def supported() -> dict[str, list[str]]:
     """What the installed transformers loads from GGUF: architectures and tokenizer models."""
     from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
-    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_TYPES
 
+    try:
+        from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_TYPES
+    except ImportError:  # transformers before ~5.2x (5.17 on the lent GPU machine): one converter per architecture,
+        GGUF_TOKENIZER_TYPES = ("gpt2", "llama", "t5")  # noqa: N806  each reading BPE, SentencePiece or Unigram
     try:
         from transformers.integrations.gguf.gguf_config_mapping import GGUF_CONFIG_ARCHS
     except ImportError:  # an older transformers has only the one loader
