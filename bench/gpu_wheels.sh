@@ -9,13 +9,17 @@
 # huggingface_hub 1.33.0, tokenizers 0.23.2, safetensors, numpy, pandas, pyarrow, pytest, pytest-timeout,
 # hypothesis, einops) stays as it is: carrying a newer huggingface_hub, say, would shadow the one its
 # transformers needs (transformers 5.17 requires huggingface_hub < 2). Carried, at requirements-dev.lock's
-# versions, only what bench/gpu.sh, its tests and the studio modules they import need and the image lacks:
+# versions, only packages the image lacks. Of these, bench/gpu.sh's parts import bitsandbytes alone (every
+# module its processes imported, traced in the CPU smoke run, 2026-12-04); the other three are the studio's own
+# runtime dependencies, 3.4 MB together, so the CLI works there too (datasets' checks, GGUF models):
 #   bitsandbytes  4-bit loading (QLoRA tests, bench/qlora.py, bench/chat.py's 4-bit row); the wheel is
 #                 repacked with its CPU and CUDA 13 libraries only (the image's torch is built for CUDA 13.0;
 #                 the CUDA 11/12, ROCm and XPU builds are ~110 MB of the 129 MB and would not fit in 64 MiB)
-#   orjson        studio.data.formats writes datasets with it when present (the JSON module otherwise)
-#   RapidFuzz     studio.dedup.fuzzy (imported at module level where the dataset checks are)
-#   gguf          studio.models.gguf / export (a GGUF model in the library, the memory estimate of one)
+#   orjson        studio.data.formats writes large datasets with it (the json module otherwise)
+#   RapidFuzz     studio.dedup.fuzzy: near-duplicate checks and evaluation's leakage check
+#   gguf          studio.models.gguf and export: GGUF files in the model library
+# Not carried though absent there: datasets, dill, multiprocess (transformers and torch import them only when
+# installed), streamlit and plotly (the pages), trl (bench/train.py --against trl), kernels (transformers 5.25's).
 # Each has no dependency the image lacks (their Requires-Dist: torch, numpy, packaging, pyyaml, requests, tqdm).
 # Prints the size of what travels (tracked files + .whl) and fails when it passes the device's 64 MiB.
 set -euo pipefail
