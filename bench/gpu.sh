@@ -5,6 +5,17 @@
 #   bench/gpu.sh --cpu-smoke    # any machine: every part on tiny shapes on the CPU, to check this script
 #                               # (tests/test_gpu_script.py runs it, so the script cannot rot unseen)
 #
+# On the lent H200 (Python 3.12, torch 2.11 + CUDA 13, transformers 5.17, peft, accelerate; no bitsandbytes and
+# no package index): first, here, `bash bench/gpu_wheels.sh` (fills the git-ignored .whl/ with the wheels the
+# image lacks, ~10 MiB, and prints what will travel), then this one device `run` call, as it is:
+#   command:   export R=$OUT OUT=/tmp/gpu; bash bench/gpu.sh; tar czf $R/gpu.tgz -C /tmp gpu; cp /tmp/gpu/summary.txt /tmp/gpu/gpu.log $R/
+#   carry:     [".whl"]
+#   timeout_s: 590
+# This script installs .whl/*.whl with `pip install --no-index --no-deps --target /tmp/site` and puts /tmp/site on
+# PYTHONPATH (only packages the image lacks are carried, so none shadows one of its own). Its 520 s budget plus
+# the machine's start take ~11 of a session's 15 device minutes: there is no time for a second run.
+# What comes back: summary.txt, gpu.log and gpu.tgz (every file below; more than the 8 files a call returns).
+#
 # Everything goes to $OUT (default bench/out): gpu.log (all output), part-N.log (each part's),
 # threads.txt / profile_*.txt (bench/gpu_threads.py), steps.txt / steps_profile.txt (bench/gpu_steps.py)
 # and summary.txt: one row per part (verdict, seconds) and the lines that carry its numbers. Each part
@@ -42,6 +53,21 @@ T0=$(date +%s)
 N=0
 
 log() { echo "$*" | tee -a "$LOG"; }
+
+# The GPU machine has no package index: wheels carried in .whl/ (bench/gpu_wheels.sh) go to their own folder
+# on PYTHONPATH. Not in the smoke run: they are Python 3.12 builds, for that machine only.
+if [ $SMOKE = 0 ] && compgen -G ".whl/*.whl" >/dev/null; then
+    WHEEL_SITE=${WHEEL_SITE:-/tmp/site}
+    if "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WHEEL_SITE" \
+        .whl/*.whl >>"$LOG" 2>&1; then
+        export PYTHONPATH="$PYTHONPATH:$WHEEL_SITE"  # after the checkout; still before site-packages
+        log "carried wheels installed in $WHEEL_SITE: $(cd .whl && ls *.whl | tr '\n' ' ')"
+    else
+        log "carried wheels did NOT install (see above): the parts that need them will fail"
+    fi
+elif [ $SMOKE = 0 ]; then
+    log "no .whl/*.whl: run bench/gpu_wheels.sh first where the image lacks bitsandbytes (QLoRA and 4-bit rows)"
+fi
 
 # part NAME LIMIT_S CMD...: run CMD under timeout (capped by what is left of the budget), log all, never fail
 part() {

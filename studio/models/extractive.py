@@ -135,6 +135,39 @@ def check_passage(question: str, context: str) -> None:
         raise StudioError("The question is empty: type what to look for in the passage.")
 
 
+def _pairs(tok: Any, question: str, passages: list[str], window: int, right: bool, **kwargs: Any) -> Any:
+    """The tokenizer's batch of (question, passage) windows, the passage truncated, in the model's order."""
+    first, second = ([question] * len(passages), passages) if right else (passages, [question] * len(passages))
+    return tok(first, second, truncation="only_second" if right else "only_first", max_length=window,
+               return_offsets_mapping=True, padding="longest", return_tensors="pt", **kwargs)
+
+
+def _windows(tok: Any, question: str, context: str, window: int, stride: int, right: bool) -> tuple[Any, list, list]:
+    """The model's inputs for every window of ``context`` (each sharing ``stride`` tokens with the next), each
+    token's character offsets in ``context`` and each window's sequence ids (which tokens are the passage's)."""
+    passage_seq = 1 if right else 0
+    enc = _pairs(tok, question, [context], window, right, stride=stride, return_overflowing_tokens=True)
+    enc.pop("overflow_to_sample_mapping", None)
+    offsets = enc.pop("offset_mapping").tolist()
+    sequence_ids = [enc.sequence_ids(w) for w in range(len(offsets))]
+    ends = [o[1] for o, s in zip(offsets[-1], sequence_ids[-1]) if s == passage_seq]
+    if not ends or max(ends) >= len(context.rstrip()):
+        return enc, offsets, sequence_ids
+    # The last window stops short of the passage's end: tokenizers 0.23.2 (the GPU machine's) returns one
+    # overflowing window for a pair, however long the passage. Cut the windows here instead, on token bounds.
+    spans = tok(context, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    room = max(1, window - (len(offsets[0]) - sum(s == passage_seq for s in sequence_ids[0])))  # passage tokens
+    step = max(1, room - stride)
+    starts = list(range(0, max(1, len(spans) - stride), step))
+    pieces = [(spans[a][0], spans[min(a + room, len(spans)) - 1][1]) for a in starts]
+    enc = _pairs(tok, question, [context[lo:hi] for lo, hi in pieces], window, right)
+    offsets = enc.pop("offset_mapping").tolist()
+    sequence_ids = [enc.sequence_ids(w) for w in range(len(offsets))]
+    offsets = [[(a + lo, b + lo) if s == passage_seq else (a, b) for (a, b), s in zip(offs, seq)]
+               for offs, seq, (lo, _) in zip(offsets, sequence_ids, pieces)]
+    return enc, offsets, sequence_ids
+
+
 def find_span(qa: LoadedQA, question: str, context: str, *, max_answer_tokens: int = MAX_ANSWER_TOKENS,
               doc_stride: int = DOC_STRIDE) -> Span:
     """The best answer span of ``context`` for ``question``, over every window of a long passage."""
@@ -150,17 +183,13 @@ def find_span(qa: LoadedQA, question: str, context: str, *, max_answer_tokens: i
         raise StudioError(f"The question is {q_len} tokens long, more than half of the model's {window}-token window: "
                           "shorten it.")
     stride = max(1, min(doc_stride, (window - q_len) // 2))
-    enc = tok(question if right else context, context if right else question, truncation="only_second" if right
-              else "only_first", max_length=window, stride=stride, return_overflowing_tokens=True,
-              return_offsets_mapping=True, padding="longest", return_tensors="pt")
-    offsets = enc.pop("offset_mapping").tolist()
-    enc.pop("overflow_to_sample_mapping", None)
     passage_seq = 1 if right else 0
+    enc, offsets, sequence_ids = _windows(tok, question, context, window, stride, right)
     with torch.inference_mode():
         out = qa.model(**{k: v.to(qa.device) for k, v in enc.items()})
     best: tuple[float, int, int] | None = None
     for w in range(len(offsets)):
-        seq_ids = enc.sequence_ids(w)
+        seq_ids = sequence_ids[w]
         inside = torch.tensor([s == passage_seq for s in seq_ids])
         start_logits = out.start_logits[w].float().cpu().masked_fill(~inside, float("-inf"))
         end_logits = out.end_logits[w].float().cpu().masked_fill(~inside, float("-inf"))

@@ -193,13 +193,20 @@ def inspect(path: str | Path, *, check_support: bool = True) -> GgufInfo:
 def supported() -> dict[str, list[str]]:
     """What the installed transformers loads from GGUF: architectures and tokenizer models."""
     from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
-    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_TYPES
 
+    try:
+        from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_TYPES
+        wrong: set[str] = set()
+    except ImportError:  # transformers before ~5.2x (5.17 on the lent GPU machine): one converter per architecture,
+        GGUF_TOKENIZER_TYPES = ("gpt2", "llama", "t5")  # noqa: N806  each reading BPE, SentencePiece or Unigram
+        # ... but its Phi-3 converter builds a bare BPE from the merges alone: a SentencePiece vocabulary (llama.cpp's
+        # Phi-3 files) or a byte-level one comes back with other token ids (tests/models/test_export.py).
+        wrong = {"phi3"}
     try:
         from transformers.integrations.gguf.gguf_config_mapping import GGUF_CONFIG_ARCHS
     except ImportError:  # an older transformers has only the one loader
         GGUF_CONFIG_ARCHS = ()  # noqa: N806
-    archs = sorted((set(GGUF_CONFIG_MAPPING) - {"general", "tokenizer"}) | set(GGUF_CONFIG_ARCHS))
+    archs = sorted(((set(GGUF_CONFIG_MAPPING) - {"general", "tokenizer"}) | set(GGUF_CONFIG_ARCHS)) - wrong)
     return {"architectures": archs, "native": sorted(GGUF_CONFIG_ARCHS), "tokenizers": sorted(GGUF_TOKENIZER_TYPES)}
 
 

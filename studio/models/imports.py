@@ -60,6 +60,9 @@ def memory_ceiling(budget: int) -> Iterator[int]:
     # The import runs on the CPU. CUDA stays uninitialised: its driver reserves address space the cap
     # would refuse (measured on an H200 machine: "Unexpected error from cudaGetDeviceCount()").
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    # Weights load in this thread: transformers 5.17 (the GPU machine's) hands the GGUF's tensors to a pool of
+    # worker threads, whose start fails under the cap ("can't start new thread"); the variable is its own switch.
+    os.environ["HF_DEACTIVATE_ASYNC_LOAD"] = "1"
     _few_malloc_arenas()
     import torch  # noqa: F401 - loaded before measuring: the cap is for the model, not the libraries
     import transformers  # noqa: F401

@@ -42,6 +42,9 @@ def test_each_architecture_comes_back_through_transformers_gguf_loader_with_the_
         arch, tiny_llama, tiny_gpt2, tiny_phi3, tmp_path, offline):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if arch not in gguf.supported()["architectures"]:  # transformers 5.17's Phi-3 tokenizer (studio.models.gguf)
+        pytest.skip(f"this transformers cannot rebuild a {arch} GGUF (the studio refuses such an import)")
+
     folder = {"llama": tiny_llama, "gpt2": tiny_gpt2, "phi3": tiny_phi3}[arch]
     out = tmp_path / f"{arch}.F16.gguf"
     result = export.export_gguf(str(folder), out, quant="f16")
@@ -313,6 +316,9 @@ def tiny_spm_phi3(tmp_path_factory) -> Path:
 def test_a_sentencepiece_style_tokenizer_is_written_as_llama_cpps_spm_vocabulary(tiny_spm_phi3, tmp_path, offline):
     import gguf as gg
     from transformers import AutoTokenizer
+
+    if "phi3" not in gguf.supported()["architectures"]:  # transformers 5.17's Phi-3 tokenizer (studio.models.gguf)
+        pytest.skip("this transformers cannot rebuild a Phi-3 GGUF's tokenizer (the studio refuses such an import)")
 
     out = tmp_path / "spm.F16.gguf"
     export.export_gguf(str(tiny_spm_phi3), out, quant="f16")
