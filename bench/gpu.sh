@@ -29,7 +29,7 @@
 #   4. bench/train.py --shape distilgpt2: the studio's recipe against the tutorial's (padded batches)
 #   5. the same with STUDIO_PACKED_BATCHES=1 (packed rows, the studio's varlen attention)
 #   6. the same packed rows filled to a token budget (TrainConfig.batch_tokens): 1024, 4096, 16384 tokens a step
-#   7. bench/qlora.py: LoRA and QLoRA on Phi-3.5-mini's shape (tokens/s, peak memory)
+#   7. bench/qlora.py: LoRA and QLoRA on Phi-3.5-mini's shape, 2,048 tokens a step, checkpointed (tokens/s, peak memory)
 #   8. bench/gpu_steps.py: ms/step, syncs and GPU-busy share: padded, packed-varlen, packed-sdpa, LoRA
 #   9. bench/gpu_threads.py: generate in the calling thread, a new thread, the long-lived worker
 #  10. bench/step_overhead.py --cuda: the studio's ms/step against a bare Trainer's
@@ -106,7 +106,7 @@ if [ $SMOKE = 1 ]; then
     CHAT=(--tokens 8 --repeats 1)
     TRAIN=(--records 24 --epochs 1)
     BUDGETS=(--batch-tokens 512,1024)
-    QLORA=(--shape tiny --steps 4)
+    QLORA=(--shape tiny --steps 4 --batch-tokens 512 --checkpointing)
     STEPS=(--cpu --steps 6 --budget-s 60)
     THREADS=(--cpu --tokens 8 --repeats 1 --budget-s 30)
     OVERHEAD=(--steps 30 --rounds 1)
@@ -124,7 +124,7 @@ else
     # sample trains 134 records, 5,939 tokens an epoch, so 16,384 is one step an epoch; 1,024 and 4,096 (6 and 2
     # packed steps an epoch, against the tutorial's 17) show what fewer, fuller steps cost in held-out loss.
     BUDGETS=(--batch-tokens 1024,4096,16384)
-    QLORA=(--shape phi35 --steps 12)
+    QLORA=(--shape phi35 --steps 12 --batch-tokens 2048 --checkpointing)  # ~40 records a step: the step overhead shared; checkpointing keeps LoRA near 12 GiB
     STEPS=(--steps 20 --budget-s 60)
     THREADS=(--layers 8 --tokens 32 --repeats 2 --budget-s 45)
     OVERHEAD=(--cuda --steps 150 --rounds 2)

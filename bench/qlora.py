@@ -6,7 +6,8 @@ tokens/s and peak GPU memory, through the studio's own training loop, each metho
 
 LoRA keeps the frozen base in bf16 on CUDA (float32 before issue 26) and computes in bf16 (autocast),
 with fused AdamW; QLoRA keeps it in 4-bit NF4 with double quantization, bf16 compute, paged AdamW and
-gradient checkpointing. Both train rank-16 adapters on every linear layer, batch 4 (``--batch-size``),
+gradient checkpointing. Both train rank-16 adapters on every linear layer, batch 4 (``--batch-size``) or
+batches filled to a token budget (``--batch-tokens``; ``--checkpointing`` checkpoints LoRA too),
 the studio's default batches (padded; packed rows with STUDIO_PACKED_BATCHES=1), on the sample dataset's records. Reported per method:
 non-padding tokens/s over the steps after the first (which pays for CUDA's warm-up), and the peak
 memory torch allocated. QLoRA needs CUDA: without it, that row says so and LoRA runs alone.
@@ -33,7 +34,8 @@ TINY = {**PHI35, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers
         "num_key_value_heads": 4}
 
 
-def one(method: str, base: str, home: str, steps: int, batch_size: int = 4) -> dict:
+def one(method: str, base: str, home: str, steps: int, batch_size: int = 4, batch_tokens: int = 0,
+        checkpointing: bool = False) -> dict:
     """Train ``steps`` steps of ``method`` (in its own process, so the peak is its own)."""
     import os
 
@@ -46,8 +48,8 @@ def one(method: str, base: str, home: str, steps: int, batch_size: int = 4) -> d
 
     records = json.loads(config.SAMPLE_DATASET.read_text(encoding="utf-8"))
     cfg = train.TrainConfig(base=base, method=method, learning_rate=2e-4, batch_size=batch_size, max_steps=steps,
-                            test_fraction=0.0, logging_steps=1, save_steps=10_000, max_length=256,
-                            gradient_checkpointing=method == "qlora")
+                            batch_tokens=batch_tokens, test_fraction=0.0, logging_steps=1, save_steps=10_000,
+                            max_length=256, gradient_checkpointing=checkpointing or method == "qlora")
     folder = runs.run_dir(runs.new_run_id(f"bench-{method}"))
     try:
         train.run_job(cfg, records, folder, dataset={"name": "sample"})
@@ -68,12 +70,18 @@ def main() -> int:
     ap.add_argument("--shape", choices=["phi35", "tiny"], default="phi35")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=4, help="records per step (default 4)")
+    ap.add_argument("--batch-tokens", type=int, default=0,
+                    help="fill each step to this many tokens instead (TrainConfig.batch_tokens; default off)")
+    ap.add_argument("--checkpointing", action="store_true",
+                    help="gradient checkpointing for LoRA too (QLoRA always checkpoints): what keeps a large "
+                         "token budget's LoRA step inside 12 GiB on Phi-3.5-mini's shape")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--base", help=argparse.SUPPRESS)
     ap.add_argument("--home", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.base, args.home, args.steps, args.batch_size)))
+        print(json.dumps(one(args.one, args.base, args.home, args.steps, args.batch_size, args.batch_tokens,
+                             args.checkpointing)))
         return 0
     import torch
 
@@ -83,12 +91,16 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         base = build(Path(tmp) / "base", PHI35 if args.shape == "phi35" else TINY)
-        print(f"{args.shape} model built; training on "
+        per_step = f"{args.batch_tokens} tokens" if args.batch_tokens else f"{args.batch_size} records"
+        print(f"{args.shape} model built; {per_step} a step, gradient checkpointing "
+              f"{'for both' if args.checkpointing else 'for QLoRA only'}; training on "
               f"{'cuda: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'}", flush=True)
         results, failed = {}, False
         for method in ("lora", "qlora"):
             out = subprocess.run([sys.executable, __file__, "--one", method, "--base", str(base), "--home", tmp,
-                                  "--steps", str(args.steps), "--batch-size", str(args.batch_size)],
+                                  "--steps", str(args.steps), "--batch-size", str(args.batch_size),
+                                  "--batch-tokens", str(args.batch_tokens),
+                                  *(["--checkpointing"] if args.checkpointing else [])],
                                  capture_output=True, text=True)
             if out.returncode != 0:  # say why, and still run the other method
                 tail = "\n  ".join(out.stderr.strip().splitlines()[-6:])
