@@ -180,7 +180,8 @@ class Estimate:
     @property
     def message(self) -> str:
         run = _duration(self.seconds)
-        text = f"Semantic dedup of {self.records:,} records: about {run} with the fast static embeddings"
+        run = run if run.startswith("under") else f"about {run}"  # never "about under a second"
+        text = f"Semantic dedup of {self.records:,} records: {run} with the fast static embeddings"
         if self.precise:
             text += ", then the candidate pairs are re-scored with the sentence-transformer (timed once they are found)"
         if self.build_seconds is not None:

@@ -260,6 +260,7 @@ def test_tab_first_semantic_run_says_the_model_is_built_once_and_waits():
     assert at.session_state["dedup.job"] is None  # nothing started yet: the build takes minutes on a CPU
     (message,) = [i.value for i in at.info if i.value.startswith("Semantic dedup of 6 records")]
     assert "once for this workspace" in message
+    assert "under a second" in message and "about under" not in message  # plain words, not "about under a second"
     at.button(key="dedup.cancel_pending").click().run()
     assert at.session_state["dedup.job"] is None and not at.exception
 
