@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -198,7 +199,7 @@ def test_estimate_says_what_it_covers(static_model: static.StaticModel) -> None:
     records = [{"question": f"Question {i} about rule {i % 17}?", "answer": "a"} for i in range(3000)]
     fast = semantic_records.estimate(records, semantic())
     assert fast.build_seconds is None and 0 < fast.seconds < 60
-    assert fast.message.startswith("Semantic dedup of 3,000 records: about")
+    assert re.match(r"Semantic dedup of 3,000 records: (under a second|about \d+ \w+) with", fast.message)
     assert "re-scored" in semantic_records.estimate(records, semantic(scoring="precise")).message
     bigger = semantic_records.estimate(records * 10, semantic())
     assert bigger.seconds > fast.seconds
