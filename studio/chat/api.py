@@ -173,8 +173,9 @@ class ApiBackend(BackendBase):
                 return self._not_served()
             if status == 404:
                 return BackendError(f"{where} has no model {model!r} (404): check the model id.")
-            detail = f": {scrub(msg, self._token)}" if msg else ""
-            return BackendError(f"{where} refused the request ({status}){detail}.")
+            detail = f": {scrub(msg, self._token).rstrip('. ')}" if msg else ""
+            return BackendError(f"{where} refused the request ({status}){detail}. Check the model name and the "
+                                "sampling settings.")
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
             return self._not_served()
         if isinstance(exc, json.JSONDecodeError):
