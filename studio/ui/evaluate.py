@@ -229,6 +229,7 @@ def progress_panel(eval_id: str) -> None:
     except StudioError:
         partial = None
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
+        st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {len(partial.rows):,} questions")
         counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
                   for label, s in eval_results.summarize(partial).items()}
         st.caption(ui.md(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items())))
@@ -416,7 +417,7 @@ def past_evaluations() -> str | None:
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
-        st.caption(f"Status: **running** · started {info.created} · questions: {ui.md(info.dataset or 'being loaded')}")
+        st.caption(f"Status: **running** · started {info.created}")  # drawn once: the questions are said below
     else:
         st.caption(f"Status: **{info.status}** · started {info.created} · questions: {ui.md(info.dataset or '-')} · "
                    f"{info.questions:,} questions")

@@ -205,9 +205,11 @@ def test_answers_appear_while_the_evaluation_runs(tmp_path):
         at.button(key="evaluate.start").click().run()
         eval_id = at.session_state["evaluate.selected"]
         seen_live, statuses = False, set()
+        shown = [c.value for c in at.caption]  # the page as drawn on Start, before the job has read the questions
         deadline = time.time() + 120
         while time.time() < deadline and eval_jobs.job_state(eval_id).active:
             at.run()
+            shown += [c.value for c in at.caption]
             statuses |= {c.value.split(" · ")[0] for c in at.caption if c.value.startswith("Status:")}
             if any(e.label.startswith("Answers so far") for e in at.expander):
                 seen_live = any("eval-side-by-side" in h for h in _htmls(at))
@@ -216,6 +218,10 @@ def test_answers_appear_while_the_evaluation_runs(tmp_path):
             time.sleep(0.5)
         assert seen_live  # the first answers are on the page before the last one is in
         assert statuses <= {"Status: **running**"}  # one status while it runs, never "queued · 0 questions"
+        # The status line is drawn once, outside the panel that refreshes: it must not say "questions: being loaded"
+        # for the whole run; the refreshing panel names the questions once they are read.
+        assert not [c for c in shown if "being loaded" in c]
+        assert any(c.startswith("Questions: Soccer QA v1 · 3 questions") for c in shown), shown
         eval_jobs.stop_evaluation(eval_id)
         deadline = time.time() + 60
         while time.time() < deadline and eval_jobs.job_state(eval_id).active:
