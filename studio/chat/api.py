@@ -186,6 +186,9 @@ class ApiBackend(BackendBase):
         if name == "OfflineModeIsEnabled":
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if "Connect" in name or "Network" in name or isinstance(exc, OSError):
+            if self.spec.kind == "provider":  # no URL was typed: only the network can be checked
+                return NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be reachable from "
+                                    "this machine).")
             return NetworkError(f"Cannot reach {where}: check the URL, that the server runs, and the network.")
         return BackendError(f"{where} failed: {scrub(str(exc), self._token)[:200] or name}.")
 

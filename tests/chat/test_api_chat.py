@@ -136,6 +136,18 @@ def test_unreachable_server_is_a_network_error():
         b.complete(ASK)
 
 
+def test_providers_out_of_reach_say_to_check_the_network_not_a_url_nobody_typed():
+    """No connection can be refused on purpose without touching huggingface.co: the error the client raises when
+    the network is down (what this machine, offline, gets) is given to the backend's explanation directly."""
+    import httpx2  # what huggingface_hub 2 raises when the network is down
+
+    b = make_backend(BackendSpec(kind="provider", model="meta-llama/Llama-3.1-8B-Instruct"), TOKEN)
+    err = b._explain(httpx2.ConnectError("[Errno -3] Temporary failure in name resolution"))
+    assert isinstance(err, NetworkError)
+    assert str(err) == ("Cannot reach Hugging Face Inference Providers: check the network (huggingface.co must be "
+                        "reachable from this machine).")
+
+
 def test_offline_mode_blocks_providers_but_not_a_local_server(faults, monkeypatch):
     from huggingface_hub import constants
 
