@@ -163,6 +163,8 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
                 shutil.copyfileobj(upload, fh, 1 << 20)
         elif path_text.strip():
             path = Path(path_text.strip()).expanduser()
+            if path.is_dir():  # a model folder from the Hub or a run is not imported: it is used as it is
+                raise StudioError(f"{path_text.strip()} is a folder: give the path of the .gguf file in it.")
             if not path.is_file():
                 raise StudioError(f"No file at {path_text.strip()}: check the path.")
         else:

@@ -263,6 +263,9 @@ def test_models_page_says_why_a_bad_file_cannot_be_imported(tmp_path):
     at.text_input(key="models.path").input(str(tmp_path / "missing.gguf")).run()
     at.button(key="models.import").click().run()
     assert any("No file at" in e.value for e in at.error) and leftovers() == []
+    at.text_input(key="models.path").input(str(tmp_path)).run()  # the folder that holds the file
+    at.button(key="models.import").click().run()
+    assert [e.value for e in at.error] == [f"{tmp_path} is a folder: give the path of the .gguf file in it."]
 
 
 def test_models_page_deletes_with_confirmation(tiny_file):
