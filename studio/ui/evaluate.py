@@ -265,8 +265,8 @@ def show_result(result: EvalResult) -> None:
     failed = eval_results.failed_models(result)
     for m in result.models:
         if m.label in failed:  # once, not in every row
-            st.warning(ui.md(f"{m.label} failed every question: {failed[m.label]}. It is left out of the "
-                             "charts, the answers table and win/tie/loss."), icon=":material/warning:")
+            st.warning(ui.md(f"{m.label} failed every question: {failed[m.label].rstrip('.')}. It is left out of "
+                             "the charts, the answers table and win/tie/loss."), icon=":material/warning:")
         elif m.error:
             st.warning(ui.md(f"{m.label}: {m.error}"), icon=":material/warning:")
     for note in result.notes:
@@ -274,6 +274,10 @@ def show_result(result: EvalResult) -> None:
     rows = result.rows
     if not rows:
         st.info("No answers yet.")
+        return
+    if result.models and len(failed) == len(result.models):  # empty charts and tables would say nothing more
+        ui.show_error("Every model failed, so there is nothing to score: fix what is said above for each model (a "
+                      "folder, a .gguf file, a model from the library or a Hub id in the local cache) and start again.")
         return
     leaked = result.leaked
     exclude = st.toggle(f"Exclude the {leaked} leaked questions from the summary", key=f"evaluate.exclude.{result.id}",

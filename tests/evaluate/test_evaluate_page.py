@@ -265,3 +265,18 @@ def test_expect_high_scores_is_said_only_while_the_questions_are_the_runs_traini
     assert any(said in c.value for c in at.caption)
     at.selectbox(key="evaluate.dataset").set_value(store.get_dataset(other.id)).run()  # a held-out dataset
     assert not any(said in c.value for c in at.caption)
+
+
+def test_when_every_model_failed_the_page_says_so_once_and_draws_no_empty_charts(tmp_path):
+    ds = store.create_dataset("Soccer QA", QA)
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tmp_path / "no-such-model"),), dataset_id=ds.id))
+    assert result.status == "finished" and not eval_results.shown_labels(result)
+    at = _app()
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert "failed every question: No such folder" in warning and ".." not in warning
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("Every model failed, so there is nothing to score")
+    charts = [c.key for c in at.get("plotly_chart") if c.key != "evaluate.compare_bars"]  # that one: past evaluations
+    assert charts == []  # no empty axes
+    assert not [t for t in at.toggle if t.label.startswith("Exclude the")]  # no "Exclude the 0 leaked questions"
