@@ -165,8 +165,11 @@ class ApiBackend(BackendBase):
                 reason = "the model is loading" if estimate is not None or "loading" in msg.lower() else f"the server is busy ({status})"
                 return _Retry(wait, reason)
             if status == 401:
-                what = "HF token" if self.spec.kind == "provider" else "API key"
-                return BackendError(f"The {what} was rejected (401): check it, or replace it in secrets or the token field.")
+                if self.spec.kind == "provider":
+                    return BackendError("The HF token was rejected (401): check it, or replace it in secrets or the "
+                                        "token field.")
+                return BackendError("The API key was rejected (401): check the key given for this server (the page's "
+                                    "API key field, or --api-key-env).")  # a key from secrets never goes to a typed URL
             if status == 403:
                 return BackendError(f"No access to {model} (403): accept its licence on the Hub or use a token with inference rights.")
             if "not supported by any provider" in msg.lower() or (status == 400 and "provider" in msg.lower()):

@@ -97,7 +97,8 @@ def test_a_wait_longer_than_allowed_is_reported_not_slept(faults):
 
 
 @pytest.mark.parametrize("mode, pattern", [
-    ("unauthorized", r"API key was rejected \(401\)"),
+    ("unauthorized", r"API key was rejected \(401\): check the key given for this server \(the page's API key "
+                     r"field, or --api-key-env\)\.$"),  # never "secrets": no key from secrets goes to a typed URL
     ("forbidden", r"No access to microsoft/Phi-3.5-mini-instruct \(403\)"),
     ("bad-request", r"refused the request \(400\): max_tokens must be positive"),
     ("other-model", r"refused the request \(400\): Server is pinned to '/models/smol'; requested 'm'\. Check the model name"),
