@@ -165,16 +165,20 @@ class ApiBackend(BackendBase):
                 reason = "the model is loading" if estimate is not None or "loading" in msg.lower() else f"the server is busy ({status})"
                 return _Retry(wait, reason)
             if status == 401:
-                what = "HF token" if self.spec.kind == "provider" else "API key"
-                return BackendError(f"The {what} was rejected (401): check it, or replace it in secrets or the token field.")
+                if self.spec.kind == "provider":
+                    return BackendError("The HF token was rejected (401): check it, or replace it in secrets or the "
+                                        "token field.")
+                return BackendError("The API key was rejected (401): check the key given for this server (the page's "
+                                    "API key field, or --api-key-env).")  # a key from secrets never goes to a typed URL
             if status == 403:
                 return BackendError(f"No access to {model} (403): accept its licence on the Hub or use a token with inference rights.")
             if "not supported by any provider" in msg.lower() or (status == 400 and "provider" in msg.lower()):
                 return self._not_served()
             if status == 404:
                 return BackendError(f"{where} has no model {model!r} (404): check the model id.")
-            detail = f": {scrub(msg, self._token)}" if msg else ""
-            return BackendError(f"{where} refused the request ({status}){detail}.")
+            detail = f": {scrub(msg, self._token).rstrip('. ')}" if msg else ""
+            return BackendError(f"{where} refused the request ({status}){detail}. Check the model name and the "
+                                "sampling settings.")
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
             return self._not_served()
         if isinstance(exc, json.JSONDecodeError):
@@ -185,6 +189,9 @@ class ApiBackend(BackendBase):
         if name == "OfflineModeIsEnabled":
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if "Connect" in name or "Network" in name or isinstance(exc, OSError):
+            if self.spec.kind == "provider":  # no URL was typed: only the network can be checked
+                return NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be reachable from "
+                                    "this machine).")
             return NetworkError(f"Cannot reach {where}: check the URL, that the server runs, and the network.")
         return BackendError(f"{where} failed: {scrub(str(exc), self._token)[:200] or name}.")
 

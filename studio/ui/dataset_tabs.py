@@ -362,8 +362,8 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         st.info("No dataset selected.")
         return
     v = info.latest.version
-    st.caption(f"Downloads hold the saved version {v} ({validate.plural(info.latest.count, 'record')}); save your "
-               "edits first.")
+    unsaved = ", not your unsaved edits: save them first to export them" if dui.draft(info).dirty else ""
+    st.caption(f"Downloads hold the saved version {v} ({validate.plural(info.latest.count, 'record')}){unsaved}.")
     stem = info.id  # already a file-name-safe slug of the name
     cols = st.columns(4)
     for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),

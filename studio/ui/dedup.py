@@ -115,8 +115,7 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,
                                semantic_threshold=cosine, passage=passage, scoring=scoring)
     estimate = _estimate(info, base, records, config) if method != "fuzzy" else None
-    if estimate is not None:
-        st.caption(f":material/timer: {estimate.message}")
+    said = st.empty()  # the estimate, unless the box asking to start says it already
     job = st.session_state[JOB]
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
@@ -126,7 +125,10 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
             st.session_state[PENDING] = pending = ((info.id, base, len(records), config), estimate.message)
         else:
             _start(info, records, base, config, estimate)
-    if pending is not None and pending[0][:3] == (info.id, base, len(records)):
+    asking = pending is not None and pending[0][:3] == (info.id, base, len(records))
+    if estimate is not None and not (asking and pending[0][3] == config):
+        said.caption(f":material/timer: {estimate.message}")
+    if asking:
         with st.container(border=True):
             st.info(pending[1], icon=":material/timer:")
             go, stop = st.columns([1, 5])

@@ -229,6 +229,7 @@ def progress_panel(eval_id: str) -> None:
     except StudioError:
         partial = None
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
+        st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {len(partial.rows):,} questions")
         counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
                   for label, s in eval_results.summarize(partial).items()}
         st.caption(ui.md(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items())))
@@ -264,8 +265,8 @@ def show_result(result: EvalResult) -> None:
     failed = eval_results.failed_models(result)
     for m in result.models:
         if m.label in failed:  # once, not in every row
-            st.warning(ui.md(f"{m.label} failed every question: {failed[m.label]}. It is left out of the "
-                             "charts, the answers table and win/tie/loss."), icon=":material/warning:")
+            st.warning(ui.md(f"{m.label} failed every question: {failed[m.label].rstrip('.')}. It is left out of "
+                             "the charts, the answers table and win/tie/loss."), icon=":material/warning:")
         elif m.error:
             st.warning(ui.md(f"{m.label}: {m.error}"), icon=":material/warning:")
     for note in result.notes:
@@ -273,6 +274,10 @@ def show_result(result: EvalResult) -> None:
     rows = result.rows
     if not rows:
         st.info("No answers yet.")
+        return
+    if result.models and len(failed) == len(result.models):  # empty charts and tables would say nothing more
+        ui.show_error("Every model failed, so there is nothing to score: fix what is said above for each model (a "
+                      "folder, a .gguf file, a model from the library or a Hub id in the local cache) and start again.")
         return
     leaked = result.leaked
     exclude = st.toggle(f"Exclude the {leaked} leaked questions from the summary", key=f"evaluate.exclude.{result.id}",
@@ -416,7 +421,7 @@ def past_evaluations() -> str | None:
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
-        st.caption(f"Status: **running** · started {info.created} · questions: {ui.md(info.dataset or 'being loaded')}")
+        st.caption(f"Status: **running** · started {info.created}")  # drawn once: the questions are said below
     else:
         st.caption(f"Status: **{info.status}** · started {info.created} · questions: {ui.md(info.dataset or '-')} · "
                    f"{info.questions:,} questions")

@@ -87,7 +87,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
     spec = st.selectbox("Model", list(by_spec), format_func=lambda s: f"{by_spec[s].name} ({s})", key="models.selected")
     entry = by_spec[spec]
     if entry.origin:
-        st.caption(entry.origin.capitalize())
+        st.caption(entry.origin[:1].upper() + entry.origin[1:])  # not str.capitalize: it lowercases file names and ids
     c1, c2, c3 = st.columns(3)
     if c1.button("Chat with it", icon=":material/chat:", key="models.chat"):
         st.session_state["chat.mode"] = "Conversation"  # studio.ui.passage.CONVERSATION: the page may be in passage mode
@@ -163,6 +163,8 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
                 shutil.copyfileobj(upload, fh, 1 << 20)
         elif path_text.strip():
             path = Path(path_text.strip()).expanduser()
+            if path.is_dir():  # a model folder from the Hub or a run is not imported: it is used as it is
+                raise StudioError(f"{path_text.strip()} is a folder: give the path of the .gguf file in it.")
             if not path.is_file():
                 raise StudioError(f"No file at {path_text.strip()}: check the path.")
         else:

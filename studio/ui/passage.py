@@ -248,7 +248,7 @@ def _caption(ans: passage.PassageAnswer) -> str:
     if stats is not None and stats.ended is not None:
         parts.append(f"{stats.ended - stats.started:.2f} s")
         if not ans.extractive and stats.tokens:
-            parts.append(f"{stats.tokens} tokens")
+            parts.append(f"{stats.tokens} token" + ("" if stats.tokens == 1 else "s"))
         if stats.retries:
             parts.append(f"{stats.retries} retries")
     return " · ".join(p for p in parts if p)

@@ -97,9 +97,11 @@ def test_a_wait_longer_than_allowed_is_reported_not_slept(faults):
 
 
 @pytest.mark.parametrize("mode, pattern", [
-    ("unauthorized", r"API key was rejected \(401\)"),
+    ("unauthorized", r"API key was rejected \(401\): check the key given for this server \(the page's API key "
+                     r"field, or --api-key-env\)\.$"),  # never "secrets": no key from secrets goes to a typed URL
     ("forbidden", r"No access to microsoft/Phi-3.5-mini-instruct \(403\)"),
     ("bad-request", r"refused the request \(400\): max_tokens must be positive"),
+    ("other-model", r"refused the request \(400\): Server is pinned to '/models/smol'; requested 'm'\. Check the model name"),
     ("not-served", r"microsoft/Phi-3.5-mini-instruct is not served .*try meta-llama"),
 ])
 def test_client_errors_are_not_retried_and_say_what_to_do(faults, mode, pattern):
@@ -133,6 +135,18 @@ def test_unreachable_server_is_a_network_error():
     b = make_backend(BackendSpec(kind="openai", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1"))
     with pytest.raises(NetworkError, match="Cannot reach"):
         b.complete(ASK)
+
+
+def test_providers_out_of_reach_say_to_check_the_network_not_a_url_nobody_typed():
+    """No connection can be refused on purpose without touching huggingface.co: the error the client raises when
+    the network is down (what this machine, offline, gets) is given to the backend's explanation directly."""
+    import httpx2  # what huggingface_hub 2 raises when the network is down
+
+    b = make_backend(BackendSpec(kind="provider", model="meta-llama/Llama-3.1-8B-Instruct"), TOKEN)
+    err = b._explain(httpx2.ConnectError("[Errno -3] Temporary failure in name resolution"))
+    assert isinstance(err, NetworkError)
+    assert str(err) == ("Cannot reach Hugging Face Inference Providers: check the network (huggingface.co must be "
+                        "reachable from this machine).")
 
 
 def test_offline_mode_blocks_providers_but_not_a_local_server(faults, monkeypatch):

@@ -81,6 +81,9 @@ def test_stats_measure_first_token_and_speed():
     assert s.ttft_s == 0.5 and s.tokens_per_s == pytest.approx(10.0)
     assert "first token 0.50 s" in s.summary() and "10.0 tokens/s" in s.summary()
     assert StreamStats().tokens_per_s is None
+    one = StreamStats(started=0.0)
+    one.first_token_at, one.tokens = 6.2, 1  # an answer stopped after its first token
+    assert one.summary() == "first token 6.20 s · 1 token"
 
 
 def test_exports_hold_the_conversation_and_settings():

@@ -3,6 +3,7 @@ against the loopback Hub stand-in)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,17 @@ def hub(monkeypatch):
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         h.users[TOKEN] = ("alice", "write")
         yield h
+        stop_watchers()  # before the stand-in goes and the Hub's address is huggingface.co again
+
+
+def stop_watchers() -> None:
+    """End every workspace's sync watcher this test started: left running, it would go on retrying its commit
+    against huggingface.co after the test (its last sync runs as it stops, still against the stand-in)."""
+    for running in list(sync._registry.values()):
+        running.stop()
+        if running._thread is not None:
+            running._thread.join(60)
+    assert not [t for t in threading.enumerate() if t.name == "workspace-sync" and t.is_alive()]
 
 
 def give_token(at, token: str):

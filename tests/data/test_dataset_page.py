@@ -656,3 +656,14 @@ def test_a_connection_dropped_during_the_lfs_upload_from_the_export_tab_is_one_l
     assert state == "failed", stdout
     assert len(errors) == 1 and errors[0].startswith("The connection to the Hub dropped while uploading to alice/rules")
     assert "RuntimeError" not in errors[0] and "hf_secretvalue123" not in stdout
+
+
+def test_the_export_tab_asks_to_save_first_only_when_there_are_unsaved_edits():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    (said,) = [c for c in texts(at.caption) if c.startswith("Downloads hold")]
+    assert said == "Downloads hold the saved version 1 (2 records)."  # nothing to save: no order to save
+    edit(at, edited={0: {"answer": "Forty-five minutes."}})
+    (said,) = [c for c in texts(at.caption) if c.startswith("Downloads hold")]
+    assert said == "Downloads hold the saved version 1 (2 records), not your unsaved edits: save them first to export them."

@@ -96,7 +96,7 @@ def test_semantic_clusters_in_the_review_queue(browser, tmp_path, monkeypatch, s
         page.get_by_test_id("stSelectbox").filter(has_text="Method").click()
         page.get_by_role("option", name="Semantic (same meaning)", exact=True).click()
         wait_idle(page)
-        page.get_by_text("Semantic dedup of 5 records: ").wait_for()  # the estimate, before the run
+        page.get_by_text("Semantic dedup of 5 records: under a second").wait_for()  # the estimate, before the run
         page.get_by_test_id("stSelectbox").filter(has_text="Scores").click()
         page.get_by_role("option", name="Precise (re-scored with MiniLM)", exact=True).click()
         wait_idle(page)

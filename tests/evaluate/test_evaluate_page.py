@@ -205,9 +205,11 @@ def test_answers_appear_while_the_evaluation_runs(tmp_path):
         at.button(key="evaluate.start").click().run()
         eval_id = at.session_state["evaluate.selected"]
         seen_live, statuses = False, set()
+        shown = [c.value for c in at.caption]  # the page as drawn on Start, before the job has read the questions
         deadline = time.time() + 120
         while time.time() < deadline and eval_jobs.job_state(eval_id).active:
             at.run()
+            shown += [c.value for c in at.caption]
             statuses |= {c.value.split(" · ")[0] for c in at.caption if c.value.startswith("Status:")}
             if any(e.label.startswith("Answers so far") for e in at.expander):
                 seen_live = any("eval-side-by-side" in h for h in _htmls(at))
@@ -216,6 +218,10 @@ def test_answers_appear_while_the_evaluation_runs(tmp_path):
             time.sleep(0.5)
         assert seen_live  # the first answers are on the page before the last one is in
         assert statuses <= {"Status: **running**"}  # one status while it runs, never "queued · 0 questions"
+        # The status line is drawn once, outside the panel that refreshes: it must not say "questions: being loaded"
+        # for the whole run; the refreshing panel names the questions once they are read.
+        assert not [c for c in shown if "being loaded" in c]
+        assert any(c.startswith("Questions: Soccer QA v1 · 3 questions") for c in shown), shown
         eval_jobs.stop_evaluation(eval_id)
         deadline = time.time() + 60
         while time.time() < deadline and eval_jobs.job_state(eval_id).active:
@@ -259,3 +265,18 @@ def test_expect_high_scores_is_said_only_while_the_questions_are_the_runs_traini
     assert any(said in c.value for c in at.caption)
     at.selectbox(key="evaluate.dataset").set_value(store.get_dataset(other.id)).run()  # a held-out dataset
     assert not any(said in c.value for c in at.caption)
+
+
+def test_when_every_model_failed_the_page_says_so_once_and_draws_no_empty_charts(tmp_path):
+    ds = store.create_dataset("Soccer QA", QA)
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tmp_path / "no-such-model"),), dataset_id=ds.id))
+    assert result.status == "finished" and not eval_results.shown_labels(result)
+    at = _app()
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert "failed every question: No such folder" in warning and ".." not in warning
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("Every model failed, so there is nothing to score")
+    charts = [c.key for c in at.get("plotly_chart") if c.key != "evaluate.compare_bars"]  # that one: past evaluations
+    assert charts == []  # no empty axes
+    assert not [t for t in at.toggle if t.label.startswith("Exclude the")]  # no "Exclude the 0 leaked questions"

