@@ -94,6 +94,19 @@ class MemoryEstimate:
     optimizer: int
     activations: int
     total: int
+    runtime: int = 0  # the process itself (RUNTIME_BYTES)
+    slack: int = 0  # the +10% on top (allocator slack, buffers)
+
+    @property
+    def peak(self) -> int:
+        """Activations or gradients, whichever is larger: they do not peak together (``estimate``)."""
+        return max(self.activations, self.gradients)
+
+    def parts(self) -> list[tuple[str, int]]:
+        """The terms of ``total``, named as the page writes them; their bytes add up to ``total`` exactly."""
+        peak = "activations" if self.activations >= self.gradients else "gradients"
+        return [("weights", self.weights), ("optimizer state", self.optimizer), (peak, self.peak),
+                ("runtime", self.runtime), ("10% slack", self.slack)]
 
 
 @dataclass(frozen=True)
@@ -207,7 +220,8 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     acts = per_layer * (1 if checkpointing else max(1, shape.layers))
     acts += tokens * shape.vocab * 4 * 4  # logits, their float32 copy, the softmax and its gradient
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES
-    return MemoryEstimate(weights, grads, optim, acts, int(total * 1.1))  # +10%: allocator slack, buffers
+    padded = int(total * 1.1)  # +10%: allocator slack, buffers
+    return MemoryEstimate(weights, grads, optim, acts, padded, RUNTIME_BYTES, padded - total)
 
 
 def _bf16_base(device: str | None) -> bool:
@@ -257,6 +271,23 @@ def verdict(est: MemoryEstimate, dev: DeviceMemory, batch_size: int, seq_len: in
         f"Needs about {need:.2f} GiB but only {free:.1f} GiB is free on {dev.name}: lower {step} "
         f"or the max length (now {seq_len}), turn on gradient checkpointing, or pick a smaller base."
     )
+
+
+def breakdown(est: MemoryEstimate, batch: str = "") -> str:
+    """One line whose terms add up to the total ``verdict`` states: "weights 516 MiB + optimizer state 37 MiB
+    + activations 612 MiB (``batch``) + runtime 1,024 MiB + 10% slack 219 MiB = 2,408 MiB (2.35 GiB)",
+    then the smaller of gradients and activations, which is not added (they do not peak together). Each term is rounded to a
+    MiB and the slack takes the rounding, so the sum written is the total written."""
+    mib = 1024**2
+    total = round(est.total / mib)
+    parts = [(name, round(n / mib)) for name, n in est.parts()]
+    parts[-1] = (parts[-1][0], total - sum(n for _, n in parts[:-1]))
+    terms = [f"{name} {n:,} MiB" + (f" ({batch})" if batch and name in ("activations", "gradients") else "")
+             for name, n in parts]
+    peak, (other, n) = parts[2][0], (("gradients", est.gradients) if parts[2][0] == "activations"
+                                     else ("activations", est.activations))
+    return (f"{' + '.join(terms)} = {total:,} MiB ({est.total / GIB:.2f} GiB); {other} {round(n / mib):,} MiB "
+            f"not added: built as the {peak} are freed, only the larger counts")
 
 
 def fmt_bytes(n: int) -> str:

@@ -305,9 +305,7 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
              if cfg.method != "full" else f" · {shape.params:,} parameters, all trainable")
     from_data = ", the data's longest" if lengths else ""
     budget = f", filled to {cfg.batch_tokens:,} tokens per step" if cfg.batch_tokens else ""
-    parts = (f"weights {memory.fmt_bytes(est.weights)} · gradients {memory.fmt_bytes(est.gradients)} · "
-             f"optimizer {memory.fmt_bytes(est.optimizer)} · activations {memory.fmt_bytes(est.activations)} "
-             f"(batch {rows} × {seq} tokens{from_data}{budget}){share}")
+    parts = memory.breakdown(est, f"batch {rows} × {seq} tokens{from_data}{budget}") + share
     (st.success if ok else st.warning)(line, icon=":material/memory:")
     st.caption(parts)
     return True

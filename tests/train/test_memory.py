@@ -69,3 +69,21 @@ def test_with_a_token_budget_the_largest_batch_is_the_budgets_not_the_batch_size
     ok, line = memory.verdict(budget, dev, 8, 512, batch_tokens=16384)
     assert not ok and "lower tokens per step (try 8192)" in line
     assert "lower the batch size (try 4)" in memory.verdict(budget, dev, 8, 512)[1]
+
+
+@pytest.mark.parametrize("method,rows,seq,budget", [("lora", 8, 73, 0), ("full", 1, 20, 0), ("lora", 31, 65, 2048)])
+def test_the_breakdown_adds_up_to_the_total_the_verdict_states(method, rows, seq, budget):
+    # the bundled SmolLM2's shape; a tiny full batch makes gradients, not activations, the larger term
+    shape = memory.shape_from_sizes(30, 576, 49_152, 1536, heads=9, kv_heads=3, params=134_515_008)
+    est = memory.estimate(shape, rows, seq, method=method, device="cpu")
+    assert sum(n for _, n in est.parts()) == est.total
+    assert est.runtime == memory.RUNTIME_BYTES and est.slack > 0
+    line = memory.breakdown(est, f"batch {rows} × {seq} tokens")
+    terms, total = line.split(" = ")
+    mib = [int(t.split(" MiB")[0].rsplit(" ", 1)[1].replace(",", "")) for t in terms.split(" + ")]
+    assert [t.split(" ")[0] for t in terms.split(" + ")] == ["weights", "optimizer", est.parts()[2][0], "runtime", "10%"]
+    assert sum(mib) == int(total.split(" MiB")[0].replace(",", ""))
+    need = memory.verdict(est, memory.DeviceMemory("cpu", est.total * 2, est.total * 2), rows, seq, budget)[1]
+    assert f"({need.split('Needs about ')[1].split(' GiB')[0]} GiB)" in total
+    smaller = "gradients" if est.activations >= est.gradients else "activations"
+    assert f"; {smaller} " in total and "not added" in total

@@ -52,6 +52,18 @@ def test_offline_the_default_base_is_the_bundled_model_and_says_why(offline):
     assert not bundled.imported()
 
 
+def _breakdown_adds_up(at: AppTest) -> None:
+    """The memory line a person reads adds up to the total it states, and that total is the verdict's."""
+    (need,) = [float(s.value.split("Needs about ")[1].split(" GiB")[0]) for s in [*at.success, *at.warning]
+               if "Needs about" in s.value]
+    (line,) = [c.value for c in at.caption if "activations" in c.value and " = " in c.value]
+    terms, total = line.split(" = ")
+    mib = [int(t.split(" MiB")[0].rsplit(" ", 1)[1].replace(",", "")) for t in terms.split(" + ")]
+    assert len(mib) == 5 and "runtime" in terms and "slack" in terms  # nothing the total counts is left out
+    assert sum(mib) == int(total.split(" MiB")[0].replace(",", ""))
+    assert total.split("(")[1].startswith(f"{need:.2f} GiB")
+
+
 def test_preview_and_memory_check_for_the_sample(offline):
     sample.ensure_sample()
     at = _page().run()
@@ -61,6 +73,7 @@ def test_preview_and_memory_check_for_the_sample(offline):
     captions = " ".join(c.value for c in at.caption)
     assert "158 records to train on, 0 held out" in captions and "Format: question-answer" in captions
     assert any("Needs about" in s.value for s in at.success)
+    _breakdown_adds_up(at)
     tokens_html = " ".join(m.value for m in at.markdown if "train-tokens" in m.value)
     assert "Question" in tokens_html and "Answer" in tokens_html and "background:#ffd86b" in tokens_html
 
@@ -408,5 +421,6 @@ def test_tokens_per_step_is_an_advanced_setting_refused_below_max_length_and_siz
     assert not at.error
     caption = next(c.value for c in at.caption if "activations" in c.value)
     assert "filled to 4,096 tokens per step" in caption
+    _breakdown_adds_up(at)  # with a token budget too
     rows = int(caption.split("(batch ")[1].split(" ×")[0])
     assert rows > 8  # many short records a step, not the batch size's 8
