@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import jobs
-from studio.train import runs
+from studio.train import eta, runs
 
 STATUS_INTERVAL_S = 0.5
 """At most one status write per this many seconds while training (the page polls about once a second)."""
@@ -91,20 +91,25 @@ class StatusWriter:
                 return
 
 
-def make(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
-    """The Trainer callback for run folder ``out``; ``on_progress`` gets each step's fields (in the training thread)."""
+def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: int = 0,
+         clock: Callable[[], float] = time.time) -> Any:
+    """The Trainer callback for run folder ``out``; ``on_progress`` gets each step's fields (in the training thread).
+    ``eval_batches``: the batches of one evaluation, which the ETA counts until one has been timed; ``clock``:
+    the time (tests pass their own)."""
     from transformers import TrainerCallback
 
     class StudioCallback(TrainerCallback):
         """metrics.jsonl rows, the job's progress, and the stop file (stop within one step, with a checkpoint)."""
 
         def __init__(self) -> None:
-            self.t0 = time.time()
+            self.t0 = clock()
             self.last_t = self.t0
             self.last_tokens = 0
             self.tokens_per_s = 0.0
             self.stopped = False
             self.status = StatusWriter(out)
+            self.eta = eta.Eta(0, self.t0)
+            self.epochs_done = {"eval": 0, "save": 0}  # epoch-end evaluations and saves done, before a resume too
 
         def close(self) -> None:
             """Write the pending status and end the writer's thread (idempotent). For the loop's ``finally``:
@@ -116,8 +121,11 @@ def make(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
                 pass
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.t0 = self.last_t = time.time()
+            self.t0 = self.last_t = clock()
             self.last_tokens = state.num_input_tokens_seen
+            self.eta = eta.Eta(state.global_step, self.t0)  # this process's steps only, not those before a resume
+            done = int(round(state.epoch or 0.0, 4))  # a checkpoint comes after its epoch's evaluation and save
+            self.epochs_done = {"eval": done, "save": done}
             if not state.is_world_process_zero:
                 return
             jobs.update_status(out, state="running", progress=state.global_step / max(1, state.max_steps),
@@ -130,19 +138,39 @@ def make(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
                 control.should_training_stop = True
                 control.should_save = True  # the Trainer saves right after this callback: resumable
                 self.stopped = True
-            now = time.time()
+            now = clock()
             done = state.global_step / max(1, state.max_steps)
-            elapsed = now - self.t0
             msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
             if self.tokens_per_s:
                 msg += f" · {self.tokens_per_s:,.0f} tokens/s"
+            self.eta.step(state.global_step, now)
             fields = {"state": "stopping" if self.stopped else "running", "progress": round(done, 4),
-                      "eta_s": elapsed / done * (1 - done) if done > 0 else None, "message": msg,
+                      "eta_s": self._left(args, state), "message": msg,
                       "step": state.global_step, "max_steps": state.max_steps, "tokens_per_s": self.tokens_per_s}
             if state.is_world_process_zero:
                 self.status.post(fields, urgent=self.stopped)
             if on_progress:
                 on_progress(fields)
+
+        def on_evaluate(self, args, state, control, **kwargs):
+            self.eta.paused("eval", clock())
+            self.epochs_done["eval"] += 1
+
+        def on_save(self, args, state, control, **kwargs):
+            self.eta.paused("save", clock())
+            self.epochs_done["save"] += 1
+
+        def _left(self, args, state) -> float | None:
+            """Seconds left (``studio.train.eta``): the steps left at the recent step time, plus the
+            evaluations and saves still to come at the last one's time."""
+            steps_left = state.max_steps - state.global_step
+            epochs = state.num_train_epochs or 0
+            pauses = {kind: eta.events_left(strategy, every, state.global_step, state.max_steps, epochs,
+                                            self.epochs_done[kind])
+                      for kind, strategy, every in (("eval", args.eval_strategy, int(args.eval_steps or 0)),
+                                                    ("save", args.save_strategy, int(args.save_steps or 0)))}
+            guess = {"eval": eval_batches * (self.eta.step_s or 0.0) * eta.FORWARD_SHARE}
+            return self.eta.left(steps_left, pauses, guess)
 
         def on_train_end(self, args, state, control, **kwargs):
             self.status.close()
@@ -151,7 +179,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None) -> Any:
             logs = logs or {}
             if not state.is_world_process_zero or ("loss" not in logs and "eval_loss" not in logs):
                 return
-            now = time.time()
+            now = clock()
             row: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
             if "loss" in logs:
                 tokens = state.num_input_tokens_seen

@@ -262,7 +262,7 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
         if not packed:
             print(f"note: {cfg.base} mixes packed records' attention here: training on padded batches", flush=True)
     collator = packing.VarlenCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
-    callback = callbacks.make(out, on_progress)
+    callback = callbacks.make(out, on_progress, eval_batches=-(-len(data.test) // cfg.batch_size) if data.test else 0)
     extra = []
     sampler = None
     if cfg.batch_tokens:  # lengths before word dropout (which only shortens questions): the budget holds

@@ -104,8 +104,10 @@ def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offlin
 
     for step in (4, 5):  # what a worker killed after its checkpoint had logged before dying
         runs.append_metrics(out, {"step": step, "epoch": 1.0, "loss": 9.9})
-    resumed = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True)
+    etas = []
+    resumed = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True, on_progress=lambda f: etas.append(f["eta_s"]))
     assert resumed.state == "finished" and resumed.steps == 6
+    assert len(etas) == 3 and all(e is not None and e >= 0 for e in etas) and etas[-1] < 1  # the real Trainer's fields
     steps = [r["step"] for r in runs.read_metrics(out) if "loss" in r]
     assert steps == [1, 2, 3, 4, 5, 6]  # the curve continues where the checkpoint was, each step once
     assert 9.9 not in [r["loss"] for r in runs.read_metrics(out) if "loss" in r]
