@@ -50,6 +50,9 @@ def test_offline_the_default_base_is_the_bundled_model_and_says_why(offline):
     assert any("distilgpt2 cannot be downloaded here" in c.value and "bundled" in c.value for c in at.caption)
     assert any("Needs about" in s.value for s in at.success)  # its shape from the file's header, nothing imported
     assert not bundled.imported()
+    at.radio(key="train.method").set_value("lora").run()  # what the new user read: LoRA on the bundled model
+    _no_exception(at)
+    _breakdown_adds_up(at)
 
 
 def _breakdown_adds_up(at: AppTest) -> None:
