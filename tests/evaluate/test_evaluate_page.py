@@ -119,6 +119,16 @@ def test_filters_warnings_and_exports_on_a_stored_result(tiny_gpt2, tmp_path, of
     assert "failed every question" in page and page.count("failed: No such folder") == 0
 
 
+def test_a_hub_model_offline_says_what_loads_here_not_scratch(tmp_path, offline):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    evaluate.run_evaluation(EvalConfig(models=("distilgpt2",), dataset_file=str(data), max_new_tokens=4))
+    at = _app()
+    said = [w.value for w in at.warning if "distilgpt2" in w.value]
+    assert len(said) == 1 and "No network: choose a model from the library" in said[0]
+    assert "scratch" not in said[0]  # Evaluate cannot train from scratch: the Train page's remedy is not offered
+
+
 def test_a_job_that_died_is_reported_with_its_partial_results(tmp_path):
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA))

@@ -104,7 +104,8 @@ def test_unreachable_base_says_choose_scratch(offline):
     at = _page().run()
     at.radio(key="train.base_choice").set_value("distilgpt2").run()
     _no_exception(at)
-    assert any("No network: choose scratch or a local path" in e.value for e in at.error)
+    assert any(e.value.startswith("No network: choose a model from the library") and "or train from scratch" in e.value
+               for e in at.error)
     assert at.button(key="train.start").disabled  # a base that cannot load starts no run
 
 
