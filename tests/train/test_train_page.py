@@ -300,6 +300,16 @@ def test_in_api_mode_the_page_says_what_works_and_imports_nothing_heavy(api_mode
     assert not [b for b in at.button if b.key == "train.start"]
 
 
+def test_the_runs_table_shows_when_a_run_was_created_as_a_date(offline):
+    folder = runs.run_dir(runs.new_run_id("dated"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "dated", "created": "2026-12-05T00:12:33+00:00", "base": "scratch"})
+    at = _page().run()
+    _no_exception(at)
+    row = next(r for r in table_rows(at, "training time") if r["id"] == folder.name)
+    assert row["created"] == "2026-12-05 00:12 UTC"  # as the Evaluate page shows its start times
+
+
 def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same_on_home(offline, tmp_path):
     from studio import jobs as _jobs
     from studio.errors import StudioError
