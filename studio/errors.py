@@ -44,6 +44,20 @@ class ModelLoadError(StudioError):
     """A model or tokenizer cannot be loaded."""
 
 
+class HubUnreachableError(ModelLoadError):
+    """A Hub model that cannot be downloaded (no network) and is not in the local cache. ``remedy`` names what
+    to choose instead; a caller that knows more (the Train page offers scratch) says so with ``instead``."""
+
+    def __init__(self, spec: str, remedy: str):
+        super().__init__(f"No network: choose {remedy} ({spec!r} cannot be downloaded from the Hugging Face Hub "
+                         "and is not in the local cache).")
+        self.spec = spec
+        self.remedy = remedy
+
+    def instead(self, remedy: str) -> HubUnreachableError:
+        return HubUnreachableError(self.spec, remedy)
+
+
 class ModelSpecError(ModelLoadError):
     """A model spec that names nothing (``run:`` alone, ``qa:api:x``, an unknown ``prefix:``)."""
 

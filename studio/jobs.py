@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from studio import atomic, config
@@ -66,6 +67,22 @@ class JobStatus:
 
 _KNOWN = {f for f in JobStatus.__dataclass_fields__}
 _reapers: dict[int, subprocess.Popen] = {}
+
+
+def readable_time(iso: str | None) -> str:
+    """When a job (a run, an evaluation) started, as pages, tables and reports show it: the stored ISO time
+    ``2026-12-05T00:12:33.123456+00:00`` reads ``2026-12-05 00:12 UTC``. UTC, not local time: the server's
+    zone is not the visitor's. Another offset is converted to UTC, a time without one taken as UTC; text that
+    is not an ISO time is returned as it is."""
+    if not iso:
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _status_path(workdir: Path) -> Path:

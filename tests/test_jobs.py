@@ -118,3 +118,11 @@ def test_two_foreground_trainings_started_together_cannot_both_take_the_device(t
     refused = next(err for (_, err), p in zip(outs, procs) if p.returncode == 2)
     assert "device is busy" in refused and refused.startswith("error: ")
 
+
+
+def test_a_start_time_reads_as_a_person_reads_it():
+    assert jobs.readable_time("2026-12-05T00:12:33.123456+00:00") == "2026-12-05 00:12 UTC"
+    assert jobs.readable_time("2026-12-05T02:12:33+02:00") == "2026-12-05 00:12 UTC"  # another zone, in UTC
+    assert jobs.readable_time("2026-12-05T00:12:33") == "2026-12-05 00:12 UTC"  # no zone: stored times are UTC
+    assert jobs.readable_time("") == "" and jobs.readable_time(None) == ""
+    assert jobs.readable_time("yesterday") == "yesterday"  # not a time: shown as it is, never an exception

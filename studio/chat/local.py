@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from studio.chat.base import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
-from studio.errors import BackendError, ModelLoadError, StudioError
+from studio.errors import BackendError, HubUnreachableError, StudioError
 from studio.models import cache, prompt_format, worker
 from studio.models.cache import model_lock
 from studio.models.generate import stop_token_ids
@@ -29,13 +29,8 @@ def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
     """``spec``'s model from the process's one model cache (``studio.models.cache``), loaded on first use."""
     try:
         return cache.shared().get(spec.model, spec.quantization, token)
-    except ModelLoadError as exc:
-        if str(exc).startswith("No network"):  # the loader's advice is for training: say what works in chat
-            raise ModelLoadError(
-                f"No network: choose a training run, a local model folder or an API model ({spec.model!r} "
-                "cannot be downloaded from the Hugging Face Hub and is not in the local cache)."
-            ) from None
-        raise
+    except HubUnreachableError as exc:  # chat can also answer through an API model
+        raise exc.instead("a training run, a local model folder or an API model") from None
 
 
 def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> Any:

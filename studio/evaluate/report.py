@@ -15,7 +15,7 @@ from pathlib import Path
 
 import plotly.io as pio
 
-from studio import atomic
+from studio import atomic, jobs
 from studio.data.formats import safe_cell
 from studio.errors import DiskError, StudioError
 from studio.evaluate import metrics
@@ -166,7 +166,7 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
 <html lang="en"><head><meta charset="utf-8"><title>Evaluation {html.escape(result.id)} · SLM Studio</title>
 <style>{_CSS}</style></head><body>
 <h1>Evaluation {html.escape(result.id)}</h1>
-<p class="meta">{html.escape(result.created)} · questions: {html.escape(ds)} · {len(result.rows)} questions · {html.escape(settings)}</p>
+<p class="meta">started {html.escape(jobs.readable_time(result.created))} · questions: {html.escape(ds)} · {len(result.rows)} questions · {html.escape(settings)}</p>
 {status_line}<h2>Models</h2><ul>{models_list}</ul>
 {'<h2>Notes</h2><ul>' + notes + '</ul>' if notes else ''}
 <h2>Summary</h2>{_summary_table(result.summary or eval_results.summarize(result), failed)}

@@ -18,10 +18,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from studio import config
-from studio.errors import ModelLoadError
+from studio.errors import HubUnreachableError, ModelLoadError
 from studio.models.spec import ModelSpec, parse_spec
 
 QUANTIZATIONS = (None, "4bit", "8bit")
+OFFLINE_REMEDY = "a model from the library, the bundled SmolLM2-135M-Instruct or a local model folder"
+"""What loads without a network wherever a model is loaded; the Train page adds scratch (``studio.train.base``)."""
 
 
 @dataclass(frozen=True)
@@ -195,10 +197,7 @@ def explain_load_error(ref: ModelRef, exc: Exception) -> ModelLoadError:
     """A one-line, actionable message for a failed ``from_pretrained``."""
     text = str(exc)
     if ref.kind == "hub" and (not hub_reachable() or "couldn't connect" in text.lower() or "offline" in text.lower()):
-        return ModelLoadError(
-            f"No network: choose scratch or a local path ({ref.spec!r} cannot be downloaded from the "
-            "Hugging Face Hub and is not in the local cache)."
-        )
+        return HubUnreachableError(ref.spec, OFFLINE_REMEDY)
     if "401" in text or "gated" in text.lower() or "restricted" in text.lower():
         return ModelLoadError(f"{ref.spec!r} needs access: accept its licence on the Hub and set HF_TOKEN.")
     if "404" in text or "not a valid model identifier" in text or "Repository Not Found" in text:

@@ -15,7 +15,7 @@ from typing import Any
 from studio.errors import TrainingError
 from studio.models import adapters, loading
 from studio.train import lora, scratch
-from studio.train.config import SCRATCH, TrainConfig
+from studio.train.config import SCRATCH, TrainConfig, offline_remedy
 
 
 @dataclass
@@ -39,6 +39,12 @@ def load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int
             tokenizer.save_pretrained(tok_dir)
         model = scratch.build_model(tokenizer, cfg.scratch_size, n_positions=cfg.max_length, seed=cfg.seed)
         return Base(model, tokenizer, None)
+    with offline_remedy():
+        return _load_pretrained(cfg, token)
+
+
+def _load_pretrained(cfg: TrainConfig, token: str | None) -> Base:
+    """A pretrained base (a Hub id, a folder, a library model, a GGUF file) or a LoRA run to continue."""
     spec_ref = loading.resolve(cfg.base)
     ref = loading.materialize(spec_ref, progress=lambda line: print(line, flush=True))
     # A GGUF file stays named by its file (its sha256 finds the imported copy again); the bundled

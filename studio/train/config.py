@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from studio import settings
-from studio.errors import TrainingError
+from studio.errors import HubUnreachableError, TrainingError
 from studio.models import loading
 from studio.settings import setting
 from studio.train import scratch
 
 SCRATCH = "scratch"
+OFFLINE_REMEDY = f"{loading.OFFLINE_REMEDY}, or train from scratch"
 METHODS = ("full", "lora", "qlora")
 SMALL_MODEL_PARAMS = 20_000_000
 """Below this, CPU training uses one thread: a second costs more in synchronisation than its small
@@ -20,6 +23,15 @@ matrix products gain (3-5x slower measured on a busy 2-core machine), and it lea
 
 
 SCHEDULES = ("linear", "cosine", "constant", "constant_with_warmup")
+
+
+@contextlib.contextmanager
+def offline_remedy() -> Iterator[None]:
+    """A base that cannot be downloaded says what a training run can start from instead: scratch too."""
+    try:
+        yield
+    except HubUnreachableError as exc:
+        raise exc.instead(OFFLINE_REMEDY) from None
 
 
 @dataclass(frozen=True)

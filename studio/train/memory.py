@@ -139,6 +139,7 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
     from transformers import AutoConfig
 
     from studio.models import loading
+    from studio.train.config import offline_remedy
 
     ref = loading.resolve(base)
     if ref.kind == "adapter":  # continuing a LoRA run: the shape is its base's
@@ -153,7 +154,8 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
     try:
         cfg = AutoConfig.from_pretrained(ref.source, **loading.pretrained_kwargs(ref, token))
     except (OSError, ValueError) as exc:
-        raise loading.explain_load_error(ref, exc) from None
+        with offline_remedy():  # a training base: scratch works offline too
+            raise loading.explain_load_error(ref, exc) from None
     return shape_of_config(cfg)
 
 

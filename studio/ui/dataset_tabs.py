@@ -324,8 +324,11 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
         st.caption("Only one version so far: every Save (and every restore) adds one.")
         return
     c1, c2 = st.columns(2)
-    old = c1.selectbox("Compare version", numbers, index=max(0, len(numbers) - 2), key=f"dataset.cmp.a.{info.id}")
-    new = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"dataset.cmp.b.{info.id}")
+    # keyed by the latest version: a new one (a restore, a save) is compared with the one before, not an old pair
+    latest = numbers[-1]
+    old = c1.selectbox("Compare version", numbers, index=max(0, len(numbers) - 2),
+                       key=f"dataset.cmp.a.{info.id}.{latest}")
+    new = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"dataset.cmp.b.{info.id}.{latest}")
     if old != new:
         sha = {v.version: v.sha256 for v in info.versions}
         dui.diff_view(_version_diff(info.id, old, new, sha[old], sha[new]), f"version {old} → version {new}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from studio import device, ui
+from studio import device, jobs, ui
 from studio.data import store
 from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
@@ -421,16 +421,16 @@ def past_evaluations() -> str | None:
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
-        st.caption(f"Status: **running** · started {info.created}")  # drawn once: the questions are said below
+        st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:
-        st.caption(f"Status: **{info.status}** · started {info.created} · questions: {ui.md(info.dataset or '-')} · "
+        st.caption(f"Status: **{info.status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
                    f"{info.questions:,} questions")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
         rows = []
         for i in picked:
             for label, s in by_id[i].summary.items():
-                rows.append({"evaluation": i, "created": by_id[i].created, "questions": by_id[i].dataset, "model": label,
+                rows.append({"evaluation": i, "started": jobs.readable_time(by_id[i].created), "questions": by_id[i].dataset, "model": label,
                              **{metrics.LABELS[m]: s.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")
                                 if m in s}})
         if rows:

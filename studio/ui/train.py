@@ -234,8 +234,10 @@ def _scratch_tokenizer(texts: tuple[str, ...], vocab: int) -> Any:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _tokenizer(spec: str) -> Any:
     from studio.models import loading
+    from studio.train.config import offline_remedy
 
-    return loading.load_tokenizer(spec)
+    with offline_remedy():
+        return loading.load_tokenizer(spec)
 
 
 def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:

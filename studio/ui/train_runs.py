@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio import ui
+from studio import jobs, ui
 from studio.train import plots as train_plots
 from studio.train import runs
 
@@ -61,7 +61,7 @@ def runs_table() -> None:
         return
     st.dataframe([{"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
                    "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}" if r.dataset else "",
-                   "created": r.created, "training time": took(r), "reason": r.status.error or ""}
+                   "created": jobs.readable_time(r.created), "training time": took(r), "reason": r.status.error or ""}
                   for r in all_runs], hide_index=True, width="stretch",
                  column_config={"reason": st.column_config.TextColumn("Why it failed", width="large")})
     failed = sum(1 for r in all_runs if r.status.state == "failed")

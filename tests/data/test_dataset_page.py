@@ -351,6 +351,19 @@ def test_versions_compare_and_restore():
     assert store.load_version(info.id) == RECS
 
 
+def test_after_a_restore_the_compare_shows_the_new_version_against_the_one_before():
+    info = store.create_dataset("V", RECS)
+    store.save_version(info.id, RECS[:1], base_version=1, message="drop one")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at.selectbox(key=f"dataset.restore.{info.id}").select(1)
+    at.button(key="dataset.restore.go").click().run()
+    assert not at.exception
+    compared = [m for m in texts(at.markdown) if "→" in m]
+    assert len(compared) == 1 and "version 2 → version 3**: 1 added" in compared[0]  # what the restore changed
+    assert [s.value for s in at.selectbox if s.label in ("Compare version", "with version")] == [2, 3]
+
+
 def test_create_rename_and_delete_with_confirmation():
     at = open_page()
     at.text_input(key="dataset.new_name").input("Fresh").run()

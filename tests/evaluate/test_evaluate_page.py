@@ -119,6 +119,37 @@ def test_filters_warnings_and_exports_on_a_stored_result(tiny_gpt2, tmp_path, of
     assert "failed every question" in page and page.count("failed: No such folder") == 0
 
 
+def test_a_hub_model_offline_says_what_loads_here_not_scratch(tmp_path, offline):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    evaluate.run_evaluation(EvalConfig(models=("distilgpt2",), dataset_file=str(data), max_new_tokens=4))
+    at = _app()
+    said = [w.value for w in at.warning if "distilgpt2" in w.value]
+    assert len(said) == 1 and "No network: choose a model from the library" in said[0]
+    assert "scratch" not in said[0]  # Evaluate cannot train from scratch: the Train page's remedy is not offered
+
+
+def test_start_times_read_as_dates_not_iso_strings_on_the_page_and_in_the_report(tmp_path):
+    from studio.evaluate import report
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+    result.created, result.status = "2026-12-05T00:12:33.123456+00:00", "finished"
+    result.rows = [QuestionRow(index=0, question=QA[0]["question"], reference=QA[0]["answer"],
+                               answers={"m": "Two halves"}, scores={"m": {"f1": 0.4}})]
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = _app()
+    status = [c.value for c in at.caption if c.value.startswith("Status:")]
+    assert len(status) == 1 and "started 2026-12-05 00:12 UTC" in status[0]
+    compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
+    assert list(compared["started"]) == ["2026-12-05 00:12 UTC"]
+    page = report.to_html(eval_results.load(result.id))
+    assert "started 2026-12-05 00:12 UTC" in page
+    for shown in [*status, page, compared.to_csv()]:
+        assert "T00:12" not in shown and "+00:00" not in shown
+
+
 def test_a_job_that_died_is_reported_with_its_partial_results(tmp_path):
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA))

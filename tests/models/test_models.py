@@ -41,8 +41,21 @@ def test_load_tiny_model_cpu_and_quantization_note(tiny_gpt2, offline):
 
 
 def test_hub_model_without_network_fails_fast_with_remedy(offline):
-    with pytest.raises(ModelLoadError, match="No network: choose scratch or a local path"):
+    """The loader serves Chat, Evaluate and the CLI too: its remedy names what loads anywhere, not scratch."""
+    with pytest.raises(ModelLoadError) as caught:
         models.load_causal_lm("distilgpt2")
+    said = str(caught.value)
+    assert said.startswith("No network: choose a model from the library, the bundled SmolLM2-135M-Instruct or a "
+                           "local model folder ('distilgpt2' cannot be downloaded")
+    assert "scratch" not in said
+
+
+def test_cli_ask_offline_names_what_loads_without_a_network(offline, capsys):
+    from studio.__main__ import main
+
+    assert main(["ask", "distilgpt2", "How long is a match?"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: No network: choose a model from the library") and "scratch" not in err
 
 
 def test_chat_template_model(tiny_phi3, offline):

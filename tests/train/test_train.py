@@ -128,7 +128,7 @@ def test_scratch_quick_run_is_loadable_by_run_id(tmp_path, offline):
 def test_offline_hub_base_fails_fast_with_the_remedy(tmp_path, offline):
     out = tmp_path / "run"
     cfg = train.TrainConfig(base="distilgpt2-not-cached")
-    with pytest.raises(ModelLoadError, match="No network: choose scratch or a local path"):
+    with pytest.raises(ModelLoadError, match="No network: choose a model from the library, .* or train from scratch"):
         train.run_job(cfg, RECORDS, out, dataset=DATASET, name="offline try")
     status = jobs.read_status(out)
     assert status.state == "failed" and "No network" in status.error

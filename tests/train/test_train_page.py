@@ -120,7 +120,8 @@ def test_unreachable_base_says_choose_scratch(offline):
     at = _page().run()
     at.radio(key="train.base_choice").set_value("distilgpt2").run()
     _no_exception(at)
-    assert any("No network: choose scratch or a local path" in e.value for e in at.error)
+    assert any(e.value.startswith("No network: choose a model from the library") and "or train from scratch" in e.value
+               for e in at.error)
     assert at.button(key="train.start").disabled  # a base that cannot load starts no run
 
 
@@ -313,6 +314,16 @@ def test_in_api_mode_the_page_says_what_works_and_imports_nothing_heavy(api_mode
     _no_exception(at)
     assert any(i.value.startswith("API mode: this deployment has no torch or transformers") for i in at.info)
     assert not [b for b in at.button if b.key == "train.start"]
+
+
+def test_the_runs_table_shows_when_a_run_was_created_as_a_date(offline):
+    folder = runs.run_dir(runs.new_run_id("dated"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "dated", "created": "2026-12-05T00:12:33+00:00", "base": "scratch"})
+    at = _page().run()
+    _no_exception(at)
+    row = next(r for r in table_rows(at, "training time") if r["id"] == folder.name)
+    assert row["created"] == "2026-12-05 00:12 UTC"  # as the Evaluate page shows its start times
 
 
 def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same_on_home(offline, tmp_path):
