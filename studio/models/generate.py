@@ -124,12 +124,18 @@ def generate_answers(
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         out = worker.run(model, functools.partial(_generate, model, batch, kwargs))
         for row in out[:, width:].tolist():
-            cut = next((i for i, t in enumerate(row) if t in stops), len(row))
-            text = tok.decode(row[:cut], skip_special_tokens=True)
+            text = decode_answer(tok, row, stops)
             answers.append(text.strip() if lm.has_chat_template else prompt_format.cut_at_stop(text))
         if progress is not None:
             progress(len(answers), len(texts))
     return answers
+
+
+def decode_answer(tokenizer: Any, ids: list[int], stops: Any) -> str:
+    """The text of generated ``ids`` up to the first stop token. An answer cut mid-character (at max new
+    tokens) ends on that character's first bytes, which decode to U+FFFD: left out, as chat's stream does."""
+    cut = next((i for i, t in enumerate(ids) if t in stops), len(ids))
+    return tokenizer.decode(ids[:cut], skip_special_tokens=True).rstrip("\ufffd")
 
 
 def answer(lm: Any, question: str, **kwargs: Any) -> str:

@@ -228,3 +228,7 @@ def test_an_answer_cut_mid_character_streams_no_replacement_character():
     streamer.end()
     text = "".join(streamer)
     assert "\ufffd" not in text and text.startswith("Olá, 越位")
+    from studio.models.generate import decode_answer  # evaluation and the ask panel: the same text as chat
+
+    assert decode_answer(tok, ids[:-1], stops=set()).strip() == text.strip()
+    assert decode_answer(tok, ids[:-1] + [tok.eos_token_id] + ids[-1:], stops={tok.eos_token_id}).strip() == text.strip()
