@@ -39,6 +39,8 @@ def import_file(page, path: Path, text: str) -> None:
     page.get_by_text(text).wait_for()
     page.get_by_role("button", name="Import as new dataset").click()
     page.get_by_text("Imported").first.wait_for()
+    # The page moves to the Edit tab on the rerun after the import: edits start once it is there
+    page.locator("[role='tab'][aria-selected='true']", has_text="Edit").wait_for()
     wait_idle(page)
 
 
