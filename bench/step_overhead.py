@@ -95,8 +95,8 @@ def studio(base: Path, records: list[dict], cfg: loop.TrainConfig, out: Path) ->
     calls: list[float] = []
     make = _callback_factory()
     if make is not None:
-        def timed(folder, on_progress):
-            cb = make(folder, on_progress)
+        def timed(folder, on_progress, **options):
+            cb = make(folder, on_progress, **options)
             for name in ("on_step_end", "on_log"):
                 inner = getattr(cb, name)
 

@@ -95,5 +95,6 @@ def test_chat_and_evaluation_stop_the_same_model_on_the_same_token(tiny_phi3):
     stats = StreamStats()
     LocalBackend(lm).complete([{"role": "user", "content": question}], ChatParams(max_new_tokens=12, do_sample=False),
                               stats=stats)
-    assert evaluated.strip() == lm.tokenizer.decode(greedy[:stop_at], skip_special_tokens=True).strip()
+    expected = lm.tokenizer.decode(greedy[:stop_at], skip_special_tokens=True).rstrip("\ufffd")  # no half character
+    assert evaluated.strip() == expected.strip()
     assert stats.tokens == stop_at + 1  # chat generated the same tokens and stopped on that one too
