@@ -71,8 +71,8 @@ def run(kind: str, base: Path, records: list, steps: int, window: tuple[int, int
     probe: dict = {}
     orig = callbacks.make, loop.packs, packing.prepare, packing.VarlenCollator
 
-    def patched(folder, on_progress):
-        probe["p"] = Probe(orig[0](folder, on_progress), window[0], window[1], cuda)
+    def patched(folder, on_progress, **options):
+        probe["p"] = Probe(orig[0](folder, on_progress, **options), window[0], window[1], cuda)
         return probe["p"]
 
     callbacks.make = patched
@@ -167,7 +167,7 @@ def main() -> int:
     (out / "steps.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "steps_profile.txt").write_text("\n\n".join(tables), encoding="utf-8")
     print(f"finished in {time.monotonic() - t_start:.0f} s", flush=True)
-    return 0
+    return 1 if any(" FAILED: " in s for s in lines) else 0  # every row is printed; the exit status says one failed
 
 
 if __name__ == "__main__":
