@@ -53,7 +53,7 @@ def make_backend(spec: BackendSpec, token: str | None = None, *,
         from studio.chat.local import LocalBackend, load_for_chat
 
         loaded = loader(spec) if loader is not None else load_for_chat(spec, token)
-        return LocalBackend(loaded)
+        return LocalBackend(loaded, fast_decoding=spec.fast_decoding)
     from studio.chat.api import ApiBackend
 
     return ApiBackend(spec, token)

@@ -107,6 +107,7 @@ class BackendSpec:
     provider: str = "auto"  # provider kind: "auto", "hf-inference", "together", ...
     base_url: str = ""  # openai kind: e.g. http://127.0.0.1:8000/v1; extractive provider: an endpoint URL (optional)
     task: str = "chat"  # "chat" (generate an answer) or "extractive" (pick the answer's span of a passage)
+    fast_decoding: bool = False  # local chat only: static KV cache + compiled decoding step (studio.models.fast_decoding)
 
     def __post_init__(self) -> None:
         if self.kind not in BACKEND_KINDS:
@@ -126,6 +127,9 @@ class BackendSpec:
         if self.task == "extractive" and self.kind == "openai":
             raise BackendError("An OpenAI-compatible server generates answers, it does not extract them: choose a local "
                                "extractive model or Inference Providers, or ask this model as a chat model.")
+        if self.fast_decoding and (self.kind != "local" or self.task != "chat"):
+            raise BackendError("Fast decoding is for local models that generate: an API model or an extractive one "
+                               "decodes elsewhere or not at all; turn it off.")
         if self.base_url.strip() and self.kind == "provider" and not self.base_url.strip().startswith(("http://", "https://")):
             raise BackendError(f"The endpoint URL must start with http:// or https://, not {self.base_url!r}.")
 
@@ -181,6 +185,8 @@ class StreamStats:
     ended: float | None = None
     tokens: int = 0  # generated tokens (local: exact; API: the server's count, else one per streamed chunk)
     retries: int = 0  # API: how many times a busy server was retried before the first token
+    status: str = ""  # what the backend is doing now, while it matters ("Compiling for fast decoding: ...")
+    decoding: str = ""  # local: "fast decoding" (and its compile time) when the answer used it
 
     def mark_token(self, n: int = 1) -> None:
         if self.first_token_at is None:
@@ -213,6 +219,8 @@ class StreamStats:
         parts.append(f"{self.tokens} token" + ("" if self.tokens == 1 else "s"))
         if self.retries:
             parts.append(f"{self.retries} retr" + ("y" if self.retries == 1 else "ies"))
+        if self.decoding:
+            parts.append(self.decoding)
         return " · ".join(parts)
 
 

@@ -3,7 +3,11 @@
 Generation runs on the model's long-lived generation thread (``studio.models.worker``: a thread
 started per answer made generation ~4x slower on a GPU) and feeds a ``TextIteratorStreamer``; the
 caller iterates the streamer with a timeout. One lock per loaded model serialises generation, so two sessions sharing a
-cached model never interleave their outputs. A stop event ends generation at the next token.
+cached model never interleave their outputs. A stop event ends generation at the next token; the stream
+ends at once, and the lock is released when generation does (a model busy compiling for fast decoding).
+
+``fast_decoding=True`` (``BackendSpec.fast_decoding``) turns on a static KV cache and a compiled decoding
+step (``studio.models.fast_decoding``); a model that cannot use it answers as usual, with a note saying why.
 
 Prompts go through ``tokenizer.apply_chat_template`` when the model has one (Phi-3.5's ``<|end|>``
 is added to the stop tokens); models without one (distilgpt2, the studio's training runs) get the
@@ -14,16 +18,19 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from studio.chat.base import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
 from studio.errors import BackendError, HubUnreachableError, StudioError
 from studio.models import cache, prompt_format, worker
+from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
 from studio.models.generate import stop_token_ids
 
 LOCK_WAIT_S = 600.0  # how long a request waits for another session's answer on the same model
+POLL_S = 0.2  # how often a stream waiting for its next token looks at the stop button
 
 def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
     """``spec``'s model from the process's one model cache (``studio.models.cache``), loaded on first use."""
@@ -34,13 +41,18 @@ def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
 
 
 def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> Any:
-    """A ``TextIteratorStreamer`` that also counts generated tokens as they come (live tokens/s)."""
+    """A ``TextIteratorStreamer`` that also counts generated tokens as they come (live tokens/s). While
+    ``stats.status`` says the decoding step compiles, the second token ends the compilation: its time
+    goes into ``stats.decoding``."""
     from transformers import TextIteratorStreamer
 
     class CountingStreamer(TextIteratorStreamer):
         def put(self, value: Any) -> None:
             if not self.next_tokens_are_prompt:  # the first call carries the prompt
                 stats.mark_token(int(value.numel()))
+                if stats.status == fast.COMPILING and stats.tokens > 1 and stats.first_token_at is not None:
+                    took = time.perf_counter() - stats.first_token_at
+                    stats.decoding, stats.status = f"fast decoding (compiled in {took:.0f} s)", ""
             super().put(value)
 
         def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
@@ -97,11 +109,17 @@ class _StopStrings:
 class LocalBackend(BackendBase):
     """A ``studio.models.loading.LoadedModel`` behind the ChatBackend interface."""
 
-    def __init__(self, loaded: Any):
+    def __init__(self, loaded: Any, *, fast_decoding: bool = False):
         self.loaded = loaded
         self.name = f"{loaded.ref.spec} (local)"
         self.notes = list(loaded.notes)
         self._eos = stop_token_ids(loaded.tokenizer, loaded.model)
+        self.fast_decoding = False
+        if fast_decoding:  # a model that cannot use it says why, once, and answers as usual
+            reason = fast.unavailable(loaded)
+            self.fast_decoding = reason is None
+            if reason:
+                self.notes.append(reason)
 
     def describe(self) -> str:
         lm = self.loaded
@@ -157,11 +175,13 @@ class LocalBackend(BackendBase):
         lock = model_lock(self.loaded.model)
         if not lock.acquire(timeout=LOCK_WAIT_S):
             raise BackendError(f"{self.loaded.ref.spec} is busy answering another request: try again in a moment.")
+        if self.fast_decoding:
+            kwargs.update(self._fast(params, prompt_len, stats))
         cutter = None if self.loaded.has_chat_template else _StopStrings(prompt_format.STOP_STRINGS)
         done = None
         try:
             done = worker.submit(self.loaded.model, lambda: self._generate(kwargs, params, result, streamer, stats))
-            for text in self._pieces(streamer, params):
+            for text in self._pieces(streamer, params, stats, stop):
                 if cutter is not None:
                     text = cutter.feed(text)
                     if cutter.hit:
@@ -176,33 +196,66 @@ class LocalBackend(BackendBase):
                     yield tail
         finally:
             halt.set()  # a closed or failed stream stops generation at the next token
-            if done is not None:
-                done.result()  # _generate catches its own errors into ``result``
-            lock.release()
+            if done is not None and stop.is_set() and not done.done():
+                # Stopped while the model cannot stop yet (compiling): the answer ends now, the model's lock
+                # when generation does, so the next question waits for it rather than for this stream.
+                done.add_done_callback(lambda _f: lock.release())
+            else:
+                if done is not None:
+                    done.result()  # _generate catches its own errors into ``result``
+                lock.release()
+            stats.status = ""
             stats.finish()
             if "sequences" in result:
                 stats.tokens = int(result["sequences"].shape[1]) - prompt_len
         if "error" in result:
             raise result["error"]
 
-    def _pieces(self, streamer: Any, params: ChatParams) -> Iterator[str]:
-        try:
-            yield from streamer
-        except queue.Empty:
-            raise BackendError(
-                f"{self.loaded.ref.spec} produced no token for {params.timeout_s:.0f} s: it is too slow on this "
-                "device; raise the timeout, lower max tokens, or use a smaller model."
-            ) from None
+    def _fast(self, params: ChatParams, prompt_len: int, stats: StreamStats) -> dict[str, Any]:
+        """Fast decoding's ``generate`` arguments; ``stats.status`` says when this answer compiles first."""
+        if fast.unavailable(self.loaded):  # its compilation failed in an earlier answer
+            return {}
+        kw = fast.generate_kwargs(self.loaded, prompt_len, params.max_new_tokens)
+        if fast.will_compile(self.loaded, 1, kw["max_cache_len"]):
+            stats.status = fast.COMPILING
+        else:
+            stats.decoding = "fast decoding"
+        return kw
+
+    def _pieces(self, streamer: Any, params: ChatParams, stats: StreamStats, stop: threading.Event) -> Iterator[str]:
+        """The streamer's text as it comes; ends when Stop is pressed even while no token comes (a compiling
+        model); fails after ``params.timeout_s`` without a token (longer while the decoding step compiles)."""
+        last = time.monotonic()
+        while True:
+            try:
+                text = streamer.text_queue.get(timeout=POLL_S)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                wait = fast.COMPILE_TIMEOUT_S if stats.status else params.timeout_s
+                if time.monotonic() - last > max(wait, params.timeout_s):
+                    raise BackendError(
+                        f"{self.loaded.ref.spec} produced no token for {wait:.0f} s: it is too slow on this "
+                        "device; raise the timeout, lower max tokens, or use a smaller model."
+                    ) from None
+                continue
+            if text is streamer.stop_signal:
+                return
+            last = time.monotonic()
+            yield text
 
     def _generate(self, kwargs: dict[str, Any], params: ChatParams, result: dict[str, Any],
                   streamer: Any, stats: StreamStats) -> None:
         import torch
 
+        compiling = stats.status == fast.COMPILING
         try:
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             with torch.inference_mode():
                 result["sequences"] = self.loaded.model.generate(**kwargs)
+            if "max_cache_len" in kwargs and stats.tokens > 1:  # the decoding step ran: it is compiled now
+                fast.mark_compiled(self.loaded, 1, kwargs["max_cache_len"])
         except torch.OutOfMemoryError:
             result["error"] = BackendError(
                 f"Out of memory generating with {self.loaded.ref.spec}: lower max tokens, unload other models, "
@@ -211,6 +264,9 @@ class LocalBackend(BackendBase):
         except StudioError as exc:
             result["error"] = exc
         except Exception as exc:  # a generation failure must end the stream, not hang it
-            result["error"] = BackendError(f"Generation failed with {self.loaded.ref.spec}: {str(exc)[:200]}")
+            if compiling:  # torch.compile's errors (no C compiler, an unsupported layer): eager from now on
+                result["error"] = BackendError(fast.mark_failed(self.loaded, exc))
+            else:
+                result["error"] = BackendError(f"Generation failed with {self.loaded.ref.spec}: {str(exc)[:200]}")
         finally:
             streamer.end()

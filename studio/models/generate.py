@@ -12,7 +12,8 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from studio.errors import CancelledError
+from studio.errors import CancelledError, StudioError
+from studio.models import fast_decoding as fast
 from studio.models import prompt_format, worker
 
 END_TOKENS = ("<|end|>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>")
@@ -87,6 +88,7 @@ def generate_answers(
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    fast_decoding: bool = False,
 ) -> list[str]:
     """One stripped answer per question, in order. ``lm`` is a ``studio.models.loading.LoadedModel``.
 
@@ -94,7 +96,9 @@ def generate_answers(
 
     Greedy unless ``do_sample``; sampling is reproducible when ``seed`` is given. ``progress(done,
     total)`` is called after each batch; ``cancel()`` returning True raises ``CancelledError``
-    between batches.
+    between batches. ``fast_decoding`` uses a static cache and a compiled decoding step where the model
+    allows it (``studio.models.fast_decoding.unavailable`` says why not; the caller tells the user) and
+    answers eagerly otherwise; each batch size compiles once, so it pays for long, same-sized batches.
     """
     import torch
 
@@ -122,7 +126,18 @@ def generate_answers(
             kwargs.update(do_sample=True, temperature=max(temperature, 1e-3), top_p=top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        out = worker.run(model, functools.partial(_generate, model, batch, kwargs))
+        rows, compiling = len(batch["input_ids"]), False
+        if fast_decoding and fast.unavailable(lm) is None:
+            kwargs.update(fast.generate_kwargs(lm, width, new))
+            compiling = fast.will_compile(lm, rows, kwargs["max_cache_len"])
+        try:
+            out = worker.run(model, functools.partial(_generate, model, batch, kwargs))
+        except Exception as exc:
+            if not compiling or isinstance(exc, torch.OutOfMemoryError):
+                raise
+            raise StudioError(fast.mark_failed(lm, exc)) from None  # torch.compile's: eager from now on
+        if "max_cache_len" in kwargs:
+            fast.mark_compiled(lm, rows, kwargs["max_cache_len"])
         for row in out[:, width:].tolist():
             text = decode_answer(tok, row, stops)
             answers.append(text.strip() if lm.has_chat_template else prompt_format.cut_at_stop(text))

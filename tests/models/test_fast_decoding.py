@@ -1,0 +1,138 @@
+"""Fast decoding (static cache + compiled decoding step) on a tiny llama, compiled for real on this CPU:
+the same greedy answers as normal decoding, one compilation for a range of questions and lengths, Stop
+while it compiles, and a one-line reason where a model cannot use it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from studio.chat import BackendSpec, ChatParams, StreamStats, make_backend
+from studio.chat.local import LocalBackend
+from studio.errors import BackendError
+from studio.models import fast_decoding, generate
+from studio.models.cache import model_lock
+from studio.models.loading import LoadedModel, load_causal_lm
+
+QUESTIONS = ["How long is a match?", "What is a corner kick, and who takes it after the ball goes out?"]
+GREEDY = ChatParams(max_new_tokens=24, temperature=0)
+
+
+def ask(backend: LocalBackend, question: str, params: ChatParams = GREEDY) -> tuple[str, StreamStats]:
+    stats = StreamStats()
+    return backend.complete([{"role": "user", "content": question}], params, stats), stats
+
+
+def graphs() -> int:
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+@pytest.fixture()
+def llama(tiny_llama, offline) -> LoadedModel:
+    """A freshly loaded model: nothing compiled for it yet."""
+    return load_causal_lm(str(tiny_llama))
+
+
+def test_cache_length_is_bucketed_bounded_and_never_too_short():
+    assert fast_decoding.cache_length(10, 2048) == 256
+    assert fast_decoding.cache_length(256, 2048) == 256 and fast_decoding.cache_length(257, 2048) == 512
+    assert fast_decoding.cache_length(600, 1024) == 1024 and fast_decoding.cache_length(600, 512) == 600
+    lengths = {fast_decoding.cache_length(p + n, 4096) for p in range(1, 400, 7) for n in range(16, 2048, 16)}
+    assert lengths == {256, 512, 1024, 2048, 4096}  # a handful of shapes for every slider position
+
+
+def test_fast_answers_equal_normal_ones_and_compile_once(llama):
+    eager = LocalBackend(llama)
+    fast = LocalBackend(llama, fast_decoding=True)
+    expected = [ask(eager, q)[0] for q in QUESTIONS]
+    first, stats = ask(fast, QUESTIONS[0])
+    assert first == expected[0]
+    assert stats.decoding.startswith("fast decoding (compiled in") and stats.decoding in stats.summary()
+    before = graphs()
+    second, stats2 = ask(fast, QUESTIONS[1])  # another prompt length
+    shorter, stats3 = ask(fast, QUESTIONS[0], ChatParams(max_new_tokens=9, temperature=0))  # the slider moved
+    assert second == expected[1] and shorter == ask(eager, QUESTIONS[0], ChatParams(max_new_tokens=9, temperature=0))[0]
+    assert stats2.decoding == stats3.decoding == "fast decoding"
+    assert graphs() == before  # no recompilation for either
+    assert [ask(eager, q)[0] for q in QUESTIONS] == expected  # normal decoding is untouched afterwards
+
+
+def test_batched_fast_answers_equal_normal_ones(llama):
+    eager = generate.generate_answers(llama, QUESTIONS, max_new_tokens=16, batch_size=2)
+    assert generate.generate_answers(llama, QUESTIONS, max_new_tokens=16, batch_size=2, fast_decoding=True) == eager
+
+
+def test_stop_while_compiling_ends_the_answer_at_once(llama, monkeypatch):
+    """Stop pressed during the pause after the first token: the answer ends within a poll, while the
+    model finishes compiling; its lock is free when it has, and the next answer is fast and equal.
+    Inductor's cache makes a repeated compilation quick, so a 4 s sleep on the compiled step's first
+    call stands in for a long compilation."""
+    real = type(llama.model).get_compiled_call
+    slept = []
+
+    def slow_first_call(self, config):
+        compiled = real(self, config)
+
+        def call(*args, **kwargs):
+            if not slept:
+                slept.append(time.sleep(4))
+            return compiled(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(type(llama.model), "get_compiled_call", slow_first_call)
+    backend = LocalBackend(llama, fast_decoding=True)
+    stop, stats, pressed = threading.Event(), StreamStats(), []
+
+    def press_stop_when_compiling():
+        while stats.status != fast_decoding.COMPILING or stats.tokens < 1:
+            time.sleep(0.01)
+        pressed.append(time.perf_counter())
+        stop.set()
+
+    threading.Thread(target=press_stop_when_compiling, daemon=True).start()
+    list(backend.stream([{"role": "user", "content": QUESTIONS[0]}], GREEDY, stats=stats, stop=stop))
+    ended = time.perf_counter()
+    lock = model_lock(llama.model)
+    still_compiling = lock.locked()
+    assert lock.acquire(timeout=600)
+    lock.release()
+    assert ended - pressed[0] < 1.0 and still_compiling
+    assert stats.tokens < GREEDY.max_new_tokens and stats.status == ""
+    assert ask(backend, QUESTIONS[0])[0] == ask(LocalBackend(llama), QUESTIONS[0])[0]
+
+
+def test_models_that_cannot_use_it_say_why_and_answer_as_usual(llama, tiny_gpt2):
+    """A 4-bit model is not possible on this CPU: the loaded model is relabelled as one (a stand-in)."""
+    eager = ask(LocalBackend(llama), QUESTIONS[0])[0]
+    four_bit = LoadedModel(llama.ref, llama.model, llama.tokenizer, llama.device, llama.dtype, "4bit", [])
+    backend = LocalBackend(four_bit, fast_decoding=True)
+    text, stats = ask(backend, QUESTIONS[0])
+    assert text == eager and stats.decoding == ""
+    assert [n for n in backend.notes if "Fast decoding is off for 4bit models" in n]
+    b = make_backend(BackendSpec(kind="local", model=str(tiny_gpt2), fast_decoding=True))
+    assert b.fast_decoding and not [n for n in b.notes if "Fast decoding" in n]  # GPT-2 can
+    with pytest.raises(BackendError, match="Fast decoding is for local models"):
+        BackendSpec(kind="openai", model="m", base_url="http://127.0.0.1:1/v1", fast_decoding=True)
+
+
+def test_a_failed_compilation_is_one_line_and_later_answers_are_normal(llama, monkeypatch):
+    """A compiler that fails (a machine without a C compiler) stands in as a raising compiled call."""
+
+    def broken(*args, **kwargs):
+        def call(*a, **k):
+            raise RuntimeError("InductorError: no working C compiler found\n(long traceback)")
+        return call
+
+    monkeypatch.setattr(type(llama.model), "get_compiled_call", broken)
+    backend = LocalBackend(llama, fast_decoding=True)
+    with pytest.raises(BackendError, match=r"^Fast decoding failed on this model \(RuntimeError: InductorError: no "
+                                           r"working C compiler found\): it is off") as err:
+        ask(backend, QUESTIONS[0])
+    assert "\n" not in str(err.value)
+    again = LocalBackend(llama, fast_decoding=True)
+    assert not again.fast_decoding and any("failed to compile earlier" in n for n in again.notes)
+    assert ask(again, QUESTIONS[0])[0] == ask(LocalBackend(llama), QUESTIONS[0])[0]
