@@ -103,6 +103,7 @@ class StreamJob(Task):
         self.phase = "loading"
 
     def work(self) -> str:
+        backend = None
         try:
             backend = self._make()
             self.notes = list(getattr(backend, "notes", []))
@@ -113,6 +114,8 @@ class StreamJob(Task):
             return self.text
         finally:
             self.stats.finish()
+            if backend is not None:  # notes learnt while answering ("fast decoding failed ...: it is off")
+                self.notes = list(getattr(backend, "notes", self.notes))
 
     def failure_message(self, exc: BaseException) -> str:  # a bug, but the page must stay usable: one line
         return f"Unexpected {type(exc).__name__}: {str(exc)[:200]}"

@@ -179,3 +179,26 @@ def test_a_training_run_chats_as_it_was_trained_and_says_how(faults):
     use_api(at, faults.url("good"))  # another model: the usual default again, no "As trained"
     assert at.selectbox(key="chat.preset").value != AS_TRAINED
     assert AS_TRAINED not in at.selectbox(key="chat.preset").options
+
+
+def test_fast_decoding_toggle_gives_the_same_greedy_answer_and_says_it_compiled(tiny_llama, offline):
+    """Fast decoding turned on beside a local model: compiled for real on this CPU, the same greedy answer
+    as with it off, the answer's line says it decoded fast (and the first time, how long compiling took)."""
+    at = page(**{"chat.a.model": str(tiny_llama)})
+    at.slider(key="chat.temperature").set_value(0.0).run()
+    at.slider(key="chat.max_new_tokens").set_value(32).run()
+    fast = at.toggle(key="chat.a.fast")
+    assert not fast.value and "Chat and passage answers only" in fast.help  # off by default; says where it applies
+
+    def answer() -> dict:  # the same question in a fresh conversation each time
+        send(at, "How long is a match?", wait=600)
+        turn = at.session_state["chat.messages"][-1]
+        next(b for b in at.button if b.label == "Clear conversation").click().run()
+        return turn
+
+    normal = answer()
+    assert "fast decoding" not in normal["stats"]
+    at.toggle(key="chat.a.fast").set_value(True).run()
+    first, again = answer(), answer()
+    assert "error" not in first and first["content"] == again["content"] == normal["content"] != ""
+    assert "fast decoding" in first["stats"] and "fast decoding" in again["stats"] and "compiled" not in again["stats"]
