@@ -9,6 +9,7 @@ import sys
 from studio import config
 from studio.chat import DEFAULT_LOCAL_MODEL, BackendSpec, ChatParams, StreamStats, build_messages, make_backend
 from studio.errors import StudioError
+from studio.models import fast_decoding
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, default=ChatParams.max_new_tokens)
     p.add_argument("--temperature", type=float, default=ChatParams.temperature)
     p.add_argument("--quantization", choices=["4bit", "8bit"], help="--local on a CUDA GPU only")
+    p.add_argument("--fast-decoding", action="store_true", help=f"--local only; {fast_decoding.FLAG_HELP}")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable holding the --base-url server's key (default OPENAI_API_KEY); "
                         "the Hugging Face token is never sent to a base URL")
@@ -40,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.local:
-        spec = BackendSpec(kind="local", model=args.model or DEFAULT_LOCAL_MODEL, quantization=args.quantization)
+        spec = BackendSpec(kind="local", model=args.model or DEFAULT_LOCAL_MODEL, quantization=args.quantization,
+                           fast_decoding=args.fast_decoding)
         token = config.hf_token()
     elif args.base_url:
         if not args.model:
@@ -50,12 +53,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.model:
             raise_usage("--model is required (a Hub id served by Inference Providers)")
+    if args.fast_decoding and not args.local:
+        raise_usage("--fast-decoding is for --local models: an API model decodes on its server")
         spec = BackendSpec(kind="provider", model=args.model, provider=args.provider or "auto")
         token = config.hf_token()
     total = args.total_timeout if args.total_timeout is not None else max(args.timeout, ChatParams.total_timeout_s)
     params = ChatParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, timeout_s=args.timeout,
                         total_timeout_s=total)
     backend = make_backend(spec, token)
+    for note in getattr(backend, "notes", []):
+        if note.startswith("Fast decoding"):  # asked for and not possible: say why, answer as usual
+            print(f"note: {note}", file=sys.stderr)
+    if getattr(backend, "fast_decoding", False):
+        print(f"note: {fast_decoding.COMPILING}", file=sys.stderr)
     stats = StreamStats()
     for piece in backend.stream(build_messages(args.system, [], args.message), params, stats=stats):
         sys.stdout.write(piece)

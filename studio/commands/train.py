@@ -15,6 +15,7 @@ from pathlib import Path
 
 from studio import config, jobs
 from studio.errors import StudioError, TrainingError
+from studio.models import fast_decoding
 from studio.models.spec import parse_spec
 from studio.train import runs
 from studio.train.config import TrainConfig
@@ -46,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("model", help="a model folder, run:<id>, a run id or a Hub id")
     a.add_argument("question")
     a.add_argument("--max-new-tokens", type=int, default=128)
+    a.add_argument("--fast-decoding", action="store_true", help=fast_decoding.FLAG_HELP)
     a.set_defaults(func=cmd_ask)
 
     m = sub.add_parser("merge", help="merge a LoRA run's adapter into its base: a full model for export and serving")
@@ -185,7 +187,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from studio.models import generate, loading
 
     lm = loading.load_causal_lm(args.model)
-    print(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens))
+    if args.fast_decoding:
+        why = fast_decoding.unavailable(lm)
+        print(f"note: {why or fast_decoding.COMPILING}", file=sys.stderr)
+    print(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens, fast_decoding=args.fast_decoding))
     return 0
 
 

@@ -29,6 +29,10 @@ COMPILE_TIMEOUT_S = 900.0  # the wait for the second token while the step compil
 _FAILED = "_studio_fast_decoding_failed"  # attribute on the model: why its compilation failed
 _READY = "_studio_fast_decoding_ready"  # attribute on the model: the (batch, cache length) shapes compiled
 
+FLAG_HELP = ("local models: a static KV cache and a compiled decoding step (torch.compile). Compiling takes tens of "
+             "seconds once per process, so one answer from the command line is slower with it; it pays off for "
+             "long answers and measurements (bench/chat.py --fast-decoding)")
+
 COMPILING = ("Compiling for fast decoding: this answer pauses after its first token (about half a minute on "
              "a CPU for a small model, longer for a large one); later answers are faster.")
 

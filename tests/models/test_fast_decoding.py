@@ -4,6 +4,8 @@ while it compiles, and a one-line reason where a model cannot use it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -136,3 +138,20 @@ def test_a_failed_compilation_is_one_line_and_later_answers_are_normal(llama, mo
     again = LocalBackend(llama, fast_decoding=True)
     assert not again.fast_decoding and any("failed to compile earlier" in n for n in again.notes)
     assert ask(again, QUESTIONS[0])[0] == ask(LocalBackend(llama), QUESTIONS[0])[0]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_the_cli_flag_answers_the_same_and_refuses_api_models(tiny_llama, offline):
+    normal = cli("ask", str(tiny_llama), QUESTIONS[0], "--max-new-tokens", "16")
+    fast = cli("ask", str(tiny_llama), QUESTIONS[0], "--max-new-tokens", "16", "--fast-decoding")
+    assert normal.returncode == fast.returncode == 0, fast.stderr[-500:]
+    assert fast.stdout == normal.stdout and "Compiling for fast decoding" in fast.stderr
+    chat = cli("chat", "--local", "--model", str(tiny_llama), "--temperature", "0", "--max-new-tokens", "16",
+               "--fast-decoding", "--stats", QUESTIONS[0])
+    assert chat.returncode == 0 and "fast decoding (compiled in" in chat.stderr
+    refused = cli("chat", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--fast-decoding", "hi")
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        "error: --fast-decoding is for --local models: an API model decodes on its server")
