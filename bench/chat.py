@@ -4,6 +4,13 @@ against a bare ``model.generate`` on the same model, prompt and settings, in one
     python bench/chat.py                 # a GPT-2 of ~30M parameters built from config (CPU is fine)
     python bench/chat.py --phi35         # Phi-3.5-mini's shape with random weights: bf16 vs 4-bit (CUDA)
     python bench/chat.py --model HuggingFaceTB/SmolLM2-135M-Instruct   # a real model (the bundled copy offline)
+    python bench/chat.py ... --fast-decoding   # also: the backend with fast decoding against without, same model
+
+``--fast-decoding`` adds, per model, the backend with a static cache and a compiled decoding step
+(``studio.models.fast_decoding``) against the same backend without, alternating, after one answer
+that compiles; the compile time is reported apart, and whether the greedy answers are identical.
+With ``--phi35`` it measures the bf16 model (last, so a long compilation only costs this row); the
+4-bit one prints why it cannot use it.
 
 Prints medians over ``--repeats`` alternating runs and the ratios backend / bare (target: within 10%).
 No download: models are built from a configuration with random weights; greedy decoding with EOS
@@ -94,15 +101,46 @@ def bare(loaded, params: ChatParams, tokens: int) -> tuple[float, float]:
     return clock.first - start, (n - 1) / (clock.last - clock.first)
 
 
-def through_backend(loaded, params: ChatParams, tokens: int) -> tuple[float, float]:
+def through_backend(loaded, params: ChatParams, tokens: int, fast: bool = False) -> tuple[float, float]:
+    return _answer(loaded, params, tokens, fast)[:2]
+
+
+def _answer(loaded, params: ChatParams, tokens: int, fast: bool = False) -> tuple[float, float, str, StreamStats]:
     params = ChatParams.from_dict({**params.to_dict(), "max_new_tokens": tokens})
-    backend = LocalBackend(loaded)
+    backend = LocalBackend(loaded, fast_decoding=fast)
     backend._eos = [-1]  # no stop token: every run makes exactly `tokens` tokens, like min_new_tokens above
     stats = StreamStats()
-    for _ in backend.stream(MESSAGES, params, stats=stats):
-        pass
+    text = "".join(backend.stream(MESSAGES, params, stats=stats))
     assert stats.tokens == tokens, stats.tokens
-    return stats.ttft_s, stats.tokens_per_s
+    return stats.ttft_s, stats.tokens_per_s, text, stats
+
+
+def measure_fast(loaded, tokens: int, repeats: int) -> None:
+    """Fast decoding against the same backend without it, on one model: compile time apart, then medians."""
+    from studio.models import fast_decoding
+
+    why = fast_decoding.unavailable(loaded)
+    if why:
+        print(f"  fast decoding: not measured. {why}")
+        return
+    params = ChatParams(max_new_tokens=tokens, temperature=0)
+    start = time.perf_counter()
+    _, _, fast_text, stats = _answer(loaded, params, tokens, fast=True)  # compiles the decoding step
+    first_answer = time.perf_counter() - start
+    eager_text = _answer(loaded, params, tokens)[2]
+    rows = {"eager_ttft": [], "eager_tps": [], "fast_ttft": [], "fast_tps": []}
+    for _ in range(repeats):
+        for kind, fast in (("eager", False), ("fast", True)):
+            t, s = through_backend(loaded, params, tokens, fast)
+            rows[f"{kind}_ttft"].append(t)
+            rows[f"{kind}_tps"].append(s)
+    m = {k: statistics.median(v) for k, v in rows.items()}
+    print(f"  fast decoding, first answer: {first_answer:.1f} s, {stats.tokens_per_s or 0:.1f} tokens/s "
+          f"({stats.decoding}); greedy answer {'identical' if fast_text == eager_text else 'DIFFERENT'} to eager")
+    print(f"  fast decoding, time to first token: eager {m['eager_ttft'] * 1000:8.1f} ms   fast {m['fast_ttft'] * 1000:8.1f} ms"
+          f"   ratio {m['fast_ttft'] / m['eager_ttft']:.3f}")
+    print(f"  fast decoding, tokens/s           : eager {m['eager_tps']:8.1f}      fast {m['fast_tps']:8.1f}"
+          f"      ratio {m['fast_tps'] / m['eager_tps']:.3f}")
 
 
 def measure(loaded, tokens: int, repeats: int) -> dict[str, float]:
@@ -135,6 +173,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--fast-decoding", action="store_true",
+                    help="also measure the backend with fast decoding (static cache + torch.compile) against without")
     args = ap.parse_args()
     import torch
 
@@ -144,10 +184,14 @@ def main() -> None:
         loaded = load_causal_lm(args.model)
         report(f"{loaded.ref.label} on {loaded.device}, {loaded.dtype}, {args.tokens} tokens, median of {args.repeats}",
                measure(loaded, args.tokens, args.repeats))
+        if args.fast_decoding:
+            measure_fast(loaded, args.tokens, args.repeats)
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = build(Path(tmp) / "model", PHI35 if args.phi35 else None)
         variants = [None, "4bit"] if args.phi35 else [None]
+        if args.fast_decoding:  # the compilation last: a part that runs out of time loses only the fast row
+            variants.reverse()
         for quant in variants:
             loaded = load_causal_lm(str(path), quantization=quant)
             extra = ""
@@ -156,6 +200,8 @@ def main() -> None:
             report(f"{'Phi-3.5-mini shape' if args.phi35 else 'GPT-2 8x512'} on {loaded.device}, "
                    f"{quant or loaded.dtype}, {args.tokens} tokens, median of {args.repeats}",
                    measure(loaded, args.tokens, args.repeats), extra)
+            if args.fast_decoding:
+                measure_fast(loaded, args.tokens, args.repeats)
             del loaded
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()

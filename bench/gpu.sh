@@ -25,7 +25,8 @@
 #   1. the machine and the library versions
 #   2. the CUDA-only tests (QLoRA train/stop/resume/merge, 4-bit chat, packed vs padded loss in bf16,
 #      torch's varlen kernel) and the 3 tests that once assumed a CPU
-#   3. bench/chat.py --phi35: LocalBackend.stream against bare generate, bf16 and 4-bit
+#   3. bench/chat.py --phi35: LocalBackend.stream against bare generate, bf16 and 4-bit; then fast decoding (static
+#      cache + torch.compile, CUDA graphs) against eager on the bf16 model, its compile time apart
 #   4. bench/train.py --shape distilgpt2: the studio's recipe against the tutorial's (padded batches)
 #   5. the same with STUDIO_PACKED_BATCHES=1 (packed rows, the studio's varlen attention)
 #   6. the same packed rows filled to a token budget (TrainConfig.batch_tokens): 1024, 4096, 16384 tokens a step
@@ -103,7 +104,7 @@ if [ $SMOKE = 1 ]; then
     export CUDA_VISIBLE_DEVICES=""
     TESTS=(tests/train/test_cuda.py tests/train/test_callbacks.py
            "tests/train/test_packing.py::test_varlen_collator_marks_where_each_record_starts")
-    CHAT=(--tokens 8 --repeats 1)
+    CHAT=(--tokens 8 --repeats 1 --fast-decoding)
     TRAIN=(--records 24 --epochs 1)
     BUDGETS=(--batch-tokens 512,1024)
     QLORA=(--shape tiny --steps 4 --batch-tokens 512 --checkpointing)
@@ -116,7 +117,7 @@ else
            "tests/train/test_train.py::test_out_of_memory_is_caught_with_the_remedy"
            "tests/models/test_models.py::test_load_tiny_model_cpu_and_quantization_note"
            "tests/chat/test_local_chat.py::test_make_backend_loads_local_models_and_reports_cpu_quantization")
-    CHAT=(--phi35 --tokens 64 --repeats 3)
+    CHAT=(--phi35 --tokens 64 --repeats 3 --fast-decoding)  # the fast row last: a long compilation loses only it
     TRAIN=(--shape distilgpt2)
     # Tokens a step for distilgpt2's shape on an H200: a step costs ~80 ms of overhead whatever its size (measured,
     # issue 26), and ~6 x 82 M FLOPs a token, so 16,384 tokens (~8 TFLOP, ~30 ms at 30-40% of the bf16 peak)
@@ -128,7 +129,7 @@ else
     STEPS=(--steps 20 --budget-s 60)
     THREADS=(--layers 8 --tokens 32 --repeats 2 --budget-s 45)
     OVERHEAD=(--cuda --steps 150 --rounds 2)
-    LIMITS=(30 120 100 60 60 70 110 60 50 35)
+    LIMITS=(30 120 160 60 60 70 110 60 50 35)  # chat: 100 s before, plus fast decoding's compilation
 fi
 
 part "machine" "${LIMITS[0]}" bash -c "$PY - <<'EOF'
