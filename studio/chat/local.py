@@ -27,7 +27,7 @@ from studio.errors import BackendError, HubUnreachableError, StudioError
 from studio.models import cache, prompt_format, worker
 from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
-from studio.models.generate import stop_token_ids
+from studio.models.generate import context_limit, stop_token_ids
 
 LOCK_WAIT_S = 600.0  # how long a request waits for another session's answer on the same model
 POLL_S = 0.2  # how often a stream waiting for its next token looks at the stop button
@@ -215,7 +215,7 @@ class LocalBackend(BackendBase):
         """Fast decoding's ``generate`` arguments; ``stats.status`` says when this answer compiles first."""
         if fast.unavailable(self.loaded):  # its compilation failed in an earlier answer
             return {}
-        kw = fast.generate_kwargs(self.loaded, prompt_len, params.max_new_tokens)
+        kw = fast.generate_kwargs(self.loaded, prompt_len, params.max_new_tokens, context_limit(self.loaded.model))
         if fast.will_compile(self.loaded, 1, kw["max_cache_len"]):
             stats.status = fast.COMPILING
         else:

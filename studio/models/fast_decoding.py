@@ -84,11 +84,10 @@ def _compile_config(device: str) -> Any:
     return cfg
 
 
-def generate_kwargs(lm: Any, prompt_len: int, max_new_tokens: int) -> dict[str, Any]:
-    """What ``generate`` needs for fast decoding (``will_compile`` says whether the call compiles first)."""
-    from studio.models.generate import context_limit
-
-    length = cache_length(prompt_len + max_new_tokens, context_limit(lm.model))
+def generate_kwargs(lm: Any, prompt_len: int, max_new_tokens: int, limit: int | None) -> dict[str, Any]:
+    """What ``generate`` needs for fast decoding, ``limit`` being the model's context
+    (``generate.context_limit``); ``will_compile`` says whether the call compiles first."""
+    length = cache_length(prompt_len + max_new_tokens, limit)
     return {"cache_implementation": "static", "max_cache_len": length, "compile_config": _compile_config(lm.device)}
 
 

@@ -128,7 +128,7 @@ def generate_answers(
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         rows, compiling = len(batch["input_ids"]), False
         if fast_decoding and fast.unavailable(lm) is None:
-            kwargs.update(fast.generate_kwargs(lm, width, new))
+            kwargs.update(fast.generate_kwargs(lm, width, new, limit))
             compiling = fast.will_compile(lm, rows, kwargs["max_cache_len"])
         try:
             out = worker.run(model, functools.partial(_generate, model, batch, kwargs))
