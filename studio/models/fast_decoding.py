@@ -6,7 +6,7 @@ elsewhere only when the compile config sets ``_compile_all_devices``, which we s
 it measurably helps too (docs/chat.md). The prompt (prefill) still runs eagerly.
 
 What a user notices:
-- The first answer pauses after its first token while the step compiles (26-40 s for SmolLM2-135M
+- The first answer pauses after its first token while the step compiles (26-78 s for SmolLM2-135M
   on 2 busy CPU cores); later answers reuse the compiled step.
 - The static cache is allocated for ``cache_length`` tokens: prompt + max new tokens rounded up to a
   power of two from 256, at most the model's context. transformers never shrinks it for a model, so a
@@ -33,7 +33,7 @@ FLAG_HELP = ("local models: a static KV cache and a compiled decoding step (torc
              "seconds once per process, so one answer from the command line is slower with it; it pays off for "
              "long answers and measurements (bench/chat.py --fast-decoding)")
 
-COMPILING = ("Compiling for fast decoding: this answer pauses after its first token (about half a minute on "
+COMPILING = ("Compiling for fast decoding: this answer pauses after its first token (a minute or so on "
              "a CPU for a small model, longer for a large one); later answers are faster.")
 
 

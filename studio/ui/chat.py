@@ -32,7 +32,7 @@ PROVIDERS = ["auto", "hf-inference", "baseten", "cerebras", "cohere", "deepinfra
              "groq", "novita", "nscale", "ovhcloud", "publicai", "sambanova", "scaleway", "together", "zai-org"]
 POLL_S = 0.5  # how often a streaming answer is redrawn, seconds
 FAST_HELP = ("A static KV cache and a compiled decoding step (torch.compile): the first answer pauses while it "
-             "compiles (about half a minute on a CPU for a small model), later answers decode faster (1.3x for "
+             "compiles (a minute or so on a CPU for a small model), later answers decode faster (1.2-1.3x for "
              "SmolLM2-135M on a CPU). Greedy answers are unchanged. Chat and passage answers only: the Train page's "
              "ask panel and Evaluate answer too few questions, or batches of too many lengths, for it to pay off.")
 

@@ -117,6 +117,10 @@ def test_models_that_cannot_use_it_say_why_and_answer_as_usual(llama, tiny_gpt2)
     assert [n for n in backend.notes if "Fast decoding is off for 4bit models" in n]
     b = make_backend(BackendSpec(kind="local", model=str(tiny_gpt2), fast_decoding=True))
     assert b.fast_decoding and not [n for n in b.notes if "Fast decoding" in n]  # GPT-2 can
+    from studio.chat.passage import make_passage_backend
+
+    over = make_passage_backend(BackendSpec(kind="local", model=str(tiny_gpt2), fast_decoding=True))
+    assert over.chat.fast_decoding  # passage answers from a generative local model use it too
     with pytest.raises(BackendError, match="Fast decoding is for local models"):
         BackendSpec(kind="openai", model="m", base_url="http://127.0.0.1:1/v1", fast_decoding=True)
 
