@@ -63,6 +63,25 @@ def test_fast_answers_equal_normal_ones_and_compile_once(llama):
     assert [ask(eager, q)[0] for q in QUESTIONS] == expected  # normal decoding is untouched afterwards
 
 
+def test_two_sessions_at_once_get_their_own_answers(llama):
+    """Two sessions share the model, both with fast decoding, the first one compiling: each gets exactly the
+    answer normal decoding gives it (the model lock serialises them; the second waits for the compilation)."""
+    expected = {q: ask(LocalBackend(llama), q)[0] for q in QUESTIONS}
+    got: dict[str, list[str]] = {q: [] for q in QUESTIONS}
+
+    def session(question: str) -> None:
+        backend = LocalBackend(llama, fast_decoding=True)  # each session builds its own, as the page does
+        for _ in range(2):
+            got[question].append(ask(backend, question)[0])
+
+    threads = [threading.Thread(target=session, args=(q,)) for q in QUESTIONS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    assert got == {q: [expected[q]] * 2 for q in QUESTIONS}
+
+
 def test_batched_fast_answers_equal_normal_ones(llama):
     eager = generate.generate_answers(llama, QUESTIONS, max_new_tokens=16, batch_size=2)
     assert generate.generate_answers(llama, QUESTIONS, max_new_tokens=16, batch_size=2, fast_decoding=True) == eager
