@@ -85,5 +85,4 @@ def applies(wanted: bool, model_type: str, device: str) -> bool:
 
 
 def unsupported_note(model_type: str) -> str:
-    return (f"Liger Kernel has no kernels for {model_type or 'this'} models (GPT-2 and distilgpt2 among them): "
-            "this run trains without them.")
+    return f"Liger Kernel has no kernels for {model_type or 'this model'}'s architecture: this run trains without them."

@@ -311,8 +311,9 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
     rows, seq = memory.largest_batch(lengths or [], cfg.batch_size, cfg.max_length, cfg.batch_tokens)
     from studio.models import loading
 
-    kernels = liger.applies(cfg.liger, shape.model_type, loading.pick_device())
-    if cfg.liger and not kernels and not liger.problem(loading.pick_device()):
+    device = loading.pick_device()
+    kernels = liger.applies(cfg.liger, shape.model_type, device)
+    if cfg.liger and not kernels and not liger.problem(device):  # it can run here, but not on this model
         st.info(liger.unsupported_note(shape.model_type), icon=":material/info:")
     est = memory.estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing,
                           method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets,

@@ -107,7 +107,7 @@ def test_a_gpt2_base_says_it_has_no_liger_kernels(offline, tiny_gpt2, monkeypatc
     cfg = TrainConfig(base=str(tiny_gpt2), batch_size=4, max_steps=1, test_fraction=0.0, liger=True)
     train.run_job(cfg, FAQ, tmp_path / "run", dataset={"name": "faq"})
     out = capsys.readouterr().out
-    assert "note: Liger Kernel has no kernels for gpt2 models" in out and "trains without them" in out
+    assert "note: Liger Kernel has no kernels for gpt2's architecture" in out and "trains without them" in out
     assert "Liger Kernel: on" not in out
 
 

@@ -483,4 +483,4 @@ def test_where_liger_can_run_the_memory_check_drops_the_logits_and_a_gpt2_base_s
     at = _page().run()  # scratch: a GPT-2
     at.checkbox(key="train.liger.scratch.full").check().run()
     _no_exception(at)
-    assert any(i.value.startswith("Liger Kernel has no kernels for gpt2 models") for i in at.info)
+    assert any(i.value.startswith("Liger Kernel has no kernels for gpt2's architecture") for i in at.info)
