@@ -34,6 +34,10 @@
 #   8. bench/gpu_steps.py: ms/step, syncs and GPU-busy share: padded, packed-varlen, packed-sdpa, LoRA
 #   9. bench/gpu_threads.py: generate in the calling thread, a new thread, the long-lived worker
 #  10. bench/step_overhead.py --cuda: the studio's ms/step against a bare Trainer's
+#  11-13. Liger Kernel (TrainConfig.liger; needs the liger-kernel wheel from bench/gpu_wheels.sh): the CUDA test that
+#      trains with and without it to the same losses, bench/train.py --shape smollm2 --liger (the studio's run on
+#      SmolLM2-135M's Llama shape with and without it, against the same tutorial run) and bench/qlora.py --liger
+#      --methods lora (Phi-3.5-mini's shape): tokens/s, peak memory and loss; in the smoke run "skipped: needs CUDA"
 set -u
 cd "$(dirname "$0")/.."
 SMOKE=0
@@ -167,6 +171,21 @@ part "LoRA vs QLoRA" "${LIMITS[6]}" "$PY" bench/qlora.py "${QLORA[@]}"
 part "training step profile" "${LIMITS[7]}" "$PY" bench/gpu_steps.py "${STEPS[@]}" --out "$OUT"
 part "generate: calling thread, new thread, worker" "${LIMITS[8]}" "$PY" bench/gpu_threads.py "${THREADS[@]}" --out "$OUT"
 part "studio step overhead vs bare Trainer" "${LIMITS[9]}" "$PY" bench/step_overhead.py "${OVERHEAD[@]}"
+
+# Liger Kernel on vs off (issue 26, item 2): its own parts, so the CUDA-only tests' part keeps its limit.
+LIGER_TEST="tests/train/test_liger.py::test_on_cuda_a_liger_run_trains_to_the_same_losses_as_one_without"
+if [ $SMOKE = 1 ]; then
+    LIGER_TRAIN=(--shape llama-tiny --records 24 --epochs 1 --liger)
+    LIGER_QLORA=(--shape tiny --steps 4 --batch-tokens 512 --liger --methods lora)
+    LIGER_LIMITS=(60 90 90)
+else
+    LIGER_TRAIN=(--shape smollm2 --liger)  # 30 layers, 576 wide, vocab 49,152: the logits Liger never holds count
+    LIGER_QLORA=(--shape phi35 --steps 10 --batch-tokens 2048 --checkpointing --liger --methods lora)
+    LIGER_LIMITS=(60 90 100)
+fi
+part "Liger Kernel: CUDA test, same losses" "${LIGER_LIMITS[0]}" "$PY" -m pytest -q -rs -p no:cacheprovider --timeout=100 "$LIGER_TEST"
+part "Liger Kernel on vs off (SmolLM2 shape)" "${LIGER_LIMITS[1]}" "$PY" bench/train.py "${LIGER_TRAIN[@]}"
+part "Liger Kernel on vs off (LoRA, Phi-3.5 shape)" "${LIGER_LIMITS[2]}" "$PY" bench/qlora.py "${LIGER_QLORA[@]}"
 
 # The summary: one row per part, then the lines of its log that carry numbers.
 {

@@ -18,6 +18,9 @@
 #   orjson        studio.data.formats writes large datasets with it (the json module otherwise)
 #   RapidFuzz     studio.dedup.fuzzy: near-duplicate checks and evaluation's leakage check
 #   gguf          studio.models.gguf and export: GGUF files in the model library
+#   liger-kernel  TrainConfig.liger (bench/gpu.sh's Liger Kernel parts and CUDA test), at requirements-gpu.txt's pin:
+#                 a pure-Python wheel of ~0.9 MB; it needs torch and triton, both in the image (triton comes with
+#                 its CUDA torch), and packaging and transformers, which the image has
 # Not carried though absent there: datasets, dill, multiprocess (transformers and torch import them only when
 # installed), streamlit and plotly (the pages), trl (bench/train.py --against trl), kernels (transformers 5.25's).
 # Each has no dependency the image lacks (their Requires-Dist: torch, numpy, packaging, pyyaml, requests, tqdm).
@@ -47,6 +50,12 @@ for name in "${NAMES[@]}"; do
     lower=$(echo "$name" | tr 'A-Z-' 'a-z_')
     ls "$WHL" | grep -qi "^${lower}-" || { echo "error: no Python 3.12 x86-64 wheel of $name was downloaded" >&2; exit 1; }
 done
+
+# The GPU extras (requirements-gpu.txt: liger-kernel), pure Python: any platform's wheel is the device's.
+gpu_pins=$(grep -E '^[A-Za-z0-9_.-]+==' requirements-gpu.txt) || { echo "error: requirements-gpu.txt pins nothing" >&2; exit 2; }
+# shellcheck disable=SC2086
+"$PY" -m pip download -q --no-deps --only-binary=:all: -d "$WHL" $gpu_pins 2>&1 | grep -v "is ignored: it is neither" || true
+ls "$WHL" | grep -qi "^liger_kernel-" || { echo "error: no wheel of liger-kernel was downloaded" >&2; exit 1; }
 
 # bitsandbytes: keep the CPU and CUDA 13.x libraries, drop the rest, and list only what is kept in RECORD.
 "$PY" - "$WHL" <<'EOF'

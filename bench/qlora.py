@@ -3,6 +3,7 @@ tokens/s and peak GPU memory, through the studio's own training loop, each metho
 
     python bench/qlora.py                  # CUDA: Phi-3.5-mini's configuration, 20 steps of each method
     python bench/qlora.py --shape tiny     # any machine: a 2-layer model of the same family (checks the script)
+    python bench/qlora.py --liger --methods lora   # LoRA with and without Liger Kernel (CUDA, liger-kernel)
 
 LoRA keeps the frozen base in bf16 on CUDA (float32 before issue 26) and computes in bf16 (autocast),
 with fused AdamW; QLoRA keeps it in 4-bit NF4 with double quantization, bf16 compute, paged AdamW and
@@ -11,6 +12,10 @@ batches filled to a token budget (``--batch-tokens``; ``--checkpointing`` checkp
 the studio's default batches (padded; packed rows with STUDIO_PACKED_BATCHES=1), on the sample dataset's records. Reported per method:
 non-padding tokens/s over the steps after the first (which pays for CUDA's warm-up), and the peak
 memory torch allocated. QLoRA needs CUDA: without it, that row says so and LoRA runs alone.
+
+``--liger``: each method once more with Liger Kernel (``TrainConfig.liger``; Phi-3 is among the architectures
+it covers), in its own process too, and the ratios against the same method without it (tokens/s, peak memory,
+final loss). Without CUDA those rows say "skipped: needs CUDA". ``--methods lora`` (or qlora) runs one method.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ TINY = {**PHI35, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers
 
 
 def one(method: str, base: str, home: str, steps: int, batch_size: int = 4, batch_tokens: int = 0,
-        checkpointing: bool = False) -> dict:
+        checkpointing: bool = False, liger: bool = False) -> dict:
     """Train ``steps`` steps of ``method`` (in its own process, so the peak is its own)."""
     import os
 
@@ -49,7 +54,7 @@ def one(method: str, base: str, home: str, steps: int, batch_size: int = 4, batc
     records = json.loads(config.SAMPLE_DATASET.read_text(encoding="utf-8"))
     cfg = train.TrainConfig(base=base, method=method, learning_rate=2e-4, batch_size=batch_size, max_steps=steps,
                             batch_tokens=batch_tokens, test_fraction=0.0, logging_steps=1, save_steps=10_000,
-                            max_length=256, gradient_checkpointing=checkpointing or method == "qlora")
+                            max_length=256, gradient_checkpointing=checkpointing or method == "qlora", liger=liger)
     folder = runs.run_dir(runs.new_run_id(f"bench-{method}"))
     try:
         train.run_job(cfg, records, folder, dataset={"name": "sample"})
@@ -75,13 +80,18 @@ def main() -> int:
     ap.add_argument("--checkpointing", action="store_true",
                     help="gradient checkpointing for LoRA too (QLoRA always checkpoints): what keeps a large "
                          "token budget's LoRA step inside 12 GiB on Phi-3.5-mini's shape")
+    ap.add_argument("--liger", action="store_true", help="each method also with Liger Kernel (CUDA, liger-kernel)")
+    ap.add_argument("--methods", default="lora,qlora", help="the methods to run, comma-separated (default lora,qlora)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--base", help=argparse.SUPPRESS)
     ap.add_argument("--home", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods or set(methods) - {"lora", "qlora"}:
+        ap.error(f"--methods takes lora and/or qlora, not {args.methods!r}")
     if args.one:
         print(json.dumps(one(args.one, args.base, args.home, args.steps, args.batch_size, args.batch_tokens,
-                             args.checkpointing)))
+                             args.checkpointing, args.liger)))
         return 0
     import torch
 
@@ -96,24 +106,37 @@ def main() -> int:
               f"{'for both' if args.checkpointing else 'for QLoRA only'}; training on "
               f"{'cuda: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'}", flush=True)
         results, failed = {}, False
-        for method in ("lora", "qlora"):
+        rows = [(m, kernels) for m in methods for kernels in ((False, True) if args.liger else (False,))]
+        for method, kernels in rows:
+            name = f"{method} + Liger Kernel" if kernels else method
+            if kernels and not torch.cuda.is_available():
+                print(f"{name}: skipped: needs CUDA")
+                continue
             out = subprocess.run([sys.executable, __file__, "--one", method, "--base", str(base), "--home", tmp,
                                   "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                                   "--batch-tokens", str(args.batch_tokens),
-                                  *(["--checkpointing"] if args.checkpointing else [])],
+                                  *(["--checkpointing"] if args.checkpointing else []),
+                                  *(["--liger"] if kernels else [])],
                                  capture_output=True, text=True)
             if out.returncode != 0:  # say why, and still run the other method
                 tail = "\n  ".join(out.stderr.strip().splitlines()[-6:])
-                print(f"error: {method} crashed:\n  {tail}", file=sys.stderr)
+                print(f"error: {name} crashed:\n  {tail}", file=sys.stderr)
                 failed = True
                 continue
-            r = results[method] = json.loads(out.stdout.strip().splitlines()[-1])
+            r = results[name] = json.loads(out.stdout.strip().splitlines()[-1])
             if "error" in r:
-                print(f"{method}: not run: {r['error']}")
+                print(f"{name}: not run: {r['error']}")
+                failed = failed or kernels  # on a GPU the Liger rows are the point: liger-kernel missing fails
                 continue
             peak = f"{r['peak_gib']:.1f} GiB peak allocated" if r["peak_gib"] else "peak: no CUDA"
             tps = f"{r['tokens_per_s']:,.0f} tokens/s" if r["tokens_per_s"] else "too few steps to time"
-            print(f"{method}: {r['steps']} steps · {tps} · {peak} · final loss {r['final_loss']:.3f}", flush=True)
+            print(f"{name}: {r['steps']} steps · {tps} · {peak} · final loss {r['final_loss']:.3f}", flush=True)
+        for method in methods:
+            off, on = results.get(method, {}), results.get(f"{method} + Liger Kernel", {})
+            if off.get("tokens_per_s") and on.get("tokens_per_s") and off.get("peak_gib") and on.get("peak_gib"):
+                print(f"Liger Kernel with {method}: {on['tokens_per_s'] / off['tokens_per_s']:.2f}x the tokens/s, "
+                      f"{on['peak_gib'] / off['peak_gib']:.2f}x the peak memory, final loss {on['final_loss']:.3f} "
+                      f"vs {off['final_loss']:.3f}")
         lo, q = results.get("lora", {}), results.get("qlora", {})
         if lo.get("tokens_per_s") and q.get("tokens_per_s") and lo.get("peak_gib") and q.get("peak_gib"):
             print(f"QLoRA against LoRA: {q['tokens_per_s'] / lo['tokens_per_s']:.2f}x the tokens/s, "

@@ -5,6 +5,7 @@
     python bench/train.py --epochs 3 --records 158 --lr 1e-3
     python bench/train.py --against trl --method lora   # the bundled SmolLM2-135M-Instruct, studio vs TRL's SFTTrainer
     python bench/train.py --shape distilgpt2 --batch-tokens 4096   # the studio's batches filled to 4,096 tokens a step
+    python bench/train.py --shape smollm2 --liger   # SmolLM2-135M's shape (Llama), the studio's run again with Liger Kernel
 
 The tutorial's recipe: every record padded to 512 tokens, ``labels = input_ids`` (padding, which is
 EOS, carries loss), a plain Trainer. The studio's: answer-only labels with the EOS learned, dynamic
@@ -27,6 +28,14 @@ SmolLM2-135M-Instruct (a real pretrained model): the same records as prompt-comp
 alpha, dropout and target layers), epochs, batch size, learning rate, schedule and weight decay.
 Target: studio >= 1.0x TRL's non-padding tokens/s with an equal or lower held-out loss. TRL is a
 benchmark dependency only (requirements-dev.txt): the engine does not import it.
+
+``--liger``: after the other rows, the studio's run once more with Liger Kernel (``TrainConfig.liger``), in the
+same process against the same tutorial baseline: tokens/s, peak GPU memory allocated and held-out loss beside
+the run without it. It needs CUDA and liger-kernel (on a CPU the row says "skipped: needs CUDA") and an
+architecture Liger covers: ``--shape smollm2`` (SmolLM2-135M's Llama shape) or ``llama-tiny`` (to check the
+script on a CPU); GPT-2 has no Liger kernels. Its row runs last, as Liger's RoPE and norm patches last for the
+process. With ``--liger`` the exit status says whether every row ran (the Liger row skipped without CUDA
+counts), not whether the tutorial targets were met (still printed).
 """
 
 from __future__ import annotations
@@ -49,20 +58,30 @@ from studio.train import recipe, runs, scratch
 SHAPES = {
     "small": {"n_layer": 4, "n_embd": 128, "n_head": 4, "vocab": None},  # the scratch preset's; vocab: the tokenizer's
     "distilgpt2": {"n_layer": 6, "n_embd": 768, "n_head": 12, "vocab": 50257},
+    # Llama shapes (what Liger Kernel has kernels for): SmolLM2-135M's sizes, and a tiny one for a CPU
+    "smollm2": {"n_layer": 30, "n_embd": 576, "n_head": 9, "kv_heads": 3, "inner": 1536, "vocab": 49152, "arch": "llama"},
+    "llama-tiny": {"n_layer": 2, "n_embd": 64, "n_head": 4, "kv_heads": 2, "inner": 128, "vocab": None, "arch": "llama"},
 }
 
 
 def build_base(folder: Path, records: list[dict], shape: str, seed: int) -> tuple[Path, object]:
-    """A randomly initialised GPT-2 of the given shape and a BPE tokenizer, saved like a Hub model."""
+    """A randomly initialised GPT-2 (or Llama) of the given shape and a BPE tokenizer, saved like a Hub model."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
     tok = scratch.train_tokenizer(scratch.corpus(records), vocab_size=2000)
     s = SHAPES[shape]
-    cfg = GPT2Config(vocab_size=s["vocab"] or len(tok), n_positions=1024, n_embd=s["n_embd"], n_layer=s["n_layer"],
-                     n_head=s["n_head"], bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
     torch.manual_seed(seed)
-    GPT2LMHeadModel(cfg).save_pretrained(folder)
+    if s.get("arch") == "llama":
+        cfg = LlamaConfig(vocab_size=s["vocab"] or len(tok), hidden_size=s["n_embd"], intermediate_size=s["inner"],
+                          num_hidden_layers=s["n_layer"], num_attention_heads=s["n_head"],
+                          num_key_value_heads=s["kv_heads"], max_position_embeddings=1024, tie_word_embeddings=True,
+                          bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        LlamaForCausalLM(cfg).save_pretrained(folder)
+    else:
+        cfg = GPT2Config(vocab_size=s["vocab"] or len(tok), n_positions=1024, n_embd=s["n_embd"], n_layer=s["n_layer"],
+                         n_head=s["n_head"], bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
+        GPT2LMHeadModel(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder, tok
 
@@ -88,6 +107,7 @@ def tutorial_run(base: Path, tok, records: list[dict], split: dict, cfg: train.T
         )
         trainer = Trainer(model=model, args=args, train_dataset=feats, data_collator=default_data_collator)
         threads = torch.get_num_threads()
+        _reset_peak(device)
         if device == "cpu" and sum(p.numel() for p in model.parameters()) < train.SMALL_MODEL_PARAMS:
             torch.set_num_threads(1)  # the same thread policy as studio.train.loop, so only the recipe differs
         t0 = time.time()
@@ -96,18 +116,41 @@ def tutorial_run(base: Path, tok, records: list[dict], split: dict, cfg: train.T
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.time() - t0
-    return {"model": trainer.model, "seconds": seconds, "tokens": real * math.ceil(cfg.epochs),
+    return {"model": trainer.model, "seconds": seconds, "peak_gib": _peak_gib(device), "tokens": real * math.ceil(cfg.epochs),
             "padded_tokens": 512 * len(feats) * math.ceil(cfg.epochs), "steps": trainer.state.global_step}
+
+
+def _reset_peak(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_gib(device: str) -> float | None:
+    """The most memory torch allocated on the GPU since ``_reset_peak`` (None on a CPU)."""
+    if device != "cuda":
+        return None
+    import torch
+
+    return round(torch.cuda.max_memory_allocated() / 2**30, 3)
 
 
 def studio_run(base: Path, records: list[dict], split: dict, cfg: train.TrainConfig, out: Path) -> dict:
     from transformers import AutoModelForCausalLM
 
+    from studio.models import loading
+
+    device = loading.pick_device()
+    _reset_peak(device)
     train.train(cfg.replace(base=str(base)), records, out, dataset={"name": "bench"})
+    peak = _peak_gib(device)
     last = runs.read_metrics(out)[-1]
     model = AutoModelForCausalLM.from_pretrained(out / "model")
     assert json.loads((out / "split.json").read_text()) == split
-    return {"model": model, "seconds": last["elapsed_s"], "tokens": last["tokens_seen"], "steps": last["step"]}
+    return {"model": model, "seconds": last["elapsed_s"], "tokens": last["tokens_seen"], "steps": last["step"],
+            "peak_gib": peak}
 
 
 def heldout_loss(model, tok, records: list[dict], indices: list[int], device: str) -> float:
@@ -224,6 +267,8 @@ def main() -> int:
     ap.add_argument("--batch-tokens", default="0",
                     help="the studio recipe's batches filled to this many tokens a step (0: --batch-size records); "
                          "several, comma-separated (1024,16384), train one studio run each against one tutorial run")
+    ap.add_argument("--liger", action="store_true",
+                    help="one more studio run with Liger Kernel (CUDA, liger-kernel; a Llama shape: smollm2 or llama-tiny)")
     args = ap.parse_args()
     try:
         budgets = [int(x) for x in str(args.batch_tokens).split(",")]
@@ -231,6 +276,9 @@ def main() -> int:
         ap.error(f"--batch-tokens takes whole numbers, comma-separated, not {args.batch_tokens!r}")
     if any(budgets) and (args.against == "trl" or any(0 < b < 512 for b in budgets)):
         ap.error("--batch-tokens is 0 or at least 512 (the max length), for the tutorial comparison")
+    if args.liger and (args.against == "trl" or SHAPES[args.shape].get("arch") != "llama"):
+        ap.error("--liger needs a shape Liger Kernel has kernels for (--shape smollm2 or llama-tiny; GPT-2 has none), "
+                 "against the tutorial")
 
     from studio.models import loading as models
 
@@ -253,7 +301,8 @@ def main() -> int:
             stu_loss = heldout_loss(stu.pop("model"), tok, records, split["test"], device)
             studio.append({"batch_tokens": budget or None, "seconds": round(stu["seconds"], 1),
                            "non_padding_tokens": stu["tokens"], "tokens_per_s": round(stu["tokens"] / stu["seconds"], 1),
-                           "heldout_loss": round(stu_loss, 4), "steps": stu["steps"]})
+                           "heldout_loss": round(stu_loss, 4), "steps": stu["steps"], "peak_gib": stu["peak_gib"]})
+        kernels = liger_row(args, base, tok, records, split, cfg.replace(batch_tokens=budgets[0]), device, Path(tmp))
     tut_tps = tut["tokens"] / tut["seconds"]
     for row in studio:
         row["speedup"] = round(row["tokens_per_s"] / tut_tps, 2)
@@ -262,9 +311,10 @@ def main() -> int:
         "test": len(split["test"]), "epochs": args.epochs, "batch_size": args.batch_size,
         "tutorial": {"seconds": round(tut["seconds"], 1), "non_padding_tokens": tut["tokens"],
                      "padded_tokens": tut["padded_tokens"], "tokens_per_s": round(tut_tps, 1), "heldout_loss": round(tut_loss, 4),
-                     "steps": tut["steps"]},
+                     "steps": tut["steps"], "peak_gib": tut["peak_gib"]},
         "studio": studio[0] if len(studio) == 1 else studio,
         "speedup": studio[0]["speedup"],
+        **({"liger": kernels} if args.liger else {}),
     }
     print(json.dumps(result, indent=1))
     passed = []
@@ -275,7 +325,42 @@ def main() -> int:
         print(f"studio recipe{budget}: {row['speedup']}x the tutorial's non-padding tokens/s (target >= 5x); held-out "
               f"answer loss {row['heldout_loss']:.3f} vs {tut_loss:.3f} (target: no worse); {row['steps']} steps vs "
               f"{tut['steps']} -> {'PASS' if ok else 'FAIL'}")
+    if args.liger:
+        return liger_verdict(kernels, studio[0])
     return 0 if any(passed) else 1  # several budgets: whether one of them meets both targets
+
+
+def liger_row(args: argparse.Namespace, base: Path, tok, records: list[dict], split: dict, cfg: train.TrainConfig,
+              device: str, tmp: Path) -> dict | str | None:
+    """The studio's run (the first budget's) once more with Liger Kernel; a reason string where it cannot run."""
+    if not args.liger:
+        return None
+    from studio.train import liger
+
+    if device != "cuda":
+        return "skipped: needs CUDA"
+    why = liger.problem(device)
+    if why:
+        return f"not run: {why}"
+    stu = studio_run(base, records, split, cfg.replace(liger=True), tmp / "run-liger")
+    loss = heldout_loss(stu.pop("model"), tok, records, split["test"], device)
+    return {"seconds": round(stu["seconds"], 1), "non_padding_tokens": stu["tokens"],
+            "tokens_per_s": round(stu["tokens"] / stu["seconds"], 1), "heldout_loss": round(loss, 4),
+            "steps": stu["steps"], "peak_gib": stu["peak_gib"]}
+
+
+def liger_verdict(row: dict | str | None, plain: dict) -> int:
+    """One line: Liger Kernel's run against the same studio run without it; 0 when it ran or was skipped for want
+    of CUDA, 1 when it could not run on a GPU (liger-kernel missing) or its loss is not a number."""
+    if isinstance(row, str):
+        print(f"Liger Kernel: {row}")
+        return 0 if row.startswith("skipped") else 1
+    peak = (f"peak {row['peak_gib']:.2f} vs {plain['peak_gib']:.2f} GiB allocated "
+            f"({row['peak_gib'] / plain['peak_gib']:.2f}x)" if row["peak_gib"] and plain["peak_gib"] else "peak: no CUDA")
+    print(f"Liger Kernel: {row['tokens_per_s']:,.0f} tokens/s vs {plain['tokens_per_s']:,.0f} without "
+          f"({row['tokens_per_s'] / plain['tokens_per_s']:.2f}x); {peak}; held-out answer loss "
+          f"{row['heldout_loss']:.3f} vs {plain['heldout_loss']:.3f}; {row['steps']} steps each")
+    return 0 if math.isfinite(row["heldout_loss"]) else 1
 
 
 if __name__ == "__main__":

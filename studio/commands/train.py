@@ -134,6 +134,11 @@ def _train(args: argparse.Namespace) -> int:
             raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
         records, ref = load_dataset(args.dataset, args.dataset_version)
         cfg = _config(args, len(records))  # a bad setting is said first, as for any dataset
+        if cfg.liger:  # Triton kernels: a CUDA GPU with liger-kernel, or one line saying so
+            from studio.models import loading
+            from studio.train import liger
+
+            liger.refuse(loading.pick_device())
         recipe.usable_indices(records)  # an empty dataset is refused in one line, before a run folder exists
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():

@@ -92,6 +92,11 @@ class TrainConfig:
     vocab_size: int = setting(2000, "BPE tokens learned from the dataset (scratch only).", min=256, max=65_536,
                               label="Vocabulary", error="Vocabulary {value} is out of range: use {lo} to {hi}.")
     gradient_checkpointing: bool = setting(False, "Recompute activations: ~30% slower, much less memory.")
+    # transformers' use_liger_kernel (studio.train.liger): Triton kernels, so CUDA with liger-kernel installed only
+    # (refused elsewhere in one line); GPT-2 has none: such a run trains without them and says so.
+    liger: bool = setting(False, "Liger Kernel: Triton kernels for the norms, RoPE, the MLP and a loss that never "
+                                 "holds the logits (less memory). CUDA GPU with liger-kernel installed; Llama, "
+                                 "Qwen2, Phi-3, Mistral, Gemma and more, not GPT-2.", label="Liger Kernel")
     # "full" updates every weight; "lora" trains small low-rank adapters beside frozen weights (peft);
     # "qlora" does the same on a 4-bit NF4 base (bitsandbytes, CUDA only)
     method: str = setting("full", "full: every weight; lora: small adapters on a frozen base (a few % of the "
@@ -129,6 +134,9 @@ class TrainConfig:
             (self.method == "full" or self.base != SCRATCH,
              "LoRA adapts a pretrained model: a scratch model is trained in full (choose method full)."),
             (bool(self.lora_targets.strip()), "Name the layers that get adapters (all-linear, or q_proj,v_proj, ...)."),
+            (not (self.liger and self.method != "full" and "lm_head" in self.lora_targets),
+             "Liger Kernel's loss reads the output layer's weight itself, so an adapter on lm_head would not train: "
+             "leave lm_head out of Target modules, or turn Liger Kernel off."),
             (not self.batch_tokens or self.batch_tokens >= self.max_length,
              f"Tokens per step {self.batch_tokens} is below Max length {self.max_length}: a record that long would not "
              f"fit in a step. Use at least {self.max_length}, lower Max length, or 0 for batches of Batch size records."),

@@ -21,7 +21,7 @@ from studio import config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import loading
-from studio.train import batches, callbacks, lora, memory, packing, recipe, runs
+from studio.train import batches, callbacks, liger, lora, memory, packing, recipe, runs
 from studio.train.base import Base, load_base
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
@@ -153,6 +153,7 @@ def train(
     ckpt = _resume_from(out, resume)
     split = _split(cfg, records, out, resume)
     device = loading.pick_device()
+    kernels = _liger_here(cfg, device, resume)
     jobs.update_status(out, state="running", message=f"loading {cfg.base}", pid=jobs.read_status(out).pid or os.getpid())
     if not resume:
         runs.start_run(out, cfg, name=name, dataset=dataset, device=device)
@@ -168,13 +169,40 @@ def train(
     if device == "cpu":
         print("note: training on CPU in float32: fine for small models, slow for large ones", flush=True)
     use_cache = getattr(base.model.config, "use_cache", None)  # off while training, restored for the saved model
-    trainer, callback, attn = _trainer(cfg, base, data, records, split, out, device, on_progress)
+    kernels = kernels and _liger_fits(base)
+    trainer, callback, attn = _trainer(cfg, base, data, records, split, out, device, on_progress, use_liger=kernels)
     state = _fit(trainer, callback, attn, ckpt, cfg, base, out, device, use_cache)
     history = trainer.state.log_history
     train_losses = [h["loss"] for h in history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
     return TrainResult(state, out, trainer.state.global_step, train_losses[-1] if train_losses else None,
                        eval_losses[-1] if eval_losses else None, data.truncated, time.time() - t_start)
+
+
+def _liger_here(cfg: TrainConfig, device: str, resume: bool) -> bool:
+    """Whether Liger Kernel can be asked for (``studio.train.liger``). A new run that asks for it where it cannot
+    run is refused in one line; a resumed one (its settings are fixed) trains on without it, with a note: the
+    kernels compute the same loss, so the run continues as it was."""
+    if not cfg.liger:
+        return False
+    if not resume:
+        liger.refuse(device)
+        return True
+    why = liger.problem(device, "this run, started with it, resumes without it (the same loss, from PyTorch's kernels)")
+    if why:
+        print(f"note: {why}", flush=True)
+    return not why
+
+
+def _liger_fits(base: Base) -> bool:
+    """Whether the loaded model's architecture has Liger kernels; a note in the log when it has none."""
+    model = base.model.get_base_model() if hasattr(base.model, "get_base_model") else base.model
+    model_type = getattr(model.config, "model_type", "")
+    if liger.supported(model_type):
+        print(f"Liger Kernel: on ({model_type}: fused linear cross-entropy, RMSNorm, RoPE, SwiGLU)", flush=True)
+        return True
+    print(f"note: {liger.unsupported_note(model_type)}", flush=True)
+    return False
 
 
 def _resume_from(out: Path, resume: bool) -> Path | None:
@@ -220,7 +248,8 @@ def _encode(cfg: TrainConfig, base: Base, records: Sequence[dict], split: dict[s
 
 
 def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict], split: dict[str, list[int]],
-             out: Path, device: str, on_progress: Callable[[dict], None] | None) -> tuple[Any, Any, Any]:
+             out: Path, device: str, on_progress: Callable[[dict], None] | None,
+             use_liger: bool = False) -> tuple[Any, Any, Any]:
     """The Trainer (and the callback that writes metrics and follows the stop file), the model made ready for it."""
     import torch
     from transformers import PrinterCallback, TrainingArguments
@@ -245,6 +274,7 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
         dataloader_num_workers=0, optim=_optimizer(cfg, device),
         neftune_noise_alpha=cfg.neftune_alpha or None,
+        use_liger_kernel=use_liger,  # the Trainer patches the model (a PEFT model's base) as training starts
     )
     model.config.use_cache = False  # no key/value cache is built in training forwards
     if cfg.gradient_checkpointing and cfg.method != "qlora":  # QLoRA's preparation already turned it on

@@ -6,6 +6,7 @@ The estimate is the usual back-of-the-envelope for full fine-tuning with AdamW i
     weights 4 B/param + gradients 4 B/param + AdamW moments 8 B/param
     + activations ~ batch x length x width x layers x 34 B (attention and MLP intermediates, SDPA)
     + logits batch x length x vocab x 4 B x 2 (the logits and their gradient)
+      (with Liger Kernel's fused linear cross-entropy, chunks of about tokens x width instead: ``estimate``)
 
 It errs high on purpose: a run that fits the estimate fits the device. The batch is the largest the
 data makes (``largest_batch``: batches are padded to their own longest record), not ``max_length``:
@@ -31,6 +32,7 @@ class ModelShape:
     vocab: int
     inner: int = 0  # the MLP's width (0: 4 x width, GPT-2's)
     linears: tuple[tuple[str, int, int], ...] = ()  # each layer's linear layers: (name, in, out)
+    model_type: str = ""  # config.model_type ("gpt2", "llama", "phi3", ...): whether Liger Kernel has kernels for it
 
     def lora_params(self, rank: int, targets: str = "all-linear") -> int:
         """Adapter parameters of LoRA: rank x (in + out) for each targeted linear layer of each layer,
@@ -62,7 +64,7 @@ def trainable_line(trainable: int, total: int) -> str:
 
 def shape_from_sizes(layers: int, width: int, vocab: int, inner: int = 0, heads: int = 0, kv_heads: int = 0,
                      head_dim: int = 0, kind: str = "llama", params: int = 0, tied: bool = True,
-                     positions: int = 0) -> ModelShape:
+                     positions: int = 0, model_type: str = "") -> ModelShape:
     """A shape from a model's sizes (a config or a GGUF header); ``params``: the exact count when known."""
     inner = inner or 4 * width
     head_dim = head_dim or (width // heads if heads else 0)
@@ -80,7 +82,7 @@ def shape_from_sizes(layers: int, width: int, vocab: int, inner: int = 0, heads:
                        ("down_proj", inner, width))
         per_layer = sum(i * o for _, i, o in linears) + 2 * width  # two RMS norms
         counted = layers * per_layer + vocab * width * (1 if tied else 2) + width
-    return ModelShape(params or counted, layers, width, vocab, inner, linears)
+    return ModelShape(params or counted, layers, width, vocab, inner, linears, model_type or kind)
 
 
 def _kind(model_type: str) -> str:
@@ -126,7 +128,8 @@ def shape_of_config(cfg: Any) -> ModelShape:
     return shape_from_sizes(layers, width, vocab, inner, heads, int(getattr(cfg, "num_key_value_heads", 0) or heads),
                             int(getattr(cfg, "head_dim", 0) or 0), _kind(getattr(cfg, "model_type", "")),
                             tied=bool(getattr(cfg, "tie_word_embeddings", True)),
-                            positions=int(getattr(cfg, "n_positions", 0) or 0))
+                            positions=int(getattr(cfg, "n_positions", 0) or 0),
+                            model_type=str(getattr(cfg, "model_type", "") or ""))
 
 
 def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, token: str | None = None) -> ModelShape:
@@ -150,7 +153,7 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
         info = gguf.inspect(ref.source)  # the same sizes the imported model's config will have
         return shape_from_sizes(info.layers or 0, info.hidden_size or 0, info.vocab_size or 0, info.feed_forward or 0,
                                 info.heads or 0, info.kv_heads or 0, kind=_kind(info.architecture),
-                                params=info.parameters)
+                                params=info.parameters, model_type=info.architecture or "")
     try:
         cfg = AutoConfig.from_pretrained(ref.source, **loading.pretrained_kwargs(ref, token))
     except (OSError, ValueError) as exc:
@@ -189,7 +192,7 @@ def largest_batch(lengths: Sequence[int], batch_size: int, max_length: int, batc
 
 def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_checkpointing: bool = False,
              method: str = "full", lora_r: int = 16, lora_targets: str = "all-linear", lora_dropout: float = 0.05,
-             device: str | None = None) -> MemoryEstimate:
+             device: str | None = None, liger: bool = False) -> MemoryEstimate:
     """Peak training memory in bytes for ``batch_size`` records of ``seq_len`` tokens.
 
     full: float32 weights and AdamW's two moments for every parameter; at the peak (a backward
@@ -205,6 +208,14 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     LoRA's adapters keep activations of their own: with dropout, a float32 copy of each adapted layer's input
     and its mask (5 bytes per unit of input width), plus the rank-wide middle, per token and layer. Left out,
     LoRA on SmolLM2 at 2,015 tokens a step (a token budget) peaked 1.19x over the estimate (docs/train.md).
+
+    ``liger``: Liger Kernel applies (``studio.train.liger``: CUDA, an architecture it covers). Its fused linear
+    cross-entropy never holds the logits: it works through chunks of about width/vocab of the tokens, each chunk's
+    logits at most ~2 x tokens x width values (the chunk is rounded up to a power of two), with up to three such
+    buffers at once, plus the gradient of the final hidden states (tokens x width): counted as 8 x tokens x
+    width x 4 bytes. Full fine-tuning also builds the output layer's gradient (vocab x width, float32) during the
+    forward, where it adds to the activations. Its norm, RoPE and MLP kernels keep fewer activations too; those
+    are left as they are (the estimate errs high). Read from liger-kernel 0.8.5's source, not measured on a GPU.
     """
     trainable = shape.params if method == "full" else shape.lora_params(lora_r, lora_targets)
     frozen = 0.53 if method == "qlora" else 2 if method == "lora" and _bf16_base(device) else 4
@@ -220,7 +231,10 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
             shape._targeted(lora_targets))
     per_layer = tokens * (68 * shape.width + 12 * inner + adapters) // (2 if method == "qlora" else 1)
     acts = per_layer * (1 if checkpointing else max(1, shape.layers))
-    acts += tokens * shape.vocab * 4 * 4  # logits, their float32 copy, the softmax and its gradient
+    if liger:
+        acts += tokens * shape.width * 4 * 8 + (shape.vocab * shape.width * 4 if method == "full" else 0)
+    else:
+        acts += tokens * shape.vocab * 4 * 4  # logits, their float32 copy, the softmax and its gradient
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES
     padded = int(total * 1.1)  # +10%: allocator slack, buffers
     return MemoryEstimate(weights, grads, optim, acts, padded, RUNTIME_BYTES, padded - total)

@@ -23,7 +23,7 @@ from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.models import prompt_format
 from studio.tasks import Task
-from studio.train import job, memory, recipe, runs, scratch
+from studio.train import job, liger, memory, recipe, runs, scratch
 from studio.train import plots as train_plots
 from studio.train.config import PRESET_NOTES, PRESETS, TrainConfig, default_preset, field_help, recommend
 from studio.ui import export as export_ui
@@ -189,6 +189,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
                                                help=field_help("gradient_checkpointing")),
             question_dropout=_number(c1, "question_dropout", p.question_dropout, f"train.qd.{name}", step=0.05),
             batch_tokens=_number(c2, "batch_tokens", p.batch_tokens, f"train.bt.{name}", step=512),
+            liger=_liger(c3, p.liger, name),
         )
         if method != "full":
             l1, l2, l3, l4 = st.columns(4)
@@ -205,6 +206,19 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
     return ui.run_or_error(p.replace, base=base, method=method, **values)
+
+
+def _liger(col: Any, value: bool, name: str) -> bool:
+    """Liger Kernel's checkbox: off and disabled, with the reason under it, where it cannot run (no CUDA GPU,
+    or liger-kernel not installed)."""
+    from studio.models import loading
+
+    why = liger.off_reason(loading.pick_device())
+    on = col.checkbox(field_settings.label(TrainConfig, "liger"), value and not why, key=f"train.liger.{name}",
+                      disabled=bool(why), help=field_help("liger"))
+    if why:
+        col.caption(why)
+    return on and not why
 
 
 WARMUP_UNITS = {"share": "a share of all steps", "steps": "a number of steps"}
@@ -295,9 +309,15 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
     if shape is None:
         return False
     rows, seq = memory.largest_batch(lengths or [], cfg.batch_size, cfg.max_length, cfg.batch_tokens)
+    from studio.models import loading
+
+    device = loading.pick_device()
+    kernels = liger.applies(cfg.liger, shape.model_type, device)
+    if cfg.liger and not kernels and not liger.problem(device):  # it can run here, but not on this model
+        st.info(liger.unsupported_note(shape.model_type), icon=":material/info:")
     est = memory.estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing,
                           method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets,
-                          lora_dropout=cfg.lora_dropout)
+                          lora_dropout=cfg.lora_dropout, liger=kernels)
     dev = memory.device_memory()
     ok, line = memory.verdict(est, dev, cfg.batch_size, seq, cfg.batch_tokens)
     # The same count and words as the run's log (peft's: the adapters counted in the total).

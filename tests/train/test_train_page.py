@@ -438,3 +438,49 @@ def test_tokens_per_step_is_an_advanced_setting_refused_below_max_length_and_siz
     _breakdown_adds_up(at)  # with a token budget too
     rows = int(caption.split("(batch ")[1].split(" ×")[0])
     assert rows > 8  # many short records a step, not the batch size's 8
+
+
+def test_liger_kernel_is_in_advanced_off_and_disabled_on_a_cpu_with_the_reason(offline, monkeypatch):
+    from studio.models import loading
+
+    monkeypatch.setattr(loading, "pick_device", lambda: "cpu")  # what this page shows on a CPU, wherever it runs
+    sample.ensure_sample()
+    at = _page().run()
+    _no_exception(at)
+    box = at.checkbox(key="train.liger.scratch.full")
+    assert box.label == "Liger Kernel" and box.value is False and box.disabled and "CUDA" in box.help
+    assert any(c.value == "Liger Kernel needs a CUDA GPU (its kernels are Triton's) and this machine trains on the "
+                          "CPU." for c in at.caption)
+    assert [b for b in at.button if b.key == "train.start" and not b.disabled]  # the rest of the page is untouched
+
+
+def test_where_liger_can_run_the_memory_check_drops_the_logits_and_a_gpt2_base_says_it_has_no_kernels(
+        offline, monkeypatch, tiny_llama):
+    """A GPU with liger-kernel cannot be had here: its check is set to pass, and liger-kernel's table of
+    architectures (not installed here) to hold llama and not gpt2, as liger-kernel 0.8.5's does."""
+    from studio.train import liger
+
+    monkeypatch.setattr(liger, "_missing", lambda device: None)
+    monkeypatch.setattr(liger, "supported", lambda model_type: model_type == "llama")
+    sample.ensure_sample()
+    at = _page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    _no_exception(at)
+
+    def activations() -> int:
+        (line,) = [c.value for c in at.caption if "activations" in c.value and " = " in c.value]
+        return int(line.split("activations ")[1].split(" MiB")[0].replace(",", ""))
+
+    box = at.checkbox(key="train.liger.recommended.lora")
+    assert not box.disabled and box.value is False
+    without = activations()
+    box.check().run()
+    _no_exception(at)
+    assert activations() < without  # the logits are never held
+    _breakdown_adds_up(at)
+    assert not any("no kernels" in i.value for i in at.info)
+    at = _page().run()  # scratch: a GPT-2
+    at.checkbox(key="train.liger.scratch.full").check().run()
+    _no_exception(at)
+    assert any(i.value.startswith("Liger Kernel has no kernels for gpt2's architecture") for i in at.info)
