@@ -31,13 +31,14 @@
 #   5. the same with STUDIO_PACKED_BATCHES=1 (packed rows, the studio's varlen attention)
 #   6. the same packed rows filled to a token budget (TrainConfig.batch_tokens): 1024, 4096, 16384 tokens a step
 #   7. bench/qlora.py: LoRA and QLoRA on Phi-3.5-mini's shape, 2,048 tokens a step, checkpointed (tokens/s, peak memory)
-#   8. bench/gpu_steps.py: ms/step, syncs and GPU-busy share: padded, packed-varlen, packed-sdpa, LoRA
-#   9. bench/gpu_threads.py: generate in the calling thread, a new thread, the long-lived worker
-#  10. bench/step_overhead.py --cuda: the studio's ms/step against a bare Trainer's
-#  11-13. Liger Kernel (TrainConfig.liger; needs the liger-kernel wheel from bench/gpu_wheels.sh): the CUDA test that
-#      trains with and without it to the same losses, bench/train.py --shape smollm2 --liger (the studio's run on
-#      SmolLM2-135M's Llama shape with and without it, against the same tutorial run) and bench/qlora.py --liger
-#      --methods lora (Phi-3.5-mini's shape): tokens/s, peak memory and loss; in the smoke run "skipped: needs CUDA"
+#   8-10. Liger Kernel (TrainConfig.liger; needs the liger-kernel wheel from bench/gpu_wheels.sh):
+#      bench/train.py --shape smollm2 --liger (the studio's run on SmolLM2-135M's Llama shape with and without
+#      it, against the same tutorial run), bench/qlora.py --liger --methods lora (Phi-3.5-mini's shape): tokens/s,
+#      peak memory and loss; then the CUDA test that trains with and without it to the same losses; in the smoke
+#      run "skipped: needs CUDA"
+#  11. bench/gpu_steps.py: ms/step, syncs and GPU-busy share: padded, packed-varlen, packed-sdpa, LoRA
+#  12. bench/gpu_threads.py: generate in the calling thread, a new thread, the long-lived worker
+#  13. bench/step_overhead.py --cuda: the studio's ms/step against a bare Trainer's
 set -u
 cd "$(dirname "$0")/.."
 SMOKE=0
@@ -168,11 +169,9 @@ part "studio recipe vs tutorial (padded)" "${LIMITS[3]}" "$PY" bench/train.py "$
 part "studio recipe vs tutorial (packed)" "${LIMITS[4]}" env STUDIO_PACKED_BATCHES=1 "$PY" bench/train.py "${TRAIN[@]}"
 part "studio recipe, packed, token budget" "${LIMITS[5]}" env STUDIO_PACKED_BATCHES=1 "$PY" bench/train.py "${TRAIN[@]}" "${BUDGETS[@]}"
 part "LoRA vs QLoRA" "${LIMITS[6]}" "$PY" bench/qlora.py "${QLORA[@]}"
-part "training step profile" "${LIMITS[7]}" "$PY" bench/gpu_steps.py "${STEPS[@]}" --out "$OUT"
-part "generate: calling thread, new thread, worker" "${LIMITS[8]}" "$PY" bench/gpu_threads.py "${THREADS[@]}" --out "$OUT"
-part "studio step overhead vs bare Trainer" "${LIMITS[9]}" "$PY" bench/step_overhead.py "${OVERHEAD[@]}"
 
-# Liger Kernel on vs off (issue 26, item 2): its own parts, so the CUDA-only tests' part keeps its limit.
+# Liger Kernel on vs off (issue 26, item 2): its own parts, so the CUDA-only tests' part keeps its limit; the
+# measurements first, its CUDA test after them, all before the diagnostic profiles (parts 11-13).
 LIGER_TEST="tests/train/test_liger.py::test_on_cuda_a_liger_run_trains_to_the_same_losses_as_one_without"
 if [ $SMOKE = 1 ]; then
     LIGER_TRAIN=(--shape llama-tiny --records 24 --epochs 1 --liger)
@@ -183,9 +182,15 @@ else
     LIGER_QLORA=(--shape phi35 --steps 10 --batch-tokens 2048 --checkpointing --liger --methods lora)
     LIGER_LIMITS=(60 90 100)
 fi
-part "Liger Kernel: CUDA test, same losses" "${LIGER_LIMITS[0]}" "$PY" -m pytest -q -rs -p no:cacheprovider --timeout=100 "$LIGER_TEST"
 part "Liger Kernel on vs off (SmolLM2 shape)" "${LIGER_LIMITS[1]}" "$PY" bench/train.py "${LIGER_TRAIN[@]}"
 part "Liger Kernel on vs off (LoRA, Phi-3.5 shape)" "${LIGER_LIMITS[2]}" "$PY" bench/qlora.py "${LIGER_QLORA[@]}"
+
+part "Liger Kernel: CUDA test, same losses" "${LIGER_LIMITS[0]}" "$PY" -m pytest -q -rs -p no:cacheprovider --timeout=100 "$LIGER_TEST"
+
+# Diagnostics: where the time goes, for the rows above that miss their targets.
+part "training step profile" "${LIMITS[7]}" "$PY" bench/gpu_steps.py "${STEPS[@]}" --out "$OUT"
+part "generate: calling thread, new thread, worker" "${LIMITS[8]}" "$PY" bench/gpu_threads.py "${THREADS[@]}" --out "$OUT"
+part "studio step overhead vs bare Trainer" "${LIMITS[9]}" "$PY" bench/step_overhead.py "${OVERHEAD[@]}"
 
 # The summary: one row per part, then the lines of its log that carry numbers.
 {
