@@ -68,13 +68,20 @@ def _config(args: argparse.Namespace, n_records: int = 0):
 
     if args.config_json:
         try:
-            cfg = TrainConfig.from_dict(json.loads(args.config_json))
-        except (ValueError, TypeError) as exc:
+            given = json.loads(args.config_json)
+        except ValueError as exc:
+            raise TrainingError(f"--config-json is not a training config: {exc}") from None
+        if not isinstance(given, dict):
+            raise TrainingError("--config-json is not a training config: give a JSON object of settings, "
+                                'like {"base": "scratch", "epochs": 3}.')
+        try:
+            cfg = TrainConfig.from_dict(given)
+        except TypeError as exc:
             raise TrainingError(f"--config-json is not a training config: {exc}") from None
         if args.base:
             cfg = cfg.replace(base=args.base)
     else:
-        base = args.base or (train_config.PRESETS[args.preset].base if args.preset else None)
+        base = args.base or (train_config.preset(args.preset).base if args.preset else None)  # an unknown one: one line
         if base is None:
             base, why = train_config.default_base()
             if why:
@@ -122,6 +129,13 @@ def _train(args: argparse.Namespace) -> int:
             raise TrainingError("--resume needs --out RUN_DIR: the run to continue.")
         out = Path(args.out)
         run = runs.load_run_dir(out)
+        if run.status.state == "finished":  # resuming would train past its end and write over its model
+            raise TrainingError(f"Run {out.name} has finished: nothing to resume. To train its model further, start "
+                                f"a new run with --base {out / 'model'}.")
+        if not run.config or not isinstance(run.config, dict) or not isinstance(run.dataset, dict) or not (
+                run.dataset.get("file") or run.dataset.get("id")):
+            raise TrainingError(f"Run {out.name} cannot be resumed: its run.json (its settings and dataset) is missing "
+                                "or damaged. Start a new run instead; its checkpoints and model are left as they are.")
         cfg = TrainConfig.from_dict(run.config)
         records, ref = run.dataset_ref.load()
         if run.dataset_ref.sha256 and ref.sha256 != run.dataset_ref.sha256:

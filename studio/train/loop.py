@@ -21,7 +21,7 @@ from studio import config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import loading
-from studio.train import batches, callbacks, lora, memory, packing, recipe, runs
+from studio.train import batches, callbacks, lora, memory, packing, recipe, resumable, runs
 from studio.train.base import Base, load_base
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
@@ -181,9 +181,7 @@ def _resume_from(out: Path, resume: bool) -> Path | None:
     """The checkpoint a resume continues from (its later metrics rows dropped: those steps run again)."""
     if not resume:
         return None
-    ckpt = runs.last_checkpoint(out)
-    if ckpt is None:
-        raise TrainingError(f"Run {out.name} has no checkpoint to resume from: start a new run instead.")
+    ckpt = resumable.checkpoint(out)  # one line naming a missing or damaged file, before the Trainer reads it
     runs.rewind_metrics(out, ckpt)
     return ckpt
 
