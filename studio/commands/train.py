@@ -144,6 +144,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         if not args.dataset:
             raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
+        args.name = runs.check_name(args.name or "") or None  # a refused name starts nothing
         records, ref = load_dataset(args.dataset, args.dataset_version)
         cfg = _config(args, len(records))  # a bad setting is said first, as for any dataset
         recipe.usable_indices(records)  # an empty dataset is refused in one line, before a run folder exists

@@ -42,7 +42,10 @@ def launcher(gpus: int, sharding: str = "none", *, available: int | None = None)
             raise TrainingError("Sharding needs more than one GPU: choose none, or train on 2 or more GPUs.")
         return None
     if gpus > available:
-        raise TrainingError(f"{gpus} GPUs asked for but this machine has {available}: choose {max(1, available)} or fewer.")
+        if not available:  # "choose 1 or fewer" read as if one GPU were there
+            raise TrainingError(f"{gpus} GPUs asked for but this machine has none: train in one process (GPUs 1), "
+                                "which runs on its CPU.")
+        raise TrainingError(f"{gpus} GPUs asked for but this machine has {available}: choose {available} or fewer.")
     if sharding.startswith("zero") and importlib.util.find_spec("deepspeed") is None:
         raise TrainingError("DeepSpeed ZeRO needs the deepspeed package (pip install deepspeed): install it, or "
                             "choose FSDP, which PyTorch has built in.")

@@ -207,3 +207,30 @@ def test_a_finished_run_is_not_resumed_over_its_model(trained, tmp_path, capsys,
     assert err == (f"error: Run run has finished: nothing to resume. To train its model further, start a new run "
                    f"with --base {run / 'model'}.")
     assert _files(run) == before and runs.last_checkpoint(run) is not None
+
+
+# --- the run's name -----------------------------------------------------------------------------------------
+
+def test_a_run_name_longer_than_a_rename_allows_is_refused_before_anything_runs(data, capsys, offline):
+    from studio.data.ref import DatasetRef
+    from studio.train import job
+
+    err = _refused(capsys, "--dataset", str(data), "--preset", "quick", "--name", "x" * 5000)
+    assert err == "error: That name is too long (5,000 characters): use at most 100."
+    with pytest.raises(Exception, match="use at most 100"):  # the Train page's Start
+        job.start_training(TrainConfig(base="scratch"), DatasetRef(file=str(data), name="qa"), "y" * 101)
+    assert not config_runs()
+
+
+def test_the_train_page_s_run_name_field_takes_at_most_what_a_rename_allows(offline):
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data import sample
+    from tests.conftest import REPO
+
+    sample.ensure_sample()
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    at.session_state["train.base_choice"] = "scratch"
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="train.name").max_chars == runs.MAX_NAME == 100

@@ -23,6 +23,7 @@ def test_one_gpu_starts_plain_python_and_several_start_one_process_each():
 
 @pytest.mark.parametrize(("gpus", "sharding", "available", "message"), [
     (3, "none", 2, "3 GPUs asked for but this machine has 2: choose 2 or fewer."),
+    (2, "fsdp", 0, "2 GPUs asked for but this machine has none: train in one process (GPUs 1), which runs on its CPU."),
     (1, "fsdp", 1, "Sharding needs more than one GPU"),
     (2, "zero9", 2, "Unknown sharding 'zero9'"),
 ])
