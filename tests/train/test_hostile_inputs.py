@@ -234,3 +234,40 @@ def test_the_train_page_s_run_name_field_takes_at_most_what_a_rename_allows(offl
     at.run()
     assert not at.exception
     assert at.text_input(key="train.name").max_chars == runs.MAX_NAME == 100
+
+
+def test_the_train_page_s_resume_of_a_damaged_run_shows_the_one_line_and_keeps_the_run(offline):
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data.ref import load_dataset
+    from studio.train import loop
+    from tests.conftest import REPO
+
+    info = store.create_dataset("Tiny FAQ", RECORDS[:8])
+    records, meta = load_dataset(info.id)
+    folder = runs.run_dir(runs.new_run_id("damaged"))
+    cfg = TrainConfig(base="scratch", scratch_size="tiny", vocab_size=300, max_length=64, batch_size=4, max_steps=6,
+                      save_steps=1, save_total_limit=2, test_fraction=0.0)
+    result = loop.run_job(cfg, records, folder, dataset=meta, name="damaged run",
+                          on_progress=lambda f: jobs.request_stop(folder) if f["step"] >= 1 else None)
+    assert result.state == "stopped"
+    ckpt = runs.last_checkpoint(folder)
+    _cut(ckpt / "optimizer.pt")
+    before = _files(folder)
+
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    at.button(key="train.resume").click().run()
+    deadline = time.time() + 120
+    while jobs.read_status(folder).state not in ("failed", "finished") and time.time() < deadline:
+        time.sleep(0.5)
+    at.run()
+    assert not at.exception
+    shown = [e.value for e in at.error]
+    assert shown == [f"Training failed: Run {folder.name} cannot be resumed: its checkpoint {ckpt.name} is damaged "
+                     f"(optimizer.pt is cut off or not a PyTorch file): delete that folder to resume from "
+                     f"checkpoint-{int(ckpt.name.split('-')[1]) - 1}, or start a new run."], shown
+    assert _files(folder) == before and "Traceback" not in jobs.tail_log(folder, 200)
