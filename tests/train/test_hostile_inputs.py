@@ -92,6 +92,14 @@ def test_a_folder_given_as_the_dataset_says_it_is_a_folder(tmp_path, capsys, off
                    "Parquet) or a workspace dataset name.")
 
 
+def test_a_file_without_an_answer_field_names_the_command_that_maps_one(tmp_path, capsys, offline):
+    table = tmp_path / "table.csv"
+    table.write_text("prompt,reply\nWho?,Me.\nWhy?,Because.\n", encoding="utf-8")
+    err = _refused(capsys, "--dataset", str(table), "--preset", "quick")
+    assert "No answer field found (fields: prompt, reply)" in err  # train has no --map flag of its own:
+    assert "--map answer=FIELD in `python -m studio dataset import FILE --out qa.json`" in err  # the one that does
+
+
 def test_a_workspace_dataset_named_like_a_folder_here_still_loads(tmp_path, monkeypatch):
     from studio.data.ref import load_dataset
 
