@@ -51,7 +51,8 @@ def launcher(gpus: int, sharding: str = "none", *, available: int | None = None)
                             "choose FSDP, which PyTorch has built in.")
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(gpus),
            "--num_machines", "1", "--dynamo_backend", "no"]
-    if sharding == "fsdp":
+    if sharding == "fsdp":  # accelerate takes one of --multi_gpu, --use_fsdp, --use_deepspeed (a ValueError for two)
+        cmd = [c for c in cmd if c != "--multi_gpu"]
         cmd += ["--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD", "--fsdp_auto_wrap_policy",
                 "TRANSFORMER_BASED_WRAP", "--fsdp_state_dict_type", "FULL_STATE_DICT",
                 "--fsdp_use_orig_params", "true"]  # LoRA: frozen and trained weights in one wrapped module
