@@ -321,10 +321,12 @@ def gpu_settings() -> None:
     if n < 2:
         return
     g1, g2 = st.columns(2)
-    g1.number_input("GPUs", 1, n, n, key="train.gpus",
-                    help="One training process per GPU; each takes the batch size in records a step.")
+    gpus = g1.number_input("GPUs", 1, n, n, key="train.gpus",
+                           help="One training process per GPU; each takes the batch size in records a step.")
+    # one GPU holds the whole model: sharding is not offered (start() passes "none"), rather than kept and ignored
     g2.selectbox("Sharding", list(launch.SHARDING), key="train.sharding", format_func=launch.SHARDING.get,
-                 help="How the GPUs split the model's memory (through accelerate).")
+                 disabled=gpus < 2, help="How the GPUs split the model's memory (through accelerate)."
+                 + (" Needs 2 or more GPUs." if gpus < 2 else ""))
 
 
 def start(cfg: TrainConfig, meta: DatasetRef, name: str) -> str | None:

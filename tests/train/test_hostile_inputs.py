@@ -279,3 +279,32 @@ def test_the_train_page_s_resume_of_a_damaged_run_shows_the_one_line_and_keeps_t
                      f"(optimizer.pt is cut off or not a PyTorch file): delete that folder to resume from "
                      f"checkpoint-{int(ckpt.name.split('-')[1]) - 1}, or start a new run."], shown
     assert _files(folder) == before and "Traceback" not in jobs.tail_log(folder, 200)
+
+
+def test_sharding_is_off_for_one_gpu_and_deepspeed_without_its_package_is_one_line(offline, monkeypatch):
+    """No machine of the suite has several GPUs: the count the page asks torch for is set to 4, as in
+    test_train_page's own GPU test, to see what such a machine shows."""
+    import importlib.util
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data import sample
+    from studio.train import launch
+    from tests.conftest import REPO
+
+    sample.ensure_sample()
+    monkeypatch.setattr(launch, "gpu_count", lambda: 4)
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    at.session_state["train.base_choice"] = "scratch"
+    at.run()
+    at.number_input(key="train.gpus").set_value(1).run()
+    assert at.selectbox(key="train.sharding").disabled  # one GPU: no sharding offered and then ignored
+    at.number_input(key="train.gpus").set_value(2).run()
+    assert not at.selectbox(key="train.sharding").disabled
+    if importlib.util.find_spec("deepspeed") is None:
+        at.selectbox(key="train.sharding").set_value("zero3").run()
+        at.button(key="train.start").click().run()
+        assert not at.exception
+        assert [e.value for e in at.error] == ["DeepSpeed ZeRO needs the deepspeed package (pip install deepspeed): "
+                                               "install it, or choose FSDP, which PyTorch has built in."]
+        assert runs.count_runs() == 0  # nothing started, no empty run left
