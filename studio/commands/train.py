@@ -199,6 +199,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from studio.models import generate, loading
 
+    if not args.question.strip():  # checked before a model loads (seconds to minutes)
+        raise StudioError("The question is empty: type one, e.g. python -m studio ask run:ID \"How long is a match?\"")
+    if not 1 <= args.max_new_tokens <= 8192:  # 0 or less answered anyway, as if the flag were not there
+        raise StudioError(f"--max-new-tokens {args.max_new_tokens} is out of range: use 1 to 8192 (default 128).")
     lm = loading.load_causal_lm(args.model)
     print(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens))
     return 0
@@ -225,8 +229,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     rows = []
     for r in runs.list_runs():
         seconds, sessions = runs.training_time(r.dir)
+        version = r.dataset.get("version")  # None for a file: "faq", not "faq vNone"
         rows.append({"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
-                     "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}", "created": r.created,
+                     "dataset": f"{r.dataset.get('name') or '-'}" + (f" v{version}" if version is not None else ""),
+                     "created": r.created,
                      "model": r.has_model, "training_s": round(seconds, 1), "sessions": sessions})
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -308,3 +308,29 @@ def test_sharding_is_off_for_one_gpu_and_deepspeed_without_its_package_is_one_li
         assert [e.value for e in at.error] == ["DeepSpeed ZeRO needs the deepspeed package (pip install deepspeed): "
                                                "install it, or choose FSDP, which PyTorch has built in."]
         assert runs.count_runs() == 0  # nothing started, no empty run left
+
+
+# --- ask and runs -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["run:x", "  "], "error: The question is empty: type one"),
+    (["distilgpt2", "How long?", "--max-new-tokens", "0"], "error: --max-new-tokens 0 is out of range: use 1 to 8192"),
+    (["distilgpt2", "How long?", "--max-new-tokens", "-5"], "error: --max-new-tokens -5 is out of range"),
+])
+def test_ask_refuses_an_empty_question_and_no_answer_length_before_loading_a_model(argv, said, capsys, offline):
+    capsys.readouterr()
+    assert main(["ask", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(said) and len(err.splitlines()) == 1
+
+
+def test_runs_lists_a_file_dataset_by_its_name_without_a_version(trained, capsys):
+    from studio import config
+
+    shutil.copytree(trained, config.runs_dir() / trained.name)
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert " qa " in line and "vNone" not in line
+    assert main(["runs", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["dataset"] == "qa"
