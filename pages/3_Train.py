@@ -45,6 +45,9 @@ with new_tab:
             st.warning(blocked, icon=":material/block:")
             st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start", disabled=True,
                       help=blocked)
+        elif picked is not None and base and method and not ui_train.base_loads(base):  # its reason shown once
+            st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start", disabled=True,
+                      help="The base cannot be loaded: see above.")
         elif picked is not None and base and method:
             records, meta = picked
             cfg = ui_train.settings(base, len(records), method)

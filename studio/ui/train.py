@@ -115,6 +115,12 @@ def pick_base() -> str | None:
     return spec.strip() or None
 
 
+def base_loads(base: str) -> bool:
+    """Whether ``base`` can be read here; when not, its reason is shown once, in one line (the preset, the
+    preview and the memory check below each said it again: three identical errors)."""
+    return base == "scratch" or ui.run_or_error(memory.shape_for_base, base) is not None
+
+
 METHOD_NOTES = {
     "full": "full fine-tuning: every weight learns (the largest run folder)",
     "lora": "LoRA: small adapters on a frozen base; a few % of the parameters, a run folder of megabytes",

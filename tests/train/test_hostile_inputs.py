@@ -334,3 +334,33 @@ def test_runs_lists_a_file_dataset_by_its_name_without_a_version(trained, capsys
     assert " qa " in line and "vNone" not in line
     assert main(["runs", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["dataset"] == "qa"
+
+
+# --- the Train page's base ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("typed", ["x" * 3000, "{tmp}", "run:", "someone/not-downloaded-here"])
+def test_a_base_that_cannot_load_is_said_once_and_starts_nothing(typed, tmp_path, offline):
+    """A pasted 3000-character name raised OSError (file name too long) as a traceback; any unloadable base
+    was said three times (the preset, the preview and the memory check each read it)."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data import sample
+    from tests.conftest import REPO
+
+    sample.ensure_sample()
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    at.session_state["train.base_choice"] = "another model (Hub id or folder)"
+    at.run()
+    at.text_input(key="train.base_other").input(typed.format(tmp=tmp_path)).run()  # a folder without a model
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 1, [e.value for e in at.error]
+    assert at.button(key="train.start").disabled
+
+
+def test_a_spec_too_long_for_any_file_system_is_one_line_everywhere():
+    from studio.errors import ModelSpecError
+    from studio.models.spec import parse_spec
+
+    with pytest.raises(ModelSpecError, match=r"is too long for a Hub id, a folder or a run \(3,000 characters\)"):
+        parse_spec("x" * 3000)
+    assert parse_spec("/models/" + "m" * 200).kind == "path"  # long, but a name a file system takes
