@@ -57,6 +57,9 @@ def load_dataset(spec: str, version: int | None = None) -> tuple[list[dict], Dat
 
     path = Path(spec).expanduser()
     if path.is_file():
+        if version is not None:  # it was ignored: the run recorded a version the file never had
+            raise TrainingError(f"{path.name} is a file: it has no versions (a version number is for workspace "
+                                "datasets). Leave the version out, or give a workspace dataset's name.")
         records, _ = formats.read_file(path)  # the same reader and verdict as ``dataset import``
         return records, DatasetRef(name=path.stem, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
                                    count=len(records), file=str(path.resolve()))

@@ -100,6 +100,12 @@ def test_a_file_without_an_answer_field_names_the_command_that_maps_one(tmp_path
     assert "--map answer=FIELD in `python -m studio dataset import FILE --out qa.json`" in err  # the one that does
 
 
+def test_a_version_number_for_a_dataset_file_is_refused_not_ignored(data, capsys, offline):
+    err = _refused(capsys, "--dataset", str(data), "--dataset-version", "3", "--preset", "quick")
+    assert err.startswith("error: qa.json is a file: it has no versions")
+    assert not config_runs()
+
+
 def test_a_workspace_dataset_named_like_a_folder_here_still_loads(tmp_path, monkeypatch):
     from studio.data.ref import load_dataset
 
