@@ -16,7 +16,7 @@ from pathlib import Path
 from studio import config, jobs
 from studio.errors import StudioError, TrainingError
 from studio.models.spec import parse_spec
-from studio.train import runs
+from studio.train import resumable, runs
 from studio.train.config import TrainConfig
 
 NOT_FLAGS = ("base",)  # --base has its own flag: it also picks the default preset
@@ -137,6 +137,7 @@ def _train(args: argparse.Namespace) -> int:
             raise TrainingError(f"Run {out.name} cannot be resumed: its run.json (its settings and dataset) is missing "
                                 "or damaged. Start a new run instead; its checkpoints and model are left as they are.")
         cfg = TrainConfig.from_dict(run.config)
+        resumable.checkpoint(out)  # a damaged checkpoint is said before the run's status and time are touched
         records, ref = run.dataset_ref.load()
         if run.dataset_ref.sha256 and ref.sha256 != run.dataset_ref.sha256:
             raise TrainingError("The run's dataset version changed on disk since it started: start a new run instead.")

@@ -185,10 +185,11 @@ def test_resuming_an_edited_or_damaged_run_is_one_line_and_changes_none_of_its_f
     run = _stopped_copy(trained, tmp_path)
     edit, said = DAMAGE[damage]
     edit(run)
-    before = _files(run)
+    before, sessions = _files(run), runs.training_time(run)[1]
     err = _refused(capsys, "--resume", "--out", str(run))
     assert said in err
     assert _files(run) == before  # no checkpoint rotated away, no metrics rewound, nothing written over
+    assert jobs.read_status(run).state == "stopped" and runs.training_time(run)[1] == sessions  # not a session
 
 
 def test_the_checks_pass_an_intact_run_which_then_resumes(trained, tmp_path, capsys, offline):
