@@ -21,7 +21,7 @@ from studio import config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import loading
-from studio.train import batches, callbacks, lora, memory, packing, recipe, resumable, runs
+from studio.train import batches, callbacks, lora, memory, packing, recipe, runs
 from studio.train.base import Base, load_base
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
@@ -179,6 +179,8 @@ def train(
 
 def _resume_from(out: Path, resume: bool) -> Path | None:
     """The checkpoint a resume continues from (its later metrics rows dropped: those steps run again)."""
+    from studio.train import resumable  # only a resume needs it
+
     if not resume:
         return None
     ckpt = resumable.checkpoint(out)  # one line naming a missing or damaged file, before the Trainer reads it
