@@ -48,7 +48,7 @@ st.subheader("Datasets")
 if datasets:
     st.dataframe(
         [{"name": d.name, "records": d.latest.count if d.latest else 0, "versions": len(d.versions),
-          "last saved (UTC)": d.latest.created.replace("T", " ").replace("+00:00", "") if d.latest else ""}
+          "last saved": jobs.readable_time(d.latest.created) if d.latest else ""}
          for d in datasets],
         hide_index=True, width="stretch",
     )

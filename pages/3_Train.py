@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import device, jobs, ui
+from studio.train import runs
 from studio.ui import pages, train_runs
 from studio.ui import train as ui_train
 
@@ -44,6 +45,9 @@ with new_tab:
             st.warning(blocked, icon=":material/block:")
             st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start", disabled=True,
                       help=blocked)
+        elif picked is not None and base and method and not ui_train.base_loads(base):  # its reason shown once
+            st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start", disabled=True,
+                      help="The base cannot be loaded: see above.")
         elif picked is not None and base and method:
             records, meta = picked
             cfg = ui_train.settings(base, len(records), method)
@@ -54,7 +58,8 @@ with new_tab:
                 version = f" v{meta.version}" if meta.version is not None else ""
                 st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
                            f"({len(records):,} records).")
-                name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name")
+                name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name",
+                                     max_chars=runs.MAX_NAME)
                 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
                              disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
                     started = ui_train.start(cfg, meta, name.strip())

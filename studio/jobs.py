@@ -69,16 +69,20 @@ _KNOWN = {f for f in JobStatus.__dataclass_fields__}
 _reapers: dict[int, subprocess.Popen] = {}
 
 
-def readable_time(iso: str | None) -> str:
-    """When a job (a run, an evaluation) started, as pages, tables and reports show it: the stored ISO time
-    ``2026-12-05T00:12:33.123456+00:00`` reads ``2026-12-05 00:12 UTC``. UTC, not local time: the server's
-    zone is not the visitor's. Another offset is converted to UTC, a time without one taken as UTC; text that
-    is not an ISO time is returned as it is."""
-    if not iso:
+def readable_time(iso: str | float | None) -> str:
+    """Every time the UI shows (a run or evaluation started, a dataset version saved, a sync done), in one form:
+    the stored ISO time ``2026-12-05T00:12:33.123456+00:00`` reads ``2026-12-05 00:12 UTC``, and so do seconds
+    since the epoch (``time.time()``). UTC, not local time: the server's zone is not the visitor's. Another
+    offset is converted to UTC, a time without one taken as UTC; text that is not an ISO time is returned as
+    it is."""
+    if iso is None or iso == "":
         return ""
     try:
-        moment = datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
+        if isinstance(iso, (int, float)) and not isinstance(iso, bool):
+            moment = datetime.fromtimestamp(iso, timezone.utc)
+        else:
+            moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError, OverflowError, OSError):
         return str(iso)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)

@@ -64,19 +64,41 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+def _declared(cls: Any, name: str) -> type | None:
+    """The field's type when it is exactly int, float, str or bool (not optional, not a container), else None."""
+    t = cls.__dataclass_fields__[name].type
+    return _TYPES.get(t if isinstance(t, str) else getattr(t, "__name__", ""))
+
+
+def _wrong_type(cls: Any, name: str, value: Any) -> str | None:
+    """A value of another kind than the field's (a hand-edited run.json, ``--config-json``): one line."""
+    typ, what = _declared(cls, name), label(cls, name)
+    if typ is str and not isinstance(value, str):
+        return f"{what} must be text, not {value!r}."
+    if typ is bool and not isinstance(value, bool):
+        return f"{what} must be true or false, not {value!r}."
+    if typ is int and isinstance(value, float) and value == value and not value.is_integer():
+        return f"{what} {value} is not a whole number: use one like {int(value)}."
+    return None
+
+
 def problem(cls: Any, name: str, value: Any) -> str | None:
     """Why ``value`` does not fit field ``name`` (one line), or None when it does."""
     m = meta(cls, name)
     if value is None and cls.__dataclass_fields__[name].default is None:
         return None  # an optional setting left unset
+    wrong = _wrong_type(cls, name, value)
+    if wrong:
+        return wrong
     if m.get("choices") is not None and value not in m["choices"]:
         return m.get("error", "Unknown {label} {value!r}: choose {choices}.").format(
             label=label(cls, name).lower(), value=value, choices=", ".join(m["choices"]))
     lo, hi = m.get("min"), m.get("max")
     if lo is None and hi is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (lo is not None and value < lo) or (
-            hi is not None and value > hi):
+    # NaN compares false with every bound (float("nan") from a flag, NaN in JSON): refused like any value outside them
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or (
+            lo is not None and value < lo) or (hi is not None and value > hi):
         default = "{label} {value} is out of range: use {lo} to {hi}." if hi is not None else \
             "{label} {value} is out of range: use {lo} or more."
         return m.get("error", default).format(label=label(cls, name), value=value, lo=_fmt(lo) if lo is not None else "",

@@ -125,3 +125,15 @@ def test_page_runs_stop_moving_the_app_folder_on_sys_path(monkeypatch):
     at.run()
     at.run()
     assert not at.exception and moves == []
+
+
+def test_home_shows_when_a_dataset_was_last_saved_in_the_studios_one_time_form():
+    import json
+
+    info = store.create_dataset("Timed", [{"question": "q?", "answer": "a"}])
+    meta = config.datasets_dir() / info.id / "versions" / "0001.meta"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "created": "2026-12-05T02:12:33+02:00"}))
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    rows = at.dataframe[0].value.to_dict("records")
+    assert [r["last saved"] for r in rows if r["name"] == "Timed"] == ["2026-12-05 00:12 UTC"]

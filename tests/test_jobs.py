@@ -126,3 +126,7 @@ def test_a_start_time_reads_as_a_person_reads_it():
     assert jobs.readable_time("2026-12-05T00:12:33") == "2026-12-05 00:12 UTC"  # no zone: stored times are UTC
     assert jobs.readable_time("") == "" and jobs.readable_time(None) == ""
     assert jobs.readable_time("yesterday") == "yesterday"  # not a time: shown as it is, never an exception
+    from datetime import datetime, timezone
+
+    synced = datetime(2026, 12, 5, 0, 12, 33, tzinfo=timezone.utc).timestamp()  # what time.time() stores
+    assert jobs.readable_time(synced) == "2026-12-05 00:12 UTC"  # a sync's moment reads like a run's start

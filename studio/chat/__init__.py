@@ -12,7 +12,8 @@ A backend streams an answer as text pieces::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from studio.chat.base import (
@@ -34,12 +35,28 @@ from studio.chat.base import (
     validate_messages,
 )
 from studio.chat.session import StreamJob, export_json, export_markdown, history_for
+from studio.errors import HubUnreachableError
 
 __all__ = [
     "BACKEND_KINDS", "BACKEND_LABELS", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS",
     "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats",
-    "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend", "validate_messages",
+    "OFFLINE_REMEDY", "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend",
+    "offline_remedy", "validate_messages",
 ]
+
+# What answers in Chat without a network: what loads here (as studio.models.loading.OFFLINE_REMEDY says,
+# Train adding scratch) and, Chat's own, the runs its picker lists and the API models.
+OFFLINE_REMEDY = ("the bundled SmolLM2-135M-Instruct, a model from the library or a training run, a local model "
+                  "folder or an API model")
+
+
+@contextlib.contextmanager
+def offline_remedy() -> Iterator[None]:
+    """A local model that cannot be downloaded (no network, not cached) says what Chat can answer with instead."""
+    try:
+        yield
+    except HubUnreachableError as exc:
+        raise exc.instead(OFFLINE_REMEDY) from None
 
 
 def make_backend(spec: BackendSpec, token: str | None = None, *,
@@ -52,7 +69,8 @@ def make_backend(spec: BackendSpec, token: str | None = None, *,
     if spec.kind == "local":
         from studio.chat.local import LocalBackend, load_for_chat
 
-        loaded = loader(spec) if loader is not None else load_for_chat(spec, token)
+        with offline_remedy():
+            loaded = loader(spec) if loader is not None else load_for_chat(spec, token)
         return LocalBackend(loaded, fast_decoding=spec.fast_decoding)
     from studio.chat.api import ApiBackend
 

@@ -284,17 +284,18 @@ def make_passage_backend(spec: BackendSpec, token: str | None = None, *, system:
 
     ``token`` is what ``token_for`` picked for it; ``loader`` (local only) is the UI's cached loader.
     """
-    from studio.chat import make_backend
+    from studio.chat import make_backend, offline_remedy
 
     if spec.kind == "local" and (spec.task == "extractive" or extractive.is_extractive(spec.model)):
         qspec = BackendSpec(kind="local", model=str(parse_spec(spec.model).as_qa()),
                             task="extractive")
-        if loader is not None:
-            loaded = loader(qspec)
-        else:
-            from studio.models import cache
+        with offline_remedy():
+            if loader is not None:
+                loaded = loader(qspec)
+            else:
+                from studio.models import cache
 
-            loaded = cache.shared().get(qspec.model, None, token)
+                loaded = cache.shared().get(qspec.model, None, token)
         return LocalExtractive(loaded, spec.label)
     if spec.task == "extractive":
         return ApiExtractive(spec, token)

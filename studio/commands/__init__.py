@@ -1,1 +1,29 @@
 """CLI subcommands, one module per concept; each exposes ``register(subparsers)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.errors import StudioError
+
+
+def refuse_overwriting_inputs(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None]) -> None:
+    """A file named both as something a command reads and something it writes (``evaluate --dataset qa.json
+    --out qa.json``), or twice as an output, is refused before anything runs: writing it would replace what the
+    user had with a report. ``outputs`` and ``inputs`` map each flag to its path (None: not given)."""
+    seen: dict[Path, str] = {}
+    for flag, path in inputs.items():
+        if path and Path(path).expanduser().is_file():
+            seen.setdefault(Path(path).expanduser().resolve(), flag)
+    read = dict(seen)
+    for flag, path in outputs.items():
+        if not path:
+            continue
+        where = Path(path).expanduser().resolve()
+        if where in read:
+            raise StudioError(f"{flag} {path} is the {read[where]} file: writing there would replace it. Choose "
+                              "another file name.")
+        if where in seen:
+            raise StudioError(f"{flag} {path} is also {seen[where]}: one would replace the other. Choose another "
+                              "file name.")
+        seen[where] = flag

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio import atomic
+from studio.commands import refuse_overwriting_inputs
 from studio.data import formats
 from studio.errors import DatasetFormatError, DiskError, StudioError
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.method not in dedup.METHODS:
         raise StudioError(f"Unknown method {args.method!r}: choose one of {', '.join(dedup.METHODS)}.")
     config = _config(args)
+    refuse_overwriting_inputs({"--report": args.report, "--out": args.out}, {"input": args.file})
     records = _read(args.file)
     texts = dedup.field_texts(records, config.field)
     empty = sum(1 for t in texts if not dedup.normalize(t))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from studio import config as studio_config
+from studio.commands import refuse_overwriting_inputs
 from studio.data import store
 from studio.errors import ModelSpecError, StudioError
 from studio.models.spec import ModelSpec, parse_spec
@@ -155,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.out and not args.html and not args.csv:
             raise StudioError("No output given: add --out REPORT.json (and --html REPORT.html for a page to share).")
+        refuse_overwriting_inputs({"--out": args.out, "--csv": args.csv, "--html": args.html},
+                                  {"--dataset": args.dataset, "--train": args.train})
         for target in (args.out, args.csv, args.html):
             if target:
                 report.format_of(target)  # a bad file name fails now, not after the evaluation

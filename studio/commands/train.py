@@ -17,7 +17,7 @@ from studio import config, jobs
 from studio.errors import StudioError, TrainingError
 from studio.models import fast_decoding
 from studio.models.spec import parse_spec
-from studio.train import runs
+from studio.train import resumable, runs
 from studio.train.config import TrainConfig
 
 NOT_FLAGS = ("base",)  # --base has its own flag: it also picks the default preset
@@ -70,13 +70,20 @@ def _config(args: argparse.Namespace, n_records: int = 0):
 
     if args.config_json:
         try:
-            cfg = TrainConfig.from_dict(json.loads(args.config_json))
-        except (ValueError, TypeError) as exc:
+            given = json.loads(args.config_json)
+        except ValueError as exc:
+            raise TrainingError(f"--config-json is not a training config: {exc}") from None
+        if not isinstance(given, dict):
+            raise TrainingError("--config-json is not a training config: give a JSON object of settings, "
+                                'like {"base": "scratch", "epochs": 3}.')
+        try:
+            cfg = TrainConfig.from_dict(given)
+        except TypeError as exc:
             raise TrainingError(f"--config-json is not a training config: {exc}") from None
         if args.base:
             cfg = cfg.replace(base=args.base)
     else:
-        base = args.base or (train_config.PRESETS[args.preset].base if args.preset else None)
+        base = args.base or (train_config.preset(args.preset).base if args.preset else None)  # an unknown one: one line
         if base is None:
             base, why = train_config.default_base()
             if why:
@@ -124,7 +131,15 @@ def _train(args: argparse.Namespace) -> int:
             raise TrainingError("--resume needs --out RUN_DIR: the run to continue.")
         out = Path(args.out)
         run = runs.load_run_dir(out)
+        if run.status.state == "finished":  # resuming would train past its end and write over its model
+            raise TrainingError(f"Run {out.name} has finished: nothing to resume. To train its model further, start "
+                                f"a new run with --base {out / 'model'}.")
+        if not run.config or not isinstance(run.config, dict) or not isinstance(run.dataset, dict) or not (
+                run.dataset.get("file") or run.dataset.get("id")):
+            raise TrainingError(f"Run {out.name} cannot be resumed: its run.json (its settings and dataset) is missing "
+                                "or damaged. Start a new run instead; its checkpoints and model are left as they are.")
         cfg = TrainConfig.from_dict(run.config)
+        resumable.checkpoint(out)  # a damaged checkpoint is said before the run's status and time are touched
         records, ref = run.dataset_ref.load()
         if run.dataset_ref.sha256 and ref.sha256 != run.dataset_ref.sha256:
             raise TrainingError("The run's dataset version changed on disk since it started: start a new run instead.")
@@ -132,6 +147,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         if not args.dataset:
             raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
+        args.name = runs.check_name(args.name or "") or None  # a refused name starts nothing
         records, ref = load_dataset(args.dataset, args.dataset_version)
         cfg = _config(args, len(records))  # a bad setting is said first, as for any dataset
         if cfg.liger:  # Triton kernels: a CUDA GPU with liger-kernel, or one line saying so
@@ -191,6 +207,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from studio.models import generate, loading
 
+    if not args.question.strip():  # checked before a model loads (seconds to minutes)
+        raise StudioError("The question is empty: type one, e.g. python -m studio ask run:ID \"How long is a match?\"")
+    if not 1 <= args.max_new_tokens <= 8192:  # 0 or less answered anyway, as if the flag were not there
+        raise StudioError(f"--max-new-tokens {args.max_new_tokens} is out of range: use 1 to 8192 (default 128).")
     lm = loading.load_causal_lm(args.model)
     if args.fast_decoding:
         why = fast_decoding.unavailable(lm)
@@ -220,8 +240,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     rows = []
     for r in runs.list_runs():
         seconds, sessions = runs.training_time(r.dir)
+        version = r.dataset.get("version")  # None for a file: "faq", not "faq vNone"
         rows.append({"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
-                     "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}", "created": r.created,
+                     "dataset": f"{r.dataset.get('name') or '-'}" + (f" v{version}" if version is not None else ""),
+                     "created": r.created,
                      "model": r.has_model, "training_s": round(seconds, 1), "sessions": sessions})
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -71,7 +71,9 @@ class FieldMap:
             listed = ", ".join(fields or []) or "none"
             raise DatasetFormatError(
                 f"No {missing} field found (fields: {listed}): every record needs a question and an answer "
-                f"(the reference evaluation compares with); pass --map {missing}=FIELD if it has another name."
+                f"(the reference evaluation compares with). If it has another name, map it with --map {missing}=FIELD "
+                "in `python -m studio dataset import FILE --out qa.json` (then train or evaluate on qa.json), or on the "
+                "Dataset page's Import tab."
             )
         context = given.get("context", guess.context if guess and "question" not in given else None)
         return cls(question=question, answer=answer, context=context)

@@ -33,6 +33,12 @@ class DatasetRef:
 
     def load(self) -> tuple[list[dict], DatasetRef]:
         """The records again (the latest version when none was recorded) and a fresh reference to them."""
+        if self.file and not Path(self.file).is_file():  # moved or deleted since: not "give a file" (none was asked)
+            raise TrainingError(f"The dataset file {self.file} is no longer there: put it back to use these records "
+                                "again (to resume a run), or start a new run on another dataset.")
+        if not self.file and self.id and store.find_dataset(self.id) is None:
+            raise TrainingError(f"The workspace dataset {self.name or self.id!r} was deleted: start a new run on "
+                                "another dataset.")
         return load_dataset(self.source, self.version)
 
     def to_dict(self) -> dict[str, Any]:
@@ -51,10 +57,16 @@ def load_dataset(spec: str, version: int | None = None) -> tuple[list[dict], Dat
 
     path = Path(spec).expanduser()
     if path.is_file():
+        if version is not None:  # it was ignored: the run recorded a version the file never had
+            raise TrainingError(f"{path.name} is a file: it has no versions (a version number is for workspace "
+                                "datasets). Leave the version out, or give a workspace dataset's name.")
         records, _ = formats.read_file(path)  # the same reader and verdict as ``dataset import``
         return records, DatasetRef(name=path.stem, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
                                    count=len(records), file=str(path.resolve()))
     info = store.find_dataset(spec)
+    if info is None and path.is_dir():  # a workspace dataset of the same name as a folder here still wins
+        raise TrainingError(f"{spec} is a folder: give a dataset file in it (JSON, JSON Lines, CSV or Parquet) or a "
+                            "workspace dataset name.")
     if info is None:
         raise TrainingError(f"No dataset file or workspace dataset {spec!r}: give a JSON file or a dataset name.")
     number = version if version is not None else (info.latest.version if info.latest else None)

@@ -77,6 +77,8 @@ def read_run(folder: Path) -> RunRecord:
     folder = Path(folder)
     try:
         meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):  # a hand-edited run.json that is JSON but not a run's record
+            raise ValueError(RUN_JSON)
     except (OSError, ValueError):
         if not (folder / jobs.STATUS).is_file():
             raise StudioError(f"{folder} is not a training run (no readable run.json): pick another.") from None

@@ -88,6 +88,10 @@ def parse_spec(text: str) -> ModelSpec:
     text = (text or "").strip()
     if not text:
         raise ModelSpecError("No model chosen: enter a Hub id (e.g. distilgpt2), a local folder or a training run.")
+    longest = max(len(part) for part in re.split(r"[\\/]", text))
+    if longest > 255 or len(text) > 4096:  # no file system takes such a name (the lookup raised ENAMETOOLONG)
+        raise ModelSpecError(f"{text[:40]!r}... is too long for a Hub id, a folder or a run ({len(text):,} characters): "
+                             "check what was pasted.")
     for kind, prefix in PREFIXES.items():
         if text.startswith(prefix):
             name = text[len(prefix):].strip()

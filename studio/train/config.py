@@ -126,7 +126,7 @@ class TrainConfig:
                                       error="Question word dropout {value} is out of range: use 0 (off) to 0.5.")
 
     def __post_init__(self) -> None:
-        if not self.base.strip():
+        if isinstance(self.base, str) and not self.base.strip():  # not text: settings.check says so
             raise TrainingError("Choose a base: scratch, distilgpt2, a Hub id, a local folder or a run.")
         settings.check(self, TrainingError)  # every bound and choice in the fields' metadata
         checks = [

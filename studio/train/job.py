@@ -28,6 +28,7 @@ def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "", *, gpu
     if dataset.count is not None and dataset.count < 2:  # the page disables Start; refused here too
         raise TrainingError(f"{dataset.name or 'The dataset'} has {dataset.count} record"
                             f"{'' if dataset.count == 1 else 's'}: training needs at least two Q&A records.")
+    name = runs.check_name(name)  # before anything runs, like every other refusal here
     prefix = launch.launcher(gpus, sharding)
     run_id = runs.new_run_id(name or dataset.name or "run")
     folder = runs.run_dir(run_id)

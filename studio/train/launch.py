@@ -42,13 +42,17 @@ def launcher(gpus: int, sharding: str = "none", *, available: int | None = None)
             raise TrainingError("Sharding needs more than one GPU: choose none, or train on 2 or more GPUs.")
         return None
     if gpus > available:
-        raise TrainingError(f"{gpus} GPUs asked for but this machine has {available}: choose {max(1, available)} or fewer.")
+        if not available:  # "choose 1 or fewer" read as if one GPU were there
+            raise TrainingError(f"{gpus} GPUs asked for but this machine has none: train in one process (GPUs 1), "
+                                "which runs on its CPU.")
+        raise TrainingError(f"{gpus} GPUs asked for but this machine has {available}: choose {available} or fewer.")
     if sharding.startswith("zero") and importlib.util.find_spec("deepspeed") is None:
         raise TrainingError("DeepSpeed ZeRO needs the deepspeed package (pip install deepspeed): install it, or "
                             "choose FSDP, which PyTorch has built in.")
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(gpus),
            "--num_machines", "1", "--dynamo_backend", "no"]
-    if sharding == "fsdp":
+    if sharding == "fsdp":  # accelerate takes one of --multi_gpu, --use_fsdp, --use_deepspeed (a ValueError for two)
+        cmd = [c for c in cmd if c != "--multi_gpu"]
         cmd += ["--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD", "--fsdp_auto_wrap_policy",
                 "TRANSFORMER_BASED_WRAP", "--fsdp_state_dict_type", "FULL_STATE_DICT",
                 "--fsdp_use_orig_params", "true"]  # LoRA: frozen and trained weights in one wrapped module

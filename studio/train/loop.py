@@ -207,11 +207,11 @@ def _liger_fits(base: Base) -> bool:
 
 def _resume_from(out: Path, resume: bool) -> Path | None:
     """The checkpoint a resume continues from (its later metrics rows dropped: those steps run again)."""
+    from studio.train import resumable  # only a resume needs it
+
     if not resume:
         return None
-    ckpt = runs.last_checkpoint(out)
-    if ckpt is None:
-        raise TrainingError(f"Run {out.name} has no checkpoint to resume from: start a new run instead.")
+    ckpt = resumable.checkpoint(out)  # one line naming a missing or damaged file, before the Trainer reads it
     runs.rewind_metrics(out, ckpt)
     return ckpt
 

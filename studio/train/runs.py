@@ -248,12 +248,21 @@ def count_runs() -> int:
     return run_folders.count_runs()
 
 
+MAX_NAME = 100  # characters of a run's display name (the Runs table, the pickers)
+
+
+def check_name(name: str) -> str:
+    """A name typed for a run, stripped; ``StudioError`` when it is too long (a new run, a rename)."""
+    name = (name or "").strip()
+    if len(name) > MAX_NAME:
+        raise StudioError(f"That name is too long ({len(name):,} characters): use at most {MAX_NAME}.")
+    return name
+
+
 def rename_run(run_id: str, new_name: str) -> RunInfo:
-    name = (new_name or "").strip()
+    name = check_name(new_name)
     if not name:
         raise StudioError("A run needs a name: type one and try again.")
-    if len(name) > 100:
-        raise StudioError("That name is too long: use at most 100 characters.")
     folder = load_run(run_id).dir
     meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
     meta["name"] = name

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import config
+from studio import config, jobs
 from studio.cloud import limits, store, sync, workspaces
 from studio.errors import MissingTokenError, NetworkError, StudioError
 
@@ -332,7 +332,7 @@ def _sync_state() -> None:
 
 
 def _one_state(running: sync.WorkspaceSync, where: str) -> None:
-    when = time.strftime("%H:%M:%S UTC", time.gmtime(running.last_synced)) if running.last_synced else ""
+    when = jobs.readable_time(running.last_synced)
     if running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
     elif running.state == "failed":

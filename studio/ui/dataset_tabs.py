@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import config, device, ui
+from studio import config, device, jobs, ui
 from studio.data import editing, formats, hub, plots, stats, store, validate
 from studio.errors import StudioError
 from studio.tasks import Task
@@ -316,7 +316,7 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
     if info is None or not info.versions:
         st.info("No dataset selected.")
         return
-    st.dataframe([{"version": v.version, "saved (UTC)": v.created.replace("T", " ").replace("+00:00", ""),
+    st.dataframe([{"version": v.version, "saved": jobs.readable_time(v.created),
                    "records": v.count, "what": v.message} for v in reversed(info.versions)],
                  hide_index=True, width="stretch", height=min(38 + 35 * len(info.versions), 320))
     numbers = [v.version for v in info.versions]

@@ -115,6 +115,12 @@ def pick_base() -> str | None:
     return spec.strip() or None
 
 
+def base_loads(base: str) -> bool:
+    """Whether ``base`` can be read here; when not, its reason is shown once, in one line (the preset, the
+    preview and the memory check below each said it again: three identical errors)."""
+    return base == "scratch" or ui.run_or_error(memory.shape_for_base, base) is not None
+
+
 METHOD_NOTES = {
     "full": "full fine-tuning: every weight learns (the largest run folder)",
     "lora": "LoRA: small adapters on a frozen base; a few % of the parameters, a run folder of megabytes",
@@ -341,10 +347,12 @@ def gpu_settings() -> None:
     if n < 2:
         return
     g1, g2 = st.columns(2)
-    g1.number_input("GPUs", 1, n, n, key="train.gpus",
-                    help="One training process per GPU; each takes the batch size in records a step.")
+    gpus = g1.number_input("GPUs", 1, n, n, key="train.gpus",
+                           help="One training process per GPU; each takes the batch size in records a step.")
+    # one GPU holds the whole model: sharding is not offered (start() passes "none"), rather than kept and ignored
     g2.selectbox("Sharding", list(launch.SHARDING), key="train.sharding", format_func=launch.SHARDING.get,
-                 help="How the GPUs split the model's memory (through accelerate).")
+                 disabled=gpus < 2, help="How the GPUs split the model's memory (through accelerate)."
+                 + (" Needs 2 or more GPUs." if gpus < 2 else ""))
 
 
 def start(cfg: TrainConfig, meta: DatasetRef, name: str) -> str | None:

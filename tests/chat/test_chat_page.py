@@ -136,6 +136,18 @@ def test_local_model_answers_and_can_be_unloaded(tiny_gpt2, offline):
     assert any("Loaded: 0 of at most" in c.value for c in at.caption)
 
 
+def test_a_hub_model_with_no_network_names_what_answers_offline_instead(offline):
+    at = page(**{"chat.a.model": "someone/not-downloaded-here"})  # a Hub id typed into the picker, not cached
+    send(at, "How long is a match?")
+    turn = at.session_state["chat.messages"][-1]
+    shown = [e.value for e in at.error]
+    assert turn["error"] in shown and len(shown) == 1
+    assert turn["error"].startswith("No network: choose the bundled SmolLM2-135M-Instruct, a model from the library "
+                                    "or a training run, a local model folder or an API model ('someone/not-downloaded")
+    assert "scratch" not in turn["error"]  # Train's remedy; Chat cannot answer from an untrained model
+    assert not at.chat_input(key="chat.input").disabled  # ask again with one of those
+
+
 def test_api_mode_never_imports_torch_or_transformers(faults):
     """In a fresh process: the page in API mode, a whole streamed answer, and still no torch."""
     script = "\n".join([

@@ -205,3 +205,12 @@ def test_an_evaluation_with_a_passage_above_the_bound_is_refused_in_one_line():
                {"question": "Q2?", "answer": "B.", "context": "z" * (extractive.MAX_PASSAGE_CHARS + 5)}]
     with pytest.raises(Err, match=r"^The passage of record 2 in qa.json is 1,000,005 characters"):
         questions.qa_records(records, "qa.json")
+
+
+def test_an_extractive_hub_model_with_no_network_names_what_answers_offline(offline):
+    from studio.chat.passage import make_passage_backend
+    from studio.errors import HubUnreachableError
+
+    with pytest.raises(HubUnreachableError, match=r"^No network: choose the bundled SmolLM2-135M-Instruct, a model "
+                                                  r"from the library or a training run, .* or an API model \('someone/not-here-squad'"):
+        make_passage_backend(BackendSpec(kind="local", model="someone/not-here-squad", task="extractive"))

@@ -3,6 +3,7 @@ against the loopback Hub stand-in)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -120,7 +121,8 @@ def test_work_made_before_the_token_moves_into_the_kept_workspace_and_comes_back
     running = sync.current(kept)
     assert running is not None and running.sync_once()
     at.run()
-    assert any("Synced to alice/slm-studio-workspace" in c.value for c in at.sidebar.caption)
+    (synced,) = [c.value for c in at.sidebar.caption if "Synced to alice/slm-studio-workspace" in c.value]
+    assert re.search(r"at \d{4}-\d\d-\d\d \d\d:\d\d UTC\.$", synced), synced  # the studio's one time form
     saved = {p.name: p.read_bytes() for p in (kept / "datasets" / ds.id / "versions").iterdir()}
     running.stop()
 

@@ -351,6 +351,17 @@ def test_versions_compare_and_restore():
     assert store.load_version(info.id) == RECS
 
 
+def test_versions_show_when_each_was_saved_as_every_other_page_shows_a_time():
+    from studio import config
+
+    info = store.create_dataset("V", RECS)
+    meta = config.datasets_dir() / info.id / "versions" / "0001.meta"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "created": "2026-12-05T00:12:33.123456+00:00"}))
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert table_with(at, "what")["saved"].tolist() == ["2026-12-05 00:12 UTC"]  # as Train's runs and Evaluate show
+
+
 def test_after_a_restore_the_compare_shows_the_new_version_against_the_one_before():
     info = store.create_dataset("V", RECS)
     store.save_version(info.id, RECS[:1], base_version=1, message="drop one")

@@ -21,8 +21,20 @@ def test_one_gpu_starts_plain_python_and_several_start_one_process_each():
     assert "--use_fsdp" in fsdp and fsdp[fsdp.index("--fsdp_sharding_strategy") + 1] == "FULL_SHARD"
 
 
+@pytest.mark.parametrize("sharding", ["none", "fsdp"])
+def test_accelerate_accepts_the_command_it_is_given(sharding):
+    """accelerate refuses --multi_gpu with --use_fsdp ("You can only use one of ..."): every FSDP run failed at
+    launch before its first line. Its own parser and checks read the launcher's flags here, no GPU needed."""
+    accelerate_launch = pytest.importorskip("accelerate.commands.launch")
+    cmd = launch.launcher(2, sharding, available=2)
+    args = accelerate_launch.launch_command_parser().parse_args([*cmd[3:], "-m", "studio", "train"])
+    accelerate_launch._validate_launch_command(args)  # noqa: SLF001 - the check launch_command runs first
+    assert args.num_processes == 2 and (args.use_fsdp if sharding == "fsdp" else args.multi_gpu)
+
+
 @pytest.mark.parametrize(("gpus", "sharding", "available", "message"), [
     (3, "none", 2, "3 GPUs asked for but this machine has 2: choose 2 or fewer."),
+    (2, "fsdp", 0, "2 GPUs asked for but this machine has none: train in one process (GPUs 1), which runs on its CPU."),
     (1, "fsdp", 1, "Sharding needs more than one GPU"),
     (2, "zero9", 2, "Unknown sharding 'zero9'"),
 ])

@@ -90,6 +90,7 @@ def test_two_processes_share_a_token_budgets_batches_each_record_once_an_epoch(t
     for later in [c for c in runs.checkpoints(out) if c != mid] + [out / "model"]:  # as if stopped there
         shutil.rmtree(later)
     assert runs.last_checkpoint(out) == mid
+    jobs.update_status(out, state="stopped")  # a finished run is not resumed (it would write over its model)
     env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
            "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
     again = subprocess.run([*launch.launcher(2, available=2), "-m", "studio", "train", "--resume", "--out", str(out)],

@@ -1,0 +1,52 @@
+"""A file the CLI reads is never the file it writes: ``evaluate --dataset qa.json --out qa.json`` and
+``dedup qa.json --report qa.json`` wrote a report over the user's dataset (exit 0). Refused in one line,
+before anything runs, with the dataset as it was."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio.__main__ import main
+
+RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(6)]
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "qa.json"
+    path.write_text(json.dumps(RECORDS), encoding="utf-8")
+    return path
+
+
+def _refused(capsys, argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["evaluate", "--dataset", "{data}", "--model", "distilgpt2", "--out", "{data}"],
+     "error: --out {data} is the --dataset file: writing there would replace it. Choose another file name."),
+    (["evaluate", "--dataset", "{data}", "--model", "distilgpt2", "--out", "{dir}/r.json", "--csv", "{dir}/r.json"],
+     "error: --csv {dir}/r.json is also --out: one would replace the other. Choose another file name."),
+    (["dedup", "{data}", "--threshold", "90", "--report", "{data}"],
+     "error: --report {data} is the input file: writing there would replace it. Choose another file name."),
+    (["dedup", "{data}", "--threshold", "90", "--report", "{dir}/r.json", "--out", "{data}"],
+     "error: --out {data} is the input file: writing there would replace it. Choose another file name."),
+])
+def test_a_command_never_writes_over_the_file_it_reads(argv, said, data, capsys):
+    fill = {"data": str(data), "dir": str(data.parent)}
+    err = _refused(capsys, [a.format(**fill) for a in argv])
+    assert err == said.format(**fill)
+    assert json.loads(data.read_text(encoding="utf-8")) == RECORDS
+    assert not (data.parent / "r.json").exists()
+
+
+def test_distinct_files_still_work(data, capsys):
+    report, kept = data.parent / "report.json", data.parent / "kept.json"
+    assert main(["dedup", str(data), "--threshold", "90", "--report", str(report), "--out", str(kept)]) == 0
+    assert report.is_file() and kept.is_file() and json.loads(data.read_text()) == RECORDS

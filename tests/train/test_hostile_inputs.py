@@ -1,0 +1,373 @@
+"""Bad input to ``python -m studio train`` gets one ``error: ...`` line and exit 2, never a traceback, and
+leaves the user's files as they were: settings that are not numbers or not the field's kind, a dataset path
+that is a folder, and runs whose folders were edited or damaged between a stop and a resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from studio import jobs
+from studio.__main__ import main
+from studio.data import store
+from studio.errors import TrainingError
+from studio.train import runs
+from studio.train.config import TrainConfig
+
+RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(12)]
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["train", *argv])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def _refused(capsys, *argv: str) -> str:
+    """The one line a refused command prints (exit 2, no traceback)."""
+    code, err = _cli(capsys, *argv)
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    path = tmp_path / "qa.json"
+    path.write_text(json.dumps(RECORDS), encoding="utf-8")
+    return path
+
+
+# --- settings ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("flag", "said"), [("--lr", "Learning rate nan is out of range"),
+                                            ("--epochs", "Epochs nan is out of range: use 0.01 to 10000."),
+                                            ("--weight-decay", "Weight decay nan is out of range")])
+def test_nan_for_a_number_setting_is_refused_like_any_value_outside_its_range(flag, said, data, capsys, offline):
+    err = _refused(capsys, "--dataset", str(data), "--preset", "quick", flag, "nan")
+    assert said in err
+    assert not config_runs()  # refused before a run folder exists
+
+
+def config_runs() -> list[Path]:
+    from studio import config
+
+    return list(config.runs_dir().iterdir()) if config.runs_dir().is_dir() else []
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    ('{"base": 5}', "Base must be text, not 5."),
+    ('{"base": "scratch", "batch_tokens": 600.5}', "Tokens per step 600.5 is not a whole number"),
+    ('{"base": "scratch", "batch_size": NaN}', "Batch size nan is out of range: use 1 to 4096."),
+    ('{"base": "scratch", "eval_per_epoch": "no"}', "must be true or false, not 'no'"),
+    ('{"base": "scratch", "lora_targets": ["q_proj"]}', "Target modules must be text"),
+    ("[1, 2]", "--config-json is not a training config: give a JSON object of settings"),
+    ('"scratch"', "--config-json is not a training config: give a JSON object of settings"),
+])
+def test_config_json_of_the_wrong_kind_is_one_line(given, said, data, capsys, offline):
+    assert said in _refused(capsys, "--dataset", str(data), "--config-json", given)
+
+
+def test_a_whole_float_and_the_defaults_still_make_a_config():
+    assert TrainConfig(batch_size=8.0).batch_size == 8  # what a hand-written JSON may hold: not refused
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
+    with pytest.raises(TrainingError, match="Learning rate nan"):
+        TrainConfig(learning_rate=float("nan"))
+
+
+def test_an_unknown_preset_is_one_line(data, capsys, offline):
+    err = _refused(capsys, "--dataset", str(data), "--preset", "fast")
+    assert err == "error: Unknown preset 'fast': choose one of recommended, tutorial, scratch, quick."
+
+
+# --- the dataset path ---------------------------------------------------------------------------------------
+
+def test_a_folder_given_as_the_dataset_says_it_is_a_folder(tmp_path, capsys, offline):
+    (tmp_path / "exports").mkdir()
+    err = _refused(capsys, "--dataset", str(tmp_path / "exports"), "--preset", "quick")
+    assert err == (f"error: {tmp_path / 'exports'} is a folder: give a dataset file in it (JSON, JSON Lines, CSV or "
+                   "Parquet) or a workspace dataset name.")
+
+
+def test_a_file_without_an_answer_field_names_the_command_that_maps_one(tmp_path, capsys, offline):
+    table = tmp_path / "table.csv"
+    table.write_text("prompt,reply\nWho?,Me.\nWhy?,Because.\n", encoding="utf-8")
+    err = _refused(capsys, "--dataset", str(table), "--preset", "quick")
+    assert "No answer field found (fields: prompt, reply)" in err  # train has no --map flag of its own:
+    assert "--map answer=FIELD in `python -m studio dataset import FILE --out qa.json`" in err  # the one that does
+
+
+def test_a_version_number_for_a_dataset_file_is_refused_not_ignored(data, capsys, offline):
+    err = _refused(capsys, "--dataset", str(data), "--dataset-version", "3", "--preset", "quick")
+    assert err.startswith("error: qa.json is a file: it has no versions")
+    assert not config_runs()
+
+
+def test_a_workspace_dataset_named_like_a_folder_here_still_loads(tmp_path, monkeypatch):
+    from studio.data.ref import load_dataset
+
+    store.create_dataset("faq", RECORDS)
+    (tmp_path / "faq").mkdir()
+    monkeypatch.chdir(tmp_path)
+    records, ref = load_dataset("faq")
+    assert records == RECORDS and ref.name == "faq"
+
+
+# --- resuming an edited or damaged run ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A quick scratch run with two checkpoints, trained once for the module (seconds)."""
+    from studio.train import loop
+
+    root = tmp_path_factory.mktemp("trained")
+    data = root / "qa.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STUDIO_HOME", str(root / "home"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        from studio.data.ref import load_dataset
+
+        records, ref = load_dataset(str(data))
+        cfg = TrainConfig(base="scratch", scratch_size="tiny", vocab_size=300, max_length=64, batch_size=4,
+                          max_steps=2, save_steps=1, save_total_limit=2, test_fraction=0.0, learning_rate=1e-3)
+        assert loop.run_job(cfg, records, root / "run", dataset=ref).state == "finished"
+    return root / "run"
+
+
+def _stopped_copy(trained: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    shutil.rmtree(run / "model")
+    jobs.update_status(run, state="stopped", message="stopped at step 2: resume from its checkpoint")
+    return run
+
+
+def _files(run: Path) -> dict[str, bytes]:
+    """What the user has in the run folder (the job's own status, log and time files aside)."""
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*"))
+            if p.is_file() and p.name not in ("status.json", "log.txt", "time.json")}
+
+
+def _cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGE = {
+    "run.json cut off": (lambda r: _cut(r / "run.json"), "its run.json (its settings and dataset) is missing or damaged"),
+    "run.json a list": (lambda r: (r / "run.json").write_text("[]"), "its run.json (its settings and dataset) is missing"),
+    "run.json deleted": (lambda r: (r / "run.json").unlink(), "its run.json (its settings and dataset) is missing"),
+    "settings not an object": (
+        lambda r: (r / "run.json").write_text(json.dumps({**json.loads((r / "run.json").read_text()), "config": "x"})),
+        "its run.json (its settings and dataset) is missing or damaged"),
+    "split.json broken": (lambda r: (r / "split.json").write_text("{not json"), "its split.json"),
+    "checkpoints deleted": (lambda r: shutil.rmtree(r / "checkpoints"), "has no checkpoint to resume from"),
+    "weights deleted": (lambda r: (r / "checkpoints" / "checkpoint-2" / "model.safetensors").unlink(),
+                        "checkpoint-2 is damaged (its weights file model.safetensors is missing): delete that folder "
+                        "to resume from checkpoint-1"),
+    "weights cut off": (lambda r: _cut(r / "checkpoints" / "checkpoint-2" / "model.safetensors"),
+                        "model.safetensors is cut off or not a safetensors file"),
+    "model config broken": (lambda r: (r / "checkpoints" / "checkpoint-2" / "config.json").write_text("{not json"),
+                            "checkpoint-2 is damaged (config.json is not valid JSON)"),
+    "trainer state broken": (lambda r: (r / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{"),
+                             "(trainer_state.json is not valid JSON)"),
+    "optimizer cut off": (lambda r: _cut(r / "checkpoints" / "checkpoint-2" / "optimizer.pt"),
+                          "(optimizer.pt is cut off or not a PyTorch file)"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_resuming_an_edited_or_damaged_run_is_one_line_and_changes_none_of_its_files(damage, trained, tmp_path,
+                                                                                     capsys, offline):
+    run = _stopped_copy(trained, tmp_path)
+    edit, said = DAMAGE[damage]
+    edit(run)
+    before, sessions = _files(run), runs.training_time(run)[1]
+    err = _refused(capsys, "--resume", "--out", str(run))
+    assert said in err
+    assert _files(run) == before  # no checkpoint rotated away, no metrics rewound, nothing written over
+    assert jobs.read_status(run).state == "stopped" and runs.training_time(run)[1] == sessions  # not a session
+
+
+def test_the_checks_pass_an_intact_run_which_then_resumes(trained, tmp_path, capsys, offline):
+    from studio.train import resumable
+
+    run = _stopped_copy(trained, tmp_path)
+    assert resumable.damage(run / "checkpoints" / "checkpoint-2") is None
+    assert resumable.checkpoint(run).name == "checkpoint-2"
+    code, err = _cli(capsys, "--resume", "--out", str(run))
+    assert code == 0, err
+    assert jobs.read_status(run).state == "finished" and (run / "model").is_dir()
+
+
+def test_a_resume_whose_dataset_file_was_moved_says_so(trained, tmp_path, capsys, offline):
+    run = _stopped_copy(trained, tmp_path)
+    meta = json.loads((run / "run.json").read_text())
+    gone = tmp_path / "moved-away.json"
+    meta["dataset"]["file"] = str(gone)
+    (run / "run.json").write_text(json.dumps(meta))
+    err = _refused(capsys, "--resume", "--out", str(run))
+    assert err == (f"error: The dataset file {gone} is no longer there: put it back to use these records again (to "
+                   "resume a run), or start a new run on another dataset.")
+
+
+def test_a_finished_run_is_not_resumed_over_its_model(trained, tmp_path, capsys, offline):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    before = _files(run)
+    err = _refused(capsys, "--resume", "--out", str(run))
+    assert err == (f"error: Run run has finished: nothing to resume. To train its model further, start a new run "
+                   f"with --base {run / 'model'}.")
+    assert _files(run) == before and runs.last_checkpoint(run) is not None
+
+
+# --- the run's name -----------------------------------------------------------------------------------------
+
+def test_a_run_name_longer_than_a_rename_allows_is_refused_before_anything_runs(data, capsys, offline):
+    from studio.data.ref import DatasetRef
+    from studio.train import job
+
+    err = _refused(capsys, "--dataset", str(data), "--preset", "quick", "--name", "x" * 5000)
+    assert err == "error: That name is too long (5,000 characters): use at most 100."
+    with pytest.raises(Exception, match="use at most 100"):  # the Train page's Start
+        job.start_training(TrainConfig(base="scratch"), DatasetRef(file=str(data), name="qa"), "y" * 101)
+    assert not config_runs()
+
+
+def test_the_train_page_s_run_name_field_takes_at_most_what_a_rename_allows(offline):
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data import sample
+    from tests.conftest import REPO
+
+    sample.ensure_sample()
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    at.session_state["train.base_choice"] = "scratch"
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="train.name").max_chars == runs.MAX_NAME == 100
+
+
+def test_the_train_page_s_resume_of_a_damaged_run_shows_the_one_line_and_keeps_the_run(offline):
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data.ref import load_dataset
+    from studio.train import loop
+    from tests.conftest import REPO
+
+    info = store.create_dataset("Tiny FAQ", RECORDS[:8])
+    records, meta = load_dataset(info.id)
+    folder = runs.run_dir(runs.new_run_id("damaged"))
+    cfg = TrainConfig(base="scratch", scratch_size="tiny", vocab_size=300, max_length=64, batch_size=4, max_steps=6,
+                      save_steps=1, save_total_limit=2, test_fraction=0.0)
+    result = loop.run_job(cfg, records, folder, dataset=meta, name="damaged run",
+                          on_progress=lambda f: jobs.request_stop(folder) if f["step"] >= 1 else None)
+    assert result.state == "stopped"
+    ckpt = runs.last_checkpoint(folder)
+    _cut(ckpt / "optimizer.pt")
+    before = _files(folder)
+
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    at.button(key="train.resume").click().run()
+    deadline = time.time() + 120
+    while jobs.read_status(folder).state not in ("failed", "finished") and time.time() < deadline:
+        time.sleep(0.5)
+    at.run()
+    assert not at.exception
+    shown = [e.value for e in at.error]
+    assert shown == [f"Training failed: Run {folder.name} cannot be resumed: its checkpoint {ckpt.name} is damaged "
+                     f"(optimizer.pt is cut off or not a PyTorch file): delete that folder to resume from "
+                     f"checkpoint-{int(ckpt.name.split('-')[1]) - 1}, or start a new run."], shown
+    assert _files(folder) == before and "Traceback" not in jobs.tail_log(folder, 200)
+
+
+def test_sharding_is_off_for_one_gpu_and_deepspeed_without_its_package_is_one_line(offline, monkeypatch):
+    """No machine of the suite has several GPUs: the count the page asks torch for is set to 4, as in
+    test_train_page's own GPU test, to see what such a machine shows."""
+    import importlib.util
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data import sample
+    from studio.train import launch
+    from tests.conftest import REPO
+
+    sample.ensure_sample()
+    monkeypatch.setattr(launch, "gpu_count", lambda: 4)
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    at.session_state["train.base_choice"] = "scratch"
+    at.run()
+    at.number_input(key="train.gpus").set_value(1).run()
+    assert at.selectbox(key="train.sharding").disabled  # one GPU: no sharding offered and then ignored
+    at.number_input(key="train.gpus").set_value(2).run()
+    assert not at.selectbox(key="train.sharding").disabled
+    if importlib.util.find_spec("deepspeed") is None:
+        at.selectbox(key="train.sharding").set_value("zero3").run()
+        at.button(key="train.start").click().run()
+        assert not at.exception
+        assert [e.value for e in at.error] == ["DeepSpeed ZeRO needs the deepspeed package (pip install deepspeed): "
+                                               "install it, or choose FSDP, which PyTorch has built in."]
+        assert runs.count_runs() == 0  # nothing started, no empty run left
+
+
+# --- ask and runs -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["run:x", "  "], "error: The question is empty: type one"),
+    (["distilgpt2", "How long?", "--max-new-tokens", "0"], "error: --max-new-tokens 0 is out of range: use 1 to 8192"),
+    (["distilgpt2", "How long?", "--max-new-tokens", "-5"], "error: --max-new-tokens -5 is out of range"),
+])
+def test_ask_refuses_an_empty_question_and_no_answer_length_before_loading_a_model(argv, said, capsys, offline):
+    capsys.readouterr()
+    assert main(["ask", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(said) and len(err.splitlines()) == 1
+
+
+def test_runs_lists_a_file_dataset_by_its_name_without_a_version(trained, capsys):
+    from studio import config
+
+    shutil.copytree(trained, config.runs_dir() / trained.name)
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert " qa " in line and "vNone" not in line
+    assert main(["runs", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["dataset"] == "qa"
+
+
+# --- the Train page's base ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("typed", ["x" * 3000, "{tmp}", "run:", "someone/not-downloaded-here"])
+def test_a_base_that_cannot_load_is_said_once_and_starts_nothing(typed, tmp_path, offline):
+    """A pasted 3000-character name raised OSError (file name too long) as a traceback; any unloadable base
+    was said three times (the preset, the preview and the memory check each read it)."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data import sample
+    from tests.conftest import REPO
+
+    sample.ensure_sample()
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    at.session_state["train.base_choice"] = "another model (Hub id or folder)"
+    at.run()
+    at.text_input(key="train.base_other").input(typed.format(tmp=tmp_path)).run()  # a folder without a model
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 1, [e.value for e in at.error]
+    assert at.button(key="train.start").disabled
+
+
+def test_a_spec_too_long_for_any_file_system_is_one_line_everywhere():
+    from studio.errors import ModelSpecError
+    from studio.models.spec import parse_spec
+
+    with pytest.raises(ModelSpecError, match=r"is too long for a Hub id, a folder or a run \(3,000 characters\)"):
+        parse_spec("x" * 3000)
+    assert parse_spec("/models/" + "m" * 200).kind == "path"  # long, but a name a file system takes
