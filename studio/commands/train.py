@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from studio import config, jobs
+from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError
 from studio.models import fast_decoding
 from studio.models.spec import parse_spec
@@ -240,9 +241,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     rows = []
     for r in runs.list_runs():
         seconds, sessions = runs.training_time(r.dir)
-        version = r.dataset.get("version")  # None for a file: "faq", not "faq vNone"
         rows.append({"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
-                     "dataset": f"{r.dataset.get('name') or '-'}" + (f" v{version}" if version is not None else ""),
+                     "dataset": DatasetRef.from_dict(r.dataset).label if r.dataset else "-",  # a file: "faq"
                      "created": r.created,
                      "model": r.has_model, "training_s": round(seconds, 1), "sessions": sessions})
     if args.json:

@@ -31,6 +31,12 @@ class DatasetRef:
         """What ``load_dataset`` (and ``train --dataset``) takes: the file, else the workspace id."""
         return self.file or self.id or ""
 
+    @property
+    def label(self) -> str:
+        """How the studio names these records to a person: "Soccer rules v3", or a file's stem alone."""
+        name = self.name or self.id or "?"
+        return f"{name} v{self.version}" if self.version is not None else name
+
     def load(self) -> tuple[list[dict], DatasetRef]:
         """The records again (the latest version when none was recorded) and a fresh reference to them."""
         if self.file and not Path(self.file).is_file():  # moved or deleted since: not "give a file" (none was asked)

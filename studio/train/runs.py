@@ -27,7 +27,7 @@ import platform
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ from studio.train.config import TrainConfig
 SPLIT_JSON = "split.json"
 METRICS = "metrics.jsonl"
 TIME_JSON = "time.json"
+
+_CONFIG_DEFAULTS = {k: v for k, v in asdict(TrainConfig()).items() if k != "base"}  # what a setting was before it existed
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,8 @@ def compare_configs(runs: list[RunInfo]) -> list[dict[str, Any]]:
     labels = names if len(set(names)) == len(names) else [r.id for r in runs]
     flat = []
     for r in runs:
-        values = {"base": r.base, "dataset": f"{r.dataset.get('name', '?')} v{r.dataset.get('version', '?')}"}
+        # A setting added since a run was made is shown with the default it trained with, not as a difference
+        values = {"base": r.base, "dataset": DatasetRef.from_dict(r.dataset).label, **_CONFIG_DEFAULTS}
         values.update({k: v for k, v in r.config.items() if k != "base"})
         flat.append(values)
     keys = sorted({k for f in flat for k in f}, key=lambda k: (k not in ("base", "dataset"), k))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from studio import jobs, ui
+from studio.data.ref import DatasetRef
 from studio.train import plots as train_plots
 from studio.train import runs
 
@@ -60,7 +61,7 @@ def runs_table() -> None:
         st.caption("No runs yet.")
         return
     st.dataframe([{"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
-                   "dataset": f"{r.dataset.get('name')} v{r.dataset.get('version')}" if r.dataset else "",
+                   "dataset": DatasetRef.from_dict(r.dataset).label if r.dataset else "",
                    "created": jobs.readable_time(r.created), "training time": took(r), "reason": r.status.error or ""}
                   for r in all_runs], hide_index=True, width="stretch",
                  column_config={"reason": st.column_config.TextColumn("Why it failed", width="large")})

@@ -192,6 +192,23 @@ def test_compare_rename_delete(tmp_path):
     assert [r.id for r in runs.list_runs()] == [listed[0].id]
 
 
+def test_compare_shows_a_setting_added_since_an_old_run_only_when_it_truly_differs(tmp_path):
+    """A run made before a setting existed (its run.json lacks it) trained with that setting's default."""
+    for name, extra in (("old", {}), ("new", {"liger": False, "batch_tokens": 0}), ("budget", {"batch_tokens": 2048})):
+        config = train.preset("scratch").to_dict()
+        config.pop("liger"), config.pop("batch_tokens")
+        folder = runs.run_dir(runs.new_run_id(name))
+        folder.mkdir(parents=True)
+        runs.write_run(folder, {"name": name, "created": runs.now_iso(), "base": "scratch", "config": {**config, **extra},
+                                "dataset": {"name": "faq", "file": "/data/faq.json"} if name == "old" else
+                                {"name": "faq", "id": "x", "version": 2}})
+    by_name = {r.name: r for r in runs.list_runs()}
+    assert runs.compare_configs([by_name["old"], by_name["new"]]) == [
+        {"setting": "dataset", "old": "faq", "new": "faq v2"}]  # a file has no version: not "faq vNone"
+    rows = runs.compare_configs([by_name["old"], by_name["budget"]])
+    assert {r["setting"]: (r["old"], r["budget"]) for r in rows} == {"dataset": ("faq", "faq v2"), "batch_tokens": (0, 2048)}
+
+
 def _token_f1(pred: str, ref: str) -> float:
     import re
     from collections import Counter
