@@ -92,6 +92,17 @@ def test_cli_refuses_a_lying_header_in_one_line_and_keeps_nothing(tmp_path):
     assert not models.exists() or not list(models.iterdir())
 
 
+
+def test_cli_import_of_a_folder_says_it_is_a_folder_not_a_missing_file(tmp_path):
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "studio", "model", "import", str(folder)], capture_output=True,
+                         text=True, cwd=REPO, env=env, timeout=120)
+    assert out.returncode == 2 and out.stderr == (
+        f"error: {folder} is a folder: give the path of the .gguf file in it (a model folder needs no import: "
+        "use it as it is, e.g. --base FOLDER).\n")
+
 # --- the Models page: the import runs in a job process -------------------------------------------------
 
 def test_models_page_refuses_a_lying_header_in_one_line_and_starts_nothing(tmp_path):
