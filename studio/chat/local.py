@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from studio.chat.base import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
-from studio.errors import BackendError, HubUnreachableError, StudioError
+from studio.errors import BackendError, StudioError
 from studio.models import cache, prompt_format, worker
 from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
@@ -34,10 +34,10 @@ POLL_S = 0.2  # how often a stream waiting for its next token looks at the stop 
 
 def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
     """``spec``'s model from the process's one model cache (``studio.models.cache``), loaded on first use."""
-    try:
+    from studio.chat import offline_remedy  # Chat's one list of what answers without a network
+
+    with offline_remedy():
         return cache.shared().get(spec.model, spec.quantization, token)
-    except HubUnreachableError as exc:  # chat can also answer through an API model
-        raise exc.instead("a training run, a local model folder or an API model") from None
 
 
 def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> Any:

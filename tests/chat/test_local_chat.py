@@ -201,11 +201,15 @@ def test_two_different_models_asked_at_once_both_load(tiny_gpt2, trained_qa, off
 
 
 def test_a_hub_model_offline_says_what_works_in_chat(offline):
+    from studio.chat import make_backend
     from studio.chat.local import load_for_chat
     from studio.errors import ModelLoadError
 
-    with pytest.raises(ModelLoadError, match="No network: choose a training run, a local model folder or an API model"):
-        load_for_chat(BackendSpec(kind="local", model="microsoft/Phi-3.5-mini-instruct"))
+    spec = BackendSpec(kind="local", model="microsoft/Phi-3.5-mini-instruct")
+    said = "No network: choose the bundled SmolLM2-135M-Instruct, a model from the library or a training run"
+    for load in (lambda: load_for_chat(spec), lambda: make_backend(spec)):  # one message, whichever way in
+        with pytest.raises(ModelLoadError, match=said):
+            load()
 
 
 def test_an_answer_cut_mid_character_streams_no_replacement_character():
