@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from studio import atomic
-from studio.data import formats, store, validate
+from studio.data import formats, store, validate, writers
 from studio.errors import DiskError, StudioError
 
 
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a workspace dataset or a file as JSON, JSONL, CSV, Parquet or a chat format")
     p.add_argument("name", help="dataset name or id (see `dataset list`), or a file in any format `import` reads")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--to", "--format", dest="format", choices=list(formats.WRITERS),
+    p.add_argument("--to", "--format", dest="format", choices=list(writers.WRITERS),
                    help="json, jsonl, csv, parquet, messages (chat JSONL: TRL, OpenAI), sharegpt, alpaca "
                         "(default: from the --out extension)")
     p.add_argument("--version", type=int, help="a workspace dataset's version (default: the latest)")
@@ -138,7 +138,7 @@ def _import(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.force:
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     try:
-        atomic.write_bytes(args.out, formats.to_json(records))
+        atomic.write_bytes(args.out, writers.to_json(records))
     except DiskError:
         raise  # already one line: disk full or read-only
     except OSError as exc:
@@ -159,9 +159,9 @@ def _dataset(name: str) -> store.DatasetInfo:
 
 def cmd_export(args: argparse.Namespace) -> int:
     fmt = args.format or args.out.suffix.lower().lstrip(".").replace("ndjson", "jsonl")
-    if fmt not in formats.WRITERS:
+    if fmt not in writers.WRITERS:
         raise StudioError(f"Cannot tell the format from {args.out.name!r}: pass --to "
-                          f"{', '.join(formats.WRITERS)}.")
+                          f"{', '.join(writers.WRITERS)}.")
     source = Path(args.name)
     if store.find_dataset(args.name) is None and (source.is_file() or source.is_dir()):
         if args.version is not None:
@@ -175,7 +175,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from studio.data import conversations
 
         entry = conversations.llama_factory_entry(fmt, args.out.name)  # refused before anything is written
-    atomic.write_bytes(args.out, formats.WRITERS[fmt](records))
+    atomic.write_bytes(args.out, writers.WRITERS[fmt](records))
     print(f"{len(records)} records written to {args.out}")
     if entry is not None:
         index = args.out.parent / "dataset_info.json"

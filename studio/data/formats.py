@@ -15,13 +15,12 @@ import codecs
 import csv
 import io
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.data import conversations, squad, validate
+from studio.data import conversations, csv_cells, squad, validate
 from studio.errors import DatasetFormatError
 
 Record = dict[str, object]
@@ -153,7 +152,7 @@ def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
         rows = squad.to_records(rows, shape)
         if not rows:
             raise DatasetFormatError("The SQuAD file holds no questions (every paragraph's qas list is empty).")
-    return Parsed(format=fmt, rows=rows, fields=_fields(rows), chat=chat, squad=shape)
+    return Parsed(format=fmt, rows=rows, fields=field_names(rows), chat=chat, squad=shape)
 
 
 def _parse_parquet(data: bytes, filename: str | None = None) -> list[dict]:
@@ -263,7 +262,7 @@ def _parse_csv(text: str) -> list[dict]:
                 raise DatasetFormatError(
                     f"Line {line}: {len(values)} values for {len(header)} columns (a stray comma or quote?)."
                 )
-            rows.append(dict(zip(header, (_unsafe_cell(v) for v in values))))
+            rows.append(dict(zip(header, (csv_cells.unsafe_cell(v) for v in values))))
     except csv.Error as exc:
         raise DatasetFormatError(f"Line {reader.line_num}: not valid CSV ({exc}).") from None
     return rows
@@ -295,7 +294,8 @@ def _kind(value: object) -> str:
     return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
 
 
-def _fields(rows: list[dict]) -> list[str]:
+def field_names(rows: list[dict]) -> list[str]:
+    """The rows' keys in first-seen order (at most about 200: a Q&A table has a few)."""
     seen: dict[str, None] = {}
     for keys in dict.fromkeys(tuple(row) for row in rows):  # distinct key orders, usually one
         seen.update(dict.fromkeys(keys))
@@ -426,109 +426,3 @@ def read_source(path: str | Path, turns: str = "first") -> Parsed:
                 raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
             parsed = parse(data, path.name, turns=turns)
     return parsed
-
-
-# ---- writing -----------------------------------------------------------------------------------
-
-READABLE_UP_TO = 20_000
-"""Up to this many records the JSON is indented for reading by eye; above it, compact (orjson: a
-million records in about a second, where indenting takes several times as long)."""
-
-
-def to_json(records: list[Record]) -> bytes:
-    """The seed format: a JSON array, UTF-8, non-ASCII kept as text."""
-    if len(records) <= READABLE_UP_TO:
-        return (json.dumps(records, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    try:
-        import orjson  # UTF-8 bytes straight from the records, 3x Python's encoder on a million of them
-    except ImportError:  # the light Community Cloud install leaves it out: Python's encoder below
-        orjson = None
-    if orjson is not None:
-        try:
-            return orjson.dumps(records) + b"\n"
-        except (orjson.JSONEncodeError, TypeError):  # a value orjson refuses (an integer above 64 bits)
-            pass
-    # Encoded 10,000 records at a time: the whole text as one str would take up to 4 bytes a character.
-    parts = []
-    for i in range(0, len(records), 10_000):
-        parts.append(json.dumps(records[i:i + 10_000], ensure_ascii=False)[1:-1].encode("utf-8"))
-    return b"[" + b",\n".join(parts) + b"]\n"
-
-
-def to_jsonl(records: list[Record]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-
-
-def to_csv(records: list[Record]) -> bytes:
-    """question, answer, then any extra fields; non-text values are written as JSON."""
-    columns = ["question", "answer"] + [f for f in _fields(records) if f not in ("question", "answer")]
-    buf = io.StringIO(newline="")
-    # RFC 4180's CRLF: the writer quotes every cell holding a character of the line ending, so a cell
-    # with a lone \r (which spreadsheets and readers take for a new row) is quoted too.
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(columns)
-    for rec in records:
-        writer.writerow([_cell(rec.get(c)) for c in columns])
-    return buf.getvalue().encode("utf-8")
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""What a spreadsheet reads as a formula at the start of a cell (OWASP's CSV-injection list)."""
-
-
-_LINE_START = r"(?:^|(?<=[\r\n]))"  # the cell's start and every line start inside it
-_FORMULA = _LINE_START + r"('*)(?=[=+\-@\t\r])"
-_NEUTRALISED = _LINE_START + r"'('*)(?=[=+\-@\t\r])"
-
-
-def safe_cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text: a formula character at the start of the cell or of any
-    line inside it gets a ``'`` before it (and a line already starting with ``'`` and one gets one
-    more, so the text stays distinct). The studio's own CSV reader removes exactly that ``'`` again,
-    so a round trip keeps the exact text."""
-    return re.sub(_FORMULA, r"'\1", text)
-
-
-def _unsafe_cell(text: str) -> str:
-    return re.sub(_NEUTRALISED, r"\1", text) if "'" in text else text
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return safe_cell(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return ""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def to_parquet(records: list[Record]) -> bytes:
-    """Parquet (zstd), what the Hub stores datasets as; extra fields kept as their own columns."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    columns = ["question", "answer"] + [f for f in _fields(records) if f not in ("question", "answer")]
-    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in records])
-    buf = pa.BufferOutputStream()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue().to_pybytes()
-
-
-def to_messages_jsonl(records: list[Record]) -> bytes:
-    return to_jsonl(conversations.to_messages(records))
-
-
-def to_sharegpt_json(records: list[Record]) -> bytes:
-    return to_json(conversations.to_sharegpt(records))
-
-
-def to_alpaca_json(records: list[Record]) -> bytes:
-    return to_json(conversations.to_alpaca(records))
-
-
-WRITERS = {"json": to_json, "jsonl": to_jsonl, "csv": to_csv, "parquet": to_parquet,
-           "messages": to_messages_jsonl, "sharegpt": to_sharegpt_json, "alpaca": to_alpaca_json}
-"""Export formats; ``messages``, ``sharegpt`` and ``alpaca`` are the shapes fine-tuning tools read."""
-EXTENSIONS = {"json": "json", "jsonl": "jsonl", "csv": "csv", "parquet": "parquet", "messages": "jsonl",
-              "sharegpt": "json", "alpaca": "json"}

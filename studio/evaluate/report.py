@@ -16,7 +16,7 @@ from pathlib import Path
 import plotly.io as pio
 
 from studio import atomic, jobs
-from studio.data.formats import safe_cell
+from studio.data.csv_cells import safe_cell
 from studio.errors import DiskError, StudioError
 from studio.evaluate import metrics
 from studio.evaluate import plots as eval_plots

@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import config, device, jobs, ui
-from studio.data import editing, formats, hub, plots, stats, store, validate
+from studio.data import csv_cells, editing, formats, hub, plots, stats, store, validate, writers
 from studio.errors import StudioError
 from studio.tasks import Task
 from studio.ui import dataset as dui
@@ -175,7 +175,7 @@ def _problems_csv(problems: list) -> bytes:
     writer = csv.writer(out)
     writer.writerow(["record", "problem"])
     for p in problems:
-        writer.writerow([p.record, formats.safe_cell(p.message)])
+        writer.writerow([p.record, csv_cells.safe_cell(p.message)])
     return out.getvalue().encode("utf-8")
 
 
@@ -350,13 +350,13 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
 # ---- Export ---------------------------------------------------------------------------------------
 
 def _export_bytes(dataset_id: str, version: int, fmt: str) -> bytes:
-    return formats.WRITERS[fmt](store.load_version(dataset_id, version))
+    return writers.WRITERS[fmt](store.load_version(dataset_id, version))
 
 
 def _llama_factory_zip(dataset_id: str, version: int, fmt: str) -> bytes:
     from studio.data import conversations
 
-    file_name = f"{dataset_id}-v{version}.{fmt}.{formats.EXTENSIONS[fmt]}"
+    file_name = f"{dataset_id}-v{version}.{fmt}.{writers.EXTENSIONS[fmt]}"
     return conversations.llama_factory_zip(_export_bytes(dataset_id, version, fmt), fmt, file_name)
 
 
@@ -380,7 +380,7 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     cols = st.columns(4)
     for col, (fmt, label) in zip(cols, (("messages", "messages JSONL"), ("sharegpt", "ShareGPT JSON"),
                                         ("alpaca", "Alpaca JSON"))):
-        ext = formats.EXTENSIONS[fmt]
+        ext = writers.EXTENSIONS[fmt]
         col.download_button(f"Download {label}", functools.partial(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.{ext}", mime="application/json", key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")

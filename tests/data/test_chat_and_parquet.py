@@ -7,7 +7,7 @@ import json
 import pytest
 from dataset_cases import UNICODE
 
-from studio.data import formats, validate
+from studio.data import formats, validate, writers
 from studio.errors import DatasetFormatError
 
 RECORDS = UNICODE + [{"question": "Who restarts play?", "answer": "The referee.", "system": "Be brief.", "topic": "rules"}]
@@ -20,8 +20,8 @@ def _read(data: bytes, name: str, turns: str = "first") -> list[dict]:
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet", "messages", "sharegpt"])
 def test_every_export_format_reads_back_to_the_same_records(fmt):
-    data = formats.WRITERS[fmt](RECORDS)
-    back = _read(data, f"out.{formats.EXTENSIONS[fmt]}")
+    data = writers.WRITERS[fmt](RECORDS)
+    back = _read(data, f"out.{writers.EXTENSIONS[fmt]}")
     if fmt in ("messages", "sharegpt"):  # a chat turn carries question, answer and the system prompt
         assert back == [{k: r[k] for k in ("question", "answer", "system") if k in r} for r in RECORDS]
     else:  # CSV has a cell for every column: an absent field reads back empty
@@ -29,7 +29,7 @@ def test_every_export_format_reads_back_to_the_same_records(fmt):
 
 
 def test_alpaca_export_reads_back_through_the_alpaca_mapping():
-    back = _read(formats.WRITERS["alpaca"](RECORDS), "alpaca.json")
+    back = _read(writers.WRITERS["alpaca"](RECORDS), "alpaca.json")
     assert [(r["question"], r["answer"]) for r in back] == [(r["question"], r["answer"]) for r in RECORDS]
 
 
@@ -46,7 +46,7 @@ def test_messages_keep_the_system_prompt_and_multi_turn_gives_first_or_every_exc
     assert [r["question"] for r in every] == ["What is offside?", "¿Y un córner? ⚽"]
     assert every[1]["history"] == [{"role": "user", "content": "What is offside?"},
                                    {"role": "assistant", "content": "A position rule."}]
-    out = json.loads(formats.WRITERS["messages"]([every[1]]).decode())
+    out = json.loads(writers.WRITERS["messages"]([every[1]]).decode())
     assert out["messages"] == conv["messages"]  # the history goes out as the earlier turns, as it came
 
 
@@ -70,7 +70,7 @@ def test_bad_parquet_files_are_one_line_reasons():
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    good = formats.to_parquet(RECORDS)
+    good = writers.to_parquet(RECORDS)
     with pytest.raises(DatasetFormatError, match="^Not a readable Parquet file"):
         formats.parse(good[: len(good) // 2], "cut.parquet")
     buf = pa.BufferOutputStream()
@@ -86,7 +86,7 @@ def test_cli_imports_parquet_and_exports_every_format(tmp_path):
     from tests.conftest import REPO
 
     src = tmp_path / "in.parquet"
-    src.write_bytes(formats.to_parquet(RECORDS))
+    src.write_bytes(writers.to_parquet(RECORDS))
     out = tmp_path / "seed.json"
     run = subprocess.run([sys.executable, "-m", "studio", "dataset", "import", str(src), "--out", str(out)],
                          capture_output=True, text=True, cwd=REPO)
@@ -95,9 +95,9 @@ def test_cli_imports_parquet_and_exports_every_format(tmp_path):
 
 
 def test_a_large_dataset_is_written_as_compact_json_that_reads_back_exactly(monkeypatch):
-    monkeypatch.setattr(formats, "READABLE_UP_TO", 3)  # what 20,000+ records get, on a few records
+    monkeypatch.setattr(writers, "READABLE_UP_TO", 3)  # what 20,000+ records get, on a few records
     records = [dict(r, n=i) for i in range(7) for r in RECORDS]
-    data = formats.to_json(records)
+    data = writers.to_json(records)
     assert json.loads(data) == records and b"\n " not in data  # not indented
     assert formats.read_records(data, "big.json") == records
 

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from studio.data import conversations, formats, validate
+from studio.data import conversations, formats, validate, writers
 from studio.errors import StudioError
 
 WITH_CONTEXT = [
@@ -31,21 +31,21 @@ def _hf_squad_rows() -> list[dict]:
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "parquet", "messages", "sharegpt", "alpaca"])
 def test_context_survives_every_export_exactly(fmt):
-    back = formats.read_records(formats.WRITERS[fmt](WITH_CONTEXT), f"x.{formats.EXTENSIONS[fmt]}")
+    back = formats.read_records(writers.WRITERS[fmt](WITH_CONTEXT), f"x.{writers.EXTENSIONS[fmt]}")
     assert back == WITH_CONTEXT
     assert not validate.errors(validate.validate(back))
 
 
 def test_chat_exports_put_the_passage_in_the_user_turn_through_prompt_format():
-    msgs = json.loads(formats.to_messages_jsonl(WITH_CONTEXT[:1]).decode())["messages"]
+    msgs = json.loads(writers.to_messages_jsonl(WITH_CONTEXT[:1]).decode())["messages"]
     assert msgs[0] == {"role": "user", "content": "Context: Meu nome é Marcundes e estou gravando uma aula sobre "
                                                   "Hugging Face.\n\nQuestion: Qual é o meu nome?"}
-    share = json.loads(formats.to_sharegpt_json(WITH_CONTEXT[4:]))[0]["conversations"]
+    share = json.loads(writers.to_sharegpt_json(WITH_CONTEXT[4:]))[0]["conversations"]
     assert share[0] == {"from": "human", "value": "No passage here?"}  # no passage: the question alone
 
 
 def test_alpaca_export_writes_the_passage_as_input_and_its_llama_factory_entry_reads_it():
-    rows = json.loads(formats.to_alpaca_json(WITH_CONTEXT[:1]))
+    rows = json.loads(writers.to_alpaca_json(WITH_CONTEXT[:1]))
     assert rows == [{"instruction": "Qual é o meu nome?", "input": WITH_CONTEXT[0]["context"], "output": "Marcundes"}]
     assert conversations.llama_factory_entry("alpaca", "qa.json")["columns"]["query"] == "input"
 
@@ -130,7 +130,7 @@ def test_the_original_nested_squad_file_is_read():
 def test_a_chat_user_turn_with_a_passage_comes_back_as_question_and_context():
     rows = [{"messages": [{"role": "user", "content": "Context: Le ballon est rond.\n\nQuestion: Quelle forme ?"},
                           {"role": "assistant", "content": "rond"}]}]
-    assert formats.read_records(formats.to_jsonl(rows), "chat.jsonl") == [
+    assert formats.read_records(writers.to_jsonl(rows), "chat.jsonl") == [
         {"question": "Quelle forme ?", "answer": "rond", "context": "Le ballon est rond."}]
 
 

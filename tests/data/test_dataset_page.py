@@ -405,9 +405,9 @@ def test_push_without_token_says_so_and_offers_downloads():
 
 
 def test_import_tab_reads_parquet_and_chat_messages_with_a_choice_of_exchanges():
-    from studio.data import formats
+    from studio.data import writers
 
-    parquet = formats.to_parquet([{"question": "越位是什么？", "answer": "位置规则。"}, {"question": "Q?", "answer": "A."}])
+    parquet = writers.to_parquet([{"question": "越位是什么？", "answer": "位置规则。"}, {"question": "Q?", "answer": "A."}])
     at = _upload(open_page(), "hub.parquet", parquet)
     assert any(m.value.startswith("Read **2 records** as PARQUET") for m in at.markdown)
     at.text_input(key="dataset.import.name.hub.parquet").input("From parquet").run()

@@ -5,7 +5,7 @@ import json
 import pytest
 from dataset_cases import BAD, UNICODE
 
-from studio.data import formats, validate
+from studio.data import formats, validate, writers
 from studio.errors import StudioError
 
 
@@ -19,7 +19,7 @@ def test_bad_input_gets_one_clear_line(name, data, words):
 
 
 def test_unicode_and_html_survive_every_format_exactly():
-    for fmt, writer in formats.WRITERS.items():
+    for fmt, writer in writers.WRITERS.items():
         data = writer(UNICODE)
         assert formats.read_records(data, f"x.{fmt}") == UNICODE, fmt
 
@@ -31,9 +31,9 @@ def test_utf8_bom_and_utf16_files_are_read():
 
 
 def test_format_detected_from_content_without_extension():
-    jsonl = formats.to_jsonl(UNICODE)
+    jsonl = writers.to_jsonl(UNICODE)
     assert formats.parse(jsonl, "upload").format == "jsonl"
-    assert formats.parse(formats.to_json(UNICODE), "upload").format == "json"
+    assert formats.parse(writers.to_json(UNICODE), "upload").format == "json"
     assert formats.parse(b"question,answer\nq,a\n", None).format == "csv"
     assert formats.parse(b"question\tanswer\nq\ta\n", "x.tsv").rows == [{"question": "q", "answer": "a"}]
 
@@ -78,7 +78,7 @@ def test_explicit_mapping_from_cli_pairs():
 
 def test_csv_export_quotes_newlines_commas_and_writes_extras_as_json():
     recs = [{"question": 'a, "b"\nc', "answer": "d", "tags": ["x", "é"]}]
-    rows = list(csv.reader(io.StringIO(formats.to_csv(recs).decode())))
+    rows = list(csv.reader(io.StringIO(writers.to_csv(recs).decode())))
     assert rows == [["question", "answer", "tags"], ['a, "b"\nc', "d", '["x", "é"]']]
 
 
@@ -94,16 +94,16 @@ def test_csv_exports_neutralise_formulas_and_the_studio_reads_them_back_exactly(
     and JSONL keep the exact text, and the studio's CSV reader gives the original back."""
     from studio.data import formats
 
-    assert formats.to_csv([{"question": "\rCR", "answer": "a"}]).decode().count("'\rCR") == 1
+    assert writers.to_csv([{"question": "\rCR", "answer": "a"}]).decode().count("'\rCR") == 1
     texts = ["=1+1", "+SUM(A1)", "-5 degrees", "@cmd", "\tTabbed", "'quoted", "plain"]
     records = [{"question": t, "answer": f"{t} answer"} for t in texts]
-    raw = formats.to_csv(records).decode("utf-8")
+    raw = writers.to_csv(records).decode("utf-8")
     assert "'=1+1" in raw and "'+SUM(A1)" in raw and "'-5 degrees" in raw and "'@cmd" in raw
     assert "\n=1+1" not in raw and ",=1+1" not in raw
     back = formats.apply_mapping(formats.parse(raw.encode(), "x.csv").rows, formats.FieldMap("question", "answer"))
     assert [r["question"] for r in back] == texts and [r["answer"] for r in back] == [f"{t} answer" for t in texts]
-    assert json.loads(formats.to_json(records)) == records  # JSON keeps the exact text
-    assert formats.to_jsonl(records).decode().count("=1+1") == 2 and "'=1+1" not in formats.to_jsonl(records).decode()
+    assert json.loads(writers.to_json(records)) == records  # JSON keeps the exact text
+    assert writers.to_jsonl(records).decode().count("=1+1") == 2 and "'=1+1" not in writers.to_jsonl(records).decode()
 
 
 def test_evaluation_csv_neutralises_formulas_in_answers():

@@ -123,10 +123,10 @@ def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, stu
 
 
 def test_import_a_parquet_file_from_the_hub_format(page, studio, tmp_path):
-    from studio.data import formats
+    from studio.data import writers
 
     src = tmp_path / "train-00000-of-00001.parquet"
-    src.write_bytes(formats.to_parquet([{"question": "¿Cuánto dura un partido? ⚽", "answer": "90 minutos."},
+    src.write_bytes(writers.to_parquet([{"question": "¿Cuánto dura un partido? ⚽", "answer": "90 minutos."},
                                         {"question": "越位是什么？", "answer": "位置规则。"}]))
     open_page(page, studio, "Dataset")
     page.get_by_role("tab", name="Import").click()
