@@ -55,6 +55,7 @@ def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> An
                 if stats.status == fast.COMPILING and stats.tokens > 1 and stats.first_token_at is not None:
                     took = time.perf_counter() - stats.first_token_at
                     stats.decoding, stats.status = f"fast decoding (compiled in {took:.0f} s)", ""
+                    stats.compile_s = took
             super().put(value)
 
         def on_finalized_text(self, text: str, stream_end: bool = False) -> None:

@@ -86,6 +86,15 @@ def test_stats_measure_first_token_and_speed():
     assert one.summary() == "first token 6.20 s · 1 token"
 
 
+def test_speed_leaves_out_a_fast_decoding_compilation_named_apart():
+    """The walk's answer read "0.8 tokens/s · ... · fast decoding (compiled in 11 s)": the 11 s pause
+    counted as decoding. Tokens 3..13 came 0.5 s after the 11 s compilation that ended with token 2."""
+    s = StreamStats(started=0.0, decoding="fast decoding (compiled in 11 s)", compile_s=11.0)
+    s.first_token_at, s.ended, s.tokens = 1.0, 12.5, 13
+    assert s.tokens_per_s == pytest.approx(22.0)
+    assert s.summary() == "first token 1.00 s · 22.0 tokens/s · 13 tokens · fast decoding (compiled in 11 s)"
+
+
 def test_exports_hold_the_conversation_and_settings():
     spec = BackendSpec(kind="openai", model="m", base_url="http://h/v1")
     msgs = [{"role": "user", "content": "Olá?"}, {"role": "assistant", "content": "Tudo bem.", "model": spec.label,
