@@ -68,6 +68,18 @@ def test_build_messages_keeps_history_and_system_prompt():
     assert build_messages("  ", [], "q") == [{"role": "user", "content": "q"}]
 
 
+def test_a_question_whose_answer_was_stopped_before_its_first_word_is_left_out_of_the_history():
+    """Stopped while the model was busy (compiling for fast decoding): an empty answer sent back made
+    SmolLM2-135M answer the next question with nothing (the walk: "first token 20.30 s · 1 token", no text)."""
+    from studio.chat import history_for
+
+    turns = [{"role": "user", "content": "A story?"}, {"role": "assistant", "content": "One", "note": "stopped"},
+             {"role": "user", "content": "Capital of Spain?"},
+             {"role": "assistant", "content": "", "note": "stopped", "alt": {"role": "assistant", "content": "Madrid."}}]
+    assert history_for(turns) == [{"role": "user", "content": "A story?"}, {"role": "assistant", "content": "One"}]
+    assert history_for(turns, side=1)[-1] == {"role": "assistant", "content": "Madrid."}  # compare's other answer
+
+
 @pytest.mark.parametrize("msgs", [[], [{"role": "assistant", "content": "x"}], [{"role": "user", "content": "  "}],
                                   [{"role": "robot", "content": "x"}]])
 def test_invalid_conversations_are_refused(msgs):
