@@ -42,7 +42,6 @@ STATE = {
     "chat.jobs": [],  # StreamJobs of the answer being streamed (two in compare mode)
     "chat.preset": DEFAULT_PRESET,
     "chat.system": SYSTEM_PRESETS[DEFAULT_PRESET],
-    "chat.compare": False,
 }
 
 
@@ -81,7 +80,7 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                 st.caption(why)
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
-            fast = st.toggle("Fast decoding", key=f"chat.{slot}.fast", disabled=disabled, help=FAST_HELP)
+            fast = ui.kept_toggle("Fast decoding", f"chat.{slot}.fast", disabled=disabled, help=FAST_HELP)
             return BackendSpec(kind="local", model=model or "", quantization=None if quant == "none" else quant,
                                fast_decoding=fast)
         if kind == "provider":

@@ -104,3 +104,20 @@ def test_compare_real_server_with_a_local_model(page, studio, faults, tiny_phi3:
         assert cols.filter(has_text=f"{tiny_gpt2} (local)").count() == 1
         assert page.get_by_text("first token").count() >= 2
         assert_no_exception(page)
+
+
+def test_fast_decoding_and_compare_stay_on_after_a_visit_to_another_page(page, studio):
+    """Turned on, then Train opened from the sidebar and Chat again: both were found off, Streamlit having
+    dropped the state of widgets the Train page did not draw (AppTest's switch_page keeps it: a browser)."""
+    open_page(page, studio, "Chat")
+    for label in ("Fast decoding", "Compare with a second model"):
+        page.get_by_text(label, exact=True).click()
+        wait_idle(page)
+    switches = page.get_by_role("switch")
+    assert [s.is_checked() for s in switches.all()] == [True, True, False]  # the second model's toggle: off
+    page.get_by_role("link", name="Train").click()
+    wait_idle(page)
+    page.get_by_role("link", name="Chat").click()
+    wait_idle(page)
+    assert [s.is_checked() for s in switches.all()] == [True, True, False]
+    assert_no_exception(page)
