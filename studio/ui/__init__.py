@@ -76,12 +76,13 @@ def init_state(defaults: dict[str, object]) -> None:
             st.session_state[key] = value
 
 
-def kept_toggle(label: str, key: str, **kwargs: Any) -> bool:
-    """A toggle that stays as set when the person visits another page and comes back: Streamlit drops a
-    widget's state in a run that does not draw it, so the value is also kept under ``key + ".kept"``."""
-    on = st.toggle(label, value=bool(st.session_state.get(f"{key}.kept", False)), key=key, **kwargs)
-    st.session_state[f"{key}.kept"] = on
-    return on
+def kept(widget: Callable[..., T], label: str, key: str, default: object, **kwargs: Any) -> T:
+    """``widget(label, value=..., key=key, **kwargs)`` (a toggle, slider, checkbox, number input) that stays
+    as set when the person visits another page and comes back: Streamlit drops a widget's state in a run
+    that does not draw it, so the value is also kept under ``key + ".kept"``."""
+    value = widget(label, value=st.session_state.get(f"{key}.kept", default), key=key, **kwargs)
+    st.session_state[f"{key}.kept"] = value
+    return value
 
 
 def md(text: object) -> str:
