@@ -31,8 +31,8 @@ from studio.models.generate import context_limit, stop_token_ids
 
 LOCK_WAIT_S = 600.0  # how long a request waits for another session's answer on the same model
 POLL_S = 0.2  # how often a stream waiting for its next token (or for the model) looks at the stop button
-BUSY = ("Waiting for this model: it is still busy with another answer (another session's, or a stopped one "
-        "that is finishing compiling for fast decoding).")
+BUSY = ("Waiting for this model: another answer is using it (the one beside this in compare mode, another "
+        "session's, or a stopped one still compiling for fast decoding).")
 
 def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
     """``spec``'s model from the process's one model cache (``studio.models.cache``), loaded on first use."""
