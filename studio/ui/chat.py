@@ -232,8 +232,9 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
         elif live is not None and not live.done:
             st.caption("Loading the model…" if live.phase == "loading" else "Waiting for the first token…")
         if live is not None and not live.done and live.stats.status:  # e.g. compiling for fast decoding
-            # The count moves while no token does (a minute or more on a CPU), so the page never looks frozen.
-            waited = time.perf_counter() - (live.stats.first_token_at or live.stats.started)
+            # The count moves while no token does (a minute or more on a CPU), so the page never looks frozen;
+            # from the request on, so it never restarts when the first token comes.
+            waited = time.perf_counter() - live.stats.started
             st.caption(f":material/hourglass_top: {ui.md(live.stats.status)} {waited:.0f} s so far.")
         if turn.get("error"):
             ui.show_error(turn["error"])

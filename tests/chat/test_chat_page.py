@@ -218,7 +218,8 @@ def test_a_compiling_answer_counts_the_seconds_of_its_pause():
     class Compiling(StreamJob):
         def work(self) -> str:
             self.phase, self.text = "streaming", "The"
-            self.stats.first_token_at = time.perf_counter() - 42  # the first token came 42 s ago
+            self.stats.started = time.perf_counter() - 43  # asked 43 s ago,
+            self.stats.first_token_at = self.stats.started + 1  # the first token a second later
             self.stats.tokens, self.stats.status = 1, COMPILING
             release.wait(30)
             return self.text
@@ -228,7 +229,7 @@ def test_a_compiling_answer_counts_the_seconds_of_its_pause():
     try:
         at = page(**{"chat.jobs": [job], "chat.messages": [{"role": "user", "content": "Hi"}]})
         lines = [c.value for c in at.caption if "Compiling for fast decoding" in c.value]
-        assert len(lines) == 1 and re.search(r"\. 4[2-9] s so far\.$", lines[0]), lines  # 42 s and the run's own
+        assert len(lines) == 1 and re.search(r"\. 4[3-9] s so far\.$", lines[0]), lines  # 43 s and the run's own
     finally:
         release.set()
         job.join(10)
