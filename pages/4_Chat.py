@@ -19,7 +19,7 @@ with st.sidebar:
     st.header("Model")
     pick = chat_ui.backend_picker if mode == passage_ui.CONVERSATION else passage_ui.model_slot
     spec = pick("a", busy)
-    compare = st.toggle("Compare with a second model", key="chat.compare", disabled=busy)
+    compare = ui.kept(st.toggle, "Compare with a second model", "chat.compare", False, disabled=busy)
     spec_b = None
     if compare:
         st.subheader("Second model")

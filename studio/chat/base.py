@@ -187,6 +187,7 @@ class StreamStats:
     retries: int = 0  # API: how many times a busy server was retried before the first token
     status: str = ""  # what the backend is doing now, while it matters ("Compiling for fast decoding: ...")
     decoding: str = ""  # local: "fast decoding" (and its compile time) when the answer used it
+    compile_s: float = 0.0  # local: the pause after the first token while fast decoding compiled (named in decoding)
 
     def mark_token(self, n: int = 1) -> None:
         if self.first_token_at is None:
@@ -204,11 +205,14 @@ class StreamStats:
 
     @property
     def tokens_per_s(self) -> float | None:
-        """Decoding speed after the first token (tokens 2..n over the time they took)."""
-        if self.first_token_at is None or self.tokens < 2:
+        """Decoding speed after the first token (tokens 2..n over the time they took); after a fast-decoding
+        compilation, tokens 3..n from the second token on: the pause is shown apart ("compiled in N s") and
+        later answers do not pay it."""
+        counted = self.tokens - (2 if self.compile_s else 1)
+        if self.first_token_at is None or counted < 1:
             return None
-        span = (self.ended or time.perf_counter()) - self.first_token_at
-        return (self.tokens - 1) / span if span > 0 else None
+        span = (self.ended or time.perf_counter()) - self.first_token_at - self.compile_s
+        return counted / span if span > 0 else None
 
     def summary(self) -> str:
         parts = []

@@ -30,7 +30,9 @@ from studio.models.cache import model_lock
 from studio.models.generate import context_limit, stop_token_ids
 
 LOCK_WAIT_S = 600.0  # how long a request waits for another session's answer on the same model
-POLL_S = 0.2  # how often a stream waiting for its next token looks at the stop button
+POLL_S = 0.2  # how often a stream waiting for its next token (or for the model) looks at the stop button
+BUSY = ("Waiting for this model: another answer is using it (the one beside this in compare mode, another "
+        "session's, or a stopped one still compiling for fast decoding).")
 
 def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
     """``spec``'s model from the process's one model cache (``studio.models.cache``), loaded on first use."""
@@ -53,6 +55,7 @@ def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> An
                 if stats.status == fast.COMPILING and stats.tokens > 1 and stats.first_token_at is not None:
                     took = time.perf_counter() - stats.first_token_at
                     stats.decoding, stats.status = f"fast decoding (compiled in {took:.0f} s)", ""
+                    stats.compile_s = took
             super().put(value)
 
         def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
@@ -173,8 +176,8 @@ class LocalBackend(BackendBase):
                   "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop, halt)])}
         result: dict[str, Any] = {}
         lock = model_lock(self.loaded.model)
-        if not lock.acquire(timeout=LOCK_WAIT_S):
-            raise BackendError(f"{self.loaded.ref.spec} is busy answering another request: try again in a moment.")
+        if not self._wait_for(lock, stats, stop):
+            return  # stopped while the model was busy: no answer, nothing held
         if self.fast_decoding:
             kwargs.update(self._fast(params, prompt_len, stats))
         cutter = None if self.loaded.has_chat_template else _StopStrings(prompt_format.STOP_STRINGS)
@@ -210,6 +213,23 @@ class LocalBackend(BackendBase):
                 stats.tokens = int(result["sequences"].shape[1]) - prompt_len
         if "error" in result:
             raise result["error"]
+
+    def _wait_for(self, lock: Any, stats: StreamStats, stop: threading.Event) -> bool:
+        """Take the model's lock; while another answer holds it, ``stats.status`` says so and Stop ends the
+        wait (False). Raises when the model stays busy for ``LOCK_WAIT_S``."""
+        if lock.acquire(blocking=False):
+            return True
+        stats.status = BUSY
+        deadline = time.monotonic() + LOCK_WAIT_S
+        try:
+            while time.monotonic() < deadline:
+                if lock.acquire(timeout=POLL_S):
+                    return True
+                if stop.is_set():
+                    return False
+        finally:
+            stats.status = ""
+        raise BackendError(f"{self.loaded.ref.spec} is busy answering another request: try again in a moment.")
 
     def _fast(self, params: ChatParams, prompt_len: int, stats: StreamStats) -> dict[str, Any]:
         """Fast decoding's ``generate`` arguments; ``stats.status`` says when this answer compiles first."""

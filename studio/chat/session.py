@@ -67,12 +67,13 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
 
 def history_for(turns: Sequence[dict[str, Any]], side: int = 0) -> list[Message]:
     """The conversation one model sees: its own answers (``side`` 1 reads compare mode's second answer),
-    without questions whose answer failed (so roles still alternate)."""
+    without questions whose answer failed or is empty (stopped before its first word), so roles still
+    alternate: after an empty answer in its history, SmolLM2-135M answered the next question with nothing."""
     def answer(turn: dict[str, Any] | None) -> dict[str, Any] | None:
         if turn is None or turn.get("role") != "assistant":
             return None
         ans = turn.get("alt") if side == 1 and turn.get("alt") else turn
-        return None if ans.get("error") else ans
+        return None if ans.get("error") or not (ans.get("content") or "").strip() else ans
 
     out: list[Message] = []
     for i, turn in enumerate(turns):

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -74,6 +74,15 @@ def init_state(defaults: dict[str, object]) -> None:
     for key, value in defaults.items():
         if key not in st.session_state:
             st.session_state[key] = value
+
+
+def kept(widget: Callable[..., T], label: str, key: str, default: object, **kwargs: Any) -> T:
+    """``widget(label, value=..., key=key, **kwargs)`` (a toggle, slider, checkbox, number input) that stays
+    as set when the person visits another page and comes back: Streamlit drops a widget's state in a run
+    that does not draw it, so the value is also kept under ``key + ".kept"``."""
+    value = widget(label, value=st.session_state.get(f"{key}.kept", default), key=key, **kwargs)
+    st.session_state[f"{key}.kept"] = value
+    return value
 
 
 def md(text: object) -> str:

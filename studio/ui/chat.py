@@ -8,6 +8,7 @@ torch or transformers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,6 @@ STATE = {
     "chat.jobs": [],  # StreamJobs of the answer being streamed (two in compare mode)
     "chat.preset": DEFAULT_PRESET,
     "chat.system": SYSTEM_PRESETS[DEFAULT_PRESET],
-    "chat.compare": False,
 }
 
 
@@ -80,7 +80,7 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                 st.caption(why)
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
-            fast = st.toggle("Fast decoding", key=f"chat.{slot}.fast", disabled=disabled, help=FAST_HELP)
+            fast = ui.kept(st.toggle, "Fast decoding", f"chat.{slot}.fast", False, disabled=disabled, help=FAST_HELP)
             return BackendSpec(kind="local", model=model or "", quantization=None if quant == "none" else quant,
                                fast_decoding=fast)
         if kind == "provider":
@@ -120,13 +120,16 @@ def token_fields(specs: list[BackendSpec | None]) -> None:
 def params_panel(disabled: bool) -> ChatParams | None:
     """The sampling settings; the tutorial's are the defaults."""
     d = ChatParams()
-    max_new = st.slider("Max new tokens", 16, 2048, d.max_new_tokens, 16, key="chat.max_new_tokens", disabled=disabled)
-    temp = st.slider("Temperature", 0.0, 2.0, d.temperature, 0.05, key="chat.temperature", disabled=disabled,
-                     help="0 = greedy (always the most likely token).")
-    sample = st.checkbox("Sample (do_sample)", d.do_sample, key="chat.do_sample", disabled=disabled)
-    top_p = st.slider("Top-p", 0.05, 1.0, d.top_p, 0.05, key="chat.top_p", disabled=disabled)
-    timeout = st.number_input("Timeout (s)", 5, 600, int(d.timeout_s), key="chat.timeout", disabled=disabled,
-                              help="Longest wait for the server, or for the next token of a local model.")
+    # Kept across a visit to another page: a max-new-tokens back at 500 also grows fast decoding's cache (a recompile).
+    max_new = ui.kept(st.slider, "Max new tokens", "chat.max_new_tokens", d.max_new_tokens, min_value=16,
+                      max_value=2048, step=16, disabled=disabled)
+    temp = ui.kept(st.slider, "Temperature", "chat.temperature", d.temperature, min_value=0.0, max_value=2.0,
+                   step=0.05, disabled=disabled, help="0 = greedy (always the most likely token).")
+    sample = ui.kept(st.checkbox, "Sample (do_sample)", "chat.do_sample", d.do_sample, disabled=disabled)
+    top_p = ui.kept(st.slider, "Top-p", "chat.top_p", d.top_p, min_value=0.05, max_value=1.0, step=0.05,
+                    disabled=disabled)
+    timeout = ui.kept(st.number_input, "Timeout (s)", "chat.timeout", int(d.timeout_s), min_value=5, max_value=600,
+                      disabled=disabled, help="Longest wait for the server, or for the next token of a local model.")
     return ui.run_or_error(ChatParams, max_new_tokens=int(max_new), temperature=float(temp), do_sample=sample,
                            top_p=float(top_p), timeout_s=float(timeout))
 
@@ -229,7 +232,10 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
         elif live is not None and not live.done:
             st.caption("Loading the model…" if live.phase == "loading" else "Waiting for the first token…")
         if live is not None and not live.done and live.stats.status:  # e.g. compiling for fast decoding
-            st.caption(f":material/hourglass_top: {ui.md(live.stats.status)}")
+            # The count moves while no token does (a minute or more on a CPU), so the page never looks frozen;
+            # from the request on, so it never restarts when the first token comes.
+            waited = time.perf_counter() - live.stats.started
+            st.caption(f":material/hourglass_top: {ui.md(live.stats.status)} {waited:.0f} s so far.")
         if turn.get("error"):
             ui.show_error(turn["error"])
         for note in turn.get("notes", []):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -214,3 +215,33 @@ def test_fast_decoding_toggle_gives_the_same_greedy_answer_and_says_it_compiled(
     first, again = answer(), answer()
     assert "error" not in first and first["content"] == again["content"] == normal["content"] != ""
     assert "fast decoding" in first["stats"] and "fast decoding" in again["stats"] and "compiled" not in again["stats"]
+
+
+def test_a_compiling_answer_counts_the_seconds_of_its_pause():
+    """A fast-decoding compilation stops the tokens for a minute or more on a CPU: the line under the
+    answer counts the seconds, so the page does not look frozen."""
+    import threading
+
+    from studio.chat import StreamJob
+    from studio.models.fast_decoding import COMPILING
+
+    release = threading.Event()
+
+    class Compiling(StreamJob):
+        def work(self) -> str:
+            self.phase, self.text = "streaming", "The"
+            self.stats.started = time.perf_counter() - 43  # asked 43 s ago,
+            self.stats.first_token_at = self.stats.started + 1  # the first token a second later
+            self.stats.tokens, self.stats.status = 1, COMPILING
+            release.wait(30)
+            return self.text
+
+    job = Compiling("SmolLM2 (local)", lambda: None, [{"role": "user", "content": "Hi"}], None)
+    job.start()
+    try:
+        at = page(**{"chat.jobs": [job], "chat.messages": [{"role": "user", "content": "Hi"}]})
+        lines = [c.value for c in at.caption if "Compiling for fast decoding" in c.value]
+        assert len(lines) == 1 and re.search(r"\. 4[3-9] s so far\.$", lines[0]), lines  # 43 s and the run's own
+    finally:
+        release.set()
+        job.join(10)

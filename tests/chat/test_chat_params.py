@@ -68,6 +68,18 @@ def test_build_messages_keeps_history_and_system_prompt():
     assert build_messages("  ", [], "q") == [{"role": "user", "content": "q"}]
 
 
+def test_a_question_whose_answer_was_stopped_before_its_first_word_is_left_out_of_the_history():
+    """Stopped while the model was busy (compiling for fast decoding): an empty answer sent back made
+    SmolLM2-135M answer the next question with nothing (the walk: "first token 20.30 s · 1 token", no text)."""
+    from studio.chat import history_for
+
+    turns = [{"role": "user", "content": "A story?"}, {"role": "assistant", "content": "One", "note": "stopped"},
+             {"role": "user", "content": "Capital of Spain?"},
+             {"role": "assistant", "content": "", "note": "stopped", "alt": {"role": "assistant", "content": "Madrid."}}]
+    assert history_for(turns) == [{"role": "user", "content": "A story?"}, {"role": "assistant", "content": "One"}]
+    assert history_for(turns, side=1)[-1] == {"role": "assistant", "content": "Madrid."}  # compare's other answer
+
+
 @pytest.mark.parametrize("msgs", [[], [{"role": "assistant", "content": "x"}], [{"role": "user", "content": "  "}],
                                   [{"role": "robot", "content": "x"}]])
 def test_invalid_conversations_are_refused(msgs):
@@ -84,6 +96,15 @@ def test_stats_measure_first_token_and_speed():
     one = StreamStats(started=0.0)
     one.first_token_at, one.tokens = 6.2, 1  # an answer stopped after its first token
     assert one.summary() == "first token 6.20 s · 1 token"
+
+
+def test_speed_leaves_out_a_fast_decoding_compilation_named_apart():
+    """The walk's answer read "0.8 tokens/s · ... · fast decoding (compiled in 11 s)": the 11 s pause
+    counted as decoding. Tokens 3..13 came 0.5 s after the 11 s compilation that ended with token 2."""
+    s = StreamStats(started=0.0, decoding="fast decoding (compiled in 11 s)", compile_s=11.0)
+    s.first_token_at, s.ended, s.tokens = 1.0, 12.5, 13
+    assert s.tokens_per_s == pytest.approx(22.0)
+    assert s.summary() == "first token 1.00 s · 22.0 tokens/s · 13 tokens · fast decoding (compiled in 11 s)"
 
 
 def test_exports_hold_the_conversation_and_settings():

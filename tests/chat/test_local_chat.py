@@ -236,3 +236,28 @@ def test_an_answer_cut_mid_character_streams_no_replacement_character():
 
     assert decode_answer(tok, ids[:-1], stops=set()).strip() == text.strip()
     assert decode_answer(tok, ids[:-1] + [tok.eos_token_id] + ids[-1:], stops={tok.eos_token_id}).strip() == text.strip()
+
+
+def test_stop_ends_the_wait_for_a_busy_model_and_says_why_it_waits(phi, offline):
+    """A model still busy (another session's answer, or a stopped answer finishing its fast-decoding
+    compilation): the waiting answer says so, and Stop ends the wait at once, not when the model is free."""
+    from studio.chat.local import BUSY
+
+    lock = model_lock(phi.loaded.model)
+    assert lock.acquire(timeout=10)  # another answer holds the model
+    stop, stats, got = threading.Event(), StreamStats(), []
+    waiter = threading.Thread(target=lambda: got.extend(phi.stream(ASK, ChatParams(max_new_tokens=8),
+                                                                  stats=stats, stop=stop)))
+    try:
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while stats.status != BUSY and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stats.status == BUSY
+        stop.set()
+        waiter.join(3)
+        assert not waiter.is_alive() and got == []  # ended without waiting for the model
+    finally:
+        lock.release()
+        waiter.join(30)
+    assert phi.complete(ASK, ChatParams(max_new_tokens=4))  # the model answers the next question as usual

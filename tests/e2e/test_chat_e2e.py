@@ -104,3 +104,27 @@ def test_compare_real_server_with_a_local_model(page, studio, faults, tiny_phi3:
         assert cols.filter(has_text=f"{tiny_gpt2} (local)").count() == 1
         assert page.get_by_text("first token").count() >= 2
         assert_no_exception(page)
+
+
+
+def test_chat_settings_stay_as_set_after_a_visit_to_another_page(page, studio):
+    """Fast decoding, compare mode and max new tokens set, then Train opened from the sidebar and Chat
+    again: all three were back to their defaults (Streamlit drops the state of widgets a page does not
+    draw; AppTest's switch_page keeps it, so only a browser shows it). Back at 500 tokens, fast
+    decoding would also have compiled again for a larger cache."""
+    open_page(page, studio, "Chat")
+    for label in ("Fast decoding", "Compare with a second model"):
+        page.get_by_text(label, exact=True).click()
+        wait_idle(page)
+    fewest_tokens(page)
+    switches = page.get_by_role("switch")
+    assert [s.is_checked() for s in switches.all()] == [True, True, False]  # the second model's toggle: off
+    page.get_by_role("link", name="Train").click()
+    wait_idle(page)
+    page.get_by_role("link", name="Chat").click()
+    wait_idle(page)
+    assert [s.is_checked() for s in switches.all()] == [True, True, False]
+    page.get_by_text("Sampling", exact=True).click()
+    slider = page.get_by_test_id("stSlider").filter(has_text="Max new tokens")
+    assert slider.get_by_test_id("stSliderThumbValue").inner_text() == "16"
+    assert_no_exception(page)
