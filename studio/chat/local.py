@@ -16,6 +16,7 @@ training format of ``studio.models.prompt_format`` and are cut at its stop strin
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -29,6 +30,8 @@ from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
 from studio.models.generate import context_limit, stop_token_ids
 
+TRIMMED = ("This conversation is longer than the model's context ({limit:,} tokens): its oldest turns are left out "
+           "of what the model reads (Clear conversation starts afresh).")
 LOCK_WAIT_S = 600.0  # how long a request waits for another session's answer on the same model
 POLL_S = 0.2  # how often a stream waiting for its next token (or for the model) looks at the stop button
 BUSY = ("Waiting for this model: another answer is using it (the one beside this in compare mode, another "
@@ -147,6 +150,31 @@ class LocalBackend(BackendBase):
             enc = tok(prompt_format.prompt_from_messages(msgs), return_tensors="pt")
         return {k: v.to(device) for k, v in enc.items()}
 
+    def fit(self, messages: Sequence[Message], max_new_tokens: int) -> tuple[dict[str, Any], int]:
+        """The conversation's inputs within the model's context, and how many new tokens fit after them.
+
+        A position past the context fails inside the model ("index out of range"), so: the oldest turns
+        are left out (the system prompt and the question stay) until the question and ``max_new_tokens``
+        fit, saying so once in ``notes``; then the answer gets the room that is left; a question longer
+        than the whole context keeps its end (as evaluation does)."""
+        inputs = self.encode(messages)
+        limit = context_limit(self.loaded.model)
+        if limit is None:
+            return inputs, max_new_tokens
+        msgs = validate_messages(messages)
+        first = 1 if msgs[0]["role"] == "system" else 0
+        while inputs["input_ids"].shape[1] + max_new_tokens > limit and len(msgs) - first > 1:
+            end = first + 1  # the oldest turn: a question and the answers after it
+            while end < len(msgs) - 1 and msgs[end]["role"] != "user":
+                end += 1
+            msgs = msgs[:first] + msgs[end:]
+            inputs = self.encode(msgs)
+            if TRIMMED.format(limit=limit) not in self.notes:
+                self.notes.append(TRIMMED.format(limit=limit))
+        if inputs["input_ids"].shape[1] >= limit:
+            inputs = {k: v[:, -(limit - 1):] for k, v in inputs.items()}
+        return inputs, max(1, min(max_new_tokens, limit - int(inputs["input_ids"].shape[1])))
+
     def generate_kwargs(self, params: ChatParams) -> dict[str, Any]:
         tok = self.loaded.tokenizer
         kw: dict[str, Any] = {
@@ -169,8 +197,9 @@ class LocalBackend(BackendBase):
         stats = stats if stats is not None else StreamStats()
         stop = stop or threading.Event()  # the caller's: the user pressed Stop
         halt = threading.Event()  # ours: the stream was closed, failed, or hit a stop string
-        inputs = self.encode(messages)
+        inputs, new_tokens = self.fit(messages, params.max_new_tokens)
         prompt_len = int(inputs["input_ids"].shape[1])
+        params = dataclasses.replace(params, max_new_tokens=new_tokens)
         streamer = _counting_streamer(self.loaded.tokenizer, stats, params.timeout_s)
         kwargs = {**inputs, **self.generate_kwargs(params), "streamer": streamer,
                   "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop, halt)])}

@@ -261,3 +261,38 @@ def test_stop_ends_the_wait_for_a_busy_model_and_says_why_it_waits(phi, offline)
         lock.release()
         waiter.join(30)
     assert phi.complete(ASK, ChatParams(max_new_tokens=4))  # the model answers the next question as usual
+
+
+def test_a_conversation_longer_than_the_context_answers_from_its_latest_turns(tiny_phi3, tiny_gpt2, offline):
+    """A position past the context used to fail inside the model ("index out of range in self")."""
+    from studio.models.generate import context_limit
+
+    backend = LocalBackend(load_causal_lm(str(tiny_phi3)))  # a chat template: the whole conversation is read
+    limit = context_limit(backend.loaded.model)
+    long_answer = "The referee adds time for stoppages. " * 6
+    turns = [{"role": "system", "content": "Be brief."}]
+    for i in range(12):
+        turns += [{"role": "user", "content": f"Question {i}: how long is a match?"},
+                  {"role": "assistant", "content": long_answer}]
+    turns.append({"role": "user", "content": "And the last question?"})
+    assert backend.encode(turns)["input_ids"].shape[1] > limit  # the whole conversation does not fit
+    params = ChatParams(max_new_tokens=64, temperature=0)
+    inputs, new = backend.fit(turns, params.max_new_tokens)
+    prompt = backend.loaded.tokenizer.decode(inputs["input_ids"][0])
+    assert prompt.startswith("<|system|>\nBe brief.<|end|>\n<|user|>\nQuestion ")  # the system prompt stays
+    assert prompt.endswith("<|user|>\nAnd the last question?<|end|>\n<|assistant|>\n") and "Question 0:" not in prompt
+    assert inputs["input_ids"].shape[1] + new <= limit and new == 64
+    stats = StreamStats()
+    backend.complete(turns, params, stats)  # answers, no error
+    assert 1 <= stats.tokens <= new
+    assert [n for n in backend.notes if "longer than the model's context" in n] == [
+        f"This conversation is longer than the model's context ({limit:,} tokens): its oldest turns are left out of "
+        "what the model reads (Clear conversation starts afresh)."]
+
+    gpt2 = LocalBackend(load_causal_lm(str(tiny_gpt2)))  # one question; max new tokens past the context
+    limit = context_limit(gpt2.loaded.model)
+    stats = StreamStats()
+    gpt2.complete(ASK, ChatParams(max_new_tokens=10 * limit, temperature=0), stats)
+    inputs, new = gpt2.fit(ASK, 10 * limit)
+    assert new == limit - inputs["input_ids"].shape[1] and stats.tokens <= new  # the answer gets the room left
+    assert not [n for n in gpt2.notes if "context" in n]  # nothing was left out
