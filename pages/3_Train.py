@@ -6,7 +6,7 @@ import streamlit as st
 
 from studio import device, jobs, ui
 from studio.train import runs
-from studio.ui import pages, train_runs
+from studio.ui import pages, train_live, train_runs
 from studio.ui import train as ui_train
 
 ui.page_setup(pages.TRAIN.title)
@@ -29,8 +29,8 @@ new_tab, runs_tab = st.tabs(list(train_runs.TABS), key=train_runs.TAB, on_change
 with new_tab:
     run_id = st.session_state["train.run_id"]
     if run_id:  # the open run first, not beneath a form set to another dataset
-        ui_train.live(run_id)
-        ui_train.ask_panel(run_id)
+        train_live.live(run_id)
+        train_live.ask_panel(run_id)
         if st.button("Close this run and start another", key="train.close", icon=":material/add:"):
             train_runs.open_run(None)
         st.divider()

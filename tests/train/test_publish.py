@@ -107,7 +107,7 @@ def test_the_push_panel_builds_the_card_only_when_asked(tiny_gpt2, monkeypatch):
     built = []
     real = publish.model_card
     monkeypatch.setattr(publish, "model_card", lambda *a: built.append(1) or real(*a))
-    at = AppTest.from_string("from studio.train import runs\nfrom studio.ui import train\n"
+    at = AppTest.from_string("from studio.train import runs\nfrom studio.ui import train_live as train\n"
                              f"train.push_panel(runs.load_run({run.id!r}))\n", default_timeout=60)
     for _ in range(3):
         at.run()

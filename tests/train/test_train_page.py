@@ -245,7 +245,7 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
 
 
 def test_progress_line_says_each_thing_once():
-    from studio.ui.train import progress_text
+    from studio.ui.train_live import progress_text
 
     running = jobs.JobStatus("running", eta_s=60, message="step 133/800 · epoch 6.65 · 2,935 tokens/s",
                              extra={"tokens_per_s": 2935.4})
