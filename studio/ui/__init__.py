@@ -26,6 +26,12 @@ FAVICON = str(Path(__file__).with_name("favicon.png"))
 """The studio's tab icon, served by the studio itself (a Material icon here would be fetched from Google's font CDN)."""
 
 
+KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.a.quant", "chat.b.quant")
+"""Widgets drawn without a ``value=`` (their state set through session state) whose values outlive a visit to
+another page: Streamlit drops a widget's state in a run that does not draw it, unless the run sets it.
+Widgets drawn with a value use ``kept`` instead (setting those through session state would be refused)."""
+
+
 def page_setup(title: str) -> None:
     """Every page's first call: the tab title, wide layout, and a workspace ready to use.
 
@@ -35,6 +41,9 @@ def page_setup(title: str) -> None:
     """
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=FAVICON, layout="wide")
     _keep_app_folder_on_path()
+    for key in KEPT_WIDGETS:  # Streamlit's documented way to keep a widget's value through a page that does not draw it
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
     from studio.ui import cloud
 
     try:

@@ -19,6 +19,15 @@ def choose(page, label: str, option: str, nth: int = 0) -> None:
     wait_idle(page)
 
 
+def type_choice(page, label: str, option: str) -> None:
+    """Pick a selectbox option by typing it (a click on a selectbox in the sidebar's expander did not open it)."""
+    page.get_by_test_id("stSelectbox").filter(has_text=label).first.locator("input").click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).wait_for()
+    page.keyboard.press("Enter")
+    wait_idle(page)
+
+
 def type_into(page, label: str, value: str, nth: int = 0) -> None:
     field = page.get_by_label(label, exact=True).nth(nth)
     field.fill(value)
@@ -108,11 +117,17 @@ def test_compare_real_server_with_a_local_model(page, studio, faults, tiny_phi3:
 
 
 def test_chat_settings_stay_as_set_after_a_visit_to_another_page(page, studio):
-    """Fast decoding, compare mode and max new tokens set, then Train opened from the sidebar and Chat
-    again: all three were back to their defaults (Streamlit drops the state of widgets a page does not
+    """The system prompt (preset and edited text), quantization, fast decoding, compare mode and max new
+    tokens set, then Train opened from the sidebar and Chat again: all were back to their defaults (Streamlit drops the state of widgets a page does not
     draw; AppTest's switch_page keeps it, so only a browser shows it). Back at 500 tokens, fast
     decoding would also have compiled again for a larger cache."""
     open_page(page, studio, "Chat")
+    type_choice(page, "System prompt preset", "Soccer rules expert")
+    system = page.get_by_label("System prompt", exact=True)
+    system.fill("Answer like a referee: one sentence.")  # the preset's text, edited
+    system.blur()
+    wait_idle(page)
+    type_choice(page, "Quantization", "8bit")
     for label in ("Fast decoding", "Compare with a second model"):
         page.get_by_text(label, exact=True).click()
         wait_idle(page)
@@ -127,4 +142,7 @@ def test_chat_settings_stay_as_set_after_a_visit_to_another_page(page, studio):
     page.get_by_text("Sampling", exact=True).click()
     slider = page.get_by_test_id("stSlider").filter(has_text="Max new tokens")
     assert slider.get_by_test_id("stSliderThumbValue").inner_text() == "16"
+    assert page.get_by_label("System prompt", exact=True).input_value() == "Answer like a referee: one sentence."
+    for label, option in (("System prompt preset", "Soccer rules expert"), ("Quantization", "8bit")):
+        assert page.get_by_test_id("stSelectbox").filter(has_text=label).first.locator("input").input_value() == option
     assert_no_exception(page)
