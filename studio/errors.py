@@ -6,6 +6,9 @@ is not a ``StudioError`` is a bug.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class StudioError(Exception):
     """Base class: a problem the user can fix, with a message that says how."""
@@ -56,6 +59,16 @@ class HubUnreachableError(ModelLoadError):
 
     def instead(self, remedy: str) -> HubUnreachableError:
         return HubUnreachableError(self.spec, remedy)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def remedied(remedy: str) -> Iterator[None]:
+        """Within it, a model that cannot be downloaded names ``remedy`` as what to choose instead
+        (each page knows what it can use: Chat an API model, Train scratch)."""
+        try:
+            yield
+        except HubUnreachableError as exc:
+            raise exc.instead(remedy) from None
 
 
 class ModelSpecError(ModelLoadError):

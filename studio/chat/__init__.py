@@ -13,7 +13,7 @@ A backend streams an answer as text pieces::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from studio.chat.base import (
@@ -50,13 +50,9 @@ OFFLINE_REMEDY = ("the bundled SmolLM2-135M-Instruct, a model from the library o
                   "folder or an API model")
 
 
-@contextlib.contextmanager
-def offline_remedy() -> Iterator[None]:
+def offline_remedy() -> contextlib.AbstractContextManager[None]:
     """A local model that cannot be downloaded (no network, not cached) says what Chat can answer with instead."""
-    try:
-        yield
-    except HubUnreachableError as exc:
-        raise exc.instead(OFFLINE_REMEDY) from None
+    return HubUnreachableError.remedied(OFFLINE_REMEDY)
 
 
 def make_backend(spec: BackendSpec, token: str | None = None, *,
