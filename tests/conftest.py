@@ -68,6 +68,20 @@ TINY_TEXT = [
 ]
 
 
+def train_page(base: str | None = "scratch"):
+    """The Train page in AppTest, not run yet, on the workspace's sample dataset; ``base`` picks the base
+    model first (None: the page's own default)."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data import sample
+
+    sample.ensure_sample()
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    if base is not None:
+        at.session_state["train.base_choice"] = base
+    return at
+
+
 def build_tiny_causal_lm(path: Path, *, chat_template: str | None = None, arch: str = "gpt2") -> Path:
     """Save a tiny randomly initialised causal LM and a byte-level BPE tokenizer to ``path``.
 

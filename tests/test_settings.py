@@ -16,7 +16,7 @@ from studio.commands import train as train_cmd
 from studio.errors import TrainingError
 from studio.evaluate.config import EvalConfig
 from studio.train.config import TrainConfig
-from tests.conftest import REPO
+from tests.conftest import REPO, train_page
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # noqa: SLF001 - argparse keeps them there
 
@@ -97,13 +97,7 @@ def test_eval_settings_are_described_once_too():
 
 
 def test_the_train_page_offers_the_config_s_ranges(offline):
-    from streamlit.testing.v1 import AppTest
-
-    from studio.data import sample
-
-    sample.ensure_sample()
-    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
-    at.session_state["train.base_choice"] = "scratch"
+    at = train_page("scratch")
     at.run()
     assert not at.exception
     seen = set()

@@ -16,6 +16,7 @@ from studio.data import store
 from studio.errors import TrainingError
 from studio.train import runs
 from studio.train.config import TrainConfig
+from tests.conftest import train_page
 
 RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(12)]
 
@@ -238,14 +239,7 @@ def test_a_run_name_longer_than_a_rename_allows_is_refused_before_anything_runs(
 
 
 def test_the_train_page_s_run_name_field_takes_at_most_what_a_rename_allows(offline):
-    from streamlit.testing.v1 import AppTest
-
-    from studio.data import sample
-    from tests.conftest import REPO
-
-    sample.ensure_sample()
-    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
-    at.session_state["train.base_choice"] = "scratch"
+    at = train_page("scratch")
     at.run()
     assert not at.exception
     assert at.text_input(key="train.name").max_chars == runs.MAX_NAME == 100
@@ -293,16 +287,10 @@ def test_sharding_is_off_for_one_gpu_and_deepspeed_without_its_package_is_one_li
     test_train_page's own GPU test, to see what such a machine shows."""
     import importlib.util
 
-    from streamlit.testing.v1 import AppTest
-
-    from studio.data import sample
     from studio.train import launch
-    from tests.conftest import REPO
 
-    sample.ensure_sample()
     monkeypatch.setattr(launch, "gpu_count", lambda: 4)
-    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
-    at.session_state["train.base_choice"] = "scratch"
+    at = train_page("scratch")
     at.run()
     at.number_input(key="train.gpus").set_value(1).run()
     assert at.selectbox(key="train.sharding").disabled  # one GPU: no sharding offered and then ignored
@@ -349,14 +337,7 @@ def test_runs_lists_a_file_dataset_by_its_name_without_a_version(trained, capsys
 def test_a_base_that_cannot_load_is_said_once_and_starts_nothing(typed, tmp_path, offline):
     """A pasted 3000-character name raised OSError (file name too long) as a traceback; any unloadable base
     was said three times (the preset, the preview and the memory check each read it)."""
-    from streamlit.testing.v1 import AppTest
-
-    from studio.data import sample
-    from tests.conftest import REPO
-
-    sample.ensure_sample()
-    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
-    at.session_state["train.base_choice"] = "another model (Hub id or folder)"
+    at = train_page("another model (Hub id or folder)")
     at.run()
     at.text_input(key="train.base_other").input(typed.format(tmp=tmp_path)).run()  # a folder without a model
     assert not at.exception, [e.value for e in at.exception]

