@@ -42,8 +42,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m studio`` and the ``studio`` command: ``main`` in a process of its own, then its exit code."""
     # The commands print their own progress lines: no tqdm bars from the Hub libraries ("Loading
     # weights", "Writing model shards") between them, in the terminal or in a background job's log.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    sys.exit(main())
+    code = main()
+    from studio.models import fast_decoding
+
+    if fast_decoding.used():  # compiled code loaded: leave without the interpreter's teardown
+        fast_decoding.leave(code)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    cli()

@@ -22,12 +22,15 @@ unsupported layer) is marked and answers eagerly from then on.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+from typing import Any, NoReturn
 
 MIN_BUCKET = 256  # the smallest static cache, tokens: a short chat fits, and growing it is rare
 COMPILE_TIMEOUT_S = 900.0  # the wait for the second token while the step compiles (the usual timeout is 60 s)
 _FAILED = "_studio_fast_decoding_failed"  # attribute on the model: why its compilation failed
-_READY = "_studio_fast_decoding_ready"  # attribute on the model: the (batch, cache length) shapes compiled
+_READY = "_studio_fast_decoding_ready"
+_used = False  # whether a generate call in this process used fast decoding (compiled code is loaded)  # attribute on the model: the (batch, cache length) shapes compiled
 
 FLAG_HELP = ("local models: a static KV cache and a compiled decoding step (torch.compile). Compiling takes tens of "
              "seconds once per process, so one answer from the command line is slower with it; it pays off for "
@@ -87,6 +90,8 @@ def _compile_config(device: str) -> Any:
 def generate_kwargs(lm: Any, prompt_len: int, max_new_tokens: int, limit: int | None) -> dict[str, Any]:
     """What ``generate`` needs for fast decoding, ``limit`` being the model's context
     (``generate.context_limit``); ``will_compile`` says whether the call compiles first."""
+    global _used
+    _used = True
     length = cache_length(prompt_len + max_new_tokens, limit)
     return {"cache_implementation": "static", "max_cache_len": length, "compile_config": _compile_config(lm.device)}
 
@@ -115,3 +120,20 @@ def mark_failed(lm: Any, exc: BaseException) -> str:
     setattr(_inner(lm.model), _FAILED, reason)
     return (f"Fast decoding failed on this model ({reason}): it is off for this model now; ask again to get "
             "an answer with normal decoding.")
+
+
+def used() -> bool:
+    return _used
+
+
+def leave(code: int) -> NoReturn:
+    """End a command-line process that used fast decoding, its output flushed, without the interpreter's
+    teardown: in one run of about thirty, a process that had compiled aborted there ("terminate called
+    without an active exception", exit 134) after its answer. Inductor's compile workers are stopped
+    first, as its own exit handler would."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    workers = sys.modules.get("torch._inductor.async_compile")
+    if workers is not None:
+        workers.shutdown_compile_workers()
+    os._exit(code)
