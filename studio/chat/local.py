@@ -265,7 +265,7 @@ class LocalBackend(BackendBase):
         if fast.unavailable(self.loaded):  # its compilation failed in an earlier answer
             return {}
         kw = fast.generate_kwargs(self.loaded, prompt_len, params.max_new_tokens, context_limit(self.loaded.model))
-        if fast.will_compile(self.loaded, 1, kw["max_cache_len"]):
+        if fast.will_compile(self.loaded):
             stats.status = fast.COMPILING
         else:
             stats.decoding = "fast decoding"
@@ -302,9 +302,10 @@ class LocalBackend(BackendBase):
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             with torch.inference_mode():
+                fast.prepare(kwargs)
                 result["sequences"] = self.loaded.model.generate(**kwargs)
-            if "max_cache_len" in kwargs and stats.tokens > 1:  # the decoding step ran: it is compiled now
-                fast.mark_compiled(self.loaded, 1, kwargs["max_cache_len"])
+            if fast.uses_fast(kwargs) and stats.tokens > 1:  # the decoding step ran: it is compiled now
+                fast.mark_compiled(self.loaded)
         except torch.OutOfMemoryError:
             result["error"] = BackendError(
                 f"Out of memory generating with {self.loaded.ref.spec}: lower max tokens, unload other models, "

@@ -9,9 +9,15 @@ What a user notices:
 - The first answer pauses after its first token while the step compiles (26-78 s for SmolLM2-135M
   on 2 busy CPU cores); later answers reuse the compiled step.
 - The static cache is allocated for ``cache_length`` tokens: prompt + max new tokens rounded up to a
-  power of two from 256, at most the model's context. transformers never shrinks it for a model, so a
-  shorter question or a lower max-new-tokens never recompiles; a longer answer than any before
-  compiles once more, for the next bucket (a handful of compilations at most).
+  power of two from 256, at most the model's context. It is never shrunk for a model, so a shorter
+  question or a lower max-new-tokens never recompiles; a longer answer than any before compiles once
+  more, for the next bucket (a handful of compilations at most).
+- The cache is kept on the model between answers and cleared in place before each one (``prepare``,
+  on the model's generation thread), rather than a new one per ``generate`` as transformers does:
+  its tensors keep their addresses, so on CUDA the recorded CUDA graphs replay. A new cache's addresses
+  make torch re-record them on every answer, and after 128 re-records (torch's
+  ``cudagraph_unexpected_rerecord_limit``) give up CUDA graphs for the rest of the process. It holds
+  its memory (2 x layers x KV heads x head size x length x batch values) until the model is unloaded.
 - Greedy answers are the same tokens as without it (tests/models/test_fast_decoding.py).
 
 Some models cannot use it (``unavailable`` says why in one line): bitsandbytes 4-/8-bit layers are
@@ -29,8 +35,9 @@ from typing import Any, NoReturn
 MIN_BUCKET = 256  # the smallest static cache, tokens: a short chat fits, and growing it is rare
 COMPILE_TIMEOUT_S = 900.0  # the wait for the second token while the step compiles (the usual timeout is 60 s)
 _FAILED = "_studio_fast_decoding_failed"  # attribute on the model: why its compilation failed
-_READY = "_studio_fast_decoding_ready"
-_used = False  # whether a generate call in this process used fast decoding (compiled code is loaded)  # attribute on the model: the (batch, cache length) shapes compiled
+_READY = "_studio_fast_decoding_ready"  # attribute on the model: the (batch, cache length) shapes compiled
+_CACHE = "_studio_fast_decoding_cache"  # attribute on the model: (batch, cache length, StaticCache) kept
+_used = False  # whether a generate call in this process used fast decoding (compiled code is loaded)
 
 FLAG_HELP = ("local models: a static KV cache and a compiled decoding step (torch.compile). Compiling takes tens of "
              "seconds once per process, so one answer from the command line is slower with it; it pays off for "
@@ -87,31 +94,74 @@ def _compile_config(device: str) -> Any:
     return cfg
 
 
-def generate_kwargs(lm: Any, prompt_len: int, max_new_tokens: int, limit: int | None) -> dict[str, Any]:
+def _cache_argument() -> str:
+    """The name ``generate`` takes a cache object by: ``cache`` in newer transformers (where
+    ``past_key_values`` is its deprecated alias), ``past_key_values`` before."""
+    from transformers.generation import utils
+
+    return "cache" if "cache" in getattr(utils, "ALL_CACHE_NAMES", ()) else "past_key_values"
+
+
+def _kept(model: Any) -> tuple[int, int, Any] | None:
+    return getattr(_inner(model), _CACHE, None)
+
+
+def generate_kwargs(lm: Any, prompt_len: int, max_new_tokens: int, limit: int | None, batch: int = 1) -> dict[str, Any]:
     """What ``generate`` needs for fast decoding, ``limit`` being the model's context
-    (``generate.context_limit``); ``will_compile`` says whether the call compiles first."""
+    (``generate.context_limit``): the model's kept static cache for ``batch`` rows (a new one when
+    none fits: longer than any before, or another batch size) and the compile config. Call
+    ``prepare`` with them on the generation thread before ``generate``."""
+    from transformers import StaticCache
+
     global _used
     _used = True
+    model = _inner(lm.model)
     length = cache_length(prompt_len + max_new_tokens, limit)
-    return {"cache_implementation": "static", "max_cache_len": length, "compile_config": _compile_config(lm.device)}
+    kept = _kept(model)
+    if kept is not None and kept[0] == batch and kept[1] >= length:
+        cache = kept[2]
+    else:
+        if kept is not None:  # one shape at a time: the longest so far, so a shorter call does not recompile
+            length = max(length, kept[1])
+        setattr(model, _CACHE, None)  # the old cache's memory can go before the new one is allocated
+        cache = StaticCache(config=model.config.get_text_config(decoder=True), max_cache_len=length)
+        setattr(model, _CACHE, (batch, length, cache))
+    return {_cache_argument(): cache, "compile_config": _compile_config(lm.device)}
 
 
-def will_compile(lm: Any, batch: int, max_cache_len: int) -> bool:
-    """Whether a call with this batch size and cache length compiles first (a shape not compiled yet).
-    transformers keeps the longest cache a model had, so the shape is the longest length so far."""
+def prepare(kwargs: dict[str, Any]) -> None:
+    """Clear the kept cache in ``kwargs`` (from ``generate_kwargs``) for a new answer, in place. On the
+    model's generation thread, just before ``generate``: an answer still running holds the same cache."""
+    cache = kwargs.get("cache", kwargs.get("past_key_values"))
+    if cache is not None and "compile_config" in kwargs:
+        cache.reset()
+
+
+def uses_fast(kwargs: dict[str, Any]) -> bool:
+    """Whether ``generate`` arguments are fast decoding's."""
+    return "compile_config" in kwargs
+
+
+def cache_shape(lm: Any) -> tuple[int, int] | None:
+    """(batch, length) of the model's kept static cache, None before its first fast answer."""
+    kept = _kept(lm.model)
+    return None if kept is None else (kept[0], kept[1])
+
+
+def will_compile(lm: Any) -> bool:
+    """Whether the next call, with the kept cache ``generate_kwargs`` chose, compiles first (a shape
+    not compiled yet for this model)."""
+    return cache_shape(lm) not in getattr(_inner(lm.model), _READY, set())
+
+
+def mark_compiled(lm: Any) -> None:
+    """Remember that the kept cache's shape is compiled for this model."""
     model = _inner(lm.model)
-    length = max(max_cache_len, getattr(model, "_previous_max_cache_length", -1))
-    return (batch, length) not in getattr(model, _READY, set())
-
-
-def mark_compiled(lm: Any, batch: int, max_cache_len: int) -> None:
-    model = _inner(lm.model)
-    length = max(max_cache_len, getattr(model, "_previous_max_cache_length", -1))
     ready = getattr(model, _READY, None)
     if ready is None:
         ready = set()
         setattr(model, _READY, ready)
-    ready.add((batch, length))
+    ready.add(cache_shape(lm))
 
 
 def mark_failed(lm: Any, exc: BaseException) -> str:

@@ -71,7 +71,8 @@ def _generate(model: Any, batch: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     """``model.generate`` on the model's generation thread (``studio.models.worker``: a fresh thread is slow on CUDA)."""
     import torch
 
-    with torch.inference_mode():
+    with torch.inference_mode():  # the kept cache's tensors were made in it
+        fast.prepare(kwargs)  # fast decoding's kept cache, cleared here: an earlier call may have been using it
         return model.generate(**batch, **kwargs)
 
 
@@ -128,16 +129,16 @@ def generate_answers(
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         rows, compiling = len(batch["input_ids"]), False
         if fast_decoding and fast.unavailable(lm) is None:
-            kwargs.update(fast.generate_kwargs(lm, width, new, limit))
-            compiling = fast.will_compile(lm, rows, kwargs["max_cache_len"])
+            kwargs.update(fast.generate_kwargs(lm, width, new, limit, batch=rows))
+            compiling = fast.will_compile(lm)
         try:
             out = worker.run(model, functools.partial(_generate, model, batch, kwargs))
         except Exception as exc:
             if not compiling or isinstance(exc, torch.OutOfMemoryError):
                 raise
             raise StudioError(fast.mark_failed(lm, exc)) from None  # torch.compile's: eager from now on
-        if "max_cache_len" in kwargs:
-            fast.mark_compiled(lm, rows, kwargs["max_cache_len"])
+        if fast.uses_fast(kwargs):
+            fast.mark_compiled(lm)
         for row in out[:, width:].tolist():
             text = decode_answer(tok, row, stops)
             answers.append(text.strip() if lm.has_chat_template else prompt_format.cut_at_stop(text))

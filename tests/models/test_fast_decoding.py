@@ -63,6 +63,24 @@ def test_fast_answers_equal_normal_ones_and_compile_once(llama):
     assert [ask(eager, q)[0] for q in QUESTIONS] == expected  # normal decoding is untouched afterwards
 
 
+def test_the_cache_is_kept_and_cleared_in_place_so_cuda_graphs_can_replay(llama):
+    """CUDA graphs replay only while the cache tensors keep their addresses: later answers reuse the first
+    answer's cache, cleared, whatever their length; a batch of another size gets its own, and chat after
+    it answers as normal decoding does."""
+    fast = LocalBackend(llama, fast_decoding=True)
+    ask(fast, QUESTIONS[0])
+    shape = fast_decoding.cache_shape(llama)
+    cache = llama.model._studio_fast_decoding_cache[2]
+    addresses = [layer.keys.data_ptr() for layer in cache.layers]
+    assert ask(fast, QUESTIONS[1])[0] == ask(LocalBackend(llama), QUESTIONS[1])[0]
+    assert fast_decoding.cache_shape(llama) == shape and llama.model._studio_fast_decoding_cache[2] is cache
+    assert [layer.keys.data_ptr() for layer in cache.layers] == addresses
+    batched = generate.generate_answers(llama, QUESTIONS, max_new_tokens=16, batch_size=2, fast_decoding=True)
+    assert batched == generate.generate_answers(llama, QUESTIONS, max_new_tokens=16, batch_size=2)
+    assert fast_decoding.cache_shape(llama) == (2, shape[1])  # one cache at a time: the longest length kept
+    assert ask(fast, QUESTIONS[0])[0] == ask(LocalBackend(llama), QUESTIONS[0])[0]
+
+
 def test_two_sessions_at_once_get_their_own_answers(llama):
     """Two sessions share the model, both with fast decoding, the first one compiling: each gets exactly the
     answer normal decoding gives it (the model lock serialises them; the second waits for the compilation)."""
