@@ -166,6 +166,52 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
+# A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or the second without the first: half of a
+# UTF-16 pair, which Python's json accepts but no UTF-8 file can hold (every later write of the record fails).
+_LONE_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+                             r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_LONG_NUMBER = re.compile(r"\d{4000,}")
+
+
+def _value_error(exc: ValueError, text: str) -> str:
+    """What a ``ValueError`` from ``json.loads`` that is not a syntax error means (NaN, a huge integer)."""
+    if "integer string conversion" in str(exc):  # Python's limit on digits, not a JSON rule
+        match = _LONG_NUMBER.search(text)
+        line = f" at line {text.count(chr(10), 0, match.start()) + 1}" if match else ""
+        return f"Not valid JSON{line}: a number too long to read (thousands of digits); put it in quotes to keep it as text."
+    return f"Not valid JSON{_constant_line(text)}: {exc}; replace it with text or null."
+
+
+def _check_surrogates(rows: list, text: str, where: str, first: int = 1) -> None:
+    """A record holding half a surrogate pair is refused, naming it (``where`` is "Record" or "Line", the
+    first of ``rows`` numbered ``first``)."""
+    if "\\u" not in text or not _LONE_SURROGATE.search(text):
+        return
+    for i, row in enumerate(rows, first):
+        bad = _lone_surrogate(row)
+        if bad is not None:
+            field, char = bad
+            raise DatasetFormatError(f"{where} {i}: {field} holds \\u{ord(char):04x}, half of a UTF-16 surrogate pair, "
+                                     "which is not text: fix or remove that escape.")
+
+
+def _lone_surrogate(row: dict) -> tuple[str, str] | None:
+    """(field, character) of the first string in ``row`` that UTF-8 cannot hold, else None."""
+    stack: list[tuple[str, object]] = [*((k, k) for k in row), *row.items()]
+    while stack:
+        field, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return field, value[exc.start]
+        elif isinstance(value, dict):
+            stack.extend((field, v) for v in (*value.keys(), *value.values()))
+        elif isinstance(value, list):
+            stack.extend((field, v) for v in value)
+    return None
+
+
 def _loads(text: str) -> object:
     return json.loads(text, parse_constant=_reject_constant)
 
@@ -181,8 +227,8 @@ def _parse_json(text: str) -> list[dict]:
                 f"The JSON ends early at line {exc.lineno}: the file looks truncated; export it again."
             ) from None
         raise DatasetFormatError(f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
-    except ValueError as exc:  # NaN / Infinity
-        raise DatasetFormatError(f"Not valid JSON{_constant_line(text)}: {exc}; replace it with text or null.") from None
+    except ValueError as exc:  # NaN / Infinity, a number of thousands of digits
+        raise DatasetFormatError(_value_error(exc, text)) from None
     if isinstance(value, dict):
         value = _unwrap(value)
     if not isinstance(value, list):
@@ -196,6 +242,7 @@ def _parse_json(text: str) -> list[dict]:
             raise DatasetFormatError(f"Record {i} is a {_kind(row)}, not an object with a question and an answer.")
         if nested:
             _check_depth(row, f"Record {i}")
+    _check_surrogates(value, text, "Record")
     return value
 
 
@@ -229,10 +276,12 @@ def _parse_jsonl(text: str) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise DatasetFormatError(f"Line {n}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
         except ValueError as exc:
-            raise DatasetFormatError(f"Line {n}: not valid JSON ({exc}).") from None
+            why = "a number too long to read; put it in quotes" if "integer string conversion" in str(exc) else exc
+            raise DatasetFormatError(f"Line {n}: not valid JSON ({why}).") from None
         if not isinstance(value, dict):
             raise DatasetFormatError(f"Line {n}: a {_kind(value)}, not an object with a question and an answer.")
         _check_depth(value, f"Line {n}")
+        _check_surrogates([value], line, "Line", n)
         rows.append(value)
     return rows
 

@@ -395,3 +395,19 @@ def test_create_puts_a_file_into_the_workspace_and_export_takes_a_file_too(tmp_p
     assert "record 1202: answer is empty" in capsys.readouterr().err and not (tmp_path / "late.csv").exists()
     assert main(["dataset", "export", "nowhere.json", "--out", str(tmp_path / "x.json")]) == 2
     assert "No dataset named 'nowhere.json' and no file at that path" in capsys.readouterr().err
+
+
+def test_a_half_surrogate_pair_is_refused_before_anything_is_written(tmp_path):
+    src = tmp_path / "pairs.json"
+    src.write_bytes(b'[{"question": "Ball \\ud83d\\ude00?", "answer": "a"}, {"question": "q", "answer": "x\\ud800"}]')
+    out = tmp_path / "out.json"
+    for argv in (["dataset", "import", str(src), "--out", str(out)], ["dataset", "create", "pairs", "--from", str(src)],
+                 ["dataset", "export", str(src), "--out", str(tmp_path / "out.csv")]):
+        run = cli(*argv)
+        assert run.returncode == 2 and run.stderr == (
+            "error: Record 2: answer holds \\ud800, half of a UTF-16 surrogate pair, which is not text: fix or remove "
+            "that escape.\n"), run.stderr
+    assert not out.exists() and not (tmp_path / "out.csv").exists() and store.list_datasets() == []
+    src.write_bytes(b'[{"question": "Ball \\ud83d\\ude00?", "answer": "a"}]')  # a whole pair is an emoji
+    assert cli("dataset", "import", str(src), "--out", str(out)).returncode == 0
+    assert json.loads(out.read_text(encoding="utf-8")) == [{"question": "Ball \U0001f600?", "answer": "a"}]

@@ -115,3 +115,11 @@ def test_evaluation_csv_neutralises_formulas_in_answers():
          "errors": {}, "scores": {"m": {"f1": 0.5}}, "judge": {}, "leak": None}]})
     raw = report.to_csv(result)
     assert "'=cmd" in raw and "'@SUM(1)" in raw and "\n=cmd" not in raw
+
+
+def test_escaped_emoji_read_back_exactly():
+    # ``json.dump``'s default (ensure_ascii) writes every emoji as a pair of \u escapes: a whole pair is text.
+    data = json.dumps(UNICODE).encode()
+    assert b"\\ud83e\\udd45" in data
+    assert formats.read_records(data, "a.json") == UNICODE
+    assert formats.read_records("".join(json.dumps(r) + "\n" for r in UNICODE).encode(), "a.jsonl") == UNICODE
