@@ -457,8 +457,10 @@ def read_source(path: str | Path, turns: str = "first") -> Parsed:
     if src.startswith(hf_sources.HUB_PREFIX):
         parsed = parse_rows(hf_sources.read_hub(src), "hub", turns)
     else:
-        folder, _, split = src.rpartition("@") if "@" in Path(src).name else (src, "", "")
-        path = Path(folder).expanduser()
+        path, split = Path(src).expanduser(), ""
+        if "@" in path.name and not path.exists():  # FOLDER@SPLIT; a file named "a@b.json" is that file
+            folder, _, split = src.rpartition("@")
+            path = Path(folder).expanduser()
         if not path.exists():
             raise DatasetFormatError(f"No file at {path}: check the path.")
         if path.is_dir():
@@ -466,12 +468,39 @@ def read_source(path: str | Path, turns: str = "first") -> Parsed:
                 raise DatasetFormatError(f"{path} is a folder but not a saved datasets folder: give the path of a "
                                          "JSON, JSON Lines, CSV or Parquet file, or of a save_to_disk folder.")
             parsed = parse_rows(hf_sources.read_saved(path, split or None), "datasets", turns)
+        elif split:
+            raise DatasetFormatError(f"{path} is a file: @{split} picks a split of a datasets folder only. Leave "
+                                     f"@{split} out.")
+        elif not path.is_file():  # a device or a pipe: /dev/zero never ends, a FIFO waits for a writer
+            raise DatasetFormatError(f"{path} is not a regular file (a device, pipe or socket): give a JSON, "
+                                     "JSON Lines, CSV or Parquet file.")
         elif parquet_rows.is_parquet(path):  # from disk batch by batch, never the whole file's bytes first
             parsed = parse_rows(parquet_rows.read_rows(path, path.name), "parquet", turns)
         else:
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
-            parsed = parse(data, path.name, turns=turns)
+            parsed = parse(_read_text_file(path), path.name, turns=turns)
     return parsed
+
+
+TEXT_MEMORY = 3
+"""Bytes of memory a JSON, JSON Lines or CSV file needs per byte at the very least while it is read: its
+bytes, their decoded text and the records made from it (a short-record file takes several times more)."""
+
+
+def _read_text_file(path: Path) -> bytes:
+    """A text file's bytes; refused in one line when it cannot fit in the memory left, before reading."""
+    from studio.data import parquet_rows
+
+    try:
+        size = path.stat().st_size
+        room = parquet_rows.memory_left()
+        if room is not None and size * TEXT_MEMORY > room:
+            raise DatasetFormatError(
+                f"{path.name} ({size / 2**20:,.0f} MB) does not fit in the memory left ({room / 2**20:,.0f} MB "
+                "free): split it into smaller files and import them one at a time, or import it on a machine with more "
+                "memory.")
+        return path.read_bytes()
+    except MemoryError:
+        raise DatasetFormatError(f"{path.name} does not fit in memory: split it into smaller files and import them "
+                                 "one at a time.") from None
+    except OSError as exc:
+        raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None

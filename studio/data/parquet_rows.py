@@ -99,12 +99,12 @@ def _row_bytes(pf, n_columns: int) -> int:
 
 def _check_room(rows_left: int, row_bytes: int) -> None:
     """MemoryError, before allocating, when the rows still to read cannot fit in what this process may still use."""
-    room = _memory_left()
+    room = memory_left()
     if room is not None and rows_left * row_bytes > room:
         raise MemoryError
 
 
-def _memory_left() -> int | None:
+def memory_left() -> int | None:
     """Bytes this process can still allocate: the smaller of the machine's available memory and what its
     address-space limit leaves; None where neither can be read (then a real MemoryError is the guard)."""
     limits = []
