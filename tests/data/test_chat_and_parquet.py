@@ -94,6 +94,60 @@ def test_cli_imports_parquet_and_exports_every_format(tmp_path):
     assert json.loads(out.read_text(encoding="utf-8")) == RECORDS
 
 
+def _typed_columns():
+    """Columns a Parquet file or a datasets folder may carry beside the text: binary, a timestamp, a decimal,
+    floats with NaN and infinity, a struct."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    return pa.table({
+        "question": pa.array([b"How long is a half?", b"Who restarts play?"], pa.binary()),  # text stored as bytes
+        "answer": ["45 minutes.", "The referee."],
+        "blob": pa.array([b"\x00\xff", b"ok"], pa.binary()),
+        "when": pa.array([datetime.datetime(2026, 5, 1, 12, 30), None], pa.timestamp("s")),
+        "price": pa.array([decimal.Decimal("1.50"), decimal.Decimal("2")], pa.decimal128(5, 2)),
+        "score": [float("nan"), float("inf")],
+        "meta": [{"page": 3, "day": datetime.date(2026, 5, 1)}, None],
+    })
+
+
+TYPED = [
+    {"question": "How long is a half?", "answer": "45 minutes.", "blob": "AP8=", "when": "2026-05-01T12:30:00",
+     "price": "1.50", "meta": {"page": 3, "day": "2026-05-01"}},
+    {"question": "Who restarts play?", "answer": "The referee.", "blob": "ok", "price": "2.00"},
+]
+
+
+def test_columns_json_cannot_hold_become_json_values_and_every_export_works(tmp_path):
+    """Bytes, timestamps and decimals ended ``dataset import`` and every JSON or CSV export in a 'not JSON
+    serializable' traceback; NaN was written as a bare NaN the studio's own reader then refused."""
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+
+    from tests.conftest import REPO
+
+    src = tmp_path / "typed.parquet"
+    pq.write_table(_typed_columns(), src)
+    out = tmp_path / "seed.json"
+    run = subprocess.run([sys.executable, "-m", "studio", "dataset", "import", str(src), "--out", str(out)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text(encoding="utf-8")) == TYPED
+    assert formats.read_file(out)[0] == TYPED  # the seed file reads back
+    for fmt in ("jsonl", "csv", "messages"):
+        run = subprocess.run([sys.executable, "-m", "studio", "dataset", "export", str(src), "--out",
+                              str(tmp_path / f"x.{fmt}"), "--to", fmt], capture_output=True, text=True, cwd=REPO)
+        assert run.returncode == 0, run.stderr
+    folder = tmp_path / "saved"
+    Dataset(_typed_columns()).save_to_disk(str(folder))
+    assert formats.read_file(folder)[0] == TYPED
+
+
 def test_a_large_dataset_is_written_as_compact_json_that_reads_back_exactly(monkeypatch):
     monkeypatch.setattr(writers, "READABLE_UP_TO", 3)  # what 20,000+ records get, on a few records
     records = [dict(r, n=i) for i in range(7) for r in RECORDS]
