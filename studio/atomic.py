@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import config
-from studio.errors import disk_error
+from studio.errors import disk_error, not_a_folder
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -30,7 +30,10 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise (not_a_folder(exc, path.parent) or exc) from None
     try:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from studio import atomic
+from studio.commands import refuse_overwriting_inputs
 from studio.data import formats, store, validate, writers
 from studio.errors import DiskError, StudioError
 
@@ -133,20 +134,29 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     records, warnings, skipped = _read(args)
-    if args.out.is_dir():  # checked once the input is known to be good: its problems come first
-        raise StudioError(f"--out {args.out} is a folder: give a file name, e.g. {args.out / 'qa.json'}.")
+    _check_out(args.out)  # checked once the input is known to be good: its problems come first
     if args.out.exists() and not args.force:
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
-    try:
-        atomic.write_bytes(args.out, writers.to_json(records))
-    except DiskError:
-        raise  # already one line: disk full or read-only
-    except OSError as exc:
-        raise StudioError(f"Cannot write {args.out} ({exc.strerror or exc}): check the folder exists and is writable.") from None
+    _write_out(args.out, writers.to_json(records))
     print(f"{len(records)} records written to {args.out}" + (f", {len(skipped)} skipped" if skipped else ""))
     _skipped(skipped)
     _warn(warnings)
     return 0
+
+
+def _check_out(out: Path) -> None:
+    if out.is_dir():
+        raise StudioError(f"--out {out} is a folder: give a file name, e.g. {out / 'qa.json'}.")
+
+
+def _write_out(out: Path, data: bytes) -> None:
+    """``data`` to ``out`` atomically; a path that cannot be written is one line."""
+    try:
+        atomic.write_bytes(out, data)
+    except DiskError:
+        raise  # already one line: disk full or read-only
+    except OSError as exc:
+        raise StudioError(f"Cannot write {out} ({exc.strerror or exc}): check the folder exists and is writable.") from None
 
 
 def _dataset(name: str) -> store.DatasetInfo:
@@ -166,6 +176,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if store.find_dataset(args.name) is None and (source.is_file() or source.is_dir()):
         if args.version is not None:
             raise StudioError("--version is for a workspace dataset; a file has none: leave it out.")
+        refuse_overwriting_inputs({"--out": args.out}, {"input": source})
         records, _ = formats.read_file(source, [])  # checked as `dataset import` checks it: errors refuse it
     else:
         info = _dataset(args.name)
@@ -175,7 +186,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         from studio.data import conversations
 
         entry = conversations.llama_factory_entry(fmt, args.out.name)  # refused before anything is written
-    atomic.write_bytes(args.out, writers.WRITERS[fmt](records))
+    _check_out(args.out)
+    _write_out(args.out, writers.WRITERS[fmt](records))
     print(f"{len(records)} records written to {args.out}")
     if entry is not None:
         index = args.out.parent / "dataset_info.json"
@@ -184,7 +196,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ValueError:
             raise StudioError(f"{index} is not valid JSON: fix or remove it, then export again.") from None
         known[args.out.stem] = entry
-        atomic.write_bytes(index, (json.dumps(known, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        _write_out(index, (json.dumps(known, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
         print(f"dataset_info.json: entry {args.out.stem!r} added")
     return 0
 
