@@ -51,3 +51,24 @@ def test_train_without_a_base_or_the_bundled_model_offline_trains_from_scratch_a
     out = capsys.readouterr().out
     assert cfg.base == "scratch" and cfg.epochs == PRESETS["scratch"].epochs
     assert "note:" in out and "training a small GPT-2 from scratch" in out and "--base" in out
+
+
+@pytest.mark.parametrize(("home", "blocker", "what"), [
+    ("notes.txt", "notes.txt", "a file"),
+    ("notes.txt/studio", "notes.txt", "a file"),
+    ("loop", "loop", "a link that loops or leads nowhere"),
+])
+def test_a_workspace_that_cannot_be_a_folder_is_one_line(tmp_path, home, blocker, what):
+    """STUDIO_HOME naming a file, a path under a file or a symlink loop ended every command in a traceback."""
+    import os
+
+    (tmp_path / "notes.txt").write_text("mine")
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / home)}
+    for argv in (["dataset", "list"], ["runs"], ["model", "list"]):
+        run = subprocess.run([sys.executable, "-m", "studio", *argv], capture_output=True, text=True, env=env,
+                             timeout=120)
+        assert run.returncode == 2 and run.stderr == (
+            f"error: cannot make the folder {tmp_path / home}: {tmp_path / blocker} is {what}, not a folder; move it "
+            "away or choose another path (for the workspace: point STUDIO_HOME at a folder).\n"), run.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
