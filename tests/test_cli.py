@@ -72,3 +72,14 @@ def test_a_workspace_that_cannot_be_a_folder_is_one_line(tmp_path, home, blocker
             f"error: cannot make the folder {tmp_path / home}: {tmp_path / blocker} is {what}, not a folder; move it "
             "away or choose another path (for the workspace: point STUDIO_HOME at a folder).\n"), run.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_name_with_a_line_break_starts_nothing(tmp_path, capsys, studio_home):
+    data = tmp_path / "qa.json"
+    data.write_text('[{"question": "q", "answer": "a"}]', encoding="utf-8")
+    for argv in (["train", "--dataset", str(data), "--base", "scratch", "--name", "faq\nbot"],
+                 ["runs", "rename", "any", "faq\tbot"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err == ("error: A run name is one line: leave out tabs, line breaks and other control characters.\n")
+    assert not list((studio_home / "runs").glob("*"))

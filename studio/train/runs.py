@@ -27,6 +27,7 @@ import platform
 import re
 import shutil
 import time
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -258,6 +259,8 @@ def check_name(name: str) -> str:
     name = (name or "").strip()
     if len(name) > MAX_NAME:
         raise StudioError(f"That name is too long ({len(name):,} characters): use at most {MAX_NAME}.")
+    if any(unicodedata.category(c) == "Cc" for c in name):  # a tab or a line break split `runs`' listing
+        raise StudioError("A run name is one line: leave out tabs, line breaks and other control characters.")
     return name
 
 
