@@ -294,7 +294,7 @@ def _parse_csv(text: str) -> list[dict]:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
         raise DatasetFormatError(f"Not a readable CSV header: {exc}.") from None
-    header = [h.strip() for h in header]
+    header = [csv_cells.unsafe_cell(h.strip()) for h in header]
     if len(header) < 2 or not all(header):
         raise DatasetFormatError(
             "Not JSON, JSON Lines or CSV with a header row (e.g. question,answer): check the file."

@@ -51,7 +51,7 @@ def to_csv(records: list[Record]) -> bytes:
     # RFC 4180's CRLF: the writer quotes every cell holding a character of the line ending, so a cell
     # with a lone \r (which spreadsheets and readers take for a new row) is quoted too.
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(columns)
+    writer.writerow([csv_cells.safe_cell(c) for c in columns])  # a field named "=HYPERLINK(...)" is a cell too
     for rec in records:
         writer.writerow([_cell(rec.get(c)) for c in columns])
     return buf.getvalue().encode("utf-8")

@@ -117,6 +117,22 @@ def test_evaluation_csv_neutralises_formulas_in_answers():
     assert "'=cmd" in raw and "'@SUM(1)" in raw and "\n=cmd" not in raw
 
 
+def test_csv_headers_are_neutralised_too_and_read_back_exactly():
+    """A field or a model label is a header cell: "=HYPERLINK(...)" there ran in a spreadsheet like any cell."""
+    from studio.evaluate import report
+    from studio.evaluate.result import EvalResult
+
+    records = [{"question": "q", "answer": "a", '=HYPERLINK("http://x.example","open")': "v", "-2+3": "w"}]
+    raw = writers.to_csv(records).decode("utf-8")
+    header = next(csv.reader(io.StringIO(raw)))
+    assert header == ["question", "answer", '\'=HYPERLINK("http://x.example","open")', "'-2+3"]
+    assert formats.read_records(raw.encode(), "x.csv") == records
+    result = EvalResult.from_json({"models": [{"label": "=1+1", "spec": "m"}], "rows": [
+        {"index": 0, "question": "q", "reference": "ok", "answers": {"=1+1": "a"}, "errors": {},
+         "scores": {"=1+1": {"f1": 0.5}}, "judge": {}, "leak": None}]})
+    assert not [c for c in next(csv.reader(io.StringIO(report.to_csv(result)))) if c.startswith("=")]
+
+
 def test_escaped_emoji_read_back_exactly():
     # ``json.dump``'s default (ensure_ascii) writes every emoji as a pair of \u escapes: a whole pair is text.
     data = json.dumps(UNICODE).encode()
