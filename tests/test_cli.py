@@ -83,3 +83,22 @@ def test_a_run_name_with_a_line_break_starts_nothing(tmp_path, capsys, studio_ho
         err = capsys.readouterr().err
         assert err == ("error: A run name is one line: leave out tabs, line breaks and other control characters.\n")
     assert not list((studio_home / "runs").glob("*"))
+
+
+def test_runs_refuses_run_ids_its_action_does_not_take_and_deletes_nothing(capsys):
+    """``runs delete A B`` deleted A and dropped B without a word; ``runs list A`` listed every run."""
+    from studio.train import runs
+
+    ids = ["20261201-080000-a", "20261201-080100-b"]
+    for rid in ids:
+        runs.write_run(runs.run_dir(rid), {"name": rid, "created": runs.now_iso(), "base": "scratch"})
+    for argv, said in (
+        (["runs", "delete", *ids], f"runs delete takes one run id (got {ids[0]!r} and {ids[1]!r}): run it once per run."),
+        (["runs", "drop-checkpoints", *ids], f"runs drop-checkpoints takes one run id (got {ids[0]!r} and {ids[1]!r})"),
+        (["runs", "list", ids[0]], f"runs list takes no run id (got {ids[0]!r}): python -m studio runs [--json]"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {said}") and err.count("\n") == 1, err
+    assert sorted(r.id for r in runs.list_runs()) == ids
+    assert main(["runs", "delete", ids[0]]) == 0 and [r.id for r in runs.list_runs()] == [ids[1]]

@@ -234,6 +234,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    # Words the action does not take were dropped without a word: "runs delete A B" deleted A only.
+    if args.action == "list" and args.run_id:
+        raise StudioError(f"runs list takes no run id (got {args.run_id!r}): python -m studio runs [--json]")
+    if args.action in ("delete", "drop-checkpoints") and args.new_name:
+        raise StudioError(f"runs {args.action} takes one run id (got {args.run_id!r} and {args.new_name!r}): "
+                          "run it once per run.")
     if args.action == "rename":
         if not (args.run_id and args.new_name):
             raise StudioError("Usage: python -m studio runs rename RUN_ID NEW_NAME")
