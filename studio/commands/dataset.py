@@ -181,24 +181,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         info = _dataset(args.name)
         records = store.load_version(info.id, args.version)
-    entry = None
-    if args.dataset_info:
+    entry = index = known = None
+    if args.dataset_info:  # everything about the index is checked before anything is written
         from studio.data import conversations
 
-        entry = conversations.llama_factory_entry(fmt, args.out.name)  # refused before anything is written
+        entry = conversations.llama_factory_entry(fmt, args.out.name)
+        index = args.out.parent / "dataset_info.json"
+        known = _dataset_info(index, args.out)
     _check_out(args.out)
     _write_out(args.out, writers.WRITERS[fmt](records))
     print(f"{len(records)} records written to {args.out}")
     if entry is not None:
-        index = args.out.parent / "dataset_info.json"
-        try:
-            known = json.loads(index.read_text(encoding="utf-8")) if index.is_file() else {}
-        except ValueError:
-            raise StudioError(f"{index} is not valid JSON: fix or remove it, then export again.") from None
         known[args.out.stem] = entry
         _write_out(index, (json.dumps(known, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
         print(f"dataset_info.json: entry {args.out.stem!r} added")
     return 0
+
+
+def _dataset_info(index: Path, out: Path) -> dict:
+    """The entries of LLaMA-Factory's ``dataset_info.json`` beside ``out`` ({} when there is none yet)."""
+    if out.name == index.name:
+        raise StudioError(f"--out {out} is the dataset_info.json index itself: name the export something else, "
+                          "e.g. qa.json.")
+    try:
+        known = json.loads(index.read_text(encoding="utf-8")) if index.is_file() else {}
+    except ValueError:
+        raise StudioError(f"{index} is not valid JSON: fix or remove it, then export again.") from None
+    except OSError as exc:
+        raise StudioError(f"Cannot read {index} ({exc.strerror or exc}): fix or remove it, then export again.") from None
+    if not isinstance(known, dict):
+        raise StudioError(f"{index} is not a JSON object of dataset entries: fix or remove it, then export again.")
+    return known
 
 
 def cmd_list(args: argparse.Namespace) -> int:

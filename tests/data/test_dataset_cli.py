@@ -456,3 +456,24 @@ def test_a_file_name_with_an_at_sign_is_that_file_and_a_split_is_for_folders_onl
     run = cli("dataset", "validate", f"{src}@train")  # the split was left out without a word
     assert run.returncode == 2 and run.stderr == (f"error: {src} is a file: @train picks a split of a datasets folder "
                                                   "only. Leave @train out.\n")
+
+
+@pytest.mark.parametrize(("index", "out", "said"), [
+    ("[1, 2]", "qa.json", "{dir}/dataset_info.json is not a JSON object of dataset entries: fix or remove it, then "
+                          "export again."),
+    ('"entries"', "qa.json", "{dir}/dataset_info.json is not a JSON object of dataset entries"),
+    ("{broken", "qa.json", "{dir}/dataset_info.json is not valid JSON: fix or remove it, then export again."),
+    ('{"mine": {"file_name": "mine.json"}}', "dataset_info.json",
+     "--out {dir}/dataset_info.json is the dataset_info.json index itself: name the export something else"),
+])
+def test_a_dataset_info_index_that_cannot_take_the_entry_is_one_line_before_anything_is_written(
+        tmp_path, capsys, index, out, said):
+    """A list or a string there ended in a TypeError traceback, after the export had been written."""
+    src = tmp_path / "rules.json"
+    src.write_text(json.dumps([{"question": "How long is a half?", "answer": "45 minutes."}]), encoding="utf-8")
+    (tmp_path / "dataset_info.json").write_text(index, encoding="utf-8")
+    assert main(["dataset", "export", str(src), "--to", "alpaca", "--out", str(tmp_path / out), "--dataset-info"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: " + said.format(dir=tmp_path)) and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "studio-home") == ["dataset_info.json", "rules.json"]
+    assert (tmp_path / "dataset_info.json").read_text(encoding="utf-8") == index
