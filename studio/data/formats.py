@@ -289,6 +289,9 @@ def _parse_jsonl(text: str) -> list[dict]:
 def _parse_csv(text: str) -> list[dict]:
     sample = text[:4096]
     delimiter = "\t" if sample.split("\n", 1)[0].count("\t") > sample.split("\n", 1)[0].count(",") else ","
+    # Python's csv refuses a cell over 131,072 characters by default: a long passage the studio's own CSV
+    # export writes could not be read back. The file's size is already bounded by the memory left.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)

@@ -139,3 +139,12 @@ def test_escaped_emoji_read_back_exactly():
     assert b"\\ud83e\\udd45" in data
     assert formats.read_records(data, "a.json") == UNICODE
     assert formats.read_records("".join(json.dumps(r) + "\n" for r in UNICODE).encode(), "a.jsonl") == UNICODE
+
+
+def test_a_csv_cell_longer_than_python_s_default_limit_reads_back():
+    """Python's csv refuses cells over 131,072 characters ("field larger than field limit"): a long passage
+    in the studio's own CSV export could not be imported again."""
+    records = [{"question": "What does the passage say?", "answer": "Much.", "context": "word " * 40_000}]
+    data = writers.to_csv(records)
+    assert len(data) > 200_000
+    assert formats.read_records(data, "long.csv") == records
