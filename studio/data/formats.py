@@ -152,6 +152,9 @@ def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
         rows = squad.to_records(rows, shape)
         if not rows:
             raise DatasetFormatError("The SQuAD file holds no questions (every paragraph's qas list is empty).")
+        if not any("answer" in r for r in rows):  # not a field to map: every question is unanswerable
+            raise DatasetFormatError(f"None of the {len(rows):,} questions in this SQuAD file has an answer (all "
+                                     "unanswerable, as in SQuAD v2): nothing to train on or evaluate against.")
     return Parsed(format=fmt, rows=rows, fields=field_names(rows), chat=chat, squad=shape)
 
 
