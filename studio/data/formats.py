@@ -267,9 +267,17 @@ def _constant_line(text: str) -> str:
     return f" at line {text.count(chr(10), 0, match.start(1)) + 1}" if match else ""
 
 
+_LINE_END = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e]")
+
+
 def _parse_jsonl(text: str) -> list[dict]:
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
+    # Lines end where str.splitlines() ends them, except at U+0085, U+2028 and U+2029: JSON keeps those
+    # unescaped inside a string (the studio's own JSONL export writes them as they are). The control
+    # characters among the line ends (RFC 7464's record separator \x1e too) never occur inside one.
+    for n, line in enumerate(_LINE_END.split(text), 1):
+        if line.startswith("\ufeff"):  # files joined with cat, each starting with its byte-order mark
+            line = line[1:]
         if not line.strip():
             continue
         try:

@@ -148,3 +148,17 @@ def test_a_csv_cell_longer_than_python_s_default_limit_reads_back():
     data = writers.to_csv(records)
     assert len(data) > 200_000
     assert formats.read_records(data, "long.csv") == records
+
+
+def test_jsonl_lines_end_at_line_breaks_only_so_its_own_export_reads_back():
+    """JSON keeps U+2028, U+2029 and U+0085 unescaped in a string; splitting at them as str.splitlines() does
+    refused the studio's own JSONL export of such text ("Unterminated string")."""
+    records = [{"question": "Line\u2028separator?", "answer": "Para\u2029graph and next\x85line."},
+               {"question": "Plain?", "answer": "Yes."}]
+    for fmt in ("jsonl", "messages"):
+        assert formats.read_records(writers.WRITERS[fmt](records), f"x.{writers.EXTENSIONS[fmt]}") == records, fmt
+    one = '\ufeff{"question": "q1", "answer": "a1"}\r\n'  # two files joined with cat, each with its BOM
+    assert formats.read_records((one + one.replace("1", "2")).encode(), "joined.jsonl") == [
+        {"question": "q1", "answer": "a1"}, {"question": "q2", "answer": "a2"}]
+    sequence = '\x1e{"question": "q1", "answer": "a1"}\n\x1e{"question": "q2", "answer": "a2"}\n'  # RFC 7464
+    assert len(formats.read_records(sequence.encode(), "seq.jsonl")) == 2
