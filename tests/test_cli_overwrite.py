@@ -69,3 +69,13 @@ def test_export_to_a_path_that_cannot_be_a_file_is_one_line(out, said, data, cap
     assert _refused(capsys, ["dataset", "export", str(data), "--out", out.format(**fill), "--to", "json"]) \
         == said.format(**fill)
     assert (data.parent / "note.txt").read_text() == "mine" and not any((data.parent / "folder").iterdir())
+
+
+def test_evaluate_refuses_a_report_path_that_is_a_folder_before_answering(data, capsys, offline):
+    """``--out results.json`` naming a folder failed only after every question had been answered."""
+    folder = data.parent / "results.json"
+    folder.mkdir()
+    err = _refused(capsys, ["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--out",
+                            str(folder)])
+    assert err == f"error: {folder} is a folder: give a file name, e.g. {folder}/report.json."
+    assert not list(folder.iterdir())
