@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -102,3 +103,27 @@ def test_runs_refuses_run_ids_its_action_does_not_take_and_deletes_nothing(capsy
         assert err.startswith(f"error: {said}") and err.count("\n") == 1, err
     assert sorted(r.id for r in runs.list_runs()) == ids
     assert main(["runs", "delete", ids[0]]) == 0 and [r.id for r in runs.list_runs()] == [ids[1]]
+
+
+def test_a_file_name_longer_than_the_file_system_allows_is_one_line(tmp_path):
+    """pathlib's exists() and is_dir() raise "File name too long" instead of answering: a traceback in every
+    command given such a path."""
+    data = tmp_path / "qa.json"
+    data.write_text('[{"question": "How long is a half?", "answer": "45 minutes."}, '
+                    '{"question": "Who restarts play?", "answer": "The referee."}]', encoding="utf-8")
+    long = tmp_path / ("b" * 300 + ".json")
+    said = ("error: a file name is longer than the file system allows "
+            f"('{str(long)[:40]}...{'b' * 15}.json', {len(str(long)):,} characters): choose a shorter one.\n")
+    for argv in (["dataset", "validate", str(long)], ["dataset", "import", str(data), "--out", str(long)],
+                 ["train", "--dataset", str(data), "--base", "scratch", "--out", str(long)]):
+        run = subprocess.run([sys.executable, "-m", "studio", *argv], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2 and run.stderr == said, run.stderr
+
+
+def test_a_name_near_the_file_system_s_limit_is_written(tmp_path, capsys):
+    """Its temporary file beside it (".NAME.random.tmp") was over 255 bytes: "File name too long"."""
+    data = tmp_path / "qa.json"
+    data.write_text('[{"question": "How long is a half?", "answer": "45 minutes."}]', encoding="utf-8")
+    out = tmp_path / ("a" * 245 + ".json")
+    assert main(["dataset", "export", str(data), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(data.read_text(encoding="utf-8"))
