@@ -62,6 +62,10 @@ def read_rows(source: Path | bytes, name: str, batch_rows: int | None = None) ->
             raise DatasetFormatError(f"The Parquet file has no text column (columns: {cols}): it needs a question "
                                      "and an answer as text.")
         names = schema.names
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:  # a row as a dict keeps one of them: the other column's values were lost
+            raise DatasetFormatError(f"The Parquet file has two columns named {twice!r} (columns: "
+                                     f"{', '.join(names)}): rename one and export it again.")
         total = pf.metadata.num_rows
         try:
             row_bytes = _row_bytes(pf, len(names))

@@ -268,3 +268,17 @@ def test_a_parquet_file_too_large_for_memory_is_one_line_and_nothing_is_lost(tmp
     run = imp(small)  # the same limit is plenty for a file that fits
     assert run.returncode == 0, run.stderr
     assert json.loads(out.read_text()) == [{"question": "How long is a half?", "answer": "45 minutes."}]
+
+
+def test_a_parquet_file_with_two_columns_of_one_name_is_refused_instead_of_losing_one(tmp_path):
+    """A row as a dict kept the second "answer" column: the first one's values were dropped without a word."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "twice.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array(["q1"]), pa.array(["a1"]), pa.array(["x"])],
+                                        names=["question", "answer", "answer"]), src)
+    with pytest.raises(DatasetFormatError) as err:
+        formats.read_file(src)
+    assert str(err.value) == ("The Parquet file has two columns named 'answer' (columns: question, answer, answer): "
+                              "rename one and export it again.")
