@@ -309,12 +309,15 @@ def _parse_csv(text: str) -> list[dict]:
     except (StopIteration, csv.Error) as exc:
         raise DatasetFormatError(f"Not a readable CSV header: {exc}.") from None
     header = [csv_cells.unsafe_cell(h.strip()) for h in header]
-    if len(header) < 2 or not all(header):
+    named = [h for h in header if h]
+    if len(named) < 2:
         raise DatasetFormatError(
             "Not JSON, JSON Lines or CSV with a header row (e.g. question,answer): check the file."
         )
-    if len(set(header)) != len(header):
+    if len(set(named)) != len(named):
         raise DatasetFormatError(f"The CSV header repeats a column name ({', '.join(header)}): make them unique.")
+    # Columns without a name (a spreadsheet's trailing commas) are left out while they hold nothing.
+    unnamed = [i for i, h in enumerate(header) if not h]
     rows = []
     try:
         for values in reader:
@@ -325,6 +328,13 @@ def _parse_csv(text: str) -> list[dict]:
                 raise DatasetFormatError(
                     f"Line {line}: {len(values)} values for {len(header)} columns (a stray comma or quote?)."
                 )
+            if unnamed:
+                full = next((i for i in unnamed if values[i].strip()), None)
+                if full is not None:
+                    raise DatasetFormatError(f"Line {line}: column {full + 1} holds a value but has no name in the "
+                                             "header: name it there, or remove the column.")
+                rows.append({h: csv_cells.unsafe_cell(v) for h, v in zip(header, values) if h})
+                continue
             rows.append(dict(zip(header, (csv_cells.unsafe_cell(v) for v in values))))
     except csv.Error as exc:
         raise DatasetFormatError(f"Line {reader.line_num}: not valid CSV ({exc}).") from None

@@ -162,3 +162,16 @@ def test_jsonl_lines_end_at_line_breaks_only_so_its_own_export_reads_back():
         {"question": "q1", "answer": "a1"}, {"question": "q2", "answer": "a2"}]
     sequence = '\x1e{"question": "q1", "answer": "a1"}\n\x1e{"question": "q2", "answer": "a2"}\n'  # RFC 7464
     assert len(formats.read_records(sequence.encode(), "seq.jsonl")) == 2
+
+
+def test_csv_columns_without_a_name_are_left_out_while_empty_and_named_when_not():
+    """A spreadsheet's trailing commas ("question,answer,,") refused the whole file as "Not JSON, JSON Lines or
+    CSV with a header row"; a column with values but no name said the same."""
+    trailing = b"question,answer,,\r\nHow long is a half?,45 minutes.,,\r\nWho restarts play?,The referee.,,\r\n"
+    assert formats.read_records(trailing, "sheet.csv") == [
+        {"question": "How long is a half?", "answer": "45 minutes."},
+        {"question": "Who restarts play?", "answer": "The referee."}]
+    with pytest.raises(StudioError) as err:
+        formats.read_records(b"question,answer,\nq1,a1,\nq2,a2,kept?\n", "sheet.csv")
+    assert str(err.value) == ("Line 3: column 3 holds a value but has no name in the header: name it there, or "
+                              "remove the column.")
