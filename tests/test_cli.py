@@ -127,3 +127,29 @@ def test_a_name_near_the_file_system_s_limit_is_written(tmp_path, capsys):
     out = tmp_path / ("a" * 245 + ".json")
     assert main(["dataset", "export", str(data), "--out", str(out)]) == 0, capsys.readouterr().err
     assert json.loads(out.read_text(encoding="utf-8")) == json.loads(data.read_text(encoding="utf-8"))
+
+
+def test_chat_with_inference_providers_reaches_the_backend(capsys, monkeypatch):
+    """The default mode (no --local, no --base-url) ended in an UnboundLocalError traceback before any request:
+    its backend was built only inside the --fast-decoding refusal."""
+    from huggingface_hub import constants
+
+    assert main(["chat", "--model", "meta-llama/Llama-3.1-8B-Instruct", "Hello"]) == 2
+    assert capsys.readouterr().err.startswith("error: Hugging Face Inference Providers need a token: set HF_TOKEN")
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert main(["chat", "--provider", "auto", "--model", "meta-llama/Llama-3.1-8B-Instruct", "Hello"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "HF_HUB_OFFLINE is set" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--quantization", "4bit"], "--quantization is for --local models on a CUDA GPU"),
+    (["--fast-decoding"], "--fast-decoding is for --local models"),
+])
+@pytest.mark.parametrize("where", [[], ["--base-url", "http://127.0.0.1:9/v1"]])
+def test_chat_refuses_local_only_flags_for_an_api_model(flags, said, where, capsys):
+    """--quantization with an API model was dropped without a word (or, for providers, a traceback)."""
+    assert main(["chat", *where, *flags, "--model", "m", "Hello"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {said}") and err.count("\n") == 1, err
