@@ -298,8 +298,10 @@ def _parse_jsonl(text: str) -> list[dict]:
 
 
 def _parse_csv(text: str) -> list[dict]:
-    sample = text[:4096]
-    delimiter = "\t" if sample.split("\n", 1)[0].count("\t") > sample.split("\n", 1)[0].count(",") else ","
+    first = text[:4096].split("\n", 1)[0]
+    # Commas, tabs (TSV) or semicolons (what spreadsheets write where the comma is the decimal mark),
+    # whichever the header line holds most of; commas on a tie.
+    delimiter = max((",", "\t", ";"), key=first.count)
     # Python's csv refuses a cell over 131,072 characters by default: a long passage the studio's own CSV
     # export writes could not be read back. The file's size is already bounded by the memory left.
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))

@@ -175,3 +175,12 @@ def test_csv_columns_without_a_name_are_left_out_while_empty_and_named_when_not(
         formats.read_records(b"question,answer,\nq1,a1,\nq2,a2,kept?\n", "sheet.csv")
     assert str(err.value) == ("Line 3: column 3 holds a value but has no name in the header: name it there, or "
                               "remove the column.")
+
+
+def test_a_semicolon_separated_csv_reads():
+    """Spreadsheets separate with ';' where the comma is the decimal mark: the file was refused as "Not JSON,
+    JSON Lines or CSV with a header row"."""
+    data = b"question;answer\r\nWie lang ist eine Halbzeit?;45 Minuten, ohne Nachspielzeit.\r\n"
+    assert formats.read_records(data, "faq.csv") == [
+        {"question": "Wie lang ist eine Halbzeit?", "answer": "45 Minuten, ohne Nachspielzeit."}]
+    assert formats.read_records(b"question,answer\r\n\"a;b;c\",d\r\n", "x.csv") == [{"question": "a;b;c", "answer": "d"}]
