@@ -282,3 +282,40 @@ def test_a_parquet_file_with_two_columns_of_one_name_is_refused_instead_of_losin
         formats.read_file(src)
     assert str(err.value) == ("The Parquet file has two columns named 'answer' (columns: question, answer, answer): "
                               "rename one and export it again.")
+
+
+MIXED = [{"question": "q1", "answer": "a1", "source": 1}, {"question": "q2", "answer": "a2", "source": "web"},
+         {"question": "q3", "answer": "a3", "meta": {}, "id": 2**70}]
+
+
+def test_a_field_of_mixed_kinds_is_exported_to_parquet_as_text():
+    """A number in one record and text in another, an integer above 64 bits or an empty object ended the
+    Parquet export (and a Hub push, which writes the same table) in an Arrow traceback."""
+    back = formats.read_records(writers.to_parquet(MIXED), "x.parquet")
+    assert back == [{"question": "q1", "answer": "a1", "source": "1"}, {"question": "q2", "answer": "a2", "source": "web"},
+                    {"question": "q3", "answer": "a3", "meta": "{}", "id": str(2**70)}]
+    assert formats.read_records(writers.to_parquet(RECORDS), "x.parquet") == RECORDS  # typed columns stay typed
+
+
+def test_a_push_of_fields_of_mixed_kinds_reaches_the_hub(tmp_path):
+    import io
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+    from hub_servers import standin_hub
+
+    from tests.conftest import REPO
+
+    src = tmp_path / "mixed.json"
+    src.write_text(json.dumps(MIXED), encoding="utf-8")
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": "hf_" + "x" * 30, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url,
+               "HF_HUB_DISABLE_XET": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = subprocess.run([sys.executable, "-m", "studio", "dataset", "push", str(src), "--repo", "alice/mixed"],
+                             capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    table = pq.read_table(io.BytesIO(hub.repos[("dataset", "alice/mixed")].files["data/train-00000-of-00001.parquet"]))
+    assert table.column("source").to_pylist() == ["1", "web", None]

@@ -173,10 +173,8 @@ def test_a_saved_squad_v2_datasets_folder_imports_with_its_passages(tmp_path):
 def test_a_hub_push_keeps_the_passage_when_the_first_record_has_none():
     from datasets import Dataset
 
-    from studio.data import hub
-
     records = [WITH_CONTEXT[4], *WITH_CONTEXT[:2]]
-    pushed = Dataset.from_list(hub.table_rows(records))  # what push_to_hub uploads
+    pushed = Dataset(writers.parquet_table(records))  # what push_to_hub uploads
     assert pushed["context"] == [None, WITH_CONTEXT[0]["context"], WITH_CONTEXT[1]["context"]]
 
 
