@@ -240,8 +240,22 @@ def version_path(dataset_id: str, version: int | None = None) -> Path:
 
 
 def load_version(dataset_id: str, version: int | None = None) -> list[Record]:
-    """The records of a version (the latest when ``version`` is None)."""
-    return json.loads(version_path(dataset_id, version).read_text(encoding="utf-8"))
+    """The records of a version (the latest when ``version`` is None); a version file damaged outside the
+    studio (cut off, edited by hand) is one line naming it."""
+    path = version_path(dataset_id, version)
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+        why = None if isinstance(records, list) and all(type(r) is dict for r in records) else "not a list of records"
+    except UnicodeDecodeError:
+        why = "not UTF-8 text"
+    except ValueError:
+        why = "not valid JSON, cut off or edited"
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    if why:
+        raise StudioError(f"Version {int(path.stem)} of dataset {dataset_id!r} is damaged ({why}): its file {path} "
+                          "was changed outside the studio; restore another version, or put the file back.")
+    return records
 
 
 def save_version(dataset_id: str, records: list[Record], *, base_version: int, message: str = "edited") -> VersionInfo:

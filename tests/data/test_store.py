@@ -157,3 +157,24 @@ def test_a_name_is_found_before_an_id_spelled_like_it(monkeypatch):
     store.rename_dataset(one.id, "two")  # now named like the other dataset's id ("two")
     assert store.find_dataset("two").id == one.id
     assert store.find_dataset("zzz").id == two.id
+
+
+@pytest.mark.parametrize(("damage", "why"), [
+    (lambda f: f.write_bytes(f.read_bytes()[:20]), "not valid JSON, cut off or edited"),
+    (lambda f: f.write_text("{}"), "not a list of records"),
+    (lambda f: f.write_bytes(b"\xff\xfe[]"), "not UTF-8 text"),
+])
+def test_a_version_file_damaged_outside_the_studio_is_one_line(damage, why, capsys):
+    """Export, train and evaluate of such a dataset ended in a JSONDecodeError traceback (or failed later)."""
+    from studio.__main__ import main
+
+    info = store.create_dataset("Rules", RECS)
+    path = store.version_path(info.id)
+    damage(path)
+    said = (f"Version 1 of dataset 'rules' is damaged ({why}): its file {path} was changed outside the studio; "
+            "restore another version, or put the file back.")
+    with pytest.raises(StudioError) as err:
+        store.load_version(info.id)
+    assert str(err.value) == said
+    assert main(["dataset", "export", "Rules", "--out", str(path.parent.parent.parent / "out.json")]) == 2
+    assert capsys.readouterr().err == f"error: {said}\n"
