@@ -153,3 +153,25 @@ def test_chat_refuses_local_only_flags_for_an_api_model(flags, said, where, caps
     assert main(["chat", *where, *flags, "--model", "m", "Hello"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {said}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(("run_json", "renamed"), [("{damaged", False), ("[]", False), (None, True)])
+def test_renaming_a_run_whose_record_is_damaged_or_missing(run_json, renamed, capsys):
+    """A damaged run.json ended ``runs rename`` in a JSONDecodeError traceback, a missing one (a job that died
+    before writing it) in FileNotFoundError."""
+    from studio import jobs
+    from studio.train import runs
+
+    folder = runs.run_dir("20261201-080000-a")
+    folder.mkdir(parents=True)
+    jobs.update_status(folder, state="failed", error="the worker process exited unexpectedly", message="failed")
+    if run_json is not None:
+        (folder / runs.RUN_JSON).write_text(run_json, encoding="utf-8")
+    if renamed:
+        assert main(["runs", "rename", folder.name, "FAQ bot"]) == 0
+        assert runs.load_run(folder.name).name == "FAQ bot"
+    else:
+        assert main(["runs", "rename", folder.name, "FAQ bot"]) == 2
+        assert capsys.readouterr().err == (f"error: Run {folder.name}'s run.json is damaged (not a JSON object): it "
+                                           "cannot be renamed; put the file back, or delete the run.\n")
+        assert (folder / runs.RUN_JSON).read_text(encoding="utf-8") == run_json

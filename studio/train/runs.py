@@ -269,7 +269,15 @@ def rename_run(run_id: str, new_name: str) -> RunInfo:
     if not name:
         raise StudioError("A run needs a name: type one and try again.")
     folder = load_run(run_id).dir
-    meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
+    try:
+        meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
+    except FileNotFoundError:  # its job died before writing one: the name is all there is to keep
+        meta = {}
+    except (ValueError, OSError):
+        meta = None
+    if not isinstance(meta, dict):  # rewriting it would lose what is left of the run's record
+        raise StudioError(f"Run {run_id}'s {RUN_JSON} is damaged (not a JSON object): it cannot be renamed; put the "
+                          "file back, or delete the run.")
     meta["name"] = name
     write_run(folder, meta)
     return load_run(run_id)
