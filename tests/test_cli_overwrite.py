@@ -79,3 +79,17 @@ def test_evaluate_refuses_a_report_path_that_is_a_folder_before_answering(data, 
                             str(folder)])
     assert err == f"error: {folder} is a folder: give a file name, e.g. {folder}/report.json."
     assert not list(folder.iterdir())
+
+
+def test_export_replaces_an_existing_file_only_with_force(data, capsys):
+    """``dataset export`` wrote over any file at --out without a word (import and model export ask for --force)."""
+    import os
+
+    mine = data.parent / "notes.csv"
+    mine.write_text("my own notes\n", encoding="utf-8")
+    os.chmod(mine, 0o600)
+    err = _refused(capsys, ["dataset", "export", str(data), "--out", str(mine)])
+    assert err == f"error: {mine} exists: add --force to replace it, or choose another --out."
+    assert mine.read_text(encoding="utf-8") == "my own notes\n"
+    assert main(["dataset", "export", str(data), "--out", str(mine), "--force"]) == 0
+    assert mine.read_bytes().startswith(b"question,answer\r\nWhat is rule 0?") and (mine.stat().st_mode & 0o777) == 0o600

@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="json, jsonl, csv, parquet, messages (chat JSONL: TRL, OpenAI), sharegpt, alpaca "
                         "(default: from the --out extension)")
     p.add_argument("--version", type=int, help="a workspace dataset's version (default: the latest)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists (its permissions are kept)")
     p.add_argument("--dataset-info", action="store_true",
                    help="also add the file's entry to dataset_info.json beside it (LLaMA-Factory; alpaca, sharegpt "
                         "or messages)")
@@ -189,6 +190,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         index = args.out.parent / "dataset_info.json"
         known = _dataset_info(index, args.out)
     _check_out(args.out)
+    if args.out.exists() and not args.force:  # as import and model export: a file the user had is not replaced
+        raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     _write_out(args.out, writers.WRITERS[fmt](records))
     print(f"{len(records)} records written to {args.out}")
     if entry is not None:
