@@ -6,7 +6,9 @@ Reading happens in two steps so the UI can show a preview and let the user choos
 (``{"question", "answer", "context"?, ...extra fields}``). ``guess_mapping(fields)`` proposes a mapping for
 the common instruction formats (Alpaca instruction/input/output, prompt/response, Question/Answer in any
 case, a ``context`` column). Chat records and SQuAD-style rows are flattened to such rows first
-(``studio.data.conversations``, ``studio.data.squad``). Every problem is a ``DatasetFormatError`` with a one-line message naming the line or record.
+(``studio.data.conversations``, ``studio.data.squad``). JSON and JSON Lines text becomes rows in
+``studio.data.json_rows``, Parquet in ``studio.data.parquet_rows``. Every problem is a ``DatasetFormatError``
+with a one-line message naming the line or record.
 """
 
 from __future__ import annotations
@@ -15,20 +17,17 @@ import codecs
 import csv
 import io
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.data import conversations, csv_cells, squad, validate
+from studio.data import conversations, csv_cells, json_rows, squad, validate
 from studio.errors import DatasetFormatError
 
 Record = dict[str, object]
 
 FORMATS = ("json", "jsonl", "csv", "parquet")
 PARQUET_MAGIC = b"PAR1"
-MAX_DEPTH = 32  # nesting allowed inside one record; real Q&A data is 1-3 levels deep
-WRAPPER_KEYS = ("data", "rows", "records", "examples", "items", "train")  # {"data": [...]} and friends
 
 QUESTION_NAMES = ("question", "instruction", "prompt", "query", "q", "input_text", "user")
 ANSWER_NAMES = ("answer", "output", "response", "completion", "a", "target", "assistant")
@@ -134,7 +133,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
         fmt = fmt or detect_format(text, filename)
         if fmt not in FORMATS:
             raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
-        rows = {"json": _parse_json, "jsonl": _parse_jsonl, "csv": _parse_csv}[fmt](text)
+        rows = {"json": json_rows.parse_json, "jsonl": json_rows.parse_jsonl, "csv": _parse_csv}[fmt](text)
     if not rows:
         raise DatasetFormatError("The file holds no records: it needs at least one question and answer.")
     return parse_rows(rows, fmt, turns)
@@ -163,138 +162,6 @@ def _parse_parquet(data: bytes, filename: str | None = None) -> list[dict]:
     from studio.data import parquet_rows
 
     return parquet_rows.read_rows(data, filename or "The Parquet file")
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-# A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or the second without the first: half of a
-# UTF-16 pair, which Python's json accepts but no UTF-8 file can hold (every later write of the record fails).
-_LONE_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
-                             r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
-_LONG_NUMBER = re.compile(r"\d{4000,}")
-
-
-def _value_error(exc: ValueError, text: str) -> str:
-    """What a ``ValueError`` from ``json.loads`` that is not a syntax error means (NaN, a huge integer)."""
-    if "integer string conversion" in str(exc):  # Python's limit on digits, not a JSON rule
-        match = _LONG_NUMBER.search(text)
-        line = f" at line {text.count(chr(10), 0, match.start()) + 1}" if match else ""
-        return f"Not valid JSON{line}: a number too long to read (thousands of digits); put it in quotes to keep it as text."
-    return f"Not valid JSON{_constant_line(text)}: {exc}; replace it with text or null."
-
-
-def _check_surrogates(rows: list, text: str, where: str, first: int = 1) -> None:
-    """A record holding half a surrogate pair is refused, naming it (``where`` is "Record" or "Line", the
-    first of ``rows`` numbered ``first``)."""
-    if "\\u" not in text or not _LONE_SURROGATE.search(text):
-        return
-    for i, row in enumerate(rows, first):
-        bad = _lone_surrogate(row)
-        if bad is not None:
-            field, char = bad
-            raise DatasetFormatError(f"{where} {i}: {field} holds \\u{ord(char):04x}, half of a UTF-16 surrogate pair, "
-                                     "which is not text: fix or remove that escape.")
-
-
-def _lone_surrogate(row: dict) -> tuple[str, str] | None:
-    """(field, character) of the first string in ``row`` that UTF-8 cannot hold, else None."""
-    stack: list[tuple[str, object]] = [*((k, k) for k in row), *row.items()]
-    while stack:
-        field, value = stack.pop()
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                return field, value[exc.start]
-        elif isinstance(value, dict):
-            stack.extend((field, v) for v in (*value.keys(), *value.values()))
-        elif isinstance(value, list):
-            stack.extend((field, v) for v in value)
-    return None
-
-
-def _loads(text: str) -> object:
-    return json.loads(text, parse_constant=_reject_constant)
-
-
-def _parse_json(text: str) -> list[dict]:
-    try:
-        value = _loads(text)
-    except RecursionError:
-        raise DatasetFormatError("The JSON is nested too deeply to be a Q&A dataset.") from None
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-            raise DatasetFormatError(
-                f"The JSON ends early at line {exc.lineno}: the file looks truncated; export it again."
-            ) from None
-        raise DatasetFormatError(f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
-    except ValueError as exc:  # NaN / Infinity, a number of thousands of digits
-        raise DatasetFormatError(_value_error(exc, text)) from None
-    if isinstance(value, dict):
-        value = _unwrap(value)
-    if not isinstance(value, list):
-        raise DatasetFormatError(
-            f"The file holds a JSON {_kind(value)}, not a list of records: expected [{{\"question\": ..., \"answer\": ...}}, ...]."
-        )
-    # One bracket per record (plus the array and a wrapper) means nothing is nested: skip the depth walk.
-    nested = text.count("{") + text.count("[") > len(value) + 2
-    for i, row in enumerate(value, 1):
-        if type(row) is not dict:
-            raise DatasetFormatError(f"Record {i} is a {_kind(row)}, not an object with a question and an answer.")
-        if nested:
-            _check_depth(row, f"Record {i}")
-    _check_surrogates(value, text, "Record")
-    return value
-
-
-def _unwrap(obj: dict) -> object:
-    """``{"data": [...]}`` (and rows/records/examples/items/train) wrappers hold the records."""
-    for key in obj:
-        if key.lower() in WRAPPER_KEYS and isinstance(obj[key], list):
-            return obj[key]
-    lists = [v for v in obj.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v[:10])]
-    if len(lists) == 1:
-        return lists[0]
-    if all(isinstance(v, str) for v in obj.values()):
-        raise DatasetFormatError("The file holds one record, not a list: wrap it in [ ] or save it as JSON Lines.")
-    return obj
-
-
-def _constant_line(text: str) -> str:
-    match = re.search(r"[:\[,]\s*(NaN|-?Infinity)\b", text)
-    return f" at line {text.count(chr(10), 0, match.start(1)) + 1}" if match else ""
-
-
-_LINE_END = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e]")
-
-
-def _parse_jsonl(text: str) -> list[dict]:
-    rows = []
-    # Lines end where str.splitlines() ends them, except at U+0085, U+2028 and U+2029: JSON keeps those
-    # unescaped inside a string (the studio's own JSONL export writes them as they are). The control
-    # characters among the line ends (RFC 7464's record separator \x1e too) never occur inside one.
-    for n, line in enumerate(_LINE_END.split(text), 1):
-        if line.startswith("\ufeff"):  # files joined with cat, each starting with its byte-order mark
-            line = line[1:]
-        if not line.strip():
-            continue
-        try:
-            value = _loads(line)
-        except RecursionError:
-            raise DatasetFormatError(f"Line {n}: nested too deeply to be a Q&A record.") from None
-        except json.JSONDecodeError as exc:
-            raise DatasetFormatError(f"Line {n}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
-        except ValueError as exc:
-            why = "a number too long to read; put it in quotes" if "integer string conversion" in str(exc) else exc
-            raise DatasetFormatError(f"Line {n}: not valid JSON ({why}).") from None
-        if not isinstance(value, dict):
-            raise DatasetFormatError(f"Line {n}: a {_kind(value)}, not an object with a question and an answer.")
-        _check_depth(value, f"Line {n}")
-        _check_surrogates([value], line, "Line", n)
-        rows.append(value)
-    return rows
 
 
 def _parse_csv(text: str) -> list[dict]:
@@ -341,32 +208,6 @@ def _parse_csv(text: str) -> list[dict]:
     except csv.Error as exc:
         raise DatasetFormatError(f"Line {reader.line_num}: not valid CSV ({exc}).") from None
     return rows
-
-
-def _check_depth(row: dict, where: str) -> None:
-    for value in row.values():  # the common case, flat text fields, costs one type check per field
-        if type(value) is dict or type(value) is list:
-            _check_nested(value, where)
-
-
-def _check_nested(value: object, where: str) -> None:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise DatasetFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep: flatten it.")
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
 
 
 def field_names(rows: list[dict]) -> list[str]:
