@@ -22,8 +22,8 @@ def _reject_constant(name: str) -> object:
 
 # A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or the second without the first: half of a
 # UTF-16 pair, which Python's json accepts but no UTF-8 file can hold (every later write of the record fails).
-_LONE_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
-                             r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_HALF = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # either half of a pair, as an escape
+_PAIR = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")  # a whole pair: an emoji
 _LONG_NUMBER = re.compile(r"\d{4000,}")
 
 
@@ -36,10 +36,18 @@ def _value_error(exc: ValueError, text: str) -> str:
     return f"Not valid JSON{_constant_line(text)}: {exc}; replace it with text or null."
 
 
+def _suspect(text: str) -> bool:
+    """Whether ``text`` may hold half a pair: two plain scans; an escaped emoji is a whole pair."""
+    if "\\u" not in text:
+        return False
+    halves = len(_HALF.findall(text))
+    return bool(halves) and halves != 2 * len(_PAIR.findall(text))
+
+
 def _check_surrogates(rows: list, text: str, where: str, first: int = 1) -> None:
     """A record holding half a surrogate pair is refused, naming it (``where`` is "Record" or "Line", the
     first of ``rows`` numbered ``first``)."""
-    if "\\u" not in text or not _LONE_SURROGATE.search(text):
+    if not _suspect(text):
         return
     for i, row in enumerate(rows, first):
         bad = _lone_surrogate(row)
@@ -126,7 +134,9 @@ def parse_jsonl(text: str) -> list[dict]:
     # Lines end where str.splitlines() ends them, except at U+0085, U+2028 and U+2029: JSON keeps those
     # unescaped inside a string (the studio's own JSONL export writes them as they are). The control
     # characters among the line ends (RFC 7464's record separator \x1e too) never occur inside one.
-    for n, line in enumerate(_LINE_END.split(text), 1):
+    lines = _LINE_END.split(text) if any(c in text for c in "\x85\u2028\u2029") else text.splitlines()
+    suspect = _suspect(text)  # once for the file, not per line
+    for n, line in enumerate(lines, 1):
         if line.startswith("\ufeff"):  # files joined with cat, each starting with its byte-order mark
             line = line[1:]
         if not line.strip():
@@ -143,7 +153,8 @@ def parse_jsonl(text: str) -> list[dict]:
         if not isinstance(value, dict):
             raise DatasetFormatError(f"Line {n}: a {_kind(value)}, not an object with a question and an answer.")
         _check_depth(value, f"Line {n}")
-        _check_surrogates([value], line, "Line", n)
+        if suspect:
+            _check_surrogates([value], line, "Line", n)
         rows.append(value)
     return rows
 
