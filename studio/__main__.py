@@ -7,6 +7,7 @@ Each module in ``studio.commands`` adds its subcommands through ``register(subpa
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pkgutil
@@ -36,6 +37,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:  # anything else unexpected about a file is a bug: its traceback
+            raise
+        # Every command takes paths, and pathlib's exists()/is_file() raise this one instead of answering False.
+        name = str(exc.filename or "")
+        shown = f"{name[:40]}...{name[-20:]}" if len(name) > 64 else name
+        print(f"error: a file name is longer than the file system allows ({shown!r}, {len(name):,} characters): "
+              "choose a shorter one.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import config
-from studio.errors import disk_error
+from studio.errors import disk_error, not_a_folder
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -30,12 +30,17 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise (not_a_folder(exc, path.parent) or exc) from None
     try:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The temporary name stays within the file system's 255 bytes whatever the target's (a 250-character
+    # name is a valid file name; with the prefix and suffix added it was "File name too long").
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from studio.errors import disk_error
+from studio.errors import disk_error, not_a_folder
 
 DEFAULT_HOME = Path.home() / "slm-studio"
 """The workspace when ``STUDIO_HOME`` is not set."""
@@ -106,7 +106,7 @@ def _ensure_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        err = disk_error(exc, path)
+        err = disk_error(exc, path) or not_a_folder(exc, path)
         if err is None:
             raise
         raise err from None

@@ -7,6 +7,7 @@ is not a ``StudioError`` is a bug.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 
@@ -121,3 +122,24 @@ def disk_error(exc: BaseException, path: object) -> DiskError | None:
                                  "choose a writable one (for the workspace: make STUDIO_HOME writable or point it "
                                  "at another folder).")
     return None
+
+
+_NOT_A_FOLDER = {17, 20, 40}  # EEXIST, ENOTDIR, ELOOP: from mkdir, where a file or a looping link stands
+
+
+def not_a_folder(exc: BaseException, path: object) -> DiskError | None:
+    """``exc``, from making the folder ``path``, as one line when a file (or a link that loops) stands where a
+    folder must be, naming it; else None."""
+    if not isinstance(exc, OSError) or getattr(exc, "errno", None) not in _NOT_A_FOLDER:
+        return None
+    from pathlib import Path
+
+    blocker = Path(str(path))
+    for part in (blocker, *blocker.parents):  # the nearest part of the path that exists and is no folder
+        if os.path.lexists(part) and not part.is_dir():
+            blocker = part
+            break
+    what = "a link that loops or leads nowhere" if blocker.is_symlink() else "a file"
+    return DiskError(exc.errno, f"cannot make the folder {path}: {blocker} is {what}, not a folder; move it away "
+                                "or choose another path (for the workspace: point STUDIO_HOME at a folder).")
+

@@ -36,6 +36,15 @@ BAD = [
     ("bad-line.jsonl", b'{"question": "a", "answer": "b"}\n{"question": "c", "answer": \n{"question": "d", "answer": "e"}\n',
      "line 2"),
     ("ragged.csv", b"question,answer\na,b\nc,d,e\n", "line 3"),
+    # Half of a UTF-16 pair as a \u escape: json accepts it, but no UTF-8 file can hold it (the import's write,
+    # a workspace save and every export failed with a UnicodeEncodeError traceback). A whole pair is fine.
+    ("half-pair.json", b'[{"question": "Ball \\ud83d\\ude00?", "answer": "a"}, {"question": "q", "answer": "x\\ud800"}]',
+     "record 2: answer holds \\ud800, half of a utf-16 surrogate pair"),
+    ("half-pair.jsonl", b'{"question": "q", "answer": "a"}\n{"question": "\\udc00 q", "answer": "b"}\n',
+     "line 2: question holds \\udc00"),
+    # More digits than Python reads: the reason said to call sys.set_int_max_str_digits().
+    ("huge-number.json", b'[{"question": "q", "answer": ' + b"9" * 5000 + b"}]", "put it in quotes"),
+    ("huge-number.jsonl", b'{"question": "q", "answer": ' + b"9" * 5000 + b"}\n", "line 1: not valid json (a number too long to read; put it in quotes)"),
 ]
 
 # 1,200 warnings (the same question again) and then an error: validation that stops counting at some

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -51,3 +52,126 @@ def test_train_without_a_base_or_the_bundled_model_offline_trains_from_scratch_a
     out = capsys.readouterr().out
     assert cfg.base == "scratch" and cfg.epochs == PRESETS["scratch"].epochs
     assert "note:" in out and "training a small GPT-2 from scratch" in out and "--base" in out
+
+
+@pytest.mark.parametrize(("home", "blocker", "what"), [
+    ("notes.txt", "notes.txt", "a file"),
+    ("notes.txt/studio", "notes.txt", "a file"),
+    ("loop", "loop", "a link that loops or leads nowhere"),
+])
+def test_a_workspace_that_cannot_be_a_folder_is_one_line(tmp_path, home, blocker, what):
+    """STUDIO_HOME naming a file, a path under a file or a symlink loop ended every command in a traceback."""
+    import os
+
+    (tmp_path / "notes.txt").write_text("mine")
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / home)}
+    for argv in (["dataset", "list"], ["runs"], ["model", "list"]):
+        run = subprocess.run([sys.executable, "-m", "studio", *argv], capture_output=True, text=True, env=env,
+                             timeout=120)
+        assert run.returncode == 2 and run.stderr == (
+            f"error: cannot make the folder {tmp_path / home}: {tmp_path / blocker} is {what}, not a folder; move it "
+            "away or choose another path (for the workspace: point STUDIO_HOME at a folder).\n"), run.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_name_with_a_line_break_starts_nothing(tmp_path, capsys, studio_home):
+    data = tmp_path / "qa.json"
+    data.write_text('[{"question": "q", "answer": "a"}]', encoding="utf-8")
+    for argv in (["train", "--dataset", str(data), "--base", "scratch", "--name", "faq\nbot"],
+                 ["runs", "rename", "any", "faq\tbot"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err == ("error: A run name is one line: leave out tabs, line breaks and other control characters.\n")
+    assert not list((studio_home / "runs").glob("*"))
+
+
+def test_runs_refuses_run_ids_its_action_does_not_take_and_deletes_nothing(capsys):
+    """``runs delete A B`` deleted A and dropped B without a word; ``runs list A`` listed every run."""
+    from studio.train import runs
+
+    ids = ["20261201-080000-a", "20261201-080100-b"]
+    for rid in ids:
+        runs.write_run(runs.run_dir(rid), {"name": rid, "created": runs.now_iso(), "base": "scratch"})
+    for argv, said in (
+        (["runs", "delete", *ids], f"runs delete takes one run id (got {ids[0]!r} and {ids[1]!r}): run it once per run."),
+        (["runs", "drop-checkpoints", *ids], f"runs drop-checkpoints takes one run id (got {ids[0]!r} and {ids[1]!r})"),
+        (["runs", "list", ids[0]], f"runs list takes no run id (got {ids[0]!r}): python -m studio runs [--json]"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {said}") and err.count("\n") == 1, err
+    assert sorted(r.id for r in runs.list_runs()) == ids
+    assert main(["runs", "delete", ids[0]]) == 0 and [r.id for r in runs.list_runs()] == [ids[1]]
+
+
+def test_a_file_name_longer_than_the_file_system_allows_is_one_line(tmp_path):
+    """pathlib's exists() and is_dir() raise "File name too long" instead of answering: a traceback in every
+    command given such a path."""
+    data = tmp_path / "qa.json"
+    data.write_text('[{"question": "How long is a half?", "answer": "45 minutes."}, '
+                    '{"question": "Who restarts play?", "answer": "The referee."}]', encoding="utf-8")
+    long = tmp_path / ("b" * 300 + ".json")
+    said = ("error: a file name is longer than the file system allows "
+            f"('{str(long)[:40]}...{'b' * 15}.json', {len(str(long)):,} characters): choose a shorter one.\n")
+    for argv in (["dataset", "validate", str(long)], ["dataset", "import", str(data), "--out", str(long)],
+                 ["train", "--dataset", str(data), "--base", "scratch", "--out", str(long)]):
+        run = subprocess.run([sys.executable, "-m", "studio", *argv], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2 and run.stderr == said, run.stderr
+
+
+def test_a_name_near_the_file_system_s_limit_is_written(tmp_path, capsys):
+    """Its temporary file beside it (".NAME.random.tmp") was over 255 bytes: "File name too long"."""
+    data = tmp_path / "qa.json"
+    data.write_text('[{"question": "How long is a half?", "answer": "45 minutes."}]', encoding="utf-8")
+    out = tmp_path / ("a" * 245 + ".json")
+    assert main(["dataset", "export", str(data), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert json.loads(out.read_text(encoding="utf-8")) == json.loads(data.read_text(encoding="utf-8"))
+
+
+def test_chat_with_inference_providers_reaches_the_backend(capsys, monkeypatch):
+    """The default mode (no --local, no --base-url) ended in an UnboundLocalError traceback before any request:
+    its backend was built only inside the --fast-decoding refusal."""
+    from huggingface_hub import constants
+
+    assert main(["chat", "--model", "meta-llama/Llama-3.1-8B-Instruct", "Hello"]) == 2
+    assert capsys.readouterr().err.startswith("error: Hugging Face Inference Providers need a token: set HF_TOKEN")
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert main(["chat", "--provider", "auto", "--model", "meta-llama/Llama-3.1-8B-Instruct", "Hello"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "HF_HUB_OFFLINE is set" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--quantization", "4bit"], "--quantization is for --local models on a CUDA GPU"),
+    (["--fast-decoding"], "--fast-decoding is for --local models"),
+])
+@pytest.mark.parametrize("where", [[], ["--base-url", "http://127.0.0.1:9/v1"]])
+def test_chat_refuses_local_only_flags_for_an_api_model(flags, said, where, capsys):
+    """--quantization with an API model was dropped without a word (or, for providers, a traceback)."""
+    assert main(["chat", *where, *flags, "--model", "m", "Hello"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {said}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(("run_json", "renamed"), [("{damaged", False), ("[]", False), (None, True)])
+def test_renaming_a_run_whose_record_is_damaged_or_missing(run_json, renamed, capsys):
+    """A damaged run.json ended ``runs rename`` in a JSONDecodeError traceback, a missing one (a job that died
+    before writing it) in FileNotFoundError."""
+    from studio import jobs
+    from studio.train import runs
+
+    folder = runs.run_dir("20261201-080000-a")
+    folder.mkdir(parents=True)
+    jobs.update_status(folder, state="failed", error="the worker process exited unexpectedly", message="failed")
+    if run_json is not None:
+        (folder / runs.RUN_JSON).write_text(run_json, encoding="utf-8")
+    if renamed:
+        assert main(["runs", "rename", folder.name, "FAQ bot"]) == 0
+        assert runs.load_run(folder.name).name == "FAQ bot"
+    else:
+        assert main(["runs", "rename", folder.name, "FAQ bot"]) == 2
+        assert capsys.readouterr().err == (f"error: Run {folder.name}'s run.json is damaged (not a JSON object): it "
+                                           "cannot be renamed; put the file back, or delete the run.\n")
+        assert (folder / runs.RUN_JSON).read_text(encoding="utf-8") == run_json

@@ -37,6 +37,8 @@ def _refused(capsys, argv: list[str]) -> str:
      "error: --report {data} is the input file: writing there would replace it. Choose another file name."),
     (["dedup", "{data}", "--threshold", "90", "--report", "{dir}/r.json", "--out", "{data}"],
      "error: --out {data} is the input file: writing there would replace it. Choose another file name."),
+    (["dataset", "export", "{data}", "--out", "{data}", "--to", "sharegpt"],
+     "error: --out {data} is the input file: writing there would replace it. Choose another file name."),
 ])
 def test_a_command_never_writes_over_the_file_it_reads(argv, said, data, capsys):
     fill = {"data": str(data), "dir": str(data.parent)}
@@ -50,3 +52,44 @@ def test_distinct_files_still_work(data, capsys):
     report, kept = data.parent / "report.json", data.parent / "kept.json"
     assert main(["dedup", str(data), "--threshold", "90", "--report", str(report), "--out", str(kept)]) == 0
     assert report.is_file() and kept.is_file() and json.loads(data.read_text()) == RECORDS
+
+
+@pytest.mark.parametrize(("out", "said"), [
+    ("{dir}/folder", "error: --out {dir}/folder is a folder: give a file name, e.g. {dir}/folder/qa.json."),
+    ("{dir}/note.txt/x.json", "error: cannot make the folder {dir}/note.txt: {dir}/note.txt is a file, not a folder; "
+                              "move it away or choose another path (for the workspace: point STUDIO_HOME at a folder)."),
+    ("/proc/x.json", "error: Cannot write /proc/x.json (No such file or directory): check the folder exists and is "
+                     "writable."),
+])
+def test_export_to_a_path_that_cannot_be_a_file_is_one_line(out, said, data, capsys):
+    """These ended in an IsADirectoryError, FileExistsError or FileNotFoundError traceback."""
+    (data.parent / "folder").mkdir()
+    (data.parent / "note.txt").write_text("mine")
+    fill = {"dir": str(data.parent)}
+    assert _refused(capsys, ["dataset", "export", str(data), "--out", out.format(**fill), "--to", "json"]) \
+        == said.format(**fill)
+    assert (data.parent / "note.txt").read_text() == "mine" and not any((data.parent / "folder").iterdir())
+
+
+def test_evaluate_refuses_a_report_path_that_is_a_folder_before_answering(data, capsys, offline):
+    """``--out results.json`` naming a folder failed only after every question had been answered."""
+    folder = data.parent / "results.json"
+    folder.mkdir()
+    err = _refused(capsys, ["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--out",
+                            str(folder)])
+    assert err == f"error: {folder} is a folder: give a file name, e.g. {folder}/report.json."
+    assert not list(folder.iterdir())
+
+
+def test_export_replaces_an_existing_file_only_with_force(data, capsys):
+    """``dataset export`` wrote over any file at --out without a word (import and model export ask for --force)."""
+    import os
+
+    mine = data.parent / "notes.csv"
+    mine.write_text("my own notes\n", encoding="utf-8")
+    os.chmod(mine, 0o600)
+    err = _refused(capsys, ["dataset", "export", str(data), "--out", str(mine)])
+    assert err == f"error: {mine} exists: add --force to replace it, or choose another --out."
+    assert mine.read_text(encoding="utf-8") == "my own notes\n"
+    assert main(["dataset", "export", str(data), "--out", str(mine), "--force"]) == 0
+    assert mine.read_bytes().startswith(b"question,answer\r\nWhat is rule 0?") and (mine.stat().st_mode & 0o777) == 0o600

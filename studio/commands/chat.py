@@ -41,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.fast_decoding and not args.local:
+        raise_usage("--fast-decoding is for --local models: an API model decodes on its server")
+    if args.quantization and not args.local:  # it was dropped without a word: an API model is quantized by its server
+        raise_usage("--quantization is for --local models on a CUDA GPU: an API model runs as its server serves it")
     if args.local:
         spec = BackendSpec(kind="local", model=args.model or DEFAULT_LOCAL_MODEL, quantization=args.quantization,
                            fast_decoding=args.fast_decoding)
@@ -53,8 +57,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.model:
             raise_usage("--model is required (a Hub id served by Inference Providers)")
-    if args.fast_decoding and not args.local:
-        raise_usage("--fast-decoding is for --local models: an API model decodes on its server")
         spec = BackendSpec(kind="provider", model=args.model, provider=args.provider or "auto")
         token = config.hf_token()
     total = args.total_timeout if args.total_timeout is not None else max(args.timeout, ChatParams.total_timeout_s)

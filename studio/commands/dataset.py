@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from studio import atomic
+from studio.commands import refuse_overwriting_inputs
 from studio.data import formats, store, validate, writers
 from studio.errors import DiskError, StudioError
 
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="json, jsonl, csv, parquet, messages (chat JSONL: TRL, OpenAI), sharegpt, alpaca "
                         "(default: from the --out extension)")
     p.add_argument("--version", type=int, help="a workspace dataset's version (default: the latest)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists (its permissions are kept)")
     p.add_argument("--dataset-info", action="store_true",
                    help="also add the file's entry to dataset_info.json beside it (LLaMA-Factory; alpaca, sharegpt "
                         "or messages)")
@@ -133,20 +135,29 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     records, warnings, skipped = _read(args)
-    if args.out.is_dir():  # checked once the input is known to be good: its problems come first
-        raise StudioError(f"--out {args.out} is a folder: give a file name, e.g. {args.out / 'qa.json'}.")
+    _check_out(args.out)  # checked once the input is known to be good: its problems come first
     if args.out.exists() and not args.force:
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
-    try:
-        atomic.write_bytes(args.out, writers.to_json(records))
-    except DiskError:
-        raise  # already one line: disk full or read-only
-    except OSError as exc:
-        raise StudioError(f"Cannot write {args.out} ({exc.strerror or exc}): check the folder exists and is writable.") from None
+    _write_out(args.out, writers.to_json(records))
     print(f"{len(records)} records written to {args.out}" + (f", {len(skipped)} skipped" if skipped else ""))
     _skipped(skipped)
     _warn(warnings)
     return 0
+
+
+def _check_out(out: Path) -> None:
+    if out.is_dir():
+        raise StudioError(f"--out {out} is a folder: give a file name, e.g. {out / 'qa.json'}.")
+
+
+def _write_out(out: Path, data: bytes) -> None:
+    """``data`` to ``out`` atomically; a path that cannot be written is one line."""
+    try:
+        atomic.write_bytes(out, data)
+    except DiskError:
+        raise  # already one line: disk full or read-only
+    except OSError as exc:
+        raise StudioError(f"Cannot write {out} ({exc.strerror or exc}): check the folder exists and is writable.") from None
 
 
 def _dataset(name: str) -> store.DatasetInfo:
@@ -166,27 +177,44 @@ def cmd_export(args: argparse.Namespace) -> int:
     if store.find_dataset(args.name) is None and (source.is_file() or source.is_dir()):
         if args.version is not None:
             raise StudioError("--version is for a workspace dataset; a file has none: leave it out.")
+        refuse_overwriting_inputs({"--out": args.out}, {"input": source})
         records, _ = formats.read_file(source, [])  # checked as `dataset import` checks it: errors refuse it
     else:
         info = _dataset(args.name)
         records = store.load_version(info.id, args.version)
-    entry = None
-    if args.dataset_info:
+    entry = index = known = None
+    if args.dataset_info:  # everything about the index is checked before anything is written
         from studio.data import conversations
 
-        entry = conversations.llama_factory_entry(fmt, args.out.name)  # refused before anything is written
-    atomic.write_bytes(args.out, writers.WRITERS[fmt](records))
+        entry = conversations.llama_factory_entry(fmt, args.out.name)
+        index = args.out.parent / "dataset_info.json"
+        known = _dataset_info(index, args.out)
+    _check_out(args.out)
+    if args.out.exists() and not args.force:  # as import and model export: a file the user had is not replaced
+        raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
+    _write_out(args.out, writers.WRITERS[fmt](records))
     print(f"{len(records)} records written to {args.out}")
     if entry is not None:
-        index = args.out.parent / "dataset_info.json"
-        try:
-            known = json.loads(index.read_text(encoding="utf-8")) if index.is_file() else {}
-        except ValueError:
-            raise StudioError(f"{index} is not valid JSON: fix or remove it, then export again.") from None
         known[args.out.stem] = entry
-        atomic.write_bytes(index, (json.dumps(known, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        _write_out(index, (json.dumps(known, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
         print(f"dataset_info.json: entry {args.out.stem!r} added")
     return 0
+
+
+def _dataset_info(index: Path, out: Path) -> dict:
+    """The entries of LLaMA-Factory's ``dataset_info.json`` beside ``out`` ({} when there is none yet)."""
+    if out.name == index.name:
+        raise StudioError(f"--out {out} is the dataset_info.json index itself: name the export something else, "
+                          "e.g. qa.json.")
+    try:
+        known = json.loads(index.read_text(encoding="utf-8")) if index.is_file() else {}
+    except ValueError:
+        raise StudioError(f"{index} is not valid JSON: fix or remove it, then export again.") from None
+    except OSError as exc:
+        raise StudioError(f"Cannot read {index} ({exc.strerror or exc}): fix or remove it, then export again.") from None
+    if not isinstance(known, dict):
+        raise StudioError(f"{index} is not a JSON object of dataset entries: fix or remove it, then export again.")
+    return known
 
 
 def cmd_list(args: argparse.Namespace) -> int:

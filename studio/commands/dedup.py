@@ -148,16 +148,12 @@ def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
 
 
 def _read(path: str) -> list[dict]:
-    """Records from a JSON, JSON Lines or CSV file (fields mapped as the Import tab guesses them)."""
+    """Records from any file ``dataset import`` reads (fields mapped as the Import tab guesses them)."""
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DatasetFormatError(f"No file {path}: check the path.") from None
-    except OSError as exc:
-        raise DatasetFormatError(f"Cannot read {path} ({exc.strerror}): check the path.") from None
-    try:
-        return formats.read_records(data, Path(path).name)
+        return formats.read_mapped(path)
     except DatasetFormatError as exc:
+        if path in str(exc):  # the reason names the file already
+            raise
         raise DatasetFormatError(f"{path}: {exc}") from None
 
 

@@ -161,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
         for target in (args.out, args.csv, args.html):
             if target:
                 report.format_of(target)  # a bad file name fails now, not after the evaluation
+                if Path(target).expanduser().is_dir():  # "results.json/" a folder: it failed after every answer
+                    example = Path(target) / f"report{Path(target).suffix}"
+                    raise StudioError(f"{target} is a folder: give a file name, e.g. {example}.")
                 if not Path(target).expanduser().resolve().parent.is_dir():
                     raise StudioError(f"The folder of {target} does not exist: create it or choose another path.")
         cfg = _config(args)

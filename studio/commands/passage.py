@@ -48,6 +48,8 @@ def read_passage(args: argparse.Namespace) -> str:
 
         path = Path(args.context_file).expanduser()
         try:
+            if path.exists() and not path.is_file():  # a folder; /dev/zero never ends, a FIFO waits for a writer
+                raise StudioError(f"{str(path)!r} is not a regular file: give a UTF-8 text file holding the passage.")
             size = path.stat().st_size
             if size > 4 * extractive.MAX_PASSAGE_CHARS:  # more characters than allowed even at 4 bytes each: not read
                 raise StudioError(f"{str(path)!r} is {size / 2**20:,.1f} MB, more than a passage may hold "

@@ -8,6 +8,8 @@ Trainer spreads the batches over them; tests/train/test_multiprocess.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import json
 import os
 import sys
@@ -77,6 +79,17 @@ def _config(args: argparse.Namespace, n_records: int = 0):
         if not isinstance(given, dict):
             raise TrainingError("--config-json is not a training config: give a JSON object of settings, "
                                 'like {"base": "scratch", "epochs": 3}.')
+        known = [f.name for f in dataclasses.fields(TrainConfig)]
+        unknown = [k for k in given if k not in known]
+        if unknown:  # a misspelt setting ("lr") was dropped without a word and the run used the default
+            from studio import settings
+
+            flags = {settings.meta(TrainConfig, k)["flag"].lstrip("-").replace("-", "_"): k for k in known
+                     if settings.meta(TrainConfig, k).get("flag")}  # --lr is learning_rate
+            close = [flags[unknown[0]]] if unknown[0] in flags else difflib.get_close_matches(str(unknown[0]), known, n=1)
+            raise TrainingError(f"--config-json has no setting {unknown[0]!r}"
+                                + (f" (did you mean {close[0]!r}?)" if close else "")
+                                + f": the settings are {', '.join(known)}.")
         try:
             cfg = TrainConfig.from_dict(given)
         except TypeError as exc:
@@ -221,6 +234,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    # Words the action does not take were dropped without a word: "runs delete A B" deleted A only.
+    if args.action == "list" and args.run_id:
+        raise StudioError(f"runs list takes no run id (got {args.run_id!r}): python -m studio runs [--json]")
+    if args.action in ("delete", "drop-checkpoints") and args.new_name:
+        raise StudioError(f"runs {args.action} takes one run id (got {args.run_id!r} and {args.new_name!r}): "
+                          "run it once per run.")
     if args.action == "rename":
         if not (args.run_id and args.new_name):
             raise StudioError("Usage: python -m studio runs rename RUN_ID NEW_NAME")

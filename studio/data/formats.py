@@ -6,7 +6,9 @@ Reading happens in two steps so the UI can show a preview and let the user choos
 (``{"question", "answer", "context"?, ...extra fields}``). ``guess_mapping(fields)`` proposes a mapping for
 the common instruction formats (Alpaca instruction/input/output, prompt/response, Question/Answer in any
 case, a ``context`` column). Chat records and SQuAD-style rows are flattened to such rows first
-(``studio.data.conversations``, ``studio.data.squad``). Every problem is a ``DatasetFormatError`` with a one-line message naming the line or record.
+(``studio.data.conversations``, ``studio.data.squad``). JSON and JSON Lines text becomes rows in
+``studio.data.json_rows``, Parquet in ``studio.data.parquet_rows``. Every problem is a ``DatasetFormatError``
+with a one-line message naming the line or record.
 """
 
 from __future__ import annotations
@@ -15,20 +17,17 @@ import codecs
 import csv
 import io
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.data import conversations, csv_cells, squad, validate
+from studio.data import conversations, csv_cells, json_rows, squad, validate
 from studio.errors import DatasetFormatError
 
 Record = dict[str, object]
 
 FORMATS = ("json", "jsonl", "csv", "parquet")
 PARQUET_MAGIC = b"PAR1"
-MAX_DEPTH = 32  # nesting allowed inside one record; real Q&A data is 1-3 levels deep
-WRAPPER_KEYS = ("data", "rows", "records", "examples", "items", "train")  # {"data": [...]} and friends
 
 QUESTION_NAMES = ("question", "instruction", "prompt", "query", "q", "input_text", "user")
 ANSWER_NAMES = ("answer", "output", "response", "completion", "a", "target", "assistant")
@@ -134,7 +133,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
         fmt = fmt or detect_format(text, filename)
         if fmt not in FORMATS:
             raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
-        rows = {"json": _parse_json, "jsonl": _parse_jsonl, "csv": _parse_csv}[fmt](text)
+        rows = {"json": json_rows.parse_json, "jsonl": json_rows.parse_jsonl, "csv": _parse_csv}[fmt](text)
     if not rows:
         raise DatasetFormatError("The file holds no records: it needs at least one question and answer.")
     return parse_rows(rows, fmt, turns)
@@ -152,6 +151,9 @@ def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
         rows = squad.to_records(rows, shape)
         if not rows:
             raise DatasetFormatError("The SQuAD file holds no questions (every paragraph's qas list is empty).")
+        if not any("answer" in r for r in rows):  # not a field to map: every question is unanswerable
+            raise DatasetFormatError(f"None of the {len(rows):,} questions in this SQuAD file has an answer (all "
+                                     "unanswerable, as in SQuAD v2): nothing to train on or evaluate against.")
     return Parsed(format=fmt, rows=rows, fields=field_names(rows), chat=chat, squad=shape)
 
 
@@ -162,96 +164,29 @@ def _parse_parquet(data: bytes, filename: str | None = None) -> list[dict]:
     return parquet_rows.read_rows(data, filename or "The Parquet file")
 
 
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-def _loads(text: str) -> object:
-    return json.loads(text, parse_constant=_reject_constant)
-
-
-def _parse_json(text: str) -> list[dict]:
-    try:
-        value = _loads(text)
-    except RecursionError:
-        raise DatasetFormatError("The JSON is nested too deeply to be a Q&A dataset.") from None
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-            raise DatasetFormatError(
-                f"The JSON ends early at line {exc.lineno}: the file looks truncated; export it again."
-            ) from None
-        raise DatasetFormatError(f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
-    except ValueError as exc:  # NaN / Infinity
-        raise DatasetFormatError(f"Not valid JSON{_constant_line(text)}: {exc}; replace it with text or null.") from None
-    if isinstance(value, dict):
-        value = _unwrap(value)
-    if not isinstance(value, list):
-        raise DatasetFormatError(
-            f"The file holds a JSON {_kind(value)}, not a list of records: expected [{{\"question\": ..., \"answer\": ...}}, ...]."
-        )
-    # One bracket per record (plus the array and a wrapper) means nothing is nested: skip the depth walk.
-    nested = text.count("{") + text.count("[") > len(value) + 2
-    for i, row in enumerate(value, 1):
-        if type(row) is not dict:
-            raise DatasetFormatError(f"Record {i} is a {_kind(row)}, not an object with a question and an answer.")
-        if nested:
-            _check_depth(row, f"Record {i}")
-    return value
-
-
-def _unwrap(obj: dict) -> object:
-    """``{"data": [...]}`` (and rows/records/examples/items/train) wrappers hold the records."""
-    for key in obj:
-        if key.lower() in WRAPPER_KEYS and isinstance(obj[key], list):
-            return obj[key]
-    lists = [v for v in obj.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v[:10])]
-    if len(lists) == 1:
-        return lists[0]
-    if all(isinstance(v, str) for v in obj.values()):
-        raise DatasetFormatError("The file holds one record, not a list: wrap it in [ ] or save it as JSON Lines.")
-    return obj
-
-
-def _constant_line(text: str) -> str:
-    match = re.search(r"[:\[,]\s*(NaN|-?Infinity)\b", text)
-    return f" at line {text.count(chr(10), 0, match.start(1)) + 1}" if match else ""
-
-
-def _parse_jsonl(text: str) -> list[dict]:
-    rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            value = _loads(line)
-        except RecursionError:
-            raise DatasetFormatError(f"Line {n}: nested too deeply to be a Q&A record.") from None
-        except json.JSONDecodeError as exc:
-            raise DatasetFormatError(f"Line {n}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
-        except ValueError as exc:
-            raise DatasetFormatError(f"Line {n}: not valid JSON ({exc}).") from None
-        if not isinstance(value, dict):
-            raise DatasetFormatError(f"Line {n}: a {_kind(value)}, not an object with a question and an answer.")
-        _check_depth(value, f"Line {n}")
-        rows.append(value)
-    return rows
-
-
 def _parse_csv(text: str) -> list[dict]:
-    sample = text[:4096]
-    delimiter = "\t" if sample.split("\n", 1)[0].count("\t") > sample.split("\n", 1)[0].count(",") else ","
+    first = text[:4096].split("\n", 1)[0]
+    # Commas, tabs (TSV) or semicolons (what spreadsheets write where the comma is the decimal mark),
+    # whichever the header line holds most of; commas on a tie.
+    delimiter = max((",", "\t", ";"), key=first.count)
+    # Python's csv refuses a cell over 131,072 characters by default: a long passage the studio's own CSV
+    # export writes could not be read back. The file's size is already bounded by the memory left.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
         raise DatasetFormatError(f"Not a readable CSV header: {exc}.") from None
-    header = [h.strip() for h in header]
-    if len(header) < 2 or not all(header):
+    header = [csv_cells.unsafe_cell(h.strip()) for h in header]
+    named = [h for h in header if h]
+    if len(named) < 2:
         raise DatasetFormatError(
             "Not JSON, JSON Lines or CSV with a header row (e.g. question,answer): check the file."
         )
-    if len(set(header)) != len(header):
+    if len(set(named)) != len(named):
         raise DatasetFormatError(f"The CSV header repeats a column name ({', '.join(header)}): make them unique.")
+    # Columns without a name (a spreadsheet's trailing commas) are left out while they hold nothing.
+    unnamed = [i for i, h in enumerate(header) if not h]
     rows = []
     try:
         for values in reader:
@@ -262,36 +197,17 @@ def _parse_csv(text: str) -> list[dict]:
                 raise DatasetFormatError(
                     f"Line {line}: {len(values)} values for {len(header)} columns (a stray comma or quote?)."
                 )
+            if unnamed:
+                full = next((i for i in unnamed if values[i].strip()), None)
+                if full is not None:
+                    raise DatasetFormatError(f"Line {line}: column {full + 1} holds a value but has no name in the "
+                                             "header: name it there, or remove the column.")
+                rows.append({h: csv_cells.unsafe_cell(v) for h, v in zip(header, values) if h})
+                continue
             rows.append(dict(zip(header, (csv_cells.unsafe_cell(v) for v in values))))
     except csv.Error as exc:
         raise DatasetFormatError(f"Line {reader.line_num}: not valid CSV ({exc}).") from None
     return rows
-
-
-def _check_depth(row: dict, where: str) -> None:
-    for value in row.values():  # the common case, flat text fields, costs one type check per field
-        if type(value) is dict or type(value) is list:
-            _check_nested(value, where)
-
-
-def _check_nested(value: object, where: str) -> None:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise DatasetFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep: flatten it.")
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
 
 
 def field_names(rows: list[dict]) -> list[str]:
@@ -408,8 +324,10 @@ def read_source(path: str | Path, turns: str = "first") -> Parsed:
     if src.startswith(hf_sources.HUB_PREFIX):
         parsed = parse_rows(hf_sources.read_hub(src), "hub", turns)
     else:
-        folder, _, split = src.rpartition("@") if "@" in Path(src).name else (src, "", "")
-        path = Path(folder).expanduser()
+        path, split = Path(src).expanduser(), ""
+        if "@" in path.name and not path.exists():  # FOLDER@SPLIT; a file named "a@b.json" is that file
+            folder, _, split = src.rpartition("@")
+            path = Path(folder).expanduser()
         if not path.exists():
             raise DatasetFormatError(f"No file at {path}: check the path.")
         if path.is_dir():
@@ -417,12 +335,39 @@ def read_source(path: str | Path, turns: str = "first") -> Parsed:
                 raise DatasetFormatError(f"{path} is a folder but not a saved datasets folder: give the path of a "
                                          "JSON, JSON Lines, CSV or Parquet file, or of a save_to_disk folder.")
             parsed = parse_rows(hf_sources.read_saved(path, split or None), "datasets", turns)
+        elif split:
+            raise DatasetFormatError(f"{path} is a file: @{split} picks a split of a datasets folder only. Leave "
+                                     f"@{split} out.")
+        elif not path.is_file():  # a device or a pipe: /dev/zero never ends, a FIFO waits for a writer
+            raise DatasetFormatError(f"{path} is not a regular file (a device, pipe or socket): give a JSON, "
+                                     "JSON Lines, CSV or Parquet file.")
         elif parquet_rows.is_parquet(path):  # from disk batch by batch, never the whole file's bytes first
             parsed = parse_rows(parquet_rows.read_rows(path, path.name), "parquet", turns)
         else:
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None
-            parsed = parse(data, path.name, turns=turns)
+            parsed = parse(_read_text_file(path), path.name, turns=turns)
     return parsed
+
+
+TEXT_MEMORY = 3
+"""Bytes of memory a JSON, JSON Lines or CSV file needs per byte at the very least while it is read: its
+bytes, their decoded text and the records made from it (a short-record file takes several times more)."""
+
+
+def _read_text_file(path: Path) -> bytes:
+    """A text file's bytes; refused in one line when it cannot fit in the memory left, before reading."""
+    from studio.data import parquet_rows
+
+    try:
+        size = path.stat().st_size
+        room = parquet_rows.memory_left()
+        if room is not None and size * TEXT_MEMORY > room:
+            raise DatasetFormatError(
+                f"{path.name} ({size / 2**20:,.0f} MB) does not fit in the memory left ({room / 2**20:,.0f} MB "
+                "free): split it into smaller files and import them one at a time, or import it on a machine with more "
+                "memory.")
+        return path.read_bytes()
+    except MemoryError:
+        raise DatasetFormatError(f"{path.name} does not fit in memory: split it into smaller files and import them "
+                                 "one at a time.") from None
+    except OSError as exc:
+        raise DatasetFormatError(f"Cannot read {path}: {exc.strerror}.") from None

@@ -35,7 +35,13 @@ def _pick_split(obj, split: str | None, where: str):
 
 
 def _rows(ds) -> list[dict]:
-    return [{k: v for k, v in row.items() if v is not None} for row in ds.to_list()]
+    from studio.data.parquet_rows import json_value
+
+    rows = []
+    for row in ds.to_list():
+        rec = {k: v if type(v) is str else json_value(v) for k, v in row.items()}
+        rows.append({k: v for k, v in rec.items() if v is not None})  # a null (NaN too) is a field it does not have
+    return rows
 
 
 def read_saved(path: Path, split: str | None = None) -> list[dict]:

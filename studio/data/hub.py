@@ -56,13 +56,6 @@ def dataset_card(records: list[Record], name: str, version: int | None = None, s
     return "\n".join(lines)
 
 
-def table_rows(records: list[Record]) -> list[Record]:
-    """Records with every field any of them has (None where one lacks it): ``Dataset.from_list`` takes
-    its columns from the first record alone, and would drop a ``context`` the first record does not have."""
-    fields = list(dict.fromkeys(k for r in records for k in r))
-    return [r if len(r) == len(fields) else {f: r.get(f) for f in fields} for r in records]
-
-
 def push_to_hub(records: list[Record], repo_id: str, token: str | None, private: bool = True,
                 card: str | None = None) -> str:
     """Upload ``records`` as a dataset repo (Parquet) with ``card`` as its README and return its URL.
@@ -74,8 +67,12 @@ def push_to_hub(records: list[Record], repo_id: str, token: str | None, private:
     from datasets import Dataset  # heavy: only when pushing
     from huggingface_hub import constants
 
+    from studio.data import writers
+
     with hub_errors(repo_id):
-        Dataset.from_list(table_rows(records)).push_to_hub(repo_id, token=token, private=private)  # Parquet shards
+        # The export's table: every field any record has (from_list took its columns from the first record alone),
+        # a field of mixed kinds as text (from_list refused it).
+        Dataset(writers.parquet_table(records)).push_to_hub(repo_id, token=token, private=private)  # Parquet shards
         if card:
             from huggingface_hub import HfApi
 

@@ -13,6 +13,9 @@ touched (the reader only reads).
 
 from __future__ import annotations
 
+import base64
+import datetime
+import math
 from pathlib import Path
 
 from studio.errors import DatasetFormatError
@@ -59,14 +62,20 @@ def read_rows(source: Path | bytes, name: str, batch_rows: int | None = None) ->
             raise DatasetFormatError(f"The Parquet file has no text column (columns: {cols}): it needs a question "
                                      "and an answer as text.")
         names = schema.names
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:  # a row as a dict keeps one of them: the other column's values were lost
+            raise DatasetFormatError(f"The Parquet file has two columns named {twice!r} (columns: "
+                                     f"{', '.join(names)}): rename one and export it again.")
         total = pf.metadata.num_rows
         try:
             row_bytes = _row_bytes(pf, len(names))
             size = batch_rows or max(1, min(BATCH_ROWS, BATCH_BYTES // max(1, row_bytes)))
             for batch in pf.iter_batches(batch_size=size):
                 _check_room(total - len(rows), row_bytes)  # before this batch's Python copy is made
-                columns = [col.to_pylist() for col in batch.columns]
-                if any(col.null_count for col in batch.columns):
+                plain = [_plain(col.type) for col in batch.columns]
+                columns = [col.to_pylist() if p else [json_value(v) for v in col.to_pylist()]
+                           for col, p in zip(batch.columns, plain)]
+                if not all(plain) or any(col.null_count for col in batch.columns):  # NaN became null too
                     rows.extend({k: v for k, v in zip(names, values) if v is not None} for values in zip(*columns))
                 else:
                     rows.extend(dict(zip(names, values)) for values in zip(*columns))
@@ -86,6 +95,40 @@ def read_rows(source: Path | bytes, name: str, batch_rows: int | None = None) ->
             "files and import them one at a time, or import it on a machine with more memory.") from None
 
 
+def _plain(arrow_type) -> bool:
+    """Text, whole numbers, booleans: values JSON holds as they are (most Q&A columns)."""
+    import pyarrow as pa
+
+    t = pa.types
+    return (t.is_string(arrow_type) or t.is_large_string(arrow_type) or t.is_integer(arrow_type)
+            or t.is_boolean(arrow_type) or t.is_null(arrow_type))
+
+
+def json_value(value: object) -> object:
+    """A Parquet or ``datasets`` value as a JSON value, so every record can be written as JSON (the seed
+    format, a workspace version) and read back: bytes become their UTF-8 text (base64 when they are not
+    text), dates and times ISO 8601 text, decimals their exact text, NaN and infinities null."""
+    if value is None or type(value) in (str, int, bool):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(raw).decode("ascii")
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return str(value)  # Decimal (exact), and whatever else a column may hold
+
+
 def _row_bytes(pf, n_columns: int) -> int:
     """Bytes one decoded row costs as Python records, measured on the file's first few rows."""
     try:
@@ -99,12 +142,12 @@ def _row_bytes(pf, n_columns: int) -> int:
 
 def _check_room(rows_left: int, row_bytes: int) -> None:
     """MemoryError, before allocating, when the rows still to read cannot fit in what this process may still use."""
-    room = _memory_left()
+    room = memory_left()
     if room is not None and rows_left * row_bytes > room:
         raise MemoryError
 
 
-def _memory_left() -> int | None:
+def memory_left() -> int | None:
     """Bytes this process can still allocate: the smaller of the machine's available memory and what its
     address-space limit leaves; None where neither can be read (then a real MemoryError is the guard)."""
     limits = []

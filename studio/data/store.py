@@ -116,14 +116,21 @@ def _sweep(root: Path, pattern: str, *, older_than_s: float = 0.0) -> int:
     return removed
 
 
+def _key(name: str) -> str:
+    """What two names must differ in: not case, nor how an accent is encoded ("é" and "e" + U+0301 look alike)."""
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
 def _check_name(name: str, *, ignore_id: str | None = None) -> str:
-    name = (name or "").strip()
+    name = unicodedata.normalize("NFC", (name or "").strip())
     if not name:
         raise StudioError("A dataset needs a name: type one and try again.")
     if len(name) > 100:
         raise StudioError("That name is too long: use at most 100 characters.")
+    if any(unicodedata.category(c) == "Cc" for c in name):  # a tab or a line break split the CLI's listing
+        raise StudioError("A dataset name is one line: leave out tabs, line breaks and other control characters.")
     for info in list_datasets():
-        if info.id != ignore_id and info.name.casefold() == name.casefold():
+        if info.id != ignore_id and _key(info.name) == _key(name):
             raise StudioError(f"A dataset named {name!r} already exists: choose another name.")
     return name
 
@@ -151,10 +158,9 @@ def get_dataset(dataset_id: str) -> DatasetInfo:
 
 def find_dataset(name: str) -> DatasetInfo | None:
     """The dataset with this display name or id, if any."""
-    for info in list_datasets():
-        if info.name.casefold() == name.strip().casefold() or info.id == name:
-            return info
-    return None
+    datasets = list_datasets()  # a name first: another dataset's id may be spelled like it
+    return (next((d for d in datasets if _key(d.name) == _key(name)), None)
+            or next((d for d in datasets if d.id == name), None))
 
 
 def create_dataset(name: str, records: list[Record], message: str = "created") -> DatasetInfo:
@@ -234,8 +240,22 @@ def version_path(dataset_id: str, version: int | None = None) -> Path:
 
 
 def load_version(dataset_id: str, version: int | None = None) -> list[Record]:
-    """The records of a version (the latest when ``version`` is None)."""
-    return json.loads(version_path(dataset_id, version).read_text(encoding="utf-8"))
+    """The records of a version (the latest when ``version`` is None); a version file damaged outside the
+    studio (cut off, edited by hand) is one line naming it."""
+    path = version_path(dataset_id, version)
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+        why = None if isinstance(records, list) and all(type(r) is dict for r in records) else "not a list of records"
+    except UnicodeDecodeError:
+        why = "not UTF-8 text"
+    except ValueError:
+        why = "not valid JSON, cut off or edited"
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    if why:
+        raise StudioError(f"Version {int(path.stem)} of dataset {dataset_id!r} is damaged ({why}): its file {path} "
+                          "was changed outside the studio; restore another version, or put the file back.")
+    return records
 
 
 def save_version(dataset_id: str, records: list[Record], *, base_version: int, message: str = "edited") -> VersionInfo:

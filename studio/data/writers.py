@@ -51,7 +51,7 @@ def to_csv(records: list[Record]) -> bytes:
     # RFC 4180's CRLF: the writer quotes every cell holding a character of the line ending, so a cell
     # with a lone \r (which spreadsheets and readers take for a new row) is quoted too.
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(columns)
+    writer.writerow([csv_cells.safe_cell(c) for c in columns])  # a field named "=HYPERLINK(...)" is a cell too
     for rec in records:
         writer.writerow([_cell(rec.get(c)) for c in columns])
     return buf.getvalue().encode("utf-8")
@@ -72,11 +72,43 @@ def to_parquet(records: list[Record]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    columns = ["question", "answer"] + [f for f in formats.field_names(records) if f not in ("question", "answer")]
-    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in records])
     buf = pa.BufferOutputStream()
-    pq.write_table(table, buf, compression="zstd")
+    pq.write_table(parquet_table(records), buf, compression="zstd")
     return buf.getvalue().to_pybytes()
+
+
+def parquet_table(records: list[Record]):
+    """The records as an Arrow table (question, answer, then every other field any record has, null where
+    one lacks it): what a Parquet export and a Hub push write."""
+    import pyarrow as pa
+
+    columns = ["question", "answer"] + [f for f in formats.field_names(records) if f not in ("question", "answer")]
+    return pa.Table.from_arrays([_parquet_column([r.get(c) for r in records]) for c in columns], names=columns)
+
+
+def _parquet_column(values: list[object]):
+    """One Parquet column; a field Parquet cannot type (a number in one record and text in another, an integer
+    above 64 bits, an empty object) becomes text: strings as they are, anything else as its JSON."""
+    import pyarrow as pa
+
+    try:
+        column = pa.array(values)
+        if not _has_empty_struct(column.type):  # Parquet cannot write a struct without fields
+            return column
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        pass
+    return pa.array([v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values],
+                    pa.string())
+
+
+def _has_empty_struct(arrow_type) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(arrow_type):
+        return arrow_type.num_fields == 0 or any(_has_empty_struct(f.type) for f in arrow_type)
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return _has_empty_struct(arrow_type.value_type)
+    return False
 
 
 def to_messages_jsonl(records: list[Record]) -> bytes:

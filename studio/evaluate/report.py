@@ -37,7 +37,7 @@ def to_csv(result: EvalResult) -> str:
         header += [f"{label} | judge", f"{label} | judge_reason"]
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(header)
+    writer.writerow([safe_cell(h) for h in header])  # a model's label is typed text too
     for row in result.rows:
         leak = row.leak
         line = [row.index + 1, safe_cell(row.question), safe_cell(row.reference),

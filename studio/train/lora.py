@@ -89,6 +89,8 @@ def merge(run_dir: Path, out: Path | None = None) -> Path:
             raise StudioError(f"{target} exists and is not empty: choose another --out or delete it.")
     clean_partial_merges(target.parent, target.name)
     lm = loading.load_causal_lm(str(adapter), device="cpu")  # the base with the adapter merged in memory
+    if out is None and not run_dir.is_dir():  # deleted while its model loaded: never made again for merged/ alone
+        raise StudioError(f"Run {run_dir.name} was deleted during the merge: nothing was written.")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{PARTIAL}{target.name}.{os.getpid()}."))

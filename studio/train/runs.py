@@ -27,6 +27,7 @@ import platform
 import re
 import shutil
 import time
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -258,6 +259,8 @@ def check_name(name: str) -> str:
     name = (name or "").strip()
     if len(name) > MAX_NAME:
         raise StudioError(f"That name is too long ({len(name):,} characters): use at most {MAX_NAME}.")
+    if any(unicodedata.category(c) == "Cc" for c in name):  # a tab or a line break split `runs`' listing
+        raise StudioError("A run name is one line: leave out tabs, line breaks and other control characters.")
     return name
 
 
@@ -266,7 +269,15 @@ def rename_run(run_id: str, new_name: str) -> RunInfo:
     if not name:
         raise StudioError("A run needs a name: type one and try again.")
     folder = load_run(run_id).dir
-    meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
+    try:
+        meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
+    except FileNotFoundError:  # its job died before writing one: the name is all there is to keep
+        meta = {}
+    except (ValueError, OSError):
+        meta = None
+    if not isinstance(meta, dict):  # rewriting it would lose what is left of the run's record
+        raise StudioError(f"Run {run_id}'s {RUN_JSON} is damaged (not a JSON object): it cannot be renamed; put the "
+                          "file back, or delete the run.")
     meta["name"] = name
     write_run(folder, meta)
     return load_run(run_id)

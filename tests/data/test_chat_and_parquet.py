@@ -94,6 +94,60 @@ def test_cli_imports_parquet_and_exports_every_format(tmp_path):
     assert json.loads(out.read_text(encoding="utf-8")) == RECORDS
 
 
+def _typed_columns():
+    """Columns a Parquet file or a datasets folder may carry beside the text: binary, a timestamp, a decimal,
+    floats with NaN and infinity, a struct."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    return pa.table({
+        "question": pa.array([b"How long is a half?", b"Who restarts play?"], pa.binary()),  # text stored as bytes
+        "answer": ["45 minutes.", "The referee."],
+        "blob": pa.array([b"\x00\xff", b"ok"], pa.binary()),
+        "when": pa.array([datetime.datetime(2026, 5, 1, 12, 30), None], pa.timestamp("s")),
+        "price": pa.array([decimal.Decimal("1.50"), decimal.Decimal("2")], pa.decimal128(5, 2)),
+        "score": [float("nan"), float("inf")],
+        "meta": [{"page": 3, "day": datetime.date(2026, 5, 1)}, None],
+    })
+
+
+TYPED = [
+    {"question": "How long is a half?", "answer": "45 minutes.", "blob": "AP8=", "when": "2026-05-01T12:30:00",
+     "price": "1.50", "meta": {"page": 3, "day": "2026-05-01"}},
+    {"question": "Who restarts play?", "answer": "The referee.", "blob": "ok", "price": "2.00"},
+]
+
+
+def test_columns_json_cannot_hold_become_json_values_and_every_export_works(tmp_path):
+    """Bytes, timestamps and decimals ended ``dataset import`` and every JSON or CSV export in a 'not JSON
+    serializable' traceback; NaN was written as a bare NaN the studio's own reader then refused."""
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+
+    from tests.conftest import REPO
+
+    src = tmp_path / "typed.parquet"
+    pq.write_table(_typed_columns(), src)
+    out = tmp_path / "seed.json"
+    run = subprocess.run([sys.executable, "-m", "studio", "dataset", "import", str(src), "--out", str(out)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text(encoding="utf-8")) == TYPED
+    assert formats.read_file(out)[0] == TYPED  # the seed file reads back
+    for fmt in ("jsonl", "csv", "messages"):
+        run = subprocess.run([sys.executable, "-m", "studio", "dataset", "export", str(src), "--out",
+                              str(tmp_path / f"x.{fmt}"), "--to", fmt], capture_output=True, text=True, cwd=REPO)
+        assert run.returncode == 0, run.stderr
+    folder = tmp_path / "saved"
+    Dataset(_typed_columns()).save_to_disk(str(folder))
+    assert formats.read_file(folder)[0] == TYPED
+
+
 def test_a_large_dataset_is_written_as_compact_json_that_reads_back_exactly(monkeypatch):
     monkeypatch.setattr(writers, "READABLE_UP_TO", 3)  # what 20,000+ records get, on a few records
     records = [dict(r, n=i) for i in range(7) for r in RECORDS]
@@ -214,3 +268,54 @@ def test_a_parquet_file_too_large_for_memory_is_one_line_and_nothing_is_lost(tmp
     run = imp(small)  # the same limit is plenty for a file that fits
     assert run.returncode == 0, run.stderr
     assert json.loads(out.read_text()) == [{"question": "How long is a half?", "answer": "45 minutes."}]
+
+
+def test_a_parquet_file_with_two_columns_of_one_name_is_refused_instead_of_losing_one(tmp_path):
+    """A row as a dict kept the second "answer" column: the first one's values were dropped without a word."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "twice.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array(["q1"]), pa.array(["a1"]), pa.array(["x"])],
+                                        names=["question", "answer", "answer"]), src)
+    with pytest.raises(DatasetFormatError) as err:
+        formats.read_file(src)
+    assert str(err.value) == ("The Parquet file has two columns named 'answer' (columns: question, answer, answer): "
+                              "rename one and export it again.")
+
+
+MIXED = [{"question": "q1", "answer": "a1", "source": 1}, {"question": "q2", "answer": "a2", "source": "web"},
+         {"question": "q3", "answer": "a3", "meta": {}, "id": 2**70}]
+
+
+def test_a_field_of_mixed_kinds_is_exported_to_parquet_as_text():
+    """A number in one record and text in another, an integer above 64 bits or an empty object ended the
+    Parquet export (and a Hub push, which writes the same table) in an Arrow traceback."""
+    back = formats.read_records(writers.to_parquet(MIXED), "x.parquet")
+    assert back == [{"question": "q1", "answer": "a1", "source": "1"}, {"question": "q2", "answer": "a2", "source": "web"},
+                    {"question": "q3", "answer": "a3", "meta": "{}", "id": str(2**70)}]
+    assert formats.read_records(writers.to_parquet(RECORDS), "x.parquet") == RECORDS  # typed columns stay typed
+
+
+def test_a_push_of_fields_of_mixed_kinds_reaches_the_hub(tmp_path):
+    import io
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+    from hub_servers import standin_hub
+
+    from tests.conftest import REPO
+
+    src = tmp_path / "mixed.json"
+    src.write_text(json.dumps(MIXED), encoding="utf-8")
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": "hf_" + "x" * 30, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url,
+               "HF_HUB_DISABLE_XET": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = subprocess.run([sys.executable, "-m", "studio", "dataset", "push", str(src), "--repo", "alice/mixed"],
+                             capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    table = pq.read_table(io.BytesIO(hub.repos[("dataset", "alice/mixed")].files["data/train-00000-of-00001.parquet"]))
+    assert table.column("source").to_pylist() == ["1", "web", None]

@@ -173,10 +173,8 @@ def test_a_saved_squad_v2_datasets_folder_imports_with_its_passages(tmp_path):
 def test_a_hub_push_keeps_the_passage_when_the_first_record_has_none():
     from datasets import Dataset
 
-    from studio.data import hub
-
     records = [WITH_CONTEXT[4], *WITH_CONTEXT[:2]]
-    pushed = Dataset.from_list(hub.table_rows(records))  # what push_to_hub uploads
+    pushed = Dataset(writers.parquet_table(records))  # what push_to_hub uploads
     assert pushed["context"] == [None, WITH_CONTEXT[0]["context"], WITH_CONTEXT[1]["context"]]
 
 
@@ -195,3 +193,12 @@ def test_generative_data_gets_one_note_not_a_warning_per_record():
     squad.append({"question": "Who else?", "answer": "Bea", "context": "Ana wrote it."})
     found = validate.check(squad)
     assert [str(p) for p in found.warnings] == [f"record 10: {validate.NOT_IN_CONTEXT}"] and found.notes == []
+
+
+def test_a_squad_file_with_no_answer_at_all_says_so_instead_of_asking_for_an_answer_field():
+    """It said "No answer field found ...: map it with --map answer=FIELD", which no field could satisfy."""
+    rows = [dict(r, answers={"text": [], "answer_start": []}) for r in _hf_squad_rows()]
+    with pytest.raises(StudioError) as err:
+        formats.parse(json.dumps(rows).encode(), "squad_v2.json")
+    assert str(err.value) == ("None of the 2 questions in this SQuAD file has an answer (all unanswerable, as in "
+                              "SQuAD v2): nothing to train on or evaluate against.")

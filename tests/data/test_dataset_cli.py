@@ -395,3 +395,85 @@ def test_create_puts_a_file_into_the_workspace_and_export_takes_a_file_too(tmp_p
     assert "record 1202: answer is empty" in capsys.readouterr().err and not (tmp_path / "late.csv").exists()
     assert main(["dataset", "export", "nowhere.json", "--out", str(tmp_path / "x.json")]) == 2
     assert "No dataset named 'nowhere.json' and no file at that path" in capsys.readouterr().err
+
+
+def test_a_half_surrogate_pair_is_refused_before_anything_is_written(tmp_path):
+    src = tmp_path / "pairs.json"
+    src.write_bytes(b'[{"question": "Ball \\ud83d\\ude00?", "answer": "a"}, {"question": "q", "answer": "x\\ud800"}]')
+    out = tmp_path / "out.json"
+    for argv in (["dataset", "import", str(src), "--out", str(out)], ["dataset", "create", "pairs", "--from", str(src)],
+                 ["dataset", "export", str(src), "--out", str(tmp_path / "out.csv")]):
+        run = cli(*argv)
+        assert run.returncode == 2 and run.stderr == (
+            "error: Record 2: answer holds \\ud800, half of a UTF-16 surrogate pair, which is not text: fix or remove "
+            "that escape.\n"), run.stderr
+    assert not out.exists() and not (tmp_path / "out.csv").exists() and store.list_datasets() == []
+    src.write_bytes(b'[{"question": "Ball \\ud83d\\ude00?", "answer": "a"}]')  # a whole pair is an emoji
+    assert cli("dataset", "import", str(src), "--out", str(out)).returncode == 0
+    assert json.loads(out.read_text(encoding="utf-8")) == [{"question": "Ball \U0001f600?", "answer": "a"}]
+
+
+def test_a_pipe_or_device_is_refused_instead_of_read_forever(tmp_path):
+    """A FIFO waits for a writer that never comes (the command hung); /dev/zero, read whole, grew without end."""
+    import os
+
+    fifo = tmp_path / "qa.json"
+    os.mkfifo(fifo)
+    said = f"{fifo} is not a regular file (a device, pipe or socket): give a JSON, JSON Lines, CSV or Parquet file."
+    for argv in (["dataset", "validate", str(fifo)], ["dataset", "import", str(fifo), "--out", str(tmp_path / "o.json")],
+                 ["dedup", str(fifo), "--threshold", "90", "--report", str(tmp_path / "r.json")]):
+        run = cli(*argv)
+        assert run.returncode == 2 and run.stderr == f"error: {said}\n", run.stderr
+    run = cli("ask-context", "qa:deepset/roberta-base-squad2", "--context-file", str(fifo), "Who?")
+    assert run.returncode == 2 and run.stderr == (f"error: {str(fifo)!r} is not a regular file: give a UTF-8 text "
+                                                  "file holding the passage.\n")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "studio-home") == ["qa.json"]
+
+
+def test_a_text_file_larger_than_the_memory_left_is_refused_before_it_is_read(tmp_path):
+    import resource
+
+    big = tmp_path / "big.jsonl"  # 300 MB, sparse: nothing to write to disk
+    with big.open("wb") as f:
+        f.write(b'{"question": "q", "answer": "')
+        f.truncate(300 * 2**20)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (600 * 2**20, 600 * 2**20))
+
+    run = subprocess.run([sys.executable, "-m", "studio", "dataset", "validate", str(big)], capture_output=True,
+                         text=True, cwd=REPO, preexec_fn=limit, timeout=120)
+    assert run.returncode == 2 and run.stderr.startswith("error: big.jsonl (300 MB) does not fit in the memory left (")
+    assert run.stderr.endswith("split it into smaller files and import them one at a time, or import it on a machine "
+                               "with more memory.\n") and len(run.stderr.splitlines()) == 1
+
+
+def test_a_file_name_with_an_at_sign_is_that_file_and_a_split_is_for_folders_only(tmp_path):
+    src = tmp_path / "rules@2026.json"
+    src.write_text(json.dumps([{"question": "How long is a half?", "answer": "45 minutes."}]), encoding="utf-8")
+    run = cli("dataset", "validate", str(src))  # read "rules" and split "2026.json": "No file at .../rules"
+    assert run.returncode == 0 and run.stdout == "1 record: no errors, no warnings\n", run.stderr
+    run = cli("dataset", "validate", f"{src}@train")  # the split was left out without a word
+    assert run.returncode == 2 and run.stderr == (f"error: {src} is a file: @train picks a split of a datasets folder "
+                                                  "only. Leave @train out.\n")
+
+
+@pytest.mark.parametrize(("index", "out", "said"), [
+    ("[1, 2]", "qa.json", "{dir}/dataset_info.json is not a JSON object of dataset entries: fix or remove it, then "
+                          "export again."),
+    ('"entries"', "qa.json", "{dir}/dataset_info.json is not a JSON object of dataset entries"),
+    ("{broken", "qa.json", "{dir}/dataset_info.json is not valid JSON: fix or remove it, then export again."),
+    ('{"mine": {"file_name": "mine.json"}}', "dataset_info.json",
+     "--out {dir}/dataset_info.json is the dataset_info.json index itself: name the export something else"),
+])
+def test_a_dataset_info_index_that_cannot_take_the_entry_is_one_line_before_anything_is_written(
+        tmp_path, capsys, index, out, said):
+    """A list or a string there ended in a TypeError traceback, after the export had been written."""
+    src = tmp_path / "rules.json"
+    src.write_text(json.dumps([{"question": "How long is a half?", "answer": "45 minutes."}]), encoding="utf-8")
+    (tmp_path / "dataset_info.json").write_text(index, encoding="utf-8")
+    assert main(["dataset", "export", str(src), "--to", "alpaca", "--out", str(tmp_path / out), "--dataset-info"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: " + said.format(dir=tmp_path)) and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "studio-home") == ["dataset_info.json", "rules.json"]
+    assert (tmp_path / "dataset_info.json").read_text(encoding="utf-8") == index

@@ -115,3 +115,72 @@ def test_evaluation_csv_neutralises_formulas_in_answers():
          "errors": {}, "scores": {"m": {"f1": 0.5}}, "judge": {}, "leak": None}]})
     raw = report.to_csv(result)
     assert "'=cmd" in raw and "'@SUM(1)" in raw and "\n=cmd" not in raw
+
+
+def test_csv_headers_are_neutralised_too_and_read_back_exactly():
+    """A field or a model label is a header cell: "=HYPERLINK(...)" there ran in a spreadsheet like any cell."""
+    from studio.evaluate import report
+    from studio.evaluate.result import EvalResult
+
+    records = [{"question": "q", "answer": "a", '=HYPERLINK("http://x.example","open")': "v", "-2+3": "w"}]
+    raw = writers.to_csv(records).decode("utf-8")
+    header = next(csv.reader(io.StringIO(raw)))
+    assert header == ["question", "answer", '\'=HYPERLINK("http://x.example","open")', "'-2+3"]
+    assert formats.read_records(raw.encode(), "x.csv") == records
+    result = EvalResult.from_json({"models": [{"label": "=1+1", "spec": "m"}], "rows": [
+        {"index": 0, "question": "q", "reference": "ok", "answers": {"=1+1": "a"}, "errors": {},
+         "scores": {"=1+1": {"f1": 0.5}}, "judge": {}, "leak": None}]})
+    assert not [c for c in next(csv.reader(io.StringIO(report.to_csv(result)))) if c.startswith("=")]
+
+
+def test_escaped_emoji_read_back_exactly():
+    # ``json.dump``'s default (ensure_ascii) writes every emoji as a pair of \u escapes: a whole pair is text.
+    data = json.dumps(UNICODE).encode()
+    assert b"\\ud83e\\udd45" in data
+    assert formats.read_records(data, "a.json") == UNICODE
+    assert formats.read_records("".join(json.dumps(r) + "\n" for r in UNICODE).encode(), "a.jsonl") == UNICODE
+
+
+def test_a_csv_cell_longer_than_python_s_default_limit_reads_back():
+    """Python's csv refuses cells over 131,072 characters ("field larger than field limit"): a long passage
+    in the studio's own CSV export could not be imported again."""
+    records = [{"question": "What does the passage say?", "answer": "Much.", "context": "word " * 40_000}]
+    data = writers.to_csv(records)
+    assert len(data) > 200_000
+    assert formats.read_records(data, "long.csv") == records
+
+
+def test_jsonl_lines_end_at_line_breaks_only_so_its_own_export_reads_back():
+    """JSON keeps U+2028, U+2029 and U+0085 unescaped in a string; splitting at them as str.splitlines() does
+    refused the studio's own JSONL export of such text ("Unterminated string")."""
+    records = [{"question": "Line\u2028separator?", "answer": "Para\u2029graph and next\x85line."},
+               {"question": "Plain?", "answer": "Yes."}]
+    for fmt in ("jsonl", "messages"):
+        assert formats.read_records(writers.WRITERS[fmt](records), f"x.{writers.EXTENSIONS[fmt]}") == records, fmt
+    one = '\ufeff{"question": "q1", "answer": "a1"}\r\n'  # two files joined with cat, each with its BOM
+    assert formats.read_records((one + one.replace("1", "2")).encode(), "joined.jsonl") == [
+        {"question": "q1", "answer": "a1"}, {"question": "q2", "answer": "a2"}]
+    sequence = '\x1e{"question": "q1", "answer": "a1"}\n\x1e{"question": "q2", "answer": "a2"}\n'  # RFC 7464
+    assert len(formats.read_records(sequence.encode(), "seq.jsonl")) == 2
+
+
+def test_csv_columns_without_a_name_are_left_out_while_empty_and_named_when_not():
+    """A spreadsheet's trailing commas ("question,answer,,") refused the whole file as "Not JSON, JSON Lines or
+    CSV with a header row"; a column with values but no name said the same."""
+    trailing = b"question,answer,,\r\nHow long is a half?,45 minutes.,,\r\nWho restarts play?,The referee.,,\r\n"
+    assert formats.read_records(trailing, "sheet.csv") == [
+        {"question": "How long is a half?", "answer": "45 minutes."},
+        {"question": "Who restarts play?", "answer": "The referee."}]
+    with pytest.raises(StudioError) as err:
+        formats.read_records(b"question,answer,\nq1,a1,\nq2,a2,kept?\n", "sheet.csv")
+    assert str(err.value) == ("Line 3: column 3 holds a value but has no name in the header: name it there, or "
+                              "remove the column.")
+
+
+def test_a_semicolon_separated_csv_reads():
+    """Spreadsheets separate with ';' where the comma is the decimal mark: the file was refused as "Not JSON,
+    JSON Lines or CSV with a header row"."""
+    data = b"question;answer\r\nWie lang ist eine Halbzeit?;45 Minuten, ohne Nachspielzeit.\r\n"
+    assert formats.read_records(data, "faq.csv") == [
+        {"question": "Wie lang ist eine Halbzeit?", "answer": "45 Minuten, ohne Nachspielzeit."}]
+    assert formats.read_records(b"question,answer\r\n\"a;b;c\",d\r\n", "x.csv") == [{"question": "a;b;c", "answer": "d"}]

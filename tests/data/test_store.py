@@ -131,3 +131,50 @@ def test_a_new_dataset_folder_is_readable_like_any_other(studio_home):
     info = store.create_dataset("Modes", [{"question": "q", "answer": "a"}])
     folder = studio_home / "datasets" / info.id
     assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+
+
+def test_names_that_look_alike_are_one_name_and_a_name_is_one_line():
+    import unicodedata
+
+    store.create_dataset("Café rules", [])
+    decomposed = unicodedata.normalize("NFD", "CAFÉ RULES")  # "E" + U+0301: looks the same, another string
+    assert decomposed != "CAFÉ RULES"
+    with pytest.raises(StudioError, match="already exists"):  # two datasets listed under the same name
+        store.create_dataset(decomposed, [])
+    assert store.find_dataset(decomposed).name == "Café rules"
+    for name in ("a\tb", "first line\nsecond line", "bell\x07"):  # a tab or a line break split `dataset list`
+        with pytest.raises(StudioError, match="A dataset name is one line"):
+            store.create_dataset(name, [])
+    assert [d.name for d in store.list_datasets()] == ["Café rules"]
+
+
+def test_a_name_is_found_before_an_id_spelled_like_it(monkeypatch):
+    times = iter(["2026-01-01T00:00:01+00:00", "2026-01-01T00:00:02+00:00"])
+    monkeypatch.setattr(store, "_now", lambda: next(times, "2026-01-01T00:00:03+00:00"))  # "two" is the newer one
+    one = store.create_dataset("one", [{"question": "q1", "answer": "a1"}])
+    two = store.create_dataset("two", [{"question": "q2", "answer": "a2"}])
+    store.rename_dataset(two.id, "zzz")
+    store.rename_dataset(one.id, "two")  # now named like the other dataset's id ("two")
+    assert store.find_dataset("two").id == one.id
+    assert store.find_dataset("zzz").id == two.id
+
+
+@pytest.mark.parametrize(("damage", "why"), [
+    (lambda f: f.write_bytes(f.read_bytes()[:20]), "not valid JSON, cut off or edited"),
+    (lambda f: f.write_text("{}"), "not a list of records"),
+    (lambda f: f.write_bytes(b"\xff\xfe[]"), "not UTF-8 text"),
+])
+def test_a_version_file_damaged_outside_the_studio_is_one_line(damage, why, capsys):
+    """Export, train and evaluate of such a dataset ended in a JSONDecodeError traceback (or failed later)."""
+    from studio.__main__ import main
+
+    info = store.create_dataset("Rules", RECS)
+    path = store.version_path(info.id)
+    damage(path)
+    said = (f"Version 1 of dataset 'rules' is damaged ({why}): its file {path} was changed outside the studio; "
+            "restore another version, or put the file back.")
+    with pytest.raises(StudioError) as err:
+        store.load_version(info.id)
+    assert str(err.value) == said
+    assert main(["dataset", "export", "Rules", "--out", str(path.parent.parent.parent / "out.json")]) == 2
+    assert capsys.readouterr().err == f"error: {said}\n"

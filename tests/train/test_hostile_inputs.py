@@ -67,6 +67,10 @@ def config_runs() -> list[Path]:
     ('{"base": "scratch", "lora_targets": ["q_proj"]}', "Target modules must be text"),
     ("[1, 2]", "--config-json is not a training config: give a JSON object of settings"),
     ('"scratch"', "--config-json is not a training config: give a JSON object of settings"),
+    # a misspelt setting was dropped without a word: the run trained at the default learning rate
+    ('{"base": "scratch", "lr": 0.001}', "--config-json has no setting 'lr' (did you mean 'learning_rate'?): the "
+                                         "settings are base, learning_rate, "),
+    ('{"base": "scratch", "epoch": 3}', "--config-json has no setting 'epoch' (did you mean 'epochs'?)"),
 ])
 def test_config_json_of_the_wrong_kind_is_one_line(given, said, data, capsys, offline):
     assert said in _refused(capsys, "--dataset", str(data), "--config-json", given)

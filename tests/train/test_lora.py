@@ -165,3 +165,26 @@ def test_presets_are_sized_to_the_records():
 
 def test_the_lora_runs_workspace_is_not_leaked(lora_folder):
     assert lora_folder.is_dir() and runs.list_runs() == []  # the shared run lives in its own workspace
+
+
+def test_a_run_deleted_while_its_merge_loads_is_not_made_again(tiny_llama, monkeypatch):
+    """``runs delete`` during a merge: the merge made the run's folder again, holding merged/ alone."""
+    import shutil
+
+    from studio.models import loading
+
+    folder = lora_run(tiny_llama, epochs=1)
+    load, depth = loading.load_causal_lm, []
+
+    def load_then_delete(*args, **kwargs):
+        depth.append(1)  # the adapter's load loads its base through the same function
+        lm = load(*args, **kwargs)
+        depth.pop()
+        if not depth:
+            shutil.move(str(folder), str(folder.parent.parent / "trash-of-the-run"))  # what runs delete does meanwhile
+        return lm
+
+    monkeypatch.setattr(loading, "load_causal_lm", load_then_delete)
+    with pytest.raises(StudioError, match=f"Run {folder.name} was deleted during the merge: nothing was written."):
+        lora.merge(folder)
+    assert not folder.exists()

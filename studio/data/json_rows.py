@@ -1,0 +1,185 @@
+"""JSON and JSON Lines text to raw rows, with the checks Python's ``json`` does not make: NaN and
+Infinity refused, nesting bounded, half of a UTF-16 surrogate pair named by its record (``json``
+accepts a lone ``\\ud800`` escape that no UTF-8 file can hold), a number too long to read said so.
+``studio.data.formats.parse`` calls ``parse_json`` / ``parse_jsonl``; every problem is a one-line
+``DatasetFormatError`` naming the line or record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from studio.errors import DatasetFormatError
+
+MAX_DEPTH = 32  # nesting allowed inside one record; real Q&A data is 1-3 levels deep
+WRAPPER_KEYS = ("data", "rows", "records", "examples", "items", "train")  # {"data": [...]} and friends
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+# A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or the second without the first: half of a
+# UTF-16 pair, which Python's json accepts but no UTF-8 file can hold (every later write of the record fails).
+_HALF = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # either half of a pair, as an escape
+_PAIR = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")  # a whole pair: an emoji
+_LONG_NUMBER = re.compile(r"\d{4000,}")
+
+
+def _value_error(exc: ValueError, text: str) -> str:
+    """What a ``ValueError`` from ``json.loads`` that is not a syntax error means (NaN, a huge integer)."""
+    if "integer string conversion" in str(exc):  # Python's limit on digits, not a JSON rule
+        match = _LONG_NUMBER.search(text)
+        line = f" at line {text.count(chr(10), 0, match.start()) + 1}" if match else ""
+        return f"Not valid JSON{line}: a number too long to read (thousands of digits); put it in quotes to keep it as text."
+    return f"Not valid JSON{_constant_line(text)}: {exc}; replace it with text or null."
+
+
+def _suspect(text: str) -> bool:
+    """Whether ``text`` may hold half a pair: two plain scans; an escaped emoji is a whole pair."""
+    if "\\u" not in text:
+        return False
+    halves = len(_HALF.findall(text))
+    return bool(halves) and halves != 2 * len(_PAIR.findall(text))
+
+
+def _check_surrogates(rows: list, text: str, where: str, first: int = 1) -> None:
+    """A record holding half a surrogate pair is refused, naming it (``where`` is "Record" or "Line", the
+    first of ``rows`` numbered ``first``)."""
+    if not _suspect(text):
+        return
+    for i, row in enumerate(rows, first):
+        bad = _lone_surrogate(row)
+        if bad is not None:
+            field, char = bad
+            raise DatasetFormatError(f"{where} {i}: {field} holds \\u{ord(char):04x}, half of a UTF-16 surrogate pair, "
+                                     "which is not text: fix or remove that escape.")
+
+
+def _lone_surrogate(row: dict) -> tuple[str, str] | None:
+    """(field, character) of the first string in ``row`` that UTF-8 cannot hold, else None."""
+    stack: list[tuple[str, object]] = [*((k, k) for k in row), *row.items()]
+    while stack:
+        field, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return field, value[exc.start]
+        elif isinstance(value, dict):
+            stack.extend((field, v) for v in (*value.keys(), *value.values()))
+        elif isinstance(value, list):
+            stack.extend((field, v) for v in value)
+    return None
+
+
+def _loads(text: str) -> object:
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def parse_json(text: str) -> list[dict]:
+    try:
+        value = _loads(text)
+    except RecursionError:
+        raise DatasetFormatError("The JSON is nested too deeply to be a Q&A dataset.") from None
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            raise DatasetFormatError(
+                f"The JSON ends early at line {exc.lineno}: the file looks truncated; export it again."
+            ) from None
+        raise DatasetFormatError(f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+    except ValueError as exc:  # NaN / Infinity, a number of thousands of digits
+        raise DatasetFormatError(_value_error(exc, text)) from None
+    if isinstance(value, dict):
+        value = _unwrap(value)
+    if not isinstance(value, list):
+        raise DatasetFormatError(
+            f"The file holds a JSON {_kind(value)}, not a list of records: expected [{{\"question\": ..., \"answer\": ...}}, ...]."
+        )
+    # One bracket per record (plus the array and a wrapper) means nothing is nested: skip the depth walk.
+    nested = text.count("{") + text.count("[") > len(value) + 2
+    for i, row in enumerate(value, 1):
+        if type(row) is not dict:
+            raise DatasetFormatError(f"Record {i} is a {_kind(row)}, not an object with a question and an answer.")
+        if nested:
+            _check_depth(row, f"Record {i}")
+    _check_surrogates(value, text, "Record")
+    return value
+
+
+def _unwrap(obj: dict) -> object:
+    """``{"data": [...]}`` (and rows/records/examples/items/train) wrappers hold the records."""
+    for key in obj:
+        if key.lower() in WRAPPER_KEYS and isinstance(obj[key], list):
+            return obj[key]
+    lists = [v for v in obj.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v[:10])]
+    if len(lists) == 1:
+        return lists[0]
+    if all(isinstance(v, str) for v in obj.values()):
+        raise DatasetFormatError("The file holds one record, not a list: wrap it in [ ] or save it as JSON Lines.")
+    return obj
+
+
+def _constant_line(text: str) -> str:
+    match = re.search(r"[:\[,]\s*(NaN|-?Infinity)\b", text)
+    return f" at line {text.count(chr(10), 0, match.start(1)) + 1}" if match else ""
+
+
+_LINE_END = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e]")
+
+
+def parse_jsonl(text: str) -> list[dict]:
+    rows = []
+    # Lines end where str.splitlines() ends them, except at U+0085, U+2028 and U+2029: JSON keeps those
+    # unescaped inside a string (the studio's own JSONL export writes them as they are). The control
+    # characters among the line ends (RFC 7464's record separator \x1e too) never occur inside one.
+    lines = _LINE_END.split(text) if any(c in text for c in "\x85\u2028\u2029") else text.splitlines()
+    suspect = _suspect(text)  # once for the file, not per line
+    for n, line in enumerate(lines, 1):
+        if line.startswith("\ufeff"):  # files joined with cat, each starting with its byte-order mark
+            line = line[1:]
+        if not line.strip():
+            continue
+        try:
+            value = _loads(line)
+        except RecursionError:
+            raise DatasetFormatError(f"Line {n}: nested too deeply to be a Q&A record.") from None
+        except json.JSONDecodeError as exc:
+            raise DatasetFormatError(f"Line {n}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
+        except ValueError as exc:
+            why = "a number too long to read; put it in quotes" if "integer string conversion" in str(exc) else exc
+            raise DatasetFormatError(f"Line {n}: not valid JSON ({why}).") from None
+        if not isinstance(value, dict):
+            raise DatasetFormatError(f"Line {n}: a {_kind(value)}, not an object with a question and an answer.")
+        _check_depth(value, f"Line {n}")
+        if suspect:
+            _check_surrogates([value], line, "Line", n)
+        rows.append(value)
+    return rows
+
+
+def _check_depth(row: dict, where: str) -> None:
+    for value in row.values():  # the common case, flat text fields, costs one type check per field
+        if type(value) is dict or type(value) is list:
+            _check_nested(value, where)
+
+
+def _check_nested(value: object, where: str) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DatasetFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep: flatten it.")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
