@@ -145,10 +145,11 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     default = default_preset(base)
     name = st.selectbox("Preset", names, index=names.index(default), key=f"train.preset.{base == 'scratch'}",
                         format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
+    why = None
     if name == "recommended":
         shape = ui.run_or_error(memory.shape_for_base, base)
         p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None)
-        st.info(why, icon=":material/tune:")
+        reason = st.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
     name = f"{name}.{method}"  # widget keys: a method's own defaults
@@ -187,7 +188,16 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         gpu_settings()
     whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
+    if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs
+        changed = [f"{field_settings.label(TrainConfig, k)} {_shown(getattr(p, k))} → {_shown(v)}"
+                   for k, v in values.items() if v != getattr(p, k)]
+        reason.info(why + (f" Changed in Advanced: {', '.join(changed)}." if changed else ""), icon=":material/tune:")
     return ui.run_or_error(p.replace, base=base, method=method, **values)
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as the Advanced fields show it (0.002, not 0.0020000000000000005)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _liger(col: Any, value: bool, name: str) -> bool:
