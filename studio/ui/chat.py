@@ -242,7 +242,11 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
             if (turn.get("model"), note) not in seen:
                 seen.add((turn.get("model"), note))
                 st.caption(f":material/info: {ui.md(note)}")
-        meta = turn.get("stats", "") + (" · stopped" if turn.get("note") == "stopped" else "")
+        stopped = turn.get("note") == "stopped"
+        if stopped and not turn.get("content") and not turn.get("error"):
+            meta = "Stopped before the first token: no answer."  # not "0 tokens · stopped"
+        else:
+            meta = " · ".join(part for part in (turn.get("stats", ""), "stopped" if stopped else "") if part)
         if meta:
             st.caption(meta)
 
