@@ -83,3 +83,22 @@ def test_lora_steps_on_the_bundled_model_show_the_share_and_the_curve(page, stud
     assert (checkpoint / "adapter_model.safetensors").is_file()
     assert sum(f.stat().st_size for f in checkpoint.rglob("*") if f.is_file()) < 100 * 2**20
     assert_no_exception(page)
+
+
+def test_a_merge_says_when_it_is_done_without_a_click(page, studio, tiny_llama, monkeypatch):
+    """Merge on a finished LoRA run: the line stayed "Merging the adapter into its base…" after the merge had
+    written its folder, until some other click reran the page."""
+    from tests.train.test_lora import lora_run
+
+    monkeypatch.setenv("STUDIO_HOME", str(studio.home))  # the run goes into the studio's workspace
+    folder = lora_run(tiny_llama)
+    open_page(page, studio, "Train")
+    page.get_by_role("tab", name="Runs").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Open on the New run tab").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Merge the adapter into a full model").click()
+    page.get_by_text("Merged into a full model").wait_for(timeout=120_000)  # no click in between
+    assert (folder / "merged" / "config.json").is_file()
+    assert page.get_by_text("Merging the adapter into its base").count() == 0
+    assert_no_exception(page)
