@@ -173,11 +173,11 @@ def local_models_panel() -> None:
     for i, lm in enumerate(loaded):
         # A chat model (loading.LoadedModel) or an extractive one (extractive.LoadedQA, spec "qa:<model>").
         spec, what = (lm.ref.spec, lm.quantization or lm.dtype) if hasattr(lm, "ref") else (lm.spec, "extractive")
-        c1, c2 = st.columns([4, 1])
-        c1.caption(f"{ui.md(spec)} · {lm.device} · {what}")
+        # One under the other: beside the line, the sidebar's narrow column cut the button to "U."
+        st.caption(f"{ui.md(spec)} · {lm.device} · {what}")
         for note in lm.notes:
-            c1.caption(note)
-        if c2.button("Unload", key=f"chat.unload.{i}", disabled=streaming()):
+            st.caption(note)
+        if st.button("Unload", key=f"chat.unload.{i}", disabled=streaming(), icon=":material/eject:"):
             cache.unload(spec)
             st.rerun()
 
