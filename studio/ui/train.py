@@ -127,14 +127,18 @@ def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) ->
         lo, hi = math.ceil(lo), math.floor(hi)
     else:
         lo, hi = float(lo), float(hi)
-    return box.number_input(field_settings.label(TrainConfig, name), lo, hi, value, key=key,
-                            help=field_help(name), **kwargs)
+    value = ui.kept(box.number_input, field_settings.label(TrainConfig, name), key, value, min_value=lo, max_value=hi,
+                    help=field_help(name), **kwargs)  # kept: Advanced stays as set after a visit to another page
+    return value
 
 
 def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
     options = list(field_settings.choices(TrainConfig, name) or ())
-    return box.selectbox(field_settings.label(TrainConfig, name), options, index=options.index(value), key=key,
-                         help=field_help(name), **kwargs)
+    value = st.session_state.get(f"{key}.kept", value)  # as set before a visit to another page (ui.kept)
+    chosen = box.selectbox(field_settings.label(TrainConfig, name), options, index=options.index(value), key=key,
+                           help=field_help(name), **kwargs)
+    st.session_state[f"{key}.kept"] = chosen
+    return chosen
 
 
 def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig | None:
@@ -168,8 +172,8 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             grad_accum=_number(c3, "grad_accum", p.grad_accum, f"train.ga.{name}"),
             logging_steps=_number(c1, "logging_steps", p.logging_steps, f"train.log.{name}"),
             seed=_number(c2, "seed", p.seed, f"train.seed.{name}"),
-            gradient_checkpointing=c3.checkbox("Gradient checkpointing", p.gradient_checkpointing, key=f"train.gc.{name}",
-                                               help=field_help("gradient_checkpointing")),
+            gradient_checkpointing=ui.kept(c3.checkbox, "Gradient checkpointing", f"train.gc.{name}",
+                                           p.gradient_checkpointing, help=field_help("gradient_checkpointing")),
             question_dropout=_number(c1, "question_dropout", p.question_dropout, f"train.qd.{name}", step=0.05),
             batch_tokens=_number(c2, "batch_tokens", p.batch_tokens, f"train.bt.{name}", step=512),
             liger=_liger(c3, p.liger, name),
@@ -179,8 +183,8 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}")
             values["lora_alpha"] = _number(l2, "lora_alpha", p.lora_alpha, f"train.lr_a.{name}")
             values["lora_dropout"] = _number(l3, "lora_dropout", p.lora_dropout, f"train.lr_d.{name}")
-            values["lora_targets"] = l4.text_input("Target modules", p.lora_targets, key=f"train.lr_t.{name}",
-                                                   help=field_help("lora_targets"))
+            values["lora_targets"] = ui.kept(l4.text_input, "Target modules", f"train.lr_t.{name}", p.lora_targets,
+                                             help=field_help("lora_targets"))
         if base == "scratch":
             values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",
                                              format_func=lambda s: f"{s}: {scratch.SIZES[s].note}")
