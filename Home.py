@@ -17,7 +17,7 @@ st.caption("Curate a Q&A dataset, train a small language model on it, chat with 
 
 datasets = store.list_datasets()
 n_runs = runs.count_runs()  # the number the Train page's Runs tab lists
-evals = [p for p in config.evals_dir().iterdir() if p.is_dir() or p.suffix == ".json"]
+n_evals = eval_results.count_evals()  # the one count: the metric and the line under the path agree
 dev = device.describe()
 ram = device.memory_mb()
 token = ui.hf_token()
@@ -25,7 +25,7 @@ token = ui.hf_token()
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Datasets", len(datasets))
 c2.metric("Training runs", n_runs)
-c3.metric("Evaluations", len(evals))
+c3.metric("Evaluations", n_evals)
 c4.metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
           help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
 c5.metric("Hub token", "configured" if token else "not set")
@@ -59,5 +59,8 @@ st.subheader("The path through the studio")
 # Every workflow page in the order of the path, with its one-line purpose (studio.ui.pages).
 for page in pages.ALL:
     st.page_link(page.path, label=page.link_label, icon=":material/arrow_forward:")
-n_evals = eval_results.count_evals()
-st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to see where training helped.")
+if n_evals:
+    st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to see where training helped.")
+else:  # "Evaluations so far: 0. Open one ..." pointed at nothing
+    st.caption("No evaluations yet: once a training run has finished, answer held-out questions with it and its base "
+               "on the Evaluate page to see where training helped.")

@@ -137,3 +137,14 @@ def test_home_shows_when_a_dataset_was_last_saved_in_the_studios_one_time_form()
     assert not at.exception
     rows = at.dataframe[0].value.to_dict("records")
     assert [r["last saved"] for r in rows if r["name"] == "Timed"] == ["2026-12-05 00:12 UTC"]
+
+
+def test_a_new_workspace_is_told_how_to_get_an_evaluation_not_to_open_one():
+    """A fresh workspace read "Evaluations so far: 0. Open one on the Evaluate page"; a folder in evals/ (not an
+    evaluation) counted as one in the metric while that line said 0."""
+    (config.evals_dir() / "scratch").mkdir(parents=True, exist_ok=True)
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert metrics(at)["Evaluations"] == "0"
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("No evaluations yet: once a training run has finished") for c in captions)
+    assert not any("Open one on the Evaluate page" in c for c in captions)

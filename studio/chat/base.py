@@ -220,7 +220,8 @@ class StreamStats:
             parts.append(f"first token {self.ttft_s:.2f} s")
         if self.tokens_per_s is not None:
             parts.append(f"{self.tokens_per_s:.1f} tokens/s")
-        parts.append(f"{self.tokens} token" + ("" if self.tokens == 1 else "s"))
+        if self.tokens:  # nothing generated (stopped or failed before the first token): no "0 tokens"
+            parts.append(f"{self.tokens} token" + ("" if self.tokens == 1 else "s"))
         if self.retries:
             parts.append(f"{self.retries} retr" + ("y" if self.retries == 1 else "ies"))
         if self.decoding:

@@ -57,8 +57,11 @@ def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> An
                 stats.mark_token(int(value.numel()))
                 if stats.status == fast.COMPILING and stats.tokens > 1 and stats.first_token_at is not None:
                     took = time.perf_counter() - stats.first_token_at
-                    stats.decoding, stats.status = f"fast decoding (compiled in {took:.0f} s)", ""
-                    stats.compile_s = took
+                    stats.status = ""
+                    if took >= fast.NOTICEABLE_COMPILE_S:
+                        stats.decoding, stats.compile_s = f"fast decoding (compiled in {took:.0f} s)", took
+                    else:  # torch reused a compiled step (a reloaded model, another session's): no pause to name
+                        stats.decoding = "fast decoding"
             super().put(value)
 
         def on_finalized_text(self, text: str, stream_end: bool = False) -> None:

@@ -118,6 +118,13 @@ class StreamJob(Task):
             if backend is not None:  # notes learnt while answering ("fast decoding failed ...: it is off")
                 self.notes = list(getattr(backend, "notes", self.notes))
 
+    @property
+    def done(self) -> bool:
+        """Finished, or stopped: Stop ends the answer at once even where the backend cannot notice yet (a
+        server that has not answered holds the request until its timeout, then "Cannot reach" came instead
+        of the stop); what came so far is the answer, and the thread ends on its own."""
+        return super().done or self.stop.is_set()
+
     def failure_message(self, exc: BaseException) -> str:  # a bug, but the page must stay usable: one line
         return f"Unexpected {type(exc).__name__}: {str(exc)[:200]}"
 
@@ -125,7 +132,7 @@ class StreamJob(Task):
         """The finished answer as a history entry."""
         turn: dict[str, Any] = {"role": "assistant", "content": self.text, "model": self.label,
                                 "stats": self.stats.summary()}
-        if self.state == "stopped":
+        if self.state == "stopped" or self.stop.is_set():
             turn["note"] = "stopped"
         if self.notes:
             turn["notes"] = self.notes

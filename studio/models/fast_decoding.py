@@ -33,6 +33,7 @@ import sys
 from typing import Any, NoReturn
 
 MIN_BUCKET = 256  # the smallest static cache, tokens: a short chat fits, and growing it is rare
+NOTICEABLE_COMPILE_S = 1.0  # a shorter pause after the first token is torch reusing a compiled step, not compiling
 COMPILE_TIMEOUT_S = 900.0  # the wait for the second token while the step compiles (the usual timeout is 60 s)
 _FAILED = "_studio_fast_decoding_failed"  # attribute on the model: why its compilation failed
 _READY = "_studio_fast_decoding_ready"  # attribute on the model: the (batch, cache length) shapes compiled

@@ -28,7 +28,9 @@ def loss_curves(runs: Mapping[str, Rows] | Rows, *, title: str = "Loss") -> go.F
         prefix = f"{name}: " if name else ""
         x, y = _series(rows, "loss")
         if x:
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{prefix}train loss", line={"color": color}))
+            # A run's first logged step alone: a line through one point draws nothing, so it gets a marker.
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines" if len(x) > 1 else "markers", name=f"{prefix}train loss",
+                                     line={"color": color}))
         x, y = _series(rows, "eval_loss")
         if x:
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{prefix}eval loss",

@@ -26,7 +26,7 @@ FAVICON = str(Path(__file__).with_name("favicon.png"))
 """The studio's tab icon, served by the studio itself (a Material icon here would be fetched from Google's font CDN)."""
 
 
-KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.a.quant", "chat.b.quant")
+KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.a.quant", "chat.b.quant", "train.method", "train.name")
 """Widgets drawn without a ``value=`` (their state set through session state) whose values outlive a visit to
 another page: Streamlit drops a widget's state in a run that does not draw it, unless the run sets it.
 Widgets drawn with a value use ``kept`` instead (setting those through session state would be refused)."""

@@ -173,11 +173,11 @@ def local_models_panel() -> None:
     for i, lm in enumerate(loaded):
         # A chat model (loading.LoadedModel) or an extractive one (extractive.LoadedQA, spec "qa:<model>").
         spec, what = (lm.ref.spec, lm.quantization or lm.dtype) if hasattr(lm, "ref") else (lm.spec, "extractive")
-        c1, c2 = st.columns([4, 1])
-        c1.caption(f"{ui.md(spec)} · {lm.device} · {what}")
+        # One under the other: beside the line, the sidebar's narrow column cut the button to "U."
+        st.caption(f"{ui.md(spec)} · {lm.device} · {what}")
         for note in lm.notes:
-            c1.caption(note)
-        if c2.button("Unload", key=f"chat.unload.{i}", disabled=streaming()):
+            st.caption(note)
+        if st.button("Unload", key=f"chat.unload.{i}", disabled=streaming(), icon=":material/eject:"):
             cache.unload(spec)
             st.rerun()
 
@@ -242,7 +242,11 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
             if (turn.get("model"), note) not in seen:
                 seen.add((turn.get("model"), note))
                 st.caption(f":material/info: {ui.md(note)}")
-        meta = turn.get("stats", "") + (" · stopped" if turn.get("note") == "stopped" else "")
+        stopped = turn.get("note") == "stopped"
+        if stopped and not turn.get("content") and not turn.get("error"):
+            meta = "Stopped before the first token: no answer."  # not "0 tokens · stopped"
+        else:
+            meta = " · ".join(part for part in (turn.get("stats", ""), "stopped" if stopped else "") if part)
         if meta:
             st.caption(meta)
 

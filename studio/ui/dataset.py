@@ -54,10 +54,7 @@ class Draft:
     def to_fix(self) -> dict[int, str]:
         """The working copy's invalid records (index: reason), worked out once per editor build."""
         if self.flagged[0] != self.nonce:
-            found: dict[int, str] = {}
-            if self.records is not self.saved:  # a saved version is valid by construction
-                for p in validate.errors(validate.validate(self.records)):
-                    found[p.record - 1] = f"{found[p.record - 1]}; {p.message}" if p.record - 1 in found else p.message
+            found = invalid(self.records) if self.records is not self.saved else {}  # a saved version is valid
             self.flagged = (self.nonce, found)
         return self.flagged[1]
 
@@ -66,6 +63,14 @@ class Draft:
         if self.shown[0] != self.nonce:
             self.shown = (self.nonce, editing.columns(self.records))
         return self.shown[1]
+
+
+def invalid(records: list[Record]) -> dict[int, str]:
+    """``records``' invalid ones: {index: the reasons, joined}."""
+    found: dict[int, str] = {}
+    for p in validate.errors(validate.validate(records)):
+        found[p.record - 1] = f"{found[p.record - 1]}; {p.message}" if p.record - 1 in found else p.message
+    return found
 
 
 def init() -> None:
@@ -269,7 +274,15 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         },
     )
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown)
+    if to_fix and invalid(d.current) != to_fix:
+        # A record fixed (or a new one to fix): rebuild the table so its Problem column, the count above and
+        # the "only the records to fix" view say what is left, not what was wrong when the table was built.
+        d.records = d.current
+        d.nonce += 1
+        st.rerun()
     shown = f"{v.total:,} matching" if query.strip() else plural(len(d.current), "record")
+    if only_fix:  # "41 records" above a table of the 2 to fix read as if the rest were gone
+        shown = f"{v.total:,} to fix of {plural(len(d.current), 'record')}" + (" matching" if query.strip() else "")
     st.caption(f"{shown} · page {page} of {v.pages} · editing version {d.base} of {md(info.name)}. "
                "Add a row at the bottom of the table; select rows and press Delete to remove them.")
     save_bar(info, d)

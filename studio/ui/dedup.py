@@ -265,14 +265,20 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
               on_click=_act, args=(review.keep_first_above, above))
     b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps, width="stretch",
               on_click=_act, args=(review.undo,))
-    if b4.button("Save as new version", key="dedup.save", type="primary", disabled=not review.decisions(),
-                 width="stretch"):
-        new_records, message = review.apply(records), f"dedup: {review.describe(records)}"
+    after = review.apply(records) if review.decisions() else records
+    same = after == records  # every cluster kept as it is ("not duplicates"): a save was an identical version
+    if b4.button("Save as new version", key="dedup.save", type="primary", disabled=same, width="stretch",
+                 help="These decisions keep every record as it is: nothing to save." if review.decisions() and same
+                 else None):
+        new_records, message = after, f"dedup: {review.describe(records)}"
         st.session_state[REVIEW] = st.session_state[JOB] = None
         dui.commit(info, new_records, message)  # reruns on success or conflict
         st.session_state[REVIEW], st.session_state[JOB] = review, job  # not saved: keep the review
-    st.caption(f"With these decisions: {review.describe(records)}. Nothing is deleted: saving makes a new "
-               "version, and earlier versions stay in the Versions tab.")
+    if review.decisions() and same:
+        st.caption(f"With these decisions: {review.describe(records)}. Every record stays as it is: nothing to save.")
+    else:
+        st.caption(f"With these decisions: {review.describe(records)}. Nothing is deleted: saving makes a new "
+                   "version, and earlier versions stay in the Versions tab.")
     if st.session_state[ERROR]:
         st.error(st.session_state[ERROR], icon=":material/error:")
 

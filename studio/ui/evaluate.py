@@ -128,7 +128,9 @@ def new_evaluation_form() -> None:
             options = held_out or chosen_runs or [r.id for r in all_runs]
             if not options:
                 st.info("No training runs yet: train one on the Train page, or evaluate on a dataset version.")
-            run_id = st.selectbox("Run", options, key="evaluate.split_run") if options else None
+            # Named as in the models above (the bare id "20261205-064729-faq" named nothing a person chose).
+            run_id = st.selectbox("Run", options, key="evaluate.split_run",
+                                  format_func=lambda i: f"{by_id[i].name} · run {i}" if i in by_id else i) if options else None
         else:
             datasets = store.list_datasets()
             if not datasets:

@@ -28,6 +28,7 @@ def export_panel(spec: str, label: str, key: str) -> None:
                    "downloaded together as a zip. A LoRA run is merged into its base first.")
         workdir = st.session_state.get(state)
         active = workdir is not None and jobs.read_status(Path(workdir)).active
+        st.session_state[f"{state}.drawn_active"] = active  # the fragment redraws these when the job ends
         c1, c2 = st.columns(2)
         quant = c1.selectbox("Tensor type", QUANTS, index=1, key=f"{key}.export.quant", disabled=active,
                              format_func=lambda q: _QUANT_HELP[q])
@@ -52,6 +53,8 @@ def export_status(state: str, key: str) -> None:
     if s.active:
         st.progress(min(max(s.progress, 0.0), 1.0), text=s.message or "starting")
         return
+    if st.session_state.pop(f"{state}.drawn_active", False):
+        st.rerun()  # the whole page: Tensor type, File name and Export were drawn disabled while it ran
     if s.state == "failed":
         ui.show_error(s.error or "The export failed: see its log.")
         return

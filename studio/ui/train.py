@@ -127,14 +127,18 @@ def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) ->
         lo, hi = math.ceil(lo), math.floor(hi)
     else:
         lo, hi = float(lo), float(hi)
-    return box.number_input(field_settings.label(TrainConfig, name), lo, hi, value, key=key,
-                            help=field_help(name), **kwargs)
+    value = ui.kept(box.number_input, field_settings.label(TrainConfig, name), key, value, min_value=lo, max_value=hi,
+                    help=field_help(name), **kwargs)  # kept: Advanced stays as set after a visit to another page
+    return value
 
 
 def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
     options = list(field_settings.choices(TrainConfig, name) or ())
-    return box.selectbox(field_settings.label(TrainConfig, name), options, index=options.index(value), key=key,
-                         help=field_help(name), **kwargs)
+    value = st.session_state.get(f"{key}.kept", value)  # as set before a visit to another page (ui.kept)
+    chosen = box.selectbox(field_settings.label(TrainConfig, name), options, index=options.index(value), key=key,
+                           help=field_help(name), **kwargs)
+    st.session_state[f"{key}.kept"] = chosen
+    return chosen
 
 
 def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig | None:
@@ -145,10 +149,11 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     default = default_preset(base)
     name = st.selectbox("Preset", names, index=names.index(default), key=f"train.preset.{base == 'scratch'}",
                         format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
+    why = None
     if name == "recommended":
         shape = ui.run_or_error(memory.shape_for_base, base)
         p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None)
-        st.info(why, icon=":material/tune:")
+        reason = st.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
     name = f"{name}.{method}"  # widget keys: a method's own defaults
@@ -167,8 +172,8 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             grad_accum=_number(c3, "grad_accum", p.grad_accum, f"train.ga.{name}"),
             logging_steps=_number(c1, "logging_steps", p.logging_steps, f"train.log.{name}"),
             seed=_number(c2, "seed", p.seed, f"train.seed.{name}"),
-            gradient_checkpointing=c3.checkbox("Gradient checkpointing", p.gradient_checkpointing, key=f"train.gc.{name}",
-                                               help=field_help("gradient_checkpointing")),
+            gradient_checkpointing=ui.kept(c3.checkbox, "Gradient checkpointing", f"train.gc.{name}",
+                                           p.gradient_checkpointing, help=field_help("gradient_checkpointing")),
             question_dropout=_number(c1, "question_dropout", p.question_dropout, f"train.qd.{name}", step=0.05),
             batch_tokens=_number(c2, "batch_tokens", p.batch_tokens, f"train.bt.{name}", step=512),
             liger=_liger(c3, p.liger, name),
@@ -178,8 +183,8 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}")
             values["lora_alpha"] = _number(l2, "lora_alpha", p.lora_alpha, f"train.lr_a.{name}")
             values["lora_dropout"] = _number(l3, "lora_dropout", p.lora_dropout, f"train.lr_d.{name}")
-            values["lora_targets"] = l4.text_input("Target modules", p.lora_targets, key=f"train.lr_t.{name}",
-                                                   help=field_help("lora_targets"))
+            values["lora_targets"] = ui.kept(l4.text_input, "Target modules", f"train.lr_t.{name}", p.lora_targets,
+                                             help=field_help("lora_targets"))
         if base == "scratch":
             values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",
                                              format_func=lambda s: f"{s}: {scratch.SIZES[s].note}")
@@ -187,7 +192,16 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         gpu_settings()
     whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
+    if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs
+        changed = [f"{field_settings.label(TrainConfig, k)} {_shown(getattr(p, k))} → {_shown(v)}"
+                   for k, v in values.items() if v != getattr(p, k)]
+        reason.info(why + (f" Changed in Advanced: {', '.join(changed)}." if changed else ""), icon=":material/tune:")
     return ui.run_or_error(p.replace, base=base, method=method, **values)
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as the Advanced fields show it (0.002, not 0.0020000000000000005)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _liger(col: Any, value: bool, name: str) -> bool:

@@ -244,6 +244,16 @@ def _push_status(key: str) -> None:
         st.success(f"Pushed to {task.result}", icon=":material/check_circle:")
 
 
+@st.fragment(run_every=1.0)
+def _merging() -> None:
+    """The merge's wait line until it ends, then the whole page once: the merged folder, or why it failed (the
+    line stayed "Merging…" after the merge had finished, until something else reran the page)."""
+    task: Task | None = st.session_state.get("train.merge_task")
+    if task is None or task.done:
+        st.rerun()
+    st.info("Merging the adapter into its base…", icon=":material/hourglass_top:")
+
+
 def merge_panel(run: Any) -> None:
     """A LoRA run: merge its adapter into a full model (for export and serving), in a worker thread."""
     from studio.models import adapters
@@ -256,7 +266,7 @@ def merge_panel(run: Any) -> None:
     if adapters.is_complete_model(merged):
         st.caption(f"Merged into a full model: `{merged}` (serve it with `transformers serve {merged}`).")
     elif task is not None and not task.done:
-        st.info("Merging the adapter into its base…", icon=":material/hourglass_top:")
+        _merging()
     elif st.button("Merge the adapter into a full model", key="train.merge", icon=":material/merge:",
                    help="Writes the base with the adapter applied into the run's merged/ folder."):
         st.session_state["train.merge_task"] = Task("Merging", lora.merge, run.dir).start()

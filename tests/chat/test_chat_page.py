@@ -62,6 +62,26 @@ def test_streamed_answer_lands_in_the_history_with_its_timing(faults):
     assert not at.chat_input(key="chat.input").disabled
 
 
+def test_an_answer_stopped_before_its_first_token_says_so_without_a_count(faults):
+    """Stop pressed while the server had said nothing yet: nothing happened until the request's timeout, then
+    "Cannot reach ..." came; an answer stopped before any token read "0 tokens · stopped". Now Stop ends it at
+    once and the line says it was stopped before any answer."""
+    at = page()
+    use_api(at, faults.url("silent"))
+    at.chat_input(key="chat.input").set_value("Are you there?").run()
+    assert at.button(key="chat.stop")
+    for job in at.session_state["chat.jobs"]:
+        job.cancel()  # what Stop does (AppTest does not deliver a click inside the live fragment)
+    deadline = time.time() + 30
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+    captions = [c.value for c in at.caption]
+    assert "Stopped before the first token: no answer." in captions
+    assert not any("0 tokens" in c for c in captions)
+    assert not at.chat_input(key="chat.input").disabled and not at.exception
+
+
 def test_system_prompt_preset_and_history_reach_the_model(faults):
     at = page()
     use_api(at, faults.url("good"))

@@ -328,6 +328,26 @@ def test_messy_import_brought_in_to_fix_cannot_be_saved_until_fixed():
     assert len(saved) == 10 and saved[2] == {"question": "Explain rule 3", "answer": "Rule 3 says so."}
 
 
+def test_fixing_a_record_updates_what_is_left_to_fix_at_once():
+    """Fixing both records brought in to fix left "2 records must be fixed" and "answer is empty" on screen
+    until the next page or search: the table is rebuilt when what is left to fix changes."""
+    at = _upload(open_page(), "alpaca.json", json.dumps(MESSY).encode())
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    at.text_input(key="dataset.import.name.alpaca.json").input("To fix").run()
+    at.button(key="dataset.import.create").click().run()
+    info = store.find_dataset("To fix")
+    at.toggle(key=f"dataset.only_fix.{info.id}").set_value(True).run()
+    at = edit(at, edited={0: {"answer": "Rule 3 says so."}})
+    assert any("1 record must be fixed or deleted" in w for w in texts(at.warning))
+    assert at.data_editor[0].value["question"].tolist() == ["Explain rule 7"]  # only what is left
+    assert any(c.startswith("1 to fix of 10 records · page 1 of 1") for c in texts(at.caption))
+    at = edit(at, edited={0: {"answer": "Rule 7 says so."}})
+    assert not any("must be fixed" in w for w in texts(at.warning))
+    assert "problem" not in at.data_editor[0].value.columns and len(at.data_editor[0].value) == 10
+    at.button(key="dataset.save").click().run()
+    assert len(store.load_version(info.id)) == 10
+
+
 def test_html_in_records_is_never_rendered_as_markup():
     store.create_dataset("Html", UNICODE)
     at = open_page()

@@ -360,3 +360,16 @@ def test_tab_semantic_run_moves_its_bar_through_the_stages(static_model):
     assert "Embedding" in messages and "Comparing" in messages
     assert shown and shown[0]  # the bar was on the page, with words
     assert not at.exception and not at.error
+
+
+def test_tab_decisions_that_keep_every_record_save_nothing():
+    """Each cluster marked "Keep all: not duplicates": Save made an identical new version ("dedup: kept 6 of 6")."""
+    at, info = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.keepall.0").click().run()
+    at.button(key="dedup.keepall.1").click().run()
+    assert at.button(key="dedup.save").disabled
+    assert any("Every record stays as it is: nothing to save." in c.value for c in at.caption)
+    at.button(key="dedup.keep.0.0").click().run()  # a real decision: saving is possible again
+    assert not at.button(key="dedup.save").disabled
+    assert len(store.list_versions(info.id)) == 1

@@ -146,3 +146,20 @@ def test_chat_settings_stay_as_set_after_a_visit_to_another_page(page, studio):
     for label, option in (("System prompt preset", "Soccer rules expert"), ("Quantization", "8bit")):
         assert page.get_by_test_id("stSelectbox").filter(has_text=label).first.locator("input").input_value() == option
     assert_no_exception(page)
+
+
+def test_a_loaded_model_has_a_whole_unload_button_that_unloads_it(page, studio, tiny_gpt2: Path):
+    """The sidebar's Unload sat in a fifth of its narrow width, cut to "U."; it is whole and unloads."""
+    open_page(page, studio, "Chat")
+    type_into(page, "Local model", str(tiny_gpt2))
+    fewest_tokens(page)
+    ask(page, "How long is a match?")
+    page.get_by_text("tokens/s").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    unload = page.get_by_test_id("stSidebar").get_by_role("button", name="Unload")
+    assert unload.count() == 1
+    cut = unload.evaluate("b => [...b.querySelectorAll('p, div, span')].some(e => e.scrollWidth > e.clientWidth + 1)")
+    assert not cut, "the Unload button's label is cut"
+    unload.click()
+    page.get_by_text("Loaded: 0 of at most").wait_for()
+    assert_no_exception(page)

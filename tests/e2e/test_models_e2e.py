@@ -65,3 +65,26 @@ def test_a_hostile_upload_is_one_error_and_leaves_nothing(page, studio, tmp_path
     assert alert.count() == 1 and "llama.block_count" in alert.inner_text()
     assert_no_exception(page)
     assert list((studio.home / "models").iterdir()) == []  # the upload's copy is gone
+
+
+def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, tiny_gpt2):
+    """The export's progress is a fragment: when it finished, the download came but Tensor type, File name
+    and Export stayed disabled (drawn while it ran) until something else reran the page."""
+    import shutil
+
+    shutil.copytree(tiny_gpt2, studio.home / "models" / "tiny-gpt2")
+    open_page(page, studio, "Models")
+    box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
+    box.click()
+    page.get_by_role("option").filter(has_text="model:tiny-gpt2").first.click()
+    wait_idle(page)
+    page.get_by_text("Export as GGUF (llama.cpp").click()
+    page.get_by_role("button", name="Export", exact=True).click()
+    page.get_by_role("button", name="Download tiny-gpt2.Q8_0.zip").wait_for(timeout=120_000)
+    wait_idle(page)
+    quant = page.get_by_label("Tensor type")
+    quant.wait_for()
+    page.wait_for_timeout(1500)  # a fragment's rerun of the whole page, if any, has come by now
+    wait_idle(page)
+    assert quant.is_enabled() and page.get_by_role("button", name="Export", exact=True).is_enabled()
+    assert_no_exception(page)

@@ -83,3 +83,49 @@ def test_lora_steps_on_the_bundled_model_show_the_share_and_the_curve(page, stud
     assert (checkpoint / "adapter_model.safetensors").is_file()
     assert sum(f.stat().st_size for f in checkpoint.rglob("*") if f.is_file()) < 100 * 2**20
     assert_no_exception(page)
+
+
+def test_a_merge_says_when_it_is_done_without_a_click(page, studio, tiny_llama, monkeypatch):
+    """Merge on a finished LoRA run: the line stayed "Merging the adapter into its base…" after the merge had
+    written its folder, until some other click reran the page."""
+    from tests.train.test_lora import lora_run
+
+    monkeypatch.setenv("STUDIO_HOME", str(studio.home))  # the run goes into the studio's workspace
+    folder = lora_run(tiny_llama)
+    open_page(page, studio, "Train")
+    page.get_by_role("tab", name="Runs").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Open on the New run tab").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Merge the adapter into a full model").click()
+    page.get_by_text("Merged into a full model").wait_for(timeout=120_000)  # no click in between
+    assert (folder / "merged" / "config.json").is_file()
+    assert page.get_by_text("Merging the adapter into its base").count() == 0
+    assert_no_exception(page)
+
+
+def test_the_settings_of_a_new_run_stay_as_set_after_a_visit_to_another_page(page, studio):
+    """Method LoRA, 3 epochs in Advanced and a run name, then a look at Chat: back on Train, it was Full, 12
+    epochs and no name (Streamlit drops a widget's value on a page that does not draw it)."""
+    open_page(page, studio, "Train")
+    page.get_by_test_id("stRadio").filter(has_text="Method").get_by_text("LoRA", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Advanced settings").click()
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    epochs.fill("3")
+    epochs.press("Enter")
+    wait_idle(page)
+    page.get_by_role("textbox", name="Run name").fill("my second run")
+    page.get_by_role("textbox", name="Run name").press("Enter")
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Chat").click()
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Train").click()
+    wait_idle(page)
+    assert page.get_by_test_id("stRadio").filter(has_text="Method").locator("input[type='radio']").nth(1).is_checked()
+    page.get_by_text("Advanced settings").click()
+    assert page.get_by_role("spinbutton", name="Epochs").input_value() == "3"
+    assert page.get_by_role("textbox", name="Run name").input_value() == "my second run"
+    assert "Changed in Advanced: Epochs 12 → 3." in page.inner_text("body")
+    assert_no_exception(page)
+    assert page.get_by_test_id("stAlert").filter(has_text="Session State API").count() == 0

@@ -196,6 +196,9 @@ def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
     assert at.multiselect(key="evaluate.models").value == [f"run:{run_id}", str(tiny_gpt2)]
     assert at.radio(key="evaluate.source").value == "run"
     assert at.selectbox(key="evaluate.split_run").value == run_id
+    from studio.train import runs
+
+    assert at.selectbox(key="evaluate.split_run").options == [f"{runs.load_run(run_id).name} · run {run_id}"]
 
 
 def test_a_run_trained_on_every_record_is_tested_on_its_dataset(tiny_gpt2):

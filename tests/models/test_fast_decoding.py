@@ -81,6 +81,18 @@ def test_the_cache_is_kept_and_cleared_in_place_so_cuda_graphs_can_replay(llama)
     assert ask(fast, QUESTIONS[0])[0] == ask(LocalBackend(llama), QUESTIONS[0])[0]
 
 
+def test_a_reloaded_model_never_claims_a_compilation_of_0_s(llama, tiny_llama):
+    """Unload and reload in Chat is a new model object: torch reuses the step it compiled for the old one, so
+    the second token comes at once; the answer said "fast decoding (compiled in 0 s)"."""
+    ask(LocalBackend(llama, fast_decoding=True), QUESTIONS[0])  # compiles for the first load
+    reloaded = load_causal_lm(str(tiny_llama))
+    answer, stats = ask(LocalBackend(reloaded, fast_decoding=True), QUESTIONS[0])
+    assert answer == ask(LocalBackend(reloaded), QUESTIONS[0])[0]
+    assert "compiled in 0 s" not in stats.summary() and stats.decoding.startswith("fast decoding")
+    if stats.decoding == "fast decoding":  # no pause named: none left out of tokens/s either
+        assert stats.compile_s == 0
+
+
 def test_two_sessions_at_once_get_their_own_answers(llama):
     """Two sessions share the model, both with fast decoding, the first one compiling: each gets exactly the
     answer normal decoding gives it (the model lock serialises them; the second waits for the compilation)."""

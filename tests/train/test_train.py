@@ -294,3 +294,13 @@ def test_loss_curves_overlay_runs():
     assert [t.name for t in fig.data] == ["train loss", "eval loss"] and list(fig.data[0].y) == [3.0, 2.5]
     both = train_plots.loss_curves({"a": rows, "b": rows[:2]})
     assert [t.name for t in both.data] == ["a: train loss", "a: eval loss", "b: train loss"]
+
+
+def test_a_run_with_one_logged_step_shows_it_on_the_curve():
+    """The Train page's live curve after the first logged step was empty axes: one point drawn as a line
+    draws nothing. It is a marker until a second point makes a line."""
+    from studio.train import plots as train_plots
+
+    first = train_plots.loss_curves([{"step": 1, "loss": 3.08}]).data[0]
+    assert "markers" in first.mode and list(first.y) == [3.08]
+    assert train_plots.loss_curves([{"step": 1, "loss": 3.0}, {"step": 5, "loss": 2.1}]).data[0].mode == "lines"

@@ -250,6 +250,22 @@ def test_progress_line_says_each_thing_once():
     assert progress_text(jobs.JobStatus("queued", message="starting")) == "queued · starting · ETA —"
 
 
+def test_the_preset_reasoning_names_what_was_changed_in_advanced(offline, tiny_llama):
+    """The recommended preset said "12 epochs at 2e-3, nothing held out" above Advanced fields set to 3 epochs
+    and 0.2 held out: the line now says what Advanced changed, and nothing when nothing was."""
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    (line,) = [i.value for i in at.info if "12 epochs" in i.value]
+    assert "Changed in Advanced" not in line  # the preset as it is
+    at.number_input(key="train.ep.recommended.lora").set_value(3).run()
+    at.number_input(key="train.tf.recommended.lora").set_value(0.2).run()
+    (line,) = [i.value for i in at.info if "12 epochs" in i.value]
+    assert line.endswith("Changed in Advanced: Epochs 12 → 3, Held-out fraction 0 → 0.2.")
+
+
 def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tiny_llama):
     """Method LoRA on a pretrained base: the recommended preset says why, the preview shows the
     trainable share, the run trains adapters, and the merge button writes a full model."""
