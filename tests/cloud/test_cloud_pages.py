@@ -153,3 +153,24 @@ def test_an_evaluation_of_hosted_models_with_only_the_deployer_s_secret_is_refus
     assert err.startswith("Evaluating hosted models needs your own Hugging Face token") and "\n" not in err
     with config.use_workspace(workspace(at)):
         assert results.list_evals() == []  # nothing queued
+
+
+def test_a_url_typed_as_a_hosted_model_id_never_gets_the_deployer_s_token(api_mode):
+    """huggingface_hub's client sends its token to a model given as a URL: a visitor who types their own
+    server's address as the Inference Providers model id would have received the deployer's HF_TOKEN."""
+    import time
+
+    from chat_servers import FaultServer
+
+    with FaultServer().running() as server:
+        at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER)
+        at.text_input(key="chat.a.hub_model").set_value(server.url("good")).run()
+        if not at.chat_input(key="chat.input").disabled:  # the page lets the question go: ask it
+            at.chat_input(key="chat.input").set_value("How long is a match?").run()
+        assert not at.exception
+        deadline = time.time() + 30  # an answer already on its way ends within seconds (the server answers at once)
+        while time.time() < deadline and any(not j.done for j in at.session_state["chat.jobs"] or []):
+            time.sleep(0.2)
+        assert not [h for h in server.headers if DEPLOYER in str(h)]
+        (err,) = [e.value for e in at.error]  # under the model id, in the sidebar
+        assert "is a URL, not a model id" in err and "base URL" in err and "\n" not in err
