@@ -124,7 +124,7 @@ def merge_into(source: Path, target: Path) -> list[str]:
         for item in sorted(src.iterdir()):
             if item.name.startswith("."):
                 continue
-            if kind == "datasets" and _untouched_sample(item):
+            if kind == "datasets" and untouched_sample(item):
                 continue
             name, n = item.name, 1
             while (dest / name).exists():
@@ -137,7 +137,7 @@ def merge_into(source: Path, target: Path) -> list[str]:
     return moved
 
 
-def _untouched_sample(folder: Path) -> bool:
+def untouched_sample(folder: Path) -> bool:
     from studio.data import sample
 
     try:

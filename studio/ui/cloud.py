@@ -28,7 +28,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import config, jobs
-from studio.cloud import limits, store, sync, workspaces
+from studio.cloud import handoff, limits, store, sync, workspaces
 from studio.errors import MissingTokenError, NetworkError, StudioError
 
 PATH = "workspace.path"  # this session's workspace folder
@@ -39,6 +39,7 @@ FAILED = "workspace.sync_failed"  # (key, message): a token/repo pair that was r
 TOKEN = "auth.hf_token"  # the visitor's own token (the same field as the Chat page's)
 REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
+HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made before signing in
 
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
 _last_clean = 0.0
@@ -126,6 +127,10 @@ def _workspace() -> Path:
     if who is not None:
         kept = workspaces.signed_in(who[0], who[1])
         before = st.session_state.pop(ANON, None)  # signed in mid-session: what the tab made moves in
+        if not before and not st.session_state.get(HANDOFF):  # back from the provider's page: a new session
+            st.session_state[HANDOFF] = True
+            secret = _browser_secret()
+            before = handoff.take(secret) if secret else None
         if before and Path(before).is_dir():
             workspaces.merge_into(Path(before), kept)
             shutil.rmtree(before, ignore_errors=True)
@@ -135,6 +140,31 @@ def _workspace() -> Path:
     if not st.session_state.get(ANON):
         st.session_state[ANON] = str(workspaces.anonymous())
     return Path(st.session_state[ANON])
+
+
+def _browser_secret() -> str | None:
+    try:
+        return handoff.browser_secret(st.context.cookies.get("_streamlit_xsrf"))
+    except Exception:  # no browser (a script run without one)
+        return None
+
+
+def _sign_in(name: str) -> None:
+    """Leave for the provider's page; what this tab made moves into the signed-in workspace on return."""
+    anon = st.session_state.get(ANON)
+    secret = _browser_secret()
+    if anon and secret and Path(anon).is_dir():
+        handoff.give(secret, Path(anon))
+    st.login(name) if name else st.login()
+
+
+def _has_work(path: Path) -> bool:
+    """Whether an anonymous workspace holds anything beyond the untouched sample."""
+    for kind in ("datasets", "evals"):
+        for item in (path / kind).glob("*") if (path / kind).is_dir() else ():
+            if not item.name.startswith(".") and not (kind == "datasets" and workspaces.untouched_sample(item)):
+                return True
+    return False
 
 
 def setup() -> None:
@@ -252,9 +282,13 @@ def panel() -> None:
                            "restart unless you give your Hugging Face token below.")
             else:
                 st.caption("Private to your Hugging Face account (the token you gave).")
+            if providers and workspaces.is_anonymous(path) and _browser_secret() is None and _has_work(path):
+                st.warning("Signing in starts a new session here and what this tab made would stay behind: export "
+                           "it first (Dataset page), or give your Hugging Face token below to keep it.",
+                           icon=":material/warning:")
             for name in providers or []:
                 if st.button(f"Sign in with {name.capitalize()}" if name else "Sign in", key=f"workspace.login.{name}"):
-                    st.login(name) if name else st.login()
+                    _sign_in(name)
         ui.secret_field("Your Hugging Face token", TOKEN, help="Kept in this session only. With it your workspace is "
                         "kept in a private dataset repo on your account and restored on your next visit; pushes use it.")
         st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=REPO,
