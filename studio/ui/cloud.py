@@ -242,6 +242,20 @@ def spend_inference(requests: int) -> None:
         _limit(rpm).take(visitor_key(), requests)
 
 
+def token_note() -> tuple[str, str | None]:
+    """Home's word on tokens for a visitor: what the Hub token metric shows, and the line saying what their
+    own token adds (None once they gave it)."""
+    if visitor_token():
+        return "yours", None
+    if deployer_token():
+        rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))
+        return "this app's", (f"Hosted models on the Chat page use this app's token ({rpm} requests a minute for you); "
+                              "give your own Hugging Face token under Your workspace in the sidebar to push datasets, "
+                              "evaluate hosted models and keep your workspace across restarts.")
+    return "not set", ("Hosted models need a Hugging Face token here: give yours under Your workspace in the sidebar; it "
+                       "also lets you push datasets, evaluate hosted models and keep your workspace across restarts.")
+
+
 def refuse(action: str) -> None:
     """Raise the one line that says ``action`` needs the visitor's own token."""
     raise MissingTokenError(f"{action} needs your own Hugging Face token: on this public app the deployment's token "

@@ -11,7 +11,7 @@ import pytest
 from hub_servers import standin_hub
 
 from studio.cloud import sync
-from tests.test_tenancy import visit  # the app opened as cloud/Home.py, one browser session
+from tests.test_tenancy import everything_shown, visit  # the app opened as cloud/Home.py, one browser session
 
 TOKEN = "hf_alice_write_token_0123456789"
 DEPLOYER = "hf_deployer_secret_9876543210"
@@ -174,3 +174,13 @@ def test_a_url_typed_as_a_hosted_model_id_never_gets_the_deployer_s_token(api_mo
         assert not [h for h in server.headers if DEPLOYER in str(h)]
         (err,) = [e.value for e in at.error]  # under the model id, in the sidebar
         assert "is a URL, not a model id" in err and "base URL" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("secrets, words", [({"HF_TOKEN": DEPLOYER}, "Hosted models on the Chat page use this app's token"),
+                                            ({}, "Hosted models need a Hugging Face token here")])
+def test_home_tells_a_visitor_where_their_token_goes_not_to_edit_the_deployer_s_secrets(secrets, words):
+    at = visit("Home.py", **secrets)
+    (line,) = [i.value for i in at.info]
+    assert line.startswith(words) and "under Your workspace in the sidebar" in line
+    assert "secrets" not in line and "environment" not in line  # a visitor has neither
+    assert DEPLOYER not in everything_shown(at)
