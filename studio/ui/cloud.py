@@ -10,6 +10,7 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     anonymous_workspace_mb = 50
     anonymous_idle_hours = 24
     inference_rpm = 10          # requests a minute per visitor on the deployer's HF_TOKEN
+    upload_mb = 20              # the largest file a visitor may upload
 
     [studio.store]              # keeps signed-in visitors' workspaces across restarts (studio.cloud.store)
     repo = "your-org/slm-studio-visitors"
@@ -167,6 +168,15 @@ def _has_work(path: Path) -> bool:
     return False
 
 
+def _cap_uploads(mb: int) -> None:
+    """One server serves every visitor: bound the upload size it accepts (checked on every upload request, so
+    a request sent around the browser's own check is refused too; the uploader's caption shows the limit)."""
+    from streamlit import config as st_config
+
+    if st_config.get_option("server.maxUploadSize") != mb:
+        st_config.set_option("server.maxUploadSize", max(1, mb), where_defined="studio.ui.cloud (the public app's limit)")
+
+
 def setup() -> None:
     """Every page run: decide tenancy, and under it point ``config.home()`` at this visitor's workspace."""
     global _deployer_token, _last_clean
@@ -178,6 +188,7 @@ def setup() -> None:
         if value and value.strip():
             _deployer_token = value.strip()
     config.set_tenancy(True, _resolve, _check_room)
+    _cap_uploads(int(float(_studio_setting("upload_mb", limits.DEFAULT_UPLOAD_MB))))
     path = _workspace()
     st.session_state[PATH] = str(path)
     workspaces.touch(path)

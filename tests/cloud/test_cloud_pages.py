@@ -184,3 +184,33 @@ def test_home_tells_a_visitor_where_their_token_goes_not_to_edit_the_deployer_s_
     assert line.startswith(words) and "under Your workspace in the sidebar" in line
     assert "secrets" not in line and "environment" not in line  # a visitor has neither
     assert DEPLOYER not in everything_shown(at)
+
+
+@pytest.fixture
+def upload_limit():
+    """The server's upload limit as it was: the public app's page run lowers it for the whole process."""
+    from streamlit import config as st_config
+
+    before = st_config.get_option("server.maxUploadSize")
+    yield
+    st_config.set_option("server.maxUploadSize", before)
+
+
+@pytest.mark.parametrize("studio, mb", [({}, 20), ({"upload_mb": 5}, 5)])
+def test_the_public_app_accepts_uploads_only_up_to_its_limit(upload_limit, studio, mb):
+    """One server serves every visitor: a local install's 512 MB (model files) would let one visitor's import
+    take the server past Community Cloud's memory (about 5.5x the file while it is read)."""
+    from streamlit import config as st_config
+
+    at = visit("pages/1_Dataset.py", studio=studio)
+    at.radio(key="dataset.import.origin").set_value("file").run()
+    (uploader,) = at.get("file_uploader")
+    assert uploader.proto.max_upload_size_mb == mb  # what the uploader tells the visitor
+    assert st_config.get_option("server.maxUploadSize") == mb  # what the server checks on every upload request
+
+
+def test_a_local_install_keeps_its_upload_limit_for_model_files(upload_limit, studio_home):
+    from streamlit import config as st_config
+
+    visit("pages/1_Dataset.py", entry=".")
+    assert st_config.get_option("server.maxUploadSize") == 512
