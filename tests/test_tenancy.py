@@ -106,8 +106,20 @@ def test_a_full_anonymous_workspace_refuses_a_save_in_one_line_and_keeps_what_it
     at.button(key="dataset.create").click().run()
     assert not at.exception
     (err,) = [e.value for e in at.error]
-    assert err.startswith("This workspace is full") and "\n" not in err
+    assert err.startswith("Not saved: it needs") and "KB left of its" in err and "\n" not in err
     assert store_snapshot(ws) == before
+
+
+def test_an_import_larger_than_the_whole_limit_says_what_it_needs_not_that_the_workspace_is_full(tmp_path):
+    ws = tmp_path / "a-workspace"
+    (ws / "datasets").mkdir(parents=True)
+    (ws / "datasets" / "sample.json").write_bytes(b"x" * 30_000)  # the sample: a few KB of a 2 MB limit
+    with pytest.raises(workspaces.WorkspaceFullError) as caught:
+        workspaces.check_room(ws, 2_000_000, 3_100_000)  # a 3.1 MB import
+    err = str(caught.value)
+    assert err.startswith("Not saved: it needs 3.1 MB and this workspace has 2.0 MB left of its 2 MB limit (30 KB used)")
+    assert "full" not in err and "\n" not in err
+    workspaces.check_room(ws, 2_000_000, 1_900_000)  # what fits is let through
 
 
 def store_snapshot(folder: Path) -> dict[str, bytes]:

@@ -88,9 +88,13 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> None:
     used = size_bytes(path)
     if used + adding > limit_bytes:
         raise WorkspaceFullError(
-            f"This workspace is full ({used / 1e6:.1f} MB of {limit_bytes / 1e6:.0f} MB): delete datasets or "
-            "evaluations you no longer need, or sign in (or give your Hugging Face token) for a workspace without "
-            "this limit.")
+            f"Not saved: it needs {_size(adding)} and this workspace has {_size(max(0, limit_bytes - used))} left of its "
+            f"{limit_bytes / 1e6:.0f} MB limit ({_size(used)} used): delete datasets or evaluations you no longer need, "
+            "or sign in (or give your Hugging Face token) for a workspace without this limit.")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1e6:.1f} MB" if nbytes >= 1e6 else f"{max(1, round(nbytes / 1e3)) if nbytes else 0} KB"
 
 
 def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None = None) -> list[Path]:
