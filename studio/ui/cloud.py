@@ -236,8 +236,13 @@ def deployer_token() -> str | None:
 
 
 def visitor_key() -> str:
+    """Who a request on the deployer's token counts for: a signed-in account, else the browser (its tabs and
+    reloads share one count: a reload starts a new anonymous workspace, not a new minute's allowance)."""
     who = _signed_in()
-    return f"user:{who[0]}:{who[1]}" if who else f"ws:{st.session_state.get(PATH)}"
+    if who:
+        return f"user:{who[0]}:{who[1]}"
+    secret = _browser_secret()
+    return f"browser:{_digest(secret)}" if secret else f"ws:{st.session_state.get(PATH)}"
 
 
 @st.cache_resource(show_spinner=False)
