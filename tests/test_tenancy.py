@@ -237,3 +237,17 @@ def test_what_a_visitor_made_before_signing_in_moves_into_their_kept_workspace()
     at = visit("pages/1_Dataset.py", at=at)
     assert workspace_of(at).name.startswith("u-") and not anonymous.exists()
     assert "Made before signing in" in everything_shown(at)
+
+
+def test_a_signed_in_workspace_has_a_limit_too_so_one_visitor_cannot_fill_the_shared_disk(monkeypatch):
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: {"workspace_mb": 1}.get(name, default))
+    kept = workspaces.signed_in("https://issuer", "alice")
+    (kept / "datasets").mkdir(parents=True)
+    cloud._check_room(kept / "datasets" / "faq" / "versions" / "0001.json", 900_000)  # what fits is let through
+    with pytest.raises(workspaces.WorkspaceFullError) as caught:
+        cloud._check_room(kept / "datasets" / "faq" / "versions" / "0001.json", 1_100_000)
+    err = str(caught.value)
+    assert err.startswith("Not saved: it needs 1.1 MB") and "left of its 1 MB limit" in err
+    assert "sign in" not in err and "every visitor" in err  # signed in already: nothing bigger to offer

@@ -23,6 +23,7 @@ from studio.errors import StudioError
 VISITORS = "visitors"
 SEEN = ".last-seen"  # touched on every page run: what the clean-up measures idleness by
 ANONYMOUS_LIMIT_MB = 50  # an anonymous workspace holds Q&A datasets and evaluations: a few MB is a lot
+KEPT_LIMIT_MB = 500  # a signed-in (or token-giving) visitor's workspace: the server's one disk serves every visitor
 ANONYMOUS_IDLE_HOURS = 24.0  # an anonymous workspace nobody opened for this long is removed
 
 
@@ -87,10 +88,12 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> None:
     """Raise ``WorkspaceFullError`` when writing ``adding`` more bytes would pass the limit."""
     used = size_bytes(path)
     if used + adding > limit_bytes:
+        more = (", or sign in (or give your Hugging Face token) for a larger workspace" if is_anonymous(path)
+                else " (this server's disk serves every visitor)")
         raise WorkspaceFullError(
             f"Not saved: it needs {_size(adding)} and this workspace has {_size(max(0, limit_bytes - used))} left of its "
-            f"{limit_bytes / 1e6:.0f} MB limit ({_size(used)} used): delete datasets or evaluations you no longer need, "
-            "or sign in (or give your Hugging Face token) for a workspace without this limit.")
+            f"{limit_bytes / 1e6:.0f} MB limit ({_size(used)} used): delete datasets or evaluations you no longer "
+            f"need{more}.")
 
 
 def _size(nbytes: int) -> str:

@@ -8,6 +8,7 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     [studio]
     tenancy = true
     anonymous_workspace_mb = 50
+    workspace_mb = 500          # a signed-in (or token-giving) visitor's workspace
     anonymous_idle_hours = 24
     inference_rpm = 10          # requests a minute per visitor on the deployer's HF_TOKEN
     upload_mb = 20              # the largest file a visitor may upload
@@ -85,14 +86,16 @@ def _resolve() -> Path | None:
     return Path(value) if value else None
 
 
-def _limit_bytes() -> int:
-    return int(float(_studio_setting("anonymous_workspace_mb", workspaces.ANONYMOUS_LIMIT_MB)) * 1e6)
+def _limit_bytes(anonymous: bool = True) -> int:
+    if anonymous:
+        return int(float(_studio_setting("anonymous_workspace_mb", workspaces.ANONYMOUS_LIMIT_MB)) * 1e6)
+    return int(float(_studio_setting("workspace_mb", workspaces.KEPT_LIMIT_MB)) * 1e6)
 
 
 def _check_room(path: Path, nbytes: int) -> None:
     ws = workspaces.owner(path)
-    if ws is not None and workspaces.is_anonymous(ws):
-        workspaces.check_room(ws, _limit_bytes(), nbytes)
+    if ws is not None:
+        workspaces.check_room(ws, _limit_bytes(workspaces.is_anonymous(ws)), nbytes)
 
 
 def auth_providers() -> list[str] | None:
