@@ -58,6 +58,24 @@ def parse_hub_id(src: str) -> tuple[str, str | None, str | None]:
     return m["repo"], m["config"], m["split"]
 
 
+def check_hub_size(repo: str, max_bytes: int, token: str | None = None) -> None:
+    """Refuse, before anything is downloaded, a Hub dataset whose files add up to more than ``max_bytes``
+    (a public app's bound: ``load_dataset`` would fetch the whole of it onto the one server's disk and memory)."""
+    from huggingface_hub import HfApi
+
+    try:
+        info = HfApi().dataset_info(repo, files_metadata=True, token=token or False)
+    except Exception as exc:  # not found, gated, unreachable: say so without downloading anything
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise DatasetFormatError(f"Cannot import {repo} from the Hub: {text}") from None
+    total = sum(int(getattr(f, "size", None) or 0) for f in info.siblings or [])
+    if total > max_bytes:
+        raise DatasetFormatError(
+            f"{repo} holds {total / 1e6:,.1f} MB of files and this app imports Hub datasets of up to "
+            f"{max_bytes / 1e6:.0f} MB: download the split you need and import it as a file (up to the same size), "
+            "or run the studio on your own machine for larger ones.")
+
+
 def read_hub(src: str, token: str | None = None) -> list[dict]:
     """A Hub dataset's rows through ``datasets.load_dataset`` (the local cache serves it offline)."""
     from datasets import load_dataset

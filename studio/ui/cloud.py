@@ -171,6 +171,11 @@ def _has_work(path: Path) -> bool:
     return False
 
 
+def upload_mb() -> int:
+    """The largest file (or Hub dataset) a visitor may import, in MB."""
+    return max(1, int(float(_studio_setting("upload_mb", limits.DEFAULT_UPLOAD_MB))))
+
+
 def _cap_uploads(mb: int) -> None:
     """One server serves every visitor: bound the upload size it accepts (checked on every upload request, so
     a request sent around the browser's own check is refused too; the uploader's caption shows the limit)."""
@@ -191,7 +196,7 @@ def setup() -> None:
         if value and value.strip():
             _deployer_token = value.strip()
     config.set_tenancy(True, _resolve, _check_room)
-    _cap_uploads(int(float(_studio_setting("upload_mb", limits.DEFAULT_UPLOAD_MB))))
+    _cap_uploads(upload_mb())
     path = _workspace()
     st.session_state[PATH] = str(path)
     workspaces.touch(path)

@@ -120,10 +120,13 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         src, name = f"hub:{text}", text.split("@")[0].split(":")[0].replace("/", "-")
         label, hint = f"Loading {text} from the Hub", "Read through datasets.load_dataset: from the local cache when offline."
         token = ui.hf_token()  # read here: the worker thread has no session
+        limit = ui.upload_limit_bytes()  # a public app: no bigger than a file it would accept
 
         def read() -> formats.Parsed:
             from studio.data import hf_sources
 
+            if limit is not None:  # before anything is downloaded
+                hf_sources.check_hub_size(hf_sources.parse_hub_id(src)[0], limit, token)
             return formats.parse_rows(hf_sources.read_hub(src, token), "hub", turns)
     else:
         text = c1.text_input("Path on this machine", key=f"dataset.import.path.{nonce}",

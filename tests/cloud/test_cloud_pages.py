@@ -231,3 +231,27 @@ def test_a_reload_or_another_tab_of_the_same_browser_does_not_reset_its_hosted_m
     (err,) = [e.value for e in again.main.error]
     assert "limit of 1 hosted-model requests a minute" in err and "ask again in" in err
     assert again.session_state["chat.jobs"] == []  # nothing was sent
+
+
+def test_a_hub_dataset_bigger_than_the_upload_limit_is_refused_before_anything_is_downloaded(hub, upload_limit):
+    """load_dataset fetches every file of a repo onto the one server: a visitor typing a multi-GB dataset id
+    filled its disk and memory for everyone, whatever the upload limit said."""
+    from hub_servers import HubRepo
+
+    from studio.data import hf_sources
+
+    repo = hub.repos[("dataset", "someone/big-qa")] = HubRepo("dataset", "someone/big-qa", private=False)
+    repo.files["data/train-00000.parquet"] = b"x" * 1_500_000
+    at = visit("pages/1_Dataset.py", studio={"upload_mb": 1})
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    at.text_input(key="dataset.import.hub.0").input("someone/big-qa").run()
+    at.button(key="dataset.import.hub_load").click().run()
+    assert at.session_state["dataset.import.load"]["task"].join(60)
+    at.run()
+    assert not at.exception
+    (err,) = [e.value for e in at.error]
+    assert "someone/big-qa holds 1.5 MB of files and this app imports Hub datasets of up to 1 MB" in err
+    assert "\n" not in err
+    assert not [p for _m, p, _h in hub.requests if "/resolve/" in p]  # nothing was downloaded
+    repo.files["data/train-00000.parquet"] = b"x" * 500_000
+    hf_sources.check_hub_size("someone/big-qa", 1_000_000)  # one that fits goes on to load_dataset
