@@ -316,8 +316,10 @@ def panel() -> None:
                 st.logout()
         else:
             if workspaces.is_anonymous(path):
+                keep = "sign in (what you made moves in) or give your Hugging Face token below" if providers else \
+                    "give your Hugging Face token below"
                 st.caption(f"Private to this browser tab; up to {_limit_bytes() / 1e6:.0f} MB, gone after a reload or a "
-                           "restart unless you give your Hugging Face token below.")
+                           f"restart unless you {keep}.")
             else:
                 st.caption("Private to your Hugging Face account (the token you gave).")
             if providers and workspaces.is_anonymous(path) and _browser_secret() is None and _has_work(path):

@@ -255,3 +255,13 @@ def test_a_hub_dataset_bigger_than_the_upload_limit_is_refused_before_anything_i
     assert not [p for _m, p, _h in hub.requests if "/resolve/" in p]  # nothing was downloaded
     repo.files["data/train-00000.parquet"] = b"x" * 500_000
     hf_sources.check_hub_size("someone/big-qa", 1_000_000)  # one that fits goes on to load_dataset
+
+
+def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sign_in_is_offered():
+    auth = {"redirect_uri": "http://127.0.0.1:1/oauth2callback", "cookie_secret": "x" * 32, "client_id": "c",
+            "client_secret": "s", "server_metadata_url": "http://127.0.0.1:1/.well-known/openid-configuration"}
+    at = visit("Home.py", auth=auth)
+    assert any("unless you sign in (what you made moves in) or give your Hugging Face token" in c.value
+               for c in at.sidebar.caption)
+    at = visit("Home.py")  # no sign-in offered: only the token keeps it
+    assert any("unless you give your Hugging Face token below" in c.value for c in at.sidebar.caption)
