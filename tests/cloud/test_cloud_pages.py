@@ -246,7 +246,8 @@ def test_a_hub_dataset_bigger_than_the_upload_limit_is_refused_before_anything_i
     at.radio(key="dataset.import.origin").set_value("hub").run()
     at.text_input(key="dataset.import.hub.0").input("someone/big-qa").run()
     at.button(key="dataset.import.hub_load").click().run()
-    assert at.session_state["dataset.import.load"]["task"].join(60)
+    if "dataset.import.load" in at.session_state:
+        assert at.session_state["dataset.import.load"]["task"].join(60)
     at.run()
     assert not at.exception
     (err,) = [e.value for e in at.error]
@@ -254,7 +255,7 @@ def test_a_hub_dataset_bigger_than_the_upload_limit_is_refused_before_anything_i
     assert "\n" not in err
     assert not [p for _m, p, _h in hub.requests if "/resolve/" in p]  # nothing was downloaded
     repo.files["data/train-00000.parquet"] = b"x" * 500_000
-    hf_sources.check_hub_size("someone/big-qa", 1_000_000)  # one that fits goes on to load_dataset
+    hf_sources.check_hub_access("someone/big-qa", 1_000_000)  # one that fits goes on to load_dataset
 
 
 def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sign_in_is_offered():
@@ -265,3 +266,43 @@ def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sig
                for c in at.sidebar.caption)
     at = visit("Home.py")  # no sign-in offered: only the token keeps it
     assert any("unless you give your Hugging Face token below" in c.value for c in at.sidebar.caption)
+
+
+def hub_import(at, repo_id: str):
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input(repo_id).run()
+    at.button(key="dataset.import.hub_load").click().run()
+    if "dataset.import.load" in at.session_state:  # still reading (else it ended within the click's run)
+        assert at.session_state["dataset.import.load"]["task"].join(120)
+    return at.run()
+
+
+def test_a_gated_hub_dataset_another_visitor_imported_is_refused_to_a_visitor_without_a_token(hub, monkeypatch, tmp_path):
+    """datasets.load_dataset answers from the server's one cache whenever the Hub refuses or fails: Alice typing
+    the id of a gated (or private) dataset Bob had imported got Bob's rows. The Hub is asked first, by her token."""
+    import io
+
+    import datasets.config
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from hub_servers import HubRepo
+
+    from studio.data import hf_sources
+
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")  # the server's one cache
+    repo = hub.repos[("dataset", "acme/gated-qa")] = HubRepo("dataset", "acme/gated-qa", private=False)
+    table = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([{"question": "What is the launch code?", "answer": "Forty-two"}]), table)
+    repo.files["README.md"] = b"---\nlicense: other\n---\n"
+    repo.files["train.parquet"] = table.getvalue()
+    assert hf_sources.read_hub("hub:acme/gated-qa", TOKEN)  # Bob, granted access, imported it on this server
+    repo.gated = "manual"
+    before = len(hub.requests)
+    alice = hub_import(visit("pages/1_Dataset.py"), "acme/gated-qa")
+    assert not alice.exception
+    assert "launch code" not in everything_shown(alice) and not any("Read **1 record**" in m.value for m in alice.markdown)
+    (err,) = [e.value for e in alice.error]
+    assert "acme/gated-qa is gated on the Hub: give your own Hugging Face token" in err and "\n" not in err
+    assert not [p for _m, p, _h in hub.requests[before:] if "/resolve/" in p]  # nothing downloaded for her
