@@ -43,6 +43,7 @@ REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
 HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made before signing in
 
+_configured_upload_mb: int | None = None  # server.maxUploadSize as configured, before the public app's limit
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
 _last_clean = 0.0
 
@@ -176,13 +177,19 @@ def upload_mb() -> int:
     return max(1, int(float(_studio_setting("upload_mb", limits.DEFAULT_UPLOAD_MB))))
 
 
-def _cap_uploads(mb: int) -> None:
+def _cap_uploads(mb: int | None) -> None:
     """One server serves every visitor: bound the upload size it accepts (checked on every upload request, so
-    a request sent around the browser's own check is refused too; the uploader's caption shows the limit)."""
+    a request sent around the browser's own check is refused too; the uploader's caption shows the limit).
+    None: the configured limit again (tenancy off)."""
+    global _configured_upload_mb
     from streamlit import config as st_config
 
-    if st_config.get_option("server.maxUploadSize") != mb:
-        st_config.set_option("server.maxUploadSize", max(1, mb), where_defined="studio.ui.cloud (the public app's limit)")
+    current = st_config.get_option("server.maxUploadSize")
+    if _configured_upload_mb is None:
+        _configured_upload_mb = current
+    wanted = _configured_upload_mb if mb is None else mb
+    if current != wanted:
+        st_config.set_option("server.maxUploadSize", wanted, where_defined="studio.ui.cloud (the public app's limit)")
 
 
 def setup() -> None:
@@ -190,6 +197,8 @@ def setup() -> None:
     global _deployer_token, _last_clean
     if not tenancy_on():
         config.set_tenancy(False)
+        if _configured_upload_mb is not None:
+            _cap_uploads(None)
         return
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):  # kept for Inference Providers calls only (deployer_token)
         value = os.environ.pop(var, None)
