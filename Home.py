@@ -21,6 +21,13 @@ n_evals = eval_results.count_evals()  # the one count: the metric and the line u
 dev = device.describe()
 ram = device.memory_mb()
 token = ui.hf_token()
+token_shown, token_line = ("configured" if token else "not set",
+                           None if token else "No Hugging Face token: local work is unaffected. Add `HF_TOKEN` to secrets "
+                           "or the environment, or type it on the Chat page, to push datasets and use hosted models.")
+if config.tenancy():  # a visitor of the public app: no secrets to add; the sidebar takes their token
+    from studio.ui import cloud
+
+    token_shown, token_line = cloud.token_note()
 
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Datasets", len(datasets))
@@ -28,15 +35,14 @@ c2.metric("Training runs", n_runs)
 c3.metric("Evaluations", n_evals)
 c4.metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
           help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
-c5.metric("Hub token", "configured" if token else "not set")
+c5.metric("Hub token", token_shown)
 
 memory = f" · {ram / 1024:.0f} GiB system memory" if ram else ""
 where = ("your private workspace on this server: no other visitor sees it" if config.tenancy()
          else f"`{config.home()}` (set `STUDIO_HOME` to move it)")
 st.caption(f"{dev.summary}{memory}. Workspace: {where}.")
-if not token:
-    st.info("No Hugging Face token: local work is unaffected. Add `HF_TOKEN` to secrets or the environment, "
-            "or type it on the Chat page, to push datasets and use hosted models.", icon=":material/key:")
+if token_line:
+    st.info(token_line, icon=":material/key:")
 
 for job in (j for j in jobs.registered_jobs() if j.active):
     page, what = pages.for_job(job.kind)

@@ -62,6 +62,7 @@ class HubRepo:
         self.type, self.id, self.private = repo_type, repo_id, private
         self.files: dict[str, bytes] = {}
         self.commits: list[str] = []  # commit summaries, oldest first
+        self.gated: str | bool = False  # what the repo's info says ("auto", "manual"); downloads are not refused
 
     @property
     def sha(self) -> str:
@@ -233,7 +234,7 @@ def standin_hub() -> Iterator[StandInHub]:
                 repo = self._repo(m["type"], m["repo"])
                 if repo is None:
                     return self._not_found()
-                self._send(200, {"id": repo.id, "private": repo.private, "sha": repo.sha,
+                self._send(200, {"id": repo.id, "private": repo.private, "gated": repo.gated, "sha": repo.sha,
                                  "siblings": [sibling(f, b) for f, b in sorted(repo.files.items())]})
                 return
             m = re.fullmatch(rf"/api/{repo_path}/(?P<op>tree|paths-info)/(?P<rev>[^/]+)(?P<sub>/.*)?", path)

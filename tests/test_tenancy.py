@@ -106,8 +106,20 @@ def test_a_full_anonymous_workspace_refuses_a_save_in_one_line_and_keeps_what_it
     at.button(key="dataset.create").click().run()
     assert not at.exception
     (err,) = [e.value for e in at.error]
-    assert err.startswith("This workspace is full") and "\n" not in err
+    assert err.startswith("Not saved: it needs") and "KB left of its" in err and "\n" not in err
     assert store_snapshot(ws) == before
+
+
+def test_an_import_larger_than_the_whole_limit_says_what_it_needs_not_that_the_workspace_is_full(tmp_path):
+    ws = tmp_path / "a-workspace"
+    (ws / "datasets").mkdir(parents=True)
+    (ws / "datasets" / "sample.json").write_bytes(b"x" * 30_000)  # the sample: a few KB of a 2 MB limit
+    with pytest.raises(workspaces.WorkspaceFullError) as caught:
+        workspaces.check_room(ws, 2_000_000, 3_100_000)  # a 3.1 MB import
+    err = str(caught.value)
+    assert err.startswith("Not saved: it needs 3.1 MB and this workspace has 2.0 MB left of its 2 MB limit (30 KB used)")
+    assert "full" not in err and "\n" not in err
+    workspaces.check_room(ws, 2_000_000, 1_900_000)  # what fits is let through
 
 
 def store_snapshot(folder: Path) -> dict[str, bytes]:
@@ -225,3 +237,17 @@ def test_what_a_visitor_made_before_signing_in_moves_into_their_kept_workspace()
     at = visit("pages/1_Dataset.py", at=at)
     assert workspace_of(at).name.startswith("u-") and not anonymous.exists()
     assert "Made before signing in" in everything_shown(at)
+
+
+def test_a_signed_in_workspace_has_a_limit_too_so_one_visitor_cannot_fill_the_shared_disk(monkeypatch):
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: {"workspace_mb": 1}.get(name, default))
+    kept = workspaces.signed_in("https://issuer", "alice")
+    (kept / "datasets").mkdir(parents=True)
+    cloud._check_room(kept / "datasets" / "faq" / "versions" / "0001.json", 900_000)  # what fits is let through
+    with pytest.raises(workspaces.WorkspaceFullError) as caught:
+        cloud._check_room(kept / "datasets" / "faq" / "versions" / "0001.json", 1_100_000)
+    err = str(caught.value)
+    assert err.startswith("Not saved: it needs 1.1 MB") and "left of its 1 MB limit" in err
+    assert "sign in" not in err and "every visitor" in err  # signed in already: nothing bigger to offer

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlparse
 
 from studio.errors import BackendError, ModelSpecError
 from studio.models.spec import ModelSpec, parse_spec
@@ -27,6 +28,15 @@ SYSTEM_PRESETS: dict[str, str] = {
     "No system prompt": "",
 }
 DEFAULT_PRESET = "Helpful assistant"
+
+HF_HOSTS = ("huggingface.co", "huggingface.cloud", "hf.space")
+"""Hosts a Hugging Face token may be sent to (Inference Endpoints live under ``*.endpoints.huggingface.cloud``)."""
+
+
+def hf_host(url: str) -> bool:
+    """Whether ``url`` is Hugging Face's own (the only place a Hugging Face token may go)."""
+    host = (urlparse(url.strip()).hostname or "").lower()
+    return any(host == h or host.endswith("." + h) for h in HF_HOSTS)
 
 BACKEND_KINDS = ("local", "provider", "openai")
 TASKS = ("chat", "extractive")
@@ -120,6 +130,12 @@ class BackendSpec:
             raise BackendError(
                 f"The base URL must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1), not {self.base_url!r}."
             )
+        if self.kind == "provider" and "://" in self.model and not (
+                self.model.strip().lower().startswith("https://") and hf_host(self.model)):
+            # huggingface_hub sends the Hugging Face token to a model given as a URL: never to one that is not Hugging Face's
+            raise BackendError(f"{self.model.strip()[:80]!r} is a URL, not a model id: Inference Providers take a Hub id "
+                               "(e.g. meta-llama/Llama-3.1-8B-Instruct); for your own server choose OpenAI-compatible "
+                               "server and give it as the base URL.")
         if self.kind == "provider" and not (self.provider or "").strip():
             raise BackendError("No provider chosen: use auto to let Hugging Face pick one.")
         if self.task not in TASKS:

@@ -19,16 +19,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlparse
 
 from studio.chat.api import MAX_ATTEMPTS, ApiBackend, _Retry
-from studio.chat.base import BackendSpec, ChatBackend, ChatParams, StreamStats, complete
+from studio.chat.base import BackendSpec, ChatBackend, ChatParams, StreamStats, complete, hf_host
 from studio.errors import BackendError, CancelledError, MissingTokenError
 from studio.models import extractive, prompt_format
 from studio.models.spec import parse_spec
-
-HF_HOSTS = ("huggingface.co", "huggingface.cloud", "hf.space")
-"""Hosts a Hugging Face token may be sent to (Inference Endpoints live under ``*.endpoints.huggingface.cloud``)."""
 
 
 @dataclass(frozen=True)
@@ -159,11 +155,6 @@ class LocalExtractive:
         stats.mark_token()
         stats.finish()
         return PassageAnswer(span.text, span.start, span.end, span.score, True, self.name, stats)
-
-
-def hf_host(url: str) -> bool:
-    host = (urlparse(url).hostname or "").lower()
-    return any(host == h or host.endswith("." + h) for h in HF_HOSTS)
 
 
 class ApiExtractive(ApiBackend):

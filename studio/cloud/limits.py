@@ -9,6 +9,9 @@ from collections import deque
 from studio.errors import StudioError
 
 DEFAULT_RPM = 10  # requests a minute per visitor on the deployer's token; the secret [studio] inference_rpm
+DEFAULT_UPLOAD_MB = 20  # the largest file a visitor may upload; the secret [studio] upload_mb. Parsing a JSONL
+# file holds ~5.5x its size in memory (a 60 MB file took the server from 428 to 761 MB): 20 MB stays near 110 MB,
+# where the 512 MB a local install allows (model files) would take one visitor's import past Community Cloud's 2.7 GB.
 
 
 class RateLimitedError(StudioError):

@@ -177,7 +177,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     untouched sample a new workspace starts with. Returns the number of files written."""
     from huggingface_hub import HfApi
 
-    from studio.cloud.workspaces import _untouched_sample
+    from studio.cloud.workspaces import untouched_sample
 
     api = HfApi(token=token)
     folder = Path(folder)
@@ -188,7 +188,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
             replace = set()
             for rel in files:
                 parts = rel.split("/")
-                if parts[0] == "datasets" and len(parts) > 2 and _untouched_sample(folder / "datasets" / parts[1]):
+                if parts[0] == "datasets" and len(parts) > 2 and untouched_sample(folder / "datasets" / parts[1]):
                     replace.add(parts[1])
             for rel in files:
                 target = folder / rel

@@ -23,6 +23,7 @@ from studio.errors import StudioError
 VISITORS = "visitors"
 SEEN = ".last-seen"  # touched on every page run: what the clean-up measures idleness by
 ANONYMOUS_LIMIT_MB = 50  # an anonymous workspace holds Q&A datasets and evaluations: a few MB is a lot
+KEPT_LIMIT_MB = 500  # a signed-in (or token-giving) visitor's workspace: the server's one disk serves every visitor
 ANONYMOUS_IDLE_HOURS = 24.0  # an anonymous workspace nobody opened for this long is removed
 
 
@@ -87,10 +88,16 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> None:
     """Raise ``WorkspaceFullError`` when writing ``adding`` more bytes would pass the limit."""
     used = size_bytes(path)
     if used + adding > limit_bytes:
+        more = (", or sign in (or give your Hugging Face token) for a larger workspace" if is_anonymous(path)
+                else " (this server's disk serves every visitor)")
         raise WorkspaceFullError(
-            f"This workspace is full ({used / 1e6:.1f} MB of {limit_bytes / 1e6:.0f} MB): delete datasets or "
-            "evaluations you no longer need, or sign in (or give your Hugging Face token) for a workspace without "
-            "this limit.")
+            f"Not saved: it needs {_size(adding)} and this workspace has {_size(max(0, limit_bytes - used))} left of its "
+            f"{limit_bytes / 1e6:.0f} MB limit ({_size(used)} used): delete datasets or evaluations you no longer "
+            f"need{more}.")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1e6:.1f} MB" if nbytes >= 1e6 else f"{max(1, round(nbytes / 1e3)) if nbytes else 0} KB"
 
 
 def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None = None) -> list[Path]:
@@ -124,7 +131,7 @@ def merge_into(source: Path, target: Path) -> list[str]:
         for item in sorted(src.iterdir()):
             if item.name.startswith("."):
                 continue
-            if kind == "datasets" and _untouched_sample(item):
+            if kind == "datasets" and untouched_sample(item):
                 continue
             name, n = item.name, 1
             while (dest / name).exists():
@@ -137,7 +144,7 @@ def merge_into(source: Path, target: Path) -> list[str]:
     return moved
 
 
-def _untouched_sample(folder: Path) -> bool:
+def untouched_sample(folder: Path) -> bool:
     from studio.data import sample
 
     try:

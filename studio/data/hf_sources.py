@@ -64,13 +64,46 @@ def parse_hub_id(src: str) -> tuple[str, str | None, str | None]:
     return m["repo"], m["config"], m["split"]
 
 
-def read_hub(src: str, token: str | None = None) -> list[dict]:
-    """A Hub dataset's rows through ``datasets.load_dataset`` (the local cache serves it offline)."""
+def check_hub_access(repo: str, max_bytes: int, token: str | None = None) -> None:
+    """On a server several people share, ask the Hub itself (never a cache) before any download whether ``token``
+    may read ``repo`` (a private repo it cannot see, a gated one it was not granted: refused), and refuse one
+    whose files add up to more than ``max_bytes`` (``load_dataset`` fetches the whole repository). Once this
+    passes, what ``load_dataset`` may answer from a cache is what this token may read anyway."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    try:
+        info = api.dataset_info(repo, files_metadata=True, token=token or False)
+        if info.gated:
+            if not token:
+                raise DatasetFormatError(f"{repo} is gated on the Hub: give your own Hugging Face token (one that was "
+                                         "granted access) to import it.")
+            api.auth_check(repo, repo_type="dataset", token=token)
+    except DatasetFormatError:
+        raise
+    except Exception as exc:  # not found (or private), not granted, unreachable: nothing is downloaded
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise DatasetFormatError(f"Cannot import {repo} from the Hub: {text}") from None
+    total = sum(int(getattr(f, "size", None) or 0) for f in info.siblings or [])
+    if total > max_bytes:
+        raise DatasetFormatError(
+            f"{repo} holds {total / 1e6:,.1f} MB of files and this app imports Hub datasets of up to "
+            f"{max_bytes / 1e6:.0f} MB: download the split you need and import it as a file (up to the same size), "
+            "or run the studio on your own machine for larger ones.")
+
+
+def read_hub(src: str, token: str | None = None, cache_dir: str | None = None) -> list[dict]:
+    """A Hub dataset's rows through ``datasets.load_dataset`` (the local cache serves it offline).
+
+    ``cache_dir``: a cache of this read's own (removed after it by the caller). ``load_dataset`` answers from its
+    cache whenever the Hub refuses or fails, so on a server several people share, each import reads through its
+    own, after ``check_hub_access``.
+    """
     from datasets import load_dataset
 
     repo, name, split = parse_hub_id(src)
     try:
-        obj = load_dataset(repo, name, split=split, token=token)
+        obj = load_dataset(repo, name, split=split, token=token, cache_dir=cache_dir)
     except (ConnectionError, TimeoutError) as exc:
         raise NetworkError(f"Cannot reach the Hub for {repo} ({type(exc).__name__}) and it is not in the local "
                            "cache: connect, or import a downloaded file.") from None

@@ -151,6 +151,15 @@ def spend_inference(requests: int = 1) -> None:
         cloud.spend_inference(requests)
 
 
+def upload_limit_bytes() -> int | None:
+    """The largest import a visitor of a public deployment may bring in (a file or a Hub dataset); None locally."""
+    if config.tenancy():
+        from studio.ui import cloud
+
+        return cloud.upload_mb() * 1_000_000
+    return None
+
+
 def require_own_token(action: str) -> None:
     """On a public deployment, raise the one line saying ``action`` needs the visitor's own token when none is given."""
     if config.tenancy():

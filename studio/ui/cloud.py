@@ -8,8 +8,10 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     [studio]
     tenancy = true
     anonymous_workspace_mb = 50
+    workspace_mb = 500          # a signed-in (or token-giving) visitor's workspace
     anonymous_idle_hours = 24
     inference_rpm = 10          # requests a minute per visitor on the deployer's HF_TOKEN
+    upload_mb = 20              # the largest file a visitor may upload
 
     [studio.store]              # keeps signed-in visitors' workspaces across restarts (studio.cloud.store)
     repo = "your-org/slm-studio-visitors"
@@ -28,7 +30,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import config, jobs
-from studio.cloud import limits, store, sync, workspaces
+from studio.cloud import handoff, limits, store, sync, workspaces
 from studio.errors import MissingTokenError, NetworkError, StudioError
 
 PATH = "workspace.path"  # this session's workspace folder
@@ -39,7 +41,9 @@ FAILED = "workspace.sync_failed"  # (key, message): a token/repo pair that was r
 TOKEN = "auth.hf_token"  # the visitor's own token (the same field as the Chat page's)
 REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
+HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made before signing in
 
+_configured_upload_mb: int | None = None  # server.maxUploadSize as configured, before the public app's limit
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
 _last_clean = 0.0
 
@@ -83,14 +87,16 @@ def _resolve() -> Path | None:
     return Path(value) if value else None
 
 
-def _limit_bytes() -> int:
-    return int(float(_studio_setting("anonymous_workspace_mb", workspaces.ANONYMOUS_LIMIT_MB)) * 1e6)
+def _limit_bytes(anonymous: bool = True) -> int:
+    if anonymous:
+        return int(float(_studio_setting("anonymous_workspace_mb", workspaces.ANONYMOUS_LIMIT_MB)) * 1e6)
+    return int(float(_studio_setting("workspace_mb", workspaces.KEPT_LIMIT_MB)) * 1e6)
 
 
 def _check_room(path: Path, nbytes: int) -> None:
     ws = workspaces.owner(path)
-    if ws is not None and workspaces.is_anonymous(ws):
-        workspaces.check_room(ws, _limit_bytes(), nbytes)
+    if ws is not None:
+        workspaces.check_room(ws, _limit_bytes(workspaces.is_anonymous(ws)), nbytes)
 
 
 def auth_providers() -> list[str] | None:
@@ -126,6 +132,10 @@ def _workspace() -> Path:
     if who is not None:
         kept = workspaces.signed_in(who[0], who[1])
         before = st.session_state.pop(ANON, None)  # signed in mid-session: what the tab made moves in
+        if not before and not st.session_state.get(HANDOFF):  # back from the provider's page: a new session
+            st.session_state[HANDOFF] = True
+            secret = _browser_secret()
+            before = handoff.take(secret) if secret else None
         if before and Path(before).is_dir():
             workspaces.merge_into(Path(before), kept)
             shutil.rmtree(before, ignore_errors=True)
@@ -137,17 +147,65 @@ def _workspace() -> Path:
     return Path(st.session_state[ANON])
 
 
+def _browser_secret() -> str | None:
+    try:
+        return handoff.browser_secret(st.context.cookies.get("_streamlit_xsrf"))
+    except Exception:  # no browser (a script run without one)
+        return None
+
+
+def _sign_in(name: str) -> None:
+    """Leave for the provider's page; what this tab made moves into the signed-in workspace on return."""
+    anon = st.session_state.get(ANON)
+    secret = _browser_secret()
+    if anon and secret and Path(anon).is_dir():
+        handoff.give(secret, Path(anon))
+    st.login(name) if name else st.login()
+
+
+def _has_work(path: Path) -> bool:
+    """Whether an anonymous workspace holds anything beyond the untouched sample."""
+    for kind in ("datasets", "evals"):
+        for item in (path / kind).glob("*") if (path / kind).is_dir() else ():
+            if not item.name.startswith(".") and not (kind == "datasets" and workspaces.untouched_sample(item)):
+                return True
+    return False
+
+
+def upload_mb() -> int:
+    """The largest file (or Hub dataset) a visitor may import, in MB."""
+    return max(1, int(float(_studio_setting("upload_mb", limits.DEFAULT_UPLOAD_MB))))
+
+
+def _cap_uploads(mb: int | None) -> None:
+    """One server serves every visitor: bound the upload size it accepts (checked on every upload request, so
+    a request sent around the browser's own check is refused too; the uploader's caption shows the limit).
+    None: the configured limit again (tenancy off)."""
+    global _configured_upload_mb
+    from streamlit import config as st_config
+
+    current = st_config.get_option("server.maxUploadSize")
+    if _configured_upload_mb is None:
+        _configured_upload_mb = current
+    wanted = _configured_upload_mb if mb is None else mb
+    if current != wanted:
+        st_config.set_option("server.maxUploadSize", wanted, where_defined="studio.ui.cloud (the public app's limit)")
+
+
 def setup() -> None:
     """Every page run: decide tenancy, and under it point ``config.home()`` at this visitor's workspace."""
     global _deployer_token, _last_clean
     if not tenancy_on():
         config.set_tenancy(False)
+        if _configured_upload_mb is not None:
+            _cap_uploads(None)
         return
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):  # kept for Inference Providers calls only (deployer_token)
         value = os.environ.pop(var, None)
         if value and value.strip():
             _deployer_token = value.strip()
     config.set_tenancy(True, _resolve, _check_room)
+    _cap_uploads(upload_mb())
     path = _workspace()
     st.session_state[PATH] = str(path)
     workspaces.touch(path)
@@ -195,8 +253,13 @@ def deployer_token() -> str | None:
 
 
 def visitor_key() -> str:
+    """Who a request on the deployer's token counts for: a signed-in account, else the browser (its tabs and
+    reloads share one count: a reload starts a new anonymous workspace, not a new minute's allowance)."""
     who = _signed_in()
-    return f"user:{who[0]}:{who[1]}" if who else f"ws:{st.session_state.get(PATH)}"
+    if who:
+        return f"user:{who[0]}:{who[1]}"
+    secret = _browser_secret()
+    return f"browser:{_digest(secret)}" if secret else f"ws:{st.session_state.get(PATH)}"
 
 
 @st.cache_resource(show_spinner=False)
@@ -210,6 +273,20 @@ def spend_inference(requests: int) -> None:
     if requests > 0 and not visitor_token() and deployer_token():
         rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))
         _limit(rpm).take(visitor_key(), requests)
+
+
+def token_note() -> tuple[str, str | None]:
+    """Home's word on tokens for a visitor: what the Hub token metric shows, and the line saying what their
+    own token adds (None once they gave it)."""
+    if visitor_token():
+        return "yours", None
+    if deployer_token():
+        rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))
+        return "this app's", (f"Hosted models on the Chat page use this app's token ({rpm} requests a minute for you); "
+                              "give your own Hugging Face token under Your workspace in the sidebar to push datasets, "
+                              "evaluate hosted models and keep your workspace across restarts.")
+    return "not set", ("Hosted models need a Hugging Face token here: give yours under Your workspace in the sidebar; it "
+                       "also lets you push datasets, evaluate hosted models and keep your workspace across restarts.")
 
 
 def refuse(action: str) -> None:
@@ -248,13 +325,19 @@ def panel() -> None:
                 st.logout()
         else:
             if workspaces.is_anonymous(path):
+                keep = "sign in (what you made moves in) or give your Hugging Face token below" if providers else \
+                    "give your Hugging Face token below"
                 st.caption(f"Private to this browser tab; up to {_limit_bytes() / 1e6:.0f} MB, gone after a reload or a "
-                           "restart unless you give your Hugging Face token below.")
+                           f"restart unless you {keep}.")
             else:
                 st.caption("Private to your Hugging Face account (the token you gave).")
+            if providers and workspaces.is_anonymous(path) and _browser_secret() is None and _has_work(path):
+                st.warning("Signing in starts a new session here and what this tab made would stay behind: export "
+                           "it first (Dataset page), or give your Hugging Face token below to keep it.",
+                           icon=":material/warning:")
             for name in providers or []:
                 if st.button(f"Sign in with {name.capitalize()}" if name else "Sign in", key=f"workspace.login.{name}"):
-                    st.login(name) if name else st.login()
+                    _sign_in(name)
         ui.secret_field("Your Hugging Face token", TOKEN, help="Kept in this session only. With it your workspace is "
                         "kept in a private dataset repo on your account and restored on your next visit; pushes use it.")
         st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=REPO,

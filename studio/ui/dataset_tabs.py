@@ -10,6 +10,7 @@ holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
 from __future__ import annotations
 
 import functools
+import tempfile
 from pathlib import Path
 
 import streamlit as st
@@ -120,11 +121,18 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         src, name = f"hub:{text}", text.split("@")[0].split(":")[0].replace("/", "-")
         label, hint = f"Loading {text} from the Hub", "Read through datasets.load_dataset: from the local cache when offline."
         token = ui.hf_token()  # read here: the worker thread has no session
+        limit = ui.upload_limit_bytes()  # a public app: no bigger than a file it would accept
 
         def read() -> formats.Parsed:
             from studio.data import hf_sources
 
-            return formats.parse_rows(hf_sources.read_hub(src, token), "hub", turns)
+            if limit is None:
+                return formats.parse_rows(hf_sources.read_hub(src, token), "hub", turns)
+            # A public app: the Hub says this visitor may read it, and that it fits, before anything is downloaded;
+            # then a cache of this import's own (load_dataset answers from a cache when the Hub refuses or fails).
+            hf_sources.check_hub_access(hf_sources.parse_hub_id(src)[0], limit, token)
+            with tempfile.TemporaryDirectory(prefix="hub-import-") as own_cache:
+                return formats.parse_rows(hf_sources.read_hub(src, token, cache_dir=own_cache), "hub", turns)
     else:
         text = c1.text_input("Path on this machine", key=f"dataset.import.path.{nonce}",
                              placeholder="/data/qa.parquet, /data/saved_dataset or /data/saved_dataset@test").strip()

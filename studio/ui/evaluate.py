@@ -225,7 +225,7 @@ def progress_panel(eval_id: str) -> None:
     text = status.message or status.state
     if total:
         text = f"{text} · {done}/{total} answers"
-    st.progress(min(1.0, float(status.progress or 0.0)), text=text)
+    st.progress(min(1.0, float(status.progress or 0.0)), text=ui.md(text))  # model ids as typed (api:m: is no emoji)
     try:
         partial = eval_results.load(eval_id)
     except StudioError:

@@ -199,3 +199,15 @@ def test_cli_chat_timeout_bounds_the_whole_wait(faults, tmp_path):
                          env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "3 s" in out.stderr
     assert time.monotonic() - t0 < 15
+
+
+@pytest.mark.parametrize("model", ["http://127.0.0.1:8000/v1", " HTTPS://huggingface.co.example.org/v1",
+                                   "http://my-endpoint.endpoints.huggingface.cloud", "https://evil.example/huggingface.co"])
+def test_a_url_that_is_not_hugging_face_s_is_no_provider_model_id(model):
+    """huggingface_hub sends the token to a model given as a URL: only Hugging Face's own (https) may be one."""
+    with pytest.raises(BackendError, match="is a URL, not a model id"):
+        BackendSpec(kind="provider", model=model)
+    with pytest.raises(BackendError, match="is a URL, not a model id"):
+        BackendSpec.for_model(f"api:{model.strip()}")
+    assert BackendSpec(kind="provider", model="https://my-endpoint.endpoints.huggingface.cloud").model
+

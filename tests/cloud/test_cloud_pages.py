@@ -11,7 +11,7 @@ import pytest
 from hub_servers import standin_hub
 
 from studio.cloud import sync
-from tests.test_tenancy import visit  # the app opened as cloud/Home.py, one browser session
+from tests.test_tenancy import everything_shown, visit  # the app opened as cloud/Home.py, one browser session
 
 TOKEN = "hf_alice_write_token_0123456789"
 DEPLOYER = "hf_deployer_secret_9876543210"
@@ -153,3 +153,156 @@ def test_an_evaluation_of_hosted_models_with_only_the_deployer_s_secret_is_refus
     assert err.startswith("Evaluating hosted models needs your own Hugging Face token") and "\n" not in err
     with config.use_workspace(workspace(at)):
         assert results.list_evals() == []  # nothing queued
+
+
+def test_a_url_typed_as_a_hosted_model_id_never_gets_the_deployer_s_token(api_mode):
+    """huggingface_hub's client sends its token to a model given as a URL: a visitor who types their own
+    server's address as the Inference Providers model id would have received the deployer's HF_TOKEN."""
+    import time
+
+    from chat_servers import FaultServer
+
+    with FaultServer().running() as server:
+        at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER)
+        at.text_input(key="chat.a.hub_model").set_value(server.url("good")).run()
+        if not at.chat_input(key="chat.input").disabled:  # the page lets the question go: ask it
+            at.chat_input(key="chat.input").set_value("How long is a match?").run()
+        assert not at.exception
+        deadline = time.time() + 30  # an answer already on its way ends within seconds (the server answers at once)
+        while time.time() < deadline and any(not j.done for j in at.session_state["chat.jobs"] or []):
+            time.sleep(0.2)
+        assert not [h for h in server.headers if DEPLOYER in str(h)]
+        (err,) = [e.value for e in at.error]  # under the model id, in the sidebar
+        assert "is a URL, not a model id" in err and "base URL" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("secrets, words", [({"HF_TOKEN": DEPLOYER}, "Hosted models on the Chat page use this app's token"),
+                                            ({}, "Hosted models need a Hugging Face token here")])
+def test_home_tells_a_visitor_where_their_token_goes_not_to_edit_the_deployer_s_secrets(secrets, words):
+    at = visit("Home.py", **secrets)
+    (line,) = [i.value for i in at.info]
+    assert line.startswith(words) and "under Your workspace in the sidebar" in line
+    assert "secrets" not in line and "environment" not in line  # a visitor has neither
+    assert DEPLOYER not in everything_shown(at)
+
+
+@pytest.fixture
+def upload_limit():
+    """The server's upload limit as it was: the public app's page run lowers it for the whole process."""
+    from streamlit import config as st_config
+
+    before = st_config.get_option("server.maxUploadSize")
+    yield
+    st_config.set_option("server.maxUploadSize", before)
+
+
+@pytest.mark.parametrize("studio, mb", [({}, 20), ({"upload_mb": 5}, 5)])
+def test_the_public_app_accepts_uploads_only_up_to_its_limit(upload_limit, studio, mb):
+    """One server serves every visitor: a local install's 512 MB (model files) would let one visitor's import
+    take the server past Community Cloud's memory (about 5.5x the file while it is read)."""
+    from streamlit import config as st_config
+
+    at = visit("pages/1_Dataset.py", studio=studio)
+    at.radio(key="dataset.import.origin").set_value("file").run()
+    (uploader,) = at.get("file_uploader")
+    assert uploader.proto.max_upload_size_mb == mb  # what the uploader tells the visitor
+    assert st_config.get_option("server.maxUploadSize") == mb  # what the server checks on every upload request
+
+
+def test_a_local_install_keeps_its_upload_limit_for_model_files(upload_limit, studio_home):
+    from streamlit import config as st_config
+
+    visit("pages/1_Dataset.py", entry=".")
+    assert st_config.get_option("server.maxUploadSize") == 512
+
+
+def test_a_reload_or_another_tab_of_the_same_browser_does_not_reset_its_hosted_model_allowance(api_mode, monkeypatch):
+    """An anonymous tab's workspace is new after a reload: counting per workspace gave every reload a new
+    minute's allowance on the deployer's token."""
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "one-browser-secret")
+    first = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio={"inference_rpm": 1})
+    first.chat_input(key="chat.input").set_value("How long is a match?").run()
+    assert not [e.value for e in first.main.error if "limit of 1" in e.value]  # the browser's one request
+    again = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio={"inference_rpm": 1})  # reloaded: a new session
+    assert workspace(again) != workspace(first)
+    again.chat_input(key="chat.input").set_value("And the half-time?").run()
+    (err,) = [e.value for e in again.main.error]
+    assert "limit of 1 hosted-model requests a minute" in err and "ask again in" in err
+    assert again.session_state["chat.jobs"] == []  # nothing was sent
+
+
+def test_a_hub_dataset_bigger_than_the_upload_limit_is_refused_before_anything_is_downloaded(hub, upload_limit):
+    """load_dataset fetches every file of a repo onto the one server: a visitor typing a multi-GB dataset id
+    filled its disk and memory for everyone, whatever the upload limit said."""
+    from hub_servers import HubRepo
+
+    from studio.data import hf_sources
+
+    repo = hub.repos[("dataset", "someone/big-qa")] = HubRepo("dataset", "someone/big-qa", private=False)
+    repo.files["data/train-00000.parquet"] = b"x" * 1_500_000
+    at = visit("pages/1_Dataset.py", studio={"upload_mb": 1})
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    at.text_input(key="dataset.import.hub.0").input("someone/big-qa").run()
+    at.button(key="dataset.import.hub_load").click().run()
+    if "dataset.import.load" in at.session_state:
+        assert at.session_state["dataset.import.load"]["task"].join(60)
+    at.run()
+    assert not at.exception
+    (err,) = [e.value for e in at.error]
+    assert "someone/big-qa holds 1.5 MB of files and this app imports Hub datasets of up to 1 MB" in err
+    assert "\n" not in err
+    assert not [p for _m, p, _h in hub.requests if "/resolve/" in p]  # nothing was downloaded
+    repo.files["data/train-00000.parquet"] = b"x" * 500_000
+    hf_sources.check_hub_access("someone/big-qa", 1_000_000)  # one that fits goes on to load_dataset
+
+
+def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sign_in_is_offered():
+    auth = {"redirect_uri": "http://127.0.0.1:1/oauth2callback", "cookie_secret": "x" * 32, "client_id": "c",
+            "client_secret": "s", "server_metadata_url": "http://127.0.0.1:1/.well-known/openid-configuration"}
+    at = visit("Home.py", auth=auth)
+    assert any("unless you sign in (what you made moves in) or give your Hugging Face token" in c.value
+               for c in at.sidebar.caption)
+    at = visit("Home.py")  # no sign-in offered: only the token keeps it
+    assert any("unless you give your Hugging Face token below" in c.value for c in at.sidebar.caption)
+
+
+def hub_import(at, repo_id: str):
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input(repo_id).run()
+    at.button(key="dataset.import.hub_load").click().run()
+    if "dataset.import.load" in at.session_state:  # still reading (else it ended within the click's run)
+        assert at.session_state["dataset.import.load"]["task"].join(120)
+    return at.run()
+
+
+def test_a_gated_hub_dataset_another_visitor_imported_is_refused_to_a_visitor_without_a_token(hub, monkeypatch, tmp_path):
+    """datasets.load_dataset answers from the server's one cache whenever the Hub refuses or fails: Alice typing
+    the id of a gated (or private) dataset Bob had imported got Bob's rows. The Hub is asked first, by her token."""
+    import io
+
+    import datasets.config
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from hub_servers import HubRepo
+
+    from studio.data import hf_sources
+
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")  # the server's one cache
+    repo = hub.repos[("dataset", "acme/gated-qa")] = HubRepo("dataset", "acme/gated-qa", private=False)
+    table = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([{"question": "What is the launch code?", "answer": "Forty-two"}]), table)
+    repo.files["README.md"] = b"---\nlicense: other\n---\n"
+    repo.files["train.parquet"] = table.getvalue()
+    assert hf_sources.read_hub("hub:acme/gated-qa", TOKEN)  # Bob, granted access, imported it on this server
+    repo.gated = "manual"
+    before = len(hub.requests)
+    alice = hub_import(visit("pages/1_Dataset.py"), "acme/gated-qa")
+    assert not alice.exception
+    assert "launch code" not in everything_shown(alice) and not any("Read **1 record**" in m.value for m in alice.markdown)
+    (err,) = [e.value for e in alice.error]
+    assert "acme/gated-qa is gated on the Hub: give your own Hugging Face token" in err and "\n" not in err
+    assert not [p for _m, p, _h in hub.requests[before:] if "/resolve/" in p]  # nothing downloaded for her

@@ -111,3 +111,39 @@ def test_a_signed_in_visitor_s_versions_come_back_from_the_store_after_a_restart
             stop_studio(server)
     assert oidc.signed_in == ["alice-123", "alice-123", "bob-456"]
     assert hub.unknown == []
+
+
+def test_what_a_tab_made_before_signing_in_is_there_after_the_provider_s_page(browser, tmp_path):
+    """st.login leaves for the provider and comes back to a new session: the tab's anonymous workspace moved in
+    (it stayed behind, unreachable, before), and another visitor signing in does not get it."""
+    from .test_cloud_tenancy_e2e import import_file
+
+    src = tmp_path / "before-sign-in.jsonl"
+    src.write_text(json.dumps({"question": "Made before signing in?", "answer": "Yes"}) + "\n", encoding="utf-8")
+    home, user_home = tmp_path / "server-home", tmp_path / "deployer"
+    with standin_provider(USERS) as oidc:
+        port = free_port()
+        auth = oidc.auth_secrets(f"http://127.0.0.1:{port}/oauth2callback")
+        (user_home / ".streamlit").mkdir(parents=True)
+        (user_home / ".streamlit" / "secrets.toml").write_text(
+            "[auth]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in auth.items()), encoding="utf-8")
+        server = start_studio(home, tmp_path / "server.log", env={"HOME": str(user_home)}, entry="cloud/Home.py", port=port)
+        try:
+            alice = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            alice.set_default_timeout(60_000)
+            go(alice, server, "Dataset")
+            import_file(alice, src, "Read 1 record as JSONL.")
+            sign_in(alice, "Alice")
+            go(alice, server, "Dataset")
+            assert [o for o in dataset_options(alice) if "before-sign-in" in o]
+            assert not list((home / "visitors").glob("a-*/datasets/before-sign-in"))  # moved, not copied
+            bob = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            bob.set_default_timeout(60_000)
+            go(bob, server)
+            sign_in(bob, "Bob")
+            go(bob, server, "Dataset")
+            assert not [o for o in dataset_options(bob) if "before-sign-in" in o]
+            alice.context.close()
+            bob.context.close()
+        finally:
+            stop_studio(server)

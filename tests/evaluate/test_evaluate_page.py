@@ -238,12 +238,13 @@ def test_answers_appear_while_the_evaluation_runs(tmp_path):
         at.number_input(key="evaluate.concurrency").set_value(1).run()
         at.button(key="evaluate.start").click().run()
         eval_id = at.session_state["evaluate.selected"]
-        seen_live, statuses = False, set()
+        seen_live, statuses, progress = False, set(), []
         shown = [c.value for c in at.caption]  # the page as drawn on Start, before the job has read the questions
         deadline = time.time() + 120
         while time.time() < deadline and eval_jobs.job_state(eval_id).active:
             at.run()
             shown += [c.value for c in at.caption]
+            progress += [p.proto.text for p in at.get("progress")]
             statuses |= {c.value.split(" · ")[0] for c in at.caption if c.value.startswith("Status:")}
             if any(e.label.startswith("Answers so far") for e in at.expander):
                 seen_live = any("eval-side-by-side" in h for h in _htmls(at))
@@ -251,6 +252,8 @@ def test_answers_appear_while_the_evaluation_runs(tmp_path):
                     break
             time.sleep(0.5)
         assert seen_live  # the first answers are on the page before the last one is in
+        # the progress line names the model as typed: "api:m: 1/3" in Markdown showed the emoji :m: ("apiⓂ️ 1/3")
+        assert any(t.startswith("api:") for t in progress) and not [t for t in progress if ":m:" in t]
         assert statuses <= {"Status: **running**"}  # one status while it runs, never "queued · 0 questions"
         # The status line is drawn once, outside the panel that refreshes: it must not say "questions: being loaded"
         # for the whole run; the refreshing panel names the questions once they are read.
