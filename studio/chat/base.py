@@ -167,6 +167,12 @@ class BackendSpec:
                    task="extractive" if parsed.kind == "qa" else "chat")
 
     @property
+    def by_url(self) -> bool:
+        """An Inference Providers spec that names an address (an endpoint URL, or a model id that is one):
+        a Hugging Face host may still be anyone's server (a Space, a custom Inference Endpoint)."""
+        return self.kind == "provider" and bool(self.base_url.strip() or "://" in self.model)
+
+    @property
     def label(self) -> str:
         """A short name for the model, for column headers and exports."""
         if self.task == "extractive":

@@ -189,7 +189,9 @@ def _factory(spec: BackendSpec) -> Callable[[], chat.ChatBackend]:
     if spec.kind == "local":
         token = ui.hf_token()
         return lambda: chat.make_backend(spec, token)  # through the process's one model cache
-    token = ui.hf_token(for_inference=True) if spec.kind == "provider" else (st.session_state.get("chat.api_key") or None)
+    # the deployer's token serves Inference Providers by model id, never an address a visitor typed
+    token = ui.hf_token(for_inference=not spec.by_url) if spec.kind == "provider" else (
+        st.session_state.get("chat.api_key") or None)
     return lambda: chat.make_backend(spec, token)
 
 

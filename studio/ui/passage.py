@@ -231,8 +231,11 @@ def ask(question: str, context: str, specs: list[BackendSpec], system: str, para
     except StudioError as exc:
         ui.show_error(exc)
         return False
-    hf, key = ui.hf_token(for_inference=True), st.session_state.get("chat.api_key") or None
-    tasks = [PassageTask(s, passage.token_for(s, hf, key), system, question.strip(), context, params).start()
+    key = st.session_state.get("chat.api_key") or None
+    # the deployer's token serves Inference Providers by model id, never an endpoint a visitor typed (a Space
+    # or a custom Inference Endpoint on a Hugging Face host is still anyone's server)
+    tasks = [PassageTask(s, passage.token_for(s, ui.hf_token(for_inference=not s.by_url), key), system,
+                         question.strip(), context, params).start()
              for s in specs]
     st.session_state[RUN] = {"question": question.strip(), "context": context, "tasks": tasks}
     return True

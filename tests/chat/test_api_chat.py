@@ -211,3 +211,11 @@ def test_a_url_that_is_not_hugging_face_s_is_no_provider_model_id(model):
         BackendSpec.for_model(f"api:{model.strip()}")
     assert BackendSpec(kind="provider", model="https://my-endpoint.endpoints.huggingface.cloud").model
 
+
+
+def test_a_spec_that_names_an_address_says_so():
+    """What the public app keeps the deployer's token from: any address, Hugging Face's hosts included."""
+    assert BackendSpec(kind="provider", model="https://me-my-space.hf.space").by_url
+    assert BackendSpec(kind="provider", model="deepset/roberta-base-squad2", task="extractive",
+                       base_url="https://x.endpoints.huggingface.cloud").by_url
+    assert not BackendSpec(kind="provider", model="meta-llama/Llama-3.1-8B-Instruct").by_url

@@ -306,3 +306,29 @@ def test_a_gated_hub_dataset_another_visitor_imported_is_refused_to_a_visitor_wi
     (err,) = [e.value for e in alice.error]
     assert "acme/gated-qa is gated on the Hub: give your own Hugging Face token" in err and "\n" not in err
     assert not [p for _m, p, _h in hub.requests[before:] if "/resolve/" in p]  # nothing downloaded for her
+
+
+def test_an_endpoint_on_a_hugging_face_host_gets_the_visitor_s_token_never_the_deployer_s(api_mode, monkeypatch):
+    """A Space (<user>-<name>.hf.space) or a custom Inference Endpoint is a Hugging Face host anyone can run a
+    server on: a visitor typing theirs as the passage endpoint received the deployer's HF_TOKEN."""
+    import time
+
+    from chat_servers import QAServer
+
+    from studio.chat import base
+
+    monkeypatch.setattr(base, "HF_HOSTS", (*base.HF_HOSTS, "127.0.0.1"))  # the loopback server stands for a Space
+    with QAServer().running() as server:
+        at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER)
+        at.session_state["chat.mode"] = "Question over a passage"
+        at.session_state["chat.passage.a.where"] = "provider"
+        at.run()
+        at.text_input(key="chat.passage.a.endpoint").set_value(server.url("qa")).run()
+        at.text_area(key="chat.passage.text").set_value("Meu nome é Marcundes e eu moro em Lisboa.")
+        at.text_input(key="chat.passage.question").set_value("Qual é o meu nome?")
+        at.button(key="chat.passage.ask").click().run()
+        deadline = time.time() + 60
+        while time.time() < deadline and any(not t.done for t in at.session_state["chat.passage.run"]["tasks"]):
+            time.sleep(0.2)
+        assert not at.exception
+        assert server.headers and not [h for h in server.headers if DEPLOYER in str(h)]
