@@ -193,6 +193,17 @@ def test_the_per_visitor_minute_limit_counts_each_visitor_apart():
     lim.take("a", 3, now=70)  # a minute after the last of those
 
 
+def test_the_limit_for_all_visitors_together_says_so_and_a_check_counts_nothing():
+    lim = limits.MinuteLimit(2, everyone=True)
+    lim.check("everyone", 2, now=0)
+    lim.check("everyone", 2, now=0)  # checks count nothing
+    lim.take("everyone", 2, now=1)
+    with pytest.raises(limits.RateLimitedError) as err:
+        lim.check("everyone", 1, now=20)
+    assert str(err.value).startswith("This app's own token is at its limit of 2 hosted-model requests a minute for all")
+    assert "ask again in 41 s" in str(err.value) and "\n" not in str(err.value)
+
+
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s" * 32, "client_id": "studio",
         "client_secret": "x", "server_metadata_url": "https://accounts.example/.well-known/openid-configuration"}
 

@@ -50,7 +50,17 @@ def give(secret: str, anonymous: Path) -> None:
     if not _ANON.fullmatch(Path(anonymous).name) or Path(anonymous).parent != workspaces.root():
         return
     _file(secret).parent.mkdir(parents=True, exist_ok=True)
+    _forget_stale(_file(secret).parent)
     atomic.write_text(_file(secret), Path(anonymous).name)
+
+
+def _forget_stale(folder: Path, now: float | None = None) -> None:
+    """Remove records no sign-in took in time (sign-ins given up): they would never be taken, only pile up."""
+    now = time.time() if now is None else now
+    for record in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if now - record.stat().st_mtime > MAX_AGE_S:
+                record.unlink()
 
 
 def take(secret: str, now: float | None = None) -> Path | None:

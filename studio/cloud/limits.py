@@ -9,6 +9,8 @@ from collections import deque
 from studio.errors import StudioError
 
 DEFAULT_RPM = 10  # requests a minute per visitor on the deployer's token; the secret [studio] inference_rpm
+DEFAULT_TOTAL_RPM = 60  # requests a minute for every visitor together on it; [studio] inference_rpm_total. A visitor
+# who clears their cookies (or opens another browser) counts as a new one: this bounds what the token can be made to spend
 DEFAULT_UPLOAD_MB = 20  # the largest file a visitor may upload; the secret [studio] upload_mb. Parsing a JSONL
 # file holds ~5.5x its size in memory (a 60 MB file took the server from 428 to 761 MB): 20 MB stays near 110 MB,
 # where the 512 MB a local install allows (model files) would take one visitor's import past Community Cloud's 2.7 GB.
@@ -19,26 +21,41 @@ class RateLimitedError(StudioError):
 
 
 class MinuteLimit:
-    """At most ``rpm`` requests per key in any 60 s (a sliding window); thread-safe, one per process."""
+    """At most ``rpm`` requests per key in any 60 s (a sliding window); thread-safe, one per process.
+    ``everyone``: the limit counts all visitors together (one key), and its message says so."""
 
-    def __init__(self, rpm: int = DEFAULT_RPM):
+    def __init__(self, rpm: int = DEFAULT_RPM, *, everyone: bool = False):
         self.rpm = int(rpm)
+        self.everyone = everyone
         self._calls: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def take(self, key: str, n: int = 1, now: float | None = None) -> None:
         """Count ``n`` requests for ``key``, or raise ``RateLimitedError`` (counting nothing) when over."""
+        self._take(key, n, now, count=True)
+
+    def check(self, key: str, n: int = 1, now: float | None = None) -> None:
+        """Raise as ``take`` would, counting nothing either way."""
+        self._take(key, n, now, count=False)
+
+    def _take(self, key: str, n: int, now: float | None, count: bool) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
             calls = self._calls.setdefault(key, deque())
             while calls and now - calls[0] >= 60:
                 calls.popleft()
             if len(calls) + n > self.rpm:
-                wait = 60 - (now - calls[0]) if calls else 60
+                wait = max(1, round(60 - (now - calls[0]) if calls else 60))
+                if self.everyone:
+                    raise RateLimitedError(
+                        f"This app's own token is at its limit of {self.rpm} hosted-model requests a minute for all "
+                        f"its visitors together: ask again in {wait} s, or give your own Hugging Face token (no "
+                        "limit here).")
                 raise RateLimitedError(
                     f"You reached this app's limit of {self.rpm} hosted-model requests a minute on its own token: "
-                    f"ask again in {max(1, round(wait))} s, or give your own Hugging Face token (no limit here).")
-            calls.extend([now] * n)
+                    f"ask again in {wait} s, or give your own Hugging Face token (no limit here).")
+            if count:
+                calls.extend([now] * n)
             if len(self._calls) > 10_000:  # forget visitors idle for a minute
                 for k in [k for k, v in self._calls.items() if not v or now - v[-1] >= 60]:
                     del self._calls[k]

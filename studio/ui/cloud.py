@@ -11,6 +11,7 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     workspace_mb = 500          # a signed-in (or token-giving) visitor's workspace
     anonymous_idle_hours = 24
     inference_rpm = 10          # requests a minute per visitor on the deployer's HF_TOKEN
+    inference_rpm_total = 60    # requests a minute on it for all visitors together
     upload_mb = 20              # the largest file a visitor may upload
 
     [studio.store]              # keeps signed-in visitors' workspaces across restarts (studio.cloud.store)
@@ -263,16 +264,21 @@ def visitor_key() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _limit(rpm: int) -> limits.MinuteLimit:
-    """One limit per process, shared by every session (it counts per visitor)."""
-    return limits.MinuteLimit(rpm)
+def _limit(rpm: int, everyone: bool = False) -> limits.MinuteLimit:
+    """One limit per process, shared by every session (it counts per visitor, or all of them together)."""
+    return limits.MinuteLimit(rpm, everyone=everyone)
 
 
 def spend_inference(requests: int) -> None:
-    """Count ``requests`` Inference Providers calls made with the deployer's token (raises when over)."""
+    """Count ``requests`` Inference Providers calls made with the deployer's token (raises when over the
+    visitor's share or the app's total, counting nothing then)."""
     if requests > 0 and not visitor_token() and deployer_token():
-        rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))
-        _limit(rpm).take(visitor_key(), requests)
+        mine = _limit(int(_studio_setting("inference_rpm", limits.DEFAULT_RPM)))
+        total = _limit(int(_studio_setting("inference_rpm_total", limits.DEFAULT_TOTAL_RPM)), everyone=True)
+        key = visitor_key()
+        mine.check(key, requests)
+        total.take("everyone", requests)
+        mine.take(key, requests)
 
 
 def token_note() -> tuple[str, str | None]:

@@ -233,6 +233,24 @@ def test_a_reload_or_another_tab_of_the_same_browser_does_not_reset_its_hosted_m
     assert again.session_state["chat.jobs"] == []  # nothing was sent
 
 
+def test_all_visitors_together_get_at_most_the_app_s_total_on_its_token(api_mode, monkeypatch):
+    """A visitor who clears cookies or opens another browser is a new visitor with a new allowance: the app's
+    total bounds what its token can be made to spend. The refused question counts against neither limit."""
+    from studio.ui import cloud
+
+    settings = {"inference_rpm": 5, "inference_rpm_total": 1}
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "first-browser")
+    first = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio=settings)
+    first.chat_input(key="chat.input").set_value("How long is a match?").run()
+    assert not [e.value for e in first.main.error if "limit of" in e.value]  # sent (offline here, so it fails)
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "another-browser")
+    other = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio=settings)
+    other.chat_input(key="chat.input").set_value("And the half-time?").run()
+    (err,) = [e.value for e in other.main.error]
+    assert "limit of 1 hosted-model requests a minute for all its visitors together" in err and "ask again in" in err
+    assert other.session_state["chat.jobs"] == []  # nothing was sent
+
+
 def test_a_hub_dataset_bigger_than_the_upload_limit_is_refused_before_anything_is_downloaded(hub, upload_limit):
     """load_dataset fetches every file of a repo onto the one server: a visitor typing a multi-GB dataset id
     filled its disk and memory for everyone, whatever the upload limit said."""

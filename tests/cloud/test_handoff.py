@@ -44,3 +44,17 @@ def test_an_old_handoff_or_one_naming_a_kept_workspace_is_not_taken():
     record.write_text(kept.name)  # a record naming someone's kept workspace is never followed
     os.utime(record)
     assert handoff.take(secret) is None and kept.is_dir()
+
+
+def test_records_of_sign_ins_given_up_are_removed_when_another_tab_hands_over():
+    """A record no sign-in took in time would never be taken: the next handover removes it, a recent one stays."""
+    anon = workspaces.anonymous()
+    anon.mkdir(parents=True)
+    given_up, recent = handoff.browser_secret(COOKIE_1), "ab" * 16
+    handoff.give(given_up, anon)
+    handoff.give(recent, anon)
+    old = time.time() - handoff.MAX_AGE_S - 60
+    os.utime(handoff._file(given_up), (old, old))
+    handoff.give("cd" * 16, anon)
+    assert not handoff._file(given_up).exists() and handoff._file(recent).exists()
+    assert handoff.take(recent) == anon
