@@ -93,3 +93,16 @@ def test_export_replaces_an_existing_file_only_with_force(data, capsys):
     assert mine.read_text(encoding="utf-8") == "my own notes\n"
     assert main(["dataset", "export", str(data), "--out", str(mine), "--force"]) == 0
     assert mine.read_bytes().startswith(b"question,answer\r\nWhat is rule 0?") and (mine.stat().st_mode & 0o777) == 0o600
+
+
+def test_dedup_replaces_an_existing_out_only_with_force(data, capsys):
+    """``--out`` is a dataset: one the user had there was replaced without a word (the report is regenerated
+    output and is always replaced)."""
+    report, kept = data.parent / "report.json", data.parent / "kept.json"
+    kept.write_text('[{"question": "mine", "answer": "hand-edited"}]', encoding="utf-8")
+    argv = ["dedup", str(data), "--threshold", "90", "--report", str(report), "--out", str(kept)]
+    assert _refused(capsys, argv) == f"error: {kept} exists: add --force to replace it, or choose another --out."
+    assert json.loads(kept.read_text(encoding="utf-8"))[0]["answer"] == "hand-edited" and not report.exists()
+    assert main([*argv, "--force"]) == 0
+    replaced = json.loads(kept.read_text(encoding="utf-8"))
+    assert replaced and all(r in RECORDS for r in replaced)  # the records kept by the suggestions

@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fuzzy (characters, rapidfuzz), semantic (meaning, sentence embeddings) or both")
     p.add_argument("--report", required=True, help="where to write the JSON report")
     p.add_argument("--out", help="also write the records with each cluster's suggested record kept")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists (the report is always replaced)")
     p.set_defaults(func=run)
 
 
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise StudioError(f"Unknown method {args.method!r}: choose one of {', '.join(dedup.METHODS)}.")
     config = _config(args)
     refuse_overwriting_inputs({"--report": args.report, "--out": args.out}, {"input": args.file})
+    if args.out and Path(args.out).expanduser().exists() and not args.force:  # a dataset the user had, as export
+        raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     records = _read(args.file)
     texts = dedup.field_texts(records, config.field)
     empty = sum(1 for t in texts if not dedup.normalize(t))
