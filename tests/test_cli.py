@@ -135,7 +135,7 @@ def test_chat_with_inference_providers_reaches_the_backend(capsys, monkeypatch):
     from huggingface_hub import constants
 
     assert main(["chat", "--model", "meta-llama/Llama-3.1-8B-Instruct", "Hello"]) == 2
-    assert capsys.readouterr().err.startswith("error: Hugging Face Inference Providers need a token: set HF_TOKEN")
+    assert capsys.readouterr().err.startswith("error: Hugging Face Inference Providers need a token: give it")
     monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert main(["chat", "--provider", "auto", "--model", "meta-llama/Llama-3.1-8B-Instruct", "Hello"]) == 2

@@ -117,8 +117,8 @@ class ApiBackend(BackendBase):
 
         if not self._token:
             raise MissingTokenError(
-                "Hugging Face Inference Providers need a token: set HF_TOKEN in secrets or the environment, "
-                "or type it in the token field."
+                "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, "
+                "or set HF_TOKEN in secrets or the environment (the command line reads the environment)."
             )
         return InferenceClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
 

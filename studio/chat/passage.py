@@ -193,8 +193,8 @@ class ApiExtractive(ApiBackend):
 
         if not self._token:
             raise MissingTokenError(
-                "Hugging Face Inference Providers need a token: set HF_TOKEN in secrets or the environment, "
-                "or type it in the token field."
+                "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, "
+                "or set HF_TOKEN in secrets or the environment (the command line reads the environment)."
             )
         client = InferenceClient(provider=self.spec.provider, token=self._token, timeout=timeout)
         try:

@@ -147,8 +147,9 @@ def test_a_hosted_extractive_model_without_a_token_says_where_to_set_one(offline
     monkeypatch.delenv("HF_TOKEN", raising=False)
     at = page(**{"chat.passage.a.where": "provider"})
     ask(at, CONTEXT)
-    assert [e.value for e in at.error] == ["Hugging Face Inference Providers need a token: set HF_TOKEN in secrets "
-                                           "or the environment, or type it in the token field."]
+    assert [e.value for e in at.error] == ["Hugging Face Inference Providers need a token: give it in the sidebar's "
+                                           "Hugging Face token field, or set HF_TOKEN in secrets or the environment "
+                                           "(the command line reads the environment)."]
     assert at.session_state[RUN]["tasks"][0].state == "failed"
 
 
