@@ -350,3 +350,30 @@ def test_an_endpoint_on_a_hugging_face_host_gets_the_visitor_s_token_never_the_d
             time.sleep(0.2)
         assert not at.exception
         assert server.headers and not [h for h in server.headers if DEPLOYER in str(h)]
+
+
+def test_an_endpoint_the_visitor_typed_is_not_held_to_the_app_s_token_limit(api_mode, monkeypatch):
+    """A question to an address the visitor typed (their Space, their Inference Endpoint) never goes on the
+    app's token, yet it was counted against the visitor's allowance and every visitor's total on it: at the
+    limit, the visitor's own endpoint was refused with 'You reached this app's limit ... on its own token'."""
+    import time
+
+    from chat_servers import QAServer
+
+    from studio.chat import base
+
+    monkeypatch.setattr(base, "HF_HOSTS", (*base.HF_HOSTS, "127.0.0.1"))  # the loopback server stands for a Space
+    with QAServer().running() as server:
+        at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio={"inference_rpm": 0, "inference_rpm_total": 0})
+        at.session_state["chat.mode"] = "Question over a passage"
+        at.session_state["chat.passage.a.where"] = "provider"
+        at.run()
+        at.text_input(key="chat.passage.a.endpoint").set_value(server.url("qa")).run()
+        at.text_area(key="chat.passage.text").set_value("Meu nome é Marcundes e eu moro em Lisboa.")
+        at.text_input(key="chat.passage.question").set_value("Qual é o meu nome?")
+        at.button(key="chat.passage.ask").click().run()
+        assert not at.exception and not [e.value for e in at.main.error if "limit of" in e.value]
+        deadline = time.time() + 60
+        while time.time() < deadline and any(not t.done for t in at.session_state["chat.passage.run"]["tasks"]):
+            time.sleep(0.2)
+        assert server.headers  # the question reached the visitor's endpoint
