@@ -34,8 +34,14 @@ HF_HOSTS = ("huggingface.co", "huggingface.cloud", "hf.space")
 
 
 def hf_host(url: str) -> bool:
-    """Whether ``url`` is Hugging Face's own (the only place a Hugging Face token may go)."""
-    host = (urlparse(url.strip()).hostname or "").lower()
+    """Whether ``url`` is Hugging Face's own (the only place a Hugging Face token may go). An address with a
+    backslash or a user part is not: HTTP clients read those another way than ``urlparse`` (requests sends
+    ``https://evil.example\\.hf.space`` and ``https://evil.example\\@huggingface.co`` to evil.example)."""
+    url = url.strip()
+    parsed = urlparse(url)
+    if "\\" in url or "@" in parsed.netloc:
+        return False
+    host = (parsed.hostname or "").lower()
     return any(host == h or host.endswith("." + h) for h in HF_HOSTS)
 
 BACKEND_KINDS = ("local", "provider", "openai")

@@ -108,6 +108,8 @@ class StreamJob(Task):
         try:
             backend = self._make()
             self.notes = list(getattr(backend, "notes", []))
+            if self.stop.is_set():  # stopped while the model loaded: the page has moved on, ask nothing
+                return self.text  # (a local model took its lock and read the prompt for no one, an API one got a request)
             self.phase = "streaming"
             self.stats = StreamStats()  # time from the request, not from the model load
             for piece in backend.stream(self.messages, self.params, stats=self.stats, stop=self.stop):

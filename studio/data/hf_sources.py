@@ -97,13 +97,21 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None) -
 
     ``cache_dir``: a cache of this read's own (removed after it by the caller). ``load_dataset`` answers from its
     cache whenever the Hub refuses or fails, so on a server several people share, each import reads through its
-    own, after ``check_hub_access``.
+    own, after ``check_hub_access``: the repository's files are downloaded into it and read from there
+    (``load_dataset`` of a Hub id puts them in the machine's one Hugging Face cache whatever its ``cache_dir``,
+    where every import any visitor made stayed for good).
     """
     from datasets import load_dataset
 
     repo, name, split = parse_hub_id(src)
     try:
-        obj = load_dataset(repo, name, split=split, token=token, cache_dir=cache_dir)
+        if cache_dir is None:
+            obj = load_dataset(repo, name, split=split, token=token)
+        else:
+            from huggingface_hub import snapshot_download
+
+            files = snapshot_download(repo, repo_type="dataset", token=token or False, cache_dir=cache_dir)
+            obj = load_dataset(files, name, split=split, cache_dir=cache_dir)
     except (ConnectionError, TimeoutError) as exc:
         raise NetworkError(f"Cannot reach the Hub for {repo} ({type(exc).__name__}) and it is not in the local "
                            "cache: connect, or import a downloaded file.") from None

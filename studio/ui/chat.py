@@ -199,7 +199,7 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
     """Add the question to the history and start one answer per model."""
     turns = st.session_state["chat.messages"]
     try:  # a public app's own token serves a few hosted-model requests a minute per visitor
-        ui.spend_inference(sum(1 for s in specs if s.kind == "provider"))
+        ui.spend_inference(sum(1 for s in specs if s.kind == "provider" and not s.by_url))  # by_url: not on its token
     except StudioError as exc:
         st.session_state["chat.refused"] = str(exc)
         return

@@ -227,7 +227,7 @@ def ask(question: str, context: str, specs: list[BackendSpec], system: str, para
         ui.show_error(exc)
         return False
     try:  # a public app's own token serves a few hosted-model requests a minute per visitor
-        ui.spend_inference(sum(1 for s in specs if s.kind == "provider"))
+        ui.spend_inference(sum(1 for s in specs if s.kind == "provider" and not s.by_url))  # by_url: not on its token
     except StudioError as exc:
         ui.show_error(exc)
         return False

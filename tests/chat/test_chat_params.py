@@ -134,3 +134,35 @@ def test_compare_exports_hold_both_answers_and_failures_with_their_reason():
     md = export_markdown(turns, a, b)
     assert "## Assistant (a (local))\n\nNinety minutes." in md
     assert "## Assistant (b @ http://x/v1)\n\n*Failed: http://x/v1 closed the stream" in md
+
+
+def test_an_answer_stopped_while_its_model_loads_asks_the_model_nothing():
+    """Stop ends the answer on the page at once (the input comes back); a stop pressed while the model
+    loaded still sent the question once the load ended: a local model took its lock and read the prompt for
+    no one (the next question waited for it as busy), a hosted one got a request on the visitor's or the
+    app's token. The backend is a stand-in that records being asked, so the load can be held open."""
+    import threading
+
+    from studio.chat import StreamJob
+
+    loading, loaded, asked = threading.Event(), threading.Event(), []
+
+    class Backend:
+        name, notes = "stand-in", []
+
+        def stream(self, messages, params, *, stats=None, stop=None):
+            asked.append(messages)
+            yield "an answer"
+
+    def make():
+        loading.set()
+        loaded.wait(10)
+        return Backend()
+
+    job = StreamJob("m", make, [{"role": "user", "content": "Hi"}], ChatParams()).start()
+    assert loading.wait(10)
+    job.cancel()
+    assert job.done  # the page moves on at once
+    loaded.set()
+    job.join(10)
+    assert asked == [] and job.as_turn()["content"] == "" and job.as_turn()["note"] == "stopped"

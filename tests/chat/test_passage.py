@@ -3,6 +3,7 @@ Providers) and generative ones asked with the passage, through the one ``Passage
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -214,3 +215,18 @@ def test_an_extractive_hub_model_with_no_network_names_what_answers_offline(offl
     with pytest.raises(HubUnreachableError, match=r"^No network: choose the bundled SmolLM2-135M-Instruct, a model "
                                                   r"from the library or a training run, .* or an API model \('someone/not-here-squad'"):
         make_passage_backend(BackendSpec(kind="local", model="someone/not-here-squad", task="extractive"))
+
+
+def test_the_hf_token_never_goes_to_a_server_dressed_as_hugging_face_s(qa_server: QAServer):
+    """requests reads a backslash in the host as the start of the path, urlparse does not: an endpoint typed as
+    http://127.0.0.1:PORT\\@x.endpoints.huggingface.cloud/... passed for Hugging Face's, and the HF token was
+    sent to the server at 127.0.0.1."""
+    host = qa_server.url("qa").split("/")[2]
+    url = f"http://{host}\\@x.endpoints.huggingface.cloud/qa/models/deepset/roberta-base-squad2"
+    spec = BackendSpec(kind="provider", model="deepset/roberta-base-squad2", base_url=url, task="extractive")
+    with contextlib.suppress(StudioError):  # the stand-in does not know the path: what matters is what it was sent
+        passage.ApiExtractive(spec, passage.token_for(spec, TOKEN, None)).answer(QUESTION, CONTEXT, ChatParams())
+    assert qa_server.headers and not [h for h in qa_server.headers if TOKEN in str(h)]
+    for other in ("https://evil.example\\.hf.space/qa", "https://evil.example\\@huggingface.co/v1"):  # the same, no port
+        assert passage.token_for(BackendSpec(kind="provider", model="m", base_url=other, task="extractive"),
+                                 TOKEN, None) is None, other

@@ -350,3 +350,58 @@ def test_an_endpoint_on_a_hugging_face_host_gets_the_visitor_s_token_never_the_d
             time.sleep(0.2)
         assert not at.exception
         assert server.headers and not [h for h in server.headers if DEPLOYER in str(h)]
+
+
+def test_an_endpoint_the_visitor_typed_is_not_held_to_the_app_s_token_limit(api_mode, monkeypatch):
+    """A question to an address the visitor typed (their Space, their Inference Endpoint) never goes on the
+    app's token, yet it was counted against the visitor's allowance and every visitor's total on it: at the
+    limit, the visitor's own endpoint was refused with 'You reached this app's limit ... on its own token'."""
+    import time
+
+    from chat_servers import QAServer
+
+    from studio.chat import base
+
+    monkeypatch.setattr(base, "HF_HOSTS", (*base.HF_HOSTS, "127.0.0.1"))  # the loopback server stands for a Space
+    with QAServer().running() as server:
+        at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio={"inference_rpm": 0, "inference_rpm_total": 0})
+        at.session_state["chat.mode"] = "Question over a passage"
+        at.session_state["chat.passage.a.where"] = "provider"
+        at.run()
+        at.text_input(key="chat.passage.a.endpoint").set_value(server.url("qa")).run()
+        at.text_area(key="chat.passage.text").set_value("Meu nome é Marcundes e eu moro em Lisboa.")
+        at.text_input(key="chat.passage.question").set_value("Qual é o meu nome?")
+        at.button(key="chat.passage.ask").click().run()
+        assert not at.exception and not [e.value for e in at.main.error if "limit of" in e.value]
+        deadline = time.time() + 60
+        while time.time() < deadline and any(not t.done for t in at.session_state["chat.passage.run"]["tasks"]):
+            time.sleep(0.2)
+        assert server.headers  # the question reached the visitor's endpoint
+
+
+def test_a_hub_import_on_the_public_app_leaves_nothing_in_the_server_s_hugging_face_cache(hub, monkeypatch, tmp_path):
+    """Each import was to read through a cache of its own, removed after it; but load_dataset of a Hub id puts
+    the repository's files in the machine's one Hugging Face cache whatever its cache_dir, so every dataset any
+    visitor imported stayed on the server's disk for good (each under the upload limit, their number unbounded)."""
+    import io
+
+    import datasets.config
+    import huggingface_hub.constants as constants
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from hub_servers import HubRepo
+
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))  # the server's one cache
+    repo = hub.repos[("dataset", "acme/open-qa")] = HubRepo("dataset", "acme/open-qa", private=False)
+    table = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([{"question": f"Rule {i}?", "answer": f"Rule {i}."} for i in range(50)]), table)
+    repo.files["README.md"] = b"---\nlicense: mit\n---\n"
+    repo.files["train.parquet"] = table.getvalue()
+    at = hub_import(visit("pages/1_Dataset.py"), "acme/open-qa")
+    assert not at.exception and not at.error
+    assert any("Read **50 records**" in m.value for m in at.markdown)
+    left = [p for p in (tmp_path / "hub-cache").rglob("*") if p.is_file()] if (tmp_path / "hub-cache").exists() else []
+    assert left == []

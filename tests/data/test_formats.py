@@ -184,3 +184,18 @@ def test_a_semicolon_separated_csv_reads():
     assert formats.read_records(data, "faq.csv") == [
         {"question": "Wie lang ist eine Halbzeit?", "answer": "45 Minuten, ohne Nachspielzeit."}]
     assert formats.read_records(b"question,answer\r\n\"a;b;c\",d\r\n", "x.csv") == [{"question": "a;b;c", "answer": "d"}]
+
+
+def test_half_a_surrogate_pair_after_an_escaped_backslash_is_refused_not_written():
+    """``"\\\\ud800\\udc00"`` is the text \\ud800 (an escaped backslash, then plain letters) and then half a pair:
+    the file looked like it held one whole pair, so it read, and every later write of it failed with a
+    UnicodeEncodeError traceback."""
+    record = '{"question": "A path C:\\\\ud800\\udc00?", "answer": "Yes."}'
+    for name, data in (("x.json", f"[{record}]"), ("x.jsonl", f'{{"question": "q", "answer": "a"}}\n{record}\n')):
+        with pytest.raises(StudioError) as err:
+            formats.read_records(data.encode(), name)
+        where = "Record 1" if name == "x.json" else "Line 2"
+        assert str(err.value) == (f"{where}: question holds \\udc00, half of a UTF-16 surrogate pair, which is not "
+                                  "text: fix or remove that escape."), name
+    fine = '[{"question": "A path C:\\\\ud83d\\ud83d\\ude00?", "answer": "Yes."}]'  # the text \ud83d, a whole pair
+    assert formats.read_records(fine.encode(), "x.json")[0]["question"] == "A path C:\\ud83d\U0001f600?"
