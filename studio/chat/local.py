@@ -210,11 +210,11 @@ class LocalBackend(BackendBase):
         lock = model_lock(self.loaded.model)
         if not self._wait_for(lock, stats, stop):
             return  # stopped while the model was busy: no answer, nothing held
-        if self.fast_decoding:
-            kwargs.update(self._fast(params, prompt_len, stats))
         cutter = None if self.loaded.has_chat_template else _StopStrings(prompt_format.STOP_STRINGS)
         done = None
         try:
+            if self.fast_decoding:  # in the try: the lock is released whatever happens from here
+                kwargs.update(self._fast(params, prompt_len, stats))
             done = worker.submit(self.loaded.model, lambda: self._generate(kwargs, params, result, streamer, stats))
             for text in self._pieces(streamer, params, stats, stop):
                 if cutter is not None:
@@ -267,7 +267,12 @@ class LocalBackend(BackendBase):
         """Fast decoding's ``generate`` arguments; ``stats.status`` says when this answer compiles first."""
         if fast.unavailable(self.loaded):  # its compilation failed in an earlier answer
             return {}
-        kw = fast.generate_kwargs(self.loaded, prompt_len, params.max_new_tokens, context_limit(self.loaded.model))
+        try:
+            kw = fast.generate_kwargs(self.loaded, prompt_len, params.max_new_tokens, context_limit(self.loaded.model))
+        except Exception as exc:  # the static cache could not be made for this model: normal decoding, said once
+            fast.mark_failed(self.loaded, exc)
+            self.notes.append(fast.unavailable(self.loaded) or "")
+            return {}
         if fast.will_compile(self.loaded):
             stats.status = fast.COMPILING
         else:

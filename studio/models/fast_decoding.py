@@ -59,7 +59,7 @@ def unavailable(lm: Any) -> str | None:
     model = lm.model
     failed = getattr(_inner(model), _FAILED, None)
     if failed:
-        return f"Fast decoding is off for this model: it failed to compile earlier ({failed}); answers use normal decoding."
+        return f"Fast decoding is off for this model: it failed earlier ({failed}); answers use normal decoding."
     if lm.quantization:
         return (f"Fast decoding is off for {lm.quantization} models: bitsandbytes layers cannot be compiled; "
                 "answers use normal decoding (load it unquantized to use fast decoding).")

@@ -189,8 +189,24 @@ def test_a_failed_compilation_is_one_line_and_later_answers_are_normal(llama, mo
         ask(backend, QUESTIONS[0])
     assert "\n" not in str(err.value)
     again = LocalBackend(llama, fast_decoding=True)
-    assert not again.fast_decoding and any("failed to compile earlier" in n for n in again.notes)
+    assert not again.fast_decoding and any("it failed earlier" in n for n in again.notes)
     assert ask(again, QUESTIONS[0])[0] == ask(LocalBackend(llama), QUESTIONS[0])[0]
+
+
+def test_a_cache_that_cannot_be_made_answers_normally_and_frees_the_model(llama, monkeypatch):
+    """Making the static cache raised after the model's lock was taken and outside the code that frees it:
+    the lock stayed held, and every later question waited as if the model were busy."""
+    def fails(*_args, **_kwargs):
+        raise RuntimeError("no static cache for this layer")
+
+    monkeypatch.setattr(fast_decoding, "generate_kwargs", fails)
+    backend = LocalBackend(llama, fast_decoding=True)
+    answer, _ = ask(backend, QUESTIONS[0])
+    assert answer == ask(LocalBackend(llama), QUESTIONS[0])[0]
+    assert not model_lock(llama.model).locked()
+    assert [n for n in backend.notes if n.startswith("Fast decoding is off for this model")] == [
+        "Fast decoding is off for this model: it failed earlier (RuntimeError: no static cache for this layer); "
+        "answers use normal decoding."]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
