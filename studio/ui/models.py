@@ -63,6 +63,18 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
     return (value or "").strip() or None
 
 
+def still_there(spec: str | None) -> bool:
+    """Whether a spec picked earlier can be offered again: a workspace model or a run still in the library, or a
+    spec typed in (a Hub id, a folder, a file: the memory check says if it cannot be read)."""
+    if not spec:
+        return False
+    try:
+        kind = parse_spec(spec).kind
+    except StudioError:
+        return False
+    return kind not in ("model", "run") or any(e.spec == spec for e in _entries(True))
+
+
 # --- the library table ------------------------------------------------------------------------------
 
 def library_table() -> list[library.ModelEntry]:

@@ -494,3 +494,74 @@ def test_where_liger_can_run_the_memory_check_drops_the_logits_and_a_gpt2_base_s
     at.checkbox(key="train.liger.scratch.full").check().run()
     _no_exception(at)
     assert any(i.value.startswith("Liger Kernel has no kernels for gpt2's architecture") for i in at.info)
+
+
+def back_from_another_page(at: AppTest) -> AppTest:
+    """The Train page opened again after another page, as a browser does it: Streamlit drops the state of every
+    widget the other page does not draw (AppTest's switch_page keeps it); what the page kept itself stays, and
+    ``ui.KEPT_WIDGETS`` (set again by every page's ``page_setup``)."""
+    from studio import ui
+
+    state = at.session_state._state._state  # SafeSessionState -> SessionState
+    widgets = set(state._key_id_mapper._key_id_mapping) - set(ui.KEPT_WIDGETS)
+    back = AppTest.from_file(PAGE, default_timeout=90)
+    for key, value in at.session_state.items():
+        if key not in widgets:
+            back.session_state[key] = value
+    return back.run()
+
+
+def test_base_dataset_version_and_preset_stay_as_chosen_after_a_visit_to_another_page(offline):
+    sample.ensure_sample()
+    rows = [{"question": "Q?", "answer": "A."}, {"question": "R?", "answer": "B."}]
+    mine = store.create_dataset("Mine", rows)
+    store.save_version(mine.id, [*rows, {"question": "S?", "answer": "C."}], base_version=1)
+    at = train_page(base=None).run()
+    default_base = at.radio(key="train.base_choice").value
+    assert default_base != "scratch"  # the computed default (the bundled model offline, or distilgpt2)
+    at.radio(key="train.base_choice").set_value("scratch").run()
+    at.selectbox(key="train.dataset").set_value(next(d for d in store.list_datasets() if d.id == mine.id)).run()
+    at.selectbox(key=f"train.version.{mine.id}").set_value(1).run()
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    back = back_from_another_page(at)
+    _no_exception(back)
+    assert back.radio(key="train.base_choice").value == "scratch"  # not the computed default
+    assert back.selectbox(key="train.dataset").value.id == mine.id
+    assert back.selectbox(key=f"train.version.{mine.id}").value == 1
+    assert back.selectbox(key="train.preset.True").value == "quick"
+    assert any("on **Mine v1** (2 records)" in c.value for c in back.caption)
+
+
+def test_an_earlier_run_and_a_typed_base_stay_chosen_and_a_deleted_run_falls_back_without_an_error(offline):
+    sample.ensure_sample()
+    for n, name in enumerate(("first", "second")):  # two finished runs, the second the newer
+        folder = runs.run_dir(f"20261201-00000{n}-{name}")
+        (folder / "model").mkdir(parents=True)
+        (folder / "model" / "config.json").write_text("{}")
+        runs.write_run(folder, {"id": folder.name, "name": name, "created": f"2026-12-01T00:00:0{n}+00:00",
+                                "config": {}, "base": "scratch", "dataset": {}})
+        jobs.update_status(folder, state="finished", kind="train")
+    at = train_page(base="an earlier run").run()
+    at.selectbox(key="train.base_run").set_value(
+        next(r for r in runs.list_runs() if r.name == "second")).run()
+    back = back_from_another_page(at)
+    _no_exception(back)
+    assert back.radio(key="train.base_choice").value == "an earlier run"
+    assert back.selectbox(key="train.base_run").value.name == "second"
+    runs.delete_run(back.selectbox(key="train.base_run").value.id)
+    again = back_from_another_page(back)
+    _no_exception(again)
+    assert again.selectbox(key="train.base_run").value.name == "first"  # the first one left, no error
+    again.radio(key="train.base_choice").set_value("another model (Hub id or folder)").run()
+    again.text_input(key="train.base_other").set_value("/models/mine").run()
+    last = back_from_another_page(again)
+    assert last.text_input(key="train.base_other").value == "/models/mine"
+
+
+def test_a_removed_library_model_kept_as_the_base_falls_back_to_the_default_without_an_error(offline):
+    at = train_page(base="a model from the library")
+    at.session_state["train.base_model.kept"] = "model:Removed-Since"  # picked before, deleted on the Models page
+    at.run()
+    _no_exception(at)
+    assert at.selectbox(key="train.base_model").value != "model:Removed-Since"
+    assert "model:Removed-Since" not in at.selectbox(key="train.base_model").options
