@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -565,3 +567,63 @@ def test_a_removed_library_model_kept_as_the_base_falls_back_to_the_default_with
     _no_exception(at)
     assert at.selectbox(key="train.base_model").value != "model:Removed-Since"
     assert "model:Removed-Since" not in at.selectbox(key="train.base_model").options
+
+
+def _finished_run_on(base: Path, records: list[dict], test: list[int]) -> str:
+    """A finished run of ``base`` (a local folder) in the real layout, its model a copy of the base."""
+    import shutil
+
+    ds = store.create_dataset("Laws", records)
+    folder = runs.run_dir("20261201-000000-laws")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": "laws run", "created": "2026-12-01T00:00:00+00:00",
+                            "config": {}, "base": str(base), "method": "full",
+                            "dataset": {"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256,
+                                        "count": len(records)}})
+    runs.write_split(folder, {"train": [i for i in range(len(records)) if i not in test], "test": test})
+    shutil.copytree(base, folder / "model")
+    jobs.update_status(folder, state="finished", kind="train", progress=1.0, message="finished: 3 steps")
+    return folder.name
+
+
+def test_compare_says_what_it_does_and_for_how_long_can_be_stopped_and_shows_the_datasets_answers(
+        offline, tiny_llama, monkeypatch):
+    """Comparing read "Comparing… (loading a model the first time takes a moment)" for minutes on a busy CPU, with
+    no sign of progress and no way to stop; which questions it used and what the right answers were went unsaid."""
+    from studio.models import cache as model_cache
+
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(6)]
+    run_id = _finished_run_on(tiny_llama, records, test=[4, 5])
+    shared = model_cache.shared()
+    shared.unload()
+    gate = threading.Event()
+    real = shared._loader
+
+    def held(spec, quantization, token):  # a slow first load, held until the test has looked
+        gate.wait(60)
+        return real(spec, quantization, token)
+
+    monkeypatch.setattr(shared, "_loader", held)
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    assert any("The first 2 of the 2 records held out from training" in c.value for c in at.caption), ([c.value for c in at.caption], [e.value for e in at.error])
+    at.button(key="train.compare").click().run()
+    waiting = [c.value for c in at.caption if "s so far" in c.value]
+    assert waiting and f"Comparing: loading the base ({tiny_llama})" in waiting[0], waiting
+    at.button(key="train.ask_stop").click().run()  # stopped while the base loads: the page is free at once
+    _no_exception(at)
+    assert any(i.value.startswith("Stopped after") for i in at.info)
+    assert not at.button(key="train.compare").disabled
+    gate.set()
+    at.button(key="train.compare").click().run()
+    task = at.session_state["train.ask"].task
+    assert task.join(120) and not task.error
+    at.run()
+    _no_exception(at)
+    table = table_rows(at, "question")
+    assert [r["question"] for r in table] == ["What is law 4?", "What is law 5?"]
+    assert [r["dataset's answer"] for r in table] == ["Law 4 is about the ball.", "Law 5 is about the ball."]
+    assert all(isinstance(r["trained"], str) and isinstance(r[f"base ({tiny_llama})"], str) for r in table)
+    shared.unload()
