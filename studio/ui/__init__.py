@@ -139,6 +139,21 @@ def model_cache():
     return cache.shared()
 
 
+def loads_line() -> str:
+    """" Loading <spec>…" while the shared model cache loads a model, else "" (for a "Loaded: n models" line)."""
+    loading = model_cache().loading()
+    return f" Loading {', '.join(md(s) for s in loading)}…" if loading else ""
+
+
+@st.fragment(run_every=1)
+def rerun_when_loaded() -> None:
+    """Draw where a "Loaded: n models" line is shown while a model loads and nothing else redraws the page (its
+    answer was stopped; the load goes on in its thread): the whole page is drawn again once the load ends, so the
+    line counts that model without waiting for a click."""
+    if not model_cache().loading():
+        st.rerun(scope="app")
+
+
 def hf_token(for_inference: bool = False) -> str | None:
     """The Hugging Face token from this session's password field, ``st.secrets`` or the environment.
 

@@ -187,11 +187,14 @@ def ask_panel(run_id: str) -> None:
     dev = memory.device_memory()
     cache = ui.model_cache()
     c1, c2 = st.columns([3, 1])
-    c1.caption(f"Loaded models: {len(cache.loaded())} · {dev.name}: {memory.fmt_bytes(dev.free)} free of {memory.fmt_bytes(dev.total)}")
+    c1.caption(f"Loaded models: {len(cache.loaded())} · {dev.name}: {memory.fmt_bytes(dev.free)} free of "
+               f"{memory.fmt_bytes(dev.total)}." + ui.loads_line())
     if c2.button("Release models", key="train.release", help="Free the memory held by models loaded for asking."):
         cache.unload()
     op: AskOp | None = st.session_state.get("train.ask")
     busy = op is not None and not op.task.done
+    if cache.loading() and not busy:  # a load going on after Stop: counted when it ends
+        ui.rerun_when_loaded()
     trained = {run.model_spec: "the trained model"}
     with st.form("train.ask_form", border=False):
         q = st.text_input("Question", key="train.question", disabled=busy)
