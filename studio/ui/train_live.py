@@ -148,6 +148,20 @@ def _log(folder: Path) -> None:
         st.code(jobs.tail_log(folder, 30) or "(no output yet)", language=None)
 
 
+def hand_offs(run: runs.RunInfo) -> None:
+    """This run, one click from the Chat page (picked there, chatting as it was trained) and the Evaluate page (it
+    and its base chosen, on its held-out questions); the Evaluate page alone chose the newest run, not this one."""
+    c1, c2, _ = st.columns([1, 1, 3])
+    if c1.button("Chat with it", key="train.chat_with", icon=":material/chat:", width="stretch"):
+        from studio.ui import chat as chat_ui
+
+        chat_ui.hand_off(run.model_spec)
+    if c2.button("Evaluate it", key="train.evaluate_it", icon=":material/fact_check:", width="stretch"):
+        from studio.ui import evaluate as evaluate_ui
+
+        evaluate_ui.hand_off(run)
+
+
 @dataclass
 class AskOp:
     """The ask panel's one operation in flight or shown (session key ``train.ask``)."""
@@ -183,6 +197,7 @@ def ask_panel(run_id: str) -> None:
     merge_panel(run)
     push_panel(run)
     export_ui.export_panel(run.model_spec, run.name, "train")
+    hand_offs(run)
     st.subheader("Ask the model")
     dev = memory.device_memory()
     cache = ui.model_cache()

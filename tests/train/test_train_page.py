@@ -569,14 +569,14 @@ def test_a_removed_library_model_kept_as_the_base_falls_back_to_the_default_with
     assert "model:Removed-Since" not in at.selectbox(key="train.base_model").options
 
 
-def _finished_run_on(base: Path, records: list[dict], test: list[int]) -> str:
+def _finished_run_on(base: Path, records: list[dict], test: list[int], name: str = "laws run", n: int = 0) -> str:
     """A finished run of ``base`` (a local folder) in the real layout, its model a copy of the base."""
     import shutil
 
-    ds = store.create_dataset("Laws", records)
-    folder = runs.run_dir("20261201-000000-laws")
+    ds = store.find_dataset("Laws") or store.create_dataset("Laws", records)
+    folder = runs.run_dir(f"20261201-00000{n}-laws")
     folder.mkdir(parents=True)
-    runs.write_run(folder, {"id": folder.name, "name": "laws run", "created": "2026-12-01T00:00:00+00:00",
+    runs.write_run(folder, {"id": folder.name, "name": name, "created": f"2026-12-01T00:00:0{n}+00:00",
                             "config": {}, "base": str(base), "method": "full",
                             "dataset": {"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256,
                                         "count": len(records)}})
@@ -627,3 +627,33 @@ def test_compare_says_what_it_does_and_for_how_long_can_be_stopped_and_shows_the
     assert [r["dataset's answer"] for r in table] == ["Law 4 is about the ball.", "Law 5 is about the ball."]
     assert all(isinstance(r["trained"], str) and isinstance(r[f"base ({tiny_llama})"], str) for r in table)
     shared.unload()
+
+
+def from_home(**state) -> AppTest:
+    """The Train page opened from Home (a page can switch only to pages of the app it was opened in)."""
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=90)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    return at.switch_page("pages/3_Train.py").run()
+
+
+def test_chat_with_it_and_evaluate_it_open_those_pages_with_the_open_run_picked(offline, tiny_llama):
+    """A finished run had no way to the Chat page but the picker there (on the bundled model), and the Evaluate page
+    chose the newest run, not the one open here."""
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(6)]
+    older = _finished_run_on(tiny_llama, records, test=[4, 5], name="older run", n=0)
+    _finished_run_on(tiny_llama, records, test=[4, 5], name="newer run", n=1)
+    at = from_home(**{"train.run_id": older})
+    at.button(key="train.evaluate_it").click().run()
+    _no_exception(at)
+    assert at.multiselect(key="evaluate.models").value == [f"run:{older}", str(tiny_llama)]
+    assert at.radio(key="evaluate.source").value == "run"
+    assert at.selectbox(key="evaluate.split_run").value == older  # its held-out questions
+
+    at = from_home(**{"train.run_id": older, "chat.mode": "Question over a passage"})  # where Chat was left
+    at.button(key="train.chat_with").click().run()
+    _no_exception(at)
+    assert at.radio(key="chat.mode").value == "Conversation"
+    assert at.selectbox(key="chat.a.kind").value == "local"
+    assert at.selectbox(key="chat.a.model").value == f"run:{older}"
