@@ -70,7 +70,7 @@ def run_and_base(run: Any) -> list[str]:
 
 
 def hand_off(run: Any) -> None:
-    """Open this page with ``run`` and its base chosen (the newest run is chosen only on a first visit): the Train
+    """Open this page with ``run`` and its base chosen (arriving otherwise, it chooses the newest run): the Train
     page's "Evaluate it"."""
     st.session_state["evaluate.models"] = run_and_base(run)
     st.session_state.pop("evaluate.split_run", None)  # its held-out split, the first option once the run is chosen
