@@ -66,12 +66,16 @@ class AskTask(Task):
         except CancelledError:
             raise CancelledError("Stopped.") from None
         finally:
-            self.ended = time.monotonic()
+            self.ended = self.ended or time.monotonic()
 
     @property
     def done(self) -> bool:
         """Finished, or stopped: Stop frees the page at once, even while a model is still loading."""
         return super().done or self.stop.is_set()
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.ended = self.ended or time.monotonic()  # "Stopped after 12 s" stays 12 s while a load goes on
 
     def elapsed(self) -> float:
         return (self.ended or time.monotonic()) - self.started
