@@ -98,17 +98,6 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
         return None
 
 
-def hand_off(spec: str) -> None:
-    """Open the Chat page in conversation mode with the local model ``spec`` picked (the Models page's and the Train
-    page's "Chat with it")."""
-    from studio.ui import pages, passage
-
-    st.session_state["chat.mode"] = passage.CONVERSATION  # the page may be in passage mode
-    st.session_state["chat.a.kind"] = "local"
-    st.session_state["chat.a.model"] = spec
-    st.switch_page(pages.CHAT.path)
-
-
 def token_fields(specs: list[BackendSpec | None]) -> None:
     """Password fields kept only in this session (never written anywhere).
 

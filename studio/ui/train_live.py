@@ -157,9 +157,9 @@ def hand_offs(run: runs.RunInfo) -> None:
     and its base chosen, on its held-out questions); the Evaluate page alone chose the newest run, not this one."""
     c1, c2, _ = st.columns([1, 1, 3])
     if c1.button("Chat with it", key="train.chat_with", icon=":material/chat:", width="stretch"):
-        from studio.ui import chat as chat_ui
+        from studio.ui import models as models_ui
 
-        chat_ui.hand_off(run.model_spec)
+        models_ui.chat_with(run.model_spec)
     if c2.button("Evaluate it", key="train.evaluate_it", icon=":material/fact_check:", width="stretch"):
         from studio.ui import evaluate as evaluate_ui
 
