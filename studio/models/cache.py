@@ -81,6 +81,12 @@ class ModelCache:
         free_memory()
         return loaded
 
+    def loading(self) -> list[str]:
+        """The specs being loaded (or waiting for another load to end) now: a load goes on after the answer that
+        asked for it is stopped, and the model stays loaded."""
+        with self._lock:
+            return [spec for spec, _ in self._loading]
+
     def loaded(self) -> list[Any]:
         with self._lock:
             return list(self._models.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +29,8 @@ FAVICON = str(Path(__file__).with_name("favicon.png"))
 KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.a.quant", "chat.b.quant", "train.method", "train.name")
 """Widgets drawn without a ``value=`` (their state set through session state) whose values outlive a visit to
 another page: Streamlit drops a widget's state in a run that does not draw it, unless the run sets it.
-Widgets drawn with a value use ``kept`` instead (setting those through session state would be refused)."""
+Widgets drawn with a value use ``kept`` (an index: ``kept_choice``) instead (setting those through session state
+would be refused, or lose to a computed default)."""
 
 
 def page_setup(title: str) -> None:
@@ -94,6 +95,20 @@ def kept(widget: Callable[..., T], label: str, key: str, default: object, **kwar
     return value
 
 
+def kept_choice(widget: Callable[..., T], label: str, options: Sequence[Any], key: str, default: int = 0,
+                ident: Callable[[Any], Any] | None = None, **kwargs: Any) -> T:
+    """``widget(label, options, index=..., key=key, **kwargs)`` (a radio or a selectbox) that stays as chosen when
+    the person visits another page and comes back: the choice is also kept under ``key + ".kept"`` (by ``ident``:
+    a run's or a dataset's id), and it wins over ``default`` (a computed index) when the widget is drawn again.
+    A kept choice that is no longer among the options (a deleted run, a removed model) gives ``default``."""
+    ident = ident or (lambda option: option)
+    kept = st.session_state.get(f"{key}.kept")
+    index = next((i for i, option in enumerate(options) if kept is not None and ident(option) == kept), default)
+    value = widget(label, options, index=index, key=key, **kwargs)
+    st.session_state[f"{key}.kept"] = None if value is None else ident(value)
+    return value
+
+
 def md(text: object) -> str:
     """User text (names, model ids, errors quoting them) for Markdown: shown as typed, never a link,
     an emoji shortcode, formatting or an image (``studio.data.display.markdown_literal``)."""
@@ -122,6 +137,21 @@ def model_cache():
     from studio.models import cache
 
     return cache.shared()
+
+
+def loads_line() -> str:
+    """" Loading <spec>…" while the shared model cache loads a model, else "" (for a "Loaded: n models" line)."""
+    loading = model_cache().loading()
+    return f" Loading {', '.join(md(s) for s in loading)}…" if loading else ""
+
+
+@st.fragment(run_every=1)
+def rerun_when_loaded() -> None:
+    """Draw where a "Loaded: n models" line is shown while a model loads and nothing else redraws the page (its
+    answer was stopped; the load goes on in its thread): the whole page is drawn again once the load ends, so the
+    line counts that model without waiting for a click."""
+    if not model_cache().loading():
+        st.rerun(scope="app")
 
 
 def hf_token(for_inference: bool = False) -> str | None:

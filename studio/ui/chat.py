@@ -169,7 +169,10 @@ def local_models_panel() -> None:
     loaded = cache.loaded()
     from studio.device import memory_summary
 
-    st.caption(f"{memory_summary()}. Loaded: {len(loaded)} of at most {ui.model_cache().max_models} models.")
+    st.caption(f"{memory_summary()}. Loaded: {len(loaded)} of at most {ui.model_cache().max_models} models."
+               + ui.loads_line())  # after Stop, a load under way goes on: said, and counted when it ends
+    if cache.loading() and not streaming():
+        ui.rerun_when_loaded()
     for i, lm in enumerate(loaded):
         # A chat model (loading.LoadedModel) or an extractive one (extractive.LoadedQA, spec "qa:<model>").
         spec, what = (lm.ref.spec, lm.quantization or lm.dtype) if hasattr(lm, "ref") else (lm.spec, "extractive")

@@ -7,6 +7,7 @@ markup added is ``<mark>`` around words that differ from the reference.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -47,14 +48,18 @@ def _runs() -> list:
 
 def _newest_run_and_base(all_runs: list) -> list[str]:
     """What a person who just trained wants compared first: the newest run with a saved model and the
-    model it started from (a scratch run has none; a Hub base only when the Hub can be reached)."""
+    model it started from (``run_and_base``)."""
+    newest = next((r for r in all_runs if r.has_model), None)
+    return run_and_base(newest) if newest is not None else []
+
+
+def run_and_base(run: Any) -> list[str]:
+    """A run and the model it started from, as the page's model choice (a scratch run has no base; a Hub base only
+    when the Hub can be reached)."""
     from studio.models import loading
 
-    newest = next((r for r in all_runs if r.has_model), None)
-    if newest is None:
-        return []
-    picked = [newest.model_spec]
-    base = newest.base
+    picked = [run.model_spec]
+    base = run.base
     parsed = _parsed_or_none(base) if base else None
     kind = parsed.kind if parsed else "scratch"
     if kind not in ("scratch", "run") and (
@@ -62,6 +67,14 @@ def _newest_run_and_base(all_runs: list) -> list[str]:
             or loading.in_hub_cache(base)):
         picked.append(base)
     return picked
+
+
+def hand_off(run: Any) -> None:
+    """Open this page with ``run`` and its base chosen (arriving otherwise, it chooses the newest run): the Train
+    page's "Evaluate it"."""
+    st.session_state["evaluate.models"] = run_and_base(run)
+    st.session_state.pop("evaluate.split_run", None)  # its held-out split, the first option once the run is chosen
+    st.switch_page(EVALUATE.path)
 
 
 def _range(name: str) -> tuple:

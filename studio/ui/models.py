@@ -63,6 +63,29 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
     return (value or "").strip() or None
 
 
+def still_there(spec: str | None) -> bool:
+    """Whether a spec picked earlier can be offered again: a workspace model or a run still in the library, or a
+    spec typed in (a Hub id, a folder, a file: the memory check says if it cannot be read)."""
+    if not spec:
+        return False
+    try:
+        kind = parse_spec(spec).kind
+    except StudioError:
+        return False
+    return kind not in ("model", "run") or any(e.spec == spec for e in _entries(True))
+
+
+def chat_with(spec: str) -> None:
+    """Open the Chat page in conversation mode with the local model ``spec`` picked (the Models page's and the Train
+    page's "Chat with it")."""
+    from studio.ui import pages
+
+    st.session_state["chat.mode"] = "Conversation"  # studio.ui.passage.CONVERSATION: the page may be in passage mode
+    st.session_state["chat.a.kind"] = "local"
+    st.session_state["chat.a.model"] = spec
+    st.switch_page(pages.CHAT.path)
+
+
 # --- the library table ------------------------------------------------------------------------------
 
 def library_table() -> list[library.ModelEntry]:
@@ -90,10 +113,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
         st.caption(entry.origin[:1].upper() + entry.origin[1:])  # not str.capitalize: it lowercases file names and ids
     c1, c2, c3 = st.columns(3)
     if c1.button("Chat with it", icon=":material/chat:", key="models.chat"):
-        st.session_state["chat.mode"] = "Conversation"  # studio.ui.passage.CONVERSATION: the page may be in passage mode
-        st.session_state["chat.a.kind"] = "local"
-        st.session_state["chat.a.model"] = spec
-        st.switch_page("pages/4_Chat.py")
+        chat_with(spec)
     if c2.button("Train on it", icon=":material/model_training:", key="models.train", disabled=entry.source == "run",
                  help="Fine-tune it on a dataset (a run continues on the Train page's Runs tab)."):
         st.session_state["train.base_choice"] = "a model from the library"

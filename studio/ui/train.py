@@ -44,8 +44,8 @@ def pick_dataset() -> tuple[list[dict], DatasetRef] | None:
     if not versions:
         st.warning("This dataset has no saved version yet: save it on the Dataset page.")
         return None
-    version = c2.selectbox("Version", versions, key=f"train.version.{info.id}",
-                           format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))
+    version = ui.kept_choice(c2.selectbox, "Version", versions, f"train.version.{info.id}",  # a deleted one: the latest
+                             format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))
     return ui.run_or_error(load_dataset, info.id, version)
 
 
@@ -67,14 +67,18 @@ def pick_base() -> str | None:
     default_spec, why = loading.offline_default("distilgpt2")  # the tutorial's model wherever it can be loaded
     offline_bundled = default_spec == bundled.SPEC
     default = 2 if offline_bundled else (0 if why else 1)
-    choice = st.radio("Base model", BASES, index=default, horizontal=True, key="train.base_choice",
-                      help="scratch trains a small GPT-2 from zero; the others fine-tune a pretrained model.")
+    # As chosen before a visit to another page (the computed default only on the first visit)
+    choice = ui.kept_choice(st.radio, "Base model", BASES, "train.base_choice", default, horizontal=True,
+                            help="scratch trains a small GPT-2 from zero; the others fine-tune a pretrained model.")
     if choice == "scratch":
         return "scratch"
     if choice == "distilgpt2":
         return "distilgpt2"  # offline, the memory check below says it cannot be loaded and Start stays off
     if choice == "a model from the library":
-        spec = models_ui.model_picker("train.base_model", "Model", default_spec, include_runs=False)
+        kept = st.session_state.get("train.base_model.kept")  # as picked before a visit to another page, if still there
+        spec = models_ui.model_picker("train.base_model", "Model", kept if models_ui.still_there(kept) else default_spec,
+                                      include_runs=False)
+        st.session_state["train.base_model.kept"] = spec
         if offline_bundled and spec == bundled.SPEC:
             st.caption(why)
         return spec
@@ -83,11 +87,11 @@ def pick_base() -> str | None:
         if not done:
             st.info("No run has a saved model yet.")
             return None
-        run = st.selectbox("Continue training", done, format_func=lambda r: f"{r.name} ({r.status.state})",
-                           key="train.base_run")
+        run = ui.kept_choice(st.selectbox, "Continue training", done, "train.base_run", ident=lambda r: r.id,
+                             format_func=lambda r: f"{r.name} ({r.status.state})")  # a deleted one: the first
         return run.model_spec
-    spec = st.text_input("Hub id, local folder or .gguf file", key="train.base_other",
-                         placeholder="e.g. gpt2 or /models/my-model")
+    spec = ui.kept(st.text_input, "Hub id, local folder or .gguf file", "train.base_other", "",
+                   placeholder="e.g. gpt2 or /models/my-model")
     return spec.strip() or None
 
 
@@ -147,8 +151,8 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     if base == "scratch":
         names = [n for n in names if n != "recommended"]
     default = default_preset(base)
-    name = st.selectbox("Preset", names, index=names.index(default), key=f"train.preset.{base == 'scratch'}",
-                        format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
+    name = ui.kept_choice(st.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
+                          format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
     why = None
     if name == "recommended":
         shape = ui.run_or_error(memory.shape_for_base, base)

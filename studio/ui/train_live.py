@@ -8,6 +8,7 @@ Questions to a model are answered in a worker thread; models are loaded once per
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import streamlit as st
 
 from studio import jobs, ui
 from studio.data.display import text_block
-from studio.errors import StudioError
+from studio.errors import CancelledError, StudioError
 from studio.tasks import Task
 from studio.train import job, memory, runs
 from studio.train import plots as train_plots
@@ -25,17 +26,59 @@ from studio.ui import export as export_ui
 # --- models for asking: loaded once per process ------------------------------------------------------
 
 
-def _ask(specs: list[str], questions: list[str]) -> dict[str, list[str]]:
-    from studio.models import generate
-    from studio.models.cache import model_lock
+class AskTask(Task):
+    """Answers of one or more models (spec -> a few words naming it) to a few questions, in a worker thread.
 
-    cache = ui.model_cache()
-    out = {}
-    for spec in specs:
-        lm = cache.get(spec)
-        with model_lock(lm.model):
-            out[spec] = generate.generate_answers(lm, questions, max_new_tokens=96)
-    return out
+    Its progress says what it does: which model it loads (the first load takes a while on a CPU), which question
+    of how many it answers. Stop ends it at once for the page (a load under way finishes in the thread and the
+    model stays loaded in the process's one cache); the answering stops before the next question."""
+
+    def __init__(self, label: str, models: dict[str, str], questions: list[str], cache: Any = None):
+        super().__init__(label)
+        self.models, self.questions = models, questions
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        self._cache = cache
+
+    def work(self) -> dict[str, list[str]]:
+        from studio.models import generate
+        from studio.models.cache import model_lock
+
+        cache = self._cache or ui.model_cache()
+        n, out = len(self.questions), {}
+        total = n * len(self.models)
+        try:
+            for k, (spec, name) in enumerate(self.models.items()):
+                self.report(k * n, total, f"loading {name}")
+                lm = cache.get(spec)
+                if self.stop.is_set():
+                    raise CancelledError("Stopped.")
+                self.report(k * n, total, f"{name}: answering question 1 of {n}")
+
+                def progress(done: int, _: int, k: int = k, name: str = name) -> None:
+                    if done < n:
+                        self.report(k * n + done, total, f"{name}: answering question {done + 1} of {n}")
+
+                with model_lock(lm.model):
+                    out[spec] = generate.generate_answers(lm, self.questions, max_new_tokens=96, batch_size=1,
+                                                          progress=progress, cancel=self.stop.is_set)
+            return out
+        except CancelledError:
+            raise CancelledError("Stopped.") from None
+        finally:
+            self.ended = self.ended or time.monotonic()
+
+    @property
+    def done(self) -> bool:
+        """Finished, or stopped: Stop frees the page at once, even while a model is still loading."""
+        return super().done or self.stop.is_set()
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.ended = self.ended or time.monotonic()  # "Stopped after 12 s" stays 12 s while a load goes on
+
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
 
 
 # --- the live run --------------------------------------------------------------------------------------
@@ -109,14 +152,42 @@ def _log(folder: Path) -> None:
         st.code(jobs.tail_log(folder, 30) or "(no output yet)", language=None)
 
 
+def hand_offs(run: runs.RunInfo) -> None:
+    """This run, one click from the Chat page (picked there, chatting as it was trained) and the Evaluate page (it
+    and its base chosen, on its held-out questions); the Evaluate page alone chose the newest run, not this one."""
+    c1, c2, _ = st.columns([1, 1, 3])
+    if c1.button("Chat with it", key="train.chat_with", icon=":material/chat:", width="stretch"):
+        from studio.ui import models as models_ui
+
+        models_ui.chat_with(run.model_spec)
+    if c2.button("Evaluate it", key="train.evaluate_it", icon=":material/fact_check:", width="stretch"):
+        from studio.ui import evaluate as evaluate_ui
+
+        evaluate_ui.hand_off(run)
+
+
 @dataclass
 class AskOp:
     """The ask panel's one operation in flight or shown (session key ``train.ask``)."""
 
-    task: Task  # answers by model spec: {spec: [answer per question]}
+    task: AskTask  # answers by model spec: {spec: [answer per question]}
     kind: str  # "ask" (one typed question) or "compare" (a few held-out questions, a table)
     questions: list[str]
     drawn: bool = True  # False while running: the page is redrawn once when it ends
+    references: list[str] | None = None  # the records' own answers to the questions (compare), where they have one
+
+
+def _sample_questions(run: runs.RunInfo) -> tuple[list[str], list[str], bool]:
+    """Up to three of the run's questions (held-out ones where it held some out), their records' answers, and
+    whether they were held out."""
+    try:
+        records, _ = run.dataset_ref.load()
+        split = run.split
+        picked = (split["test"] or split["train"])[:3]
+        return ([records[i]["question"] for i in picked], [str(records[i].get("answer") or "") for i in picked],
+                bool(split["test"]))
+    except (StudioError, IndexError, KeyError):
+        return [], [], False
 
 
 def ask_panel(run_id: str) -> None:
@@ -130,38 +201,37 @@ def ask_panel(run_id: str) -> None:
     merge_panel(run)
     push_panel(run)
     export_ui.export_panel(run.model_spec, run.name, "train")
+    hand_offs(run)
     st.subheader("Ask the model")
     dev = memory.device_memory()
     cache = ui.model_cache()
     c1, c2 = st.columns([3, 1])
-    c1.caption(f"Loaded models: {len(cache.loaded())} · {dev.name}: {memory.fmt_bytes(dev.free)} free of {memory.fmt_bytes(dev.total)}")
+    c1.caption(f"Loaded models: {len(cache.loaded())} · {dev.name}: {memory.fmt_bytes(dev.free)} free of "
+               f"{memory.fmt_bytes(dev.total)}." + ui.loads_line())
     if c2.button("Release models", key="train.release", help="Free the memory held by models loaded for asking."):
         cache.unload()
     op: AskOp | None = st.session_state.get("train.ask")
     busy = op is not None and not op.task.done
+    if cache.loading() and not busy:  # a load going on after Stop: counted when it ends
+        ui.rerun_when_loaded()
+    trained = {run.model_spec: "the trained model"}
     with st.form("train.ask_form", border=False):
         q = st.text_input("Question", key="train.question", disabled=busy)
         if st.form_submit_button("Ask", disabled=busy) and q.strip():
-            st.session_state["train.ask"] = AskOp(Task("Asking", _ask, [run.model_spec], [q.strip()]).start(), "ask",
-                                                  [q.strip()])
-    records, questions = [], []
-    try:
-        records, _ = run.dataset_ref.load()
-        split = run.split
-        picked = (split["test"] or split["train"])[:3]
-        questions = [records[i]["question"] for i in picked]
-    except (StudioError, IndexError, KeyError):
-        questions = []
-    held_out = bool(run.split["test"])
-    if questions and run.base != "scratch":
+            st.session_state["train.ask"] = AskOp(AskTask("Asking", trained, [q.strip()]).start(), "ask", [q.strip()])
+    questions, answers, held_out = _sample_questions(run)
+    if questions:
         label = "held-out" if held_out else "training"
-        if st.button(f"Compare base and trained on {len(questions)} {label} questions", disabled=busy, key="train.compare"):
-            st.session_state["train.ask"] = AskOp(Task("Comparing", _ask, [run.base, run.model_spec], questions).start(),
-                                                  "compare", questions)
-    elif questions and st.button(f"Answer {len(questions)} {'held-out' if held_out else 'training'} questions",
-                                 disabled=busy, key="train.compare"):
-        st.session_state["train.ask"] = AskOp(Task("Answering", _ask, [run.model_spec], questions).start(), "compare",
-                                              questions)
+        st.caption(f"The first {len(questions)} of the {len(run.split['test'])} records held out from training (the "
+                   "model never saw them), each with its answer from the dataset." if held_out else
+                   f"This run held no records out: these {len(questions)} questions are from its training records, "
+                   "so the trained model saw their answers (the dataset's answer is shown beside them).")
+        models = {run.base: f"the base ({run.base})", **trained} if run.base != "scratch" else trained
+        title = (f"Compare base and trained on {len(questions)} {label} questions" if run.base != "scratch"
+                 else f"Answer {len(questions)} {label} questions")
+        if st.button(title, disabled=busy, key="train.compare"):
+            task = AskTask("Comparing" if len(models) > 1 else "Answering", models, questions).start()
+            st.session_state["train.ask"] = AskOp(task, "compare", questions, references=answers)
     _task_result(run)
 
 
@@ -172,12 +242,21 @@ def _task_result(run: runs.RunInfo) -> None:
         return
     task = op.task
     if not task.done:
-        st.caption(f"{task.label}… (loading a model the first time takes a moment)")
+        doing = task.progress.message or "starting"
+        hint = " (loading a model the first time takes a moment)" if doing.startswith("loading") else ""
+        st.caption(f":material/hourglass_top: {task.label}: {ui.md(doing)}{hint} · {task.elapsed():.0f} s so far.")
+        if st.button("Stop", key="train.ask_stop", icon=":material/stop:",
+                     help="Stops before the next question; a model still loading finishes loading and stays loaded."):
+            task.cancel()
+            st.rerun(scope="app")  # the whole panel free at once: Ask and Compare enabled, "Stopped" said
         op.drawn = False
         return
     if not op.drawn:  # just finished: redraw the page once, so "Loaded models" counts the model it loaded
         op.drawn = True
         st.rerun(scope="app")
+    if task.stop.is_set():
+        st.info(f"Stopped after {task.elapsed():.0f} s: no answers.", icon=":material/stop_circle:")
+        return
     if task.error:
         ui.show_error(task.error)
         return
@@ -187,10 +266,13 @@ def _task_result(run: runs.RunInfo) -> None:
     table = []
     for i, q in enumerate(op.questions):
         row = {"question": q}
+        if op.references and any(op.references):
+            row["dataset's answer"] = op.references[i]
         for spec, answers in task.result.items():
             row["trained" if spec == run.model_spec else f"base ({spec})"] = answers[i]
         table.append(row)
     st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(f"Answered in {task.elapsed():.0f} s.")
 
 
 def push_panel(run: Any) -> None:

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -265,3 +266,40 @@ def test_a_compiling_answer_counts_the_seconds_of_its_pause():
     finally:
         release.set()
         job.join(10)
+
+
+def test_stopped_while_its_model_loads_the_sidebar_says_it_is_loading_and_counts_it_once_loaded(
+        tiny_gpt2, offline, monkeypatch):
+    """Stop pressed while the local model loaded: the sidebar said "Loaded: 0 of at most 2 models" and stayed so
+    after the load ended (it goes on in its thread), until some click redrew the page."""
+    from studio.models import cache as model_cache
+
+    shared = model_cache.shared()
+    shared.unload()
+    gate = threading.Event()
+    real = shared._loader
+
+    def held(spec, quantization, token):  # a slow load, held until the test has looked
+        gate.wait(60)
+        return real(spec, quantization, token)
+
+    monkeypatch.setattr(shared, "_loader", held)
+    at = page(**{"chat.a.model": str(tiny_gpt2)})
+    at.chat_input(key="chat.input").set_value("How long is a match?").run()
+    deadline = time.time() + 30
+    while not shared.loading() and time.time() < deadline:
+        time.sleep(0.1)
+    for job in at.session_state["chat.jobs"]:
+        job.cancel()  # what Stop does (AppTest does not deliver a click inside the live fragment)
+    at.run()
+    (line,) = [c.value for c in at.caption if "Loaded: " in c.value]
+    assert "Loaded: 0 of at most 2 models. Loading " in line and "tiny-gpt2" in line  # said at once
+    assert not at.chat_input(key="chat.input").disabled
+    gate.set()
+    deadline = time.time() + 60
+    while shared.loading() and time.time() < deadline:
+        time.sleep(0.1)
+    at.run()
+    (line,) = [c.value for c in at.caption if "Loaded: " in c.value]
+    assert "Loaded: 1 of at most 2 models." in line and "Loading" not in line
+    shared.unload()

