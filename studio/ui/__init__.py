@@ -95,6 +95,23 @@ def kept(widget: Callable[..., T], label: str, key: str, default: object, **kwar
     return value
 
 
+def follow(key: str, suggested: object) -> None:
+    """Before drawing the widget ``key`` whose starting value is ``suggested`` (a preset's, recomputed for
+    another dataset or base model): where the suggestion moved and the widget still holds the last one (the
+    person did not change it), it takes the new one; a value the person set stays. Works with ``kept``."""
+    state, last = st.session_state, st.session_state.get(f"{key}.suggested", _NOT_YET)
+    st.session_state[f"{key}.suggested"] = suggested
+    if last is _NOT_YET or last == suggested:
+        return
+    if state.get(key, state.get(f"{key}.kept", last)) == last:
+        if f"{key}.kept" in state:
+            state[f"{key}.kept"] = suggested
+        state.pop(key, None)  # drawn again from its value, now the new suggestion
+
+
+_NOT_YET = object()
+
+
 def kept_choice(widget: Callable[..., T], label: str, options: Sequence[Any], key: str, default: int = 0,
                 ident: Callable[[Any], Any] | None = None, **kwargs: Any) -> T:
     """``widget(label, options, index=..., key=key, **kwargs)`` (a radio or a selectbox) that stays as chosen when

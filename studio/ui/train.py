@@ -127,6 +127,7 @@ def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) ->
     """A number input for a TrainConfig field: its label, help and range come from the field (``studio.settings``);
     a whole-number value gets whole-number bounds."""
     lo, hi = field_settings.bounds(TrainConfig, name)
+    ui.follow(key, value)  # the preset's value for another dataset, unless the person changed this one
     if isinstance(value, int):
         lo, hi = math.ceil(lo), math.floor(hi)
     else:
@@ -138,6 +139,7 @@ def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) ->
 
 def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
     options = list(field_settings.choices(TrainConfig, name) or ())
+    ui.follow(key, value)
     value = st.session_state.get(f"{key}.kept", value)  # as set before a visit to another page (ui.kept)
     chosen = box.selectbox(field_settings.label(TrainConfig, name), options, index=options.index(value), key=key,
                            help=field_help(name), **kwargs)
@@ -163,6 +165,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     name = f"{name}.{method}"  # widget keys: a method's own defaults
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
+        ui.follow(f"train.gc.{name}", p.gradient_checkpointing)
         values = dict(
             learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", format="%.6f"),
             batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}"),
@@ -184,6 +187,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         )
         if method != "full":
             l1, l2, l3, l4 = st.columns(4)
+            ui.follow(f"train.lr_t.{name}", p.lora_targets)
             values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}")
             values["lora_alpha"] = _number(l2, "lora_alpha", p.lora_alpha, f"train.lr_a.{name}")
             values["lora_dropout"] = _number(l3, "lora_dropout", p.lora_dropout, f"train.lr_d.{name}")
@@ -214,6 +218,7 @@ def _liger(col: Any, value: bool, name: str) -> bool:
     from studio.models import loading
 
     why = liger.off_reason(loading.pick_device())
+    ui.follow(f"train.liger.{name}", value and not why)
     on = col.checkbox(field_settings.label(TrainConfig, "liger"), value and not why, key=f"train.liger.{name}",
                       disabled=bool(why), help=field_help("liger"))
     if why:
@@ -226,6 +231,9 @@ WARMUP_UNITS = {"share": "a share of all steps", "steps": "a number of steps"}
 
 def _warmup(col: Any, value: float, name: str) -> float:
     """The warm-up, named for what its value is: a share of all steps (the config's value below 1) or steps."""
+    ui.follow(f"train.wu_unit.{name}", "share" if 0 < value < 1 else "steps")  # the preset's, unless changed
+    ui.follow(f"train.wu.{name}.share", value if value < 1 else 0.05)
+    ui.follow(f"train.wu.{name}.steps", int(value) if value >= 1 else 0)
     unit = col.radio("Warm-up as", list(WARMUP_UNITS), index=0 if 0 < value < 1 else 1, horizontal=True,
                      key=f"train.wu_unit.{name}", format_func=WARMUP_UNITS.get)
     if unit == "share":

@@ -268,6 +268,28 @@ def test_the_preset_reasoning_names_what_was_changed_in_advanced(offline, tiny_l
     assert line.endswith("Changed in Advanced: Epochs 12 → 3, Held-out fraction 0 → 0.2.")
 
 
+def test_advanced_follows_the_recommendation_for_another_dataset_but_keeps_what_was_changed(offline, tiny_llama):
+    """Advanced kept 12 epochs at 2e-3 with nothing held out (a 10-record FAQ's) after switching to a 400-record
+    dataset whose recommendation is 4 epochs at 1e-3 with 10% held out, and the line then listed as "Changed in
+    Advanced" values nobody had changed. A value the person set stays through the switch."""
+    qa = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."} for i in range(400)]
+    small, big = store.create_dataset("Tiny FAQ", qa[:10]), store.create_dataset("Bigger FAQ", qa)
+    at = train_page(base="another model (Hub id or folder)")
+    at.session_state["train.dataset_id"] = small.id
+    at.run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    epochs, lr = (at.number_input(key=f"train.{k}.recommended.lora") for k in ("ep", "lr"))
+    assert (epochs.value, lr.value) == (12, 0.002)
+    at.number_input(key="train.wd.recommended.lora").set_value(0.05).run()  # the person's own weight decay
+    at.selectbox(key="train.dataset").set_value(next(d for d in store.list_datasets() if d.id == big.id)).run()
+    _no_exception(at)
+    values = {k: at.number_input(key=f"train.{k}.recommended.lora").value for k in ("ep", "lr", "tf", "qd", "wd")}
+    assert values == {"ep": 4, "lr": 0.001, "tf": 0.1, "qd": 0.0, "wd": 0.05}
+    (line,) = [i.value for i in at.info if i.value.startswith("400 records")]
+    assert line.endswith("Changed in Advanced: Weight decay 0.01 → 0.05.")
+
+
 def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tiny_llama):
     """Method LoRA on a pretrained base: the recommended preset says why, the preview shows the
     trainable share, the run trains adapters, and the merge button writes a full model."""
