@@ -82,6 +82,23 @@ def train_page(base: str | None = "scratch"):
     return at
 
 
+def back_from_another_page(at, page: str | None = None):
+    """The page of AppTest ``at`` (or ``page``) opened again after another page, as a browser does it: Streamlit
+    drops the state of every widget the other page does not draw (AppTest's switch_page keeps it); what the page
+    kept itself stays, and ``ui.KEPT_WIDGETS`` (set again by every page's ``page_setup``)."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio import ui
+
+    state = at.session_state._state._state  # SafeSessionState -> SessionState
+    widgets = set(state._key_id_mapper._key_id_mapping) - set(ui.KEPT_WIDGETS)
+    back = AppTest.from_file(page or at._script_path, default_timeout=90)
+    for key, value in at.session_state.items():
+        if key not in widgets:
+            back.session_state[key] = value
+    return back.run()
+
+
 def build_tiny_causal_lm(path: Path, *, chat_template: str | None = None, arch: str = "gpt2") -> Path:
     """Save a tiny randomly initialised causal LM and a byte-level BPE tokenizer to ``path``.
 

@@ -26,7 +26,9 @@ FAVICON = str(Path(__file__).with_name("favicon.png"))
 """The studio's tab icon, served by the studio itself (a Material icon here would be fetched from Google's font CDN)."""
 
 
-KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.a.quant", "chat.b.quant", "train.method", "train.name")
+KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.a.quant", "chat.b.quant", "train.method", "train.name",
+                "evaluate.models", "evaluate.other_models", "evaluate.sampling", "evaluate.similarity",
+                "evaluate.semantic_leakage", "evaluate.base_url", "evaluate.qa_endpoint", "evaluate.judge")
 """Widgets drawn without a ``value=`` (their state set through session state) whose values outlive a visit to
 another page: Streamlit drops a widget's state in a run that does not draw it, unless the run sets it.
 Widgets drawn with a value use ``kept`` (an index: ``kept_choice``) instead (setting those through session state
@@ -98,14 +100,16 @@ def kept(widget: Callable[..., T], label: str, key: str, default: object, **kwar
 def follow(key: str, suggested: object) -> None:
     """Before drawing the widget ``key`` whose starting value is ``suggested`` (a preset's, recomputed for
     another dataset or base model): where the suggestion moved and the widget still holds the last one (the
-    person did not change it), it takes the new one; a value the person set stays. Works with ``kept``."""
+    person did not change it), it takes the new one; a value the person set stays. Works with ``kept`` (the
+    value) and ``kept_choice`` (``suggested`` is then the option's ident)."""
     state, last = st.session_state, st.session_state.get(f"{key}.suggested", _NOT_YET)
     st.session_state[f"{key}.suggested"] = suggested
     if last is _NOT_YET or last == suggested:
         return
-    if state.get(key, state.get(f"{key}.kept", last)) == last:
-        if f"{key}.kept" in state:
-            state[f"{key}.kept"] = suggested
+    kept = f"{key}.kept"  # ``kept``'s value, ``kept_choice``'s ident: what the widget held when last drawn
+    if (state[kept] if kept in state else state.get(key, last)) == last:
+        if kept in state:
+            state[kept] = suggested
         state.pop(key, None)  # drawn again from its value, now the new suggestion
 
 

@@ -73,8 +73,16 @@ def hand_off(run: Any) -> None:
     """Open this page with ``run`` and its base chosen (arriving otherwise, it chooses the newest run): the Train
     page's "Evaluate it"."""
     st.session_state["evaluate.models"] = run_and_base(run)
-    st.session_state.pop("evaluate.split_run", None)  # its held-out split, the first option once the run is chosen
+    st.session_state["evaluate.newest"] = max((r.id for r in _runs() if r.has_model), default="")  # not replaced
+    _questions_as_on_arrival()
     st.switch_page(EVALUATE.path)
+
+
+def _questions_as_on_arrival() -> None:
+    """Forget the questions' choices made for other models: a run just chosen gets its held-out split."""
+    for key in ("evaluate.source", "evaluate.split_run", "evaluate.dataset", "evaluate.version"):
+        for suffix in ("", ".kept", ".suggested"):
+            st.session_state.pop(key + suffix, None)
 
 
 def _range(name: str) -> tuple:
@@ -83,6 +91,11 @@ def _range(name: str) -> tuple:
     from studio.evaluate.config import EvalConfig
 
     return settings.bounds(EvalConfig, name)
+
+
+def _bounds(name: str) -> dict[str, Any]:
+    lo, hi = _range(name)
+    return {"min_value": lo, "max_value": hi}
 
 
 def _parsed_or_none(text: str) -> ModelSpec | None:
@@ -115,8 +128,12 @@ def new_evaluation_form() -> None:
                                       "api:qa:<model id>: an extractive model answering with a span of each passage.")
         else:
             options = list(run_labels) + bases
-            if "evaluate.models" not in st.session_state:  # first visit: what was just trained
+            newest = max((r.id for r in all_runs if r.has_model), default="")
+            if "evaluate.models" not in st.session_state or newest > st.session_state.get("evaluate.newest", newest):
+                # the first visit, or a run finished since the last: what was just trained; else the form as it was
                 st.session_state["evaluate.models"] = _newest_run_and_base(all_runs)
+                _questions_as_on_arrival()
+            st.session_state["evaluate.newest"] = max(newest, st.session_state.get("evaluate.newest", ""))
             chosen = st.multiselect("Training runs, their base models and the model library", options,
                                     format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
                                     key="evaluate.models")
@@ -134,63 +151,77 @@ def new_evaluation_form() -> None:
     trained_on = next((by_id[i].dataset for i in chosen_runs if i in by_id), {})
     with c2:
         st.markdown("**Questions**")
-        source = st.radio("From", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="evaluate.source",
-                          index=0 if held_out else 1)
+        # Each choice below follows the models chosen (ui.follow) unless the person changed it, and stays as it
+        # was after a visit to another page (ui.kept_choice).
+        ui.follow("evaluate.source", "run" if held_out else "dataset")
+        source = ui.kept_choice(st.radio, "From", list(SOURCES), "evaluate.source", 0 if held_out else 1,
+                                format_func=SOURCES.get, horizontal=True)
         run_id = dataset_id = version = None
         if source == "run":
             options = held_out or chosen_runs or [r.id for r in all_runs]
             if not options:
                 st.info("No training runs yet: train one on the Train page, or evaluate on a dataset version.")
             # Named as in the models above (the bare id "20261205-064729-faq" named nothing a person chose).
-            run_id = st.selectbox("Run", options, key="evaluate.split_run",
-                                  format_func=lambda i: f"{by_id[i].name} · run {i}" if i in by_id else i) if options else None
+            if options:
+                ui.follow("evaluate.split_run", options[0])
+            run_id = ui.kept_choice(st.selectbox, "Run", options, "evaluate.split_run",
+                                    format_func=lambda i: f"{by_id[i].name} · run {i}" if i in by_id else i) \
+                if options else None
         else:
             datasets = store.list_datasets()
             if not datasets:
                 st.info("No datasets yet: create or import one on the Dataset page.")
             else:
                 ids = [d.id for d in datasets]
-                ds = st.selectbox("Dataset", datasets, format_func=lambda d: d.name, key="evaluate.dataset",
-                                  index=ids.index(trained_on["id"]) if trained_on.get("id") in ids else 0)
+                at = ids.index(trained_on["id"]) if trained_on.get("id") in ids else 0
+                ui.follow("evaluate.dataset", ids[at])
+                ds = ui.kept_choice(st.selectbox, "Dataset", datasets, "evaluate.dataset", at, ident=lambda d: d.id,
+                                    format_func=lambda d: d.name)
                 versions = [v.version for v in reversed(ds.versions)]
-                version = st.selectbox("Version", versions, key="evaluate.version",
-                                       index=versions.index(trained_on["version"])
-                                       if ds.id == trained_on.get("id") and trained_on.get("version") in versions else 0,
-                                       format_func=lambda v: f"v{v} ({next(x.count for x in ds.versions if x.version == v):,} records)")
+                at = versions.index(trained_on["version"]) \
+                    if ds.id == trained_on.get("id") and trained_on.get("version") in versions else 0
+                ui.follow("evaluate.version", (ds.id, versions[at]) if versions else None)
+                version = ui.kept_choice(st.selectbox, "Version", versions, "evaluate.version", at,
+                                         ident=lambda v, d=ds.id: (d, v),
+                                         format_func=lambda v: f"v{v} ({next(x.count for x in ds.versions if x.version == v):,} records)")
                 dataset_id = ds.id
                 if chosen_runs and not held_out and (ds.id, version) == (trained_on.get("id"), trained_on.get("version")):
                     # only while the questions are the ones the run trained on; another dataset is a fair test
                     st.caption("The chosen run was trained on every record (no held-out split), and these are its "
                                "training records: expect high scores on questions it has seen.")
-        sample = st.number_input("Sample size (0 = every question)", min_value=0, value=0, step=10, key="evaluate.sample")
-    with st.expander("Settings"):
+        sample = ui.kept(st.number_input, "Sample size (0 = every question)", "evaluate.sample", 0, min_value=0,
+                         step=10)
+    with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.KEPT_WIDGETS)
         s1, s2, s3 = st.columns(3)
-        max_new = s1.number_input("Max new tokens", *_range("max_new_tokens"), 64, key="evaluate.max_new_tokens")
-        batch = s1.number_input("Batch size (local models)", *_range("batch_size"), 8, key="evaluate.batch_size",
-                                disabled=caps.api_only)
+        max_new = ui.kept(s1.number_input, "Max new tokens", "evaluate.max_new_tokens", 64,
+                          **_bounds("max_new_tokens"))
+        batch = ui.kept(s1.number_input, "Batch size (local models)", "evaluate.batch_size", 8,
+                        disabled=caps.api_only, **_bounds("batch_size"))
         sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling")
-        temperature = s2.slider("Temperature", *_range("temperature"), 0.7, disabled=not sampling,
-                                key="evaluate.temperature")
-        seed = s2.number_input("Seed", *_range("seed"), 0, key="evaluate.seed")
+        temperature = ui.kept(s2.slider, "Temperature", "evaluate.temperature", 0.7, disabled=not sampling,
+                              **_bounds("temperature"))
+        seed = ui.kept(s2.number_input, "Seed", "evaluate.seed", 0, **_bounds("seed"))
         base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url",
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
             ui.secret_field("API key for the base URL (optional)", "evaluate.api_key",
                             help="Sent only to the base URL above (and to a question-answering endpoint that is not "
                                  "Hugging Face's); without it no key is sent. Kept in this session only.")
-        provider = s3.text_input("Provider", "auto", key="evaluate.provider")
+        provider = ui.kept(s3.text_input, "Provider", "evaluate.provider", "auto")
         qa_endpoint = s3.text_input("Endpoint for api:qa: models (optional)", key="evaluate.qa_endpoint",
                                     placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
                                     help="A dedicated endpoint taking the question-answering request. The Hugging Face "
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
-        concurrency = s3.number_input("API requests in flight", *_range("api_concurrency"), 4, key="evaluate.concurrency")
+        concurrency = ui.kept(s3.number_input, "API requests in flight", "evaluate.concurrency", 4,
+                              **_bounds("api_concurrency"))
         judge = s1.text_input("LLM judge (optional)", key="evaluate.judge",
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
-        threshold = s3.slider("Leakage threshold", *map(int, _range("leakage_threshold")), 90, key="evaluate.leakage",
-                              help="Evaluation questions this similar to a training question are flagged as leaked.")
-        perplexity = s2.toggle("Reference perplexity (local models)", not caps.api_only, key="evaluate.perplexity",
-                               disabled=caps.api_only)
+        lo, hi = map(int, _range("leakage_threshold"))
+        threshold = ui.kept(s3.slider, "Leakage threshold", "evaluate.leakage", 90, min_value=lo, max_value=hi,
+                            help="Evaluation questions this similar to a training question are flagged as leaked.")
+        perplexity = ui.kept(s2.toggle, "Reference perplexity (local models)", "evaluate.perplexity",
+                             not caps.api_only, disabled=caps.api_only)
         no_embeddings = None if caps.semantic else "Needs sentence-transformers and torch: the full install adds them."
         similarity = s2.toggle("Semantic similarity of answers", key="evaluate.similarity", disabled=not caps.semantic,
                                help=no_embeddings or "Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")

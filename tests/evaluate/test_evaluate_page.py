@@ -201,6 +201,39 @@ def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
     assert at.selectbox(key="evaluate.split_run").options == [f"{runs.load_run(run_id).name} · run {run_id}"]
 
 
+def test_the_form_stays_as_set_after_a_visit_to_another_page_until_a_new_run_finishes(tiny_gpt2):
+    """Models, questions and settings came back as the arrival defaults (the newest run and its base, its held-out
+    split, 64 tokens) after a look at another page. They stay; a run that finished meanwhile is chosen with its base,
+    as on a first visit."""
+    from tests.conftest import back_from_another_page
+
+    ds = store.create_dataset("Soccer QA", QA + [{"question": "How big is the ball?", "answer": "Size five."}])
+    first = _train_one_step(tiny_gpt2, ds, test_fraction=0.5)
+    at = _app()
+    at.multiselect(key="evaluate.models").set_value([f"run:{first}"]).run()
+    at.text_area(key="evaluate.other_models").set_value("distilgpt2").run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.number_input(key="evaluate.sample").set_value(3).run()
+    at.number_input(key="evaluate.max_new_tokens").set_value(32).run()
+    at.toggle(key="evaluate.sampling").set_value(True).run()
+    at.slider(key="evaluate.temperature").set_value(0.3).run()
+    back = back_from_another_page(at)
+    assert not back.exception
+    assert back.multiselect(key="evaluate.models").value == [f"run:{first}"]
+    assert back.text_area(key="evaluate.other_models").value == "distilgpt2"
+    assert back.radio(key="evaluate.source").value == "dataset"
+    assert back.selectbox(key="evaluate.dataset").value.id == ds.id
+    assert (back.number_input(key="evaluate.sample").value, back.number_input(key="evaluate.max_new_tokens").value) \
+        == (3, 32)
+    assert back.toggle(key="evaluate.sampling").value and back.slider(key="evaluate.temperature").value == 0.3
+    time.sleep(1.1)  # run ids are stamped to the second
+    second = _train_one_step(tiny_gpt2, ds, test_fraction=0.5)
+    again = back_from_another_page(back)
+    assert again.multiselect(key="evaluate.models").value == [f"run:{second}", str(tiny_gpt2)]
+    assert again.radio(key="evaluate.source").value == "run" and again.selectbox(key="evaluate.split_run").value == second
+    assert again.number_input(key="evaluate.max_new_tokens").value == 32  # the settings stay
+
+
 def test_a_run_trained_on_every_record_is_tested_on_its_dataset(tiny_gpt2):
     """The scratch preset keeps no held-out split: the page offers the run's own dataset and version
     (leaked rows are then flagged) instead of a split that would be refused."""

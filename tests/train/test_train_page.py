@@ -17,6 +17,7 @@ from studio import jobs
 from studio.data import sample, store
 from studio.data.ref import load_dataset
 from studio.train import runs
+from tests import conftest
 from tests.conftest import REPO, train_page
 
 PAGE = str(REPO / "pages" / "3_Train.py")
@@ -521,18 +522,7 @@ def test_where_liger_can_run_the_memory_check_drops_the_logits_and_a_gpt2_base_s
 
 
 def back_from_another_page(at: AppTest) -> AppTest:
-    """The Train page opened again after another page, as a browser does it: Streamlit drops the state of every
-    widget the other page does not draw (AppTest's switch_page keeps it); what the page kept itself stays, and
-    ``ui.KEPT_WIDGETS`` (set again by every page's ``page_setup``)."""
-    from studio import ui
-
-    state = at.session_state._state._state  # SafeSessionState -> SessionState
-    widgets = set(state._key_id_mapper._key_id_mapping) - set(ui.KEPT_WIDGETS)
-    back = AppTest.from_file(PAGE, default_timeout=90)
-    for key, value in at.session_state.items():
-        if key not in widgets:
-            back.session_state[key] = value
-    return back.run()
+    return conftest.back_from_another_page(at, PAGE)
 
 
 def test_base_dataset_version_and_preset_stay_as_chosen_after_a_visit_to_another_page(offline):
