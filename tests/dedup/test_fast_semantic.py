@@ -117,7 +117,7 @@ def test_cli_compares_passages_unless_told_not_to(static_model, tmp_path) -> Non
 
 def _cli(src, tmp_path, *args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "studio", "dedup", str(src), *args, "--report",
-                           str(tmp_path / "r.json"), "--out", str(tmp_path / "kept.json")],
+                           str(tmp_path / "r.json"), "--out", str(tmp_path / "kept.json"), "--force"],
                           capture_output=True, text=True, timeout=300)
 
 
@@ -161,7 +161,7 @@ def _cli_measured(src, tmp_path, *args) -> tuple[subprocess.CompletedProcess, fl
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("w") as o, err.open("w") as e:
         child = subprocess.Popen([sys.executable, "-m", "studio", "dedup", str(src), *args, "--report",
-                                  str(tmp_path / "r.json"), "--out", str(tmp_path / "kept.json")], stdout=o, stderr=e)
+                                  str(tmp_path / "r.json"), "--out", str(tmp_path / "kept.json"), "--force"], stdout=o, stderr=e)
         _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     done = subprocess.CompletedProcess(child.args, child.returncode, out.read_text(), err.read_text())
