@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import config
-from studio.errors import disk_error, not_a_folder
+from studio.errors import StudioError, disk_error, not_a_folder
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -54,6 +54,18 @@ def _write(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_output(path: Path, data: bytes | str) -> None:
+    """``write_bytes`` (text as UTF-8) for a file the person named (an export, a report): whatever stops the
+    write is one line naming the file, and what was there stays."""
+    try:
+        write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
+    except StudioError:
+        raise  # already one line: disk full or read-only, a folder in the way, a workspace's limit
+    except OSError as exc:
+        raise StudioError(f"Cannot write {path} ({exc.strerror or exc}): check the folder exists and is "
+                          "writable.") from None
 
 
 def write_text(path: Path, text: str) -> None:

@@ -106,3 +106,9 @@ def test_dedup_replaces_an_existing_out_only_with_force(data, capsys):
     assert main([*argv, "--force"]) == 0
     replaced = json.loads(kept.read_text(encoding="utf-8"))
     assert replaced and all(r in RECORDS for r in replaced)  # the records kept by the suggestions
+
+
+def test_a_report_that_cannot_be_written_is_one_line(data, capsys):
+    """dedup's report says what stops the write as export does (and evaluate's report: one writer for both)."""
+    err = _refused(capsys, ["dedup", str(data), "--threshold", "90", "--report", "/proc/r.json"])
+    assert err == "error: Cannot write /proc/r.json (No such file or directory): check the folder exists and is writable."

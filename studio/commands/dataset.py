@@ -10,7 +10,7 @@ from pathlib import Path
 from studio import atomic
 from studio.commands import refuse_overwriting_inputs
 from studio.data import formats, store, validate, writers
-from studio.errors import DiskError, StudioError
+from studio.errors import StudioError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -152,12 +152,7 @@ def _check_out(out: Path) -> None:
 
 def _write_out(out: Path, data: bytes) -> None:
     """``data`` to ``out`` atomically; a path that cannot be written is one line."""
-    try:
-        atomic.write_bytes(out, data)
-    except DiskError:
-        raise  # already one line: disk full or read-only
-    except OSError as exc:
-        raise StudioError(f"Cannot write {out} ({exc.strerror or exc}): check the folder exists and is writable.") from None
+    atomic.write_output(out, data)
 
 
 def _dataset(name: str) -> store.DatasetInfo:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from studio import atomic
 from studio.commands import refuse_overwriting_inputs
 from studio.data import formats
-from studio.errors import DatasetFormatError, DiskError, StudioError
+from studio.errors import DatasetFormatError, StudioError
 
 if TYPE_CHECKING:
     from studio.dedup import fuzzy as dedup
@@ -161,9 +161,4 @@ def _read(path: str) -> list[dict]:
 
 
 def _write(path: str, data: object) -> None:
-    try:
-        atomic.write_bytes(Path(path), (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
-    except DiskError:
-        raise  # already one line: disk full or read-only
-    except OSError as exc:
-        raise StudioError(f"Cannot write {path} ({exc.strerror}): choose a writable path.") from None
+    atomic.write_output(Path(path), json.dumps(data, ensure_ascii=False, indent=1) + "\n")

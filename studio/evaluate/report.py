@@ -17,7 +17,7 @@ import plotly.io as pio
 
 from studio import atomic, jobs
 from studio.data.csv_cells import safe_cell
-from studio.errors import DiskError, StudioError
+from studio.errors import StudioError
 from studio.evaluate import metrics
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
@@ -192,10 +192,5 @@ def write(result: EvalResult, path: str | Path, curves: Mapping[str, Sequence[Ma
     path = Path(path).expanduser()
     fmt = format_of(path)
     text = to_json(result) if fmt == "json" else to_csv(result) if fmt == "csv" else to_html(result, curves)
-    try:
-        atomic.write_text(path, text)
-    except DiskError:
-        raise  # already one line: disk full or read-only
-    except OSError as exc:
-        raise StudioError(f"Cannot write {path}: {exc.strerror or exc}. Choose a writable folder.") from None
+    atomic.write_output(path, text)
     return path
