@@ -3,6 +3,7 @@ against the loopback Hub stand-in)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from pathlib import Path
@@ -326,18 +327,20 @@ def test_a_gated_hub_dataset_another_visitor_imported_is_refused_to_a_visitor_wi
     assert not [p for _m, p, _h in hub.requests[before:] if "/resolve/" in p]  # nothing downloaded for her
 
 
-def test_an_endpoint_on_a_hugging_face_host_gets_the_visitor_s_token_never_the_deployer_s(api_mode, monkeypatch):
-    """A Space (<user>-<name>.hf.space) or a custom Inference Endpoint is a Hugging Face host anyone can run a
-    server on: a visitor typing theirs as the passage endpoint received the deployer's HF_TOKEN."""
+@contextlib.contextmanager
+def _asked_own_endpoint(monkeypatch, **studio_settings):
+    """A passage question to a visitor's own endpoint on a Hugging Face host (a loopback server stands for their
+    Space), on the public app with the deployer's token: yields the page right after Ask and the server; on leaving,
+    every answer is done, so the server's headers say what reached it."""
     import time
 
     from chat_servers import QAServer
 
     from studio.chat import base
 
-    monkeypatch.setattr(base, "HF_HOSTS", (*base.HF_HOSTS, "127.0.0.1"))  # the loopback server stands for a Space
+    monkeypatch.setattr(base, "HF_HOSTS", (*base.HF_HOSTS, "127.0.0.1"))
     with QAServer().running() as server:
-        at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER)
+        at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, **({"studio": studio_settings} if studio_settings else {}))
         at.session_state["chat.mode"] = "Question over a passage"
         at.session_state["chat.passage.a.where"] = "provider"
         at.run()
@@ -345,38 +348,28 @@ def test_an_endpoint_on_a_hugging_face_host_gets_the_visitor_s_token_never_the_d
         at.text_area(key="chat.passage.text").set_value("Meu nome é Marcundes e eu moro em Lisboa.")
         at.text_input(key="chat.passage.question").set_value("Qual é o meu nome?")
         at.button(key="chat.passage.ask").click().run()
+        yield at, server
         deadline = time.time() + 60
         while time.time() < deadline and any(not t.done for t in at.session_state["chat.passage.run"]["tasks"]):
             time.sleep(0.2)
-        assert not at.exception
-        assert server.headers and not [h for h in server.headers if DEPLOYER in str(h)]
+
+
+def test_an_endpoint_on_a_hugging_face_host_gets_the_visitor_s_token_never_the_deployer_s(api_mode, monkeypatch):
+    """A Space (<user>-<name>.hf.space) or a custom Inference Endpoint is a Hugging Face host anyone can run a
+    server on: a visitor typing theirs as the passage endpoint received the deployer's HF_TOKEN."""
+    with _asked_own_endpoint(monkeypatch) as (at, server):
+        pass
+    assert not at.exception
+    assert server.headers and not [h for h in server.headers if DEPLOYER in str(h)]
 
 
 def test_an_endpoint_the_visitor_typed_is_not_held_to_the_app_s_token_limit(api_mode, monkeypatch):
     """A question to an address the visitor typed (their Space, their Inference Endpoint) never goes on the
     app's token, yet it was counted against the visitor's allowance and every visitor's total on it: at the
     limit, the visitor's own endpoint was refused with 'You reached this app's limit ... on its own token'."""
-    import time
-
-    from chat_servers import QAServer
-
-    from studio.chat import base
-
-    monkeypatch.setattr(base, "HF_HOSTS", (*base.HF_HOSTS, "127.0.0.1"))  # the loopback server stands for a Space
-    with QAServer().running() as server:
-        at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio={"inference_rpm": 0, "inference_rpm_total": 0})
-        at.session_state["chat.mode"] = "Question over a passage"
-        at.session_state["chat.passage.a.where"] = "provider"
-        at.run()
-        at.text_input(key="chat.passage.a.endpoint").set_value(server.url("qa")).run()
-        at.text_area(key="chat.passage.text").set_value("Meu nome é Marcundes e eu moro em Lisboa.")
-        at.text_input(key="chat.passage.question").set_value("Qual é o meu nome?")
-        at.button(key="chat.passage.ask").click().run()
+    with _asked_own_endpoint(monkeypatch, inference_rpm=0, inference_rpm_total=0) as (at, server):
         assert not at.exception and not [e.value for e in at.main.error if "limit of" in e.value]
-        deadline = time.time() + 60
-        while time.time() < deadline and any(not t.done for t in at.session_state["chat.passage.run"]["tasks"]):
-            time.sleep(0.2)
-        assert server.headers  # the question reached the visitor's endpoint
+    assert server.headers  # the question reached the visitor's endpoint
 
 
 def test_a_hub_import_on_the_public_app_leaves_nothing_in_the_server_s_hugging_face_cache(hub, monkeypatch, tmp_path):
