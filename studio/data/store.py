@@ -85,6 +85,11 @@ def _dir(dataset_id: str) -> Path:
     return path
 
 
+def dataset_path(dataset_id: str) -> Path:
+    """The folder of an existing dataset, for what the studio keeps beside its versions (a review's verdicts)."""
+    return _dir(dataset_id)
+
+
 @contextlib.contextmanager
 def _locked(path: Path, name: str = ".lock") -> Iterator[None]:
     try:

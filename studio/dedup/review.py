@@ -24,6 +24,7 @@ class Decision:
     action: str  # "keep_one", "keep_all" or "merge"
     keep: int | None = None  # keep_one: the record index kept
     merged: dict | None = None  # merge: the edited record that replaces the cluster's members
+    earlier: bool = False  # keep_all: marked not duplicates in an earlier review (``Review.known``), not in this one
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -35,6 +36,7 @@ class Review:
     clusters: list[Cluster]
     steps: list[list[Decision]] = field(default_factory=list)  # undo pops the last step
     threshold: float | None = None  # the score the clusters were cut at, for the page
+    known: frozenset[int] = frozenset()  # clusters marked not duplicates in an earlier review (studio.dedup.verdicts)
 
     def _cluster(self, index: int) -> Cluster:
         if not 0 <= index < len(self.clusters):
@@ -74,8 +76,8 @@ class Review:
         return self.steps.pop() if self.steps else []
 
     def decisions(self) -> dict[int, Decision]:
-        """The live decision of each decided cluster (the latest wins)."""
-        live: dict[int, Decision] = {}
+        """The live decision of each decided cluster (the latest wins; before any, an earlier review's verdict)."""
+        live: dict[int, Decision] = {k: Decision(k, "keep_all", earlier=True) for k in sorted(self.known)}
         for step in self.steps:
             for d in step:
                 live[d.cluster] = d
@@ -95,6 +97,10 @@ class Review:
                 replace[members[0]] = dict(d.merged or {})
                 drop.update(members[1:])
         return [replace.get(i, r) for i, r in enumerate(records) if i not in drop]
+
+    def new_verdicts(self) -> list[int]:
+        """The clusters this review marks "not duplicates" that no earlier review had."""
+        return [k for k, d in self.decisions().items() if d.action == "keep_all" and not d.earlier]
 
     def describe(self, records: Sequence[dict]) -> str:
         """One line for the version message and the page: "kept 97 of 104 (5 clusters reviewed)"."""

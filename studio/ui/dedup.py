@@ -9,7 +9,7 @@ import streamlit as st
 from studio import ui
 from studio.data import store
 from studio.data.display import html_block
-from studio.dedup import embed, semantic, semantic_records, static
+from studio.dedup import embed, semantic, semantic_records, static, verdicts
 from studio.dedup import fuzzy as dedup
 from studio.dedup import plots as dedup_plots
 from studio.dedup.review import Review, diff_html
@@ -198,6 +198,21 @@ def _act(fn, *args) -> None:
         st.session_state[ERROR] = str(exc)
 
 
+def _remember(info: store.DatasetInfo, records: list[dict], review: Review, clusters: list[int], *,
+              rerun: bool = True) -> None:
+    """Keep this review's "not duplicates" verdicts for the dataset (``studio.dedup.verdicts``); with ``rerun``,
+    the review starts again with them marked as earlier ones."""
+    groups = [[verdicts.fingerprint(records[m]) for m in review.clusters[k].members] for k in clusters]
+    try:
+        verdicts.remember(info.id, groups)
+    except StudioError as exc:  # a full disk, a workspace at its limit: the review stays as it is
+        st.session_state[ERROR] = str(exc)
+        return
+    if rerun:  # the review again, these clusters now among the earlier verdicts (its caption says so)
+        st.session_state[REVIEW] = None
+        st.rerun()
+
+
 def _merge(review: Review, k: int) -> None:
     review.merge(k, {**st.session_state[f"dedup.merge.{k}.base"],
                      "question": st.session_state[f"dedup.merge.{k}.q"],
@@ -223,7 +238,10 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                               help=lock_help or ("Fuzzy pairs by their rapidfuzz score, semantic pairs by cosine "
                                                  "similarity x 100." if config.method == "both" else None))
     if review is None or (not decided and review.threshold != threshold):
-        review = Review(dedup.clusters_at(job.result, threshold), threshold=threshold)
+        clusters = dedup.clusters_at(job.result, threshold)
+        earlier = verdicts.load(info.id)  # "not duplicates" said in an earlier review of these records
+        known = frozenset(k for k, c in enumerate(clusters) if earlier and verdicts.decided(earlier, records, c.members))
+        review = Review(clusters, threshold=threshold, known=known)
         st.session_state[REVIEW] = review
     clusters = review.clusters
     m1, m2, m3 = st.columns(3)
@@ -255,6 +273,10 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
             st.success("No duplicates at this threshold.")
         return
 
+    if review.known:
+        n = len(review.known)
+        st.caption(f":material/history: {n:,} cluster{'s' if n != 1 else ''} you marked not duplicates in an earlier "
+                   f"review {'are' if n != 1 else 'is'} marked so again (their records are unchanged); change any below.")
     b1, b2, b3, b4 = st.columns([1.3, 1.5, 1, 1.3], vertical_alignment="bottom")
     if cos:
         above = 100 * b1.number_input("Clusters with cosine at least", 0.5, 1.0, 0.95, 0.005, format="%.3f",
@@ -267,15 +289,24 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
               on_click=_act, args=(review.undo,))
     after = review.apply(records) if review.decisions() else records
     same = after == records  # every cluster kept as it is ("not duplicates"): a save was an identical version
-    if b4.button("Save as new version", key="dedup.save", type="primary", disabled=same, width="stretch",
-                 help="These decisions keep every record as it is: nothing to save." if review.decisions() and same
-                 else None):
+    fresh = review.new_verdicts()  # "not duplicates" said in this review: remembered, so not asked again
+    if same and fresh:
+        if b4.button("Remember: not duplicates", key="dedup.remember", type="primary", width="stretch",
+                     help="Every record stays as it is, so there is no version to save; the next review of these "
+                          "records marks these clusters not duplicates again."):
+            _remember(info, records, review, fresh)
+    elif b4.button("Save as new version", key="dedup.save", type="primary", disabled=same, width="stretch",
+                   help="These decisions keep every record as it is: nothing to save." if review.decisions() and same
+                   else None):
         new_records, message = after, f"dedup: {review.describe(records)}"
+        _remember(info, records, review, fresh, rerun=False)  # with the version: the records they name stay in it
         st.session_state[REVIEW] = st.session_state[JOB] = None
         dui.commit(info, new_records, message)  # reruns on success or conflict
         st.session_state[REVIEW], st.session_state[JOB] = review, job  # not saved: keep the review
     if review.decisions() and same:
-        st.caption(f"With these decisions: {review.describe(records)}. Every record stays as it is: nothing to save.")
+        st.caption(f"With these decisions: {review.describe(records)}. Every record stays as it is: "
+                   + ("no version to save; Remember keeps these clusters marked not duplicates for the next review."
+                      if fresh else "nothing to save."))
     else:
         st.caption(f"With these decisions: {review.describe(records)}. Nothing is deleted: saving makes a new "
                    "version, and earlier versions stay in the Versions tab.")
@@ -301,7 +332,9 @@ def _status(decision) -> str:
         return "undecided"
     if decision.action == "keep_one":
         return f"keep record {decision.keep + 1}"
-    return "keep all (not duplicates)" if decision.action == "keep_all" else "merged"
+    if decision.action == "keep_all":
+        return "keep all (not duplicates, said in an earlier review)" if decision.earlier else "keep all (not duplicates)"
+    return "merged"
 
 
 def _cluster(review: Review, records: list[dict], k: int, decision) -> None:

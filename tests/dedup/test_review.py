@@ -368,8 +368,56 @@ def test_tab_decisions_that_keep_every_record_save_nothing():
     at.button(key="dedup.run").click().run()
     at.button(key="dedup.keepall.0").click().run()
     at.button(key="dedup.keepall.1").click().run()
-    assert at.button(key="dedup.save").disabled
-    assert any("Every record stays as it is: nothing to save." in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "dedup.save"] and at.button(key="dedup.remember")  # no version
+    assert any("Every record stays as it is: no version to save" in c.value for c in at.caption)
     at.button(key="dedup.keep.0.0").click().run()  # a real decision: saving is possible again
     assert not at.button(key="dedup.save").disabled
     assert len(store.list_versions(info.id)) == 1
+
+
+def test_not_duplicates_are_remembered_and_not_asked_again_until_a_record_changes():
+    """A cluster marked "Keep all: not duplicates" was forgotten once the review was left: the next review asked
+    about the same records again. Remember keeps the verdict (no version: nothing changed); a later review, even
+    after records were added and reordered, marks that cluster again; an edited record is asked about again."""
+    at, info = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.keepall.0").click().run()
+    at.button(key="dedup.keepall.1").click().run()
+    at.button(key="dedup.remember").click().run()
+    assert not at.exception and len(store.list_versions(info.id)) == 1  # no identical version
+    assert {m.label: m.value for m in at.metric}["Decided"] == "2 of 2"
+    assert any("2 clusters you marked not duplicates in an earlier review are marked so again" in c.value
+               for c in at.caption)
+    assert not [b for b in at.button if b.key == "dedup.remember"]  # nothing new to remember
+
+    moved = [RECORDS[5], *reversed(RECORDS[:5]), {"question": "What is a corner?", "answer": "A kick."}]
+    store.save_version(info.id, moved, base_version=1)
+    again = AppTest.from_file(PAGE, default_timeout=60)
+    again.session_state["dataset.selected"] = info.id
+    again.run()
+    again.button(key="dedup.run").click().run()
+    assert {m.label: m.value for m in again.metric}["Decided"] == "2 of 2"
+
+    edited = [dict(r) for r in moved]
+    edited[1]["answer"] = "Two halves of 45 minutes, plus added time."  # one record of one cluster changed
+    store.save_version(info.id, edited, base_version=2)
+    third = AppTest.from_file(PAGE, default_timeout=60)
+    third.session_state["dataset.selected"] = info.id
+    third.run()
+    third.button(key="dedup.run").click().run()
+    assert {m.label: m.value for m in third.metric}["Decided"] == "1 of 2"
+
+
+def test_a_saved_review_remembers_its_not_duplicates_too():
+    at, info = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.keepall.0").click().run()
+    at.button(key="dedup.keep.1.2").click().run()  # a real decision: a new version
+    at.button(key="dedup.save").click().run()
+    assert not at.exception and len(store.list_versions(info.id)) == 2
+    kept = store.load_version(info.id)
+    from studio.dedup import verdicts
+
+    (group,) = verdicts.load(info.id)
+    assert verdicts.decided([group], kept, [i for i, r in enumerate(kept) if "offside" in r["question"].lower()
+                                            or "ofside" in r["question"]])
