@@ -218,6 +218,9 @@ def test_a_training_run_chats_as_it_was_trained_and_says_how(faults):
 def test_fast_decoding_toggle_gives_the_same_greedy_answer_and_says_it_compiled(tiny_llama, offline):
     """Fast decoding turned on beside a local model: compiled for real on this CPU, the same greedy answer
     as with it off, the answer's line says it decoded fast (and the first time, how long compiling took)."""
+    import torch
+
+    torch._dynamo.reset()  # nothing compiled in this process before (torch would reuse another copy's step)
     at = page(**{"chat.a.model": str(tiny_llama)})
     at.slider(key="chat.temperature").set_value(0.0).run()
     at.slider(key="chat.max_new_tokens").set_value(32).run()

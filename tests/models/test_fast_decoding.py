@@ -35,7 +35,11 @@ def graphs() -> int:
 
 @pytest.fixture()
 def llama(tiny_llama, offline) -> LoadedModel:
-    """A freshly loaded model: nothing compiled for it yet."""
+    """A freshly loaded model: nothing compiled for it yet (torch reuses what it compiled for an earlier copy of the
+    same model in this process, so that is forgotten first: its first answer compiles, as in a new process)."""
+    import torch
+
+    torch._dynamo.reset()
     return load_causal_lm(str(tiny_llama))
 
 
