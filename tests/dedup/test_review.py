@@ -392,20 +392,21 @@ def test_not_duplicates_are_remembered_and_not_asked_again_until_a_record_change
 
     moved = [RECORDS[5], *reversed(RECORDS[:5]), {"question": "What is a corner?", "answer": "A kick."}]
     store.save_version(info.id, moved, base_version=1)
-    again = AppTest.from_file(PAGE, default_timeout=60)
-    again.session_state["dataset.selected"] = info.id
-    again.run()
-    again.button(key="dedup.run").click().run()
-    assert {m.label: m.value for m in again.metric}["Decided"] == "2 of 2"
+    assert decided_in_a_new_review(info) == "2 of 2"
 
     edited = [dict(r) for r in moved]
     edited[1]["answer"] = "Two halves of 45 minutes, plus added time."  # one record of one cluster changed
     store.save_version(info.id, edited, base_version=2)
-    third = AppTest.from_file(PAGE, default_timeout=60)
-    third.session_state["dataset.selected"] = info.id
-    third.run()
-    third.button(key="dedup.run").click().run()
-    assert {m.label: m.value for m in third.metric}["Decided"] == "1 of 2"
+    assert decided_in_a_new_review(info) == "1 of 2"
+
+
+def decided_in_a_new_review(info) -> str:
+    """The Duplicates tab opened afresh on the dataset's latest version and run: its "Decided" count."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["dataset.selected"] = info.id
+    at.run()
+    at.button(key="dedup.run").click().run()
+    return {m.label: m.value for m in at.metric}["Decided"]
 
 
 def test_a_saved_review_remembers_its_not_duplicates_too():
