@@ -57,7 +57,10 @@ def test_fast_answers_equal_normal_ones_and_compile_once(llama):
     expected = [ask(eager, q)[0] for q in QUESTIONS]
     first, stats = ask(fast, QUESTIONS[0])
     assert first == expected[0]
-    assert stats.decoding.startswith("fast decoding (compiled in") and stats.decoding in stats.summary()
+    # "fast decoding (compiled in N s)", or plain "fast decoding" where inductor's cache made it take under a second
+    # (an earlier test compiled the same graph: NOTICEABLE_COMPILE_S)
+    assert stats.decoding.startswith("fast decoding") and stats.decoding in stats.summary()
+    assert stats.decoding.startswith("fast decoding (compiled in") == (stats.compile_s >= fast_decoding.NOTICEABLE_COMPILE_S)
     before = graphs()
     second, stats2 = ask(fast, QUESTIONS[1])  # another prompt length
     shorter, stats3 = ask(fast, QUESTIONS[0], ChatParams(max_new_tokens=9, temperature=0))  # the slider moved
