@@ -63,6 +63,16 @@ class GgufInfo:
         types = {k: v for k, v in self.tensor_types.items() if k != "F32"} or self.tensor_types
         return max(types, key=types.get) if types else "unknown"
 
+    @property
+    def model_type(self) -> str:
+        """The architecture as transformers' config names it: what the import's config.json will say."""
+        return model_type(self.architecture)
+
+
+def model_type(architecture: str) -> str:
+    """A GGUF ``general.architecture`` as transformers' ``model_type`` ("qwen2moe" -> "qwen2_moe", "llama" as it is)."""
+    return _ALIASES.get(architecture, architecture)
+
 
 class _Reader:
     def __init__(self, buf: Any, name: str):
@@ -215,7 +225,7 @@ def _check_support(info: GgufInfo, tokenizer_model: Any) -> None:
     import numpy as np
 
     sup = supported()
-    arch = _ALIASES.get(info.architecture, info.architecture)
+    arch = info.model_type
     name = Path(info.path).name
     if arch not in sup["architectures"]:
         raise ModelLoadError(f"{name} is a {info.architecture!r} model, which transformers cannot load from GGUF "

