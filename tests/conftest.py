@@ -7,8 +7,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import huggingface_hub.constants  # noqa: F401 - now, not first inside a test that sets HF_HUB_OFFLINE: the
-import pytest  # library reads the variable once, at import, and would block API requests in every later test
+import hf_home
+
+hf_home.use()  # before any Hugging Face library is imported: the tests keep the machine's cache untouched
+
+import huggingface_hub.constants  # noqa: E402, F401 - now, not first inside a test that sets HF_HUB_OFFLINE: the
+import pytest  # noqa: E402 - library reads the variable once, at import, and would block API requests in every later test
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,6 +56,10 @@ def api_mode(monkeypatch: pytest.MonkeyPatch) -> None:
         local_models=False, semantic=False, lora=False, gguf=False))
     for name in ("torch", "transformers", "tokenizers", "sentence_transformers"):
         monkeypatch.setitem(sys.modules, name, None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    hf_home.remove()
 
 
 def pytest_configure(config: pytest.Config) -> None:
