@@ -35,7 +35,7 @@ REGISTRY: tuple[Metric, ...] = (
     Metric("perplexity", "Reference perplexity", False),
     Metric("judge", "Judge (1-5)", True, per_question=False),
     Metric("answer_words", "Answer length (words)", None),
-    Metric("latency_s", "Latency (s)", False),
+    Metric("latency_s", "Latency per answer (s)", False),  # a local batch's time / its answers (evaluate.latency)
 )
 """Every metric a result can hold, in display order: the page, the plots, the CSV and the HTML report read it."""
 

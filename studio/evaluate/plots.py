@@ -13,7 +13,7 @@ from studio.evaluate.result import EvalResult
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 WTL_COLORS = {"win": "#54A24B", "tie": "#BAB0AC", "loss": "#E45756"}
 SHORT = {"exact_match": "Exact match", "f1": "Token F1", "rouge_l": "ROUGE-L", "chrf": "chrF", "similarity": "Similarity",
-         "perplexity": "Perplexity", "answer_words": "Words", "latency_s": "Latency (s)", "judge": "Judge (1-5)",
+         "perplexity": "Perplexity", "answer_words": "Words", "latency_s": "Latency/answer (s)", "judge": "Judge (1-5)",
          "in_passage": "In passage"}
 RANGES = {"exact_match": [0, 1.12], "f1": [0, 1.12], "rouge_l": [0, 1.12], "chrf": [0, 112], "similarity": [-1, 1.12],
           "judge": [0, 5.6], "in_passage": [0, 1.12]}

@@ -18,7 +18,7 @@ import plotly.io as pio
 from studio import atomic, jobs
 from studio.data.csv_cells import safe_cell
 from studio.errors import StudioError
-from studio.evaluate import metrics
+from studio.evaluate import latency, metrics
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate.result import EvalResult, QuestionRow
@@ -29,16 +29,18 @@ def to_json(result: EvalResult) -> str:
 
 
 def to_csv(result: EvalResult) -> str:
-    """One row per question: question, reference, leakage, then per model its answer, error, metrics and judge."""
+    """One row per question: question, reference, leakage, then per model its answer, error, metrics, how many
+    answers its latency was averaged over (``latency_batch``: its batch, 1 for an answer timed alone) and judge."""
     labels = result.labels
+    entries = {label: result.model(label) for label in labels}  # None: a hand-made report that lists no models
     header = ["index", "question", "reference", "leaked", "leak_score", "leak_train_question"]
     for label in labels:
         header += [f"{label} | answer", f"{label} | error"] + [f"{label} | {m}" for m in metrics.CSV_METRICS]
-        header += [f"{label} | judge", f"{label} | judge_reason"]
+        header += [f"{label} | latency_batch", f"{label} | judge", f"{label} | judge_reason"]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow([safe_cell(h) for h in header])  # a model's label is typed text too
-    for row in result.rows:
+    for position, row in enumerate(result.rows):
         leak = row.leak
         line = [row.index + 1, safe_cell(row.question), safe_cell(row.reference),
                 bool(leak), leak.score if leak else "", safe_cell(leak.train_question if leak else "")]
@@ -47,6 +49,8 @@ def to_csv(result: EvalResult) -> str:
             judge = row.judge.get(label)
             line += [safe_cell(row.answers.get(label, "")), safe_cell(row.errors.get(label, ""))]
             line += [_num(scores.get(m)) for m in metrics.CSV_METRICS]
+            timed = entries[label] is not None and "latency_s" in scores
+            line += [latency.row_batch(result, entries[label], position) if timed else ""]
             line += [judge.score if judge and judge.score is not None else "", safe_cell(judge.reason if judge else "")]
         writer.writerow(line)
     return buf.getvalue()
@@ -160,6 +164,8 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
     elif leaked:  # computed from the rows as they are, never a summary stored before they were scored
         excl = f"<h2>Summary without the {leaked} leaked questions</h2>" + _summary_table(
             eval_results.summarize(result, exclude_leaked=True), failed)
+    timing = latency.note(result)
+    timing = f"<p class='meta' data-testid='eval-latency-note'>{html.escape(timing)}</p>" if timing else ""
     status_line = "" if result.status == "finished" else (
         f"<p class='fail'>Status: {html.escape(result.status or 'not finished')}. {html.escape(result.error or '')}</p>")
     return f"""<!DOCTYPE html>
@@ -170,6 +176,7 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
 {status_line}<h2>Models</h2><ul>{models_list}</ul>
 {'<h2>Notes</h2><ul>' + notes + '</ul>' if notes else ''}
 <h2>Summary</h2>{_summary_table(result.summary or eval_results.summarize(result), failed)}
+{timing}
 {excl}
 <h2>Plots</h2>{''.join(plots)}
 <h2>Answers side by side</h2><p class="meta">Highlighted: words not in the reference.</p>

@@ -38,6 +38,11 @@ def _extra(data: Mapping, cls) -> dict:
     return {k: v for k, v in data.items() if k not in known}
 
 
+def _count(value: Any) -> int | None:
+    """A positive whole number from a file, or None (missing, or hand-edited into something else)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 @dataclass
 class Leak:
     """An evaluation question that near-duplicates a training question (``studio.evaluate.leakage``)."""
@@ -108,13 +113,16 @@ class ModelEntry:
     quantization: str | None = None
     run_dir: str | None = None  # a run folder given as a path (the CLI)
     notes: list[str] | None = None  # the loader's notes ("Running on CPU: ...")
+    # a local model answering in batches: answers timed together, each one's latency their batch's time divided by
+    # them (studio.evaluate.latency); None: each answer timed on its own, or a file written before this was recorded
+    latency_batch: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _ALWAYS = ("label", "spec", "kind", "source", "revision", "run_id", "error", "task")
 
     def to_json(self) -> dict:
         out = {name: getattr(self, name) for name in self._ALWAYS}
-        for name in ("device", "dtype", "quantization", "run_dir", "notes"):  # only once known
+        for name in ("device", "dtype", "quantization", "run_dir", "notes", "latency_batch"):  # only once known
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return {**out, **self.extra}
@@ -125,7 +133,8 @@ class ModelEntry:
                    kind=data.get("kind") or "local", source=data.get("source"), revision=data.get("revision"),
                    run_id=data.get("run_id"), error=data.get("error"), task=data.get("task") or "chat",
                    device=data.get("device"), dtype=data.get("dtype"), quantization=data.get("quantization"),
-                   run_dir=data.get("run_dir"), notes=data.get("notes"), extra=_extra(data, cls))
+                   run_dir=data.get("run_dir"), notes=data.get("notes"), latency_batch=_count(data.get("latency_batch")),
+                   extra=_extra(data, cls))
 
 
 @dataclass

@@ -338,6 +338,7 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
         return
     describe_local(entry, lm)
     entry.notes = list(lm.notes)
+    entry.latency_batch = min(config.batch_size, len(rows)) or None  # each answer's latency: its batch's time / answers
     try:
         for start in range(0, len(rows), config.batch_size):
             _stop_if_asked(cancel, entry, rows[start:])
@@ -353,7 +354,7 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
                 for row in chunk:
                     row.fail(label, _first_line(exc))
                 continue
-            per_answer = (time.perf_counter() - t0) / len(chunk)  # amortised over the batch
+            per_answer = (time.perf_counter() - t0) / len(chunk)  # averaged over the batch (studio.evaluate.latency)
             for row, answer in zip(chunk, answers):
                 _record(row, label, answer, per_answer)
             if config.perplexity:

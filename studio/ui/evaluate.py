@@ -16,7 +16,7 @@ from studio import device, jobs, ui
 from studio.data import store
 from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
-from studio.evaluate import metrics, report
+from studio.evaluate import latency, metrics, report
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
@@ -333,6 +333,9 @@ def show_result(result: EvalResult) -> None:
     summary = eval_results.summarize(result, exclude_leaked=exclude)
     st.subheader("Summary")
     st.dataframe(_summary_frame(summary, failed), hide_index=True, width="stretch")
+    timing = latency.note(result)
+    if timing and any("latency_s" in s for s in summary.values()):
+        st.caption(ui.md(timing))
     st.plotly_chart(eval_plots.summary_bars({k: v for k, v in summary.items() if k not in failed}), width="stretch",
                     key=f"evaluate.bars.{result.id}")
     labels = eval_results.shown_labels(result)
@@ -344,6 +347,8 @@ def show_result(result: EvalResult) -> None:
         metric = st.selectbox("Metric", ["f1", "rouge_l", "chrf", "similarity", "exact_match", "perplexity", "latency_s"],
                               format_func=metrics.LABELS.get, key="evaluate.dist_metric")
         st.plotly_chart(eval_plots.score_distributions(result, metric, exclude_leaked=exclude), width="stretch")
+        if metric == "latency_s" and timing:
+            st.caption(ui.md(timing))
     with t_wtl:
         if len(labels) < 2:
             st.info("Evaluate at least two models to compare them.")

@@ -433,3 +433,37 @@ def test_cli_evaluations_of_local_models_take_the_device_like_training(tiny_gpt2
         if first.poll() is None:
             first.kill()
     assert first.returncode == 130 and jobs.active_device_job() is None
+
+
+def test_latency_says_it_is_averaged_over_a_batch_and_each_report_says_so(tiny_gpt2, tmp_path, offline):
+    """A local model answers 5 questions in batches of 2: each answer's latency is its batch's time over its answers,
+    so the two answers of a batch carry one value, and the result, the CSV (answers timed together) and the HTML
+    report say it was averaged over a batch of 2; an API model's answers are each their request's own time."""
+    import csv
+    import io
+
+    from studio.evaluate import latency, report
+
+    server, url = _stub_api(lambda body: (200, "Two halves of 45 minutes."))
+    try:
+        data = tmp_path / "qa.json"
+        data.write_text(json.dumps(QA))
+        result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2), "api:served"), dataset_file=str(data),
+                                                    api_base_url=url, api_concurrency=2, max_new_tokens=4, batch_size=2))
+    finally:
+        server.shutdown()
+    assert result.status == "finished"
+    local, api = str(tiny_gpt2), "api:served"
+    times = [r.scores[local]["latency_s"] for r in result.rows]
+    assert times[0] == times[1] and times[2] == times[3] and all(t > 0 for t in times)
+    stored = json.loads(eval_results.path(result.id).read_text())
+    assert [m.get("latency_batch") for m in stored["models"]] == [2, None]
+    assert latency.note(eval_results.load(result.id)) == (
+        f"Latency is seconds per answer. {local}: averaged over a batch of 2 (the batch's time divided by its "
+        f"answers; one question waits for the whole batch); {api}: each request's own time (2 requests in flight "
+        "at once).")
+    rows = list(csv.DictReader(io.StringIO(report.to_csv(result))))
+    assert [r[f"{local} | latency_batch"] for r in rows] == ["2", "2", "2", "2", "1"]
+    assert [r[f"{api} | latency_batch"] for r in rows] == ["1"] * 5
+    page = report.to_html(result)
+    assert "averaged over a batch of 2" in page and "each request&#x27;s own time" in page

@@ -105,6 +105,9 @@ def test_filters_warnings_and_exports_on_a_stored_result(tiny_gpt2, tmp_path, of
     summary = _summary(at)
     failed_row = summary[summary["model"] != summary["model"].iloc[0]].iloc[0]
     assert failed_row["Token F1"] == "failed" and failed_row["answered"] == 0
+    assert "Latency per answer (s)" in summary.columns  # 3 questions answered in one batch (batch size 8):
+    assert any(c.value.startswith("Latency is seconds per answer.") and "averaged over a batch of 3" in c.value
+               for c in at.caption), [c.value for c in at.caption]
     for value in summary["Token F1"]:  # 3 significant digits, never 0.41234567
         assert value == "failed" or len(value.replace("0.", "").lstrip("0")) <= 3
     at.radio(key="evaluate.filter").set_value("leaked").run()

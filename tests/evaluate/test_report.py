@@ -142,3 +142,18 @@ def test_html_summary_without_leaked_questions_is_the_rows_that_remain(result, t
         row.leak = Leak(score=100.0, train_question=row.question, kind="exact")
     text = report.to_html(eval_results.refresh_summaries(result))
     assert "All 3 questions are leaked" in text and "Summary without the 3 leaked questions" not in text
+
+
+def test_a_result_written_before_batches_were_recorded_says_its_latency_was_averaged_over_its_batch(result):
+    """The fixture is an older file: no model says its batch; its local models answered 3 questions in one batch
+    (batch size 4), so every report says their latency is averaged over a batch of 3."""
+    from studio.evaluate import latency
+
+    assert all(m.latency_batch is None for m in result.models)
+    assert latency.note(result).startswith("Latency is seconds per answer. base, tuned: averaged over a batch of 3 ")
+    rows = list(csv.DictReader(io.StringIO(report.to_csv(result))))
+    assert [r["base | latency_batch"] for r in rows] == ["3", "3", "3"]
+    assert [r["tuned | latency_batch"] for r in rows] == ["3", "3", ""]  # the failed answer has no latency
+    assert "averaged over a batch of 3" in report.to_html(result)
+    again = EvalResult.from_json(json.loads(report.to_json(result)))
+    assert again.to_json()["models"] == result.to_json()["models"]  # nothing added to an old file's models on a save
