@@ -232,6 +232,8 @@ def base_architecture(base: str, _depth: int = 0) -> str | None:
         parsed = parse_spec(base)
         if parsed.kind == "hub" and not Path(base).expanduser().exists() and not (config.runs_dir() / base).is_dir():
             snap = hub_cache.usable_snapshot(base)  # the resolver would ask whether the Hub is reachable
+            if snap is None and bundled.is_bundled_id(base) and _depth == 0:  # offline, the id loaded the bundled copy
+                return base_architecture(bundled.SPEC, 1)
             return architecture_of(read_config(snap)) if snap is not None else None
         ref = loading.resolve(parsed)
         if ref.kind in ("gguf", "bundled"):

@@ -351,8 +351,8 @@ def test_every_source_names_its_architecture_the_same_way(tiny_file, tiny_llama,
               finished_run("lora-on-import", "model:imported", None, "lora"),
               finished_run("lora-on-hub", "acme/tiny-llama", None, "lora")]
     gpt2 = finished_run("scratch", "scratch", tiny_gpt2)
-    if bundled.gguf_path() is not None:
-        llamas.append(bundled.SPEC)
+    if bundled.gguf_path() is not None:  # listed before its first use, and a LoRA run on its Hub id trained offline
+        llamas += [bundled.SPEC, finished_run("lora-on-bundled", bundled.BUNDLED_ID, None, "lora")]
     entries = {e.spec: e.architecture for e in library.list_models()}
     assert {spec: entries[spec] for spec in llamas} == dict.fromkeys(llamas, "llama") and entries[gpt2] == "gpt2"
 
