@@ -81,7 +81,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         return
     if cached.get("mapping") != mapping:  # a 200,000-row file is mapped and checked once, not every rerun
         records = formats.apply_mapping(parsed.rows, mapping)
-        cached.update(mapping=mapping, records=records, found=validate.check(records))
+        cached.update(mapping=mapping, records=records, found=validate.check(records).adding(parsed.warnings))
     records, found = cached["records"], cached["found"]
     st.dataframe(_preview(records), hide_index=True, width="stretch")
     errs, warns = found.errors, found.warnings
