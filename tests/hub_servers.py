@@ -84,6 +84,17 @@ def sibling(name: str, data: bytes) -> dict:
     return entry
 
 
+def card_data(readme: bytes) -> dict | None:
+    """The README's YAML header, as the Hub's repo info gives it (``cardData``); None without one."""
+    import yaml
+
+    text = readme.decode("utf-8", "replace")
+    if not text.startswith("---\n") or "\n---" not in text[4:]:
+        return None
+    data = yaml.safe_load(text[4:].split("\n---", 1)[0])
+    return data if isinstance(data, dict) else None
+
+
 class StandInHub:
     """What the stand-in saw: ``repos`` by (type, id), and every request's method, path and headers
     (names in lower case) and body."""
@@ -235,7 +246,8 @@ def standin_hub() -> Iterator[StandInHub]:
                 if repo is None:
                     return self._not_found()
                 self._send(200, {"id": repo.id, "private": repo.private, "gated": repo.gated, "sha": repo.sha,
-                                 "siblings": [sibling(f, b) for f, b in sorted(repo.files.items())]})
+                                 "siblings": [sibling(f, b) for f, b in sorted(repo.files.items())],
+                                 "cardData": card_data(repo.files.get("README.md", b""))})
                 return
             m = re.fullmatch(rf"/api/{repo_path}/(?P<op>tree|paths-info)/(?P<rev>[^/]+)(?P<sub>/.*)?", path)
             if m:

@@ -220,6 +220,11 @@ class ApiBackend(BackendBase):
                 if not self._wait_before_retry(retry, attempt, stop, stats):
                     return
                 continue
+            except Exception:
+                _close(client)
+                if stop.is_set():  # Stop shut the connection under the wait: an end, not a failure
+                    return
+                raise
             except BaseException:
                 _close(client)
                 raise

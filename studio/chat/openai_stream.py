@@ -5,17 +5,24 @@ top: the ``Authorization`` header only when a key for *this* server is given (ne
 token picked up from the environment), three waits bounded apart (the first token, the idle time
 between tokens, the whole answer: a server trickling one byte every few seconds is cut off), and
 the end of the stream checked (a body that stops before ``[DONE]`` or a ``finish_reason`` is an
-error, not an answer).
+error, not an answer). Stop is honoured at once: a thread watching the caller's stop event shuts the
+request's socket down, so a reader blocked on a silent server wakes and ends instead of waiting for
+its timeout (the server sees the connection closed).
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+STOP_POLL_S = 0.1  # how often the stop watcher looks at the stop event while a request is open
 
 
 class HttpStatusError(Exception):
@@ -61,23 +68,138 @@ def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadli
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
+    stop = stop or threading.Event()
     start = time.monotonic()
     # The socket timeout is the longest a single read may block; the deadlines below are checked
     # after every read, so a trickling server is cut off by the first-token, idle or total bound.
     read_timeout = max(0.5, min(deadlines.first_token_s, deadlines.idle_s, deadlines.total_s))
-    try:
-        response = requests.post(url, json=payload, headers=headers, stream=True,
-                                 timeout=(min(10.0, deadlines.first_token_s), read_timeout))
-    except requests.Timeout:
-        raise StreamTimeout("the server did not answer within the timeout") from None
-    with response:
-        if response.status_code != 200:
-            body = response.raw.read(4096, decode_content=True) or b""
-            raise HttpStatusError(response.status_code, dict(response.headers), body.decode("utf-8", "replace"))
-        ctype = response.headers.get("content-type", "")
-        if "event-stream" not in ctype and "json" not in ctype and ctype:
-            raise NotEventStream(ctype)
-        yield from _events(response, start, deadlines, stop or threading.Event())
+    sockets = _Sockets()
+    with requests.Session() as session, _shut_on_stop(stop, sockets):
+        adapter = _adapter_class()()  # built on first use: requests is imported lazily
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        opening = _OPENING.set(sockets)
+        try:
+            response = session.post(url, json=payload, headers=headers, stream=True,
+                                    timeout=(min(10.0, deadlines.first_token_s), read_timeout))
+        except requests.Timeout:
+            raise StreamTimeout("the server did not answer within the timeout") from None
+        except requests.ConnectionError:
+            if stop.is_set():  # our own shutdown woke the wait for the answer's headers
+                return
+            raise
+        finally:
+            _OPENING.reset(opening)
+        with response:
+            if response.status_code != 200:
+                body = response.raw.read(4096, decode_content=True) or b""
+                raise HttpStatusError(response.status_code, dict(response.headers), body.decode("utf-8", "replace"))
+            ctype = response.headers.get("content-type", "")
+            if "event-stream" not in ctype and "json" not in ctype and ctype:
+                raise NotEventStream(ctype)
+            yield from _events(response, start, deadlines, stop)
+
+
+# --- Stop: shut the request's socket from the watching thread -------------------------------------
+
+class _Sockets:
+    """The connections one request opened; ``shut`` shuts each socket down, now and any opened later."""
+
+    def __init__(self) -> None:
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+        self.shut_down = False
+
+    def add(self, connection: Any) -> None:
+        with self._lock:
+            self._connections.append(connection)
+            late = self.shut_down
+        if late:
+            _shutdown(connection)
+
+    def shut(self) -> None:
+        with self._lock:
+            self.shut_down = True
+            connections = list(self._connections)
+        for connection in connections:
+            _shutdown(connection)
+
+
+def _shutdown(connection: Any) -> None:
+    # shutdown, not close: it wakes a recv blocked in another thread and sends the server a FIN
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed
+            pass
+
+
+class _shut_on_stop:  # noqa: N801 (a context manager used like a function)
+    """While open, a daemon thread waits for ``stop`` and then shuts ``sockets`` down."""
+
+    def __init__(self, stop: threading.Event, sockets: _Sockets):
+        self._stop, self._sockets, self._done = stop, sockets, threading.Event()
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            if self._stop.wait(STOP_POLL_S):
+                self._sockets.shut()
+                return
+
+    def __enter__(self) -> _shut_on_stop:
+        threading.Thread(target=self._watch, name="api-stop-watch", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+
+_OPENING: contextvars.ContextVar[_Sockets | None] = contextvars.ContextVar("_OPENING", default=None)
+"""The request being sent in this thread: its connections register there as they connect."""
+
+
+@functools.cache
+def _adapter_class() -> type:
+    import requests
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class _Registered:
+        def connect(self) -> None:
+            super().connect()  # type: ignore[misc]
+            sockets = _OPENING.get()
+            if sockets is not None:
+                sockets.add(self)
+
+    class _HTTPConnection(_Registered, HTTPConnection):
+        pass
+
+    class _HTTPSConnection(_Registered, HTTPSConnection):
+        pass
+
+    class _HTTPPool(HTTPConnectionPool):
+        ConnectionCls = _HTTPConnection
+
+    class _HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = _HTTPSConnection
+
+    pools = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    class Adapter(requests.adapters.HTTPAdapter):
+        """``requests``' adapter whose connections (direct or through an HTTP proxy) register with ``_OPENING``."""
+
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            if not proxy.lower().startswith("socks"):  # SOCKS has its own connections: Stop waits for the timeout
+                manager.pool_classes_by_scheme = pools
+            return manager
+
+    return Adapter
 
 
 def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) -> Iterator[dict[str, Any]]:
@@ -100,6 +222,8 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
         except (requests.exceptions.ReadTimeout, TimeoutError):
             continue  # the deadlines above decide
         except Exception as exc:  # urllib3 wraps socket timeouts in its own types
+            if stop.is_set():  # the stop watcher shut the socket down under this read
+                return
             if "timed out" in str(exc).lower():
                 continue
             raise

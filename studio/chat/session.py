@@ -122,9 +122,9 @@ class StreamJob(Task):
 
     @property
     def done(self) -> bool:
-        """Finished, or stopped: Stop ends the answer at once even where the backend cannot notice yet (a
-        server that has not answered holds the request until its timeout, then "Cannot reach" came instead
-        of the stop); what came so far is the answer, and the thread ends on its own."""
+        """Finished, or stopped: Stop ends the answer at once even where the backend cannot notice yet (an
+        OpenAI-compatible server's connection is shut at once, but a silent Inference Providers request
+        holds its thread until its timeout); what came so far is the answer, and the thread ends on its own."""
         return super().done or self.stop.is_set()
 
     def failure_message(self, exc: BaseException) -> str:  # a bug, but the page must stay usable: one line

@@ -84,8 +84,7 @@ LISTED = 5  # errors named in the one error line; its counts are exact
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    records = formats.read_mapped(args.file, args.map)
-    found = validate.check(records)  # every record, whatever comes before it
+    records, found = formats.check_file(args.file, args.map)  # every record, whatever comes before it
     errs = found.errors
     if errs:
         named = "; ".join(str(e) for e in errs[:LISTED])

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.data import conversations, csv_cells, json_rows, squad, validate
+from studio.data import conversations, csv_cells, json_keys, json_rows, squad, validate
 from studio.errors import DatasetFormatError
 
 Record = dict[str, object]
@@ -41,6 +42,7 @@ class Parsed:
     fields: list[str]  # every field name seen, in order of first appearance
     chat: str | None = None  # "messages" or "sharegpt" when the records were conversations
     squad: str | None = None  # "squad" (the Hub's flat rows) or "squad-nested" (the original JSON file)
+    warnings: tuple[validate.Problem, ...] = ()  # found while reading: a key a record gives twice (the last kept)
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     Chat records (``messages``, ShareGPT ``conversations``) become question/answer rows
     (``studio.data.conversations``): their first exchange, or every exchange with ``turns="every"``.
     """
+    repeated: list[json_keys.Repeat] = []  # keys a record gives twice (JSON, JSON Lines)
     if isinstance(data, bytes) and (data[:4] == PARQUET_MAGIC or fmt == "parquet"
                                     or (filename or "").lower().endswith(".parquet")):
         fmt, rows = "parquet", _parse_parquet(data, filename)
@@ -133,10 +136,18 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
         fmt = fmt or detect_format(text, filename)
         if fmt not in FORMATS:
             raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
-        rows = {"json": json_rows.parse_json, "jsonl": json_rows.parse_jsonl, "csv": _parse_csv}[fmt](text)
+        if fmt == "csv":
+            rows = _parse_csv(text)
+        else:
+            utf8 = data if isinstance(data, bytes) and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else None
+            rows = {"json": json_rows.parse_json, "jsonl": json_rows.parse_jsonl}[fmt](text, repeated, utf8)
     if not rows:
         raise DatasetFormatError("The file holds no records: it needs at least one question and answer.")
-    return parse_rows(rows, fmt, turns)
+    parsed = parse_rows(rows, fmt, turns)
+    if repeated:
+        parsed = dataclasses.replace(parsed, warnings=tuple(validate.Problem(r.record, "warning", r.message())
+                                                            for r in repeated))
+    return parsed
 
 
 def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
@@ -284,16 +295,17 @@ def read_file(path: str | Path, pairs: Sequence[str] = ()) -> tuple[list[Record]
     Returns the records and the validation warnings; raises a one-line ``DatasetFormatError`` or
     ``DatasetValidationError`` naming the fix.
     """
-    records = _read_mapped(path, pairs)
-    return records, validate.ensure_valid(records)
+    records, read = _read_mapped(path, pairs)
+    return records, validate.merged(validate.ensure_valid(records), read)
 
 
 def read_file_skipping(path: str | Path, pairs: Sequence[str] = ()
                        ) -> tuple[list[Record], list[validate.Problem], list[validate.Problem]]:
     """``read_file`` that leaves invalid records out: (valid records, warnings, the skipped records'
     errors). Refuses a file none of whose records is valid."""
-    records = _read_mapped(path, pairs)
+    records, read = _read_mapped(path, pairs)
     kept, skipped, warns = validate.split_valid(records)
+    warns = validate.merged(warns, read)
     if not kept:
         raise validate.DatasetValidationError(
             f"None of the {len(records):,} records is valid ({skipped[0] if skipped else 'no records'}): fix the file.")
@@ -301,18 +313,26 @@ def read_file_skipping(path: str | Path, pairs: Sequence[str] = ()
 
 
 def read_mapped(path: str | Path, pairs: Sequence[str] = ()) -> list[Record]:
-    """``read_file`` without the checks: ``dataset validate`` lists every problem itself."""
-    return _read_mapped(path, pairs)
+    """``read_file`` without the checks."""
+    return _read_mapped(path, pairs)[0]
 
 
-def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first") -> list[Record]:
-    """Any source (``read_source``), mapped (``pairs``, else guessed)."""
+def check_file(path: str | Path, pairs: Sequence[str] = ()) -> tuple[list[Record], validate.Checked]:
+    """``read_file`` that refuses nothing: the records and every problem (``dataset validate`` lists them),
+    the reading's own warnings (a key given twice) among them."""
+    records, read = _read_mapped(path, pairs)
+    return records, validate.check(records).adding(read)
+
+
+def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first"
+                 ) -> tuple[list[Record], tuple[validate.Problem, ...]]:
+    """Any source (``read_source``), mapped (``pairs``, else guessed), and the warnings found reading it."""
     parsed = read_source(path, turns)
     mapping = FieldMap.from_pairs(list(pairs), parsed.fields)
     missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
     if missing:
         raise DatasetFormatError(f"No field {missing[0]!r} in the file (fields: {', '.join(parsed.fields)}).")
-    return apply_mapping(parsed.rows, mapping)
+    return apply_mapping(parsed.rows, mapping), parsed.warnings
 
 
 def read_source(path: str | Path, turns: str = "first") -> Parsed:

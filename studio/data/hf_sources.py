@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from studio.data.hub_files import HubFiles
 from studio.errors import DatasetFormatError, NetworkError
 
 HUB_PREFIX = "hub:"
@@ -64,12 +65,17 @@ def parse_hub_id(src: str) -> tuple[str, str | None, str | None]:
     return m["repo"], m["config"], m["split"]
 
 
-def check_hub_access(repo: str, max_bytes: int, token: str | None = None) -> None:
+def check_hub_access(repo: str, max_bytes: int, token: str | None = None, config: str | None = None,
+                     split: str | None = None) -> HubFiles:
     """On a server several people share, ask the Hub itself (never a cache) before any download whether ``token``
-    may read ``repo`` (a private repo it cannot see, a gated one it was not granted: refused), and refuse one
-    whose files add up to more than ``max_bytes`` (``load_dataset`` fetches the whole repository). Once this
-    passes, what ``load_dataset`` may answer from a cache is what this token may read anyway."""
+    may read ``repo`` (a private repo it cannot see, a gated one it was not granted: refused), and refuse an import
+    whose files add up to more than ``max_bytes``: the files ``config`` and ``split`` need, by the rules
+    ``load_dataset`` follows (``studio.data.hub_files``), or every file of the repository where those cannot be
+    told. Returns those files, for ``read_hub`` to download and nothing else. Once this passes, what
+    ``load_dataset`` may answer from a cache is what this token may read anyway."""
     from huggingface_hub import HfApi
+
+    from studio.data import hub_files
 
     api = HfApi()
     try:
@@ -84,22 +90,34 @@ def check_hub_access(repo: str, max_bytes: int, token: str | None = None) -> Non
     except Exception as exc:  # not found (or private), not granted, unreachable: nothing is downloaded
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise DatasetFormatError(f"Cannot import {repo} from the Hub: {text}") from None
-    total = sum(int(getattr(f, "size", None) or 0) for f in info.siblings or [])
-    if total > max_bytes:
+    siblings = {f.rfilename: int(getattr(f, "size", None) or 0) for f in info.siblings or []}
+    card = info.card_data.to_dict() if info.card_data is not None else None
+    files = hub_files.plan(siblings, card, config, split, f"hub:{repo}" + (f":{config}" if config else ""))
+    if files.size > max_bytes:
+        if files.whole:
+            what = (f"{repo} holds {files.size / 1e6:,.1f} MB of files (all {len(files.files)} in the repository: "
+                    "which of them the split needs could not be told)")
+        else:
+            where = f"{repo}:{config}" if config else repo
+            what = (f"The {files.split} split of {where} is {files.size / 1e6:,.1f} MB in {len(files.files)} "
+                    f"file{'s' * (len(files.files) != 1)} ({files.describe()})")
         raise DatasetFormatError(
-            f"{repo} holds {total / 1e6:,.1f} MB of files and this app imports Hub datasets of up to "
-            f"{max_bytes / 1e6:.0f} MB: download the split you need and import it as a file (up to the same size), "
-            "or run the studio on your own machine for larger ones.")
+            f"{what} and this app imports Hub datasets of up to {max_bytes / 1e6:.0f} MB: download the split you "
+            "need and import it as a file (up to the same size), or run the studio on your own machine for larger "
+            "ones.")
+    return files
 
 
-def read_hub(src: str, token: str | None = None, cache_dir: str | None = None) -> list[dict]:
+def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
+             files: HubFiles | None = None) -> list[dict]:
     """A Hub dataset's rows through ``datasets.load_dataset`` (the local cache serves it offline).
 
     ``cache_dir``: a cache of this read's own (removed after it by the caller). ``load_dataset`` answers from its
     cache whenever the Hub refuses or fails, so on a server several people share, each import reads through its
     own, after ``check_hub_access``: the repository's files are downloaded into it and read from there
     (``load_dataset`` of a Hub id puts them in the machine's one Hugging Face cache whatever its ``cache_dir``,
-    where every import any visitor made stayed for good).
+    where every import any visitor made stayed for good). ``files``: what ``check_hub_access`` counted; only
+    those are downloaded (a repository's other configs and splits are not).
     """
     from datasets import load_dataset
 
@@ -110,8 +128,15 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None) -
         else:
             from huggingface_hub import snapshot_download
 
-            files = snapshot_download(repo, repo_type="dataset", token=token or False, cache_dir=cache_dir)
-            obj = load_dataset(files, name, split=split, cache_dir=cache_dir)
+            if files is None or files.whole:
+                folder = snapshot_download(repo, repo_type="dataset", token=token or False, cache_dir=cache_dir)
+                obj = load_dataset(folder, name, split=split, cache_dir=cache_dir)
+            else:  # just the split's files, read as datasets would read them from the Hub
+                folder = snapshot_download(repo, repo_type="dataset", token=token or False, cache_dir=cache_dir,
+                                           allow_patterns=files.allow_patterns)
+                split = files.split
+                obj = load_dataset(folder, data_files={split: sorted(files.files)}, split=split, cache_dir=cache_dir,
+                                   **files.builder_kwargs)
     except (ConnectionError, TimeoutError) as exc:
         raise NetworkError(f"Cannot reach the Hub for {repo} ({type(exc).__name__}) and it is not in the local "
                            "cache: connect, or import a downloaded file.") from None

@@ -2,7 +2,8 @@
 Infinity refused, nesting bounded, half of a UTF-16 surrogate pair named by its record (``json``
 accepts a lone ``\\ud800`` escape that no UTF-8 file can hold), a number too long to read said so.
 ``studio.data.formats.parse`` calls ``parse_json`` / ``parse_jsonl``; every problem is a one-line
-``DatasetFormatError`` naming the line or record.
+``DatasetFormatError`` naming the line or record. A key given twice in a record is not an error (the
+last value is kept, as everywhere): it is passed back for a warning (``studio.data.json_keys``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 
+from studio.data import json_keys
 from studio.errors import DatasetFormatError
 
 MAX_DEPTH = 32  # nesting allowed inside one record; real Q&A data is 1-3 levels deep
@@ -84,7 +86,9 @@ def _loads(text: str) -> object:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def parse_json(text: str) -> list[dict]:
+def parse_json(text: str, repeated: list[json_keys.Repeat] | None = None, raw: bytes | None = None) -> list[dict]:
+    """The records of a JSON file; the keys any of them gives twice are added to ``repeated`` when given (``raw``:
+    the UTF-8 bytes of ``text``, when there are any, make that check cheaper)."""
     try:
         value = _loads(text)
     except RecursionError:
@@ -97,6 +101,7 @@ def parse_json(text: str) -> list[dict]:
         raise DatasetFormatError(f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
     except ValueError as exc:  # NaN / Infinity, a number of thousands of digits
         raise DatasetFormatError(_value_error(exc, text)) from None
+    whole = value
     if isinstance(value, dict):
         value = _unwrap(value)
     if not isinstance(value, list):
@@ -111,6 +116,15 @@ def parse_json(text: str) -> list[dict]:
         if nested:
             _check_depth(row, f"Record {i}")
     _check_surrogates(value, text, "Record")
+    if repeated is not None:
+        # The records' own keys and a wrapper's: the keys of objects inside records are not counted, so a file
+        # holding some is always scanned (counting them would cost about what the scan does).
+        keys = sum(map(len, value)) + (len(whole) if whole is not value else 0)
+        if json_keys.may_repeat(text, keys, raw):
+            scanned = json_keys.loads(text)
+            records = _unwrap(scanned) if isinstance(scanned, dict) else scanned
+            for i, row in enumerate(records, 1):
+                repeated += json_keys.repeats(row, i)
     return value
 
 
@@ -135,7 +149,8 @@ def _constant_line(text: str) -> str:
 _LINE_END = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e]")
 
 
-def parse_jsonl(text: str) -> list[dict]:
+def parse_jsonl(text: str, repeated: list[json_keys.Repeat] | None = None, raw: bytes | None = None) -> list[dict]:
+    """The records of a JSON Lines file; the keys any of them gives twice are added to ``repeated`` when given."""
     rows = []
     # Lines end where str.splitlines() ends them, except at U+0085, U+2028 and U+2029: JSON keeps those
     # unescaped inside a string (the studio's own JSONL export writes them as they are). The control
@@ -162,6 +177,12 @@ def parse_jsonl(text: str) -> list[dict]:
         if suspect:
             _check_surrogates([value], line, "Line", n)
         rows.append(value)
+    if repeated is not None and json_keys.may_repeat(text, sum(map(len, rows)), raw):
+        record = 0
+        for n, line in enumerate(lines, 1):  # each line again, its objects marked: a line is a record
+            if line.strip():
+                record += 1
+                repeated += json_keys.repeats(json_keys.loads(line.removeprefix("\ufeff")), record, n)
     return rows
 
 

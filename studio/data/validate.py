@@ -18,13 +18,14 @@ most answers are not spans, that is normal: one note says how many, instead of a
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from studio.data.display import plural
 from studio.errors import DatasetValidationError
 
-__all__ = ["Checked", "Problem", "Rules", "check", "ensure_valid", "errors", "plural", "refusal", "split_valid",
-           "validate", "warnings"]
+__all__ = ["Checked", "Problem", "Rules", "check", "ensure_valid", "errors", "merged", "plural", "refusal",
+           "split_valid", "validate", "warnings"]
 
 Record = dict[str, object]
 FIELDS = ("question", "answer")
@@ -84,10 +85,21 @@ class Checked:
         """The record numbers (1-based) with at least one error."""
         return {p.record for p in self.problems if p.severity == "error"}
 
+    def adding(self, problems: Sequence[Problem]) -> Checked:
+        """These problems and ``problems`` (found while reading the file: a key given twice), in record order."""
+        if not problems:
+            return self
+        return Checked(merged(self.problems, problems), self.notes)
+
     def counts(self) -> str:
         """``2 errors, 1,200 warnings`` (``no errors``/``no warnings`` when there are none)."""
         e, w = len(self.errors), len(self.warnings)
         return f"{plural(e, 'error') if e else 'no errors'}, {plural(w, 'warning') if w else 'no warnings'}"
+
+
+def merged(problems: Sequence[Problem], more: Sequence[Problem]) -> list[Problem]:
+    """Both lists in record order (each is already; a stable sort keeps a record's own order)."""
+    return sorted([*problems, *more], key=lambda p: p.record) if more else list(problems)
 
 
 def validate(records: list[Record], rules: Rules = Rules()) -> list[Problem]:

@@ -81,7 +81,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         return
     if cached.get("mapping") != mapping:  # a 200,000-row file is mapped and checked once, not every rerun
         records = formats.apply_mapping(parsed.rows, mapping)
-        cached.update(mapping=mapping, records=records, found=validate.check(records))
+        cached.update(mapping=mapping, records=records, found=validate.check(records).adding(parsed.warnings))
     records, found = cached["records"], cached["found"]
     st.dataframe(_preview(records), hide_index=True, width="stretch")
     errs, warns = found.errors, found.warnings
@@ -130,9 +130,11 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
                 return formats.parse_rows(hf_sources.read_hub(src, token), "hub", turns)
             # A public app: the Hub says this visitor may read it, and that it fits, before anything is downloaded;
             # then a cache of this import's own (load_dataset answers from a cache when the Hub refuses or fails).
-            hf_sources.check_hub_access(hf_sources.parse_hub_id(src)[0], limit, token)
+            repo, config, split = hf_sources.parse_hub_id(src)
+            files = hf_sources.check_hub_access(repo, limit, token, config, split)  # what the split downloads
             with tempfile.TemporaryDirectory(prefix="hub-import-") as own_cache:
-                return formats.parse_rows(hf_sources.read_hub(src, token, cache_dir=own_cache), "hub", turns)
+                rows = hf_sources.read_hub(src, token, cache_dir=own_cache, files=files)
+                return formats.parse_rows(rows, "hub", turns)
     else:
         text = c1.text_input("Path on this machine", key=f"dataset.import.path.{nonce}",
                              placeholder="/data/qa.parquet, /data/saved_dataset or /data/saved_dataset@test").strip()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from chat_servers import GOOD_ANSWER, FaultServer, transformers_serve
+from chat_servers import GOOD_ANSWER, FaultServer, chunk, transformers_serve
 
 from studio.chat import BackendSpec, ChatParams, StreamStats, complete, make_backend
 from studio.chat.api import ApiBackend, scrub
@@ -219,3 +220,60 @@ def test_a_spec_that_names_an_address_says_so():
     assert BackendSpec(kind="provider", model="deepset/roberta-base-squad2", task="extractive",
                        base_url="https://x.endpoints.huggingface.cloud").by_url
     assert not BackendSpec(kind="provider", model="meta-llama/Llama-3.1-8B-Instruct").by_url
+
+
+class SilentServer:
+    """A raw loopback server that takes one request, sends ``first`` (nothing, or headers and a piece of the
+    answer), then stays silent; it records when the client closes the connection."""
+
+    def __init__(self, first: bytes = b""):
+        self.first = first
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1"
+        self.asked, self.closed = threading.Event(), threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(120)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(4096)
+            conn.sendall(self.first)
+            self.asked.set()
+            try:
+                while conn.recv(4096):  # the request's body, then nothing until the client closes
+                    pass
+            except OSError:
+                return
+            self.closed.set()
+
+
+ONE_PIECE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+             + b"%x\r\n" % len(chunk_bytes := chunk("Olá")) + chunk_bytes + b"\r\n")
+
+
+@pytest.mark.parametrize("first", [b"", ONE_PIECE], ids=["before-the-first-token", "mid-answer"])
+def test_stop_on_a_silent_server_closes_the_connection_and_ends_the_thread(first):
+    """Stop used to end the answer on the page while the worker stayed in the socket read until the timeout
+    (a minute here), holding the connection: now the connection is shut and the thread ends with it."""
+    from studio.chat.session import StreamJob
+
+    server = SilentServer(first)
+    spec = BackendSpec(kind="openai", model="m", base_url=server.url)
+    job = StreamJob("m", lambda: make_backend(spec), ASK, ChatParams(timeout_s=60, total_timeout_s=120)).start()
+    assert server.asked.wait(10)
+    if first:  # the first piece reached the worker before the server fell silent
+        deadline = time.monotonic() + 10
+        while not job.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    job.cancel()
+    job._thread.join(10)
+    assert not job._thread.is_alive(), "the worker still waits on the silent server after Stop"
+    assert server.closed.wait(10), "the server's connection was left open after Stop"
+    assert job.state == "stopped" and job.error is None  # stopped: no "no event stream" or timeout message
+    assert job.text == ("Olá" if first else "")
+    server.listener.close()

@@ -270,11 +270,67 @@ def test_a_hub_dataset_bigger_than_the_upload_limit_is_refused_before_anything_i
     at.run()
     assert not at.exception
     (err,) = [e.value for e in at.error]
-    assert "someone/big-qa holds 1.5 MB of files and this app imports Hub datasets of up to 1 MB" in err
+    assert ("The train split of someone/big-qa is 1.5 MB in 1 file (data/train-00000.parquet) and this app imports "
+            "Hub datasets of up to 1 MB") in err
     assert "\n" not in err
     assert not [p for _m, p, _h in hub.requests if "/resolve/" in p]  # nothing was downloaded
     repo.files["data/train-00000.parquet"] = b"x" * 500_000
     hf_sources.check_hub_access("someone/big-qa", 1_000_000)  # one that fits goes on to load_dataset
+
+
+MIXED_README = b"""---
+configs:
+- config_name: small
+  default: true
+  data_files:
+  - split: train
+    path: small/train.jsonl
+  - split: test
+    path: small/test.jsonl
+- config_name: big
+  data_files: big/*.parquet
+---
+# Two configs: a small one and a big one
+"""
+
+
+def test_a_hub_import_counts_and_downloads_only_the_files_of_its_config_and_split(hub, upload_limit):
+    """The size check summed every file of the repository: a small split next to a big config was refused.
+    Now it counts what the config and split read (the README's configs, or the file-name conventions), says
+    which files it counted when they are too many, and downloads only those."""
+    from hub_servers import HubRepo
+
+    mixed = hub.repos[("dataset", "someone/mixed-qa")] = HubRepo("dataset", "someone/mixed-qa", private=False)
+    mixed.files["README.md"] = MIXED_README
+    mixed.files["small/train.jsonl"] = b'{"question": "How long is a match?", "answer": "Ninety minutes."}\n' * 2
+    mixed.files["small/test.jsonl"] = b'{"question": "Who whistles?", "answer": "The referee."}\n'
+    mixed.files["big/part-0.parquet"] = b"x" * 1_500_000
+    mixed.files["big/part-1.parquet"] = b"x" * 200_000
+    split = hub.repos[("dataset", "someone/split-qa")] = HubRepo("dataset", "someone/split-qa", private=False)
+    split.files["data/train-00000-of-00001.jsonl"] = b'{"question": "Offside?", "answer": "Behind the ball."}\n'
+    split.files["data/test-00000-of-00001.parquet"] = b"x" * 1_200_000
+
+    def downloads(since: int) -> list[str]:
+        return sorted(p.split("/resolve/")[1].split("/", 1)[1] for m, p, _h in hub.requests[since:]
+                      if m == "GET" and "/resolve/" in p)
+
+    for repo_id, records, fetched in [("someone/mixed-qa", 2, ["small/train.jsonl"]),
+                                      ("someone/mixed-qa@test", 1, ["small/test.jsonl"]),
+                                      ("someone/split-qa@train", 1, ["data/train-00000-of-00001.jsonl"])]:
+        before = len(hub.requests)
+        at = hub_import(visit("pages/1_Dataset.py", studio={"upload_mb": 1}), repo_id)
+        assert not at.exception and not [e.value for e in at.error], repo_id
+        assert any(f"Read **{records} record" in m.value for m in at.markdown), repo_id
+        assert downloads(before) == fetched  # not the other config's or split's files
+    for repo_id, counted in [("someone/mixed-qa:big", "The train split of someone/mixed-qa:big is 1.7 MB in 2 files "
+                                                      "(big/part-0.parquet, big/part-1.parquet)"),
+                             ("someone/split-qa@test", "The test split of someone/split-qa is 1.2 MB in 1 file "
+                                                       "(data/test-00000-of-00001.parquet)")]:
+        before = len(hub.requests)
+        at = hub_import(visit("pages/1_Dataset.py", studio={"upload_mb": 1}), repo_id)
+        (err,) = [e.value for e in at.error]
+        assert counted + " and this app imports Hub datasets of up to 1 MB" in err and "\n" not in err
+        assert downloads(before) == []
 
 
 def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sign_in_is_offered():

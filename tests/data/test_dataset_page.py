@@ -711,3 +711,13 @@ def test_the_export_tab_asks_to_save_first_only_when_there_are_unsaved_edits():
     edit(at, edited={0: {"answer": "Forty-five minutes."}})
     (said,) = [c for c in texts(at.caption) if c.startswith("Downloads hold")]
     assert said == "Downloads hold the saved version 1 (2 records), not your unsaved edits: save them first to export them."
+
+
+def test_import_warns_of_a_key_a_record_gives_twice():
+    data = b'[{"question": "Who whistles?", "answer": "The referee.", "answer": "Nobody."}]'
+    at = _upload(open_page(), "twice.json", data)
+    assert "1 warning (warnings do not block an import):" in texts(at.warning)
+    problems = at.tabs[1].dataframe[-1].value
+    assert problems["record"].tolist() == [1]
+    assert problems["problem"].tolist()[0].startswith('the file gives the key "answer" twice: the last value was kept '
+                                                      'and the first, "The referee.", was lost')
