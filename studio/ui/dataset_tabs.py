@@ -114,7 +114,10 @@ def import_tab(info: store.DatasetInfo | None) -> None:
 def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | None:
     """A Hub dataset or a path on this machine, read by a background ``Task`` (a click elsewhere does not
     stop it; a fragment polls it). (source name, the import cache) once read, else None."""
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    # A form: Enter in the box loads, and so does one click on Load right after typing (a button disabled
+    # until the box commits its text took the first click to commit it and did nothing).
+    form = st.form(f"dataset.import.{origin}_form", border=False, enter_to_submit=True)
+    c1, c2 = form.columns([4, 1], vertical_alignment="bottom")
     if origin == "hub":
         text = c1.text_input("Hub dataset", key=f"dataset.import.hub.{nonce}",
                              placeholder="owner/name, owner/name:config or owner/name@split (default: train)").strip()
@@ -145,7 +148,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         def read() -> formats.Parsed:
             return formats.read_source(src, turns)
     key = f"{origin}:{text}"
-    if c2.button("Load", key=f"dataset.import.{origin}_load", disabled=not text):
+    if c2.form_submit_button("Load", key=f"dataset.import.{origin}_load") and text:
         st.session_state["dataset.import.loaded"] = key
     if not text or st.session_state.get("dataset.import.loaded") != key:
         st.caption(hint)

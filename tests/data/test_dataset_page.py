@@ -564,7 +564,7 @@ def test_import_tab_loads_from_the_hub_and_says_in_one_line_when_it_cannot(monke
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     at = open_page()
     at.radio(key="dataset.import.origin").set_value("hub").run()
-    at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input("nobody-here/none@train").run()
+    at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input("nobody-here/none@train")
     at.button(key="dataset.import.hub_load").click().run()
     _loaded(at)
     assert not at.exception
@@ -606,7 +606,7 @@ def test_a_hub_load_runs_in_the_background_and_survives_clicks_elsewhere(monkeyp
     monkeypatch.setattr(hf_sources, "read_hub", gated)
     at = open_page()
     at.radio(key="dataset.import.origin").set_value("hub").run()
-    at.text_input(key="dataset.import.hub.0").input("alice/faq").run()
+    at.text_input(key="dataset.import.hub.0").input("alice/faq")
     at.button(key="dataset.import.hub_load").click().run()
     task = at.session_state["dataset.import.load"]["task"]
     assert any(i.value.startswith("Loading alice/faq from the Hub…") for i in at.info)
@@ -629,7 +629,7 @@ def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_th
     DatasetDict({"train": Dataset.from_list(UNICODE[:1]), "test": Dataset.from_list(test)}).save_to_disk(str(folder))
     at = open_page()
     at.radio(key="dataset.import.origin").set_value("path").run()
-    at.text_input(key="dataset.import.path.0").input(f"{folder}@test").run()
+    at.text_input(key="dataset.import.path.0").input(f"{folder}@test")
     at.button(key="dataset.import.path_load").click().run()
     _loaded(at)
     assert f"Read **{len(test)} records** as DATASETS." in texts(at.markdown)
@@ -642,7 +642,7 @@ def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_th
 
     at = open_page()  # a path that is not there: one line, the tab still usable
     at.radio(key="dataset.import.origin").set_value("path").run()
-    at.text_input(key="dataset.import.path.0").input(str(tmp_path / "nowhere.json")).run()
+    at.text_input(key="dataset.import.path.0").input(str(tmp_path / "nowhere.json"))
     at.button(key="dataset.import.path_load").click().run()
     _loaded(at)
     (err,) = [e.value for e in at.tabs[1].error]
