@@ -24,6 +24,7 @@ from studio.ui import dataset as dui
 IMPORT = "dataset.import"
 AUTO_CHECK = 20_000  # larger saved versions are checked on request
 PUSH = "dataset.push"
+PUSHED = "dataset.push.for"  # (dataset id, "Name, version N (M records)") of that push
 LOAD = "dataset.import.load"  # the background read of a Hub dataset or a path
 NONE = "(none)"
 
@@ -411,6 +412,9 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     private = st.checkbox("Private", value=True, key="dataset.push.private")
     job: Task | None = st.session_state.get(PUSH)
     running = job is not None and not job.done
+    pushed_id, what = st.session_state.get(PUSHED) or (None, "")
+    if job is not None and job.done and pushed_id != info.id:
+        job = None  # another dataset's push: its outcome is not this dataset's
     if st.button("Push", key="dataset.push.go", disabled=running, icon=":material/cloud_upload:"):
         try:
             repo_id = hub.check_repo_id(repo)
@@ -422,18 +426,19 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         else:
             records = store.load_version(info.id, v)
             card = hub.dataset_card(records, info.name, v, info.latest.sha256, [x.message for x in info.versions])
-            job = Task(f"Pushing to {repo_id}", hub.push_to_hub, records, repo_id, token, private=private,
+            what = f"{info.name}, version {v} ({validate.plural(len(records), 'record')})"
+            job = Task(f"Pushing {what} to {repo_id}", hub.push_to_hub, records, repo_id, token, private=private,
                        card=card).start()
-            st.session_state[PUSH] = job
+            st.session_state[PUSH], st.session_state[PUSHED] = job, (info.id, what)
     if job is not None:
-        _push_status(job)
+        _push_status(job, what)
 
 
 @st.fragment(run_every=1.0)
-def _push_status(job: Task) -> None:
+def _push_status(job: Task, what: str) -> None:
     if not job.done:
-        st.info(f"{job.label}…", icon=":material/hourglass_top:")
+        st.info(f"{ui.md(job.label)}…", icon=":material/hourglass_top:")
     elif job.state == "done":
-        st.success(f"Pushed to {job.result}", icon=":material/check_circle:")
+        st.success(f"Pushed to {job.result}: {ui.md(what)}.", icon=":material/check_circle:")
     else:
         ui.show_error(job.error)

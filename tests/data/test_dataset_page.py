@@ -682,12 +682,42 @@ def test_push_from_the_page_to_the_hub_stand_in_delivers_the_saved_version(tmp_p
     with standin_hub() as hub:
         state, success, stdout = _push_in_its_own_process(tmp_path, hub.url, "success", HF_HUB_DISABLE_XET="1",
                                                           HF_HUB_OFFLINE="")
-    assert state == "done" and f"Pushed to {hub.url}/datasets/alice/rules" in success and not hub.unknown
+    assert state == "done" and not hub.unknown
+    assert f"Pushed to {hub.url}/datasets/alice/rules: Soccer rules (sample), version 1 (158 records)." in success
     repo = hub.repos[("dataset", "alice/rules")]
     assert repo.private and "# Soccer rules (sample)" in repo.files["README.md"].decode()
     rows = pq.read_table(io.BytesIO(repo.files["data/train-00000-of-00001.parquet"])).to_pylist()
     assert rows == sample.load_sample()
     assert token_leaks(hub, "hf_secretvalue123", tmp_path) == [] and "hf_secretvalue123" not in stdout
+
+
+def test_a_push_s_outcome_shows_on_the_dataset_it_pushed_not_on_another(tmp_path):
+    """Against the loopback stand-in for huggingface.co: after pushing the sample, another dataset's Export tab
+    does not say it was pushed."""
+    import os
+
+    from hub_servers import standin_hub
+
+    code = (
+        "from streamlit.testing.v1 import AppTest\n"
+        "from studio.data import store\n"
+        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
+        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
+        "at.button(key='dataset.push.go').click().run()\n"
+        "at.session_state['dataset.push'].join(90)\n"
+        "print('|'.join(e.value for e in at.run().success))\n"
+        "other = store.create_dataset('Other', [{'question': 'Who?', 'answer': 'Me.'}])\n"
+        "at.run().selectbox(key='dataset.picker').select(other.id).run()\n"
+        "print('|'.join(e.value for e in at.success))\n"
+    )
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"),
+               "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": ""}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    pushed, elsewhere = out.stdout.strip().splitlines()[-2:]
+    assert f"Pushed to {hub.url}/datasets/alice/rules: Soccer rules (sample), version 1 (158 records)." in pushed
+    assert "Pushed" not in elsewhere
 
 
 def test_a_connection_dropped_during_the_lfs_upload_from_the_export_tab_is_one_line(tmp_path):
