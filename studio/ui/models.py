@@ -169,6 +169,7 @@ def import_panel() -> None:
 
 
 def start_import(upload, path_text: str, name: str, dtype: str) -> None:
+    st.session_state[IMPORT] = None  # the last import's outcome is not this one's
     folder = None
     try:
         if name.strip():
