@@ -245,6 +245,7 @@ def test_models_page_imports_a_gguf_file_and_lists_it(tiny_file, offline):
     at.button(key="models.import").click().run()
     at = wait_for_import(at)
     assert any("Imported" in s.value and "model:from-page" in s.value for s in at.success)
+    assert at.selectbox(key="models.selected").value == "model:from-page"  # Chat with it, Export act on it
     table = at.dataframe[0].value
     assert "model:from-page" in list(table["spec"])
     row = table[table["spec"] == "model:from-page"].iloc[0]
