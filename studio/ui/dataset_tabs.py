@@ -369,7 +369,8 @@ def _llama_factory_zip(dataset_id: str, version: int, fmt: str) -> bytes:
     from studio.data import conversations
 
     file_name = f"{dataset_id}-v{version}.{fmt}.{writers.EXTENSIONS[fmt]}"
-    return conversations.llama_factory_zip(_export_bytes(dataset_id, version, fmt), fmt, file_name)
+    records = store.load_version(dataset_id, version)
+    return conversations.llama_factory_zip(records, writers.WRITERS[fmt](records), fmt, file_name)
 
 
 def export_tab(info: store.DatasetInfo | None) -> None:
