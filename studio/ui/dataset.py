@@ -252,10 +252,10 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     shown = d.columns()
     rows = editing.editor_rows(d.records, v.indices, shown)
     columns = [editing.ROW, *shown]
-    if to_fix:  # read-only: the reason a record cannot be saved yet
-        for row in rows:
+    if to_fix:  # read-only: the reason a record cannot be saved yet, first: after two wide text columns it was
+        for row in rows:  # cut off at the table's right edge ("question is empt")
             row["problem"] = to_fix.get(row[editing.ROW], "")
-        columns.append("problem")
+        columns.insert(1, "problem")
     frame = pd.DataFrame(rows, columns=columns)
     key = f"dataset.editor.{info.id}.{d.nonce}"
     # Room for the rows added since the table was built and a few more: an added row is never clipped

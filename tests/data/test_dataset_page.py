@@ -9,7 +9,7 @@ import pytest
 from dataset_cases import BAD, UNICODE
 from streamlit.testing.v1 import AppTest
 
-from studio.data import sample, store
+from studio.data import editing, sample, store
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "1_Dataset.py")
@@ -319,6 +319,7 @@ def test_messy_import_brought_in_to_fix_cannot_be_saved_until_fixed():
     shown = at.data_editor[0].value
     assert shown["question"].tolist() == ["Explain rule 3", "Explain rule 7"]
     assert all("answer is empty" in p for p in shown["problem"])
+    assert [c for c in shown.columns if c != editing.ROW][0] == "problem"  # the reason first, never cut off
     at.button(key="dataset.save").click().run()
     assert any("Not saved: 2 errors to fix first, in 2 records" in e for e in texts(at.error))
     assert len(store.list_versions(info.id)) == 1
