@@ -184,3 +184,15 @@ def test_a_typed_path_loads_with_one_click_on_load_or_with_enter(page, studio, t
     box.press("Enter")
     page.get_by_text("Read 2 records as CSV.").wait_for()
     assert_no_exception(page)
+
+
+def test_every_export_button_shows_its_whole_label(page, studio):
+    """A label cut short ("messages + dataset_info.js…") leaves a person guessing which file the button gives."""
+    open_page(page, studio, "Dataset")
+    page.get_by_role("tab", name="Export").click()
+    wait_idle(page)
+    buttons = page.locator("[data-testid='stDownloadButton'] button")
+    assert buttons.count() == 10
+    cut = [buttons.nth(i).inner_text() for i in range(buttons.count())
+           if buttons.nth(i).locator(".stMarkdownEllipsis").evaluate("e => e.scrollWidth > e.clientWidth")]
+    assert cut == []
