@@ -136,10 +136,13 @@ def picker() -> store.DatasetInfo | None:
 
 
 def _manage(info: store.DatasetInfo | None) -> None:
+    if st.session_state.pop("dataset.new_name.clear", False):  # set before the box exists: it may still change
+        st.session_state["dataset.new_name"] = ""
     name = st.text_input("New dataset name", key="dataset.new_name")
     if st.button("Create empty dataset", key="dataset.create"):
         created = ui.run_or_error(store.create_dataset, name, [], message="created empty")
-        if created:
+        if created:  # the box empties: a second press said the new dataset "already exists"
+            st.session_state["dataset.new_name.clear"] = True
             select(created.id)
             flash(f"Created {md(created.name)}: add rows in the Edit tab or import a file.")
             st.rerun()

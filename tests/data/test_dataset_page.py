@@ -402,6 +402,7 @@ def test_create_rename_and_delete_with_confirmation():
     at.button(key="dataset.create").click().run()
     info = store.find_dataset("Fresh")
     assert info and at.session_state["dataset.selected"] == info.id and info.latest.count == 0
+    assert at.text_input(key="dataset.new_name").value == ""  # ready for the next name, not "Fresh" again
     at.text_input(key=f"dataset.rename.{info.id}").input("Renamed").run()
     at.button(key="dataset.rename").click().run()
     assert store.get_dataset(info.id).name == "Renamed"
@@ -412,6 +413,7 @@ def test_create_rename_and_delete_with_confirmation():
     at.text_input(key="dataset.new_name").input("soccer RULES (sample)").run()
     at.button(key="dataset.create").click().run()
     assert any("already exists" in e for e in texts(at.error))
+    assert at.text_input(key="dataset.new_name").value == "soccer RULES (sample)"  # refused: kept to correct
 
 
 def test_push_without_token_says_so_and_offers_downloads():
