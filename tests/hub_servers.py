@@ -254,17 +254,28 @@ def standin_hub() -> Iterator[StandInHub]:
                 repo = self._repo(m["type"], m["repo"])
                 if repo is None:
                     return self._not_found()
+                # Folders exist as the Hub shows them: "directory" entries, a plain listing one level deep
+                # (``recursive=true``: everything below), paths-info answering for a folder's own path.
+                folders = {f.rsplit("/", i)[0] for f in repo.files for i in range(1, f.count("/") + 1)}
                 if m["op"] == "paths-info":
                     spec = json.loads(body) if body.startswith(b"{") else {}
                     wanted = set(spec.get("paths") or [])
                     chosen = {f: b for f, b in repo.files.items() if f in wanted}
+                    dirs = sorted(wanted & folders)
                 else:
                     sub = (m["sub"] or "").strip("/")
-                    chosen = {f: b for f, b in repo.files.items() if not sub or f.startswith(sub + "/")}
-                    if sub and not chosen:  # what the Hub says of a folder that is not there
+                    below = {f: b for f, b in repo.files.items() if not sub or f.startswith(sub + "/")}
+                    if sub and not below:  # what the Hub says of a folder that is not there
                         return self._not_found("Entry not found")
-                self._send(200, [{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
-                                 for f, b in sorted(chosen.items())])
+                    deep = "recursive=true" in urlsplit(self.path).query.lower()
+                    depth = sub.count("/") + 1 if sub else 0  # slashes in a direct child's path
+                    chosen = {f: b for f, b in below.items() if deep or f.count("/") == depth}
+                    dirs = sorted(d for d in folders if (not sub or d.startswith(sub + "/"))
+                                  and (deep or d.count("/") == depth))
+                self._send(200, [{"type": "directory", "path": d, "size": 0, "oid": hashlib.sha1(d.encode()).hexdigest()}
+                                 for d in dirs]
+                           + [{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                              for f, b in sorted(chosen.items())])
                 return
             m = re.fullmatch(r"/(?:(?P<type>dataset|space)s/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", path)
             if m and self.command in ("GET", "HEAD"):

@@ -180,7 +180,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.dataset_info:  # everything about the index is checked before anything is written
         from studio.data import conversations
 
-        entry = conversations.llama_factory_entry(fmt, args.out.name)
+        entry = conversations.llama_factory_entry(fmt, args.out.name, records)
         index = args.out.parent / "dataset_info.json"
         known = _dataset_info(index, args.out)
     _check_out(args.out)

@@ -115,11 +115,16 @@ def to_sharegpt(records: list[Record]) -> list[dict]:
                                for m in _messages(r)]} for r in records]
 
 
-def llama_factory_entry(fmt: str, file_name: str) -> dict:
-    """The ``dataset_info.json`` entry LLaMA-Factory needs to read a file exported as ``fmt``."""
+def llama_factory_entry(fmt: str, file_name: str, records: list[Record]) -> dict:
+    """The ``dataset_info.json`` entry LLaMA-Factory needs to read ``records`` exported as ``fmt``.
+
+    LLaMA-Factory looks up every column an entry names in every row, so Alpaca's ``system`` is named only when
+    some record has one (the export writes it for those; ``datasets`` fills the others with null)."""
     if fmt == "alpaca":
-        return {"file_name": file_name,
-                "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}}
+        columns = {"prompt": "instruction", "query": "input", "response": "output"}
+        if any(r.get("system") for r in records):
+            columns["system"] = "system"
+        return {"file_name": file_name, "columns": columns}
     if fmt == "sharegpt":
         return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "conversations"},
                 "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
@@ -131,14 +136,14 @@ def llama_factory_entry(fmt: str, file_name: str) -> dict:
     raise DatasetFormatError(f"LLaMA-Factory reads alpaca, sharegpt or messages exports, not {fmt}: pass --to one of them.")
 
 
-def llama_factory_zip(data: bytes, fmt: str, file_name: str) -> bytes:
+def llama_factory_zip(records: list[Record], data: bytes, fmt: str, file_name: str) -> bytes:
     """A zip of an exported file and the ``dataset_info.json`` naming it (its entry keyed by the file's
     stem, as ``dataset export --dataset-info`` writes it): unpack it into LLaMA-Factory's ``data/``."""
     import io
     import json
     import zipfile
 
-    entry = llama_factory_entry(fmt, file_name)
+    entry = llama_factory_entry(fmt, file_name, records)
     info = json.dumps({file_name.rsplit(".", 1)[0]: entry}, ensure_ascii=False, indent=2) + "\n"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:

@@ -32,16 +32,19 @@ def load(dataset_id: str) -> list[frozenset[str]]:
     not data: the person is asked again)."""
     try:
         groups = json.loads((store.dataset_path(dataset_id) / FILE).read_text(encoding="utf-8"))
-        return [frozenset(str(f) for f in g) for g in groups if isinstance(g, list) and len(g) > 1]
+        return [frozenset(str(f) for f in g) for g in groups if isinstance(g, list) and g]
     except (OSError, ValueError, TypeError):
         return []
 
 
 def remember(dataset_id: str, groups: Iterable[Iterable[str]]) -> int:
-    """Add verdicts (each a group of fingerprints); returns how many were new."""
+    """Add verdicts (each a cluster's fingerprints, one per record); returns how many were new.
+
+    Records alike but for case, punctuation or spacing share one fingerprint: a verdict on them is a group of
+    one, meaning "records with this content are not duplicates of each other"."""
     known = load(dataset_id)
-    new = [frozenset(g) for g in groups]
-    new = [g for g in dict.fromkeys(new) if len(g) > 1 and not any(g <= k for k in known)]
+    new = [frozenset(g) for g in (list(g) for g in groups) if len(g) > 1]
+    new = [g for g in dict.fromkeys(new) if not any(g <= k for k in known)]
     if new:
         kept = [sorted(g) for g in known + new]
         atomic.write_json(store.dataset_path(dataset_id) / FILE, kept, indent=None)

@@ -136,10 +136,13 @@ def picker() -> store.DatasetInfo | None:
 
 
 def _manage(info: store.DatasetInfo | None) -> None:
+    if st.session_state.pop("dataset.new_name.clear", False):  # set before the box exists: it may still change
+        st.session_state["dataset.new_name"] = ""
     name = st.text_input("New dataset name", key="dataset.new_name")
     if st.button("Create empty dataset", key="dataset.create"):
         created = ui.run_or_error(store.create_dataset, name, [], message="created empty")
-        if created:
+        if created:  # the box empties: a second press said the new dataset "already exists"
+            st.session_state["dataset.new_name.clear"] = True
             select(created.id)
             flash(f"Created {md(created.name)}: add rows in the Edit tab or import a file.")
             st.rerun()
@@ -252,10 +255,10 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     shown = d.columns()
     rows = editing.editor_rows(d.records, v.indices, shown)
     columns = [editing.ROW, *shown]
-    if to_fix:  # read-only: the reason a record cannot be saved yet
-        for row in rows:
+    if to_fix:  # read-only: the reason a record cannot be saved yet, first: after two wide text columns it was
+        for row in rows:  # cut off at the table's right edge ("question is empt")
             row["problem"] = to_fix.get(row[editing.ROW], "")
-        columns.append("problem")
+        columns.insert(1, "problem")
     frame = pd.DataFrame(rows, columns=columns)
     key = f"dataset.editor.{info.id}.{d.nonce}"
     # Room for the rows added since the table was built and a few more: an added row is never clipped

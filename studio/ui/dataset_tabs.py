@@ -24,6 +24,7 @@ from studio.ui import dataset as dui
 IMPORT = "dataset.import"
 AUTO_CHECK = 20_000  # larger saved versions are checked on request
 PUSH = "dataset.push"
+PUSHED = "dataset.push.for"  # (dataset id, "Name, version N (M records)") of that push
 LOAD = "dataset.import.load"  # the background read of a Hub dataset or a path
 NONE = "(none)"
 
@@ -114,7 +115,10 @@ def import_tab(info: store.DatasetInfo | None) -> None:
 def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | None:
     """A Hub dataset or a path on this machine, read by a background ``Task`` (a click elsewhere does not
     stop it; a fragment polls it). (source name, the import cache) once read, else None."""
-    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    # A form: Enter in the box loads, and so does one click on Load right after typing (a button disabled
+    # until the box commits its text took the first click to commit it and did nothing).
+    form = st.form(f"dataset.import.{origin}_form", border=False, enter_to_submit=True)
+    c1, c2 = form.columns([4, 1], vertical_alignment="bottom")
     if origin == "hub":
         text = c1.text_input("Hub dataset", key=f"dataset.import.hub.{nonce}",
                              placeholder="owner/name, owner/name:config or owner/name@split (default: train)").strip()
@@ -147,7 +151,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         def read() -> formats.Parsed:
             return formats.read_source(src, turns)
     key = f"{origin}:{text}"
-    if c2.button("Load", key=f"dataset.import.{origin}_load", disabled=not text):
+    if c2.form_submit_button("Load", key=f"dataset.import.{origin}_load") and text:
         st.session_state["dataset.import.loaded"] = key
     if not text or st.session_state.get("dataset.import.loaded") != key:
         st.caption(hint)
@@ -367,7 +371,8 @@ def _llama_factory_zip(dataset_id: str, version: int, fmt: str) -> bytes:
     from studio.data import conversations
 
     file_name = f"{dataset_id}-v{version}.{fmt}.{writers.EXTENSIONS[fmt]}"
-    return conversations.llama_factory_zip(_export_bytes(dataset_id, version, fmt), fmt, file_name)
+    records = store.load_version(dataset_id, version)
+    return conversations.llama_factory_zip(records, writers.WRITERS[fmt](records), fmt, file_name)
 
 
 def export_tab(info: store.DatasetInfo | None) -> None:
@@ -396,7 +401,7 @@ def export_tab(info: store.DatasetInfo | None) -> None:
                             on_click="ignore", icon=":material/download:")
     st.caption("For LLaMA-Factory: the file and its `dataset_info.json` entry in one zip; unpack it into "
                "LLaMA-Factory's `data/` folder (merge the entry into an existing `dataset_info.json`).")
-    cols = st.columns(4)
+    cols = st.columns(3)  # a quarter of the width cut these labels to "messages + dataset_info.js…"
     for col, (fmt, label) in zip(cols, (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca"))):
         col.download_button(f"{label} + dataset_info.json (zip)", functools.partial(_llama_factory_zip, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.llama-factory.zip", mime="application/zip",
@@ -410,6 +415,9 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     private = st.checkbox("Private", value=True, key="dataset.push.private")
     job: Task | None = st.session_state.get(PUSH)
     running = job is not None and not job.done
+    pushed_id, what = st.session_state.get(PUSHED) or (None, "")
+    if job is not None and job.done and pushed_id != info.id:
+        job = None  # another dataset's push: its outcome is not this dataset's
     if st.button("Push", key="dataset.push.go", disabled=running, icon=":material/cloud_upload:"):
         try:
             repo_id = hub.check_repo_id(repo)
@@ -421,18 +429,19 @@ def export_tab(info: store.DatasetInfo | None) -> None:
         else:
             records = store.load_version(info.id, v)
             card = hub.dataset_card(records, info.name, v, info.latest.sha256, [x.message for x in info.versions])
-            job = Task(f"Pushing to {repo_id}", hub.push_to_hub, records, repo_id, token, private=private,
+            what = f"{info.name}, version {v} ({validate.plural(len(records), 'record')})"
+            job = Task(f"Pushing {what} to {repo_id}", hub.push_to_hub, records, repo_id, token, private=private,
                        card=card).start()
-            st.session_state[PUSH] = job
+            st.session_state[PUSH], st.session_state[PUSHED] = job, (info.id, what)
     if job is not None:
-        _push_status(job)
+        _push_status(job, what)
 
 
 @st.fragment(run_every=1.0)
-def _push_status(job: Task) -> None:
+def _push_status(job: Task, what: str) -> None:
     if not job.done:
-        st.info(f"{job.label}…", icon=":material/hourglass_top:")
+        st.info(f"{ui.md(job.label)}…", icon=":material/hourglass_top:")
     elif job.state == "done":
-        st.success(f"Pushed to {job.result}", icon=":material/check_circle:")
+        st.success(f"Pushed to {job.result}: {ui.md(what)}.", icon=":material/check_circle:")
     else:
         ui.show_error(job.error)

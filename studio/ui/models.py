@@ -23,6 +23,7 @@ from studio.ui import export as export_ui
 
 IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
+IMPORTED = "models.imported"  # the spec of a model just imported, selected on the next run
 
 
 def init() -> None:
@@ -107,6 +108,9 @@ def actions(entries: list[library.ModelEntry]) -> None:
     if not entries:
         return
     by_spec = {e.spec: e for e in entries}
+    imported = st.session_state.pop(IMPORTED, None)
+    if imported in by_spec:  # a model just imported is the one its buttons act on next
+        st.session_state["models.selected"] = imported
     spec = st.selectbox("Model", list(by_spec), format_func=lambda s: f"{by_spec[s].name} ({s})", key="models.selected")
     entry = by_spec[spec]
     if entry.origin:
@@ -169,6 +173,7 @@ def import_panel() -> None:
 
 
 def start_import(upload, path_text: str, name: str, dtype: str) -> None:
+    st.session_state[IMPORT] = None  # the last import's outcome is not this one's
     folder = None
     try:
         if name.strip():
@@ -226,6 +231,8 @@ def import_status() -> None:
         ui.show_error(imports.failure(s))
     if st.session_state.get("models.import_seen") != workdir:
         st.session_state["models.import_seen"] = workdir
+        if s.state == "finished":
+            st.session_state[IMPORTED] = (s.extra.get("entry") or {}).get("spec")
         st.rerun(scope="app")  # the form and the table show the outcome
 
 

@@ -263,7 +263,7 @@ def test_a_hub_dataset_bigger_than_the_upload_limit_is_refused_before_anything_i
     repo.files["data/train-00000.parquet"] = b"x" * 1_500_000
     at = visit("pages/1_Dataset.py", studio={"upload_mb": 1})
     at.radio(key="dataset.import.origin").set_value("hub").run()
-    at.text_input(key="dataset.import.hub.0").input("someone/big-qa").run()
+    at.text_input(key="dataset.import.hub.0").input("someone/big-qa")
     at.button(key="dataset.import.hub_load").click().run()
     if "dataset.import.load" in at.session_state:
         assert at.session_state["dataset.import.load"]["task"].join(60)
@@ -345,7 +345,7 @@ def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sig
 
 def hub_import(at, repo_id: str):
     at.radio(key="dataset.import.origin").set_value("hub").run()
-    at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input(repo_id).run()
+    at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input(repo_id)
     at.button(key="dataset.import.hub_load").click().run()
     if "dataset.import.load" in at.session_state:  # still reading (else it ended within the click's run)
         assert at.session_state["dataset.import.load"]["task"].join(120)

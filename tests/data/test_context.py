@@ -47,7 +47,7 @@ def test_chat_exports_put_the_passage_in_the_user_turn_through_prompt_format():
 def test_alpaca_export_writes_the_passage_as_input_and_its_llama_factory_entry_reads_it():
     rows = json.loads(writers.to_alpaca_json(WITH_CONTEXT[:1]))
     assert rows == [{"instruction": "Qual é o meu nome?", "input": WITH_CONTEXT[0]["context"], "output": "Marcundes"}]
-    assert conversations.llama_factory_entry("alpaca", "qa.json")["columns"]["query"] == "input"
+    assert conversations.llama_factory_entry("alpaca", "qa.json", WITH_CONTEXT[:1])["columns"]["query"] == "input"
 
 
 def test_alpaca_input_becomes_the_context_not_part_of_the_question():
@@ -202,3 +202,22 @@ def test_a_squad_file_with_no_answer_at_all_says_so_instead_of_asking_for_an_ans
         formats.parse(json.dumps(rows).encode(), "squad_v2.json")
     assert str(err.value) == ("None of the 2 questions in this SQuAD file has an answer (all unanswerable, as in "
                               "SQuAD v2): nothing to train on or evaluate against.")
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "sharegpt", "messages"])
+@pytest.mark.parametrize("with_system", [False, True])
+def test_every_column_a_llama_factory_entry_names_is_in_the_file_datasets_reads(tmp_path, fmt, with_system):
+    """LLaMA-Factory reads the file with `datasets` and looks up each column its entry names in every row
+    (`example[column]`): an Alpaca entry naming a `system` column that records without one never have made
+    it fail on the first row."""
+    import datasets
+
+    records = [{"question": "How long is a half?", "answer": "45 minutes."},
+               {"question": "Who keeps time?", "answer": "The referee.", **({"system": "Be brief."} if with_system else {})}]
+    name = f"qa.{fmt}.{writers.EXTENSIONS[fmt]}"
+    (tmp_path / name).write_bytes(writers.WRITERS[fmt](records))
+    entry = conversations.llama_factory_entry(fmt, name, records)
+    rows = datasets.load_dataset("json", data_files=str(tmp_path / name), split="train",
+                                 cache_dir=str(tmp_path / "cache"))
+    assert set(entry.get("columns", {}).values()) <= set(rows.column_names)
+    assert ("system" in entry.get("columns", {})) == (fmt == "alpaca" and with_system)

@@ -344,6 +344,29 @@ def test_a_csv_export_quotes_line_breaks_neutralises_formulas_on_every_line_and_
     assert json.loads(back.read_text(encoding="utf-8")) == records  # the studio's reader restores the exact text
 
 
+def test_a_second_push_to_the_same_repo_replaces_its_data_and_imports_back(tmp_path):
+    """Push, save a new version, push again to the same repo (the Hub client then lists the repo's data folder),
+    and import the repo back from the Hub: the loopback stand-in for huggingface.co (tests/hub_servers.py)."""
+    import os
+
+    from hub_servers import standin_hub
+
+    info = store.create_dataset("Rules", UNICODE)
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": hub.url,
+               "HF_HUB_DISABLE_XET": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        assert cli("dataset", "push", "Rules", "--repo", "alice/rules", env=env).returncode == 0
+        store.save_version(info.id, UNICODE[:2], message="kept two", base_version=1)
+        again = cli("dataset", "push", "Rules", "--repo", "alice/rules", env=env)
+        assert again.returncode == 0, again.stderr
+        back = cli("dataset", "create", "From the Hub", "--from", "hub:alice/rules", env=env)
+        assert back.returncode == 0, back.stderr
+        assert not hub.unknown
+    assert "| version | 2 |" in hub.repos[("dataset", "alice/rules")].files["README.md"].decode()
+    assert store.load_version(store.find_dataset("From the Hub").id) == UNICODE[:2]
+
+
 def test_a_connection_dropped_during_the_lfs_upload_is_one_line_and_the_dataset_stays(tmp_path):
     """The stand-in closes the connection on the Parquet file's LFS PUT, without an answer."""
     import os

@@ -9,7 +9,7 @@ import pytest
 from dataset_cases import BAD, UNICODE
 from streamlit.testing.v1 import AppTest
 
-from studio.data import sample, store
+from studio.data import editing, sample, store
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "1_Dataset.py")
@@ -319,6 +319,7 @@ def test_messy_import_brought_in_to_fix_cannot_be_saved_until_fixed():
     shown = at.data_editor[0].value
     assert shown["question"].tolist() == ["Explain rule 3", "Explain rule 7"]
     assert all("answer is empty" in p for p in shown["problem"])
+    assert [c for c in shown.columns if c != editing.ROW][0] == "problem"  # the reason first, never cut off
     at.button(key="dataset.save").click().run()
     assert any("Not saved: 2 errors to fix first, in 2 records" in e for e in texts(at.error))
     assert len(store.list_versions(info.id)) == 1
@@ -401,6 +402,7 @@ def test_create_rename_and_delete_with_confirmation():
     at.button(key="dataset.create").click().run()
     info = store.find_dataset("Fresh")
     assert info and at.session_state["dataset.selected"] == info.id and info.latest.count == 0
+    assert at.text_input(key="dataset.new_name").value == ""  # ready for the next name, not "Fresh" again
     at.text_input(key=f"dataset.rename.{info.id}").input("Renamed").run()
     at.button(key="dataset.rename").click().run()
     assert store.get_dataset(info.id).name == "Renamed"
@@ -411,6 +413,7 @@ def test_create_rename_and_delete_with_confirmation():
     at.text_input(key="dataset.new_name").input("soccer RULES (sample)").run()
     at.button(key="dataset.create").click().run()
     assert any("already exists" in e for e in texts(at.error))
+    assert at.text_input(key="dataset.new_name").value == "soccer RULES (sample)"  # refused: kept to correct
 
 
 def test_push_without_token_says_so_and_offers_downloads():
@@ -564,7 +567,7 @@ def test_import_tab_loads_from_the_hub_and_says_in_one_line_when_it_cannot(monke
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     at = open_page()
     at.radio(key="dataset.import.origin").set_value("hub").run()
-    at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input("nobody-here/none@train").run()
+    at.text_input(key=f"dataset.import.hub.{at.session_state['dataset.import.nonce']}").input("nobody-here/none@train")
     at.button(key="dataset.import.hub_load").click().run()
     _loaded(at)
     assert not at.exception
@@ -606,7 +609,7 @@ def test_a_hub_load_runs_in_the_background_and_survives_clicks_elsewhere(monkeyp
     monkeypatch.setattr(hf_sources, "read_hub", gated)
     at = open_page()
     at.radio(key="dataset.import.origin").set_value("hub").run()
-    at.text_input(key="dataset.import.hub.0").input("alice/faq").run()
+    at.text_input(key="dataset.import.hub.0").input("alice/faq")
     at.button(key="dataset.import.hub_load").click().run()
     task = at.session_state["dataset.import.load"]["task"]
     assert any(i.value.startswith("Loading alice/faq from the Hub…") for i in at.info)
@@ -629,7 +632,7 @@ def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_th
     DatasetDict({"train": Dataset.from_list(UNICODE[:1]), "test": Dataset.from_list(test)}).save_to_disk(str(folder))
     at = open_page()
     at.radio(key="dataset.import.origin").set_value("path").run()
-    at.text_input(key="dataset.import.path.0").input(f"{folder}@test").run()
+    at.text_input(key="dataset.import.path.0").input(f"{folder}@test")
     at.button(key="dataset.import.path_load").click().run()
     _loaded(at)
     assert f"Read **{len(test)} records** as DATASETS." in texts(at.markdown)
@@ -642,7 +645,7 @@ def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_th
 
     at = open_page()  # a path that is not there: one line, the tab still usable
     at.radio(key="dataset.import.origin").set_value("path").run()
-    at.text_input(key="dataset.import.path.0").input(str(tmp_path / "nowhere.json")).run()
+    at.text_input(key="dataset.import.path.0").input(str(tmp_path / "nowhere.json"))
     at.button(key="dataset.import.path_load").click().run()
     _loaded(at)
     (err,) = [e.value for e in at.tabs[1].error]
@@ -682,12 +685,42 @@ def test_push_from_the_page_to_the_hub_stand_in_delivers_the_saved_version(tmp_p
     with standin_hub() as hub:
         state, success, stdout = _push_in_its_own_process(tmp_path, hub.url, "success", HF_HUB_DISABLE_XET="1",
                                                           HF_HUB_OFFLINE="")
-    assert state == "done" and f"Pushed to {hub.url}/datasets/alice/rules" in success and not hub.unknown
+    assert state == "done" and not hub.unknown
+    assert f"Pushed to {hub.url}/datasets/alice/rules: Soccer rules (sample), version 1 (158 records)." in success
     repo = hub.repos[("dataset", "alice/rules")]
     assert repo.private and "# Soccer rules (sample)" in repo.files["README.md"].decode()
     rows = pq.read_table(io.BytesIO(repo.files["data/train-00000-of-00001.parquet"])).to_pylist()
     assert rows == sample.load_sample()
     assert token_leaks(hub, "hf_secretvalue123", tmp_path) == [] and "hf_secretvalue123" not in stdout
+
+
+def test_a_push_s_outcome_shows_on_the_dataset_it_pushed_not_on_another(tmp_path):
+    """Against the loopback stand-in for huggingface.co: after pushing the sample, another dataset's Export tab
+    does not say it was pushed."""
+    import os
+
+    from hub_servers import standin_hub
+
+    code = (
+        "from streamlit.testing.v1 import AppTest\n"
+        "from studio.data import store\n"
+        f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
+        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
+        "at.button(key='dataset.push.go').click().run()\n"
+        "at.session_state['dataset.push'].join(90)\n"
+        "print('|'.join(e.value for e in at.run().success))\n"
+        "other = store.create_dataset('Other', [{'question': 'Who?', 'answer': 'Me.'}])\n"
+        "at.run().selectbox(key='dataset.picker').select(other.id).run()\n"
+        "print('|'.join(e.value for e in at.success))\n"
+    )
+    with standin_hub() as hub:
+        env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"),
+               "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": ""}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    pushed, elsewhere = out.stdout.strip().splitlines()[-2:]
+    assert f"Pushed to {hub.url}/datasets/alice/rules: Soccer rules (sample), version 1 (158 records)." in pushed
+    assert "Pushed" not in elsewhere
 
 
 def test_a_connection_dropped_during_the_lfs_upload_from_the_export_tab_is_one_line(tmp_path):

@@ -400,6 +400,20 @@ def test_not_duplicates_are_remembered_and_not_asked_again_until_a_record_change
     assert decided_in_a_new_review(info) == "1 of 2"
 
 
+def test_not_duplicates_said_of_records_that_differ_only_in_case_or_punctuation_are_remembered():
+    """Two records alike but for a full stop: their fingerprints (normalized) are one, and the verdict was
+    dropped as a group of one record, so Remember asked about the same cluster again at once."""
+    records = [{"question": "When is a penalty kick awarded?", "answer": "For a foul in the penalty area."},
+               {"question": "When is a penalty kick awarded.", "answer": "For a foul in the penalty area."},
+               {"question": "How long is a half?", "answer": "45 minutes."}]
+    at, info = open_tab(records)
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.keepall.0").click().run()
+    at.button(key="dedup.remember").click().run()
+    assert not at.exception and {m.label: m.value for m in at.metric}["Decided"] == "1 of 1"
+    assert decided_in_a_new_review(info) == "1 of 1"
+
+
 def decided_in_a_new_review(info) -> str:
     """The Duplicates tab opened afresh on the dataset's latest version and run: its "Decided" count."""
     at = AppTest.from_file(PAGE, default_timeout=60)

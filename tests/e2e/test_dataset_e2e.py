@@ -162,3 +162,37 @@ def test_an_empty_dataset_has_room_for_the_rows_a_person_adds(page, studio):
     # header, the added row and the empty add row below it all fit (the grid draws on a canvas)
     assert grid.bounding_box()["height"] >= 35 * 3 + 2
     assert_no_exception(page)
+
+
+def test_a_typed_path_loads_with_one_click_on_load_or_with_enter(page, studio, tmp_path):
+    """A person types the path and clicks Load once (the click also ends the typing), or presses Enter."""
+    first, second = tmp_path / "rules.jsonl", tmp_path / "more.csv"
+    first.write_text('{"prompt": "What is a drop ball?", "response": "A restart by the referee."}\n', encoding="utf-8")
+    second.write_text("question,answer\nWhat is VAR?,Video assistant referee.\nWho keeps time?,The referee.\n",
+                      encoding="utf-8")
+    open_page(page, studio, "Dataset")
+    page.get_by_role("tab", name="Import").click()
+    page.get_by_role("radio", name="A path on this machine").check(force=True)
+    wait_idle(page)
+    box = page.get_by_role("textbox", name="Path on this machine")
+    box.click()
+    page.keyboard.type(str(first))
+    page.get_by_role("button", name="Load").click(timeout=5_000)
+    page.get_by_text("Read 1 record as JSONL.").wait_for()
+    wait_idle(page)
+    box.fill(str(second))
+    box.press("Enter")
+    page.get_by_text("Read 2 records as CSV.").wait_for()
+    assert_no_exception(page)
+
+
+def test_every_export_button_shows_its_whole_label(page, studio):
+    """A label cut short ("messages + dataset_info.js…") leaves a person guessing which file the button gives."""
+    open_page(page, studio, "Dataset")
+    page.get_by_role("tab", name="Export").click()
+    wait_idle(page)
+    buttons = page.locator("[data-testid='stDownloadButton'] button")
+    assert buttons.count() == 10
+    cut = [buttons.nth(i).inner_text() for i in range(buttons.count())
+           if buttons.nth(i).locator(".stMarkdownEllipsis").evaluate("e => e.scrollWidth > e.clientWidth")]
+    assert cut == []

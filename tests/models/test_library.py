@@ -245,10 +245,16 @@ def test_models_page_imports_a_gguf_file_and_lists_it(tiny_file, offline):
     at.button(key="models.import").click().run()
     at = wait_for_import(at)
     assert any("Imported" in s.value and "model:from-page" in s.value for s in at.success)
+    assert at.selectbox(key="models.selected").value == "model:from-page"  # Chat with it, Export act on it
     table = at.dataframe[0].value
     assert "model:from-page" in list(table["spec"])
     row = table[table["spec"] == "model:from-page"].iloc[0]
     assert row["architecture"] == "llama" and row["chat template"] == "yes" and row["dtype"] == "float32"
+    # the next try fails: its error alone shows, not under the last import's "Imported" banner
+    at.text_input(key="models.path").input(str(tiny_file.parent / "missing.gguf")).run()
+    at.button(key="models.import").click().run()
+    assert any("No file at" in e.value for e in at.error)
+    assert not [s.value for s in at.success if "Imported" in s.value]
 
 
 def test_models_page_says_why_a_bad_file_cannot_be_imported(tmp_path):
