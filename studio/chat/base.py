@@ -280,11 +280,12 @@ class ChatBackend(Protocol):
 
 
 def complete(backend: ChatBackend, messages: Sequence[Message], params: ChatParams | None = None,
-             stats: StreamStats | None = None) -> str:
-    """The whole answer as one string (for evaluation and scripts)."""
+             stats: StreamStats | None = None, stop: threading.Event | None = None) -> str:
+    """The whole answer as one string (for evaluation and scripts). Setting ``stop`` ends it early, as in
+    ``stream``: what was written by then comes back, so a caller that stops says what that text is."""
     stats = stats if stats is not None else StreamStats()
     try:
-        return "".join(backend.stream(messages, params or ChatParams(), stats=stats))
+        return "".join(backend.stream(messages, params or ChatParams(), stats=stats, stop=stop))
     finally:
         stats.finish()
 

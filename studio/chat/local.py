@@ -28,7 +28,7 @@ from studio.errors import BackendError, StudioError
 from studio.models import cache, prompt_format, worker
 from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
-from studio.models.generate import context_limit, stop_token_ids
+from studio.models.generate import StopOnEvent, context_limit, stop_token_ids
 
 TRIMMED = ("This conversation is longer than the model's context ({limit:,} tokens): its oldest turns are left out "
            "of what the model reads (Clear conversation starts afresh).")
@@ -70,19 +70,6 @@ def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> An
             super().on_finalized_text(text, stream_end)
 
     return CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
-
-
-class _StopOnEvent:
-    """A StoppingCriteria that ends generation when the event is set (stop button, closed stream)."""
-
-    def __init__(self, *events: threading.Event):
-        self.events = events
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        stop = any(e.is_set() for e in self.events)
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 class _StopStrings:
@@ -205,7 +192,7 @@ class LocalBackend(BackendBase):
         params = dataclasses.replace(params, max_new_tokens=new_tokens)
         streamer = _counting_streamer(self.loaded.tokenizer, stats, params.timeout_s)
         kwargs = {**inputs, **self.generate_kwargs(params), "streamer": streamer,
-                  "stopping_criteria": StoppingCriteriaList([_StopOnEvent(stop, halt)])}
+                  "stopping_criteria": StoppingCriteriaList([StopOnEvent(stop, halt)])}
         result: dict[str, Any] = {}
         lock = model_lock(self.loaded.model)
         if not self._wait_for(lock, stats, stop):

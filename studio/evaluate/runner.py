@@ -20,11 +20,12 @@ from pathlib import Path
 
 from studio import jobs
 from studio.errors import CancelledError, StudioError
-from studio.evaluate import leakage, live_state, metrics
+from studio.evaluate import leakage, live_state, metrics, stopping
 from studio.evaluate import results as eval_results
 from studio.evaluate.config import EvalConfig
 from studio.evaluate.questions import load_questions
 from studio.evaluate.result import EvalResult, Leak, ModelEntry, QuestionRow, Span, Verdict
+from studio.evaluate.stopping import StopWatch
 from studio.models import prompt_format
 from studio.models.spec import parse_spec
 from studio.tasks import ProgressFn
@@ -147,10 +148,14 @@ def _chat_params(config: EvalConfig, max_new_tokens: int | None = None):
                            seed=config.seed, timeout_s=config.api_timeout_s)
 
 
-def _complete(backend, messages: list[dict], params) -> str:
+def _complete(backend, messages: list[dict], params, stop: StopWatch) -> str:
+    """The whole answer; ``CancelledError`` when Stop cut it short (the part written is not an answer)."""
     from studio import chat
 
-    return chat.complete(backend, messages, params)
+    answer = chat.complete(backend, messages, params, stop=stop.event)
+    if stop.event.is_set():  # the stream ended because of the stop (or with it): not kept as an answer
+        raise CancelledError(stopping.INTERRUPTED)
+    return answer
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -184,7 +189,8 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     """Answer and score every question with every model; return the result (saved as it goes).
 
     A model that fails to load or an API that fails midway marks its cells as failed with the
-    reason; the other models go on. Cancelling keeps what was done (status "stopped"). The outcome uses
+    reason; the other models go on. Cancelling keeps what was done (status "stopped") and
+    interrupts the answer in progress, which is not kept (``studio.evaluate.stopping``). The outcome uses
     the job's words (``studio.jobs``): finished, stopped, failed.
     Saving (``save``, the store by default), it keeps its live state in the evaluation's job status
     (``results.job_dir``): running, how far, then the outcome; and stops when that job is asked to stop
@@ -202,38 +208,8 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     saver = live_state.Saver(result, save, progress, live)
     saver.start()
     try:
-        check_installed(config)
-        qs = load_questions(config)
-        result.dataset, result.notes = qs.dataset, list(qs.notes)
-        result.rows = [QuestionRow(index=i, question=r["question"], reference=r["answer"], context=r.get("context") or None)
-                       for i, r in enumerate(qs.records)]
-        with_context = sum(1 for r in qs.records if r.get("context"))
-        if with_context:
-            result.notes.append(f"{with_context} of {len(qs.records)} questions come with a passage: generative models "
-                                "are asked with it, and \"found in passage\" says whether their answer occurs in it.")
-        leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, config.leakage_threshold,
-                                   semantic_threshold=config.semantic_threshold if config.semantic_leakage else None)
-        for row, leak in zip(result.rows, leaks):
-            row.leak = Leak.from_json(leak)
-        if qs.train_questions:
-            result.notes.append(f"Leakage checked against {len(qs.train_questions)} training questions: "
-                                f"{sum(1 for x in leaks if x)} flagged.")
-        per_model = len(result.rows)
-        total = per_model * (len(config.models) + (len(config.models) if config.judge else 0))
-        done = 0
-        saver.step(0, total, "starting", force=True)
-        for entry in result.models:
-            _stop_if_asked(cancel)
-            runner = _run_api_model if entry.kind == "api" else _run_local_model
-            runner(entry, result.rows, config, creds,
-                   lambda n, stage, base=done: saver.step(base + n, total, stage), cancel)
-            done += per_model
-            saver.step(done, total, f"{entry.label} done", force=True)
-        if config.answer_similarity:
-            saver.step(done, total, "semantic similarity of the answers", force=True)
-            _add_similarity(result)
-        if config.judge:
-            _run_judge(config, result, creds, lambda n, stage: saver.step(done + n, total, stage), cancel)
+        with StopWatch(cancel) as stop:
+            _evaluate(config, result, creds, saver, stop)
         result.status = "finished"
     except CancelledError as exc:
         result.status, result.error = "stopped", str(exc)
@@ -246,6 +222,42 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
         progress(saver.done, saver.total, result.status)
     saver.end()
     return result
+
+
+def _evaluate(config: EvalConfig, result: EvalResult, creds, saver: live_state.Saver, cancel: StopWatch) -> None:
+    """Every model's answers, then similarity and the judge, into ``result`` (``CancelledError`` on Stop)."""
+    check_installed(config)
+    qs = load_questions(config)
+    result.dataset, result.notes = qs.dataset, list(qs.notes)
+    result.rows = [QuestionRow(index=i, question=r["question"], reference=r["answer"], context=r.get("context") or None)
+                   for i, r in enumerate(qs.records)]
+    with_context = sum(1 for r in qs.records if r.get("context"))
+    if with_context:
+        result.notes.append(f"{with_context} of {len(qs.records)} questions come with a passage: generative models "
+                            "are asked with it, and \"found in passage\" says whether their answer occurs in it.")
+    leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, config.leakage_threshold,
+                               semantic_threshold=config.semantic_threshold if config.semantic_leakage else None)
+    for row, leak in zip(result.rows, leaks):
+        row.leak = Leak.from_json(leak)
+    if qs.train_questions:
+        result.notes.append(f"Leakage checked against {len(qs.train_questions)} training questions: "
+                            f"{sum(1 for x in leaks if x)} flagged.")
+    per_model = len(result.rows)
+    total = per_model * (len(config.models) + (len(config.models) if config.judge else 0))
+    done = 0
+    saver.step(0, total, "starting", force=True)
+    for entry in result.models:
+        _stop_if_asked(cancel)
+        runner = _run_api_model if entry.kind == "api" else _run_local_model
+        runner(entry, result.rows, config, creds,
+               lambda n, stage, base=done: saver.step(base + n, total, stage), cancel)
+        done += per_model
+        saver.step(done, total, f"{entry.label} done", force=True)
+    if config.answer_similarity:
+        saver.step(done, total, "semantic similarity of the answers", force=True)
+        _add_similarity(result)
+    if config.judge:
+        _run_judge(config, result, creds, lambda n, stage: saver.step(done + n, total, stage), cancel)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -283,35 +295,36 @@ def _stop_if_asked(cancel: Cancel, entry: ModelEntry | None = None, rest: list[Q
     """Stop when the user asked; the questions this model had left say why they have no answer."""
     if cancel():
         if entry is not None:
-            _fail_all(entry, list(rest), "not run: the evaluation was stopped")
+            _fail_all(entry, list(rest), stopping.NOT_RUN)
         raise CancelledError("Evaluation stopped: the results so far are kept.")
 
 
 def _run_extractive(entry: ModelEntry, rows: list[QuestionRow], backend, config: EvalConfig,
-                    step: Callable[[int, str], None], cancel: Cancel) -> None:
+                    step: Callable[[int, str], None], cancel: StopWatch) -> None:
     """An extractive model answers every question that has a passage; the others fail with the reason."""
     label = entry.label
     params = _chat_params(config)
+    _stop_if_asked(cancel, entry, rows)
     for n, row in enumerate(rows, 1):
-        _stop_if_asked(cancel, entry, rows[n - 1:])
         if not row.context:
             row.fail(label, "no passage: an extractive model answers only questions that come with a context")
         else:
             t0 = time.perf_counter()
             try:
-                span = backend.answer(row.question, row.context, params)
-                _record(row, label, span.text, time.perf_counter() - t0, span)
-            except StudioError as exc:
+                span = backend.answer(row.question, row.context, params, stop=cancel.event)
+                _record(row, label, span.text, time.perf_counter() - t0, span)  # a span is whole, never cut short
+            except StudioError as exc:  # stopped while a busy service was waited for: the check below stops
                 row.fail(label, str(exc))
             except Exception as exc:  # noqa: BLE001 - a broken model fails its cell, the rest goes on
                 row.fail(label, _first_line(exc))
+        _stop_if_asked(cancel, entry, rows[n:])
         step(n, f"{label}: {n}/{len(rows)}")
     if rows and all(label in r.errors for r in rows):
         entry.error = rows[0].errors[label]
 
 
 def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfig, creds,
-                     step: Callable[[int, str], None], cancel: Cancel) -> None:
+                     step: Callable[[int, str], None], cancel: StopWatch) -> None:
     from studio.evaluate import perplexity
     from studio.models import cache, generate
 
@@ -349,7 +362,16 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
                 answers = generate.generate_answers(lm, questions, contexts=_contexts(chunk),
                                                     max_new_tokens=config.max_new_tokens,
                                                     batch_size=config.batch_size, do_sample=config.do_sample,
-                                                    seed=config.seed + start)
+                                                    seed=config.seed + start, stop=cancel.event)
+            except generate.GenerationStopped as stopped:  # Stop came mid-batch: its finished answers stand
+                per_answer = (time.perf_counter() - t0) / len(chunk)
+                for row, answer in zip(chunk, stopped.answers):
+                    if answer is None:
+                        row.fail(label, stopping.INTERRUPTED)
+                    else:
+                        _record(row, label, answer, per_answer)
+                _stop_if_asked(cancel, entry, rows[start + len(chunk):])
+                raise
             except Exception as exc:  # out of memory on a long batch, a broken tokenizer: this model's cells fail
                 for row in chunk:
                     row.fail(label, _first_line(exc))
@@ -379,7 +401,7 @@ def _cache_spec(entry: ModelEntry) -> str:
 
 
 def _run_api_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfig, creds,
-                   step: Callable[[int, str], None], cancel: Cancel) -> None:
+                   step: Callable[[int, str], None], cancel: StopWatch) -> None:
     label = entry.label
     if entry.task == "extractive":
         from studio.chat import passage
@@ -403,10 +425,10 @@ def _run_api_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfi
 
     def ask(row: QuestionRow) -> tuple[QuestionRow, str, float]:
         if cancel():
-            raise CancelledError("not run: the evaluation was stopped")
+            raise CancelledError(stopping.NOT_RUN)
         t0 = time.perf_counter()
         content = prompt_format.user_content(row.question, row.context)
-        answer = _complete(backend, [{"role": "user", "content": content}], params)
+        answer = _complete(backend, [{"role": "user", "content": content}], params, cancel)
         return row, answer, time.perf_counter() - t0
 
     finished = 0
@@ -442,7 +464,7 @@ def _add_similarity(result: EvalResult) -> None:
 
 
 def _run_judge(config: EvalConfig, result: EvalResult, creds, step: Callable[[int, str], None],
-               cancel: Cancel) -> None:
+               cancel: StopWatch) -> None:
     try:
         backend = _chat_backend(config.judge, config, creds)
         params = _chat_params(config, max_new_tokens=60)
@@ -458,7 +480,10 @@ def _run_judge(config: EvalConfig, result: EvalResult, creds, step: Callable[[in
             if answer is None:
                 continue
             try:
-                reply = _complete(backend, metrics.judge_messages(row.question, row.reference, answer), params)
+                reply = _complete(backend, metrics.judge_messages(row.question, row.reference, answer), params, cancel)
+            except CancelledError:  # a verdict cut short is no verdict
+                _stop_if_asked(cancel)
+                raise
             except StudioError as exc:
                 row.judge[entry.label] = Verdict(score=None, reason=f"judge failed: {exc}")
                 continue

@@ -9,6 +9,7 @@ so every row's positions are right and a batched greedy answer equals the one-at
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,29 @@ from studio.models import prompt_format, worker
 
 END_TOKENS = ("<|end|>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>")
 """End-of-turn tokens of common chat formats (Phi-3.5's first): generation stops at any the model knows."""
+
+
+class StopOnEvent:
+    """A ``StoppingCriteria`` that ends generation at the next token once any of the events is set (Chat's Stop
+    button or a closed stream, Evaluate's Stop). It ends every row of a batch at once."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        stop = any(e.is_set() for e in self.events)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class GenerationStopped(CancelledError):
+    """Stop ended generation midway. ``answers`` has one entry per question: the answer where it finished before
+    the stop, None where it was cut short or not begun (a cut answer is not an answer)."""
+
+    def __init__(self, answers: list[str | None]):
+        super().__init__("Generation stopped.")
+        self.answers = answers
 
 
 def prompts(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | None = None) -> list[str]:
@@ -89,6 +113,7 @@ def generate_answers(
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    stop: threading.Event | None = None,
     fast_decoding: bool = False,
 ) -> list[str]:
     """One stripped answer per question, in order. ``lm`` is a ``studio.models.loading.LoadedModel``.
@@ -97,7 +122,8 @@ def generate_answers(
 
     Greedy unless ``do_sample``; sampling is reproducible when ``seed`` is given. ``progress(done,
     total)`` is called after each batch; ``cancel()`` returning True raises ``CancelledError``
-    between batches. ``fast_decoding`` uses a static cache and a compiled decoding step where the model
+    between batches. Setting ``stop`` ends generation at the next token, in every row of the batch, and raises
+    ``GenerationStopped`` with the answers that had finished (those cut short are left out). ``fast_decoding`` uses a static cache and a compiled decoding step where the model
     allows it (``studio.models.fast_decoding.unavailable`` says why not; the caller tells the user) and
     answers eagerly otherwise; each batch size compiles once, so it pays for long, same-sized batches.
     """
@@ -116,6 +142,8 @@ def generate_answers(
     for start in range(0, len(texts), batch_size):
         if cancel is not None and cancel():
             raise CancelledError("Generation stopped.")
+        if stop is not None and stop.is_set():
+            raise GenerationStopped([*answers, *[None] * (len(texts) - len(answers))])
         batch = encode_left_padded(tok, texts[start:start + batch_size], lm.device)
         width = batch["input_ids"].shape[1]
         if limit is not None and width >= limit:  # a question longer than the context: keep its end
@@ -127,6 +155,10 @@ def generate_answers(
             kwargs.update(do_sample=True, temperature=max(temperature, 1e-3), top_p=top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop is not None:
+            from transformers import StoppingCriteriaList
+
+            kwargs["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop)])
         rows, compiling = len(batch["input_ids"]), False
         if fast_decoding and fast.unavailable(lm) is None:
             kwargs.update(fast.generate_kwargs(lm, width, new, limit, batch=rows))
@@ -139,9 +171,18 @@ def generate_answers(
             raise StudioError(fast.mark_failed(lm, exc)) from None  # torch.compile's: eager from now on
         if fast.uses_fast(kwargs):
             fast.mark_compiled(lm)
-        for row in out[:, width:].tolist():
+        generated = out[:, width:].tolist()
+        stopped = stop is not None and stop.is_set()
+        batch_answers: list[str | None] = []
+        for row in generated:
             text = decode_answer(tok, row, stops)
-            answers.append(text.strip() if lm.has_chat_template else prompt_format.cut_at_stop(text))
+            answer_text = text.strip() if lm.has_chat_template else prompt_format.cut_at_stop(text)
+            ended = not stopped or len(row) >= new or any(t in stops for t in row) or (
+                not lm.has_chat_template and answer_text != text.strip())  # a stop token, max tokens, a stop string
+            batch_answers.append(answer_text if ended else None)
+        if stopped and None in batch_answers:
+            raise GenerationStopped([*answers, *batch_answers, *[None] * (len(texts) - len(answers) - rows)])
+        answers.extend(a for a in batch_answers if a is not None)
         if progress is not None:
             progress(len(answers), len(texts))
     return answers

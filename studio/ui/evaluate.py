@@ -16,10 +16,11 @@ from studio import device, jobs, ui
 from studio.data import store
 from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
-from studio.evaluate import latency, metrics, report
+from studio.evaluate import latency, metrics, report, stopping
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
+from studio.evaluate.config import EvalConfig
 from studio.evaluate.result import EvalResult, QuestionRow
 from studio.models.spec import ModelSpec, parse_spec
 from studio.ui import hf_token, run_or_error
@@ -274,6 +275,8 @@ def progress_panel(eval_id: str) -> None:
         partial = eval_results.load(eval_id)
     except StudioError:
         partial = None
+    if status.state == "stopping":  # what is kept, and what Stop cannot cut short (Inference Providers)
+        st.info(ui.md(stopping.stopping_note(_config_of(partial))), icon=":material/stop_circle:")
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
         st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {len(partial.rows):,} questions")
         counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
@@ -285,7 +288,14 @@ def progress_panel(eval_id: str) -> None:
                 st.html(report.answers_table(partial, answered[-8:]))
     if st.button("Stop", icon=":material/stop:", key=f"evaluate.stop.{eval_id}", disabled=status.state == "stopping"):
         eval_jobs.stop_evaluation(eval_id)
-        st.toast("Stopping: the answers so far are kept.")
+        st.toast("Stopping: the answer being written is dropped, the answers so far are kept.")
+
+
+def _config_of(result: EvalResult | None) -> EvalConfig | None:
+    try:
+        return EvalConfig.from_dict(result.config) if result is not None else None
+    except (StudioError, TypeError, ValueError):  # a result file written by hand: say the general part only
+        return None
 
 
 # --- results ----------------------------------------------------------------------------------

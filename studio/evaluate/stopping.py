@@ -1,0 +1,72 @@
+"""How Evaluate's Stop reaches the answer in progress.
+
+The user's stop is a question asked between steps (``cancel()``: the job's stop file). An answer being
+written cannot ask it, so ``StopWatch`` turns it into a ``threading.Event`` set within ``POLL_S`` of the
+stop: local generation checks the event at every token (``studio.models.generate.StopOnEvent``) and a
+request to an OpenAI-compatible server has its connection shut when it is set
+(``studio.chat.openai_stream``). Inference Providers' requests go through huggingface_hub's shared
+connection pool, which cannot be shut from outside: they end when the request in flight does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from studio.evaluate.config import EvalConfig
+
+POLL_S = 0.1  # how often the watcher asks whether the user stopped
+
+INTERRUPTED = "stopped before its answer finished: the evaluation was stopped"
+"""A question whose answer Stop cut short: the part written is not an answer (it would score as wrong)."""
+
+NOT_RUN = "not run: the evaluation was stopped"
+"""A question the stop came before."""
+
+
+class StopWatch:
+    """While open, a daemon thread sets ``event`` once ``cancel()`` says the user stopped. Called, it answers
+    whether to stop now (asking ``cancel`` itself, so a check between steps never waits for the watcher)."""
+
+    def __init__(self, cancel: Callable[[], bool], poll_s: float = POLL_S):
+        self.event = threading.Event()
+        self._cancel, self._poll_s, self._done = cancel, poll_s, threading.Event()
+
+    def __call__(self) -> bool:
+        if not self.event.is_set() and self._cancel():
+            self.event.set()
+        return self.event.is_set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(self._poll_s):
+            if self():
+                return
+
+    def __enter__(self) -> StopWatch:
+        threading.Thread(target=self._watch, name="evaluate-stop-watch", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+
+def uninterruptible(config: EvalConfig) -> list[str]:
+    """The models (and the judge) whose request in flight Stop cannot cut short: those answered through Inference
+    Providers or an extractive endpoint (huggingface_hub's connections, and one plain request, not a stream)."""
+    from studio.chat.base import BackendSpec
+
+    names = [*config.models, *([config.judge] if config.judge else [])]
+    return [m for m in names
+            if BackendSpec.for_model(m, base_url=config.api_base_url, provider=config.api_provider,
+                                     qa_endpoint=config.qa_endpoint).kind == "provider"]
+
+
+def stopping_note(config: EvalConfig | None) -> str:
+    """What the page says while an evaluation stops: what is kept, what is dropped, and what it may wait for."""
+    note = ("Stopping: the answer being written is dropped (a cut-short answer would score as wrong); the answers "
+            "so far are kept.")
+    slow = uninterruptible(config) if config is not None else []
+    if slow:
+        note += (f" A request to Inference Providers ({', '.join(slow)}) cannot be interrupted: the evaluation ends "
+                 f"when the one in flight answers or times out (API timeout: {config.api_timeout_s:.0f} s).")
+    return note
