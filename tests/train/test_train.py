@@ -304,3 +304,13 @@ def test_a_run_with_one_logged_step_shows_it_on_the_curve():
     first = train_plots.loss_curves([{"step": 1, "loss": 3.08}]).data[0]
     assert "markers" in first.mode and list(first.y) == [3.08]
     assert train_plots.loss_curves([{"step": 1, "loss": 3.0}, {"step": 5, "loss": 2.1}]).data[0].mode == "lines"
+
+
+def test_a_scratch_models_tokenizer_trains_without_printing(capfd):
+    """The BPE trainer's progress bars came out as blank lines between `train`'s own lines (and in a job's log)."""
+    from studio.train import scratch
+
+    tok = scratch.train_tokenizer([r["question"] + " " + r["answer"] for r in RECORDS] * 20, vocab_size=300)
+    assert tok("How long is a match?")["input_ids"]
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
