@@ -164,11 +164,14 @@ def _train(args: argparse.Namespace) -> int:
         args.name = runs.check_name(args.name or "") or None  # a refused name starts nothing
         records, ref = load_dataset(args.dataset, args.dataset_version)
         cfg = _config(args, len(records))  # a bad setting is said first, as for any dataset
-        if cfg.liger:  # Triton kernels: a CUDA GPU with liger-kernel, or one line saying so
+        if cfg.liger or cfg.method == "qlora":  # Triton kernels, a 4-bit base: a CUDA GPU, or one line saying so
             from studio.models import loading
-            from studio.train import liger
+            from studio.train import base, liger
 
-            liger.refuse(loading.pick_device())
+            device = loading.pick_device()
+            base.refuse_qlora(cfg.method, device)
+            if cfg.liger:
+                liger.refuse(device)
         recipe.usable_indices(records)  # an empty dataset is refused in one line, before a run folder exists
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
