@@ -21,7 +21,7 @@ from studio.errors import StudioError, TrainingError
 from studio.models import fast_decoding
 from studio.models.spec import parse_spec
 from studio.train import resumable, runs
-from studio.train.config import TrainConfig
+from studio.train.config import SCRATCH, TrainConfig
 
 NOT_FLAGS = ("base",)  # --base has its own flag: it also picks the default preset
 """Every other TrainConfig field is a flag made from its metadata (``studio.settings.add_flags``):
@@ -173,6 +173,10 @@ def _train(args: argparse.Namespace) -> int:
             if cfg.liger:
                 liger.refuse(device)
         recipe.usable_indices(records)  # an empty dataset is refused in one line, before a run folder exists
+        if cfg.base != SCRATCH:  # a folder, file, run or library model that is not there: said before a run folder too
+            from studio.models import loading
+
+            loading.resolve(cfg.base)
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} is a file: give a folder for the run (it is created if needed).")

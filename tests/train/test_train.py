@@ -314,3 +314,16 @@ def test_a_scratch_models_tokenizer_trains_without_printing(capfd):
     assert tok("How long is a match?")["input_ids"]
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_a_new_run_on_a_base_that_is_not_there_is_refused_and_leaves_no_failed_run(tmp_path, offline, capsys):
+    from studio.__main__ import main
+
+    data = tmp_path / "faq.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    for base, words in ((str(tmp_path / "my-gpt2"), "No such folder"), ("run:20990101-gone", "No training run"),
+                        ("model:nothing-here", "nothing-here")):
+        assert main(["train", "--dataset", str(data), "--base", base]) == 2, base
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and words in err and err.count("\n") == 1, err
+    assert not runs.list_runs()  # nothing in the Runs list for a typo in --base
