@@ -173,10 +173,13 @@ def _train(args: argparse.Namespace) -> int:
             if cfg.liger:
                 liger.refuse(device)
         recipe.usable_indices(records)  # an empty dataset is refused in one line, before a run folder exists
-        if cfg.base != SCRATCH:  # a folder, file, run or library model that is not there: said before a run folder too
+        if cfg.base != SCRATCH:  # a base that is not there, or a Hub id with no network: said before a run folder too
+            from studio.errors import HubUnreachableError
             from studio.models import loading
+            from studio.train.config import OFFLINE_REMEDY
 
-            loading.resolve(cfg.base)
+            if loading.resolve(cfg.base).kind == "hub" and not loading.hub_reachable() and not loading.in_hub_cache(cfg.base):
+                raise HubUnreachableError(cfg.base, OFFLINE_REMEDY)
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} is a file: give a folder for the run (it is created if needed).")

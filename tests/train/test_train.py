@@ -322,7 +322,7 @@ def test_a_new_run_on_a_base_that_is_not_there_is_refused_and_leaves_no_failed_r
     data = tmp_path / "faq.json"
     data.write_text(json.dumps(RECORDS), encoding="utf-8")
     for base, words in ((str(tmp_path / "my-gpt2"), "No such folder"), ("run:20990101-gone", "No training run"),
-                        ("model:nothing-here", "nothing-here")):
+                        ("model:nothing-here", "nothing-here"), ("distilgpt2", "No network: choose")):
         assert main(["train", "--dataset", str(data), "--base", base]) == 2, base
         err = capsys.readouterr().err
         assert err.startswith("error: ") and words in err and err.count("\n") == 1, err
