@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from studio import config, jobs
+from studio.data.display import plural
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError
 from studio.models import fast_decoding
@@ -202,7 +203,7 @@ def _train(args: argparse.Namespace) -> int:
     loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
     # the training time across every start and resume of the run, not only this session's
-    print(f"{result.state}: {result.steps} steps in {runs.time_note(out)}{loss}{evl}", flush=True)
+    print(f"{result.state}: {plural(result.steps, 'step')} in {runs.time_note(out)}{loss}{evl}", flush=True)
     if result.state == "finished":
         print(f"model: {out / 'model'}", flush=True)
     else:

@@ -327,3 +327,14 @@ def test_a_new_run_on_a_base_that_is_not_there_is_refused_and_leaves_no_failed_r
         err = capsys.readouterr().err
         assert err.startswith("error: ") and words in err and err.count("\n") == 1, err
     assert not runs.list_runs()  # nothing in the Runs list for a typo in --base
+
+
+def test_a_one_step_run_says_1_step(tmp_path, offline, capsys):
+    from studio.__main__ import main
+
+    data = tmp_path / "faq.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(data), "--preset", "quick", "--max-steps", "1", "--out", str(out)]) == 0
+    assert "\nfinished: 1 step in " in capsys.readouterr().out
+    assert jobs.read_status(out).message.startswith("finished: 1 step in ")
