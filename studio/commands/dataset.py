@@ -138,7 +138,7 @@ def _import(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.force:
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     _write_out(args.out, writers.to_json(records))
-    print(f"{len(records)} records written to {args.out}" + (f", {len(skipped)} skipped" if skipped else ""))
+    print(f"{validate.plural(len(records), 'record')} written to {args.out}" + (f", {len(skipped)} skipped" if skipped else ""))
     _skipped(skipped)
     _warn(warnings)
     return 0
@@ -187,7 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.force:  # as import and model export: a file the user had is not replaced
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     _write_out(args.out, writers.WRITERS[fmt](records))
-    print(f"{len(records)} records written to {args.out}")
+    print(f"{validate.plural(len(records), 'record')} written to {args.out}")
     if entry is not None:
         known[args.out.stem] = entry
         _write_out(index, (json.dumps(known, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))

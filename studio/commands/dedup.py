@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dedup", help="find duplicate and near-duplicate records in a Q&A JSON file",
                        description="Find exact and near-duplicate records; write clusters of record indices.")
-    p.add_argument("file", help="a JSON array, JSON Lines or CSV file of question/answer records")
+    p.add_argument("file", help="question/answer records in any file `dataset import` reads (JSON, JSON Lines, CSV, Parquet, a datasets folder[@SPLIT])")
     p.add_argument("--threshold", required=True,
                    help="fuzzy: score from 0 to 100 a pair must reach (try 90); "
                         "semantic: cosine similarity above 0 and at most 1 (try 0.9)")

@@ -13,7 +13,7 @@ from studio.errors import StudioError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("model", help="the model library: list, import a GGUF file, download from the Hub, delete",
+    p = sub.add_parser("model", help="the model library: list, import a GGUF file, download from the Hub, export as GGUF, delete",
                        description="Every model the studio can use: workspace models (imported GGUF files, the bundled "
                                    "SmolLM2-135M-Instruct), Hub downloads in the local cache, and finished training runs.")
     act = p.add_subparsers(dest="action", required=True)

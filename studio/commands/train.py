@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 from studio import config, jobs
+from studio.data.display import plural
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError
 from studio.models import fast_decoding
 from studio.models.spec import parse_spec
 from studio.train import resumable, runs
-from studio.train.config import TrainConfig
+from studio.train.config import SCRATCH, TrainConfig
 
 NOT_FLAGS = ("base",)  # --base has its own flag: it also picks the default preset
 """Every other TrainConfig field is a flag made from its metadata (``studio.settings.add_flags``):
@@ -164,12 +165,22 @@ def _train(args: argparse.Namespace) -> int:
         args.name = runs.check_name(args.name or "") or None  # a refused name starts nothing
         records, ref = load_dataset(args.dataset, args.dataset_version)
         cfg = _config(args, len(records))  # a bad setting is said first, as for any dataset
-        if cfg.liger:  # Triton kernels: a CUDA GPU with liger-kernel, or one line saying so
+        if cfg.liger or cfg.method == "qlora":  # Triton kernels, a 4-bit base: a CUDA GPU, or one line saying so
             from studio.models import loading
-            from studio.train import liger
+            from studio.train import base, liger
 
-            liger.refuse(loading.pick_device())
+            device = loading.pick_device()
+            base.refuse_qlora(cfg.method, device)
+            if cfg.liger:
+                liger.refuse(device)
         recipe.usable_indices(records)  # an empty dataset is refused in one line, before a run folder exists
+        if cfg.base != SCRATCH:  # a base that is not there, or a Hub id with no network: said before a run folder too
+            from studio.errors import HubUnreachableError
+            from studio.models import loading
+            from studio.train.config import OFFLINE_REMEDY
+
+            if loading.resolve(cfg.base).kind == "hub" and not loading.hub_reachable() and not loading.in_hub_cache(cfg.base):
+                raise HubUnreachableError(cfg.base, OFFLINE_REMEDY)
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} is a file: give a folder for the run (it is created if needed).")
@@ -192,7 +203,7 @@ def _train(args: argparse.Namespace) -> int:
     loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
     # the training time across every start and resume of the run, not only this session's
-    print(f"{result.state}: {result.steps} steps in {runs.time_note(out)}{loss}{evl}", flush=True)
+    print(f"{result.state}: {plural(result.steps, 'step')} in {runs.time_note(out)}{loss}{evl}", flush=True)
     if result.state == "finished":
         print(f"model: {out / 'model'}", flush=True)
     else:

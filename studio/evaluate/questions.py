@@ -88,6 +88,16 @@ def load_questions(config: EvalConfig) -> Questions:
                 base = store.load_version(ds.id, ds.version)
             except StudioError:
                 base = []
+        elif ds.file:  # a run trained on a file (train --dataset FILE): its split indexes that file's records
+            try:
+                base, now = ds.load()
+            except StudioError:
+                base = []
+            else:
+                if ds.sha256 and now.sha256 != ds.sha256:
+                    raise DatasetValidationError(
+                        f"Run {config.run_id!r} was trained on {ds.file}, which has changed since: its held-out "
+                        "questions cannot be found again. Evaluate on a dataset instead.")
         split = run.split or {}
         test = _split_questions(list(split.get("test") or []), base)
         if not test:

@@ -43,6 +43,13 @@ def load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int
         return _load_pretrained(cfg, token)
 
 
+def refuse_qlora(method: str, device: str) -> None:
+    """QLoRA where there is no CUDA GPU stops in one line offering LoRA (a new run: before anything is written)."""
+    if method == "qlora" and device != "cuda":
+        raise TrainingError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit): on this machine choose method lora, "
+                            "which trains the same adapters on the unquantized base.")
+
+
 def _load_pretrained(cfg: TrainConfig, token: str | None) -> Base:
     """A pretrained base (a Hub id, a folder, a library model, a GGUF file) or a LoRA run to continue."""
     spec_ref = loading.resolve(cfg.base)
@@ -50,9 +57,7 @@ def _load_pretrained(cfg: TrainConfig, token: str | None) -> Base:
     # A GGUF file stays named by its file (its sha256 finds the imported copy again); the bundled
     # model's imported copy is a library folder like any other.
     fingerprint = loading.fingerprint(spec_ref if spec_ref.kind == "gguf" else ref)
-    if cfg.method == "qlora" and loading.pick_device() != "cuda":
-        raise TrainingError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit): on this machine choose method lora, "
-                            "which trains the same adapters on the unquantized base.")
+    refuse_qlora(cfg.method, loading.pick_device())
     tokenizer = loading.load_tokenizer(ref, token)  # the ref resolved above, not the spec again
     if ref.kind == "adapter":  # continue from a LoRA run: its base with the adapter
         base_ref = loading.materialize(loading.resolve(loading.base_for_adapter(ref)))

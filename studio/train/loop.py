@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import config, jobs
+from studio.data.display import plural
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import loading
@@ -379,7 +380,7 @@ def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: 
         raise
     finally:  # every session counts, a stopped or failed one too: the total is across resumes
         runs.add_training_time(out, time.time() - t0)
-    msg = (f"finished: {result.steps} steps in {runs.time_note(out)}" if result.state == "finished"
+    msg = (f"finished: {plural(result.steps, 'step')} in {runs.time_note(out)}" if result.state == "finished"
            else f"stopped at step {result.steps}: resume from its checkpoint")
     jobs.update_status(out, state=result.state, progress=1.0 if result.state == "finished" else jobs.read_status(out).progress,
                        eta_s=0 if result.state == "finished" else None, message=msg)

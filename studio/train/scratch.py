@@ -47,7 +47,8 @@ def train_tokenizer(texts: list[str], vocab_size: int = 2000) -> Any:
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS])
+    # no progress bars: out of a terminal they are blank lines among `train`'s own lines and a job's log
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS], show_progress=False)
     # the wrapper's inner Tokenizer: the wrapper itself lacks parts of the API (truncation direction)
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token=EOS, bos_token=EOS, pad_token=EOS,
                                   unk_token=EOS)

@@ -500,3 +500,12 @@ def test_a_dataset_info_index_that_cannot_take_the_entry_is_one_line_before_anyt
     assert err.startswith("error: " + said.format(dir=tmp_path)) and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "studio-home") == ["dataset_info.json", "rules.json"]
     assert (tmp_path / "dataset_info.json").read_text(encoding="utf-8") == index
+
+
+def test_import_and_export_of_one_record_say_1_record(tmp_path, capsys):
+    src = tmp_path / "one.json"
+    src.write_text(json.dumps([{"question": "How long is a match?", "answer": "90 minutes."}]))
+    assert main(["dataset", "import", str(src), "--out", str(tmp_path / "qa.json")]) == 0
+    assert capsys.readouterr().out == f"1 record written to {tmp_path / 'qa.json'}\n"
+    assert main(["dataset", "export", str(src), "--to", "messages", "--out", str(tmp_path / "sft.jsonl")]) == 0
+    assert capsys.readouterr().out == f"1 record written to {tmp_path / 'sft.jsonl'}\n"

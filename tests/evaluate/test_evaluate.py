@@ -108,6 +108,26 @@ def test_run_split_is_the_default_question_set_and_its_training_questions_feed_l
         eval_questions.load_questions(EvalConfig(models=("m",), run_id="20990101-gone"))
 
 
+def test_a_run_trained_on_a_file_is_evaluated_on_its_held_out_split(tmp_path):
+    """`train --dataset qa.json` then `evaluate --run ID`: the split indexes the file's records."""
+    import hashlib
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    folder = runs.run_dir("20261122-000000-from-file")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": "from file", "config": {}, "base": "tiny",
+                            "dataset": {"name": "qa", "file": str(data), "count": len(QA),
+                                        "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}})
+    runs.write_split(folder, {"train": [0, 1, 2], "test": [3, 4]})
+    qs = eval_questions.load_questions(EvalConfig(models=("m",), run_id=folder.name))
+    assert [r["question"] for r in qs.records] == [QA[3]["question"], QA[4]["question"]]
+    assert set(qs.train_questions) == {QA[i]["question"] for i in (0, 1, 2)}
+    data.write_text(json.dumps(QA[::-1]))  # the same file edited since: its indices name other records now
+    with pytest.raises(StudioError, match="changed since"):
+        eval_questions.load_questions(EvalConfig(models=("m",), run_id=folder.name))
+
+
 def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gpt2, tiny_phi3, tmp_path, offline):
     run_id = make_run(tiny_gpt2)
     data = tmp_path / "qa.json"

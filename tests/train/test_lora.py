@@ -148,6 +148,20 @@ def test_qlora_without_cuda_says_so_and_offers_lora(tiny_llama):
         lora_run(tiny_llama, method="qlora")
 
 
+def test_a_new_qlora_run_on_a_cpu_is_refused_in_one_line_and_leaves_no_failed_run(tiny_llama, tmp_path, monkeypatch,
+                                                                                   capsys):
+    from studio.__main__ import main
+    from studio.models import loading
+
+    monkeypatch.setattr(loading, "pick_device", lambda: "cpu")  # the same on a GPU machine
+    data = tmp_path / "faq.json"
+    data.write_text(json.dumps(FAQ), encoding="utf-8")
+    assert main(["train", "--dataset", str(data), "--base", str(tiny_llama), "--method", "qlora"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: QLoRA needs a CUDA GPU") and "choose method lora" in err and err.count("\n") == 1
+    assert not runs.list_runs()  # no failed run left in the Runs list for a setting refused at once
+
+
 def test_presets_are_sized_to_the_records():
     cfg, why = train_config.recommend(40)
     assert (cfg.test_fraction, cfg.epochs, cfg.learning_rate, cfg.question_dropout) == (0.0, 12, 2e-4, 0.15)

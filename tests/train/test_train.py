@@ -304,3 +304,37 @@ def test_a_run_with_one_logged_step_shows_it_on_the_curve():
     first = train_plots.loss_curves([{"step": 1, "loss": 3.08}]).data[0]
     assert "markers" in first.mode and list(first.y) == [3.08]
     assert train_plots.loss_curves([{"step": 1, "loss": 3.0}, {"step": 5, "loss": 2.1}]).data[0].mode == "lines"
+
+
+def test_a_scratch_models_tokenizer_trains_without_printing(capfd):
+    """The BPE trainer's progress bars came out as blank lines between `train`'s own lines (and in a job's log)."""
+    from studio.train import scratch
+
+    tok = scratch.train_tokenizer([r["question"] + " " + r["answer"] for r in RECORDS] * 20, vocab_size=300)
+    assert tok("How long is a match?")["input_ids"]
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_a_new_run_on_a_base_that_is_not_there_is_refused_and_leaves_no_failed_run(tmp_path, offline, capsys):
+    from studio.__main__ import main
+
+    data = tmp_path / "faq.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    for base, words in ((str(tmp_path / "my-gpt2"), "No such folder"), ("run:20990101-gone", "No training run"),
+                        ("model:nothing-here", "nothing-here"), ("distilgpt2", "No network: choose")):
+        assert main(["train", "--dataset", str(data), "--base", base]) == 2, base
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and words in err and err.count("\n") == 1, err
+    assert not runs.list_runs()  # nothing in the Runs list for a typo in --base
+
+
+def test_a_one_step_run_says_1_step(tmp_path, offline, capsys):
+    from studio.__main__ import main
+
+    data = tmp_path / "faq.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(data), "--preset", "quick", "--max-steps", "1", "--out", str(out)]) == 0
+    assert "\nfinished: 1 step in " in capsys.readouterr().out
+    assert jobs.read_status(out).message.startswith("finished: 1 step in ")
