@@ -225,24 +225,38 @@ def _run_entry(run: RunRecord) -> ModelEntry:
 
 def base_architecture(base: str, _depth: int = 0) -> str | None:
     """The architecture of a LoRA run's base, read from files here (its config.json, a GGUF header), never
-    loaded or asked of the Hub: None when the base is not on this machine (a Hub id not in the cache)."""
-    from studio.models import gguf, hub_cache, loading
+    loaded or asked of the Hub: None when the base is not on this machine (a Hub id not in the cache).
+    Resolved by the files alone (not through ``loading``, which lists this library)."""
+    from studio.models import gguf, hub_cache
 
+    if _depth > 4:  # a chain of runs continued from runs
+        return None
     try:
         parsed = parse_spec(base)
-        if parsed.kind == "hub" and not Path(base).expanduser().exists() and not (config.runs_dir() / base).is_dir():
-            snap = hub_cache.usable_snapshot(base)  # the resolver would ask whether the Hub is reachable
-            if snap is None and bundled.is_bundled_id(base) and _depth == 0:  # offline, the id loaded the bundled copy
-                return base_architecture(bundled.SPEC, 1)
-            return architecture_of(read_config(snap)) if snap is not None else None
-        ref = loading.resolve(parsed)
-        if ref.kind in ("gguf", "bundled"):
-            return gguf.inspect(ref.source, check_support=False).model_type
-        if ref.kind == "adapter":  # a LoRA run continued from another: that run's base
-            return base_architecture(loading.base_for_adapter(ref), _depth + 1) if _depth < 4 else None
+        if parsed.kind == "model":
+            if parsed.name == bundled.NAME and not bundled.imported() and bundled.gguf_path() is not None:
+                return gguf.inspect(bundled.gguf_path(), check_support=False).model_type
+            return architecture_of(read_config(config.models_dir() / parsed.name))
+        run_folder = config.runs_dir() / parsed.name
+        if parsed.kind in ("run", "hub") and "/" not in parsed.name and run_folder.is_dir():
+            record = run_folders.read_run(run_folder)
+            cfg = read_config(run_folder / "model") or read_config(run_folder / "merged")
+            return architecture_of(cfg) if cfg else base_architecture(record.base, _depth + 1)
+        path = Path(base).expanduser()
+        if parsed.kind == "gguf":
+            return gguf.inspect(path, check_support=False).model_type
+        if path.is_dir():
+            return architecture_of(read_config(path))
+        if parsed.kind != "hub":
+            return None
+        snap = hub_cache.usable_snapshot(base)
+        if snap is not None:
+            return architecture_of(read_config(snap))
+        if bundled.is_bundled_id(base):  # offline, the id loads the bundled copy
+            return base_architecture(bundled.SPEC, _depth + 1)
     except (StudioError, OSError, ValueError):
         return None
-    return architecture_of(read_config(Path(ref.source)))
+    return None
 
 
 def list_models(include_hub_cache: bool = True) -> list[ModelEntry]:
