@@ -89,9 +89,27 @@ def load(eval_id: str) -> EvalResult:
         raise EvalNotFoundError(f"No evaluation {eval_id!r}: it may have been deleted. Pick another.") from None
     except ValueError:
         raise EvalNotFoundError(f"Evaluation {eval_id!r} is unreadable (not JSON): delete {file} and run it again.") from None
-    if not isinstance(data, dict):
+    result = _parsed(data)
+    if result is None:
         raise EvalNotFoundError(f"Evaluation {eval_id!r} is unreadable (not a result): delete {file} and run it again.")
-    return settled(EvalResult.from_json(data))
+    return settled(result)
+
+
+_SHAPES = {"id": str, "created": str, "status": (str, type(None)), "config": dict, "dataset": dict, "models": list,
+           "environment": dict, "notes": list, "rows": list, "summary": dict, "summary_excluding_leaked": dict}
+"""The kinds of value a stored result holds at its top (``EvalResult.to_json``); null stands for a missing one."""
+
+
+def _parsed(data: object) -> EvalResult | None:
+    """A stored result, or None when the file holds something else (edited by hand into another shape): the page
+    and the lists then name the file in one line instead of failing on it."""
+    if not isinstance(data, dict) or any(data.get(k) is not None and not isinstance(data[k], kind)
+                                         for k, kind in _SHAPES.items()):
+        return None
+    try:
+        return EvalResult.from_json(data)
+    except (TypeError, ValueError, AttributeError, KeyError):  # a row or a model entry of another shape
+        return None
 
 
 def load_file(file: Path) -> EvalResult:
@@ -125,14 +143,30 @@ def list_evals() -> list[EvalInfo]:
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if not isinstance(data, dict) or "id" not in data:
-            continue
-        result = settled(EvalResult.from_json(data))
+        result = _parsed(data)
+        if result is None or not result.id:
+            continue  # ``damaged`` names it
+        result = settled(result)
         out.append(EvalInfo(
             id=result.id, created=result.created, status=result.status, models=result.labels,
             dataset=describe_dataset(result.dataset), questions=len(result.rows), summary=result.summary,
         ))
     return sorted(out, key=lambda e: (e.created, e.id), reverse=True)
+
+
+def damaged() -> list[str]:
+    """One line per stored evaluation the list leaves out because its file is not a result (cut off, edited)."""
+    lines = []
+    for file in sorted(config.evals_dir().glob("*.json")):
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        result = _parsed(data)
+        if result is None or not result.id:
+            lines.append(f"Evaluation file {file.name} is not listed: it is damaged (cut off or edited by hand). "
+                         "Delete it, or put the original back.")
+    return lines
 
 
 def latest_summary(spec: str) -> tuple[str, dict[str, dict[str, float]]] | None:

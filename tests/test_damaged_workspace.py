@@ -1,0 +1,104 @@
+"""A workspace whose files were damaged outside the studio (cut off, edited by hand into another shape) still opens
+on every page; Home names each damaged file in one line, and what is sound stays listed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from studio import config, jobs
+from studio.data import store
+from studio.evaluate import results as eval_results
+from studio.train import runs
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = ("Home.py", "pages/3_Train.py", "pages/5_Evaluate.py", "pages/4_Chat.py")
+QA = [{"question": "How long is a match?", "answer": "Two halves of 45 minutes."},
+      {"question": "Who enforces the Laws of the Game?", "answer": "The referee."},
+      {"question": "What is a corner kick?", "answer": "A restart from the corner."}]
+RUN_ID = "20261205-000000-faq"
+EVAL_ID = "20261205-000100-abcd"
+
+
+def _workspace() -> dict[str, Path]:
+    """A dataset (two versions), a finished run trained on it, and an evaluation: the files a person may damage."""
+    ds = store.create_dataset("Mine", QA)
+    store.save_version(ds.id, QA[:2], base_version=1)
+    folder = runs.run_dir(RUN_ID)
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": RUN_ID, "name": "faq", "created": "2026-12-05T00:00:00+00:00",
+                            "config": {"base": "scratch"}, "base": "scratch", "method": "full", "parameters": 1000,
+                            "dataset": {"id": ds.id, "name": ds.name, "version": 1, "count": 3}})
+    runs.write_split(folder, {"train": [0, 1], "test": [2]})
+    jobs.update_status(folder, state="finished", kind="train", message="finished: 2 steps in 1 s", progress=1.0)
+    eval_results.save({"id": EVAL_ID, "created": "2026-12-05T00:01:00+00:00", "status": "finished", "rows": [],
+                       "models": [], "dataset": {"name": "Mine", "version": 1}})
+    versions = config.datasets_dir() / ds.id / "versions"
+    return {"dataset": config.datasets_dir() / ds.id / "dataset.json", "meta": versions / "0002.meta",
+            "run": folder / "run.json", "split": folder / "split.json", "eval": config.evals_dir() / f"{EVAL_ID}.json"}
+
+
+def _open(page: str) -> AppTest:
+    return AppTest.from_file(str(REPO / page), default_timeout=90).run()
+
+
+DAMAGE = {  # what the file becomes, and the words Home's line about it holds
+    "dataset-list": ("dataset", "[]", "dataset.json is damaged"),
+    "dataset-fields": ("dataset", json.dumps({"id": "mine", "name": 7, "created": None}), "dataset.json is damaged"),
+    "version-fields": ("meta", json.dumps({"version": "2", "created": "x", "count": None, "message": "m", "sha256": "s"}),
+                       "0002.meta is damaged"),
+    "run-fields": ("run", json.dumps({"id": RUN_ID, "name": 7, "config": "x", "dataset": 5, "base": 7,
+                                      "parameters": "many"}), "name, base, config, dataset, parameters"),
+    "run-cut": ("run", '{"id": "2026', "run.json is damaged"),
+    "split-list": ("split", "[]", "split.json"),
+    "eval-fields": ("eval", json.dumps({"id": EVAL_ID, "created": 7, "rows": 7}), f"{EVAL_ID}.json is not listed"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_every_page_opens_and_home_names_the_damaged_file(case):
+    files = _workspace()
+    which, text, said = DAMAGE[case]
+    files[which].write_text(text, encoding="utf-8")
+    for page in PAGES:
+        at = _open(page)
+        assert not at.exception, (page, [e.message for e in at.exception])
+        if page == "Home.py":
+            lines = [w.value for w in at.warning]
+            assert len(lines) == 1 and said in lines[0].replace("\\", ""), lines
+    # what is sound is still there
+    if which != "run":
+        assert runs.load_run(RUN_ID).name == "faq"
+    if which != "eval":
+        assert [e.id for e in eval_results.list_evals()] == [EVAL_ID]
+    if which != "dataset":
+        assert "Mine" in [d.name for d in store.list_datasets()]
+
+
+def test_a_sound_workspace_has_no_damage_lines():
+    _workspace()
+    at = _open("Home.py")
+    assert not at.exception and not at.warning
+
+
+def test_a_run_with_damaged_fields_reads_them_as_missing_and_keeps_the_rest():
+    files = _workspace()
+    meta = json.loads(files["run"].read_text())
+    files["run"].write_text(json.dumps({**meta, "config": [1], "base": {"x": 1}}))
+    run = runs.load_run(RUN_ID)
+    assert (run.name, run.config, run.base, run.dataset["name"]) == ("faq", {}, "", "Mine")
+
+
+def test_the_train_page_says_a_datasets_only_versions_are_damaged():
+    files = _workspace()
+    (files["meta"].parent / "0001.meta").write_text("{")
+    files["meta"].write_text("[]")
+    at = AppTest.from_file(str(REPO / "pages/3_Train.py"), default_timeout=90)
+    at.session_state["train.dataset_id"] = "mine"
+    at.run()
+    assert not at.exception
+    said = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "0001.meta is damaged" in said and "0002.meta is damaged" in said and "no saved version yet" not in said
