@@ -110,9 +110,9 @@ def live(run_id: str) -> None:
         run = runs.load_run(run_id)
     except StudioError:
         status = jobs.read_status(runs.run_dir(run_id))
-        st.info(f"Starting… ({status.message or status.state})")
+        st.info(f"Starting… ({ui.md(status.message or status.state)})")
         if status.state == "failed":
-            st.error(status.error)
+            ui.show_error(status.error)  # it may quote the base typed, as typed
         _log(runs.run_dir(run_id))
         return
     s = run.status

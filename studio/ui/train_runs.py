@@ -88,7 +88,7 @@ def runs_table() -> None:
                      help="A finished run keeps its last checkpoint for resuming; its model stays without it."):
             freed = ui.run_or_error(runs.drop_checkpoints, target.id)
             if freed is not None:
-                st.session_state["train.flash"] = f"Dropped {freed / 2**20:,.1f} MB of checkpoints from {target.name}."
+                st.session_state["train.flash"] = f"Dropped {freed / 2**20:,.1f} MB of checkpoints from {ui.md(target.name)}."
                 st.rerun()
     if st.session_state.get("train.flash"):
         st.success(st.session_state.pop("train.flash"), icon=":material/check_circle:")
