@@ -102,3 +102,28 @@ def test_the_train_page_says_a_datasets_only_versions_are_damaged():
     assert not at.exception
     said = " ".join(w.value for w in at.warning).replace("\\", "")
     assert "0001.meta is damaged" in said and "0002.meta is damaged" in said and "no saved version yet" not in said
+
+
+STATUS_DAMAGE = {  # a job's status.json with fields of other kinds: read as their defaults
+    "fields": {"state": "finished", "kind": "train", "progress": "x", "message": 7, "error": [], "eta_s": "soon",
+               "pid": "x", "updated": "x", "tokens_per_s": "fast", "extra": 5},
+    "list": ["finished"],
+    "running-pid-text": {"state": "running", "kind": "train", "pid": "1234", "progress": 2},
+}
+
+
+@pytest.mark.parametrize("case", list(STATUS_DAMAGE))
+def test_a_run_with_a_damaged_status_and_metrics_opens_on_every_page(case):
+    files = _workspace()
+    folder = files["run"].parent
+    (folder / jobs.STATUS).write_text(json.dumps(STATUS_DAMAGE[case]))
+    (folder / runs.METRICS).write_text('[1, 2]\n7\n{"step": "x", "loss": [1]}\n{"step": 1, "loss": 2.5}\n'
+                                       '{"step": 2, "loss": 2.0}\n')
+    assert [r["loss"] for r in runs.read_metrics(folder)][-2:] == [2.5, 2.0]
+    for page in PAGES:
+        at = AppTest.from_file(str(REPO / page), default_timeout=90)
+        at.session_state["train.run_id"] = RUN_ID  # the Train page opens the run's live view
+        at.run()
+        assert not at.exception, (page, [e.message for e in at.exception])
+        if page == "pages/3_Train.py":  # its loss curve, from the sound rows
+            assert at.get("plotly_chart")

@@ -142,9 +142,11 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
         with open(Path(folder) / METRICS, encoding="utf-8") as fh:
             for line in fh:
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except ValueError:
                     continue
+                if isinstance(row, dict):  # a line edited into a list or a number is no row
+                    rows.append(row)
     except OSError:
         return []
     return rows

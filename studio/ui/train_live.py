@@ -96,7 +96,7 @@ def progress_text(s: jobs.JobStatus) -> str:
     message = s.message.removeprefix(f"{s.state}: ").removeprefix(f"{s.state} ")
     parts = [s.state, message] if message and message != s.state else [s.state]
     tps = s.extra.get("tokens_per_s") or 0
-    if tps and "tokens/s" not in message:
+    if isinstance(tps, (int, float)) and tps and "tokens/s" not in message:  # a number, as the worker writes it
         parts.append(f"{tps:,.0f} tokens/s")
     if s.active:
         parts.append(f"ETA {fmt_eta(s.eta_s)}")
