@@ -127,3 +127,28 @@ def test_a_run_with_a_damaged_status_and_metrics_opens_on_every_page(case):
         assert not at.exception, (page, [e.message for e in at.exception])
         if page == "pages/3_Train.py":  # its loss curve, from the sound rows
             assert at.get("plotly_chart")
+
+
+ROW = {"index": 0, "question": "How long is a match?", "reference": "Two halves.", "answers": {"m": "Two halves."},
+       "errors": {}, "scores": {"m": {"f1": 1.0}}, "latency": {"m": 0.1}, "judge": {}}
+ROW_DAMAGE = {  # one value of a stored evaluation's question row, edited into another kind
+    "index": {"index": "first"}, "question": {"question": 7}, "answer": {"answers": {"m": ["Two"]}},
+    "score": {"scores": {"m": {"f1": "high"}}}, "error": {"errors": {"m": {"why": 1}}},
+    "summary": {"summary": {"m": {"f1": "x"}}}, "label": {"models": [{"label": 7, "spec": "m"}]},
+}
+
+
+@pytest.mark.parametrize("case", list(ROW_DAMAGE))
+def test_an_evaluation_with_a_damaged_value_inside_is_named_not_a_traceback(case):
+    _workspace()
+    edit = ROW_DAMAGE[case]
+    row = {**ROW, **{k: v for k, v in edit.items() if k in ROW}}
+    eval_results.save({"id": "20261205-000200-dmgd", "created": "2026-12-05T00:02:00+00:00", "status": "finished",
+                       "models": edit.get("models", [{"label": "m", "spec": "m"}]), "rows": [row],
+                       "summary": edit.get("summary", {"m": {"f1": 1.0}}), "dataset": {"name": "Mine"}})
+    for page in ("pages/5_Evaluate.py", "Home.py"):
+        at = _open(page)
+        assert not at.exception, (page, [e.message for e in at.exception])
+    assert [e.id for e in eval_results.list_evals()] == [EVAL_ID]  # the sound one stays listed
+    assert any("20261205-000200-dmgd.json is not listed" in w.value.replace("\\", "") for w in at.warning)
+    assert {m.label: m.value for m in at.metric}["Evaluations"] == "1"  # as many as the Evaluate page lists
