@@ -152,3 +152,26 @@ def test_an_evaluation_with_a_damaged_value_inside_is_named_not_a_traceback(case
     assert [e.id for e in eval_results.list_evals()] == [EVAL_ID]  # the sound one stays listed
     assert any("20261205-000200-dmgd.json is not listed" in w.value.replace("\\", "") for w in at.warning)
     assert {m.label: m.value for m in at.metric}["Evaluations"] == "1"  # as many as the Evaluate page lists
+
+
+@pytest.mark.parametrize("case", ["run-config-list", "card-list", "card-fields"])
+def test_a_damaged_model_file_leaves_the_pages_that_list_models_open(case):
+    from studio.models import library
+
+    files = _workspace()
+    model = files["run"].parent / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "gpt2"}')
+    card = config.models_dir() / "mine"
+    card.mkdir(parents=True)
+    (card / "config.json").write_text('{"model_type": "llama"}')
+    if case == "run-config-list":
+        (model / "config.json").write_text("[1]")
+    else:
+        (card / "model.json").write_text("[1]" if case == "card-list" else json.dumps(
+            {"label": 7, "parameters": "many", "disk_bytes": "big", "context_length": [], "architecture": 5}))
+    for page in ("pages/4_Chat.py", "pages/3_Train.py", "pages/5_Evaluate.py", "pages/2_Models.py"):
+        at = _open(page)
+        assert not at.exception, (page, [e.message for e in at.exception])
+    listed = {e.spec: e for e in library.list_models(include_hub_cache=False)}
+    assert f"run:{RUN_ID}" in listed and listed["model:mine"].name == "mine"
