@@ -263,11 +263,27 @@ def damaged() -> list[str]:
     """One line per run with a damaged record: its ``run.json`` (``run_folders.damaged``) or its ``split.json``."""
     lines = run_folders.damaged()
     for folder in sorted(config.runs_dir().iterdir()):
-        file = folder / SPLIT_JSON
-        if file.is_file() and read_split(folder) is None:
+        if _split_damaged(folder):
             lines.append(f"Run {folder.name}: its {SPLIT_JSON} (which records it trained on and held out) is damaged, "
                          "so it offers no held-out split and cannot be resumed. Put the file back to restore them.")
     return lines
+
+
+_split_checked: dict[str, tuple[int, int, bool]] = {}  # split.json -> (mtime, size, damaged): Home asks every run
+
+
+def _split_damaged(folder: Path) -> bool:
+    """Whether the run's ``split.json`` exists and is damaged; read once while it stays as it is (a large dataset's
+    split is a long list, and Home asks on every run)."""
+    file = folder / SPLIT_JSON
+    try:
+        stat = file.stat()
+    except OSError:
+        return False
+    seen = _split_checked.get(str(file))
+    if seen is None or seen[:2] != (stat.st_mtime_ns, stat.st_size):
+        seen = _split_checked[str(file)] = (stat.st_mtime_ns, stat.st_size, read_split(folder) is None)
+    return seen[2]
 
 
 def count_runs() -> int:
