@@ -231,6 +231,23 @@ def latest_summary(spec: str) -> tuple[str, dict[str, dict[str, float]]] | None:
     return None
 
 
+def evaluations_using(run_id: str) -> list[str]:
+    """The evaluations still queued or running that answer with the training run ``run_id`` (deleting the run under
+    them would fail each of its questions)."""
+    spec, out = f"run:{run_id}", []
+    for info in list_evals():
+        if info.status not in ("queued", "running"):
+            continue
+        try:
+            result = load(info.id)
+        except StudioError:
+            continue
+        specs = {str(s) for s in result.config.get("models") or ()} | {m.spec for m in result.models}
+        if spec in specs or any(m.run_id == run_id for m in result.models):
+            out.append(info.id)
+    return out
+
+
 def delete(eval_id: str) -> None:
     path(eval_id).unlink(missing_ok=True)
 
