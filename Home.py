@@ -43,6 +43,9 @@ where = ("your private workspace on this server: no other visitor sees it" if co
 st.caption(f"{dev.summary}{memory}. Workspace: {where}.")
 if token_line:
     st.info(token_line, icon=":material/key:")
+# Files damaged outside the studio (cut off, edited by hand): the lists leave them out, so each is said here once.
+for line in store.damaged() + runs.damaged() + eval_results.damaged():
+    st.warning(ui.md(line), icon=":material/report:")
 
 for job in (j for j in jobs.registered_jobs() if j.active):
     page, what = pages.for_job(job.kind)

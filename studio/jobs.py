@@ -120,15 +120,29 @@ def died(state: str, pid: int | None) -> bool:
 
 def _raw(workdir: Path) -> dict:
     try:
-        return json.loads(_status_path(workdir).read_text(encoding="utf-8"))
+        data = json.loads(_status_path(workdir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}  # a file edited into a list or a string: no status
+
+
+_NUMBER = (int, float)
+_KINDS = {"state": str, "kind": str, "progress": _NUMBER, "eta_s": _NUMBER, "message": str, "error": str, "pid": int,
+          "workdir": str, "started": _NUMBER, "updated": _NUMBER, "uses_device": bool}
+"""The kind of value each field holds; one of another kind (a hand-edited file) reads as the field's default, so
+the pages that show the job never fail on it."""
+
+
+def _fits(key: str, value: object) -> bool:
+    kind = _KINDS[key]
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 def _from_dict(data: dict, workdir: Path) -> JobStatus:
-    known = {k: v for k, v in data.items() if k in _KNOWN and k != "extra"}
+    known = {k: v for k, v in data.items() if k in _KNOWN and k != "extra" and (v is None or _fits(k, v))}
+    known = {k: v for k, v in known.items() if v is not None or k in ("eta_s", "pid", "started", "updated")}
     extra = {k: v for k, v in data.items() if k not in _KNOWN}
-    extra.update(data.get("extra") or {})
+    extra.update(data["extra"] if isinstance(data.get("extra"), dict) else {})
     known.setdefault("state", "queued")
     known["workdir"] = str(workdir)
     return JobStatus(**known, extra=extra)

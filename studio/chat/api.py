@@ -146,6 +146,9 @@ class ApiBackend(BackendBase):
             return BackendError(f"{where}: {exc.what}. Try again, or raise the timeout.")
         if isinstance(exc, openai_stream.StreamCut):
             return BackendError(f"{where} closed the stream before the answer finished: try again.")
+        if isinstance(exc, openai_stream.NotChatEvent):
+            return BackendError(f"{where} sent {exc} in its stream: check that the URL is an OpenAI-compatible /v1 "
+                                "endpoint.")
         if isinstance(exc, openai_stream.NotEventStream):
             return BackendError(
                 f"{where} sent no event stream (an empty or non-streaming response): check that the URL is an "
@@ -346,4 +349,5 @@ def _text(chunk: Any) -> str:
     if not choices:
         return ""
     delta = _get(choices[0], "delta")
-    return (_get(delta, "content") or "") if delta is not None else ""
+    content = _get(delta, "content") if delta is not None else None
+    return content if isinstance(content, str) else ""  # a server's number or list is no text

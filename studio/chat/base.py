@@ -279,13 +279,38 @@ class ChatBackend(Protocol):
         ...
 
 
+CHARS_PER_TOKEN = 64
+"""Most characters one new token adds (a token is a few characters, a long one a few dozen): an answer longer than
+``max_new_tokens`` times this comes from a server that ignores max tokens (a broken or hostile one may stream without
+end), and is cut there, before it fills the process's memory, a page's every redraw, or an evaluation's results."""
+
+
+def bounded(pieces: Iterator[str], params: ChatParams) -> Iterator[str]:
+    """``pieces`` (a backend's ``stream``) up to ``params.max_new_tokens * CHARS_PER_TOKEN`` characters; past that, the
+    stream is closed (an API request ends at once) and a one-line ``BackendError`` says why, after what came."""
+    limit, total = params.max_new_tokens * CHARS_PER_TOKEN, 0
+    try:
+        for piece in pieces:
+            if total + len(piece) > limit:
+                yield piece[: limit - total]
+                raise BackendError(f"The answer was cut at {limit:,} characters: far more than {params.max_new_tokens:,} "
+                                   "new tokens hold, so the server ignores max tokens. What came before is kept.")
+            total += len(piece)
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
 def complete(backend: ChatBackend, messages: Sequence[Message], params: ChatParams | None = None,
              stats: StreamStats | None = None, stop: threading.Event | None = None) -> str:
     """The whole answer as one string (for evaluation and scripts). Setting ``stop`` ends it early, as in
     ``stream``: what was written by then comes back, so a caller that stops says what that text is."""
     stats = stats if stats is not None else StreamStats()
+    params = params or ChatParams()
     try:
-        return "".join(backend.stream(messages, params or ChatParams(), stats=stats, stop=stop))
+        return "".join(bounded(backend.stream(messages, params, stats=stats, stop=stop), params))
     finally:
         stats.finish()
 

@@ -49,6 +49,14 @@ class NotEventStream(Exception):
     """A 200 answer that is not a server-sent event stream (a web page, a plain JSON body)."""
 
 
+class NotChatEvent(Exception):
+    """An event line too long to be one (``MAX_LINE``: a server sending a body without line breaks), or one whose
+    JSON is not an object (``[]``, a string): the stream is not an OpenAI-compatible chat stream."""
+
+
+MAX_LINE = 1 << 20  # bytes: one event is a few hundred; more without a line break is read no further
+
+
 @dataclass(frozen=True)
 class Deadlines:
     first_token_s: float  # from sending the request to the first piece of text
@@ -239,12 +247,16 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             if body == b"[DONE]":
                 return
             event = json.loads(body)
+            if not isinstance(event, dict):
+                raise NotChatEvent(f"an event whose JSON is a {type(event).__name__}, not an object,")
             seen_event = True
             if _has_text(event):
                 last_text = time.monotonic()
             if _finish_reason(event):
                 finished = True
             yield event
+        if len(buffer) > MAX_LINE:  # what is left after the last line break: one line, still growing
+            raise NotChatEvent(f"a line of over {MAX_LINE >> 20} MB")
     if stop.is_set() or finished:
         return
     if not seen_event:
@@ -262,7 +274,8 @@ def text_of(event: dict[str, Any]) -> str:
     if not choices or not isinstance(choices[0], dict):
         return ""
     delta = choices[0].get("delta") or {}
-    return (delta.get("content") or "") if isinstance(delta, dict) else ""
+    content = delta.get("content") if isinstance(delta, dict) else None
+    return content if isinstance(content, str) else ""
 
 
 def _finish_reason(event: dict[str, Any]) -> str | None:

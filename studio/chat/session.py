@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from studio.chat.base import BackendSpec, ChatBackend, ChatParams, Message, StreamStats
+from studio.chat.base import BackendSpec, ChatBackend, ChatParams, Message, StreamStats, bounded
 from studio.tasks import Task
 
 # --- Export -----------------------------------------------------------------------------------
@@ -112,7 +112,9 @@ class StreamJob(Task):
                 return self.text  # (a local model took its lock and read the prompt for no one, an API one got a request)
             self.phase = "streaming"
             self.stats = StreamStats()  # time from the request, not from the model load
-            for piece in backend.stream(self.messages, self.params, stats=self.stats, stop=self.stop):
+            # bounded: a server ignoring max tokens is cut off (its text kept, with the reason)
+            for piece in bounded(backend.stream(self.messages, self.params, stats=self.stats, stop=self.stop),
+                                 self.params):
                 self.text += piece
             return self.text
         finally:

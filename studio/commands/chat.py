@@ -8,6 +8,7 @@ import sys
 
 from studio import config
 from studio.chat import DEFAULT_LOCAL_MODEL, BackendSpec, ChatParams, StreamStats, build_messages, make_backend
+from studio.chat.base import bounded
 from studio.errors import StudioError
 from studio.models import fast_decoding
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(backend, "fast_decoding", False):
         print(f"note: {fast_decoding.COMPILING}", file=sys.stderr)
     stats = StreamStats()
-    for piece in backend.stream(build_messages(args.system, [], args.message), params, stats=stats):
+    for piece in bounded(backend.stream(build_messages(args.system, [], args.message), params, stats=stats), params):
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")

@@ -140,25 +140,59 @@ def _check_name(name: str, *, ignore_id: str | None = None) -> str:
     return name
 
 
+def _head(path: Path) -> dict[str, str] | None:
+    """A dataset folder's ``dataset.json`` as {"name", "created"}; None when it is unreadable or not what the studio
+    writes (cut off, edited by hand into another shape): such a folder is left out of the lists, and ``damaged``
+    names it."""
+    try:
+        head = json.loads((path / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(head, dict) or not all(isinstance(head.get(k), str) and head[k].strip() for k in ("name", "created")):
+        return None
+    return {"name": head["name"], "created": head["created"]}
+
+
 def list_datasets() -> list[DatasetInfo]:
     """Every dataset in the workspace, newest first."""
     out = []
     for path in config.datasets_dir().iterdir():
-        meta = path / "dataset.json"
-        if path.name.startswith(".") or not meta.is_file():  # a dataset being created, or a lock
+        if path.name.startswith(".") or not (path / "dataset.json").is_file():  # a dataset being created, or a lock
             continue
-        try:
-            head = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # a half-deleted or foreign folder is not a dataset
+        head = _head(path)
+        if head is None:
+            continue  # a damaged or foreign folder is not a dataset (``damaged`` says so)
         out.append(DatasetInfo(id=path.name, name=head["name"], created=head["created"], versions=list_versions(path.name)))
     return sorted(out, key=lambda d: d.created, reverse=True)
 
 
 def get_dataset(dataset_id: str) -> DatasetInfo:
     path = _dir(dataset_id)
-    head = json.loads((path / "dataset.json").read_text(encoding="utf-8"))
+    head = _head(path)
+    if head is None:
+        raise DatasetNotFoundError(f"Dataset {dataset_id!r} is damaged: its file {path / 'dataset.json'} was changed "
+                                   "outside the studio; put it back, or pick another dataset.")
     return DatasetInfo(id=dataset_id, name=head["name"], created=head["created"], versions=list_versions(dataset_id))
+
+
+def damaged(dataset_id: str | None = None) -> list[str]:
+    """One line per dataset or version the lists leave out because a file of it was damaged outside the studio
+    (of one dataset: ``dataset_id``)."""
+    lines = []
+    for path in sorted(config.datasets_dir().iterdir()):
+        if (path.name.startswith(".") or not (path / "dataset.json").is_file()
+                or dataset_id is not None and path.name != dataset_id):
+            continue
+        if _head(path) is None:
+            lines.append(f"Dataset folder {path.name!r} is not listed: its dataset.json is damaged (cut off or edited "
+                         "by hand). Put the file back, or move the folder out of the workspace.")
+            continue
+        vdir = path / "versions"
+        for meta in sorted(vdir.glob("*.meta")) if vdir.is_dir() else ():
+            if _version_info(meta) is None:
+                lines.append(f"Dataset {path.name!r}: version file {meta.name} is damaged, so that version is not "
+                             "listed. Put the file back, or delete it and its .json beside it.")
+    return lines
 
 
 def find_dataset(name: str) -> DatasetInfo | None:
@@ -222,13 +256,23 @@ def list_versions(dataset_id: str) -> list[VersionInfo]:
     vdir = config.datasets_dir() / dataset_id / "versions"
     if not vdir.is_dir():
         return []
-    out = []
-    for meta in sorted(vdir.glob("*.meta")):
-        try:
-            out.append(VersionInfo(**json.loads(meta.read_text(encoding="utf-8"))))
-        except (OSError, ValueError, TypeError):
-            continue
-    return sorted(out, key=lambda v: v.version)
+    found = (_version_info(meta) for meta in sorted(vdir.glob("*.meta")))
+    return sorted((v for v in found if v is not None), key=lambda v: v.version)
+
+
+def _version_info(meta: Path) -> VersionInfo | None:
+    """A version's ``.meta`` file; None when it is unreadable or holds other kinds of values than the studio writes
+    (the version is then not listed, as an interrupted save is not, and ``damaged`` names it)."""
+    try:
+        head = json.loads(meta.read_text(encoding="utf-8"))
+        info = VersionInfo(**head) if isinstance(head, dict) else None
+    except (OSError, ValueError, TypeError):
+        return None
+    whole = lambda v: type(v) is int and v >= 0  # noqa: E731 - not a bool, a float or text
+    if info is None or not (whole(info.version) and info.version >= 1 and whole(info.count)
+                            and all(isinstance(v, str) for v in (info.created, info.message, info.sha256))):
+        return None
+    return info
 
 
 def version_path(dataset_id: str, version: int | None = None) -> Path:

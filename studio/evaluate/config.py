@@ -70,6 +70,9 @@ class EvalConfig:
         if not (self.run_id or self.dataset_id or self.dataset_file):
             raise StudioError("No questions chosen: pick a training run's held-out split, a dataset or a file.")
         settings.check(self, StudioError)  # every bound in the fields' metadata
+        if self.api_base_url and not self.api_base_url.startswith(("http://", "https://")):  # said before a job starts
+            raise StudioError("The base URL for api: models must start with http:// or https:// (e.g. "
+                              f"http://127.0.0.1:8000/v1), not {self.api_base_url!r}.")
         if self.qa_endpoint and not self.qa_endpoint.startswith(("http://", "https://")):
             raise StudioError(f"The question-answering endpoint must start with http:// or https://, not {self.qa_endpoint!r}.")
         if self.quantization not in loading.QUANTIZATIONS:

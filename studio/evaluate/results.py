@@ -89,9 +89,62 @@ def load(eval_id: str) -> EvalResult:
         raise EvalNotFoundError(f"No evaluation {eval_id!r}: it may have been deleted. Pick another.") from None
     except ValueError:
         raise EvalNotFoundError(f"Evaluation {eval_id!r} is unreadable (not JSON): delete {file} and run it again.") from None
-    if not isinstance(data, dict):
+    result = _parsed(data)
+    if result is None:
         raise EvalNotFoundError(f"Evaluation {eval_id!r} is unreadable (not a result): delete {file} and run it again.")
-    return settled(EvalResult.from_json(data))
+    return settled(result)
+
+
+_SHAPES = {"id": str, "created": str, "status": (str, type(None)), "config": dict, "dataset": dict, "models": list,
+           "environment": dict, "notes": list, "rows": list, "summary": dict, "summary_excluding_leaked": dict}
+"""The kinds of value a stored result holds at its top (``EvalResult.to_json``); null stands for a missing one."""
+
+
+def _parsed(data: object) -> EvalResult | None:
+    """A stored result, or None when the file holds something else (edited by hand into another shape): the page
+    and the lists then name the file in one line instead of failing on it."""
+    if not isinstance(data, dict) or any(data.get(k) is not None and not isinstance(data[k], kind)
+                                         for k, kind in _SHAPES.items()):
+        return None
+    try:
+        result = EvalResult.from_json(data)
+    except (TypeError, ValueError, AttributeError, KeyError):  # a row or a model entry of another shape
+        return None
+    return result if _sound(result) else None
+
+
+def _number(value: object) -> bool:
+    return value is None or isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _texts(mapping: dict) -> bool:
+    return all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
+
+
+def _numbers(mapping: object) -> bool:
+    return isinstance(mapping, dict) and all(isinstance(k, str) and _number(v) for k, v in mapping.items())
+
+
+def _sound(result: EvalResult) -> bool:
+    """Whether every value the pages and reports read is of the kind the studio writes (a hand-edited file may hold
+    a number where an answer was, or text where a score was)."""
+    strings = ("spec", "kind", "task")
+    optional = ("source", "revision", "run_id", "error", "device", "dtype", "quantization", "run_dir")
+    for m in result.models:
+        if not isinstance(m.label, str) or not all(isinstance(getattr(m, k), str) for k in strings) or not all(
+                getattr(m, k) is None or isinstance(getattr(m, k), str) for k in optional):
+            return False
+    for row in result.rows:
+        if (type(row.index) is not int or not isinstance(row.question, str) or not isinstance(row.reference, str)
+                or not _texts(row.answers) or not _texts(row.errors) or not _numbers(row.latency)
+                or not all(_numbers(v) for v in row.scores.values())
+                or not all(_number(v.score) and isinstance(v.reason, str) for v in row.judge.values())
+                or row.leak is not None and not (_number(row.leak.score) and isinstance(row.leak.train_question, str))
+                or row.context is not None and not isinstance(row.context, str)
+                or not all(all(v is None or type(v) is int for v in (sp.start, sp.end)) and _number(sp.score)
+                           for sp in row.spans.values())):
+            return False
+    return all(_numbers(s) for summary in (result.summary, result.summary_excluding_leaked) for s in summary.values())
 
 
 def load_file(file: Path) -> EvalResult:
@@ -125,14 +178,45 @@ def list_evals() -> list[EvalInfo]:
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if not isinstance(data, dict) or "id" not in data:
-            continue
-        result = settled(EvalResult.from_json(data))
+        result = _parsed(data)
+        if result is None or not result.id:
+            continue  # ``damaged`` names it
+        result = settled(result)
         out.append(EvalInfo(
             id=result.id, created=result.created, status=result.status, models=result.labels,
             dataset=describe_dataset(result.dataset), questions=len(result.rows), summary=result.summary,
         ))
     return sorted(out, key=lambda e: (e.created, e.id), reverse=True)
+
+
+_verdicts: dict[str, tuple[int, int, bool]] = {}  # file -> (mtime, size, sound): Home asks on every run
+
+
+def _damaged_file(file: Path) -> bool:
+    try:
+        stat = file.stat()
+    except OSError:
+        return False  # deleted meanwhile
+    seen = _verdicts.get(str(file))
+    if seen is None or seen[:2] != (stat.st_mtime_ns, stat.st_size):
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        result = _parsed(data)
+        seen = _verdicts[str(file)] = (stat.st_mtime_ns, stat.st_size, result is not None and bool(result.id))
+    return not seen[2]
+
+
+def damaged() -> list[str]:
+    """One line per stored evaluation the list leaves out because its file is not a result (cut off, edited); each
+    file is read once while it stays as it is."""
+    lines = []
+    for file in sorted(config.evals_dir().glob("*.json")):
+        if _damaged_file(file):
+            lines.append(f"Evaluation file {file.name} is not listed: it is damaged (cut off or edited by hand). "
+                         "Delete it, or put the original back.")
+    return lines
 
 
 def latest_summary(spec: str) -> tuple[str, dict[str, dict[str, float]]] | None:
@@ -145,6 +229,23 @@ def latest_summary(spec: str) -> tuple[str, dict[str, dict[str, float]]] | None:
         if any(m.spec == spec for m in result.models):
             return info.id, result.summary or summarize(result)
     return None
+
+
+def evaluations_using(run_id: str) -> list[str]:
+    """The evaluations still queued or running that answer with the training run ``run_id`` (deleting the run under
+    them would fail each of its questions)."""
+    spec, out = f"run:{run_id}", []
+    for info in list_evals():
+        if info.status not in ("queued", "running"):
+            continue
+        try:
+            result = load(info.id)
+        except StudioError:
+            continue
+        specs = {str(s) for s in result.config.get("models") or ()} | {m.spec for m in result.models}
+        if spec in specs or any(m.run_id == run_id for m in result.models):
+            out.append(info.id)
+    return out
 
 
 def delete(eval_id: str) -> None:
@@ -274,5 +375,6 @@ def default_focus_model(result: EvalResult) -> str | None:
 
 
 def count_evals() -> int:
-    """How many evaluations are stored (cheap: the Home page shows it)."""
-    return sum(1 for _ in config.evals_dir().glob("*.json"))
+    """How many evaluations the Evaluate page lists (a damaged file is not one): the Home page shows it, so each
+    file is read once while it stays as it is."""
+    return sum(1 for file in config.evals_dir().glob("*.json") if not _damaged_file(file))

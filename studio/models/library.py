@@ -97,11 +97,21 @@ def default_name(gguf_path: str | Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:80] or "model"
 
 
+_CARD = {"label": str, "bundled": bool, "architecture": str, "parameters": int, "context_length": int,
+         "chat_template": bool, "dtype": str, "disk_bytes": int, "source": dict}
+"""The kinds of value ``model.json`` holds where the library reads it; another kind (a hand-edited card) reads as
+missing, so one edited value does not take every page that lists models down with it."""
+
+
 def read_card(folder: Path) -> dict:
     try:
-        return json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    if not isinstance(card, dict):
+        return {}
+    return {k: v for k, v in card.items() if k not in _CARD or isinstance(v, _CARD[k])
+            and (_CARD[k] is bool or not isinstance(v, bool))}
 
 
 def check_free_name(name: str) -> str:

@@ -72,13 +72,28 @@ def run_dir(run_id: str) -> Path:
     return config.runs_dir() / run_id
 
 
+_SHAPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "created": str, "base": str, "method": str, "format": str, "device": str, "config": dict,
+    "dataset": dict, "parameters": int, "trainable_parameters": int, "truncated": int}
+"""The kinds of value ``run.json`` holds where the studio reads it (``studio.train.runs.start_run``, ``record_base``)."""
+
+
+def wrong_fields(meta: dict[str, Any]) -> list[str]:
+    """The fields of a run's record holding another kind of value than the studio writes (a hand-edited run.json)."""
+    return [k for k, kind in _SHAPES.items()
+            if meta.get(k) is not None and (not isinstance(meta[k], kind) or isinstance(meta[k], bool))]
+
+
 def read_run(folder: Path) -> RunRecord:
-    """A run from any folder (the CLI's ``--out`` may be outside the workspace)."""
+    """A run from any folder (the CLI's ``--out`` may be outside the workspace). A field of ``run.json`` holding
+    another kind of value than the studio writes is read as missing (``damaged`` names it), so one edited field
+    does not take the Train, Chat and Evaluate pages down with it."""
     folder = Path(folder)
     try:
         meta = json.loads((folder / RUN_JSON).read_text(encoding="utf-8"))
         if not isinstance(meta, dict):  # a hand-edited run.json that is JSON but not a run's record
             raise ValueError(RUN_JSON)
+        meta = {k: v for k, v in meta.items() if k not in wrong_fields(meta)}
     except (OSError, ValueError):
         if not (folder / jobs.STATUS).is_file():
             raise StudioError(f"{folder} is not a training run (no readable run.json): pick another.") from None
@@ -109,6 +124,27 @@ def list_runs() -> list[RunRecord]:
             except StudioError:
                 continue
     return sorted(out, key=lambda r: (r.meta.get("created", ""), r.id), reverse=True)
+
+
+def damaged() -> list[str]:
+    """One line per run whose ``run.json`` is damaged: unreadable (the run is listed by its folder's name, as one
+    whose job died early, or not at all) or with fields of another kind than the studio writes (read as missing)."""
+    lines = []
+    for folder in sorted(config.runs_dir().iterdir()):
+        file = folder / RUN_JSON
+        if not file.is_file():
+            continue
+        try:
+            meta = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = None
+        if not isinstance(meta, dict):
+            lines.append(f"Run {folder.name}: its {RUN_JSON} is damaged (cut off or edited by hand), so its name, base "
+                         "and settings are unknown. Put the file back, or delete the run on the Train page's Runs tab.")
+        elif wrong := wrong_fields(meta):
+            lines.append(f"Run {folder.name}: {', '.join(wrong)} in its {RUN_JSON} hold{'s' if len(wrong) == 1 else ''} "
+                         "values the studio did not write, and are ignored. Put the file back to restore them.")
+    return lines
 
 
 def count_runs() -> int:

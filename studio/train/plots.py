@@ -10,8 +10,13 @@ import plotly.graph_objects as go
 Rows = Sequence[Mapping[str, Any]]
 
 
+def _number(value: Any) -> bool:
+    """A value a curve can plot (metrics.jsonl edited by hand may hold text, lists or null)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _series(rows: Rows, key: str) -> tuple[list[float], list[float]]:
-    pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None and r.get("step") is not None]
+    pts = [(r["step"], r[key]) for r in rows if _number(r.get(key)) and _number(r.get("step"))]
     return [p[0] for p in pts], [p[1] for p in pts]
 
 

@@ -62,10 +62,9 @@ class RunInfo:
 
     @property
     def split(self) -> dict[str, list[int]]:
-        try:
-            return json.loads((self.dir / SPLIT_JSON).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {"train": [], "test": []}
+        """The record indices it trained on and held out; both empty when ``split.json`` is missing or damaged
+        (the pages then offer no held-out split, and a resume refuses it in one line: ``studio.train.resumable``)."""
+        return read_split(self.dir) or {"train": [], "test": []}
 
     @property
     def has_model(self) -> bool:
@@ -93,6 +92,18 @@ class RunInfo:
 
     def metrics(self) -> list[dict[str, Any]]:
         return read_metrics(self.dir)
+
+
+def read_split(folder: Path) -> dict[str, list[int]] | None:
+    """A run folder's ``split.json``; None when it is missing, unreadable or not lists of record indices."""
+    try:
+        split = json.loads((Path(folder) / SPLIT_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(split, dict) or not all(
+            isinstance(split.get(k), list) and all(type(i) is int for i in split[k]) for k in ("train", "test")):
+        return None
+    return split
 
 
 def now_iso() -> str:
@@ -131,9 +142,11 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
         with open(Path(folder) / METRICS, encoding="utf-8") as fh:
             for line in fh:
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except ValueError:
                     continue
+                if isinstance(row, dict):  # a line edited into a list or a number is no row
+                    rows.append(row)
     except OSError:
         return []
     return rows
@@ -244,6 +257,33 @@ def load_run(run_id: str) -> RunInfo:
 def list_runs() -> list[RunInfo]:
     """Every run in the workspace, newest first: a run whose job died before writing run.json included."""
     return [_info(r) for r in run_folders.list_runs()]
+
+
+def damaged() -> list[str]:
+    """One line per run with a damaged record: its ``run.json`` (``run_folders.damaged``) or its ``split.json``."""
+    lines = run_folders.damaged()
+    for folder in sorted(config.runs_dir().iterdir()):
+        if _split_damaged(folder):
+            lines.append(f"Run {folder.name}: its {SPLIT_JSON} (which records it trained on and held out) is damaged, "
+                         "so it offers no held-out split and cannot be resumed. Put the file back to restore them.")
+    return lines
+
+
+_split_checked: dict[str, tuple[int, int, bool]] = {}  # split.json -> (mtime, size, damaged): Home asks every run
+
+
+def _split_damaged(folder: Path) -> bool:
+    """Whether the run's ``split.json`` exists and is damaged; read once while it stays as it is (a large dataset's
+    split is a long list, and Home asks on every run)."""
+    file = folder / SPLIT_JSON
+    try:
+        stat = file.stat()
+    except OSError:
+        return False
+    seen = _split_checked.get(str(file))
+    if seen is None or seen[:2] != (stat.st_mtime_ns, stat.st_size):
+        seen = _split_checked[str(file)] = (stat.st_mtime_ns, stat.st_size, read_split(folder) is None)
+    return seen[2]
 
 
 def count_runs() -> int:

@@ -414,8 +414,8 @@ def drill_down(result: EvalResult, rows: list[QuestionRow], labels: list[str]) -
     if pick.context:
         passage_view(pick, labels)
     if pick.leak:
-        st.warning(f"Leaked: {pick.leak.score:.0f}% similar to the training question "
-                   f"\"{pick.leak.train_question}\"", icon=":material/content_copy:")
+        st.warning(f"Leaked: {pick.leak.score:.0f}% similar to the training question "  # record text: never Markdown
+                   f"\"{ui.md(pick.leak.train_question)}\"", icon=":material/content_copy:")
     table = []
     for label in labels:
         err = pick.errors.get(label)

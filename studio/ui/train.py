@@ -41,8 +41,9 @@ def pick_dataset() -> tuple[list[dict], DatasetRef] | None:
     info = c1.selectbox("Dataset", datasets, index=index, format_func=lambda d: d.name, key="train.dataset")
     st.session_state["train.dataset_id"] = info.id
     versions = [v.version for v in reversed(info.versions)]
-    if not versions:
-        st.warning("This dataset has no saved version yet: save it on the Dataset page.")
+    if not versions:  # none saved, or each one's file damaged outside the studio (said as such)
+        for line in store.damaged(info.id) or ["This dataset has no saved version yet: save it on the Dataset page."]:
+            st.warning(ui.md(line))
         return None
     version = ui.kept_choice(c2.selectbox, "Version", versions, f"train.version.{info.id}",  # a deleted one: the latest
                              format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))

@@ -96,7 +96,7 @@ def progress_text(s: jobs.JobStatus) -> str:
     message = s.message.removeprefix(f"{s.state}: ").removeprefix(f"{s.state} ")
     parts = [s.state, message] if message and message != s.state else [s.state]
     tps = s.extra.get("tokens_per_s") or 0
-    if tps and "tokens/s" not in message:
+    if isinstance(tps, (int, float)) and tps and "tokens/s" not in message:  # a number, as the worker writes it
         parts.append(f"{tps:,.0f} tokens/s")
     if s.active:
         parts.append(f"ETA {fmt_eta(s.eta_s)}")
@@ -110,9 +110,9 @@ def live(run_id: str) -> None:
         run = runs.load_run(run_id)
     except StudioError:
         status = jobs.read_status(runs.run_dir(run_id))
-        st.info(f"Starting… ({status.message or status.state})")
+        st.info(f"Starting… ({ui.md(status.message or status.state)})")
         if status.state == "failed":
-            st.error(status.error)
+            ui.show_error(status.error)  # it may quote the base typed, as typed
         _log(runs.run_dir(run_id))
         return
     s = run.status

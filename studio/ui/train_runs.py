@@ -78,17 +78,24 @@ def runs_table() -> None:
         open_run(target.id)
     if c1.button("Rename", key="train.rename_btn") and ui.run_or_error(runs.rename_run, target.id, new):
         st.rerun()
-    if c2.button("Delete (moves to trash)", key="train.delete_btn") and ui.run_or_error(runs.delete_run, target.id):
-        if st.session_state.get("train.run_id") == target.id:
-            st.session_state["train.run_id"] = None
-        st.rerun()
+    if c2.button("Delete (moves to trash)", key="train.delete_btn"):
+        from studio.evaluate import results as eval_results
+
+        using = eval_results.evaluations_using(target.id)
+        if using:  # its model would vanish under the evaluation, failing every question it has left
+            ui.show_error(f"Run {target.name!r} is being evaluated (evaluation {', '.join(using)}): stop that "
+                          "evaluation on the Evaluate page, or wait for it to finish, then delete the run.")
+        elif ui.run_or_error(runs.delete_run, target.id):
+            if st.session_state.get("train.run_id") == target.id:
+                st.session_state["train.run_id"] = None
+            st.rerun()
     kept = runs.checkpoint_bytes(target.dir)
     if kept and target.status.state == "finished":
         if st.button(f"Drop its checkpoints ({kept / 2**20:,.1f} MB)", key="train.drop_ckpt", icon=":material/delete_sweep:",
                      help="A finished run keeps its last checkpoint for resuming; its model stays without it."):
             freed = ui.run_or_error(runs.drop_checkpoints, target.id)
             if freed is not None:
-                st.session_state["train.flash"] = f"Dropped {freed / 2**20:,.1f} MB of checkpoints from {target.name}."
+                st.session_state["train.flash"] = f"Dropped {freed / 2**20:,.1f} MB of checkpoints from {ui.md(target.name)}."
                 st.rerun()
     if st.session_state.get("train.flash"):
         st.success(st.session_state.pop("train.flash"), icon=":material/check_circle:")

@@ -1,0 +1,94 @@
+"""A base URL whose server misbehaves in ways no real server can be asked to: it streams without end (ignoring max
+tokens), sends one line without a break for megabytes, or events that are JSON but not objects. Each is one line on
+the Chat page, in a moment, with what came kept; the studio's memory and the page's redraws stay bounded."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from test_chat_page import page, send, use_api  # the Chat page driven as a person does
+
+from studio import chat
+from studio.chat import BackendSpec, ChatParams
+from studio.chat.base import CHARS_PER_TOKEN
+from studio.errors import BackendError
+
+
+def _event(content: object) -> bytes:
+    return b"data: " + json.dumps({"choices": [{"delta": {"content": content}, "finish_reason": None}]}).encode() + b"\n\n"
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """/<mode>/v1/chat/completions: "endless" streams text until the client goes, "noline" sends bytes without a
+    line break until the client goes, "notobject" sends ``[]`` events, "oddcontent" a number as content then text."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        mode = self.path.strip("/").split("/")[0]
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("connection", "close")
+        self.end_headers()
+        try:
+            if mode == "endless":
+                while True:
+                    self.wfile.write(_event("spam " * 200))
+            if mode == "noline":
+                while True:
+                    self.wfile.write(b"x" * 65536)
+            if mode == "notobject":
+                self.wfile.write(b"data: []\n\n" + _event("late"))
+            if mode == "oddcontent":
+                self.wfile.write(_event(5) + _event("fine") + b"data: [DONE]\n\n")
+        except OSError:  # the client hung up: what these modes wait for
+            pass
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_an_endless_answer_is_cut_at_what_max_tokens_can_hold_and_kept(hostile):
+    at = page()
+    use_api(at, f"{hostile}/endless/v1")
+    send(at, "hello")
+    turn = at.session_state["chat.messages"][-1]
+    limit = at.session_state["chat.max_new_tokens"] * CHARS_PER_TOKEN
+    assert turn["content"].startswith("spam spam") and len(turn["content"]) == limit
+    assert any("cut at" in e.value and "ignores max tokens" in e.value for e in at.error)
+    assert not at.chat_input(key="chat.input").disabled
+
+
+@pytest.mark.parametrize(("mode", "said"), [("noline", "a line of over 1 MB"),
+                                            ("notobject", "JSON is a list, not an object")])
+def test_a_stream_that_is_not_chat_events_is_one_line(hostile, mode, said):
+    at = page()
+    use_api(at, f"{hostile}/{mode}/v1")
+    send(at, "hello")
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and said in errors[0] and "OpenAI-compatible" in errors[0]
+
+
+def test_a_content_that_is_not_text_is_left_out_of_the_answer(hostile):
+    backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/oddcontent/v1"))
+    assert chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(timeout_s=10)) == "fine"
+
+
+def test_evaluation_and_scripts_get_the_same_bound(hostile):
+    backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/endless/v1"))
+    with pytest.raises(BackendError, match="cut at 1,024 characters"):
+        chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(max_new_tokens=16, timeout_s=10))

@@ -1,0 +1,25 @@
+"""The Evaluate page given careless settings: each is one line on Start, and no evaluation is started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from studio.data import store
+from studio.evaluate import results as eval_results
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "5_Evaluate.py")
+
+
+def test_a_base_url_without_its_scheme_is_refused_on_start_not_in_every_answer():
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input("api:my-model").run()
+    at.text_input(key="evaluate.base_url").input("localhost:8000/v1").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    errors = [e.value.replace("\u2060", "") for e in at.error]  # the page keeps URLs from being links
+    assert len(errors) == 1 and "must start with http:// or https://" in errors[0] and "localhost:8000/v1" in errors[0]
+    assert eval_results.list_evals() == []  # nothing queued to fail question by question

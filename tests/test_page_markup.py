@@ -1,0 +1,51 @@
+"""Names and record text a person typed are shown on the pages as typed: never a link, an image that loads from
+elsewhere, or formatting (Streamlit renders Markdown in st.warning, st.success and captions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from studio import jobs
+from studio.data.display import markdown_literal
+from studio.evaluate import results as eval_results
+from studio.evaluate import runner as evaluate
+from studio.evaluate.config import EvalConfig
+from studio.evaluate.result import Leak, QuestionRow
+from studio.train import runs
+
+REPO = Path(__file__).resolve().parent.parent
+PIXEL = "![seen](http://127.0.0.1:9/pixel.png) **loud** [click](http://127.0.0.1:9/)"
+
+
+def test_a_leaked_questions_training_twin_is_shown_as_text(tmp_path):
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+    result.status = "finished"
+    result.rows = [QuestionRow(index=0, question="How long is a match?", reference="Two halves.",
+                               answers={"m": "Two halves."}, scores={"m": {"f1": 1.0}},
+                               leak=Leak(score=97.0, train_question=PIXEL, kind="fuzzy"))]
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = AppTest.from_file(str(REPO / "pages" / "5_Evaluate.py"), default_timeout=60).run()
+    assert not at.exception
+    leaked = [w.value for w in at.warning if w.value.startswith("Leaked:")]
+    assert len(leaked) == 1 and markdown_literal(PIXEL) in leaked[0] and PIXEL not in leaked[0]
+
+
+def test_a_run_name_in_the_checkpoints_dropped_line_is_shown_as_typed():
+    folder = runs.run_dir("20261205-000000-pixel")
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "config.json").write_text("{}")
+    (folder / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (folder / "checkpoints" / "checkpoint-2" / "optimizer.pt").write_bytes(b"0" * 4096)
+    runs.write_run(folder, {"id": folder.name, "name": PIXEL, "created": "2026-12-05T00:00:00+00:00", "config": {},
+                            "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="finished", kind="train", message="finished", progress=1.0)
+    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90).run()
+    at.button(key="train.drop_ckpt").click().run()
+    assert not at.exception
+    dropped = [s.value for s in at.success if s.value.startswith("Dropped")]
+    assert len(dropped) == 1 and markdown_literal(PIXEL) in dropped[0] and PIXEL not in dropped[0]

@@ -1,0 +1,51 @@
+"""A run that an evaluation is answering with is not deleted under it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from studio import jobs
+from studio.evaluate import results as eval_results
+from studio.train import runs
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "3_Train.py")
+RUN_ID = "20261205-000000-faq"
+
+
+def _run_and_evaluation(active: bool) -> str:
+    folder = runs.run_dir(RUN_ID)
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": RUN_ID, "name": "faq", "created": "2026-12-05T00:00:00+00:00", "config": {},
+                            "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="finished", kind="train", message="finished", progress=1.0)
+    eval_id = "20261205-000100-abcd"
+    eval_results.save({"id": eval_id, "created": "2026-12-05T00:01:00+00:00", "status": None if active else "finished",
+                       "config": {"models": [f"run:{RUN_ID}", "distilgpt2"]}, "rows": []})
+    # the evaluation's job, alive (this process stands in for its worker) or ended
+    jobs.update_status(eval_results.job_dir(eval_id), state="running" if active else "finished", kind="evaluate",
+                       pid=os.getpid())
+    return eval_id
+
+
+def _delete_on_the_runs_tab() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    at.button(key="train.delete_btn").click().run()
+    assert not at.exception
+    return at
+
+
+def test_a_run_being_evaluated_is_not_deleted_and_the_page_says_which_evaluation():
+    eval_id = _run_and_evaluation(active=True)
+    at = _delete_on_the_runs_tab()
+    assert runs.run_dir(RUN_ID).is_dir()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "is being evaluated" in errors[0] and eval_id in errors[0]
+
+
+def test_once_the_evaluation_ended_the_run_can_be_deleted():
+    _run_and_evaluation(active=False)
+    _delete_on_the_runs_tab()
+    assert not runs.run_dir(RUN_ID).exists()
