@@ -154,7 +154,7 @@ def test_an_evaluation_with_a_damaged_value_inside_is_named_not_a_traceback(case
     assert {m.label: m.value for m in at.metric}["Evaluations"] == "1"  # as many as the Evaluate page lists
 
 
-@pytest.mark.parametrize("case", ["run-config-list", "card-list", "card-fields"])
+@pytest.mark.parametrize("case", ["run-config-list", "card-list", "card-fields", "card-source"])
 def test_a_damaged_model_file_leaves_the_pages_that_list_models_open(case):
     from studio.models import library
 
@@ -169,6 +169,7 @@ def test_a_damaged_model_file_leaves_the_pages_that_list_models_open(case):
         (model / "config.json").write_text("[1]")
     else:
         (card / "model.json").write_text("[1]" if case == "card-list" else json.dumps(
+            {"source": {"file": "mine.gguf", "sha256": 5}} if case == "card-source" else
             {"label": 7, "parameters": "many", "disk_bytes": "big", "context_length": [], "architecture": 5}))
     for page in ("pages/4_Chat.py", "pages/3_Train.py", "pages/5_Evaluate.py", "pages/2_Models.py"):
         at = _open(page)

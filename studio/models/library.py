@@ -159,9 +159,10 @@ def workspace_models() -> list[ModelEntry]:
 
 
 def _origin(card: dict) -> str:
-    src = card.get("source") or {}
-    if src.get("file"):
-        digest = (src.get("sha256") or "")[:12]
+    src = card.get("source")
+    if isinstance(src, dict) and isinstance(src.get("file"), str) and src["file"]:
+        digest = src.get("sha256")
+        digest = digest[:12] if isinstance(digest, str) else ""  # a hand-edited card: the file name alone
         return f"imported from {src['file']}" + (f" (sha256 {digest}…)" if digest else "")
     return ""
 
