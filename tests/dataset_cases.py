@@ -19,7 +19,8 @@ BAD = [
     ("truncated.json", b'[{"question": "How long?", "answer": "90 min', "truncated"),
     ("object.json", b'{"question": "q", "answer": "a"}', "one record"),
     ("number.json", b"42", "not a list"),
-    ("strings.json", b'["a", "b"]', "record 1"),
+    ("strings.json", b'["a", "b"]', "a json list of strings, not of records"),
+    ("strings.jsonl", b'"a"\n5\n', "no line of the file is a json object"),
     ("missing.json", b'[{"question": "q", "answer": "a"}, {"question": "q2"}]', "record 2: answer is missing"),
     ("empty-field.json", b'[{"question": "", "answer": "a"}]', "record 1: question is empty"),
     ("space-field.json", b'[{"question": "q", "answer": "  \\n "}]', "record 1: answer is empty"),
@@ -46,6 +47,12 @@ BAD = [
     ("huge-number.json", b'[{"question": "q", "answer": ' + b"9" * 5000 + b"}]", "put it in quotes"),
     ("huge-number.jsonl", b'{"question": "q", "answer": ' + b"9" * 5000 + b"}\n", "line 1: not valid json (a number too long to read; put it in quotes)"),
 ]
+
+# A JSON list with a few records that are not objects: invalid records like any other, named, never a stop.
+MIXED = b'[{"question": "a", "answer": "b"}, "oops", 5, null, {"question": "c", "answer": "d"}]'
+MIXED_PROBLEMS = ['record 2: a string in the file, not an object with a question and an answer: "oops"',
+                  "record 3: a number in the file, not an object with a question and an answer: 5",
+                  "record 4: null in the file, not an object with a question and an answer"]
 
 # 1,200 warnings (the same question again) and then an error: validation that stops counting at some
 # number of problems misses the empty answer at the end.

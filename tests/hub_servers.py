@@ -63,6 +63,8 @@ class HubRepo:
         self.files: dict[str, bytes] = {}
         self.commits: list[str] = []  # commit summaries, oldest first
         self.gated: str | bool = False  # what the repo's info says ("auto", "manual"); downloads are not refused
+        self.branches: set[str] | None = None  # when set, the only revisions there are (and the commit sha): any
+        # other answers 404 RevisionNotFound, as the Hub does; None: every revision is the latest files
 
     @property
     def sha(self) -> str:
@@ -160,6 +162,12 @@ def standin_hub() -> Iterator[StandInHub]:
         def _not_found(self, what: str = "Repository not found") -> None:
             self._send(404, {"error": what}, {"X-Error-Code": "RepoNotFound" if "Repo" in what else "EntryNotFound"})
 
+        def _has_revision(self, repo: HubRepo, rev: str) -> bool:
+            return repo.branches is None or rev in repo.branches or rev == repo.sha
+
+        def _no_revision(self) -> None:
+            self._send(404, {"error": "Invalid rev id"}, {"X-Error-Code": "RevisionNotFound"})
+
         def _handle(self) -> None:
             path = unquote(urlsplit(self.path).path)
             body = self._body() if self.command in ("POST", "PUT") else b""
@@ -245,6 +253,8 @@ def standin_hub() -> Iterator[StandInHub]:
                 repo = self._repo(m["type"], m["repo"])
                 if repo is None:
                     return self._not_found()
+                if m["rev"] and not self._has_revision(repo, m["rev"]):
+                    return self._no_revision()
                 self._send(200, {"id": repo.id, "private": repo.private, "gated": repo.gated, "sha": repo.sha,
                                  "siblings": [sibling(f, b) for f, b in sorted(repo.files.items())],
                                  "cardData": card_data(repo.files.get("README.md", b""))})
@@ -282,6 +292,8 @@ def standin_hub() -> Iterator[StandInHub]:
                 repo = self._repo(m["type"] or "model", m["repo"])
                 if repo is None:
                     return self._not_found()
+                if not self._has_revision(repo, m["rev"]):
+                    return self._no_revision()
                 if m["file"] not in repo.files:
                     return self._not_found("Entry not found")
                 return self._file(repo, m["file"])

@@ -25,7 +25,7 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
 
 def kind(rows: list[dict]) -> str | None:
     """"messages" or "sharegpt" when the rows are chat records (judged by the first few), else None."""
-    head = [r for r in rows[:20] if isinstance(r, dict)]
+    head = [r for r in rows[:20] if type(r) is dict]  # a record that was not an object (NotAnObject) is no sign
     if head and all(isinstance(r.get("messages"), list) for r in head):
         return "messages"
     if head and all(isinstance(r.get("conversations"), list) for r in head):
@@ -64,6 +64,9 @@ def to_records(rows: list[dict], fmt: str, turns: str = "first") -> list[Record]
         raise DatasetFormatError(f"Unknown turns {turns!r}: use first or every.")
     out: list[Record] = []
     for n, row in enumerate(rows, 1):
+        if type(row) is not dict:  # a record that was not an object stays as it is, for validation to name
+            out.append(row)
+            continue
         conv = _turns(row, n, fmt)
         extra = {k: v for k, v in row.items() if k not in ("messages", "conversations")}
         system = "\n\n".join(str(t["content"]) for t in conv if t["role"] == "system" and t["content"])

@@ -263,6 +263,9 @@ def apply_mapping(rows: list[dict], mapping: FieldMap) -> list[Record]:
                 for row in rows]
     out: list[Record] = []
     for row in rows:
+        if type(row) is not dict:  # a record that was not an object in its file: kept, for validation to name
+            out.append(row)
+            continue
         rec: Record = {}
         if mapping.question in row:
             rec["question"] = row[mapping.question]
@@ -313,8 +316,14 @@ def read_file_skipping(path: str | Path, pairs: Sequence[str] = ()
 
 
 def read_mapped(path: str | Path, pairs: Sequence[str] = ()) -> list[Record]:
-    """``read_file`` without the checks."""
-    return _read_mapped(path, pairs)[0]
+    """``read_file`` without the checks, except that a record that was not an object is refused: it has no fields
+    to keep, and written back it would be an empty record, what the file held there lost."""
+    records = _read_mapped(path, pairs)[0]
+    for n, rec in enumerate(records, 1):
+        if type(rec) is validate.NotAnObject:
+            raise DatasetFormatError(f"record {n}: {rec.reason()}. Leave such records out first: python -m studio "
+                                     "dataset import FILE --out qa.json --skip-invalid")
+    return records
 
 
 def check_file(path: str | Path, pairs: Sequence[str] = ()) -> tuple[list[Record], validate.Checked]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from studio.data import hub
 from studio.data.hub_files import HubFiles
 from studio.errors import DatasetFormatError, NetworkError
 
@@ -88,8 +89,9 @@ def check_hub_access(repo: str, max_bytes: int, token: str | None = None, config
     except DatasetFormatError:
         raise
     except Exception as exc:  # not found (or private), not granted, unreachable: nothing is downloaded
+        reason = hub.missing(exc, repo)  # the repository or revision is not there: said so, not an HTTP status
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise DatasetFormatError(f"Cannot import {repo} from the Hub: {text}") from None
+        raise DatasetFormatError(str(reason) if reason else f"Cannot import {repo} from the Hub: {text}") from None
     siblings = {f.rfilename: int(getattr(f, "size", None) or 0) for f in info.siblings or []}
     card = info.card_data.to_dict() if info.card_data is not None else None
     files = hub_files.plan(siblings, card, config, split, f"hub:{repo}" + (f":{config}" if config else ""))
@@ -141,6 +143,9 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
         raise NetworkError(f"Cannot reach the Hub for {repo} ({type(exc).__name__}) and it is not in the local "
                            "cache: connect, or import a downloaded file.") from None
     except Exception as exc:  # datasets raises its own types (DatasetNotFoundError, ValueError for splits, ...)
+        reason = hub.missing(exc, repo)  # the repository, a revision, a file or the split is not there
+        if reason is not None:
+            raise DatasetFormatError(str(reason)) from None
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         if "offline" in text.lower() or "couldn't reach" in text.lower() or "connection" in text.lower():
             raise NetworkError(f"Cannot reach the Hub for {repo} and it is not in the local cache: connect, "

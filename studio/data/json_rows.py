@@ -2,7 +2,9 @@
 Infinity refused, nesting bounded, half of a UTF-16 surrogate pair named by its record (``json``
 accepts a lone ``\\ud800`` escape that no UTF-8 file can hold), a number too long to read said so.
 ``studio.data.formats.parse`` calls ``parse_json`` / ``parse_jsonl``; every problem is a one-line
-``DatasetFormatError`` naming the line or record. A key given twice in a record is not an error (the
+``DatasetFormatError`` naming the line or record. A record that is not an object (a string, a number, null, a
+list) is an invalid record like any other, not a stop: it becomes an empty ``NotAnObject`` keeping what was
+there, which validation names; a file none of whose records is an object is refused. A key given twice in a record is not an error (the
 last value is kept, as everywhere): it is passed back for a warning (``studio.data.json_keys``).
 """
 
@@ -12,6 +14,7 @@ import json
 import re
 
 from studio.data import json_keys
+from studio.data.validate import NotAnObject
 from studio.errors import DatasetFormatError
 
 MAX_DEPTH = 32  # nesting allowed inside one record; real Q&A data is 1-3 levels deep
@@ -110,11 +113,18 @@ def parse_json(text: str, repeated: list[json_keys.Repeat] | None = None, raw: b
         )
     # One bracket per record (plus the array and a wrapper) means nothing is nested: skip the depth walk.
     nested = text.count("{") + text.count("[") > len(value) + 2
+    others = 0  # records that are not objects
     for i, row in enumerate(value, 1):
         if type(row) is not dict:
-            raise DatasetFormatError(f"Record {i} is a {_kind(row)}, not an object with a question and an answer.")
-        if nested:
+            if nested and type(row) is list:
+                _check_nested(row, f"Record {i}")
+            value[i - 1] = NotAnObject(row)
+            others += 1
+        elif nested:
             _check_depth(row, f"Record {i}")
+    if others and others == len(value):
+        raise DatasetFormatError(f"The file holds a JSON list of {_kinds(r.value for r in value)}, not of records: "
+                                 "expected [{\"question\": ..., \"answer\": ...}, ...].")
     _check_surrogates(value, text, "Record")
     if repeated is not None:
         # The records' own keys and a wrapper's: the keys of objects inside records are not counted, so a file
@@ -124,7 +134,8 @@ def parse_json(text: str, repeated: list[json_keys.Repeat] | None = None, raw: b
             scanned = json_keys.loads(text)
             records = _unwrap(scanned) if isinstance(scanned, dict) else scanned
             for i, row in enumerate(records, 1):
-                repeated += json_keys.repeats(row, i)
+                if type(value[i - 1]) is not NotAnObject:
+                    repeated += json_keys.repeats(row, i)
     return value
 
 
@@ -171,18 +182,25 @@ def parse_jsonl(text: str, repeated: list[json_keys.Repeat] | None = None, raw: 
         except ValueError as exc:
             why = "a number too long to read; put it in quotes" if "integer string conversion" in str(exc) else exc
             raise DatasetFormatError(f"Line {n}: not valid JSON ({why}).") from None
-        if not isinstance(value, dict):
-            raise DatasetFormatError(f"Line {n}: a {_kind(value)}, not an object with a question and an answer.")
+        if type(value) is not dict:
+            if type(value) is list:
+                _check_nested(value, f"Line {n}")
+            rows.append(NotAnObject(value, n))
+            continue
         _check_depth(value, f"Line {n}")
         if suspect:
             _check_surrogates([value], line, "Line", n)
         rows.append(value)
+    if rows and all(type(r) is NotAnObject for r in rows):
+        raise DatasetFormatError(f"No line of the file is a JSON object (its lines are {_kinds(r.value for r in rows)}): "
+                                 "expected one {\"question\": ..., \"answer\": ...} per line.")
     if repeated is not None and json_keys.may_repeat(text, sum(map(len, rows)), raw):
         record = 0
         for n, line in enumerate(lines, 1):  # each line again, its objects marked: a line is a record
-            if line.strip():
+            if line.removeprefix("\ufeff").strip():
                 record += 1
-                repeated += json_keys.repeats(json_keys.loads(line.removeprefix("\ufeff")), record, n)
+                if type(rows[record - 1]) is not NotAnObject:
+                    repeated += json_keys.repeats(json_keys.loads(line.removeprefix("\ufeff")), record, n)
     return rows
 
 
@@ -200,6 +218,12 @@ def _check_nested(value: object, where: str) -> None:
             raise DatasetFormatError(f"{where} is nested more than {MAX_DEPTH} levels deep: flatten it.")
         children = item.values() if isinstance(item, dict) else item
         stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
+
+
+def _kinds(values: object) -> str:
+    """"strings", "strings and numbers": the kinds among ``values``, in order of first appearance."""
+    kinds = list(dict.fromkeys("nulls" if v is None else f"{_kind(v)}s" for v in values))
+    return kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
 
 
 def _kind(value: object) -> str:

@@ -24,8 +24,8 @@ NESTED = "squad-nested"  # the original file: articles > paragraphs > qas
 
 def kind(rows: list[dict]) -> str | None:
     """``FLAT`` or ``NESTED`` when the rows are SQuAD-shaped (judged by the first few), else None."""
-    head = rows[:20]
-    if not head or not all(type(r) is dict for r in head):
+    head = [r for r in rows[:20] if type(r) is dict]  # a record that was not an object (NotAnObject) is no sign
+    if not head:
         return None
     if all(isinstance(r.get("paragraphs"), list) for r in head):
         return NESTED
@@ -60,11 +60,15 @@ def _record(question: object, answer: object, context: object, extra: dict) -> R
 
 def to_records(rows: list[dict], shape: str) -> list[Record]:
     """SQuAD rows (``shape`` from ``kind``) as question/answer/context records, in file order."""
-    if shape == FLAT:
+    if shape == FLAT:  # a record that was not an object stays as it is, for validation to name
         return [_record(r.get("question"), _first_text(r.get("answers")), r.get("context"),
-                        {k: v for k, v in r.items() if k not in ("question", "answers", "context")}) for r in rows]
+                        {k: v for k, v in r.items() if k not in ("question", "answers", "context")})
+                if type(r) is dict else r for r in rows]
     out: list[Record] = []
     for article in rows:
+        if type(article) is not dict:  # an article that was not an object: one invalid record, named
+            out.append(article)
+            continue
         title = article.get("title")
         for para in article.get("paragraphs") or []:
             if not isinstance(para, dict):

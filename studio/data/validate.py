@@ -18,13 +18,14 @@ most answers are not spans, that is normal: one note says how many, instead of a
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from studio.data.display import plural
 from studio.errors import DatasetValidationError
 
-__all__ = ["Checked", "Problem", "Rules", "check", "ensure_valid", "errors", "merged", "plural", "refusal",
+__all__ = ["Checked", "NotAnObject", "Problem", "Rules", "check", "ensure_valid", "errors", "merged", "plural", "refusal",
            "split_valid", "validate", "warnings"]
 
 Record = dict[str, object]
@@ -49,6 +50,32 @@ class Problem:
 
     def __str__(self) -> str:
         return f"record {self.record}: {self.message}"
+
+
+class NotAnObject(dict):
+    """A record that was not an object in its JSON or JSON Lines file (a string, a number, null, a list): an empty
+    record that keeps what was there, so validation names it with that text, "import only the valid records"
+    leaves it out, and one brought in to fix shows it in the editor's Problem column (an edit makes it a plain
+    record again)."""
+
+    def __init__(self, value: object, line: int | None = None) -> None:
+        super().__init__()
+        self.value = value
+        self.line = line  # its line in a JSON Lines file (blank lines make it differ from the record number)
+
+    def reason(self) -> str:
+        """What the file held there, its text cut to ``SHOWN`` characters."""
+        kind = "a string" if isinstance(self.value, str) else _kind(self.value)
+        value = self.value[:SHOWN] if isinstance(self.value, str) else self.value  # a long string is not copied whole
+        text = "" if value is None else json.dumps(value, ensure_ascii=False)
+        if len(text) > SHOWN:
+            text = text[:SHOWN - 1] + "…"
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # half a surrogate pair shown as its escape
+        where = f"on line {self.line} of the file" if self.line else "in the file"
+        return f"{kind} {where}, not an object with a question and an answer" + (f": {text}" if text else "")
+
+
+SHOWN = 80  # characters of a non-object record shown in its problem: enough to recognise it
 
 
 def _kind(value: object) -> str:
@@ -133,6 +160,8 @@ def check(records: list[Record], rules: Rules = Rules()) -> Checked:
                                                                   f"over {long_chars:,})"))
                     continue
             problems.extend(_slow_checks(n, rec, seen, rules, passages))
+        elif type(rec) is NotAnObject:
+            problems.append(Problem(n, "error", rec.reason()))
         else:
             problems.append(Problem(n, "error", f"is {_kind(rec)}, not an object with a question and an answer"))
     notes = []

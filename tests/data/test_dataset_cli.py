@@ -509,3 +509,43 @@ def test_import_and_export_of_one_record_say_1_record(tmp_path, capsys):
     assert capsys.readouterr().out == f"1 record written to {tmp_path / 'qa.json'}\n"
     assert main(["dataset", "export", str(src), "--to", "messages", "--out", str(tmp_path / "sft.jsonl")]) == 0
     assert capsys.readouterr().out == f"1 record written to {tmp_path / 'sft.jsonl'}\n"
+
+
+def test_records_that_are_not_objects_are_named_skipped_or_refused_like_any_invalid_record(tmp_path, capsys):
+    """A string, number or null among the records refused the whole file ("Record 2 is a string ..."), even with
+    --skip-invalid."""
+    from dataset_cases import MIXED, MIXED_PROBLEMS
+
+    src = tmp_path / "mixed.json"
+    src.write_bytes(MIXED)
+    assert main(["dataset", "validate", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {'; '.join(MIXED_PROBLEMS)} (3 of 5 records invalid: 3 errors, no warnings): fix "
+                          "them, or import with --skip-invalid to leave them out.")
+    out = tmp_path / "qa.json"
+    assert main(["dataset", "import", str(src), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {MIXED_PROBLEMS[0]} (and 2 more") and not out.exists()
+    assert main(["dataset", "import", str(src), "--out", str(out), "--skip-invalid"]) == 0
+    assert json.loads(out.read_text()) == [{"question": "a", "answer": "b"}, {"question": "c", "answer": "d"}]
+    captured = capsys.readouterr()
+    assert captured.out.startswith("2 records written to") and ", 3 skipped" in captured.out
+    assert captured.err.splitlines() == [f"skipped {p}" for p in MIXED_PROBLEMS]
+    assert main(["dataset", "create", "Mixed", "--from", str(src)]) == 2
+    assert MIXED_PROBLEMS[0] in capsys.readouterr().err and store.find_dataset("Mixed") is None
+    assert main(["dataset", "create", "Mixed", "--from", str(src), "--skip-invalid"]) == 0
+    assert "version 1 with 2 records, 3 skipped" in capsys.readouterr().out
+    assert store.load_version(store.find_dataset("Mixed").id) == [{"question": "a", "answer": "b"},
+                                                                   {"question": "c", "answer": "d"}]
+
+
+def test_a_file_of_no_objects_at_all_is_refused_in_one_line_saying_what_it_holds(tmp_path, capsys):
+    for name, data, says in [("strings.json", b'["a", "b", 3]', 'The file holds a JSON list of strings and numbers, not '
+                              'of records: expected [{"question": ..., "answer": ...}, ...].'),
+                             ("lines.jsonl", b'"a"\n\nnull\n', "No line of the file is a JSON object (its lines are "
+                              'strings and nulls): expected one {"question": ..., "answer": ...} per line.')]:
+        src = tmp_path / name
+        src.write_bytes(data)
+        for args in (["dataset", "validate", str(src)], ["dataset", "import", str(src), "--out", str(tmp_path / "o.json"),
+                                                          "--skip-invalid"]):
+            assert main(args) == 2
+            assert capsys.readouterr().err == f"error: {says}\n"

@@ -754,3 +754,53 @@ def test_import_warns_of_a_key_a_record_gives_twice():
     assert problems["record"].tolist() == [1]
     assert problems["problem"].tolist()[0].startswith('the file gives the key "answer" twice: the last value was kept '
                                                       'and the first, "The referee.", was lost')
+
+
+def test_records_that_are_not_objects_are_listed_and_skipped_or_brought_in_to_fix_with_what_was_there():
+    """An upload with a string, a number and a null among its records was refused as a whole ("Record 2 is a
+    string ..."): now they are the invalid records, left out by default or brought in empty, the Problem column
+    saying what the file held there."""
+    from dataset_cases import MIXED, MIXED_PROBLEMS
+
+    at = _upload(open_page(), "mixed.json", MIXED)
+    assert "3 of 5 records are invalid" in texts(at.tabs[1].error)[0]
+    listed = [f"record {r['record']}: {r['problem']}" for r in table_with(at, "problem").to_dict("records")]
+    assert listed == MIXED_PROBLEMS
+    assert at.radio(key="dataset.import.invalid").value == "skip"
+    at.text_input(key="dataset.import.name.mixed.json").input("Mixed").run()
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("Mixed").id) == [{"question": "a", "answer": "b"},
+                                                                   {"question": "c", "answer": "d"}]
+
+    at = _upload(open_page(), "mixed.json", MIXED)
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    at.text_input(key="dataset.import.name.mixed.json").input("Mixed to fix").run()
+    at.button(key="dataset.import.create").click().run()
+    info = store.find_dataset("Mixed to fix")
+    assert len(store.load_version(info.id)) == 2
+    assert any("3 records must be fixed or deleted" in w for w in texts(at.warning))
+    at.toggle(key=f"dataset.only_fix.{info.id}").set_value(True).run()
+    shown = at.data_editor[0].value
+    assert shown["question"].tolist() == ["", "", ""]
+    assert [f"record {n}: {p}" for n, p in zip((2, 3, 4), shown["problem"])] == MIXED_PROBLEMS
+    at = edit(at, edited={0: {"question": "oops?", "answer": "Fixed."}}, deleted=[1, 2])
+    at.button(key="dataset.save").click().run()
+    assert store.load_version(info.id) == [{"question": "a", "answer": "b"}, {"question": "oops?", "answer": "Fixed."},
+                                           {"question": "c", "answer": "d"}]
+
+
+def test_a_json_lines_path_with_a_line_that_is_not_an_object_imports_the_valid_records(tmp_path):
+    src = tmp_path / "lines.jsonl"
+    src.write_text('{"question": "a", "answer": "b"}\n[1, 2]\n{"question": "c", "answer": "d"}\n')
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("path").run()
+    at.text_input(key="dataset.import.path.0").input(str(src))
+    at.button(key="dataset.import.path_load").click().run()
+    _loaded(at)
+    assert any("1 of 3 records is invalid" in e for e in texts(at.error))
+    assert table_with(at, "problem").to_dict("records")[0]["problem"] == (
+        "a list on line 2 of the file, not an object with a question and an answer: [1, 2]")
+    at.text_input(key="dataset.import.name.lines.jsonl").input("Lines").run()
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("Lines").id) == [{"question": "a", "answer": "b"},
+                                                                   {"question": "c", "answer": "d"}]

@@ -45,3 +45,16 @@ def test_a_reference_round_trips_through_run_json_and_loads_the_same_records(tmp
     _, file_ref = load_dataset(str(f))
     assert DatasetRef.from_dict(file_ref.to_dict()).load()[0] == RECORDS[:2]
     assert DatasetRef.from_dict({"name": "faq", "extra": 1}) == DatasetRef(name="faq")  # an older or newer run.json
+
+
+def test_training_on_a_file_with_records_that_are_not_objects_names_them_as_dataset_import_does(tmp_path):
+    """Training read "Record 2 is a string ..." as a format error; now it is the invalid record, with its text."""
+    from dataset_cases import MIXED, MIXED_PROBLEMS
+
+    from studio.errors import DatasetValidationError
+
+    f = tmp_path / "mixed.json"
+    f.write_bytes(MIXED)
+    with pytest.raises(DatasetValidationError) as err:
+        load_dataset(str(f))
+    assert str(err.value).startswith(f"{MIXED_PROBLEMS[0]} (and 2 more: 3 errors, no warnings in all)")

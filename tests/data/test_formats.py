@@ -199,3 +199,44 @@ def test_half_a_surrogate_pair_after_an_escaped_backslash_is_refused_not_written
                                   "text: fix or remove that escape."), name
     fine = '[{"question": "A path C:\\\\ud83d\\ud83d\\ude00?", "answer": "Yes."}]'  # the text \ud83d, a whole pair
     assert formats.read_records(fine.encode(), "x.json")[0]["question"] == "A path C:\\ud83d\U0001f600?"
+
+
+def test_records_that_are_not_objects_are_invalid_records_named_with_what_was_there():
+    """A string, number or null among a JSON file's records stopped the whole import ("Record 2 is a string")."""
+    from dataset_cases import MIXED, MIXED_PROBLEMS
+
+    records = formats.read_records(MIXED, "mixed.json")
+    assert len(records) == 5 and records[0] == {"question": "a", "answer": "b"} and records[1] == {}
+    assert [str(p) for p in validate.validate(records)] == MIXED_PROBLEMS
+    kept, skipped, _ = validate.split_valid(records)
+    assert kept == [{"question": "a", "answer": "b"}, {"question": "c", "answer": "d"}] and len(skipped) == 3
+
+
+def test_a_json_lines_line_that_is_not_an_object_is_named_with_its_line_and_text_cut_short():
+    long = "x" * 500
+    data = (json.dumps({"question": "a", "answer": "b"}) + "\n\n" + json.dumps(long) + "\n[1, [2]]\n"
+            + json.dumps({"question": "c", "answer": "d"}) + "\n").encode()
+    records = formats.read_records(data, "mixed.jsonl")
+    problems = [str(p) for p in validate.errors(validate.validate(records))]
+    assert problems[0].startswith("record 2: a string on line 3 of the file, not an object with a question and an "
+                                  'answer: "xxx') and problems[0].endswith("x…") and len(problems[0]) < 200
+    assert problems[1] == "record 3: a list on line 4 of the file, not an object with a question and an answer: [1, [2]]"
+    assert len(records) == 4
+
+
+def test_non_object_records_among_chat_and_squad_records_are_kept_to_be_named():
+    chat = [{"messages": [{"role": "user", "content": "Offside?"}, {"role": "assistant", "content": "A rule."}]}, "lost"]
+    parsed = formats.parse(json.dumps(chat).encode(), "chat.json")
+    assert parsed.chat == "messages" and len(parsed.rows) == 2
+    assert "record 2: a string in the file" in str(validate.validate(parsed.rows)[0])
+    squad = {"data": [{"title": "Laws", "paragraphs": [{"context": "Eleven players.", "qas": [
+        {"id": "1", "question": "How many?", "answers": [{"text": "Eleven", "answer_start": 0}]}]}]}, 7]}
+    parsed = formats.parse(json.dumps(squad).encode(), "squad.json")
+    assert parsed.squad == "squad-nested" and len(parsed.rows) == 2
+    assert "record 2: a number in the file" in str(validate.errors(validate.validate(parsed.rows))[0])
+
+
+def test_a_half_surrogate_in_a_string_record_is_shown_as_its_escape():
+    records = formats.read_records(b'[{"question": "a", "answer": "b"}, "bad \\ud800"]', "half.json")
+    (problem,) = validate.errors(validate.validate(records))
+    assert str(problem).endswith('"bad \\ud800"') and str(problem).encode("utf-8")

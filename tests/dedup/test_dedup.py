@@ -224,7 +224,11 @@ def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
 
 
 @pytest.mark.parametrize("content,message", [("", "empty"), ("[]", "no records"), ('{"a": 1}', "JSON object"),
-                                             ("[1, 2]", "not an object"), ("[{", "qa.json")])
+                                             ("[1, 2]", "a JSON list of numbers, not of records"), ("[{", "qa.json"),
+                                             # kept, it would be written back as {}: what the file held lost
+                                             ('[{"question": "a", "answer": "b"}, "oops"]',
+                                              'record 2: a string in the file, not an object with a question and an '
+                                              'answer: "oops". Leave such records out first')])
 def test_cli_bad_files_exit_2(tmp_path, content, message):
     src = tmp_path / "qa.json"
     src.write_text(content)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -487,3 +488,12 @@ def test_latency_says_it_is_averaged_over_a_batch_and_each_report_says_so(tiny_g
     assert [r[f"{api} | latency_batch"] for r in rows] == ["1"] * 5
     page = report.to_html(result)
     assert "averaged over a batch of 2" in page and "each request&#x27;s own time" in page
+
+
+def test_evaluating_a_file_with_records_that_are_not_objects_names_them(tmp_path):
+    from dataset_cases import MIXED, MIXED_PROBLEMS
+
+    f = tmp_path / "mixed.json"
+    f.write_bytes(MIXED)
+    with pytest.raises(DatasetValidationError, match=f"^{re.escape(MIXED_PROBLEMS[0])}"):
+        eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))

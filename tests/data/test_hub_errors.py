@@ -1,0 +1,107 @@
+"""The Hub's failures as one line each (studio.data.hub), against the loopback Hub stand-in: a repository, revision,
+file or split that is not there is said so; only a Hub that cannot be reached is "Cannot reach"."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hub_servers import HubRepo, standin_hub
+
+REPO = Path(__file__).resolve().parents[2]
+ROWS = [{"question": "How many players?", "answer": "Eleven."}]
+
+
+def _standin(standin) -> None:
+    """``alice/qa`` on the stand-in: a train split, one branch (main)."""
+    repo = HubRepo("dataset", "alice/qa", False)
+    repo.files["data/train.jsonl"] = "".join(json.dumps(r) + "\n" for r in ROWS).encode()
+    repo.branches = {"main"}
+    standin.repos[("dataset", "alice/qa")] = repo
+
+
+def _env(standin, tmp_path: Path, offline: str = "0") -> dict:
+    # huggingface_hub and datasets read the endpoint and offline switch once, at import: a process of their own.
+    return {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": standin.url, "HF_HUB_OFFLINE": offline,
+            "HF_DATASETS_OFFLINE": offline, "HF_HUB_DISABLE_XET": "1", "PYTHONPATH": str(REPO)}
+
+
+# Each call inside hub_errors("alice/qa"), in a process pointed at the stand-in: one line per call, what it raised.
+CALLS = """
+import sys
+from pathlib import Path
+from studio.data import hub
+from studio.errors import StudioError
+tmp = Path(sys.argv[1])
+def run(call):
+    try:
+        with hub.hub_errors("alice/qa"):
+            call()
+        print("no error")
+    except StudioError as exc:
+        print(type(exc).__name__, exc)
+from datasets import load_dataset
+from huggingface_hub import HfApi, hf_hub_download
+run(lambda: HfApi().dataset_info("alice/qa", revision="v2"))
+run(lambda: hf_hub_download("alice/qa", "data/test.jsonl", repo_type="dataset", cache_dir=tmp / "c"))
+run(lambda: HfApi().dataset_info("alice/gone"))
+run(lambda: load_dataset("alice/gone", cache_dir=str(tmp / "d")))
+run(lambda: load_dataset("alice/qa", split="validation", cache_dir=str(tmp / "d")))
+run(lambda: open(tmp / "gone" / "model.safetensors", "rb"))  # a file of a push removed while it is read
+run(lambda: HfApi(endpoint="http://127.0.0.1:9").dataset_info("alice/qa"))
+"""
+
+
+def test_a_missing_repository_revision_file_or_split_is_named_not_called_a_network_failure(tmp_path):
+    """Each of these read "Cannot reach the Hugging Face Hub ...: check the network" (a FileNotFoundError from
+    datasets or a missing local file), "The Hub answered HTTP 404 ...: try again later" or ended in a traceback
+    (an unknown split); a Hub that cannot be reached is still "Cannot reach"."""
+    with standin_hub() as standin:
+        _standin(standin)
+        out = subprocess.run([sys.executable, "-c", CALLS, str(tmp_path)], capture_output=True, text=True,
+                             env=_env(standin, tmp_path), timeout=300)
+        offline = subprocess.run([sys.executable, "-c", CALLS, str(tmp_path)], capture_output=True, text=True,
+                                 env=_env(standin, tmp_path, offline="1"), timeout=300)
+    lines = out.stdout.splitlines()
+    assert lines[:5] == [
+        "StudioError alice/qa has no revision 'v2' on the Hub (no such branch, tag or commit): check it, or leave it "
+        "out for the main branch.",
+        "StudioError alice/qa has no file data/test.jsonl on the Hub: check the file name.",
+        "StudioError No repository alice/qa on the Hub, or it is private and the token cannot see it: check the name, or "
+        "use a token with access to it.",
+        "StudioError No repository alice/qa on the Hub, or it is private and the token cannot see it: check the name, or "
+        "use a token with access to it.",
+        "StudioError alice/qa has no split 'validation' (splits: train): choose one of those."], out.stderr[-2000:]
+    assert lines[5].startswith(f"StudioError No file {tmp_path / 'gone' / 'model.safetensors'} on this machine")
+    assert lines[6].startswith("NetworkError Cannot reach the Hugging Face Hub (") and len(lines) == 7
+    # Switched off: every one of them is the switch, not a missing repository or file.
+    assert offline.stdout.splitlines() == ["NetworkError The Hub is switched off here (HF_HUB_OFFLINE=1): unset it to "
+                                           "push, or export a file instead."] * 7
+
+
+def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, cwd=REPO, env=env,
+                          timeout=180)
+
+
+def test_importing_a_missing_hub_dataset_or_split_names_it_and_offline_says_cannot_reach(tmp_path):
+    with standin_hub() as standin:
+        _standin(standin)
+        env = _env(standin, tmp_path)
+        out = tmp_path / "qa.json"
+        gone = cli("dataset", "import", "hub:alice/gone", "--out", str(out), env=env)
+        assert gone.returncode == 2 and gone.stderr == (
+            "error: No repository alice/gone on the Hub, or it is private and the token cannot see it: check the name, "
+            "or use a token with access to it.\n")
+        split = cli("dataset", "import", "hub:alice/qa@validation", "--out", str(out), env=env)
+        assert split.returncode == 2 and split.stderr.splitlines()[-1] == (  # after datasets' progress bars
+            "error: alice/qa has no split 'validation' (splits: train): choose one of those.")
+        assert not out.exists()
+        offline = cli("dataset", "import", "hub:alice/gone", "--out", str(out), env={**env, "HF_HUB_OFFLINE": "1",
+                                                                                      "HF_DATASETS_OFFLINE": "1"})
+        assert offline.returncode == 2 and offline.stderr.startswith("error: Cannot reach the Hub for alice/gone")
+        assert cli("dataset", "import", "hub:alice/qa", "--out", str(out), env=env).returncode == 0
+        assert json.loads(out.read_text()) == ROWS
