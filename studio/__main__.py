@@ -55,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 def cli() -> None:
     """``python -m studio`` and the ``studio`` command: ``main`` in a process of its own, then its exit code."""
     # The commands print their own progress lines: no tqdm bars from the Hub libraries ("Loading
-    # weights", "Writing model shards") between them, in the terminal or in a background job's log.
+    # weights", "Writing model shards", datasets' "Generating train split" of a Hub import) between
+    # them, in the terminal or in a background job's log. Errors and warnings are not bars: they stay.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     code = main()
     from studio.models import fast_decoding
 
