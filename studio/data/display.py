@@ -40,8 +40,11 @@ def html_block(trusted_html: str) -> str:
 # Only what would become markup: a backslash before punctuation, emphasis and strike marks, brackets
 # (links, images), angle brackets (autolinks) and dollars (math). An underscore inside a word
 # (STUDIO_HOME) and a backtick (a code span, harmless) stay as they are, so messages read as written.
-_MD_SPECIAL = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[*\[\]<>~$]|(?<!\w)_|_(?!\w)|^[#>+-]")
-_ORDERED = re.compile(r"^(\d+)([.)])")  # "1. x" would become a list
+_MD_SPECIAL = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[*\[\]<>~$]|(?<!\w)_|_(?!\w)")
+# What starts a block at the start of any line (a label or an error quoting one can hold line breaks): a
+# heading "#", a quote ">", a list "-", "+" or "1." / "1)", the "===" / "---" under a line that makes it a
+# heading, a code fence "```". Its mark is escaped; an indent before it is kept.
+_BLOCK_START = re.compile(r"(?:\A|(?<=[\r\n]))([ \t]*)(?:([#>+=-]|```)|(\d{1,9})([.)]))")
 _SHORTCODE = re.compile(r":(?=[\w+-]+:)")  # ":m:" in "api:m:" would be an emoji
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]:)(?=//)|(?<=www)(?=\.)|(?<=\w@)(?=\w)")
 WORD_JOINER = "\u2060"  # invisible and unbreakable: splits "http://", "www.", "a@b" and ":m:" so nothing is linked
@@ -51,5 +54,10 @@ def markdown_literal(text: object) -> str:
     """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
     (``st.error``, ``st.caption``...): shown as typed, never formatting, an emoji shortcode ("api:m:"),
     a link (a bare URL or e-mail address) or an image."""
-    escaped = _ORDERED.sub(r"\1\\\2", _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text)))
+    escaped = _BLOCK_START.sub(_escape_block_start, _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text)))
     return _AUTOLINK.sub(WORD_JOINER, _SHORTCODE.sub(":" + WORD_JOINER, escaped))
+
+
+def _escape_block_start(m: re.Match) -> str:
+    indent, mark, number, dot = m.groups()
+    return f"{indent}\\{mark}" if mark else f"{indent}{number}\\{dot}"
