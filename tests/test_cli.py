@@ -41,6 +41,23 @@ def test_train_without_a_base_offline_takes_the_bundled_model_as_the_train_page_
     assert "preset: 40 records" in out  # the recommended preset, sized to the data, as on the page
 
 
+def test_the_recommended_preset_s_reasoning_names_the_flags_that_change_it(offline, capsys):
+    """It ended "change it in Advanced", the Train page's words: the command line has flags, not Advanced."""
+    from studio.commands import train as train_cmd
+
+    args = build_parser().parse_args(["train", "--dataset", "faq.json", "--base", "scratch", "--preset", "recommended"])
+    train_cmd._config(args, 40)
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("preset: ")]
+    assert line.startswith("preset: 40 records: a FAQ, nothing held out, 12 epochs") and "Advanced" not in line
+    assert line.endswith("; change it with --epochs, --lr, --test-fraction, --warmup-steps, --lr-scheduler or "
+                         "--question-dropout.")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    options = capsys.readouterr().out.split()
+    assert all(flag in options for flag in ("--epochs", "--lr", "--test-fraction", "--warmup-steps", "--lr-scheduler",
+                                            "--question-dropout"))  # each is a flag of train
+
+
 def test_train_without_a_base_or_the_bundled_model_offline_trains_from_scratch_and_says_why(offline, monkeypatch,
                                                                                              capsys):
     from studio.models import bundled, loading

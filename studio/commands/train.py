@@ -106,7 +106,8 @@ def _config(args: argparse.Namespace, n_records: int = 0):
         name = args.preset or train_config.default_preset(base)
         if name == "recommended":
             cfg, why = train_config.recommend(n_records, base=base, method=args.method or "full",
-                                              parameters=_parameters(base))
+                                              parameters=_parameters(base),
+                                              change_it=f"with {train_config.recommended_flags()}")
             print(f"preset: {why}", flush=True)
         else:
             cfg = train_config.preset(name, base=base)

@@ -194,9 +194,10 @@ def default_preset(base: str) -> str:
 
 
 def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
-              parameters: int | None = None) -> tuple[TrainConfig, str]:
+              parameters: int | None = None, change_it: str = "") -> tuple[TrainConfig, str]:
     """Settings that learn, chosen from the record count, the method and the model size, and why in
-    one line. Measured on the bundled SmolLM2-135M-Instruct and a 40-fact FAQ with reworded questions
+    one line; ``change_it`` ends it with where the user changes them ("in Advanced" on the page, the
+    flags on the command line: ``RECOMMENDED_FLAGS``). Measured on the bundled SmolLM2-135M-Instruct and a 40-fact FAQ with reworded questions
     (bench/finetune_faq.py, docs/train.md): the tutorial's lr 3e-5 for 5 epochs barely moves a
     pretrained model. 12 epochs at 1e-4 (full) or 10 at 1e-3 (LoRA rank 16) learn every trained answer
     but answer reworded questions poorly (token F1 0.45 and 0.39); 12 epochs at twice those rates, 0.51
@@ -225,9 +226,18 @@ def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
     how = f"LoRA rank {cfg.lora_r} on every linear layer" if lora else "every weight"
     rate = f"{lr:.0e}".replace("e-0", "e-")
     varied = f", {dropout:.0%} of each question's words left out at random" if dropout else ""
-    reason = (f"{n_records:,} records: {what}, {epochs} epochs at {rate} ({how}, 5% warm-up, cosine decay{varied}); "
-              "change it in Advanced.")
-    return cfg, reason
+    reason = f"{n_records:,} records: {what}, {epochs} epochs at {rate} ({how}, 5% warm-up, cosine decay{varied})"
+    return cfg, reason + (f"; change it {change_it}." if change_it else ".")
+
+
+# The settings the recommended preset's reasoning names (epochs, rate, held-out share, warm-up, decay, dropout).
+RECOMMENDED_SETTINGS = ("epochs", "learning_rate", "test_fraction", "warmup_steps", "lr_scheduler", "question_dropout")
+
+
+def recommended_flags() -> str:
+    """The command-line flags of ``RECOMMENDED_SETTINGS``: "--epochs, --lr, ... or --question-dropout"."""
+    flags = [settings.flag(TrainConfig, name) for name in RECOMMENDED_SETTINGS]
+    return f"{', '.join(flags[:-1])} or {flags[-1]}"
 
 
 def default_base() -> tuple[str, str | None]:

@@ -159,7 +159,8 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     why = None
     if name == "recommended":
         shape = ui.run_or_error(memory.shape_for_base, base)
-        p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None)
+        p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None,
+                           change_it="in Advanced")
         reason = st.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]

@@ -263,6 +263,7 @@ def test_the_preset_reasoning_names_what_was_changed_in_advanced(offline, tiny_l
     at.radio(key="train.method").set_value("lora").run()
     (line,) = [i.value for i in at.info if "12 epochs" in i.value]
     assert "Changed in Advanced" not in line  # the preset as it is
+    assert line.endswith("; change it in Advanced.") and "--epochs" not in line  # the page's words, not the flags
     at.number_input(key="train.ep.recommended.lora").set_value(3).run()
     at.number_input(key="train.tf.recommended.lora").set_value(0.2).run()
     (line,) = [i.value for i in at.info if "12 epochs" in i.value]
