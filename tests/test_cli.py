@@ -192,3 +192,53 @@ def test_renaming_a_run_whose_record_is_damaged_or_missing(run_json, renamed, ca
         assert capsys.readouterr().err == (f"error: Run {folder.name}'s run.json is damaged (not a JSON object): it "
                                            "cannot be renamed; put the file back, or delete the run.\n")
         assert (folder / runs.RUN_JSON).read_text(encoding="utf-8") == run_json
+
+
+def test_ctrl_c_during_training_says_where_the_run_stopped_and_how_to_resume_it(tmp_path, tiny_gpt2):
+    """Ctrl-C printed only "error: interrupted": the run folder, its checkpoint and the resume command were
+    left for the user to find. It now ends as a stopped run does, with the shell's code for Ctrl-C (130)."""
+    import os
+    import signal
+    import time
+
+    from studio import jobs
+    from studio.train import runs
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": f"What is rule {i}?", "answer": f"Rule {i} says play on."}
+                                for i in range(8)]))
+    out = tmp_path / "run"
+    log = tmp_path / "stdout.txt"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "studio", "train", "--dataset", str(data), "--base",
+                                 str(tiny_gpt2), "--preset", "quick", "--max-steps", "1000000", "--save-steps", "2",
+                                 "--out", str(out)], stdout=sink, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            deadline = time.monotonic() + 300  # a safety net for a run that never checkpoints, not a timing
+            while runs.last_checkpoint(out) is None and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert runs.last_checkpoint(out) is not None, proc.stderr.read() if proc.poll() is not None else ""
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
+            err = proc.communicate(timeout=300)[1]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    printed = log.read_text().splitlines()
+    assert proc.returncode == 130, err
+    assert "error: interrupted" not in err and "Traceback" not in err, err
+    ckpt = runs.last_checkpoint(out)
+    assert printed[-2] == f"stopped (interrupted) · last checkpoint: {ckpt} (step {ckpt.name.split('-')[-1]})"
+    assert printed[-1] == f"resume with: python -m studio train --resume --out {out}"
+    assert jobs.read_status(out).state == "stopped" and (ckpt / "trainer_state.json").is_file()
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_there_is_nothing_to_resume(tmp_path, capsys):
+    from studio.commands import train as train_cmd
+
+    out = tmp_path / "run"
+    (out / "checkpoints" / "checkpoint-4").mkdir(parents=True)  # cut off while saving: no trainer state
+    assert train_cmd._interrupted(out) == 130
+    printed = capsys.readouterr().out
+    assert printed.startswith("stopped (interrupted) before its first checkpoint: nothing to resume; start a new run")
+    assert "--resume" not in printed  # it would be refused: there is no checkpoint

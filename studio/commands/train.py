@@ -200,7 +200,10 @@ def _train(args: argparse.Namespace) -> int:
     print(f"base: {cfg.base} · method {cfg.method} · dataset: {ref.name} ({ref.count} records) · "
           f"epochs {cfg.epochs} · lr {cfg.learning_rate} · "
           + (f"{cfg.batch_tokens} tokens per step" if cfg.batch_tokens else f"batch {cfg.batch_size}"), flush=True)
-    result = loop.run_job(cfg, records, out, dataset=ref, name=name, resume=args.resume)
+    try:
+        result = loop.run_job(cfg, records, out, dataset=ref, name=name, resume=args.resume)
+    except KeyboardInterrupt:  # Ctrl-C: the run is stopped (run_job marks it so); say how to go on, as a stop does
+        return _interrupted(out)
     loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
     # the training time across every start and resume of the run, not only this session's
@@ -210,6 +213,22 @@ def _train(args: argparse.Namespace) -> int:
     else:
         print(f"resume with: python -m studio train --resume --out {out}", flush=True)
     return 0
+
+
+INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
+
+
+def _interrupted(out: Path) -> int:
+    """The lines a run stopped by Ctrl-C ends with: where it stopped, its last checkpoint and the resume
+    command (or that it has none to resume from); exit code 130."""
+    ckpt = runs.last_checkpoint(out)
+    if ckpt is None:
+        print("stopped (interrupted) before its first checkpoint: nothing to resume; start a new run (a lower "
+              "--save-steps keeps checkpoints sooner).", flush=True)
+    else:
+        print(f"stopped (interrupted) · last checkpoint: {ckpt} (step {ckpt.name.split('-')[-1]})", flush=True)
+        print(f"resume with: python -m studio train --resume --out {out}", flush=True)
+    return INTERRUPTED
 
 
 def run_id_arg(text: str) -> str:
