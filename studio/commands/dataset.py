@@ -112,7 +112,9 @@ def _read(args: argparse.Namespace) -> tuple[list, list, list]:
     the valid records and the invalid ones' errors."""
     if args.skip_invalid:
         return formats.read_file_skipping(args.src, args.map)
-    return (*formats.read_file(args.src, args.map), [])
+    offer = ("import only the valid records" if args.func is cmd_import
+             else "create the dataset from the valid records")
+    return (*formats.read_file(args.src, args.map, remedy=f"fix it, or add --skip-invalid to {offer}"), [])
 
 
 def _skipped(skipped: list) -> None:

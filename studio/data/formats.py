@@ -291,15 +291,28 @@ def read_records(data: bytes | str, filename: str | None = None, mapping: FieldM
     return apply_mapping(parsed.rows, mapping)
 
 
-def read_file(path: str | Path, pairs: Sequence[str] = ()) -> tuple[list[Record], list[validate.Problem]]:
+def read_file(path: str | Path, pairs: Sequence[str] = (), remedy: str | None = None
+              ) -> tuple[list[Record], list[validate.Problem]]:
     """The one dataset-file reader (``dataset import``, ``train`` and ``evaluate`` all use it): read,
     parse, map (``pairs`` like ``["question=prompt"]``, else guessed) and validate strictly.
 
     Returns the records and the validation warnings; raises a one-line ``DatasetFormatError`` or
-    ``DatasetValidationError`` naming the fix.
+    ``DatasetValidationError`` naming the fix: ``remedy``, else fixing the file or writing its valid records
+    to a file of their own with ``dataset import --skip-invalid`` (``skip_invalid_first``).
     """
     records, read = _read_mapped(path, pairs)
-    return records, validate.merged(validate.ensure_valid(records), read)
+    return records, validate.merged(validate.ensure_valid(records, remedy=remedy or skip_invalid_first(path)), read)
+
+
+def skip_invalid_first(path: str | Path) -> str:
+    """What a command without ``--skip-invalid`` (train, evaluate, export, push) offers for a file with invalid
+    records: fix it, or keep the valid ones in a file of their own first, with the exact command."""
+    import shlex
+
+    src = Path(path)
+    valid = src.with_name(f"{src.stem}-valid.json")
+    return (f"fix it, or write only the valid records to a file with python -m studio dataset import "
+            f"{shlex.quote(str(src))} --out {shlex.quote(str(valid))} --skip-invalid and use that file")
 
 
 def read_file_skipping(path: str | Path, pairs: Sequence[str] = ()

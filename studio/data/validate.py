@@ -241,18 +241,20 @@ def warnings(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "warning"]
 
 
-def refusal(found: Checked) -> str:
-    """The one line that refuses data with errors: the first error and the exact counts."""
+def refusal(found: Checked, remedy: str = "fix it and try again") -> str:
+    """The one line that refuses data with errors: the first error, the exact counts and ``remedy``, what
+    the caller offers instead (its own way to leave the invalid records out, where it has one)."""
     errs = found.errors
     more = f" (and {len(errs) - 1:,} more: {found.counts()} in all)" if len(errs) > 1 else ""
-    return f"{errs[0]}{more}; fix it and try again."
+    return f"{errs[0]}{more}; {remedy}."
 
 
-def ensure_valid(records: list[Record], rules: Rules = Rules()) -> list[Problem]:
-    """Raise ``DatasetValidationError`` naming the first error (and how many more); return the warnings."""
+def ensure_valid(records: list[Record], rules: Rules = Rules(), remedy: str = "fix it and try again") -> list[Problem]:
+    """Raise ``DatasetValidationError`` naming the first error (and how many more) and ``remedy``; return the
+    warnings."""
     found = check(records, rules)
     if found.errors:
-        raise DatasetValidationError(refusal(found))
+        raise DatasetValidationError(refusal(found, remedy))
     return found.warnings
 
 

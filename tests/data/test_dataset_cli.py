@@ -549,3 +549,34 @@ def test_a_file_of_no_objects_at_all_is_refused_in_one_line_saying_what_it_holds
                                                           "--skip-invalid"]):
             assert main(args) == 2
             assert capsys.readouterr().err == f"error: {says}\n"
+
+
+def test_a_refusal_of_invalid_records_offers_the_command_s_own_way_to_leave_them_out(tmp_path, capsys):
+    """Each ended "fix it and try again": import and create have --skip-invalid and now say so; train, evaluate
+    and export have none and give the exact `dataset import --skip-invalid` that writes the valid records."""
+    import shlex
+
+    src = tmp_path / "my faq.json"
+    src.write_text(json.dumps([{"question": "Q1?", "answer": "A1."}, {"question": "Q2?", "answer": ""}]))
+    first = "error: record 2: answer is empty; "
+
+    def refused(*argv: str) -> str:
+        assert main(list(argv)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(first) and err.count("\n") == 1, err
+        return err[len(first):].rstrip("\n")
+
+    assert refused("dataset", "import", str(src), "--out", str(tmp_path / "qa.json")) == (
+        "fix it, or add --skip-invalid to import only the valid records.")
+    assert refused("dataset", "create", "faq", "--from", str(src)) == (
+        "fix it, or add --skip-invalid to create the dataset from the valid records.")
+    valid = tmp_path / "my faq-valid.json"
+    command = (f"python -m studio dataset import {shlex.quote(str(src))} --out {shlex.quote(str(valid))} "
+               "--skip-invalid")
+    for argv in (["train", "--dataset", str(src), "--base", "scratch"],
+                 ["evaluate", "--dataset", str(src), "--model", "run:none", "--out", str(tmp_path / "r.json")],
+                 ["dataset", "export", str(src), "--out", str(tmp_path / "qa.csv")]):
+        assert refused(*argv) == f"fix it, or write only the valid records to a file with {command} and use that file."
+    assert main(shlex.split(command)[3:]) == 0  # the command as given writes the valid records
+    assert json.loads(valid.read_text()) == [{"question": "Q1?", "answer": "A1."}]
+    assert not store.list_datasets() and not (tmp_path / "qa.json").exists() and not (tmp_path / "qa.csv").exists()
