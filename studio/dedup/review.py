@@ -59,13 +59,14 @@ class Review:
             raise StudioError("A merged record needs a question and an answer: fill both in.")
         self.steps.append([Decision(cluster, "merge", merged={**record, "question": question, "answer": answer})])
 
-    def keep_first_above(self, min_score: float, *, only_undecided: bool = True) -> int:
-        """Bulk: keep the first member of every cluster whose top score is at least ``min_score``.
+    def keep_suggested_above(self, min_score: float, *, only_undecided: bool = True) -> int:
+        """Bulk: keep the suggested record (the most complete one, which the page marks and the command
+        line's ``--out`` keeps) of every cluster whose top score is at least ``min_score``.
 
         One undoable step; returns how many clusters it decided.
         """
         live = self.decisions()
-        step = [Decision(k, "keep_one", keep=c.members[0]) for k, c in enumerate(self.clusters)
+        step = [Decision(k, "keep_one", keep=c.keep) for k, c in enumerate(self.clusters)
                 if c.top_score >= min_score and not (only_undecided and k in live)]
         if step:
             self.steps.append(step)

@@ -283,8 +283,10 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                                       key="dedup.bulk_cos")
     else:
         above = b1.number_input("Clusters scoring at least", 0.0, 100.0, 95.0, 0.5, key="dedup.bulk_score")
-    b2.button("Keep the first of each", key="dedup.bulk", width="stretch",
-              on_click=_act, args=(review.keep_first_above, above))
+    b2.button("Keep the suggested of each", key="dedup.bulk", width="stretch",
+              help="In every undecided cluster scoring at least this, keep its suggested record (the most complete "
+                   "one) and drop the others; Undo takes it back.",
+              on_click=_act, args=(review.keep_suggested_above, above))
     b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps, width="stretch",
               on_click=_act, args=(review.undo,))
     after = review.apply(records) if review.decisions() else records
@@ -368,7 +370,7 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
                               else "secondary")
         if len(c.members) > len(shown):
             st.caption(f"{len(c.members) - len(shown):,} more records in this cluster are not shown; the buttons "
-                       "below and Keep the first of each apply to all of them.")
+                       "below and Keep the suggested of each apply to all of them.")
         a1, a2 = st.columns([1, 3])
         a1.button("Keep all: not duplicates", key=f"dedup.keepall.{k}", on_click=_act, args=(review.keep_all, k))
         with a2.expander("Merge into one edited record"):

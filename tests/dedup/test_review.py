@@ -54,8 +54,8 @@ def test_keep_all_merge_and_latest_decision_wins():
 def test_undo_every_step_including_bulk():
     r = Review(clusters())
     r.keep_one(2, 5)
-    assert r.keep_first_above(95) == 2  # clusters 0 and 1, the undecided ones above 95
-    assert r.apply(RECORDS) == [RECORDS[i] for i in (0, 2, 5)]
+    assert r.keep_suggested_above(95) == 2  # clusters 0 and 1, the undecided ones above 95
+    assert r.apply(RECORDS) == [RECORDS[i] for i in (0, 4, 5)]  # each one's suggested record: 4, not the first, 2
     assert [d.cluster for d in r.undo()] == [0, 1]  # the bulk action goes back as one step
     assert r.apply(RECORDS) == [RECORDS[i] for i in (0, 2, 3, 4, 5)]
     r.undo()
@@ -87,7 +87,7 @@ def test_save_review_makes_a_new_version_and_keeps_history():
     r = Review(found)
     with pytest.raises(StudioError, match="No decisions"):
         save_review(info.id, RECORDS, r, base_version=1)
-    r.keep_first_above(0)
+    r.keep_suggested_above(0)
     saved = save_review(info.id, RECORDS, r, base_version=1)
     assert saved.version == 2 and saved.count == 3 and saved.message.startswith("dedup: kept 3 of 6")
     assert store.load_version(info.id, 1) == RECORDS  # nothing deleted
@@ -145,7 +145,8 @@ def test_tab_keep_undo_bulk_and_save_a_version():
     assert not at.exception and not at.error
     latest = store.list_versions(info.id)[-1]
     assert latest.version == 2 and latest.count == 3 and latest.message.startswith("dedup: kept 3 of 6")
-    assert store.load_version(info.id) == [RECORDS[i] for i in (0, 2, 5)]  # the first of each cluster
+    # each cluster's suggested record, the most complete one (the longest question and answer), as --out keeps
+    assert store.load_version(info.id) == [RECORDS[i] for i in (1, 4, 5)]
     assert any("Saved version 2" in s.value for s in at.success)
 
 
