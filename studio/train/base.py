@@ -85,5 +85,8 @@ def _load_weights(cfg: TrainConfig, ref: loading.ModelRef, token: str | None) ->
             bnb_4bit_compute_dtype=torch.bfloat16))
         from peft import prepare_model_for_kbit_training
 
-        return prepare_model_for_kbit_training(loading.load_weights(ref, kwargs), use_gradient_checkpointing=True)
+        # Non-reentrant checkpointing, as every other run gets (transformers' default): peft's own default passes
+        # torch no use_reentrant, and torch then warns in the run's log on every QLoRA run and checkpoints reentrantly.
+        return prepare_model_for_kbit_training(loading.load_weights(ref, kwargs), use_gradient_checkpointing=True,
+                                               gradient_checkpointing_kwargs={"use_reentrant": False})
     return loading.load_weights(ref, kwargs)
