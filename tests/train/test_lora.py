@@ -216,7 +216,7 @@ def test_qlora_checkpoints_without_torchs_use_reentrant_warning(tiny_llama, monk
     real = loading.load_weights
 
     def stand_in(ref, kwargs):
-        assert kwargs["quantization_config"].load_in_4bit and kwargs["device_map"] == "cuda"
+        assert kwargs["quantization_config"].load_in_4bit and kwargs["device_map"] == {"": 0}
         model = real(ref, {"dtype": "float32"})
         model.is_loaded_in_4bit = True  # what prepare_model_for_kbit_training reads
         return model
@@ -231,3 +231,22 @@ def test_qlora_checkpoints_without_torchs_use_reentrant_warning(tiny_llama, monk
         model(input_ids=ids, labels=ids, use_cache=False).loss.backward()
     assert model.get_base_model().is_gradient_checkpointing
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)  # the adapters learn
+
+
+def test_each_process_of_a_multi_gpu_qlora_run_loads_its_base_on_its_own_gpu(tiny_llama, monkeypatch, offline):
+    """bitsandbytes' 4-bit weights stay on the GPU they were loaded to: under accelerate launch (LOCAL_RANK) the
+    second process must load onto the second GPU, not onto the first beside the first process's copy."""
+    from studio.models import loading
+    from studio.train import base
+
+    seen = []
+    monkeypatch.setattr(loading, "load_weights", lambda ref, kwargs: seen.append(kwargs["device_map"]) or torch.nn.Linear(1, 1))
+    monkeypatch.setattr("peft.prepare_model_for_kbit_training", lambda model, **kw: model)
+    cfg = train_config.TrainConfig(base=str(tiny_llama), method="qlora")
+    ref = loading.materialize(loading.resolve(str(tiny_llama)))
+    for rank in ("1", "0"):
+        monkeypatch.setenv("LOCAL_RANK", rank)
+        base._load_weights(cfg, ref, None)
+    monkeypatch.delenv("LOCAL_RANK")
+    base._load_weights(cfg, ref, None)  # one process: the first (visible) GPU
+    assert seen == [{"": 1}, {"": 0}, {"": 0}]
