@@ -204,8 +204,13 @@ part "studio step overhead vs bare Trainer" "${LIMITS[9]}" "$PY" bench/step_over
     for f in $(ls "$OUT"/part-*.log 2>/dev/null | sort -t- -k2 -n); do
         echo ""
         echo "--- $(basename "$f")"
-        grep -E "ratio|tokens/s|ms/step|GiB|passed|failed|skipped|SKIPPED|error|Error|varlen|cuda |no CUDA|torch |transformers " "$f" \
-            | grep -vE "^step [0-9]|^\{'loss'|Warning|warn" | head -25
+        lines=$(grep -E "ratio|tokens/s|ms/step|GiB|passed|failed|skipped|SKIPPED|error|Error|varlen|cuda |no CUDA|torch |transformers " "$f" \
+            | grep -vE "^step [0-9]|^\{'loss'|Warning|warn" | head -25)
+        [ -n "$lines" ] && echo "$lines"
+        # The part's last line too (pytest's tally, a crash's reason), which a failing part's traceback lines can push
+        # past the 25 above
+        last=$(tail -n 1 "$f")
+        case "$lines" in *"$last"*) ;; *) echo "$last" ;; esac
     done
 } >"$SUMMARY"
 rm -f "$SUMMARY.rows"
