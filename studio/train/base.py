@@ -7,6 +7,7 @@ resolved reference down to the tokenizer, the weights and the fingerprint that `
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,10 +81,16 @@ def _load_weights(cfg: TrainConfig, ref: loading.ModelRef, token: str | None) ->
         import torch
         from transformers import BitsAndBytesConfig
 
-        kwargs.update(dtype=torch.bfloat16, device_map="cuda", quantization_config=BitsAndBytesConfig(
+        # The 4-bit weights are made on the GPU they load to and cannot move: each process of a multi-GPU run
+        # (accelerate launch sets LOCAL_RANK) loads onto its own GPU, not every one onto the first.
+        gpu = int(os.environ.get("LOCAL_RANK", "0") or 0)
+        kwargs.update(dtype=torch.bfloat16, device_map={"": gpu}, quantization_config=BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16))
         from peft import prepare_model_for_kbit_training
 
-        return prepare_model_for_kbit_training(loading.load_weights(ref, kwargs), use_gradient_checkpointing=True)
+        # Non-reentrant checkpointing, as every other run gets (transformers' default): peft's own default passes
+        # torch no use_reentrant, and torch then warns in the run's log on every QLoRA run and checkpoints reentrantly.
+        return prepare_model_for_kbit_training(loading.load_weights(ref, kwargs), use_gradient_checkpointing=True,
+                                               gradient_checkpointing_kwargs={"use_reentrant": False})
     return loading.load_weights(ref, kwargs)

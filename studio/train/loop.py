@@ -68,6 +68,19 @@ def _optimizer(cfg: TrainConfig, device: str) -> str:
     return "adamw_torch_fused" if device == "cuda" else "adamw_torch"
 
 
+def _nan_filter(device: str, mixed: Any) -> bool:
+    """Whether the Trainer swaps a NaN or infinite step loss for the average in the logged loss: not on CUDA in bf16.
+
+    The Trainer asks ``torch.isnan(loss) or torch.isinf(loss)`` after every step when it filters: Python control
+    flow on a GPU tensor, one host-device sync per step (the CPU waits for the step to finish before it queues
+    the next). In bf16 no step is skipped for an overflow, so a NaN loss means the weights are NaN from then on:
+    the log says so instead of showing the last good average. fp16 keeps the filter (its loss scaler skips the
+    steps that overflow, and the filter keeps their inf out of the logged loss); on the CPU a sync costs nothing."""
+    import torch
+
+    return not (device == "cuda" and mixed is torch.bfloat16)
+
+
 def _trainer_class() -> Any:
     from transformers import Trainer
 
@@ -272,6 +285,7 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
         logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
         train_sampling_strategy="group_by_length", include_num_input_tokens_seen="no",  # StudioTrainer counts
         use_cpu=device == "cpu", bf16=mixed is torch.bfloat16, fp16=mixed is torch.float16,
+        logging_nan_inf_filter=_nan_filter(device, mixed),
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
         dataloader_num_workers=0, optim=_optimizer(cfg, device),
         neftune_noise_alpha=cfg.neftune_alpha or None,

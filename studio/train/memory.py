@@ -198,8 +198,8 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     full: float32 weights and AdamW's two moments for every parameter; at the peak (a backward
     pass) the activations and the gradients being built do not both reach their maximum, so the
     larger of the two counts. lora: the same for the adapters only, beside frozen float32 weights.
-    qlora: 4-bit NF4 weights (~0.53 byte a parameter with double-quantized scales), adapters as in
-    lora, activations in bf16 with checkpointing (QLoRA always checkpoints). Activations: ~68 bytes
+    qlora: 4-bit NF4 linear weights (~0.53 byte a parameter with double-quantized scales), the embeddings,
+    output layer and norms in float32 (``_qlora_base_bytes``), adapters as in lora, activations in bf16 with checkpointing (QLoRA always checkpoints). Activations: ~68 bytes
     per token per unit of width and 12 per unit of MLP width in each layer (float32: attention,
     norms, the gated MLP), and four copies of the logits. Checked against measured peaks on CPU
     (docs/train.md, SmolLM2 on a 40-record FAQ): batches of 8 x 73 tokens full 1.29x, LoRA 1.18x; a
@@ -218,8 +218,11 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     are left as they are (the estimate errs high). Read from liger-kernel 0.8.5's source, not measured on a GPU.
     """
     trainable = shape.params if method == "full" else shape.lora_params(lora_r, lora_targets)
-    frozen = 0.53 if method == "qlora" else 2 if method == "lora" and _bf16_base(device) else 4
-    weights = int(shape.params * frozen) + (trainable * 4 if method != "full" else 0)
+    if method == "qlora":
+        weights = _qlora_base_bytes(shape) + trainable * 4
+    else:
+        frozen = 2 if method == "lora" and _bf16_base(device) else 4
+        weights = shape.params * frozen + (trainable * 4 if method != "full" else 0)
     grads = trainable * 4
     optim = trainable * 8
     tokens = batch_size * seq_len
@@ -238,6 +241,15 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES
     padded = int(total * 1.1)  # +10%: allocator slack, buffers
     return MemoryEstimate(weights, grads, optim, acts, padded, RUNTIME_BYTES, padded - total)
+
+
+def _qlora_base_bytes(shape: ModelShape) -> int:
+    """QLoRA's frozen base: bitsandbytes quantizes the layers' linear weights to 4-bit NF4 (~0.53 byte a parameter
+    with double-quantized scales); the rest (the embeddings, the output layer, norms, biases) stays unquantized, and
+    peft's ``prepare_model_for_kbit_training`` casts every bf16 parameter that is not 4-bit to float32: 4 bytes."""
+    linears = shape.linears or _llama_linears(shape.width, shape.inner or 4 * shape.width, shape.width)
+    quantized = min(shape.params, shape.layers * sum(i * o for _, i, o in linears))
+    return int(quantized * 0.53) + (shape.params - quantized) * 4
 
 
 def _bf16_base(device: str | None) -> bool:

@@ -39,14 +39,18 @@ def test_qlora_trains_stops_resumes_merges_and_answers(tiny_llama, tmp_path, off
     assert resumed.state == "finished" and resumed.steps == 6
     assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2, 3, 4, 5, 6]
     assert adapters.is_adapter(out / "model")
+    from studio.models import generate
+
+    # The run itself, its base in 4-bit and the adapter merged into it: before the merge below, after which the run
+    # folder resolves to its merged/ copy and this path would not be taken.
+    assert models.resolve(str(out)).kind == "adapter"
+    run_lm = models.load_causal_lm(str(out), quantization="4bit")
+    assert run_lm.quantization == "4bit" and isinstance(generate.answer(run_lm, "What is rule 3?", max_new_tokens=8), str)
+    del run_lm
     merged = lora.merge(out)
     lm = models.load_causal_lm(str(merged))
     assert lm.device == "cuda"
-    from studio.models import generate
-
     assert isinstance(generate.answer(lm, "What is rule 3?", max_new_tokens=8), str)
-    run_lm = models.load_causal_lm(str(out), quantization="4bit")  # the run itself, its base in 4-bit
-    assert run_lm.quantization == "4bit" and isinstance(generate.answer(run_lm, "What is rule 3?", max_new_tokens=8), str)
 
 
 def test_lora_on_cuda_keeps_the_frozen_base_in_bf16_and_the_adapters_in_float32(tiny_llama, offline):

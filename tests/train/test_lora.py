@@ -202,3 +202,51 @@ def test_a_run_deleted_while_its_merge_loads_is_not_made_again(tiny_llama, monke
     with pytest.raises(StudioError, match=f"Run {folder.name} was deleted during the merge: nothing was written."):
         lora.merge(folder)
     assert not folder.exists()
+
+
+def test_qlora_checkpoints_without_torchs_use_reentrant_warning(tiny_llama, monkeypatch, offline):
+    """QLoRA (CUDA only) always checkpoints, through peft's prepare_model_for_kbit_training. Here a float32 model
+    stands in for the 4-bit one (loading it in 4-bit needs CUDA): a training step on it runs checkpointed and says
+    nothing about use_reentrant (torch warns when it is not passed, into the run's log)."""
+    import warnings
+
+    from studio.models import loading
+    from studio.train import base
+
+    real = loading.load_weights
+
+    def stand_in(ref, kwargs):
+        assert kwargs["quantization_config"].load_in_4bit and kwargs["device_map"] == {"": 0}
+        model = real(ref, {"dtype": "float32"})
+        model.is_loaded_in_4bit = True  # what prepare_model_for_kbit_training reads
+        return model
+
+    monkeypatch.setattr(loading, "load_weights", stand_in)
+    cfg = train_config.TrainConfig(base=str(tiny_llama), method="qlora", lora_r=4, lora_alpha=8)
+    model = lora.apply(base._load_weights(cfg, loading.materialize(loading.resolve(str(tiny_llama))), None), cfg)
+    model.train()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(input_ids=ids, labels=ids, use_cache=False).loss.backward()
+    assert model.get_base_model().is_gradient_checkpointing
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)  # the adapters learn
+
+
+def test_each_process_of_a_multi_gpu_qlora_run_loads_its_base_on_its_own_gpu(tiny_llama, monkeypatch, offline):
+    """bitsandbytes' 4-bit weights stay on the GPU they were loaded to: under accelerate launch (LOCAL_RANK) the
+    second process must load onto the second GPU, not onto the first beside the first process's copy."""
+    from studio.models import loading
+    from studio.train import base
+
+    seen = []
+    monkeypatch.setattr(loading, "load_weights", lambda ref, kwargs: seen.append(kwargs["device_map"]) or torch.nn.Linear(1, 1))
+    monkeypatch.setattr("peft.prepare_model_for_kbit_training", lambda model, **kw: model)
+    cfg = train_config.TrainConfig(base=str(tiny_llama), method="qlora")
+    ref = loading.materialize(loading.resolve(str(tiny_llama)))
+    for rank in ("1", "0"):
+        monkeypatch.setenv("LOCAL_RANK", rank)
+        base._load_weights(cfg, ref, None)
+    monkeypatch.delenv("LOCAL_RANK")
+    base._load_weights(cfg, ref, None)  # one process: the first (visible) GPU
+    assert seen == [{"": 1}, {"": 0}, {"": 0}]

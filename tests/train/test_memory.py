@@ -87,3 +87,27 @@ def test_the_breakdown_adds_up_to_the_total_the_verdict_states(method, rows, seq
     assert f"({need.split('Needs about ')[1].split(' GiB')[0]} GiB)" in total
     smaller = "gradients" if est.activations >= est.gradients else "activations"
     assert f"; {smaller} " in total and "not added" in total
+
+
+@pytest.mark.parametrize("fixture", ["tiny_gpt2", "tiny_llama", "tiny_phi3"])
+def test_the_qlora_estimate_holds_the_base_bitsandbytes_and_peft_leave_in_memory(request, fixture):
+    """QLoRA's base as it trains: bitsandbytes makes 4-bit only the linear layers it converts (not the output layer,
+    nor what is tied to it), and peft's prepare_model_for_kbit_training casts every other parameter (embeddings,
+    norms, biases) to float32. The estimate's weights cover those bytes (a CUDA-only run, counted here on CPU)."""
+    import torch
+    from transformers.pytorch_utils import Conv1D
+    from transformers.quantizers.base import get_keys_to_not_convert
+
+    model = _loaded(request.getfixturevalue(fixture))
+    skip = get_keys_to_not_convert(model)
+    four_bit = set()
+    for name, module in model.named_modules():
+        if (type(module) is torch.nn.Linear or isinstance(module, Conv1D)) and not any(
+                name == k or name.endswith("." + k) for k in skip):
+            four_bit.add(f"{name}.weight")
+    params = dict(model.named_parameters())
+    held = sum(p.numel() * (0.5 if n in four_bit else 4) for n, p in params.items())
+    shape = memory.shape_of_config(model.config)
+    est = memory.estimate(shape, 1, 16, method="qlora", lora_r=4)
+    assert est.weights - 4 * shape.lora_params(4) >= held
+    assert est.weights - 4 * shape.lora_params(4) <= held * 1.1  # and not far above: 0.53 byte for the 4-bit ones

@@ -338,3 +338,39 @@ def test_a_one_step_run_says_1_step(tmp_path, offline, capsys):
     assert main(["train", "--dataset", str(data), "--preset", "quick", "--max-steps", "1", "--out", str(out)]) == 0
     assert "\nfinished: 1 step in " in capsys.readouterr().out
     assert jobs.read_status(out).message.startswith("finished: 1 step in ")
+
+
+@pytest.mark.parametrize("device, mixed, filtered", [("cuda", "bfloat16", False), ("cuda", "float16", True),
+                                                     ("cpu", None, True)])
+def test_on_cuda_in_bf16_the_trainer_does_not_wait_on_each_step_loss(monkeypatch, tmp_path, device, mixed, filtered):
+    """transformers' Trainer, asked to filter NaN/inf step losses out of the logged loss (its default), runs
+    ``torch.isnan(loss) or torch.isinf(loss)`` after every step: on a GPU the CPU waits there for each step to
+    finish. A bf16 run on CUDA asks for no such filter (a NaN loss shows in the log as it is); fp16, whose loss
+    scaler skips overflowing steps, and the CPU keep it. The arguments are read here, where no GPU exists."""
+    import sys
+    import types
+
+    import torch
+    import transformers
+
+    from studio.train.base import Base
+    from studio.train.config import TrainConfig
+
+    asked = {}
+
+    class Seen(Exception):
+        pass
+
+    def arguments(**kwargs):
+        asked.update(kwargs)
+        raise Seen
+
+    transformers.PrinterCallback  # noqa: B018 - loaded now: loading may put another module object in sys.modules
+    monkeypatch.setattr(sys.modules["transformers"], "TrainingArguments", arguments)
+    monkeypatch.setattr(models, "pick_dtype", lambda dev: getattr(torch, mixed) if mixed else torch.float32)
+    model = types.SimpleNamespace(config=types.SimpleNamespace(use_cache=True))
+    with pytest.raises(Seen):
+        train._trainer(TrainConfig(base="x"), Base(model, None, None), train.Encoded([], [], 64, 0), [], {"train": []},
+                       tmp_path, device, None)
+    assert asked["logging_nan_inf_filter"] is filtered
+    assert asked["bf16"] is (mixed == "bfloat16") and asked["use_cpu"] is (device == "cpu")
