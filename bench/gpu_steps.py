@@ -78,7 +78,7 @@ def run(kind: str, base: Path, records: list, steps: int, window: tuple[int, int
     callbacks.make = patched
     loop.packs = lambda device: kind != "padded"
     if kind == "packed-sdpa":  # the first packing: transformers' own mask from restarting position ids
-        packing.prepare = lambda model: model.config._attn_implementation
+        packing.prepare = lambda model, **_: model.config._attn_implementation
         packing.VarlenCollator = recipe.PackedCollator
     try:
         cfg = loop.TrainConfig(base=str(base), method=method, learning_rate=1e-3, batch_size=8, max_steps=steps,

@@ -44,6 +44,17 @@ def load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int
         return _load_pretrained(cfg, token)
 
 
+def process_gpu() -> int:
+    """The GPU this process trains on: its own under ``accelerate launch`` (which sets LOCAL_RANK for each of its
+    processes), the first otherwise."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0)
+
+
+def process_device(device: str) -> str:
+    """Where this process's model goes: ``cuda:N`` for its own GPU (``process_gpu``), else ``device`` as it is."""
+    return f"cuda:{process_gpu()}" if device == "cuda" else device
+
+
 def refuse_qlora(method: str, device: str) -> None:
     """QLoRA where there is no CUDA GPU stops in one line offering LoRA (a new run: before anything is written)."""
     if method == "qlora" and device != "cuda":
@@ -83,8 +94,7 @@ def _load_weights(cfg: TrainConfig, ref: loading.ModelRef, token: str | None) ->
 
         # The 4-bit weights are made on the GPU they load to and cannot move: each process of a multi-GPU run
         # (accelerate launch sets LOCAL_RANK) loads onto its own GPU, not every one onto the first.
-        gpu = int(os.environ.get("LOCAL_RANK", "0") or 0)
-        kwargs.update(dtype=torch.bfloat16, device_map={"": gpu}, quantization_config=BitsAndBytesConfig(
+        kwargs.update(dtype=torch.bfloat16, device_map={"": process_gpu()}, quantization_config=BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16))
         from peft import prepare_model_for_kbit_training

@@ -23,7 +23,7 @@ from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import loading
 from studio.train import batches, callbacks, liger, lora, memory, packing, recipe, runs
-from studio.train.base import Base, load_base
+from studio.train.base import Base, load_base, process_device
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
     PRESET_NOTES,
@@ -301,11 +301,13 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
     attn = None  # the attention implementation packed rows replace (studio.train.packing), put back after training
     if packed:
         if getattr(model, "hf_device_map", None) is None and not getattr(model, "is_loaded_in_4bit", False):
-            model.to(device)  # where the Trainer puts it anyway; the check below runs there
-        attn = packing.prepare(model)
+            # where the Trainer puts it anyway (each process of a multi-GPU run on its own GPU); the check runs there
+            model.to(process_device(device))
+        attn = packing.prepare(model, autocast=mixed)  # under the autocast training uses: the same attention path
         packed = attn is not None
         if not packed:
-            print(f"note: {cfg.base} mixes packed records' attention here: training on padded batches", flush=True)
+            print(f"note: packed rows do not work for {cfg.base} here (its records' attention mixes, or the attention "
+                  "kernel failed): training on padded batches", flush=True)
     collator = packing.VarlenCollator() if packed else recipe.Collator(tokenizer.pad_token_id)
     callback = callbacks.make(out, on_progress, eval_batches=-(-len(data.test) // cfg.batch_size) if data.test else 0)
     extra = []

@@ -184,11 +184,18 @@ def restore(model: Any, implementation: str) -> None:
         inner.set_attn_implementation(implementation)
 
 
-def prepare(model: Any) -> str | None:
+def prepare(model: Any, autocast: Any = None) -> str | None:
     """Switch ``model`` to ``NAME`` if it keeps packed records apart there: the second of two records packed
     in one row must get the logits it gets alone (a model whose layers drop the keyword arguments would let
     records attend to each other). Returns the implementation to ``restore``, or None with the model left as
-    it was (train on padded batches). One forward of 12 tokens on the model's device, in its dtype."""
+    it was (train on padded batches). One forward of 12 tokens on the model's device, in its dtype.
+
+    ``autocast``: the dtype training autocasts to (bf16 or fp16 on CUDA; None: none), so the check takes the
+    path training will: a float32 model under bf16 autocast reaches torch's varlen kernel on CUDA, where without
+    autocast it would check only the masked SDPA fallback. A kernel that fails here (an unsupported GPU, head
+    size or dtype) sends the run to padded batches instead of crashing it at its first step."""
+    import contextlib
+
     import torch
 
     before = use(model)
@@ -197,14 +204,15 @@ def prepare(model: Any) -> str | None:
     row = VarlenCollator()([{"input_ids": first, "labels": first}, {"input_ids": second, "labels": second}])
     was_training = model.training
     model.eval()
+    cast = torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), cast:
             packed = model(**{k: v.to(device) if hasattr(v, "to") else v for k, v in row.items() if k != "labels"},
                            use_cache=False).logits
             alone = model(input_ids=torch.tensor([second], device=device), use_cache=False).logits
         a, b = packed[0, 6:].float(), alone[0].float()
         ok = bool(((a - b).abs().max() <= 0.02 * b.abs().max() + 1e-3).item())
-    except Exception:  # a model that cannot take these arguments: pad instead
+    except Exception:  # a model that cannot take these arguments, or a kernel that fails here: pad instead
         ok = False
     finally:
         model.train(was_training)

@@ -310,3 +310,42 @@ def test_a_packed_run_evaluates_like_a_padded_one(tmp_path, monkeypatch, offline
     assert len(evals[True]) == len(evals[False]) == 2
     assert evals[True] == pytest.approx(evals[False], rel=1e-5)
     assert [t for t, _ in curves[True] if t] == pytest.approx([t for t, _ in curves[False] if t], rel=1e-5)
+
+
+def test_the_packing_check_runs_under_trainings_autocast_so_a_failing_kernel_means_padded_batches(tmp_path,
+                                                                                                 monkeypatch):
+    """Full training on CUDA keeps float32 weights and runs under bf16 autocast, where packed rows reach torch's
+    varlen kernel; the check before training must take that path too (here: CPU autocast and a stand-in kernel), so
+    a kernel that fails on this GPU sends the run to padded batches instead of crashing it at its first step."""
+    import torch
+
+    from studio.train import packing
+
+    calls = []
+
+    @functools.wraps(_reference_varlen)  # the kernel's signature, which the studio reads
+    def failing(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("FlashAttention only supports Ampere GPUs or newer.")
+
+    monkeypatch.setattr(packing, "_varlen_kernel", lambda device: failing)
+    model, _ = _model(tmp_path, "llama")
+    before = model.config._attn_implementation
+    assert packing.prepare(model, autocast=torch.bfloat16) is None and calls  # the kernel ran, failed: pad
+    assert model.config._attn_implementation == before
+
+    monkeypatch.setattr(packing, "_varlen_kernel", lambda device: _reference_varlen)  # a kernel that works
+    assert packing.prepare(model, autocast=torch.bfloat16) == before
+    packing.restore(model, before)
+
+
+def test_each_process_checks_packing_on_its_own_gpu(monkeypatch):
+    """Under accelerate launch (LOCAL_RANK set per process) the model goes to the process's own GPU for the
+    packing check, as QLoRA's 4-bit base does, not every process's onto the first."""
+    from studio.train import base
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert base.process_device("cuda") == "cuda:1" and base.process_gpu() == 1
+    assert base.process_device("cpu") == "cpu"
+    monkeypatch.delenv("LOCAL_RANK")
+    assert base.process_device("cuda") == "cuda:0"
