@@ -199,9 +199,13 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     pass) the activations and the gradients being built do not both reach their maximum, so the
     larger of the two counts. lora: the same for the adapters only, beside frozen float32 weights.
     qlora: 4-bit NF4 linear weights (~0.53 byte a parameter with double-quantized scales), the embeddings,
-    output layer and norms in float32 (``_qlora_base_bytes``), adapters as in lora, activations in bf16 with checkpointing (QLoRA always checkpoints). Activations: ~68 bytes
-    per token per unit of width and 12 per unit of MLP width in each layer (float32: attention,
-    norms, the gated MLP), and four copies of the logits. Checked against measured peaks on CPU
+    output layer and norms in float32 (``_qlora_base_bytes``), adapters as in lora; QLoRA always checkpoints.
+    Activations: ~68 bytes per token per unit of width and 12 per unit of MLP width in each layer (float32:
+    attention, norms, the gated MLP), and four copies of the logits. With gradient checkpointing one layer's
+    activations at a time (recomputed in the backward), plus each layer's input, which the checkpoint keeps
+    (transformers' ``GradientCheckpointingLayer`` holds the hidden states it was called with): layers x tokens x
+    width x the residual stream's bytes (``_residual_bytes``: float32 for QLoRA too, after peft's cast; counting
+    QLoRA's activations as bf16 left the float32 stream, its norms and the rotary outputs out). Checked against measured peaks on CPU
     (docs/train.md, SmolLM2 on a 40-record FAQ): batches of 8 x 73 tokens full 1.29x, LoRA 1.18x; a
     2,048-token budget's 31 x 65, full 1.18x, LoRA 1.01x. On a CUDA GPU (``device``, default:
     this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.lora.frozen_base_dtype``).
@@ -232,8 +236,11 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     if method != "full":
         adapters = (5 * shape.lora_inputs(lora_targets) if lora_dropout else 0) + 4 * lora_r * len(
             shape._targeted(lora_targets))
-    per_layer = tokens * (68 * shape.width + 12 * inner + adapters) // (2 if method == "qlora" else 1)
-    acts = per_layer * (1 if checkpointing else max(1, shape.layers))
+    per_layer = tokens * (68 * shape.width + 12 * inner + adapters)
+    if checkpointing:  # one layer's activations at a time (recomputed in the backward), plus every layer's input
+        acts = per_layer + max(1, shape.layers) * tokens * shape.width * _residual_bytes(method, device)
+    else:
+        acts = per_layer * max(1, shape.layers)
     if liger:
         acts += tokens * shape.width * 4 * 8 + (shape.vocab * shape.width * 4 if method == "full" else 0)
     else:
@@ -241,6 +248,14 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES
     padded = int(total * 1.1)  # +10%: allocator slack, buffers
     return MemoryEstimate(weights, grads, optim, acts, padded, RUNTIME_BYTES, padded - total)
+
+
+def _residual_bytes(method: str, device: str | None) -> int:
+    """Bytes a value of the residual stream (the hidden states between layers) takes: 2 where LoRA's frozen base is
+    bf16 (its embeddings' output, and every bf16 layer output added to it, stay bf16); 4 otherwise: float32 weights
+    (full fine-tuning, also under bf16 autocast, where float32 embeddings plus a bf16 layer output add up to float32;
+    LoRA on CPU) and QLoRA, whose embeddings peft's ``prepare_model_for_kbit_training`` casts to float32."""
+    return 2 if method == "lora" and _bf16_base(device) else 4
 
 
 def _qlora_base_bytes(shape: ModelShape) -> int:

@@ -111,3 +111,53 @@ def test_the_qlora_estimate_holds_the_base_bitsandbytes_and_peft_leave_in_memory
     est = memory.estimate(shape, 1, 16, method="qlora", lora_r=4)
     assert est.weights - 4 * shape.lora_params(4) >= held
     assert est.weights - 4 * shape.lora_params(4) <= held * 1.1  # and not far above: 0.53 byte for the 4-bit ones
+
+
+def _held_after_forward(model, ids) -> int:
+    """Bytes of the tensors a training forward (with its loss) leaves alive for the backward, on CPU: every storage
+    an op made during the forward that still exists once it returns, each once, the weights' own left out."""
+    import torch
+    from torch.multiprocessing.reductions import StorageWeakRef
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    made: list[tuple[StorageWeakRef, int]] = []
+
+    class Track(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor):
+                    s = t.untyped_storage()
+                    made.append((StorageWeakRef(s), s.nbytes()))
+            return out
+
+    with Track():
+        out = model(input_ids=ids, labels=ids, use_cache=False)
+    weights = {StorageWeakRef(p.untyped_storage()).cdata for p in model.parameters()}  # views of weights (w.t())
+    held = sum({ref.cdata: n for ref, n in made if not ref.expired() and ref.cdata not in weights}.values())
+    del out
+    return held
+
+
+def test_with_gradient_checkpointing_the_estimate_holds_each_layers_kept_input():
+    """A checkpointed layer keeps its input (the hidden states) until the backward: a deep model's forward holds
+    layers x tokens x width floats more than a shallow one's. The estimate grows with the layers at least as much,
+    and covers what the forward holds (a tiny Llama on CPU, float32, measured by what stays allocated)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    ids = torch.randint(0, 400, (8, 64))
+    held, est = {}, {}
+    for layers in (2, 24):
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=400, hidden_size=64, intermediate_size=128,
+                                             num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                                             max_position_embeddings=128)).train()
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        held[layers] = _held_after_forward(model, ids)
+        shape = memory.shape_of_config(model.config)
+        est[layers] = memory.estimate(shape, 8, 64, gradient_checkpointing=True, device="cpu").activations
+    assert held[24] - held[2] == 22 * 8 * 64 * 64 * 4  # the kept inputs: 22 more layers of 512 x 64 floats
+    assert est[24] - est[2] >= held[24] - held[2]
+    assert est[24] >= held[24]
