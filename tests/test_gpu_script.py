@@ -31,3 +31,33 @@ def test_the_gpu_script_runs_every_part_and_writes_its_summary(tmp_path):
     assert "1024 tokens a step" in summary and "held-out answer loss" in summary  # the token budget's row, loss and all
     # Liger Kernel's rows: on a CPU they say why they did not run instead of failing
     assert "Liger Kernel: skipped: needs CUDA" in summary and "lora + Liger Kernel: skipped: needs CUDA" in summary
+
+
+def test_the_training_bench_prints_each_row_as_it_is_measured(monkeypatch, capsys, offline):
+    """bench/gpu.sh stops a part at its time limit: the rows bench/train.py had measured by then must already be
+    in its output (the tutorial's, then each token budget's), not only in a report printed at the end."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "bench" / "train.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    runs, real = [], bench.studio_run
+
+    class CutShort(Exception):
+        pass
+
+    def studio_run(*args, **kwargs):
+        runs.append(capsys.readouterr().out)  # what had been printed when this run started
+        if len(runs) == 2:
+            raise CutShort  # the time limit, as the second budget's run starts
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "studio_run", studio_run)
+    monkeypatch.setattr(sys, "argv", ["train.py", "--records", "24", "--epochs", "1", "--batch-tokens", "512,1024"])
+    try:
+        bench.main()
+    except CutShort:
+        pass
+    assert len(runs) == 2
+    assert "tutorial recipe: " in runs[0] and "tokens/s" in runs[0]
+    assert "512 tokens a step" in runs[1] and "held-out answer loss" in runs[1]
