@@ -5,6 +5,7 @@ The estimate is the usual back-of-the-envelope for full fine-tuning with AdamW i
 
     weights 4 B/param + gradients 4 B/param + AdamW moments 8 B/param
     + activations ~ batch x length x width x layers x 34 B (attention and MLP intermediates, SDPA)
+      (with gradient checkpointing one layer's, plus each layer's kept input: layers x tokens x width x 4 B)
     + logits batch x length x vocab x 4 B x 2 (the logits and their gradient)
       (with Liger Kernel's fused linear cross-entropy, chunks of about tokens x width instead: ``estimate``)
 
