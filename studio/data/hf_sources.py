@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from studio.data import hub
+from studio.data import hub_failures
 from studio.data.hub_files import HubFiles
 from studio.errors import DatasetFormatError, NetworkError
 
@@ -89,7 +89,7 @@ def check_hub_access(repo: str, max_bytes: int, token: str | None = None, config
     except DatasetFormatError:
         raise
     except Exception as exc:  # not found (or private), not granted, unreachable: nothing is downloaded
-        reason = hub.missing(exc, repo)  # the repository or revision is not there: said so, not an HTTP status
+        reason = hub_failures.missing(exc, repo)  # the repository or revision is not there: said so, not an HTTP status
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise DatasetFormatError(str(reason) if reason else f"Cannot import {repo} from the Hub: {text}") from None
     siblings = {f.rfilename: int(getattr(f, "size", None) or 0) for f in info.siblings or []}
@@ -143,7 +143,7 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
         raise NetworkError(f"Cannot reach the Hub for {repo} ({type(exc).__name__}) and it is not in the local "
                            "cache: connect, or import a downloaded file.") from None
     except Exception as exc:  # datasets raises its own types (DatasetNotFoundError, ValueError for splits, ...)
-        reason = hub.missing(exc, repo)  # the repository, a revision, a file or the split is not there
+        reason = hub_failures.missing(exc, repo)  # the repository, a revision, a file or the split is not there
         if reason is not None:
             raise DatasetFormatError(str(reason)) from None
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
