@@ -119,6 +119,17 @@ class StandInHub:
         self.down = False  # True: every request answers 503, as the Hub does in an outage
 
 
+def point_hub_at(monkeypatch, url: str) -> None:
+    """Point huggingface_hub, in this process, at ``url`` (a stand-in): what HF_ENDPOINT sets when read at import,
+    with classic LFS transfer (no Xet) and the Hub switched on."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
 @contextlib.contextmanager
 def standin_hub() -> Iterator[StandInHub]:
     """A loopback HTTP server standing in for huggingface.co, for ``HF_ENDPOINT``: just the part of the

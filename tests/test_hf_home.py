@@ -10,19 +10,16 @@ import sys
 from pathlib import Path
 
 import hf_home
-from hub_servers import HubRepo, standin_hub
+from hub_servers import HubRepo, point_hub_at, standin_hub
 
 from tests.conftest import REPO
 
 
 def test_a_hub_download_in_a_tests_process_lands_in_the_sessions_cache(monkeypatch):
-    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub import hf_hub_download
 
     with standin_hub() as hub:
-        monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # what HF_ENDPOINT sets when read at import
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        point_hub_at(monkeypatch, hub.url)
         repo = hub.repos[("model", "acme/cache-probe")] = HubRepo("model", "acme/cache-probe", private=False)
         repo.files["config.json"] = b'{"model_type": "llama"}'
         repo.commits.append("initial")

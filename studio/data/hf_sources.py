@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from studio.data import hub_failures
+from studio.data import hub_failures, hub_files
 from studio.data.hub_files import HubFiles
 from studio.errors import DatasetFormatError, NetworkError
 
@@ -26,14 +26,7 @@ def _pick_split(obj, split: str | None, where: str):
 
     if not isinstance(obj, DatasetDict):
         return obj
-    names = list(obj)
-    chosen = split or ("train" if "train" in names else names[0] if len(names) == 1 else None)
-    if chosen is None:
-        raise DatasetFormatError(f"{where} has the splits {', '.join(names)}: choose one with @SPLIT "
-                                 f"(e.g. {where}@{names[0]}).")
-    if chosen not in obj:
-        raise DatasetFormatError(f"{where} has no split {chosen!r} (splits: {', '.join(names)}).")
-    return obj[chosen]
+    return obj[hub_files.choose_split(list(obj), split, where)]
 
 
 def _rows(ds) -> list[dict]:
@@ -76,7 +69,6 @@ def check_hub_access(repo: str, max_bytes: int, token: str | None = None, config
     ``load_dataset`` may answer from a cache is what this token may read anyway."""
     from huggingface_hub import HfApi
 
-    from studio.data import hub_files
 
     api = HfApi()
     try:

@@ -46,6 +46,18 @@ class HubFiles:
         return [glob.escape(name) for name in sorted(self.files)]
 
 
+
+def choose_split(names: list[str], split: str | None, where: str) -> str:
+    """The split a Hub import or a saved dataset reads: the one asked for, else ``train``, else the only one; a
+    one-line error naming the splits there are when it is ambiguous or not there."""
+    chosen = split or ("train" if "train" in names else names[0] if len(names) == 1 else None)
+    if chosen is None:
+        raise DatasetFormatError(f"{where} has the splits {', '.join(names)}: choose one with @SPLIT "
+                                 f"(e.g. {where}@{names[0]}).")
+    if chosen not in names:
+        raise DatasetFormatError(f"{where} has no split {chosen!r} (splits: {', '.join(names)}).")
+    return chosen
+
 def plan(siblings: dict[str, int], card_data: dict[str, Any] | None, config: str | None,
          split: str | None, where: str) -> HubFiles:
     """The files ``load_dataset(repo, config, split=split)`` reads, from the repository's ``siblings`` (path ->
@@ -61,13 +73,7 @@ def plan(siblings: dict[str, int], card_data: dict[str, Any] | None, config: str
             return whole
         if not patterns:
             return whole
-        names = list(patterns)
-        chosen = split or ("train" if "train" in names else names[0] if len(names) == 1 else None)
-        if chosen is None:
-            raise DatasetFormatError(f"{where} has the splits {', '.join(names)}: choose one with @SPLIT "
-                                     f"(e.g. {where}@{names[0]}).")
-        if chosen not in patterns:
-            raise DatasetFormatError(f"{where} has no split {chosen!r} (splits: {', '.join(names)}).")
+        chosen = choose_split(list(patterns), split, where)
         files = _resolve(root, siblings, patterns[chosen])
     if not files:
         return whole

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from hub_servers import standin_hub
+from hub_servers import point_hub_at, standin_hub
 
 from studio.cloud import sync
 from tests.test_tenancy import everything_shown, visit  # the app opened as cloud/Home.py, one browser session
@@ -23,10 +23,7 @@ def hub(monkeypatch):
     import huggingface_hub.constants as constants
 
     with standin_hub() as h:
-        monkeypatch.setattr(constants, "ENDPOINT", h.url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", h.url + "/{repo_id}/resolve/{revision}/{filename}")
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        point_hub_at(monkeypatch, h.url)
         h.users[TOKEN] = ("alice", "write")
         yield h
         stop_watchers()  # before the stand-in goes and the Hub's address is huggingface.co again

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hub_servers import refusing_hub, standin_hub, token_leaks
+from hub_servers import point_hub_at, refusing_hub, standin_hub, token_leaks
 
 from studio import config
 from studio.cloud import store, sync
@@ -21,15 +21,6 @@ STORE_TOKEN = "hf_store_only_token_5555555555"
 DEPLOYER = "hf_deployer_secret_9876543210"
 ALICE = {"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
 BOB = {"iss": "https://accounts.example", "sub": "bob-456", "name": "Bob"}
-
-
-def point_hub_at(monkeypatch, url: str) -> None:
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setattr(constants, "ENDPOINT", url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
 
 
 @pytest.fixture(autouse=True)

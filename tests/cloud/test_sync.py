@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hub_servers import standin_hub, token_leaks
+from hub_servers import point_hub_at, standin_hub, token_leaks
 
 from studio import config
 from studio.cloud import sync
@@ -20,10 +20,7 @@ def hub(monkeypatch):
     import huggingface_hub.constants as constants
 
     with standin_hub() as h:
-        monkeypatch.setattr(constants, "ENDPOINT", h.url)  # what HF_ENDPOINT sets when read at import
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", h.url + "/{repo_id}/resolve/{revision}/{filename}")
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        point_hub_at(monkeypatch, h.url)
         h.users[TOKEN] = ("alice", "write")
         yield h
 

@@ -18,14 +18,7 @@ from studio.evaluate import stopping
 from studio.evaluate.config import EvalConfig
 from studio.models import generate
 from tests.conftest import build_tiny_causal_lm
-
-QA = [
-    {"question": "How long is a match?", "answer": "Two halves of 45 minutes."},
-    {"question": "How many players are on a team?", "answer": "Eleven, one of them the goalkeeper."},
-    {"question": "What is a corner kick?", "answer": "A restart after the defenders put the ball over their goal line."},
-    {"question": "Who enforces the Laws of the Game?", "answer": "The referee."},
-    {"question": "What happens after a foul in the penalty area?", "answer": "A penalty kick."},
-]
+from tests.evaluate.test_evaluate import QA  # five soccer questions and their answers
 
 
 @pytest.fixture(scope="module")
