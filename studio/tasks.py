@@ -100,3 +100,26 @@ class Task:
         if self._thread is not None:
             self._thread.join(timeout)
         return self.done
+
+
+class Watch:
+    """While open, a daemon thread asks ``check()`` every ``poll_s`` seconds and, the first time it says yes,
+    calls ``then()`` and ends: how a Stop pressed elsewhere reaches work that cannot ask for itself (a socket read
+    that waits, a generation step)."""
+
+    def __init__(self, check: Callable[[], bool], then: Callable[[], object], poll_s: float, name: str):
+        self._check, self._then, self._poll_s, self._name = check, then, poll_s, name
+        self._done = threading.Event()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._poll_s):
+            if self._check():
+                self._then()
+                return
+
+    def __enter__(self) -> Watch:
+        threading.Thread(target=self._run, name=self._name, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()

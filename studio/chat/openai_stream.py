@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from studio import tasks
+
 STOP_POLL_S = 0.1  # how often the stop watcher looks at the stop event while a request is open
 
 
@@ -82,7 +84,7 @@ def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadli
     # after every read, so a trickling server is cut off by the first-token, idle or total bound.
     read_timeout = max(0.5, min(deadlines.first_token_s, deadlines.idle_s, deadlines.total_s))
     sockets = _Sockets()
-    with requests.Session() as session, _shut_on_stop(stop, sockets):
+    with requests.Session() as session, tasks.Watch(stop.is_set, sockets.shut, STOP_POLL_S, "api-stop-watch"):
         adapter = _adapter_class()()  # built on first use: requests is imported lazily
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -141,26 +143,6 @@ def _shutdown(connection: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:  # already closed
             pass
-
-
-class _shut_on_stop:  # noqa: N801 (a context manager used like a function)
-    """While open, a daemon thread waits for ``stop`` and then shuts ``sockets`` down."""
-
-    def __init__(self, stop: threading.Event, sockets: _Sockets):
-        self._stop, self._sockets, self._done = stop, sockets, threading.Event()
-
-    def _watch(self) -> None:
-        while not self._done.is_set():
-            if self._stop.wait(STOP_POLL_S):
-                self._sockets.shut()
-                return
-
-    def __enter__(self) -> _shut_on_stop:
-        threading.Thread(target=self._watch, name="api-stop-watch", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
 
 
 _OPENING: contextvars.ContextVar[_Sockets | None] = contextvars.ContextVar("_OPENING", default=None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from studio import tasks
 from studio.evaluate.config import EvalConfig
 
 POLL_S = 0.1  # how often the watcher asks whether the user stopped
@@ -24,30 +25,19 @@ NOT_RUN = "not run: the evaluation was stopped"
 """A question the stop came before."""
 
 
-class StopWatch:
+class StopWatch(tasks.Watch):
     """While open, a daemon thread sets ``event`` once ``cancel()`` says the user stopped. Called, it answers
     whether to stop now (asking ``cancel`` itself, so a check between steps never waits for the watcher)."""
 
     def __init__(self, cancel: Callable[[], bool], poll_s: float = POLL_S):
         self.event = threading.Event()
-        self._cancel, self._poll_s, self._done = cancel, poll_s, threading.Event()
+        self._cancel = cancel
+        super().__init__(self, lambda: None, poll_s, "evaluate-stop-watch")
 
     def __call__(self) -> bool:
         if not self.event.is_set() and self._cancel():
             self.event.set()
         return self.event.is_set()
-
-    def _watch(self) -> None:
-        while not self._done.wait(self._poll_s):
-            if self():
-                return
-
-    def __enter__(self) -> StopWatch:
-        threading.Thread(target=self._watch, name="evaluate-stop-watch", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
 
 
 def uninterruptible(config: EvalConfig) -> list[str]:
