@@ -3,7 +3,10 @@ the data is displayed literally and nothing is loaded from its URL.
 
 The text is HTML-escaped and placed in one HTML block (line breaks as ``<br>``, so no blank line
 ends the block): Markdown is not parsed inside an HTML block, so there is no image, no link and no
-autolinked URL, whatever the text holds.
+autolinked URL, whatever the text holds. Short text inside Streamlit's own Markdown (a name in an
+error) goes through ``markdown_literal`` instead: every mark that CommonMark, GitHub's tables and
+autolinks or Streamlit's additions (math, emoji shortcodes, icons, colour directives) would read is
+escaped or split by an invisible character (tests/e2e/test_markdown_e2e.py renders each in a browser).
 """
 
 from __future__ import annotations
@@ -37,27 +40,46 @@ def html_block(trusted_html: str) -> str:
     return f'<div style="margin-bottom: 1rem">{trusted_html}</div>'
 
 
-# Only what would become markup: a backslash before punctuation, emphasis and strike marks, brackets
-# (links, images), angle brackets (autolinks) and dollars (math). An underscore inside a word
-# (STUDIO_HOME) and a backtick (a code span, harmless) stay as they are, so messages read as written.
-_MD_SPECIAL = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[*\[\]<>~$]|(?<!\w)_|_(?!\w)")
+# Only what would become markup: a backslash before punctuation or a line break (a hard break), emphasis and
+# strike marks, brackets (links, images, footnotes), angle brackets (autolinks, HTML), dollars (math), a pipe
+# (a table's cell), a backtick (a code span, inside which the other escapes would show), an "&" that would
+# start an entity ("&amp;", "&#65;") and an underscore at either end of a word or beside another one. An
+# underscore inside a word (STUDIO_HOME) stays as it is, so messages read as written.
+_MD_SPECIAL = re.compile(r"\\(?=[!-/:-@\[-`{-~\r\n])|[*\[\]<>~$|`]|&(?=#?\w+;)|(?<![^\W_])_|_(?![^\W_])")
 # What starts a block at the start of any line (a label or an error quoting one can hold line breaks): a
 # heading "#", a quote ">", a list "-", "+" or "1." / "1)", the "===" / "---" under a line that makes it a
-# heading, a code fence "```". Its mark is escaped; an indent before it is kept.
-_BLOCK_START = re.compile(r"(?:\A|(?<=[\r\n]))([ \t]*)(?:([#>+=-]|```)|(\d{1,9})([.)]))")
-_SHORTCODE = re.compile(r":(?=[\w+-]+:)")  # ":m:" in "api:m:" would be an emoji
+# heading. Its mark is escaped.
+_BLOCK_START = re.compile(r"(?m)^([ \t]*)(?:([#>+=-])|(\d{1,9})([.)]))")
+# A line's indent: four spaces or a tab after a blank line make an indented code block, so the indent is
+# written as no-break spaces, which Markdown does not count as indentation (and shows as typed).
+_INDENT = re.compile(r"(?m)^[ \t]+")
+# A colon before a name: an emoji shortcode (":smile:", ":+1:"), a Material icon (":material/home:") or one of
+# Streamlit's directives (":red[...]", ":red" alone, a "::leaf" or ":::container" block) would render instead.
+_COLON = re.compile(r":(?=[A-Za-z:/+-])|:(?=[\w+-]+:)")
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]:)(?=//)|(?<=www)(?=\.)|(?<=\w@)(?=\w)")
 WORD_JOINER = "\u2060"  # invisible and unbreakable: splits "http://", "www.", "a@b" and ":m:" so nothing is linked
+NO_BREAK_SPACE = "\u00a0"
+TAB_STOP = 4
 
 
 def markdown_literal(text: object) -> str:
     """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
-    (``st.error``, ``st.caption``...): shown as typed, never formatting, an emoji shortcode ("api:m:"),
-    a link (a bare URL or e-mail address) or an image."""
-    escaped = _BLOCK_START.sub(_escape_block_start, _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text)))
-    return _AUTOLINK.sub(WORD_JOINER, _SHORTCODE.sub(":" + WORD_JOINER, escaped))
+    (``st.error``, ``st.caption``...): shown as typed, never formatting, a code block or span, a table, math, an
+    entity, an emoji shortcode ("api:m:"), an icon, a colour, a link (a bare URL or e-mail address) or an image."""
+    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    escaped = _BLOCK_START.sub(_escape_block_start, _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text))
+    escaped = _INDENT.sub(lambda m: NO_BREAK_SPACE * _columns(m.group(0)), escaped)
+    return _AUTOLINK.sub(WORD_JOINER, _COLON.sub(":" + WORD_JOINER, escaped))
 
 
 def _escape_block_start(m: re.Match) -> str:
     indent, mark, number, dot = m.groups()
     return f"{indent}\\{mark}" if mark else f"{indent}{number}\\{dot}"
+
+
+def _columns(indent: str) -> int:
+    """How many columns an indent of spaces and tabs takes (a tab goes to the next multiple of four)."""
+    col = 0
+    for ch in indent:
+        col = col + TAB_STOP - col % TAB_STOP if ch == "\t" else col + 1
+    return col

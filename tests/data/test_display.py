@@ -10,10 +10,12 @@ from markdown_it import MarkdownIt  # CommonMark, as Streamlit's Markdown render
 from studio.data.display import markdown_literal
 
 COMMONMARK = MarkdownIt("commonmark")
+GFM = MarkdownIt("commonmark").enable(["table", "strikethrough"])  # Streamlit adds GitHub's tables and strikes
 
 
 def _text(html: str) -> str:
-    return re.sub(r"<[^>]+>", "", html).replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")
+    text = re.sub(r"<[^>]+>", "", html).replace("&gt;", ">").replace("&lt;", "<").replace("&quot;", '"')
+    return text.replace("&amp;", "&").replace("\u2060", "")  # the word joiner is invisible
 
 
 @pytest.mark.parametrize("label", [
@@ -29,3 +31,30 @@ def test_a_label_s_lines_stay_one_paragraph_of_its_own_text(label):
 
 def test_marks_inside_a_line_are_left_as_typed():
     assert markdown_literal("v1 - v2 # 3. done > all") == "v1 - v2 # 3. done \\> all"
+
+
+@pytest.mark.parametrize("text", [
+    "faq\n\n    four spaces after a blank line", "faq\n\n\ta tab after a blank line", "    the first line\nfaq",
+    "faq\n\n  \tmixed\n\n        eight", "faq\r\n\r\n    after CRLF"])
+def test_an_indent_after_a_blank_line_is_text_not_a_code_block(text):
+    """Four spaces or a tab at the start of a line after a blank line made an indented code block."""
+    html = COMMONMARK.render(markdown_literal(text))
+    assert not re.search(r"<(pre|code)\b", html), html
+    assert _text(html).split() == text.split()
+
+
+@pytest.mark.parametrize("text", [
+    "a|b\n|---|---|\n|1|2|", "| a | b |\n|:--|--:|\n| 1 | 2 |", "R&amp;D &copy; &#65; &#x42;", "use `a*b` here",
+    "``", "path C:\\data\\\nnext", "__init__ and __u__", "_a_ b_", "~~gone~~", "- [ ] task", "<b>bold</b>",
+    "[^1] and\n\n[^1]: a note", "[x]: http://example.com", "***", "___", "a\n\n```\ncode\n```", "~~~\nfence\n~~~"])
+def test_tables_entities_code_spans_and_hard_breaks_show_as_typed(text):
+    """A leading pipe made a table, "&amp;" showed as "&", a code span showed the escapes inside it as
+    backslashes, and a backslash at the end of a line became a line break and vanished."""
+    html = GFM.render(markdown_literal(text))
+    assert not re.search(r"<(h\d|ul|ol|li|blockquote|pre|code|table|em|strong|s|del|a|hr|img|b)\b", html), html
+    assert "<br" not in html
+    assert _text(html).split() == text.split()
+
+
+def test_an_underscore_inside_a_word_is_left_alone():
+    assert markdown_literal("STUDIO_HOME and snake_case_name") == "STUDIO_HOME and snake_case_name"
