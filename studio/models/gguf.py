@@ -28,8 +28,6 @@ from studio.models import gguf_checks
 MAGIC = b"GGUF"
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _SMALL_ARRAY = 64  # numeric arrays up to this length are kept; longer ones (token scores) become their length
-# transformers renames these general.architecture values before checking support
-_ALIASES = {"qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe", "gpt-oss": "gpt_oss", "t5encoder": "t5"}
 TensorProgress = Callable[[int, int], None]  # (tensors dequantized, tensors in the file)
 LoadProgress = Callable[[float], None]  # how far a load got, 0..1
 # Where a load is when each step ends, as shares of its time: measured on SmolLM2-135M (Q4_1 ->
@@ -66,12 +64,42 @@ class GgufInfo:
     @property
     def model_type(self) -> str:
         """The architecture as transformers' config names it: what the import's config.json will say."""
-        return model_type(self.architecture)
+        return model_type(self.architecture, self.name)
 
 
-def model_type(architecture: str) -> str:
-    """A GGUF ``general.architecture`` as transformers' ``model_type`` ("qwen2moe" -> "qwen2_moe", "llama" as it is)."""
-    return _ALIASES.get(architecture, architecture)
+@functools.lru_cache(maxsize=64)
+def model_type(architecture: str, name: str | None = None) -> str:
+    """A GGUF ``general.architecture`` as transformers' ``model_type`` ("qwen2moe" -> "qwen2_moe", "gemma3" ->
+    "gemma3_text", "llama" named "mistral" -> "mistral"), as the installed transformers' own GGUF reader renames
+    it: the rules live in its ``load_gguf_checkpoint`` code, with no table to import, so it is asked, on a
+    header of just these two keys (milliseconds). An architecture transformers builds natively from the whole
+    file (``GGUF_CONFIG_ARCHS``: "qwen35", "lfm2") or does not know keeps its own name."""
+    import tempfile
+
+    try:
+        import gguf
+        from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return architecture
+    logger = hf_logging.get_logger("transformers.modeling_gguf_pytorch_utils")
+    level = logger.level
+    try:
+        with tempfile.TemporaryDirectory(prefix="studio-gguf-arch-") as folder:
+            header = str(Path(folder) / "header.gguf")
+            writer = gguf.GGUFWriter(header, architecture)
+            if name:
+                writer.add_name(name)
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.close()
+            logger.setLevel(hf_logging.ERROR)  # "missing vocab_size": this header has no tokenizer, on purpose
+            found = load_gguf_checkpoint(header, return_tensors=False)["config"].get("model_type")
+    except Exception:  # noqa: BLE001 - an architecture transformers cannot read from GGUF keeps its name
+        return architecture
+    finally:
+        logger.setLevel(level)
+    return found if isinstance(found, str) and found else architecture
 
 
 class _Reader:
@@ -225,9 +253,9 @@ def _check_support(info: GgufInfo, tokenizer_model: Any) -> None:
     import numpy as np
 
     sup = supported()
-    arch = info.model_type
+    arch = info.architecture
     name = Path(info.path).name
-    if arch not in sup["architectures"]:
+    if arch not in sup["architectures"] and info.model_type not in sup["architectures"]:  # transformers asks both
         raise ModelLoadError(f"{name} is a {info.architecture!r} model, which transformers cannot load from GGUF "
                              f"(it can: {', '.join(sup['architectures'])}).")
     if tokenizer_model not in sup["tokenizers"]:

@@ -153,8 +153,8 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
 
         info = gguf.inspect(ref.source)  # the same sizes the imported model's config will have
         return shape_from_sizes(info.layers or 0, info.hidden_size or 0, info.vocab_size or 0, info.feed_forward or 0,
-                                info.heads or 0, info.kv_heads or 0, kind=_kind(info.architecture),
-                                params=info.parameters, model_type=info.architecture or "")
+                                info.heads or 0, info.kv_heads or 0, kind=_kind(info.model_type),
+                                params=info.parameters, model_type=info.model_type)
     try:
         cfg = AutoConfig.from_pretrained(ref.source, **loading.pretrained_kwargs(ref, token))
     except (OSError, ValueError) as exc:

@@ -44,6 +44,19 @@ def test_a_gguf_header_gives_the_same_counts_as_the_model_it_unpacks_to(tmp_path
     assert before.lora_params(8) == after.lora_params(8) == trainable
 
 
+@pytest.mark.parametrize("architecture", ["llama", "qwen2moe", "qwen3moe", "gemma3", "minimax-m2"])
+def test_a_gguf_s_estimate_names_the_model_type_the_import_s_config_will_have(tmp_path, offline, architecture):
+    """The estimate took a GGUF's ``general.architecture`` ("qwen2moe") for transformers' ``model_type``
+    ("qwen2_moe"), which decides Liger Kernel's part in it; a "minimax-m2" file was even refused as unloadable."""
+    from gguf_files import write_tiny_llama_gguf
+    from transformers import AutoConfig
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(path, architecture=architecture)
+    expected = AutoConfig.from_pretrained(tmp_path, gguf_file=path.name).model_type  # transformers' own reading
+    assert memory.shape_for_base(str(path)).model_type == expected
+
+
 def test_the_largest_batch_comes_from_the_real_lengths():
     assert memory.largest_batch([40, 75, 60], batch_size=8, max_length=512) == (3, 75)  # 3 records, the longest 75
     assert memory.largest_batch(list(range(10, 50)), batch_size=8, max_length=32) == (8, 32)  # cut at max length
