@@ -32,6 +32,7 @@ is saved or used for anything else.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from studio.train.recipe import PackedCollator
@@ -188,12 +189,13 @@ def prepare(model: Any, autocast: Any = None) -> str | None:
     """Switch ``model`` to ``NAME`` if it keeps packed records apart there: the second of two records packed
     in one row must get the logits it gets alone (a model whose layers drop the keyword arguments would let
     records attend to each other). Returns the implementation to ``restore``, or None with the model left as
-    it was (train on padded batches). One forward of 12 tokens on the model's device, in its dtype.
+    it was (train on padded batches). One forward of 12 tokens on the model's device, in its dtype, and
+    one backward of the packed row (``_backward_runs``: no parameter's gradient computed or kept).
 
     ``autocast``: the dtype training autocasts to (bf16 or fp16 on CUDA; None: none), so the check takes the
     path training will: a float32 model under bf16 autocast reaches torch's varlen kernel on CUDA, where without
     autocast it would check only the masked SDPA fallback. A kernel that fails here (an unsupported GPU, head
-    size or dtype) sends the run to padded batches instead of crashing it at its first step."""
+    size or dtype), forward or backward, sends the run to padded batches instead of crashing it at its first step."""
     import contextlib
 
     import torch
@@ -204,14 +206,18 @@ def prepare(model: Any, autocast: Any = None) -> str | None:
     row = VarlenCollator()([{"input_ids": first, "labels": first}, {"input_ids": second, "labels": second}])
     was_training = model.training
     model.eval()
-    cast = torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
+    def cast() -> Any:  # a fresh context for each pass
+        return torch.autocast(device.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
+
+    inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in row.items() if k not in ("labels", "input_ids")}
     try:
-        with torch.no_grad(), cast:
-            packed = model(**{k: v.to(device) if hasattr(v, "to") else v for k, v in row.items() if k != "labels"},
-                           use_cache=False).logits
+        with torch.no_grad(), cast():
+            packed = model(input_ids=row["input_ids"].to(device), **inputs, use_cache=False).logits
             alone = model(input_ids=torch.tensor([second], device=device), use_cache=False).logits
         a, b = packed[0, 6:].float(), alone[0].float()
         ok = bool(((a - b).abs().max() <= 0.02 * b.abs().max() + 1e-3).item())
+        if ok:
+            ok = _backward_runs(model, row["input_ids"].to(device), inputs, cast)
     except Exception:  # a model that cannot take these arguments, or a kernel that fails here: pad instead
         ok = False
     finally:
@@ -220,3 +226,22 @@ def prepare(model: Any, autocast: Any = None) -> str | None:
         restore(model, before)
         return None
     return before
+
+
+def _backward_runs(model: Any, input_ids: Any, inputs: dict[str, Any], cast: Callable[[], Any]) -> bool:
+    """Whether the packed row's backward pass runs too (a kernel can work forward and fail backward, which would
+    crash the first training step). The gradient is taken with respect to the row's input embeddings only, with
+    ``torch.autograd.grad``: every layer's backward runs, attention's included, but no parameter's ``.grad`` is
+    computed or touched, whatever is trainable, so the weights and the optimizer see nothing of it."""
+    import torch
+
+    embed = model.get_input_embeddings()
+    if embed is None:
+        return True  # nothing to differentiate against: the forward check is all there is
+    with torch.no_grad():
+        embeds = embed(input_ids)
+    embeds = embeds.detach().requires_grad_(True)
+    with torch.enable_grad(), cast():
+        logits = model(inputs_embeds=embeds, **inputs, use_cache=False).logits
+        (grad,) = torch.autograd.grad(logits.float().sum(), embeds)
+    return bool(torch.isfinite(grad).all().item())

@@ -339,6 +339,43 @@ def test_the_packing_check_runs_under_trainings_autocast_so_a_failing_kernel_mea
     packing.restore(model, before)
 
 
+def test_a_kernel_that_fails_only_backward_means_padded_batches_and_the_check_leaves_no_gradient(tmp_path,
+                                                                                                 monkeypatch):
+    """A varlen kernel that runs forward but fails in its backward pass (an unsupported GPU or head size for the
+    backward kernel) passed the forward-only check, and crashed the run at its first step. The check now runs the
+    backward too, with no parameter's gradient computed or kept and the weights as they were."""
+    import torch
+
+    from studio.train import packing
+
+    class FailsBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, out):
+            return out.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError("FlashAttention backward for head dim > 192 requires A100/A800 or H100/H800")
+
+    @functools.wraps(_reference_varlen)  # the kernel's signature, which the studio reads
+    def forward_only(*args, **kwargs):
+        return FailsBackward.apply(_reference_varlen(*args, **kwargs))
+
+    model, _ = _model(tmp_path, "llama")
+    model.train()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    before = model.config._attn_implementation
+    monkeypatch.setattr(packing, "_varlen_kernel", lambda device: forward_only)
+    assert packing.prepare(model, autocast=torch.bfloat16) is None  # forward passes, backward fails: pad
+    assert model.config._attn_implementation == before and model.training
+
+    monkeypatch.setattr(packing, "_varlen_kernel", lambda device: _reference_varlen)  # forward and backward work
+    assert packing.prepare(model, autocast=torch.bfloat16) == before
+    packing.restore(model, before)
+    assert all(p.grad is None for p in model.parameters())  # nothing for the optimizer's first step to pick up
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+
+
 def test_each_process_checks_packing_on_its_own_gpu(monkeypatch):
     """Under accelerate launch (LOCAL_RANK set per process) the model goes to the process's own GPU for the
     packing check, as QLoRA's 4-bit base does, not every process's onto the first."""
