@@ -48,7 +48,7 @@ def to_csv(result: EvalResult) -> str:
             scores = row.scores.get(label, {})
             judge = row.judge.get(label)
             line += [safe_cell(row.answers.get(label, "")), safe_cell(row.errors.get(label, ""))]
-            line += [_num(scores.get(m)) for m in metrics.CSV_METRICS]
+            line += [_cell(scores.get(m)) for m in metrics.CSV_METRICS]
             timed = entries[label] is not None and "latency_s" in scores
             line += [latency.row_batch(result, entries[label], position) if timed else ""]
             line += [judge.score if judge and judge.score is not None else "", safe_cell(judge.reason if judge else "")]
@@ -58,6 +58,12 @@ def to_csv(result: EvalResult) -> str:
 
 def _num(value: float | None) -> str:
     return metrics.fmt(value)
+
+
+def _cell(value: float | None) -> float | str:
+    """A score as a spreadsheet reads it: the full number (no thousands separator: a perplexity of 1,234 read
+    back as text, or 3 significant digits that make two runs' scores look equal); empty when there is none."""
+    return "" if value is None else value
 
 
 def highlight_html(answer: str, reference: str) -> str:
