@@ -132,14 +132,22 @@ def answers_table(result: EvalResult, rows: Sequence[QuestionRow] | None = None)
             f"{''.join(body)}</table>")
 
 
+def pair(result: EvalResult, labels: Sequence[str]) -> tuple[str, str]:
+    """The two models win/tie/loss compares first (the page's defaults and the HTML report's plot): the first
+    fine-tuned run (else the last model) against the first other model, its base when the base comes first."""
+    focus = eval_results.default_focus_model(result)
+    a = focus if focus in labels else labels[-1]
+    return a, next(m for m in labels if m != a)
+
+
 def figures(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> list:
     """The report's plots: summary bars, F1 distributions, win/tie/loss of the first two models, training curves."""
     failed = eval_results.failed_models(result)
     summary = {k: v for k, v in (result.summary or eval_results.summarize(result)).items() if k not in failed}
     figs = [eval_plots.summary_bars(summary), eval_plots.score_distributions(result)]
     labels = eval_results.shown_labels(result)
-    if len(labels) >= 2:
-        a, b = labels[-1], labels[0]  # the last model (often the fine-tuned one) against the first (the base)
+    if len(labels) >= 2:  # the page's default pair: the first fine-tuned run against the first other model
+        a, b = pair(result, labels)
         figs.append(eval_plots.win_tie_loss(eval_results.win_tie_loss(result, a, b), a, b))
     if curves:
         figs.append(eval_plots.training_curves(curves, labels))

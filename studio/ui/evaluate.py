@@ -364,8 +364,8 @@ def show_result(result: EvalResult) -> None:
             st.info("Evaluate at least two models to compare them.")
         else:
             c1, c2, c3 = st.columns(3)
-            focus = eval_results.default_focus_model(result)
-            a = c1.selectbox("Model", labels, index=labels.index(focus) if focus in labels else 0, key="evaluate.wtl_a")
+            first, _ = report.pair(result, labels)  # the pair the HTML report plots
+            a = c1.selectbox("Model", labels, index=labels.index(first), key="evaluate.wtl_a")
             b = c2.selectbox("against", [m for m in labels if m != a], key="evaluate.wtl_b")
             metric = c3.selectbox("on", ["f1", "rouge_l", "chrf", "exact_match", "judge"], format_func=metrics.LABELS.get,
                                   key="evaluate.wtl_metric")
