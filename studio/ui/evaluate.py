@@ -215,6 +215,11 @@ def new_evaluation_form() -> None:
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
         concurrency = ui.kept(s3.number_input, "API requests in flight", "evaluate.concurrency", 4,
                               **_bounds("api_concurrency"))
+        api_timeout = ui.kept(s3.number_input, "API timeout (s)", "evaluate.api_timeout", 60.0, step=10.0, format="%.0f",
+                              help="How long a request to an api: model may wait for its first words, and then "
+                                   "between words, before its question counts as failed. A model served on a CPU "
+                                   "answers slowly: raise it, or lower the requests in flight.",
+                              **_bounds("api_timeout_s"))
         judge = s1.text_input("LLM judge (optional)", key="evaluate.judge",
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
@@ -234,7 +239,7 @@ def new_evaluation_form() -> None:
             dataset_id=dataset_id, dataset_version=version, sample=int(sample) or None, seed=int(seed),
             max_new_tokens=int(max_new), batch_size=int(batch), do_sample=bool(sampling), temperature=float(temperature),
             perplexity=bool(perplexity), api_base_url=base_url.strip() or None, api_provider=provider.strip() or None,
-            api_concurrency=int(concurrency), judge=judge.strip() or None, leakage_threshold=float(threshold),
+            api_concurrency=int(concurrency), api_timeout_s=float(api_timeout), judge=judge.strip() or None, leakage_threshold=float(threshold),
             qa_endpoint=qa_endpoint.strip() or None,
             answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
         )
