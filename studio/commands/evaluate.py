@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--qa-endpoint", metavar="URL", help="api:qa: models: a dedicated endpoint instead of Inference "
                                                          "Providers (the HF token goes only to a Hugging Face host)")
     p.add_argument("--concurrency", type=int, default=4, help=_help("api_concurrency"))
+    p.add_argument("--api-timeout", type=float, default=60.0, metavar="S", help=_help("api_timeout_s"))
     p.add_argument("--sample", type=int, metavar="N", help=_help("sample"))
     p.add_argument("--seed", type=int, default=0, help=_help("seed"))
     p.add_argument("--max-new-tokens", type=int, default=64, help=_help("max_new_tokens"))
@@ -99,7 +100,7 @@ def _config(args: argparse.Namespace):
         dataset_version=args.dataset_version, dataset_file=dataset_file, sample=args.sample, seed=args.seed,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, do_sample=args.sampling,
         temperature=args.temperature, perplexity=not args.no_perplexity, api_provider=args.provider,
-        api_base_url=args.base_url, api_concurrency=args.concurrency, judge=args.judge,
+        api_base_url=args.base_url, api_concurrency=args.concurrency, api_timeout_s=args.api_timeout, judge=args.judge,
         leakage_threshold=args.leakage_threshold, train_file=args.train, semantic_leakage=args.semantic_leakage,
         answer_similarity=args.similarity, qa_endpoint=args.qa_endpoint,
     )

@@ -41,7 +41,10 @@ class EvalConfig:
     api_concurrency: int = setting(4, "Requests in flight per API model.", min=1, max=64,
                                    label="API requests in flight", error="API concurrency must be between {lo} and {hi}.")
     qa_endpoint: str | None = None  # "api:qa:" models: a dedicated endpoint URL instead of Inference Providers
-    api_timeout_s: float = 60.0
+    api_timeout_s: float = setting(60.0, "Seconds an API request may wait for its first words, and then between "
+                                         "words, before it counts as failed (a model on a CPU server may need more).",
+                                   min=5, max=3600, label="API timeout (s)",
+                                   error="The API timeout must be between {lo} and {hi} seconds.")
     # Judge and leakage
     judge: str | None = None  # a chat model spec ("api:<id>" or local) that grades answers 1-5
     # rapidfuzz score 0-100 above which a question counts as leaked

@@ -48,7 +48,7 @@ def to_csv(result: EvalResult) -> str:
             scores = row.scores.get(label, {})
             judge = row.judge.get(label)
             line += [safe_cell(row.answers.get(label, "")), safe_cell(row.errors.get(label, ""))]
-            line += [_num(scores.get(m)) for m in metrics.CSV_METRICS]
+            line += [_cell(scores.get(m)) for m in metrics.CSV_METRICS]
             timed = entries[label] is not None and "latency_s" in scores
             line += [latency.row_batch(result, entries[label], position) if timed else ""]
             line += [judge.score if judge and judge.score is not None else "", safe_cell(judge.reason if judge else "")]
@@ -58,6 +58,12 @@ def to_csv(result: EvalResult) -> str:
 
 def _num(value: float | None) -> str:
     return metrics.fmt(value)
+
+
+def _cell(value: float | None) -> float | str:
+    """A score as a spreadsheet reads it: the full number (no thousands separator: a perplexity of 1,234 read
+    back as text, or 3 significant digits that make two runs' scores look equal); empty when there is none."""
+    return "" if value is None else value
 
 
 def highlight_html(answer: str, reference: str) -> str:
@@ -126,14 +132,22 @@ def answers_table(result: EvalResult, rows: Sequence[QuestionRow] | None = None)
             f"{''.join(body)}</table>")
 
 
+def pair(result: EvalResult, labels: Sequence[str]) -> tuple[str, str]:
+    """The two models win/tie/loss compares first (the page's defaults and the HTML report's plot): the first
+    fine-tuned run (else the last model) against the first other model, its base when the base comes first."""
+    focus = eval_results.default_focus_model(result)
+    a = focus if focus in labels else labels[-1]
+    return a, next(m for m in labels if m != a)
+
+
 def figures(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> list:
     """The report's plots: summary bars, F1 distributions, win/tie/loss of the first two models, training curves."""
     failed = eval_results.failed_models(result)
     summary = {k: v for k, v in (result.summary or eval_results.summarize(result)).items() if k not in failed}
     figs = [eval_plots.summary_bars(summary), eval_plots.score_distributions(result)]
     labels = eval_results.shown_labels(result)
-    if len(labels) >= 2:
-        a, b = labels[-1], labels[0]  # the last model (often the fine-tuned one) against the first (the base)
+    if len(labels) >= 2:  # the page's default pair: the first fine-tuned run against the first other model
+        a, b = pair(result, labels)
         figs.append(eval_plots.win_tie_loss(eval_results.win_tie_loss(result, a, b), a, b))
     if curves:
         figs.append(eval_plots.training_curves(curves, labels))

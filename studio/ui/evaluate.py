@@ -215,6 +215,11 @@ def new_evaluation_form() -> None:
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
         concurrency = ui.kept(s3.number_input, "API requests in flight", "evaluate.concurrency", 4,
                               **_bounds("api_concurrency"))
+        api_timeout = ui.kept(s3.number_input, "API timeout (s)", "evaluate.api_timeout", 60.0, step=10.0, format="%.0f",
+                              help="How long a request to an api: model may wait for its first words, and then "
+                                   "between words, before its question counts as failed. A model served on a CPU "
+                                   "answers slowly: raise it, or lower the requests in flight.",
+                              **_bounds("api_timeout_s"))
         judge = s1.text_input("LLM judge (optional)", key="evaluate.judge",
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
@@ -234,7 +239,7 @@ def new_evaluation_form() -> None:
             dataset_id=dataset_id, dataset_version=version, sample=int(sample) or None, seed=int(seed),
             max_new_tokens=int(max_new), batch_size=int(batch), do_sample=bool(sampling), temperature=float(temperature),
             perplexity=bool(perplexity), api_base_url=base_url.strip() or None, api_provider=provider.strip() or None,
-            api_concurrency=int(concurrency), judge=judge.strip() or None, leakage_threshold=float(threshold),
+            api_concurrency=int(concurrency), api_timeout_s=float(api_timeout), judge=judge.strip() or None, leakage_threshold=float(threshold),
             qa_endpoint=qa_endpoint.strip() or None,
             answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
         )
@@ -364,8 +369,8 @@ def show_result(result: EvalResult) -> None:
             st.info("Evaluate at least two models to compare them.")
         else:
             c1, c2, c3 = st.columns(3)
-            focus = eval_results.default_focus_model(result)
-            a = c1.selectbox("Model", labels, index=labels.index(focus) if focus in labels else 0, key="evaluate.wtl_a")
+            first, _ = report.pair(result, labels)  # the pair the HTML report plots
+            a = c1.selectbox("Model", labels, index=labels.index(first), key="evaluate.wtl_a")
             b = c2.selectbox("against", [m for m in labels if m != a], key="evaluate.wtl_b")
             metric = c3.selectbox("on", ["f1", "rouge_l", "chrf", "exact_match", "judge"], format_func=metrics.LABELS.get,
                                   key="evaluate.wtl_metric")

@@ -497,3 +497,29 @@ def test_evaluating_a_file_with_records_that_are_not_objects_names_them(tmp_path
     f.write_bytes(MIXED)
     with pytest.raises(DatasetValidationError, match=f"^{re.escape(MIXED_PROBLEMS[0])}"):
         eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f)))
+
+
+def test_a_slow_api_server_gets_the_timeout_the_person_sets(tmp_path, capsys):
+    """An API model's question failed with "no answer came within 60 s. Try again, or raise the timeout." and
+    neither the command line nor the page had a timeout to raise: a model served on a CPU could not be evaluated."""
+    from chat_servers import FaultServer
+
+    from studio.__main__ import main
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA[:2]))
+    out = tmp_path / "r.json"
+    with FaultServer().running() as server:
+        started = time.monotonic()
+        code = main(["evaluate", "--dataset", str(data), "--model", "api:m", "--base-url", server.url("silent"),
+                     "--api-timeout", "5", "--out", str(out)])
+        took = time.monotonic() - started
+        server.release.set()
+    assert code == 0, capsys.readouterr().err
+    assert took < 30  # each question waited 5 s, not 60
+    report = json.loads(out.read_text())
+    assert report["config"]["api_timeout_s"] == 5
+    assert all("raise the timeout" in row["errors"]["api:m"] for row in report["rows"])
+    assert main(["evaluate", "--dataset", str(data), "--model", "api:m", "--api-timeout", "1",
+                 "--out", str(out)]) == 2
+    assert "error: The API timeout must be between 5 and 3600 seconds." in capsys.readouterr().err

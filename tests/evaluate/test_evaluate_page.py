@@ -374,3 +374,19 @@ def test_while_stopping_the_page_says_what_is_kept_and_that_inference_providers_
     assert "answers so far are kept" in note
     assert "cannot be interrupted" in note and "90 s" in note
     assert at.button(key=f"evaluate.stop.{result.id}").disabled
+
+
+def test_the_api_timeout_is_a_setting_of_the_page(tmp_path):
+    """A model on a CPU server took over a minute to answer: its questions failed "... raise the timeout", and the
+    page had no timeout to raise. The value set reaches the evaluation."""
+    store.create_dataset("Soccer QA", QA)
+    at = _app()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input("api:m").run()
+    at.text_input(key="evaluate.base_url").input("http://127.0.0.1:9/v1").run()
+    at.number_input(key="evaluate.api_timeout").set_value(300.0).run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception and not at.error
+    eval_id = at.session_state["evaluate.selected"]
+    assert eval_results.load(eval_id).config["api_timeout_s"] == 300
+    eval_jobs.stop_evaluation(eval_id)

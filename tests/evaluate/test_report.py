@@ -157,3 +157,29 @@ def test_a_result_written_before_batches_were_recorded_says_its_latency_was_aver
     assert "averaged over a batch of 3" in report.to_html(result)
     again = EvalResult.from_json(json.loads(report.to_json(result)))
     assert again.to_json()["models"] == result.to_json()["models"]  # nothing added to an old file's models on a save
+
+
+def test_csv_scores_are_numbers_a_spreadsheet_reads_in_full(result):
+    """A perplexity over 1,000 (an untrained model's) was written "1,235": a text cell, not a number; and every
+    score was cut to 3 significant digits, so two runs 0.0004 apart read the same."""
+    result.rows[0].scores["base"]["perplexity"] = 1234.5678
+    result.rows[0].scores["tuned"]["f1"] = 0.123456
+    rows = list(csv.DictReader(io.StringIO(report.to_csv(result))))
+    assert float(rows[0]["base | perplexity"]) == 1234.5678
+    assert float(rows[0]["tuned | f1"]) == 0.123456
+    assert rows[2]["tuned | f1"] == ""  # a failed cell has no score
+
+
+def test_the_html_reports_win_tie_loss_is_the_run_against_its_base_not_the_last_model_against_the_run(result):
+    """Models in the page's order (the run, its base, then a chat model typed below): the report's one win/tie/loss
+    plot compared the chat model with the run, not what the evaluation asks (did training beat the base?)."""
+    order = ["tuned", "base", "chat"]
+    result.models = [next(m for m in result.models if m.label == "tuned"), next(m for m in result.models if m.label == "base"),
+                     type(result.models[0])(label="chat", spec="api:chat", kind="api")]
+    for row in result.rows:
+        row.answers["chat"] = "Eleven"
+        row.scores["chat"] = {"f1": 1.0 if row.reference == "Eleven" else 0.0}
+    assert result.labels == order
+    titles = [f.layout.title.text for f in report.figures(result)]
+    assert "tuned vs base: win / tie / loss on Token F1" in titles
+    assert "tuned vs base: win" in report.to_html(result)
