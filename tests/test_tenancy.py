@@ -269,6 +269,14 @@ def test_a_signed_in_visitor_gets_the_same_workspace_in_every_session_and_nobody
     assert workspace_of(mallory) != workspace_of(first) and "Alice's kept FAQ" not in everything_shown(mallory)
 
 
+def test_a_signed_in_visitor_is_told_to_sign_out_on_a_shared_computer():
+    """Streamlit keeps a sign-in for 30 days in the browser: closing the tab leaves the workspace open to the next
+    person at that computer, so the sidebar says so next to Sign out."""
+    at = signed_in_visit({"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"})
+    assert any("On a shared computer, sign out when you leave" in c.value for c in at.sidebar.caption)
+    assert at.sidebar.button(key="workspace.logout").label == "Sign out"
+
+
 def test_the_sign_in_button_shows_only_where_the_deployer_configured_a_provider():
     assert [b.label for b in signed_in_visit(None).sidebar.button] == ["Sign in"]
     assert not [b for b in visit().sidebar.button if "Sign in" in b.label]

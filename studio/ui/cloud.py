@@ -330,6 +330,9 @@ def panel() -> None:
             else:
                 keeps = " and restarts, in this app's store."
             st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits{keeps}")
+            # Streamlit keeps the sign-in in this browser for 30 days: closing the tab does not end it
+            st.caption("On a shared computer, sign out when you leave: this browser stays signed in (for 30 days) "
+                       "and the next person here would open your workspace.")
             if st.session_state.get(STORE_ERROR):
                 st.warning(st.session_state[STORE_ERROR], icon=":material/cloud_off:")
             if st.button("Sign out", key="workspace.logout"):
