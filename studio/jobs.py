@@ -67,6 +67,29 @@ class JobStatus:
 
 _KNOWN = {f for f in JobStatus.__dataclass_fields__}
 _reapers: dict[int, subprocess.Popen] = {}
+_caps: tuple[int | None, int | None] = (None, None)  # (per workspace, in all): set_caps
+_start_lock = threading.Lock()  # the count in all and the start it allows happen together, across workspaces
+
+
+def set_caps(per_workspace: int | None = None, total: int | None = None) -> None:
+    """Bound the jobs one workspace, and this whole server process, may run at once (a public deployment: each job
+    is a process of its own, in the memory the server shares with every visitor). None: no bound (a local install)."""
+    global _caps
+    _caps = (per_workspace, total)
+
+
+def _check_caps() -> None:
+    """Raise ``JobBusyError`` (one line) when starting one more job would pass a bound of ``set_caps``."""
+    per, total = _caps
+    mine = sum(1 for s in registered_jobs() if s.active) if per is not None else 0
+    if per is not None and mine >= per:
+        raise JobBusyError(f"You already have {mine} background job{'s' if mine != 1 else ''} (evaluations) running and "
+                           f"this app runs at most {per} per visitor at a time: wait for one to finish, or stop it.")
+    for pid in [pid for pid, proc in _reapers.items() if proc.poll() is not None]:
+        del _reapers[pid]
+    if total is not None and len(_reapers) >= total:
+        raise JobBusyError(f"This app is running its limit of {total} background jobs (evaluations) for all its "
+                           "visitors together: start yours again in a few minutes.")
 
 
 def readable_time(iso: str | float | None) -> str:
@@ -274,11 +297,13 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
     ``env`` adds variables to the job's environment only (a token typed in the browser reaches the
     job this way: never on its command line, in its status or on disk).
 
-    Raises ``JobBusyError`` when ``uses_device`` and another device job is running.
+    Raises ``JobBusyError`` when ``uses_device`` and another device job is running, or past a bound of
+    ``set_caps``.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    with _locked():
+    with _start_lock, _locked():
+        _check_caps()
         if uses_device:
             busy = active_device_job()
             if busy is not None:

@@ -30,6 +30,9 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.setattr(config, "_tenancy", False)  # a test that opened the public app leaves no visitor behind
     monkeypatch.setattr(config, "_resolver", None)
     monkeypatch.setattr(config, "_before_write", None)
+    from studio import jobs
+
+    monkeypatch.setattr(jobs, "_caps", (None, None))  # nor its bound on jobs
     yield home
     import sys
 

@@ -110,6 +110,43 @@ def test_a_full_anonymous_workspace_refuses_a_save_in_one_line_and_keeps_what_it
     assert store_snapshot(ws) == before
 
 
+def test_deleting_a_dataset_in_a_full_workspace_frees_its_room_for_the_next_save():
+    """The refusal says to delete what is no longer needed: that must make room (the trash, which no page of the
+    public app reaches, does not keep holding it)."""
+    from studio.data import store
+
+    at = visit("pages/1_Dataset.py")
+    ws = workspace_of(at)
+    with config.use_workspace(ws):
+        big = store.create_dataset("Old drafts", [{"question": f"Draft {n}?", "answer": "x" * 400} for n in range(100)])
+    at.secrets["studio"] = {"anonymous_workspace_mb": (workspaces.size_bytes(ws) + 100) / 1e6}
+    at.text_input(key="dataset.new_name").set_value("Mine")
+    at.button(key="dataset.create").click().run()
+    assert [e.value for e in at.error][0].startswith("Not saved: it needs")
+
+    at.selectbox(key="dataset.picker").set_value(big.id).run()
+    sure = at.checkbox(key=f"dataset.delete_sure.{big.id}")
+    assert "room is freed" in sure.label
+    sure.check().run()
+    at.button(key="dataset.delete").click().run()
+    assert at.success[0].value == "Deleted Old drafts."  # no folder on the server to look in
+    at.text_input(key="dataset.new_name").set_value("Mine")
+    at.button(key="dataset.create").click().run()
+    assert not at.error and not at.exception
+    with config.use_workspace(ws):
+        assert [d.name for d in store.list_datasets() if d.name != "Soccer rules (sample)"] == ["Mine"]
+
+
+def test_the_trash_is_emptied_only_when_a_save_needs_its_room(tmp_path):
+    ws = tmp_path / "a-workspace"
+    (ws / "trash" / "faq-20261205").mkdir(parents=True)
+    (ws / "trash" / "faq-20261205" / "0001.json").write_bytes(b"x" * 600_000)
+    workspaces.check_room(ws, 1_000_000, 300_000)  # fits beside it: what was deleted stays
+    assert (ws / "trash" / "faq-20261205" / "0001.json").exists()
+    workspaces.check_room(ws, 1_000_000, 500_000)  # fits only without it
+    assert not (ws / "trash").exists()
+
+
 def test_an_import_larger_than_the_whole_limit_says_what_it_needs_not_that_the_workspace_is_full(tmp_path):
     ws = tmp_path / "a-workspace"
     (ws / "datasets").mkdir(parents=True)
@@ -230,6 +267,14 @@ def test_a_signed_in_visitor_gets_the_same_workspace_in_every_session_and_nobody
     mallory = signed_in_visit({"iss": "https://accounts.example", "sub": "mallory-9", "name": "Alice"},
                               "pages/1_Dataset.py")  # the same display name is not the same person
     assert workspace_of(mallory) != workspace_of(first) and "Alice's kept FAQ" not in everything_shown(mallory)
+
+
+def test_a_signed_in_visitor_is_told_to_sign_out_on_a_shared_computer():
+    """Streamlit keeps a sign-in for 30 days in the browser: closing the tab leaves the workspace open to the next
+    person at that computer, so the sidebar says so next to Sign out."""
+    at = signed_in_visit({"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"})
+    assert any("On a shared computer, sign out when you leave" in c.value for c in at.sidebar.caption)
+    assert at.sidebar.button(key="workspace.logout").label == "Sign out"
 
 
 def test_the_sign_in_button_shows_only_where_the_deployer_configured_a_provider():

@@ -15,6 +15,11 @@ DEFAULT_UPLOAD_MB = 20  # the largest file a visitor may upload; the secret [stu
 # file holds ~5.5x its size in memory (a 60 MB file took the server from 428 to 761 MB): 20 MB stays near 110 MB,
 # where the 512 MB a local install allows (model files) would take one visitor's import past Community Cloud's 2.7 GB.
 
+DEFAULT_JOBS_PER_VISITOR = 2  # background jobs (evaluations) one visitor may run at once; [studio] jobs_per_visitor
+DEFAULT_JOBS_TOTAL = 6  # the same for every visitor together; [studio] jobs_total. Each job is a Python process of its
+# own: ~47 MB each measured for an API evaluation (more with a larger dataset), so 6 stay near 300 MB of the 690 MB
+# Community Cloud guarantees, where one visitor pressing Start again and again would take the app past its 2.7 GB.
+
 
 class RateLimitedError(StudioError):
     """A visitor used their share of the deployer's token for this minute."""

@@ -21,6 +21,7 @@ from studio import config
 from studio.errors import StudioError
 
 VISITORS = "visitors"
+TRASH = "trash"  # where deleting a dataset (or a run) moves it: emptied when the workspace needs the room
 SEEN = ".last-seen"  # touched on every page run: what the clean-up measures idleness by
 ANONYMOUS_LIMIT_MB = 50  # an anonymous workspace holds Q&A datasets and evaluations: a few MB is a lot
 KEPT_LIMIT_MB = 500  # a signed-in (or token-giving) visitor's workspace: the server's one disk serves every visitor
@@ -85,8 +86,14 @@ def size_bytes(path: Path) -> int:
 
 
 def check_room(path: Path, limit_bytes: int, adding: int) -> None:
-    """Raise ``WorkspaceFullError`` when writing ``adding`` more bytes would pass the limit."""
+    """Raise ``WorkspaceFullError`` when writing ``adding`` more bytes would pass the limit. What the visitor deleted
+    (the workspace's trash, which no page reaches on a public app) is emptied first when that makes room: deleting
+    is how the refusal tells them to free it."""
     used = size_bytes(path)
+    trash = Path(path) / TRASH
+    if used + adding > limit_bytes and trash.is_dir():
+        shutil.rmtree(trash, ignore_errors=True)
+        used = size_bytes(path)
     if used + adding > limit_bytes:
         more = (", or sign in (or give your Hugging Face token) for a larger workspace" if is_anonymous(path)
                 else " (this server's disk serves every visitor)")

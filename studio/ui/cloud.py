@@ -13,6 +13,8 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     inference_rpm = 10          # requests a minute per visitor on the deployer's HF_TOKEN
     inference_rpm_total = 60    # requests a minute on it for all visitors together
     upload_mb = 20              # the largest file a visitor may upload
+    jobs_per_visitor = 2        # background jobs (evaluations) a visitor may run at once
+    jobs_total = 6              # the same for all visitors together
 
     [studio.store]              # keeps signed-in visitors' workspaces across restarts (studio.cloud.store)
     repo = "your-org/slm-studio-visitors"
@@ -198,6 +200,7 @@ def setup() -> None:
     global _deployer_token, _last_clean
     if not tenancy_on():
         config.set_tenancy(False)
+        jobs.set_caps()
         if _configured_upload_mb is not None:
             _cap_uploads(None)
         return
@@ -206,6 +209,8 @@ def setup() -> None:
         if value and value.strip():
             _deployer_token = value.strip()
     config.set_tenancy(True, _resolve, _check_room)
+    jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
+                  max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
     _cap_uploads(upload_mb())
     path = _workspace()
     st.session_state[PATH] = str(path)
@@ -325,6 +330,9 @@ def panel() -> None:
             else:
                 keeps = " and restarts, in this app's store."
             st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits{keeps}")
+            # Streamlit keeps the sign-in in this browser for 30 days: closing the tab does not end it
+            st.caption("On a shared computer, sign out when you leave: this browser stays signed in (for 30 days) "
+                       "and the next person here would open your workspace.")
             if st.session_state.get(STORE_ERROR):
                 st.warning(st.session_state[STORE_ERROR], icon=":material/cloud_off:")
             if st.button("Sign out", key="workspace.logout"):

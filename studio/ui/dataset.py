@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from studio import ui
+from studio import config, ui
 from studio.data import editing, store, validate
 from studio.data.display import plural
 from studio.errors import StudioError, VersionConflictError
@@ -154,14 +154,15 @@ def _manage(info: store.DatasetInfo | None) -> None:
         flash(f"Renamed to {md(new_name.strip())}.")
         st.rerun()
     st.divider()
-    sure = st.checkbox(f"Yes, delete {md(info.name)} (it moves to the workspace's trash folder)",
-                       key=f"dataset.delete_sure.{info.id}")
+    # a public app's visitor cannot reach the trash folder: there, deleting is what frees room in their workspace
+    where = "its room is freed for new work" if config.tenancy() else "it moves to the workspace's trash folder"
+    sure = st.checkbox(f"Yes, delete {md(info.name)} ({where})", key=f"dataset.delete_sure.{info.id}")
     if st.button("Delete dataset", key="dataset.delete", type="primary", disabled=not sure):
         dest = ui.run_or_error(store.delete_dataset, info.id)
         if dest:
             st.session_state[DRAFTS].pop(info.id, None)
             select(None)
-            flash(f"Deleted {md(info.name)} (kept in {md(dest)}).")
+            flash(f"Deleted {md(info.name)}." if config.tenancy() else f"Deleted {md(info.name)} (kept in {md(dest)}).")
             st.rerun()
 
 

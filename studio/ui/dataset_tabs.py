@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -375,6 +376,12 @@ def _llama_factory_zip(dataset_id: str, version: int, fmt: str) -> bytes:
     return conversations.llama_factory_zip(records, writers.WRITERS[fmt](records), fmt, file_name)
 
 
+def _deferred(fn, *args) -> Callable[[], bytes]:
+    """A download made when its button is pressed, in the visitor's workspace: Streamlit runs it on a thread of its
+    own, where a public app has no visitor (``config.bound``)."""
+    return config.bound(functools.partial(fn, *args))
+
+
 def export_tab(info: store.DatasetInfo | None) -> None:
     if info is None or info.latest is None:
         st.info("No dataset selected.")
@@ -387,7 +394,7 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),
                                        ("csv", "text/csv"), ("parquet", "application/vnd.apache.parquet"))):
         col.download_button(f"Download {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
-                            functools.partial(_export_bytes, info.id, v, fmt),
+                            _deferred(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}", mime=mime, key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")
     st.caption("For fine-tuning tools: chat `messages` (TRL's SFTTrainer, OpenAI fine-tuning, Axolotl), "
@@ -396,14 +403,14 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     for col, (fmt, label) in zip(cols, (("messages", "messages JSONL"), ("sharegpt", "ShareGPT JSON"),
                                         ("alpaca", "Alpaca JSON"))):
         ext = writers.EXTENSIONS[fmt]
-        col.download_button(f"Download {label}", functools.partial(_export_bytes, info.id, v, fmt),
+        col.download_button(f"Download {label}", _deferred(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.{ext}", mime="application/json", key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")
     st.caption("For LLaMA-Factory: the file and its `dataset_info.json` entry in one zip; unpack it into "
                "LLaMA-Factory's `data/` folder (merge the entry into an existing `dataset_info.json`).")
     cols = st.columns(3)  # a quarter of the width cut these labels to "messages + dataset_info.js…"
     for col, (fmt, label) in zip(cols, (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca"))):
-        col.download_button(f"{label} + dataset_info.json (zip)", functools.partial(_llama_factory_zip, info.id, v, fmt),
+        col.download_button(f"{label} + dataset_info.json (zip)", _deferred(_llama_factory_zip, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.llama-factory.zip", mime="application/zip",
                             key=f"dataset.export.lf.{fmt}", on_click="ignore", icon=":material/folder_zip:")
     st.divider()

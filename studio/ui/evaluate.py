@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from studio import config as workspace
 from studio import device, jobs, ui
 from studio.data import store
 from studio.errors import StudioError
@@ -461,8 +462,9 @@ def exports(result: EvalResult) -> None:
                        icon=":material/table:", key="evaluate.dl_csv")
     c2.download_button("JSON", report.to_json(result), f"{name}.json", "application/json", on_click="ignore",
                        icon=":material/data_object:", key="evaluate.dl_json")
-    c3.download_button("HTML report", lambda: report.to_html(result, evaluate.run_curves(result)), f"{name}.html",
-                       "text/html", on_click="ignore", icon=":material/description:", key="evaluate.dl_html",
+    # made when pressed, on a thread of Streamlit's, which has no visitor on a public app: bound to this one's
+    c3.download_button("HTML report", workspace.bound(lambda: report.to_html(result, evaluate.run_curves(result))),
+                       f"{name}.html", "text/html", on_click="ignore", icon=":material/description:", key="evaluate.dl_html",
                        help="One self-contained file with the plots embedded: opens offline, shareable.")
 
 

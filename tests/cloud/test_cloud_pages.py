@@ -451,3 +451,47 @@ def test_a_hub_import_on_the_public_app_leaves_nothing_in_the_server_s_hugging_f
     assert any("Read **50 records**" in m.value for m in at.markdown)
     left = [p for p in (tmp_path / "hub-cache").rglob("*") if p.is_file()] if (tmp_path / "hub-cache").exists() else []
     assert left == []
+
+
+@pytest.fixture
+def silent_server():
+    """An OpenAI-compatible server that takes each question and never answers: evaluations stay running."""
+    from chat_servers import FaultServer
+
+    from studio import jobs
+
+    with FaultServer().running() as fs:
+        yield fs.url("silent")
+        for proc in list(jobs._reapers.values()):  # the evaluation jobs this test started
+            proc.kill()
+            proc.wait(30)
+
+
+def start_evaluation(at, base_url: str) -> list[str]:
+    """Start an evaluation of an API model on the sample, at ``base_url``; the page's error lines."""
+    at.text_area(key="evaluate.other_models").set_value("api:m").run()
+    at.text_input(key="evaluate.base_url").set_value(base_url).run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return [e.value for e in at.main.error]
+
+
+def test_a_visitor_runs_two_evaluations_at_once_and_all_visitors_together_the_app_s_total(api_mode, silent_server):
+    """Each evaluation is a process of its own: one visitor pressing Start again and again (or many visitors) would
+    take the one server past its memory, and every visitor's work with it."""
+    from studio import config
+    from studio.evaluate import results
+
+    alice = visit("pages/5_Evaluate.py", studio={"jobs_total": 3})
+    assert start_evaluation(alice, silent_server) == []
+    assert start_evaluation(alice, silent_server) == []
+    (err,) = start_evaluation(alice, silent_server)
+    assert err.startswith("You already have 2 background jobs (evaluations) running and this app runs at most 2 per "
+                          "visitor at a time") and "\n" not in err
+    with config.use_workspace(workspace(alice)):
+        assert len(results.list_evals()) == 2  # the refused one left nothing behind
+
+    bob = visit("pages/5_Evaluate.py", studio={"jobs_total": 3})
+    assert start_evaluation(bob, silent_server) == []
+    (err,) = start_evaluation(bob, silent_server)
+    assert err.startswith("This app is running its limit of 3 background jobs (evaluations) for all its visitors together")

@@ -3,9 +3,11 @@ that wipes the disk, against the loopback Hub stand-in."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,34 @@ def test_versions_saved_with_a_token_come_back_byte_for_byte_after_a_restart_tha
         finally:
             stop_studio(server)
     assert hub.unknown == []
+
+
+def download(page, button: str) -> bytes:
+    with page.expect_download(timeout=60_000) as dl:
+        page.get_by_role("button", name=button).click()
+    return Path(dl.value.path()).read_bytes()
+
+
+def test_each_visitor_downloads_their_own_dataset_from_the_export_tab_even_under_the_same_name(browser, cloud, tmp_path):
+    """The export is made when the button is pressed, on a thread of Streamlit's own: it must still read the
+    workspace of the visitor who pressed it (two visitors' datasets here share the id ``faq``)."""
+    visitors = {}
+    for who in ("alice", "bob"):
+        src = tmp_path / who / "faq.jsonl"
+        src.parent.mkdir()
+        src.write_text("".join(json.dumps({"question": f"{who.title()}'s question {n}?", "answer": f"{who} {n}"}) + "\n"
+                               for n in (1, 2)), encoding="utf-8")
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
+        page.set_default_timeout(60_000)
+        go(page, cloud, "Dataset")
+        import_file(page, src, "Read 2 records as JSONL.")
+        visitors[who] = page
+    for who, page in visitors.items():
+        page.get_by_role("tab", name="Export").click()
+        wait_idle(page)
+        got = [json.loads(line) for line in download(page, "Download JSONL").decode().splitlines()]
+        assert got == [{"question": f"{who.title()}'s question {n}?", "answer": f"{who} {n}"} for n in (1, 2)], who
+        with zipfile.ZipFile(io.BytesIO(download(page, "messages + dataset_info.json (zip)"))) as zipped:
+            assert f"{who.title()}'s question 2?" in zipped.read("faq-v1.messages.jsonl").decode()
+        assert_no_exception(page)
+        page.context.close()
