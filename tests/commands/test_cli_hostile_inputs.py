@@ -55,3 +55,23 @@ def test_an_output_that_is_a_pipe_is_written_into_not_replaced(data, tmp_path):
     reader.join(10)
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert json.loads(got[0])["records"] == len(RECORDS)
+
+
+@pytest.mark.parametrize("flag", ["--out", "--html", "--csv"])
+def test_evaluate_keeps_a_file_the_user_had_unless_forced(flag, data, tmp_path, capsys):
+    """`evaluate --out notes.json` replaced the user's file with a report (exit 0), after every answer."""
+    mine = tmp_path / f"mine.{flag.lstrip('-').replace('out', 'json')}"
+    mine.write_text("KEEP ME", encoding="utf-8")
+    argv = ["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", flag, str(mine)]
+    err = _refused(capsys, argv)
+    assert err == f"error: {mine} exists: add --force to replace it, or choose another file name."
+    assert mine.read_text(encoding="utf-8") == "KEEP ME"
+    assert not list((tmp_path / "studio-home").glob("evals/*.json"))  # refused before any question was asked
+
+
+def test_evaluate_force_replaces_the_report(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    report = tmp_path / "report.json"
+    report.write_text("an older report", encoding="utf-8")
+    main(["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--out", str(report), "--force"])
+    assert json.loads(report.read_text(encoding="utf-8"))["rows"]
