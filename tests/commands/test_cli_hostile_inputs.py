@@ -75,3 +75,14 @@ def test_evaluate_force_replaces_the_report(data, tmp_path, monkeypatch):
     report.write_text("an older report", encoding="utf-8")
     main(["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--out", str(report), "--force"])
     assert json.loads(report.read_text(encoding="utf-8"))["rows"]
+
+
+def test_import_never_writes_over_the_file_it_reads_even_forced(tmp_path, capsys):
+    """`dataset import qa.json --out qa.json --skip-invalid --force` replaced the user's only copy with the valid
+    records: the broken ones, which the user meant to fix, were gone."""
+    mine = tmp_path / "qa.json"
+    text = json.dumps(RECORDS + [{"question": "", "answer": "to fix"}])
+    mine.write_text(text, encoding="utf-8")
+    err = _refused(capsys, ["dataset", "import", str(mine), "--out", str(mine), "--skip-invalid", "--force"])
+    assert err == f"error: --out {mine} is the input file: writing there would replace it. Choose another file name."
+    assert mine.read_text(encoding="utf-8") == text
