@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,28 @@ def _write(path: Path, data: bytes) -> None:
 
 def write_output(path: Path, data: bytes | str) -> None:
     """``write_bytes`` (text as UTF-8) for a file the person named (an export, a report): whatever stops the
-    write is one line naming the file, and what was there stays."""
+    write is one line naming the file, and what was there stays.
+
+    The write goes where the name leads, as ``cp`` and ``>`` do: a link (``qa.json -> ../shared/qa.json``) stays
+    a link and the file it names is replaced; a device or a pipe (``/dev/stdout``, ``/dev/null``, a FIFO) is
+    written into. Replacing the name itself put a plain file where the link or ``/dev/null`` had been."""
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    path = Path(path)
     try:
-        write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
+        kind = os.stat(path).st_mode
+    except OSError:
+        kind = None  # not there yet (or unreadable): the write below says why, in one line
+    try:
+        if kind is not None and not stat.S_ISREG(kind) and not stat.S_ISDIR(kind):
+            with open(path, "wb") as fh:  # a device or a pipe: nothing to replace atomically
+                fh.write(data)
+            return
+        write_bytes(path.resolve() if kind is not None and path.is_symlink() else path, data)
     except StudioError:
         raise  # already one line: disk full or read-only, a folder in the way, a workspace's limit
     except OSError as exc:
+        if (err := disk_error(exc, path)) is not None:  # a device that is full (/dev/full)
+            raise err from None
         raise StudioError(f"Cannot write {path} ({exc.strerror or exc}): check the folder exists and is "
                           "writable.") from None
 

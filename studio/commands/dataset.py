@@ -135,6 +135,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    # even with --force: the normalised copy (--skip-invalid: less the skipped records) over the user's only one
+    refuse_overwriting_inputs({"--out": args.out}, {"input": args.src})
     records, warnings, skipped = _read(args)
     _check_out(args.out)  # checked once the input is known to be good: its problems come first
     if args.out.exists() and not args.force:

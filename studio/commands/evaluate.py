@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="REPORT.json", help="where to write the JSON report")
     p.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
     p.add_argument("--csv", metavar="REPORT.csv", help="also write a CSV with one row per question")
+    p.add_argument("--force", action="store_true", help="replace --out, --html or --csv when the file exists")
     p.add_argument("--base-url", help="an OpenAI-compatible endpoint (.../v1): model ids that are not local become API models")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable holding the --base-url server's key (default OPENAI_API_KEY); "
@@ -167,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
                     raise StudioError(f"{target} is a folder: give a file name, e.g. {example}.")
                 if not Path(target).expanduser().resolve().parent.is_dir():
                     raise StudioError(f"The folder of {target} does not exist: create it or choose another path.")
+                if Path(target).expanduser().is_file() and not args.force:  # said before the answers, not after
+                    raise StudioError(f"{target} exists: add --force to replace it, or choose another file name.")
         cfg = _config(args)
         load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
         api_key = os.environ.get(args.api_key_env) or None if args.base_url or args.qa_endpoint else None

@@ -1,0 +1,88 @@
+"""Hostile inputs to the command line (each found by a probe of every subcommand): the command answers in
+one line and exit 2, or does what the user asked, and nothing the user had is lost or replaced."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+
+import pytest
+
+from studio.__main__ import main
+
+RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(6)]
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "qa.json"
+    path.write_text(json.dumps(RECORDS), encoding="utf-8")
+    return path
+
+
+def _refused(capsys, argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+def test_an_output_that_is_a_link_stays_a_link_and_its_file_gets_the_export(data, tmp_path):
+    """--out qa.sharegpt.json -> shared/qa.sharegpt.json: the link was replaced by a plain file, the shared file
+    left stale."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "out.json").write_text("old", encoding="utf-8")
+    link = tmp_path / "out.json"
+    link.symlink_to(shared / "out.json")
+    assert main(["dataset", "export", str(data), "--to", "sharegpt", "--out", str(link), "--force"]) == 0
+    assert link.is_symlink()
+    assert len(json.loads((shared / "out.json").read_text(encoding="utf-8"))) == len(RECORDS)
+
+
+def test_an_output_that_is_a_pipe_is_written_into_not_replaced(data, tmp_path):
+    """--out /dev/stdout, /dev/null or a FIFO: the writer put a plain file in the device's place (as root,
+    ``--out /dev/null --force`` replaced the machine's /dev/null)."""
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert main(["dedup", str(data), "--threshold", "90", "--report", str(fifo)]) == 0
+    reader.join(10)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert json.loads(got[0])["records"] == len(RECORDS)
+
+
+@pytest.mark.parametrize("flag", ["--out", "--html", "--csv"])
+def test_evaluate_keeps_a_file_the_user_had_unless_forced(flag, data, tmp_path, capsys):
+    """`evaluate --out notes.json` replaced the user's file with a report (exit 0), after every answer."""
+    mine = tmp_path / f"mine.{flag.lstrip('-').replace('out', 'json')}"
+    mine.write_text("KEEP ME", encoding="utf-8")
+    argv = ["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", flag, str(mine)]
+    err = _refused(capsys, argv)
+    assert err == f"error: {mine} exists: add --force to replace it, or choose another file name."
+    assert mine.read_text(encoding="utf-8") == "KEEP ME"
+    assert not list((tmp_path / "studio-home").glob("evals/*.json"))  # refused before any question was asked
+
+
+def test_evaluate_force_replaces_the_report(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    report = tmp_path / "report.json"
+    report.write_text("an older report", encoding="utf-8")
+    main(["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--out", str(report), "--force"])
+    assert json.loads(report.read_text(encoding="utf-8"))["rows"]
+
+
+def test_import_never_writes_over_the_file_it_reads_even_forced(tmp_path, capsys):
+    """`dataset import qa.json --out qa.json --skip-invalid --force` replaced the user's only copy with the valid
+    records: the broken ones, which the user meant to fix, were gone."""
+    mine = tmp_path / "qa.json"
+    text = json.dumps(RECORDS + [{"question": "", "answer": "to fix"}])
+    mine.write_text(text, encoding="utf-8")
+    err = _refused(capsys, ["dataset", "import", str(mine), "--out", str(mine), "--skip-invalid", "--force"])
+    assert err == f"error: --out {mine} is the input file: writing there would replace it. Choose another file name."
+    assert mine.read_text(encoding="utf-8") == text
