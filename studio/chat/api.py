@@ -12,6 +12,7 @@ nowhere else: every message that leaves this module is scrubbed of it.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import threading
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from studio import tasks
 from studio.chat import openai_stream
 from studio.chat.base import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
 from studio.errors import BackendError, MissingTokenError, NetworkError
@@ -113,14 +115,12 @@ class ApiBackend(BackendBase):
         """An ``InferenceClient`` for Inference Providers; None for a base URL (``openai_stream`` does it)."""
         if self.spec.kind != "provider":
             return None
-        from huggingface_hub import InferenceClient
-
         if not self._token:
             raise MissingTokenError(
                 "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, "
                 "or set HF_TOKEN in secrets or the environment (the command line reads the environment)."
             )
-        return InferenceClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
+        return ProviderClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
 
     def _request_kwargs(self, params: ChatParams) -> dict[str, Any]:
         kw: dict[str, Any] = {"max_tokens": params.max_new_tokens, "stream": True}
@@ -250,7 +250,7 @@ class ApiBackend(BackendBase):
                 events = openai_stream.stream_events(url, {"messages": msgs, **kwargs}, self._token, deadlines, stop)
                 first = next(events, _END)  # sends the request: HTTP errors surface here, where retries may happen
                 return iter(()) if first is _END else _chain(first, events)
-            return _until_finished(iter(client.chat_completion(msgs, **kwargs)))
+            return _until_finished(client.chat_completion(msgs, stop, **kwargs), stop)
         except Exception as exc:  # the client's errors: HTTP status, timeout, connection
             raise self._explain(exc) from None
 
@@ -322,16 +322,88 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield from rest
 
 
-def _until_finished(chunks: Iterator[Any]) -> Iterator[Any]:
-    """The chunks, then ``StreamCut`` if the stream ended without a ``finish_reason`` (cut mid-answer)."""
+def _until_finished(chunks: Iterator[Any], stop: threading.Event | None = None) -> Iterator[Any]:
+    """The chunks, then ``StreamCut`` if the stream ended without a ``finish_reason`` (cut mid-answer, and not by
+    Stop)."""
     seen = finished = False
     for chunk in chunks:
         seen = True
         choices = _get(chunk, "choices") or []
         finished = finished or bool(choices and _get(choices[0], "finish_reason"))
         yield chunk
-    if seen and not finished:
+    if seen and not finished and not (stop is not None and stop.is_set()):
         raise openai_stream.StreamCut()
+
+
+class ProviderClient:
+    """One answer from Inference Providers on a connection of its own, which Stop closes at once.
+
+    huggingface_hub's ``InferenceClient`` sends every request through one process-wide connection pool
+    (``get_session()``): nothing outside can end a read blocked there. Its ``AsyncInferenceClient`` opens an HTTP
+    client of its own per instance, and an asyncio read can be cancelled; so the request runs on a private event
+    loop in the calling thread, and while it waits a watcher cancels it when ``stop`` is set (the same
+    ``tasks.Watch`` that shuts an OpenAI-compatible server's socket). ``close`` closes the client and with it the
+    connection: the provider sees it closed and stops generating."""
+
+    def __init__(self, *, model: str, provider: str, token: str, timeout: float):
+        import asyncio
+
+        from huggingface_hub import AsyncInferenceClient
+
+        self._loop = asyncio.new_event_loop()
+        self._client = AsyncInferenceClient(model=model, provider=provider, token=token, timeout=timeout)
+        self._task: Any = None
+        self._chunks: Any = None
+        self._stop = threading.Event()
+
+    def chat_completion(self, messages: list[Message], stop: threading.Event | None, **kwargs: Any) -> Iterator[Any]:
+        """The streamed chunks; they end early, without an error, once ``stop`` is set."""
+        stop = stop or threading.Event()
+        with tasks.Watch(stop.is_set, self._cancel, openai_stream.STOP_POLL_S, "provider-stop-watch"):
+            chunks = self._chunks = self._run(self._open(messages, kwargs))
+            while chunks is not None and not stop.is_set():
+                chunk = self._run(anext(chunks, _END))
+                if chunk is None or chunk is _END:
+                    return
+                yield chunk
+
+    async def _open(self, messages: list[Message], kwargs: dict[str, Any]) -> Any:
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            return await self._client.chat_completion(messages, **kwargs)
+        except HfHubHTTPError as exc:  # read the refusal's body here, where it can be read (an async response)
+            if exc.response is not None:
+                with contextlib.suppress(Exception):
+                    await exc.response.aread()
+            raise
+
+    def _run(self, step: Any) -> Any:
+        """Run one step of the request on the private loop; None when Stop cancelled it."""
+        import asyncio
+
+        self._task = self._loop.create_task(step)
+        if self._stop.is_set():
+            self._task.cancel()
+        try:
+            return self._loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            return None
+
+    def _cancel(self) -> None:  # from the watcher's thread
+        self._stop.set()
+        with contextlib.suppress(RuntimeError):  # the loop already closed: the request is over
+            self._loop.call_soon_threadsafe(lambda: self._task is not None and self._task.cancel())
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        with contextlib.suppress(Exception):
+            if self._chunks is not None:
+                self._loop.run_until_complete(self._chunks.aclose())
+        with contextlib.suppress(Exception):
+            self._loop.run_until_complete(self._client.close())
+        self._loop.close()
 
 
 def _close(client: Any) -> None:

@@ -47,9 +47,9 @@ def html_block(trusted_html: str) -> str:
 # underscore inside a word (STUDIO_HOME) stays as it is, so messages read as written.
 _MD_SPECIAL = re.compile(r"\\(?=[!-/:-@\[-`{-~\r\n])|[*\[\]<>~$|`]|&(?=#?\w+;)|(?<![^\W_])_|_(?![^\W_])")
 # What starts a block at the start of any line (a label or an error quoting one can hold line breaks): a
-# heading "#", a quote ">", a list "-", "+" or "1." / "1)", the "===" / "---" under a line that makes it a
-# heading. Its mark is escaped.
-_BLOCK_START = re.compile(r"(?m)^([ \t]*)(?:([#>+=-])|(\d{1,9})([.)]))")
+# heading "#", a quote ">", a list "-", "+" or "1." / "1)" (before a space or the line's end: "0.12" is no
+# list), the "===" / "---" under a line that makes it a heading. Its mark is escaped.
+_BLOCK_START = re.compile(r"(?m)^([ \t]*)(?:([#>+=-])|(\d{1,9})([.)])(?=[ \t]|$))")
 # A line's indent: four spaces or a tab after a blank line make an indented code block, so the indent is
 # written as no-break spaces, which Markdown does not count as indentation (and shows as typed).
 _INDENT = re.compile(r"(?m)^[ \t]+")

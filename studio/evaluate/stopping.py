@@ -4,8 +4,10 @@ The user's stop is a question asked between steps (``cancel()``: the job's stop 
 written cannot ask it, so ``StopWatch`` turns it into a ``threading.Event`` set within ``POLL_S`` of the
 stop: local generation checks the event at every token (``studio.models.generate.StopOnEvent``) and a
 request to an OpenAI-compatible server has its connection shut when it is set
-(``studio.chat.openai_stream``). Inference Providers' requests go through huggingface_hub's shared
-connection pool, which cannot be shut from outside: they end when the request in flight does.
+(``studio.chat.openai_stream``), as is a streamed answer from Inference Providers
+(``studio.chat.api.ProviderClient``: a connection of its own). An extractive model's answer through
+Inference Providers is one plain request through huggingface_hub's shared connection pool, which cannot
+be shut from outside: it ends when the request in flight does.
 """
 
 from __future__ import annotations
@@ -41,14 +43,15 @@ class StopWatch(tasks.Watch):
 
 
 def uninterruptible(config: EvalConfig) -> list[str]:
-    """The models (and the judge) whose request in flight Stop cannot cut short: those answered through Inference
-    Providers or an extractive endpoint (huggingface_hub's connections, and one plain request, not a stream)."""
+    """The models (and the judge) whose request in flight Stop cannot cut short: extractive ones answered through
+    Inference Providers or a dedicated endpoint (one plain request through huggingface_hub's shared connections,
+    not a stream)."""
     from studio.chat.base import BackendSpec
 
     names = [*config.models, *([config.judge] if config.judge else [])]
-    return [m for m in names
-            if BackendSpec.for_model(m, base_url=config.api_base_url, provider=config.api_provider,
-                                     qa_endpoint=config.qa_endpoint).kind == "provider"]
+    specs = {m: BackendSpec.for_model(m, base_url=config.api_base_url, provider=config.api_provider,
+                                      qa_endpoint=config.qa_endpoint) for m in names}
+    return [m for m, spec in specs.items() if spec.kind == "provider" and spec.task == "extractive"]
 
 
 def stopping_note(config: EvalConfig | None) -> str:
@@ -57,6 +60,7 @@ def stopping_note(config: EvalConfig | None) -> str:
             "so far are kept.")
     slow = uninterruptible(config) if config is not None else []
     if slow:
-        note += (f" A request to Inference Providers ({', '.join(slow)}) cannot be interrupted: the evaluation ends "
-                 f"when the one in flight answers or times out (API timeout: {config.api_timeout_s:.0f} s).")
+        note += (f" An extractive model's request to Inference Providers ({', '.join(slow)}) cannot be interrupted: "
+                 f"the evaluation ends when the one in flight answers or times out (API timeout: "
+                 f"{config.api_timeout_s:.0f} s).")
     return note

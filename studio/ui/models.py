@@ -99,7 +99,9 @@ def library_table() -> list[library.ModelEntry]:
              "parameters": e.params_text, "context": f"{e.context_length:,}" if e.context_length else "—",
              "chat template": {True: "yes", False: "no"}.get(e.chat_template, "—"), "dtype": e.dtype or "—",
              "disk": e.size_text} for e in entries]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="models.table")
+    # A static table, not the data grid: its cells wrap (a long name reads in full) and it scrolls sideways as a
+    # whole where the window is narrower than its columns. Its cells are Markdown: names are shown as typed.
+    st.table(pd.DataFrame([{k: ui.md(v) for k, v in row.items()} for row in rows]), hide_index=True)
     return entries
 
 

@@ -277,3 +277,63 @@ def test_stop_on_a_silent_server_closes_the_connection_and_ends_the_thread(first
     assert job.state == "stopped" and job.error is None  # stopped: no "no event stream" or timeout message
     assert job.text == ("Olá" if first else "")
     server.listener.close()
+
+
+def point_providers_at(monkeypatch, base: str) -> None:
+    """Inference Providers' router (``provider="auto"``) at a loopback ``base`` in place of router.huggingface.co."""
+    from huggingface_hub.inference._providers import _common
+
+    monkeypatch.setattr(_common.AutoRouterConversationalTask, "_prepare_base_url", lambda self, api_key: base)
+
+
+@pytest.mark.parametrize("first", [b"", ONE_PIECE], ids=["before-the-first-token", "mid-answer"])
+def test_stop_closes_a_request_to_inference_providers_and_ends_the_thread(first, monkeypatch):
+    """Stop could not reach a request to Inference Providers (huggingface_hub's shared connection pool): the
+    worker waited on a silent provider until the timeout, holding the connection. Now that request's own
+    connection is closed and the thread ends with it."""
+    from studio.chat.session import StreamJob
+
+    server = SilentServer(first)
+    point_providers_at(monkeypatch, server.url.rsplit("/v1", 1)[0])
+    spec = BackendSpec(kind="provider", model="org/model", provider="auto")
+    job = StreamJob("m", lambda: make_backend(spec, TOKEN), ASK, ChatParams(timeout_s=60, total_timeout_s=120)).start()
+    assert server.asked.wait(10)
+    if first:
+        deadline = time.monotonic() + 10
+        while not job.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    job.cancel()
+    job._thread.join(10)
+    assert not job._thread.is_alive(), "the worker still waits on the silent provider after Stop"
+    assert server.closed.wait(10), "the provider's connection was left open after Stop"
+    assert job.state == "stopped" and job.error is None
+    assert job.text == ("Olá" if first else "")
+    server.listener.close()
+
+
+def test_a_provider_s_refusal_is_still_read_and_explained(monkeypatch):
+    """The refusal's body (here: no provider serves the model) still reaches the one-line explanation."""
+    import http.server
+
+    class Refuses(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"error": "Model org/model is not supported by any provider you have enabled."}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        point_providers_at(monkeypatch, f"http://127.0.0.1:{httpd.server_address[1]}")
+        b = make_backend(BackendSpec(kind="provider", model="org/model", provider="auto"), TOKEN)
+        with pytest.raises(BackendError, match="is not served on Hugging Face Inference Providers"):
+            b.complete(ASK)
+    finally:
+        httpd.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,7 @@ def test_import_a_gguf_file_and_chat_with_it(page, studio, tmp_path: Path):
     page.get_by_role("button", name="Import").click()
     page.get_by_text("as model:pocket").first.wait_for(timeout=120_000)  # "Imported ... as `model:pocket`"
     wait_idle(page)
-    table = page.get_by_test_id("stDataFrame")
-    table.wait_for()
+    page.get_by_test_id("stTable").wait_for()
     assert "model:pocket" in page.inner_text("body")
     assert sorted(p.name for p in (studio.home / "models").iterdir()) == ["pocket"]  # the upload's copy is gone
 
@@ -88,3 +88,38 @@ def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, t
     wait_idle(page)
     assert quant.is_enabled() and page.get_by_role("button", name="Export", exact=True).is_enabled()
     assert_no_exception(page)
+
+
+LONG_NAME = "Qwen2.5-Coder-32B-Instruct-abliterated-Q4_K_M-imatrix-merged-final-v2"
+COLUMNS = ["name", "spec", "source", "architecture", "parameters", "context", "chat template", "dtype", "disk"]
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_full(browser, studio, width):
+    """The table was a data grid cut at the window's edge: the last columns out of sight with no scroll bar
+    drawn, and a long name pushing the rest away. Now each cell wraps, the name shows in full, and the table
+    scrolls sideways to every column where the window is too narrow."""
+    folder = studio.home / "models" / "long"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "qwen2_moe", "architectures": ["Qwen2MoeForCausalLM"]}))
+    (folder / "model.json").write_text(json.dumps({"label": LONG_NAME, "parameters": 32_000_000_000,
+                                                   "context_length": 131072, "chat_template": True,
+                                                   "dtype": "bfloat16", "disk_bytes": 20_000_000_000}))
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        open_page(page, studio, "Models")
+        assert_no_exception(page)
+        table = page.get_by_test_id("stTable")
+        cell = table.get_by_role("cell", name=LONG_NAME, exact=True)
+        cell.wait_for()  # visible: the table draws its Markdown cells after the script has run
+        assert cell.evaluate("c => c.scrollWidth <= c.clientWidth + 1")  # not clipped: the whole name is there
+        for column in COLUMNS:
+            header = table.get_by_role("columnheader", name=column, exact=True)
+            header.scroll_into_view_if_needed()  # what the table's own sideways scroll does for a person
+            box, frame = header.bounding_box(), table.bounding_box()
+            assert box and frame and box["width"] > 0, column
+            assert frame["x"] - 1 <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1, column
+            assert box["x"] + box["width"] <= width, column  # inside the window, not cut at its edge
+    finally:
+        context.close()

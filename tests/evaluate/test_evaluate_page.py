@@ -355,20 +355,21 @@ def test_when_every_model_failed_the_page_says_so_once_and_draws_no_empty_charts
     assert not [t for t in at.toggle if t.label.startswith("Exclude the")]  # no "Exclude the 0 leaked questions"
 
 
-def test_while_stopping_the_page_says_what_is_kept_and_that_inference_providers_cannot_be_cut_short(tmp_path):
-    """Stop ends a local model's or a base URL's answer at once; a request to Inference Providers cannot be
-    interrupted, so an evaluation with one says, while it stops, that it waits for that request."""
+def test_while_stopping_the_page_says_what_is_kept_and_that_an_extractive_provider_cannot_be_cut_short(tmp_path):
+    """Stop ends a local model's, a base URL's or Inference Providers' streamed answer at once; an extractive
+    model's plain request to Inference Providers cannot be interrupted, so an evaluation with one says, while it
+    stops, that it waits for that request."""
     import os
 
     from studio import jobs
 
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA))
-    result = evaluate.new_result(EvalConfig(models=("api:meta-llama/Llama-3.1-8B-Instruct",), dataset_file=str(data),
+    result = evaluate.new_result(EvalConfig(models=("api:qa:deepset/roberta-base-squad2",), dataset_file=str(data),
                                             api_timeout_s=90))
     eval_results.save(result)
     jobs.update_status(eval_jobs.job_dir(result.id), kind="evaluate", state="stopping", pid=os.getpid(),
-                       message="api:meta-llama/Llama-3.1-8B-Instruct: 1/3")  # as the job leaves it mid-stop
+                       message="api:qa:deepset/roberta-base-squad2: 1/3")  # as the job leaves it mid-stop
     at = _app()
     (note,) = [i.value for i in at.info if i.value.startswith("Stopping")]
     assert "answers so far are kept" in note

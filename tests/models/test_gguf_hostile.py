@@ -123,7 +123,7 @@ def test_models_page_refuses_a_lying_header_in_one_line_and_starts_nothing(tmp_p
 
 def test_models_page_shows_an_import_that_fails_in_its_job_as_one_line(tmp_path):
     """A file whose header is sound but whose tensors leave a weight unset fails inside the job process."""
-    from test_library import open_models_page, wait_for_import
+    from test_library import library_rows, open_models_page, wait_for_import
 
     path = tmp_path / "holed.gguf"
     write_tiny_llama_gguf(path, skip_tensors=("blk.1.ffn_up.weight",))
@@ -133,7 +133,7 @@ def test_models_page_shows_an_import_that_fails_in_its_job_as_one_line(tmp_path)
     at = wait_for_import(at)
     assert not at.exception and len(at.error) == 1
     assert at.error[0].value.startswith("holed.gguf cannot be imported: it lacks weights")
-    assert not at.dataframe or "model:holed" not in list(at.dataframe[0].value["spec"])
+    assert not at.table or "model:holed" not in list(library_rows(at)["spec"])
     assert list(config.models_dir().iterdir()) == []
 
 
@@ -153,7 +153,7 @@ def test_models_page_upload_of_a_hostile_file_is_refused_and_its_copy_removed(tm
 
 
 def test_models_page_upload_imports_in_a_job_and_removes_its_copy(tmp_path, offline):
-    from test_library import open_models_page, wait_for_import
+    from test_library import library_rows, open_models_page, wait_for_import
 
     path = tmp_path / "Good.gguf"
     write_tiny_llama_gguf(path)
@@ -165,7 +165,7 @@ def test_models_page_upload_imports_in_a_job_and_removes_its_copy(tmp_path, offl
     at = wait_for_import(at)
     assert not at.exception and not at.error
     assert any(s.value.startswith("Imported Good as `model:Good`") for s in at.success)
-    assert "model:Good" in list(at.dataframe[0].value["spec"])
+    assert "model:Good" in list(library_rows(at)["spec"])
     assert [p.name for p in config.models_dir().iterdir()] == ["Good"]
 
 
