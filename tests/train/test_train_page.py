@@ -179,6 +179,26 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
     assert any("## Training data" in c.value for c in at.code)
 
 
+def test_the_next_run_is_not_named_after_the_one_just_started(offline):
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page().run()
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    at.text_input(key="train.name").set_value("quick scratch").run()
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    run_id = at.session_state["train.run_id"]
+    assert run_id.endswith("-quick-scratch")  # named as typed
+    # The form under the open run starts the next one: its name field is empty again (it kept "quick scratch",
+    # and a LoRA run of another model started from it was listed as "quick scratch" too).
+    assert at.text_input(key="train.name").value == ""
+    at.button(key="train.close").click().run()
+    assert at.text_input(key="train.name").value == ""
+    deadline = time.time() + 120  # the job holds the device: let it end before the next test
+    while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+
+
 def test_second_job_is_refused_while_the_device_is_busy(offline, tmp_path):
     sample.ensure_sample()
     busy = tmp_path / "eval-job"
