@@ -273,6 +273,16 @@ def test_progress_line_says_each_thing_once():
     assert progress_text(jobs.JobStatus("queued", message="starting")) == "queued · starting · ETA —"
 
 
+def test_a_stopping_run_shows_no_eta_for_the_steps_it_will_not_take():
+    from studio.ui.train_live import progress_text
+
+    # As the walk saw it after Stop: "stopping · after the current step · 3 tokens/s · ETA 44m40s", while the run
+    # ended at the end of its current step (three minutes later on that busy CPU), not in 44 minutes.
+    stopping = jobs.JobStatus("stopping", eta_s=2680, message="stopping: after the current step",
+                              extra={"tokens_per_s": 3.0})
+    assert progress_text(stopping) == "stopping · after the current step · 3 tokens/s"
+
+
 def test_the_preset_reasoning_names_what_was_changed_in_advanced(offline, tiny_llama):
     """The recommended preset said "12 epochs at 2e-3, nothing held out" above Advanced fields set to 3 epochs
     and 0.2 held out: the line now says what Advanced changed, and nothing when nothing was."""
