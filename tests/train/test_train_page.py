@@ -703,3 +703,10 @@ def test_chat_with_it_and_evaluate_it_open_those_pages_with_the_open_run_picked(
     assert at.radio(key="chat.mode").value == "Conversation"
     assert at.selectbox(key="chat.a.kind").value == "local"
     assert at.selectbox(key="chat.a.model").value == f"run:{older}"
+
+    at = from_home(**{"train.run_id": older, "chat.a.kind.kept": "openai"})  # a server was picked on Chat before
+    at.button(key="train.chat_with").click().run()
+    _no_exception(at)
+    assert not at.warning  # no "set via the Session State API" warning
+    assert at.selectbox(key="chat.a.kind").value == "local"
+    assert at.selectbox(key="chat.a.model").value == f"run:{older}"
