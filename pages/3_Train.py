@@ -64,6 +64,7 @@ with new_tab:
                              disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
                     started = ui_train.start(cfg, meta, name.strip())
                     if started:
+                        st.session_state.pop("train.name", None)  # the next run is not named after this one
                         train_runs.open_run(started)
 with runs_tab:
     train_runs.runs_table()

@@ -64,9 +64,11 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     kinds = list(BACKEND_LABELS) if local_available() else [k for k in BACKEND_LABELS if k != "local"]
     if st.session_state.get(f"chat.{slot}.kind") not in kinds:
         st.session_state.pop(f"chat.{slot}.kind", None)
-    kind = st.selectbox("Backend", kinds, index=0 if local_available() else kinds.index("provider"),
-                        format_func=BACKEND_LABELS.get, key=f"chat.{slot}.kind", disabled=disabled,
-                        help=None if local_available() else device.capabilities().note())
+    # Kept (with the URL, model and provider below) through a visit to another page: the next question went to
+    # the default local model instead of the server typed in before.
+    kind = ui.kept_choice(st.selectbox, "Backend", kinds, f"chat.{slot}.kind",
+                          0 if local_available() else kinds.index("provider"), format_func=BACKEND_LABELS.get,
+                          disabled=disabled, help=None if local_available() else device.capabilities().note())
     try:
         if kind == "local":
             default, why = loading.offline_default(DEFAULT_LOCAL_MODEL)
@@ -84,14 +86,16 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             return BackendSpec(kind="local", model=model or "", quantization=None if quant == "none" else quant,
                                fast_decoding=fast)
         if kind == "provider":
-            model = st.text_input("Model id", "meta-llama/Llama-3.1-8B-Instruct", key=f"chat.{slot}.hub_model",
-                                  disabled=disabled)
-            provider = st.selectbox("Provider", PROVIDERS, key=f"chat.{slot}.provider", accept_new_options=True,
-                                    disabled=disabled)
+            model = ui.kept(st.text_input, "Model id", f"chat.{slot}.hub_model", "meta-llama/Llama-3.1-8B-Instruct",
+                            disabled=disabled)
+            typed = st.session_state.get(f"chat.{slot}.provider.kept")  # a provider typed in, not in the list
+            providers = PROVIDERS + ([typed] if typed and typed not in PROVIDERS else [])
+            provider = ui.kept_choice(st.selectbox, "Provider", providers, f"chat.{slot}.provider",
+                                      accept_new_options=True, disabled=disabled)
             return BackendSpec(kind="provider", model=model, provider=provider or "auto")
-        base = st.text_input("Base URL", "http://127.0.0.1:8000/v1", key=f"chat.{slot}.base_url", disabled=disabled)
-        model = st.text_input("Model", "", key=f"chat.{slot}.api_model", disabled=disabled,
-                              placeholder="the server's model name")
+        base = ui.kept(st.text_input, "Base URL", f"chat.{slot}.base_url", "http://127.0.0.1:8000/v1", disabled=disabled)
+        model = ui.kept(st.text_input, "Model", f"chat.{slot}.api_model", "", disabled=disabled,
+                        placeholder="the server's model name")
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
         ui.show_error(exc)

@@ -98,7 +98,7 @@ def progress_text(s: jobs.JobStatus) -> str:
     tps = s.extra.get("tokens_per_s") or 0
     if isinstance(tps, (int, float)) and tps and "tokens/s" not in message:  # a number, as the worker writes it
         parts.append(f"{tps:,.0f} tokens/s")
-    if s.active:
+    if s.active and s.state != "stopping":  # stopping ends after the current step, not after the run's steps
         parts.append(f"ETA {fmt_eta(s.eta_s)}")
     return " · ".join(parts)
 

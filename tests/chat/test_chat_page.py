@@ -306,3 +306,24 @@ def test_stopped_while_its_model_loads_the_sidebar_says_it_is_loading_and_counts
     (line,) = [c.value for c in at.caption if "Loaded: " in c.value]
     assert "Loaded: 1 of at most 2 models." in line and "Loading" not in line
     shared.unload()
+
+
+def test_a_server_or_provider_typed_in_stays_after_a_visit_to_another_page(faults):
+    from tests.conftest import back_from_another_page
+
+    at = page()
+    use_api(at, faults.url("good"), model="my-model")
+    at.toggle(key="chat.compare").set_value(True).run()
+    at.selectbox(key="chat.b.kind").set_value("provider").run()
+    at.text_input(key="chat.b.hub_model").set_value("Qwen/Qwen2.5-7B-Instruct").run()
+    at.selectbox(key="chat.b.provider").set_value("together").run()
+    back = back_from_another_page(at)
+    assert not back.exception
+    assert back.selectbox(key="chat.a.kind").value == "openai"  # not the default local model
+    assert back.text_input(key="chat.a.base_url").value == faults.url("good")
+    assert back.text_input(key="chat.a.api_model").value == "my-model"
+    assert back.selectbox(key="chat.b.kind").value == "provider"
+    assert back.text_input(key="chat.b.hub_model").value == "Qwen/Qwen2.5-7B-Instruct"
+    assert back.selectbox(key="chat.b.provider").value == "together"
+    send(back, "Como estás?")  # the next question goes to the server typed in before
+    assert back.session_state["chat.messages"][-1]["content"] == "".join(GOOD_ANSWER)

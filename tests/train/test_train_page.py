@@ -179,6 +179,26 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
     assert any("## Training data" in c.value for c in at.code)
 
 
+def test_the_next_run_is_not_named_after_the_one_just_started(offline):
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page().run()
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    at.text_input(key="train.name").set_value("quick scratch").run()
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    run_id = at.session_state["train.run_id"]
+    assert run_id.endswith("-quick-scratch")  # named as typed
+    # The form under the open run starts the next one: its name field is empty again (it kept "quick scratch",
+    # and a LoRA run of another model started from it was listed as "quick scratch" too).
+    assert at.text_input(key="train.name").value == ""
+    at.button(key="train.close").click().run()
+    assert at.text_input(key="train.name").value == ""
+    deadline = time.time() + 120  # the job holds the device: let it end before the next test
+    while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+
+
 def test_second_job_is_refused_while_the_device_is_busy(offline, tmp_path):
     sample.ensure_sample()
     busy = tmp_path / "eval-job"
@@ -251,6 +271,16 @@ def test_progress_line_says_each_thing_once():
                               extra={"tokens_per_s": 4232.0})
     assert progress_text(finished) == "finished · 800 steps in 67 s · 4,232 tokens/s"
     assert progress_text(jobs.JobStatus("queued", message="starting")) == "queued · starting · ETA —"
+
+
+def test_a_stopping_run_shows_no_eta_for_the_steps_it_will_not_take():
+    from studio.ui.train_live import progress_text
+
+    # As the walk saw it after Stop: "stopping · after the current step · 3 tokens/s · ETA 44m40s", while the run
+    # ended at the end of its current step (three minutes later on that busy CPU), not in 44 minutes.
+    stopping = jobs.JobStatus("stopping", eta_s=2680, message="stopping: after the current step",
+                              extra={"tokens_per_s": 3.0})
+    assert progress_text(stopping) == "stopping · after the current step · 3 tokens/s"
 
 
 def test_the_preset_reasoning_names_what_was_changed_in_advanced(offline, tiny_llama):
@@ -671,5 +701,12 @@ def test_chat_with_it_and_evaluate_it_open_those_pages_with_the_open_run_picked(
     at.button(key="train.chat_with").click().run()
     _no_exception(at)
     assert at.radio(key="chat.mode").value == "Conversation"
+    assert at.selectbox(key="chat.a.kind").value == "local"
+    assert at.selectbox(key="chat.a.model").value == f"run:{older}"
+
+    at = from_home(**{"train.run_id": older, "chat.a.kind.kept": "openai"})  # a server was picked on Chat before
+    at.button(key="train.chat_with").click().run()
+    _no_exception(at)
+    assert not at.warning  # no "set via the Session State API" warning
     assert at.selectbox(key="chat.a.kind").value == "local"
     assert at.selectbox(key="chat.a.model").value == f"run:{older}"
