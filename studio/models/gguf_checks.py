@@ -11,7 +11,11 @@ it). Each refusal is one line naming the field. Pure functions of the parsed hea
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from studio.errors import ModelLoadError
@@ -177,6 +181,33 @@ def _check_vocabulary(name: str, arch: str, meta: dict[str, Any], sizes: dict[st
             raise _refuse(name, f"its {key} is {meta[key]!r}, not a token of its {n:,}-token vocabulary")
 
 
+RENDER_SECONDS = 5.0  # a template's render of a short chat: real ones take milliseconds, even traced
+
+
+class _TooSlow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise ``_TooSlow`` inside the block once it has run ``seconds``: a compiled template is Python code, so a
+    trace function sees each line it runs (``{% for i in range(100000) %}`` nested twice never ended). Works in
+    any thread, unlike an alarm signal."""
+    ends = time.monotonic() + seconds
+    before = sys.gettrace()
+
+    def trace(frame, event, arg):  # noqa: ARG001 - the signature sys.settrace calls
+        if time.monotonic() > ends:
+            raise _TooSlow
+        return trace
+
+    sys.settrace(trace)
+    try:
+        yield
+    finally:
+        sys.settrace(before)
+
+
 def chat_template_problem(template: str) -> str | None:
     """What is wrong with a chat template, rendered on a short conversation in jinja2's sandbox as
     transformers will at every answer; None when it renders. A template that reaches for Python
@@ -187,8 +218,12 @@ def chat_template_problem(template: str) -> str | None:
     messages = [{"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi."},
                 {"role": "user", "content": "How are you?"}]
     try:
-        render_jinja_template(conversations=[messages], chat_template=template, add_generation_prompt=True,
-                              bos_token="<s>", eos_token="</s>")
+        with _deadline(RENDER_SECONDS):
+            render_jinja_template(conversations=[messages], chat_template=template, add_generation_prompt=True,
+                                  bos_token="<s>", eos_token="</s>")
+    except _TooSlow:
+        return (f"takes more than {RENDER_SECONDS:g} s to render a three-message conversation (a real one takes "
+                "milliseconds), so every answer would hang")
     except jinja2.exceptions.SecurityError:
         return "tries to reach Python internals, which the sandbox forbids"
     except Exception as exc:  # noqa: BLE001 - any template that cannot render a plain chat is unusable for chat

@@ -178,3 +178,17 @@ def test_a_header_describing_more_than_its_tensors_hold_is_refused_before_buildi
     with pytest.raises(ModelLoadError, match=r"describes a model of 201,352,608 parameters but its tensors hold 26,"):
         library.import_gguf(path, "wide")
     assert list(config.models_dir().iterdir()) == []
+
+
+def test_a_template_that_never_finishes_rendering_is_refused_in_bounded_time(tmp_path, monkeypatch):
+    """Two nested range(100000) loops: the header check rendered it for hours (and every answer would have)."""
+    from studio.models import gguf_checks
+
+    monkeypatch.setattr(gguf_checks, "RENDER_SECONDS", 1.0, raising=False)
+    path = tmp_path / "looping.gguf"
+    write_tiny_llama_gguf(path, chat_template="{% for i in range(100000) %}{% for j in range(100000) %}x"
+                                              "{% endfor %}{% endfor %}")
+    with pytest.raises(ModelLoadError, match=r"chat template .* takes more than 1 s to render") as err:
+        library.import_gguf(path, "looping")
+    assert "\n" not in str(err.value)
+    assert list(config.models_dir().iterdir()) == []
