@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--out", required=True, help="the .gguf file to write")
     ex.add_argument("--quant", default="q8_0", choices=["f16", "q8_0", "q4_0"],
                     help="tensor type: f16 (exact), q8_0 (default; half of f16, near-exact), q4_0 (smallest)")
-    ex.add_argument("--force", action="store_true", help="replace --out when it exists")
+    ex.add_argument("--force", action="store_true", help="replace --out (and its Modelfile, and with --zip its zip) when they exist")
     ex.add_argument("--zip", action="store_true", help="also write NAME.zip holding the file and its Modelfile")
     ex.set_defaults(func=cmd_export)
     rm = act.add_parser("rm", help="delete a workspace model (not one a training run was trained from)")
@@ -186,7 +186,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
 
     try:
-        result = export.export_gguf(args.spec, args.out, quant=args.quant, force=args.force, progress=progress)
+        result = export.export_gguf(args.spec, args.out, quant=args.quant, force=args.force, progress=progress,
+                                    zipped=args.zip)
         zipped = export_job.write_zip(result.path, result.modelfile) if args.zip else None
     except BaseException as exc:
         if workdir is not None:

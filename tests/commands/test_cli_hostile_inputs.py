@@ -86,3 +86,16 @@ def test_import_never_writes_over_the_file_it_reads_even_forced(tmp_path, capsys
     err = _refused(capsys, ["dataset", "import", str(mine), "--out", str(mine), "--skip-invalid", "--force"])
     assert err == f"error: --out {mine} is the input file: writing there would replace it. Choose another file name."
     assert mine.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize(("beside", "flags"), [("out.Modelfile", []), ("out.zip", ["--zip"])])
+def test_model_export_keeps_a_modelfile_or_zip_the_user_had(beside, flags, tmp_path, capsys):
+    """`model export ... --out out.gguf` replaced out.Modelfile (one the user had edited for Ollama) and, with
+    --zip, out.zip, without --force; refused now before the model loads, as the .gguf itself is."""
+    mine = tmp_path / beside
+    mine.write_text("FROM ./out.gguf\nPARAMETER temperature 0.2\n", encoding="utf-8")
+    err = _refused(capsys, ["model", "export", "run:no-such-run", "--out", str(tmp_path / "out.gguf"), *flags])
+    assert err == f"error: {mine} already exists: pass --force to replace it, or choose another --out."
+    assert mine.read_text(encoding="utf-8") == "FROM ./out.gguf\nPARAMETER temperature 0.2\n"
+    assert not (tmp_path / "out.gguf").exists()
+
