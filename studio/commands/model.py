@@ -72,6 +72,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     from studio import config, jobs
     from studio.models import imports, library
 
+    if args.memory_budget is not None and args.memory_budget < 1:  # -1 read as "needed more memory than -1 MB"
+        raise StudioError(f"--memory-budget {args.memory_budget} is not a budget: give the megabytes the import may "
+                          "take (e.g. 4096), or leave it out for no ceiling.")
     path = Path(args.file).expanduser()
     workdir = Path(os.environ["STUDIO_JOB_DIR"]) if os.environ.get("STUDIO_JOB_DIR") else None
     upload = path.parent if args.upload and path.parent.parent == config.models_dir() \

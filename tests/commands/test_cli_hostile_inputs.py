@@ -99,3 +99,16 @@ def test_model_export_keeps_a_modelfile_or_zip_the_user_had(beside, flags, tmp_p
     assert mine.read_text(encoding="utf-8") == "FROM ./out.gguf\nPARAMETER temperature 0.2\n"
     assert not (tmp_path / "out.gguf").exists()
 
+
+@pytest.mark.parametrize("budget", ["-1", "0"])
+def test_model_import_refuses_a_memory_budget_that_is_no_budget(budget, tmp_path, capsys):
+    """-1 was tried as a ceiling and blamed the file ("needed more memory than its ceiling (-1 MB)"); 0 was read
+    as no ceiling at all."""
+    from gguf_files import write_tiny_llama_gguf
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(path)
+    err = _refused(capsys, ["model", "import", str(path), "--memory-budget", budget])
+    assert err == (f"error: --memory-budget {budget} is not a budget: give the megabytes the import may take "
+                   "(e.g. 4096), or leave it out for no ceiling.")
+    assert not list((tmp_path / "studio-home").glob("models/*"))
