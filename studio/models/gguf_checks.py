@@ -12,6 +12,7 @@ it). Each refusal is one line naming the field. Pure functions of the parsed hea
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import sys
 import time
@@ -72,6 +73,10 @@ def _number(name: str, key: str, value: Any, limit: int, *, per_layer: bool, zer
     return values
 
 
+# Numbers the model computes with (not sizes): a normalisation's epsilon, the rotary embedding's base.
+POSITIVE = ("attention.layer_norm_rms_epsilon", "attention.layer_norm_epsilon", "rope.freq_base")
+
+
 def check_header(name: str, meta: dict[str, Any], tensors: list[Tensor]) -> None:
     """Refuse, in one line naming the field, a header whose sizes are out of bounds or disagree with the tensors."""
     arch = meta.get("general.architecture")
@@ -81,6 +86,11 @@ def check_header(name: str, meta: dict[str, Any], tensors: list[Tensor]) -> None
         if key in meta:
             sizes[field] = _number(name, key, meta[key], limit, per_layer=field in PER_LAYER,
                                    zero_ok=field == "attention.head_count_kv")
+    for field in POSITIVE:  # NaN, infinite, 0 or negative: every answer came out empty, or "probability tensor
+        value = meta.get(f"{arch}.{field}")  # contains either inf, nan or element < 0" at the first sampled one
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise _refuse(name, f"its header says {arch}.{field} = {value!r}; it must be a positive number")
     shapes = {tname: dims for tname, dims, _, _ in tensors}
     if len(shapes) != len(tensors):
         raise _refuse(name, "it holds two tensors with the same name")

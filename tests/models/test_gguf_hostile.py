@@ -46,6 +46,9 @@ HOSTILE = {
                            r"token list \(tokenizer\.ggml\.tokens\) has 100 tokens but token_embd\.weight has"),
     "an eos id outside the vocabulary": (dict(meta={"tokenizer.ggml.eos_token_id": 99999}),
                                          r"tokenizer\.ggml\.eos_token_id is 99999"),
+    "a NaN rotary base": (dict(meta={"llama.rope.freq_base": float("nan")}), r"llama\.rope\.freq_base = nan"),
+    "a negative epsilon": (dict(meta={"llama.attention.layer_norm_rms_epsilon": -1.0}),
+                           r"llama\.attention\.layer_norm_rms_epsilon = -1\.0; it must be a positive number"),
     "a template reaching for internals": (dict(chat_template="{{ ''.__class__.__mro__[1].__subclasses__() }}"),
                                           r"chat template .* tries to reach Python internals"),
     "a template that cannot render": (dict(chat_template="{% for m in messages %}{{ m.content "),
@@ -190,5 +193,23 @@ def test_a_template_that_never_finishes_rendering_is_refused_in_bounded_time(tmp
                                               "{% endfor %}{% endfor %}")
     with pytest.raises(ModelLoadError, match=r"chat template .* takes more than 1 s to render") as err:
         library.import_gguf(path, "looping")
+    assert "\n" not in str(err.value)
+    assert list(config.models_dir().iterdir()) == []
+
+
+def test_weights_that_hold_nan_are_refused_and_leave_nothing(tmp_path):
+    """A file whose data is damaged (here the first 4 KB of tensor data as 0xff: NaN in float32) imported; the model
+    then answered nothing, or failed at its first sampled answer."""
+    import gguf as gguf_lib
+
+    path = tmp_path / "nan.gguf"
+    write_tiny_llama_gguf(path)
+    start = gguf_lib.GGUFReader(path).data_offset
+    data = bytearray(path.read_bytes())
+    data[start:start + 4096] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=r"^nan\.gguf cannot be imported: its weights hold NaN or infinite "
+                                             r"values \(.+\)\. The file is corrupt") as err:
+        library.import_gguf(path, "nan")
     assert "\n" not in str(err.value)
     assert list(config.models_dir().iterdir()) == []
