@@ -298,8 +298,11 @@ def _check_implied_size(folder: str, fname: str, parameters: int) -> None:
 
 
 def _one_line(fname: str, exc: Exception, what: str = "load") -> ModelLoadError:
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    return ModelLoadError(f"Could not {what} {fname} ({type(exc).__name__}): {first}")
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200].rstrip(".")
+    # The header passed every check: what transformers trips on is in the file's data (a token list that is not
+    # UTF-8, merges that are not text, a tensor of size 0). Said with what to do, as every other refusal is.
+    return ModelLoadError(f"Could not {what} {fname} ({type(exc).__name__}: {first}): the file is damaged or was "
+                          "written by a converter transformers cannot read; convert or download it again.")
 
 
 def load(path: str | Path, dtype: str = "float32", progress: LoadProgress | None = None) -> tuple[Any, Any]:

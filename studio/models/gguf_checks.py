@@ -54,7 +54,7 @@ def alignment(name: str, meta: dict[str, Any]) -> int:
     """``general.alignment`` (32 when absent): a power of two, as ggml requires."""
     value = meta.get("general.alignment", 32)
     if type(value) is not int or value <= 0 or value & (value - 1) or value > 1 << 20:
-        raise _refuse(name, f"its general.alignment is {value!r}, not a power of two")
+        raise _refuse(name, f"its general.alignment is {value!r}, not a power of two up to {1 << 20:,} (ggml writes 32)")
     return value
 
 

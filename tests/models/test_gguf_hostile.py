@@ -26,6 +26,8 @@ HOSTILE = {
     "a missing layer": (dict(n_layers=3, skip_layers=(1,)), r"no tensors for layer 1 of the 3.*llama\.block_count"),
     "a missing weight": (dict(skip_tensors=("blk.1.ffn_up.weight",)), r"lacks weights.*layers\.1\.mlp\.up_proj"),
     "alignment 0": (dict(meta={"general.alignment": 0}), r"general\.alignment is 0"),
+    "alignment 2^31": (dict(meta={"general.alignment": 2**31}),
+                       r"general\.alignment is 2147483648, not a power of two up to 1,048,576 \(ggml writes 32\)"),
     "a 0-d tensor": (dict(extra_tensors={"extra.weight": np.array(1.0, dtype=np.float32)}),
                      r"tensor 'extra\.weight' has 0 dimensions"),
     "context as text": (dict(meta={"llama.context_length": "lots"}), r"llama\.context_length = 'lots'"),
@@ -212,4 +214,23 @@ def test_weights_that_hold_nan_are_refused_and_leave_nothing(tmp_path):
                                              r"values \(.+\)\. The file is corrupt") as err:
         library.import_gguf(path, "nan")
     assert "\n" not in str(err.value)
+    assert list(config.models_dir().iterdir()) == []
+
+
+def test_a_token_list_that_is_not_utf8_is_one_line_that_says_what_to_do(tmp_path):
+    """The header reader skips token strings; transformers decodes them and raised UnicodeDecodeError, shown as
+    "Could not load x.gguf (UnicodeDecodeError): 'utf-8' codec can't decode byte 0xff ..." with no way forward."""
+    import gguf as gguf_lib
+
+    path = tmp_path / "tokens.gguf"
+    write_tiny_llama_gguf(path)
+    field = gguf_lib.GGUFReader(path).fields["tokenizer.ggml.tokens"]
+    at = field.offset + sum(part.nbytes for part in field.parts[:26])  # the first byte of token 10
+    data = bytearray(path.read_bytes())
+    data[at] = 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError) as err:
+        library.import_gguf(path, "tokens")
+    assert "\n" not in str(err.value) and "UnicodeDecodeError" in str(err.value)
+    assert str(err.value).endswith("convert or download it again.")
     assert list(config.models_dir().iterdir()) == []
