@@ -188,6 +188,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not line.startswith("tensor ") or fraction >= 0.95 or int(line.split()[1].split("/")[0]) % 25 == 0:
             print(line, file=sys.stderr, flush=True)
 
+    from studio.commands import refuse_overwriting_inputs
+
+    # even with --force: a .gguf given as SPEC re-quantized over itself, the user's original replaced
+    refuse_overwriting_inputs({"--out": args.out}, {"SPEC": args.spec})
     try:
         result = export.export_gguf(args.spec, args.out, quant=args.quant, force=args.force, progress=progress,
                                     zipped=args.zip)

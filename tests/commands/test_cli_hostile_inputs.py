@@ -112,3 +112,15 @@ def test_model_import_refuses_a_memory_budget_that_is_no_budget(budget, tmp_path
     assert err == (f"error: --memory-budget {budget} is not a budget: give the megabytes the import may take "
                    "(e.g. 4096), or leave it out for no ceiling.")
     assert not list((tmp_path / "studio-home").glob("models/*"))
+
+
+def test_model_export_never_writes_over_the_gguf_it_reads_even_forced(tmp_path, capsys):
+    """`model export tiny.gguf --out tiny.gguf --force` replaced the user's original file with a Q8_0 copy."""
+    from gguf_files import write_tiny_llama_gguf
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(path)
+    before = path.read_bytes()
+    err = _refused(capsys, ["model", "export", str(path), "--out", str(path), "--force"])
+    assert err == f"error: --out {path} is the SPEC file: writing there would replace it. Choose another file name."
+    assert path.read_bytes() == before
