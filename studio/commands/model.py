@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--out", required=True, help="the .gguf file to write")
     ex.add_argument("--quant", default="q8_0", choices=["f16", "q8_0", "q4_0"],
                     help="tensor type: f16 (exact), q8_0 (default; half of f16, near-exact), q4_0 (smallest)")
-    ex.add_argument("--force", action="store_true", help="replace --out when it exists")
+    ex.add_argument("--force", action="store_true", help="replace --out (and its Modelfile, and with --zip its zip) when they exist")
     ex.add_argument("--zip", action="store_true", help="also write NAME.zip holding the file and its Modelfile")
     ex.set_defaults(func=cmd_export)
     rm = act.add_parser("rm", help="delete a workspace model (not one a training run was trained from)")
@@ -72,6 +72,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     from studio import config, jobs
     from studio.models import imports, library
 
+    if args.memory_budget is not None and args.memory_budget < 1:  # -1 read as "needed more memory than -1 MB"
+        raise StudioError(f"--memory-budget {args.memory_budget} is not a budget: give the megabytes the import may "
+                          "take (e.g. 4096), or leave it out for no ceiling.")
     path = Path(args.file).expanduser()
     workdir = Path(os.environ["STUDIO_JOB_DIR"]) if os.environ.get("STUDIO_JOB_DIR") else None
     upload = path.parent if args.upload and path.parent.parent == config.models_dir() \
@@ -185,8 +188,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not line.startswith("tensor ") or fraction >= 0.95 or int(line.split()[1].split("/")[0]) % 25 == 0:
             print(line, file=sys.stderr, flush=True)
 
+    from studio.commands import refuse_overwriting_inputs
+
+    # even with --force: a .gguf given as SPEC re-quantized over itself, the user's original replaced
+    refuse_overwriting_inputs({"--out": args.out}, {"SPEC": args.spec})
     try:
-        result = export.export_gguf(args.spec, args.out, quant=args.quant, force=args.force, progress=progress)
+        result = export.export_gguf(args.spec, args.out, quant=args.quant, force=args.force, progress=progress,
+                                    zipped=args.zip)
         zipped = export_job.write_zip(result.path, result.modelfile) if args.zip else None
     except BaseException as exc:
         if workdir is not None:

@@ -326,8 +326,11 @@ def _check_implied_size(folder: str, fname: str, parameters: int) -> None:
 
 
 def _one_line(fname: str, exc: Exception, what: str = "load") -> ModelLoadError:
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    return ModelLoadError(f"Could not {what} {fname} ({type(exc).__name__}): {first}")
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200].rstrip(".")
+    # The header passed every check: what transformers trips on is in the file's data (a token list that is not
+    # UTF-8, merges that are not text, a tensor of size 0). Said with what to do, as every other refusal is.
+    return ModelLoadError(f"Could not {what} {fname} ({type(exc).__name__}: {first}): the file is damaged or was "
+                          "written by a converter transformers cannot read; convert or download it again.")
 
 
 def load(path: str | Path, dtype: str = "float32", progress: LoadProgress | None = None) -> tuple[Any, Any]:
@@ -374,6 +377,7 @@ def load(path: str | Path, dtype: str = "float32", progress: LoadProgress | None
         shown = ", ".join(str(k) for k in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         raise ModelLoadError(f"{fname} cannot be imported: it lacks weights the model needs ({shown}), which would "
                              "run with random values. The file is incomplete: convert or download it again.")
+    _check_finite(fname, loaded)
     cfg = copy.deepcopy(loaded.config)
     if hasattr(cfg, "quantization_config"):
         del cfg.quantization_config
@@ -392,6 +396,18 @@ def load(path: str | Path, dtype: str = "float32", progress: LoadProgress | None
     if info.context_length:
         tokenizer.model_max_length = int(info.context_length)  # the GGUF tokenizer says 1e30 otherwise
     return model, tokenizer
+
+
+def _check_finite(fname: str, model: Any) -> None:
+    """Refuse weights that hold NaN or infinity (corrupt data, a bad conversion): the model imported and then
+    answered nothing, or failed at its first sampled answer. Checked in slices of 16 M values: a few MB at a time."""
+    import torch
+
+    for tname, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not all(bool(torch.isfinite(part).all())
+                                                  for part in tensor.reshape(-1).split(1 << 24)):
+            raise ModelLoadError(f"{fname} cannot be imported: its weights hold NaN or infinite values ({tname}). The "
+                                 "file is corrupt or was written by a broken converter: convert or download it again.")
 
 
 def load_tokenizer(path: str | Path) -> Any:

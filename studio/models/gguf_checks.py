@@ -11,7 +11,12 @@ it). Each refusal is one line naming the field. Pure functions of the parsed hea
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
+import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from studio.errors import ModelLoadError
@@ -49,7 +54,7 @@ def alignment(name: str, meta: dict[str, Any]) -> int:
     """``general.alignment`` (32 when absent): a power of two, as ggml requires."""
     value = meta.get("general.alignment", 32)
     if type(value) is not int or value <= 0 or value & (value - 1) or value > 1 << 20:
-        raise _refuse(name, f"its general.alignment is {value!r}, not a power of two")
+        raise _refuse(name, f"its general.alignment is {value!r}, not a power of two up to {1 << 20:,} (ggml writes 32)")
     return value
 
 
@@ -68,6 +73,10 @@ def _number(name: str, key: str, value: Any, limit: int, *, per_layer: bool, zer
     return values
 
 
+# Numbers the model computes with (not sizes): a normalisation's epsilon, the rotary embedding's base.
+POSITIVE = ("attention.layer_norm_rms_epsilon", "attention.layer_norm_epsilon", "rope.freq_base")
+
+
 def check_header(name: str, meta: dict[str, Any], tensors: list[Tensor]) -> None:
     """Refuse, in one line naming the field, a header whose sizes are out of bounds or disagree with the tensors."""
     arch = meta.get("general.architecture")
@@ -77,6 +86,11 @@ def check_header(name: str, meta: dict[str, Any], tensors: list[Tensor]) -> None
         if key in meta:
             sizes[field] = _number(name, key, meta[key], limit, per_layer=field in PER_LAYER,
                                    zero_ok=field == "attention.head_count_kv")
+    for field in POSITIVE:  # NaN, infinite, 0 or negative: every answer came out empty, or "probability tensor
+        value = meta.get(f"{arch}.{field}")  # contains either inf, nan or element < 0" at the first sampled one
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise _refuse(name, f"its header says {arch}.{field} = {value!r}; it must be a positive number")
     shapes = {tname: dims for tname, dims, _, _ in tensors}
     if len(shapes) != len(tensors):
         raise _refuse(name, "it holds two tensors with the same name")
@@ -177,6 +191,33 @@ def _check_vocabulary(name: str, arch: str, meta: dict[str, Any], sizes: dict[st
             raise _refuse(name, f"its {key} is {meta[key]!r}, not a token of its {n:,}-token vocabulary")
 
 
+RENDER_SECONDS = 5.0  # a template's render of a short chat: real ones take milliseconds, even traced
+
+
+class _TooSlow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise ``_TooSlow`` inside the block once it has run ``seconds``: a compiled template is Python code, so a
+    trace function sees each line it runs (``{% for i in range(100000) %}`` nested twice never ended). Works in
+    any thread, unlike an alarm signal."""
+    ends = time.monotonic() + seconds
+    before = sys.gettrace()
+
+    def trace(frame, event, arg):  # noqa: ARG001 - the signature sys.settrace calls
+        if time.monotonic() > ends:
+            raise _TooSlow
+        return trace
+
+    sys.settrace(trace)
+    try:
+        yield
+    finally:
+        sys.settrace(before)
+
+
 def chat_template_problem(template: str) -> str | None:
     """What is wrong with a chat template, rendered on a short conversation in jinja2's sandbox as
     transformers will at every answer; None when it renders. A template that reaches for Python
@@ -187,8 +228,12 @@ def chat_template_problem(template: str) -> str | None:
     messages = [{"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi."},
                 {"role": "user", "content": "How are you?"}]
     try:
-        render_jinja_template(conversations=[messages], chat_template=template, add_generation_prompt=True,
-                              bos_token="<s>", eos_token="</s>")
+        with _deadline(RENDER_SECONDS):
+            render_jinja_template(conversations=[messages], chat_template=template, add_generation_prompt=True,
+                                  bos_token="<s>", eos_token="</s>")
+    except _TooSlow:
+        return (f"takes more than {RENDER_SECONDS:g} s to render a three-message conversation (a real one takes "
+                "milliseconds), so every answer would hang")
     except jinja2.exceptions.SecurityError:
         return "tries to reach Python internals, which the sandbox forbids"
     except Exception as exc:  # noqa: BLE001 - any template that cannot render a plain chat is unusable for chat

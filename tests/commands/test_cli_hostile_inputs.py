@@ -86,3 +86,41 @@ def test_import_never_writes_over_the_file_it_reads_even_forced(tmp_path, capsys
     err = _refused(capsys, ["dataset", "import", str(mine), "--out", str(mine), "--skip-invalid", "--force"])
     assert err == f"error: --out {mine} is the input file: writing there would replace it. Choose another file name."
     assert mine.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize(("beside", "flags"), [("out.Modelfile", []), ("out.zip", ["--zip"])])
+def test_model_export_keeps_a_modelfile_or_zip_the_user_had(beside, flags, tmp_path, capsys):
+    """`model export ... --out out.gguf` replaced out.Modelfile (one the user had edited for Ollama) and, with
+    --zip, out.zip, without --force; refused now before the model loads, as the .gguf itself is."""
+    mine = tmp_path / beside
+    mine.write_text("FROM ./out.gguf\nPARAMETER temperature 0.2\n", encoding="utf-8")
+    err = _refused(capsys, ["model", "export", "run:no-such-run", "--out", str(tmp_path / "out.gguf"), *flags])
+    assert err == f"error: {mine} already exists: pass --force to replace it, or choose another --out."
+    assert mine.read_text(encoding="utf-8") == "FROM ./out.gguf\nPARAMETER temperature 0.2\n"
+    assert not (tmp_path / "out.gguf").exists()
+
+
+@pytest.mark.parametrize("budget", ["-1", "0"])
+def test_model_import_refuses_a_memory_budget_that_is_no_budget(budget, tmp_path, capsys):
+    """-1 was tried as a ceiling and blamed the file ("needed more memory than its ceiling (-1 MB)"); 0 was read
+    as no ceiling at all."""
+    from gguf_files import write_tiny_llama_gguf
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(path)
+    err = _refused(capsys, ["model", "import", str(path), "--memory-budget", budget])
+    assert err == (f"error: --memory-budget {budget} is not a budget: give the megabytes the import may take "
+                   "(e.g. 4096), or leave it out for no ceiling.")
+    assert not list((tmp_path / "studio-home").glob("models/*"))
+
+
+def test_model_export_never_writes_over_the_gguf_it_reads_even_forced(tmp_path, capsys):
+    """`model export tiny.gguf --out tiny.gguf --force` replaced the user's original file with a Q8_0 copy."""
+    from gguf_files import write_tiny_llama_gguf
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(path)
+    before = path.read_bytes()
+    err = _refused(capsys, ["model", "export", str(path), "--out", str(path), "--force"])
+    assert err == f"error: --out {path} is the SPEC file: writing there would replace it. Choose another file name."
+    assert path.read_bytes() == before

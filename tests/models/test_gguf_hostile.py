@@ -26,6 +26,8 @@ HOSTILE = {
     "a missing layer": (dict(n_layers=3, skip_layers=(1,)), r"no tensors for layer 1 of the 3.*llama\.block_count"),
     "a missing weight": (dict(skip_tensors=("blk.1.ffn_up.weight",)), r"lacks weights.*layers\.1\.mlp\.up_proj"),
     "alignment 0": (dict(meta={"general.alignment": 0}), r"general\.alignment is 0"),
+    "alignment 2^31": (dict(meta={"general.alignment": 2**31}),
+                       r"general\.alignment is 2147483648, not a power of two up to 1,048,576 \(ggml writes 32\)"),
     "a 0-d tensor": (dict(extra_tensors={"extra.weight": np.array(1.0, dtype=np.float32)}),
                      r"tensor 'extra\.weight' has 0 dimensions"),
     "context as text": (dict(meta={"llama.context_length": "lots"}), r"llama\.context_length = 'lots'"),
@@ -46,6 +48,9 @@ HOSTILE = {
                            r"token list \(tokenizer\.ggml\.tokens\) has 100 tokens but token_embd\.weight has"),
     "an eos id outside the vocabulary": (dict(meta={"tokenizer.ggml.eos_token_id": 99999}),
                                          r"tokenizer\.ggml\.eos_token_id is 99999"),
+    "a NaN rotary base": (dict(meta={"llama.rope.freq_base": float("nan")}), r"llama\.rope\.freq_base = nan"),
+    "a negative epsilon": (dict(meta={"llama.attention.layer_norm_rms_epsilon": -1.0}),
+                           r"llama\.attention\.layer_norm_rms_epsilon = -1\.0; it must be a positive number"),
     "a template reaching for internals": (dict(chat_template="{{ ''.__class__.__mro__[1].__subclasses__() }}"),
                                           r"chat template .* tries to reach Python internals"),
     "a template that cannot render": (dict(chat_template="{% for m in messages %}{{ m.content "),
@@ -177,4 +182,55 @@ def test_a_header_describing_more_than_its_tensors_hold_is_refused_before_buildi
     write_tiny_llama_gguf(path, meta={"llama.feed_forward_length": 2**20}, skip_tensors=no_ffn)
     with pytest.raises(ModelLoadError, match=r"describes a model of 201,352,608 parameters but its tensors hold 26,"):
         library.import_gguf(path, "wide")
+    assert list(config.models_dir().iterdir()) == []
+
+
+def test_a_template_that_never_finishes_rendering_is_refused_in_bounded_time(tmp_path, monkeypatch):
+    """Two nested range(100000) loops: the header check rendered it for hours (and every answer would have)."""
+    from studio.models import gguf_checks
+
+    monkeypatch.setattr(gguf_checks, "RENDER_SECONDS", 1.0, raising=False)
+    path = tmp_path / "looping.gguf"
+    write_tiny_llama_gguf(path, chat_template="{% for i in range(100000) %}{% for j in range(100000) %}x"
+                                              "{% endfor %}{% endfor %}")
+    with pytest.raises(ModelLoadError, match=r"chat template .* takes more than 1 s to render") as err:
+        library.import_gguf(path, "looping")
+    assert "\n" not in str(err.value)
+    assert list(config.models_dir().iterdir()) == []
+
+
+def test_weights_that_hold_nan_are_refused_and_leave_nothing(tmp_path):
+    """A file whose data is damaged (here the first 4 KB of tensor data as 0xff: NaN in float32) imported; the model
+    then answered nothing, or failed at its first sampled answer."""
+    import gguf as gguf_lib
+
+    path = tmp_path / "nan.gguf"
+    write_tiny_llama_gguf(path)
+    start = gguf_lib.GGUFReader(path).data_offset
+    data = bytearray(path.read_bytes())
+    data[start:start + 4096] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=r"^nan\.gguf cannot be imported: its weights hold NaN or infinite "
+                                             r"values \(.+\)\. The file is corrupt") as err:
+        library.import_gguf(path, "nan")
+    assert "\n" not in str(err.value)
+    assert list(config.models_dir().iterdir()) == []
+
+
+def test_a_token_list_that_is_not_utf8_is_one_line_that_says_what_to_do(tmp_path):
+    """The header reader skips token strings; transformers decodes them and raised UnicodeDecodeError, shown as
+    "Could not load x.gguf (UnicodeDecodeError): 'utf-8' codec can't decode byte 0xff ..." with no way forward."""
+    import gguf as gguf_lib
+
+    path = tmp_path / "tokens.gguf"
+    write_tiny_llama_gguf(path)
+    field = gguf_lib.GGUFReader(path).fields["tokenizer.ggml.tokens"]
+    at = field.offset + sum(part.nbytes for part in field.parts[:26])  # the first byte of token 10
+    data = bytearray(path.read_bytes())
+    data[at] = 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError) as err:
+        library.import_gguf(path, "tokens")
+    assert "\n" not in str(err.value) and "UnicodeDecodeError" in str(err.value)
+    assert str(err.value).endswith("convert or download it again.")
     assert list(config.models_dir().iterdir()) == []

@@ -66,8 +66,14 @@ def free_space(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
-def check_out(out: str | Path, force: bool) -> Path:
-    """The output path, checked before anything slow: a .gguf name in an existing folder, not taken."""
+def modelfile_path(path: Path) -> Path:
+    """The Ollama Modelfile written beside the GGUF file ``path``: ``faq.F16.gguf`` -> ``faq.F16.Modelfile``."""
+    return path.with_name(path.name.removesuffix(".gguf") + ".Modelfile")
+
+
+def check_out(out: str | Path, force: bool, *, zipped: bool = False) -> Path:
+    """The output path, checked before anything slow: a .gguf name in an existing folder, not taken, and neither
+    the Modelfile written beside it (a Modelfile the user edited was replaced) nor, with ``zipped``, the zip."""
     path = Path(out).expanduser()
     if path.suffix.lower() != ".gguf":
         raise StudioError(f"{path.name} does not end in .gguf: name the output like model.Q8_0.gguf.")
@@ -75,8 +81,11 @@ def check_out(out: str | Path, force: bool) -> Path:
         raise StudioError(f"{path} is a folder: give a file name ending in .gguf.")
     if not path.parent.is_dir():
         raise StudioError(f"No folder {path.parent}: create it first, or choose another --out.")
-    if path.exists() and not force:
-        raise StudioError(f"{path} already exists: pass --force to replace it, or choose another --out.")
+    for taken in (path, modelfile_path(path), *([path.with_suffix(".zip")] if zipped else [])):
+        if taken.is_dir():
+            raise StudioError(f"{taken} is a folder: move it away, or choose another --out.")
+        if taken.exists() and not force:
+            raise StudioError(f"{taken} already exists: pass --force to replace it, or choose another --out.")
     return path
 
 
@@ -125,8 +134,9 @@ def _metadata_bytes(voc: vocab.Vocab) -> int:
 
 
 def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool = False, name: str | None = None,
-                progress: Progress | None = None) -> ExportResult:
-    """Write the model ``spec`` names to ``out`` as GGUF (``quant``: f16, q8_0 or q4_0), with a Modelfile beside it."""
+                progress: Progress | None = None, zipped: bool = False) -> ExportResult:
+    """Write the model ``spec`` names to ``out`` as GGUF (``quant``: f16, q8_0 or q4_0), with a Modelfile beside it
+    (``zipped``: a zip of both will be written too; it is checked with the rest)."""
     import gguf
     import torch
 
@@ -134,7 +144,7 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
     quant = (quant or "").lower()
     if quant not in QUANTS:
         raise StudioError(f"Unknown quantization {quant!r}: choose {', '.join(QUANTS)}.")
-    path = check_out(out, force)
+    path = check_out(out, force, zipped=zipped)
     started = time.monotonic()
     model, tokenizer = load(spec, say)
     config = model.config
@@ -188,7 +198,7 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
         if err is not None:
             raise err from None
         raise
-    modelfile = path.with_name(path.name.removesuffix(".gguf") + ".Modelfile")
+    modelfile = modelfile_path(path)
     try:
         atomic.write_text(modelfile, ollama.modelfile(path.name, tokenizer, stops, voc.add_bos))
     except BaseException:
