@@ -30,10 +30,11 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
     shown = [m for m in (metric_names or metrics.METRICS) if any(m in summary[label] for label in labels)]
     fig = make_subplots(rows=1, cols=max(1, len(shown)), subplot_titles=[SHORT.get(m, m) for m in shown],
                         horizontal_spacing=0.045)
+    names = {label: _counted(label, summary[label]) for label in labels}
     for col, metric in enumerate(shown, 1):
         for i, label in enumerate(labels):
             value = summary[label].get(metric)
-            fig.add_trace(go.Bar(x=[label], y=[value], name=label, marker_color=color(i), legendgroup=label,
+            fig.add_trace(go.Bar(x=[label], y=[value], name=names[label], marker_color=color(i), legendgroup=label,
                                  showlegend=col == 1, text=[_fmt(value)], textposition="outside",
                                  hovertemplate=f"{label}<br>{metrics.LABELS.get(metric, metric)}: %{{y:.3f}}<extra></extra>"),
                           row=1, col=col)
@@ -43,6 +44,13 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
     fig.update_layout(title="Mean score per model", barmode="group", height=380, margin=dict(t=70, b=30),
                       legend=dict(orientation="h", y=-0.08), uniformtext_minsize=8)
     return fig
+
+
+def _counted(label: str, summary: Mapping[str, float]) -> str:
+    """The model's name, with how many questions its means are over when some of its answers failed: a mean over 2
+    of 6 questions is not comparable with one over all 6."""
+    answered, failed = int(summary.get("answered", 0)), int(summary.get("failed", 0))
+    return f"{label} ({answered} of {answered + failed} answered)" if failed else label
 
 
 def _fmt(value: float | None) -> str:

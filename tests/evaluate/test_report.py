@@ -103,7 +103,7 @@ def test_store_round_trip_and_listing(result):
 
 def test_plots_have_one_trace_per_model(result):
     bars = eval_plots.summary_bars(result.summary)
-    assert {t.name for t in bars.data} == {"base", "tuned"}
+    assert {t.legendgroup for t in bars.data} == {"base", "tuned"}
     dist = eval_plots.score_distributions(result)
     assert [len(t.y) for t in dist.data] == [3, 2]  # tuned failed one question
     wtl = eval_plots.win_tie_loss({"win": 1, "tie": 0, "loss": 2}, "tuned", "base")
@@ -183,3 +183,11 @@ def test_the_html_reports_win_tie_loss_is_the_run_against_its_base_not_the_last_
     titles = [f.layout.title.text for f in report.figures(result)]
     assert "tuned vs base: win / tie / loss on Token F1" in titles
     assert "tuned vs base: win" in report.to_html(result)
+
+
+def test_the_summary_bars_say_when_a_models_means_are_over_fewer_questions(result):
+    """A chat model whose server timed out on 4 of 6 questions drew its bars beside the others' as if over the same
+    questions: its legend now says how many it answered."""
+    fig = eval_plots.summary_bars(result.summary)
+    names = {t.name for t in fig.data if t.showlegend}
+    assert names == {"base", "tuned (2 of 3 answered)"}
