@@ -77,9 +77,15 @@ def win_tie_loss(counts: Mapping[str, int], a: str, b: str, metric: str = "f1") 
         fig.add_trace(go.Bar(y=[f"{a} vs {b}"], x=[counts.get(key, 0)], name=name, orientation="h",
                              marker_color=WTL_COLORS[key], text=[counts.get(key, 0)], textposition="inside"))
     fig.update_layout(barmode="stack", height=220, title=f"{a} vs {b}: win / tie / loss on {metrics.LABELS.get(metric, metric)}",
-                      xaxis_title="questions", margin=dict(t=80, b=40, l=10), yaxis=dict(showticklabels=False),
+                      xaxis=dict(title="questions", tick0=0, dtick=_whole_step(sum(counts.values()))),  # no 0.5 question
+                      margin=dict(t=80, b=40, l=10), yaxis=dict(showticklabels=False),
                       legend=dict(orientation="h", y=1.18, x=0, traceorder="normal"))
     return fig
+
+
+def _whole_step(total: int) -> int:
+    """A tick step in whole questions, about ten ticks along the axis."""
+    return max(1, -(-total // 10))
 
 
 def training_curves(curves: Mapping[str, Sequence[Mapping[str, float]]], labels: Sequence[str] | None = None) -> go.Figure:

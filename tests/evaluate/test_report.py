@@ -191,3 +191,11 @@ def test_the_summary_bars_say_when_a_models_means_are_over_fewer_questions(resul
     fig = eval_plots.summary_bars(result.summary)
     names = {t.name for t in fig.data if t.showlegend}
     assert names == {"base", "tuned (2 of 3 answered)"}
+
+
+def test_win_tie_loss_counts_questions_in_whole_numbers():
+    """Six questions were drawn on an axis ticked 0, 0.5, 1, 1.5 ... questions."""
+    small = eval_plots.win_tie_loss({"win": 3, "tie": 1, "loss": 2}, "tuned", "base")
+    assert small.layout.xaxis.dtick == 1 and small.layout.xaxis.title.text == "questions"
+    large = eval_plots.win_tie_loss({"win": 120, "tie": 30, "loss": 50}, "tuned", "base")
+    assert large.layout.xaxis.dtick == 20
