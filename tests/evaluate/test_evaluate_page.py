@@ -31,7 +31,7 @@ def _app() -> AppTest:
 
 
 def _summary(at: AppTest):
-    return next(df.value for df in at.dataframe if "answered" in df.value.columns)
+    return next(df.value for df in at.dataframe if "answered" in df.value.columns and "evaluation" not in df.value.columns)
 
 
 def _htmls(at: AppTest) -> list[str]:
