@@ -30,10 +30,11 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
     shown = [m for m in (metric_names or metrics.METRICS) if any(m in summary[label] for label in labels)]
     fig = make_subplots(rows=1, cols=max(1, len(shown)), subplot_titles=[SHORT.get(m, m) for m in shown],
                         horizontal_spacing=0.045)
+    names = {label: _counted(label, summary[label]) for label in labels}
     for col, metric in enumerate(shown, 1):
         for i, label in enumerate(labels):
             value = summary[label].get(metric)
-            fig.add_trace(go.Bar(x=[label], y=[value], name=label, marker_color=color(i), legendgroup=label,
+            fig.add_trace(go.Bar(x=[label], y=[value], name=names[label], marker_color=color(i), legendgroup=label,
                                  showlegend=col == 1, text=[_fmt(value)], textposition="outside",
                                  hovertemplate=f"{label}<br>{metrics.LABELS.get(metric, metric)}: %{{y:.3f}}<extra></extra>"),
                           row=1, col=col)
@@ -43,6 +44,13 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
     fig.update_layout(title="Mean score per model", barmode="group", height=380, margin=dict(t=70, b=30),
                       legend=dict(orientation="h", y=-0.08), uniformtext_minsize=8)
     return fig
+
+
+def _counted(label: str, summary: Mapping[str, float]) -> str:
+    """The model's name, with how many questions its means are over when some of its answers failed: a mean over 2
+    of 6 questions is not comparable with one over all 6."""
+    answered, failed = int(summary.get("answered", 0)), int(summary.get("failed", 0))
+    return f"{label} ({answered} of {answered + failed} answered)" if failed else label
 
 
 def _fmt(value: float | None) -> str:
@@ -69,9 +77,15 @@ def win_tie_loss(counts: Mapping[str, int], a: str, b: str, metric: str = "f1") 
         fig.add_trace(go.Bar(y=[f"{a} vs {b}"], x=[counts.get(key, 0)], name=name, orientation="h",
                              marker_color=WTL_COLORS[key], text=[counts.get(key, 0)], textposition="inside"))
     fig.update_layout(barmode="stack", height=220, title=f"{a} vs {b}: win / tie / loss on {metrics.LABELS.get(metric, metric)}",
-                      xaxis_title="questions", margin=dict(t=80, b=40, l=10), yaxis=dict(showticklabels=False),
+                      xaxis=dict(title="questions", tick0=0, dtick=_whole_step(sum(counts.values()))),  # no 0.5 question
+                      margin=dict(t=80, b=40, l=10), yaxis=dict(showticklabels=False),
                       legend=dict(orientation="h", y=1.18, x=0, traceorder="normal"))
     return fig
+
+
+def _whole_step(total: int) -> int:
+    """A tick step in whole questions, about ten ticks along the axis."""
+    return max(1, -(-total // 10))
 
 
 def training_curves(curves: Mapping[str, Sequence[Mapping[str, float]]], labels: Sequence[str] | None = None) -> go.Figure:

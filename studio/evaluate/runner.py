@@ -213,6 +213,8 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
         result.status = "finished"
     except CancelledError as exc:
         result.status, result.error = "stopped", str(exc)
+        for entry in result.models:  # the models Stop came before never started
+            _not_run(entry, result.rows)
     except StudioError as exc:
         result.status, result.error = "failed", str(exc)
     except Exception as exc:  # a bug: keep the partial result and say what broke, in one line
@@ -294,9 +296,16 @@ def _contexts(rows: list[QuestionRow]) -> list[str | None]:
 def _stop_if_asked(cancel: Cancel, entry: ModelEntry | None = None, rest: list[QuestionRow] = ()) -> None:
     """Stop when the user asked; the questions this model had left say why they have no answer."""
     if cancel():
-        if entry is not None:
-            _fail_all(entry, list(rest), stopping.NOT_RUN)
+        if entry is not None:  # its cells only: a model that answered some questions has no model-wide failure
+            _not_run(entry, list(rest))
         raise CancelledError("Evaluation stopped: the results so far are kept.")
+
+
+def _not_run(entry: ModelEntry, rows: list[QuestionRow]) -> None:
+    """The questions Stop came before say so (a stopped evaluation has nothing pending)."""
+    for row in rows:
+        if entry.label not in row.answers and entry.label not in row.errors:
+            row.fail(entry.label, stopping.NOT_RUN)
 
 
 def _run_extractive(entry: ModelEntry, rows: list[QuestionRow], backend, config: EvalConfig,

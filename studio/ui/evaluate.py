@@ -500,7 +500,9 @@ def past_evaluations() -> str | None:
             for label, s in by_id[i].summary.items():
                 rows.append({"evaluation": i, "started": jobs.readable_time(by_id[i].created), "questions": by_id[i].dataset, "model": label,
                              **{metrics.LABELS[m]: s.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")
-                                if m in s}})
+                                if m in s},
+                             # a stopped evaluation's means are over fewer questions than a finished one's
+                             "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0))})
         if rows:
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}

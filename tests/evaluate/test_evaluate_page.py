@@ -31,7 +31,7 @@ def _app() -> AppTest:
 
 
 def _summary(at: AppTest):
-    return next(df.value for df in at.dataframe if "answered" in df.value.columns)
+    return next(df.value for df in at.dataframe if "answered" in df.value.columns and "evaluation" not in df.value.columns)
 
 
 def _htmls(at: AppTest) -> list[str]:
@@ -391,3 +391,20 @@ def test_the_api_timeout_is_a_setting_of_the_page(tmp_path):
     eval_id = at.session_state["evaluate.selected"]
     assert eval_results.load(eval_id).config["api_timeout_s"] == 300
     eval_jobs.stop_evaluation(eval_id)
+
+
+def test_compared_evaluations_say_how_many_questions_each_mean_is_over(tmp_path):
+    """A stopped evaluation (2 of 5 answered) was compared with a finished one by its means alone."""
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    for n, (status, answered) in enumerate((("finished", len(QA)), ("stopped", 2))):
+        result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+        result.id, result.created, result.status = f"20261205-00000{n}-cmp{n}", f"2026-12-05T00:0{n}:00+00:00", status
+        result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"],
+                                   **({"answers": {"m": "Two halves"}, "scores": {"m": {"f1": 0.4}}} if i < answered
+                                      else {"errors": {"m": "not run: the evaluation was stopped"}}))
+                       for i, q in enumerate(QA)]
+        eval_results.save(eval_results.refresh_summaries(result))
+    at = _app()
+    compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
+    assert list(compared["answered"]) == [2, len(QA)] and list(compared["failed"]) == [len(QA) - 2, 0]

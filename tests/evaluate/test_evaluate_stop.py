@@ -197,3 +197,36 @@ def test_the_stopping_note_says_what_stop_cannot_cut_short():
     extractive = stopping.stopping_note(EvalConfig(models=("distilgpt2", "api:qa:deepset/roberta-base-squad2"), **base))
     assert "Inference Providers (api:qa:deepset/roberta-base-squad2) cannot be interrupted" in extractive
     assert "45 s" in extractive
+
+
+def test_a_stopped_evaluation_names_what_was_not_run_not_the_model_that_answered(long_winded, tiny_gpt2, tmp_path,
+                                                                                  offline, monkeypatch):
+    """Stop during the first model's last batch: that model answered its first batch, yet the page warned
+    "<it>: not run: the evaluation was stopped", and the model after it, never started, showed "pending" in
+    every cell of a stopped evaluation (the page, the HTML report) instead of "not run"."""
+    from studio.evaluate import report
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA[:4]))
+    eval_id = "20261205-000000-stp2"
+    calls = []
+    real = generate._generate
+
+    def stop_on_the_second_batch(model, batch, kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            eval_jobs.stop_evaluation(eval_id)
+        return real(model, batch, kwargs)
+
+    monkeypatch.setattr(generate, "_generate", stop_on_the_second_batch)
+    cfg = EvalConfig(models=(str(long_winded), str(tiny_gpt2)), dataset_file=str(data), max_new_tokens=400,
+                     batch_size=2, perplexity=False)
+    evaluate.run_evaluation(cfg, eval_id=eval_id)
+    stored = eval_results.load(eval_id)
+    first, second = stored.models
+    assert stored.status == "stopped"
+    assert first.error is None  # it answered two questions: no model-wide verdict
+    assert all(r.errors[second.label] == stopping.NOT_RUN for r in stored.rows)
+    assert eval_results.failed_models(stored) == {second.label: stopping.NOT_RUN}
+    assert "pending" not in report.answers_table(stored)
+    assert "<i>pending</i>" not in report.to_html(stored)

@@ -103,7 +103,7 @@ def test_store_round_trip_and_listing(result):
 
 def test_plots_have_one_trace_per_model(result):
     bars = eval_plots.summary_bars(result.summary)
-    assert {t.name for t in bars.data} == {"base", "tuned"}
+    assert {t.legendgroup for t in bars.data} == {"base", "tuned"}
     dist = eval_plots.score_distributions(result)
     assert [len(t.y) for t in dist.data] == [3, 2]  # tuned failed one question
     wtl = eval_plots.win_tie_loss({"win": 1, "tie": 0, "loss": 2}, "tuned", "base")
@@ -183,3 +183,19 @@ def test_the_html_reports_win_tie_loss_is_the_run_against_its_base_not_the_last_
     titles = [f.layout.title.text for f in report.figures(result)]
     assert "tuned vs base: win / tie / loss on Token F1" in titles
     assert "tuned vs base: win" in report.to_html(result)
+
+
+def test_the_summary_bars_say_when_a_models_means_are_over_fewer_questions(result):
+    """A chat model whose server timed out on 4 of 6 questions drew its bars beside the others' as if over the same
+    questions: its legend now says how many it answered."""
+    fig = eval_plots.summary_bars(result.summary)
+    names = {t.name for t in fig.data if t.showlegend}
+    assert names == {"base", "tuned (2 of 3 answered)"}
+
+
+def test_win_tie_loss_counts_questions_in_whole_numbers():
+    """Six questions were drawn on an axis ticked 0, 0.5, 1, 1.5 ... questions."""
+    small = eval_plots.win_tie_loss({"win": 3, "tie": 1, "loss": 2}, "tuned", "base")
+    assert small.layout.xaxis.dtick == 1 and small.layout.xaxis.title.text == "questions"
+    large = eval_plots.win_tie_loss({"win": 120, "tie": 30, "loss": 50}, "tuned", "base")
+    assert large.layout.xaxis.dtick == 20
