@@ -9,23 +9,13 @@ import json
 import pytest
 
 from studio.__main__ import main
-
-RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(6)]
+from tests.cli_refusals import RECORDS, write_records
+from tests.cli_refusals import refused as _refused
 
 
 @pytest.fixture
 def data(tmp_path):
-    path = tmp_path / "qa.json"
-    path.write_text(json.dumps(RECORDS), encoding="utf-8")
-    return path
-
-
-def _refused(capsys, argv: list[str]) -> str:
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
-    return err
+    return write_records(tmp_path)
 
 
 @pytest.mark.parametrize(("argv", "said"), [

@@ -256,17 +256,14 @@ ONE_PIECE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-En
              + b"%x\r\n" % len(chunk_bytes := chunk("Olá")) + chunk_bytes + b"\r\n")
 
 
-@pytest.mark.parametrize("first", [b"", ONE_PIECE], ids=["before-the-first-token", "mid-answer"])
-def test_stop_on_a_silent_server_closes_the_connection_and_ends_the_thread(first):
-    """Stop used to end the answer on the page while the worker stayed in the socket read until the timeout
-    (a minute here), holding the connection: now the connection is shut and the thread ends with it."""
+def _stop_while_the_server_is_silent(server: SilentServer, spec: BackendSpec, token: str | None = None) -> None:
+    """Ask through ``spec``, press Stop once the request (and ``server.first``) went out, and check the worker
+    thread ended, the connection was closed and the answer is what had come."""
     from studio.chat.session import StreamJob
 
-    server = SilentServer(first)
-    spec = BackendSpec(kind="openai", model="m", base_url=server.url)
-    job = StreamJob("m", lambda: make_backend(spec), ASK, ChatParams(timeout_s=60, total_timeout_s=120)).start()
+    job = StreamJob("m", lambda: make_backend(spec, token), ASK, ChatParams(timeout_s=60, total_timeout_s=120)).start()
     assert server.asked.wait(10)
-    if first:  # the first piece reached the worker before the server fell silent
+    if server.first:  # the first piece reached the worker before the server fell silent
         deadline = time.monotonic() + 10
         while not job.text and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -275,8 +272,16 @@ def test_stop_on_a_silent_server_closes_the_connection_and_ends_the_thread(first
     assert not job._thread.is_alive(), "the worker still waits on the silent server after Stop"
     assert server.closed.wait(10), "the server's connection was left open after Stop"
     assert job.state == "stopped" and job.error is None  # stopped: no "no event stream" or timeout message
-    assert job.text == ("Olá" if first else "")
+    assert job.text == ("Olá" if server.first else "")
     server.listener.close()
+
+
+@pytest.mark.parametrize("first", [b"", ONE_PIECE], ids=["before-the-first-token", "mid-answer"])
+def test_stop_on_a_silent_server_closes_the_connection_and_ends_the_thread(first):
+    """Stop used to end the answer on the page while the worker stayed in the socket read until the timeout
+    (a minute here), holding the connection: now the connection is shut and the thread ends with it."""
+    server = SilentServer(first)
+    _stop_while_the_server_is_silent(server, BackendSpec(kind="openai", model="m", base_url=server.url))
 
 
 def point_providers_at(monkeypatch, base: str) -> None:
@@ -291,24 +296,9 @@ def test_stop_closes_a_request_to_inference_providers_and_ends_the_thread(first,
     """Stop could not reach a request to Inference Providers (huggingface_hub's shared connection pool): the
     worker waited on a silent provider until the timeout, holding the connection. Now that request's own
     connection is closed and the thread ends with it."""
-    from studio.chat.session import StreamJob
-
     server = SilentServer(first)
     point_providers_at(monkeypatch, server.url.rsplit("/v1", 1)[0])
-    spec = BackendSpec(kind="provider", model="org/model", provider="auto")
-    job = StreamJob("m", lambda: make_backend(spec, TOKEN), ASK, ChatParams(timeout_s=60, total_timeout_s=120)).start()
-    assert server.asked.wait(10)
-    if first:
-        deadline = time.monotonic() + 10
-        while not job.text and time.monotonic() < deadline:
-            time.sleep(0.05)
-    job.cancel()
-    job._thread.join(10)
-    assert not job._thread.is_alive(), "the worker still waits on the silent provider after Stop"
-    assert server.closed.wait(10), "the provider's connection was left open after Stop"
-    assert job.state == "stopped" and job.error is None
-    assert job.text == ("Olá" if first else "")
-    server.listener.close()
+    _stop_while_the_server_is_silent(server, BackendSpec(kind="provider", model="org/model", provider="auto"), TOKEN)
 
 
 def test_a_provider_s_refusal_is_still_read_and_explained(monkeypatch):

@@ -140,15 +140,20 @@ def test_the_page_keeps_its_own_dataset_when_other_pages_were_open(offline):
     assert any("on **Mine v1** (2 records)" in c.value for c in back.caption)
 
 
-def test_start_a_run_watch_it_finish_and_ask(offline):
+def _start_a_quick_run(name: str):
+    """A 10-question dataset and a run of the quick preset named ``name`` started from the page: (page, run id)."""
     store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
                                       for i in range(10)])
     at = train_page().run()
     at.selectbox(key="train.preset.True").set_value("quick").run()
-    at.text_input(key="train.name").set_value("page run").run()
+    at.text_input(key="train.name").set_value(name).run()
     at.button(key="train.start").click().run()
     _no_exception(at)
-    run_id = at.session_state["train.run_id"]
+    return at, at.session_state["train.run_id"]
+
+
+def test_start_a_run_watch_it_finish_and_ask(offline):
+    at, run_id = _start_a_quick_run("page run")
     assert run_id and runs.run_dir(run_id).is_dir()
     deadline = time.time() + 120
     while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
@@ -180,14 +185,7 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
 
 
 def test_the_next_run_is_not_named_after_the_one_just_started(offline):
-    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
-                                      for i in range(10)])
-    at = train_page().run()
-    at.selectbox(key="train.preset.True").set_value("quick").run()
-    at.text_input(key="train.name").set_value("quick scratch").run()
-    at.button(key="train.start").click().run()
-    _no_exception(at)
-    run_id = at.session_state["train.run_id"]
+    at, run_id = _start_a_quick_run("quick scratch")
     assert run_id.endswith("-quick-scratch")  # named as typed
     # The form under the open run starts the next one: its name field is empty again (it kept "quick scratch",
     # and a LoRA run of another model started from it was listed as "quick scratch" too).
