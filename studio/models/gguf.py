@@ -67,39 +67,22 @@ class GgufInfo:
         return model_type(self.architecture, self.name)
 
 
-@functools.lru_cache(maxsize=64)
+# How transformers' GGUF reader (``load_gguf_checkpoint``) renames a ``general.architecture`` into the config's
+# ``model_type``. Its rules are code with no table to import, and asking it means importing torch (seconds,
+# and never in API mode), so they are kept here and tests/models/test_gguf_names.py checks them against the
+# reader for every architecture it supports.
+_RENAMED = {"qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe", "gpt-oss": "gpt_oss", "minimax-m2": "minimax_m2",
+            "gemma3": "gemma3_text", "gemma4": "gemma4_text"}
+
+
 def model_type(architecture: str, name: str | None = None) -> str:
     """A GGUF ``general.architecture`` as transformers' ``model_type`` ("qwen2moe" -> "qwen2_moe", "gemma3" ->
-    "gemma3_text", "llama" named "mistral" -> "mistral"), as the installed transformers' own GGUF reader renames
-    it: the rules live in its ``load_gguf_checkpoint`` code, with no table to import, so it is asked, on a
-    header of just these two keys (milliseconds). An architecture transformers builds natively from the whole
-    file (``GGUF_CONFIG_ARCHS``: "qwen35", "lfm2") or does not know keeps its own name."""
-    import tempfile
-
-    try:
-        import gguf
-        from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        return architecture
-    logger = hf_logging.get_logger("transformers.modeling_gguf_pytorch_utils")
-    level = logger.level
-    try:
-        with tempfile.TemporaryDirectory(prefix="studio-gguf-arch-") as folder:
-            header = str(Path(folder) / "header.gguf")
-            writer = gguf.GGUFWriter(header, architecture)
-            if name:
-                writer.add_name(name)
-            writer.write_header_to_file()
-            writer.write_kv_data_to_file()
-            writer.close()
-            logger.setLevel(hf_logging.ERROR)  # "missing vocab_size": this header has no tokenizer, on purpose
-            found = load_gguf_checkpoint(header, return_tensors=False)["config"].get("model_type")
-    except Exception:  # noqa: BLE001 - an architecture transformers cannot read from GGUF keeps its name
-        return architecture
-    finally:
-        logger.setLevel(level)
-    return found if isinstance(found, str) and found else architecture
+    "gemma3_text", "llama" named exactly "mistral" -> "mistral", "t5encoder" -> "t5"); any other keeps its name."""
+    if "llama" in architecture and name == "mistral":
+        return "mistral"
+    if "t5" in architecture:
+        return "umt5" if name and "umt5" in name.lower() else "t5"
+    return _RENAMED.get(architecture, architecture)
 
 
 class _Reader:
