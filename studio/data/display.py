@@ -53,9 +53,15 @@ _BLOCK_START = re.compile(r"(?m)^([ \t]*)(?:([#>+=-])|(\d{1,9})([.)])(?=[ \t]|$)
 # A line's indent: four spaces or a tab after a blank line make an indented code block, so the indent is
 # written as no-break spaces, which Markdown does not count as indentation (and shows as typed).
 _INDENT = re.compile(r"(?m)^[ \t]+")
-# A colon before a name: an emoji shortcode (":smile:", ":+1:"), a Material icon (":material/home:") or one of
-# Streamlit's directives (":red[...]", ":red" alone, a "::leaf" or ":::container" block) would render instead.
-_COLON = re.compile(r":(?=[A-Za-z:/+-])|:(?=[\w+-]+:)")
+# A colon that Streamlit would read as markup: before one of its directive names (":red" alone hides the word,
+# ":small", ":blue-background"; a name before "[" is no directive once the bracket is escaped) or starting a line
+# ("::leaf", ":::container" blocks) is escaped, which its renderer removes as CommonMark does. Emoji shortcodes
+# (":smile:", ":+1:") and icons (":material/home:") are read from the rendered text, escaped or not, so a colon
+# before a name and another colon gets an invisible character instead. A colon elsewhere ("repo:config",
+# "model:smol") is left as typed, so what a person copies from the page is what they typed.
+_DIRECTIVE = re.compile(r"(?i):(?=(?:red|orange|yellow|green|blue|violet|gr[ae]y|rainbow|primary|small)\b)")
+_BLOCK_DIRECTIVE = re.compile(r"(?m)^([ \t]*)(::+)")
+_SHORTCODE = re.compile(r":(?=[\w+/-]+:)")
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]:)(?=//)|(?<=www)(?=\.)|(?<=\w@)(?=\w)")
 WORD_JOINER = "\u2060"  # invisible and unbreakable: splits "http://", "www.", "a@b" and ":m:" so nothing is linked
 NO_BREAK_SPACE = "\u00a0"
@@ -68,8 +74,9 @@ def markdown_literal(text: object) -> str:
     entity, an emoji shortcode ("api:m:"), an icon, a colour, a link (a bare URL or e-mail address) or an image."""
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
     escaped = _BLOCK_START.sub(_escape_block_start, _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text))
+    escaped = _BLOCK_DIRECTIVE.sub(lambda m: m.group(1) + "\\:" * len(m.group(2)), _DIRECTIVE.sub(r"\\:", escaped))
     escaped = _INDENT.sub(lambda m: NO_BREAK_SPACE * _columns(m.group(0)), escaped)
-    return _AUTOLINK.sub(WORD_JOINER, _COLON.sub(":" + WORD_JOINER, escaped))
+    return _AUTOLINK.sub(WORD_JOINER, _SHORTCODE.sub(":" + WORD_JOINER, escaped))
 
 
 def _escape_block_start(m: re.Match) -> str:

@@ -58,3 +58,11 @@ def test_tables_entities_code_spans_and_hard_breaks_show_as_typed(text):
 
 def test_an_underscore_inside_a_word_is_left_alone():
     assert markdown_literal("STUDIO_HOME and snake_case_name") == "STUDIO_HOME and snake_case_name"
+
+
+def test_a_colon_in_a_model_spec_or_hub_id_is_left_as_typed():
+    """Every colon before a letter got an invisible character, so "someone/qa:big" copied from an error was not
+    the id the person typed (and tests reading the message missed it); only Streamlit's own directive names and
+    shortcode shapes need anything."""
+    for text in ("someone/mixed-qa:big", "model:smol and run:20261205-abc", "api:m", "C:/data"):
+        assert markdown_literal(text) == text

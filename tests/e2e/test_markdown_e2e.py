@@ -16,7 +16,8 @@ SAMPLES = [
     "ok :smile: :+1: :material/home: end", "x:smile:y", ":red[colored] and :blue-background[bg]", "x:red y", ":red",
     ":::note\ninside\n:::", "::leaf[x]", "note[^1]\n\n[^1]: the note", "R&amp;D &copy; &#65;", "<div>html</div>",
     "use `a*b` here", "path C:\\data\\\nnext", "**bold** _it_ __u__", "~~strike~~", "- [ ] task", "* * *",
-    "www.example.com http://x.y a@b.co", "# heading\n> quote\n1. list",
+    "www.example.com http://x.y a@b.co", "# heading\n> quote\n1. list", "x:big[y]", ":small[t]",
+    "x:red-background[t] a:primary[b] :orange-badge[c]", "  ::leaf[x]", "x:violet y", "someone/mixed-qa:big",
 ]
 APP = """
 import json, os
