@@ -33,6 +33,11 @@ SUGGESTED_MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruc
 """Small instruct models that Inference Providers commonly serve: suggested when a model is not served."""
 
 
+RAISE_TIMEOUT = ("raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; Evaluate: API timeout (s) under "
+                 "Settings; the command line: --timeout for chat, --api-timeout for evaluate)")
+"""Where the timeout a slow API model ran past is set, named in the error that asks to raise it."""
+
+
 class _Retry(Exception):
     def __init__(self, wait: float | None, reason: str):
         super().__init__(reason)
@@ -141,9 +146,9 @@ class ApiBackend(BackendBase):
 
         model, where = self.spec.model, (self.spec.base_url or "Hugging Face Inference Providers")
         if isinstance(exc, InferenceTimeoutError):  # not retried: a silent server would cost minutes
-            return BackendError(f"{where} did not answer within the timeout: try again, or raise the timeout.")
+            return BackendError(f"{where} did not answer within the timeout: try again, or {RAISE_TIMEOUT}.")
         if isinstance(exc, openai_stream.StreamTimeout):
-            return BackendError(f"{where}: {exc.what}. Try again, or raise the timeout.")
+            return BackendError(f"{where}: {exc.what}. Try again, or {RAISE_TIMEOUT}.")
         if isinstance(exc, openai_stream.StreamCut):
             return BackendError(f"{where} closed the stream before the answer finished: try again.")
         if isinstance(exc, openai_stream.NotChatEvent):

@@ -47,3 +47,8 @@ def find_leaks(eval_questions: Sequence[str], train_questions: Sequence[str], th
             if out[i] is None:
                 out[i] = {"score": round(float(score), 1), "train_question": train_questions[j], "kind": "semantic"}
     return out
+
+
+def similar(score: float) -> str:
+    """How a leak is worded wherever it is shown (the page's table and details, the HTML report): "97% similar"."""
+    return f"{float(score):.0f}% similar"

@@ -23,19 +23,22 @@ class Metric:
     label: str  # what pages, plots and reports call it
     higher_is_better: bool | None  # None: it describes rather than ranks (answer length)
     per_question: bool = True  # a column of the per-question CSV (the judge's grade has its own)
+    scale: str = ""  # the values it takes, as a reader needs them to read a number ("0-1", "0-100")
+    absent: str = ""  # why a model may have no value for it (shown next to its empty cell)
 
 
 REGISTRY: tuple[Metric, ...] = (
-    Metric("exact_match", "Exact match", True),
-    Metric("f1", "Token F1", True),
-    Metric("rouge_l", "ROUGE-L", True),
-    Metric("chrf", "chrF", True),
-    Metric("similarity", "Semantic similarity", True),
-    Metric("in_passage", "Found in passage", True),  # questions with a context: the answer occurs in it (0/1)
-    Metric("perplexity", "Reference perplexity", False),
-    Metric("judge", "Judge (1-5)", True, per_question=False),
-    Metric("answer_words", "Answer length (words)", None),
-    Metric("latency_s", "Latency per answer (s)", False),  # a local batch's time / its answers (evaluate.latency)
+    Metric("exact_match", "Exact match", True, scale="0-1"),
+    Metric("f1", "Token F1", True, scale="0-1"),
+    Metric("rouge_l", "ROUGE-L", True, scale="0-1"),
+    Metric("chrf", "chrF", True, scale="0-100"),
+    Metric("similarity", "Semantic similarity", True, scale="cosine, -1 to 1"),
+    Metric("in_passage", "Found in passage", True, scale="0-1"),  # questions with a context: the answer occurs in it (0/1)
+    Metric("perplexity", "Reference perplexity", False, scale="1 and up",
+           absent="computed for local models only: an API model gives no probabilities for the reference's words"),
+    Metric("judge", "Judge (1-5)", True, per_question=False, scale="1-5"),
+    Metric("answer_words", "Answer length (words)", None, scale="words"),
+    Metric("latency_s", "Latency per answer (s)", False, scale="seconds"),  # a local batch's time / its answers (evaluate.latency)
 )
 """Every metric a result can hold, in display order: the page, the plots, the CSV and the HTML report read it."""
 
@@ -43,6 +46,31 @@ METRICS = tuple(m.name for m in REGISTRY)
 LABELS = {m.name: m.label for m in REGISTRY}
 HIGHER_IS_BETTER = {m.name: m.higher_is_better for m in REGISTRY}
 CSV_METRICS = tuple(m.name for m in REGISTRY if m.per_question)
+_BY_NAME = {m.name: m for m in REGISTRY}
+MISSING = "\u2014"
+"""What a table shows where a model has no value for a metric (its reason: ``absent``)."""
+
+
+def reading(name: str) -> str:
+    """How to read a metric's numbers: its range and which way is better ("0-1, higher is better")."""
+    m = _BY_NAME.get(name)
+    if m is None:
+        return ""
+    way = {True: "higher is better", False: "lower is better", None: "neither better nor worse"}
+    return ", ".join(p for p in (m.scale, way[m.higher_is_better]) if p)
+
+
+def absent(name: str) -> str:
+    """Why a model may have no value for a metric; empty when every model that was scored has one."""
+    m = _BY_NAME.get(name)
+    return m.absent if m else ""
+
+
+def column_help(name: str) -> str:
+    """A table column's help: how to read it, and what an empty cell means."""
+    why = absent(name)
+    return reading(name) + (f". {MISSING}: {why}." if why else ".")
+
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = set(string.punctuation)

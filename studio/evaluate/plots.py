@@ -28,7 +28,7 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
     """One panel per metric, one bar per model (metrics have different scales, so each gets its own axis)."""
     labels = list(summary)
     shown = [m for m in (metric_names or metrics.METRICS) if any(m in summary[label] for label in labels)]
-    fig = make_subplots(rows=1, cols=max(1, len(shown)), subplot_titles=[SHORT.get(m, m) for m in shown],
+    fig = make_subplots(rows=1, cols=max(1, len(shown)), subplot_titles=[_titled(m) for m in shown],
                         horizontal_spacing=0.045)
     names = {label: _counted(label, summary[label]) for label in labels}
     for col, metric in enumerate(shown, 1):
@@ -41,9 +41,15 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
         fig.update_xaxes(showticklabels=False, row=1, col=col)
         if metric in RANGES:
             fig.update_yaxes(range=RANGES[metric], row=1, col=col)
-    fig.update_layout(title="Mean score per model", barmode="group", height=380, margin=dict(t=70, b=30),
+    fig.update_layout(title="Mean score per model", barmode="group", height=400, margin=dict(t=90, b=30),
                       legend=dict(orientation="h", y=-0.08), uniformtext_minsize=8)
     return fig
+
+
+def _titled(metric: str) -> str:
+    """A panel's title: the metric and how to read it (its range, which way is better)."""
+    how = metrics.reading(metric)
+    return f"{SHORT.get(metric, metric)}<br><sup>{how}</sup>" if how else SHORT.get(metric, metric)
 
 
 def _counted(label: str, summary: Mapping[str, float]) -> str:
@@ -66,8 +72,13 @@ def score_distributions(result: EvalResult, metric: str = "f1", *, exclude_leake
         fig.add_trace(go.Box(y=values, name=label, marker_color=color(i), boxpoints="all", jitter=0.4, pointpos=0,
                              hovertemplate=f"{label}: %{{y:.3f}}<extra></extra>"))
     fig.update_layout(title=f"Per-question {metrics.LABELS.get(metric, metric)} per model", showlegend=False, height=380,
-                      yaxis_title=metrics.LABELS.get(metric, metric), margin=dict(t=60, b=30))
+                      yaxis_title=_axis(metric), margin=dict(t=60, b=30))
     return fig
+
+
+def _axis(metric: str) -> str:
+    how = metrics.reading(metric)
+    return f"{metrics.LABELS.get(metric, metric)} ({how})" if how else metrics.LABELS.get(metric, metric)
 
 
 def win_tie_loss(counts: Mapping[str, int], a: str, b: str, metric: str = "f1") -> go.Figure:

@@ -18,7 +18,7 @@ import plotly.io as pio
 from studio import atomic, jobs
 from studio.data.csv_cells import safe_cell
 from studio.errors import StudioError
-from studio.evaluate import latency, metrics
+from studio.evaluate import latency, leakage, metrics
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate.result import EvalResult, QuestionRow
@@ -86,14 +86,26 @@ mark{background:#ffe08a}.fail{color:#b00020}.leak{background:#fff4e5}.meta{color
 
 
 def _summary_table(summary: Mapping[str, Mapping[str, float]], failed: Mapping[str, str] = {}) -> str:
-    cols = [m for m in metrics.METRICS if any(m in s for s in summary.values())] + ["answered", "failed"]
-    head = "".join(f"<th>{html.escape(metrics.LABELS.get(c, c))}</th>" for c in cols)
+    """The means, a "—" where a model has no value for a metric, and under the table how to read each metric (its
+    range, which way is better, why a cell may be empty: the metrics registry)."""
+    shown = [m for m in metrics.METRICS if any(m in s for s in summary.values())]
+    cols = shown + ["answered", "failed"]
+    head = "".join(f"<th title='{html.escape(metrics.column_help(c))}'>{html.escape(metrics.LABELS.get(c, c))}</th>"
+                   if c in shown else f"<th>{c}</th>" for c in cols)
     body = []
     for label, s in summary.items():
-        cells = "".join(f"<td class='num'>{'failed' if label in failed and c not in ('answered', 'failed') else _num(s.get(c))}</td>"
+        cells = "".join(f"<td class='num'>{'failed' if label in failed and c not in ('answered', 'failed') else _shown(s.get(c))}</td>"
                         for c in cols)
         body.append(f"<tr><th>{html.escape(label)}</th>{cells}</tr>")
-    return f"<table><tr><th>model</th>{head}</tr>{''.join(body)}</table>"
+    how = " · ".join(f"{metrics.LABELS[m]}: {metrics.reading(m)}" for m in shown)
+    why = "".join(f" {metrics.MISSING} under {metrics.LABELS[m]}: {metrics.absent(m)}." for m in shown
+                  if metrics.absent(m) and any(m not in s for label, s in summary.items() if label not in failed))
+    return (f"<table><tr><th>model</th>{head}</tr>{''.join(body)}</table>"
+            f"<p class='meta' data-testid='eval-reading'>{html.escape(how)}.{html.escape(why)}</p>")
+
+
+def _shown(value: float | None) -> str:
+    return metrics.MISSING if value is None else _num(value)
 
 
 ANSWERS_CSS = ("table.ev{border-collapse:collapse;width:100%;font-size:.9rem}table.ev td,table.ev th{border:1px solid #ddd;"
@@ -125,7 +137,8 @@ def answers_table(result: EvalResult, rows: Sequence[QuestionRow] | None = None)
     body = []
     for row in result.rows if rows is None else rows:
         leak = row.leak
-        note = (f"<div class='meta'>⚠ leaked: {html.escape(leak.train_question)} ({leak.score})</div>" if leak else "")
+        note = (f"<div class='meta'>⚠ leaked: {leakage.similar(leak.score)} to the training question "
+                f"\"{html.escape(leak.train_question)}\"</div>" if leak else "")
         body.append(f"<tr><td>{row.index + 1}</td><td{' class=leak' if leak else ''}>{html.escape(row.question)}{note}</td>"
                     f"<td>{html.escape(row.reference)}</td>{''.join(_answer_cell(row, label) for label in labels)}</tr>")
     return (f"<style>{ANSWERS_CSS}</style><table class='ev' data-testid='eval-side-by-side'>{head}</tr>"

@@ -5,6 +5,7 @@ summaries, comparisons and filters (pure functions of an ``EvalResult``, plus lo
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -329,6 +330,17 @@ def outcome(row: QuestionRow, a: str, b: str, *, metric: str = "f1", margin: flo
     if abs(diff) <= margin:
         return "tie"
     return "win" if diff > 0 else "loss"
+
+
+def scored(result: EvalResult, names: Sequence[str], both: Sequence[str] | None = None) -> list[str]:
+    """The metrics of ``names`` that some question has a score for (from every model of ``both``, when given: a
+    win/tie/loss pair): the plots offer these, not a metric that was not computed and would draw nothing."""
+    def has(row: QuestionRow, m: str) -> bool:
+        if both is None:
+            return any(row.score(label, m) is not None for label in result.labels)
+        return all(row.score(label, m) is not None for label in both)
+
+    return [m for m in names if any(has(row, m) for row in result.rows)]
 
 
 def win_tie_loss(result: EvalResult, a: str, b: str, *, metric: str = "f1", margin: float = TIE_MARGIN,

@@ -17,7 +17,7 @@ from studio import device, jobs, ui
 from studio.data import store
 from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
-from studio.evaluate import latency, metrics, report, stopping
+from studio.evaluate import latency, leakage, metrics, report, stopping
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
@@ -52,7 +52,19 @@ def _newest_run_and_base(all_runs: list) -> list[str]:
     """What a person who just trained wants compared first: the newest run with a saved model and the
     model it started from (``run_and_base``)."""
     newest = next((r for r in all_runs if r.has_model), None)
-    return run_and_base(newest) if newest is not None else []
+    if newest is not None:
+        return run_and_base(newest)
+    suggested = _suggested_model()
+    return [suggested] if suggested else []
+
+
+def _suggested_model() -> str | None:
+    """With no run to evaluate, a model that loads here, so Start works at once: the tutorial's distilgpt2, or offline
+    the bundled SmolLM2 (``loading.offline_default``, as Chat and Train offer it); None when neither loads."""
+    from studio.models import bundled, loading
+
+    spec, why = loading.offline_default("distilgpt2")
+    return spec if why is None or spec == bundled.SPEC else None
 
 
 def run_and_base(run: Any) -> list[str]:
@@ -85,6 +97,15 @@ def _questions_as_on_arrival() -> None:
     for key in ("evaluate.source", "evaluate.split_run", "evaluate.dataset", "evaluate.version"):
         for suffix in ("", ".kept", ".suggested"):
             st.session_state.pop(key + suffix, None)
+
+
+def _run_split(run: Any, run_id: str) -> str:
+    """A run as the Run choice names it, with the size of its held-out split (what "0 = every question" means)."""
+    if run is None:
+        return run_id
+    held = len(run.split.get("test", []))
+    size = f"{held:,} held-out question{'s' if held != 1 else ''}" if held else "no held-out split"
+    return f"{run.name} · run {run_id} · {size}"
 
 
 def _range(name: str) -> tuple:
@@ -129,7 +150,8 @@ def new_evaluation_form() -> None:
                                  help="api:<model id>: Inference Providers, or the OpenAI-compatible base URL in Settings. "
                                       "api:qa:<model id>: an extractive model answering with a span of each passage.")
         else:
-            options = list(run_labels) + bases
+            suggested = None if all_runs else _suggested_model()
+            options = list(run_labels) + bases + ([suggested] if suggested and suggested not in bases else [])
             newest = max((r.id for r in all_runs if r.has_model), default="")
             if "evaluate.models" not in st.session_state or newest > st.session_state.get("evaluate.newest", newest):
                 # the first visit, or a run finished since the last: what was just trained; else the form as it was
@@ -166,9 +188,9 @@ def new_evaluation_form() -> None:
             # Named as in the models above (the bare id "20261205-064729-faq" named nothing a person chose).
             if options:
                 ui.follow("evaluate.split_run", options[0])
+            named = {i: _run_split(by_id.get(i), i) for i in options}  # read once: the names stay as offered
             run_id = ui.kept_choice(st.selectbox, "Run", options, "evaluate.split_run",
-                                    format_func=lambda i: f"{by_id[i].name} · run {i}" if i in by_id else i) \
-                if options else None
+                                    format_func=lambda i: named.get(i, i)) if options else None
         else:
             datasets = store.list_datasets()
             if not datasets:
@@ -309,9 +331,20 @@ def _config_of(result: EvalResult | None) -> EvalConfig | None:
 def _summary_frame(summary: dict, failed: dict[str, str]) -> pd.DataFrame:
     """Means to 3 significant digits; a model that failed every question reads "failed", not None."""
     cols = [m for m in metrics.METRICS if any(m in s for s in summary.values())]
-    rows = [{"model": label, **{metrics.LABELS[m]: "failed" if label in failed else metrics.fmt(s.get(m)) for m in cols},
+    rows = [{"model": label, **{metrics.LABELS[m]: "failed" if label in failed else _cell(s.get(m)) for m in cols},
              "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0))} for label, s in summary.items()]
     return pd.DataFrame(rows)
+
+
+def _cell(value: float | None) -> str:
+    """A mean as the tables show it; a metric this model has no value for reads "—" (its column's help says why)."""
+    return metrics.MISSING if value is None else metrics.fmt(value)
+
+
+def _metric_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    """Each metric column's help: its range, which way is better, and why a cell may be "—" (the metrics registry)."""
+    return {metrics.LABELS[m]: st.column_config.Column(help=metrics.column_help(m))
+            for m in metrics.METRICS if metrics.LABELS[m] in frame.columns}
 
 
 def show_result(result: EvalResult) -> None:
@@ -348,7 +381,11 @@ def show_result(result: EvalResult) -> None:
         st.caption(eval_results.ALL_LEAKED.format(n=leaked))
     summary = eval_results.summarize(result, exclude_leaked=exclude)
     st.subheader("Summary")
-    st.dataframe(_summary_frame(summary, failed), hide_index=True, width="stretch")
+    frame = _summary_frame(summary, failed)
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
+    for m in metrics.METRICS:  # an empty cell with a reason (perplexity of an API model) says it under the table too
+        if metrics.absent(m) and metrics.LABELS[m] in frame.columns and (frame[metrics.LABELS[m]] == metrics.MISSING).any():
+            st.caption(f"{metrics.MISSING} under {metrics.LABELS[m]}: {metrics.absent(m)}.")
     timing = latency.note(result)
     if timing and any("latency_s" in s for s in summary.values()):
         st.caption(ui.md(timing))
@@ -360,9 +397,12 @@ def show_result(result: EvalResult) -> None:
     with t_rows:
         rows_view(result, labels)
     with t_dist:
-        metric = st.selectbox("Metric", ["f1", "rouge_l", "chrf", "similarity", "exact_match", "perplexity", "latency_s"],
-                              format_func=metrics.LABELS.get, key="evaluate.dist_metric")
-        st.plotly_chart(eval_plots.score_distributions(result, metric, exclude_leaked=exclude), width="stretch")
+        # only the metrics this evaluation computed: one it did not (similarity off, perplexity of API models) is no plot
+        offered = eval_results.scored(result, ["f1", "rouge_l", "chrf", "similarity", "exact_match", "perplexity",
+                                               "latency_s"])
+        metric = st.selectbox("Metric", offered, format_func=metrics.LABELS.get, key="evaluate.dist_metric")
+        if metric:
+            st.plotly_chart(eval_plots.score_distributions(result, metric, exclude_leaked=exclude), width="stretch")
         if metric == "latency_s" and timing:
             st.caption(ui.md(timing))
     with t_wtl:
@@ -373,10 +413,14 @@ def show_result(result: EvalResult) -> None:
             first, _ = report.pair(result, labels)  # the pair the HTML report plots
             a = c1.selectbox("Model", labels, index=labels.index(first), key="evaluate.wtl_a")
             b = c2.selectbox("against", [m for m in labels if m != a], key="evaluate.wtl_b")
-            metric = c3.selectbox("on", ["f1", "rouge_l", "chrf", "exact_match", "judge"], format_func=metrics.LABELS.get,
-                                  key="evaluate.wtl_metric")
-            counts = eval_results.win_tie_loss(result, a, b, metric=metric, exclude_leaked=exclude)
-            st.plotly_chart(eval_plots.win_tie_loss(counts, a, b, metric), width="stretch")
+            # only what both models were scored on: no judge, no "on Judge"
+            offered = eval_results.scored(result, ["f1", "rouge_l", "chrf", "exact_match", "judge"], (a, b))
+            metric = c3.selectbox("on", offered, format_func=metrics.LABELS.get, key="evaluate.wtl_metric")
+            if not metric:
+                st.info(f"No question has scores from both {ui.md(a)} and {ui.md(b)}: nothing to compare.")
+            else:
+                counts = eval_results.win_tie_loss(result, a, b, metric=metric, exclude_leaked=exclude)
+                st.plotly_chart(eval_plots.win_tie_loss(counts, a, b, metric), width="stretch")
     with t_curves:
         curves = evaluate.run_curves(result)
         if curves:
@@ -420,7 +464,7 @@ def drill_down(result: EvalResult, rows: list[QuestionRow], labels: list[str]) -
     if pick.context:
         passage_view(pick, labels)
     if pick.leak:
-        st.warning(f"Leaked: {pick.leak.score:.0f}% similar to the training question "  # record text: never Markdown
+        st.warning(f"Leaked: {leakage.similar(pick.leak.score)} to the training question "  # record text: never Markdown
                    f"\"{ui.md(pick.leak.train_question)}\"", icon=":material/content_copy:")
     table = []
     for label in labels:
@@ -495,16 +539,18 @@ def past_evaluations() -> str | None:
                    f"{info.questions:,} questions")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
+        compared = [m for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")
+                    if any(m in s for i in picked for s in by_id[i].summary.values())]
         rows = []
         for i in picked:
             for label, s in by_id[i].summary.items():
                 rows.append({"evaluation": i, "started": jobs.readable_time(by_id[i].created), "questions": by_id[i].dataset, "model": label,
-                             **{metrics.LABELS[m]: s.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")
-                                if m in s},
+                             **{metrics.LABELS[m]: _cell(s.get(m)) for m in compared},
                              # a stopped evaluation's means are over fewer questions than a finished one's
                              "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0))})
         if rows:
-            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            frame = pd.DataFrame(rows)  # means to 3 significant digits, as in the Summary table
+            st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
                             key="evaluate.compare_bars")

@@ -520,6 +520,9 @@ def test_a_slow_api_server_gets_the_timeout_the_person_sets(tmp_path, capsys):
     report = json.loads(out.read_text())
     assert report["config"]["api_timeout_s"] == 5
     assert all("raise the timeout" in row["errors"]["api:m"] for row in report["rows"])
+    # and it says where: "raise the timeout" named no setting a person could find
+    assert all("API timeout (s)" in row["errors"]["api:m"] and "--api-timeout" in row["errors"]["api:m"]
+               for row in report["rows"])
     assert main(["evaluate", "--dataset", str(data), "--model", "api:m", "--api-timeout", "1",
-                 "--out", str(out)]) == 2
+                 "--out", str(tmp_path / "r2.json")]) == 2  # a new file: an existing one is refused first
     assert "error: The API timeout must be between 5 and 3600 seconds." in capsys.readouterr().err

@@ -30,6 +30,12 @@ def _app() -> AppTest:
     return at
 
 
+def _without_suggestion(at: AppTest) -> AppTest:
+    """The form with no model chosen: a first visit with no runs suggests the bundled model (these tests type theirs)."""
+    at.multiselect(key="evaluate.models").set_value([]).run()
+    return at
+
+
 def _summary(at: AppTest):
     return next(df.value for df in at.dataframe if "answered" in df.value.columns and "evaluation" not in df.value.columns)
 
@@ -40,7 +46,7 @@ def _htmls(at: AppTest) -> list[str]:
 
 def test_empty_selection_is_a_clear_error():
     store.create_dataset("Soccer QA", QA)
-    at = _app()
+    at = _without_suggestion(_app())
     assert any("No evaluations yet" in i.value for i in at.info)
     at.radio(key="evaluate.source").set_value("dataset").run()
     at.button(key="evaluate.start").click().run()
@@ -50,7 +56,7 @@ def test_empty_selection_is_a_clear_error():
 
 def test_dataset_without_answers_is_refused_before_starting():
     store.create_dataset("Questions only", [{"question": "How long is a match?"}])
-    at = _app()
+    at = _without_suggestion(_app())
     at.radio(key="evaluate.source").set_value("dataset").run()
     at.text_area(key="evaluate.other_models").input("distilgpt2").run()
     at.button(key="evaluate.start").click().run()
@@ -61,7 +67,7 @@ def test_dataset_without_answers_is_refused_before_starting():
 
 def test_page_runs_an_evaluation_in_the_background_and_shows_results(tiny_gpt2, tiny_phi3, offline):
     store.create_dataset("Soccer QA", QA)
-    at = _app()
+    at = _without_suggestion(_app())
     at.radio(key="evaluate.source").set_value("dataset").run()
     at.text_area(key="evaluate.other_models").input(f"{tiny_gpt2}\n{tiny_phi3}").run()
     at.number_input(key="evaluate.max_new_tokens").set_value(6).run()
@@ -201,7 +207,9 @@ def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
     assert at.selectbox(key="evaluate.split_run").value == run_id
     from studio.train import runs
 
-    assert at.selectbox(key="evaluate.split_run").options == [f"{runs.load_run(run_id).name} · run {run_id}"]
+    # with the size of its held-out split: "0 = every question" below had no number to it
+    assert at.selectbox(key="evaluate.split_run").options == [
+        f"{runs.load_run(run_id).name} · run {run_id} · 2 held-out questions"]
 
 
 def test_the_form_stays_as_set_after_a_visit_to_another_page_until_a_new_run_finishes(tiny_gpt2):
@@ -267,7 +275,7 @@ def test_answers_appear_while_the_evaluation_runs(tmp_path):
 
     store.create_dataset("Soccer QA", QA)
     with FaultServer().running() as server:
-        at = _app()
+        at = _without_suggestion(_app())
         at.radio(key="evaluate.source").set_value("dataset").run()
         at.text_area(key="evaluate.other_models").input("api:m").run()
         at.text_input(key="evaluate.base_url").input(server.url("slow")).run()
@@ -381,7 +389,7 @@ def test_the_api_timeout_is_a_setting_of_the_page(tmp_path):
     """A model on a CPU server took over a minute to answer: its questions failed "... raise the timeout", and the
     page had no timeout to raise. The value set reaches the evaluation."""
     store.create_dataset("Soccer QA", QA)
-    at = _app()
+    at = _without_suggestion(_app())
     at.radio(key="evaluate.source").set_value("dataset").run()
     at.text_area(key="evaluate.other_models").input("api:m").run()
     at.text_input(key="evaluate.base_url").input("http://127.0.0.1:9/v1").run()
@@ -408,3 +416,81 @@ def test_compared_evaluations_say_how_many_questions_each_mean_is_over(tmp_path)
     at = _app()
     compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
     assert list(compared["answered"]) == [2, len(QA)] and list(compared["failed"]) == [len(QA) - 2, 0]
+
+
+def _local_and_api_result(tmp_path) -> str:
+    """The walk's evaluation: a local model scored with reference perplexity, an API chat model (no perplexity: it is
+    computed for local models only), one leaked question, no judge and no semantic similarity."""
+    from studio.evaluate.result import Leak
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=(str(tmp_path), "api:m"), dataset_file=str(data)))
+    local = result.labels[0]
+    result.status = "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"],
+                               answers={local: "Two halves", "api:m": "Ninety minutes"},
+                               scores={local: {"f1": 0.41234567, "chrf": 40.123456, "perplexity": 12.3456789},
+                                       "api:m": {"f1": 0.1, "chrf": 10.0}},
+                               leak=Leak(97.3, "How long is a game?", "fuzzy") if i == 0 else None)
+                   for i, q in enumerate(QA)]
+    eval_results.save(eval_results.refresh_summaries(result))
+    return result.id
+
+
+def test_the_summary_says_how_to_read_each_metric_and_why_an_api_model_has_no_perplexity(tmp_path):
+    """A new user could not tell which way was better, and the API model's perplexity cell was blank with no reason."""
+    _local_and_api_result(tmp_path)
+    at = _app()
+    summary = _summary(at)
+    assert list(summary["Reference perplexity"]) == ["12.3", "—"]
+    assert any(c.value.startswith("— under Reference perplexity: computed for local models only") for c in at.caption)
+    table = next(df for df in at.dataframe if "answered" in df.value.columns and "evaluation" not in df.value.columns)
+    columns = json.loads(table.proto.columns)
+    assert columns["Reference perplexity"]["help"].startswith("1 and up, lower is better. —: computed for local models")
+    assert columns["Token F1"]["help"] == "0-1, higher is better."
+    assert columns["chrF"]["help"] == "0-100, higher is better."
+
+
+def test_compared_evaluations_are_rounded_as_the_summary_is(tmp_path):
+    """The Compare past evaluations table showed 0.41234567 where the Summary showed 0.412."""
+    _local_and_api_result(tmp_path)
+    at = _app()
+    compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
+    assert list(compared["Token F1"]) == ["0.412", "0.1"] and list(compared["chrF"]) == ["40.1", "10"]
+    assert list(compared["Reference perplexity"]) == ["12.3", "—"]
+
+
+def test_a_leak_reads_the_same_in_the_answers_table_and_the_question_details(tmp_path):
+    """The table said "(97.3)", the details "97% similar"."""
+    _local_and_api_result(tmp_path)
+    at = _app()
+    table = next(h for h in _htmls(at) if "eval-side-by-side" in h)
+    assert "97% similar to the training question" in table and "97.3" not in table
+    assert any(w.value.startswith("Leaked: 97% similar to the training question") for w in at.warning)
+
+
+def test_the_plots_offer_only_the_metrics_this_evaluation_computed(tmp_path):
+    """Score distributions offered similarity (not computed: an empty plot); win/tie/loss offered the judge (none)."""
+    _local_and_api_result(tmp_path)
+    at = _app()
+    offered = at.selectbox(key="evaluate.dist_metric").options
+    assert "Semantic similarity" not in offered and "Exact match" not in offered
+    assert offered == ["Token F1", "chrF", "Reference perplexity"]
+    assert at.selectbox(key="evaluate.wtl_metric").options == ["Token F1", "chrF"]  # no judge, no API perplexity
+
+
+def test_a_first_visit_without_runs_suggests_the_bundled_model_and_start_works(offline):
+    """The models list started empty: a new user had nothing to Start with. Offline, the bundled SmolLM2 is
+    suggested, as on the Chat and Train pages."""
+    from studio.models import bundled
+
+    store.create_dataset("Soccer QA", QA)
+    at = _app()
+    assert at.multiselect(key="evaluate.models").value == [bundled.SPEC]
+    assert at.radio(key="evaluate.source").value == "dataset"
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception and not at.error
+    eval_id = at.session_state["evaluate.selected"]
+    assert eval_results.load(eval_id).config["models"] == [bundled.SPEC]
+    eval_jobs.stop_evaluation(eval_id)

@@ -199,3 +199,50 @@ def test_win_tie_loss_counts_questions_in_whole_numbers():
     assert small.layout.xaxis.dtick == 1 and small.layout.xaxis.title.text == "questions"
     large = eval_plots.win_tie_loss({"win": 120, "tie": 30, "loss": 50}, "tuned", "base")
     assert large.layout.xaxis.dtick == 20
+
+
+def _with_api_model(result):
+    """The walk's evaluation: a local run scored with reference perplexity, an API chat model without it."""
+    for row in result.rows:
+        if "tuned" in row.scores:
+            row.scores["tuned"]["perplexity"] = 12.5
+    result.rows[0].leak = Leak(97.3, "How long is a game?", "fuzzy")
+    return eval_results.refresh_summaries(result)
+
+
+def test_the_report_says_which_way_each_metric_is_better_and_its_range(result):
+    """A new reader could not tell whether a perplexity of 12.5 or a chrF of 40 was good."""
+    page = report.to_html(_with_api_model(result))
+    assert "Reference perplexity: 1 and up, lower is better" in page
+    assert "Token F1: 0-1, higher is better" in page and "chrF: 0-100, higher is better" in page
+    assert "Latency per answer (s): seconds, lower is better" in page
+    bars = eval_plots.summary_bars(result.summary)
+    titles = [a.text for a in bars.layout.annotations]
+    assert any("Perplexity" in t and "lower is better" in t for t in titles), titles
+    assert any("chrF" in t and "0-100, higher is better" in t for t in titles), titles
+    dist = eval_plots.score_distributions(result, "perplexity")
+    assert dist.layout.yaxis.title.text == "Reference perplexity (1 and up, lower is better)"
+
+
+def test_an_api_models_perplexity_reads_as_computed_for_local_models_only(result):
+    """The perplexity cell of the API model was blank, with no reason."""
+    page = report.to_html(_with_api_model(result))
+    summary = page[page.index("<h2>Summary</h2>"):page.index("<h2>Plots</h2>")]
+    assert "<td class='num'>—</td>" in summary
+    assert "— under Reference perplexity: computed for local models only" in summary
+
+
+def test_a_leak_is_worded_as_percent_similar_in_the_answers_table(result):
+    """The table said "(97.3)" where the question details said "97% similar"."""
+    table = report.answers_table(_with_api_model(result))
+    assert "97% similar to the training question" in table and "(97.3)" not in table
+
+
+def test_only_computed_metrics_are_offered_for_plots(result):
+    """Score distributions offered similarity and perplexity that were never computed (an empty plot); win/tie/loss
+    offered the judge on models it had not graded."""
+    names = ["f1", "similarity", "perplexity", "judge"]
+    assert eval_results.scored(result, names) == ["f1", "judge"]
+    assert eval_results.scored(_with_api_model(result), names) == ["f1", "perplexity", "judge"]
+    result.rows[1].judge.clear()
+    assert eval_results.scored(result, names, ("tuned", "base")) == ["f1"]
