@@ -29,7 +29,7 @@ def test_evaluate_two_tiny_models_in_the_browser(page, studio, tiny_gpt2, tiny_p
 
     # The job runs in the background; the page shows the results once it finishes.
     page.get_by_role("button", name="Stop").wait_for(timeout=60_000)  # the progress panel
-    page.get_by_role("button", name="Stop").wait_for(state="detached", timeout=180_000)
+    page.get_by_role("button", name="Stop").wait_for(state="detached", timeout=420_000)  # the bundled model is suggested too
     wait_idle(page)
     assert_no_exception(page)
     page.locator(".js-plotly-plot >> visible=true").first.wait_for()  # the summary chart
