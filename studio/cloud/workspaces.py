@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from studio import config
-from studio.errors import StudioError
+from studio.errors import WorkspaceFullError
 
 VISITORS = "visitors"
 TRASH = "trash"  # where deleting a dataset (or a run) moves it: emptied when the workspace needs the room
@@ -26,10 +26,6 @@ SEEN = ".last-seen"  # touched on every page run: what the clean-up measures idl
 ANONYMOUS_LIMIT_MB = 50  # an anonymous workspace holds Q&A datasets and evaluations: a few MB is a lot
 KEPT_LIMIT_MB = 500  # a signed-in (or token-giving) visitor's workspace: the server's one disk serves every visitor
 ANONYMOUS_IDLE_HOURS = 24.0  # an anonymous workspace nobody opened for this long is removed
-
-
-class WorkspaceFullError(StudioError):
-    """The visitor's workspace is at its size limit."""
 
 
 def root() -> Path:
@@ -101,6 +97,28 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> None:
             f"Not saved: it needs {_size(adding)} and this workspace has {_size(max(0, limit_bytes - used))} left of its "
             f"{limit_bytes / 1e6:.0f} MB limit ({_size(used)} used): delete datasets or evaluations you no longer "
             f"need{more}.")
+
+
+def replacing(path: Path, nbytes: int) -> int:
+    """What writing ``nbytes`` to ``path`` adds to its workspace: a file it replaces is freed by the write."""
+    try:
+        return max(0, nbytes - os.lstat(path).st_size)
+    except OSError:
+        return nbytes
+
+
+def job_check(workspace: Path, limit_bytes: int):
+    """The size check of a job process working in ``workspace`` (its ``STUDIO_HOME``): what it saves counts against
+    the visitor's limit as a page's save does; its own status and log (``jobs/``, a few hundred bytes) do not, so
+    a job refused its save can still say why."""
+    workspace, jobs_folder = Path(workspace), Path(workspace) / "jobs"
+
+    def check(path: Path, nbytes: int) -> None:
+        path = Path(path)
+        if workspace in path.parents and jobs_folder not in path.parents:
+            check_room(workspace, limit_bytes, replacing(path, nbytes))
+
+    return check
 
 
 def _size(nbytes: int) -> str:

@@ -99,7 +99,12 @@ def _limit_bytes(anonymous: bool = True) -> int:
 def _check_room(path: Path, nbytes: int) -> None:
     ws = workspaces.owner(path)
     if ws is not None:
-        workspaces.check_room(ws, _limit_bytes(workspaces.is_anonymous(ws)), nbytes)
+        workspaces.check_room(ws, _limit_bytes(workspaces.is_anonymous(ws)), workspaces.replacing(path, nbytes))
+
+
+def _limit_of(path: Path) -> int | None:
+    ws = workspaces.owner(path) or (Path(path) if Path(path).parent == workspaces.root() else None)
+    return None if ws is None else _limit_bytes(workspaces.is_anonymous(ws))
 
 
 def auth_providers() -> list[str] | None:
@@ -208,7 +213,7 @@ def setup() -> None:
         value = os.environ.pop(var, None)
         if value and value.strip():
             _deployer_token = value.strip()
-    config.set_tenancy(True, _resolve, _check_room)
+    config.set_tenancy(True, _resolve, _check_room, _limit_of)
     jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
                   max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
     _cap_uploads(upload_mb())
