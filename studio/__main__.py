@@ -33,11 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _job_limit() -> None:
     """A job started from a public deployment's page holds its visitor's workspace to the page's size limit."""
-    limit = os.environ.get(config.LIMIT_VAR, "").strip()
+    limit, total = (os.environ.get(var, "").strip() for var in (config.LIMIT_VAR, config.TOTAL_VAR))
     if limit.isdigit():
         from studio.cloud import workspaces
 
-        config.check_writes(workspaces.job_check(config.server_home(), int(limit)))
+        config.check_writes(workspaces.job_check(config.server_home(), int(limit),
+                                                 int(total) if total.isdigit() else None))
 
 
 def main(argv: list[str] | None = None) -> int:

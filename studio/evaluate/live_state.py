@@ -81,7 +81,7 @@ class Saver:
             self._save(result)
         except WorkspaceFullError as exc:
             where = f" at {self.done} of {self.total} steps" if self.total else ""
-            self.refused = (f"The evaluation stopped{where}: its result no longer fits your workspace (the answers "
+            self.refused = (f"The evaluation stopped{where}: there is no room left to save its result (the answers "
                             f"saved before are kept). {exc}")
             if self._live is not None:
                 jobs.request_stop(self._live)

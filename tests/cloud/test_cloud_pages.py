@@ -533,7 +533,7 @@ def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_say
     assert store_files(ws / "datasets") == datasets_before
     at.run()
     shown = [e.value for e in at.main.error]
-    assert any(e.startswith("The evaluation stopped") and "no longer fits your workspace" in e
+    assert any(e.startswith("The evaluation stopped") and "no room left to save its result" in e
                and "KB left of its" in e and "\n" not in e for e in shown), shown
 
 
