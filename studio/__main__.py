@@ -13,7 +13,7 @@ import os
 import pkgutil
 import sys
 
-from studio import commands
+from studio import commands, config
 from studio.errors import StudioError
 
 
@@ -31,8 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _job_limit() -> None:
+    """A job started from a public deployment's page holds its visitor's workspace to the page's size limit."""
+    limit, total = (os.environ.get(var, "").strip() for var in (config.LIMIT_VAR, config.TOTAL_VAR))
+    if limit.isdigit():
+        from studio.cloud import workspaces
+
+        config.check_writes(workspaces.job_check(config.server_home(), int(limit),
+                                                 int(total) if total.isdigit() else None))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _job_limit()
     try:
         return int(args.func(args) or 0)
     except StudioError as exc:

@@ -32,6 +32,13 @@ _WORKSPACE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("studio
 _resolver: Callable[[], Path | None] | None = None
 _tenancy = False  # True on a public deployment: no code may fall back to the server's own folder
 _before_write: Callable[[Path, int], None] | None = None
+_limit_of: Callable[[Path], tuple[int, int] | None] | None = None
+
+LIMIT_VAR = "STUDIO_WORKSPACE_LIMIT_BYTES"
+"""A job process's workspace size limit, handed over by the page that started it (``job_env``): a job writes
+outside the server process, where the page's check (``set_tenancy``'s ``before_write``) does not run."""
+TOTAL_VAR = "STUDIO_WORKSPACES_TOTAL_BYTES"
+"""The same for every visitor's workspace together (the folder that holds the job's workspace)."""
 
 
 class NoWorkspaceError(RuntimeError):
@@ -57,11 +64,26 @@ def home() -> Path:
 
 
 def set_tenancy(on: bool, resolver: Callable[[], Path | None] | None = None,
-                before_write: Callable[[Path, int], None] | None = None) -> None:
-    """Turn per-visitor workspaces on (with the function that names the current visitor's folder, and a
-    check run before every workspace write: a size limit) or off."""
-    global _tenancy, _resolver, _before_write
-    _tenancy, _resolver, _before_write = on, resolver, before_write
+                before_write: Callable[[Path, int], None] | None = None,
+                limit_of: Callable[[Path], tuple[int, int] | None] | None = None) -> None:
+    """Turn per-visitor workspaces on (with the function that names the current visitor's folder, a check run
+    before every workspace write, and ``limit_of``: a workspace's size limit and that of every workspace together,
+    in bytes, handed to its jobs) or off."""
+    global _tenancy, _resolver, _before_write, _limit_of
+    _tenancy, _resolver, _before_write, _limit_of = on, resolver, before_write, limit_of
+
+
+def check_writes(before_write: Callable[[Path, int], None] | None) -> None:
+    """Run ``before_write`` before every workspace write of this process (a job holding its visitor's limit)."""
+    global _before_write
+    _before_write = before_write
+
+
+def job_env() -> dict[str, str]:
+    """What a job started now must know of its workspace on a public deployment: its size limits (``LIMIT_VAR``,
+    ``TOTAL_VAR``)."""
+    limits = _limit_of(home()) if (_tenancy and _limit_of is not None) else None
+    return {LIMIT_VAR: str(int(limits[0])), TOTAL_VAR: str(int(limits[1]))} if limits is not None else {}
 
 
 def before_write(path: Path, nbytes: int) -> None:

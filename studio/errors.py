@@ -92,6 +92,10 @@ class CancelledError(StudioError):
     """Work stopped because the user asked for it."""
 
 
+class WorkspaceFullError(StudioError):
+    """A visitor's workspace on a public deployment is at its size limit (``studio.cloud.workspaces``)."""
+
+
 class DiskError(StudioError, OSError):
     """The workspace's disk is full or read-only. Still an ``OSError`` (with its errno), so code that
     handles file errors keeps doing so; its message is the studio's one line."""

@@ -320,7 +320,7 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
             "state": "queued", "kind": kind, "progress": 0.0, "eta_s": None, "message": "starting",
             "error": "", "pid": None, "started": now, "updated": now, "uses_device": uses_device,
         }, indent=None)
-        child_env = {**os.environ, **(env or {}), "STUDIO_JOB_DIR": str(workdir), "PYTHONUNBUFFERED": "1",
+        child_env = {**os.environ, **(env or {}), **config.job_env(), "STUDIO_JOB_DIR": str(workdir), "PYTHONUNBUFFERED": "1",
                      "TOKENIZERS_PARALLELISM": "false", "STUDIO_HOME": str(config.home())}  # this visitor's workspace
         try:
             with open(workdir / LOG, "ab") as log:

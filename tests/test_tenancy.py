@@ -307,3 +307,59 @@ def test_a_signed_in_workspace_has_a_limit_too_so_one_visitor_cannot_fill_the_sh
     err = str(caught.value)
     assert err.startswith("Not saved: it needs 1.1 MB") and "left of its 1 MB limit" in err
     assert "sign in" not in err and "every visitor" in err  # signed in already: nothing bigger to offer
+
+
+def _left_behind(name: str, kb: int, idle_s: float) -> Path:
+    """A workspace with ``kb`` KB of work, last opened ``idle_s`` ago (a session that is gone)."""
+    folder = workspaces.root() / name
+    (folder / "datasets").mkdir(parents=True)
+    (folder / "datasets" / "work.bin").write_bytes(b"x" * kb * 1000)
+    workspaces.touch(folder)
+    then = time.time() - idle_s
+    os.utime(folder / workspaces.SEEN, (then, then))
+    return folder
+
+
+def test_the_server_s_workspaces_together_have_a_cap_idle_anonymous_ones_make_room_first():
+    """Each reload started a new 50 MB anonymous workspace, kept 24 h: a script reloading the app could fill the
+    shared disk. Past the cap for all workspaces together, the least recently used idle anonymous workspaces go first;
+    one opened in the grace period, a signed-in visitor's and the live session's own stay; then a save is refused
+    in one line saying the server is full."""
+    oldest = _left_behind("a-" + "1" * 32, 200, 5 * 3600)
+    older = _left_behind("a-" + "2" * 32, 200, 3 * 3600)
+    recent = _left_behind("a-" + "3" * 32, 200, 60)  # within the grace: a reload or a sign-in may come back to it
+    kept = _left_behind("u-" + "4" * 32, 200, 10 * 3600)  # a signed-in visitor's: never removed
+    at = visit("pages/1_Dataset.py")
+    ws = workspace_of(at)
+    other = workspace_of(visit())  # a live session whose visitor has not clicked for hours: never removed
+    (other / "datasets" / "work.bin").write_bytes(b"x" * 200_000)
+    os.utime(other / workspaces.SEEN, (time.time() - 20 * 3600, time.time() - 20 * 3600))
+    total = workspaces.size_bytes(workspaces.root())
+    at.secrets["studio"] = {"workspaces_total_mb": (total - 100_000) / 1e6}  # one left-behind workspace too many
+    at.text_input(key="dataset.new_name").set_value("Mine")
+    at.button(key="dataset.create").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not oldest.exists() and older.exists() and recent.exists() and kept.exists() and ws.exists()
+    assert other.exists()
+
+    at.secrets["studio"] = {"workspaces_total_mb": (workspaces.size_bytes(workspaces.root()) - 700_000) / 1e6}
+    before = store_snapshot(ws)
+    at.text_input(key="dataset.new_name").set_value("Another")
+    at.button(key="dataset.create").click().run()
+    (err,) = [e.value for e in at.error]
+    assert err.startswith("Not saved: this server is full") and "try again later" in err and "\n" not in err
+    assert not older.exists() and recent.exists() and kept.exists() and other.exists()
+    assert store_snapshot(ws) == before
+
+
+def test_a_job_s_saves_count_against_every_workspace_together_too():
+    """A job (an evaluation) writes in a process of its own: it is held to the server's cap as a page's save is,
+    refused in one line (it removes nobody's workspace: it cannot tell which sessions are live)."""
+    idle = _left_behind("a-" + "5" * 32, 300, 10 * 3600)
+    ws = workspace_of(visit())
+    check = workspaces.job_check(ws, 10**9, workspaces.size_bytes(workspaces.root()) + 1000)
+    check(ws / "evals" / "e.json", 500)  # fits
+    check(ws / "jobs" / "eval-e" / "status.json", 10**6)  # the job's own status is not held to it
+    with pytest.raises(workspaces.WorkspaceFullError) as caught:
+        check(ws / "evals" / "e.json", 5000)
+    assert str(caught.value).startswith("Not saved: this server is full") and idle.exists()

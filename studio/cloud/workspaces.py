@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from studio import config
-from studio.errors import StudioError
+from studio.errors import WorkspaceFullError
 
 VISITORS = "visitors"
 TRASH = "trash"  # where deleting a dataset (or a run) moves it: emptied when the workspace needs the room
@@ -26,10 +26,12 @@ SEEN = ".last-seen"  # touched on every page run: what the clean-up measures idl
 ANONYMOUS_LIMIT_MB = 50  # an anonymous workspace holds Q&A datasets and evaluations: a few MB is a lot
 KEPT_LIMIT_MB = 500  # a signed-in (or token-giving) visitor's workspace: the server's one disk serves every visitor
 ANONYMOUS_IDLE_HOURS = 24.0  # an anonymous workspace nobody opened for this long is removed
-
-
-class WorkspaceFullError(StudioError):
-    """The visitor's workspace is at its size limit."""
+TOTAL_LIMIT_MB = 5_000  # every visitor's workspace together; the secret [studio] workspaces_total_mb. Community Cloud
+# gives an app at most 50 GB of storage (no minimum), shared with its checkout, its Python packages (~1 GB) and the
+# files being imported: a tenth of it is 100 full anonymous workspaces, and a script reloading the app again and
+# again (each reload a new anonymous workspace, kept 24 h) fills no more than this.
+IN_USE_GRACE_S = 1800  # an anonymous workspace opened this recently is never removed to make room: a reload or a
+# sign-in (whose handover takes the tab's workspace within 15 minutes) may come back to it
 
 
 def root() -> Path:
@@ -101,6 +103,71 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> None:
             f"Not saved: it needs {_size(adding)} and this workspace has {_size(max(0, limit_bytes - used))} left of its "
             f"{limit_bytes / 1e6:.0f} MB limit ({_size(used)} used): delete datasets or evaluations you no longer "
             f"need{more}.")
+
+
+def _seen(folder: Path) -> float:
+    try:
+        return (folder / SEEN).stat().st_mtime if (folder / SEEN).exists() else folder.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path],
+                        grace_s: float = IN_USE_GRACE_S, now: float | None = None,
+                        base: Path | None = None) -> list[Path]:
+    """Keep every visitor's workspace together within ``total_bytes`` when ``adding`` more bytes are written to
+    ``path``'s: first remove the least recently used anonymous workspaces that no live session uses (``in_use``) and
+    nobody opened in ``grace_s``; then raise ``WorkspaceFullError`` saying the server is full. A signed-in or
+    token-giving visitor's workspace is never removed, nor the writer's own. ``base``: the folder of every
+    workspace (``root()``). Returns what was removed."""
+    now = time.time() if now is None else now
+    base = root() if base is None else Path(base)
+    used = size_bytes(base)
+    removed: list[Path] = []
+    if used + adding <= total_bytes:
+        return removed
+    own = owner(path) or Path(path)
+    idle = sorted((f for f in base.glob("a-*") if f.is_dir() and f != own and f not in in_use
+                   and now - _seen(f) > grace_s), key=_seen)
+    for folder in idle:
+        if used + adding <= total_bytes:
+            break
+        freed = size_bytes(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+        used -= freed
+    if used + adding > total_bytes:
+        raise WorkspaceFullError(
+            f"Not saved: this server is full (its visitors' workspaces hold {_size(used)} of its "
+            f"{total_bytes / 1e6:.0f} MB): try again later, or delete datasets or evaluations you no longer need.")
+    return removed
+
+
+def replacing(path: Path, nbytes: int) -> int:
+    """What writing ``nbytes`` to ``path`` adds to its workspace: a file it replaces is freed by the write."""
+    try:
+        return max(0, nbytes - os.lstat(path).st_size)
+    except OSError:
+        return nbytes
+
+
+def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None):
+    """The size check of a job process working in ``workspace`` (its ``STUDIO_HOME``): what it saves counts against
+    the visitor's limit, and every workspace's together, as a page's save does (a job cannot tell which sessions
+    are live, so it removes nothing to make room: it is refused); its own status and log (``jobs/``, a few hundred
+    bytes) do not, so a job refused its save can still say why."""
+    workspace, jobs_folder = Path(workspace), Path(workspace) / "jobs"
+
+    def check(path: Path, nbytes: int) -> None:
+        path = Path(path)
+        if workspace in path.parents and jobs_folder not in path.parents:
+            adding = replacing(path, nbytes)
+            check_room(workspace, limit_bytes, adding)
+            if total_bytes is not None:
+                make_room_on_server(workspace, adding, total_bytes, set(), grace_s=float("inf"),
+                                    base=workspace.parent)
+
+    return check
 
 
 def _size(nbytes: int) -> str:

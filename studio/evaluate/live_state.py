@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio import jobs
+from studio.errors import StudioError, WorkspaceFullError
 from studio.evaluate import results as eval_results
 from studio.evaluate.result import EvalResult
 from studio.tasks import ProgressFn
@@ -24,6 +25,7 @@ class Saver:
                  live: Path | None):
         self.result, self._save, self._progress, self._live, self._last = result, save, progress, live, 0.0
         self.done = self.total = 0
+        self.refused: str | None = None  # why a save was refused (the workspace's size limit): nothing more is saved
         self.lock = threading.Lock()
 
     def start(self) -> None:
@@ -49,16 +51,49 @@ class Saver:
 
     def end(self) -> None:
         """Save the outcome, then end the job's status with it (in that order: a reader never sees the job
-        ended and the result without its outcome)."""
-        state = self.result.status
+        ended and the result without its outcome). An outcome that does not fit the workspace ends it failed, saying
+        why, with what was saved before."""
         with self.lock:
-            self._write(state=state, error=(self.result.error or "") if state == "failed" else "", message=state,
-                        progress=1.0 if state == "finished" else self.done / self.total if self.total else 0.0,
-                        done=self.done, total=self.total)
+            if self._save and self.refused is None:
+                self._keep(self.result)
+            if self.refused is not None:
+                self.result.status, self.result.error = "failed", self.refused
+                self._keep_what_was_saved()
+            state = self.result.status
+            self._status(state=state, error=(self.result.error or "") if state == "failed" else "", message=state,
+                         progress=1.0 if state == "finished" else self.done / self.total if self.total else 0.0,
+                         done=self.done, total=self.total)
 
     def _write(self, **status) -> None:
-        if self._save:
-            eval_results.refresh_summaries(self.result)
-            self._save(self.result)
+        if self._save and self.refused is None:
+            self._keep(self.result)
+        self._status(**status)
+
+    def _status(self, **status) -> None:
         if self._live is not None:
             jobs.update_status(self._live, **status)
+
+    def _keep(self, result: EvalResult) -> None:
+        """Save ``result``; past the workspace's size limit (a public deployment), stop the evaluation: what it
+        answers from here could not be kept."""
+        eval_results.refresh_summaries(result)
+        try:
+            self._save(result)
+        except WorkspaceFullError as exc:
+            where = f" at {self.done} of {self.total} steps" if self.total else ""
+            self.refused = (f"The evaluation stopped{where}: there is no room left to save its result (the answers "
+                            f"saved before are kept). {exc}")
+            if self._live is not None:
+                jobs.request_stop(self._live)
+
+    def _keep_what_was_saved(self) -> None:
+        """The result as last saved, with the outcome and its reason: the file that fitted, not the one refused."""
+        try:
+            kept = eval_results.load(self.result.id)
+        except StudioError:
+            return
+        kept.status, kept.error, kept.finished = self.result.status, self.result.error, self.result.finished
+        try:
+            self._save(kept)
+        except StudioError:
+            pass  # not even that fits: the job's status says why

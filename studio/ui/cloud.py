@@ -10,6 +10,7 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     anonymous_workspace_mb = 50
     workspace_mb = 500          # a signed-in (or token-giving) visitor's workspace
     anonymous_idle_hours = 24
+    workspaces_total_mb = 5000  # every visitor's workspace together (idle anonymous ones make room first)
     inference_rpm = 10          # requests a minute per visitor on the deployer's HF_TOKEN
     inference_rpm_total = 60    # requests a minute on it for all visitors together
     upload_mb = 20              # the largest file a visitor may upload
@@ -26,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,6 +51,8 @@ HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made
 _configured_upload_mb: int | None = None  # server.maxUploadSize as configured, before the public app's limit
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
 _last_clean = 0.0
+_sessions: dict[str, set[str]] = {}  # browser session id -> the workspaces it used: never removed to make room
+_sessions_lock = threading.Lock()
 
 
 def _secrets() -> Mapping:
@@ -99,7 +103,38 @@ def _limit_bytes(anonymous: bool = True) -> int:
 def _check_room(path: Path, nbytes: int) -> None:
     ws = workspaces.owner(path)
     if ws is not None:
-        workspaces.check_room(ws, _limit_bytes(workspaces.is_anonymous(ws)), nbytes)
+        adding = workspaces.replacing(path, nbytes)
+        workspaces.check_room(ws, _limit_bytes(workspaces.is_anonymous(ws)), adding)
+        workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())
+
+
+def _total_bytes() -> int:
+    return int(float(_studio_setting("workspaces_total_mb", workspaces.TOTAL_LIMIT_MB)) * 1e6)
+
+
+def _in_use() -> set[Path]:
+    """The workspaces a live browser session uses now (where the server cannot tell, every one it served)."""
+    from streamlit.runtime import Runtime
+
+    alive = Runtime.instance().is_active_session if Runtime.exists() else (lambda _sid: True)
+    with _sessions_lock:
+        for sid in [sid for sid in _sessions if not alive(sid)]:
+            del _sessions[sid]
+        return {Path(p) for paths in _sessions.values() for p in paths}
+
+
+def _record_session(path: Path) -> None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is not None:
+        with _sessions_lock:
+            _sessions.setdefault(ctx.session_id, set()).add(str(path))
+
+
+def _limit_of(path: Path) -> tuple[int, int] | None:
+    ws = workspaces.owner(path) or (Path(path) if Path(path).parent == workspaces.root() else None)
+    return None if ws is None else (_limit_bytes(workspaces.is_anonymous(ws)), _total_bytes())
 
 
 def auth_providers() -> list[str] | None:
@@ -208,12 +243,13 @@ def setup() -> None:
         value = os.environ.pop(var, None)
         if value and value.strip():
             _deployer_token = value.strip()
-    config.set_tenancy(True, _resolve, _check_room)
+    config.set_tenancy(True, _resolve, _check_room, _limit_of)
     jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
                   max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
     _cap_uploads(upload_mb())
     path = _workspace()
     st.session_state[PATH] = str(path)
+    _record_session(path)
     workspaces.touch(path)
     if time.time() - _last_clean > 600:
         _last_clean = time.time()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -495,3 +496,46 @@ def test_a_visitor_runs_two_evaluations_at_once_and_all_visitors_together_the_ap
     assert start_evaluation(bob, silent_server) == []
     (err,) = start_evaluation(bob, silent_server)
     assert err.startswith("This app is running its limit of 3 background jobs (evaluations) for all its visitors together")
+
+
+@pytest.fixture
+def answering_server():
+    """An OpenAI-compatible server that answers every question at once."""
+    from chat_servers import FaultServer
+
+    with FaultServer().running() as fs:
+        yield fs.url("good")
+
+
+def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_says_so_on_the_page(
+        api_mode, answering_server):
+    """The evaluation's own process saved its result without the workspace's size check, so evaluating again and
+    again filled the server's disk past the visitor's limit. Now the result that no longer fits is refused in one
+    line on the page, what was saved before it stays, and so does everything else of the visitor's."""
+    from studio import config, jobs
+    from studio.cloud import workspaces
+    from studio.evaluate import results
+
+    at = visit("pages/5_Evaluate.py")
+    ws = workspace(at)
+    datasets_before = store_files(ws / "datasets")
+    limit = workspaces.size_bytes(ws) + 20_000  # room for the queued evaluation, not for its answers
+    at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
+    assert start_evaluation(at, answering_server) == []
+    with config.use_workspace(ws):
+        (info,) = results.list_evals()
+        workdir = results.job_dir(info.id)
+        deadline = time.time() + 180
+        while time.time() < deadline and (jobs.read_status(workdir).active or jobs.read_status(workdir).state == "none"):
+            time.sleep(0.5)
+        assert jobs.read_status(workdir).state == "failed"
+    assert workspaces.size_bytes(ws) <= limit
+    assert store_files(ws / "datasets") == datasets_before
+    at.run()
+    shown = [e.value for e in at.main.error]
+    assert any(e.startswith("The evaluation stopped") and "no room left to save its result" in e
+               and "KB left of its" in e and "\n" not in e for e in shown), shown
+
+
+def store_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
