@@ -26,10 +26,10 @@ SEEN = ".last-seen"  # touched on every page run: what the clean-up measures idl
 ANONYMOUS_LIMIT_MB = 50  # an anonymous workspace holds Q&A datasets and evaluations: a few MB is a lot
 KEPT_LIMIT_MB = 500  # a signed-in (or token-giving) visitor's workspace: the server's one disk serves every visitor
 ANONYMOUS_IDLE_HOURS = 24.0  # an anonymous workspace nobody opened for this long is removed
-TOTAL_LIMIT_MB = 5_000  # every visitor's workspace together; the secret [studio] workspaces_total_mb. Community Cloud
-# gives an app at most 50 GB of storage (no minimum), shared with its checkout, its Python packages (~1 GB) and the
-# files being imported: a tenth of it is 100 full anonymous workspaces, and a script reloading the app again and
-# again (each reload a new anonymous workspace, kept 24 h) fills no more than this.
+TOTAL_LIMIT_MB = 5_000  # every visitor's workspace together; the secret [studio] workspaces_total_mb: 100 full
+# anonymous workspaces, and all that a script reloading the app again and again (each reload a new anonymous
+# workspace, kept 24 h) can fill. The disk is shared with the checkout, the Python packages (~1 GB) and the files
+# being imported; a deployment with less free disk sets it lower.
 IN_USE_GRACE_S = 1800  # an anonymous workspace opened this recently is never removed to make room: a reload or a
 # sign-in (whose handover takes the tab's workspace within 15 minutes) may come back to it
 
