@@ -63,6 +63,27 @@ def check_tensor(name: str, tname: str, n_dims: int) -> None:
         raise _refuse(name, f"tensor {tname!r} has {n_dims} dimensions (ggml tensors have 1 to {MAX_DIMS})")
 
 
+def check_layout(name: str, ranges: list[tuple[int, int, str]], align: int, data_size: int) -> None:
+    """The tensors' byte ranges (start, end, name) must tile the data section as every writer lays them out
+    (llama.cpp's reader insists on it): one after another, each padded to ``align``, nothing after the last but
+    that padding. Two tensors sharing bytes, a type that claims fewer bytes than the data holds (F32 marked F16),
+    or a tensor count one short (its tensor's bytes left over, every offset read from the wrong place) each made
+    a model of garbage weights that imported without a word. From the header alone: no data is read."""
+    ordered = sorted(ranges)
+    for (_, end, first), (start, _, second) in zip(ordered, ordered[1:]):
+        if start < end:
+            raise _refuse(name, f"tensors {first!r} and {second!r} share bytes of the file (their data ranges overlap)")
+    expected = 0
+    for start, end, tname in ordered:
+        if start > expected:
+            raise _refuse(name, f"{start - expected:,} bytes before tensor {tname!r} belong to no tensor: a tensor's "
+                                "type or size in its header is wrong")
+        expected = (end + align - 1) // align * align
+    if data_size - expected >= align:
+        raise _refuse(name, f"{data_size - expected:,} bytes after its last tensor belong to no tensor: its header "
+                            "lists fewer tensors, or smaller ones, than the file holds")
+
+
 def _number(name: str, key: str, value: Any, limit: int, *, per_layer: bool, zero_ok: bool = False) -> list[int]:
     values = value if per_layer and isinstance(value, list) else [value]
     low = 0 if zero_ok and isinstance(value, list) else 1
