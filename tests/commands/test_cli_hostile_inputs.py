@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import threading
 
 import pytest
@@ -77,6 +78,72 @@ def test_evaluate_force_replaces_the_report(data, tmp_path, monkeypatch):
     assert json.loads(report.read_text(encoding="utf-8"))["rows"]
 
 
+def test_evaluate_where_every_model_failed_exits_1_in_one_line(data, tmp_path, monkeypatch, capsys):
+    """Both models failed to load: exit 0 with two warnings, as if the evaluation had scored something."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    report = tmp_path / "report.json"
+    capsys.readouterr()
+    rc = main(["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--model",
+               "no/other-model-anywhere", "--out", str(report)])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    lines = [ln for ln in err.splitlines() if ln.startswith(("error:", "warning:", "Traceback"))]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: every model failed, so nothing was scored; the first, no/such-model-anywhere: ")
+    assert lines[0].endswith("(the report has the other 1 reasons)")
+    assert json.loads(report.read_text(encoding="utf-8"))["rows"]  # the report is still written
+
+
+def test_evaluate_help_says_what_its_exit_codes_mean(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1 it ran but every model failed" in text and "2 a bad input" in text and "130 stopped" in text
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    where = tmp_path / "ro"
+    where.mkdir()
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1024k", "tmpfs", str(where)], capture_output=True,
+                         text=True)
+    if out.returncode:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {out.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.mark.parametrize("flag", ["--out", "--html", "--csv"])
+def test_evaluate_into_a_read_only_folder_is_refused_before_the_first_question(flag, data, read_only_folder,
+                                                                               tmp_path, monkeypatch, capsys):
+    """The whole evaluation ran (every model answered every question) and only then failed to write the report."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    target = read_only_folder / f"report.{flag.lstrip('-').replace('out', 'json')}"
+    err = _refused(capsys, ["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", flag,
+                            str(target)])
+    assert err.startswith(f"error: cannot write {target}: the folder is read-only"), err
+    assert not list((tmp_path / "studio-home").glob("evals/*.json"))  # refused before any question was asked
+    assert list(read_only_folder.iterdir()) == []
+
+
+def test_evaluate_output_check_leaves_nothing_behind(data, tmp_path, monkeypatch):
+    """The check that the folder is writable creates neither the report nor a file of its own before the run."""
+    from studio.commands import evaluate as evaluate_command
+
+    seen: list[list[str]] = []
+    real = evaluate_command._config
+
+    def config_after_checks(args):
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        return real(args)
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(evaluate_command, "_config", config_after_checks)
+    main(["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--out",
+          str(tmp_path / "report.json")])
+    assert "report.json" not in seen[0] and not [n for n in seen[0] if n.startswith(".")]
+
+
 def test_import_never_writes_over_the_file_it_reads_even_forced(tmp_path, capsys):
     """`dataset import qa.json --out qa.json --skip-invalid --force` replaced the user's only copy with the valid
     records: the broken ones, which the user meant to fix, were gone."""
@@ -124,3 +191,4 @@ def test_model_export_never_writes_over_the_gguf_it_reads_even_forced(tmp_path, 
     err = _refused(capsys, ["model", "export", str(path), "--out", str(path), "--force"])
     assert err == f"error: --out {path} is the SPEC file: writing there would replace it. Choose another file name."
     assert path.read_bytes() == before
+
