@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +195,88 @@ def test_model_export_never_writes_over_the_gguf_it_reads_even_forced(tmp_path, 
     assert err == f"error: --out {path} is the SPEC file: writing there would replace it. Choose another file name."
     assert path.read_bytes() == before
 
+
+def test_model_export_into_a_read_only_folder_says_read_only_before_loading(read_only_folder, tmp_path, capsys,
+                                                                            monkeypatch):
+    """A read-only disk with under 1 MB free said "Not enough disk for x.gguf" (the free-space margin was checked
+    first), and only after the model had loaded."""
+    from gguf_files import write_tiny_llama_gguf
+
+    from studio.models import export
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(path)
+    monkeypatch.setattr(export, "load", lambda *a, **k: pytest.fail("the model loaded before the folder was checked"))
+    target = read_only_folder / "x.gguf"
+    err = _refused(capsys, ["model", "export", str(path), "--out", str(target)])
+    assert err.startswith(f"error: cannot write {target}: the folder is read-only"), err
+    assert list(read_only_folder.iterdir()) == []
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+SLOW_EXIT = """import atexit, sys, time
+
+
+def _slow_exit():
+    print("exiting", file=sys.stderr, flush=True)
+    time.sleep(5)
+
+
+atexit.register(_slow_exit)
+"""
+
+
+def _export_interrupted(tmp_path, when: str, wait: float, slow_exit: bool = False):
+    """``model export`` in a process of its own, sent Ctrl-C (SIGINT) ``wait`` seconds after its stderr line
+    starting with ``when``. ``slow_exit``: an exit handler that takes 5 s (a stand-in, via sitecustomize, for the
+    seconds an exit takes after torch was loaded, which no test can time reliably)."""
+    from gguf_files import write_tiny_llama_gguf
+
+    src = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(src)
+    out = tmp_path / "out" / "x.gguf"
+    out.parent.mkdir()
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    if slow_exit:
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(SLOW_EXIT, encoding="utf-8")
+        env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "model", "export", str(src), "--out", str(out)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(when):
+            import time
+
+            time.sleep(wait)
+            proc.send_signal(signal.SIGINT)
+            break
+    rest_out, rest_err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, rest_out, "".join(seen) + rest_err), out
+
+
+def test_ctrl_c_as_model_export_exits_after_writing_its_file_is_130_in_one_line(tmp_path):
+    """Ctrl-C as the command exited, its file written: exit -2 (killed by the signal) or a traceback from an exit
+    handler, after the work was done and said."""
+    done, out = _export_interrupted(tmp_path, "exiting", 0.5, slow_exit=True)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: interrupted while exiting: the command had finished, and what it reported is written "
+                      "and complete"], done.stderr
+    assert f"Ollama: {out.with_suffix('.Modelfile')} written" in done.stdout
+    from studio.models import gguf
+
+    assert gguf.inspect(out).architecture == "llama" and out.with_suffix(".Modelfile").is_file()
+
+
+def test_ctrl_c_while_model_export_loads_says_nothing_was_written(tmp_path):
+    done, out = _export_interrupted(tmp_path, "loading ", 0.5)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "error: interrupted: nothing was written"
+    assert list(out.parent.iterdir()) == []
