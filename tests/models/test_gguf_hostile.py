@@ -55,6 +55,15 @@ HOSTILE = {
                               r"names no architecture \(general\.architecture\): it is not a model file"),
     "a template reaching for internals": (dict(chat_template="{{ ''.__class__.__mro__[1].__subclasses__() }}"),
                                           r"chat template .* tries to reach Python internals"),
+    "a template that renders a gigabyte in one step": (
+        dict(chat_template="{{ 'x' * 10**9 }}{% for m in messages %}{{ m.content }}{% endfor %}"),
+        r"chat template \(tokenizer\.chat_template\) renders more than 1,048,576 characters for a three-message"),
+    "a template that renders 3 MB in a loop": (
+        dict(chat_template="{% for i in range(3000) %}{{ 'y' * 1000 }}{% endfor %}"),
+        r"chat template \(tokenizer\.chat_template\) renders more than 1,048,576 characters"),
+    "a 5 MB template": (dict(chat_template="{# " + "x" * 5_000_000 + " #}{% for m in messages %}{{ m.content }}"
+                                           "{% endfor %}"),
+                        r"chat template \(tokenizer\.chat_template\) is 5,000,\d+ characters long"),
     "a template that cannot render": (dict(chat_template="{% for m in messages %}{{ m.content "),
                                       r"chat template .* does not render"),
 }
