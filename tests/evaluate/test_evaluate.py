@@ -521,5 +521,5 @@ def test_a_slow_api_server_gets_the_timeout_the_person_sets(tmp_path, capsys):
     assert report["config"]["api_timeout_s"] == 5
     assert all("raise the timeout" in row["errors"]["api:m"] for row in report["rows"])
     assert main(["evaluate", "--dataset", str(data), "--model", "api:m", "--api-timeout", "1",
-                 "--out", str(out)]) == 2
+                 "--out", str(out), "--force"]) == 2
     assert "error: The API timeout must be between 5 and 3600 seconds." in capsys.readouterr().err
