@@ -7,11 +7,15 @@ Each module in ``studio.commands`` adds its subcommands through ``register(subpa
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import errno
 import importlib
 import os
 import pkgutil
+import signal
 import sys
+import threading
 
 from studio import commands, config
 from studio.errors import StudioError
@@ -42,9 +46,9 @@ def _job_limit() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _job_limit()
     try:
+        args = build_parser().parse_args(argv)  # inside: a Ctrl-C while the commands import is one line too
+        _job_limit()
         return int(args.func(args) or 0)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -63,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _interrupted_while_exiting(_signum: int, _frame: object) -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    print("error: interrupted while exiting: the command had finished, and what it reported is written and "
+          "complete", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
 def cli() -> None:
     """``python -m studio`` and the ``studio`` command: ``main`` in a process of its own, then its exit code."""
     # The commands print their own progress lines: no tqdm bars from the Hub libraries ("Loading
@@ -71,10 +83,20 @@ def cli() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     code = main()
+    # The command has finished: a Ctrl-C from here on is one line and 130, not a traceback from an exit handler.
+    signal.signal(signal.SIGINT, _interrupted_while_exiting)
     from studio.models import fast_decoding
 
     if fast_decoding.used():  # compiled code loaded: leave without the interpreter's teardown
         fast_decoding.leave(code)
+    if commands.ends_without_teardown():  # Python stops handling Ctrl-C during its teardown: seconds, with torch
+        threading_shutdown = getattr(threading, "_shutdown", None)
+        if threading_shutdown is not None:
+            threading_shutdown()  # threads that are not daemons finish first, as at a normal exit
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

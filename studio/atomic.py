@@ -85,6 +85,32 @@ def write_output(path: Path, data: bytes | str) -> None:
                           "writable.") from None
 
 
+def check_writable(path: Path) -> None:
+    """Raise now the one line a write to ``path`` would raise after the work that produces it (a read-only or
+    missing folder, a folder not yours): a private temporary file is made beside it and removed at once, so
+    nothing is left behind and ``path`` itself is not created. A device or a pipe is not checked."""
+    path = Path(path).expanduser()
+    try:
+        kind = os.stat(path).st_mode
+    except OSError:
+        kind = None
+    if kind is not None and not stat.S_ISREG(kind) and not stat.S_ISDIR(kind):
+        return
+    folder = path.resolve().parent
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+    except OSError as exc:
+        if exc.errno == 2:  # ENOENT
+            raise StudioError(f"The folder of {path} does not exist: create it or choose another path.") from None
+        if exc.errno in (1, 13, 30):  # EPERM, EACCES, EROFS
+            raise StudioError(f"cannot write {path}: the folder is read-only or not yours ({exc.strerror}); choose "
+                              "a writable folder.") from None
+        raise (disk_error(exc, path) or StudioError(f"Cannot write {path} ({exc.strerror or exc}): check the "
+                                                    "folder exists and is writable.")) from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 

@@ -222,6 +222,8 @@ def _add_meta(w, key: str, value) -> None:
     """One header key with the GGUF type its Python value suggests (overwriting any earlier value)."""
     import logging
 
+    import gguf
+
     logging.getLogger("gguf.gguf_writer").setLevel(logging.ERROR)  # "Duplicated key name": on purpose here
     if isinstance(value, bool):
         w.add_bool(key, value)
@@ -229,8 +231,8 @@ def _add_meta(w, key: str, value) -> None:
         (w.add_uint32 if 0 <= value < 2**32 else w.add_int64)(key, value)
     elif isinstance(value, float):
         w.add_float32(key, value)
-    elif isinstance(value, str):
-        w.add_string(key, value)
+    elif isinstance(value, str):  # add_string skips an empty string: "" is a hostile value worth writing
+        w.add_key_value(key, value, gguf.GGUFValueType.STRING)
     elif isinstance(value, list):
         w.add_array(key, value)
     else:

@@ -6,6 +6,20 @@ from pathlib import Path
 
 from studio.errors import StudioError
 
+_without_teardown = [False]
+
+
+def end_without_teardown() -> None:
+    """Ask ``python -m studio`` to end the process as soon as this command returns, its output flushed and its
+    exit handlers run, without the interpreter's teardown: after a model was loaded (torch), freeing the modules
+    takes seconds, during which Python no longer handles Ctrl-C and the process died with -2 after its work was
+    done and said."""
+    _without_teardown[0] = True
+
+
+def ends_without_teardown() -> bool:
+    return _without_teardown[0]
+
 
 def refuse_overwriting_inputs(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None]) -> None:
     """A file named both as something a command reads and something it writes (``evaluate --dataset qa.json

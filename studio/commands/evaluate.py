@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from studio import atomic
 from studio import config as studio_config
 from studio.commands import refuse_overwriting_inputs
 from studio.data import store
@@ -22,7 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate models on held-out questions and write a report",
                        description="Answer every question with every model, score the answers against the references "
                                    "(exact match, token F1, ROUGE-L, chrF, reference perplexity, length, latency) and "
-                                   "write REPORT.json (and optionally an HTML or CSV report).")
+                                   "write REPORT.json (and optionally an HTML or CSV report).",
+                       epilog="exit status: 0 the evaluation finished (a model that failed is a warning); 1 it ran "
+                              "but every model failed (the reports are still written); 2 a bad input, refused "
+                              "before the first question; 130 stopped (Ctrl-C).")
     src = p.add_argument_group("questions (one of)")
     src.add_argument("--dataset", metavar="FILE", help="a JSON/JSONL file of {question, answer} records, or a dataset name in the workspace")
     src.add_argument("--dataset-version", type=int, metavar="N", help="version of a workspace dataset (default: latest)")
@@ -170,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
                     raise StudioError(f"The folder of {target} does not exist: create it or choose another path.")
                 if Path(target).expanduser().is_file() and not args.force:  # said before the answers, not after
                     raise StudioError(f"{target} exists: add --force to replace it, or choose another file name.")
+                atomic.check_writable(Path(target))  # a read-only folder failed only after every answer
         cfg = _config(args)
         load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
         api_key = os.environ.get(args.api_key_env) or None if args.base_url or args.qa_endpoint else None
@@ -178,14 +183,21 @@ def run(args: argparse.Namespace) -> int:
             if target:
                 report.write(result, target, curves=evaluate.run_curves(result) if target == args.html else None)
                 print(f"wrote {target}", file=sys.stderr)
-    for model in result.models:
-        if model.error:
-            print(f"warning: {model.label}: {model.error}", file=sys.stderr)
     if result.status == "failed":
         raise StudioError(result.error or "The evaluation failed.")
     if result.status == "stopped":
         print(f"error: {result.error}", file=sys.stderr)
         return 130
+    failed = eval_results.failed_models(result)
+    if result.models and len(failed) == len(result.models):  # ran, and nothing was answered: not a success
+        label, reason = next(iter(failed.items()))
+        others = f" (the report has the other {len(failed) - 1} reasons)" if len(failed) > 1 else ""
+        print(f"error: every model failed, so nothing was scored; the first, {label}: {reason}{others}",
+              file=sys.stderr)
+        return 1
+    for model in result.models:
+        if model.error:
+            print(f"warning: {model.label}: {model.error}", file=sys.stderr)
     for label, s in result.summary.items():
         shown = ", ".join(f"{k}={v:.3f}" for k, v in s.items()
                           if k in ("exact_match", "f1", "rouge_l", "chrf", "in_passage"))

@@ -188,27 +188,39 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not line.startswith("tensor ") or fraction >= 0.95 or int(line.split()[1].split("/")[0]) % 25 == 0:
             print(line, file=sys.stderr, flush=True)
 
-    from studio.commands import refuse_overwriting_inputs
+    from studio.commands import end_without_teardown, refuse_overwriting_inputs
 
     # even with --force: a .gguf given as SPEC re-quantized over itself, the user's original replaced
     refuse_overwriting_inputs({"--out": args.out}, {"SPEC": args.spec})
+    end_without_teardown()  # a Ctrl-C as the process exits is then one line and 130, not a death by signal (-2)
+    written: list[Path] = []  # complete files only: an interrupted write removes its own partial file
     try:
         result = export.export_gguf(args.spec, args.out, quant=args.quant, force=args.force, progress=progress,
                                     zipped=args.zip)
+        written += [result.path, result.modelfile]
         zipped = export_job.write_zip(result.path, result.modelfile) if args.zip else None
+        if zipped:
+            written.append(zipped)
+        if workdir is not None:
+            jobs.update_status(workdir, state="finished", progress=1.0, message=f"wrote {result.path.name} "
+                               f"({result.size_text})", gguf=str(result.path), modelfile=str(result.modelfile),
+                               zip=str(zipped) if zipped else "", ollama=result.ollama_command, size=result.size)
+        print(f"{result.path} ({result.size_text}, {result.architecture}, {result.quant.upper()}, "
+              f"{result.seconds:.1f} s)")
+        print(f"Ollama: {result.modelfile} written; create the model with:\n  {result.ollama_command}")
+        if zipped:
+            print(f"zip: {zipped}")
+    except KeyboardInterrupt:  # Ctrl-C: exit 130 in one line saying what is on disk, whenever it comes
+        if workdir is not None:
+            jobs.update_status(workdir, state="stopped", error="", message="stopped")
+        what = f"{', '.join(map(str, written))} {'is' if len(written) == 1 else 'are'} written and complete" + (
+            "; the zip was not written" if args.zip and len(written) == 2 else "") if written else "nothing was written"
+        print(f"error: interrupted: {what}", file=sys.stderr)
+        return 130
     except BaseException as exc:
         if workdir is not None:
             message = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
             jobs.update_status(workdir, state="failed", error=message.splitlines()[0] if message else "failed",
                                message="failed")
         raise
-    if workdir is not None:
-        jobs.update_status(workdir, state="finished", progress=1.0, message=f"wrote {result.path.name} "
-                           f"({result.size_text})", gguf=str(result.path), modelfile=str(result.modelfile),
-                           zip=str(zipped) if zipped else "", ollama=result.ollama_command, size=result.size)
-    print(f"{result.path} ({result.size_text}, {result.architecture}, {result.quant.upper()}, "
-          f"{result.seconds:.1f} s)")
-    print(f"Ollama: {result.modelfile} written; create the model with:\n  {result.ollama_command}")
-    if zipped:
-        print(f"zip: {zipped}")
     return 0

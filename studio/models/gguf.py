@@ -174,13 +174,14 @@ def inspect(path: str | Path, *, check_support: bool = True) -> GgufInfo:
     finally:
         buf.close()
     arch = meta.get("general.architecture")
-    if not isinstance(arch, str):
+    if not isinstance(arch, str) or not arch.strip():
         raise ModelLoadError(f"{name} names no architecture (general.architecture): it is not a model file.")
     align = gguf_checks.alignment(name, meta)
     gguf_checks.check_header(name, meta, tensors)
     data_start = (header_end + align - 1) // align * align
     types: dict[str, int] = {}
     params, needed = 0, data_start
+    ranges: list[tuple[int, int, str]] = []  # each tensor's bytes in the data section: (start, end, name)
     for tname, dims, qtype, offset in tensors:
         try:
             qt = gguf.GGMLQuantizationType(qtype)
@@ -193,10 +194,12 @@ def inspect(path: str | Path, *, check_support: bool = True) -> GgufInfo:
                                  "must be (its rows or its offset do not fit the type's blocks). Convert it again.")
         params += n
         needed = max(needed, data_start + offset + n // block * type_size)
+        ranges.append((offset, offset + n // block * type_size, tname))
         types[qt.name] = types.get(qt.name, 0) + 1
     if size < needed:
         raise ModelLoadError(f"{name} is truncated ({size:,} bytes of the {needed:,} its tensors need): download "
                              "or copy it again.")
+    gguf_checks.check_layout(name, ranges, align, size - data_start)
     vocab = meta.get(f"{arch}.vocab_size", meta.get("tokenizer.ggml.tokens"))
     info = GgufInfo(str(path), size, arch, meta.get("general.name"), params, meta.get(f"{arch}.context_length"),
                     meta.get(f"{arch}.block_count"), meta.get(f"{arch}.embedding_length"), vocab if isinstance(vocab, int) else None,

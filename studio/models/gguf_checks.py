@@ -63,6 +63,27 @@ def check_tensor(name: str, tname: str, n_dims: int) -> None:
         raise _refuse(name, f"tensor {tname!r} has {n_dims} dimensions (ggml tensors have 1 to {MAX_DIMS})")
 
 
+def check_layout(name: str, ranges: list[tuple[int, int, str]], align: int, data_size: int) -> None:
+    """The tensors' byte ranges (start, end, name) must tile the data section as every writer lays them out
+    (llama.cpp's reader insists on it): one after another, each padded to ``align``, nothing after the last but
+    that padding. Two tensors sharing bytes, a type that claims fewer bytes than the data holds (F32 marked F16),
+    or a tensor count one short (its tensor's bytes left over, every offset read from the wrong place) each made
+    a model of garbage weights that imported without a word. From the header alone: no data is read."""
+    ordered = sorted(ranges)
+    for (_, end, first), (start, _, second) in zip(ordered, ordered[1:]):
+        if start < end:
+            raise _refuse(name, f"tensors {first!r} and {second!r} share bytes of the file (their data ranges overlap)")
+    expected = 0
+    for start, end, tname in ordered:
+        if start > expected:
+            raise _refuse(name, f"{start - expected:,} bytes before tensor {tname!r} belong to no tensor: a tensor's "
+                                "type or size in its header is wrong")
+        expected = (end + align - 1) // align * align
+    if data_size - expected >= align:
+        raise _refuse(name, f"{data_size - expected:,} bytes after its last tensor belong to no tensor: its header "
+                            "lists fewer tensors, or smaller ones, than the file holds")
+
+
 def _number(name: str, key: str, value: Any, limit: int, *, per_layer: bool, zero_ok: bool = False) -> list[int]:
     values = value if per_layer and isinstance(value, list) else [value]
     low = 0 if zero_ok and isinstance(value, list) else 1
@@ -192,10 +213,45 @@ def _check_vocabulary(name: str, arch: str, meta: dict[str, Any], sizes: dict[st
 
 
 RENDER_SECONDS = 5.0  # a template's render of a short chat: real ones take milliseconds, even traced
+TEMPLATE_CHARS = 1 << 20  # 1 MiB of template: real ones are a few KB (tool-calling ones up to some 30 KB)
+RENDERED_CHARS = 1 << 20  # 1 MiB of prompt for a three-message chat: real ones render a few hundred characters
 
 
 class _TooSlow(Exception):
     pass
+
+
+class _TooBig(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _bounded_repetition(limit: int) -> Iterator[None]:
+    """Templates compiled in the block refuse a ``*`` that would build a string or list longer than ``limit``
+    (``'x' * 10**9`` took a gigabyte in one step, which no deadline can stop): jinja2's sandbox routes the
+    operators it is told to intercept through ``call_binop``. The compile cache is cleared before and after, so
+    this template is compiled here, and what is compiled here (with the default ``call_binop``) is what later
+    renders run."""
+    from jinja2.sandbox import SandboxedEnvironment
+    from transformers.utils import chat_template_utils
+
+    def call_binop(self, context, operator, left, right):  # noqa: ARG001 - jinja2's signature
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > limit:
+                    raise _TooBig
+        return self.binop_table[operator](left, right)
+
+    clear = getattr(chat_template_utils._compile_jinja_template, "cache_clear", lambda: None)
+    saved = SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop
+    clear()
+    SandboxedEnvironment.intercepted_binops = frozenset({"*"})
+    SandboxedEnvironment.call_binop = call_binop
+    try:
+        yield
+    finally:
+        SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop = saved
+        clear()
 
 
 @contextlib.contextmanager
@@ -225,12 +281,19 @@ def chat_template_problem(template: str) -> str | None:
     import jinja2
     from transformers.utils.chat_template_utils import render_jinja_template
 
+    if len(template) > TEMPLATE_CHARS:
+        return (f"is {len(template):,} characters long (a real one is a few thousand; at most {TEMPLATE_CHARS:,} "
+                "are accepted)")
     messages = [{"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi."},
                 {"role": "user", "content": "How are you?"}]
+    too_big = (f"renders more than {RENDERED_CHARS:,} characters for a three-message conversation (a real one "
+               "renders a few hundred), so every answer would stall on its prompt")
     try:
-        with _deadline(RENDER_SECONDS):
-            render_jinja_template(conversations=[messages], chat_template=template, add_generation_prompt=True,
-                                  bos_token="<s>", eos_token="</s>")
+        with _bounded_repetition(RENDERED_CHARS), _deadline(RENDER_SECONDS):
+            rendered = render_jinja_template(conversations=[messages], chat_template=template,
+                                             add_generation_prompt=True, bos_token="<s>", eos_token="</s>")
+    except _TooBig:
+        return too_big
     except _TooSlow:
         return (f"takes more than {RENDER_SECONDS:g} s to render a three-message conversation (a real one takes "
                 "milliseconds), so every answer would hang")
@@ -239,6 +302,9 @@ def chat_template_problem(template: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any template that cannot render a plain chat is unusable for chat
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         return f"does not render a plain conversation ({type(exc).__name__}: {first})"
+    rendered = rendered[0] if isinstance(rendered, tuple) else rendered  # (prompts, generation indices)
+    if sum(len(r) for r in (rendered if isinstance(rendered, list) else [rendered])) > RENDERED_CHARS:
+        return too_big
     return None
 
 

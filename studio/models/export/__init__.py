@@ -86,6 +86,8 @@ def check_out(out: str | Path, force: bool, *, zipped: bool = False) -> Path:
             raise StudioError(f"{taken} is a folder: move it away, or choose another --out.")
         if taken.exists() and not force:
             raise StudioError(f"{taken} already exists: pass --force to replace it, or choose another --out.")
+    # before the free-space check (a read-only disk with little room said "Not enough disk") and before the load
+    atomic.check_writable(path)
     return path
 
 
