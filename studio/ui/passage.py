@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from studio import device, ui
+from studio import chat, device, ui
 from studio.chat import BackendSpec, ChatParams, passage
 from studio.data import store
 from studio.data.display import highlighted_block
@@ -279,7 +279,10 @@ def _one(task: PassageTask, context: str) -> None:
             ui.show_error(task.error)
             return
         ans: passage.PassageAnswer = task.result
-        ui.show_text(ans.text or "(no answer)")
+        if not ans.extractive and chat.blank(ans.text):
+            st.caption(f":material/info: The model {chat.EMPTY_ANSWER}.")
+        else:
+            ui.show_text(ans.text or "(no answer)")  # an extractive model that found no span
         st.caption(_caption(ans))
         if ans.start is not None and ans.end is not None and 0 <= ans.start < ans.end <= len(context):
             # where the answer is, in its sentence or so: the passage itself is on the page already
