@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -84,6 +85,10 @@ def test_truncation_warning_and_too_few_records(offline):
     at.number_input(key="train.ml.scratch.full").set_value(64).run()
     _no_exception(at)
     assert any("1 record(s) are longer than 64 tokens" in w.value for w in at.warning)
+    # the longest record as written, not as cut ("Longest: 64 tokens" hid how much longer it is)
+    (longest,) = [re.search(r"Longest: ([\d,]+) tokens \(1 record cut to 64\)\.$", c.value) for c in at.caption
+                  if "Longest:" in c.value]
+    assert longest and int(longest[1].replace(",", "")) > 400
 
     store.create_dataset("One", [{"question": "Only?", "answer": "One."}])
     at = train_page()
