@@ -70,8 +70,7 @@ def _extractive_first(key: str) -> bool:
     state = st.session_state
     if not chat_ui.local_available() or state.get(f"{key}.qa_model") or state.get(f"{key}.kept_qa_model"):
         return True
-    return (st.session_state.get(f"{key}.where", st.session_state.get(f"{key}.where.kept")) == "provider"
-            or bool(_qa_default()[0]))
+    return state.get(f"{key}.where", state.get(f"{key}.where.kept")) == "provider" or bool(_qa_default()[0])
 
 
 def not_ready(slot: str) -> str:
@@ -91,8 +90,8 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
     # Streamlit drops a widget's state in a run that does not draw it, and the next question went to the default.
     task = ui.kept_choice(st.radio, "Answers by", (EXTRACTIVE, GENERATIVE), f"{key}.task",
                           (EXTRACTIVE, GENERATIVE).index(first), horizontal=True, disabled=disabled,
-                          help="Extractive: the model picks a span of the passage, with a score. Generative: a chat model "
-                         "is asked the question with the passage.")
+                          help="Extractive: the model picks a span of the passage, with a score. Generative: a chat "
+                               "model is asked the question with the passage.")
     if task == GENERATIVE:
         spec = chat_ui.backend_picker(f"passage.{slot}", disabled)
         if spec is None:
