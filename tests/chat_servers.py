@@ -129,6 +129,9 @@ class FaultServer:
     def mode_empty(self, h, n):
         self.send(h, 200, b"", "text/event-stream")
 
+    def mode_blank(self, h, n):  # a barely trained model served: an answer of whitespace alone
+        self.send(h, 200, chunk("\n\n") + chunk("  ") + b"data: [DONE]\n\n", "text/event-stream")
+
     def mode_not_json(self, h, n):
         self.send(h, 200, b"data: {this is not json\n\n", "text/event-stream")
 

@@ -21,6 +21,7 @@ from studio.chat.base import (
     BACKEND_LABELS,
     DEFAULT_LOCAL_MODEL,
     DEFAULT_PRESET,
+    EMPTY_ANSWER,
     ROLES,
     SYSTEM_PRESETS,
     BackendBase,
@@ -30,6 +31,7 @@ from studio.chat.base import (
     Credentials,
     Message,
     StreamStats,
+    blank,
     build_messages,
     complete,
     validate_messages,
@@ -38,9 +40,9 @@ from studio.chat.session import StreamJob, export_json, export_markdown, history
 from studio.errors import HubUnreachableError
 
 __all__ = [
-    "BACKEND_KINDS", "BACKEND_LABELS", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS",
+    "BACKEND_KINDS", "BACKEND_LABELS", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS",
     "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats",
-    "OFFLINE_REMEDY", "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend",
+    "OFFLINE_REMEDY", "blank", "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend",
     "offline_remedy", "validate_messages",
 ]
 

@@ -279,6 +279,16 @@ class ChatBackend(Protocol):
         ...
 
 
+EMPTY_ANSWER = "answered only whitespace (or nothing): train longer or check the run"
+"""What a page says where an answer has no visible character (a barely trained model's): an empty column or
+"(empty)" read like a display fault."""
+
+
+def blank(answer: str | None) -> bool:
+    """Whether an answer shows nothing: empty, or whitespace alone."""
+    return not (answer or "").strip()
+
+
 CHARS_PER_TOKEN = 64
 """Most characters one new token adds (a token is a few characters, a long one a few dozen): an answer longer than
 ``max_new_tokens`` times this comes from a server that ignores max tokens (a broken or hostile one may stream without

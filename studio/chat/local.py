@@ -268,19 +268,24 @@ class LocalBackend(BackendBase):
 
     def _pieces(self, streamer: Any, params: ChatParams, stats: StreamStats, stop: threading.Event) -> Iterator[str]:
         """The streamer's text as it comes; ends when Stop is pressed even while no token comes (a compiling
-        model); fails after ``params.timeout_s`` without a token (longer while the decoding step compiles)."""
-        last = time.monotonic()
+        model); fails after ``params.timeout_s`` without a token (longer while the decoding step compiles). A token
+        counts when generated, not when its text comes out (the streamer holds a word's text until it ends)."""
+        last, seen = time.monotonic(), stats.tokens
         while True:
             try:
                 text = streamer.text_queue.get(timeout=POLL_S)
             except queue.Empty:
                 if stop.is_set():
                     return
+                if stats.tokens != seen:
+                    last, seen = time.monotonic(), stats.tokens
+                    continue
                 wait = fast.COMPILE_TIMEOUT_S if stats.status else params.timeout_s
                 if time.monotonic() - last > max(wait, params.timeout_s):
+                    # "no token" beside "first token 69.99 s · 1 token" read as a contradiction: after one, say "new"
                     raise BackendError(
-                        f"{self.loaded.ref.spec} produced no token for {wait:.0f} s: it is too slow on this "
-                        "device; raise the timeout, lower max tokens, or use a smaller model."
+                        f"{self.loaded.ref.spec} produced no {'new ' if stats.tokens else ''}token for {wait:.0f} s: "
+                        "it is too slow on this device; raise the timeout, lower max tokens, or use a smaller model."
                     ) from None
                 continue
             if text is streamer.stop_signal:

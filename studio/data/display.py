@@ -64,6 +64,10 @@ _BLOCK_DIRECTIVE = re.compile(r"(?m)^([ \t]*)(::+)")
 _SHORTCODE = re.compile(r":(?=[\w+/-]+:)")
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]:)(?=//)|(?<=www)(?=\.)|(?<=\w@)(?=\w)")
 WORD_JOINER = "\u2060"  # invisible and unbreakable: splits "http://", "www.", "a@b" and ":m:" so nothing is linked
+# A copied URL keeps it, but nothing else stops Streamlit's renderer (1.67, checked in Chromium): a backslash escape
+# ("http\://", "http:\/\/", "www\.", "a\@b") or an entity ("&#58;") is folded into the text before its GFM
+# autolink pass, which finds "http://x.y" in the folded text and links it; a joiner before the URL stops "www." alone.
+# Only a character between its parts, or markup (a link, an element), keeps the text from becoming a link.
 NO_BREAK_SPACE = "\u00a0"
 TAB_STOP = 4
 

@@ -19,6 +19,16 @@ from typing import Any
 from studio import jobs
 from studio.train import eta, runs
 
+CURVE_POINTS = 10
+"""Loss rows a run should give at least: a 3-step run logging every 10 steps drew its first step alone."""
+
+
+def logging_interval(every: int, total_steps: int) -> int:
+    """Steps between two loss rows: ``every`` (the run's logging_steps), or less in a run too short to give
+    ``CURVE_POINTS`` rows at that interval (every step in a run of under 20 steps). Never more than ``every``: a long
+    run logs as often as asked, no more (each row is a loss read back from the device and a line written)."""
+    return max(1, min(every, total_steps // CURVE_POINTS))
+
 STATUS_INTERVAL_S = 0.5
 """At most one status write per this many seconds while training (the page polls about once a second)."""
 
@@ -121,6 +131,8 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
                 pass
 
         def on_train_begin(self, args, state, control, **kwargs):
+            # the Trainer reads this when it decides whether a step is logged; the run's length is known only now
+            state.logging_steps = logging_interval(args.logging_steps, state.max_steps)
             self.t0 = self.last_t = clock()
             self.last_tokens = state.num_input_tokens_seen
             self.eta = eta.Eta(state.global_step, self.t0)  # this process's steps only, not those before a resume

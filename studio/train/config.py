@@ -68,7 +68,9 @@ class TrainConfig:
     grad_accum: int = setting(1, "Steps summed per update: a bigger effective batch in the same memory.", min=1,
                               max=1024, label="Gradient accumulation")
     # a metrics.jsonl row (train loss, lr, tokens/s) every this many steps
-    logging_steps: int = setting(10, "How often the curve gets a point (a metrics row every N steps).", min=1,
+    # (more often in a run too short for CURVE_POINTS points at this interval: ``logging_interval``)
+    logging_steps: int = setting(10, "How often the curve gets a point (a metrics row every N steps; a short run "
+                                     "logs more often, so its curve has several points).", min=1,
                                  max=100_000, label="Log every (steps)")
     eval_per_epoch: bool = setting(True, "Eval loss on the held-out records after every epoch.")
     save_total_limit: int = setting(1, "Checkpoints kept (each holds optimizer state: ~3x the weights).", min=1,

@@ -40,6 +40,7 @@ class Encoded:
     labels: list[int]  # IGNORE on the prompt; the answer's ids and the EOS otherwise
     prompt_len: int  # how many leading tokens are prompt
     truncated: bool  # the record was longer than max_length and lost its tail (and its EOS)
+    full_length: int = 0  # its tokens before the cut to max_length (0: not counted)
 
     @property
     def loss_tokens(self) -> int:
@@ -77,12 +78,13 @@ def encode_record(tokenizer: Any, question: str, answer: str, max_length: int, c
     answer_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
     answer_ids = _end_of_turn(tokenizer, answer_ids)
     ids = prompt_ids + answer_ids
+    full_length = len(ids)
     truncated = len(ids) > max_length
     if truncated:
         ids = ids[:max_length]
     n_prompt = min(len(prompt_ids), len(ids))
     labels = [IGNORE] * n_prompt + ids[n_prompt:]
-    return Encoded(ids, labels, n_prompt, truncated)
+    return Encoded(ids, labels, n_prompt, truncated, full_length)
 
 
 def _end_of_turn(tokenizer: Any, answer_ids: list[int]) -> list[int]:
@@ -268,6 +270,15 @@ def preview_rows(tokenizer: Any, records: Sequence[dict], indices: Sequence[int]
                             prompt_format.context_of(records[i]))  # as trained: the passage in the prompt
         rows.append({
             "record": i + 1, "text": tokenizer.decode(enc.input_ids), "tokens": len(enc.input_ids),
-            "loss tokens": enc.loss_tokens, "truncated": enc.truncated,
+            "loss tokens": enc.loss_tokens, "truncated": enc.truncated, "tokens before the cut": enc.full_length,
         })
     return rows
+
+
+def longest_line(rows: Sequence[dict[str, Any]], max_length: int) -> str:
+    """The preview's "Longest: N tokens" over ``preview_rows``: the longest record as written, not as cut ("Longest:
+    128 tokens" under a Max length of 128 hid a 211-token record), and how many records the cut shortens."""
+    longest = max((r["tokens before the cut"] for r in rows), default=0)
+    cut = sum(bool(r["truncated"]) for r in rows)
+    return f"Longest: {longest:,} tokens" + (f" ({cut:,} record{'s' if cut != 1 else ''} cut to {max_length:,})"
+                                             if cut else "") + "."

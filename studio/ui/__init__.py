@@ -26,7 +26,8 @@ FAVICON = str(Path(__file__).with_name("favicon.png"))
 """The studio's tab icon, served by the studio itself (a Material icon here would be fetched from Google's font CDN)."""
 
 
-KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.a.quant", "chat.b.quant", "train.method", "train.name",
+KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.mode", "chat.passage.text", "chat.passage.question",
+                "chat.a.quant", "chat.b.quant", "train.method", "train.name",
                 "evaluate.models", "evaluate.other_models", "evaluate.sampling", "evaluate.similarity",
                 "evaluate.semantic_leakage", "evaluate.base_url", "evaluate.qa_endpoint", "evaluate.judge")
 """Widgets drawn without a ``value=`` (their state set through session state) whose values outlive a visit to

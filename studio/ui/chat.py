@@ -247,6 +247,8 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
             st.caption(f":material/hourglass_top: {ui.md(live.stats.status)} {waited:.0f} s so far.")
         if turn.get("error"):
             ui.show_error(turn["error"])
+        elif live is None and turn.get("note") != "stopped" and "content" in turn and chat.blank(turn["content"]):
+            st.caption(f":material/info: The model {chat.EMPTY_ANSWER}.")  # not an empty bubble
         for note in turn.get("notes", []):
             if (turn.get("model"), note) not in seen:
                 seen.add((turn.get("model"), note))

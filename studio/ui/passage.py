@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from studio import device, ui
+from studio import chat, device, ui
 from studio.chat import BackendSpec, ChatParams, passage
 from studio.data import store
 from studio.data.display import highlighted_block
@@ -67,9 +67,10 @@ def _extractive_first(key: str) -> bool:
     """Whether the first model starts as extractive: where one can answer (the tutorial's model loads, a
     model or a hosted backend was chosen before, or API mode, where every model is hosted); offline
     without one, generative, which the bundled model answers."""
-    if not chat_ui.local_available() or st.session_state.get(f"{key}.qa_model"):
+    state = st.session_state
+    if not chat_ui.local_available() or state.get(f"{key}.qa_model") or state.get(f"{key}.kept_qa_model"):
         return True
-    return st.session_state.get(f"{key}.where") == "provider" or bool(_qa_default()[0])
+    return state.get(f"{key}.where", state.get(f"{key}.where.kept")) == "provider" or bool(_qa_default()[0])
 
 
 def not_ready(slot: str) -> str:
@@ -85,10 +86,12 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
     key = f"chat.passage.{slot}"
     st.session_state.setdefault(WHY, {}).pop(slot, None)
     first = EXTRACTIVE if slot == "a" and _extractive_first(key) else GENERATIVE
-    task = st.radio("Answers by", (EXTRACTIVE, GENERATIVE), index=(EXTRACTIVE, GENERATIVE).index(first),
-                    key=f"{key}.task", horizontal=True, disabled=disabled,
-                    help="Extractive: the model picks a span of the passage, with a score. Generative: a chat model "
-                         "is asked the question with the passage.")
+    # Each widget here is kept through a visit to another page, as the conversation mode's are (studio.ui.chat):
+    # Streamlit drops a widget's state in a run that does not draw it, and the next question went to the default.
+    task = ui.kept_choice(st.radio, "Answers by", (EXTRACTIVE, GENERATIVE), f"{key}.task",
+                          (EXTRACTIVE, GENERATIVE).index(first), horizontal=True, disabled=disabled,
+                          help="Extractive: the model picks a span of the passage, with a score. Generative: a chat "
+                               "model is asked the question with the passage.")
     if task == GENERATIVE:
         spec = chat_ui.backend_picker(f"passage.{slot}", disabled)
         if spec is None:
@@ -97,25 +100,30 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
     wheres = list(WHERE) if chat_ui.local_available() else ["provider"]
     if st.session_state.get(f"{key}.where") not in wheres:
         st.session_state.pop(f"{key}.where", None)
-    where = st.selectbox("Backend", wheres, format_func=WHERE.get, key=f"{key}.where", disabled=disabled,
-                         help=None if chat_ui.local_available() else device.capabilities().note())
+    where = ui.kept_choice(st.selectbox, "Backend", wheres, f"{key}.where", format_func=WHERE.get, disabled=disabled,
+                           help=None if chat_ui.local_available() else device.capabilities().note())
     try:
         if where == "local":
             default, why = _qa_default()
-            model = models_ui.model_picker(f"{key}.qa_model", "Extractive model", default, disabled=disabled,
+            kept = st.session_state.get(f"{key}.kept_qa_model")  # the model picked last, as the chat slot keeps its own
+            model = models_ui.model_picker(f"{key}.qa_model", "Extractive model", kept or default, disabled=disabled,
                                            help="A question-answering model: a Hub id or a local folder whose "
                                                 "config is *ForQuestionAnswering.")
+            if model:
+                st.session_state[f"{key}.kept_qa_model"] = model
             if why and not model:
                 st.caption(why)
                 st.session_state[WHY][slot] = f"no extractive model: {why[0].lower()}{why[1:]}"
                 return None
             return BackendSpec(kind="local", model=model or "", task="extractive")
-        model = st.text_input("Model id", extractive.EXAMPLE_MODEL, key=f"{key}.hub_model", disabled=disabled)
-        provider = st.selectbox("Provider", QA_PROVIDERS, key=f"{key}.provider", accept_new_options=True,
-                                disabled=disabled)
-        url = st.text_input("Endpoint URL (optional)", "", key=f"{key}.endpoint", disabled=disabled,
-                            help="A dedicated Inference Endpoint (or any server) taking the question-answering "
-                                 "request; empty: Inference Providers by model id.")
+        model = ui.kept(st.text_input, "Model id", f"{key}.hub_model", extractive.EXAMPLE_MODEL, disabled=disabled)
+        typed = st.session_state.get(f"{key}.provider.kept")  # a provider typed in, not in the list
+        providers = QA_PROVIDERS + ([typed] if typed and typed not in QA_PROVIDERS else [])
+        provider = ui.kept_choice(st.selectbox, "Provider", providers, f"{key}.provider", accept_new_options=True,
+                                  disabled=disabled)
+        url = ui.kept(st.text_input, "Endpoint URL (optional)", f"{key}.endpoint", "", disabled=disabled,
+                      help="A dedicated Inference Endpoint (or any server) taking the question-answering "
+                           "request; empty: Inference Providers by model id.")
         return BackendSpec(kind="provider", model=model, provider=provider or "auto", base_url=url.strip(),
                            task="extractive")
     except StudioError as exc:
@@ -270,7 +278,10 @@ def _one(task: PassageTask, context: str) -> None:
             ui.show_error(task.error)
             return
         ans: passage.PassageAnswer = task.result
-        ui.show_text(ans.text or "(no answer)")
+        if not ans.extractive and chat.blank(ans.text):
+            st.caption(f":material/info: The model {chat.EMPTY_ANSWER}.")
+        else:
+            ui.show_text(ans.text or "(no answer)")  # an extractive model that found no span
         st.caption(_caption(ans))
         if ans.start is not None and ans.end is not None and 0 <= ans.start < ans.end <= len(context):
             # where the answer is, in its sentence or so: the passage itself is on the page already

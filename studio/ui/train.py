@@ -285,7 +285,7 @@ def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
     skipped = len(records) - len(keep)
     st.caption(f"{len(split['train']):,} records to train on, {len(split['test']):,} held out"
                + (f", {skipped:,} skipped (empty question or answer)" if skipped else "")
-               + f". Format: {recipe.format_name(tok)}. Longest: {max(r['tokens'] for r in rows)} tokens.")
+               + f". Format: {recipe.format_name(tok)}. {recipe.longest_line(rows, cfg.max_length)}")
     if n_trunc:
         st.warning(f"{n_trunc} record(s) are longer than {cfg.max_length} tokens and will be truncated "
                    "(they lose the end of their answer and their EOS): raise Max length or shorten them.")

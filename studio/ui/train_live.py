@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from studio import jobs, ui
+from studio.chat.base import EMPTY_ANSWER, blank
 from studio.data.display import text_block
 from studio.errors import CancelledError, StudioError
 from studio.tasks import Task
@@ -261,17 +262,27 @@ def _task_result(run: runs.RunInfo) -> None:
         ui.show_error(task.error)
         return
     if op.kind == "ask":  # model output: literal text, never Markdown
-        st.markdown(text_block(task.result[run.model_spec][0] or "(empty)", "<b>Answer:</b> "), unsafe_allow_html=True)
+        answer = task.result[run.model_spec][0]
+        if blank(answer):
+            st.markdown(f"**Answer:** the model {EMPTY_ANSWER}.")
+        else:
+            st.markdown(text_block(answer, "<b>Answer:</b> "), unsafe_allow_html=True)
         return
-    table = []
+    table, blanks = [], {}
     for i, q in enumerate(op.questions):
         row = {"question": q}
         if op.references and any(op.references):
             row["dataset's answer"] = op.references[i]
         for spec, answers in task.result.items():
-            row["trained" if spec == run.model_spec else f"base ({spec})"] = answers[i]
+            column = "trained" if spec == run.model_spec else f"base ({spec})"
+            row[column] = "(only whitespace)" if blank(answers[i]) else answers[i]
+            blanks[column] = blanks.get(column, 0) + blank(answers[i])
         table.append(row)
     st.dataframe(table, hide_index=True, width="stretch")
+    for column, n in blanks.items():
+        if n:
+            who = "The trained model" if column == "trained" else "The base"
+            st.caption(f"{who} {EMPTY_ANSWER} ({n} of {len(op.questions)} questions).")
     st.caption(f"Answered in {task.elapsed():.0f} s.")
 
 

@@ -327,3 +327,15 @@ def test_a_server_or_provider_typed_in_stays_after_a_visit_to_another_page(fault
     assert back.selectbox(key="chat.b.provider").value == "together"
     send(back, "Como estás?")  # the next question goes to the server typed in before
     assert back.session_state["chat.messages"][-1]["content"] == "".join(GOOD_ANSWER)
+
+
+def test_an_answer_of_whitespace_alone_says_so_instead_of_an_empty_bubble(faults):
+    at = page()
+    use_api(at, faults.url("blank"))
+    send(at, "Como estás?")
+    assert at.session_state["chat.messages"][-1]["content"] == "\n\n  "
+    line = ":material/info: The model answered only whitespace (or nothing): train longer or check the run."
+    assert line in [c.value for c in at.caption]
+    use_api(at, faults.url("good"))
+    send(at, "again")  # a visible answer says nothing of the kind
+    assert [c.value for c in at.caption].count(line) == 1

@@ -139,6 +139,28 @@ def test_a_slow_model_times_out(gpt2, offline, monkeypatch):
     model_lock(gpt2.loaded.model).release()
 
 
+def test_a_model_that_stalls_after_its_first_token_says_no_new_token(gpt2, offline, monkeypatch):
+    """The first token comes at once, then the model stalls (a 2.5 s pause in every later forward pass stands in for
+    a huge model on a CPU): the error speaks of no new token, beside the answer's "first token N s"."""
+    real_forward, calls = gpt2.loaded.model.forward, []
+
+    def stalling_forward(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            time.sleep(2.5)
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(gpt2.loaded.model, "forward", stalling_forward)
+    stats = StreamStats()
+    with pytest.raises(BackendError) as err:
+        "".join(gpt2.stream(ASK, ChatParams(max_new_tokens=3, timeout_s=1), stats=stats))
+    assert str(err.value).startswith(f"{gpt2.loaded.ref.spec} produced no new token for 1 s: ")
+    assert stats.summary().startswith("first token ")  # shown beside the error
+    monkeypatch.undo()
+    assert model_lock(gpt2.loaded.model).acquire(timeout=10)
+    model_lock(gpt2.loaded.model).release()
+
+
 def test_make_backend_loads_local_models_and_reports_cpu_quantization(tiny_gpt2, offline):
     import torch
 

@@ -202,3 +202,29 @@ def test_an_answer_shows_its_span_in_context_not_the_whole_passage_again(qa_serv
     text, start, end = window(context, context.index(NAME), context.index(NAME) + len(NAME))
     assert text[start:end] == NAME and text.startswith("… ") and text.endswith(" …")
     assert window("Short.", 0, 5) == ("Short.", 0, 5)  # a short passage: all of it, nothing cut
+
+
+def test_the_passage_and_its_models_stay_as_set_after_a_visit_to_another_page(trained_qa: Path, offline):
+    from tests.conftest import back_from_another_page
+
+    at = page(**{"chat.compare": True, "chat.passage.a.task": "Extractive", "chat.passage.b.task": "Extractive",
+                 "chat.passage.a.qa_model": str(trained_qa)})  # a folder typed into the picker
+    at.selectbox(key="chat.passage.b.where").set_value("provider").run()
+    at.text_input(key="chat.passage.b.hub_model").set_value("my-org/my-qa").run()
+    at.selectbox(key="chat.passage.b.provider").set_value("together").run()
+    at.text_input(key="chat.passage.b.endpoint").set_value("http://127.0.0.1:9/qa").run()
+    at.text_area(key="chat.passage.text").set_value(CONTEXT).run()
+    at.text_input(key="chat.passage.question").set_value(QUESTION).run()
+    back = back_from_another_page(at)
+    assert not back.exception
+    assert back.radio(key="chat.mode").value == PASSAGE  # not back in the conversation
+    assert back.radio(key="chat.passage.a.task").value == "Extractive"
+    assert back.selectbox(key="chat.passage.a.where").value == "local"
+    assert back.selectbox(key="chat.passage.a.qa_model").value == str(trained_qa)
+    assert back.radio(key="chat.passage.b.task").value == "Extractive"  # the second model starts generative
+    assert back.selectbox(key="chat.passage.b.where").value == "provider"
+    assert back.text_input(key="chat.passage.b.hub_model").value == "my-org/my-qa"
+    assert back.selectbox(key="chat.passage.b.provider").value == "together"
+    assert back.text_input(key="chat.passage.b.endpoint").value == "http://127.0.0.1:9/qa"
+    assert back.text_area(key="chat.passage.text").value == CONTEXT
+    assert back.text_input(key="chat.passage.question").value == QUESTION

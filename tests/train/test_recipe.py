@@ -61,6 +61,12 @@ def test_pad_to_multiple_of_eight(tok):
 def test_long_record_is_truncated_keeping_its_prompt(tok):
     enc = recipe.encode_record(tok, "What is a corner kick?", "A restart " * 50, 24)
     assert enc.truncated and len(enc.input_ids) == 24
+    assert enc.full_length > 50  # its length as written, which the preview names
+    rows = recipe.preview_rows(tok, [{"question": "Hi?", "answer": "A restart " * 50}, {"question": "Q?", "answer": "A."}],
+                               [0, 1], 24)
+    assert rows[0]["tokens"] == 24 and rows[0]["tokens before the cut"] > 50
+    assert recipe.longest_line(rows, 24) == f"Longest: {rows[0]['tokens before the cut']} tokens (1 record cut to 24)."
+    assert recipe.longest_line(rows[1:], 24) == f"Longest: {rows[1]['tokens']} tokens."
     assert tok.eos_token_id not in enc.labels  # its EOS was cut: the caller warns
     assert enc.loss_tokens == 24 - enc.prompt_len > 0
 

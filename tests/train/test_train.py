@@ -374,3 +374,15 @@ def test_on_cuda_in_bf16_the_trainer_does_not_wait_on_each_step_loss(monkeypatch
                        tmp_path, device, None)
     assert asked["logging_nan_inf_filter"] is filtered
     assert asked["bf16"] is (mixed == "bfloat16") and asked["use_cpu"] is (device == "cpu")
+
+
+def test_a_short_run_logs_a_loss_row_every_step_and_a_long_one_as_asked(tiny_gpt2, tmp_path, offline):
+    """A 3-step run logging every 10 steps (the default) drew its loss curve as one point, its first step's."""
+    from studio.train.callbacks import logging_interval
+
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), batch_size=2, max_steps=3, test_fraction=0.34)
+    assert cfg.logging_steps == 10
+    assert train.run_job(cfg, RECORDS, out, dataset=DATASET, name="short").state == "finished"
+    assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2, 3]
+    assert [logging_interval(10, n) for n in (3, 19, 20, 50, 100, 5000)] == [1, 1, 2, 5, 10, 10]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -84,6 +85,10 @@ def test_truncation_warning_and_too_few_records(offline):
     at.number_input(key="train.ml.scratch.full").set_value(64).run()
     _no_exception(at)
     assert any("1 record(s) are longer than 64 tokens" in w.value for w in at.warning)
+    # the longest record as written, not as cut ("Longest: 64 tokens" hid how much longer it is)
+    (longest,) = [re.search(r"Longest: ([\d,]+) tokens \(1 record cut to 64\)\.$", c.value) for c in at.caption
+                  if "Longest:" in c.value]
+    assert longest and int(longest[1].replace(",", "")) > 400
 
     store.create_dataset("One", [{"question": "Only?", "answer": "One."}])
     at = train_page()
@@ -708,3 +713,43 @@ def test_chat_with_it_and_evaluate_it_open_those_pages_with_the_open_run_picked(
     assert not at.warning  # no "set via the Session State API" warning
     assert at.selectbox(key="chat.a.kind").value == "local"
     assert at.selectbox(key="chat.a.model").value == f"run:{older}"
+
+
+def test_a_model_that_answers_only_whitespace_says_so_where_its_answer_shows(offline, tiny_llama):
+    """A barely trained model's answer with no visible character read "Answer: (empty)", and an empty column in the
+    held-out table. The trained model here answers its end token at once (a hook on its output layer)."""
+    from studio.models import cache as model_cache
+
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(6)]
+    run_id = _finished_run_on(tiny_llama, records, test=[4, 5])
+    shared = model_cache.shared()
+    shared.unload()
+    trained = shared.get(f"run:{run_id}")
+    end_id = trained.tokenizer.eos_token_id
+
+    def always_end(module, inputs, out):
+        forced = out.new_full(out.shape, -1e4)
+        forced[..., end_id] = 0.0
+        return forced
+
+    hook = trained.model.lm_head.register_forward_hook(always_end)
+    try:
+        at = train_page()
+        at.session_state["train.run_id"] = run_id
+        at.run()
+        at.text_input(key="train.question").set_value("What is law 1?")
+        at.button[[b.label for b in at.button].index("Ask")].click().run()
+        assert at.session_state["train.ask"].task.join(120)
+        at.run()
+        _no_exception(at)
+        line = "answered only whitespace (or nothing): train longer or check the run"
+        assert f"**Answer:** the model {line}." in [m.value for m in at.markdown]
+        at.button(key="train.compare").click().run()
+        assert at.session_state["train.ask"].task.join(120)
+        at.run()
+        _no_exception(at)
+        assert [r["trained"] for r in table_rows(at, "question")] == ["(only whitespace)"] * 2
+        assert f"The trained model {line} (2 of 2 questions)." in [c.value for c in at.caption]
+    finally:
+        hook.remove()
+        shared.unload()
