@@ -5,6 +5,7 @@ The workspace lives on a small tmpfs mounted for the test (skipped where mountin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -14,28 +15,22 @@ from pathlib import Path
 import pytest
 
 from studio.errors import DiskError
+from tests import tmpfs
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def small_disk(tmp_path, monkeypatch):
-    mounted: list[Path] = []
+    with contextlib.ExitStack() as disks:
+        count = iter(range(1_000))
 
-    def mount(size_kb: int) -> Path:
-        where = tmp_path / f"disk{len(mounted)}"
-        where.mkdir()
-        out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(where)],
-                             capture_output=True, text=True)
-        if out.returncode:
-            pytest.skip(f"mounting a tmpfs is not permitted here: {out.stderr.strip()}")
-        mounted.append(where)
-        monkeypatch.setenv("STUDIO_HOME", str(where / "home"))
-        return where
+        def mount(size_kb: int) -> Path:
+            where = disks.enter_context(tmpfs.mounted(tmp_path / f"disk{next(count)}", size_kb))
+            monkeypatch.setenv("STUDIO_HOME", str(where / "home"))
+            return where
 
-    yield mount
-    for where in mounted:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+        yield mount
 
 
 def fill(disk: Path, leave_kb: int = 0) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from studio.__main__ import main
+from tests import tmpfs
 from tests.cli_refusals import RECORDS, write_records
 from tests.cli_refusals import refused as _refused
 
@@ -96,14 +97,8 @@ def test_evaluate_help_says_what_its_exit_codes_mean(capsys):
 
 @pytest.fixture
 def read_only_folder(tmp_path):
-    where = tmp_path / "ro"
-    where.mkdir()
-    out = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1024k", "tmpfs", str(where)], capture_output=True,
-                         text=True)
-    if out.returncode:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {out.stderr.strip()}")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+    with tmpfs.mounted(tmp_path / "ro", read_only=True) as where:
+        yield where
 
 
 @pytest.mark.parametrize("flag", ["--out", "--html", "--csv"])

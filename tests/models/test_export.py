@@ -18,6 +18,7 @@ from studio.errors import StudioError
 from studio.models import export, gguf, library
 from studio.models.export import job as export_job
 from studio.models.export import ollama
+from tests import tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = "Question: How long is a match?\nAnswer: Two halves of 45 minutes."
@@ -265,17 +266,11 @@ def full_disk(tmp_path):
     """A 1 MB tmpfs filled to its last 16 KB: room for nothing the exporter writes."""
     import os
 
-    where = tmp_path / "disk"
-    where.mkdir()
-    out = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1024k", "tmpfs", str(where)], capture_output=True,
-                         text=True)
-    if out.returncode:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {out.stderr.strip()}")
-    st = os.statvfs(where)
-    with open(where / "filler", "wb") as fh:
-        fh.write(b"\0" * (st.f_bavail * st.f_frsize - 16 * 1024))
-    yield where
-    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+    with tmpfs.mounted(tmp_path / "disk") as where:
+        st = os.statvfs(where)
+        with open(where / "filler", "wb") as fh:
+            fh.write(b"\0" * (st.f_bavail * st.f_frsize - 16 * 1024))
+        yield where
 
 
 def test_a_full_disk_is_refused_before_writing_in_one_cli_line(tiny_gpt2, full_disk, studio_home):
