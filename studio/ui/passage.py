@@ -188,14 +188,18 @@ def record_picker(disabled: bool) -> None:
             st.session_state["chat.passage.question"] = rec["question"]
 
     c1, c2 = st.columns([1, 2])
-    dataset_id = c1.selectbox("Dataset", list(found), format_func=lambda d: found[d][0], key="chat.passage.dataset",
-                              disabled=disabled, help="Datasets whose records carry a context (latest version).")
+    # Both kept through a visit to another page, as the passage and question they filled are (ui.KEPT_WIDGETS).
+    dataset_id = ui.kept_choice(c1.selectbox, "Dataset", list(found), "chat.passage.dataset",
+                                format_func=lambda d: found[d][0], disabled=disabled,
+                                help="Datasets whose records carry a context (latest version).")
     records = found[dataset_id][1] if dataset_id in found else []
-    if st.session_state.get("chat.passage.record") is not None and st.session_state["chat.passage.record"] >= len(records):
-        st.session_state.pop("chat.passage.record")
-    c2.selectbox("Record", range(len(records)), index=None, key="chat.passage.record", on_change=fill, disabled=disabled,
-                 format_func=lambda i: f"{i + 1}. {records[i]['question'][:100]}", placeholder="choose a record",
-                 help=f"Records with a context (the first {MAX_RECORDS} at most).")
+    if st.session_state.get("chat.passage.record_of") != dataset_id:  # another dataset: none of its records is picked
+        st.session_state.pop("chat.passage.record", None)
+        st.session_state["chat.passage.record_of"] = dataset_id
+    ui.kept_choice(c2.selectbox, "Record", range(len(records)), "chat.passage.record", default=None, on_change=fill,
+                   ident=lambda i: (dataset_id, i),  # another dataset's record number picks nothing
+                   disabled=disabled, format_func=lambda i: f"{i + 1}. {records[i]['question'][:100]}",
+                   placeholder="choose a record", help=f"Records with a context (the first {MAX_RECORDS} at most).")
 
 
 def passage_inputs(disabled: bool) -> tuple[str, str]:

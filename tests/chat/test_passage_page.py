@@ -228,3 +228,26 @@ def test_the_passage_and_its_models_stay_as_set_after_a_visit_to_another_page(tr
     assert back.text_input(key="chat.passage.b.endpoint").value == "http://127.0.0.1:9/qa"
     assert back.text_area(key="chat.passage.text").value == CONTEXT
     assert back.text_input(key="chat.passage.question").value == QUESTION
+
+
+def test_the_dataset_and_record_picked_stay_after_a_visit_to_another_page(offline):
+    """The Dataset and Record pickers came back on the first dataset and no record, beside the passage they filled."""
+    from tests.conftest import back_from_another_page
+
+    for name in ("Aulas", "Second"):
+        store.create_dataset(name, [{"question": "What is it?", "answer": "A ball.", "context": "It is a ball."},
+                                    {"question": QUESTION, "answer": NAME, "context": CONTEXT}])
+    at = page()
+    assert at.selectbox(key="chat.passage.dataset").index == 0
+    second = 1  # the dataset not shown first
+    at.selectbox(key="chat.passage.dataset").select_index(second).run()
+    at.selectbox(key="chat.passage.record").set_value(1).run()
+    assert at.text_area(key="chat.passage.text").value == CONTEXT
+    back = back_from_another_page(at)
+    assert not back.exception
+    assert back.selectbox(key="chat.passage.dataset").index == second
+    assert back.selectbox(key="chat.passage.record").value == 1
+    assert back.text_area(key="chat.passage.text").value == CONTEXT
+    # Another dataset picked then: no record of it is shown as picked (its passage was never filled).
+    back.selectbox(key="chat.passage.dataset").select_index(0).run()
+    assert back.selectbox(key="chat.passage.record").value is None
