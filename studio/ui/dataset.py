@@ -178,6 +178,12 @@ def draft(info: store.DatasetInfo) -> Draft:
         saved = store.load_version(info.id, latest) if latest else []
         d = Draft(base=latest, saved=saved, records=saved, current=saved, nonce=(d.nonce + 1) if d else 0)
         drafts[info.id] = d
+    # Another dataset's copy without edits (or a conflict) is dropped: it is read again from disk when opened. Each
+    # held a whole version (13.5 MB for a 3.9 MB file), kept for every dataset a session had opened: on a public
+    # app, that many copies per visitor on the one server.
+    conflicts = st.session_state.get(CONFLICTS, {})
+    for other in [k for k, o in drafts.items() if k != info.id and k not in conflicts and not o.dirty]:
+        del drafts[other]
     return d
 
 
