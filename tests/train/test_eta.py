@@ -28,7 +28,7 @@ class Run:
         self.cb = callbacks.make(out, lambda f: self.etas.append(f["eta_s"]), eval_batches=eval_batches,
                                  clock=self.clock)
         self.args = SimpleNamespace(eval_strategy="epoch" if evals else "no", eval_steps=None,
-                                    save_strategy="epoch", save_steps=500)
+                                    save_strategy="epoch", save_steps=500, logging_steps=10)
         self.per_epoch = max_steps // epochs
         self.state = SimpleNamespace(global_step=step, max_steps=max_steps, epoch=step / self.per_epoch,
                                      num_train_epochs=epochs, is_world_process_zero=True, num_input_tokens_seen=0)
