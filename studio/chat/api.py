@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from studio import tasks
 from studio.chat import openai_stream
 from studio.chat.base import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
 from studio.errors import BackendError, MissingTokenError, NetworkError
@@ -346,9 +345,10 @@ class ProviderClient:
     huggingface_hub's ``InferenceClient`` sends every request through one process-wide connection pool
     (``get_session()``): nothing outside can end a read blocked there. Its ``AsyncInferenceClient`` opens an HTTP
     client of its own per instance, and an asyncio read can be cancelled; so the request runs on a private event
-    loop in the calling thread, and while it waits a watcher cancels it when ``stop`` is set (the same
-    ``tasks.Watch`` that shuts an OpenAI-compatible server's socket). ``close`` closes the client and with it the
-    connection: the provider sees it closed and stops generating."""
+    loop in a thread of its own (the caller's thread may already run a loop: a notebook, an async server), and the
+    caller waits for each step, checking ``stop`` every ``STOP_POLL_S``; Stop cancels the step. ``close`` closes
+    the client and with it the connection (the provider sees it closed and stops generating), then ends the
+    thread."""
 
     def __init__(self, *, model: str, provider: str, token: str, timeout: float):
         import asyncio
@@ -356,21 +356,20 @@ class ProviderClient:
         from huggingface_hub import AsyncInferenceClient
 
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="provider-loop", daemon=True)
+        self._thread.start()
         self._client = AsyncInferenceClient(model=model, provider=provider, token=token, timeout=timeout)
-        self._task: Any = None
         self._chunks: Any = None
-        self._stop = threading.Event()
 
     def chat_completion(self, messages: list[Message], stop: threading.Event | None, **kwargs: Any) -> Iterator[Any]:
         """The streamed chunks; they end early, without an error, once ``stop`` is set."""
         stop = stop or threading.Event()
-        with tasks.Watch(stop.is_set, self._cancel, openai_stream.STOP_POLL_S, "provider-stop-watch"):
-            chunks = self._chunks = self._run(self._open(messages, kwargs))
-            while chunks is not None and not stop.is_set():
-                chunk = self._run(anext(chunks, _END))
-                if chunk is None or chunk is _END:
-                    return
-                yield chunk
+        chunks = self._chunks = self._run(self._open(messages, kwargs), stop)
+        while chunks is not None and not stop.is_set():
+            chunk = self._run(anext(chunks, _END), stop)
+            if chunk is None or chunk is _END:
+                return
+            yield chunk
 
     async def _open(self, messages: list[Message], kwargs: dict[str, Any]) -> Any:
         from huggingface_hub.errors import HfHubHTTPError
@@ -383,32 +382,36 @@ class ProviderClient:
                     await exc.response.aread()
             raise
 
-    def _run(self, step: Any) -> Any:
-        """Run one step of the request on the private loop; None when Stop cancelled it."""
+    def _run(self, step: Any, stop: threading.Event) -> Any:
+        """Run one step of the request on the private loop and wait for it; None when Stop cancelled it."""
         import asyncio
+        import concurrent.futures
 
-        self._task = self._loop.create_task(step)
-        if self._stop.is_set():
-            self._task.cancel()
-        try:
-            return self._loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            return None
-
-    def _cancel(self) -> None:  # from the watcher's thread
-        self._stop.set()
-        with contextlib.suppress(RuntimeError):  # the loop already closed: the request is over
-            self._loop.call_soon_threadsafe(lambda: self._task is not None and self._task.cancel())
+        future = asyncio.run_coroutine_threadsafe(step, self._loop)
+        while True:
+            try:
+                return future.result(timeout=openai_stream.STOP_POLL_S)
+            except concurrent.futures.TimeoutError:
+                if stop.is_set():
+                    future.cancel()  # cancels the step's task on the loop: its read ends there
+                    return None
+            except (concurrent.futures.CancelledError, asyncio.CancelledError):
+                return None
 
     def close(self) -> None:
+        """Close the stream and the client (its connection), then end the loop and its thread."""
+        import asyncio
+
         if self._loop.is_closed():
             return
-        with contextlib.suppress(Exception):
-            if self._chunks is not None:
-                self._loop.run_until_complete(self._chunks.aclose())
-        with contextlib.suppress(Exception):
-            self._loop.run_until_complete(self._client.close())
-        self._loop.close()
+        steps = ([self._chunks.aclose()] if self._chunks is not None else []) + [self._client.close()]
+        for step in steps:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(step, self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()
 
 
 def _close(client: Any) -> None:

@@ -327,3 +327,18 @@ def test_a_provider_s_refusal_is_still_read_and_explained(monkeypatch):
             b.complete(ASK)
     finally:
         httpd.shutdown()
+
+
+def test_inference_providers_answer_where_an_event_loop_already_runs(faults, monkeypatch):
+    """A notebook cell, or any caller inside async code, runs an event loop in its thread: the provider's request
+    ran its own loop in that thread and failed ("Cannot run the event loop while another loop is running")."""
+    import asyncio
+
+    point_providers_at(monkeypatch, f"http://127.0.0.1:{faults.port}/finished")
+    b = make_backend(BackendSpec(kind="provider", model="org/model", provider="auto"), TOKEN)
+
+    async def in_a_running_loop() -> str:
+        return b.complete(ASK)
+
+    assert asyncio.run(in_a_running_loop()) == "Ninety minutes."
+    assert faults.headers[-1]["authorization"] == f"Bearer {TOKEN}"
