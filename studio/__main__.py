@@ -90,9 +90,9 @@ def cli() -> None:
     if fast_decoding.used():  # compiled code loaded: leave without the interpreter's teardown
         fast_decoding.leave(code)
     if commands.ends_without_teardown():  # Python stops handling Ctrl-C during its teardown: seconds, with torch
-        threading_shutdown = getattr(threading, "_shutdown", None)
-        if threading_shutdown is not None:
-            threading_shutdown()  # threads that are not daemons finish first, as at a normal exit
+        for thread in threading.enumerate():  # threads that are not daemons finish first, as at a normal exit
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
