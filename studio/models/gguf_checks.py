@@ -15,6 +15,7 @@ import contextlib
 import math
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -225,6 +226,11 @@ class _TooBig(Exception):
     pass
 
 
+# One check at a time sets jinja2's class attributes: two at once would each save what the other set, and the
+# later restore would leave the limit in place for good.
+_JINJA_PATCH = threading.Lock()
+
+
 @contextlib.contextmanager
 def _bounded_repetition(limit: int) -> Iterator[None]:
     """Templates compiled in the block refuse a ``*`` that would build a string or list longer than ``limit``
@@ -243,15 +249,16 @@ def _bounded_repetition(limit: int) -> Iterator[None]:
         return self.binop_table[operator](left, right)
 
     clear = getattr(chat_template_utils._compile_jinja_template, "cache_clear", lambda: None)
-    saved = SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop
-    clear()
-    SandboxedEnvironment.intercepted_binops = frozenset({"*"})
-    SandboxedEnvironment.call_binop = call_binop
-    try:
-        yield
-    finally:
-        SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop = saved
+    with _JINJA_PATCH:
+        saved = SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop
         clear()
+        SandboxedEnvironment.intercepted_binops = frozenset({"*"})
+        SandboxedEnvironment.call_binop = call_binop
+        try:
+            yield
+        finally:
+            SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop = saved
+            clear()
 
 
 @contextlib.contextmanager

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +210,30 @@ def test_a_template_that_never_finishes_rendering_is_refused_in_bounded_time(tmp
         library.import_gguf(path, "looping")
     assert "\n" not in str(err.value)
     assert list(config.models_dir().iterdir()) == []
+
+
+def test_two_template_checks_at_once_leave_jinja_as_it_was(monkeypatch):
+    """Two imports checking their chat templates at the same time (two visitors of one server): each saved the
+    limit the other had set as jinja2's own, and the later restore left every later template limited for good."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from studio.models import gguf_checks
+
+    before = SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop
+    monkeypatch.setattr(gguf_checks, "RENDER_SECONDS", 0.6, raising=False)
+    slow = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+    problems: list[str | None] = []
+
+    def check() -> None:
+        problems.append(gguf_checks.chat_template_problem(slow))
+
+    first = threading.Thread(target=check)
+    first.start()
+    time.sleep(0.3)  # the second check starts while the first one renders
+    check()
+    first.join()
+    assert len(problems) == 2 and all("takes more than 0.6 s" in p for p in problems)
+    assert (SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop) == before
 
 
 def test_weights_that_hold_nan_are_refused_and_leave_nothing(tmp_path):
