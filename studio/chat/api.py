@@ -398,16 +398,30 @@ class ProviderClient:
             except (concurrent.futures.CancelledError, asyncio.CancelledError):
                 return None
 
+    async def _finish(self) -> None:
+        """What ``asyncio.run`` does before it closes its loop, after closing the stream and the client: the
+        streams' inner generators finalized and any task left cancelled, so none is destroyed while pending."""
+        import asyncio
+
+        if self._chunks is not None:
+            with contextlib.suppress(Exception):
+                await self._chunks.aclose()
+        with contextlib.suppress(Exception):
+            await self._client.close()
+        await self._loop.shutdown_asyncgens()
+        left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+
     def close(self) -> None:
         """Close the stream and the client (its connection), then end the loop and its thread."""
         import asyncio
 
         if self._loop.is_closed():
             return
-        steps = ([self._chunks.aclose()] if self._chunks is not None else []) + [self._client.close()]
-        for step in steps:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(step, self._loop).result(timeout=10)
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._finish(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         if not self._thread.is_alive():

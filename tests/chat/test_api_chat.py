@@ -342,3 +342,24 @@ def test_inference_providers_answer_where_an_event_loop_already_runs(faults, mon
 
     assert asyncio.run(in_a_running_loop()) == "Ninety minutes."
     assert faults.headers[-1]["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_provider_answers_whole_or_cut_leave_no_task_pending(faults, monkeypatch, caplog):
+    """Answers from a provider, whole and cut short, one after another: the server's log got "Task was destroyed
+    but it is pending!" for a stream's inner generator left to a loop already closed."""
+    import gc
+    import logging
+
+    def ask(mode: str) -> str:
+        point_providers_at(monkeypatch, f"http://127.0.0.1:{faults.port}/{mode}")
+        try:
+            return make_backend(BackendSpec(kind="provider", model="org/model", provider="auto"), TOKEN).complete(ASK)
+        except BackendError as exc:
+            return str(exc)
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        answers = [ask(mode) for mode in ("finished", "cut", "good", "cut", "finished")]
+        gc.collect()
+    assert answers[0] == answers[-1] == "Ninety minutes."
+    assert all("closed the stream before the answer finished" in answers[i] for i in (1, 3))
+    assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
