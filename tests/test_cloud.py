@@ -115,3 +115,19 @@ def test_in_api_mode_a_cli_evaluation_of_a_local_model_fails_with_the_reason(api
     ds = store.list_datasets()[0]
     result = run_evaluation(EvalConfig(models=("distilgpt2",), dataset_id=ds.id), save=None)
     assert result.status == "failed" and "needs torch and transformers" in result.error
+
+
+def test_in_api_mode_home_offers_only_the_work_this_deployment_does(api_mode):
+    """Home's path offered "Train: ... launch a background run" and "Models: import a GGUF file", a "Training
+    runs" count and "once a training run has finished" on the public app, where none of it can run."""
+    from studio.data import sample
+
+    sample.ensure_sample()
+    at = _open("Home.py")
+    labels = [p.proto.label for p in at.get("page_link")]
+    assert [label.split(":")[0] for label in labels] == ["Dataset", "Chat", "Evaluate"]
+    assert not any("local" in label or "fine-tuned" in label or "train" in label.lower() for label in labels), labels
+    assert "Training runs" not in {m.label for m in at.metric}
+    captions = " ".join(c.value for c in at.caption)
+    assert "Models and Train need local models and training, which this deployment (API mode) leaves out" in captions
+    assert "training run" not in captions and "where training helped" not in captions, captions
