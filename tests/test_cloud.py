@@ -131,3 +131,10 @@ def test_in_api_mode_home_offers_only_the_work_this_deployment_does(api_mode):
     captions = " ".join(c.value for c in at.caption)
     assert "Models and Train need local models and training, which this deployment (API mode) leaves out" in captions
     assert "training run" not in captions and "where training helped" not in captions, captions
+
+
+def test_in_api_mode_the_chat_page_speaks_of_api_models_only(api_mode):
+    at = _open("pages/4_Chat.py")
+    captions = [c.value for c in at.caption]
+    (line,) = [c for c in captions if c.startswith("Streamed answers")]  # it said "from a local model or an API model"
+    assert line == "Streamed answers from an API model. Compare mode sends each question to two models."

@@ -150,6 +150,8 @@ def test_an_evaluation_of_hosted_models_with_only_the_deployer_s_secret_is_refus
     assert not at.exception
     (err,) = [e.value for e in at.main.error]
     assert err.startswith("Evaluating hosted models needs your own Hugging Face token") and "\n" not in err
+    # an evaluation of hosted models is an Inference Providers call: the line must not say the token serves those
+    assert "serves only questions asked on the Chat page" in err and "Inference Providers calls" not in err
     with config.use_workspace(workspace(at)):
         assert results.list_evals() == []  # nothing queued
 
