@@ -138,3 +138,16 @@ def test_in_api_mode_the_chat_page_speaks_of_api_models_only(api_mode):
     captions = [c.value for c in at.caption]
     (line,) = [c for c in captions if c.startswith("Streamed answers")]  # it said "from a local model or an API model"
     assert line == "Streamed answers from an API model. Compare mode sends each question to two models."
+
+
+def test_in_api_mode_evaluate_takes_its_questions_from_a_dataset_without_offering_a_training_run(api_mode):
+    """The questions' source offered "A training run's held-out split", which led to "No training runs yet: train
+    one on the Train page" on the public app, where nothing can be trained."""
+    from studio.data import sample
+
+    sample.ensure_sample()
+    at = _open("pages/5_Evaluate.py")
+    assert not [r for r in at.radio if r.key == "evaluate.source"]
+    assert at.selectbox(key="evaluate.dataset").value.name == "Soccer rules (sample)"
+    shown = [i.value for i in at.info] + [c.value for c in at.caption]
+    assert not any("Train page" in s or "training run" in s.lower() for s in shown), shown
