@@ -12,13 +12,16 @@ from studio.ui import pages
 
 ui.page_setup("Home")
 
+dev = device.describe()
+api_only = not dev.local_models  # API mode (the public app): nothing here trains or runs a local model
 st.title("SLM Studio")
-st.caption("Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")
+st.caption("Curate a Q&A dataset, chat with API models about it and score their answers on its questions."
+           if api_only else
+           "Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")
 
 datasets = store.list_datasets()
 n_runs = runs.count_runs()  # the number the Train page's Runs tab lists
 n_evals = eval_results.count_evals()  # the one count: the metric and the line under the path agree
-dev = device.describe()
 ram = device.memory_mb()
 token = ui.hf_token()
 token_shown, token_line = ("configured" if token else "not set",
@@ -29,7 +32,6 @@ if config.tenancy():  # a visitor of the public app: no secrets to add; the side
 
     token_shown, token_line = cloud.token_note()
 
-api_only = not dev.local_models  # API mode (the public app): nothing here trains or runs a local model
 cols = iter(st.columns(4 if api_only else 5))
 next(cols).metric("Datasets", len(datasets))
 if not api_only:  # no run can be trained here: a count of them pointed at work this install cannot do

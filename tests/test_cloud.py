@@ -131,6 +131,8 @@ def test_in_api_mode_home_offers_only_the_work_this_deployment_does(api_mode):
     captions = " ".join(c.value for c in at.caption)
     assert "Models and Train need local models and training, which this deployment (API mode) leaves out" in captions
     assert "training run" not in captions and "where training helped" not in captions, captions
+    assert at.caption[0].value == ("Curate a Q&A dataset, chat with API models about it and score their answers on "
+                                   "its questions.")  # it said "train a small language model on it"
 
 
 def test_in_api_mode_the_chat_page_speaks_of_api_models_only(api_mode):
