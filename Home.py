@@ -12,13 +12,16 @@ from studio.ui import pages
 
 ui.page_setup("Home")
 
+dev = device.describe()
+api_only = not dev.local_models  # API mode (the public app): nothing here trains or runs a local model
 st.title("SLM Studio")
-st.caption("Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")
+st.caption("Curate a Q&A dataset, chat with API models about it and score their answers on its questions."
+           if api_only else
+           "Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")
 
 datasets = store.list_datasets()
 n_runs = runs.count_runs()  # the number the Train page's Runs tab lists
 n_evals = eval_results.count_evals()  # the one count: the metric and the line under the path agree
-dev = device.describe()
 ram = device.memory_mb()
 token = ui.hf_token()
 token_shown, token_line = ("configured" if token else "not set",
@@ -29,13 +32,14 @@ if config.tenancy():  # a visitor of the public app: no secrets to add; the side
 
     token_shown, token_line = cloud.token_note()
 
-c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("Datasets", len(datasets))
-c2.metric("Training runs", n_runs)
-c3.metric("Evaluations", n_evals)
-c4.metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
-          help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
-c5.metric("Hub token", token_shown)
+cols = iter(st.columns(4 if api_only else 5))
+next(cols).metric("Datasets", len(datasets))
+if not api_only:  # no run can be trained here: a count of them pointed at work this install cannot do
+    next(cols).metric("Training runs", n_runs)
+next(cols).metric("Evaluations", n_evals)
+next(cols).metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
+                  help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
+next(cols).metric("Hub token", token_shown)
 
 memory = f" · {ram / 1024:.0f} GiB system memory" if ram else ""
 where = ("your private workspace on this server: no other visitor sees it" if config.tenancy()
@@ -65,11 +69,18 @@ else:
     st.write("No datasets yet: create or import one on the Dataset page.")
 
 st.subheader("The path through the studio")
-# Every workflow page in the order of the path, with its one-line purpose (studio.ui.pages).
-for page in pages.ALL:
-    st.page_link(page.path, label=page.link_label, icon=":material/arrow_forward:")
+# Every workflow page this install can walk, in the order of the path, with its one-line purpose (studio.ui.pages).
+for page in pages.path(api_only):
+    st.page_link(page.path, label=page.api_link_label if api_only else page.link_label, icon=":material/arrow_forward:")
+if api_only:
+    st.caption(f"{' and '.join(p.title for p in pages.full_install_only())} need local models and training, which "
+               "this deployment (API mode) leaves out: the full install (the README's first command) adds them.")
 if n_evals:
-    st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to see where training helped.")
+    st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to "
+               + ("compare the models' answers." if api_only else "see where training helped."))
+elif api_only:
+    st.caption("No evaluations yet: answer a dataset's questions with API models on the Evaluate page and compare "
+               "their answers.")
 else:  # "Evaluations so far: 0. Open one ..." pointed at nothing
     st.caption("No evaluations yet: once a training run has finished, answer held-out questions with it and its base "
                "on the Evaluate page to see where training helped.")

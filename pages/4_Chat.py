@@ -53,7 +53,8 @@ if mode == passage_ui.PASSAGE:
     passage_ui.answers(busy)
     st.stop()
 
-st.caption("Streamed answers from a local model or an API model. Compare mode sends each question to two models.")
+st.caption(f"Streamed answers from {'an API model' if device.capabilities().api_only else 'a local model or an API model'}"
+           ". Compare mode sends each question to two models.")
 chat_ui.history()
 if busy:  # the same reading that disabled the inputs: an answer that ends meanwhile is collected by the poller's rerun
     chat_ui.live_answers()

@@ -115,3 +115,41 @@ def test_in_api_mode_a_cli_evaluation_of_a_local_model_fails_with_the_reason(api
     ds = store.list_datasets()[0]
     result = run_evaluation(EvalConfig(models=("distilgpt2",), dataset_id=ds.id), save=None)
     assert result.status == "failed" and "needs torch and transformers" in result.error
+
+
+def test_in_api_mode_home_offers_only_the_work_this_deployment_does(api_mode):
+    """Home's path offered "Train: ... launch a background run" and "Models: import a GGUF file", a "Training
+    runs" count and "once a training run has finished" on the public app, where none of it can run."""
+    from studio.data import sample
+
+    sample.ensure_sample()
+    at = _open("Home.py")
+    labels = [p.proto.label for p in at.get("page_link")]
+    assert [label.split(":")[0] for label in labels] == ["Dataset", "Chat", "Evaluate"]
+    assert not any("local" in label or "fine-tuned" in label or "train" in label.lower() for label in labels), labels
+    assert "Training runs" not in {m.label for m in at.metric}
+    captions = " ".join(c.value for c in at.caption)
+    assert "Models and Train need local models and training, which this deployment (API mode) leaves out" in captions
+    assert "training run" not in captions and "where training helped" not in captions, captions
+    assert at.caption[0].value == ("Curate a Q&A dataset, chat with API models about it and score their answers on "
+                                   "its questions.")  # it said "train a small language model on it"
+
+
+def test_in_api_mode_the_chat_page_speaks_of_api_models_only(api_mode):
+    at = _open("pages/4_Chat.py")
+    captions = [c.value for c in at.caption]
+    (line,) = [c for c in captions if c.startswith("Streamed answers")]  # it said "from a local model or an API model"
+    assert line == "Streamed answers from an API model. Compare mode sends each question to two models."
+
+
+def test_in_api_mode_evaluate_takes_its_questions_from_a_dataset_without_offering_a_training_run(api_mode):
+    """The questions' source offered "A training run's held-out split", which led to "No training runs yet: train
+    one on the Train page" on the public app, where nothing can be trained."""
+    from studio.data import sample
+
+    sample.ensure_sample()
+    at = _open("pages/5_Evaluate.py")
+    assert not [r for r in at.radio if r.key == "evaluate.source"]
+    assert at.selectbox(key="evaluate.dataset").value.name == "Soccer rules (sample)"
+    shown = [i.value for i in at.info] + [c.value for c in at.caption]
+    assert not any("Train page" in s or "training run" in s.lower() for s in shown), shown

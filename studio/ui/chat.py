@@ -207,8 +207,9 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
     turns = st.session_state["chat.messages"]
     try:  # a public app's own token serves a few hosted-model requests a minute per visitor
         ui.spend_inference(sum(1 for s in specs if s.kind == "provider" and not s.by_url))  # by_url: not on its token
-    except StudioError as exc:
-        st.session_state["chat.refused"] = str(exc)
+    except StudioError as exc:  # said under the conversation, by the input, with the question it did not send
+        short = question if len(question) <= 80 else question[:79] + "…"
+        st.session_state["chat.refused"] = f"Not sent: “{short}”. {exc}"
         return
     jobs = []
     for side, spec in enumerate(specs):
@@ -283,8 +284,6 @@ def _notes_said() -> set:
 
 
 def history() -> None:
-    if st.session_state.get("chat.refused"):
-        ui.show_error(st.session_state.pop("chat.refused"))
     seen: set = set()
     for turn in st.session_state["chat.messages"]:
         if turn["role"] == "user":
@@ -292,6 +291,10 @@ def history() -> None:
                 ui.show_text(turn["content"])
         else:
             _answers(turn, seen=seen)
+    # After the conversation, where the visitor looks when they ask: at the top of a long one it was out of view,
+    # and the question seemed to vanish.
+    if st.session_state.get("chat.refused"):
+        ui.show_error(st.session_state.pop("chat.refused"))
 
 
 @st.fragment(run_every=POLL_S)

@@ -338,8 +338,11 @@ def token_note() -> tuple[str, str | None]:
 
 def refuse(action: str) -> None:
     """Raise the one line that says ``action`` needs the visitor's own token."""
+    # "serves only Inference Providers calls" contradicted itself when it refused an evaluation of hosted models,
+    # which are Inference Providers calls: what the token serves is the Chat page's questions.
     raise MissingTokenError(f"{action} needs your own Hugging Face token: on this public app the deployment's token "
-                            "serves only Inference Providers calls. Give yours under Your workspace in the sidebar.")
+                            "serves only questions asked on the Chat page. Give yours under Your workspace in the "
+                            "sidebar.")
 
 
 # --- the sidebar: who you are, your token, your sync --------------------------------------------------

@@ -177,9 +177,12 @@ def new_evaluation_form() -> None:
         st.markdown("**Questions**")
         # Each choice below follows the models chosen (ui.follow) unless the person changed it, and stays as it
         # was after a visit to another page (ui.kept_choice).
-        ui.follow("evaluate.source", "run" if held_out else "dataset")
-        source = ui.kept_choice(st.radio, "From", list(SOURCES), "evaluate.source", 0 if held_out else 1,
-                                format_func=SOURCES.get, horizontal=True)
+        if caps.api_only:  # a run's model is local and none can be trained here: "Train one on the Train page" misled
+            source = "dataset"
+        else:
+            ui.follow("evaluate.source", "run" if held_out else "dataset")
+            source = ui.kept_choice(st.radio, "From", list(SOURCES), "evaluate.source", 0 if held_out else 1,
+                                    format_func=SOURCES.get, horizontal=True)
         run_id = dataset_id = version = None
         if source == "run":
             options = held_out or chosen_runs or [r.id for r in all_runs]

@@ -70,6 +70,31 @@ def test_the_deployer_s_token_serves_a_visitor_only_so_many_questions_a_minute(h
     assert at.session_state["chat.jobs"] == []  # nothing was sent
 
 
+def _in_order(block):
+    """The page's elements and blocks top to bottom, as a browser draws them."""
+    for child in block.children.values():
+        yield child
+        if hasattr(child, "children"):
+            yield from _in_order(child)
+
+
+def test_a_question_over_the_limit_is_refused_under_the_conversation_quoting_the_question(hub, api_mode):
+    """The refusal was drawn above the conversation: after a few answers it was out of view, far from the input,
+    and the question the visitor had just typed seemed to vanish."""
+    at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio={"inference_rpm": 0})
+    at.session_state["chat.messages"] = [{"role": "user", "content": "How long is a match?"},
+                                         {"role": "assistant", "model": "org/model (HF auto)", "content": "90 minutes."}]
+    at.chat_input(key="chat.input").set_value("And the half-time?").run()
+    assert not at.exception
+    (err,) = [e.value for e in at.main.error]
+    assert err.startswith("Not sent: “And the half-time?”.") and "limit of 0 hosted-model requests" in err
+    drawn = list(_in_order(at.main))
+    last_message = max(i for i, node in enumerate(drawn) if getattr(node, "type", "") == "chat_message")
+    refusal = next(i for i, node in enumerate(drawn) if getattr(node, "type", "") == "error")
+    assert refusal > last_message
+    assert at.session_state["chat.jobs"] == []  # nothing was sent
+
+
 @pytest.mark.parametrize("token, words", [("hf_wrong", "That Hugging Face token was refused"),
                                           ("hf_read_only", "That token can only read")])
 def test_a_bad_token_is_one_line_nothing_is_synced_and_nothing_is_lost(hub, token, words):
@@ -150,6 +175,8 @@ def test_an_evaluation_of_hosted_models_with_only_the_deployer_s_secret_is_refus
     assert not at.exception
     (err,) = [e.value for e in at.main.error]
     assert err.startswith("Evaluating hosted models needs your own Hugging Face token") and "\n" not in err
+    # an evaluation of hosted models is an Inference Providers call: the line must not say the token serves those
+    assert "serves only questions asked on the Chat page" in err and "Inference Providers calls" not in err
     with config.use_workspace(workspace(at)):
         assert results.list_evals() == []  # nothing queued
 
