@@ -421,8 +421,9 @@ def runs_using(name: str) -> list[str]:
     return [r.name for r in run_folders.list_runs() if uses(r)]
 
 
-def delete_model(name: str) -> str:
-    """Delete a workspace model; refused while a training run was trained from it (delete the run first)."""
+def delete_model(name: str, in_use: list[str] | None = None) -> str:
+    """Delete a workspace model; refused while a training run was trained from it (delete the run first), or while
+    the evaluations ``in_use`` (ids, ``studio.evaluate.results.evaluations_answering_with``) answer with it."""
     name = check_name(name)
     folder = config.models_dir() / name
     if not folder.is_dir():
@@ -431,6 +432,9 @@ def delete_model(name: str) -> str:
     if used:
         raise StudioError(f"{name!r} is the base of {len(used)} training run(s) ({', '.join(used[:3])}): delete "
                           "those runs first, or keep the model.")
+    if in_use:
+        raise StudioError(f"{name!r} is being evaluated (evaluation {', '.join(in_use[:3])}): stop that evaluation on "
+                          "the Evaluate page, or wait for it to finish, then delete the model.")
     shutil.rmtree(folder)
     return name
 

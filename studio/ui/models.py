@@ -135,7 +135,10 @@ def actions(entries: list[library.ModelEntry]) -> None:
         with c3.popover("Delete", icon=":material/delete:"):
             st.write(f"Delete **{ui.md(entry.name)}** ({entry.size_text}) from the library?")
             if st.button("Delete for good", type="primary", key="models.delete"):
-                if ui.run_or_error(library.delete_model, parse_spec(spec).name):
+                from studio.evaluate import results as eval_results
+
+                using = eval_results.evaluations_answering_with(spec)  # the model would vanish under them
+                if ui.run_or_error(library.delete_model, parse_spec(spec).name, in_use=using):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
                     st.rerun()
     export_ui.export_panel(spec, entry.name, "models")
