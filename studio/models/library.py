@@ -284,10 +284,12 @@ def list_models(include_hub_cache: bool = True) -> list[ModelEntry]:
 
 # --- import, delete ------------------------------------------------------------------------------
 
-def find_by_sha256(digest: str) -> str | None:
-    """The workspace model imported from a file with this sha256, if any."""
+def find_by_sha256(digest: str, dtype: str | None = None) -> str | None:
+    """The workspace model imported from a file with this sha256 (and as ``dtype``, when given), if any."""
     for folder in config.models_dir().iterdir():
-        if (read_card(folder).get("source") or {}).get("sha256") == digest and (folder / "config.json").is_file():
+        card = read_card(folder)
+        if ((card.get("source") or {}).get("sha256") == digest and (folder / "config.json").is_file()
+                and dtype in (None, card.get("dtype"))):
             return folder.name
     return None
 
@@ -332,6 +334,11 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
     try:
         say(f"checking {path.name} ({info.architecture}, {info.parameters / 1e6:.0f} M parameters, {info.quantization})")
         digest = gguf.file_sha256(path)
+        same = None if bundled else find_by_sha256(digest, dtype)
+        if same is not None:  # a second copy (5x the file in float32) would only take the disk twice
+            other = "bfloat16" if dtype == "float32" else "float32"
+            raise StudioError(f"{path.name} is already in the library as {library_spec(same)} ({dtype}): use that "
+                              f"one, or import it as {other} for a copy in that type.")
         share(_HASHED)
         check_stop()
         say(f"dequantizing {path.name} to {dtype}")
