@@ -165,9 +165,11 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    from studio.evaluate import results as eval_results
     from studio.models import library
+    from studio.models.spec import library_spec
 
-    library.delete_model(args.name)
+    library.delete_model(args.name, in_use=eval_results.evaluations_answering_with(str(library_spec(args.name))))
     print(f"deleted model:{args.name}")
     return 0
 

@@ -235,18 +235,30 @@ def latest_summary(spec: str) -> tuple[str, dict[str, dict[str, float]]] | None:
 def evaluations_using(run_id: str) -> list[str]:
     """The evaluations still queued or running that answer with the training run ``run_id`` (deleting the run under
     them would fail each of its questions)."""
-    spec, out = f"run:{run_id}", []
+    spec = f"run:{run_id}"
+    return [r.id for r in _unfinished() if spec in _specs(r) or any(m.run_id == run_id for m in r.models)]
+
+
+def evaluations_answering_with(spec: str) -> list[str]:
+    """The evaluations still queued or running with the model ``spec`` (``model:NAME``) among their models: deleting
+    the model under them would fail each question it has left."""
+    return [r.id for r in _unfinished() if spec in _specs(r)]
+
+
+def _unfinished() -> list[EvalResult]:
+    out = []
     for info in list_evals():
         if info.status not in ("queued", "running"):
             continue
         try:
-            result = load(info.id)
+            out.append(load(info.id))
         except StudioError:
             continue
-        specs = {str(s) for s in result.config.get("models") or ()} | {m.spec for m in result.models}
-        if spec in specs or any(m.run_id == run_id for m in result.models):
-            out.append(info.id)
     return out
+
+
+def _specs(result: EvalResult) -> set[str]:
+    return {str(s) for s in result.config.get("models") or ()} | {m.spec for m in result.models}
 
 
 def delete(eval_id: str) -> None:

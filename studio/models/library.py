@@ -284,10 +284,12 @@ def list_models(include_hub_cache: bool = True) -> list[ModelEntry]:
 
 # --- import, delete ------------------------------------------------------------------------------
 
-def find_by_sha256(digest: str) -> str | None:
-    """The workspace model imported from a file with this sha256, if any."""
+def find_by_sha256(digest: str, dtype: str | None = None) -> str | None:
+    """The workspace model imported from a file with this sha256 (and as ``dtype``, when given), if any."""
     for folder in config.models_dir().iterdir():
-        if (read_card(folder).get("source") or {}).get("sha256") == digest and (folder / "config.json").is_file():
+        card = read_card(folder)
+        if ((card.get("source") or {}).get("sha256") == digest and (folder / "config.json").is_file()
+                and dtype in (None, card.get("dtype"))):
             return folder.name
     return None
 
@@ -332,6 +334,11 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
     try:
         say(f"checking {path.name} ({info.architecture}, {info.parameters / 1e6:.0f} M parameters, {info.quantization})")
         digest = gguf.file_sha256(path)
+        same = None if bundled else find_by_sha256(digest, dtype)
+        if same is not None:  # a second copy (5x the file in float32) would only take the disk twice
+            other = "bfloat16" if dtype == "float32" else "float32"
+            raise StudioError(f"{path.name} is already in the library as {library_spec(same)} ({dtype}): use that "
+                              f"one, or import it as {other} for a copy in that type.")
         share(_HASHED)
         check_stop()
         say(f"dequantizing {path.name} to {dtype}")
@@ -421,8 +428,9 @@ def runs_using(name: str) -> list[str]:
     return [r.name for r in run_folders.list_runs() if uses(r)]
 
 
-def delete_model(name: str) -> str:
-    """Delete a workspace model; refused while a training run was trained from it (delete the run first)."""
+def delete_model(name: str, in_use: list[str] | None = None) -> str:
+    """Delete a workspace model; refused while a training run was trained from it (delete the run first), or while
+    the evaluations ``in_use`` (ids, ``studio.evaluate.results.evaluations_answering_with``) answer with it."""
     name = check_name(name)
     folder = config.models_dir() / name
     if not folder.is_dir():
@@ -431,6 +439,9 @@ def delete_model(name: str) -> str:
     if used:
         raise StudioError(f"{name!r} is the base of {len(used)} training run(s) ({', '.join(used[:3])}): delete "
                           "those runs first, or keep the model.")
+    if in_use:
+        raise StudioError(f"{name!r} is being evaluated (evaluation {', '.join(in_use[:3])}): stop that evaluation on "
+                          "the Evaluate page, or wait for it to finish, then delete the model.")
     shutil.rmtree(folder)
     return name
 

@@ -23,7 +23,7 @@ from studio.ui import export as export_ui
 
 IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
-IMPORTED = "models.imported"  # the spec of a model just imported, selected on the next run
+IMPORTED = "models.imported"  # the spec of a model just imported or downloaded, selected on the next run
 
 
 def init() -> None:
@@ -135,7 +135,10 @@ def actions(entries: list[library.ModelEntry]) -> None:
         with c3.popover("Delete", icon=":material/delete:"):
             st.write(f"Delete **{ui.md(entry.name)}** ({entry.size_text}) from the library?")
             if st.button("Delete for good", type="primary", key="models.delete"):
-                if ui.run_or_error(library.delete_model, parse_spec(spec).name):
+                from studio.evaluate import results as eval_results
+
+                using = eval_results.evaluations_answering_with(spec)  # the model would vanish under them
+                if ui.run_or_error(library.delete_model, parse_spec(spec).name, in_use=using):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
                     st.rerun()
     export_ui.export_panel(spec, entry.name, "models")
@@ -254,6 +257,8 @@ def download_panel() -> None:
             ui.show_error(exc)
         else:
             st.session_state[DOWNLOAD] = str(folder)
+            st.session_state["models.download_repo"] = repo.strip()
+            st.session_state["models.download_seen"] = None  # the same id again: its end is new too
             st.rerun()
     if st.session_state.get(DOWNLOAD):
         download_status()
@@ -267,8 +272,16 @@ def download_status() -> None:
         st.progress(s.progress, text=s.message or "starting")
         if st.button("Stop", key="models.download_stop", icon=":material/stop:"):
             jobs.request_stop(workdir)
-    elif s.state == "finished":
+        return
+    if s.state == "finished":
         st.success(s.message or "Downloaded.", icon=":material/check_circle:")
     elif s.state in ("failed", "stopped"):
         (st.error if s.state == "failed" else st.warning)(s.error or "Download stopped: start it again to resume.",
                                                           icon=":material/error:")
+    if st.session_state.get("models.download_seen") != str(workdir):
+        # The table, the model picker and the Model id field were drawn while it ran (the field and Download
+        # disabled): draw the page once more, with the download listed and selected, and the field free again.
+        st.session_state["models.download_seen"] = str(workdir)
+        if s.state == "finished":
+            st.session_state[IMPORTED] = st.session_state.get("models.download_repo")
+        st.rerun(scope="app")

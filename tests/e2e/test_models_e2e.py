@@ -125,3 +125,45 @@ def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_
             assert box["x"] + box["width"] <= width, column  # inside the window, not cut at its edge
     finally:
         context.close()
+
+
+def test_a_download_that_ended_is_listed_and_the_next_id_can_be_typed(browser, tiny_gpt2, tmp_path: Path):
+    """The download's progress is a fragment: when it ended, its outcome showed, but the table and the Model picker
+    lacked the model just downloaded and the Model id field and Download stayed disabled (drawn while it ran), so
+    a mistyped id could not be corrected until something else reran the page."""
+    from hub_servers import HubRepo, standin_hub
+
+    from tests.e2e.conftest import start_studio, stop_studio
+
+    with standin_hub() as hub:
+        repo = HubRepo("model", "acme/tiny", private=False)
+        repo.files = {f.name: f.read_bytes() for f in tiny_gpt2.iterdir() if f.is_file()}
+        repo.commits.append("initial")
+        hub.repos[("model", "acme/tiny")] = repo
+        studio = start_studio(tmp_path / "home", tmp_path / "streamlit.log",
+                              env={"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+                                   "HF_HUB_DISABLE_XET": "1"})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            open_page(page, studio, "Models")
+            field = page.get_by_label("Model id", exact=True)
+            download = page.get_by_role("button", name="Download", exact=True)
+            for repo_id, outcome in (("acme/tyni", "No model 'acme/tyni' on the Hub"), ("acme/tiny", "downloaded acme/tiny")):
+                field.fill(repo_id)
+                field.press("Enter")
+                wait_idle(page)
+                download.click()
+                page.get_by_test_id("stAlert").filter(has_text=outcome).wait_for(timeout=120_000)
+                page.wait_for_timeout(1500)  # a fragment's rerun of the whole page, if any, has come by now
+                wait_idle(page)
+                assert field.is_enabled() and download.is_enabled(), repo_id  # the id can be corrected, the next typed
+            table = page.get_by_test_id("stTable")
+            table.get_by_role("cell", name="acme/tiny", exact=True).first.wait_for(timeout=5_000)
+            box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
+            shown = box.inner_text() + box.locator("input").input_value()
+            assert "acme/tiny (acme/tiny)" in shown, shown  # the model just downloaded is the one Chat with it acts on
+            assert_no_exception(page)
+        finally:
+            context.close()
+            stop_studio(studio)

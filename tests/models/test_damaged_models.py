@@ -132,7 +132,7 @@ def test_cli_model_rm_refuses_a_model_a_run_names_by_its_folder(tiny_file):
 
 def test_a_run_on_another_model_does_not_block_deleting(tiny_file):
     library.import_gguf(tiny_file, "base")
-    library.import_gguf(tiny_file, "other")
+    library.import_gguf(tiny_file, "other", dtype="bfloat16")  # the same file as float32 is refused: model:base
     _run_on(str(config.models_dir() / "other"), fingerprint=loading.folder_fingerprint(config.models_dir() / "other"))
     _run_on("distilgpt2")
     assert library.delete_model("base") == "base"

@@ -98,6 +98,23 @@ def test_a_taken_name_is_refused_and_the_first_model_kept(tiny_file):
     assert (config.models_dir() / "mine" / "model.json").read_text() == before and leftovers() == ["mine"]
 
 
+def test_a_file_already_imported_is_said_and_not_copied_again(tiny_file, tmp_path):
+    """The same file imported again (another name, a copy renamed .txt) made a second copy of the dequantized
+    weights, 5x the file in float32, with nothing said; the CLI and the Models page's import say where it is."""
+    import shutil
+
+    library.import_gguf(tiny_file, "mine")
+    renamed = tmp_path / "tiny.txt"
+    shutil.copyfile(tiny_file, renamed)
+    out = subprocess.run([sys.executable, "-m", "studio", "model", "import", str(renamed), "--name", "again"],
+                         capture_output=True, text=True, cwd=REPO, timeout=180,
+                         env={**__import__("os").environ, "STUDIO_HOME": str(config.home()), "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1] == ("error: tiny.txt is already in the library as model:mine (float32): use that one, or import it "
+                    "as bfloat16 for a copy in that type.")
+    assert leftovers() == ["mine"]
+    assert library.import_gguf(tiny_file, "half", dtype="bfloat16").dtype == "bfloat16"  # another type: a copy
+
+
 def test_not_enough_disk_is_said_before_writing(tiny_file, monkeypatch):
     """A fake disk_usage: a full disk cannot be made on demand here; the check runs before any write."""
     import shutil

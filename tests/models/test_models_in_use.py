@@ -1,0 +1,61 @@
+"""A workspace model that an evaluation is answering with is not deleted under it (page and command line)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from studio import config, jobs
+from studio.evaluate import results as eval_results
+
+REPO = Path(__file__).resolve().parents[2]
+EVAL_ID = "20261205-000100-abcd"
+
+
+def model_and_evaluation(tiny_gpt2: Path, active: bool) -> Path:
+    """``model:doomed`` and an evaluation of it and distilgpt2, running (this process stands in for its worker)
+    or finished."""
+    folder = config.models_dir() / "doomed"
+    shutil.copytree(tiny_gpt2, folder)
+    eval_results.save({"id": EVAL_ID, "created": "2026-12-05T00:01:00+00:00", "status": None if active else "finished",
+                       "config": {"models": ["model:doomed", "distilgpt2"]}, "rows": []})
+    jobs.update_status(eval_results.job_dir(EVAL_ID), state="running" if active else "finished", kind="evaluate",
+                       pid=os.getpid())
+    return folder
+
+
+def _delete_on_the_models_page() -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=90).run()
+    at.selectbox(key="models.selected").set_value("model:doomed").run()
+    at.button(key="models.delete").click().run()
+    assert not at.exception
+    return at
+
+
+def _rm() -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "studio", "model", "rm", "doomed"], capture_output=True, text=True,
+                          timeout=120, cwd=REPO, env={**os.environ, "STUDIO_HOME": str(config.home()),
+                                                      "PYTHONPATH": str(REPO)})
+
+
+def test_a_model_being_evaluated_is_not_deleted_and_the_page_and_cli_say_which_evaluation(tiny_gpt2):
+    folder = model_and_evaluation(tiny_gpt2, active=True)
+    at = _delete_on_the_models_page()
+    assert folder.is_dir()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "is being evaluated" in errors[0] and EVAL_ID in errors[0], errors
+    assert not [s.value for s in at.success if "Deleted" in s.value]
+    out = _rm()
+    assert out.returncode == 2 and folder.is_dir()
+    assert out.stderr.strip().startswith("error: 'doomed' is being evaluated") and EVAL_ID in out.stderr
+
+
+def test_once_the_evaluation_ended_the_model_can_be_deleted(tiny_gpt2):
+    folder = model_and_evaluation(tiny_gpt2, active=False)
+    at = _delete_on_the_models_page()
+    assert any("Deleted doomed" in s.value for s in at.success) and not folder.exists()
