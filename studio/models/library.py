@@ -92,8 +92,11 @@ def model_dir(name: str) -> Path:
 
 
 def default_name(gguf_path: str | Path) -> str:
-    """A library name from a file name: "SmolLM2-135M-Instruct.Q4_1.gguf" -> "SmolLM2-135M-Instruct.Q4_1"."""
-    stem = Path(gguf_path).name.removesuffix(".gguf")
+    """A library name from a file name: "SmolLM2-135M-Instruct.Q4_1.gguf" -> "SmolLM2-135M-Instruct.Q4_1". A file
+    saved under another extension (a browser's ".txt" or ".download", a ".bin") loses it too: "smol.txt" ->
+    "smol"; a part with digits ("Q4_1", "3.5") is part of the name."""
+    name = Path(gguf_path).name
+    stem = name.removesuffix(".gguf") if name.endswith(".gguf") else re.sub(r"\.[A-Za-z]{1,10}$", "", name)
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:80] or "model"
 
 

@@ -115,6 +115,16 @@ def test_a_file_already_imported_is_said_and_not_copied_again(tiny_file, tmp_pat
     assert library.import_gguf(tiny_file, "half", dtype="bfloat16").dtype == "bfloat16"  # another type: a copy
 
 
+def test_a_file_saved_under_another_extension_is_named_without_it(tiny_file, tmp_path):
+    """A .gguf a browser saved as .txt imported as "model:renamed.txt"; a version in the name stays."""
+    import shutil
+
+    for file, name in (("renamed.txt", "renamed"), ("phi-3.5", "phi-3.5"), ("smol.Q4_1.gguf", "smol.Q4_1")):
+        shutil.copyfile(tiny_file, tmp_path / file)
+        assert library.default_name(tmp_path / file) == name
+    assert library.import_gguf(tmp_path / "renamed.txt").name == "renamed"
+
+
 def test_not_enough_disk_is_said_before_writing(tiny_file, monkeypatch):
     """A fake disk_usage: a full disk cannot be made on demand here; the check runs before any write."""
     import shutil
