@@ -78,7 +78,11 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             model = models_ui.model_picker(f"chat.{slot}.model", "Local model", kept or default, disabled=disabled)
             if model:
                 st.session_state[f"chat.{slot}.kept_model"] = model
-            if why and model == default:
+            if model and model != default:
+                st.session_state[f"chat.{slot}.chosen"] = True
+            # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
+            # page's "Chat with it" on the bundled model read as if it had been swapped in).
+            if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
                 st.caption(why)
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")

@@ -84,6 +84,7 @@ def chat_with(spec: str) -> None:
     st.session_state["chat.mode"] = "Conversation"  # studio.ui.passage.CONVERSATION: the page may be in passage mode
     st.session_state["chat.a.kind"] = "local"
     st.session_state["chat.a.model"] = spec
+    st.session_state["chat.a.chosen"] = True  # picked on purpose: no "using the bundled model instead" note there
     st.switch_page(pages.CHAT.path)
 
 
