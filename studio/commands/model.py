@@ -176,17 +176,22 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from studio import jobs
-    from studio.models import export
+    from studio.models import export, imports
     from studio.models.export import job as export_job
 
     workdir = Path(os.environ["STUDIO_JOB_DIR"]) if os.environ.get("STUDIO_JOB_DIR") else None
 
     last = [0.0]
+    eta = imports.Eta()  # from the tensors' pace: loading the model before them says nothing of it
 
     def progress(line: str, fraction: float) -> None:
+        if jobs.stop_requested(workdir):  # the page's Stop: the partial file is removed on the way out
+            raise StudioError("The export was stopped: nothing was written.")
+        left = eta.update(fraction) if line.startswith("tensor ") else None
         if workdir is not None and (time.monotonic() - last[0] > 0.5 or not line.startswith("tensor ")):
             last[0] = time.monotonic()
-            jobs.update_status(workdir, state="running", pid=os.getpid(), progress=fraction, message=line)
+            jobs.update_status(workdir, state="running", pid=os.getpid(), progress=fraction, message=line,
+                               eta_s=None if left is None else round(left, 1))
         if not line.startswith("tensor ") or fraction >= 0.95 or int(line.split()[1].split("/")[0]) % 25 == 0:
             print(line, file=sys.stderr, flush=True)
 
@@ -220,9 +225,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"error: interrupted: {what}", file=sys.stderr)
         return 130
     except BaseException as exc:
-        if workdir is not None:
+        if workdir is not None and jobs.stop_requested(workdir):
+            jobs.update_status(workdir, state="stopped", error="", message="stopped", eta_s=None)
+        elif workdir is not None:
             message = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
             jobs.update_status(workdir, state="failed", error=message.splitlines()[0] if message else "failed",
-                               message="failed")
+                               message="failed", eta_s=None)
         raise
     return 0

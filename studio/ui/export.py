@@ -1,7 +1,7 @@
 """The Export panel (Models page: any library model or finished run; Train page: a finished run).
 
 The export runs as a background job (``studio.models.export.job``): a click starts it, a fragment
-shows its progress, and a finished export offers the zip of the GGUF file and its Ollama Modelfile
+shows its progress with the time left and a Stop button, and a finished export offers the zip of the GGUF file and its Ollama Modelfile
 for download, with the ``ollama create`` command to run after unzipping.
 """
 
@@ -51,10 +51,16 @@ def export_status(state: str, key: str) -> None:
     workdir = Path(st.session_state[state])
     s = jobs.read_status(workdir)
     if s.active:
-        st.progress(min(max(s.progress, 0.0), 1.0), text=s.message or "starting")
+        left = f" · about {s.eta_s:.0f} s left" if s.eta_s and s.state == "running" else ""
+        st.progress(min(max(s.progress, 0.0), 1.0), text=f"{s.message or 'starting'}{left}")
+        if st.button("Stop", key=f"{key}.export.stop", icon=":material/stop:", disabled=s.state == "stopping"):
+            jobs.request_stop(workdir)
         return
     if st.session_state.pop(f"{state}.drawn_active", False):
         st.rerun()  # the whole page: Tensor type, File name and Export were drawn disabled while it ran
+    if s.state == "stopped":
+        st.warning("Export stopped: nothing was written.", icon=":material/stop_circle:")
+        return
     if s.state == "failed":
         ui.show_error(s.error or "The export failed: see its log.")
         return

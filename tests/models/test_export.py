@@ -237,6 +237,48 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     assert not list(workdir.glob(".*partial"))
 
 
+def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio_home, offline, monkeypatch):
+    """An export ran for minutes with "tensor 178/272" and no time left, and nothing could stop it but the end."""
+    import shutil
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    shutil.copytree(tiny_gpt2, studio_home / "models" / "tiny-gpt2")
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    at.selectbox(key="models.selected").set_value("model:tiny-gpt2").run()
+    at.button(key="models.export.go").click().run()
+    workdir = Path(at.session_state["models.export.job.model:tiny-gpt2"])
+    at.button(key="models.export.stop").click().run()  # while the job still loads its libraries
+    deadline = time.time() + 300
+    while jobs.read_status(workdir).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs.read_status(workdir).state == "stopped", jobs.tail_log(workdir)
+    at.run()
+    assert [w.value for w in at.warning] == ["Export stopped: nothing was written."] and not at.error
+    assert not list(workdir.glob("*.gguf")) and not list(workdir.glob(".*partial")) and not list(workdir.glob("*.zip"))
+
+    # the time left, from the tensors' pace, in the job's status (here in this process, the tensors slowed down)
+    from studio.models.export import writer
+
+    real = writer.write
+
+    def slow(tmp, w, plans, arrays, progress):
+        return real(tmp, w, plans, arrays, lambda *a: (time.sleep(0.1), progress(*a)))
+
+    monkeypatch.setattr(writer, "write", slow)
+    job = studio_home / "jobs" / "by-hand"
+    job.mkdir(parents=True)
+    monkeypatch.setenv("STUDIO_JOB_DIR", str(job))
+    seen: list = []
+    monkeypatch.setattr(jobs, "update_status", lambda wd, **kw: seen.append(kw.get("eta_s")))
+    from studio.__main__ import main
+
+    assert main(["model", "export", "model:tiny-gpt2", "--out", str(job / "t.gguf"), "--quant", "f16"]) == 0
+    left = [e for e in seen if e is not None]
+    assert left and all(e > 0 for e in left) and left[-1] < left[0] + 1  # counts down while tensors are written
+
+
 def test_the_train_page_exports_a_finished_run(tiny_gpt2, studio_home, offline):
     import shutil
 
