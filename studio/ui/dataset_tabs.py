@@ -143,6 +143,8 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
     else:
         text = c1.text_input("Path on this machine", key=f"dataset.import.path.{nonce}",
                              placeholder="/data/qa.parquet, /data/saved_dataset or /data/saved_dataset@test").strip()
+        if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":  # pasted with its quotes ("Copy as path")
+            text = text[1:-1].strip()
         src = text
         name = Path(text.rpartition("@")[0] if "@" in Path(text).name else text).name or text
         label = f"Reading {text}"

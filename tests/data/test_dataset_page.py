@@ -652,6 +652,20 @@ def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_th
     assert err.startswith("Cannot import nowhere.json: No file at ") and err.endswith("check the path.")
 
 
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_a_path_pasted_with_its_quotes_is_read(tmp_path, quote):
+    src = tmp_path / "my data" / "qa.json"  # a space: why a file manager's "Copy as path" puts quotes around it
+    src.parent.mkdir()
+    src.write_text(json.dumps(UNICODE, ensure_ascii=False), encoding="utf-8")
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("path").run()
+    at.text_input(key="dataset.import.path.0").input(f"{quote}{src}{quote}")
+    at.button(key="dataset.import.path_load").click().run()
+    _loaded(at)
+    assert not at.tabs[1].error and f"Read **{len(UNICODE)} records** as JSON." in texts(at.markdown)
+    assert at.text_input(key="dataset.import.name.qa.json").value == "qa"  # the name without the quote
+
 def test_api_mode_offers_no_path_on_the_server(api_mode):
     at = open_page()
     assert at.radio(key="dataset.import.origin").options == ["A file", "A Hugging Face Hub dataset"]
