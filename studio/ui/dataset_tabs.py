@@ -262,9 +262,15 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         merged, skipped = editing.append(d.current, records, skip_existing=skip)
         dui.replace_working_copy(info.id, merged)
         _clear_upload()
-        dui.flash(f"Added {len(records) - skipped:,} "
-                  f"records to {dui.md(info.name)} ({skipped:,} already there were skipped). They are unsaved: "
-                  "check them in the Edit tab and press Save.")
+        added = len(records) - skipped
+        if added:
+            dui.flash(f"Added {validate.plural(added, 'record')} to {dui.md(info.name)}"
+                      + (f" ({skipped:,} already there were skipped)" if skipped else "")
+                      + ". They are unsaved: check them in the Edit tab and press Save.")
+        else:  # nothing to check or save: saying so would send the person looking for records that are not there
+            dui.flash(f"Nothing added to {dui.md(info.name)}: "
+                      + ("the record is" if skipped == 1 else f"all {skipped:,} records are")
+                      + " already there (the same question and answer).")
         dui.go_to_tab("Edit")
         st.rerun()
 

@@ -212,6 +212,21 @@ def test_a_dataset_without_passages_has_no_context_column():
     assert "context" not in at.data_editor[0].value.columns
 
 
+def test_adding_records_that_are_all_there_already_says_nothing_was_added():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at = _upload(at, "same.json", json.dumps(RECS).encode())
+    at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
+    at.button(key="dataset.import.merge").click().run()
+    assert texts(at.success)[0] == "Nothing added to Mine: all 2 records are already there (the same question and answer)."
+    assert any(c.startswith("All changes saved") for c in texts(at.caption))  # nothing to save, and it says so
+    at = _upload(at, "one.csv", b"Question,Answer\nWho restarts?,The referee.\n")
+    at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
+    at.button(key="dataset.import.merge").click().run()
+    assert texts(at.success)[0] == ("Added 1 record to Mine. They are unsaved: check them in the Edit tab and "
+                                    "press Save.")
+
 def _file_id(at: AppTest) -> str:
     return at.session_state["dataset.import"]["file_id"]
 
