@@ -424,8 +424,14 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     st.divider()
     st.subheader("Push to the Hugging Face Hub")
     token = ui.hf_token()
-    st.caption("Token: configured." if token else "No token: give yours under Your workspace in the sidebar to push."
-               if config.tenancy() else "No token configured: add HF_TOKEN to .streamlit/secrets.toml or the environment to push.")
+    if config.tenancy():
+        st.caption("Token: configured." if token else "No token: give yours under Your workspace in the sidebar to push.")
+    elif token and not st.session_state.get("auth.hf_token"):
+        st.caption("Token: configured.")
+    else:  # typed here, or on the Chat page (the same field): a push needs no restart with HF_TOKEN set
+        token = ui.secret_field("Hugging Face token", "auth.hf_token",
+                                help="A write token. Kept in this browser session only (the Chat page's token too); "
+                                     "or set HF_TOKEN in .streamlit/secrets.toml or the environment.") or token
     repo = st.text_input("Hub dataset id", placeholder="your-name/soccer-qa", key="dataset.push.repo")
     private = st.checkbox("Private", value=True, key="dataset.push.private")
     job: Task | None = st.session_state.get(PUSH)

@@ -500,15 +500,18 @@ def test_home_and_dataset_page_never_import_torch_or_transformers():
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def _push_in_its_own_process(tmp_path, endpoint: str, shown: str, **env: str) -> tuple[str, list[str], str]:
+def _push_in_its_own_process(tmp_path, endpoint: str, shown: str, typed: str = "", **env: str
+                             ) -> tuple[str, list[str], str]:
     """Click the Export tab's push in AppTest in a fresh process (the Hub client reads HF_ENDPOINT at
-    import) and wait for its Task: (the job's state, the page's ``shown`` messages after it, stdout)."""
+    import) and wait for its Task: (the job's state, the page's ``shown`` messages after it, stdout). With
+    ``typed``, that token is typed into the tab's token field instead of HF_TOKEN being set."""
     import os
 
     code = (
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
-        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
+        + (f"at.text_input(key='auth.hf_token.input').input({typed!r}).run()\n" if typed else "")
+        + "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
         "at.button(key='dataset.push.go').click().run()\n"
         "job = at.session_state['dataset.push']\n"
         "job.join(90)\n"
@@ -518,11 +521,24 @@ def _push_in_its_own_process(tmp_path, endpoint: str, shown: str, **env: str) ->
     )
     full = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf"),
             "STUDIO_HOME": str(tmp_path / "home"), **env}
+    if typed:
+        full.pop("HF_TOKEN")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=full, timeout=180)
     assert out.returncode == 0, out.stderr
     state, messages = out.stdout.strip().splitlines()[-2:]
     return state, messages.split("|"), out.stdout
 
+
+def test_a_token_typed_in_the_export_tab_pushes_without_a_restart(tmp_path):
+    """No HF_TOKEN anywhere: the token typed in the tab's own field reaches the stand-in Hub."""
+    from hub_servers import standin_hub
+
+    with standin_hub() as hub:
+        state, shown, _ = _push_in_its_own_process(tmp_path, hub.url, "success", typed="hf_typedtoken123",
+                                                   HF_HUB_DISABLE_XET="1", HF_HUB_OFFLINE="0")
+    assert state == "done" and any(m.startswith(f"Pushed to {hub.url}/datasets/alice/rules") for m in shown)
+    assert ("dataset", "alice/rules") in hub.repos and not hub.unknown
+    assert any(h.get("authorization") == "Bearer hf_typedtoken123" for _, _, h in hub.requests)
 
 def test_push_from_the_page_to_an_unreachable_hub_says_so_without_the_token(tmp_path):
     """A closed loopback port as the Hub."""
