@@ -41,6 +41,18 @@ def _value_error(exc: ValueError, text: str) -> str:
     return f"Not valid JSON{_constant_line(text)}: {exc}; replace it with text or null."
 
 
+def _syntax_error(exc: json.JSONDecodeError, text: str) -> str:
+    """The line for a JSON syntax error; a comma before a closing ``]`` or ``}`` (after the last record of a file
+    written by hand, or a record's last field) is named as such: ``json`` only says "Expecting value" at the bracket
+    after it, a line later."""
+    before = text[:exc.pos].rstrip()
+    if before.endswith(",") and text[exc.pos:exc.pos + 1] in ("]", "}"):
+        line = before.count("\n") + 1
+        return (f"Not valid JSON at line {line}: a comma after the last item, before the closing {text[exc.pos]} "
+                f"on line {exc.lineno}; remove that comma.")
+    return f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
+
+
 def _suspect(text: str) -> bool:
     """Whether ``text`` may hold half a pair; an escaped emoji is a whole pair. A file without a backslash
     costs one single-character scan (a few ms for 40 MB; a two-character one cost ten times that, a tenth
@@ -101,7 +113,7 @@ def parse_json(text: str, repeated: list[json_keys.Repeat] | None = None, raw: b
             raise DatasetFormatError(
                 f"The JSON ends early at line {exc.lineno}: the file looks truncated; export it again."
             ) from None
-        raise DatasetFormatError(f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+        raise DatasetFormatError(_syntax_error(exc, text)) from None
     except ValueError as exc:  # NaN / Infinity, a number of thousands of digits
         raise DatasetFormatError(_value_error(exc, text)) from None
     whole = value

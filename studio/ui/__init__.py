@@ -29,7 +29,8 @@ FAVICON = str(Path(__file__).with_name("favicon.png"))
 KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.mode", "chat.passage.text", "chat.passage.question",
                 "chat.a.quant", "chat.b.quant", "train.method", "train.name",
                 "evaluate.models", "evaluate.other_models", "evaluate.sampling", "evaluate.similarity",
-                "evaluate.semantic_leakage", "evaluate.base_url", "evaluate.qa_endpoint", "evaluate.judge")
+                "evaluate.semantic_leakage", "evaluate.base_url", "evaluate.qa_endpoint", "evaluate.judge",
+                "dedup.method", "dedup.scorer", "dedup.field", "dedup.scoring")
 """Widgets drawn without a ``value=`` (their state set through session state) whose values outlive a visit to
 another page: Streamlit drops a widget's state in a run that does not draw it, unless the run sets it.
 Widgets drawn with a value use ``kept`` (an index: ``kept_choice``) instead (setting those through session state

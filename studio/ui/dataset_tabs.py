@@ -143,6 +143,8 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
     else:
         text = c1.text_input("Path on this machine", key=f"dataset.import.path.{nonce}",
                              placeholder="/data/qa.parquet, /data/saved_dataset or /data/saved_dataset@test").strip()
+        if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":  # pasted with its quotes ("Copy as path")
+            text = text[1:-1].strip()
         src = text
         name = Path(text.rpartition("@")[0] if "@" in Path(text).name else text).name or text
         label = f"Reading {text}"
@@ -260,9 +262,15 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         merged, skipped = editing.append(d.current, records, skip_existing=skip)
         dui.replace_working_copy(info.id, merged)
         _clear_upload()
-        dui.flash(f"Added {len(records) - skipped:,} "
-                  f"records to {dui.md(info.name)} ({skipped:,} already there were skipped). They are unsaved: "
-                  "check them in the Edit tab and press Save.")
+        added = len(records) - skipped
+        if added:
+            dui.flash(f"Added {validate.plural(added, 'record')} to {dui.md(info.name)}"
+                      + (f" ({skipped:,} already there were skipped)" if skipped else "")
+                      + ". They are unsaved: check them in the Edit tab and press Save.")
+        else:  # nothing to check or save: saying so would send the person looking for records that are not there
+            dui.flash(f"Nothing added to {dui.md(info.name)}: "
+                      + ("the record is" if skipped == 1 else f"all {skipped:,} records are")
+                      + " already there (the same question and answer).")
         dui.go_to_tab("Edit")
         st.rerun()
 
@@ -416,8 +424,14 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     st.divider()
     st.subheader("Push to the Hugging Face Hub")
     token = ui.hf_token()
-    st.caption("Token: configured." if token else "No token: give yours under Your workspace in the sidebar to push."
-               if config.tenancy() else "No token configured: add HF_TOKEN to .streamlit/secrets.toml or the environment to push.")
+    if config.tenancy():
+        st.caption("Token: configured." if token else "No token: give yours under Your workspace in the sidebar to push.")
+    elif token and not st.session_state.get("auth.hf_token"):
+        st.caption("Token: configured.")
+    else:  # typed here, or on the Chat page (the same field): a push needs no restart with HF_TOKEN set
+        token = ui.secret_field("Hugging Face token", "auth.hf_token",
+                                help="A write token. Kept in this browser session only (the Chat page's token too); "
+                                     "or set HF_TOKEN in .streamlit/secrets.toml or the environment.") or token
     repo = st.text_input("Hub dataset id", placeholder="your-name/soccer-qa", key="dataset.push.repo")
     private = st.checkbox("Private", value=True, key="dataset.push.private")
     job: Task | None = st.session_state.get(PUSH)

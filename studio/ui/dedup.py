@@ -97,14 +97,16 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     field, passage = compare.split("+")[0], compare.endswith("+passage")
     floor, cosine, scoring = 80.0, semantic.DEFAULT_THRESHOLD, "fast"
     if method != "semantic":
-        floor = c3.number_input("Find pairs scoring at least", 0.0, 100.0, 80.0, 1.0, key="dedup.floor",
-                                help="The threshold slider below then moves live between this and 100.")
+        floor = ui.kept(c3.number_input, "Find pairs scoring at least", "dedup.floor", 80.0, min_value=0.0,
+                        max_value=100.0, step=1.0,
+                        help="The threshold slider below then moves live between this and 100.")
     if method != "fuzzy":
         row = st.columns([2, 2, 1.8, 2, 1.4], vertical_alignment="bottom")
         where = c3 if method == "semantic" else row[3]
-        cosine = where.number_input("Find pairs with cosine at least", 0.5, 1.0, 0.85, 0.01, key="dedup.cosine",
-                                    help="Cosine similarity of the sentence embeddings: paraphrases of one "
-                                         "question score about 0.9-0.97. The slider below refines it live.")
+        cosine = ui.kept(where.number_input, "Find pairs with cosine at least", "dedup.cosine", 0.85, min_value=0.5,
+                         max_value=1.0, step=0.01,
+                         help="Cosine similarity of the sentence embeddings: paraphrases of one question score about "
+                              "0.9-0.97. The slider below refines it live.")
         scoring = row[0].selectbox(
             "Scores", list(SCORING_LABELS), format_func=SCORING_LABELS.get, key="dedup.scoring",
             help="Fast: a static embedding model distilled from all-MiniLM-L6-v2 (tens of thousands of records a "
@@ -219,6 +221,15 @@ def _merge(review: Review, k: int) -> None:
                      "answer": st.session_state[f"dedup.merge.{k}.a"]})
 
 
+def _kept_slider(label: str, key: str, low: float, high: float, default: float, **kwargs) -> float:
+    """A threshold slider that stays where it was through a visit to another page (``ui.kept``), within this
+    run's range: the review it drew is kept, so the slider must not come back at its default beside it."""
+    kept = st.session_state.get(f"{key}.kept")
+    if kept is not None:
+        st.session_state[f"{key}.kept"] = min(high, max(low, kept))
+    return ui.kept(st.slider, label, key, default, min_value=low, max_value=high, **kwargs)
+
+
 def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) -> None:
     config: dedup.DedupConfig = job.key[3]
     review: Review | None = st.session_state[REVIEW]
@@ -228,13 +239,12 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         threshold = 100.0  # nothing to slide over: exact duplicates only
     elif config.method == "semantic":  # the same scores, shown as the cosine similarity the user chose
         low = round(config.floor / 100, 3)
-        threshold = 100 * st.slider("Cosine similarity at least", min_value=low, max_value=1.0,
-                                    value=max(low, semantic.DEFAULT_THRESHOLD), step=0.005, format="%.3f",
-                                    key="dedup.threshold_cos", disabled=decided, help=lock_help)
+        threshold = 100 * _kept_slider("Cosine similarity at least", "dedup.threshold_cos", low, 1.0,
+                                       max(low, semantic.DEFAULT_THRESHOLD), step=0.005, format="%.3f",
+                                       disabled=decided, help=lock_help)
     else:
-        threshold = st.slider("Threshold", min_value=float(config.floor), max_value=100.0,
-                              value=max(float(config.floor), 90.0), step=0.5, key="dedup.threshold",
-                              disabled=decided,
+        threshold = _kept_slider("Threshold", "dedup.threshold", float(config.floor), 100.0,
+                                 max(float(config.floor), 90.0), step=0.5, disabled=decided,
                               help=lock_help or ("Fuzzy pairs by their rapidfuzz score, semantic pairs by cosine "
                                                  "similarity x 100." if config.method == "both" else None))
     if review is None or (not decided and review.threshold != threshold):
@@ -279,10 +289,11 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                    f"review {'are' if n != 1 else 'is'} marked so again (their records are unchanged); change any below.")
     b1, b2, b3, b4 = st.columns([1.3, 1.5, 1, 1.3], vertical_alignment="bottom")
     if cos:
-        above = 100 * b1.number_input("Clusters with cosine at least", 0.5, 1.0, 0.95, 0.005, format="%.3f",
-                                      key="dedup.bulk_cos")
+        above = 100 * ui.kept(b1.number_input, "Clusters with cosine at least", "dedup.bulk_cos", 0.95,
+                              min_value=0.5, max_value=1.0, step=0.005, format="%.3f")
     else:
-        above = b1.number_input("Clusters scoring at least", 0.0, 100.0, 95.0, 0.5, key="dedup.bulk_score")
+        above = ui.kept(b1.number_input, "Clusters scoring at least", "dedup.bulk_score", 95.0, min_value=0.0,
+                        max_value=100.0, step=0.5)
     b2.button("Keep the suggested of each", key="dedup.bulk", width="stretch",
               help="In every undecided cluster scoring at least this, keep its suggested record (the most complete "
                    "one) and drop the others; Undo takes it back.",

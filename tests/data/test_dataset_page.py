@@ -212,6 +212,21 @@ def test_a_dataset_without_passages_has_no_context_column():
     assert "context" not in at.data_editor[0].value.columns
 
 
+def test_adding_records_that_are_all_there_already_says_nothing_was_added():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at = _upload(at, "same.json", json.dumps(RECS).encode())
+    at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
+    at.button(key="dataset.import.merge").click().run()
+    assert texts(at.success)[0] == "Nothing added to Mine: all 2 records are already there (the same question and answer)."
+    assert any(c.startswith("All changes saved") for c in texts(at.caption))  # nothing to save, and it says so
+    at = _upload(at, "one.csv", b"Question,Answer\nWho restarts?,The referee.\n")
+    at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
+    at.button(key="dataset.import.merge").click().run()
+    assert texts(at.success)[0] == ("Added 1 record to Mine. They are unsaved: check them in the Edit tab and "
+                                    "press Save.")
+
 def _file_id(at: AppTest) -> str:
     return at.session_state["dataset.import"]["file_id"]
 
@@ -485,15 +500,18 @@ def test_home_and_dataset_page_never_import_torch_or_transformers():
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def _push_in_its_own_process(tmp_path, endpoint: str, shown: str, **env: str) -> tuple[str, list[str], str]:
+def _push_in_its_own_process(tmp_path, endpoint: str, shown: str, typed: str = "", **env: str
+                             ) -> tuple[str, list[str], str]:
     """Click the Export tab's push in AppTest in a fresh process (the Hub client reads HF_ENDPOINT at
-    import) and wait for its Task: (the job's state, the page's ``shown`` messages after it, stdout)."""
+    import) and wait for its Task: (the job's state, the page's ``shown`` messages after it, stdout). With
+    ``typed``, that token is typed into the tab's token field instead of HF_TOKEN being set."""
     import os
 
     code = (
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({PAGE!r}, default_timeout=60).run()\n"
-        "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
+        + (f"at.text_input(key='auth.hf_token.input').input({typed!r}).run()\n" if typed else "")
+        + "at.text_input(key='dataset.push.repo').input('alice/rules').run()\n"
         "at.button(key='dataset.push.go').click().run()\n"
         "job = at.session_state['dataset.push']\n"
         "job.join(90)\n"
@@ -503,11 +521,24 @@ def _push_in_its_own_process(tmp_path, endpoint: str, shown: str, **env: str) ->
     )
     full = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf"),
             "STUDIO_HOME": str(tmp_path / "home"), **env}
+    if typed:
+        full.pop("HF_TOKEN")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=full, timeout=180)
     assert out.returncode == 0, out.stderr
     state, messages = out.stdout.strip().splitlines()[-2:]
     return state, messages.split("|"), out.stdout
 
+
+def test_a_token_typed_in_the_export_tab_pushes_without_a_restart(tmp_path):
+    """No HF_TOKEN anywhere: the token typed in the tab's own field reaches the stand-in Hub."""
+    from hub_servers import standin_hub
+
+    with standin_hub() as hub:
+        state, shown, _ = _push_in_its_own_process(tmp_path, hub.url, "success", typed="hf_typedtoken123",
+                                                   HF_HUB_DISABLE_XET="1", HF_HUB_OFFLINE="0")
+    assert state == "done" and any(m.startswith(f"Pushed to {hub.url}/datasets/alice/rules") for m in shown)
+    assert ("dataset", "alice/rules") in hub.repos and not hub.unknown
+    assert any(h.get("authorization") == "Bearer hf_typedtoken123" for _, _, h in hub.requests)
 
 def test_push_from_the_page_to_an_unreachable_hub_says_so_without_the_token(tmp_path):
     """A closed loopback port as the Hub."""
@@ -651,6 +682,20 @@ def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_th
     (err,) = [e.value for e in at.tabs[1].error]
     assert err.startswith("Cannot import nowhere.json: No file at ") and err.endswith("check the path.")
 
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_a_path_pasted_with_its_quotes_is_read(tmp_path, quote):
+    src = tmp_path / "my data" / "qa.json"  # a space: why a file manager's "Copy as path" puts quotes around it
+    src.parent.mkdir()
+    src.write_text(json.dumps(UNICODE, ensure_ascii=False), encoding="utf-8")
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("path").run()
+    at.text_input(key="dataset.import.path.0").input(f"{quote}{src}{quote}")
+    at.button(key="dataset.import.path_load").click().run()
+    _loaded(at)
+    assert not at.tabs[1].error and f"Read **{len(UNICODE)} records** as JSON." in texts(at.markdown)
+    assert at.text_input(key="dataset.import.name.qa.json").value == "qa"  # the name without the quote
 
 def test_api_mode_offers_no_path_on_the_server(api_mode):
     at = open_page()

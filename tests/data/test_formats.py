@@ -18,6 +18,18 @@ def test_bad_input_gets_one_clear_line(name, data, words):
     assert "\n" not in message and words.lower() in message.lower()
 
 
+@pytest.mark.parametrize("text,line,closing", [
+    ('[\n  {"question": "a?", "answer": "b"},\n  {"question": "c?", "answer": "d"},\n]\n', 3, "] on line 4"),
+    ('\ufeff[\r\n {"question": "a?", "answer": "b"},\r\n]\r\n', 2, "] on line 3"),  # a BOM, Windows line ends
+    ('[{"question": "a?",\n  "answer": "b",\n}]', 2, "} on line 3"),
+])
+def test_a_comma_after_the_last_item_is_named_on_its_own_line(text, line, closing):
+    with pytest.raises(StudioError) as err:  # json itself says "Expecting value" at the bracket, a line later
+        formats.read_records(text.encode(), "qa.json")
+    assert str(err.value) == (f"Not valid JSON at line {line}: a comma after the last item, before the closing "
+                              f"{closing}; remove that comma.")
+
+
 def test_unicode_and_html_survive_every_format_exactly():
     for fmt, writer in writers.WRITERS.items():
         data = writer(UNICODE)

@@ -224,6 +224,33 @@ def test_tab_switching_the_method_hides_the_old_results():
     assert {m.label: m.value for m in at.metric}["Clusters"] == "2"  # its own results are back
 
 
+def test_tab_settings_and_threshold_stay_through_a_visit_to_another_page():
+    from tests.conftest import back_from_another_page
+
+    at, _ = open_tab(RECORDS)
+    at.selectbox(key="dedup.scorer").set_value("token_set_ratio").run()
+    at.number_input(key="dedup.floor").set_value(70.0).run()
+    at.button(key="dedup.run").click().run()
+    at.slider(key="dedup.threshold").set_value(98.0).run()
+    at.number_input(key="dedup.bulk_score").set_value(99.0).run()
+    at.button(key="dedup.keep.0.0").click().run()  # a decision: the slider is locked where the review was cut
+    clusters = {m.label: m.value for m in at.metric}["Clusters"]
+    back = back_from_another_page(at)
+    assert not back.exception
+    assert back.selectbox(key="dedup.scorer").value == "token_set_ratio"
+    assert back.number_input(key="dedup.floor").value == 70.0
+    assert back.slider(key="dedup.threshold").value == 98.0  # not its default 90 beside a review cut at 98
+    assert back.number_input(key="dedup.bulk_score").value == 99.0
+    assert {m.label: m.value for m in back.metric}["Clusters"] == clusters
+    back.selectbox(key="dedup.method").set_value("semantic").run()
+    back.number_input(key="dedup.cosine").set_value(0.9).run()
+    again = back_from_another_page(back)
+    # a semantic choice is not silently back to fuzzy (a semantic review was hidden behind "Method changed")
+    assert again.selectbox(key="dedup.method").value == "semantic"
+    assert again.number_input(key="dedup.cosine").value == 0.9
+    assert not again.exception
+
+
 def test_tab_with_pairs_just_under_the_threshold_offers_to_lower_it():
     records = [{"question": "How long is each half of a match?", "answer": "45 minutes."},
                {"question": "How long does each half of the match last?", "answer": "Forty-five minutes."},
