@@ -49,7 +49,12 @@ class Account:
     can_write: bool
 
 
-def _explain(exc: Exception, what: str) -> StudioError:
+_RETRIED_ON_CLICK = "connecting is tried again at your next click; until then sync is off"
+
+
+def _explain(exc: Exception, what: str, retried: str = "sync is retried") -> StudioError:
+    """One line for a failed Hub call: ``what`` was being done; ``retried`` says what happens next on a network
+    failure (a running sync retries by itself; opening a workspace is tried again at the visitor's next click)."""
     from huggingface_hub.errors import HfHubHTTPError
 
     if isinstance(exc, StudioError):
@@ -63,11 +68,11 @@ def _explain(exc: Exception, what: str) -> StudioError:
             return SyncError(f"The token may not {what}: give a token with write access to your own repos. "
                              "Nothing was synced and nothing here changed.")
         if code >= 500 or code == 429:
-            return NetworkError(f"The Hub answered {code} while trying to {what}: your work is kept here and sync "
-                                "is retried.")
+            return NetworkError(f"The Hub answered {code} while trying to {what}: your work is kept here and "
+                                f"{retried}.")
         return SyncError(f"The Hub refused to {what} ({code}).")
     return NetworkError(f"The Hub cannot be reached to {what} ({type(exc).__name__}): your work is kept here and "
-                        "sync is retried.")
+                        f"{retried}.")
 
 
 def identify(token: str) -> Account:
@@ -77,7 +82,7 @@ def identify(token: str) -> Account:
     try:
         me = HfApi(token=token).whoami()
     except Exception as exc:
-        raise _explain(exc, "check the token") from None
+        raise _explain(exc, "check the token", _RETRIED_ON_CLICK) from None
     role = ((me.get("auth") or {}).get("accessToken") or {}).get("role", "write")
     return Account(name=me["name"], id=str(me.get("id") or me["name"]), can_write=role != "read")
 
@@ -116,7 +121,7 @@ def open_repo(token: str, account: Account, name: str = REPO_NAME) -> str:
         api.create_commit(repo_id, [CommitOperationAdd(MARKER, body)], repo_type="dataset",
                           commit_message="SLM Studio workspace")
     except Exception as exc:
-        raise _explain(exc, f"open {repo_id}") from None
+        raise _explain(exc, f"open {repo_id}", _RETRIED_ON_CLICK) from None
     return repo_id
 
 

@@ -116,6 +116,19 @@ def test_a_bad_token_is_one_line_nothing_is_synced_and_nothing_is_lost(hub, toke
         assert "Mine" in [d.name for d in store.list_datasets()]
 
 
+def test_a_token_given_while_the_hub_is_out_of_reach_says_sync_is_off_until_the_next_click(monkeypatch):
+    """Offline, the token's check said "your work is kept here and sync is retried" above "Sync: off.": no sync
+    had started, and none retried by itself."""
+    from chat_servers import free_port
+
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    at = give_token(visit(), TOKEN)
+    (err,) = [e.value for e in at.sidebar.error]
+    assert err.startswith("The Hub cannot be reached to check the token") and "\n" not in err
+    assert err.endswith("connecting is tried again at your next click; until then sync is off.")
+    assert "Sync: off." in [c.value for c in at.sidebar.caption]
+
+
 def test_a_repo_that_is_not_a_workspace_is_refused_on_the_page_and_another_name_works(hub):
     from huggingface_hub import HfApi
 
