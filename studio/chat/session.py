@@ -93,8 +93,10 @@ class StreamJob(Task):
     ``cancel()`` ends the answer early, keeping what came (state "stopped").
     """
 
-    def __init__(self, label: str, make: Callable[[], ChatBackend], messages: Sequence[Message], params: ChatParams):
+    def __init__(self, label: str, make: Callable[[], ChatBackend], messages: Sequence[Message], params: ChatParams,
+                 loading_note: str = ""):
         super().__init__(label)
+        self.loading_note = loading_note  # what the page says while the model loads ("first use: ...")
         self._make = make
         self.messages = list(messages)
         self.params = params

@@ -206,6 +206,19 @@ def _factory(spec: BackendSpec) -> Callable[[], chat.ChatBackend]:
     return lambda: chat.make_backend(spec, token)
 
 
+def _loading_note(spec: BackendSpec) -> str:
+    """Why the first answer of a model waits longer: a GGUF file (the bundled model's too) is converted once into
+    the workspace on its first load; the page said only "Loading the model…" for a minute on a CPU."""
+    if spec.kind != "local":
+        return ""
+    try:
+        kind = loading.resolve(spec.model).kind
+    except StudioError:
+        return ""  # the answer says why it cannot load
+    return ("first use: its GGUF file is converted once into the workspace; later loads take seconds"
+            if kind in ("gguf", "bundled") else "")
+
+
 def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams) -> None:
     """Add the question to the history and start one answer per model."""
     turns = st.session_state["chat.messages"]
@@ -218,7 +231,7 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
     jobs = []
     for side, spec in enumerate(specs):
         msgs = chat.build_messages(system, chat.history_for(turns, side), question)
-        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params).start())
+        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec)).start())
     turns.append({"role": "user", "content": question})
     st.session_state["chat.jobs"] = jobs
 
@@ -244,7 +257,11 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
         if turn.get("content"):
             ui.show_text(turn["content"], "▌" if live is not None and not live.done else "")
         elif live is not None and not live.done:
-            st.caption("Loading the model…" if live.phase == "loading" else "Waiting for the first token…")
+            if live.phase == "loading":  # the seconds move, so a long first load never looks frozen
+                note = f" ({live.loading_note})" if live.loading_note else ""
+                st.caption(f"Loading the model… {time.perf_counter() - live.stats.started:.0f} s so far{note}")
+            else:
+                st.caption("Waiting for the first token…")
         if live is not None and not live.done and live.stats.status:  # e.g. compiling for fast decoding
             # The count moves while no token does (a minute or more on a CPU), so the page never looks frozen;
             # from the request on, so it never restarts when the first token comes.

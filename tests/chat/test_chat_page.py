@@ -158,6 +158,33 @@ def test_local_model_answers_and_can_be_unloaded(tiny_gpt2, offline):
     assert any("Loaded: 0 of at most" in c.value for c in at.caption)
 
 
+def test_a_gguf_file_s_first_load_counts_its_seconds_and_says_it_is_converted_once(tmp_path, tiny_gpt2, offline,
+                                                                                  monkeypatch):
+    """The bundled model's first answer waited on "Loading the model…" for a minute on a CPU with nothing moving and
+    nothing saying it happens once; a folder model says only how long it has waited."""
+    from gguf_files import write_tiny_llama_gguf
+
+    from studio import chat as chat_engine
+
+    path = tmp_path / "tiny.gguf"
+    write_tiny_llama_gguf(path)
+    release = threading.Event()
+    real = chat_engine.make_backend
+    monkeypatch.setattr(chat_engine, "make_backend", lambda *a, **k: (release.wait(60), real(*a, **k))[1])
+    try:
+        for model, note in ((str(path), " (first use: its GGUF file is converted once into the workspace; later "
+                                        "loads take seconds)"), (str(tiny_gpt2), "")):
+            at = page(**{"chat.a.model": model})
+            at.chat_input(key="chat.input").set_value("Hello?").run()
+            time.sleep(1.2)
+            at.run()
+            shown = [c.value for c in at.caption if c.value.startswith("Loading the model…")]
+            assert len(shown) == 1 and re.fullmatch(r"Loading the model… [1-9]\d* s so far" + re.escape(note), shown[0])
+            at.session_state["chat.jobs"][0].cancel()
+    finally:
+        release.set()
+
+
 def test_a_hub_model_with_no_network_names_what_answers_offline_instead(offline):
     at = page(**{"chat.a.model": "someone/not-downloaded-here"})  # a Hub id typed into the picker, not cached
     send(at, "How long is a match?")
