@@ -47,8 +47,12 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     origin = st.radio("From", list(origins), horizontal=True, key="dataset.import.origin", format_func=origins.get)
     turns = st.session_state.get("dataset.import.turns", "first")
     if origin == "file":
+        limit = ui.upload_limit_bytes()
         upload = st.file_uploader("File to import", type=["json", "jsonl", "ndjson", "csv", "tsv", "txt", "parquet"],
                                   key=f"dataset.import.file.{nonce}")
+        if limit is not None:  # a public app: Streamlit's own refusal of a bigger file says the size, not what to do
+            st.caption(f"Up to {limit / 1e6:.0f} MB a file on this app: split a bigger file and add each part to the "
+                       "same dataset, or run the studio on your own machine, which takes files of any size.")
         if upload is None:
             return
         source_name, file_id = upload.name, upload.file_id

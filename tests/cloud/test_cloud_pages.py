@@ -245,6 +245,9 @@ def test_the_public_app_accepts_uploads_only_up_to_its_limit(upload_limit, studi
     at.radio(key="dataset.import.origin").set_value("file").run()
     (uploader,) = at.get("file_uploader")
     assert uploader.proto.max_upload_size_mb == mb  # what the uploader tells the visitor
+    # and what to do with a bigger file, which Streamlit's own refusal ("File must be 20.0MB or smaller") does not say
+    assert f"Up to {mb} MB a file on this app: split a bigger file and add each part to the same dataset, or run the " \
+           "studio on your own machine, which takes files of any size." in [c.value for c in at.caption]
     assert st_config.get_option("server.maxUploadSize") == mb  # what the server checks on every upload request
 
 
