@@ -59,9 +59,10 @@ def naive_python(data: bytes) -> int:
         if isinstance(q, str) and isinstance(a, str):
             if q.strip() == a.strip():
                 problems.append((i, "same"))
-            if q.strip() in seen:
+            key = " ".join(q.split()).casefold().rstrip("?.!;:。？！ ")  # a repeat, case, spaces, closing punct. aside
+            if key in seen:
                 problems.append((i, "duplicate"))
-            seen[q.strip()] = i
+            seen[key] = i
             if len(q) + len(a) > 4000:
                 problems.append((i, "long"))
     return len(records)
@@ -73,7 +74,8 @@ def naive_pandas(data: bytes) -> int:
 
     df = pd.read_json(io.BytesIO(data))
     q, a = df["question"].astype(str).str.strip(), df["answer"].astype(str).str.strip()
-    _ = (q == "") | (a == "") | (q == a) | q.duplicated() | ((df["question"].str.len() + df["answer"].str.len()) > 4000)
+    key = q.str.split().str.join(" ").str.casefold().str.rstrip("?.!;:。？！ ")
+    _ = (q == "") | (a == "") | (q == a) | key.duplicated() | ((df["question"].str.len() + df["answer"].str.len()) > 4000)
     return len(df)
 
 

@@ -4,8 +4,8 @@
 may show only the first ones, but the counts and the set of invalid records are always complete (a
 file with 1,200 warnings and an error after them reports that error). ``validate(records)`` is its
 list of problems. Record numbers are 1-based (the first record is record 1), as people count. Errors
-block a save; warnings (exact duplicate questions, very long records, an answer not found in its
-passage) are shown but do not; notes are about the dataset as a whole.
+block a save; warnings (a repeated question, case, spacing and closing punctuation aside; a very long
+record; an answer not found in its passage) are shown but do not; notes are about the dataset as a whole.
 
 A record's optional ``context`` (the passage its question is about) must be text when present; a
 null or blank one counts as no context (kept simple: there is nothing to check against). In
@@ -151,15 +151,15 @@ def check(records: list[Record], rules: Rules = Rules()) -> Checked:
                 qs = q.strip()
                 as_ = a.strip()
                 if qs and as_ and qs != as_:
-                    first = first_seen(qs, n)
+                    first = first_seen(question_key(qs), n)
                     if first != n or len(q) + len(a) > long_chars:
                         if first != n:
-                            problems.append(Problem(n, "warning", f"same question as record {first}"))
+                            problems.append(Problem(n, "warning", _same("question", first, qs, records)))
                         if len(q) + len(a) > long_chars:
                             problems.append(Problem(n, "warning", f"very long ({len(q) + len(a):,} characters; "
                                                                   f"over {long_chars:,})"))
                     continue
-            problems.extend(_slow_checks(n, rec, seen, rules, passages))
+            problems.extend(_slow_checks(n, rec, seen, rules, passages, records))
         elif type(rec) is NotAnObject:
             problems.append(Problem(n, "error", rec.reason()))
         else:
@@ -177,6 +177,24 @@ def check(records: list[Record], rules: Rules = Rules()) -> Checked:
 
 def _normal(text: str) -> str:
     return " ".join(text.split()).casefold()
+
+
+def question_key(question: str) -> str:
+    """A question as a repeat of another is recognised: its case, runs of spaces and closing punctuation aside
+    ("WHAT IS THE ADVANTAGE RULE" repeats "What is the advantage rule?"). The Duplicates tab finds the rest."""
+    key = question.strip().casefold().rstrip(_CLOSING)
+    # most questions hold single spaces only: splitting each of 200,000 would double the check's time
+    return " ".join(key.split()) if "  " in key or not key.isprintable() else key
+
+
+_CLOSING = "?.!;:。？！ \t\n\r"
+
+
+def _same(what: str, first: int, question: str, records: list[Record]) -> str:
+    earlier = records[first - 1].get("question") if isinstance(records[first - 1], dict) else None
+    if isinstance(earlier, str) and earlier.strip() == question.strip():
+        return f"same {what} as record {first}"
+    return f"same {what} as record {first}, apart from case, spacing or punctuation"
 
 
 def _context_problems(n: int, rec: Record, answer: str | None, passages: list[int]) -> list[Problem]:
@@ -197,7 +215,8 @@ def _context_problems(n: int, rec: Record, answer: str | None, passages: list[in
     return []
 
 
-def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules, passages: list[int]) -> list[Problem]:
+def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules, passages: list[int],
+                 records: list[Record]) -> list[Problem]:
     out = []
     texts = {}
     for field in FIELDS:
@@ -221,10 +240,11 @@ def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules, pas
             ctx = rec.get("context")
             # The same question about another passage is another record (SQuAD asks "When?" of many).
             passage = ctx.strip() if isinstance(ctx, str) else ""
-            first = seen.setdefault((texts["question"].strip(), passage) if passage else texts["question"].strip(), n)
+            key = question_key(texts["question"])
+            first = seen.setdefault((key, passage) if passage else key, n)
             if first != n:
                 what = "question and passage" if passage else "question"
-                out.append(Problem(n, "warning", f"same {what} as record {first}"))
+                out.append(Problem(n, "warning", _same(what, first, texts["question"], records)))
         size = len(texts["question"]) + len(texts["answer"])
         if size > rules.long_chars:
             out.append(Problem(n, "warning", f"very long ({size:,} characters; over {rules.long_chars:,})"))

@@ -72,3 +72,24 @@ def test_every_error_is_found_however_many_problems_come_first():
     assert len(found.warnings) == 2500  # the same question "q" again, every other record
     with pytest.raises(DatasetValidationError, match=r"\(and 2,500 more: 2,501 errors, 2,500 warnings in all\)"):
         validate.ensure_valid(recs)
+
+
+def test_a_question_repeated_in_other_case_spacing_or_closing_punctuation_is_a_warning():
+    """The tutorial's "check it for repeated questions by hand": "WHAT IS THE ADVANTAGE RULE?" after "What is the
+    advantage rule?" passed the check with no warning (only exact repeats were caught)."""
+    recs = [
+        {"question": "What is the advantage rule?", "answer": "Play goes on after a foul."},
+        {"question": "How long is a half?", "answer": "45 minutes.", "context": "A half lasts 45 minutes."},
+        {"question": "WHAT IS THE ADVANTAGE RULE", "answer": "The referee lets play go on."},
+        {"question": "  what is\tthe\u00a0advantage  rule ?", "answer": "Play continues."},
+        {"question": "how long is a half.", "answer": "45 minutes.", "context": "A half lasts 45 minutes."},
+        {"question": "What is the advantage, rule?", "answer": "Another question: a comma inside."},
+        {"question": "What is the advantage rule?", "answer": "Said again, exactly."},
+    ]
+    got = [(p.record, p.message) for p in validate.validate(recs)]
+    assert got == [
+        (3, "same question as record 1, apart from case, spacing or punctuation"),
+        (4, "same question as record 1, apart from case, spacing or punctuation"),
+        (5, "same question and passage as record 2, apart from case, spacing or punctuation"),
+        (7, "same question as record 1"),
+    ]
