@@ -69,7 +69,7 @@ def test_a_gguf_path_loads_directly_and_is_imported_once(tiny_file, offline):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.write_bytes(b"PK\x03\x04 a zip, not a model"), "is not a GGUF file"),
-    (lambda p: p.write_bytes(b""), "is not a GGUF file"),
+    (lambda p: p.write_bytes(b""), r"is empty \(0 bytes\)"),
     (lambda p: (write_tiny_llama_gguf(p), p.write_bytes(p.read_bytes()[:600])), "truncated"),
     (lambda p: (write_tiny_llama_gguf(p), p.write_bytes(p.read_bytes()[:-5000])), "truncated"),
     (lambda p: write_tiny_llama_gguf(p, architecture="rwkv6"), r"which transformers cannot load from GGUF \(it can: .*llama"),
@@ -312,6 +312,24 @@ def test_models_page_imports_a_gguf_file_and_lists_it(tiny_file, offline):
     at.button(key="models.import").click().run()
     assert any("No file at" in e.value for e in at.error)
     assert not [s.value for s in at.success if "Imported" in s.value]
+
+
+def test_an_empty_gguf_file_is_called_empty_on_the_page_and_the_cli(tmp_path):
+    """A zero-byte .gguf (a download that never wrote anything) said "does not start with 'GGUF'", as if it were
+    another kind of file."""
+    empty = tmp_path / "model.gguf"
+    empty.write_bytes(b"")
+    expected = ("model.gguf is empty (0 bytes): download or copy the .gguf file again, and wait until it has finished "
+                "before importing it.")
+    at = open_models_page()
+    at.text_input(key="models.path").input(str(empty)).run()
+    at.button(key="models.import").click().run()
+    assert [e.value for e in at.error] == [expected]
+    out = subprocess.run([sys.executable, "-m", "studio", "model", "import", str(empty)], capture_output=True,
+                         text=True, cwd=REPO, timeout=180,
+                         env={**__import__("os").environ, "STUDIO_HOME": str(config.home()), "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1] == f"error: {expected}"
+    assert leftovers() == []
 
 
 def test_models_page_says_why_a_bad_file_cannot_be_imported(tmp_path):
