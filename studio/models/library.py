@@ -193,6 +193,8 @@ def hub_cache_models() -> list[ModelEntry]:
         out.append(ModelEntry(
             name=repo.repo_id, spec=repo.repo_id, source="hub cache", architecture=architecture_of(cfg),
             context_length=cfg.get("max_position_embeddings") or cfg.get("n_positions"),
+            # from the safetensors headers, no weight loaded; a quantized checkpoint's packed tensors are not its count
+            parameters=None if cfg.get("quantization_config") else hub_cache.parameters(snap),
             dtype=cfg.get("torch_dtype") or cfg.get("dtype"), disk_bytes=repo.size_on_disk,
             chat_template=_has_chat_template(snap), path=str(snap)))
     return out
