@@ -118,3 +118,33 @@ def test_loading_a_model_deleted_after_it_was_picked_says_it_is_gone(tiny_gpt2):
     with pytest.raises(ModelLoadError) as err:
         loading.load_tokenizer(ref)
     assert str(err.value) == expected
+
+
+def test_a_model_a_training_run_has_just_started_on_is_not_deleted_before_the_run_records_it(tiny_gpt2, tmp_path):
+    """A run records its base in run.json once its worker has imported its libraries (seconds); deleted in between,
+    the model went and the run failed loading it."""
+    import json
+
+    from studio.data.ref import DatasetRef
+    from studio.train import job as train_job
+    from studio.train.config import TrainConfig
+
+    folder = config.models_dir() / "doomed"
+    shutil.copytree(tiny_gpt2, folder)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": f"q{i}?", "answer": f"a{i}."} for i in range(4)]))
+    run_id = train_job.start_training(TrainConfig(base="model:doomed"), DatasetRef(file=str(data), name="qa"))
+    workdir = config.runs_dir() / run_id
+    pid = jobs.read_status(workdir).pid
+    os.kill(pid, signal.SIGSTOP)  # before the worker gets to write run.json
+    try:
+        assert not (workdir / "run.json").exists()
+        at = _delete_on_the_models_page()
+        assert folder.is_dir()
+        assert [e.value for e in at.error] == [f"'doomed' is the base of 1 training run(s) ({run_id}): delete those "
+                                               "runs first, or keep the model."]
+        out = _rm()
+        assert out.returncode == 2 and folder.is_dir() and "is the base of 1 training run(s)" in out.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
