@@ -289,10 +289,14 @@ def active_device_job() -> JobStatus | None:
 
 
 def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = True,
-              env: Mapping[str, str] | None = None, launcher: list[str] | None = None) -> JobStatus:
+              env: Mapping[str, str] | None = None, launcher: list[str] | None = None,
+              record: Mapping[str, str] | None = None) -> JobStatus:
     """Start ``python -m studio <argv>`` detached, logging to ``<workdir>/log.txt``.
 
     ``launcher`` replaces ``python`` (``accelerate launch ...`` for several GPUs: ``studio.train.launch``).
+
+    ``record`` adds fields to the job's status from its start (what it works on, for checks in other processes:
+    an export's model, read back as ``status.extra``).
 
     ``env`` adds variables to the job's environment only (a token typed in the browser reaches the
     job this way: never on its command line, in its status or on disk).
@@ -318,7 +322,7 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
         now = time.time()
         atomic.write_json(_status_path(workdir), {
             "state": "queued", "kind": kind, "progress": 0.0, "eta_s": None, "message": "starting",
-            "error": "", "pid": None, "started": now, "updated": now, "uses_device": uses_device,
+            "error": "", "pid": None, "started": now, "updated": now, "uses_device": uses_device, **(record or {}),
         }, indent=None)
         child_env = {**os.environ, **(env or {}), **config.job_env(), "STUDIO_JOB_DIR": str(workdir), "PYTHONUNBUFFERED": "1",
                      "TOKENIZERS_PARALLELISM": "false", "STUDIO_HOME": str(config.home())}  # this visitor's workspace

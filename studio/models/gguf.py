@@ -137,6 +137,9 @@ def inspect(path: str | Path, *, check_support: bool = True) -> GgufInfo:
         size = path.stat().st_size
         with open(path, "rb") as f:
             magic = f.read(4)
+            if size == 0:  # an interrupted download or copy, or a file created but never written
+                raise ModelLoadError(f"{name} is empty (0 bytes): download or copy the .gguf file again, and wait "
+                                     "until it has finished before importing it.")
             if magic != MAGIC or size < 24:
                 raise ModelLoadError(f"{name} is not a GGUF file (it does not start with 'GGUF'): choose a .gguf "
                                      "model file from llama.cpp, Ollama or LM Studio.")

@@ -132,19 +132,60 @@ def complete_model(snap: Path) -> bool:
     return any(p.is_file() and p.stat().st_size > 0 for p in snap.glob("*.bin"))
 
 
-def safetensors_whole(path: Path) -> bool:
-    """Whether a safetensors file's header parses and its tensors end exactly where the file ends."""
+def _header(path: Path) -> tuple[dict, int, int] | None:
+    """A safetensors file's header (its tensors, ``__metadata__`` left out), the header's length and the file's
+    size; None when the header does not parse."""
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
             (n,) = struct.unpack("<Q", fh.read(8))
             if n <= 1 or 8 + n > size or n > 100 * 2**20:
-                return False
+                return None
             header = json.loads(fh.read(n))
     except (OSError, ValueError, struct.error):
-        return False
+        return None
     if not isinstance(header, dict):
+        return None
+    return {k: t for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)}, n, size
+
+
+def safetensors_whole(path: Path) -> bool:
+    """Whether a safetensors file's header parses and its tensors end exactly where the file ends."""
+    read = _header(path)
+    if read is None:
         return False
-    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)
-            and isinstance(t.get("data_offsets"), list) and len(t["data_offsets"]) == 2]
+    tensors, n, size = read
+    ends = [t["data_offsets"][1] for t in tensors.values()
+            if isinstance(t.get("data_offsets"), list) and len(t["data_offsets"]) == 2]
     return 8 + n + max(ends, default=0) == size
+
+
+def weight_files(snap: Path) -> list[Path]:
+    """A snapshot's safetensors weights: the shards its index names, or every ``*.safetensors`` file."""
+    index = snap / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            return [snap / s for s in sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []
+    return sorted(snap.glob("*.safetensors"))
+
+
+def parameters(snap: Path) -> int | None:
+    """The parameter count of a snapshot's model, from its safetensors headers (the tensors' shapes; no weight is
+    read); None for a model stored as ``.bin`` only, or a header that does not parse."""
+    total = 0
+    files = weight_files(snap)
+    for path in files:
+        read = _header(path)
+        if read is None:
+            return None
+        for tensor in read[0].values():
+            shape = tensor.get("shape")
+            if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+                return None
+            count = 1
+            for d in shape:
+                count *= d
+            total += count
+    return total or None

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from studio import atomic, config
+from studio import atomic, config, jobs
 from studio.errors import CancelledError, ModelLoadError, StudioError
 from studio.models import bundled, run_folders
 from studio.models.run_folders import RunRecord
@@ -193,6 +193,8 @@ def hub_cache_models() -> list[ModelEntry]:
         out.append(ModelEntry(
             name=repo.repo_id, spec=repo.repo_id, source="hub cache", architecture=architecture_of(cfg),
             context_length=cfg.get("max_position_embeddings") or cfg.get("n_positions"),
+            # from the safetensors headers, no weight loaded; a quantized checkpoint's packed tensors are not its count
+            parameters=None if cfg.get("quantization_config") else hub_cache.parameters(snap),
             dtype=cfg.get("torch_dtype") or cfg.get("dtype"), disk_bytes=repo.size_on_disk,
             chat_template=_has_chat_template(snap), path=str(snap)))
     return out
@@ -431,9 +433,35 @@ def runs_using(name: str) -> list[str]:
     return [r.name for r in run_folders.list_runs() if uses(r)]
 
 
+EXPORT_KIND = "export"
+EXPORT_SPEC = "spec"
+"""An export job's kind and the status field naming the model it writes (``studio.models.export.job.start_export``
+records it; ``exports_of`` reads it)."""
+
+
+def exports_of(name: str) -> list[str]:
+    """The GGUF export jobs queued or running on the workspace model ``name`` (their file names): deleting the model
+    under one fails it halfway."""
+    folder = (config.models_dir() / name).resolve()
+    out = []
+    for status in jobs.registered_jobs():
+        spec = str(status.extra.get(EXPORT_SPEC) or "").strip()
+        if status.kind != EXPORT_KIND or not status.active or not spec:
+            continue
+        if spec != str(library_spec(name)):
+            try:
+                if parse_spec(spec).kind in ("model", "run") or Path(spec).expanduser().resolve() != folder:
+                    continue
+            except (StudioError, OSError, RuntimeError):
+                continue
+        out.append(Path(status.workdir).name.removeprefix("export-") + ".gguf")
+    return out
+
+
 def delete_model(name: str, in_use: list[str] | None = None) -> str:
-    """Delete a workspace model; refused while a training run was trained from it (delete the run first), or while
-    the evaluations ``in_use`` (ids, ``studio.evaluate.results.evaluations_answering_with``) answer with it."""
+    """Delete a workspace model; refused while a training run was trained from it (delete the run first), while a
+    GGUF export of it runs, or while the evaluations ``in_use`` (ids,
+    ``studio.evaluate.results.evaluations_answering_with``) answer with it."""
     name = check_name(name)
     folder = config.models_dir() / name
     if not folder.is_dir():
@@ -442,6 +470,10 @@ def delete_model(name: str, in_use: list[str] | None = None) -> str:
     if used:
         raise StudioError(f"{name!r} is the base of {len(used)} training run(s) ({', '.join(used[:3])}): delete "
                           "those runs first, or keep the model.")
+    exporting = exports_of(name)
+    if exporting:
+        raise StudioError(f"{name!r} is being exported as GGUF ({', '.join(exporting[:3])}): stop that export in the "
+                          "Export panel (Models or Train page), or wait for it to finish, then delete the model.")
     if in_use:
         raise StudioError(f"{name!r} is being evaluated (evaluation {', '.join(in_use[:3])}): stop that evaluation on "
                           "the Evaluate page, or wait for it to finish, then delete the model.")

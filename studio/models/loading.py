@@ -196,6 +196,12 @@ def pretrained_kwargs(ref: ModelRef, token: str | None = None) -> dict[str, Any]
 def explain_load_error(ref: ModelRef, exc: Exception) -> ModelLoadError:
     """A one-line, actionable message for a failed ``from_pretrained``."""
     text = str(exc)
+    if ref.kind in ("model", "run", "path", "adapter") and not Path(ref.source).exists():
+        # deleted between resolving and loading: transformers takes a missing folder for a Hub id and says so
+        if ref.kind == "model":
+            return ModelLoadError(f"{ref.spec} is no longer in the library (it was deleted): pick another model, or "
+                                  "import or download it again.")
+        return ModelLoadError(f"{ref.spec}: its folder {ref.source} is gone (deleted or moved): pick another model.")
     if ref.kind == "hub" and (not hub_reachable() or "couldn't connect" in text.lower() or "offline" in text.lower()):
         return HubUnreachableError(ref.spec, OFFLINE_REMEDY)
     if "401" in text or "gated" in text.lower() or "restricted" in text.lower():

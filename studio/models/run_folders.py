@@ -100,6 +100,9 @@ def read_run(folder: Path) -> RunRecord:
         # A job that died before it wrote run.json: still a run, listed (failed, with its reason) and deletable.
         created = datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
         meta = {"name": folder.name, "created": created}
+        base = jobs.read_status(folder).extra.get("base")  # a run just started records its base there first
+        if isinstance(base, str) and base:
+            meta["base"] = base
     return RunRecord(folder, meta)
 
 

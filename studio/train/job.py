@@ -37,7 +37,8 @@ def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "", *, gpu
     if dataset.version is not None:
         argv += ["--dataset-version", str(dataset.version)]
     try:
-        jobs.start_job("train", argv, folder, launcher=prefix)
+        # the base in the status from the start: until the worker writes run.json its model is not deleted under it
+        jobs.start_job("train", argv, folder, launcher=prefix, record={"base": cfg.base})
     except StudioError:
         if folder.is_dir() and not (folder / "run.json").exists():
             shutil.rmtree(folder, ignore_errors=True)  # a refused start leaves no empty run behind

@@ -69,7 +69,7 @@ def test_a_gguf_path_loads_directly_and_is_imported_once(tiny_file, offline):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.write_bytes(b"PK\x03\x04 a zip, not a model"), "is not a GGUF file"),
-    (lambda p: p.write_bytes(b""), "is not a GGUF file"),
+    (lambda p: p.write_bytes(b""), r"is empty \(0 bytes\)"),
     (lambda p: (write_tiny_llama_gguf(p), p.write_bytes(p.read_bytes()[:600])), "truncated"),
     (lambda p: (write_tiny_llama_gguf(p), p.write_bytes(p.read_bytes()[:-5000])), "truncated"),
     (lambda p: write_tiny_llama_gguf(p, architecture="rwkv6"), r"which transformers cannot load from GGUF \(it can: .*llama"),
@@ -314,6 +314,24 @@ def test_models_page_imports_a_gguf_file_and_lists_it(tiny_file, offline):
     assert not [s.value for s in at.success if "Imported" in s.value]
 
 
+def test_an_empty_gguf_file_is_called_empty_on_the_page_and_the_cli(tmp_path):
+    """A zero-byte .gguf (a download that never wrote anything) said "does not start with 'GGUF'", as if it were
+    another kind of file."""
+    empty = tmp_path / "model.gguf"
+    empty.write_bytes(b"")
+    expected = ("model.gguf is empty (0 bytes): download or copy the .gguf file again, and wait until it has finished "
+                "before importing it.")
+    at = open_models_page()
+    at.text_input(key="models.path").input(str(empty)).run()
+    at.button(key="models.import").click().run()
+    assert [e.value for e in at.error] == [expected]
+    out = subprocess.run([sys.executable, "-m", "studio", "model", "import", str(empty)], capture_output=True,
+                         text=True, cwd=REPO, timeout=180,
+                         env={**__import__("os").environ, "STUDIO_HOME": str(config.home()), "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1] == f"error: {expected}"
+    assert leftovers() == []
+
+
 def test_models_page_says_why_a_bad_file_cannot_be_imported(tmp_path):
     bad = tmp_path / "notes.gguf"
     bad.write_text("just some text")
@@ -429,3 +447,42 @@ def test_every_source_names_its_architecture_the_same_way(tiny_file, tiny_llama,
     assert out.returncode == 0, out.stderr
     listed = {line.split("\t")[0]: line.split("\t")[2] for line in out.stdout.splitlines() if "\t" in line}
     assert {spec: listed[spec] for spec in [*llamas, gpt2]} == {**dict.fromkeys(llamas, "llama"), gpt2: "gpt2"}
+
+
+def test_hub_downloads_show_their_parameter_count_from_the_safetensors_headers(tiny_gpt2, tiny_llama, tmp_path,
+                                                                                 monkeypatch, offline):
+    """The Models table showed "—" for every Hub download; the count comes from the weights' headers (one file, or
+    the shards an index names), on the page and in `model list`."""
+    import os
+    import shutil
+
+    import huggingface_hub.constants as hub_constants
+    from transformers import AutoModelForCausalLM
+
+    hf_home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+
+    def cached(repo: str, fill) -> None:  # laid out as another tool downloads a repository
+        top = hf_home / "hub" / f"models--acme--{repo}"
+        fill(top / "snapshots" / ("a" * 40))
+        (top / "refs").mkdir()
+        (top / "refs" / "main").write_text("a" * 40)
+        (top / "blobs").mkdir()
+
+    gpt2 = AutoModelForCausalLM.from_pretrained(tiny_gpt2).num_parameters()
+    llama_model = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    cached("tiny", lambda snap: shutil.copytree(tiny_gpt2, snap))
+    cached("sharded", lambda snap: (shutil.copytree(tiny_llama, snap), (snap / "model.safetensors").unlink(),
+                                    llama_model.save_pretrained(snap, max_shard_size="100KB")))
+    assert (hf_home / "hub" / "models--acme--sharded" / "snapshots" / ("a" * 40) / "model.safetensors.index.json").is_file()
+    expected = {"acme/tiny": library.ModelEntry("", "", "", parameters=gpt2).params_text,
+                "acme/sharded": library.ModelEntry("", "", "", parameters=llama_model.num_parameters()).params_text}
+    assert "—" not in expected.values()
+    table = library_rows(open_models_page())
+    assert {spec: table[table["spec"] == spec].iloc[0]["parameters"] for spec in expected} == expected
+    out = subprocess.run([sys.executable, "-m", "studio", "model", "list", "--json"], capture_output=True, text=True,
+                         cwd=REPO, timeout=180, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    counts = {e["spec"]: e["parameters"] for e in json.loads(out.stdout)}
+    assert counts["acme/tiny"] == gpt2 and counts["acme/sharded"] == llama_model.num_parameters()

@@ -1,13 +1,18 @@
-"""A workspace model that an evaluation is answering with is not deleted under it (page and command line)."""
+"""A workspace model that an evaluation is answering with, or an export is writing, is not deleted under it (page and
+command line); a model deleted after it was picked is named as gone where it loads."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from studio import config, jobs
@@ -59,3 +64,87 @@ def test_once_the_evaluation_ended_the_model_can_be_deleted(tiny_gpt2):
     folder = model_and_evaluation(tiny_gpt2, active=False)
     at = _delete_on_the_models_page()
     assert any("Deleted doomed" in s.value for s in at.success) and not folder.exists()
+
+
+def _frozen_export_of_doomed(tiny_gpt2) -> tuple[Path, int]:
+    """``model:doomed`` and a real export job of it, started as the Export panel starts one, its worker frozen
+    (SIGSTOP) mid-way so the test is not a race with it."""
+    from studio.models.export import job as export_job
+
+    folder = config.models_dir() / "doomed"
+    shutil.copytree(tiny_gpt2, folder)
+    workdir = export_job.start_export("model:doomed", "q8_0", "doomed.Q8_0")
+    pid = jobs.read_status(workdir).pid
+    os.kill(pid, signal.SIGSTOP)
+    return folder, pid
+
+
+def test_a_model_being_exported_is_not_deleted_and_the_page_and_cli_say_which_export(tiny_gpt2):
+    folder, pid = _frozen_export_of_doomed(tiny_gpt2)
+    try:
+        at = _delete_on_the_models_page()
+        assert folder.is_dir()
+        errors = [e.value for e in at.error]
+        assert errors == ["'doomed' is being exported as GGUF (doomed.Q8_0.gguf): stop that export in the Export "
+                          "panel (Models or Train page), or wait for it to finish, then delete the model."], errors
+        out = _rm()
+        assert out.returncode == 2 and folder.is_dir()
+        assert out.stderr.strip().startswith("error: 'doomed' is being exported as GGUF (doomed.Q8_0.gguf)")
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # gone already where the model was deleted under it
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 30
+    while jobs.alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    at = _delete_on_the_models_page()  # the export ended (killed): the model goes
+    assert any("Deleted doomed" in s.value for s in at.success) and not folder.exists()
+
+
+def test_loading_a_model_deleted_after_it_was_picked_says_it_is_gone(tiny_gpt2):
+    """An export (or chat, evaluation) that resolved ``model:doomed`` before it was deleted: one line that says the
+    model is gone, not transformers' "Repo id must be in the form 'repo_name'..." about its vanished folder."""
+    from studio.errors import ModelLoadError
+    from studio.models import loading
+
+    folder = config.models_dir() / "doomed"
+    shutil.copytree(tiny_gpt2, folder)
+    ref = loading.resolve("model:doomed")
+    shutil.rmtree(folder)
+    expected = ("model:doomed is no longer in the library (it was deleted): pick another model, or import or "
+                "download it again.")
+    with pytest.raises(ModelLoadError) as err:
+        loading.load_weights(ref, loading.pretrained_kwargs(ref))
+    assert str(err.value) == expected
+    with pytest.raises(ModelLoadError) as err:
+        loading.load_tokenizer(ref)
+    assert str(err.value) == expected
+
+
+def test_a_model_a_training_run_has_just_started_on_is_not_deleted_before_the_run_records_it(tiny_gpt2, tmp_path):
+    """A run records its base in run.json once its worker has imported its libraries (seconds); deleted in between,
+    the model went and the run failed loading it."""
+    import json
+
+    from studio.data.ref import DatasetRef
+    from studio.train import job as train_job
+    from studio.train.config import TrainConfig
+
+    folder = config.models_dir() / "doomed"
+    shutil.copytree(tiny_gpt2, folder)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": f"q{i}?", "answer": f"a{i}."} for i in range(4)]))
+    run_id = train_job.start_training(TrainConfig(base="model:doomed"), DatasetRef(file=str(data), name="qa"))
+    workdir = config.runs_dir() / run_id
+    pid = jobs.read_status(workdir).pid
+    os.kill(pid, signal.SIGSTOP)  # before the worker gets to write run.json
+    try:
+        assert not (workdir / "run.json").exists()
+        at = _delete_on_the_models_page()
+        assert folder.is_dir()
+        assert [e.value for e in at.error] == [f"'doomed' is the base of 1 training run(s) ({run_id}): delete those "
+                                               "runs first, or keep the model."]
+        out = _rm()
+        assert out.returncode == 2 and folder.is_dir() and "is the base of 1 training run(s)" in out.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

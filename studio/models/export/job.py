@@ -16,6 +16,7 @@ from pathlib import Path
 from studio import config, jobs
 from studio.errors import StudioError
 from studio.models.export.writer import QUANTS
+from studio.models.library import EXPORT_KIND, EXPORT_SPEC
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -46,8 +47,8 @@ def start_export(spec: str, quant: str, name: str) -> Path:
     name = check_name(name)
     workdir = job_dir(name)
     out = workdir / f"{name}.gguf"
-    jobs.start_job("export", ["model", "export", spec, "--out", str(out), "--quant", quant, "--force", "--zip"],
-                   workdir, uses_device=False)
+    jobs.start_job(EXPORT_KIND, ["model", "export", spec, "--out", str(out), "--quant", quant, "--force", "--zip"],
+                   workdir, uses_device=False, record={EXPORT_SPEC: spec})
     return workdir
 
 
