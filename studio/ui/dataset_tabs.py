@@ -88,6 +88,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     st.dataframe(_preview(records), hide_index=True, width="stretch")
     errs, warns = found.errors, found.warnings
     to_fix: list[dict] = []
+    left_out = 0  # invalid records skipped: the line after the import says so, or the whole file seemed to come in
     if errs:
         bad = found.invalid  # every invalid record, however many warnings come before them
         valid = [r for n, r in enumerate(records, 1) if n not in bad]
@@ -104,13 +105,13 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         if way == "fix":
             to_fix, records = [r for n, r in enumerate(records, 1) if n in bad], records
         else:
-            records = valid
+            records, left_out = valid, len(bad)
     if warns:
         st.warning(f"{validate.plural(len(warns), 'warning')} (warnings do not block an import):")
         dui.problems_table(warns)
     for note in found.notes:
         st.info(note, icon=":material/info:")
-    _import_target(info, records, source_name, disabled=not records, to_fix=to_fix)
+    _import_target(info, records, source_name, disabled=not records, to_fix=to_fix, left_out=left_out)
 
 
 def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | None:
@@ -229,10 +230,20 @@ def _preview(records: list[dict], n: int = 20) -> list[dict]:
             for r in records[:n]]
 
 
+def _left_out(n: int) -> str:
+    """What an import that skipped ``n`` invalid records adds to its line ("" for none)."""
+    if not n:
+        return ""
+    return (f"; {validate.plural(n, 'invalid record')} {'was' if n == 1 else 'were'} left out (to fix "
+            f"{'it' if n == 1 else 'them'} in the editor instead, import the file again and bring them all in)")
+
+
 def _import_target(info: store.DatasetInfo | None, records: list[dict], filename: str, disabled: bool,
-                   to_fix: list[dict] | None = None) -> None:
-    """``to_fix``: the invalid records among ``records``, brought in as unsaved edits to fix in the editor."""
+                   to_fix: list[dict] | None = None, left_out: int = 0) -> None:
+    """``to_fix``: the invalid records among ``records``, brought in as unsaved edits to fix in the editor;
+    ``left_out``: how many invalid records were skipped, said in the line after the import."""
     to_fix = to_fix or []
+    skipped_invalid = _left_out(left_out)
     options = ["Create a new dataset"] + ([f"Add to {info.name}"] if info else [])
     target = st.radio("Import into", options, horizontal=True, key="dataset.import.target")
     if target == options[0]:
@@ -251,7 +262,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                               f"the {len(to_fix):,} to fix are in the Edit tab as unsaved changes.")
                 else:
                     dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
-                              f"{dui.md(created.name)}.")
+                              f"{dui.md(created.name)}{skipped_invalid}.")
                 dui.go_to_tab("Edit")
                 st.rerun()
         return
@@ -266,11 +277,11 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         if added:
             dui.flash(f"Added {validate.plural(added, 'record')} to {dui.md(info.name)}"
                       + (f" ({skipped:,} already there were skipped)" if skipped else "")
-                      + ". They are unsaved: check them in the Edit tab and press Save.")
+                      + f"{skipped_invalid}. They are unsaved: check them in the Edit tab and press Save.")
         else:  # nothing to check or save: saying so would send the person looking for records that are not there
             dui.flash(f"Nothing added to {dui.md(info.name)}: "
                       + ("the record is" if skipped == 1 else f"all {skipped:,} records are")
-                      + " already there (the same question and answer).")
+                      + f" already there (the same question and answer){skipped_invalid}.")
         dui.go_to_tab("Edit")
         st.rerun()
 

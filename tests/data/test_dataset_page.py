@@ -288,6 +288,23 @@ def test_messy_import_takes_the_valid_records_and_names_the_skipped_ones():
     info = store.find_dataset("Messy")
     kept = store.load_version(info.id)
     assert len(kept) == 8 and "Explain rule 3" not in [r["question"] for r in kept]
+    # the line after the import says what did not come in: "Imported 8 records" alone read as the whole file
+    assert texts(at.success)[0] == ("Imported 8 records into a new dataset, Messy; 2 invalid records were left out "
+                                    "(to fix them in the editor instead, import the file again and bring them all in).")
+
+
+def test_adding_the_valid_records_to_a_dataset_says_how_many_invalid_ones_were_left_out():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at = _upload(at, "alpaca.json", json.dumps(MESSY).encode())
+    assert at.radio(key="dataset.import.invalid").value == "skip"
+    at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
+    at.button(key="dataset.import.merge").click().run()
+    assert texts(at.success)[0] == (
+        "Added 8 records to Mine; 2 invalid records were left out (to fix them in the editor instead, import the "
+        "file again and bring them all in). They are unsaved: check them in the Edit tab and press Save.")
+    assert "Unsaved changes: 8 added." in texts(at.warning)
 
 
 def test_an_error_after_1200_warnings_is_shown_counted_and_never_imported():
