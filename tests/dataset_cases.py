@@ -30,7 +30,9 @@ BAD = [
     ("same.json", b'[{"question": "Offside?", "answer": "Offside?"}]', "record 1: question and answer are the same"),
     ("nan.json", b'[{"question": "q", "answer": NaN}]', "nan"),
     ("binary.json", bytes(range(256)) * 4, "binary"),
-    ("latin1.csv", "question,answer\nqué,sí\n".encode("latin-1"), "utf-8"),
+    # Neither UTF-8 nor Windows-1252 (its "、" is 0x81 0x41; 0x81 is no Windows-1252 character): refused everywhere.
+    # A Latin-1 / Windows-1252 file is refused by the command line only; the Dataset page reads it and says so.
+    ("shift-jis.csv", "question,answer\n質問、です,はい\n".encode("shift_jis"), "utf-8"),
     ("deep.json", b"[" * 50_000 + b"]" * 50_000, "nested"),
     ("deep-record.json", json.dumps([{"question": "q", "answer": "a", "x": _n}]).encode()
      if (_n := [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]) else b"", "nested"),

@@ -56,7 +56,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         if not cached or cached["file_id"] != file_id or cached.get("turns") != turns:
             try:
                 cached = {"file_id": file_id, "turns": turns,
-                          "parsed": formats.parse(upload.getvalue(), upload.name, turns=turns), "error": None}
+                          "parsed": formats.parse(upload.getvalue(), upload.name, turns=turns, legacy=True),
+                          "error": None}
             except StudioError as exc:
                 cached = {"file_id": file_id, "turns": turns, "parsed": None, "error": str(exc)}
             st.session_state[IMPORT] = cached
@@ -74,6 +75,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
             "squad-nested": "a SQuAD file"}.get(parsed.chat or parsed.squad or "")
     st.write(f"Read **{len(parsed.rows):,} record{'' if len(parsed.rows) == 1 else 's'}** as {parsed.format.upper()}"
              + (f" ({chat})." if chat else "."))
+    if parsed.encoding_note:  # not UTF-8: read as Windows-1252, and the person checks the accents
+        st.warning(dui.md(parsed.encoding_note), icon=":material/translate:")
     if parsed.chat:
         st.radio("Conversations with several exchanges", ["first", "every"], key="dataset.import.turns",
                  horizontal=True, format_func={"first": "First exchange only",
@@ -153,7 +156,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
                 "a split), read as `python -m studio dataset import` reads it.")
 
         def read() -> formats.Parsed:
-            return formats.read_source(src, turns)
+            return formats.read_source(src, turns, legacy=True)
     key = f"{origin}:{text}"
     if c2.form_submit_button("Load", key=f"dataset.import.{origin}_load") and text:
         st.session_state["dataset.import.loaded"] = key

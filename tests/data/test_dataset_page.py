@@ -273,6 +273,21 @@ def test_bad_import_shows_a_clear_reason_and_blocks_import(name, data, words):
         assert all(b.disabled for b in import_buttons)
 
 
+def test_a_windows_1252_csv_is_read_and_the_page_says_so_with_a_line_to_check():
+    text = "question,answer\r\n¿Qué es un córner?,Un saque de esquina: 5 €\r\n"
+    at = _upload(open_page(), "excel.csv", text.encode("cp1252"))  # Excel's plain "CSV" on Windows
+    tab = at.tabs[1]
+    assert not tab.error
+    assert tab.dataframe[0].value.to_dict("records") == [{"question": "¿Qué es un córner?",
+                                                          "answer": "Un saque de esquina: 5 €"}]
+    (note,) = [w for w in texts(tab.warning) if "Windows-1252" in w]
+    assert note.startswith("Not UTF-8 text: read as Windows-1252") and "Check the accents in the preview" in note
+    at.text_input(key="dataset.import.name.excel.csv").input("Excel").run()
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("Excel").id) == [
+        {"question": "¿Qué es un córner?", "answer": "Un saque de esquina: 5 €"}]
+
+
 MESSY = [{"instruction": f"Explain rule {i}", "input": "", "output": "" if i in (3, 7) else f"Rule {i} says so."}
          for i in range(1, 11)]
 

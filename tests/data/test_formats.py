@@ -30,6 +30,24 @@ def test_a_comma_after_the_last_item_is_named_on_its_own_line(text, line, closin
                               f"{closing}; remove that comma.")
 
 
+WINDOWS_1252 = [("excel.csv", "question,answer\r\n¿Qué es un córner?,Un saque de esquina: 5 € la entrada\r\n"),
+                ("qa.json", '[{"question": "¿Año?", "answer": "El niño dijo “sí”"}]')]
+
+
+@pytest.mark.parametrize("name,text", WINDOWS_1252)
+def test_a_windows_1252_file_is_refused_strictly_with_how_and_read_on_request_saying_so(name, text):
+    data = text.encode("cp1252")  # Excel's plain "CSV" on Windows: é, ñ and € are single bytes
+    with pytest.raises(StudioError) as err:
+        formats.parse(data, name)  # the command line: no guess, and the line says how to re-save it
+    assert "Excel: Save As, \"CSV UTF-8\"" in str(err.value) and str(err.value).startswith("Not UTF-8 text (line ")
+    parsed = formats.parse(data, name, legacy=True)  # the Dataset page: read, and said aloud with the line to check
+    assert formats.apply_mapping(parsed.rows, formats.guess_mapping(parsed.fields)) == \
+        formats.read_records(text.encode("utf-8"), name)
+    line = text.splitlines()[-1]
+    assert parsed.encoding_note.startswith("Not UTF-8 text: read as Windows-1252") and f"reads: {line})" in parsed.encoding_note
+    assert formats.parse(text.encode("utf-8"), name, legacy=True).encoding_note == ""  # UTF-8 needs no word
+
+
 def test_unicode_and_html_survive_every_format_exactly():
     for fmt, writer in writers.WRITERS.items():
         data = writer(UNICODE)
