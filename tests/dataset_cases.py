@@ -39,6 +39,8 @@ BAD = [
     ("bad-line.jsonl", b'{"question": "a", "answer": "b"}\n{"question": "c", "answer": \n{"question": "d", "answer": "e"}\n',
      "line 2"),
     ("ragged.csv", b"question,answer\na,b\nc,d,e\n", "line 3"),
+    ("missing-comma.json", b'[\n  {"question": "a?", "answer": "b"}\n  {"question": "c?", "answer": "d"}\n]\n',
+     "line 2: a comma is missing after the record that ends there, before the next one on line 3; add one."),
     # Half of a UTF-16 pair as a \u escape: json accepts it, but no UTF-8 file can hold it (the import's write,
     # a workspace save and every export failed with a UnicodeEncodeError traceback). A whole pair is fine.
     ("half-pair.json", b'[{"question": "Ball \\ud83d\\ude00?", "answer": "a"}, {"question": "q", "answer": "x\\ud800"}]',

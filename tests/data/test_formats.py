@@ -30,6 +30,27 @@ def test_a_comma_after_the_last_item_is_named_on_its_own_line(text, line, closin
                               f"{closing}; remove that comma.")
 
 
+@pytest.mark.parametrize("name,text,message", [
+    ("qa.json", '[\n  {"question": "a?", "answer": "b"}\n  {"question": "c?", "answer": "d"}\n]\n',
+     "Not valid JSON at line 2: a comma is missing after the record that ends there, before the next one on line 3; "
+     "add one."),
+    ("qa.json", '[{"question": "a?", "answer": "b"} {"question": "c?", "answer": "d"}]',
+     "Not valid JSON at line 1, column 36: a comma is missing between two records, before the {; add one there."),
+    ("qa.json", '[{"question": "a?"\r\n  "answer": "b"}]',  # between two fields, Windows line ends
+     "Not valid JSON at line 1: a comma is missing after the item that ends there, before the next one on line 2; "
+     "add one."),
+    ("qa.json", '[{"question": "He said "hi" to me", "answer": "b"}]',  # json says the same "Expecting ','"
+     'Not valid JSON at line 1, column 24: a quote inside a text ends it early; write it as \\" (a backslash before '
+     "the quote) or use other quotes."),
+    ("qa.jsonl", '{"question": "a?", "answer": "b"}\n{"question": "c?" "answer": "d"}\n',
+     'Line 2, column 19: a comma is missing between two items, before the "; add one there.'),
+])
+def test_a_missing_comma_is_said_in_plain_words_on_its_line(name, text, message):
+    with pytest.raises(StudioError) as err:  # json itself says "Expecting ',' delimiter" at the next item
+        formats.read_records(text.encode(), name)
+    assert str(err.value) == message
+
+
 WINDOWS_1252 = [("excel.csv", "question,answer\r\n¿Qué es un córner?,Un saque de esquina: 5 € la entrada\r\n"),
                 ("qa.json", '[{"question": "¿Año?", "answer": "El niño dijo “sí”"}]')]
 
