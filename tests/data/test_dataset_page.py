@@ -87,10 +87,33 @@ def test_save_with_problems_lists_them_by_record_and_keeps_the_edits():
     edit(at, edited={1: {"answer": ""}})
     at.button(key="dataset.save").click().run()
     assert any("Not saved: 1 error to fix first, in 1 record" in e for e in texts(at.error))
-    problems = table_with(at, "problem")
+    problems = table_with(at, "severity")  # the list below the table (the table has a Problem column now too)
     assert problems.to_dict("records") == [{"record": 2, "severity": "error", "problem": "answer is empty"}]
     assert store.get_dataset(info.id).latest.version == 1
     assert "Unsaved changes: 1 edited." in texts(at.warning)
+
+
+def test_a_refused_save_marks_the_refused_rows_in_the_table_and_empty_cells_read_as_empty():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    # what an empty cell (a new row's answer not typed yet) shows: empty, not Streamlit's default grey "None"
+    editor = at.data_editor[0].proto
+    assert editor.HasField("placeholder") and editor.placeholder == ""
+    edit(at, added=[{"question": "Who restarts?"}])  # a new row, its answer not typed
+    at.button(key="dataset.save").click().run()
+    assert any(e.startswith("Not saved: 1 error to fix first, in 1 record") for e in texts(at.error))
+    assert table_with(at, "severity").to_dict("records") == [
+        {"record": 3, "severity": "error", "problem": "answer is empty"}]
+    table = at.data_editor[0].value  # the row itself says why, where it is: not only "record 3" below the table
+    assert dict(zip(table["question"], table["problem"])) == {
+        "How long is a half?": "", "How many players?": "", "Who restarts?": "answer is empty"}
+    assert table["answer"].tolist()[-1] == ""
+    assert any("1 record must be fixed or deleted" in w for w in texts(at.warning))
+    assert "Unsaved changes: 1 added." in texts(at.warning) and store.get_dataset(info.id).latest.version == 1
+    at = edit(at, edited={2: {"answer": "The referee."}})
+    at.button(key="dataset.save").click().run()
+    assert "Saved version 2: 3 records." in texts(at.success)
 
 
 def test_two_sessions_second_save_is_refused_and_keeps_its_edits():
