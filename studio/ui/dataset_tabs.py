@@ -279,7 +279,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         added = len(records) - skipped
         if added:
             dui.flash(f"Added {validate.plural(added, 'record')} to {dui.md(info.name)}"
-                      + (f" ({skipped:,} already there were skipped)" if skipped else "")
+                      + (f" ({skipped:,} already there {'was' if skipped == 1 else 'were'} skipped)" if skipped else "")
                       + f"{skipped_invalid}. They are unsaved: check them in the Edit tab and press Save.")
         else:  # nothing to check or save: saying so would send the person looking for records that are not there
             dui.flash(f"Nothing added to {dui.md(info.name)}: "

@@ -262,7 +262,7 @@ def test_import_merge_adds_to_the_working_copy_skipping_existing():
     at = _upload(at, "more.csv", csv)
     at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
     at.button(key="dataset.import.merge").click().run()
-    assert "1 already there were skipped" in texts(at.success)[0]
+    assert "1 already there was skipped" in texts(at.success)[0]
     assert "Unsaved changes: 1 added." in texts(at.warning)
     at.button(key="dataset.save").click().run()
     assert [r["question"] for r in store.load_version(info.id)] == [
