@@ -30,13 +30,17 @@ BAD = [
     ("same.json", b'[{"question": "Offside?", "answer": "Offside?"}]', "record 1: question and answer are the same"),
     ("nan.json", b'[{"question": "q", "answer": NaN}]', "nan"),
     ("binary.json", bytes(range(256)) * 4, "binary"),
-    ("latin1.csv", "question,answer\nqué,sí\n".encode("latin-1"), "utf-8"),
+    # Neither UTF-8 nor Windows-1252 (its "、" is 0x81 0x41; 0x81 is no Windows-1252 character): refused everywhere.
+    # A Latin-1 / Windows-1252 file is refused by the command line only; the Dataset page reads it and says so.
+    ("shift-jis.csv", "question,answer\n質問、です,はい\n".encode("shift_jis"), "utf-8"),
     ("deep.json", b"[" * 50_000 + b"]" * 50_000, "nested"),
     ("deep-record.json", json.dumps([{"question": "q", "answer": "a", "x": _n}]).encode()
      if (_n := [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["deep"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]) else b"", "nested"),
     ("bad-line.jsonl", b'{"question": "a", "answer": "b"}\n{"question": "c", "answer": \n{"question": "d", "answer": "e"}\n',
      "line 2"),
     ("ragged.csv", b"question,answer\na,b\nc,d,e\n", "line 3"),
+    ("missing-comma.json", b'[\n  {"question": "a?", "answer": "b"}\n  {"question": "c?", "answer": "d"}\n]\n',
+     "line 2: a comma is missing after the record that ends there, before the next one on line 3; add one."),
     # Half of a UTF-16 pair as a \u escape: json accepts it, but no UTF-8 file can hold it (the import's write,
     # a workspace save and every export failed with a UnicodeEncodeError traceback). A whole pair is fine.
     ("half-pair.json", b'[{"question": "Ball \\ud83d\\ude00?", "answer": "a"}, {"question": "q", "answer": "x\\ud800"}]',

@@ -43,6 +43,7 @@ class Parsed:
     chat: str | None = None  # "messages" or "sharegpt" when the records were conversations
     squad: str | None = None  # "squad" (the Hub's flat rows) or "squad-nested" (the original JSON file)
     warnings: tuple[validate.Problem, ...] = ()  # found while reading: a key a record gives twice (the last kept)
+    encoding_note: str = ""  # set when the text was not UTF-8 and was read as Windows-1252: the page says so
 
 
 @dataclass(frozen=True)
@@ -79,20 +80,44 @@ class FieldMap:
         return cls(question=question, answer=answer, context=context)
 
 
-def decode(data: bytes) -> str:
-    """Bytes to text: UTF-8 (with or without BOM) or UTF-16 with a BOM; a clear error otherwise."""
+RESAVE = ("re-save the file as UTF-8 (Excel: Save As, \"CSV UTF-8\"; a text editor: save with the encoding "
+          "UTF-8)")
+
+
+def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
+    """Bytes to (text, a note on how it was read): UTF-8 (with or without BOM) or UTF-16 with a BOM, with no note;
+    a clear error otherwise. ``legacy``: text that is not UTF-8 is read as Windows-1252 (Excel's plain "CSV" on
+    Windows; Latin-1 with the euro and curly quotes), and the note says so, with the first line that was not
+    UTF-8 as it reads now, to check: never a silent guess. Bytes Windows-1252 does not have are still refused."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode("utf-16")
+            return data.decode("utf-16"), ""
         except UnicodeDecodeError:
             raise DatasetFormatError("The file starts like UTF-16 but is not: re-save it as UTF-8.") from None
     if b"\x00" in data[:8192]:
         raise DatasetFormatError("This looks like a binary file, not text: upload a JSON, JSON Lines or CSV file.")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), ""
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise DatasetFormatError(f"Not UTF-8 text (line {line}): re-save the file as UTF-8.") from None
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        end = data.find(b"\n", exc.start)
+        raw_line = data[start: end if end >= 0 else len(data)].rstrip(b"\r")
+    if legacy:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            pass  # not Windows-1252 either (a byte it does not have): refused as before
+        else:
+            shown = raw_line.decode("cp1252")
+            shown = shown if len(shown) <= 80 else shown[:79] + "…"
+            return text, (f"Not UTF-8 text: read as Windows-1252 (what Excel's plain CSV is on Windows). Check the "
+                          f"accents in the preview (line {line} reads: {shown}); if they look wrong, {RESAVE} and "
+                          "import it again.")
+    if legacy:
+        raise DatasetFormatError(f"Neither UTF-8 nor Windows-1252 text (line {line}): {RESAVE}.")
+    raise DatasetFormatError(f"Not UTF-8 text (line {line}): {RESAVE}; or import it on the Dataset page, which "
+                             "reads Windows-1252 text (Excel's plain CSV on Windows).")
 
 
 def detect_format(text: str, filename: str | None = None) -> str:
@@ -119,18 +144,21 @@ def detect_format(text: str, filename: str | None = None) -> str:
     return "csv"
 
 
-def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None, turns: str = "first") -> Parsed:
-    """Read a whole file into raw rows. Raises ``DatasetFormatError`` naming the line or record.
+def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None, turns: str = "first",
+          legacy: bool = False) -> Parsed:
+    """Read a whole file into raw rows. Raises ``DatasetFormatError`` naming the line or record. ``legacy``: text
+    that is not UTF-8 is read as Windows-1252, said in ``Parsed.encoding_note`` (``decode``).
 
     Chat records (``messages``, ShareGPT ``conversations``) become question/answer rows
     (``studio.data.conversations``): their first exchange, or every exchange with ``turns="every"``.
     """
     repeated: list[json_keys.Repeat] = []  # keys a record gives twice (JSON, JSON Lines)
+    note = ""
     if isinstance(data, bytes) and (data[:4] == PARQUET_MAGIC or fmt == "parquet"
                                     or (filename or "").lower().endswith(".parquet")):
         fmt, rows = "parquet", _parse_parquet(data, filename)
     else:
-        text = decode(data) if isinstance(data, bytes) else data
+        text, note = decode(data, legacy) if isinstance(data, bytes) else (data, "")
         if not text.strip():
             raise DatasetFormatError("The file is empty: it needs at least one question and answer.")
         fmt = fmt or detect_format(text, filename)
@@ -139,7 +167,8 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
         if fmt == "csv":
             rows = _parse_csv(text)
         else:
-            utf8 = data if isinstance(data, bytes) and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else None
+            utf8 = (data if isinstance(data, bytes) and not note
+                    and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else None)
             rows = {"json": json_rows.parse_json, "jsonl": json_rows.parse_jsonl}[fmt](text, repeated, utf8)
     if not rows:
         raise DatasetFormatError("The file holds no records: it needs at least one question and answer.")
@@ -147,6 +176,8 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     if repeated:
         parsed = dataclasses.replace(parsed, warnings=tuple(validate.Problem(r.record, "warning", r.message())
                                                             for r in repeated))
+    if note:
+        parsed = dataclasses.replace(parsed, encoding_note=note)
     return parsed
 
 
@@ -357,9 +388,10 @@ def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first"
     return apply_mapping(parsed.rows, mapping), parsed.warnings
 
 
-def read_source(path: str | Path, turns: str = "first") -> Parsed:
+def read_source(path: str | Path, turns: str = "first", legacy: bool = False) -> Parsed:
     """Any source, unmapped: a file, a ``datasets`` ``save_to_disk`` folder (``FOLDER@SPLIT`` picks a
-    split of a DatasetDict) or ``hub:OWNER/NAME[:CONFIG][@SPLIT]``. The CLI and the Import tab's path."""
+    split of a DatasetDict) or ``hub:OWNER/NAME[:CONFIG][@SPLIT]``. The CLI and the Import tab's path
+    (``legacy``: a text file that is not UTF-8 is read as Windows-1252 and says so, as ``parse``)."""
     from studio.data import hf_sources, parquet_rows
 
     src = str(path)
@@ -386,7 +418,7 @@ def read_source(path: str | Path, turns: str = "first") -> Parsed:
         elif parquet_rows.is_parquet(path):  # from disk batch by batch, never the whole file's bytes first
             parsed = parse_rows(parquet_rows.read_rows(path, path.name), "parquet", turns)
         else:
-            parsed = parse(_read_text_file(path), path.name, turns=turns)
+            parsed = parse(_read_text_file(path), path.name, turns=turns, legacy=legacy)
     return parsed
 
 

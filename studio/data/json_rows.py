@@ -50,7 +50,32 @@ def _syntax_error(exc: json.JSONDecodeError, text: str) -> str:
         line = before.count("\n") + 1
         return (f"Not valid JSON at line {line}: a comma after the last item, before the closing {text[exc.pos]} "
                 f"on line {exc.lineno}; remove that comma.")
+    missing = _missing_comma(exc, text)
+    if missing:
+        line, column, words = missing
+        return f"Not valid JSON at line {line}{f', column {column}' if column else ''}: {words}"
     return f"Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
+
+
+def _missing_comma(exc: json.JSONDecodeError, text: str) -> tuple[int, int | None, str] | None:
+    """Plain words for ``json``'s "Expecting ',' delimiter": (line, column or None, what is wrong and the fix), or
+    None. Two records (or fields) with no comma between them are named on the line where the first ends (a column
+    when the next is on that line too); a text followed by more text is a quote inside it that ended it early."""
+    if not exc.msg.startswith("Expecting ',' delimiter"):
+        return None
+    before = text[:exc.pos].rstrip()
+    last, nxt = before[-1:], text[exc.pos:exc.pos + 1]
+    line = before.count("\n") + 1
+    if last == '"' and (nxt.isalnum() or nxt in "¿¡'_-("):  # "He said "hi"": the second quote ended the text
+        return (line, len(before) - before.rfind("\n") - 1, "a quote inside a text ends it early; write it as \\\" "
+                "(a backslash before the quote) or use other quotes.")
+    if not last or last not in '}]"0123456789el' or nxt not in '{["':
+        return None
+    what = "records" if last == "}" and nxt == "{" else "items"
+    if line == exc.lineno:
+        return line, exc.colno, f"a comma is missing between two {what}, before the {nxt}; add one there."
+    return line, None, (f"a comma is missing after the {what[:-1]} that ends there, before the next one on line "
+                        f"{exc.lineno}; add one.")
 
 
 def _suspect(text: str) -> bool:
@@ -190,6 +215,9 @@ def parse_jsonl(text: str, repeated: list[json_keys.Repeat] | None = None, raw: 
         except RecursionError:
             raise DatasetFormatError(f"Line {n}: nested too deeply to be a Q&A record.") from None
         except json.JSONDecodeError as exc:
+            missing = _missing_comma(exc, line)
+            if missing:  # one line: the column is on line n
+                raise DatasetFormatError(f"Line {n}, column {missing[1]}: {missing[2]}") from None
             raise DatasetFormatError(f"Line {n}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
         except ValueError as exc:
             why = "a number too long to read; put it in quotes" if "integer string conversion" in str(exc) else exc

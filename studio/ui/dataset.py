@@ -6,6 +6,8 @@ Session state (all namespaced ``dataset.*``):
 - ``dataset.drafts``: ``{dataset_id: Draft}``, one working copy per dataset, kept while the session lives.
 - ``dataset.conflicts``: ``{dataset_id: {"latest": int, "message": str}}`` after a refused save.
 - ``dataset.flash``: a message shown once after the next rerun.
+- ``dataset.refused``: ``{dataset_id: (message, errors)}``, a refused save shown once, after the rerun that marked
+  the refused rows in the table.
 
 Widget keys: ``dataset.picker``, ``dataset.search``, ``dataset.page``, ``dataset.editor.<id>.<nonce>``
 (the table; a new nonce starts a fresh editor on the working copy), ``dataset.save_message``,
@@ -32,6 +34,7 @@ SELECTED = "dataset.selected"
 DRAFTS = "dataset.drafts"
 CONFLICTS = "dataset.conflicts"
 FLASH = "dataset.flash"
+REFUSED = "dataset.refused"
 
 
 @dataclass
@@ -74,7 +77,7 @@ def invalid(records: list[Record]) -> dict[int, str]:
 
 
 def init() -> None:
-    for key, value in {SELECTED: None, DRAFTS: {}, CONFLICTS: {}, FLASH: None}.items():
+    for key, value in {SELECTED: None, DRAFTS: {}, CONFLICTS: {}, FLASH: None, REFUSED: {}}.items():
         if key not in st.session_state:
             st.session_state[key] = value
 
@@ -273,6 +276,8 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     added = len((st.session_state.get(key) or {}).get("added_rows") or [])
     edited = st.data_editor(
         frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
+        # an empty cell (a new row's answer not typed yet) shows empty: the default grey "None" read as text
+        placeholder="",
         height=min(38 + 35 * (max(len(frame) + added, 5) + 1), 560), disabled=["problem"],
         column_config={
             editing.ROW: None,
@@ -317,6 +322,9 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
         reset(info)
         flash("Changes discarded.")
         st.rerun()
+    refused = st.session_state.setdefault(REFUSED, {}).pop(info.id, None)
+    if refused:  # the save refused on the run before, which marked the rows in the table
+        _refusal(*refused)
 
 
 def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) -> None:
@@ -324,10 +332,17 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
     found = validate.check(d.current)
     errs = found.errors
     if errs:
-        st.error(f"Not saved: {plural(len(errs), 'error')} to fix first, in "
-                 f"{plural(len(found.invalid), 'record')} (record numbers count from 1). Your edits are "
-                 "kept.", icon=":material/error:")
-        problems_table(errs)
+        message = (f"Not saved: {plural(len(errs), 'error')} to fix first, in {plural(len(found.invalid), 'record')} "
+                   "(record numbers count from 1; the Problem column of the table says why, on each row). Your edits "
+                   "are kept.")
+        if {n - 1 for n in found.invalid} != set(d.to_fix()):
+            # The table does not mark these rows yet (a new row without an answer, an answer emptied): rebuild it on
+            # the working copy, with the Problem column on the rows themselves, and say why after that rerun.
+            d.records = d.current
+            d.nonce += 1
+            st.session_state.setdefault(REFUSED, {})[info.id] = (message, errs)
+            st.rerun()
+        _refusal(message, errs)
         return
     try:
         saved = store.save_version(info.id, d.current, base_version=base_version, message=message)
@@ -345,6 +360,11 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
     note = f" ({plural(len(warns), 'warning')}: see the Check tab)" if warns else ""
     flash(f"Saved version {saved.version}: {plural(saved.count, 'record')}{note}.")
     st.rerun()
+
+
+def _refusal(message: str, errs: list[validate.Problem]) -> None:
+    st.error(message, icon=":material/error:")
+    problems_table(errs)
 
 
 def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:

@@ -60,7 +60,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         if not cached or cached["file_id"] != file_id or cached.get("turns") != turns:
             try:
                 cached = {"file_id": file_id, "turns": turns,
-                          "parsed": formats.parse(upload.getvalue(), upload.name, turns=turns), "error": None}
+                          "parsed": formats.parse(upload.getvalue(), upload.name, turns=turns, legacy=True),
+                          "error": None}
             except StudioError as exc:
                 cached = {"file_id": file_id, "turns": turns, "parsed": None, "error": str(exc)}
             st.session_state[IMPORT] = cached
@@ -78,6 +79,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
             "squad-nested": "a SQuAD file"}.get(parsed.chat or parsed.squad or "")
     st.write(f"Read **{len(parsed.rows):,} record{'' if len(parsed.rows) == 1 else 's'}** as {parsed.format.upper()}"
              + (f" ({chat})." if chat else "."))
+    if parsed.encoding_note:  # not UTF-8: read as Windows-1252, and the person checks the accents
+        st.warning(dui.md(parsed.encoding_note), icon=":material/translate:")
     if parsed.chat:
         st.radio("Conversations with several exchanges", ["first", "every"], key="dataset.import.turns",
                  horizontal=True, format_func={"first": "First exchange only",
@@ -92,6 +95,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     st.dataframe(_preview(records), hide_index=True, width="stretch")
     errs, warns = found.errors, found.warnings
     to_fix: list[dict] = []
+    left_out = 0  # invalid records skipped: the line after the import says so, or the whole file seemed to come in
     if errs:
         bad = found.invalid  # every invalid record, however many warnings come before them
         valid = [r for n, r in enumerate(records, 1) if n not in bad]
@@ -108,13 +112,13 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         if way == "fix":
             to_fix, records = [r for n, r in enumerate(records, 1) if n in bad], records
         else:
-            records = valid
+            records, left_out = valid, len(bad)
     if warns:
         st.warning(f"{validate.plural(len(warns), 'warning')} (warnings do not block an import):")
         dui.problems_table(warns)
     for note in found.notes:
         st.info(note, icon=":material/info:")
-    _import_target(info, records, source_name, disabled=not records, to_fix=to_fix)
+    _import_target(info, records, source_name, disabled=not records, to_fix=to_fix, left_out=left_out)
 
 
 def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | None:
@@ -156,7 +160,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
                 "a split), read as `python -m studio dataset import` reads it.")
 
         def read() -> formats.Parsed:
-            return formats.read_source(src, turns)
+            return formats.read_source(src, turns, legacy=True)
     key = f"{origin}:{text}"
     if c2.form_submit_button("Load", key=f"dataset.import.{origin}_load") and text:
         st.session_state["dataset.import.loaded"] = key
@@ -233,10 +237,20 @@ def _preview(records: list[dict], n: int = 20) -> list[dict]:
             for r in records[:n]]
 
 
+def _left_out(n: int) -> str:
+    """What an import that skipped ``n`` invalid records adds to its line ("" for none)."""
+    if not n:
+        return ""
+    return (f"; {validate.plural(n, 'invalid record')} {'was' if n == 1 else 'were'} left out (to fix "
+            f"{'it' if n == 1 else 'them'} in the editor instead, import the file again and bring them all in)")
+
+
 def _import_target(info: store.DatasetInfo | None, records: list[dict], filename: str, disabled: bool,
-                   to_fix: list[dict] | None = None) -> None:
-    """``to_fix``: the invalid records among ``records``, brought in as unsaved edits to fix in the editor."""
+                   to_fix: list[dict] | None = None, left_out: int = 0) -> None:
+    """``to_fix``: the invalid records among ``records``, brought in as unsaved edits to fix in the editor;
+    ``left_out``: how many invalid records were skipped, said in the line after the import."""
     to_fix = to_fix or []
+    skipped_invalid = _left_out(left_out)
     options = ["Create a new dataset"] + ([f"Add to {info.name}"] if info else [])
     target = st.radio("Import into", options, horizontal=True, key="dataset.import.target")
     if target == options[0]:
@@ -255,7 +269,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                               f"the {len(to_fix):,} to fix are in the Edit tab as unsaved changes.")
                 else:
                     dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
-                              f"{dui.md(created.name)}.")
+                              f"{dui.md(created.name)}{skipped_invalid}.")
                 dui.go_to_tab("Edit")
                 st.rerun()
         return
@@ -269,12 +283,12 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         added = len(records) - skipped
         if added:
             dui.flash(f"Added {validate.plural(added, 'record')} to {dui.md(info.name)}"
-                      + (f" ({skipped:,} already there were skipped)" if skipped else "")
-                      + ". They are unsaved: check them in the Edit tab and press Save.")
+                      + (f" ({skipped:,} already there {'was' if skipped == 1 else 'were'} skipped)" if skipped else "")
+                      + f"{skipped_invalid}. They are unsaved: check them in the Edit tab and press Save.")
         else:  # nothing to check or save: saying so would send the person looking for records that are not there
             dui.flash(f"Nothing added to {dui.md(info.name)}: "
                       + ("the record is" if skipped == 1 else f"all {skipped:,} records are")
-                      + " already there (the same question and answer).")
+                      + f" already there (the same question and answer){skipped_invalid}.")
         dui.go_to_tab("Edit")
         st.rerun()
 

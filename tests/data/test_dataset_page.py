@@ -87,10 +87,33 @@ def test_save_with_problems_lists_them_by_record_and_keeps_the_edits():
     edit(at, edited={1: {"answer": ""}})
     at.button(key="dataset.save").click().run()
     assert any("Not saved: 1 error to fix first, in 1 record" in e for e in texts(at.error))
-    problems = table_with(at, "problem")
+    problems = table_with(at, "severity")  # the list below the table (the table has a Problem column now too)
     assert problems.to_dict("records") == [{"record": 2, "severity": "error", "problem": "answer is empty"}]
     assert store.get_dataset(info.id).latest.version == 1
     assert "Unsaved changes: 1 edited." in texts(at.warning)
+
+
+def test_a_refused_save_marks_the_refused_rows_in_the_table_and_empty_cells_read_as_empty():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    # what an empty cell (a new row's answer not typed yet) shows: empty, not Streamlit's default grey "None"
+    editor = at.data_editor[0].proto
+    assert editor.HasField("placeholder") and editor.placeholder == ""
+    edit(at, added=[{"question": "Who restarts?"}])  # a new row, its answer not typed
+    at.button(key="dataset.save").click().run()
+    assert any(e.startswith("Not saved: 1 error to fix first, in 1 record") for e in texts(at.error))
+    assert table_with(at, "severity").to_dict("records") == [
+        {"record": 3, "severity": "error", "problem": "answer is empty"}]
+    table = at.data_editor[0].value  # the row itself says why, where it is: not only "record 3" below the table
+    assert dict(zip(table["question"], table["problem"])) == {
+        "How long is a half?": "", "How many players?": "", "Who restarts?": "answer is empty"}
+    assert table["answer"].tolist()[-1] == ""
+    assert any("1 record must be fixed or deleted" in w for w in texts(at.warning))
+    assert "Unsaved changes: 1 added." in texts(at.warning) and store.get_dataset(info.id).latest.version == 1
+    at = edit(at, edited={2: {"answer": "The referee."}})
+    at.button(key="dataset.save").click().run()
+    assert "Saved version 2: 3 records." in texts(at.success)
 
 
 def test_two_sessions_second_save_is_refused_and_keeps_its_edits():
@@ -239,7 +262,7 @@ def test_import_merge_adds_to_the_working_copy_skipping_existing():
     at = _upload(at, "more.csv", csv)
     at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
     at.button(key="dataset.import.merge").click().run()
-    assert "1 already there were skipped" in texts(at.success)[0]
+    assert "1 already there was skipped" in texts(at.success)[0]
     assert "Unsaved changes: 1 added." in texts(at.warning)
     at.button(key="dataset.save").click().run()
     assert [r["question"] for r in store.load_version(info.id)] == [
@@ -273,6 +296,21 @@ def test_bad_import_shows_a_clear_reason_and_blocks_import(name, data, words):
         assert all(b.disabled for b in import_buttons)
 
 
+def test_a_windows_1252_csv_is_read_and_the_page_says_so_with_a_line_to_check():
+    text = "question,answer\r\n¿Qué es un córner?,Un saque de esquina: 5 €\r\n"
+    at = _upload(open_page(), "excel.csv", text.encode("cp1252"))  # Excel's plain "CSV" on Windows
+    tab = at.tabs[1]
+    assert not tab.error
+    assert tab.dataframe[0].value.to_dict("records") == [{"question": "¿Qué es un córner?",
+                                                          "answer": "Un saque de esquina: 5 €"}]
+    (note,) = [w for w in texts(tab.warning) if "Windows-1252" in w]
+    assert note.startswith("Not UTF-8 text: read as Windows-1252") and "Check the accents in the preview" in note
+    at.text_input(key="dataset.import.name.excel.csv").input("Excel").run()
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("Excel").id) == [
+        {"question": "¿Qué es un córner?", "answer": "Un saque de esquina: 5 €"}]
+
+
 MESSY = [{"instruction": f"Explain rule {i}", "input": "", "output": "" if i in (3, 7) else f"Rule {i} says so."}
          for i in range(1, 11)]
 
@@ -288,6 +326,23 @@ def test_messy_import_takes_the_valid_records_and_names_the_skipped_ones():
     info = store.find_dataset("Messy")
     kept = store.load_version(info.id)
     assert len(kept) == 8 and "Explain rule 3" not in [r["question"] for r in kept]
+    # the line after the import says what did not come in: "Imported 8 records" alone read as the whole file
+    assert texts(at.success)[0] == ("Imported 8 records into a new dataset, Messy; 2 invalid records were left out "
+                                    "(to fix them in the editor instead, import the file again and bring them all in).")
+
+
+def test_adding_the_valid_records_to_a_dataset_says_how_many_invalid_ones_were_left_out():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at = _upload(at, "alpaca.json", json.dumps(MESSY).encode())
+    assert at.radio(key="dataset.import.invalid").value == "skip"
+    at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
+    at.button(key="dataset.import.merge").click().run()
+    assert texts(at.success)[0] == (
+        "Added 8 records to Mine; 2 invalid records were left out (to fix them in the editor instead, import the "
+        "file again and bring them all in). They are unsaved: check them in the Edit tab and press Save.")
+    assert "Unsaved changes: 8 added." in texts(at.warning)
 
 
 def test_an_error_after_1200_warnings_is_shown_counted_and_never_imported():

@@ -30,6 +30,45 @@ def test_a_comma_after_the_last_item_is_named_on_its_own_line(text, line, closin
                               f"{closing}; remove that comma.")
 
 
+@pytest.mark.parametrize("name,text,message", [
+    ("qa.json", '[\n  {"question": "a?", "answer": "b"}\n  {"question": "c?", "answer": "d"}\n]\n',
+     "Not valid JSON at line 2: a comma is missing after the record that ends there, before the next one on line 3; "
+     "add one."),
+    ("qa.json", '[{"question": "a?", "answer": "b"} {"question": "c?", "answer": "d"}]',
+     "Not valid JSON at line 1, column 36: a comma is missing between two records, before the {; add one there."),
+    ("qa.json", '[{"question": "a?"\r\n  "answer": "b"}]',  # between two fields, Windows line ends
+     "Not valid JSON at line 1: a comma is missing after the item that ends there, before the next one on line 2; "
+     "add one."),
+    ("qa.json", '[{"question": "He said "hi" to me", "answer": "b"}]',  # json says the same "Expecting ','"
+     'Not valid JSON at line 1, column 24: a quote inside a text ends it early; write it as \\" (a backslash before '
+     "the quote) or use other quotes."),
+    ("qa.jsonl", '{"question": "a?", "answer": "b"}\n{"question": "c?" "answer": "d"}\n',
+     'Line 2, column 19: a comma is missing between two items, before the "; add one there.'),
+])
+def test_a_missing_comma_is_said_in_plain_words_on_its_line(name, text, message):
+    with pytest.raises(StudioError) as err:  # json itself says "Expecting ',' delimiter" at the next item
+        formats.read_records(text.encode(), name)
+    assert str(err.value) == message
+
+
+WINDOWS_1252 = [("excel.csv", "question,answer\r\n¿Qué es un córner?,Un saque de esquina: 5 € la entrada\r\n"),
+                ("qa.json", '[{"question": "¿Año?", "answer": "El niño dijo “sí”"}]')]
+
+
+@pytest.mark.parametrize("name,text", WINDOWS_1252)
+def test_a_windows_1252_file_is_refused_strictly_with_how_and_read_on_request_saying_so(name, text):
+    data = text.encode("cp1252")  # Excel's plain "CSV" on Windows: é, ñ and € are single bytes
+    with pytest.raises(StudioError) as err:
+        formats.parse(data, name)  # the command line: no guess, and the line says how to re-save it
+    assert "Excel: Save As, \"CSV UTF-8\"" in str(err.value) and str(err.value).startswith("Not UTF-8 text (line ")
+    parsed = formats.parse(data, name, legacy=True)  # the Dataset page: read, and said aloud with the line to check
+    assert formats.apply_mapping(parsed.rows, formats.guess_mapping(parsed.fields)) == \
+        formats.read_records(text.encode("utf-8"), name)
+    line = text.splitlines()[-1]
+    assert parsed.encoding_note.startswith("Not UTF-8 text: read as Windows-1252") and f"reads: {line})" in parsed.encoding_note
+    assert formats.parse(text.encode("utf-8"), name, legacy=True).encoding_note == ""  # UTF-8 needs no word
+
+
 def test_unicode_and_html_survive_every_format_exactly():
     for fmt, writer in writers.WRITERS.items():
         data = writer(UNICODE)
