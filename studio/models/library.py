@@ -439,23 +439,35 @@ EXPORT_SPEC = "spec"
 records it; ``exports_of`` reads it)."""
 
 
+def _active_exports() -> list[tuple[str, str]]:
+    """(the spec, the file name) of every GGUF export job queued or running."""
+    out = []
+    for status in jobs.registered_jobs():
+        spec = str(status.extra.get(EXPORT_SPEC) or "").strip()
+        if status.kind == EXPORT_KIND and status.active and spec:
+            out.append((spec, Path(status.workdir).name.removeprefix("export-") + ".gguf"))
+    return out
+
+
 def exports_of(name: str) -> list[str]:
     """The GGUF export jobs queued or running on the workspace model ``name`` (their file names): deleting the model
     under one fails it halfway."""
     folder = (config.models_dir() / name).resolve()
     out = []
-    for status in jobs.registered_jobs():
-        spec = str(status.extra.get(EXPORT_SPEC) or "").strip()
-        if status.kind != EXPORT_KIND or not status.active or not spec:
-            continue
+    for spec, file in _active_exports():
         if spec != str(library_spec(name)):
             try:
                 if parse_spec(spec).kind in ("model", "run") or Path(spec).expanduser().resolve() != folder:
                     continue
             except (StudioError, OSError, RuntimeError):
                 continue
-        out.append(Path(status.workdir).name.removeprefix("export-") + ".gguf")
+        out.append(file)
     return out
+
+
+def exports_of_run(run_id: str) -> list[str]:
+    """The GGUF export jobs queued or running on the training run ``run_id`` (their file names)."""
+    return [file for spec, file in _active_exports() if spec == f"run:{run_id}"]
 
 
 def delete_model(name: str, in_use: list[str] | None = None) -> str:

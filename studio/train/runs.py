@@ -324,10 +324,17 @@ def rename_run(run_id: str, new_name: str) -> RunInfo:
 
 
 def delete_run(run_id: str) -> Path:
-    """Move a run to ``STUDIO_HOME/trash`` (refused while its job runs). Returns where it went."""
+    """Move a run to ``STUDIO_HOME/trash`` (refused while its job runs or a GGUF export of it does). Returns where
+    it went."""
+    from studio.models import library
+
     run = load_run(run_id)
     if run.status.active:
         raise StudioError(f"Run {run.name!r} is still training: stop it before deleting it.")
+    exporting = library.exports_of_run(run_id)
+    if exporting:  # its model would vanish under the export, which would fail halfway
+        raise StudioError(f"Run {run.name!r} is being exported as GGUF ({', '.join(exporting[:3])}): stop that export "
+                          "in the Export panel on the Train page, or wait for it to finish, then delete the run.")
     trash = config.home() / "trash"
     trash.mkdir(exist_ok=True)
     dest = trash / f"run-{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"

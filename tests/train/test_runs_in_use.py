@@ -49,3 +49,44 @@ def test_once_the_evaluation_ended_the_run_can_be_deleted():
     _run_and_evaluation(active=False)
     _delete_on_the_runs_tab()
     assert not runs.run_dir(RUN_ID).exists()
+
+
+def test_a_run_being_exported_is_not_deleted_on_the_page_or_the_command_line(tiny_gpt2):
+    """Deleting a run while its GGUF export ran moved its model away under the export, which failed halfway."""
+    import contextlib
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from studio import config
+    from studio.models.export import job as export_job
+
+    folder = runs.run_dir(RUN_ID)
+    shutil.copytree(tiny_gpt2, folder / "model")
+    runs.write_run(folder, {"id": RUN_ID, "name": "faq", "created": "2026-12-05T00:00:00+00:00", "config": {},
+                            "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="finished", kind="train", message="finished", progress=1.0)
+    workdir = export_job.start_export(f"run:{RUN_ID}", "q8_0", "faq.Q8_0")  # as the Train page's Export panel does
+    pid = jobs.read_status(workdir).pid
+    os.kill(pid, signal.SIGSTOP)  # held mid-way: no race with it
+    try:
+        at = _delete_on_the_runs_tab()
+        assert folder.is_dir()
+        assert [e.value for e in at.error] == ["Run 'faq' is being exported as GGUF (faq.Q8_0.gguf): stop that export "
+                                               "in the Export panel on the Train page, or wait for it to finish, then "
+                                               "delete the run."]
+        out = subprocess.run([sys.executable, "-m", "studio", "runs", "delete", RUN_ID], capture_output=True, text=True,
+                             timeout=120, cwd=Path(PAGE).parents[1], env={**os.environ, "STUDIO_HOME": str(config.home())})
+        assert out.returncode == 2 and folder.is_dir()
+        assert out.stderr.strip() == "error: Run 'faq' is being exported as GGUF (faq.Q8_0.gguf): stop that export in " \
+                                     "the Export panel on the Train page, or wait for it to finish, then delete the run."
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 30
+    while jobs.alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    _delete_on_the_runs_tab()  # the export ended: the run goes
+    assert not folder.exists()
