@@ -84,10 +84,22 @@ RESAVE = ("re-save the file as UTF-8 (Excel: Save As, \"CSV UTF-8\"; a text edit
           "UTF-8)")
 
 
+def _cp1252_bytes(exc: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: the bytes UTF-8 could not decode, read as Windows-1252 (UnicodeDecodeError where
+    Windows-1252 has no character for one)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start:exc.end].decode("cp1252"), exc.end
+
+
+_CP1252_BYTES = "studio-cp1252-bytes"
+codecs.register_error(_CP1252_BYTES, _cp1252_bytes)
+
+
 def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
     """Bytes to (text, a note on how it was read): UTF-8 (with or without BOM) or UTF-16 with a BOM, with no note;
     a clear error otherwise. ``legacy``: text that is not UTF-8 is read as Windows-1252 (Excel's plain "CSV" on
-    Windows; Latin-1 with the euro and curly quotes), and the note says so, with the first line that was not
+    Windows; Latin-1 with the euro and curly quotes) where it is not UTF-8, and the note says so, with the first line that was not
     UTF-8 as it reads now, to check: never a silent guess. Bytes Windows-1252 does not have are still refused."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
@@ -105,11 +117,13 @@ def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
         raw_line = data[start: end if end >= 0 else len(data)].rstrip(b"\r")
     if legacy:
         try:
-            text = data.decode("cp1252")
+            # UTF-8 where it is UTF-8, Windows-1252 for the bytes that are not: a UTF-8 file with one pasted
+            # Windows-1252 byte keeps its UTF-8 accents (read whole as Windows-1252, "é" became "Ã©")
+            text = data.decode("utf-8-sig", errors=_CP1252_BYTES)
         except UnicodeDecodeError:
             pass  # not Windows-1252 either (a byte it does not have): refused as before
         else:
-            shown = raw_line.decode("cp1252")
+            shown = raw_line.decode("utf-8", errors=_CP1252_BYTES)
             shown = shown if len(shown) <= 80 else shown[:79] + "…"
             return text, (f"Not UTF-8 text: read as Windows-1252 (what Excel's plain CSV is on Windows). Check the "
                           f"accents in the preview (line {line} reads: {shown}); if they look wrong, {RESAVE} and "

@@ -69,6 +69,19 @@ def test_a_windows_1252_file_is_refused_strictly_with_how_and_read_on_request_sa
     assert formats.parse(text.encode("utf-8"), name, legacy=True).encoding_note == ""  # UTF-8 needs no word
 
 
+def test_a_utf8_file_with_one_windows_1252_byte_keeps_its_utf8_accents():
+    """One answer pasted from an old file into a UTF-8 CSV: the page read the whole file as Windows-1252, so every
+    correct "é" elsewhere became "Ã©"; only the byte that is not UTF-8 is read as Windows-1252 now."""
+    data = "question,answer\nQué es un córner?,Un saque de esquina\n".encode() + \
+        "Qué es un penalti?,Un tiro desde el punto: ¡gol!\n".encode("cp1252")
+    parsed = formats.parse(data, "mixed.csv", legacy=True)
+    assert parsed.rows == [{"question": "Qué es un córner?", "answer": "Un saque de esquina"},
+                           {"question": "Qué es un penalti?", "answer": "Un tiro desde el punto: ¡gol!"}]
+    assert "line 3 reads: Qué es un penalti?,Un tiro desde el punto: ¡gol!)" in parsed.encoding_note
+    with pytest.raises(StudioError, match=r"^Neither UTF-8 nor Windows-1252 text \(line 2\)"):
+        formats.parse(b"question,answer\nq\x81,a\n", "bad.csv", legacy=True)  # 0x81: no character in either
+
+
 def test_unicode_and_html_survive_every_format_exactly():
     for fmt, writer in writers.WRITERS.items():
         data = writer(UNICODE)
