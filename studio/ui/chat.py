@@ -215,8 +215,11 @@ def _loading_note(spec: BackendSpec) -> str:
         kind = loading.resolve(spec.model).kind
     except StudioError:
         return ""  # the answer says why it cannot load
-    return ("first use: its GGUF file is converted once into the workspace; later loads take seconds"
-            if kind in ("gguf", "bundled") else "")
+    if kind == "bundled":  # resolved so only while it has not been converted yet
+        return "first use: its GGUF file is converted once into the workspace; later loads take seconds"
+    if kind == "gguf":  # hashing the file to know whether it was converted before would stall the page
+        return "a GGUF file used here for the first time is converted once into the workspace; later loads take seconds"
+    return ""
 
 
 def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams) -> None:
