@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -184,8 +185,5 @@ def parameters(snap: Path) -> int | None:
             shape = tensor.get("shape")
             if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
                 return None
-            count = 1
-            for d in shape:
-                count *= d
-            total += count
+            total += math.prod(shape)
     return total or None

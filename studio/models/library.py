@@ -33,7 +33,7 @@ from studio import atomic, config, jobs
 from studio.errors import CancelledError, ModelLoadError, StudioError
 from studio.models import bundled, run_folders
 from studio.models.run_folders import RunRecord
-from studio.models.spec import library_spec, parse_spec
+from studio.models.spec import library_spec, parse_spec, run_spec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -467,7 +467,7 @@ def exports_of(name: str) -> list[str]:
 
 def exports_of_run(run_id: str) -> list[str]:
     """The GGUF export jobs queued or running on the training run ``run_id`` (their file names)."""
-    return [file for spec, file in _active_exports() if spec == f"run:{run_id}"]
+    return [file for spec, file in _active_exports() if spec == str(run_spec(run_id))]
 
 
 def delete_model(name: str, in_use: list[str] | None = None) -> str:
