@@ -22,8 +22,8 @@ class Page:
         return f"{self.title}: {self.api_purpose or self.purpose}."
 
 
-DATASET = Page("pages/1_Dataset.py", "Dataset", "create, import, edit, check, version and export Q&A datasets",
-               "create, import, edit, check, version and export Q&A datasets")
+_DATASET_PURPOSE = "create, import, edit, check, version and export Q&A datasets"  # the same in API mode
+DATASET = Page("pages/1_Dataset.py", "Dataset", _DATASET_PURPOSE, _DATASET_PURPOSE)
 MODELS = Page("pages/2_Models.py", "Models", "every model the studio can use; import a GGUF file, download from the "
                                              "Hub, delete")
 TRAIN = Page("pages/3_Train.py", "Train", "pick a dataset version, a base and a preset; preview; launch a background "
