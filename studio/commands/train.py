@@ -279,7 +279,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.action == "delete":
         if not args.run_id:
             raise StudioError("Usage: python -m studio runs delete RUN_ID")
-        print(f"moved to {runs.delete_run(args.run_id)}")
+        from studio.evaluate import results as eval_results
+
+        print(f"moved to {runs.delete_run(args.run_id, in_use=eval_results.evaluations_using(args.run_id))}")
         return 0
     if args.action == "drop-checkpoints":
         targets = [args.run_id] if args.run_id else [r.id for r in runs.list_runs()

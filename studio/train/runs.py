@@ -323,9 +323,9 @@ def rename_run(run_id: str, new_name: str) -> RunInfo:
     return load_run(run_id)
 
 
-def delete_run(run_id: str) -> Path:
-    """Move a run to ``STUDIO_HOME/trash`` (refused while its job runs or a GGUF export of it does). Returns where
-    it went."""
+def delete_run(run_id: str, in_use: list[str] | None = None) -> Path:
+    """Move a run to ``STUDIO_HOME/trash`` (refused while its job runs, a GGUF export of it does, or the evaluations
+    ``in_use`` (ids, ``studio.evaluate.results.evaluations_using``) answer with it). Returns where it went."""
     from studio.models import library
 
     run = load_run(run_id)
@@ -335,6 +335,9 @@ def delete_run(run_id: str) -> Path:
     if exporting:  # its model would vanish under the export, which would fail halfway
         raise StudioError(f"Run {run.name!r} is being exported as GGUF ({', '.join(exporting[:3])}): stop that export "
                           "in the Export panel on the Train page, or wait for it to finish, then delete the run.")
+    if in_use:  # its model would vanish under the evaluation, failing every question it has left
+        raise StudioError(f"Run {run.name!r} is being evaluated (evaluation {', '.join(in_use[:3])}): stop that "
+                          "evaluation on the Evaluate page, or wait for it to finish, then delete the run.")
     trash = config.home() / "trash"
     trash.mkdir(exist_ok=True)
     dest = trash / f"run-{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"

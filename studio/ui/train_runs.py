@@ -81,11 +81,7 @@ def runs_table() -> None:
     if c2.button("Delete (moves to trash)", key="train.delete_btn"):
         from studio.evaluate import results as eval_results
 
-        using = eval_results.evaluations_using(target.id)
-        if using:  # its model would vanish under the evaluation, failing every question it has left
-            ui.show_error(f"Run {target.name!r} is being evaluated (evaluation {', '.join(using)}): stop that "
-                          "evaluation on the Evaluate page, or wait for it to finish, then delete the run.")
-        elif ui.run_or_error(runs.delete_run, target.id):
+        if ui.run_or_error(runs.delete_run, target.id, eval_results.evaluations_using(target.id)):
             if st.session_state.get("train.run_id") == target.id:
                 st.session_state["train.run_id"] = None
             st.rerun()

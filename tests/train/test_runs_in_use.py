@@ -37,18 +37,32 @@ def _delete_on_the_runs_tab() -> AppTest:
     return at
 
 
-def test_a_run_being_evaluated_is_not_deleted_and_the_page_says_which_evaluation():
+def _cli_delete():
+    import subprocess
+    import sys
+
+    from studio import config
+
+    return subprocess.run([sys.executable, "-m", "studio", "runs", "delete", RUN_ID], capture_output=True, text=True,
+                          timeout=120, cwd=Path(PAGE).parents[1], env={**os.environ, "STUDIO_HOME": str(config.home())})
+
+
+def test_a_run_being_evaluated_is_not_deleted_and_the_page_and_cli_say_which_evaluation():
     eval_id = _run_and_evaluation(active=True)
     at = _delete_on_the_runs_tab()
     assert runs.run_dir(RUN_ID).is_dir()
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "is being evaluated" in errors[0] and eval_id in errors[0]
+    out = _cli_delete()  # the command line deleted it under the evaluation
+    assert out.returncode == 2 and runs.run_dir(RUN_ID).is_dir()
+    assert out.stderr.strip() == (f"error: Run 'faq' is being evaluated (evaluation {eval_id}): stop that evaluation "
+                                  "on the Evaluate page, or wait for it to finish, then delete the run.")
 
 
 def test_once_the_evaluation_ended_the_run_can_be_deleted():
     _run_and_evaluation(active=False)
-    _delete_on_the_runs_tab()
-    assert not runs.run_dir(RUN_ID).exists()
+    out = _cli_delete()
+    assert out.returncode == 0 and "moved to" in out.stdout and not runs.run_dir(RUN_ID).exists()
 
 
 def test_a_run_being_exported_is_not_deleted_on_the_page_or_the_command_line(tiny_gpt2):
@@ -56,11 +70,8 @@ def test_a_run_being_exported_is_not_deleted_on_the_page_or_the_command_line(tin
     import contextlib
     import shutil
     import signal
-    import subprocess
-    import sys
     import time
 
-    from studio import config
     from studio.models.export import job as export_job
 
     folder = runs.run_dir(RUN_ID)
@@ -77,8 +88,7 @@ def test_a_run_being_exported_is_not_deleted_on_the_page_or_the_command_line(tin
         assert [e.value for e in at.error] == ["Run 'faq' is being exported as GGUF (faq.Q8_0.gguf): stop that export "
                                                "in the Export panel on the Train page, or wait for it to finish, then "
                                                "delete the run."]
-        out = subprocess.run([sys.executable, "-m", "studio", "runs", "delete", RUN_ID], capture_output=True, text=True,
-                             timeout=120, cwd=Path(PAGE).parents[1], env={**os.environ, "STUDIO_HOME": str(config.home())})
+        out = _cli_delete()
         assert out.returncode == 2 and folder.is_dir()
         assert out.stderr.strip() == "error: Run 'faq' is being exported as GGUF (faq.Q8_0.gguf): stop that export in " \
                                      "the Export panel on the Train page, or wait for it to finish, then delete the run."
