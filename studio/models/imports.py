@@ -103,7 +103,10 @@ def start_import(path: Path, name: str, dtype: str, upload: Path | None = None) 
     if upload is not None:
         argv.append("--upload")
     # Two malloc arenas and no CUDA from the start (see memory_ceiling): the import runs on the CPU.
-    jobs.start_job(KIND, argv, workdir, uses_device=False, env={"MALLOC_ARENA_MAX": "2", "CUDA_VISIBLE_DEVICES": ""})
+    # The name and file are on record from the start, not from when the process gets to write them: a second
+    # import of the same name (or file) in that first second is refused (or waited for) too.
+    jobs.start_job(KIND, argv, workdir, uses_device=False, env={"MALLOC_ARENA_MAX": "2", "CUDA_VISIBLE_DEVICES": ""},
+                   record={"model_name": name, "file": path.name, "path": str(path.resolve())})
     return workdir
 
 

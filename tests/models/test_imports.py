@@ -50,6 +50,18 @@ def test_an_import_job_reports_progress_and_lands_in_the_library(tiny_file, offl
     assert [p.name for p in config.models_dir().iterdir()] == ["tiny"]
 
 
+def test_a_second_import_of_the_same_name_started_at_once_is_refused(tiny_file, offline):
+    """Two clicks (or two visitors) in the second before the first import's process wrote its name both started,
+    and the second overwrote or failed against the first's model."""
+    from studio.errors import StudioError
+
+    first = imports.start_import(tiny_file, "tiny", "float32")
+    with pytest.raises(StudioError, match="'tiny' is being imported already: wait for it to finish"):
+        imports.start_import(tiny_file, "tiny", "float32")
+    assert wait(first).state == "finished"
+    assert len(list(config.jobs_dir().glob("import-*"))) == 1
+
+
 def test_an_uploaded_copy_is_removed_when_its_import_job_ends(tiny_file, offline):
     import shutil
     import tempfile
