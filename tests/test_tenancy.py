@@ -76,6 +76,48 @@ def test_visitor_b_never_sees_visitor_a_s_dataset_or_evaluation_on_any_page(page
         assert "Alice's private FAQ" in everything_shown(a)  # A sees it there, so B's page could have shown it
 
 
+def test_a_reload_or_another_tab_of_the_same_browser_opens_its_workspace_and_another_browser_does_not(monkeypatch):
+    """An anonymous visitor's work was gone after a reload (each browser session a new workspace): it is the
+    browser's now, by the secret in its session cookie, so a reload comes back to it and nobody else reaches it."""
+    from studio.data import store
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "alice-browser-secret-0123456789ab")
+    first = visit("pages/1_Dataset.py")
+    with config.use_workspace(workspace_of(first)):
+        store.create_dataset("Alice's private FAQ", [{"question": "Alice's secret question?", "answer": "42"}])
+    reloaded = visit("pages/1_Dataset.py")  # a new browser session, the same cookie
+    assert workspace_of(reloaded) == workspace_of(first) and "Alice's private FAQ" in everything_shown(reloaded)
+    (caption,) = [c.value for c in reloaded.sidebar.caption if c.value.startswith("Private to this browser")]
+    assert "its tabs and reloads share it until the browser is closed" in caption
+    assert "On a shared computer, clear it when you leave" in caption
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "bob-browser-secret-0123456789abcd")
+    bob = visit("pages/1_Dataset.py")
+    assert workspace_of(bob) != workspace_of(first) and "Alice" not in everything_shown(bob)
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: None)  # no cookie: nothing ties a reload to the tab
+    tab = visit("pages/1_Dataset.py")
+    assert workspace_of(tab) not in (workspace_of(first), workspace_of(bob)) and "Alice" not in everything_shown(tab)
+    assert any("gone after a reload" in c.value for c in tab.sidebar.caption)
+
+
+def test_clearing_the_browser_s_workspace_deletes_its_work_and_starts_afresh(monkeypatch):
+    """On a shared computer the next person at the browser would open the workspace: Clear deletes it for good."""
+    from studio.data import store
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "shared-computer-secret-0123456789")
+    at = visit("pages/1_Dataset.py")
+    with config.use_workspace(workspace_of(at)):
+        store.create_dataset("Alice's private FAQ", [{"question": "Alice's secret question?", "answer": "42"}])
+    at = visit("pages/1_Dataset.py", at=at)
+    at.sidebar.button(key="workspace.clear").click().run()
+    assert not at.exception
+    next_person = visit("pages/1_Dataset.py")
+    assert workspace_of(next_person) == workspace_of(at)
+    shown = everything_shown(next_person)
+    assert "Alice" not in shown and "Soccer" in shown  # the sample is back, nothing else
+
+
 def test_an_id_typed_into_the_session_state_reaches_nothing_of_another_visitor():
     from studio.data import store
 

@@ -2,7 +2,8 @@
 
     STUDIO_HOME/visitors/u-<hash>/   a signed-in visitor (hash of the provider's issuer and subject): kept
     STUDIO_HOME/visitors/h-<hash>/   a visitor who gave a Hugging Face token (hash of the account): kept
-    STUDIO_HOME/visitors/a-<random>/ an anonymous browser session: bounded in size, removed when idle
+    STUDIO_HOME/visitors/a-<hash>/   an anonymous browser (hash of the secret in its session cookie; random for a
+                                     tab without one): bounded in size, removed when idle
 
 Folder names are hashes or random, never anything a visitor types, so no name reaches another's folder.
 """
@@ -27,8 +28,8 @@ ANONYMOUS_LIMIT_MB = 50  # an anonymous workspace holds Q&A datasets and evaluat
 KEPT_LIMIT_MB = 500  # a signed-in (or token-giving) visitor's workspace: the server's one disk serves every visitor
 ANONYMOUS_IDLE_HOURS = 24.0  # an anonymous workspace nobody opened for this long is removed
 TOTAL_LIMIT_MB = 5_000  # every visitor's workspace together; the secret [studio] workspaces_total_mb: 100 full
-# anonymous workspaces, and all that a script reloading the app again and again (each reload a new anonymous
-# workspace, kept 24 h) can fill. The disk is shared with the checkout, the Python packages (~1 GB) and the files
+# anonymous workspaces, and all that a script loading the app again and again without cookies (each load a new
+# anonymous workspace, kept 24 h) can fill. The disk is shared with the checkout, the Python packages (~1 GB) and the files
 # being imported; a deployment with less free disk sets it lower.
 IN_USE_GRACE_S = 1800  # an anonymous workspace opened this recently is never removed to make room: a reload or a
 # sign-in (whose handover takes the tab's workspace within 15 minutes) may come back to it
@@ -52,8 +53,12 @@ def hub_account(user_id: str) -> Path:
     return root() / f"h-{_digest('hf', user_id)}"
 
 
-def anonymous() -> Path:
-    """A new anonymous workspace: a random name nobody else can guess."""
+def anonymous(browser_secret: str | None = None) -> Path:
+    """An anonymous visitor's workspace: their browser's, kept across its reloads and tabs until the browser ends the
+    session cookie holding ``browser_secret`` (``handoff.browser_secret``); a new random one for a tab without it.
+    Either name is one nobody else can guess."""
+    if browser_secret:
+        return root() / f"a-{_digest('browser', browser_secret)}"
     return root() / f"a-{secrets.token_hex(16)}"
 
 

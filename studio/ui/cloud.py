@@ -180,8 +180,8 @@ def _workspace() -> Path:
         return kept
     if st.session_state.get(ACCOUNT):
         return Path(st.session_state[ACCOUNT])
-    if not st.session_state.get(ANON):
-        st.session_state[ANON] = str(workspaces.anonymous())
+    if not st.session_state.get(ANON):  # this browser's: a reload or another tab comes back to it
+        st.session_state[ANON] = str(workspaces.anonymous(_browser_secret()))
     return Path(st.session_state[ANON])
 
 
@@ -380,8 +380,15 @@ def panel() -> None:
             if workspaces.is_anonymous(path):
                 keep = "sign in (what you made moves in) or give your Hugging Face token below" if providers else \
                     "give your Hugging Face token below"
-                st.caption(f"Private to this browser tab; up to {_limit_bytes() / 1e6:.0f} MB, gone after a reload or a "
-                           f"restart unless you {keep}.")
+                if _browser_secret() is None:  # no session cookie: nothing ties a reload to this tab
+                    st.caption(f"Private to this browser tab; up to {_limit_bytes() / 1e6:.0f} MB, gone after a reload "
+                               f"or a restart unless you {keep}.")
+                else:
+                    idle = float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS))
+                    st.caption(f"Private to this browser: its tabs and reloads share it until the browser is closed; up "
+                               f"to {_limit_bytes() / 1e6:.0f} MB, removed after {idle:g} h unused or a restart unless "
+                               f"you {keep}. On a shared computer, clear it when you leave.")
+                    _clear_button(path)
             else:
                 st.caption("Private to your Hugging Face account (the token you gave).")
             if providers and workspaces.is_anonymous(path) and _browser_secret() is None and _has_work(path):
@@ -401,6 +408,24 @@ def panel() -> None:
                        if visitor_token() is None else "Sync: off.")
         else:
             _sync_state()  # refreshed every few seconds, only where there is a sync to watch
+
+
+def _clear_button(path: Path) -> None:
+    """Delete this browser's anonymous workspace (a shared computer's next visitor would open it) and start afresh."""
+    with st.popover("Clear this workspace", icon=":material/delete_forever:"):
+        st.caption("Deletes every dataset and evaluation in it, for good (export what you want to keep first), and "
+                   "starts afresh with the sample dataset.")
+        if not st.button("Delete everything in it", key="workspace.clear", type="primary"):
+            return
+        running = [s for s in jobs.registered_jobs() if s.active]
+        if running:  # its folder would vanish under the job
+            st.error(f"A {running[0].kind} is still running in this workspace: stop it (or wait for it to finish), "
+                     "then clear the workspace.", icon=":material/error:")
+            return
+        shutil.rmtree(path, ignore_errors=True)
+        for key in list(st.session_state):  # as a new visitor: no dataset, run or evaluation it had picked
+            del st.session_state[key]
+        st.rerun()
 
 
 def _connect_or_disconnect() -> None:

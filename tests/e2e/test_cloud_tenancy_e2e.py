@@ -95,6 +95,17 @@ def test_visitor_b_never_sees_visitor_a_s_dataset_on_home_dataset_or_evaluate(br
             assert not [o for o in dataset_options(bob) if "alice" in o.lower()]
     shown = bob.locator("[data-testid='stApp']").inner_text()
     assert "alice" not in shown.lower()
+    # Alice reloads, and opens a second tab: her dataset is still hers (it was gone after a reload)
+    alice.reload()  # on Home: its table lists her dataset again
+    wait_idle(alice)
+    alice.get_by_text("alice-private").first.wait_for(state="attached")
+    assert alice.get_by_text("its tabs and reloads share it").count() == 1
+    tab = alice.context.new_page()
+    tab.set_default_timeout(60_000)
+    go(tab, cloud, "Dataset")
+    assert any("alice-private" in o for o in dataset_options(tab))
+    go(bob, cloud, "Dataset")  # Bob's reload still does not reach it
+    assert not [o for o in dataset_options(bob) if "alice" in o.lower()]
     alice.context.close()
     bob.context.close()
 
