@@ -20,6 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a JSON, JSON Lines, CSV or Parquet file: prints the number of records, "
                                         "errors and warnings; lists the errors and exits 2 when there is any")
     p.add_argument("file", type=Path)
+    p.add_argument("--encoding", choices=["utf-8", "windows-1252"], default="utf-8", type=_encoding,
+                   help="windows-1252: read the bytes of a text file that are not UTF-8 as Windows-1252 (Excel's plain "
+                        "CSV on Windows, Latin-1), said in a note with the first such line to check (default: "
+                        "UTF-8, or UTF-16 with a byte order mark)")
     _add_map(p)
     p.set_defaults(func=cmd_validate)
 
@@ -30,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace --out if it exists (its permissions are kept)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="write the valid records and name the skipped ones with their reasons (default: refuse the file)")
+    p.add_argument("--encoding", choices=["utf-8", "windows-1252"], default="utf-8", type=_encoding,
+                   help="windows-1252: read the bytes of a text file that are not UTF-8 as Windows-1252 (Excel's plain "
+                        "CSV on Windows, Latin-1), said in a note with the first such line to check (default: "
+                        "UTF-8, or UTF-16 with a byte order mark)")
     _add_map(p)
     p.set_defaults(func=cmd_import)
 
@@ -40,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                               "version 1 (default: an empty dataset)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="leave the invalid records out, naming them with their reasons (default: refuse the file)")
+    p.add_argument("--encoding", choices=["utf-8", "windows-1252"], default="utf-8", type=_encoding,
+                   help="windows-1252: read the bytes of a text file that are not UTF-8 as Windows-1252 (Excel's plain "
+                        "CSV on Windows, Latin-1), said in a note with the first such line to check (default: "
+                        "UTF-8, or UTF-16 with a byte order mark)")
     _add_map(p)
     p.set_defaults(func=cmd_create)
 
@@ -84,9 +96,11 @@ LISTED = 5  # errors named in the one error line; its counts are exact
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    records, found = formats.check_file(args.file, args.map)  # every record, whatever comes before it
-    errs = found.errors
+    notes: list[str] = []
+    records, found = formats.check_file(args.file, args.map, legacy=args.encoding == "windows-1252", notes=notes)
+    errs = found.errors  # every record's, whatever comes before it
     if errs:
+        _warn([], notes)
         named = "; ".join(str(e) for e in errs[:LISTED])
         more = f"; and {len(errs) - LISTED:,} more errors" if len(errs) > LISTED else ""
         bad = len(found.invalid)
@@ -95,7 +109,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
               f"{'it' if bad == 1 else 'them'} out.", file=sys.stderr)
         return 2
     print(f"{validate.plural(len(records), 'record')}: {found.counts()}")
-    _warn(found.warnings, found.notes)
+    _warn(found.warnings, [*notes, *found.notes])
     return 0
 
 
@@ -107,14 +121,23 @@ def cmd_import(args: argparse.Namespace) -> int:
                           "them one at a time (--out is unchanged).") from None
 
 
-def _read(args: argparse.Namespace) -> tuple[list, list, list]:
+def _encoding(value: str) -> str:
+    """``--encoding``: the names people type for the two encodings read."""
+    name = value.strip().lower().replace("_", "-")
+    return {"utf8": "utf-8", "cp1252": "windows-1252", "latin-1": "windows-1252", "latin1": "windows-1252",
+            "iso-8859-1": "windows-1252"}.get(name, name)
+
+
+def _read(args: argparse.Namespace, notes: list[str]) -> tuple[list, list, list]:
     """(records, warnings, skipped) of ``args.src``: refused with its first error, or, with --skip-invalid,
-    the valid records and the invalid ones' errors."""
+    the valid records and the invalid ones' errors. How a text that is not UTF-8 was read goes to ``notes``."""
+    legacy = args.encoding == "windows-1252"
     if args.skip_invalid:
-        return formats.read_file_skipping(args.src, args.map)
+        return formats.read_file_skipping(args.src, args.map, legacy=legacy, notes=notes)
     offer = ("import only the valid records" if args.func is cmd_import
              else "create the dataset from the valid records")
-    return (*formats.read_file(args.src, args.map, remedy=f"fix it, or add --skip-invalid to {offer}"), [])
+    return (*formats.read_file(args.src, args.map, remedy=f"fix it, or add --skip-invalid to {offer}", legacy=legacy,
+                               notes=notes), [])
 
 
 def _skipped(skipped: list) -> None:
@@ -125,26 +148,28 @@ def _skipped(skipped: list) -> None:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    records, warnings, skipped = _read(args) if args.src else ([], [], [])
+    notes: list[str] = []
+    records, warnings, skipped = _read(args, notes) if args.src else ([], [], [])
     info = store.create_dataset(args.name, records, message=f"imported {args.src}" if args.src else "created")
     print(f"created {info.name!r} (id {info.id}): version 1 with {validate.plural(len(records), 'record')}"
           + (f", {len(skipped):,} skipped" if skipped else ""))
     _skipped(skipped)
-    _warn(warnings)
+    _warn(warnings, notes)
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
     # even with --force: the normalised copy (--skip-invalid: less the skipped records) over the user's only one
     refuse_overwriting_inputs({"--out": args.out}, {"input": args.src})
-    records, warnings, skipped = _read(args)
+    notes: list[str] = []
+    records, warnings, skipped = _read(args, notes)
     _check_out(args.out)  # checked once the input is known to be good: its problems come first
     if args.out.exists() and not args.force:
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     _write_out(args.out, writers.to_json(records))
     print(f"{validate.plural(len(records), 'record')} written to {args.out}" + (f", {len(skipped)} skipped" if skipped else ""))
     _skipped(skipped)
-    _warn(warnings)
+    _warn(warnings, notes)
     return 0
 
 

@@ -125,13 +125,14 @@ def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
         else:
             shown = raw_line.decode("utf-8", errors=_CP1252_BYTES)
             shown = shown if len(shown) <= 80 else shown[:79] + "…"
-            return text, (f"Not UTF-8 text: read as Windows-1252 (what Excel's plain CSV is on Windows). Check the "
-                          f"accents in the preview (line {line} reads: {shown}); if they look wrong, {RESAVE} and "
+            return text, (f"Not UTF-8 text: read as Windows-1252 (what Excel's plain CSV is on Windows). Check its "
+                          f"accents (line {line} reads: {shown}); if they look wrong, {RESAVE} and "
                           "import it again.")
     if legacy:
         raise DatasetFormatError(f"Neither UTF-8 nor Windows-1252 text (line {line}): {RESAVE}.")
-    raise DatasetFormatError(f"Not UTF-8 text (line {line}): {RESAVE}; or import it on the Dataset page, which "
-                             "reads Windows-1252 text (Excel's plain CSV on Windows).")
+    raise DatasetFormatError(f"Not UTF-8 text (line {line}): {RESAVE}; or, for Windows-1252 text (Excel's plain CSV "
+                             "on Windows), import it on the Dataset page or with dataset import --encoding "
+                             "windows-1252.")
 
 
 def detect_format(text: str, filename: str | None = None) -> str:
@@ -336,16 +337,17 @@ def read_records(data: bytes | str, filename: str | None = None, mapping: FieldM
     return apply_mapping(parsed.rows, mapping)
 
 
-def read_file(path: str | Path, pairs: Sequence[str] = (), remedy: str | None = None
-              ) -> tuple[list[Record], list[validate.Problem]]:
+def read_file(path: str | Path, pairs: Sequence[str] = (), remedy: str | None = None, *, legacy: bool = False,
+              notes: list[str] | None = None) -> tuple[list[Record], list[validate.Problem]]:
     """The one dataset-file reader (``dataset import``, ``train`` and ``evaluate`` all use it): read,
     parse, map (``pairs`` like ``["question=prompt"]``, else guessed) and validate strictly.
 
     Returns the records and the validation warnings; raises a one-line ``DatasetFormatError`` or
     ``DatasetValidationError`` naming the fix: ``remedy``, else fixing the file or writing its valid records
-    to a file of their own with ``dataset import --skip-invalid`` (``skip_invalid_first``).
+    to a file of their own with ``dataset import --skip-invalid`` (``skip_invalid_first``). ``legacy``: a text file
+    that is not UTF-8 is read as Windows-1252, said in a line added to ``notes`` (``decode``).
     """
-    records, read = _read_mapped(path, pairs)
+    records, read = _read_mapped(path, pairs, legacy=legacy, notes=notes)
     return records, validate.merged(validate.ensure_valid(records, remedy=remedy or skip_invalid_first(path)), read)
 
 
@@ -360,11 +362,12 @@ def skip_invalid_first(path: str | Path) -> str:
             f"{shlex.quote(str(src))} --out {shlex.quote(str(valid))} --skip-invalid and use that file")
 
 
-def read_file_skipping(path: str | Path, pairs: Sequence[str] = ()
+def read_file_skipping(path: str | Path, pairs: Sequence[str] = (), *, legacy: bool = False,
+                       notes: list[str] | None = None
                        ) -> tuple[list[Record], list[validate.Problem], list[validate.Problem]]:
     """``read_file`` that leaves invalid records out: (valid records, warnings, the skipped records'
     errors). Refuses a file none of whose records is valid."""
-    records, read = _read_mapped(path, pairs)
+    records, read = _read_mapped(path, pairs, legacy=legacy, notes=notes)
     kept, skipped, warns = validate.split_valid(records)
     warns = validate.merged(warns, read)
     if not kept:
@@ -384,17 +387,21 @@ def read_mapped(path: str | Path, pairs: Sequence[str] = ()) -> list[Record]:
     return records
 
 
-def check_file(path: str | Path, pairs: Sequence[str] = ()) -> tuple[list[Record], validate.Checked]:
+def check_file(path: str | Path, pairs: Sequence[str] = (), *, legacy: bool = False,
+               notes: list[str] | None = None) -> tuple[list[Record], validate.Checked]:
     """``read_file`` that refuses nothing: the records and every problem (``dataset validate`` lists them),
     the reading's own warnings (a key given twice) among them."""
-    records, read = _read_mapped(path, pairs)
+    records, read = _read_mapped(path, pairs, legacy=legacy, notes=notes)
     return records, validate.check(records).adding(read)
 
 
-def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first"
-                 ) -> tuple[list[Record], tuple[validate.Problem, ...]]:
-    """Any source (``read_source``), mapped (``pairs``, else guessed), and the warnings found reading it."""
-    parsed = read_source(path, turns)
+def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first", *, legacy: bool = False,
+                 notes: list[str] | None = None) -> tuple[list[Record], tuple[validate.Problem, ...]]:
+    """Any source (``read_source``), mapped (``pairs``, else guessed), and the warnings found reading it (the
+    encoding note of a text read as Windows-1252 goes to ``notes``)."""
+    parsed = read_source(path, turns, legacy=legacy)
+    if parsed.encoding_note and notes is not None:
+        notes.append(parsed.encoding_note)
     mapping = FieldMap.from_pairs(list(pairs), parsed.fields)
     missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
     if missing:

@@ -580,3 +580,29 @@ def test_a_refusal_of_invalid_records_offers_the_command_s_own_way_to_leave_them
     assert main(shlex.split(command)[3:]) == 0  # the command as given writes the valid records
     assert json.loads(valid.read_text()) == [{"question": "Q1?", "answer": "A1."}]
     assert not store.list_datasets() and not (tmp_path / "qa.json").exists() and not (tmp_path / "qa.csv").exists()
+
+
+def test_excel_s_windows_1252_csv_is_refused_by_default_and_read_with_encoding_windows_1252(tmp_path, capsys):
+    """Excel's plain "CSV" on Windows is Windows-1252: the command line refused it and named only the Dataset page
+    as a way to read it; --encoding windows-1252 (or cp1252, latin-1) reads it, saying so with the line to check."""
+    src = tmp_path / "excel.csv"
+    src.write_bytes("question,answer\nWhat is a café?,A place for “coffee”\n".encode("cp1252"))
+    out = tmp_path / "qa.json"
+    assert main(["dataset", "import", str(src), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Not UTF-8 text (line 2)") and "--encoding windows-1252" in err and not out.exists()
+    assert main(["dataset", "import", str(src), "--out", str(out), "--encoding", "cp1252"]) == 0
+    assert json.loads(out.read_text(encoding="utf-8")) == [{"question": "What is a café?",
+                                                            "answer": "A place for “coffee”"}]
+    err = capsys.readouterr().err
+    assert err.startswith("note: Not UTF-8 text: read as Windows-1252") and "What is a café?" in err
+    assert main(["dataset", "validate", str(src), "--encoding", "latin-1"]) == 0
+    assert capsys.readouterr().out == "1 record: no errors, no warnings\n"
+    assert main(["dataset", "create", "Excel FAQ", "--from", str(src), "--encoding", "windows-1252"]) == 0
+    (info,) = [d for d in store.list_datasets() if d.name == "Excel FAQ"]
+    assert [r["question"] for r in store.load_version(info.id)] == ["What is a café?"]
+    capsys.readouterr()
+    bad = tmp_path / "not-1252.csv"
+    bad.write_bytes(b"question,answer\nq\x81,a\n")  # 0x81: no character in either encoding
+    assert main(["dataset", "import", str(bad), "--out", str(out), "--force", "--encoding", "windows-1252"]) == 2
+    assert capsys.readouterr().err.startswith("error: Neither UTF-8 nor Windows-1252 text (line 2)")

@@ -304,7 +304,7 @@ def test_a_windows_1252_csv_is_read_and_the_page_says_so_with_a_line_to_check():
     assert tab.dataframe[0].value.to_dict("records") == [{"question": "¿Qué es un córner?",
                                                           "answer": "Un saque de esquina: 5 €"}]
     (note,) = [w for w in texts(tab.warning) if "Windows-1252" in w]
-    assert note.startswith("Not UTF-8 text: read as Windows-1252") and "Check the accents in the preview" in note
+    assert note.startswith("Not UTF-8 text: read as Windows-1252") and "Check its accents (line" in note
     at.text_input(key="dataset.import.name.excel.csv").input("Excel").run()
     at.button(key="dataset.import.create").click().run()
     assert store.load_version(store.find_dataset("Excel").id) == [
