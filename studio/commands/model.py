@@ -175,17 +175,29 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from studio import jobs
-    from studio.models import export, imports
     from studio.models.export import job as export_job
 
     workdir = Path(os.environ["STUDIO_JOB_DIR"]) if os.environ.get("STUDIO_JOB_DIR") else None
+    own = None  # run from a terminal: registered as a job of its own, so the pages see the model is being read
+    if workdir is None:
+        own = workdir = export_job.register_terminal_export(args.spec, Path(args.out).name)
+    try:
+        return _export(args, workdir)
+    finally:
+        if own is not None:
+            export_job.unregister(own)
+
+
+def _export(args: argparse.Namespace, workdir: Path) -> int:
+    from studio import jobs
+    from studio.models import export, imports
+    from studio.models.export import job as export_job
 
     last = [0.0]
     eta = imports.Eta()  # from the tensors' pace: loading the model before them says nothing of it
 
     def progress(line: str, fraction: float) -> None:
-        if jobs.stop_requested(workdir):  # the page's Stop: the partial file is removed on the way out
+        if jobs.stop_requested(workdir):  # a page's Stop: the partial file is removed on the way out
             raise StudioError("The export was stopped: nothing was written.")
         left = eta.update(fraction) if line.startswith("tensor ") else None
         if workdir is not None and (time.monotonic() - last[0] > 0.5 or not line.startswith("tensor ")):

@@ -435,6 +435,7 @@ def runs_using(name: str) -> list[str]:
 
 EXPORT_KIND = "export"
 EXPORT_SPEC = "spec"
+EXPORT_FILE = "file"  # the file a terminal's export writes (a page's is named by its job folder)
 """An export job's kind and the status field naming the model it writes (``studio.models.export.job.start_export``
 records it; ``exports_of`` reads it)."""
 
@@ -445,7 +446,8 @@ def _active_exports() -> list[tuple[str, str]]:
     for status in jobs.registered_jobs():
         spec = str(status.extra.get(EXPORT_SPEC) or "").strip()
         if status.kind == EXPORT_KIND and status.active and spec:
-            out.append((spec, Path(status.workdir).name.removeprefix("export-") + ".gguf"))
+            out.append((spec, str(status.extra.get(EXPORT_FILE) or "")
+                        or Path(status.workdir).name.removeprefix("export-") + ".gguf"))
     return out
 
 

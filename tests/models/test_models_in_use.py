@@ -100,6 +100,39 @@ def test_a_model_being_exported_is_not_deleted_and_the_page_and_cli_say_which_ex
     assert any("Deleted doomed" in s.value for s in at.success) and not folder.exists()
 
 
+def test_a_model_a_terminal_s_export_is_reading_is_not_deleted_and_the_job_leaves_nothing_behind(tiny_gpt2, tmp_path):
+    """``model export`` run in a terminal was no job the pages knew of: the model was deleted under it."""
+    folder = config.models_dir() / "doomed"
+    shutil.copytree(tiny_gpt2, folder)
+    out_file = tmp_path / "doomed-for-ollama.gguf"
+    env = {**os.environ, "STUDIO_HOME": str(config.home()), "PYTHONPATH": str(REPO)}
+    env.pop("STUDIO_JOB_DIR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "model", "export", "model:doomed", "--out", str(out_file)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not any(s.active for s in jobs.registered_jobs()) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGSTOP)  # held mid-way: no race with it
+    try:
+        assert proc.poll() is None, proc.communicate()
+        at = _delete_on_the_models_page()
+        assert folder.is_dir()
+        assert [e.value for e in at.error] == [
+            "'doomed' is being exported as GGUF (doomed-for-ollama.gguf): stop that export in the Export panel (Models "
+            "or Train page), or wait for it to finish, then delete the model."]
+        refused = _rm()
+        assert refused.returncode == 2 and folder.is_dir()
+        assert refused.stderr.strip().startswith("error: 'doomed' is being exported as GGUF (doomed-for-ollama.gguf)")
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert out_file.stat().st_size > 0
+    assert not list(config.jobs_dir().glob("export-*")) and jobs.registered_jobs() == []  # nothing left behind
+    at = _delete_on_the_models_page()  # the export ended: the model goes
+    assert any("Deleted doomed" in s.value for s in at.success) and not folder.exists()
+
+
 def test_loading_a_model_deleted_after_it_was_picked_says_it_is_gone(tiny_gpt2):
     """An export (or chat, evaluation) that resolved ``model:doomed`` before it was deleted: one line that says the
     model is gone, not transformers' "Repo id must be in the form 'repo_name'..." about its vanished folder."""

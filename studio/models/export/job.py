@@ -9,14 +9,16 @@ renamed too, so the page never offers half of one.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
 from studio import config, jobs
 from studio.errors import StudioError
 from studio.models.export.writer import QUANTS
-from studio.models.library import EXPORT_KIND, EXPORT_SPEC
+from studio.models.library import EXPORT_FILE, EXPORT_KIND, EXPORT_SPEC
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -50,6 +52,23 @@ def start_export(spec: str, quant: str, name: str) -> Path:
     jobs.start_job(EXPORT_KIND, ["model", "export", spec, "--out", str(out), "--quant", quant, "--force", "--zip"],
                    workdir, uses_device=False, record={EXPORT_SPEC: spec})
     return workdir
+
+
+def register_terminal_export(spec: str, file_name: str) -> Path:
+    """Record an export run from a terminal (``model export``) as a running job of this process, as the page's are:
+    deleting its model or run is refused while it reads it. Returns its folder (``unregister`` removes it)."""
+    workdir = config.jobs_dir() / f"export-terminal-{os.getpid()}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    jobs.clear_stop(workdir)
+    jobs.update_status(workdir, state="running", kind=EXPORT_KIND, pid=os.getpid(), progress=0.0, eta_s=None,
+                       message="starting", error="", uses_device=False, **{EXPORT_SPEC: spec, EXPORT_FILE: file_name})
+    jobs.register_current(EXPORT_KIND, workdir)
+    return workdir
+
+
+def unregister(workdir: Path) -> None:
+    """Remove a terminal export's job folder (its entry in the jobs registry goes with it)."""
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def write_zip(gguf_path: Path, modelfile: Path) -> Path:
