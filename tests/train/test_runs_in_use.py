@@ -100,3 +100,38 @@ def test_a_run_being_exported_is_not_deleted_on_the_page_or_the_command_line(tin
         time.sleep(0.1)
     _delete_on_the_runs_tab()  # the export ended: the run goes
     assert not folder.exists()
+
+
+def test_a_run_a_terminal_s_export_is_reading_by_its_bare_id_is_not_deleted(tiny_gpt2, tmp_path):
+    """``model export RUN_ID`` in a terminal: the run was deleted under it (no job the pages or `runs delete` knew)."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from studio import config
+
+    folder = runs.run_dir(RUN_ID)
+    shutil.copytree(tiny_gpt2, folder / "model")
+    runs.write_run(folder, {"id": RUN_ID, "name": "faq", "created": "2026-12-05T00:00:00+00:00", "config": {},
+                            "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="finished", kind="train", message="finished", progress=1.0)
+    env = {k: v for k, v in os.environ.items() if k != "STUDIO_JOB_DIR"}
+    proc = subprocess.Popen([sys.executable, "-m", "studio", "model", "export", RUN_ID, "--out", str(tmp_path / "f.gguf")],
+                            cwd=Path(PAGE).parents[1], env={**env, "STUDIO_HOME": str(config.home())},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import time
+
+    deadline = time.time() + 120
+    while not any(s.active for s in jobs.registered_jobs()) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        out = _cli_delete()
+        assert out.returncode == 2 and folder.is_dir()
+        assert out.stderr.strip().startswith("error: Run 'faq' is being exported as GGUF (f.gguf)"), out.stderr
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and (tmp_path / "f.gguf").is_file(), err
+    assert _cli_delete().returncode == 0 and not folder.exists()

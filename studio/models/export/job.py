@@ -57,6 +57,9 @@ def start_export(spec: str, quant: str, name: str) -> Path:
 def register_terminal_export(spec: str, file_name: str) -> Path:
     """Record an export run from a terminal (``model export``) as a running job of this process, as the page's are:
     deleting its model or run is refused while it reads it. Returns its folder (``unregister`` removes it)."""
+    run_id = spec.strip().removeprefix("run:")
+    if "/" not in run_id and run_id and (config.runs_dir() / run_id).is_dir():  # a bare run id reads that run
+        spec = f"run:{run_id}"
     workdir = config.jobs_dir() / f"export-terminal-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
     jobs.clear_stop(workdir)
