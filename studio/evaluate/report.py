@@ -177,10 +177,19 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
     settings = (f"max_new_tokens={cfg.get('max_new_tokens')}, {'sampling' if cfg.get('do_sample') else 'greedy'}, "
                 f"seed={cfg.get('seed')}, batch_size={cfg.get('batch_size')}")
     failed = eval_results.failed_models(result)
+    not_run = eval_results.not_run_models(result)
+
+    def why_absent(label: str) -> str:
+        if label in not_run:
+            return " <span class=fail>(not run: the evaluation was stopped before its first answer)</span>"
+        if label in failed:
+            return (f" <span class=fail>(failed every question: {html.escape(failed[label])}; left out of the plots and "
+                    "the answers table)</span>")
+        return ""
+
     models_list = "".join(
         f"<li>{html.escape(m.label)}: {html.escape(str(m.source or ''))}"
-        f"{' @ ' + html.escape(str(m.revision)) if m.revision else ''}"
-        f"{' <span class=fail>(failed every question: ' + html.escape(failed[m.label]) + '; left out of the plots and the answers table)</span>' if m.label in failed else ''}</li>"
+        f"{' @ ' + html.escape(str(m.revision)) if m.revision else ''}{why_absent(m.label)}</li>"
         for m in result.models
     )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)

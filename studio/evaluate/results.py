@@ -11,7 +11,7 @@ from pathlib import Path
 
 from studio import atomic, config, jobs
 from studio.errors import StudioError
-from studio.evaluate import metrics
+from studio.evaluate import metrics, stopping
 from studio.evaluate.result import OUTCOMES, EvalResult, QuestionRow
 
 FILTERS = ("all", "lost", "all_failed", "leaked")
@@ -278,6 +278,14 @@ def failed_models(result: EvalResult) -> dict[str, str]:
         if not answered and len(errors) == len(rows):
             out[m.label] = m.error or errors[0]
     return out
+
+
+def not_run_models(result: EvalResult) -> list[str]:
+    """Models of a stopped evaluation that Stop came before they answered anything: each of their questions reads "not
+    run" (or cut short). They did not fail; ``failed_models`` lists them too (no answers to show)."""
+    stopped = (stopping.NOT_RUN, stopping.INTERRUPTED)
+    return [label for label, reason in failed_models(result).items()
+            if all(r.errors.get(label) in stopped for r in result.rows)]
 
 
 def shown_labels(result: EvalResult) -> list[str]:

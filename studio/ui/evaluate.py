@@ -361,8 +361,14 @@ def show_result(result: EvalResult) -> None:
     elif result.status == "stopped":
         st.warning(f"{ui.md(result.error or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
     failed = eval_results.failed_models(result)
+    not_run = eval_results.not_run_models(result)  # Stop came first: they did not fail
+    nothing = bool(result.models) and len(not_run) == len(result.models)  # stopped before any answer
     for m in result.models:
-        if m.label in failed:  # once, not in every row
+        if m.label in not_run:
+            if not nothing:  # said once below
+                st.info(ui.md(f"{m.label} was not run: the evaluation was stopped before its first answer."),
+                        icon=":material/stop_circle:")
+        elif m.label in failed:  # once, not in every row
             st.warning(ui.md(f"{m.label} failed every question: {failed[m.label].rstrip('.')}. It is left out of "
                              "the charts, the answers table and win/tie/loss."), icon=":material/warning:")
         elif m.error:
@@ -372,6 +378,9 @@ def show_result(result: EvalResult) -> None:
     rows = result.rows
     if not rows:
         st.info("No answers yet.")
+        return
+    if nothing:  # not "every model failed ... fix": nothing failed
+        st.info("Nothing was answered before the stop, so there is nothing to score: start the evaluation again.")
         return
     if result.models and len(failed) == len(result.models):  # empty charts and tables would say nothing more
         ui.show_error("Every model failed, so there is nothing to score: fix what is said above for each model (a "

@@ -494,3 +494,41 @@ def test_a_first_visit_without_runs_suggests_the_bundled_model_and_start_works(o
     eval_id = at.session_state["evaluate.selected"]
     assert eval_results.load(eval_id).config["models"] == [bundled.SPEC]
     eval_jobs.stop_evaluation(eval_id)
+
+
+def _stopped_result(tmp_path, answered_by: dict[str, int]) -> str:
+    """A stopped evaluation: each model answered its first n questions; Stop came before the rest ("not run")."""
+    from studio.evaluate import stopping
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=tuple(answered_by), dataset_file=str(data)))
+    result.status, result.error = "stopped", "Evaluation stopped: the results so far are kept."
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+    for label, n in answered_by.items():
+        for row in result.rows:
+            if row.index < n:
+                row.answers[label], row.scores[label] = "Two halves", {"f1": 0.4}
+            else:
+                row.errors[label] = stopping.NOT_RUN
+    eval_results.save(eval_results.refresh_summaries(result))
+    return result.id
+
+
+def test_an_evaluation_stopped_before_any_answer_does_not_read_as_every_model_failing(tmp_path):
+    """Stop pressed while the first model loaded: the page said "api:m failed every question" and "Every model failed
+    ... fix what is said above for each model (a folder, a .gguf file ...)", though nothing had failed."""
+    _stopped_result(tmp_path, {"api:m": 0, "api:n": 0})
+    at = _app()
+    assert not at.exception and not at.error
+    assert not [w.value for w in at.warning if "failed every question" in w.value]
+    assert any(i.value.startswith("Nothing was answered before the stop") for i in at.info)
+
+
+def test_a_model_stop_came_before_is_said_not_run_not_failed(tmp_path):
+    _stopped_result(tmp_path, {"api:m": 2, "api:n": 0})
+    at = _app()
+    assert not at.exception and not at.error
+    assert not [w.value for w in at.warning if "failed every question" in w.value]
+    assert any(i.value == "api:n was not run: the evaluation was stopped before its first answer." for i in at.info)
+    assert list(_summary(at)["model"]) == ["api:m", "api:n"]

@@ -246,3 +246,16 @@ def test_only_computed_metrics_are_offered_for_plots(result):
     assert eval_results.scored(_with_api_model(result), names) == ["f1", "perplexity", "judge"]
     result.rows[1].judge.clear()
     assert eval_results.scored(result, names, ("tuned", "base")) == ["f1"]
+
+
+def test_the_html_report_says_a_model_stop_came_before_was_not_run_not_that_it_failed(tmp_path):
+    from studio.evaluate import stopping
+    from studio.evaluate.result import ModelEntry, QuestionRow
+
+    result = EvalResult(id="e", created="2026-12-05T00:00:00+00:00", status="stopped", error="Evaluation stopped.",
+                        config={}, models=[ModelEntry(label=m, spec=m, kind="api") for m in ("api:m", "api:n")])
+    result.rows = [QuestionRow(index=i, question=f"Q{i}?", reference="A.", answers={"api:m": "A."},
+                               scores={"api:m": {"f1": 1.0}}, errors={"api:n": stopping.NOT_RUN}) for i in range(2)]
+    page = report.to_html(eval_results.refresh_summaries(result))
+    assert "api:n: " in page and "(not run: the evaluation was stopped before its first answer)" in page
+    assert "failed every question" not in page
