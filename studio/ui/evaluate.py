@@ -566,7 +566,11 @@ def past_evaluations() -> str | None:
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
                             key="evaluate.compare_bars")
-        if st.button("Delete the selected evaluation", icon=":material/delete:", key="evaluate.delete"):
+    # Apart from the comparison, whose "Evaluations" it does not delete, and asked twice: nothing else keeps the answers.
+    with st.popover("Delete this evaluation", icon=":material/delete:"):
+        st.write(f"Delete evaluation **{chosen}** ({ui.md(', '.join(info.models))}) for good? Its answers and scores "
+                 "are kept nowhere else: export it first (Export, below) to keep a copy.")
+        if st.button("Delete for good", type="primary", key="evaluate.delete"):
             if eval_jobs.job_state(chosen).active:
                 st.error("This evaluation is still running: stop it first.")
             else:

@@ -532,3 +532,19 @@ def test_a_model_stop_came_before_is_said_not_run_not_failed(tmp_path):
     assert not [w.value for w in at.warning if "failed every question" in w.value]
     assert any(i.value == "api:n was not run: the evaluation was stopped before its first answer." for i in at.info)
     assert list(_summary(at)["model"]) == ["api:m", "api:n"]
+
+
+def test_deleting_an_evaluation_is_asked_apart_from_the_comparison_and_names_what_goes(tmp_path):
+    """"Delete the selected evaluation" sat under the comparison's "Evaluations" picker and deleted at once, for good,
+    the evaluation shown above, not the ones picked there."""
+    shown = _stopped_result(tmp_path, {"api:m": 3})
+    other = _stopped_result(tmp_path, {"api:n": 3})
+    at = _app()
+    at.selectbox(key="evaluate.pick").set_value(shown).run()
+    compare = next(e for e in at.expander if e.label.startswith("Compare past evaluations"))
+    assert not [b for b in compare.button if b.key == "evaluate.delete"]
+    (ask,) = [p for p in at.get("popover") if p.proto.popover.label == "Delete this evaluation"]
+    assert any(shown in m.value and "for good" in m.value for m in ask.markdown)
+    ask.button(key="evaluate.delete").click().run()
+    assert not at.exception
+    assert [e.id for e in eval_results.list_evals()] == [other]
