@@ -376,7 +376,7 @@ def show_result(result: EvalResult) -> None:
     for note in result.notes:
         st.caption(ui.md(note))
     rows = result.rows
-    if not rows:
+    if not any(r.answers or r.errors for r in rows):  # questions read, none answered: no table of zeros, no empty axes
         st.info("No answers yet.")
         return
     if nothing:  # not "every model failed ... fix": nothing failed

@@ -548,3 +548,25 @@ def test_deleting_an_evaluation_is_asked_apart_from_the_comparison_and_names_wha
     ask.button(key="evaluate.delete").click().run()
     assert not at.exception
     assert [e.id for e in eval_results.list_evals()] == [other]
+
+
+def test_before_the_first_answer_the_page_draws_no_summary_of_zeros_or_empty_charts(tmp_path):
+    """While the first model loaded, the page showed a summary of "0 answered, 0 failed" rows, an empty "Mean score per
+    model" chart and empty tabs under the progress bar."""
+    import os
+
+    from studio import jobs
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("api:m", "api:n"), dataset_file=str(data)))
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+    eval_results.save(eval_results.refresh_summaries(result))
+    jobs.update_status(eval_jobs.job_dir(result.id), kind="evaluate", state="running", pid=os.getpid(),
+                       message="loading api:m", done=0, total=6)
+    at = _app()
+    assert not at.exception
+    assert any(i.value == "No answers yet." for i in at.info)
+    assert [c.key for c in at.get("plotly_chart") if c.key != "evaluate.compare_bars"] == []
+    assert not [df for df in at.dataframe if "answered" in df.value.columns and "evaluation" not in df.value.columns]
+    assert not at.tabs
