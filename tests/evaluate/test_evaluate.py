@@ -526,3 +526,27 @@ def test_a_slow_api_server_gets_the_timeout_the_person_sets(tmp_path, capsys):
     assert main(["evaluate", "--dataset", str(data), "--model", "api:m", "--api-timeout", "1",
                  "--out", str(tmp_path / "r2.json")]) == 2  # a new file: an existing one is refused first
     assert "error: The API timeout must be between 5 and 3600 seconds." in capsys.readouterr().err
+
+
+def test_while_a_local_model_loads_the_evaluations_status_says_so(tiny_gpt2, tmp_path, offline, monkeypatch):
+    """The status read "starting" for the minutes a model took to load on a CPU: "loading <model>" came within a
+    second of "starting" and was never saved."""
+    from studio import jobs
+    from studio.models import cache
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    seen = []
+    models = cache.shared()
+    load = models.get
+
+    def get(spec, *args, **kwargs):  # the page reads the job's status while the model loads
+        seen.append(jobs.read_status(eval_results.job_dir(eval_id)).message)
+        return load(spec, *args, **kwargs)
+
+    monkeypatch.setattr(models, "get", get)
+    eval_id = evaluate.new_id()
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=2),
+                                     eval_id=eval_id)
+    assert result.status == "finished", result.error
+    assert seen == [f"loading {tiny_gpt2}"]
