@@ -570,3 +570,23 @@ def test_before_the_first_answer_the_page_draws_no_summary_of_zeros_or_empty_cha
     assert [c.key for c in at.get("plotly_chart") if c.key != "evaluate.compare_bars"] == []
     assert not [df for df in at.dataframe if "answered" in df.value.columns and "evaluation" not in df.value.columns]
     assert not at.tabs
+
+
+def test_the_progress_line_of_a_stopping_evaluation_does_not_promise_to_finish_the_current_step(tmp_path):
+    """Stop read "stopping after the current step" (a training run's words) above the note that the answer being
+    written is dropped at once."""
+    import os
+
+    from studio import jobs
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("api:m",), dataset_file=str(data)))
+    eval_results.save(result)
+    jobs.update_status(eval_jobs.job_dir(result.id), kind="evaluate", state="running", pid=os.getpid(),
+                       message="api:m: 1/3", done=1, total=3)
+    eval_jobs.stop_evaluation(result.id)  # what Stop does
+    at = _app()
+    (line,) = [p.proto.text for p in at.get("progress")]
+    assert line == "stopping · 1/3 answers"
+    assert any(i.value.startswith("Stopping: the answer being written is dropped") for i in at.info)
