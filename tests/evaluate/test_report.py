@@ -201,6 +201,15 @@ def test_win_tie_loss_counts_questions_in_whole_numbers():
     assert large.layout.xaxis.dtick == 20
 
 
+def test_training_curves_tick_whole_steps():
+    """A three-step run's curves were drawn on an axis ticked 1, 1.5, 2, 2.5, 3: there is no step 1.5."""
+    short = eval_plots.training_curves({"tuned": [{"step": 1, "loss": 4.0}, {"step": 2, "loss": 3.5},
+                                                  {"step": 3, "loss": 3.5, "eval_loss": 3.4}]})
+    assert short.layout.xaxis.dtick == 1 and short.layout.xaxis.title.text == "step"
+    long = eval_plots.training_curves({"tuned": [{"step": s, "loss": 1.0} for s in range(10, 410, 10)]})
+    assert long.layout.xaxis.dtick is None  # plotly's own ticks: whole steps over a long run (0, 100, 200 ...)
+
+
 def _with_api_model(result):
     """The walk's evaluation: a local run scored with reference perplexity, an API chat model without it."""
     for row in result.rows:
