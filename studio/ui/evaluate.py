@@ -479,17 +479,22 @@ def drill_down(result: EvalResult, rows: list[QuestionRow], labels: list[str]) -
     if pick.leak:
         st.warning(f"Leaked: {leakage.similar(pick.leak.score)} to the training question "  # record text: never Markdown
                    f"\"{ui.md(pick.leak.train_question)}\"", icon=":material/content_copy:")
+    # the metrics this evaluation computed (no similarity column when it was off), as the summary shows them: 3
+    # significant digits, and "—" where a model has no value (a failed answer, an API model's perplexity), not "None"
+    shown = eval_results.scored(result, ["exact_match", "f1", "rouge_l", "chrf", "similarity", "in_passage", "perplexity",
+                                         "latency_s"])
+    judged = any(label in pick.judge for label in labels)
     table = []
     for label in labels:
         err = pick.errors.get(label)
         scores = pick.scores.get(label, {})
         judge = pick.judge.get(label)
         table.append({"model": label, "answer": f"[failed] {err}" if err else pick.answers.get(label, ""),
-                      **{metrics.LABELS[m]: scores.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "similarity",
-                                                                      "in_passage", "perplexity", "latency_s")
-                         if m != "in_passage" or pick.context},
-                      "judge": judge.score if judge else None, "judge's reason": judge.reason if judge else ""})
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+                      **{metrics.LABELS[m]: _cell(scores.get(m)) for m in shown if m != "in_passage" or pick.context},
+                      **({"judge": _cell(judge.score if judge else None), "judge's reason": judge.reason if judge else ""}
+                         if judged else {})})
+    frame = pd.DataFrame(table)
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
 
 
 def passage_view(row: QuestionRow, labels: list[str]) -> None:

@@ -590,3 +590,26 @@ def test_the_progress_line_of_a_stopping_evaluation_does_not_promise_to_finish_t
     (line,) = [p.proto.text for p in at.get("progress")]
     assert line == "stopping · 1/3 answers"
     assert any(i.value.startswith("Stopping: the answer being written is dropped") for i in at.info)
+
+
+def test_a_questions_details_read_dash_for_a_missing_score_and_leave_out_metrics_not_computed(tmp_path):
+    """The details of a question an API model failed read "None" in each of its metric cells, an API model's perplexity
+    "None", and a Semantic similarity column and a judge column of "None" were there though neither was computed."""
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("tuned", "api:m"), dataset_file=str(data)))
+    result.status = "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"],
+                               answers={"tuned": "Two halves"},
+                               scores={"tuned": {"exact_match": 0.0, "f1": 0.41234, "perplexity": 12.5}},
+                               errors={"api:m": "quota exceeded"}) for i, q in enumerate(QA[:2])]
+    result.rows.append(QuestionRow(index=2, question=QA[2]["question"], reference=QA[2]["answer"],
+                                   answers={"tuned": "A restart", "api:m": "A restart"},
+                                   scores={"tuned": {"f1": 0.5, "perplexity": 9.0}, "api:m": {"f1": 0.5}}))
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = _app()
+    details = next(df.value for df in at.dataframe if "answer" in df.value.columns)
+    assert list(details.columns) == ["model", "answer", "Exact match", "Token F1", "Reference perplexity"]
+    tuned, api = details.to_dict("records")
+    assert tuned["Token F1"] == "0.412" and api["answer"] == "[failed] quota exceeded"
+    assert api["Token F1"] == api["Reference perplexity"] == "\u2014"
