@@ -15,6 +15,7 @@ import streamlit as st
 from studio import config as workspace
 from studio import device, jobs, ui
 from studio.data import store
+from studio.data.display import plural
 from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
 from studio.evaluate import latency, leakage, metrics, report, stopping
@@ -310,7 +311,7 @@ def progress_panel(eval_id: str) -> None:
     if status.state == "stopping":  # what is kept, and what Stop cannot cut short (Inference Providers)
         st.info(ui.md(stopping.stopping_note(_config_of(partial))), icon=":material/stop_circle:")
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
-        st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {len(partial.rows):,} questions")
+        st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {plural(len(partial.rows), 'question')}")
         counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
                   for label, s in eval_results.summarize(partial).items()}
         st.caption(ui.md(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items())))
@@ -388,8 +389,10 @@ def show_result(result: EvalResult) -> None:
                       "folder, a .gguf file, a model from the library or a Hub id in the local cache) and start again.")
         return
     leaked = result.leaked
-    exclude = st.toggle(f"Exclude the {leaked} leaked questions from the summary", key=f"evaluate.exclude.{result.id}",
-                        disabled=not leaked or leaked == len(rows))
+    exclude = False  # offered only where it leaves some questions out and some in (not "Exclude the 0 leaked questions")
+    if leaked and leaked < len(rows):
+        exclude = st.toggle(f"Exclude the {plural(leaked, 'leaked question')} from the summary",
+                            key=f"evaluate.exclude.{result.id}")
     if leaked and leaked == len(rows):
         st.caption(eval_results.ALL_LEAKED.format(n=leaked))
     summary = eval_results.summarize(result, exclude_leaked=exclude)
@@ -554,7 +557,7 @@ def past_evaluations() -> str | None:
         st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:
         st.caption(f"Status: **{info.status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
-                   f"{info.questions:,} questions")
+                   f"{plural(info.questions, 'question')}")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
         compared = [m for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")

@@ -613,3 +613,21 @@ def test_a_questions_details_read_dash_for_a_missing_score_and_leave_out_metrics
     tuned, api = details.to_dict("records")
     assert tuned["Token F1"] == "0.412" and api["answer"] == "[failed] quota exceeded"
     assert api["Token F1"] == api["Reference perplexity"] == "\u2014"
+
+
+def test_leaked_and_question_counts_read_in_the_singular_for_one_and_no_toggle_for_none(tmp_path):
+    """"Exclude the 1 leaked questions from the summary", "· 1 questions", and a disabled "Exclude the 0 leaked
+    questions" toggle on every evaluation without a leak."""
+    from studio.evaluate.result import Leak
+
+    one = _stopped_result(tmp_path, {"api:m": 3})
+    result = eval_results.load(one)
+    result.status, result.rows[1].leak = "finished", Leak(97.0, "How many players are in a team?", "fuzzy")
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = _app()
+    assert [t.label for t in at.toggle if t.label.startswith("Exclude")] == ["Exclude the 1 leaked question from the summary"]
+    result.rows, result.rows[0].leak = result.rows[:1], None  # one question, no leak
+    eval_results.save(eval_results.refresh_summaries(result))
+    at.run()
+    assert not [t for t in at.toggle if t.label.startswith("Exclude")]
+    assert any(c.value.startswith("Status: **finished**") and c.value.endswith(" · 1 question") for c in at.caption)
