@@ -337,8 +337,12 @@ def outcome(row: QuestionRow, a: str, b: str, *, metric: str = "f1", margin: flo
     """"win", "tie" or "loss" for model ``a`` against ``b`` on one question; a failed cell scores lowest.
 
     For metrics where lower is better (perplexity, latency) the comparison is reversed. None when
-    neither model has a score (both failed, or the question is still pending).
+    neither model has a score (both failed, or the question is still pending), and when Stop came before either
+    model's answer (not run, or cut short): a question one model never got to is no loss of its.
     """
+    stopped = (stopping.NOT_RUN, stopping.INTERRUPTED)
+    if row.errors.get(a) in stopped or row.errors.get(b) in stopped:
+        return None
     sa, sb = row.score(a, metric), row.score(b, metric)
     if sa is None and sb is None:
         return None

@@ -268,3 +268,24 @@ def test_the_html_report_says_a_model_stop_came_before_was_not_run_not_that_it_f
     page = report.to_html(eval_results.refresh_summaries(result))
     assert "api:n: " in page and "(not run: the evaluation was stopped before its first answer)" in page
     assert "failed every question" not in page
+
+
+def test_questions_stop_came_before_are_no_losses_in_win_tie_loss():
+    """A run that answered every question against its base stopped after one: the base "lost" every question it was
+    never asked, in the win/tie/loss bar and the "where the chosen model lost" filter."""
+    from studio.evaluate import stopping
+    from studio.evaluate.result import ModelEntry, QuestionRow
+
+    result = EvalResult(id="e", created="2026-12-05T00:00:00+00:00", status="stopped", config={},
+                        models=[ModelEntry(label="tuned", spec="run:r", kind="local", run_id="r"),
+                                ModelEntry(label="base", spec="base", kind="local")])
+    result.rows = [QuestionRow(index=i, question=f"Q{i}?", reference="A b c.", answers={"tuned": "A b c."},
+                               scores={"tuned": {"f1": 1.0}}) for i in range(4)]
+    result.rows[0].answers["base"], result.rows[0].scores["base"] = "X.", {"f1": 0.0}
+    result.rows[1].errors["base"] = stopping.INTERRUPTED
+    for row in result.rows[2:]:
+        row.errors["base"] = stopping.NOT_RUN
+    assert eval_results.win_tie_loss(result, "tuned", "base") == {"win": 1, "tie": 0, "loss": 0}
+    assert [r.index for r in eval_results.filter_rows(result, "lost", model="base")] == [0]
+    result.rows[3].errors["base"] = "quota exceeded"  # a real failure still loses
+    assert eval_results.win_tie_loss(result, "tuned", "base") == {"win": 2, "tie": 0, "loss": 0}
