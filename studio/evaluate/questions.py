@@ -129,6 +129,9 @@ def load_questions(config: EvalConfig) -> Questions:
         picked = sorted(random.Random(config.seed).sample(range(len(records)), config.sample))
         records = [records[i] for i in picked]
         dataset["sample"] = config.sample
+    elif config.sample and config.sample > len(records):  # not a silent "sample" of every question
+        notes.append(f"A sample of {config.sample:,} was asked for, and there are {len(records):,} questions: every one "
+                     "is evaluated.")
     train += _extra_training_questions(config)
     return Questions(records, dataset, [t for t in train if t], notes)
 

@@ -79,6 +79,16 @@ def test_sample_is_seeded_and_recorded(tmp_path):
     assert a.dataset["sample"] == 3 and a.dataset["count"] == 5 and len(a.dataset["sha256"]) == 64
 
 
+def test_a_sample_larger_than_the_questions_says_every_one_is_evaluated(tmp_path):
+    """A sample of 500 from a 5-question split evaluated all 5 without a word: the page read "5 questions" where a
+    sample of 500 had been asked for."""
+    f = tmp_path / "qa.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in QA))
+    qs = eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=500))
+    assert len(qs.records) == 5 and "sample" not in qs.dataset
+    assert qs.notes == ["A sample of 500 was asked for, and there are 5 questions: every one is evaluated."]
+
+
 def test_leakage_flags_near_duplicates_of_training_questions():
     leaks = leakage.find_leaks(
         ["How long is a soccer match?", "What colour is the ball?", "how many players are on a team"],
