@@ -139,6 +139,28 @@ def test_a_run_trained_on_a_file_is_evaluated_on_its_held_out_split(tmp_path):
         eval_questions.load_questions(EvalConfig(models=("m",), run_id=folder.name))
 
 
+def test_a_run_trained_on_a_file_has_its_training_questions_checked_for_leakage_on_any_questions(tmp_path):
+    """The README's `train --dataset data/soccer_rules.json` run evaluated on the sample dataset (142 of its 158
+    questions trained on) was checked against no training question at all: nothing flagged, scores flattered."""
+    import hashlib
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    folder = runs.run_dir("20261122-000000-from-file")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": "from file", "config": {}, "base": "tiny",
+                            "dataset": {"name": "qa", "file": str(data), "count": len(QA),
+                                        "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}})
+    runs.write_split(folder, {"train": [0, 1, 2], "test": [3, 4]})
+    ds = store.create_dataset("Soccer QA", QA)  # the same questions, as a workspace dataset
+    qs = eval_questions.load_questions(EvalConfig(models=(f"run:{folder.name}",), dataset_id=ds.id))
+    assert set(qs.train_questions) == {QA[i]["question"] for i in (0, 1, 2)}
+    leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, 90)
+    assert [bool(x) for x in leaks] == [True, True, True, False, False]
+    data.write_text(json.dumps(QA[::-1]))  # edited since: its indices name other records, so none is claimed
+    assert eval_questions.load_questions(EvalConfig(models=(f"run:{folder.name}",), dataset_id=ds.id)).train_questions == []
+
+
 def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gpt2, tiny_phi3, tmp_path, offline):
     run_id = make_run(tiny_gpt2)
     data = tmp_path / "qa.json"
