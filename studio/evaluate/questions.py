@@ -129,6 +129,9 @@ def load_questions(config: EvalConfig) -> Questions:
         picked = sorted(random.Random(config.seed).sample(range(len(records)), config.sample))
         records = [records[i] for i in picked]
         dataset["sample"] = config.sample
+    elif config.sample and config.sample > len(records):  # not a silent "sample" of every question
+        notes.append(f"A sample of {config.sample:,} was asked for, and there are {len(records):,} questions: every one "
+                     "is evaluated.")
     train += _extra_training_questions(config)
     return Questions(records, dataset, [t for t in train if t], notes)
 
@@ -154,7 +157,13 @@ def _run_train_questions(run_id: str, folder: Path | None = None) -> list[str]:
     try:
         run = runs.load_run_dir(folder) if folder else runs.load_run(run_id)
         ref = run.dataset_ref
-        base = store.load_version(ref.id, ref.version) if ref.id else []
+        base = []
+        if ref.id:
+            base = store.load_version(ref.id, ref.version)
+        elif ref.file:  # a run trained on a file (train --dataset FILE): its split indexes that file's records
+            base, now = ref.load()
+            if ref.sha256 and now.sha256 != ref.sha256:
+                base = []  # changed since: its indices point at other records
     except (StudioError, OSError, ValueError, KeyError, TypeError):
         return []  # a deleted run fails as a model cell, with its reason; leakage just has less to compare
     return [r.get("question", "") for r in _split_questions(list((run.split or {}).get("train") or []), base)]

@@ -17,6 +17,7 @@ import plotly.io as pio
 
 from studio import atomic, jobs
 from studio.data.csv_cells import safe_cell
+from studio.data.display import plural
 from studio.errors import StudioError
 from studio.evaluate import latency, leakage, metrics
 from studio.evaluate import plots as eval_plots
@@ -177,10 +178,19 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
     settings = (f"max_new_tokens={cfg.get('max_new_tokens')}, {'sampling' if cfg.get('do_sample') else 'greedy'}, "
                 f"seed={cfg.get('seed')}, batch_size={cfg.get('batch_size')}")
     failed = eval_results.failed_models(result)
+    not_run = eval_results.not_run_models(result)
+
+    def why_absent(label: str) -> str:
+        if label in not_run:
+            return " <span class=fail>(not run: the evaluation was stopped before its first answer)</span>"
+        if label in failed:
+            return (f" <span class=fail>(failed every question: {html.escape(failed[label])}; left out of the plots and "
+                    "the answers table)</span>")
+        return ""
+
     models_list = "".join(
         f"<li>{html.escape(m.label)}: {html.escape(str(m.source or ''))}"
-        f"{' @ ' + html.escape(str(m.revision)) if m.revision else ''}"
-        f"{' <span class=fail>(failed every question: ' + html.escape(failed[m.label]) + '; left out of the plots and the answers table)</span>' if m.label in failed else ''}</li>"
+        f"{' @ ' + html.escape(str(m.revision)) if m.revision else ''}{why_absent(m.label)}</li>"
         for m in result.models
     )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
@@ -189,7 +199,7 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
     if leaked and leaked == len(result.rows):  # nothing left: no table of zeros
         excl = f"<h2>Summary without leaked questions</h2><p>{html.escape(eval_results.ALL_LEAKED.format(n=leaked))}</p>"
     elif leaked:  # computed from the rows as they are, never a summary stored before they were scored
-        excl = f"<h2>Summary without the {leaked} leaked questions</h2>" + _summary_table(
+        excl = f"<h2>Summary without the {plural(leaked, 'leaked question')}</h2>" + _summary_table(
             eval_results.summarize(result, exclude_leaked=True), failed)
     timing = latency.note(result)
     timing = f"<p class='meta' data-testid='eval-latency-note'>{html.escape(timing)}</p>" if timing else ""
@@ -199,7 +209,7 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
 <html lang="en"><head><meta charset="utf-8"><title>Evaluation {html.escape(result.id)} · SLM Studio</title>
 <style>{_CSS}</style></head><body>
 <h1>Evaluation {html.escape(result.id)}</h1>
-<p class="meta">started {html.escape(jobs.readable_time(result.created))} · questions: {html.escape(ds)} · {len(result.rows)} questions · {html.escape(settings)}</p>
+<p class="meta">started {html.escape(jobs.readable_time(result.created))} · questions: {html.escape(ds)} · {plural(len(result.rows), 'question')} · {html.escape(settings)}</p>
 {status_line}<h2>Models</h2><ul>{models_list}</ul>
 {'<h2>Notes</h2><ul>' + notes + '</ul>' if notes else ''}
 <h2>Summary</h2>{_summary_table(result.summary or eval_results.summarize(result), failed)}

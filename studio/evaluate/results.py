@@ -11,7 +11,7 @@ from pathlib import Path
 
 from studio import atomic, config, jobs
 from studio.errors import StudioError
-from studio.evaluate import metrics
+from studio.evaluate import metrics, stopping
 from studio.evaluate.result import OUTCOMES, EvalResult, QuestionRow
 
 FILTERS = ("all", "lost", "all_failed", "leaked")
@@ -280,6 +280,14 @@ def failed_models(result: EvalResult) -> dict[str, str]:
     return out
 
 
+def not_run_models(result: EvalResult) -> list[str]:
+    """Models of a stopped evaluation that Stop came before they answered anything: each of their questions reads "not
+    run" (or cut short). They did not fail; ``failed_models`` lists them too (no answers to show)."""
+    stopped = (stopping.NOT_RUN, stopping.INTERRUPTED)
+    return [label for label, reason in failed_models(result).items()
+            if all(r.errors.get(label) in stopped for r in result.rows)]
+
+
 def shown_labels(result: EvalResult) -> list[str]:
     """The models tables and charts show: all but those that failed every question (said once, above)."""
     failed = failed_models(result)
@@ -329,8 +337,12 @@ def outcome(row: QuestionRow, a: str, b: str, *, metric: str = "f1", margin: flo
     """"win", "tie" or "loss" for model ``a`` against ``b`` on one question; a failed cell scores lowest.
 
     For metrics where lower is better (perplexity, latency) the comparison is reversed. None when
-    neither model has a score (both failed, or the question is still pending).
+    neither model has a score (both failed, or the question is still pending), and when Stop came before either
+    model's answer (not run, or cut short): a question one model never got to is no loss of its.
     """
+    stopped = (stopping.NOT_RUN, stopping.INTERRUPTED)
+    if row.errors.get(a) in stopped or row.errors.get(b) in stopped:
+        return None
     sa, sb = row.score(a, metric), row.score(b, metric)
     if sa is None and sb is None:
         return None

@@ -251,8 +251,9 @@ def _evaluate(config: EvalConfig, result: EvalResult, creds, saver: live_state.S
     for entry in result.models:
         _stop_if_asked(cancel)
         runner = _run_api_model if entry.kind == "api" else _run_local_model
+        # a model's step 0 ("loading ...") is saved at once: a load takes minutes on a CPU, and the status said "starting"
         runner(entry, result.rows, config, creds,
-               lambda n, stage, base=done: saver.step(base + n, total, stage), cancel)
+               lambda n, stage, base=done: saver.step(base + n, total, stage, force=n == 0), cancel)
         done += per_model
         saver.step(done, total, f"{entry.label} done", force=True)
     if config.answer_similarity:

@@ -15,6 +15,7 @@ import streamlit as st
 from studio import config as workspace
 from studio import device, jobs, ui
 from studio.data import store
+from studio.data.display import plural
 from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
 from studio.evaluate import latency, leakage, metrics, report, stopping
@@ -298,7 +299,8 @@ def progress_panel(eval_id: str) -> None:
         st.rerun(scope="app")  # finished: draw the results
         return
     total, done = status.extra.get("total"), status.extra.get("done")
-    text = status.message or status.state
+    # stopping: not the job's "stopping after the current step" (a training run's): the answer being written is dropped
+    text = "stopping" if status.state == "stopping" else status.message or status.state
     if total:
         text = f"{text} · {done}/{total} answers"
     st.progress(min(1.0, float(status.progress or 0.0)), text=ui.md(text))  # model ids as typed (api:m: is no emoji)
@@ -309,7 +311,7 @@ def progress_panel(eval_id: str) -> None:
     if status.state == "stopping":  # what is kept, and what Stop cannot cut short (Inference Providers)
         st.info(ui.md(stopping.stopping_note(_config_of(partial))), icon=":material/stop_circle:")
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
-        st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {len(partial.rows):,} questions")
+        st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {plural(len(partial.rows), 'question')}")
         counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
                   for label, s in eval_results.summarize(partial).items()}
         st.caption(ui.md(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items())))
@@ -361,8 +363,14 @@ def show_result(result: EvalResult) -> None:
     elif result.status == "stopped":
         st.warning(f"{ui.md(result.error or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
     failed = eval_results.failed_models(result)
+    not_run = eval_results.not_run_models(result)  # Stop came first: they did not fail
+    nothing = bool(result.models) and len(not_run) == len(result.models)  # stopped before any answer
     for m in result.models:
-        if m.label in failed:  # once, not in every row
+        if m.label in not_run:
+            if not nothing:  # said once below
+                st.info(ui.md(f"{m.label} was not run: the evaluation was stopped before its first answer."),
+                        icon=":material/stop_circle:")
+        elif m.label in failed:  # once, not in every row
             st.warning(ui.md(f"{m.label} failed every question: {failed[m.label].rstrip('.')}. It is left out of "
                              "the charts, the answers table and win/tie/loss."), icon=":material/warning:")
         elif m.error:
@@ -370,16 +378,21 @@ def show_result(result: EvalResult) -> None:
     for note in result.notes:
         st.caption(ui.md(note))
     rows = result.rows
-    if not rows:
+    if not any(r.answers or r.errors for r in rows):  # questions read, none answered: no table of zeros, no empty axes
         st.info("No answers yet.")
+        return
+    if nothing:  # not "every model failed ... fix": nothing failed
+        st.info("Nothing was answered before the stop, so there is nothing to score: start the evaluation again.")
         return
     if result.models and len(failed) == len(result.models):  # empty charts and tables would say nothing more
         ui.show_error("Every model failed, so there is nothing to score: fix what is said above for each model (a "
                       "folder, a .gguf file, a model from the library or a Hub id in the local cache) and start again.")
         return
     leaked = result.leaked
-    exclude = st.toggle(f"Exclude the {leaked} leaked questions from the summary", key=f"evaluate.exclude.{result.id}",
-                        disabled=not leaked or leaked == len(rows))
+    exclude = False  # offered only where it leaves some questions out and some in (not "Exclude the 0 leaked questions")
+    if leaked and leaked < len(rows):
+        exclude = st.toggle(f"Exclude the {plural(leaked, 'leaked question')} from the summary",
+                            key=f"evaluate.exclude.{result.id}")
     if leaked and leaked == len(rows):
         st.caption(eval_results.ALL_LEAKED.format(n=leaked))
     summary = eval_results.summarize(result, exclude_leaked=exclude)
@@ -469,17 +482,22 @@ def drill_down(result: EvalResult, rows: list[QuestionRow], labels: list[str]) -
     if pick.leak:
         st.warning(f"Leaked: {leakage.similar(pick.leak.score)} to the training question "  # record text: never Markdown
                    f"\"{ui.md(pick.leak.train_question)}\"", icon=":material/content_copy:")
+    # the metrics this evaluation computed (no similarity column when it was off), as the summary shows them: 3
+    # significant digits, and "—" where a model has no value (a failed answer, an API model's perplexity), not "None"
+    shown = eval_results.scored(result, ["exact_match", "f1", "rouge_l", "chrf", "similarity", "in_passage", "perplexity",
+                                         "latency_s"])
+    judged = any(label in pick.judge for label in labels)
     table = []
     for label in labels:
         err = pick.errors.get(label)
         scores = pick.scores.get(label, {})
         judge = pick.judge.get(label)
         table.append({"model": label, "answer": f"[failed] {err}" if err else pick.answers.get(label, ""),
-                      **{metrics.LABELS[m]: scores.get(m) for m in ("exact_match", "f1", "rouge_l", "chrf", "similarity",
-                                                                      "in_passage", "perplexity", "latency_s")
-                         if m != "in_passage" or pick.context},
-                      "judge": judge.score if judge else None, "judge's reason": judge.reason if judge else ""})
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+                      **{metrics.LABELS[m]: _cell(scores.get(m)) for m in shown if m != "in_passage" or pick.context},
+                      **({"judge": _cell(judge.score if judge else None), "judge's reason": judge.reason if judge else ""}
+                         if judged else {})})
+    frame = pd.DataFrame(table)
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
 
 
 def passage_view(row: QuestionRow, labels: list[str]) -> None:
@@ -539,7 +557,7 @@ def past_evaluations() -> str | None:
         st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:
         st.caption(f"Status: **{info.status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
-                   f"{info.questions:,} questions")
+                   f"{plural(info.questions, 'question')}")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
         compared = [m for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")
@@ -557,7 +575,11 @@ def past_evaluations() -> str | None:
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
                             key="evaluate.compare_bars")
-        if st.button("Delete the selected evaluation", icon=":material/delete:", key="evaluate.delete"):
+    # Apart from the comparison, whose "Evaluations" it does not delete, and asked twice: nothing else keeps the answers.
+    with st.popover("Delete this evaluation", icon=":material/delete:"):
+        st.write(f"Delete evaluation **{chosen}** ({ui.md(', '.join(info.models))}) for good? Its answers and scores "
+                 "are kept nowhere else: export it first (Export, below) to keep a copy.")
+        if st.button("Delete for good", type="primary", key="evaluate.delete"):
             if eval_jobs.job_state(chosen).active:
                 st.error("This evaluation is still running: stop it first.")
             else:

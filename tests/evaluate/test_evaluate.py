@@ -79,6 +79,16 @@ def test_sample_is_seeded_and_recorded(tmp_path):
     assert a.dataset["sample"] == 3 and a.dataset["count"] == 5 and len(a.dataset["sha256"]) == 64
 
 
+def test_a_sample_larger_than_the_questions_says_every_one_is_evaluated(tmp_path):
+    """A sample of 500 from a 5-question split evaluated all 5 without a word: the page read "5 questions" where a
+    sample of 500 had been asked for."""
+    f = tmp_path / "qa.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in QA))
+    qs = eval_questions.load_questions(EvalConfig(models=("m",), dataset_file=str(f), sample=500))
+    assert len(qs.records) == 5 and "sample" not in qs.dataset
+    assert qs.notes == ["A sample of 500 was asked for, and there are 5 questions: every one is evaluated."]
+
+
 def test_leakage_flags_near_duplicates_of_training_questions():
     leaks = leakage.find_leaks(
         ["How long is a soccer match?", "What colour is the ball?", "how many players are on a team"],
@@ -127,6 +137,28 @@ def test_a_run_trained_on_a_file_is_evaluated_on_its_held_out_split(tmp_path):
     data.write_text(json.dumps(QA[::-1]))  # the same file edited since: its indices name other records now
     with pytest.raises(StudioError, match="changed since"):
         eval_questions.load_questions(EvalConfig(models=("m",), run_id=folder.name))
+
+
+def test_a_run_trained_on_a_file_has_its_training_questions_checked_for_leakage_on_any_questions(tmp_path):
+    """The README's `train --dataset data/soccer_rules.json` run evaluated on the sample dataset (142 of its 158
+    questions trained on) was checked against no training question at all: nothing flagged, scores flattered."""
+    import hashlib
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    folder = runs.run_dir("20261122-000000-from-file")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": "from file", "config": {}, "base": "tiny",
+                            "dataset": {"name": "qa", "file": str(data), "count": len(QA),
+                                        "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}})
+    runs.write_split(folder, {"train": [0, 1, 2], "test": [3, 4]})
+    ds = store.create_dataset("Soccer QA", QA)  # the same questions, as a workspace dataset
+    qs = eval_questions.load_questions(EvalConfig(models=(f"run:{folder.name}",), dataset_id=ds.id))
+    assert set(qs.train_questions) == {QA[i]["question"] for i in (0, 1, 2)}
+    leaks = leakage.find_leaks([r["question"] for r in qs.records], qs.train_questions, 90)
+    assert [bool(x) for x in leaks] == [True, True, True, False, False]
+    data.write_text(json.dumps(QA[::-1]))  # edited since: its indices name other records, so none is claimed
+    assert eval_questions.load_questions(EvalConfig(models=(f"run:{folder.name}",), dataset_id=ds.id)).train_questions == []
 
 
 def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gpt2, tiny_phi3, tmp_path, offline):
@@ -526,3 +558,27 @@ def test_a_slow_api_server_gets_the_timeout_the_person_sets(tmp_path, capsys):
     assert main(["evaluate", "--dataset", str(data), "--model", "api:m", "--api-timeout", "1",
                  "--out", str(tmp_path / "r2.json")]) == 2  # a new file: an existing one is refused first
     assert "error: The API timeout must be between 5 and 3600 seconds." in capsys.readouterr().err
+
+
+def test_while_a_local_model_loads_the_evaluations_status_says_so(tiny_gpt2, tmp_path, offline, monkeypatch):
+    """The status read "starting" for the minutes a model took to load on a CPU: "loading <model>" came within a
+    second of "starting" and was never saved."""
+    from studio import jobs
+    from studio.models import cache
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    seen = []
+    models = cache.shared()
+    load = models.get
+
+    def get(spec, *args, **kwargs):  # the page reads the job's status while the model loads
+        seen.append(jobs.read_status(eval_results.job_dir(eval_id)).message)
+        return load(spec, *args, **kwargs)
+
+    monkeypatch.setattr(models, "get", get)
+    eval_id = evaluate.new_id()
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=2),
+                                     eval_id=eval_id)
+    assert result.status == "finished", result.error
+    assert seen == [f"loading {tiny_gpt2}"]

@@ -494,3 +494,140 @@ def test_a_first_visit_without_runs_suggests_the_bundled_model_and_start_works(o
     eval_id = at.session_state["evaluate.selected"]
     assert eval_results.load(eval_id).config["models"] == [bundled.SPEC]
     eval_jobs.stop_evaluation(eval_id)
+
+
+def _stopped_result(tmp_path, answered_by: dict[str, int]) -> str:
+    """A stopped evaluation: each model answered its first n questions; Stop came before the rest ("not run")."""
+    from studio.evaluate import stopping
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=tuple(answered_by), dataset_file=str(data)))
+    result.status, result.error = "stopped", "Evaluation stopped: the results so far are kept."
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+    for label, n in answered_by.items():
+        for row in result.rows:
+            if row.index < n:
+                row.answers[label], row.scores[label] = "Two halves", {"f1": 0.4}
+            else:
+                row.errors[label] = stopping.NOT_RUN
+    eval_results.save(eval_results.refresh_summaries(result))
+    return result.id
+
+
+def test_an_evaluation_stopped_before_any_answer_does_not_read_as_every_model_failing(tmp_path):
+    """Stop pressed while the first model loaded: the page said "api:m failed every question" and "Every model failed
+    ... fix what is said above for each model (a folder, a .gguf file ...)", though nothing had failed."""
+    _stopped_result(tmp_path, {"api:m": 0, "api:n": 0})
+    at = _app()
+    assert not at.exception and not at.error
+    assert not [w.value for w in at.warning if "failed every question" in w.value]
+    assert any(i.value.startswith("Nothing was answered before the stop") for i in at.info)
+
+
+def test_a_model_stop_came_before_is_said_not_run_not_failed(tmp_path):
+    _stopped_result(tmp_path, {"api:m": 2, "api:n": 0})
+    at = _app()
+    assert not at.exception and not at.error
+    assert not [w.value for w in at.warning if "failed every question" in w.value]
+    assert any(i.value == "api:n was not run: the evaluation was stopped before its first answer." for i in at.info)
+    assert list(_summary(at)["model"]) == ["api:m", "api:n"]
+
+
+def test_deleting_an_evaluation_is_asked_apart_from_the_comparison_and_names_what_goes(tmp_path):
+    """"Delete the selected evaluation" sat under the comparison's "Evaluations" picker and deleted at once, for good,
+    the evaluation shown above, not the ones picked there."""
+    shown = _stopped_result(tmp_path, {"api:m": 3})
+    other = _stopped_result(tmp_path, {"api:n": 3})
+    at = _app()
+    at.selectbox(key="evaluate.pick").set_value(shown).run()
+    compare = next(e for e in at.expander if e.label.startswith("Compare past evaluations"))
+    assert not [b for b in compare.button if b.key == "evaluate.delete"]
+    (ask,) = [p for p in at.get("popover") if p.proto.popover.label == "Delete this evaluation"]
+    assert any(shown in m.value and "for good" in m.value for m in ask.markdown)
+    ask.button(key="evaluate.delete").click().run()
+    assert not at.exception
+    assert [e.id for e in eval_results.list_evals()] == [other]
+
+
+def test_before_the_first_answer_the_page_draws_no_summary_of_zeros_or_empty_charts(tmp_path):
+    """While the first model loaded, the page showed a summary of "0 answered, 0 failed" rows, an empty "Mean score per
+    model" chart and empty tabs under the progress bar."""
+    import os
+
+    from studio import jobs
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("api:m", "api:n"), dataset_file=str(data)))
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+    eval_results.save(eval_results.refresh_summaries(result))
+    jobs.update_status(eval_jobs.job_dir(result.id), kind="evaluate", state="running", pid=os.getpid(),
+                       message="loading api:m", done=0, total=6)
+    at = _app()
+    assert not at.exception
+    assert any(i.value == "No answers yet." for i in at.info)
+    assert [c.key for c in at.get("plotly_chart") if c.key != "evaluate.compare_bars"] == []
+    assert not [df for df in at.dataframe if "answered" in df.value.columns and "evaluation" not in df.value.columns]
+    assert not at.tabs
+
+
+def test_the_progress_line_of_a_stopping_evaluation_does_not_promise_to_finish_the_current_step(tmp_path):
+    """Stop read "stopping after the current step" (a training run's words) above the note that the answer being
+    written is dropped at once."""
+    import os
+
+    from studio import jobs
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("api:m",), dataset_file=str(data)))
+    eval_results.save(result)
+    jobs.update_status(eval_jobs.job_dir(result.id), kind="evaluate", state="running", pid=os.getpid(),
+                       message="api:m: 1/3", done=1, total=3)
+    eval_jobs.stop_evaluation(result.id)  # what Stop does
+    at = _app()
+    (line,) = [p.proto.text for p in at.get("progress")]
+    assert line == "stopping · 1/3 answers"
+    assert any(i.value.startswith("Stopping: the answer being written is dropped") for i in at.info)
+
+
+def test_a_questions_details_read_dash_for_a_missing_score_and_leave_out_metrics_not_computed(tmp_path):
+    """The details of a question an API model failed read "None" in each of its metric cells, an API model's perplexity
+    "None", and a Semantic similarity column and a judge column of "None" were there though neither was computed."""
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("tuned", "api:m"), dataset_file=str(data)))
+    result.status = "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"],
+                               answers={"tuned": "Two halves"},
+                               scores={"tuned": {"exact_match": 0.0, "f1": 0.41234, "perplexity": 12.5}},
+                               errors={"api:m": "quota exceeded"}) for i, q in enumerate(QA[:2])]
+    result.rows.append(QuestionRow(index=2, question=QA[2]["question"], reference=QA[2]["answer"],
+                                   answers={"tuned": "A restart", "api:m": "A restart"},
+                                   scores={"tuned": {"f1": 0.5, "perplexity": 9.0}, "api:m": {"f1": 0.5}}))
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = _app()
+    details = next(df.value for df in at.dataframe if "answer" in df.value.columns)
+    assert list(details.columns) == ["model", "answer", "Exact match", "Token F1", "Reference perplexity"]
+    tuned, api = details.to_dict("records")
+    assert tuned["Token F1"] == "0.412" and api["answer"] == "[failed] quota exceeded"
+    assert api["Token F1"] == api["Reference perplexity"] == "\u2014"
+
+
+def test_leaked_and_question_counts_read_in_the_singular_for_one_and_no_toggle_for_none(tmp_path):
+    """"Exclude the 1 leaked questions from the summary", "· 1 questions", and a disabled "Exclude the 0 leaked
+    questions" toggle on every evaluation without a leak."""
+    from studio.evaluate.result import Leak
+
+    one = _stopped_result(tmp_path, {"api:m": 3})
+    result = eval_results.load(one)
+    result.status, result.rows[1].leak = "finished", Leak(97.0, "How many players are in a team?", "fuzzy")
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = _app()
+    assert [t.label for t in at.toggle if t.label.startswith("Exclude")] == ["Exclude the 1 leaked question from the summary"]
+    result.rows, result.rows[0].leak = result.rows[:1], None  # one question, no leak
+    eval_results.save(eval_results.refresh_summaries(result))
+    at.run()
+    assert not [t for t in at.toggle if t.label.startswith("Exclude")]
+    assert any(c.value.startswith("Status: **finished**") and c.value.endswith(" · 1 question") for c in at.caption)

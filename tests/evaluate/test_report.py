@@ -133,7 +133,7 @@ def test_html_summary_without_leaked_questions_is_the_rows_that_remain(result, t
 
     result.summary_excluding_leaked = {"base": {"exact_match": 0.0, "answered": 0.0, "failed": 0.0}}  # stale
     text = report.to_html(result)
-    part = text.split("Summary without the 1 leaked questions</h2>")[1].split("</table>")[0]
+    part = text.split("Summary without the 1 leaked question</h2>")[1].split("</table>")[0]
     base = re.search(r"<tr><th>base</th>(.*?)</tr>", part).group(1)
     cells = re.findall(r"<td class='num'>(.*?)</td>", base)
     assert cells[-2:] == ["2", "0"]  # answered 2 (of the 2 not leaked), failed 0: not a table of zeros
@@ -201,6 +201,15 @@ def test_win_tie_loss_counts_questions_in_whole_numbers():
     assert large.layout.xaxis.dtick == 20
 
 
+def test_training_curves_tick_whole_steps():
+    """A three-step run's curves were drawn on an axis ticked 1, 1.5, 2, 2.5, 3: there is no step 1.5."""
+    short = eval_plots.training_curves({"tuned": [{"step": 1, "loss": 4.0}, {"step": 2, "loss": 3.5},
+                                                  {"step": 3, "loss": 3.5, "eval_loss": 3.4}]})
+    assert short.layout.xaxis.dtick == 1 and short.layout.xaxis.title.text == "step"
+    long = eval_plots.training_curves({"tuned": [{"step": s, "loss": 1.0} for s in range(10, 410, 10)]})
+    assert long.layout.xaxis.dtick is None  # plotly's own ticks: whole steps over a long run (0, 100, 200 ...)
+
+
 def _with_api_model(result):
     """The walk's evaluation: a local run scored with reference perplexity, an API chat model without it."""
     for row in result.rows:
@@ -246,3 +255,37 @@ def test_only_computed_metrics_are_offered_for_plots(result):
     assert eval_results.scored(_with_api_model(result), names) == ["f1", "perplexity", "judge"]
     result.rows[1].judge.clear()
     assert eval_results.scored(result, names, ("tuned", "base")) == ["f1"]
+
+
+def test_the_html_report_says_a_model_stop_came_before_was_not_run_not_that_it_failed(tmp_path):
+    from studio.evaluate import stopping
+    from studio.evaluate.result import ModelEntry, QuestionRow
+
+    result = EvalResult(id="e", created="2026-12-05T00:00:00+00:00", status="stopped", error="Evaluation stopped.",
+                        config={}, models=[ModelEntry(label=m, spec=m, kind="api") for m in ("api:m", "api:n")])
+    result.rows = [QuestionRow(index=i, question=f"Q{i}?", reference="A.", answers={"api:m": "A."},
+                               scores={"api:m": {"f1": 1.0}}, errors={"api:n": stopping.NOT_RUN}) for i in range(2)]
+    page = report.to_html(eval_results.refresh_summaries(result))
+    assert "api:n: " in page and "(not run: the evaluation was stopped before its first answer)" in page
+    assert "failed every question" not in page
+
+
+def test_questions_stop_came_before_are_no_losses_in_win_tie_loss():
+    """A run that answered every question against its base stopped after one: the base "lost" every question it was
+    never asked, in the win/tie/loss bar and the "where the chosen model lost" filter."""
+    from studio.evaluate import stopping
+    from studio.evaluate.result import ModelEntry, QuestionRow
+
+    result = EvalResult(id="e", created="2026-12-05T00:00:00+00:00", status="stopped", config={},
+                        models=[ModelEntry(label="tuned", spec="run:r", kind="local", run_id="r"),
+                                ModelEntry(label="base", spec="base", kind="local")])
+    result.rows = [QuestionRow(index=i, question=f"Q{i}?", reference="A b c.", answers={"tuned": "A b c."},
+                               scores={"tuned": {"f1": 1.0}}) for i in range(4)]
+    result.rows[0].answers["base"], result.rows[0].scores["base"] = "X.", {"f1": 0.0}
+    result.rows[1].errors["base"] = stopping.INTERRUPTED
+    for row in result.rows[2:]:
+        row.errors["base"] = stopping.NOT_RUN
+    assert eval_results.win_tie_loss(result, "tuned", "base") == {"win": 1, "tie": 0, "loss": 0}
+    assert [r.index for r in eval_results.filter_rows(result, "lost", model="base")] == [0]
+    result.rows[3].errors["base"] = "quota exceeded"  # a real failure still loses
+    assert eval_results.win_tie_loss(result, "tuned", "base") == {"win": 2, "tie": 0, "loss": 0}
