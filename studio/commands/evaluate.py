@@ -112,13 +112,15 @@ def _config(args: argparse.Namespace):
 
 
 def _printer():
-    last = [0.0]
+    last = [0.0, ""]
 
     def progress(done: int, total: int, stage: str) -> None:
         now = time.monotonic()
-        if now - last[0] > 2 or done == total:
+        # a new kind of step ("loading <model>", which takes minutes on a CPU) is said at once, not 2 s later
+        kind = stage.split(" ", 1)[0]
+        if now - last[0] > 2 or done == total or kind != last[1]:
             print(f"[{done}/{total}] {stage}", file=sys.stderr, flush=True)
-            last[0] = now
+            last[0], last[1] = now, kind
 
     return progress
 

@@ -191,6 +191,8 @@ def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gp
     assert [bool(r["leak"]) for r in rep["rows"]] == [True, True, True, False, False]
     assert rep["dataset"]["sha256"] and rep["config"]["seed"] == 0 and rep["models"][1]["revision"]
     assert "warning: run:20990101-deleted" in proc.stderr
+    # each model's load is said as it starts (minutes on a CPU), not skipped for coming within 2 s of another line
+    assert sum(1 for line in proc.stderr.splitlines() if "] loading " in line) >= 2, proc.stderr
     page = html.read_text()
     assert "Plotly.newPlot" in page and "How many players are on a team?" in page
     assert "Training curves of the runs evaluated" in page  # the run's loss curve, found from its directory
