@@ -58,13 +58,17 @@ with new_tab:
                 version = f" v{meta.version}" if meta.version is not None else ""
                 st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
                            f"({len(records):,} records).")
+                if st.session_state.pop("train.name.clear", False):  # set before it is drawn: the browser shows it
+                    st.session_state["train.name"] = ""
                 name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name",
                                      max_chars=runs.MAX_NAME)
                 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
                              disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
                     started = ui_train.start(cfg, meta, name.strip())
                     if started:
-                        st.session_state.pop("train.name", None)  # the next run is not named after this one
+                        # The next run is not named after this one. Popping the widget's value was not enough: the
+                        # browser kept the typed name in the box and sent it back with the next click.
+                        st.session_state["train.name.clear"] = True
                         train_runs.open_run(started)
 with runs_tab:
     train_runs.runs_table()

@@ -129,3 +129,29 @@ def test_the_settings_of_a_new_run_stay_as_set_after_a_visit_to_another_page(pag
     assert "Changed in Advanced: Epochs 12 → 3." in page.inner_text("body")
     assert_no_exception(page)
     assert page.get_by_test_id("stAlert").filter(has_text="Session State API").count() == 0
+
+
+def test_the_next_run_is_not_named_after_the_one_just_started_in_the_browser(page, studio):
+    """The page emptied the run name on the server after Start, but the browser kept the typed name in the box and
+    sent it back with the next click: the next run (a LoRA run of another model, say) was named after this one."""
+    open_page(page, studio)  # Home seeds the sample dataset
+    open_page(page, studio, "Train")
+    page.get_by_test_id("stRadio").filter(has_text="Base model").get_by_text("scratch", exact=True).click()
+    wait_idle(page)
+    page.get_by_role("combobox", name="Preset").click()
+    page.get_by_role("option").filter(has_text="quick:").click()
+    wait_idle(page)
+    page.get_by_role("textbox", name="Run name").fill("first run")
+    page.get_by_role("textbox", name="Run name").press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_selector("text=Run: first run", timeout=60_000)
+    wait_idle(page)
+    page.get_by_text("Start another run").click()
+    assert page.get_by_role("textbox", name="Run name").input_value() == ""
+    page.get_by_role("button", name="Stop").click()  # frees the device for the next test
+    page.wait_for_selector("text=/Stopped|Finished/", timeout=60_000)
+    page.get_by_role("button", name="Close this run and start another").click()
+    wait_idle(page)
+    assert page.get_by_role("textbox", name="Run name").input_value() == ""
+    assert_no_exception(page)
