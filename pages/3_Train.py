@@ -27,6 +27,8 @@ if active is not None and active.kind == "train" and st.session_state["train.run
 train_runs.apply_tab_request()
 new_tab, runs_tab = st.tabs(list(train_runs.TABS), key=train_runs.TAB, on_change="rerun")
 with new_tab:
+    if st.session_state.get("train.gone"):  # the open run was deleted meanwhile: said once, the form shown
+        st.info(st.session_state.pop("train.gone"), icon=":material/delete:")
     run_id = st.session_state["train.run_id"]
     if run_id:  # the open run first, not beneath a form set to another dataset
         train_live.live(run_id)

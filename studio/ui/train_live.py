@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from studio import jobs, ui
+from studio import config, jobs, ui
 from studio.chat.base import EMPTY_ANSWER, blank
 from studio.data.display import text_block
 from studio.errors import CancelledError, StudioError
@@ -110,6 +110,11 @@ def live(run_id: str) -> None:
     try:
         run = runs.load_run(run_id)
     except StudioError:
+        if not runs.run_dir(run_id).is_dir():  # deleted (another tab, `runs delete`): it said "Starting… (none)"
+            st.session_state["train.run_id"] = None
+            st.session_state["train.gone"] = (f"The run {run_id} is no longer in the workspace (deleted: it is in "
+                                              f"{config.home() / 'trash'}). Start another, or open one on the Runs tab.")
+            st.rerun(scope="app")
         status = jobs.read_status(runs.run_dir(run_id))
         st.info(f"Starting… ({ui.md(status.message or status.state)})")
         if status.state == "failed":

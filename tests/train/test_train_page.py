@@ -753,3 +753,29 @@ def test_a_model_that_answers_only_whitespace_says_so_where_its_answer_shows(off
     finally:
         hook.remove()
         shared.unload()
+
+
+def test_a_run_deleted_while_it_is_open_says_so_and_shows_the_form(offline, tmp_path):
+    """The run open on the New run tab deleted elsewhere (another tab's Runs tab, `runs delete`): the page said
+    "Starting… (none)" for good, with nothing to do; now it says the run is gone, once, and shows the form."""
+    from studio.errors import StudioError
+    from studio.train import loop as train
+
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
+    records, meta = load_dataset(info.id)
+    folder = runs.run_dir(runs.new_run_id("gone"))
+    with pytest.raises(StudioError):  # a run that failed at once: a real run folder, no training time spent
+        train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, folder, dataset=meta)
+    at = train_page()
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    assert any(s.value.startswith("Run: ") for s in at.subheader)  # the run is open
+    runs.delete_run(folder.name)
+    at.run()
+    _no_exception(at)
+    assert not any(i.value.startswith("Starting…") for i in at.info)
+    assert any(f"The run {folder.name} is no longer in the workspace" in i.value for i in at.info)
+    assert at.session_state["train.run_id"] is None
+    assert at.button(key="train.start")  # the form to start another
+    at.run()
+    assert not any("no longer in the workspace" in i.value for i in at.info)  # said once
