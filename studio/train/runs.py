@@ -360,13 +360,19 @@ def drop_checkpoints(run_id: str) -> int:
     return freed
 
 
+def distinct_labels(runs: list[RunInfo]) -> list[str]:
+    """The runs' names, or their ids where names repeat (two runs of the same dataset and base share the default
+    name): one label per run, for a legend or a column, so no run hides another."""
+    names = [r.name for r in runs]
+    return names if len(set(names)) == len(names) else [r.id for r in runs]
+
+
 def compare_configs(runs: list[RunInfo]) -> list[dict[str, Any]]:
     """Rows ``{"setting", <run name>: value, ...}`` for every setting that differs between the runs.
 
     Base and dataset version are compared too; columns are the runs' names (ids when names repeat).
     """
-    names = [r.name for r in runs]
-    labels = names if len(set(names)) == len(names) else [r.id for r in runs]
+    labels = distinct_labels(runs)
     flat = []
     for r in runs:
         # A setting added since a run was made is shown with the default it trained with, not as a difference

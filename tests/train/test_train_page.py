@@ -779,3 +779,33 @@ def test_a_run_deleted_while_it_is_open_says_so_and_shows_the_form(offline, tmp_
     assert at.button(key="train.start")  # the form to start another
     at.run()
     assert not any("no longer in the workspace" in i.value for i in at.info)  # said once
+
+
+def test_comparing_two_runs_of_one_name_draws_both_curves(offline, tmp_path):
+    """Two runs of the same dataset and base share the default name ("Tiny FAQ · scratch"): picked in Compare runs,
+    their curves were keyed by name, so the chart drew one run (the second's) and the picker showed two identical
+    entries."""
+    from studio.errors import StudioError
+    from studio.train import loop as train
+
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
+    records, meta = load_dataset(info.id)
+    folders = []
+    for losses in ([3.0, 2.0], [5.0, 4.5]):
+        folder = runs.run_dir(runs.new_run_id("same name"))
+        with pytest.raises(StudioError):  # a real run folder and record, no training time spent
+            train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, folder, dataset=meta,
+                          name="Tiny FAQ · scratch")
+        for step, loss in enumerate(losses, 1):
+            runs.append_metrics(folder, {"step": step, "loss": loss})
+        folders.append(folder)
+        time.sleep(1.1)  # run ids are made to the second
+    at = train_page().run()
+    both = [runs.load_run(f.name) for f in folders]
+    picker = at.multiselect(key="train.compare_runs")
+    assert sorted(picker.options) == sorted(f"Tiny FAQ · scratch ({f.name})" for f in folders)
+    picker.set_value(both).run()
+    _no_exception(at)
+    spec = json.loads(next(c for c in at.get("plotly_chart") if "train loss" in c.proto.spec).proto.spec)
+    drawn = {tuple(t["y"]) for t in spec["data"] if t["name"].endswith("train loss")}
+    assert drawn == {(3.0, 2.0), (5.0, 4.5)}
