@@ -113,9 +113,10 @@ def pick_method(base: str) -> str | None:
     """Full, LoRA or QLoRA for a pretrained base; None (with the reason) for QLoRA without CUDA."""
     if base == "scratch":
         return "full"
-    method = st.radio("Method", list(METHOD_NOTES), horizontal=True, key="train.method",
-                      format_func=lambda m: {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}[m],
-                      help=field_help("method"))
+    # kept_choice: with a run open, a visit to another page gave Full again (the widget's own state was dropped)
+    method = ui.kept_choice(st.radio, "Method", list(METHOD_NOTES), "train.method", horizontal=True,
+                            format_func=lambda m: {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}[m],
+                            help=field_help("method"))
     st.caption(METHOD_NOTES[method])
     if method == "qlora" and not memory.device_memory().name.startswith("cuda"):
         st.error("QLoRA needs a CUDA GPU (bitsandbytes 4-bit), and this machine has none: choose LoRA, which trains "

@@ -155,3 +155,37 @@ def test_the_next_run_is_not_named_after_the_one_just_started_in_the_browser(pag
     wait_idle(page)
     assert page.get_by_role("textbox", name="Run name").input_value() == ""
     assert_no_exception(page)
+
+
+def test_the_method_stays_as_chosen_after_a_visit_to_another_page_with_a_run_open(page, studio, monkeypatch, tmp_path):
+    """With a run open above the form, LoRA chosen in "Start another run" was Full again after a look at the Models
+    page (without a run open it stayed)."""
+    from studio.data import store
+    from studio.data.ref import load_dataset
+    from studio.errors import StudioError
+    from studio.train import loop as train
+    from studio.train import runs
+
+    monkeypatch.setenv("STUDIO_HOME", str(studio.home))  # the run goes into the studio's workspace
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."}
+                                             for i in range(8)])
+    records, meta = load_dataset(info.id)
+    folder = runs.run_dir(runs.new_run_id("open run"))
+    with pytest.raises(StudioError):  # a run that failed at once: a real run to open, no training time spent
+        train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, folder, dataset=meta)
+    open_page(page, studio, "Train")
+    page.get_by_role("tab", name="Runs").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Open on the New run tab").click()
+    wait_idle(page)
+    method = page.get_by_test_id("stRadio").filter(has_text="Method")
+    page.get_by_text("Start another run").click()
+    method.get_by_text("LoRA", exact=True).click()
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Models").click()
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Train").click()
+    wait_idle(page)
+    page.get_by_text("Start another run").click()
+    assert method.locator("input[type='radio']").nth(1).is_checked()
+    assert_no_exception(page)
