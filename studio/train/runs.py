@@ -323,9 +323,14 @@ def rename_run(run_id: str, new_name: str) -> RunInfo:
     return load_run(run_id)
 
 
+def runs_based_on(run: RunInfo) -> list[str]:
+    """The names of the other runs trained from ``run`` (an earlier run continued: their base is ``run:<its id>``)."""
+    return [r.name for r in list_runs() if r.id != run.id and (r.base or "").strip() == run.model_spec]
+
+
 def delete_run(run_id: str) -> Path:
-    """Move a run to ``STUDIO_HOME/trash`` (refused while its job runs or a GGUF export of it does). Returns where
-    it went."""
+    """Move a run to ``STUDIO_HOME/trash`` (refused while its job runs, a GGUF export of it does, or another run was
+    trained from it). Returns where it went."""
     from studio.models import library
 
     run = load_run(run_id)
@@ -335,6 +340,10 @@ def delete_run(run_id: str) -> Path:
     if exporting:  # its model would vanish under the export, which would fail halfway
         raise StudioError(f"Run {run.name!r} is being exported as GGUF ({', '.join(exporting[:3])}): stop that export "
                           "in the Export panel on the Train page, or wait for it to finish, then delete the run.")
+    children = runs_based_on(run)
+    if children:  # they load it to resume, to answer (a LoRA adapter) or to continue: each would fail at once
+        raise StudioError(f"Run {run.name!r} is the base of {len(children)} training run(s) ({', '.join(children[:3])}):"
+                          " delete those runs first, or keep this one.")
     trash = config.home() / "trash"
     trash.mkdir(exist_ok=True)
     dest = trash / f"run-{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
