@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import device, jobs, ui
+from studio.models import library
 from studio.train import runs
 from studio.ui import pages, train_live, train_runs
 from studio.ui import train as ui_train
@@ -58,7 +59,7 @@ with new_tab:
                     lengths = ui_train.preview(cfg, records)
                 loadable = ui_train.memory_check(cfg, lengths)
                 version = f" v{meta.version}" if meta.version is not None else ""
-                st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
+                st.caption(f"Will train **{ui.md(library.display_name(base))}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
                            f"({len(records):,} records).")
                 if st.session_state.pop("train.name.clear", False):  # set before it is drawn: the browser shows it
                     st.session_state["train.name"] = ""

@@ -88,8 +88,10 @@ def pick_base() -> str | None:
         if not done:
             st.info("No run has a saved model yet.")
             return None
+        repeated = {r.id for r, label in zip(done, runs.distinct_labels(done)) if label == r.id}  # names alike
         run = ui.kept_choice(st.selectbox, "Continue training", done, "train.base_run", ident=lambda r: r.id,
-                             format_func=lambda r: f"{r.name} ({r.status.state})")  # a deleted one: the first
+                             format_func=lambda r: f"{r.name} ({r.status.state}"
+                             + (f", {r.id})" if r.id in repeated else ")"))  # a deleted one: the first
         return run.model_spec
     spec = ui.kept(st.text_input, "Hub id, local folder or .gguf file", "train.base_other", "",
                    placeholder="e.g. gpt2 or /models/my-model")

@@ -809,3 +809,25 @@ def test_comparing_two_runs_of_one_name_draws_both_curves(offline, tmp_path):
     spec = json.loads(next(c for c in at.get("plotly_chart") if "train loss" in c.proto.spec).proto.spec)
     drawn = {tuple(t["y"]) for t in spec["data"] if t["name"].endswith("train loss")}
     assert drawn == {(3.0, 2.0), (5.0, 4.5)}
+
+
+def test_runs_of_one_name_are_told_apart_when_continuing_one_and_the_caption_names_the_base(offline):
+    """"Continue training" listed two runs of the default name as "first (finished)" twice, and the line above Start
+    said "Will train run:20261201-000001-first" (the spec, not the run's name)."""
+    sample.ensure_sample()
+    for n in range(2):
+        folder = runs.run_dir(f"20261201-00000{n}-first")
+        (folder / "model").mkdir(parents=True)
+        (folder / "model" / "config.json").write_text("{}")
+        runs.write_run(folder, {"id": folder.name, "name": "first", "created": f"2026-12-01T00:00:0{n}+00:00",
+                                "config": {}, "base": "scratch", "dataset": {}})
+        jobs.update_status(folder, state="finished", kind="train")
+    at = train_page(base="an earlier run").run()
+    picker = at.selectbox(key="train.base_run")
+    assert sorted(picker.options) == ["first (finished, 20261201-000000-first)", "first (finished, 20261201-000001-first)"]
+    at.radio(key="train.base_choice").set_value("a model from the library").run()
+    _no_exception(at)
+    from studio.models import bundled
+
+    if bundled.gguf_path() is not None:  # the library's default: its label, not model:smollm2-135m-instruct
+        assert any(c.value.startswith(f"Will train **{bundled.LABEL}") for c in at.caption), [c.value for c in at.caption]
