@@ -14,6 +14,7 @@ import streamlit as st
 from studio import settings as field_settings  # the page already has a settings() of its own
 from studio import ui
 from studio.data import store
+from studio.data.display import plural
 from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.models import prompt_format
@@ -286,7 +287,7 @@ def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
     lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)
-    st.caption(f"{len(split['train']):,} records to train on, {len(split['test']):,} held out"
+    st.caption(f"{plural(len(split['train']), 'record')} to train on, {len(split['test']):,} held out"
                + (f", {skipped:,} skipped (empty question or answer)" if skipped else "")
                + f". Format: {recipe.format_name(tok)}. {recipe.longest_line(rows, cfg.max_length)}")
     if n_trunc:

@@ -654,7 +654,7 @@ def test_compare_says_what_it_does_and_for_how_long_can_be_stopped_and_shows_the
     at.session_state["train.run_id"] = run_id
     at.run()
     _no_exception(at)
-    assert any("The first 2 of the 2 records held out from training" in c.value for c in at.caption), ([c.value for c in at.caption], [e.value for e in at.error])
+    assert any("The 2 records held out from training" in c.value for c in at.caption), ([c.value for c in at.caption], [e.value for e in at.error])
     at.button(key="train.compare").click().run()
     waiting = [c.value for c in at.caption if "s so far" in c.value]
     assert waiting and f"Comparing: loading the base ({tiny_llama})" in waiting[0], waiting
@@ -831,3 +831,21 @@ def test_runs_of_one_name_are_told_apart_when_continuing_one_and_the_caption_nam
 
     if bundled.gguf_path() is not None:  # the library's default: its label, not model:smollm2-135m-instruct
         assert any(c.value.startswith(f"Will train **{bundled.LABEL}") for c in at.caption), [c.value for c in at.caption]
+
+
+def test_one_held_out_record_is_counted_as_one(offline, tiny_llama):
+    """A two-record dataset, one held out: the preview said "1 records to train on", the run's panel "The first 1 of
+    the 1 records held out" and its button "Compare base and trained on 1 held-out questions"."""
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(2)]
+    run_id = _finished_run_on(tiny_llama, records, test=[1])
+    at = train_page(base="scratch").run()
+    at.selectbox(key="train.dataset").set_value(store.find_dataset("Laws")).run()
+    at.number_input(key=next(n.key for n in at.number_input if n.key.startswith("train.tf."))).set_value(0.5).run()
+    _no_exception(at)
+    assert any(c.value.startswith("1 record to train on, 1 held out.") for c in at.caption), [c.value for c in at.caption]
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    assert any(c.value.startswith("The only record held out from training (the model never saw it)")
+               for c in at.caption), [c.value for c in at.caption]
+    assert at.button(key="train.compare").label == "Compare base and trained on 1 held-out question"
