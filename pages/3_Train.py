@@ -34,7 +34,9 @@ with new_tab:
     if run_id:  # the open run first, not beneath a form set to another dataset
         train_live.live(run_id)
         train_live.ask_panel(run_id)
-        if st.button("Close this run and start another", key="train.close", icon=":material/add:"):
+        # Not while it trains: the page re-attached to it at once (the button did nothing), and the device is its
+        if not jobs.read_status(runs.run_dir(run_id)).active and st.button(
+                "Close this run and start another", key="train.close", icon=":material/add:"):
             train_runs.open_run(None)
         st.divider()
     else:

@@ -195,11 +195,12 @@ def test_the_next_run_is_not_named_after_the_one_just_started(offline):
     # The form under the open run starts the next one: its name field is empty again (it kept "quick scratch",
     # and a LoRA run of another model started from it was listed as "quick scratch" too).
     assert at.text_input(key="train.name").value == ""
-    at.button(key="train.close").click().run()
-    assert at.text_input(key="train.name").value == ""
-    deadline = time.time() + 120  # the job holds the device: let it end before the next test
+    deadline = time.time() + 120  # Close is offered once the run has ended (and the next test needs the device)
     while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
         time.sleep(0.5)
+    at.run()
+    at.button(key="train.close").click().run()
+    assert at.text_input(key="train.name").value == ""
 
 
 def test_second_job_is_refused_while_the_device_is_busy(offline, tmp_path):
@@ -849,3 +850,24 @@ def test_one_held_out_record_is_counted_as_one(offline, tiny_llama):
     assert any(c.value.startswith("The only record held out from training (the model never saw it)")
                for c in at.caption), [c.value for c in at.caption]
     assert at.button(key="train.compare").label == "Compare base and trained on 1 held-out question"
+
+
+def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
+    """While the open run trained, "Close this run and start another" reran the page, which re-attached to the
+    running job at once: a button that did nothing. It is offered once the run has ended."""
+    folder = runs.run_dir("20261201-000000-busy")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": "busy", "created": "2026-12-01T00:00:00+00:00", "config": {},
+                            "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="running", kind="train", pid=os.getpid(), message="step 3/40")  # this process
+    at = train_page()  # stands in for its worker
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    _no_exception(at)
+    assert any(s.value == "Run: busy" for s in at.subheader)
+    assert not [b for b in at.button if b.key == "train.close"]
+    jobs.update_status(folder, state="stopped", message="stopped at step 3")
+    at.run()
+    at.button(key="train.close").click().run()
+    assert at.session_state["train.run_id"] is None
+    assert not any(s.value.startswith("Run: ") for s in at.subheader)
