@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import device, jobs, ui
+from studio.models import library
 from studio.train import runs
 from studio.ui import pages, train_live, train_runs
 from studio.ui import train as ui_train
@@ -27,11 +28,15 @@ if active is not None and active.kind == "train" and st.session_state["train.run
 train_runs.apply_tab_request()
 new_tab, runs_tab = st.tabs(list(train_runs.TABS), key=train_runs.TAB, on_change="rerun")
 with new_tab:
+    if st.session_state.get("train.gone"):  # the open run was deleted meanwhile: said once, the form shown
+        st.info(st.session_state.pop("train.gone"), icon=":material/delete:")
     run_id = st.session_state["train.run_id"]
     if run_id:  # the open run first, not beneath a form set to another dataset
         train_live.live(run_id)
         train_live.ask_panel(run_id)
-        if st.button("Close this run and start another", key="train.close", icon=":material/add:"):
+        # Not while it trains: the page re-attached to it at once (the button did nothing), and the device is its
+        if not jobs.read_status(runs.run_dir(run_id)).active and st.button(
+                "Close this run and start another", key="train.close", icon=":material/add:"):
             train_runs.open_run(None)
         st.divider()
     else:
@@ -56,15 +61,19 @@ with new_tab:
                     lengths = ui_train.preview(cfg, records)
                 loadable = ui_train.memory_check(cfg, lengths)
                 version = f" v{meta.version}" if meta.version is not None else ""
-                st.caption(f"Will train **{ui.md(base)}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
+                st.caption(f"Will train **{ui.md(library.display_name(base))}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
                            f"({len(records):,} records).")
+                if st.session_state.pop("train.name.clear", False):  # set before it is drawn: the browser shows it
+                    st.session_state["train.name"] = ""
                 name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name",
                                      max_chars=runs.MAX_NAME)
                 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
                              disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
                     started = ui_train.start(cfg, meta, name.strip())
                     if started:
-                        st.session_state.pop("train.name", None)  # the next run is not named after this one
+                        # The next run is not named after this one. Popping the widget's value was not enough: the
+                        # browser kept the typed name in the box and sent it back with the next click.
+                        st.session_state["train.name.clear"] = True
                         train_runs.open_run(started)
 with runs_tab:
     train_runs.runs_table()

@@ -323,9 +323,15 @@ def rename_run(run_id: str, new_name: str) -> RunInfo:
     return load_run(run_id)
 
 
+def runs_based_on(run: RunInfo) -> list[str]:
+    """The names of the other runs trained from ``run`` (an earlier run continued: their base is ``run:<its id>``)."""
+    return [r.name for r in list_runs() if r.id != run.id and (r.base or "").strip() == run.model_spec]
+
+
 def delete_run(run_id: str, in_use: list[str] | None = None) -> Path:
-    """Move a run to ``STUDIO_HOME/trash`` (refused while its job runs, a GGUF export of it does, or the evaluations
-    ``in_use`` (ids, ``studio.evaluate.results.evaluations_using``) answer with it). Returns where it went."""
+    """Move a run to ``STUDIO_HOME/trash`` (refused while its job runs, a GGUF export of it does, another run was
+    trained from it, or the evaluations ``in_use`` (ids, ``studio.evaluate.results.evaluations_using``) answer with
+    it). Returns where it went."""
     from studio.models import library
 
     run = load_run(run_id)
@@ -338,6 +344,10 @@ def delete_run(run_id: str, in_use: list[str] | None = None) -> Path:
     if in_use:  # its model would vanish under the evaluation, failing every question it has left
         raise StudioError(f"Run {run.name!r} is being evaluated (evaluation {', '.join(in_use[:3])}): stop that "
                           "evaluation on the Evaluate page, or wait for it to finish, then delete the run.")
+    children = runs_based_on(run)
+    if children:  # they load it to resume, to answer (a LoRA adapter) or to continue: each would fail at once
+        raise StudioError(f"Run {run.name!r} is the base of {len(children)} training run(s) ({', '.join(children[:3])}):"
+                          " delete those runs first, or keep this one.")
     trash = config.home() / "trash"
     trash.mkdir(exist_ok=True)
     dest = trash / f"run-{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -363,13 +373,19 @@ def drop_checkpoints(run_id: str) -> int:
     return freed
 
 
+def distinct_labels(runs: list[RunInfo]) -> list[str]:
+    """The runs' names, or their ids where names repeat (two runs of the same dataset and base share the default
+    name): one label per run, for a legend or a column, so no run hides another."""
+    names = [r.name for r in runs]
+    return names if len(set(names)) == len(names) else [r.id for r in runs]
+
+
 def compare_configs(runs: list[RunInfo]) -> list[dict[str, Any]]:
     """Rows ``{"setting", <run name>: value, ...}`` for every setting that differs between the runs.
 
     Base and dataset version are compared too; columns are the runs' names (ids when names repeat).
     """
-    names = [r.name for r in runs]
-    labels = names if len(set(names)) == len(names) else [r.id for r in runs]
+    labels = distinct_labels(runs)
     flat = []
     for r in runs:
         # A setting added since a run was made is shown with the default it trained with, not as a difference

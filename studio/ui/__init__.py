@@ -27,7 +27,7 @@ FAVICON = str(Path(__file__).with_name("favicon.png"))
 
 
 KEPT_WIDGETS = ("chat.system", "chat.preset", "chat.mode", "chat.passage.text", "chat.passage.question",
-                "chat.a.quant", "chat.b.quant", "train.method", "train.name",
+                "chat.a.quant", "chat.b.quant", "train.name",
                 "evaluate.models", "evaluate.other_models", "evaluate.sampling", "evaluate.similarity",
                 "evaluate.semantic_leakage", "evaluate.base_url", "evaluate.qa_endpoint", "evaluate.judge",
                 "dedup.method", "dedup.scorer", "dedup.field", "dedup.scoring")

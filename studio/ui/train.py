@@ -14,6 +14,7 @@ import streamlit as st
 from studio import settings as field_settings  # the page already has a settings() of its own
 from studio import ui
 from studio.data import store
+from studio.data.display import plural
 from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.models import prompt_format
@@ -88,8 +89,10 @@ def pick_base() -> str | None:
         if not done:
             st.info("No run has a saved model yet.")
             return None
+        repeated = {r.id for r, label in zip(done, runs.distinct_labels(done)) if label == r.id}  # names alike
         run = ui.kept_choice(st.selectbox, "Continue training", done, "train.base_run", ident=lambda r: r.id,
-                             format_func=lambda r: f"{r.name} ({r.status.state})")  # a deleted one: the first
+                             format_func=lambda r: f"{r.name} ({r.status.state}"
+                             + (f", {r.id})" if r.id in repeated else ")"))  # a deleted one: the first
         return run.model_spec
     spec = ui.kept(st.text_input, "Hub id, local folder or .gguf file", "train.base_other", "",
                    placeholder="e.g. gpt2 or /models/my-model")
@@ -113,9 +116,10 @@ def pick_method(base: str) -> str | None:
     """Full, LoRA or QLoRA for a pretrained base; None (with the reason) for QLoRA without CUDA."""
     if base == "scratch":
         return "full"
-    method = st.radio("Method", list(METHOD_NOTES), horizontal=True, key="train.method",
-                      format_func=lambda m: {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}[m],
-                      help=field_help("method"))
+    # kept_choice: with a run open, a visit to another page gave Full again (the widget's own state was dropped)
+    method = ui.kept_choice(st.radio, "Method", list(METHOD_NOTES), "train.method", horizontal=True,
+                            format_func=lambda m: {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}[m],
+                            help=field_help("method"))
     st.caption(METHOD_NOTES[method])
     if method == "qlora" and not memory.device_memory().name.startswith("cuda"):
         st.error("QLoRA needs a CUDA GPU (bitsandbytes 4-bit), and this machine has none: choose LoRA, which trains "
@@ -283,7 +287,7 @@ def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
     lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)
-    st.caption(f"{len(split['train']):,} records to train on, {len(split['test']):,} held out"
+    st.caption(f"{plural(len(split['train']), 'record')} to train on, {len(split['test']):,} held out"
                + (f", {skipped:,} skipped (empty question or answer)" if skipped else "")
                + f". Format: {recipe.format_name(tok)}. {recipe.longest_line(rows, cfg.max_length)}")
     if n_trunc:

@@ -15,9 +15,9 @@ from typing import Any
 
 import streamlit as st
 
-from studio import jobs, ui
+from studio import config, jobs, ui
 from studio.chat.base import EMPTY_ANSWER, blank
-from studio.data.display import text_block
+from studio.data.display import plural, text_block
 from studio.errors import CancelledError, StudioError
 from studio.tasks import Task
 from studio.train import job, memory, runs
@@ -110,6 +110,11 @@ def live(run_id: str) -> None:
     try:
         run = runs.load_run(run_id)
     except StudioError:
+        if not runs.run_dir(run_id).is_dir():  # deleted (another tab, `runs delete`): it said "Starting… (none)"
+            st.session_state["train.run_id"] = None
+            st.session_state["train.gone"] = (f"The run {run_id} is no longer in the workspace (deleted: it is in "
+                                              f"{config.home() / 'trash'}). Start another, or open one on the Runs tab.")
+            st.rerun(scope="app")
         status = jobs.read_status(runs.run_dir(run_id))
         st.info(f"Starting… ({ui.md(status.message or status.state)})")
         if status.state == "failed":
@@ -222,14 +227,17 @@ def ask_panel(run_id: str) -> None:
             st.session_state["train.ask"] = AskOp(AskTask("Asking", trained, [q.strip()]).start(), "ask", [q.strip()])
     questions, answers, held_out = _sample_questions(run)
     if questions:
-        label = "held-out" if held_out else "training"
-        st.caption(f"The first {len(questions)} of the {len(run.split['test'])} records held out from training (the "
-                   "model never saw them), each with its answer from the dataset." if held_out else
-                   f"This run held no records out: these {len(questions)} questions are from its training records, "
-                   "so the trained model saw their answers (the dataset's answer is shown beside them).")
+        label, n, n_test = "held-out" if held_out else "training", len(questions), len(run.split["test"])
+        which = ("The only record" if n_test == 1 else f"The {n_test:,} records" if n == n_test  # "the first 1 of the 1"
+                 else f"The first {n} of the {n_test:,} records")
+        st.caption(f"{which} held out from training (the model never saw {'it' if n_test == 1 else 'them'}), each "
+                   "with its answer from the dataset." if held_out else
+                   f"This run held no records out: {'this question is' if n == 1 else f'these {n} questions are'} "
+                   "from its training records, so the trained model saw their answers (the dataset's answer is shown "
+                   "beside them).")
         models = {run.base: f"the base ({run.base})", **trained} if run.base != "scratch" else trained
-        title = (f"Compare base and trained on {len(questions)} {label} questions" if run.base != "scratch"
-                 else f"Answer {len(questions)} {label} questions")
+        asked = plural(n, f"{label} question")
+        title = f"Compare base and trained on {asked}" if run.base != "scratch" else f"Answer {asked}"
         if st.button(title, disabled=busy, key="train.compare"):
             task = AskTask("Comparing" if len(models) > 1 else "Answering", models, questions).start()
             st.session_state["train.ask"] = AskOp(task, "compare", questions, references=answers)

@@ -95,9 +95,12 @@ def runs_table() -> None:
                 st.rerun()
     if st.session_state.get("train.flash"):
         st.success(st.session_state.pop("train.flash"), icon=":material/check_circle:")
-    chosen = st.multiselect("Compare runs", all_runs, format_func=lambda r: r.name, key="train.compare_runs")
-    if chosen:
-        st.plotly_chart(train_plots.loss_curves({r.name: r.metrics() for r in chosen}), width="stretch")
+    repeated = {n for n in (r.name for r in all_runs) if sum(r.name == n for r in all_runs) > 1}
+    chosen = st.multiselect("Compare runs", all_runs, key="train.compare_runs",
+                            format_func=lambda r: f"{r.name} ({r.id})" if r.name in repeated else r.name)
+    if chosen:  # keyed by label: two runs of one name drew one curve (the second's)
+        curves = {label: r.metrics() for label, r in zip(runs.distinct_labels(chosen), chosen)}
+        st.plotly_chart(train_plots.loss_curves(curves), width="stretch")
         if len(chosen) > 1:
             diff = runs.compare_configs(chosen)
             st.dataframe(diff, hide_index=True, width="stretch") if diff else st.caption("Same settings.")

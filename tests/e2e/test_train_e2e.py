@@ -129,3 +129,63 @@ def test_the_settings_of_a_new_run_stay_as_set_after_a_visit_to_another_page(pag
     assert "Changed in Advanced: Epochs 12 → 3." in page.inner_text("body")
     assert_no_exception(page)
     assert page.get_by_test_id("stAlert").filter(has_text="Session State API").count() == 0
+
+
+def test_the_next_run_is_not_named_after_the_one_just_started_in_the_browser(page, studio):
+    """The page emptied the run name on the server after Start, but the browser kept the typed name in the box and
+    sent it back with the next click: the next run (a LoRA run of another model, say) was named after this one."""
+    open_page(page, studio)  # Home seeds the sample dataset
+    open_page(page, studio, "Train")
+    page.get_by_test_id("stRadio").filter(has_text="Base model").get_by_text("scratch", exact=True).click()
+    wait_idle(page)
+    page.get_by_role("combobox", name="Preset").click()
+    page.get_by_role("option").filter(has_text="quick:").click()
+    wait_idle(page)
+    page.get_by_role("textbox", name="Run name").fill("first run")
+    page.get_by_role("textbox", name="Run name").press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_selector("text=Run: first run", timeout=60_000)
+    wait_idle(page)
+    page.get_by_text("Start another run").click()
+    assert page.get_by_role("textbox", name="Run name").input_value() == ""
+    page.get_by_role("button", name="Stop").click()  # frees the device for the next test
+    page.wait_for_selector("text=/Stopped|Finished/", timeout=60_000)
+    page.get_by_role("button", name="Close this run and start another").click()
+    wait_idle(page)
+    assert page.get_by_role("textbox", name="Run name").input_value() == ""
+    assert_no_exception(page)
+
+
+def test_the_method_stays_as_chosen_after_a_visit_to_another_page_with_a_run_open(page, studio, monkeypatch, tmp_path):
+    """With a run open above the form, LoRA chosen in "Start another run" was Full again after a look at the Models
+    page (without a run open it stayed)."""
+    from studio.data import store
+    from studio.data.ref import load_dataset
+    from studio.errors import StudioError
+    from studio.train import loop as train
+    from studio.train import runs
+
+    monkeypatch.setenv("STUDIO_HOME", str(studio.home))  # the run goes into the studio's workspace
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."}
+                                             for i in range(8)])
+    records, meta = load_dataset(info.id)
+    folder = runs.run_dir(runs.new_run_id("open run"))
+    with pytest.raises(StudioError):  # a run that failed at once: a real run to open, no training time spent
+        train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, folder, dataset=meta)
+    open_page(page, studio, "Train")
+    page.get_by_role("tab", name="Runs").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Open on the New run tab").click()
+    wait_idle(page)
+    method = page.get_by_test_id("stRadio").filter(has_text="Method")
+    page.get_by_text("Start another run").click()
+    method.get_by_text("LoRA", exact=True).click()
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Models").click()
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Train").click()
+    wait_idle(page)
+    page.get_by_text("Start another run").click()
+    assert method.locator("input[type='radio']").nth(1).is_checked()
+    assert_no_exception(page)

@@ -135,3 +135,34 @@ def test_a_run_a_terminal_s_export_is_reading_by_its_bare_id_is_not_deleted(tiny
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0 and (tmp_path / "f.gguf").is_file(), err
     assert _cli_delete().returncode == 0 and not folder.exists()
+
+
+def test_a_run_another_run_was_trained_from_is_not_deleted_on_the_page_or_the_command_line():
+    """A stopped run continued from an earlier run: deleting the earlier one was allowed, and its Resume then failed
+    with "No training run ...: Pick another model" (its base gone), Resume still offered."""
+    import subprocess
+    import sys
+
+    from studio import config
+
+    for run_id, name, base, state in ((RUN_ID, "faq", "scratch", "finished"),
+                                      ("20261205-000200-more", "faq, more epochs", f"run:{RUN_ID}", "stopped")):
+        folder = runs.run_dir(run_id)
+        folder.mkdir(parents=True)
+        runs.write_run(folder, {"id": run_id, "name": name, "created": "2026-12-05T00:00:00+00:00", "config": {},
+                                "base": base, "dataset": {}})
+        jobs.update_status(folder, state=state, kind="train", message=state)
+    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    at.selectbox(key="train.manage_run").set_value(runs.load_run(RUN_ID))
+    at.button(key="train.delete_btn").click().run()
+    assert not at.exception
+    assert runs.run_dir(RUN_ID).is_dir()
+    assert [e.value for e in at.error] == ["Run 'faq' is the base of 1 training run(s) (faq, more epochs): delete those "
+                                           "runs first, or keep this one."]
+    out = subprocess.run([sys.executable, "-m", "studio", "runs", "delete", RUN_ID], capture_output=True, text=True,
+                         timeout=120, cwd=Path(PAGE).parents[1], env={**os.environ, "STUDIO_HOME": str(config.home())})
+    assert out.returncode == 2 and out.stderr.strip().startswith("error: Run 'faq' is the base of 1 training run(s)")
+    assert runs.run_dir(RUN_ID).is_dir()
+    runs.delete_run("20261205-000200-more")  # the run trained from it first: then it goes
+    runs.delete_run(RUN_ID)
+    assert not runs.run_dir(RUN_ID).exists()

@@ -195,11 +195,12 @@ def test_the_next_run_is_not_named_after_the_one_just_started(offline):
     # The form under the open run starts the next one: its name field is empty again (it kept "quick scratch",
     # and a LoRA run of another model started from it was listed as "quick scratch" too).
     assert at.text_input(key="train.name").value == ""
-    at.button(key="train.close").click().run()
-    assert at.text_input(key="train.name").value == ""
-    deadline = time.time() + 120  # the job holds the device: let it end before the next test
+    deadline = time.time() + 120  # Close is offered once the run has ended (and the next test needs the device)
     while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
         time.sleep(0.5)
+    at.run()
+    at.button(key="train.close").click().run()
+    assert at.text_input(key="train.name").value == ""
 
 
 def test_second_job_is_refused_while_the_device_is_busy(offline, tmp_path):
@@ -654,7 +655,7 @@ def test_compare_says_what_it_does_and_for_how_long_can_be_stopped_and_shows_the
     at.session_state["train.run_id"] = run_id
     at.run()
     _no_exception(at)
-    assert any("The first 2 of the 2 records held out from training" in c.value for c in at.caption), ([c.value for c in at.caption], [e.value for e in at.error])
+    assert any("The 2 records held out from training" in c.value for c in at.caption), ([c.value for c in at.caption], [e.value for e in at.error])
     at.button(key="train.compare").click().run()
     waiting = [c.value for c in at.caption if "s so far" in c.value]
     assert waiting and f"Comparing: loading the base ({tiny_llama})" in waiting[0], waiting
@@ -753,3 +754,120 @@ def test_a_model_that_answers_only_whitespace_says_so_where_its_answer_shows(off
     finally:
         hook.remove()
         shared.unload()
+
+
+def test_a_run_deleted_while_it_is_open_says_so_and_shows_the_form(offline, tmp_path):
+    """The run open on the New run tab deleted elsewhere (another tab's Runs tab, `runs delete`): the page said
+    "Starting… (none)" for good, with nothing to do; now it says the run is gone, once, and shows the form."""
+    from studio.errors import StudioError
+    from studio.train import loop as train
+
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
+    records, meta = load_dataset(info.id)
+    folder = runs.run_dir(runs.new_run_id("gone"))
+    with pytest.raises(StudioError):  # a run that failed at once: a real run folder, no training time spent
+        train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, folder, dataset=meta)
+    at = train_page()
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    assert any(s.value.startswith("Run: ") for s in at.subheader)  # the run is open
+    runs.delete_run(folder.name)
+    at.run()
+    _no_exception(at)
+    assert not any(i.value.startswith("Starting…") for i in at.info)
+    assert any(f"The run {folder.name} is no longer in the workspace" in i.value for i in at.info)
+    assert at.session_state["train.run_id"] is None
+    assert at.button(key="train.start")  # the form to start another
+    at.run()
+    assert not any("no longer in the workspace" in i.value for i in at.info)  # said once
+
+
+def test_comparing_two_runs_of_one_name_draws_both_curves(offline, tmp_path):
+    """Two runs of the same dataset and base share the default name ("Tiny FAQ · scratch"): picked in Compare runs,
+    their curves were keyed by name, so the chart drew one run (the second's) and the picker showed two identical
+    entries."""
+    from studio.errors import StudioError
+    from studio.train import loop as train
+
+    info = store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i}."} for i in range(8)])
+    records, meta = load_dataset(info.id)
+    folders = []
+    for losses in ([3.0, 2.0], [5.0, 4.5]):
+        folder = runs.run_dir(runs.new_run_id("same name"))
+        with pytest.raises(StudioError):  # a real run folder and record, no training time spent
+            train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, folder, dataset=meta,
+                          name="Tiny FAQ · scratch")
+        for step, loss in enumerate(losses, 1):
+            runs.append_metrics(folder, {"step": step, "loss": loss})
+        folders.append(folder)
+        time.sleep(1.1)  # run ids are made to the second
+    at = train_page().run()
+    both = [runs.load_run(f.name) for f in folders]
+    picker = at.multiselect(key="train.compare_runs")
+    assert sorted(picker.options) == sorted(f"Tiny FAQ · scratch ({f.name})" for f in folders)
+    picker.set_value(both).run()
+    _no_exception(at)
+    spec = json.loads(next(c for c in at.get("plotly_chart") if "train loss" in c.proto.spec).proto.spec)
+    drawn = {tuple(t["y"]) for t in spec["data"] if t["name"].endswith("train loss")}
+    assert drawn == {(3.0, 2.0), (5.0, 4.5)}
+
+
+def test_runs_of_one_name_are_told_apart_when_continuing_one_and_the_caption_names_the_base(offline):
+    """"Continue training" listed two runs of the default name as "first (finished)" twice, and the line above Start
+    said "Will train run:20261201-000001-first" (the spec, not the run's name)."""
+    sample.ensure_sample()
+    for n in range(2):
+        folder = runs.run_dir(f"20261201-00000{n}-first")
+        (folder / "model").mkdir(parents=True)
+        (folder / "model" / "config.json").write_text("{}")
+        runs.write_run(folder, {"id": folder.name, "name": "first", "created": f"2026-12-01T00:00:0{n}+00:00",
+                                "config": {}, "base": "scratch", "dataset": {}})
+        jobs.update_status(folder, state="finished", kind="train")
+    at = train_page(base="an earlier run").run()
+    picker = at.selectbox(key="train.base_run")
+    assert sorted(picker.options) == ["first (finished, 20261201-000000-first)", "first (finished, 20261201-000001-first)"]
+    at.radio(key="train.base_choice").set_value("a model from the library").run()
+    _no_exception(at)
+    from studio.models import bundled
+
+    if bundled.gguf_path() is not None:  # the library's default: its label, not model:smollm2-135m-instruct
+        assert any(c.value.startswith(f"Will train **{bundled.LABEL}") for c in at.caption), [c.value for c in at.caption]
+
+
+def test_one_held_out_record_is_counted_as_one(offline, tiny_llama):
+    """A two-record dataset, one held out: the preview said "1 records to train on", the run's panel "The first 1 of
+    the 1 records held out" and its button "Compare base and trained on 1 held-out questions"."""
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(2)]
+    run_id = _finished_run_on(tiny_llama, records, test=[1])
+    at = train_page(base="scratch").run()
+    at.selectbox(key="train.dataset").set_value(store.find_dataset("Laws")).run()
+    at.number_input(key=next(n.key for n in at.number_input if n.key.startswith("train.tf."))).set_value(0.5).run()
+    _no_exception(at)
+    assert any(c.value.startswith("1 record to train on, 1 held out.") for c in at.caption), [c.value for c in at.caption]
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    assert any(c.value.startswith("The only record held out from training (the model never saw it)")
+               for c in at.caption), [c.value for c in at.caption]
+    assert at.button(key="train.compare").label == "Compare base and trained on 1 held-out question"
+
+
+def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
+    """While the open run trained, "Close this run and start another" reran the page, which re-attached to the
+    running job at once: a button that did nothing. It is offered once the run has ended."""
+    folder = runs.run_dir("20261201-000000-busy")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": "busy", "created": "2026-12-01T00:00:00+00:00", "config": {},
+                            "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="running", kind="train", pid=os.getpid(), message="step 3/40")  # this process
+    at = train_page()  # stands in for its worker
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    _no_exception(at)
+    assert any(s.value == "Run: busy" for s in at.subheader)
+    assert not [b for b in at.button if b.key == "train.close"]
+    jobs.update_status(folder, state="stopped", message="stopped at step 3")
+    at.run()
+    at.button(key="train.close").click().run()
+    assert at.session_state["train.run_id"] is None
+    assert not any(s.value.startswith("Run: ") for s in at.subheader)
