@@ -115,6 +115,9 @@ class FaultServer:
     def mode_other_model(self, h, n):  # what `transformers serve MODEL` answers a request for another model
         self.send(h, 400, b'{"error": "Server is pinned to \'/models/smol\'; requested \'m\'."}')
 
+    def mode_no_model(self, h, n):  # vLLM's answer for a model it does not serve
+        self.send(h, 404, b'{"object": "error", "message": "The model `m` does not exist.", "code": 404}')
+
     def mode_not_served(self, h, n):
         msg = {"error": {"message": "The requested model 'microsoft/Phi-3.5-mini-instruct' is not supported by any provider you have enabled."}}
         self.send(h, 400, json.dumps(msg).encode())

@@ -363,3 +363,47 @@ def test_provider_answers_whole_or_cut_leave_no_task_pending(faults, monkeypatch
     assert answers[0] == answers[-1] == "Ninety minutes."
     assert all("closed the stream before the answer finished" in answers[i] for i in (1, 3))
     assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+
+
+@pytest.fixture(scope="module")
+def web_server():
+    """A real web server that is not a chat server: a Starlette app (what Streamlit and many sites serve) with one
+    page, ``GET /chat/completions``; every other path is its own 404, and a POST there its own 405."""
+    import uvicorn
+    from chat_servers import free_port
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    async def page(request):
+        return HTMLResponse("<html><body>Welcome</body></html>")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/chat/completions", page)]), host="127.0.0.1",
+                                           port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.parametrize("path, status", [("", 405), ("/v1", 404)])
+def test_a_url_that_is_no_chat_server_says_to_check_the_url_not_the_model(web_server, path, status):
+    """A web page's address (or the studio's own) said "refused the request (405): Method Not Allowed. Check the
+    model name and the sampling settings", and a path without a chat endpoint "has no model 'm' (404): check the
+    model id": the model name was fine, the URL was not."""
+    b = make_backend(BackendSpec(kind="openai", model="m", base_url=web_server + path))
+    with pytest.raises(BackendError) as info:
+        b.complete(ASK)
+    msg = str(info.value)
+    assert msg.startswith(f"{web_server + path} has no chat endpoint ({status}")
+    assert "check the base URL" in msg and "model" not in msg.split("):")[0]
+
+
+def test_a_server_without_the_model_still_says_so(faults):
+    """A chat server's own 404 for an unknown model names the model (vLLM, OpenAI and Ollama say "model")."""
+    with pytest.raises(BackendError, match=r"has no model 'microsoft/Phi-3.5-mini-instruct' \(404\): check the model id"):
+        backend(faults, "no-model").complete(ASK)
