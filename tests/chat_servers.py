@@ -48,6 +48,7 @@ class FaultServer:
         self.hits: Counter[str] = Counter()
         self.headers: list[dict[str, str]] = []
         self.bodies: list[dict] = []
+        self.dropped: Counter[str] = Counter()  # connections the client closed mid-answer, per mode (trickle)
         self.release = threading.Event()  # ends the "silent" mode's wait at shutdown
         server = self
 
@@ -156,11 +157,14 @@ class FaultServer:
         h.send_response(200)
         h.send_header("content-type", "text/event-stream")
         h.end_headers()
-        for byte in chunk("Uma partida tem noventa minutos"):
-            h.wfile.write(bytes([byte]))
-            h.wfile.flush()
-            if self.release.wait(0.5):
-                return
+        try:
+            for byte in chunk("Uma partida tem noventa minutos"):
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+                if self.release.wait(0.5):
+                    return
+        except OSError:  # the client hung up: counted, so a test can tell an answer was really stopped
+            self.dropped["trickle"] += 1
 
     def mode_cut(self, h, n):  # a stream closed cleanly mid-answer: no finish_reason, no [DONE]
         self.send(h, 200, chunk("The match") + chunk(" lasts"), "text/event-stream")

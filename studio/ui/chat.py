@@ -237,6 +237,23 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
         jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec)).start())
     turns.append({"role": "user", "content": question})
     st.session_state["chat.jobs"] = jobs
+    stop_with_the_tab(jobs)
+
+
+def stop_with_the_tab(tasks: list) -> None:
+    """Answers stop when the browser tab that asked is reloaded or closed (``chat.stop_when_gone``): its session is
+    gone, and with it the page that would show them."""
+    import threading
+
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not Runtime.exists():  # no server (a script, AppTest): no tab to watch
+        return
+    runtime, sid = Runtime.instance(), ctx.session_id
+    threading.Thread(target=chat.stop_when_gone, args=(tasks, lambda: runtime.is_active_session(sid)),
+                     daemon=True, name="chat-tab-watch").start()
 
 
 def collect_finished() -> None:

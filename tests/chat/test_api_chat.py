@@ -407,3 +407,23 @@ def test_a_server_without_the_model_still_says_so(faults):
     """A chat server's own 404 for an unknown model names the model (vLLM, OpenAI and Ollama say "model")."""
     with pytest.raises(BackendError, match=r"has no model 'microsoft/Phi-3.5-mini-instruct' \(404\): check the model id"):
         backend(faults, "no-model").complete(ASK)
+
+
+def test_an_answer_whose_tab_is_gone_is_stopped_and_its_connection_closed(faults):
+    """A reloaded or closed tab's answer went on to its end (a minute here, many on a CPU's local model), holding the
+    server's connection, or the local model the new tab then waited on."""
+    from studio.chat import stop_when_gone
+    from studio.chat.session import StreamJob
+
+    spec = BackendSpec(kind="openai", model="m", base_url=faults.url("trickle"))
+    kept = StreamJob("m", lambda: make_backend(spec), ASK, ChatParams()).start()
+    gone = StreamJob("m", lambda: make_backend(spec), ASK, ChatParams()).start()
+    for job, alive in ((kept, True), (gone, False)):
+        threading.Thread(target=stop_when_gone, args=([job], lambda alive=alive: alive, 1.0, 0.1), daemon=True).start()
+    deadline = time.monotonic() + 10
+    while faults.dropped["trickle"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone.done and gone.state == "stopped" and gone.error is None
+    assert faults.dropped["trickle"] == 1, "the gone tab's request still holds the server"
+    assert not kept.done, "an answer whose tab is still open was stopped"
+    kept.cancel()

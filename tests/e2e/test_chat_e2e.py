@@ -182,3 +182,23 @@ def test_stopped_while_the_model_loads_the_sidebar_counts_it_once_loaded_by_itse
     sidebar.get_by_text("Loaded: 1 of at most 2 models.").wait_for(timeout=180_000)  # no click meanwhile
     assert "Loading " not in sidebar.inner_text()
     assert_no_exception(page)
+
+
+def test_an_answer_stops_when_its_tab_is_reloaded(page, studio, faults):
+    """A reload mid-answer left the old tab's answer running to its end for no page (minutes on a CPU's local model,
+    whose next question then waited on "another answer is using it"); it stops, closing its connection."""
+    import time
+
+    open_page(page, studio, "Chat")
+    use_api(page, faults.url("trickle"), "m")
+    asked = faults.hits["trickle"]
+    ask(page, "Quanto dura uma partida?")
+    page.get_by_text("Waiting for the first token").first.wait_for()
+    assert faults.hits["trickle"] == asked + 1
+    page.reload()
+    wait_idle(page)
+    deadline = time.monotonic() + 25  # the 10 s grace for a reconnect, and the server noticing the hang-up
+    while faults.dropped["trickle"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert faults.dropped["trickle"] == 1, "the reloaded tab's answer still holds the server's connection"
+    assert_no_exception(page)
