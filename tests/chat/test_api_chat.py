@@ -427,3 +427,10 @@ def test_an_answer_whose_tab_is_gone_is_stopped_and_its_connection_closed(faults
     assert faults.dropped["trickle"] == 1, "the gone tab's request still holds the server"
     assert not kept.done, "an answer whose tab is still open was stopped"
     kept.cancel()
+
+
+def test_an_openai_compatible_server_answers_with_hf_hub_offline_set(faults, monkeypatch):
+    """The docs said HF_HUB_OFFLINE blocks every API request, which sent an offline laptop's user away from the
+    `transformers serve` running on it; only Inference Providers go through the Hub's client."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert backend(faults, "good", token=None).complete(ASK) == "".join(GOOD_ANSWER)
