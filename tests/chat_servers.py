@@ -48,7 +48,7 @@ class FaultServer:
         self.hits: Counter[str] = Counter()
         self.headers: list[dict[str, str]] = []
         self.bodies: list[dict] = []
-        self.dropped: Counter[str] = Counter()  # connections the client closed mid-answer, per mode (trickle)
+        self.dropped: Counter[str] = Counter()  # connections the client closed mid-answer (trickle, hold)
         self.release = threading.Event()  # ends the "silent" mode's wait at shutdown
         server = self
 
@@ -153,7 +153,7 @@ class FaultServer:
                 return
         h.wfile.write(b"data: [DONE]\n\n")
 
-    def mode_trickle(self, h, n):  # a server that keeps the connection alive one byte at a time
+    def mode_trickle(self, h, n, mode="trickle"):  # a server that keeps the connection alive one byte at a time
         h.send_response(200)
         h.send_header("content-type", "text/event-stream")
         h.end_headers()
@@ -164,7 +164,10 @@ class FaultServer:
                 if self.release.wait(0.5):
                     return
         except OSError:  # the client hung up: counted, so a test can tell an answer was really stopped
-            self.dropped["trickle"] += 1
+            self.dropped[mode] += 1
+
+    def mode_hold(self, h, n):  # trickle, its hang-ups counted apart from other tests' timeouts on trickle
+        self.mode_trickle(h, n, "hold")
 
     def mode_cut(self, h, n):  # a stream closed cleanly mid-answer: no finish_reason, no [DONE]
         self.send(h, 200, chunk("The match") + chunk(" lasts"), "text/event-stream")

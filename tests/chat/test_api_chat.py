@@ -415,16 +415,16 @@ def test_an_answer_whose_tab_is_gone_is_stopped_and_its_connection_closed(faults
     from studio.chat import stop_when_gone
     from studio.chat.session import StreamJob
 
-    spec = BackendSpec(kind="openai", model="m", base_url=faults.url("trickle"))
+    spec = BackendSpec(kind="openai", model="m", base_url=faults.url("hold"))
     kept = StreamJob("m", lambda: make_backend(spec), ASK, ChatParams()).start()
     gone = StreamJob("m", lambda: make_backend(spec), ASK, ChatParams()).start()
     for job, alive in ((kept, True), (gone, False)):
         threading.Thread(target=stop_when_gone, args=([job], lambda alive=alive: alive, 1.0, 0.1), daemon=True).start()
     deadline = time.monotonic() + 10
-    while faults.dropped["trickle"] < 1 and time.monotonic() < deadline:
+    while faults.dropped["hold"] < 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert gone.done and gone.state == "stopped" and gone.error is None
-    assert faults.dropped["trickle"] == 1, "the gone tab's request still holds the server"
+    assert faults.dropped["hold"] == 1, "the gone tab's request still holds the server"
     assert not kept.done, "an answer whose tab is still open was stopped"
     kept.cancel()
 

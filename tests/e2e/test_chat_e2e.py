@@ -190,15 +190,15 @@ def test_an_answer_stops_when_its_tab_is_reloaded(page, studio, faults):
     import time
 
     open_page(page, studio, "Chat")
-    use_api(page, faults.url("trickle"), "m")
-    asked = faults.hits["trickle"]
+    use_api(page, faults.url("hold"), "m")
+    asked = faults.hits["hold"]
     ask(page, "Quanto dura uma partida?")
     page.get_by_text("Waiting for the first token").first.wait_for()
-    assert faults.hits["trickle"] == asked + 1
+    assert faults.hits["hold"] == asked + 1
     page.reload()
     wait_idle(page)
     deadline = time.monotonic() + 25  # the 10 s grace for a reconnect, and the server noticing the hang-up
-    while faults.dropped["trickle"] == 0 and time.monotonic() < deadline:
+    while faults.dropped["hold"] == 0 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert faults.dropped["trickle"] == 1, "the reloaded tab's answer still holds the server's connection"
+    assert faults.dropped["hold"] == 1, "the reloaded tab's answer still holds the server's connection"
     assert_no_exception(page)
