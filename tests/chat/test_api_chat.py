@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -434,3 +435,13 @@ def test_an_openai_compatible_server_answers_with_hf_hub_offline_set(faults, mon
     `transformers serve` running on it; only Inference Providers go through the Hub's client."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert backend(faults, "good", token=None).complete(ASK) == "".join(GOOD_ANSWER)
+
+
+def test_an_answer_that_came_in_one_burst_shows_no_tokens_per_s(faults):
+    """A server sending a short answer in one write showed "first token 0.02 s · 6999.5 tokens/s · 3 tokens": a rate
+    over no time. A streamed answer still shows its rate."""
+    burst, streamed = StreamStats(), StreamStats()
+    backend(faults, "good").complete(ASK, ChatParams(), burst)
+    assert burst.tokens == 3 and "tokens/s" not in burst.summary() and "first token" in burst.summary()
+    backend(faults, "slow").complete(ASK, ChatParams(), streamed)
+    assert re.search(r"· \d\.\d tokens/s ·", streamed.summary())  # a word every 0.4 s: about 2.5 tokens/s
