@@ -61,6 +61,8 @@ def local_available() -> bool:
 
 def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
+    if slot == "a":
+        st.session_state.pop("chat.why", None)  # said again below if still so
     kinds = list(BACKEND_LABELS) if local_available() else [k for k in BACKEND_LABELS if k != "local"]
     if st.session_state.get(f"chat.{slot}.kind") not in kinds:
         st.session_state.pop(f"chat.{slot}.kind", None)
@@ -103,7 +105,15 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
         ui.show_error(exc)
+        st.session_state.setdefault("chat.why", ("first" if slot == "a" else "second", str(exc)))  # the first one's
         return None
+
+
+def why_input_is_off() -> None:
+    """One line by the disabled input saying why (the reason is in the sidebar, often scrolled out of view)."""
+    which, why = st.session_state.get("chat.why") or (None, "")
+    st.caption(f":material/info: Asking is off: the {which} model is not set ({ui.md(why.rstrip('.'))})." if which
+               else ":material/info: Asking is off: fix the sampling settings in the sidebar.")
 
 
 def token_fields(specs: list[BackendSpec | None]) -> None:
