@@ -66,7 +66,7 @@ def send(page, question: str = "Olá?") -> None:
 
 def answered(page) -> None:
     """The answer is in, with its timing, and the page is idle again."""
-    page.get_by_text("tokens/s").first.wait_for()
+    page.get_by_text("first token").first.wait_for()
     wait_idle(page)
     assert_no_exception(page)
 

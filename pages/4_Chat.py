@@ -60,6 +60,8 @@ if busy:  # the same reading that disabled the inputs: an answer that ends meanw
     chat_ui.live_answers()
 
 question = st.chat_input("Ask something", disabled=busy or not ready, key="chat.input")
+if not ready and not busy:
+    chat_ui.why_input_is_off()
 if question and ready:
     chat_ui.ask(question, system, specs, params)
     st.rerun()

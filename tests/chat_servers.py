@@ -48,6 +48,7 @@ class FaultServer:
         self.hits: Counter[str] = Counter()
         self.headers: list[dict[str, str]] = []
         self.bodies: list[dict] = []
+        self.dropped: Counter[str] = Counter()  # connections the client closed mid-answer (trickle, hold)
         self.release = threading.Event()  # ends the "silent" mode's wait at shutdown
         server = self
 
@@ -115,6 +116,9 @@ class FaultServer:
     def mode_other_model(self, h, n):  # what `transformers serve MODEL` answers a request for another model
         self.send(h, 400, b'{"error": "Server is pinned to \'/models/smol\'; requested \'m\'."}')
 
+    def mode_no_model(self, h, n):  # vLLM's answer for a model it does not serve
+        self.send(h, 404, b'{"object": "error", "message": "The model `m` does not exist.", "code": 404}')
+
     def mode_not_served(self, h, n):
         msg = {"error": {"message": "The requested model 'microsoft/Phi-3.5-mini-instruct' is not supported by any provider you have enabled."}}
         self.send(h, 400, json.dumps(msg).encode())
@@ -149,15 +153,21 @@ class FaultServer:
                 return
         h.wfile.write(b"data: [DONE]\n\n")
 
-    def mode_trickle(self, h, n):  # a server that keeps the connection alive one byte at a time
+    def mode_trickle(self, h, n, mode="trickle"):  # a server that keeps the connection alive one byte at a time
         h.send_response(200)
         h.send_header("content-type", "text/event-stream")
         h.end_headers()
-        for byte in chunk("Uma partida tem noventa minutos"):
-            h.wfile.write(bytes([byte]))
-            h.wfile.flush()
-            if self.release.wait(0.5):
-                return
+        try:
+            for byte in chunk("Uma partida tem noventa minutos"):
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+                if self.release.wait(0.5):
+                    return
+        except OSError:  # the client hung up: counted, so a test can tell an answer was really stopped
+            self.dropped[mode] += 1
+
+    def mode_hold(self, h, n):  # trickle, its hang-ups counted apart from other tests' timeouts on trickle
+        self.mode_trickle(h, n, "hold")
 
     def mode_cut(self, h, n):  # a stream closed cleanly mid-answer: no finish_reason, no [DONE]
         self.send(h, 200, chunk("The match") + chunk(" lasts"), "text/event-stream")

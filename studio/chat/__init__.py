@@ -36,14 +36,14 @@ from studio.chat.base import (
     complete,
     validate_messages,
 )
-from studio.chat.session import StreamJob, export_json, export_markdown, history_for
+from studio.chat.session import StreamJob, export_json, export_markdown, history_for, stop_when_gone
 from studio.errors import HubUnreachableError
 
 __all__ = [
     "BACKEND_KINDS", "BACKEND_LABELS", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS",
     "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats",
     "OFFLINE_REMEDY", "blank", "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend",
-    "offline_remedy", "validate_messages",
+    "offline_remedy", "stop_when_gone", "validate_messages",
 ]
 
 # What answers in Chat without a network: what loads here (as studio.models.loading.OFFLINE_REMEDY says,

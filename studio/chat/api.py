@@ -181,6 +181,11 @@ class ApiBackend(BackendBase):
                 return BackendError(f"No access to {model} (403): accept its licence on the Hub or use a token with inference rights.")
             if "not supported by any provider" in msg.lower() or (status == 400 and "provider" in msg.lower()):
                 return self._not_served()
+            if status in (404, 405, 501) and self.spec.kind == "openai" and "model" not in msg.lower():
+                # a web page's server, the studio itself, or a server's root without /v1: not "check the model name"
+                detail = f": {scrub(msg, self._token).rstrip('. ')}" if msg else ""
+                return BackendError(f"{where} has no chat endpoint ({status}{detail}): check the base URL (an "
+                                    "OpenAI-compatible server's usually ends in /v1, e.g. http://127.0.0.1:8000/v1).")
             if status == 404:
                 return BackendError(f"{where} has no model {model!r} (404): check the model id.")
             detail = f": {scrub(msg, self._token).rstrip('. ')}" if msg else ""

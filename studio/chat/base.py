@@ -204,6 +204,9 @@ class BackendSpec:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+MIN_RATE_SPAN_S = 0.05  # tokens/s is shown only for tokens spread over at least this long after the first
+
+
 @dataclass
 class StreamStats:
     """Timing of one streamed answer; the backend fills it while streaming."""
@@ -246,7 +249,8 @@ class StreamStats:
         parts = []
         if self.ttft_s is not None:
             parts.append(f"first token {self.ttft_s:.2f} s")
-        if self.tokens_per_s is not None:
+        # not for tokens that came in one burst (a server sending a short answer at once): "7306.7 tokens/s" said nothing
+        if self.tokens_per_s is not None and (self.ended or time.perf_counter()) - self.first_token_at >= MIN_RATE_SPAN_S:
             parts.append(f"{self.tokens_per_s:.1f} tokens/s")
         if self.tokens:  # nothing generated (stopped or failed before the first token): no "0 tokens"
             parts.append(f"{self.tokens} token" + ("" if self.tokens == 1 else "s"))

@@ -32,6 +32,8 @@ from studio.models.generate import StopOnEvent, context_limit, stop_token_ids
 
 TRIMMED = ("This conversation is longer than the model's context ({limit:,} tokens): its oldest turns are left out "
            "of what the model reads (Clear conversation starts afresh).")
+QUESTION_CUT = ("This question is too long for the model's context ({limit:,} tokens, the answer's included): only "
+                "its last {kept:,} tokens were read.")
 LOCK_WAIT_S = 600.0  # how long a request waits for another session's answer on the same model
 POLL_S = 0.2  # how often a stream waiting for its next token (or for the model) looks at the stop button
 BUSY = ("Waiting for this model: another answer is using it (the one beside this in compare mode, another "
@@ -145,8 +147,8 @@ class LocalBackend(BackendBase):
 
         A position past the context fails inside the model ("index out of range"), so: the oldest turns
         are left out (the system prompt and the question stay) until the question and ``max_new_tokens``
-        fit, saying so once in ``notes``; then the answer gets the room that is left; a question longer
-        than the whole context keeps its end (as evaluation does)."""
+        fit, saying so once in ``notes``; then the answer gets the room that is left; a question too long
+        to leave the answer its max new tokens (at most half the context) keeps its end, saying so."""
         inputs = self.encode(messages)
         limit = context_limit(self.loaded.model)
         if limit is None:
@@ -161,8 +163,11 @@ class LocalBackend(BackendBase):
             inputs = self.encode(msgs)
             if TRIMMED.format(limit=limit) not in self.notes:
                 self.notes.append(TRIMMED.format(limit=limit))
-        if inputs["input_ids"].shape[1] >= limit:
-            inputs = {k: v[:, -(limit - 1):] for k, v in inputs.items()}
+        room = min(max_new_tokens, limit // 2)  # at least half the context for the answer, when it asks for that much
+        if inputs["input_ids"].shape[1] + room > limit:  # the question alone: it left one token for the answer
+            inputs = {k: v[:, -(limit - room):] for k, v in inputs.items()}
+            if (note := QUESTION_CUT.format(limit=limit, kept=limit - room)) not in self.notes:
+                self.notes.append(note)
         return inputs, max(1, min(max_new_tokens, limit - int(inputs["input_ids"].shape[1])))
 
     def generate_kwargs(self, params: ChatParams) -> dict[str, Any]:

@@ -4,6 +4,7 @@ in a worker thread."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -145,3 +146,24 @@ class StreamJob(Task):
         if self.error:
             turn["error"] = self.error
         return turn
+
+
+TAB_GONE_GRACE_S = 10.0  # a tab closed or reloaded: its answers stop after this (a reconnect within it keeps them)
+
+
+def stop_when_gone(tasks: Sequence[Task], alive: Callable[[], bool], grace_s: float = TAB_GONE_GRACE_S,
+                   poll_s: float = 1.0) -> None:
+    """Stop ``tasks`` once ``alive()`` (the browser tab that asked) has been false for ``grace_s``: a reloaded or
+    closed tab's answer went on for minutes, holding its local model (the new tab's question waited on "another
+    answer is using it") or its server's connection, for a page that no longer shows it. Returns when they end."""
+    gone_since = None
+    while not all(t.done for t in tasks):
+        if alive():
+            gone_since = None
+        elif gone_since is None:
+            gone_since = time.monotonic()
+        elif time.monotonic() - gone_since >= grace_s:
+            for t in tasks:
+                t.cancel()
+            return
+        time.sleep(poll_s)

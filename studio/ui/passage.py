@@ -250,6 +250,7 @@ def ask(question: str, context: str, specs: list[BackendSpec], system: str, para
                          question.strip(), context, params).start()
              for s in specs]
     st.session_state[RUN] = {"question": question.strip(), "context": context, "tasks": tasks}
+    chat_ui.stop_with_the_tab(tasks)
     return True
 
 

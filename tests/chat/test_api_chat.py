@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -363,3 +364,84 @@ def test_provider_answers_whole_or_cut_leave_no_task_pending(faults, monkeypatch
     assert answers[0] == answers[-1] == "Ninety minutes."
     assert all("closed the stream before the answer finished" in answers[i] for i in (1, 3))
     assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
+
+
+@pytest.fixture(scope="module")
+def web_server():
+    """A real web server that is not a chat server: a Starlette app (what Streamlit and many sites serve) with one
+    page, ``GET /chat/completions``; every other path is its own 404, and a POST there its own 405."""
+    import uvicorn
+    from chat_servers import free_port
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    async def page(request):
+        return HTMLResponse("<html><body>Welcome</body></html>")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/chat/completions", page)]), host="127.0.0.1",
+                                           port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.parametrize("path, status", [("", 405), ("/v1", 404)])
+def test_a_url_that_is_no_chat_server_says_to_check_the_url_not_the_model(web_server, path, status):
+    """A web page's address (or the studio's own) said "refused the request (405): Method Not Allowed. Check the
+    model name and the sampling settings", and a path without a chat endpoint "has no model 'm' (404): check the
+    model id": the model name was fine, the URL was not."""
+    b = make_backend(BackendSpec(kind="openai", model="m", base_url=web_server + path))
+    with pytest.raises(BackendError) as info:
+        b.complete(ASK)
+    msg = str(info.value)
+    assert msg.startswith(f"{web_server + path} has no chat endpoint ({status}")
+    assert "check the base URL" in msg and "model" not in msg.split("):")[0]
+
+
+def test_a_server_without_the_model_still_says_so(faults):
+    """A chat server's own 404 for an unknown model names the model (vLLM, OpenAI and Ollama say "model")."""
+    with pytest.raises(BackendError, match=r"has no model 'microsoft/Phi-3.5-mini-instruct' \(404\): check the model id"):
+        backend(faults, "no-model").complete(ASK)
+
+
+def test_an_answer_whose_tab_is_gone_is_stopped_and_its_connection_closed(faults):
+    """A reloaded or closed tab's answer went on to its end (a minute here, many on a CPU's local model), holding the
+    server's connection, or the local model the new tab then waited on."""
+    from studio.chat import stop_when_gone
+    from studio.chat.session import StreamJob
+
+    spec = BackendSpec(kind="openai", model="m", base_url=faults.url("hold"))
+    kept = StreamJob("m", lambda: make_backend(spec), ASK, ChatParams()).start()
+    gone = StreamJob("m", lambda: make_backend(spec), ASK, ChatParams()).start()
+    for job, alive in ((kept, True), (gone, False)):
+        threading.Thread(target=stop_when_gone, args=([job], lambda alive=alive: alive, 1.0, 0.1), daemon=True).start()
+    deadline = time.monotonic() + 10
+    while faults.dropped["hold"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone.done and gone.state == "stopped" and gone.error is None
+    assert faults.dropped["hold"] == 1, "the gone tab's request still holds the server"
+    assert not kept.done, "an answer whose tab is still open was stopped"
+    kept.cancel()
+
+
+def test_an_openai_compatible_server_answers_with_hf_hub_offline_set(faults, monkeypatch):
+    """The docs said HF_HUB_OFFLINE blocks every API request, which sent an offline laptop's user away from the
+    `transformers serve` running on it; only Inference Providers go through the Hub's client."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert backend(faults, "good", token=None).complete(ASK) == "".join(GOOD_ANSWER)
+
+
+def test_an_answer_that_came_in_one_burst_shows_no_tokens_per_s(faults):
+    """A server sending a short answer in one write showed "first token 0.02 s · 6999.5 tokens/s · 3 tokens": a rate
+    over no time. A streamed answer still shows its rate."""
+    burst, streamed = StreamStats(), StreamStats()
+    backend(faults, "good").complete(ASK, ChatParams(), burst)
+    assert burst.tokens == 3 and "tokens/s" not in burst.summary() and "first token" in burst.summary()
+    backend(faults, "slow").complete(ASK, ChatParams(), streamed)
+    assert re.search(r"· \d\.\d tokens/s ·", streamed.summary())  # a word every 0.4 s: about 2.5 tokens/s

@@ -371,3 +371,35 @@ def test_an_answer_of_whitespace_alone_says_so_instead_of_an_empty_bubble(faults
     use_api(at, faults.url("good"))
     send(at, "again")  # a visible answer says nothing of the kind
     assert [c.value for c in at.caption].count(line) == 1
+
+
+def test_a_message_of_only_spaces_is_refused_and_not_added_to_the_conversation(faults):
+    """It was shown as a blank question with an error answer under it, sent to no model, left in the conversation
+    and its export, and it spent one of a public app's hosted-model requests."""
+    at = page()
+    use_api(at, faults.url("good"))
+    send(at, "Como estás?")
+    asked = faults.hits["good"]
+    at.chat_input(key="chat.input").set_value(" \n\t ").run()
+    assert not at.session_state["chat.jobs"] and not at.exception
+    assert [e.value for e in at.error] == ["Not sent: the message has only spaces or line breaks. Type a question."]
+    assert [t["role"] for t in at.session_state["chat.messages"]] == ["user", "assistant"]
+    assert faults.hits["good"] == asked and not at.chat_input(key="chat.input").disabled
+
+
+def test_a_disabled_input_says_why_under_the_conversation(faults):
+    """A second model's bad URL disabled the input with nothing but a grey box in view: the reason was in the
+    sidebar, under the fold below the first model. A line in the page says which model and why."""
+    at = page()
+    use_api(at, faults.url("good"))
+    at.toggle(key="chat.compare").set_value(True).run()
+    at.selectbox(key="chat.b.kind").set_value("openai").run()
+    at.text_input(key="chat.b.api_model").set_value("m").run()
+    at.text_input(key="chat.b.base_url").set_value("localhost:8000").run()
+    assert at.chat_input(key="chat.input").disabled
+    said = [c.value.replace("\u2060", "") for c in at.main.caption if "Asking is off" in c.value]
+    assert said == [":material/info: Asking is off: the second model is not set (The base URL must start with "
+                    "http:// or https:// (e.g. http://127.0.0.1:8000/v1), not 'localhost:8000')."]
+    at.text_input(key="chat.b.base_url").set_value(faults.url("good")).run()
+    assert not at.chat_input(key="chat.input").disabled
+    assert not [c for c in at.main.caption if "Asking is off" in c.value]

@@ -318,3 +318,23 @@ def test_a_conversation_longer_than_the_context_answers_from_its_latest_turns(ti
     inputs, new = gpt2.fit(ASK, 10 * limit)
     assert new == limit - inputs["input_ids"].shape[1] and stats.tokens <= new  # the answer gets the room left
     assert not [n for n in gpt2.notes if "context" in n]  # nothing was left out
+
+
+def test_a_question_longer_than_the_context_keeps_room_for_its_answer_and_says_it_was_cut(tiny_gpt2, offline):
+    """A pasted question longer than the context (50,000 characters to SmolLM2) was cut to the context less one
+    token: the answer got one token ("The") and nothing said why."""
+    from studio.models.generate import context_limit
+
+    gpt2 = LocalBackend(load_causal_lm(str(tiny_gpt2)))
+    limit = context_limit(gpt2.loaded.model)
+    question = [{"role": "user", "content": "How long is a match? " * limit}]
+    inputs, new = gpt2.fit(question, 16)
+    assert new == 16 and inputs["input_ids"].shape[1] == limit - 16
+    assert gpt2.loaded.tokenizer.decode(inputs["input_ids"][0]).endswith("How long is a match?\nAnswer:")  # its end
+    stats = StreamStats()
+    gpt2.complete(question, ChatParams(max_new_tokens=16, temperature=0), stats)
+    assert [n for n in gpt2.notes if "too long" in n] == [
+        f"This question is too long for the model's context ({limit:,} tokens, the answer's included): only its last "
+        f"{limit - 16:,} tokens were read."]
+    inputs, new = gpt2.fit(question, 10 * limit)  # asking for more than the context: half of it for the answer
+    assert new == limit // 2 and inputs["input_ids"].shape[1] == limit - limit // 2

@@ -45,7 +45,7 @@ def test_import_a_gguf_file_and_chat_with_it(page, studio, tmp_path: Path):
     assert "pocket · workspace" in picker.inner_text() or "pocket · workspace" in picker.locator("input").input_value()
     fewest_tokens(page)
     ask(page, "hello")
-    page.get_by_text("tokens/s").first.wait_for(timeout=120_000)
+    page.get_by_text("first token").first.wait_for(timeout=120_000)
     wait_idle(page)
     answer = page.get_by_test_id("stChatMessage").filter(has_text="pocket (local)")
     assert answer.count() == 1

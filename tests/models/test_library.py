@@ -486,3 +486,25 @@ def test_hub_downloads_show_their_parameter_count_from_the_safetensors_headers(t
     assert out.returncode == 0, out.stderr
     counts = {e["spec"]: e["parameters"] for e in json.loads(out.stdout)}
     assert counts["acme/tiny"] == gpt2 and counts["acme/sharded"] == llama_model.num_parameters()
+
+
+def test_the_bundled_model_imported_meanwhile_by_another_process_is_used(tiny_file, monkeypatch, offline):
+    """A first chat with the bundled model while a training job (another process) imported it too: the import that
+    finished second failed, and Chat showed "The name 'smollm2-135m-instruct' was just taken by another import ...:
+    import again under another name (--name in the CLI)" instead of an answer. The copy already there is used."""
+    from studio.chat import ChatParams, make_backend
+    from studio.chat.base import BackendSpec
+
+    monkeypatch.setattr(bundled, "gguf_path", lambda: tiny_file)  # a tiny GGUF stands in for the bundled file
+    real_load = gguf.load
+
+    def load_while_another_process_imports_it(*args, **kwargs):
+        monkeypatch.setattr(gguf, "load", real_load)
+        library.import_gguf(tiny_file, bundled.NAME, label=bundled.LABEL, bundled=True)  # the other one, done first
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(gguf, "load", load_while_another_process_imports_it)
+    assert library.ensure_bundled() == bundled.SPEC
+    assert bundled.imported() and leftovers() == [bundled.NAME]  # no half-written copy left
+    backend = make_backend(BackendSpec(kind="local", model=bundled.SPEC))
+    assert isinstance(backend.complete([{"role": "user", "content": "hello"}], ChatParams(max_new_tokens=4)), str)
