@@ -189,8 +189,10 @@ class ApiBackend(BackendBase):
             if status == 404:
                 return BackendError(f"{where} has no model {model!r} (404): check the model id.")
             detail = f": {scrub(msg, self._token).rstrip('. ')}" if msg else ""
-            return BackendError(f"{where} refused the request ({status}){detail}. Check the model name and the "
-                                "sampling settings.")
+            # the server's own words say what it refused; a guess is added only where they name nothing
+            advice = (" Check the model name." if "model" in msg.lower() else "" if msg
+                      else " Check the model name and the sampling settings.")
+            return BackendError(f"{where} refused the request ({status}){detail}.{advice}")
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
             return self._not_served()
         if isinstance(exc, json.JSONDecodeError):

@@ -102,8 +102,9 @@ def test_a_wait_longer_than_allowed_is_reported_not_slept(faults):
     ("unauthorized", r"API key was rejected \(401\): check the key given for this server \(the page's API key "
                      r"field, or --api-key-env\)\.$"),  # never "secrets": no key from secrets goes to a typed URL
     ("forbidden", r"No access to microsoft/Phi-3.5-mini-instruct \(403\)"),
-    ("bad-request", r"refused the request \(400\): max_tokens must be positive"),
-    ("other-model", r"refused the request \(400\): Server is pinned to '/models/smol'; requested 'm'\. Check the model name"),
+    ("bad-request", r"refused the request \(400\): max_tokens must be positive\.$"),  # no guess past its own words
+    ("other-model", r"refused the request \(400\): Server is pinned to '/models/smol'; requested 'm'\. Check the model "
+                    r"name\.$"),
     ("not-served", r"microsoft/Phi-3.5-mini-instruct is not served .*try meta-llama"),
 ])
 def test_client_errors_are_not_retried_and_say_what_to_do(faults, mode, pattern):
