@@ -339,7 +339,10 @@ def _fit(trainer: Any, callback: Any, attn: Any, ckpt: Path | None, cfg: TrainCo
     if device == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
         torch.set_num_threads(1)
     try:
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        try:
+            trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        except callbacks.StopBeforeFirstStep:
+            pass  # nothing of this session trained: a resumed run keeps its checkpoint, a new one has none
         state = "stopped" if callback.stopped else "finished"
         if state == "finished":
             jobs.update_status(out, message="saving the model")
@@ -396,8 +399,12 @@ def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: 
         raise
     finally:  # every session counts, a stopped or failed one too: the total is across resumes
         runs.add_training_time(out, time.time() - t0)
-    msg = (f"finished: {plural(result.steps, 'step')} in {runs.time_note(out)}" if result.state == "finished"
-           else f"stopped at step {result.steps}: resume from its checkpoint")
+    if result.state == "finished":
+        msg = f"finished: {plural(result.steps, 'step')} in {runs.time_note(out)}"
+    elif runs.last_checkpoint(out) is None:
+        msg = "stopped before its first step: nothing was trained; start a new run"
+    else:
+        msg = f"stopped at step {result.steps}: resume from its checkpoint"
     jobs.update_status(out, state=result.state, progress=1.0 if result.state == "finished" else jobs.read_status(out).progress,
                        eta_s=0 if result.state == "finished" else None, message=msg)
     jobs.clear_stop(out)
