@@ -6,7 +6,6 @@ The run itself, once started, is ``studio.ui.train_live`` (the live view, asking
 from __future__ import annotations
 
 import html
-import math
 from typing import Any
 
 import streamlit as st
@@ -129,17 +128,41 @@ def pick_method(base: str) -> str | None:
 
 
 def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) -> int | float:
-    """A number input for a TrainConfig field: its label, help and range come from the field (``studio.settings``);
-    a whole-number value gets whole-number bounds."""
-    lo, hi = field_settings.bounds(TrainConfig, name)
+    """A number input for a TrainConfig field: its label and help come from the field (``studio.settings``).
+
+    No min/max on the widget: with them the browser only reddens a value outside the range and keeps sending the
+    last valid one, so Start trained with a number the screen did not show. The value typed reaches the server,
+    and ``out_of_range`` refuses it in one line that names the range."""
     ui.follow(key, value)  # the preset's value for another dataset, unless the person changed this one
-    if isinstance(value, int):
-        lo, hi = math.ceil(lo), math.floor(hi)
-    else:
-        lo, hi = float(lo), float(hi)
-    value = ui.kept(box.number_input, field_settings.label(TrainConfig, name), key, value, min_value=lo, max_value=hi,
-                    help=field_help(name), **kwargs)  # kept: Advanced stays as set after a visit to another page
-    return value
+    return ui.kept(box.number_input, field_settings.label(TrainConfig, name), key, value, help=field_help(name),
+                   **kwargs)  # kept: Advanced stays as set after a visit to another page
+
+
+def out_of_range(label: str, value: float, lo: float | None, hi: float | None) -> str | None:
+    """``"Learning rate 50 is out of range: use 0.000001 to 0.5."`` for a value outside ``[lo, hi]``, else None."""
+    if (lo is None or value >= lo) and (hi is None or value <= hi):
+        return None
+    if hi is None:
+        return f"{label} {_shown(value)} is out of range: use {_bound(lo)} or more."
+    return f"{label} {_shown(value)} is out of range: use {_bound(lo)} to {_bound(hi)}."
+
+
+def _bound(x: Any) -> str:
+    """A range's end as a person types it: 0.000001, not 1e-06."""
+    return str(int(x)) if float(x).is_integer() else f"{x:f}".rstrip("0")
+
+
+def _range_errors(values: dict[str, Any]) -> list[str]:
+    """One line for each setting outside its field's range (``studio.settings``), in the order they are shown."""
+    out = []
+    for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or k == "warmup_steps":  # warm-up: checked where drawn
+            continue
+        lo, hi = field_settings.bounds(TrainConfig, k)
+        why = out_of_range(field_settings.label(TrainConfig, k), v, lo, hi)
+        if why:
+            out.append(why)
+    return out
 
 
 def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
@@ -206,6 +229,11 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         gpu_settings()
     whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
+    wrong = _range_errors(values) + st.session_state.pop("train.warmup_error", [])
+    if wrong:  # Start is refused until they are in range: what it trains with is what the screen shows
+        for why in wrong:
+            st.error(why, icon=":material/error:")
+        return None
     if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs
         changed = [f"{field_settings.label(TrainConfig, k)} {_shown(getattr(p, k))} → {_shown(v)}"
                    for k, v in values.items() if v != getattr(p, k)]
@@ -242,16 +270,22 @@ def _warmup(col: Any, value: float, name: str) -> float:
     ui.follow(f"train.wu.{name}.steps", int(value) if value >= 1 else 0)
     unit = col.radio("Warm-up as", list(WARMUP_UNITS), index=0 if 0 < value < 1 else 1, horizontal=True,
                      key=f"train.wu_unit.{name}", format_func=WARMUP_UNITS.get)
-    if unit == "share":
-        return col.number_input("Warm-up share", 0.0, 0.99, value if value < 1 else 0.05, step=0.01,
-                                key=f"train.wu.{name}.share", format="%.2f",
-                                help="The share of all training steps over which the learning rate rises from 0 to "
-                                     "its full value (0.05: the first 5% of the steps).")
-    most = int(field_settings.bounds(TrainConfig, "warmup_steps")[1])  # the config's own bound
-    return col.number_input("Warm-up steps", 0, most, int(value) if value >= 1 else 0, step=1,
-                            key=f"train.wu.{name}.steps",
-                            help="How many steps at the start the learning rate takes to rise from 0 to its full "
-                                 "value (0: none). A whole number; choose the share for a fraction of the run.")
+    if unit == "share":  # no min/max on the widget (see ``_number``): a value outside is refused in one line
+        share = col.number_input("Warm-up share", value=value if value < 1 else 0.05, step=0.01,
+                                 key=f"train.wu.{name}.share", format="%.2f",
+                                 help="The share of all training steps over which the learning rate rises from 0 to "
+                                      "its full value (0.05: the first 5% of the steps).")
+        why = out_of_range("Warm-up share", share, 0.0, 0.99)
+    else:
+        most = int(field_settings.bounds(TrainConfig, "warmup_steps")[1])  # the config's own bound
+        share = col.number_input("Warm-up steps", value=int(value) if value >= 1 else 0, step=1,
+                                 key=f"train.wu.{name}.steps",
+                                 help="How many steps at the start the learning rate takes to rise from 0 to its full "
+                                      "value (0: none). A whole number; choose the share for a fraction of the run.")
+        why = out_of_range("Warm-up steps", share, 0, most)
+    if why:
+        st.session_state["train.warmup_error"] = [why]
+    return share
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -871,3 +871,31 @@ def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
     at.button(key="train.close").click().run()
     assert at.session_state["train.run_id"] is None
     assert not any(s.value.startswith("Run: ") for s in at.subheader)
+
+
+def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(offline):
+    """A number outside a field's range: the browser used to redden the box and send the last valid value, so Start
+    trained with settings the screen did not show. Now the value typed reaches the page, which names the field and
+    its range in one line each, keeps what was typed, and refuses Start until it is in range."""
+    sample.ensure_sample()
+    at = train_page().run()
+    _no_exception(at)
+    for key, typed in (("lr", 50.0), ("bs", 100000), ("ep", 0), ("ml", 1)):
+        box = at.number_input(key=f"train.{key}.scratch.full")
+        assert box.proto.has_min is False and box.proto.has_max is False  # the browser sends what is typed
+        box.set_value(typed).run()
+    at.radio(key="train.wu_unit.scratch.full").set_value("share").run()
+    at.number_input(key="train.wu.scratch.full.share").set_value(5.0).run()
+    _no_exception(at)
+    errors = [e.value for e in at.error]
+    assert errors == ["Learning rate 50 is out of range: use 0.000001 to 0.5.",
+                      "Batch size 100000 is out of range: use 1 to 4096.",
+                      "Epochs 0 is out of range: use 0.01 to 10000.",
+                      "Max length (tokens) 1 is out of range: use 8 to 131072.",
+                      "Warm-up share 5 is out of range: use 0 to 0.99."], errors
+    assert at.button(key="train.start").disabled
+    assert [at.number_input(key=f"train.{k}.scratch.full").value for k in ("lr", "bs", "ep", "ml")] == [50.0, 100000, 0, 1]
+    for key, fixed in (("lr", 0.002), ("bs", 8), ("ep", 2), ("ml", 64)):
+        at.number_input(key=f"train.{key}.scratch.full").set_value(fixed).run()
+    at.number_input(key="train.wu.scratch.full.share").set_value(0.1).run()
+    assert not at.error and not at.button(key="train.start").disabled
