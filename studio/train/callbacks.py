@@ -128,6 +128,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             self.eta = eta.Eta(0, self.t0)
             self.epochs_done = {"eval": 0, "save": 0}  # epoch-end evaluations and saves done, before a resume too
             self.first_step: int | None = None  # the step this session began at (a resume's checkpoint step)
+            self.trained_s = 0.0  # this session's time in the training loop, set when it ends
 
         def close(self) -> None:
             """Write the pending status and end the writer's thread (idempotent). For the loop's ``finally``:
@@ -174,7 +175,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             done = state.global_step / max(1, state.max_steps)
             msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
             if self.tokens_per_s:
-                msg += f" · {self.tokens_per_s:,.0f} tokens/s"
+                msg += f" · {self.tokens_per_s:,.0f} tokens/s now"  # the last logging interval's (the run's average ends it)
             self.eta.step(state.global_step, now)
             fields = {"state": "stopping" if self.stopped else "running", "progress": round(done, 4),
                       "eta_s": self._left(args, state), "message": msg,
@@ -205,6 +206,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             return self.eta.left(steps_left, pauses, guess)
 
         def on_train_end(self, args, state, control, **kwargs):
+            self.trained_s = clock() - self.t0
             self.status.close()
 
         def on_log(self, args, state, control, logs=None, **kwargs):

@@ -424,6 +424,40 @@ def test_stop_while_the_base_loads_ends_the_run_before_its_first_step(tiny_gpt2,
     assert again.state == "stopped" and again.steps == 2 and steps == []
     after = _weights(runs.last_checkpoint(out))
     assert runs.last_checkpoint(out).name == "checkpoint-2" and all(after[k].equal(v) for k, v in before.items())
-    assert jobs.read_status(out).message == "stopped at step 2: resume from its checkpoint"
+    assert jobs.read_status(out).message.startswith("stopped at step 2: resume from its checkpoint")
     monkeypatch.setattr(train, "load_base", real_load)
     assert train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True).steps == 4  # and it resumes on
+
+
+def test_a_finished_or_stopped_run_reports_its_average_tokens_per_s_and_a_running_one_the_current(
+        tiny_gpt2, tmp_path, offline):
+    """The tokens/s of a finished or stopped run is its average (non-padding tokens over its time in the training
+    loop, across resumes), said as such; while it runs, the last interval's rate, said as "now". Before, a finished
+    run showed the last interval's rate (about 3x the average) as if it were the run's."""
+    from studio.ui.train_live import progress_text
+
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=4, logging_steps=1,
+                            test_fraction=0.0)
+    live: list[str] = []
+
+    def watch(fields: dict) -> None:
+        live.append(fields["message"])
+        if fields["step"] >= 2:
+            jobs.request_stop(out)
+
+    stopped = train.run_job(cfg, RECORDS, out, dataset=DATASET, on_progress=watch)
+    assert stopped.state == "stopped" and any(m.endswith(" tokens/s now") for m in live)
+
+    def average_says(status: jobs.JobStatus) -> float:
+        tokens = [r["tokens_seen"] for r in runs.read_metrics(out) if "tokens_seen" in r][-1]
+        seconds = json.loads((out / runs.TIME_JSON).read_text())["step_seconds"]
+        assert status.extra["tokens_per_s"] == pytest.approx(tokens / seconds, rel=0.01)
+        line = progress_text(status)
+        assert line.count("tokens/s") == 1 and f"{tokens / seconds:,.0f} tokens/s on average" in line, line
+        return seconds
+
+    first = average_says(jobs.read_status(out))
+    assert train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True).state == "finished"
+    status = jobs.read_status(out)
+    assert status.message.startswith("finished: 4 steps in ") and average_says(status) > first  # both sessions count
