@@ -111,15 +111,50 @@ METHOD_NOTES = {
 }
 
 
+LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets")
+
+
+def continued_adapters(base: str) -> dict[str, Any] | None:
+    """When ``base`` is an earlier LoRA or QLoRA run whose model is its adapters: that run's method and LoRA
+    settings (what continuing it with LoRA trains: its own adapters, as they are); None for any other base."""
+    from studio.models import loading
+    from studio.models.spec import parse_spec
+
+    try:
+        spec = parse_spec(base)
+        if spec.kind != "run" or loading.resolve(base).kind != "adapter":
+            return None
+        config = runs.load_run(spec.name).config
+    except (StudioError, OSError, ValueError):
+        return None
+    if config.get("method") not in ("lora", "qlora"):
+        return None
+    defaults = TrainConfig()
+    return {"method": config["method"], **{k: config.get(k, getattr(defaults, k)) for k in LORA_FIELDS}}
+
+
 def pick_method(base: str) -> str | None:
-    """Full, LoRA or QLoRA for a pretrained base; None (with the reason) for QLoRA without CUDA."""
+    """Full, LoRA or QLoRA for a pretrained base; None (with the reason) for QLoRA without CUDA. An earlier
+    LoRA run starts on its own method (continuing it trains its adapters), unless the person chose another."""
     if base == "scratch":
         return "full"
+    options = list(METHOD_NOTES)
+    adapters = continued_adapters(base)
+    suggested = adapters["method"] if adapters else "full"
+    ui.follow("train.method", suggested)  # Full for a LoRA run offered a full run of its merged base by default
     # kept_choice: with a run open, a visit to another page gave Full again (the widget's own state was dropped)
-    method = ui.kept_choice(st.radio, "Method", list(METHOD_NOTES), "train.method", horizontal=True,
+    method = ui.kept_choice(st.radio, "Method", options, "train.method", options.index(suggested), horizontal=True,
                             format_func=lambda m: {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}[m],
                             help=field_help("method"))
-    st.caption(METHOD_NOTES[method])
+    if adapters and method == "full":
+        st.caption("full fine-tuning: this run's adapters are merged into its base and every weight learns "
+                   "(a full model's run folder, not the adapters' megabytes)")
+    elif adapters:
+        st.caption(f"{METHOD_NOTES[method].split(':')[0]}: continues this run's adapters as they are (rank "
+                   f"{adapters['lora_r']}, alpha {adapters['lora_alpha']}, on {adapters['lora_targets']}); "
+                   "the base stays frozen")
+    else:
+        st.caption(METHOD_NOTES[method])
     if method == "qlora" and not memory.device_memory().name.startswith("cuda"):
         st.error("QLoRA needs a CUDA GPU (bitsandbytes 4-bit), and this machine has none: choose LoRA, which trains "
                  "the same adapters on the unquantized base.", icon=":material/error:")
@@ -191,6 +226,9 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         reason = st.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
+    adapters = continued_adapters(base) if method != "full" else None
+    if adapters:  # its adapters train as they were made: their rank, alpha, dropout and targets are the run's
+        p = p.replace(**{k: adapters[k] for k in LORA_FIELDS})
     name = f"{name}.{method}"  # widget keys: a method's own defaults
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
@@ -214,7 +252,11 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             batch_tokens=_number(c2, "batch_tokens", p.batch_tokens, f"train.bt.{name}", step=512),
             liger=_liger(c3, p.liger, name),
         )
-        if method != "full":
+        if adapters:
+            values.update({k: getattr(p, k) for k in LORA_FIELDS})
+            st.caption(f"LoRA rank {p.lora_r}, alpha {p.lora_alpha}, dropout {p.lora_dropout:g}, on {p.lora_targets}: "
+                       "the earlier run's adapters, continued as they are (choose Full to train every weight).")
+        elif method != "full":
             l1, l2, l3, l4 = st.columns(4)
             ui.follow(f"train.lr_t.{name}", p.lora_targets)
             values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}")

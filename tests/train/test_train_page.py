@@ -899,3 +899,38 @@ def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(of
         at.number_input(key=f"train.{key}.scratch.full").set_value(fixed).run()
     at.number_input(key="train.wu.scratch.full.share").set_value(0.1).run()
     assert not at.error and not at.button(key="train.start").disabled
+
+
+def test_continuing_a_stopped_lora_run_defaults_to_lora_and_counts_its_own_adapters(offline, tiny_llama):
+    """"Continue training" on a stopped LoRA run: the Method offered is the run's own (LoRA, which trains its adapters
+    as they are), not Full (which merges them and trains every weight), and the memory check counts the adapters the
+    run has (its rank and targets), the same count the continued run's log gives."""
+    from studio.train import loop
+
+    records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."} for i in range(6)]
+    folder = runs.run_dir(runs.new_run_id("lora"))
+    cfg = loop.TrainConfig(base=str(tiny_llama), method="lora", lora_r=2, lora_alpha=4, lora_targets="q_proj",
+                           learning_rate=1e-3, batch_size=2, max_steps=3, logging_steps=1, test_fraction=0.0)
+    dataset = {"id": None, "name": "tiny", "version": None, "sha256": "x", "count": len(records), "file": None}
+    stop = lambda f: f["step"] >= 1 and jobs.request_stop(folder)  # noqa: E731
+    assert loop.run_job(cfg, records, folder, dataset=dataset, name="adapters", on_progress=stop).state == "stopped"
+    store.create_dataset("Tiny FAQ", records)
+
+    at = train_page(base="an earlier run").run()
+    _no_exception(at)
+    assert at.selectbox(key="train.base_run").value.id == folder.name
+    assert at.radio(key="train.method").value == "lora"  # was Full
+    assert any("continues this run's adapters as they are (rank 2, alpha 4, on q_proj)" in c.value for c in at.caption)
+    (share,) = [c.value.split("LoRA: ")[1] for c in at.caption if "parameters trainable" in c.value]
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    run_id = at.session_state["train.run_id"]
+    deadline = time.time() + 180
+    while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
+    assert f"lora: {share}" in jobs.tail_log(runs.run_dir(run_id), 200)  # what the page counted is what trained
+    assert runs.load_run(run_id).config["lora_r"] == 2
+
+    at.radio(key="train.method").set_value("full").run()  # Full is still there, and says what it does
+    assert any("adapters are merged into its base and every weight learns" in c.value for c in at.caption)
