@@ -259,7 +259,8 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
     # the time reported is the whole run's: the first session and the resume together
     total, sessions = runs.training_time(folder)
     assert sessions == 2 and total > first >= result.seconds
-    assert jobs.read_status(folder).message == f"finished: 6 steps in {total:.0f} s in all (resumed once)"
+    assert re.fullmatch(rf"finished: 6 steps in {total:.0f} s in all \(resumed once\) · [\d,]+ tokens/s on average",
+                        jobs.read_status(folder).message), jobs.read_status(folder).message
     at.run()
     row = next(r for r in table_rows(at, "training time") if r["id"] == folder.name)
     assert row["training time"] == f"{runs.fmt_duration(total)}, 2 sessions"
