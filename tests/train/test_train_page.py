@@ -935,3 +935,22 @@ def test_continuing_a_stopped_lora_run_defaults_to_lora_and_counts_its_own_adapt
 
     at.radio(key="train.method").set_value("full").run()  # Full is still there, and says what it does
     assert any("adapters are merged into its base and every weight learns" in c.value for c in at.caption)
+
+
+def test_a_run_stopped_before_its_first_step_says_nothing_was_trained_and_offers_no_resume(offline):
+    """Stop clicked while the base loaded ends the run before its first step: no checkpoint. The page said "Its last
+    checkpoint is kept: resume to continue" of a run that has none."""
+    sample.ensure_sample()
+    folder = runs.run_dir("20261201-000000-early")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": "early", "created": "2026-12-01T00:00:00+00:00",
+                            "config": {}, "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="stopped", kind="train",
+                       message="stopped before its first step: nothing was trained; start a new run")
+    at = train_page()
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    _no_exception(at)
+    assert any(i.value.startswith("Stopped before its first step: nothing was trained.") for i in at.info)
+    assert not any("checkpoint is kept" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "train.resume"]
