@@ -141,6 +141,8 @@ def pick_method(base: str) -> str | None:
     options = list(METHOD_NOTES)
     adapters = continued_adapters(base)
     suggested = adapters["method"] if adapters else "full"
+    if suggested == "qlora" and not memory.device_memory().name.startswith("cuda"):
+        suggested = "lora"  # a QLoRA run continued where there is no CUDA GPU: the same adapters, on a full-size base
     ui.follow("train.method", suggested)  # Full for a LoRA run offered a full run of its merged base by default
     # kept_choice: with a run open, a visit to another page gave Full again (the widget's own state was dropped)
     method = ui.kept_choice(st.radio, "Method", options, "train.method", options.index(suggested), horizontal=True,

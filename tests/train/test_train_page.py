@@ -954,3 +954,24 @@ def test_a_run_stopped_before_its_first_step_says_nothing_was_trained_and_offers
     assert any(i.value.startswith("Stopped before its first step: nothing was trained.") for i in at.info)
     assert not any("checkpoint is kept" in i.value for i in at.info)
     assert not [b for b in at.button if b.key == "train.resume"]
+
+
+def test_continuing_a_qlora_run_on_a_cpu_starts_on_lora(offline, tiny_llama, monkeypatch):
+    """A QLoRA run (made on a GPU) continued where there is none: LoRA, the same adapters on a full-size base, not
+    QLoRA and its 'needs a CUDA GPU' error."""
+    from studio.train import loop, memory
+
+    monkeypatch.setattr(memory, "device_memory", lambda: memory.DeviceMemory("cpu (system RAM)", 8 << 30, 16 << 30))
+    records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."} for i in range(6)]
+    folder = runs.run_dir(runs.new_run_id("qlora"))
+    cfg = loop.TrainConfig(base=str(tiny_llama), method="lora", lora_r=2, lora_targets="q_proj", max_steps=1,
+                           batch_size=2, test_fraction=0.0)
+    dataset = {"id": None, "name": "tiny", "version": None, "sha256": "x", "count": len(records), "file": None}
+    loop.run_job(cfg, records, folder, dataset=dataset, name="on a gpu")
+    meta = json.loads((folder / runs.RUN_JSON).read_text())
+    meta["config"]["method"] = "qlora"  # as a GPU box wrote it
+    runs.write_run(folder, meta)
+    store.create_dataset("Tiny FAQ", records)
+    at = train_page(base="an earlier run").run()
+    _no_exception(at)
+    assert at.radio(key="train.method").value == "lora" and not at.error
