@@ -75,5 +75,8 @@ with new_tab:
                         # browser kept the typed name in the box and sent it back with the next click.
                         st.session_state["train.name.clear"] = True
                         train_runs.open_run(started)
+            else:  # a setting out of range (said above, with its range): nothing trains with a value not on screen
+                st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
+                          disabled=True, help="Change the setting named above first.")
 with runs_tab:
     train_runs.runs_table()

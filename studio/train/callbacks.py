@@ -19,6 +19,13 @@ from typing import Any
 from studio import jobs
 from studio.train import eta, runs
 
+
+class StopBeforeFirstStep(Exception):
+    """Stop was asked for before this session's first step began (while the base loaded, or the Trainer set up):
+    raised from the callback so that no step runs (one can take minutes on a CPU); the loop ends the run as stopped,
+    its checkpoint (a resumed run's) left as it was."""
+
+
 CURVE_POINTS = 10
 """Loss rows a run should give at least: a 3-step run logging every 10 steps drew its first step alone."""
 
@@ -120,6 +127,8 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             self.status = StatusWriter(out)
             self.eta = eta.Eta(0, self.t0)
             self.epochs_done = {"eval": 0, "save": 0}  # epoch-end evaluations and saves done, before a resume too
+            self.first_step: int | None = None  # the step this session began at (a resume's checkpoint step)
+            self.trained_s = 0.0  # this session's time in the training loop, set when it ends
 
         def close(self) -> None:
             """Write the pending status and end the writer's thread (idempotent). For the loop's ``finally``:
@@ -138,10 +147,22 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             self.eta = eta.Eta(state.global_step, self.t0)  # this process's steps only, not those before a resume
             done = int(round(state.epoch or 0.0, 4))  # a checkpoint comes after its epoch's evaluation and save
             self.epochs_done = {"eval": done, "save": done}
+            self.first_step = state.global_step
+            self._stop_before_first_step(state)
             if not state.is_world_process_zero:
                 return
             jobs.update_status(out, state="running", progress=state.global_step / max(1, state.max_steps),
                                message=f"training: step {state.global_step}/{state.max_steps}")
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == self.first_step:  # Stop clicked while the Trainer set up, before step one ran
+                self._stop_before_first_step(state)
+
+        def _stop_before_first_step(self, state) -> None:
+            """Stop at once when asked before any step of this session: waiting out a step would cost minutes."""
+            if jobs.stop_requested(out):
+                self.stopped = True
+                raise StopBeforeFirstStep(state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):
             # Under `accelerate launch` every process checks the stop file; only the first writes files.
@@ -154,7 +175,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             done = state.global_step / max(1, state.max_steps)
             msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
             if self.tokens_per_s:
-                msg += f" · {self.tokens_per_s:,.0f} tokens/s"
+                msg += f" · {self.tokens_per_s:,.0f} tokens/s now"  # the last logging interval's (the run's average ends it)
             self.eta.step(state.global_step, now)
             fields = {"state": "stopping" if self.stopped else "running", "progress": round(done, 4),
                       "eta_s": self._left(args, state), "message": msg,
@@ -185,6 +206,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             return self.eta.left(steps_left, pauses, guess)
 
         def on_train_end(self, args, state, control, **kwargs):
+            self.trained_s = clock() - self.t0
             self.status.close()
 
         def on_log(self, args, state, control, logs=None, **kwargs):

@@ -48,6 +48,7 @@ class TrainResult:
     eval_loss: float | None
     truncated: int  # records cut at max_length
     seconds: float
+    tokens_per_s: float | None = None  # the run's average: its non-padding tokens over its time in the training loop
 
 
 def packs(device: str) -> bool:
@@ -186,11 +187,14 @@ def train(
     kernels = kernels and _liger_fits(base)
     trainer, callback, attn = _trainer(cfg, base, data, records, split, out, device, on_progress, use_liger=kernels)
     state = _fit(trainer, callback, attn, ckpt, cfg, base, out, device, use_cache)
+    step_s = runs.add_step_time(out, callback.trained_s)  # across resumes, like the tokens the state counts
+    tokens = trainer.state.num_input_tokens_seen or 0
     history = trainer.state.log_history
     train_losses = [h["loss"] for h in history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
     return TrainResult(state, out, trainer.state.global_step, train_losses[-1] if train_losses else None,
-                       eval_losses[-1] if eval_losses else None, data.truncated, time.time() - t_start)
+                       eval_losses[-1] if eval_losses else None, data.truncated, time.time() - t_start,
+                       tokens / step_s if tokens > 0 and step_s > 0 else None)
 
 
 def _liger_here(cfg: TrainConfig, device: str, resume: bool) -> bool:
@@ -339,7 +343,10 @@ def _fit(trainer: Any, callback: Any, attn: Any, ckpt: Path | None, cfg: TrainCo
     if device == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
         torch.set_num_threads(1)
     try:
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        try:
+            trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        except callbacks.StopBeforeFirstStep:
+            pass  # nothing of this session trained: a resumed run keeps its checkpoint, a new one has none
         state = "stopped" if callback.stopped else "finished"
         if state == "finished":
             jobs.update_status(out, message="saving the model")
@@ -396,10 +403,17 @@ def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: 
         raise
     finally:  # every session counts, a stopped or failed one too: the total is across resumes
         runs.add_training_time(out, time.time() - t0)
-    msg = (f"finished: {plural(result.steps, 'step')} in {runs.time_note(out)}" if result.state == "finished"
-           else f"stopped at step {result.steps}: resume from its checkpoint")
+    # The run's average, said as such: the live figure was the last logging interval's (about 3x the average)
+    average = f" · {result.tokens_per_s:,.0f} tokens/s on average" if result.tokens_per_s else ""
+    if result.state == "finished":
+        msg = f"finished: {plural(result.steps, 'step')} in {runs.time_note(out)}{average}"
+    elif runs.last_checkpoint(out) is None:
+        msg = "stopped before its first step: nothing was trained; start a new run"
+    else:
+        msg = f"stopped at step {result.steps}: resume from its checkpoint{average}"
     jobs.update_status(out, state=result.state, progress=1.0 if result.state == "finished" else jobs.read_status(out).progress,
-                       eta_s=0 if result.state == "finished" else None, message=msg)
+                       eta_s=0 if result.state == "finished" else None, message=msg,
+                       tokens_per_s=round(result.tokens_per_s, 1) if result.tokens_per_s else None)
     jobs.clear_stop(out)
     return result
 

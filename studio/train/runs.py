@@ -176,8 +176,28 @@ def add_training_time(folder: Path, seconds: float) -> tuple[float, int]:
     (total seconds, sessions)."""
     total, sessions = training_time(folder)
     total, sessions = total + max(0.0, seconds), sessions + 1
-    atomic.write_json(Path(folder) / TIME_JSON, {"seconds": total, "sessions": sessions})
+    atomic.write_json(Path(folder) / TIME_JSON, {**_time_data(folder), "seconds": total, "sessions": sessions})
     return total, sessions
+
+
+def add_step_time(folder: Path, seconds: float) -> float:
+    """Add one session's time in the training loop (its steps, evaluations and saves; not the base's load);
+    returns the run's total across resumes: what its average tokens/s is over."""
+    data = _time_data(folder)
+    try:
+        total = float(data.get("step_seconds", 0.0)) + max(0.0, seconds)
+    except (TypeError, ValueError):
+        total = max(0.0, seconds)
+    atomic.write_json(Path(folder) / TIME_JSON, {**data, "step_seconds": total})
+    return total
+
+
+def _time_data(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((Path(folder) / TIME_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def training_time(folder: Path) -> tuple[float, int]:

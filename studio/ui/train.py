@@ -6,7 +6,6 @@ The run itself, once started, is ``studio.ui.train_live`` (the live view, asking
 from __future__ import annotations
 
 import html
-import math
 from typing import Any
 
 import streamlit as st
@@ -112,15 +111,52 @@ METHOD_NOTES = {
 }
 
 
+LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets")
+
+
+def continued_adapters(base: str) -> dict[str, Any] | None:
+    """When ``base`` is an earlier LoRA or QLoRA run whose model is its adapters: that run's method and LoRA
+    settings (what continuing it with LoRA trains: its own adapters, as they are); None for any other base."""
+    from studio.models import loading
+    from studio.models.spec import parse_spec
+
+    try:
+        spec = parse_spec(base)
+        if spec.kind != "run" or loading.resolve(base).kind != "adapter":
+            return None
+        config = runs.load_run(spec.name).config
+    except (StudioError, OSError, ValueError):
+        return None
+    if config.get("method") not in ("lora", "qlora"):
+        return None
+    defaults = TrainConfig()
+    return {"method": config["method"], **{k: config.get(k, getattr(defaults, k)) for k in LORA_FIELDS}}
+
+
 def pick_method(base: str) -> str | None:
-    """Full, LoRA or QLoRA for a pretrained base; None (with the reason) for QLoRA without CUDA."""
+    """Full, LoRA or QLoRA for a pretrained base; None (with the reason) for QLoRA without CUDA. An earlier
+    LoRA run starts on its own method (continuing it trains its adapters), unless the person chose another."""
     if base == "scratch":
         return "full"
+    options = list(METHOD_NOTES)
+    adapters = continued_adapters(base)
+    suggested = adapters["method"] if adapters else "full"
+    if suggested == "qlora" and not memory.device_memory().name.startswith("cuda"):
+        suggested = "lora"  # a QLoRA run continued where there is no CUDA GPU: the same adapters, on a full-size base
+    ui.follow("train.method", suggested)  # Full for a LoRA run offered a full run of its merged base by default
     # kept_choice: with a run open, a visit to another page gave Full again (the widget's own state was dropped)
-    method = ui.kept_choice(st.radio, "Method", list(METHOD_NOTES), "train.method", horizontal=True,
+    method = ui.kept_choice(st.radio, "Method", options, "train.method", options.index(suggested), horizontal=True,
                             format_func=lambda m: {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}[m],
                             help=field_help("method"))
-    st.caption(METHOD_NOTES[method])
+    if adapters and method == "full":
+        st.caption("full fine-tuning: this run's adapters are merged into its base and every weight learns "
+                   "(a full model's run folder, not the adapters' megabytes)")
+    elif adapters:
+        st.caption(f"{METHOD_NOTES[method].split(':')[0]}: continues this run's adapters as they are (rank "
+                   f"{adapters['lora_r']}, alpha {adapters['lora_alpha']}, on {adapters['lora_targets']}); "
+                   "the base stays frozen")
+    else:
+        st.caption(METHOD_NOTES[method])
     if method == "qlora" and not memory.device_memory().name.startswith("cuda"):
         st.error("QLoRA needs a CUDA GPU (bitsandbytes 4-bit), and this machine has none: choose LoRA, which trains "
                  "the same adapters on the unquantized base.", icon=":material/error:")
@@ -129,17 +165,41 @@ def pick_method(base: str) -> str | None:
 
 
 def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) -> int | float:
-    """A number input for a TrainConfig field: its label, help and range come from the field (``studio.settings``);
-    a whole-number value gets whole-number bounds."""
-    lo, hi = field_settings.bounds(TrainConfig, name)
+    """A number input for a TrainConfig field: its label and help come from the field (``studio.settings``).
+
+    No min/max on the widget: with them the browser only reddens a value outside the range and keeps sending the
+    last valid one, so Start trained with a number the screen did not show. The value typed reaches the server,
+    and ``out_of_range`` refuses it in one line that names the range."""
     ui.follow(key, value)  # the preset's value for another dataset, unless the person changed this one
-    if isinstance(value, int):
-        lo, hi = math.ceil(lo), math.floor(hi)
-    else:
-        lo, hi = float(lo), float(hi)
-    value = ui.kept(box.number_input, field_settings.label(TrainConfig, name), key, value, min_value=lo, max_value=hi,
-                    help=field_help(name), **kwargs)  # kept: Advanced stays as set after a visit to another page
-    return value
+    return ui.kept(box.number_input, field_settings.label(TrainConfig, name), key, value, help=field_help(name),
+                   **kwargs)  # kept: Advanced stays as set after a visit to another page
+
+
+def out_of_range(label: str, value: float, lo: float | None, hi: float | None) -> str | None:
+    """``"Learning rate 50 is out of range: use 0.000001 to 0.5."`` for a value outside ``[lo, hi]``, else None."""
+    if (lo is None or value >= lo) and (hi is None or value <= hi):
+        return None
+    if hi is None:
+        return f"{label} {_shown(value)} is out of range: use {_bound(lo)} or more."
+    return f"{label} {_shown(value)} is out of range: use {_bound(lo)} to {_bound(hi)}."
+
+
+def _bound(x: Any) -> str:
+    """A range's end as a person types it: 0.000001, not 1e-06."""
+    return str(int(x)) if float(x).is_integer() else f"{x:f}".rstrip("0")
+
+
+def _range_errors(values: dict[str, Any]) -> list[str]:
+    """One line for each setting outside its field's range (``studio.settings``), in the order they are shown."""
+    out = []
+    for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or k == "warmup_steps":  # warm-up: checked where drawn
+            continue
+        lo, hi = field_settings.bounds(TrainConfig, k)
+        why = out_of_range(field_settings.label(TrainConfig, k), v, lo, hi)
+        if why:
+            out.append(why)
+    return out
 
 
 def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
@@ -168,6 +228,9 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         reason = st.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
+    adapters = continued_adapters(base) if method != "full" else None
+    if adapters:  # its adapters train as they were made: their rank, alpha, dropout and targets are the run's
+        p = p.replace(**{k: adapters[k] for k in LORA_FIELDS})
     name = f"{name}.{method}"  # widget keys: a method's own defaults
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
@@ -191,7 +254,11 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             batch_tokens=_number(c2, "batch_tokens", p.batch_tokens, f"train.bt.{name}", step=512),
             liger=_liger(c3, p.liger, name),
         )
-        if method != "full":
+        if adapters:
+            values.update({k: getattr(p, k) for k in LORA_FIELDS})
+            st.caption(f"LoRA rank {p.lora_r}, alpha {p.lora_alpha}, dropout {p.lora_dropout:g}, on {p.lora_targets}: "
+                       "the earlier run's adapters, continued as they are (choose Full to train every weight).")
+        elif method != "full":
             l1, l2, l3, l4 = st.columns(4)
             ui.follow(f"train.lr_t.{name}", p.lora_targets)
             values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}")
@@ -206,6 +273,11 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         gpu_settings()
     whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
+    wrong = _range_errors(values) + st.session_state.pop("train.warmup_error", [])
+    if wrong:  # Start is refused until they are in range: what it trains with is what the screen shows
+        for why in wrong:
+            st.error(why, icon=":material/error:")
+        return None
     if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs
         changed = [f"{field_settings.label(TrainConfig, k)} {_shown(getattr(p, k))} → {_shown(v)}"
                    for k, v in values.items() if v != getattr(p, k)]
@@ -242,16 +314,22 @@ def _warmup(col: Any, value: float, name: str) -> float:
     ui.follow(f"train.wu.{name}.steps", int(value) if value >= 1 else 0)
     unit = col.radio("Warm-up as", list(WARMUP_UNITS), index=0 if 0 < value < 1 else 1, horizontal=True,
                      key=f"train.wu_unit.{name}", format_func=WARMUP_UNITS.get)
-    if unit == "share":
-        return col.number_input("Warm-up share", 0.0, 0.99, value if value < 1 else 0.05, step=0.01,
-                                key=f"train.wu.{name}.share", format="%.2f",
-                                help="The share of all training steps over which the learning rate rises from 0 to "
-                                     "its full value (0.05: the first 5% of the steps).")
-    most = int(field_settings.bounds(TrainConfig, "warmup_steps")[1])  # the config's own bound
-    return col.number_input("Warm-up steps", 0, most, int(value) if value >= 1 else 0, step=1,
-                            key=f"train.wu.{name}.steps",
-                            help="How many steps at the start the learning rate takes to rise from 0 to its full "
-                                 "value (0: none). A whole number; choose the share for a fraction of the run.")
+    if unit == "share":  # no min/max on the widget (see ``_number``): a value outside is refused in one line
+        share = col.number_input("Warm-up share", value=value if value < 1 else 0.05, step=0.01,
+                                 key=f"train.wu.{name}.share", format="%.2f",
+                                 help="The share of all training steps over which the learning rate rises from 0 to "
+                                      "its full value (0.05: the first 5% of the steps).")
+        why = out_of_range("Warm-up share", share, 0.0, 0.99)
+    else:
+        most = int(field_settings.bounds(TrainConfig, "warmup_steps")[1])  # the config's own bound
+        share = col.number_input("Warm-up steps", value=int(value) if value >= 1 else 0, step=1,
+                                 key=f"train.wu.{name}.steps",
+                                 help="How many steps at the start the learning rate takes to rise from 0 to its full "
+                                      "value (0: none). A whole number; choose the share for a fraction of the run.")
+        why = out_of_range("Warm-up steps", share, 0, most)
+    if why:
+        st.session_state["train.warmup_error"] = [why]
+    return share
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

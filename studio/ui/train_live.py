@@ -127,7 +127,10 @@ def live(run_id: str) -> None:
     if s.state == "failed":
         ui.show_error(f"Training failed: {s.error}")
     elif s.state == "stopped":
-        st.info("Stopped. Its last checkpoint is kept: resume to continue from there.")
+        if runs.last_checkpoint(run.dir) is None:  # stopped before its first step
+            st.info("Stopped before its first step: nothing was trained. Start a new run when ready.")
+        else:
+            st.info("Stopped. Its last checkpoint is kept: resume to continue from there.")
     elif s.state == "finished":
         done = s.message.removeprefix("finished: ")
         st.success(f"Finished: {done}. The model is in {run.dir / 'model'}.")

@@ -386,3 +386,78 @@ def test_a_short_run_logs_a_loss_row_every_step_and_a_long_one_as_asked(tiny_gpt
     assert train.run_job(cfg, RECORDS, out, dataset=DATASET, name="short").state == "finished"
     assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2, 3]
     assert [logging_interval(10, n) for n in (3, 19, 20, 50, 100, 5000)] == [1, 1, 2, 5, 10, 10]
+
+
+def test_stop_while_the_base_loads_ends_the_run_before_its_first_step(tiny_gpt2, tmp_path, offline, monkeypatch):
+    """Stop clicked while the base loads (or the Trainer sets up): the run stops at once, no step waited out (one can
+    take minutes on a CPU). A resumed run keeps its checkpoint as it was and can resume again; a new one says
+    nothing was trained."""
+    from studio.train import base as base_mod
+
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=4, logging_steps=1,
+                            test_fraction=0.0)
+    real_load = base_mod.load_base
+
+    def load_then_stop(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        jobs.request_stop(out)  # the user clicked Stop while the model loaded
+        return loaded
+
+    monkeypatch.setattr(train, "load_base", load_then_stop)
+    steps: list[int] = []
+    result = train.run_job(cfg, RECORDS, out, dataset=DATASET, on_progress=lambda f: steps.append(f["step"]))
+    assert result.state == "stopped" and result.steps == 0 and steps == []  # no step ran
+    status = jobs.read_status(out)
+    assert status.state == "stopped" and "nothing was trained" in status.message
+    assert runs.last_checkpoint(out) is None and not jobs.stop_requested(out)
+
+    out = tmp_path / "run2"  # a run stopped at step 2, then resumed, then stopped again while it loads
+    monkeypatch.setattr(train, "load_base", real_load)
+    first = train.run_job(cfg, RECORDS, out, dataset=DATASET,
+                          on_progress=lambda f: f["step"] >= 1 and jobs.request_stop(out))
+    assert first.state == "stopped" and first.steps == 2
+    before = _weights(runs.last_checkpoint(out))
+    monkeypatch.setattr(train, "load_base", load_then_stop)
+    steps.clear()
+    again = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True, on_progress=lambda f: steps.append(f["step"]))
+    assert again.state == "stopped" and again.steps == 2 and steps == []
+    after = _weights(runs.last_checkpoint(out))
+    assert runs.last_checkpoint(out).name == "checkpoint-2" and all(after[k].equal(v) for k, v in before.items())
+    assert jobs.read_status(out).message.startswith("stopped at step 2: resume from its checkpoint")
+    monkeypatch.setattr(train, "load_base", real_load)
+    assert train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True).steps == 4  # and it resumes on
+
+
+def test_a_finished_or_stopped_run_reports_its_average_tokens_per_s_and_a_running_one_the_current(
+        tiny_gpt2, tmp_path, offline):
+    """The tokens/s of a finished or stopped run is its average (non-padding tokens over its time in the training
+    loop, across resumes), said as such; while it runs, the last interval's rate, said as "now". Before, a finished
+    run showed the last interval's rate (about 3x the average) as if it were the run's."""
+    from studio.ui.train_live import progress_text
+
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=4, logging_steps=1,
+                            test_fraction=0.0)
+    live: list[str] = []
+
+    def watch(fields: dict) -> None:
+        live.append(fields["message"])
+        if fields["step"] >= 2:
+            jobs.request_stop(out)
+
+    stopped = train.run_job(cfg, RECORDS, out, dataset=DATASET, on_progress=watch)
+    assert stopped.state == "stopped" and any(m.endswith(" tokens/s now") for m in live)
+
+    def average_says(status: jobs.JobStatus) -> float:
+        tokens = [r["tokens_seen"] for r in runs.read_metrics(out) if "tokens_seen" in r][-1]
+        seconds = json.loads((out / runs.TIME_JSON).read_text())["step_seconds"]
+        assert status.extra["tokens_per_s"] == pytest.approx(tokens / seconds, rel=0.01)
+        line = progress_text(status)
+        assert line.count("tokens/s") == 1 and f"{tokens / seconds:,.0f} tokens/s on average" in line, line
+        return seconds
+
+    first = average_says(jobs.read_status(out))
+    assert train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True).state == "finished"
+    status = jobs.read_status(out)
+    assert status.message.startswith("finished: 4 steps in ") and average_says(status) > first  # both sessions count

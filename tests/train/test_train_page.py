@@ -259,7 +259,8 @@ def test_open_a_stopped_run_from_the_runs_tab_and_resume_it(offline):
     # the time reported is the whole run's: the first session and the resume together
     total, sessions = runs.training_time(folder)
     assert sessions == 2 and total > first >= result.seconds
-    assert jobs.read_status(folder).message == f"finished: 6 steps in {total:.0f} s in all (resumed once)"
+    assert re.fullmatch(rf"finished: 6 steps in {total:.0f} s in all \(resumed once\) · [\d,]+ tokens/s on average",
+                        jobs.read_status(folder).message), jobs.read_status(folder).message
     at.run()
     row = next(r for r in table_rows(at, "training time") if r["id"] == folder.name)
     assert row["training time"] == f"{runs.fmt_duration(total)}, 2 sessions"
@@ -499,7 +500,7 @@ def test_tokens_per_step_is_an_advanced_setting_refused_below_max_length_and_siz
     budget.set_value(100).run()
     _no_exception(at)
     assert any(e.value.startswith("Tokens per step 100 is below Max length 256") for e in at.error)
-    assert not [b for b in at.button if b.key == "train.start"]  # nothing to start with a refused setting
+    assert at.button(key="train.start").disabled  # nothing to start with a refused setting
     at.number_input(key="train.bt.scratch.full").set_value(4096).run()
     _no_exception(at)
     assert not at.error
@@ -871,3 +872,106 @@ def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
     at.button(key="train.close").click().run()
     assert at.session_state["train.run_id"] is None
     assert not any(s.value.startswith("Run: ") for s in at.subheader)
+
+
+def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(offline):
+    """A number outside a field's range: the browser used to redden the box and send the last valid value, so Start
+    trained with settings the screen did not show. Now the value typed reaches the page, which names the field and
+    its range in one line each, keeps what was typed, and refuses Start until it is in range."""
+    sample.ensure_sample()
+    at = train_page().run()
+    _no_exception(at)
+    for key, typed in (("lr", 50.0), ("bs", 100000), ("ep", 0), ("ml", 1)):
+        box = at.number_input(key=f"train.{key}.scratch.full")
+        assert box.proto.has_min is False and box.proto.has_max is False  # the browser sends what is typed
+        box.set_value(typed).run()
+    at.radio(key="train.wu_unit.scratch.full").set_value("share").run()
+    at.number_input(key="train.wu.scratch.full.share").set_value(5.0).run()
+    _no_exception(at)
+    errors = [e.value for e in at.error]
+    assert errors == ["Learning rate 50 is out of range: use 0.000001 to 0.5.",
+                      "Batch size 100000 is out of range: use 1 to 4096.",
+                      "Epochs 0 is out of range: use 0.01 to 10000.",
+                      "Max length (tokens) 1 is out of range: use 8 to 131072.",
+                      "Warm-up share 5 is out of range: use 0 to 0.99."], errors
+    assert at.button(key="train.start").disabled
+    assert [at.number_input(key=f"train.{k}.scratch.full").value for k in ("lr", "bs", "ep", "ml")] == [50.0, 100000, 0, 1]
+    for key, fixed in (("lr", 0.002), ("bs", 8), ("ep", 2), ("ml", 64)):
+        at.number_input(key=f"train.{key}.scratch.full").set_value(fixed).run()
+    at.number_input(key="train.wu.scratch.full.share").set_value(0.1).run()
+    assert not at.error and not at.button(key="train.start").disabled
+
+
+def test_continuing_a_stopped_lora_run_defaults_to_lora_and_counts_its_own_adapters(offline, tiny_llama):
+    """"Continue training" on a stopped LoRA run: the Method offered is the run's own (LoRA, which trains its adapters
+    as they are), not Full (which merges them and trains every weight), and the memory check counts the adapters the
+    run has (its rank and targets), the same count the continued run's log gives."""
+    from studio.train import loop
+
+    records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."} for i in range(6)]
+    folder = runs.run_dir(runs.new_run_id("lora"))
+    cfg = loop.TrainConfig(base=str(tiny_llama), method="lora", lora_r=2, lora_alpha=4, lora_targets="q_proj",
+                           learning_rate=1e-3, batch_size=2, max_steps=3, logging_steps=1, test_fraction=0.0)
+    dataset = {"id": None, "name": "tiny", "version": None, "sha256": "x", "count": len(records), "file": None}
+    stop = lambda f: f["step"] >= 1 and jobs.request_stop(folder)  # noqa: E731
+    assert loop.run_job(cfg, records, folder, dataset=dataset, name="adapters", on_progress=stop).state == "stopped"
+    store.create_dataset("Tiny FAQ", records)
+
+    at = train_page(base="an earlier run").run()
+    _no_exception(at)
+    assert at.selectbox(key="train.base_run").value.id == folder.name
+    assert at.radio(key="train.method").value == "lora"  # was Full
+    assert any("continues this run's adapters as they are (rank 2, alpha 4, on q_proj)" in c.value for c in at.caption)
+    (share,) = [c.value.split("LoRA: ")[1] for c in at.caption if "parameters trainable" in c.value]
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    run_id = at.session_state["train.run_id"]
+    deadline = time.time() + 180
+    while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
+    assert f"lora: {share}" in jobs.tail_log(runs.run_dir(run_id), 200)  # what the page counted is what trained
+    assert runs.load_run(run_id).config["lora_r"] == 2
+
+    at.radio(key="train.method").set_value("full").run()  # Full is still there, and says what it does
+    assert any("adapters are merged into its base and every weight learns" in c.value for c in at.caption)
+
+
+def test_a_run_stopped_before_its_first_step_says_nothing_was_trained_and_offers_no_resume(offline):
+    """Stop clicked while the base loaded ends the run before its first step: no checkpoint. The page said "Its last
+    checkpoint is kept: resume to continue" of a run that has none."""
+    sample.ensure_sample()
+    folder = runs.run_dir("20261201-000000-early")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": "early", "created": "2026-12-01T00:00:00+00:00",
+                            "config": {}, "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="stopped", kind="train",
+                       message="stopped before its first step: nothing was trained; start a new run")
+    at = train_page()
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    _no_exception(at)
+    assert any(i.value.startswith("Stopped before its first step: nothing was trained.") for i in at.info)
+    assert not any("checkpoint is kept" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "train.resume"]
+
+
+def test_continuing_a_qlora_run_on_a_cpu_starts_on_lora(offline, tiny_llama, monkeypatch):
+    """A QLoRA run (made on a GPU) continued where there is none: LoRA, the same adapters on a full-size base, not
+    QLoRA and its 'needs a CUDA GPU' error."""
+    from studio.train import loop, memory
+
+    monkeypatch.setattr(memory, "device_memory", lambda: memory.DeviceMemory("cpu (system RAM)", 8 << 30, 16 << 30))
+    records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."} for i in range(6)]
+    folder = runs.run_dir(runs.new_run_id("qlora"))
+    cfg = loop.TrainConfig(base=str(tiny_llama), method="lora", lora_r=2, lora_targets="q_proj", max_steps=1,
+                           batch_size=2, test_fraction=0.0)
+    dataset = {"id": None, "name": "tiny", "version": None, "sha256": "x", "count": len(records), "file": None}
+    loop.run_job(cfg, records, folder, dataset=dataset, name="on a gpu")
+    meta = json.loads((folder / runs.RUN_JSON).read_text())
+    meta["config"]["method"] = "qlora"  # as a GPU box wrote it
+    runs.write_run(folder, meta)
+    store.create_dataset("Tiny FAQ", records)
+    at = train_page(base="an earlier run").run()
+    _no_exception(at)
+    assert at.radio(key="train.method").value == "lora" and not at.error
