@@ -206,8 +206,14 @@ def _train(args: argparse.Namespace) -> int:
         return _interrupted(out)
     loss = f" · train loss {result.train_loss:.4f}" if result.train_loss is not None else ""
     evl = f" · eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""
+    # the run's average, as the Train page says it (non-padding tokens over its time in the training loop)
+    average = f" · {result.tokens_per_s:,.0f} tokens/s on average" if result.tokens_per_s else ""
+    if result.state != "finished" and runs.last_checkpoint(out) is None:  # Stop came before its first step
+        print("stopped before its first step: nothing was trained and there is nothing to resume; start a new run.",
+              flush=True)
+        return 0
     # the training time across every start and resume of the run, not only this session's
-    print(f"{result.state}: {plural(result.steps, 'step')} in {runs.time_note(out)}{loss}{evl}", flush=True)
+    print(f"{result.state}: {plural(result.steps, 'step')} in {runs.time_note(out)}{loss}{evl}{average}", flush=True)
     if result.state == "finished":
         print(f"model: {out / 'model'}", flush=True)
     else:

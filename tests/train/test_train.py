@@ -461,3 +461,33 @@ def test_a_finished_or_stopped_run_reports_its_average_tokens_per_s_and_a_runnin
     assert train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True).state == "finished"
     status = jobs.read_status(out)
     assert status.message.startswith("finished: 4 steps in ") and average_says(status) > first  # both sessions count
+
+
+def test_the_command_line_says_the_run_s_average_and_never_offers_a_resume_it_cannot_do(tiny_gpt2, tmp_path, offline,
+                                                                                       monkeypatch, capsys):
+    """`train` ended on the last interval's pace missing from its line, and a run stopped before its first step
+    printed "resume with: ...", which failed: there was no checkpoint."""
+    from studio.__main__ import main
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["train", "--dataset", str(data), "--base", str(tiny_gpt2), "--max-steps", "2", "--out", str(out)]
+    assert main(args) == 0
+    last = capsys.readouterr().out.strip().splitlines()
+    finished = next(line for line in last if line.startswith("finished: 2 steps in "))
+    assert finished.endswith("tokens/s on average") and last[-1] == f"model: {out / 'model'}"
+
+    real_load = train.load_base
+
+    def load_then_stop(*a, **k):
+        loaded = real_load(*a, **k)
+        jobs.request_stop(tmp_path / "run2")  # Stop while the base loads
+        return loaded
+
+    monkeypatch.setattr(train, "load_base", load_then_stop)
+    assert main([*args[:-1], str(tmp_path / "run2")]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1] == ("stopped before its first step: nothing was trained and there is nothing to resume; start "
+                           "a new run.")
+    assert not any("resume with" in line for line in printed)
