@@ -214,8 +214,9 @@ def request_stop(workdir: Path) -> JobStatus:
     workdir = Path(workdir)
     (workdir / STOP).write_text(f"{time.time()}\n", encoding="utf-8")
     status = read_status(workdir)
-    if status.state in ("queued", "running"):
-        status = update_status(workdir, state="stopping", message="stopping after the current step")
+    if status.state in ("queued", "running"):  # before its first step (a base loading) it stops at once
+        status = update_status(workdir, state="stopping",
+                               message="stopping after the current step" if status.progress > 0 else "stopping")
     return status
 
 

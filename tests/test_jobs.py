@@ -130,3 +130,15 @@ def test_a_start_time_reads_as_a_person_reads_it():
 
     synced = datetime(2026, 12, 5, 0, 12, 33, tzinfo=timezone.utc).timestamp()  # what time.time() stores
     assert jobs.readable_time(synced) == "2026-12-05 00:12 UTC"  # a sync's moment reads like a run's start
+
+
+def test_stop_says_it_waits_for_the_current_step_only_once_a_step_has_run(tmp_path):
+    """Stop while a run's base loads said "stopping after the current step", though it stops before any step."""
+    loading, training = tmp_path / "loading", tmp_path / "training"
+    for wd, progress in ((loading, 0.0), (training, 0.25)):
+        wd.mkdir()
+        jobs.update_status(wd, state="running", kind="train", progress=progress, pid=os.getpid(),
+                           message="loading the base model")
+    assert jobs.request_stop(loading).message == "stopping"
+    assert jobs.request_stop(training).message == "stopping after the current step"
+    assert jobs.read_status(loading).state == jobs.read_status(training).state == "stopping"
