@@ -119,8 +119,8 @@ def test_run_split_is_the_default_question_set_and_its_training_questions_feed_l
         eval_questions.load_questions(EvalConfig(models=("m",), run_id="20990101-gone"))
 
 
-def test_a_run_trained_on_a_file_is_evaluated_on_its_held_out_split(tmp_path):
-    """`train --dataset qa.json` then `evaluate --run ID`: the split indexes the file's records."""
+def _run_trained_on_a_file(tmp_path: Path) -> tuple[Path, Path]:
+    """A run made by `train --dataset qa.json`: QA's records 0-2 trained on, 3-4 held out."""
     import hashlib
 
     data = tmp_path / "qa.json"
@@ -131,6 +131,12 @@ def test_a_run_trained_on_a_file_is_evaluated_on_its_held_out_split(tmp_path):
                             "dataset": {"name": "qa", "file": str(data), "count": len(QA),
                                         "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}})
     runs.write_split(folder, {"train": [0, 1, 2], "test": [3, 4]})
+    return data, folder
+
+
+def test_a_run_trained_on_a_file_is_evaluated_on_its_held_out_split(tmp_path):
+    """`train --dataset qa.json` then `evaluate --run ID`: the split indexes the file's records."""
+    data, folder = _run_trained_on_a_file(tmp_path)
     qs = eval_questions.load_questions(EvalConfig(models=("m",), run_id=folder.name))
     assert [r["question"] for r in qs.records] == [QA[3]["question"], QA[4]["question"]]
     assert set(qs.train_questions) == {QA[i]["question"] for i in (0, 1, 2)}
@@ -142,16 +148,7 @@ def test_a_run_trained_on_a_file_is_evaluated_on_its_held_out_split(tmp_path):
 def test_a_run_trained_on_a_file_has_its_training_questions_checked_for_leakage_on_any_questions(tmp_path):
     """The README's `train --dataset data/soccer_rules.json` run evaluated on the sample dataset (142 of its 158
     questions trained on) was checked against no training question at all: nothing flagged, scores flattered."""
-    import hashlib
-
-    data = tmp_path / "qa.json"
-    data.write_text(json.dumps(QA))
-    folder = runs.run_dir("20261122-000000-from-file")
-    folder.mkdir(parents=True)
-    runs.write_run(folder, {"id": folder.name, "name": "from file", "config": {}, "base": "tiny",
-                            "dataset": {"name": "qa", "file": str(data), "count": len(QA),
-                                        "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}})
-    runs.write_split(folder, {"train": [0, 1, 2], "test": [3, 4]})
+    data, folder = _run_trained_on_a_file(tmp_path)
     ds = store.create_dataset("Soccer QA", QA)  # the same questions, as a workspace dataset
     qs = eval_questions.load_questions(EvalConfig(models=(f"run:{folder.name}",), dataset_id=ds.id))
     assert set(qs.train_questions) == {QA[i]["question"] for i in (0, 1, 2)}

@@ -35,6 +35,18 @@ def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def _start_and_finish(at) -> str:
+    """Start on the page and wait for the run to finish; returns its id."""
+    at.button(key="train.start").click().run()
+    _no_exception(at)
+    run_id = at.session_state["train.run_id"]
+    deadline = time.time() + 180
+    while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
+        time.sleep(0.5)
+    assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
+    return run_id
+
+
 def test_offline_the_default_base_is_the_bundled_model_and_says_why(offline):
     from studio.models import bundled
 
@@ -347,13 +359,7 @@ def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tin
     (caption,) = [c.value for c in at.caption if "parameters trainable" in c.value]
     assert "(batch 8 × " in caption and "tokens, the data's longest)" in caption  # not 8 × max length
     before = caption.split("LoRA: ")[1]  # "N of M parameters trainable (P%)" before the run
-    at.button(key="train.start").click().run()
-    _no_exception(at)
-    run_id = at.session_state["train.run_id"]
-    deadline = time.time() + 180
-    while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
-        time.sleep(0.5)
-    assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
+    run_id = _start_and_finish(at)
     assert (runs.run_dir(run_id) / "model" / "adapter_config.json").is_file()
     assert runs.load_run(run_id).config["question_dropout"] == 0.25  # what Advanced said is what trained
     # one trainable count for the run: the page's before the run is the log's and run.json's
@@ -923,13 +929,7 @@ def test_continuing_a_stopped_lora_run_defaults_to_lora_and_counts_its_own_adapt
     assert at.radio(key="train.method").value == "lora"  # was Full
     assert any("continues this run's adapters as they are (rank 2, alpha 4, on q_proj)" in c.value for c in at.caption)
     (share,) = [c.value.split("LoRA: ")[1] for c in at.caption if "parameters trainable" in c.value]
-    at.button(key="train.start").click().run()
-    _no_exception(at)
-    run_id = at.session_state["train.run_id"]
-    deadline = time.time() + 180
-    while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
-        time.sleep(0.5)
-    assert jobs.read_status(runs.run_dir(run_id)).state == "finished", jobs.tail_log(runs.run_dir(run_id))
+    run_id = _start_and_finish(at)
     assert f"lora: {share}" in jobs.tail_log(runs.run_dir(run_id), 200)  # what the page counted is what trained
     assert runs.load_run(run_id).config["lora_r"] == 2
 
