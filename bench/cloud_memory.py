@@ -49,6 +49,7 @@ def tree_rss(pid: int) -> float:
 def use_server(page, base_url: str) -> None:
     """On the Chat page: the OpenAI-compatible server at ``base_url`` as the backend."""
     box = page.get_by_test_id("stSelectbox").filter(has_text="Backend").first
+    box.evaluate("el => el.scrollIntoView({block: 'center'})")  # at the sidebar's bottom edge its list did not open
     box.click()
     page.get_by_role("option", name="OpenAI-compatible server", exact=True).click()
     wait_idle(page)

@@ -90,7 +90,8 @@ def test_a_reload_or_another_tab_of_the_same_browser_opens_its_workspace_and_ano
     assert workspace_of(reloaded) == workspace_of(first) and "Alice's private FAQ" in everything_shown(reloaded)
     (caption,) = [c.value for c in reloaded.sidebar.caption if c.value.startswith("Private to this browser")]
     assert "its tabs and reloads share it until the browser is closed" in caption
-    assert "On a shared computer, clear it when you leave" in caption
+    popover = reloaded.sidebar.get("popover")[0].proto.popover  # where Clear is, which says why
+    assert popover.label == "Clear this workspace" and "On a shared computer, clear it when you leave" in popover.help
     monkeypatch.setattr(cloud, "_browser_secret", lambda: "bob-browser-secret-0123456789abcd")
     bob = visit("pages/1_Dataset.py")
     assert workspace_of(bob) != workspace_of(first) and "Alice" not in everything_shown(bob)

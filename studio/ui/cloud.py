@@ -385,9 +385,9 @@ def panel() -> None:
                                f"or a restart unless you {keep}.")
                 else:
                     idle = float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS))
-                    st.caption(f"Private to this browser: its tabs and reloads share it until the browser is closed; up "
-                               f"to {_limit_bytes() / 1e6:.0f} MB, removed after {idle:g} h unused or a restart unless "
-                               f"you {keep}. On a shared computer, clear it when you leave.")
+                    st.caption(f"Private to this browser: its tabs and reloads share it until the browser is closed. Up "
+                               f"to {_limit_bytes() / 1e6:.0f} MB; removed after {idle:g} h unused or a restart unless "
+                               f"you {keep}.")
                     _clear_button(path)
             else:
                 st.caption("Private to your Hugging Face account (the token you gave).")
@@ -412,9 +412,11 @@ def panel() -> None:
 
 def _clear_button(path: Path) -> None:
     """Delete this browser's anonymous workspace (a shared computer's next visitor would open it) and start afresh."""
-    with st.popover("Clear this workspace", icon=":material/delete_forever:"):
-        st.caption("Deletes every dataset and evaluation in it, for good (export what you want to keep first), and "
-                   "starts afresh with the sample dataset.")
+    with st.popover("Clear this workspace", icon=":material/delete_forever:",
+                    help="On a shared computer, clear it when you leave: the next person at this browser would open it."):
+        st.caption("On a shared computer, clear it when you leave: the next person at this browser would open it. "
+                   "This deletes every dataset and evaluation in it, for good (export what you want to keep first), "
+                   "and starts afresh with the sample dataset.")
         if not st.button("Delete everything in it", key="workspace.clear", type="primary"):
             return
         running = [s for s in jobs.registered_jobs() if s.active]

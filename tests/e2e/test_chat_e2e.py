@@ -14,6 +14,7 @@ pytestmark = pytest.mark.e2e
 
 def choose(page, label: str, option: str, nth: int = 0) -> None:
     box = page.get_by_test_id("stSelectbox").filter(has_text=label).nth(nth)
+    box.evaluate("el => el.scrollIntoView({block: 'center'})")  # at the sidebar's bottom edge its list did not open
     box.click()
     page.get_by_role("option", name=option, exact=True).click()
     wait_idle(page)
