@@ -214,9 +214,11 @@ def request_stop(workdir: Path) -> JobStatus:
     workdir = Path(workdir)
     (workdir / STOP).write_text(f"{time.time()}\n", encoding="utf-8")
     status = read_status(workdir)
-    if status.state in ("queued", "running"):  # before its first step (a base loading) it stops at once
+    if status.state in ("queued", "running"):
+        # a training run finishes its step (and saves); before its first (its base loading), or any other job: at once
+        after_step = status.kind == "train" and status.progress > 0
         status = update_status(workdir, state="stopping",
-                               message="stopping after the current step" if status.progress > 0 else "stopping")
+                               message="stopping after the current step" if after_step else "stopping")
     return status
 
 

@@ -280,12 +280,13 @@ def failed_models(result: EvalResult) -> dict[str, str]:
     return out
 
 
+_STOPPED = (stopping.NOT_RUN, stopping.INTERRUPTED)  # a cell Stop came before: not run, or cut short
+
+
 def not_run_models(result: EvalResult) -> list[str]:
     """Models of a stopped evaluation that Stop came before they answered anything: each of their questions reads "not
     run" (or cut short). They did not fail; ``failed_models`` lists them too (no answers to show)."""
-    stopped = (stopping.NOT_RUN, stopping.INTERRUPTED)
-    return [label for label, reason in failed_models(result).items()
-            if all(r.errors.get(label) in stopped for r in result.rows)]
+    return [label for label in failed_models(result) if all(r.errors.get(label) in _STOPPED for r in result.rows)]
 
 
 def shown_labels(result: EvalResult) -> list[str]:
@@ -340,8 +341,7 @@ def outcome(row: QuestionRow, a: str, b: str, *, metric: str = "f1", margin: flo
     neither model has a score (both failed, or the question is still pending), and when Stop came before either
     model's answer (not run, or cut short): a question one model never got to is no loss of its.
     """
-    stopped = (stopping.NOT_RUN, stopping.INTERRUPTED)
-    if row.errors.get(a) in stopped or row.errors.get(b) in stopped:
+    if row.errors.get(a) in _STOPPED or row.errors.get(b) in _STOPPED:
         return None
     sa, sb = row.score(a, metric), row.score(b, metric)
     if sa is None and sb is None:

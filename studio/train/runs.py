@@ -202,10 +202,10 @@ def _time_data(folder: Path) -> dict[str, Any]:
 
 def training_time(folder: Path) -> tuple[float, int]:
     """(seconds, sessions) of training so far over every start and resume; (0, 0) before the first ends."""
+    data = _time_data(folder)
     try:
-        data = json.loads((Path(folder) / TIME_JSON).read_text(encoding="utf-8"))
         return float(data["seconds"]), int(data["sessions"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return 0.0, 0
 
 

@@ -299,8 +299,7 @@ def progress_panel(eval_id: str) -> None:
         st.rerun(scope="app")  # finished: draw the results
         return
     total, done = status.extra.get("total"), status.extra.get("done")
-    # stopping: not the job's "stopping after the current step" (a training run's): the answer being written is dropped
-    text = "stopping" if status.state == "stopping" else status.message or status.state
+    text = status.message or status.state
     if total:
         text = f"{text} · {done}/{total} answers"
     st.progress(min(1.0, float(status.progress or 0.0)), text=ui.md(text))  # model ids as typed (api:m: is no emoji)

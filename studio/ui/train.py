@@ -235,6 +235,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
         ui.follow(f"train.gc.{name}", p.gradient_checkpointing)
+        warmup_wrong: list[str] = []  # a warm-up out of its range, by the unit chosen (share or steps)
         values = dict(
             learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", format="%.6f"),
             batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}"),
@@ -243,7 +244,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             weight_decay=_number(c1, "weight_decay", p.weight_decay, f"train.wd.{name}"),
             test_fraction=_number(c2, "test_fraction", p.test_fraction, f"train.tf.{name}"),
             max_length=_number(c3, "max_length", p.max_length, f"train.ml.{name}"),
-            warmup_steps=_warmup(c1, p.warmup_steps, name),
+            warmup_steps=_warmup(c1, p.warmup_steps, name, warmup_wrong),
             lr_scheduler=_choice(c2, "lr_scheduler", p.lr_scheduler, f"train.sch.{name}"),
             grad_accum=_number(c3, "grad_accum", p.grad_accum, f"train.ga.{name}"),
             logging_steps=_number(c1, "logging_steps", p.logging_steps, f"train.log.{name}"),
@@ -273,7 +274,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         gpu_settings()
     whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
     values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
-    wrong = _range_errors(values) + st.session_state.pop("train.warmup_error", [])
+    wrong = _range_errors(values) + warmup_wrong
     if wrong:  # Start is refused until they are in range: what it trains with is what the screen shows
         for why in wrong:
             st.error(why, icon=":material/error:")
@@ -307,7 +308,7 @@ def _liger(col: Any, value: bool, name: str) -> bool:
 WARMUP_UNITS = {"share": "a share of all steps", "steps": "a number of steps"}
 
 
-def _warmup(col: Any, value: float, name: str) -> float:
+def _warmup(col: Any, value: float, name: str, wrong: list[str]) -> float:
     """The warm-up, named for what its value is: a share of all steps (the config's value below 1) or steps."""
     ui.follow(f"train.wu_unit.{name}", "share" if 0 < value < 1 else "steps")  # the preset's, unless changed
     ui.follow(f"train.wu.{name}.share", value if value < 1 else 0.05)
@@ -328,7 +329,7 @@ def _warmup(col: Any, value: float, name: str) -> float:
                                       "value (0: none). A whole number; choose the share for a fraction of the run.")
         why = out_of_range("Warm-up steps", share, 0, most)
     if why:
-        st.session_state["train.warmup_error"] = [why]
+        wrong.append(why)
     return share
 
 
