@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import config
+from studio import config, jobs
 from studio.cloud import limits, workspaces
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,6 +111,17 @@ def test_clearing_the_browser_s_workspace_deletes_its_work_and_starts_afresh(mon
     with config.use_workspace(workspace_of(at)):
         store.create_dataset("Alice's private FAQ", [{"question": "Alice's secret question?", "answer": "42"}])
     at = visit("pages/1_Dataset.py", at=at)
+    running = workspace_of(at) / "jobs" / "eval-x"  # an evaluation of this workspace, still running
+    running.mkdir(parents=True)
+    with config.use_workspace(workspace_of(at)):
+        jobs.update_status(running, state="running", kind="evaluate", pid=os.getpid())
+        jobs.register_current("evaluate", running)
+    at.sidebar.button(key="workspace.clear").click().run()
+    (err,) = [e.value for e in at.sidebar.error]
+    assert err.startswith("A job of this workspace is still running (evaluate, eval-x)")
+    assert "Alice's private FAQ" in everything_shown(visit("pages/1_Dataset.py", at=at))  # nothing was deleted
+    with config.use_workspace(workspace_of(at)):
+        jobs.update_status(running, state="finished")
     at.sidebar.button(key="workspace.clear").click().run()
     assert not at.exception
     next_person = visit("pages/1_Dataset.py")

@@ -108,6 +108,11 @@ def _check_room(path: Path, nbytes: int) -> None:
         workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())
 
 
+def _idle_hours() -> float:
+    """How long an anonymous workspace nobody opens is kept."""
+    return float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS))
+
+
 def _total_bytes() -> int:
     return int(float(_studio_setting("workspaces_total_mb", workspaces.TOTAL_LIMIT_MB)) * 1e6)
 
@@ -253,7 +258,7 @@ def setup() -> None:
     workspaces.touch(path)
     if time.time() - _last_clean > 600:
         _last_clean = time.time()
-        workspaces.clean_idle(float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS)))
+        workspaces.clean_idle(_idle_hours())
     if _signed_in() is not None:
         _keep_in_store(path)
     for kind in ("account", "store"):
@@ -384,9 +389,8 @@ def panel() -> None:
                     st.caption(f"Private to this browser tab; up to {_limit_bytes() / 1e6:.0f} MB, gone after a reload "
                                f"or a restart unless you {keep}.")
                 else:
-                    idle = float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS))
                     st.caption(f"Private to this browser: its tabs and reloads share it until the browser is closed. Up "
-                               f"to {_limit_bytes() / 1e6:.0f} MB; removed after {idle:g} h unused or a restart unless "
+                               f"to {_limit_bytes() / 1e6:.0f} MB; removed after {_idle_hours():g} h unused or a restart unless "
                                f"you {keep}.")
                     _clear_button(path)
             else:
@@ -421,8 +425,8 @@ def _clear_button(path: Path) -> None:
             return
         running = [s for s in jobs.registered_jobs() if s.active]
         if running:  # its folder would vanish under the job
-            st.error(f"A {running[0].kind} is still running in this workspace: stop it (or wait for it to finish), "
-                     "then clear the workspace.", icon=":material/error:")
+            st.error(f"A job of this workspace is still running ({running[0].kind}, {Path(running[0].workdir).name}): "
+                     "stop it on its page, or wait for it to finish, then clear the workspace.", icon=":material/error:")
             return
         shutil.rmtree(path, ignore_errors=True)
         for key in list(st.session_state):  # as a new visitor: no dataset, run or evaluation it had picked
