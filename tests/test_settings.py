@@ -1,6 +1,6 @@
 """Settings described once (studio.settings): every command's --help works, every TrainConfig field has a
-CLI flag that reaches the config, every bound is checked in one line, and the Train page's widgets offer
-exactly the config's ranges."""
+CLI flag that reaches the config, every bound is checked in one line, and the Train page refuses
+what lies outside the config's ranges."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from studio.commands import train as train_cmd
 from studio.errors import TrainingError
 from studio.evaluate.config import EvalConfig
 from studio.train.config import TrainConfig
+from studio.ui.train import _bound, out_of_range
 from tests.conftest import REPO, train_page
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # noqa: SLF001 - argparse keeps them there
@@ -96,18 +97,28 @@ def test_eval_settings_are_described_once_too():
         assert "\n" not in str(info.value)
 
 
-def test_the_train_page_offers_the_config_s_ranges(offline):
+def test_the_train_page_refuses_what_is_outside_the_config_s_ranges(offline):
+    """Each number box refuses a value past its TrainConfig field's bound, naming that range (the boxes carry no
+    min/max of their own: the browser kept sending the last valid value past them)."""
     at = train_page("scratch")
     at.run()
     assert not at.exception
     seen = set()
-    for box in at.number_input:
+    for i, box in enumerate(at.number_input):
         name = next((f.name for f in dataclasses.fields(TrainConfig) if settings.label(TrainConfig, f.name) == box.label),
                     None)
         if name is None:
             continue
         lo, hi = settings.bounds(TrainConfig, name)
-        assert (box.min, box.max) == (lo, hi) or (box.min, box.max) == (max(1, int(lo)), int(hi)), name  # whole epochs
+        assert (box.min, box.max) == (None, None), name
+        before = box.value
+        wrong = hi * 2 + 1 if hi is not None else lo - 1
+        wrong = int(wrong) if isinstance(before, int) else wrong
+        at.number_input[i].set_value(wrong).run()
+        assert out_of_range(box.label, wrong, lo, hi) in [e.value for e in at.error], name
+        assert _bound(lo) in out_of_range(box.label, wrong, lo, hi)
+        at.number_input[i].set_value(before).run()
+        assert not at.error, name
         seen.add(name)
     assert {"learning_rate", "batch_size", "max_length", "test_fraction", "vocab_size"} <= seen
     schedule = at.selectbox(key="train.sch.scratch.full")

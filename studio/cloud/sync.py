@@ -137,10 +137,11 @@ def local_files(folder: Path) -> dict[str, tuple[int, int]]:
     """The synced files of a workspace: relative path -> (size, mtime in ns)."""
     out = {}
     for name in SYNCED_FILES:
-        p = folder / name
-        if p.is_file():
-            st = p.stat()
-            out[name] = (st.st_size, st.st_mtime_ns)
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            continue
+        out[name] = (st.st_size, st.st_mtime_ns)
     for top in SYNCED_DIRS:
         for dirpath, dirs, files in os.walk(folder / top):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -339,8 +340,14 @@ class WorkspaceSync:
                 return True
             if self.state != "failed":  # a failure stays shown, with its reason, until a commit succeeds
                 self.state = "syncing"
-            ops = [CommitOperationAdd(self.prefix + rel, (self.folder / rel).read_bytes()) for rel in adds
-                   if (self.folder / rel).is_file()]
+            ops = []
+            for rel in adds:
+                try:
+                    ops.append(CommitOperationAdd(self.prefix + rel, (self.folder / rel).read_bytes()))
+                except OSError:  # gone since it was listed (a save replacing it, a workspace moved): not pushed
+                    del current[rel]
+                    if rel in pushed:
+                        deletes.append(rel)
             ops += [CommitOperationDelete(self.prefix + rel) for rel in deletes]
             try:
                 HfApi(token=self._token).create_commit(
@@ -349,7 +356,10 @@ class WorkspaceSync:
             except Exception as exc:
                 self._failed(self.explain(exc, f"sync to {self.repo_id}"))
                 return False
-            _save_manifest(self.folder, current, self.manifest)
+            try:
+                _save_manifest(self.folder, current, self.manifest)
+            except OSError:  # the folder went (a workspace cleared): the next sync, if any, pushes again
+                pass
             self._failures, self._retry_at, self.commits = 0, 0.0, self.commits + 1
             self.last_synced = time.time()
             self.state, self.message = "synced", f"Synced to {self.repo_id}."

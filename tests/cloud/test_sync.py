@@ -71,6 +71,33 @@ def test_a_save_a_delete_and_nothing_new_make_one_commit_each_and_no_empty_one(h
     assert not [f for f in hub.repos[("dataset", repo)].files if f.startswith("datasets/")]  # trash is not synced
 
 
+def test_a_file_gone_between_listing_and_reading_is_not_pushed_and_the_sync_goes_on(hub, tmp_path, monkeypatch):
+    """A file removed while a sync reads the folder (a version replaced, a workspace cleared or moved) ended the
+    visitor's sync thread with FileNotFoundError: nothing they saved afterwards reached their repo."""
+    folder = tmp_path / "ws"
+    dataset = three_versions(folder)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    s = sync.WorkspaceSync(folder, repo, TOKEN)
+    gone = folder / "datasets" / dataset / "versions" / "0003.json"
+    real, reads = Path.read_bytes, []
+
+    def read_bytes(path):  # the listing hashes it; by the time the commit reads it, it is gone
+        if path == gone:
+            reads.append(path)
+            if len(reads) == 2:
+                path.unlink()
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    assert s.sync_once()
+    pushed = hub.repos[("dataset", repo)].files
+    assert f"datasets/{dataset}/versions/0002.json" in pushed and f"datasets/{dataset}/versions/0003.json" not in pushed
+    monkeypatch.setattr(Path, "read_bytes", real)
+    with config.use_workspace(folder):
+        later = store.create_dataset("Saved after", [{"question": "q3?", "answer": "after"}])
+    assert s.sync_once() and f"datasets/{later.id}/versions/0001.json" in hub.repos[("dataset", repo)].files
+
+
 def test_a_repo_that_is_not_a_studio_workspace_is_refused_and_left_as_it_was(hub):
     from huggingface_hub import HfApi
 
