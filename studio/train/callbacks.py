@@ -123,6 +123,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             self.last_t = self.t0
             self.last_tokens = 0
             self.tokens_per_s = 0.0
+            self.paused_s = 0.0  # evaluations and saves since the last loss row: kept out of its tokens/s
             self.stopped = False
             self.status = StatusWriter(out)
             self.eta = eta.Eta(0, self.t0)
@@ -143,7 +144,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             # the Trainer reads this when it decides whether a step is logged; the run's length is known only now
             state.logging_steps = logging_interval(args.logging_steps, state.max_steps)
             self.t0 = self.last_t = clock()
-            self.last_tokens = state.num_input_tokens_seen
+            self.last_tokens, self.paused_s = state.num_input_tokens_seen, 0.0
             self.eta = eta.Eta(state.global_step, self.t0)  # this process's steps only, not those before a resume
             done = int(round(state.epoch or 0.0, 4))  # a checkpoint comes after its epoch's evaluation and save
             self.epochs_done = {"eval": done, "save": done}
@@ -187,10 +188,12 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
 
         def on_evaluate(self, args, state, control, **kwargs):
             self.eta.paused("eval", clock())
+            self.paused_s += self.eta.pause_s["eval"]
             self.epochs_done["eval"] += 1
 
         def on_save(self, args, state, control, **kwargs):
             self.eta.paused("save", clock())
+            self.paused_s += self.eta.pause_s["save"]
             self.epochs_done["save"] += 1
 
         def _left(self, args, state) -> float | None:
@@ -217,10 +220,10 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             row: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
             if "loss" in logs:
                 tokens = state.num_input_tokens_seen
-                dt = now - self.last_t
+                dt = now - self.last_t - self.paused_s  # the training steps' time: an evaluation is no slowdown
                 if dt > 0 and tokens > self.last_tokens:
                     self.tokens_per_s = (tokens - self.last_tokens) / dt
-                self.last_t, self.last_tokens = now, tokens
+                self.last_t, self.last_tokens, self.paused_s = now, tokens, 0.0
                 row.update(loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
                            tokens_per_s=round(self.tokens_per_s, 1), tokens_seen=int(tokens))
                 if "grad_norm" in logs:

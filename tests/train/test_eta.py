@@ -78,3 +78,28 @@ def test_evaluations_left_are_counted_and_kept_out_of_the_step_time(tmp_path):
     assert after == pytest.approx(9 * 3.0 + 30.0)  # the step after it still took 3 s; one 30 s evaluation left
     assert run.steps(9, 3.0) == pytest.approx(30.0)  # the last step ended; its epoch's evaluation is still to come
     run.close()
+
+
+def test_the_throughput_after_an_evaluation_is_the_steps_rate_not_a_dip(tmp_path):
+    """The Throughput chart's rate for the interval holding an evaluation and a save counted their 40 s as training
+    time: a run at a steady 100 tokens/s drew a dip to a third of it at every epoch's end."""
+    from studio.train import runs
+
+    run = Run(tmp_path, max_steps=20, epochs=2, evals=True)
+    for _ in range(20):  # 2 s a step, 200 tokens a step; a loss row every 5 steps, as the Trainer orders them
+        run.clock.t += 2.0
+        run.state.global_step += 1
+        run.state.num_input_tokens_seen += 200
+        run.state.epoch = run.state.global_step / run.per_epoch
+        run.cb.on_step_end(run.args, run.state, run.control)
+        if run.state.global_step % 5 == 0:
+            run.cb.on_log(run.args, run.state, run.control, logs={"loss": 1.0, "learning_rate": 1e-4})
+        if run.state.global_step % run.per_epoch == 0:
+            run.clock.t += 30.0  # the epoch's evaluation
+            run.cb.on_log(run.args, run.state, run.control, logs={"eval_loss": 1.0})
+            run.cb.on_evaluate(run.args, run.state, run.control)
+            run.clock.t += 10.0  # its checkpoint
+            run.cb.on_save(run.args, run.state, run.control)
+    run.close()
+    rates = [r["tokens_per_s"] for r in runs.read_metrics(tmp_path) if "loss" in r]
+    assert rates == [100.0] * 4, rates
