@@ -6,7 +6,8 @@ ends the block): Markdown is not parsed inside an HTML block, so there is no ima
 autolinked URL, whatever the text holds. Short text inside Streamlit's own Markdown (a name in an
 error) goes through ``markdown_literal`` instead: every mark that CommonMark, GitHub's tables and
 autolinks or Streamlit's additions (math, emoji shortcodes, icons, colour directives) would read is
-escaped or split by an invisible character (tests/e2e/test_markdown_e2e.py renders each in a browser).
+escaped or split by an invisible character, and a URL goes in a code span (tests/e2e/test_markdown_e2e.py renders
+each in a browser).
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ TAB_STOP = 4
 
 def markdown_literal(text: object) -> str:
     """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
-    (``st.error``, ``st.caption``...): shown as typed, never formatting, a code block or span, a table, math, an
-    entity, an emoji shortcode ("api:m:"), an icon, a colour, a link (a bare URL or e-mail address) or an image."""
+    (``st.error``, ``st.caption``...): shown as typed, never formatting, a code block, a table, math, an entity, an
+    emoji shortcode ("api:m:"), an icon, a colour, a link or an image. A URL or e-mail address is shown in a code
+    span, so it is no link and copies as typed; nothing else becomes a code span."""
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
     spans: list[str] = []
     if "\ue000" not in text and "\ue001" not in text:  # private-use marks: never in a name or message
