@@ -6,7 +6,8 @@ ends the block): Markdown is not parsed inside an HTML block, so there is no ima
 autolinked URL, whatever the text holds. Short text inside Streamlit's own Markdown (a name in an
 error) goes through ``markdown_literal`` instead: every mark that CommonMark, GitHub's tables and
 autolinks or Streamlit's additions (math, emoji shortcodes, icons, colour directives) would read is
-escaped or split by an invisible character (tests/e2e/test_markdown_e2e.py renders each in a browser).
+escaped or split by an invisible character, and a URL goes in a code span (tests/e2e/test_markdown_e2e.py renders
+each in a browser).
 """
 
 from __future__ import annotations
@@ -63,24 +64,38 @@ _DIRECTIVE = re.compile(r"(?i):(?=(?:red|orange|yellow|green|blue|violet|gr[ae]y
 _BLOCK_DIRECTIVE = re.compile(r"(?m)^([ \t]*)(::+)")
 _SHORTCODE = re.compile(r":(?=[\w+/-]+:)")
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9]:)(?=//)|(?<=www)(?=\.)|(?<=\w@)(?=\w)")
-WORD_JOINER = "\u2060"  # invisible and unbreakable: splits "http://", "www.", "a@b" and ":m:" so nothing is linked
-# A copied URL keeps it, but nothing else stops Streamlit's renderer (1.67, checked in Chromium): a backslash escape
-# ("http\://", "http:\/\/", "www\.", "a\@b") or an entity ("&#58;") is folded into the text before its GFM
-# autolink pass, which finds "http://x.y" in the folded text and links it; a joiner before the URL stops "www." alone.
-# Only a character between its parts, or markup (a link, an element), keeps the text from becoming a link.
+WORD_JOINER = "\u2060"  # invisible and unbreakable: splits a "http://", "www." or "a@b" left over, and ":m:"
+# A backslash escape ("http\://", "www\.", "a\@b") or an entity ("&#58;") does not stop Streamlit's renderer (1.67,
+# checked in Chromium): it folds them into the text before its GFM autolink pass, which links "http://x.y" anyway.
+# Only markup or a character between the parts does, and a character stays in what a person copies (a URL with
+# an invisible joiner inside fails when pasted). So a URL, "www." address or e-mail address goes into a code
+# span: never autolinked, shown and copied exactly as typed (nothing inside a code span is escaped).
+_LINKABLE = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>`|\\\u2060]*[^\s<>`|\\\u2060.,;:!?'\")\]}*_~]"
+                       r"|[\w.+-]+@\w[\w-]*(?:\.\w[\w-]*)+")
+_SLOT = re.compile("\ue000(\\d+)\ue001")  # where a code span goes back in, after the rest is escaped
 NO_BREAK_SPACE = "\u00a0"
 TAB_STOP = 4
 
 
 def markdown_literal(text: object) -> str:
     """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
-    (``st.error``, ``st.caption``...): shown as typed, never formatting, a code block or span, a table, math, an
-    entity, an emoji shortcode ("api:m:"), an icon, a colour, a link (a bare URL or e-mail address) or an image."""
+    (``st.error``, ``st.caption``...): shown as typed, never formatting, a code block, a table, math, an entity, an
+    emoji shortcode ("api:m:"), an icon, a colour, a link or an image. A URL or e-mail address is shown in a code
+    span, so it is no link and copies as typed; nothing else becomes a code span."""
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    spans: list[str] = []
+    if "\ue000" not in text and "\ue001" not in text:  # private-use marks: never in a name or message
+        text = _LINKABLE.sub(lambda m: _slot(spans, m.group(0)), text)
     escaped = _BLOCK_START.sub(_escape_block_start, _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text))
     escaped = _BLOCK_DIRECTIVE.sub(lambda m: m.group(1) + "\\:" * len(m.group(2)), _DIRECTIVE.sub(r"\\:", escaped))
     escaped = _INDENT.sub(lambda m: NO_BREAK_SPACE * _columns(m.group(0)), escaped)
-    return _AUTOLINK.sub(WORD_JOINER, _SHORTCODE.sub(":" + WORD_JOINER, escaped))
+    escaped = _AUTOLINK.sub(WORD_JOINER, _SHORTCODE.sub(":" + WORD_JOINER, escaped))
+    return _SLOT.sub(lambda m: f"`{spans[int(m.group(1))]}`", escaped) if spans else escaped
+
+
+def _slot(spans: list[str], url: str) -> str:
+    spans.append(url)
+    return f"\ue000{len(spans) - 1}\ue001"
 
 
 def _escape_block_start(m: re.Match) -> str:

@@ -79,7 +79,11 @@ def _compare_label(code: str, has_passages: bool) -> str:
 def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     methods = list(dedup.METHODS) if embed.available() else ["fuzzy"]
     has_passages = semantic_records.record_passages(records) is not None
-    c0, c1, c2, c3, c4 = st.columns([2, 2, 1.8, 2, 1.4], vertical_alignment="bottom")
+    # The three choices on a row of their own: five boxes in one row cut "Semantic (same meaning)", "Question and
+    # answer" and "Precise (re-scored with MiniLM)" short at a laptop's width. The numbers and the button below.
+    c0, c1, c2 = st.columns(3, vertical_alignment="bottom")
+    row = st.columns([2, 2, 2, 1.4], vertical_alignment="bottom")
+    slots = iter(row[:3])
     method = c0.selectbox("Method", methods, format_func=METHOD_LABELS.get, key="dedup.method",
                           help="Fuzzy compares characters (typos, case, punctuation). Semantic compares meaning "
                                "with sentence embeddings (paraphrases in other words). Both merges the two.")
@@ -97,17 +101,15 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     field, passage = compare.split("+")[0], compare.endswith("+passage")
     floor, cosine, scoring = 80.0, semantic.DEFAULT_THRESHOLD, "fast"
     if method != "semantic":
-        floor = ui.kept(c3.number_input, "Find pairs scoring at least", "dedup.floor", 80.0, min_value=0.0,
+        floor = ui.kept(next(slots).number_input, "Find pairs scoring at least", "dedup.floor", 80.0, min_value=0.0,
                         max_value=100.0, step=1.0,
                         help="The threshold slider below then moves live between this and 100.")
     if method != "fuzzy":
-        row = st.columns([2, 2, 1.8, 2, 1.4], vertical_alignment="bottom")
-        where = c3 if method == "semantic" else row[3]
-        cosine = ui.kept(where.number_input, "Find pairs with cosine at least", "dedup.cosine", 0.85, min_value=0.5,
+        cosine = ui.kept(next(slots).number_input, "Find pairs with cosine at least", "dedup.cosine", 0.85, min_value=0.5,
                          max_value=1.0, step=0.01,
                          help="Cosine similarity of the sentence embeddings: paraphrases of one question score about "
                               "0.9-0.97. The slider below refines it live.")
-        scoring = row[0].selectbox(
+        scoring = next(slots).selectbox(
             "Scores", list(SCORING_LABELS), format_func=SCORING_LABELS.get, key="dedup.scoring",
             help="Fast: a static embedding model distilled from all-MiniLM-L6-v2 (tens of thousands of records a "
                  "second; it sees which words occur, not their order). Precise: the candidate pairs are re-scored "
@@ -121,7 +123,7 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     job = st.session_state[JOB]
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
-    if c4.button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
+    if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
         total = 0.0 if estimate is None else estimate.seconds + (estimate.build_seconds or 0.0)
         if total > CONFIRM_ABOVE:
             st.session_state[PENDING] = pending = ((info.id, base, len(records), config), estimate.message)

@@ -399,7 +399,7 @@ def test_a_disabled_input_says_why_under_the_conversation(faults):
     assert at.chat_input(key="chat.input").disabled
     said = [c.value.replace("\u2060", "") for c in at.main.caption if "Asking is off" in c.value]
     assert said == [":material/info: Asking is off: the second model is not set (The base URL must start with "
-                    "http:// or https:// (e.g. http://127.0.0.1:8000/v1), not 'localhost:8000')."]
+                    "http:// or https:// (e.g. `http://127.0.0.1:8000/v1`), not 'localhost:8000')."]  # a URL: a code span, no link
     at.text_input(key="chat.b.base_url").set_value(faults.url("good")).run()
     assert not at.chat_input(key="chat.input").disabled
     assert not [c for c in at.main.caption if "Asking is off" in c.value]

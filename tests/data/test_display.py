@@ -50,9 +50,26 @@ def test_an_indent_after_a_blank_line_is_text_not_a_code_block(text):
 def test_tables_entities_code_spans_and_hard_breaks_show_as_typed(text):
     """A leading pipe made a table, "&amp;" showed as "&", a code span showed the escapes inside it as
     backslashes, and a backslash at the end of a line became a line break and vanished."""
-    html = GFM.render(markdown_literal(text))
+    html = _URL_CODE.sub(r"\1", GFM.render(markdown_literal(text)))  # a URL's code span: see the test below
     assert not re.search(r"<(h\d|ul|ol|li|blockquote|pre|code|table|em|strong|s|del|a|hr|img|b)\b", html), html
     assert "<br" not in html
+    assert _text(html).split() == text.split()
+
+
+_URL_CODE = re.compile(r"<code>((?:[a-z]+://|www\.|[\w.+-]+@)[^<]*)</code>")
+
+
+@pytest.mark.parametrize(("text", "url"), [
+    ("Copy https://huggingface.co/settings/tokens and paste it.", "https://huggingface.co/settings/tokens"),
+    ("Cannot reach http://127.0.0.1:8000/v1: is the server running?", "http://127.0.0.1:8000/v1"),
+    ("(see www.example.com/a_b*c)", "www.example.com/a_b*c"), ("write to ops@example.org.", "ops@example.org"),
+    ("https://x.y/q?a=1&b=2|c", "https://x.y/q?a=1&b=2")])
+def test_a_url_is_no_link_and_copies_as_typed(text, url):
+    """An invisible word joiner inside "http://", "www." and "a@b" kept a URL from being linked, but it stayed in
+    what a person copied from the page, so the URL pasted into a browser or a terminal failed."""
+    html = GFM.render(markdown_literal(text))
+    assert f"<code>{url.replace('&', '&amp;')}</code>" in html, html  # whole and as typed: no escape, no joiner
+    assert "\u2060" not in html and "<a" not in html
     assert _text(html).split() == text.split()
 
 

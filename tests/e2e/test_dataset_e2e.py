@@ -196,3 +196,31 @@ def test_every_export_button_shows_its_whole_label(page, studio):
     cut = [buttons.nth(i).inner_text() for i in range(buttons.count())
            if buttons.nth(i).locator(".stMarkdownEllipsis").evaluate("e => e.scrollWidth > e.clientWidth")]
     assert cut == []
+
+
+def test_every_duplicates_box_shows_its_whole_choice(page, studio):
+    """Five boxes in one row cut "Semantic (same meaning)", "Question and answer" and "Precise (re-scored with
+    MiniLM)" short at a laptop's width: a person saw "Semantic (same meanin" and guessed at the rest."""
+    open_page(page, studio, "Dataset")
+    page.get_by_role("tab", name="Duplicates").click()
+    wait_idle(page)
+
+    def choose(box: str, option: str) -> None:
+        page.get_by_role("combobox", name=box).click()
+        page.get_by_role("option", name=option, exact=True).click()
+        wait_idle(page)
+
+    choose("Method", "Semantic (same meaning)")
+    choose("Compare", "Question and answer")
+    choose("Scores", "Precise (re-scored with MiniLM)")
+    choose("Method", "Both, combined")
+    choose("Scorer", "token_set_ratio")
+    boxes = page.locator("[data-testid='stSelectbox'] input[role='combobox']")
+    shown = boxes.evaluate_all("els => els.map(e => [e.value, e.scrollWidth <= e.clientWidth])")
+    assert {"Both, combined", "Question and answer", "Precise (re-scored with MiniLM)", "token_set_ratio"} <= {
+        value for value, _ in shown}
+    assert [value for value, whole in shown if not whole] == []
+    choose("Method", "Semantic (same meaning)")
+    assert [value for value, whole in boxes.evaluate_all("els => els.map(e => [e.value, e.scrollWidth <= e.clientWidth])")
+            if not whole] == []
+    assert_no_exception(page)
