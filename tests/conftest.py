@@ -11,6 +11,15 @@ import hf_home
 
 hf_home.use()  # before any Hugging Face library is imported: the tests keep the machine's cache untouched
 
+# The Hugging Face client's 23 s of pauses between retries skipped, here and in every process a test starts (the
+# retries themselves still happen): see tests/startup/sitecustomize.py.
+_STARTUP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "startup")
+if _STARTUP not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join([_STARTUP, *filter(None, [os.environ.get("PYTHONPATH")])])
+from startup import sitecustomize as _no_pause  # noqa: E402
+
+_no_pause.install()
+
 import huggingface_hub.constants  # noqa: E402, F401 - now, not first inside a test that sets HF_HUB_OFFLINE: the
 import pytest  # noqa: E402 - library reads the variable once, at import, and would block API requests in every later test
 
