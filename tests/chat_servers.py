@@ -247,7 +247,7 @@ def transformers_serve(model_dir: Path, log: Path) -> Iterator[str]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 300  # its start imports torch and transformers twice (server, model process)
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"transformers serve exited:\n{log.read_text()[-2000:]}")

@@ -10,6 +10,14 @@ from pathlib import Path
 import hf_home
 
 hf_home.use()  # before any Hugging Face library is imported: the tests keep the machine's cache untouched
+# The Hugging Face client's 23 s of pauses between retries skipped, here and in every process a test starts (the
+# retries themselves still happen): see tests/startup/sitecustomize.py.
+_STARTUP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "startup")
+if _STARTUP not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join([_STARTUP, *filter(None, [os.environ.get("PYTHONPATH")])])
+from startup import sitecustomize as _no_pause  # noqa: E402
+
+_no_pause.install()
 
 import huggingface_hub.constants  # noqa: E402, F401 - now, not first inside a test that sets HF_HUB_OFFLINE: the
 import pytest  # noqa: E402 - library reads the variable once, at import, and would block API requests in every later test
@@ -178,6 +186,17 @@ def tiny_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def phi3_served(tiny_phi3: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A real ``transformers serve`` of ``tiny_phi3`` on loopback, started once for the session (its start, with
+    its model process, imports torch and transformers twice: a minute on 2 busy cores): (its /v1 base URL, the
+    model's folder, which is the model id it serves)."""
+    from chat_servers import transformers_serve
+
+    with transformers_serve(tiny_phi3, tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url, str(tiny_phi3)
+
+
+@pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory):
     """The default embedding model, offline, with an empty Hugging Face cache: the package must stand in."""
     from studio.dedup.embed import load_embedder
@@ -195,13 +214,33 @@ def static_build(request: pytest.FixtureRequest, embedder) -> Path:
     from studio.dedup import static
     from studio.dedup.embed import DEFAULT_MODEL
 
-    cache = Path(request.config.cache.mkdir("static-embeddings"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STUDIO_HOME", str(cache))
+        mp.setenv("STUDIO_HOME", str(_static_cache(request.config)))
         folder = static.folder_for(DEFAULT_MODEL)
         if not static.is_built(DEFAULT_MODEL):
             static.build(embedder)
     return folder
+
+
+def _static_cache(config: pytest.Config) -> Path:
+    """The workspace, in pytest's cache, that holds ``static_build``'s model."""
+    return Path(config.cache.mkdir("static-embeddings"))
+
+
+def keep_static_build(config: pytest.Config, built: Path) -> None:
+    """A static model folder a test built from scratch with the session's ``embedder`` (``static.build``, as
+    ``static_build`` calls it), kept as ``static_build``'s when that has none yet: on a fresh checkout (CI) the
+    model is then distilled once per session, not twice. Copied aside, then renamed: never half there."""
+    import shutil
+
+    target = _static_cache(config) / built.relative_to(built.parent.parent)
+    if (target / "meta.json").is_file():
+        return
+    partial = target.with_name(target.name + ".copying")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(built, partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
 
 
 @pytest.fixture(scope="session")

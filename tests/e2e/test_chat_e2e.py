@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chat_servers import SLOW_ANSWER, FaultServer, transformers_serve
+from chat_servers import SLOW_ANSWER, FaultServer
 
 from tests.e2e.conftest import assert_no_exception, open_page, start_studio, stop_studio, wait_idle
 
@@ -93,27 +93,28 @@ def test_answer_streams_with_input_disabled_then_stop(page, studio, faults):
 
 
 def test_compare_real_server_with_a_local_model(page, studio, faults, tiny_phi3: Path, tiny_gpt2: Path,
-                                                tmp_path: Path):
-    with transformers_serve(tiny_phi3, tmp_path / "serve.log") as url:
-        open_page(page, studio, "Chat")
-        use_api(page, url, str(tiny_phi3))
-        page.get_by_text("Compare with a second model").click()
-        wait_idle(page)
-        choose(page, "Backend", "Local model", 1)
-        type_into(page, "Local model", str(tiny_gpt2))  # the only local slot: typed into the library picker
-        fewest_tokens(page)
-        ask(page, "How long is a match?")
-        # both answers finish, side by side, each with its timing
-        page.wait_for_function("document.body.innerText.split('first token').length - 1 >= 2", timeout=120_000)
-        wait_idle(page)
-        cols = page.get_by_test_id("stChatMessage")
-        import re
+                                                phi3_served: tuple[str, str]):
+    url, served = phi3_served  # a real `transformers serve` of tiny_phi3, the session's (tests/conftest.py)
+    assert served == str(tiny_phi3)
+    open_page(page, studio, "Chat")
+    use_api(page, url, str(tiny_phi3))
+    page.get_by_text("Compare with a second model").click()
+    wait_idle(page)
+    choose(page, "Backend", "Local model", 1)
+    type_into(page, "Local model", str(tiny_gpt2))  # the only local slot: typed into the library picker
+    fewest_tokens(page)
+    ask(page, "How long is a match?")
+    # both answers finish, side by side, each with its timing
+    page.wait_for_function("document.body.innerText.split('first token').length - 1 >= 2", timeout=120_000)
+    wait_idle(page)
+    cols = page.get_by_test_id("stChatMessage")
+    import re
 
-        shown = re.escape(f"{tiny_phi3} @ http:") + "\u2060?" + re.escape(url.split(":", 1)[1])  # the URL is no link
-        assert cols.filter(has_text=re.compile(shown)).count() == 1
-        assert cols.filter(has_text=f"{tiny_gpt2} (local)").count() == 1
-        assert page.get_by_text("first token").count() >= 2
-        assert_no_exception(page)
+    shown = re.escape(f"{tiny_phi3} @ http:") + "\u2060?" + re.escape(url.split(":", 1)[1])  # the URL is no link
+    assert cols.filter(has_text=re.compile(shown)).count() == 1
+    assert cols.filter(has_text=f"{tiny_gpt2} (local)").count() == 1
+    assert page.get_by_text("first token").count() >= 2
+    assert_no_exception(page)
 
 
 
