@@ -47,6 +47,51 @@ STATE = {
 
 def init() -> None:
     ui.init_state({k: (list(v) if isinstance(v, list) else v) for k, v in STATE.items()})
+    restore()
+
+
+def restore() -> None:
+    """A new session (a reloaded or new browser tab) opens with the conversation kept in this workspace
+    (``studio.chat.saved``); a file that cannot be read is set aside, with one line saying so."""
+    from studio.chat import saved
+
+    where = str(saved.path())
+    if st.session_state.get("chat.restored_from") == where:
+        return
+    st.session_state["chat.restored_from"] = where
+    turns, note = saved.load()
+    if turns and not st.session_state["chat.messages"]:
+        st.session_state["chat.messages"] = turns
+    if note:
+        st.session_state["chat.saved_note"] = note
+
+
+def save() -> None:
+    """Keep the conversation in the workspace, with no secret of this session in it; a refused write (a full disk,
+    a public workspace's size limit) is one line under the conversation, and the conversation stays on the page."""
+    from studio.chat import saved
+
+    secrets = [st.session_state.get("chat.api_key")]
+    for for_inference in (False, True):
+        try:
+            secrets.append(ui.hf_token(for_inference=for_inference))
+        except Exception:  # noqa: BLE001 -- no token to hide where none can be read
+            pass
+    try:
+        saved.save(st.session_state["chat.messages"], secrets)
+    except (StudioError, OSError) as exc:
+        st.session_state["chat.saved_note"] = f"The conversation is not saved in the workspace: {exc}"
+
+
+def clear() -> None:
+    """Clear conversation: the page's and the workspace's."""
+    from studio.chat import saved
+
+    st.session_state["chat.messages"] = []
+    try:
+        saved.forget()
+    except OSError as exc:
+        st.session_state["chat.saved_note"] = f"The saved conversation could not be removed ({exc.strerror or exc})."
 
 
 def streaming() -> bool:
@@ -279,6 +324,7 @@ def collect_finished() -> None:
         turn["alt"] = jobs[1].as_turn()
     st.session_state["chat.messages"].append(turn)
     st.session_state["chat.jobs"] = []
+    save()
 
 
 def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | None = None) -> None:
@@ -349,6 +395,8 @@ def history() -> None:
     # and the question seemed to vanish.
     if st.session_state.get("chat.refused"):
         ui.show_error(st.session_state.pop("chat.refused"))
+    if st.session_state.get("chat.saved_note"):
+        st.warning(ui.md(st.session_state.pop("chat.saved_note")), icon=":material/warning:")
 
 
 @st.fragment(run_every=POLL_S)
