@@ -296,6 +296,7 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
         jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec)).start())
     turns.append({"role": "user", "content": question})
     st.session_state["chat.jobs"] = jobs
+    save()  # the question is kept even where the tab is reloaded before its answer ends
     stop_with_the_tab(jobs)
 
 
@@ -384,12 +385,20 @@ def _notes_said() -> set:
     return said
 
 
+UNANSWERED = "No answer: the page was reloaded or closed while it was answered. Ask again to get one."
+
+
 def history() -> None:
     seen: set = set()
-    for turn in st.session_state["chat.messages"]:
+    turns = st.session_state["chat.messages"]
+    for i, turn in enumerate(turns):
         if turn["role"] == "user":
             with st.chat_message("user"):
                 ui.show_text(turn["content"])
+                # a question kept without its answer (the tab that asked was reloaded): said, not a silent gap
+                answered = i + 1 < len(turns) and turns[i + 1].get("role") == "assistant"
+                if not answered and (i + 1 < len(turns) or not st.session_state["chat.jobs"]):
+                    st.caption(f":material/info: {UNANSWERED}")
         else:
             _answers(turn, seen=seen)
     # After the conversation, where the visitor looks when they ask: at the top of a long one it was out of view,

@@ -74,6 +74,25 @@ def test_no_secret_is_written_with_the_conversation(faults):
     assert "sk-" not in text and "***" in json.loads(text)["messages"][0]["content"]
 
 
+def test_a_question_whose_tab_was_reloaded_before_its_answer_is_kept_and_says_so(faults):
+    """A reload while the answer streams (the old tab's answer is stopped, and was never kept) lost the question
+    too; it stays, with a line saying it has no answer, and the next question is asked without it."""
+    at = new_session()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("silent")).run()
+    at.text_input(key="chat.a.api_model").set_value("m").run()
+    at.chat_input(key="chat.input").set_value("Are you there?").run()
+    assert not any("No answer" in c.value for c in at.caption)  # not while it is being answered
+    again = new_session()
+    for job in at.session_state["chat.jobs"]:
+        job.cancel()  # what the old tab's watcher does once it is gone
+    assert "Are you there?" in shown(again)
+    assert any("No answer: the page was reloaded or closed while it was answered" in c.value for c in again.caption)
+    ask(again, faults.url("good"), "And now?")
+    assert [m["content"] for m in faults.bodies[-1]["messages"] if m["role"] == "user"] == ["And now?"]
+    assert [t["role"] for t in again.session_state["chat.messages"]] == ["user", "user", "assistant"]
+
+
 @pytest.mark.parametrize("body", [b"{not json", b'{"messages": "hello"}', b"\xff\xfe", b'{"messages": [42]}'],
                          ids=["broken", "wrong-shape", "not-utf8", "not-a-turn"])
 def test_a_damaged_file_is_set_aside_in_one_line_and_the_page_works(faults, body):
