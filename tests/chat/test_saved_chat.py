@@ -124,3 +124,27 @@ def test_a_conversation_the_workspace_limit_refuses_stays_on_the_page(faults, mo
     assert at.session_state["chat.messages"][1]["content"] == "".join(GOOD_ANSWER)
     assert any("not saved in the workspace" in w.value and "workspace is full" in w.value for w in at.warning)
     assert not saved.path().exists()
+
+
+def test_on_the_public_app_each_browser_gets_back_its_own_conversation_only(api_mode, monkeypatch):
+    """Per visitor workspace: a reload of the same browser finds its conversation; another browser starts empty; the
+    deployer's token is not in the file."""
+    from studio.ui import cloud
+    from tests.test_tenancy import visit, workspace_of
+
+    deployer = "hf_deployer_secret_9876543210"
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "first-browser")
+    first = visit("pages/4_Chat.py", HF_TOKEN=deployer)
+    first.chat_input(key="chat.input").set_value("How long is a match?").run()  # offline here: it fails, and is kept
+    deadline = time.time() + 60
+    while first.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        first.run()
+    again = visit("pages/4_Chat.py", HF_TOKEN=deployer)  # the same browser reloaded: a new session
+    assert [t.get("content") for t in again.session_state["chat.messages"]][:1] == ["How long is a match?"]
+    kept = workspace_of(again) / "chat" / saved.FILE
+    assert kept.is_file() and deployer not in kept.read_text(encoding="utf-8")
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "another-browser")
+    other = visit("pages/4_Chat.py", HF_TOKEN=deployer)
+    assert workspace_of(other) != workspace_of(again)
+    assert other.session_state["chat.messages"] == [] and "How long is a match?" not in shown(other)
