@@ -192,8 +192,8 @@ def params_panel(disabled: bool) -> ChatParams | None:
     top_p = ui.kept(st.slider, "Top-p", "chat.top_p", d.top_p, min_value=0.05, max_value=1.0, step=0.05,
                     disabled=disabled)
     timeout = ui.kept(st.number_input, "Timeout (s)", "chat.timeout", int(d.timeout_s), min_value=5, max_value=600,
-                      disabled=disabled, help="Longest wait for the server, or for the next token of a local model (its first token also gets "
-                           "the time its prompt takes to read).")
+                      disabled=disabled, help="Longest wait for the server, or for the next token of a local model "
+                                              "(its first token also gets the time its prompt takes to read).")
     return ui.run_or_error(ChatParams, max_new_tokens=int(max_new), temperature=float(temp), do_sample=sample,
                            top_p=float(top_p), timeout_s=float(timeout))
 
