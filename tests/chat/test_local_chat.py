@@ -307,6 +307,23 @@ def test_an_answer_cut_mid_character_streams_no_replacement_character():
     assert decode_answer(tok, ids[:-1] + [tok.eos_token_id] + ids[-1:], stops={tok.eos_token_id}).strip() == text.strip()
 
 
+def test_an_answer_that_waited_for_its_model_says_so_apart_from_its_first_token_time(gpt2, offline):
+    """Compare mode with one model on both sides (or two sessions): the second answer waits for the first, and its
+    line read "first token 106.15 s" on the bundled model, the wait counted as the model's slowness."""
+    lock = model_lock(gpt2.loaded.model)
+    assert lock.acquire(timeout=10)  # the other answer holds the model
+    stats, got = StreamStats(), []
+    waiter = threading.Thread(target=lambda: got.append(gpt2.complete(ASK, ChatParams(max_new_tokens=4), stats=stats)))
+    try:
+        waiter.start()
+        time.sleep(2.5)
+    finally:
+        lock.release()
+        waiter.join(60)
+    assert got and stats.ttft_s < 2, stats.summary()
+    assert "waited 2 s for the model" in stats.summary() or "waited 3 s for the model" in stats.summary()
+
+
 def test_stop_ends_the_wait_for_a_busy_model_and_says_why_it_waits(phi, offline):
     """A model still busy (another session's answer, or a stopped answer finishing its fast-decoding
     compilation): the waiting answer says so, and Stop ends the wait at once, not when the model is free."""
