@@ -68,7 +68,7 @@ if question and ready:
 
 c1, c2 = st.columns([1, 2])
 if c1.button("Clear conversation", icon=":material/delete:", disabled=busy or not st.session_state["chat.messages"]):
-    st.session_state["chat.messages"] = []
+    chat_ui.clear()
     st.rerun()
 with c2:
     chat_ui.export_buttons(spec, params, spec_b if compare else None)

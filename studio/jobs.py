@@ -291,6 +291,27 @@ def active_device_job() -> JobStatus | None:
     return None
 
 
+KIND_NAMES = {"train": "training run", "evaluate": "evaluation", "export": "model export", "import": "model import",
+              "download": "model download"}
+TITLE = "title"  # the status field naming a job as the person knows it (a run's name), recorded when it starts
+_TITLED = {"evaluate": "the evaluation of {}"}  # how a kind reads with its title, where not "the <kind> “<title>”"
+
+
+def describe(status: JobStatus) -> str:
+    """A job as the person knows it: its kind and name ("the training run “faq · SmolLM2”", "the evaluation of
+    SmolLM2-135M-Instruct"), not its folder's id; a job started without a name (an older one) is named by its folder."""
+    what = KIND_NAMES.get(status.kind, f"{status.kind} job" if status.kind else "job")
+    title = status.extra.get(TITLE)
+    if isinstance(title, str) and title.strip():
+        return _TITLED.get(status.kind, f"the {what} “{{}}”").format(title.strip())
+    return f"the {what} in {Path(status.workdir).name}" if status.workdir else f"another {what}"
+
+
+def _device_busy(busy: JobStatus) -> JobBusyError:
+    return JobBusyError(f"The device is busy with {describe(busy)}: one job per device at a time. Stop it or wait for "
+                        "it to finish.")
+
+
 def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = True,
               env: Mapping[str, str] | None = None, launcher: list[str] | None = None,
               record: Mapping[str, str] | None = None) -> JobStatus:
@@ -314,11 +335,7 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
         if uses_device:
             busy = active_device_job()
             if busy is not None:
-                what = f"a {busy.kind} job" if busy.kind else "another job"
-                raise JobBusyError(
-                    f"The device is busy with {what} ({Path(busy.workdir).name}): one job per device at a time. "
-                    "Stop it or wait for it to finish."
-                )
+                raise _device_busy(busy)
         if read_status(workdir).active:
             raise JobBusyError(f"A job is already running in {workdir.name}: stop it first.")
         clear_stop(workdir)
@@ -346,19 +363,18 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
     return status
 
 
-def claim_device(kind: str, workdir: Path) -> None:
+def claim_device(kind: str, workdir: Path, title: str = "") -> None:
     """Take the device for a job run in the foreground (the CLI): the busy check and the claim happen
-    under the jobs lock, so two commands started together cannot both take it."""
+    under the jobs lock, so two commands started together cannot both take it. ``title``: its name, for others'
+    busy message."""
     with _locked():
         busy = active_device_job()
         if busy is not None and Path(busy.workdir).resolve() != Path(workdir).resolve():
-            what = f"a {busy.kind} job" if busy.kind else "another job"
-            raise JobBusyError(f"The device is busy with {what} ({Path(busy.workdir).name}): one job per device at a "
-                               "time. Stop it or wait for it to finish.")
+            raise _device_busy(busy)
         Path(workdir).mkdir(parents=True, exist_ok=True)
         clear_stop(workdir)
         update_status(workdir, state="running", kind=kind, pid=os.getpid(), error="", progress=0.0,
-                      message="starting", uses_device=True)
+                      message="starting", uses_device=True, **({TITLE: title} if title else {}))
         atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})
 
 

@@ -142,3 +142,31 @@ def test_stop_says_it_waits_for_the_current_step_only_once_a_step_has_run(tmp_pa
     assert jobs.request_stop(loading).message == "stopping"
     assert jobs.request_stop(training).message == "stopping after the current step"
     assert jobs.read_status(loading).state == jobs.read_status(training).state == "stopping"
+
+
+def test_the_busy_device_message_names_the_job_as_the_person_knows_it(tmp_path):
+    """It named the job by its folder's id ("a train job (faq-20261206-0102-ab12)"): now by its kind and name, the
+    run's name as the Train page shows it, or the models an evaluation compares."""
+    run = tmp_path / "faq-20261206-0102-ab12"
+    jobs.claim_device("train", run, title="faq · SmolLM2-135M-Instruct")
+    try:
+        with pytest.raises(JobBusyError) as err:
+            jobs.start_job("evaluate", ["evaluate", "--job", "x"], tmp_path / "eval")
+        assert str(err.value) == ("The device is busy with the training run “faq · SmolLM2-135M-Instruct”: one job per "
+                                  "device at a time. Stop it or wait for it to finish.")
+    finally:
+        jobs.update_status(run, state="stopped")
+    ev = tmp_path / "eval-1"
+    jobs.claim_device("evaluate", ev, title="distilgpt2, run:faq")
+    try:
+        with pytest.raises(JobBusyError, match="busy with the evaluation of distilgpt2, run:faq: one job"):
+            jobs.claim_device("train", tmp_path / "run2")
+    finally:
+        jobs.update_status(ev, state="stopped")
+    old = tmp_path / "old-run"  # a job recorded before names were: its folder, with its kind in words
+    jobs.claim_device("train", old)
+    try:
+        with pytest.raises(JobBusyError, match="busy with the training run in old-run: one job"):
+            jobs.claim_device("train", tmp_path / "run3")
+    finally:
+        jobs.update_status(old, state="stopped")

@@ -114,11 +114,11 @@ def test_clearing_the_browser_s_workspace_deletes_its_work_and_starts_afresh(mon
     running = workspace_of(at) / "jobs" / "eval-x"  # an evaluation of this workspace, still running
     running.mkdir(parents=True)
     with config.use_workspace(workspace_of(at)):
-        jobs.update_status(running, state="running", kind="evaluate", pid=os.getpid())
+        jobs.update_status(running, state="running", kind="evaluate", pid=os.getpid(), title="distilgpt2")
         jobs.register_current("evaluate", running)
     at.sidebar.button(key="workspace.clear").click().run()
     (err,) = [e.value for e in at.sidebar.error]
-    assert err.startswith("A job of this workspace is still running (evaluate, eval-x)")
+    assert err.startswith("A job of this workspace is still running (the evaluation of distilgpt2)")  # not eval-x
     assert "Alice's private FAQ" in everything_shown(visit("pages/1_Dataset.py", at=at))  # nothing was deleted
     with config.use_workspace(workspace_of(at)):
         jobs.update_status(running, state="finished")

@@ -261,7 +261,7 @@ class ApiBackend(BackendBase):
                 events = openai_stream.stream_events(url, {"messages": msgs, **kwargs}, self._token, deadlines, stop)
                 first = next(events, _END)  # sends the request: HTTP errors surface here, where retries may happen
                 return iter(()) if first is _END else _chain(first, events)
-            return _until_finished(client.chat_completion(msgs, stop, **kwargs), stop)
+            return _until_finished(client.chat_completion(msgs, stop, **kwargs), stop, client)
         except Exception as exc:  # the client's errors: HTTP status, timeout, connection
             raise self._explain(exc) from None
 
@@ -333,15 +333,17 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield from rest
 
 
-def _until_finished(chunks: Iterator[Any], stop: threading.Event | None = None) -> Iterator[Any]:
-    """The chunks, then ``StreamCut`` if the stream ended without a ``finish_reason`` (cut mid-answer, and not by
-    Stop)."""
+def _until_finished(chunks: Iterator[Any], stop: threading.Event | None = None, client: Any = None) -> Iterator[Any]:
+    """The chunks, then ``StreamCut`` if the stream ended without a ``finish_reason`` or ``data: [DONE]`` (the
+    ``client`` saw it: huggingface_hub ends its iteration there without saying so) -- cut mid-answer, and not by Stop.
+    A stream ended by ``[DONE]`` alone is a whole answer (servers that send no finish_reason)."""
     seen = finished = False
     for chunk in chunks:
         seen = True
         choices = _get(chunk, "choices") or []
         finished = finished or bool(choices and _get(choices[0], "finish_reason"))
         yield chunk
+    finished = finished or bool(getattr(client, "saw_done", False))
     if seen and not finished and not (stop is not None and stop.is_set()):
         raise openai_stream.StreamCut()
 
@@ -365,8 +367,13 @@ class ProviderClient:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="provider-loop", daemon=True)
         self._thread.start()
-        self._client = AsyncInferenceClient(model=model, provider=provider, token=token, timeout=timeout)
+        self._client = _done_seeing(AsyncInferenceClient)(model=model, provider=provider, token=token, timeout=timeout)
         self._chunks: Any = None
+
+    @property
+    def saw_done(self) -> bool:
+        """The stream ended with ``data: [DONE]``: a whole answer, even without a ``finish_reason``."""
+        return bool(getattr(self._client, "saw_done", False))
 
     def chat_completion(self, messages: list[Message], stop: threading.Event | None, **kwargs: Any) -> Iterator[Any]:
         """The streamed chunks; they end early, without an error, once ``stop`` is set."""
@@ -433,6 +440,29 @@ class ProviderClient:
         self._thread.join(10)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+def _done_seeing(base: type) -> type:
+    """``base`` (huggingface_hub's ``AsyncInferenceClient``) noting whether a stream's lines ended with
+    ``data: [DONE]``, which the client consumes silently: without it, such an answer read as cut off."""
+
+    class Client(base):  # type: ignore[misc,valid-type]
+        saw_done = False
+
+        async def _inner_post(self, request_parameters: Any, *, stream: bool = False) -> Any:
+            out = await super()._inner_post(request_parameters, stream=stream)
+            if not stream:
+                return out
+
+            async def lines() -> Any:
+                async for line in out:
+                    if line.strip() == "data: [DONE]":
+                        self.saw_done = True
+                    yield line
+
+            return lines()
+
+    return Client
 
 
 def _close(client: Any) -> None:

@@ -219,6 +219,7 @@ class StreamStats:
     status: str = ""  # what the backend is doing now, while it matters ("Compiling for fast decoding: ...")
     decoding: str = ""  # local: "fast decoding" (and its compile time) when the answer used it
     compile_s: float = 0.0  # local: the pause after the first token while fast decoding compiled (named in decoding)
+    waited_s: float = 0.0  # local: the wait for the model while another answer used it, before this one started
 
     def mark_token(self, n: int = 1) -> None:
         if self.first_token_at is None:
@@ -256,6 +257,8 @@ class StreamStats:
             parts.append(f"{self.tokens} token" + ("" if self.tokens == 1 else "s"))
         if self.retries:
             parts.append(f"{self.retries} retr" + ("y" if self.retries == 1 else "ies"))
+        if self.waited_s >= 1:  # not in the first token's time: that is the model's own
+            parts.append(f"waited {self.waited_s:.0f} s for the model")
         if self.decoding:
             parts.append(self.decoding)
         return " · ".join(parts)

@@ -20,6 +20,7 @@ import dataclasses
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -35,6 +36,11 @@ TRIMMED = ("This conversation is longer than the model's context ({limit:,} toke
 QUESTION_CUT = ("This question is too long for the model's context ({limit:,} tokens, the answer's included): only "
                 "its last {kept:,} tokens were read.")
 LOCK_WAIT_S = 600.0  # how long a request waits for another session's answer on the same model
+UNMEASURED_PREFILL_TPS = 10.0  # prompt tokens read per second assumed before a model's first answer measures its own:
+# a 3.8B model (Phi-3.5-mini, float32) on a slow 2-core CPU; a 2,000-token conversation then gets 200 s more to its first
+# token, where the 60 s timeout alone failed it while it was still reading the question
+PREFILL_MARGIN = 2.0  # the measured rate's estimate is doubled: a busy machine reads slower than it did before
+_prefill_tps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> prompt tokens/s, its last answer's
 POLL_S = 0.2  # how often a stream waiting for its next token (or for the model) looks at the stop button
 BUSY = ("Waiting for this model: another answer is using it (the one beside this in compare mode, another "
         "session's, or a stopped one still compiling for fast decoding).")
@@ -207,8 +213,9 @@ class LocalBackend(BackendBase):
         try:
             if self.fast_decoding:  # in the try: the lock is released whatever happens from here
                 kwargs.update(self._fast(params, prompt_len, stats))
+            reading = time.perf_counter()
             done = worker.submit(self.loaded.model, lambda: self._generate(kwargs, params, result, streamer, stats))
-            for text in self._pieces(streamer, params, stats, stop):
+            for text in self._pieces(streamer, params, stats, stop, prompt_len):
                 if cutter is not None:
                     text = cutter.feed(text)
                     if cutter.hit:
@@ -233,6 +240,8 @@ class LocalBackend(BackendBase):
                 lock.release()
             stats.status = ""
             stats.finish()
+            if done is not None and stats.first_token_at is not None and stats.first_token_at > reading:
+                _prefill_tps[self.loaded.model] = prompt_len / (stats.first_token_at - reading)
             if "sequences" in result:
                 stats.tokens = int(result["sequences"].shape[1]) - prompt_len
         if "error" in result:
@@ -248,6 +257,10 @@ class LocalBackend(BackendBase):
         try:
             while time.monotonic() < deadline:
                 if lock.acquire(timeout=POLL_S):
+                    # The first token's time starts now: compare mode's second answer on the same model read "first
+                    # token 106 s", its wait for the first answer counted as the model's own slowness. Said apart.
+                    now = time.perf_counter()
+                    stats.waited_s, stats.started = now - stats.started, now
                     return True
                 if stop.is_set():
                     return False
@@ -271,11 +284,21 @@ class LocalBackend(BackendBase):
             stats.decoding = "fast decoding"
         return kw
 
-    def _pieces(self, streamer: Any, params: ChatParams, stats: StreamStats, stop: threading.Event) -> Iterator[str]:
+    def prefill_allowance(self, prompt_tokens: int) -> float:
+        """Seconds added to the timeout before the first token: the model reads the whole prompt first (a long
+        conversation on a slow CPU took longer than the timeout for that alone). From the rate this model read its
+        last prompt at, doubled; before its first answer, ``UNMEASURED_PREFILL_TPS``."""
+        measured = _prefill_tps.get(self.loaded.model)
+        return prompt_tokens * PREFILL_MARGIN / measured if measured else prompt_tokens / UNMEASURED_PREFILL_TPS
+
+    def _pieces(self, streamer: Any, params: ChatParams, stats: StreamStats, stop: threading.Event,
+                prompt_len: int = 0) -> Iterator[str]:
         """The streamer's text as it comes; ends when Stop is pressed even while no token comes (a compiling
-        model); fails after ``params.timeout_s`` without a token (longer while the decoding step compiles). A token
-        counts when generated, not when its text comes out (the streamer holds a word's text until it ends)."""
+        model); fails after ``params.timeout_s`` without a token (longer while the decoding step compiles; before the
+        first token, longer by the time the prompt takes to read). A token counts when generated, not when its text
+        comes out (the streamer holds a word's text until it ends)."""
         last, seen = time.monotonic(), stats.tokens
+        reading = self.prefill_allowance(prompt_len)
         while True:
             try:
                 text = streamer.text_queue.get(timeout=POLL_S)
@@ -286,17 +309,27 @@ class LocalBackend(BackendBase):
                     last, seen = time.monotonic(), stats.tokens
                     continue
                 wait = fast.COMPILE_TIMEOUT_S if stats.status else params.timeout_s
-                if time.monotonic() - last > max(wait, params.timeout_s):
-                    # "no token" beside "first token 69.99 s · 1 token" read as a contradiction: after one, say "new"
-                    raise BackendError(
-                        f"{self.loaded.ref.spec} produced no {'new ' if stats.tokens else ''}token for {wait:.0f} s: "
-                        "it is too slow on this device; raise the timeout, lower max tokens, or use a smaller model."
-                    ) from None
+                wait = max(wait, params.timeout_s) + (0.0 if stats.tokens else reading)
+                if time.monotonic() - last > wait:
+                    raise self._too_slow(params, stats, wait, reading, prompt_len) from None
                 continue
             if text is streamer.stop_signal:
                 return
             last = time.monotonic()
             yield text
+
+    def _too_slow(self, params: ChatParams, stats: StreamStats, waited: float, reading: float,
+                  prompt_len: int) -> BackendError:
+        """What to do when no token came in time: before the first one, the prompt's length is the likely cause."""
+        where = "raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; the command line: --timeout)"
+        spec = self.loaded.ref.spec
+        if stats.tokens:  # "no token" beside "first token 69.99 s · 1 token" read as a contradiction: say "new"
+            return BackendError(f"{spec} produced no new token for {waited:.0f} s: it is too slow on this device; "
+                                f"{where}, lower max tokens, or use a smaller model.")
+        return BackendError(
+            f"{spec} produced no token for {waited:.0f} s (the {params.timeout_s:.0f} s timeout plus "
+            f"{f'{reading:.0f} s' if reading >= 1 else 'under 1 s'} to read its {prompt_len:,}-token prompt): it is too slow on this device "
+            f"for this question; {where}, ask a shorter question or clear the conversation, or use a smaller model.")
 
     def _generate(self, kwargs: dict[str, Any], params: ChatParams, result: dict[str, Any],
                   streamer: Any, stats: StreamStats) -> None:

@@ -136,7 +136,7 @@ def _run_holding_the_device(cfg, token: str | None, api_key: str | None):
         return evaluate.run_evaluation(cfg, token=token, api_key=api_key, progress=_printer())
     eval_id = evaluate.new_id()
     workdir = eval_jobs.job_dir(eval_id)
-    jobs.claim_device("evaluate", workdir)
+    jobs.claim_device("evaluate", workdir, title=", ".join(evaluate.model_labels(cfg.models)))
     state, error = "failed", "interrupted"
     try:
         result = evaluate.run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=_printer(),

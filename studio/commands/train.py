@@ -195,7 +195,7 @@ def _train(args: argparse.Namespace) -> int:
     in_job = os.environ.get("STUDIO_JOB_DIR")
     if not in_job or Path(in_job).resolve() != out.resolve():
         # A foreground run: take the device like a job would, so the page does not start a second one.
-        jobs.claim_device("train", out)
+        jobs.claim_device("train", out, title=name)
     print(f"run: {out}", flush=True)
     print(f"base: {cfg.base} · method {cfg.method} · dataset: {ref.name} ({ref.count} records) · "
           f"epochs {cfg.epochs} · lr {cfg.learning_rate} · "

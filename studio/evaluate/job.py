@@ -40,7 +40,7 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
         env = {"HF_TOKEN": token} if token else {}
         env[JOB_API_KEY_VAR] = api_key or ""  # overrides any inherited value: no key unless one was typed
         jobs.start_job("evaluate", ["evaluate", "--job", result.id], workdir, uses_device=needs_device(cfg),
-                       env=env)
+                       env=env, record={jobs.TITLE: ", ".join(m.label for m in result.models)})
     except StudioError:
         eval_results.delete(result.id)
         raise

@@ -32,13 +32,14 @@ def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "", *, gpu
     prefix = launch.launcher(gpus, sharding)
     run_id = runs.new_run_id(name or dataset.name or "run")
     folder = runs.run_dir(run_id)
+    title = name or f"{dataset.name} · {cfg.base}"
     argv = ["train", "--dataset", dataset.source, "--out", str(folder),
-            "--name", name or f"{dataset.name} · {cfg.base}", "--config-json", json.dumps(cfg.to_dict())]
+            "--name", title, "--config-json", json.dumps(cfg.to_dict())]
     if dataset.version is not None:
         argv += ["--dataset-version", str(dataset.version)]
     try:
         # the base in the status from the start: until the worker writes run.json its model is not deleted under it
-        jobs.start_job("train", argv, folder, launcher=prefix, record={"base": cfg.base})
+        jobs.start_job("train", argv, folder, launcher=prefix, record={"base": cfg.base, jobs.TITLE: title})
     except StudioError:
         if folder.is_dir() and not (folder / "run.json").exists():
             shutil.rmtree(folder, ignore_errors=True)  # a refused start leaves no empty run behind
@@ -48,4 +49,8 @@ def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "", *, gpu
 
 def resume_training(run_dir: Path) -> None:
     """Continue a stopped or failed run from its last checkpoint, with its own settings."""
-    jobs.start_job("train", ["train", "--resume", "--out", str(run_dir)], run_dir)
+    try:
+        title = runs.load_run_dir(run_dir).name  # how the busy message names it to others
+    except (StudioError, OSError, ValueError):
+        title = ""
+    jobs.start_job("train", ["train", "--resume", "--out", str(run_dir)], run_dir, record={jobs.TITLE: title})

@@ -47,6 +47,51 @@ STATE = {
 
 def init() -> None:
     ui.init_state({k: (list(v) if isinstance(v, list) else v) for k, v in STATE.items()})
+    restore()
+
+
+def restore() -> None:
+    """A new session (a reloaded or new browser tab) opens with the conversation kept in this workspace
+    (``studio.chat.saved``); a file that cannot be read is set aside, with one line saying so."""
+    from studio.chat import saved
+
+    where = str(saved.path())
+    if st.session_state.get("chat.restored_from") == where:
+        return
+    st.session_state["chat.restored_from"] = where
+    turns, note = saved.load()
+    if turns and not st.session_state["chat.messages"]:
+        st.session_state["chat.messages"] = turns
+    if note:
+        st.session_state["chat.saved_note"] = note
+
+
+def save() -> None:
+    """Keep the conversation in the workspace, with no secret of this session in it; a refused write (a full disk,
+    a public workspace's size limit) is one line under the conversation, and the conversation stays on the page."""
+    from studio.chat import saved
+
+    secrets = [st.session_state.get("chat.api_key")]
+    for for_inference in (False, True):
+        try:
+            secrets.append(ui.hf_token(for_inference=for_inference))
+        except Exception:  # noqa: BLE001 -- no token to hide where none can be read
+            pass
+    try:
+        saved.save(st.session_state["chat.messages"], secrets)
+    except (StudioError, OSError) as exc:
+        st.session_state["chat.saved_note"] = f"The conversation is not saved in the workspace: {exc}"
+
+
+def clear() -> None:
+    """Clear conversation: the page's and the workspace's."""
+    from studio.chat import saved
+
+    st.session_state["chat.messages"] = []
+    try:
+        saved.forget()
+    except OSError as exc:
+        st.session_state["chat.saved_note"] = f"The saved conversation could not be removed ({exc.strerror or exc})."
 
 
 def streaming() -> bool:
@@ -147,7 +192,8 @@ def params_panel(disabled: bool) -> ChatParams | None:
     top_p = ui.kept(st.slider, "Top-p", "chat.top_p", d.top_p, min_value=0.05, max_value=1.0, step=0.05,
                     disabled=disabled)
     timeout = ui.kept(st.number_input, "Timeout (s)", "chat.timeout", int(d.timeout_s), min_value=5, max_value=600,
-                      disabled=disabled, help="Longest wait for the server, or for the next token of a local model.")
+                      disabled=disabled, help="Longest wait for the server, or for the next token of a local model "
+                                              "(its first token also gets the time its prompt takes to read).")
     return ui.run_or_error(ChatParams, max_new_tokens=int(max_new), temperature=float(temp), do_sample=sample,
                            top_p=float(top_p), timeout_s=float(timeout))
 
@@ -250,6 +296,7 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
         jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec)).start())
     turns.append({"role": "user", "content": question})
     st.session_state["chat.jobs"] = jobs
+    save()  # the question is kept even where the tab is reloaded before its answer ends
     stop_with_the_tab(jobs)
 
 
@@ -279,6 +326,7 @@ def collect_finished() -> None:
         turn["alt"] = jobs[1].as_turn()
     st.session_state["chat.messages"].append(turn)
     st.session_state["chat.jobs"] = []
+    save()
 
 
 def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | None = None) -> None:
@@ -337,18 +385,28 @@ def _notes_said() -> set:
     return said
 
 
+UNANSWERED = "No answer: the page was reloaded or closed while it was answered. Ask again to get one."
+
+
 def history() -> None:
     seen: set = set()
-    for turn in st.session_state["chat.messages"]:
+    turns = st.session_state["chat.messages"]
+    for i, turn in enumerate(turns):
         if turn["role"] == "user":
             with st.chat_message("user"):
                 ui.show_text(turn["content"])
+                # a question kept without its answer (the tab that asked was reloaded): said, not a silent gap
+                answered = i + 1 < len(turns) and turns[i + 1].get("role") == "assistant"
+                if not answered and (i + 1 < len(turns) or not st.session_state["chat.jobs"]):
+                    st.caption(f":material/info: {UNANSWERED}")
         else:
             _answers(turn, seen=seen)
     # After the conversation, where the visitor looks when they ask: at the top of a long one it was out of view,
     # and the question seemed to vanish.
     if st.session_state.get("chat.refused"):
         ui.show_error(st.session_state.pop("chat.refused"))
+    if st.session_state.get("chat.saved_note"):
+        st.warning(ui.md(st.session_state.pop("chat.saved_note")), icon=":material/warning:")
 
 
 @st.fragment(run_every=POLL_S)

@@ -425,7 +425,7 @@ def _clear_button(path: Path) -> None:
             return
         running = [s for s in jobs.registered_jobs() if s.active]
         if running:  # its folder would vanish under the job
-            st.error(f"A job of this workspace is still running ({running[0].kind}, {Path(running[0].workdir).name}): "
+            st.error(f"A job of this workspace is still running ({jobs.describe(running[0])}): "
                      "stop it on its page, or wait for it to finish, then clear the workspace.", icon=":material/error:")
             return
         shutil.rmtree(path, ignore_errors=True)

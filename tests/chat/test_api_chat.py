@@ -345,6 +345,18 @@ def test_inference_providers_answer_where_an_event_loop_already_runs(faults, mon
     assert faults.headers[-1]["authorization"] == f"Bearer {TOKEN}"
 
 
+def test_a_provider_stream_ended_by_done_without_a_finish_reason_is_a_whole_answer(faults, monkeypatch):
+    """A provider (or a server behind the router) that ends with ``data: [DONE]`` and never sends a finish_reason:
+    huggingface_hub swallows the [DONE], and the whole answer was reported as "closed the stream before the answer
+    finished". A stream that stops with neither is still cut off."""
+    point_providers_at(monkeypatch, f"http://127.0.0.1:{faults.port}/good")
+    spec = BackendSpec(kind="provider", model="org/model", provider="auto")
+    assert make_backend(spec, TOKEN).complete(ASK) == "".join(GOOD_ANSWER)
+    point_providers_at(monkeypatch, f"http://127.0.0.1:{faults.port}/cut")
+    with pytest.raises(BackendError, match="closed the stream before the answer finished"):
+        make_backend(spec, TOKEN).complete(ASK)
+
+
 def test_provider_answers_whole_or_cut_leave_no_task_pending(faults, monkeypatch, caplog):
     """Answers from a provider, whole and cut short, one after another: the server's log got "Task was destroyed
     but it is pending!" for a stream's inner generator left to a loop already closed."""
@@ -361,7 +373,7 @@ def test_provider_answers_whole_or_cut_leave_no_task_pending(faults, monkeypatch
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         answers = [ask(mode) for mode in ("finished", "cut", "good", "cut", "finished")]
         gc.collect()
-    assert answers[0] == answers[-1] == "Ninety minutes."
+    assert answers[0] == answers[-1] == "Ninety minutes." and answers[2] == "".join(GOOD_ANSWER)
     assert all("closed the stream before the answer finished" in answers[i] for i in (1, 3))
     assert not [r for r in caplog.records if r.name == "asyncio"], caplog.text
 

@@ -15,6 +15,7 @@ from chat_servers import GOOD_ANSWER, FaultServer
 from streamlit.testing.v1 import AppTest
 
 from studio.chat import export_json
+from studio.errors import BackendError
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "4_Chat.py")
@@ -170,8 +171,14 @@ def test_a_gguf_file_s_first_load_counts_its_seconds_and_says_it_is_converted_on
     path = tmp_path / "tiny.gguf"
     write_tiny_llama_gguf(path)
     release = threading.Event()
-    real = chat_engine.make_backend
-    monkeypatch.setattr(chat_engine, "make_backend", lambda *a, **k: (release.wait(60), real(*a, **k))[1])
+
+    def held_then_refused(*args, **kwargs):
+        # Only the wait is watched: after it, no real load. The bundled model's real conversion (a minute on a CPU) went
+        # on after this test and held the process's one model load, so the next test's answer never came in time.
+        release.wait(60)
+        raise BackendError("not loaded: this test watches only the wait")
+
+    monkeypatch.setattr(chat_engine, "make_backend", held_then_refused)
     try:
         cases = [(str(path), " (a GGUF file used here for the first time is converted once into the workspace; "
                              "later loads take seconds)"), (str(tiny_gpt2), "")]

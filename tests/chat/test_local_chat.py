@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -124,19 +125,65 @@ def test_concurrent_users_never_mix_outputs(gpt2, offline):
 
 
 def test_a_slow_model_times_out(gpt2, offline, monkeypatch):
-    """A model slower than the timeout: a 1.2 s pause per token stands in for a huge model on a CPU."""
+    """A model slower than the timeout: a 3 s pause per token (past the timeout and the few seconds its short prompt
+    is given to be read) stands in for a huge model on a CPU."""
     real_forward = gpt2.loaded.model.forward
 
     def slow_forward(*args, **kwargs):
-        time.sleep(1.2)
+        time.sleep(3)
         return real_forward(*args, **kwargs)
 
     monkeypatch.setattr(gpt2.loaded.model, "forward", slow_forward)
-    with pytest.raises(BackendError, match="produced no token for 1 s"):
+    with pytest.raises(BackendError, match=r"produced no token for \d s \(the 1 s timeout plus (\d|under 1) s to read its"):
         gpt2.complete(ASK, ChatParams(max_new_tokens=3, timeout_s=1))
     monkeypatch.undo()
     assert model_lock(gpt2.loaded.model).acquire(timeout=10)
     model_lock(gpt2.loaded.model).release()
+
+
+def _reading_slowly(monkeypatch, backend: LocalBackend, per_token_s: float = 0.0, fixed_s: float = 0.0) -> None:
+    """The model reads its prompt slowly: a pause per prompt token (and a fixed one) in the forward pass that reads
+    it stands in for a large model on a slow CPU; the next tokens come at once."""
+    real_forward = backend.loaded.model.forward
+
+    def forward(*args, **kwargs):
+        ids = kwargs.get("input_ids")
+        if ids is not None and ids.shape[1] > 1:
+            time.sleep(per_token_s * ids.shape[1] + fixed_s)
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(backend.loaded.model, "forward", forward)
+
+
+def test_a_long_question_gets_the_time_its_prompt_takes_to_read(tiny_gpt2, offline, monkeypatch):
+    """A long question to a model that reads its prompt slower than the timeout (~1.5 s here, 1 s timeout): it failed
+    with "produced no token for 1 s" while the model was still reading. Before the model's first answer a slow
+    CPU's rate is assumed; afterwards the rate it read that prompt at."""
+    backend = LocalBackend(load_causal_lm(str(tiny_gpt2)))
+    question = [{"role": "user", "content": "How long is a match in the laws of the game? " * 12}]
+    prompt_len = int(backend.fit(question, 3)[0]["input_ids"].shape[1])
+    assert prompt_len >= 100
+    _reading_slowly(monkeypatch, backend, per_token_s=1.5 / prompt_len)
+    for _ in range(2):  # unmeasured, then measured
+        stats = StreamStats()
+        backend.complete(question, ChatParams(max_new_tokens=3, timeout_s=1), stats=stats)
+        assert stats.ttft_s > 1.4 and stats.tokens >= 1
+
+
+def test_a_model_that_reads_past_its_allowance_says_what_to_do(tiny_gpt2, offline, monkeypatch):
+    """The message names the prompt's part in the wait and where the timeout is raised, not only "too slow"."""
+    backend = LocalBackend(load_causal_lm(str(tiny_gpt2)))
+    backend.complete(ASK, ChatParams(max_new_tokens=3, timeout_s=1))  # measures its (fast) reading rate
+    _reading_slowly(monkeypatch, backend, fixed_s=3)
+    with pytest.raises(BackendError) as err:
+        backend.complete(ASK, ChatParams(max_new_tokens=3, timeout_s=1))
+    msg = str(err.value)
+    assert re.search(r"produced no token for 1 s \(the 1 s timeout plus under 1 s to read its \d+-token prompt\)", msg), msg
+    assert "raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; the command line: --timeout)" in msg
+    assert "ask a shorter question or clear the conversation" in msg
+    monkeypatch.undo()
+    assert model_lock(backend.loaded.model).acquire(timeout=10)
+    model_lock(backend.loaded.model).release()
 
 
 def test_a_model_that_stalls_after_its_first_token_says_no_new_token(gpt2, offline, monkeypatch):
@@ -258,6 +305,23 @@ def test_an_answer_cut_mid_character_streams_no_replacement_character():
 
     assert decode_answer(tok, ids[:-1], stops=set()).strip() == text.strip()
     assert decode_answer(tok, ids[:-1] + [tok.eos_token_id] + ids[-1:], stops={tok.eos_token_id}).strip() == text.strip()
+
+
+def test_an_answer_that_waited_for_its_model_says_so_apart_from_its_first_token_time(gpt2, offline):
+    """Compare mode with one model on both sides (or two sessions): the second answer waits for the first, and its
+    line read "first token 106.15 s" on the bundled model, the wait counted as the model's slowness."""
+    lock = model_lock(gpt2.loaded.model)
+    assert lock.acquire(timeout=10)  # the other answer holds the model
+    stats, got = StreamStats(), []
+    waiter = threading.Thread(target=lambda: got.append(gpt2.complete(ASK, ChatParams(max_new_tokens=4), stats=stats)))
+    try:
+        waiter.start()
+        time.sleep(2.5)
+    finally:
+        lock.release()
+        waiter.join(60)
+    assert got and stats.ttft_s < 2, stats.summary()
+    assert "waited 2 s for the model" in stats.summary() or "waited 3 s for the model" in stats.summary()
 
 
 def test_stop_ends_the_wait_for_a_busy_model_and_says_why_it_waits(phi, offline):

@@ -204,3 +204,27 @@ def test_an_answer_stops_when_its_tab_is_reloaded(page, studio, faults):
         time.sleep(0.5)
     assert faults.dropped["hold"] == 1, "the reloaded tab's answer still holds the server's connection"
     assert_no_exception(page)
+
+
+def test_a_reloaded_tab_gets_its_conversation_back(page, studio, faults):
+    """A reload (a new session) emptied the conversation; it comes back from the workspace, with its answer's model
+    and stats, and Clear conversation leaves the next reload empty."""
+    from chat_servers import GOOD_ANSWER
+
+    open_page(page, studio, "Chat")
+    use_api(page, faults.url("good"), "m")
+    ask(page, "Quanto dura uma partida?")
+    answer = page.get_by_test_id("stChatMessage").filter(has_text="".join(GOOD_ANSWER))
+    answer.wait_for()
+    wait_idle(page)
+    page.reload()
+    wait_idle(page)
+    page.get_by_test_id("stChatMessage").filter(has_text="Quanto dura uma partida?").wait_for()
+    shown = answer.inner_text().replace("\u2060", "")  # a URL is shown with a word joiner, never as a link
+    assert "first token" in shown and f"m @ {faults.url('good')}" in shown
+    page.get_by_role("button", name="Clear conversation").click()
+    wait_idle(page)
+    page.reload()
+    wait_idle(page)
+    assert page.get_by_test_id("stChatMessage").count() == 0
+    assert_no_exception(page)

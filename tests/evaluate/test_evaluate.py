@@ -455,13 +455,15 @@ def test_cli_evaluations_of_local_models_take_the_device_like_training(tiny_gpt2
     args = ("evaluate", "--dataset", str(qa), "--model", str(tiny_gpt2), "--batch-size", "1", "--no-perplexity")
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from pathlib import Path; from studio import jobs\n"
-        "jobs.claim_device('train', Path(sys.argv[1])); print('held', flush=True); time.sleep(120)"),
+        "jobs.claim_device('train', Path(sys.argv[1]), title='faq · distilgpt2'); print('held', flush=True); "
+        "time.sleep(120)"),
         str(tmp_path / "run")], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     try:
         assert holder.stdout.readline().strip() == "held"
         refused = _studio_cli(*args, "--out", str(tmp_path / "r0.json"))
         assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
-            "error: The device is busy with a train job (run): one job per device at a time. Stop it or wait for "
+            "error: The device is busy with the training run “faq · distilgpt2”: one job per device at a time. Stop it or "
+            "wait for "
             "it to finish."], refused.stderr
     finally:
         holder.kill()
@@ -476,7 +478,7 @@ def test_cli_evaluations_of_local_models_take_the_device_like_training(tiny_gpt2
         held = jobs.active_device_job()
         assert held is not None and held.kind == "evaluate" and held.pid == first.pid, first.stderr.read()
         second = _studio_cli(*args, "--out", str(tmp_path / "r2.json"))
-        assert second.returncode == 2 and "error: The device is busy with" in second.stderr, second.stderr
+        assert second.returncode == 2 and "error: The device is busy with the evaluation of " in second.stderr, second.stderr
         assert len(second.stderr.strip().splitlines()) == 1 and not (tmp_path / "r2.json").exists()
         assert first.poll() is None  # the first one was not disturbed
         jobs.request_stop(Path(held.workdir))

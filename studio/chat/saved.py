@@ -1,0 +1,109 @@
+"""The Chat page's conversation kept in the workspace (``chat/conversation.json``), so a reloaded browser, a new
+session or a restarted studio finds it again; each visitor of a public deployment has their own workspace, hence
+their own conversation.
+
+Only what the page shows is kept: the turns' text, which model answered, the answer's stats, notes and failure
+reasons. Never a secret: the tokens and keys in use are replaced by ``***`` wherever they appear (a question that
+pasted one, an error that quoted it), and so is anything shaped like one (``hf_...``, ``sk-...``, an
+``Authorization`` header, a password in a URL). A file that cannot be read as a conversation is set aside (renamed
+beside it) and the page starts a new one, saying so in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from studio import atomic, config
+
+FILE = "conversation.json"
+FORMAT = 1
+_TURN_KEYS = ("role", "content", "model", "stats", "note", "notes", "error")  # what a turn keeps (and "alt")
+_SECRET_SHAPES = re.compile(
+    r"\bhf_[A-Za-z0-9]{20,}"  # a Hugging Face token
+    r"|\bsk-[A-Za-z0-9_\-]{16,}"  # an OpenAI-style key
+    r"|(?i:\bauthorization\b\s*[:=]\s*)(?:\S+\s+)?\S+"  # an Authorization header, with its scheme
+    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/\-]{8,}=*"
+    r"|(?<=://)[^/@\s:]*:[^/@\s]*(?=@)")  # user:password in a URL
+
+
+def path() -> Path:
+    """Where this workspace keeps its Chat conversation."""
+    return config.home() / "chat" / FILE
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with every secret in ``secrets`` and every secret-shaped string replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _SECRET_SHAPES.sub("***", text)
+
+
+def _clean(turn: Any, secrets: Sequence[str | None], nested: bool = False) -> dict[str, Any] | None:
+    """One turn as kept (known keys, text values scrubbed), or None where it is not a turn."""
+    if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+        return None
+    out: dict[str, Any] = {}
+    for key in _TURN_KEYS:
+        value = turn.get(key)
+        if isinstance(value, str):
+            out[key] = scrub(value, secrets)
+        elif key == "notes" and isinstance(value, list):
+            out[key] = [scrub(n, secrets) for n in value if isinstance(n, str)]
+    if "content" not in out:
+        out["content"] = ""
+    if not nested and out["role"] == "assistant" and isinstance(turn.get("alt"), dict):
+        alt = _clean({**turn["alt"], "role": "assistant"}, secrets, nested=True)
+        if alt is not None:
+            out["alt"] = alt
+    return out
+
+
+def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = ()) -> None:
+    """Keep ``messages`` (the page's history) in the workspace; an empty one removes the file. Raises a
+    ``StudioError`` (one line) where the disk or the workspace's size limit refuses the write."""
+    secrets = list(secrets)
+    turns = [t for t in (_clean(m, secrets) for m in messages) if t is not None]
+    if not turns:
+        forget()
+        return
+    doc = {"format": FORMAT, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "messages": turns}
+    atomic.write_bytes(path(), json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def forget() -> None:
+    """Remove the kept conversation (Clear conversation)."""
+    path().unlink(missing_ok=True)
+
+
+def load() -> tuple[list[dict[str, Any]], str | None]:
+    """The kept conversation, and a one-line note where the file was unreadable (and set aside) instead."""
+    p = path()
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        return [], None
+    except OSError as exc:
+        return [], f"The saved conversation ({p}) cannot be read ({exc.strerror or exc}): a new one starts."
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+        if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
+            raise ValueError("no list of messages in it")
+        turns = [_clean(m, ()) for m in doc["messages"]]
+        if any(t is None for t in turns):
+            raise ValueError("a message without a user or assistant role")
+        return [t for t in turns if t is not None], None
+    except (ValueError, UnicodeDecodeError) as exc:
+        aside = p.with_name(f"{p.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        try:
+            p.replace(aside)
+            where = f"it was set aside as {aside.name}"
+        except OSError:
+            where = "it is left as it is"
+        why = str(exc).split("\n")[0][:120]
+        return [], f"The saved conversation could not be read ({why}): {where} and a new conversation starts."

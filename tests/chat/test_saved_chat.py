@@ -1,0 +1,150 @@
+"""The Chat page's conversation kept in the workspace: back in a new session (a reloaded browser), gone after Clear,
+never holding a secret, and a damaged file set aside in one line."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from chat_servers import GOOD_ANSWER, FaultServer
+from streamlit.testing.v1 import AppTest
+
+from studio.chat import saved
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = str(REPO / "pages" / "4_Chat.py")
+KEY = "sk-TESTkeyNEVERwrittenANYWHERE12345"
+
+
+@pytest.fixture(scope="module")
+def faults():
+    with FaultServer().running() as fs:
+        yield fs
+
+
+def new_session() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def ask(at: AppTest, url: str, text: str) -> None:
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(url).run()
+    at.text_input(key="chat.a.api_model").set_value("m").run()
+    at.chat_input(key="chat.input").set_value(text).run()
+    deadline = time.time() + 60
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert not at.session_state["chat.jobs"] and not at.exception
+
+
+def shown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_a_new_session_gets_the_conversation_back_and_clear_removes_it(faults):
+    at = new_session()
+    ask(at, faults.url("good"), "Como estás?")
+    again = new_session()  # a reloaded browser tab: a new session, nothing in its state
+    turns = again.session_state["chat.messages"]
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert turns[1]["content"] == "".join(GOOD_ANSWER) and turns[1]["model"] == "m @ " + faults.url("good")
+    assert "first token" in turns[1]["stats"]
+    assert "Como estás?" in shown(again) and "".join(GOOD_ANSWER) in shown(again)
+    assert any("first token" in c.value for c in again.caption)  # the answer's stats, as before the reload
+    next(b for b in again.button if b.label == "Clear conversation").click().run()
+    assert not saved.path().exists()
+    assert new_session().session_state["chat.messages"] == []
+
+
+def test_no_secret_is_written_with_the_conversation(faults):
+    at = new_session()
+    at.session_state["chat.api_key"] = KEY
+    at.session_state["auth.hf_token"] = "hf_SESSIONtokenNEVERwritten0123456789"
+    ask(at, faults.url("good"), f"my key is {KEY}, my token hf_SESSIONtokenNEVERwritten0123456789 and "
+                                "Authorization: Bearer abcdefghijklmnop")
+    text = saved.path().read_text(encoding="utf-8")
+    assert KEY not in text and "hf_SESSION" not in text and "abcdefghijklmnop" not in text
+    assert "my key is ***" in text and "".join(GOOD_ANSWER) in text
+    assert "sk-" not in text and "***" in json.loads(text)["messages"][0]["content"]
+
+
+def test_a_question_whose_tab_was_reloaded_before_its_answer_is_kept_and_says_so(faults):
+    """A reload while the answer streams (the old tab's answer is stopped, and was never kept) lost the question
+    too; it stays, with a line saying it has no answer, and the next question is asked without it."""
+    at = new_session()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("silent")).run()
+    at.text_input(key="chat.a.api_model").set_value("m").run()
+    at.chat_input(key="chat.input").set_value("Are you there?").run()
+    assert not any("No answer" in c.value for c in at.caption)  # not while it is being answered
+    again = new_session()
+    for job in at.session_state["chat.jobs"]:
+        job.cancel()  # what the old tab's watcher does once it is gone
+    assert "Are you there?" in shown(again)
+    assert any("No answer: the page was reloaded or closed while it was answered" in c.value for c in again.caption)
+    ask(again, faults.url("good"), "And now?")
+    assert [m["content"] for m in faults.bodies[-1]["messages"] if m["role"] == "user"] == ["And now?"]
+    assert [t["role"] for t in again.session_state["chat.messages"]] == ["user", "user", "assistant"]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"messages": "hello"}', b"\xff\xfe", b'{"messages": [42]}'],
+                         ids=["broken", "wrong-shape", "not-utf8", "not-a-turn"])
+def test_a_damaged_file_is_set_aside_in_one_line_and_the_page_works(faults, body):
+    saved.path().parent.mkdir(parents=True, exist_ok=True)
+    saved.path().write_bytes(body)
+    at = new_session()
+    assert at.session_state["chat.messages"] == []
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and "set aside as conversation.unreadable-" in warnings[0], warnings
+    assert not saved.path().exists()
+    kept = list(saved.path().parent.glob("conversation.unreadable-*.json"))
+    assert [p.read_bytes() for p in kept] == [body]  # nothing the user had is lost
+    ask(at, faults.url("good"), "still there?")
+    assert json.loads(saved.path().read_text())["messages"][1]["content"] == "".join(GOOD_ANSWER)
+
+
+def test_a_conversation_the_workspace_limit_refuses_stays_on_the_page(faults, monkeypatch):
+    """A public deployment's workspace at its size limit refuses the write (studio.config's before_write): one line
+    says the conversation is not saved, and the answer is on the page."""
+    from studio import config
+    from studio.errors import StudioError
+
+    def full(path, nbytes):
+        raise StudioError("Your workspace is full (50 MB): delete a dataset or an evaluation.")
+
+    at = new_session()
+    monkeypatch.setattr(config, "before_write", full)  # what a full public workspace does
+    ask(at, faults.url("good"), "Olá?")
+    assert at.session_state["chat.messages"][1]["content"] == "".join(GOOD_ANSWER)
+    assert any("not saved in the workspace" in w.value and "workspace is full" in w.value for w in at.warning)
+    assert not saved.path().exists()
+
+
+def test_on_the_public_app_each_browser_gets_back_its_own_conversation_only(api_mode, monkeypatch):
+    """Per visitor workspace: a reload of the same browser finds its conversation; another browser starts empty; the
+    deployer's token is not in the file."""
+    from studio.ui import cloud
+    from tests.test_tenancy import visit, workspace_of
+
+    deployer = "hf_deployer_secret_9876543210"
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "first-browser")
+    first = visit("pages/4_Chat.py", HF_TOKEN=deployer)
+    first.chat_input(key="chat.input").set_value("How long is a match?").run()  # offline here: it fails, and is kept
+    deadline = time.time() + 60
+    while first.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        first.run()
+    again = visit("pages/4_Chat.py", HF_TOKEN=deployer)  # the same browser reloaded: a new session
+    assert [t.get("content") for t in again.session_state["chat.messages"]][:1] == ["How long is a match?"]
+    kept = workspace_of(again) / "chat" / saved.FILE
+    assert kept.is_file() and deployer not in kept.read_text(encoding="utf-8")
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "another-browser")
+    other = visit("pages/4_Chat.py", HF_TOKEN=deployer)
+    assert workspace_of(other) != workspace_of(again)
+    assert other.session_state["chat.messages"] == [] and "How long is a match?" not in shown(other)
