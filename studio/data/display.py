@@ -69,9 +69,13 @@ WORD_JOINER = "\u2060"  # invisible and unbreakable: splits a "http://", "www." 
 # checked in Chromium): it folds them into the text before its GFM autolink pass, which links "http://x.y" anyway.
 # Only markup or a character between the parts does, and a character stays in what a person copies (a URL with
 # an invisible joiner inside fails when pasted). So a URL, "www." address or e-mail address goes into a code
-# span: never autolinked, shown and copied exactly as typed (nothing inside a code span is escaped).
+# span: never autolinked, shown and copied exactly as typed (nothing inside a code span is escaped). So does a word
+# holding an emoji shortcode's shape (a model spec "api:qa:deepset/x"): Streamlit makes no emoji in a code span, and
+# the invisible character after its colon stayed in what a person copied. Not an icon's (":material/home:"), which
+# Streamlit rewrites inside a code span too (to ":material_home:"): that keeps the invisible character.
 _LINKABLE = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>`|\\\u2060]*[^\s<>`|\\\u2060.,;:!?'\")\]}*_~]"
-                       r"|[\w.+-]+@\w[\w-]*(?:\.\w[\w-]*)+")
+                       r"|[\w.+-]+@\w[\w-]*(?:\.\w[\w-]*)+"
+                       r"|[^\s<>`|\\\u2060]*:[\w+-]*[a-z][\w+-]*:[^\s<>`|\\\u2060]*")  # a shortcode shape ("api:qa:x"), in a code span too
 _SLOT = re.compile("\ue000(\\d+)\ue001")  # where a code span goes back in, after the rest is escaped
 NO_BREAK_SPACE = "\u00a0"
 TAB_STOP = 4
@@ -81,7 +85,8 @@ def markdown_literal(text: object) -> str:
     """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
     (``st.error``, ``st.caption``...): shown as typed, never formatting, a code block, a table, math, an entity, an
     emoji shortcode ("api:m:"), an icon, a colour, a link or an image. A URL or e-mail address is shown in a code
-    span, so it is no link and copies as typed; nothing else becomes a code span."""
+    span, so it is no link and copies as typed, and so is a word with a shortcode's shape ("api:qa:x"); nothing else
+    becomes a code span."""
     text = str(text).replace("\r\n", "\n").replace("\r", "\n")
     spans: list[str] = []
     if "\ue000" not in text and "\ue001" not in text:  # private-use marks: never in a name or message

@@ -83,3 +83,15 @@ def test_a_colon_in_a_model_spec_or_hub_id_is_left_as_typed():
     shortcode shapes need anything."""
     for text in ("someone/mixed-qa:big", "model:smol and run:20261205-abc", "api:m", "C:/data"):
         assert markdown_literal(text) == text
+
+
+@pytest.mark.parametrize(("text", "spec"), [
+    ("Cannot load api:qa:deepset/roberta-base-squad2: no network.", "api:qa:deepset/roberta-base-squad2:"),
+    ("the id x:smile:y", "x:smile:y")])
+def test_a_model_spec_with_a_shortcode_shape_copies_as_typed(text, spec):
+    """A word joiner after the first colon kept "api:qa:x" from turning into an emoji, but a person copying the spec
+    from an error into the command line or the model box pasted the invisible character with it."""
+    html = GFM.render(markdown_literal(text))
+    assert f"<code>{spec}</code>" in html, html
+    assert "\u2060" not in html
+    assert _text(html).split() == text.split()

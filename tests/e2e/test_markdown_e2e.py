@@ -30,9 +30,11 @@ for i, text in enumerate(json.loads(os.environ["SAMPLES"])):
 # What Markdown would have made of the text: any element but a paragraph, a line break or a plain span; a
 # coloured span; an icon or emoji image (a URL's code span is taken out first: it is how a URL stays no link)
 MARKUP = re.compile(r"<(?!/?(p|br|span)\b)[a-z]|stMarkdownColored|role=\"img\"")
-URL_CODE = re.compile(r"<code[^>]*>((?:https?://|www\.|[\w.+-]+@)[^<]*)</code>")
+URL_CODE = re.compile(r"<code[^>]*>((?:https?://|www\.|[\w.+-]+@|[^<\s]*:[\w+-]*[a-z][\w+-]*:)[^<]*)</code>")
 URLS = {"see https://huggingface.co/settings/tokens.": "https://huggingface.co/settings/tokens",
-        "server http://127.0.0.1:8000/v1: down": "http://127.0.0.1:8000/v1", "mail ops@example.org now": "ops@example.org"}
+        "server http://127.0.0.1:8000/v1: down": "http://127.0.0.1:8000/v1", "mail ops@example.org now": "ops@example.org",
+        "load api:qa:deepset/roberta-base-squad2 failed": "api:qa:deepset/roberta-base-squad2",
+        "the id x:smile:y here": "x:smile:y"}  # a shortcode's shape: no emoji, and no invisible character copied
 SAMPLES += list(URLS)
 
 
