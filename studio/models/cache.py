@@ -46,12 +46,22 @@ def _load(spec: str, quantization: str | None, token: str | None) -> Any:
     return load_causal_lm(spec, quantization=quantization, token=token)
 
 
+def _precheck(spec: str) -> None:
+    from studio.models.loading import check_reachable
+
+    check_reachable(spec)
+
+
 class ModelCache:
     """Loaded models, at most ``max_models``, keyed by spec and quantization."""
 
-    def __init__(self, max_models: int = 2, loader: Loader | None = None):
+    def __init__(self, max_models: int = 2, loader: Loader | None = None,
+                 precheck: Callable[[str], None] | None = None):
         self.max_models = max_models
         self._loader = loader or _load
+        # what fails at once without loading (a Hub id with no network and no cached copy): said before waiting for
+        # another model's load, which may take minutes (a GGUF's first conversion); with the studio's own loader
+        self._precheck = precheck if precheck is not None else (_precheck if loader is None else None)
         self._models: OrderedDict[Key, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[Key, threading.Lock] = {}
@@ -69,6 +79,8 @@ class ModelCache:
                 if key in self._models:
                     return self._models[key]
             try:
+                if self._precheck is not None:
+                    self._precheck(key[0])
                 with _one_load:
                     loaded = self._loader(key[0], quantization, token)
             finally:

@@ -137,6 +137,16 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
     return ModelRef(spec, spec, "hub")
 
 
+def check_reachable(spec: str) -> None:
+    """Raise ``HubUnreachableError`` at once where ``spec`` is a Hub id this machine can neither download nor find in
+    its cache: cheap, so a caller can say so before waiting its turn to load (``studio.models.cache``)."""
+    if parse_spec(spec).kind == "qa":
+        return
+    ref = resolve(spec)
+    if ref.kind == "hub" and not hub_reachable() and not in_hub_cache(ref.source):
+        raise HubUnreachableError(ref.spec, OFFLINE_REMEDY)
+
+
 def in_hub_cache(repo_id: str) -> bool:
     """Whether the local Hugging Face cache holds a complete snapshot of ``repo_id`` (not a partial download)."""
     from studio.models import hub_cache

@@ -281,6 +281,30 @@ def test_a_hub_model_offline_says_what_works_in_chat(offline):
             load()
 
 
+def test_a_hub_model_offline_is_refused_at_once_while_another_model_loads(offline):
+    """A Hub id with no network waited its turn behind another model's load (the bundled model's first conversion:
+    about a minute on a CPU) before saying "No network"; it is said at once, without waiting for the load."""
+    from studio.chat.local import load_for_chat
+    from studio.errors import ModelLoadError
+    from studio.models import cache
+
+    spec = BackendSpec(kind="local", model="microsoft/Phi-3.5-mini-instruct")
+    said: list[str] = []
+
+    def ask() -> None:
+        try:
+            load_for_chat(spec)
+        except ModelLoadError as exc:
+            said.append(str(exc))
+
+    with cache._one_load:  # noqa: SLF001 - another model loading now
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        asking.join(10)
+        assert not asking.is_alive(), "the offline Hub model waited for the other load"
+    assert len(said) == 1 and said[0].startswith("No network: choose the bundled SmolLM2-135M-Instruct"), said
+
+
 def test_an_answer_cut_mid_character_streams_no_replacement_character():
     """Byte-level tokenizers spread an emoji over several tokens; max new tokens can stop after the first."""
     import torch
