@@ -185,7 +185,7 @@ def list_evals() -> list[EvalInfo]:
         result = settled(result)
         out.append(EvalInfo(
             id=result.id, created=result.created, status=result.status, models=result.labels,
-            dataset=describe_dataset(result.dataset), questions=len(result.rows), summary=result.summary,
+            dataset=describe_dataset(result.dataset), questions=len(result.rows), summary=summary_of(result),
         ))
     return sorted(out, key=lambda e: (e.created, e.id), reverse=True)
 
@@ -300,8 +300,20 @@ ALL_LEAKED = ("All {n} questions are leaked (near-duplicates of training questio
               "it was not trained on).")
 
 
+STOPPED_HELP = ("stopped: questions the evaluation was stopped before this model answered (not run, or its answer "
+                "cut short); they are not failures, and no mean counts them.")
+"""What the summaries say about their "stopped" count (the page, the HTML report)."""
+
+
+def stopped(row: QuestionRow, label: str) -> bool:
+    """Whether Stop came before this model's answer to the question (not run, or cut short): no failure of its."""
+    return row.errors.get(label) in _STOPPED
+
+
 def summarize(result: EvalResult, *, exclude_leaked: bool = False) -> dict[str, dict[str, float]]:
-    """Per model: the mean of each metric over its answered questions, with counts answered/failed."""
+    """Per model: the mean of each metric over its answered questions, with counts answered, failed (an error) and
+    stopped (Stop came before its answer: not a failure). A summary stored before the stopped count was kept counts
+    those among the failed: read a result's counts from its rows (``counts``)."""
     rows = [r for r in result.rows if not (exclude_leaked and r.leak)]
     out: dict[str, dict[str, float]] = {}
     for label in result.labels:
@@ -311,9 +323,18 @@ def summarize(result: EvalResult, *, exclude_leaked: bool = False) -> dict[str, 
         if judge is not None:
             summary["judge"] = judge
         summary["answered"] = float(len(scored))
-        summary["failed"] = float(sum(1 for r in rows if label in r.errors))
+        summary["failed"] = float(sum(1 for r in rows if label in r.errors and not stopped(r, label)))
+        summary["stopped"] = float(sum(1 for r in rows if stopped(r, label)))
         out[label] = summary
     return out
+
+
+def summary_of(result: EvalResult) -> dict[str, dict[str, float]]:
+    """The result's summary as its rows have it now (a file written before stopped questions were counted apart
+    counts them as failed), or the stored one where the rows hold nothing to count (a report made by hand)."""
+    if any(r.scores or r.errors for r in result.rows):
+        return summarize(result)
+    return result.summary
 
 
 def refresh_summaries(result: EvalResult) -> EvalResult:
@@ -328,6 +349,10 @@ def score(row: QuestionRow, label: str, metric: str = "f1") -> float | None:
 
 
 def failed(row: QuestionRow, label: str, *, fail_below: float = FAIL_F1) -> bool:
+    """Whether the model failed the question: an error, or token F1 below ``fail_below``; a question Stop came before is
+    not one it failed."""
+    if stopped(row, label):
+        return False
     if label in row.errors:
         return True
     f1 = row.score(label, "f1")
@@ -341,7 +366,7 @@ def outcome(row: QuestionRow, a: str, b: str, *, metric: str = "f1", margin: flo
     neither model has a score (both failed, or the question is still pending), and when Stop came before either
     model's answer (not run, or cut short): a question one model never got to is no loss of its.
     """
-    if row.errors.get(a) in _STOPPED or row.errors.get(b) in _STOPPED:
+    if stopped(row, a) or stopped(row, b):
         return None
     sa, sb = row.score(a, metric), row.score(b, metric)
     if sa is None and sb is None:

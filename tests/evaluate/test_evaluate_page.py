@@ -415,7 +415,8 @@ def test_compared_evaluations_say_how_many_questions_each_mean_is_over(tmp_path)
         eval_results.save(eval_results.refresh_summaries(result))
     at = _app()
     compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert list(compared["answered"]) == [2, len(QA)] and list(compared["failed"]) == [len(QA) - 2, 0]
+    assert list(compared["answered"]) == [2, len(QA)]
+    assert list(compared["failed"]) == [0, 0] and list(compared["stopped"]) == [len(QA) - 2, 0]  # not run: no failure
 
 
 def _local_and_api_result(tmp_path) -> str:
@@ -531,7 +532,11 @@ def test_a_model_stop_came_before_is_said_not_run_not_failed(tmp_path):
     assert not at.exception and not at.error
     assert not [w.value for w in at.warning if "failed every question" in w.value]
     assert any(i.value == "api:n was not run: the evaluation was stopped before its first answer." for i in at.info)
-    assert list(_summary(at)["model"]) == ["api:m", "api:n"]
+    summary = _summary(at)
+    assert list(summary["model"]) == ["api:m", "api:n"]
+    # the questions Stop came before are counted apart: api:m failed none of them
+    assert list(summary["failed"]) == [0, 0] and list(summary["stopped"]) == [len(QA) - 2, len(QA)]
+    assert any(c.value.startswith("Stopped: questions the evaluation was stopped before") for c in at.caption)
 
 
 def test_deleting_an_evaluation_is_asked_apart_from_the_comparison_and_names_what_goes(tmp_path):
