@@ -36,6 +36,7 @@ class EvalInfo:
     dataset: str  # "Soccer rules v3 (held-out of run abc)"
     questions: int
     summary: dict[str, dict[str, float]]
+    asked: str = ""  # which questions were asked (``questions_key``): equal keys compare question by question
 
 
 class EvalNotFoundError(StudioError):
@@ -186,8 +187,34 @@ def list_evals() -> list[EvalInfo]:
         out.append(EvalInfo(
             id=result.id, created=result.created, status=result.status, models=result.labels,
             dataset=describe_dataset(result.dataset), questions=len(result.rows), summary=summary_of(result),
+            asked=questions_key(result),
         ))
     return sorted(out, key=lambda e: (e.created, e.id), reverse=True)
+
+
+def questions_key(result: EvalResult) -> str:
+    """A fingerprint of the questions asked (each question, its reference and passage, in any order): two evaluations
+    with the same one were asked the same questions and compare question by question."""
+    import hashlib
+
+    asked = sorted(json.dumps([r.question, r.reference, r.context or ""], ensure_ascii=False) for r in result.rows)
+    return hashlib.sha256("\n".join(asked).encode("utf-8")).hexdigest() if asked else ""
+
+
+def default_comparison(evals: Sequence[EvalInfo]) -> tuple[list[str], str | None]:
+    """What "Compare" picks first (``evals`` newest first): the newest evaluation and the newest one before it asked
+    the same questions; with none, the newest alone and one line saying why (two evaluations on other questions
+    cannot be compared question by question)."""
+    if not evals:
+        return [], None
+    newest = evals[0]
+    same = next((e for e in evals[1:] if newest.asked and e.asked == newest.asked), None)
+    if same is not None:
+        return [newest.id, same.id], None
+    if len(evals) < 2:
+        return [newest.id], None
+    return [newest.id], (f"No earlier evaluation asked the questions of the newest ({newest.id}: "
+                         f"{newest.dataset or 'its questions'}): pick any to compare their means.")
 
 
 _verdicts: dict[str, tuple[int, int, bool]] = {}  # file -> (mtime, size, sound): Home asks on every run

@@ -566,7 +566,10 @@ def past_evaluations() -> str | None:
         st.caption(f"Status: **{info.status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
                    f"{plural(info.questions, 'question')}")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
-        picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
+        default, why = eval_results.default_comparison(evals)  # the newest and an earlier one on its questions
+        picked = st.multiselect("Evaluations", ids, default=default, key="evaluate.compare")
+        if why and picked == default:
+            st.caption(ui.md(why))
         compared = [m for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")
                     if any(m in s for i in picked for s in by_id[i].summary.values())]
         rows = []

@@ -636,3 +636,36 @@ def test_leaked_and_question_counts_read_in_the_singular_for_one_and_no_toggle_f
     at.run()
     assert not [t for t in at.toggle if t.label.startswith("Exclude")]
     assert any(c.value.startswith("Status: **finished**") and c.value.endswith(" · 1 question") for c in at.caption)
+
+
+def _asked(tmp_path, n: int, questions: list[dict]) -> str:
+    """A finished evaluation of model "m" on ``questions``, the n-th made (later ones are newer)."""
+    data = tmp_path / f"qa{n}.json"
+    data.write_text(json.dumps(questions))
+    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+    result.id, result.created, result.status = f"20261206-00000{n}-cmp{n}", f"2026-12-06T00:0{n}:00+00:00", "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"], answers={"m": "Two halves"},
+                               scores={"m": {"f1": 0.4}}) for i, q in enumerate(questions)]
+    eval_results.save(eval_results.refresh_summaries(result))
+    return result.id
+
+
+def test_compare_starts_with_the_newest_evaluation_and_an_earlier_one_on_the_same_questions(tmp_path):
+    """Compare picked the two newest evaluations, here one on the soccer questions and one on other questions: their
+    means side by side compared nothing. It picks the newest and the newest before it asked the same questions."""
+    soccer = _asked(tmp_path, 1, QA)
+    _asked(tmp_path, 2, [{"question": "What is a tensor?", "answer": "An array."}])
+    newest = _asked(tmp_path, 3, list(reversed(QA)))  # the same questions, another order: still comparable
+    at = _app()
+    assert at.multiselect(key="evaluate.compare").value == [newest, soccer]
+    compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
+    assert list(compared["evaluation"]) == [newest, soccer]
+
+
+def test_compare_says_so_when_no_earlier_evaluation_asked_the_newest_s_questions(tmp_path):
+    _asked(tmp_path, 1, QA)
+    newest = _asked(tmp_path, 2, QA[:2])  # a sample: other questions
+    at = _app()
+    assert at.multiselect(key="evaluate.compare").value == [newest]
+    (line,) = [c.value for c in at.caption if c.value.startswith("No earlier evaluation asked the questions")]
+    assert newest in line
