@@ -112,7 +112,6 @@ def _run_split(run: Any, run_id: str) -> str:
 def _range(name: str) -> tuple:
     """(min, max) of an EvalConfig field, from its metadata (``studio.settings``): the page offers what the config takes."""
     from studio import settings
-    from studio.evaluate.config import EvalConfig
 
     return settings.bounds(EvalConfig, name)
 
@@ -307,8 +306,8 @@ def progress_panel(eval_id: str) -> None:
         partial = eval_results.load(eval_id)
     except StudioError:
         partial = None
-    if status.state == "stopping":  # what is kept, and what Stop cannot cut short (Inference Providers)
-        st.info(ui.md(stopping.stopping_note(_config_of(partial))), icon=":material/stop_circle:")
+    if status.state == "stopping":  # what is kept, and what is dropped
+        st.info(stopping.stopping_note(), icon=":material/stop_circle:")
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
         st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {plural(len(partial.rows), 'question')}")
         st.caption(ui.md(" · ".join(f"{label}: {_counts(s)}" for label, s in eval_results.summarize(partial).items())))
@@ -325,13 +324,6 @@ def _counts(summary: dict[str, float]) -> str:
     """"3 answered, 1 failed", and ", 2 stopped" where Stop came before some of the model's answers."""
     text = f"{int(summary.get('answered', 0))} answered, {int(summary.get('failed', 0))} failed"
     return text + (f", {int(summary['stopped'])} stopped" if summary.get("stopped") else "")
-
-
-def _config_of(result: EvalResult | None) -> EvalConfig | None:
-    try:
-        return EvalConfig.from_dict(result.config) if result is not None else None
-    except (StudioError, TypeError, ValueError):  # a result file written by hand: say the general part only
-        return None
 
 
 # --- results ----------------------------------------------------------------------------------
