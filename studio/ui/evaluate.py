@@ -559,7 +559,12 @@ def past_evaluations() -> str | None:
                    f"{plural(info.questions, 'question')}")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         default, why = eval_results.default_comparison(evals)  # the newest and an earlier one on its questions
-        picked = st.multiselect("Evaluations", ids, default=default, key="evaluate.compare")
+        if st.session_state.get("evaluate.compare.newest") != ids[0]:  # first shown, or a newer one since: it first
+            st.session_state["evaluate.compare"] = default
+            st.session_state["evaluate.compare.newest"] = ids[0]
+        else:  # as picked, less any deleted since
+            st.session_state["evaluate.compare"] = [i for i in st.session_state.get("evaluate.compare", default) if i in ids]
+        picked = st.multiselect("Evaluations", ids, key="evaluate.compare")
         if why and picked == default:
             st.caption(ui.md(why))
         compared = [m for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")

@@ -653,9 +653,12 @@ def test_compare_starts_with_the_newest_evaluation_and_an_earlier_one_on_the_sam
     """Compare picked the two newest evaluations, here one on the soccer questions and one on other questions: their
     means side by side compared nothing. It picks the newest and the newest before it asked the same questions."""
     soccer = _asked(tmp_path, 1, QA)
-    _asked(tmp_path, 2, [{"question": "What is a tensor?", "answer": "An array."}])
-    newest = _asked(tmp_path, 3, list(reversed(QA)))  # the same questions, another order: still comparable
+    other = _asked(tmp_path, 2, [{"question": "What is a tensor?", "answer": "An array."}])
     at = _app()
+    assert at.multiselect(key="evaluate.compare").value == [other]
+    # one more evaluation while the page is open: the comparison starts from it (it kept the first visit's picks)
+    newest = _asked(tmp_path, 3, list(reversed(QA)))  # the same questions, another order: still comparable
+    at.run()
     assert at.multiselect(key="evaluate.compare").value == [newest, soccer]
     compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
     assert list(compared["evaluation"]) == [newest, soccer]
