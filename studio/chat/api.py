@@ -385,11 +385,21 @@ class ProviderClient:
                 return
             yield chunk
 
+    def question_answering(self, question: str, context: str, stop: threading.Event | None) -> Any:
+        """An extractive answer to ``question`` over ``context`` (the question-answering task); None once ``stop``
+        is set, its connection closed as a stream's is."""
+        return self._run(self._read_refusal(self._client.question_answering(question=question, context=context)),
+                         stop or threading.Event())
+
     async def _open(self, messages: list[Message], kwargs: dict[str, Any]) -> Any:
+        return await self._read_refusal(self._client.chat_completion(messages, **kwargs))
+
+    @staticmethod
+    async def _read_refusal(request: Any) -> Any:
         from huggingface_hub.errors import HfHubHTTPError
 
         try:
-            return await self._client.chat_completion(messages, **kwargs)
+            return await request
         except HfHubHTTPError as exc:  # read the refusal's body here, where it can be read (an async response)
             if exc.response is not None:
                 with contextlib.suppress(Exception):

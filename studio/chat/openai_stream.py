@@ -7,7 +7,8 @@ between tokens, the whole answer: a server trickling one byte every few seconds 
 the end of the stream checked (a body that stops before ``[DONE]`` or a ``finish_reason`` is an
 error, not an answer). Stop is honoured at once: a thread watching the caller's stop event shuts the
 request's socket down, so a reader blocked on a silent server wakes and ends instead of waiting for
-its timeout (the server sees the connection closed).
+its timeout (the server sees the connection closed). ``post_json`` sends a plain (not streamed) request the
+same way.
 """
 
 from __future__ import annotations
@@ -110,34 +111,74 @@ def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadli
             yield from _events(response, start, deadlines, stop)
 
 
+def post_json(url: str, payload: dict[str, Any], api_key: str | None, timeout_s: float,
+              stop: threading.Event | None = None) -> Any:
+    """POST ``payload`` to ``url`` and return its parsed JSON answer (one plain request: a question-answering
+    endpoint); None once ``stop`` is set while it is waited for, its connection shut at once as a stream's is.
+
+    Raises ``HttpStatusError`` for a non-200 answer, ``StreamTimeout``, ``requests``' connection errors, and a
+    ``ValueError`` for a body that is not JSON. ``api_key`` goes into the ``Authorization`` header, when given.
+    """
+    import requests
+
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    stop = stop or threading.Event()
+    sockets = _Sockets()
+    with requests.Session() as session, tasks.Watch(stop.is_set, sockets.shut, STOP_POLL_S, "api-stop-watch"):
+        adapter = _adapter_class()()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        opening = _OPENING.set(sockets)
+        try:  # not streamed: the whole body is read here, where Stop can shut the socket under the read
+            response = session.post(url, json=payload, headers=headers, timeout=(min(10.0, timeout_s), timeout_s))
+        except requests.RequestException as exc:
+            if stop.is_set():  # our own shutdown woke the read
+                return None
+            if isinstance(exc, requests.Timeout):
+                raise StreamTimeout("the server did not answer within the timeout") from None
+            raise
+        finally:
+            _OPENING.reset(opening)
+        with response:
+            if stop.is_set():  # a shut socket reads as the end of the body: what came is not the whole answer
+                return None
+            if response.status_code != 200:
+                raise HttpStatusError(response.status_code, dict(response.headers), response.text[:4096])
+            return response.json()
+
+
 # --- Stop: shut the request's socket from the watching thread -------------------------------------
 
 class _Sockets:
-    """The connections one request opened; ``shut`` shuts each socket down, now and any opened later."""
+    """The sockets one request's connections opened; ``shut`` shuts each down, now and any opened later. The socket
+    is kept as it connects: a response that closes its connection (HTTP/1.0, ``Connection: close``) takes the socket
+    from the connection (``connection.sock`` is None then) while its body is still being read from it."""
 
     def __init__(self) -> None:
-        self._connections: list[Any] = []
+        self._sockets: list[Any] = []
         self._lock = threading.Lock()
         self.shut_down = False
 
     def add(self, connection: Any) -> None:
+        sock = getattr(connection, "sock", None)
         with self._lock:
-            self._connections.append(connection)
+            self._sockets.append(sock)
             late = self.shut_down
         if late:
-            _shutdown(connection)
+            _shutdown(sock)
 
     def shut(self) -> None:
         with self._lock:
             self.shut_down = True
-            connections = list(self._connections)
-        for connection in connections:
-            _shutdown(connection)
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
 
 
-def _shutdown(connection: Any) -> None:
+def _shutdown(sock: Any) -> None:
     # shutdown, not close: it wakes a recv blocked in another thread and sends the server a FIN
-    sock = getattr(connection, "sock", None)
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)

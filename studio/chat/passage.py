@@ -5,9 +5,10 @@ occurs in the passage, where (character offsets), with the model's score for an 
 
 - An **extractive** model (``BackendSpec(task="extractive")``) picks a span of the passage: locally
   with ``studio.models.extractive`` (through the one model cache), or through Hugging Face Inference
-  Providers' question-answering task (``InferenceClient.question_answering``) or a dedicated endpoint
-  URL that takes the same request (``{"inputs": {"question", "context"}}``), with chat's retries of a
-  busy or loading server, timeouts and token rules.
+  Providers' question-answering task (``AsyncInferenceClient.question_answering`` on a connection of its
+  own, ``api.ProviderClient``) or a dedicated endpoint URL that takes the same request (``{"inputs":
+  {"question", "context"}}``, ``openai_stream.post_json``), with chat's retries of a busy or loading server,
+  timeouts and token rules; Stop closes the request's connection at once on either path.
 - A **generative** model is any chat backend asked ``prompt_format.user_content(question, passage)``,
   the rendering training uses; its answer is then looked for in the passage ("found in the passage").
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from studio.chat import openai_stream
 from studio.chat.api import MAX_ATTEMPTS, ApiBackend, _Retry
 from studio.chat.base import BackendSpec, ChatBackend, ChatParams, StreamStats, complete, hf_host
 from studio.errors import BackendError, CancelledError, MissingTokenError
@@ -185,22 +187,18 @@ class ApiExtractive(ApiBackend):
             return self._not_served()
         return super()._explain(exc)
 
-    def _ask(self, question: str, context: str, timeout: float) -> dict[str, Any]:
+    def _ask(self, question: str, context: str, timeout: float, stop: threading.Event) -> dict[str, Any] | None:
+        """The service's answer; None when Stop came first (its connection is closed at once, on either path)."""
         if self.spec.base_url:
-            return _post_json(self.spec.base_url, {"inputs": {"question": question, "context": context}},
-                              self._token, timeout)
-        from huggingface_hub import InferenceClient
-
-        if not self._token:
-            raise MissingTokenError(
-                "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, "
-                "or set HF_TOKEN in secrets or the environment (the command line reads the environment)."
-            )
-        client = InferenceClient(provider=self.spec.provider, token=self._token, timeout=timeout)
+            return openai_stream.post_json(self.spec.base_url, {"inputs": {"question": question, "context": context}},
+                                           self._token, timeout, stop)
+        client = self._client(timeout)  # a connection of its own, which Stop closes (api.ProviderClient)
         try:
-            out = client.question_answering(question=question, context=context, model=self.spec.model)
+            out = client.question_answering(question, context, stop)
         finally:
             client.close()
+        if out is None:
+            return None
         out = out[0] if isinstance(out, list) and out else out
         return {k: getattr(out, k, None) for k in ("answer", "start", "end", "score")}
 
@@ -211,7 +209,7 @@ class ApiExtractive(ApiBackend):
         stats = StreamStats()
         for attempt in range(MAX_ATTEMPTS):
             try:
-                raw = self._ask(question.strip(), context, params.timeout_s)
+                raw = self._ask(question.strip(), context, params.timeout_s, stop)
             except MissingTokenError:
                 raise
             except Exception as exc:  # the client's errors: HTTP status, timeout, connection, a refused task
@@ -221,6 +219,8 @@ class ApiExtractive(ApiBackend):
                 if not self._wait_before_retry(err, attempt, stop, stats):
                     raise CancelledError("Stopped before the service answered.") from None
                 continue
+            if raw is None or stop.is_set():
+                raise CancelledError("Stopped before the service answered.")
             stats.mark_token()
             stats.finish()
             return self._parse(raw, context, stats)
@@ -239,25 +239,6 @@ class ApiExtractive(ApiBackend):
             start, end = found or (None, None)
         return PassageAnswer(text.strip(), start, end, float(score) if isinstance(score, (int, float)) else None,
                              True, self.name, stats)
-
-
-def _post_json(url: str, payload: dict[str, Any], key: str | None, timeout: float) -> Any:
-    """POST ``payload``; the parsed JSON answer, or ``openai_stream.HttpStatusError`` for a non-200 status."""
-    import requests
-
-    from studio.chat import openai_stream
-
-    headers = {"Content-Type": "application/json"}
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    try:
-        response = requests.post(url, json=payload, headers=headers, timeout=(min(10.0, timeout), timeout))
-    except requests.Timeout:
-        raise openai_stream.StreamTimeout("the server did not answer within the timeout") from None
-    with response:
-        if response.status_code != 200:
-            raise openai_stream.HttpStatusError(response.status_code, dict(response.headers), response.text[:4096])
-        return response.json()
 
 
 def token_for(spec: BackendSpec, hf_token: str | None, api_key: str | None) -> str | None:

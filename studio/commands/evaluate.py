@@ -187,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"wrote {target}", file=sys.stderr)
     if result.status == "failed":
         raise StudioError(result.error or "The evaluation failed.")
-    if result.status == "stopped":
+    if result.status == "stopped":  # what was answered before the stop, then why it ended
+        _print_summary(result)
         print(f"error: {result.error}", file=sys.stderr)
         return 130
     failed = eval_results.failed_models(result)
@@ -200,10 +201,20 @@ def run(args: argparse.Namespace) -> int:
     for model in result.models:
         if model.error:
             print(f"warning: {model.label}: {model.error}", file=sys.stderr)
-    for label, s in result.summary.items():
-        shown = ", ".join(f"{k}={v:.3f}" for k, v in s.items()
-                          if k in ("exact_match", "f1", "rouge_l", "chrf", "in_passage"))
-        print(f"{label}: {shown} ({int(s.get('answered', 0))} answered, {int(s.get('failed', 0))} failed)")
+    _print_summary(result)
     saved = eval_results.path(result.id)
     print(f"saved as evaluation {result.id} ({saved})", file=sys.stderr)
     return 0
+
+
+def _print_summary(result) -> None:
+    """Each model's means and how many questions they are over: answered, failed, and stopped (Stop came before the
+    answer: not a failure)."""
+    from studio.evaluate import results as eval_results
+
+    for label, s in eval_results.summary_of(result).items():
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in s.items()
+                          if k in ("exact_match", "f1", "rouge_l", "chrf", "in_passage"))
+        stopped = f", {int(s['stopped'])} stopped" if s.get("stopped") else ""
+        means = f"{shown} " if shown else ""  # none before the stop: the counts alone
+        print(f"{label}: {means}({int(s.get('answered', 0))} answered, {int(s.get('failed', 0))} failed{stopped})")

@@ -55,8 +55,11 @@ def _titled(metric: str) -> str:
 def _counted(label: str, summary: Mapping[str, float]) -> str:
     """The model's name, with how many questions its means are over when some of its answers failed: a mean over 2
     of 6 questions is not comparable with one over all 6."""
-    answered, failed = int(summary.get("answered", 0)), int(summary.get("failed", 0))
-    return f"{label} ({answered} of {answered + failed} answered)" if failed else label
+    answered, failed, stopped = (int(summary.get(c, 0)) for c in ("answered", "failed", "stopped"))
+    if not stopped:
+        return f"{label} ({answered} of {answered + failed} answered)" if failed else label
+    why = f"{failed} failed, {stopped} stopped" if failed else f"{stopped} stopped"  # Stop came first: not a failure
+    return f"{label} ({answered} of {answered + failed + stopped} answered: {why})"
 
 
 def _fmt(value: float | None) -> str:

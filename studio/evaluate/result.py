@@ -7,7 +7,7 @@ Stored as JSON in ``STUDIO_HOME/evals/<id>.json`` (the CLI's REPORT.json is the 
      "config": EvalConfig as a dict,                      # everything needed to run it again
      "dataset": {"source", "id", "name", "version", "sha256", "count", "path", "run_id", "sample"},
      "models": [ModelEntry], "environment": {"python", "torch", "transformers", "sacrebleu"}, "notes": [str],
-     "rows": [QuestionRow], "summary": {label: {metric: mean, "answered": n, "failed": n}},
+     "rows": [QuestionRow], "summary": {label: {metric: mean, "answered": n, "failed": n, "stopped": n}},
      "summary_excluding_leaked": {...}}
 
 The file keeps the outcome only: ``status`` is null until the evaluation ends. Whether it is queued or

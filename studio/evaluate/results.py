@@ -36,6 +36,7 @@ class EvalInfo:
     dataset: str  # "Soccer rules v3 (held-out of run abc)"
     questions: int
     summary: dict[str, dict[str, float]]
+    asked: str = ""  # which questions were asked (``questions_key``): equal keys compare question by question
 
 
 class EvalNotFoundError(StudioError):
@@ -185,9 +186,35 @@ def list_evals() -> list[EvalInfo]:
         result = settled(result)
         out.append(EvalInfo(
             id=result.id, created=result.created, status=result.status, models=result.labels,
-            dataset=describe_dataset(result.dataset), questions=len(result.rows), summary=result.summary,
+            dataset=describe_dataset(result.dataset), questions=len(result.rows), summary=summary_of(result),
+            asked=questions_key(result),
         ))
     return sorted(out, key=lambda e: (e.created, e.id), reverse=True)
+
+
+def questions_key(result: EvalResult) -> str:
+    """A fingerprint of the questions asked (each question, its reference and passage, in any order): two evaluations
+    with the same one were asked the same questions and compare question by question."""
+    import hashlib
+
+    asked = sorted(json.dumps([r.question, r.reference, r.context or ""], ensure_ascii=False) for r in result.rows)
+    return hashlib.sha256("\n".join(asked).encode("utf-8")).hexdigest() if asked else ""
+
+
+def default_comparison(evals: Sequence[EvalInfo]) -> tuple[list[str], str | None]:
+    """What "Compare" picks first (``evals`` newest first): the newest evaluation and the newest one before it asked
+    the same questions; with none, the newest alone and one line saying why (two evaluations on other questions
+    cannot be compared question by question)."""
+    if not evals:
+        return [], None
+    newest = evals[0]
+    same = next((e for e in evals[1:] if newest.asked and e.asked == newest.asked), None)
+    if same is not None:
+        return [newest.id, same.id], None
+    if len(evals) < 2:
+        return [newest.id], None
+    return [newest.id], (f"No earlier evaluation asked the questions of the newest ({newest.id}: "
+                         f"{newest.dataset or 'its questions'}): pick any to compare their means.")
 
 
 _verdicts: dict[str, tuple[int, int, bool]] = {}  # file -> (mtime, size, sound): Home asks on every run
@@ -300,8 +327,20 @@ ALL_LEAKED = ("All {n} questions are leaked (near-duplicates of training questio
               "it was not trained on).")
 
 
+STOPPED_HELP = ("stopped: questions the evaluation was stopped before this model answered (not run, or its answer "
+                "cut short); they are not failures, and no mean counts them.")
+"""What the summaries say about their "stopped" count (the page, the HTML report)."""
+
+
+def stopped(row: QuestionRow, label: str) -> bool:
+    """Whether Stop came before this model's answer to the question (not run, or cut short): no failure of its."""
+    return row.errors.get(label) in _STOPPED
+
+
 def summarize(result: EvalResult, *, exclude_leaked: bool = False) -> dict[str, dict[str, float]]:
-    """Per model: the mean of each metric over its answered questions, with counts answered/failed."""
+    """Per model: the mean of each metric over its answered questions, with counts answered, failed (an error) and
+    stopped (Stop came before its answer: not a failure). A summary stored before the stopped count was kept counts
+    those among the failed: read a result's counts from its rows (``counts``)."""
     rows = [r for r in result.rows if not (exclude_leaked and r.leak)]
     out: dict[str, dict[str, float]] = {}
     for label in result.labels:
@@ -311,9 +350,18 @@ def summarize(result: EvalResult, *, exclude_leaked: bool = False) -> dict[str, 
         if judge is not None:
             summary["judge"] = judge
         summary["answered"] = float(len(scored))
-        summary["failed"] = float(sum(1 for r in rows if label in r.errors))
+        summary["failed"] = float(sum(1 for r in rows if label in r.errors and not stopped(r, label)))
+        summary["stopped"] = float(sum(1 for r in rows if stopped(r, label)))
         out[label] = summary
     return out
+
+
+def summary_of(result: EvalResult) -> dict[str, dict[str, float]]:
+    """The result's summary as its rows have it now (a file written before stopped questions were counted apart
+    counts them as failed), or the stored one where the rows hold nothing to count (a report made by hand)."""
+    if any(r.scores or r.errors for r in result.rows):
+        return summarize(result)
+    return result.summary
 
 
 def refresh_summaries(result: EvalResult) -> EvalResult:
@@ -328,6 +376,10 @@ def score(row: QuestionRow, label: str, metric: str = "f1") -> float | None:
 
 
 def failed(row: QuestionRow, label: str, *, fail_below: float = FAIL_F1) -> bool:
+    """Whether the model failed the question: an error, or token F1 below ``fail_below``; a question Stop came before is
+    not one it failed."""
+    if stopped(row, label):
+        return False
     if label in row.errors:
         return True
     f1 = row.score(label, "f1")
@@ -341,7 +393,7 @@ def outcome(row: QuestionRow, a: str, b: str, *, metric: str = "f1", margin: flo
     neither model has a score (both failed, or the question is still pending), and when Stop came before either
     model's answer (not run, or cut short): a question one model never got to is no loss of its.
     """
-    if row.errors.get(a) in _STOPPED or row.errors.get(b) in _STOPPED:
+    if stopped(row, a) or stopped(row, b):
         return None
     sa, sb = row.score(a, metric), row.score(b, metric)
     if sa is None and sb is None:

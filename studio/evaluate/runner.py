@@ -323,10 +323,11 @@ def _run_extractive(entry: ModelEntry, rows: list[QuestionRow], backend, config:
             try:
                 span = backend.answer(row.question, row.context, params, stop=cancel.event)
                 _record(row, label, span.text, time.perf_counter() - t0, span)  # a span is whole, never cut short
-            except StudioError as exc:  # stopped while a busy service was waited for: the check below stops
-                row.fail(label, str(exc))
             except Exception as exc:  # noqa: BLE001 - a broken model fails its cell, the rest goes on
-                row.fail(label, _first_line(exc))
+                if cancel.event.is_set():  # Stop closed the request (or ended a wait for a busy service): no answer
+                    row.fail(label, stopping.INTERRUPTED)
+                else:
+                    row.fail(label, str(exc) if isinstance(exc, StudioError) else _first_line(exc))
         _stop_if_asked(cancel, entry, rows[n:])
         step(n, f"{label}: {n}/{len(rows)}")
     if rows and all(label in r.errors for r in rows):

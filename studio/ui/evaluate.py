@@ -112,7 +112,6 @@ def _run_split(run: Any, run_id: str) -> str:
 def _range(name: str) -> tuple:
     """(min, max) of an EvalConfig field, from its metadata (``studio.settings``): the page offers what the config takes."""
     from studio import settings
-    from studio.evaluate.config import EvalConfig
 
     return settings.bounds(EvalConfig, name)
 
@@ -307,13 +306,11 @@ def progress_panel(eval_id: str) -> None:
         partial = eval_results.load(eval_id)
     except StudioError:
         partial = None
-    if status.state == "stopping":  # what is kept, and what Stop cannot cut short (Inference Providers)
-        st.info(ui.md(stopping.stopping_note(_config_of(partial))), icon=":material/stop_circle:")
+    if status.state == "stopping":  # what is kept, and what is dropped
+        st.info(stopping.stopping_note(), icon=":material/stop_circle:")
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
         st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {plural(len(partial.rows), 'question')}")
-        counts = {label: (int(s.get("answered", 0)), int(s.get("failed", 0)))
-                  for label, s in eval_results.summarize(partial).items()}
-        st.caption(ui.md(" · ".join(f"{label}: {a} answered, {f} failed" for label, (a, f) in counts.items())))
+        st.caption(ui.md(" · ".join(f"{label}: {_counts(s)}" for label, s in eval_results.summarize(partial).items())))
         answered = [r for r in partial.rows if r.answers or r.errors]
         if answered:  # answers as they come, newest last
             with st.expander(f"Answers so far ({len(answered):,} questions)", expanded=True):
@@ -323,11 +320,10 @@ def progress_panel(eval_id: str) -> None:
         st.toast("Stopping: the answer being written is dropped, the answers so far are kept.")
 
 
-def _config_of(result: EvalResult | None) -> EvalConfig | None:
-    try:
-        return EvalConfig.from_dict(result.config) if result is not None else None
-    except (StudioError, TypeError, ValueError):  # a result file written by hand: say the general part only
-        return None
+def _counts(summary: dict[str, float]) -> str:
+    """"3 answered, 1 failed", and ", 2 stopped" where Stop came before some of the model's answers."""
+    text = f"{int(summary.get('answered', 0))} answered, {int(summary.get('failed', 0))} failed"
+    return text + (f", {int(summary['stopped'])} stopped" if summary.get("stopped") else "")
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -335,8 +331,9 @@ def _config_of(result: EvalResult | None) -> EvalConfig | None:
 def _summary_frame(summary: dict, failed: dict[str, str]) -> pd.DataFrame:
     """Means to 3 significant digits; a model that failed every question reads "failed", not None."""
     cols = [m for m in metrics.METRICS if any(m in s for s in summary.values())]
+    counts = report.counts_shown(summary)  # "stopped" where Stop came before some answer: not a failure
     rows = [{"model": label, **{metrics.LABELS[m]: "failed" if label in failed else _cell(s.get(m)) for m in cols},
-             "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0))} for label, s in summary.items()]
+             **{c: int(s.get(c, 0)) for c in counts}} for label, s in summary.items()]
     return pd.DataFrame(rows)
 
 
@@ -398,6 +395,8 @@ def show_result(result: EvalResult) -> None:
     st.subheader("Summary")
     frame = _summary_frame(summary, failed)
     st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
+    if "stopped" in frame.columns:
+        st.caption(eval_results.STOPPED_HELP[0].upper() + eval_results.STOPPED_HELP[1:])
     for m in metrics.METRICS:  # an empty cell with a reason (perplexity of an API model) says it under the table too
         if metrics.absent(m) and metrics.LABELS[m] in frame.columns and (frame[metrics.LABELS[m]] == metrics.MISSING).any():
             st.caption(f"{metrics.MISSING} under {metrics.LABELS[m]}: {metrics.absent(m)}.")
@@ -491,7 +490,8 @@ def drill_down(result: EvalResult, rows: list[QuestionRow], labels: list[str]) -
         err = pick.errors.get(label)
         scores = pick.scores.get(label, {})
         judge = pick.judge.get(label)
-        table.append({"model": label, "answer": f"[failed] {err}" if err else pick.answers.get(label, ""),
+        answer = (err if eval_results.stopped(pick, label) else f"[failed] {err}") if err else pick.answers.get(label, "")
+        table.append({"model": label, "answer": answer,
                       **{metrics.LABELS[m]: _cell(scores.get(m)) for m in shown if m != "in_passage" or pick.context},
                       **({"judge": _cell(judge.score if judge else None), "judge's reason": judge.reason if judge else ""}
                          if judged else {})})
@@ -558,7 +558,15 @@ def past_evaluations() -> str | None:
         st.caption(f"Status: **{info.status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
                    f"{plural(info.questions, 'question')}")
     with st.expander(f"Compare past evaluations ({len(evals)})"):
-        picked = st.multiselect("Evaluations", ids, default=ids[: min(2, len(ids))], key="evaluate.compare")
+        default, why = eval_results.default_comparison(evals)  # the newest and an earlier one on its questions
+        if st.session_state.get("evaluate.compare.newest") != ids[0]:  # first shown, or a newer one since: it first
+            st.session_state["evaluate.compare"] = default
+            st.session_state["evaluate.compare.newest"] = ids[0]
+        else:  # as picked, less any deleted since
+            st.session_state["evaluate.compare"] = [i for i in st.session_state.get("evaluate.compare", default) if i in ids]
+        picked = st.multiselect("Evaluations", ids, key="evaluate.compare")
+        if why and picked == default:
+            st.caption(ui.md(why))
         compared = [m for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "judge")
                     if any(m in s for i in picked for s in by_id[i].summary.values())]
         rows = []
@@ -567,9 +575,12 @@ def past_evaluations() -> str | None:
                 rows.append({"evaluation": i, "started": jobs.readable_time(by_id[i].created), "questions": by_id[i].dataset, "model": label,
                              **{metrics.LABELS[m]: _cell(s.get(m)) for m in compared},
                              # a stopped evaluation's means are over fewer questions than a finished one's
-                             "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0))})
+                             "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0)),
+                             "stopped": int(s.get("stopped", 0))})
         if rows:
             frame = pd.DataFrame(rows)  # means to 3 significant digits, as in the Summary table
+            if not frame["stopped"].any():  # as in the Summary table: only where Stop came before some answer
+                frame = frame.drop(columns="stopped")
             st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",

@@ -363,10 +363,9 @@ def test_when_every_model_failed_the_page_says_so_once_and_draws_no_empty_charts
     assert not [t for t in at.toggle if t.label.startswith("Exclude the")]  # no "Exclude the 0 leaked questions"
 
 
-def test_while_stopping_the_page_says_what_is_kept_and_that_an_extractive_provider_cannot_be_cut_short(tmp_path):
-    """Stop ends a local model's, a base URL's or Inference Providers' streamed answer at once; an extractive
-    model's plain request to Inference Providers cannot be interrupted, so an evaluation with one says, while it
-    stops, that it waits for that request."""
+def test_while_stopping_the_page_says_what_is_kept(tmp_path):
+    """Stop ends every answer in flight at once, an extractive model's request to Inference Providers too: the page
+    no longer says it waits for one."""
     import os
 
     from studio import jobs
@@ -381,7 +380,7 @@ def test_while_stopping_the_page_says_what_is_kept_and_that_an_extractive_provid
     at = _app()
     (note,) = [i.value for i in at.info if i.value.startswith("Stopping")]
     assert "answers so far are kept" in note
-    assert "cannot be interrupted" in note and "90 s" in note
+    assert "cannot be interrupted" not in note and "90 s" not in note
     assert at.button(key=f"evaluate.stop.{result.id}").disabled
 
 
@@ -415,7 +414,8 @@ def test_compared_evaluations_say_how_many_questions_each_mean_is_over(tmp_path)
         eval_results.save(eval_results.refresh_summaries(result))
     at = _app()
     compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert list(compared["answered"]) == [2, len(QA)] and list(compared["failed"]) == [len(QA) - 2, 0]
+    assert list(compared["answered"]) == [2, len(QA)]
+    assert list(compared["failed"]) == [0, 0] and list(compared["stopped"]) == [len(QA) - 2, 0]  # not run: no failure
 
 
 def _local_and_api_result(tmp_path) -> str:
@@ -531,7 +531,11 @@ def test_a_model_stop_came_before_is_said_not_run_not_failed(tmp_path):
     assert not at.exception and not at.error
     assert not [w.value for w in at.warning if "failed every question" in w.value]
     assert any(i.value == "api:n was not run: the evaluation was stopped before its first answer." for i in at.info)
-    assert list(_summary(at)["model"]) == ["api:m", "api:n"]
+    summary = _summary(at)
+    assert list(summary["model"]) == ["api:m", "api:n"]
+    # the questions Stop came before are counted apart: api:m failed none of them
+    assert list(summary["failed"]) == [0, 0] and list(summary["stopped"]) == [len(QA) - 2, len(QA)]
+    assert any(c.value.startswith("Stopped: questions the evaluation was stopped before") for c in at.caption)
 
 
 def test_deleting_an_evaluation_is_asked_apart_from_the_comparison_and_names_what_goes(tmp_path):
@@ -631,3 +635,39 @@ def test_leaked_and_question_counts_read_in_the_singular_for_one_and_no_toggle_f
     at.run()
     assert not [t for t in at.toggle if t.label.startswith("Exclude")]
     assert any(c.value.startswith("Status: **finished**") and c.value.endswith(" · 1 question") for c in at.caption)
+
+
+def _asked(tmp_path, n: int, questions: list[dict]) -> str:
+    """A finished evaluation of model "m" on ``questions``, the n-th made (later ones are newer)."""
+    data = tmp_path / f"qa{n}.json"
+    data.write_text(json.dumps(questions))
+    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+    result.id, result.created, result.status = f"20261206-00000{n}-cmp{n}", f"2026-12-06T00:0{n}:00+00:00", "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"], answers={"m": "Two halves"},
+                               scores={"m": {"f1": 0.4}}) for i, q in enumerate(questions)]
+    eval_results.save(eval_results.refresh_summaries(result))
+    return result.id
+
+
+def test_compare_starts_with_the_newest_evaluation_and_an_earlier_one_on_the_same_questions(tmp_path):
+    """Compare picked the two newest evaluations, here one on the soccer questions and one on other questions: their
+    means side by side compared nothing. It picks the newest and the newest before it asked the same questions."""
+    soccer = _asked(tmp_path, 1, QA)
+    other = _asked(tmp_path, 2, [{"question": "What is a tensor?", "answer": "An array."}])
+    at = _app()
+    assert at.multiselect(key="evaluate.compare").value == [other]
+    # one more evaluation while the page is open: the comparison starts from it (it kept the first visit's picks)
+    newest = _asked(tmp_path, 3, list(reversed(QA)))  # the same questions, another order: still comparable
+    at.run()
+    assert at.multiselect(key="evaluate.compare").value == [newest, soccer]
+    compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
+    assert list(compared["evaluation"]) == [newest, soccer]
+
+
+def test_compare_says_so_when_no_earlier_evaluation_asked_the_newest_s_questions(tmp_path):
+    _asked(tmp_path, 1, QA)
+    newest = _asked(tmp_path, 2, QA[:2])  # a sample: other questions
+    at = _app()
+    assert at.multiselect(key="evaluate.compare").value == [newest]
+    (line,) = [c.value for c in at.caption if c.value.startswith("No earlier evaluation asked the questions")]
+    assert newest in line

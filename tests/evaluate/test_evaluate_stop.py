@@ -63,7 +63,7 @@ def test_stop_cuts_a_local_batch_short_and_keeps_the_batches_before(long_winded,
     assert all(r.errors[label] == stopping.INTERRUPTED for r in cut)
     assert all(r.errors[label] == stopping.NOT_RUN for r in rest)
     summary = eval_results.summarize(stored)[label]
-    assert summary["answered"] == 2 and summary["failed"] == 3
+    assert (summary["answered"], summary["failed"], summary["stopped"]) == (2, 0, 3)  # stopped is not failed
     assert eval_jobs.job_state(eval_id).state == "stopped"
 
 
@@ -184,19 +184,63 @@ def test_stop_ends_a_background_job_waiting_on_a_silent_server(tmp_path):
         server.server.shutdown()
 
 
-def test_the_stopping_note_says_what_stop_cannot_cut_short():
-    base = dict(dataset_file="qa.json", api_timeout_s=45)
-    local = stopping.stopping_note(EvalConfig(models=("distilgpt2",), **base))
-    assert "answers so far are kept" in local and "Inference Providers" not in local
-    served = stopping.stopping_note(EvalConfig(models=("api:m",), api_base_url="http://127.0.0.1:8000/v1", **base))
-    assert "Inference Providers" not in served  # a base URL's connection is closed at once
-    hosted = stopping.stopping_note(EvalConfig(models=("distilgpt2", "api:meta-llama/Llama-3.1-8B-Instruct"), **base))
-    assert "Inference Providers" not in hosted  # a streamed answer's own connection is closed at once too
-    judged = stopping.stopping_note(EvalConfig(models=("distilgpt2",), judge="api:j", **base))
-    assert "Inference Providers" not in judged
-    extractive = stopping.stopping_note(EvalConfig(models=("distilgpt2", "api:qa:deepset/roberta-base-squad2"), **base))
-    assert "Inference Providers (api:qa:deepset/roberta-base-squad2) cannot be interrupted" in extractive
-    assert "45 s" in extractive
+PASSAGES = [{"question": "Qual é o nome?", "answer": "Marcundes", "context": f"Meu nome é Marcundes, aula {i}."}
+            for i in range(3)]
+
+
+def _stop_while_answering(cfg: EvalConfig, server, mode: str) -> tuple:
+    """Run ``cfg`` in this process, press Stop once ``server`` got its first request in ``mode``; the result and how
+    long the evaluation took to end after Stop."""
+    stop = threading.Event()
+    done = {}
+    worker = threading.Thread(daemon=True, target=lambda: done.update(
+        result=evaluate.run_evaluation(cfg, token="hf_stoptest0123456789", cancel=stop.is_set)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while server.hits[mode] < 1 and worker.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.hits[mode] == 1, done.get("result") and done["result"].rows[0].errors
+    time.sleep(0.3)  # the answer is under way: the server sends a byte every 0.5 s, for about two minutes
+    stop.set()
+    pressed = time.monotonic()
+    worker.join(60)
+    return done.get("result"), time.monotonic() - pressed
+
+
+@pytest.mark.parametrize("route", ["endpoint", "providers"])
+def test_stop_closes_an_extractive_api_model_s_request_at_once(tmp_path, route, monkeypatch):
+    """Stop waited out an api:qa: model's request in flight (one plain request, through huggingface_hub's shared
+    connections or a dedicated endpoint): here a server that answers one byte every half second, for minutes, under
+    a 300 s timeout. Now its connection is closed and the evaluation ends stopped at once."""
+    from chat_servers import QAServer
+
+    data = tmp_path / "passages.json"
+    data.write_text(json.dumps(PASSAGES))
+    with QAServer().running() as server:
+        if route == "endpoint":  # a dedicated endpoint (the page's "Endpoint for api:qa: models")
+            model, extra = "api:qa:deepset/roberta-base-squad2", {"qa_endpoint": server.url("hold")}
+        else:  # Inference Providers: hf-inference's request goes to the loopback server in place of the router
+            from huggingface_hub.inference._providers.hf_inference import HFInferenceTask
+
+            mapping = HFInferenceTask._prepare_mapping_info  # given a URL, it posts there (and asks the Hub nothing)
+            monkeypatch.setattr(HFInferenceTask, "_prepare_mapping_info", lambda task, m: mapping(task, server.url("hold")))
+            model, extra = "api:qa:deepset/roberta-base-squad2", {"api_provider": "hf-inference"}
+        cfg = EvalConfig(models=(model,), dataset_file=str(data), api_timeout_s=300, **extra)
+        result, waited = _stop_while_answering(cfg, server, "hold")
+        assert result is not None and waited < 10, f"Stop waited {waited:.0f} s for the request in flight"
+        deadline = time.monotonic() + 10
+        while server.dropped["hold"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.dropped["hold"] == 1, "the connection stayed open after Stop"
+    assert result.status == "stopped", result.error
+    cut, *rest = result.rows
+    assert cut.errors == {model: stopping.INTERRUPTED} and not cut.answers
+    assert all(r.errors == {model: stopping.NOT_RUN} for r in rest)
+    assert result.summary[model]["stopped"] == len(PASSAGES) and result.summary[model]["failed"] == 0
+
+
+def test_the_stopping_note_says_what_is_kept():
+    assert "answers so far are kept" in stopping.stopping_note()
 
 
 def test_a_stopped_evaluation_names_what_was_not_run_not_the_model_that_answered(long_winded, tiny_gpt2, tmp_path,

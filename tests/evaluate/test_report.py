@@ -78,8 +78,23 @@ def test_html_report_is_self_contained_and_escapes_record_text(result, tmp_path)
     assert "<script>alert('x')</script>" not in text
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     assert "What is &lt;b&gt;offside&lt;/b&gt;?" in text
-    assert "<scriptsrc=" not in text.replace(" ", "")  # plotly.js is inline, no CDN
-    assert text.count("Plotly.newPlot") >= 3  # summary bars, distributions, win/tie/loss
+    assert "<scriptsrc=" not in text.replace(" ", "")  # plotly.js is inside the file, no CDN
+    assert text.count("draw('plot-") >= 3  # summary bars, distributions, win/tie/loss
+
+
+def test_the_html_report_carries_plotly_js_packed_not_its_4_8_mb(result):
+    """Each report embedded the whole of plotly.js (4.8 MB) as text; it travels gzipped inside the file (opened
+    offline, the browser unpacks it), so a report of three questions is about 2 MB."""
+    import base64
+    import gzip
+
+    from plotly.offline import get_plotlyjs
+
+    text = report.to_html(result)
+    assert len(text.encode()) < 2_300_000
+    packed = text.split('atob("', 1)[1].split('")', 1)[0]
+    assert gzip.decompress(base64.b64decode(packed)).decode() == get_plotlyjs()  # the very library the page uses
+    assert "DecompressionStream" in text and "http://" not in text and "https://cdn" not in text
     assert "<mark>Twelve</mark>" in text  # the word that differs from the reference
 
 
@@ -289,3 +304,51 @@ def test_questions_stop_came_before_are_no_losses_in_win_tie_loss():
     assert [r.index for r in eval_results.filter_rows(result, "lost", model="base")] == [0]
     result.rows[3].errors["base"] = "quota exceeded"  # a real failure still loses
     assert eval_results.win_tie_loss(result, "tuned", "base") == {"win": 2, "tie": 0, "loss": 0}
+
+
+def _stopped_midway() -> EvalResult:
+    """Stopped during the fourth question: three answered, one failed with an error, one cut short, one never run."""
+    from studio.evaluate import stopping
+
+    answers = {0: "Two halves", 1: "Two halves", 2: "Two halves"}
+    errors = {3: "BackendError: server said 500", 4: stopping.INTERRUPTED, 5: stopping.NOT_RUN}
+    rows = [_row(i, f"Question {i}?", "Two halves", {"m": answers[i]} if i in answers else {},
+                 errors={"m": errors[i]} if i in errors else None) for i in range(6)]
+    data = {"id": "20261206-000000-stop", "created": "2026-12-06T00:00:00+00:00", "status": "stopped",
+            "error": "Evaluation stopped: the results so far are kept.", "config": {},
+            "models": [{"label": "m", "spec": "api:m", "kind": "api"}], "rows": rows}
+    return EvalResult.from_json(data)
+
+
+def test_questions_stop_came_before_are_counted_as_stopped_not_failed_in_the_summary_report_and_plots():
+    """A stopped evaluation's summary counted the questions cut short or never run as failed ("3 failed" for one
+    error): the JSON, the HTML report and the chart's legend said the model failed what it was never asked."""
+    result = _stopped_midway()
+    summary = eval_results.refresh_summaries(result).summary["m"]
+    assert (summary["answered"], summary["failed"], summary["stopped"]) == (3, 1, 2)
+    assert json.loads(report.to_json(result))["summary"]["m"]["stopped"] == 2
+    page = report.to_html(result)
+    assert ("<td class='num'>3</td><td class='num'>1</td><td class='num'>2</td></tr></table>" in page
+            and ">stopped</th>" in page)  # answered, failed, stopped
+    assert "Stopped: questions the evaluation was stopped before" in page
+    assert "failed: not run" not in page and "failed: stopped before" not in page  # the answers table says it too
+    assert "<td class='fail'>failed: BackendError: server said 500</td>" in page
+    (bar, *_) = eval_plots.summary_bars(result.summary).data
+    assert bar.name == "m (3 of 6 answered: 1 failed, 2 stopped)"
+    assert [r.index for r in eval_results.filter_rows(result, "all_failed")] == [3]  # not the two it never answered
+
+
+def test_a_result_saved_before_stopped_was_counted_apart_is_counted_from_its_rows():
+    """Files written before kept "failed": 3 for the same questions: the comparison and the report read the rows."""
+    result = _stopped_midway()
+    old = result.to_json()
+    old["summary"] = {"m": {"f1": 0.5, "answered": 3.0, "failed": 3.0}}
+    eval_results.save(old)
+    (info,) = eval_results.list_evals()
+    assert (info.summary["m"]["failed"], info.summary["m"]["stopped"]) == (1, 2)
+    assert "<td class='num'>1</td><td class='num'>2</td></tr></table>" in report.to_html(eval_results.load(info.id))
+
+
+def test_a_finished_evaluation_s_summary_has_no_stopped_column(result):
+    page = report.to_html(result)
+    assert ">failed</th>" in page and ">stopped</th>" not in page

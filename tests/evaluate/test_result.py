@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -93,7 +94,8 @@ def test_old_files_open_in_the_store_the_report_and_the_page_listing(tmp_path):
     assert listed[old["id"]].status == "finished" and listed[old["id"]].questions == 4
     assert listed[queued["id"]].status == "queued" and listed[queued["id"]].models == ["api:m"]
     result = eval_results.load(old["id"])
-    assert eval_results.summarize(result) == old["summary"]
+    # the same means and counts, and now how many questions Stop came before: none, in a finished evaluation
+    assert eval_results.summarize(result) == {label: {**s, "stopped": 0.0} for label, s in old["summary"].items()}
     page = report.to_html(result)
     assert "Marcundes" in page and "failed every question: No such folder" in page
     assert report.to_csv(result).count("\n") == 1 + len(old["rows"])
@@ -168,7 +170,7 @@ def test_the_page_s_stop_reaches_an_evaluation_started_from_the_command_line(tmp
     with FaultServer().running() as server:
         proc = subprocess.Popen([sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", "api:m",
                                  "--base-url", server.url("slow"), "--concurrency", "1", "--out", str(tmp_path / "r.json")],
-                                cwd=Path(__file__).resolve().parents[2], stdout=subprocess.DEVNULL,
+                                cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.time() + 60
@@ -181,6 +183,9 @@ def test_the_page_s_stop_reaches_an_evaluation_started_from_the_command_line(tmp
             assert proc.wait(60) == 130, proc.stderr.read()
         finally:
             proc.kill()
+    # what was done before the stop is printed, the questions Stop came before counted apart from failures
+    (line,) = proc.stdout.read().splitlines()
+    assert re.fullmatch(r"api:m: .*\(\d answered, 0 failed, [1-6] stopped\)", line), line
     result = eval_results.load(info.id)
     assert result.status == "stopped" and "kept" in result.error
     assert eval_jobs.job_state(info.id).state == "stopped"
