@@ -21,7 +21,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from studio.chat import openai_stream
-from studio.chat.base import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
+from studio.chat.base import (
+    RAISE_TIMEOUT,
+    BackendBase,
+    BackendSpec,
+    ChatParams,
+    Message,
+    StreamStats,
+    validate_messages,
+)
 from studio.errors import BackendError, MissingTokenError, NetworkError
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -32,8 +40,6 @@ SUGGESTED_MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruc
 """Small instruct models that Inference Providers commonly serve: suggested when a model is not served."""
 
 
-RAISE_TIMEOUT = ("raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; Evaluate: API timeout (s) under "
-                 "Settings; the command line: --timeout for chat, --api-timeout for evaluate)")
 """Where the timeout a slow API model ran past is set, named in the error that asks to raise it."""
 
 

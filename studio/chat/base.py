@@ -53,6 +53,11 @@ BACKEND_LABELS = {
 }
 
 
+RAISE_TIMEOUT = ("raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; Evaluate: API timeout (s) under "
+                 "Settings; the command line: --timeout for chat, --api-timeout for evaluate)")
+"""Where a model too slow for its timeout is given more: Chat's and Evaluate's (an API model, a local judge)."""
+
+
 @dataclass(frozen=True)
 class ChatParams:
     """Sampling settings. The defaults are the tutorial's pipeline: 500 new tokens, temperature 0.1, sampling."""

@@ -24,7 +24,15 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from studio.chat.base import BackendBase, BackendSpec, ChatParams, Message, StreamStats, validate_messages
+from studio.chat.base import (
+    RAISE_TIMEOUT,
+    BackendBase,
+    BackendSpec,
+    ChatParams,
+    Message,
+    StreamStats,
+    validate_messages,
+)
 from studio.errors import BackendError, StudioError
 from studio.models import cache, prompt_format, worker
 from studio.models import fast_decoding as fast
@@ -321,7 +329,7 @@ class LocalBackend(BackendBase):
     def _too_slow(self, params: ChatParams, stats: StreamStats, waited: float, reading: float,
                   prompt_len: int) -> BackendError:
         """What to do when no token came in time: before the first one, the prompt's length is the likely cause."""
-        where = "raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; the command line: --timeout)"
+        where = RAISE_TIMEOUT  # a local judge of an evaluation is given more time in Evaluate's settings
         spec = self.loaded.ref.spec
         if stats.tokens:  # "no token" beside "first token 69.99 s · 1 token" read as a contradiction: say "new"
             return BackendError(f"{spec} produced no new token for {waited:.0f} s: it is too slow on this device; "

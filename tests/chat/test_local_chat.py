@@ -179,7 +179,8 @@ def test_a_model_that_reads_past_its_allowance_says_what_to_do(tiny_gpt2, offlin
         backend.complete(ASK, ChatParams(max_new_tokens=3, timeout_s=1))
     msg = str(err.value)
     assert re.search(r"produced no token for 1 s \(the 1 s timeout plus under 1 s to read its \d+-token prompt\)", msg), msg
-    assert "raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; the command line: --timeout)" in msg
+    assert "raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; Evaluate: API timeout (s) under " \
+           "Settings; the command line: --timeout for chat, --api-timeout for evaluate)" in msg  # a local judge too
     assert "ask a shorter question or clear the conversation" in msg
     monkeypatch.undo()
     assert model_lock(backend.loaded.model).acquire(timeout=10)
@@ -345,7 +346,8 @@ def test_an_answer_that_waited_for_its_model_says_so_apart_from_its_first_token_
         lock.release()
         waiter.join(60)
     assert got and stats.ttft_s < 2, stats.summary()
-    assert "waited 2 s for the model" in stats.summary() or "waited 3 s for the model" in stats.summary()
+    waited = re.search(r"waited (\d+) s for the model", stats.summary())
+    assert waited and 2 <= int(waited.group(1)) <= 10, stats.summary()  # 2.5 s, and whatever a busy machine adds
 
 
 def test_stop_ends_the_wait_for_a_busy_model_and_says_why_it_waits(phi, offline):
