@@ -294,6 +294,7 @@ def active_device_job() -> JobStatus | None:
 KIND_NAMES = {"train": "training run", "evaluate": "evaluation", "export": "model export", "import": "model import",
               "download": "model download"}
 TITLE = "title"  # the status field naming a job as the person knows it (a run's name), recorded when it starts
+TITLE_CHARS = 120  # a title's most characters in a message
 _TITLED = {"evaluate": "the evaluation of {}"}  # how a kind reads with its title, where not "the <kind> “<title>”"
 
 
@@ -303,7 +304,9 @@ def describe(status: JobStatus) -> str:
     what = KIND_NAMES.get(status.kind, f"{status.kind} job" if status.kind else "job")
     title = status.extra.get(TITLE)
     if isinstance(title, str) and title.strip():
-        return _TITLED.get(status.kind, f"the {what} “{{}}”").format(title.strip())
+        title = " ".join(title.split())  # one line, whatever the name held
+        title = title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1] + "…"  # twenty models' labels
+        return _TITLED.get(status.kind, f"the {what} “{{}}”").format(title)
     return f"the {what} in {Path(status.workdir).name}" if status.workdir else f"another {what}"
 
 

@@ -170,3 +170,25 @@ def test_the_busy_device_message_names_the_job_as_the_person_knows_it(tmp_path):
             jobs.claim_device("train", tmp_path / "run3")
     finally:
         jobs.update_status(old, state="stopped")
+
+
+def test_a_job_s_name_with_line_breaks_or_many_models_is_one_short_line_in_the_busy_message(tmp_path):
+    """A run named with a line break (the command line's --name) split the refusal in two, and an evaluation of
+    twenty models named every one of them in it."""
+    run = tmp_path / "r1"
+    jobs.claim_device("train", run, title="faq\nsecond line")
+    try:
+        with pytest.raises(JobBusyError) as err:
+            jobs.claim_device("train", tmp_path / "r2")
+        assert "\n" not in str(err.value) and "the training run “faq second line”" in str(err.value)
+    finally:
+        jobs.update_status(run, state="stopped")
+    ev = tmp_path / "e1"
+    jobs.claim_device("evaluate", ev, title=", ".join(f"run:faq-{i:02d}-a-long-run-name" for i in range(20)))
+    try:
+        with pytest.raises(JobBusyError) as err:
+            jobs.claim_device("train", tmp_path / "r3")
+        assert "run:faq-00-a-long-run-name" in str(err.value) and "…" in str(err.value)
+        assert len(str(err.value)) < 250
+    finally:
+        jobs.update_status(ev, state="stopped")
