@@ -204,6 +204,10 @@ def _script_json(value: str) -> str:
     return value.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+NO_PLOTS = ("This browser cannot draw the plots (they need Chrome 80, Firefox 113, Safari 16.4 or newer): open the "
+            "report in one of those; the tables below hold every number.")
+
+
 def plots_html(figs: Sequence) -> str:
     """The figures as <div>s and one script that draws them: plotly.js travels inside the file, gzipped (a browser
     unpacks it with its own DecompressionStream), so the report opens offline at 2 MB instead of 4.8."""
@@ -211,6 +215,7 @@ def plots_html(figs: Sequence) -> str:
     draws = "\n  ".join(f"draw('plot-{i}', {_script_json(pio.to_json(fig))});" for i, fig in enumerate(figs))
     return f"""{divs}<script>
 (async () => {{
+  if (typeof DecompressionStream === "undefined") throw new Error("no DecompressionStream");
   const packed = Uint8Array.from(atob("{_plotly_packed()}"), c => c.charCodeAt(0));
   const unpacked = new Blob([packed]).stream().pipeThrough(new DecompressionStream("gzip"));
   const library = document.createElement("script");
@@ -218,7 +223,9 @@ def plots_html(figs: Sequence) -> str:
   document.head.appendChild(library);
   const draw = (id, fig) => Plotly.newPlot(id, fig.data, fig.layout, {{displaylogo: false, responsive: true}});
   {draws}
-}})();
+}})().catch(() => {{  // an older browser or viewer: one line where each plot would be, not a blank space
+  for (const div of document.querySelectorAll(".plot")) div.textContent = "{NO_PLOTS}";
+}});
 </script>"""
 
 

@@ -1,0 +1,38 @@
+"""The HTML report's plots in a real browser, opened from a file as a person opens a downloaded report: drawn where
+the browser can unpack plotly.js, one line where it cannot (an older browser or a mail viewer left them blank)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from studio.evaluate.report import NO_PLOTS, plots_html
+
+
+def _open(browser, tmp_path, init_script: str | None = None):
+    page_file = tmp_path / "report.html"
+    fig = go.Figure(go.Bar(x=["base", "run"], y=[0.2, 0.6]))
+    page_file.write_text(f"<html><head></head><body>{plots_html([fig, fig])}</body></html>", encoding="utf-8")
+    context = browser.new_context()
+    page = context.new_page()
+    if init_script:
+        page.add_init_script(init_script)
+    page.goto(page_file.as_uri())
+    return context, page
+
+
+def test_the_report_s_plots_draw_from_a_file(browser, tmp_path):
+    context, page = _open(browser, tmp_path)
+    try:
+        page.locator("#plot-1 .main-svg").first.wait_for(timeout=60_000)
+        assert NO_PLOTS not in page.inner_text("body")
+    finally:
+        context.close()
+
+
+def test_a_browser_that_cannot_unpack_them_says_so_where_each_plot_would_be(browser, tmp_path):
+    context, page = _open(browser, tmp_path, "delete window.DecompressionStream;")
+    try:
+        page.wait_for_function("document.querySelectorAll('.plot')[1].textContent.length > 0", timeout=60_000)
+        assert [page.inner_text(f"#plot-{i}") for i in (0, 1)] == [NO_PLOTS, NO_PLOTS]
+    finally:
+        context.close()
