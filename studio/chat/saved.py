@@ -3,9 +3,10 @@ session or a restarted studio finds it again; each visitor of a public deploymen
 their own conversation.
 
 Only what the page shows is kept: the turns' text, which model answered, the answer's stats, notes and failure
-reasons. Never a secret: the tokens and keys in use are replaced by ``***`` wherever they appear (a question that
-pasted one, an error that quoted it), and so is anything shaped like one (``hf_...``, ``sk-...``, an
-``Authorization`` header, a password in a URL). A file that cannot be read as a conversation is set aside (renamed
+reasons. Never a secret: the keys and tokens used in this session are replaced by ``***`` wherever they appear (a
+question that pasted one, an error that quoted it, a base URL with a key in it), and so is anything shaped like one
+(``hf_...``, ``sk-...``, ``gsk_...``, ``ghp_...``, ``AKIA...``, an ``Authorization``, ``x-api-key`` or ``api-key``
+header, ``api_key=`` or ``password=`` in a URL or a command, a password in a URL). A file that cannot be read as a conversation is set aside (renamed
 beside it) and the page starts a new one, saying so in one line.
 """
 
@@ -23,12 +24,24 @@ from studio import atomic, config
 FILE = "conversation.json"
 FORMAT = 1
 _TURN_KEYS = ("role", "content", "model", "stats", "note", "notes", "error")  # what a turn keeps (and "alt")
+_TOKEN = r"[A-Za-z0-9._~+/\-]{16,}=*"  # what a bearer token or an API key is made of, long enough to be one
 _SECRET_SHAPES = re.compile(
-    r"\bhf_[A-Za-z0-9]{20,}"  # a Hugging Face token
-    r"|\bsk-[A-Za-z0-9_\-]{16,}"  # an OpenAI-style key
-    r"|(?i:\bauthorization\b\s*[:=]\s*)(?:\S+\s+)?\S+"  # an Authorization header, with its scheme
-    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/\-]{8,}=*"
+    r"hf_[A-Za-z0-9]{20,}"  # a Hugging Face token (also right after a word: HF_TOKENhf_...)
+    r"|(?<![a-z])sk-(?=[A-Za-z0-9_\-]*[0-9])[A-Za-z0-9_\-]{16,}"  # an OpenAI-style key (not the end of "risk-")
+    r"|gsk_[A-Za-z0-9]{20,}"  # a Groq key
+    r"|(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"  # a GitHub token
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"  # an AWS access key id
+    r"|(?P<auth>(?i:\bauthorization)\s*[:=]\s*[\"']?(?:(?i:bearer|basic|token|bot|apikey)\s+)?)" + _TOKEN +
+    r"|(?P<bearer>(?i:\bbearer)\s+)(?=[A-Za-z0-9._~+/\-]*[0-9])" + _TOKEN +
+    r"|(?P<key>(?i:(?<![A-Za-z0-9])(?:x-)?(?:[A-Za-z0-9]+_)*(?:api[_-]?key|access[_-]?token|auth[_-]?token|"
+    r"secret[_-]?key|client[_-]?secret))[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/\-]{8,}=*"  # a key's header or field
+    r"|(?P<pw>(?i:(?<![A-Za-z0-9])(?:[A-Za-z0-9]+_)*(?:password|passwd|pwd))=)[^\s&\"',;#]+"  # password=...
     r"|(?<=://)[^/@\s:]*:[^/@\s]*(?=@)")  # user:password in a URL
+
+
+def _hide(match: re.Match) -> str:
+    """The secret as ``***``, the name or header before it kept (``api_key=***``, ``Authorization: Bearer ***``)."""
+    return next((match.group(g) for g in ("auth", "bearer", "key", "pw") if match.group(g)), "") + "***"
 
 
 def path() -> Path:
@@ -41,7 +54,7 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return _SECRET_SHAPES.sub("***", text)
+    return _SECRET_SHAPES.sub(_hide, text)
 
 
 def _clean(turn: Any, secrets: Sequence[str | None], nested: bool = False) -> dict[str, Any] | None:

@@ -67,11 +67,11 @@ def restore() -> None:
 
 
 def save() -> None:
-    """Keep the conversation in the workspace, with no secret of this session in it; a refused write (a full disk,
-    a public workspace's size limit) is one line under the conversation, and the conversation stays on the page."""
+    """Keep the conversation in the workspace, with no key or token used in this session in it; a refused write (a
+    full disk, a public workspace's size limit) is one line under the conversation, which stays on the page."""
     from studio.chat import saved
 
-    secrets = [st.session_state.get("chat.api_key")]
+    secrets = [st.session_state.get("chat.api_key"), *st.session_state.get("chat.used_secrets", ())]
     for for_inference in (False, True):
         try:
             secrets.append(ui.hf_token(for_inference=for_inference))
@@ -255,10 +255,14 @@ def _factory(spec: BackendSpec) -> Callable[[], chat.ChatBackend]:
     """A builder run in the worker thread (a local model may take minutes to load)."""
     if spec.kind == "local":
         token = ui.hf_token()
+        if token:
+            st.session_state.setdefault("chat.used_secrets", set()).add(token)
         return lambda: chat.make_backend(spec, token)  # through the process's one model cache
     # the deployer's token serves Inference Providers by model id, never an address a visitor typed
     token = ui.hf_token(for_inference=not spec.by_url) if spec.kind == "provider" else (
         st.session_state.get("chat.api_key") or None)
+    if token:  # never written with the conversation, even after the field changes (studio.chat.saved)
+        st.session_state.setdefault("chat.used_secrets", set()).add(token)
     return lambda: chat.make_backend(spec, token)
 
 

@@ -135,16 +135,58 @@ def test_on_the_public_app_each_browser_gets_back_its_own_conversation_only(api_
     deployer = "hf_deployer_secret_9876543210"
     monkeypatch.setattr(cloud, "_browser_secret", lambda: "first-browser")
     first = visit("pages/4_Chat.py", HF_TOKEN=deployer)
-    first.chat_input(key="chat.input").set_value("How long is a match?").run()  # offline here: it fails, and is kept
+    # offline here: it fails, and is kept; the token pasted into the question is not
+    first.chat_input(key="chat.input").set_value(f"How long is a match? {deployer}").run()
     deadline = time.time() + 60
     while first.session_state["chat.jobs"] and time.time() < deadline:
         time.sleep(0.2)
         first.run()
     again = visit("pages/4_Chat.py", HF_TOKEN=deployer)  # the same browser reloaded: a new session
-    assert [t.get("content") for t in again.session_state["chat.messages"]][:1] == ["How long is a match?"]
+    assert [t.get("content") for t in again.session_state["chat.messages"]][:1] == ["How long is a match? ***"]
     kept = workspace_of(again) / "chat" / saved.FILE
     assert kept.is_file() and deployer not in kept.read_text(encoding="utf-8")
+    assert json.loads(kept.read_text(encoding="utf-8"))["messages"][0]["content"] == "How long is a match? ***"
     monkeypatch.setattr(cloud, "_browser_secret", lambda: "another-browser")
     other = visit("pages/4_Chat.py", HF_TOKEN=deployer)
     assert workspace_of(other) != workspace_of(again)
     assert other.session_state["chat.messages"] == [] and "How long is a match?" not in shown(other)
+
+
+def test_every_key_used_in_the_session_is_kept_out_of_the_file(faults):
+    """Only the API-key field's current value was replaced: a key typed earlier and pasted later was written."""
+    first, second = "plainFIRSTkey4242", "plainSECONDkey4242"  # shaped like no known key
+    at = new_session()
+    at.session_state["chat.api_key"] = first
+    ask(at, faults.url("good"), "hello")
+    at.session_state["chat.api_key"] = second
+    ask(at, faults.url("good"), f"was it {first} or {second}?")
+    text = saved.path().read_text(encoding="utf-8")
+    assert first not in text and second not in text and "was it *** or ***?" in text
+
+
+@pytest.mark.parametrize("text", [
+    "Explain OAuth authorization: granting access to apps",
+    'curl -H "Authorization: Bearer abc.def" https://x',
+    "Bearer certificates are paper bonds",
+    "bearer instruments-of-the-treasury",
+    "a risk-assessment-framework-2024 and max_new_tokens=500",
+])
+def test_ordinary_text_is_saved_as_it_was(text):
+    assert saved.scrub(text) == text
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("m @ https://host/v1?api_key=abcd1234efgh5678&x=1", "m @ https://host/v1?api_key=***&x=1"),
+    ("x-api-key: abcdefgh12345678", "x-api-key: ***"),
+    ("api-key: abcdefgh12345678", "api-key: ***"),
+    ("mysql://db?user=me&password=hunter2 now", "mysql://db?user=me&password=*** now"),
+    ("GROQ_API_KEY=gsk_" + "a" * 30, "GROQ_API_KEY=***"),
+    ("token ghp_" + "b" * 36 + " and github_pat_" + "c" * 40, "token *** and ***"),
+    ("aws AKIAABCDEFGHIJKLMNOP", "aws ***"),
+    ("HF_TOKENhf_" + "d" * 30, "HF_TOKEN***"),
+    ('curl -H "Authorization: Bearer abcdefghijklmnop123" https://x', 'curl -H "Authorization: Bearer ***" https://x'),
+])
+def test_secret_shapes_never_reach_the_file(text, kept):
+    saved.save([{"role": "user", "content": text}, {"role": "assistant", "content": "ok", "model": text}])
+    doc = json.loads(saved.path().read_text(encoding="utf-8"))
+    assert [doc["messages"][0]["content"], doc["messages"][1]["model"]] == [kept, kept]
