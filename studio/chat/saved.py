@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,8 @@ def load() -> tuple[list[dict[str, Any]], str | None]:
             raise ValueError("a message without a user or assistant role")
         return [t for t in turns if t is not None], None
     except (ValueError, UnicodeDecodeError) as exc:
-        aside = p.with_name(f"{p.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        # a name of its own: two set aside within a second must not replace one another
+        aside = p.with_name(f"{p.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.json")
         try:
             p.replace(aside)
             where = f"it was set aside as {aside.name}"

@@ -164,6 +164,16 @@ def test_every_key_used_in_the_session_is_kept_out_of_the_file(faults):
     assert first not in text and second not in text and "was it *** or ***?" in text
 
 
+def test_two_damaged_files_set_aside_in_one_second_are_both_kept(monkeypatch):
+    monkeypatch.setattr(saved.time, "strftime", lambda fmt, *a: "20260101-000000")
+    saved.path().parent.mkdir(parents=True, exist_ok=True)
+    for body in (b"{first", b"{second"):
+        saved.path().write_bytes(body)
+        assert saved.load()[0] == []
+    kept = sorted(p.read_bytes() for p in saved.path().parent.glob("conversation.unreadable-*.json"))
+    assert kept == [b"{first", b"{second"]
+
+
 @pytest.mark.parametrize("text", [
     "Explain OAuth authorization: granting access to apps",
     'curl -H "Authorization: Bearer abc.def" https://x',
