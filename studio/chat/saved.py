@@ -3,17 +3,23 @@ session or a restarted studio finds it again; each visitor of a public deploymen
 their own conversation.
 
 Only what the page shows is kept: the turns' text, which model answered, the answer's stats, notes and failure
-reasons. Never a secret: the tokens and keys in use are replaced by ``***`` wherever they appear (a question that
-pasted one, an error that quoted it), and so is anything shaped like one (``hf_...``, ``sk-...``, an
-``Authorization`` header, a password in a URL). A file that cannot be read as a conversation is set aside (renamed
-beside it) and the page starts a new one, saying so in one line.
+reasons, and the last ``KEEP`` turns only. Never a secret: the keys and tokens used in this session are replaced by
+``***`` wherever they appear (a question that pasted one, an error that quoted it, a base URL with a key in it), and
+so is anything shaped like one (``hf_...``, ``sk-...``, ``gsk_...``, ``ghp_...``, ``AKIA...``, an ``Authorization``,
+``x-api-key`` or ``api-key`` header, ``api_key=`` or ``password=`` in a URL or a command, a password in a URL).
+
+Every tab of a workspace shares the one file: ``stamp`` tells a tab whether another one wrote or removed it since,
+and ``LOCK`` makes a tab's check-and-write one step. A file that cannot be read as a conversation is set aside
+(renamed beside it, under a name of its own) and the page starts a new one, saying so in one line.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,13 +28,28 @@ from studio import atomic, config
 
 FILE = "conversation.json"
 FORMAT = 1
-_TURN_KEYS = ("role", "content", "model", "stats", "note", "notes", "error")  # what a turn keeps (and "alt")
+_TURN_KEYS = ("role", "id", "content", "model", "stats", "note", "notes", "error")  # what a turn keeps (and "alt")
+KEEP = 200  # turns kept on disk: the conversation is rewritten whole after each turn
+LOCK = threading.RLock()  # one tab's check-and-write at a time (every tab of the studio is in this process)
+Stamp = tuple[int, int, int] | None  # the file's identity as a tab last saw it (None: no file)
+_TOKEN = r"[A-Za-z0-9._~+/\-]{16,}=*"  # what a bearer token or an API key is made of, long enough to be one
 _SECRET_SHAPES = re.compile(
-    r"\bhf_[A-Za-z0-9]{20,}"  # a Hugging Face token
-    r"|\bsk-[A-Za-z0-9_\-]{16,}"  # an OpenAI-style key
-    r"|(?i:\bauthorization\b\s*[:=]\s*)(?:\S+\s+)?\S+"  # an Authorization header, with its scheme
-    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/\-]{8,}=*"
+    r"hf_[A-Za-z0-9]{20,}"  # a Hugging Face token (also right after a word: HF_TOKENhf_...)
+    r"|(?<![a-z])sk-(?=[A-Za-z0-9_\-]*[0-9])[A-Za-z0-9_\-]{16,}"  # an OpenAI-style key (not the end of "risk-")
+    r"|gsk_[A-Za-z0-9]{20,}"  # a Groq key
+    r"|(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"  # a GitHub token
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"  # an AWS access key id
+    r"|(?P<auth>(?i:\bauthorization)\s*[:=]\s*[\"']?(?:(?i:bearer|basic|token|bot|apikey)\s+)?)" + _TOKEN +
+    r"|(?P<bearer>(?i:\bbearer)\s+)(?=[A-Za-z0-9._~+/\-]*[0-9])" + _TOKEN +
+    r"|(?P<key>(?i:(?<![A-Za-z0-9])(?:x-)?(?:[A-Za-z0-9]+_)*(?:api[_-]?key|access[_-]?token|auth[_-]?token|"
+    r"secret[_-]?key|client[_-]?secret))[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/\-]{8,}=*"  # a key's header or field
+    r"|(?P<pw>(?i:(?<![A-Za-z0-9])(?:[A-Za-z0-9]+_)*(?:password|passwd|pwd))=)[^\s&\"',;#]+"  # password=...
     r"|(?<=://)[^/@\s:]*:[^/@\s]*(?=@)")  # user:password in a URL
+
+
+def _hide(match: re.Match) -> str:
+    """The secret as ``***``, the name or header before it kept (``api_key=***``, ``Authorization: Bearer ***``)."""
+    return next((match.group(g) for g in ("auth", "bearer", "key", "pw") if match.group(g)), "") + "***"
 
 
 def path() -> Path:
@@ -41,7 +62,7 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return _SECRET_SHAPES.sub("***", text)
+    return _SECRET_SHAPES.sub(_hide, text)
 
 
 def _clean(turn: Any, secrets: Sequence[str | None], nested: bool = False) -> dict[str, Any] | None:
@@ -64,32 +85,55 @@ def _clean(turn: Any, secrets: Sequence[str | None], nested: bool = False) -> di
     return out
 
 
-def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = ()) -> None:
-    """Keep ``messages`` (the page's history) in the workspace; an empty one removes the file. Raises a
-    ``StudioError`` (one line) where the disk or the workspace's size limit refuses the write."""
+def stamp() -> Stamp:
+    """The saved file's identity now (a write replaces it: a new inode and time), or None where there is none."""
+    try:
+        s = path().stat()
+    except FileNotFoundError:
+        return None
+    return (s.st_ino, s.st_mtime_ns, s.st_size)
+
+
+def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = ()) -> tuple[Stamp, int]:
+    """Keep ``messages`` (the page's history, its last ``KEEP`` turns) in the workspace; an empty one removes the
+    file. Returns the file's new stamp and how many older turns were left out of it. Raises a ``StudioError``
+    (one line) where the disk or the workspace's size limit refuses the write."""
     secrets = list(secrets)
     turns = [t for t in (_clean(m, secrets) for m in messages) if t is not None]
-    if not turns:
-        forget()
-        return
-    doc = {"format": FORMAT, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "messages": turns}
-    atomic.write_bytes(path(), json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+    dropped = max(0, len(turns) - KEEP)
+    while dropped < len(turns) and turns[dropped]["role"] != "user":  # an answer is not kept without its question
+        dropped += 1
+    turns = turns[dropped:]
+    with LOCK:
+        if not turns:
+            forget()
+        else:
+            doc = {"format": FORMAT, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "messages": turns}
+            atomic.write_bytes(path(), json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+        return stamp(), dropped
 
 
 def forget() -> None:
     """Remove the kept conversation (Clear conversation)."""
-    path().unlink(missing_ok=True)
+    with LOCK:
+        path().unlink(missing_ok=True)
+
+
+class Unreadable(Exception):
+    """The saved file is there but cannot be read (permissions, a disk error): it must not be written over."""
 
 
 def load() -> tuple[list[dict[str, Any]], str | None]:
-    """The kept conversation, and a one-line note where the file was unreadable (and set aside) instead."""
+    """The kept conversation, and a one-line note where the file was unreadable (and set aside) instead. Raises
+    ``Unreadable`` (one line) where the file cannot be read at all: it is left as it is, and nothing may replace it."""
     p = path()
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
         return [], None
     except OSError as exc:
-        return [], f"The saved conversation ({p}) cannot be read ({exc.strerror or exc}): a new one starts."
+        raise Unreadable(f"The saved conversation ({p}) cannot be read ({exc.strerror or exc}): it is left as it is, "
+                         "and this conversation is not saved until Clear conversation (which removes it).") from None
     try:
         doc = json.loads(raw.decode("utf-8"))
         if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
@@ -99,7 +143,8 @@ def load() -> tuple[list[dict[str, Any]], str | None]:
             raise ValueError("a message without a user or assistant role")
         return [t for t in turns if t is not None], None
     except (ValueError, UnicodeDecodeError) as exc:
-        aside = p.with_name(f"{p.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        # a name of its own: two set aside within a second must not replace one another
+        aside = p.with_name(f"{p.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.json")
         try:
             p.replace(aside)
             where = f"it was set aside as {aside.name}"

@@ -9,6 +9,7 @@ torch or transformers.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -50,37 +51,91 @@ def init() -> None:
     restore()
 
 
+UNSAVED = "unsaved"  # chat.saved_stamp of a tab that must not write: the file there could not be read
+
+
 def restore() -> None:
     """A new session (a reloaded or new browser tab) opens with the conversation kept in this workspace
-    (``studio.chat.saved``); a file that cannot be read is set aside, with one line saying so."""
+    (``studio.chat.saved``); a file that cannot be read is set aside, with one line saying so. Every tab of the
+    workspace shares that conversation: where another tab wrote or cleared it since this tab last did, this tab
+    shows it as saved now (said in one line), so an old tab never writes over a newer conversation, nor brings
+    back a cleared one."""
     from studio.chat import saved
 
     where = str(saved.path())
-    if st.session_state.get("chat.restored_from") == where:
-        return
+    first = st.session_state.get("chat.restored_from") != where
+    if not first and (streaming() or st.session_state.get("chat.saved_stamp") == UNSAVED
+                      or st.session_state.get("chat.not_saved")
+                      or saved.stamp() == st.session_state.get("chat.saved_stamp")):
+        return  # nothing new; this tab's answer is still coming (collect_finished places it); or this tab holds
+        # turns its last write could not save, which only its page has
+    _pick_up(first)
     st.session_state["chat.restored_from"] = where
-    turns, note = saved.load()
-    if turns and not st.session_state["chat.messages"]:
+
+
+def _pick_up(first: bool) -> None:
+    """This tab's conversation becomes the saved one (another tab changed it since this one read or wrote it)."""
+    from studio.chat import saved
+
+    had = st.session_state["chat.messages"]
+    with saved.LOCK:
+        try:
+            turns, note = saved.load()
+        except saved.Unreadable as exc:
+            st.session_state["chat.saved_stamp"] = UNSAVED
+            st.session_state["chat.saved_note"] = str(exc)
+            return
+        st.session_state["chat.saved_stamp"] = saved.stamp()
+    if first:
+        if turns and not had:
+            st.session_state["chat.messages"] = turns
+    else:
         st.session_state["chat.messages"] = turns
+        if had and not turns and not note:
+            note = "The conversation was cleared in another tab: this tab starts a new one."
+        elif had != turns and not note:
+            note = "Another tab changed this conversation: this tab now shows it as it was saved there."
     if note:
         st.session_state["chat.saved_note"] = note
 
 
-def save() -> None:
-    """Keep the conversation in the workspace, with no secret of this session in it; a refused write (a full disk,
-    a public workspace's size limit) is one line under the conversation, and the conversation stays on the page."""
-    from studio.chat import saved
-
-    secrets = [st.session_state.get("chat.api_key")]
+def _secrets() -> list[str | None]:
+    """Every key and token this session used (``chat.used_secrets``) and the ones it has now."""
+    secrets: list[str | None] = [st.session_state.get("chat.api_key"), *st.session_state.get("chat.used_secrets", ())]
     for for_inference in (False, True):
         try:
             secrets.append(ui.hf_token(for_inference=for_inference))
         except Exception:  # noqa: BLE001 -- no token to hide where none can be read
             pass
-    try:
-        saved.save(st.session_state["chat.messages"], secrets)
-    except (StudioError, OSError) as exc:
-        st.session_state["chat.saved_note"] = f"The conversation is not saved in the workspace: {exc}"
+    return secrets
+
+
+def save(change: Callable[[list[dict[str, Any]]], None] = lambda turns: None) -> None:
+    """Apply ``change`` to the conversation and keep it in the workspace, with no secret of this session in it.
+    Where another tab wrote or cleared the saved conversation since this tab last read or wrote it, the change is
+    made to that one (this tab then shows it), so neither tab's turns are lost and a Clear is not undone. A refused
+    write (a full disk, a public workspace's size limit) is one line under the conversation, which stays on the page."""
+    from studio.chat import saved
+
+    with saved.LOCK:
+        if not st.session_state.get("chat.not_saved") and st.session_state.get("chat.saved_stamp") not in (
+                UNSAVED, saved.stamp()):
+            _pick_up(first=False)
+        change(st.session_state["chat.messages"])
+        if st.session_state.get("chat.saved_stamp") == UNSAVED:
+            return  # the file there could not be read: it is not written over (Clear removes it)
+        try:
+            st.session_state["chat.saved_stamp"], dropped = saved.save(st.session_state["chat.messages"], _secrets())
+        except (StudioError, OSError) as exc:
+            st.session_state["chat.saved_note"] = f"The conversation is not saved in the workspace: {exc}"
+            st.session_state["chat.not_saved"] = True
+            return
+        st.session_state["chat.not_saved"] = False
+    if dropped and not st.session_state.get("chat.dropped_said"):  # once a session, not after every answer
+        st.session_state["chat.dropped_said"] = True
+        st.session_state["chat.saved_note"] = (
+            f"Only the last {saved.KEEP} turns are saved in the workspace: the {dropped} before them are on this page "
+            "until it is reloaded, and in Export JSON or Markdown.")
 
 
 def clear() -> None:
@@ -90,8 +145,23 @@ def clear() -> None:
     st.session_state["chat.messages"] = []
     try:
         saved.forget()
+        st.session_state["chat.saved_stamp"], st.session_state["chat.not_saved"] = None, False
     except OSError as exc:
         st.session_state["chat.saved_note"] = f"The saved conversation could not be removed ({exc.strerror or exc})."
+
+
+# Questions being answered now, in any tab of this studio: id -> whether its answer is still coming. Another tab
+# shows such a question as being answered there, not as one whose tab was reloaded.
+_ANSWERING: dict[str, Callable[[], bool]] = {}
+
+
+def being_answered(question_id: str | None) -> bool:
+    """Whether the question with this id is still being answered, in this tab or another."""
+    alive = _ANSWERING.get(question_id or "")
+    if alive is not None and not alive():
+        _ANSWERING.pop(question_id or "", None)
+        return False
+    return alive is not None
 
 
 def streaming() -> bool:
@@ -255,10 +325,14 @@ def _factory(spec: BackendSpec) -> Callable[[], chat.ChatBackend]:
     """A builder run in the worker thread (a local model may take minutes to load)."""
     if spec.kind == "local":
         token = ui.hf_token()
+        if token:
+            st.session_state.setdefault("chat.used_secrets", set()).add(token)
         return lambda: chat.make_backend(spec, token)  # through the process's one model cache
     # the deployer's token serves Inference Providers by model id, never an address a visitor typed
     token = ui.hf_token(for_inference=not spec.by_url) if spec.kind == "provider" else (
         st.session_state.get("chat.api_key") or None)
+    if token:  # never written with the conversation, even after the field changes (studio.chat.saved)
+        st.session_state.setdefault("chat.used_secrets", set()).add(token)
     return lambda: chat.make_backend(spec, token)
 
 
@@ -294,10 +368,25 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
     for side, spec in enumerate(specs):
         msgs = chat.build_messages(system, chat.history_for(turns, side), question)
         jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec)).start())
-    turns.append({"role": "user", "content": question})
+    asked = {"role": "user", "id": uuid.uuid4().hex[:12], "content": question}
     st.session_state["chat.jobs"] = jobs
-    save()  # the question is kept even where the tab is reloaded before its answer ends
+    st.session_state["chat.asking"] = asked
+    alive = _tab_alive()
+    _ANSWERING[asked["id"]] = lambda: alive() and any(not job.done for job in jobs)
+    save(lambda turns: turns.append(dict(asked)))  # kept even where the tab is reloaded before its answer ends
     stop_with_the_tab(jobs)
+
+
+def _tab_alive() -> Callable[[], bool]:
+    """Whether the browser tab running this script is still open (always, where there is no server: AppTest)."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not Runtime.exists():
+        return lambda: True
+    runtime, sid = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(sid)
 
 
 def stop_with_the_tab(tasks: list) -> None:
@@ -324,9 +413,20 @@ def collect_finished() -> None:
     turn = jobs[0].as_turn()
     if len(jobs) > 1:
         turn["alt"] = jobs[1].as_turn()
-    st.session_state["chat.messages"].append(turn)
+    asked = st.session_state.pop("chat.asking", None) or {}
+
+    def place(turns: list[dict[str, Any]]) -> None:
+        """The answer right after its question, wherever another tab's turns put it; where the conversation was
+        cleared in another tab meanwhile, the question and its answer start the new one."""
+        at = next((i for i, t in enumerate(turns) if asked.get("id") and t.get("id") == asked["id"]), None)
+        if at is None:
+            turns.extend([dict(asked), turn] if asked else [turn])
+        else:
+            turns.insert(at + 1, turn)
+
     st.session_state["chat.jobs"] = []
-    save()
+    save(place)
+    _ANSWERING.pop(asked.get("id", ""), None)
 
 
 def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | None = None) -> None:
@@ -388,8 +488,12 @@ def _notes_said() -> set:
 UNANSWERED = "No answer: the page was reloaded or closed while it was answered. Ask again to get one."
 
 
+ELSEWHERE = "Being answered in another tab: its answer shows here once it ends."
+
+
 def history() -> None:
     seen: set = set()
+    elsewhere = False
     turns = st.session_state["chat.messages"]
     for i, turn in enumerate(turns):
         if turn["role"] == "user":
@@ -397,7 +501,12 @@ def history() -> None:
                 ui.show_text(turn["content"])
                 # a question kept without its answer (the tab that asked was reloaded): said, not a silent gap
                 answered = i + 1 < len(turns) and turns[i + 1].get("role") == "assistant"
-                if not answered and (i + 1 < len(turns) or not st.session_state["chat.jobs"]):
+                if answered or (i + 1 == len(turns) and st.session_state["chat.jobs"]):
+                    pass
+                elif being_answered(turn.get("id")):  # asked in another tab, whose answer is still coming
+                    elsewhere = True
+                    st.caption(f":material/hourglass_top: {ELSEWHERE}")
+                else:
                     st.caption(f":material/info: {UNANSWERED}")
         else:
             _answers(turn, seen=seen)
@@ -407,6 +516,18 @@ def history() -> None:
         ui.show_error(st.session_state.pop("chat.refused"))
     if st.session_state.get("chat.saved_note"):
         st.warning(ui.md(st.session_state.pop("chat.saved_note")), icon=":material/warning:")
+    if elsewhere and not st.session_state["chat.jobs"]:
+        _watch_other_tabs()
+
+
+@st.fragment(run_every=1.0)
+def _watch_other_tabs() -> None:
+    """While another tab answers a question of this conversation: the page runs again once that tab saves it."""
+    from studio.chat import saved
+
+    seen = st.session_state.get("chat.saved_stamp")
+    if seen != UNSAVED and saved.stamp() != seen:
+        st.rerun()
 
 
 @st.fragment(run_every=POLL_S)

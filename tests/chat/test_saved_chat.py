@@ -83,9 +83,9 @@ def test_a_question_whose_tab_was_reloaded_before_its_answer_is_kept_and_says_so
     at.text_input(key="chat.a.api_model").set_value("m").run()
     at.chat_input(key="chat.input").set_value("Are you there?").run()
     assert not any("No answer" in c.value for c in at.caption)  # not while it is being answered
-    again = new_session()
     for job in at.session_state["chat.jobs"]:
         job.cancel()  # what the old tab's watcher does once it is gone
+    again = new_session()
     assert "Are you there?" in shown(again)
     assert any("No answer: the page was reloaded or closed while it was answered" in c.value for c in again.caption)
     ask(again, faults.url("good"), "And now?")
@@ -119,11 +119,17 @@ def test_a_conversation_the_workspace_limit_refuses_stays_on_the_page(faults, mo
         raise StudioError("Your workspace is full (50 MB): delete a dataset or an evaluation.")
 
     at = new_session()
+    room = config.before_write
     monkeypatch.setattr(config, "before_write", full)  # what a full public workspace does
     ask(at, faults.url("good"), "Olá?")
     assert at.session_state["chat.messages"][1]["content"] == "".join(GOOD_ANSWER)
     assert any("not saved in the workspace" in w.value and "workspace is full" in w.value for w in at.warning)
     assert not saved.path().exists()
+    monkeypatch.setattr(config, "before_write", room)  # another tab, with room again, saves its own question: this tab keeps what only it has
+    other = new_session()
+    ask(other, faults.url("good"), "From another tab")
+    at.run()
+    assert "Olá?" in shown(at) and at.session_state["chat.messages"][1]["content"] == "".join(GOOD_ANSWER)
 
 
 def test_on_the_public_app_each_browser_gets_back_its_own_conversation_only(api_mode, monkeypatch):
@@ -135,16 +141,161 @@ def test_on_the_public_app_each_browser_gets_back_its_own_conversation_only(api_
     deployer = "hf_deployer_secret_9876543210"
     monkeypatch.setattr(cloud, "_browser_secret", lambda: "first-browser")
     first = visit("pages/4_Chat.py", HF_TOKEN=deployer)
-    first.chat_input(key="chat.input").set_value("How long is a match?").run()  # offline here: it fails, and is kept
+    # offline here: it fails, and is kept; the token pasted into the question is not
+    first.chat_input(key="chat.input").set_value(f"How long is a match? {deployer}").run()
     deadline = time.time() + 60
     while first.session_state["chat.jobs"] and time.time() < deadline:
         time.sleep(0.2)
         first.run()
     again = visit("pages/4_Chat.py", HF_TOKEN=deployer)  # the same browser reloaded: a new session
-    assert [t.get("content") for t in again.session_state["chat.messages"]][:1] == ["How long is a match?"]
+    assert [t.get("content") for t in again.session_state["chat.messages"]][:1] == ["How long is a match? ***"]
     kept = workspace_of(again) / "chat" / saved.FILE
     assert kept.is_file() and deployer not in kept.read_text(encoding="utf-8")
+    assert json.loads(kept.read_text(encoding="utf-8"))["messages"][0]["content"] == "How long is a match? ***"
     monkeypatch.setattr(cloud, "_browser_secret", lambda: "another-browser")
     other = visit("pages/4_Chat.py", HF_TOKEN=deployer)
     assert workspace_of(other) != workspace_of(again)
     assert other.session_state["chat.messages"] == [] and "How long is a match?" not in shown(other)
+
+
+def test_two_tabs_add_to_one_conversation_and_neither_loses_the_others_turns(faults):
+    """Each tab wrote its own whole history: the last one to answer wiped the other's turns from the file."""
+    a, b = new_session(), new_session()  # two tabs of the studio open at once
+    ask(a, faults.url("good"), "Asked in the first tab")
+    b.run()  # the second tab's next run (any click there) shows the conversation as saved, and says so
+    assert "Asked in the first tab" in shown(b)
+    assert any("Another tab changed this conversation" in w.value for w in b.warning)
+    ask(b, faults.url("good"), "Asked in the second tab")
+    kept = [t["content"] for t in new_session().session_state["chat.messages"] if t["role"] == "user"]
+    assert kept == ["Asked in the first tab", "Asked in the second tab"]
+
+
+def test_two_tabs_answering_at_once_each_put_their_answer_after_their_question(faults):
+    a, b = new_session(), new_session()
+    for tab in (a, b):
+        tab.selectbox(key="chat.a.kind").set_value("openai").run()
+        tab.text_input(key="chat.a.base_url").set_value(faults.url("good")).run()
+        tab.text_input(key="chat.a.api_model").set_value("m").run()
+    a.chat_input(key="chat.input").set_value("First tab's").run()
+    b.chat_input(key="chat.input").set_value("Second tab's").run()  # while the first tab's answer may still come
+    for tab in (a, b):
+        deadline = time.time() + 60
+        while tab.session_state["chat.jobs"] and time.time() < deadline:
+            time.sleep(0.2)
+            tab.run()
+    kept = new_session().session_state["chat.messages"]
+    assert [(t["role"], t["content"]) for t in kept] == [
+        ("user", "First tab's"), ("assistant", "".join(GOOD_ANSWER)),
+        ("user", "Second tab's"), ("assistant", "".join(GOOD_ANSWER))]
+
+
+def test_a_clear_in_one_tab_is_not_undone_by_another_tabs_next_answer(faults):
+    a = new_session()
+    ask(a, faults.url("good"), "Soon cleared")
+    b = new_session()
+    assert "Soon cleared" in shown(b)
+    next(x for x in a.button if x.label == "Clear conversation").click().run()
+    b.run()
+    assert "Soon cleared" not in shown(b)
+    assert any("cleared in another tab" in w.value for w in b.warning)
+    ask(b, faults.url("good"), "After the clear")
+    kept = [t["content"] for t in new_session().session_state["chat.messages"] if t["role"] == "user"]
+    assert kept == ["After the clear"]
+
+
+def test_a_question_another_tab_is_answering_is_not_marked_as_reloaded(faults):
+    a = new_session()
+    a.selectbox(key="chat.a.kind").set_value("openai").run()
+    a.text_input(key="chat.a.base_url").set_value(faults.url("silent")).run()
+    a.text_input(key="chat.a.api_model").set_value("m").run()
+    a.chat_input(key="chat.input").set_value("Still coming?").run()
+    b = new_session()  # a second tab while the first one's answer is on its way
+    try:
+        assert "Still coming?" in shown(b)
+        assert not any("No answer" in c.value for c in b.caption)
+        assert any("Being answered in another tab" in c.value for c in b.caption)
+    finally:
+        for job in a.session_state["chat.jobs"]:
+            job.cancel()
+
+
+def test_the_saved_copy_keeps_the_last_turns_only_and_says_so(faults, monkeypatch):
+    monkeypatch.setattr(saved, "KEEP", 2)
+    at = new_session()
+    ask(at, faults.url("good"), "First question")
+    assert not at.warning
+    ask(at, faults.url("good"), "Second question")
+    assert [t["content"] for t in json.loads(saved.path().read_text())["messages"]][0] == "Second question"
+    assert len(json.loads(saved.path().read_text())["messages"]) == 2
+    assert "First question" in shown(at)  # still on the page
+    assert any("Only the last 2 turns are saved" in w.value for w in at.warning)
+
+
+def test_every_key_used_in_the_session_is_kept_out_of_the_file(faults):
+    """Only the API-key field's current value was replaced: a key typed earlier and pasted later was written."""
+    first, second = "plainFIRSTkey4242", "plainSECONDkey4242"  # shaped like no known key
+    at = new_session()
+    at.session_state["chat.api_key"] = first
+    ask(at, faults.url("good"), "hello")
+    at.session_state["chat.api_key"] = second
+    ask(at, faults.url("good"), f"was it {first} or {second}?")
+    text = saved.path().read_text(encoding="utf-8")
+    assert first not in text and second not in text and "was it *** or ***?" in text
+
+
+def test_a_file_that_cannot_be_read_is_not_written_over(faults, monkeypatch):
+    """A saved conversation that could not be read (permissions, a disk error) was replaced by the next answer."""
+    saved.path().parent.mkdir(parents=True, exist_ok=True)
+    saved.path().write_bytes(b'{"format": 1, "messages": []}')
+    real = Path.read_bytes
+
+    def refuse(self):
+        if self == saved.path():
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    at = new_session()
+    assert any("cannot be read (Permission denied)" in w.value and "not saved until Clear" in w.value
+               for w in at.warning)
+    ask(at, faults.url("good"), "Lost?")
+    assert real(saved.path()) == b'{"format": 1, "messages": []}'
+    assert at.session_state["chat.messages"][-1]["content"] == "".join(GOOD_ANSWER)
+
+
+def test_two_damaged_files_set_aside_in_one_second_are_both_kept(monkeypatch):
+    monkeypatch.setattr(saved.time, "strftime", lambda fmt, *a: "20260101-000000")
+    saved.path().parent.mkdir(parents=True, exist_ok=True)
+    for body in (b"{first", b"{second"):
+        saved.path().write_bytes(body)
+        assert saved.load()[0] == []
+    kept = sorted(p.read_bytes() for p in saved.path().parent.glob("conversation.unreadable-*.json"))
+    assert kept == [b"{first", b"{second"]
+
+
+@pytest.mark.parametrize("text", [
+    "Explain OAuth authorization: granting access to apps",
+    'curl -H "Authorization: Bearer abc.def" https://x',
+    "Bearer certificates are paper bonds",
+    "bearer instruments-of-the-treasury",
+    "a risk-assessment-framework-2024 and max_new_tokens=500",
+])
+def test_ordinary_text_is_saved_as_it_was(text):
+    assert saved.scrub(text) == text
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("m @ https://host/v1?api_key=abcd1234efgh5678&x=1", "m @ https://host/v1?api_key=***&x=1"),
+    ("x-api-key: abcdefgh12345678", "x-api-key: ***"),
+    ("api-key: abcdefgh12345678", "api-key: ***"),
+    ("mysql://db?user=me&password=hunter2 now", "mysql://db?user=me&password=*** now"),
+    ("GROQ_API_KEY=gsk_" + "a" * 30, "GROQ_API_KEY=***"),
+    ("token ghp_" + "b" * 36 + " and github_pat_" + "c" * 40, "token *** and ***"),
+    ("aws AKIAABCDEFGHIJKLMNOP", "aws ***"),
+    ("HF_TOKENhf_" + "d" * 30, "HF_TOKEN***"),
+    ('curl -H "Authorization: Bearer abcdefghijklmnop123" https://x', 'curl -H "Authorization: Bearer ***" https://x'),
+])
+def test_secret_shapes_never_reach_the_file(text, kept):
+    saved.save([{"role": "user", "content": text}, {"role": "assistant", "content": "ok", "model": text}])
+    doc = json.loads(saved.path().read_text(encoding="utf-8"))
+    assert [doc["messages"][0]["content"], doc["messages"][1]["model"]] == [kept, kept]
