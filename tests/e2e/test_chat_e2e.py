@@ -228,3 +228,37 @@ def test_a_reloaded_tab_gets_its_conversation_back(page, studio, faults):
     wait_idle(page)
     assert page.get_by_test_id("stChatMessage").count() == 0
     assert_no_exception(page)
+
+
+def test_two_tabs_keep_one_conversation_and_neither_loses_the_other_s_turns(page, studio, faults):
+    """Two tabs of the Chat page wrote their own copy of the conversation over each other's: the last to answer won,
+    and the other tab's questions were gone at the next reload."""
+    from chat_servers import GOOD_ANSWER
+
+    said = "".join(GOOD_ANSWER)
+    open_page(page, studio, "Chat")
+    use_api(page, faults.url("good"), "m")
+    ask(page, "First, from tab A?")
+    page.get_by_test_id("stChatMessage").filter(has_text=said).first.wait_for()
+    wait_idle(page)
+    other = page.context.new_page()
+    open_page(other, studio, "Chat")
+    other.get_by_test_id("stChatMessage").filter(has_text="First, from tab A?").wait_for()
+    use_api(other, faults.url("good"), "m")
+    ask(other, "Second, from tab B?")
+    other.get_by_test_id("stChatMessage").filter(has_text=said).nth(1).wait_for()
+    wait_idle(other)
+    ask(page, "Third, from tab A again?")  # tab A has not seen tab B's turn yet
+    page.get_by_test_id("stChatMessage").filter(has_text=said).nth(2).wait_for()
+    wait_idle(page)
+    page.reload()
+    wait_idle(page)
+    questions = [page.get_by_test_id("stChatMessage").filter(has_text=q) for q in
+                 ("First, from tab A?", "Second, from tab B?", "Third, from tab A again?")]
+    for q in questions:
+        q.wait_for()
+    text = page.inner_text("body")
+    assert text.index("First, from tab A?") < text.index("Second, from tab B?") < text.index("Third, from tab A again?")
+    assert page.get_by_test_id("stChatMessage").filter(has_text=said).count() == 3
+    assert_no_exception(page)
+    other.close()
