@@ -65,8 +65,17 @@ class FaultServer:
                 server.bodies.append(body)
                 getattr(server, f"mode_{mode.replace('-', '_')}")(self, server.hits[mode])
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.httpd.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address) -> None:
+                """A client that hung up mid-answer (a Stop, a closed tab: what many tests do) is no error to print."""
+                import sys
+
+                if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+                    super().handle_error(request, client_address)
+
+        self.httpd = Server(("127.0.0.1", free_port()), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
