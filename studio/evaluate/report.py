@@ -224,7 +224,7 @@ def plots_html(figs: Sequence) -> str:
   const draw = (id, fig) => Plotly.newPlot(id, fig.data, fig.layout, {{displaylogo: false, responsive: true}});
   {draws}
 }})().catch(() => {{  // an older browser or viewer: one line where each plot would be, not a blank space
-  for (const div of document.querySelectorAll(".plot")) div.textContent = "{NO_PLOTS}";
+  for (const div of document.querySelectorAll(".plot")) div.textContent = {_script_json(json.dumps(NO_PLOTS))};
 }});
 </script>"""
 
