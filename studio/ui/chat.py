@@ -372,6 +372,8 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
     st.session_state["chat.jobs"] = jobs
     st.session_state["chat.asking"] = asked
     alive = _tab_alive()
+    for gone in [k for k, answering in list(_ANSWERING.items()) if not answering()]:  # tabs closed mid-answer
+        _ANSWERING.pop(gone, None)
     _ANSWERING[asked["id"]] = lambda: alive() and any(not job.done for job in jobs)
     save(lambda turns: turns.append(dict(asked)))  # kept even where the tab is reloaded before its answer ends
     stop_with_the_tab(jobs)
