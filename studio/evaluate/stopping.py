@@ -40,7 +40,6 @@ class StopWatch(tasks.Watch):
         return self.event.is_set()
 
 
-def stopping_note() -> str:
-    """What the page says while an evaluation stops: what is kept and what is dropped."""
-    return ("Stopping: the answer being written is dropped (a cut-short answer would score as wrong); the answers "
-            "so far are kept.")
+STOPPING_NOTE = ("Stopping: the answer being written is dropped (a cut-short answer would score as wrong); the answers "
+                 "so far are kept.")
+"""What the page says while an evaluation stops: what is kept and what is dropped."""

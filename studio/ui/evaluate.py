@@ -307,7 +307,7 @@ def progress_panel(eval_id: str) -> None:
     except StudioError:
         partial = None
     if status.state == "stopping":  # what is kept, and what is dropped
-        st.info(stopping.stopping_note(), icon=":material/stop_circle:")
+        st.info(stopping.STOPPING_NOTE, icon=":material/stop_circle:")
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
         st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {plural(len(partial.rows), 'question')}")
         st.caption(ui.md(" · ".join(f"{label}: {_counts(s)}" for label, s in eval_results.summarize(partial).items())))

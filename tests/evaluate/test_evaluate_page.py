@@ -596,7 +596,8 @@ def test_the_progress_line_of_a_stopping_evaluation_does_not_promise_to_finish_t
     at = _app()
     (line,) = [p.proto.text for p in at.get("progress")]
     assert line == "stopping · 1/3 answers"
-    assert any(i.value.startswith("Stopping: the answer being written is dropped") for i in at.info)
+    assert any(i.value.startswith("Stopping: the answer being written is dropped") and "answers so far are kept" in i.value
+               for i in at.info)
 
 
 def test_a_questions_details_read_dash_for_a_missing_score_and_leave_out_metrics_not_computed(tmp_path):
