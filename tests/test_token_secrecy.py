@@ -85,6 +85,43 @@ def test_the_page_keeps_the_token_in_the_session_only(faults, studio_home):
     assert SECRET not in str(at.query_params)  # never in the URL
 
 
+def test_chat_exports_hide_a_token_typed_into_a_question(faults, studio_home, monkeypatch):
+    """A visitor who pastes their token (or an API key) into a question gets it as ``***`` in Export JSON and
+    Export Markdown, as in the kept conversation: the export buttons' files are what is checked."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    downloads: dict[str, bytes] = {}
+    keep = MemoryMediaFileStorage.load_and_get_id
+
+    def seen(self, path_or_data, mimetype, kind, filename=None):
+        if filename and isinstance(path_or_data, bytes):
+            downloads[filename] = path_or_data
+        return keep(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", seen)
+    at = AppTest.from_file(str(REPO / "pages" / "4_Chat.py"), default_timeout=60)
+    at.run()
+    at.selectbox(key="chat.a.kind").set_value("provider").run()
+    next(t for t in at.text_input if t.label == "Hugging Face token").set_value(SECRET).run()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("good")).run()
+    at.text_input(key="chat.a.api_model").set_value("m").run()
+    at.chat_input(key="chat.input").set_value(f"Is my token {SECRET} and my key {TYPED_KEY} safe?").run()
+    for _ in range(100):
+        if not at.session_state["chat.jobs"]:
+            break
+        time.sleep(0.1)
+        at.run()
+    assert at.session_state["chat.messages"][0]["content"].startswith("Is my token hf_")  # the page still shows it
+    downloads.clear()
+    at.run()
+    exported = {name: downloads[name].decode() for name in ("conversation.json", "conversation.md")}
+    for text in exported.values():
+        assert "Is my token *** and my key *** safe?" in text
+        assert SECRET[-12:] not in text and TYPED_KEY[-12:] not in text
+    assert files_containing(studio_home, SECRET) == []
+
+
 def test_cli_never_prints_the_token(faults, tmp_path):
     env = {**os.environ, "HF_TOKEN": SECRET, "OPENAI_API_KEY": SECRET, "STUDIO_HOME": str(tmp_path / "home")}
     for mode in ("echo-auth", "unauthorized", "good"):

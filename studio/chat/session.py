@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from studio.chat.base import BackendSpec, ChatBackend, ChatParams, Message, StreamStats, bounded
+from studio.chat.saved import scrub
 from studio.tasks import Task
 
 # --- Export -----------------------------------------------------------------------------------
@@ -24,10 +25,23 @@ def _answer(turn: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _scrubbed(value: Any, secrets: Sequence[str | None]) -> Any:
+    """``value`` with every text in it scrubbed of secrets (``saved.scrub``), as the kept conversation is."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, secrets) for v in value]
+    return value
+
+
 def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
-                params: ChatParams | None = None, spec_b: BackendSpec | None = None) -> str:
+                params: ChatParams | None = None, spec_b: BackendSpec | None = None,
+                secrets: Iterable[str | None] = ()) -> str:
     """The conversation as JSON: model(s), settings and messages; compare mode's second answer as
-    ``alt``; failures with their reason (never a token)."""
+    ``alt``; failures with their reason. Never a secret: each of ``secrets`` (the keys and tokens the session
+    used) and every secret-shaped string, in a question too, is written as ``***``, as in the kept file."""
     rows = []
     for m in messages:
         if m.get("role") != "assistant":
@@ -43,12 +57,13 @@ def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = N
         "params": params.to_dict() if params else None,
         "messages": rows,
     }
-    return json.dumps(doc, ensure_ascii=False, indent=2)
+    return json.dumps(_scrubbed(doc, list(secrets)), ensure_ascii=False, indent=2)
 
 
 def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
-                    spec_b: BackendSpec | None = None) -> str:
-    """The conversation as Markdown, one heading per turn; compare mode's answers one after the other."""
+                    spec_b: BackendSpec | None = None, secrets: Iterable[str | None] = ()) -> str:
+    """The conversation as Markdown, one heading per turn; compare mode's answers one after the other; secrets
+    written as ``***`` (``export_json``)."""
     lines = ["# Conversation", ""]
     if spec:
         lines += [f"Model: {spec.label}" + (f" · compared with {spec_b.label}" if spec_b else ""), ""]
@@ -61,7 +76,7 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
                 who += f" ({turn['model']})"
             body = f"*Failed: {turn['error']}*" if turn.get("error") else (turn.get("content") or "").strip()
             lines += [f"## {who}", "", body, ""]
-    return "\n".join(lines)
+    return scrub("\n".join(lines), list(secrets))
 
 
 # --- History and background answers -------------------------------------------------------------

@@ -556,8 +556,8 @@ def export_buttons(spec: BackendSpec | None, params: ChatParams | None, spec_b: 
     turns = st.session_state["chat.messages"]
     disabled = not turns or streaming()
     c1, c2 = st.columns(2)
-    c1.download_button("Export JSON", chat.export_json(turns, spec, params, spec_b), "conversation.json",
+    c1.download_button("Export JSON", chat.export_json(turns, spec, params, spec_b, _secrets()), "conversation.json",
                        "application/json", disabled=disabled, key="chat.export_json", on_click="ignore")
-    c2.download_button("Export Markdown", chat.export_markdown(turns, spec, spec_b), "conversation.md", "text/markdown",
+    c2.download_button("Export Markdown", chat.export_markdown(turns, spec, spec_b, _secrets()), "conversation.md", "text/markdown",
                        disabled=disabled, key="chat.export_md", on_click="ignore")
 
