@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import config, jobs
+from studio import atomic, config, jobs
 from studio.cloud import limits, workspaces
 
 REPO = Path(__file__).resolve().parent.parent
@@ -386,7 +386,8 @@ def test_the_server_s_workspaces_together_have_a_cap_idle_anonymous_ones_make_ro
     at = visit("pages/1_Dataset.py")
     ws = workspace_of(at)
     other = workspace_of(visit())  # a live session whose visitor has not clicked for hours: never removed
-    (other / "datasets" / "work.bin").write_bytes(b"x" * 200_000)
+    with config.use_workspace(other):  # saved through the studio, as that visitor's page would
+        atomic.write_bytes(other / "datasets" / "work.bin", b"x" * 200_000)
     os.utime(other / workspaces.SEEN, (time.time() - 20 * 3600, time.time() - 20 * 3600))
     total = workspaces.size_bytes(workspaces.root())
     at.secrets["studio"] = {"workspaces_total_mb": (total - 100_000) / 1e6}  # one left-behind workspace too many
