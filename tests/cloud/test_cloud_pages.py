@@ -581,3 +581,26 @@ def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_say
 
 def store_files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_chat_conversation_comes_back_after_a_restart_when_the_token_is_given_again(hub, studio_home, api_mode):
+    """The conversation was not synced: after a restart a visitor's datasets came back and their Chat did not."""
+    import shutil
+
+    at = give_token(visit("pages/4_Chat.py"), TOKEN)
+    kept = workspace(at)
+    from studio import config
+    from studio.chat import saved
+
+    with config.use_workspace(kept):  # what the page saves after a turn, this session's token among its secrets
+        saved.save([{"role": "user", "content": f"How long is a match? (my token: {TOKEN})"},
+                    {"role": "assistant", "model": "org/model (HF auto)", "content": "90 minutes."}], [TOKEN])
+    running = sync.current(kept)
+    assert running is not None and running.sync_once()
+    running.stop()
+
+    shutil.rmtree(studio_home)  # the restart: the disk is wiped
+    at = give_token(visit("pages/4_Chat.py"), TOKEN)
+    shown = [m.markdown[0].value for m in at.chat_message if m.markdown]
+    assert len(shown) == 2 and "How long is a match? (my token: ***)" in shown[0] and "90 minutes." in shown[1], shown
+    assert not any(TOKEN in s for s in shown)
