@@ -418,3 +418,17 @@ def test_a_job_s_saves_count_against_every_workspace_together_too():
     with pytest.raises(workspaces.WorkspaceFullError) as caught:
         check(ws / "evals" / "e.json", 5000)
     assert str(caught.value).startswith("Not saved: this server is full") and idle.exists()
+
+
+def test_a_conversation_moved_into_a_workspace_that_has_one_goes_after_it_and_neither_is_lost():
+    from studio.chat import saved
+
+    anon, kept = workspaces.root() / ("a-" + "6" * 32), workspaces.signed_in("https://issuer", "alice")
+    for folder, words in ((kept, "kept"), (anon, "made before signing in")):
+        with config.use_workspace(folder):
+            saved.save([{"role": "user", "content": f"A question {words}?"}, {"role": "assistant", "content": "Yes."}])
+    workspaces.merge_into(anon, kept)
+    with config.use_workspace(kept):
+        turns, note = saved.load()
+    assert note is None and [t["content"] for t in turns] == [
+        "A question kept?", "Yes.", "A question made before signing in?", "Yes."]

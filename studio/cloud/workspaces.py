@@ -21,7 +21,7 @@ from pathlib import Path
 
 from studio import config
 from studio.cloud import usage
-from studio.errors import WorkspaceFullError
+from studio.errors import StudioError, WorkspaceFullError
 
 VISITORS = "visitors"
 TRASH = "trash"  # where deleting a dataset (or a run) moves it: emptied when the workspace needs the room
@@ -208,8 +208,8 @@ def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None =
 
 
 def merge_into(source: Path, target: Path) -> list[str]:
-    """Move the datasets and evaluations of ``source`` (an anonymous session's) into ``target``, the
-    visitor's kept workspace; a dataset whose id is taken there arrives under a new id. The untouched
+    """Move the datasets, evaluations and Chat conversation of ``source`` (an anonymous session's) into ``target``,
+    the visitor's kept workspace; a dataset whose id is taken there arrives under a new id. The untouched
     sample is left behind (the kept workspace has its own). Returns the ids moved."""
     moved = []
     usage.forget(target)  # what arrives here was counted in the other workspace: measured at the next save
@@ -232,7 +232,31 @@ def merge_into(source: Path, target: Path) -> list[str]:
             if kind == "datasets" and name != item.name:
                 _renamed_dataset(dest / name)
             moved.append(name)
+    _move_conversation(Path(source), Path(target))
     return moved
+
+
+def _move_conversation(source: Path, target: Path) -> None:
+    """The Chat conversation of ``source`` goes to ``target`` too: as it is where ``target`` has none, else after
+    the one there (both are the visitor's)."""
+    from studio.chat import saved
+
+    src = source / "chat" / saved.FILE
+    if not src.is_file():
+        return
+    dest = target / "chat" / saved.FILE
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), dest)
+        return
+    try:
+        with config.use_workspace(source):
+            before, _ = saved.load()
+        with config.use_workspace(target):
+            kept, _ = saved.load()
+            saved.save([*kept, *before])
+    except (saved.Unreadable, OSError, StudioError):  # the source's stays where it is, as it was
+        return
 
 
 def untouched_sample(folder: Path) -> bool:
