@@ -233,6 +233,7 @@ def merge_into(source: Path, target: Path) -> list[str]:
                 _renamed_dataset(dest / name)
             moved.append(name)
     _move_conversation(Path(source), Path(target))
+    usage.forget(target)  # again: a save while they moved may have measured the workspace halfway
     return moved
 
 
