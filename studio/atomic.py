@@ -20,7 +20,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     A full or read-only disk raises ``DiskError`` (one line) and leaves the old file as it was.
     """
     path = Path(path)
-    config.before_write(path, len(data))  # a visitor's workspace on a public deployment has a size limit
+    written = config.before_write(path, len(data))  # a visitor's workspace on a public deployment has a size limit
     try:
         _write(path, data)
     except OSError as exc:
@@ -28,6 +28,9 @@ def write_bytes(path: Path, data: bytes) -> None:
         if err is None:
             raise
         raise err from None
+    finally:
+        if written is not None:  # the room it took is in the file now (or, failed, counted until measured again)
+            written()
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -31,7 +31,7 @@ T = TypeVar("T")
 _WORKSPACE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("studio_workspace", default=None)
 _resolver: Callable[[], Path | None] | None = None
 _tenancy = False  # True on a public deployment: no code may fall back to the server's own folder
-_before_write: Callable[[Path, int], None] | None = None
+_before_write: Callable[[Path, int], Callable[[], None] | None] | None = None
 _limit_of: Callable[[Path], tuple[int, int] | None] | None = None
 
 LIMIT_VAR = "STUDIO_WORKSPACE_LIMIT_BYTES"
@@ -64,7 +64,7 @@ def home() -> Path:
 
 
 def set_tenancy(on: bool, resolver: Callable[[], Path | None] | None = None,
-                before_write: Callable[[Path, int], None] | None = None,
+                before_write: Callable[[Path, int], Callable[[], None] | None] | None = None,
                 limit_of: Callable[[Path], tuple[int, int] | None] | None = None) -> None:
     """Turn per-visitor workspaces on (with the function that names the current visitor's folder, a check run
     before every workspace write, and ``limit_of``: a workspace's size limit and that of every workspace together,
@@ -73,7 +73,7 @@ def set_tenancy(on: bool, resolver: Callable[[], Path | None] | None = None,
     _tenancy, _resolver, _before_write, _limit_of = on, resolver, before_write, limit_of
 
 
-def check_writes(before_write: Callable[[Path, int], None] | None) -> None:
+def check_writes(before_write: Callable[[Path, int], Callable[[], None] | None] | None) -> None:
     """Run ``before_write`` before every workspace write of this process (a job holding its visitor's limit)."""
     global _before_write
     _before_write = before_write
@@ -86,10 +86,12 @@ def job_env() -> dict[str, str]:
     return {LIMIT_VAR: str(int(limits[0])), TOTAL_VAR: str(int(limits[1]))} if limits is not None else {}
 
 
-def before_write(path: Path, nbytes: int) -> None:
-    """Called by ``studio.atomic`` before it writes ``nbytes`` to ``path``: raises when the workspace is full."""
+def before_write(path: Path, nbytes: int) -> Callable[[], None] | None:
+    """Called by ``studio.atomic`` before it writes ``nbytes`` to ``path``: raises when the workspace is full; else
+    what to call once the write is over (the room it took is then in the file, no longer being written)."""
     if _before_write is not None:
-        _before_write(Path(path), nbytes)
+        return _before_write(Path(path), nbytes)
+    return None
 
 
 def tenancy() -> bool:

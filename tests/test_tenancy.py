@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import config, jobs
+from studio import atomic, config, jobs
 from studio.cloud import limits, workspaces
 
 REPO = Path(__file__).resolve().parent.parent
@@ -386,7 +386,8 @@ def test_the_server_s_workspaces_together_have_a_cap_idle_anonymous_ones_make_ro
     at = visit("pages/1_Dataset.py")
     ws = workspace_of(at)
     other = workspace_of(visit())  # a live session whose visitor has not clicked for hours: never removed
-    (other / "datasets" / "work.bin").write_bytes(b"x" * 200_000)
+    with config.use_workspace(other):  # saved through the studio, as that visitor's page would
+        atomic.write_bytes(other / "datasets" / "work.bin", b"x" * 200_000)
     os.utime(other / workspaces.SEEN, (time.time() - 20 * 3600, time.time() - 20 * 3600))
     total = workspaces.size_bytes(workspaces.root())
     at.secrets["studio"] = {"workspaces_total_mb": (total - 100_000) / 1e6}  # one left-behind workspace too many
@@ -417,3 +418,17 @@ def test_a_job_s_saves_count_against_every_workspace_together_too():
     with pytest.raises(workspaces.WorkspaceFullError) as caught:
         check(ws / "evals" / "e.json", 5000)
     assert str(caught.value).startswith("Not saved: this server is full") and idle.exists()
+
+
+def test_a_conversation_moved_into_a_workspace_that_has_one_goes_after_it_and_neither_is_lost():
+    from studio.chat import saved
+
+    anon, kept = workspaces.root() / ("a-" + "6" * 32), workspaces.signed_in("https://issuer", "alice")
+    for folder, words in ((kept, "kept"), (anon, "made before signing in")):
+        with config.use_workspace(folder):
+            saved.save([{"role": "user", "content": f"A question {words}?"}, {"role": "assistant", "content": "Yes."}])
+    workspaces.merge_into(anon, kept)
+    with config.use_workspace(kept):
+        turns, note = saved.load()
+    assert note is None and [t["content"] for t in turns] == [
+        "A question kept?", "Yes.", "A question made before signing in?", "Yes."]

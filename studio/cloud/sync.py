@@ -8,8 +8,13 @@ page could say. Here one watcher thread per synced workspace looks for changed f
 deletions in one commit, so every save reaches the Hub within seconds. A failed commit leaves the local
 files as they are and is retried with a growing pause; the page reads ``state``/``message``.
 
-What is synced: ``datasets/`` and ``evals/`` (plus the sample marker), never jobs, trash, locks or
-half-written temporary files, and never the token (it stays in this process's memory).
+What is synced: ``datasets/`` and ``evals/`` (plus the sample marker), and the Chat page's conversation; never jobs,
+trash, locks or half-written temporary files, and never the token (it stays in this process's memory). The
+conversation is rewritten whole after every turn: a commit per turn would flood the repo's history (and the Hub's
+rate limit), so a change to it alone is committed at most every ``BATCH_S`` seconds (the first at once), goes with
+the next other save sooner, and is committed when the watcher ends. What reaches the repo is the file the Chat page
+wrote, in which every key and token of the session, and anything shaped like one, is already ``***``
+(``studio.chat.saved``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ MARKER = "slm-studio-workspace.json"  # what makes a repo a studio workspace (no
 MARKER_BODY = {"studio": "SLM Studio", "kind": "workspace", "format": 1}
 SYNCED_DIRS = ("datasets", "evals")
 SYNCED_FILES = (".sample-added",)
+BATCHED_FILES = ("chat/conversation.json",)  # rewritten after every Chat turn: committed at most every BATCH_S
+BATCH_S = 60.0
 MANIFEST = ".sync-manifest.json"  # what the repo holds, as of the last commit (never synced itself; one per kind)
 INTERVAL_S = 2.0
 RETRY_S = (5, 10, 20, 40, 60)
@@ -127,7 +134,7 @@ def open_repo(token: str, account: Account, name: str = REPO_NAME) -> str:
 
 def _wanted(rel: str) -> bool:
     parts = rel.split("/")
-    if rel in SYNCED_FILES:
+    if rel in SYNCED_FILES or rel in BATCHED_FILES:
         return True
     return (len(parts) > 1 and parts[0] in SYNCED_DIRS and not any(p.startswith(".") for p in parts[1:])
             and not rel.endswith((".tmp", ".lock")))
@@ -136,7 +143,7 @@ def _wanted(rel: str) -> bool:
 def local_files(folder: Path) -> dict[str, tuple[int, int]]:
     """The synced files of a workspace: relative path -> (size, mtime in ns)."""
     out = {}
-    for name in SYNCED_FILES:
+    for name in (*SYNCED_FILES, *BATCHED_FILES):
         try:
             st = (folder / name).stat()
         except OSError:
@@ -231,8 +238,10 @@ class WorkspaceSync:
     kind = "account"  # the visitor's own repo; "store" for the deployment's (studio.cloud.store)
 
     def __init__(self, folder: Path, repo_id: str, token: str, interval_s: float = INTERVAL_S, prefix: str = "",
-                 restore_first: bool = False):
+                 restore_first: bool = False, batch_s: float = BATCH_S):
         self.folder, self.repo_id, self._token, self.interval_s = Path(folder), repo_id, token, interval_s
+        self.batch_s = batch_s
+        self._batched_at = 0.0  # when a change to a BATCHED_FILES file was last committed
         self.prefix = prefix
         self.manifest = MANIFEST if self.kind == "account" else f".sync-manifest-{self.kind}.json"
         self._prepared = not restore_first
@@ -306,7 +315,7 @@ class WorkspaceSync:
                 self.sync_once()
             if self._stop.wait(self.interval_s) or time.time() - self._last_poke > KEEP_ALIVE_S:
                 if self.state != "failed" and self._prepared:
-                    self.sync_once()
+                    self.sync_once(flush=True)
                 return
 
     def _current(self) -> dict[str, str]:
@@ -322,8 +331,9 @@ class WorkspaceSync:
         self._seen = files
         return out
 
-    def sync_once(self) -> bool:
-        """Commit what changed since the last commit. True when the repo matches the folder afterwards."""
+    def sync_once(self, flush: bool = False) -> bool:
+        """Commit what changed since the last commit. True when the repo matches the folder afterwards. A change
+        to the conversation alone waits until ``batch_s`` passed since its last commit, unless ``flush``."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
         with self._lock:
@@ -338,6 +348,10 @@ class WorkspaceSync:
                     self.state, self.message = "synced", f"Synced to {self.repo_id}."
                     self.last_synced = self.last_synced or time.time()
                 return True
+            batched = [rel for rel in (*adds, *deletes) if rel in BATCHED_FILES]
+            if (batched and len(batched) == len(adds) + len(deletes) and not flush
+                    and time.time() - self._batched_at < self.batch_s):
+                return False  # the conversation alone changed, and went to the repo moments ago: it waits
             if self.state != "failed":  # a failure stays shown, with its reason, until a commit succeeds
                 self.state = "syncing"
             ops = []
@@ -362,6 +376,8 @@ class WorkspaceSync:
                 pass
             self._failures, self._retry_at, self.commits = 0, 0.0, self.commits + 1
             self.last_synced = time.time()
+            if batched:
+                self._batched_at = self.last_synced
             self.state, self.message = "synced", f"Synced to {self.repo_id}."
             return True
 

@@ -16,10 +16,12 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from studio import config
-from studio.errors import WorkspaceFullError
+from studio.cloud import usage
+from studio.errors import StudioError, WorkspaceFullError
 
 VISITORS = "visitors"
 TRASH = "trash"  # where deleting a dataset (or a run) moves it: emptied when the workspace needs the room
@@ -82,32 +84,32 @@ def touch(path: Path) -> None:
 
 
 def size_bytes(path: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                continue
-    return total
+    """Every file under ``path``, walked (the limits read a running total instead: ``usage``)."""
+    return usage.measure(path)
 
 
-def check_room(path: Path, limit_bytes: int, adding: int) -> None:
-    """Raise ``WorkspaceFullError`` when writing ``adding`` more bytes would pass the limit. What the visitor deleted
-    (the workspace's trash, which no page reaches on a public app) is emptied first when that makes room: deleting
-    is how the refusal tells them to free it."""
-    used = size_bytes(path)
-    trash = Path(path) / TRASH
-    if used + adding > limit_bytes and trash.is_dir():
-        shutil.rmtree(trash, ignore_errors=True)
-        used = size_bytes(path)
-    if used + adding > limit_bytes:
-        more = (", or sign in (or give your Hugging Face token) for a larger workspace" if is_anonymous(path)
-                else " (this server's disk serves every visitor)")
-        raise WorkspaceFullError(
-            f"Not saved: it needs {_size(adding)} and this workspace has {_size(max(0, limit_bytes - used))} left of its "
-            f"{limit_bytes / 1e6:.0f} MB limit ({_size(used)} used): delete datasets or evaluations you no longer "
-            f"need{more}.")
+def check_room(path: Path, limit_bytes: int, adding: int) -> Callable[[], None]:
+    """Raise ``WorkspaceFullError`` when writing ``adding`` more bytes would pass the limit; else count them and
+    return what to call once they are written. The workspace's running total (``usage``) answers; a save it would refuse measures the workspace
+    first, so what was deleted since counts. What the visitor deleted (the workspace's trash, which no page reaches
+    on a public app) is emptied first when that makes room: deleting is how the refusal tells them to free it."""
+    path = Path(path)
+    with usage.held(path) as tally:
+        if tally.used + adding > limit_bytes and not tally.exact:
+            tally.measure()
+        trash = path / TRASH
+        if tally.used + adding > limit_bytes and trash.is_dir():
+            shutil.rmtree(trash, ignore_errors=True)
+            tally.measure()
+        used = tally.used
+        if used + adding <= limit_bytes:
+            return tally.add(adding)
+    more = (", or sign in (or give your Hugging Face token) for a larger workspace" if is_anonymous(path)
+            else " (this server's disk serves every visitor)")
+    raise WorkspaceFullError(
+        f"Not saved: it needs {_size(adding)} and this workspace has {_size(max(0, limit_bytes - used))} left of its "
+        f"{limit_bytes / 1e6:.0f} MB limit ({_size(used)} used): delete datasets or evaluations you no longer "
+        f"need{more}.")
 
 
 def _seen(folder: Path) -> float:
@@ -119,33 +121,35 @@ def _seen(folder: Path) -> float:
 
 def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path],
                         grace_s: float = IN_USE_GRACE_S, now: float | None = None,
-                        base: Path | None = None) -> list[Path]:
+                        base: Path | None = None) -> tuple[list[Path], Callable[[], None]]:
     """Keep every visitor's workspace together within ``total_bytes`` when ``adding`` more bytes are written to
     ``path``'s: first remove the least recently used anonymous workspaces that no live session uses (``in_use``) and
     nobody opened in ``grace_s``; then raise ``WorkspaceFullError`` saying the server is full. A signed-in or
     token-giving visitor's workspace is never removed, nor the writer's own. ``base``: the folder of every
-    workspace (``root()``). Returns what was removed."""
+    workspace (``root()``). Returns what was removed, and what to call once the ``adding`` bytes are written."""
     now = time.time() if now is None else now
     base = root() if base is None else Path(base)
-    used = size_bytes(base)
     removed: list[Path] = []
-    if used + adding <= total_bytes:
-        return removed
-    own = owner(path) or Path(path)
-    idle = sorted((f for f in base.glob("a-*") if f.is_dir() and f != own and f not in in_use
-                   and now - _seen(f) > grace_s), key=_seen)
-    for folder in idle:
+    with usage.held(base, jobs=False) as tally:
+        if tally.used + adding > total_bytes and not tally.exact:
+            tally.measure()
+        if tally.used + adding > total_bytes:
+            own = owner(path) or Path(path)
+            idle = sorted((f for f in base.glob("a-*") if f.is_dir() and f != own and f not in in_use
+                           and now - _seen(f) > grace_s), key=_seen)
+            for folder in idle:
+                if tally.used + adding <= total_bytes:
+                    break
+                freed = size_bytes(folder)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+                tally.freed(freed)
+        used = tally.used
         if used + adding <= total_bytes:
-            break
-        freed = size_bytes(folder)
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
-        used -= freed
-    if used + adding > total_bytes:
-        raise WorkspaceFullError(
-            f"Not saved: this server is full (its visitors' workspaces hold {_size(used)} of its "
-            f"{total_bytes / 1e6:.0f} MB): try again later, or delete datasets or evaluations you no longer need.")
-    return removed
+            return removed, tally.add(adding)
+    raise WorkspaceFullError(
+        f"Not saved: this server is full (its visitors' workspaces hold {_size(used)} of its "
+        f"{total_bytes / 1e6:.0f} MB): try again later, or delete datasets or evaluations you no longer need.")
 
 
 def replacing(path: Path, nbytes: int) -> int:
@@ -163,14 +167,21 @@ def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None)
     bytes) do not, so a job refused its save can still say why."""
     workspace, jobs_folder = Path(workspace), Path(workspace) / "jobs"
 
-    def check(path: Path, nbytes: int) -> None:
+    def check(path: Path, nbytes: int) -> Callable[[], None] | None:
         path = Path(path)
         if workspace in path.parents and jobs_folder not in path.parents:
             adding = replacing(path, nbytes)
-            check_room(workspace, limit_bytes, adding)
-            if total_bytes is not None:
-                make_room_on_server(workspace, adding, total_bytes, set(), grace_s=float("inf"),
-                                    base=workspace.parent)
+            written = check_room(workspace, limit_bytes, adding)
+            if total_bytes is None:
+                return written
+            try:
+                _removed, written_too = make_room_on_server(workspace, adding, total_bytes, set(),
+                                                            grace_s=float("inf"), base=workspace.parent)
+            except BaseException:
+                written()  # not written after all
+                raise
+            return lambda: (written(), written_too())
+        return None
 
     return check
 
@@ -197,10 +208,11 @@ def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None =
 
 
 def merge_into(source: Path, target: Path) -> list[str]:
-    """Move the datasets and evaluations of ``source`` (an anonymous session's) into ``target``, the
-    visitor's kept workspace; a dataset whose id is taken there arrives under a new id. The untouched
+    """Move the datasets, evaluations and Chat conversation of ``source`` (an anonymous session's) into ``target``,
+    the visitor's kept workspace; a dataset whose id is taken there arrives under a new id. The untouched
     sample is left behind (the kept workspace has its own). Returns the ids moved."""
     moved = []
+    usage.forget(target)  # what arrives here was counted in the other workspace: measured at the next save
     for kind in ("datasets", "evals"):
         src = Path(source) / kind
         if not src.is_dir():
@@ -220,7 +232,32 @@ def merge_into(source: Path, target: Path) -> list[str]:
             if kind == "datasets" and name != item.name:
                 _renamed_dataset(dest / name)
             moved.append(name)
+    _move_conversation(Path(source), Path(target))
+    usage.forget(target)  # again: a save while they moved may have measured the workspace halfway
     return moved
+
+
+def _move_conversation(source: Path, target: Path) -> None:
+    """The Chat conversation of ``source`` goes to ``target`` too: as it is where ``target`` has none, else after
+    the one there (both are the visitor's)."""
+    from studio.chat import saved
+
+    src = source / "chat" / saved.FILE
+    if not src.is_file():
+        return
+    dest = target / "chat" / saved.FILE
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), dest)
+        return
+    try:
+        with config.use_workspace(source):
+            before, _ = saved.load()
+        with config.use_workspace(target):
+            kept, _ = saved.load()
+            saved.save([*kept, *before])
+    except (saved.Unreadable, OSError, StudioError):  # the source's stays where it is, as it was
+        return
 
 
 def untouched_sample(folder: Path) -> bool:

@@ -237,9 +237,9 @@ def secret_field(label: str, key: str, help: str, disabled: bool = False) -> str
         st.session_state[widget] = ""
 
     if st.session_state.get(key):
-        left, right = st.columns([3, 1], vertical_alignment="center")
-        left.caption(f"{label}: set for this session only.")
-        if right.button("Forget", key=f"{key}.forget", disabled=disabled, help="Drop it from this session."):
+        # one under the other: beside its caption, in the sidebar, the button was cut to "F…"
+        st.caption(f"{label}: set for this session only.")
+        if st.button("Forget", key=f"{key}.forget", disabled=disabled, help="Drop it from this session."):
             st.session_state.pop(key, None)
             st.rerun()
     else:

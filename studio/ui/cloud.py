@@ -29,7 +29,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import streamlit as st
@@ -100,12 +100,18 @@ def _limit_bytes(anonymous: bool = True) -> int:
     return int(float(_studio_setting("workspace_mb", workspaces.KEPT_LIMIT_MB)) * 1e6)
 
 
-def _check_room(path: Path, nbytes: int) -> None:
+def _check_room(path: Path, nbytes: int) -> Callable[[], None] | None:
     ws = workspaces.owner(path)
-    if ws is not None:
-        adding = workspaces.replacing(path, nbytes)
-        workspaces.check_room(ws, _limit_bytes(workspaces.is_anonymous(ws)), adding)
-        workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())
+    if ws is None:
+        return None
+    adding = workspaces.replacing(path, nbytes)
+    written = workspaces.check_room(ws, _limit_bytes(workspaces.is_anonymous(ws)), adding)
+    try:
+        _removed, written_too = workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())
+    except BaseException:
+        written()  # not written after all
+        raise
+    return lambda: (written(), written_too())
 
 
 def _idle_hours() -> float:

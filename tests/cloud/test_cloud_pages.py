@@ -581,3 +581,47 @@ def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_say
 
 def store_files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_chat_conversation_comes_back_after_a_restart_when_the_token_is_given_again(hub, studio_home, api_mode):
+    """The conversation was not synced: after a restart a visitor's datasets came back and their Chat did not."""
+    import shutil
+
+    at = give_token(visit("pages/4_Chat.py"), TOKEN)
+    kept = workspace(at)
+    from studio import config
+    from studio.chat import saved
+
+    with config.use_workspace(kept):  # what the page saves after a turn, this session's token among its secrets
+        saved.save([{"role": "user", "content": f"How long is a match? (my token: {TOKEN})"},
+                    {"role": "assistant", "model": "org/model (HF auto)", "content": "90 minutes."}], [TOKEN])
+    running = sync.current(kept)
+    assert running is not None and running.sync_once()
+    running.stop()
+
+    shutil.rmtree(studio_home)  # the restart: the disk is wiped
+    at = give_token(visit("pages/4_Chat.py"), TOKEN)
+    shown = [m.markdown[0].value for m in at.chat_message if m.markdown]
+    assert len(shown) == 2 and "How long is a match? (my token: ***)" in shown[0] and "90 minutes." in shown[1], shown
+    assert not any(TOKEN in s for s in shown)
+
+
+def test_a_conversation_had_before_giving_the_token_moves_into_the_kept_workspace(hub, api_mode):
+    """Giving a token moved the tab's datasets and evaluations into the kept workspace and removed the rest of the
+    anonymous one: the Chat conversation went with it, from the page and from the disk."""
+    from studio import config
+    from studio.chat import saved
+
+    at = visit("pages/4_Chat.py")
+    with config.use_workspace(workspace(at)):
+        saved.save([{"role": "user", "content": "How long is a match?"},
+                    {"role": "assistant", "model": "org/model (HF auto)", "content": "90 minutes."}])
+    at.run()
+    at = give_token(at, TOKEN)
+    kept = workspace(at)
+    assert kept.name.startswith("h-")
+    shown = [m.markdown[0].value for m in at.chat_message if m.markdown]
+    assert len(shown) == 2 and "How long is a match?" in shown[0] and "90 minutes." in shown[1], shown
+    with config.use_workspace(kept):
+        turns, _note = saved.load()
+    assert [t["content"] for t in turns] == ["How long is a match?", "90 minutes."]

@@ -160,3 +160,69 @@ def test_restore_keeps_a_newer_local_file_and_replaces_only_the_untouched_sample
     head.write_text(json.dumps({"id": info.id, "name": "Renamed here", "created": "x"}), encoding="utf-8")
     sync.restore(TOKEN, repo, new)
     assert json.loads(head.read_text(encoding="utf-8"))["name"] == "Renamed here"  # newer here: kept
+
+
+def _converse(folder: Path, turns: int, secret: str = TOKEN) -> list[dict]:
+    """``turns`` questions and answers saved as the Chat page saves them after each turn (``secret``: this session's
+    token, which the first question pasted)."""
+    from studio.chat import saved
+
+    messages: list[dict] = []
+    with config.use_workspace(folder):
+        for n in range(turns):
+            question = f"Question {n}: my token is {secret}, key sk-proj-abc123def456ghi789jkl" if n == 0 else \
+                f"Question {n}?"
+            messages += [{"role": "user", "content": question},
+                         {"role": "assistant", "content": f"Answer {n}.", "model": "org/model (HF auto)"}]
+            saved.save(messages, [secret])
+    return messages
+
+
+def test_the_chat_conversation_comes_back_after_a_restart_with_no_secret_in_the_repo(hub, tmp_path):
+    """The conversation was left out of the sync: a restart brought a visitor's datasets back but not their Chat."""
+    from studio.chat import saved
+
+    first = tmp_path / "before-restart"
+    _converse(first, 3)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    pushed = hub.repos[("dataset", repo)].files["chat/conversation.json"]
+    assert TOKEN.encode() not in pushed and b"sk-proj-abc123" not in pushed and b"***" in pushed
+
+    after = tmp_path / "after-restart"
+    sync.restore(TOKEN, repo, after)
+    with config.use_workspace(after):
+        turns, note = saved.load()
+    assert note is None and [t["content"] for t in turns][-2:] == ["Question 2?", "Answer 2."]
+    assert turns[0]["content"].startswith("Question 0: my token is ***")
+    assert token_leaks(hub, TOKEN, first, after) == []
+
+
+def test_quick_chat_turns_make_a_bounded_number_of_commits_and_the_last_one_still_reaches_the_repo(hub, tmp_path):
+    from studio.chat import saved
+
+    folder = tmp_path / "ws"
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    s = sync.WorkspaceSync(folder, repo, TOKEN, batch_s=60)
+    messages: list[dict] = []
+    for n in range(12):  # a chatty visitor: a turn every moment, the watcher looking after each
+        messages += [{"role": "user", "content": f"Q{n}?"}, {"role": "assistant", "content": f"A{n}."}]
+        with config.use_workspace(folder):
+            saved.save(messages)
+        s.sync_once()
+    assert s.commits == 1  # the first turn at once; the next ones wait for the pause
+    with config.use_workspace(folder):  # another save goes at once, and takes the conversation with it
+        store.create_dataset("Saved meanwhile", [{"question": "q?", "answer": "a"}])
+    assert s.sync_once() and s.commits == 2
+    assert b"Q11?" in hub.repos[("dataset", repo)].files["chat/conversation.json"]
+    messages += [{"role": "user", "content": "Last?"}, {"role": "assistant", "content": "Last."}]
+    with config.use_workspace(folder):
+        saved.save(messages)
+    assert not s.sync_once() and s.commits == 2
+    s._batched_at -= 61  # the pause is over
+    assert s.sync_once() and s.commits == 3
+    messages += [{"role": "user", "content": "Bye?"}, {"role": "assistant", "content": "Bye."}]
+    with config.use_workspace(folder):
+        saved.save(messages)
+    assert s.sync_once(flush=True) and s.commits == 4  # the watcher's last look, as it ends, commits it
+    assert b"Bye?" in hub.repos[("dataset", repo)].files["chat/conversation.json"]

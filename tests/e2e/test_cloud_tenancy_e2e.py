@@ -196,3 +196,23 @@ def test_each_visitor_downloads_their_own_dataset_from_the_export_tab_even_under
             assert f"{who.title()}'s question 2?" in zipped.read("faq-v1.messages.jsonl").decode()
         assert_no_exception(page)
         page.context.close()
+
+
+def test_the_forget_button_of_a_token_given_in_the_sidebar_shows_its_whole_label(browser, tmp_path):
+    """Beside its caption in the sidebar the button was cut to "F…": a visitor could not tell what it did."""
+    s = start_studio(tmp_path / "home", tmp_path / "streamlit.log", entry="cloud/Home.py")
+    try:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        go(page, s)
+        field = page.get_by_label("Your Hugging Face token", exact=True)
+        field.fill(TOKEN)
+        field.press("Enter")
+        wait_idle(page)
+        button = page.get_by_test_id("stSidebar").get_by_role("button", name="Forget")
+        assert button.is_visible() and button.inner_text().strip() == "Forget"
+        cut = button.evaluate("el => [el, ...el.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+                              ".map(e => e.className)")
+        assert cut == [], f"the label is cut off (an ellipsis): {cut}"
+        page.context.close()
+    finally:
+        stop_studio(s)

@@ -1,0 +1,165 @@
+"""The public app's size limits read a running total (``studio.cloud.usage``): a save no longer walks every file of
+the workspace (0.3 s at 10,000 files), and the limit still refuses, in one line, whatever would pass it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from studio import atomic, config
+from studio.cloud import usage, workspaces
+from studio.errors import WorkspaceFullError
+
+REPO = Path(__file__).resolve().parents[2]
+MB = 1_000_000
+
+
+@pytest.fixture
+def public(monkeypatch):
+    """Saves go through the public app's own check (``studio.ui.cloud._check_room``), with a 1 MB workspace limit."""
+    from studio.ui import cloud
+
+    settings = {"workspace_mb": 1, "anonymous_workspace_mb": 1, "workspaces_total_mb": 1000}
+    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
+    return settings
+
+
+def _workspace(name: str, files: int, each: int = 10) -> Path:
+    ws = workspaces.root() / name
+    for n in range(files):
+        folder = ws / "datasets" / f"d{n // 100}" / "versions"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{n:05d}.json").write_bytes(b"x" * each)
+    return ws
+
+
+def _save(ws: Path, rel: str, nbytes: int) -> None:
+    with config.use_workspace(ws):
+        atomic.write_bytes(ws / rel, b"y" * nbytes)
+
+
+def _walked_by_a_save(ws: Path, n: int) -> int:
+    before = usage.files_walked
+    _save(ws, f"datasets/new/versions/{n:04d}.json", 100)
+    return usage.files_walked - before
+
+
+def test_a_save_walks_no_more_files_in_a_big_workspace_than_in_a_small_one(public):
+    small = _workspace("u-" + "1" * 32, 20)
+    big = _workspace("u-" + "2" * 32, 3000)
+    _save(small, "datasets/first.json", 10)  # a server's first save there measures it once (a restart)
+    _save(big, "datasets/first.json", 10)
+    small_walks = [_walked_by_a_save(small, n) for n in range(3)]
+    big_walks = [_walked_by_a_save(big, n) for n in range(3)]
+    assert big_walks == small_walks and max(big_walks) <= 5, (small_walks, big_walks)
+
+
+def test_the_limit_still_refuses_in_one_line_and_keeps_what_was_there(public):
+    ws = _workspace("a-" + "3" * 32, 90, each=10_000)  # 0.9 MB of a 1 MB limit
+    _save(ws, "datasets/faq.json", 50_000)
+    with pytest.raises(WorkspaceFullError) as caught:
+        _save(ws, "datasets/faq.json", 200_000)  # replacing it would pass the limit
+    assert str(caught.value).startswith("Not saved: it needs 150 KB") and "\n" not in str(caught.value)
+    assert (ws / "datasets" / "faq.json").read_bytes() == b"y" * 50_000
+    assert workspaces.size_bytes(ws) <= MB
+
+
+def test_room_freed_behind_the_total_s_back_is_found_when_a_save_needs_it(public):
+    """A deleted dataset (or an emptied trash) leaves the running total too high: a save it would refuse measures
+    the workspace first, so the visitor gets the room they freed."""
+    import shutil
+
+    ws = _workspace("u-" + "4" * 32, 90, each=10_000)
+    _save(ws, "datasets/first.json", 10)
+    shutil.rmtree(ws / "datasets" / "d0")  # 900 KB gone, not through a checked save
+    _save(ws, "datasets/big.json", 800_000)
+    assert (ws / "datasets" / "big.json").stat().st_size == 800_000
+
+
+def test_files_made_while_the_server_was_down_count_after_a_restart(public):
+    ws = _workspace("u-" + "5" * 32, 10, each=10_000)
+    _save(ws, "datasets/first.json", 10)  # the total is 100 KB
+    (ws / "datasets" / "copied-in.bin").write_bytes(b"z" * 800_000)  # while no server ran
+    usage._trusted.clear()  # a new process: it trusts no total it did not take
+    with pytest.raises(WorkspaceFullError):
+        _save(ws, "datasets/more.json", 200_000)
+
+
+def test_what_a_job_s_process_saves_counts_against_the_page_s_next_save(public):
+    """An evaluation saves from a process of its own: the page's next save sees what it added."""
+    ws = _workspace("a-" + "6" * 32, 1)
+    _save(ws, "datasets/first.json", 10)  # this process now holds a total of the workspace
+    code = ("import sys; from pathlib import Path; from studio import atomic, config; from studio.cloud import workspaces;"
+            "ws = Path(sys.argv[1]); config.check_writes(workspaces.job_check(ws, 1_000_000));"
+            "atomic.write_bytes(ws / 'evals' / 'e.json', b'r' * 700_000)")
+    subprocess.run([sys.executable, "-c", code, str(ws)], check=True, cwd=REPO, timeout=120,
+                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "STUDIO_HOME": str(ws)})
+    with pytest.raises(WorkspaceFullError):
+        _save(ws, "datasets/more.json", 400_000)
+    assert not (ws / "datasets" / "more.json").exists()
+
+
+def test_a_job_s_log_counts_too(public):
+    ws = _workspace("a-" + "7" * 32, 1)
+    _save(ws, "datasets/first.json", 10)
+    (ws / "jobs" / "eval-e").mkdir(parents=True)
+    (ws / "jobs" / "eval-e" / "log").write_bytes(b"l" * 700_000)  # what the job printed
+    with pytest.raises(WorkspaceFullError):
+        _save(ws, "datasets/more.json", 400_000)
+
+
+def test_work_moved_in_at_sign_in_counts_against_the_signed_in_workspace(public):
+    anon = _workspace("a-" + "8" * 32, 0)
+    kept = _workspace("u-" + "9" * 32, 1)
+    _save(kept, "datasets/first.json", 10)
+    _save(anon, "datasets/work/versions/0001.json", 700_000)
+    workspaces.merge_into(anon, kept)
+    with pytest.raises(WorkspaceFullError):
+        _save(kept, "datasets/more.json", 400_000)
+
+
+def test_two_saves_at_once_cannot_both_take_the_last_room(public):
+    ws = _workspace("u-" + "a" * 32, 1)
+    _save(ws, "datasets/first.json", 10)
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def save(name: str) -> None:
+        start.wait()
+        try:
+            _save(ws, f"datasets/{name}.json", 600_000)
+            outcomes.append("saved")
+        except WorkspaceFullError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused", "saved"]
+    assert workspaces.size_bytes(ws) <= MB
+
+
+def test_the_server_s_total_is_kept_the_same_way(public):
+    public.update(workspaces_total_mb=2, workspace_mb=5)
+    one = _workspace("u-" + "b" * 32, 1)
+    two = _workspace("u-" + "c" * 32, 1)
+    _save(one, "datasets/first.json", 900_000)
+    _save(two, "datasets/first.json", 900_000)
+    before = usage.files_walked
+    with pytest.raises(WorkspaceFullError) as caught:
+        _save(two, "datasets/more.json", 300_000)
+    assert str(caught.value).startswith("Not saved: this server is full")
+    (one / "datasets" / "first.json").unlink()  # a delete: room comes back
+    _save(two, "datasets/more.json", 300_000)
+    assert usage.files_walked > before  # the refusal and the save past the stale total measured
+    before = usage.files_walked
+    _save(two, "datasets/small.json", 10)
+    assert usage.files_walked - before <= 5
