@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,12 +136,16 @@ def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
                              "windows-1252.")
 
 
+_JSON_START = re.compile(r'\s*(\[\s*[{\]]|\{\s*")')
+
+
 def detect_format(text: str, filename: str | None = None) -> str:
-    """``json``, ``jsonl`` or ``csv``, from the file name's extension, else from the content."""
+    """``json``, ``jsonl`` or ``csv``, from the file name's extension, else from the content (also for a ``.csv``
+    that opens as a JSON list of records or a JSON object does: ``[{``, ``{"``, no CSV header's start)."""
     name = (filename or "").lower()
     if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
-    if name.endswith((".csv", ".tsv")):
+    if name.endswith((".csv", ".tsv")) and not _JSON_START.match(text):  # a JSON file saved as .csv is read as JSON
         return "csv"
     head = text.lstrip()[:1]
     if head == "[":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -150,7 +151,9 @@ def check(records: list[Record], rules: Rules = Rules()) -> Checked:
             if type(q) is str and type(a) is str and "context" not in rec:
                 qs = q.strip()
                 as_ = a.strip()
-                if qs and as_ and qs != as_:
+                # isprintable first: a zero-width space, a direction mark or a BOM alone is no text (rare: one call)
+                if (qs and as_ and qs != as_ and (qs.isprintable() or shows(qs))
+                        and (as_.isprintable() or shows(as_))):
                     first = first_seen(question_key(qs), n)
                     if first != n or len(q) + len(a) > long_chars:
                         if first != n:
@@ -179,9 +182,20 @@ def _normal(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def shows(text: str) -> bool:
+    """Whether ``text`` has a character a person sees: not only spaces and invisible ones (a zero-width space,
+    a direction mark, a byte order mark), which an editor cell shows as empty."""
+    return any(not c.isspace() and unicodedata.category(c) != "Cf" for c in text)
+
+
 def question_key(question: str) -> str:
-    """A question as a repeat of another is recognised: its case, runs of spaces and closing punctuation aside
-    ("WHAT IS THE ADVANTAGE RULE" repeats "What is the advantage rule?"). The Duplicates tab finds the rest."""
+    """A question as a repeat of another is recognised: its case, runs of spaces, closing punctuation, Unicode form
+    (NFKC: an "é" typed as e + accent) and invisible characters aside ("WHAT IS THE ADVANTAGE RULE" repeats "What is
+    the advantage rule?"). The Duplicates tab finds the rest."""
+    if not question.isascii():  # ASCII text is in NFKC already and holds no invisible character
+        question = unicodedata.normalize("NFKC", question)
+        if not question.isprintable():
+            question = "".join(c for c in question if unicodedata.category(c) != "Cf")
     key = question.strip().casefold().rstrip(_CLOSING)
     # most questions hold single spaces only: splitting each of 200,000 would double the check's time
     return " ".join(key.split()) if "  " in key or not key.isprintable() else key
@@ -231,6 +245,9 @@ def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules, pas
             out.append(Problem(n, "error", f"{field} is {_kind(rec[field])}, not text"))
         elif not rec[field].strip():
             out.append(Problem(n, "error", f"{field} is empty"))
+        elif not shows(rec[field]):
+            out.append(Problem(n, "error", f"{field} is empty: it holds only invisible characters (a zero-width space "
+                                           "or a direction mark)"))
         else:
             texts[field] = rec[field]
     if len(texts) == 2:

@@ -14,8 +14,10 @@ _PUNCT = re.compile(r"[^\w\s]|_")
 
 
 def normalize(text: str) -> str:
-    """Unicode NFKC, case-folded, punctuation removed, whitespace collapsed."""
+    """Unicode NFKC, case-folded, invisible characters and punctuation removed, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", str(text)).casefold()
+    if not text.isprintable():  # invisible characters (a zero-width space, a direction mark) go, not split a word
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return " ".join(_PUNCT.sub(" ", text).split())  # split/join: the whitespace collapse without a second regex
 
 

@@ -271,14 +271,14 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         columns.insert(1, "problem")
     frame = pd.DataFrame(rows, columns=columns)
     key = f"dataset.editor.{info.id}.{d.nonce}"
-    # Room for the rows added since the table was built and a few more: an added row is never clipped
-    # (an empty dataset's table was one row tall).
-    added = len((st.session_state.get(key) or {}).get("added_rows") or [])
+    # Room for the rows and two more to be added (an empty dataset's table was one row tall); past that the table
+    # scrolls. The height depends on the rows it was built with only: Streamlit takes a table whose height changed
+    # for a new one, and the browser drew it afresh, without the edit typed just before a row was added.
     edited = st.data_editor(
         frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
         # an empty cell (a new row's answer not typed yet) shows empty: the default grey "None" read as text
         placeholder="",
-        height=min(38 + 35 * (max(len(frame) + added, 5) + 1), 560), disabled=["problem"],
+        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem"],
         column_config={
             editing.ROW: None,
             "question": st.column_config.TextColumn("Question", width="large"),

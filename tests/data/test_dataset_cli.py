@@ -144,6 +144,22 @@ def test_push_rejects_a_bad_repo_id(tmp_path, capsys):
     assert "owner/name" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("repo,words", [("alice/qa.", "not ending in - or ."), ("alice/qa-", "not ending in - or ."),
+                                        ("alice/qa--v2", "no -- or .."), ("alice/qa..v2", "no -- or .."),
+                                        ("alice/qa.git", "nor one ending in .git")])
+def test_push_to_a_name_the_hub_refuses_says_why_in_one_line(tmp_path, repo, words):
+    """Names the studio took and the Hub's client refused mid-push: a traceback, exit 1, before any of this line."""
+    import os
+
+    src = tmp_path / "d.json"
+    src.write_text(json.dumps(UNICODE))
+    env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_HOME": str(tmp_path / "hf"),
+           "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}
+    out = cli("dataset", "push", str(src), "--repo", repo, env=env)
+    assert out.returncode == 2 and out.stderr.startswith(f"error: {repo} is not a Hub dataset id") and words in out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "hf_secretvalue123" not in out.stderr
+
+
 @pytest.mark.parametrize("status,words", [(401, "refused the token (HTTP 401)"), (403, "refused the token (HTTP 403)"),
                                           (500, "answered HTTP 500")])
 def test_push_against_a_real_local_server_that_refuses(tmp_path, status, words):

@@ -921,3 +921,39 @@ def test_a_session_keeps_only_the_shown_dataset_s_clean_copy():
     at.selectbox(key="dataset.picker").select(first.id).run()
     assert "Unsaved changes: 1 edited." in texts(at.warning)
     assert at.data_editor[0].value["answer"].tolist()[0] == "kept"
+
+
+def browser_edit(at: AppTest, edited=None, added=None) -> AppTest:
+    """Type into the table as the browser reports it: the edit state under the table's element id (the id
+    the table had when it was drawn), with the other widgets' values, then a rerun."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    editor_id = at.data_editor[0].proto.id
+    states = WidgetStates()
+    for w in at._tree.get_widget_states().widgets:
+        if w.id != editor_id:
+            states.widgets.append(w)
+    sent = states.widgets.add()
+    sent.id = editor_id
+    sent.string_value = json.dumps({"edited_rows": edited or {}, "added_rows": added or [], "deleted_rows": []})
+    return at._run(states)
+
+
+def test_adding_a_row_below_an_edit_keeps_the_edit():
+    """A click on the table's add row made the table one row taller, which Streamlit takes for a new table (a new
+    element id): the browser drew it afresh, without the edit typed just before ("All changes saved" in Chromium),
+    and without the row being added. The browser keeps a table's edits under its element id, so the id must hold."""
+    six = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(6)]
+    info = store.create_dataset("Six", six)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    mine = {"0": {"answer": "Edited before the add."}}
+    browser_edit(at, edited=mine)
+    drawn = at.data_editor[0].proto.id
+    browser_edit(at, edited=mine, added=[{}])  # the click on the add row
+    assert at.data_editor[0].proto.id == drawn, "a new table: the browser drops the edits it held"
+    browser_edit(at, edited=mine, added=[{"question": "Added?", "answer": "Yes."}])
+    assert "Unsaved changes: 1 added, 1 edited." in texts(at.warning)
+    at.button(key="dataset.save").click().run()
+    saved = store.load_version(info.id)
+    assert saved[0]["answer"] == "Edited before the add." and saved[-1] == {"question": "Added?", "answer": "Yes."}

@@ -304,3 +304,16 @@ def test_a_half_surrogate_in_a_string_record_is_shown_as_its_escape():
     records = formats.read_records(b'[{"question": "a", "answer": "b"}, "bad \\ud800"]', "half.json")
     (problem,) = validate.errors(validate.validate(records))
     assert str(problem).endswith('"bad \\ud800"') and str(problem).encode("utf-8")
+
+
+def test_a_json_file_saved_with_a_csv_name_reads_as_json():
+    """A tutorial's qa.json renamed (or saved by a notebook) as qa.csv was read as CSV: "The file holds no records",
+    a reason that was not true; the records were there."""
+    records = [{"question": "What is a tokenizer?", "answer": "It splits text into tokens."},
+               {"question": "What is fine-tuning?", "answer": "More training, on your data."}]
+    assert formats.parse(json.dumps(records, indent=2).encode(), "qa.csv").rows == records
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    assert formats.parse(lines.encode(), "qa.tsv").rows == records
+    # a real CSV, its header included, is still CSV
+    assert formats.parse(b"[id],question,answer\n1,Q?,A.\n", "ids.csv").rows == [
+        {"[id]": "1", "question": "Q?", "answer": "A."}]

@@ -93,3 +93,37 @@ def test_a_question_repeated_in_other_case_spacing_or_closing_punctuation_is_a_w
         (5, "same question and passage as record 2, apart from case, spacing or punctuation"),
         (7, "same question as record 1"),
     ]
+
+
+def test_a_question_or_answer_of_invisible_characters_only_is_empty():
+    """A zero-width space (pasted from a web page), a direction mark or a byte order mark alone shows as an empty cell;
+    it passed as a question or an answer, and a model was trained on a record that asks nothing."""
+    recs = [
+        {"question": "\u200b", "answer": "Something."},
+        {"question": "What is offside?", "answer": "\u200b\u200f \ufeff"},
+        {"question": "\u200bWhat is a drop ball?\u200b", "answer": "A restart.\n\nBy the referee."},
+    ]
+    got = [(p.record, p.severity, p.message) for p in validate.validate(recs)]
+    assert got == [
+        (1, "error", "question is empty: it holds only invisible characters (a zero-width space or a direction mark)"),
+        (2, "error", "answer is empty: it holds only invisible characters (a zero-width space or a direction mark)"),
+    ]
+
+
+def test_a_question_repeated_with_invisible_characters_or_another_unicode_form_is_a_warning():
+    """The same question that looks the same on screen: a zero-width space inside, a right-to-left mark before it,
+    "é" typed as e + a combining accent (macOS file names, some keyboards). Each passed without a warning."""
+    recs = [
+        {"question": "What is offside?", "answer": "A position rule."},
+        {"question": "What is off\u200bside?", "answer": "Being past the last defender."},
+        {"question": "\u200fWhat is offside?", "answer": "A rule."},
+        {"question": "Qu'est-ce qu'un café?", "answer": "Une boisson."},
+        {"question": "Qu'est-ce qu'un cafe\u0301?", "answer": "Un lieu."},
+        {"question": "What is onside?", "answer": "Not offside."},
+    ]
+    got = [(p.record, p.message) for p in validate.validate(recs)]
+    assert got == [
+        (2, "same question as record 1, apart from case, spacing or punctuation"),
+        (3, "same question as record 1, apart from case, spacing or punctuation"),
+        (5, "same question as record 4, apart from case, spacing or punctuation"),
+    ]

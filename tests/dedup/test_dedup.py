@@ -104,6 +104,14 @@ def test_exact_duplicates_after_normalisation():
     assert all(p.score == 100 for p in found[0].pairs)
 
 
+def test_questions_that_differ_by_invisible_characters_only_are_exact_duplicates():
+    """A zero-width space inside a word (pasted from a web page) split it in two: "What is off<ZWSP>side?" scored 97
+    against "What is offside?", a fuzzy pair below a strict threshold, though the two look the same on screen."""
+    texts = ["What is offside?", "What is off\u200bside?", "\u200fWhat is \u2066offside\u2069?", "What is onside?"]
+    found = dedup.find_duplicates(texts, 100)
+    assert [(c.members, c.kind) for c in found] == [((0, 1, 2), "exact")]
+
+
 def test_fuzzy_cluster_has_scores_and_a_suggested_keep():
     records = [{"question": "How long is a half?", "answer": "45"},
                {"question": "How long is a half", "answer": "45 minutes, plus added time."},
