@@ -47,6 +47,14 @@ def test_start_watch_and_stop_a_run(page, studio):
     page.wait_for_selector("text=Stopped. Its last checkpoint is kept", timeout=60_000)
     page.get_by_role("button", name="Resume").wait_for(timeout=30_000)
     assert_no_exception(page)
+    # Resume redraws the whole page: "Close this run and start another", drawn while it was stopped, stayed under
+    # the running run (the click only re-attached to it)
+    page.get_by_role("button", name="Resume").click()
+    page.get_by_role("button", name="Stop").wait_for(timeout=30_000)
+    wait_idle(page)
+    assert page.get_by_role("button", name="Close this run and start another").count() == 0
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("text=Stopped. Its last checkpoint is kept", timeout=60_000)
 
     run_dirs = [p for p in (studio.home / "runs").iterdir() if (p / "run.json").is_file()]
     assert len(run_dirs) == 1
