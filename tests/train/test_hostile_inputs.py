@@ -179,6 +179,9 @@ DAMAGE = {
                             "checkpoint-2 is damaged (config.json is not valid JSON)"),
     "trainer state broken": (lambda r: (r / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{"),
                              "(trainer_state.json is not valid JSON)"),
+    "scratch tokenizer cut off": (lambda r: _cut(r / "tokenizer" / "tokenizer.json"),
+                                  "its tokenizer file tokenizer/tokenizer.json is damaged (not valid JSON): copy "
+                                  "checkpoint-2/tokenizer.json over it."),
     "optimizer cut off": (lambda r: _cut(r / "checkpoints" / "checkpoint-2" / "optimizer.pt"),
                           "(optimizer.pt is cut off or not a PyTorch file)"),
 }
