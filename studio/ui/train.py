@@ -363,12 +363,13 @@ def _tokenizer(spec: str) -> Any:
         return loading.load_tokenizer(spec)
 
 
-def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
+def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, str | None]:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
-    Returns the training records' token lengths (for the memory estimate), None when the tokenizer cannot load."""
+    Returns the training records' token lengths (for the memory estimate; None when the tokenizer cannot load) and
+    why Start is refused (no training record keeps any of its answer within Max length), else None."""
     keep = ui.run_or_error(recipe.usable_indices, records)
     if keep is None:
-        return None
+        return None, None
     split = recipe.split_indices(keep, cfg.test_fraction, cfg.seed)
     if cfg.base == "scratch":
         texts = tuple(scratch.corpus(records[i] for i in split["train"]))
@@ -376,10 +377,12 @@ def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
     else:
         tok = ui.run_or_error(_tokenizer, cfg.base)
         if tok is None:
-            return None
+            return None, None
     rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
     train_rows = set(split["train"])
     lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
+    refused = recipe.nothing_to_learn([r["loss tokens"] for r in rows if r["record"] - 1 in train_rows], cfg.max_length)
+    answerless = sum(not r["loss tokens"] for r in rows)
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)
     st.caption(f"{plural(len(split['train']), 'record')} to train on, {len(split['test']):,} held out"
@@ -387,7 +390,8 @@ def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
                + f". Format: {recipe.format_name(tok)}. {recipe.longest_line(rows, cfg.max_length)}")
     if n_trunc:
         st.warning(f"{n_trunc} record(s) are longer than {cfg.max_length} tokens and will be truncated "
-                   "(they lose the end of their answer and their EOS): raise Max length or shorten them.")
+                   "(they lose the end of their answer and their EOS): raise Max length or shorten them."
+                   + (f" {recipe.answerless_line(answerless, cfg.max_length)}" if answerless else ""))
     st.dataframe(rows, hide_index=True, width="stretch", height=220)
     pick = st.number_input("Show record", 1, len(records), keep[0] + 1, key="train.preview_record",
                            help="Numbered from 1, as on the Dataset page: its tokens, with the ones that carry "
@@ -397,7 +401,7 @@ def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
                                    prompt_format.context_of(records[pick]))
         st.markdown(highlight(recipe.token_rows(tok, enc)), unsafe_allow_html=True)
         st.caption("Highlighted tokens carry loss (the answer and its end-of-text); the prompt does not.")
-    return lengths
+    return lengths, refused
 
 
 def highlight(rows: list[dict]) -> str:
