@@ -58,7 +58,9 @@ with new_tab:
             cfg = ui_train.settings(base, len(records), method)
             if cfg is not None:
                 with st.expander("Preview: what the model will see", expanded=False):
-                    lengths = ui_train.preview(cfg, records)
+                    lengths, refused = ui_train.preview(cfg, records)
+                if refused:  # said here, not only in the collapsed preview: Start is off until it is changed
+                    st.error(refused, icon=":material/block:")
                 loadable = ui_train.memory_check(cfg, lengths)
                 version = f" v{meta.version}" if meta.version is not None else ""
                 st.caption(f"Will train **{ui.md(library.display_name(base))}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
@@ -68,7 +70,8 @@ with new_tab:
                 name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name",
                                      max_chars=runs.MAX_NAME)
                 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
-                             disabled=not loadable, help=None if loadable else "The base cannot be loaded: see above."):
+                             disabled=not loadable or bool(refused),
+                             help=refused or (None if loadable else "The base cannot be loaded: see above.")):
                     started = ui_train.start(cfg, meta, name.strip())
                     if started:
                         # The next run is not named after this one. Popping the widget's value was not enough: the

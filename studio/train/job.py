@@ -47,10 +47,10 @@ def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "", *, gpu
     return run_id
 
 
-def resume_training(run_dir: Path) -> None:
-    """Continue a stopped or failed run from its last checkpoint, with its own settings."""
+def resume_training(run_dir: Path) -> jobs.JobStatus:
+    """Continue a stopped or failed run from its last checkpoint, with its own settings; returns its new status."""
     try:
         title = runs.load_run_dir(run_dir).name  # how the busy message names it to others
     except (StudioError, OSError, ValueError):
         title = ""
-    jobs.start_job("train", ["train", "--resume", "--out", str(run_dir)], run_dir, record={jobs.TITLE: title})
+    return jobs.start_job("train", ["train", "--resume", "--out", str(run_dir)], run_dir, record={jobs.TITLE: title})

@@ -275,6 +275,22 @@ def preview_rows(tokenizer: Any, records: Sequence[dict], indices: Sequence[int]
     return rows
 
 
+def nothing_to_learn(loss_tokens: Sequence[int], max_length: int) -> str | None:
+    """The one-line refusal when no training record keeps a token of its answer within ``max_length`` (each prompt
+    fills it: a run trained on nothing and said "train loss 0.0000"), else None. ``loss_tokens``: per training
+    record, its tokens that carry loss."""
+    if not loss_tokens or any(loss_tokens):
+        return None
+    return (f"No training record keeps any of its answer within Max length ({max_length:,} tokens): each prompt fills "
+            "it, so the run would learn nothing (a loss of 0). Raise Max length or shorten the questions.")
+
+
+def answerless_line(n: int, max_length: int) -> str:
+    """How many records lose their whole answer to the cut (they train on nothing), for the preview and the log."""
+    return (f"{n:,} record{'s' if n != 1 else ''} lose{'' if n != 1 else 's'} {'their' if n != 1 else 'its'} whole "
+            f"answer (the prompt fills the {max_length:,} tokens) and train{'' if n != 1 else 's'} on nothing.")
+
+
 def longest_line(rows: Sequence[dict[str, Any]], max_length: int) -> str:
     """The preview's "Longest: N tokens" over ``preview_rows``: the longest record as written, not as cut ("Longest:
     128 tokens" under a Max length of 128 hid a 211-token record), and how many records the cut shortens."""

@@ -31,6 +31,12 @@ def checkpoint(folder: Path) -> Path:
     if split.is_file() and not _split_ok(split):
         raise TrainingError(f"Run {folder.name} cannot be resumed: its {runs.SPLIT_JSON} (which records it trains on) "
                             "is damaged. Start a new run instead; its checkpoints and model are left as they are.")
+    for path in sorted((folder / "tokenizer").glob("*.json")):  # a scratch run's own tokenizer, learned once
+        if not _json_ok(path):  # it failed with a JSONDecodeError traceback
+            kept = ckpt / path.name
+            instead = (f"copy {ckpt.name}/{path.name} over it" if _json_ok(kept) else "start a new run instead")
+            raise TrainingError(f"Run {folder.name} cannot be resumed: its tokenizer file tokenizer/{path.name} is "
+                                f"damaged (not valid JSON): {instead}.")
     why = damage(ckpt)
     if why:
         earlier = [c for c in runs.checkpoints(folder) if c != ckpt]
@@ -44,9 +50,7 @@ def checkpoint(folder: Path) -> Path:
 def damage(ckpt: Path) -> str | None:
     """What is wrong with a checkpoint folder (a few words), or None when its files read back whole."""
     for path in sorted(ckpt.glob("*.json")):
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        if not _json_ok(path):
             return f"{path.name} is not valid JSON"
     sharded = any(ckpt.glob("global_step*")) or any(ckpt.glob("*fsdp*"))  # DeepSpeed's and FSDP's own layouts
     if not sharded and not any((ckpt / name).is_file() for name in WEIGHTS):
@@ -57,6 +61,14 @@ def damage(ckpt: Path) -> str | None:
         if path.suffix in (".pt", ".pth", ".bin") and not _torch_file_ok(path):
             return f"{path.name} is cut off or not a PyTorch file"
     return None
+
+
+def _json_ok(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _split_ok(path: Path) -> bool:

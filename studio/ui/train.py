@@ -170,9 +170,21 @@ def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) ->
     No min/max on the widget: with them the browser only reddens a value outside the range and keeps sending the
     last valid one, so Start trained with a number the screen did not show. The value typed reaches the server,
     and ``out_of_range`` refuses it in one line that names the range."""
+    if isinstance(value, int) and not isinstance(value, bool):  # a whole number, in a float box shown as 8, not 8.00
+        # An int box is bounded in the browser by JavaScript's safe integers (about 9e15) even without a max: a larger
+        # number stayed in the box, reddened, and Start trained with the last one. A float box sends it, refused here.
+        value, kwargs = float(value), {"format": "%g", **kwargs, "step": float(kwargs.get("step", 1))}
     ui.follow(key, value)  # the preset's value for another dataset, unless the person changed this one
     return ui.kept(box.number_input, field_settings.label(TrainConfig, name), key, value, help=field_help(name),
                    **kwargs)  # kept: Advanced stays as set after a visit to another page
+
+
+def not_whole(label: str, value: Any) -> str | None:
+    """``"Batch size 2.5 is not a whole number: use a whole number."`` for a fractional value of a whole-number
+    setting, else None."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{label} {_shown(value)} is not a whole number: use a whole number."
+    return None
 
 
 def out_of_range(label: str, value: float, lo: float | None, hi: float | None) -> str | None:
@@ -272,9 +284,12 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
                                              format_func=lambda s: f"{s}: {scratch.SIZES[s].note}")
             values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}")
         gpu_settings()
-    whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha")
-    values = {k: (int(v) if isinstance(v, float) and k in whole else v) for k, v in values.items()}
+    whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha", "seed",
+             "vocab_size")
     wrong = _range_errors(values) + warmup_wrong
+    wrong += [why for k, v in values.items() if k in whole
+              for why in [not_whole(field_settings.label(TrainConfig, k), v)] if why]
+    values = {k: (int(v) if isinstance(v, float) and k in whole and not wrong else v) for k, v in values.items()}
     if wrong:  # Start is refused until they are in range: what it trains with is what the screen shows
         for why in wrong:
             st.error(why, icon=":material/error:")
@@ -312,7 +327,7 @@ def _warmup(col: Any, value: float, name: str, wrong: list[str]) -> float:
     """The warm-up, named for what its value is: a share of all steps (the config's value below 1) or steps."""
     ui.follow(f"train.wu_unit.{name}", "share" if 0 < value < 1 else "steps")  # the preset's, unless changed
     ui.follow(f"train.wu.{name}.share", value if value < 1 else 0.05)
-    ui.follow(f"train.wu.{name}.steps", int(value) if value >= 1 else 0)
+    ui.follow(f"train.wu.{name}.steps", float(int(value) if value >= 1 else 0))
     unit = col.radio("Warm-up as", list(WARMUP_UNITS), index=0 if 0 < value < 1 else 1, horizontal=True,
                      key=f"train.wu_unit.{name}", format_func=WARMUP_UNITS.get)
     if unit == "share":  # no min/max on the widget (see ``_number``): a value outside is refused in one line
@@ -323,11 +338,12 @@ def _warmup(col: Any, value: float, name: str, wrong: list[str]) -> float:
         why = out_of_range("Warm-up share", share, 0.0, 0.99)
     else:
         most = int(field_settings.bounds(TrainConfig, "warmup_steps")[1])  # the config's own bound
-        share = col.number_input("Warm-up steps", value=int(value) if value >= 1 else 0, step=1,
-                                 key=f"train.wu.{name}.steps",
+        share = col.number_input("Warm-up steps", value=float(int(value) if value >= 1 else 0), step=1.0,
+                                 format="%g", key=f"train.wu.{name}.steps",  # a float box: see ``_number``
                                  help="How many steps at the start the learning rate takes to rise from 0 to its full "
                                       "value (0: none). A whole number; choose the share for a fraction of the run.")
-        why = out_of_range("Warm-up steps", share, 0, most)
+        why = out_of_range("Warm-up steps", share, 0, most) or not_whole("Warm-up steps", share)
+        share = int(share) if not why else share
     if why:
         wrong.append(why)
     return share
@@ -347,12 +363,13 @@ def _tokenizer(spec: str) -> Any:
         return loading.load_tokenizer(spec)
 
 
-def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
+def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, str | None]:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
-    Returns the training records' token lengths (for the memory estimate), None when the tokenizer cannot load."""
+    Returns the training records' token lengths (for the memory estimate; None when the tokenizer cannot load) and
+    why Start is refused (no training record keeps any of its answer within Max length), else None."""
     keep = ui.run_or_error(recipe.usable_indices, records)
     if keep is None:
-        return None
+        return None, None
     split = recipe.split_indices(keep, cfg.test_fraction, cfg.seed)
     if cfg.base == "scratch":
         texts = tuple(scratch.corpus(records[i] for i in split["train"]))
@@ -360,10 +377,12 @@ def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
     else:
         tok = ui.run_or_error(_tokenizer, cfg.base)
         if tok is None:
-            return None
+            return None, None
     rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
     train_rows = set(split["train"])
     lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
+    refused = recipe.nothing_to_learn([r["loss tokens"] for r in rows if r["record"] - 1 in train_rows], cfg.max_length)
+    answerless = sum(not r["loss tokens"] for r in rows)
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)
     st.caption(f"{plural(len(split['train']), 'record')} to train on, {len(split['test']):,} held out"
@@ -371,7 +390,8 @@ def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
                + f". Format: {recipe.format_name(tok)}. {recipe.longest_line(rows, cfg.max_length)}")
     if n_trunc:
         st.warning(f"{n_trunc} record(s) are longer than {cfg.max_length} tokens and will be truncated "
-                   "(they lose the end of their answer and their EOS): raise Max length or shorten them.")
+                   "(they lose the end of their answer and their EOS): raise Max length or shorten them."
+                   + (f" {recipe.answerless_line(answerless, cfg.max_length)}" if answerless else ""))
     st.dataframe(rows, hide_index=True, width="stretch", height=220)
     pick = st.number_input("Show record", 1, len(records), keep[0] + 1, key="train.preview_record",
                            help="Numbered from 1, as on the Dataset page: its tokens, with the ones that carry "
@@ -381,7 +401,7 @@ def preview(cfg: TrainConfig, records: list[dict]) -> list[int] | None:
                                    prompt_format.context_of(records[pick]))
         st.markdown(highlight(recipe.token_rows(tok, enc)), unsafe_allow_html=True)
         st.caption("Highlighted tokens carry loss (the answer and its end-of-text); the prompt does not.")
-    return lengths
+    return lengths, refused
 
 
 def highlight(rows: list[dict]) -> str:

@@ -148,7 +148,10 @@ def live(run_id: str) -> None:
     if s.state in ("stopped", "failed") and runs.last_checkpoint(run.dir) is not None:
         if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",
                      help="Continue from the last checkpoint with the same settings."):
-            ui.run_or_error(job.resume_training, run.dir)
+            if ui.run_or_error(job.resume_training, run.dir) is not None:
+                # the whole page, not this fragment: "Close this run and start another" (drawn while it was stopped)
+                # stayed under a running run, and clicking it only re-attached to it
+                st.rerun(scope="app")
     _log(run.dir)
     # The ask panel is drawn by the full page: rerun it once when the run reaches an end state.
     if s.state in jobs.DONE and st.session_state.get("train.ended") != (run_id, s.state):

@@ -47,6 +47,14 @@ def test_start_watch_and_stop_a_run(page, studio):
     page.wait_for_selector("text=Stopped. Its last checkpoint is kept", timeout=60_000)
     page.get_by_role("button", name="Resume").wait_for(timeout=30_000)
     assert_no_exception(page)
+    # Resume redraws the whole page: "Close this run and start another", drawn while it was stopped, stayed under
+    # the running run (the click only re-attached to it)
+    page.get_by_role("button", name="Resume").click()
+    page.get_by_role("button", name="Stop").wait_for(timeout=30_000)
+    wait_idle(page)
+    assert page.get_by_role("button", name="Close this run and start another").count() == 0
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector("text=Stopped. Its last checkpoint is kept", timeout=60_000)
 
     run_dirs = [p for p in (studio.home / "runs").iterdir() if (p / "run.json").is_file()]
     assert len(run_dirs) == 1
@@ -188,4 +196,31 @@ def test_the_method_stays_as_chosen_after_a_visit_to_another_page_with_a_run_ope
     wait_idle(page)
     page.get_by_text("Start another run").click()
     assert method.locator("input[type='radio']").nth(1).is_checked()
+    assert_no_exception(page)
+
+
+def test_a_whole_number_too_large_for_the_browser_is_refused_not_replaced_by_the_last_one(page, studio):
+    """99999999999999999999 typed in Batch size stayed in the box, reddened by the browser (past JavaScript's safe
+    integers), while the page had the last number it was sent and Start trained with it; 2.5 was sent as 2."""
+    open_page(page, studio)  # Home seeds the sample dataset
+    open_page(page, studio, "Train")
+    page.get_by_test_id("stRadio").filter(has_text="Base model").get_by_text("scratch", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Advanced settings").click()
+    start = page.get_by_role("button", name="Start training")
+    for field, typed, said in [("Batch size", "99999999999999999999",
+                                "Batch size 1e+20 is out of range: use 1 to 4096."),
+                               ("Seed", "99999999999999999999", "Seed 1e+20 is out of range: use 0 to 2147483647."),
+                               ("Batch size", "2.5", "Batch size 2.5 is not a whole number: use a whole number.")]:
+        box = page.get_by_role("spinbutton", name=field)
+        box.fill(typed)
+        box.press("Enter")
+        wait_idle(page)
+        assert page.get_by_test_id("stAlert").filter(has_text=said).count() == 1, page.inner_text("body")
+        assert start.is_disabled()
+        box.fill("4" if field == "Batch size" else "7")
+        box.press("Enter")
+        wait_idle(page)
+        assert start.is_enabled()
+    assert page.get_by_role("spinbutton", name="Batch size").input_value() == "4"  # shown as typed, not 4.00
     assert_no_exception(page)

@@ -53,6 +53,19 @@ def test_nan_for_a_number_setting_is_refused_like_any_value_outside_its_range(fl
     assert not config_runs()  # refused before a run folder exists
 
 
+def test_a_dataset_whose_questions_fill_max_length_is_refused_not_trained_to_a_loss_of_0(tmp_path, capsys, offline):
+    """Each prompt longer than Max length left no answer token to learn: the run finished, "train loss 0.0000"."""
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps([{"question": "Why is it so? " * 60 + str(i), "answer": "Because."} for i in range(4)]),
+                    encoding="utf-8")
+    err = _refused(capsys, "--dataset", str(path), "--base", "scratch", "--preset", "quick", "--max-length", "64",
+                   "--max-steps", "2", "--out", str(tmp_path / "run"))
+    assert err == ("error: No training record keeps any of its answer within Max length (64 tokens): each prompt fills "
+                   "it, so the run would learn nothing (a loss of 0). Raise Max length or shorten the questions.")
+    assert jobs.read_status(tmp_path / "run").state == "failed"
+    assert not (tmp_path / "run" / "model").exists()
+
+
 def config_runs() -> list[Path]:
     from studio import config
 
@@ -179,6 +192,9 @@ DAMAGE = {
                             "checkpoint-2 is damaged (config.json is not valid JSON)"),
     "trainer state broken": (lambda r: (r / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{"),
                              "(trainer_state.json is not valid JSON)"),
+    "scratch tokenizer cut off": (lambda r: _cut(r / "tokenizer" / "tokenizer.json"),
+                                  "its tokenizer file tokenizer/tokenizer.json is damaged (not valid JSON): copy "
+                                  "checkpoint-2/tokenizer.json over it."),
     "optimizer cut off": (lambda r: _cut(r / "checkpoints" / "checkpoint-2" / "optimizer.pt"),
                           "(optimizer.pt is cut off or not a PyTorch file)"),
 }

@@ -129,6 +129,24 @@ def test_an_empty_dataset_disables_start_with_the_reason_and_the_cli_refuses_in_
     assert not runs.list_runs()  # no failed run left behind
 
 
+def test_questions_that_fill_max_length_leave_nothing_to_learn_and_start_is_off_with_the_reason(offline):
+    """Every question longer than Max length: each record lost its whole answer to the cut, the run trained on nothing
+    and finished saying "train loss 0.0000"; the preview said only that they lose "the end of their answer"."""
+    long = "Why is the offside rule written this way? " * 12
+    store.create_dataset("Long questions", [{"question": f"{long} ({i})", "answer": "Because."} for i in range(3)])
+    at = train_page().run()
+    at.number_input(key="train.ml.scratch.full").set_value(64).run()
+    _no_exception(at)
+    said = ("No training record keeps any of its answer within Max length (64 tokens): each prompt fills it, so the run "
+            "would learn nothing (a loss of 0). Raise Max length or shorten the questions.")
+    assert [e.value for e in at.error] == [said]
+    assert at.button(key="train.start").disabled
+    assert any("3 records lose their whole answer (the prompt fills the 64 tokens) and train on nothing." in w.value
+               for w in at.warning)
+    at.number_input(key="train.ml.scratch.full").set_value(512).run()
+    assert not at.error and not at.button(key="train.start").disabled
+
+
 def test_unreachable_base_says_choose_scratch(offline):
     sample.ensure_sample()
     at = train_page().run()
