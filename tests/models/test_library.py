@@ -243,6 +243,21 @@ def test_download_ids_are_checked_first():
             download.check_repo_id(bad)
 
 
+def test_an_id_the_hub_cannot_have_is_one_line_on_the_page_and_starts_no_download(offline):
+    """A revision typed after the id, a shell character or a newline passed the old check: the page started a job
+    in a folder named after the id, and its process failed with the Hub library's message quoting it over two lines."""
+    from studio import config
+
+    at = open_models_page()
+    for bad in ("HuggingFaceTB/SmolLM2-135M-Instruct@main", "x/y;rm", "a--b/c", "x/y\nz"):
+        at.text_input(key="models.repo").input(bad).run()
+        at.button(key="models.download").click().run()
+        shown = [e.value for e in at.error]  # markdown-escaped as the page shows it
+        assert len(shown) == 1 and "\n" not in shown[0] and "is not a Hub model id: use owner/name" in shown[0], bad
+        assert not at.exception
+    assert not any(p.name.startswith("download-") for p in config.jobs_dir().glob("*"))
+
+
 # --- the Models page --------------------------------------------------------------------------------
 
 def open_models_page() -> AppTest:
