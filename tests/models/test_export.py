@@ -237,6 +237,30 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     assert not list(workdir.glob(".*partial"))
 
 
+def test_a_file_name_reused_for_another_model_is_not_offered_as_the_first_ones(tiny_gpt2, studio_home, offline):
+    """The job folder is the file name's: exporting model B under the name A's export had took A's panel with it,
+    which then offered B's zip for download as A's."""
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    for name in ("alpha", "beta"):
+        shutil.copytree(tiny_gpt2, studio_home / "models" / name)
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    for name in ("alpha", "beta"):
+        at.selectbox(key="models.selected").set_value(f"model:{name}").run()
+        at.text_input(key="models.export.name").input("shared").run()
+        at.selectbox(key="models.export.quant").set_value("f16").run()
+        at.button(key="models.export.go").click().run()
+        at, workdir = _wait_for_export(at, f"models.export.job.model:{name}")
+    assert jobs.read_status(workdir).extra["spec"] == "model:beta"
+    at.selectbox(key="models.selected").set_value("model:alpha").run()
+    assert not at.get("download_button")  # beta's shared.zip is not offered as alpha's
+    assert [i.value for i in at.info] == ["shared.gguf was written again since, by an export of model:beta: export "
+                                          "this model again (another file name keeps both)."]
+    assert not at.exception
+
+
 def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio_home, offline, monkeypatch):
     """An export ran for minutes with "tensor 178/272" and no time left, and nothing could stop it but the end."""
     import shutil
