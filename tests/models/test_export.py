@@ -119,6 +119,19 @@ def test_the_modelfile_template_lays_out_conversations_as_the_chat_template_does
     assert result.ollama_command.startswith("ollama create chat-q8_0 -f ")
 
 
+def test_the_ollama_command_printed_for_a_folder_with_spaces_runs_as_pasted(tiny_gpt2, tmp_path, offline):
+    """An export into "My Models/" printed ``-f /.../My Models/faq.Modelfile``: pasted, the shell passed ollama "-f
+    /.../My" and a stray argument."""
+    import shlex
+
+    folder = tmp_path / "My Models"
+    folder.mkdir()
+    result = export.export_gguf(str(tiny_gpt2), folder / "faq.F16.gguf", quant="f16")
+    argv = shlex.split(result.ollama_command)
+    assert argv[:3] == ["ollama", "create", "faq-f16"] and argv[3] == "-f" and len(argv) == 5
+    assert Path(argv[4]) == result.modelfile and result.modelfile.is_file()
+
+
 def test_a_model_without_a_chat_template_gets_the_training_format(tiny_gpt2, tmp_path, offline):
     result = export.export_gguf(str(tiny_gpt2), tmp_path / "plain.F16.gguf", quant="f16")
     text = result.modelfile.read_text()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,4 +178,5 @@ def model_name(stem: str) -> str:
 
 
 def create_command(modelfile_path: Path, gguf_stem: str) -> str:
-    return f"ollama create {model_name(gguf_stem)} -f {modelfile_path}"
+    """The command to paste into a shell: the Modelfile's path quoted when it has spaces ("My Models/faq.gguf")."""
+    return f"ollama create {model_name(gguf_stem)} -f {shlex.quote(str(modelfile_path))}"
