@@ -132,6 +132,22 @@ def test_the_ollama_command_printed_for_a_folder_with_spaces_runs_as_pasted(tiny
     assert Path(argv[4]) == result.modelfile and result.modelfile.is_file()
 
 
+def test_an_output_named_in_capitals_gets_the_same_modelfile_zip_and_ollama_name(tiny_gpt2, tmp_path, studio_home):
+    """``--out faq.F16.GGUF`` was taken as a GGUF file but wrote ``faq.F16.GGUF.Modelfile`` beside ``faq.F16.zip``
+    and printed ``ollama create faq-f16-gguf``; on the pages, a File name typed with ``.GGUF`` became ``.GGUF.gguf``."""
+    from studio.models.export import job
+
+    out = tmp_path / "out"
+    out.mkdir()
+    done = cli("model", "export", str(tiny_gpt2), "--out", str(out / "faq.F16.GGUF"), "--quant", "f16", "--zip",
+               env_home=studio_home)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["faq.F16.GGUF", "faq.F16.Modelfile", "faq.F16.zip"]
+    assert f"ollama create faq-f16 -f {out / 'faq.F16.Modelfile'}" in done.stdout
+    assert "ollama create NAME -f faq.F16.Modelfile\nFROM ./faq.F16.GGUF\n" in (out / "faq.F16.Modelfile").read_text()
+    assert job.check_name("faq.Q8_0.GGUF") == "faq.Q8_0"
+
+
 def test_a_model_without_a_chat_template_gets_the_training_format(tiny_gpt2, tmp_path, offline):
     result = export.export_gguf(str(tiny_gpt2), tmp_path / "plain.F16.gguf", quant="f16")
     text = result.modelfile.read_text()

@@ -68,7 +68,7 @@ def free_space(folder: Path) -> int:
 
 def modelfile_path(path: Path) -> Path:
     """The Ollama Modelfile written beside the GGUF file ``path``: ``faq.F16.gguf`` -> ``faq.F16.Modelfile``."""
-    return path.with_name(path.name.removesuffix(".gguf") + ".Modelfile")
+    return path.with_name(path.stem + ".Modelfile")  # stem: ".GGUF" is a GGUF file too
 
 
 def check_out(out: str | Path, force: bool, *, zipped: bool = False) -> Path:
@@ -168,7 +168,7 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
         raise StudioError(f"Not enough disk for {path.name}: it needs {fmt_size(size)}, {fmt_size(free)} is free in "
                           f"{path.parent}. Free some space, or export as q4_0 (smaller).")
     say(f"writing {path.name}: {lay.arch}, {quant.upper()}, about {fmt_size(size)} ({fmt_size(free)} free)", 0.05)
-    title = model_title(name or path.name.removesuffix(".gguf"), voc.tokens)
+    title = model_title(name or path.stem, voc.tokens)
     w = gguf.GGUFWriter(None, lay.arch)
     w.add_name(title)
     w.add_file_type(writer.file_type(quant))
@@ -207,7 +207,7 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
         path.unlink(missing_ok=True)  # the pair is one export: no file without its Modelfile
         raise
     result = ExportResult(path, modelfile, path.stat().st_size, quant, lay.arch, time.monotonic() - started,
-                          ollama.create_command(modelfile, path.name.removesuffix(".gguf")))
+                          ollama.create_command(modelfile, path.stem))
     say(f"wrote {path.name} ({result.size_text}) in {result.seconds:.1f} s", 1.0)
     return result
 

@@ -153,7 +153,7 @@ def _quoted(text: str) -> str:
 
 def modelfile(gguf_name: str, tokenizer: Any, stops: list[str], add_bos: bool) -> str:
     """The Modelfile text for a GGUF file named ``gguf_name`` in the same folder; ``stops``: the stop tokens."""
-    lines = [f"# Made by SLM Studio. Create the model with: ollama create NAME -f {gguf_name.removesuffix('.gguf')}"
+    lines = [f"# Made by SLM Studio. Create the model with: ollama create NAME -f {Path(gguf_name).stem}"
              ".Modelfile", f"FROM ./{gguf_name}"]
     stops = list(stops)
     if getattr(tokenizer, "chat_template", None):
