@@ -6,6 +6,8 @@ leaves nothing behind. (llama.cpp itself reads the exports in test_export_llamac
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,8 @@ from studio.models import export, gguf, library
 from studio.models.export import job as export_job
 from studio.models.export import ollama
 from tests import tmpfs
+from tests.conftest import PHI35_TEMPLATE
+from tests.models import ollama_parser
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = "Question: How long is a match?\nAnswer: Two halves of 45 minutes."
@@ -149,10 +153,69 @@ def test_an_output_named_in_capitals_gets_the_same_modelfile_zip_and_ollama_name
 
 
 def test_a_model_without_a_chat_template_gets_the_training_format(tiny_gpt2, tmp_path, offline):
+    """Ollama does not unescape Modelfile values: ``PARAMETER stop "\\nQuestion:"`` was a backslash and an n, a stop
+    that never fires; Ollama now reads back the line break itself."""
     result = export.export_gguf(str(tiny_gpt2), tmp_path / "plain.F16.gguf", quant="f16")
-    text = result.modelfile.read_text()
-    assert 'TEMPLATE """{{ "Question: " }}{{ .Prompt }}{{ "\\nAnswer:" }}"""' in text
-    assert 'PARAMETER stop "\\nQuestion:"' in text and 'PARAMETER stop "<|endoftext|>"' in text
+    read = ollama_parser.parse(result.modelfile.read_text())
+    assert ("template", '{{ "Question: " }}{{ .Prompt }}{{ "\\nAnswer:" }}') in read
+    assert [v for c, v in read if c == "stop"] == ["<|endoftext|>", "\nQuestion:", "\nContext:"]
+
+
+def _tokenizer(tiny_llama: Path, template: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    tok.chat_template = template
+    return tok
+
+
+def _with_default_system(default: str) -> str:
+    return ("{% if messages[0]['role'] != 'system' %}{{ '<|system|>\\n' + " + json.dumps(default)
+            + " + '<|end|>\\n' }}{% endif %}" + PHI35_TEMPLATE)
+
+
+def test_ollama_reads_back_the_default_system_prompt_and_template_as_written(tiny_llama):
+    """Quotes, line breaks and a no-break space in the chat template come back from Ollama's parser unchanged (it
+    drops unprintable characters: the no-break space in a role's prefix was lost from TEMPLATE)."""
+    default = 'Answer like "this".\nCode goes in """ blocks """ here.'
+    template = _with_default_system(default).replace("'<|user|>\n'", "'<|user|>\u00a0\"\"\"\n'")
+    text = ollama.modelfile("my faq.Q8_0.gguf", _tokenizer(tiny_llama, template), ["<|end|>"], add_bos=False)
+    read = dict(ollama_parser.parse(text))
+    assert read["model"] == "./my faq.Q8_0.gguf" and read["system"] == default and read["stop"] == "<|end|>"
+    constants = [json.loads(f'"{c}"') for c in re.findall(r'\{\{ "((?:[^"\\]|\\.)*)" \}\}', read["template"])]
+    assert '<|user|>\u00a0"""\n' in constants
+
+
+def test_a_modelfile_ollama_cannot_read_back_is_refused_in_one_line_before_any_file(tiny_llama, tmp_path, offline):
+    """A default system prompt with a line ending in \"\"\" closed SYSTEM \"\"\"...\"\"\" early: Ollama refused the
+    Modelfile (its next line read as an unknown command). No quoting can carry it, so the export says so at once."""
+    default = 'Quote the source:\n"""\nsource\n"""'
+    text_of = _tokenizer(tiny_llama, _with_default_system(default))
+    with pytest.raises(StudioError) as err:
+        ollama.modelfile("faq.gguf", text_of, ["<|end|>"], add_bos=False)
+    assert "\n" not in str(err.value) and "default system prompt" in str(err.value)
+    model = tmp_path / "model"
+    shutil.copytree(tiny_llama, model)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": _with_default_system(default)}))
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(StudioError, match="cannot be written in an Ollama Modelfile"):
+        export.export_gguf(str(model), out / "faq.Q8_0.gguf")
+    assert list(out.iterdir()) == []
+
+
+def test_the_modelfile_comment_command_runs_as_pasted_and_a_name_with_a_line_break_is_refused(tiny_gpt2, tmp_path,
+                                                                                               studio_home):
+    import shlex
+
+    text = ollama.modelfile("my faq.F16.gguf", object(), [], add_bos=False)
+    argv = shlex.split(text.splitlines()[0].split("with: ", 1)[1])
+    assert argv == ["ollama", "create", "NAME", "-f", "my faq.F16.Modelfile"]
+    done = cli("model", "export", str(tiny_gpt2), "--out", str(tmp_path / "a\nb.F16.gguf"), env_home=studio_home)
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and done.stderr.strip().count("\n") == 0
+    assert "line break" in done.stderr and list(tmp_path.glob("*.gguf")) == []
 
 
 # --- bad input ----------------------------------------------------------------------------------------
