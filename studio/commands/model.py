@@ -104,8 +104,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if path.is_dir():  # a model folder is used as it is (--base FOLDER, chat --local FOLDER), not imported
             raise StudioError(f"{args.file} is a folder: give the path of the .gguf file in it (a model folder needs "
                               "no import: use it as it is, e.g. --base FOLDER).")
-        if not path.is_file():
-            raise StudioError(f"No file at {args.file}: check the path.")
+        imports.check_file(path, args.file)
         ceiling = imports.memory_ceiling(args.memory_budget * 2**20) if args.memory_budget else nullcontext(0)
         try:
             with ceiling:

@@ -196,8 +196,7 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
             path = Path(path_text.strip()).expanduser()
             if path.is_dir():  # a model folder from the Hub or a run is not imported: it is used as it is
                 raise StudioError(f"{path_text.strip()} is a folder: give the path of the .gguf file in it.")
-            if not path.is_file():
-                raise StudioError(f"No file at {path_text.strip()}: check the path.")
+            imports.check_file(path, path_text.strip())
         else:
             raise StudioError("Choose a .gguf file first: upload it or type its path.")
         workdir = imports.start_import(path, name.strip(), dtype, upload=folder)

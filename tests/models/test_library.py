@@ -523,3 +523,24 @@ def test_the_bundled_model_imported_meanwhile_by_another_process_is_used(tiny_fi
     assert bundled.imported() and leftovers() == [bundled.NAME]  # no half-written copy left
     backend = make_backend(BackendSpec(kind="local", model=bundled.SPEC))
     assert isinstance(backend.complete([{"role": "user", "content": "hello"}], ChatParams(max_new_tokens=4)), str)
+
+
+def test_a_device_or_a_pipe_is_refused_as_not_a_regular_file_on_the_page_and_the_cli(tmp_path):
+    """/dev/zero and a pipe named x.gguf said "No file at ...: check the path", though the path is there; reading
+    the pipe would wait for a writer forever."""
+    import os
+
+    pipe = tmp_path / "x.gguf"
+    os.mkfifo(pipe)
+    at = open_models_page()
+    for path in ("/dev/zero", str(pipe)):
+        at.text_input(key="models.path").input(path).run(timeout=30)
+        at.button(key="models.import").click().run(timeout=30)
+        assert [e.value for e in at.error] == [f"{path} is not a regular file (a device, a pipe or a socket): give "
+                                               "the path of a .gguf file."]
+        out = subprocess.run([sys.executable, "-m", "studio", "model", "import", path], capture_output=True,
+                             text=True, cwd=REPO, timeout=120,
+                             env={**os.environ, "STUDIO_HOME": str(config.home()), "HF_HUB_OFFLINE": "1"})
+        assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+            f"error: {path} is not a regular file (a device, a pipe or a socket): give the path of a .gguf file."]
+    assert leftovers() == []
