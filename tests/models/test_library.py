@@ -544,3 +544,31 @@ def test_a_device_or_a_pipe_is_refused_as_not_a_regular_file_on_the_page_and_the
         assert out.returncode == 2 and out.stderr.strip().splitlines() == [
             f"error: {path} is not a regular file (a device, a pipe or a socket): give the path of a .gguf file."]
     assert leftovers() == []
+
+
+def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_pickers(tiny_gpt2, offline):
+    """A model folder holding weights but no tokenizer files was listed like any other model and failed only once
+    a chat or a training run loaded it."""
+    import shutil
+
+    from tests.conftest import train_page
+
+    weights = config.models_dir() / "weights-only"
+    shutil.copytree(tiny_gpt2, weights, ignore=shutil.ignore_patterns("*token*", "vocab.json", "merges.txt"))
+    shutil.copytree(tiny_gpt2, config.models_dir() / "whole")
+    why = f"weights-only cannot be used: {library.NO_TOKENIZER}."
+    at = open_models_page()
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc["model:weights-only", "note"] == library.NO_TOKENIZER and rows.loc["model:whole", "note"] == ""
+    at.selectbox(key="models.selected").set_value("model:weights-only").run()
+    assert [e.value for e in at.error] == [why] and at.button(key="models.chat").disabled
+    assert at.button(key="models.train").disabled
+    at.selectbox(key="models.selected").set_value("model:whole").run()
+    assert not at.error and not at.button(key="models.chat").disabled
+    train = train_page("a model from the library")
+    train.session_state["train.base_model"] = "model:weights-only"
+    train.run()
+    assert why in [e.value for e in train.error]
+    listed = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True,
+                            cwd=REPO, timeout=120, env={**__import__("os").environ, "STUDIO_HOME": str(config.home())})
+    assert f"weights-only\t({library.NO_TOKENIZER})" in listed.stdout
