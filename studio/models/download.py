@@ -107,11 +107,19 @@ def plan(repo_id: str, token: str | None = None) -> Plan:
 
 
 def check_repo_id(repo_id: str) -> str:
+    """The id, checked by the Hub's own rules before anything starts: one a Hub cannot have (``x/y@main``, a
+    newline, ``a--b``) was a job folder named after it and a subprocess whose error quoted it over two lines."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
     repo_id = (repo_id or "").strip()
-    parts = repo_id.split("/")
-    if not repo_id or len(parts) > 2 or any(not p or p in (".", "..") for p in parts) or " " in repo_id:
-        raise ModelLoadError(f"{repo_id!r} is not a Hub model id: use owner/name, e.g. distilgpt2 or "
-                             "HuggingFaceTB/SmolLM2-135M-Instruct.")
+    try:
+        validate_repo_id(repo_id)
+        if not repo_id:
+            raise HFValidationError("empty")
+    except HFValidationError:
+        raise ModelLoadError(f"{repo_id!r} is not a Hub model id: use owner/name (letters, digits, '-', '_' and '.'), "
+                             "e.g. distilgpt2 or HuggingFaceTB/SmolLM2-135M-Instruct.") from None
     return repo_id
 
 

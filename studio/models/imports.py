@@ -83,6 +83,16 @@ def memory_ceiling(budget: int) -> Iterator[int]:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
+def check_file(path: Path, shown: str) -> None:
+    """A path to import is a regular file: a device (/dev/zero) or a pipe named x.gguf is refused here, by its
+    type, rather than read (a pipe would wait for a writer forever); a folder is the caller's own line."""
+    if not path.is_file():
+        if path.exists() and not path.is_dir():
+            raise StudioError(f"{shown} is not a regular file (a device, a pipe or a socket): give the path of a "
+                              ".gguf file.")
+        raise StudioError(f"No file at {shown}: check the path.")
+
+
 def start_import(path: Path, name: str, dtype: str, upload: Path | None = None) -> Path:
     """Check the file and the name here, then start the import as a job; returns the job's folder.
 
@@ -90,6 +100,7 @@ def start_import(path: Path, name: str, dtype: str, upload: Path | None = None) 
     ``library.clean_partial_imports`` does, should the job be killed)."""
     from studio.models import gguf
 
+    check_file(path, str(path))
     info = gguf.inspect(path)  # not GGUF, truncated, a lying header: one line now, before any process starts
     name = library.check_name(name or library.default_name(path))
     if (config.models_dir() / name).exists():

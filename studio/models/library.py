@@ -59,6 +59,7 @@ class ModelEntry:
     disk_bytes: int | None = None
     origin: str = ""  # where it came from, in words ("SmolLM2-135M-Instruct.Q4_1.gguf, sha256 ...")
     path: str = ""
+    note: str = ""  # why it cannot be used as it is (its tokenizer files are missing); "" when it can
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,6 +141,16 @@ def architecture_of(cfg: dict) -> str | None:
     return cfg.get("model_type") or (cfg.get("architectures") or [None])[0]
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "tekken.json", "merges.txt", "*.model", "*.tiktoken", "vocab.*")
+NO_TOKENIZER = ("no tokenizer: its folder has no tokenizer files (tokenizer.json, tokenizer.model, vocab.json), so it "
+                "cannot be loaded; put them back, or import or download it again")
+
+
+def tokenizer_note(folder: Path) -> str:
+    """``NO_TOKENIZER`` for a model folder without any tokenizer file (weights copied alone), else ""."""
+    return "" if any(any(folder.glob(pattern)) for pattern in _TOKENIZER_FILES) else NO_TOKENIZER
+
+
 def workspace_models() -> list[ModelEntry]:
     from studio.models import gguf
 
@@ -157,7 +168,7 @@ def workspace_models() -> list[ModelEntry]:
             source="bundled" if card.get("bundled") else "workspace", architecture=arch,
             parameters=card.get("parameters"), context_length=card.get("context_length"),
             chat_template=card.get("chat_template"), dtype=card.get("dtype"), disk_bytes=card.get("disk_bytes"),
-            origin=_origin(card), path=str(folder)))
+            origin=_origin(card), path=str(folder), note=tokenizer_note(folder)))
     return out
 
 
@@ -196,7 +207,7 @@ def hub_cache_models() -> list[ModelEntry]:
             # from the safetensors headers, no weight loaded; a quantized checkpoint's packed tensors are not its count
             parameters=None if cfg.get("quantization_config") else hub_cache.parameters(snap),
             dtype=cfg.get("torch_dtype") or cfg.get("dtype"), disk_bytes=repo.size_on_disk,
-            chat_template=_has_chat_template(snap), path=str(snap)))
+            chat_template=_has_chat_template(snap), path=str(snap), note=tokenizer_note(snap)))
     return out
 
 
@@ -236,7 +247,9 @@ def _run_entry(run: RunRecord) -> ModelEntry:
                       context_length=cfg.get("max_position_embeddings") or cfg.get("n_positions") or None,
                       chat_template=_has_chat_template(model) if model.is_dir() else None,
                       dtype=cfg.get("dtype") or cfg.get("torch_dtype") or ("float32" if meta else None),
-                      disk_bytes=size or None, origin=f"trained from {run.base} ({run.method})", path=str(run.dir))
+                      disk_bytes=size or None, origin=f"trained from {run.base} ({run.method})", path=str(run.dir),
+                      # a LoRA run without its own tokenizer loads its base's
+                      note=tokenizer_note(model) if run.method == "full" and model.is_dir() else "")
 
 
 def base_architecture(base: str, _depth: int = 0) -> str | None:

@@ -15,6 +15,7 @@ from studio import jobs, ui
 from studio.errors import StudioError
 from studio.models.export import job as export_job
 from studio.models.export.writer import QUANTS
+from studio.models.library import EXPORT_SPEC
 
 _QUANT_HELP = {"f16": "F16: exact, twice the size of Q8_0", "q8_0": "Q8_0: near-exact, half of F16 (default)",
                "q4_0": "Q4_0: smallest; the output head stays Q8_0"}
@@ -43,13 +44,21 @@ def export_panel(spec: str, label: str, key: str) -> None:
             else:
                 st.rerun()
         if st.session_state.get(state):
-            export_status(state, key)
+            export_status(state, key, spec)
 
 
 @st.fragment(run_every=1.0)
-def export_status(state: str, key: str) -> None:
+def export_status(state: str, key: str, spec: str) -> None:
     workdir = Path(st.session_state[state])
     s = jobs.read_status(workdir)
+    other = s.extra.get(EXPORT_SPEC)
+    if other and other != spec:
+        # The same file name was given to another model's export since (the job folder is the name's): this panel
+        # offered that model's zip as this one's.
+        st.session_state.pop(state, None)
+        st.info(f"{workdir.name.removeprefix('export-')}.gguf was written again since, by an export of {other}: "
+                "export this model again (another file name keeps both).", icon=":material/info:")
+        return
     if s.active:
         left = f" · about {s.eta_s:.0f} s left" if s.eta_s and s.state == "running" else ""
         st.progress(min(max(s.progress, 0.0), 1.0), text=f"{s.message or 'starting'}{left}")

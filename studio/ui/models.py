@@ -52,7 +52,8 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
     """A model from the library, or any other spec typed into the same box (a Hub id, a folder, a
     .gguf file, run:<id>). ``default`` is preselected (added to the list when the library lacks it)."""
     entries = _entries(include_runs)
-    names = {e.spec: f"{e.name} · {e.source}" + (f" · {e.params_text}" if e.parameters else "") for e in entries}
+    names = {e.spec: f"{e.name} · {e.source}" + (f" · {e.params_text}" if e.parameters else "")
+             + (" · no tokenizer" if e.note else "") for e in entries}
     options = [e.spec for e in entries]
     for extra in (default, st.session_state.get(key)):  # the default, and a spec typed in before
         if extra and extra not in options:
@@ -61,6 +62,9 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
                          accept_new_options=True, format_func=lambda s: names.get(s, s), disabled=disabled,
                          help=help or "Pick one from the library (the Models page), or type a Hub id, a local "
                                       "folder or a .gguf file.")
+    broken = next((e for e in entries if e.spec == value and e.note), None)
+    if broken is not None:
+        st.error(f"{broken.name} cannot be used: {broken.note}.", icon=":material/error:")
     return (value or "").strip() or None
 
 
@@ -100,6 +104,9 @@ def library_table() -> list[library.ModelEntry]:
              "parameters": e.params_text, "context": f"{e.context_length:,}" if e.context_length else "—",
              "chat template": {True: "yes", False: "no"}.get(e.chat_template, "—"), "dtype": e.dtype or "—",
              "disk": e.size_text} for e in entries]
+    if any(e.note for e in entries):  # a model that cannot be used says why in its row
+        for row, e in zip(rows, entries):
+            row["note"] = e.note
     # A static table, not the data grid: its cells wrap (a long name reads in full) and it scrolls sideways as a
     # whole where the window is narrower than its columns. Its cells are Markdown: names are shown as typed.
     st.table(pd.DataFrame([{k: ui.md(v) for k, v in row.items()} for row in rows]), hide_index=True)
@@ -118,10 +125,13 @@ def actions(entries: list[library.ModelEntry]) -> None:
     entry = by_spec[spec]
     if entry.origin:
         st.caption(entry.origin[:1].upper() + entry.origin[1:])  # not str.capitalize: it lowercases file names and ids
+    if entry.note:
+        st.error(f"{entry.name} cannot be used: {entry.note}.", icon=":material/error:")
     c1, c2, c3 = st.columns(3)
-    if c1.button("Chat with it", icon=":material/chat:", key="models.chat"):
+    if c1.button("Chat with it", icon=":material/chat:", key="models.chat", disabled=bool(entry.note)):
         chat_with(spec)
-    if c2.button("Train on it", icon=":material/model_training:", key="models.train", disabled=entry.source == "run",
+    if c2.button("Train on it", icon=":material/model_training:", key="models.train",
+                 disabled=entry.source == "run" or bool(entry.note),
                  help="Fine-tune it on a dataset (a run continues on the Train page's Runs tab)."):
         st.session_state["train.base_choice"] = "a model from the library"
         st.session_state["train.base_model"] = spec
@@ -196,8 +206,7 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
             path = Path(path_text.strip()).expanduser()
             if path.is_dir():  # a model folder from the Hub or a run is not imported: it is used as it is
                 raise StudioError(f"{path_text.strip()} is a folder: give the path of the .gguf file in it.")
-            if not path.is_file():
-                raise StudioError(f"No file at {path_text.strip()}: check the path.")
+            imports.check_file(path, path_text.strip())
         else:
             raise StudioError("Choose a .gguf file first: upload it or type its path.")
         workdir = imports.start_import(path, name.strip(), dtype, upload=folder)

@@ -6,6 +6,8 @@ leaves nothing behind. (llama.cpp itself reads the exports in test_export_llamac
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,8 @@ from studio.models import export, gguf, library
 from studio.models.export import job as export_job
 from studio.models.export import ollama
 from tests import tmpfs
+from tests.conftest import PHI35_TEMPLATE
+from tests.models import ollama_parser
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = "Question: How long is a match?\nAnswer: Two halves of 45 minutes."
@@ -119,11 +123,99 @@ def test_the_modelfile_template_lays_out_conversations_as_the_chat_template_does
     assert result.ollama_command.startswith("ollama create chat-q8_0 -f ")
 
 
+def test_the_ollama_command_printed_for_a_folder_with_spaces_runs_as_pasted(tiny_gpt2, tmp_path, offline):
+    """An export into "My Models/" printed ``-f /.../My Models/faq.Modelfile``: pasted, the shell passed ollama "-f
+    /.../My" and a stray argument."""
+    import shlex
+
+    folder = tmp_path / "My Models"
+    folder.mkdir()
+    result = export.export_gguf(str(tiny_gpt2), folder / "faq.F16.gguf", quant="f16")
+    argv = shlex.split(result.ollama_command)
+    assert argv[:3] == ["ollama", "create", "faq-f16"] and argv[3] == "-f" and len(argv) == 5
+    assert Path(argv[4]) == result.modelfile and result.modelfile.is_file()
+
+
+def test_an_output_named_in_capitals_gets_the_same_modelfile_zip_and_ollama_name(tiny_gpt2, tmp_path, studio_home):
+    """``--out faq.F16.GGUF`` was taken as a GGUF file but wrote ``faq.F16.GGUF.Modelfile`` beside ``faq.F16.zip``
+    and printed ``ollama create faq-f16-gguf``; on the pages, a File name typed with ``.GGUF`` became ``.GGUF.gguf``."""
+    from studio.models.export import job
+
+    out = tmp_path / "out"
+    out.mkdir()
+    done = cli("model", "export", str(tiny_gpt2), "--out", str(out / "faq.F16.GGUF"), "--quant", "f16", "--zip",
+               env_home=studio_home)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["faq.F16.GGUF", "faq.F16.Modelfile", "faq.F16.zip"]
+    assert f"ollama create faq-f16 -f {out / 'faq.F16.Modelfile'}" in done.stdout
+    assert "ollama create NAME -f faq.F16.Modelfile\nFROM ./faq.F16.GGUF\n" in (out / "faq.F16.Modelfile").read_text()
+    assert job.check_name("faq.Q8_0.GGUF") == "faq.Q8_0"
+
+
 def test_a_model_without_a_chat_template_gets_the_training_format(tiny_gpt2, tmp_path, offline):
+    """Ollama does not unescape Modelfile values: ``PARAMETER stop "\\nQuestion:"`` was a backslash and an n, a stop
+    that never fires; Ollama now reads back the line break itself."""
     result = export.export_gguf(str(tiny_gpt2), tmp_path / "plain.F16.gguf", quant="f16")
-    text = result.modelfile.read_text()
-    assert 'TEMPLATE """{{ "Question: " }}{{ .Prompt }}{{ "\\nAnswer:" }}"""' in text
-    assert 'PARAMETER stop "\\nQuestion:"' in text and 'PARAMETER stop "<|endoftext|>"' in text
+    read = ollama_parser.parse(result.modelfile.read_text())
+    assert ("template", '{{ "Question: " }}{{ .Prompt }}{{ "\\nAnswer:" }}') in read
+    assert [v for c, v in read if c == "stop"] == ["<|endoftext|>", "\nQuestion:", "\nContext:"]
+
+
+def _tokenizer(tiny_llama: Path, template: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    tok.chat_template = template
+    return tok
+
+
+def _with_default_system(default: str) -> str:
+    return ("{% if messages[0]['role'] != 'system' %}{{ '<|system|>\\n' + " + json.dumps(default)
+            + " + '<|end|>\\n' }}{% endif %}" + PHI35_TEMPLATE)
+
+
+def test_ollama_reads_back_the_default_system_prompt_and_template_as_written(tiny_llama):
+    """Quotes, line breaks and a no-break space in the chat template come back from Ollama's parser unchanged (it
+    drops unprintable characters: the no-break space in a role's prefix was lost from TEMPLATE)."""
+    default = 'Answer like "this".\nCode goes in """ blocks """ here.'
+    template = _with_default_system(default).replace("'<|user|>\n'", "'<|user|>\u00a0\"\"\"\n'")
+    text = ollama.modelfile("my faq.Q8_0.gguf", _tokenizer(tiny_llama, template), ["<|end|>"], add_bos=False)
+    read = dict(ollama_parser.parse(text))
+    assert read["model"] == "./my faq.Q8_0.gguf" and read["system"] == default and read["stop"] == "<|end|>"
+    constants = [json.loads(f'"{c}"') for c in re.findall(r'\{\{ "((?:[^"\\]|\\.)*)" \}\}', read["template"])]
+    assert '<|user|>\u00a0"""\n' in constants
+
+
+def test_a_modelfile_ollama_cannot_read_back_is_refused_in_one_line_before_any_file(tiny_llama, tmp_path, offline):
+    """A default system prompt with a line ending in \"\"\" closed SYSTEM \"\"\"...\"\"\" early: Ollama refused the
+    Modelfile (its next line read as an unknown command). No quoting can carry it, so the export says so at once."""
+    default = 'Quote the source:\n"""\nsource\n"""'
+    text_of = _tokenizer(tiny_llama, _with_default_system(default))
+    with pytest.raises(StudioError) as err:
+        ollama.modelfile("faq.gguf", text_of, ["<|end|>"], add_bos=False)
+    assert "\n" not in str(err.value) and "default system prompt" in str(err.value)
+    model = tmp_path / "model"
+    shutil.copytree(tiny_llama, model)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": _with_default_system(default)}))
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(StudioError, match="cannot be written in an Ollama Modelfile"):
+        export.export_gguf(str(model), out / "faq.Q8_0.gguf")
+    assert list(out.iterdir()) == []
+
+
+def test_the_modelfile_comment_command_runs_as_pasted_and_a_name_with_a_line_break_is_refused(tiny_gpt2, tmp_path,
+                                                                                               studio_home):
+    import shlex
+
+    text = ollama.modelfile("my faq.F16.gguf", object(), [], add_bos=False)
+    argv = shlex.split(text.splitlines()[0].split("with: ", 1)[1])
+    assert argv == ["ollama", "create", "NAME", "-f", "my faq.F16.Modelfile"]
+    done = cli("model", "export", str(tiny_gpt2), "--out", str(tmp_path / "a\nb.F16.gguf"), env_home=studio_home)
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and done.stderr.strip().count("\n") == 0
+    assert "line break" in done.stderr and list(tmp_path.glob("*.gguf")) == []
 
 
 # --- bad input ----------------------------------------------------------------------------------------
@@ -235,6 +327,30 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     assert _zip_names(workdir) == ["tiny-gpt2.F16.Modelfile", "tiny-gpt2.F16.gguf"]
     assert any("ollama create tiny-gpt2-f16 -f tiny-gpt2.F16.Modelfile" in c.value for c in at.code)
     assert not list(workdir.glob(".*partial"))
+
+
+def test_a_file_name_reused_for_another_model_is_not_offered_as_the_first_ones(tiny_gpt2, studio_home, offline):
+    """The job folder is the file name's: exporting model B under the name A's export had took A's panel with it,
+    which then offered B's zip for download as A's."""
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    for name in ("alpha", "beta"):
+        shutil.copytree(tiny_gpt2, studio_home / "models" / name)
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    for name in ("alpha", "beta"):
+        at.selectbox(key="models.selected").set_value(f"model:{name}").run()
+        at.text_input(key="models.export.name").input("shared").run()
+        at.selectbox(key="models.export.quant").set_value("f16").run()
+        at.button(key="models.export.go").click().run()
+        at, workdir = _wait_for_export(at, f"models.export.job.model:{name}")
+    assert jobs.read_status(workdir).extra["spec"] == "model:beta"
+    at.selectbox(key="models.selected").set_value("model:alpha").run()
+    assert not at.get("download_button")  # beta's shared.zip is not offered as alpha's
+    assert [i.value for i in at.info] == ["shared.gguf was written again since, by an export of model:beta: export "
+                                          "this model again (another file name keeps both)."]
+    assert not at.exception
 
 
 def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio_home, offline, monkeypatch):

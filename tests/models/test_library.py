@@ -243,6 +243,21 @@ def test_download_ids_are_checked_first():
             download.check_repo_id(bad)
 
 
+def test_an_id_the_hub_cannot_have_is_one_line_on_the_page_and_starts_no_download(offline):
+    """A revision typed after the id, a shell character or a newline passed the old check: the page started a job
+    in a folder named after the id, and its process failed with the Hub library's message quoting it over two lines."""
+    from studio import config
+
+    at = open_models_page()
+    for bad in ("HuggingFaceTB/SmolLM2-135M-Instruct@main", "x/y;rm", "a--b/c", "x/y\nz"):
+        at.text_input(key="models.repo").input(bad).run()
+        at.button(key="models.download").click().run()
+        shown = [e.value for e in at.error]  # markdown-escaped as the page shows it
+        assert len(shown) == 1 and "\n" not in shown[0] and "is not a Hub model id: use owner/name" in shown[0], bad
+        assert not at.exception
+    assert not any(p.name.startswith("download-") for p in config.jobs_dir().glob("*"))
+
+
 # --- the Models page --------------------------------------------------------------------------------
 
 def open_models_page() -> AppTest:
@@ -508,3 +523,52 @@ def test_the_bundled_model_imported_meanwhile_by_another_process_is_used(tiny_fi
     assert bundled.imported() and leftovers() == [bundled.NAME]  # no half-written copy left
     backend = make_backend(BackendSpec(kind="local", model=bundled.SPEC))
     assert isinstance(backend.complete([{"role": "user", "content": "hello"}], ChatParams(max_new_tokens=4)), str)
+
+
+def test_a_device_or_a_pipe_is_refused_as_not_a_regular_file_on_the_page_and_the_cli(tmp_path):
+    """/dev/zero and a pipe named x.gguf said "No file at ...: check the path", though the path is there; reading
+    the pipe would wait for a writer forever."""
+    import os
+
+    pipe = tmp_path / "x.gguf"
+    os.mkfifo(pipe)
+    at = open_models_page()
+    for path in ("/dev/zero", str(pipe)):
+        at.text_input(key="models.path").input(path).run(timeout=30)
+        at.button(key="models.import").click().run(timeout=30)
+        assert [e.value for e in at.error] == [f"{path} is not a regular file (a device, a pipe or a socket): give "
+                                               "the path of a .gguf file."]
+        out = subprocess.run([sys.executable, "-m", "studio", "model", "import", path], capture_output=True,
+                             text=True, cwd=REPO, timeout=120,
+                             env={**os.environ, "STUDIO_HOME": str(config.home()), "HF_HUB_OFFLINE": "1"})
+        assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+            f"error: {path} is not a regular file (a device, a pipe or a socket): give the path of a .gguf file."]
+    assert leftovers() == []
+
+
+def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_pickers(tiny_gpt2, offline):
+    """A model folder holding weights but no tokenizer files was listed like any other model and failed only once
+    a chat or a training run loaded it."""
+    import shutil
+
+    from tests.conftest import train_page
+
+    weights = config.models_dir() / "weights-only"
+    shutil.copytree(tiny_gpt2, weights, ignore=shutil.ignore_patterns("*token*", "vocab.json", "merges.txt"))
+    shutil.copytree(tiny_gpt2, config.models_dir() / "whole")
+    why = f"weights-only cannot be used: {library.NO_TOKENIZER}."
+    at = open_models_page()
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc["model:weights-only", "note"] == library.NO_TOKENIZER and rows.loc["model:whole", "note"] == ""
+    at.selectbox(key="models.selected").set_value("model:weights-only").run()
+    assert [e.value for e in at.error] == [why] and at.button(key="models.chat").disabled
+    assert at.button(key="models.train").disabled
+    at.selectbox(key="models.selected").set_value("model:whole").run()
+    assert not at.error and not at.button(key="models.chat").disabled
+    train = train_page("a model from the library")
+    train.session_state["train.base_model"] = "model:weights-only"
+    train.run()
+    assert why in [e.value for e in train.error]
+    listed = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True,
+                            cwd=REPO, timeout=120, env={**__import__("os").environ, "STUDIO_HOME": str(config.home())})
+    assert f"weights-only\t({library.NO_TOKENIZER})" in listed.stdout

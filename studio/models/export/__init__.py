@@ -68,7 +68,7 @@ def free_space(folder: Path) -> int:
 
 def modelfile_path(path: Path) -> Path:
     """The Ollama Modelfile written beside the GGUF file ``path``: ``faq.F16.gguf`` -> ``faq.F16.Modelfile``."""
-    return path.with_name(path.name.removesuffix(".gguf") + ".Modelfile")
+    return path.with_name(path.stem + ".Modelfile")  # stem: ".GGUF" is a GGUF file too
 
 
 def check_out(out: str | Path, force: bool, *, zipped: bool = False) -> Path:
@@ -77,6 +77,9 @@ def check_out(out: str | Path, force: bool, *, zipped: bool = False) -> Path:
     path = Path(out).expanduser()
     if path.suffix.lower() != ".gguf":
         raise StudioError(f"{path.name} does not end in .gguf: name the output like model.Q8_0.gguf.")
+    if not ollama.fits_from_line(path.name):
+        raise StudioError(f"{path.name!r} has a line break or control character, which the Modelfile's FROM line "
+                          "cannot hold: choose another --out.")
     if path.is_dir():
         raise StudioError(f"{path} is a folder: give a file name ending in .gguf.")
     if not path.parent.is_dir():
@@ -168,7 +171,7 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
         raise StudioError(f"Not enough disk for {path.name}: it needs {fmt_size(size)}, {fmt_size(free)} is free in "
                           f"{path.parent}. Free some space, or export as q4_0 (smaller).")
     say(f"writing {path.name}: {lay.arch}, {quant.upper()}, about {fmt_size(size)} ({fmt_size(free)} free)", 0.05)
-    title = model_title(name or path.name.removesuffix(".gguf"), voc.tokens)
+    title = model_title(name or path.stem, voc.tokens)
     w = gguf.GGUFWriter(None, lay.arch)
     w.add_name(title)
     w.add_file_type(writer.file_type(quant))
@@ -182,6 +185,7 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
     if parts is not None and parts.stop != voc.eos_text and parts.stop in stops:
         w.add_eot_token_id(stop_ids[stops.index(parts.stop)])  # the end-of-turn token, when it is not EOS
     vocab.write(w, voc)
+    modelfile_text = ollama.modelfile(path.name, tokenizer, stops, voc.add_bos)  # refused before the slow write
     tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
 
     def tensor_progress(done: int, total: int, tname: str) -> None:
@@ -202,12 +206,12 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
         raise
     modelfile = modelfile_path(path)
     try:
-        atomic.write_text(modelfile, ollama.modelfile(path.name, tokenizer, stops, voc.add_bos))
+        atomic.write_text(modelfile, modelfile_text)
     except BaseException:
         path.unlink(missing_ok=True)  # the pair is one export: no file without its Modelfile
         raise
     result = ExportResult(path, modelfile, path.stat().st_size, quant, lay.arch, time.monotonic() - started,
-                          ollama.create_command(modelfile, path.name.removesuffix(".gguf")))
+                          ollama.create_command(modelfile, path.stem))
     say(f"wrote {path.name} ({result.size_text}) in {result.seconds:.1f} s", 1.0)
     return result
 

@@ -25,7 +25,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 def check_name(name: str) -> str:
     """An export's file name (without .gguf): letters, digits, '.', '_', '-'; no path characters."""
-    name = (name or "").strip().removesuffix(".gguf")
+    name = re.sub(r"(?i)\.gguf$", "", (name or "").strip())
     if not NAME_RE.match(name) or ".." in name:
         raise StudioError(f"{name!r} cannot name an export: use letters, digits, '.', '_' or '-' (no slashes or "
                           "'..'), at most 80 characters.")

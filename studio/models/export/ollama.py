@@ -13,12 +13,13 @@ A model without a chat template uses the studio's training format (``Question: .
 
 from __future__ import annotations
 
-import json
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.errors import StudioError
 from studio.models import prompt_format
 
 ROLES = ("system", "user", "assistant")
@@ -119,8 +120,22 @@ def _chat_parts(tokenizer: Any, stop: str, add_bos: bool) -> ChatParts | None:
 
 
 def _go(text: str) -> str:
-    """``text`` as a Go template string constant (JSON's escapes are Go's)."""
-    return "{{ " + json.dumps(text, ensure_ascii=False) + " }}"
+    """``text`` as a Go template string constant, ASCII only: Ollama's Modelfile parser drops every character that
+    is not printable (a no-break space, a zero-width joiner, a control character), so those are Go escapes."""
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif " " <= c <= "~":
+            out.append(c)
+        elif c in _SHORT:
+            out.append(_SHORT[c])
+        else:
+            out.append(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+    return '{{ "' + "".join(out) + '" }}'
+
+
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def go_template(parts: ChatParts) -> str:
@@ -146,14 +161,44 @@ def plain_template() -> str:
     return _go(prompt_format.QUESTION) + "{{ .Prompt }}" + _go(prompt_format.ANSWER)
 
 
-def _quoted(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+def _kept(text: str) -> bool:
+    """Whether Ollama's Modelfile parser keeps every character of ``text``: it drops what is not printable, save
+    spaces, tabs and line breaks."""
+    return all(c.isprintable() or c in " \t\r\n" for c in text)
+
+
+def fits_from_line(name: str) -> bool:
+    """Whether a file name can follow ``FROM ./`` on one line that Ollama reads back unchanged."""
+    return _kept(name) and not any(c in name for c in "\r\n")
+
+
+def value(text: str) -> str | None:
+    """``text`` as a Modelfile value that Ollama's parser reads back unchanged, or None when there is none.
+
+    The parser does no unescaping (``"\\n"`` stays a backslash and an n), and a value ends at the first line break
+    where what came before, trailing spaces left out, is a whole quoted string. So text in triple quotes may hold
+    line breaks and quotes, as long as no line of it ends in three quotes (a line ending in a quote rules out
+    single quotes too); one line goes in single quotes, as Ollama writes it."""
+    lines = [line.rstrip(" \t") for line in re.split(r"[\r\n]", text)[:-1]]
+    if not _kept(text) or any(line.endswith('"""') for line in lines):
+        return None
+    return f'"{text}"' if not lines and not text.startswith('""') else f'"""{text}"""'
+
+
+def _line(keyword: str, text: str, what: str) -> str:
+    quoted = value(text)
+    if quoted is None:
+        raise StudioError(f"The model's {what} {text[:40]!r} cannot be written in an Ollama Modelfile (a line of it ends "
+                          "in \"\"\", or it holds a character Ollama drops): change it in the model's chat template "
+                          "(tokenizer_config.json), then export again.")
+    return f"{keyword} {quoted}"
 
 
 def modelfile(gguf_name: str, tokenizer: Any, stops: list[str], add_bos: bool) -> str:
-    """The Modelfile text for a GGUF file named ``gguf_name`` in the same folder; ``stops``: the stop tokens."""
-    lines = [f"# Made by SLM Studio. Create the model with: ollama create NAME -f {gguf_name.removesuffix('.gguf')}"
-             ".Modelfile", f"FROM ./{gguf_name}"]
+    """The Modelfile text for a GGUF file named ``gguf_name`` in the same folder; ``stops``: the stop tokens.
+    FROM is written bare, as Ollama writes it (its parser reads to the end of the line, spaces included)."""
+    lines = ["# Made by SLM Studio. Create the model with: ollama create NAME -f "
+             + shlex.quote(Path(gguf_name).stem + ".Modelfile"), f"FROM ./{gguf_name}"]
     stops = list(stops)
     if getattr(tokenizer, "chat_template", None):
         parts = chat_parts(tokenizer, stops, add_bos)
@@ -163,11 +208,11 @@ def modelfile(gguf_name: str, tokenizer: Any, stops: list[str], add_bos: bool) -
         else:
             lines.append(f'TEMPLATE """{go_template(parts)}"""')
             if parts.default_system is not None:
-                lines.append(f'SYSTEM """{parts.default_system}"""')
+                lines.append(_line("SYSTEM", parts.default_system, "default system prompt"))
     else:
         lines.append(f'TEMPLATE """{plain_template()}"""')
         stops += list(prompt_format.STOP_STRINGS)
-    lines += [f"PARAMETER stop {_quoted(s)}" for s in dict.fromkeys(stops)]
+    lines += [_line("PARAMETER stop", s, "stop token") for s in dict.fromkeys(stops)]
     return "\n".join(lines) + "\n"
 
 
@@ -177,4 +222,5 @@ def model_name(stem: str) -> str:
 
 
 def create_command(modelfile_path: Path, gguf_stem: str) -> str:
-    return f"ollama create {model_name(gguf_stem)} -f {modelfile_path}"
+    """The command to paste into a shell: the Modelfile's path quoted when it has spaces ("My Models/faq.gguf")."""
+    return f"ollama create {model_name(gguf_stem)} -f {shlex.quote(str(modelfile_path))}"
