@@ -104,13 +104,23 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         dui.problems_table(errs)
         st.download_button("Download the list (CSV)", _problems_csv(errs), f"{Path(source_name).stem}-problems.csv",
                            "text/csv", icon=":material/download:", key="dataset.import.problems")
-        ways = {"skip": f"Import the {validate.plural(len(valid), 'valid record')} and skip the {len(bad):,} invalid "
-                        f"one{'' if len(bad) == 1 else 's'}",
-                "fix": f"Bring all {len(records):,} in and fix the {len(bad):,} in the editor (the version cannot be "
+        if valid:
+            ways = {"skip": f"Import the {validate.plural(len(valid), 'valid record')} and skip the {len(bad):,} "
+                            f"invalid one{'' if len(bad) == 1 else 's'}"}
+        else:  # "Import the 0 valid records" behind a disabled button said nothing of why or what to do
+            none = "its one record is not" if len(bad) == 1 else f"none of its {len(bad):,} records is"
+            st.info(f"Nothing to import as it is: {none} valid."
+                    " Fix the file and upload it again, or bring them all in below to fix in the editor.",
+                    icon=":material/info:")
+            ways = {"none": "Import nothing (fix the file and upload it again)"}
+        ways |= {"fix": f"Bring all {len(records):,} in and fix the {len(bad):,} in the editor (the version cannot be "
                        "saved until they are fixed or deleted)"}
-        way = st.radio("The invalid records", list(ways), format_func=ways.get, key="dataset.import.invalid")
+        way = st.radio("The invalid records", list(ways), format_func=ways.get,  # options differ: keys too
+                       key="dataset.import.invalid" if valid else "dataset.import.invalid.none")
         if way == "fix":
             to_fix, records = [r for n, r in enumerate(records, 1) if n in bad], records
+        elif way == "none":
+            records = []
         else:
             records, left_out = valid, len(bad)
     if warns:

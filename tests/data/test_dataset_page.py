@@ -957,3 +957,19 @@ def test_adding_a_row_below_an_edit_keeps_the_edit():
     at.button(key="dataset.save").click().run()
     saved = store.load_version(info.id)
     assert saved[0]["answer"] == "Edited before the add." and saved[-1] == {"question": "Added?", "answer": "Yes."}
+
+
+def test_a_file_with_no_valid_record_says_why_nothing_imports_and_offers_to_bring_them_in_to_fix():
+    rows = [{"question": "", "answer": "Eleven"}, {"question": "Who restarts?", "answer": ""}]
+    at = _upload(open_page(), "broken.json", json.dumps(rows).encode())
+    assert not at.exception
+    (line,) = [t for t in texts(at.tabs[1].info) if t.startswith("Nothing to import")]
+    assert "none of its 2 records is valid" in line and "Fix the file" in line and "bring them all in" in line
+    choice = at.radio(key="dataset.import.invalid.none")
+    assert choice.value == "none" and not any("0 valid" in o for o in choice.options)
+    assert at.button(key="dataset.import.create").disabled
+    choice.set_value("fix").run()
+    at.text_input(key="dataset.import.name.broken.json").input("Broken").run()
+    at.button(key="dataset.import.create").click().run()
+    assert not at.exception
+    assert "the 2 to fix are in the Edit tab as unsaved changes" in texts(at.success)[0]
