@@ -120,10 +120,14 @@ def test_a_question_repeated_with_invisible_characters_or_another_unicode_form_i
         {"question": "Qu'est-ce qu'un café?", "answer": "Une boisson."},
         {"question": "Qu'est-ce qu'un cafe\u0301?", "answer": "Un lieu."},
         {"question": "What is onside?", "answer": "Not offside."},
+        {"question": "WHAT IS OFF\u200bSIDE", "answer": "Shouted."},
     ]
     got = [(p.record, p.message) for p in validate.validate(recs)]
+    # the message names what differs: an invisible character is not "case, spacing or punctuation"
+    invisible = "an invisible character (a zero-width space, a direction mark)"
     assert got == [
-        (2, "same question as record 1, apart from case, spacing or punctuation"),
-        (3, "same question as record 1, apart from case, spacing or punctuation"),
-        (5, "same question as record 4, apart from case, spacing or punctuation"),
+        (2, f"same question as record 1, apart from {invisible}"),
+        (3, f"same question as record 1, apart from {invisible}"),
+        (5, "same question as record 4, apart from Unicode form (the same letters encoded differently)"),
+        (7, f"same question as record 1, apart from case, spacing or punctuation and {invisible}"),
     ]
