@@ -15,6 +15,7 @@ BAD = [
     ("empty.json", b"", "empty"),
     ("blank.jsonl", b"  \n\t \n", "empty"),
     ("prose.json", b"The laws of the game, chapter one.", "not valid json"),
+    ("csv.json", b"question,answer\nHow long is a half?,45 minutes\n", "looks like CSV with a header row (question,answer); rename the file to .csv"),
     ("prose.txt", b"just some words here\nand more words", "header"),
     ("truncated.json", b'[{"question": "How long?", "answer": "90 min', "truncated"),
     ("object.json", b'{"question": "q", "answer": "a"}', "one record"),
