@@ -26,7 +26,7 @@ BAD = [
     ("empty-field.json", b'[{"question": "", "answer": "a"}]', "record 1: question is empty"),
     ("space-field.json", b'[{"question": "q", "answer": "  \\n "}]', "record 1: answer is empty"),
     ("null.json", b'[{"question": null, "answer": "a"}]', "record 1: question is null"),
-    ("numeric.json", b'[{"question": "q", "answer": 7}]', "record 1: answer is a number"),
+    ("numeric.json", b'[{"question": "q", "answer": 7}]', "record 1: answer is a number, not text: write it in quotes, \"7\""),
     ("list.json", b'[{"question": ["q"], "answer": "a"}]', "record 1: question is a list"),
     ("same.json", b'[{"question": "Offside?", "answer": "Offside?"}]', "record 1: question and answer are the same"),
     ("nan.json", b'[{"question": "q", "answer": NaN}]', "nan"),

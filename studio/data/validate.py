@@ -79,6 +79,11 @@ class NotAnObject(dict):
 SHOWN = 80  # characters of a non-object record shown in its problem: enough to recognise it
 
 
+def is_scalar(value: object) -> bool:
+    """A number or true/false that reads back as the same value once written in quotes (NaN does not)."""
+    return isinstance(value, (bool, int)) or (isinstance(value, float) and value - value == 0)
+
+
 def _kind(value: object) -> str:
     if value is None:
         return "null"
@@ -263,6 +268,9 @@ def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules, pas
             out.append(Problem(n, "error", f"{field} is missing"))
         elif rec[field] is None:
             out.append(Problem(n, "error", f"{field} is null"))
+        elif is_scalar(rec[field]):  # the fix, the same on the page and the command line
+            out.append(Problem(n, "error", f"{field} is {_kind(rec[field])}, not text: write it in quotes, "
+                                           f"\"{json.dumps(rec[field])}\""))
         elif not isinstance(rec[field], str):
             out.append(Problem(n, "error", f"{field} is {_kind(rec[field])}, not text"))
         elif not rec[field].strip():

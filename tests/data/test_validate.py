@@ -23,8 +23,8 @@ def test_every_problem_is_listed_with_its_1_based_record_number():
         (4, "error", "question is missing"),
         (5, "error", "question and answer are the same text"),
         (6, "error", "answer is null"),
-        (7, "error", "question is a number, not text"),
-        (7, "error", "answer is a boolean, not text"),
+        (7, "error", 'question is a number, not text: write it in quotes, "3"'),
+        (7, "error", 'answer is a boolean, not text: write it in quotes, "true"'),
         (8, "error", "is a str, not an object with a question and an answer"),
         (9, "warning", "very long (5,005 characters; over 4,000)"),
     ]
