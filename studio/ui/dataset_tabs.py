@@ -290,8 +290,11 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                 if to_fix:  # everything in the editor, the invalid ones marked, as unsaved changes
                     dui.draft(created)
                     dui.replace_working_copy(created.id, records)
-                    dui.flash(f"Created {dui.md(created.name)} with the {len(first):,} valid records as version 1; "
-                              f"the {len(to_fix):,} to fix are in the Edit tab as unsaved changes.{also}")
+                    kept = ("the valid record as version 1" if len(first) == 1
+                            else f"the {len(first):,} valid records as version 1" if first else "no record yet")
+                    fix = "the one to fix is" if len(to_fix) == 1 else f"the {len(to_fix):,} to fix are"
+                    dui.flash(f"Created {dui.md(created.name)} with {kept}; {fix} in the Edit tab as unsaved "
+                              f"changes.{also}")
                 else:
                     dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
                               f"{dui.md(created.name)}{skipped_invalid}.")

@@ -972,7 +972,7 @@ def test_a_file_with_no_valid_record_says_why_nothing_imports_and_offers_to_brin
     at.text_input(key="dataset.import.name.broken.json").input("Broken").run()
     at.button(key="dataset.import.create").click().run()
     assert not at.exception
-    assert "the 2 to fix are in the Edit tab as unsaved changes" in texts(at.success)[0]
+    assert texts(at.success)[0].startswith("Created Broken with no record yet; the 2 to fix are in the Edit tab")
 
 
 def test_a_number_answer_brought_in_to_fix_comes_in_as_its_text_said_so_and_saves_at_once():
@@ -986,6 +986,7 @@ def test_a_number_answer_brought_in_to_fix_comes_in_as_its_text_said_so_and_save
     assert note.startswith("Records 1, 2 of the file hold a number or true/false as the question or answer")
     at.text_input(key="dataset.import.name.numbers.json").input("Numbers").run()
     at.button(key="dataset.import.create").click().run()
+    assert texts(at.success)[0].startswith("Created Numbers with the valid record as version 1; the 3 to fix are")
     assert "Records 1, 2 of the file" in texts(at.success)[0]
     info = store.find_dataset("Numbers")
     assert store.load_version(info.id) == [{"question": "Who restarts?", "answer": "The referee."}]
