@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from studio.data import store
+from studio.data import store, validate
 
 Record = dict[str, object]
 ROW = "_row"  # hidden column: the record's index in the full list (None/NaN for added rows)
@@ -227,3 +227,20 @@ def append(records: list[Record], new: list[Record], skip_existing: bool = True)
         seen.add(k)
         out.append(rec)
     return out, skipped
+
+
+def scalars_as_text(records: list[Record], numbers: set[int] | frozenset[int]) -> tuple[list[Record], list[int]]:
+    """``records`` with each question or answer that is a number or true/false written as the text the editor
+    shows for it (11 -> "11", true -> "true"), among the records numbered (from 1) in ``numbers``; and the numbers
+    of the records changed. Retyping the shown text is no edit to the editor, so such a record brought in to fix
+    could not be saved until other text was typed; the caller says which records were changed."""
+    out, changed = list(records), []
+    for n in sorted(numbers):
+        rec = records[n - 1]
+        if not isinstance(rec, dict):
+            continue
+        texts = {f: _as_text(rec[f]) for f in COLUMNS if validate.is_scalar(rec.get(f))}
+        if texts:
+            out[n - 1] = {**rec, **texts}
+            changed.append(n)
+    return out, changed

@@ -164,6 +164,23 @@ def detect_format(text: str, filename: str | None = None) -> str:
     return "csv"
 
 
+def _csv_header(text: str) -> str:
+    """The first line of ``text`` when it reads as a CSV header row over data rows (two or more short names, a
+    second line with as many cells), else ""."""
+    lines = text.lstrip().splitlines()[:2]
+    if len(lines) < 2:
+        return ""
+    for sep in ",;\t":
+        try:
+            head, row = list(csv.reader(lines, delimiter=sep))
+        except (csv.Error, ValueError):
+            continue
+        names = [c.strip() for c in head]
+        if len(names) >= 2 and all(0 < len(c) <= 40 for c in names) and len(row) >= len(names):
+            return lines[0][:80]
+    return ""
+
+
 def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None, turns: str = "first",
           legacy: bool = False) -> Parsed:
     """Read a whole file into raw rows. Raises ``DatasetFormatError`` naming the line or record. ``legacy``: text
@@ -186,6 +203,10 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
             raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
         if fmt == "csv":
             rows = _parse_csv(text)
+        elif fmt == "json" and text.lstrip()[:1] not in "[{" and _csv_header(text):
+            # json only said "Expecting value" at line 1, column 1: true, and no help
+            raise DatasetFormatError(f"Not JSON: this looks like CSV with a header row ({_csv_header(text)}); "
+                                     "rename the file to .csv and import it again.")
         else:
             utf8 = (data if isinstance(data, bytes) and not note
                     and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else None)

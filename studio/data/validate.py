@@ -79,6 +79,11 @@ class NotAnObject(dict):
 SHOWN = 80  # characters of a non-object record shown in its problem: enough to recognise it
 
 
+def is_scalar(value: object) -> bool:
+    """A number or true/false that reads back as the same value once written in quotes (NaN does not)."""
+    return isinstance(value, (bool, int)) or (isinstance(value, float) and value - value == 0)
+
+
 def _kind(value: object) -> str:
     if value is None:
         return "null"
@@ -206,9 +211,31 @@ _CLOSING = "?.!;:。？！ \t\n\r"
 
 def _same(what: str, first: int, question: str, records: list[Record]) -> str:
     earlier = records[first - 1].get("question") if isinstance(records[first - 1], dict) else None
-    if isinstance(earlier, str) and earlier.strip() == question.strip():
+    if not isinstance(earlier, str) or earlier.strip() == question.strip():
         return f"same {what} as record {first}"
-    return f"same {what} as record {first}, apart from case, spacing or punctuation"
+    return f"same {what} as record {first}, apart from {_apart(earlier, question)}"
+
+
+_DIFFERENCES = {"loose": "case, spacing or punctuation", "invisible": "an invisible character (a zero-width space, a "
+                "direction mark)", "form": "Unicode form (the same letters encoded differently)"}
+
+
+def _leveled(text: str, skip: str) -> str:
+    """``text`` as ``question_key`` reads it, except for the one difference ``skip``."""
+    if skip != "form":
+        text = unicodedata.normalize("NFKC", text)
+    if skip != "invisible":
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    if skip != "loose":
+        return " ".join(text.strip().casefold().rstrip(_CLOSING).split())
+    return text.strip()
+
+
+def _apart(a: str, b: str) -> str:
+    """What tells two repeated questions apart, named truly (an invisible character is not "spacing"): each
+    difference the match cannot do without."""
+    needed = [what for what in _DIFFERENCES if _leveled(a, what) != _leveled(b, what)] or list(_DIFFERENCES)
+    return " and ".join(_DIFFERENCES[w] for w in needed)
 
 
 def _context_problems(n: int, rec: Record, answer: str | None, passages: list[int]) -> list[Problem]:
@@ -241,6 +268,9 @@ def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules, pas
             out.append(Problem(n, "error", f"{field} is missing"))
         elif rec[field] is None:
             out.append(Problem(n, "error", f"{field} is null"))
+        elif is_scalar(rec[field]):  # the fix, the same on the page and the command line
+            out.append(Problem(n, "error", f"{field} is {_kind(rec[field])}, not text: write it in quotes, "
+                                           f"\"{json.dumps(rec[field])}\""))
         elif not isinstance(rec[field], str):
             out.append(Problem(n, "error", f"{field} is {_kind(rec[field])}, not text"))
         elif not rec[field].strip():

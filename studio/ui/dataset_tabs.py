@@ -95,6 +95,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     st.dataframe(_preview(records), hide_index=True, width="stretch")
     errs, warns = found.errors, found.warnings
     to_fix: list[dict] = []
+    as_text: list[int] = []  # records whose number or true/false question or answer comes in as its text
     left_out = 0  # invalid records skipped: the line after the import says so, or the whole file seemed to come in
     if errs:
         bad = found.invalid  # every invalid record, however many warnings come before them
@@ -104,13 +105,26 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         dui.problems_table(errs)
         st.download_button("Download the list (CSV)", _problems_csv(errs), f"{Path(source_name).stem}-problems.csv",
                            "text/csv", icon=":material/download:", key="dataset.import.problems")
-        ways = {"skip": f"Import the {validate.plural(len(valid), 'valid record')} and skip the {len(bad):,} invalid "
-                        f"one{'' if len(bad) == 1 else 's'}",
-                "fix": f"Bring all {len(records):,} in and fix the {len(bad):,} in the editor (the version cannot be "
+        if valid:
+            ways = {"skip": f"Import the {validate.plural(len(valid), 'valid record')} and skip the {len(bad):,} "
+                            f"invalid one{'' if len(bad) == 1 else 's'}"}
+        else:  # "Import the 0 valid records" behind a disabled button said nothing of why or what to do
+            none = "its one record is not" if len(bad) == 1 else f"none of its {len(bad):,} records is"
+            st.info(f"Nothing to import as it is: {none} valid."
+                    " Fix the file and upload it again, or bring them all in below to fix in the editor.",
+                    icon=":material/info:")
+            ways = {"none": "Import nothing (fix the file and upload it again)"}
+        ways |= {"fix": f"Bring all {len(records):,} in and fix the {len(bad):,} in the editor (the version cannot be "
                        "saved until they are fixed or deleted)"}
-        way = st.radio("The invalid records", list(ways), format_func=ways.get, key="dataset.import.invalid")
+        way = st.radio("The invalid records", list(ways), format_func=ways.get,  # options differ: keys too
+                       key="dataset.import.invalid" if valid else "dataset.import.invalid.none")
         if way == "fix":
-            to_fix, records = [r for n, r in enumerate(records, 1) if n in bad], records
+            records, as_text = editing.scalars_as_text(records, bad)
+            to_fix = [r for n, r in enumerate(records, 1) if n in bad]
+            if as_text:
+                st.info(_as_text_note(as_text), icon=":material/info:")
+        elif way == "none":
+            records = []
         else:
             records, left_out = valid, len(bad)
     if warns:
@@ -118,7 +132,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         dui.problems_table(warns)
     for note in found.notes:
         st.info(note, icon=":material/info:")
-    _import_target(info, records, source_name, disabled=not records, to_fix=to_fix, left_out=left_out)
+    _import_target(info, records, source_name, disabled=not records, to_fix=to_fix, left_out=left_out,
+                   as_text=as_text)
 
 
 def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | None:
@@ -245,11 +260,21 @@ def _left_out(n: int) -> str:
             f"{'it' if n == 1 else 'them'} in the editor instead, import the file again and bring them all in)")
 
 
+def _as_text_note(numbers: list[int]) -> str:
+    """The line naming the records whose number or true/false question or answer comes in as its text."""
+    shown = ", ".join(str(n) for n in numbers[:10]) + (f" and {len(numbers) - 10:,} more" if len(numbers) > 10 else "")
+    return (f"{'Record' if len(numbers) == 1 else 'Records'} {shown} of the file "
+            f"{'holds' if len(numbers) == 1 else 'hold'} a number or true/false as the question or answer: "
+            "brought in to fix, it becomes its text (11 as \"11\"), an unsaved change to check before you save.")
+
+
 def _import_target(info: store.DatasetInfo | None, records: list[dict], filename: str, disabled: bool,
-                   to_fix: list[dict] | None = None, left_out: int = 0) -> None:
+                   to_fix: list[dict] | None = None, left_out: int = 0, as_text: list[int] | None = None) -> None:
     """``to_fix``: the invalid records among ``records``, brought in as unsaved edits to fix in the editor;
-    ``left_out``: how many invalid records were skipped, said in the line after the import."""
+    ``left_out``: how many invalid records were skipped, said in the line after the import; ``as_text``: the
+    records (numbered from 1) whose number or true/false became its text, said in that line too."""
     to_fix = to_fix or []
+    also = f" {_as_text_note(as_text)}" if as_text else ""
     skipped_invalid = _left_out(left_out)
     options = ["Create a new dataset"] + ([f"Add to {info.name}"] if info else [])
     target = st.radio("Import into", options, horizontal=True, key="dataset.import.target")
@@ -265,8 +290,11 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                 if to_fix:  # everything in the editor, the invalid ones marked, as unsaved changes
                     dui.draft(created)
                     dui.replace_working_copy(created.id, records)
-                    dui.flash(f"Created {dui.md(created.name)} with the {len(first):,} valid records as version 1; "
-                              f"the {len(to_fix):,} to fix are in the Edit tab as unsaved changes.")
+                    kept = ("the valid record as version 1" if len(first) == 1
+                            else f"the {len(first):,} valid records as version 1" if first else "no record yet")
+                    fix = "the one to fix is" if len(to_fix) == 1 else f"the {len(to_fix):,} to fix are"
+                    dui.flash(f"Created {dui.md(created.name)} with {kept}; {fix} in the Edit tab as unsaved "
+                              f"changes.{also}")
                 else:
                     dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
                               f"{dui.md(created.name)}{skipped_invalid}.")
@@ -284,7 +312,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         if added:
             dui.flash(f"Added {validate.plural(added, 'record')} to {dui.md(info.name)}"
                       + (f" ({skipped:,} already there {'was' if skipped == 1 else 'were'} skipped)" if skipped else "")
-                      + f"{skipped_invalid}. They are unsaved: check them in the Edit tab and press Save.")
+                      + f"{skipped_invalid}. They are unsaved: check them in the Edit tab and press Save.{also}")
         else:  # nothing to check or save: saying so would send the person looking for records that are not there
             dui.flash(f"Nothing added to {dui.md(info.name)}: "
                       + ("the record is" if skipped == 1 else f"all {skipped:,} records are")

@@ -957,3 +957,41 @@ def test_adding_a_row_below_an_edit_keeps_the_edit():
     at.button(key="dataset.save").click().run()
     saved = store.load_version(info.id)
     assert saved[0]["answer"] == "Edited before the add." and saved[-1] == {"question": "Added?", "answer": "Yes."}
+
+
+def test_a_file_with_no_valid_record_says_why_nothing_imports_and_offers_to_bring_them_in_to_fix():
+    rows = [{"question": "", "answer": "Eleven"}, {"question": "Who restarts?", "answer": ""}]
+    at = _upload(open_page(), "broken.json", json.dumps(rows).encode())
+    assert not at.exception
+    (line,) = [t for t in texts(at.tabs[1].info) if t.startswith("Nothing to import")]
+    assert "none of its 2 records is valid" in line and "Fix the file" in line and "bring them all in" in line
+    choice = at.radio(key="dataset.import.invalid.none")
+    assert choice.value == "none" and not any("0 valid" in o for o in choice.options)
+    assert at.button(key="dataset.import.create").disabled
+    choice.set_value("fix").run()
+    at.text_input(key="dataset.import.name.broken.json").input("Broken").run()
+    at.button(key="dataset.import.create").click().run()
+    assert not at.exception
+    assert texts(at.success)[0].startswith("Created Broken with no record yet; the 2 to fix are in the Edit tab")
+
+
+def test_a_number_answer_brought_in_to_fix_comes_in_as_its_text_said_so_and_saves_at_once():
+    """ "answer": 11 showed as 11 in the editor, but retyping 11 was no edit: the record stayed invalid and the
+    version could not be saved until other text was typed."""
+    rows = [{"question": "How many players per side?", "answer": 11}, {"question": "Offside?", "answer": True},
+            {"question": "Who restarts?", "answer": "The referee."}, {"question": "", "answer": "Nobody asked."}]
+    at = _upload(open_page(), "numbers.json", json.dumps(rows).encode())
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    (note,) = [t for t in texts(at.tabs[1].info) if "true/false" in t]
+    assert note.startswith("Records 1, 2 of the file hold a number or true/false as the question or answer")
+    at.text_input(key="dataset.import.name.numbers.json").input("Numbers").run()
+    at.button(key="dataset.import.create").click().run()
+    assert texts(at.success)[0].startswith("Created Numbers with the valid record as version 1; the 3 to fix are")
+    assert "Records 1, 2 of the file" in texts(at.success)[0]
+    info = store.find_dataset("Numbers")
+    assert store.load_version(info.id) == [{"question": "Who restarts?", "answer": "The referee."}]
+    assert at.data_editor[0].value["answer"].tolist()[:2] == ["11", "true"]
+    at = edit(at, deleted=[3])  # the one record still to fix
+    at.button(key="dataset.save").click().run()
+    assert not at.exception
+    assert [r["answer"] for r in store.load_version(info.id)] == ["11", "true", "The referee."]

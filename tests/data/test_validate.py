@@ -23,8 +23,8 @@ def test_every_problem_is_listed_with_its_1_based_record_number():
         (4, "error", "question is missing"),
         (5, "error", "question and answer are the same text"),
         (6, "error", "answer is null"),
-        (7, "error", "question is a number, not text"),
-        (7, "error", "answer is a boolean, not text"),
+        (7, "error", 'question is a number, not text: write it in quotes, "3"'),
+        (7, "error", 'answer is a boolean, not text: write it in quotes, "true"'),
         (8, "error", "is a str, not an object with a question and an answer"),
         (9, "warning", "very long (5,005 characters; over 4,000)"),
     ]
@@ -120,10 +120,14 @@ def test_a_question_repeated_with_invisible_characters_or_another_unicode_form_i
         {"question": "Qu'est-ce qu'un café?", "answer": "Une boisson."},
         {"question": "Qu'est-ce qu'un cafe\u0301?", "answer": "Un lieu."},
         {"question": "What is onside?", "answer": "Not offside."},
+        {"question": "WHAT IS OFF\u200bSIDE", "answer": "Shouted."},
     ]
     got = [(p.record, p.message) for p in validate.validate(recs)]
+    # the message names what differs: an invisible character is not "case, spacing or punctuation"
+    invisible = "an invisible character (a zero-width space, a direction mark)"
     assert got == [
-        (2, "same question as record 1, apart from case, spacing or punctuation"),
-        (3, "same question as record 1, apart from case, spacing or punctuation"),
-        (5, "same question as record 4, apart from case, spacing or punctuation"),
+        (2, f"same question as record 1, apart from {invisible}"),
+        (3, f"same question as record 1, apart from {invisible}"),
+        (5, "same question as record 4, apart from Unicode form (the same letters encoded differently)"),
+        (7, f"same question as record 1, apart from case, spacing or punctuation and {invisible}"),
     ]
