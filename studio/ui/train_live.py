@@ -17,6 +17,7 @@ import streamlit as st
 
 from studio import config, jobs, ui
 from studio.chat.base import EMPTY_ANSWER, blank
+from studio.data import store
 from studio.data.display import plural, text_block
 from studio.errors import CancelledError, StudioError
 from studio.tasks import Task
@@ -189,17 +190,27 @@ class AskOp:
     references: list[str] | None = None  # the records' own answers to the questions (compare), where they have one
 
 
-def _sample_questions(run: runs.RunInfo) -> tuple[list[str], list[str], bool]:
-    """Up to three of the run's questions (held-out ones where it held some out), their records' answers, and
-    whether they were held out."""
+def _sample_questions(run: runs.RunInfo) -> tuple[list[str], list[str], bool, str | None]:
+    """Up to three of the run's questions (held-out ones where it held some out), their records' answers, whether
+    they were held out, and why there are none when its dataset cannot be read (moved or deleted since), else None."""
+    ref = run.dataset_ref
     try:
-        records, _ = run.dataset_ref.load()
+        records, _ = ref.load()
         split = run.split
         picked = (split["test"] or split["train"])[:3]
         return ([records[i]["question"] for i in picked], [str(records[i].get("answer") or "") for i in picked],
-                bool(split["test"]))
-    except (StudioError, IndexError, KeyError):
-        return [], [], False
+                bool(split["test"]), None)
+    except StudioError as exc:
+        if ref.file and not Path(ref.file).is_file():
+            why = f"its dataset file {ref.file} is no longer there: put it back, or ask your own question above"
+        elif not ref.file and ref.id and store.find_dataset(ref.id) is None:
+            why = (f"its dataset {ref.label!r} was deleted, and its held-out questions with it: ask your own "
+                   "question above, or Evaluate it on another dataset")
+        else:
+            why = f"{str(exc).rstrip('.')} Ask your own question above"
+        return [], [], False, f"No Compare base and trained: {why}."
+    except (IndexError, KeyError):
+        return [], [], False, None
 
 
 def ask_panel(run_id: str) -> None:
@@ -231,7 +242,9 @@ def ask_panel(run_id: str) -> None:
         q = st.text_input("Question", key="train.question", disabled=busy)
         if st.form_submit_button("Ask", disabled=busy) and q.strip():
             st.session_state["train.ask"] = AskOp(AskTask("Asking", trained, [q.strip()]).start(), "ask", [q.strip()])
-    questions, answers, held_out = _sample_questions(run)
+    questions, answers, held_out, unread = _sample_questions(run)
+    if unread:
+        st.caption(f":material/info: {ui.md(unread)}")
     if questions:
         label, n, n_test = "held-out" if held_out else "training", len(questions), len(run.split["test"])
         which = ("The only record" if n_test == 1 else f"The {n_test:,} records" if n == n_test  # "the first 1 of the 1"

@@ -993,3 +993,18 @@ def test_continuing_a_qlora_run_on_a_cpu_starts_on_lora(offline, tiny_llama, mon
     at = train_page(base="an earlier run").run()
     _no_exception(at)
     assert at.radio(key="train.method").value == "lora" and not at.error
+
+
+def test_a_finished_run_whose_dataset_was_deleted_says_why_compare_is_missing(offline, tiny_llama):
+    """The dataset deleted mid-run: the finished run's "Compare base and trained" button was simply not there."""
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(4)]
+    run_id = _finished_run_on(tiny_llama, records, test=[3])
+    store.delete_dataset(store.find_dataset("Laws").id)
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    assert not [b for b in at.button if b.key == "train.compare"]
+    assert any(c.value == ":material/info: No Compare base and trained: its dataset 'Laws v1' was deleted, and its "
+               "held-out questions with it: ask your own question above, or Evaluate it on another dataset."
+               for c in at.caption), [c.value for c in at.caption]
