@@ -147,6 +147,27 @@ def test_questions_that_fill_max_length_leave_nothing_to_learn_and_start_is_off_
     assert not at.error and not at.button(key="train.start").disabled
 
 
+def test_held_out_questions_that_fill_max_length_cannot_be_measured_and_start_is_off_with_the_reason(offline):
+    """Every held-out question longer than Max length: the run trained on and said "eval loss nan" at each evaluation."""
+    from studio.train import recipe
+
+    test = recipe.split_indices(range(10), 0.2, 42)["test"]
+    long = "Why is the offside rule written this way? " * 12
+    store.create_dataset("Long held out", [{"question": f"{long} ({i})" if i in test else f"What is law {i}?",
+                                            "answer": "Because."} for i in range(10)])
+    at = train_page().run()
+    at.number_input(key="train.tf.scratch.full").set_value(0.2).run()
+    at.number_input(key="train.ml.scratch.full").set_value(64).run()
+    _no_exception(at)
+    said = ("No held-out record keeps any of its answer within Max length (64 tokens): each prompt fills it, so the "
+            "held-out loss cannot be measured (it would read nan). Raise Max length, shorten the questions, or set "
+            "Held-out fraction to 0.")
+    assert [e.value for e in at.error] == [said]
+    assert at.button(key="train.start").disabled
+    at.number_input(key="train.tf.scratch.full").set_value(0.0).run()
+    assert not at.error and not at.button(key="train.start").disabled
+
+
 def test_unreachable_base_says_choose_scratch(offline):
     sample.ensure_sample()
     at = train_page().run()
