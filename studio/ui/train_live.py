@@ -124,7 +124,10 @@ def live(run_id: str) -> None:
         return
     s = run.status
     st.subheader(f"Run: {ui.md(run.name)}")
-    st.progress(min(max(s.progress, 0.0), 1.0), text=progress_text(s))
+    # A resumed run's status starts at 0 while its model reloads: where it stopped until its first new step.
+    resumed = s.extra.get("resumed_progress")
+    shown = s.progress or (resumed if isinstance(resumed, (int, float)) else 0.0)
+    st.progress(min(max(shown, 0.0), 1.0), text=progress_text(s))
     if s.state == "failed":
         ui.show_error(f"Training failed: {s.error}")
     elif s.state == "stopped":
@@ -143,8 +146,11 @@ def live(run_id: str) -> None:
     if rows:
         st.plotly_chart(train_plots.loss_curves(rows), width="stretch", key="train.curve")
     c1, c2 = st.columns(2)
+    loading = s.state == "queued" or s.message.startswith("loading")  # its model, before this session's first step
+    first = ("Stops once the model has loaded, before its first new step: the run stays at its last checkpoint."
+             if resumed else "Stops once the base has loaded, before its first step: nothing is trained.")
     if s.active and c1.button("Stop", key="train.stop", icon=":material/stop:", disabled=s.state == "stopping",
-                              help="Stops after the current step and keeps a checkpoint."):
+                              help=first if loading else "Stops after the current step and keeps a checkpoint."):
         jobs.request_stop(run.dir)
     if s.state in ("stopped", "failed") and runs.last_checkpoint(run.dir) is not None:
         if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",

@@ -1029,3 +1029,36 @@ def test_a_finished_run_whose_dataset_was_deleted_says_why_compare_is_missing(of
     assert any(c.value == ":material/info: No Compare base and trained: its dataset 'Laws v1' was deleted, and its "
                "held-out questions with it: ask your own question above, or Evaluate it on another dataset."
                for c in at.caption), [c.value for c in at.caption]
+
+
+def test_a_resumed_run_shows_where_it_stopped_while_its_model_reloads(offline, monkeypatch):
+    """Right after Resume the bar dropped to 0% for the minute the model reloaded (starting the job cleared the run's
+    progress), and Stop's help promised to stop "after the current step" when no step was under way."""
+    folder = runs.run_dir("20261201-000000-resumed")
+    (folder / "checkpoints" / "checkpoint-30").mkdir(parents=True)
+    (folder / "checkpoints" / "checkpoint-30" / "trainer_state.json").write_text(
+        json.dumps({"global_step": 30, "max_steps": 100}), encoding="utf-8")
+    runs.write_run(folder, {"id": folder.name, "name": "resumed", "created": "2026-12-01T00:00:00+00:00",
+                            "config": {}, "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="stopped", kind="train", progress=0.3, message="stopped at step 30")
+    real = jobs.start_job  # a worker that stays on loading the model, as a real one does for a minute
+    monkeypatch.setattr(jobs, "start_job", lambda *a, **k: real(
+        *a, **{**k, "launcher": [sys.executable, "-c", "import time; time.sleep(60)"]}))
+    at = train_page()
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    at.button(key="train.resume").click().run()
+    pid = jobs.read_status(folder).pid
+    try:
+        at.run()
+        _no_exception(at)
+        (bar,) = at.get("progress")
+        assert (bar.proto.value, bar.proto.text) == (30, "queued · loading the model to go on from step 30 · ETA —")
+        assert at.button(key="train.stop").help == ("Stops once the model has loaded, before its first new step: the "
+                                                    "run stays at its last checkpoint.")
+        at.button(key="train.stop").click().run()
+        assert jobs.read_status(folder).message == "stopping"  # not "after the current step": there is none yet
+        (bar,) = at.get("progress")
+        assert bar.proto.value == 30
+    finally:
+        os.kill(pid, 9)
