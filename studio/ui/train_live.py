@@ -212,8 +212,10 @@ def _sample_questions(run: runs.RunInfo) -> tuple[list[str], list[str], bool, st
         elif not ref.file and ref.id and store.find_dataset(ref.id) is None:
             why = (f"its dataset {ref.label!r} was deleted, and its held-out questions with it: ask your own "
                    "question above, or Evaluate it on another dataset")
+        elif not ref.source:
+            why = "the run records no dataset to take questions from: ask your own question above"
         else:
-            why = f"{str(exc).rstrip('.')} Ask your own question above"
+            why = f"{str(exc).rstrip('.')}. Ask your own question above"
         return [], [], False, f"No Compare base and trained: {why}."
     except (IndexError, KeyError):
         return [], [], False, None

@@ -1062,3 +1062,21 @@ def test_a_resumed_run_shows_where_it_stopped_while_its_model_reloads(offline, m
         assert bar.proto.value == 30
     finally:
         os.kill(pid, 9)
+
+
+def test_a_finished_run_whose_dataset_file_moved_says_put_it_back(offline, tiny_llama, tmp_path):
+    """The same for a run trained on a file that was moved since: the button was gone without a word."""
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(4)]
+    run_id = _finished_run_on(tiny_llama, records, test=[3])
+    gone = tmp_path / "laws.json"
+    folder = runs.run_dir(run_id)
+    meta = json.loads((folder / runs.RUN_JSON).read_text())
+    meta["dataset"] = {"name": "laws", "file": str(gone), "count": 4}
+    runs.write_run(folder, meta)
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    assert not [b for b in at.button if b.key == "train.compare"]
+    assert any(c.value == f":material/info: No Compare base and trained: its dataset file {gone} is no longer there: "
+               "put it back, or ask your own question above." for c in at.caption), [c.value for c in at.caption]
