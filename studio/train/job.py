@@ -53,4 +53,18 @@ def resume_training(run_dir: Path) -> jobs.JobStatus:
         title = runs.load_run_dir(run_dir).name  # how the busy message names it to others
     except (StudioError, OSError, ValueError):
         title = ""
-    return jobs.start_job("train", ["train", "--resume", "--out", str(run_dir)], run_dir, record={jobs.TITLE: title})
+    return jobs.start_job("train", ["train", "--resume", "--out", str(run_dir)], run_dir,
+                          record={jobs.TITLE: title, **_resumed_at(run_dir)})
+
+
+def _resumed_at(run_dir: Path) -> dict:
+    """Where a resumed run goes on from, for its status until its first new step (the model reloads for a minute and
+    more): ``resumed_progress`` (its last checkpoint's share of the run; the status's own progress starts at 0) and a
+    message naming the step. Empty when the checkpoint's state cannot be read (the worker then says why)."""
+    ckpt = runs.last_checkpoint(run_dir)
+    try:
+        state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8")) if ckpt else {}
+        step, total = int(state["global_step"]), int(state["max_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {"resumed_progress": min(1.0, step / max(1, total)), "message": f"loading the model to go on from step {step}"}

@@ -169,7 +169,8 @@ def train(
     split = _split(cfg, records, out, resume)
     device = loading.pick_device()
     kernels = _liger_here(cfg, device, resume)
-    jobs.update_status(out, state="running", message=f"loading {cfg.base}", pid=jobs.read_status(out).pid or os.getpid())
+    doing = f"loading {cfg.base}" if ckpt is None else f"loading the model to go on from step {ckpt.name.split('-')[-1]}"
+    jobs.update_status(out, state="running", message=doing, pid=jobs.read_status(out).pid or os.getpid())
     if not resume:
         runs.start_run(out, cfg, name=name, dataset=dataset, device=device)
     base = load_base(cfg, records, split["train"], out, token)
@@ -262,7 +263,8 @@ def _encode(cfg: TrainConfig, base: Base, records: Sequence[dict], split: dict[s
     truncated = sum(e.truncated for e in train_enc + test_enc)
     if truncated:
         print(f"warning: {truncated} record(s) longer than {limit} tokens were truncated (they lose their answer's end)", flush=True)
-    refused = recipe.nothing_to_learn([e.loss_tokens for e in train_enc], limit)
+    refused = (recipe.nothing_to_learn([e.loss_tokens for e in train_enc], limit)
+               or recipe.nothing_to_measure([e.loss_tokens for e in test_enc], limit))
     if refused:
         raise TrainingError(refused)
     answerless = sum(not e.loss_tokens for e in train_enc + test_enc)

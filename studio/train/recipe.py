@@ -285,6 +285,17 @@ def nothing_to_learn(loss_tokens: Sequence[int], max_length: int) -> str | None:
             "it, so the run would learn nothing (a loss of 0). Raise Max length or shorten the questions.")
 
 
+def nothing_to_measure(loss_tokens: Sequence[int], max_length: int) -> str | None:
+    """The one-line refusal when records are held out but none keeps a token of its answer within ``max_length``
+    (the run trained on and reported "eval loss nan" at every evaluation), else None. ``loss_tokens``: per
+    held-out record, its tokens that carry loss."""
+    if not loss_tokens or any(loss_tokens):
+        return None
+    return (f"No held-out record keeps any of its answer within Max length ({max_length:,} tokens): each prompt fills "
+            "it, so the held-out loss cannot be measured (it would read nan). Raise Max length, shorten the questions, "
+            "or set Held-out fraction to 0.")
+
+
 def answerless_line(n: int, max_length: int) -> str:
     """How many records lose their whole answer to the cut (they train on nothing), for the preview and the log."""
     return (f"{n:,} record{'s' if n != 1 else ''} lose{'' if n != 1 else 's'} {'their' if n != 1 else 'its'} whole "

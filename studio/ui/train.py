@@ -366,7 +366,8 @@ def _tokenizer(spec: str) -> Any:
 def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, str | None]:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
     Returns the training records' token lengths (for the memory estimate; None when the tokenizer cannot load) and
-    why Start is refused (no training record keeps any of its answer within Max length), else None."""
+    why Start is refused (no training record, or no held-out one, keeps any of its answer within Max length), else
+    None."""
     keep = ui.run_or_error(recipe.usable_indices, records)
     if keep is None:
         return None, None
@@ -381,7 +382,9 @@ def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, st
     rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
     train_rows = set(split["train"])
     lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
-    refused = recipe.nothing_to_learn([r["loss tokens"] for r in rows if r["record"] - 1 in train_rows], cfg.max_length)
+    refused = (recipe.nothing_to_learn([r["loss tokens"] for r in rows if r["record"] - 1 in train_rows], cfg.max_length)
+               or recipe.nothing_to_measure([r["loss tokens"] for r in rows if r["record"] - 1 not in train_rows],
+                                            cfg.max_length))
     answerless = sum(not r["loss tokens"] for r in rows)
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)

@@ -17,6 +17,7 @@ import streamlit as st
 
 from studio import config, jobs, ui
 from studio.chat.base import EMPTY_ANSWER, blank
+from studio.data import store
 from studio.data.display import plural, text_block
 from studio.errors import CancelledError, StudioError
 from studio.tasks import Task
@@ -123,7 +124,10 @@ def live(run_id: str) -> None:
         return
     s = run.status
     st.subheader(f"Run: {ui.md(run.name)}")
-    st.progress(min(max(s.progress, 0.0), 1.0), text=progress_text(s))
+    # A resumed run's status starts at 0 while its model reloads: where it stopped until its first new step.
+    resumed = s.extra.get("resumed_progress")
+    shown = s.progress or (resumed if isinstance(resumed, (int, float)) else 0.0)
+    st.progress(min(max(shown, 0.0), 1.0), text=progress_text(s))
     if s.state == "failed":
         ui.show_error(f"Training failed: {s.error}")
     elif s.state == "stopped":
@@ -142,8 +146,11 @@ def live(run_id: str) -> None:
     if rows:
         st.plotly_chart(train_plots.loss_curves(rows), width="stretch", key="train.curve")
     c1, c2 = st.columns(2)
+    loading = s.state == "queued" or s.message.startswith("loading")  # its model, before this session's first step
+    first = ("Stops once the model has loaded, before its first new step: the run stays at its last checkpoint."
+             if resumed else "Stops once the base has loaded, before its first step: nothing is trained.")
     if s.active and c1.button("Stop", key="train.stop", icon=":material/stop:", disabled=s.state == "stopping",
-                              help="Stops after the current step and keeps a checkpoint."):
+                              help=first if loading else "Stops after the current step and keeps a checkpoint."):
         jobs.request_stop(run.dir)
     if s.state in ("stopped", "failed") and runs.last_checkpoint(run.dir) is not None:
         if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",
@@ -189,17 +196,29 @@ class AskOp:
     references: list[str] | None = None  # the records' own answers to the questions (compare), where they have one
 
 
-def _sample_questions(run: runs.RunInfo) -> tuple[list[str], list[str], bool]:
-    """Up to three of the run's questions (held-out ones where it held some out), their records' answers, and
-    whether they were held out."""
+def _sample_questions(run: runs.RunInfo) -> tuple[list[str], list[str], bool, str | None]:
+    """Up to three of the run's questions (held-out ones where it held some out), their records' answers, whether
+    they were held out, and why there are none when its dataset cannot be read (moved or deleted since), else None."""
+    ref = run.dataset_ref
     try:
-        records, _ = run.dataset_ref.load()
+        records, _ = ref.load()
         split = run.split
         picked = (split["test"] or split["train"])[:3]
         return ([records[i]["question"] for i in picked], [str(records[i].get("answer") or "") for i in picked],
-                bool(split["test"]))
-    except (StudioError, IndexError, KeyError):
-        return [], [], False
+                bool(split["test"]), None)
+    except StudioError as exc:
+        if ref.file and not Path(ref.file).is_file():
+            why = f"its dataset file {ref.file} is no longer there: put it back, or ask your own question above"
+        elif not ref.file and ref.id and store.find_dataset(ref.id) is None:
+            why = (f"its dataset {ref.label!r} was deleted, and its held-out questions with it: ask your own "
+                   "question above, or Evaluate it on another dataset")
+        elif not ref.source:
+            why = "the run records no dataset to take questions from: ask your own question above"
+        else:
+            why = f"{str(exc).rstrip('.')}. Ask your own question above"
+        return [], [], False, f"No Compare base and trained: {why}."
+    except (IndexError, KeyError):
+        return [], [], False, None
 
 
 def ask_panel(run_id: str) -> None:
@@ -231,7 +250,9 @@ def ask_panel(run_id: str) -> None:
         q = st.text_input("Question", key="train.question", disabled=busy)
         if st.form_submit_button("Ask", disabled=busy) and q.strip():
             st.session_state["train.ask"] = AskOp(AskTask("Asking", trained, [q.strip()]).start(), "ask", [q.strip()])
-    questions, answers, held_out = _sample_questions(run)
+    questions, answers, held_out, unread = _sample_questions(run)
+    if unread:
+        st.caption(f":material/info: {ui.md(unread)}")
     if questions:
         label, n, n_test = "held-out" if held_out else "training", len(questions), len(run.split["test"])
         which = ("The only record" if n_test == 1 else f"The {n_test:,} records" if n == n_test  # "the first 1 of the 1"

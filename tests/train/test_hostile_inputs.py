@@ -66,6 +66,23 @@ def test_a_dataset_whose_questions_fill_max_length_is_refused_not_trained_to_a_l
     assert not (tmp_path / "run" / "model").exists()
 
 
+def test_held_out_questions_that_fill_max_length_are_refused_not_trained_to_an_eval_loss_of_nan(tmp_path, capsys,
+                                                                                                offline):
+    """Every held-out prompt longer than Max length: the run trained on, saying "eval loss nan" at each evaluation."""
+    from studio.train import recipe
+
+    test = recipe.split_indices(range(10), 0.2, 42)["test"]
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps([{"question": "Why is it so? " * 60 + str(i) if i in test else f"What is law {i}?",
+                                 "answer": "Because."} for i in range(10)]), encoding="utf-8")
+    err = _refused(capsys, "--dataset", str(path), "--base", "scratch", "--preset", "quick", "--max-length", "64",
+                   "--test-fraction", "0.2", "--seed", "42", "--max-steps", "2", "--out", str(tmp_path / "run"))
+    assert err == ("error: No held-out record keeps any of its answer within Max length (64 tokens): each prompt fills "
+                   "it, so the held-out loss cannot be measured (it would read nan). Raise Max length, shorten the "
+                   "questions, or set Held-out fraction to 0.")
+    assert not (tmp_path / "run" / "model").exists()
+
+
 def config_runs() -> list[Path]:
     from studio import config
 

@@ -147,6 +147,27 @@ def test_questions_that_fill_max_length_leave_nothing_to_learn_and_start_is_off_
     assert not at.error and not at.button(key="train.start").disabled
 
 
+def test_held_out_questions_that_fill_max_length_cannot_be_measured_and_start_is_off_with_the_reason(offline):
+    """Every held-out question longer than Max length: the run trained on and said "eval loss nan" at each evaluation."""
+    from studio.train import recipe
+
+    test = recipe.split_indices(range(10), 0.2, 42)["test"]
+    long = "Why is the offside rule written this way? " * 12
+    store.create_dataset("Long held out", [{"question": f"{long} ({i})" if i in test else f"What is law {i}?",
+                                            "answer": "Because."} for i in range(10)])
+    at = train_page().run()
+    at.number_input(key="train.tf.scratch.full").set_value(0.2).run()
+    at.number_input(key="train.ml.scratch.full").set_value(64).run()
+    _no_exception(at)
+    said = ("No held-out record keeps any of its answer within Max length (64 tokens): each prompt fills it, so the "
+            "held-out loss cannot be measured (it would read nan). Raise Max length, shorten the questions, or set "
+            "Held-out fraction to 0.")
+    assert [e.value for e in at.error] == [said]
+    assert at.button(key="train.start").disabled
+    at.number_input(key="train.tf.scratch.full").set_value(0.0).run()
+    assert not at.error and not at.button(key="train.start").disabled
+
+
 def test_unreachable_base_says_choose_scratch(offline):
     sample.ensure_sample()
     at = train_page().run()
@@ -993,3 +1014,69 @@ def test_continuing_a_qlora_run_on_a_cpu_starts_on_lora(offline, tiny_llama, mon
     at = train_page(base="an earlier run").run()
     _no_exception(at)
     assert at.radio(key="train.method").value == "lora" and not at.error
+
+
+def test_a_finished_run_whose_dataset_was_deleted_says_why_compare_is_missing(offline, tiny_llama):
+    """The dataset deleted mid-run: the finished run's "Compare base and trained" button was simply not there."""
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(4)]
+    run_id = _finished_run_on(tiny_llama, records, test=[3])
+    store.delete_dataset(store.find_dataset("Laws").id)
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    assert not [b for b in at.button if b.key == "train.compare"]
+    assert any(c.value == ":material/info: No Compare base and trained: its dataset 'Laws v1' was deleted, and its "
+               "held-out questions with it: ask your own question above, or Evaluate it on another dataset."
+               for c in at.caption), [c.value for c in at.caption]
+
+
+def test_a_resumed_run_shows_where_it_stopped_while_its_model_reloads(offline, monkeypatch):
+    """Right after Resume the bar dropped to 0% for the minute the model reloaded (starting the job cleared the run's
+    progress), and Stop's help promised to stop "after the current step" when no step was under way."""
+    folder = runs.run_dir("20261201-000000-resumed")
+    (folder / "checkpoints" / "checkpoint-30").mkdir(parents=True)
+    (folder / "checkpoints" / "checkpoint-30" / "trainer_state.json").write_text(
+        json.dumps({"global_step": 30, "max_steps": 100}), encoding="utf-8")
+    runs.write_run(folder, {"id": folder.name, "name": "resumed", "created": "2026-12-01T00:00:00+00:00",
+                            "config": {}, "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, state="stopped", kind="train", progress=0.3, message="stopped at step 30")
+    real = jobs.start_job  # a worker that stays on loading the model, as a real one does for a minute
+    monkeypatch.setattr(jobs, "start_job", lambda *a, **k: real(
+        *a, **{**k, "launcher": [sys.executable, "-c", "import time; time.sleep(60)"]}))
+    at = train_page()
+    at.session_state["train.run_id"] = folder.name
+    at.run()
+    at.button(key="train.resume").click().run()
+    pid = jobs.read_status(folder).pid
+    try:
+        at.run()
+        _no_exception(at)
+        (bar,) = at.get("progress")
+        assert (bar.proto.value, bar.proto.text) == (30, "queued · loading the model to go on from step 30 · ETA —")
+        assert at.button(key="train.stop").help == ("Stops once the model has loaded, before its first new step: the "
+                                                    "run stays at its last checkpoint.")
+        at.button(key="train.stop").click().run()
+        assert jobs.read_status(folder).message == "stopping"  # not "after the current step": there is none yet
+        (bar,) = at.get("progress")
+        assert bar.proto.value == 30
+    finally:
+        os.kill(pid, 9)
+
+
+def test_a_finished_run_whose_dataset_file_moved_says_put_it_back(offline, tiny_llama, tmp_path):
+    """The same for a run trained on a file that was moved since: the button was gone without a word."""
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(4)]
+    run_id = _finished_run_on(tiny_llama, records, test=[3])
+    gone = tmp_path / "laws.json"
+    folder = runs.run_dir(run_id)
+    meta = json.loads((folder / runs.RUN_JSON).read_text())
+    meta["dataset"] = {"name": "laws", "file": str(gone), "count": 4}
+    runs.write_run(folder, meta)
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    assert not [b for b in at.button if b.key == "train.compare"]
+    assert any(c.value == f":material/info: No Compare base and trained: its dataset file {gone} is no longer there: "
+               "put it back, or ask your own question above." for c in at.caption), [c.value for c in at.caption]
