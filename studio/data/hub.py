@@ -11,9 +11,10 @@ from studio.data.hub_failures import hub_errors, missing  # noqa: F401 (pushes a
 from studio.errors import MissingTokenError, StudioError
 
 Record = dict[str, object]
-# Each part: letters, digits, "_", "-" and ".", up to 96, starting with a letter or digit and ending with a letter, digit
-# or "_" (the Hub's own rule, huggingface_hub's validate_repo_id, which raised mid-push with a traceback).
-_PART = r"[A-Za-z0-9](?:[\w.-]{0,94}\w)?"
+# Each part: ASCII letters, digits, "_", "-" and ".", up to 96, neither starting nor ending with "-" or "." (the Hub's
+# rule: huggingface_hub's validate_repo_id raised mid-push with a traceback; its \w also takes "é", which the Hub
+# refuses only once the push has started).
+_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
 _REPO_ID = re.compile(rf"^{_PART}/{_PART}$")
 
 
@@ -21,8 +22,8 @@ def check_repo_id(repo_id: str, kind: str = "dataset") -> str:
     repo_id = (repo_id or "").strip()
     example = "alice/soccer-qa" if kind == "dataset" else "alice/smollm2-soccer"
     if not _REPO_ID.match(repo_id):
-        raise StudioError(f"{repo_id or 'An empty name'!s} is not a Hub {kind} id: use owner/name (letters, digits, "
-                          f"-, _ and ., not ending in - or .), e.g. {example}.")
+        raise StudioError(f"{repo_id or 'An empty name'!s} is not a Hub {kind} id: use owner/name (ASCII letters, "
+                          f"digits, -, _ and ., not starting or ending in - or .), e.g. {example}.")
     if "--" in repo_id or ".." in repo_id or repo_id.endswith(".git"):
         raise StudioError(f"{repo_id} is not a Hub {kind} id: the Hub takes no -- or .. in a name, nor one ending in "
                           f".git; e.g. {example}.")

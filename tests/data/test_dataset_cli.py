@@ -144,7 +144,9 @@ def test_push_rejects_a_bad_repo_id(tmp_path, capsys):
     assert "owner/name" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("repo,words", [("alice/qa.", "not ending in - or ."), ("alice/qa-", "not ending in - or ."),
+@pytest.mark.parametrize("repo,words", [("alice/qa.", "not starting or ending in - or ."),
+                                        ("alice/qa-", "not starting or ending in - or ."),
+                                        ("alice/café-qa", "ASCII letters"), ("alice/-qa", "not starting"),
                                         ("alice/qa--v2", "no -- or .."), ("alice/qa..v2", "no -- or .."),
                                         ("alice/qa.git", "nor one ending in .git")])
 def test_push_to_a_name_the_hub_refuses_says_why_in_one_line(tmp_path, repo, words):
@@ -158,6 +160,20 @@ def test_push_to_a_name_the_hub_refuses_says_why_in_one_line(tmp_path, repo, wor
     out = cli("dataset", "push", str(src), "--repo", repo, env=env)
     assert out.returncode == 2 and out.stderr.startswith(f"error: {repo} is not a Hub dataset id") and words in out.stderr
     assert len(out.stderr.splitlines()) == 1 and "hf_secretvalue123" not in out.stderr
+
+
+@pytest.mark.parametrize("repo", ["alice/_scratch", "_team/qa_", "alice/qa.v2"])
+def test_push_to_a_name_the_hub_takes_goes_to_the_hub(tmp_path, repo):
+    """Names the Hub takes (a leading or trailing "_", a dot inside) are not refused as names: the push goes on, here to
+    a Hub that cannot be reached."""
+    import os
+
+    src = tmp_path / "d.json"
+    src.write_text(json.dumps(UNICODE))
+    env = {**os.environ, "HF_TOKEN": "hf_secretvalue123", "HF_HOME": str(tmp_path / "hf"),
+           "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}
+    out = cli("dataset", "push", str(src), "--repo", repo, env=env)
+    assert out.returncode == 2 and out.stderr.startswith("error: Cannot reach the Hugging Face Hub"), out.stderr
 
 
 @pytest.mark.parametrize("status,words", [(401, "refused the token (HTTP 401)"), (403, "refused the token (HTTP 403)"),
