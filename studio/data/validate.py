@@ -195,10 +195,10 @@ def shows(text: str) -> bool:
 
 def question_key(question: str) -> str:
     """A question as a repeat of another is recognised: its case, runs of spaces, closing punctuation, Unicode form
-    (NFKC: an "é" typed as e + accent) and invisible characters aside ("WHAT IS THE ADVANTAGE RULE" repeats "What is
+    (NFC: an "é" typed as e + accent; not NFKC, which makes "x²" into "x2", another question) and invisible characters aside ("WHAT IS THE ADVANTAGE RULE" repeats "What is
     the advantage rule?"). The Duplicates tab finds the rest."""
-    if not question.isascii():  # ASCII text is in NFKC already and holds no invisible character
-        question = unicodedata.normalize("NFKC", question)
+    if not question.isascii():  # ASCII text is in NFC already and holds no invisible character
+        question = unicodedata.normalize("NFC", question)
         if not question.isprintable():
             question = "".join(c for c in question if unicodedata.category(c) != "Cf")
     key = question.strip().casefold().rstrip(_CLOSING)
@@ -223,7 +223,7 @@ _DIFFERENCES = {"loose": "case, spacing or punctuation", "invisible": "an invisi
 def _leveled(text: str, skip: str) -> str:
     """``text`` as ``question_key`` reads it, except for the one difference ``skip``."""
     if skip != "form":
-        text = unicodedata.normalize("NFKC", text)
+        text = unicodedata.normalize("NFC", text)
     if skip != "invisible":
         text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     if skip != "loose":

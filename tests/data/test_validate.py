@@ -121,6 +121,8 @@ def test_a_question_repeated_with_invisible_characters_or_another_unicode_form_i
         {"question": "Qu'est-ce qu'un cafe\u0301?", "answer": "Un lieu."},
         {"question": "What is onside?", "answer": "Not offside."},
         {"question": "WHAT IS OFF\u200bSIDE", "answer": "Shouted."},
+        {"question": "What is x2?", "answer": "Twice x."},
+        {"question": "What is x²?", "answer": "x times x."},  # another question, not another form of it
     ]
     got = [(p.record, p.message) for p in validate.validate(recs)]
     # the message names what differs: an invisible character is not "case, spacing or punctuation"
