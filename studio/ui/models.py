@@ -53,7 +53,7 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
     .gguf file, run:<id>). ``default`` is preselected (added to the list when the library lacks it)."""
     entries = _entries(include_runs)
     names = {e.spec: f"{e.name} · {e.source}" + (f" · {e.params_text}" if e.parameters else "")
-             + (" · no tokenizer" if e.note else "") for e in entries}
+             + ((" · no tokenizer" if e.unusable else " · tokenizer may not load") if e.note else "") for e in entries}
     options = [e.spec for e in entries]
     for extra in (default, st.session_state.get(key)):  # the default, and a spec typed in before
         if extra and extra not in options:
@@ -62,10 +62,18 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
                          accept_new_options=True, format_func=lambda s: names.get(s, s), disabled=disabled,
                          help=help or "Pick one from the library (the Models page), or type a Hub id, a local "
                                       "folder or a .gguf file.")
-    broken = next((e for e in entries if e.spec == value and e.note), None)
-    if broken is not None:
-        st.error(f"{broken.name} cannot be used: {broken.note}.", icon=":material/error:")
+    noted = next((e for e in entries if e.spec == value and e.note), None)
+    if noted is not None:
+        note_line(noted)
     return (value or "").strip() or None
+
+
+def note_line(entry: library.ModelEntry) -> None:
+    """One line on a model whose tokenizer is missing: an error where it cannot be loaded, else a warning."""
+    if entry.unusable:
+        st.error(f"{entry.name} cannot be used: {entry.note}.", icon=":material/error:")
+    else:
+        st.warning(f"{entry.name}: {entry.note}.", icon=":material/warning:")
 
 
 def still_there(spec: str | None) -> bool:
@@ -104,7 +112,7 @@ def library_table() -> list[library.ModelEntry]:
              "parameters": e.params_text, "context": f"{e.context_length:,}" if e.context_length else "—",
              "chat template": {True: "yes", False: "no"}.get(e.chat_template, "—"), "dtype": e.dtype or "—",
              "disk": e.size_text} for e in entries]
-    if any(e.note for e in entries):  # a model that cannot be used says why in its row
+    if any(e.note for e in entries):  # a model that cannot be used, or may fail to load, says why in its row
         for row, e in zip(rows, entries):
             row["note"] = e.note
     # A static table, not the data grid: its cells wrap (a long name reads in full) and it scrolls sideways as a
@@ -126,12 +134,12 @@ def actions(entries: list[library.ModelEntry]) -> None:
     if entry.origin:
         st.caption(entry.origin[:1].upper() + entry.origin[1:])  # not str.capitalize: it lowercases file names and ids
     if entry.note:
-        st.error(f"{entry.name} cannot be used: {entry.note}.", icon=":material/error:")
+        note_line(entry)
     c1, c2, c3 = st.columns(3)
-    if c1.button("Chat with it", icon=":material/chat:", key="models.chat", disabled=bool(entry.note)):
+    if c1.button("Chat with it", icon=":material/chat:", key="models.chat", disabled=entry.unusable):
         chat_with(spec)
     if c2.button("Train on it", icon=":material/model_training:", key="models.train",
-                 disabled=entry.source == "run" or bool(entry.note),
+                 disabled=entry.source == "run" or entry.unusable,
                  help="Fine-tune it on a dataset (a run continues on the Train page's Runs tab)."):
         st.session_state["train.base_choice"] = "a model from the library"
         st.session_state["train.base_model"] = spec

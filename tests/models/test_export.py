@@ -22,7 +22,7 @@ from studio.models.export import job as export_job
 from studio.models.export import ollama
 from tests import tmpfs
 from tests.conftest import PHI35_TEMPLATE
-from tests.models import ollama_parser
+from tests.models import go_template, ollama_parser
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT = "Question: How long is a match?\nAnswer: Two halves of 45 minutes."
@@ -186,24 +186,60 @@ def test_ollama_reads_back_the_default_system_prompt_and_template_as_written(tin
     assert '<|user|>\u00a0"""\n' in constants
 
 
-def test_a_modelfile_ollama_cannot_read_back_is_refused_in_one_line_before_any_file(tiny_llama, tmp_path, offline):
-    """A default system prompt with a line ending in \"\"\" closed SYSTEM \"\"\"...\"\"\" early: Ollama refused the
-    Modelfile (its next line read as an unknown command). No quoting can carry it, so the export says so at once."""
-    default = 'Quote the source:\n"""\nsource\n"""'
-    text_of = _tokenizer(tiny_llama, _with_default_system(default))
-    with pytest.raises(StudioError) as err:
-        ollama.modelfile("faq.gguf", text_of, ["<|end|>"], add_bos=False)
-    assert "\n" not in str(err.value) and "default system prompt" in str(err.value)
+def _as_ollama_renders(template: str, tok, system_line: str | None = None) -> None:
+    """The TEMPLATE Ollama reads back lays out conversations, with and without a system prompt, in both of its modes
+    (messages, and system + prompt), as the model's own chat template does. ``system_line``: the Modelfile's SYSTEM,
+    which Ollama passes as the system prompt of a conversation that has none."""
+    def jinja(messages):
+        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    hi, sys_ = {"role": "user", "content": "Hi"}, {"role": "system", "content": "Be brief."}
+    for messages in ([hi], [sys_, hi], [hi, {"role": "assistant", "content": "Hello"}, hi]):
+        as_ollama = [{"Role": m["role"], "Content": m["content"]} for m in messages]
+        if system_line is not None and messages[0]["role"] != "system":
+            as_ollama.insert(0, {"Role": "system", "Content": system_line})
+        assert go_template.render(template, {"Messages": as_ollama}) == jinja(messages)
+    assert go_template.render(template, {"System": system_line or "", "Prompt": "Hi"}) == jinja([hi])
+    assert go_template.render(template, {"System": "Be brief.", "Prompt": "Hi"}) == jinja([sys_, hi])
+
+
+@pytest.mark.parametrize("default", ["Tu es un assistant utile\u202f! R\u00e9ponds\u00a0bri\u00e8vement.",
+                                     "Sign off with \U0001f469\u200d\U0001f4bb", 'Quote the source:\n"""\nsource\n"""'],
+                         ids=["no-break spaces", "zwj emoji", "a line of triple quotes"])
+def test_a_default_system_prompt_no_system_line_can_carry_goes_in_the_template(tiny_llama, tmp_path, offline, default):
+    """A default system prompt with a (narrow) no-break space, a ZWJ emoji or a line ending in \"\"\" cannot be a
+    SYSTEM line (Ollama drops the first two, and the third closes the value early): the whole export was refused.
+    The TEMPLATE now writes it, escaped, when a conversation has none, and the SYSTEM line is left out."""
+    tok = _tokenizer(tiny_llama, _with_default_system(default))
+    text = ollama.modelfile("faq.gguf", tok, ["<|end|>"], add_bos=False)
+    read = ollama_parser.parse(text)
+    assert "system" not in dict(read) and [v for c, v in read if c == "stop"] == ["<|end|>"]
+    _as_ollama_renders(dict(read)["template"], tok)
     model = tmp_path / "model"
     shutil.copytree(tiny_llama, model)
     config = json.loads((model / "tokenizer_config.json").read_text())
     (model / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": _with_default_system(default)}))
     (model / "chat_template.jinja").unlink(missing_ok=True)
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(StudioError, match="cannot be written in an Ollama Modelfile"):
-        export.export_gguf(str(model), out / "faq.Q8_0.gguf")
-    assert list(out.iterdir()) == []
+    result = export.export_gguf(str(model), tmp_path / "faq.Q8_0.gguf")
+    assert dict(ollama_parser.parse(result.modelfile.read_text()))["template"] == dict(read)["template"]
+
+
+def test_a_default_system_prompt_a_system_line_carries_stays_a_system_line(tiny_llama):
+    default = 'Answer like "this".'
+    tok = _tokenizer(tiny_llama, _with_default_system(default))
+    read = dict(ollama_parser.parse(ollama.modelfile("faq.gguf", tok, ["<|end|>"], add_bos=False)))
+    assert read["system"] == default and "Answer like" not in read["template"]
+    _as_ollama_renders(read["template"], tok, system_line=read["system"])
+
+
+def test_a_stop_that_is_one_quote_is_read_back_and_one_ollama_cannot_read_is_refused_in_one_line():
+    """A stop that is one quote was written as three quotes, which open a multi-line value: Ollama read the next
+    lines into it, or refused the file."""
+    read = ollama_parser.parse(ollama.modelfile("faq.gguf", object(), ['"', '""', 'say "'], add_bos=False))
+    assert [v for c, v in read if c == "stop"] == ['"', '""', 'say "', "\nQuestion:", "\nContext:"]
+    with pytest.raises(StudioError) as err:
+        ollama.modelfile("faq.gguf", object(), ["<|end\u200d|>"], add_bos=False)
+    assert "\n" not in str(err.value) and "stop token" in str(err.value)
 
 
 def test_the_modelfile_comment_command_runs_as_pasted_and_a_name_with_a_line_break_is_refused(tiny_gpt2, tmp_path,

@@ -572,3 +572,51 @@ def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_picker
     listed = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True,
                             cwd=REPO, timeout=120, env={**__import__("os").environ, "STUDIO_HOME": str(config.home())})
     assert f"weights-only\t({library.NO_TOKENIZER})" in listed.stdout
+
+
+def test_byte_and_remote_code_tokenizers_are_not_turned_off(tiny_gpt2, offline):
+    """A ByT5-style byte tokenizer (tokenizer_config.json naming ByT5Tokenizer, no vocabulary file) and a remote-code
+    one (RWKV's rwkv_vocab_v20230424.txt) load, yet were listed as "no tokenizer" with Chat with it and Train on it
+    turned off. A tokenizer_config.json with no class only warns: the model may still load (config.json names it)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from tests.conftest import train_page
+
+    def copy(name: str, files: dict[str, str], config_extra: dict | None = None) -> Path:
+        folder = config.models_dir() / name
+        shutil.copytree(tiny_gpt2, folder, ignore=shutil.ignore_patterns("*token*", "vocab.json", "merges.txt"))
+        for file, text in files.items():
+            (folder / file).write_text(text, encoding="utf-8")
+        if config_extra:
+            cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            (folder / "config.json").write_text(json.dumps({**cfg, **config_extra}), encoding="utf-8")
+        return folder
+
+    byt5 = copy("byt5", {"tokenizer_config.json": json.dumps({"tokenizer_class": "ByT5Tokenizer", "extra_ids": 0})})
+    copy("rwkv", {"rwkv_vocab_v20230424.txt": "0 b'\\x00' 1\n", "tokenizer_config.json": json.dumps(
+        {"auto_map": {"AutoTokenizer": ["hf_rwkv_tokenizer.RwkvTokenizer", None]}})})
+    classless = copy("classless", {"tokenizer_config.json": json.dumps({"extra_ids": 0})},
+                     {"tokenizer_class": "ByT5Tokenizer"})
+    assert AutoTokenizer.from_pretrained(byt5)("hi").input_ids[:2] == [107, 108]  # it loads: bytes + 3
+    assert AutoTokenizer.from_pretrained(classless)("hi").input_ids[:2] == [107, 108]
+    at = open_models_page()
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc["model:byt5", "note"] == rows.loc["model:rwkv", "note"] == ""
+    assert rows.loc["model:classless", "note"] == library.UNSURE_TOKENIZER
+    for name in ("byt5", "rwkv"):
+        at.selectbox(key="models.selected").set_value(f"model:{name}").run()
+        assert not at.error and not at.warning
+        assert not at.button(key="models.chat").disabled and not at.button(key="models.train").disabled
+    at.selectbox(key="models.selected").set_value("model:classless").run()
+    assert not at.error and [w.value for w in at.warning] == [f"classless: {library.UNSURE_TOKENIZER}."]
+    assert not at.button(key="models.chat").disabled and not at.button(key="models.train").disabled
+    train = train_page("a model from the library")
+    train.session_state["train.base_model"] = "model:classless"
+    train.run()
+    assert not [e.value for e in train.error if "classless" in e.value]
+    assert f"classless: {library.UNSURE_TOKENIZER}." in [w.value for w in train.warning]
+    label = train.selectbox(key="train.base_model")
+    assert label.format_func("model:classless").endswith(" · tokenizer may not load")
+    assert "tokenizer" not in label.format_func("model:byt5")

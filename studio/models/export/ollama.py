@@ -6,7 +6,8 @@ conversation with marker texts and reads those pieces off the result (a stop tok
 suffix, as in ChatML and Phi-3); the parts are then checked by rebuilding several conversations and
 comparing with the Jinja rendering. A template that is not of that shape gets no TEMPLATE line
 (Ollama then reads the chat template inside the GGUF itself) and the Modelfile says so. A default
-system prompt that the template inserts (SmolLM2's) becomes the SYSTEM line.
+system prompt that the template inserts (SmolLM2's) becomes the SYSTEM line; one a SYSTEM line cannot carry
+(a no-break space, a zero-width joiner, a line ending in three quotes) is written by the TEMPLATE itself instead.
 
 A model without a chat template uses the studio's training format (``Question: ...\\nAnswer:``).
 """
@@ -138,8 +139,12 @@ def _go(text: str) -> str:
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def go_template(parts: ChatParts) -> str:
-    """Ollama's TEMPLATE for ``parts``: messages when Ollama passes them, else system + prompt."""
+def go_template(parts: ChatParts, default_system: str | None = None) -> str:
+    """Ollama's TEMPLATE for ``parts``: messages when Ollama passes them, else system + prompt. ``default_system``:
+    a default system prompt the template itself writes when the conversation has none (one no SYSTEM line can
+    carry); it goes in as a Go string constant, escaped like every other."""
+    default = "" if default_system is None else _go(parts.prefix["system"] + default_system + parts.suffix["system"])
+    first = '{{ if and (eq $i 0) (ne .Role "system") }}' + default + "{{ end }}" if default else ""
     branches = "".join(
         ("{{ if" if i == 0 else "{{ else if") + f' eq .Role "{role}" }}}}' + _go(parts.prefix[role])
         + "{{ .Content }}" + (_go(parts.suffix[role]) if role != "assistant"
@@ -148,9 +153,10 @@ def go_template(parts: ChatParts) -> str:
     return (
         (_go(parts.bos) if parts.bos else "")
         + "{{ if .Messages }}{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-        + branches + "{{ end }}"
+        + first + branches + "{{ end }}"
         + '{{ if and $last (ne .Role "assistant") }}' + _go(parts.generation) + "{{ end }}{{ end }}"
         + "{{ else }}{{ if .System }}" + _go(parts.prefix["system"]) + "{{ .System }}" + _go(parts.suffix["system"])
+        + ("{{ else }}" + default if default else "")
         + "{{ end }}{{ if .Prompt }}" + _go(parts.prefix["user"]) + "{{ .Prompt }}" + _go(parts.suffix["user"])
         + "{{ end }}" + _go(parts.generation) + "{{ .Response }}{{ end }}"
     )
@@ -182,15 +188,15 @@ def value(text: str) -> str | None:
     lines = [line.rstrip(" \t") for line in re.split(r"[\r\n]", text)[:-1]]
     if not _kept(text) or any(line.endswith('"""') for line in lines):
         return None
-    return f'"{text}"' if not lines and not text.startswith('""') else f'"""{text}"""'
+    return f'"{text}"' if not lines and not text.startswith('"') else f'"""{text}"""'
 
 
 def _line(keyword: str, text: str, what: str) -> str:
     quoted = value(text)
     if quoted is None:
         raise StudioError(f"The model's {what} {text[:40]!r} cannot be written in an Ollama Modelfile (a line of it ends "
-                          "in \"\"\", or it holds a character Ollama drops): change it in the model's chat template "
-                          "(tokenizer_config.json), then export again.")
+                          "in \"\"\", or it holds a character Ollama drops): change it in the model's tokenizer "
+                          "files, then export again.")
     return f"{keyword} {quoted}"
 
 
@@ -206,9 +212,14 @@ def modelfile(gguf_name: str, tokenizer: Any, stops: list[str], add_bos: bool) -
             lines.insert(1, "# The chat template is not a plain per-role wrapper: no TEMPLATE line, so Ollama uses "
                             "the chat template stored in the GGUF file.")
         else:
-            lines.append(f'TEMPLATE """{go_template(parts)}"""')
-            if parts.default_system is not None:
-                lines.append(_line("SYSTEM", parts.default_system, "default system prompt"))
+            default = parts.default_system
+            system = None if default is None else value(default)
+            if default is not None and system is None:  # a character Ollama drops, or a line ending in """
+                lines.insert(1, "# The default system prompt cannot be a SYSTEM line (Ollama would change it): the "
+                                "TEMPLATE writes it when a conversation has no system prompt.")
+            lines.append(f'TEMPLATE """{go_template(parts, default if system is None else None)}"""')
+            if system is not None:
+                lines.append(f"SYSTEM {system}")
     else:
         lines.append(f'TEMPLATE """{plain_template()}"""')
         stops += list(prompt_format.STOP_STRINGS)
