@@ -190,6 +190,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     untouched sample a new workspace starts with. Returns the number of files written."""
     from huggingface_hub import HfApi
 
+    from studio.chat import saved
     from studio.cloud.workspaces import untouched_sample
 
     api = HfApi(token=token)
@@ -203,9 +204,17 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 parts = rel.split("/")
                 if parts[0] == "datasets" and len(parts) > 2 and untouched_sample(folder / "datasets" / parts[1]):
                     replace.add(parts[1])
+            synced = _load_manifest(folder, manifest)
             for rel in files:
                 target = folder / rel
                 parts = rel.split("/")
+                if target.exists() and rel in BATCHED_FILES:  # the conversation: the repo's turns join those here
+                    got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
+                    theirs = _sha(got)
+                    if synced.get(rel) != theirs:  # not what this folder last synced: turns only the repo has
+                        written += saved.join_into(target, got.read_bytes())
+                    came[rel] = theirs  # what the repo holds: a joined file differs, and is pushed next
+                    continue
                 if target.exists() and not (parts[0] == "datasets" and parts[1] in replace):
                     continue
                 got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
