@@ -523,7 +523,10 @@ def _sync_state() -> None:
 
 def _one_state(running: sync.WorkspaceSync, where: str) -> None:
     when = jobs.readable_time(running.last_synced)
-    if running.state == "synced":
+    if running.state == "synced" and running.waits_until:  # the Chat conversation's last change is not there yet
+        st.caption(f":material/cloud_sync: Synced to {where} at {when}; the Chat conversation's last change goes at "
+                   f"{jobs.readable_time(running.waits_until)}.")
+    elif running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
     elif running.state == "failed":
         st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")

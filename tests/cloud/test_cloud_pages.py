@@ -673,3 +673,24 @@ def test_a_kept_conversation_and_the_tab_s_both_stay_after_a_question_asked_once
     with config.use_workspace(workspace(at)):
         turns, _note = saved.load()
     assert [t["content"] for t in turns if t["role"] == "user"] == want
+
+
+def test_the_sidebar_does_not_say_synced_while_a_conversation_change_waits(hub, api_mode):
+    """A change to the conversation alone waits up to a minute for the next commit; the sidebar said 'Synced'."""
+    from studio import config
+    from studio.chat import saved
+
+    at = give_token(visit("pages/4_Chat.py"), TOKEN)
+    kept = workspace(at)
+    running = sync.current(kept)
+    running.stop()
+    turns = [{"role": "user", "content": "How long is a match?"}, {"role": "assistant", "content": "90 minutes."}]
+    with config.use_workspace(kept):
+        saved.save(turns)
+    assert running.sync_once()
+    with config.use_workspace(kept):
+        saved.save([*turns, {"role": "user", "content": "And extra time?"}, {"role": "assistant", "content": "30."}])
+    assert not running.sync_once()
+    at.run()
+    (line,) = [c.value for c in at.sidebar.caption if "Synced to" in c.value]
+    assert "the Chat conversation's last change goes at" in line and "UTC" in line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,23 @@ def test_a_conversation_here_before_the_restore_comes_after_the_repo_s_and_the_n
     _converse(first, 3)  # a conversation that went on from an older copy: only what it lacks joins, before it
     sync.restore(TOKEN, repo, first)
     assert _questions(first) == ["Asked before it came back?", *want[:2], "Question 2?"]
+
+
+def test_clear_conversation_reaches_the_repo_at_once_so_a_restart_does_not_bring_it_back(hub, tmp_path):
+    """A Clear was held back with the conversation's other changes (up to a minute): a restart in between brought
+    the cleared conversation back."""
+    from studio.chat import saved
+
+    folder = tmp_path / "ws"
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    s = sync.WorkspaceSync(folder, repo, TOKEN, batch_s=60)
+    _converse(folder, 1)
+    assert s.sync_once()
+    _converse(folder, 2)  # the next turn, moments later: it waits, and the watcher says until when
+    assert not s.sync_once() and s.waits_until is not None and s.waits_until > time.time() + 50
+    with config.use_workspace(folder):
+        saved.forget()  # Clear conversation
+    assert s.sync_once() and s.waits_until is None
+    after = tmp_path / "after-restart"
+    sync.restore(TOKEN, repo, after)
+    assert not (after / "chat" / "conversation.json").exists()
