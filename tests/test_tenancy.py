@@ -432,3 +432,52 @@ def test_a_conversation_moved_into_a_workspace_that_has_one_goes_after_it_and_ne
         turns, note = saved.load()
     assert note is None and [t["content"] for t in turns] == [
         "A question kept?", "Yes.", "A question made before signing in?", "Yes."]
+
+
+def _chat(folder: Path, questions: list[str]) -> None:
+    from studio.chat import saved
+
+    with config.use_workspace(folder):
+        saved.save([t for q in questions for t in ({"role": "user", "content": q}, {"role": "assistant", "content": "A."})])
+
+
+def _questions(folder: Path) -> list[str]:
+    from studio.chat import saved
+
+    with config.use_workspace(folder):
+        return [t["content"] for t in saved.load()[0] if t["role"] == "user"]
+
+
+def test_a_conversation_that_cannot_join_a_full_kept_workspace_stays_where_it_was_and_the_sidebar_says_so():
+    """Signing in into a full workspace: the tab's conversation could not be written there, and the anonymous
+    workspace holding it was deleted anyway."""
+    at = signed_in_visit(None)
+    at.secrets["studio"] = {"workspace_mb": 1}
+    anonymous = workspace_of(at)
+    _chat(anonymous, ["Made before signing in?"])
+    kept = workspaces.signed_in("https://accounts.example", "alice-123")
+    _chat(kept, ["Kept?"])
+    (kept / "datasets").mkdir(parents=True, exist_ok=True)
+    (kept / "datasets" / "big.bin").write_bytes(b"x" * 999_950)  # the next write passes its 1 MB
+    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = visit("pages/4_Chat.py", at=at)
+    assert workspace_of(at) == kept and _questions(kept) == ["Kept?"]
+    assert _questions(anonymous) == ["Made before signing in?"]  # not deleted with its workspace
+    (note,) = [w.value for w in at.sidebar.warning if "Chat conversation" in w.value]
+    assert "could not join your kept one" in note and "Not saved" in note and "\n" not in note
+
+
+def test_a_joined_conversation_past_the_turns_kept_says_how_many_were_left_out():
+    from studio.chat import saved
+
+    at = signed_in_visit(None)
+    anonymous = workspace_of(at)
+    _chat(anonymous, [f"Before signing in {i}?" for i in range(60)])
+    kept = workspaces.signed_in("https://accounts.example", "alice-123")
+    _chat(kept, [f"Kept {i}?" for i in range(60)])
+    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = visit("pages/4_Chat.py", at=at)
+    left_out = 240 - saved.KEEP
+    assert _questions(kept)[0] == f"Kept {left_out // 2}?" and len(_questions(kept)) == saved.KEEP // 2
+    (note,) = [w.value for w in at.sidebar.warning if "Chat conversation" in w.value]
+    assert f"the oldest {left_out} were left out" in note

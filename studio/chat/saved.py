@@ -99,11 +99,7 @@ def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = ())
     file. Returns the file's new stamp and how many older turns were left out of it. Raises a ``StudioError``
     (one line) where the disk or the workspace's size limit refuses the write."""
     secrets = list(secrets)
-    turns = [t for t in (_clean(m, secrets) for m in messages) if t is not None]
-    dropped = max(0, len(turns) - KEEP)
-    while dropped < len(turns) and turns[dropped]["role"] != "user":  # an answer is not kept without its question
-        dropped += 1
-    turns = turns[dropped:]
+    turns, dropped = _last([t for t in (_clean(m, secrets) for m in messages) if t is not None])
     with LOCK:
         if not turns:
             forget()
@@ -111,6 +107,55 @@ def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = ())
             doc = {"format": FORMAT, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "messages": turns}
             atomic.write_bytes(path(), json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
         return stamp(), dropped
+
+
+def join_into(local: Path, stored: bytes) -> bool:
+    """Where a copy of the conversation kept elsewhere (``stored``: the file as a repo holds it, restored after a
+    restart) differs from the one here (``local``: turns asked since, in a tab that moved in, or before the copy came
+    back), its turns that are not here go before the ones here, so neither is lost (the last ``KEEP`` kept). Returns
+    whether ``local`` was rewritten; either one unreadable leaves ``local`` as it is."""
+    with LOCK:
+        try:
+            theirs, ours = _turns(stored), _turns(local.read_bytes())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return False
+        here = {_asked(t) for t in ours if t["role"] == "user"}
+        earlier: list[dict[str, Any]] = []
+        keep = False
+        for turn in theirs:  # an exchange (a question and its answers) not here comes first
+            if turn["role"] == "user":
+                keep = _asked(turn) not in here
+            if keep:
+                earlier.append(turn)
+        if not earlier:
+            return False
+        turns, _dropped = _last(earlier + ours)
+        doc = {"format": FORMAT, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "messages": turns}
+        atomic.write_bytes(local, json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+        return True
+
+
+def _asked(turn: dict[str, Any]) -> str:
+    """A question's identity: its id (every question the page asks has one), else its text."""
+    return turn.get("id") or "\x00" + turn.get("content", "")
+
+
+def _turns(raw: bytes) -> list[dict[str, Any]]:
+    doc = json.loads(raw.decode("utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
+        raise ValueError("no list of messages in it")
+    turns = [_clean(m, ()) for m in doc["messages"]]
+    if any(t is None for t in turns):
+        raise ValueError("a message without a user or assistant role")
+    return [t for t in turns if t is not None]
+
+
+def _last(turns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The last ``KEEP`` turns, starting with a question, and how many were left out before them."""
+    dropped = max(0, len(turns) - KEEP)
+    while dropped < len(turns) and turns[dropped]["role"] != "user":  # an answer is not kept without its question
+        dropped += 1
+    return turns[dropped:], dropped
 
 
 def forget() -> None:
@@ -135,13 +180,7 @@ def load() -> tuple[list[dict[str, Any]], str | None]:
         raise Unreadable(f"The saved conversation ({p}) cannot be read ({exc.strerror or exc}): it is left as it is, "
                          "and this conversation is not saved until Clear conversation (which removes it).") from None
     try:
-        doc = json.loads(raw.decode("utf-8"))
-        if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
-            raise ValueError("no list of messages in it")
-        turns = [_clean(m, ()) for m in doc["messages"]]
-        if any(t is None for t in turns):
-            raise ValueError("a message without a user or assistant role")
-        return [t for t in turns if t is not None], None
+        return _turns(raw), None
     except (ValueError, UnicodeDecodeError) as exc:
         # a name of its own: two set aside within a second must not replace one another
         aside = p.with_name(f"{p.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.json")

@@ -190,6 +190,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     untouched sample a new workspace starts with. Returns the number of files written."""
     from huggingface_hub import HfApi
 
+    from studio.chat import saved
     from studio.cloud.workspaces import untouched_sample
 
     api = HfApi(token=token)
@@ -203,9 +204,17 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 parts = rel.split("/")
                 if parts[0] == "datasets" and len(parts) > 2 and untouched_sample(folder / "datasets" / parts[1]):
                     replace.add(parts[1])
+            synced = _load_manifest(folder, manifest)
             for rel in files:
                 target = folder / rel
                 parts = rel.split("/")
+                if target.exists() and rel in BATCHED_FILES:  # the conversation: the repo's turns join those here
+                    got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
+                    theirs = _sha(got)
+                    if synced.get(rel) != theirs:  # not what this folder last synced: turns only the repo has
+                        written += saved.join_into(target, got.read_bytes())
+                    came[rel] = theirs  # what the repo holds: a joined file differs, and is pushed next
+                    continue
                 if target.exists() and not (parts[0] == "datasets" and parts[1] in replace):
                     continue
                 got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
@@ -248,6 +257,7 @@ class WorkspaceSync:
         self.state = "waiting"  # waiting -> syncing -> synced | failed (retried)
         self.message = "Not synced yet."
         self.last_synced: float | None = None
+        self.waits_until: float | None = None  # a change to the conversation alone is committed then (see BATCH_S)
         self.commits = 0
         self._failures = 0
         self._retry_at = 0.0
@@ -344,14 +354,18 @@ class WorkspaceSync:
             adds = [rel for rel, sha in current.items() if pushed.get(rel) != sha]
             deletes = [rel for rel in pushed if rel not in current]
             if not adds and not deletes:
+                self.waits_until = None
                 if self.state in ("waiting", "syncing"):
                     self.state, self.message = "synced", f"Synced to {self.repo_id}."
                     self.last_synced = self.last_synced or time.time()
                 return True
             batched = [rel for rel in (*adds, *deletes) if rel in BATCHED_FILES]
-            if (batched and len(batched) == len(adds) + len(deletes) and not flush
+            if (batched and len(batched) == len(adds) and not deletes and not flush
                     and time.time() - self._batched_at < self.batch_s):
-                return False  # the conversation alone changed, and went to the repo moments ago: it waits
+                # the conversation alone changed, and went to the repo moments ago: it waits (a Clear does not:
+                # a restart meanwhile would bring the cleared conversation back)
+                self.waits_until = self._batched_at + self.batch_s
+                return False
             if self.state != "failed":  # a failure stays shown, with its reason, until a commit succeeds
                 self.state = "syncing"
             ops = []
@@ -375,7 +389,7 @@ class WorkspaceSync:
             except OSError:  # the folder went (a workspace cleared): the next sync, if any, pushes again
                 pass
             self._failures, self._retry_at, self.commits = 0, 0.0, self.commits + 1
-            self.last_synced = time.time()
+            self.last_synced, self.waits_until = time.time(), None
             if batched:
                 self._batched_at = self.last_synced
             self.state, self.message = "synced", f"Synced to {self.repo_id}."

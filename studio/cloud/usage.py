@@ -11,6 +11,9 @@ have, and never let past the limit. What could make it smaller than the truth is
 - the first check of a folder in a process measures it once (a restart, a job's process, files made while the
   server was down);
 - ``forget`` drops a total where files arrive without a checked save (a workspace moved in at sign-in);
+- a save counted but still being written is not on disk yet for a measure to find: each one is kept in the shared
+  file under its process's id until it ends (dropped once that process is gone), and every process's measure adds
+  them, so a job process's first measure never drops what the server is writing at that moment;
 - ``jobs/`` (a job's status and the log its process prints to, written outside any check) is measured at every
   check of its workspace: a few small files per job, whatever the workspace's datasets and evaluations hold.
 """
@@ -30,9 +33,8 @@ USAGE_LOCK = ".usage.lock"
 MEASURED_EACH_TIME = "jobs"  # written by a job's output outside any check
 
 _trusted: set[str] = set()  # the totals this process measured (or kept) since it started
-_writing: dict[str, int] = {}  # bytes counted for saves of this process still being written, per folder: a measure
-# taken meanwhile does not see them yet
 _trusted_lock = threading.Lock()
+_holding = threading.local()  # .folders: the folders whose lock this thread holds now (their Tally)
 files_walked = 0  # files stat'ed by this process's measures: what a test counts
 
 
@@ -54,7 +56,9 @@ def measure(folder: Path, skip: str | None = None) -> int:
 
 
 class Tally:
-    """A folder's total while its lock is held: ``used`` is what it holds (``counted`` plus its ``jobs/``)."""
+    """A folder's total while its lock is held: ``used`` is what it holds (``counted`` plus its ``jobs/``).
+    ``writing``: the bytes counted for saves still being written, per process id (every process's, kept in the
+    shared file: a measure taken meanwhile does not see them on disk yet, and must not drop them)."""
 
     def __init__(self, folder: Path, jobs: bool):
         self.folder, self._jobs = Path(folder), jobs
@@ -62,8 +66,8 @@ class Tally:
         key = str(self.folder)
         with _trusted_lock:
             trusted = key in _trusted
-        saved = _read(self.folder) if trusted else None
-        if saved is None:
+        saved, self.writing = _read(self.folder)
+        if saved is None or not trusted:
             self.measure()
         else:
             self.counted = saved
@@ -76,8 +80,7 @@ class Tally:
     def measure(self) -> None:
         """Walk the folder for the true total (a save the running total would refuse; the first check here)."""
         walked = measure(self.folder, MEASURED_EACH_TIME if self._jobs else None)
-        with _trusted_lock:
-            self.counted = walked + _writing.get(str(self.folder), 0)
+        self.counted = walked + sum(self.writing.values())
         if self._jobs and hasattr(self, "_jobs_bytes"):
             self._jobs_bytes = measure(self.folder / MEASURED_EACH_TIME)
         self.exact = True
@@ -87,19 +90,19 @@ class Tally:
 
     def add(self, nbytes: int) -> Callable[[], None]:
         """Count ``nbytes`` about to be written; returns what to call once the write is over."""
-        nbytes, key = max(0, int(nbytes)), str(self.folder)
+        nbytes, folder, pid = max(0, int(nbytes)), self.folder, str(os.getpid())
         self.counted += nbytes
+        self.writing[pid] = self.writing.get(pid, 0) + nbytes
         self._save()
-        with _trusted_lock:
-            _writing[key] = _writing.get(key, 0) + nbytes
 
         def written() -> None:
-            with _trusted_lock:
-                left = _writing.get(key, 0) - nbytes
+            with held(folder, jobs=False, measure_first=False) as tally:
+                left = tally.writing.get(pid, 0) - nbytes
                 if left > 0:
-                    _writing[key] = left
+                    tally.writing[pid] = left
                 else:
-                    _writing.pop(key, None)
+                    tally.writing.pop(pid, None)
+                tally._save()
 
         return written
 
@@ -109,39 +112,83 @@ class Tally:
         self._save()
 
     def _save(self) -> None:
+        doc: dict = {"writing": self.writing}
+        if hasattr(self, "counted"):
+            doc["bytes"] = self.counted
         try:
             tmp = self.folder / f".{USAGE}.tmp"
-            tmp.write_text(json.dumps({"bytes": self.counted}), encoding="utf-8")
+            tmp.write_text(json.dumps(doc), encoding="utf-8")
             os.replace(tmp, self.folder / USAGE)
         except OSError:  # the next check measures again
-            forget(self.folder)
+            with _trusted_lock:
+                _trusted.discard(str(self.folder))
 
 
-def _read(folder: Path) -> int | None:
+def _alive(pid: str) -> bool:
     try:
-        value = json.loads((folder / USAGE).read_text(encoding="utf-8"))["bytes"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return value if isinstance(value, int) and value >= 0 else None
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return pid.isdigit()
+    return True
+
+
+def _read(folder: Path) -> tuple[int | None, dict[str, int]]:
+    """The saved total (None where there is none) and the live processes' saves still being written."""
+    try:
+        doc = json.loads((folder / USAGE).read_text(encoding="utf-8"))
+        if not isinstance(doc, dict):
+            raise ValueError
+    except (OSError, ValueError):
+        return None, {}
+    value, writing = doc.get("bytes"), doc.get("writing")
+    writing = {pid: n for pid, n in writing.items() if isinstance(n, int) and n > 0 and _alive(pid)} \
+        if isinstance(writing, dict) else {}
+    return (value if isinstance(value, int) and value >= 0 else None), writing
 
 
 @contextlib.contextmanager
-def held(folder: Path, jobs: bool = True) -> Iterator[Tally]:
+def held(folder: Path, jobs: bool = True, measure_first: bool = True) -> Iterator[Tally]:
     """``folder``'s total, with every other check of it (in any process) waiting until the block ends. ``jobs``:
-    the folder is one workspace, whose ``jobs/`` is measured each time (not the folder of every workspace)."""
+    the folder is one workspace, whose ``jobs/`` is measured each time (not the folder of every workspace).
+    ``measure_first=False``: only the saves being written are wanted (a total missing stays missing)."""
     folder = Path(folder)
+    folders = _holding.__dict__.setdefault("folders", {})
+    if str(folder) in folders:  # this thread holds it already (a save's end within a check): the same tally
+        yield folders[str(folder)]
+        return
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / USAGE_LOCK, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield Tally(folder, jobs)
+            tally = Tally(folder, jobs) if measure_first else _Pending(folder)
+            folders[str(folder)] = tally
+            yield tally
         finally:
+            folders.pop(str(folder), None)
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+class _Pending(Tally):
+    """The shared file as it is, only its saves being written to change (no measure: a total forgotten stays so)."""
+
+    def __init__(self, folder: Path):
+        self.folder, self._jobs, self.exact = Path(folder), False, False
+        saved, self.writing = _read(self.folder)
+        if saved is not None:
+            self.counted = saved
+
+
 def forget(folder: Path) -> None:
-    """Files arrived in ``folder`` without a checked save (moved in): its next check measures it."""
+    """Files arrived in ``folder`` without a checked save (moved in): its next check measures it. The saves still
+    being written there stay counted."""
+    folder = Path(folder)
     with _trusted_lock:
-        _trusted.discard(str(Path(folder)))
-    with contextlib.suppress(OSError):
-        (Path(folder) / USAGE).unlink()
+        _trusted.discard(str(folder))
+    if not (folder / USAGE).exists():
+        return
+    with held(folder, jobs=False, measure_first=False) as tally:
+        if hasattr(tally, "counted"):
+            del tally.counted
+        tally._save()

@@ -18,6 +18,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from studio import config
 from studio.cloud import usage
@@ -207,10 +208,19 @@ def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None =
     return removed
 
 
-def merge_into(source: Path, target: Path) -> list[str]:
+class Merged(NamedTuple):
+    """What ``merge_into`` did: the ids moved, a one-line note for the visitor about their Chat conversation where it
+    did not all move (None where it did), and whether the source must stay (its conversation could not move)."""
+    moved: list[str]
+    note: str | None = None
+    keep_source: bool = False
+
+
+def merge_into(source: Path, target: Path) -> Merged:
     """Move the datasets, evaluations and Chat conversation of ``source`` (an anonymous session's) into ``target``,
     the visitor's kept workspace; a dataset whose id is taken there arrives under a new id. The untouched
-    sample is left behind (the kept workspace has its own). Returns the ids moved."""
+    sample is left behind (the kept workspace has its own). Where the conversation cannot move (the kept workspace
+    is full), ``source`` keeps it and must not be removed."""
     moved = []
     usage.forget(target)  # what arrives here was counted in the other workspace: measured at the next save
     for kind in ("datasets", "evals"):
@@ -232,32 +242,39 @@ def merge_into(source: Path, target: Path) -> list[str]:
             if kind == "datasets" and name != item.name:
                 _renamed_dataset(dest / name)
             moved.append(name)
-    _move_conversation(Path(source), Path(target))
+    note, keep_source = _move_conversation(Path(source), Path(target))
     usage.forget(target)  # again: a save while they moved may have measured the workspace halfway
-    return moved
+    return Merged(moved, note, keep_source)
 
 
-def _move_conversation(source: Path, target: Path) -> None:
+def _move_conversation(source: Path, target: Path) -> tuple[str | None, bool]:
     """The Chat conversation of ``source`` goes to ``target`` too: as it is where ``target`` has none, else after
-    the one there (both are the visitor's)."""
+    the one there (both are the visitor's). Returns a one-line note where it did not all move, and whether it
+    stayed in ``source`` (it could not be written there)."""
     from studio.chat import saved
 
     src = source / "chat" / saved.FILE
     if not src.is_file():
-        return
+        return None, False
     dest = target / "chat" / saved.FILE
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(src), dest)
-        return
+        return None, False
     try:
         with config.use_workspace(source):
             before, _ = saved.load()
         with config.use_workspace(target):
             kept, _ = saved.load()
-            saved.save([*kept, *before])
-    except (saved.Unreadable, OSError, StudioError):  # the source's stays where it is, as it was
-        return
+            _stamp, dropped = saved.save([*kept, *before])
+    except (saved.Unreadable, OSError, StudioError) as exc:  # the source's stays where it is, as it was
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        return (f"The Chat conversation made before could not join your kept one ({why}): it stays in this browser's "
+                "own workspace (forget the token or sign out to open it, and export it on the Chat page)."), True
+    if dropped:
+        return (f"Your kept Chat conversation and this tab's together passed the {saved.KEEP} turns kept: the oldest "
+                f"{dropped} were left out."), False
+    return None, False
 
 
 def untouched_sample(folder: Path) -> bool:

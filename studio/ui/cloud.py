@@ -46,6 +46,7 @@ FAILED = "workspace.sync_failed"  # (key, message): a token/repo pair that was r
 TOKEN = "auth.hf_token"  # the visitor's own token (the same field as the Chat page's)
 REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
+MOVE_NOTE = "workspace.move_note"  # one line on a conversation that did not all move into the kept workspace
 HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made before signing in
 
 _configured_upload_mb: int | None = None  # server.maxUploadSize as configured, before the public app's limit
@@ -186,14 +187,27 @@ def _workspace() -> Path:
             secret = _browser_secret()
             before = handoff.take(secret) if secret else None
         if before and Path(before).is_dir():
-            workspaces.merge_into(Path(before), kept)
-            shutil.rmtree(before, ignore_errors=True)
+            _move_in(Path(before), kept)
         return kept
     if st.session_state.get(ACCOUNT):
         return Path(st.session_state[ACCOUNT])
     if not st.session_state.get(ANON):  # this browser's: a reload or another tab comes back to it
         st.session_state[ANON] = str(workspaces.anonymous(_browser_secret()))
     return Path(st.session_state[ANON])
+
+
+def _move_in(source: Path, target: Path) -> None:
+    """What an anonymous workspace made moves into the visitor's kept one, and the anonymous one goes, unless
+    something in it could not move (then it stays, and the sidebar says so)."""
+    merged = workspaces.merge_into(source, target)
+    if not merged.keep_source:
+        shutil.rmtree(source, ignore_errors=True)
+    _say_merged(merged)
+
+
+def _say_merged(merged: workspaces.Merged) -> None:
+    if merged.note:
+        st.session_state[MOVE_NOTE] = merged.note
 
 
 def _browser_secret() -> str | None:
@@ -368,6 +382,8 @@ def panel() -> None:
 
     with st.sidebar:
         st.subheader("Your workspace")
+        if st.session_state.get(MOVE_NOTE):
+            st.warning(st.session_state[MOVE_NOTE], icon=":material/warning:")
         who = _signed_in()
         providers = auth_providers()
         path = Path(st.session_state[PATH])
@@ -481,9 +497,10 @@ def _connect(token: str, repo_name: str) -> None:
     with config.use_workspace(target):
         sync.restore(token, repo_id, target)
     if target != here:
-        workspaces.merge_into(here, target)
         if workspaces.is_anonymous(here):
-            shutil.rmtree(here, ignore_errors=True)
+            _move_in(here, target)
+        else:
+            _say_merged(workspaces.merge_into(here, target))
         st.session_state[ACCOUNT] = str(target)
         st.session_state[PATH] = str(target)
     st.session_state[LINK + ".repo"] = repo_id
@@ -506,7 +523,10 @@ def _sync_state() -> None:
 
 def _one_state(running: sync.WorkspaceSync, where: str) -> None:
     when = jobs.readable_time(running.last_synced)
-    if running.state == "synced":
+    if running.state == "synced" and running.waits_until:  # the Chat conversation's last change is not there yet
+        st.caption(f":material/cloud_sync: Synced to {where} at {when}; the Chat conversation's last change goes at "
+                   f"{jobs.readable_time(running.waits_until)}.")
+    elif running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
     elif running.state == "failed":
         st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")

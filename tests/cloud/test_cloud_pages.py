@@ -625,3 +625,72 @@ def test_a_conversation_had_before_giving_the_token_moves_into_the_kept_workspac
     with config.use_workspace(kept):
         turns, _note = saved.load()
     assert [t["content"] for t in turns] == ["How long is a match?", "90 minutes."]
+
+
+def ask(at, url: str, text: str) -> None:
+    """A question to an OpenAI-compatible server the visitor typed, its answer waited for."""
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(url).run()
+    at.text_input(key="chat.a.api_model").set_value("m").run()
+    at.chat_input(key="chat.input").set_value(text).run()
+    deadline = time.time() + 60
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert not at.session_state["chat.jobs"] and not at.exception, [e.value for e in at.exception]
+
+
+def questions(at) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", m.markdown[0].value) for m in at.chat_message if m.markdown and m.name == "user"]
+
+
+def test_a_kept_conversation_and_the_tab_s_both_stay_after_a_question_asked_once_the_token_is_given(
+        hub, studio_home, api_mode, answering_server):
+    """After a restart, a visitor chatted in a tab, then gave their token: the kept conversation (back from their
+    repo) and the tab's were joined on disk, yet the page showed the tab's only, and its next question saved the
+    tab's turns over the joined file: the kept conversation was gone from the page, the disk and the repo."""
+    import shutil
+
+    from studio import config
+    from studio.chat import saved
+
+    at = give_token(visit("pages/4_Chat.py"), TOKEN)
+    kept = workspace(at)
+    with config.use_workspace(kept):
+        saved.save([{"role": "user", "id": "kept1", "content": "How long is a match?"},
+                    {"role": "assistant", "model": "m", "content": "90 minutes."}])
+    running = sync.current(kept)
+    assert running is not None and running.sync_once()
+    running.stop()
+    shutil.rmtree(studio_home)  # the restart
+
+    at = visit("pages/4_Chat.py")
+    ask(at, answering_server, "How many players are on a team?")
+    at = give_token(at, TOKEN)
+    ask(at, answering_server, "What is a corner kick?")
+    want = ["How long is a match?", "How many players are on a team?", "What is a corner kick?"]
+    assert questions(at) == want
+    with config.use_workspace(workspace(at)):
+        turns, _note = saved.load()
+    assert [t["content"] for t in turns if t["role"] == "user"] == want
+
+
+def test_the_sidebar_does_not_say_synced_while_a_conversation_change_waits(hub, api_mode):
+    """A change to the conversation alone waits up to a minute for the next commit; the sidebar said 'Synced'."""
+    from studio import config
+    from studio.chat import saved
+
+    at = give_token(visit("pages/4_Chat.py"), TOKEN)
+    kept = workspace(at)
+    running = sync.current(kept)
+    running.stop()
+    turns = [{"role": "user", "content": "How long is a match?"}, {"role": "assistant", "content": "90 minutes."}]
+    with config.use_workspace(kept):
+        saved.save(turns)
+    assert running.sync_once()
+    with config.use_workspace(kept):
+        saved.save([*turns, {"role": "user", "content": "And extra time?"}, {"role": "assistant", "content": "30."}])
+    assert not running.sync_once()
+    at.run()
+    (line,) = [c.value for c in at.sidebar.caption if "Synced to" in c.value]
+    assert "the Chat conversation's last change goes at" in line and "UTC" in line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,61 @@ def test_quick_chat_turns_make_a_bounded_number_of_commits_and_the_last_one_stil
         saved.save(messages)
     assert s.sync_once(flush=True) and s.commits == 4  # the watcher's last look, as it ends, commits it
     assert b"Bye?" in hub.repos[("dataset", repo)].files["chat/conversation.json"]
+
+
+def _questions(folder: Path) -> list[str]:
+    from studio.chat import saved
+
+    with config.use_workspace(folder):
+        turns, note = saved.load()
+    assert note is None
+    return [t["content"] for t in turns if t["role"] == "user"]
+
+
+def test_a_conversation_here_before_the_restore_comes_after_the_repo_s_and_the_next_commit_keeps_both(hub, tmp_path):
+    """After a restart, a conversation already in the workspace (the tab's, moved in on signing in; a question asked
+    before the restore ended) made the restore skip the repo's, and the next commit replaced it there."""
+    first = tmp_path / "before-restart"
+    _converse(first, 2)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+
+    after = tmp_path / "after-restart"
+    with config.use_workspace(after):
+        from studio.chat import saved
+
+        saved.save([{"role": "user", "id": "q-new", "content": "Asked before it came back?"},
+                    {"role": "assistant", "content": "Yes."}])
+    sync.restore(TOKEN, repo, after)
+    want = ["Question 0: my token is ***, key ***", "Question 1?", "Asked before it came back?"]
+    assert _questions(after) == want
+    assert sync.WorkspaceSync(after, repo, TOKEN).sync_once()
+    again = tmp_path / "second-restart"
+    sync.restore(TOKEN, repo, again)
+    assert _questions(again) == want  # the repo holds both
+
+    sync.restore(TOKEN, repo, after)  # restored again (the token given in another session): nothing doubled
+    assert _questions(after) == want
+    _converse(first, 3)  # a conversation that went on from an older copy: only what it lacks joins, before it
+    sync.restore(TOKEN, repo, first)
+    assert _questions(first) == ["Asked before it came back?", *want[:2], "Question 2?"]
+
+
+def test_clear_conversation_reaches_the_repo_at_once_so_a_restart_does_not_bring_it_back(hub, tmp_path):
+    """A Clear was held back with the conversation's other changes (up to a minute): a restart in between brought
+    the cleared conversation back."""
+    from studio.chat import saved
+
+    folder = tmp_path / "ws"
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    s = sync.WorkspaceSync(folder, repo, TOKEN, batch_s=60)
+    _converse(folder, 1)
+    assert s.sync_once()
+    _converse(folder, 2)  # the next turn, moments later: it waits, and the watcher says until when
+    assert not s.sync_once() and s.waits_until is not None and s.waits_until > time.time() + 50
+    with config.use_workspace(folder):
+        saved.forget()  # Clear conversation
+    assert s.sync_once() and s.waits_until is None
+    after = tmp_path / "after-restart"
+    sync.restore(TOKEN, repo, after)
+    assert not (after / "chat" / "conversation.json").exists()

@@ -163,3 +163,32 @@ def test_the_server_s_total_is_kept_the_same_way(public):
     before = usage.files_walked
     _save(two, "datasets/small.json", 10)
     assert usage.files_walked - before <= 5
+
+
+def test_a_job_s_first_measure_while_a_page_s_save_is_being_written_keeps_that_save_counted(public):
+    """A job process measured the workspace while a page's save was counted but not yet on disk, and saved its walk as
+    the total: the page's save dropped out of it, and a later save passed the limit."""
+    ws = _workspace("a-" + "d" * 32, 1)
+    _save(ws, "datasets/first.json", 10)
+    written = workspaces.check_room(ws, MB, 600_000)  # the page's save: counted, still being written
+    code = ("import sys; from pathlib import Path; from studio import atomic, config; from studio.cloud import workspaces;"
+            "ws = Path(sys.argv[1]); config.check_writes(workspaces.job_check(ws, 1_000_000));"
+            "atomic.write_bytes(ws / 'evals' / 'e.json', b'r' * 300_000)")
+    subprocess.run([sys.executable, "-c", code, str(ws)], check=True, cwd=REPO, timeout=120,
+                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "STUDIO_HOME": str(ws)})
+    (ws / "datasets" / "page.json").write_bytes(b"p" * 600_000)
+    written()
+    with pytest.raises(WorkspaceFullError):
+        _save(ws, "datasets/more.json", 200_000)
+    assert workspaces.size_bytes(ws) <= MB
+
+
+def test_a_save_of_a_process_that_is_gone_no_longer_counts(public):
+    ws = _workspace("a-" + "e" * 32, 1)
+    _save(ws, "datasets/first.json", 10)
+    code = ("import sys; from pathlib import Path; from studio.cloud import workspaces;"
+            "workspaces.check_room(Path(sys.argv[1]), 1_000_000, 700_000)")  # counted, then the process died
+    subprocess.run([sys.executable, "-c", code, str(ws)], check=True, cwd=REPO, timeout=120,
+                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "STUDIO_HOME": str(ws)})
+    _save(ws, "datasets/more.json", 600_000)  # the room it took comes back at the next measure
+    assert (ws / "datasets" / "more.json").exists()
