@@ -203,6 +203,20 @@ def test_cli_chat_timeout_bounds_the_whole_wait(faults, tmp_path):
     assert time.monotonic() - t0 < 15
 
 
+def test_cli_chat_refuses_a_message_of_invisible_characters(faults, tmp_path):
+    """A question of zero-width spaces alone was sent, and the model answered a question nobody could see."""
+    import os
+    import subprocess
+    import sys
+
+    asked = faults.hits["good"]
+    out = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("good"), "--model", "m",
+                          "\u200b \u2060"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 2 and out.stderr.startswith("error: The message is empty") and not out.stdout
+    assert faults.hits["good"] == asked
+
+
 @pytest.mark.parametrize("model", ["http://127.0.0.1:8000/v1", " HTTPS://huggingface.co.example.org/v1",
                                    "http://my-endpoint.endpoints.huggingface.cloud", "https://evil.example/huggingface.co"])
 def test_a_url_that_is_not_hugging_face_s_is_no_provider_model_id(model):
