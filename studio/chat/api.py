@@ -160,10 +160,11 @@ class ApiBackend(BackendBase):
             return BackendError(f"{where} sent {exc} in its stream: check that the URL is an OpenAI-compatible /v1 "
                                 "endpoint.")
         if isinstance(exc, openai_stream.NotEventStream):
-            return BackendError(
-                f"{where} sent no event stream (an empty or non-streaming response): check that the URL is an "
-                "OpenAI-compatible /v1 endpoint."
-            )
+            ctype = str(exc).split(";")[0].strip()[:60]
+            what = (f"a web page ({ctype})" if "html" in ctype else "an empty response" if ctype in ("empty", "")
+                    else f"a {ctype} response")
+            return BackendError(f"{where} sent {what}, not an event stream: check that the URL is an OpenAI-compatible "
+                                "/v1 endpoint.")
         status = headers = body = None
         if isinstance(exc, HfHubHTTPError) and exc.response is not None:
             status, headers, body = exc.response.status_code, exc.response.headers, _body(exc.response)

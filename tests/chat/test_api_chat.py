@@ -114,8 +114,8 @@ def test_client_errors_are_not_retried_and_say_what_to_do(faults, mode, pattern)
 
 
 @pytest.mark.parametrize("mode, pattern", [
-    ("html", "sent no event stream"),
-    ("empty", "sent no event stream"),
+    ("html", r"sent a web page \(text/html\), not an event stream"),  # it said "an empty or non-streaming response"
+    ("empty", "sent an empty response, not an event stream"),
     ("not-json", "not JSON"),
     ("no-text", "empty answer"),
 ])
