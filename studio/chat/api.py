@@ -50,12 +50,24 @@ class _Retry(Exception):
 
 
 def scrub(text: str, token: str | None) -> str:
-    """``text`` without the token (and without its tail, in case it was cut)."""
+    """``text`` without the token (and without its tail, in case it was cut), as it is or as ``repr`` escapes it."""
     if token:
-        text = text.replace(token, "***")
-        if len(token) > 12:
-            text = text.replace(token[-12:], "***")
+        for form in {token, repr(token)[1:-1]}:
+            text = text.replace(form, "***")
+            if len(form) > 12:
+                text = text.replace(form[-12:], "***")
     return text
+
+
+def _usable_secret(secret: str | None, what: str) -> str | None:
+    """``secret`` without the spaces or line break around it (a key pasted from a file, a .env with CRLF line ends);
+    one with a line break, tab or space inside is refused without repeating it: the HTTP client's own error quoted
+    the whole header, key and all, into the page and the terminal."""
+    secret = (secret or "").strip() or None
+    if secret and any(ch.isspace() or not ch.isprintable() for ch in secret):
+        raise BackendError(f"The {what} has a line break, tab, space or control character inside it: copy it again "
+                           "as one line.")
+    return secret
 
 
 def _header_wait(value: str | None) -> float | None:
@@ -107,7 +119,7 @@ class ApiBackend(BackendBase):
         if spec.kind not in ("provider", "openai"):
             raise BackendError(f"ApiBackend serves API models, not {spec.kind!r}.")
         self.spec = spec
-        self._token = token or None
+        self._token = _usable_secret(token, "token" if spec.kind == "provider" else "API key")
         self.name = spec.label
 
     def __repr__(self) -> str:  # never the token

@@ -217,6 +217,28 @@ def test_cli_chat_refuses_a_message_of_invisible_characters(faults, tmp_path):
     assert faults.hits["good"] == asked
 
 
+def test_cli_chat_api_key_from_a_crlf_file_works_and_one_with_a_line_break_inside_is_never_printed(faults, tmp_path):
+    """A key read from a .env with CRLF line ends ("sk-...\r"), or with a line break pasted inside it, failed with the
+    HTTP client's own error, which quoted the whole Authorization header, key and all, on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    def chat(key: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("good"), "--model", "m",
+                               "hello"], capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+                              env={**os.environ, "STUDIO_HOME": str(tmp_path), "OPENAI_API_KEY": key})
+
+    out = chat("sk-crlf-KEY-0123456789\r")
+    assert out.returncode == 0 and out.stdout.strip() == "".join(GOOD_ANSWER), out.stderr
+    assert faults.headers[-1]["authorization"] == "Bearer sk-crlf-KEY-0123456789"
+    asked = faults.hits["good"]
+    out = chat("sk-broken\nSECRET-0123456789")
+    assert out.returncode == 2 and out.stderr.startswith("error: The API key has a line break")
+    assert "SECRET" not in out.stderr + out.stdout and "sk-broken" not in out.stderr
+    assert faults.hits["good"] == asked
+
+
 @pytest.mark.parametrize("model", ["http://127.0.0.1:8000/v1", " HTTPS://huggingface.co.example.org/v1",
                                    "http://my-endpoint.endpoints.huggingface.cloud", "https://evil.example/huggingface.co"])
 def test_a_url_that_is_not_hugging_face_s_is_no_provider_model_id(model):
