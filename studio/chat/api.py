@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import html
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -96,14 +98,23 @@ def _body(response: Any) -> str:
             return ""
 
 
+def _plain(body: str) -> str:
+    """A body that is not JSON as one line: a web page's title (else its text without tags), spaces collapsed. An
+    error page of many lines made the page's one-line error a screenful of HTML."""
+    if "<" in body and ">" in body:
+        title = re.search(r"<title[^>]*>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
+        body = html.unescape(title.group(1) if title and title.group(1).strip() else re.sub(r"<[^>]*>", " ", body))
+    return " ".join(body.split())[:200]
+
+
 def _server_message(body: str) -> tuple[str, float | None]:
     """The server's own error text and, for a loading model, its estimated wait."""
     try:
         data = json.loads(body)
     except ValueError:
-        return body.strip()[:200], None
+        return _plain(body), None
     if not isinstance(data, dict):
-        return body.strip()[:200], None
+        return _plain(body), None
     err = data.get("error")
     if isinstance(err, dict):
         err = err.get("message") or json.dumps(err)
@@ -219,6 +230,8 @@ class ApiBackend(BackendBase):
         if isinstance(exc, ValueError):  # the client refused the settings (an unknown provider, ...)
             return BackendError(f"{scrub(str(exc), self._token).splitlines()[0][:200]}")
         name = type(exc).__name__
+        if name == "TooManyRedirects":  # a requests.RequestException, so an OSError: it read as "Cannot reach"
+            return BackendError(f"{where} redirects in a loop: check the base URL (and any proxy in front of the server).")
         if name == "OfflineModeIsEnabled":
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if "Connect" in name or "Network" in name or isinstance(exc, OSError):

@@ -190,6 +190,18 @@ def test_a_stream_cut_mid_answer_is_an_error_not_an_answer(faults):
     assert backend(faults, "finished").complete(ASK) == "Ninety minutes."  # a finish_reason ends it cleanly
 
 
+@pytest.mark.parametrize("mode, said", [
+    # a 302 turns the POST into a GET, which the server refuses with an HTML page: it was pasted whole, ten lines
+    ("redirect-get", r"/redirect-get/v1 has no chat endpoint \(501: Error response\): check the base URL"),
+    # a redirect loop was "Cannot reach ...: check that the server runs", of a server that answers every request
+    ("redirect-loop", r"/redirect-loop/v1 redirects in a loop: check the base URL"),
+])
+def test_a_base_url_that_redirects_says_so_in_one_line(faults, mode, said):
+    with pytest.raises(BackendError, match=said) as info:
+        backend(faults, mode).complete(ASK)
+    assert "\n" not in str(info.value) and "<" not in str(info.value)
+
+
 def test_cli_chat_timeout_bounds_the_whole_wait(faults, tmp_path):
     import os
     import subprocess
