@@ -139,6 +139,13 @@ class FaultServer:
     def mode_html(self, h, n):  # a proxy or a wrong URL answering 200 with a web page
         self.send(h, 200, b"<html><body>Welcome</body></html>", "text/html")
 
+    def mode_redirect_loop(self, h, n):  # a misconfigured proxy sending every request back to itself
+        self.send(h, 307, b"", "text/plain", {"Location": h.path})
+
+    def mode_redirect_get(self, h, n):  # a 302 to a chat endpoint: the client follows it with a GET, which this
+        # server (http.server's default) refuses with a multi-line HTML error page
+        self.send(h, 302, b"", "text/plain", {"Location": "/good" + h.path[len("/redirect-get"):]})
+
     def mode_empty(self, h, n):
         self.send(h, 200, b"", "text/event-stream")
 

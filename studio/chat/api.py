@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import html
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -50,12 +52,24 @@ class _Retry(Exception):
 
 
 def scrub(text: str, token: str | None) -> str:
-    """``text`` without the token (and without its tail, in case it was cut)."""
+    """``text`` without the token (and without its tail, in case it was cut), as it is or as ``repr`` escapes it."""
     if token:
-        text = text.replace(token, "***")
-        if len(token) > 12:
-            text = text.replace(token[-12:], "***")
+        for form in {token, repr(token)[1:-1]}:
+            text = text.replace(form, "***")
+            if len(form) > 12:
+                text = text.replace(form[-12:], "***")
     return text
+
+
+def _usable_secret(secret: str | None, what: str) -> str | None:
+    """``secret`` without the spaces or line break around it (a key pasted from a file, a .env with CRLF line ends);
+    one with a line break, tab or space inside is refused without repeating it: the HTTP client's own error quoted
+    the whole header, key and all, into the page and the terminal."""
+    secret = (secret or "").strip() or None
+    if secret and any(ch.isspace() or not ch.isprintable() for ch in secret):
+        raise BackendError(f"The {what} has a line break, tab, space or control character inside it: copy it again "
+                           "as one line.")
+    return secret
 
 
 def _header_wait(value: str | None) -> float | None:
@@ -84,14 +98,23 @@ def _body(response: Any) -> str:
             return ""
 
 
+def _plain(body: str) -> str:
+    """A body that is not JSON as one line: a web page's title (else its text without tags), spaces collapsed. An
+    error page of many lines made the page's one-line error a screenful of HTML."""
+    if "<" in body and ">" in body:
+        title = re.search(r"<title[^>]*>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
+        body = html.unescape(title.group(1) if title and title.group(1).strip() else re.sub(r"<[^>]*>", " ", body))
+    return " ".join(body.split())[:200]
+
+
 def _server_message(body: str) -> tuple[str, float | None]:
     """The server's own error text and, for a loading model, its estimated wait."""
     try:
         data = json.loads(body)
     except ValueError:
-        return body.strip()[:200], None
+        return _plain(body), None
     if not isinstance(data, dict):
-        return body.strip()[:200], None
+        return _plain(body), None
     err = data.get("error")
     if isinstance(err, dict):
         err = err.get("message") or json.dumps(err)
@@ -107,7 +130,7 @@ class ApiBackend(BackendBase):
         if spec.kind not in ("provider", "openai"):
             raise BackendError(f"ApiBackend serves API models, not {spec.kind!r}.")
         self.spec = spec
-        self._token = token or None
+        self._token = _usable_secret(token, "token" if spec.kind == "provider" else "API key")
         self.name = spec.label
 
     def __repr__(self) -> str:  # never the token
@@ -160,10 +183,11 @@ class ApiBackend(BackendBase):
             return BackendError(f"{where} sent {exc} in its stream: check that the URL is an OpenAI-compatible /v1 "
                                 "endpoint.")
         if isinstance(exc, openai_stream.NotEventStream):
-            return BackendError(
-                f"{where} sent no event stream (an empty or non-streaming response): check that the URL is an "
-                "OpenAI-compatible /v1 endpoint."
-            )
+            ctype = str(exc).split(";")[0].strip()[:60]
+            what = (f"a web page ({ctype})" if "html" in ctype else "an empty response" if ctype in ("empty", "")
+                    else f"a {ctype} response")
+            return BackendError(f"{where} sent {what}, not an event stream: check that the URL is an OpenAI-compatible "
+                                "/v1 endpoint.")
         status = headers = body = None
         if isinstance(exc, HfHubHTTPError) and exc.response is not None:
             status, headers, body = exc.response.status_code, exc.response.headers, _body(exc.response)
@@ -206,6 +230,8 @@ class ApiBackend(BackendBase):
         if isinstance(exc, ValueError):  # the client refused the settings (an unknown provider, ...)
             return BackendError(f"{scrub(str(exc), self._token).splitlines()[0][:200]}")
         name = type(exc).__name__
+        if name == "TooManyRedirects":  # a requests.RequestException, so an OSError: it read as "Cannot reach"
+            return BackendError(f"{where} redirects in a loop: check the base URL (and any proxy in front of the server).")
         if name == "OfflineModeIsEnabled":
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if "Connect" in name or "Network" in name or isinstance(exc, OSError):

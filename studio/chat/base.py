@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -296,9 +297,10 @@ EMPTY_ANSWER = "answered only whitespace (or nothing): train longer or check the
 "(empty)" read like a display fault."""
 
 
-def blank(answer: str | None) -> bool:
-    """Whether an answer shows nothing: empty, or whitespace alone."""
-    return not (answer or "").strip()
+def blank(text: str | None) -> bool:
+    """Whether a question or an answer shows nothing: empty, or whitespace and invisible format characters alone
+    (zero-width spaces and joiners, a word joiner, a byte-order mark, a soft hyphen: Unicode's category Cf)."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text or "")
 
 
 CHARS_PER_TOKEN = 64
@@ -357,8 +359,8 @@ def validate_messages(messages: Sequence[Message]) -> list[Message]:
         clean.append({"role": role, "content": content})
     if not clean or clean[-1]["role"] != "user":
         raise BackendError("Nothing to answer: the conversation must end with a user message.")
-    if not clean[-1]["content"].strip():
-        raise BackendError("The message is empty: type a question first.")
+    if blank(clean[-1]["content"]):
+        raise BackendError("The message is empty (only spaces, line breaks or invisible characters): type a question first.")
     return clean
 
 

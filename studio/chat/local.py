@@ -43,6 +43,8 @@ TRIMMED = ("This conversation is longer than the model's context ({limit:,} toke
            "of what the model reads (Clear conversation starts afresh).")
 QUESTION_CUT = ("This question is too long for the model's context ({limit:,} tokens, the answer's included): only "
                 "its last {kept:,} tokens were read.")
+SYSTEM_CUT = ("The system prompt is too long for the model's context ({limit:,} tokens, the answer's included): only the "
+              "last {kept:,} tokens of it and the question were read, its start left out. Shorten the system prompt.")
 LOCK_WAIT_S = 600.0  # how long a request waits for another session's answer on the same model
 UNMEASURED_PREFILL_TPS = 10.0  # prompt tokens read per second assumed before a model's first answer measures its own:
 # a 3.8B model (Phi-3.5-mini, float32) on a slow 2-core CPU; a 2,000-token conversation then gets 200 s more to its first
@@ -180,7 +182,9 @@ class LocalBackend(BackendBase):
         room = min(max_new_tokens, limit // 2)  # at least half the context for the answer, when it asks for that much
         if inputs["input_ids"].shape[1] + room > limit:  # the question alone: it left one token for the answer
             inputs = {k: v[:, -(limit - room):] for k, v in inputs.items()}
-            if (note := QUESTION_CUT.format(limit=limit, kept=limit - room)) not in self.notes:
+            alone = self.encode(msgs[first:])["input_ids"].shape[1] if first else None  # without the system prompt
+            cut = SYSTEM_CUT if alone is not None and alone + room <= limit else QUESTION_CUT
+            if (note := cut.format(limit=limit, kept=limit - room)) not in self.notes:
                 self.notes.append(note)
         return inputs, max(1, min(max_new_tokens, limit - int(inputs["input_ids"].shape[1])))
 

@@ -13,6 +13,7 @@ Models are loaded through the one model cache (``studio.models.cache``) under th
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,12 +127,17 @@ def passage_too_long(chars: int, what: str = "The passage") -> StudioError:
                        "keep only the part the question is about.")
 
 
+def _blank(text: str | None) -> bool:
+    """Nothing to read: empty, or spaces and invisible format characters (zero-width spaces, a word joiner) alone."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text or "")
+
+
 def check_passage(question: str, context: str) -> None:
-    if not (context or "").strip():
+    if _blank(context):
         raise StudioError("The passage is empty: paste the text the question is about.")
     if len(context) > MAX_PASSAGE_CHARS:
         raise passage_too_long(len(context))
-    if not (question or "").strip():
+    if _blank(question):
         raise StudioError("The question is empty: type what to look for in the passage.")
 
 

@@ -360,8 +360,9 @@ def _loading_note(spec: BackendSpec) -> str:
 def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams) -> None:
     """Add the question to the history and start one answer per model."""
     turns = st.session_state["chat.messages"]
-    if not question.strip():  # refused before it costs a request, and not left in the conversation as a blank turn
-        st.session_state["chat.refused"] = "Not sent: the message has only spaces or line breaks. Type a question."
+    if chat.blank(question):  # refused before it costs a request, and not left in the conversation as a blank turn
+        st.session_state["chat.refused"] = ("Not sent: the message has only spaces, line breaks or invisible characters. "
+                                            "Type a question.")
         return
     try:  # a public app's own token serves a few hosted-model requests a minute per visitor
         ui.spend_inference(sum(1 for s in specs if s.kind == "provider" and not s.by_url))  # by_url: not on its token

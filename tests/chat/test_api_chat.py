@@ -114,8 +114,8 @@ def test_client_errors_are_not_retried_and_say_what_to_do(faults, mode, pattern)
 
 
 @pytest.mark.parametrize("mode, pattern", [
-    ("html", "sent no event stream"),
-    ("empty", "sent no event stream"),
+    ("html", r"sent a web page \(text/html\), not an event stream"),  # it said "an empty or non-streaming response"
+    ("empty", "sent an empty response, not an event stream"),
     ("not-json", "not JSON"),
     ("no-text", "empty answer"),
 ])
@@ -190,6 +190,18 @@ def test_a_stream_cut_mid_answer_is_an_error_not_an_answer(faults):
     assert backend(faults, "finished").complete(ASK) == "Ninety minutes."  # a finish_reason ends it cleanly
 
 
+@pytest.mark.parametrize("mode, said", [
+    # a 302 turns the POST into a GET, which the server refuses with an HTML page: it was pasted whole, ten lines
+    ("redirect-get", r"/redirect-get/v1 has no chat endpoint \(501: Error response\): check the base URL"),
+    # a redirect loop was "Cannot reach ...: check that the server runs", of a server that answers every request
+    ("redirect-loop", r"/redirect-loop/v1 redirects in a loop: check the base URL"),
+])
+def test_a_base_url_that_redirects_says_so_in_one_line(faults, mode, said):
+    with pytest.raises(BackendError, match=said) as info:
+        backend(faults, mode).complete(ASK)
+    assert "\n" not in str(info.value) and "<" not in str(info.value)
+
+
 def test_cli_chat_timeout_bounds_the_whole_wait(faults, tmp_path):
     import os
     import subprocess
@@ -201,6 +213,42 @@ def test_cli_chat_timeout_bounds_the_whole_wait(faults, tmp_path):
                          env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "3 s" in out.stderr
     assert time.monotonic() - t0 < 15
+
+
+def test_cli_chat_refuses_a_message_of_invisible_characters(faults, tmp_path):
+    """A question of zero-width spaces alone was sent, and the model answered a question nobody could see."""
+    import os
+    import subprocess
+    import sys
+
+    asked = faults.hits["good"]
+    out = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("good"), "--model", "m",
+                          "\u200b \u2060"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 2 and out.stderr.startswith("error: The message is empty") and not out.stdout
+    assert faults.hits["good"] == asked
+
+
+def test_cli_chat_api_key_from_a_crlf_file_works_and_one_with_a_line_break_inside_is_never_printed(faults, tmp_path):
+    """A key read from a .env with CRLF line ends ("sk-...\r"), or with a line break pasted inside it, failed with the
+    HTTP client's own error, which quoted the whole Authorization header, key and all, on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    def chat(key: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("good"), "--model", "m",
+                               "hello"], capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+                              env={**os.environ, "STUDIO_HOME": str(tmp_path), "OPENAI_API_KEY": key})
+
+    out = chat("sk-crlf-KEY-0123456789\r")
+    assert out.returncode == 0 and out.stdout.strip() == "".join(GOOD_ANSWER), out.stderr
+    assert faults.headers[-1]["authorization"] == "Bearer sk-crlf-KEY-0123456789"
+    asked = faults.hits["good"]
+    out = chat("sk-broken\nSECRET-0123456789")
+    assert out.returncode == 2 and out.stderr.startswith("error: The API key has a line break")
+    assert "SECRET" not in out.stderr + out.stdout and "sk-broken" not in out.stderr
+    assert faults.hits["good"] == asked
 
 
 @pytest.mark.parametrize("model", ["http://127.0.0.1:8000/v1", " HTTPS://huggingface.co.example.org/v1",

@@ -380,16 +380,19 @@ def test_an_answer_of_whitespace_alone_says_so_instead_of_an_empty_bubble(faults
     assert [c.value for c in at.caption].count(line) == 1
 
 
-def test_a_message_of_only_spaces_is_refused_and_not_added_to_the_conversation(faults):
+@pytest.mark.parametrize("message", [" \n\t ", "\u200b\u2060\ufeff", " \u200d\n\u00ad "])
+def test_a_message_of_only_spaces_is_refused_and_not_added_to_the_conversation(faults, message):
     """It was shown as a blank question with an error answer under it, sent to no model, left in the conversation
-    and its export, and it spent one of a public app's hosted-model requests."""
+    and its export, and it spent one of a public app's hosted-model requests. A message of zero-width spaces or a
+    word joiner (pasted from a web page) shows just as blank and was sent to the model all the same."""
     at = page()
     use_api(at, faults.url("good"))
     send(at, "Como estás?")
     asked = faults.hits["good"]
-    at.chat_input(key="chat.input").set_value(" \n\t ").run()
+    at.chat_input(key="chat.input").set_value(message).run()
     assert not at.session_state["chat.jobs"] and not at.exception
-    assert [e.value for e in at.error] == ["Not sent: the message has only spaces or line breaks. Type a question."]
+    assert [e.value for e in at.error] == [
+        "Not sent: the message has only spaces, line breaks or invisible characters. Type a question."]
     assert [t["role"] for t in at.session_state["chat.messages"]] == ["user", "assistant"]
     assert faults.hits["good"] == asked and not at.chat_input(key="chat.input").disabled
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from studio.chat import BackendSpec, ChatParams, StreamStats, make_backend
+from studio.chat import BackendSpec, ChatParams, StreamStats, build_messages, make_backend
 from studio.chat.local import LocalBackend, _StopStrings, model_lock, stop_token_ids
 from studio.errors import BackendError
 from studio.models.loading import load_causal_lm
@@ -428,3 +428,16 @@ def test_a_question_longer_than_the_context_keeps_room_for_its_answer_and_says_i
         f"{limit - 16:,} tokens were read."]
     inputs, new = gpt2.fit(question, 10 * limit)  # asking for more than the context: half of it for the answer
     assert new == limit // 2 and inputs["input_ids"].shape[1] == limit - limit // 2
+
+
+def test_a_system_prompt_longer_than_the_context_is_named_as_what_was_cut(phi, offline):
+    """A system prompt larger than the context was cut like a long question, and the note under the answer said
+    "This question is too long" of a one-line question: the user shortened the wrong text."""
+    from studio.models.generate import context_limit
+
+    limit = context_limit(phi.loaded.model)
+    msgs = build_messages("Always answer briefly. " * limit, [], "How long is a match?")
+    phi.complete(msgs, ChatParams(max_new_tokens=16, temperature=0), StreamStats())
+    assert [n for n in phi.notes if "too long" in n] == [
+        f"The system prompt is too long for the model's context ({limit:,} tokens, the answer's included): only the "
+        f"last {limit - 16:,} tokens of it and the question were read, its start left out. Shorten the system prompt."]

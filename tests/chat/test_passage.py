@@ -78,6 +78,15 @@ def test_a_random_extractive_model_still_answers_with_a_span_of_the_passage(tmp_
     assert span.text and "A match lasts two halves of 45 minutes."[span.start:span.end] == span.text
 
 
+def test_a_passage_or_question_of_invisible_characters_is_refused_as_empty():
+    """A question of zero-width spaces (or a passage of them) was sent to both models, which answered a question
+    nobody could see; it is refused in one line as an empty one is."""
+    with pytest.raises(StudioError, match="The question is empty"):
+        extractive.check_passage("\u200b \u2060", CONTEXT)
+    with pytest.raises(StudioError, match="The passage is empty"):
+        extractive.check_passage(QUESTION, "\ufeff\u200d\n")
+
+
 def test_bad_passages_and_models_get_one_line_reasons(trained_qa: Path, tiny_gpt2: Path):
     qa = extractive.load_qa(str(trained_qa))
     with pytest.raises(StudioError, match="The passage is empty"):
