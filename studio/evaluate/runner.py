@@ -395,7 +395,8 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
                     ppls = perplexity.reference_perplexity(lm, questions, [r.reference for r in chunk],
                                                            contexts=_contexts(chunk))
                     for row, ppl in zip(chunk, ppls):
-                        row.scores[label]["perplexity"] = float(ppl)
+                        if ppl is not None:  # None: the prompt fills the context, no word of the reference was scored
+                            row.scores[label]["perplexity"] = float(ppl)
                 except Exception:  # noqa: BLE001 - perplexity is a bonus column; the answers stand
                     pass
             step(start + len(chunk), f"{label}: {start + len(chunk)}/{len(rows)}")

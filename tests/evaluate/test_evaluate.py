@@ -603,3 +603,16 @@ def test_a_judge_that_grades_no_answer_is_said_once_on_the_command_line_and_in_t
     assert len(said) == 1 and "graded none of the 2 answers" in said[0] and reason in said[0], proc.stderr
     assert "graded none of the 2 answers" in (tmp_path / "r.html").read_text()
     assert [line for line in proc.stderr.splitlines() if line.startswith("[")][-1].startswith("[4/4]"), proc.stderr
+
+
+def test_a_question_that_fills_the_model_s_context_has_no_reference_perplexity_not_a_perfect_one(tiny_gpt2, tmp_path,
+                                                                                                  offline):
+    """The reference is cut off whole (training's truncation keeps the prompt's start): no word of it was scored, which
+    read as perplexity 1.0, the best there is, and pulled the model's mean down."""
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "word " * 2000 + "?", "answer": "Two halves of 45 minutes."},
+                                {"question": "How long is a match?", "answer": "Two halves of 45 minutes."}]))
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=4))
+    long, short = (r.scores[str(tiny_gpt2)] for r in result.rows)
+    assert "perplexity" not in long and short["perplexity"] > 1
+    assert result.summary[str(tiny_gpt2)]["perplexity"] == short["perplexity"]
