@@ -243,7 +243,7 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
         if label in not_run:
             return " <span class=fail>(not run: the evaluation was stopped before its first answer)</span>"
         if label in failed:
-            return (f" <span class=fail>(failed every question: {html.escape(failed[label])}; left out of the plots and "
+            return (f" <span class=fail>(failed every question: {html.escape(failed[label].rstrip('.'))}; left out of the plots and "
                     "the answers table)</span>")
         return ""
 
