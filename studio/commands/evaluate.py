@@ -201,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
     for model in result.models:
         if model.error:
             print(f"warning: {model.label}: {model.error}", file=sys.stderr)
+    for note in result.notes:  # what the page and the HTML report say under the summary (a judge that graded none)
+        print(f"note: {note}", file=sys.stderr)
     _print_summary(result)
     saved = eval_results.path(result.id)
     print(f"saved as evaluation {result.id} ({saved})", file=sys.stderr)

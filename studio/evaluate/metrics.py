@@ -84,13 +84,19 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def _scored(text: str) -> str:
+    """What the scores compare: the SQuAD normalisation, keeping the articles of a text made of them alone (a choice
+    "A.", "The"), which would otherwise be empty and match an empty answer."""
+    return normalize_answer(text) or " ".join("".join(ch for ch in (text or "").lower() if ch not in _PUNCT).split())
+
+
 def tokens(text: str) -> list[str]:
-    return normalize_answer(text).split()
+    return _scored(text).split()
 
 
 def exact_match(answer: str, reference: str) -> float:
     """1.0 when the normalised answer equals the normalised reference, else 0.0."""
-    return float(normalize_answer(answer) == normalize_answer(reference))
+    return float(_scored(answer) == _scored(reference))
 
 
 def token_f1(answer: str, reference: str) -> float:

@@ -11,8 +11,9 @@ from typing import Any
 
 
 def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[str], *, batch_size: int = 16,
-                         contexts: Sequence[str | None] | None = None) -> list[float]:
-    """Perplexity of each reference answer's tokens (and the EOS ending it) given its prompt.
+                         contexts: Sequence[str | None] | None = None) -> list[float | None]:
+    """Perplexity of each reference answer's tokens (and the EOS ending it) given its prompt; None where no token of
+    the answer fits in the model's context after its prompt (nothing was scored: not the perfect 1.0 it would read).
 
     Uses the model's training format (``studio.train.recipe``): the chat template when it has one, else
     ``Question: ...\\nAnswer: ...<eos>``. Lower is better; it needs no generation.
@@ -29,7 +30,7 @@ def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[st
     contexts = list(contexts) if contexts is not None else [None] * len(questions)
     encoded = [recipe.encode_record(tok, q, a, limit, c) for q, a, c in zip(questions, answers, contexts)]
     collate = recipe.Collator(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-    out: list[float] = []
+    out: list[float | None] = []
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start:start + batch_size]
         batch = collate(recipe.features(chunk))
@@ -40,6 +41,7 @@ def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[st
         logp = torch.log_softmax(logits[:, :-1], dim=-1)
         mask = labels != recipe.IGNORE
         picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        nll = -(picked * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-        out.extend(math.exp(min(float(x), 50.0)) for x in nll)
+        scored = mask.sum(dim=1)
+        nll = -(picked * mask).sum(dim=1) / scored.clamp(min=1)
+        out.extend(math.exp(min(float(x), 50.0)) if n else None for x, n in zip(nll, scored))
     return out

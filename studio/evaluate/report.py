@@ -131,7 +131,7 @@ def _shown(value: float | None) -> str:
 
 
 ANSWERS_CSS = ("table.ev{border-collapse:collapse;width:100%;font-size:.9rem}table.ev td,table.ev th{border:1px solid #ddd;"
-               "padding:.3rem .45rem;vertical-align:top;text-align:left}table.ev th{background:#f5f5f5}"
+               "padding:.3rem .45rem;vertical-align:top;text-align:left;overflow-wrap:anywhere}table.ev th{background:#f5f5f5}"
                "table.ev mark{background:#ffe08a}table.ev .fail{color:#b00020}table.ev .meta{color:#555;font-size:.85rem}"
                "table.ev td.leak{background:#fff4e5}")
 
@@ -243,7 +243,7 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
         if label in not_run:
             return " <span class=fail>(not run: the evaluation was stopped before its first answer)</span>"
         if label in failed:
-            return (f" <span class=fail>(failed every question: {html.escape(failed[label])}; left out of the plots and "
+            return (f" <span class=fail>(failed every question: {html.escape(failed[label].rstrip('.'))}; left out of the plots and "
                     "the answers table)</span>")
         return ""
 

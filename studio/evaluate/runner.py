@@ -395,7 +395,8 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
                     ppls = perplexity.reference_perplexity(lm, questions, [r.reference for r in chunk],
                                                            contexts=_contexts(chunk))
                     for row, ppl in zip(chunk, ppls):
-                        row.scores[label]["perplexity"] = float(ppl)
+                        if ppl is not None:  # None: the prompt fills the context, no word of the reference was scored
+                            row.scores[label]["perplexity"] = float(ppl)
                 except Exception:  # noqa: BLE001 - perplexity is a bonus column; the answers stand
                     pass
             step(start + len(chunk), f"{label}: {start + len(chunk)}/{len(rows)}")
@@ -482,7 +483,7 @@ def _run_judge(config: EvalConfig, result: EvalResult, creds, step: Callable[[in
     except StudioError as exc:
         result.notes.append(f"Judge {config.judge!r} unavailable: {exc}")
         return
-    n = 0
+    n, asked, ungraded = 0, 0, []
     for entry in result.models:
         for row in result.rows:
             _stop_if_asked(cancel)
@@ -490,6 +491,7 @@ def _run_judge(config: EvalConfig, result: EvalResult, creds, step: Callable[[in
             n += 1
             if answer is None:
                 continue
+            asked += 1
             try:
                 reply = _complete(backend, metrics.judge_messages(row.question, row.reference, answer), params, cancel)
             except CancelledError:  # a verdict cut short is no verdict
@@ -497,11 +499,23 @@ def _run_judge(config: EvalConfig, result: EvalResult, creds, step: Callable[[in
                 raise
             except StudioError as exc:
                 row.judge[entry.label] = Verdict(score=None, reason=f"judge failed: {exc}")
-                continue
-            verdict = metrics.parse_verdict(reply)
-            row.judge[entry.label] = (Verdict(score=verdict.score, reason=verdict.reason) if verdict
-                                      else Verdict(score=None, reason=f"unreadable verdict: {reply.strip()[:120]}"))
+            else:
+                verdict = metrics.parse_verdict(reply)
+                row.judge[entry.label] = (Verdict(score=verdict.score, reason=verdict.reason) if verdict
+                                          else Verdict(score=None, reason=f"unreadable verdict: {reply.strip()[:120]}"))
+            if row.judge[entry.label].score is None:
+                ungraded.append(row.judge[entry.label].reason)
             step(n, f"judging {entry.label}")
+    if ungraded:  # said once, not only in each question's details
+        result.notes.append(_judge_note(config.judge, asked, ungraded))
+
+
+def _judge_note(judge: str, asked: int, ungraded: list[str]) -> str:
+    """'The judge X graded none of the 6 answers: <the first reason>' (or 'could not grade 2 of the 6')."""
+    what = f"graded none of the {asked} answers" if len(ungraded) == asked else \
+        f"could not grade {len(ungraded)} of the {asked} answers"
+    return (f"Judge {judge!r} {what} (left out of its mean): {ungraded[0]}"
+            + ("" if len(ungraded) == 1 else " (the first; each question's details give its own)"))
 
 
 def _run_id_of(spec: str) -> str | None:

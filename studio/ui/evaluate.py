@@ -537,8 +537,12 @@ def exports(result: EvalResult) -> None:
 def past_evaluations() -> str | None:
     """The stored evaluations as a table; returns the one chosen to show."""
     evals = eval_results.list_evals()
+    damaged = eval_results.damaged()
+    for line in damaged:  # a file the list leaves out is named, not gone without a word
+        st.warning(line, icon=":material/warning:")
     if not evals:
-        st.info("No evaluations yet: choose models and questions above and start one.")
+        if not damaged:
+            st.info("No evaluations yet: choose models and questions above and start one.")
         return None
     ids = [e.id for e in evals]
     selected = st.session_state.get("evaluate.selected")

@@ -36,3 +36,28 @@ def test_a_browser_that_cannot_unpack_them_says_so_where_each_plot_would_be(brow
         assert [page.inner_text(f"#plot-{i}") for i in (0, 1)] == [NO_PLOTS, NO_PLOTS]
     finally:
         context.close()
+
+
+def test_an_answer_without_spaces_wraps_so_every_model_s_column_stays_on_the_page(browser, tmp_path):
+    """A barely trained model's answer can be one long run of characters ("=====...", a URL, byte soup): the answers
+    table, on the page and in the report, wraps it in its cell instead of pushing the next model's column off-screen."""
+    from studio.evaluate.report import answers_table
+    from studio.evaluate.result import EvalResult, ModelEntry, QuestionRow
+
+    row = QuestionRow(index=0, question="How wide is the goal?", reference="7.32 metres.",
+                      answers={"base": "=" * 400, "run": "7.32 metres."},
+                      scores={"base": {"f1": 0.0}, "run": {"f1": 1.0}})
+    result = EvalResult(id="x", status="finished", models=[ModelEntry(label="base", spec="base"),
+                                                           ModelEntry(label="run", spec="run")], rows=[row])
+    page_file = tmp_path / "answers.html"
+    page_file.write_text(f"<html><body><div id='box' style='width:800px'>{answers_table(result)}</div></body></html>",
+                         encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(page_file.as_uri())
+        table = page.locator("table.ev").bounding_box()
+        last = page.locator("table.ev th").last.bounding_box()
+        assert table["width"] <= 800 and last["x"] + last["width"] <= 800 + 10  # the box starts 8px in (body margin)
+    finally:
+        context.close()

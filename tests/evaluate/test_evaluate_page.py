@@ -675,3 +675,17 @@ def test_compare_says_so_when_no_earlier_evaluation_asked_the_newest_s_questions
     assert at.multiselect(key="evaluate.compare").value == [newest]
     (line,) = [c.value for c in at.caption if c.value.startswith("No earlier evaluation asked the questions")]
     assert newest in line
+
+
+def test_a_damaged_evaluation_file_is_named_on_the_page_not_gone_without_a_word():
+    """The Home page said it, and the Evaluate page, where a person looks for the evaluation, read 'No evaluations
+    yet' (a file cut off by a full disk, or edited by hand)."""
+    folder = eval_results.path("20261122-000000-abcd").parent
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "20261122-000000-abcd.json").write_text('{"id": "20261122-000000-abcd", "rows": [{"quest')
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert [w.value for w in at.warning if "20261122-000000-abcd.json" in w.value] == [
+        "Evaluation file 20261122-000000-abcd.json is not listed: it is damaged (cut off or edited by hand). "
+        "Delete it, or put the original back."]
+    assert not [i for i in at.info if "No evaluations yet" in i.value]

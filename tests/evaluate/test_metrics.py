@@ -89,3 +89,14 @@ def test_judge_messages_carry_question_reference_and_answer():
     msgs = metrics.judge_messages("How long?", "90 minutes", "An hour")
     assert msgs[0]["role"] == "system" and "1" in msgs[0]["content"] and "5" in msgs[0]["content"]
     assert "How long?" in msgs[1]["content"] and "90 minutes" in msgs[1]["content"] and "An hour" in msgs[1]["content"]
+
+
+@pytest.mark.parametrize("reference", ["A.", "a", "The"])  # a multiple-choice letter; articles alone
+def test_an_empty_answer_does_not_match_a_reference_of_articles_alone(reference):
+    """SQuAD's normalisation empties such a reference, and an empty answer (a model that said nothing) scored 1 on exact
+    match, token F1 and ROUGE-L."""
+    for metric in (metrics.exact_match, metrics.token_f1, metrics.rouge_l):
+        assert metric("", reference) == 0.0
+        assert metric(reference.lower().rstrip("."), reference) == 1.0
+    assert metrics.exact_match("B", "A.") == 0.0
+    assert metrics.exact_match("The cat sat.", "cat sat") == 1.0  # articles still drop where words remain

@@ -352,3 +352,16 @@ def test_a_result_saved_before_stopped_was_counted_apart_is_counted_from_its_row
 def test_a_finished_evaluation_s_summary_has_no_stopped_column(result):
     page = report.to_html(result)
     assert ">failed</th>" in page and ">stopped</th>" not in page
+
+
+def test_the_html_report_says_why_a_model_failed_every_question_in_one_sentence():
+    """'... download the model again.; left out of the plots': the reason's full stop met the report's semicolon."""
+    from studio.evaluate.result import ModelEntry, QuestionRow
+
+    reason = "The weights of /m are damaged: save, copy or download the model again."
+    result = EvalResult(id="e", created="2026-12-05T00:00:00+00:00", status="finished", config={},
+                        models=[ModelEntry(label="/m", spec="/m", error=reason), ModelEntry(label="b", spec="b")])
+    result.rows = [QuestionRow(index=0, question="Q?", reference="A b.", answers={"b": "A b."}, scores={"b": {"f1": 1.0}},
+                               errors={"/m": reason})]
+    page = report.to_html(eval_results.refresh_summaries(result))
+    assert "download the model again; left out of the plots and the answers table" in page
