@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from studio.errors import BackendError, ModelSpecError
 from studio.models.spec import ModelSpec, parse_spec
@@ -119,6 +119,18 @@ class Credentials:
         return f"Credentials(hf_token={'set' if self.hf_token else 'none'}, api_key={'set' if self.api_key else 'none'})"
 
 
+
+def _reachable_form(url: str) -> bool:
+    """Whether ``url`` (http or https) parses to a host and a port a client can connect to: ``http://[::1/v1``, a port
+    past 65535 or a host with a space failed inside the HTTP client as "Failed to parse: ...", which said nothing of
+    what to fix."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        return False
+    return bool(parts.hostname) and not any(c.isspace() for c in parts.netloc)
+
 @dataclass(frozen=True)
 class BackendSpec:
     """Which model answers, and how to reach it. Holds no secret: the token is passed apart."""
@@ -142,6 +154,9 @@ class BackendSpec:
             raise BackendError(
                 f"The base URL must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1), not {self.base_url!r}."
             )
+        if self.kind == "openai" and not _reachable_form(self.base_url):
+            raise BackendError(f"The base URL {self.base_url.strip()[:80]!r} names no host and port a client can reach: "
+                               "check them (e.g. http://127.0.0.1:8000/v1 or http://[::1]:8000/v1).")
         if self.kind == "provider" and "://" in self.model and not (
                 self.model.strip().lower().startswith("https://") and hf_host(self.model)):
             # huggingface_hub sends the Hugging Face token to a model given as a URL: never to one that is not Hugging Face's
@@ -160,6 +175,9 @@ class BackendSpec:
                                "decodes elsewhere or not at all; turn it off.")
         if self.base_url.strip() and self.kind == "provider" and not self.base_url.strip().startswith(("http://", "https://")):
             raise BackendError(f"The endpoint URL must start with http:// or https://, not {self.base_url!r}.")
+        if self.base_url.strip() and self.kind == "provider" and not _reachable_form(self.base_url):
+            raise BackendError(f"The endpoint URL {self.base_url.strip()[:80]!r} names no host and port a client can "
+                               "reach: check them.")
 
     @classmethod
     def for_model(cls, spec: str | ModelSpec, *, base_url: str | None = None, provider: str | None = None,

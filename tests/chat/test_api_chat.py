@@ -251,6 +251,23 @@ def test_cli_chat_api_key_from_a_crlf_file_works_and_one_with_a_line_break_insid
     assert faults.hits["good"] == asked
 
 
+@pytest.mark.parametrize("url", ["http://[::1/v1", "http://127.0.0.1:70000/v1", "http:///v1", "http://exa mple.com/v1",
+                                 "http://127.0.0.1:port/v1"])
+def test_cli_chat_a_base_url_that_cannot_parse_says_what_to_check(url, tmp_path):
+    """Such a URL failed inside the HTTP client as "Failed to parse: ...", with nothing on what to fix."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", url, "--model", "m", "hello"],
+                         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+                         env={**os.environ, "STUDIO_HOME": str(tmp_path)})
+    assert out.returncode == 2 and not out.stdout
+    assert out.stderr.startswith("error: The base URL") and "names no host and port a client can reach: check them" \
+        in out.stderr and len(out.stderr.splitlines()) == 1, out.stderr
+    assert BackendSpec(kind="openai", model="m", base_url="http://[::1]:8000/v1")  # IPv6 in brackets is a host
+
+
 @pytest.mark.parametrize("model", ["http://127.0.0.1:8000/v1", " HTTPS://huggingface.co.example.org/v1",
                                    "http://my-endpoint.endpoints.huggingface.cloud", "https://evil.example/huggingface.co"])
 def test_a_url_that_is_not_hugging_face_s_is_no_provider_model_id(model):
