@@ -24,25 +24,34 @@ def color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+PANELS_PER_ROW = 4
+"""Summary panels side by side: more made each too narrow for its subtitle ("seconds, lower is better" was cut
+off at the chart's edge with seven metrics on the page's width), so they go on in another row."""
+
+
 def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Sequence[str] | None = None) -> go.Figure:
-    """One panel per metric, one bar per model (metrics have different scales, so each gets its own axis)."""
+    """One panel per metric, one bar per model (metrics have different scales, so each gets its own axis), at most
+    ``PANELS_PER_ROW`` in a row."""
     labels = list(summary)
     shown = [m for m in (metric_names or metrics.METRICS) if any(m in summary[label] for label in labels)]
-    fig = make_subplots(rows=1, cols=max(1, len(shown)), subplot_titles=[_titled(m) for m in shown],
-                        horizontal_spacing=0.045)
+    cols = max(1, min(len(shown), PANELS_PER_ROW))
+    rows = max(1, -(-len(shown) // cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_titled(m) for m in shown], horizontal_spacing=0.06,
+                        vertical_spacing=0.22 if rows > 1 else 0.1)
     names = {label: _counted(label, summary[label]) for label in labels}
-    for col, metric in enumerate(shown, 1):
+    for n, metric in enumerate(shown):
+        row, col = n // cols + 1, n % cols + 1
         for i, label in enumerate(labels):
             value = summary[label].get(metric)
             fig.add_trace(go.Bar(x=[label], y=[value], name=names[label], marker_color=color(i), legendgroup=label,
-                                 showlegend=col == 1, text=[_fmt(value)], textposition="outside",
+                                 showlegend=n == 0, text=[_fmt(value)], textposition="outside",
                                  hovertemplate=f"{label}<br>{metrics.LABELS.get(metric, metric)}: %{{y:.3f}}<extra></extra>"),
-                          row=1, col=col)
-        fig.update_xaxes(showticklabels=False, row=1, col=col)
+                          row=row, col=col)
+        fig.update_xaxes(showticklabels=False, row=row, col=col)
         if metric in RANGES:
-            fig.update_yaxes(range=RANGES[metric], row=1, col=col)
-    fig.update_layout(title="Mean score per model", barmode="group", height=400, margin=dict(t=90, b=30),
-                      legend=dict(orientation="h", y=-0.08), uniformtext_minsize=8)
+            fig.update_yaxes(range=RANGES[metric], row=row, col=col)
+    fig.update_layout(title="Mean score per model", barmode="group", height=60 + 340 * rows, margin=dict(t=90, b=30),
+                      legend=dict(orientation="h", y=-0.08 / rows), uniformtext_minsize=8)
     return fig
 
 

@@ -200,6 +200,19 @@ def test_the_html_reports_win_tie_loss_is_the_run_against_its_base_not_the_last_
     assert "tuned vs base: win" in report.to_html(result)
 
 
+def test_each_summary_panel_is_wide_enough_for_its_subtitle():
+    """Seven metrics in one row made each panel a seventh of the chart: "seconds, lower is better" ran off its edge
+    on the page. Every metric still gets its panel, titled, and none is narrower than a fifth of the chart."""
+    summary = {label: {m: 0.5 for m in ("exact_match", "f1", "rouge_l", "chrf", "perplexity", "answer_words",
+                                        "latency_s")} for label in ("base", "tuned")}
+    fig = eval_plots.summary_bars(summary)
+    titles = [a.text for a in fig.layout.annotations]
+    assert len(titles) == 7 and any("Latency" in t and "seconds, lower is better" in t for t in titles), titles
+    domains = [fig.layout[name].domain for name in fig.layout if name.startswith("xaxis")]
+    assert len(domains) >= 7 and min(d[1] - d[0] for d in domains) > 0.2, domains
+    assert {t.legendgroup for t in fig.data if t.showlegend} == {"base", "tuned"}  # each model once in the legend
+
+
 def test_the_summary_bars_say_when_a_models_means_are_over_fewer_questions(result):
     """A chat model whose server timed out on 4 of 6 questions drew its bars beside the others' as if over the same
     questions: its legend now says how many it answered."""
