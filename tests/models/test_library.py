@@ -563,8 +563,11 @@ def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_picker
     at.selectbox(key="models.selected").set_value("model:weights-only").run()
     assert [e.value for e in at.error] == [why] and at.button(key="models.chat").disabled
     assert at.button(key="models.train").disabled
+    export = "Export as GGUF (llama.cpp, Ollama, LM Studio)"
+    assert export not in [x.label for x in at.expander]  # an export of it would fail once it loaded
     at.selectbox(key="models.selected").set_value("model:whole").run()
     assert not at.error and not at.button(key="models.chat").disabled
+    assert export in [x.label for x in at.expander]
     train = train_page("a model from the library")
     train.session_state["train.base_model"] = "model:weights-only"
     train.run()
