@@ -302,8 +302,9 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
 
 
 def _shown(value: Any) -> str:
-    """A setting's value as the Advanced fields show it (0.002, not 0.0020000000000000005)."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A setting's value as the Advanced fields show it: 0.002, not 0.0020000000000000005, and a seed of 4294967295 in
+    full (six digits, ``:g``, made it 4.29497e+09, not the number typed)."""
+    return f"{value:.15g}" if isinstance(value, float) else str(value)
 
 
 def _liger(col: Any, value: bool, name: str) -> bool:
