@@ -283,3 +283,16 @@ def transformers_serve(model_dir: Path, log: Path) -> Iterator[str]:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def ask(at, url: str, text: str) -> None:
+    """A question on the Chat page (an AppTest) to the OpenAI-compatible server at ``url``, its answer waited for."""
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(url).run()
+    at.text_input(key="chat.a.api_model").set_value("m").run()
+    at.chat_input(key="chat.input").set_value(text).run()
+    deadline = time.time() + 60
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert not at.session_state["chat.jobs"] and not at.exception, [e.value for e in at.exception]

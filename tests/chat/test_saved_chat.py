@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_servers import GOOD_ANSWER, FaultServer
+from chat_servers import GOOD_ANSWER, FaultServer, ask
 from streamlit.testing.v1 import AppTest
 
 from studio.chat import saved
@@ -29,18 +29,6 @@ def new_session() -> AppTest:
     at.run()
     assert not at.exception
     return at
-
-
-def ask(at: AppTest, url: str, text: str) -> None:
-    at.selectbox(key="chat.a.kind").set_value("openai").run()
-    at.text_input(key="chat.a.base_url").set_value(url).run()
-    at.text_input(key="chat.a.api_model").set_value("m").run()
-    at.chat_input(key="chat.input").set_value(text).run()
-    deadline = time.time() + 60
-    while at.session_state["chat.jobs"] and time.time() < deadline:
-        time.sleep(0.2)
-        at.run()
-    assert not at.session_state["chat.jobs"] and not at.exception
 
 
 def shown(at: AppTest) -> str:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chat_servers import ask
 from hub_servers import point_hub_at, standin_hub
 
 from studio.cloud import sync
@@ -625,19 +626,6 @@ def test_a_conversation_had_before_giving_the_token_moves_into_the_kept_workspac
     with config.use_workspace(kept):
         turns, _note = saved.load()
     assert [t["content"] for t in turns] == ["How long is a match?", "90 minutes."]
-
-
-def ask(at, url: str, text: str) -> None:
-    """A question to an OpenAI-compatible server the visitor typed, its answer waited for."""
-    at.selectbox(key="chat.a.kind").set_value("openai").run()
-    at.text_input(key="chat.a.base_url").set_value(url).run()
-    at.text_input(key="chat.a.api_model").set_value("m").run()
-    at.chat_input(key="chat.input").set_value(text).run()
-    deadline = time.time() + 60
-    while at.session_state["chat.jobs"] and time.time() < deadline:
-        time.sleep(0.2)
-        at.run()
-    assert not at.session_state["chat.jobs"] and not at.exception, [e.value for e in at.exception]
 
 
 def questions(at) -> list[str]:
