@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlparse, urlsplit
 
+from studio.data.validate import shows
 from studio.errors import BackendError, ModelSpecError
 from studio.models.spec import ModelSpec, parse_spec
 
@@ -317,8 +317,8 @@ EMPTY_ANSWER = "answered only whitespace (or nothing): train longer or check the
 
 def blank(text: str | None) -> bool:
     """Whether a question or an answer shows nothing: empty, or whitespace and invisible format characters alone
-    (zero-width spaces and joiners, a word joiner, a byte-order mark, a soft hyphen: Unicode's category Cf)."""
-    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text or "")
+    (zero-width spaces and joiners, a word joiner, a byte-order mark, a soft hyphen), as a dataset's check reads it."""
+    return not shows(text or "")
 
 
 CHARS_PER_TOKEN = 64

@@ -128,7 +128,8 @@ def passage_too_long(chars: int, what: str = "The passage") -> StudioError:
 
 
 def _blank(text: str | None) -> bool:
-    """Nothing to read: empty, or spaces and invisible format characters (zero-width spaces, a word joiner) alone."""
+    """Nothing to read: empty, or spaces and invisible format characters (zero-width spaces, a word joiner) alone:
+    ``studio.data.validate.shows``'s rule, restated here because the model layer sits below the data layer."""
     return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text or "")
 
 
