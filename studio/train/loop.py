@@ -263,8 +263,7 @@ def _encode(cfg: TrainConfig, base: Base, records: Sequence[dict], split: dict[s
     truncated = sum(e.truncated for e in train_enc + test_enc)
     if truncated:
         print(f"warning: {truncated} record(s) longer than {limit} tokens were truncated (they lose their answer's end)", flush=True)
-    refused = (recipe.nothing_to_learn([e.loss_tokens for e in train_enc], limit)
-               or recipe.nothing_to_measure([e.loss_tokens for e in test_enc], limit))
+    refused = recipe.nothing_kept([e.loss_tokens for e in train_enc], [e.loss_tokens for e in test_enc], limit)
     if refused:
         raise TrainingError(refused)
     answerless = sum(not e.loss_tokens for e in train_enc + test_enc)

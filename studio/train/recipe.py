@@ -275,25 +275,18 @@ def preview_rows(tokenizer: Any, records: Sequence[dict], indices: Sequence[int]
     return rows
 
 
-def nothing_to_learn(loss_tokens: Sequence[int], max_length: int) -> str | None:
-    """The one-line refusal when no training record keeps a token of its answer within ``max_length`` (each prompt
-    fills it: a run trained on nothing and said "train loss 0.0000"), else None. ``loss_tokens``: per training
-    record, its tokens that carry loss."""
-    if not loss_tokens or any(loss_tokens):
-        return None
-    return (f"No training record keeps any of its answer within Max length ({max_length:,} tokens): each prompt fills "
-            "it, so the run would learn nothing (a loss of 0). Raise Max length or shorten the questions.")
-
-
-def nothing_to_measure(loss_tokens: Sequence[int], max_length: int) -> str | None:
-    """The one-line refusal when records are held out but none keeps a token of its answer within ``max_length``
-    (the run trained on and reported "eval loss nan" at every evaluation), else None. ``loss_tokens``: per
-    held-out record, its tokens that carry loss."""
-    if not loss_tokens or any(loss_tokens):
-        return None
-    return (f"No held-out record keeps any of its answer within Max length ({max_length:,} tokens): each prompt fills "
-            "it, so the held-out loss cannot be measured (it would read nan). Raise Max length, shorten the questions, "
-            "or set Held-out fraction to 0.")
+def nothing_kept(train: Sequence[int], held_out: Sequence[int], max_length: int) -> str | None:
+    """The one-line refusal when no training record, or no held-out one, keeps a token of its answer within
+    ``max_length`` (each prompt fills it: a run trained on nothing and said "train loss 0.0000", or reported "eval
+    loss nan" at every evaluation), else None. ``train``, ``held_out``: per record, its tokens that carry loss."""
+    cut = f"within Max length ({max_length:,} tokens): each prompt fills it, so "
+    if train and not any(train):
+        return f"No training record keeps any of its answer {cut}the run would learn nothing (a loss of 0). Raise " \
+               "Max length or shorten the questions."
+    if held_out and not any(held_out):
+        return f"No held-out record keeps any of its answer {cut}the held-out loss cannot be measured (it would " \
+               "read nan). Raise Max length, shorten the questions, or set Held-out fraction to 0."
+    return None
 
 
 def answerless_line(n: int, max_length: int) -> str:

@@ -383,9 +383,8 @@ def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, st
     rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
     train_rows = set(split["train"])
     lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
-    refused = (recipe.nothing_to_learn([r["loss tokens"] for r in rows if r["record"] - 1 in train_rows], cfg.max_length)
-               or recipe.nothing_to_measure([r["loss tokens"] for r in rows if r["record"] - 1 not in train_rows],
-                                            cfg.max_length))
+    refused = recipe.nothing_kept([r["loss tokens"] for r in rows if r["record"] - 1 in train_rows],
+                                  [r["loss tokens"] for r in rows if r["record"] - 1 not in train_rows], cfg.max_length)
     answerless = sum(not r["loss tokens"] for r in rows)
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)
