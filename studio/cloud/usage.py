@@ -35,23 +35,19 @@ MEASURED_EACH_TIME = "jobs"  # written by a job's output outside any check
 _trusted: set[str] = set()  # the totals this process measured (or kept) since it started
 _trusted_lock = threading.Lock()
 _holding = threading.local()  # .folders: the folders whose lock this thread holds now (their Tally)
-files_walked = 0  # files stat'ed by this process's measures: what a test counts
 
 
 def measure(folder: Path, skip: str | None = None) -> int:
     """The bytes the files under ``folder`` hold (its top-level ``skip`` folder left out), walking every file."""
-    global files_walked
-    total = walked = 0
+    total = 0
     for dirpath, dirs, files in os.walk(folder):
         if skip is not None and Path(dirpath) == Path(folder) and skip in dirs:
             dirs.remove(skip)
         for name in files:
-            walked += 1
             try:
                 total += os.lstat(os.path.join(dirpath, name)).st_size
             except OSError:
                 continue
-    files_walked += walked
     return total
 
 
