@@ -59,26 +59,24 @@ class Tally:
     def __init__(self, folder: Path, jobs: bool):
         self.folder, self._jobs = Path(folder), jobs
         self.exact = False
-        key = str(self.folder)
         with _trusted_lock:
-            trusted = key in _trusted
+            trusted = str(self.folder) in _trusted
         saved, self.writing = _read(self.folder)
+        self.counted: int | None = saved
         if saved is None or not trusted:
             self.measure()
         else:
-            self.counted = saved
-        self._jobs_bytes = measure(self.folder / MEASURED_EACH_TIME) if jobs else 0
+            self._jobs_bytes = measure(self.folder / MEASURED_EACH_TIME) if jobs else 0
 
     @property
     def used(self) -> int:
-        return self.counted + self._jobs_bytes
+        return (self.counted or 0) + self._jobs_bytes
 
     def measure(self) -> None:
         """Walk the folder for the true total (a save the running total would refuse; the first check here)."""
         walked = measure(self.folder, MEASURED_EACH_TIME if self._jobs else None)
         self.counted = walked + sum(self.writing.values())
-        if self._jobs and hasattr(self, "_jobs_bytes"):
-            self._jobs_bytes = measure(self.folder / MEASURED_EACH_TIME)
+        self._jobs_bytes = measure(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
         self.exact = True
         self._save()
         with _trusted_lock:
@@ -87,7 +85,7 @@ class Tally:
     def add(self, nbytes: int) -> Callable[[], None]:
         """Count ``nbytes`` about to be written; returns what to call once the write is over."""
         nbytes, folder, pid = max(0, int(nbytes)), self.folder, str(os.getpid())
-        self.counted += nbytes
+        self.counted = (self.counted or 0) + nbytes
         self.writing[pid] = self.writing.get(pid, 0) + nbytes
         self._save()
 
@@ -104,12 +102,12 @@ class Tally:
 
     def freed(self, nbytes: int) -> None:
         """``nbytes`` were removed (while the lock was held, so the total stays as exact as it was)."""
-        self.counted = max(0, self.counted - int(nbytes))
+        self.counted = max(0, (self.counted or 0) - int(nbytes))
         self._save()
 
     def _save(self) -> None:
         doc: dict = {"writing": self.writing}
-        if hasattr(self, "counted"):
+        if self.counted is not None:  # None: forgotten, the next check measures
             doc["bytes"] = self.counted
         try:
             tmp = self.folder / f".{USAGE}.tmp"
@@ -170,10 +168,8 @@ class _Pending(Tally):
     """The shared file as it is, only its saves being written to change (no measure: a total forgotten stays so)."""
 
     def __init__(self, folder: Path):
-        self.folder, self._jobs, self.exact = Path(folder), False, False
-        saved, self.writing = _read(self.folder)
-        if saved is not None:
-            self.counted = saved
+        self.folder, self._jobs, self.exact, self._jobs_bytes = Path(folder), False, False, 0
+        self.counted, self.writing = _read(self.folder)
 
 
 def forget(folder: Path) -> None:
@@ -185,6 +181,5 @@ def forget(folder: Path) -> None:
     if not (folder / USAGE).exists():
         return
     with held(folder, jobs=False, measure_first=False) as tally:
-        if hasattr(tally, "counted"):
-            del tally.counted
+        tally.counted = None
         tally._save()
