@@ -244,3 +244,36 @@ def scalars_as_text(records: list[Record], numbers: set[int] | frozenset[int]) -
             out[n - 1] = {**rec, **texts}
             changed.append(n)
     return out, changed
+
+
+@dataclass(frozen=True)
+class BroughtIn:
+    """Every record of a file with invalid ones, as "bring them all in to fix" brings them in (the Dataset page
+    and ``dataset import --keep-invalid`` alike)."""
+
+    records: list[Record]  # all of them, in file order, each number or true/false question or answer as its text
+    as_text: list[int]  # the records (numbered from 1) whose number or true/false became its text: valid now
+    to_fix: list[int]  # the records still invalid once that is done: to fix or delete before a save
+
+    def as_text_note(self) -> str:
+        """The line naming the records whose number or true/false question or answer came in as its text ("" for
+        none)."""
+        if not self.as_text:
+            return ""
+        n = self.as_text
+        shown = ", ".join(str(i) for i in n[:10]) + (f" and {len(n) - 10:,} more" if len(n) > 10 else "")
+        one = len(n) == 1
+        return (f"{'Record' if one else 'Records'} {shown} of the file {'holds' if one else 'hold'} a number or "
+                "true/false as the question or answer: it comes in as its text (11 as \"11\"), nothing to fix.")
+
+
+def bring_all_in(records: list[Record], invalid: set[int] | frozenset[int]) -> BroughtIn:
+    """``records`` with their invalid ones (numbered from 1 in ``invalid``) brought in to fix: a number or
+    true/false question or answer becomes its text (``scalars_as_text``), which leaves such a record valid unless
+    it has another error; the rest stay to fix."""
+    out, changed = scalars_as_text(records, invalid)
+    # A record's errors are its own (a repeat of another question is only a warning): each changed one is
+    # checked alone, so 200,000 records are not checked twice.
+    valid_now = [n for n in changed if not validate.check([out[n - 1]]).errors]
+    fixed = set(valid_now)
+    return BroughtIn(out, valid_now, [n for n in sorted(invalid) if n not in fixed])

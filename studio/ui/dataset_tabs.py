@@ -95,7 +95,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     st.dataframe(_preview(records), hide_index=True, width="stretch")
     errs, warns = found.errors, found.warnings
     to_fix: list[dict] = []
-    as_text: list[int] = []  # records whose number or true/false question or answer comes in as its text
+    as_text = ""  # the line naming the records whose number or true/false question or answer comes in as its text
     left_out = 0  # invalid records skipped: the line after the import says so, or the whole file seemed to come in
     if errs:
         bad = found.invalid  # every invalid record, however many warnings come before them
@@ -105,6 +105,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         dui.problems_table(errs)
         st.download_button("Download the list (CSV)", _problems_csv(errs), f"{Path(source_name).stem}-problems.csv",
                            "text/csv", icon=":material/download:", key="dataset.import.problems")
+        brought = editing.bring_all_in(records, bad)  # what bringing them all in does to each record
         if valid:
             ways = {"skip": f"Import the {validate.plural(len(valid), 'valid record')} and skip the {len(bad):,} "
                             f"invalid one{'' if len(bad) == 1 else 's'}"}
@@ -114,15 +115,14 @@ def import_tab(info: store.DatasetInfo | None) -> None:
                     " Fix the file and upload it again, or bring them all in below to fix in the editor.",
                     icon=":material/info:")
             ways = {"none": "Import nothing (fix the file and upload it again)"}
-        ways |= {"fix": f"Bring all {len(records):,} in and fix the {len(bad):,} in the editor (the version cannot be "
-                       "saved until they are fixed or deleted)"}
+        ways |= {"fix": _bring_in_label(len(records), brought)}
         way = st.radio("The invalid records", list(ways), format_func=ways.get,  # options differ: keys too
                        key="dataset.import.invalid" if valid else "dataset.import.invalid.none")
         if way == "fix":
-            records, as_text = editing.scalars_as_text(records, bad)
-            to_fix = [r for n, r in enumerate(records, 1) if n in bad]
+            records, as_text = brought.records, brought.as_text_note()
+            to_fix = [records[n - 1] for n in brought.to_fix]
             if as_text:
-                st.info(_as_text_note(as_text), icon=":material/info:")
+                st.info(as_text, icon=":material/info:")
         elif way == "none":
             records = []
         else:
@@ -260,21 +260,29 @@ def _left_out(n: int) -> str:
             f"{'it' if n == 1 else 'them'} in the editor instead, import the file again and bring them all in)")
 
 
-def _as_text_note(numbers: list[int]) -> str:
-    """The line naming the records whose number or true/false question or answer comes in as its text."""
-    shown = ", ".join(str(n) for n in numbers[:10]) + (f" and {len(numbers) - 10:,} more" if len(numbers) > 10 else "")
-    return (f"{'Record' if len(numbers) == 1 else 'Records'} {shown} of the file "
-            f"{'holds' if len(numbers) == 1 else 'hold'} a number or true/false as the question or answer: "
-            "brought in to fix, it becomes its text (11 as \"11\"), an unsaved change to check before you save.")
+def _bring_in_label(total: int, brought: editing.BroughtIn) -> str:
+    """The "bring them all in" choice, saying what happens to each invalid record: a number or true/false comes in
+    as its text and needs no fix; the others are fixed in the editor."""
+    fix, text = len(brought.to_fix), len(brought.as_text)
+    editor = (f"fix the {'one' if fix == 1 else f'{fix:,}'}{' other' if text else ''} invalid "
+              f"record{'' if fix == 1 else 's'} in the editor (the version cannot be saved until "
+              f"{'it is' if fix == 1 else 'they are'} fixed or deleted)")
+    if not text:
+        return f"Bring all {total:,} in and {editor}"
+    as_text = (f"{'the one' if text == 1 else f'the {text:,}'} with a number or true/false as the question or answer "
+               f"{'comes' if text == 1 else 'come'} in as its text (11 as \"11\")")
+    if not fix:
+        return f"Bring all {total:,} in: {as_text}, nothing to fix"
+    return f"Bring all {total:,} in: {as_text}; {editor}"
 
 
 def _import_target(info: store.DatasetInfo | None, records: list[dict], filename: str, disabled: bool,
-                   to_fix: list[dict] | None = None, left_out: int = 0, as_text: list[int] | None = None) -> None:
+                   to_fix: list[dict] | None = None, left_out: int = 0, as_text: str = "") -> None:
     """``to_fix``: the invalid records among ``records``, brought in as unsaved edits to fix in the editor;
     ``left_out``: how many invalid records were skipped, said in the line after the import; ``as_text``: the
-    records (numbered from 1) whose number or true/false became its text, said in that line too."""
+    line naming the records whose number or true/false came in as its text (valid now), said in that line too."""
     to_fix = to_fix or []
-    also = f" {_as_text_note(as_text)}" if as_text else ""
+    also = f" {as_text}" if as_text else ""
     skipped_invalid = _left_out(left_out)
     options = ["Create a new dataset"] + ([f"Add to {info.name}"] if info else [])
     target = st.radio("Import into", options, horizontal=True, key="dataset.import.target")
@@ -282,7 +290,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         name = st.text_input("Name", value=Path(filename).stem, key=f"dataset.import.name.{filename}")
         if st.button("Import as new dataset", type="primary", disabled=disabled, key="dataset.import.create"):
             fixing = {id(r) for r in to_fix}
-            first = [r for r in records if id(r) not in fixing]  # version 1 holds what is valid already
+            first = [r for r in records if id(r) not in fixing]  # version 1 holds what is valid as it comes in
             created = ui.run_or_error(store.create_dataset, name, first, message=f"imported {filename}")
             if created:
                 dui.select(created.id)
@@ -297,7 +305,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                               f"changes.{also}")
                 else:
                     dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
-                              f"{dui.md(created.name)}{skipped_invalid}.")
+                              f"{dui.md(created.name)}{skipped_invalid}.{also}")
                 dui.go_to_tab("Edit")
                 st.rerun()
         return

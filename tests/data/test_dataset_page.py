@@ -977,21 +977,41 @@ def test_a_file_with_no_valid_record_says_why_nothing_imports_and_offers_to_brin
 
 def test_a_number_answer_brought_in_to_fix_comes_in_as_its_text_said_so_and_saves_at_once():
     """ "answer": 11 showed as 11 in the editor, but retyping 11 was no edit: the record stayed invalid and the
-    version could not be saved until other text was typed."""
+    version could not be saved until other text was typed. It comes in as "11", valid: the choice and the line
+    after the import count it as coming in as text, not among the records to fix (they said "fix the 3")."""
     rows = [{"question": "How many players per side?", "answer": 11}, {"question": "Offside?", "answer": True},
             {"question": "Who restarts?", "answer": "The referee."}, {"question": "", "answer": "Nobody asked."}]
     at = _upload(open_page(), "numbers.json", json.dumps(rows).encode())
-    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    choice = at.radio(key="dataset.import.invalid")
+    label = dict(zip(choice.options, ["skip", "fix"]))
+    (fix,) = [o for o, way in label.items() if way == "fix"]
+    assert fix.startswith("Bring all 4 in: the 2 with a number or true/false as the question or answer come in as "
+                          "its text") and "fix the one other invalid record in the editor" in fix
+    choice.set_value("fix").run()
     (note,) = [t for t in texts(at.tabs[1].info) if "true/false" in t]
     assert note.startswith("Records 1, 2 of the file hold a number or true/false as the question or answer")
+    assert "nothing to fix" in note
     at.text_input(key="dataset.import.name.numbers.json").input("Numbers").run()
     at.button(key="dataset.import.create").click().run()
-    assert texts(at.success)[0].startswith("Created Numbers with the valid record as version 1; the 3 to fix are")
+    assert texts(at.success)[0].startswith("Created Numbers with the 3 valid records as version 1; the one to fix is")
     assert "Records 1, 2 of the file" in texts(at.success)[0]
     info = store.find_dataset("Numbers")
-    assert store.load_version(info.id) == [{"question": "Who restarts?", "answer": "The referee."}]
-    assert at.data_editor[0].value["answer"].tolist()[:2] == ["11", "true"]
-    at = edit(at, deleted=[3])  # the one record still to fix
-    at.button(key="dataset.save").click().run()
-    assert not at.exception
     assert [r["answer"] for r in store.load_version(info.id)] == ["11", "true", "The referee."]
+    assert at.data_editor[0].value["answer"].tolist()[:2] == ["11", "true"]
+    at = edit(at, deleted=[3])  # the one record still to fix: what is left is version 1, nothing to save
+    assert not at.exception and not at.warning
+
+
+def test_a_file_whose_only_invalid_records_hold_numbers_comes_in_whole_with_nothing_to_fix():
+    rows = [{"question": "How many players per side?", "answer": 11}, {"question": "Who restarts?", "answer": "Ref."}]
+    at = _upload(open_page(), "numbers.json", json.dumps(rows).encode())
+    choice = at.radio(key="dataset.import.invalid")
+    assert choice.options[1].startswith("Bring all 2 in: the one with a number or true/false")
+    assert choice.options[1].endswith("nothing to fix") and "editor" not in choice.options[1]
+    choice.set_value("fix").run()
+    at.text_input(key="dataset.import.name.numbers.json").input("Numbers").run()
+    at.button(key="dataset.import.create").click().run()
+    assert texts(at.success)[0].startswith("Imported 2 records into a new dataset, Numbers.")
+    info = store.find_dataset("Numbers")
+    assert [r["answer"] for r in store.load_version(info.id)] == ["11", "Ref."]
+    assert not at.warning  # no unsaved change is left to check or save
