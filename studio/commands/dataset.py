@@ -9,7 +9,7 @@ from pathlib import Path
 
 from studio import atomic
 from studio.commands import refuse_overwriting_inputs
-from studio.data import formats, store, validate, writers
+from studio.data import editing, formats, store, validate, writers
 from studio.errors import StudioError
 
 
@@ -32,8 +32,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "save_to_disk folder (FOLDER@SPLIT for a DatasetDict), or hub:OWNER/NAME[:CONFIG][@SPLIT]")
     p.add_argument("--out", type=Path, required=True, help="the normalised dataset (JSON array) to write")
     p.add_argument("--force", action="store_true", help="replace --out if it exists (its permissions are kept)")
-    p.add_argument("--skip-invalid", action="store_true",
-                   help="write the valid records and name the skipped ones with their reasons (default: refuse the file)")
+    invalid = p.add_mutually_exclusive_group()
+    invalid.add_argument("--skip-invalid", action="store_true",
+                         help="write the valid records and name the skipped ones with their reasons (default: refuse "
+                              "the file)")
+    invalid.add_argument("--keep-invalid", action="store_true",
+                         help="write every record, the invalid ones too, to fix in --out (as the Dataset page brings "
+                              "them in to fix): a number or true/false question or answer is written as its text "
+                              "(11 as \"11\"), and the records still to fix are named with their reasons; then "
+                              "`dataset create NAME --from OUT` once they are fixed (default: refuse the file)")
     p.add_argument("--encoding", choices=["utf-8", "windows-1252"], default="utf-8", type=_encoding,
                    help="windows-1252: read the bytes of a text file that are not UTF-8 as Windows-1252 (Excel's plain "
                         "CSV on Windows, Latin-1), said in a note with the first such line to check (default: "
@@ -132,19 +139,34 @@ def _read(args: argparse.Namespace, notes: list[str]) -> tuple[list, list, list]
     """(records, warnings, skipped) of ``args.src``: refused with its first error, or, with --skip-invalid,
     the valid records and the invalid ones' errors. How a text that is not UTF-8 was read goes to ``notes``."""
     legacy = args.encoding == "windows-1252"
+    if getattr(args, "keep_invalid", False):
+        return _read_keeping(args, notes)
     if args.skip_invalid:
         return formats.read_file_skipping(args.src, args.map, legacy=legacy, notes=notes)
-    offer = ("import only the valid records" if args.func is cmd_import
+    offer = ("import only the valid records (--keep-invalid: all of them, to fix in --out)" if args.func is cmd_import
              else "create the dataset from the valid records")
     return (*formats.read_file(args.src, args.map, remedy=f"fix it, or add --skip-invalid to {offer}", legacy=legacy,
                                notes=notes), [])
 
 
-def _skipped(skipped: list) -> None:
+def _read_keeping(args: argparse.Namespace, notes: list[str]) -> tuple[list, list, list]:
+    """``--keep-invalid``: (every record as the Dataset page brings them in to fix, the warnings, the errors of the
+    records still to fix). A record that was not an object is written as the file held it (an empty record would
+    lose it); the records whose number or true/false came in as its text are named in ``notes``."""
+    records, found = formats.check_file(args.src, args.map, legacy=args.encoding == "windows-1252", notes=notes)
+    brought = editing.bring_all_in(records, found.invalid)
+    if brought.as_text:
+        notes.append(brought.as_text_note())
+    left = set(brought.to_fix)
+    kept = [r.value if type(r) is validate.NotAnObject else r for r in brought.records]
+    return kept, found.warnings, [e for e in found.errors if e.record in left]
+
+
+def _skipped(skipped: list, what: str = "skipped") -> None:
     for problem in skipped[:20]:
-        print(f"skipped {problem}", file=sys.stderr)
+        print(f"{what} {problem}", file=sys.stderr)
     if len(skipped) > 20:
-        print(f"skipped ... and {len(skipped) - 20:,} more", file=sys.stderr)
+        print(f"{what} ... and {len(skipped) - 20:,} more", file=sys.stderr)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -167,8 +189,16 @@ def _import(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.force:
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
     _write_out(args.out, writers.to_json(records))
-    print(f"{validate.plural(len(records), 'record')} written to {args.out}" + (f", {len(skipped)} skipped" if skipped else ""))
-    _skipped(skipped)
+    if args.keep_invalid:
+        bad = len({p.record for p in skipped})
+        print(f"{validate.plural(len(records), 'record')} written to {args.out}"
+              + (f", {bad:,} of them to fix (named below): fix or delete {'it' if bad == 1 else 'them'} there, then "
+                 f"python -m studio dataset create NAME --from {args.out}" if bad else ""))
+        _skipped(skipped, "to fix:")
+    else:
+        print(f"{validate.plural(len(records), 'record')} written to {args.out}"
+              + (f", {len(skipped)} skipped" if skipped else ""))
+        _skipped(skipped)
     _warn(warnings, notes)
     return 0
 

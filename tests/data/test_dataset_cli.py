@@ -275,6 +275,36 @@ def test_import_skip_invalid_writes_the_valid_records_and_names_the_rest(tmp_pat
     assert [r["question"] for r in json.loads(out.read_text())] == ["Q0?", "Q1?", "Q3?", "Q5?"]
 
 
+def test_import_keep_invalid_writes_every_record_to_fix_as_the_page_brings_them_in(tmp_path, capsys):
+    """The page could bring invalid records in to fix; the command line could only leave them out."""
+    from studio.__main__ import main
+
+    rows = [{"question": "How many players?", "answer": 11}, {"question": "", "answer": "Nobody asked."}, "oops",
+            {"question": "Who restarts?", "answer": "The referee."}]
+    src = tmp_path / "broken.json"
+    src.write_text(json.dumps(rows))
+    out = tmp_path / "qa.json"
+    assert main(["dataset", "import", str(src), "--out", str(out)]) == 2
+    assert "--keep-invalid" in capsys.readouterr().err  # the refusal names the way to bring them in
+    assert main(["dataset", "import", str(src), "--out", str(out), "--keep-invalid"]) == 0
+    captured = capsys.readouterr()
+    assert "4 records written" in captured.out and "2 of them to fix" in captured.out
+    assert f"dataset create NAME --from {out}" in captured.out
+    assert [ln for ln in captured.err.splitlines() if ln.startswith("to fix:")] == [
+        "to fix: record 2: question is empty",
+        'to fix: record 3: a string in the file, not an object with a question and an answer: "oops"']
+    assert "note: Record 1 of the file holds a number or true/false" in captured.err  # not counted as to fix
+    assert json.loads(out.read_text()) == [{"question": "How many players?", "answer": "11"}, rows[1], "oops", rows[3]]
+    # the page's engine: the same records to fix, the same record come in as text
+    from studio.data import editing, formats
+
+    records, found = formats.check_file(src)
+    brought = editing.bring_all_in(records, found.invalid)
+    assert (brought.to_fix, brought.as_text) == ([2, 3], [1])
+    with pytest.raises(SystemExit):  # one or the other
+        main(["dataset", "import", str(src), "--out", str(out), "--keep-invalid", "--skip-invalid", "--force"])
+
+
 def test_the_dataset_card_says_size_fields_version_hash_and_dedup():
     from studio.data import hub
 
@@ -599,7 +629,7 @@ def test_a_refusal_of_invalid_records_offers_the_command_s_own_way_to_leave_them
         return err[len(first):].rstrip("\n")
 
     assert refused("dataset", "import", str(src), "--out", str(tmp_path / "qa.json")) == (
-        "fix it, or add --skip-invalid to import only the valid records.")
+        "fix it, or add --skip-invalid to import only the valid records (--keep-invalid: all of them, to fix in --out).")
     assert refused("dataset", "create", "faq", "--from", str(src)) == (
         "fix it, or add --skip-invalid to create the dataset from the valid records.")
     valid = tmp_path / "my faq-valid.json"
