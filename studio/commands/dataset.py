@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--encoding", choices=["utf-8", "windows-1252"], default="utf-8", type=_encoding,
                    help="windows-1252: read the bytes of a text file that are not UTF-8 as Windows-1252 (Excel's plain "
                         "CSV on Windows, Latin-1), said in a note with the first such line to check (default: "
-                        "UTF-8, or UTF-16 with a byte order mark)")
+                        "UTF-8, or UTF-16 with or without a byte order mark)")
     _add_map(p)
     p.set_defaults(func=cmd_validate)
 
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--encoding", choices=["utf-8", "windows-1252"], default="utf-8", type=_encoding,
                    help="windows-1252: read the bytes of a text file that are not UTF-8 as Windows-1252 (Excel's plain "
                         "CSV on Windows, Latin-1), said in a note with the first such line to check (default: "
-                        "UTF-8, or UTF-16 with a byte order mark)")
+                        "UTF-8, or UTF-16 with or without a byte order mark)")
     _add_map(p)
     p.set_defaults(func=cmd_import)
 
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--encoding", choices=["utf-8", "windows-1252"], default="utf-8", type=_encoding,
                    help="windows-1252: read the bytes of a text file that are not UTF-8 as Windows-1252 (Excel's plain "
                         "CSV on Windows, Latin-1), said in a note with the first such line to check (default: "
-                        "UTF-8, or UTF-16 with a byte order mark)")
+                        "UTF-8, or UTF-16 with or without a byte order mark)")
     _add_map(p)
     p.set_defaults(func=cmd_create)
 

@@ -98,7 +98,8 @@ codecs.register_error(_CP1252_BYTES, _cp1252_bytes)
 
 
 def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
-    """Bytes to (text, a note on how it was read): UTF-8 (with or without BOM) or UTF-16 with a BOM, with no note;
+    """Bytes to (text, a note on how it was read): UTF-8 (with or without BOM) or UTF-16 (with a BOM, or without one
+    as charset-normalizer recognises it), with no note;
     a clear error otherwise. ``legacy``: text that is not UTF-8 is read as Windows-1252 (Excel's plain "CSV" on
     Windows; Latin-1 with the euro and curly quotes) where it is not UTF-8, and the note says so, with the first line that was not
     UTF-8 as it reads now, to check: never a silent guess. Bytes Windows-1252 does not have are still refused."""
@@ -108,7 +109,7 @@ def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
         except UnicodeDecodeError:
             raise DatasetFormatError("The file starts like UTF-16 but is not: re-save it as UTF-8.") from None
     if b"\x00" in data[:8192]:
-        raise DatasetFormatError("This looks like a binary file, not text: upload a JSON, JSON Lines or CSV file.")
+        return _utf16_without_bom(data), ""
     try:
         return data.decode("utf-8-sig"), ""
     except UnicodeDecodeError as exc:
@@ -134,6 +135,32 @@ def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
     raise DatasetFormatError(f"Not UTF-8 text (line {line}): {RESAVE}; or, for Windows-1252 text (Excel's plain CSV "
                              "on Windows), import it on the Dataset page or with dataset import --encoding "
                              "windows-1252.")
+
+
+def _utf16_without_bom(data: bytes) -> str:
+    """A file with NUL bytes near its start: UTF-16 without a byte order mark (Notepad's and Excel's "Unicode
+    text" saved by other tools; PowerShell's Out-File) when charset-normalizer, which requests already installs,
+    reads it as such; else it is refused as binary. charset-normalizer weighs the bytes' patterns against each
+    encoding, which also finds UTF-16 whose text is mostly non-Latin (no NUL in every other byte), where a rule of
+    our own counting NULs would not; only the UTF-16 and UTF-32 answers are taken, the encodings NUL bytes mean in
+    a text file."""
+    binary = DatasetFormatError("This looks like a binary file, not text: upload a JSON, JSON Lines or CSV file.")
+    try:
+        import charset_normalizer
+    except ImportError:  # not installed: the refusal stands
+        raise binary from None
+    # A sample (a 1 GB file is not read twice) of whole 4-byte units, short of the end: a file cut in the middle of a
+    # character is still recognised, and its damage named below.
+    best = charset_normalizer.from_bytes(data[:min(len(data) - 2, 65536) & ~3]).best()
+    encoding = best.encoding if best else ""
+    if not encoding.startswith(("utf_16", "utf_32")):
+        raise binary
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        name = encoding.replace("_", "-").upper()
+        raise DatasetFormatError(f"The file reads as {name} text without a byte order mark, but byte {exc.start:,} "
+                                 "is not: re-save it as UTF-8.") from None
 
 
 _JSON_START = re.compile(r'\s*(\[\s*[{\]]|\{\s*")')

@@ -317,3 +317,23 @@ def test_a_json_file_saved_with_a_csv_name_reads_as_json():
     # a real CSV, its header included, is still CSV
     assert formats.parse(b"[id],question,answer\n1,Q?,A.\n", "ids.csv").rows == [
         {"[id]": "1", "question": "Q?", "answer": "A."}]
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_read_not_refused_as_binary(codec):
+    """Saved as UTF-16 without a BOM (PowerShell's Out-File, some editors' "Unicode"), a JSON or CSV file was
+    refused as "a binary file"."""
+    text = json.dumps(UNICODE, ensure_ascii=False)
+    assert formats.read_records(text.encode(codec), "a.json") == UNICODE
+    table = "question,answer\r\nWhat is offside?,Nearer the goal line ⚽\r\n¿Balón?,Tamaño 5\r\n"
+    assert formats.read_records(table.encode(codec), "a.csv") == [
+        {"question": "What is offside?", "answer": "Nearer the goal line ⚽"}, {"question": "¿Balón?", "answer": "Tamaño 5"}]
+
+
+def test_a_binary_file_and_a_cut_utf16_file_are_each_refused_in_one_line():
+    with pytest.raises(formats.DatasetFormatError, match="^This looks like a binary file, not text"):
+        formats.read_records(bytes(range(256)) * 40, "a.json")
+    cut = json.dumps(UNICODE, ensure_ascii=False).encode("utf-16-le") + b"\x00\xd8"  # half a surrogate pair at the end
+    with pytest.raises(formats.DatasetFormatError) as err:
+        formats.read_records(cut, "a.json")
+    assert "UTF-16" in str(err.value) and "re-save it as UTF-8" in str(err.value) and "\n" not in str(err.value)
