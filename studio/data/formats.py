@@ -7,7 +7,7 @@ Reading happens in two steps so the UI can show a preview and let the user choos
 the common instruction formats (Alpaca instruction/input/output, prompt/response, Question/Answer in any
 case, a ``context`` column). Chat records and SQuAD-style rows are flattened to such rows first
 (``studio.data.conversations``, ``studio.data.squad``). JSON and JSON Lines text becomes rows in
-``studio.data.json_rows``, Parquet in ``studio.data.parquet_rows``. Every problem is a ``DatasetFormatError``
+``studio.data.json_rows``, CSV in ``studio.data.csv_rows``, Parquet in ``studio.data.parquet_rows``. Every problem is a ``DatasetFormatError``
 with a one-line message naming the line or record.
 """
 
@@ -16,14 +16,13 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
-import io
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.data import conversations, csv_cells, json_keys, json_rows, squad, validate
+from studio.data import conversations, csv_rows, json_keys, json_rows, squad, validate
 from studio.errors import DatasetFormatError
 
 Record = dict[str, object]
@@ -45,6 +44,7 @@ class Parsed:
     squad: str | None = None  # "squad" (the Hub's flat rows) or "squad-nested" (the original JSON file)
     warnings: tuple[validate.Problem, ...] = ()  # found while reading: a key a record gives twice (the last kept)
     encoding_note: str = ""  # set when the text was not UTF-8 and was read as Windows-1252: the page says so
+    delimiter: str = ""  # a CSV's: ",", "\t", ";" or "|" (csv_rows.DELIMITERS), found in the file; the page says it
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     (``studio.data.conversations``): their first exchange, or every exchange with ``turns="every"``.
     """
     repeated: list[json_keys.Repeat] = []  # keys a record gives twice (JSON, JSON Lines)
-    note = ""
+    note = delimiter = ""
     if isinstance(data, bytes) and (data[:4] == PARQUET_MAGIC or fmt == "parquet"
                                     or (filename or "").lower().endswith(".parquet")):
         fmt, rows = "parquet", _parse_parquet(data, filename)
@@ -229,7 +229,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
         if fmt not in FORMATS:
             raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
         if fmt == "csv":
-            rows = _parse_csv(text)
+            rows, delimiter = csv_rows.parse_csv(text)
         elif fmt == "json" and text.lstrip()[:1] not in "[{" and _csv_header(text):
             # json only said "Expecting value" at line 1, column 1: true, and no help
             raise DatasetFormatError(f"Not JSON: this looks like CSV with a header row ({_csv_header(text)}); "
@@ -246,6 +246,8 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
                                                             for r in repeated))
     if note:
         parsed = dataclasses.replace(parsed, encoding_note=note)
+    if delimiter:
+        parsed = dataclasses.replace(parsed, delimiter=delimiter)
     return parsed
 
 
@@ -272,52 +274,6 @@ def _parse_parquet(data: bytes, filename: str | None = None) -> list[dict]:
     from studio.data import parquet_rows
 
     return parquet_rows.read_rows(data, filename or "The Parquet file")
-
-
-def _parse_csv(text: str) -> list[dict]:
-    first = text[:4096].split("\n", 1)[0]
-    # Commas, tabs (TSV) or semicolons (what spreadsheets write where the comma is the decimal mark),
-    # whichever the header line holds most of; commas on a tie.
-    delimiter = max((",", "\t", ";"), key=first.count)
-    # Python's csv refuses a cell over 131,072 characters by default: a long passage the studio's own CSV
-    # export writes could not be read back. The file's size is already bounded by the memory left.
-    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as exc:
-        raise DatasetFormatError(f"Not a readable CSV header: {exc}.") from None
-    header = [csv_cells.unsafe_cell(h.strip()) for h in header]
-    named = [h for h in header if h]
-    if len(named) < 2:
-        raise DatasetFormatError(
-            "Not JSON, JSON Lines or CSV with a header row (e.g. question,answer): check the file."
-        )
-    if len(set(named)) != len(named):
-        raise DatasetFormatError(f"The CSV header repeats a column name ({', '.join(header)}): make them unique.")
-    # Columns without a name (a spreadsheet's trailing commas) are left out while they hold nothing.
-    unnamed = [i for i, h in enumerate(header) if not h]
-    rows = []
-    try:
-        for values in reader:
-            if not any(v.strip() for v in values):
-                continue
-            line = reader.line_num
-            if len(values) != len(header):
-                raise DatasetFormatError(
-                    f"Line {line}: {len(values)} values for {len(header)} columns (a stray comma or quote?)."
-                )
-            if unnamed:
-                full = next((i for i in unnamed if values[i].strip()), None)
-                if full is not None:
-                    raise DatasetFormatError(f"Line {line}: column {full + 1} holds a value but has no name in the "
-                                             "header: name it there, or remove the column.")
-                rows.append({h: csv_cells.unsafe_cell(v) for h, v in zip(header, values) if h})
-                continue
-            rows.append(dict(zip(header, (csv_cells.unsafe_cell(v) for v in values))))
-    except csv.Error as exc:
-        raise DatasetFormatError(f"Line {reader.line_num}: not valid CSV ({exc}).") from None
-    return rows
 
 
 def field_names(rows: list[dict]) -> list[str]:

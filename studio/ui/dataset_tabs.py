@@ -17,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import config, device, jobs, ui
-from studio.data import csv_cells, editing, formats, hub, plots, stats, store, validate, writers
+from studio.data import csv_cells, csv_rows, editing, formats, hub, plots, stats, store, validate, writers
 from studio.errors import StudioError
 from studio.tasks import Task
 from studio.ui import dataset as dui
@@ -33,7 +33,7 @@ NONE = "(none)"
 # ---- Import ---------------------------------------------------------------------------------------
 
 def import_tab(info: store.DatasetInfo | None) -> None:
-    st.caption("JSON arrays, JSON Lines, CSV (UTF-8) and Parquet. Field names are matched for you "
+    st.caption("JSON arrays, JSON Lines, CSV (cells separated by commas, tabs, semicolons or |) and Parquet. Field names are matched for you "
                "(question/answer in any case, Alpaca instruction/input/output, prompt/response, "
                "{\"data\": [...]} wrappers), and chat records (`messages`, ShareGPT `conversations`) and SQuAD "
                "files become questions and answers, with the passage as the Context; change the mapping if the "
@@ -77,8 +77,9 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     parsed: formats.Parsed = cached["parsed"]
     chat = {"messages": "chat messages", "sharegpt": "ShareGPT conversations", "squad": "SQuAD rows",
             "squad-nested": "a SQuAD file"}.get(parsed.chat or parsed.squad or "")
+    sep = f"cells separated by {csv_rows.DELIMITERS[parsed.delimiter]}" if parsed.delimiter else ""
     st.write(f"Read **{len(parsed.rows):,} record{'' if len(parsed.rows) == 1 else 's'}** as {parsed.format.upper()}"
-             + (f" ({chat})." if chat else "."))
+             + (f" ({chat or sep})." if chat or sep else "."))
     if parsed.encoding_note:  # not UTF-8: read as Windows-1252, and the person checks the accents
         st.warning(dui.md(parsed.encoding_note), icon=":material/translate:")
     if parsed.chat:

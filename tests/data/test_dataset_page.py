@@ -1015,3 +1015,11 @@ def test_a_file_whose_only_invalid_records_hold_numbers_comes_in_whole_with_noth
     info = store.find_dataset("Numbers")
     assert [r["answer"] for r in store.load_version(info.id)] == ["11", "Ref."]
     assert not at.warning  # no unsaved change is left to check or save
+
+
+def test_a_pipe_separated_upload_imports_and_the_page_says_which_delimiter_it_found():
+    data = b"question|answer\nWhat is offside?|Nearer the goal line, than the ball\nHow long, exactly?|45 minutes\n"
+    at = _upload(open_page(), "faq.csv", data)
+    assert not at.tabs[1].error
+    assert "Read **2 records** as CSV (cells separated by pipes (|))." in texts(at.tabs[1].markdown)
+    assert at.tabs[1].dataframe[0].value["answer"].tolist() == ["Nearer the goal line, than the ball", "45 minutes"]

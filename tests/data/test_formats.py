@@ -337,3 +337,23 @@ def test_a_binary_file_and_a_cut_utf16_file_are_each_refused_in_one_line():
     with pytest.raises(formats.DatasetFormatError) as err:
         formats.read_records(cut, "a.json")
     assert "UTF-16" in str(err.value) and "re-save it as UTF-8" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_pipe_or_tab_separated_table_reads_and_says_its_delimiter_even_with_commas_in_its_answers():
+    """A pipe-delimited file was refused as "Not JSON, JSON Lines or CSV with a header row"."""
+    pipes = "question|answer\nWhat is offside?|Nearer the goal line, than the ball\nHow long, exactly?|45 minutes\n"
+    parsed = formats.parse(pipes.encode(), "faq.csv")
+    assert parsed.delimiter == "|" and parsed.rows == [
+        {"question": "What is offside?", "answer": "Nearer the goal line, than the ball"},
+        {"question": "How long, exactly?", "answer": "45 minutes"}]
+    tabs = "question\tanswer\nWie lang?\t45 Minuten; ohne Nachspielzeit, sagt man\n"
+    assert formats.parse(tabs.encode(), "faq.txt").delimiter == "\t"
+    assert formats.parse(b"question,answer\r\n\"a;b|c\",d\r\n", "x.csv").delimiter == ","
+
+
+def test_a_text_that_is_no_table_is_refused_in_one_line_quoting_its_first_line():
+    with pytest.raises(StudioError) as err:
+        formats.read_records(b"Dear team,\nthe match is on Sunday.\nBring boots.\n", "notes.txt")
+    assert str(err.value) == ("Not JSON, JSON Lines or a table: the first line (Dear team,) names no two columns "
+                              "separated by commas, tabs, semicolons or | (a table's header row names its columns, "
+                              "e.g. question,answer).")

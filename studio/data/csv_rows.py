@@ -1,0 +1,96 @@
+"""CSV text (commas, tabs, semicolons or pipes between cells) to raw rows.
+
+``parse_csv(text)`` finds the delimiter (``sniff_delimiter``), reads the header row and the rows under it, and
+says which delimiter it used: the Import tab shows it beside the preview. Every problem is a one-line
+``DatasetFormatError`` naming the line. Cells a spreadsheet would run as formulas were written with a ``'``
+before them by the studio's own export; ``csv_cells.unsafe_cell`` takes exactly those off again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from studio.data import csv_cells
+from studio.errors import DatasetFormatError
+
+# What sits between cells: commas; tabs (TSV); semicolons (spreadsheets where the comma is the decimal mark);
+# pipes (database and Markdown-ish exports). Named as the Import tab shows them.
+DELIMITERS = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "pipes (|)"}
+SNIFFED_LINES = 50  # rows read to tell the delimiters apart: a header and enough rows to show a pattern
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter among ``DELIMITERS`` that the header line holds and that splits the first rows into as many
+    cells as the header has; on a tie, the one giving the header more columns, then the order of ``DELIMITERS``.
+    Not ``csv.Sniffer``: it takes any character (a space, a letter) for a delimiter and, on rows whose answers
+    hold commas, picks the comma over a pipe the header names; here only the header's candidates are weighed."""
+    sample = text[:65536]
+    header = sample.lstrip("\r\n").split("\n", 1)[0]
+    best, best_score = ",", (-1, 0)
+    for sep in DELIMITERS:
+        if sep not in header:
+            continue
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=sep)
+        rows = []
+        try:
+            for row in reader:
+                if any(c.strip() for c in row):
+                    rows.append(len(row))
+                if len(rows) > SNIFFED_LINES:
+                    break
+        except csv.Error:
+            continue
+        width = rows[0] if rows else 0
+        body = rows[1:-1] if len(rows) > 2 and len(sample) < len(text) else rows[1:]  # the sample may cut the last
+        fit = sum(n == width for n in body) / len(body) if body else 1.0
+        if (fit, width) > best_score:
+            best, best_score = sep, (fit, width)
+    return best
+
+
+def parse_csv(text: str) -> tuple[list[dict], str]:
+    """(the rows under the header, the delimiter that separated them)."""
+    delimiter = sniff_delimiter(text)
+    # Python's csv refuses a cell over 131,072 characters by default: a long passage the studio's own CSV
+    # export writes could not be read back. The file's size is already bounded by the memory left.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise DatasetFormatError(f"Not a readable CSV header: {exc}.") from None
+    header = [csv_cells.unsafe_cell(h.strip()) for h in header]
+    named = [h for h in header if h]
+    if len(named) < 2:
+        first = text.lstrip().split("\n", 1)[0].strip()
+        shown = first if len(first) <= 60 else first[:59] + "…"
+        raise DatasetFormatError(
+            f"Not JSON, JSON Lines or a table: the first line ({shown}) names no two columns separated by commas, "
+            "tabs, semicolons or | (a table's header row names its columns, e.g. question,answer).")
+    if len(set(named)) != len(named):
+        raise DatasetFormatError(f"The CSV header repeats a column name ({', '.join(header)}): make them unique.")
+    # Columns without a name (a spreadsheet's trailing commas) are left out while they hold nothing.
+    unnamed = [i for i, h in enumerate(header) if not h]
+    sep = DELIMITERS[delimiter].split(" ")[0].rstrip("s")  # "comma", "tab", "semicolon", "pipe"
+    rows = []
+    try:
+        for values in reader:
+            if not any(v.strip() for v in values):
+                continue
+            line = reader.line_num
+            if len(values) != len(header):
+                raise DatasetFormatError(
+                    f"Line {line}: {len(values)} values for {len(header)} columns (a stray {sep} or quote?)."
+                )
+            if unnamed:
+                full = next((i for i in unnamed if values[i].strip()), None)
+                if full is not None:
+                    raise DatasetFormatError(f"Line {line}: column {full + 1} holds a value but has no name in the "
+                                             "header: name it there, or remove the column.")
+                rows.append({h: csv_cells.unsafe_cell(v) for h, v in zip(header, values) if h})
+                continue
+            rows.append(dict(zip(header, (csv_cells.unsafe_cell(v) for v in values))))
+    except csv.Error as exc:
+        raise DatasetFormatError(f"Line {reader.line_num}: not valid CSV ({exc}).") from None
+    return rows, delimiter
