@@ -264,7 +264,8 @@ class BroughtIn:
         shown = ", ".join(str(i) for i in n[:10]) + (f" and {len(n) - 10:,} more" if len(n) > 10 else "")
         one = len(n) == 1
         return (f"{'Record' if one else 'Records'} {shown} of the file {'holds' if one else 'hold'} a number or "
-                "true/false as the question or answer: it comes in as its text (11 as \"11\"), nothing to fix.")
+                f"true/false as the question or answer: {'it comes' if one else 'they come'} in as "
+                f"{'its' if one else 'their'} text (11 as \"11\"), nothing to fix.")
 
 
 def bring_all_in(records: list[Record], invalid: set[int] | frozenset[int]) -> BroughtIn:
@@ -277,3 +278,31 @@ def bring_all_in(records: list[Record], invalid: set[int] | frozenset[int]) -> B
     valid_now = [n for n in changed if not validate.check([out[n - 1]]).errors]
     fixed = set(valid_now)
     return BroughtIn(out, valid_now, [n for n in sorted(invalid) if n not in fixed])
+
+
+@dataclass(frozen=True)
+class CellChange:
+    """One cell of the working copy that differs from the saved version."""
+
+    record: int | None  # its record number (from 1) in the working copy; None for a deleted record
+    field: str  # "question", "answer", "context", another field; "(new record)" or "(deleted)" for a whole record
+    saved: str  # the saved text ("" for a new record)
+    now: str  # the text now ("" for a deleted record)
+
+
+def changed_cells(saved: list[Record], current: list[Record], diff: store.Diff | None = None) -> list[CellChange]:
+    """Which cells the unsaved edits changed, in record order (deleted records last): the editor can mark no cell
+    itself, so the page lists them. ``diff``: ``changes(saved, current)`` when the caller has it already."""
+    diff = diff if diff is not None else changes(saved, current)
+    if diff.empty:
+        return []
+    where = {id(r): n for n, r in enumerate(current, 1)}
+    out: list[CellChange] = []
+    for before, after in diff.edited:
+        fields = [*before, *(k for k in after if k not in before)]
+        out.extend(CellChange(where.get(id(after)), f, _as_text(before.get(f)), _as_text(after.get(f)))
+                   for f in fields if before.get(f) != after.get(f))
+    out.extend(CellChange(where.get(id(r)), "(new record)", "", _as_text(r.get("question"))) for r in diff.added)
+    out.sort(key=lambda c: c.record or 0)
+    out.extend(CellChange(None, "(deleted)", _as_text(r.get("question")), "") for r in diff.removed)
+    return out

@@ -314,6 +314,7 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
         return
     diff = editing.changes(d.saved, d.current)
     st.warning(f"Unsaved changes: {editing.summary(diff)}.", icon=":material/edit:")
+    _changed_cells(editing.changed_cells(d.saved, d.current, diff))
     col_msg, col_save, col_discard = st.columns([3, 1, 1], vertical_alignment="bottom")
     message = col_msg.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
     if col_save.button("Save", type="primary", key="dataset.save", icon=":material/save:"):
@@ -325,6 +326,26 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     refused = st.session_state.setdefault(REFUSED, {}).pop(info.id, None)
     if refused:  # the save refused on the run before, which marked the rows in the table
         _refusal(*refused)
+
+
+CELLS_SHOWN = 500  # changed cells listed under the table; the banner above counts them all
+
+
+def _changed_cells(cells: list[editing.CellChange]) -> None:
+    """Which cells the unsaved edits changed, saved text beside the text now. Streamlit's editor styles no cell a
+    person can edit (a pandas Styler reaches read-only columns only), and a column of its own saying what changed
+    would make a new table at each edit (a dynamic editor's identity is its data), dropping what was being typed:
+    so the cells are listed here, and the list follows each edit."""
+    if not cells:
+        return
+    rows = [{"record": c.record, "field": c.field, "saved": c.saved, "now": c.now} for c in cells[:CELLS_SHOWN]]
+    st.caption(f"{plural(len(cells), 'change')}, cell by cell (record numbers count from 1; deleted records last)"
+               + (f"; the first {CELLS_SHOWN:,} are listed" if len(cells) > CELLS_SHOWN else "") + ":")
+    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 248),
+                 column_config={"record": st.column_config.NumberColumn("Record", width="small", format="%d"),
+                                "field": st.column_config.TextColumn("Field", width="small"),
+                                "saved": st.column_config.TextColumn("Saved"),
+                                "now": st.column_config.TextColumn("Now")})
 
 
 def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) -> None:

@@ -1023,3 +1023,21 @@ def test_a_pipe_separated_upload_imports_and_the_page_says_which_delimiter_it_fo
     assert not at.tabs[1].error
     assert "Read **2 records** as CSV (cells separated by pipes (|))." in texts(at.tabs[1].markdown)
     assert at.tabs[1].dataframe[0].value["answer"].tolist() == ["Nearer the goal line, than the ball", "45 minutes"]
+
+
+def test_the_cells_an_edit_changed_are_named_under_the_table_with_their_saved_text():
+    """In a 200-row table the banner said "1 edited" and nothing said which cell: the editor marks no cell."""
+    rows = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(200)]
+    info = store.create_dataset("Big", rows)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at = edit(at, edited={137: {"answer": "Changed."}, 41: {"question": "Question 41, asked again?"}},
+              added=[{"question": "New?", "answer": "Yes."}], deleted=[3])
+    assert "Unsaved changes: 1 added, 1 removed, 2 edited." in texts(at.warning)
+    changed = table_with(at, "field").astype(object).where(lambda f: f.notna(), None)  # a deleted record has none
+    assert changed.to_dict("records") == [
+        {"record": 41, "field": "question", "saved": "Question 41?", "now": "Question 41, asked again?"},
+        {"record": 137, "field": "answer", "saved": "Answer 137.", "now": "Changed."},
+        {"record": 200, "field": "(new record)", "saved": "", "now": "New?"},
+        {"record": None, "field": "(deleted)", "saved": "Question 3?", "now": ""}]
+    assert any(t.startswith("4 changes, cell by cell") for t in texts(at.caption))
