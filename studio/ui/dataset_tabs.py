@@ -10,6 +10,7 @@ holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
 from __future__ import annotations
 
 import functools
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -246,11 +247,19 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
 
 
 def _preview(records: list[dict], n: int = 20) -> list[dict]:
-    """The first records as text, question, answer and context (when there is one) first."""
+    """The first records as text, question, answer and context (when there is one) first; a value that is not text
+    as the file wrote it (true, 11, {"a": 1}), not as Python would (True)."""
     first = ("question", "answer", editing.CONTEXT)
-    return [{k: (v if isinstance(v, str) else repr(v))
+    return [{k: (v if isinstance(v, str) else _as_written(v))
              for k, v in [*((f, r[f]) for f in first if f in r), *((k, v) for k, v in r.items() if k not in first)]}
             for r in records[:n]]
+
+
+def _as_written(value: object) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # a Parquet value JSON has no word for (a date): Python's own text
+        return repr(value)
 
 
 def _left_out(n: int) -> str:

@@ -1041,3 +1041,11 @@ def test_the_cells_an_edit_changed_are_named_under_the_table_with_their_saved_te
         {"record": 200, "field": "(new record)", "saved": "", "now": "New?"},
         {"record": None, "field": "(deleted)", "saved": "Question 3?", "now": ""}]
     assert any(t.startswith("4 changes, cell by cell") for t in texts(at.caption))
+
+
+def test_the_import_preview_shows_a_true_or_a_list_as_the_file_wrote_it_not_as_python_does():
+    """The preview showed True and ['a'] (Python's repr) of a file holding true and ["a"]."""
+    rows = [{"question": "Is VAR used?", "answer": True, "tags": ["var", "rules"]}]
+    at = _upload(open_page(), "var.json", json.dumps(rows).encode())
+    preview = at.tabs[1].dataframe[0].value
+    assert preview["answer"].tolist() == ["true"] and preview["tags"].tolist() == ['["var", "rules"]']
