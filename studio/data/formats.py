@@ -224,7 +224,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     else:
         text, note = decode(data, legacy) if isinstance(data, bytes) else (data, "")
         if not text.strip():
-            raise DatasetFormatError("The file is empty: it needs at least one question and answer.")
+            raise DatasetFormatError(_no_text(text))
         fmt = fmt or detect_format(text, filename)
         if fmt not in FORMATS:
             raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
@@ -249,6 +249,13 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     if delimiter:
         parsed = dataclasses.replace(parsed, delimiter=delimiter)
     return parsed
+
+
+def _no_text(text: str) -> str:
+    """Why a file with no text in it is refused, as a person sees the file: "empty" of a 3-byte file read wrong."""
+    if not text:  # nothing, or a byte order mark alone (decoding takes it off)
+        return "The file is empty (a byte order mark at most): it needs at least one question and answer."
+    return "The file is empty but for spaces and line breaks: it needs at least one question and answer."
 
 
 def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:

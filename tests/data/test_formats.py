@@ -357,3 +357,12 @@ def test_a_text_that_is_no_table_is_refused_in_one_line_quoting_its_first_line()
     assert str(err.value) == ("Not JSON, JSON Lines or a table: the first line (Dear team,) names no two columns "
                               "separated by commas, tabs, semicolons or | (a table's header row names its columns, "
                               "e.g. question,answer).")
+
+
+def test_a_file_of_only_a_byte_order_mark_or_only_blank_lines_is_refused_saying_what_it_holds():
+    """A 3-byte file (a UTF-8 byte order mark alone) was called "empty" with no word of the bytes a person sees."""
+    for data in (b"\xef\xbb\xbf", b"\xff\xfe", b""):
+        with pytest.raises(StudioError, match=r"^The file is empty \(a byte order mark at most\)"):
+            formats.read_records(data, "a.json")
+    with pytest.raises(StudioError, match="^The file is empty but for spaces and line breaks"):
+        formats.read_records(b"\xef\xbb\xbf \r\n\r\n\t\n", "a.csv")
