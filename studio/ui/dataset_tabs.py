@@ -113,9 +113,10 @@ def import_tab(info: store.DatasetInfo | None) -> None:
                             f"invalid one{'' if len(bad) == 1 else 's'}"}
         else:  # "Import the 0 valid records" behind a disabled button said nothing of why or what to do
             none = "its one record is not" if len(bad) == 1 else f"none of its {len(bad):,} records is"
-            st.info(f"Nothing to import as it is: {none} valid."
-                    " Fix the file and upload it again, or bring them all in below to fix in the editor.",
-                    icon=":material/info:")
+            then = (" Fix the file and upload it again, or bring them all in below to fix in the editor." if brought.to_fix
+                    else " Bring them all in below: each number or true/false comes in as its text, with nothing left "
+                         "to fix.")
+            st.info(f"Nothing to import as it is: {none} valid.{then}", icon=":material/info:")
             ways = {"none": "Import nothing (fix the file and upload it again)"}
         ways |= {"fix": _bring_in_label(len(records), brought)}
         way = st.radio("The invalid records", list(ways), format_func=ways.get,  # options differ: keys too
@@ -280,7 +281,7 @@ def _bring_in_label(total: int, brought: editing.BroughtIn) -> str:
     if not text:
         return f"Bring all {total:,} in and {editor}"
     as_text = (f"{'the one' if text == 1 else f'the {text:,}'} with a number or true/false as the question or answer "
-               f"{'comes' if text == 1 else 'come'} in as its text (11 as \"11\")")
+               f"{'comes in as its' if text == 1 else 'come in as their'} text (11 as \"11\")")
     if not fix:
         return f"Bring all {total:,} in: {as_text}, nothing to fix"
     return f"Bring all {total:,} in: {as_text}; {editor}"

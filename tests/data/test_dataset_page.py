@@ -986,7 +986,7 @@ def test_a_number_answer_brought_in_to_fix_comes_in_as_its_text_said_so_and_save
     label = dict(zip(choice.options, ["skip", "fix"]))
     (fix,) = [o for o, way in label.items() if way == "fix"]
     assert fix.startswith("Bring all 4 in: the 2 with a number or true/false as the question or answer come in as "
-                          "its text") and "fix the one other invalid record in the editor" in fix
+                          "their text") and "fix the one other invalid record in the editor" in fix
     choice.set_value("fix").run()
     (note,) = [t for t in texts(at.tabs[1].info) if "true/false" in t]
     assert note.startswith("Records 1, 2 of the file hold a number or true/false as the question or answer")
@@ -1015,6 +1015,15 @@ def test_a_file_whose_only_invalid_records_hold_numbers_comes_in_whole_with_noth
     info = store.find_dataset("Numbers")
     assert [r["answer"] for r in store.load_version(info.id)] == ["11", "Ref."]
     assert not at.warning  # no unsaved change is left to check or save
+
+
+def test_a_file_whose_records_all_hold_numbers_is_not_told_to_fix_them_in_the_editor():
+    rows = [{"question": "How many players per side?", "answer": 11}, {"question": "Offside?", "answer": False}]
+    at = _upload(open_page(), "numbers.json", json.dumps(rows).encode())
+    (line,) = [t for t in texts(at.tabs[1].info) if t.startswith("Nothing to import")]
+    assert "editor" not in line and "nothing left to fix" in line
+    choice = at.radio(key="dataset.import.invalid.none")
+    assert choice.options[1].endswith("come in as their text (11 as \"11\"), nothing to fix")
 
 
 def test_a_pipe_separated_upload_imports_and_the_page_says_which_delimiter_it_found():
