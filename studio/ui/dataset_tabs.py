@@ -92,7 +92,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         return
     if cached.get("mapping") != mapping:  # a 200,000-row file is mapped and checked once, not every rerun
         records = formats.apply_mapping(parsed.rows, mapping)
-        cached.update(mapping=mapping, records=records, found=validate.check(records).adding(parsed.warnings))
+        cached.update(mapping=mapping, records=records, found=validate.check(records).adding(parsed.warnings),
+                      brought=None)
     records, found = cached["records"], cached["found"]
     st.dataframe(_preview(records), hide_index=True, width="stretch")
     errs, warns = found.errors, found.warnings
@@ -107,7 +108,9 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         dui.problems_table(errs)
         st.download_button("Download the list (CSV)", _problems_csv(errs), f"{Path(source_name).stem}-problems.csv",
                            "text/csv", icon=":material/download:", key="dataset.import.problems")
-        brought = editing.bring_all_in(records, bad)  # what bringing them all in does to each record
+        if cached.get("brought") is None:  # what bringing them all in does to each record: once per mapping
+            cached["brought"] = editing.bring_all_in(records, bad)
+        brought: editing.BroughtIn = cached["brought"]
         if valid:
             ways = {"skip": f"Import the {validate.plural(len(valid), 'valid record')} and skip the {len(bad):,} "
                             f"invalid one{'' if len(bad) == 1 else 's'}"}
