@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio import atomic, config
-from studio.errors import NetworkError, StudioError
+from studio.errors import NetworkError, StudioError, WorkspaceFullError
 
 REPO_NAME = "slm-studio-workspace"  # the default repo, on the visitor's own account
 MARKER = "slm-studio-workspace.json"  # what makes a repo a studio workspace (nothing else is written to)
@@ -187,7 +187,10 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
             explain: Callable[[Exception, str], StudioError] | None = None) -> int:
     """Bring the repo's files (those under ``prefix``) into ``folder``: every file missing here comes back
     byte for byte; a file that differs is kept as it is here (it is the newer one) unless its dataset is the
-    untouched sample a new workspace starts with. Returns the number of files written."""
+    untouched sample a new workspace starts with. A file this folder already had from the repo (in its manifest)
+    and that is gone here was deleted here: it stays deleted (the next commit removes it from the repo). A restore
+    stopped halfway (the workspace full) records what came, so deleting some of it to make room sticks and the
+    next try brings back the rest. Returns the number of files written."""
     from huggingface_hub import HfApi
 
     from studio.chat import saved
@@ -198,6 +201,8 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     written, came = 0, {}
     try:
         files = [f for f in _remote_files(api, repo_id, prefix) if _wanted(f)]
+        # a dataset's head last: one stopped halfway (the workspace full) is not listed as a broken dataset
+        files.sort(key=lambda rel: (rel.split("/")[:2], rel.endswith("/dataset.json")))
         with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
             replace = set()
             for rel in files:
@@ -208,6 +213,8 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
             for rel in files:
                 target = folder / rel
                 parts = rel.split("/")
+                if rel in synced and not target.exists():  # deleted here since it came: not brought back
+                    continue
                 if target.exists() and rel in BATCHED_FILES:  # the conversation: the repo's turns join those here
                     got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
                     theirs = _sha(got)
@@ -223,9 +230,17 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 written += 1
     except Exception as exc:
         raise (explain or _explain)(exc, f"restore from {repo_id}") from None
-    if came:  # these files are as the repo holds them; one kept here because it differs is pushed next
-        _save_manifest(folder, {**_load_manifest(folder, manifest), **came}, manifest)
+    finally:  # these files are as the repo holds them; one kept here because it differs is pushed next
+        if came:
+            _save_manifest(folder, {**_load_manifest(folder, manifest), **came}, manifest)
     return written
+
+
+def held_by_room(exc: WorkspaceFullError, where: str) -> WorkspaceFullError:
+    """The one line for a restore the workspace's (or the server's) size limit stopped halfway."""
+    why = str(exc).removeprefix("Not saved: ")
+    return WorkspaceFullError(f"Not everything kept in {where} fits back into this workspace: {why} What fit came "
+                              "back; the rest comes back by itself once there is room, and nothing is synced until then.")
 
 
 def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:
@@ -259,6 +274,7 @@ class WorkspaceSync:
         self.last_synced: float | None = None
         self.waits_until: float | None = None  # a change to the conversation alone is committed then (see BATCH_S)
         self.commits = 0
+        self.held_by_room = False  # the last failure: the restore stopped for want of room (the visitor can free it)
         self._failures = 0
         self._retry_at = 0.0
         self._seen: dict[str, tuple[int, int]] = {}
@@ -267,6 +283,15 @@ class WorkspaceSync:
         self._stop = threading.Event()
         self._last_poke = time.time()
         self._thread: threading.Thread | None = None
+
+    @property
+    def where(self) -> str:
+        """The repo as the visitor knows it."""
+        return f"{self.repo_id} (private)"
+
+    def retry_now(self) -> None:
+        """The visitor asked to try again: the next look (``ready``, the watcher's next turn) does not wait."""
+        self._retry_at = 0.0
 
     def same(self, repo_id: str, token: str, prefix: str = "") -> bool:
         return self.repo_id == repo_id and self._token == token and self.prefix == prefix
@@ -291,6 +316,9 @@ class WorkspaceSync:
                 return False
             try:
                 self.prepare()
+            except WorkspaceFullError as exc:
+                self._failed(held_by_room(exc, self.where))
+                return False
             except Exception as exc:
                 self._failed(self.explain(exc, f"restore from {self.repo_id}"))
                 return False
@@ -299,6 +327,7 @@ class WorkspaceSync:
             return True
 
     def _failed(self, err: StudioError) -> None:
+        self.held_by_room = isinstance(err, WorkspaceFullError)
         self._failures += 1
         pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
         self._retry_at = time.time() + pause
@@ -401,16 +430,20 @@ _registry_lock = threading.Lock()
 
 
 def start(folder: Path, repo_id: str, token: str, prefix: str = "", cls: type[WorkspaceSync] = WorkspaceSync,
-          restore_first: bool = False) -> WorkspaceSync:
+          restore_first: bool = False, held: WorkspaceFullError | None = None) -> WorkspaceSync:
     """The one sync of ``folder`` of its kind (``cls.kind``) in this process (a new one when the repo, the
-    path in it or the token changed)."""
+    path in it or the token changed). ``held``: the restore just tried stopped for want of room; the sync restores
+    the rest first (retried as a failure is, and at once on ``retry_now``), then commits."""
     key = (Path(folder).resolve(), cls.kind)
     with _registry_lock:
         sync = _registry.get(key)
-        if sync is None or not sync.same(repo_id, token, prefix):
+        if sync is None or not sync.same(repo_id, token, prefix) or (held is not None and sync.prepared):
             if sync is not None:
                 sync.stop()
-            sync = _registry[key] = cls(key[0], repo_id, token, prefix=prefix, restore_first=restore_first)
+            sync = _registry[key] = cls(key[0], repo_id, token, prefix=prefix,
+                                        restore_first=restore_first or held is not None)
+            if held is not None:
+                sync._failed(held_by_room(held, sync.where))
     sync.poke()
     return sync
 

@@ -36,7 +36,7 @@ import streamlit as st
 
 from studio import config, jobs
 from studio.cloud import handoff, limits, store, sync, workspaces
-from studio.errors import MissingTokenError, NetworkError, StudioError
+from studio.errors import MissingTokenError, NetworkError, StudioError, WorkspaceFullError
 
 PATH = "workspace.path"  # this session's workspace folder
 ANON = "workspace.anon"  # the anonymous folder this session started with
@@ -494,8 +494,12 @@ def _connect(token: str, repo_name: str) -> None:
     here = Path(st.session_state[PATH])
     target = here if _signed_in() is not None else workspaces.hub_account(account.id)
     target.mkdir(parents=True, exist_ok=True)
+    held = None
     with config.use_workspace(target):
-        sync.restore(token, repo_id, target)
+        try:
+            sync.restore(token, repo_id, target)
+        except WorkspaceFullError as exc:  # what fit came back; the sync brings the rest once there is room
+            held = exc
     if target != here:
         if workspaces.is_anonymous(here):
             _move_in(here, target)
@@ -504,7 +508,7 @@ def _connect(token: str, repo_name: str) -> None:
         st.session_state[ACCOUNT] = str(target)
         st.session_state[PATH] = str(target)
     st.session_state[LINK + ".repo"] = repo_id
-    sync.start(target, repo_id, token)
+    sync.start(target, repo_id, token, held=held)
 
 
 @st.fragment(run_every=3.0)
@@ -528,7 +532,16 @@ def _one_state(running: sync.WorkspaceSync, where: str) -> None:
                    f"{jobs.readable_time(running.waits_until)}.")
     elif running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
+    elif running.state == "failed" and running.held_by_room:  # the visitor can free the room: say how, offer a try
+        st.warning(running.message, icon=":material/cloud_off:")
+        if st.button("Try again now", key=f"workspace.sync_retry.{running.kind}", icon=":material/refresh:"):
+            running.retry_now()
+            with config.use_workspace(running.folder):
+                running.ready()
+            st.rerun()
     elif running.state == "failed":
         st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")
+    elif not running.prepared:
+        st.caption(f":material/cloud_sync: Bringing your workspace back from {where}…")
     else:
         st.caption(f":material/cloud_sync: Syncing to {where}…")
