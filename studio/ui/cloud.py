@@ -199,7 +199,10 @@ def _workspace() -> Path:
 def _move_in(source: Path, target: Path) -> None:
     """What an anonymous workspace made moves into the visitor's kept one, and the anonymous one goes, unless
     something in it could not move (then it stays, and the sidebar says so)."""
-    merged = workspaces.merge_into(source, target)
+    # a tab without the session cookie cannot come back to its workspace after a reload or a sign-out: only by
+    # forgetting the token, which returns this tab to it (ANON is kept)
+    stays = workspaces.STAYS_IN_BROWSER if _browser_secret() else workspaces.STAYS_IN_TAB
+    merged = workspaces.merge_into(source, target, stays)
     if not merged.keep_source:
         shutil.rmtree(source, ignore_errors=True)
     _say_merged(merged)
@@ -461,10 +464,12 @@ def _connect_or_disconnect() -> None:
     repo_name = (st.session_state.get(REPO) or sync.REPO_NAME).strip()
     link = st.session_state.get(LINK)
     if token is None:
-        if link is not None:  # the token was forgotten: so is the access to its workspace
+        if link is not None:  # the token was forgotten: so is the access to its workspace; the tab goes back to
+            # its own anonymous one (the browser's; for a tab without the cookie, the one it started with, where a
+            # conversation that could not move stayed)
             st.session_state.pop(LINK, None)
-            if st.session_state.pop(ACCOUNT, None):
-                st.session_state.pop(ANON, None)
+            st.session_state.pop(ACCOUNT, None)
+            st.session_state.pop(MOVE_NOTE, None)  # it spoke of the kept workspace this tab no longer opens
             st.rerun()
         return
     key = _digest(token, repo_name)

@@ -730,3 +730,31 @@ def test_a_restore_into_a_full_workspace_comes_back_once_room_is_freed_and_the_s
     assert not [f for f in pushed if f.startswith(f"datasets/{here}/")]
     assert [f for f in pushed if f.startswith(f"datasets/{({first, second} - {here}).pop()}/")]
 
+
+def test_a_cookieless_tab_whose_conversation_cannot_move_is_told_the_truth_and_gets_it_back_on_forgetting(
+        hub, api_mode, monkeypatch):
+    """A tab without the browser's session cookie whose conversation could not join a full kept workspace read 'it
+    stays in this browser's own workspace (forget the token or sign out to open it …)': forgetting the token opened a
+    new, empty workspace (a random one, as for any cookieless tab), and the conversation was out of reach."""
+    from studio import config
+    from studio.chat import saved
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: None)
+    tab = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)
+    kept = workspace(tab)
+    with config.use_workspace(kept):
+        saved.save([{"role": "user", "content": "Kept question?"}, {"role": "assistant", "content": "Kept."}])
+    _dataset_of(kept, "Fills it", 40)
+
+    at = visit("pages/4_Chat.py", studio={"workspace_mb": 0.05})
+    anon = workspace(at)
+    with config.use_workspace(anon):
+        saved.save([{"role": "user", "content": "Tab question?"}, {"role": "assistant", "content": "Tab answer."}])
+    at = give_token(at, TOKEN)
+    assert workspace(at) == kept
+    (note,) = [w.value for w in at.sidebar.warning if "Chat conversation" in w.value]
+    assert "this tab's own workspace" in note and "sign out" not in note and "browser's own" not in note, note
+    at.sidebar.button(key="auth.hf_token.forget").click().run()
+    assert not at.exception and workspace(at) == anon
+    assert "Tab question?" in " ".join(questions(at))
