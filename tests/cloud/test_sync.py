@@ -285,3 +285,48 @@ def test_clear_conversation_reaches_the_repo_at_once_so_a_restart_does_not_bring
     after = tmp_path / "after-restart"
     sync.restore(TOKEN, repo, after)
     assert not (after / "chat" / "conversation.json").exists()
+
+
+def _chat(folder: Path, *exchanges: tuple[str, str]) -> None:
+    """A conversation saved before questions had ids (what a restore or a move meets in older files)."""
+    from studio.chat import saved
+
+    with config.use_workspace(folder):
+        saved.save([t for q, a in exchanges for t in ({"role": "user", "content": q}, {"role": "assistant", "content": a})])
+
+
+def _exchanges(folder: Path) -> list[tuple[str, str]]:
+    from studio.chat import saved
+
+    with config.use_workspace(folder):
+        turns, _note = saved.load()
+    return [(q["content"], a["content"]) for q, a in zip(turns[::2], turns[1::2], strict=True)]
+
+
+def test_a_restore_keeps_the_same_question_asked_twice_as_two_turns_and_doubles_none(hub, tmp_path):
+    """Old turns without question ids were matched by their question alone: "hi" asked twice in the repo's copy
+    and once here came back as one, losing the other answer."""
+    first = tmp_path / "before-restart"
+    _chat(first, ("hi", "Hello!"), ("hi", "Hi again."), ("Bye?", "Bye."))
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+
+    after = tmp_path / "after-restart"  # an older copy of the same conversation: its answer was still coming
+    _chat(after, ("hi", "Hel"))
+    sync.restore(TOKEN, repo, after)
+    assert sorted(_exchanges(after)) == sorted([("hi", "Hel"), ("hi", "Hi again."), ("Bye?", "Bye.")])
+    sync.restore(TOKEN, repo, first)  # the same conversation both sides: nothing doubled
+    assert _exchanges(first) == [("hi", "Hello!"), ("hi", "Hi again."), ("Bye?", "Bye.")]
+
+
+def test_a_conversation_moving_into_a_kept_one_keeps_a_question_asked_twice_and_doubles_none(tmp_path):
+    """Giving a token or signing in put the tab's conversation after the kept one whole: an exchange both held (a tab
+    of the browser that went on with it) was there twice."""
+    from studio.cloud import workspaces
+
+    kept, tab = tmp_path / "kept", tmp_path / "tab"
+    _chat(kept, ("hi", "Hello!"))
+    _chat(tab, ("hi", "Hello!"), ("hi", "Hey, again."), ("Thanks", "You're welcome."))
+    merged = workspaces.merge_into(tab, kept)
+    assert merged.note is None
+    assert _exchanges(kept) == [("hi", "Hello!"), ("hi", "Hey, again."), ("Thanks", "You're welcome.")]
