@@ -131,7 +131,7 @@ def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[P
     now = time.time() if now is None else now
     base = root() if base is None else Path(base)
     removed: list[Path] = []
-    with usage.held(base, jobs=False) as tally:
+    with usage.held(base, jobs=usage.EACH) as tally:
         if tally.used + adding > total_bytes and not tally.exact:
             tally.measure()
         if tally.used + adding > total_bytes:
