@@ -3,8 +3,10 @@
 Why a commit per saved change and not ``huggingface_hub.CommitScheduler``: the scheduler pushes every
 few minutes (it is built for logs), so a restart inside that window loses the last saves; it never
 deletes what was deleted here, so a restore would bring deleted datasets back; and it shows nothing a
-page could say. Here one watcher thread per synced workspace looks for changed files every few seconds
-(stat only; hashes only for files whose size or time changed) and commits exactly those, additions and
+page could say. Here one watcher thread per synced workspace looks every few seconds at a few stats that change
+with any synced file (the running size total every checked save rewrites, the synced folders' own times), looks at
+every file only when they changed or a minute passed (stat only; hashes only for files whose size or time changed),
+and commits exactly those, additions and
 deletions in one commit, so every save reaches the Hub within seconds. A failed commit leaves the local
 files as they are and is retried with a growing pause; the page reads ``state``/``message``.
 
@@ -41,6 +43,8 @@ BATCHED_FILES = ("chat/conversation.json",)  # rewritten after every Chat turn: 
 BATCH_S = 60.0
 MANIFEST = ".sync-manifest.json"  # what the repo holds, as of the last commit (never synced itself; one per kind)
 INTERVAL_S = 2.0
+FULL_LOOK_S = 60.0  # every synced file is looked at (a stat each) at least this often; between, a few stats say
+# whether anything changed (measured: 50 visitors of 300 files each cost 9% of a core every 2 s looking at all)
 RETRY_S = (5, 10, 20, 40, 60)
 KEEP_ALIVE_S = 30 * 60  # the watcher ends this long after the last page run of its visitor
 
@@ -256,7 +260,7 @@ def _save_manifest(folder: Path, manifest: dict[str, str], name: str = MANIFEST)
 
 class WorkspaceSync:
     """Keeps one workspace folder in one repo (under ``prefix`` there): a watcher thread commits what
-    changed, retrying failures. With ``restore_first`` nothing is committed until the repo's files were
+    changed (looking at every file only when a few stats say something may have, or once a minute), retrying failures. With ``restore_first`` nothing is committed until the repo's files were
     brought back into the folder (``ready``), so a workspace emptied by a restart never overwrites them."""
 
     kind = "account"  # the visitor's own repo; "store" for the deployment's (studio.cloud.store)
@@ -278,6 +282,8 @@ class WorkspaceSync:
         self._failures = 0
         self._retry_at = 0.0
         self._seen: dict[str, tuple[int, int]] = {}
+        self._last_signal: tuple | None = None  # what tick saw at its last full look
+        self._looked_at = 0.0
         self._hashes: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -348,10 +354,36 @@ class WorkspaceSync:
         with config.use_workspace(self.folder):  # a thread starts with no visitor: this one is the folder's
             self._loop()
 
+    def _signal(self) -> tuple:
+        """A few stats that change whenever a synced file does: the running size total, which every checked save
+        rewrites, whatever process saves (``studio.cloud.usage``); the synced folders, whose own time a dataset, an
+        evaluation or a conversation added or deleted changes; and the conversation itself."""
+        from studio.cloud import usage
+
+        out = []
+        for name in (usage.USAGE, *SYNCED_DIRS, "chat", *SYNCED_FILES, *BATCHED_FILES):
+            try:
+                st = os.stat(self.folder / name)
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def tick(self) -> None:
+        """One look of the watcher: sync when the signal changed, something waits (a failure's retry, the
+        conversation's batch), or the last full look is ``FULL_LOOK_S`` old; else nothing (a few stats)."""
+        now = time.time()
+        if now < self._retry_at or not self.ready():
+            return
+        signal = self._signal()  # taken before the look: a change during it changes the signal again
+        if (signal != self._last_signal or now - self._looked_at >= FULL_LOOK_S or self.state != "synced"
+                or (self.waits_until is not None and now >= self.waits_until)):
+            self._last_signal, self._looked_at = signal, now
+            self.sync_once()
+
     def _loop(self) -> None:
         while True:
-            if time.time() >= self._retry_at and self.ready():
-                self.sync_once()
+            self.tick()
             if self._stop.wait(self.interval_s) or time.time() - self._last_poke > KEEP_ALIVE_S:
                 if self.state != "failed" and self._prepared:
                     self.sync_once(flush=True)
