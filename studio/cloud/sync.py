@@ -480,5 +480,13 @@ def start(folder: Path, repo_id: str, token: str, prefix: str = "", cls: type[Wo
     return sync
 
 
+def forget(running: WorkspaceSync) -> None:
+    """``running`` is no longer the sync of its folder (its token was forgotten): pages no longer show it."""
+    with _registry_lock:
+        key = (running.folder, running.kind)
+        if _registry.get(key) is running:
+            del _registry[key]
+
+
 def current(folder: Path, kind: str = "account") -> WorkspaceSync | None:
     return _registry.get((Path(folder).resolve(), kind))

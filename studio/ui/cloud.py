@@ -391,8 +391,11 @@ def panel() -> None:
         providers = auth_providers()
         path = Path(st.session_state[PATH])
         kept = sync.current(path, "store")
+        own = sync.current(path)  # this workspace's own repo, where this tab or another of the visitor gave a token
         if who is not None:
-            if kept is None:
+            if own is not None and kept is None:
+                keeps = f" and restarts, in {ui.md(own.where)}."
+            elif kept is None:
                 keeps = "; give your Hugging Face token to keep it across restarts."
             elif kept.state == "failed":  # said below; until it works only a token keeps it across restarts
                 keeps = "; this app's store, which keeps it across restarts, is failing (below)."
@@ -432,7 +435,7 @@ def panel() -> None:
         st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=REPO,
                       help="A private dataset repo; created if missing, refused if it holds something else.")
         _connect_or_disconnect()
-        if st.session_state.get(LINK) is None and kept is None:
+        if own is None and kept is None:
             st.caption("Sync: off (give your token to keep this workspace after a restart)."
                        if visitor_token() is None else "Sync: off.")
         else:
@@ -468,12 +471,18 @@ def _connect_or_disconnect() -> None:
             # its own anonymous one (the browser's; for a tab without the cookie, the one it started with, where a
             # conversation that could not move stayed)
             st.session_state.pop(LINK, None)
+            running = sync.current(Path(st.session_state[PATH]))
+            if running is not None and running.repo_id == link["repo"]:  # the server stops using the token (after
+                running.stop()  # a last commit of what is saved): Forget on a shared computer means forgotten
+                sync.forget(running)
             st.session_state.pop(ACCOUNT, None)
             st.session_state.pop(MOVE_NOTE, None)  # it spoke of the kept workspace this tab no longer opens
             st.rerun()
         return
     key = _digest(token, repo_name)
     if link is not None and link["key"] == key:
+        if sync.current(Path(st.session_state[PATH])) is None:  # another tab of this workspace forgot the token
+            sync.start(Path(st.session_state[PATH]), link["repo"], token)
         return
     failed = st.session_state.get(FAILED)
     if failed and failed[0] == key:
@@ -518,13 +527,12 @@ def _connect(token: str, repo_name: str) -> None:
 
 @st.fragment(run_every=3.0)
 def _sync_state() -> None:
-    link = st.session_state.get(LINK)
     path = st.session_state.get(PATH)
     if not path:
         return
-    running = sync.current(Path(path))
-    if link is not None and running is not None:
-        _one_state(running, f"{link['repo']} (private)")
+    running = sync.current(Path(path))  # given in this tab, or in another tab of the same signed-in visitor
+    if running is not None:
+        _one_state(running, running.where)
     kept = sync.current(Path(path), "store")
     if kept is not None:
         _one_state(kept, "this app's store")
