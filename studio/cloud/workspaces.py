@@ -274,7 +274,7 @@ def _move_conversation(source: Path, target: Path, stays: str = STAYS_IN_BROWSER
             kept, _ = saved.load()
             _stamp, dropped = saved.save([*kept, *saved.unmatched(before, kept)])  # what both hold, once
     except (saved.Unreadable, OSError, StudioError) as exc:  # the source's stays where it is, as it was
-        why = " ".join(str(exc).removeprefix("Not saved: ").split()) or type(exc).__name__
+        why = " ".join(str(exc).split()) or type(exc).__name__
         return f"The Chat conversation made before could not join your kept one ({why}): {stays}.", True
     if dropped:
         return (f"Your kept Chat conversation and this tab's together passed the {saved.KEEP} turns kept: the oldest "
