@@ -65,6 +65,11 @@ def anonymous(browser_secret: str | None = None) -> Path:
     return root() / f"a-{secrets.token_hex(16)}"
 
 
+def hub_account_folder(path: Path) -> bool:
+    """Whether ``path`` is the workspace of a visitor known by their Hugging Face token."""
+    return Path(path).name.startswith("h-")
+
+
 def is_anonymous(path: Path) -> bool:
     return Path(path).name.startswith("a-")
 

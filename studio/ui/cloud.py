@@ -24,6 +24,7 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -48,6 +49,12 @@ REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
 MOVE_NOTE = "workspace.move_note"  # one line on a conversation that did not all move into the kept workspace
 HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made before signing in
+
+MOVED_NOTE_FILE = ".moved-out"  # in the browser's anonymous workspace whose work moved into a kept one
+MOVED_TOKEN = ("What this browser made here moved, in another of its tabs, into the workspace kept with a Hugging Face "
+               "token: give the same token below to open it here too.")
+MOVED_SIGN_IN = ("What this browser made here moved, in another of its tabs, into the signed-in workspace: reload this "
+                 "tab to open it.")
 
 _configured_upload_mb: int | None = None  # server.maxUploadSize as configured, before the public app's limit
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
@@ -205,6 +212,10 @@ def _move_in(source: Path, target: Path) -> None:
     merged = workspaces.merge_into(source, target, stays)
     if not merged.keep_source:
         shutil.rmtree(source, ignore_errors=True)
+    if _browser_secret() and merged.moved:  # the browser's other tabs still open it: tell them where the work went
+        moved = MOVED_TOKEN if workspaces.hub_account_folder(target) else MOVED_SIGN_IN
+        workspaces.touch(source)
+        (source / MOVED_NOTE_FILE).write_text(moved, encoding="utf-8")
     _say_merged(merged)
 
 
@@ -387,6 +398,10 @@ def panel() -> None:
         st.subheader("Your workspace")
         if st.session_state.get(MOVE_NOTE):
             st.warning(st.session_state[MOVE_NOTE], icon=":material/warning:")
+        elif workspaces.is_anonymous(Path(st.session_state[PATH])):
+            with contextlib.suppress(OSError):  # another tab of this browser moved its work into a kept workspace
+                st.info((Path(st.session_state[PATH]) / MOVED_NOTE_FILE).read_text(encoding="utf-8"),
+                        icon=":material/drive_file_move:")
         who = _signed_in()
         providers = auth_providers()
         path = Path(st.session_state[PATH])
