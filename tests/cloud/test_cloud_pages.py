@@ -755,6 +755,8 @@ def test_a_cookieless_tab_whose_conversation_cannot_move_is_told_the_truth_and_g
     assert workspace(at) == kept
     (note,) = [w.value for w in at.sidebar.warning if "Chat conversation" in w.value]
     assert "this tab's own workspace" in note and "sign out" not in note and "browser's own" not in note, note
+    running = sync.current(kept)
     at.sidebar.button(key="auth.hf_token.forget").click().run()
     assert not at.exception and workspace(at) == anon
     assert "Tab question?" in " ".join(questions(at))
+    running._thread.join(60)  # Forget ended the kept workspace's sync
