@@ -506,10 +506,30 @@ def test_another_tab_of_the_browser_is_told_where_its_work_went_when_one_tab_giv
         two.run()
         assert not two.exception
         (note,) = [i.value for i in two.sidebar.info]
-        assert "moved, in another of its tabs, into the workspace kept with a Hugging Face token" in note
+        assert "moved into the workspace kept with the Hugging Face token given in it" in note
         two.text_input(key="auth.hf_token.input").input("hf_alice_write_token_0123456789").run()
         assert workspace_of(two) == workspace_of(one) and (workspace_of(two) / "datasets" / ds.id).is_dir()
         for running in list(sync._registry.values()):
             running.stop()
             if running._thread is not None:
                 running._thread.join(60)
+
+
+def test_after_signing_out_the_browser_s_workspace_says_its_work_moved_into_the_signed_in_one(monkeypatch):
+    """What a browser made moved into the signed-in workspace; signed out, its anonymous workspace looked empty."""
+    from studio.data import store
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "a-browser-signing-in-0123456789")
+    at = signed_in_visit(None)
+    with config.use_workspace(workspace_of(at)):
+        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
+    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = visit(at=at)
+    assert workspace_of(at).name.startswith("u-") and not at.sidebar.info
+    at.user = {"is_logged_in": False}  # Sign out: the tab is the browser's anonymous visitor again
+    at.session_state["workspace.anon"] = None
+    at = visit(at=at)
+    (note,) = [i.value for i in at.sidebar.info]
+    assert workspace_of(at).name.startswith("a-") and "moved into the workspace of the account signed in" in note
+    assert "sign in to open it" in note

@@ -51,10 +51,10 @@ MOVE_NOTE = "workspace.move_note"  # one line on a conversation that did not all
 HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made before signing in
 
 MOVED_NOTE_FILE = ".moved-out"  # in the browser's anonymous workspace whose work moved into a kept one
-MOVED_TOKEN = ("What this browser made here moved, in another of its tabs, into the workspace kept with a Hugging Face "
-               "token: give the same token below to open it here too.")
-MOVED_SIGN_IN = ("What this browser made here moved, in another of its tabs, into the signed-in workspace: reload this "
-                 "tab to open it.")
+MOVED_TOKEN = ("What this browser made here moved into the workspace kept with the Hugging Face token given in it: "
+               "give the same token below to open it here too.")
+MOVED_SIGN_IN = ("What this browser made here moved into the workspace of the account signed in with it: sign in to "
+                 "open it (or reload this tab, where another tab is signed in now).")
 
 _configured_upload_mb: int | None = None  # server.maxUploadSize as configured, before the public app's limit
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
