@@ -372,7 +372,6 @@ def test_an_idle_watcher_looks_at_a_few_files_and_every_change_still_reaches_the
     s = sync.WorkspaceSync(folder, repo, TOKEN)
     s.tick()
     assert s.commits == 1 and len(sync.local_files(folder)) > 300
-    s.tick()  # one more full look: the commit's own record of what the repo holds changed the signal
     with _Stats(folder) as looked:
         for _ in range(5):
             s.tick()
@@ -400,3 +399,38 @@ def test_an_idle_watcher_looks_at_a_few_files_and_every_change_still_reaches_the
         saved.forget()  # Clear conversation: at once
     s.tick()
     assert "chat/conversation.json" not in pushed
+
+
+def test_a_dataset_deleted_to_make_room_stays_deleted_when_the_restore_filled_the_workspace_to_the_brim(
+        hub, monkeypatch, tmp_path):
+    """What a stopped restore brought back is recorded beside the workspace; where the restore left no room even for
+    that record, it was refused too, and the next try brought back the dataset the visitor deleted to make room."""
+    from studio.cloud import workspaces
+    from studio.errors import WorkspaceFullError
+    from studio.ui import cloud
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        kept = store.create_dataset("Kept", [{"question": f"q{n}?", "answer": "k" * 200} for n in range(20)]).id
+        big = store.create_dataset("Big", [{"question": f"q{n}?", "answer": "b" * 400} for n in range(40)]).id
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    first = kept if kept < big else big  # the restore brings datasets back in order of their folder names
+    room = sum(f.stat().st_size for f in (before / "datasets" / first).rglob("*") if f.is_file())
+
+    settings = {"workspace_mb": (room + 120) / 1e6, "workspaces_total_mb": 1000}
+    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
+    folder = workspaces.root() / ("u-" + "2" * 32)
+    folder.mkdir(parents=True)
+    with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert (folder / "datasets" / first / "dataset.json").exists()
+    with config.use_workspace(folder):
+        store.delete_dataset(first)  # to make room
+    settings["workspace_mb"] = 1
+    with config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert not (folder / "datasets" / first).exists()
+    assert (folder / "datasets" / ({kept, big} - {first}).pop() / "dataset.json").exists()
