@@ -481,3 +481,55 @@ def test_a_joined_conversation_past_the_turns_kept_says_how_many_were_left_out()
     assert _questions(kept)[0] == f"Kept {left_out // 2}?" and len(_questions(kept)) == saved.KEEP // 2
     (note,) = [w.value for w in at.sidebar.warning if "Chat conversation" in w.value]
     assert f"the oldest {left_out} were left out" in note
+
+
+def test_another_tab_of_the_browser_is_told_where_its_work_went_when_one_tab_gives_a_token(monkeypatch):
+    """A token given in one tab moved the browser's anonymous work into the token's workspace: the browser's other
+    tab, still anonymous, showed it gone without a word."""
+    from hub_servers import point_hub_at, standin_hub
+
+    from studio.cloud import sync
+    from studio.data import store
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "one-browser-two-tabs-0123456789")
+    with standin_hub() as hub:
+        point_hub_at(monkeypatch, hub.url)
+        hub.users["hf_alice_write_token_0123456789"] = ("alice", "write")
+        one, two = visit(), visit()
+        anon = workspace_of(one)
+        assert workspace_of(two) == anon
+        with config.use_workspace(anon):
+            ds = store.create_dataset("Made in this browser", [{"question": "q?", "answer": "a"}])
+        one.text_input(key="auth.hf_token.input").input("hf_alice_write_token_0123456789").run()
+        assert workspace_of(one).name.startswith("h-")
+        two.run()
+        assert not two.exception
+        (note,) = [i.value for i in two.sidebar.info]
+        assert "moved into the workspace kept with the Hugging Face token given in it" in note
+        two.text_input(key="auth.hf_token.input").input("hf_alice_write_token_0123456789").run()
+        assert workspace_of(two) == workspace_of(one) and (workspace_of(two) / "datasets" / ds.id).is_dir()
+        for running in list(sync._registry.values()):
+            running.stop()
+            if running._thread is not None:
+                running._thread.join(60)
+
+
+def test_after_signing_out_the_browser_s_workspace_says_its_work_moved_into_the_signed_in_one(monkeypatch):
+    """What a browser made moved into the signed-in workspace; signed out, its anonymous workspace looked empty."""
+    from studio.data import store
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: "a-browser-signing-in-0123456789")
+    at = signed_in_visit(None)
+    with config.use_workspace(workspace_of(at)):
+        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
+    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = visit(at=at)
+    assert workspace_of(at).name.startswith("u-") and not at.sidebar.info
+    at.user = {"is_logged_in": False}  # Sign out: the tab is the browser's anonymous visitor again
+    at.session_state["workspace.anon"] = None
+    at = visit(at=at)
+    (note,) = [i.value for i in at.sidebar.info]
+    assert workspace_of(at).name.startswith("a-") and "moved into the workspace of the account signed in" in note
+    assert "sign in to open it" in note

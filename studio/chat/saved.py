@@ -119,14 +119,7 @@ def join_into(local: Path, stored: bytes) -> bool:
             theirs, ours = _turns(stored), _turns(local.read_bytes())
         except (OSError, ValueError, UnicodeDecodeError):
             return False
-        here = {_asked(t) for t in ours if t["role"] == "user"}
-        earlier: list[dict[str, Any]] = []
-        keep = False
-        for turn in theirs:  # an exchange (a question and its answers) not here comes first
-            if turn["role"] == "user":
-                keep = _asked(turn) not in here
-            if keep:
-                earlier.append(turn)
+        earlier = unmatched(theirs, ours)
         if not earlier:
             return False
         turns, _dropped = _last(earlier + ours)
@@ -135,9 +128,45 @@ def join_into(local: Path, stored: bytes) -> bool:
         return True
 
 
-def _asked(turn: dict[str, Any]) -> str:
-    """A question's identity: its id (every question the page asks has one), else its text."""
-    return turn.get("id") or "\x00" + turn.get("content", "")
+def _exchanges(turns: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The turns cut into exchanges: a question and the answers after it (answers before any question: one of their own)."""
+    out: list[list[dict[str, Any]]] = []
+    for turn in turns:
+        if turn["role"] == "user" or not out:
+            out.append([turn])
+        else:
+            out[-1].append(turn)
+    return out
+
+
+def _same(a: list[dict[str, Any]], b: list[dict[str, Any]], exact: bool) -> bool:
+    """Whether two exchanges are one: the same question id; a question without one (saved before questions had ids)
+    by its text and its answer: the same answer (``exact``), or one the start of the other (a copy taken while it
+    was being answered). Two askings of "hi" with different answers are two exchanges."""
+    qa, qb = a[0], b[0]
+    if qa["role"] != "user" or qb["role"] != "user":
+        return False
+    if qa.get("id") or qb.get("id"):
+        return qa.get("id") == qb.get("id")
+    if qa.get("content") != qb.get("content"):
+        return False
+    ra, rb = ("\x00".join(t.get("content", "") for t in x[1:]) for x in (a, b))
+    return ra == rb if exact else ra.startswith(rb) or rb.startswith(ra)
+
+
+def unmatched(turns: list[dict[str, Any]], others: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The exchanges of ``turns`` that ``others`` does not hold, in order: each exchange of ``others`` stands for at
+    most one of ``turns`` (the same answer first, then one the start of the other), so "hi" asked twice is not taken
+    for one, and an exchange both hold is not taken twice."""
+    mine, theirs = _exchanges(turns), _exchanges(others)
+    taken, used = [False] * len(mine), [False] * len(theirs)
+    for exact in (True, False):
+        for j, other in enumerate(theirs):
+            for i, ex in enumerate(mine):
+                if not used[j] and not taken[i] and _same(ex, other, exact):
+                    taken[i] = used[j] = True
+                    break
+    return [t for i, ex in enumerate(mine) if not taken[i] for t in ex]
 
 
 def _turns(raw: bytes) -> list[dict[str, Any]]:

@@ -121,6 +121,7 @@ class StoreSync(sync.WorkspaceSync):
     """A signed-in visitor's workspace kept under their path in the store; restored before its first commit."""
 
     kind = "store"
+    where = "this app's store"
 
     def prepare(self) -> None:
         open_store(StoreConfig(self.repo_id, self._token))

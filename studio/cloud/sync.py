@@ -3,8 +3,10 @@
 Why a commit per saved change and not ``huggingface_hub.CommitScheduler``: the scheduler pushes every
 few minutes (it is built for logs), so a restart inside that window loses the last saves; it never
 deletes what was deleted here, so a restore would bring deleted datasets back; and it shows nothing a
-page could say. Here one watcher thread per synced workspace looks for changed files every few seconds
-(stat only; hashes only for files whose size or time changed) and commits exactly those, additions and
+page could say. Here one watcher thread per synced workspace looks every few seconds at a few stats that change
+with any synced file (the running size total every checked save rewrites, the synced folders' own times), looks at
+every file only when they changed or a minute passed (stat only; hashes only for files whose size or time changed),
+and commits exactly those, additions and
 deletions in one commit, so every save reaches the Hub within seconds. A failed commit leaves the local
 files as they are and is retried with a growing pause; the page reads ``state``/``message``.
 
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio import atomic, config
-from studio.errors import NetworkError, StudioError
+from studio.errors import NetworkError, StudioError, WorkspaceFullError
 
 REPO_NAME = "slm-studio-workspace"  # the default repo, on the visitor's own account
 MARKER = "slm-studio-workspace.json"  # what makes a repo a studio workspace (nothing else is written to)
@@ -41,6 +43,8 @@ BATCHED_FILES = ("chat/conversation.json",)  # rewritten after every Chat turn: 
 BATCH_S = 60.0
 MANIFEST = ".sync-manifest.json"  # what the repo holds, as of the last commit (never synced itself; one per kind)
 INTERVAL_S = 2.0
+FULL_LOOK_S = 60.0  # every synced file is looked at (a stat each) at least this often; between, a few stats say
+# whether anything changed (measured: 50 visitors of 300 files each cost 9% of a core every 2 s looking at all)
 RETRY_S = (5, 10, 20, 40, 60)
 KEEP_ALIVE_S = 30 * 60  # the watcher ends this long after the last page run of its visitor
 
@@ -187,7 +191,10 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
             explain: Callable[[Exception, str], StudioError] | None = None) -> int:
     """Bring the repo's files (those under ``prefix``) into ``folder``: every file missing here comes back
     byte for byte; a file that differs is kept as it is here (it is the newer one) unless its dataset is the
-    untouched sample a new workspace starts with. Returns the number of files written."""
+    untouched sample a new workspace starts with. A file this folder already had from the repo (in its manifest)
+    and that is gone here was deleted here: it stays deleted (the next commit removes it from the repo). A restore
+    stopped halfway (the workspace full) records what came, so deleting some of it to make room sticks and the
+    next try brings back the rest. Returns the number of files written."""
     from huggingface_hub import HfApi
 
     from studio.chat import saved
@@ -198,6 +205,8 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     written, came = 0, {}
     try:
         files = [f for f in _remote_files(api, repo_id, prefix) if _wanted(f)]
+        # a dataset's head last: one stopped halfway (the workspace full) is not listed as a broken dataset
+        files.sort(key=lambda rel: (rel.split("/")[:2], rel.endswith("/dataset.json")))
         with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
             replace = set()
             for rel in files:
@@ -208,6 +217,8 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
             for rel in files:
                 target = folder / rel
                 parts = rel.split("/")
+                if rel in synced and not target.exists():  # deleted here since it came: not brought back
+                    continue
                 if target.exists() and rel in BATCHED_FILES:  # the conversation: the repo's turns join those here
                     got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
                     theirs = _sha(got)
@@ -223,9 +234,17 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 written += 1
     except Exception as exc:
         raise (explain or _explain)(exc, f"restore from {repo_id}") from None
-    if came:  # these files are as the repo holds them; one kept here because it differs is pushed next
-        _save_manifest(folder, {**_load_manifest(folder, manifest), **came}, manifest)
+    finally:  # these files are as the repo holds them; one kept here because it differs is pushed next
+        if came:
+            _save_manifest(folder, {**_load_manifest(folder, manifest), **came}, manifest)
     return written
+
+
+def held_by_room(exc: WorkspaceFullError, where: str) -> WorkspaceFullError:
+    """The one line for a restore the workspace's (or the server's) size limit stopped halfway."""
+    why = str(exc).removeprefix("Not saved: ")
+    return WorkspaceFullError(f"Not everything kept in {where} fits back into this workspace: {why} What fit came "
+                              "back; the rest comes back by itself once there is room, and nothing is synced until then.")
 
 
 def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:
@@ -236,12 +255,18 @@ def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:
 
 
 def _save_manifest(folder: Path, manifest: dict[str, str], name: str = MANIFEST) -> None:
-    atomic.write_json(folder / name, manifest, indent=None)
+    """Record what the repo holds, outside the workspace's size check (as its running total is): a restore that filled
+    the workspace to the brim must still record what came, or the next try brings back what the visitor deleted to
+    make room. A few bytes a file; the next measure of the workspace counts it."""
+    path = Path(folder) / name
+    tmp = path.with_name(f".{name}.tmp")
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 class WorkspaceSync:
     """Keeps one workspace folder in one repo (under ``prefix`` there): a watcher thread commits what
-    changed, retrying failures. With ``restore_first`` nothing is committed until the repo's files were
+    changed (looking at every file only when a few stats say something may have, or once a minute), retrying failures. With ``restore_first`` nothing is committed until the repo's files were
     brought back into the folder (``ready``), so a workspace emptied by a restart never overwrites them."""
 
     kind = "account"  # the visitor's own repo; "store" for the deployment's (studio.cloud.store)
@@ -259,14 +284,26 @@ class WorkspaceSync:
         self.last_synced: float | None = None
         self.waits_until: float | None = None  # a change to the conversation alone is committed then (see BATCH_S)
         self.commits = 0
+        self.held_by_room = False  # the last failure: the restore stopped for want of room (the visitor can free it)
         self._failures = 0
         self._retry_at = 0.0
         self._seen: dict[str, tuple[int, int]] = {}
+        self._last_signal: tuple | None = None  # what tick saw at its last full look
+        self._looked_at = 0.0
         self._hashes: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._last_poke = time.time()
         self._thread: threading.Thread | None = None
+
+    @property
+    def where(self) -> str:
+        """The repo as the visitor knows it."""
+        return f"{self.repo_id} (private)"
+
+    def retry_now(self) -> None:
+        """The visitor asked to try again: the next look (``ready``, the watcher's next turn) does not wait."""
+        self._retry_at = 0.0
 
     def same(self, repo_id: str, token: str, prefix: str = "") -> bool:
         return self.repo_id == repo_id and self._token == token and self.prefix == prefix
@@ -291,6 +328,9 @@ class WorkspaceSync:
                 return False
             try:
                 self.prepare()
+            except WorkspaceFullError as exc:
+                self._failed(held_by_room(exc, self.where))
+                return False
             except Exception as exc:
                 self._failed(self.explain(exc, f"restore from {self.repo_id}"))
                 return False
@@ -299,6 +339,7 @@ class WorkspaceSync:
             return True
 
     def _failed(self, err: StudioError) -> None:
+        self.held_by_room = isinstance(err, WorkspaceFullError)
         self._failures += 1
         pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
         self._retry_at = time.time() + pause
@@ -319,10 +360,36 @@ class WorkspaceSync:
         with config.use_workspace(self.folder):  # a thread starts with no visitor: this one is the folder's
             self._loop()
 
+    def _signal(self) -> tuple:
+        """A few stats that change whenever a synced file does: the running size total, which every checked save
+        rewrites, whatever process saves (``studio.cloud.usage``); the synced folders, whose own time a dataset, an
+        evaluation or a conversation added or deleted changes; and the conversation itself."""
+        from studio.cloud import usage
+
+        out = []
+        for name in (usage.USAGE, *SYNCED_DIRS, "chat", *SYNCED_FILES, *BATCHED_FILES):
+            try:
+                st = os.stat(self.folder / name)
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def tick(self) -> None:
+        """One look of the watcher: sync when the signal changed, something waits (a failure's retry, the
+        conversation's batch), or the last full look is ``FULL_LOOK_S`` old; else nothing (a few stats)."""
+        now = time.time()
+        if now < self._retry_at or not self.ready():
+            return
+        signal = self._signal()  # taken before the look: a change during it changes the signal again
+        if (signal != self._last_signal or now - self._looked_at >= FULL_LOOK_S or self.state != "synced"
+                or (self.waits_until is not None and now >= self.waits_until)):
+            self._last_signal, self._looked_at = signal, now
+            self.sync_once()
+
     def _loop(self) -> None:
         while True:
-            if time.time() >= self._retry_at and self.ready():
-                self.sync_once()
+            self.tick()
             if self._stop.wait(self.interval_s) or time.time() - self._last_poke > KEEP_ALIVE_S:
                 if self.state != "failed" and self._prepared:
                     self.sync_once(flush=True)
@@ -401,18 +468,30 @@ _registry_lock = threading.Lock()
 
 
 def start(folder: Path, repo_id: str, token: str, prefix: str = "", cls: type[WorkspaceSync] = WorkspaceSync,
-          restore_first: bool = False) -> WorkspaceSync:
+          restore_first: bool = False, held: WorkspaceFullError | None = None) -> WorkspaceSync:
     """The one sync of ``folder`` of its kind (``cls.kind``) in this process (a new one when the repo, the
-    path in it or the token changed)."""
+    path in it or the token changed). ``held``: the restore just tried stopped for want of room; the sync restores
+    the rest first (retried as a failure is, and at once on ``retry_now``), then commits."""
     key = (Path(folder).resolve(), cls.kind)
     with _registry_lock:
         sync = _registry.get(key)
-        if sync is None or not sync.same(repo_id, token, prefix):
+        if sync is None or not sync.same(repo_id, token, prefix) or (held is not None and sync.prepared):
             if sync is not None:
                 sync.stop()
-            sync = _registry[key] = cls(key[0], repo_id, token, prefix=prefix, restore_first=restore_first)
+            sync = _registry[key] = cls(key[0], repo_id, token, prefix=prefix,
+                                        restore_first=restore_first or held is not None)
+            if held is not None:
+                sync._failed(held_by_room(held, sync.where))
     sync.poke()
     return sync
+
+
+def forget(running: WorkspaceSync) -> None:
+    """``running`` is no longer the sync of its folder (its token was forgotten): pages no longer show it."""
+    with _registry_lock:
+        key = (running.folder, running.kind)
+        if _registry.get(key) is running:
+            del _registry[key]
 
 
 def current(folder: Path, kind: str = "account") -> WorkspaceSync | None:

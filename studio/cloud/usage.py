@@ -15,7 +15,9 @@ have, and never let past the limit. What could make it smaller than the truth is
   file under its process's id until it ends (dropped once that process is gone), and every process's measure adds
   them, so a job process's first measure never drops what the server is writing at that moment;
 - ``jobs/`` (a job's status and the log its process prints to, written outside any check) is measured at every
-  check of its workspace: a few small files per job, whatever the workspace's datasets and evaluations hold.
+  check of its workspace: a few small files per job, whatever the workspace's datasets and evaluations hold. The
+  total of every workspace together measures each workspace's ``jobs/`` at every check too (``EACH``): a log that
+  grew since the last walk is counted, so logs cannot take the server past its limit unseen.
 """
 
 from __future__ import annotations
@@ -31,17 +33,19 @@ from pathlib import Path
 USAGE = ".usage.json"
 USAGE_LOCK = ".usage.lock"
 MEASURED_EACH_TIME = "jobs"  # written by a job's output outside any check
+EACH = "each"  # held(jobs=EACH): the folder of every workspace, whose every jobs/ is measured at each check
 
 _trusted: set[str] = set()  # the totals this process measured (or kept) since it started
 _trusted_lock = threading.Lock()
 _holding = threading.local()  # .folders: the folders whose lock this thread holds now (their Tally)
 
 
-def measure(folder: Path, skip: str | None = None) -> int:
-    """The bytes the files under ``folder`` hold (its top-level ``skip`` folder left out), walking every file."""
-    total = 0
+def measure(folder: Path, skip: str | None = None, depth: int = 0) -> int:
+    """The bytes the files under ``folder`` hold (its ``skip`` folders ``depth`` levels down left out: 0, its own;
+    1, each of its folders'), walking every file."""
+    total, top = 0, len(Path(folder).parts)
     for dirpath, dirs, files in os.walk(folder):
-        if skip is not None and Path(dirpath) == Path(folder) and skip in dirs:
+        if skip is not None and skip in dirs and len(Path(dirpath).parts) - top == depth:
             dirs.remove(skip)
         for name in files:
             try:
@@ -56,7 +60,7 @@ class Tally:
     ``writing``: the bytes counted for saves still being written, per process id (every process's, kept in the
     shared file: a measure taken meanwhile does not see them on disk yet, and must not drop them)."""
 
-    def __init__(self, folder: Path, jobs: bool):
+    def __init__(self, folder: Path, jobs: bool | str):
         self.folder, self._jobs = Path(folder), jobs
         self.exact = False
         with _trusted_lock:
@@ -66,7 +70,13 @@ class Tally:
         if saved is None or not trusted:
             self.measure()
         else:
-            self._jobs_bytes = measure(self.folder / MEASURED_EACH_TIME) if jobs else 0
+            self._jobs_bytes = self._jobs_size()
+
+    def _jobs_size(self) -> int:
+        """What the ``jobs/`` folders measured at each check hold now."""
+        if self._jobs == EACH:
+            return sum(measure(d) for d in self.folder.glob(f"*/{MEASURED_EACH_TIME}"))
+        return measure(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
 
     @property
     def used(self) -> int:
@@ -74,9 +84,9 @@ class Tally:
 
     def measure(self) -> None:
         """Walk the folder for the true total (a save the running total would refuse; the first check here)."""
-        walked = measure(self.folder, MEASURED_EACH_TIME if self._jobs else None)
+        walked = measure(self.folder, MEASURED_EACH_TIME if self._jobs else None, 1 if self._jobs == EACH else 0)
         self.counted = walked + sum(self.writing.values())
-        self._jobs_bytes = measure(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
+        self._jobs_bytes = self._jobs_size()
         self.exact = True
         self._save()
         with _trusted_lock:
@@ -143,9 +153,10 @@ def _read(folder: Path) -> tuple[int | None, dict[str, int]]:
 
 
 @contextlib.contextmanager
-def held(folder: Path, jobs: bool = True, measure_first: bool = True) -> Iterator[Tally]:
+def held(folder: Path, jobs: bool | str = True, measure_first: bool = True) -> Iterator[Tally]:
     """``folder``'s total, with every other check of it (in any process) waiting until the block ends. ``jobs``:
-    the folder is one workspace, whose ``jobs/`` is measured each time (not the folder of every workspace).
+    the folder is one workspace, whose ``jobs/`` is measured each time; ``EACH``: the folder of every workspace,
+    each of whose ``jobs/`` is.
     ``measure_first=False``: only the saves being written are wanted (a total missing stays missing)."""
     folder = Path(folder)
     folders = _holding.__dict__.setdefault("folders", {})

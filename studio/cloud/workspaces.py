@@ -65,6 +65,11 @@ def anonymous(browser_secret: str | None = None) -> Path:
     return root() / f"a-{secrets.token_hex(16)}"
 
 
+def hub_account_folder(path: Path) -> bool:
+    """Whether ``path`` is the workspace of a visitor known by their Hugging Face token."""
+    return Path(path).name.startswith("h-")
+
+
 def is_anonymous(path: Path) -> bool:
     return Path(path).name.startswith("a-")
 
@@ -131,7 +136,7 @@ def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[P
     now = time.time() if now is None else now
     base = root() if base is None else Path(base)
     removed: list[Path] = []
-    with usage.held(base, jobs=False) as tally:
+    with usage.held(base, jobs=usage.EACH) as tally:
         if tally.used + adding > total_bytes and not tally.exact:
             tally.measure()
         if tally.used + adding > total_bytes:
@@ -216,11 +221,17 @@ class Merged(NamedTuple):
     keep_source: bool = False
 
 
-def merge_into(source: Path, target: Path) -> Merged:
+STAYS_IN_BROWSER = ("it stays in this browser's own workspace (forget the token or sign out to open it, and export it "
+                    "on the Chat page)")
+STAYS_IN_TAB = ("it stays in this tab's own workspace, which a reload or closing the tab loses (this tab has no session "
+                "cookie): forget the token to go back to it and export it on the Chat page")
+
+
+def merge_into(source: Path, target: Path, stays: str = STAYS_IN_BROWSER) -> Merged:
     """Move the datasets, evaluations and Chat conversation of ``source`` (an anonymous session's) into ``target``,
     the visitor's kept workspace; a dataset whose id is taken there arrives under a new id. The untouched
     sample is left behind (the kept workspace has its own). Where the conversation cannot move (the kept workspace
-    is full), ``source`` keeps it and must not be removed."""
+    is full), ``source`` keeps it and must not be removed; ``stays`` tells the visitor how to reach it again."""
     moved = []
     usage.forget(target)  # what arrives here was counted in the other workspace: measured at the next save
     for kind in ("datasets", "evals"):
@@ -242,12 +253,12 @@ def merge_into(source: Path, target: Path) -> Merged:
             if kind == "datasets" and name != item.name:
                 _renamed_dataset(dest / name)
             moved.append(name)
-    note, keep_source = _move_conversation(Path(source), Path(target))
+    note, keep_source = _move_conversation(Path(source), Path(target), stays)
     usage.forget(target)  # again: a save while they moved may have measured the workspace halfway
     return Merged(moved, note, keep_source)
 
 
-def _move_conversation(source: Path, target: Path) -> tuple[str | None, bool]:
+def _move_conversation(source: Path, target: Path, stays: str = STAYS_IN_BROWSER) -> tuple[str | None, bool]:
     """The Chat conversation of ``source`` goes to ``target`` too: as it is where ``target`` has none, else after
     the one there (both are the visitor's). Returns a one-line note where it did not all move, and whether it
     stayed in ``source`` (it could not be written there)."""
@@ -266,11 +277,10 @@ def _move_conversation(source: Path, target: Path) -> tuple[str | None, bool]:
             before, _ = saved.load()
         with config.use_workspace(target):
             kept, _ = saved.load()
-            _stamp, dropped = saved.save([*kept, *before])
+            _stamp, dropped = saved.save([*kept, *saved.unmatched(before, kept)])  # what both hold, once
     except (saved.Unreadable, OSError, StudioError) as exc:  # the source's stays where it is, as it was
         why = " ".join(str(exc).split()) or type(exc).__name__
-        return (f"The Chat conversation made before could not join your kept one ({why}): it stays in this browser's "
-                "own workspace (forget the token or sign out to open it, and export it on the Chat page)."), True
+        return f"The Chat conversation made before could not join your kept one ({why}): {stays}.", True
     if dropped:
         return (f"Your kept Chat conversation and this tab's together passed the {saved.KEEP} turns kept: the oldest "
                 f"{dropped} were left out."), False

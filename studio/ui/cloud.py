@@ -24,6 +24,7 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -36,7 +37,7 @@ import streamlit as st
 
 from studio import config, jobs
 from studio.cloud import handoff, limits, store, sync, workspaces
-from studio.errors import MissingTokenError, NetworkError, StudioError
+from studio.errors import MissingTokenError, NetworkError, StudioError, WorkspaceFullError
 
 PATH = "workspace.path"  # this session's workspace folder
 ANON = "workspace.anon"  # the anonymous folder this session started with
@@ -48,6 +49,12 @@ REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
 MOVE_NOTE = "workspace.move_note"  # one line on a conversation that did not all move into the kept workspace
 HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made before signing in
+
+MOVED_NOTE_FILE = ".moved-out"  # in the browser's anonymous workspace whose work moved into a kept one
+MOVED_TOKEN = ("What this browser made here moved into the workspace kept with the Hugging Face token given in it: "
+               "give the same token below to open it here too.")
+MOVED_SIGN_IN = ("What this browser made here moved into the workspace of the account signed in with it: sign in to "
+                 "open it (or reload this tab, where another tab is signed in now).")
 
 _configured_upload_mb: int | None = None  # server.maxUploadSize as configured, before the public app's limit
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
@@ -199,9 +206,16 @@ def _workspace() -> Path:
 def _move_in(source: Path, target: Path) -> None:
     """What an anonymous workspace made moves into the visitor's kept one, and the anonymous one goes, unless
     something in it could not move (then it stays, and the sidebar says so)."""
-    merged = workspaces.merge_into(source, target)
+    # a tab without the session cookie cannot come back to its workspace after a reload or a sign-out: only by
+    # forgetting the token, which returns this tab to it (ANON is kept)
+    stays = workspaces.STAYS_IN_BROWSER if _browser_secret() else workspaces.STAYS_IN_TAB
+    merged = workspaces.merge_into(source, target, stays)
     if not merged.keep_source:
         shutil.rmtree(source, ignore_errors=True)
+    if _browser_secret() and merged.moved:  # the browser's other tabs still open it: tell them where the work went
+        moved = MOVED_TOKEN if workspaces.hub_account_folder(target) else MOVED_SIGN_IN
+        workspaces.touch(source)
+        (source / MOVED_NOTE_FILE).write_text(moved, encoding="utf-8")
     _say_merged(merged)
 
 
@@ -384,12 +398,19 @@ def panel() -> None:
         st.subheader("Your workspace")
         if st.session_state.get(MOVE_NOTE):
             st.warning(st.session_state[MOVE_NOTE], icon=":material/warning:")
+        elif workspaces.is_anonymous(Path(st.session_state[PATH])):
+            with contextlib.suppress(OSError):  # another tab of this browser moved its work into a kept workspace
+                st.info((Path(st.session_state[PATH]) / MOVED_NOTE_FILE).read_text(encoding="utf-8"),
+                        icon=":material/drive_file_move:")
         who = _signed_in()
         providers = auth_providers()
         path = Path(st.session_state[PATH])
         kept = sync.current(path, "store")
+        own = sync.current(path)  # this workspace's own repo, where this tab or another of the visitor gave a token
         if who is not None:
-            if kept is None:
+            if own is not None and kept is None:
+                keeps = f" and restarts, in {ui.md(own.where)}."
+            elif kept is None:
                 keeps = "; give your Hugging Face token to keep it across restarts."
             elif kept.state == "failed":  # said below; until it works only a token keeps it across restarts
                 keeps = "; this app's store, which keeps it across restarts, is failing (below)."
@@ -429,7 +450,7 @@ def panel() -> None:
         st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=REPO,
                       help="A private dataset repo; created if missing, refused if it holds something else.")
         _connect_or_disconnect()
-        if st.session_state.get(LINK) is None and kept is None:
+        if own is None and kept is None:
             st.caption("Sync: off (give your token to keep this workspace after a restart)."
                        if visitor_token() is None else "Sync: off.")
         else:
@@ -461,14 +482,22 @@ def _connect_or_disconnect() -> None:
     repo_name = (st.session_state.get(REPO) or sync.REPO_NAME).strip()
     link = st.session_state.get(LINK)
     if token is None:
-        if link is not None:  # the token was forgotten: so is the access to its workspace
+        if link is not None:  # the token was forgotten: so is the access to its workspace; the tab goes back to
+            # its own anonymous one (the browser's; for a tab without the cookie, the one it started with, where a
+            # conversation that could not move stayed)
             st.session_state.pop(LINK, None)
-            if st.session_state.pop(ACCOUNT, None):
-                st.session_state.pop(ANON, None)
+            running = sync.current(Path(st.session_state[PATH]))
+            if running is not None and running.repo_id == link["repo"]:  # the server stops using the token (after
+                running.stop()  # a last commit of what is saved): Forget on a shared computer means forgotten
+                sync.forget(running)
+            st.session_state.pop(ACCOUNT, None)
+            st.session_state.pop(MOVE_NOTE, None)  # it spoke of the kept workspace this tab no longer opens
             st.rerun()
         return
     key = _digest(token, repo_name)
     if link is not None and link["key"] == key:
+        if sync.current(Path(st.session_state[PATH])) is None:  # another tab of this workspace forgot the token
+            sync.start(Path(st.session_state[PATH]), link["repo"], token)
         return
     failed = st.session_state.get(FAILED)
     if failed and failed[0] == key:
@@ -494,8 +523,12 @@ def _connect(token: str, repo_name: str) -> None:
     here = Path(st.session_state[PATH])
     target = here if _signed_in() is not None else workspaces.hub_account(account.id)
     target.mkdir(parents=True, exist_ok=True)
+    held = None
     with config.use_workspace(target):
-        sync.restore(token, repo_id, target)
+        try:
+            sync.restore(token, repo_id, target)
+        except WorkspaceFullError as exc:  # what fit came back; the sync brings the rest once there is room
+            held = exc
     if target != here:
         if workspaces.is_anonymous(here):
             _move_in(here, target)
@@ -504,18 +537,17 @@ def _connect(token: str, repo_name: str) -> None:
         st.session_state[ACCOUNT] = str(target)
         st.session_state[PATH] = str(target)
     st.session_state[LINK + ".repo"] = repo_id
-    sync.start(target, repo_id, token)
+    sync.start(target, repo_id, token, held=held)
 
 
 @st.fragment(run_every=3.0)
 def _sync_state() -> None:
-    link = st.session_state.get(LINK)
     path = st.session_state.get(PATH)
     if not path:
         return
-    running = sync.current(Path(path))
-    if link is not None and running is not None:
-        _one_state(running, f"{link['repo']} (private)")
+    running = sync.current(Path(path))  # given in this tab, or in another tab of the same signed-in visitor
+    if running is not None:
+        _one_state(running, running.where)
     kept = sync.current(Path(path), "store")
     if kept is not None:
         _one_state(kept, "this app's store")
@@ -528,7 +560,16 @@ def _one_state(running: sync.WorkspaceSync, where: str) -> None:
                    f"{jobs.readable_time(running.waits_until)}.")
     elif running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
+    elif running.state == "failed" and running.held_by_room:  # the visitor can free the room: say how, offer a try
+        st.warning(running.message, icon=":material/cloud_off:")
+        if st.button("Try again now", key=f"workspace.sync_retry.{running.kind}", icon=":material/refresh:"):
+            running.retry_now()
+            with config.use_workspace(running.folder):
+                running.ready()
+            st.rerun()
     elif running.state == "failed":
         st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")
+    elif not running.prepared:
+        st.caption(f":material/cloud_sync: Bringing your workspace back from {where}…")
     else:
         st.caption(f":material/cloud_sync: Syncing to {where}…")

@@ -682,3 +682,81 @@ def test_the_sidebar_does_not_say_synced_while_a_conversation_change_waits(hub, 
     at.run()
     (line,) = [c.value for c in at.sidebar.caption if "Synced to" in c.value]
     assert "the Chat conversation's last change goes at" in line and "UTC" in line
+
+
+def _dataset_of(folder: Path, name: str, kb: int) -> str:
+    from studio import config
+    from studio.data import store
+
+    with config.use_workspace(folder):
+        return store.create_dataset(name, [{"question": f"{name} {i}?", "answer": "x" * 1000} for i in range(kb)]).id
+
+
+def test_a_restore_into_a_full_workspace_comes_back_once_room_is_freed_and_the_sidebar_says_each_step(
+        hub, studio_home, tmp_path):
+    """A restore that did not fit was one line under the token field, and sync stayed off for good (the refusal
+    was kept for that token and repo): deleting a dataset to make room changed nothing until a restart."""
+    from studio import config
+    from studio.data import store
+
+    before = tmp_path / "before-restart"
+    first, second = _dataset_of(before, "First", 30), _dataset_of(before, "Second", 30)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+
+    at = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)  # room for one of the two
+    kept = workspace(at)
+    assert kept.name.startswith("h-")
+    shown = " ".join(w.value for w in at.sidebar.warning)
+    assert "Not everything kept in alice/slm-studio-workspace (private) fits back into this workspace" in shown
+    assert "comes back by itself once there is room" in shown and not at.sidebar.error
+    assert not [c.value for c in at.sidebar.caption if c.value.startswith("Sync: off")]
+    running = sync.current(kept)
+    assert running is not None and not running.prepared
+    came = {d.name for d in (kept / "datasets").iterdir() if (d / "dataset.json").exists()} & {first, second}
+    assert len(came) == 1
+    (here,) = came
+
+    with config.use_workspace(kept):
+        store.delete_dataset(here)  # the room the rest needs
+    at.sidebar.button(key="workspace.sync_retry.account").click().run()
+    assert not at.exception and running.prepared and not at.sidebar.warning
+    assert ({first, second} - {here}) <= {d.name for d in (kept / "datasets").iterdir()}
+    assert not (kept / "datasets" / here).exists()  # deleted to make room: it stays deleted
+    assert running.sync_once()
+    at.run()
+    assert [c.value for c in at.sidebar.caption if "Synced to alice/slm-studio-workspace (private)" in c.value]
+    pushed = hub.repos[("dataset", repo)].files
+    assert not [f for f in pushed if f.startswith(f"datasets/{here}/")]
+    assert [f for f in pushed if f.startswith(f"datasets/{({first, second} - {here}).pop()}/")]
+
+
+def test_a_cookieless_tab_whose_conversation_cannot_move_is_told_the_truth_and_gets_it_back_on_forgetting(
+        hub, api_mode, monkeypatch):
+    """A tab without the browser's session cookie whose conversation could not join a full kept workspace read 'it
+    stays in this browser's own workspace (forget the token or sign out to open it …)': forgetting the token opened a
+    new, empty workspace (a random one, as for any cookieless tab), and the conversation was out of reach."""
+    from studio import config
+    from studio.chat import saved
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_browser_secret", lambda: None)
+    tab = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)
+    kept = workspace(tab)
+    with config.use_workspace(kept):
+        saved.save([{"role": "user", "content": "Kept question?"}, {"role": "assistant", "content": "Kept."}])
+    _dataset_of(kept, "Fills it", 40)
+
+    at = visit("pages/4_Chat.py", studio={"workspace_mb": 0.05})
+    anon = workspace(at)
+    with config.use_workspace(anon):
+        saved.save([{"role": "user", "content": "Tab question?"}, {"role": "assistant", "content": "Tab answer."}])
+    at = give_token(at, TOKEN)
+    assert workspace(at) == kept
+    (note,) = [w.value for w in at.sidebar.warning if "Chat conversation" in w.value]
+    assert "this tab's own workspace" in note and "sign out" not in note and "browser's own" not in note, note
+    running = sync.current(kept)
+    at.sidebar.button(key="auth.hf_token.forget").click().run()
+    assert not at.exception and workspace(at) == anon
+    assert "Tab question?" in " ".join(questions(at))
+    running._thread.join(60)  # Forget ended the kept workspace's sync

@@ -277,3 +277,25 @@ def test_a_signed_in_visitor_who_also_gives_their_token_is_kept_in_both_places(h
     assert hub.repos[("dataset", "alice/slm-studio-workspace")].files[key] == (ws / key).read_bytes()
     assert hub.repos[("dataset", STORE_REPO)].files[store.prefix_for(ws) + key] == (ws / key).read_bytes()
     assert token_leaks(hub, STORE_TOKEN, ws) == [] and token_leaks(hub, "hf_alice_write_token_0123456789", ws) == []
+
+
+def test_another_tab_of_a_signed_in_visitor_says_where_the_token_given_in_one_tab_keeps_the_workspace(hub):
+    """A token given in one tab kept the signed-in workspace in the visitor's repo, yet their other tab said 'Sync:
+    off (give your token …)'; and Forget left the server committing with the forgotten token for half an hour."""
+    hub.users["hf_alice_write_token_0123456789"] = ("alice", "write")
+    one, two = signed_in(ALICE, store_setting={}), signed_in(ALICE, store_setting={})
+    one.text_input(key="auth.hf_token.input").input("hf_alice_write_token_0123456789").run()
+    assert not one.exception and not one.sidebar.error
+    own = sync.current(workspace_of(one))
+    assert own is not None and own.sync_once()
+    two.run()
+    shown = sidebar_text(two)
+    assert "Synced to alice/slm-studio-workspace (private) at" in shown and "Sync: off" not in shown
+    assert "kept across visits and restarts, in alice/slm-studio-workspace (private)" in shown
+
+    one.sidebar.button(key="auth.hf_token.forget").click().run()
+    assert not one.exception and sync.current(workspace_of(one)) is None
+    own._thread.join(60)
+    assert not own._thread.is_alive()  # the server no longer holds the token for this workspace
+    two.run()
+    assert "Sync: off (give your token to keep this workspace after a restart)." in sidebar_text(two)

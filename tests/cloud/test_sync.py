@@ -285,3 +285,152 @@ def test_clear_conversation_reaches_the_repo_at_once_so_a_restart_does_not_bring
     after = tmp_path / "after-restart"
     sync.restore(TOKEN, repo, after)
     assert not (after / "chat" / "conversation.json").exists()
+
+
+def _chat(folder: Path, *exchanges: tuple[str, str]) -> None:
+    """A conversation saved before questions had ids (what a restore or a move meets in older files)."""
+    from studio.chat import saved
+
+    with config.use_workspace(folder):
+        saved.save([t for q, a in exchanges for t in ({"role": "user", "content": q}, {"role": "assistant", "content": a})])
+
+
+def _exchanges(folder: Path) -> list[tuple[str, str]]:
+    from studio.chat import saved
+
+    with config.use_workspace(folder):
+        turns, _note = saved.load()
+    return [(q["content"], a["content"]) for q, a in zip(turns[::2], turns[1::2], strict=True)]
+
+
+def test_a_restore_keeps_the_same_question_asked_twice_as_two_turns_and_doubles_none(hub, tmp_path):
+    """Old turns without question ids were matched by their question alone: "hi" asked twice in the repo's copy
+    and once here came back as one, losing the other answer."""
+    first = tmp_path / "before-restart"
+    _chat(first, ("hi", "Hello!"), ("hi", "Hi again."), ("Bye?", "Bye."))
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+
+    after = tmp_path / "after-restart"  # an older copy of the same conversation: its answer was still coming
+    _chat(after, ("hi", "Hel"))
+    sync.restore(TOKEN, repo, after)
+    assert sorted(_exchanges(after)) == sorted([("hi", "Hel"), ("hi", "Hi again."), ("Bye?", "Bye.")])
+    sync.restore(TOKEN, repo, first)  # the same conversation both sides: nothing doubled
+    assert _exchanges(first) == [("hi", "Hello!"), ("hi", "Hi again."), ("Bye?", "Bye.")]
+
+
+def test_a_conversation_moving_into_a_kept_one_keeps_a_question_asked_twice_and_doubles_none(tmp_path):
+    """Giving a token or signing in put the tab's conversation after the kept one whole: an exchange both held (a tab
+    of the browser that went on with it) was there twice."""
+    from studio.cloud import workspaces
+
+    kept, tab = tmp_path / "kept", tmp_path / "tab"
+    _chat(kept, ("hi", "Hello!"))
+    _chat(tab, ("hi", "Hello!"), ("hi", "Hey, again."), ("Thanks", "You're welcome."))
+    merged = workspaces.merge_into(tab, kept)
+    assert merged.note is None
+    assert _exchanges(kept) == [("hi", "Hello!"), ("hi", "Hey, again."), ("Thanks", "You're welcome.")]
+
+
+class _Stats:
+    """Counts the stats of files under ``root`` (what the watcher's look costs, whatever the machine's speed)."""
+
+    def __init__(self, root: Path):
+        import os
+
+        self.root, self.count, self._os, self._real = str(root), 0, os, os.stat
+
+    def __enter__(self) -> _Stats:
+        def counting(path, *args, **kwargs):
+            if str(path).startswith(self.root):
+                self.count += 1
+            return self._real(path, *args, **kwargs)
+
+        self._os.stat = counting
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._os.stat = self._real
+
+
+def test_an_idle_watcher_looks_at_a_few_files_and_every_change_still_reaches_the_repo(hub, monkeypatch):
+    """The watcher stat'ed every synced file of every synced workspace every 2 s (9% of a core for 50 visitors of 300
+    files each, all the time). It now looks at a few stats that any save, delete or Clear changes."""
+    from studio.chat import saved
+    from studio.cloud import workspaces
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)  # the public app's checked saves
+    folder = workspaces.root() / ("u-" + "1" * 32)
+    with config.use_workspace(folder):
+        ids = [store.create_dataset(f"Big {n}", [{"question": "q?", "answer": "a"}]).id for n in range(3)]
+        for ds in ids:
+            for v in range(1, 60):
+                store.save_version(ds, [{"question": "q?", "answer": f"a{v}"}], base_version=v)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    s = sync.WorkspaceSync(folder, repo, TOKEN)
+    s.tick()
+    assert s.commits == 1 and len(sync.local_files(folder)) > 300
+    with _Stats(folder) as looked:
+        for _ in range(5):
+            s.tick()
+    assert looked.count <= 5 * 8 and s.commits == 1
+
+    pushed = hub.repos[("dataset", repo)].files
+    with config.use_workspace(folder):  # a new version of a dataset already there (a file deep in its folder)
+        store.save_version(ids[0], [{"question": "q?", "answer": "newest"}], base_version=60)
+    s.tick()
+    assert f"datasets/{ids[0]}/versions/0061.json" in pushed
+    with config.use_workspace(folder):
+        store.delete_dataset(ids[1])
+    s.tick()
+    assert not [f for f in pushed if f.startswith(f"datasets/{ids[1]}/")]
+    with config.use_workspace(folder):
+        saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
+    s.tick()
+    assert "chat/conversation.json" in pushed
+    with config.use_workspace(folder):
+        saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."},
+                    {"role": "user", "content": "Again?"}, {"role": "assistant", "content": "B."}])
+    s.tick()
+    assert b"Again?" not in pushed["chat/conversation.json"] and s.waits_until  # batched: at most once a minute
+    with config.use_workspace(folder):
+        saved.forget()  # Clear conversation: at once
+    s.tick()
+    assert "chat/conversation.json" not in pushed
+
+
+def test_a_dataset_deleted_to_make_room_stays_deleted_when_the_restore_filled_the_workspace_to_the_brim(
+        hub, monkeypatch, tmp_path):
+    """What a stopped restore brought back is recorded beside the workspace; where the restore left no room even for
+    that record, it was refused too, and the next try brought back the dataset the visitor deleted to make room."""
+    from studio.cloud import workspaces
+    from studio.errors import WorkspaceFullError
+    from studio.ui import cloud
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        kept = store.create_dataset("Kept", [{"question": f"q{n}?", "answer": "k" * 200} for n in range(20)]).id
+        big = store.create_dataset("Big", [{"question": f"q{n}?", "answer": "b" * 400} for n in range(40)]).id
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    first = kept if kept < big else big  # the restore brings datasets back in order of their folder names
+    room = sum(f.stat().st_size for f in (before / "datasets" / first).rglob("*") if f.is_file())
+
+    settings = {"workspace_mb": (room + 120) / 1e6, "workspaces_total_mb": 1000}
+    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
+    folder = workspaces.root() / ("u-" + "2" * 32)
+    folder.mkdir(parents=True)
+    with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert (folder / "datasets" / first / "dataset.json").exists()
+    with config.use_workspace(folder):
+        store.delete_dataset(first)  # to make room
+    settings["workspace_mb"] = 1
+    with config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert not (folder / "datasets" / first).exists()
+    assert (folder / "datasets" / ({kept, big} - {first}).pop() / "dataset.json").exists()

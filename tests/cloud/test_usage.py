@@ -185,6 +185,23 @@ def test_the_server_s_total_is_kept_the_same_way(public):
     assert looked.count <= 5
 
 
+def test_a_job_s_log_that_grows_after_the_server_s_total_was_taken_counts_against_it(public):
+    """The server's total took jobs' logs in only when it walked every file: a log growing between walks (a job
+    printing on and on) was not in it, and other visitors' saves could take the disk past the server's limit."""
+    public.update(workspaces_total_mb=2, workspace_mb=5)
+    one = _workspace("u-" + "d" * 32, 1)
+    two = _workspace("u-" + "e" * 32, 1)
+    (one / "jobs" / "eval-e").mkdir(parents=True)
+    (one / "jobs" / "eval-e" / "log").write_bytes(b"starting\n")
+    _save(one, "datasets/first.json", 900_000)
+    _save(two, "datasets/first.json", 500_000)
+    (one / "jobs" / "eval-e" / "log").write_bytes(b"l" * 700_000)  # what the job printed since
+    with pytest.raises(WorkspaceFullError) as caught:
+        _save(two, "datasets/more.json", 100_000)
+    assert str(caught.value).startswith("Not saved: this server is full")
+    assert not (two / "datasets" / "more.json").exists()
+
+
 def test_a_job_s_first_measure_while_a_page_s_save_is_being_written_keeps_that_save_counted(public):
     """A job process measured the workspace while a page's save was counted but not yet on disk, and saved its walk as
     the total: the page's save dropped out of it, and a later save passed the limit."""
