@@ -18,7 +18,7 @@ from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.models import prompt_format
 from studio.train import job, liger, memory, recipe, runs, scratch
-from studio.train.config import PRESET_NOTES, PRESETS, TrainConfig, default_preset, field_help, recommend
+from studio.train.config import PRESET_NOTES, PRESETS, TrainConfig, default_preset, field_help, presets_for, recommend
 
 BASES = ("scratch", "distilgpt2", "a model from the library", "an earlier run", "another model (Hub id or folder)")
 
@@ -226,9 +226,7 @@ def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
 
 def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig | None:
     """Preset plus the advanced settings, each with a one-line explanation."""
-    names = list(PRESETS)
-    if base == "scratch":
-        names = [n for n in names if n != "recommended"]
+    names = presets_for(base)
     default = default_preset(base)
     name = ui.kept_choice(st.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
                           format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
