@@ -80,7 +80,11 @@ def pick_base() -> str | None:
         spec = models_ui.model_picker("train.base_model", "Model", kept if models_ui.still_there(kept) else default_spec,
                                       include_runs=False)
         st.session_state["train.base_model.kept"] = spec
-        if offline_bundled and spec == bundled.SPEC:
+        if spec != default_spec:
+            st.session_state["train.base_model.chosen"] = True
+        # Why the bundled model stands in for distilgpt2; not once a model was picked on purpose (the Models page's
+        # "Train on it" on the bundled model read as if it had been swapped in).
+        if offline_bundled and spec == bundled.SPEC and not st.session_state.get("train.base_model.chosen"):
             st.caption(why)
         return spec
     if choice == "an earlier run":
