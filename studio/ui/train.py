@@ -47,6 +47,12 @@ def pick_dataset() -> tuple[list[dict], DatasetRef] | None:
         return None
     version = ui.kept_choice(c2.selectbox, "Version", versions, f"train.version.{info.id}",  # a deleted one: the latest
                              format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))
+    from studio.ui import dataset as dataset_ui
+
+    unsaved = dataset_ui.unsaved_summary(info.id)
+    if unsaved:  # edited on the Dataset page and not saved: a run trains on a saved version only
+        st.warning(f"{ui.md(info.name)} has unsaved changes on the Dataset page ({unsaved}): a run trains on the saved "
+                   f"v{version}. Save them there first to train on them.", icon=":material/edit:")
     return ui.run_or_error(load_dataset, info.id, version)
 
 
