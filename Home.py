@@ -53,7 +53,9 @@ for line in store.damaged() + runs.damaged() + eval_results.damaged():
 
 for job in (j for j in jobs.registered_jobs() if j.active):
     page, what = pages.for_job(job.kind)
-    st.info(f"{what} running: {ui.md(Path(job.workdir).name)} · {job.progress:.0%} · {ui.md(job.message)}",
+    # Named as its own page names it (the run's name), not by its folder's id; an older job without a name: the folder.
+    name = jobs.title_of(job) or Path(job.workdir).name
+    st.info(f"{what} running: {ui.md(name)} · {job.progress:.0%} · {ui.md(job.message)}",
             icon=":material/sync:")
     st.page_link(page.path, label=f"Open it on the {page.title} page", icon=":material/arrow_forward:")
 

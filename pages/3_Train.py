@@ -67,7 +67,7 @@ with new_tab:
                            f"({len(records):,} records).")
                 if st.session_state.pop("train.name.clear", False):  # set before it is drawn: the browser shows it
                     st.session_state["train.name"] = ""
-                name = st.text_input("Run name", placeholder=f"{meta.name} · {base}", key="train.name",
+                name = st.text_input("Run name", placeholder=runs.default_name(meta.name, base), key="train.name",
                                      max_chars=runs.MAX_NAME)
                 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
                              disabled=not loadable or bool(refused),

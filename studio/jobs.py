@@ -302,12 +302,20 @@ def describe(status: JobStatus) -> str:
     """A job as the person knows it: its kind and name ("the training run “faq · SmolLM2”", "the evaluation of
     SmolLM2-135M-Instruct"), not its folder's id; a job started without a name (an older one) is named by its folder."""
     what = KIND_NAMES.get(status.kind, f"{status.kind} job" if status.kind else "job")
-    title = status.extra.get(TITLE)
-    if isinstance(title, str) and title.strip():
-        title = " ".join(title.split())  # one line, whatever the name held
-        title = title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1] + "…"  # twenty models' labels
+    title = title_of(status)
+    if title:
         return _TITLED.get(status.kind, f"the {what} “{{}}”").format(title)
     return f"the {what} in {Path(status.workdir).name}" if status.workdir else f"another {what}"
+
+
+def title_of(status: JobStatus) -> str:
+    """The job's name as the person knows it (a run's name), on one line and cut to ``TITLE_CHARS``; "" for a job
+    started without one (an older one)."""
+    title = status.extra.get(TITLE)
+    if not isinstance(title, str) or not title.strip():
+        return ""
+    title = " ".join(title.split())  # one line, whatever the name held
+    return title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1] + "…"  # twenty models' labels
 
 
 def _device_busy(busy: JobStatus) -> JobBusyError:

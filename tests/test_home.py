@@ -91,6 +91,22 @@ def test_home_shows_a_running_job_with_a_link_to_its_page(studio_home):
     assert any("Open it on the Evaluate page" in str(p.proto) for p in at.get("page_link"))
 
 
+def test_home_names_a_running_training_run_as_the_train_page_does(studio_home):
+    """A run started on the Train page ("Run: My FAQ · SmolLM2" there) was called by its folder's id on Home."""
+    import os
+
+    from studio import jobs
+
+    work = config.runs_dir() / "20261206-080504-my-faq"
+    jobs.update_status(work, state="running", kind="train", pid=os.getpid(), progress=0.25, message="step 3/12",
+                       title="My FAQ · model:smollm2-135m-instruct")
+    jobs.register_current("train", work)
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    assert [i.value for i in at.info if "running" in i.value] == [
+        "Training running: My FAQ · model:smollm2-135m-instruct · 25% · step 3/12"]
+
+
 def test_home_links_every_page_with_its_whole_purpose():
     from studio.ui import pages
 

@@ -191,7 +191,7 @@ def _train(args: argparse.Namespace) -> int:
             raise TrainingError(f"Cannot create the run folder {out} ({exc.strerror or exc}): choose another --out.") from None
         if (out / runs.RUN_JSON).exists():
             raise TrainingError(f"{out} already holds a run: choose another --out, or add --resume to continue it.")
-        name = args.name or f"{ref.name} · {cfg.base}"
+        name = args.name or runs.default_name(ref.name, cfg.base)
     in_job = os.environ.get("STUDIO_JOB_DIR")
     if not in_job or Path(in_job).resolve() != out.resolve():
         # A foreground run: take the device like a job would, so the page does not start a second one.

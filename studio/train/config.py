@@ -195,6 +195,14 @@ def default_preset(base: str) -> str:
     return "scratch" if base == SCRATCH else "recommended"
 
 
+def presets_for(base: str) -> list[str]:
+    """The presets that suit ``base``: a model from zero gets those made for one (``scratch``, ``quick``), a pretrained
+    base those made for fine-tuning. The scratch presets' rates (2e-3, 3e-3) would wreck a pretrained model's weights,
+    and ``tutorial``'s 3e-5 leaves a model from zero knowing nothing."""
+    from_zero = base == SCRATCH
+    return [n for n, p in PRESETS.items() if (n != "recommended" and p.base == SCRATCH) == from_zero]
+
+
 def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
               parameters: int | None = None, change_it: str = "") -> tuple[TrainConfig, str]:
     """Settings that learn, chosen from the record count, the method and the model size, and why in

@@ -32,7 +32,7 @@ def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "", *, gpu
     prefix = launch.launcher(gpus, sharding)
     run_id = runs.new_run_id(name or dataset.name or "run")
     folder = runs.run_dir(run_id)
-    title = name or f"{dataset.name} · {cfg.base}"
+    title = name or runs.default_name(dataset.name or "run", cfg.base)
     argv = ["train", "--dataset", dataset.source, "--out", str(folder),
             "--name", title, "--config-json", json.dumps(cfg.to_dict())]
     if dataset.version is not None:

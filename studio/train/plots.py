@@ -20,6 +20,12 @@ def _series(rows: Rows, key: str) -> tuple[list[float], list[float]]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
+def step_axis(steps: Sequence[float]) -> dict[str, Any]:
+    """The step axis: a short run (up to 10 steps) ticked at every step, where plotly's own ticks read 1, 1.5, 2 ...,
+    steps that do not exist; a longer one in plotly's own (whole) steps."""
+    return {"title": "step", **({"tick0": 0, "dtick": 1} if steps and max(steps) <= 10 else {})}
+
+
 def loss_curves(runs: Mapping[str, Rows] | Rows, *, title: str = "Loss") -> go.Figure:
     """Training loss (solid) and held-out loss (dashed, markers) against step.
 
@@ -27,20 +33,23 @@ def loss_curves(runs: Mapping[str, Rows] | Rows, *, title: str = "Loss") -> go.F
     """
     series = runs if isinstance(runs, Mapping) else {"": runs}
     fig = go.Figure()
+    steps: list[float] = []
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
     for i, (name, rows) in enumerate(series.items()):
         color = palette[i % len(palette)]
         prefix = f"{name}: " if name else ""
         x, y = _series(rows, "loss")
+        steps += x
         if x:
             # A run's first logged step alone: a line through one point draws nothing, so it gets a marker.
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines" if len(x) > 1 else "markers", name=f"{prefix}train loss",
                                      line={"color": color}))
         x, y = _series(rows, "eval_loss")
+        steps += x
         if x:
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{prefix}eval loss",
                                      line={"color": color, "dash": "dash"}))
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss (cross-entropy, nats/token)",
+    fig.update_layout(title=title, xaxis=step_axis(steps), yaxis_title="loss (cross-entropy, nats/token)",
                       margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=360, legend={"orientation": "h", "y": -0.2})
     return fig
 
@@ -49,6 +58,6 @@ def throughput(rows: Rows) -> go.Figure:
     """Non-padding tokens per second against step."""
     x, y = _series(rows, "tokens_per_s")
     fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", name="tokens/s"))
-    fig.update_layout(title="Throughput", xaxis_title="step", yaxis_title="tokens/s (non-padding)",
+    fig.update_layout(title="Throughput", xaxis=step_axis(x), yaxis_title="tokens/s (non-padding)",
                       margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=260)
     return fig

@@ -314,6 +314,14 @@ def count_runs() -> int:
 MAX_NAME = 100  # characters of a run's display name (the Runs table, the pickers)
 
 
+def default_name(dataset_name: str, base: str) -> str:
+    """A run's name when none is typed: its dataset and its base as the pickers name it ("My FAQ · SmolLM2-135M-Instruct
+    (bundled Q4_1 copy)"), not the base's spec ("model:smollm2-135m-instruct")."""
+    from studio.models.library import display_name
+
+    return f"{dataset_name} · {display_name(base)}"
+
+
 def check_name(name: str) -> str:
     """A name typed for a run, stripped; ``StudioError`` when it is too long (a new run, a rename)."""
     name = (name or "").strip()

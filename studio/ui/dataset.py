@@ -202,6 +202,15 @@ def working_records(dataset_id: str) -> list[Record] | None:
     return d.current if d else None
 
 
+def unsaved_summary(dataset_id: str) -> str | None:
+    """What the Dataset page holds unsaved for ``dataset_id`` in this session ("1 edited, 2 added"), or None: other
+    pages that read the saved version (Train) say so, rather than train on it as if the edits were in."""
+    d = st.session_state.get(DRAFTS, {}).get(dataset_id)
+    if d is None or not d.dirty:
+        return None
+    return editing.summary(editing.changes(d.saved, d.current))
+
+
 def replace_working_copy(dataset_id: str, records: list[Record]) -> None:
     """Put ``records`` into the editor as unsaved changes (an import merged in, a review applied)."""
     d: Draft = st.session_state[DRAFTS][dataset_id]

@@ -77,7 +77,8 @@ def export_status(state: str, key: str, spec: str) -> None:
     if zipped is None:
         return
     size = s.extra.get("size") or 0
-    st.success(f"{s.message}.", icon=":material/check_circle:")
+    # The job's message is a log line ("wrote X.gguf (138.1 MB)"); on the page it is a sentence.
+    st.success(f"{s.message[:1].upper()}{s.message[1:]}.", icon=":material/check_circle:")
     with open(zipped, "rb") as fh:
         st.download_button(f"Download {zipped.name} ({size / 2**20:.0f} MB GGUF + Modelfile)", fh, file_name=zipped.name,
                            mime="application/zip", key=f"{key}.export.download", icon=":material/download:")

@@ -143,6 +143,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
                  help="Fine-tune it on a dataset (a run continues on the Train page's Runs tab)."):
         st.session_state["train.base_choice"] = "a model from the library"
         st.session_state["train.base_model"] = spec
+        st.session_state["train.base_model.chosen"] = True  # picked on purpose: no "using the bundled ... instead"
         st.switch_page("pages/3_Train.py")
     if entry.source == "run":
         c3.caption("A run's model is deleted with its run, on the Train page.")

@@ -18,7 +18,7 @@ from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.models import prompt_format
 from studio.train import job, liger, memory, recipe, runs, scratch
-from studio.train.config import PRESET_NOTES, PRESETS, TrainConfig, default_preset, field_help, recommend
+from studio.train.config import PRESET_NOTES, PRESETS, TrainConfig, default_preset, field_help, presets_for, recommend
 
 BASES = ("scratch", "distilgpt2", "a model from the library", "an earlier run", "another model (Hub id or folder)")
 
@@ -47,6 +47,12 @@ def pick_dataset() -> tuple[list[dict], DatasetRef] | None:
         return None
     version = ui.kept_choice(c2.selectbox, "Version", versions, f"train.version.{info.id}",  # a deleted one: the latest
                              format_func=lambda v: f"v{v}" + (" (latest)" if v == versions[0] else ""))
+    from studio.ui import dataset as dataset_ui
+
+    unsaved = dataset_ui.unsaved_summary(info.id)
+    if unsaved:  # edited on the Dataset page and not saved: a run trains on a saved version only
+        st.warning(f"{ui.md(info.name)} has unsaved changes on the Dataset page ({unsaved}): a run trains on the saved "
+                   f"v{version}. Save them there first to train on them.", icon=":material/edit:")
     return ui.run_or_error(load_dataset, info.id, version)
 
 
@@ -80,7 +86,11 @@ def pick_base() -> str | None:
         spec = models_ui.model_picker("train.base_model", "Model", kept if models_ui.still_there(kept) else default_spec,
                                       include_runs=False)
         st.session_state["train.base_model.kept"] = spec
-        if offline_bundled and spec == bundled.SPEC:
+        if spec != default_spec:
+            st.session_state["train.base_model.chosen"] = True
+        # Why the bundled model stands in for distilgpt2; not once a model was picked on purpose (the Models page's
+        # "Train on it" on the bundled model read as if it had been swapped in).
+        if offline_bundled and spec == bundled.SPEC and not st.session_state.get("train.base_model.chosen"):
             st.caption(why)
         return spec
     if choice == "an earlier run":
@@ -226,9 +236,7 @@ def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
 
 def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig | None:
     """Preset plus the advanced settings, each with a one-line explanation."""
-    names = list(PRESETS)
-    if base == "scratch":
-        names = [n for n in names if n != "recommended"]
+    names = presets_for(base)
     default = default_preset(base)
     name = ui.kept_choice(st.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
                           format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")

