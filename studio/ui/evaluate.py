@@ -454,8 +454,10 @@ def show_result(result: EvalResult) -> None:
         st.info("Nothing was answered before the stop, so there is nothing to score: start the evaluation again.")
         return
     if result.models and len(failed) == len(result.models):  # empty charts and tables would say nothing more
-        ui.show_error("Every model failed, so there is nothing to score: fix what is said above for each model (a "
-                      "folder, a .gguf file, a model from the library or a Hub id in the local cache) and start again.")
+        local = [m for m in result.models if m.label in failed and not m.spec.startswith("api:")]
+        where = " (a folder, a .gguf file, a model from the library or a Hub id in the local cache)" if local else ""
+        ui.show_error(f"Every model failed, so there is nothing to score: fix what is said above for each model{where} "
+                      "and start again.")  # an API model's reason says what to do (a server busy, a key refused)
         return
     leaked = result.leaked
     exclude = False  # offered only where it leaves some questions out and some in (not "Exclude the 0 leaked questions")
