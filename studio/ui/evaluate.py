@@ -530,7 +530,7 @@ def rows_view(result: EvalResult, labels: list[str]) -> None:
         focus = c2.selectbox("Model", labels, index=labels.index(default) if default in labels else 0,
                              key="evaluate.lost_model")
     rows = eval_results.filter_rows(result, kind, model=focus)
-    st.caption(f"{len(rows)} of {len(result.rows)} questions · highlighted: words not in the reference")
+    st.caption(f"{len(rows):,} of {plural(len(result.rows), 'question')} · highlighted: words not in the reference")
     if not rows:
         st.info("No question matches this filter.")
         return

@@ -663,6 +663,7 @@ def test_leaked_and_question_counts_read_in_the_singular_for_one_and_no_toggle_f
     at.run()
     assert not [t for t in at.toggle if t.label.startswith("Exclude")]
     assert any(c.value.startswith("Status: **finished**") and c.value.endswith(" · 1 question") for c in at.caption)
+    assert "1 of 1 question · highlighted: words not in the reference" in [c.value for c in at.caption]  # "1 questions"
 
 
 def _asked(tmp_path, n: int, questions: list[dict]) -> str:
