@@ -45,6 +45,7 @@ _WEIGHTS = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".ms
 _NOT_TOKENIZER = {"config.json", "generation_config.json", "model.json", "run.json", "README.md", ".gitattributes"}
 _BIGGEST = 64 * 2**20  # bytes; a tokenizer file is a few MB (Phi-3.5's 1.9 MB, Gemma's 33 MB); larger ones are weights
 _DIGESTS: dict[tuple, str] = {}  # (folder, its files' names, sizes and times) -> digest of its tokenizer's content
+_SEEN: dict[str, str] = {}  # digest -> note, whichever workspace it was found in (the same content, the same answer)
 _NOTES: dict[Path, dict[str, str]] = {}  # workspace -> {digest: note}, this process's copy of its file
 _LOCK = threading.Lock()
 FILE = Path("cache") / "tokenizer-checks.json"  # in the workspace
@@ -155,8 +156,13 @@ def tokenizer_note(folder: Path) -> str:
         except OSError:
             return by_file_names(folder)
         _DIGESTS[key] = digest
-        note = _kept().get(digest)
+        note = _SEEN.get(digest)
+        kept = _kept()
+        if note is None:
+            note = kept.get(digest)
         if note is None:
             note = _load_note(folder)
+        if kept.get(digest) != note:
             _keep(digest, note)
+        _SEEN[digest] = note
     return note
