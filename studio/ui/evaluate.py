@@ -131,6 +131,12 @@ def _parsed_or_none(text: str) -> ModelSpec | None:
 
 def new_evaluation_form() -> None:
     """Models, questions and settings; Start queues a background job and selects it."""
+    if st.session_state.get("evaluate.form.redraw") == "reset":  # one run without the form: see _reset_form
+        st.caption("Back to the defaults…")
+        _redraw_form()
+        st.session_state["evaluate.form.redraw"] = "waiting"
+        return
+    st.session_state.pop("evaluate.form.redraw", None)
     all_runs = _runs()
     from studio.models import library
 
@@ -355,6 +361,17 @@ def _reset_form() -> None:
         for key in (base, f"{base}.kept", f"{base}.suggested"):
             st.session_state.pop(key, None)
     st.session_state["evaluate.form.saved"] = {}
+    # The browser keeps showing a widget's last value when only the server's state is dropped (and sends it back at
+    # the next click): the next run draws no form, so the browser forgets those widgets, and the one after draws
+    # them anew from the defaults.
+    st.session_state["evaluate.form.redraw"] = "reset"
+
+
+@st.fragment(run_every=0.3)
+def _redraw_form() -> None:
+    """Once the run without the form has finished: the page again, with the form."""
+    if st.session_state.get("evaluate.form.redraw") == "waiting":
+        st.rerun(scope="app")
 
 
 # --- progress ---------------------------------------------------------------------------------
