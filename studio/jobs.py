@@ -215,11 +215,23 @@ def request_stop(workdir: Path) -> JobStatus:
     (workdir / STOP).write_text(f"{time.time()}\n", encoding="utf-8")
     status = read_status(workdir)
     if status.state in ("queued", "running"):
-        # a training run finishes its step (and saves); before its first (its base loading), or any other job: at once
-        after_step = status.kind == "train" and status.progress > 0
-        status = update_status(workdir, state="stopping",
-                               message="stopping after the current step" if after_step else "stopping")
+        status = update_status(workdir, state="stopping", message=_stopping(status))
     return status
+
+
+def _stopping(status: JobStatus) -> str:
+    """What Stop will do, said while it happens: a training run finishes the step under way (its first included:
+    it can take minutes on a CPU) and saves a checkpoint; while its model loads it stops before any step; any other
+    job stops at once."""
+    if status.kind != "train":
+        return "stopping"
+    if status.progress > 0:
+        return "stopping after the current step"
+    if status.message.startswith("training"):  # the first step is under way: it is finished, then saved
+        return "stopping after the first step (it finishes first): a checkpoint is saved then, to resume from"
+    if status.message.startswith("loading the model to go on"):  # a resumed run
+        return "stopping once the model has loaded: the run stays at its last checkpoint"
+    return "stopping once the base has loaded, before its first step: nothing is trained, nothing to resume"
 
 
 def stop_requested(workdir: Path | None) -> bool:

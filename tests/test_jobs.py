@@ -132,16 +132,27 @@ def test_a_start_time_reads_as_a_person_reads_it():
     assert jobs.readable_time(synced) == "2026-12-05 00:12 UTC"  # a sync's moment reads like a run's start
 
 
-def test_stop_says_it_waits_for_the_current_step_only_once_a_step_has_run(tmp_path):
-    """Stop while a run's base loads said "stopping after the current step", though it stops before any step."""
-    loading, training = tmp_path / "loading", tmp_path / "training"
-    for wd, progress in ((loading, 0.0), (training, 0.25)):
+def test_stop_says_what_it_will_do_at_each_moment_of_a_run(tmp_path):
+    """Stop while a run's base loads said "stopping after the current step", though it stops before any step; Stop
+    during a new run's first step said "stopping" alone, and the page then waited out that step (minutes on a CPU:
+    150 s with SmolLM2 here) and saved a checkpoint to resume from."""
+    said = {}
+    for name, progress, message in (("loading", 0.0, "loading model:smollm2-135m-instruct"),
+                                    ("reloading", 0.0, "loading the model to go on from step 40"),
+                                    ("first", 0.0, "training: step 0/240"), ("later", 0.25, "step 60/240 · epoch 1.00"),
+                                    ("export", 0.0, "tensor 3/272")):
+        wd = tmp_path / name
         wd.mkdir()
-        jobs.update_status(wd, state="running", kind="train", progress=progress, pid=os.getpid(),
-                           message="loading the base model")
-    assert jobs.request_stop(loading).message == "stopping"
-    assert jobs.request_stop(training).message == "stopping after the current step"
-    assert jobs.read_status(loading).state == jobs.read_status(training).state == "stopping"
+        jobs.update_status(wd, state="running", kind="export" if name == "export" else "train", progress=progress,
+                           pid=os.getpid(), message=message)
+        said[name] = jobs.request_stop(wd).message
+        assert jobs.read_status(wd).state == "stopping"
+    assert said["loading"] == "stopping once the base has loaded, before its first step: nothing is trained, nothing " \
+                              "to resume"
+    assert said["reloading"] == "stopping once the model has loaded: the run stays at its last checkpoint"
+    assert said["first"] == "stopping after the first step (it finishes first): a checkpoint is saved then, to resume " \
+                            "from"
+    assert said["later"] == "stopping after the current step" and said["export"] == "stopping"
 
 
 def test_the_busy_device_message_names_the_job_as_the_person_knows_it(tmp_path):

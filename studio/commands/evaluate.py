@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--dataset", metavar="FILE", help="a JSON/JSONL file of {question, answer} records, or a dataset name in the workspace")
     src.add_argument("--dataset-version", type=int, metavar="N", help="version of a workspace dataset (default: latest)")
     src.add_argument("--run", metavar="RUN_ID", help="a training run: evaluate on its held-out split")
+    src.add_argument("--all-questions", action="store_true",
+                     help="with --dataset naming the dataset a --model run trained on: ask every record (its training "
+                          "questions are flagged as leaked) instead of that run's held-out split")
     p.add_argument("--model", action="append", default=[], metavar="MODEL",
                    help="a run directory, run:<id>, a local model folder, a Hub id, or api:<id>; extractive models: "
                         "qa:<model> (local) or api:qa:<id> (hosted) (repeat for several)")
@@ -100,8 +103,15 @@ def _config(args: argparse.Namespace):
             if found is None:
                 raise StudioError(f"No file or workspace dataset {args.dataset!r}: check the path or the name.")
             dataset_id = found.id
+    run_id = args.run
+    if not run_id and not args.all_questions:
+        held_out, note = _held_out_instead(args.model, dataset_id, args.dataset_version, dataset_file)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        if held_out:
+            run_id, dataset_id, dataset_file = held_out, None, None
     return EvalConfig(
-        models=tuple(_model_spec(m, args.base_url) for m in args.model), run_id=args.run, dataset_id=dataset_id,
+        models=tuple(_model_spec(m, args.base_url) for m in args.model), run_id=run_id, dataset_id=dataset_id,
         dataset_version=args.dataset_version, dataset_file=dataset_file, sample=args.sample, seed=args.seed,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, do_sample=args.sampling,
         temperature=args.temperature, perplexity=not args.no_perplexity, api_provider=args.provider,
@@ -109,6 +119,42 @@ def _config(args: argparse.Namespace):
         leakage_threshold=args.leakage_threshold, train_file=args.train, semantic_leakage=args.semantic_leakage,
         answer_similarity=args.similarity, qa_endpoint=args.qa_endpoint,
     )
+
+
+def _held_out_instead(models: list[str], dataset_id: str | None, version: int | None,
+                      dataset_file: str | None) -> tuple[str | None, str | None]:
+    """Where ``--dataset`` names the records a ``--model`` run trained on, every question it trained on would be
+    flagged as leaked: the run whose held-out split to ask instead (as the page does), and a note saying what is
+    asked and the flag for every record; (None, a note) where the run cannot hold any out; (None, None) otherwise."""
+    from studio.train import runs
+
+    for spec in models:
+        try:
+            parsed = parse_spec(spec)
+        except ModelSpecError:
+            continue
+        folder = Path(spec).expanduser()
+        run_id = parsed.name if parsed.kind == "run" else spec if (studio_config.runs_dir() / spec).is_dir() else \
+            folder.name if folder.is_dir() and folder.resolve().parent == studio_config.runs_dir().resolve() else None
+        try:
+            run = runs.load_run(run_id) if run_id else None
+        except (StudioError, OSError, ValueError, KeyError, TypeError):
+            continue
+        ref = run.dataset_ref if run is not None else None
+        if ref is None or not ((dataset_id and ref.id == dataset_id) or (
+                dataset_file and ref.file and Path(ref.file).resolve() == Path(dataset_file).resolve())):
+            continue
+        held = len(run.split.get("test") or [])
+        if version is not None and ref.version is not None and version != ref.version:
+            return None, (f"run {run.id} was trained on v{ref.version} of this dataset: questions it trained on are "
+                          f"flagged as leaked (--run {run.id} asks its held-out split).")
+        if not held:
+            return None, (f"run {run.id} was trained on every record of this dataset (no held-out split): expect high "
+                          "scores on questions it has seen (they are flagged as leaked).")
+        return run.id, (f"run {run.id} was trained on this dataset: asking its {held:,} held-out "
+                        f"question{'s' if held != 1 else ''} (--all-questions asks every record, its training "
+                        "questions flagged as leaked).")
+    return None, None
 
 
 def _printer():

@@ -34,6 +34,7 @@ from studio.errors import CancelledError, ModelLoadError, StudioError
 from studio.models import bundled, run_folders
 from studio.models.run_folders import RunRecord
 from studio.models.spec import library_spec, parse_spec, run_spec
+from studio.models.tokenizer_check import NO_TOKENIZER, UNSURE_TOKENIZER, tokenizer_note, unusable  # noqa: F401
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -64,7 +65,7 @@ class ModelEntry:
     @property
     def unusable(self) -> bool:
         """Whether ``note`` says it cannot be loaded at all (not only that it may fail to)."""
-        return self.note == NO_TOKENIZER
+        return unusable(self.note)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -144,35 +145,6 @@ def architecture_of(cfg: dict) -> str | None:
     """How every row names a model's architecture, whatever its source: config.json's ``model_type`` ("llama",
     "gpt2", "phi3"), the name GGUF files and transformers share; a config without one by its class name."""
     return cfg.get("model_type") or (cfg.get("architectures") or [None])[0]
-
-
-_TOKENIZER_FILES = ("tokenizer.json", "tekken.json", "merges.txt", "*.model", "*.tiktoken", "*vocab*", "*tokeniz*.py")
-NO_TOKENIZER = ("no tokenizer: its folder has no tokenizer files (tokenizer.json, tokenizer.model, vocab.json) and no "
-                "tokenizer_config.json, so it cannot be loaded; put them back, or import or download it again")
-UNSURE_TOKENIZER = ("its tokenizer may fail to load: the folder has no tokenizer files the studio knows (tokenizer.json, "
-                    "tokenizer.model, vocab.json) and its tokenizer_config.json names no tokenizer_class; if loading "
-                    "fails, put the tokenizer files back")
-
-
-def _json_dict(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def tokenizer_note(folder: Path) -> str:
-    """"" for a model folder whose tokenizer should load: tokenizer files, or a tokenizer_config.json naming its
-    tokenizer_class (a byte tokenizer such as ByT5's needs no other file). ``NO_TOKENIZER`` for one with neither
-    (weights copied alone): it cannot be loaded. ``UNSURE_TOKENIZER`` in between (a tokenizer_config.json alone, with
-    no class): it may still load (remote code, a class config.json names), so nothing is turned off for it."""
-    if any(any(folder.glob(pattern)) for pattern in _TOKENIZER_FILES):
-        return ""
-    if not (folder / "tokenizer_config.json").is_file():
-        return NO_TOKENIZER
-    named = (_json_dict(folder / "tokenizer_config.json") or {}).get("tokenizer_class")
-    return "" if isinstance(named, str) and named.strip() else UNSURE_TOKENIZER
 
 
 def workspace_models() -> list[ModelEntry]:

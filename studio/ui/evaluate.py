@@ -131,6 +131,12 @@ def _parsed_or_none(text: str) -> ModelSpec | None:
 
 def new_evaluation_form() -> None:
     """Models, questions and settings; Start queues a background job and selects it."""
+    if st.session_state.get("evaluate.form.redraw") == "reset":  # one run without the form: see _reset_form
+        st.caption("Back to the defaults…")
+        _redraw_form()
+        st.session_state["evaluate.form.redraw"] = "waiting"
+        return
+    st.session_state.pop("evaluate.form.redraw", None)
     all_runs = _runs()
     from studio.models import library
 
@@ -143,6 +149,7 @@ def new_evaluation_form() -> None:
     with c1:
         st.markdown("**Models**")
         if caps.api_only:  # runs, bases and the library are local models: nothing here could run them
+            _restore_form(None)
             st.caption(caps.note())
             chosen = []
             other = st.text_area("API models, one per line", key="evaluate.other_models", height=90,
@@ -153,6 +160,7 @@ def new_evaluation_form() -> None:
             suggested = None if all_runs else _suggested_model()
             options = list(run_labels) + bases + ([suggested] if suggested and suggested not in bases else [])
             newest = max((r.id for r in all_runs if r.has_model), default="")
+            _restore_form(options)
             if "evaluate.models" not in st.session_state or newest > st.session_state.get("evaluate.newest", newest):
                 # the first visit, or a run finished since the last: what was just trained; else the form as it was
                 st.session_state["evaluate.models"] = _newest_run_and_base(all_runs)
@@ -259,7 +267,11 @@ def new_evaluation_form() -> None:
                                help=no_embeddings or "Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
         semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage", disabled=not caps.semantic,
                                   help=no_embeddings or "Also flag questions that paraphrase a training question.")
-    if st.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start"):
+    _keep_form()
+    b1, b2 = st.columns([1, 4])
+    b2.button("Reset to defaults", key="evaluate.reset", on_click=_reset_form, icon=":material/restart_alt:",
+              help="Models, questions and settings as on a first visit; the form you set is forgotten.")
+    if b1.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start"):
         config = run_or_error(
             evaluate.EvalConfig, models=tuple(specs), run_id=run_id if source == "run" else None,
             dataset_id=dataset_id, dataset_version=version, sample=int(sample) or None, seed=int(seed),
@@ -282,6 +294,84 @@ def new_evaluation_form() -> None:
         if eval_id:
             st.session_state["evaluate.selected"] = eval_id
             st.rerun()
+
+
+# The form kept in the workspace (``studio.evaluate.form``): its names, and the session keys that hold them.
+_PLAIN = {"models": "evaluate.models", "other_models": "evaluate.other_models", "newest": "evaluate.newest",
+          "sampling": "evaluate.sampling", "base_url": "evaluate.base_url", "qa_endpoint": "evaluate.qa_endpoint",
+          "judge": "evaluate.judge", "similarity": "evaluate.similarity",
+          "semantic_leakage": "evaluate.semantic_leakage"}  # widgets drawn from their session state (and newest)
+_KEPT = ("source", "split_run", "dataset", "version", "sample", "max_new_tokens", "batch_size", "temperature", "seed",
+         "provider", "concurrency", "api_timeout", "leakage", "perplexity")  # ui.kept / ui.kept_choice: "<key>.kept"
+_QUESTIONS = ("source", "split_run", "dataset", "version")
+
+
+def _state_key(name: str) -> str:
+    return _PLAIN.get(name) or f"evaluate.{name}.kept"
+
+
+def _restore_form(models: list | None) -> None:
+    """Once per session: the form as it was last set in this workspace (another day, another browser). What this
+    session set already wins (a Train page hand-off chose its run: its questions follow it); a model no longer
+    offered (a deleted run) is left out. ``models``: what the model choice offers (None: it is not drawn)."""
+    from studio.evaluate import form
+
+    if st.session_state.get("evaluate.form.restored"):
+        return
+    st.session_state["evaluate.form.restored"] = True
+    saved = form.load()
+    handed = "evaluate.models" in st.session_state  # chosen in this session already: models and questions stay
+    for name, value in saved.items():
+        key = _state_key(name)
+        if key in st.session_state or (handed and (name in ("models", "newest") or name in _QUESTIONS)):
+            continue
+        if name == "models":
+            if models is None:
+                continue
+            value = [m for m in value if m in models]
+        st.session_state[key] = tuple(value) if name == "version" else value
+    st.session_state["evaluate.form.saved"] = saved
+
+
+def _keep_form() -> None:
+    """After the form is drawn: keep it in the workspace when it changed (never the API key, nor a text holding a
+    secret: ``form.clean``)."""
+    from studio.evaluate import form
+
+    values = {name: st.session_state[_state_key(name)] for name in form.FIELDS if _state_key(name) in st.session_state}
+    values = form.clean(values, [hf_token(), st.session_state.get("evaluate.api_key")])
+    if values != st.session_state.get("evaluate.form.saved"):
+        try:
+            form.save(values)
+        except (StudioError, OSError):
+            return  # a full or read-only workspace: the form still works for this session
+        st.session_state["evaluate.form.saved"] = values
+
+
+def _reset_form() -> None:
+    """Reset to defaults (a button's callback, before the form is drawn again): as on a first visit."""
+    from studio.evaluate import form
+
+    try:
+        form.forget()
+    except OSError:
+        pass
+    for name in form.FIELDS:
+        base = _state_key(name).removesuffix(".kept")
+        for key in (base, f"{base}.kept", f"{base}.suggested"):
+            st.session_state.pop(key, None)
+    st.session_state["evaluate.form.saved"] = {}
+    # The browser keeps showing a widget's last value when only the server's state is dropped (and sends it back at
+    # the next click): the next run draws no form, so the browser forgets those widgets, and the one after draws
+    # them anew from the defaults.
+    st.session_state["evaluate.form.redraw"] = "reset"
+
+
+@st.fragment(run_every=0.3)
+def _redraw_form() -> None:
+    """Once the run without the form has finished: the page again, with the form."""
+    if st.session_state.get("evaluate.form.redraw") == "waiting":
+        st.rerun(scope="app")
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -381,8 +471,10 @@ def show_result(result: EvalResult) -> None:
         st.info("Nothing was answered before the stop, so there is nothing to score: start the evaluation again.")
         return
     if result.models and len(failed) == len(result.models):  # empty charts and tables would say nothing more
-        ui.show_error("Every model failed, so there is nothing to score: fix what is said above for each model (a "
-                      "folder, a .gguf file, a model from the library or a Hub id in the local cache) and start again.")
+        local = [m for m in result.models if m.label in failed and not m.spec.startswith("api:")]
+        where = " (a folder, a .gguf file, a model from the library or a Hub id in the local cache)" if local else ""
+        ui.show_error(f"Every model failed, so there is nothing to score: fix what is said above for each model{where} "
+                      "and start again.")  # an API model's reason says what to do (a server busy, a key refused)
         return
     leaked = result.leaked
     exclude = False  # offered only where it leaves some questions out and some in (not "Exclude the 0 leaked questions")
@@ -455,7 +547,7 @@ def rows_view(result: EvalResult, labels: list[str]) -> None:
         focus = c2.selectbox("Model", labels, index=labels.index(default) if default in labels else 0,
                              key="evaluate.lost_model")
     rows = eval_results.filter_rows(result, kind, model=focus)
-    st.caption(f"{len(rows)} of {len(result.rows)} questions · highlighted: words not in the reference")
+    st.caption(f"{len(rows):,} of {plural(len(result.rows), 'question')} · highlighted: words not in the reference")
     if not rows:
         st.info("No question matches this filter.")
         return

@@ -616,3 +616,24 @@ def test_a_question_that_fills_the_model_s_context_has_no_reference_perplexity_n
     long, short = (r.scores[str(tiny_gpt2)] for r in result.rows)
     assert "perplexity" not in long and short["perplexity"] > 1
     assert result.summary[str(tiny_gpt2)]["perplexity"] == short["perplexity"]
+
+
+def test_cli_on_a_runs_own_dataset_asks_its_held_out_questions_and_says_so(tiny_gpt2, tmp_path, capsys, offline):
+    """``evaluate --dataset <name> --model run:<id>`` on the dataset the run trained on asked every record, and every
+    question the run trained on came back flagged as leaked: it asks the run's held-out split, as the page does, says
+    so in a note, and ``--all-questions`` asks every record."""
+    from studio.__main__ import main
+
+    run_id = make_run(tiny_gpt2)  # trained on records 0-2 of "Soccer QA", 3-4 held out
+    out = tmp_path / "r.json"
+    common = ["evaluate", "--dataset", "Soccer QA", "--model", f"run:{run_id}", "--max-new-tokens", "2",
+              "--no-perplexity"]
+    assert main([*common, "--out", str(out)]) == 0
+    rep, err = json.loads(out.read_text()), capsys.readouterr().err
+    assert [r["question"] for r in rep["rows"]] == [QA[3]["question"], QA[4]["question"]]
+    assert not any(r["leak"] for r in rep["rows"]) and rep["dataset"]["run_id"] == run_id
+    said = [line for line in err.splitlines() if line.startswith("note: ") and "held-out" in line]
+    assert len(said) == 1 and "2 held-out questions" in said[0] and "--all-questions" in said[0], err
+    assert main([*common, "--all-questions", "--out", str(out), "--force"]) == 0
+    rep = json.loads(out.read_text())
+    assert [bool(r["leak"]) for r in rep["rows"]] == [True, True, True, False, False]

@@ -364,6 +364,30 @@ def test_when_every_model_failed_the_page_says_so_once_and_draws_no_empty_charts
     charts = [c.key for c in at.get("plotly_chart") if c.key != "evaluate.compare_bars"]  # that one: past evaluations
     assert charts == []  # no empty axes
     assert not [t for t in at.toggle if t.label.startswith("Exclude the")]  # no "Exclude the 0 leaked questions"
+    assert "a Hub id in the local cache" in error  # what a local model could be instead
+
+
+def test_when_every_api_model_failed_the_page_does_not_tell_to_pick_a_folder_or_a_gguf_file(tmp_path):
+    """An OpenAI-compatible server that answered 500 to every question: the page told the person to fix "a folder, a
+    .gguf file, a model from the library or a Hub id in the local cache", none of which an api: model is."""
+    from tests.chat_servers import FaultServer
+
+    ds = store.create_dataset("Soccer QA", QA)
+    server = FaultServer()
+    server.thread.start()
+    try:
+        result = evaluate.run_evaluation(EvalConfig(models=("api:m",), dataset_id=ds.id, api_base_url=server.url("down"),
+                                                    api_timeout_s=5))
+    finally:
+        server.release.set()
+        server.httpd.shutdown()
+    assert result.status == "finished" and not eval_results.shown_labels(result)
+    at = _app()
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert "api:m failed every question" in warning and "busy" in warning, warning
+    assert [e.value for e in at.error] == ["Every model failed, so there is nothing to score: fix what is said above "
+                                           "for each model and start again."]
 
 
 def test_while_stopping_the_page_says_what_is_kept(tmp_path):
@@ -639,6 +663,7 @@ def test_leaked_and_question_counts_read_in_the_singular_for_one_and_no_toggle_f
     at.run()
     assert not [t for t in at.toggle if t.label.startswith("Exclude")]
     assert any(c.value.startswith("Status: **finished**") and c.value.endswith(" · 1 question") for c in at.caption)
+    assert "1 of 1 question · highlighted: words not in the reference" in [c.value for c in at.caption]  # "1 questions"
 
 
 def _asked(tmp_path, n: int, questions: list[dict]) -> str:

@@ -1058,7 +1058,9 @@ def test_a_resumed_run_shows_where_it_stopped_while_its_model_reloads(offline, m
         assert at.button(key="train.stop").help == ("Stops once the model has loaded, before its first new step: the "
                                                     "run stays at its last checkpoint.")
         at.button(key="train.stop").click().run()
-        assert jobs.read_status(folder).message == "stopping"  # not "after the current step": there is none yet
+        # not "after the current step": there is none yet
+        assert jobs.read_status(folder).message == ("stopping once the model has loaded: the run stays at its last "
+                                                    "checkpoint")
         (bar,) = at.get("progress")
         assert bar.proto.value == 30
     finally:

@@ -1,0 +1,168 @@
+"""Whether a model folder's tokenizer loads, said in the Models library's note column and the model pickers.
+
+File names alone misjudged it: a ``tokenizer.json`` that is cut off or not a tokenizer passed, and a tokenizer in a
+form no pattern knew (a class named only in config.json) was doubted. So the tokenizer is loaded
+(``AutoTokenizer.from_pretrained``, local files only) once per content: the answer is kept under a digest of the
+files a tokenizer is made of (every small file beside the weights, and the tokenizer keys of config.json), in this
+process and in the workspace (``cache/tokenizer-checks.json``), so a listing loads nothing it has seen (a run keeps
+its base's tokenizer files: one load for all of them), even after a restart, and a file replaced is seen at once (a
+file's size and time are read at every listing; its bytes are hashed again only when they changed).
+Where nothing can be loaded here (no transformers, as on the public app) or the tokenizer is remote code (which is
+never run for a check), the file names decide, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+from studio import atomic, config
+from studio.errors import StudioError
+
+_TOKENIZER_FILES = ("tokenizer.json", "tekken.json", "merges.txt", "*.model", "*.tiktoken", "*vocab*", "*tokeniz*.py")
+NO_TOKENIZER = ("no tokenizer: its folder has no tokenizer files (tokenizer.json, tokenizer.model, vocab.json) and no "
+                "tokenizer_config.json, so it cannot be loaded; put them back, or import or download it again")
+UNSURE_TOKENIZER = ("its tokenizer may fail to load: the folder has no tokenizer files the studio knows (tokenizer.json, "
+                    "tokenizer.model, vocab.json) and its tokenizer_config.json names no tokenizer_class; if loading "
+                    "fails, put the tokenizer files back")
+BROKEN_PREFIX = "no tokenizer that loads"
+
+
+def broken(reason: str) -> str:
+    """The note for a folder whose tokenizer files are there but do not load."""
+    return f"{BROKEN_PREFIX} ({reason}): put its tokenizer files back, or import or download it again"
+
+
+def unusable(note: str) -> bool:
+    """Whether a note says the model cannot be loaded at all (not only that it may fail to)."""
+    return note == NO_TOKENIZER or note.startswith(BROKEN_PREFIX)
+
+
+_WEIGHTS = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".index.json")
+_NOT_TOKENIZER = {"config.json", "generation_config.json", "model.json", "run.json", "README.md", ".gitattributes"}
+_BIGGEST = 64 * 2**20  # bytes; a tokenizer file is a few MB (Phi-3.5's 1.9 MB, Gemma's 33 MB); larger ones are weights
+_DIGESTS: dict[tuple, str] = {}  # (folder, its files' names, sizes and times) -> digest of its tokenizer's content
+_SEEN: dict[str, str] = {}  # digest -> note, whichever workspace it was found in (the same content, the same answer)
+_NOTES: dict[Path, dict[str, str]] = {}  # workspace -> {digest: note}, this process's copy of its file
+_LOCK = threading.Lock()
+FILE = Path("cache") / "tokenizer-checks.json"  # in the workspace
+
+
+def _json_dict(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def by_file_names(folder: Path) -> str:
+    """The judgement from file names alone: "" where tokenizer files are there, or a tokenizer_config.json names a
+    tokenizer_class (a byte tokenizer such as ByT5's needs no other file); ``NO_TOKENIZER`` with neither;
+    ``UNSURE_TOKENIZER`` in between."""
+    if any(any(folder.glob(pattern)) for pattern in _TOKENIZER_FILES):
+        return ""
+    if not (folder / "tokenizer_config.json").is_file():
+        return NO_TOKENIZER
+    named = (_json_dict(folder / "tokenizer_config.json") or {}).get("tokenizer_class")
+    return "" if isinstance(named, str) and named.strip() else UNSURE_TOKENIZER
+
+
+def _state(folder: Path) -> tuple | None:
+    """The folder's files as (name, size, mtime), following links (a Hub cache snapshot links to its blobs)."""
+    try:
+        return tuple(sorted((e.name, st.st_size, st.st_mtime_ns) for e in os.scandir(folder)
+                            for st in [e.stat()] if e.is_file()))
+    except OSError:
+        return None
+
+
+def _digest(folder: Path, state: tuple) -> str:
+    """What the tokenizer is made of: every small file that is not weights or the model's own settings, by content,
+    and config.json's keys that name a tokenizer."""
+    h = hashlib.sha256()
+    for name, size, _ in state:
+        if name in _NOT_TOKENIZER or name.endswith(_WEIGHTS) or size > _BIGGEST:
+            continue
+        h.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+    cfg = _json_dict(folder / "config.json") or {}
+    h.update(json.dumps({k: cfg.get(k) for k in ("model_type", "tokenizer_class", "auto_map")}, sort_keys=True,
+                        default=str).encode())
+    return h.hexdigest()
+
+
+def _kept() -> dict[str, str]:
+    """The workspace's answers (digest -> note), read once into this process."""
+    where = config.home()
+    if where not in _NOTES:
+        data = _json_dict(where / FILE) or {}
+        _NOTES[where] = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+    return _NOTES[where]
+
+
+def _keep(digest: str, note: str) -> None:
+    kept = _kept()
+    kept[digest] = note
+    try:
+        atomic.write_json(config.home() / FILE, kept, indent=None)
+    except (StudioError, OSError):
+        pass  # a read-only workspace: this process still remembers it
+
+
+def _remote_code(folder: Path) -> bool:
+    """A tokenizer that is the model's own code (``auto_map``): never run for a check."""
+    return any("AutoTokenizer" in str((_json_dict(folder / name) or {}).get("auto_map") or "")
+               for name in ("tokenizer_config.json", "config.json"))
+
+
+def _load_note(folder: Path) -> str:
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        return by_file_names(folder)
+    from studio import quiet
+
+    quiet.quiet_libraries()
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        # transformers 5 builds an empty tokenizer for a folder with no vocabulary at all: it encodes text to nothing
+        if len(tok) <= len(set(tok.all_special_tokens)) or not tok("Hello")["input_ids"]:
+            raise ValueError("its vocabulary is empty")
+    except Exception as exc:  # noqa: BLE001 (a probe: any failure to load is the answer, said in one line)
+        if by_file_names(folder) == NO_TOKENIZER:
+            return NO_TOKENIZER
+        reason = (str(exc).replace(str(folder), "its folder").strip().splitlines() or [type(exc).__name__])[0]
+        return broken(reason[:160].rstrip(" .:"))
+    return ""
+
+
+def tokenizer_note(folder: Path) -> str:
+    """"" for a model folder whose tokenizer loads; ``NO_TOKENIZER`` for one with no tokenizer at all; ``broken(...)``
+    for one whose tokenizer files do not load (both: it cannot be used); ``UNSURE_TOKENIZER`` only where nothing can
+    be loaded here to tell and the file names leave it open."""
+    folder = Path(folder)
+    if _remote_code(folder):
+        return by_file_names(folder)
+    state = _state(folder)
+    if state is None:
+        return by_file_names(folder)
+    key = (str(folder), state)
+    with _LOCK:
+        try:
+            digest = _DIGESTS.get(key) or _digest(folder, state)
+        except OSError:
+            return by_file_names(folder)
+        _DIGESTS[key] = digest
+        note = _SEEN.get(digest)
+        kept = _kept()
+        if note is None:
+            note = kept.get(digest)
+        if note is None:
+            note = _load_note(folder)
+        if kept.get(digest) != note:
+            _keep(digest, note)
+        _SEEN[digest] = note
+    return note
