@@ -47,6 +47,19 @@ def test_streams_from_a_real_transformers_serve(served):
     assert stats.tokens_per_s and stats.tokens_per_s > 0
 
 
+def test_inference_providers_path_streams_from_a_real_transformers_serve(served, monkeypatch):
+    """The providers' route (the router's OpenAI-compatible API) read from a real server: a whole answer, streamed,
+    with the same answer as the server gives by its own base URL."""
+    url, model = served
+    point_providers_at(monkeypatch, url.rsplit("/v1", 1)[0])
+    greedy = ChatParams(max_new_tokens=8, temperature=0)
+    through_router = make_backend(BackendSpec(kind="provider", model=model, provider="auto"), TOKEN)
+    stats = StreamStats()
+    pieces = list(through_router.stream(ASK, greedy, stats=stats))
+    assert len(pieces) > 1 and 1 < stats.tokens <= 8
+    assert "".join(pieces) == complete(make_backend(BackendSpec(kind="openai", model=model, base_url=url)), ASK, greedy)
+
+
 def test_max_tokens_and_greedy_reach_the_server(served):
     url, model = served
     b = make_backend(BackendSpec(kind="openai", model=model, base_url=url))
