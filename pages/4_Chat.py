@@ -30,6 +30,8 @@ with st.sidebar:
     with st.expander("Sampling"):
         params = chat_ui.params_panel(busy)
     chat_ui.local_models_panel()
+if params is not None:
+    chat_ui.remember(params)
 
 st.title(pages.CHAT.title)
 if device.capabilities().api_only:

@@ -1,8 +1,12 @@
 """Chat through an API: Hugging Face Inference Providers or any OpenAI-compatible server.
 
-Inference Providers go through ``huggingface_hub.InferenceClient`` with the Hugging Face token; an
-OpenAI-compatible base URL goes through ``studio.chat.openai_stream`` with only the key given for it (a
-Hugging Face token is never sent to a URL that is not Hugging Face's). This module adds bounded
+Every chat answer is one OpenAI-style event stream read by ``studio.chat.openai_stream``: Inference Providers
+through their documented OpenAI-compatible router (``ROUTER``/v1, the provider named as ``model:provider``; an
+Inference Endpoint or Space URL at its own /v1) with the Hugging Face token, any other OpenAI-compatible base URL
+with only the key given for it (a Hugging Face token is never sent to a URL that is not Hugging Face's). One reader
+means one rule for a whole answer (``[DONE]`` or a ``finish_reason``), for Stop and for the three deadlines, with no
+reliance on a client library's private methods. Passage mode's question-answering requests to Inference Providers
+go through ``huggingface_hub.AsyncInferenceClient.question_answering`` (``ProviderClient``). This module adds bounded
 retries of a busy server (408/429/5xx, honouring ``Retry-After`` and a loading model's
 ``estimated_time``) only before the first token, bounds on the wait for the first token, between
 tokens and for the whole answer, and an error instead of an answer when the response is empty, not
@@ -38,6 +42,8 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 4  # the first try and three retries
 MAX_WAIT_S = 30.0  # longest single wait; a server asking for more is reported as busy instead
 BACKOFF_S = (1.0, 2.0, 4.0)  # waits when the server gives no hint
+ROUTER = "https://router.huggingface.co"
+"""Inference Providers' OpenAI-compatible router; ``/v1/chat/completions`` under it picks a provider for ``auto``."""
 SUGGESTED_MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "google/gemma-2-2b-it")
 """Small instruct models that Inference Providers commonly serve: suggested when a model is not served."""
 
@@ -144,21 +150,41 @@ class ApiBackend(BackendBase):
 
     # --- the request ------------------------------------------------------------------------
 
-    def _client(self, timeout: float) -> Any:
-        """An ``InferenceClient`` for Inference Providers; None for a base URL (``openai_stream`` does it)."""
+    def _check_can_send(self) -> None:
+        """Refuse, before any request, what can never be answered: a provider without a token, or offline mode."""
         if self.spec.kind != "provider":
-            return None
+            return
         if not self._token:
             raise MissingTokenError(
                 "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, "
                 "or set HF_TOKEN in secrets or the environment (the command line reads the environment)."
             )
-        return ProviderClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            raise NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
+
+    def _chat_url(self) -> str:
+        """Where the chat request goes: the base URL's ``/chat/completions``; for Inference Providers the router's, or
+        an Inference Endpoint's or Space's own OpenAI-compatible route (the URL given as the model)."""
+        if self.spec.kind == "openai":
+            return self.spec.base_url.rstrip("/") + "/chat/completions"
+        if "://" in self.spec.model:
+            return _completions_url(self.spec.model)
+        return ROUTER.rstrip("/") + "/v1/chat/completions"
+
+    def _payload_model(self) -> str:
+        """The ``model`` field: as typed for a base URL; ``id`` or ``id:provider`` for the router (how its
+        OpenAI-compatible API names a provider); a placeholder for an endpoint URL, which serves one model."""
+        if self.spec.kind == "openai":
+            return self.spec.model
+        if "://" in self.spec.model:
+            return "tgi"
+        provider = (self.spec.provider or "auto").strip()
+        return self.spec.model if provider == "auto" else f"{self.spec.model}:{provider}"
 
     def _request_kwargs(self, params: ChatParams) -> dict[str, Any]:
-        kw: dict[str, Any] = {"max_tokens": params.max_new_tokens, "stream": True}
-        if self.spec.kind == "openai":
-            kw["model"] = self.spec.model
+        kw: dict[str, Any] = {"model": self._payload_model(), "max_tokens": params.max_new_tokens, "stream": True}
         if params.sampling:
             kw["temperature"] = params.temperature
             kw["top_p"] = params.top_p
@@ -175,7 +201,7 @@ class ApiBackend(BackendBase):
         model, where = self.spec.model, (self.spec.base_url or "Hugging Face Inference Providers")
         if isinstance(exc, InferenceTimeoutError):  # not retried: a silent server would cost minutes
             return BackendError(f"{where} did not answer within the timeout: try again, or {RAISE_TIMEOUT}.")
-        if isinstance(exc, openai_stream.StreamTimeout):
+        if isinstance(exc, openai_stream.StreamTimeout):  # not retried either
             return BackendError(f"{where}: {exc.what}. Try again, or {RAISE_TIMEOUT}.")
         if isinstance(exc, openai_stream.StreamCut):
             return BackendError(f"{where} closed the stream before the answer finished: try again.")
@@ -255,47 +281,40 @@ class ApiBackend(BackendBase):
         msgs = validate_messages(messages)
         stats = stats if stats is not None else StreamStats()
         stop = stop or threading.Event()
+        self._check_can_send()
         for attempt in range(MAX_ATTEMPTS):
-            client = self._client(params.timeout_s)
             started = time.monotonic()
+            chunks = self._open(msgs, params, stop)
             try:
-                chunks = self._open(client, msgs, params, stop)
                 first = self._first_piece(chunks, stats)
             except _Retry as retry:
-                _close(client)
+                _close(chunks)
                 if not self._wait_before_retry(retry, attempt, stop, stats):
                     return
                 continue
             except Exception:
-                _close(client)
+                _close(chunks)
                 if stop.is_set():  # Stop shut the connection under the wait: an end, not a failure
                     return
                 raise
             except BaseException:
-                _close(client)
+                _close(chunks)
                 raise
             try:
                 yield first
                 yield from self._rest(chunks, stats, stop, started, params)
             finally:
-                _close(client)
+                _close(chunks)
                 stats.finish()
             return
 
-    def _open(self, client: Any, msgs: list[Message], params: ChatParams,
-              stop: threading.Event | None = None) -> Iterator[Any]:
-        kwargs = self._request_kwargs(params)
-        try:
-            if client is None:  # an OpenAI-compatible base URL: only its own key, never the HF token
-                url = self.spec.base_url.rstrip("/") + "/chat/completions"
-                deadlines = openai_stream.Deadlines(first_token_s=params.timeout_s, idle_s=params.timeout_s,
-                                                    total_s=params.total_timeout_s)
-                events = openai_stream.stream_events(url, {"messages": msgs, **kwargs}, self._token, deadlines, stop)
-                first = next(events, _END)  # sends the request: HTTP errors surface here, where retries may happen
-                return iter(()) if first is _END else _chain(first, events)
-            return _until_finished(client.chat_completion(msgs, stop, **kwargs), stop, client)
-        except Exception as exc:  # the client's errors: HTTP status, timeout, connection
-            raise self._explain(exc) from None
+    def _open(self, msgs: list[Message], params: ChatParams, stop: threading.Event) -> Iterator[dict[str, Any]]:
+        """The request's events, not yet sent: the first ``next`` sends it (HTTP errors surface there, where retries
+        may happen). Only this server's own key goes with it: the HF token to Hugging Face's URLs alone."""
+        deadlines = openai_stream.Deadlines(first_token_s=params.timeout_s, idle_s=params.timeout_s,
+                                            total_s=params.total_timeout_s)
+        return openai_stream.stream_events(self._chat_url(), {"messages": msgs, **self._request_kwargs(params)},
+                                           self._token, deadlines, stop)
 
     def _next(self, chunks: Iterator[Any]) -> Any:
         """The next chunk; StopIteration at the end; a StudioError or _Retry for a failure."""
@@ -357,31 +376,8 @@ class ApiBackend(BackendBase):
         return not stop.wait(wait)
 
 
-_END = object()
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
-
-
-def _until_finished(chunks: Iterator[Any], stop: threading.Event | None = None, client: Any = None) -> Iterator[Any]:
-    """The chunks, then ``StreamCut`` if the stream ended without a ``finish_reason`` or ``data: [DONE]`` (the
-    ``client`` saw it: huggingface_hub ends its iteration there without saying so) -- cut mid-answer, and not by Stop.
-    A stream ended by ``[DONE]`` alone is a whole answer (servers that send no finish_reason)."""
-    seen = finished = False
-    for chunk in chunks:
-        seen = True
-        choices = _get(chunk, "choices") or []
-        finished = finished or bool(choices and _get(choices[0], "finish_reason"))
-        yield chunk
-    finished = finished or bool(getattr(client, "saw_done", False))
-    if seen and not finished and not (stop is not None and stop.is_set()):
-        raise openai_stream.StreamCut()
-
-
 class ProviderClient:
-    """One answer from Inference Providers on a connection of its own, which Stop closes at once.
+    """One extractive answer from Inference Providers on a connection of its own, which Stop closes at once.
 
     huggingface_hub's ``InferenceClient`` sends every request through one process-wide connection pool
     (``get_session()``): nothing outside can end a read blocked there. Its ``AsyncInferenceClient`` opens an HTTP
@@ -399,32 +395,13 @@ class ProviderClient:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="provider-loop", daemon=True)
         self._thread.start()
-        self._client = _done_seeing(AsyncInferenceClient)(model=model, provider=provider, token=token, timeout=timeout)
-        self._chunks: Any = None
-
-    @property
-    def saw_done(self) -> bool:
-        """The stream ended with ``data: [DONE]``: a whole answer, even without a ``finish_reason``."""
-        return bool(getattr(self._client, "saw_done", False))
-
-    def chat_completion(self, messages: list[Message], stop: threading.Event | None, **kwargs: Any) -> Iterator[Any]:
-        """The streamed chunks; they end early, without an error, once ``stop`` is set."""
-        stop = stop or threading.Event()
-        chunks = self._chunks = self._run(self._open(messages, kwargs), stop)
-        while chunks is not None and not stop.is_set():
-            chunk = self._run(anext(chunks, _END), stop)
-            if chunk is None or chunk is _END:
-                return
-            yield chunk
+        self._client = AsyncInferenceClient(model=model, provider=provider, token=token, timeout=timeout)
 
     def question_answering(self, question: str, context: str, stop: threading.Event | None) -> Any:
         """An extractive answer to ``question`` over ``context`` (the question-answering task); None once ``stop``
         is set, its connection closed as a stream's is."""
         return self._run(self._read_refusal(self._client.question_answering(question=question, context=context)),
                          stop or threading.Event())
-
-    async def _open(self, messages: list[Message], kwargs: dict[str, Any]) -> Any:
-        return await self._read_refusal(self._client.chat_completion(messages, **kwargs))
 
     @staticmethod
     async def _read_refusal(request: Any) -> Any:
@@ -455,13 +432,10 @@ class ProviderClient:
                 return None
 
     async def _finish(self) -> None:
-        """What ``asyncio.run`` does before it closes its loop, after closing the stream and the client: the
-        streams' inner generators finalized and any task left cancelled, so none is destroyed while pending."""
+        """What ``asyncio.run`` does before it closes its loop, after closing the client: async generators
+        finalized and any task left cancelled, so none is destroyed while pending."""
         import asyncio
 
-        if self._chunks is not None:
-            with contextlib.suppress(Exception):
-                await self._chunks.aclose()
         with contextlib.suppress(Exception):
             await self._client.close()
         await self._loop.shutdown_asyncgens()
@@ -471,7 +445,7 @@ class ProviderClient:
         await asyncio.gather(*left, return_exceptions=True)
 
     def close(self) -> None:
-        """Close the stream and the client (its connection), then end the loop and its thread."""
+        """Close the client (its connection), then end the loop and its thread."""
         import asyncio
 
         if self._loop.is_closed():
@@ -484,32 +458,23 @@ class ProviderClient:
             self._loop.close()
 
 
-def _done_seeing(base: type) -> type:
-    """``base`` (huggingface_hub's ``AsyncInferenceClient``) noting whether a stream's lines ended with
-    ``data: [DONE]``, which the client consumes silently: without it, such an answer read as cut off."""
+def _completions_url(url: str) -> str:
+    """An endpoint URL's OpenAI-compatible chat route: ``/v1/chat/completions`` added unless it is there (the rule
+    huggingface_hub's clients follow for a URL given as the model)."""
+    from urllib.parse import urlparse, urlunparse
 
-    class Client(base):  # type: ignore[misc,valid-type]
-        saw_done = False
-
-        async def _inner_post(self, request_parameters: Any, *, stream: bool = False) -> Any:
-            out = await super()._inner_post(request_parameters, stream=stream)
-            if not stream:
-                return out
-
-            async def lines() -> Any:
-                async for line in out:
-                    if line.strip() == "data: [DONE]":
-                        self.saw_done = True
-                    yield line
-
-            return lines()
-
-    return Client
+    parsed = urlparse(url)
+    path = parsed.path.rstrip("/")
+    if not path.endswith("/chat/completions"):
+        path += "/chat/completions" if path.endswith("/v1") else "/v1/chat/completions"
+    return urlunparse(parsed._replace(path=path))
 
 
-def _close(client: Any) -> None:
-    if client is not None:
-        client.close()
+def _close(chunks: Any) -> None:
+    """End a request's event stream (its ``finally`` closes the connection), or close a ``ProviderClient``."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def _get(obj: Any, name: str) -> Any:

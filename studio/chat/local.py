@@ -81,6 +81,14 @@ def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> An
                     else:  # torch reused a compiled step (a reloaded model, another session's): no pause to name
                         stats.decoding = "fast decoding"
             super().put(value)
+            if self.token_cache and not self.next_tokens_are_prompt:
+                # transformers holds symbols and punctuation back until the next space: an answer of emoji alone
+                # (or a run of them) showed "Waiting for the first token" while its tokens came. What is whole is
+                # let through; only a character still missing its last bytes waits.
+                pending = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)[self.print_len:]
+                if pending and "\ufffd" not in pending:
+                    self.print_len += len(pending)
+                    self.on_finalized_text(pending)
 
         def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
             if stream_end:  # an answer cut mid-character (max new tokens) ends on the character's first bytes

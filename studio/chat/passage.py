@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from studio.chat import openai_stream
-from studio.chat.api import MAX_ATTEMPTS, ApiBackend, _Retry
+from studio.chat.api import MAX_ATTEMPTS, ApiBackend, ProviderClient, _Retry
 from studio.chat.base import BackendSpec, ChatBackend, ChatParams, StreamStats, complete, hf_host
-from studio.errors import BackendError, CancelledError, MissingTokenError
+from studio.errors import BackendError, CancelledError, StudioError
 from studio.models import extractive, prompt_format
 from studio.models.spec import parse_spec
 
@@ -192,7 +192,9 @@ class ApiExtractive(ApiBackend):
         if self.spec.base_url:
             return openai_stream.post_json(self.spec.base_url, {"inputs": {"question": question, "context": context}},
                                            self._token, timeout, stop)
-        client = self._client(timeout)  # a connection of its own, which Stop closes (api.ProviderClient)
+        self._check_can_send()
+        client = ProviderClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
+        # a connection of its own, which Stop closes
         try:
             out = client.question_answering(question, context, stop)
         finally:
@@ -210,7 +212,7 @@ class ApiExtractive(ApiBackend):
         for attempt in range(MAX_ATTEMPTS):
             try:
                 raw = self._ask(question.strip(), context, params.timeout_s, stop)
-            except MissingTokenError:
+            except StudioError:  # refused before any request: no token, offline mode
                 raise
             except Exception as exc:  # the client's errors: HTTP status, timeout, connection, a refused task
                 err = self._explain(exc)

@@ -46,9 +46,44 @@ STATE = {
 }
 
 
+# The page's sampling widgets by the ChatParams field each sets (what ``studio.chat.kept_settings`` keeps).
+SAMPLING_KEYS = {"max_new_tokens": "chat.max_new_tokens", "temperature": "chat.temperature", "do_sample": "chat.do_sample",
+                 "top_p": "chat.top_p", "repetition_penalty": "chat.repetition_penalty", "timeout_s": "chat.timeout"}
+
+
 def init() -> None:
     ui.init_state({k: (list(v) if isinstance(v, list) else v) for k, v in STATE.items()})
+    _settings_back()
     restore()
+
+
+def _settings_back() -> None:
+    """A new session (a reloaded or new tab) opens with the settings this workspace's conversation was had with:
+    a reload brought the conversation back but the temperature, max new tokens and system prompt at their
+    defaults, so the next answer came from other settings than the last without a word."""
+    from studio.chat import kept_settings
+
+    if "chat.settings_back" in st.session_state:
+        return
+    st.session_state["chat.settings_back"] = True
+    kept = kept_settings.load()
+    for name, key in SAMPLING_KEYS.items():
+        if name in kept and f"{key}.kept" not in st.session_state:
+            st.session_state[f"{key}.kept"] = int(kept[name]) if name == "timeout_s" else kept[name]
+    if "system" in kept:
+        st.session_state["chat.preset"] = kept.get("preset", DEFAULT_PRESET)
+        st.session_state["chat.system"] = kept["system"]
+
+
+def remember(params: ChatParams) -> None:
+    """Keep the sampling settings and the system prompt in the workspace for the next session (no secret)."""
+    from studio.chat import kept_settings
+
+    try:
+        kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
+                           st.session_state.get("chat.system", ""), _secrets())
+    except OSError:  # a read-only workspace: the settings still hold in this session
+        pass
 
 
 UNSAVED = "unsaved"  # chat.saved_stamp of a tab that must not write: the file there could not be read
@@ -266,11 +301,15 @@ def params_panel(disabled: bool) -> ChatParams | None:
     sample = ui.kept(st.checkbox, "Sample (do_sample)", "chat.do_sample", d.do_sample, disabled=disabled)
     top_p = ui.kept(st.slider, "Top-p", "chat.top_p", d.top_p, min_value=0.05, max_value=1.0, step=0.05,
                     disabled=disabled)
+    penalty = ui.kept(st.slider, "Repetition penalty", "chat.repetition_penalty", d.repetition_penalty,
+                      min_value=1.0, max_value=2.0, step=0.05, disabled=disabled,
+                      help="Local models only: above 1 makes a token already in the conversation less likely (a "
+                           "small model that repeats itself); 1 = off. API models do not take it.")
     timeout = ui.kept(st.number_input, "Timeout (s)", "chat.timeout", int(d.timeout_s), min_value=5, max_value=600,
                       disabled=disabled, help="Longest wait for the server, or for the next token of a local model "
                                               "(its first token also gets the time its prompt takes to read).")
     return ui.run_or_error(ChatParams, max_new_tokens=int(max_new), temperature=float(temp), do_sample=sample,
-                           top_p=float(top_p), timeout_s=float(timeout))
+                           top_p=float(top_p), repetition_penalty=float(penalty), timeout_s=float(timeout))
 
 
 def system_prompt(disabled: bool, spec: BackendSpec | None = None) -> str:

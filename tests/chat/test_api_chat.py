@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -44,6 +45,19 @@ def test_streams_from_a_real_transformers_serve(served):
     assert stats.ttft_s is not None and stats.ttft_s > 0
     assert 1 < stats.tokens <= 12  # the server's usage count, capped by max_new_tokens
     assert stats.tokens_per_s and stats.tokens_per_s > 0
+
+
+def test_inference_providers_path_streams_from_a_real_transformers_serve(served, monkeypatch):
+    """The providers' route (the router's OpenAI-compatible API) read from a real server: a whole answer, streamed,
+    with the same answer as the server gives by its own base URL."""
+    url, model = served
+    point_providers_at(monkeypatch, url.rsplit("/v1", 1)[0])
+    greedy = ChatParams(max_new_tokens=8, temperature=0)
+    through_router = make_backend(BackendSpec(kind="provider", model=model, provider="auto"), TOKEN)
+    stats = StreamStats()
+    pieces = list(through_router.stream(ASK, greedy, stats=stats))
+    assert len(pieces) > 1 and 1 < stats.tokens <= 8
+    assert "".join(pieces) == complete(make_backend(BackendSpec(kind="openai", model=model, base_url=url)), ASK, greedy)
 
 
 def test_max_tokens_and_greedy_reach_the_server(served):
@@ -351,10 +365,10 @@ def test_stop_on_a_silent_server_closes_the_connection_and_ends_the_thread(first
 
 
 def point_providers_at(monkeypatch, base: str) -> None:
-    """Inference Providers' router (``provider="auto"``) at a loopback ``base`` in place of router.huggingface.co."""
-    from huggingface_hub.inference._providers import _common
+    """Inference Providers' router at a loopback ``base`` in place of router.huggingface.co."""
+    from studio.chat import api
 
-    monkeypatch.setattr(_common.AutoRouterConversationalTask, "_prepare_base_url", lambda self, api_key: base)
+    monkeypatch.setattr(api, "ROUTER", base)
 
 
 @pytest.mark.parametrize("first", [b"", ONE_PIECE], ids=["before-the-first-token", "mid-answer"])
@@ -420,6 +434,41 @@ def test_a_provider_stream_ended_by_done_without_a_finish_reason_is_a_whole_answ
     point_providers_at(monkeypatch, f"http://127.0.0.1:{faults.port}/cut")
     with pytest.raises(BackendError, match="closed the stream before the answer finished"):
         make_backend(spec, TOKEN).complete(ASK)
+
+
+def test_provider_chat_needs_none_of_huggingface_hub_s_private_methods(faults, monkeypatch):
+    """Chat with Inference Providers overrode huggingface_hub's private ``_inner_post`` to see ``data: [DONE]``: an
+    upgrade that renames or reshapes it would break every provider answer. Now the answer is read from the router's
+    documented OpenAI-compatible API by the studio's own stream reader; the private method is not called."""
+    from huggingface_hub import AsyncInferenceClient, InferenceClient
+
+    def gone(*args, **kwargs):
+        raise AttributeError("_inner_post is private and went away in this upgrade")
+
+    monkeypatch.setattr(AsyncInferenceClient, "_inner_post", gone)
+    monkeypatch.setattr(InferenceClient, "_inner_post", gone)
+    point_providers_at(monkeypatch, f"http://127.0.0.1:{faults.port}/good")
+    assert make_backend(BackendSpec(kind="provider", model="org/model"), TOKEN).complete(ASK) == "".join(GOOD_ANSWER)
+
+
+@pytest.mark.parametrize(("provider", "model"), [("auto", "org/model"), ("together", "org/model:together")])
+def test_the_chosen_provider_reaches_the_router_in_the_model_name(faults, monkeypatch, provider, model):
+    """The router's OpenAI-compatible API picks a provider from ``model:provider``; ``auto`` lets it choose. The
+    token goes only in the Authorization header."""
+    point_providers_at(monkeypatch, f"http://127.0.0.1:{faults.port}/good")
+    spec = BackendSpec(kind="provider", model="org/model", provider=provider)
+    assert make_backend(spec, TOKEN).complete(ASK) == "".join(GOOD_ANSWER)
+    assert faults.bodies[-1]["model"] == model and faults.bodies[-1]["stream"] is True
+    assert faults.headers[-1]["authorization"] == f"Bearer {TOKEN}"
+    assert TOKEN not in json.dumps(faults.bodies[-1])
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/chat/completions"])
+def test_an_endpoint_url_as_the_provider_model_is_asked_at_its_own_chat_route(suffix):
+    """An Inference Endpoint or Space given as the model answers at its own ``/v1/chat/completions``, as
+    huggingface_hub's clients ask it."""
+    b = make_backend(BackendSpec(kind="provider", model=f"https://me-x.endpoints.huggingface.cloud{suffix}"), TOKEN)
+    assert b._chat_url() == "https://me-x.endpoints.huggingface.cloud/v1/chat/completions"
 
 
 def test_provider_answers_whole_or_cut_leave_no_task_pending(faults, monkeypatch, caplog):

