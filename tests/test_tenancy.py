@@ -533,3 +533,17 @@ def test_after_signing_out_the_browser_s_workspace_says_its_work_moved_into_the_
     (note,) = [i.value for i in at.sidebar.info]
     assert workspace_of(at).name.startswith("a-") and "moved into the workspace of the account signed in" in note
     assert "sign in to open it" in note
+
+
+def test_the_chat_page_keeps_working_in_a_full_workspace_with_its_settings_held_in_the_session():
+    """The Chat page keeps its settings in the workspace on every run where they changed: a full workspace refuses
+    that save with a one-line error, which took the page down (a traceback before its title) for every visitor of
+    a full server. The settings still hold in the session."""
+    at = visit("pages/4_Chat.py")
+    ws = workspace_of(at)
+    at.secrets["studio"] = {"anonymous_workspace_mb": workspaces.size_bytes(ws) / 2e6}  # over its limit
+    at.slider(key="chat.max_new_tokens").set_value(96).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="chat.max_new_tokens").value == 96
+    kept = ws / "chat" / "settings.json"  # written on the first visit, before the workspace was full
+    assert not kept.exists() or '"max_new_tokens": 96' not in kept.read_text(encoding="utf-8")

@@ -82,7 +82,7 @@ def remember(params: ChatParams) -> None:
     try:
         kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
                            st.session_state.get("chat.system", ""), _secrets())
-    except OSError:  # a read-only workspace: the settings still hold in this session
+    except (StudioError, OSError):  # a read-only or full workspace: the settings still hold in this session
         pass
 
 
