@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from studio.data import csv_cells
 from studio.errors import DatasetFormatError
@@ -17,6 +18,11 @@ from studio.errors import DatasetFormatError
 # What sits between cells: commas; tabs (TSV); semicolons (spreadsheets where the comma is the decimal mark);
 # pipes (database and Markdown-ish exports). Named as the Import tab shows them.
 DELIMITERS = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "pipes (|)"}
+# A pipe table's lines that hold no record: Markdown's header ruler (|---|:---:|), psql's (-----+-----) and psql's
+# closing count ("(3 rows)"). Its cells are padded to line the columns up: the padding is not part of the text.
+_RULER_CELL = re.compile(r"\s*:?-+:?\s*")
+_PSQL_RULER = re.compile(r"\s*-+(\+-+)+\s*")
+_PSQL_COUNT = re.compile(r"\s*\(\d+ rows?\)\s*")
 SNIFFED_LINES = 50  # rows read to tell the delimiters apart: a header and enough rows to show a pattern
 
 
@@ -35,6 +41,8 @@ def sniff_delimiter(text: str) -> str:
         rows = []
         try:
             for row in reader:
+                if sep == "|" and _no_record(row):
+                    continue
                 if any(c.strip() for c in row):
                     rows.append(len(row))
                 if len(rows) > SNIFFED_LINES:
@@ -49,6 +57,16 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
+def _no_record(cells: list[str]) -> bool:
+    """A pipe table's ruler or psql's row count: a line of layout, not a record."""
+    named = [c for c in cells if c.strip()]
+    if not named:
+        return False
+    if all(_RULER_CELL.fullmatch(c) for c in named):
+        return True
+    return len(cells) == 1 and bool(_PSQL_RULER.fullmatch(cells[0]) or _PSQL_COUNT.fullmatch(cells[0]))
+
+
 def parse_csv(text: str) -> tuple[list[dict], str]:
     """(the rows under the header, the delimiter that separated them)."""
     delimiter = sniff_delimiter(text)
@@ -60,6 +78,7 @@ def parse_csv(text: str) -> tuple[list[dict], str]:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
         raise DatasetFormatError(f"Not a readable CSV header: {exc}.") from None
+    pipes = delimiter == "|"
     header = [csv_cells.unsafe_cell(h.strip()) for h in header]
     named = [h for h in header if h]
     if len(named) < 2:
@@ -76,8 +95,10 @@ def parse_csv(text: str) -> tuple[list[dict], str]:
     rows = []
     try:
         for values in reader:
-            if not any(v.strip() for v in values):
+            if not any(v.strip() for v in values) or (pipes and _no_record(values)):
                 continue
+            if pipes:  # padded to line the columns up (Markdown, psql): the padding is layout, not text
+                values = [v.strip() for v in values]
             line = reader.line_num
             if len(values) != len(header):
                 raise DatasetFormatError(

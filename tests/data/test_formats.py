@@ -366,3 +366,18 @@ def test_a_file_of_only_a_byte_order_mark_or_only_blank_lines_is_refused_saying_
             formats.read_records(data, "a.json")
     with pytest.raises(StudioError, match="^The file is empty but for spaces and line breaks"):
         formats.read_records(b"\xef\xbb\xbf \r\n\r\n\t\n", "a.csv")
+
+
+def test_a_markdown_or_psql_table_reads_its_records_without_its_rulers_or_padding():
+    """A Markdown table's ruler row (|:---|---:|) came in as a training record, every value kept the spaces that
+    line the columns up, a ruler without colons refused the whole file, and psql's output was refused at its ruler."""
+    want = [{"question": "What is 2+2?", "answer": "four"}, {"question": "Who keeps goal?", "answer": "the keeper"}]
+    markdown = ("| question        | answer     |\n|:----------------|-----------:|\n"
+                "| What is 2+2?    | four       |\n| Who keeps goal? | the keeper |\n")
+    assert formats.parse(markdown.encode(), "faq.md").rows == want
+    plain = markdown.replace(":-", "--").replace("-:", "--")
+    assert formats.parse(plain.encode(), "faq.md").rows == want
+    psql = (" question        |   answer\n-----------------+------------\n"
+            " What is 2+2?    | four\n Who keeps goal? | the keeper\n(2 rows)\n\n")
+    parsed = formats.parse(psql.encode(), "faq.txt")
+    assert parsed.delimiter == "|" and parsed.rows == want
