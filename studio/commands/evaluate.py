@@ -134,8 +134,9 @@ def _held_out_instead(models: list[str], dataset_id: str | None, version: int | 
         except ModelSpecError:
             continue
         folder = Path(spec).expanduser()
-        run_id = parsed.name if parsed.kind == "run" else spec if (studio_config.runs_dir() / spec).is_dir() else \
-            folder.name if folder.is_dir() and folder.resolve().parent == studio_config.runs_dir().resolve() else None
+        bare = "/" not in spec and os.sep not in spec  # a run's id; a path (absolute: joining would drop the runs folder)
+        run_id = parsed.name if parsed.kind == "run" else spec if bare and (studio_config.runs_dir() / spec).is_dir() \
+            else folder.name if folder.is_dir() and folder.resolve().parent == studio_config.runs_dir().resolve() else None
         try:
             run = runs.load_run(run_id) if run_id else None
         except (StudioError, OSError, ValueError, KeyError, TypeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -637,3 +638,20 @@ def test_cli_on_a_runs_own_dataset_asks_its_held_out_questions_and_says_so(tiny_
     assert main([*common, "--all-questions", "--out", str(out), "--force"]) == 0
     rep = json.loads(out.read_text())
     assert [bool(r["leak"]) for r in rep["rows"]] == [True, True, True, False, False]
+
+
+def test_cli_with_a_runs_folder_given_as_a_path_asks_its_held_out_questions_too(tiny_gpt2, tmp_path, capsys, offline):
+    """``--model`` takes "a run directory": given as an absolute path (or relative to here), the run was not found and
+    every question it trained on came back flagged as leaked."""
+    from studio import config
+    from studio.__main__ import main
+
+    run_id = make_run(tiny_gpt2)
+    folder = config.runs_dir() / run_id
+    for given in (str(folder), os.path.relpath(folder)):
+        out = tmp_path / "r.json"
+        assert main(["evaluate", "--dataset", "Soccer QA", "--model", given, "--max-new-tokens", "2",
+                     "--no-perplexity", "--out", str(out), "--force"]) == 0
+        rep = json.loads(out.read_text())
+        assert [r["question"] for r in rep["rows"]] == [QA[3]["question"], QA[4]["question"]], given
+        assert "2 held-out questions" in capsys.readouterr().err
