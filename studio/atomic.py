@@ -33,6 +33,19 @@ def write_bytes(path: Path, data: bytes) -> None:
             written()
 
 
+def write_unchecked(path: Path, data: bytes) -> None:
+    """``write_bytes`` without the workspace's size check, for the few bytes of bookkeeping that must be written
+    even in a full workspace (what a restore brought back); still atomic, and a full disk is one line."""
+    path = Path(path)
+    try:
+        _write(path, data)
+    except OSError as exc:
+        err = disk_error(exc, path)
+        if err is None:
+            raise
+        raise err from None
+
+
 def _write(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

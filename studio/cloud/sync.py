@@ -236,7 +236,10 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
         raise (explain or _explain)(exc, f"restore from {repo_id}") from None
     finally:  # these files are as the repo holds them; one kept here because it differs is pushed next
         if came:
-            _save_manifest(folder, {**_load_manifest(folder, manifest), **came}, manifest)
+            try:
+                _save_manifest(folder, {**_load_manifest(folder, manifest), **came}, manifest)
+            except OSError:  # a full disk: the restore's own error (or its result) is what the visitor must see
+                pass
     return written
 
 
@@ -258,10 +261,7 @@ def _save_manifest(folder: Path, manifest: dict[str, str], name: str = MANIFEST)
     """Record what the repo holds, outside the workspace's size check (as its running total is): a restore that filled
     the workspace to the brim must still record what came, or the next try brings back what the visitor deleted to
     make room. A few bytes a file; the next measure of the workspace counts it."""
-    path = Path(folder) / name
-    tmp = path.with_name(f".{name}.tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_unchecked(Path(folder) / name, json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
 
 
 class WorkspaceSync:

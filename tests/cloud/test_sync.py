@@ -434,3 +434,28 @@ def test_a_dataset_deleted_to_make_room_stays_deleted_when_the_restore_filled_th
         sync.restore(TOKEN, repo, folder)
     assert not (folder / "datasets" / first).exists()
     assert (folder / "datasets" / ({kept, big} - {first}).pop() / "dataset.json").exists()
+
+
+def test_two_writers_of_the_sync_record_at_once_never_fail_nor_leave_it_torn(tmp_path):
+    """A restore in the page and the watcher's commit can record what the repo holds at the same moment: with one
+    fixed temporary name, one writer's rename found the file gone (an error in the middle of a restore) or read a
+    record half written, which reads as empty, so deletions were never sent and deleted files came back."""
+    import threading
+
+    failures: list[BaseException] = []
+
+    def record(n: int) -> None:
+        try:
+            for i in range(300):
+                sync._save_manifest(tmp_path, {f"datasets/d{n}/000{i}.json": "a" * 64 for i in range(i % 40)})
+                json.loads((tmp_path / sync.MANIFEST).read_text(encoding="utf-8"))
+        except BaseException as exc:  # noqa: BLE001 - any failure of a writer is the defect
+            failures.append(exc)
+
+    writers = [threading.Thread(target=record, args=(n,)) for n in range(3)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    assert not failures, failures[:1]
+    assert not [p.name for p in tmp_path.iterdir() if p.name != sync.MANIFEST]  # no temporary file left behind
