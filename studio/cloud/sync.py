@@ -38,7 +38,9 @@ REPO_NAME = "slm-studio-workspace"  # the default repo, on the visitor's own acc
 MARKER = "slm-studio-workspace.json"  # what makes a repo a studio workspace (nothing else is written to)
 MARKER_BODY = {"studio": "SLM Studio", "kind": "workspace", "format": 1}
 SYNCED_DIRS = ("datasets", "evals")
-SYNCED_FILES = (".sample-added",)
+# The Chat page's settings and the Evaluate page's form come back with the conversation after a restart: a
+# conversation back with other settings than it was had with reads as the same and answers differently.
+SYNCED_FILES = (".sample-added", "chat/settings.json", "evaluate/form.json")
 BATCHED_FILES = ("chat/conversation.json",)  # rewritten after every Chat turn: committed at most every BATCH_S
 BATCH_S = 60.0
 MANIFEST = ".sync-manifest.json"  # what the repo holds, as of the last commit (never synced itself; one per kind)

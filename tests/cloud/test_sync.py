@@ -459,3 +459,26 @@ def test_two_writers_of_the_sync_record_at_once_never_fail_nor_leave_it_torn(tmp
         w.join()
     assert not failures, failures[:1]
     assert not [p.name for p in tmp_path.iterdir() if p.name != sync.MANIFEST]  # no temporary file left behind
+
+
+def test_the_chat_settings_and_the_evaluate_form_come_back_after_a_restart_with_the_conversation(hub, tmp_path):
+    """The docs promise both back "after a restart" / "another day": on the public app a restart empties the disk, and
+    neither file was synced, so the conversation came back to be continued with the default settings."""
+    from studio.chat.base import ChatParams
+    from studio.chat import kept_settings
+    from studio.evaluate import form
+
+    first = tmp_path / "before-restart"
+    _converse(first, 1)
+    with config.use_workspace(first):
+        kept_settings.save(ChatParams(max_new_tokens=96, temperature=0.4), "Custom", "Answer in French.")
+        form.save({"max_new_tokens": 32, "sample": 5, "base_url": "http://127.0.0.1:8000/v1"})
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+
+    after = tmp_path / "after-restart"
+    sync.restore(TOKEN, repo, after)
+    with config.use_workspace(after):
+        chat = kept_settings.load()
+        assert chat["max_new_tokens"] == 96 and chat["temperature"] == 0.4 and chat["system"] == "Answer in French."
+        assert form.load() == {"max_new_tokens": 32, "sample": 5, "base_url": "http://127.0.0.1:8000/v1"}
