@@ -22,7 +22,6 @@ DEPLOYER = "hf_deployer_secret_9876543210"
 
 @pytest.fixture
 def hub(monkeypatch):
-    import huggingface_hub.constants as constants
 
     with standin_hub() as h:
         point_hub_at(monkeypatch, h.url)
@@ -39,6 +38,17 @@ def stop_watchers() -> None:
         if running._thread is not None:
             running._thread.join(60)
     assert not [t for t in threading.enumerate() if t.name == "workspace-sync" and t.is_alive()]
+
+
+def restart(monkeypatch, studio_home: Path) -> None:
+    """Community Cloud's restart: every thread gone (each watcher's last look done), a new process with no watcher,
+    a wiped disk. Wiping the disk under a watcher that was only told to stop let its last look see the conversation
+    gone and the manifest still there: it deleted the kept conversation from the repo (a failure seen under load)."""
+    import shutil
+
+    stop_watchers()
+    monkeypatch.setattr(sync, "_registry", {})
+    shutil.rmtree(studio_home)
 
 
 def give_token(at, token: str):
@@ -142,9 +152,8 @@ def test_a_repo_that_is_not_a_workspace_is_refused_on_the_page_and_another_name_
     assert ("dataset", "alice/my-studio") in hub.repos and not hub.repos[("dataset", "alice/slm-studio-workspace")].files
 
 
-def test_work_made_before_the_token_moves_into_the_kept_workspace_and_comes_back_after_a_restart(hub, studio_home):
-    import shutil
-
+def test_work_made_before_the_token_moves_into_the_kept_workspace_and_comes_back_after_a_restart(
+        hub, studio_home, monkeypatch):
     from studio import config
     from studio.data import store
 
@@ -162,9 +171,7 @@ def test_work_made_before_the_token_moves_into_the_kept_workspace_and_comes_back
     (synced,) = [c.value for c in at.sidebar.caption if "Synced to alice/slm-studio-workspace" in c.value]
     assert re.search(r"at \d{4}-\d\d-\d\d \d\d:\d\d UTC\.$", synced), synced  # the studio's one time form
     saved = {p.name: p.read_bytes() for p in (kept / "datasets" / ds.id / "versions").iterdir()}
-    running.stop()
-
-    shutil.rmtree(studio_home)  # the restart: the disk is wiped
+    restart(monkeypatch, studio_home)
     at = give_token(visit(), TOKEN)
     assert {p.name: p.read_bytes() for p in (workspace(at) / "datasets" / ds.id / "versions").iterdir()} == saved
     names = [d.name for d in _datasets(workspace(at))]
@@ -584,10 +591,9 @@ def store_files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_the_chat_conversation_comes_back_after_a_restart_when_the_token_is_given_again(hub, studio_home, api_mode):
+def test_the_chat_conversation_comes_back_after_a_restart_when_the_token_is_given_again(
+        hub, studio_home, api_mode, monkeypatch):
     """The conversation was not synced: after a restart a visitor's datasets came back and their Chat did not."""
-    import shutil
-
     at = give_token(visit("pages/4_Chat.py"), TOKEN)
     kept = workspace(at)
     from studio import config
@@ -598,9 +604,7 @@ def test_the_chat_conversation_comes_back_after_a_restart_when_the_token_is_give
                     {"role": "assistant", "model": "org/model (HF auto)", "content": "90 minutes."}], [TOKEN])
     running = sync.current(kept)
     assert running is not None and running.sync_once()
-    running.stop()
-
-    shutil.rmtree(studio_home)  # the restart: the disk is wiped
+    restart(monkeypatch, studio_home)
     at = give_token(visit("pages/4_Chat.py"), TOKEN)
     shown = [m.markdown[0].value for m in at.chat_message if m.markdown]
     assert len(shown) == 2 and "How long is a match? (my token: ***)" in shown[0] and "90 minutes." in shown[1], shown
@@ -633,12 +637,10 @@ def questions(at) -> list[str]:
 
 
 def test_a_kept_conversation_and_the_tab_s_both_stay_after_a_question_asked_once_the_token_is_given(
-        hub, studio_home, api_mode, answering_server):
+        hub, studio_home, api_mode, answering_server, monkeypatch):
     """After a restart, a visitor chatted in a tab, then gave their token: the kept conversation (back from their
     repo) and the tab's were joined on disk, yet the page showed the tab's only, and its next question saved the
     tab's turns over the joined file: the kept conversation was gone from the page, the disk and the repo."""
-    import shutil
-
     from studio import config
     from studio.chat import saved
 
@@ -649,8 +651,7 @@ def test_a_kept_conversation_and_the_tab_s_both_stay_after_a_question_asked_once
                     {"role": "assistant", "model": "m", "content": "90 minutes."}])
     running = sync.current(kept)
     assert running is not None and running.sync_once()
-    running.stop()
-    shutil.rmtree(studio_home)  # the restart
+    restart(monkeypatch, studio_home)
 
     at = visit("pages/4_Chat.py")
     ask(at, answering_server, "How many players are on a team?")

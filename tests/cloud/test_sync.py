@@ -18,7 +18,6 @@ TOKEN = "hf_alice_write_token_0123456789"
 
 @pytest.fixture
 def hub(monkeypatch):
-    import huggingface_hub.constants as constants
 
     with standin_hub() as h:
         point_hub_at(monkeypatch, h.url)
