@@ -208,7 +208,7 @@ def test_an_import_larger_than_the_whole_limit_says_what_it_needs_not_that_the_w
     with pytest.raises(workspaces.WorkspaceFullError) as caught:
         workspaces.check_room(ws, 2_000_000, 3_100_000)  # a 3.1 MB import
     err = str(caught.value)
-    assert err.startswith("Not saved: it needs 3.1 MB and this workspace has 2.0 MB left of its 2 MB limit (30 KB used)")
+    assert err.startswith("Not saved: it needs 3.1 MB and this workspace has 2 MB left of its 2 MB limit (30 KB used)")
     assert "full" not in err and "\n" not in err
     workspaces.check_room(ws, 2_000_000, 1_900_000)  # what fits is let through
 
@@ -347,6 +347,21 @@ def test_what_a_visitor_made_before_signing_in_moves_into_their_kept_workspace()
     at = visit("pages/1_Dataset.py", at=at)
     assert workspace_of(at).name.startswith("u-") and not anonymous.exists()
     assert "Made before signing in" in everything_shown(at)
+
+
+@pytest.mark.parametrize("mb, limit, used", [(1.2, "1.2 MB", "1.1 MB"), (0.05, "50 KB", "45 KB")])
+def test_a_limit_that_is_not_a_whole_number_of_mb_is_said_as_set(mb, limit, used):
+    """``workspace_mb = 1.2`` read "of its 1 MB limit", and 0.05 "of its 0 MB limit" (sizes printed as whole MB);
+    the sidebar said "up to 0 MB"."""
+    ws = workspaces.signed_in("https://issuer", "alice")
+    (ws / "datasets").mkdir(parents=True)
+    (ws / "datasets" / "big.bin").write_bytes(b"x" * int(mb * 1e6 * 0.9))
+    with pytest.raises(workspaces.WorkspaceFullError) as caught:
+        workspaces.check_room(ws, int(mb * 1e6), int(mb * 1e6 * 0.2))
+    assert f"left of its {limit} limit ({used} used)" in str(caught.value)
+    at = visit(studio={"anonymous_workspace_mb": mb})
+    (caption,) = [c.value for c in at.sidebar.caption if c.value.startswith("Private to this browser")]
+    assert f"up to {limit}" in caption.replace("Up to", "up to")
 
 
 def test_a_signed_in_workspace_has_a_limit_too_so_one_visitor_cannot_fill_the_shared_disk(monkeypatch):

@@ -36,7 +36,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import config, jobs
-from studio.cloud import handoff, limits, store, sync, workspaces
+from studio.cloud import handoff, limits, store, sync, usage, workspaces
 from studio.errors import MissingTokenError, NetworkError, StudioError, WorkspaceFullError
 
 PATH = "workspace.path"  # this session's workspace folder
@@ -429,11 +429,11 @@ def panel() -> None:
                 keep = "sign in (what you made moves in) or give your Hugging Face token below" if providers else \
                     "give your Hugging Face token below"
                 if _browser_secret() is None:  # no session cookie: nothing ties a reload to this tab
-                    st.caption(f"Private to this browser tab; up to {_limit_bytes() / 1e6:.0f} MB, gone after a reload "
+                    st.caption(f"Private to this browser tab; up to {usage.readable_size(_limit_bytes())}, gone after a reload "
                                f"or a restart unless you {keep}.")
                 else:
                     st.caption(f"Private to this browser: its tabs and reloads share it until the browser is closed. Up "
-                               f"to {_limit_bytes() / 1e6:.0f} MB; removed after {_idle_hours():g} h unused or a restart unless "
+                               f"to {usage.readable_size(_limit_bytes())}; removed after {_idle_hours():g} h unused or a restart unless "
                                f"you {keep}.")
                     _clear_button(path)
             else:
