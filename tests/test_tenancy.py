@@ -82,7 +82,7 @@ def test_a_reload_or_another_tab_of_the_same_browser_opens_its_workspace_and_ano
     from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "alice-browser-secret-0123456789ab")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "alice-browser-secret-0123456789ab")
     first = visit("pages/1_Dataset.py")
     with config.use_workspace(workspace_of(first)):
         store.create_dataset("Alice's private FAQ", [{"question": "Alice's secret question?", "answer": "42"}])
@@ -92,10 +92,10 @@ def test_a_reload_or_another_tab_of_the_same_browser_opens_its_workspace_and_ano
     assert "its tabs and reloads share it until the browser is closed" in caption
     popover = reloaded.sidebar.get("popover")[0].proto.popover  # where Clear is, which says why
     assert popover.label == "Clear this workspace" and "On a shared computer, clear it when you leave" in popover.help
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "bob-browser-secret-0123456789abcd")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "bob-browser-secret-0123456789abcd")
     bob = visit("pages/1_Dataset.py")
     assert workspace_of(bob) != workspace_of(first) and "Alice" not in everything_shown(bob)
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: None)  # no cookie: nothing ties a reload to the tab
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)  # no cookie: nothing ties a reload to the tab
     tab = visit("pages/1_Dataset.py")
     assert workspace_of(tab) not in (workspace_of(first), workspace_of(bob)) and "Alice" not in everything_shown(tab)
     assert any("gone after a reload" in c.value for c in tab.sidebar.caption)
@@ -106,7 +106,7 @@ def test_clearing_the_browser_s_workspace_deletes_its_work_and_starts_afresh(mon
     from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "shared-computer-secret-0123456789")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "shared-computer-secret-0123456789")
     at = visit("pages/1_Dataset.py")
     with config.use_workspace(workspace_of(at)):
         store.create_dataset("Alice's private FAQ", [{"question": "Alice's secret question?", "answer": "42"}])
@@ -507,7 +507,7 @@ def test_another_tab_of_the_browser_is_told_where_its_work_went_when_one_tab_giv
     from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "one-browser-two-tabs-0123456789")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "one-browser-two-tabs-0123456789")
     with standin_hub() as hub:
         point_hub_at(monkeypatch, hub.url)
         hub.users["hf_alice_write_token_0123456789"] = ("alice", "write")
@@ -535,7 +535,7 @@ def test_after_signing_out_the_browser_s_workspace_says_its_work_moved_into_the_
     from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "a-browser-signing-in-0123456789")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-signing-in-0123456789")
     at = signed_in_visit(None)
     with config.use_workspace(workspace_of(at)):
         store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])

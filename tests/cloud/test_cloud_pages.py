@@ -271,7 +271,7 @@ def test_a_reload_or_another_tab_of_the_same_browser_does_not_reset_its_hosted_m
     a new anonymous workspace then; a browser's reloads share one now): it is counted per browser."""
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "one-browser-secret")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "one-browser-secret")
     first = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio={"inference_rpm": 1})
     first.chat_input(key="chat.input").set_value("How long is a match?").run()
     assert not [e.value for e in first.main.error if "limit of 1" in e.value]  # the browser's one request
@@ -288,11 +288,11 @@ def test_all_visitors_together_get_at_most_the_app_s_total_on_its_token(api_mode
     from studio.ui import cloud
 
     settings = {"inference_rpm": 5, "inference_rpm_total": 1}
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "first-browser")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "first-browser")
     first = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio=settings)
     first.chat_input(key="chat.input").set_value("How long is a match?").run()
     assert not [e.value for e in first.main.error if "limit of" in e.value]  # sent (offline here, so it fails)
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "another-browser")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "another-browser")
     other = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, studio=settings)
     other.chat_input(key="chat.input").set_value("And the half-time?").run()
     (err,) = [e.value for e in other.main.error]
@@ -741,7 +741,7 @@ def test_a_cookieless_tab_whose_conversation_cannot_move_is_told_the_truth_and_g
     from studio.chat import saved
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: None)
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
     tab = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)
     kept = workspace(tab)
     with config.use_workspace(kept):
