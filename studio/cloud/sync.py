@@ -202,7 +202,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
 
     api = HfApi(token=token)
     folder = Path(folder)
-    written, came = 0, {}
+    written, came, files, at = 0, {}, [], 0
     try:
         files = [f for f in _remote_files(api, repo_id, prefix) if _wanted(f)]
         # a dataset's head last: one stopped halfway (the workspace full) is not listed as a broken dataset
@@ -214,7 +214,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 if parts[0] == "datasets" and len(parts) > 2 and untouched_sample(folder / "datasets" / parts[1]):
                     replace.add(parts[1])
             synced = _load_manifest(folder, manifest)
-            for rel in files:
+            for at, rel in enumerate(files):
                 target = folder / rel
                 parts = rel.split("/")
                 if rel in synced and not target.exists():  # deleted here since it came: not brought back
@@ -232,6 +232,9 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 atomic.write_bytes(target, got.read_bytes())
                 came[rel] = _sha(target)
                 written += 1
+    except WorkspaceFullError as exc:  # what did not come back, for the one line that says so (held_by_room)
+        exc.left = _left(folder, files[at:], _load_manifest(folder, manifest))
+        raise
     except Exception as exc:
         raise (explain or _explain)(exc, f"restore from {repo_id}") from None
     finally:  # these files are as the repo holds them; one kept here because it differs is pushed next
@@ -240,11 +243,36 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     return written
 
 
+def _left(folder: Path, files: list[str], synced: dict[str, str]) -> str:
+    """What of ``files`` (the repo's, not brought back yet) is missing here, as a visitor counts it: "2 datasets and
+    the Chat conversation". A dataset whose head is not here is missing (its head comes last); a file deleted here
+    since it came is not."""
+    datasets, evals, chat = set(), set(), False
+    for rel in files:
+        parts = rel.split("/")
+        if rel in synced and not (folder / rel).exists():
+            continue
+        if parts[0] == "datasets" and len(parts) > 2 and not (folder / "datasets" / parts[1] / "dataset.json").exists():
+            datasets.add(parts[1])
+        elif parts[0] == "evals" and not (folder / rel).exists():
+            evals.add(parts[1])
+        elif rel in BATCHED_FILES:
+            chat = True
+    said = [f"{n} {what}{'s' if n > 1 else ''}" for n, what in ((len(datasets), "dataset"), (len(evals), "evaluation"))
+            if n] + (["the Chat conversation"] if chat else [])
+    return " and ".join([", ".join(said[:-1]), said[-1]] if len(said) > 1 else said) or "Part of your workspace"
+
+
 def held_by_room(exc: WorkspaceFullError, where: str) -> WorkspaceFullError:
-    """The one line for a restore the workspace's (or the server's) size limit stopped halfway."""
-    why = str(exc).removeprefix("Not saved: ")
-    return WorkspaceFullError(f"Not everything kept in {where} fits back into this workspace: {why} What fit came "
-                              "back; the rest comes back by itself once there is room, and nothing is synced until then.")
+    """The one line for a restore the workspace's (or the server's) size limit stopped halfway: what did not come
+    back, why, and what to do."""
+    left = getattr(exc, "left", "Part of your workspace")
+    one = left == "the Chat conversation" or left.startswith("1 ") and " and " not in left
+    held = WorkspaceFullError(f"{left[0].upper()}{left[1:]} kept in {where} did not come back: {exc.room}. Delete what "
+                              f"you no longer need here and {'it comes' if one else 'they come'} back; sync waits until "
+                              "then.")
+    held.room = exc.room
+    return held
 
 
 def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:
@@ -343,7 +371,10 @@ class WorkspaceSync:
         self._failures += 1
         pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
         self._retry_at = time.time() + pause
-        self.state, self.message = "failed", f"{' '.join(str(err).split())} (next try in {pause} s)"
+        # held by room: the line says it comes back once there is room, and the sidebar offers Try again now; a
+        # countdown drawn once and never updated only made it longer
+        next_try = "" if self.held_by_room else f" (next try in {pause} s)"
+        self.state, self.message = "failed", f"{' '.join(str(err).split())}{next_try}"
 
     def poke(self) -> None:
         """A page run of its visitor: keep the watcher alive (and start it again after it ended)."""

@@ -113,9 +113,11 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> Callable[[], None]:
     more = (", or sign in (or give your Hugging Face token) for a larger workspace" if is_anonymous(path)
             else " (this server's disk serves every visitor)")
     size = usage.readable_size
-    raise WorkspaceFullError(
+    err = WorkspaceFullError(
         f"Not saved: it needs {size(adding)} and this workspace has {size(max(0, limit_bytes - used))} left of its "
         f"{size(limit_bytes)} limit ({size(used)} used): delete datasets or evaluations you no longer need{more}.")
+    err.room = f"this workspace is at its {size(limit_bytes)} limit"
+    raise err
 
 
 def _seen(folder: Path) -> float:
@@ -153,9 +155,11 @@ def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[P
         used = tally.used
         if used + adding <= total_bytes:
             return removed, tally.add(adding)
-    raise WorkspaceFullError(
+    err = WorkspaceFullError(
         f"Not saved: this server is full (its visitors' workspaces hold {usage.readable_size(used)} of its "
         f"{usage.readable_size(total_bytes)}): try again later, or delete datasets or evaluations you no longer need.")
+    err.room = "this server is full"
+    raise err
 
 
 def replacing(path: Path, nbytes: int) -> int:
