@@ -522,8 +522,14 @@ def test_another_tab_of_the_browser_is_told_where_its_work_went_when_one_tab_giv
         assert not two.exception
         (note,) = [i.value for i in two.sidebar.info]
         assert "moved into the workspace kept with the Hugging Face token given in it" in note
+        one.run()  # the tab that moved it opens the kept workspace on every run: the note stays for the other tabs
+        assert [i.value for i in visit().sidebar.info] == [note]
         two.text_input(key="auth.hf_token.input").input("hf_alice_write_token_0123456789").run()
         assert workspace_of(two) == workspace_of(one) and (workspace_of(two) / "datasets" / ds.id).is_dir()
+        # The visitor followed it in another tab: the note goes. It stayed until Clear, telling every tab opened
+        # later, in an empty workspace of new work, that "what this browser made here" had moved.
+        three = visit()
+        assert workspace_of(three) == anon and not three.sidebar.info
         for running in list(sync._registry.values()):
             running.stop()
             if running._thread is not None:
@@ -546,5 +552,29 @@ def test_after_signing_out_the_browser_s_workspace_says_its_work_moved_into_the_
     at.session_state["workspace.anon"] = None
     at = visit(at=at)
     (note,) = [i.value for i in at.sidebar.info]
-    assert workspace_of(at).name.startswith("a-") and "moved into the workspace of the account signed in" in note
-    assert "sign in to open it" in note
+    assert workspace_of(at).name.startswith("a-") and "is in your account's workspace: sign in to open it" in note
+    assert "another tab is signed in now" not in note  # it said so with nobody signed in
+
+
+def test_the_note_on_where_the_browser_s_work_went_goes_once_the_visitor_opened_it_in_another_tab(monkeypatch):
+    """The note stayed until Clear: signed in again in a new tab, then signed out, the browser's new anonymous
+    workspace still said "what this browser made here moved … (or reload this tab, where another tab is signed in
+    now)" above whatever was made since, with nobody signed in."""
+    from studio.data import store
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-signing-in-0123456789")
+    alice = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = signed_in_visit(None)
+    with config.use_workspace(workspace_of(at)):
+        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
+    at.user = alice
+    at = visit(at=at)  # back from the provider: the work moves in
+    other = signed_in_visit(None)  # another tab, not signed in yet
+    assert [i.value for i in other.sidebar.info] == [cloud.MOVED_SIGN_IN]
+    reloaded = signed_in_visit({k: v for k, v in alice.items() if k != "is_logged_in"})
+    assert workspace_of(reloaded) == workspace_of(at)
+    reloaded.user = {"is_logged_in": False}  # Sign out there
+    reloaded.session_state["workspace.anon"] = None
+    reloaded = visit(at=reloaded)
+    assert workspace_of(reloaded).name.startswith("a-") and not reloaded.sidebar.info

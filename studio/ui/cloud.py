@@ -26,7 +26,9 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -49,12 +51,16 @@ REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
 MOVE_NOTE = "workspace.move_note"  # one line on a conversation that did not all move into the kept workspace
 HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made before signing in
+TAB = "workspace.tab"  # this session's own id: which tab moved the browser's work (MOVED_NOTE_FILE)
 
 MOVED_NOTE_FILE = ".moved-out"  # in the browser's anonymous workspace whose work moved into a kept one
 MOVED_TOKEN = ("What this browser made here moved into the workspace kept with the Hugging Face token given in it: "
                "give the same token below to open it here too.")
 MOVED_SIGN_IN = ("What this browser made here moved into the workspace of the account signed in with it: sign in to "
                  "open it (or reload this tab, where another tab is signed in now).")
+# what the tab that moved the work reads once it left the kept workspace (signed out, or forgot the token)
+LEFT_TOKEN = "What this browser made here is in the workspace kept with your Hugging Face token: give it below to open it."
+LEFT_SIGN_IN = "What this browser made here is in your account's workspace: sign in to open it."
 
 _configured_upload_mb: int | None = None  # server.maxUploadSize as configured, before the public app's limit
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
@@ -215,8 +221,47 @@ def move_in(source: Path, target: Path) -> None:
     if browser_secret() and merged.moved:  # the browser's other tabs still open it: tell them where the work went
         moved = MOVED_TOKEN if workspaces.hub_account_folder(target) else MOVED_SIGN_IN
         workspaces.touch(source)
-        (source / MOVED_NOTE_FILE).write_text(moved, encoding="utf-8")
+        note = {"text": moved, "to": target.name, "by": _session_id()}
+        (source / MOVED_NOTE_FILE).write_text(json.dumps(note), encoding="utf-8")
     say_merged(merged)
+
+
+def moved_note(path: Path) -> str | None:
+    """What the note in an anonymous workspace says about where this browser's work went (None where there is none)."""
+    try:
+        raw = (Path(path) / MOVED_NOTE_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    try:
+        note = json.loads(raw)
+        if note.get("by") and note["by"] == _session_id():  # this tab moved it, and has left the kept workspace since
+            return LEFT_TOKEN if note["text"] == MOVED_TOKEN else LEFT_SIGN_IN
+        return str(note["text"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return raw
+
+
+def _followed_moved_note(kept: Path) -> None:
+    """The visitor opened the kept workspace their browser's work moved into, in a tab other than the one that moved
+    it: the note telling the browser's tabs where the work went has done its work, and goes (a tab opened later
+    starts clean, as a browser that never moved anything does)."""
+    secret = browser_secret()
+    if not secret or workspaces.is_anonymous(kept):
+        return
+    note_file = workspaces.anonymous(secret) / MOVED_NOTE_FILE
+    try:
+        note = json.loads(note_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(note, dict) and note.get("to") == kept.name and note.get("by") != _session_id():
+        note_file.unlink(missing_ok=True)
+
+
+def _session_id() -> str:
+    """This session's own id (a tab's: a reload is a new one)."""
+    if not st.session_state.get(TAB):
+        st.session_state[TAB] = secrets.token_hex(8)
+    return st.session_state[TAB]
 
 
 def say_merged(merged: workspaces.Merged) -> None:
@@ -280,6 +325,7 @@ def setup() -> None:
     path = _workspace()
     st.session_state[PATH] = str(path)
     _record_session(path)
+    _followed_moved_note(path)
     workspaces.touch(path)
     if time.time() - _last_clean > 600:
         _last_clean = time.time()

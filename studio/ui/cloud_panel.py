@@ -4,7 +4,6 @@ giving a token or signing in does to it, is ``studio.ui.cloud``'s."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from pathlib import Path
 
@@ -34,9 +33,9 @@ def panel() -> None:
         if st.session_state.get(cloud.MOVE_NOTE):
             st.warning(st.session_state[cloud.MOVE_NOTE], icon=":material/warning:")
         elif workspaces.is_anonymous(Path(st.session_state[cloud.PATH])):
-            with contextlib.suppress(OSError):  # another tab of this browser moved its work into a kept workspace
-                st.info((Path(st.session_state[cloud.PATH]) / cloud.MOVED_NOTE_FILE).read_text(encoding="utf-8"),
-                        icon=":material/drive_file_move:")
+            moved = cloud.moved_note(Path(st.session_state[cloud.PATH]))
+            if moved:  # another tab of this browser moved its work into a kept workspace
+                st.info(moved, icon=":material/drive_file_move:")
         who = cloud.signed_in()
         providers = cloud.auth_providers()
         path = Path(st.session_state[cloud.PATH])
