@@ -74,7 +74,9 @@ for page in pages.path(api_only):
     st.page_link(page.path, label=page.api_link_label if api_only else page.link_label, icon=":material/arrow_forward:")
 if api_only:
     st.caption(f"{' and '.join(p.title for p in pages.full_install_only())} need local models and training, which "
-               "this deployment (API mode) leaves out: the full install (the README's first command) adds them.")
+               "this deployment (API mode) leaves out: "
+               + ("a studio of your own (the README's first command) has them." if dev.public  # one server, every visitor
+                  else "the full install (the README's first command) adds them."))
 if n_evals:
     st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to "
                + ("compare the models' answers." if api_only else "see where training helped."))

@@ -578,3 +578,21 @@ def test_the_note_on_where_the_browser_s_work_went_goes_once_the_visitor_opened_
     reloaded.session_state["workspace.anon"] = None
     reloaded = visit(at=reloaded)
     assert workspace_of(reloaded).name.startswith("a-") and not reloaded.sidebar.info
+
+
+def test_the_public_app_with_the_full_install_offers_only_what_runs_there():
+    """Run as cloud/Home.py with torch installed, Evaluate preselected "distilgpt2 (base)" in Models, Chat offered
+    the local backend, and Train and Models offered training and local models: the public app is API mode, one
+    server for every visitor, whatever is installed."""
+    evaluate = visit("pages/5_Evaluate.py")
+    assert not [m for m in evaluate.multiselect if m.key == "evaluate.models"]
+    assert evaluate.text_area(key="evaluate.other_models").label == "API models, one per line"
+    chat = visit("pages/4_Chat.py")
+    assert "local" not in chat.selectbox(key="chat.a.kind").options
+    for page in ("pages/2_Models.py", "pages/3_Train.py"):
+        (note,) = [i.value for i in visit(page).info]
+        assert note.startswith("API mode: this public app runs no local model"), note  # not "has no torch"
+    home = visit()
+    assert "Training runs" not in [m.label for m in home.metric]
+    shown = everything_shown(home)
+    assert "torch is not installed" not in shown and "the full install" not in shown  # it is installed here
