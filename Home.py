@@ -22,7 +22,7 @@ st.caption("Curate a Q&A dataset, chat with API models about it and score their 
 datasets = store.list_datasets()
 n_runs = runs.count_runs()  # the number the Train page's Runs tab lists
 n_evals = eval_results.count_evals()  # the one count: the metric and the line under the path agree
-ram = device.memory_mb()
+ram = None if dev.public else device.memory_mb()  # the public app's host: not what a visitor's work may use
 token = ui.hf_token()
 token_shown, token_line = ("configured" if token else "not set",
                            None if token else "No Hugging Face token: local work is unaffected. Add `HF_TOKEN` to secrets "

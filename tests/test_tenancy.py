@@ -596,3 +596,5 @@ def test_the_public_app_with_the_full_install_offers_only_what_runs_there():
     assert "Training runs" not in [m.label for m in home.metric]
     shown = everything_shown(home)
     assert "torch is not installed" not in shown and "the full install" not in shown  # it is installed here
+    # the host's memory (24 GiB here) is not what a visitor may use (Community Cloud: 2.7 GB for the whole app)
+    assert "system memory" not in shown and not [m for m in home.metric if m.help and "memory" in m.help]
