@@ -590,8 +590,10 @@ def test_the_public_app_with_the_full_install_offers_only_what_runs_there():
     chat = visit("pages/4_Chat.py")
     assert "local" not in chat.selectbox(key="chat.a.kind").options
     for page in ("pages/2_Models.py", "pages/3_Train.py"):
-        (note,) = [i.value for i in visit(page).info]
+        at = visit(page)
+        (note,) = [i.value for i in at.info]
         assert note.startswith("API mode: this public app runs no local model"), note  # not "has no torch"
+        assert "every picker in the studio offers these" not in everything_shown(at)  # none offers a local model
     home = visit()
     assert "Training runs" not in [m.label for m in home.metric]
     shown = everything_shown(home)
