@@ -600,3 +600,21 @@ def test_the_public_app_with_the_full_install_offers_only_what_runs_there():
     assert "torch is not installed" not in shown and "the full install" not in shown  # it is installed here
     # the host's memory (24 GiB here) is not what a visitor may use (Community Cloud: 2.7 GB for the whole app)
     assert "system memory" not in shown and not [m for m in home.metric if m.help and "memory" in m.help]
+
+
+def test_after_sign_out_the_browser_s_next_tab_reads_only_what_is_true_about_where_its_work_went(monkeypatch):
+    """Sign out ends in a new session: its anonymous workspace said "sign in to open it (or reload this tab, where
+    another tab is signed in now)" with nobody signed in any more."""
+    from studio.data import store
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-signing-out-0123456789")
+    at = signed_in_visit(None)
+    with config.use_workspace(workspace_of(at)):
+        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
+    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = visit(at=at)
+    at.sidebar.button(key="workspace.logout").click().run()
+    after = signed_in_visit(None)  # the page Streamlit opens after signing out: a new session, nobody signed in
+    assert workspace_of(after).name.startswith("a-")
+    assert [i.value for i in after.sidebar.info] == [cloud.LEFT_SIGN_IN]

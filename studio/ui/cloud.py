@@ -226,6 +226,23 @@ def move_in(source: Path, target: Path) -> None:
     say_merged(merged)
 
 
+def leaving_kept(kept: Path) -> None:
+    """The visitor leaves the kept workspace their browser's work moved into (Sign out, Forget): the note the
+    browser's anonymous workspace shows says from now on only what stays true ("… is in your account's workspace:
+    sign in to open it"), whichever tab reads it next (after a sign-out, a new session)."""
+    secret = browser_secret()
+    if not secret:
+        return
+    note_file = workspaces.anonymous(secret) / MOVED_NOTE_FILE
+    try:
+        note = json.loads(note_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(note, dict) and note.get("to") == Path(kept).name:
+        note["text"] = LEFT_TOKEN if workspaces.hub_account_folder(kept) else LEFT_SIGN_IN
+        note_file.write_text(json.dumps(note), encoding="utf-8")
+
+
 def moved_note(path: Path) -> str | None:
     """What the note in an anonymous workspace says about where this browser's work went (None where there is none)."""
     try:
@@ -235,7 +252,7 @@ def moved_note(path: Path) -> str | None:
     try:
         note = json.loads(raw)
         if note.get("by") and note["by"] == _session_id():  # this tab moved it, and has left the kept workspace since
-            return LEFT_TOKEN if note["text"] == MOVED_TOKEN else LEFT_SIGN_IN
+            return LEFT_TOKEN if note["text"] in (MOVED_TOKEN, LEFT_TOKEN) else LEFT_SIGN_IN
         return str(note["text"])
     except (ValueError, KeyError, TypeError, AttributeError):
         return raw

@@ -57,6 +57,7 @@ def panel() -> None:
             if st.session_state.get(cloud.STORE_ERROR):
                 st.warning(st.session_state[cloud.STORE_ERROR], icon=":material/cloud_off:")
             if st.button("Sign out", key="workspace.logout"):
+                cloud.leaving_kept(path)
                 st.logout()
         else:
             if workspaces.is_anonymous(path):
@@ -124,6 +125,7 @@ def _connect_or_disconnect() -> None:
             if running is not None and running.repo_id == link["repo"]:  # the server stops using the token (after
                 running.stop()  # a last commit of what is saved): Forget on a shared computer means forgotten
                 sync.forget(running)
+            cloud.leaving_kept(Path(st.session_state[cloud.PATH]))
             st.session_state.pop(cloud.ACCOUNT, None)
             st.session_state.pop(cloud.MOVE_NOTE, None)  # it spoke of the kept workspace this tab no longer opens
             st.rerun()
