@@ -22,7 +22,7 @@ st.caption("Curate a Q&A dataset, chat with API models about it and score their 
 datasets = store.list_datasets()
 n_runs = runs.count_runs()  # the number the Train page's Runs tab lists
 n_evals = eval_results.count_evals()  # the one count: the metric and the line under the path agree
-ram = device.memory_mb()
+ram = None if dev.public else device.memory_mb()  # the public app's host: not what a visitor's work may use
 token = ui.hf_token()
 token_shown, token_line = ("configured" if token else "not set",
                            None if token else "No Hugging Face token: local work is unaffected. Add `HF_TOKEN` to secrets "
@@ -76,7 +76,9 @@ for page in pages.path(api_only):
     st.page_link(page.path, label=page.api_link_label if api_only else page.link_label, icon=":material/arrow_forward:")
 if api_only:
     st.caption(f"{' and '.join(p.title for p in pages.full_install_only())} need local models and training, which "
-               "this deployment (API mode) leaves out: the full install (the README's first command) adds them.")
+               "this deployment (API mode) leaves out: "
+               + ("a studio of your own (the README's first command) has them." if dev.public  # one server, every visitor
+                  else "the full install (the README's first command) adds them."))
 if n_evals:
     st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to "
                + ("compare the models' answers." if api_only else "see where training helped."))

@@ -10,13 +10,13 @@ ui.page_setup(pages.MODELS.title)
 models_ui.init()
 
 st.title(pages.MODELS.title)
+caps = device.capabilities()
+if caps.api_only:  # no picker here offers a local model: the library's line would describe what is not there
+    st.info(caps.note(), icon=":material/cloud:")
+    st.stop()
 st.caption("Workspace models (imported GGUF files, the bundled SmolLM2-135M-Instruct), Hub downloads in the local "
            "cache, and finished training runs: every picker in the studio offers these.")
 models_ui.flash()
-caps = device.capabilities()
-if caps.api_only:
-    st.info(caps.note(), icon=":material/cloud:")
-    st.stop()
 entries = models_ui.library_table()
 models_ui.actions(entries)
 st.divider()

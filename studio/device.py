@@ -25,9 +25,12 @@ class Gpu:
 class DeviceInfo:
     gpus: list[Gpu]
     local_models: bool  # torch and transformers are installed: local training and chat are possible
+    public: bool = False  # the public app: API mode whatever is installed (Capabilities.public)
 
     @property
     def summary(self) -> str:
+        if self.public:
+            return "API mode: this public app answers through API models, for every visitor"
         if self.gpus:
             g = self.gpus[0]
             more = f" (+{len(self.gpus) - 1} more)" if len(self.gpus) > 1 else ""
@@ -58,7 +61,8 @@ def gpus() -> list[Gpu]:
 
 
 def describe() -> DeviceInfo:
-    return DeviceInfo(gpus=gpus(), local_models=capabilities().local_models)
+    can = capabilities()
+    return DeviceInfo(gpus=[] if can.public else gpus(), local_models=can.local_models, public=can.public)
 
 
 FULL_INSTALL = "the full install (the README's first command) adds it"
@@ -72,6 +76,7 @@ class Capabilities:
     semantic: bool  # sentence-transformers (and torch): semantic de-duplication, answer similarity, semantic leakage
     lora: bool  # peft: LoRA and QLoRA training and adapters
     gguf: bool  # gguf: importing GGUF files
+    public: bool = False  # the public app (per-visitor workspaces): API mode whatever is installed
 
     @property
     def api_only(self) -> bool:
@@ -81,6 +86,10 @@ class Capabilities:
         """One line: what this deployment does, and what needs the full install."""
         if self.local_models:
             return "Full install: local models, training and API models all work here."
+        if self.public:
+            return ("API mode: this public app runs no local model (one server serves every visitor), so datasets "
+                    "(import, edit, de-duplicate, export, push to the Hub), chat and evaluation with API models work "
+                    "here; local models and training need a studio of your own (the README's first command).")
         return ("API mode: this deployment has no torch or transformers, so datasets (import, edit, de-duplicate, "
                 "export, push to the Hub), chat and evaluation with API models work here; local models and "
                 "training need the full install (the README's first command).")
@@ -90,6 +99,10 @@ class Capabilities:
         if not self.local_models:
             from studio.errors import StudioError
 
+            if self.public:
+                raise StudioError(f"{what} runs on this server, and this public app (API mode) runs no local model: "
+                                  "use an API model (api:<model id>), or a studio of your own (the README's first "
+                                  "command).")
             raise StudioError(f"{what} needs torch and transformers, which this install (API mode) leaves out: "
                               f"use an API model (api:<model id>), or {FULL_INSTALL}.")
 
@@ -99,8 +112,14 @@ def _installed(*modules: str) -> bool:
 
 
 def capabilities() -> Capabilities:
+    """What this install does; the public app (per-visitor workspaces) is API mode whatever is installed: one server
+    shared by every visitor trains and runs no local model for any of them."""
+    from studio import config
+
+    public = config.tenancy()
     return Capabilities(
-        local_models=_installed("torch", "transformers", "tokenizers"),
+        local_models=_installed("torch", "transformers", "tokenizers") and not public,
+        public=public,
         semantic=_installed("sentence_transformers", "torch"),
         lora=_installed("peft"),
         gguf=_installed("gguf"),

@@ -95,6 +95,8 @@ class CancelledError(StudioError):
 class WorkspaceFullError(StudioError):
     """A visitor's workspace on a public deployment is at its size limit (``studio.cloud.workspaces``)."""
 
+    room = "there is no room for it here"  # why, in a few words, for a message of its own (a restore held back)
+
 
 class DiskError(StudioError, OSError):
     """The workspace's disk is full or read-only. Still an ``OSError`` (with its errno), so code that

@@ -82,7 +82,7 @@ def test_a_reload_or_another_tab_of_the_same_browser_opens_its_workspace_and_ano
     from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "alice-browser-secret-0123456789ab")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "alice-browser-secret-0123456789ab")
     first = visit("pages/1_Dataset.py")
     with config.use_workspace(workspace_of(first)):
         store.create_dataset("Alice's private FAQ", [{"question": "Alice's secret question?", "answer": "42"}])
@@ -92,10 +92,10 @@ def test_a_reload_or_another_tab_of_the_same_browser_opens_its_workspace_and_ano
     assert "its tabs and reloads share it until the browser is closed" in caption
     popover = reloaded.sidebar.get("popover")[0].proto.popover  # where Clear is, which says why
     assert popover.label == "Clear this workspace" and "On a shared computer, clear it when you leave" in popover.help
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "bob-browser-secret-0123456789abcd")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "bob-browser-secret-0123456789abcd")
     bob = visit("pages/1_Dataset.py")
     assert workspace_of(bob) != workspace_of(first) and "Alice" not in everything_shown(bob)
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: None)  # no cookie: nothing ties a reload to the tab
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)  # no cookie: nothing ties a reload to the tab
     tab = visit("pages/1_Dataset.py")
     assert workspace_of(tab) not in (workspace_of(first), workspace_of(bob)) and "Alice" not in everything_shown(tab)
     assert any("gone after a reload" in c.value for c in tab.sidebar.caption)
@@ -106,7 +106,7 @@ def test_clearing_the_browser_s_workspace_deletes_its_work_and_starts_afresh(mon
     from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "shared-computer-secret-0123456789")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "shared-computer-secret-0123456789")
     at = visit("pages/1_Dataset.py")
     with config.use_workspace(workspace_of(at)):
         store.create_dataset("Alice's private FAQ", [{"question": "Alice's secret question?", "answer": "42"}])
@@ -208,7 +208,7 @@ def test_an_import_larger_than_the_whole_limit_says_what_it_needs_not_that_the_w
     with pytest.raises(workspaces.WorkspaceFullError) as caught:
         workspaces.check_room(ws, 2_000_000, 3_100_000)  # a 3.1 MB import
     err = str(caught.value)
-    assert err.startswith("Not saved: it needs 3.1 MB and this workspace has 2.0 MB left of its 2 MB limit (30 KB used)")
+    assert err.startswith("Not saved: it needs 3.1 MB and this workspace has 2 MB left of its 2 MB limit (30 KB used)")
     assert "full" not in err and "\n" not in err
     workspaces.check_room(ws, 2_000_000, 1_900_000)  # what fits is let through
 
@@ -347,6 +347,21 @@ def test_what_a_visitor_made_before_signing_in_moves_into_their_kept_workspace()
     at = visit("pages/1_Dataset.py", at=at)
     assert workspace_of(at).name.startswith("u-") and not anonymous.exists()
     assert "Made before signing in" in everything_shown(at)
+
+
+@pytest.mark.parametrize("mb, limit, used", [(1.2, "1.2 MB", "1.1 MB"), (0.05, "50 KB", "45 KB")])
+def test_a_limit_that_is_not_a_whole_number_of_mb_is_said_as_set(mb, limit, used):
+    """``workspace_mb = 1.2`` read "of its 1 MB limit", and 0.05 "of its 0 MB limit" (sizes printed as whole MB);
+    the sidebar said "up to 0 MB"."""
+    ws = workspaces.signed_in("https://issuer", "alice")
+    (ws / "datasets").mkdir(parents=True)
+    (ws / "datasets" / "big.bin").write_bytes(b"x" * int(mb * 1e6 * 0.9))
+    with pytest.raises(workspaces.WorkspaceFullError) as caught:
+        workspaces.check_room(ws, int(mb * 1e6), int(mb * 1e6 * 0.2))
+    assert f"left of its {limit} limit ({used} used)" in str(caught.value)
+    at = visit(studio={"anonymous_workspace_mb": mb})
+    (caption,) = [c.value for c in at.sidebar.caption if c.value.startswith("Private to this browser")]
+    assert f"up to {limit}" in caption.replace("Up to", "up to")
 
 
 def test_a_signed_in_workspace_has_a_limit_too_so_one_visitor_cannot_fill_the_shared_disk(monkeypatch):
@@ -492,7 +507,7 @@ def test_another_tab_of_the_browser_is_told_where_its_work_went_when_one_tab_giv
     from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "one-browser-two-tabs-0123456789")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "one-browser-two-tabs-0123456789")
     with standin_hub() as hub:
         point_hub_at(monkeypatch, hub.url)
         hub.users["hf_alice_write_token_0123456789"] = ("alice", "write")
@@ -507,8 +522,14 @@ def test_another_tab_of_the_browser_is_told_where_its_work_went_when_one_tab_giv
         assert not two.exception
         (note,) = [i.value for i in two.sidebar.info]
         assert "moved into the workspace kept with the Hugging Face token given in it" in note
+        one.run()  # the tab that moved it opens the kept workspace on every run: the note stays for the other tabs
+        assert [i.value for i in visit().sidebar.info] == [note]
         two.text_input(key="auth.hf_token.input").input("hf_alice_write_token_0123456789").run()
         assert workspace_of(two) == workspace_of(one) and (workspace_of(two) / "datasets" / ds.id).is_dir()
+        # The visitor followed it in another tab: the note goes. It stayed until Clear, telling every tab opened
+        # later, in an empty workspace of new work, that "what this browser made here" had moved.
+        three = visit()
+        assert workspace_of(three) == anon and not three.sidebar.info
         for running in list(sync._registry.values()):
             running.stop()
             if running._thread is not None:
@@ -520,7 +541,7 @@ def test_after_signing_out_the_browser_s_workspace_says_its_work_moved_into_the_
     from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "a-browser-signing-in-0123456789")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-signing-in-0123456789")
     at = signed_in_visit(None)
     with config.use_workspace(workspace_of(at)):
         store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
@@ -531,8 +552,72 @@ def test_after_signing_out_the_browser_s_workspace_says_its_work_moved_into_the_
     at.session_state["workspace.anon"] = None
     at = visit(at=at)
     (note,) = [i.value for i in at.sidebar.info]
-    assert workspace_of(at).name.startswith("a-") and "moved into the workspace of the account signed in" in note
-    assert "sign in to open it" in note
+    assert workspace_of(at).name.startswith("a-") and "is in your account's workspace: sign in to open it" in note
+    assert "another tab is signed in now" not in note  # it said so with nobody signed in
+
+
+def test_the_note_on_where_the_browser_s_work_went_goes_once_the_visitor_opened_it_in_another_tab(monkeypatch):
+    """The note stayed until Clear: signed in again in a new tab, then signed out, the browser's new anonymous
+    workspace still said "what this browser made here moved … (or reload this tab, where another tab is signed in
+    now)" above whatever was made since, with nobody signed in."""
+    from studio.data import store
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-signing-in-0123456789")
+    alice = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = signed_in_visit(None)
+    with config.use_workspace(workspace_of(at)):
+        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
+    at.user = alice
+    at = visit(at=at)  # back from the provider: the work moves in
+    other = signed_in_visit(None)  # another tab, not signed in yet
+    assert [i.value for i in other.sidebar.info] == [cloud.MOVED_SIGN_IN]
+    reloaded = signed_in_visit({k: v for k, v in alice.items() if k != "is_logged_in"})
+    assert workspace_of(reloaded) == workspace_of(at)
+    reloaded.user = {"is_logged_in": False}  # Sign out there
+    reloaded.session_state["workspace.anon"] = None
+    reloaded = visit(at=reloaded)
+    assert workspace_of(reloaded).name.startswith("a-") and not reloaded.sidebar.info
+
+
+def test_the_public_app_with_the_full_install_offers_only_what_runs_there():
+    """Run as cloud/Home.py with torch installed, Evaluate preselected "distilgpt2 (base)" in Models, Chat offered
+    the local backend, and Train and Models offered training and local models: the public app is API mode, one
+    server for every visitor, whatever is installed."""
+    evaluate = visit("pages/5_Evaluate.py")
+    assert not [m for m in evaluate.multiselect if m.key == "evaluate.models"]
+    assert evaluate.text_area(key="evaluate.other_models").label == "API models, one per line"
+    chat = visit("pages/4_Chat.py")
+    assert "local" not in chat.selectbox(key="chat.a.kind").options
+    for page in ("pages/2_Models.py", "pages/3_Train.py"):
+        at = visit(page)
+        (note,) = [i.value for i in at.info]
+        assert note.startswith("API mode: this public app runs no local model"), note  # not "has no torch"
+        assert "every picker in the studio offers these" not in everything_shown(at)  # none offers a local model
+    home = visit()
+    assert "Training runs" not in [m.label for m in home.metric]
+    shown = everything_shown(home)
+    assert "torch is not installed" not in shown and "the full install" not in shown  # it is installed here
+    # the host's memory (24 GiB here) is not what a visitor may use (Community Cloud: 2.7 GB for the whole app)
+    assert "system memory" not in shown and not [m for m in home.metric if m.help and "memory" in m.help]
+
+
+def test_after_sign_out_the_browser_s_next_tab_reads_only_what_is_true_about_where_its_work_went(monkeypatch):
+    """Sign out ends in a new session: its anonymous workspace said "sign in to open it (or reload this tab, where
+    another tab is signed in now)" with nobody signed in any more."""
+    from studio.data import store
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-signing-out-0123456789")
+    at = signed_in_visit(None)
+    with config.use_workspace(workspace_of(at)):
+        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
+    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+    at = visit(at=at)
+    at.sidebar.button(key="workspace.logout").click().run()
+    after = signed_in_visit(None)  # the page Streamlit opens after signing out: a new session, nobody signed in
+    assert workspace_of(after).name.startswith("a-")
+    assert [i.value for i in after.sidebar.info] == [cloud.LEFT_SIGN_IN]
 
 
 def test_the_chat_page_keeps_working_in_a_full_workspace_with_its_settings_held_in_the_session():

@@ -32,11 +32,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio import atomic, config
-from studio.errors import NetworkError, StudioError, WorkspaceFullError
+from studio.cloud.hub_repo import (  # noqa: F401 -- the workspace repo's side, named here too (sync.identify, ...)
+    MARKER,
+    MARKER_BODY,
+    REPO_NAME,
+    Account,
+    SyncError,
+    _explain,
+    check_repo_name,
+    identify,
+    open_repo,
+)
+from studio.errors import StudioError, WorkspaceFullError
 
-REPO_NAME = "slm-studio-workspace"  # the default repo, on the visitor's own account
-MARKER = "slm-studio-workspace.json"  # what makes a repo a studio workspace (nothing else is written to)
-MARKER_BODY = {"studio": "SLM Studio", "kind": "workspace", "format": 1}
 SYNCED_DIRS = ("datasets", "evals")
 # The Chat page's settings and the Evaluate page's form come back with the conversation after a restart: a
 # conversation back with other settings than it was had with reads as the same and answers differently.
@@ -49,93 +57,6 @@ FULL_LOOK_S = 60.0  # every synced file is looked at (a stat each) at least this
 # whether anything changed (measured: 50 visitors of 300 files each cost 9% of a core every 2 s looking at all)
 RETRY_S = (5, 10, 20, 40, 60)
 KEEP_ALIVE_S = 30 * 60  # the watcher ends this long after the last page run of its visitor
-
-
-class SyncError(StudioError):
-    """The workspace cannot be synced with the Hub (token, repo or network): the local files are untouched."""
-
-
-@dataclass(frozen=True)
-class Account:
-    name: str  # the Hub user name, owner of the workspace repo
-    id: str  # stable across renames where the Hub says it; else the name
-    can_write: bool
-
-
-_RETRIED_ON_CLICK = "connecting is tried again at your next click; until then sync is off"
-
-
-def _explain(exc: Exception, what: str, retried: str = "sync is retried") -> StudioError:
-    """One line for a failed Hub call: ``what`` was being done; ``retried`` says what happens next on a network
-    failure (a running sync retries by itself; opening a workspace is tried again at the visitor's next click)."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if isinstance(exc, StudioError):
-        return exc
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        code = exc.response.status_code
-        if code == 401:
-            return SyncError("That Hugging Face token was refused (wrong, expired or revoked): copy it again from "
-                             "huggingface.co/settings/tokens. Nothing was synced and nothing here changed.")
-        if code == 403:
-            return SyncError(f"The token may not {what}: give a token with write access to your own repos. "
-                             "Nothing was synced and nothing here changed.")
-        if code >= 500 or code == 429:
-            return NetworkError(f"The Hub answered {code} while trying to {what}: your work is kept here and "
-                                f"{retried}.")
-        return SyncError(f"The Hub refused to {what} ({code}).")
-    return NetworkError(f"The Hub cannot be reached to {what} ({type(exc).__name__}): your work is kept here and "
-                        f"{retried}.")
-
-
-def identify(token: str) -> Account:
-    """Who the token belongs to, and whether it may write; a refused token raises ``SyncError`` in one line."""
-    from huggingface_hub import HfApi
-
-    try:
-        me = HfApi(token=token).whoami()
-    except Exception as exc:
-        raise _explain(exc, "check the token", _RETRIED_ON_CLICK) from None
-    role = ((me.get("auth") or {}).get("accessToken") or {}).get("role", "write")
-    return Account(name=me["name"], id=str(me.get("id") or me["name"]), can_write=role != "read")
-
-
-def check_repo_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name or "/" in name or name.startswith(".") or len(name) > 96 or not all(
-            c.isalnum() or c in "-_." for c in name):
-        raise SyncError(f"{name!r} is not a repo name: use letters, digits, '-', '_' or '.', without your user name.")
-    return name
-
-
-def open_repo(token: str, account: Account, name: str = REPO_NAME) -> str:
-    """The visitor's workspace repo (``account/name``, a private dataset), created when missing. A repo of
-    that name that is not a studio workspace is refused and left untouched."""
-    from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    if not account.can_write:
-        raise SyncError("That token can only read: keeping your workspace needs a token with write access "
-                        "(huggingface.co/settings/tokens). Nothing was synced and nothing here changed.")
-    repo_id = f"{account.name}/{check_repo_name(name)}"
-    api = HfApi(token=token)
-    try:
-        try:
-            files = api.list_repo_files(repo_id, repo_type="dataset")
-        except RepositoryNotFoundError:
-            files = None
-        if files is not None:
-            if MARKER not in files:
-                raise SyncError(f"{repo_id} exists and is not an SLM Studio workspace: choose another repo name "
-                                "(nothing was written to it).")
-            return repo_id
-        api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=False)
-        body = (json.dumps(MARKER_BODY, indent=1) + "\n").encode()
-        api.create_commit(repo_id, [CommitOperationAdd(MARKER, body)], repo_type="dataset",
-                          commit_message="SLM Studio workspace")
-    except Exception as exc:
-        raise _explain(exc, f"open {repo_id}", _RETRIED_ON_CLICK) from None
-    return repo_id
 
 
 def _wanted(rel: str) -> bool:
@@ -204,7 +125,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
 
     api = HfApi(token=token)
     folder = Path(folder)
-    written, came = 0, {}
+    written, came, files, at = 0, {}, [], 0
     try:
         files = [f for f in _remote_files(api, repo_id, prefix) if _wanted(f)]
         # a dataset's head last: one stopped halfway (the workspace full) is not listed as a broken dataset
@@ -216,7 +137,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 if parts[0] == "datasets" and len(parts) > 2 and untouched_sample(folder / "datasets" / parts[1]):
                     replace.add(parts[1])
             synced = _load_manifest(folder, manifest)
-            for rel in files:
+            for at, rel in enumerate(files):
                 target = folder / rel
                 parts = rel.split("/")
                 if rel in synced and not target.exists():  # deleted here since it came: not brought back
@@ -234,6 +155,9 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 atomic.write_bytes(target, got.read_bytes())
                 came[rel] = _sha(target)
                 written += 1
+    except WorkspaceFullError as exc:  # what did not come back, for the one line that says so (held_by_room)
+        exc.left = _left(folder, files[at:], _load_manifest(folder, manifest))
+        raise
     except Exception as exc:
         raise (explain or _explain)(exc, f"restore from {repo_id}") from None
     finally:  # these files are as the repo holds them; one kept here because it differs is pushed next
@@ -245,11 +169,36 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     return written
 
 
+def _left(folder: Path, files: list[str], synced: dict[str, str]) -> str:
+    """What of ``files`` (the repo's, not brought back yet) is missing here, as a visitor counts it: "2 datasets and
+    the Chat conversation". A dataset whose head is not here is missing (its head comes last); a file deleted here
+    since it came is not."""
+    datasets, evals, chat = set(), set(), False
+    for rel in files:
+        parts = rel.split("/")
+        if rel in synced and not (folder / rel).exists():
+            continue
+        if parts[0] == "datasets" and len(parts) > 2 and not (folder / "datasets" / parts[1] / "dataset.json").exists():
+            datasets.add(parts[1])
+        elif parts[0] == "evals" and not (folder / rel).exists():
+            evals.add(parts[1])
+        elif rel in BATCHED_FILES:
+            chat = True
+    said = [f"{n} {what}{'s' if n > 1 else ''}" for n, what in ((len(datasets), "dataset"), (len(evals), "evaluation"))
+            if n] + (["the Chat conversation"] if chat else [])
+    return " and ".join([", ".join(said[:-1]), said[-1]] if len(said) > 1 else said) or "Part of your workspace"
+
+
 def held_by_room(exc: WorkspaceFullError, where: str) -> WorkspaceFullError:
-    """The one line for a restore the workspace's (or the server's) size limit stopped halfway."""
-    why = str(exc).removeprefix("Not saved: ")
-    return WorkspaceFullError(f"Not everything kept in {where} fits back into this workspace: {why} What fit came "
-                              "back; the rest comes back by itself once there is room, and nothing is synced until then.")
+    """The one line for a restore the workspace's (or the server's) size limit stopped halfway: what did not come
+    back, why, and what to do."""
+    left = getattr(exc, "left", "Part of your workspace")
+    one = left == "the Chat conversation" or left.startswith("1 ") and " and " not in left
+    held = WorkspaceFullError(f"{left[0].upper()}{left[1:]} kept in {where} did not come back: {exc.room}. Delete what "
+                              f"you no longer need here and {'it comes' if one else 'they come'} back; sync waits until "
+                              "then.")
+    held.room = exc.room
+    return held
 
 
 def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:
@@ -345,7 +294,10 @@ class WorkspaceSync:
         self._failures += 1
         pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
         self._retry_at = time.time() + pause
-        self.state, self.message = "failed", f"{' '.join(str(err).split())} (next try in {pause} s)"
+        # held by room: the line says it comes back once there is room, and the sidebar offers Try again now; a
+        # countdown drawn once and never updated only made it longer
+        next_try = "" if self.held_by_room else f" (next try in {pause} s)"
+        self.state, self.message = "failed", f"{' '.join(str(err).split())}{next_try}"
 
     def poke(self) -> None:
         """A page run of its visitor: keep the watcher alive (and start it again after it ended)."""

@@ -35,6 +35,19 @@ USAGE_LOCK = ".usage.lock"
 MEASURED_EACH_TIME = "jobs"  # written by a job's output outside any check
 EACH = "each"  # held(jobs=EACH): the folder of every workspace, whose every jobs/ is measured at each check
 
+
+
+def readable_size(nbytes: float) -> str:
+    """A size as a person reads it, in the decimal units the size settings are given in (``workspace_mb = 1.2`` is
+    1.2 MB; 0.05 is 50 KB; 5000 is 5 GB): every size the public app's messages show. Something under 1 KB reads
+    1 KB (a save always needs some room)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if nbytes >= scale or (unit == "MB" and nbytes >= 999_500):  # not "1000 KB"
+            value = nbytes / scale
+            return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{max(1, round(nbytes / 1e3)) if nbytes > 0 else 0} KB"
+
+
 _trusted: set[str] = set()  # the totals this process measured (or kept) since it started
 _trusted_lock = threading.Lock()
 _holding = threading.local()  # .folders: the folders whose lock this thread holds now (their Tally)

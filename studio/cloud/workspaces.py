@@ -112,10 +112,12 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> Callable[[], None]:
             return tally.add(adding)
     more = (", or sign in (or give your Hugging Face token) for a larger workspace" if is_anonymous(path)
             else " (this server's disk serves every visitor)")
-    raise WorkspaceFullError(
-        f"Not saved: it needs {_size(adding)} and this workspace has {_size(max(0, limit_bytes - used))} left of its "
-        f"{limit_bytes / 1e6:.0f} MB limit ({_size(used)} used): delete datasets or evaluations you no longer "
-        f"need{more}.")
+    size = usage.readable_size
+    err = WorkspaceFullError(
+        f"Not saved: it needs {size(adding)} and this workspace has {size(max(0, limit_bytes - used))} left of its "
+        f"{size(limit_bytes)} limit ({size(used)} used): delete datasets or evaluations you no longer need{more}.")
+    err.room = f"this workspace is at its {size(limit_bytes)} limit"
+    raise err
 
 
 def _seen(folder: Path) -> float:
@@ -153,9 +155,11 @@ def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[P
         used = tally.used
         if used + adding <= total_bytes:
             return removed, tally.add(adding)
-    raise WorkspaceFullError(
-        f"Not saved: this server is full (its visitors' workspaces hold {_size(used)} of its "
-        f"{total_bytes / 1e6:.0f} MB): try again later, or delete datasets or evaluations you no longer need.")
+    err = WorkspaceFullError(
+        f"Not saved: this server is full (its visitors' workspaces hold {usage.readable_size(used)} of its "
+        f"{usage.readable_size(total_bytes)}): try again later, or delete datasets or evaluations you no longer need.")
+    err.room = "this server is full"
+    raise err
 
 
 def replacing(path: Path, nbytes: int) -> int:
@@ -190,10 +194,6 @@ def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None)
         return None
 
     return check
-
-
-def _size(nbytes: int) -> str:
-    return f"{nbytes / 1e6:.1f} MB" if nbytes >= 1e6 else f"{max(1, round(nbytes / 1e3)) if nbytes else 0} KB"
 
 
 def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None = None) -> list[Path]:

@@ -62,7 +62,9 @@ def page_setup(title: str) -> None:
     except StudioError as exc:  # a full anonymous workspace, say
         show_error(exc)
     if config.tenancy():
-        cloud.panel()
+        from studio.ui import cloud_panel
+
+        cloud_panel.panel()
 
 
 def _keep_app_folder_on_path() -> None:

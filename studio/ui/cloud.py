@@ -1,5 +1,6 @@
-"""A public deployment's page side: whose workspace this session uses, sign-in, the visitor's own
-Hugging Face token with their workspace's Hub sync, and the deployer's token kept to Inference Providers.
+"""A public deployment's page side: whose workspace this session uses, sign-in, what the visitor's own Hugging Face
+token does (their workspace back from its repo, and its sync), and the deployer's token kept to Inference Providers.
+The sidebar that shows all this to the visitor is ``studio.ui.cloud_panel``.
 
 Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry point) unless the secret
 ``[studio] tenancy = false`` (or ``STUDIO_TENANCY=0``) says otherwise, and off for a local install unless
@@ -24,9 +25,10 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import json
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -37,7 +39,7 @@ import streamlit as st
 
 from studio import config, jobs
 from studio.cloud import handoff, limits, store, sync, workspaces
-from studio.errors import MissingTokenError, NetworkError, StudioError, WorkspaceFullError
+from studio.errors import MissingTokenError, StudioError, WorkspaceFullError
 
 PATH = "workspace.path"  # this session's workspace folder
 ANON = "workspace.anon"  # the anonymous folder this session started with
@@ -49,12 +51,16 @@ REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
 MOVE_NOTE = "workspace.move_note"  # one line on a conversation that did not all move into the kept workspace
 HANDOFF = "workspace.handoff_taken"  # this session looked for what the tab made before signing in
+TAB = "workspace.tab"  # this session's own id: which tab moved the browser's work (MOVED_NOTE_FILE)
 
 MOVED_NOTE_FILE = ".moved-out"  # in the browser's anonymous workspace whose work moved into a kept one
 MOVED_TOKEN = ("What this browser made here moved into the workspace kept with the Hugging Face token given in it: "
                "give the same token below to open it here too.")
 MOVED_SIGN_IN = ("What this browser made here moved into the workspace of the account signed in with it: sign in to "
                  "open it (or reload this tab, where another tab is signed in now).")
+# what the tab that moved the work reads once it left the kept workspace (signed out, or forgot the token)
+LEFT_TOKEN = "What this browser made here is in the workspace kept with your Hugging Face token: give it below to open it."
+LEFT_SIGN_IN = "What this browser made here is in your account's workspace: sign in to open it."
 
 _configured_upload_mb: int | None = None  # server.maxUploadSize as configured, before the public app's limit
 _deployer_token: str | None = None  # moved out of the environment so no library call picks it up implicitly
@@ -102,7 +108,7 @@ def _resolve() -> Path | None:
     return Path(value) if value else None
 
 
-def _limit_bytes(anonymous: bool = True) -> int:
+def limit_bytes(anonymous: bool = True) -> int:
     if anonymous:
         return int(float(_studio_setting("anonymous_workspace_mb", workspaces.ANONYMOUS_LIMIT_MB)) * 1e6)
     return int(float(_studio_setting("workspace_mb", workspaces.KEPT_LIMIT_MB)) * 1e6)
@@ -113,7 +119,7 @@ def _check_room(path: Path, nbytes: int) -> Callable[[], None] | None:
     if ws is None:
         return None
     adding = workspaces.replacing(path, nbytes)
-    written = workspaces.check_room(ws, _limit_bytes(workspaces.is_anonymous(ws)), adding)
+    written = workspaces.check_room(ws, limit_bytes(workspaces.is_anonymous(ws)), adding)
     try:
         _removed, written_too = workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())
     except BaseException:
@@ -122,7 +128,7 @@ def _check_room(path: Path, nbytes: int) -> Callable[[], None] | None:
     return lambda: (written(), written_too())
 
 
-def _idle_hours() -> float:
+def idle_hours() -> float:
     """How long an anonymous workspace nobody opens is kept."""
     return float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS))
 
@@ -153,7 +159,7 @@ def _record_session(path: Path) -> None:
 
 def _limit_of(path: Path) -> tuple[int, int] | None:
     ws = workspaces.owner(path) or (Path(path) if Path(path).parent == workspaces.root() else None)
-    return None if ws is None else (_limit_bytes(workspaces.is_anonymous(ws)), _total_bytes())
+    return None if ws is None else (limit_bytes(workspaces.is_anonymous(ws)), _total_bytes())
 
 
 def auth_providers() -> list[str] | None:
@@ -168,7 +174,7 @@ def auth_providers() -> list[str] | None:
     return named or [""]
 
 
-def _signed_in() -> tuple[str, str, str] | None:
+def signed_in() -> tuple[str, str, str] | None:
     """(issuer, subject, display name) of a signed-in visitor."""
     if auth_providers() is None:
         return None
@@ -185,68 +191,115 @@ def _signed_in() -> tuple[str, str, str] | None:
 
 
 def _workspace() -> Path:
-    who = _signed_in()
+    who = signed_in()
     if who is not None:
         kept = workspaces.signed_in(who[0], who[1])
         before = st.session_state.pop(ANON, None)  # signed in mid-session: what the tab made moves in
         if not before and not st.session_state.get(HANDOFF):  # back from the provider's page: a new session
             st.session_state[HANDOFF] = True
-            secret = _browser_secret()
+            secret = browser_secret()
             before = handoff.take(secret) if secret else None
         if before and Path(before).is_dir():
-            _move_in(Path(before), kept)
+            move_in(Path(before), kept)
         return kept
     if st.session_state.get(ACCOUNT):
         return Path(st.session_state[ACCOUNT])
     if not st.session_state.get(ANON):  # this browser's: a reload or another tab comes back to it
-        st.session_state[ANON] = str(workspaces.anonymous(_browser_secret()))
+        st.session_state[ANON] = str(workspaces.anonymous(browser_secret()))
     return Path(st.session_state[ANON])
 
 
-def _move_in(source: Path, target: Path) -> None:
+def move_in(source: Path, target: Path) -> None:
     """What an anonymous workspace made moves into the visitor's kept one, and the anonymous one goes, unless
     something in it could not move (then it stays, and the sidebar says so)."""
     # a tab without the session cookie cannot come back to its workspace after a reload or a sign-out: only by
     # forgetting the token, which returns this tab to it (ANON is kept)
-    stays = workspaces.STAYS_IN_BROWSER if _browser_secret() else workspaces.STAYS_IN_TAB
+    stays = workspaces.STAYS_IN_BROWSER if browser_secret() else workspaces.STAYS_IN_TAB
     merged = workspaces.merge_into(source, target, stays)
     if not merged.keep_source:
         shutil.rmtree(source, ignore_errors=True)
-    if _browser_secret() and merged.moved:  # the browser's other tabs still open it: tell them where the work went
+    if browser_secret() and merged.moved:  # the browser's other tabs still open it: tell them where the work went
         moved = MOVED_TOKEN if workspaces.hub_account_folder(target) else MOVED_SIGN_IN
         workspaces.touch(source)
-        (source / MOVED_NOTE_FILE).write_text(moved, encoding="utf-8")
-    _say_merged(merged)
+        note = {"text": moved, "to": target.name, "by": _session_id()}
+        (source / MOVED_NOTE_FILE).write_text(json.dumps(note), encoding="utf-8")
+    say_merged(merged)
 
 
-def _say_merged(merged: workspaces.Merged) -> None:
+def leaving_kept(kept: Path) -> None:
+    """The visitor leaves the kept workspace their browser's work moved into (Sign out, Forget): the note the
+    browser's anonymous workspace shows says from now on only what stays true ("… is in your account's workspace:
+    sign in to open it"), whichever tab reads it next (after a sign-out, a new session)."""
+    secret = browser_secret()
+    if not secret:
+        return
+    note_file = workspaces.anonymous(secret) / MOVED_NOTE_FILE
+    try:
+        note = json.loads(note_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(note, dict) and note.get("to") == Path(kept).name:
+        note["text"] = LEFT_TOKEN if workspaces.hub_account_folder(kept) else LEFT_SIGN_IN
+        note_file.write_text(json.dumps(note), encoding="utf-8")
+
+
+def moved_note(path: Path) -> str | None:
+    """What the note in an anonymous workspace says about where this browser's work went (None where there is none)."""
+    try:
+        raw = (Path(path) / MOVED_NOTE_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    try:
+        note = json.loads(raw)
+        if note.get("by") and note["by"] == _session_id():  # this tab moved it, and has left the kept workspace since
+            return LEFT_TOKEN if note["text"] in (MOVED_TOKEN, LEFT_TOKEN) else LEFT_SIGN_IN
+        return str(note["text"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return raw
+
+
+def _followed_moved_note(kept: Path) -> None:
+    """The visitor opened the kept workspace their browser's work moved into, in a tab other than the one that moved
+    it: the note telling the browser's tabs where the work went has done its work, and goes (a tab opened later
+    starts clean, as a browser that never moved anything does)."""
+    secret = browser_secret()
+    if not secret or workspaces.is_anonymous(kept):
+        return
+    note_file = workspaces.anonymous(secret) / MOVED_NOTE_FILE
+    try:
+        note = json.loads(note_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(note, dict) and note.get("to") == kept.name and note.get("by") != _session_id():
+        note_file.unlink(missing_ok=True)
+
+
+def _session_id() -> str:
+    """This session's own id (a tab's: a reload is a new one)."""
+    if not st.session_state.get(TAB):
+        st.session_state[TAB] = secrets.token_hex(8)
+    return st.session_state[TAB]
+
+
+def say_merged(merged: workspaces.Merged) -> None:
     if merged.note:
         st.session_state[MOVE_NOTE] = merged.note
 
 
-def _browser_secret() -> str | None:
+def browser_secret() -> str | None:
     try:
         return handoff.browser_secret(st.context.cookies.get("_streamlit_xsrf"))
     except Exception:  # no browser (a script run without one)
         return None
 
 
-def _sign_in(name: str) -> None:
+def sign_in(name: str) -> None:
     """Leave for the provider's page; what this tab made moves into the signed-in workspace on return."""
     anon = st.session_state.get(ANON)
-    secret = _browser_secret()
+    secret = browser_secret()
     if anon and secret and Path(anon).is_dir():
         handoff.give(secret, Path(anon))
     st.login(name) if name else st.login()
-
-
-def _has_work(path: Path) -> bool:
-    """Whether an anonymous workspace holds anything beyond the untouched sample."""
-    for kind in ("datasets", "evals"):
-        for item in (path / kind).glob("*") if (path / kind).is_dir() else ():
-            if not item.name.startswith(".") and not (kind == "datasets" and workspaces.untouched_sample(item)):
-                return True
-    return False
 
 
 def upload_mb() -> int:
@@ -289,11 +342,12 @@ def setup() -> None:
     path = _workspace()
     st.session_state[PATH] = str(path)
     _record_session(path)
+    _followed_moved_note(path)
     workspaces.touch(path)
     if time.time() - _last_clean > 600:
         _last_clean = time.time()
-        workspaces.clean_idle(_idle_hours())
-    if _signed_in() is not None:
+        workspaces.clean_idle(idle_hours())
+    if signed_in() is not None:
         _keep_in_store(path)
     for kind in ("account", "store"):
         running = sync.current(path, kind)
@@ -333,14 +387,18 @@ def deployer_token() -> str | None:
     return config.hf_token(_secrets()) or _deployer_token
 
 
+def digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
 def visitor_key() -> str:
     """Who a request on the deployer's token counts for: a signed-in account, else the browser (its tabs and
     reloads share one count: a reload starts a new anonymous workspace, not a new minute's allowance)."""
-    who = _signed_in()
+    who = signed_in()
     if who:
         return f"user:{who[0]}:{who[1]}"
-    secret = _browser_secret()
-    return f"browser:{_digest(secret)}" if secret else f"ws:{st.session_state.get(PATH)}"
+    secret = browser_secret()
+    return f"browser:{digest(secret)}" if secret else f"ws:{st.session_state.get(PATH)}"
 
 
 @st.cache_resource(show_spinner=False)
@@ -384,144 +442,14 @@ def refuse(action: str) -> None:
                             "sidebar.")
 
 
-# --- the sidebar: who you are, your token, your sync --------------------------------------------------
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
-
-
-def panel() -> None:
-    """The sidebar's Your workspace: what this visitor's workspace is, sign-in, their token and its sync."""
-    from studio import ui
-
-    with st.sidebar:
-        st.subheader("Your workspace")
-        if st.session_state.get(MOVE_NOTE):
-            st.warning(st.session_state[MOVE_NOTE], icon=":material/warning:")
-        elif workspaces.is_anonymous(Path(st.session_state[PATH])):
-            with contextlib.suppress(OSError):  # another tab of this browser moved its work into a kept workspace
-                st.info((Path(st.session_state[PATH]) / MOVED_NOTE_FILE).read_text(encoding="utf-8"),
-                        icon=":material/drive_file_move:")
-        who = _signed_in()
-        providers = auth_providers()
-        path = Path(st.session_state[PATH])
-        kept = sync.current(path, "store")
-        own = sync.current(path)  # this workspace's own repo, where this tab or another of the visitor gave a token
-        if who is not None:
-            if own is not None and kept is None:
-                keeps = f" and restarts, in {ui.md(own.where)}."
-            elif kept is None:
-                keeps = "; give your Hugging Face token to keep it across restarts."
-            elif kept.state == "failed":  # said below; until it works only a token keeps it across restarts
-                keeps = "; this app's store, which keeps it across restarts, is failing (below)."
-            else:
-                keeps = " and restarts, in this app's store."
-            st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits{keeps}")
-            # Streamlit keeps the sign-in in this browser for 30 days: closing the tab does not end it
-            st.caption("On a shared computer, sign out when you leave: this browser stays signed in (for 30 days) "
-                       "and the next person here would open your workspace.")
-            if st.session_state.get(STORE_ERROR):
-                st.warning(st.session_state[STORE_ERROR], icon=":material/cloud_off:")
-            if st.button("Sign out", key="workspace.logout"):
-                st.logout()
-        else:
-            if workspaces.is_anonymous(path):
-                keep = "sign in (what you made moves in) or give your Hugging Face token below" if providers else \
-                    "give your Hugging Face token below"
-                if _browser_secret() is None:  # no session cookie: nothing ties a reload to this tab
-                    st.caption(f"Private to this browser tab; up to {_limit_bytes() / 1e6:.0f} MB, gone after a reload "
-                               f"or a restart unless you {keep}.")
-                else:
-                    st.caption(f"Private to this browser: its tabs and reloads share it until the browser is closed. Up "
-                               f"to {_limit_bytes() / 1e6:.0f} MB; removed after {_idle_hours():g} h unused or a restart unless "
-                               f"you {keep}.")
-                    _clear_button(path)
-            else:
-                st.caption("Private to your Hugging Face account (the token you gave).")
-            if providers and workspaces.is_anonymous(path) and _browser_secret() is None and _has_work(path):
-                st.warning("Signing in starts a new session here and what this tab made would stay behind: export "
-                           "it first (Dataset page), or give your Hugging Face token below to keep it.",
-                           icon=":material/warning:")
-            for name in providers or []:
-                if st.button(f"Sign in with {name.capitalize()}" if name else "Sign in", key=f"workspace.login.{name}"):
-                    _sign_in(name)
-        ui.secret_field("Your Hugging Face token", TOKEN, help="Kept in this session only. With it your workspace is "
-                        "kept in a private dataset repo on your account and restored on your next visit; pushes use it.")
-        st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=REPO,
-                      help="A private dataset repo; created if missing, refused if it holds something else.")
-        _connect_or_disconnect()
-        if own is None and kept is None:
-            st.caption("Sync: off (give your token to keep this workspace after a restart)."
-                       if visitor_token() is None else "Sync: off.")
-        else:
-            _sync_state()  # refreshed every few seconds, only where there is a sync to watch
-
-
-def _clear_button(path: Path) -> None:
-    """Delete this browser's anonymous workspace (a shared computer's next visitor would open it) and start afresh."""
-    with st.popover("Clear this workspace", icon=":material/delete_forever:",
-                    help="On a shared computer, clear it when you leave: the next person at this browser would open it."):
-        st.caption("On a shared computer, clear it when you leave: the next person at this browser would open it. "
-                   "This deletes every dataset and evaluation in it, for good (export what you want to keep first), "
-                   "and starts afresh with the sample dataset.")
-        if not st.button("Delete everything in it", key="workspace.clear", type="primary"):
-            return
-        running = [s for s in jobs.registered_jobs() if s.active]
-        if running:  # its folder would vanish under the job
-            st.error(f"A job of this workspace is still running ({jobs.describe(running[0])}): "
-                     "stop it on its page, or wait for it to finish, then clear the workspace.", icon=":material/error:")
-            return
-        shutil.rmtree(path, ignore_errors=True)
-        for key in list(st.session_state):  # as a new visitor: no dataset, run or evaluation it had picked
-            del st.session_state[key]
-        st.rerun()
-
-
-def _connect_or_disconnect() -> None:
-    token = visitor_token()
-    repo_name = (st.session_state.get(REPO) or sync.REPO_NAME).strip()
-    link = st.session_state.get(LINK)
-    if token is None:
-        if link is not None:  # the token was forgotten: so is the access to its workspace; the tab goes back to
-            # its own anonymous one (the browser's; for a tab without the cookie, the one it started with, where a
-            # conversation that could not move stayed)
-            st.session_state.pop(LINK, None)
-            running = sync.current(Path(st.session_state[PATH]))
-            if running is not None and running.repo_id == link["repo"]:  # the server stops using the token (after
-                running.stop()  # a last commit of what is saved): Forget on a shared computer means forgotten
-                sync.forget(running)
-            st.session_state.pop(ACCOUNT, None)
-            st.session_state.pop(MOVE_NOTE, None)  # it spoke of the kept workspace this tab no longer opens
-            st.rerun()
-        return
-    key = _digest(token, repo_name)
-    if link is not None and link["key"] == key:
-        if sync.current(Path(st.session_state[PATH])) is None:  # another tab of this workspace forgot the token
-            sync.start(Path(st.session_state[PATH]), link["repo"], token)
-        return
-    failed = st.session_state.get(FAILED)
-    if failed and failed[0] == key:
-        st.error(failed[1], icon=":material/error:")
-        return
-    try:
-        with st.spinner("Opening your workspace on the Hub…"):
-            _connect(token, repo_name)
-    except NetworkError as exc:  # the Hub is down: tried again on the next page run
-        st.error(" ".join(str(exc).split()), icon=":material/error:")
-        return
-    except StudioError as exc:  # a refused token or repo: not tried again until one of them changes
-        st.session_state[FAILED] = (key, " ".join(str(exc).split()))
-        st.error(st.session_state[FAILED][1], icon=":material/error:")
-        return
-    st.session_state[LINK] = {"key": key, "repo": st.session_state[LINK + ".repo"]}
-    st.rerun()
-
-
-def _connect(token: str, repo_name: str) -> None:
+def connect(token: str, repo_name: str) -> None:
+    """The visitor gave their token: their workspace kept in ``repo_name`` on their account comes back (into the
+    signed-in workspace, else their account's), what this tab made moves in, and its sync starts. Raises
+    ``StudioError`` in one line (a refused token or repo; ``NetworkError`` where the Hub cannot be reached)."""
     account = sync.identify(token)
     repo_id = sync.open_repo(token, account, repo_name)
     here = Path(st.session_state[PATH])
-    target = here if _signed_in() is not None else workspaces.hub_account(account.id)
+    target = here if signed_in() is not None else workspaces.hub_account(account.id)
     target.mkdir(parents=True, exist_ok=True)
     held = None
     with config.use_workspace(target):
@@ -531,45 +459,10 @@ def _connect(token: str, repo_name: str) -> None:
             held = exc
     if target != here:
         if workspaces.is_anonymous(here):
-            _move_in(here, target)
+            move_in(here, target)
         else:
-            _say_merged(workspaces.merge_into(here, target))
+            say_merged(workspaces.merge_into(here, target))
         st.session_state[ACCOUNT] = str(target)
         st.session_state[PATH] = str(target)
     st.session_state[LINK + ".repo"] = repo_id
     sync.start(target, repo_id, token, held=held)
-
-
-@st.fragment(run_every=3.0)
-def _sync_state() -> None:
-    path = st.session_state.get(PATH)
-    if not path:
-        return
-    running = sync.current(Path(path))  # given in this tab, or in another tab of the same signed-in visitor
-    if running is not None:
-        _one_state(running, running.where)
-    kept = sync.current(Path(path), "store")
-    if kept is not None:
-        _one_state(kept, "this app's store")
-
-
-def _one_state(running: sync.WorkspaceSync, where: str) -> None:
-    when = jobs.readable_time(running.last_synced)
-    if running.state == "synced" and running.waits_until:  # the Chat conversation's last change is not there yet
-        st.caption(f":material/cloud_sync: Synced to {where} at {when}; the Chat conversation's last change goes at "
-                   f"{jobs.readable_time(running.waits_until)}.")
-    elif running.state == "synced":
-        st.caption(f":material/cloud_done: Synced to {where} at {when}.")
-    elif running.state == "failed" and running.held_by_room:  # the visitor can free the room: say how, offer a try
-        st.warning(running.message, icon=":material/cloud_off:")
-        if st.button("Try again now", key=f"workspace.sync_retry.{running.kind}", icon=":material/refresh:"):
-            running.retry_now()
-            with config.use_workspace(running.folder):
-                running.ready()
-            st.rerun()
-    elif running.state == "failed":
-        st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")
-    elif not running.prepared:
-        st.caption(f":material/cloud_sync: Bringing your workspace back from {where}…")
-    else:
-        st.caption(f":material/cloud_sync: Syncing to {where}…")

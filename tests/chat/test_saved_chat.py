@@ -127,7 +127,7 @@ def test_on_the_public_app_each_browser_gets_back_its_own_conversation_only(api_
     from tests.test_tenancy import visit, workspace_of
 
     deployer = "hf_deployer_secret_9876543210"
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "first-browser")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "first-browser")
     first = visit("pages/4_Chat.py", HF_TOKEN=deployer)
     # offline here: it fails, and is kept; the token pasted into the question is not
     first.chat_input(key="chat.input").set_value(f"How long is a match? {deployer}").run()
@@ -140,7 +140,7 @@ def test_on_the_public_app_each_browser_gets_back_its_own_conversation_only(api_
     kept = workspace_of(again) / "chat" / saved.FILE
     assert kept.is_file() and deployer not in kept.read_text(encoding="utf-8")
     assert json.loads(kept.read_text(encoding="utf-8"))["messages"][0]["content"] == "How long is a match? ***"
-    monkeypatch.setattr(cloud, "_browser_secret", lambda: "another-browser")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "another-browser")
     other = visit("pages/4_Chat.py", HF_TOKEN=deployer)
     assert workspace_of(other) != workspace_of(again)
     assert other.session_state["chat.messages"] == [] and "How long is a match?" not in shown(other)

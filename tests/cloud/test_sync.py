@@ -18,7 +18,6 @@ TOKEN = "hf_alice_write_token_0123456789"
 
 @pytest.fixture
 def hub(monkeypatch):
-    import huggingface_hub.constants as constants
 
     with standin_hub() as h:
         point_hub_at(monkeypatch, h.url)
@@ -434,6 +433,39 @@ def test_a_dataset_deleted_to_make_room_stays_deleted_when_the_restore_filled_th
         sync.restore(TOKEN, repo, folder)
     assert not (folder / "datasets" / first).exists()
     assert (folder / "datasets" / ({kept, big} - {first}).pop() / "dataset.json").exists()
+
+
+def test_a_restore_held_back_by_room_says_in_one_short_line_what_did_not_come_back_and_what_to_do(
+        hub, monkeypatch, tmp_path):
+    """The line quoted the workspace-full refusal whole inside a sentence of its own (330 characters in the sidebar)
+    and never said what was missing."""
+    from studio.cloud import workspaces
+    from studio.errors import WorkspaceFullError
+    from studio.ui import cloud
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        ids = sorted(store.create_dataset(name, [{"question": f"q{n}?", "answer": "x" * 300} for n in range(20)]).id
+                     for name in ("A", "B", "C"))
+    (before / "evals").mkdir()
+    (before / "evals" / "e1.json").write_text(json.dumps({"answers": ["y" * 5000]}))
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
+
+    settings = {"workspace_mb": (room + 500) / 1e6, "workspaces_total_mb": 1000}
+    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
+    folder = workspaces.root() / ("h-" + "3" * 32)
+    folder.mkdir(parents=True)
+    with pytest.raises(WorkspaceFullError) as caught, config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    line = str(sync.held_by_room(caught.value, "alice/slm-studio-workspace (private)"))
+    limit = f"{(room + 500) / 1e3:.0f} KB"
+    assert line == (f"2 datasets and 1 evaluation kept in alice/slm-studio-workspace (private) did not come back: this "
+                    f"workspace is at its {limit} limit. Delete what you no longer need here and they come back; sync "
+                    "waits until then.")
 
 
 def test_two_writers_of_the_sync_record_at_once_never_fail_nor_leave_it_torn(tmp_path):

@@ -4,7 +4,6 @@ the workspace (0.3 s at 10,000 files), and the limit still refuses, in one line,
 from __future__ import annotations
 
 import os
-
 import subprocess
 import sys
 import threading

@@ -1,0 +1,101 @@
+"""The visitor's workspace repo on the Hub: whom a token belongs to, and opening (or creating) the private dataset
+repo that keeps their workspace, refusing one that holds something else. Every failure is one line that says what to
+do (``_explain``); the sync that keeps the repo up to date is ``studio.cloud.sync``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from studio.errors import NetworkError, StudioError
+
+REPO_NAME = "slm-studio-workspace"  # the default repo, on the visitor's own account
+MARKER = "slm-studio-workspace.json"  # what makes a repo a studio workspace (nothing else is written to)
+MARKER_BODY = {"studio": "SLM Studio", "kind": "workspace", "format": 1}
+
+
+class SyncError(StudioError):
+    """The workspace cannot be synced with the Hub (token, repo or network): the local files are untouched."""
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str  # the Hub user name, owner of the workspace repo
+    id: str  # stable across renames where the Hub says it; else the name
+    can_write: bool
+
+
+_RETRIED_ON_CLICK = "connecting is tried again at your next click; until then sync is off"
+
+
+def _explain(exc: Exception, what: str, retried: str = "sync is retried") -> StudioError:
+    """One line for a failed Hub call: ``what`` was being done; ``retried`` says what happens next on a network
+    failure (a running sync retries by itself; opening a workspace is tried again at the visitor's next click)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(exc, StudioError):
+        return exc
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        code = exc.response.status_code
+        if code == 401:
+            return SyncError("That Hugging Face token was refused (wrong, expired or revoked): copy it again from "
+                             "huggingface.co/settings/tokens. Nothing was synced and nothing here changed.")
+        if code == 403:
+            return SyncError(f"The token may not {what}: give a token with write access to your own repos. "
+                             "Nothing was synced and nothing here changed.")
+        if code >= 500 or code == 429:
+            return NetworkError(f"The Hub answered {code} while trying to {what}: your work is kept here and "
+                                f"{retried}.")
+        return SyncError(f"The Hub refused to {what} ({code}).")
+    return NetworkError(f"The Hub cannot be reached to {what} ({type(exc).__name__}): your work is kept here and "
+                        f"{retried}.")
+
+
+def identify(token: str) -> Account:
+    """Who the token belongs to, and whether it may write; a refused token raises ``SyncError`` in one line."""
+    from huggingface_hub import HfApi
+
+    try:
+        me = HfApi(token=token).whoami()
+    except Exception as exc:
+        raise _explain(exc, "check the token", _RETRIED_ON_CLICK) from None
+    role = ((me.get("auth") or {}).get("accessToken") or {}).get("role", "write")
+    return Account(name=me["name"], id=str(me.get("id") or me["name"]), can_write=role != "read")
+
+
+def check_repo_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or "/" in name or name.startswith(".") or len(name) > 96 or not all(
+            c.isalnum() or c in "-_." for c in name):
+        raise SyncError(f"{name!r} is not a repo name: use letters, digits, '-', '_' or '.', without your user name.")
+    return name
+
+
+def open_repo(token: str, account: Account, name: str = REPO_NAME) -> str:
+    """The visitor's workspace repo (``account/name``, a private dataset), created when missing. A repo of
+    that name that is not a studio workspace is refused and left untouched."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    if not account.can_write:
+        raise SyncError("That token can only read: keeping your workspace needs a token with write access "
+                        "(huggingface.co/settings/tokens). Nothing was synced and nothing here changed.")
+    repo_id = f"{account.name}/{check_repo_name(name)}"
+    api = HfApi(token=token)
+    try:
+        try:
+            files = api.list_repo_files(repo_id, repo_type="dataset")
+        except RepositoryNotFoundError:
+            files = None
+        if files is not None:
+            if MARKER not in files:
+                raise SyncError(f"{repo_id} exists and is not an SLM Studio workspace: choose another repo name "
+                                "(nothing was written to it).")
+            return repo_id
+        api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=False)
+        body = (json.dumps(MARKER_BODY, indent=1) + "\n").encode()
+        api.create_commit(repo_id, [CommitOperationAdd(MARKER, body)], repo_type="dataset",
+                          commit_message="SLM Studio workspace")
+    except Exception as exc:
+        raise _explain(exc, f"open {repo_id}", _RETRIED_ON_CLICK) from None
+    return repo_id

@@ -1,0 +1,188 @@
+"""The public app's sidebar panel, Your workspace: what this visitor's workspace is, sign-in and sign-out, Clear for an
+anonymous one, their own Hugging Face token and the state of its sync. Whose workspace a session uses, and what
+giving a token or signing in does to it, is ``studio.ui.cloud``'s."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import streamlit as st
+
+from studio import config, jobs
+from studio.cloud import sync, usage, workspaces
+from studio.errors import NetworkError, StudioError
+from studio.ui import cloud
+
+
+def _has_work(path: Path) -> bool:
+    """Whether an anonymous workspace holds anything beyond the untouched sample."""
+    for kind in ("datasets", "evals"):
+        for item in (path / kind).glob("*") if (path / kind).is_dir() else ():
+            if not item.name.startswith(".") and not (kind == "datasets" and workspaces.untouched_sample(item)):
+                return True
+    return False
+
+
+def panel() -> None:
+    """The sidebar's Your workspace: what this visitor's workspace is, sign-in, their token and its sync."""
+    from studio import ui
+
+    with st.sidebar:
+        st.subheader("Your workspace")
+        if st.session_state.get(cloud.MOVE_NOTE):
+            st.warning(st.session_state[cloud.MOVE_NOTE], icon=":material/warning:")
+        elif workspaces.is_anonymous(Path(st.session_state[cloud.PATH])):
+            moved = cloud.moved_note(Path(st.session_state[cloud.PATH]))
+            if moved:  # another tab of this browser moved its work into a kept workspace
+                st.info(moved, icon=":material/drive_file_move:")
+        who = cloud.signed_in()
+        providers = cloud.auth_providers()
+        path = Path(st.session_state[cloud.PATH])
+        kept = sync.current(path, "store")
+        own = sync.current(path)  # this workspace's own repo, where this tab or another of the visitor gave a token
+        if who is not None:
+            if own is not None and kept is None:
+                keeps = f" and restarts, in {ui.md(own.where)}."
+            elif kept is None:
+                keeps = "; give your Hugging Face token to keep it across restarts."
+            elif kept.state == "failed":  # said below; until it works only a token keeps it across restarts
+                keeps = "; this app's store, which keeps it across restarts, is failing (below)."
+            else:
+                keeps = " and restarts, in this app's store."
+            st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits{keeps}")
+            # Streamlit keeps the sign-in in this browser for 30 days: closing the tab does not end it
+            st.caption("On a shared computer, sign out when you leave: this browser stays signed in (for 30 days) "
+                       "and the next person here would open your workspace.")
+            if st.session_state.get(cloud.STORE_ERROR):
+                st.warning(st.session_state[cloud.STORE_ERROR], icon=":material/cloud_off:")
+            if st.button("Sign out", key="workspace.logout"):
+                cloud.leaving_kept(path)
+                st.logout()
+        else:
+            if workspaces.is_anonymous(path):
+                keep = "sign in (what you made moves in) or give your Hugging Face token below" if providers else \
+                    "give your Hugging Face token below"
+                if cloud.browser_secret() is None:  # no session cookie: nothing ties a reload to this tab
+                    st.caption(f"Private to this browser tab; up to {usage.readable_size(cloud.limit_bytes())}, gone after a reload "
+                               f"or a restart unless you {keep}.")
+                else:
+                    st.caption(f"Private to this browser: its tabs and reloads share it until the browser is closed. Up "
+                               f"to {usage.readable_size(cloud.limit_bytes())}; removed after {cloud.idle_hours():g} h unused or a restart unless "
+                               f"you {keep}.")
+                    _clear_button(path)
+            else:
+                st.caption("Private to your Hugging Face account (the token you gave).")
+            if providers and workspaces.is_anonymous(path) and cloud.browser_secret() is None and _has_work(path):
+                st.warning("Signing in starts a new session here and what this tab made would stay behind: export "
+                           "it first (Dataset page), or give your Hugging Face token below to keep it.",
+                           icon=":material/warning:")
+            for name in providers or []:
+                if st.button(f"Sign in with {name.capitalize()}" if name else "Sign in", key=f"workspace.login.{name}"):
+                    cloud.sign_in(name)
+        ui.secret_field("Your Hugging Face token", cloud.TOKEN, help="Kept in this session only. With it your workspace is "
+                        "kept in a private dataset repo on your account and restored on your next visit; pushes use it.")
+        st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=cloud.REPO,
+                      help="A private dataset repo; created if missing, refused if it holds something else.")
+        _connect_or_disconnect()
+        if own is None and kept is None:
+            st.caption("Sync: off (give your token to keep this workspace after a restart)."
+                       if cloud.visitor_token() is None else "Sync: off.")
+        else:
+            _sync_state()  # refreshed every few seconds, only where there is a sync to watch
+
+
+def _clear_button(path: Path) -> None:
+    """Delete this browser's anonymous workspace (a shared computer's next visitor would open it) and start afresh."""
+    with st.popover("Clear this workspace", icon=":material/delete_forever:",
+                    help="On a shared computer, clear it when you leave: the next person at this browser would open it."):
+        st.caption("On a shared computer, clear it when you leave: the next person at this browser would open it. "
+                   "This deletes every dataset and evaluation in it, for good (export what you want to keep first), "
+                   "and starts afresh with the sample dataset.")
+        if not st.button("Delete everything in it", key="workspace.clear", type="primary"):
+            return
+        running = [s for s in jobs.registered_jobs() if s.active]
+        if running:  # its folder would vanish under the job
+            st.error(f"A job of this workspace is still running ({jobs.describe(running[0])}): "
+                     "stop it on its page, or wait for it to finish, then clear the workspace.", icon=":material/error:")
+            return
+        shutil.rmtree(path, ignore_errors=True)
+        for key in list(st.session_state):  # as a new visitor: no dataset, run or evaluation it had picked
+            del st.session_state[key]
+        st.rerun()
+
+
+def _connect_or_disconnect() -> None:
+    token = cloud.visitor_token()
+    repo_name = (st.session_state.get(cloud.REPO) or sync.REPO_NAME).strip()
+    link = st.session_state.get(cloud.LINK)
+    if token is None:
+        if link is not None:  # the token was forgotten: so is the access to its workspace; the tab goes back to
+            # its own anonymous one (the browser's; for a tab without the cookie, the one it started with, where a
+            # conversation that could not move stayed)
+            st.session_state.pop(cloud.LINK, None)
+            running = sync.current(Path(st.session_state[cloud.PATH]))
+            if running is not None and running.repo_id == link["repo"]:  # the server stops using the token (after
+                running.stop()  # a last commit of what is saved): Forget on a shared computer means forgotten
+                sync.forget(running)
+            cloud.leaving_kept(Path(st.session_state[cloud.PATH]))
+            st.session_state.pop(cloud.ACCOUNT, None)
+            st.session_state.pop(cloud.MOVE_NOTE, None)  # it spoke of the kept workspace this tab no longer opens
+            st.rerun()
+        return
+    key = cloud.digest(token, repo_name)
+    if link is not None and link["key"] == key:
+        if sync.current(Path(st.session_state[cloud.PATH])) is None:  # another tab of this workspace forgot the token
+            sync.start(Path(st.session_state[cloud.PATH]), link["repo"], token)
+        return
+    failed = st.session_state.get(cloud.FAILED)
+    if failed and failed[0] == key:
+        st.error(failed[1], icon=":material/error:")
+        return
+    try:
+        with st.spinner("Opening your workspace on the Hub…"):
+            cloud.connect(token, repo_name)
+    except NetworkError as exc:  # the Hub is down: tried again on the next page run
+        st.error(" ".join(str(exc).split()), icon=":material/error:")
+        return
+    except StudioError as exc:  # a refused token or repo: not tried again until one of them changes
+        st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()))
+        st.error(st.session_state[cloud.FAILED][1], icon=":material/error:")
+        return
+    st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"]}
+    st.rerun()
+
+
+@st.fragment(run_every=3.0)
+def _sync_state() -> None:
+    path = st.session_state.get(cloud.PATH)
+    if not path:
+        return
+    running = sync.current(Path(path))  # given in this tab, or in another tab of the same signed-in visitor
+    if running is not None:
+        _one_state(running, running.where)
+    kept = sync.current(Path(path), "store")
+    if kept is not None:
+        _one_state(kept, "this app's store")
+
+
+def _one_state(running: sync.WorkspaceSync, where: str) -> None:
+    when = jobs.readable_time(running.last_synced)
+    if running.state == "synced" and running.waits_until:  # the Chat conversation's last change is not there yet
+        st.caption(f":material/cloud_sync: Synced to {where} at {when}; the Chat conversation's last change goes at "
+                   f"{jobs.readable_time(running.waits_until)}.")
+    elif running.state == "synced":
+        st.caption(f":material/cloud_done: Synced to {where} at {when}.")
+    elif running.state == "failed" and running.held_by_room:  # the visitor can free the room: say how, offer a try
+        st.warning(running.message, icon=":material/cloud_off:")
+        if st.button("Try again now", key=f"workspace.sync_retry.{running.kind}", icon=":material/refresh:"):
+            running.retry_now()
+            with config.use_workspace(running.folder):
+                running.ready()
+            st.rerun()
+    elif running.state == "failed":
+        st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")
+    elif not running.prepared:
+        st.caption(f":material/cloud_sync: Bringing your workspace back from {where}…")
+    else:
+        st.caption(f":material/cloud_sync: Syncing to {where}…")
