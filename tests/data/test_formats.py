@@ -366,3 +366,22 @@ def test_a_file_of_only_a_byte_order_mark_or_only_blank_lines_is_refused_saying_
             formats.read_records(data, "a.json")
     with pytest.raises(StudioError, match="^The file is empty but for spaces and line breaks"):
         formats.read_records(b"\xef\xbb\xbf \r\n\r\n\t\n", "a.csv")
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+@pytest.mark.parametrize("name,text,where", [
+    ("qa.json", '[{"question": "Is [ { a bracket?", "answer": "a"},\n {"question": "x", "answer": ' + DEEP + "}]",
+     "Record 2 is nested over 100 levels deep (lists or objects inside each other), from line 2, column 128 on"),
+    ("qa.json", '{"data": ' + DEEP + "}", "The JSON is nested over 100 levels deep"),
+    ("qa.jsonl", '{"question": "q", "answer": "a"}\n{"question": "x", "answer": ' + DEEP + "}\n",
+     "Line 2 is nested over 100 levels deep (lists or objects inside each other), from column 128 on"),
+])
+def test_json_nested_thousands_deep_is_refused_saying_where_and_what_shape_is_expected(name, text, where):
+    """It said only "The JSON is nested too deeply to be a Q&A dataset.": neither which record nor what to send."""
+    with pytest.raises(StudioError) as err:
+        formats.read_records(text.encode(), name)
+    message = str(err.value)
+    assert message.startswith(where) and "\n" not in message
+    assert 'a list of records like {"question": "...", "answer": "..."}' in message
