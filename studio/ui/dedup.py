@@ -268,6 +268,10 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     m1.metric("Clusters", f"{len(clusters):,}")
     m2.metric("Records in clusters", f"{sum(len(c.members) for c in clusters):,}")
     m3.metric("Decided", f"{len(review.decisions()):,} of {len(clusters):,}")
+    empty, what = _empty_texts(job, records), FIELD_WORDS.get(config.field, config.field)
+    if empty and empty < len(records):
+        st.caption(f"{empty:,} of {len(records):,} records have an empty {what}: they are not compared (an empty text "
+                   "is never a duplicate).")
     scores = [p.score for c in job.result for p in c.pairs]
     cos = config.method == "semantic"  # one scale in semantic mode: cosine similarity, 0-1, everywhere
     if scores:
@@ -289,6 +293,9 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                     f"just below it (the closest: {shown_best}).", icon=":material/info:")
             st.button(f"Lower the threshold to {value:g}", key="dedup.lower",
                       on_click=lambda: st.session_state.update({key: value}))
+        elif empty == len(records):
+            st.info(f"Every record's {what} is empty: nothing was compared. Compare "
+                    f"{'the question' if config.field != 'question' else 'the answer'} instead.", icon=":material/info:")
         else:
             st.success("No duplicates at this threshold.")
         return
@@ -348,6 +355,16 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
 
 
 KIND_COLORS = {"exact": "gray", "fuzzy": "blue", "semantic": "violet"}  # how each finder is marked
+
+
+FIELD_WORDS = {"question": "question", "answer": "answer", "both": "question and answer"}
+
+
+def _empty_texts(job: dedup.DedupJob, records: list[dict]) -> int:
+    """How many records the run left out because the compared text is empty: counted once per run."""
+    if getattr(job, "empty_texts", None) is None:
+        job.empty_texts = sum(1 for t in dedup.field_texts(records, job.key[3].field) if not dedup.normalize(t))
+    return job.empty_texts
 
 
 def _status(decision) -> str:

@@ -497,3 +497,17 @@ def test_a_saved_review_remembers_its_not_duplicates_too():
     assert verdicts.decided([group], kept, [i for i, r in enumerate(kept) if "offside" in r["question"].lower()
                                             or "ofside" in r["question"]])
 
+
+def test_tab_says_when_the_compared_text_is_empty_instead_of_no_duplicates():
+    """Every answer empty, Compare: Answer: it said "No duplicates at this threshold." though nothing was compared."""
+    records = [{"question": q, "answer": ""} for q in ["What is offside?", "What is off-side?", "How long is a match?"]]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.field").set_value("answer").run()
+    at.button(key="dedup.run").click().run()
+    assert not at.exception
+    assert not at.success and any("Every record's answer is empty: nothing was compared" in i.value for i in at.info)
+    store.delete_dataset(store.list_datasets()[0].id)
+    at, _ = open_tab([{"question": "What is offside?", "answer": ""}, *RECORDS])
+    at.selectbox(key="dedup.field").set_value("answer").run()
+    at.button(key="dedup.run").click().run()
+    assert any(c.value.startswith("1 of 7 records have an empty answer: they are not compared") for c in at.caption)
