@@ -107,14 +107,14 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
         if key:  # an empty text is never a duplicate
             groups.setdefault((key, normalize(passages[i][:static.MAX_CHARS * 2]) if passages else ""), []).append(i)
     reps = np.array([g[0] for g in groups.values()], dtype=np.int64)
-    pairs = [cl.Pair(g[0], j, 100.0) for g in groups.values() for j in g[1:]]
+    pairs = [cl.Pair(g[0], j, 100.0, "exact") for g in groups.values() for j in g[1:]]
     grouped = time.perf_counter()
     use_direct = direct(len(reps), passages is not None, model_name(config))
     stage = _Stages(progress, building=not use_direct and not static.is_built(model_name(config)),
                     precise=config.scoring == "precise", direct=use_direct)
     if len(reps) > 1 and use_direct:
         i, j, v = _direct(texts, passages, reps, t, config, embedder, stage, cancel)
-        pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2))
+        pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2), "semantic")
                   for a, b, s in zip(reps[i].tolist(), reps[j].tolist(), v.tolist())]
     elif len(reps) > 1:
         model = static_model(model_name(config), embedder, stage.part("build"), cancel)
@@ -131,7 +131,7 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
         if config.scoring == "precise" and len(i):
             v = _rescore(texts, passages, reps, i, j, config, embedder, stage.part("rescore"), cancel)
             i, j, v = _above(i, j, v, t)
-        pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2))
+        pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2), "semantic")
                   for a, b, s in zip(reps[i].tolist(), reps[j].tolist(), v.tolist())]
     found = cl.connected_clusters(len(records), pairs, kind="semantic", choose_keep=choose_keep)
     identical = {m: k for k, g in enumerate(groups.values()) for m in g}

@@ -380,7 +380,9 @@ def _status(decision) -> str:
 def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
     c = review.clusters[k]
     with st.container(border=True, key=f"dedup-cluster-{k}"):
-        score = (f"cosine {c.top_score / 100:.3f}" if c.kind == "semantic" else f"top score {c.top_score:.1f}")
+        score = ("identical text (case and punctuation aside)" if c.kind == "exact"
+                 else f"cosine {c.top_score / 100:.3f}" if c.kind in ("semantic", "exact+semantic")
+                 else f"top score {c.top_score:.1f}")
         badges = " ".join(f":{KIND_COLORS.get(kind, 'gray')}-badge[{kind}]" for kind in c.kind.split("+"))
         st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")
         ref = records[c.keep]

@@ -498,6 +498,24 @@ def test_a_saved_review_remembers_its_not_duplicates_too():
                                             or "ofside" in r["question"]])
 
 
+def test_tab_semantic_on_copies_of_one_question_names_no_model_and_heads_clusters_as_identical():
+    """30 records of one question: nothing to embed, yet the page said "with all-MiniLM-L6-v2 itself" before and after
+    the run; the exact cluster read "top score 100.0" beside the semantic ones' cosine."""
+    records = [{"question": "What is offside?" if i % 2 else "WHAT IS OFFSIDE", "answer": f"Answer {i}."}
+               for i in range(30)]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    (said,) = [c.value for c in at.caption if "Semantic dedup of 30 records" in c.value]
+    assert "with no embedding model" in said and "MiniLM" not in said
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["Records in clusters"] == "30"
+    assert not any("Semantic matching with" in c.value for c in at.caption)
+    (head,) = [m.value for m in at.markdown if m.value.startswith("**Cluster 1**")]
+    assert "identical text (case and punctuation aside)" in head and "top score" not in head
+
+
 def test_tab_says_when_the_compared_text_is_empty_instead_of_no_duplicates():
     """Every answer empty, Compare: Answer: it said "No duplicates at this threshold." though nothing was compared."""
     records = [{"question": q, "answer": ""} for q in ["What is offside?", "What is off-side?", "How long is a match?"]]
