@@ -106,6 +106,10 @@ def test_score_histogram_shows_every_pair_and_the_threshold():
     fig = dedup_plots.score_histogram([91.0, 95.5, 100.0, 100.0], threshold=92)
     assert list(fig.data[0].x) == [91.0, 95.5, 100.0, 100.0]
     assert fig.layout.shapes[0].x0 == 92
+    for scale in (100.0, 1.0):  # a top score (100, cosine 1.0) falls in the last bin, which ends at the top
+        bins = dedup_plots.score_histogram([scale], scale=scale).data[0].xbins
+        assert bins.end - bins.size < scale <= bins.end <= scale * 1.00001
+        assert round((bins.end - bins.start) / bins.size) == 100
 
 
 # ---- the Duplicates tab (AppTest) ----------------------------------------------------------------
