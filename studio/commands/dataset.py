@@ -113,7 +113,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         bad = len(found.invalid)
         print(f"error: {named}{more} ({bad:,} of {validate.plural(len(records), 'record')} invalid: {found.counts()}): "
               f"fix {'it' if bad == 1 else 'them'}, or import with --skip-invalid to leave "
-              f"{'it' if bad == 1 else 'them'} out.", file=sys.stderr)
+              f"{'it' if bad == 1 else 'them'} out, or with --keep-invalid to bring "
+              f"{'it' if bad == 1 else 'them'} in to fix in --out.", file=sys.stderr)
         return 2
     print(f"{validate.plural(len(records), 'record')}: {found.counts()}")
     _warn(found.warnings, [*notes, *found.notes])

@@ -62,8 +62,12 @@ def run(args: argparse.Namespace) -> int:
     texts = dedup.field_texts(records, config.field)
     empty = sum(1 for t in texts if not dedup.normalize(t))
     started = time.perf_counter()
+    embedding = None
     if config.method != "fuzzy":
+        from studio.dedup import semantic_records
+
         _estimate(records, config)
+        embedding = "direct" if semantic_records.embeds_directly(records, config) else "static"
     found = dedup.dedup_records(records, config)
     seconds = time.perf_counter() - started
     report = {
@@ -73,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         "kinds": [c.kind for c in found],
         "method": args.method, "scorer": config.scorer, "threshold": _threshold_shown(config), "field": config.field,
         "passage": _passage_shown(records, config), "scoring": config.scoring if config.method != "fuzzy" else None,
+        "embedding": embedding,  # direct: the sentence-transformer itself (few texts, no fast model yet); static
         "scores_are": _scale(config),
         "records": len(records), "empty_texts": empty, "seconds": round(seconds, 3),
     }

@@ -126,13 +126,46 @@ def _loads(text: str) -> object:
     return json.loads(text, parse_constant=_reject_constant)
 
 
+DEEP = 100  # levels of lists and objects inside each other: no Q&A record nests this deep
+_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')  # a string (skipped whole), a bracket or a comma
+QA_SHAPE = ('a Q&A dataset is a list of records like {"question": "...", "answer": "..."} whose values are text '
+            "(a record's own fields may hold a list or an object a few levels deep, not hundreds)")
+
+
+def _too_deep(text: str, *, line: int | None = None) -> str:
+    """Where ``text`` (JSON that Python's parser gave up on; ``line``: a JSON Lines file's line ``line``) nests
+    past ``DEEP`` levels, and the shape expected.
+
+    One pass of a regular expression over the text, on this error only: strings are skipped whole, so a bracket
+    inside a question does not count."""
+    depth, record = 0, 0
+    for m in _NESTING.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth == 1 and c == "[":
+                record = 1
+            if depth > DEEP:
+                where = f"column {m.start() - text.rfind(chr(10), 0, m.start())}"
+                if line is None:
+                    where = f"line {text.count(chr(10), 0, m.start()) + 1}, {where}"
+                what = f"Line {line:,}" if line is not None else f"Record {record:,}" if record else "The JSON"
+                return (f"{what} is nested over {DEEP} levels deep (lists or objects inside "
+                        f"each other), from {where} on: {QA_SHAPE}.")
+        elif c in "]}":
+            depth -= 1
+        elif c == "," and depth == 1 and record:
+            record += 1
+    return f"{'The JSON' if line is None else f'Line {line:,}'} is nested too deeply to read: {QA_SHAPE}."
+
+
 def parse_json(text: str, repeated: list[json_keys.Repeat] | None = None, raw: bytes | None = None) -> list[dict]:
     """The records of a JSON file; the keys any of them gives twice are added to ``repeated`` when given (``raw``:
     the UTF-8 bytes of ``text``, when there are any, make that check cheaper)."""
     try:
         value = _loads(text)
     except RecursionError:
-        raise DatasetFormatError("The JSON is nested too deeply to be a Q&A dataset.") from None
+        raise DatasetFormatError(_too_deep(text)) from None
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise DatasetFormatError(
@@ -213,7 +246,7 @@ def parse_jsonl(text: str, repeated: list[json_keys.Repeat] | None = None, raw: 
         try:
             value = _loads(line)
         except RecursionError:
-            raise DatasetFormatError(f"Line {n}: nested too deeply to be a Q&A record.") from None
+            raise DatasetFormatError(_too_deep(line, line=n)) from None
         except json.JSONDecodeError as exc:
             missing = _missing_comma(exc, line)
             if missing:  # one line: the column is on line n

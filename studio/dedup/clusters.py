@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+KIND_ORDER = {"exact": 0, "fuzzy": 1, "semantic": 2}  # how joined kinds read: "exact", "fuzzy+semantic"
 
 
 @dataclass(frozen=True)
@@ -11,6 +13,9 @@ class Pair:
     i: int  # 0-based record index, i < j
     j: int
     score: float  # fuzzy: rapidfuzz score 0-100; semantic: cosine similarity x 100
+    # what found it ("exact": copies of one text, "fuzzy", "semantic", or joined with "+"); "": its cluster's kind.
+    # A sub-cluster cut at a higher threshold takes its kind from its own pairs, not from the cluster it was cut from.
+    kind: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,18 @@ class Cluster:
     @property
     def top_score(self) -> float:
         return max(p.score for p in self.pairs)
+
+
+def kind_of(pairs: Iterable[Pair], default: str) -> str:
+    """The kind of a cluster joined by ``pairs`` (a pair without one counts as ``default``): "exact" when every
+    pair joins copies of one text; otherwise what found its pairs ("fuzzy+semantic", "exact+semantic")."""
+    sets = [set((p.kind or default).split("+")) for p in pairs]
+    if not sets:
+        return default
+    if all("exact" in s for s in sets):
+        return "exact"
+    kinds = set().union(*sets)
+    return "+".join(sorted(kinds, key=lambda k: (KIND_ORDER.get(k, 9), k)))
 
 
 def connected_clusters(

@@ -148,6 +148,12 @@ def shared_embedder(model: str | None = None, *, device: str | None = None) -> E
         return _cache[key]
 
 
+def loaded(model: str | None = None, *, device: str | None = None) -> Embedder | None:
+    """What ``shared_embedder(model)`` holds already in this process (None: it would load it first)."""
+    with _cache_lock:
+        return _cache.get(((model or "").strip() or DEFAULT_MODEL, device))
+
+
 def release_embedders() -> int:
     """Drop every cached embedder (frees its memory once nothing else holds it); returns how many."""
     with _cache_lock:

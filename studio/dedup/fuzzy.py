@@ -358,11 +358,11 @@ def clusters_at(found: Sequence[cl.Cluster], threshold: float) -> list[cl.Cluste
     for source in found:
         pairs = [p for p in source.pairs if p.score >= t]
         index = {m: k for k, m in enumerate(source.members)}
-        local = [cl.Pair(index[p.i], index[p.j], p.score) for p in pairs]
+        local = [cl.Pair(index[p.i], index[p.j], p.score, p.kind) for p in pairs]
         for sub in cl.connected_clusters(len(source.members), local, kind=source.kind):
             members = tuple(source.members[k] for k in sub.members)
             keep = source.keep if source.keep in members else members[0]
-            sub_pairs = tuple(cl.Pair(source.members[p.i], source.members[p.j], p.score) for p in sub.pairs)
-            out.append(cl.Cluster(members, sub_pairs, keep, source.kind))
+            sub_pairs = tuple(cl.Pair(source.members[p.i], source.members[p.j], p.score, p.kind) for p in sub.pairs)
+            out.append(cl.Cluster(members, sub_pairs, keep, cl.kind_of(sub_pairs, source.kind)))
     return sorted(out, key=lambda c: (-c.top_score, c.members))
 

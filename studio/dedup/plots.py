@@ -11,7 +11,10 @@ def score_histogram(scores: Sequence[float], threshold: float | None = None,
                     x_title: str = "pair score", scale: float = 100.0) -> go.Figure:
     """Histogram of pair scores, with the threshold as a vertical line, to pick a threshold by eye.
     ``scale``: the top of the axis, 100 for rapidfuzz scores, 1 for cosine similarities."""
-    fig = go.Figure(go.Histogram(x=list(scores), xbins={"start": 0, "end": scale * 1.0001, "size": scale / 100},
+    # 100 bins whose last one ends just above the top: bins are half-open, so with edges at 0, 1, ..., 100 a score
+    # of 100 (cosine 1.0, copies of one text) was drawn as a bar from 100 to 101, past the top of the scale.
+    end, size = scale * (1 + 1e-6), scale / 100
+    fig = go.Figure(go.Histogram(x=list(scores), xbins={"start": end - 100 * size, "end": end, "size": size},
                                  marker_color="#4c78a8", name="pairs"))
     if threshold is not None:
         fig.add_vline(x=threshold, line_dash="dash", line_color="#e45756",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.dedup.clusters import Cluster, Pair, connected_clusters
+from studio.dedup.clusters import KIND_ORDER, Cluster, Pair, connected_clusters, kind_of
 from studio.dedup.embed import (
     DEFAULT_BATCH,
     ESTIMATE_ABOVE,  # noqa: F401 - re-exported: the size above which to show an estimate first
@@ -248,7 +248,7 @@ def combine_clusters(
     the suggestion of the first input cluster that went into it.
     """
     best: dict[tuple[int, int], Pair] = {}
-    kind_of: dict[tuple[int, int], set[str]] = {}
+    found_by: dict[tuple[int, int], set[str]] = {}
     keep_hint: dict[int, int] = {}
     for clusters in cluster_lists:
         for c in clusters:
@@ -256,15 +256,15 @@ def combine_clusters(
                 keep_hint.setdefault(m, c.keep)
             for p in c.pairs:
                 key = (p.i, p.j)
-                kind_of.setdefault(key, set()).add(c.kind)
+                found_by.setdefault(key, set()).add(p.kind or c.kind)
                 if key not in best or p.score > best[key].score:
                     best[key] = p
-    merged = connected_clusters(n, best.values(), choose_keep=choose_keep)
+    pairs = [Pair(p.i, p.j, p.score, "+".join(sorted(found_by[k], key=lambda x: (KIND_ORDER.get(x, 9), x))))
+             for k, p in best.items()]
+    merged = connected_clusters(n, pairs, choose_keep=choose_keep)
     out = []
-    order = {"exact": 0, "fuzzy": 1, "semantic": 2}
     for c in merged:
-        kinds = set().union(*(kind_of[(p.i, p.j)] for p in c.pairs))
-        kind = "+".join(sorted(kinds, key=lambda k: (order.get(k, 9), k)))
+        kind = kind_of(c.pairs, "fuzzy")
         keep = c.keep if choose_keep else keep_hint.get(c.members[0], c.keep)
         if keep not in c.members:
             keep = c.members[0]

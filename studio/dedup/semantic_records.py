@@ -6,7 +6,9 @@ run:
 1. identical texts (after normalisation; with the passage, when it is compared) are grouped and
    embedded once: 200,000 copies of one question cost one embedding;
 2. the rest are embedded with the static model (``studio.dedup.static``; built once into the
-   workspace on the first run) and compared with ``studio.dedup.cells``;
+   workspace on the first run that needs it) and compared with ``studio.dedup.cells``; while it is
+   not built, a small dataset (up to ``DIRECT_UP_TO`` texts to embed) is embedded with the
+   sentence-transformer itself instead: about a second for a few records, against minutes to build;
 3. a record with a ``context`` (its passage) is a duplicate only when its passage matches too: the
    pair's score is the lower of the two similarities, so "Summarise the following paragraph" over
    two different paragraphs is not a duplicate (``config.passage=False`` compares the text only);
@@ -33,6 +35,14 @@ from studio.tasks import ProgressFn
 NEIGHBORS = 32  # most similar partners kept per record: bounded memory at low thresholds
 RESCORE_MARGIN = 0.06  # precise: candidates from this far below the threshold (static under-rates some paraphrases)
 SCORINGS = ("fast", "precise")
+# Texts to embed (distinct texts, and their passages) up to which a workspace without the static model
+# embeds them with MiniLM itself rather than building it first. bench/semantic_small.py, load ~5 on 2
+# cores: MiniLM direct 0.7 s for 4 texts, 11 s for 500, 26 s for 1,000, 51 s for 2,000, 153 s for 5,000,
+# against 86 s for the build: up to 1,000 the direct run costs under a third of the build.
+DIRECT_UP_TO = 1_000
+MINILM_SECONDS_PER_CHAR = 3.3e-4  # MiniLM embedding a run, per character (+8 per text), load ~5 on 2 cores
+MINILM_FIXED_SECONDS = 0.6  # a direct run's first batch and search: 0.7 s for 4 texts in the bench above
+MINILM_LOAD_SECONDS = 10.0  # loading MiniLM into a process (torch and sentence-transformers imports): 9.7 s
 
 
 def record_passages(records: Sequence[dict]) -> list[str] | None:
@@ -67,6 +77,21 @@ def static_model(name: str, embedder=None, progress: ProgressFn | None = None,
     return static.shared(name)
 
 
+def direct(distinct: int, passages: bool, name: str) -> bool:
+    """Whether a run embeds with the sentence-transformer itself: the static model is not built and
+    ``distinct`` texts (each with its passage, when compared) are few enough to embed in seconds."""
+    return distinct * (2 if passages else 1) <= DIRECT_UP_TO and not static.is_built(name)
+
+
+def embeds_directly(records: Sequence[dict], config) -> bool:
+    """Whether ``find`` on these records embeds them with the sentence-transformer itself (``direct``)."""
+    texts = field_texts(records, config.field)
+    passages = record_passages(records) if config.passage else None
+    distinct = {(normalize(x[:static.MAX_CHARS * 2]), normalize(passages[k][:static.MAX_CHARS * 2]) if passages else "")
+                for k, x in enumerate(texts) if normalize(x[:static.MAX_CHARS * 2])}
+    return direct(len(distinct), passages is not None, model_name(config))
+
+
 def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
          cancel: threading.Event | None = None, embedder=None,
          choose_keep: Callable[[Sequence[int]], int] | None = None) -> list[cl.Cluster]:
@@ -76,16 +101,22 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
     t = float(config.semantic_threshold)
     texts = field_texts(records, config.field)
     passages = record_passages(records) if config.passage else None
-    stage = _Stages(progress, building=not static.is_built(model_name(config)), precise=config.scoring == "precise")
     groups: dict[tuple[str, str], list[int]] = {}
     for i, text in enumerate(texts):
         key = normalize(text[:static.MAX_CHARS * 2])
         if key:  # an empty text is never a duplicate
             groups.setdefault((key, normalize(passages[i][:static.MAX_CHARS * 2]) if passages else ""), []).append(i)
     reps = np.array([g[0] for g in groups.values()], dtype=np.int64)
-    pairs = [cl.Pair(g[0], j, 100.0) for g in groups.values() for j in g[1:]]
+    pairs = [cl.Pair(g[0], j, 100.0, "exact") for g in groups.values() for j in g[1:]]
     grouped = time.perf_counter()
-    if len(reps) > 1:
+    use_direct = direct(len(reps), passages is not None, model_name(config))
+    stage = _Stages(progress, building=not use_direct and not static.is_built(model_name(config)),
+                    precise=config.scoring == "precise", direct=use_direct)
+    if len(reps) > 1 and use_direct:
+        i, j, v = _direct(texts, passages, reps, t, config, embedder, stage, cancel)
+        pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2), "semantic")
+                  for a, b, s in zip(reps[i].tolist(), reps[j].tolist(), v.tolist())]
+    elif len(reps) > 1:
         model = static_model(model_name(config), embedder, stage.part("build"), cancel)
         timer = _Timer(len(texts), grouped - started)
         vecs = model.encode([texts[r] for r in reps], stage.part("encode"), cancel)
@@ -100,12 +131,43 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
         if config.scoring == "precise" and len(i):
             v = _rescore(texts, passages, reps, i, j, config, embedder, stage.part("rescore"), cancel)
             i, j, v = _above(i, j, v, t)
-        pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2))
+        pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2), "semantic")
                   for a, b, s in zip(reps[i].tolist(), reps[j].tolist(), v.tolist())]
     found = cl.connected_clusters(len(records), pairs, kind="semantic", choose_keep=choose_keep)
     identical = {m: k for k, g in enumerate(groups.values()) for m in g}
     return [cl.Cluster(c.members, c.pairs, c.keep, "exact") if len({identical[m] for m in c.members}) == 1 else c
             for c in found]
+
+
+def _direct(texts, passages, reps, t, config, embedder, stage: _Stages, cancel) -> tuple[np.ndarray, ...]:
+    """Pairs of ``reps`` at cosine ``t`` or more with the sentence-transformer itself (and their passages
+    with it): every pair compared, as few texts are embedded. Teaches the estimate MiniLM's rate here."""
+    from studio.dedup.embed import loaded, shared_embedder
+
+    progress = stage.part("direct")
+    if embedder is None:
+        if progress and loaded(config.embedding_model) is None:
+            progress(0, 1, f"Loading {_short(model_name(config))} (once per studio session)…")
+        embedder = shared_embedder(config.embedding_model)
+    items = [texts[r][:static.MAX_CHARS] for r in reps]
+    if passages is not None:
+        items += [passages[r][:static.MAX_CHARS] for r in reps]
+    start = time.perf_counter()
+    vecs = embedder.encode(items, progress=progress, cancel=cancel)
+    if len(items) >= 200:  # enough to time: fixed costs blur fewer
+        _rates["minilm-char"] = (time.perf_counter() - start) / sum(len(x) + 8 for x in items)
+    n = len(reps)
+    i, j, v = cells.pairs(vecs[:n], t, NEIGHBORS, stage.part("search"), cancel, exact=True)
+    if passages is not None and len(i):
+        empty = np.array([not passages[r].strip() for r in reps], dtype=bool)
+        v = np.minimum(v, _passage_cos(vecs[n:], i, j, empty=empty))
+        i, j, v = _above(i, j, v, t)
+    return i, j, np.minimum(v, 1.0)
+
+
+def _short(name: str) -> str:
+    """"all-MiniLM-L6-v2" for "sentence-transformers/all-MiniLM-L6-v2" (or a folder's name)."""
+    return name.rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _passage_cos(pv: np.ndarray, i: np.ndarray, j: np.ndarray, empty: np.ndarray | None = None) -> np.ndarray:
@@ -145,13 +207,17 @@ def _rescore(texts, passages, reps, i, j, config, embedder, progress, cancel) ->
 class _Stages:
     """One progress bar over the stages of a run, each given its share of the bar."""
 
-    WEIGHTS = {"build": 6.0, "encode": 1.0, "search": 2.0, "rescore": 4.0}
+    WEIGHTS = {"build": 6.0, "direct": 8.0, "encode": 1.0, "search": 2.0, "rescore": 4.0}
     WORDS = {"encode": "Embedding records (fast static model)…", "search": "Comparing records…",
+             "direct": "Embedding records with the sentence-transformer (few enough to embed directly)…",
              "rescore": "Re-scoring candidate pairs with the sentence-transformer…"}
 
-    def __init__(self, progress: ProgressFn | None, *, building: bool, precise: bool):
+    def __init__(self, progress: ProgressFn | None, *, building: bool, precise: bool, direct: bool = False):
         self.progress = progress
-        names = (["build"] if building else []) + ["encode", "search"] + (["rescore"] if precise else [])
+        if direct:  # the sentence-transformer itself: nothing to build, nothing to re-score
+            names = ["direct", "search"]
+        else:
+            names = (["build"] if building else []) + ["encode", "search"] + (["rescore"] if precise else [])
         total = sum(self.WEIGHTS[s] for s in names)
         self.span, at = {}, 0.0
         for s in names:
@@ -176,11 +242,34 @@ class Estimate:
     seconds: float  # the run after the static model is built
     build_seconds: float | None  # the one-time build, when it is still to do (None: built)
     precise: bool
+    direct: str | None = None  # the sentence-transformer embedding the records itself (a small dataset), by name
+    load_seconds: float | None = None  # loading it into this process first, when it is not loaded yet
+    distinct: int | None = None  # different texts to embed: under 2, no model is needed at all
+
+    @property
+    def total(self) -> float:
+        """Seconds from start to finish, the build and the model's loading included."""
+        return self.seconds + (self.build_seconds or 0.0) + (self.load_seconds or 0.0)
+
+    @property
+    def _records(self) -> str:
+        return "1 record" if self.records == 1 else f"{self.records:,} records"
 
     @property
     def message(self) -> str:
         run = _duration(self.seconds)
-        text = f"Semantic dedup of {self.records:,} records: {run} with the fast static embeddings"
+        if self.distinct is not None and self.distinct < 2:
+            return (f"Semantic dedup of {self._records}: {run}, with no embedding model: "
+                    + ("nothing to compare." if self.records < 2 else
+                       "fewer than two different texts to compare (copies of one text are found as identical)."))
+        if self.direct:
+            text = (f"Semantic dedup of {self._records}: {run} with {self.direct} itself (few enough "
+                    f"to embed directly; the fast model is built once a dataset of over {DIRECT_UP_TO:,} "
+                    "distinct texts needs it)")
+            if self.load_seconds is not None:
+                text += f", after loading {self.direct} (once per studio session, {_duration(self.load_seconds)})"
+            return text + "."
+        text = f"Semantic dedup of {self._records}: {run} with the fast static embeddings"
         if self.precise:
             text += ", then the candidate pairs are re-scored with the sentence-transformer (timed once they are found)"
         if self.build_seconds is not None:
@@ -200,8 +289,22 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
     passages = record_passages(records) if config.passage else None
     # Copies of one text are embedded once: 200,000 of one question cost one embedding.
     distinct = {(x, passages[k] if passages else "") for k, x in enumerate(texts) if x.strip()}
+    if len(distinct) <= 4 * DIRECT_UP_TO:  # few: count them as the run groups them (case and punctuation aside)
+        cut = static.MAX_CHARS * 2
+        keys = {(normalize(x[:cut]), normalize(p[:cut])): (x, p) for x, p in distinct}
+        distinct = {v for k, v in keys.items() if k[0]}
     n = len(distinct)
     name = model_name(config)
+    if direct(n, passages is not None, name):
+        from studio.dedup.embed import loaded
+
+        chars = sum(min(len(x), static.MAX_CHARS) + 8 + (min(len(p), static.MAX_CHARS) + 8 if passages else 0)
+                    for x, p in distinct)
+        if n < 2:
+            return Estimate(len(records), 0.0, None, config.scoring == "precise", distinct=n)
+        seconds = MINILM_FIXED_SECONDS + chars * _rates.get("minilm-char", MINILM_SECONDS_PER_CHAR)
+        load = None if loaded(config.embedding_model) is not None else MINILM_LOAD_SECONDS
+        return Estimate(len(records), seconds, None, config.scoring == "precise", _short(name), load, n)
     built = static.is_built(name)
     if model is None and built:
         model = static.shared(name)
@@ -211,7 +314,7 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
     if n < 2:
         seconds = 0.0
     build = None if built else BUILD_SECONDS
-    return Estimate(len(records), seconds, build, config.scoring == "precise")
+    return Estimate(len(records), seconds, build, config.scoring == "precise", distinct=n)
 
 
 BUILD_SECONDS = 120.0  # the build's cost on a 2-core CPU (30,522 short forward passes): 243 s measured at load 14

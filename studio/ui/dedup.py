@@ -124,7 +124,7 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
     if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
-        total = 0.0 if estimate is None else estimate.seconds + (estimate.build_seconds or 0.0)
+        total = 0.0 if estimate is None else estimate.total
         if total > CONFIRM_ABOVE:
             st.session_state[PENDING] = pending = ((info.id, base, len(records), config), estimate.message)
         else:
@@ -146,7 +146,15 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     job = st.session_state[JOB]
     if job is not None and job.key[0] == info.id and job.key[3].method != "fuzzy" and job.state == "done":
         built = static.build_info(semantic_records.model_name(job.key[3]))
-        if built:
+        said = getattr(job, "estimate", None)
+        if said is not None and said.distinct is not None and said.distinct < 2:
+            pass  # copies of one text at most: no model was used, so none is named
+        elif said is not None and said.direct:  # a small dataset: the sentence-transformer embedded it itself
+            used = job.embedder or embed.loaded(job.key[3].embedding_model)
+            source = f" ({used.source})" if used is not None else ""
+            st.caption(f"Semantic matching with {said.direct} itself{source}: few enough records to embed "
+                       "directly, no fast model needed.")
+        elif built:
             rescored = " Candidate pairs re-scored with all-MiniLM-L6-v2." if job.key[3].scoring == "precise" else ""
             st.caption(f"Semantic matching with {built['source']}.{rescored}")
 
@@ -187,7 +195,7 @@ def _progress(job: dedup.DedupJob) -> None:
     estimate = getattr(job, "estimate", None)
     so_far = time.monotonic() - job.started
     if estimate is not None:
-        left = estimate.seconds + (estimate.build_seconds or 0.0) - so_far
+        left = estimate.total - so_far
         st.caption(f"{so_far:.0f} s so far; estimated {max(0, left):.0f} s more." if left > 0
                    else f"{so_far:.0f} s so far; taking longer than estimated (a busy machine).")
     st.button("Stop", key="dedup.stop", on_click=job.cancel)
@@ -260,6 +268,10 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     m1.metric("Clusters", f"{len(clusters):,}")
     m2.metric("Records in clusters", f"{sum(len(c.members) for c in clusters):,}")
     m3.metric("Decided", f"{len(review.decisions()):,} of {len(clusters):,}")
+    empty, what = _empty_texts(job, records), FIELD_WORDS.get(config.field, config.field)
+    if empty and empty < len(records):
+        st.caption(f"{empty:,} of {len(records):,} records have an empty {what}: they are not compared (an empty text "
+                   "is never a duplicate).")
     scores = [p.score for c in job.result for p in c.pairs]
     cos = config.method == "semantic"  # one scale in semantic mode: cosine similarity, 0-1, everywhere
     if scores:
@@ -281,6 +293,9 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                     f"just below it (the closest: {shown_best}).", icon=":material/info:")
             st.button(f"Lower the threshold to {value:g}", key="dedup.lower",
                       on_click=lambda: st.session_state.update({key: value}))
+        elif empty == len(records):
+            st.info(f"Every record's {what} is empty: nothing was compared. Compare "
+                    f"{'the question' if config.field != 'question' else 'the answer'} instead.", icon=":material/info:")
         else:
             st.success("No duplicates at this threshold.")
         return
@@ -342,6 +357,16 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
 KIND_COLORS = {"exact": "gray", "fuzzy": "blue", "semantic": "violet"}  # how each finder is marked
 
 
+FIELD_WORDS = {"question": "question", "answer": "answer", "both": "question and answer"}
+
+
+def _empty_texts(job: dedup.DedupJob, records: list[dict]) -> int:
+    """How many records the run left out because the compared text is empty: counted once per run."""
+    if getattr(job, "empty_texts", None) is None:
+        job.empty_texts = sum(1 for t in dedup.field_texts(records, job.key[3].field) if not dedup.normalize(t))
+    return job.empty_texts
+
+
 def _status(decision) -> str:
     if decision is None:
         return "undecided"
@@ -355,7 +380,9 @@ def _status(decision) -> str:
 def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
     c = review.clusters[k]
     with st.container(border=True, key=f"dedup-cluster-{k}"):
-        score = (f"cosine {c.top_score / 100:.3f}" if c.kind == "semantic" else f"top score {c.top_score:.1f}")
+        score = ("identical text (case and punctuation aside)" if c.kind == "exact"
+                 else f"cosine {c.top_score / 100:.3f}" if c.kind in ("semantic", "exact+semantic")
+                 else f"top score {c.top_score:.1f}")
         badges = " ".join(f":{KIND_COLORS.get(kind, 'gray')}-badge[{kind}]" for kind in c.kind.split("+"))
         st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")
         ref = records[c.keep]

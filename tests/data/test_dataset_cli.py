@@ -45,7 +45,8 @@ def test_validate_finds_an_error_after_1200_warnings_and_exits_2(tmp_path, capsy
     assert main(["dataset", "validate", str(path)]) == 2
     out = capsys.readouterr()
     assert out.out == "" and out.err == ("error: record 1202: answer is empty (1 of 1,202 records invalid: 1 error, "
-                                         "1,200 warnings): fix it, or import with --skip-invalid to leave it out.\n")
+                                         "1,200 warnings): fix it, or import with --skip-invalid to leave it out, or with "
+                                         "--keep-invalid to bring it in to fix in --out.\n")
     dst = tmp_path / "kept.json"
     assert main(["dataset", "import", str(path), "--out", str(dst), "--skip-invalid"]) == 0
     kept = json.loads(dst.read_text())
@@ -583,7 +584,8 @@ def test_records_that_are_not_objects_are_named_skipped_or_refused_like_any_inva
     assert main(["dataset", "validate", str(src)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {'; '.join(MIXED_PROBLEMS)} (3 of 5 records invalid: 3 errors, no warnings): fix "
-                          "them, or import with --skip-invalid to leave them out.")
+                          "them, or import with --skip-invalid to leave them out, or with --keep-invalid to bring "
+                          "them in to fix in --out.")
     out = tmp_path / "qa.json"
     assert main(["dataset", "import", str(src), "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith(f"error: {MIXED_PROBLEMS[0]} (and 2 more") and not out.exists()

@@ -381,3 +381,22 @@ def test_a_markdown_or_psql_table_reads_its_records_without_its_rulers_or_paddin
             " What is 2+2?    | four\n Who keeps goal? | the keeper\n(2 rows)\n\n")
     parsed = formats.parse(psql.encode(), "faq.txt")
     assert parsed.delimiter == "|" and parsed.rows == want
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+@pytest.mark.parametrize("name,text,where", [
+    ("qa.json", '[{"question": "Is [ { a bracket?", "answer": "a"},\n {"question": "x", "answer": ' + DEEP + "}]",
+     "Record 2 is nested over 100 levels deep (lists or objects inside each other), from line 2, column 128 on"),
+    ("qa.json", '{"data": ' + DEEP + "}", "The JSON is nested over 100 levels deep"),
+    ("qa.jsonl", '{"question": "q", "answer": "a"}\n{"question": "x", "answer": ' + DEEP + "}\n",
+     "Line 2 is nested over 100 levels deep (lists or objects inside each other), from column 128 on"),
+])
+def test_json_nested_thousands_deep_is_refused_saying_where_and_what_shape_is_expected(name, text, where):
+    """It said only "The JSON is nested too deeply to be a Q&A dataset.": neither which record nor what to send."""
+    with pytest.raises(StudioError) as err:
+        formats.read_records(text.encode(), name)
+    message = str(err.value)
+    assert message.startswith(where) and "\n" not in message
+    assert 'a list of records like {"question": "...", "answer": "..."}' in message

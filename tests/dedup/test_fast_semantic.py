@@ -30,11 +30,54 @@ def semantic(threshold: float = 0.9, **kw) -> dedup.DedupConfig:
     return dedup.DedupConfig(method="semantic", semantic_threshold=threshold, **kw)
 
 
+def above_the_crossover(records: list[dict]) -> list[dict]:
+    """``records`` and enough distinct others that a workspace without the fast model builds it first."""
+    return records + [{"question": f"Filler {i}: what does law {i} say about player {i * 7}?", "answer": "a"}
+                      for i in range(semantic_records.DIRECT_UP_TO + 1)]
+
+
+def test_a_small_dataset_is_embedded_with_minilm_itself_not_after_a_build(embedder: Embedder) -> None:
+    """A fresh workspace, 6 records: MiniLM embeds them in about a second; building the fast model first took
+    about 2 minutes on 2 cores, and the estimate said so."""
+    records = [{"question": q, "answer": "a"} for pair in PARAPHRASES for q in pair]
+    said = semantic_records.estimate(records, semantic())
+    assert said.build_seconds is None and said.direct == "all-MiniLM-L6-v2"
+    assert said.seconds < 5 and "built from" not in said.message and "minutes" not in said.message
+    assert said.message.startswith("Semantic dedup of 6 records: about 1 second with all-MiniLM-L6-v2 itself")
+    seen: list[tuple] = []
+    found = dedup.dedup_records(records, semantic(), embedder=embedder, progress=lambda *a: seen.append(a))
+    assert sorted(c.members for c in found) == [(0, 1), (2, 3), (4, 5)]  # MiniLM: 0.97, 0.94, 0.91
+    scores = {c.members: c.pairs[0].score for c in found}
+    assert scores[(4, 5)] == pytest.approx(100 * float(np.dot(*embedder.encode(list(PARAPHRASES[2])))), abs=0.01)
+    assert not any("Building" in a[2] for a in seen if len(a) > 2) and seen[-1][0] == seen[-1][1]
+    assert not static.is_built(DEFAULT_MODEL)
+    precise = dedup.dedup_records(records, semantic(scoring="precise"), embedder=embedder)
+    assert precise == found  # already the sentence-transformer's cosine: nothing to re-score
+    # "capital of France" / "of Germany": MiniLM 0.66, the static model 0.93; a small dataset gets MiniLM's reading
+    pair = [{"question": "What is the capital of France?", "answer": "a"},
+            {"question": "What is the capital of Germany?", "answer": "b"}]
+    assert dedup.dedup_records(pair, semantic(0.85), embedder=embedder) == []
+
+
+def test_one_record_or_none_to_compare_needs_no_model_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio.dedup import embed
+
+    monkeypatch.setattr(embed, "shared_embedder", lambda *a, **k: pytest.fail("loaded a model for nothing"))
+    one = semantic_records.estimate([{"question": "What is offside?", "answer": "a"}], semantic())
+    assert one.total == 0 and one.message.startswith("Semantic dedup of 1 record: under a second")
+    assert dedup.dedup_records([{"question": "What is offside?", "answer": "a"}], semantic()) == []
+    same = [{"question": "What is offside?", "answer": f"a{i}"} for i in range(5)]
+    (cluster,) = dedup.dedup_records(same, semantic())
+    assert cluster.members == (0, 1, 2, 3, 4) and cluster.kind == "exact"
+    assert not static.is_built(DEFAULT_MODEL)  # nothing was loaded or built for them
+
+
 def test_the_first_run_builds_the_model_with_progress_then_reuses_it(embedder: Embedder,
                                                                     request: pytest.FixtureRequest) -> None:
-    """First in the session to need the static model: what it builds becomes ``static_build``'s (the
-    suite's other users), so a fresh checkout distils it once, not twice (about 2 minutes on 2 cores)."""
-    records = [{"question": q, "answer": "a"} for pair in PARAPHRASES for q in pair]
+    """First in the session to need the static model (a dataset above the direct crossover): what it builds
+    becomes ``static_build``'s (the suite's other users), so a fresh checkout distils it once, not twice
+    (about 2 minutes on 2 cores)."""
+    records = above_the_crossover([{"question": q, "answer": "a"} for pair in PARAPHRASES for q in pair])
     first = semantic_records.estimate(records, semantic())
     assert first.build_seconds is not None and "built" in first.message
     seen: list[tuple] = []
@@ -126,6 +169,27 @@ def test_records_with_a_passage_match_only_when_their_passages_match(static_mode
     question_only = dedup.dedup_records(records, dedup.DedupConfig(method=method, threshold=90, semantic_threshold=0.9,
                                                                    passage=False, scoring=scoring), embedder=embedder)
     assert [c.members for c in question_only] == [(0, 1, 2, 4)]
+
+
+def test_a_small_dataset_with_passages_compares_them_with_minilm_too(embedder: Embedder) -> None:
+    records = SQUAD + [{"question": "Summarise the following paragraph.", "answer": "No passage here."}]
+    assert semantic_records.estimate(records, semantic()).direct  # 5 questions and their passages: embedded directly
+    found = dedup.dedup_records(records, semantic(), embedder=embedder)
+    assert [c.members for c in found] == [(0, 2)]  # same question, same passage; a record without one apart
+    question_only = dedup.dedup_records(records, semantic(passage=False), embedder=embedder)
+    assert [c.members for c in question_only] == [(0, 1, 2, 4)]
+    assert not static.is_built(DEFAULT_MODEL)
+
+
+def test_cli_on_a_small_file_in_a_fresh_workspace_embeds_directly_and_says_no_build(tmp_path) -> None:
+    src = tmp_path / "pairs.json"
+    src.write_text(json.dumps([{"question": q, "answer": "a"} for pair in PARAPHRASES for q in pair]))
+    run = _cli(src, tmp_path, "--method", "semantic", "--threshold", "0.9")
+    assert run.returncode == 0, run.stderr
+    assert "built" not in run.stderr and "3 clusters, 6 records in them" in run.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["clusters"] == [[0, 1], [2, 3], [4, 5]] and report["embedding"] == "direct"
+    assert not static.is_built(DEFAULT_MODEL)
 
 
 def test_cli_compares_passages_unless_told_not_to(static_model, tmp_path) -> None:

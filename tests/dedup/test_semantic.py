@@ -210,6 +210,21 @@ def test_fuzzy_and_semantic_clusters_combine() -> None:
     assert {(p.i, p.j): p.score for p in merged[0].pairs} == {(0, 1): 97.0, (1, 2): 93.5}
 
 
+def test_a_cluster_cut_at_a_higher_threshold_is_marked_by_what_found_its_own_pairs() -> None:
+    """Both, combined, found at cosine 0.5 on the sample and reviewed at 90: two copies of "When is a penalty kick
+    awarded?" were marked exact, fuzzy and semantic, the kinds of the large cluster they were cut from."""
+    from studio.dedup import fuzzy as dedup
+
+    fuzzy = [Cluster((0, 1), (Pair(0, 1, 100.0),), keep=0, kind="fuzzy")]
+    semantic = [Cluster((0, 1, 2, 3), (Pair(0, 1, 100.0, "exact"), Pair(1, 2, 60.0, "semantic"),
+                                       Pair(2, 3, 95.0, "semantic")), keep=0, kind="semantic")]
+    (merged,) = combine_clusters(4, fuzzy, semantic)
+    assert merged.kind == "exact+fuzzy+semantic"
+    assert {c.members: c.kind for c in dedup.clusters_at([merged], 90)} == {(0, 1): "exact", (2, 3): "semantic"}
+    assert {c.members: c.kind for c in dedup.clusters_at(semantic, 90)} == {(0, 1): "exact", (2, 3): "semantic"}
+    assert [c.kind for c in dedup.clusters_at([merged], 50)] == ["exact+fuzzy+semantic"]  # uncut: as found
+
+
 def test_estimates_grow_with_size_and_skip_embedding_when_done() -> None:
     small, large = estimate_dedup_seconds(1_000, 100.0), estimate_dedup_seconds(100_000, 100.0)
     assert 10 <= small < large
