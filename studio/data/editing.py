@@ -375,7 +375,10 @@ def load_draft(dataset_id: str) -> tuple[int, list[Record], list[Record]] | None
     """The kept working copy of ``dataset_id`` as (its base version, that version's records, the working copy), or
     None when there is none. One that no longer fits its version (edited by hand, or the version is gone) is
     removed: an old draft must never pass for the person's edits."""
-    path = _draft_path(dataset_id)
+    try:
+        path = _draft_path(dataset_id)
+    except StudioError:  # no such dataset (deleted meanwhile): nothing kept for it
+        return None
     if not path.is_file():
         return None
     try:

@@ -215,7 +215,10 @@ def unsaved_summary(dataset_id: str) -> str | None:
     """What the Dataset page holds unsaved for ``dataset_id`` in this session ("1 edited, 2 added"), or None: other
     pages that read the saved version (Train) say so, rather than train on it as if the edits were in."""
     d = st.session_state.get(DRAFTS, {}).get(dataset_id)
-    if d is None or not d.dirty:
+    if d is None:  # after a browser reload, before the Dataset page was opened again: the edits kept in the workspace
+        kept = editing.load_draft(dataset_id)
+        return editing.summary(editing.changes(kept[1], kept[2])) if kept else None
+    if not d.dirty:
         return None
     return editing.summary(editing.changes(d.saved, d.current))
 

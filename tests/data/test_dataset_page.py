@@ -1129,3 +1129,17 @@ def test_edits_kept_across_a_reload_onto_a_version_saved_since_meet_the_conflict
     reloaded.button(key="dataset.conflict.merge").click().run()
     reloaded.button(key="dataset.save").click().run()
     assert [r["answer"] for r in store.load_version(info.id)] == ["alice's answer", "bob's answer"]
+
+
+def test_after_a_reload_the_train_page_says_the_dataset_has_unsaved_edits_before_the_dataset_page_is_opened():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "Forty-five minutes."}})
+    train = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)  # reloaded, on the Train page
+    train.session_state["dataset.selected"] = info.id
+    train.run()
+    assert not train.exception
+    assert [w for w in texts(train.warning) if "unsaved" in w] == [
+        "Mine has unsaved changes on the Dataset page (1 edited): a run trains on the saved v1. Save them there first "
+        "to train on them."]
