@@ -140,6 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from studio.data.ref import load_dataset
+    from studio.train import config as train_config
     from studio.train import loop, recipe
 
     if args.resume:
@@ -192,6 +193,9 @@ def _train(args: argparse.Namespace) -> int:
         if (out / runs.RUN_JSON).exists():
             raise TrainingError(f"{out} already holds a run: choose another --out, or add --resume to continue it.")
         name = args.name or runs.default_name(ref.name, cfg.base)
+        advice = train_config.held_out_advice(cfg, len(records), cli=True)
+        if advice:  # said before the run, not only by Evaluate afterwards ("All 40 questions are leaked")
+            print(f"note: {advice}", flush=True)
     in_job = os.environ.get("STUDIO_JOB_DIR")
     if not in_job or Path(in_job).resolve() != out.resolve():
         # A foreground run: take the device like a job would, so the page does not start a second one.
