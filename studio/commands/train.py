@@ -310,7 +310,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
     elif not rows:
-        print("no runs yet: python -m studio train --dataset FILE --base scratch")
+        # "no runs yet" right after `train --out runs/faq` (a folder of the current directory) read as if it was lost
+        print(f"no runs in the workspace yet ({config.runs_dir()}); a run trained with --out elsewhere is not listed "
+              "(give its folder to ask, evaluate or model export). Start one: python -m studio train --dataset FILE "
+              "--base scratch")
     else:
         for row in rows:
             took = runs.fmt_duration(row["training_s"]) if row["sessions"] else "-"
