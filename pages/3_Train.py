@@ -65,6 +65,7 @@ with new_tab:
                 version = f" v{meta.version}" if meta.version is not None else ""
                 st.caption(f"Will train **{ui.md(library.display_name(base))}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
                            f"({len(records):,} records).")
+                ui_train.held_out_note(cfg, len(records))
                 if st.session_state.pop("train.name.clear", False):  # set before it is drawn: the browser shows it
                     st.session_state["train.name"] = ""
                 name = st.text_input("Run name", placeholder=runs.default_name(meta.name, base), key="train.name",

@@ -87,6 +87,20 @@ def _model_spec(spec: str, base_url: str | None) -> str:
     return str(ModelSpec("api", spec))  # with --base-url, a model id that is not on disk is served by the endpoint
 
 
+def _refuse_missing_models(models: tuple[str, ...]) -> None:
+    """A run or library model that is not there (``run:faq`` for a run trained with ``--out runs/faq``, a typo) is one
+    line now: it was found missing only after every question had been asked of the others, and left a report."""
+    from studio.models import loading
+
+    for spec in models:
+        try:
+            kind = parse_spec(spec).kind
+        except ModelSpecError:
+            continue  # said in its own words by the evaluation
+        if kind in ("run", "model"):
+            loading.resolve(spec)
+
+
 def _config(args: argparse.Namespace):
     from studio.evaluate.config import EvalConfig
 
@@ -226,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
                 atomic.check_writable(Path(target))  # a read-only folder failed only after every answer
         cfg = _config(args)
         load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
+        _refuse_missing_models(cfg.models)
         api_key = os.environ.get(args.api_key_env) or None if args.base_url or args.qa_endpoint else None
         result = _run_holding_the_device(cfg, token, api_key)
         for target in (args.out, args.csv, args.html):

@@ -166,11 +166,12 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     from studio.evaluate import results as eval_results
-    from studio.models import library
+    from studio.models import bundled, library
     from studio.models.spec import library_spec
 
-    library.delete_model(args.name, in_use=eval_results.evaluations_answering_with(str(library_spec(args.name))))
-    print(f"deleted model:{args.name}")
+    name = library.delete_model(args.name, in_use=eval_results.evaluations_answering_with(str(library_spec(args.name))))
+    again = f" (its float32 copy: made again from the installed {bundled.PACKAGE} package on next use)"
+    print(f"deleted model:{name}" + (again if name == bundled.NAME else ""))
     return 0
 
 

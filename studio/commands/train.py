@@ -140,6 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from studio.data.ref import load_dataset
+    from studio.train import config as train_config
     from studio.train import loop, recipe
 
     if args.resume:
@@ -192,6 +193,9 @@ def _train(args: argparse.Namespace) -> int:
         if (out / runs.RUN_JSON).exists():
             raise TrainingError(f"{out} already holds a run: choose another --out, or add --resume to continue it.")
         name = args.name or runs.default_name(ref.name, cfg.base)
+        advice = train_config.held_out_advice(cfg, len(records), cli=True)
+        if advice:  # said before the run, not only by Evaluate afterwards ("All 40 questions are leaked")
+            print(f"note: {advice}", flush=True)
     in_job = os.environ.get("STUDIO_JOB_DIR")
     if not in_job or Path(in_job).resolve() != out.resolve():
         # A foreground run: take the device like a job would, so the page does not start a second one.
@@ -306,7 +310,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
     elif not rows:
-        print("no runs yet: python -m studio train --dataset FILE --base scratch")
+        # "no runs yet" right after `train --out runs/faq` (a folder of the current directory) read as if it was lost
+        print(f"no runs in the workspace yet ({config.runs_dir()}); a run trained with --out elsewhere is not listed "
+              "(give its folder to ask, evaluate or model export). Start one: python -m studio train --dataset FILE "
+              "--base scratch")
     else:
         for row in rows:
             took = runs.fmt_duration(row["training_s"]) if row["sessions"] else "-"

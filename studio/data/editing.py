@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
+from studio import atomic
 from studio.data import store, validate
+from studio.errors import StudioError
 
 Record = dict[str, object]
 ROW = "_row"  # hidden column: the record's index in the full list (None/NaN for added rows)
@@ -306,3 +309,85 @@ def changed_cells(saved: list[Record], current: list[Record], diff: store.Diff |
     out.sort(key=lambda c: c.record or 0)
     out.extend(CellChange(None, "(deleted)", _as_text(r.get("question")), "") for r in diff.removed)
     return out
+
+
+# ---- unsaved edits kept across a browser reload ----------------------------------------------------------------------
+
+DRAFT_FILE = ".draft.json"  # in the dataset's folder: goes with it when it is deleted; the leading dot keeps the
+# public app's sync from committing it at every edit (its workspace is the visitor's own, so no one else reads it)
+DRAFT_FORMAT = 1
+
+
+def draft_patch(saved: list[Record], current: list[Record]) -> list:
+    """``current`` written against ``saved``: runs of saved records as ``[start, stop]`` and every other record as
+    ``{"record": ...}``. The editor keeps each untouched record as the same object, so one edit to a 200,000-record
+    dataset is two runs and a record, not the whole working copy."""
+    where = {id(r): i for i, r in enumerate(saved)}
+    out: list = []
+    for rec in current:
+        i = where.get(id(rec))
+        if i is None:
+            out.append({"record": rec})
+        elif out and isinstance(out[-1], list) and out[-1][1] == i:
+            out[-1][1] = i + 1
+        else:
+            out.append([i, i + 1])
+    return out
+
+
+def apply_patch(saved: list[Record], patch: list) -> list[Record]:
+    """The working copy ``draft_patch`` wrote; ValueError when ``patch`` does not fit ``saved``."""
+    out: list[Record] = []
+    for item in patch:
+        if (isinstance(item, list) and len(item) == 2 and all(type(n) is int for n in item)
+                and 0 <= item[0] <= item[1] <= len(saved)):
+            out.extend(saved[item[0]:item[1]])
+        elif isinstance(item, dict) and type(item.get("record")) is dict:
+            out.append(item["record"])
+        else:
+            raise ValueError(f"not a piece of a working copy: {item!r:.80}")
+    return out
+
+
+def _draft_path(dataset_id: str) -> Path:
+    return store.dataset_path(dataset_id) / DRAFT_FILE
+
+
+def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Record]) -> None:
+    """Keep the unsaved working copy ``current`` (edits to version ``base``, whose records are ``saved``) in the
+    workspace, atomically, so a reloaded browser finds it; a working copy equal to ``saved`` removes it."""
+    if current == saved:
+        drop_draft(dataset_id)
+        return
+    atomic.write_json(_draft_path(dataset_id), {"format": DRAFT_FORMAT, "base": base, "count": len(saved),
+                                                "patch": draft_patch(saved, current)}, indent=None)
+
+
+def drop_draft(dataset_id: str) -> None:
+    """Forget the kept working copy (saved, discarded, or back to the saved version)."""
+    try:
+        _draft_path(dataset_id).unlink(missing_ok=True)
+    except (OSError, StudioError):
+        pass  # the dataset is gone (its folder with it) or its folder cannot be written: nothing to forget
+
+
+def load_draft(dataset_id: str) -> tuple[int, list[Record], list[Record]] | None:
+    """The kept working copy of ``dataset_id`` as (its base version, that version's records, the working copy), or
+    None when there is none. One that no longer fits its version (edited by hand, or the version is gone) is
+    removed: an old draft must never pass for the person's edits."""
+    try:
+        path = _draft_path(dataset_id)
+    except StudioError:  # no such dataset (deleted meanwhile): nothing kept for it
+        return None
+    if not path.is_file():
+        return None
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        base = kept["base"]
+        saved = store.load_version(dataset_id, base) if base else []
+        if kept.get("format") != DRAFT_FORMAT or kept["count"] != len(saved):
+            raise ValueError("not this version's draft")
+        return base, saved, apply_patch(saved, kept["patch"])
+    except (OSError, ValueError, TypeError, KeyError, StudioError):
+        drop_draft(dataset_id)
+        return None

@@ -324,7 +324,9 @@ def shown_labels(result: EvalResult) -> list[str]:
 
 ALL_LEAKED = ("All {n} questions are leaked (near-duplicates of training questions): none is left to score "
               "without them. For a fair score, evaluate on held-out questions (a run's held-out split, or a dataset "
-              "it was not trained on).")
+              "it was not trained on). A run that held nothing out (the recommended preset's choice for up to 200 "
+              "records) has no held-out split: train again with Held-out fraction set in Advanced on the Train page "
+              "(--test-fraction on the command line), which says how many would be sensible.")
 
 
 STOPPED_HELP = ("stopped: questions the evaluation was stopped before this model answered (not run, or its answer "

@@ -481,6 +481,26 @@ def exports_of_run(run_id: str) -> list[str]:
     return [file for spec, file in _active_exports() if spec == str(run_spec(run_id))]
 
 
+def deleting_says(name: str) -> tuple[str, list[str]]:
+    """What deleting the workspace model ``name`` does, said before it is done, and the training runs trained on it
+    (``runs_using``), which ``delete_model`` refuses to delete it under: a LoRA run is its adapters on this base, and
+    continuing a run loads its base again."""
+    used = runs_using(name)
+    if name == bundled.NAME:
+        what = (f"Its float32 copy, dequantized from the bundled Q4_1 file, is removed from the workspace. The file in "
+                f"the installed {bundled.PACKAGE} package stays: the copy is made again from it, by itself, the next "
+                "time Chat, Train or Evaluate uses this model.")
+    else:
+        what = "Its folder is removed from the workspace for good: import it again to get it back."
+    if used:
+        shown = ", ".join(used[:3]) + (f" and {len(used) - 3} more" if len(used) > 3 else "")
+        what += (f" It cannot be deleted now: {len(used)} training run(s) were trained on it ({shown}) and need it "
+                 "(to chat with a LoRA run, to continue a run); delete those runs first on the Train page.")
+    else:
+        what += " No training run was trained on it."
+    return what, used
+
+
 def delete_model(name: str, in_use: list[str] | None = None) -> str:
     """Delete a workspace model; refused while a training run was trained from it (delete the run first), while a
     GGUF export of it runs, or while the evaluations ``in_use`` (ids,

@@ -240,6 +240,23 @@ def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
     return cfg, reason + (f"; change it {change_it}." if change_it else ".")
 
 
+def held_out_advice(cfg: TrainConfig, n_records: int, *, cli: bool = False) -> str | None:
+    """One line when ``cfg`` holds none of ``n_records`` out (a FAQ's recommended preset, up to 200 records), else
+    None: Evaluate then finds every question of the dataset leaked (seen in training) and has none to score fairly,
+    which it said only after the run. Names the held-out share that would hold about 10% (at least 2 records, at
+    most a third) out, and where to set it: in Advanced on the page, its flag on the command line (``cli``)."""
+    if cfg.test_fraction > 0 or n_records < 2:
+        return None
+    wanted = max(1, min(max(2, round(n_records * 0.1)), n_records // 3))
+    share = round(wanted / n_records, 2)
+    held = min(n_records - 1, max(1, round(n_records * share)))  # as the run's split counts them
+    where = (f"add {settings.flag(TrainConfig, 'test_fraction')} {share:g}" if cli
+             else f"set {settings.label(TrainConfig, 'test_fraction')} to {share:g} in Advanced")
+    return (f"Nothing is held out: all {n_records:,} records train, so Evaluate will find every question leaked (seen "
+            f"in training) and can only check recall. To score answers to questions it has not seen, {where} "
+            f"({held:,} of {n_records:,} records held out, not learned).")
+
+
 # The settings the recommended preset's reasoning names (epochs, rate, held-out share, warm-up, decay, dropout).
 RECOMMENDED_SETTINGS = ("epochs", "learning_rate", "test_fraction", "warmup_steps", "lr_scheduler", "question_dropout")
 

@@ -3,7 +3,8 @@
 Session state (all namespaced ``dataset.*``):
 
 - ``dataset.selected``: the selected dataset id; other pages (Train, Evaluate) read it.
-- ``dataset.drafts``: ``{dataset_id: Draft}``, one working copy per dataset, kept while the session lives.
+- ``dataset.drafts``: ``{dataset_id: Draft}``, one working copy per dataset, kept while the session lives; its
+  unsaved edits are also kept in the workspace (``editing.save_draft``), where a reloaded browser finds them again.
 - ``dataset.conflicts``: ``{dataset_id: {"latest": int, "message": str}}`` after a refused save.
 - ``dataset.flash``: a message shown once after the next rerun.
 - ``dataset.refused``: ``{dataset_id: (message, errors)}``, a refused save shown once, after the rerun that marked
@@ -49,6 +50,8 @@ class Draft:
     view: tuple = ()  # (search, page) the editor was built for
     flagged: tuple = (None, {})  # (nonce, {record index: its errors}) for the records the editor shows
     shown: tuple = (None, editing.COLUMNS)  # (nonce, the editable columns): a Context column when some record has one
+    restored: bool = False  # its edits were kept in the workspace by a session before this one (a browser reload)
+    kept: list[Record] | None = None  # the working copy as last kept in the workspace (None: nothing kept yet)
 
     @property
     def dirty(self) -> bool:
@@ -177,6 +180,12 @@ def draft(info: store.DatasetInfo) -> Draft:
     drafts: dict[str, Draft] = st.session_state[DRAFTS]
     latest = info.latest.version if info.latest else 0
     d = drafts.get(info.id)
+    if d is None and (kept := editing.load_draft(info.id)) is not None:
+        # Unsaved edits a session before this one kept (the browser was reloaded): back on screen, said so. Based on
+        # an older version, a save is refused as any such save is, with the conflict panel.
+        base, saved, records = kept
+        d = drafts[info.id] = Draft(base=base, saved=saved, records=records, current=records, restored=True,
+                                    kept=records)
     if d is None or (d.base != latest and not d.dirty):
         saved = store.load_version(info.id, latest) if latest else []
         d = Draft(base=latest, saved=saved, records=saved, current=saved, nonce=(d.nonce + 1) if d else 0)
@@ -206,7 +215,10 @@ def unsaved_summary(dataset_id: str) -> str | None:
     """What the Dataset page holds unsaved for ``dataset_id`` in this session ("1 edited, 2 added"), or None: other
     pages that read the saved version (Train) say so, rather than train on it as if the edits were in."""
     d = st.session_state.get(DRAFTS, {}).get(dataset_id)
-    if d is None or not d.dirty:
+    if d is None:  # after a browser reload, before the Dataset page was opened again: the edits kept in the workspace
+        kept = editing.load_draft(dataset_id)
+        return editing.summary(editing.changes(kept[1], kept[2])) if kept else None
+    if not d.dirty:
         return None
     return editing.summary(editing.changes(d.saved, d.current))
 
@@ -216,6 +228,22 @@ def replace_working_copy(dataset_id: str, records: list[Record]) -> None:
     d: Draft = st.session_state[DRAFTS][dataset_id]
     d.records = d.current = records
     d.nonce += 1
+    keep(dataset_id, d)
+
+
+def keep(dataset_id: str, d: Draft) -> None:
+    """Keep ``d``'s unsaved edits in the workspace when they changed since last kept, so a browser reload does not
+    lose them; back at the saved version, the kept copy is removed. A workspace that cannot take it (full,
+    read-only) says so in one line: the edits are still on screen."""
+    if d.kept is d.current or (d.kept is None and not d.dirty) or d.kept == d.current:
+        return
+    try:
+        editing.save_draft(dataset_id, d.base, d.saved, d.current)
+    except StudioError as exc:
+        st.warning(f"Your unsaved edits could not be kept for a browser reload ({exc}); save them to keep them.",
+                   icon=":material/warning:")
+        return
+    d.kept = d.current
 
 
 def commit(info: store.DatasetInfo, records: list[Record], message: str) -> None:
@@ -233,6 +261,7 @@ def reset(info: store.DatasetInfo) -> None:
     """Drop the working copy: the next run loads the latest saved version."""
     d = st.session_state[DRAFTS].pop(info.id, None)
     st.session_state[CONFLICTS].pop(info.id, None)
+    editing.drop_draft(info.id)
     if d:  # keep the nonce moving so the editor widget starts fresh
         fresh = store.load_version(info.id) if store.list_versions(info.id) else []
         latest = store.get_dataset(info.id).latest
@@ -298,6 +327,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         },
     )
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown)
+    keep(info.id, d)
     if to_fix and invalid(d.current) != to_fix:
         # A record fixed (or a new one to fix): rebuild the table so its Problem column, the count above and
         # the "only the records to fix" view say what is left, not what was wrong when the table was built.
@@ -322,7 +352,11 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
             st.caption(f"All changes saved (version {d.base}).")
         return
     diff = editing.changes(d.saved, d.current)
-    st.warning(f"Unsaved changes: {editing.summary(diff)}.", icon=":material/edit:")
+    if d.restored:  # not typed in this tab a moment ago: say where they come from, and how to drop them
+        st.warning(f"Unsaved changes from before the reload: {editing.summary(diff)} (kept in this workspace). Save "
+                   "them, or press Discard changes to go back to the saved version.", icon=":material/history:")
+    else:
+        st.warning(f"Unsaved changes: {editing.summary(diff)}.", icon=":material/edit:")
     _changed_cells(editing.changed_cells(d.saved, d.current, diff))
     col_msg, col_save, col_discard = st.columns([3, 1, 1], vertical_alignment="bottom")
     message = col_msg.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
@@ -383,6 +417,7 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
         ui.show_error(exc)
         return
     st.session_state[CONFLICTS].pop(info.id, None)
+    editing.drop_draft(info.id)
     records = d.current
     st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
                                               current=records, nonce=d.nonce + 1)
@@ -407,7 +442,7 @@ def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
         theirs = store.load_version(info.id, latest)
         merged, lost = editing.rebase(d.saved, d.current, theirs)
         st.session_state[DRAFTS][info.id] = Draft(base=latest, saved=theirs, records=merged, current=merged,
-                                                  nonce=d.nonce + 1)
+                                                  nonce=d.nonce + 1, restored=d.restored)
         st.session_state[CONFLICTS].pop(info.id, None)
         kept = f" {lost} of your edits touched records they changed too; theirs were kept." if lost else ""
         flash(f"Your changes are now on top of version {latest}: review and Save.{kept}")

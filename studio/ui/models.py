@@ -154,7 +154,10 @@ def actions(entries: list[library.ModelEntry]) -> None:
     else:
         with c3.popover("Delete", icon=":material/delete:"):
             st.write(f"Delete **{ui.md(entry.name)}** ({entry.size_text}) from the library?")
-            if st.button("Delete for good", type="primary", key="models.delete"):
+            says, used = library.deleting_says(parse_spec(spec).name)  # what goes, what comes back, what needs it
+            st.caption(ui.md(says))
+            if st.button("Delete the copy" if spec == bundled.SPEC else "Delete for good", type="primary",
+                         key="models.delete", disabled=bool(used), help="Delete those runs first." if used else None):
                 from studio.evaluate import results as eval_results
 
                 using = eval_results.evaluations_answering_with(spec)  # the model would vanish under them

@@ -18,7 +18,16 @@ from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.models import prompt_format
 from studio.train import job, liger, memory, recipe, runs, scratch
-from studio.train.config import PRESET_NOTES, PRESETS, TrainConfig, default_preset, field_help, presets_for, recommend
+from studio.train.config import (
+    PRESET_NOTES,
+    PRESETS,
+    TrainConfig,
+    default_preset,
+    field_help,
+    held_out_advice,
+    presets_for,
+    recommend,
+)
 
 BASES = ("scratch", "distilgpt2", "a model from the library", "an earlier run", "another model (Hub id or folder)")
 
@@ -307,6 +316,13 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
                    for k, v in values.items() if v != getattr(p, k)]
         reason.info(why + (f" Changed in Advanced: {', '.join(changed)}." if changed else ""), icon=":material/tune:")
     return ui.run_or_error(p.replace, base=base, method=method, **values)
+
+
+def held_out_note(cfg: TrainConfig, n_records: int) -> None:
+    """Say, before Start, that the run holds nothing out (Evaluate would find every question leaked) and what to set."""
+    advice = held_out_advice(cfg, n_records)
+    if advice:
+        st.info(advice, icon=":material/quiz:")
 
 
 def _shown(value: Any) -> str:

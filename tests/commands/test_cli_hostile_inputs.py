@@ -265,3 +265,16 @@ def test_ctrl_c_while_model_export_loads_says_nothing_was_written(tmp_path):
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == "error: interrupted: nothing was written"
     assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("model", ["run:faq", "model:smol"])
+def test_evaluate_with_a_run_or_library_model_that_is_not_there_is_refused_before_any_question(model, data, tmp_path,
+                                                                                             capsys):
+    """`evaluate --model run:faq` (the run was trained with --out runs/faq, outside the workspace) asked every
+    question, wrote the report, then exited 1: "every model failed"."""
+    report = tmp_path / "report.json"
+    err = _refused(capsys, ["evaluate", "--dataset", str(data), "--model", model, "--out", str(report)])
+    assert err in ("error: No training run 'faq': its files may have been deleted. Pick another model.",
+                   "error: No model 'smol' in the library: import it on the Models page or with `python -m studio "
+                   "model import FILE.gguf`.")
+    assert not report.exists()

@@ -1078,3 +1078,68 @@ def test_the_import_preview_shows_a_true_or_a_list_as_the_file_wrote_it_not_as_p
     at = _upload(open_page(), "var.json", json.dumps(rows).encode())
     preview = at.tabs[1].dataframe[0].value
     assert preview["answer"].tolist() == ["true"] and preview["tags"].tolist() == ['["var", "rules"]']
+
+
+def test_unsaved_edits_survive_a_browser_reload_said_so_and_can_be_discarded():
+    """A reload is a new session: the edits typed before it were gone (another page and back kept them)."""
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "Forty-five minutes."}}, added=[{"question": "Who restarts?", "answer": "The referee."}])
+    reloaded = open_page()  # the same workspace, a new session: the browser reloaded
+    reloaded.selectbox(key="dataset.picker").select(info.id).run()
+    table = reloaded.data_editor[0].value
+    assert table["answer"].tolist() == ["Forty-five minutes.", "Eleven.", "The referee."]
+    assert [w for w in texts(reloaded.warning) if "Unsaved" in w] == [
+        "Unsaved changes from before the reload: 1 added, 1 edited (kept in this workspace). Save them, or press "
+        "Discard changes to go back to the saved version."]
+    reloaded.button(key="dataset.discard").click().run()
+    assert "Changes discarded." in texts(reloaded.success)
+    again = open_page()
+    again.selectbox(key="dataset.picker").select(info.id).run()
+    assert again.data_editor[0].value["answer"].tolist() == ["45 minutes.", "Eleven."] and not again.warning
+
+
+def test_edits_kept_across_a_reload_are_saved_as_typed_and_then_forgotten():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={1: {"answer": "11."}})
+    reloaded = open_page()
+    reloaded.selectbox(key="dataset.picker").select(info.id).run()
+    reloaded.button(key="dataset.save").click().run()
+    assert "Saved version 2: 2 records." in texts(reloaded.success)
+    assert store.load_version(info.id) == [RECS[0], {"question": "How many players?", "answer": "11."}]
+    again = open_page()
+    again.selectbox(key="dataset.picker").select(info.id).run()
+    assert not again.warning  # saved: nothing left to bring back
+
+
+def test_edits_kept_across_a_reload_onto_a_version_saved_since_meet_the_conflict_panel():
+    info = store.create_dataset("Shared", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={1: {"answer": "bob's answer"}})
+    store.save_version(info.id, [{**RECS[0], "answer": "alice's answer"}, RECS[1]], base_version=1)
+    reloaded = open_page()
+    reloaded.selectbox(key="dataset.picker").select(info.id).run()
+    assert any(w.startswith("Unsaved changes from before the reload: 1 edited") for w in texts(reloaded.warning))
+    reloaded.button(key="dataset.save").click().run()
+    assert any("saved by someone else (version 2)" in e for e in texts(reloaded.error))
+    reloaded.button(key="dataset.conflict.merge").click().run()
+    reloaded.button(key="dataset.save").click().run()
+    assert [r["answer"] for r in store.load_version(info.id)] == ["alice's answer", "bob's answer"]
+
+
+def test_after_a_reload_the_train_page_says_the_dataset_has_unsaved_edits_before_the_dataset_page_is_opened():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "Forty-five minutes."}})
+    train = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)  # reloaded, on the Train page
+    train.session_state["dataset.selected"] = info.id
+    train.run()
+    assert not train.exception
+    assert [w for w in texts(train.warning) if "unsaved" in w] == [
+        "Mine has unsaved changes on the Dataset page (1 edited): a run trains on the saved v1. Save them there first "
+        "to train on them."]

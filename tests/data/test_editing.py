@@ -111,3 +111,43 @@ def test_append_keeps_the_same_question_about_another_passage():
     merged, skipped = editing.append(PASSAGES, [{"question": "Who?", "answer": "Ana", "context": "Ana sang it."},
                                                 {"question": "Old?", "answer": "Yes"}])
     assert skipped == 1 and merged[-1]["context"] == "Ana sang it."
+
+
+def test_a_kept_draft_is_written_as_runs_of_saved_records_and_read_back_exactly():
+    from studio.data import store
+    info = store.create_dataset("Mine", RECS)
+    saved = store.load_version(info.id)
+    current = [*saved[:3], {**saved[3], "answer": "EDITED"}, *saved[5:], {"question": "new", "answer": "one"}]
+    assert editing.draft_patch(saved, current) == [[0, 3], {"record": current[3]}, [5, 10], {"record": current[-1]}]
+    editing.save_draft(info.id, 1, saved, current)
+    base, base_records, back = editing.load_draft(info.id)
+    assert (base, base_records, back) == (1, saved, current)
+    editing.save_draft(info.id, 1, saved, list(saved))  # edits undone: nothing left to keep
+    assert editing.load_draft(info.id) is None
+
+
+def test_a_kept_draft_that_does_not_fit_its_version_is_dropped_not_shown():
+    from studio.data import store
+    info = store.create_dataset("Mine", RECS)
+    saved = store.load_version(info.id)
+    editing.save_draft(info.id, 1, saved, saved[:4])
+    path = store.dataset_path(info.id) / editing.DRAFT_FILE
+    path.write_text('{"format": 1, "base": 1, "count": 10, "patch": [[0, 99]]}', encoding="utf-8")
+    assert editing.load_draft(info.id) is None and not path.exists()
+
+
+def test_a_kept_draft_is_the_visitors_own_on_a_public_app(tmp_path):
+    """Each visitor's datasets are in their own workspace; the sample has the same id in every one of them."""
+    from studio import config
+    from studio.data import store
+    alice, bob = tmp_path / "alice", tmp_path / "bob"
+    for home in (alice, bob):
+        with config.use_workspace(home):
+            store.create_dataset("Mine", RECS)
+    with config.use_workspace(alice):
+        info = store.find_dataset("Mine")
+        editing.save_draft(info.id, 1, store.load_version(info.id), RECS[:2])
+    with config.use_workspace(bob):
+        assert editing.load_draft(info.id) is None
+    with config.use_workspace(alice):
+        assert editing.load_draft(info.id)[2] == RECS[:2]

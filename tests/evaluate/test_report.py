@@ -157,6 +157,8 @@ def test_html_summary_without_leaked_questions_is_the_rows_that_remain(result, t
         row.leak = Leak(score=100.0, train_question=row.question, kind="exact")
     text = report.to_html(eval_results.refresh_summaries(result))
     assert "All 3 questions are leaked" in text and "Summary without the 3 leaked questions" not in text
+    # and where to go for questions that are not: a run that held nothing out has none to offer
+    assert "train again with Held-out fraction set in Advanced on the Train page (--test-fraction" in text
 
 
 def test_a_result_written_before_batches_were_recorded_says_its_latency_was_averaged_over_its_batch(result):

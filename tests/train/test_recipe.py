@@ -180,3 +180,18 @@ def test_reworded_records_vary_their_question_and_never_their_answer_or_passage(
     assert len(prompts) > 5 and len(data) == 1
     with pytest.raises(IndexError):
         data[1]
+
+
+def test_held_out_advice_names_a_share_that_holds_some_out_and_where_to_set_it():
+    from studio.train import config as train_config
+
+    faq, _ = train_config.recommend(6)
+    line = train_config.held_out_advice(faq, 6)
+    assert line.startswith("Nothing is held out: all 6 records train") and "set Held-out fraction to 0.33 in " \
+        "Advanced (2 of 6 records held out" in line
+    share = float(line.split("to ")[-1].split(" ")[0])
+    split = recipe.split_indices(range(6), share, seed=0)
+    assert len(split["test"]) == 2  # the run holds out as many as the line says
+    assert "add --test-fraction 0.1 (4 of 40 records" in train_config.held_out_advice(faq, 40, cli=True)
+    assert train_config.held_out_advice(faq.replace(test_fraction=0.1), 6) is None
+    assert train_config.held_out_advice(train_config.recommend(500)[0], 500) is None  # 10% held out already

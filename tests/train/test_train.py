@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import jobs
+from studio import config, jobs
 from studio.errors import ModelLoadError, TrainingError
 from studio.models import loading as models
 from studio.train import loop as train
@@ -283,7 +283,10 @@ def test_cli_train_ask_and_runs(tmp_path, offline, capsys):
     assert capsys.readouterr().out.endswith("\n")
     assert main(["train", "--dataset", str(data), "--out", str(out)]) == 2  # refuses to overwrite a run
     assert "already holds a run" in capsys.readouterr().err
-    assert main(["runs"]) == 0 and "no runs yet" in capsys.readouterr().out  # --out was outside the workspace
+    assert main(["runs"]) == 0  # --out was outside the workspace: said, not "no runs yet" as if the run was lost
+    assert capsys.readouterr().out.startswith(f"no runs in the workspace yet ({config.runs_dir()}); a run trained with "
+                                              "--out elsewhere is not listed (give its folder to ask, evaluate or model "
+                                              "export).")
 
 
 def test_loss_curves_overlay_runs():

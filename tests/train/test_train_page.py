@@ -1110,3 +1110,16 @@ def test_a_run_is_named_after_its_base_as_the_pickers_name_it(offline):
     _no_exception(at)
     assert at.text_input(key="train.name").placeholder == "Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy)"
     assert runs.default_name("My FAQ", "scratch") == "My FAQ · scratch"
+
+
+def test_a_run_holding_nothing_out_is_said_before_start_with_what_to_set(offline):
+    """A FAQ's settings hold nothing out; Evaluate then said, after the run, "All 158 questions are leaked"."""
+    at = train_page().run()
+    _no_exception(at)
+    notes = [i.value for i in at.info if i.value.startswith("Nothing is held out")]
+    assert notes == ["Nothing is held out: all 158 records train, so Evaluate will find every question leaked (seen in "
+                     "training) and can only check recall. To score answers to questions it has not seen, set "
+                     "Held-out fraction to 0.1 in Advanced (16 of 158 records held out, not learned)."]
+    at.number_input(key="train.tf.scratch.full").set_value(0.1).run()
+    assert "142 records to train on, 16 held out" in " ".join(c.value for c in at.caption)
+    assert not [i for i in at.info if i.value.startswith("Nothing is held out")]
