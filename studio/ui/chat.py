@@ -532,7 +532,7 @@ def _notes_said() -> set:
     return said
 
 
-UNANSWERED = "No answer: the page was reloaded or closed while it was answered. Ask again to get one."
+UNANSWERED = f"{chat.UNANSWERED} Ask again to get one."
 
 
 ELSEWHERE = "Being answered in another tab: its answer shows here once it ends."

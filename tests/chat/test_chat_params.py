@@ -118,6 +118,19 @@ def test_exports_hold_the_conversation_and_settings():
     assert "## You" in md and "Tudo bem." in md and "## Assistant (m @ http://h/v1)" in md
 
 
+def test_exports_say_a_question_has_no_answer_as_the_page_does():
+    """A question kept without its answer (its tab was reloaded) exported as a bare "## You", so the Markdown held two
+    "## You" in a row; the export says what the page says under it."""
+    msgs = [{"role": "user", "content": "First?"}, {"role": "user", "content": "Second?"},
+            {"role": "assistant", "content": "Yes.", "model": "m (local)"}, {"role": "user", "content": "Third?"}]
+    md = export_markdown(msgs)
+    assert md.count("No answer: the page was reloaded") == 2
+    assert "## You\n\nFirst?\n\n*No answer: the page was reloaded or closed while it was answered.*\n\n## You" in md
+    assert "Second?\n\n## Assistant" in md
+    doc = json.loads(export_json(msgs))
+    assert [m.get("note", "")[:9] for m in doc["messages"]] == ["No answer", "", "", "No answer"]
+
+
 def test_compare_exports_hold_both_answers_and_failures_with_their_reason():
     from studio.chat import BackendSpec, export_json, export_markdown
 
