@@ -323,10 +323,14 @@ def system_prompt(disabled: bool, spec: BackendSpec | None = None) -> str:
     if st.session_state.get("chat.system.model") != model:  # another model picked: its own default
         st.session_state["chat.system.model"] = model
         if trained:
+            if st.session_state.get("chat.preset") != AS_TRAINED:  # the person's own, back when they leave the run
+                st.session_state["chat.system.before"] = (st.session_state.get("chat.preset", DEFAULT_PRESET),
+                                                          st.session_state.get("chat.system", ""))
             st.session_state["chat.preset"], st.session_state["chat.system"] = AS_TRAINED, trained.system
-        elif st.session_state.get("chat.preset") == AS_TRAINED:
-            st.session_state["chat.preset"] = DEFAULT_PRESET
-            st.session_state["chat.system"] = SYSTEM_PRESETS[DEFAULT_PRESET]
+        elif st.session_state.get("chat.preset") == AS_TRAINED:  # what it was before the run: a prompt typed in
+            # came back as the "Helpful assistant" preset, the text lost
+            st.session_state["chat.preset"], st.session_state["chat.system"] = st.session_state.pop(
+                "chat.system.before", (DEFAULT_PRESET, SYSTEM_PRESETS[DEFAULT_PRESET]))
     if st.session_state.get("chat.preset") not in presets:
         st.session_state["chat.preset"] = DEFAULT_PRESET
 
