@@ -124,8 +124,9 @@ class StreamJob(Task):
     """
 
     def __init__(self, label: str, make: Callable[[], ChatBackend], messages: Sequence[Message], params: ChatParams,
-                 loading_note: str = ""):
+                 loading_note: str = "", spec: BackendSpec | None = None):
         super().__init__(label)
+        self.spec = spec  # kept with the answer, so a new session asks the same model next (``studio.chat.saved``)
         self.loading_note = loading_note  # what the page says while the model loads ("first use: ...")
         self._make = make
         self.messages = list(messages)
@@ -168,6 +169,8 @@ class StreamJob(Task):
         """The finished answer as a history entry."""
         turn: dict[str, Any] = {"role": "assistant", "content": self.text, "model": self.label,
                                 "stats": self.stats.summary()}
+        if self.spec is not None:
+            turn["spec"] = self.spec.to_dict()
         if self.state == "stopped" or self.stop.is_set():
             turn["note"] = "stopped"
         if self.notes:

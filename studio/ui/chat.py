@@ -55,6 +55,7 @@ def init() -> None:
     ui.init_state({k: (list(v) if isinstance(v, list) else v) for k, v in STATE.items()})
     _settings_back()
     restore()
+    _models_back()
 
 
 def _settings_back() -> None:
@@ -73,6 +74,51 @@ def _settings_back() -> None:
     if "system" in kept:
         st.session_state["chat.preset"] = kept.get("preset", DEFAULT_PRESET)
         st.session_state["chat.system"] = kept["system"]
+
+
+def _models_back() -> None:
+    """A new session (a reloaded tab, a restarted studio) asks the models that answered the conversation's last
+    question, compare mode's second one too: the conversation came back but the first model was the bundled one and
+    compare mode off, so the next question went to another model without a word. A model no longer in the workspace
+    (a deleted run) is said in one line; "Chat with it" from another page picks its own model."""
+    if "chat.models_back" in st.session_state:
+        return
+    st.session_state["chat.models_back"] = True
+    last = next((t for t in reversed(st.session_state["chat.messages"]) if t.get("role") == "assistant"), None)
+    if last is None or not isinstance(last.get("spec"), dict):
+        return
+    gone = []
+    for slot, data in (("a", last.get("spec")), ("b", (last.get("alt") or {}).get("spec"))):
+        if not isinstance(data, dict) or (slot == "a" and "chat.a.model" in st.session_state):
+            continue
+        try:
+            spec = BackendSpec.from_dict(data)
+        except (StudioError, TypeError):
+            continue
+        if spec.kind == "local" and not models_ui.still_there(spec.model):
+            gone.append(spec.label)
+            continue
+        _pick(slot, spec)
+        if slot == "b":
+            st.session_state["chat.compare.kept"] = True
+    if gone:
+        st.session_state["chat.saved_note"] = (
+            f"{' and '.join(gone)} answered this conversation but {'is' if len(gone) == 1 else 'are'} no longer in "
+            "the workspace: pick the model for the next question in the sidebar.")
+
+
+def _pick(slot: str, spec: BackendSpec) -> None:
+    """The sidebar's widgets for model ``slot`` set to ``spec``, as if picked there."""
+    state = st.session_state
+    state[f"chat.{slot}.kind.kept"] = spec.kind
+    if spec.kind == "local":
+        state[f"chat.{slot}.kept_model"] = spec.model
+        state[f"chat.{slot}.quant"] = spec.quantization or "none"
+        state[f"chat.{slot}.fast.kept"] = spec.fast_decoding
+    elif spec.kind == "provider":
+        state[f"chat.{slot}.hub_model.kept"], state[f"chat.{slot}.provider.kept"] = spec.model, spec.provider
+    else:
+        state[f"chat.{slot}.base_url.kept"], state[f"chat.{slot}.api_model.kept"] = spec.base_url, spec.model
 
 
 def remember(params: ChatParams) -> None:
@@ -416,7 +462,7 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
     jobs = []
     for side, spec in enumerate(specs):
         msgs = chat.build_messages(system, chat.history_for(turns, side), question)
-        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec)).start())
+        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec), spec).start())
     asked = {"role": "user", "id": uuid.uuid4().hex[:12], "content": question}
     st.session_state["chat.jobs"] = jobs
     st.session_state["chat.asking"] = asked
