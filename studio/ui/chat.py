@@ -527,8 +527,8 @@ def collect_finished() -> None:
 
 
 def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | None = None) -> None:
-    """One answer. ``seen``: the notes said earlier in the conversation ("Running on CPU ...") are not
-    said again under every answer."""
+    """One answer. ``seen``: the notes said already, in the sidebar or earlier in the conversation ("Running on
+    CPU ..."), are not said again under every answer."""
     seen = set() if seen is None else seen
     with st.chat_message("assistant"):
         st.caption(ui.md(turn.get("model", "")))
@@ -550,8 +550,8 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
         elif live is None and turn.get("note") != "stopped" and "content" in turn and chat.blank(turn["content"]):
             st.caption(f":material/info: The model {chat.EMPTY_ANSWER}.")  # not an empty bubble
         for note in turn.get("notes", []):
-            if (turn.get("model"), note) not in seen:
-                seen.add((turn.get("model"), note))
+            if note not in seen:
+                seen.add(note)
                 st.caption(f":material/info: {ui.md(note)}")
         stopped = turn.get("note") == "stopped"
         if stopped and not turn.get("content") and not turn.get("error"):
@@ -574,12 +574,20 @@ def _answers(turn: dict[str, Any], jobs: list[StreamJob] | None = None, seen: se
 
 
 def _notes_said() -> set:
-    """(model, note) pairs already shown in the history."""
-    said = set()
+    """The notes the page says already: in the sidebar, under a loaded model; in the history, under an answer."""
+    said = _sidebar_notes()
     for turn in st.session_state["chat.messages"]:
         for t in (turn, turn.get("alt") or {}):
-            said |= {(t.get("model"), n) for n in t.get("notes", [])}
+            said |= set(t.get("notes", []))
     return said
+
+
+def _sidebar_notes() -> set:
+    """The notes the sidebar says under the loaded models (``local_models_panel``): "Running on CPU: fine for small
+    models, slow for billion-parameter ones." repeated under every answer as well as there; once is enough."""
+    if not local_available():
+        return set()
+    return {n for lm in ui.model_cache().loaded() for n in lm.notes}
 
 
 UNANSWERED = f"{chat.UNANSWERED} Ask again to get one."
@@ -589,7 +597,7 @@ ELSEWHERE = "Being answered in another tab: its answer shows here once it ends."
 
 
 def history() -> None:
-    seen: set = set()
+    seen: set = _sidebar_notes()
     elsewhere = False
     turns = st.session_state["chat.messages"]
     for i, turn in enumerate(turns):

@@ -149,9 +149,9 @@ def test_local_model_answers_and_can_be_unloaded(tiny_gpt2, offline):
     assert turn["role"] == "assistant" and "error" not in turn and turn["stats"]
     assert any("4bit quantization needs a CUDA GPU" in c.value for c in at.caption)  # said why it is off
     send(at, "And a half?", wait=120)
-    under_answers = [c.value for c in at.caption if c.value.startswith(":material/info:")]
-    assert len([c for c in under_answers if "Running on CPU" in c]) == 1  # said once, not under every answer
-    assert len([c for c in under_answers if "quantization needs a CUDA GPU" in c]) == 1
+    said = [c.value for c in at.caption]  # under the answers and in the sidebar, under the loaded model
+    assert len([c for c in said if "Running on CPU" in c]) == 1  # said once, not under every answer and there too
+    assert len([c for c in said if "quantization needs a CUDA GPU" in c]) == 1
     at.run()
     assert any("Loaded: 1 of at most" in c.value for c in at.caption)
     unload = [b for b in at.button if b.label == "Unload"]
