@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from studio import chat, config, device, ui
+from studio import chat, config, device, settings, ui
 from studio.chat import (
     BACKEND_LABELS,
     DEFAULT_LOCAL_MODEL,
@@ -347,10 +347,10 @@ def params_panel(disabled: bool) -> ChatParams | None:
     sample = ui.kept(st.checkbox, "Sample (do_sample)", "chat.do_sample", d.do_sample, disabled=disabled)
     top_p = ui.kept(st.slider, "Top-p", "chat.top_p", d.top_p, min_value=0.05, max_value=1.0, step=0.05,
                     disabled=disabled)
-    penalty = ui.kept(st.slider, "Repetition penalty", "chat.repetition_penalty", d.repetition_penalty,
-                      min_value=1.0, max_value=2.0, step=0.05, disabled=disabled,
-                      help="Local models only: above 1 makes a token already in the conversation less likely (a "
-                           "small model that repeats itself); 1 = off. API models do not take it.")
+    lo, hi = settings.bounds(ChatParams, "repetition_penalty")  # described once, with the CLI's flag
+    penalty = ui.kept(st.slider, settings.label(ChatParams, "repetition_penalty"), "chat.repetition_penalty",
+                      d.repetition_penalty, min_value=lo, max_value=hi, step=0.05, disabled=disabled,
+                      help=settings.help_text(ChatParams, "repetition_penalty"))
     timeout = ui.kept(st.number_input, "Timeout (s)", "chat.timeout", int(d.timeout_s), min_value=5, max_value=600,
                       disabled=disabled, help="Longest wait for the server, or for the next token of a local model "
                                               "(its first token also gets the time its prompt takes to read).")

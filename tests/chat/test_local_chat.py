@@ -471,3 +471,48 @@ def test_a_system_prompt_longer_than_the_context_is_named_as_what_was_cut(phi, o
     assert [n for n in phi.notes if "too long" in n] == [
         f"The system prompt is too long for the model's context ({limit:,} tokens, the answer's included): only the "
         f"last {limit - 16:,} tokens of it and the question were read, its start left out. Shorten the system prompt."]
+
+
+def _recording_generate(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Every local ``generate`` call's arguments (the real call goes on)."""
+    from transformers import GenerationMixin
+
+    calls: list[dict] = []
+    real = GenerationMixin.generate
+
+    def generate(self, *args, **kwargs):
+        calls.append(kwargs)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(GenerationMixin, "generate", generate)
+    return calls
+
+
+def test_the_repetition_penalty_of_the_page_and_of_the_cli_reaches_generate(tiny_gpt2, offline, monkeypatch, capsys):
+    """The page's slider had no CLI flag: ``python -m studio chat --repetition-penalty`` is made from the same
+    description, and both values reach the local model's ``generate``."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.__main__ import main
+
+    calls = _recording_generate(monkeypatch)
+    assert main(["chat", "--local", "--model", str(tiny_gpt2), "--max-new-tokens", "4", "--repetition-penalty", "1.35",
+                 "Hello"]) == 0
+    assert calls[-1]["repetition_penalty"] == 1.35
+    assert main(["chat", "--local", "--model", str(tiny_gpt2), "--repetition-penalty", "3", "Hello"]) == 2
+    assert "Repetition penalty 3" in capsys.readouterr().err
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "4_Chat.py"), default_timeout=60)
+    at.session_state["chat.a.model"] = str(tiny_gpt2)
+    at.run()
+    at.slider(key="chat.max_new_tokens").set_value(4).run()
+    at.slider(key="chat.repetition_penalty").set_value(1.45).run()
+    at.chat_input(key="chat.input").set_value("Hello").run()
+    deadline = time.time() + 120
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert not at.exception and "error" not in at.session_state["chat.messages"][-1]
+    assert calls[-1]["repetition_penalty"] == pytest.approx(1.45)
