@@ -516,3 +516,56 @@ def test_the_repetition_penalty_of_the_page_and_of_the_cli_reaches_generate(tiny
         at.run()
     assert not at.exception and "error" not in at.session_state["chat.messages"][-1]
     assert calls[-1]["repetition_penalty"] == pytest.approx(1.45)
+
+
+LONG = [{"role": "user", "content": " ".join(f"Rule {i}: the ball stays in play." for i in range(30))}]
+
+
+@pytest.mark.parametrize("arch", ["phi", "gpt2"])
+def test_a_long_prompt_read_in_steps_gives_the_same_answer(arch, phi, gpt2, offline, monkeypatch):
+    """A long prompt is read PREFILL_CHUNK tokens at a time (so Stop can end it between steps): the same greedy answer
+    as one pass, and the next token's logits equal up to float rounding."""
+    import torch
+
+    from studio.chat import local
+
+    backend = {"phi": phi, "gpt2": gpt2}[arch]
+    greedy = ChatParams(max_new_tokens=12, do_sample=False)
+    one_pass = "".join(backend.stream(LONG, greedy))
+    monkeypatch.setattr(local, "PREFILL_CHUNK", 16)
+    inputs, _ = backend.fit(LONG, 12)
+    assert inputs["input_ids"].shape[1] > 3 * 16  # read in several steps
+    assert "".join(backend.stream(LONG, greedy)) == one_pass != ""
+
+    model, ids = backend.loaded.model, inputs["input_ids"]
+    kwargs = {"input_ids": ids, "attention_mask": inputs["attention_mask"]}
+    with torch.inference_mode():
+        whole = model(**kwargs).logits[0, -1]
+        assert backend._prefill(kwargs, lambda: False) and "cache" in kwargs
+        n = ids.shape[1]
+        last = model(input_ids=ids[:, -1:], attention_mask=inputs["attention_mask"], cache=kwargs["cache"],
+                     cache_position=torch.arange(n - 1, n)).logits[0, -1]
+    assert torch.equal(whole.argmax(), last.argmax()) and torch.allclose(whole, last, atol=1e-5)
+
+
+def test_stop_while_a_long_prompt_is_read_ends_the_reading_and_frees_the_model(phi, offline, monkeypatch):
+    """Stop pressed during a long prompt's first pass said "Stopped before the first token", but the pass went on
+    (~90 s for a 200,000-character question on a CPU) and the next question waited for it. Now the reading ends at
+    the next step: the model read one step of the prompt, not all of it, and answers the next question."""
+    from studio.chat import local
+
+    monkeypatch.setattr(local, "PREFILL_CHUNK", 16)
+    stop, read = threading.Event(), []
+
+    def reading(module, args, kwargs):
+        read.append(int(kwargs["input_ids"].shape[1]))
+        stop.set()  # Stop pressed while the model reads
+
+    hook = phi.loaded.model.register_forward_pre_hook(reading, with_kwargs=True)
+    try:
+        assert "".join(phi.stream(LONG, ChatParams(max_new_tokens=12), stop=stop)) == ""
+    finally:
+        hook.remove()
+    prompt = phi.fit(LONG, 12)[0]["input_ids"].shape[1]
+    assert read == [16] and prompt > 3 * 16  # one step read, the rest never
+    assert "".join(phi.stream(ASK, ChatParams(max_new_tokens=4, do_sample=False)))  # the model answers again
