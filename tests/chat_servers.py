@@ -113,6 +113,10 @@ class FaultServer:
     def mode_down(self, h, n):  # always 503, asking for no wait: the retries run out quickly
         self.send(h, 503, b'{"error": "overloaded"}', extra={"Retry-After": "0"})
 
+    def mode_crashed(self, h, n):  # always 500 with the server's own reason (a key in it, to be scrubbed), no wait
+        msg = "model crashed: CUDA error\n  at layer 3 (api_key=sk-live1234567890abcdefXYZ) " + "x" * 400
+        self.send(h, 500, json.dumps({"error": {"message": msg}}).encode(), extra={"Retry-After": "0"})
+
     def mode_unauthorized(self, h, n):
         self.send(h, 401, b'{"error": "Invalid credentials in Authorization header"}')
 

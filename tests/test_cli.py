@@ -163,6 +163,7 @@ def test_chat_with_inference_providers_reaches_the_backend(capsys, monkeypatch):
 @pytest.mark.parametrize(("flags", "said"), [
     (["--quantization", "4bit"], "--quantization is for --local models on a CUDA GPU"),
     (["--fast-decoding"], "--fast-decoding is for --local models"),
+    (["--repetition-penalty", "1.2"], "--repetition-penalty is for --local models"),
 ])
 @pytest.mark.parametrize("where", [[], ["--base-url", "http://127.0.0.1:9/v1"]])
 def test_chat_refuses_local_only_flags_for_an_api_model(flags, said, where, capsys):

@@ -36,11 +36,11 @@ from studio.chat.base import (
     complete,
     validate_messages,
 )
-from studio.chat.session import StreamJob, export_json, export_markdown, history_for, stop_when_gone
+from studio.chat.session import UNANSWERED, StreamJob, export_json, export_markdown, history_for, stop_when_gone
 from studio.errors import HubUnreachableError
 
 __all__ = [
-    "BACKEND_KINDS", "BACKEND_LABELS", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS",
+    "BACKEND_KINDS", "BACKEND_LABELS", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS", "UNANSWERED",
     "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats",
     "OFFLINE_REMEDY", "blank", "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend",
     "offline_remedy", "stop_when_gone", "validate_messages",

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from studio.chat import openai_stream
+from studio.chat import openai_stream, saved
 from studio.chat.base import (
     RAISE_TIMEOUT,
     BackendBase,
@@ -225,7 +225,12 @@ class ApiBackend(BackendBase):
                 wait = _header_wait(headers.get("retry-after"))
                 if wait is None and estimate is not None:
                     wait = estimate  # "model is currently loading": the server's own estimate
-                reason = "the model is loading" if estimate is not None or "loading" in msg.lower() else f"the server is busy ({status})"
+                if estimate is not None or "loading" in msg.lower():
+                    reason = "the model is loading"
+                else:  # the server's own words (a 500's "model crashed: CUDA error"), one line, bounded
+                    said = " ".join(saved.scrub(scrub(msg, self._token)).split())[:160].rstrip(". ")
+                    reason = (f"the server failed ({status}" if status == 500 else f"the server is busy ({status}"
+                              ) + (f": {said})" if said else ")")
                 return _Retry(wait, reason)
             if status == 401:
                 if self.spec.kind == "provider":

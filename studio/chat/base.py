@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlparse, urlsplit
 
+from studio import settings
 from studio.data.validate import shows
 from studio.errors import BackendError, ModelSpecError
 from studio.models.spec import ModelSpec, parse_spec
+from studio.settings import setting
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 ROLES = ("system", "user", "assistant")
@@ -68,7 +70,9 @@ class ChatParams:
     do_sample: bool = True  # False: greedy decoding, temperature and top_p are ignored
     top_p: float = 1.0  # nucleus sampling: keep the smallest token set with this much probability mass
     top_k: int = 50  # local models only (transformers' default); 0 turns it off
-    repetition_penalty: float = 1.0  # local models only; 1.0 = off
+    repetition_penalty: float = setting(
+        1.0, "Local models only: above 1 makes a token already in the conversation less likely (a small model that "
+        "repeats itself); 1 = off. API models do not take it.", min=1.0, max=2.0, label="Repetition penalty")
     seed: int | None = None  # a fixed seed makes sampled answers repeatable
     timeout_s: float = 60.0  # longest wait for the first token, and between two tokens, seconds
     total_timeout_s: float = 600.0  # API models: the whole answer at most, so a trickling server ends
@@ -82,8 +86,8 @@ class ChatParams:
             raise BackendError(f"top_p must be above 0 and at most 1, not {self.top_p!r}.")
         if not isinstance(self.top_k, int) or self.top_k < 0:
             raise BackendError(f"top_k must be a whole number, 0 or more, not {self.top_k!r}.")
-        if not 0.5 <= float(self.repetition_penalty) <= 2.0:
-            raise BackendError(f"repetition_penalty must be between 0.5 and 2, not {self.repetition_penalty!r}.")
+        if why := settings.problem(ChatParams, "repetition_penalty", self.repetition_penalty):
+            raise BackendError(why)
         if not 1.0 <= float(self.timeout_s) <= 3600.0:
             raise BackendError(f"timeout must be between 1 and 3600 seconds, not {self.timeout_s!r}.")
         if not float(self.timeout_s) <= float(self.total_timeout_s) <= 86400.0:

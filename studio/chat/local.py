@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from studio.chat.base import (
@@ -51,6 +51,8 @@ UNMEASURED_PREFILL_TPS = 10.0  # prompt tokens read per second assumed before a 
 # token, where the 60 s timeout alone failed it while it was still reading the question
 PREFILL_MARGIN = 2.0  # the measured rate's estimate is doubled: a busy machine reads slower than it did before
 _prefill_tps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> prompt tokens/s, its last answer's
+PREFILL_CHUNK = 512  # prompt tokens read per step of a long prompt, Stop looked at between steps: read in one pass, a
+# 200,000-character question held SmolLM2-135M ~90 s on a CPU after Stop, and the next question waited for it
 POLL_S = 0.2  # how often a stream waiting for its next token (or for the model) looks at the stop button
 BUSY = ("Waiting for this model: another answer is using it (the one beside this in compare mode, another "
         "session's, or a stopped one still compiling for fast decoding).")
@@ -234,7 +236,8 @@ class LocalBackend(BackendBase):
             if self.fast_decoding:  # in the try: the lock is released whatever happens from here
                 kwargs.update(self._fast(params, prompt_len, stats))
             reading = time.perf_counter()
-            done = worker.submit(self.loaded.model, lambda: self._generate(kwargs, params, result, streamer, stats))
+            done = worker.submit(self.loaded.model, lambda: self._generate(
+                kwargs, params, result, streamer, stats, lambda: stop.is_set() or halt.is_set()))
             for text in self._pieces(streamer, params, stats, stop, prompt_len):
                 if cutter is not None:
                     text = cutter.feed(text)
@@ -351,8 +354,31 @@ class LocalBackend(BackendBase):
             f"{f'{reading:.0f} s' if reading >= 1 else 'under 1 s'} to read its {prompt_len:,}-token prompt): it is too slow on this device "
             f"for this question; {where}, ask a shorter question or clear the conversation, or use a smaller model.")
 
+    def _prefill(self, kwargs: dict[str, Any], stopped: Callable[[], bool]) -> bool:
+        """Read a long prompt, all but its last token, into a KV cache ``PREFILL_CHUNK`` tokens at a time, looking at
+        Stop between steps; ``generate`` then reads only the last token. False when stopped (nothing to generate).
+        The answer is the same: the same greedy tokens, logits equal up to float rounding (tests/chat/test_local_chat.py).
+        Not with fast decoding (its static cache is filled by ``generate``) or a batch."""
+        import torch
+        from transformers import DynamicCache
+
+        ids = kwargs["input_ids"]
+        n = int(ids.shape[1])
+        if n <= PREFILL_CHUNK or ids.shape[0] != 1 or fast.uses_fast(kwargs) or "cache" in kwargs:
+            return not stopped()
+        mask = kwargs.get("attention_mask")
+        cache = DynamicCache(config=self.loaded.model.config)
+        for start in range(0, n - 1, PREFILL_CHUNK):
+            if stopped():
+                return False
+            end = min(start + PREFILL_CHUNK, n - 1)
+            self.loaded.model(input_ids=ids[:, start:end], attention_mask=None if mask is None else mask[:, :end],
+                              cache=cache, use_cache=True, cache_position=torch.arange(start, end, device=ids.device))
+        kwargs["cache"] = cache
+        return not stopped()
+
     def _generate(self, kwargs: dict[str, Any], params: ChatParams, result: dict[str, Any],
-                  streamer: Any, stats: StreamStats) -> None:
+                  streamer: Any, stats: StreamStats, stopped: Callable[[], bool] = lambda: False) -> None:
         import torch
 
         compiling = stats.status == fast.COMPILING
@@ -361,6 +387,8 @@ class LocalBackend(BackendBase):
                 torch.manual_seed(params.seed)
             with torch.inference_mode():
                 fast.prepare(kwargs)
+                if not self._prefill(kwargs, stopped):
+                    return  # stopped while the prompt was read: the model is free for the next question
                 result["sequences"] = self.loaded.model.generate(**kwargs)
             if fast.uses_fast(kwargs) and stats.tokens > 1:  # the decoding step ran: it is compiled now
                 fast.mark_compiled(self.loaded)

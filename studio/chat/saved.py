@@ -2,8 +2,8 @@
 session or a restarted studio finds it again; each visitor of a public deployment has their own workspace, hence
 their own conversation.
 
-Only what the page shows is kept: the turns' text, which model answered, the answer's stats, notes and failure
-reasons, and the last ``KEEP`` turns only. Never a secret: the keys and tokens used in this session are replaced by
+Only what the page shows is kept: the turns' text, which model answered (its label, and its spec, so that a new
+session asks the same models next), the answer's stats, notes and failure reasons, and the last ``KEEP`` turns only. Never a secret: the keys and tokens used in this session are replaced by
 ``***`` wherever they appear (a question that pasted one, an error that quoted it, a base URL with a key in it), and
 so is anything shaped like one (``hf_...``, ``sk-...``, ``gsk_...``, ``ghp_...``, ``AKIA...``, an ``Authorization``,
 ``x-api-key`` or ``api-key`` header, ``api_key=`` or ``password=`` in a URL or a command, a password in a URL).
@@ -28,7 +28,7 @@ from studio import atomic, config
 
 FILE = "conversation.json"
 FORMAT = 1
-_TURN_KEYS = ("role", "id", "content", "model", "stats", "note", "notes", "error")  # what a turn keeps (and "alt")
+_TURN_KEYS = ("role", "id", "content", "model", "spec", "stats", "note", "notes", "error")  # what a turn keeps (and "alt")
 KEEP = 200  # turns kept on disk: the conversation is rewritten whole after each turn
 LOCK = threading.RLock()  # one tab's check-and-write at a time (every tab of the studio is in this process)
 Stamp = tuple[int, int, int] | None  # the file's identity as a tab last saw it (None: no file)
@@ -76,6 +76,9 @@ def _clean(turn: Any, secrets: Sequence[str | None], nested: bool = False) -> di
             out[key] = scrub(value, secrets)
         elif key == "notes" and isinstance(value, list):
             out[key] = [scrub(n, secrets) for n in value if isinstance(n, str)]
+        elif key == "spec" and isinstance(value, dict):  # a BackendSpec's fields: text, a flag, none
+            out[key] = {k: scrub(v, secrets) if isinstance(v, str) else v for k, v in value.items()
+                        if isinstance(k, str) and (v is None or isinstance(v, (str, bool)))}
     if "content" not in out:
         out["content"] = ""
     if not nested and out["role"] == "assistant" and isinstance(turn.get("alt"), dict):

@@ -36,6 +36,16 @@ def _scrubbed(value: Any, secrets: Sequence[str | None]) -> Any:
     return value
 
 
+UNANSWERED = "No answer: the page was reloaded or closed while it was answered."
+"""What the page says under a question kept without its answer (and what an export says there)."""
+
+
+def _unanswered(messages: Sequence[dict[str, Any]], i: int) -> bool:
+    """Whether the question at ``i`` has no answer after it (its tab was reloaded while it was answered)."""
+    return messages[i].get("role") == "user" and (
+        i + 1 >= len(messages) or messages[i + 1].get("role") != "assistant")
+
+
 def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
                 params: ChatParams | None = None, spec_b: BackendSpec | None = None,
                 secrets: Iterable[str | None] = ()) -> str:
@@ -43,9 +53,11 @@ def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = N
     ``alt``; failures with their reason. Never a secret: each of ``secrets`` (the keys and tokens the session
     used) and every secret-shaped string, in a question too, is written as ``***``, as in the kept file."""
     rows = []
-    for m in messages:
+    for i, m in enumerate(messages):
         if m.get("role") != "assistant":
             rows.append({k: m[k] for k in ("role", "content") if k in m})
+            if _unanswered(messages, i):  # as the page shows it: not a question run into the next one
+                rows[-1]["note"] = UNANSWERED
             continue
         row = _answer(m)
         if m.get("alt"):
@@ -67,7 +79,7 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
     lines = ["# Conversation", ""]
     if spec:
         lines += [f"Model: {spec.label}" + (f" · compared with {spec_b.label}" if spec_b else ""), ""]
-    for m in messages:
+    for i, m in enumerate(messages):
         answers = [m] + ([m["alt"]] if m.get("role") == "assistant" and m.get("alt") else [])
         for turn in answers:
             role = m.get("role", "")
@@ -76,6 +88,8 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
                 who += f" ({turn['model']})"
             body = f"*Failed: {turn['error']}*" if turn.get("error") else (turn.get("content") or "").strip()
             lines += [f"## {who}", "", body, ""]
+        if _unanswered(messages, i):  # two "## You" in a row read as one question lost in the export
+            lines += [f"*{UNANSWERED}*", ""]
     return scrub("\n".join(lines), list(secrets))
 
 
@@ -110,8 +124,9 @@ class StreamJob(Task):
     """
 
     def __init__(self, label: str, make: Callable[[], ChatBackend], messages: Sequence[Message], params: ChatParams,
-                 loading_note: str = ""):
+                 loading_note: str = "", spec: BackendSpec | None = None):
         super().__init__(label)
+        self.spec = spec  # kept with the answer, so a new session asks the same model next (``studio.chat.saved``)
         self.loading_note = loading_note  # what the page says while the model loads ("first use: ...")
         self._make = make
         self.messages = list(messages)
@@ -154,6 +169,8 @@ class StreamJob(Task):
         """The finished answer as a history entry."""
         turn: dict[str, Any] = {"role": "assistant", "content": self.text, "model": self.label,
                                 "stats": self.stats.summary()}
+        if self.spec is not None:
+            turn["spec"] = self.spec.to_dict()
         if self.state == "stopped" or self.stop.is_set():
             turn["note"] = "stopped"
         if self.notes:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from studio import config
+from studio import config, settings
 from studio.chat import DEFAULT_LOCAL_MODEL, BackendSpec, ChatParams, StreamStats, build_messages, make_backend
 from studio.chat.base import bounded
 from studio.errors import StudioError
@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="API models: seconds the whole answer may take (default 600, at least --timeout)")
     p.add_argument("--max-new-tokens", type=int, default=ChatParams.max_new_tokens)
     p.add_argument("--temperature", type=float, default=ChatParams.temperature)
+    # made from ChatParams' own description, as the page's slider is (studio.settings)
+    settings.add_flags(p, ChatParams, skip=[f for f in ChatParams.__dataclass_fields__ if f != "repetition_penalty"])
     p.add_argument("--quantization", choices=["4bit", "8bit"], help="--local on a CUDA GPU only")
     p.add_argument("--fast-decoding", action="store_true", help=f"--local only; {fast_decoding.FLAG_HELP}")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY",
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         raise_usage("--fast-decoding is for --local models: an API model decodes on its server")
     if args.quantization and not args.local:  # it was dropped without a word: an API model is quantized by its server
         raise_usage("--quantization is for --local models on a CUDA GPU: an API model runs as its server serves it")
+    if args.repetition_penalty is not None and not args.local:  # not sent to a server: said, not dropped
+        raise_usage("--repetition-penalty is for --local models: API models do not take it")
     if args.local:
         spec = BackendSpec(kind="local", model=args.model or DEFAULT_LOCAL_MODEL, quantization=args.quantization,
                            fast_decoding=args.fast_decoding)
@@ -62,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         token = config.hf_token()
     total = args.total_timeout if args.total_timeout is not None else max(args.timeout, ChatParams.total_timeout_s)
     params = ChatParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, timeout_s=args.timeout,
-                        total_timeout_s=total)
+                        total_timeout_s=total, **settings.overrides(args, ChatParams, skip=(
+                            f for f in ChatParams.__dataclass_fields__ if f != "repetition_penalty")))
     backend = make_backend(spec, token)
     for note in getattr(backend, "notes", []):
         if note.startswith("Fast decoding"):  # asked for and not possible: say why, answer as usual

@@ -3,10 +3,11 @@
 The user's stop is a question asked between steps (``cancel()``: the job's stop file). An answer being
 written cannot ask it, so ``StopWatch`` turns it into a ``threading.Event`` set within ``POLL_S`` of the
 stop: local generation checks the event at every token (``studio.models.generate.StopOnEvent``) and a
-request to an OpenAI-compatible server has its connection shut when it is set
-(``studio.chat.openai_stream``), as is a streamed answer from Inference Providers
-(``studio.chat.api.ProviderClient``: a connection of its own), and an extractive model's request to Inference
-Providers or to a dedicated endpoint (``studio.chat.passage.ApiExtractive``) the same ways.
+chat answer from an API model has its connection shut when it is set: an OpenAI-compatible server's and
+Inference Providers' alike, both one event stream read by ``studio.chat.openai_stream`` (the providers through
+their OpenAI-compatible router). An extractive model's request to Inference Providers
+(``studio.chat.api.ProviderClient``: a connection of its own, for question answering only) or to a dedicated
+endpoint (``studio.chat.passage.ApiExtractive``) is shut the same way.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from studio import chat, config, device, ui
+from studio import chat, config, device, settings, ui
 from studio.chat import (
     BACKEND_LABELS,
     DEFAULT_LOCAL_MODEL,
@@ -55,6 +55,7 @@ def init() -> None:
     ui.init_state({k: (list(v) if isinstance(v, list) else v) for k, v in STATE.items()})
     _settings_back()
     restore()
+    _models_back()
 
 
 def _settings_back() -> None:
@@ -73,6 +74,51 @@ def _settings_back() -> None:
     if "system" in kept:
         st.session_state["chat.preset"] = kept.get("preset", DEFAULT_PRESET)
         st.session_state["chat.system"] = kept["system"]
+
+
+def _models_back() -> None:
+    """A new session (a reloaded tab, a restarted studio) asks the models that answered the conversation's last
+    question, compare mode's second one too: the conversation came back but the first model was the bundled one and
+    compare mode off, so the next question went to another model without a word. A model no longer in the workspace
+    (a deleted run) is said in one line; "Chat with it" from another page picks its own model."""
+    if "chat.models_back" in st.session_state:
+        return
+    st.session_state["chat.models_back"] = True
+    last = next((t for t in reversed(st.session_state["chat.messages"]) if t.get("role") == "assistant"), None)
+    if last is None or not isinstance(last.get("spec"), dict):
+        return
+    gone = []
+    for slot, data in (("a", last.get("spec")), ("b", (last.get("alt") or {}).get("spec"))):
+        if not isinstance(data, dict) or (slot == "a" and "chat.a.model" in st.session_state):
+            continue
+        try:
+            spec = BackendSpec.from_dict(data)
+        except (StudioError, TypeError):
+            continue
+        if spec.kind == "local" and not models_ui.still_there(spec.model):
+            gone.append(spec.label)
+            continue
+        _pick(slot, spec)
+        if slot == "b":
+            st.session_state["chat.compare.kept"] = True
+    if gone:
+        st.session_state["chat.saved_note"] = (
+            f"{' and '.join(gone)} answered this conversation but {'is' if len(gone) == 1 else 'are'} no longer in "
+            "the workspace: pick the model for the next question in the sidebar.")
+
+
+def _pick(slot: str, spec: BackendSpec) -> None:
+    """The sidebar's widgets for model ``slot`` set to ``spec``, as if picked there."""
+    state = st.session_state
+    state[f"chat.{slot}.kind.kept"] = spec.kind
+    if spec.kind == "local":
+        state[f"chat.{slot}.kept_model"] = spec.model
+        state[f"chat.{slot}.quant"] = spec.quantization or "none"
+        state[f"chat.{slot}.fast.kept"] = spec.fast_decoding
+    elif spec.kind == "provider":
+        state[f"chat.{slot}.hub_model.kept"], state[f"chat.{slot}.provider.kept"] = spec.model, spec.provider
+    else:
+        state[f"chat.{slot}.base_url.kept"], state[f"chat.{slot}.api_model.kept"] = spec.base_url, spec.model
 
 
 def remember(params: ChatParams) -> None:
@@ -301,10 +347,10 @@ def params_panel(disabled: bool) -> ChatParams | None:
     sample = ui.kept(st.checkbox, "Sample (do_sample)", "chat.do_sample", d.do_sample, disabled=disabled)
     top_p = ui.kept(st.slider, "Top-p", "chat.top_p", d.top_p, min_value=0.05, max_value=1.0, step=0.05,
                     disabled=disabled)
-    penalty = ui.kept(st.slider, "Repetition penalty", "chat.repetition_penalty", d.repetition_penalty,
-                      min_value=1.0, max_value=2.0, step=0.05, disabled=disabled,
-                      help="Local models only: above 1 makes a token already in the conversation less likely (a "
-                           "small model that repeats itself); 1 = off. API models do not take it.")
+    lo, hi = settings.bounds(ChatParams, "repetition_penalty")  # described once, with the CLI's flag
+    penalty = ui.kept(st.slider, settings.label(ChatParams, "repetition_penalty"), "chat.repetition_penalty",
+                      d.repetition_penalty, min_value=lo, max_value=hi, step=0.05, disabled=disabled,
+                      help=settings.help_text(ChatParams, "repetition_penalty"))
     timeout = ui.kept(st.number_input, "Timeout (s)", "chat.timeout", int(d.timeout_s), min_value=5, max_value=600,
                       disabled=disabled, help="Longest wait for the server, or for the next token of a local model "
                                               "(its first token also gets the time its prompt takes to read).")
@@ -323,10 +369,14 @@ def system_prompt(disabled: bool, spec: BackendSpec | None = None) -> str:
     if st.session_state.get("chat.system.model") != model:  # another model picked: its own default
         st.session_state["chat.system.model"] = model
         if trained:
+            if st.session_state.get("chat.preset") != AS_TRAINED:  # the person's own, back when they leave the run
+                st.session_state["chat.system.before"] = (st.session_state.get("chat.preset", DEFAULT_PRESET),
+                                                          st.session_state.get("chat.system", ""))
             st.session_state["chat.preset"], st.session_state["chat.system"] = AS_TRAINED, trained.system
-        elif st.session_state.get("chat.preset") == AS_TRAINED:
-            st.session_state["chat.preset"] = DEFAULT_PRESET
-            st.session_state["chat.system"] = SYSTEM_PRESETS[DEFAULT_PRESET]
+        elif st.session_state.get("chat.preset") == AS_TRAINED:  # what it was before the run: a prompt typed in
+            # came back as the "Helpful assistant" preset, the text lost
+            st.session_state["chat.preset"], st.session_state["chat.system"] = st.session_state.pop(
+                "chat.system.before", (DEFAULT_PRESET, SYSTEM_PRESETS[DEFAULT_PRESET]))
     if st.session_state.get("chat.preset") not in presets:
         st.session_state["chat.preset"] = DEFAULT_PRESET
 
@@ -412,7 +462,7 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
     jobs = []
     for side, spec in enumerate(specs):
         msgs = chat.build_messages(system, chat.history_for(turns, side), question)
-        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec)).start())
+        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec), spec).start())
     asked = {"role": "user", "id": uuid.uuid4().hex[:12], "content": question}
     st.session_state["chat.jobs"] = jobs
     st.session_state["chat.asking"] = asked
@@ -477,8 +527,8 @@ def collect_finished() -> None:
 
 
 def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | None = None) -> None:
-    """One answer. ``seen``: the notes said earlier in the conversation ("Running on CPU ...") are not
-    said again under every answer."""
+    """One answer. ``seen``: the notes said already, in the sidebar or earlier in the conversation ("Running on
+    CPU ..."), are not said again under every answer."""
     seen = set() if seen is None else seen
     with st.chat_message("assistant"):
         st.caption(ui.md(turn.get("model", "")))
@@ -500,8 +550,8 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
         elif live is None and turn.get("note") != "stopped" and "content" in turn and chat.blank(turn["content"]):
             st.caption(f":material/info: The model {chat.EMPTY_ANSWER}.")  # not an empty bubble
         for note in turn.get("notes", []):
-            if (turn.get("model"), note) not in seen:
-                seen.add((turn.get("model"), note))
+            if note not in seen:
+                seen.add(note)
                 st.caption(f":material/info: {ui.md(note)}")
         stopped = turn.get("note") == "stopped"
         if stopped and not turn.get("content") and not turn.get("error"):
@@ -524,22 +574,30 @@ def _answers(turn: dict[str, Any], jobs: list[StreamJob] | None = None, seen: se
 
 
 def _notes_said() -> set:
-    """(model, note) pairs already shown in the history."""
-    said = set()
+    """The notes the page says already: in the sidebar, under a loaded model; in the history, under an answer."""
+    said = _sidebar_notes()
     for turn in st.session_state["chat.messages"]:
         for t in (turn, turn.get("alt") or {}):
-            said |= {(t.get("model"), n) for n in t.get("notes", [])}
+            said |= set(t.get("notes", []))
     return said
 
 
-UNANSWERED = "No answer: the page was reloaded or closed while it was answered. Ask again to get one."
+def _sidebar_notes() -> set:
+    """The notes the sidebar says under the loaded models (``local_models_panel``): "Running on CPU: fine for small
+    models, slow for billion-parameter ones." repeated under every answer as well as there; once is enough."""
+    if not local_available():
+        return set()
+    return {n for lm in ui.model_cache().loaded() for n in lm.notes}
+
+
+UNANSWERED = f"{chat.UNANSWERED} Ask again to get one."
 
 
 ELSEWHERE = "Being answered in another tab: its answer shows here once it ends."
 
 
 def history() -> None:
-    seen: set = set()
+    seen: set = _sidebar_notes()
     elsewhere = False
     turns = st.session_state["chat.messages"]
     for i, turn in enumerate(turns):

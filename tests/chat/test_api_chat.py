@@ -104,6 +104,17 @@ def test_retries_are_bounded(faults):
     assert faults.hits["down"] == 4
 
 
+def test_a_failing_server_says_its_own_reason(faults):
+    """A 500 read "the server is busy (500), still after 4 tries", dropping the server's words: they are said now,
+    on one line, bounded, with a key in them hidden."""
+    with pytest.raises(BackendError) as err:
+        backend(faults, "crashed").complete(ASK)
+    msg = str(err.value)
+    assert "model crashed: CUDA error at layer 3" in msg and "still after 4 tries" in msg
+    assert "busy" not in msg and "\n" not in msg and "sk-live" not in msg and len(msg) < 400
+    assert faults.hits["crashed"] == 4
+
+
 def test_a_wait_longer_than_allowed_is_reported_not_slept(faults):
     t0 = time.perf_counter()
     with pytest.raises(BackendError, match="asks to wait 3600 s"):

@@ -149,9 +149,9 @@ def test_local_model_answers_and_can_be_unloaded(tiny_gpt2, offline):
     assert turn["role"] == "assistant" and "error" not in turn and turn["stats"]
     assert any("4bit quantization needs a CUDA GPU" in c.value for c in at.caption)  # said why it is off
     send(at, "And a half?", wait=120)
-    under_answers = [c.value for c in at.caption if c.value.startswith(":material/info:")]
-    assert len([c for c in under_answers if "Running on CPU" in c]) == 1  # said once, not under every answer
-    assert len([c for c in under_answers if "quantization needs a CUDA GPU" in c]) == 1
+    said = [c.value for c in at.caption]  # under the answers and in the sidebar, under the loaded model
+    assert len([c for c in said if "Running on CPU" in c]) == 1  # said once, not under every answer and there too
+    assert len([c for c in said if "quantization needs a CUDA GPU" in c]) == 1
     at.run()
     assert any("Loaded: 1 of at most" in c.value for c in at.caption)
     unload = [b for b in at.button if b.label == "Unload"]
@@ -252,6 +252,30 @@ def test_a_training_run_chats_as_it_was_trained_and_says_how(faults):
     use_api(at, faults.url("good"))  # another model: the usual default again, no "As trained"
     assert at.selectbox(key="chat.preset").value != AS_TRAINED
     assert AS_TRAINED not in at.selectbox(key="chat.preset").options
+
+
+def test_a_system_prompt_typed_in_comes_back_after_a_training_run(faults):
+    """A system prompt typed in, a run picked ("As trained" replaces it), another model picked: the prompt reset to
+    the "Helpful assistant" preset, the text typed in lost. It comes back now."""
+    from studio.chat.trained import AS_TRAINED
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                            "format": "chat-template", "config": {}})
+    at = page()
+    use_api(at, faults.url("good"))
+    mine = "Answer like a pirate, in two lines."
+    at.text_area(key="chat.system").set_value(mine).run()
+    at.session_state["chat.a.kind"] = "local"  # the run typed into the library picker
+    at.session_state["chat.a.model"] = f"run:{folder.name}"
+    at.run()
+    assert at.selectbox(key="chat.preset").value == AS_TRAINED
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    assert at.selectbox(key="chat.preset").value != AS_TRAINED
+    assert at.text_area(key="chat.system").value == mine
+    assert not at.exception
 
 
 def test_fast_decoding_toggle_gives_the_same_greedy_answer_and_says_it_compiled(tiny_llama, offline):

@@ -39,7 +39,7 @@ def test_round_trips_through_a_dict():
 def test_bad_settings_are_refused_with_one_line(bad):
     with pytest.raises(BackendError) as info:
         ChatParams(**bad)
-    assert "\n" not in str(info.value) and next(iter(bad)).split("_")[0] in str(info.value)
+    assert "\n" not in str(info.value) and next(iter(bad)).split("_")[0] in str(info.value).lower()
 
 
 def test_temperature_zero_means_greedy():
@@ -116,6 +116,19 @@ def test_exports_hold_the_conversation_and_settings():
     assert doc["model"]["base_url"] == "http://h/v1"
     md = export_markdown(msgs, spec)
     assert "## You" in md and "Tudo bem." in md and "## Assistant (m @ http://h/v1)" in md
+
+
+def test_exports_say_a_question_has_no_answer_as_the_page_does():
+    """A question kept without its answer (its tab was reloaded) exported as a bare "## You", so the Markdown held two
+    "## You" in a row; the export says what the page says under it."""
+    msgs = [{"role": "user", "content": "First?"}, {"role": "user", "content": "Second?"},
+            {"role": "assistant", "content": "Yes.", "model": "m (local)"}, {"role": "user", "content": "Third?"}]
+    md = export_markdown(msgs)
+    assert md.count("No answer: the page was reloaded") == 2
+    assert "## You\n\nFirst?\n\n*No answer: the page was reloaded or closed while it was answered.*\n\n## You" in md
+    assert "Second?\n\n## Assistant" in md
+    doc = json.loads(export_json(msgs))
+    assert [m.get("note", "")[:9] for m in doc["messages"]] == ["No answer", "", "", "No answer"]
 
 
 def test_compare_exports_hold_both_answers_and_failures_with_their_reason():

@@ -471,3 +471,101 @@ def test_a_system_prompt_longer_than_the_context_is_named_as_what_was_cut(phi, o
     assert [n for n in phi.notes if "too long" in n] == [
         f"The system prompt is too long for the model's context ({limit:,} tokens, the answer's included): only the "
         f"last {limit - 16:,} tokens of it and the question were read, its start left out. Shorten the system prompt."]
+
+
+def _recording_generate(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Every local ``generate`` call's arguments (the real call goes on)."""
+    from transformers import GenerationMixin
+
+    calls: list[dict] = []
+    real = GenerationMixin.generate
+
+    def generate(self, *args, **kwargs):
+        calls.append(kwargs)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(GenerationMixin, "generate", generate)
+    return calls
+
+
+def test_the_repetition_penalty_of_the_page_and_of_the_cli_reaches_generate(tiny_gpt2, offline, monkeypatch, capsys):
+    """The page's slider had no CLI flag: ``python -m studio chat --repetition-penalty`` is made from the same
+    description, and both values reach the local model's ``generate``."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.__main__ import main
+
+    calls = _recording_generate(monkeypatch)
+    assert main(["chat", "--local", "--model", str(tiny_gpt2), "--max-new-tokens", "4", "--repetition-penalty", "1.35",
+                 "Hello"]) == 0
+    assert calls[-1]["repetition_penalty"] == 1.35
+    assert main(["chat", "--local", "--model", str(tiny_gpt2), "--repetition-penalty", "3", "Hello"]) == 2
+    assert "Repetition penalty 3" in capsys.readouterr().err
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "4_Chat.py"), default_timeout=60)
+    at.session_state["chat.a.model"] = str(tiny_gpt2)
+    at.run()
+    at.slider(key="chat.max_new_tokens").set_value(4).run()
+    at.slider(key="chat.repetition_penalty").set_value(1.45).run()
+    at.chat_input(key="chat.input").set_value("Hello").run()
+    deadline = time.time() + 120
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert not at.exception and "error" not in at.session_state["chat.messages"][-1]
+    assert calls[-1]["repetition_penalty"] == pytest.approx(1.45)
+
+
+LONG = [{"role": "user", "content": " ".join(f"Rule {i}: the ball stays in play." for i in range(30))}]
+
+
+@pytest.mark.parametrize("arch", ["phi", "gpt2"])
+def test_a_long_prompt_read_in_steps_gives_the_same_answer(arch, phi, gpt2, offline, monkeypatch):
+    """A long prompt is read PREFILL_CHUNK tokens at a time (so Stop can end it between steps): the same greedy answer
+    as one pass, and the next token's logits equal up to float rounding."""
+    import torch
+
+    from studio.chat import local
+
+    backend = {"phi": phi, "gpt2": gpt2}[arch]
+    greedy = ChatParams(max_new_tokens=12, do_sample=False)
+    one_pass = "".join(backend.stream(LONG, greedy))
+    monkeypatch.setattr(local, "PREFILL_CHUNK", 16)
+    inputs, _ = backend.fit(LONG, 12)
+    assert inputs["input_ids"].shape[1] > 3 * 16  # read in several steps
+    assert "".join(backend.stream(LONG, greedy)) == one_pass != ""
+
+    model, ids = backend.loaded.model, inputs["input_ids"]
+    kwargs = {"input_ids": ids, "attention_mask": inputs["attention_mask"]}
+    with torch.inference_mode():
+        whole = model(**kwargs).logits[0, -1]
+        assert backend._prefill(kwargs, lambda: False) and "cache" in kwargs
+        n = ids.shape[1]
+        last = model(input_ids=ids[:, -1:], attention_mask=inputs["attention_mask"], cache=kwargs["cache"],
+                     cache_position=torch.arange(n - 1, n)).logits[0, -1]
+    assert torch.equal(whole.argmax(), last.argmax()) and torch.allclose(whole, last, atol=1e-5)
+
+
+def test_stop_while_a_long_prompt_is_read_ends_the_reading_and_frees_the_model(phi, offline, monkeypatch):
+    """Stop pressed during a long prompt's first pass said "Stopped before the first token", but the pass went on
+    (~90 s for a 200,000-character question on a CPU) and the next question waited for it. Now the reading ends at
+    the next step: the model read one step of the prompt, not all of it, and answers the next question."""
+    from studio.chat import local
+
+    monkeypatch.setattr(local, "PREFILL_CHUNK", 16)
+    stop, read = threading.Event(), []
+
+    def reading(module, args, kwargs):
+        read.append(int(kwargs["input_ids"].shape[1]))
+        stop.set()  # Stop pressed while the model reads
+
+    hook = phi.loaded.model.register_forward_pre_hook(reading, with_kwargs=True)
+    try:
+        assert "".join(phi.stream(LONG, ChatParams(max_new_tokens=12), stop=stop)) == ""
+    finally:
+        hook.remove()
+    prompt = phi.fit(LONG, 12)[0]["input_ids"].shape[1]
+    assert read == [16] and prompt > 3 * 16  # one step read, the rest never
+    assert "".join(phi.stream(ASK, ChatParams(max_new_tokens=4, do_sample=False)))  # the model answers again

@@ -287,3 +287,40 @@ def test_secret_shapes_never_reach_the_file(text, kept):
     saved.save([{"role": "user", "content": text}, {"role": "assistant", "content": "ok", "model": text}])
     doc = json.loads(saved.path().read_text(encoding="utf-8"))
     assert [doc["messages"][0]["content"], doc["messages"][1]["model"]] == [kept, kept]
+
+
+def test_a_new_session_asks_the_models_that_answered_last_compare_mode_too(faults):
+    """A restarted studio brought the conversation back but not its models: compare mode was off and the first model
+    the bundled one, so the next question went to another model without a word. Both come back, compare mode on."""
+    at = new_session()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("good")).run()
+    at.text_input(key="chat.a.api_model").set_value("model-a").run()
+    at.toggle(key="chat.compare").set_value(True).run()
+    at.selectbox(key="chat.b.kind").set_value("provider").run()
+    at.text_input(key="chat.b.hub_model").set_value("org/model-b").run()
+    at.chat_input(key="chat.input").set_value("Which is better?").run()
+    deadline = time.time() + 60
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert at.session_state["chat.messages"][-1]["alt"]["model"].startswith("org/model-b")
+    again = new_session()
+    assert again.toggle(key="chat.compare").value is True
+    assert again.selectbox(key="chat.a.kind").value == "openai"
+    assert again.text_input(key="chat.a.base_url").value == faults.url("good")
+    assert again.text_input(key="chat.a.api_model").value == "model-a"
+    assert again.selectbox(key="chat.b.kind").value == "provider"
+    assert again.text_input(key="chat.b.hub_model").value == "org/model-b"
+
+
+def test_a_model_gone_since_is_said_in_one_line():
+    """The run that answered was deleted since: one line says so, and the picker offers what there is."""
+    saved.save([{"role": "user", "content": "Hi?"},
+                {"role": "assistant", "content": "Hello.", "model": "FAQ run (local)",
+                 "spec": {"kind": "local", "model": "run:20260101-000000-gone", "quantization": None}}])
+    again = new_session()
+    assert any("FAQ" in w.value or "gone" in w.value for w in again.warning)
+    assert sum("no longer in the workspace" in w.value for w in again.warning) == 1
+    assert again.selectbox(key="chat.a.kind").value == "local"
+    assert again.selectbox(key="chat.a.model").value != "run:20260101-000000-gone"

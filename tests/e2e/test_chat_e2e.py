@@ -92,6 +92,35 @@ def test_answer_streams_with_input_disabled_then_stop(page, studio, faults):
     assert_no_exception(page)
 
 
+def test_hostile_servers_say_what_to_do_in_the_browser(page, studio, faults):
+    """What AppTest showed for a hostile server, in a real browser: a wrong key is one line naming the key field (the
+    key itself nowhere on the page), a web page instead of an event stream one line naming the URL, and a server
+    that never answers ends at Stop, with the input back and the question left unanswered."""
+    open_page(page, studio, "Chat")
+    use_api(page, faults.url("unauthorized"), "m")
+    key = page.get_by_role("textbox", name="API key (optional)")
+    key.fill("sk-wrongWRONGwrong1234567890")
+    key.press("Enter")
+    wait_idle(page)
+    errors = page.get_by_test_id("stAlertContentError")
+    ask(page, "Hello?")
+    errors.filter(has_text="The API key was rejected (401): check the key").wait_for(timeout=30_000)
+    wait_idle(page)
+    assert "wrongWRONG" not in page.content()
+    type_into(page, "Base URL", faults.url("html"))
+    ask(page, "And now?")
+    errors.filter(has_text="sent a web page (text/html), not an event stream").wait_for(timeout=30_000)
+    wait_idle(page)
+    type_into(page, "Base URL", faults.url("silent"))
+    ask(page, "Are you there?")
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped before the first token: no answer.").wait_for(timeout=15_000)
+    wait_idle(page)
+    assert not page.get_by_test_id("stChatInputTextArea").is_disabled()
+    assert errors.count() == 2
+    assert_no_exception(page)
+
+
 def test_compare_real_server_with_a_local_model(page, studio, faults, tiny_phi3: Path, tiny_gpt2: Path,
                                                 phi3_served: tuple[str, str]):
     url, served = phi3_served  # a real `transformers serve` of tiny_phi3, the session's (tests/conftest.py)
