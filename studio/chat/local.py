@@ -364,7 +364,8 @@ class LocalBackend(BackendBase):
 
         ids = kwargs["input_ids"]
         n = int(ids.shape[1])
-        if n <= PREFILL_CHUNK or ids.shape[0] != 1 or fast.uses_fast(kwargs) or "cache" in kwargs:
+        name = fast.cache_argument()  # "cache" in newer transformers, "past_key_values" before (5.17 on the GPU image)
+        if n <= PREFILL_CHUNK or ids.shape[0] != 1 or fast.uses_fast(kwargs) or name in kwargs:
             return not stopped()
         mask = kwargs.get("attention_mask")
         cache = DynamicCache(config=self.loaded.model.config)
@@ -373,8 +374,9 @@ class LocalBackend(BackendBase):
                 return False
             end = min(start + PREFILL_CHUNK, n - 1)
             self.loaded.model(input_ids=ids[:, start:end], attention_mask=None if mask is None else mask[:, :end],
-                              cache=cache, use_cache=True, cache_position=torch.arange(start, end, device=ids.device))
-        kwargs["cache"] = cache
+                              **{name: cache}, use_cache=True,
+                              cache_position=torch.arange(start, end, device=ids.device))
+        kwargs[name] = cache
         return not stopped()
 
     def _generate(self, kwargs: dict[str, Any], params: ChatParams, result: dict[str, Any],

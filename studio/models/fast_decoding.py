@@ -95,7 +95,7 @@ def _compile_config(device: str) -> Any:
     return cfg
 
 
-def _cache_argument() -> str:
+def cache_argument() -> str:
     """The name ``generate`` takes a cache object by: ``cache`` in newer transformers (where
     ``past_key_values`` is its deprecated alias), ``past_key_values`` before."""
     from transformers.generation import utils
@@ -127,7 +127,7 @@ def generate_kwargs(lm: Any, prompt_len: int, max_new_tokens: int, limit: int | 
         setattr(model, _CACHE, None)  # the old cache's memory can go before the new one is allocated
         cache = StaticCache(config=model.config.get_text_config(decoder=True), max_cache_len=length)
         setattr(model, _CACHE, (batch, length, cache))
-    return {_cache_argument(): cache, "compile_config": _compile_config(lm.device)}
+    return {cache_argument(): cache, "compile_config": _compile_config(lm.device)}
 
 
 def prepare(kwargs: dict[str, Any]) -> None:

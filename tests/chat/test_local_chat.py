@@ -528,6 +528,7 @@ def test_a_long_prompt_read_in_steps_gives_the_same_answer(arch, phi, gpt2, offl
     import torch
 
     from studio.chat import local
+    from studio.models import fast_decoding
 
     backend = {"phi": phi, "gpt2": gpt2}[arch]
     greedy = ChatParams(max_new_tokens=12, do_sample=False)
@@ -541,9 +542,10 @@ def test_a_long_prompt_read_in_steps_gives_the_same_answer(arch, phi, gpt2, offl
     kwargs = {"input_ids": ids, "attention_mask": inputs["attention_mask"]}
     with torch.inference_mode():
         whole = model(**kwargs).logits[0, -1]
-        assert backend._prefill(kwargs, lambda: False) and "cache" in kwargs
+        name = fast_decoding.cache_argument()  # "past_key_values" in the GPU image's transformers 5.17
+        assert backend._prefill(kwargs, lambda: False) and name in kwargs
         n = ids.shape[1]
-        last = model(input_ids=ids[:, -1:], attention_mask=inputs["attention_mask"], cache=kwargs["cache"],
+        last = model(input_ids=ids[:, -1:], attention_mask=inputs["attention_mask"], **{name: kwargs[name]},
                      cache_position=torch.arange(n - 1, n)).logits[0, -1]
     assert torch.equal(whole.argmax(), last.argmax()) and torch.allclose(whole, last, atol=1e-5)
 
