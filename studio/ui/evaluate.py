@@ -653,6 +653,25 @@ def past_evaluations() -> str | None:
     else:
         st.caption(f"Status: **{info.status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
                    f"{plural(info.questions, 'question')}")
+    if len(evals) > 1:  # one evaluation alone has nothing to be compared with
+        _comparison(evals, ids)
+    # Apart from the comparison, whose "Evaluations" it does not delete, and asked twice: nothing else keeps the answers.
+    with st.popover("Delete this evaluation", icon=":material/delete:"):
+        st.write(f"Delete evaluation **{chosen}** ({ui.md(', '.join(info.models))}) for good? Its answers and scores "
+                 "are kept nowhere else: export it first (Export, below) to keep a copy.")
+        if st.button("Delete for good", type="primary", key="evaluate.delete"):
+            if eval_jobs.job_state(chosen).active:
+                st.error("This evaluation is still running: stop it first.")
+            else:
+                eval_results.delete(chosen)
+                st.session_state["evaluate.selected"] = None
+                st.rerun()
+    return chosen
+
+
+def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:
+    """The stored evaluations' summaries side by side, the newest and an earlier one on its questions first."""
+    by_id = {e.id: e for e in evals}
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         default, why = eval_results.default_comparison(evals)  # the newest and an earlier one on its questions
         if st.session_state.get("evaluate.compare.newest") != ids[0]:  # first shown, or a newer one since: it first
@@ -681,18 +700,6 @@ def past_evaluations() -> str | None:
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
                             key="evaluate.compare_bars")
-    # Apart from the comparison, whose "Evaluations" it does not delete, and asked twice: nothing else keeps the answers.
-    with st.popover("Delete this evaluation", icon=":material/delete:"):
-        st.write(f"Delete evaluation **{chosen}** ({ui.md(', '.join(info.models))}) for good? Its answers and scores "
-                 "are kept nowhere else: export it first (Export, below) to keep a copy.")
-        if st.button("Delete for good", type="primary", key="evaluate.delete"):
-            if eval_jobs.job_state(chosen).active:
-                st.error("This evaluation is still running: stop it first.")
-            else:
-                eval_results.delete(chosen)
-                st.session_state["evaluate.selected"] = None
-                st.rerun()
-    return chosen
 
 
 def render() -> None:

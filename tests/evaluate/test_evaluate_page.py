@@ -144,16 +144,17 @@ def test_start_times_read_as_dates_not_iso_strings_on_the_page_and_in_the_report
 
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA))
-    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
-    result.created, result.status = "2026-12-05T00:12:33.123456+00:00", "finished"
-    result.rows = [QuestionRow(index=0, question=QA[0]["question"], reference=QA[0]["answer"],
-                               answers={"m": "Two halves"}, scores={"m": {"f1": 0.4}})]
-    eval_results.save(eval_results.refresh_summaries(result))
+    for created in ("2026-12-04T09:01:00+00:00", "2026-12-05T00:12:33.123456+00:00"):  # an earlier one to compare with
+        result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+        result.created, result.status = created, "finished"
+        result.rows = [QuestionRow(index=0, question=QA[0]["question"], reference=QA[0]["answer"],
+                                   answers={"m": "Two halves"}, scores={"m": {"f1": 0.4}})]
+        eval_results.save(eval_results.refresh_summaries(result))
     at = _app()
     status = [c.value for c in at.caption if c.value.startswith("Status:")]
     assert len(status) == 1 and "started 2026-12-05 00:12 UTC" in status[0]
     compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert list(compared["started"]) == ["2026-12-05 00:12 UTC"]
+    assert list(compared["started"]) == ["2026-12-05 00:12 UTC", "2026-12-04 09:01 UTC"]
     page = report.to_html(eval_results.load(result.id))
     assert "started 2026-12-05 00:12 UTC" in page
     for shown in [*status, page, compared.to_csv()]:
@@ -481,11 +482,25 @@ def test_the_summary_says_how_to_read_each_metric_and_why_an_api_model_has_no_pe
 
 def test_compared_evaluations_are_rounded_as_the_summary_is(tmp_path):
     """The Compare past evaluations table showed 0.41234567 where the Summary showed 0.412."""
-    _local_and_api_result(tmp_path)
+    first = _local_and_api_result(tmp_path)
+    second = _local_and_api_result(tmp_path)
     at = _app()
     compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert list(compared["Token F1"]) == ["0.412", "0.1"] and list(compared["chrF"]) == ["40.1", "10"]
-    assert list(compared["Reference perplexity"]) == ["12.3", "—"]
+    assert set(compared["evaluation"]) == {first, second}
+    assert list(compared["Token F1"]) == ["0.412", "0.1"] * 2 and list(compared["chrF"]) == ["40.1", "10"] * 2
+    assert list(compared["Reference perplexity"]) == ["12.3", "—"] * 2
+
+
+def test_past_evaluations_are_offered_for_comparison_only_when_there_are_others(tmp_path):
+    """"Compare past evaluations (1)" was offered beside the only evaluation there was: nothing to compare it with."""
+    _local_and_api_result(tmp_path)
+    at = _app()
+    assert not at.exception and at.selectbox(key="evaluate.pick").options
+    assert not [e for e in at.expander if e.label.startswith("Compare past evaluations")]
+    assert not [df for df in at.dataframe if "evaluation" in df.value.columns]
+    _local_and_api_result(tmp_path)
+    at.run()
+    assert [e.label for e in at.expander if e.label.startswith("Compare")] == ["Compare past evaluations (2)"]
 
 
 def test_a_leak_reads_the_same_in_the_answers_table_and_the_question_details(tmp_path):
