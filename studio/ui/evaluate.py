@@ -168,7 +168,8 @@ def new_evaluation_form() -> None:
             st.session_state["evaluate.newest"] = max(newest, st.session_state.get("evaluate.newest", ""))
             chosen = st.multiselect("Training runs, their base models and the model library", options,
                                     format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
-                                    key="evaluate.models")
+                                    key="evaluate.models",
+                                    wrap=True)  # in a column its chips kept to one row: the second cut to a sliver
             other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
                                  placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct\n"
                                              "qa:deepset/roberta-base-squad2",

@@ -522,6 +522,15 @@ def test_the_plots_offer_only_the_metrics_this_evaluation_computed(tmp_path):
     assert at.selectbox(key="evaluate.wtl_metric").options == ["Token F1", "chrF"]  # no judge, no API perplexity
 
 
+def test_every_model_chosen_shows_in_full_in_the_models_picker(tmp_path):
+    """After the Train page's "Evaluate it" the picker held the run and its base on one line (Streamlit keeps a
+    picker placed in a column to one row of chips): the base was cut to a sliver, so one could not see it was
+    chosen. Its chips wrap onto more rows (seen in Chromium at 1280 and 390 px wide)."""
+    at = _app()
+    picker = at.multiselect(key="evaluate.models")
+    assert picker.value and picker.proto.wrap
+
+
 def test_a_first_visit_without_runs_suggests_the_bundled_model_and_start_works(offline):
     """The models list started empty: a new user had nothing to Start with. Offline, the bundled SmolLM2 is
     suggested, as on the Chat and Train pages."""
