@@ -142,7 +142,7 @@ def new_evaluation_form() -> None:
 
     run_labels = {r.model_spec: f"{r.name} · run {r.id}" for r in all_runs}
     bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
-    shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models() if e.source != "run"}
+    shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models(load=False) if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
     caps = device.capabilities()
     c1, c2 = st.columns(2)
