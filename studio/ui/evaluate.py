@@ -644,11 +644,18 @@ def past_evaluations() -> str | None:
     elif st.session_state.get("evaluate.pick") not in ids:
         st.session_state["evaluate.pick"] = ids[0]
     by_id = {e.id: e for e in evals}
+    # API models need no device: an evaluation of them alone starts while another runs, so several may be running
+    running = [i for i in ids if by_id[i].status in ("queued", "running") and eval_jobs.job_state(i).active]
     chosen = st.selectbox("Evaluation", ids, key="evaluate.pick",
-                          format_func=lambda i: f"{i} · {', '.join(by_id[i].models)}")
+                          format_func=lambda i: f"{i} · {', '.join(by_id[i].models)}" + (" · running" if i in running else ""))
     st.session_state["evaluate.shown"] = chosen
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
+    others = [i for i in running if i != chosen]
+    if others:  # the one just started is shown: the others go on, and are one pick away
+        named = "; ".join(f"{i} ({', '.join(by_id[i].models)})" for i in others)
+        st.info(f"Also running: {ui.md(named)}. Pick {'it' if len(others) == 1 else 'one'} under Evaluation to follow "
+                "or stop it.", icon=":material/autorenew:")
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
         st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:

@@ -738,3 +738,36 @@ def test_a_damaged_evaluation_file_is_named_on_the_page_not_gone_without_a_word(
         "Evaluation file 20261122-000000-abcd.json is not listed: it is damaged (cut off or edited by hand). "
         "Delete it, or put the original back."]
     assert not [i for i in at.info if "No evaluations yet" in i.value]
+
+
+def test_an_api_evaluation_started_beside_a_running_one_leaves_both_in_sight(tmp_path):
+    """API models need no device, so Start stays on while an API-only evaluation runs (docs/evaluate.md: only api:
+    models run beside a device job). The second one started was shown and the first vanished from the page, still
+    running, with nothing saying so: the page names the other running one, and the Evaluation picker marks both."""
+    import os
+
+    from studio import jobs
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    started = []
+    for model in ("api:m", "api:n"):
+        result = evaluate.new_result(EvalConfig(models=(model,), dataset_file=str(data)))
+        result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+        eval_results.save(eval_results.refresh_summaries(result))
+        jobs.update_status(eval_jobs.job_dir(result.id), kind="evaluate", state="running", pid=os.getpid(),
+                           message=f"asking {model}", done=0, total=6)
+        started.append(result.id)
+    first, second = started
+    at = _app()
+    at.session_state["evaluate.selected"] = second  # as Start leaves it
+    at.run()
+    assert not at.exception and at.selectbox(key="evaluate.pick").value == second
+    assert [i.value for i in at.info if i.value.startswith("Also running")] == [
+        f"Also running: {first} (api:m). Pick it under Evaluation to follow or stop it."]
+    picker = at.selectbox(key="evaluate.pick")
+    assert picker.format_func(first).endswith(" · running") and picker.format_func(second).endswith(" · running")
+    jobs.update_status(eval_jobs.job_dir(first), state="finished", message="finished")
+    at.run()
+    assert not [i for i in at.info if i.value.startswith("Also running")]
+    assert not at.selectbox(key="evaluate.pick").format_func(first).endswith("running")
