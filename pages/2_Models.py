@@ -25,3 +25,4 @@ with left:
     models_ui.import_panel()
 with right:
     models_ui.download_panel()
+models_ui.settle_notes(entries)

@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 
 from studio.evaluate import metrics
 from studio.evaluate.result import EvalResult
+from studio.train import plots as train_plots
 
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 WTL_COLORS = {"win": "#54A24B", "tie": "#BAB0AC", "loss": "#E45756"}
@@ -117,18 +118,15 @@ def training_curves(curves: Mapping[str, Sequence[Mapping[str, float]]], labels:
     ``labels``: every model of the evaluation, so a run keeps the colour it has in the other plots.
     """
     fig = go.Figure()
-    last = 0
+    steps: list[float] = []
     for k, (label, rows) in enumerate(curves.items()):
         i = list(labels).index(label) if labels and label in labels else k
         for key, dash, suffix in (("loss", "solid", "train"), ("eval_loss", "dash", "held-out")):
-            pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None and r.get("step") is not None]
-            if pts:
-                last = max(last, *(p[0] for p in pts))
-                fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
-                                         name=f"{label} ({suffix})", line=dict(color=color(i), dash=dash),
-                                         marker=dict(size=4)))
+            x, y = train_plots.points(rows, key)  # a metrics.jsonl edited by hand may hold text: left out, as on Train
+            steps += x
+            if x:
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{label} ({suffix})",
+                                         line=dict(color=color(i), dash=dash), marker=dict(size=4)))
     fig.update_layout(title="Training curves of the runs evaluated", yaxis_title="loss", showlegend=True,
-                      # a short run is ticked every step (plotly's own ticks read 1, 1.5, 2 ...); a long one in its own
-                      xaxis=dict(title="step", **({"tick0": 0, "dtick": 1} if last <= 10 else {})),
-                      height=360, margin=dict(t=60, b=30))
+                      xaxis=train_plots.step_axis(steps), height=360, margin=dict(t=60, b=30))
     return fig

@@ -147,7 +147,9 @@ def architecture_of(cfg: dict) -> str | None:
     return cfg.get("model_type") or (cfg.get("architectures") or [None])[0]
 
 
-def workspace_models() -> list[ModelEntry]:
+def workspace_models(load: bool = True) -> list[ModelEntry]:
+    """The workspace's model folders; ``load=False``: a tokenizer not checked yet is not loaded, its note for now the
+    provisional one (``tokenizer_check.tokenizer_note``)."""
     from studio.models import gguf
 
     clean_partial_imports()  # space a killed import left, reclaimed whenever the library is listed
@@ -164,7 +166,7 @@ def workspace_models() -> list[ModelEntry]:
             source="bundled" if card.get("bundled") else "workspace", architecture=arch,
             parameters=card.get("parameters"), context_length=card.get("context_length"),
             chat_template=card.get("chat_template"), dtype=card.get("dtype"), disk_bytes=card.get("disk_bytes"),
-            origin=_origin(card), path=str(folder), note=tokenizer_note(folder)))
+            origin=_origin(card), path=str(folder), note=tokenizer_note(folder, load=load)))
     return out
 
 
@@ -177,7 +179,7 @@ def _origin(card: dict) -> str:
     return ""
 
 
-def hub_cache_models() -> list[ModelEntry]:
+def hub_cache_models(load: bool = True) -> list[ModelEntry]:
     """Models downloaded from the Hub into the local Hugging Face cache (works offline)."""
     try:
         from huggingface_hub import constants, scan_cache_dir
@@ -203,7 +205,7 @@ def hub_cache_models() -> list[ModelEntry]:
             # from the safetensors headers, no weight loaded; a quantized checkpoint's packed tensors are not its count
             parameters=None if cfg.get("quantization_config") else hub_cache.parameters(snap),
             dtype=cfg.get("torch_dtype") or cfg.get("dtype"), disk_bytes=repo.size_on_disk,
-            chat_template=_has_chat_template(snap), path=str(snap), note=tokenizer_note(snap)))
+            chat_template=_has_chat_template(snap), path=str(snap), note=tokenizer_note(snap, load=load)))
     return out
 
 
@@ -216,7 +218,7 @@ def _has_chat_template(folder: Path) -> bool:
         return False
 
 
-def run_models() -> list[ModelEntry]:
+def run_models(load: bool = True) -> list[ModelEntry]:
     """Finished training runs (``studio.models.run_folders``), newest first; one still training is not listed."""
     from studio import jobs
 
@@ -224,11 +226,11 @@ def run_models() -> list[ModelEntry]:
     for run in run_folders.list_runs():
         if not run.has_model or jobs.read_status(run.dir).active:
             continue
-        out.append(_run_entry(run))
+        out.append(_run_entry(run, load))
     return out
 
 
-def _run_entry(run: RunRecord) -> ModelEntry:
+def _run_entry(run: RunRecord, load: bool = True) -> ModelEntry:
     """A run's row filled in from its model folder and run.json: a full model's config, a LoRA adapter's
     base config (the adapter's own files are its size on disk), the parameter count training logged."""
     model = run.dir / "model"
@@ -245,7 +247,7 @@ def _run_entry(run: RunRecord) -> ModelEntry:
                       dtype=cfg.get("dtype") or cfg.get("torch_dtype") or ("float32" if meta else None),
                       disk_bytes=size or None, origin=f"trained from {run.base} ({run.method})", path=str(run.dir),
                       # a LoRA run without its own tokenizer loads its base's
-                      note=tokenizer_note(model) if run.method == "full" and model.is_dir() else "")
+                      note=tokenizer_note(model, load=load) if run.method == "full" and model.is_dir() else "")
 
 
 def base_architecture(base: str, _depth: int = 0) -> str | None:
@@ -284,16 +286,17 @@ def base_architecture(base: str, _depth: int = 0) -> str | None:
     return None
 
 
-def list_models(include_hub_cache: bool = True) -> list[ModelEntry]:
+def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[ModelEntry]:
     """Every model the studio can use: workspace (bundled first), Hub cache, finished runs, and the
-    bundled model when its package is installed but it was not imported yet."""
-    workspace = workspace_models()
+    bundled model when its package is installed but it was not imported yet. ``load=False``: tokenizers not
+    checked yet are not loaded, their notes provisional until ``tokenizer_check.check_pending`` (a page's first paint)."""
+    workspace = workspace_models(load)
     out = sorted(workspace, key=lambda e: e.source != "bundled")
     if not any(e.source == "bundled" for e in workspace) and bundled.gguf_path() is not None:
         out.insert(0, bundled_entry())
     if include_hub_cache:
-        out += hub_cache_models()
-    return out + run_models()
+        out += hub_cache_models(load)
+    return out + run_models(load)
 
 
 # --- import, delete ------------------------------------------------------------------------------

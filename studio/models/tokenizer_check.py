@@ -9,6 +9,11 @@ its base's tokenizer files: one load for all of them), even after a restart, and
 file's size and time are read at every listing; its bytes are hashed again only when they changed).
 Where nothing can be loaded here (no transformers, as on the public app) or the tokenizer is remote code (which is
 never run for a check), the file names decide, as before.
+Loading the first tokenizer imports transformers (about 6 s in a fresh process), which the Models, Chat and Evaluate
+pages do not otherwise need to draw: their listings load nothing (``load=False``; the answer is ``provisional`` until
+a check), and the Models page checks what is left (``check_pending``) once its table is drawn, drawing it again where
+an answer differs. Not in a background thread: two threads importing transformers at once fail ("cannot import name
+'AutoConfig'"), and a page's thread imports it too.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ _DIGESTS: dict[tuple, str] = {}  # (folder, its files' names, sizes and times) -
 _SEEN: dict[str, str] = {}  # digest -> note, whichever workspace it was found in (the same content, the same answer)
 _NOTES: dict[Path, dict[str, str]] = {}  # workspace -> {digest: note}, this process's copy of its file
 _LOCK = threading.Lock()
+_PENDING: dict[str, Path] = {}  # digest -> a folder holding it, listed without loading it (load=False)
 FILE = Path("cache") / "tokenizer-checks.json"  # in the workspace
 
 
@@ -139,10 +145,13 @@ def _load_note(folder: Path) -> str:
     return ""
 
 
-def tokenizer_note(folder: Path) -> str:
+def tokenizer_note(folder: Path, *, load: bool = True) -> str:
     """"" for a model folder whose tokenizer loads; ``NO_TOKENIZER`` for one with no tokenizer at all; ``broken(...)``
     for one whose tokenizer files do not load (both: it cannot be used); ``UNSURE_TOKENIZER`` only where nothing can
-    be loaded here to tell and the file names leave it open."""
+    be loaded here to tell and the file names leave it open.
+
+    ``load=False`` (a page's first paint): a tokenizer not checked yet is not loaded now; the answer is
+    ``provisional`` and the folder waits for ``check_pending``."""
     folder = Path(folder)
     if _remote_code(folder):
         return by_file_names(folder)
@@ -156,13 +165,52 @@ def tokenizer_note(folder: Path) -> str:
         except OSError:
             return by_file_names(folder)
         _DIGESTS[key] = digest
-        note = _SEEN.get(digest)
-        kept = _kept()
-        if note is None:
-            note = kept.get(digest)
-        if note is None:
-            note = _load_note(folder)
+        note = _known(digest)
+        if note is not None:
+            return note
+        if not load:
+            _PENDING[digest] = folder
+            return provisional(folder)
+        return _check(folder, digest)
+
+
+def provisional(folder: Path) -> str:
+    """The answer before a folder's tokenizer is loaded: ``NO_TOKENIZER`` where it has no tokenizer files at all (as
+    the check finds), else nothing: a warning that it "may fail to load" would be a guess."""
+    return NO_TOKENIZER if by_file_names(folder) == NO_TOKENIZER else ""
+
+
+def pending() -> bool:
+    """Whether a listing left a tokenizer unchecked (``load=False``)."""
+    with _LOCK:
+        return bool(_PENDING)
+
+
+def check_pending() -> None:
+    """Load the tokenizers listings left unchecked (the Models page, once its table is drawn)."""
+    with _LOCK:
+        for digest, folder in list(_PENDING.items()):
+            if _known(digest) is None:
+                _check(folder, digest)
+            _PENDING.pop(digest, None)
+
+
+def _known(digest: str) -> str | None:
+    """The note for this content found in this process or kept in the workspace (kept there if found elsewhere)."""
+    note = _SEEN.get(digest)
+    kept = _kept()
+    if note is None:
+        note = kept.get(digest)
+    if note is not None:
         if kept.get(digest) != note:
             _keep(digest, note)
         _SEEN[digest] = note
+    return note
+
+
+def _check(folder: Path, digest: str) -> str:
+    note = _load_note(folder)
+    _SEEN[digest] = note
+    _keep(digest, note)
+    _PENDING.pop(digest, None)
     return note

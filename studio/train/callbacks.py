@@ -129,7 +129,9 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             self.eta = eta.Eta(0, self.t0)
             self.epochs_done = {"eval": 0, "save": 0}  # epoch-end evaluations and saves done, before a resume too
             self.first_step: int | None = None  # the step this session began at (a resume's checkpoint step)
-            self.trained_s = 0.0  # this session's time in the training loop, set when it ends
+            self.trained_s = 0.0  # this session's time in training steps: its evaluations and saves left out
+            self.step_t = self.t0  # when the last step (or the training) began counting
+            self.step_pause_s = 0.0  # evaluations and saves since the last step ended: not the next step's time
 
         def close(self) -> None:
             """Write the pending status and end the writer's thread (idempotent). For the loop's ``finally``:
@@ -145,6 +147,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             state.logging_steps = logging_interval(args.logging_steps, state.max_steps)
             self.t0 = self.last_t = clock()
             self.last_tokens, self.paused_s = state.num_input_tokens_seen, 0.0
+            self.step_t, self.step_pause_s, self.trained_s = self.t0, 0.0, 0.0
             self.eta = eta.Eta(state.global_step, self.t0)  # this process's steps only, not those before a resume
             done = int(round(state.epoch or 0.0, 4))  # a checkpoint comes after its epoch's evaluation and save
             self.epochs_done = {"eval": done, "save": done}
@@ -173,6 +176,8 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
                 control.should_save = True  # the Trainer saves right after this callback: resumable
                 self.stopped = True
             now = clock()
+            self.trained_s += max(0.0, now - self.step_t - self.step_pause_s)
+            self.step_t, self.step_pause_s = now, 0.0
             done = state.global_step / max(1, state.max_steps)
             msg = f"step {state.global_step}/{state.max_steps} · epoch {state.epoch or 0:.2f}"
             if self.tokens_per_s:
@@ -189,11 +194,13 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
         def on_evaluate(self, args, state, control, **kwargs):
             self.eta.paused("eval", clock())
             self.paused_s += self.eta.pause_s["eval"]
+            self.step_pause_s += self.eta.pause_s["eval"]
             self.epochs_done["eval"] += 1
 
         def on_save(self, args, state, control, **kwargs):
             self.eta.paused("save", clock())
             self.paused_s += self.eta.pause_s["save"]
+            self.step_pause_s += self.eta.pause_s["save"]
             self.epochs_done["save"] += 1
 
         def _left(self, args, state) -> float | None:
@@ -209,7 +216,8 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             return self.eta.left(steps_left, pauses, guess)
 
         def on_train_end(self, args, state, control, **kwargs):
-            self.trained_s = clock() - self.t0
+            # trained_s ends with the last step: the stop's checkpoint, the last save and the best model's load
+            # after it are saving and loading, not training (a 2-step run said 3 tokens/s, its saves counted)
             self.status.close()
 
         def on_log(self, args, state, control, logs=None, **kwargs):

@@ -48,7 +48,7 @@ class TrainResult:
     eval_loss: float | None
     truncated: int  # records cut at max_length
     seconds: float
-    tokens_per_s: float | None = None  # the run's average: its non-padding tokens over its time in the training loop
+    tokens_per_s: float | None = None  # the run's average: its non-padding tokens over its time in training steps
 
 
 def packs(device: str) -> bool:

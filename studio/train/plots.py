@@ -15,7 +15,8 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _series(rows: Rows, key: str) -> tuple[list[float], list[float]]:
+def points(rows: Rows, key: str) -> tuple[list[float], list[float]]:
+    """The steps and values of ``key`` in metrics rows, the rows without a number for either left out."""
     pts = [(r["step"], r[key]) for r in rows if _number(r.get(key)) and _number(r.get("step"))]
     return [p[0] for p in pts], [p[1] for p in pts]
 
@@ -38,13 +39,13 @@ def loss_curves(runs: Mapping[str, Rows] | Rows, *, title: str = "Loss") -> go.F
     for i, (name, rows) in enumerate(series.items()):
         color = palette[i % len(palette)]
         prefix = f"{name}: " if name else ""
-        x, y = _series(rows, "loss")
+        x, y = points(rows, "loss")
         steps += x
         if x:
             # A run's first logged step alone: a line through one point draws nothing, so it gets a marker.
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines" if len(x) > 1 else "markers", name=f"{prefix}train loss",
                                      line={"color": color}))
-        x, y = _series(rows, "eval_loss")
+        x, y = points(rows, "eval_loss")
         steps += x
         if x:
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{prefix}eval loss",
@@ -56,7 +57,7 @@ def loss_curves(runs: Mapping[str, Rows] | Rows, *, title: str = "Loss") -> go.F
 
 def throughput(rows: Rows) -> go.Figure:
     """Non-padding tokens per second against step."""
-    x, y = _series(rows, "tokens_per_s")
+    x, y = points(rows, "tokens_per_s")
     fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", name="tokens/s"))
     fig.update_layout(title="Throughput", xaxis=step_axis(x), yaxis_title="tokens/s (non-padding)",
                       margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=260)

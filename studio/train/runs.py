@@ -181,7 +181,7 @@ def add_training_time(folder: Path, seconds: float) -> tuple[float, int]:
 
 
 def add_step_time(folder: Path, seconds: float) -> float:
-    """Add one session's time in the training loop (its steps, evaluations and saves; not the base's load);
+    """Add one session's time in training steps (not its evaluations, saves or the base's load);
     returns the run's total across resumes: what its average tokens/s is over."""
     data = _time_data(folder)
     try:

@@ -142,7 +142,7 @@ def new_evaluation_form() -> None:
 
     run_labels = {r.model_spec: f"{r.name} · run {r.id}" for r in all_runs}
     bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
-    shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models() if e.source != "run"}
+    shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models(load=False) if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
     caps = device.capabilities()
     c1, c2 = st.columns(2)
@@ -168,7 +168,8 @@ def new_evaluation_form() -> None:
             st.session_state["evaluate.newest"] = max(newest, st.session_state.get("evaluate.newest", ""))
             chosen = st.multiselect("Training runs, their base models and the model library", options,
                                     format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
-                                    key="evaluate.models")
+                                    key="evaluate.models",
+                                    wrap=True)  # in a column its chips kept to one row: the second cut to a sliver
             other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
                                  placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct\n"
                                              "qa:deepset/roberta-base-squad2",
@@ -643,16 +644,42 @@ def past_evaluations() -> str | None:
     elif st.session_state.get("evaluate.pick") not in ids:
         st.session_state["evaluate.pick"] = ids[0]
     by_id = {e.id: e for e in evals}
+    # API models need no device: an evaluation of them alone starts while another runs, so several may be running
+    running = [i for i in ids if by_id[i].status in ("queued", "running") and eval_jobs.job_state(i).active]
     chosen = st.selectbox("Evaluation", ids, key="evaluate.pick",
-                          format_func=lambda i: f"{i} · {', '.join(by_id[i].models)}")
+                          format_func=lambda i: f"{i} · {', '.join(by_id[i].models)}" + (" · running" if i in running else ""))
     st.session_state["evaluate.shown"] = chosen
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
+    others = [i for i in running if i != chosen]
+    if others:  # the one just started is shown: the others go on, and are one pick away
+        named = "; ".join(f"{i} ({', '.join(by_id[i].models)})" for i in others)
+        st.info(f"Also running: {ui.md(named)}. Pick {'it' if len(others) == 1 else 'one'} under Evaluation to follow "
+                "or stop it.", icon=":material/autorenew:")
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
         st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:
         st.caption(f"Status: **{info.status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
                    f"{plural(info.questions, 'question')}")
+    if len(evals) > 1:  # one evaluation alone has nothing to be compared with
+        _comparison(evals, ids)
+    # Apart from the comparison, whose "Evaluations" it does not delete, and asked twice: nothing else keeps the answers.
+    with st.popover("Delete this evaluation", icon=":material/delete:"):
+        st.write(f"Delete evaluation **{chosen}** ({ui.md(', '.join(info.models))}) for good? Its answers and scores "
+                 "are kept nowhere else: export it first (Export, below) to keep a copy.")
+        if st.button("Delete for good", type="primary", key="evaluate.delete"):
+            if eval_jobs.job_state(chosen).active:
+                st.error("This evaluation is still running: stop it first.")
+            else:
+                eval_results.delete(chosen)
+                st.session_state["evaluate.selected"] = None
+                st.rerun()
+    return chosen
+
+
+def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:
+    """The stored evaluations' summaries side by side, the newest and an earlier one on its questions first."""
+    by_id = {e.id: e for e in evals}
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         default, why = eval_results.default_comparison(evals)  # the newest and an earlier one on its questions
         if st.session_state.get("evaluate.compare.newest") != ids[0]:  # first shown, or a newer one since: it first
@@ -681,18 +708,6 @@ def past_evaluations() -> str | None:
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
                             key="evaluate.compare_bars")
-    # Apart from the comparison, whose "Evaluations" it does not delete, and asked twice: nothing else keeps the answers.
-    with st.popover("Delete this evaluation", icon=":material/delete:"):
-        st.write(f"Delete evaluation **{chosen}** ({ui.md(', '.join(info.models))}) for good? Its answers and scores "
-                 "are kept nowhere else: export it first (Export, below) to keep a copy.")
-        if st.button("Delete for good", type="primary", key="evaluate.delete"):
-            if eval_jobs.job_state(chosen).active:
-                st.error("This evaluation is still running: stop it first.")
-            else:
-                eval_results.delete(chosen)
-                st.session_state["evaluate.selected"] = None
-                st.rerun()
-    return chosen
 
 
 def render() -> None:

@@ -39,8 +39,10 @@ def init() -> None:
 @st.cache_data(ttl=5, show_spinner=False)
 def _library(workspace: str) -> list[library.ModelEntry]:
     """The library, listed at most every 5 s (the Hub cache scan walks the disk); the Models page lists it fresh.
-    ``workspace`` keys the cache: on a public app each visitor's runs and models are their own."""
-    return library.list_models()
+    ``workspace`` keys the cache: on a public app each visitor's runs and models are their own. Tokenizers not
+    checked yet are not loaded (``settle_notes`` on the Models page does): loading one imports transformers, seconds
+    before a page could draw."""
+    return library.list_models(load=False)
 
 
 def _entries(include_runs: bool) -> list[library.ModelEntry]:
@@ -119,6 +121,20 @@ def library_table() -> list[library.ModelEntry]:
     # whole where the window is narrower than its columns. Its cells are Markdown: names are shown as typed.
     st.table(pd.DataFrame([{k: ui.md(v) for k, v in row.items()} for row in rows]), hide_index=True)
     return entries
+
+
+def settle_notes(entries: list[library.ModelEntry]) -> None:
+    """Once the page is drawn: load the tokenizers its table did not, and draw it again where an answer differs from
+    the one shown (a tokenizer that does not load turns Chat with it and Train on it off)."""
+    from studio.models import tokenizer_check
+
+    if not tokenizer_check.pending():
+        return
+    with st.spinner("Checking that each model's tokenizer loads…"):
+        tokenizer_check.check_pending()
+    _library.clear()
+    if [e.note for e in _library(str(config.home()))] != [e.note for e in entries]:
+        st.rerun()
 
 
 def actions(entries: list[library.ModelEntry]) -> None:

@@ -144,16 +144,17 @@ def test_start_times_read_as_dates_not_iso_strings_on_the_page_and_in_the_report
 
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA))
-    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
-    result.created, result.status = "2026-12-05T00:12:33.123456+00:00", "finished"
-    result.rows = [QuestionRow(index=0, question=QA[0]["question"], reference=QA[0]["answer"],
-                               answers={"m": "Two halves"}, scores={"m": {"f1": 0.4}})]
-    eval_results.save(eval_results.refresh_summaries(result))
+    for created in ("2026-12-04T09:01:00+00:00", "2026-12-05T00:12:33.123456+00:00"):  # an earlier one to compare with
+        result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+        result.created, result.status = created, "finished"
+        result.rows = [QuestionRow(index=0, question=QA[0]["question"], reference=QA[0]["answer"],
+                                   answers={"m": "Two halves"}, scores={"m": {"f1": 0.4}})]
+        eval_results.save(eval_results.refresh_summaries(result))
     at = _app()
     status = [c.value for c in at.caption if c.value.startswith("Status:")]
     assert len(status) == 1 and "started 2026-12-05 00:12 UTC" in status[0]
     compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert list(compared["started"]) == ["2026-12-05 00:12 UTC"]
+    assert list(compared["started"]) == ["2026-12-05 00:12 UTC", "2026-12-04 09:01 UTC"]
     page = report.to_html(eval_results.load(result.id))
     assert "started 2026-12-05 00:12 UTC" in page
     for shown in [*status, page, compared.to_csv()]:
@@ -481,11 +482,25 @@ def test_the_summary_says_how_to_read_each_metric_and_why_an_api_model_has_no_pe
 
 def test_compared_evaluations_are_rounded_as_the_summary_is(tmp_path):
     """The Compare past evaluations table showed 0.41234567 where the Summary showed 0.412."""
-    _local_and_api_result(tmp_path)
+    first = _local_and_api_result(tmp_path)
+    second = _local_and_api_result(tmp_path)
     at = _app()
     compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert list(compared["Token F1"]) == ["0.412", "0.1"] and list(compared["chrF"]) == ["40.1", "10"]
-    assert list(compared["Reference perplexity"]) == ["12.3", "—"]
+    assert set(compared["evaluation"]) == {first, second}
+    assert list(compared["Token F1"]) == ["0.412", "0.1"] * 2 and list(compared["chrF"]) == ["40.1", "10"] * 2
+    assert list(compared["Reference perplexity"]) == ["12.3", "—"] * 2
+
+
+def test_past_evaluations_are_offered_for_comparison_only_when_there_are_others(tmp_path):
+    """"Compare past evaluations (1)" was offered beside the only evaluation there was: nothing to compare it with."""
+    _local_and_api_result(tmp_path)
+    at = _app()
+    assert not at.exception and at.selectbox(key="evaluate.pick").options
+    assert not [e for e in at.expander if e.label.startswith("Compare past evaluations")]
+    assert not [df for df in at.dataframe if "evaluation" in df.value.columns]
+    _local_and_api_result(tmp_path)
+    at.run()
+    assert [e.label for e in at.expander if e.label.startswith("Compare")] == ["Compare past evaluations (2)"]
 
 
 def test_a_leak_reads_the_same_in_the_answers_table_and_the_question_details(tmp_path):
@@ -505,6 +520,15 @@ def test_the_plots_offer_only_the_metrics_this_evaluation_computed(tmp_path):
     assert "Semantic similarity" not in offered and "Exact match" not in offered
     assert offered == ["Token F1", "chrF", "Reference perplexity"]
     assert at.selectbox(key="evaluate.wtl_metric").options == ["Token F1", "chrF"]  # no judge, no API perplexity
+
+
+def test_every_model_chosen_shows_in_full_in_the_models_picker(tmp_path):
+    """After the Train page's "Evaluate it" the picker held the run and its base on one line (Streamlit keeps a
+    picker placed in a column to one row of chips): the base was cut to a sliver, so one could not see it was
+    chosen. Its chips wrap onto more rows (seen in Chromium at 1280 and 390 px wide)."""
+    at = _app()
+    picker = at.multiselect(key="evaluate.models")
+    assert picker.value and picker.proto.wrap
 
 
 def test_a_first_visit_without_runs_suggests_the_bundled_model_and_start_works(offline):
@@ -714,3 +738,36 @@ def test_a_damaged_evaluation_file_is_named_on_the_page_not_gone_without_a_word(
         "Evaluation file 20261122-000000-abcd.json is not listed: it is damaged (cut off or edited by hand). "
         "Delete it, or put the original back."]
     assert not [i for i in at.info if "No evaluations yet" in i.value]
+
+
+def test_an_api_evaluation_started_beside_a_running_one_leaves_both_in_sight(tmp_path):
+    """API models need no device, so Start stays on while an API-only evaluation runs (docs/evaluate.md: only api:
+    models run beside a device job). The second one started was shown and the first vanished from the page, still
+    running, with nothing saying so: the page names the other running one, and the Evaluation picker marks both."""
+    import os
+
+    from studio import jobs
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    started = []
+    for model in ("api:m", "api:n"):
+        result = evaluate.new_result(EvalConfig(models=(model,), dataset_file=str(data)))
+        result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+        eval_results.save(eval_results.refresh_summaries(result))
+        jobs.update_status(eval_jobs.job_dir(result.id), kind="evaluate", state="running", pid=os.getpid(),
+                           message=f"asking {model}", done=0, total=6)
+        started.append(result.id)
+    first, second = started
+    at = _app()
+    at.session_state["evaluate.selected"] = second  # as Start leaves it
+    at.run()
+    assert not at.exception and at.selectbox(key="evaluate.pick").value == second
+    assert [i.value for i in at.info if i.value.startswith("Also running")] == [
+        f"Also running: {first} (api:m). Pick it under Evaluation to follow or stop it."]
+    picker = at.selectbox(key="evaluate.pick")
+    assert picker.format_func(first).endswith(" · running") and picker.format_func(second).endswith(" · running")
+    jobs.update_status(eval_jobs.job_dir(first), state="finished", message="finished")
+    at.run()
+    assert not [i for i in at.info if i.value.startswith("Also running")]
+    assert not at.selectbox(key="evaluate.pick").format_func(first).endswith("running")

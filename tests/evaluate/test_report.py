@@ -240,6 +240,20 @@ def test_training_curves_tick_whole_steps():
     assert long.layout.xaxis.dtick is None  # plotly's own ticks: whole steps over a long run (0, 100, 200 ...)
 
 
+def test_training_curves_follow_the_train_page_s_rule_and_skip_rows_edited_by_hand():
+    """The Evaluate page kept its own copy of the Train page's step axis and read metrics rows its own way: a
+    metrics.jsonl row edited by hand to hold text ("step": "3") stopped the page with a TypeError, where the Train
+    page leaves such a row out. One rule for both: the same rows drawn, the same axis."""
+    from studio.train import plots as train_plots
+
+    rows = [{"step": 1, "loss": 4.0}, {"step": "3", "loss": 3.0}, {"step": 2, "loss": "n/a", "eval_loss": 3.4},
+            {"step": 4, "loss": 3.5}]
+    fig = eval_plots.training_curves({"tuned": rows})
+    trained = train_plots.loss_curves(rows)
+    assert [(list(t.x), list(t.y)) for t in fig.data] == [(list(t.x), list(t.y)) for t in trained.data]
+    assert fig.layout.xaxis.to_plotly_json() == trained.layout.xaxis.to_plotly_json()
+
+
 def _with_api_model(result):
     """The walk's evaluation: a local run scored with reference perplexity, an API chat model without it."""
     for row in result.rows:

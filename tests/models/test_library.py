@@ -657,3 +657,34 @@ def test_a_tokenizer_file_that_does_not_load_is_said_and_a_put_back_one_is_seen_
     assert at.button(key="models.chat").disabled and at.button(key="models.train").disabled
     (folder / "tokenizer.json").write_bytes(whole)
     assert "note" not in library_rows(open_models_page()).columns
+
+
+def test_pages_that_pick_a_model_draw_without_loading_a_tokenizer_and_the_models_page_checks_after(
+        tiny_gpt2, offline, monkeypatch):
+    """The first-round check loaded every unchecked tokenizer before a picker could draw: in a fresh process that
+    imports transformers, and the Chat and Evaluate pages' first paint went from about 1.5 s to 5-12 s (bench numbers
+    in the commit). Pickers now load none (their note is the file names' firm answer: none here), and the Models page
+    checks once its table is drawn, then shows what the check found."""
+    import shutil
+    import uuid
+
+    from studio.models import tokenizer_check
+
+    folder = config.models_dir() / "cut"
+    shutil.copytree(tiny_gpt2, folder)
+    (folder / "notes.txt").write_text(uuid.uuid4().hex)  # content no earlier test's check has seen
+    whole = (folder / "tokenizer.json").read_bytes()
+    (folder / "tokenizer.json").write_bytes(whole[: len(whole) // 2])
+    loads: list[Path] = []
+    real = tokenizer_check._load_note
+    monkeypatch.setattr(tokenizer_check, "_load_note", lambda f: loads.append(Path(f)) or real(f))
+    for page in ("4_Chat.py", "5_Evaluate.py"):
+        at = AppTest.from_file(str(REPO / "pages" / page), default_timeout=60).run()
+        assert not at.exception
+        assert loads == [], page
+    at = open_models_page()
+    assert loads == [folder]  # once, after the table was drawn
+    note = library_rows(at).set_index("spec").loc["model:cut", "note"]
+    assert note.startswith("no tokenizer that loads (")
+    at.selectbox(key="models.selected").set_value("model:cut").run()
+    assert at.button(key="models.chat").disabled and loads == [folder]  # kept: not loaded again

@@ -103,3 +103,23 @@ def test_the_throughput_after_an_evaluation_is_the_steps_rate_not_a_dip(tmp_path
     run.close()
     rates = [r["tokens_per_s"] for r in runs.read_metrics(tmp_path) if "loss" in r]
     assert rates == [100.0] * 4, rates
+
+
+def test_the_run_s_average_tokens_per_s_counts_its_steps_not_its_saves(tmp_path):
+    """The average a finished or stopped run reports is over its training steps: a run stopped at step 1 said
+    "4 tokens/s on average" and a finished 2-step LoRA run "3 tokens/s", their checkpoint saves and the best
+    model's load counted as training time."""
+    run = Run(tmp_path, max_steps=4, epochs=2, evals=True)
+    run.clock.t += 5.0  # the Trainer's set-up after on_train_begin (the data loader): part of training
+    for _ in range(4):  # 2 s a step, with an evaluation (30 s) and a save (10 s) at each epoch's end
+        run.steps(1, 2.0)
+    run.clock.t += 20.0  # the best model's load after the last step and its save
+    run.cb.on_train_end(run.args, run.state, run.control)
+    assert run.cb.trained_s == pytest.approx(5.0 + 4 * 2.0)  # not the 113 s from begin to end
+
+    stopped = Run(tmp_path / "stopped", max_steps=4)
+    stopped.steps(1, 2.0)  # Stop after step 1: its checkpoint takes 10 s
+    stopped.clock.t += 10.0
+    stopped.cb.on_save(stopped.args, stopped.state, stopped.control)
+    stopped.cb.on_train_end(stopped.args, stopped.state, stopped.control)
+    assert stopped.cb.trained_s == pytest.approx(2.0)
