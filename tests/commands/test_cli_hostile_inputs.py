@@ -278,3 +278,16 @@ def test_evaluate_with_a_run_or_library_model_that_is_not_there_is_refused_befor
                    "error: No model 'smol' in the library: import it on the Models page or with `python -m studio "
                    "model import FILE.gguf`.")
     assert not report.exists()
+
+
+@pytest.mark.parametrize("argv", [["ask", "runs/nope", "hi"], ["model", "export", "runs/nope", "--out", "x.gguf"],
+                                  ["evaluate", "--model", "runs/nope", "--dataset", "qa.json", "--out", "r.json"]])
+def test_a_missing_folder_that_looks_like_a_path_is_no_such_folder_not_no_network(argv, data, tmp_path, monkeypatch,
+                                                                                   capsys):
+    """`ask runs/nope "hi"` beside a runs/ folder said "No network: ... 'runs/nope' cannot be downloaded" (it read as a
+    Hub id); evaluate asked every question, then reported it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    err = _refused(capsys, argv)
+    assert "No such folder: runs/nope" in err and "network" not in err.lower()
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "x.gguf").exists()
