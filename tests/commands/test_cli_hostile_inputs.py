@@ -291,3 +291,10 @@ def test_a_missing_folder_that_looks_like_a_path_is_no_such_folder_not_no_networ
     err = _refused(capsys, argv)
     assert "No such folder: runs/nope" in err and "network" not in err.lower()
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "x.gguf").exists()
+
+
+def test_a_setting_out_of_range_is_said_in_the_command_lines_words(data, tmp_path, capsys):
+    """`evaluate --sample -5` said "(or leave it empty for every question)": a page's field, not a flag."""
+    err = _refused(capsys, ["evaluate", "--model", "distilgpt2", "--dataset", str(data), "--out",
+                            str(tmp_path / "r.json"), "--sample", "-5"])
+    assert "leave --sample out" in err and "empty" not in err
