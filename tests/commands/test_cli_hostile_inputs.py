@@ -298,3 +298,17 @@ def test_a_setting_out_of_range_is_said_in_the_command_lines_words(data, tmp_pat
     err = _refused(capsys, ["evaluate", "--model", "distilgpt2", "--dataset", str(data), "--out",
                             str(tmp_path / "r.json"), "--sample", "-5"])
     assert "leave --sample out" in err and "empty" not in err
+
+
+@pytest.mark.parametrize("argv", [["dataset", "export", "{data}", "--to", "sharegpt", "--out", "{missing}"],
+                                  ["dataset", "import", "{data}", "--out", "{missing}"],
+                                  ["dedup", "{data}", "--threshold", "90", "--report", "{missing}"],
+                                  ["dedup", "{data}", "--threshold", "90", "--report", "{tmp}/r.json", "--out",
+                                   "{missing}"]])
+def test_an_output_in_a_folder_that_is_not_there_is_refused_not_made(argv, data, tmp_path, capsys):
+    """`dataset export qa --out typo/a/x.json`, `dataset import ... --out typo/x.json` and `dedup --report
+    typo/x.json` made the typo'd folders and exited 0, where `evaluate` refused: every command refuses now."""
+    missing = tmp_path / "typo" / "a" / "x.json"
+    err = _refused(capsys, [a.format(data=data, missing=missing, tmp=tmp_path) for a in argv])
+    assert err == f"error: The folder of {missing} does not exist: create it or choose another path."
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "r.json").exists()
