@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)  # inside: a Ctrl-C while the commands import is one line too
         _job_limit()
         return int(args.func(args) or 0)
-    except StudioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except StudioError as exc:  # a setting's problem in its flag's words where it has them (studio.settings.check)
+        print(f"error: {getattr(exc, 'command_line', None) or exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         if exc.errno != errno.ENAMETOOLONG:  # anything else unexpected about a file is a bug: its traceback

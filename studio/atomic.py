@@ -81,7 +81,8 @@ def write_output(path: Path, data: bytes | str) -> None:
     a link and the file it names is replaced; a device or a pipe (``/dev/stdout``, ``/dev/null``, a FIFO) is
     written into. Replacing the name itself put a plain file where the link or ``/dev/null`` had been."""
     data = data.encode("utf-8") if isinstance(data, str) else data
-    path = Path(path)
+    path = Path(path).expanduser()
+    refuse_missing_folder(path)
     try:
         kind = os.stat(path).st_mode
     except OSError:
@@ -99,6 +100,18 @@ def write_output(path: Path, data: bytes | str) -> None:
             raise err from None
         raise StudioError(f"Cannot write {path} ({exc.strerror or exc}): check the folder exists and is "
                           "writable.") from None
+
+
+def refuse_missing_folder(path: Path) -> None:
+    """A file the person named goes into a folder that is there: ``--out typo/x.json`` is one line, not a typo'd
+    folder made for it (a workspace's own files are another matter: ``write_bytes`` makes their folders)."""
+    path = Path(path).expanduser()
+    if path.parent.is_dir():
+        return
+    for part in path.parents:  # note.txt/x.json: the file that stands where the folder would be
+        if os.path.lexists(part) and not part.is_dir():
+            raise StudioError(f"{part} is a file, not a folder: choose another path for {path}.")
+    raise StudioError(f"The folder of {path} does not exist: create it or choose another path.")
 
 
 def check_writable(path: Path) -> None:

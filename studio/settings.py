@@ -25,7 +25,9 @@ def setting(default: Any, help: str, *, min: float | None = None, max: float | N
             error: str | None = None) -> Any:
     """A dataclass field with its description: ``help`` (one line), inclusive ``min``/``max``, ``choices``,
     the ``label`` pages and messages call it, the CLI ``flag`` when not ``--field-name``, and the ``error``
-    shown when out of range (``{value}`` is the value; default: "<label> <value> is out of range: use min to max.")."""
+    shown when out of range (``{value}`` is the value; default: "<label> <value> is out of range: use min to max.";
+    ``{unset}`` is how to leave an optional setting unset: "leave it empty" on a page, "leave --flag out" on the
+    command line, see ``check``)."""
     meta = {"help": help, "min": min, "max": max, "choices": tuple(choices) if choices is not None else None,
             "label": label, "flag": flag, "error": error}
     return dataclasses.field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
@@ -82,9 +84,11 @@ def _wrong_type(cls: Any, name: str, value: Any) -> str | None:
     return None
 
 
-def problem(cls: Any, name: str, value: Any) -> str | None:
-    """Why ``value`` does not fit field ``name`` (one line), or None when it does."""
+def problem(cls: Any, name: str, value: Any, *, command_line: bool = False) -> str | None:
+    """Why ``value`` does not fit field ``name`` (one line), or None when it does; ``command_line``: in the words of
+    its flag ("leave --sample out"), not of its page's field ("leave it empty")."""
     m = meta(cls, name)
+    unset = f"leave {flag(cls, name)} out" if command_line else "leave it empty"
     if value is None and cls.__dataclass_fields__[name].default is None:
         return None  # an optional setting left unset
     wrong = _wrong_type(cls, name, value)
@@ -92,7 +96,7 @@ def problem(cls: Any, name: str, value: Any) -> str | None:
         return wrong
     if m.get("choices") is not None and value not in m["choices"]:
         return m.get("error", "Unknown {label} {value!r}: choose {choices}.").format(
-            label=label(cls, name).lower(), value=value, choices=", ".join(m["choices"]))
+            label=label(cls, name).lower(), value=value, choices=", ".join(m["choices"]), unset=unset)
     lo, hi = m.get("min"), m.get("max")
     if lo is None and hi is None:
         return None
@@ -102,16 +106,19 @@ def problem(cls: Any, name: str, value: Any) -> str | None:
         default = "{label} {value} is out of range: use {lo} to {hi}." if hi is not None else \
             "{label} {value} is out of range: use {lo} or more."
         return m.get("error", default).format(label=label(cls, name), value=value, lo=_fmt(lo) if lo is not None else "",
-                                              hi=_fmt(hi) if hi is not None else "")
+                                              hi=_fmt(hi) if hi is not None else "", unset=unset)
     return None
 
 
 def check(cfg: Any, error: type[Exception]) -> None:
-    """Raise ``error`` with the first field's one-line problem, if any (fields in declaration order)."""
+    """Raise ``error`` with the first field's one-line problem, if any (fields in declaration order). Its
+    ``command_line`` attribute says it in the command line's words, which ``python -m studio`` prints instead."""
     for f in dataclasses.fields(cfg):
         why = problem(type(cfg), f.name, getattr(cfg, f.name))
         if why:
-            raise error(why)
+            exc = error(why)
+            exc.command_line = problem(type(cfg), f.name, getattr(cfg, f.name), command_line=True)  # type: ignore[attr-defined]
+            raise exc
 
 
 def flag(cls: Any, name: str) -> str:

@@ -46,8 +46,8 @@ def test_distinct_files_still_work(data, capsys):
 
 @pytest.mark.parametrize(("out", "said"), [
     ("{dir}/folder", "error: --out {dir}/folder is a folder: give a file name, e.g. {dir}/folder/qa.json."),
-    ("{dir}/note.txt/x.json", "error: cannot make the folder {dir}/note.txt: {dir}/note.txt is a file, not a folder; "
-                              "move it away or choose another path (for the workspace: point STUDIO_HOME at a folder)."),
+    ("{dir}/note.txt/x.json", "error: {dir}/note.txt is a file, not a folder: choose another path for "
+                              "{dir}/note.txt/x.json."),
     ("/proc/x.json", "error: Cannot write /proc/x.json (No such file or directory): check the folder exists and is "
                      "writable."),
 ])

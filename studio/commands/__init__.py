@@ -24,7 +24,14 @@ def ends_without_teardown() -> bool:
 def refuse_overwriting_inputs(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None]) -> None:
     """A file named both as something a command reads and something it writes (``evaluate --dataset qa.json
     --out qa.json``), or twice as an output, is refused before anything runs: writing it would replace what the
-    user had with a report. ``outputs`` and ``inputs`` map each flag to its path (None: not given)."""
+    user had with a report. So is an output whose folder does not exist (``--out typo/x.json``): every command
+    says so in one line, as ``atomic.write_output`` does, rather than creating the typo'd folder. ``outputs`` and
+    ``inputs`` map each flag to its path (None: not given)."""
+    from studio import atomic
+
+    for path in outputs.values():
+        if path:
+            atomic.refuse_missing_folder(Path(path))
     seen: dict[Path, str] = {}
     for flag, path in inputs.items():
         if path and Path(path).expanduser().is_file():

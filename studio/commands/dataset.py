@@ -228,10 +228,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise StudioError(f"Cannot tell the format from {args.out.name!r}: pass --to "
                           f"{', '.join(writers.WRITERS)}.")
     source = Path(args.name)
+    refuse_overwriting_inputs({"--out": args.out}, {"input": source})  # a missing folder too, before anything is read
     if store.find_dataset(args.name) is None and (source.is_file() or source.is_dir()):
         if args.version is not None:
             raise StudioError("--version is for a workspace dataset; a file has none: leave it out.")
-        refuse_overwriting_inputs({"--out": args.out}, {"input": source})
         records, _ = formats.read_file(source, [])  # checked as `dataset import` checks it: errors refuse it
     else:
         info = _dataset(args.name)

@@ -88,8 +88,8 @@ def _model_spec(spec: str, base_url: str | None) -> str:
 
 
 def _refuse_missing_models(models: tuple[str, ...]) -> None:
-    """A run or library model that is not there (``run:faq`` for a run trained with ``--out runs/faq``, a typo) is one
-    line now: it was found missing only after every question had been asked of the others, and left a report."""
+    """A run, library model or folder that is not there (``run:faq`` for a run trained with ``--out runs/faq``, a
+    typo'd ``runs/fqa``) is one line now: it was found missing only after every question had been asked of the others, and left a report."""
     from studio.models import loading
 
     for spec in models:
@@ -97,7 +97,7 @@ def _refuse_missing_models(models: tuple[str, ...]) -> None:
             kind = parse_spec(spec).kind
         except ModelSpecError:
             continue  # said in its own words by the evaluation
-        if kind in ("run", "model"):
+        if kind in ("run", "model", "path", "gguf", "hub"):  # cheap: a typo'd run, name or folder says so now
             loading.resolve(spec)
 
 

@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "version and hash, hyperparameters, the latest evaluation). Private unless --public. "
                                    "The token comes from the HF_TOKEN environment variable (the command line does not read "
                                    ".streamlit/secrets.toml).")
-    p.add_argument("run", help="a run id (see `runs`) or run:<id>")
+    p.add_argument("run", help="a run id (see `runs`), run:<id> or a run folder")
     p.add_argument("repo_id", help="the Hub model repo, owner/name")
     p.add_argument("--public", action="store_true", help="make the repo public (default: private)")
     p.set_defaults(func=cmd_push)
@@ -19,13 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_push(args: argparse.Namespace) -> int:
     from studio import config
-    from studio.commands.train import run_id_arg
+    from studio.commands.train import run_folder_arg
     from studio.evaluate import card
-    from studio.models.spec import run_spec
-    from studio.train import publish
+    from studio.train import publish, runs
 
-    run_id = run_id_arg(args.run)
-    url = publish.push_run(run_id, args.repo_id, config.hf_token(), private=not args.public,
-                           evaluation=card.section(str(run_spec(run_id))))
-    print(f"pushed run {run_id} to {url} ({'public' if args.public else 'private'})")
+    run = runs.load_run_dir(run_folder_arg(args.run))
+    in_workspace = run.dir.resolve().parent == config.runs_dir().resolve()  # evaluated as run:<id>, else as its folder
+    url = publish.push_run(run, args.repo_id, config.hf_token(), private=not args.public,
+                           evaluation=card.section(run.model_spec if in_workspace else args.run.strip()))
+    print(f"pushed run {run.id} to {url} ({'public' if args.public else 'private'})")
     return 0

@@ -19,7 +19,7 @@ from studio import config, jobs
 from studio.data.display import plural
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError
-from studio.models import fast_decoding
+from studio.models import fast_decoding, run_folders
 from studio.models.spec import parse_spec
 from studio.train import resumable, runs
 from studio.train.config import SCRATCH, TrainConfig
@@ -247,13 +247,22 @@ def run_id_arg(text: str) -> str:
     return parsed.name if parsed.kind == "run" else text.strip()
 
 
+def run_folder_arg(text: str) -> Path:
+    """The folder of a RUN argument: ``run:<id>``, the bare id (as ``runs`` lists them) or a run folder (``runs/faq``,
+    one trained with ``--out`` elsewhere), as ``ask``, ``evaluate`` and ``model export`` take one. The one resolver of
+    the commands that act on a run (``push``, ``merge``)."""
+    spec, given = run_id_arg(text), Path(text.strip()).expanduser()
+    folder = given if parse_spec(text).kind != "run" and run_folders.is_run(given) else config.runs_dir() / spec
+    if not run_folders.is_run(folder):
+        raise StudioError(f"No training run {text.strip()!r}: `python -m studio runs` lists them; a run trained with "
+                          "--out elsewhere is named by its folder.")
+    return folder
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     from studio.train import lora
 
-    spec = run_id_arg(args.run)
-    folder = Path(spec).expanduser() if Path(spec).expanduser().is_dir() else config.runs_dir() / spec
-    if not (folder / runs.RUN_JSON).is_file():
-        raise StudioError(f"No training run {args.run!r}: `python -m studio runs` lists them.")
+    folder = run_folder_arg(args.run)
     out = lora.merge(folder, Path(args.out) if args.out else None)
     print(f"merged into {out}")
     return 0

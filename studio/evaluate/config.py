@@ -21,8 +21,8 @@ class EvalConfig:
     dataset_version: int | None = None  # None: the latest version
     dataset_file: str | None = None
     # evaluate a random sample of this many questions (seeded)
-    sample: int | None = setting(None, "Evaluate a random sample of this many questions (seeded); empty: every one.",
-                                 min=1, error="The sample size must be at least 1 (or leave it empty for every question).")
+    sample: int | None = setting(None, "Evaluate a random sample of this many questions (seeded) instead of every one.",
+                                 min=1, error="The sample size must be at least 1 (or {unset} for every question).")
     # Generation
     # answers in Q&A datasets are a sentence or two (~30-60 tokens)
     max_new_tokens: int = setting(64, "Answer length at most, in tokens.", min=1, max=4096, label="Max new tokens",

@@ -125,7 +125,9 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
         if found is None:
             raise ModelLoadError(f"{spec} holds no model (no config.json): choose the folder save_pretrained wrote.")
         return ModelRef(spec, str(found), _kind(found, "path"))
-    if parsed.kind == "path":
+    if parsed.kind == "path" or (parsed.kind == "hub" and "/" in spec and path.parent.is_dir()
+                                  and not bundled.is_bundled_id(spec) and not in_hub_cache(spec)):
+        # "runs/nope" in a folder that has runs/: a typo'd path, not a Hub id to say cannot be downloaded
         raise ModelLoadError(f"No such folder: {spec}. Check the path, or enter a Hub id like distilgpt2.")
     if parsed.kind != "hub":  # api:, api:qa:, qa: and scratch are not causal models this loads
         raise ModelLoadError(f"{spec!r} is not a local model to load here: choose a Hub id, a local folder, "

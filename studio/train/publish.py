@@ -51,11 +51,12 @@ def model_card(run: runs.RunInfo, evaluation: str = "") -> str:
     return "\n".join(lines)
 
 
-def push_run(run_id: str, repo_id: str, token: str | None, private: bool = True, *, evaluation: str = "") -> str:
-    """Upload the run's model (or adapter) and its card (``evaluation``: its section, as for ``model_card``);
-    returns the repo URL. One-line errors."""
+def push_run(run: str | runs.RunInfo, repo_id: str, token: str | None, private: bool = True, *,
+             evaluation: str = "") -> str:
+    """Upload the run's (its id, or the run read from any folder) model (or adapter) and its card (``evaluation``:
+    its section, as for ``model_card``); returns the repo URL. One-line errors."""
     repo_id = hub.check_repo_id(repo_id, kind="model")
-    run = runs.load_run(run_id)
+    run = runs.load_run(run) if isinstance(run, str) else run
     if not run.has_model:
         from studio.errors import StudioError
 

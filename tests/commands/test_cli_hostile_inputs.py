@@ -278,3 +278,37 @@ def test_evaluate_with_a_run_or_library_model_that_is_not_there_is_refused_befor
                    "error: No model 'smol' in the library: import it on the Models page or with `python -m studio "
                    "model import FILE.gguf`.")
     assert not report.exists()
+
+
+@pytest.mark.parametrize("argv", [["ask", "runs/nope", "hi"], ["model", "export", "runs/nope", "--out", "x.gguf"],
+                                  ["evaluate", "--model", "runs/nope", "--dataset", "qa.json", "--out", "r.json"]])
+def test_a_missing_folder_that_looks_like_a_path_is_no_such_folder_not_no_network(argv, data, tmp_path, monkeypatch,
+                                                                                   capsys):
+    """`ask runs/nope "hi"` beside a runs/ folder said "No network: ... 'runs/nope' cannot be downloaded" (it read as a
+    Hub id); evaluate asked every question, then reported it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    err = _refused(capsys, argv)
+    assert "No such folder: runs/nope" in err and "network" not in err.lower()
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "x.gguf").exists()
+
+
+def test_a_setting_out_of_range_is_said_in_the_command_lines_words(data, tmp_path, capsys):
+    """`evaluate --sample -5` said "(or leave it empty for every question)": a page's field, not a flag."""
+    err = _refused(capsys, ["evaluate", "--model", "distilgpt2", "--dataset", str(data), "--out",
+                            str(tmp_path / "r.json"), "--sample", "-5"])
+    assert "leave --sample out" in err and "empty" not in err
+
+
+@pytest.mark.parametrize("argv", [["dataset", "export", "{data}", "--to", "sharegpt", "--out", "{missing}"],
+                                  ["dataset", "import", "{data}", "--out", "{missing}"],
+                                  ["dedup", "{data}", "--threshold", "90", "--report", "{missing}"],
+                                  ["dedup", "{data}", "--threshold", "90", "--report", "{tmp}/r.json", "--out",
+                                   "{missing}"]])
+def test_an_output_in_a_folder_that_is_not_there_is_refused_not_made(argv, data, tmp_path, capsys):
+    """`dataset export qa --out typo/a/x.json`, `dataset import ... --out typo/x.json` and `dedup --report
+    typo/x.json` made the typo'd folders and exited 0, where `evaluate` refused: every command refuses now."""
+    missing = tmp_path / "typo" / "a" / "x.json"
+    err = _refused(capsys, [a.format(data=data, missing=missing, tmp=tmp_path) for a in argv])
+    assert err == f"error: The folder of {missing} does not exist: create it or choose another path."
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "r.json").exists()

@@ -158,3 +158,23 @@ def test_a_connection_dropped_during_the_lfs_upload_of_the_weights_is_one_line(t
                                                      "alice/soccer"), out.stderr
     assert not hub.repos[("model", "alice/soccer")].files  # nothing committed
     assert (run.dir / "model" / "model.safetensors").is_file() and SECRET not in out.stderr
+
+
+def test_push_takes_a_run_folder_as_ask_evaluate_and_model_export_do(tiny_gpt2, tmp_path, monkeypatch, capsys):
+    """`push runs/faq alice/x` was refused "No training run 'runs/faq'" while `ask runs/faq`, `evaluate --model
+    runs/faq` and `model export runs/faq` took the folder: push finds the run by its folder too (here it goes on to
+    ask for a token, so the run was found)."""
+    from studio.__main__ import main
+
+    run = _run(tiny_gpt2)
+    elsewhere = tmp_path / "elsewhere" / "runs" / "faq"  # trained with --out elsewhere/runs/faq
+    shutil.copytree(run.dir, elsewhere)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    for given in ("runs/faq", str(elsewhere), str(run.dir), run.id, f"run:{run.id}"):
+        capsys.readouterr()
+        assert main(["push", given, "alice/soccer"]) == 2
+        assert capsys.readouterr().err.startswith("error: No Hugging Face token"), given
+    assert main(["push", "runs/nope", "alice/soccer"]) == 2
+    assert capsys.readouterr().err.startswith("error: No training run 'runs/nope'")
