@@ -2,7 +2,7 @@
 
 A reloaded tab, a new one or a restarted studio brings the conversation back (``studio.chat.saved``); it brings
 back the settings it was being had with too: max new tokens, temperature, sampling, top-p, repetition penalty,
-timeout, the system prompt (its preset and text), compare
+timeout, the system prompt (its preset and text, and the one a training run's "As trained" stood in for), compare
 mode and the models picked last (each slot's ``BackendSpec``: conversation mode's ``a`` and ``b``, passage mode's
 ``passage.a`` and ``passage.b``), which a new session picks where its conversation does not say otherwise. No key
 or token is kept: a spec holds none, and the system prompts and a spec's text are written with any secret in them as
@@ -54,6 +54,9 @@ def load() -> dict[str, Any]:
     for name in ("preset", "system"):
         if isinstance(raw.get(name), str):
             out[name] = raw[name]
+    before = raw.get("before")
+    if isinstance(before, list) and len(before) == 2 and all(isinstance(v, str) for v in before):
+        out["before"] = list(before)
     if isinstance(raw.get("compare"), bool):
         out["compare"] = raw["compare"]
     models = raw.get("models") if isinstance(raw.get("models"), dict) else {}
@@ -82,9 +85,10 @@ def _fields(spec: BackendSpec, secrets: Iterable[str | None] = ()) -> dict[str, 
 
 
 def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | None] = (), *,
-         compare: bool | None = None,
+         before: tuple[str, str] | None = None, compare: bool | None = None,
          models: dict[str, BackendSpec | None] | None = None) -> None:
-    """Keep ``params``' page settings and the system prompt, its secrets as ``***``; ``compare`` and the ``models`` given by slot (``SLOTS``) where not None, the
+    """Keep ``params``' page settings, the system prompt and ``before`` (the one a training run's "As trained" stood
+    in for), their secrets as ``***``; ``compare`` and the ``models`` given by slot (``SLOTS``) where not None, the
     other slots' as kept before (a mode's models stay kept while the other mode is shown). Unchanged settings are not
     rewritten."""
     from studio.chat import saved
@@ -93,6 +97,8 @@ def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | N
     kept = load()
     values: dict[str, Any] = {name: getattr(params, name) for name in SAMPLING}
     values.update(preset=preset, system=saved.scrub(system, secrets))
+    if before is not None:
+        values["before"] = [before[0], saved.scrub(before[1], secrets)]
     if compare is not None or "compare" in kept:
         values["compare"] = kept.get("compare", False) if compare is None else compare
     picked = dict(kept.get("models", {}))

@@ -74,6 +74,8 @@ def _settings_back() -> None:
     if "system" in kept:
         st.session_state["chat.preset"] = kept.get("preset", DEFAULT_PRESET)
         st.session_state["chat.system"] = kept["system"]
+    if "before" in kept and "chat.system.before" not in st.session_state:  # a prompt typed in before a run was picked
+        st.session_state["chat.system.before"] = tuple(kept["before"])
 
 
 def _models_back() -> None:
@@ -138,14 +140,15 @@ def pick(slot: str, spec: BackendSpec) -> None:
 
 def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = None,
              compare: bool | None = None) -> None:
-    """Keep the sampling settings, the system prompt, compare mode
+    """Keep the sampling settings, the system prompt (and the one a run's "As trained" stands in for), compare mode
     and the ``models`` shown, by slot (``kept_settings.SLOTS``), in the workspace for the next session (no secret)."""
     from studio.chat import kept_settings
 
+    before = st.session_state.get("chat.system.before")
     try:
         kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
                            st.session_state.get("chat.system", ""), _secrets(),
-                           compare=compare, models=models)
+                           before=tuple(before) if before else None, compare=compare, models=models)
     except (StudioError, OSError):  # a read-only or full workspace: the settings still hold in this session
         pass
 

@@ -131,3 +131,29 @@ def test_a_conversation_says_which_models_over_the_ones_picked_last(faults):
     again = opened()
     assert again.selectbox(key="chat.a.kind").value == "openai"
     assert again.toggle(key="chat.compare").value is False
+
+
+def test_a_system_prompt_typed_in_before_a_run_comes_back_after_a_reload(faults):
+    """A prompt typed in, a training run picked ("As trained" stands in for it), a reload, another model picked: the
+    "Helpful assistant" prompt came back, the prompt typed in lost with the session."""
+    from studio.chat.trained import AS_TRAINED
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                            "format": "chat-template", "config": {}})
+    at = opened()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    mine = f"Answer like a pirate, in two lines. {TOKEN}"
+    at.text_area(key="chat.system").set_value(mine).run()
+    at.session_state["chat.a.kind"] = "local"  # the run typed into the library picker
+    at.session_state["chat.a.model"] = f"run:{folder.name}"
+    at.run()
+    assert at.selectbox(key="chat.preset").value == AS_TRAINED
+    assert TOKEN not in kept_settings.path().read_text(encoding="utf-8")
+
+    again = opened()  # the run is not in the library (it never finished): the bundled model is picked instead
+    assert again.selectbox(key="chat.preset").value != AS_TRAINED
+    assert again.text_area(key="chat.system").value == mine.replace(TOKEN, "***")
+    assert not again.exception
