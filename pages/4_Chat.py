@@ -30,8 +30,9 @@ with st.sidebar:
     with st.expander("Sampling"):
         params = chat_ui.params_panel(busy)
     chat_ui.local_models_panel()
-if params is not None:
-    chat_ui.remember(params)
+if params is not None:  # the models by slot: passage mode's apart from the conversation's
+    where = "" if mode == passage_ui.CONVERSATION else "passage."
+    chat_ui.remember(params, {f"{where}a": spec, f"{where}b": spec_b}, compare)
 
 st.title(pages.CHAT.title)
 if device.capabilities().api_only:

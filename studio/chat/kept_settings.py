@@ -2,9 +2,12 @@
 
 A reloaded tab, a new one or a restarted studio brings the conversation back (``studio.chat.saved``); it brings
 back the settings it was being had with too: max new tokens, temperature, sampling, top-p, repetition penalty,
-timeout, and the system prompt (its preset and text). Nothing else is kept here (no model, no key), and the
-system prompt is written with any secret in it as ``***``, as the conversation is. A file that cannot be read, or
-a value out of its bounds (a hand edit, an older studio's), is left out: the page's default stands for it.
+timeout, the system prompt (its preset and text, and the one a training run's "As trained" stood in for), compare
+mode and the models picked last (each slot's ``BackendSpec``: conversation mode's ``a`` and ``b``, passage mode's
+``passage.a`` and ``passage.b``), which a new session picks where its conversation does not say otherwise. No key
+or token is kept: a spec holds none, and the system prompts and a spec's text are written with any secret in them as
+``***``, as the conversation is. A file that cannot be read, or a value out of its bounds (a hand edit, an older
+studio's), is left out: the page's default stands for it.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from studio import atomic, config
-from studio.chat.base import ChatParams
+from studio.chat.base import BackendSpec, ChatParams
 from studio.errors import StudioError
 
 FILE = "settings.json"
+SLOTS = ("a", "b", "passage.a", "passage.b")
+"""The model slots kept: conversation mode's two and passage mode's two."""
 SAMPLING = ("max_new_tokens", "temperature", "do_sample", "top_p", "repetition_penalty", "timeout_s")
 """The ``ChatParams`` fields the page sets and keeps; each is checked by ``ChatParams`` on the way in."""
 
@@ -49,16 +54,58 @@ def load() -> dict[str, Any]:
     for name in ("preset", "system"):
         if isinstance(raw.get(name), str):
             out[name] = raw[name]
+    before = raw.get("before")
+    if isinstance(before, list) and len(before) == 2 and all(isinstance(v, str) for v in before):
+        out["before"] = list(before)
+    if isinstance(raw.get("compare"), bool):
+        out["compare"] = raw["compare"]
+    models = raw.get("models") if isinstance(raw.get("models"), dict) else {}
+    kept_models = {slot: spec for slot in SLOTS if (spec := _spec(models.get(slot))) is not None}
+    if kept_models:
+        out["models"] = kept_models
     return out
 
 
-def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | None] = ()) -> None:
-    """Keep ``params``' page settings and the system prompt (its secrets as ``***``); unchanged settings are not
+def _spec(data: Any) -> dict[str, Any] | None:
+    """A kept model's spec fields where they make a ``BackendSpec``; else None."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return _fields(BackendSpec.from_dict(data))
+    except (StudioError, TypeError, ValueError):
+        return None
+
+
+def _fields(spec: BackendSpec, secrets: Iterable[str | None] = ()) -> dict[str, Any]:
+    """``spec``'s fields as kept: text (secrets as ``***``), a flag, none."""
+    from studio.chat import saved
+
+    return {k: saved.scrub(v, secrets) if isinstance(v, str) else v for k, v in spec.to_dict().items()
+            if v is None or isinstance(v, (str, bool))}
+
+
+def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | None] = (), *,
+         before: tuple[str, str] | None = None, compare: bool | None = None,
+         models: dict[str, BackendSpec | None] | None = None) -> None:
+    """Keep ``params``' page settings, the system prompt and ``before`` (the one a training run's "As trained" stood
+    in for), their secrets as ``***``; ``compare`` and the ``models`` given by slot (``SLOTS``) where not None, the
+    other slots' as kept before (a mode's models stay kept while the other mode is shown). Unchanged settings are not
     rewritten."""
     from studio.chat import saved
 
-    values = {name: getattr(params, name) for name in SAMPLING}
+    secrets = list(secrets)
+    kept = load()
+    values: dict[str, Any] = {name: getattr(params, name) for name in SAMPLING}
     values.update(preset=preset, system=saved.scrub(system, secrets))
-    if load() == values:
+    if before is not None:
+        values["before"] = [before[0], saved.scrub(before[1], secrets)]
+    if compare is not None or "compare" in kept:
+        values["compare"] = kept.get("compare", False) if compare is None else compare
+    picked = dict(kept.get("models", {}))
+    picked.update({slot: _fields(spec, secrets) for slot, spec in (models or {}).items()
+                   if slot in SLOTS and spec is not None})
+    if picked:
+        values["models"] = picked
+    if kept == values:
         return
     atomic.write_json(path(), values)

@@ -74,6 +74,8 @@ def _settings_back() -> None:
     if "system" in kept:
         st.session_state["chat.preset"] = kept.get("preset", DEFAULT_PRESET)
         st.session_state["chat.system"] = kept["system"]
+    if "before" in kept and "chat.system.before" not in st.session_state:  # a prompt typed in before a run was picked
+        st.session_state["chat.system.before"] = tuple(kept["before"])
 
 
 def _models_back() -> None:
@@ -81,14 +83,21 @@ def _models_back() -> None:
     question, compare mode's second one too: the conversation came back but the first model was the bundled one and
     compare mode off, so the next question went to another model without a word. A model no longer in the workspace
     (a deleted run) is said in one line; "Chat with it" from another page picks its own model."""
+    from studio.chat import kept_settings
+
     if "chat.models_back" in st.session_state:
         return
     st.session_state["chat.models_back"] = True
     last = next((t for t in reversed(st.session_state["chat.messages"]) if t.get("role") == "assistant"), None)
-    if last is None or not isinstance(last.get("spec"), dict):
-        return
+    if last is not None and isinstance(last.get("spec"), dict):
+        said, compare = ("answered this conversation",) * 2, None
+        picks = {"a": last.get("spec"), "b": (last.get("alt") or {}).get("spec")}
+    else:  # no conversation says which: the models picked last (a Compare turned on before asking anything)
+        kept = kept_settings.load()
+        said, compare = ("was picked last", "were picked last"), kept.get("compare")
+        picks = {slot: kept.get("models", {}).get(slot) for slot in ("a", "b")}
     gone = []
-    for slot, data in (("a", last.get("spec")), ("b", (last.get("alt") or {}).get("spec"))):
+    for slot, data in picks.items():
         if not isinstance(data, dict) or (slot == "a" and "chat.a.model" in st.session_state):
             continue
         try:
@@ -96,18 +105,26 @@ def _models_back() -> None:
         except (StudioError, TypeError):
             continue
         if spec.kind == "local" and not models_ui.still_there(spec.model):
-            gone.append(spec.label)
+            if slot == "a" or compare is not False:  # a second model compare mode does not ask is not news
+                gone.append(spec.label)
             continue
-        _pick(slot, spec)
-        if slot == "b":
+        pick(slot, spec)
+        if slot == "b" and compare is None:
             st.session_state["chat.compare.kept"] = True
+    if compare is not None and "chat.compare.kept" not in st.session_state:
+        st.session_state["chat.compare.kept"] = compare
+    _said_gone(gone, said)
+
+
+def _said_gone(gone: list[str], said: tuple[str, str]) -> None:
+    """One line naming the models picked before that are no longer in the workspace (a deleted run)."""
     if gone:
         st.session_state["chat.saved_note"] = (
-            f"{' and '.join(gone)} answered this conversation but {'is' if len(gone) == 1 else 'are'} no longer in "
-            "the workspace: pick the model for the next question in the sidebar.")
+            f"{' and '.join(gone)} {said[len(gone) > 1]} but {'is' if len(gone) == 1 else 'are'} no longer in the "
+            "workspace: pick the model for the next question in the sidebar.")
 
 
-def _pick(slot: str, spec: BackendSpec) -> None:
+def pick(slot: str, spec: BackendSpec) -> None:
     """The sidebar's widgets for model ``slot`` set to ``spec``, as if picked there."""
     state = st.session_state
     state[f"chat.{slot}.kind.kept"] = spec.kind
@@ -121,13 +138,17 @@ def _pick(slot: str, spec: BackendSpec) -> None:
         state[f"chat.{slot}.base_url.kept"], state[f"chat.{slot}.api_model.kept"] = spec.base_url, spec.model
 
 
-def remember(params: ChatParams) -> None:
-    """Keep the sampling settings and the system prompt in the workspace for the next session (no secret)."""
+def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = None,
+             compare: bool | None = None) -> None:
+    """Keep the sampling settings, the system prompt (and the one a run's "As trained" stands in for), compare mode
+    and the ``models`` shown, by slot (``kept_settings.SLOTS``), in the workspace for the next session (no secret)."""
     from studio.chat import kept_settings
 
+    before = st.session_state.get("chat.system.before")
     try:
         kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
-                           st.session_state.get("chat.system", ""), _secrets())
+                           st.session_state.get("chat.system", ""), _secrets(),
+                           before=tuple(before) if before else None, compare=compare, models=models)
     except (StudioError, OSError):  # a read-only or full workspace: the settings still hold in this session
         pass
 

@@ -38,8 +38,49 @@ STATE = {
 }
 
 
+NOTE = "chat.passage.note"  # one line said above the answers (a model picked last that is gone)
+
+
 def init() -> None:
     ui.init_state(STATE)
+    _models_back()
+
+
+def _models_back() -> None:
+    """A new session (a reloaded tab, a restarted studio) asks passage questions with the models picked last
+    (``studio.chat.kept_settings``), as conversation mode does: they came back at their defaults. A local model no
+    longer in the workspace (a deleted run) is said in one line."""
+    from studio.chat import kept_settings
+
+    state = st.session_state
+    if "chat.passage.models_back" in state:
+        return
+    state["chat.passage.models_back"] = True
+    kept = kept_settings.load()
+    gone = []
+    for slot in ("a", "b"):
+        try:
+            spec = BackendSpec.from_dict(kept.get("models", {})[f"passage.{slot}"])
+        except (KeyError, StudioError, TypeError):
+            continue
+        if spec.kind == "local" and not models_ui.still_there(spec.model):
+            if slot == "a" or kept.get("compare"):
+                gone.append(spec.label)
+            continue
+        key = f"chat.passage.{slot}"
+        if spec.task != "extractive":
+            state[f"{key}.task.kept"] = GENERATIVE
+            chat_ui.pick(f"passage.{slot}", spec)
+            continue
+        state[f"{key}.task.kept"], state[f"{key}.where.kept"] = EXTRACTIVE, spec.kind
+        if spec.kind == "local":
+            state[f"{key}.kept_qa_model"] = spec.model
+        else:
+            state[f"{key}.hub_model.kept"], state[f"{key}.provider.kept"] = spec.model, spec.provider
+            state[f"{key}.endpoint.kept"] = spec.base_url
+    if gone:
+        state[NOTE] = (f"{' and '.join(gone)} {'was' if len(gone) == 1 else 'were'} picked last but "
+                       f"{'is' if len(gone) == 1 else 'are'} no longer in the workspace: pick the model in the sidebar.")
 
 
 def mode_switch(disabled: bool) -> str:
@@ -335,6 +376,8 @@ def answers(busy: bool) -> None:
     """The last question's answers: polled while the page is drawn busy (inputs off), then as they are.
     ``busy`` is the page's one reading of ``running()``: reading it again here could find the answers done
     just after the inputs were drawn off, and then no poller would ever rerun the page to turn them back on."""
+    if st.session_state.get(NOTE):
+        st.warning(ui.md(st.session_state.pop(NOTE)), icon=":material/warning:")
     run = st.session_state.get(RUN)
     if not run:
         return

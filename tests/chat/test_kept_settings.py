@@ -85,3 +85,75 @@ def test_a_settings_file_out_of_bounds_or_unreadable_leaves_the_defaults(raw):
     assert kept_settings.load() == ({"top_p": 0.5} if raw.startswith("{") else {})
     at = opened()
     assert at.slider(key="chat.temperature").value == 0.1 and at.slider(key="chat.max_new_tokens").value == 500
+
+
+def test_compare_mode_and_its_models_come_back_before_anything_is_asked(faults):
+    """Compare turned on and a second model picked, then a reload before any question: Compare was off again and
+    both models at their defaults (only a conversation's answers said which models to ask)."""
+    at = opened()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("good") + f"?api_key={TOKEN}").run()
+    at.text_input(key="chat.a.api_model").set_value("model-a").run()
+    at.toggle(key="chat.compare").set_value(True).run()
+    at.selectbox(key="chat.b.kind").set_value("provider").run()
+    at.text_input(key="chat.b.hub_model").set_value("org/model-b").run()
+    assert not at.exception
+    text = kept_settings.path().read_text(encoding="utf-8")
+    assert TOKEN not in text  # model specs only, scrubbed
+
+    again = opened()
+    assert again.toggle(key="chat.compare").value is True
+    assert again.selectbox(key="chat.a.kind").value == "openai"
+    assert again.text_input(key="chat.a.base_url").value == faults.url("good") + "?api_key=***"
+    assert again.text_input(key="chat.a.api_model").value == "model-a"
+    assert again.selectbox(key="chat.b.kind").value == "provider"
+    assert again.text_input(key="chat.b.hub_model").value == "org/model-b"
+    again.toggle(key="chat.compare").set_value(False).run()
+    assert opened().toggle(key="chat.compare").value is False
+
+
+def test_a_model_picked_last_that_is_gone_is_said_in_one_line():
+    """The run picked last was deleted since: one line says so, and the picker offers what there is."""
+    kept_settings.path().parent.mkdir(parents=True, exist_ok=True)
+    kept_settings.path().write_text(json.dumps({"compare": False, "models": {
+        "a": {"kind": "local", "model": "run:20260101-000000-gone"}}}), encoding="utf-8")
+    at = opened()
+    assert sum("no longer in the workspace" in w.value for w in at.warning) == 1
+    assert at.selectbox(key="chat.a.model").value != "run:20260101-000000-gone"
+
+
+def test_a_conversation_says_which_models_over_the_ones_picked_last(faults):
+    """Models picked after the last answer are kept, but the conversation's last answer says who answers next."""
+    at = opened()
+    ask(at, faults.url("good"), "Olá?")
+    at.toggle(key="chat.compare").set_value(True).run()
+    at.selectbox(key="chat.b.kind").set_value("provider").run()
+    again = opened()
+    assert again.selectbox(key="chat.a.kind").value == "openai"
+    assert again.toggle(key="chat.compare").value is False
+
+
+def test_a_system_prompt_typed_in_before_a_run_comes_back_after_a_reload(faults):
+    """A prompt typed in, a training run picked ("As trained" stands in for it), a reload, another model picked: the
+    "Helpful assistant" prompt came back, the prompt typed in lost with the session."""
+    from studio.chat.trained import AS_TRAINED
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                            "format": "chat-template", "config": {}})
+    at = opened()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    mine = f"Answer like a pirate, in two lines. {TOKEN}"
+    at.text_area(key="chat.system").set_value(mine).run()
+    at.session_state["chat.a.kind"] = "local"  # the run typed into the library picker
+    at.session_state["chat.a.model"] = f"run:{folder.name}"
+    at.run()
+    assert at.selectbox(key="chat.preset").value == AS_TRAINED
+    assert TOKEN not in kept_settings.path().read_text(encoding="utf-8")
+
+    again = opened()  # the run is not in the library (it never finished): the bundled model is picked instead
+    assert again.selectbox(key="chat.preset").value != AS_TRAINED
+    assert again.text_area(key="chat.system").value == mine.replace(TOKEN, "***")
+    assert not again.exception

@@ -251,3 +251,40 @@ def test_the_dataset_and_record_picked_stay_after_a_visit_to_another_page(offlin
     # Another dataset picked then: no record of it is shown as picked (its passage was never filled).
     back.selectbox(key="chat.passage.dataset").select_index(0).run()
     assert back.selectbox(key="chat.passage.record").value is None
+
+
+def test_a_restart_brings_back_the_passage_models_picked_last(qa_server: QAServer, offline):
+    """Passage mode's models came back at their defaults after a reload or a restart (only conversation mode's were
+    restored): a hosted extractive model with its endpoint, and a generative second one, are picked again."""
+    at = page(**{"chat.compare": True, "chat.passage.a.where": "provider"})
+    at.text_input(key="chat.passage.a.hub_model").set_value("org/my-squad").run()
+    at.text_input(key="chat.passage.a.endpoint").set_value(qa_server.url("qa")).run()
+    at.radio(key="chat.passage.b.task").set_value("Generative").run()
+    at.selectbox(key="chat.passage.b.kind").set_value("openai").run()
+    at.text_input(key="chat.passage.b.base_url").set_value("http://127.0.0.1:9/v1").run()
+    at.text_input(key="chat.passage.b.api_model").set_value("model-b").run()
+    assert not at.exception
+
+    again = page()  # a new session: the studio restarted, the same workspace
+    assert again.toggle(key="chat.compare").value is True
+    assert again.radio(key="chat.passage.a.task").value == "Extractive"
+    assert again.selectbox(key="chat.passage.a.where").value == "provider"
+    assert again.text_input(key="chat.passage.a.hub_model").value == "org/my-squad"
+    assert again.text_input(key="chat.passage.a.endpoint").value == qa_server.url("qa")
+    assert again.radio(key="chat.passage.b.task").value == "Generative"
+    assert again.selectbox(key="chat.passage.b.kind").value == "openai"
+    assert again.text_input(key="chat.passage.b.base_url").value == "http://127.0.0.1:9/v1"
+    assert again.text_input(key="chat.passage.b.api_model").value == "model-b"
+
+
+def test_a_passage_model_picked_last_that_is_gone_is_said_in_one_line(offline):
+    import json
+
+    from studio.chat import kept_settings
+
+    kept_settings.path().parent.mkdir(parents=True, exist_ok=True)
+    kept_settings.path().write_text(json.dumps({"models": {
+        "passage.a": {"kind": "local", "model": "run:20260101-000000-gone", "task": "chat"}}}), encoding="utf-8")
+    at = page()
+    assert sum("no longer in the workspace" in w.value for w in at.warning) == 1
+    assert not at.exception
