@@ -279,6 +279,8 @@ def test_tab_semantic_run_says_how_long_it_will_take_first(static_model):
     (estimate,) = [c.value for c in at.caption if re.search(r"Semantic dedup of 5,000 records: (under a second|about \d+ \w+) "
                                                             "with", c.value)]
     assert "built" not in estimate  # the fast model is already in this workspace
+    scores = at.selectbox(key="dedup.scoring")  # the choice matters here
+    assert not scores.disabled and scores.options == ["Fast (static embeddings)", "Precise (re-scored with MiniLM)"]
     at.button(key="dedup.run").click().run()
     job = at.session_state["dedup.job"]
     assert job is not None and job.estimate is not None  # started at once: a few seconds
@@ -304,6 +306,9 @@ def test_tab_first_semantic_run_on_a_small_dataset_starts_at_once_with_minilm_it
     at.selectbox(key="dedup.method").set_value("semantic").run()
     (said,) = [c.value for c in at.caption if "Semantic dedup of 4 records" in c.value]
     assert "all-MiniLM-L6-v2 itself" in said and "built from" not in said and "minutes" not in said
+    scores = at.selectbox(key="dedup.scoring")  # Fast and Precise both give MiniLM's scores here: no choice offered
+    assert scores.disabled and set(scores.options) == {"MiniLM itself (few records)"}
+    assert "nothing to choose" in scores.help
     at.button(key="dedup.run").click().run()
     assert at.session_state["dedup.job"] is not None  # started at once: nothing to build, no "Start" to press
     _finish(at)
