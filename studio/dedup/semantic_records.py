@@ -264,6 +264,7 @@ class Estimate:
     distinct: int | None = None  # different texts to embed: under 2, no model is needed at all
     timed: frozenset[str] = frozenset()  # the direct run's figures this machine measured ("load", "pace"); others
     # are the constants, given as a range up to UNTIMED_SPREAD times them
+    method: str = "semantic"  # "both": a fuzzy pass (not estimated) runs first, and the message says so
 
     @property
     def total(self) -> float:
@@ -275,14 +276,22 @@ class Estimate:
         return "1 record" if self.records == 1 else f"{self.records:,} records"
 
     @property
+    def _head(self) -> str:
+        """What the whole run does, up to the semantic part's time."""
+        if self.method == "both":
+            return (f"Both, combined, on {self._records}: fuzzy matching first (rapidfuzz, seconds for most datasets; "
+                    "not timed beforehand), then semantic matching: ")
+        return f"Semantic dedup of {self._records}: "
+
+    @property
     def message(self) -> str:
         run = _duration(self.seconds)
         if self.distinct is not None and self.distinct < 2:
-            return (f"Semantic dedup of {self._records}: {run}, with no embedding model: "
+            return (f"{self._head}{run}, with no embedding model: "
                     + ("nothing to compare." if self.records < 2 else
                        "fewer than two different texts to compare (copies of one text are found as identical)."))
         if self.direct:
-            text = (f"Semantic dedup of {self._records}: {self._span(self.seconds, 'pace')} with {self.direct} itself "
+            text = (f"{self._head}{self._span(self.seconds, 'pace')} with {self.direct} itself "
                     f"(few enough to embed directly; the fast model is built once a dataset of over {DIRECT_UP_TO:,} "
                     "distinct texts needs it)")
             shown = {"pace"}
@@ -298,7 +307,7 @@ class Estimate:
                 return text + (f". {timed} as timed here last; {not_yet} is not timed on this machine yet: "
                                "the longer figure is for a busy machine.")
             return text + ". As the last run here took; longer while the machine is busier."
-        text = f"Semantic dedup of {self._records}: {run} with the fast static embeddings"
+        text = f"{self._head}{run} with the fast static embeddings"
         if self.precise:
             text += ", then the candidate pairs are re-scored with the sentence-transformer (timed once they are found)"
         if self.build_seconds is not None:
@@ -341,12 +350,12 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
         chars = sum(min(len(x), static.MAX_CHARS) + 8 + (min(len(p), static.MAX_CHARS) + 8 if passages else 0)
                     for x, p in distinct)
         if n < 2:
-            return Estimate(len(records), 0.0, None, config.scoring == "precise", distinct=n)
+            return Estimate(len(records), 0.0, None, config.scoring == "precise", distinct=n, method=config.method)
         timed = timings.measured(name)
         seconds = minilm_seconds(chars) * timed.get("pace", 1.0)
         load = None if loaded(name) is not None else timed.get("load", MINILM_LOAD_SECONDS)
         return Estimate(len(records), seconds, None, config.scoring == "precise", _short(name), load, n,
-                        frozenset(timed))
+                        frozenset(timed), config.method)
     built = static.is_built(name)
     if model is None and built:
         model = static.shared(name)
@@ -356,7 +365,7 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
     if n < 2:
         seconds = 0.0
     build = None if built else BUILD_SECONDS
-    return Estimate(len(records), seconds, build, config.scoring == "precise", distinct=n)
+    return Estimate(len(records), seconds, build, config.scoring == "precise", distinct=n, method=config.method)
 
 
 BUILD_SECONDS = 120.0  # the build's cost on a 2-core CPU (30,522 short forward passes): 243 s measured at load 14

@@ -321,6 +321,21 @@ def test_tab_first_semantic_run_on_a_small_dataset_starts_at_once_with_minilm_it
     assert not static.is_built(DEFAULT_MODEL)
 
 
+def test_tab_both_methods_estimate_says_what_the_whole_run_does():
+    """Both, combined: the caption said only "Semantic dedup of 4 records: …", though a fuzzy pass runs first."""
+    records = [{"question": "What is the capital city of France?", "answer": "Paris."},
+               {"question": "Which city is the capital of France?", "answer": "Paris, on the Seine."},
+               {"question": "Who wrote the play Romeo and Juliet?", "answer": "Shakespeare."},
+               {"question": "How many players are on a soccer team?", "answer": "Eleven."}]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("both").run()
+    (said,) = [c.value for c in at.caption if c.value.startswith(":material/timer:")]
+    assert said.startswith(":material/timer: Both, combined, on 4 records: fuzzy matching first")
+    assert "then semantic matching: about" in said and "all-MiniLM-L6-v2 itself" in said
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    assert any(c.value.startswith(":material/timer: Semantic dedup of 4 records: ") for c in at.caption)
+
+
 def test_tab_first_semantic_run_says_the_model_is_built_once_and_waits():
     records = above_the_crossover(RECORDS)
     at, _ = open_tab(records)
