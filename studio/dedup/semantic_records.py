@@ -67,7 +67,7 @@ def static_model(name: str, embedder=None, progress: ProgressFn | None = None,
         return static.shared(name)
     if progress:
         progress(0, 1, "Loading the embedding model to build the fast one (once)…")
-    embedder = embedder or _load(name)
+    embedder = embedder or _load(name)[0]
 
     def report(done: int, total: int, *_: object) -> None:
         if progress:
@@ -78,16 +78,18 @@ def static_model(name: str, embedder=None, progress: ProgressFn | None = None,
     return static.shared(name)
 
 
-def _load(name: str):
-    """The shared sentence-transformer ``name``; loading it here times the load for the next estimate."""
+def _load(name: str) -> tuple[object, float | None]:
+    """The shared sentence-transformer ``name``, and the seconds loading it took (None: it was loaded already);
+    a load here is kept for the next estimate."""
     from studio.dedup.embed import loaded, shared_embedder
 
     if loaded(name) is not None:
-        return shared_embedder(name)
+        return shared_embedder(name), None
     start = time.perf_counter()
     embedder = shared_embedder(name)
-    timings.remember(name, load=time.perf_counter() - start)
-    return embedder
+    took = time.perf_counter() - start
+    timings.remember(name, load=took)
+    return embedder, took
 
 
 def minilm_seconds(chars: float) -> float:
@@ -165,10 +167,11 @@ def _direct(texts, passages, reps, t, config, embedder, stage: _Stages, cancel) 
 
     progress = stage.part("direct")
     name = model_name(config)
+    load = None
     if embedder is None:
         if progress and loaded(name) is None:
             progress(0, 1, f"Loading {_short(name)} (once per studio session)…")
-        embedder = _load(name)
+        embedder, load = _load(name)
     items = [texts[r][:static.MAX_CHARS] for r in reps]
     if passages is not None:
         items += [passages[r][:static.MAX_CHARS] for r in reps]
@@ -176,7 +179,11 @@ def _direct(texts, passages, reps, t, config, embedder, stage: _Stages, cancel) 
     vecs = embedder.encode(items, progress=progress, cancel=cancel)
     n = len(reps)
     i, j, v = cells.pairs(vecs[:n], t, NEIGHBORS, stage.part("search"), cancel, exact=True)
-    timings.remember(name, pace=(time.perf_counter() - start) / minilm_seconds(sum(len(x) + 8 for x in items)))
+    took, usual = time.perf_counter() - start, minilm_seconds(sum(len(x) + 8 for x in items))
+    if load is None:  # warm: this machine's pace
+        timings.remember(name, pace=took / usual)
+    else:  # the first batches after loading warm torch up: a cost of the load, which the next session pays too
+        timings.remember(name, load=load + max(0.0, took - usual * timings.measured(name).get("pace", 1.0)))
     if passages is not None and len(i):
         empty = np.array([not passages[r].strip() for r in reps], dtype=bool)
         v = np.minimum(v, _passage_cos(vecs[n:], i, j, empty=empty))
@@ -206,7 +213,7 @@ def _above(i, j, v, t):
 
 def _rescore(texts, passages, reps, i, j, config, embedder, progress, cancel) -> np.ndarray:
     """The candidates' cosine with the sentence-transformer (and their passages' with it)."""
-    embedder = embedder or _load(model_name(config))
+    embedder = embedder or _load(model_name(config))[0]
     used = np.unique(np.r_[i, j])
     where = np.searchsorted(used, i), np.searchsorted(used, j)
     items = [texts[r] for r in reps[used]]
