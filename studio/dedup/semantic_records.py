@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.dedup import cells, static
+from studio.dedup import cells, static, timings
 from studio.dedup import clusters as cl
 from studio.dedup.text import field_texts, normalize
 from studio.errors import StudioError
@@ -43,6 +43,9 @@ DIRECT_UP_TO = 1_000
 MINILM_SECONDS_PER_CHAR = 3.3e-4  # MiniLM embedding a run, per character (+8 per text), load ~5 on 2 cores
 MINILM_FIXED_SECONDS = 0.6  # a direct run's first batch and search: 0.7 s for 4 texts in the bench above
 MINILM_LOAD_SECONDS = 10.0  # loading MiniLM into a process (torch and sentence-transformers imports): 9.7 s
+# Until this machine has timed a load and a direct run (``studio.dedup.timings``), the estimate gives a range up to
+# this many times the constants above: a first run at load 13 on 2 cores took 55 s against 13 s estimated from them.
+UNTIMED_SPREAD = 4.0
 
 
 def record_passages(records: Sequence[dict]) -> list[str] | None:
@@ -62,11 +65,9 @@ def static_model(name: str, embedder=None, progress: ProgressFn | None = None,
     """The static model distilled from ``name``: loaded from the workspace, or built there first."""
     if static.is_built(name):
         return static.shared(name)
-    from studio.dedup.embed import shared_embedder
-
     if progress:
         progress(0, 1, "Loading the embedding model to build the fast one (once)…")
-    embedder = embedder or shared_embedder(name)
+    embedder = embedder or _load(name)[0]
 
     def report(done: int, total: int, *_: object) -> None:
         if progress:
@@ -75,6 +76,25 @@ def static_model(name: str, embedder=None, progress: ProgressFn | None = None,
 
     static.build(embedder, report, cancel)
     return static.shared(name)
+
+
+def _load(name: str) -> tuple[object, float | None]:
+    """The shared sentence-transformer ``name``, and the seconds loading it took (None: it was loaded already);
+    a load here is kept for the next estimate."""
+    from studio.dedup.embed import loaded, shared_embedder
+
+    if loaded(name) is not None:
+        return shared_embedder(name), None
+    start = time.perf_counter()
+    embedder = shared_embedder(name)
+    took = time.perf_counter() - start
+    timings.remember(name, load=took)
+    return embedder, took
+
+
+def minilm_seconds(chars: float) -> float:
+    """A direct run's embedding and search by the constants (load 5 on 2 cores), ``chars`` counting 8 a text more."""
+    return MINILM_FIXED_SECONDS + chars * MINILM_SECONDS_PER_CHAR
 
 
 def direct(distinct: int, passages: bool, name: str) -> bool:
@@ -141,23 +161,29 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
 
 def _direct(texts, passages, reps, t, config, embedder, stage: _Stages, cancel) -> tuple[np.ndarray, ...]:
     """Pairs of ``reps`` at cosine ``t`` or more with the sentence-transformer itself (and their passages
-    with it): every pair compared, as few texts are embedded. Teaches the estimate MiniLM's rate here."""
-    from studio.dedup.embed import loaded, shared_embedder
+    with it): every pair compared, as few texts are embedded. Teaches the next estimate this machine's pace
+    (``studio.dedup.timings``), and its load time when it loads the model."""
+    from studio.dedup.embed import loaded
 
     progress = stage.part("direct")
+    name = model_name(config)
+    load = None
     if embedder is None:
-        if progress and loaded(config.embedding_model) is None:
-            progress(0, 1, f"Loading {_short(model_name(config))} (once per studio session)…")
-        embedder = shared_embedder(config.embedding_model)
+        if progress and loaded(name) is None:
+            progress(0, 1, f"Loading {_short(name)} (once per studio session)…")
+        embedder, load = _load(name)
     items = [texts[r][:static.MAX_CHARS] for r in reps]
     if passages is not None:
         items += [passages[r][:static.MAX_CHARS] for r in reps]
     start = time.perf_counter()
     vecs = embedder.encode(items, progress=progress, cancel=cancel)
-    if len(items) >= 200:  # enough to time: fixed costs blur fewer
-        _rates["minilm-char"] = (time.perf_counter() - start) / sum(len(x) + 8 for x in items)
     n = len(reps)
     i, j, v = cells.pairs(vecs[:n], t, NEIGHBORS, stage.part("search"), cancel, exact=True)
+    took, usual = time.perf_counter() - start, minilm_seconds(sum(len(x) + 8 for x in items))
+    if load is None:  # warm: this machine's pace
+        timings.remember(name, pace=took / usual)
+    else:  # the first batches after loading warm torch up: a cost of the load, which the next session pays too
+        timings.remember(name, load=load + max(0.0, took - usual * timings.measured(name).get("pace", 1.0)))
     if passages is not None and len(i):
         empty = np.array([not passages[r].strip() for r in reps], dtype=bool)
         v = np.minimum(v, _passage_cos(vecs[n:], i, j, empty=empty))
@@ -187,9 +213,7 @@ def _above(i, j, v, t):
 
 def _rescore(texts, passages, reps, i, j, config, embedder, progress, cancel) -> np.ndarray:
     """The candidates' cosine with the sentence-transformer (and their passages' with it)."""
-    from studio.dedup.embed import shared_embedder
-
-    embedder = embedder or shared_embedder(config.embedding_model)
+    embedder = embedder or _load(model_name(config))[0]
     used = np.unique(np.r_[i, j])
     where = np.searchsorted(used, i), np.searchsorted(used, j)
     items = [texts[r] for r in reps[used]]
@@ -245,6 +269,9 @@ class Estimate:
     direct: str | None = None  # the sentence-transformer embedding the records itself (a small dataset), by name
     load_seconds: float | None = None  # loading it into this process first, when it is not loaded yet
     distinct: int | None = None  # different texts to embed: under 2, no model is needed at all
+    timed: frozenset[str] = frozenset()  # the direct run's figures this machine measured ("load", "pace"); others
+    # are the constants, given as a range up to UNTIMED_SPREAD times them
+    method: str = "semantic"  # "both": a fuzzy pass (not estimated) runs first, and the message says so
 
     @property
     def total(self) -> float:
@@ -256,26 +283,55 @@ class Estimate:
         return "1 record" if self.records == 1 else f"{self.records:,} records"
 
     @property
+    def _head(self) -> str:
+        """What the whole run does, up to the semantic part's time."""
+        if self.method == "both":
+            return (f"Both, combined, on {self._records}: fuzzy matching first (rapidfuzz, seconds for most datasets; "
+                    "not timed beforehand), then semantic matching: ")
+        return f"Semantic dedup of {self._records}: "
+
+    @property
     def message(self) -> str:
         run = _duration(self.seconds)
         if self.distinct is not None and self.distinct < 2:
-            return (f"Semantic dedup of {self._records}: {run}, with no embedding model: "
+            return (f"{self._head}{run}, with no embedding model: "
                     + ("nothing to compare." if self.records < 2 else
                        "fewer than two different texts to compare (copies of one text are found as identical)."))
         if self.direct:
-            text = (f"Semantic dedup of {self._records}: {run} with {self.direct} itself (few enough "
-                    f"to embed directly; the fast model is built once a dataset of over {DIRECT_UP_TO:,} "
+            text = (f"{self._head}{self._span(self.seconds, 'pace')} with {self.direct} itself "
+                    f"(few enough to embed directly; the fast model is built once a dataset of over {DIRECT_UP_TO:,} "
                     "distinct texts needs it)")
+            shown = {"pace"}
             if self.load_seconds is not None:
-                text += f", after loading {self.direct} (once per studio session, {_duration(self.load_seconds)})"
-            return text + "."
-        text = f"Semantic dedup of {self._records}: {run} with the fast static embeddings"
+                text += (f", after loading {self.direct} (once per studio session, "
+                         f"{self._span(self.load_seconds, 'load')})")
+                shown.add("load")
+            untimed = shown - self.timed
+            if untimed == shown:
+                return text + ". Not timed on this machine yet: the longer figures are for a busy machine."
+            if untimed:
+                timed, not_yet = ("Embedding", "the loading") if untimed == {"load"} else ("The loading", "embedding")
+                return text + (f". {timed} as timed here last; {not_yet} is not timed on this machine yet: "
+                               "the longer figure is for a busy machine.")
+            return text + ". As the last run here took; longer while the machine is busier."
+        text = f"{self._head}{run} with the fast static embeddings"
         if self.precise:
             text += ", then the candidate pairs are re-scored with the sentence-transformer (timed once they are found)"
         if self.build_seconds is not None:
             text += (f"; first the fast model is built from the sentence-transformer, once for this workspace "
                      f"({_duration(self.build_seconds)})")
         return text + "."
+
+    def _span(self, seconds: float, figure: str) -> str:
+        """A measured figure as "about N seconds"; one of the constants as a range up to a busy machine's."""
+        if figure in self.timed:
+            return _duration(seconds)
+        low, high = _duration(seconds), _duration(seconds * UNTIMED_SPREAD)
+        if low == high:
+            return low
+        if low.startswith("about") and low.endswith(("second", "seconds")) and high.endswith(" seconds"):
+            return f"{low.rsplit(' ', 1)[0]} to {high.removeprefix('about ')}"  # "about 1 to 3 seconds"
+        return f"{low} to {high.removeprefix('about ')}"
 
 
 _rates: dict[str, float] = {}
@@ -301,10 +357,12 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
         chars = sum(min(len(x), static.MAX_CHARS) + 8 + (min(len(p), static.MAX_CHARS) + 8 if passages else 0)
                     for x, p in distinct)
         if n < 2:
-            return Estimate(len(records), 0.0, None, config.scoring == "precise", distinct=n)
-        seconds = MINILM_FIXED_SECONDS + chars * _rates.get("minilm-char", MINILM_SECONDS_PER_CHAR)
-        load = None if loaded(config.embedding_model) is not None else MINILM_LOAD_SECONDS
-        return Estimate(len(records), seconds, None, config.scoring == "precise", _short(name), load, n)
+            return Estimate(len(records), 0.0, None, config.scoring == "precise", distinct=n, method=config.method)
+        timed = timings.measured(name)
+        seconds = minilm_seconds(chars) * timed.get("pace", 1.0)
+        load = None if loaded(name) is not None else timed.get("load", MINILM_LOAD_SECONDS)
+        return Estimate(len(records), seconds, None, config.scoring == "precise", _short(name), load, n,
+                        frozenset(timed), config.method)
     built = static.is_built(name)
     if model is None and built:
         model = static.shared(name)
@@ -314,7 +372,7 @@ def estimate(records: Sequence[dict], config, *, model: static.StaticModel | Non
     if n < 2:
         seconds = 0.0
     build = None if built else BUILD_SECONDS
-    return Estimate(len(records), seconds, build, config.scoring == "precise", distinct=n)
+    return Estimate(len(records), seconds, build, config.scoring == "precise", distinct=n, method=config.method)
 
 
 BUILD_SECONDS = 120.0  # the build's cost on a 2-core CPU (30,522 short forward passes): 243 s measured at load 14

@@ -62,6 +62,12 @@ COMPARE_LABELS = {"question+passage": "Question and passage", "question": "Quest
                   "answer+passage": "Answer and passage", "both": "Question and answer",
                   "both+passage": "Question, answer and passage"}
 SCORING_LABELS = {"fast": "Fast (static embeddings)", "precise": "Precise (re-scored with MiniLM)"}
+FIXED_SCORING_LABELS = {"direct": "MiniLM itself (few records)", "none": "No model needed"}
+FIXED_SCORING_HELP = {
+    "direct": f"Few enough records for all-MiniLM-L6-v2 to embed them itself: every pair gets MiniLM's own score, "
+              f"what Precise gives, so there is nothing to choose. Fast and Precise apply once a dataset has over "
+              f"{semantic_records.DIRECT_UP_TO:,} different texts to embed, or the fast model is built.",
+    "none": "Fewer than two different texts: copies of one text are found as identical, with no embedding model."}
 CONFIRM_ABOVE = 60.0  # seconds: a semantic run estimated longer than this waits for "Start"
 
 
@@ -109,11 +115,21 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
                          max_value=1.0, step=0.01,
                          help="Cosine similarity of the sentence embeddings: paraphrases of one question score about "
                               "0.9-0.97. The slider below refines it live.")
+        chosen = st.session_state.get("dedup.scoring", "fast")
+        probe = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method, semantic_threshold=cosine,
+                                  passage=passage, scoring=chosen if chosen in SCORING_LABELS else "fast")
+        ahead = _estimate(info, base, records, probe)
+        # A small dataset is embedded with MiniLM itself (or not at all): Fast and Precise give the same scores
+        # then, so the box says what the run will do, not a choice it ignores (the choice stays for larger data).
+        fixed = None if ahead is None else ("none" if ahead.distinct is not None and ahead.distinct < 2
+                                           else "direct" if ahead.direct else None)
         scoring = next(slots).selectbox(
-            "Scores", list(SCORING_LABELS), format_func=SCORING_LABELS.get, key="dedup.scoring",
-            help="Fast: a static embedding model distilled from all-MiniLM-L6-v2 (tens of thousands of records a "
-                 "second; it sees which words occur, not their order). Precise: the candidate pairs are re-scored "
-                 "with all-MiniLM-L6-v2 itself, which tells 'capital of France' from 'capital of Germany'; slower.")
+            "Scores", list(SCORING_LABELS), key="dedup.scoring", disabled=fixed is not None,
+            format_func=lambda code: FIXED_SCORING_LABELS[fixed] if fixed else SCORING_LABELS[code],
+            help=FIXED_SCORING_HELP[fixed] if fixed else
+            "Fast: a static embedding model distilled from all-MiniLM-L6-v2 (tens of thousands of records a "
+            "second; it sees which words occur, not their order). Precise: the candidate pairs are re-scored "
+            "with all-MiniLM-L6-v2 itself, which tells 'capital of France' from 'capital of Germany'; slower.")
     if not embed.available():
         st.caption("Semantic matching needs sentence-transformers and torch, which API mode leaves out.")
     config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,

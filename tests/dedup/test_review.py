@@ -279,6 +279,8 @@ def test_tab_semantic_run_says_how_long_it_will_take_first(static_model):
     (estimate,) = [c.value for c in at.caption if re.search(r"Semantic dedup of 5,000 records: (under a second|about \d+ \w+) "
                                                             "with", c.value)]
     assert "built" not in estimate  # the fast model is already in this workspace
+    scores = at.selectbox(key="dedup.scoring")  # the choice matters here
+    assert not scores.disabled and scores.options == ["Fast (static embeddings)", "Precise (re-scored with MiniLM)"]
     at.button(key="dedup.run").click().run()
     job = at.session_state["dedup.job"]
     assert job is not None and job.estimate is not None  # started at once: a few seconds
@@ -304,6 +306,9 @@ def test_tab_first_semantic_run_on_a_small_dataset_starts_at_once_with_minilm_it
     at.selectbox(key="dedup.method").set_value("semantic").run()
     (said,) = [c.value for c in at.caption if "Semantic dedup of 4 records" in c.value]
     assert "all-MiniLM-L6-v2 itself" in said and "built from" not in said and "minutes" not in said
+    scores = at.selectbox(key="dedup.scoring")  # Fast and Precise both give MiniLM's scores here: no choice offered
+    assert scores.disabled and set(scores.options) == {"MiniLM itself (few records)"}
+    assert "nothing to choose" in scores.help
     at.button(key="dedup.run").click().run()
     assert at.session_state["dedup.job"] is not None  # started at once: nothing to build, no "Start" to press
     _finish(at)
@@ -314,6 +319,21 @@ def test_tab_first_semantic_run_on_a_small_dataset_starts_at_once_with_minilm_it
     from studio.dedup.embed import DEFAULT_MODEL
 
     assert not static.is_built(DEFAULT_MODEL)
+
+
+def test_tab_both_methods_estimate_says_what_the_whole_run_does():
+    """Both, combined: the caption said only "Semantic dedup of 4 records: …", though a fuzzy pass runs first."""
+    records = [{"question": "What is the capital city of France?", "answer": "Paris."},
+               {"question": "Which city is the capital of France?", "answer": "Paris, on the Seine."},
+               {"question": "Who wrote the play Romeo and Juliet?", "answer": "Shakespeare."},
+               {"question": "How many players are on a soccer team?", "answer": "Eleven."}]
+    at, _ = open_tab(records)
+    at.selectbox(key="dedup.method").set_value("both").run()
+    (said,) = [c.value for c in at.caption if c.value.startswith(":material/timer:")]
+    assert said.startswith(":material/timer: Both, combined, on 4 records: fuzzy matching first")
+    assert "then semantic matching: about" in said and "all-MiniLM-L6-v2 itself" in said
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    assert any(c.value.startswith(":material/timer: Semantic dedup of 4 records: ") for c in at.caption)
 
 
 def test_tab_first_semantic_run_says_the_model_is_built_once_and_waits():
