@@ -353,18 +353,32 @@ def _draft_path(dataset_id: str) -> Path:
     return store.dataset_path(dataset_id) / DRAFT_FILE
 
 
-def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Record]) -> None:
+def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Record], tab: str = "") -> None:
     """Keep the unsaved working copy ``current`` (edits to version ``base``, whose records are ``saved``) in the
-    workspace, atomically, so a reloaded browser finds it; a working copy equal to ``saved`` removes it."""
+    workspace, atomically, so a reloaded browser finds it; a working copy equal to ``saved`` removes it. ``tab``: the
+    browser tab whose edits they are (a reload keeps it; another tab is offered them, not handed them)."""
     if current == saved:
-        drop_draft(dataset_id)
+        drop_draft(dataset_id, tab)
         return
     atomic.write_json(_draft_path(dataset_id), {"format": DRAFT_FORMAT, "base": base, "count": len(saved),
-                                                "patch": draft_patch(saved, current)}, indent=None)
+                                                "patch": draft_patch(saved, current), "tab": tab}, indent=None)
 
 
-def drop_draft(dataset_id: str) -> None:
-    """Forget the kept working copy (saved, discarded, or back to the saved version)."""
+def draft_tab(dataset_id: str) -> str:
+    """The tab whose edits the kept working copy holds ("" for none named, or nothing kept)."""
+    try:
+        kept = json.loads(_draft_path(dataset_id).read_text(encoding="utf-8"))
+    except (OSError, ValueError, StudioError):
+        return ""
+    tab = kept.get("tab") if isinstance(kept, dict) else None
+    return tab if isinstance(tab, str) else ""
+
+
+def drop_draft(dataset_id: str, tab: str = "") -> None:
+    """Forget the kept working copy (saved, discarded, or back to the saved version); with ``tab``, only when it
+    holds that tab's edits, not another open tab's."""
+    if tab and draft_tab(dataset_id) not in ("", tab):
+        return
     try:
         _draft_path(dataset_id).unlink(missing_ok=True)
     except (OSError, StudioError):

@@ -18,6 +18,7 @@ an answer differs. Not in a background thread: two threads importing transformer
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -86,10 +87,30 @@ def _state(folder: Path) -> tuple | None:
         return None
 
 
+# The libraries a tokenizer's loading depends on: a load that failed for want of one (a .tiktoken vocabulary without
+# tiktoken, Mistral's tekken.json without mistral-common) or on an older transformers loads once it is installed.
+_LOADERS = ("transformers", "tokenizers", "sentencepiece", "protobuf", "tiktoken", "mistral-common")
+
+
+@functools.cache
+def _loaders() -> bytes:
+    """The installed versions of ``_LOADERS`` (absent ones as such): part of every answer's key, so no answer outlives
+    the libraries it was found with."""
+    from importlib import metadata
+
+    found = []
+    for name in _LOADERS:
+        try:
+            found.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name}=-")
+    return ";".join(found).encode()
+
+
 def _digest(folder: Path, state: tuple) -> str:
     """What the tokenizer is made of: every small file that is not weights or the model's own settings, by content,
-    and config.json's keys that name a tokenizer."""
-    h = hashlib.sha256()
+    and config.json's keys that name a tokenizer; and the libraries that load it (``_loaders``)."""
+    h = hashlib.sha256(_loaders() + b"\0")
     for name, size, _ in state:
         if name in _NOT_TOKENIZER or name.endswith(_WEIGHTS) or size > _BIGGEST:
             continue

@@ -19,6 +19,8 @@ The import, check, versions and export tabs live in ``studio.ui.dataset_tabs``.
 
 from __future__ import annotations
 
+import re
+import uuid
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -32,6 +34,8 @@ from studio.errors import StudioError, VersionConflictError
 Record = dict[str, object]
 PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
 SELECTED = "dataset.selected"
+TAB_ID = "dataset.tab_id"  # this browser tab's id (``tab_id``)
+OFFERED = "dataset.offered"  # {dataset_id: brought}: another tab's kept edits offered on the page
 DRAFTS = "dataset.drafts"
 CONFLICTS = "dataset.conflicts"
 FLASH = "dataset.flash"
@@ -175,17 +179,40 @@ def _manage(info: store.DatasetInfo | None) -> None:
 
 # ---- the working copy ----------------------------------------------------------------------------
 
+def tab_id() -> str:
+    """This browser tab's id, kept in the page's address (``?tab=``), which a reload keeps and a new tab has not: a
+    reload gets its own unsaved edits back; another tab of the same workspace is offered them (``OFFERED``)."""
+    tab = st.session_state.get(TAB_ID)
+    if tab is None:
+        given = st.query_params.get("tab")
+        tab = given if isinstance(given, str) and re.fullmatch(r"[0-9a-f]{12}", given) else uuid.uuid4().hex[:12]
+        st.session_state[TAB_ID] = tab
+    if st.query_params.get("tab") != tab:
+        st.query_params["tab"] = tab
+    return tab
+
+
+def _restore(info: store.DatasetInfo) -> Draft | None:
+    """The unsaved edits a session before this one kept for ``info`` (this tab, reloaded): back on screen, said so.
+    Another tab's (open beside this one, or closed since) are offered on the page instead, not taken over. Based on
+    an older version, a save is refused as any such save is, with the conflict panel."""
+    kept = editing.load_draft(info.id)
+    if kept is None:
+        return None
+    if editing.draft_tab(info.id) not in ("", tab_id()) and not st.session_state.get(OFFERED, {}).get(info.id):
+        st.session_state.setdefault(OFFERED, {})[info.id] = False
+        return None
+    base, saved, records = kept
+    return Draft(base=base, saved=saved, records=records, current=records, restored=True, kept=records)
+
+
 def draft(info: store.DatasetInfo) -> Draft:
     """This session's working copy of ``info``; follows the latest version while it has no edits."""
     drafts: dict[str, Draft] = st.session_state[DRAFTS]
     latest = info.latest.version if info.latest else 0
     d = drafts.get(info.id)
-    if d is None and (kept := editing.load_draft(info.id)) is not None:
-        # Unsaved edits a session before this one kept (the browser was reloaded): back on screen, said so. Based on
-        # an older version, a save is refused as any such save is, with the conflict panel.
-        base, saved, records = kept
-        d = drafts[info.id] = Draft(base=base, saved=saved, records=records, current=records, restored=True,
-                                    kept=records)
+    if d is None and (restored := _restore(info)) is not None:
+        d = drafts[info.id] = restored
     if d is None or (d.base != latest and not d.dirty):
         saved = store.load_version(info.id, latest) if latest else []
         d = Draft(base=latest, saved=saved, records=saved, current=saved, nonce=(d.nonce + 1) if d else 0)
@@ -238,7 +265,7 @@ def keep(dataset_id: str, d: Draft) -> None:
     if d.kept is d.current or (d.kept is None and not d.dirty) or d.kept == d.current:
         return
     try:
-        editing.save_draft(dataset_id, d.base, d.saved, d.current)
+        editing.save_draft(dataset_id, d.base, d.saved, d.current, tab_id())
     except StudioError as exc:
         st.warning(f"Your unsaved edits could not be kept for a browser reload ({exc}); save them to keep them.",
                    icon=":material/warning:")
@@ -261,7 +288,7 @@ def reset(info: store.DatasetInfo) -> None:
     """Drop the working copy: the next run loads the latest saved version."""
     d = st.session_state[DRAFTS].pop(info.id, None)
     st.session_state[CONFLICTS].pop(info.id, None)
-    editing.drop_draft(info.id)
+    editing.drop_draft(info.id, tab_id())
     if d:  # keep the nonce moving so the editor widget starts fresh
         fresh = store.load_version(info.id) if store.list_versions(info.id) else []
         latest = store.get_dataset(info.id).latest
@@ -342,6 +369,31 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     save_bar(info, d)
 
 
+def _offer(info: store.DatasetInfo) -> None:
+    """Another tab's unsaved edits to ``info`` (open beside this one, or closed since), kept in the workspace: said,
+    with a button that brings them into this tab. Edits made here first take their place."""
+    if info.id not in st.session_state.get(OFFERED, {}):
+        return
+    kept = editing.load_draft(info.id)
+    if kept is None or editing.draft_tab(info.id) in ("", tab_id()):
+        st.session_state[OFFERED].pop(info.id, None)
+        return
+    summary = editing.summary(editing.changes(kept[1], kept[2]))
+    st.info(f"Another tab (open now, or closed since) left unsaved changes to this dataset: {summary}, kept in this "
+            "workspace. Bring them here to go on with them; edits made here first take their place.",
+            icon=":material/tab:")
+    if st.button("Bring them here", key="dataset.draft.bring", icon=":material/move_down:"):
+        st.session_state[OFFERED][info.id] = True
+        old = st.session_state[DRAFTS].pop(info.id, None)
+        restored = _restore(info)
+        if restored is not None:
+            restored.nonce = old.nonce + 1 if old else 0  # a fresh editor on the edits brought in
+            st.session_state[DRAFTS][info.id] = restored
+            editing.save_draft(info.id, restored.base, restored.saved, restored.current, tab_id())
+        st.session_state[OFFERED].pop(info.id, None)
+        st.rerun()
+
+
 def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     """Unsaved-changes banner, Save and Discard, and the conflict panel after a refused save."""
     conflict = st.session_state[CONFLICTS].get(info.id)
@@ -350,6 +402,7 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     if not d.dirty:
         if not conflict:
             st.caption(f"All changes saved (version {d.base}).")
+        _offer(info)
         return
     diff = editing.changes(d.saved, d.current)
     if d.restored:  # not typed in this tab a moment ago: say where they come from, and how to drop them
@@ -417,7 +470,7 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
         ui.show_error(exc)
         return
     st.session_state[CONFLICTS].pop(info.id, None)
-    editing.drop_draft(info.id)
+    editing.drop_draft(info.id, tab_id())
     records = d.current
     st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
                                               current=records, nonce=d.nonce + 1)

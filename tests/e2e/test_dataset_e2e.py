@@ -182,7 +182,7 @@ def test_a_typed_path_loads_with_one_click_on_load_or_with_enter(page, studio, t
     wait_idle(page)
     box.fill(str(second))
     box.press("Enter")
-    page.get_by_text("Read 2 records as CSV.").wait_for()
+    page.get_by_text("Read 2 records as CSV (cells separated by commas).").wait_for()
     assert_no_exception(page)
 
 

@@ -688,3 +688,37 @@ def test_pages_that_pick_a_model_draw_without_loading_a_tokenizer_and_the_models
     assert note.startswith("no tokenizer that loads (")
     at.selectbox(key="models.selected").set_value("model:cut").run()
     assert at.button(key="models.chat").disabled and loads == [folder]  # kept: not loaded again
+
+
+def test_a_tokenizer_that_did_not_load_is_checked_again_once_the_libraries_that_load_it_change(tiny_gpt2, offline,
+                                                                                             monkeypatch):
+    """The answer was kept in the workspace under the tokenizer's content alone: one that failed for want of a library
+    (a .tiktoken vocabulary without tiktoken) or on an older transformers stayed "no tokenizer that loads", Chat and
+    Train off, after the library was installed or upgraded. The same libraries reuse it without loading again."""
+    import shutil
+    from importlib import metadata
+
+    from studio.models import tokenizer_check
+
+    folder = config.models_dir() / "cut"
+    shutil.copytree(tiny_gpt2, folder)
+    whole = (folder / "tokenizer.json").read_bytes()
+    (folder / "tokenizer.json").write_bytes(whole[: len(whole) // 2])
+    assert tokenizer_check.tokenizer_note(folder).startswith("no tokenizer that loads")
+
+    loads = []
+    real = tokenizer_check._load_note
+    monkeypatch.setattr(tokenizer_check, "_load_note", lambda f: loads.append(f) or real(f))
+
+    def new_process() -> None:
+        for kept in (tokenizer_check._SEEN, tokenizer_check._NOTES, tokenizer_check._DIGESTS):
+            kept.clear()
+        tokenizer_check._loaders.cache_clear()
+
+    new_process()
+    assert tokenizer_check.tokenizer_note(folder).startswith("no tokenizer that loads") and loads == []
+    version = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "99.0" if name == "tokenizers" else version(name))
+    new_process()
+    tokenizer_check.tokenizer_note(folder)
+    assert loads == [folder]  # checked again with the new library
