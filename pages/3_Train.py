@@ -17,8 +17,10 @@ st.caption("Fine-tune a pretrained model or train a small one from scratch. Trai
            "you can switch pages or close the tab and come back.")
 caps = device.capabilities()
 if caps.api_only:
+    # "where the full install runs" read as "here" on a public app whose server has the full install
+    where = "in a studio of your own" if caps.public else "where the full install runs"
     st.info(f"{caps.note()} Prepare and export the dataset on the Dataset page (or push it to the Hub), and train "
-            "where the full install runs.", icon=":material/cloud:")
+            f"{where}.", icon=":material/cloud:")
     st.stop()
 
 active = jobs.active_device_job()

@@ -764,3 +764,15 @@ def test_a_cookieless_tab_whose_conversation_cannot_move_is_told_the_truth_and_g
     assert not at.exception and workspace(at) == anon
     assert "Tab question?" in " ".join(questions(at))
     running._thread.join(60)  # Forget ended the kept workspace's sync
+
+
+def test_train_and_evaluate_on_the_public_app_say_where_training_happens_not_here():
+    """Evaluate opened with "Did training make the model better, and where?" where nothing trains, and Train's note
+    ended "train where the full install runs": on a public app whose server has the full install, that read "here"."""
+    train = visit("pages/3_Train.py")
+    (note,) = [i.value for i in train.info]
+    assert note.endswith("and train in a studio of your own.") and "where the full install runs" not in note
+    evaluate = visit("pages/5_Evaluate.py")
+    said = everything_shown(evaluate)
+    assert "Did training make the model better" not in said
+    assert "Comparing a model before and after training needs a studio of your own." in said
