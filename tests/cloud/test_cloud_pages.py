@@ -776,3 +776,22 @@ def test_train_and_evaluate_on_the_public_app_say_where_training_happens_not_her
     said = everything_shown(evaluate)
     assert "Did training make the model better" not in said
     assert "Comparing a model before and after training needs a studio of your own." in said
+
+
+def test_the_workspace_caption_says_a_token_given_while_the_hub_is_out_of_reach_keeps_nothing_yet(monkeypatch):
+    """The caption above the token still said "gone after a reload or a restart unless you give your Hugging Face
+    token below" with the token given: it had been given, and kept nothing, the Hub being out of reach."""
+    from chat_servers import free_port
+
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    at = visit()
+    (before,) = [c.value for c in at.sidebar.caption if c.value.startswith("Private to this browser")]
+    assert before.endswith("unless you give your Hugging Face token below.")
+    at = give_token(at, TOKEN)
+    for again in (False, True):  # the run the token is given in, and the next click
+        if again:
+            at.run()
+        (said,) = [c.value for c in at.sidebar.caption if c.value.startswith("Private to this browser")]
+        assert "unless you give" not in said
+        assert said.endswith("until the Hub can be reached to keep it with the token you gave (tried again at your "
+                             "next click).")
