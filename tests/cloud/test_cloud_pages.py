@@ -795,3 +795,12 @@ def test_the_workspace_caption_says_a_token_given_while_the_hub_is_out_of_reach_
         assert "unless you give" not in said
         assert said.endswith("until the Hub can be reached to keep it with the token you gave (tried again at your "
                              "next click).")
+
+
+def test_the_chat_sidebar_s_backend_box_shows_each_backend_whole_on_a_phone(api_mode):
+    """At 390x844 the Backend box cut "Hugging Face Inference Providers" off ("…Provider:"): seen in Chromium, where
+    "OpenAI-compatible server" (24 characters) fits whole."""
+    at = visit("pages/4_Chat.py")
+    shown = at.sidebar.selectbox(key="chat.a.kind")
+    assert shown.value == "provider" and "HF Inference Providers" in shown.options
+    assert all(len(option) <= len("OpenAI-compatible server") for option in shown.options), shown.options
