@@ -772,6 +772,7 @@ def test_train_and_evaluate_on_the_public_app_say_where_training_happens_not_her
     train = visit("pages/3_Train.py")
     (note,) = [i.value for i in train.info]
     assert note.endswith("and train in a studio of your own.") and "where the full install runs" not in note
+    assert not [c.value for c in train.main.caption if "Training runs in the background" in c.value]
     evaluate = visit("pages/5_Evaluate.py")
     said = everything_shown(evaluate)
     assert "Did training make the model better" not in said
