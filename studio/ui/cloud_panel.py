@@ -50,7 +50,8 @@ def panel() -> None:
                 keeps = "; this app's store, which keeps it across restarts, is failing (below)."
             else:
                 keeps = " and restarts, in this app's store."
-            st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits{keeps}")
+            signed = st.empty()  # filled once the token given (if any) was tried, as the anonymous caption is
+            signed_in_as = f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits"
             # Streamlit keeps the sign-in in this browser for 30 days: closing the tab does not end it
             st.caption("On a shared computer, sign out when you leave: this browser stays signed in (for 30 days) "
                        "and the next person here would open your workspace.")
@@ -86,6 +87,10 @@ def panel() -> None:
         st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=cloud.REPO,
                       help="A private dataset repo; created if missing, refused if it holds something else.")
         unreachable = _connect_or_disconnect()
+        if who is not None:
+            signed.caption(signed_in_as + ("; the Hub could not be reached to keep it across restarts with the token "
+                                           "you gave (tried again at your next click)." if unreachable and own is None
+                                           and kept is None else keeps))
         if who is None and workspaces.is_anonymous(path):  # a token given while the Hub is out of reach keeps nothing yet
             caption.caption(anonymous.format(until="until the Hub can be reached to keep it with the token you gave "
                                                    "(tried again at your next click)" if unreachable else f"unless you {keep}"))

@@ -805,3 +805,20 @@ def test_the_chat_sidebar_s_backend_box_shows_each_backend_whole_on_a_phone(api_
     shown = at.sidebar.selectbox(key="chat.a.kind")
     assert shown.value == "provider" and "HF Inference Providers" in shown.options
     assert all(len(option) <= len("OpenAI-compatible server") for option in shown.options), shown.options
+
+
+def test_a_signed_in_visitor_s_caption_says_a_token_given_while_the_hub_is_out_of_reach_keeps_nothing_yet(monkeypatch):
+    """Signed in, the caption went on saying "give your Hugging Face token to keep it across restarts" once it was
+    given and kept nothing, the Hub being out of reach."""
+    from chat_servers import free_port
+
+    from tests.test_tenancy import signed_in_visit
+
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    at = signed_in_visit({"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"})
+    (before,) = [c.value for c in at.sidebar.caption if c.value.startswith("Signed in as")]
+    assert before.endswith("give your Hugging Face token to keep it across restarts.")
+    at = give_token(at, TOKEN)
+    (said,) = [c.value for c in at.sidebar.caption if c.value.startswith("Signed in as")]
+    assert said.endswith("the Hub could not be reached to keep it across restarts with the token you gave (tried "
+                         "again at your next click).")
