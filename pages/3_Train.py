@@ -13,13 +13,16 @@ from studio.ui import train as ui_train
 ui.page_setup(pages.TRAIN.title)
 ui.init_state({"train.run_id": None, "train.ask": None})
 st.title(pages.TRAIN.title)
+caps = device.capabilities()
+if caps.api_only:  # nothing trains here: no "runs in the background" above a note that says so
+    st.caption("Fine-tune a pretrained model or train a small one from scratch, where local models run.")
+    # "where the full install runs" read as "here" on a public app whose server has the full install
+    where = "in a studio of your own" if caps.public else "where the full install runs"
+    st.info(f"{caps.note()} Prepare and export the dataset on the Dataset page (or push it to the Hub), and train "
+            f"{where}.", icon=":material/cloud:")
+    st.stop()
 st.caption("Fine-tune a pretrained model or train a small one from scratch. Training runs in the background: "
            "you can switch pages or close the tab and come back.")
-caps = device.capabilities()
-if caps.api_only:
-    st.info(f"{caps.note()} Prepare and export the dataset on the Dataset page (or push it to the Hub), and train "
-            "where the full install runs.", icon=":material/cloud:")
-    st.stop()
 
 active = jobs.active_device_job()
 if active is not None and active.kind == "train" and st.session_state["train.run_id"] is None:

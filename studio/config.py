@@ -82,8 +82,14 @@ def check_writes(before_write: Callable[[Path, int], Callable[[], None] | None] 
 def job_env() -> dict[str, str]:
     """What a job started now must know of its workspace on a public deployment: its size limits (``LIMIT_VAR``,
     ``TOTAL_VAR``)."""
-    limits = _limit_of(home()) if (_tenancy and _limit_of is not None) else None
+    limits = limits_of(home())
     return {LIMIT_VAR: str(int(limits[0])), TOTAL_VAR: str(int(limits[1]))} if limits is not None else {}
+
+
+def limits_of(path: Path) -> tuple[int, int] | None:
+    """On a public deployment: the size limit of the workspace ``path`` is (or lies in) and that of every workspace
+    together, in bytes; else None."""
+    return _limit_of(Path(path)) if (_tenancy and _limit_of is not None) else None
 
 
 def before_write(path: Path, nbytes: int) -> Callable[[], None] | None:

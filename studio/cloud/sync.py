@@ -95,19 +95,33 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _remote_files(api, repo_id: str, prefix: str) -> list[str]:
-    """The repo's files under ``prefix`` (a folder ending in "/", or "" for the whole repo), relative to it."""
+def _remote_files(api, repo_id: str, prefix: str) -> dict[str, tuple[int, str]]:
+    """The repo's files under ``prefix`` (a folder ending in "/", or "" for the whole repo), relative to it, each
+    with its size and git blob id (what a restore checks the room for, and knows a file it got before by)."""
     from huggingface_hub.errors import EntryNotFoundError
     from huggingface_hub.hf_api import RepoFile
 
-    if not prefix:
-        return list(api.list_repo_files(repo_id, repo_type="dataset"))
     try:
-        tree = api.list_repo_tree(repo_id, path_in_repo=prefix.rstrip("/"), recursive=True, repo_type="dataset")
-        paths = [e.path for e in tree if isinstance(e, RepoFile)]
+        tree = api.list_repo_tree(repo_id, path_in_repo=prefix.rstrip("/") or None, recursive=True,
+                                  repo_type="dataset")
+        files = {e.path: (int(e.size or 0), e.blob_id) for e in tree if isinstance(e, RepoFile)}
     except EntryNotFoundError:  # nothing saved under it yet
-        return []
-    return [p[len(prefix):] for p in paths if p.startswith(prefix)]
+        return {}
+    return {p[len(prefix):]: about for p, about in files.items() if p.startswith(prefix)}
+
+
+_their_sha: dict[str, str] = {}  # git blob id -> the sha256 of its bytes, for the conversations a restore got
+# (a retry of a restore held back by room does not download the conversation again only to find it the same)
+
+
+def _room_for(target: Path, nbytes: int) -> None:
+    """Raise ``WorkspaceFullError`` when writing ``nbytes`` to ``target`` cannot fit its workspace now, reserving
+    nothing (the write's own check reserves): a file that cannot fit is not downloaded."""
+    from studio.cloud import workspaces
+
+    ws, limits = workspaces.owner(target), config.limits_of(target)
+    if ws is not None and limits is not None:
+        workspaces.fits(ws, limits[0], workspaces.replacing(target, nbytes))
 
 
 def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST,
@@ -127,7 +141,8 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     folder = Path(folder)
     written, came, files, at = 0, {}, [], 0
     try:
-        files = [f for f in _remote_files(api, repo_id, prefix) if _wanted(f)]
+        listed = _remote_files(api, repo_id, prefix)
+        files = [f for f in listed if _wanted(f)]
         # a dataset's head last: one stopped halfway (the workspace full) is not listed as a broken dataset
         files.sort(key=lambda rel: (rel.split("/")[:2], rel.endswith("/dataset.json")))
         with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
@@ -142,18 +157,26 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 parts = rel.split("/")
                 if rel in synced and not target.exists():  # deleted here since it came: not brought back
                     continue
+                size, blob = listed[rel]
                 if target.exists() and rel in BATCHED_FILES:  # the conversation: the repo's turns join those here
-                    got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
-                    theirs = _sha(got)
-                    if synced.get(rel) != theirs:  # not what this folder last synced: turns only the repo has
-                        written += saved.join_into(target, got.read_bytes())
+                    theirs = _their_sha.get(blob) if blob else None
+                    if theirs is None or synced.get(rel) != theirs:
+                        got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
+                        theirs = _sha(got)
+                        if synced.get(rel) != theirs:  # not what this folder last synced: turns only the repo has
+                            written += saved.join_into(target, got.read_bytes())
+                        if blob:
+                            _their_sha[blob] = theirs
                     came[rel] = theirs  # what the repo holds: a joined file differs, and is pushed next
                     continue
                 if target.exists() and not (parts[0] == "datasets" and parts[1] in replace):
                     continue
+                _room_for(target, size)  # before the download: a retry does not fetch it again only to be refused
                 got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
                 atomic.write_bytes(target, got.read_bytes())
                 came[rel] = _sha(target)
+                if rel in BATCHED_FILES and blob:
+                    _their_sha[blob] = came[rel]
                 written += 1
     except WorkspaceFullError as exc:  # what did not come back, for the one line that says so (held_by_room)
         exc.left = _left(folder, files[at:], _load_manifest(folder, manifest))

@@ -110,6 +110,25 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> Callable[[], None]:
         used = tally.used
         if used + adding <= limit_bytes:
             return tally.add(adding)
+    raise _full(path, limit_bytes, used, adding)
+
+
+def fits(path: Path, limit_bytes: int, adding: int) -> None:
+    """Raise what ``check_room`` would raise for ``adding`` more bytes now, reserving nothing and removing nothing
+    (what the workspace's trash holds counts as free: a save empties it first). A restore asks before it downloads a
+    file, so a file that cannot fit is not fetched again and again only to be refused."""
+    path = Path(path)
+    with usage.held(path) as tally:
+        if tally.used + adding > limit_bytes and not tally.exact:
+            tally.measure()
+        used = tally.used
+        if used + adding > limit_bytes and (path / TRASH).is_dir():
+            used -= usage.measure(path / TRASH)
+    if used + adding > limit_bytes:
+        raise _full(path, limit_bytes, used, adding)
+
+
+def _full(path: Path, limit_bytes: int, used: int, adding: int) -> WorkspaceFullError:
     more = (", or sign in (or give your Hugging Face token) for a larger workspace" if is_anonymous(path)
             else " (this server's disk serves every visitor)")
     size = usage.readable_size
@@ -117,7 +136,7 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> Callable[[], None]:
         f"Not saved: it needs {size(adding)} and this workspace has {size(max(0, limit_bytes - used))} left of its "
         f"{size(limit_bytes)} limit ({size(used)} used): delete datasets or evaluations you no longer need{more}.")
     err.room = f"this workspace is at its {size(limit_bytes)} limit"
-    raise err
+    return err
 
 
 def _seen(folder: Path) -> float:

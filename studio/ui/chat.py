@@ -281,6 +281,11 @@ def local_available() -> bool:
 
 # --- Settings ----------------------------------------------------------------------------------
 
+# The Backend box's options, as short as the sidebar needs: "Hugging Face Inference Providers" was cut off at a phone's
+# width (390 px), and at a narrow desktop sidebar; 24 characters ("OpenAI-compatible server") fit.
+SIDEBAR_LABELS = {**BACKEND_LABELS, "provider": "HF Inference Providers"}
+
+
 def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
     if slot == "a":
@@ -291,7 +296,7 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     # Kept (with the URL, model and provider below) through a visit to another page: the next question went to
     # the default local model instead of the server typed in before.
     kind = ui.kept_choice(st.selectbox, "Backend", kinds, f"chat.{slot}.kind",
-                          0 if local_available() else kinds.index("provider"), format_func=BACKEND_LABELS.get,
+                          0 if local_available() else kinds.index("provider"), format_func=SIDEBAR_LABELS.get,
                           disabled=disabled, help=None if local_available() else device.capabilities().note())
     try:
         if kind == "local":

@@ -50,7 +50,8 @@ def panel() -> None:
                 keeps = "; this app's store, which keeps it across restarts, is failing (below)."
             else:
                 keeps = " and restarts, in this app's store."
-            st.caption(f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits{keeps}")
+            signed = st.empty()  # filled once the token given (if any) was tried, as the anonymous caption is
+            signed_in_as = f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits"
             # Streamlit keeps the sign-in in this browser for 30 days: closing the tab does not end it
             st.caption("On a shared computer, sign out when you leave: this browser stays signed in (for 30 days) "
                        "and the next person here would open your workspace.")
@@ -63,13 +64,14 @@ def panel() -> None:
             if workspaces.is_anonymous(path):
                 keep = "sign in (what you made moves in) or give your Hugging Face token below" if providers else \
                     "give your Hugging Face token below"
+                caption = st.empty()  # filled once the token given (if any) was tried: what it did is said there
                 if cloud.browser_secret() is None:  # no session cookie: nothing ties a reload to this tab
-                    st.caption(f"Private to this browser tab; up to {usage.readable_size(cloud.limit_bytes())}, gone after a reload "
-                               f"or a restart unless you {keep}.")
+                    anonymous = (f"Private to this browser tab; up to {usage.readable_size(cloud.limit_bytes())}, gone "
+                                 "after a reload or a restart {until}.")
                 else:
-                    st.caption(f"Private to this browser: its tabs and reloads share it until the browser is closed. Up "
-                               f"to {usage.readable_size(cloud.limit_bytes())}; removed after {cloud.idle_hours():g} h unused or a restart unless "
-                               f"you {keep}.")
+                    anonymous = (f"Private to this browser: its tabs and reloads share it until the browser is closed. "
+                                 f"Up to {usage.readable_size(cloud.limit_bytes())}; removed after "
+                                 f"{cloud.idle_hours():g} h unused or a restart {{until}}.")
                     _clear_button(path)
             else:
                 st.caption("Private to your Hugging Face account (the token you gave).")
@@ -84,7 +86,14 @@ def panel() -> None:
                         "kept in a private dataset repo on your account and restored on your next visit; pushes use it.")
         st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=cloud.REPO,
                       help="A private dataset repo; created if missing, refused if it holds something else.")
-        _connect_or_disconnect()
+        unreachable = _connect_or_disconnect()
+        if who is not None:
+            signed.caption(signed_in_as + ("; the Hub could not be reached to keep it across restarts with the token "
+                                           "you gave (tried again at your next click)." if unreachable and own is None
+                                           and kept is None else keeps))
+        if who is None and workspaces.is_anonymous(path):  # a token given while the Hub is out of reach keeps nothing yet
+            caption.caption(anonymous.format(until="until the Hub can be reached to keep it with the token you gave "
+                                                   "(tried again at your next click)" if unreachable else f"unless you {keep}"))
         if own is None and kept is None:
             st.caption("Sync: off (give your token to keep this workspace after a restart)."
                        if cloud.visitor_token() is None else "Sync: off.")
@@ -112,7 +121,9 @@ def _clear_button(path: Path) -> None:
         st.rerun()
 
 
-def _connect_or_disconnect() -> None:
+def _connect_or_disconnect() -> bool:
+    """Open the workspace of the token given (or leave it, the token forgotten). True where the Hub could not be
+    reached to check it: nothing keeps this tab's workspace yet."""
     token = cloud.visitor_token()
     repo_name = (st.session_state.get(cloud.REPO) or sync.REPO_NAME).strip()
     link = st.session_state.get(cloud.LINK)
@@ -129,26 +140,26 @@ def _connect_or_disconnect() -> None:
             st.session_state.pop(cloud.ACCOUNT, None)
             st.session_state.pop(cloud.MOVE_NOTE, None)  # it spoke of the kept workspace this tab no longer opens
             st.rerun()
-        return
+        return False
     key = cloud.digest(token, repo_name)
     if link is not None and link["key"] == key:
         if sync.current(Path(st.session_state[cloud.PATH])) is None:  # another tab of this workspace forgot the token
             sync.start(Path(st.session_state[cloud.PATH]), link["repo"], token)
-        return
+        return False
     failed = st.session_state.get(cloud.FAILED)
     if failed and failed[0] == key:
         st.error(failed[1], icon=":material/error:")
-        return
+        return False
     try:
         with st.spinner("Opening your workspace on the Hub…"):
             cloud.connect(token, repo_name)
     except NetworkError as exc:  # the Hub is down: tried again on the next page run
         st.error(" ".join(str(exc).split()), icon=":material/error:")
-        return
+        return True
     except StudioError as exc:  # a refused token or repo: not tried again until one of them changes
         st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()))
         st.error(st.session_state[cloud.FAILED][1], icon=":material/error:")
-        return
+        return False
     st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"]}
     st.rerun()
 

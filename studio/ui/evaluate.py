@@ -713,8 +713,15 @@ def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:
 def render() -> None:
     init()
     st.title(EVALUATE.title)
-    st.caption("Did training make the model better, and where? Answer held-out questions with several models, "
-               "score them against the references and read the answers side by side.")
+    caps = device.capabilities()
+    if caps.api_only:  # nothing trains here: the question a fine-tuned model answers is asked where it trains
+        where = "a studio of your own" if caps.public else "the full install"
+        st.caption("Which API model answers your questions best, and where does it miss? Answer a dataset's held-out "
+                   "questions with several API models, score them against the references and read the answers side by "
+                   f"side. Comparing a model before and after training needs {where}.")
+    else:
+        st.caption("Did training make the model better, and where? Answer held-out questions with several models, "
+                   "score them against the references and read the answers side by side.")
     has_evals = bool(eval_results.list_evals())
     with st.expander("New evaluation", expanded=not has_evals, icon=":material/add:"):
         new_evaluation_form()

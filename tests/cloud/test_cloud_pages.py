@@ -764,3 +764,61 @@ def test_a_cookieless_tab_whose_conversation_cannot_move_is_told_the_truth_and_g
     assert not at.exception and workspace(at) == anon
     assert "Tab question?" in " ".join(questions(at))
     running._thread.join(60)  # Forget ended the kept workspace's sync
+
+
+def test_train_and_evaluate_on_the_public_app_say_where_training_happens_not_here():
+    """Evaluate opened with "Did training make the model better, and where?" where nothing trains, and Train's note
+    ended "train where the full install runs": on a public app whose server has the full install, that read "here"."""
+    train = visit("pages/3_Train.py")
+    (note,) = [i.value for i in train.info]
+    assert note.endswith("and train in a studio of your own.") and "where the full install runs" not in note
+    assert not [c.value for c in train.main.caption if "Training runs in the background" in c.value]
+    evaluate = visit("pages/5_Evaluate.py")
+    said = everything_shown(evaluate)
+    assert "Did training make the model better" not in said
+    assert "Comparing a model before and after training needs a studio of your own." in said
+
+
+def test_the_workspace_caption_says_a_token_given_while_the_hub_is_out_of_reach_keeps_nothing_yet(monkeypatch):
+    """The caption above the token still said "gone after a reload or a restart unless you give your Hugging Face
+    token below" with the token given: it had been given, and kept nothing, the Hub being out of reach."""
+    from chat_servers import free_port
+
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    at = visit()
+    (before,) = [c.value for c in at.sidebar.caption if c.value.startswith("Private to this browser")]
+    assert before.endswith("unless you give your Hugging Face token below.")
+    at = give_token(at, TOKEN)
+    for again in (False, True):  # the run the token is given in, and the next click
+        if again:
+            at.run()
+        (said,) = [c.value for c in at.sidebar.caption if c.value.startswith("Private to this browser")]
+        assert "unless you give" not in said
+        assert said.endswith("until the Hub can be reached to keep it with the token you gave (tried again at your "
+                             "next click).")
+
+
+def test_the_chat_sidebar_s_backend_box_shows_each_backend_whole_on_a_phone(api_mode):
+    """At 390x844 the Backend box cut "Hugging Face Inference Providers" off ("…Provider:"): seen in Chromium, where
+    "OpenAI-compatible server" (24 characters) fits whole."""
+    at = visit("pages/4_Chat.py")
+    shown = at.sidebar.selectbox(key="chat.a.kind")
+    assert shown.value == "provider" and "HF Inference Providers" in shown.options
+    assert all(len(option) <= len("OpenAI-compatible server") for option in shown.options), shown.options
+
+
+def test_a_signed_in_visitor_s_caption_says_a_token_given_while_the_hub_is_out_of_reach_keeps_nothing_yet(monkeypatch):
+    """Signed in, the caption went on saying "give your Hugging Face token to keep it across restarts" once it was
+    given and kept nothing, the Hub being out of reach."""
+    from chat_servers import free_port
+
+    from tests.test_tenancy import signed_in_visit
+
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    at = signed_in_visit({"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"})
+    (before,) = [c.value for c in at.sidebar.caption if c.value.startswith("Signed in as")]
+    assert before.endswith("give your Hugging Face token to keep it across restarts.")
+    at = give_token(at, TOKEN)
+    (said,) = [c.value for c in at.sidebar.caption if c.value.startswith("Signed in as")]
+    assert said.endswith("the Hub could not be reached to keep it across restarts with the token you gave (tried "
+                         "again at your next click).")

@@ -514,3 +514,50 @@ def test_the_chat_settings_and_the_evaluate_form_come_back_after_a_restart_with_
         chat = kept_settings.load()
         assert chat["max_new_tokens"] == 96 and chat["temperature"] == 0.4 and chat["system"] == "Answer in French."
         assert form.load() == {"max_new_tokens": 32, "sample": 5, "base_url": "http://127.0.0.1:8000/v1"}
+
+
+def test_a_restore_held_back_by_room_does_not_download_again_on_each_retry_what_cannot_fit(hub, monkeypatch, tmp_path):
+    """Each retry of a restore stopped for want of room (every few seconds, for 30 minutes after the visitor's last
+    page run) downloaded the first file that did not fit, and the conversation, only to be refused again."""
+    from studio.chat import saved
+    from studio.cloud import workspaces
+    from studio.errors import WorkspaceFullError
+    from studio.ui import cloud
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        ids = sorted(store.create_dataset(name, [{"question": f"q{n}?", "answer": "x" * 300} for n in range(20)]).id
+                     for name in ("A", "B"))
+        saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
+    room += (before / "chat" / "conversation.json").stat().st_size
+
+    settings = {"workspace_mb": (room + 500) / 1e6, "workspaces_total_mb": 1000}
+    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
+    folder = workspaces.root() / ("h-" + "4" * 32)
+    folder.mkdir(parents=True)
+    with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert (folder / "datasets" / ids[0] / "dataset.json").exists() and (folder / "chat" / "conversation.json").exists()
+
+    def downloads() -> int:
+        return sum(1 for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path)
+
+    s = sync.WorkspaceSync(folder, repo, TOKEN, restore_first=True)  # what sync.start(held=...) runs
+    got = downloads()
+    with config.use_workspace(folder):
+        for _ in range(2):
+            s.retry_now()
+            assert not s.ready() and s.held_by_room
+    assert downloads() == got, [p for m, p, _ in hub.requests if "/resolve/" in p]  # nothing fetched only to be refused
+    assert s.message.startswith("1 dataset kept in") and not (folder / "datasets" / ids[1]).exists()
+
+    settings["workspace_mb"] = 1  # room made: the rest comes back
+    with config.use_workspace(folder):
+        s.retry_now()
+        assert s.ready()
+    assert (folder / "datasets" / ids[1] / "dataset.json").exists()
