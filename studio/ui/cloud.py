@@ -226,19 +226,25 @@ def move_in(source: Path, target: Path) -> None:
     say_merged(merged)
 
 
-def leaving_kept(kept: Path) -> None:
-    """The visitor leaves the kept workspace their browser's work moved into (Sign out, Forget): the note the
-    browser's anonymous workspace shows says from now on only what stays true ("… is in your account's workspace:
-    sign in to open it"), whichever tab reads it next (after a sign-out, a new session)."""
+def _browser_note() -> tuple[Path | None, dict]:
+    """(the note file in this browser's anonymous workspace, its fields); (None, {}) where there is no readable one."""
     secret = browser_secret()
     if not secret:
-        return
+        return None, {}
     note_file = workspaces.anonymous(secret) / MOVED_NOTE_FILE
     try:
         note = json.loads(note_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return
-    if isinstance(note, dict) and note.get("to") == Path(kept).name:
+        return None, {}
+    return (note_file, note) if isinstance(note, dict) else (None, {})
+
+
+def leaving_kept(kept: Path) -> None:
+    """The visitor leaves the kept workspace their browser's work moved into (Sign out, Forget): the note the
+    browser's anonymous workspace shows says from now on only what stays true ("… is in your account's workspace:
+    sign in to open it"), whichever tab reads it next (after a sign-out, a new session)."""
+    note_file, note = _browser_note()
+    if note_file is not None and note.get("to") == Path(kept).name:
         note["text"] = LEFT_TOKEN if workspaces.hub_account_folder(kept) else LEFT_SIGN_IN
         note_file.write_text(json.dumps(note), encoding="utf-8")
 
@@ -262,15 +268,10 @@ def _followed_moved_note(kept: Path) -> None:
     """The visitor opened the kept workspace their browser's work moved into, in a tab other than the one that moved
     it: the note telling the browser's tabs where the work went has done its work, and goes (a tab opened later
     starts clean, as a browser that never moved anything does)."""
-    secret = browser_secret()
-    if not secret or workspaces.is_anonymous(kept):
+    if workspaces.is_anonymous(kept):
         return
-    note_file = workspaces.anonymous(secret) / MOVED_NOTE_FILE
-    try:
-        note = json.loads(note_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if isinstance(note, dict) and note.get("to") == kept.name and note.get("by") != _session_id():
+    note_file, note = _browser_note()
+    if note_file is not None and note.get("to") == kept.name and note.get("by") != _session_id():
         note_file.unlink(missing_ok=True)
 
 
