@@ -166,15 +166,20 @@ def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gp
     train = tmp_path / "train.json"
     train.write_text(json.dumps([QA[0], {"question": "Is a throw-in taken with both hands?", "answer": "Yes."}]))
     out, html = tmp_path / "report.json", tmp_path / "report.html"
+    # a model that is there but fails to load (a missing one is refused before any question: test_cli_hostile_inputs)
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_phi3, broken)
+    for weights in broken.glob("*.safetensors"):
+        weights.write_bytes(b"not weights")
     proc = subprocess.run(
         [sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", str(tiny_phi3),
-         "--model", str(runs.run_dir(run_id)), "--model", "run:20990101-deleted", "--out", str(out),
+         "--model", str(runs.run_dir(run_id)), "--model", str(broken), "--out", str(out),
          "--html", str(html), "--train", str(train), "--max-new-tokens", "8", "--batch-size", "2"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(out.read_text())
-    models = [str(tiny_phi3), str(runs.run_dir(run_id)), "run:20990101-deleted"]
+    models = [str(tiny_phi3), str(runs.run_dir(run_id)), str(broken)]
     assert len(rep["rows"]) == len(QA)
     for row, qa in zip(rep["rows"], QA):
         assert row["question"] == qa["question"] and row["reference"] == qa["answer"]
@@ -182,13 +187,13 @@ def test_cli_evaluates_two_tiny_models_keeps_failures_and_writes_reports(tiny_gp
             assert isinstance(row["answers"][m], str)
             s = row["scores"][m]
             assert 0 <= s["f1"] <= 1 and 0 <= s["chrf"] <= 100 and s["perplexity"] > 1 and s["latency_s"] > 0
-        assert "deleted" in row["errors"][models[2]]  # the deleted run fails its cells, with the reason
+        assert row["errors"][models[2]]  # the broken model fails its cells, with the reason
     assert set(rep["summary"]) == set(models)
     assert rep["summary"][models[2]]["failed"] == len(QA) and rep["summary"][models[0]]["answered"] == len(QA)
     # leaked: question 0 (in --train) and the run's own training questions 0-2 (found from its directory)
     assert [bool(r["leak"]) for r in rep["rows"]] == [True, True, True, False, False]
     assert rep["dataset"]["sha256"] and rep["config"]["seed"] == 0 and rep["models"][1]["revision"]
-    assert "warning: run:20990101-deleted" in proc.stderr
+    assert f"warning: {broken}" in proc.stderr
     # each model's load is said as it starts (minutes on a CPU), not skipped for coming within 2 s of another line
     assert sum(1 for line in proc.stderr.splitlines() if "] loading " in line) >= 2, proc.stderr
     page = html.read_text()
