@@ -134,7 +134,7 @@ def main() -> int:
                         wait_idle(page)
                         assert_no_exception(page)
                         if light and other.stem in ("2_Models", "3_Train"):  # says what works here instead
-                            page.get_by_text("API mode: this deployment has no torch").first.wait_for()
+                            page.get_by_text("API mode: this public app").first.wait_for()
                 page.goto(f"{url}/Chat")
                 wait_idle(page)
                 assert_no_exception(page)
