@@ -29,6 +29,21 @@ def files_of(folder: Path) -> dict[str, bytes]:
     return {rel: (folder / rel).read_bytes() for rel in sync.local_files(folder)}
 
 
+def public_workspace(monkeypatch, name: str, limit_bytes: int) -> tuple[Path, dict]:
+    """A visitor's empty workspace ``name`` on the public app (every save checked), limited to ``limit_bytes``; and
+    the settings its limits are read from, which a test may change (room freed, a smaller limit after a restart)."""
+    from studio.cloud import workspaces
+    from studio.ui import cloud
+
+    settings = {"workspace_mb": limit_bytes / 1e6, "workspaces_total_mb": 1000}
+    monkeypatch.setattr(cloud, "_studio_setting", lambda key, default: settings.get(key, default))
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
+    folder = workspaces.root() / name
+    folder.mkdir(parents=True)
+    return folder, settings
+
+
 def three_versions(folder: Path) -> str:
     with config.use_workspace(folder):
         ds = store.create_dataset("Alice's FAQ", [{"question": "q1?", "answer": "a1"}])
@@ -404,9 +419,7 @@ def test_a_dataset_deleted_to_make_room_stays_deleted_when_the_restore_filled_th
         hub, monkeypatch, tmp_path):
     """What a stopped restore brought back is recorded beside the workspace; where the restore left no room even for
     that record, it was refused too, and the next try brought back the dataset the visitor deleted to make room."""
-    from studio.cloud import workspaces
     from studio.errors import WorkspaceFullError
-    from studio.ui import cloud
 
     before = tmp_path / "before-restart"
     with config.use_workspace(before):
@@ -417,12 +430,7 @@ def test_a_dataset_deleted_to_make_room_stays_deleted_when_the_restore_filled_th
     first = kept if kept < big else big  # the restore brings datasets back in order of their folder names
     room = sum(f.stat().st_size for f in (before / "datasets" / first).rglob("*") if f.is_file())
 
-    settings = {"workspace_mb": (room + 120) / 1e6, "workspaces_total_mb": 1000}
-    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
-    monkeypatch.setattr(cloud, "_in_use", lambda: set())
-    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
-    folder = workspaces.root() / ("u-" + "2" * 32)
-    folder.mkdir(parents=True)
+    folder, settings = public_workspace(monkeypatch, "u-" + "2" * 32, room + 120)
     with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
         sync.restore(TOKEN, repo, folder)
     assert (folder / "datasets" / first / "dataset.json").exists()
@@ -439,9 +447,7 @@ def test_a_restore_held_back_by_room_says_in_one_short_line_what_did_not_come_ba
         hub, monkeypatch, tmp_path):
     """The line quoted the workspace-full refusal whole inside a sentence of its own (330 characters in the sidebar)
     and never said what was missing."""
-    from studio.cloud import workspaces
     from studio.errors import WorkspaceFullError
-    from studio.ui import cloud
 
     before = tmp_path / "before-restart"
     with config.use_workspace(before):
@@ -453,12 +459,7 @@ def test_a_restore_held_back_by_room_says_in_one_short_line_what_did_not_come_ba
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
     room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
 
-    settings = {"workspace_mb": (room + 500) / 1e6, "workspaces_total_mb": 1000}
-    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
-    monkeypatch.setattr(cloud, "_in_use", lambda: set())
-    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
-    folder = workspaces.root() / ("h-" + "3" * 32)
-    folder.mkdir(parents=True)
+    folder, settings = public_workspace(monkeypatch, "h-" + "3" * 32, room + 500)
     with pytest.raises(WorkspaceFullError) as caught, config.use_workspace(folder):
         sync.restore(TOKEN, repo, folder)
     line = str(sync.held_by_room(caught.value, "alice/slm-studio-workspace (private)"))
@@ -496,8 +497,8 @@ def test_two_writers_of_the_sync_record_at_once_never_fail_nor_leave_it_torn(tmp
 def test_the_chat_settings_and_the_evaluate_form_come_back_after_a_restart_with_the_conversation(hub, tmp_path):
     """The docs promise both back "after a restart" / "another day": on the public app a restart empties the disk, and
     neither file was synced, so the conversation came back to be continued with the default settings."""
-    from studio.chat.base import ChatParams
     from studio.chat import kept_settings
+    from studio.chat.base import ChatParams
     from studio.evaluate import form
 
     first = tmp_path / "before-restart"
@@ -520,9 +521,7 @@ def test_a_restore_held_back_by_room_does_not_download_again_on_each_retry_what_
     """Each retry of a restore stopped for want of room (every few seconds, for 30 minutes after the visitor's last
     page run) downloaded the first file that did not fit, and the conversation, only to be refused again."""
     from studio.chat import saved
-    from studio.cloud import workspaces
     from studio.errors import WorkspaceFullError
-    from studio.ui import cloud
 
     before = tmp_path / "before-restart"
     with config.use_workspace(before):
@@ -534,12 +533,7 @@ def test_a_restore_held_back_by_room_does_not_download_again_on_each_retry_what_
     room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
     room += (before / "chat" / "conversation.json").stat().st_size
 
-    settings = {"workspace_mb": (room + 500) / 1e6, "workspaces_total_mb": 1000}
-    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
-    monkeypatch.setattr(cloud, "_in_use", lambda: set())
-    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
-    folder = workspaces.root() / ("h-" + "4" * 32)
-    folder.mkdir(parents=True)
+    folder, settings = public_workspace(monkeypatch, "h-" + "4" * 32, room + 500)
     with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
         sync.restore(TOKEN, repo, folder)
     assert (folder / "datasets" / ids[0] / "dataset.json").exists() and (folder / "chat" / "conversation.json").exists()
