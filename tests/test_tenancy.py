@@ -536,17 +536,27 @@ def test_another_tab_of_the_browser_is_told_where_its_work_went_when_one_tab_giv
                 running._thread.join(60)
 
 
-def test_after_signing_out_the_browser_s_workspace_says_its_work_moved_into_the_signed_in_one(monkeypatch):
-    """What a browser made moved into the signed-in workspace; signed out, its anonymous workspace looked empty."""
+ALICE_SIGNED_IN = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
+
+
+def signing_in_after_making_work(monkeypatch, browser: str):
+    """A browser (its secret ``browser``) that made a dataset anonymously, then signed in as Alice: the tab, back from
+    the provider, its work moved into her workspace."""
     from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-signing-in-0123456789")
+    monkeypatch.setattr(cloud, "browser_secret", lambda: browser)
     at = signed_in_visit(None)
     with config.use_workspace(workspace_of(at)):
         store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
-    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
-    at = visit(at=at)
+    at.user = ALICE_SIGNED_IN
+    return visit(at=at)
+
+
+def test_after_signing_out_the_browser_s_workspace_says_its_work_moved_into_the_signed_in_one(monkeypatch):
+    """What a browser made moved into the signed-in workspace; signed out, its anonymous workspace looked empty."""
+
+    at = signing_in_after_making_work(monkeypatch, "a-browser-signing-in-0123456789")
     assert workspace_of(at).name.startswith("u-") and not at.sidebar.info
     at.user = {"is_logged_in": False}  # Sign out: the tab is the browser's anonymous visitor again
     at.session_state["workspace.anon"] = None
@@ -560,16 +570,10 @@ def test_the_note_on_where_the_browser_s_work_went_goes_once_the_visitor_opened_
     """The note stayed until Clear: signed in again in a new tab, then signed out, the browser's new anonymous
     workspace still said "what this browser made here moved … (or reload this tab, where another tab is signed in
     now)" above whatever was made since, with nobody signed in."""
-    from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-signing-in-0123456789")
-    alice = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
-    at = signed_in_visit(None)
-    with config.use_workspace(workspace_of(at)):
-        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
-    at.user = alice
-    at = visit(at=at)  # back from the provider: the work moves in
+    alice = ALICE_SIGNED_IN
+    at = signing_in_after_making_work(monkeypatch, "a-browser-signing-in-0123456789")  # the work moves in
     other = signed_in_visit(None)  # another tab, not signed in yet
     assert [i.value for i in other.sidebar.info] == [cloud.MOVED_SIGN_IN]
     reloaded = signed_in_visit({k: v for k, v in alice.items() if k != "is_logged_in"})
@@ -605,15 +609,9 @@ def test_the_public_app_with_the_full_install_offers_only_what_runs_there():
 def test_after_sign_out_the_browser_s_next_tab_reads_only_what_is_true_about_where_its_work_went(monkeypatch):
     """Sign out ends in a new session: its anonymous workspace said "sign in to open it (or reload this tab, where
     another tab is signed in now)" with nobody signed in any more."""
-    from studio.data import store
     from studio.ui import cloud
 
-    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-signing-out-0123456789")
-    at = signed_in_visit(None)
-    with config.use_workspace(workspace_of(at)):
-        store.create_dataset("Made before signing in", [{"question": "q?", "answer": "a"}])
-    at.user = {"is_logged_in": True, "iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"}
-    at = visit(at=at)
+    at = signing_in_after_making_work(monkeypatch, "a-browser-signing-out-0123456789")
     at.sidebar.button(key="workspace.logout").click().run()
     after = signed_in_visit(None)  # the page Streamlit opens after signing out: a new session, nobody signed in
     assert workspace_of(after).name.startswith("a-")
