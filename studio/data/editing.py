@@ -364,6 +364,16 @@ def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Re
                                                 "patch": draft_patch(saved, current), "tab": tab}, indent=None)
 
 
+def draft_stamp(dataset_id: str) -> tuple[int, int] | None:
+    """(modification time in ns, size) of the kept working copy, None when there is none: what a page compares
+    before reading it again (reading it loads the version it is based on)."""
+    try:
+        st = _draft_path(dataset_id).stat()
+    except (OSError, StudioError):
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def draft_tab(dataset_id: str) -> str:
     """The tab whose edits the kept working copy holds ("" for none named, or nothing kept)."""
     try:

@@ -36,6 +36,7 @@ PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is ed
 SELECTED = "dataset.selected"
 TAB_ID = "dataset.tab_id"  # this browser tab's id (``tab_id``)
 OFFERED = "dataset.offered"  # {dataset_id: brought}: another tab's kept edits offered on the page
+OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (draft_stamp, summary)}: what the offer says, read once
 DRAFTS = "dataset.drafts"
 CONFLICTS = "dataset.conflicts"
 FLASH = "dataset.flash"
@@ -374,11 +375,16 @@ def _offer(info: store.DatasetInfo) -> None:
     with a button that brings them into this tab. Edits made here first take their place."""
     if info.id not in st.session_state.get(OFFERED, {}):
         return
-    kept = editing.load_draft(info.id)
-    if kept is None or editing.draft_tab(info.id) in ("", tab_id()):
-        st.session_state[OFFERED].pop(info.id, None)
-        return
-    summary = editing.summary(editing.changes(kept[1], kept[2]))
+    stamp = editing.draft_stamp(info.id)
+    seen = st.session_state.setdefault(OFFERED_SUMMARY, {}).get(info.id)
+    if stamp is None or seen is None or seen[0] != stamp:  # read again only when the other tab kept new edits
+        kept = editing.load_draft(info.id) if stamp is not None else None
+        if kept is None or editing.draft_tab(info.id) in ("", tab_id()):
+            st.session_state[OFFERED].pop(info.id, None)
+            st.session_state[OFFERED_SUMMARY].pop(info.id, None)
+            return
+        seen = st.session_state[OFFERED_SUMMARY][info.id] = (stamp, editing.summary(editing.changes(kept[1], kept[2])))
+    summary = seen[1]
     st.info(f"Another tab (open now, or closed since) left unsaved changes to this dataset: {summary}, kept in this "
             "workspace. Bring them here to go on with them; edits made here first take their place.",
             icon=":material/tab:")

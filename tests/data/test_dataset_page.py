@@ -1169,7 +1169,11 @@ def test_another_tab_is_offered_the_unsaved_edits_of_a_tab_beside_it_not_handed_
     assert [i for i in texts(other.info) if i.startswith("Another tab")] == [
         "Another tab (open now, or closed since) left unsaved changes to this dataset: 1 edited, kept in this "
         "workspace. Bring them here to go on with them; edits made here first take their place."]
+    edit(first, edited={0: {"answer": "Forty-five minutes."}, 1: {"answer": "11."}})  # the first tab goes on
+    other.run()
+    assert any(i.startswith("Another tab (open now, or closed since) left unsaved changes to this dataset: 2 edited")
+               for i in texts(other.info))
     other.button(key="dataset.draft.bring").click().run()
-    assert other.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "Eleven."]
+    assert other.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "11."]
     assert [w for w in texts(other.warning) if "Unsaved" in w][0].startswith("Unsaved changes from before the reload")
     assert not [i for i in texts(other.info) if i.startswith("Another tab")]
