@@ -188,6 +188,7 @@ def _pick_up(first: bool) -> None:
             st.session_state["chat.saved_note"] = str(exc)
             return
         st.session_state["chat.saved_stamp"] = saved.stamp()
+    st.session_state["chat.dropped"] = 0  # the page holds the saved turns (or adds its own to them: the next save says)
     if first:  # this tab opens this workspace's conversation (a new session, or a token given mid-session)
         if turns and not had:
             st.session_state["chat.messages"] = turns
@@ -238,11 +239,9 @@ def save(change: Callable[[list[dict[str, Any]]], None] = lambda turns: None) ->
             st.session_state["chat.not_saved"] = True
             return
         st.session_state["chat.not_saved"] = False
-    if dropped and not st.session_state.get("chat.dropped_said"):  # once a session, not after every answer
-        st.session_state["chat.dropped_said"] = True
-        st.session_state["chat.saved_note"] = (
-            f"Only the last {saved.KEEP} turns are saved in the workspace: the {dropped} before them are on this page "
-            "until it is reloaded, and in Export JSON or Markdown.")
+    # Said under the conversation in every run while it is so (``history``): once, it was gone when the next answer
+    # came, though the page still held turns the file did not.
+    st.session_state["chat.dropped"] = dropped
 
 
 def clear() -> None:
@@ -250,6 +249,7 @@ def clear() -> None:
     from studio.chat import saved
 
     st.session_state["chat.messages"] = []
+    st.session_state["chat.dropped"] = 0
     try:
         saved.forget()
         st.session_state["chat.saved_stamp"], st.session_state["chat.not_saved"] = None, False
@@ -647,8 +647,18 @@ def history() -> None:
         ui.show_error(st.session_state.pop("chat.refused"))
     if st.session_state.get("chat.saved_note"):
         st.warning(ui.md(st.session_state.pop("chat.saved_note")), icon=":material/warning:")
+    if st.session_state.get("chat.dropped"):
+        st.caption(f":material/info: {left_out(st.session_state['chat.dropped'])}")
     if elsewhere and not st.session_state["chat.jobs"]:
         _watch_other_tabs()
+
+
+def left_out(dropped: int) -> str:
+    """The line under a conversation longer than the saved copy holds."""
+    from studio.chat import saved
+
+    return (f"Only the last {saved.KEEP} turns are saved in the workspace: the {dropped} before them are on this page "
+            "until it is reloaded, and in Export JSON or Markdown.")
 
 
 @st.fragment(run_every=1.0)
