@@ -32,7 +32,7 @@ with st.sidebar:
     chat_ui.local_models_panel()
 if params is not None:  # the models by slot: passage mode's apart from the conversation's
     where = "" if mode == passage_ui.CONVERSATION else "passage."
-    chat_ui.remember(params, {f"{where}a": spec, f"{where}b": spec_b}, compare)
+    chat_ui.remember(params, {f"{where}a": spec, f"{where}b": spec_b}, compare, mode)
 
 st.title(pages.CHAT.title)
 if device.capabilities().api_only:

@@ -2,8 +2,8 @@
 
 A reloaded tab, a new one or a restarted studio brings the conversation back (``studio.chat.saved``); it brings
 back the settings it was being had with too: max new tokens, temperature, sampling, top-p, repetition penalty,
-timeout, the system prompt (its preset and text, and the one a training run's "As trained" stood in for), compare
-mode and the models picked last (each slot's ``BackendSpec``: conversation mode's ``a`` and ``b``, passage mode's
+timeout, the system prompt (its preset and text, and the one a training run's "As trained" stood in for), the page's
+mode (conversation or a question over a passage), compare mode and the models picked last (each slot's ``BackendSpec``: conversation mode's ``a`` and ``b``, passage mode's
 ``passage.a`` and ``passage.b``), which a new session picks where its conversation does not say otherwise. No key
 or token is kept: a spec holds none, and the system prompts and a spec's text are written with any secret in them as
 ``***``, as the conversation is. A file that cannot be read, or a value out of its bounds (a hand edit, an older
@@ -59,6 +59,8 @@ def load() -> dict[str, Any]:
         out["before"] = list(before)
     if isinstance(raw.get("compare"), bool):
         out["compare"] = raw["compare"]
+    if isinstance(raw.get("mode"), str):  # the page checks it is one of its modes
+        out["mode"] = raw["mode"]
     models = raw.get("models") if isinstance(raw.get("models"), dict) else {}
     kept_models = {slot: spec for slot in SLOTS if (spec := _spec(models.get(slot))) is not None}
     if kept_models:
@@ -86,9 +88,9 @@ def _fields(spec: BackendSpec, secrets: Iterable[str | None] = ()) -> dict[str, 
 
 def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | None] = (), *,
          before: tuple[str, str] | None = None, compare: bool | None = None,
-         models: dict[str, BackendSpec | None] | None = None) -> None:
+         models: dict[str, BackendSpec | None] | None = None, mode: str | None = None) -> None:
     """Keep ``params``' page settings, the system prompt and ``before`` (the one a training run's "As trained" stood
-    in for), their secrets as ``***``; ``compare`` and the ``models`` given by slot (``SLOTS``) where not None, the
+    in for), their secrets as ``***``; ``compare``, ``mode`` and the ``models`` given by slot (``SLOTS``) where not None, the
     other slots' as kept before (a mode's models stay kept while the other mode is shown). Unchanged settings are not
     rewritten."""
     from studio.chat import saved
@@ -101,6 +103,8 @@ def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | N
         values["before"] = [before[0], saved.scrub(before[1], secrets)]
     if compare is not None or "compare" in kept:
         values["compare"] = kept.get("compare", False) if compare is None else compare
+    if mode is not None or "mode" in kept:
+        values["mode"] = kept.get("mode") if mode is None else mode
     picked = dict(kept.get("models", {}))
     picked.update({slot: _fields(spec, secrets) for slot, spec in (models or {}).items()
                    if slot in SLOTS and spec is not None})

@@ -153,3 +153,38 @@ def damaged() -> list[str]:
 def count_runs() -> int:
     """How many runs there are (cheap: no status reads), for Home."""
     return sum(1 for p in config.runs_dir().iterdir() if is_run(p))
+
+
+def _newest_checkpoint(folder: Path) -> Path | None:
+    """The run's newest saved checkpoint holding a model (what loading answers from before the final model)."""
+    found = [p for p in (folder / "checkpoints").glob("checkpoint-*")
+             if p.name.split("-")[-1].isdigit() and any((p / f).is_file() for f in ("config.json", "adapter_config.json"))]
+    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def unfinished(run_id: str) -> tuple[str, bool] | None:
+    """Where run ``run_id`` is in the workspace but not offered as a model (the library lists finished runs only):
+    what is true of it, as a clause after its name, and whether it can answer now (from its newest checkpoint, as
+    ``studio.models.loading`` loads it). None where it is not in the workspace, or is finished with its model."""
+    try:
+        folder = run_dir(run_id)
+    except StudioError:
+        return None
+    if not is_run(folder):
+        return None
+    status = jobs.read_status(folder)
+    if has_model(folder) and not status.active:
+        return None
+    ckpt = _newest_checkpoint(folder)
+    if status.active:
+        if has_model(folder) or ckpt is not None:
+            return (f"is still training: until it finishes it answers from its newest checkpoint "
+                    f"({ckpt.name if ckpt is not None else 'its saved model'}); pick it again once it finishes for the "
+                    "final model"), True
+        return ("is still training and has saved no checkpoint yet: pick it when it finishes, or once it saves "
+                "its first checkpoint"), False
+    ended = f"did not finish ({status.state})" if status.state not in ("none", "finished") else "has no final model"
+    if ckpt is not None:
+        return (f"{ended}: it answers from its newest checkpoint ({ckpt.name}); resume it on the Train page to finish "
+                "it"), True
+    return f"{ended} and no checkpoint: pick another model for the next question in the sidebar", False

@@ -79,24 +79,28 @@ def _settings_back() -> None:
 
 
 def _models_back() -> None:
-    """A new session (a reloaded tab, a restarted studio) asks the models that answered the conversation's last
-    question, compare mode's second one too: the conversation came back but the first model was the bundled one and
-    compare mode off, so the next question went to another model without a word. A model no longer in the workspace
-    (a deleted run) is said in one line; "Chat with it" from another page picks its own model."""
+    """A new session (a reloaded tab, a restarted studio) asks the models picked last in the sidebar, compare mode's
+    second one too (``studio.chat.kept_settings``): a model picked after the conversation's last answer is the one
+    its next question goes to (the last answer's model won over it after a reload). Where no pick is kept (a
+    workspace from before picks were kept), the models that answered the conversation's last question. A model no
+    longer in the workspace (a deleted run) is said in one line; so is a run still training, as what it is; "Chat
+    with it" from another page picks its own model."""
     from studio.chat import kept_settings
 
     if "chat.models_back" in st.session_state:
         return
     st.session_state["chat.models_back"] = True
+    kept = kept_settings.load()
     last = next((t for t in reversed(st.session_state["chat.messages"]) if t.get("role") == "assistant"), None)
-    if last is not None and isinstance(last.get("spec"), dict):
-        said, compare = ("answered this conversation",) * 2, None
-        picks = {"a": last.get("spec"), "b": (last.get("alt") or {}).get("spec")}
-    else:  # no conversation says which: the models picked last (a Compare turned on before asking anything)
-        kept = kept_settings.load()
+    if any(slot in kept.get("models", {}) for slot in ("a", "b")) or "compare" in kept:
         said, compare = ("was picked last", "were picked last"), kept.get("compare")
         picks = {slot: kept.get("models", {}).get(slot) for slot in ("a", "b")}
-    gone = []
+    elif last is not None and isinstance(last.get("spec"), dict):
+        said, compare = ("answered this conversation",) * 2, None
+        picks = {"a": last.get("spec"), "b": (last.get("alt") or {}).get("spec")}
+    else:
+        return
+    gone, lines = [], []
     for slot, data in picks.items():
         if not isinstance(data, dict) or (slot == "a" and "chat.a.model" in st.session_state):
             continue
@@ -104,24 +108,32 @@ def _models_back() -> None:
             spec = BackendSpec.from_dict(data)
         except (StudioError, TypeError):
             continue
-        if spec.kind == "local" and not models_ui.still_there(spec.model):
+        told = models_ui.not_offered(spec.model) if spec.kind == "local" else None
+        if told is not None:
+            clause, answers = told
             if slot == "a" or compare is not False:  # a second model compare mode does not ask is not news
-                gone.append(spec.label)
-            continue
+                if clause == models_ui.GONE:
+                    gone.append(spec.label)
+                else:
+                    lines.append(f"{spec.label} {said[0]} and {clause}.")
+            if not answers:
+                continue
         pick(slot, spec)
         if slot == "b" and compare is None:
             st.session_state["chat.compare.kept"] = True
     if compare is not None and "chat.compare.kept" not in st.session_state:
         st.session_state["chat.compare.kept"] = compare
-    _said_gone(gone, said)
+    _said_gone(gone, said, lines)
 
 
-def _said_gone(gone: list[str], said: tuple[str, str]) -> None:
-    """One line naming the models picked before that are no longer in the workspace (a deleted run)."""
+def _said_gone(gone: list[str], said: tuple[str, str], lines: list[str] = ()) -> None:
+    """One line naming the models picked before that are no longer in the workspace (a deleted run), and what is
+    true of one that is there but not finished (``lines``)."""
     if gone:
-        st.session_state["chat.saved_note"] = (
-            f"{' and '.join(gone)} {said[len(gone) > 1]} but {'is' if len(gone) == 1 else 'are'} no longer in the "
-            "workspace: pick the model for the next question in the sidebar.")
+        lines = [f"{' and '.join(gone)} {said[len(gone) > 1]} but {'is' if len(gone) == 1 else 'are'} "
+                 f"{models_ui.GONE.removeprefix('is ')}.", *lines]
+    if lines:
+        st.session_state["chat.saved_note"] = " ".join(lines)
 
 
 def pick(slot: str, spec: BackendSpec) -> None:
@@ -139,16 +151,17 @@ def pick(slot: str, spec: BackendSpec) -> None:
 
 
 def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = None,
-             compare: bool | None = None) -> None:
-    """Keep the sampling settings, the system prompt (and the one a run's "As trained" stands in for), compare mode
-    and the ``models`` shown, by slot (``kept_settings.SLOTS``), in the workspace for the next session (no secret)."""
+             compare: bool | None = None, mode: str | None = None) -> None:
+    """Keep the sampling settings, the system prompt (and the one a run's "As trained" stands in for), the page's
+    ``mode``, compare mode and the ``models`` shown, by slot (``kept_settings.SLOTS``), in the workspace for the next
+    session (no secret)."""
     from studio.chat import kept_settings
 
     before = st.session_state.get("chat.system.before")
     try:
         kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
                            st.session_state.get("chat.system", ""), _secrets(),
-                           before=tuple(before) if before else None, compare=compare, models=models)
+                           before=tuple(before) if before else None, compare=compare, models=models, mode=mode)
     except (StudioError, OSError):  # a read-only or full workspace: the settings still hold in this session
         pass
 

@@ -90,6 +90,28 @@ def still_there(spec: str | None) -> bool:
     return kind not in ("model", "run") or any(e.spec == spec for e in _entries(True))
 
 
+GONE = "is no longer in the workspace: pick the model for the next question in the sidebar"
+
+
+def not_offered(spec: str | None) -> tuple[str, bool] | None:
+    """Where a local model picked earlier is not offered as it was (``still_there``): what is true of it, a clause
+    after its name, and whether it can still answer (then it is picked again). A run still training, or stopped before
+    its final model, is there: it was called gone ("no longer in the workspace") after a reload."""
+    if still_there(spec):
+        return None
+    try:
+        parsed = parse_spec(spec or "")
+    except StudioError:
+        return GONE, False
+    if parsed.kind == "run":
+        from studio.models import run_folders
+
+        found = run_folders.unfinished(parsed.name)
+        if found is not None:
+            return found
+    return GONE, False
+
+
 def chat_with(spec: str) -> None:
     """Open the Chat page in conversation mode with the local model ``spec`` picked (the Models page's and the Train
     page's "Chat with it")."""

@@ -42,8 +42,22 @@ NOTE = "chat.passage.note"  # one line said above the answers (a model picked la
 
 
 def init() -> None:
+    _mode_back()
     ui.init_state(STATE)
     _models_back()
+
+
+def _mode_back() -> None:
+    """A new session (a reloaded tab, a restarted studio) opens in the mode used last (``studio.chat.kept_settings``):
+    a passage being asked about came back in conversation mode. "Chat with it" from another page sets its own."""
+    from studio.chat import kept_settings
+
+    if "chat.mode_back" in st.session_state:
+        return
+    st.session_state["chat.mode_back"] = True
+    mode = kept_settings.load().get("mode")
+    if mode in MODES and "chat.mode" not in st.session_state:
+        st.session_state["chat.mode"] = mode
 
 
 def _models_back() -> None:
@@ -57,16 +71,22 @@ def _models_back() -> None:
         return
     state["chat.passage.models_back"] = True
     kept = kept_settings.load()
-    gone = []
+    gone, lines = [], []
     for slot in ("a", "b"):
         try:
             spec = BackendSpec.from_dict(kept.get("models", {})[f"passage.{slot}"])
         except (KeyError, StudioError, TypeError):
             continue
-        if spec.kind == "local" and not models_ui.still_there(spec.model):
+        told = models_ui.not_offered(spec.model) if spec.kind == "local" else None
+        if told is not None:
+            clause, answers = told
             if slot == "a" or kept.get("compare"):
-                gone.append(spec.label)
-            continue
+                if clause == models_ui.GONE:
+                    gone.append(spec.label)
+                else:  # a run still training is there: said as what it is, not as gone
+                    lines.append(f"{spec.label} was picked last and {clause}.")
+            if not answers:
+                continue
         key = f"chat.passage.{slot}"
         if spec.task != "extractive":
             state[f"{key}.task.kept"] = GENERATIVE
@@ -79,8 +99,10 @@ def _models_back() -> None:
             state[f"{key}.hub_model.kept"], state[f"{key}.provider.kept"] = spec.model, spec.provider
             state[f"{key}.endpoint.kept"] = spec.base_url
     if gone:
-        state[NOTE] = (f"{' and '.join(gone)} {'was' if len(gone) == 1 else 'were'} picked last but "
-                       f"{'is' if len(gone) == 1 else 'are'} no longer in the workspace: pick the model in the sidebar.")
+        lines.insert(0, f"{' and '.join(gone)} {'was' if len(gone) == 1 else 'were'} picked last but "
+                        f"{'is' if len(gone) == 1 else 'are'} no longer in the workspace: pick the model in the sidebar.")
+    if lines:
+        state[NOTE] = " ".join(lines)
 
 
 def mode_switch(disabled: bool) -> str:

@@ -122,15 +122,77 @@ def test_a_model_picked_last_that_is_gone_is_said_in_one_line():
     assert at.selectbox(key="chat.a.model").value != "run:20260101-000000-gone"
 
 
-def test_a_conversation_says_which_models_over_the_ones_picked_last(faults):
-    """Models picked after the last answer are kept, but the conversation's last answer says who answers next."""
+def test_a_model_picked_after_the_last_answer_wins_over_the_conversations(faults):
+    """A model picked after the last answer lost, after a reload, to the model that gave that answer: the person's
+    latest pick is the one the next question goes to, Compare and its second model too."""
     at = opened()
     ask(at, faults.url("good"), "Olá?")
+    at.selectbox(key="chat.a.kind").set_value("provider").run()
+    at.text_input(key="chat.a.hub_model").set_value("org/picked-after").run()
     at.toggle(key="chat.compare").set_value(True).run()
-    at.selectbox(key="chat.b.kind").set_value("provider").run()
+    at.selectbox(key="chat.b.kind").set_value("openai").run()
+    at.text_input(key="chat.b.base_url").set_value(faults.url("good")).run()
+    at.text_input(key="chat.b.api_model").set_value("second").run()
     again = opened()
-    assert again.selectbox(key="chat.a.kind").value == "openai"
-    assert again.toggle(key="chat.compare").value is False
+    assert again.selectbox(key="chat.a.kind").value == "provider"
+    assert again.text_input(key="chat.a.hub_model").value == "org/picked-after"
+    assert again.toggle(key="chat.compare").value is True
+    assert again.text_input(key="chat.b.api_model").value == "second"
+    assert len(again.session_state["chat.messages"]) == 2  # the conversation came back with them
+
+
+def test_the_mode_comes_back_after_a_reload():
+    """Passage mode, a reload: the page was back in conversation mode."""
+    from studio.ui.passage import CONVERSATION, PASSAGE
+
+    at = opened()
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    assert not at.exception
+    assert json.loads(kept_settings.path().read_text(encoding="utf-8"))["mode"] == PASSAGE
+    again = opened()
+    assert again.radio(key="chat.mode").value == PASSAGE
+    again.radio(key="chat.mode").set_value(CONVERSATION).run()
+    assert opened().radio(key="chat.mode").value == CONVERSATION
+
+
+def _training_run(checkpoint: bool) -> str:
+    """A run whose job is still running (this test process stands in for its worker), with or without a checkpoint."""
+    import os
+
+    from studio import jobs
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "org/base", "format": "plain",
+                            "config": {}})
+    jobs.update_status(folder, state="running", pid=os.getpid(), kind="train")
+    if checkpoint:
+        (folder / "checkpoints" / "checkpoint-40").mkdir(parents=True)
+        (folder / "checkpoints" / "checkpoint-40" / "config.json").write_text("{}", encoding="utf-8")
+    return f"run:{folder.name}"
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_a_run_picked_while_it_trains_is_said_as_still_training_not_gone(checkpoint):
+    """A run picked before it finished read "no longer in the workspace" after a reload: it is there, training."""
+    spec = _training_run(checkpoint)
+    at = opened()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.session_state["chat.a.kind"] = "local"  # the run typed into the library picker (one still training is not listed)
+    at.session_state["chat.a.model"] = spec
+    at.run()
+    assert json.loads(kept_settings.path().read_text(encoding="utf-8"))["models"]["a"]["model"] == spec
+    again = opened()
+    said = " ".join(w.value for w in again.warning)
+    assert "no longer in the workspace" not in said
+    assert "is still training" in said
+    if checkpoint:  # it answers from that checkpoint: kept picked
+        assert "checkpoint-40" in said
+        assert again.selectbox(key="chat.a.model").value == spec
+    else:
+        assert "pick it when it finishes" in said
+        assert again.selectbox(key="chat.a.model").value != spec
 
 
 def test_a_system_prompt_typed_in_before_a_run_comes_back_after_a_reload(faults):
