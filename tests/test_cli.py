@@ -146,13 +146,29 @@ def test_a_name_near_the_file_system_s_limit_is_written(tmp_path, capsys):
     assert json.loads(out.read_text(encoding="utf-8")) == json.loads(data.read_text(encoding="utf-8"))
 
 
+@pytest.mark.parametrize("argv", [["chat", "--model", "org/model", "Hello"],
+                                  ["ask-context", "api:qa:org/model", "--context", "Ana is 9.", "How old is Ana?"],
+                                  ["ask-context", "api:org/model", "--context", "Ana is 9.", "How old is Ana?"]])
+def test_a_missing_token_says_the_command_line_s_way_to_give_one(argv, capsys, monkeypatch):
+    """The command line said "give it in the sidebar's Hugging Face token field": the page's words, with no sidebar
+    there. It names the environment variable the command reads, in one line, exit 2."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Hugging Face Inference Providers need a token: set HF_TOKEN in the environment")
+    assert err.count("\n") == 1 and "sidebar" not in err
+
+
 def test_chat_with_inference_providers_reaches_the_backend(capsys, monkeypatch):
     """The default mode (no --local, no --base-url) ended in an UnboundLocalError traceback before any request:
     its backend was built only inside the --fast-decoding refusal."""
     from huggingface_hub import constants
 
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     assert main(["chat", "--model", "meta-llama/Llama-3.1-8B-Instruct", "Hello"]) == 2
-    assert capsys.readouterr().err.startswith("error: Hugging Face Inference Providers need a token: give it")
+    assert capsys.readouterr().err.startswith("error: Hugging Face Inference Providers need a token")
     monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert main(["chat", "--provider", "auto", "--model", "meta-llama/Llama-3.1-8B-Instruct", "Hello"]) == 2

@@ -51,6 +51,10 @@ SUGGESTED_MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruc
 """Where the timeout a slow API model ran past is set, named in the error that asks to raise it."""
 
 
+NO_TOKEN_COMMAND_LINE = ("Hugging Face Inference Providers need a token: set HF_TOKEN in the environment "
+                         "(export HF_TOKEN=hf_..., or HF_TOKEN=hf_... before the command).")
+"""The missing token in the command line's words (``python -m studio`` prints it, not the page's)."""
+
 class _Retry(Exception):
     def __init__(self, wait: float | None, reason: str):
         super().__init__(reason)
@@ -155,10 +159,13 @@ class ApiBackend(BackendBase):
         if self.spec.kind != "provider":
             return
         if not self._token:
-            raise MissingTokenError(
+            exc = MissingTokenError(
                 "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, "
                 "or set HF_TOKEN in secrets or the environment (the command line reads the environment)."
             )
+            # ``python -m studio`` prints this instead: the page's words named a sidebar the command line has not got
+            exc.command_line = NO_TOKEN_COMMAND_LINE  # type: ignore[attr-defined]
+            raise exc
         from huggingface_hub import constants
 
         if constants.HF_HUB_OFFLINE:
