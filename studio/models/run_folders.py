@@ -181,8 +181,8 @@ def unfinished(run_id: str) -> tuple[str, bool] | None:
             return (f"is still training: until it finishes it answers from its newest checkpoint "
                     f"({ckpt.name if ckpt is not None else 'its saved model'}); pick it again once it finishes for the "
                     "final model"), True
-        return ("is still training and has saved no checkpoint yet: pick it when it finishes, or once it saves "
-                "its first checkpoint"), False
+        return ("is still training, with no checkpoint saved yet: pick it when it finishes, or once it saves its "
+                "first checkpoint"), False
     ended = f"did not finish ({status.state})" if status.state not in ("none", "finished") else "has no final model"
     if ckpt is not None:
         return (f"{ended}: it answers from its newest checkpoint ({ckpt.name}); resume it on the Train page to finish "
