@@ -288,3 +288,30 @@ def test_a_passage_model_picked_last_that_is_gone_is_said_in_one_line(offline):
     at = page()
     assert sum("no longer in the workspace" in w.value for w in at.warning) == 1
     assert not at.exception
+
+
+def test_a_passage_model_picked_while_it_trains_is_said_as_still_training(offline):
+    """A run picked before it finished read "no longer in the workspace" after a reload: it is there, training, and
+    answers from its newest checkpoint meanwhile (kept picked)."""
+    import json
+    import os
+
+    from studio import jobs
+    from studio.chat import kept_settings
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    (folder / "checkpoints" / "checkpoint-8").mkdir(parents=True)
+    (folder / "checkpoints" / "checkpoint-8" / "config.json").write_text("{}", encoding="utf-8")
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "org/base", "config": {}})
+    jobs.update_status(folder, state="running", pid=os.getpid(), kind="train")  # this process stands in for its worker
+    kept_settings.path().parent.mkdir(parents=True, exist_ok=True)
+    kept_settings.path().write_text(json.dumps({"mode": PASSAGE, "models": {
+        "passage.a": {"kind": "local", "model": f"run:{folder.name}", "task": "chat"}}}), encoding="utf-8")
+    at = AppTest.from_file(PAGE, default_timeout=30)  # a reloaded tab: the mode comes back from the settings too
+    at.run()
+    said = " ".join(w.value for w in at.warning)
+    assert "no longer in the workspace" not in said and "is still training" in said and "checkpoint-8" in said
+    assert at.radio(key="chat.mode").value == PASSAGE
+    assert at.selectbox(key="chat.passage.a.model").value == f"run:{folder.name}"
+    assert not at.exception
