@@ -61,6 +61,7 @@ st.caption(f"Streamed answers from {'an API model' if device.capabilities().api_
 chat_ui.history()
 if busy:  # the same reading that disabled the inputs: an answer that ends meanwhile is collected by the poller's rerun
     chat_ui.live_answers()
+chat_ui.left_out()
 
 question = st.chat_input("Ask something", disabled=busy or not ready, key="chat.input")
 if not ready and not busy:

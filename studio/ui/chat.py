@@ -660,18 +660,18 @@ def history() -> None:
         ui.show_error(st.session_state.pop("chat.refused"))
     if st.session_state.get("chat.saved_note"):
         st.warning(ui.md(st.session_state.pop("chat.saved_note")), icon=":material/warning:")
-    if st.session_state.get("chat.dropped"):
-        st.caption(f":material/info: {left_out(st.session_state['chat.dropped'])}")
     if elsewhere and not st.session_state["chat.jobs"]:
         _watch_other_tabs()
 
 
-def left_out(dropped: int) -> str:
-    """The line under a conversation longer than the saved copy holds."""
+def left_out() -> None:
+    """The line under a conversation longer than the saved copy holds, while it is so: under the answer being
+    streamed too (drawn in the conversation, it stood between the question and its answer)."""
     from studio.chat import saved
 
-    return (f"Only the last {saved.KEEP} turns are saved in the workspace: the {dropped} before them are on this page "
-            "until it is reloaded, and in Export JSON or Markdown.")
+    if dropped := st.session_state.get("chat.dropped"):
+        st.caption(f":material/info: Only the last {saved.KEEP} turns are saved in the workspace: the {dropped} before "
+                   "them are on this page until it is reloaded, and in Export JSON or Markdown.")
 
 
 @st.fragment(run_every=1.0)

@@ -211,6 +211,13 @@ def captions(at: AppTest) -> str:
     return "\n".join(c.value for c in at.caption)
 
 
+def _walk(node):
+    """The page's elements in the order they are drawn."""
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _walk(child)
+
+
 def test_the_saved_copy_keeps_the_last_turns_only_and_says_so_while_it_is_so(faults, monkeypatch):
     """The line was said once, in the run that left turns out, and gone when the next answer came, though the page
     still held turns the file did not: it stays while it is true, and goes with a Clear or a reload."""
@@ -227,6 +234,18 @@ def test_the_saved_copy_keeps_the_last_turns_only_and_says_so_while_it_is_so(fau
     assert "Only the last 2 turns are saved" in captions(at)  # and in any later run
     ask(at, faults.url("good"), "Third question")
     assert "Only the last 2 turns are saved in the workspace: the 4 before them" in captions(at)
+    at.text_input(key="chat.a.base_url").set_value(faults.url("slow")).run()
+    at.chat_input(key="chat.input").set_value("A slow one").run()  # while an answer streams: under it
+    assert at.session_state["chat.jobs"]
+    order = [(n.type, getattr(n, "value", "")) for n in _walk(at.main)]
+    said = next(i for i, (kind, value) in enumerate(order) if kind == "caption" and "Only the last" in str(value))
+    assert said > max(i for i, (kind, _value) in enumerate(order) if kind == "chat_message")
+    for job in at.session_state["chat.jobs"]:
+        job.cancel()
+    deadline = time.time() + 60
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
     assert "Only the last" not in captions(new_session())  # a reloaded page holds the saved turns only
     next(b for b in at.button if b.label == "Clear conversation").click().run()
     assert "Only the last" not in captions(at)
