@@ -52,6 +52,22 @@ def _precheck(spec: str) -> None:
     check_reachable(spec)
 
 
+def _stale(spec: str, loaded: Any) -> bool:
+    """Whether a loaded training run now resolves to another folder than it was loaded from: a run chatted with while
+    it trained was loaded from a checkpoint, and went on answering from it after the run finished (or saved a newer
+    one) until it was unloaded. Only runs are checked (a few file checks); anything else never goes stale here."""
+    ref = getattr(loaded, "ref", None)
+    if getattr(ref, "run_id", None) is None:
+        return False
+    from studio.errors import StudioError
+    from studio.models.loading import resolve
+
+    try:
+        return resolve(spec).source != ref.source
+    except StudioError:  # deleted since: the loaded copy answers until it is unloaded, as before
+        return False
+
+
 class ModelCache:
     """Loaded models, at most ``max_models``, keyed by spec and quantization."""
 
@@ -70,6 +86,8 @@ class ModelCache:
         """The loaded model for ``spec``, loading it once however many threads ask."""
         key = (spec.strip(), quantization)
         with self._lock:
+            if key in self._models and _stale(key[0], self._models[key]):
+                del self._models[key]  # loaded again below, from the run's final model or newer checkpoint
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]

@@ -178,9 +178,9 @@ def unfinished(run_id: str) -> tuple[str, bool] | None:
     ckpt = _newest_checkpoint(folder)
     if status.active:
         if has_model(folder) or ckpt is not None:
-            return (f"is still training: until it finishes it answers from its newest checkpoint "
-                    f"({ckpt.name if ckpt is not None else 'its saved model'}); pick it again once it finishes for the "
-                    "final model"), True
+            return (f"is still training: it answers from its newest checkpoint "
+                    f"({ckpt.name if ckpt is not None else 'its saved model'}), and from its final model once it "
+                    "finishes"), True
         return ("is still training, with no checkpoint saved yet: pick it when it finishes, or once it saves its "
                 "first checkpoint"), False
     ended = f"did not finish ({status.state})" if status.state not in ("none", "finished") else "has no final model"

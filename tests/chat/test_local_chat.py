@@ -571,3 +571,29 @@ def test_stop_while_a_long_prompt_is_read_ends_the_reading_and_frees_the_model(p
     prompt = phi.fit(LONG, 12)[0]["input_ids"].shape[1]
     assert read == [16] and prompt > 3 * 16  # one step read, the rest never
     assert "".join(phi.stream(ASK, ChatParams(max_new_tokens=4, do_sample=False)))  # the model answers again
+
+
+def test_a_run_chatted_with_while_it_trained_answers_from_its_final_model_once_finished(tiny_gpt2, offline):
+    """A run picked while it trained was loaded from its checkpoint and kept answering from it after the run finished
+    (the cache held it under the same ``run:<id>``) until Unload: the finished model, or a newer checkpoint, is loaded
+    in its place at the next answer. Real loads of the tiny model, through the app's loader."""
+    import shutil
+
+    from studio.models.cache import ModelCache, _load
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": str(tiny_gpt2), "format": "plain",
+                            "config": {}})
+    shutil.copytree(tiny_gpt2, folder / "checkpoints" / "checkpoint-4")
+    spec = f"run:{folder.name}"
+    cache = ModelCache(loader=_load)
+    first = cache.get(spec)
+    assert first.ref.source.endswith("checkpoint-4") and cache.get(spec) is first  # unchanged: kept
+    shutil.copytree(tiny_gpt2, folder / "checkpoints" / "checkpoint-8")
+    newer = cache.get(spec)
+    assert newer.ref.source.endswith("checkpoint-8")
+    shutil.copytree(tiny_gpt2, folder / "model")  # the run finished
+    final = cache.get(spec)
+    assert final.ref.source.endswith(f"{folder.name}/model") and len(cache.loaded()) == 1
