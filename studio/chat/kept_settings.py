@@ -68,14 +68,31 @@ def load() -> dict[str, Any]:
     return out
 
 
+DRAFT_FIELDS = ("kind", "model", "base_url", "provider")
+"""A model being picked (``draft``): its backend and the text typed so far, before it makes a ``BackendSpec`` (an
+OpenAI-compatible server whose model name is not typed yet)."""
+
+
 def _spec(data: Any) -> dict[str, Any] | None:
-    """A kept model's spec fields where they make a ``BackendSpec``; else None."""
+    """A kept model's spec fields where they make a ``BackendSpec``, or a draft's (``DRAFT_FIELDS``, text); else None."""
     if not isinstance(data, dict):
         return None
+    if data.get("draft") is True:
+        if data.get("kind") not in ("local", "provider", "openai") or not all(
+                isinstance(data.get(k, ""), str) for k in DRAFT_FIELDS):
+            return None
+        return {"draft": True, **{k: data.get(k, "") for k in DRAFT_FIELDS}}
     try:
         return _fields(BackendSpec.from_dict(data))
     except (StudioError, TypeError, ValueError):
         return None
+
+
+def draft(fields: dict[str, str], secrets: Iterable[str | None] = ()) -> dict[str, Any]:
+    """A model being picked, as kept (its text with secrets as ``***``): ``save`` takes it in place of a spec."""
+    from studio.chat import saved
+
+    return {"draft": True, **{k: saved.scrub(str(fields.get(k) or ""), secrets) for k in DRAFT_FIELDS}}
 
 
 def _fields(spec: BackendSpec, secrets: Iterable[str | None] = ()) -> dict[str, Any]:
@@ -88,11 +105,11 @@ def _fields(spec: BackendSpec, secrets: Iterable[str | None] = ()) -> dict[str, 
 
 def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | None] = (), *,
          before: tuple[str, str] | None = None, compare: bool | None = None,
-         models: dict[str, BackendSpec | None] | None = None, mode: str | None = None) -> None:
+         models: dict[str, BackendSpec | dict[str, Any] | None] | None = None, mode: str | None = None) -> None:
     """Keep ``params``' page settings, the system prompt and ``before`` (the one a training run's "As trained" stood
     in for), their secrets as ``***``; ``compare``, ``mode`` and the ``models`` given by slot (``SLOTS``) where not None, the
-    other slots' as kept before (a mode's models stay kept while the other mode is shown). Unchanged settings are not
-    rewritten."""
+    other slots' as kept before (a mode's models stay kept while the other mode is shown); a slot's ``draft`` (a model
+    being picked) in place of its spec. Unchanged settings are not rewritten."""
     from studio.chat import saved
 
     secrets = list(secrets)
@@ -106,8 +123,8 @@ def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | N
     if mode is not None or "mode" in kept:
         values["mode"] = kept.get("mode") if mode is None else mode
     picked = dict(kept.get("models", {}))
-    picked.update({slot: _fields(spec, secrets) for slot, spec in (models or {}).items()
-                   if slot in SLOTS and spec is not None})
+    picked.update({slot: spec if isinstance(spec, dict) else _fields(spec, secrets)
+                   for slot, spec in (models or {}).items() if slot in SLOTS and spec is not None})
     if picked:
         values["models"] = picked
     if kept == values:

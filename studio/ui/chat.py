@@ -104,6 +104,9 @@ def _models_back() -> None:
     for slot, data in picks.items():
         if not isinstance(data, dict) or (slot == "a" and "chat.a.model" in st.session_state):
             continue
+        if data.get("draft"):  # a model being picked: as typed so far
+            _pick_draft(slot, data)
+            continue
         try:
             spec = BackendSpec.from_dict(data)
         except (StudioError, TypeError):
@@ -136,6 +139,32 @@ def _said_gone(gone: list[str], said: tuple[str, str], lines: list[str] = ()) ->
         st.session_state["chat.saved_note"] = " ".join(lines)
 
 
+def _typed(slot: str) -> dict[str, str]:
+    """The sidebar's fields for model ``slot`` as they stand (``kept_settings.DRAFT_FIELDS``)."""
+    state = st.session_state
+    kind = state.get(f"chat.{slot}.kind.kept") or "local"
+    model = {"local": state.get(f"chat.{slot}.kept_model"), "provider": state.get(f"chat.{slot}.hub_model.kept"),
+             "openai": state.get(f"chat.{slot}.api_model.kept")}.get(kind)
+    return {"kind": kind, "model": model or "", "base_url": state.get(f"chat.{slot}.base_url.kept") or "",
+            "provider": state.get(f"chat.{slot}.provider.kept") or ""}
+
+
+def _pick_draft(slot: str, data: dict[str, Any]) -> None:
+    """The sidebar's widgets for model ``slot`` set to a model being picked (``kept_settings.draft``)."""
+    state, kind = st.session_state, data["kind"]
+    state[f"chat.{slot}.kind.kept"] = kind
+    if kind == "local" and data["model"]:
+        state[f"chat.{slot}.kept_model"] = data["model"]
+    elif kind == "provider":
+        state[f"chat.{slot}.hub_model.kept"] = data["model"]
+        if data["provider"]:
+            state[f"chat.{slot}.provider.kept"] = data["provider"]
+    elif kind == "openai":
+        state[f"chat.{slot}.api_model.kept"] = data["model"]
+        if data["base_url"]:
+            state[f"chat.{slot}.base_url.kept"] = data["base_url"]
+
+
 def pick(slot: str, spec: BackendSpec) -> None:
     """The sidebar's widgets for model ``slot`` set to ``spec``, as if picked there."""
     state = st.session_state
@@ -158,6 +187,11 @@ def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = 
     from studio.chat import kept_settings
 
     before = st.session_state.get("chat.system.before")
+    models = dict(models or {})
+    for slot in ("a", "b"):  # a model being picked (no model name typed yet) is kept as typed so far: a reload
+        # brought back the model picked before it, the backend chosen and the base URL typed lost
+        if slot in models and models[slot] is None and (slot == "a" or compare):
+            models[slot] = kept_settings.draft(_typed(slot), _secrets())
     try:
         kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
                            st.session_state.get("chat.system", ""), _secrets(),

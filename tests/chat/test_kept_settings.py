@@ -141,6 +141,24 @@ def test_a_model_picked_after_the_last_answer_wins_over_the_conversations(faults
     assert len(again.session_state["chat.messages"]) == 2  # the conversation came back with them
 
 
+def test_a_model_being_picked_comes_back_as_typed_so_far(faults):
+    """An OpenAI-compatible server chosen and its base URL typed, a reload before its model name: the model picked
+    before it came back, the backend and the base URL lost. Back as typed (a key in the URL as ***), then picked."""
+    at = opened()
+    ask(at, faults.url("good"), "Olá?")
+    at.selectbox(key="chat.a.kind").set_value("provider").run()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.api_model").set_value("").run()
+    at.text_input(key="chat.a.base_url").set_value(f"http://127.0.0.1:9/v1?api_key={TOKEN}").run()
+    assert TOKEN not in kept_settings.path().read_text(encoding="utf-8")
+    again = opened()
+    assert again.selectbox(key="chat.a.kind").value == "openai"
+    assert again.text_input(key="chat.a.base_url").value == "http://127.0.0.1:9/v1?api_key=***"
+    assert again.text_input(key="chat.a.api_model").value == ""
+    again.text_input(key="chat.a.api_model").set_value("now-picked").run()
+    assert opened().text_input(key="chat.a.api_model").value == "now-picked"
+
+
 def test_the_mode_comes_back_after_a_reload():
     """Passage mode, a reload: the page was back in conversation mode."""
     from studio.ui.passage import CONVERSATION, PASSAGE
