@@ -183,7 +183,8 @@ def _direct(texts, passages, reps, t, config, embedder, stage: _Stages, cancel) 
     if load is None:  # warm: this machine's pace
         timings.remember(name, pace=took / usual)
     else:  # the first batches after loading warm torch up: a cost of the load, which the next session pays too
-        timings.remember(name, load=load + max(0.0, took - usual * timings.measured(name).get("pace", 1.0)))
+        timings.remember(name, amend=True,  # the load ``_load`` kept a moment ago, with these batches
+                         load=load + max(0.0, took - usual * timings.measured(name).get("pace", 1.0)))
     if passages is not None and len(i):
         empty = np.array([not passages[r].strip() for r in reps], dtype=bool)
         v = np.minimum(v, _passage_cos(vecs[n:], i, j, empty=empty))
@@ -311,9 +312,9 @@ class Estimate:
                 return text + ". Not timed on this machine yet: the longer figures are for a busy machine."
             if untimed:
                 timed, not_yet = ("Embedding", "the loading") if untimed == {"load"} else ("The loading", "embedding")
-                return text + (f". {timed} as timed here last; {not_yet} is not timed on this machine yet: "
+                return text + (f". {timed} as timed here; {not_yet} is not timed on this machine yet: "
                                "the longer figure is for a busy machine.")
-            return text + ". As the last run here took; longer while the machine is busier."
+            return text + ". As recent runs here took; longer while the machine is busier."
         text = f"{self._head}{run} with the fast static embeddings"
         if self.precise:
             text += ", then the candidate pairs are re-scored with the sentence-transformer (timed once they are found)"

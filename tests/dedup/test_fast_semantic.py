@@ -98,8 +98,27 @@ def test_a_direct_run_teaches_the_next_estimate_the_load_and_pace_it_measured(mo
     monkeypatch.setattr(embed, "loaded", lambda *a, **k: None)
     after = semantic_records.estimate(records, semantic())  # what a new studio session would say
     assert after.load_seconds >= 1.0 and after.seconds >= 1.0  # the second each took, not the constants
-    assert "As the last run here took" in after.message and " to " not in after.message.split("itself")[0]
+    assert "As recent runs here took" in after.message and " to " not in after.message.split("itself")[0]
     assert f"once per studio session, {semantic_records._duration(after.load_seconds)})" in after.message
+
+
+def test_one_odd_run_moves_the_small_run_estimate_little(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pace was the last run's alone: one run on a machine busy for a moment (ten times slower) made every later
+    estimate ten times too long. The median of the last runs keeps it; a lasting change shows after a few runs."""
+    from studio.dedup import embed, timings
+
+    records = [{"question": q, "answer": "a"} for pair in PARAPHRASES for q in pair]
+    monkeypatch.setattr(embed, "loaded", lambda *a, **k: object())  # loaded: the pace alone
+    for pace in (1.0, 1.1, 0.9):
+        timings.remember(DEFAULT_MODEL, pace=pace)
+    usual = semantic_records.estimate(records, semantic()).seconds
+    timings.remember(DEFAULT_MODEL, pace=10.0)  # one odd run
+    assert semantic_records.estimate(records, semantic()).seconds < 1.2 * usual
+    for _ in range(3):  # the machine really is slower now
+        timings.remember(DEFAULT_MODEL, pace=10.0)
+    assert semantic_records.estimate(records, semantic()).seconds > 5 * usual
+    timings.remember(DEFAULT_MODEL, load=30.0)  # a load kept beside the pace, not in place of its history
+    assert timings.measured(DEFAULT_MODEL) == {"load": 30.0, "pace": 10.0}
 
 
 def test_one_record_or_none_to_compare_needs_no_model_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
