@@ -150,7 +150,7 @@ def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
 
     if len(records) <= semantic.ESTIMATE_ABOVE and static.is_built(semantic_records.model_name(config)):
         return  # seconds at most: not worth the 0.1 s of timing
-    est = semantic_records.estimate(records, config)
+    est = dedup.estimate(records, config)  # in "Both", its fuzzy pass timed too
     if len(records) > semantic.ESTIMATE_ABOVE or est.build_seconds is not None:
         print(f"{est.message} Ctrl+C stops it.", file=sys.stderr)
 

@@ -272,12 +272,13 @@ class Estimate:
     distinct: int | None = None  # different texts to embed: under 2, no model is needed at all
     timed: frozenset[str] = frozenset()  # the direct run's figures this machine measured ("load", "pace"); others
     # are the constants, given as a range up to UNTIMED_SPREAD times them
-    method: str = "semantic"  # "both": a fuzzy pass (not estimated) runs first, and the message says so
+    method: str = "semantic"  # "both": a fuzzy pass runs first, and the message says so
+    fuzzy_seconds: float | None = None  # "both": that pass, timed on a sample (``fuzzy.estimate_seconds``); None: not
 
     @property
     def total(self) -> float:
-        """Seconds from start to finish, the build and the model's loading included."""
-        return self.seconds + (self.build_seconds or 0.0) + (self.load_seconds or 0.0)
+        """Seconds from start to finish, the fuzzy pass, the build and the model's loading included."""
+        return self.seconds + (self.build_seconds or 0.0) + (self.load_seconds or 0.0) + (self.fuzzy_seconds or 0.0)
 
     @property
     def _records(self) -> str:
@@ -287,8 +288,9 @@ class Estimate:
     def _head(self) -> str:
         """What the whole run does, up to the semantic part's time."""
         if self.method == "both":
-            return (f"Both, combined, on {self._records}: fuzzy matching first (rapidfuzz, seconds for most datasets; "
-                    "not timed beforehand), then semantic matching: ")
+            fuzzy = ("seconds for most datasets; not timed beforehand" if self.fuzzy_seconds is None
+                     else f"{_duration(self.fuzzy_seconds)}, timed on a sample")
+            return f"Both, combined, on {self._records}: fuzzy matching first (rapidfuzz, {fuzzy}), then semantic matching: "
         return f"Semantic dedup of {self._records}: "
 
     @property

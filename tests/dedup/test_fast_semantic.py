@@ -342,3 +342,22 @@ def test_a_short_run_reads_under_a_second_not_about_under_a_second() -> None:
     assert "(about 2 minutes)" in quick.message and "about under" not in quick.message
     assert semantic_records.Estimate(5000, 2.2, None, False).message.startswith(
         "Semantic dedup of 5,000 records: about 2 seconds with")
+
+
+def test_both_methods_estimate_times_the_fuzzy_pass_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In "Both" the fuzzy pass was not estimated: the time said (and the progress line's "N s more") left it out.
+    It is timed on a sample of the texts the pass compares, at most ``SAMPLE_TEXTS`` of them, and counted in."""
+    from studio.dedup import embed
+
+    monkeypatch.setattr(embed, "loaded", lambda *a, **k: object())
+    records = [{"question": f"Question number {k} about rule {k % 17} of the game?", "answer": "a"} for k in range(3000)]
+    sizes = []
+    real = dedup.find_duplicates
+    monkeypatch.setattr(dedup, "find_duplicates", lambda texts, *a, **k: sizes.append(len(texts)) or real(texts, *a, **k))
+    both = dedup.estimate(records, dedup.DedupConfig(method="both", semantic_threshold=0.9))
+    alone = semantic_records.estimate(records, semantic())
+    assert sizes == [dedup.SAMPLE_TEXTS]  # a sample, not the run itself
+    assert both.fuzzy_seconds is not None and both.fuzzy_seconds > 0
+    assert both.total == pytest.approx(alone.total + both.fuzzy_seconds)
+    assert both.total > both.fuzzy_seconds and "timed on a sample" in both.message
+    assert dedup.estimate(records, semantic()).fuzzy_seconds is None  # semantic alone has no fuzzy pass
