@@ -392,8 +392,9 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
                                                              editing.summary(editing.changes(kept[1], kept[2])))
     more = (f" ({plural(len(others) - 1, 'other tab')} left some too: each is offered once this one is brought in)"
             if len(others) > 1 else "")
-    head = (f"Another tab (open now, or closed since) left unsaved changes to this dataset: {seen[2]}, kept in this "
-            f"workspace apart from yours{more}.")
+    who = ("Another tab (open now, or closed since)" if latest.tab else
+           "The command line (dataset create --keep-invalid: the records to fix), or an older studio,")
+    head = f"{who} left unsaved changes to this dataset: {seen[2]}, kept in this workspace apart from yours{more}."
     if dirty:
         st.info(f"{head} Save or discard the changes here to bring them here.", icon=":material/tab:")
         return

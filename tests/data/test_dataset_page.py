@@ -1217,3 +1217,20 @@ def test_a_fifth_tab_editing_one_dataset_drops_the_oldest_tabs_kept_edits_and_sa
         "tabs per dataset."]
     kept = sorted(editing.load_draft(info.id, k.tab)[2][0]["answer"] for k in editing.kept_drafts(info.id))
     assert kept == ["Tab 1.", "Tab 2.", "Tab 3.", "Tab 4."]
+
+
+def test_records_to_fix_from_dataset_create_keep_invalid_are_offered_on_the_page_and_marked(tmp_path):
+    from studio.__main__ import main
+
+    src = tmp_path / "broken.json"
+    src.write_text(json.dumps([RECS[0], {"question": "", "answer": "Nobody asked."}]))
+    assert main(["dataset", "create", "Broken", "--from", str(src), "--keep-invalid"]) == 0
+    info = store.find_dataset("Broken")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert [i for i in texts(at.info) if "left unsaved changes" in i][0].startswith(
+        "The command line (dataset create --keep-invalid: the records to fix), or an older studio, left unsaved "
+        "changes to this dataset: 1 added")
+    at.button(key="dataset.draft.bring").click().run()
+    table = at.data_editor[0].value
+    assert table["problem"].tolist() == ["", "question is empty"]
