@@ -396,7 +396,7 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
            "The command line (dataset create --keep-invalid: the records to fix), or an older studio,")
     head = f"{who} left unsaved changes to this dataset: {seen[2]}, kept in this workspace apart from yours{more}."
     if dirty:
-        st.info(f"{head} Save or discard the changes here to bring them here.", icon=":material/tab:")
+        st.info(f"{head} Save or discard this tab's changes first to bring those in.", icon=":material/tab:")
         return
     st.info(f"{head} Bring them here to go on with them. (The workspace keeps the unsaved changes of "
             f"{editing.DRAFT_TABS} tabs per dataset; a tab beyond that drops the oldest.)", icon=":material/tab:")

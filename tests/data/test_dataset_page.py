@@ -1192,7 +1192,7 @@ def test_two_tabs_editing_one_dataset_both_keep_their_unsaved_edits():
     edit(second, edited={1: {"answer": "11 players."}})
     assert [i for i in texts(second.info) if i.startswith("Another tab")] == [
         "Another tab (open now, or closed since) left unsaved changes to this dataset: 1 edited, kept in this "
-        "workspace apart from yours. Save or discard the changes here to bring them here."]
+        "workspace apart from yours. Save or discard this tab's changes first to bring those in."]
     first_again = reload_of(first)
     first_again.selectbox(key="dataset.picker").select(info.id).run()
     assert first_again.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "Eleven."]
