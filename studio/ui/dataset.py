@@ -179,13 +179,44 @@ def _manage(info: store.DatasetInfo | None) -> None:
 
 # ---- the working copy ----------------------------------------------------------------------------
 
+@st.cache_resource
+def _tab_holders() -> dict[str, str]:
+    """{tab id: the session that holds it}, for the whole server process (tab ids are random: 48 bits)."""
+    return {}
+
+
+def _session_open(session_id: str) -> bool:
+    """Whether ``session_id`` is a browser tab still connected to this server (False outside a server: AppTest)."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
+
+
+def claim_tab(given: object, session: str, holders: dict[str, str], is_open=_session_open) -> str:
+    """The tab id a new session takes: the one in its address (``given``) when it is well formed and no other open
+    session holds it (a reload: the reloaded tab's session is gone), else a new one. A browser's "Duplicate tab"
+    copies the address, ``?tab=`` included: the copy took the first tab's id, and each tab's unsaved edits replaced
+    the other's kept copy; it gets its own id, and is offered the first tab's edits as any other tab is."""
+    tab = given if isinstance(given, str) and re.fullmatch(r"[0-9a-f]{12}", given) else None
+    holder = holders.get(tab) if tab else None
+    if tab is None or (holder not in (None, session) and is_open(holder)):
+        tab = uuid.uuid4().hex[:12]
+    if len(holders) > 10_000:  # a long-running public app: forget the tabs whose sessions have ended
+        for old in [k for k, v in holders.items() if not is_open(v)]:
+            holders.pop(old, None)
+    holders[tab] = session
+    return tab
+
+
 def tab_id() -> str:
     """This browser tab's id, kept in the page's address (``?tab=``), which a reload keeps and a new tab has not: a
     reload gets its own unsaved edits back; another tab of the same workspace is offered them (``_offer``)."""
     tab = st.session_state.get(TAB_ID)
     if tab is None:
-        given = st.query_params.get("tab")
-        tab = given if isinstance(given, str) and re.fullmatch(r"[0-9a-f]{12}", given) else uuid.uuid4().hex[:12]
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        tab = claim_tab(st.query_params.get("tab"), ctx.session_id if ctx else "", _tab_holders())
         st.session_state[TAB_ID] = tab
     if st.query_params.get("tab") != tab:
         st.query_params["tab"] = tab

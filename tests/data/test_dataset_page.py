@@ -1234,3 +1234,19 @@ def test_records_to_fix_from_dataset_create_keep_invalid_are_offered_on_the_page
     at.button(key="dataset.draft.bring").click().run()
     table = at.data_editor[0].value
     assert table["problem"].tolist() == ["", "question is empty"]
+
+
+def test_a_duplicated_tab_gets_an_id_of_its_own_while_a_reload_keeps_its_own():
+    """A browser's "Duplicate tab" copies the address, ?tab= included: both tabs took one id, so each one's unsaved
+    edits replaced the other's kept copy. A session arriving with an id an open session holds gets a new one."""
+    from studio.ui import dataset as dui
+
+    holders: dict[str, str] = {}
+    open_now = {"first"}
+    first = dui.claim_tab("0123456789ab", "first", holders, open_now.__contains__)
+    assert first == "0123456789ab"
+    copy = dui.claim_tab("0123456789ab", "copy", holders, open_now.__contains__)  # the first tab is still open
+    assert copy != first and len(copy) == 12
+    open_now.discard("first")  # the first tab reloaded: its old session is gone
+    assert dui.claim_tab("0123456789ab", "first-reloaded", holders, open_now.__contains__) == first
+    assert dui.claim_tab("../../etc", "x", holders, open_now.__contains__) not in ("../../etc", first)
