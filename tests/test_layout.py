@@ -184,3 +184,30 @@ def test_import_train_and_evaluate_give_a_hostile_file_the_same_verdict(tmp_path
         assert len(reasons) == 1 and verdicts[0].startswith("error: "), (name, verdicts)
         if "; fix it" in verdicts[0]:
             assert "--skip-invalid" in verdicts[0] and all("dataset import" in v for v in verdicts[1:]), verdicts
+
+
+def test_one_rule_for_a_text_a_person_sees():
+    """What counts as an empty cell (spaces and invisible characters alone) is written once, in the lowest layer
+    that reads text: the dataset checks and the passage reader used to hold two copies that could drift apart."""
+    defined = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                body = ast.dump(node)
+                if "'Cf'" in body and "isspace" in body:
+                    defined.append(f"{name}.{node.name}")
+    assert defined == ["studio.models.text.shows"]
+
+    from studio.data import validate
+    from studio.errors import StudioError
+    from studio.models import extractive
+
+    for text in ("\u200b", " \u2060\ufeff ", "\u200e", "x", "\u200bé"):
+        empty_cell = any(p.message.startswith("question") for p in validate.errors(validate.validate([{"question": text,
+                                                                                             "answer": "a"}])))
+        try:
+            extractive.check_passage(text, "a passage")
+            refused = False
+        except StudioError:
+            refused = True
+        assert empty_cell == refused == (not text.strip("\u200b\u2060\ufeff\u200e ")), repr(text)

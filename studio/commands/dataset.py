@@ -53,8 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="src", help="a JSON, JSON Lines, CSV or Parquet file (chat records included), a "
                                               "datasets save_to_disk folder or hub:OWNER/NAME: its records become "
                                               "version 1 (default: an empty dataset)")
-    p.add_argument("--skip-invalid", action="store_true",
-                   help="leave the invalid records out, naming them with their reasons (default: refuse the file)")
+    invalid = p.add_mutually_exclusive_group()
+    invalid.add_argument("--skip-invalid", action="store_true",
+                         help="leave the invalid records out, naming them with their reasons (default: refuse the file)")
+    invalid.add_argument("--keep-invalid", action="store_true",
+                         help="bring every record in, the invalid ones too, as the Dataset page brings them in to fix: "
+                              "a number or true/false question or answer becomes its text (11 as \"11\"), version 1 "
+                              "holds the valid records, and the records still to fix, named with their reasons, wait "
+                              "as unsaved changes to fix on the Dataset page (Bring them here, then Save) (default: "
+                              "refuse the file)")
     p.add_argument("--encoding", choices=["utf-8", "windows-1252"], default="utf-8", type=_encoding,
                    help="windows-1252: read the bytes of a text file that are not UTF-8 as Windows-1252 (Excel's plain "
                         "CSV on Windows, Latin-1), said in a note with the first such line to check (default: "
@@ -145,7 +152,7 @@ def _read(args: argparse.Namespace, notes: list[str]) -> tuple[list, list, list]
     if args.skip_invalid:
         return formats.read_file_skipping(args.src, args.map, legacy=legacy, notes=notes)
     offer = ("import only the valid records (--keep-invalid: all of them, to fix in --out)" if args.func is cmd_import
-             else "create the dataset from the valid records")
+             else "create the dataset from the valid records (--keep-invalid: all of them, to fix on the Dataset page)")
     return (*formats.read_file(args.src, args.map, remedy=f"fix it, or add --skip-invalid to {offer}", legacy=legacy,
                                notes=notes), [])
 
@@ -154,13 +161,19 @@ def _read_keeping(args: argparse.Namespace, notes: list[str]) -> tuple[list, lis
     """``--keep-invalid``: (every record as the Dataset page brings them in to fix, the warnings, the errors of the
     records still to fix). A record that was not an object is written as the file held it (an empty record would
     lose it); the records whose number or true/false came in as its text are named in ``notes``."""
+    brought, warnings, to_fix = _bring_all_in(args, notes)
+    kept = [r.value if type(r) is validate.NotAnObject else r for r in brought.records]
+    return kept, warnings, to_fix
+
+
+def _bring_all_in(args: argparse.Namespace, notes: list[str]) -> tuple[editing.BroughtIn, list, list]:
+    """(every record of ``args.src`` brought in to fix, the warnings, the errors of the records still to fix)."""
     records, found = formats.check_file(args.src, args.map, legacy=args.encoding == "windows-1252", notes=notes)
     brought = editing.bring_all_in(records, found.invalid)
     if brought.as_text:
         notes.append(brought.as_text_note())
     left = set(brought.to_fix)
-    kept = [r.value if type(r) is validate.NotAnObject else r for r in brought.records]
-    return kept, found.warnings, [e for e in found.errors if e.record in left]
+    return brought, found.warnings, [e for e in found.errors if e.record in left]
 
 
 def _skipped(skipped: list, what: str = "skipped") -> None:
@@ -172,11 +185,35 @@ def _skipped(skipped: list, what: str = "skipped") -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     notes: list[str] = []
+    if args.keep_invalid and args.src:
+        return _create_keeping(args, notes)
     records, warnings, skipped = _read(args, notes) if args.src else ([], [], [])
     info = store.create_dataset(args.name, records, message=f"imported {args.src}" if args.src else "created")
     print(f"created {info.name!r} (id {info.id}): version 1 with {validate.plural(len(records), 'record')}"
           + (f", {len(skipped):,} skipped" if skipped else ""))
     _skipped(skipped)
+    _warn(warnings, notes)
+    return 0
+
+
+def _create_keeping(args: argparse.Namespace, notes: list[str]) -> int:
+    """``dataset create --keep-invalid``: version 1 from the valid records, and every record (the ones to fix too, a
+    record that was not an object as an empty one, as the Dataset page brings it in) kept as unsaved changes to it,
+    which the Dataset page offers to any tab ("Bring them here"), to fix and save there."""
+    brought, warnings, to_fix = _bring_all_in(args, notes)
+    fixing = {n - 1 for n in brought.to_fix}
+    records = [{} if type(r) is validate.NotAnObject else r for r in brought.records]
+    first = [r for k, r in enumerate(records) if k not in fixing]
+    info = store.create_dataset(args.name, first, message=f"imported {args.src}")
+    line = f"created {info.name!r} (id {info.id}): version 1 with {validate.plural(len(first), 'record')}"
+    if fixing:
+        bad = len(fixing)
+        editing.save_draft(info.id, 1, first, records)
+        line += (f"; {bad:,} more to fix (named below) {'is' if bad == 1 else 'are'} kept as unsaved changes to it: "
+                 f"open it on the Dataset page, press Bring them here, fix or delete {'it' if bad == 1 else 'them'} "
+                 "(the Problem column says why) and Save")
+    print(line)
+    _skipped(to_fix, "to fix:")
     _warn(warnings, notes)
     return 0
 

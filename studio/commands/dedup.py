@@ -146,11 +146,11 @@ def _scale(config: dedup.DedupConfig) -> str:
 def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
     """Say how long semantic matching will take before a run over ESTIMATE_ABOVE records, or one that
     first builds the fast embedding model (once per workspace, minutes on a CPU)."""
-    from studio.dedup import semantic, semantic_records, static
+    from studio.dedup import fuzzy, semantic, semantic_records, static
 
     if len(records) <= semantic.ESTIMATE_ABOVE and static.is_built(semantic_records.model_name(config)):
         return  # seconds at most: not worth the 0.1 s of timing
-    est = semantic_records.estimate(records, config)
+    est = fuzzy.estimate(records, config)  # in "Both", its fuzzy pass timed too
     if len(records) > semantic.ESTIMATE_ABOVE or est.build_seconds is not None:
         print(f"{est.message} Ctrl+C stops it.", file=sys.stderr)
 

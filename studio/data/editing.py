@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -313,8 +315,9 @@ def changed_cells(saved: list[Record], current: list[Record], diff: store.Diff |
 
 # ---- unsaved edits kept across a browser reload ----------------------------------------------------------------------
 
-DRAFT_FILE = ".draft.json"  # in the dataset's folder: goes with it when it is deleted; the leading dot keeps the
-# public app's sync from committing it at every edit (its workspace is the visitor's own, so no one else reads it)
+DRAFT_FILE = ".draft.json"  # in the dataset's folder, for edits no tab named (``.draft.<tab>.json`` for a tab's):
+# goes with it when it is deleted; the leading dot keeps the public app's sync from committing it at every edit (its
+# workspace is the visitor's own, so no one else reads it)
 DRAFT_FORMAT = 1
 
 
@@ -349,58 +352,98 @@ def apply_patch(saved: list[Record], patch: list) -> list[Record]:
     return out
 
 
-def _draft_path(dataset_id: str) -> Path:
-    return store.dataset_path(dataset_id) / DRAFT_FILE
+DRAFT_TABS = 4  # browser tabs whose unsaved edits to one dataset are kept at once; a fifth drops the oldest's
+_TAB = re.compile(r"[0-9a-f]{1,32}")  # a tab id as the page makes them: nothing else goes into a file name
 
 
-def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Record], tab: str = "") -> None:
+@dataclass(frozen=True)
+class KeptDraft:
+    """One tab's unsaved edits kept in a dataset's folder."""
+
+    tab: str  # the browser tab whose edits they are ("" for none named: the command line's, or an older studio's)
+    path: Path
+    stamp: tuple[int, int]  # (modification time in ns, size): what a page compares before reading it again
+
+
+def _draft_path(dataset_id: str, tab: str = "") -> Path:
+    """``.draft.<tab>.json`` in the dataset's folder, one per tab (``.draft.json`` for none named)."""
+    name = f".draft.{tab}.json" if tab and _TAB.fullmatch(tab) else DRAFT_FILE
+    return store.dataset_path(dataset_id) / name
+
+
+def kept_drafts(dataset_id: str) -> list[KeptDraft]:
+    """Every tab's kept unsaved edits to ``dataset_id``, the most recently kept first ([] for none)."""
+    try:
+        folder = store.dataset_path(dataset_id)
+        paths = [*folder.glob(".draft.*.json"), folder / DRAFT_FILE]
+    except (OSError, StudioError):
+        return []
+    out = []
+    for path in paths:
+        tab = path.name[len(".draft."):-len(".json")] if path.name != DRAFT_FILE else ""
+        if tab and not _TAB.fullmatch(tab):
+            continue
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append(KeptDraft(tab, path, (st.st_mtime_ns, st.st_size)))
+    return sorted(out, key=lambda k: k.stamp[0], reverse=True)
+
+
+def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Record], tab: str = "") -> int:
     """Keep the unsaved working copy ``current`` (edits to version ``base``, whose records are ``saved``) in the
     workspace, atomically, so a reloaded browser finds it; a working copy equal to ``saved`` removes it. ``tab``: the
-    browser tab whose edits they are (a reload keeps it; another tab is offered them, not handed them)."""
+    browser tab whose edits they are (a reload keeps it; another tab is offered them, not handed them): each tab's are
+    kept apart, so two tabs editing one dataset both keep theirs. Past ``DRAFT_TABS`` tabs, the oldest kept edits of
+    other tabs are dropped; returns how many were."""
     if current == saved:
         drop_draft(dataset_id, tab)
-        return
-    atomic.write_json(_draft_path(dataset_id), {"format": DRAFT_FORMAT, "base": base, "count": len(saved),
-                                                "patch": draft_patch(saved, current), "tab": tab}, indent=None)
+        return 0
+    atomic.write_json(_draft_path(dataset_id, tab), {"format": DRAFT_FORMAT, "base": base, "count": len(saved),
+                                                     "patch": draft_patch(saved, current), "tab": tab}, indent=None)
+    others = [k for k in kept_drafts(dataset_id) if k.tab != tab]
+    dropped = others[DRAFT_TABS - 1:]
+    for old in dropped:
+        old.path.unlink(missing_ok=True)
+    return len(dropped)
 
 
-def draft_stamp(dataset_id: str) -> tuple[int, int] | None:
-    """(modification time in ns, size) of the kept working copy, None when there is none: what a page compares
-    before reading it again (reading it loads the version it is based on)."""
+def draft_stamp(dataset_id: str, tab: str = "") -> tuple[int, int] | None:
+    """(modification time in ns, size) of ``tab``'s kept working copy, None when there is none: what a page
+    compares before reading it again (reading it loads the version it is based on)."""
     try:
-        st = _draft_path(dataset_id).stat()
+        st = _draft_path(dataset_id, tab).stat()
     except (OSError, StudioError):
         return None
     return st.st_mtime_ns, st.st_size
 
 
-def draft_tab(dataset_id: str) -> str:
-    """The tab whose edits the kept working copy holds ("" for none named, or nothing kept)."""
-    try:
-        kept = json.loads(_draft_path(dataset_id).read_text(encoding="utf-8"))
-    except (OSError, ValueError, StudioError):
-        return ""
-    tab = kept.get("tab") if isinstance(kept, dict) else None
-    return tab if isinstance(tab, str) else ""
-
-
 def drop_draft(dataset_id: str, tab: str = "") -> None:
-    """Forget the kept working copy (saved, discarded, or back to the saved version); with ``tab``, only when it
-    holds that tab's edits, not another open tab's."""
-    if tab and draft_tab(dataset_id) not in ("", tab):
-        return
+    """Forget ``tab``'s kept working copy (saved, discarded, or back to the saved version); other tabs' stay."""
     try:
-        _draft_path(dataset_id).unlink(missing_ok=True)
+        _draft_path(dataset_id, tab).unlink(missing_ok=True)
     except (OSError, StudioError):
         pass  # the dataset is gone (its folder with it) or its folder cannot be written: nothing to forget
 
 
-def load_draft(dataset_id: str) -> tuple[int, list[Record], list[Record]] | None:
-    """The kept working copy of ``dataset_id`` as (its base version, that version's records, the working copy), or
-    None when there is none. One that no longer fits its version (edited by hand, or the version is gone) is
+def take_draft(dataset_id: str, source: str, tab: str) -> bool:
+    """Make ``source`` tab's kept edits ``tab``'s own (the page's "Bring them here"): moved, not copied, so they are
+    not offered again; False when they are gone meanwhile. ``tab``'s own kept edits are replaced: the page offers
+    this only to a tab without unsaved edits."""
+    try:
+        os.replace(_draft_path(dataset_id, source), _draft_path(dataset_id, tab))
+    except (OSError, StudioError):
+        return False
+    return True
+
+
+def load_draft(dataset_id: str, tab: str = "") -> tuple[int, list[Record], list[Record]] | None:
+    """``tab``'s kept working copy of ``dataset_id`` as (its base version, that version's records, the working copy),
+    or None when there is none. One that no longer fits its version (edited by hand, or the version is gone) is
     removed: an old draft must never pass for the person's edits."""
     try:
-        path = _draft_path(dataset_id)
+        path = _draft_path(dataset_id, tab)
     except StudioError:  # no such dataset (deleted meanwhile): nothing kept for it
         return None
     if not path.is_file():
@@ -413,5 +456,5 @@ def load_draft(dataset_id: str) -> tuple[int, list[Record], list[Record]] | None
             raise ValueError("not this version's draft")
         return base, saved, apply_patch(saved, kept["patch"])
     except (OSError, ValueError, TypeError, KeyError, StudioError):
-        drop_draft(dataset_id)
+        drop_draft(dataset_id, tab)
         return None

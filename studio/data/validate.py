@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from studio.data.display import plural
 from studio.errors import DatasetValidationError
+from studio.models.text import shows  # noqa: F401 - the one rule; chat and the checks below use it
 
 __all__ = ["Checked", "NotAnObject", "Problem", "Rules", "check", "ensure_valid", "errors", "merged", "plural", "refusal",
            "split_valid", "validate", "warnings"]
@@ -185,12 +186,6 @@ def check(records: list[Record], rules: Rules = Rules()) -> Checked:
 
 def _normal(text: str) -> str:
     return " ".join(text.split()).casefold()
-
-
-def shows(text: str) -> bool:
-    """Whether ``text`` has a character a person sees: not only spaces and invisible ones (a zero-width space,
-    a direction mark, a byte order mark), which an editor cell shows as empty."""
-    return any(not c.isspace() and unicodedata.category(c) != "Cf" for c in text)
 
 
 def question_key(question: str) -> str:

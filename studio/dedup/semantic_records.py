@@ -183,7 +183,8 @@ def _direct(texts, passages, reps, t, config, embedder, stage: _Stages, cancel) 
     if load is None:  # warm: this machine's pace
         timings.remember(name, pace=took / usual)
     else:  # the first batches after loading warm torch up: a cost of the load, which the next session pays too
-        timings.remember(name, load=load + max(0.0, took - usual * timings.measured(name).get("pace", 1.0)))
+        timings.remember(name, amend=True,  # the load ``_load`` kept a moment ago, with these batches
+                         load=load + max(0.0, took - usual * timings.measured(name).get("pace", 1.0)))
     if passages is not None and len(i):
         empty = np.array([not passages[r].strip() for r in reps], dtype=bool)
         v = np.minimum(v, _passage_cos(vecs[n:], i, j, empty=empty))
@@ -271,12 +272,13 @@ class Estimate:
     distinct: int | None = None  # different texts to embed: under 2, no model is needed at all
     timed: frozenset[str] = frozenset()  # the direct run's figures this machine measured ("load", "pace"); others
     # are the constants, given as a range up to UNTIMED_SPREAD times them
-    method: str = "semantic"  # "both": a fuzzy pass (not estimated) runs first, and the message says so
+    method: str = "semantic"  # "both": a fuzzy pass runs first, and the message says so
+    fuzzy_seconds: float | None = None  # "both": that pass, timed on a sample (``fuzzy.estimate_seconds``); None: not
 
     @property
     def total(self) -> float:
-        """Seconds from start to finish, the build and the model's loading included."""
-        return self.seconds + (self.build_seconds or 0.0) + (self.load_seconds or 0.0)
+        """Seconds from start to finish, the fuzzy pass, the build and the model's loading included."""
+        return self.seconds + (self.build_seconds or 0.0) + (self.load_seconds or 0.0) + (self.fuzzy_seconds or 0.0)
 
     @property
     def _records(self) -> str:
@@ -286,8 +288,9 @@ class Estimate:
     def _head(self) -> str:
         """What the whole run does, up to the semantic part's time."""
         if self.method == "both":
-            return (f"Both, combined, on {self._records}: fuzzy matching first (rapidfuzz, seconds for most datasets; "
-                    "not timed beforehand), then semantic matching: ")
+            fuzzy = ("seconds for most datasets; not timed beforehand" if self.fuzzy_seconds is None
+                     else f"{_duration(self.fuzzy_seconds)}, timed on a sample")
+            return f"Both, combined, on {self._records}: fuzzy matching first (rapidfuzz, {fuzzy}), then semantic matching: "
         return f"Semantic dedup of {self._records}: "
 
     @property
@@ -311,9 +314,9 @@ class Estimate:
                 return text + ". Not timed on this machine yet: the longer figures are for a busy machine."
             if untimed:
                 timed, not_yet = ("Embedding", "the loading") if untimed == {"load"} else ("The loading", "embedding")
-                return text + (f". {timed} as timed here last; {not_yet} is not timed on this machine yet: "
+                return text + (f". {timed} as timed here; {not_yet} is not timed on this machine yet: "
                                "the longer figure is for a busy machine.")
-            return text + ". As the last run here took; longer while the machine is busier."
+            return text + ". As recent runs here took; longer while the machine is busier."
         text = f"{self._head}{run} with the fast static embeddings"
         if self.precise:
             text += ", then the candidate pairs are re-scored with the sentence-transformer (timed once they are found)"

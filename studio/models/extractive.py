@@ -13,13 +13,13 @@ Models are loaded through the one model cache (``studio.models.cache``) under th
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from studio.errors import ModelLoadError, ModelSpecError, StudioError
 from studio.models.spec import ModelSpec, parse_spec
+from studio.models.text import shows
 
 EXAMPLE_MODEL = "deepset/roberta-base-squad2"
 """The tutorial's hosted extractive model."""
@@ -128,9 +128,9 @@ def passage_too_long(chars: int, what: str = "The passage") -> StudioError:
 
 
 def _blank(text: str | None) -> bool:
-    """Nothing to read: empty, or spaces and invisible format characters (zero-width spaces, a word joiner) alone:
-    ``studio.data.validate.shows``'s rule, restated here because the model layer sits below the data layer."""
-    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text or "")
+    """Nothing to read: empty, or spaces and invisible format characters (zero-width spaces, a word joiner) alone,
+    by the rule the dataset checks use (``studio.models.text.shows``)."""
+    return not shows(text or "")
 
 
 def check_passage(question: str, context: str) -> None:

@@ -35,8 +35,7 @@ Record = dict[str, object]
 PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
 SELECTED = "dataset.selected"
 TAB_ID = "dataset.tab_id"  # this browser tab's id (``tab_id``)
-OFFERED = "dataset.offered"  # {dataset_id: brought}: another tab's kept edits offered on the page
-OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (draft_stamp, summary)}: what the offer says, read once
+OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 DRAFTS = "dataset.drafts"
 CONFLICTS = "dataset.conflicts"
 FLASH = "dataset.flash"
@@ -180,13 +179,44 @@ def _manage(info: store.DatasetInfo | None) -> None:
 
 # ---- the working copy ----------------------------------------------------------------------------
 
+@st.cache_resource
+def _tab_holders() -> dict[str, str]:
+    """{tab id: the session that holds it}, for the whole server process (tab ids are random: 48 bits)."""
+    return {}
+
+
+def _session_open(session_id: str) -> bool:
+    """Whether ``session_id`` is a browser tab still connected to this server (False outside a server: AppTest)."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
+
+
+def claim_tab(given: object, session: str, holders: dict[str, str], is_open=_session_open) -> str:
+    """The tab id a new session takes: the one in its address (``given``) when it is well formed and no other open
+    session holds it (a reload: the reloaded tab's session is gone), else a new one. A browser's "Duplicate tab"
+    copies the address, ``?tab=`` included: the copy took the first tab's id, and each tab's unsaved edits replaced
+    the other's kept copy; it gets its own id, and is offered the first tab's edits as any other tab is."""
+    tab = given if isinstance(given, str) and re.fullmatch(r"[0-9a-f]{12}", given) else None
+    holder = holders.get(tab) if tab else None
+    if tab is None or (holder not in (None, session) and is_open(holder)):
+        tab = uuid.uuid4().hex[:12]
+    if len(holders) > 10_000:  # a long-running public app: forget the tabs whose sessions have ended
+        for old in [k for k, v in holders.items() if not is_open(v)]:
+            holders.pop(old, None)
+    holders[tab] = session
+    return tab
+
+
 def tab_id() -> str:
     """This browser tab's id, kept in the page's address (``?tab=``), which a reload keeps and a new tab has not: a
-    reload gets its own unsaved edits back; another tab of the same workspace is offered them (``OFFERED``)."""
+    reload gets its own unsaved edits back; another tab of the same workspace is offered them (``_offer``)."""
     tab = st.session_state.get(TAB_ID)
     if tab is None:
-        given = st.query_params.get("tab")
-        tab = given if isinstance(given, str) and re.fullmatch(r"[0-9a-f]{12}", given) else uuid.uuid4().hex[:12]
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        tab = claim_tab(st.query_params.get("tab"), ctx.session_id if ctx else "", _tab_holders())
         st.session_state[TAB_ID] = tab
     if st.query_params.get("tab") != tab:
         st.query_params["tab"] = tab
@@ -195,13 +225,10 @@ def tab_id() -> str:
 
 def _restore(info: store.DatasetInfo) -> Draft | None:
     """The unsaved edits a session before this one kept for ``info`` (this tab, reloaded): back on screen, said so.
-    Another tab's (open beside this one, or closed since) are offered on the page instead, not taken over. Based on
-    an older version, a save is refused as any such save is, with the conflict panel."""
-    kept = editing.load_draft(info.id)
+    Another tab's (open beside this one, or closed since) are offered on the page instead (``_offer``), not taken
+    over. Based on an older version, a save is refused as any such save is, with the conflict panel."""
+    kept = editing.load_draft(info.id, tab_id())
     if kept is None:
-        return None
-    if editing.draft_tab(info.id) not in ("", tab_id()) and not st.session_state.get(OFFERED, {}).get(info.id):
-        st.session_state.setdefault(OFFERED, {})[info.id] = False
         return None
     base, saved, records = kept
     return Draft(base=base, saved=saved, records=records, current=records, restored=True, kept=records)
@@ -244,7 +271,10 @@ def unsaved_summary(dataset_id: str) -> str | None:
     pages that read the saved version (Train) say so, rather than train on it as if the edits were in."""
     d = st.session_state.get(DRAFTS, {}).get(dataset_id)
     if d is None:  # after a browser reload, before the Dataset page was opened again: the edits kept in the workspace
-        kept = editing.load_draft(dataset_id)
+        # (this tab's when it is known, else the latest any tab kept)
+        tab = st.session_state.get(TAB_ID) or st.query_params.get("tab") or ""
+        kept_by = [k.tab for k in editing.kept_drafts(dataset_id)]
+        kept = editing.load_draft(dataset_id, tab if tab in kept_by else kept_by[0]) if kept_by else None
         return editing.summary(editing.changes(kept[1], kept[2])) if kept else None
     if not d.dirty:
         return None
@@ -266,12 +296,16 @@ def keep(dataset_id: str, d: Draft) -> None:
     if d.kept is d.current or (d.kept is None and not d.dirty) or d.kept == d.current:
         return
     try:
-        editing.save_draft(dataset_id, d.base, d.saved, d.current, tab_id())
+        dropped = editing.save_draft(dataset_id, d.base, d.saved, d.current, tab_id())
     except StudioError as exc:
         st.warning(f"Your unsaved edits could not be kept for a browser reload ({exc}); save them to keep them.",
                    icon=":material/warning:")
         return
     d.kept = d.current
+    if dropped:
+        st.warning(f"The unsaved changes {'another tab' if dropped == 1 else f'{dropped} other tabs'} left to this "
+                   f"dataset were dropped, the oldest: the workspace keeps those of "
+                   f"{editing.DRAFT_TABS} tabs per dataset.", icon=":material/tab_close:")
 
 
 def commit(info: store.DatasetInfo, records: list[Record], message: str) -> None:
@@ -370,33 +404,39 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     save_bar(info, d)
 
 
-def _offer(info: store.DatasetInfo) -> None:
-    """Another tab's unsaved edits to ``info`` (open beside this one, or closed since), kept in the workspace: said,
-    with a button that brings them into this tab. Edits made here first take their place."""
-    if info.id not in st.session_state.get(OFFERED, {}):
+def _offer(info: store.DatasetInfo, dirty: bool) -> None:
+    """Other tabs' unsaved edits to ``info`` (open beside this one, or closed since), each kept in the workspace
+    apart from this tab's: the latest said, with a button that brings them into this tab when it has no unsaved edits
+    of its own (with some, how to make room for them). Edits made here never replace them."""
+    others = [k for k in editing.kept_drafts(info.id) if k.tab != tab_id()]
+    if not others:
+        st.session_state.get(OFFERED_SUMMARY, {}).pop(info.id, None)
         return
-    stamp = editing.draft_stamp(info.id)
+    latest = others[0]
     seen = st.session_state.setdefault(OFFERED_SUMMARY, {}).get(info.id)
-    if stamp is None or seen is None or seen[0] != stamp:  # read again only when the other tab kept new edits
-        kept = editing.load_draft(info.id) if stamp is not None else None
-        if kept is None or editing.draft_tab(info.id) in ("", tab_id()):
-            st.session_state[OFFERED].pop(info.id, None)
+    if seen is None or seen[:2] != (latest.tab, latest.stamp):  # read again only when that tab kept new edits
+        kept = editing.load_draft(info.id, latest.tab)
+        if kept is None:  # no longer fits its version: dropped
             st.session_state[OFFERED_SUMMARY].pop(info.id, None)
             return
-        seen = st.session_state[OFFERED_SUMMARY][info.id] = (stamp, editing.summary(editing.changes(kept[1], kept[2])))
-    summary = seen[1]
-    st.info(f"Another tab (open now, or closed since) left unsaved changes to this dataset: {summary}, kept in this "
-            "workspace. Bring them here to go on with them; edits made here first take their place.",
-            icon=":material/tab:")
+        seen = st.session_state[OFFERED_SUMMARY][info.id] = (latest.tab, latest.stamp,
+                                                             editing.summary(editing.changes(kept[1], kept[2])))
+    more = (f" ({plural(len(others) - 1, 'other tab')} left some too: each is offered once this one is brought in)"
+            if len(others) > 1 else "")
+    who = ("Another tab (open now, or closed since)" if latest.tab else
+           "The command line (dataset create --keep-invalid: the records to fix), or an older studio,")
+    head = f"{who} left unsaved changes to this dataset: {seen[2]}, kept in this workspace apart from yours{more}."
+    if dirty:
+        st.info(f"{head} Save or discard this tab's changes first to bring those in.", icon=":material/tab:")
+        return
+    st.info(f"{head} Bring them here to go on with them. (The workspace keeps the unsaved changes of "
+            f"{editing.DRAFT_TABS} tabs per dataset; a tab beyond that drops the oldest.)", icon=":material/tab:")
     if st.button("Bring them here", key="dataset.draft.bring", icon=":material/move_down:"):
-        st.session_state[OFFERED][info.id] = True
         old = st.session_state[DRAFTS].pop(info.id, None)
-        restored = _restore(info)
-        if restored is not None:
+        if editing.take_draft(info.id, latest.tab, tab_id()) and (restored := _restore(info)) is not None:
             restored.nonce = old.nonce + 1 if old else 0  # a fresh editor on the edits brought in
             st.session_state[DRAFTS][info.id] = restored
-            editing.save_draft(info.id, restored.base, restored.saved, restored.current, tab_id())
-        st.session_state[OFFERED].pop(info.id, None)
+        st.session_state[OFFERED_SUMMARY].pop(info.id, None)
         st.rerun()
 
 
@@ -408,7 +448,7 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     if not d.dirty:
         if not conflict:
             st.caption(f"All changes saved (version {d.base}).")
-        _offer(info)
+        _offer(info, dirty=False)
         return
     diff = editing.changes(d.saved, d.current)
     if d.restored:  # not typed in this tab a moment ago: say where they come from, and how to drop them
@@ -428,6 +468,7 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     refused = st.session_state.setdefault(REFUSED, {}).pop(info.id, None)
     if refused:  # the save refused on the run before, which marked the rows in the table
         _refusal(*refused)
+    _offer(info, dirty=True)
 
 
 CELLS_SHOWN = 500  # changed cells listed under the table; the banner above counts them all

@@ -306,6 +306,37 @@ def test_import_keep_invalid_writes_every_record_to_fix_as_the_page_brings_them_
         main(["dataset", "import", str(src), "--out", str(out), "--keep-invalid", "--skip-invalid", "--force"])
 
 
+def test_create_keep_invalid_brings_every_record_in_to_fix_on_the_dataset_page(tmp_path, capsys):
+    """`dataset import` had --keep-invalid; `dataset create` refused it, so a file with one broken record could become a
+    dataset only without it. Version 1 holds the valid records; the rest wait as unsaved changes the page offers."""
+    from studio.__main__ import main
+    from studio.data import editing, store
+
+    rows = [{"question": "How many players?", "answer": 11}, {"question": "", "answer": "Nobody asked."}, "oops",
+            {"question": "Who restarts?", "answer": "The referee."}]
+    src = tmp_path / "broken.json"
+    src.write_text(json.dumps(rows))
+    assert main(["dataset", "create", "Broken", "--from", str(src), "--keep-invalid"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("created 'Broken' (id broken): version 1 with 2 records; 2 more to fix (named "
+                                   "below) are kept as unsaved changes to it: open it on the Dataset page, press Bring "
+                                   "them here")
+    assert [ln for ln in captured.err.splitlines() if ln.startswith("to fix:")] == [
+        "to fix: record 2: question is empty",
+        'to fix: record 3: a string in the file, not an object with a question and an answer: "oops"']
+    assert "note: Record 1 of the file holds a number or true/false" in captured.err
+    info = store.find_dataset("Broken")
+    assert store.load_version(info.id) == [{"question": "How many players?", "answer": "11"}, rows[3]]
+    (kept,) = editing.kept_drafts(info.id)
+    assert editing.load_draft(info.id, kept.tab)[2] == [store.load_version(info.id)[0], rows[1], {}, rows[3]]
+    with pytest.raises(SystemExit):  # one or the other
+        main(["dataset", "create", "Again", "--from", str(src), "--keep-invalid", "--skip-invalid"])
+    fine = tmp_path / "fine.json"
+    fine.write_text(json.dumps([rows[3]]))
+    assert main(["dataset", "create", "Fine", "--from", str(fine), "--keep-invalid"]) == 0  # nothing to fix: no draft
+    assert "to fix" not in capsys.readouterr().out and editing.kept_drafts(store.find_dataset("Fine").id) == []
+
+
 def test_the_dataset_card_says_size_fields_version_hash_and_dedup():
     from studio.data import hub
 
@@ -633,7 +664,8 @@ def test_a_refusal_of_invalid_records_offers_the_command_s_own_way_to_leave_them
     assert refused("dataset", "import", str(src), "--out", str(tmp_path / "qa.json")) == (
         "fix it, or add --skip-invalid to import only the valid records (--keep-invalid: all of them, to fix in --out).")
     assert refused("dataset", "create", "faq", "--from", str(src)) == (
-        "fix it, or add --skip-invalid to create the dataset from the valid records.")
+        "fix it, or add --skip-invalid to create the dataset from the valid records (--keep-invalid: all of them, to "
+        "fix on the Dataset page).")
     valid = tmp_path / "my faq-valid.json"
     command = (f"python -m studio dataset import {shlex.quote(str(src))} --out {shlex.quote(str(valid))} "
                "--skip-invalid")

@@ -1168,7 +1168,8 @@ def test_another_tab_is_offered_the_unsaved_edits_of_a_tab_beside_it_not_handed_
     assert not [w for w in texts(other.warning) if "Unsaved" in w]
     assert [i for i in texts(other.info) if i.startswith("Another tab")] == [
         "Another tab (open now, or closed since) left unsaved changes to this dataset: 1 edited, kept in this "
-        "workspace. Bring them here to go on with them; edits made here first take their place."]
+        "workspace apart from yours. Bring them here to go on with them. (The workspace keeps the unsaved changes of "
+        "4 tabs per dataset; a tab beyond that drops the oldest.)"]
     edit(first, edited={0: {"answer": "Forty-five minutes."}, 1: {"answer": "11."}})  # the first tab goes on
     other.run()
     assert any(i.startswith("Another tab (open now, or closed since) left unsaved changes to this dataset: 2 edited")
@@ -1177,3 +1178,75 @@ def test_another_tab_is_offered_the_unsaved_edits_of_a_tab_beside_it_not_handed_
     assert other.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "11."]
     assert [w for w in texts(other.warning) if "Unsaved" in w][0].startswith("Unsaved changes from before the reload")
     assert not [i for i in texts(other.info) if i.startswith("Another tab")]
+
+
+def test_two_tabs_editing_one_dataset_both_keep_their_unsaved_edits():
+    """A second tab that edited without bringing the first tab's edits in replaced them in the workspace: a reload of
+    the first tab found the second's edits, its own gone. Each tab's are kept apart; the other's stay on offer."""
+    info = store.create_dataset("Mine", RECS)
+    first = open_page()
+    first.selectbox(key="dataset.picker").select(info.id).run()
+    edit(first, edited={0: {"answer": "Forty-five minutes."}})
+    second = open_page()
+    second.selectbox(key="dataset.picker").select(info.id).run()
+    edit(second, edited={1: {"answer": "11 players."}})
+    assert [i for i in texts(second.info) if i.startswith("Another tab")] == [
+        "Another tab (open now, or closed since) left unsaved changes to this dataset: 1 edited, kept in this "
+        "workspace apart from yours. Save or discard this tab's changes first to bring those in."]
+    first_again = reload_of(first)
+    first_again.selectbox(key="dataset.picker").select(info.id).run()
+    assert first_again.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "Eleven."]
+    second_again = reload_of(second)
+    second_again.selectbox(key="dataset.picker").select(info.id).run()
+    assert second_again.data_editor[0].value["answer"].tolist() == ["45 minutes.", "11 players."]
+    second_again.button(key="dataset.discard").click().run()  # the second drops its own; the first's are offered
+    second_again.button(key="dataset.draft.bring").click().run()
+    assert second_again.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "Eleven."]
+
+
+def test_a_fifth_tab_editing_one_dataset_drops_the_oldest_tabs_kept_edits_and_says_so():
+    info = store.create_dataset("Mine", RECS)
+    tabs = []
+    for n in range(5):
+        tab = open_page()
+        tab.selectbox(key="dataset.picker").select(info.id).run()
+        edit(tab, edited={0: {"answer": f"Tab {n}."}})
+        tabs.append(tab)
+    assert [w for w in texts(tabs[-1].warning) if "dropped" in w] == [
+        "The unsaved changes another tab left to this dataset were dropped, the oldest: the workspace keeps those of 4 "
+        "tabs per dataset."]
+    kept = sorted(editing.load_draft(info.id, k.tab)[2][0]["answer"] for k in editing.kept_drafts(info.id))
+    assert kept == ["Tab 1.", "Tab 2.", "Tab 3.", "Tab 4."]
+
+
+def test_records_to_fix_from_dataset_create_keep_invalid_are_offered_on_the_page_and_marked(tmp_path):
+    from studio.__main__ import main
+
+    src = tmp_path / "broken.json"
+    src.write_text(json.dumps([RECS[0], {"question": "", "answer": "Nobody asked."}]))
+    assert main(["dataset", "create", "Broken", "--from", str(src), "--keep-invalid"]) == 0
+    info = store.find_dataset("Broken")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert [i for i in texts(at.info) if "left unsaved changes" in i][0].startswith(
+        "The command line (dataset create --keep-invalid: the records to fix), or an older studio, left unsaved "
+        "changes to this dataset: 1 added")
+    at.button(key="dataset.draft.bring").click().run()
+    table = at.data_editor[0].value
+    assert table["problem"].tolist() == ["", "question is empty"]
+
+
+def test_a_duplicated_tab_gets_an_id_of_its_own_while_a_reload_keeps_its_own():
+    """A browser's "Duplicate tab" copies the address, ?tab= included: both tabs took one id, so each one's unsaved
+    edits replaced the other's kept copy. A session arriving with an id an open session holds gets a new one."""
+    from studio.ui import dataset as dui
+
+    holders: dict[str, str] = {}
+    open_now = {"first"}
+    first = dui.claim_tab("0123456789ab", "first", holders, open_now.__contains__)
+    assert first == "0123456789ab"
+    copy = dui.claim_tab("0123456789ab", "copy", holders, open_now.__contains__)  # the first tab is still open
+    assert copy != first and len(copy) == 12
+    open_now.discard("first")  # the first tab reloaded: its old session is gone
+    assert dui.claim_tab("0123456789ab", "first-reloaded", holders, open_now.__contains__) == first
+    assert dui.claim_tab("../../etc", "x", holders, open_now.__contains__) not in ("../../etc", first)

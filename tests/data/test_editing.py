@@ -151,3 +151,19 @@ def test_a_kept_draft_is_the_visitors_own_on_a_public_app(tmp_path):
         assert editing.load_draft(info.id) is None
     with config.use_workspace(alice):
         assert editing.load_draft(info.id)[2] == RECS[:2]
+
+
+def test_each_tabs_kept_draft_is_its_own_and_bringing_one_in_moves_it():
+    from studio.data import store
+    info = store.create_dataset("Mine", RECS)
+    saved = store.load_version(info.id)
+    mine, theirs = [{**saved[0], "answer": "mine"}, *saved[1:]], [*saved[:-1], {**saved[-1], "answer": "theirs"}]
+    editing.save_draft(info.id, 1, saved, mine, "aaaa")
+    editing.save_draft(info.id, 1, saved, theirs, "bbbb")  # another tab's edits do not replace the first's
+    assert editing.load_draft(info.id, "aaaa")[2] == mine and editing.load_draft(info.id, "bbbb")[2] == theirs
+    assert [k.tab for k in editing.kept_drafts(info.id)] == ["bbbb", "aaaa"]
+    editing.drop_draft(info.id, "cccc")  # a tab without edits discarding: the others' stay
+    assert len(editing.kept_drafts(info.id)) == 2
+    assert editing.take_draft(info.id, "aaaa", "cccc") and editing.load_draft(info.id, "cccc")[2] == mine
+    assert editing.load_draft(info.id, "aaaa") is None
+    assert editing.load_draft(info.id, "../../x") is None  # not a tab id: never a path outside the folder

@@ -98,8 +98,27 @@ def test_a_direct_run_teaches_the_next_estimate_the_load_and_pace_it_measured(mo
     monkeypatch.setattr(embed, "loaded", lambda *a, **k: None)
     after = semantic_records.estimate(records, semantic())  # what a new studio session would say
     assert after.load_seconds >= 1.0 and after.seconds >= 1.0  # the second each took, not the constants
-    assert "As the last run here took" in after.message and " to " not in after.message.split("itself")[0]
+    assert "As recent runs here took" in after.message and " to " not in after.message.split("itself")[0]
     assert f"once per studio session, {semantic_records._duration(after.load_seconds)})" in after.message
+
+
+def test_one_odd_run_moves_the_small_run_estimate_little(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pace was the last run's alone: one run on a machine busy for a moment (ten times slower) made every later
+    estimate ten times too long. The median of the last runs keeps it; a lasting change shows after a few runs."""
+    from studio.dedup import embed, timings
+
+    records = [{"question": q, "answer": "a"} for pair in PARAPHRASES for q in pair]
+    monkeypatch.setattr(embed, "loaded", lambda *a, **k: object())  # loaded: the pace alone
+    for pace in (1.0, 1.1, 0.9):
+        timings.remember(DEFAULT_MODEL, pace=pace)
+    usual = semantic_records.estimate(records, semantic()).seconds
+    timings.remember(DEFAULT_MODEL, pace=10.0)  # one odd run
+    assert semantic_records.estimate(records, semantic()).seconds < 1.2 * usual
+    for _ in range(3):  # the machine really is slower now
+        timings.remember(DEFAULT_MODEL, pace=10.0)
+    assert semantic_records.estimate(records, semantic()).seconds > 5 * usual
+    timings.remember(DEFAULT_MODEL, load=30.0)  # a load kept beside the pace, not in place of its history
+    assert timings.measured(DEFAULT_MODEL) == {"load": 30.0, "pace": 10.0}
 
 
 def test_one_record_or_none_to_compare_needs_no_model_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,3 +342,22 @@ def test_a_short_run_reads_under_a_second_not_about_under_a_second() -> None:
     assert "(about 2 minutes)" in quick.message and "about under" not in quick.message
     assert semantic_records.Estimate(5000, 2.2, None, False).message.startswith(
         "Semantic dedup of 5,000 records: about 2 seconds with")
+
+
+def test_both_methods_estimate_times_the_fuzzy_pass_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In "Both" the fuzzy pass was not estimated: the time said (and the progress line's "N s more") left it out.
+    It is timed on a sample of the texts the pass compares, at most ``SAMPLE_TEXTS`` of them, and counted in."""
+    from studio.dedup import embed
+
+    monkeypatch.setattr(embed, "loaded", lambda *a, **k: object())
+    records = [{"question": f"Question number {k} about rule {k % 17} of the game?", "answer": "a"} for k in range(3000)]
+    sizes = []
+    real = dedup.find_duplicates
+    monkeypatch.setattr(dedup, "find_duplicates", lambda texts, *a, **k: sizes.append(len(texts)) or real(texts, *a, **k))
+    both = dedup.estimate(records, dedup.DedupConfig(method="both", semantic_threshold=0.9))
+    alone = semantic_records.estimate(records, semantic())
+    assert sizes == [dedup.SAMPLE_TEXTS]  # a sample, not the run itself
+    assert both.fuzzy_seconds is not None and both.fuzzy_seconds > 0
+    assert both.total == pytest.approx(alone.total + both.fuzzy_seconds)
+    assert both.total > both.fuzzy_seconds and "timed on a sample" in both.message
+    assert dedup.estimate(records, semantic()).fuzzy_seconds is None  # semantic alone has no fuzzy pass
