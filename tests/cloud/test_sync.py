@@ -555,3 +555,69 @@ def test_a_restore_held_back_by_room_does_not_download_again_on_each_retry_what_
         s.retry_now()
         assert s.ready()
     assert (folder / "datasets" / ids[1] / "dataset.json").exists()
+
+
+def _legacy(folder: Path, *exchanges: tuple[str, str, str | None]) -> None:
+    """A conversation saved before questions had ids, with failed answers: (question, answer, failure or None)."""
+    from studio.chat import saved
+
+    turns = []
+    for q, a, failed in exchanges:
+        turns += [{"role": "user", "content": q}, {"role": "assistant", "content": a, **({"error": failed} if failed else {})}]
+    with config.use_workspace(folder):
+        saved.save(turns)
+
+
+def _failures(folder: Path) -> list[tuple[str, str, str | None]]:
+    from studio.chat import saved
+
+    with config.use_workspace(folder):
+        turns, _note = saved.load()
+    return [(q["content"], a["content"], a.get("error")) for q, a in zip(turns[::2], turns[1::2], strict=True)]
+
+
+def test_a_failed_old_answer_is_never_taken_for_another_asking_of_its_question_when_conversations_join(hub, tmp_path):
+    """An old failed answer (saved before questions had ids) has no text, and "" is the start of every answer: the
+    join took it for the same exchange as any asking of its question, so the failure was lost and the asking it
+    stood in for came back twice (its early copy beside the finished one)."""
+    from studio.cloud import workspaces
+
+    down = "The Hub answered 503: try again in a minute."
+    first = tmp_path / "before-restart"  # the repo's copy: "hi" failed, then asked again (taken while answered)
+    _legacy(first, ("hi", "", down), ("hi", "Hel", None))
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+
+    after = tmp_path / "after-restart"  # the same conversation here, the second answer finished
+    _legacy(after, ("hi", "Hello!", None))
+    sync.restore(TOKEN, repo, after)
+    assert _failures(after) == [("hi", "", down), ("hi", "Hello!", None)]
+
+    kept, tab = tmp_path / "kept", tmp_path / "tab"  # the same two copies meeting on a sign-in
+    _legacy(kept, ("hi", "Hello!", None))
+    _legacy(tab, ("hi", "", down), ("hi", "Hel", None))
+    workspaces.merge_into(tab, kept)
+    assert _failures(kept) == [("hi", "Hello!", None), ("hi", "", down)]
+
+    again = tmp_path / "again"  # a failure both copies hold is one; "hi" asked twice (failed, then answered) is two
+    _legacy(again, ("hi", "", down), ("hi", "Hello!", None))
+    sync.restore(TOKEN, repo, again)
+    assert _failures(again) == [("hi", "", down), ("hi", "Hello!", None)]
+
+    other = tmp_path / "other"  # a failure is not an early copy of another asking's answer: both stay
+    _legacy(other, ("hi", "Hello!", None))
+    _legacy(first, ("hi", "", down))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    sync.restore(TOKEN, repo, other)
+    assert _failures(other) == [("hi", "", down), ("hi", "Hello!", None)]
+
+
+def test_an_early_copy_of_an_old_answer_joins_the_closest_finished_one():
+    """Of two early copies of an old answer (saved before questions had ids), the first was taken for the finished
+    one: the question asked alone (its tab reloaded) vanished and the longer copy came back beside its answer."""
+    from studio.chat import saved
+
+    alone, early = {"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hel"}
+    repo = [alone, dict(alone), early]
+    here = [dict(alone), {"role": "assistant", "content": "Hello!"}]
+    assert saved.unmatched(repo, here) == [alone]
