@@ -38,7 +38,7 @@ def public_workspace(monkeypatch, name: str, limit_bytes: int) -> tuple[Path, di
     settings = {"workspace_mb": limit_bytes / 1e6, "workspaces_total_mb": 1000}
     monkeypatch.setattr(cloud, "_studio_setting", lambda key, default: settings.get(key, default))
     monkeypatch.setattr(cloud, "_in_use", lambda: set())
-    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits)
     folder = workspaces.root() / name
     folder.mkdir(parents=True)
     return folder, settings
@@ -375,7 +375,7 @@ def test_an_idle_watcher_looks_at_a_few_files_and_every_change_still_reaches_the
     from studio.ui import cloud
 
     monkeypatch.setattr(cloud, "_in_use", lambda: set())
-    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)  # the public app's checked saves
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits)  # the public app's checked saves
     folder = workspaces.root() / ("u-" + "1" * 32)
     with config.use_workspace(folder):
         ids = [store.create_dataset(f"Big {n}", [{"question": "q?", "answer": "a"}]).id for n in range(3)]
@@ -621,3 +621,99 @@ def test_an_early_copy_of_an_old_answer_joins_the_closest_finished_one():
     repo = [alone, dict(alone), early]
     here = [dict(alone), {"role": "assistant", "content": "Hello!"}]
     assert saved.unmatched(repo, here) == [alone]
+
+
+def _downloads(hub) -> int:
+    return sum(1 for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path)
+
+
+def test_a_restore_held_back_by_the_full_server_does_not_download_again_on_each_retry_what_cannot_fit(
+        hub, monkeypatch, tmp_path):
+    """Where the server's total (every visitor's workspace together) refused the restore, not the workspace's own
+    limit, each retry (every few seconds to a minute, for 30 minutes) downloaded what could not fit, only to be
+    refused again."""
+    from studio.chat import saved
+    from studio.errors import WorkspaceFullError
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        ids = sorted(store.create_dataset(name, [{"question": f"q{n}?", "answer": "x" * 300} for n in range(20)]).id
+                     for name in ("A", "B"))
+        saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
+    room += (before / "chat" / "conversation.json").stat().st_size
+
+    folder, settings = public_workspace(monkeypatch, "h-" + "5" * 32, 100_000_000)
+    settings["workspaces_total_mb"] = (room + 1500) / 1e6  # the server is full long before the workspace is
+    with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert (folder / "datasets" / ids[0] / "dataset.json").exists() and (folder / "chat" / "conversation.json").exists()
+
+    s = sync.WorkspaceSync(folder, repo, TOKEN, restore_first=True)  # what sync.start(held=...) runs
+    got = _downloads(hub)
+    with config.use_workspace(folder):
+        for _ in range(2):
+            s.retry_now()
+            assert not s.ready() and s.held_by_room
+    assert _downloads(hub) == got, [p for m, p, _ in hub.requests if "/resolve/" in p]  # nothing fetched to be refused
+    assert s.message.startswith("1 dataset kept in") and "this server is full" in s.message
+    assert not (folder / "datasets" / ids[1]).exists()
+
+    settings["workspaces_total_mb"] = 1000  # room made: the rest comes back
+    with config.use_workspace(folder):
+        s.retry_now()
+        assert s.ready()
+    assert (folder / "datasets" / ids[1] / "dataset.json").exists()
+
+
+def test_a_restore_brings_back_what_fits_after_what_does_not_and_says_what_did_not_come_back(hub, monkeypatch, tmp_path):
+    """A restore stopped at the first file that did not fit: the smaller datasets and evaluations after a big one,
+    which would have fit, stayed in the repo until the visitor made room for the big one."""
+    from studio.errors import WorkspaceFullError
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        big = store.create_dataset("A big one", [{"question": f"q{n}?", "answer": "x" * 2000} for n in range(40)]).id
+        small = store.create_dataset("B small", [{"question": "q?", "answer": "a"}]).id
+    (before / "evals").mkdir()
+    (before / "evals" / "e1.json").write_text(json.dumps({"answers": ["y" * 500]}))
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    assert big < small  # the big one comes first
+
+    folder, settings = public_workspace(monkeypatch, "h-" + "6" * 32, 20_000)
+    with pytest.raises(WorkspaceFullError) as caught, config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert (folder / "datasets" / small / "dataset.json").exists() and (folder / "evals" / "e1.json").exists()
+    assert not (folder / "datasets" / big).exists()  # nothing of it taking the room the others need
+    assert str(sync.held_by_room(caught.value, "alice/slm-studio-workspace (private)")) == (
+        "1 dataset kept in alice/slm-studio-workspace (private) did not come back: this workspace is at its 20 KB "
+        "limit. Delete what you no longer need here and it comes back; sync waits until then.")
+    with config.use_workspace(folder):
+        assert [d.id for d in store.list_datasets()] == [small]
+
+
+def test_a_restore_on_a_server_full_of_idle_anonymous_workspaces_comes_back_as_a_save_would(hub, monkeypatch, tmp_path):
+    """The restore asks for its room before downloading: the idle anonymous workspaces a save removes to make room
+    count as free, or a restore would wait forever on a server whose room only a save frees."""
+    import os
+
+    from studio.cloud import workspaces
+
+    before = tmp_path / "before-restart"
+    three_versions(before)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+
+    folder, settings = public_workspace(monkeypatch, "u-" + "7" * 32, 100_000_000)
+    idle = workspaces.root() / ("a-" + "8" * 32)  # left behind hours ago by a browser nobody uses
+    (idle / "datasets").mkdir(parents=True)
+    (idle / "datasets" / "work.bin").write_bytes(b"x" * 200_000)
+    workspaces.touch(idle)
+    os.utime(idle / workspaces.SEEN, (time.time() - 5 * 3600, time.time() - 5 * 3600))
+    settings["workspaces_total_mb"] = 0.1  # full but for the idle workspace
+    with config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert files_of(folder) == files_of(before) and not idle.exists()
