@@ -143,8 +143,13 @@ def _connect_or_disconnect() -> bool:
         return False
     key = cloud.digest(token, repo_name)
     if link is not None and link["key"] == key:
-        if sync.current(Path(st.session_state[cloud.PATH])) is None:  # another tab of this workspace forgot the token
-            sync.start(Path(st.session_state[cloud.PATH]), link["repo"], token)
+        path = Path(st.session_state[cloud.PATH])
+        if sync.current(path) is None:  # another tab of this workspace forgot the token: its sync starts again, and
+            # restores first (what a restore held back for room still waits; taken for restored, it never came back)
+            again = sync.start(path, link["repo"], token, restore_first=True)
+            with st.spinner(f"Bringing your workspace back from {again.where}…"), config.use_workspace(path):
+                again.ready()
+            st.rerun()  # the state above was drawn without it
         return False
     failed = st.session_state.get(cloud.FAILED)
     if failed and failed[0] == key:

@@ -823,3 +823,26 @@ def test_a_signed_in_visitor_s_caption_says_a_token_given_while_the_hub_is_out_o
     (said,) = [c.value for c in at.sidebar.caption if c.value.startswith("Signed in as")]
     assert said.endswith("the Hub could not be reached to keep it across restarts with the token you gave (tried "
                          "again at your next click).")
+
+
+def test_a_restore_held_back_by_room_still_waits_in_a_tab_after_another_tab_forgot_the_token(hub, tmp_path):
+    """Two tabs gave the token; the restore did not all fit. Forget in one tab ended the sync, and the other tab
+    started a new one that took the workspace for restored: it said 'Synced' and what had not come back never did
+    (until a restart)."""
+    before = tmp_path / "before-restart"
+    first, second = _dataset_of(before, "First", 30), _dataset_of(before, "Second", 30)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+
+    one = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)  # room for one of the two
+    two = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)
+    kept = workspace(one)
+    assert workspace(two) == kept and [w.value for w in two.sidebar.warning if "did not come back" in w.value]
+    one.sidebar.button(key="auth.hf_token.forget").click().run()
+    assert not one.exception
+    two.run()
+    assert not two.exception
+    (shown,) = [w.value for w in two.sidebar.warning if "did not come back" in w.value]
+    assert shown.startswith("1 dataset kept in alice/slm-studio-workspace (private) did not come back")
+    running = sync.current(kept)
+    assert running is not None and not running.prepared  # nothing is committed before the rest came back
