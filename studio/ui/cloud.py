@@ -462,10 +462,10 @@ def connect(token: str, repo_name: str) -> None:
     here = Path(st.session_state[PATH])
     target = here if signed_in() is not None else workspaces.hub_account(account.id)
     target.mkdir(parents=True, exist_ok=True)
-    held = None
+    held = restored = None
     with config.use_workspace(target):
         try:
-            sync.restore(token, repo_id, target)
+            restored = sync.restore(token, repo_id, target)
         except WorkspaceFullError as exc:  # what fit came back; the sync brings the rest once there is room
             held = exc
     if target != here:
@@ -476,4 +476,4 @@ def connect(token: str, repo_name: str) -> None:
         st.session_state[ACCOUNT] = str(target)
         st.session_state[PATH] = str(target)
     st.session_state[LINK + ".repo"] = repo_id
-    sync.start(target, repo_id, token, held=held)
+    sync.start(target, repo_id, token, held=held, restored=restored)

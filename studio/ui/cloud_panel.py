@@ -183,6 +183,8 @@ def _sync_state() -> None:
 
 
 def _one_state(running: sync.WorkspaceSync, where: str) -> None:
+    if running.too_big:  # what can never come back here, whatever the state
+        st.warning(running.too_big, icon=":material/cloud_off:")
     when = jobs.readable_time(running.last_synced)
     if running.state == "synced" and running.waits_until:  # the Chat conversation's last change is not there yet
         st.caption(f":material/cloud_sync: Synced to {where} at {when}; the Chat conversation's last change goes at "

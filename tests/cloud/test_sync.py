@@ -548,7 +548,8 @@ def test_a_restore_held_back_by_room_does_not_download_again_on_each_retry_what_
             s.retry_now()
             assert not s.ready() and s.held_by_room
     assert downloads() == got, [p for m, p, _ in hub.requests if "/resolve/" in p]  # nothing fetched only to be refused
-    assert s.message.startswith("1 dataset kept in") and not (folder / "datasets" / ids[1]).exists()
+    assert s.message.startswith("1 dataset kept in") and not (folder / "datasets" / ids[1] / "dataset.json").exists()
+    assert not s.too_big  # it fits the limit: it waits for room, it is not too big
 
     settings["workspace_mb"] = 1  # room made: the rest comes back
     with config.use_workspace(folder):
@@ -659,7 +660,7 @@ def test_a_restore_held_back_by_the_full_server_does_not_download_again_on_each_
             assert not s.ready() and s.held_by_room
     assert _downloads(hub) == got, [p for m, p, _ in hub.requests if "/resolve/" in p]  # nothing fetched to be refused
     assert s.message.startswith("1 dataset kept in") and "this server is full" in s.message
-    assert not (folder / "datasets" / ids[1]).exists()
+    assert not (folder / "datasets" / ids[1] / "dataset.json").exists()
 
     settings["workspaces_total_mb"] = 1000  # room made: the rest comes back
     with config.use_workspace(folder):
@@ -682,17 +683,21 @@ def test_a_restore_brings_back_what_fits_after_what_does_not_and_says_what_did_n
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
     assert big < small  # the big one comes first
+    size = sum(f.stat().st_size for f in (before / "datasets" / big).rglob("*") if f.is_file())
 
-    folder, settings = public_workspace(monkeypatch, "h-" + "6" * 32, 20_000)
+    folder, settings = public_workspace(monkeypatch, "h-" + "6" * 32, size + 3000)
+    with config.use_workspace(folder):  # made here before the restore: the big one no longer fits beside it
+        here = store.create_dataset("Here", [{"question": f"q{n}?", "answer": "h" * 500} for n in range(8)]).id
     with pytest.raises(WorkspaceFullError) as caught, config.use_workspace(folder):
         sync.restore(TOKEN, repo, folder)
     assert (folder / "datasets" / small / "dataset.json").exists() and (folder / "evals" / "e1.json").exists()
-    assert not (folder / "datasets" / big).exists()  # nothing of it taking the room the others need
+    assert not [f for f in (folder / "datasets" / big).rglob("*")]  # nothing of it taking the room the others need
     assert str(sync.held_by_room(caught.value, "alice/slm-studio-workspace (private)")) == (
-        "1 dataset kept in alice/slm-studio-workspace (private) did not come back: this workspace is at its 20 KB "
-        "limit. Delete what you no longer need here and it comes back; sync waits until then.")
+        "1 dataset kept in alice/slm-studio-workspace (private) did not come back: this workspace is at its "
+        f"{(size + 3000) / 1e3:.0f} KB limit. Delete what you no longer need here and it comes back; sync waits until "
+        "then.")
     with config.use_workspace(folder):
-        assert [d.id for d in store.list_datasets()] == [small]
+        assert sorted(d.id for d in store.list_datasets()) == sorted([small, here])
 
 
 def test_a_restore_on_a_server_full_of_idle_anonymous_workspaces_comes_back_as_a_save_would(hub, monkeypatch, tmp_path):
@@ -717,3 +722,33 @@ def test_a_restore_on_a_server_full_of_idle_anonymous_workspaces_comes_back_as_a
     with config.use_workspace(folder):
         sync.restore(TOKEN, repo, folder)
     assert files_of(folder) == files_of(before) and not idle.exists()
+
+
+def test_a_dataset_larger_than_the_workspace_limit_stays_in_the_repo_and_holds_back_no_sync(hub, monkeypatch, tmp_path):
+    """A dataset larger than the workspace's whole limit (made in a studio of one's own) can never come back: the
+    restore said to delete what one no longer needs and it would, and sync waited for it for good, so nothing the
+    visitor made afterwards reached the repo (a restart lost it). It stays in the repo, one line says so, sync goes
+    on, and a new dataset of the same name never writes over it there."""
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        huge = store.create_dataset("Huge", [{"question": f"q{n}?", "answer": "x" * 2000} for n in range(40)]).id
+        small = store.create_dataset("Small", [{"question": "q?", "answer": "a"}]).id
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    in_repo = dict(hub.repos[("dataset", repo)].files)
+
+    folder, _settings = public_workspace(monkeypatch, "h-" + "9" * 32, 30_000)
+    s = sync.start(folder, repo, TOKEN, restore_first=True)
+    s.stop()
+    with config.use_workspace(folder):
+        assert s.ready()  # nothing waits for room it can never have
+        assert [d.id for d in store.list_datasets()] == [small]
+        made = store.create_dataset("Huge", [{"question": "new?", "answer": "new"}]).id
+    assert made != huge
+    assert s.too_big == ("1 dataset kept in alice/slm-studio-workspace (private) is larger than this workspace's 30 KB "
+                         "limit: it stays there and does not come back here (open it in a studio of your own).")
+    assert s.sync_once()
+    pushed = hub.repos[("dataset", repo)].files
+    assert {k: v for k, v in pushed.items() if k.startswith(f"datasets/{huge}/")} == {
+        k: v for k, v in in_repo.items() if k.startswith(f"datasets/{huge}/")}
+    assert f"datasets/{made}/dataset.json" in pushed
