@@ -846,3 +846,24 @@ def test_a_restore_held_back_by_room_still_waits_in_a_tab_after_another_tab_forg
     assert shown.startswith("1 dataset kept in alice/slm-studio-workspace (private) did not come back")
     running = sync.current(kept)
     assert running is not None and not running.prepared  # nothing is committed before the rest came back
+
+
+def test_a_new_visitor_on_a_full_server_is_told_the_sample_is_missing_once_not_that_their_save_was_refused():
+    """On a full server every page run of a new visitor read 'Not saved: this server is full … delete datasets or
+    evaluations you no longer need': they had saved nothing and had nothing to delete (the sample dataset a new
+    workspace gets was refused), and each click tried again, walking every visitor's files to look for room."""
+    from studio.data import sample
+
+    at = visit(studio={"workspaces_total_mb": 0.001})
+    assert not at.error, [e.value for e in at.error]
+    assert [w.value for w in at.warning] == [
+        "Your new workspace starts without the sample dataset: this server is full. Create or import a dataset on the "
+        "Dataset page once there is room (try again later)."]
+    tried = []
+    real = sample.ensure_sample
+    sample.ensure_sample = lambda: tried.append(1) or real()
+    try:
+        at.switch_page("pages/1_Dataset.py").run()
+    finally:
+        sample.ensure_sample = real
+    assert not at.exception and not at.error and not tried
