@@ -142,6 +142,11 @@ def _connect_or_disconnect() -> bool:
             st.rerun()
         return False
     key = cloud.digest(token, repo_name)
+    if link is not None and link.get("path", st.session_state[cloud.PATH]) != st.session_state[cloud.PATH]:
+        # the workspace the token opened is no longer this tab's (signed out, the token still given): it opens the
+        # token's own again, as a token given now would; else this tab's other workspace synced into the repo
+        st.session_state.pop(cloud.LINK, None)
+        link = None
     if link is not None and link["key"] == key:
         path = Path(st.session_state[cloud.PATH])
         if sync.current(path) is None:  # another tab of this workspace forgot the token: its sync starts again, and
@@ -165,7 +170,8 @@ def _connect_or_disconnect() -> bool:
         st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()))
         st.error(st.session_state[cloud.FAILED][1], icon=":material/error:")
         return False
-    st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"]}
+    st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"],
+                                    "path": st.session_state[cloud.PATH]}
     st.rerun()
 
 
