@@ -171,7 +171,8 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
 
             for unit, group in itertools.groupby(files, key=_unit):
                 rels = list(group)
-                if limits is not None and sum(listed[rel][0] for rel in rels) > min(limits):
+                missing = [rel for rel in rels if rel not in synced and not (folder / rel).exists()]
+                if limits is not None and missing and sum(listed[rel][0] for rel in rels) > min(limits):
                     too_big.append(rels)
                     _keep_name(folder, unit)
                     continue

@@ -752,3 +752,20 @@ def test_a_dataset_larger_than_the_workspace_limit_stays_in_the_repo_and_holds_b
     assert {k: v for k, v in pushed.items() if k.startswith(f"datasets/{huge}/")} == {
         k: v for k, v in in_repo.items() if k.startswith(f"datasets/{huge}/")}
     assert f"datasets/{made}/dataset.json" in pushed
+
+
+def test_a_dataset_here_already_is_not_said_to_be_too_big_to_come_back_after_the_limit_was_lowered(
+        hub, monkeypatch, tmp_path):
+    """A restore after the deployer lowered the limit (a restart) said a dataset already here was larger than the
+    limit and did not come back."""
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        store.create_dataset("Big", [{"question": f"q{n}?", "answer": "x" * 2000} for n in range(10)])
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    folder, settings = public_workspace(monkeypatch, "h-" + "a" * 32, 1_000_000)
+    with config.use_workspace(folder):
+        assert sync.restore(TOKEN, repo, folder).too_big is None
+    settings["workspace_mb"] = 0.01  # lowered at the next start
+    with config.use_workspace(folder):
+        assert sync.restore(TOKEN, repo, folder).too_big is None
