@@ -33,6 +33,7 @@ _resolver: Callable[[], Path | None] | None = None
 _tenancy = False  # True on a public deployment: no code may fall back to the server's own folder
 _before_write: Callable[[Path, int], Callable[[], None] | None] | None = None
 _limit_of: Callable[[Path], tuple[int, int] | None] | None = None
+_fits: Callable[[Path, int], None] | None = None
 
 LIMIT_VAR = "STUDIO_WORKSPACE_LIMIT_BYTES"
 """A job process's workspace size limit, handed over by the page that started it (``job_env``): a job writes
@@ -65,12 +66,13 @@ def home() -> Path:
 
 def set_tenancy(on: bool, resolver: Callable[[], Path | None] | None = None,
                 before_write: Callable[[Path, int], Callable[[], None] | None] | None = None,
-                limit_of: Callable[[Path], tuple[int, int] | None] | None = None) -> None:
+                limit_of: Callable[[Path], tuple[int, int] | None] | None = None,
+                fits: Callable[[Path, int], None] | None = None) -> None:
     """Turn per-visitor workspaces on (with the function that names the current visitor's folder, a check run
-    before every workspace write, and ``limit_of``: a workspace's size limit and that of every workspace together,
-    in bytes, handed to its jobs) or off."""
-    global _tenancy, _resolver, _before_write, _limit_of
-    _tenancy, _resolver, _before_write, _limit_of = on, resolver, before_write, limit_of
+    before every workspace write, ``limit_of``: a workspace's size limit and that of every workspace together,
+    in bytes, handed to its jobs, and ``fits``: what ``fits`` below asks) or off."""
+    global _tenancy, _resolver, _before_write, _limit_of, _fits
+    _tenancy, _resolver, _before_write, _limit_of, _fits = on, resolver, before_write, limit_of, fits
 
 
 def check_writes(before_write: Callable[[Path, int], Callable[[], None] | None] | None) -> None:
@@ -98,6 +100,14 @@ def before_write(path: Path, nbytes: int) -> Callable[[], None] | None:
     if _before_write is not None:
         return _before_write(Path(path), nbytes)
     return None
+
+
+def fits(path: Path, adding: int) -> None:
+    """Raise what a save would raise (``WorkspaceFullError``) where ``adding`` more bytes cannot fit now in the
+    workspace ``path`` lies in, or in every workspace together; reserving nothing, removing nothing. A restore asks
+    before it downloads, so what cannot fit is not fetched again and again only to be refused."""
+    if _tenancy and _fits is not None:
+        _fits(Path(path), int(adding))
 
 
 def tenancy() -> bool:

@@ -142,33 +142,54 @@ def _exchanges(turns: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return out
 
 
-def _same(a: list[dict[str, Any]], b: list[dict[str, Any]], exact: bool) -> bool:
-    """Whether two exchanges are one: the same question id; a question without one (saved before questions had ids)
-    by its text and its answer: the same answer (``exact``), or one the start of the other (a copy taken while it
-    was being answered). Two askings of "hi" with different answers are two exchanges."""
+def _answers(exchange: list[dict[str, Any]]) -> tuple[str, bool]:
+    """An exchange's answers as one text, and whether they ended (a failure or a Stop): a kept answer that ended is
+    never the early copy of a longer one."""
+    answers = exchange[1:]
+    return "\x00".join(t.get("content", "") for t in answers), any(t.get("error") or t.get("note") == "stopped"
+                                                                   for t in answers)
+
+
+def _same(a: list[dict[str, Any]], b: list[dict[str, Any]], exact: bool) -> int | None:
+    """Whether two exchanges are one, as a closeness (None: not one): the same question id; a question without one
+    (saved before questions had ids) by its text and its answers: the same answers, failures and all (``exact``), or
+    one the start of the other where that one had not ended (a copy taken while it was answered; the longer the
+    start, the closer). An answer that ended (failed, often with no text, and "" starts every answer; or stopped) is
+    the start of none: a failure is the same only as the same failure. Two askings of "hi" with different answers
+    are two exchanges."""
     qa, qb = a[0], b[0]
     if qa["role"] != "user" or qb["role"] != "user":
-        return False
+        return None
     if qa.get("id") or qb.get("id"):
-        return qa.get("id") == qb.get("id")
+        return 0 if qa.get("id") == qb.get("id") else None
     if qa.get("content") != qb.get("content"):
-        return False
-    ra, rb = ("\x00".join(t.get("content", "") for t in x[1:]) for x in (a, b))
-    return ra == rb if exact else ra.startswith(rb) or rb.startswith(ra)
+        return None
+    if exact:
+        answers = [[(t.get("content", ""), t.get("error")) for t in x[1:]] for x in (a, b)]
+        return 0 if answers[0] == answers[1] else None
+    (ra, ended_a), (rb, ended_b) = _answers(a), _answers(b)
+    if rb.startswith(ra) and not ended_a:
+        return len(ra)
+    if ra.startswith(rb) and not ended_b:
+        return len(rb)
+    return None
 
 
 def unmatched(turns: list[dict[str, Any]], others: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The exchanges of ``turns`` that ``others`` does not hold, in order: each exchange of ``others`` stands for at
-    most one of ``turns`` (the same answer first, then one the start of the other), so "hi" asked twice is not taken
-    for one, and an exchange both hold is not taken twice."""
+    most one of ``turns`` (the same answers first, then the closest whose answer one is the start of the other), so
+    "hi" asked twice is not taken for one, and an exchange both hold is not taken twice."""
     mine, theirs = _exchanges(turns), _exchanges(others)
     taken, used = [False] * len(mine), [False] * len(theirs)
     for exact in (True, False):
         for j, other in enumerate(theirs):
-            for i, ex in enumerate(mine):
-                if not used[j] and not taken[i] and _same(ex, other, exact):
-                    taken[i] = used[j] = True
-                    break
+            if used[j]:
+                continue
+            close = [(c, -i) for i, ex in enumerate(mine) if not taken[i]
+                     for c in [_same(ex, other, exact)] if c is not None]
+            if close:
+                i = -max(close)[1]
+                taken[i] = used[j] = True
     return [t for i, ex in enumerate(mine) if not taken[i] for t in ex]
 
 

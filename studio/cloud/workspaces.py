@@ -146,6 +146,21 @@ def _seen(folder: Path) -> float:
         return 0.0
 
 
+def _removable(base: Path, own: Path, in_use: set[Path], grace_s: float, now: float) -> list[Path]:
+    """The anonymous workspaces a save may remove to make room on the server, least recently used first: idle (no
+    live session uses them, nobody opened them in ``grace_s``) and not the writer's own."""
+    return sorted((f for f in base.glob("a-*") if f.is_dir() and f != own and f not in in_use
+                   and now - _seen(f) > grace_s), key=_seen)
+
+
+def _server_full(used: int, total_bytes: int) -> WorkspaceFullError:
+    err = WorkspaceFullError(
+        f"Not saved: this server is full (its visitors' workspaces hold {usage.readable_size(used)} of its "
+        f"{usage.readable_size(total_bytes)}): try again later, or delete datasets or evaluations you no longer need.")
+    err.room = "this server is full"
+    return err
+
+
 def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path],
                         grace_s: float = IN_USE_GRACE_S, now: float | None = None,
                         base: Path | None = None) -> tuple[list[Path], Callable[[], None]]:
@@ -161,10 +176,7 @@ def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[P
         if tally.used + adding > total_bytes and not tally.exact:
             tally.measure()
         if tally.used + adding > total_bytes:
-            own = owner(path) or Path(path)
-            idle = sorted((f for f in base.glob("a-*") if f.is_dir() and f != own and f not in in_use
-                           and now - _seen(f) > grace_s), key=_seen)
-            for folder in idle:
+            for folder in _removable(base, owner(path) or Path(path), in_use, grace_s, now):
                 if tally.used + adding <= total_bytes:
                     break
                 freed = size_bytes(folder)
@@ -174,11 +186,26 @@ def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[P
         used = tally.used
         if used + adding <= total_bytes:
             return removed, tally.add(adding)
-    err = WorkspaceFullError(
-        f"Not saved: this server is full (its visitors' workspaces hold {usage.readable_size(used)} of its "
-        f"{usage.readable_size(total_bytes)}): try again later, or delete datasets or evaluations you no longer need.")
-    err.room = "this server is full"
-    raise err
+    raise _server_full(used, total_bytes)
+
+
+def fits_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path], grace_s: float = IN_USE_GRACE_S,
+                   now: float | None = None, base: Path | None = None) -> None:
+    """Raise what ``make_room_on_server`` would raise for ``adding`` more bytes now, reserving nothing and removing
+    nothing (the idle anonymous workspaces it would remove count as free)."""
+    now = time.time() if now is None else now
+    base = root() if base is None else Path(base)
+    with usage.held(base, jobs=usage.EACH) as tally:
+        if tally.used + adding > total_bytes and not tally.exact:
+            tally.measure()
+        used = tally.used
+        if used + adding > total_bytes:
+            for folder in _removable(base, owner(path) or Path(path), in_use, grace_s, now):
+                if used + adding <= total_bytes:
+                    break
+                used -= size_bytes(folder)
+    if used + adding > total_bytes:
+        raise _server_full(used, total_bytes)
 
 
 def replacing(path: Path, nbytes: int) -> int:

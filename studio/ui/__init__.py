@@ -17,7 +17,7 @@ import streamlit as st
 
 from studio import config
 from studio.data import sample
-from studio.errors import StudioError
+from studio.errors import StudioError, WorkspaceFullError
 
 T = TypeVar("T")
 
@@ -37,6 +37,9 @@ Widgets drawn with a value use ``kept`` (an index: ``kept_choice``) instead (set
 would be refused, or lose to a computed default)."""
 
 
+NO_SAMPLE = "workspace.no_sample"  # the sample could not be added (a full server): not tried again this session
+
+
 def page_setup(title: str) -> None:
     """Every page's first call: the tab title, wide layout, and a workspace ready to use.
 
@@ -53,7 +56,14 @@ def page_setup(title: str) -> None:
 
     try:
         cloud.setup()  # on a public deployment: this visitor's own workspace (studio.ui.cloud)
-        sample.ensure_sample()
+        if not st.session_state.get(NO_SAMPLE):
+            try:
+                sample.ensure_sample()
+            except WorkspaceFullError as exc:  # a new visitor on a full server: they saved nothing; said once, not
+                # tried again at every click (each refusal walks every visitor's files to find room)
+                st.session_state[NO_SAMPLE] = True
+                st.warning(f"Your new workspace starts without the sample dataset: {exc.room}. Create or import a "
+                           "dataset on the Dataset page once there is room (try again later).", icon=":material/warning:")
     except OSError as exc:
         where = os.environ.get("STUDIO_HOME") or str(config.DEFAULT_HOME)
         st.error(f"Cannot use the workspace {where} ({exc.strerror or exc}): set STUDIO_HOME to a folder you "

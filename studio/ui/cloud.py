@@ -128,6 +128,16 @@ def _check_room(path: Path, nbytes: int) -> Callable[[], None] | None:
     return lambda: (written(), written_too())
 
 
+def _fits(path: Path, adding: int) -> None:
+    """What ``_check_room`` would raise for ``adding`` more bytes in ``path``'s workspace, reserving and removing
+    nothing (``config.fits``: a restore asks before it downloads)."""
+    ws = workspaces.owner(path) or (Path(path) if Path(path).parent == workspaces.root() else None)
+    if ws is None:
+        return
+    workspaces.fits(ws, limit_bytes(workspaces.is_anonymous(ws)), adding)
+    workspaces.fits_on_server(ws, adding, _total_bytes(), _in_use())
+
+
 def idle_hours() -> float:
     """How long an anonymous workspace nobody opens is kept."""
     return float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS))
@@ -336,7 +346,7 @@ def setup() -> None:
         value = os.environ.pop(var, None)
         if value and value.strip():
             _deployer_token = value.strip()
-    config.set_tenancy(True, _resolve, _check_room, _limit_of)
+    config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits)
     jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
                   max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
     _cap_uploads(upload_mb())
@@ -452,10 +462,10 @@ def connect(token: str, repo_name: str) -> None:
     here = Path(st.session_state[PATH])
     target = here if signed_in() is not None else workspaces.hub_account(account.id)
     target.mkdir(parents=True, exist_ok=True)
-    held = None
+    held = restored = None
     with config.use_workspace(target):
         try:
-            sync.restore(token, repo_id, target)
+            restored = sync.restore(token, repo_id, target)
         except WorkspaceFullError as exc:  # what fit came back; the sync brings the rest once there is room
             held = exc
     if target != here:
@@ -466,4 +476,4 @@ def connect(token: str, repo_name: str) -> None:
         st.session_state[ACCOUNT] = str(target)
         st.session_state[PATH] = str(target)
     st.session_state[LINK + ".repo"] = repo_id
-    sync.start(target, repo_id, token, held=held)
+    sync.start(target, repo_id, token, held=held, restored=restored)

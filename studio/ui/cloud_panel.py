@@ -142,9 +142,19 @@ def _connect_or_disconnect() -> bool:
             st.rerun()
         return False
     key = cloud.digest(token, repo_name)
+    if link is not None and link.get("path", st.session_state[cloud.PATH]) != st.session_state[cloud.PATH]:
+        # the workspace the token opened is no longer this tab's (signed out, the token still given): it opens the
+        # token's own again, as a token given now would; else this tab's other workspace synced into the repo
+        st.session_state.pop(cloud.LINK, None)
+        link = None
     if link is not None and link["key"] == key:
-        if sync.current(Path(st.session_state[cloud.PATH])) is None:  # another tab of this workspace forgot the token
-            sync.start(Path(st.session_state[cloud.PATH]), link["repo"], token)
+        path = Path(st.session_state[cloud.PATH])
+        if sync.current(path) is None:  # another tab of this workspace forgot the token: its sync starts again, and
+            # restores first (what a restore held back for room still waits; taken for restored, it never came back)
+            again = sync.start(path, link["repo"], token, restore_first=True)
+            with st.spinner(f"Bringing your workspace back from {again.where}…"), config.use_workspace(path):
+                again.ready()
+            st.rerun()  # the state above was drawn without it
         return False
     failed = st.session_state.get(cloud.FAILED)
     if failed and failed[0] == key:
@@ -160,7 +170,8 @@ def _connect_or_disconnect() -> bool:
         st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()))
         st.error(st.session_state[cloud.FAILED][1], icon=":material/error:")
         return False
-    st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"]}
+    st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"],
+                                    "path": st.session_state[cloud.PATH]}
     st.rerun()
 
 
@@ -178,6 +189,8 @@ def _sync_state() -> None:
 
 
 def _one_state(running: sync.WorkspaceSync, where: str) -> None:
+    if running.too_big:  # what can never come back here, whatever the state
+        st.warning(running.too_big, icon=":material/cloud_off:")
     when = jobs.readable_time(running.last_synced)
     if running.state == "synced" and running.waits_until:  # the Chat conversation's last change is not there yet
         st.caption(f":material/cloud_sync: Synced to {where} at {when}; the Chat conversation's last change goes at "

@@ -823,3 +823,47 @@ def test_a_signed_in_visitor_s_caption_says_a_token_given_while_the_hub_is_out_o
     (said,) = [c.value for c in at.sidebar.caption if c.value.startswith("Signed in as")]
     assert said.endswith("the Hub could not be reached to keep it across restarts with the token you gave (tried "
                          "again at your next click).")
+
+
+def test_a_restore_held_back_by_room_still_waits_in_a_tab_after_another_tab_forgot_the_token(hub, tmp_path):
+    """Two tabs gave the token; the restore did not all fit. Forget in one tab ended the sync, and the other tab
+    started a new one that took the workspace for restored: it said 'Synced' and what had not come back never did
+    (until a restart)."""
+    before = tmp_path / "before-restart"
+    first, second = _dataset_of(before, "First", 30), _dataset_of(before, "Second", 30)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+
+    one = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)  # room for one of the two
+    two = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)
+    kept = workspace(one)
+    assert workspace(two) == kept and [w.value for w in two.sidebar.warning if "did not come back" in w.value]
+    one.sidebar.button(key="auth.hf_token.forget").click().run()
+    assert not one.exception
+    two.run()
+    assert not two.exception
+    (shown,) = [w.value for w in two.sidebar.warning if "did not come back" in w.value]
+    assert shown.startswith("1 dataset kept in alice/slm-studio-workspace (private) did not come back")
+    running = sync.current(kept)
+    assert running is not None and not running.prepared  # nothing is committed before the rest came back
+
+
+def test_a_new_visitor_on_a_full_server_is_told_the_sample_is_missing_once_not_that_their_save_was_refused():
+    """On a full server every page run of a new visitor read 'Not saved: this server is full … delete datasets or
+    evaluations you no longer need': they had saved nothing and had nothing to delete (the sample dataset a new
+    workspace gets was refused), and each click tried again, walking every visitor's files to look for room."""
+    from studio.data import sample
+
+    at = visit(studio={"workspaces_total_mb": 0.001})
+    assert not at.error, [e.value for e in at.error]
+    assert [w.value for w in at.warning] == [
+        "Your new workspace starts without the sample dataset: this server is full. Create or import a dataset on the "
+        "Dataset page once there is room (try again later)."]
+    tried = []
+    real = sample.ensure_sample
+    sample.ensure_sample = lambda: tried.append(1) or real()
+    try:
+        at.switch_page("pages/1_Dataset.py").run()
+    finally:
+        sample.ensure_sample = real
+    assert not at.exception and not at.error and not tried

@@ -299,3 +299,18 @@ def test_another_tab_of_a_signed_in_visitor_says_where_the_token_given_in_one_ta
     assert not own._thread.is_alive()  # the server no longer holds the token for this workspace
     two.run()
     assert "Sync: off (give your token to keep this workspace after a restart)." in sidebar_text(two)
+
+
+def test_signed_out_with_the_token_still_given_the_tab_opens_the_token_s_workspace_not_syncs_an_anonymous_one(hub):
+    """Signed out in a tab that had given its token, the tab went back to an anonymous workspace and started syncing
+    that one into the visitor's repo with the token still in the session (what the anonymous workspace held went
+    to their repo). It opens the token's own workspace, as a token given now would."""
+    hub.users["hf_alice_write_token_0123456789"] = ("alice", "write")
+    at = signed_in(ALICE, store_setting={})
+    at.text_input(key="auth.hf_token.input").input("hf_alice_write_token_0123456789").run()
+    assert sync.current(workspace_of(at)).sync_once()
+    at.user = {"is_logged_in": False}  # signed out, this session going on
+    at.run()
+    assert not at.exception
+    assert workspace_of(at).name.startswith("h-")
+    assert not [s for s in sync._registry.values() if s.folder.name.startswith("a-")]

@@ -38,7 +38,7 @@ def public_workspace(monkeypatch, name: str, limit_bytes: int) -> tuple[Path, di
     settings = {"workspace_mb": limit_bytes / 1e6, "workspaces_total_mb": 1000}
     monkeypatch.setattr(cloud, "_studio_setting", lambda key, default: settings.get(key, default))
     monkeypatch.setattr(cloud, "_in_use", lambda: set())
-    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits)
     folder = workspaces.root() / name
     folder.mkdir(parents=True)
     return folder, settings
@@ -375,7 +375,7 @@ def test_an_idle_watcher_looks_at_a_few_files_and_every_change_still_reaches_the
     from studio.ui import cloud
 
     monkeypatch.setattr(cloud, "_in_use", lambda: set())
-    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)  # the public app's checked saves
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits)  # the public app's checked saves
     folder = workspaces.root() / ("u-" + "1" * 32)
     with config.use_workspace(folder):
         ids = [store.create_dataset(f"Big {n}", [{"question": "q?", "answer": "a"}]).id for n in range(3)]
@@ -548,10 +548,224 @@ def test_a_restore_held_back_by_room_does_not_download_again_on_each_retry_what_
             s.retry_now()
             assert not s.ready() and s.held_by_room
     assert downloads() == got, [p for m, p, _ in hub.requests if "/resolve/" in p]  # nothing fetched only to be refused
-    assert s.message.startswith("1 dataset kept in") and not (folder / "datasets" / ids[1]).exists()
+    assert s.message.startswith("1 dataset kept in") and not (folder / "datasets" / ids[1] / "dataset.json").exists()
+    assert not s.too_big  # it fits the limit: it waits for room, it is not too big
 
     settings["workspace_mb"] = 1  # room made: the rest comes back
     with config.use_workspace(folder):
         s.retry_now()
         assert s.ready()
     assert (folder / "datasets" / ids[1] / "dataset.json").exists()
+
+
+def _legacy(folder: Path, *exchanges: tuple[str, str, str | None]) -> None:
+    """A conversation saved before questions had ids, with failed answers: (question, answer, failure or None)."""
+    from studio.chat import saved
+
+    turns = []
+    for q, a, failed in exchanges:
+        turns += [{"role": "user", "content": q}, {"role": "assistant", "content": a, **({"error": failed} if failed else {})}]
+    with config.use_workspace(folder):
+        saved.save(turns)
+
+
+def _failures(folder: Path) -> list[tuple[str, str, str | None]]:
+    from studio.chat import saved
+
+    with config.use_workspace(folder):
+        turns, _note = saved.load()
+    return [(q["content"], a["content"], a.get("error")) for q, a in zip(turns[::2], turns[1::2], strict=True)]
+
+
+def test_a_failed_old_answer_is_never_taken_for_another_asking_of_its_question_when_conversations_join(hub, tmp_path):
+    """An old failed answer (saved before questions had ids) has no text, and "" is the start of every answer: the
+    join took it for the same exchange as any asking of its question, so the failure was lost and the asking it
+    stood in for came back twice (its early copy beside the finished one)."""
+    from studio.cloud import workspaces
+
+    down = "The Hub answered 503: try again in a minute."
+    first = tmp_path / "before-restart"  # the repo's copy: "hi" failed, then asked again (taken while answered)
+    _legacy(first, ("hi", "", down), ("hi", "Hel", None))
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+
+    after = tmp_path / "after-restart"  # the same conversation here, the second answer finished
+    _legacy(after, ("hi", "Hello!", None))
+    sync.restore(TOKEN, repo, after)
+    assert _failures(after) == [("hi", "", down), ("hi", "Hello!", None)]
+
+    kept, tab = tmp_path / "kept", tmp_path / "tab"  # the same two copies meeting on a sign-in
+    _legacy(kept, ("hi", "Hello!", None))
+    _legacy(tab, ("hi", "", down), ("hi", "Hel", None))
+    workspaces.merge_into(tab, kept)
+    assert _failures(kept) == [("hi", "Hello!", None), ("hi", "", down)]
+
+    again = tmp_path / "again"  # a failure both copies hold is one; "hi" asked twice (failed, then answered) is two
+    _legacy(again, ("hi", "", down), ("hi", "Hello!", None))
+    sync.restore(TOKEN, repo, again)
+    assert _failures(again) == [("hi", "", down), ("hi", "Hello!", None)]
+
+    other = tmp_path / "other"  # a failure is not an early copy of another asking's answer: both stay
+    _legacy(other, ("hi", "Hello!", None))
+    _legacy(first, ("hi", "", down))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    sync.restore(TOKEN, repo, other)
+    assert _failures(other) == [("hi", "", down), ("hi", "Hello!", None)]
+
+
+def test_an_early_copy_of_an_old_answer_joins_the_closest_finished_one():
+    """Of two early copies of an old answer (saved before questions had ids), the first was taken for the finished
+    one: the question asked alone (its tab reloaded) vanished and the longer copy came back beside its answer."""
+    from studio.chat import saved
+
+    alone, early = {"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hel"}
+    repo = [alone, dict(alone), early]
+    here = [dict(alone), {"role": "assistant", "content": "Hello!"}]
+    assert saved.unmatched(repo, here) == [alone]
+
+
+def _downloads(hub) -> int:
+    return sum(1 for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path)
+
+
+def test_a_restore_held_back_by_the_full_server_does_not_download_again_on_each_retry_what_cannot_fit(
+        hub, monkeypatch, tmp_path):
+    """Where the server's total (every visitor's workspace together) refused the restore, not the workspace's own
+    limit, each retry (every few seconds to a minute, for 30 minutes) downloaded what could not fit, only to be
+    refused again."""
+    from studio.chat import saved
+    from studio.errors import WorkspaceFullError
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        ids = sorted(store.create_dataset(name, [{"question": f"q{n}?", "answer": "x" * 300} for n in range(20)]).id
+                     for name in ("A", "B"))
+        saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
+    room += (before / "chat" / "conversation.json").stat().st_size
+
+    folder, settings = public_workspace(monkeypatch, "h-" + "5" * 32, 100_000_000)
+    settings["workspaces_total_mb"] = (room + 1500) / 1e6  # the server is full long before the workspace is
+    with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert (folder / "datasets" / ids[0] / "dataset.json").exists() and (folder / "chat" / "conversation.json").exists()
+
+    s = sync.WorkspaceSync(folder, repo, TOKEN, restore_first=True)  # what sync.start(held=...) runs
+    got = _downloads(hub)
+    with config.use_workspace(folder):
+        for _ in range(2):
+            s.retry_now()
+            assert not s.ready() and s.held_by_room
+    assert _downloads(hub) == got, [p for m, p, _ in hub.requests if "/resolve/" in p]  # nothing fetched to be refused
+    assert s.message.startswith("1 dataset kept in") and "this server is full" in s.message
+    assert not (folder / "datasets" / ids[1] / "dataset.json").exists()
+
+    settings["workspaces_total_mb"] = 1000  # room made: the rest comes back
+    with config.use_workspace(folder):
+        s.retry_now()
+        assert s.ready()
+    assert (folder / "datasets" / ids[1] / "dataset.json").exists()
+
+
+def test_a_restore_brings_back_what_fits_after_what_does_not_and_says_what_did_not_come_back(hub, monkeypatch, tmp_path):
+    """A restore stopped at the first file that did not fit: the smaller datasets and evaluations after a big one,
+    which would have fit, stayed in the repo until the visitor made room for the big one."""
+    from studio.errors import WorkspaceFullError
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        big = store.create_dataset("A big one", [{"question": f"q{n}?", "answer": "x" * 2000} for n in range(40)]).id
+        small = store.create_dataset("B small", [{"question": "q?", "answer": "a"}]).id
+    (before / "evals").mkdir()
+    (before / "evals" / "e1.json").write_text(json.dumps({"answers": ["y" * 500]}))
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    assert big < small  # the big one comes first
+    size = sum(f.stat().st_size for f in (before / "datasets" / big).rglob("*") if f.is_file())
+
+    folder, settings = public_workspace(monkeypatch, "h-" + "6" * 32, size + 3000)
+    with config.use_workspace(folder):  # made here before the restore: the big one no longer fits beside it
+        here = store.create_dataset("Here", [{"question": f"q{n}?", "answer": "h" * 500} for n in range(8)]).id
+    with pytest.raises(WorkspaceFullError) as caught, config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert (folder / "datasets" / small / "dataset.json").exists() and (folder / "evals" / "e1.json").exists()
+    assert not [f for f in (folder / "datasets" / big).rglob("*")]  # nothing of it taking the room the others need
+    assert str(sync.held_by_room(caught.value, "alice/slm-studio-workspace (private)")) == (
+        "1 dataset kept in alice/slm-studio-workspace (private) did not come back: this workspace is at its "
+        f"{(size + 3000) / 1e3:.0f} KB limit. Delete what you no longer need here and it comes back; sync waits until "
+        "then.")
+    with config.use_workspace(folder):
+        assert sorted(d.id for d in store.list_datasets()) == sorted([small, here])
+
+
+def test_a_restore_on_a_server_full_of_idle_anonymous_workspaces_comes_back_as_a_save_would(hub, monkeypatch, tmp_path):
+    """The restore asks for its room before downloading: the idle anonymous workspaces a save removes to make room
+    count as free, or a restore would wait forever on a server whose room only a save frees."""
+    import os
+
+    from studio.cloud import workspaces
+
+    before = tmp_path / "before-restart"
+    three_versions(before)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+
+    folder, settings = public_workspace(monkeypatch, "u-" + "7" * 32, 100_000_000)
+    idle = workspaces.root() / ("a-" + "8" * 32)  # left behind hours ago by a browser nobody uses
+    (idle / "datasets").mkdir(parents=True)
+    (idle / "datasets" / "work.bin").write_bytes(b"x" * 200_000)
+    workspaces.touch(idle)
+    os.utime(idle / workspaces.SEEN, (time.time() - 5 * 3600, time.time() - 5 * 3600))
+    settings["workspaces_total_mb"] = 0.1  # full but for the idle workspace
+    with config.use_workspace(folder):
+        sync.restore(TOKEN, repo, folder)
+    assert files_of(folder) == files_of(before) and not idle.exists()
+
+
+def test_a_dataset_larger_than_the_workspace_limit_stays_in_the_repo_and_holds_back_no_sync(hub, monkeypatch, tmp_path):
+    """A dataset larger than the workspace's whole limit (made in a studio of one's own) can never come back: the
+    restore said to delete what one no longer needs and it would, and sync waited for it for good, so nothing the
+    visitor made afterwards reached the repo (a restart lost it). It stays in the repo, one line says so, sync goes
+    on, and a new dataset of the same name never writes over it there."""
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        huge = store.create_dataset("Huge", [{"question": f"q{n}?", "answer": "x" * 2000} for n in range(40)]).id
+        small = store.create_dataset("Small", [{"question": "q?", "answer": "a"}]).id
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    in_repo = dict(hub.repos[("dataset", repo)].files)
+
+    folder, _settings = public_workspace(monkeypatch, "h-" + "9" * 32, 30_000)
+    s = sync.start(folder, repo, TOKEN, restore_first=True)
+    s.stop()
+    with config.use_workspace(folder):
+        assert s.ready()  # nothing waits for room it can never have
+        assert [d.id for d in store.list_datasets()] == [small]
+        made = store.create_dataset("Huge", [{"question": "new?", "answer": "new"}]).id
+    assert made != huge
+    assert s.too_big == ("1 dataset kept in alice/slm-studio-workspace (private) is larger than this workspace's 30 KB "
+                         "limit: it stays there and does not come back here (open it in a studio of your own).")
+    assert s.sync_once()
+    pushed = hub.repos[("dataset", repo)].files
+    assert {k: v for k, v in pushed.items() if k.startswith(f"datasets/{huge}/")} == {
+        k: v for k, v in in_repo.items() if k.startswith(f"datasets/{huge}/")}
+    assert f"datasets/{made}/dataset.json" in pushed
+
+
+def test_a_dataset_here_already_is_not_said_to_be_too_big_to_come_back_after_the_limit_was_lowered(
+        hub, monkeypatch, tmp_path):
+    """A restore after the deployer lowered the limit (a restart) said a dataset already here was larger than the
+    limit and did not come back."""
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        store.create_dataset("Big", [{"question": f"q{n}?", "answer": "x" * 2000} for n in range(10)])
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    folder, settings = public_workspace(monkeypatch, "h-" + "a" * 32, 1_000_000)
+    with config.use_workspace(folder):
+        assert sync.restore(TOKEN, repo, folder).too_big is None
+    settings["workspace_mb"] = 0.01  # lowered at the next start
+    with config.use_workspace(folder):
+        assert sync.restore(TOKEN, repo, folder).too_big is None

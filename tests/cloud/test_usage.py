@@ -27,7 +27,7 @@ def public(monkeypatch):
     settings = {"workspace_mb": 1, "anonymous_workspace_mb": 1, "workspaces_total_mb": 1000}
     monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
     monkeypatch.setattr(cloud, "_in_use", lambda: set())
-    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of)
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits)
     return settings
 
 
