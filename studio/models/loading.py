@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from studio import config
 from studio.errors import HubUnreachableError, ModelLoadError
+from studio.models import hf_import
 from studio.models.spec import ModelSpec, parse_spec
 
 QUANTIZATIONS = (None, "4bit", "8bit")
@@ -245,6 +246,7 @@ def pick_dtype(device: str) -> Any:
 
 def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
     """The tokenizer of a spec, or of a ref already resolved (a caller that has one does not resolve again)."""
+    hf_import.ready()
     from transformers import AutoTokenizer
 
     ref = spec if isinstance(spec, ModelRef) else resolve(spec)
@@ -289,6 +291,7 @@ def _check_template(spec: str, tok: Any) -> None:
 def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
     """``AutoModelForCausalLM.from_pretrained`` with SDPA attention, or the architecture's default where
     it has no SDPA; every load (chat, evaluation, training) goes through here. Errors are one line."""
+    hf_import.ready()
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -387,6 +390,7 @@ def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | N
         notes.append(f"{quantization} quantization needs a CUDA GPU (bitsandbytes): loaded unquantized on {device}.")
         quantization = None
     if quantization:
+        hf_import.ready()
         from transformers import BitsAndBytesConfig
 
         if quantization == "4bit":
