@@ -651,11 +651,9 @@ def past_evaluations() -> str | None:
     st.session_state["evaluate.shown"] = chosen
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
-    others = [i for i in running if i != chosen]
+    others = {i: ", ".join(by_id[i].models) for i in running if i != chosen}
     if others:  # the one just started is shown: the others go on, and are one pick away
-        named = "; ".join(f"{i} ({', '.join(by_id[i].models)})" for i in others)
-        st.info(f"Also running: {ui.md(named)}. Pick {'it' if len(others) == 1 else 'one'} under Evaluation to follow "
-                "or stop it.", icon=":material/autorenew:")
+        _also_running(others)
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
         st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:
@@ -675,6 +673,19 @@ def past_evaluations() -> str | None:
                 st.session_state["evaluate.selected"] = None
                 st.rerun()
     return chosen
+
+
+@st.fragment(run_every=1.0)
+def _also_running(others: dict[str, str]) -> None:
+    """"Also running: <id> (<models>)" for the evaluations running beside the one shown (``others``: id -> its
+    models), followed on a timer drawn only while some run: when one ends, the page again, whose picker no longer
+    marks it running and whose line no longer names it (it stayed until something else reran the page)."""
+    if not all(eval_jobs.job_state(i).active for i in others):
+        st.rerun(scope="app")
+        return
+    named = "; ".join(f"{i} ({models})" for i, models in others.items())
+    st.info(f"Also running: {ui.md(named)}. Pick {'it' if len(others) == 1 else 'one'} under Evaluation to follow "
+            "or stop it.", icon=":material/autorenew:")
 
 
 def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:
