@@ -87,3 +87,32 @@ def test_the_also_running_line_goes_by_itself_when_the_other_evaluation_ends(pag
     jobs.update_status(eval_jobs.job_dir(other), state="finished", message="finished")
     line.wait_for(state="detached", timeout=15_000)  # no click: the page follows the other evaluation by itself
     assert_no_exception(page)
+
+
+def test_reset_to_defaults_shows_the_defaults_in_the_browser_and_keeps_them(page, studio):
+    """Reset gives each widget its default through session state: the browser shows the defaults at once, and the
+    next click sends them, not the values set before (a widget whose state is only dropped kept showing its last
+    value in the browser, and sent it back)."""
+    store.create_dataset("Soccer QA", QA)
+    open_page(page, studio, "Evaluate")
+    others = page.get_by_role("textbox", name="Other models, one per line")
+    others.fill("api:some/chat-model")
+    others.press("Control+Enter")
+    wait_idle(page)
+    page.get_by_text("Settings").click()
+    tokens = page.get_by_role("spinbutton", name="Max new tokens")
+    tokens.fill("32")
+    tokens.press("Enter")
+    wait_idle(page)
+    page.get_by_text("Sample instead of greedy").click()
+    wait_idle(page)
+    sampling = page.locator(".st-key-evaluate-sampling input")
+    assert sampling.is_checked() and tokens.input_value() == "32"
+
+    page.get_by_role("button", name="Reset to defaults").click()
+    wait_idle(page)
+    for _ in range(2):  # as Reset left it, then after another click
+        assert others.input_value() == "" and tokens.input_value() == "64" and not sampling.is_checked()
+        page.get_by_text("Semantic similarity of answers").click()  # a click elsewhere: the page runs again
+        wait_idle(page)
+    assert_no_exception(page)
