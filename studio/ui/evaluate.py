@@ -640,6 +640,8 @@ def past_evaluations() -> str | None:
         st.session_state["evaluate.pick"] = selected  # just started or re-attached: show it
     elif st.session_state.get("evaluate.pick") not in ids:
         st.session_state["evaluate.pick"] = ids[0]
+    else:  # set again: the browser shows a choice's label as it was when chosen ("· running" after the end) unless told
+        st.session_state["evaluate.pick"] = st.session_state["evaluate.pick"]
     by_id = {e.id: e for e in evals}
     # API models need no device: an evaluation of them alone starts while another runs, so several may be running
     running = [i for i in ids if by_id[i].status in ("queued", "running") and eval_jobs.job_state(i).active]

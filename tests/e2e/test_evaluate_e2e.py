@@ -87,6 +87,14 @@ def test_the_also_running_line_goes_by_itself_when_the_other_evaluation_ends(pag
     jobs.update_status(eval_jobs.job_dir(other), state="finished", message="finished")
     line.wait_for(state="detached", timeout=15_000)  # no click: the page follows the other evaluation by itself
     assert_no_exception(page)
+    # and when the one shown ends, the picker no longer says it runs (the browser kept the label it had chosen)
+    (shown,) = [i for i in started if i != other]
+    picker = page.get_by_role("combobox", name="Evaluation")
+    assert "· running" in picker.input_value()
+    jobs.update_status(eval_jobs.job_dir(shown), state="finished", message="finished")
+    page.get_by_role("button", name="Stop").wait_for(state="detached", timeout=15_000)
+    wait_idle(page)
+    assert shown in picker.input_value() and "running" not in picker.input_value()
 
 
 def test_reset_to_defaults_shows_the_defaults_in_the_browser_and_keeps_them(page, studio):
