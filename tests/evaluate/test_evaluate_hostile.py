@@ -23,3 +23,19 @@ def test_a_base_url_without_its_scheme_is_refused_on_start_not_in_every_answer()
     errors = [e.value.replace("\u2060", "") for e in at.error]  # the page keeps URLs from being links
     assert len(errors) == 1 and "must start with http:// or https://" in errors[0] and "localhost:8000/v1" in errors[0]
     assert eval_results.list_evals() == []  # nothing queued to fail question by question
+
+
+def test_a_base_url_naming_no_host_is_refused_on_start_not_in_every_answer():
+    """'http://' (or a port out of range) passed the scheme check: the job started, and every question failed with
+    the same line."""
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input("api:my-model").run()
+    for url in ("http://", "http://127.0.0.1:99999/v1"):
+        at.text_input(key="evaluate.base_url").input(url).run()
+        at.button(key="evaluate.start").click().run()
+        assert not at.exception
+        errors = [e.value.replace("\u2060", "") for e in at.error]
+        assert len(errors) == 1 and "names no host and port a client can reach" in errors[0] and url in errors[0]
+    assert eval_results.list_evals() == []
