@@ -264,8 +264,10 @@ def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
     except Exception:  # noqa: BLE001 - a tokenizer that cannot encode is as broken as one that encodes nothing
         works = False
     if not works:  # a folder whose tokenizer files are gone still "loads" a tokenizer that encodes to nothing
+        # "train the run again" only for a run: a folder holding a config.json alone is no run to train again
+        fix = "train the run again" if ref.run_id else "choose the folder save_pretrained wrote with the model's tokenizer"
         raise ModelLoadError(f"{spec}: its tokenizer is missing or broken (it turns text into no tokens): put "
-                             "tokenizer.json / tokenizer_config.json back in its folder, or train the run again.")
+                             f"tokenizer.json / tokenizer_config.json back in its folder, or {fix}.")
     _check_template(spec, tok)
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token

@@ -39,3 +39,23 @@ def test_a_base_url_naming_no_host_is_refused_on_start_not_in_every_answer():
         errors = [e.value.replace("\u2060", "") for e in at.error]
         assert len(errors) == 1 and "names no host and port a client can reach" in errors[0] and url in errors[0]
     assert eval_results.list_evals() == []
+
+
+def test_a_folder_holding_a_config_alone_is_not_called_a_run_to_train_again(tmp_path, offline):
+    """A folder with a config.json and nothing else (no tokenizer, no weights) failed with "... or train the run
+    again": it is no run; the line says which folder to choose instead."""
+    import json
+
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    folder = tmp_path / "config-only"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2,
+                                                    "vocab_size": 100}))
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    result = runner.run_evaluation(EvalConfig(models=(str(folder),), dataset_file=str(questions), perplexity=False))
+    (error,) = [m.error for m in result.models]
+    assert error.startswith(f"{folder}: its tokenizer is missing or broken")
+    assert "train the run again" not in error and "choose the folder save_pretrained wrote" in error
