@@ -129,6 +129,10 @@ def _server_message(body: str) -> tuple[str, float | None]:
     return msg, float(est) if isinstance(est, (int, float)) else None
 
 
+NO_PROVIDER_TOKEN = ("Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token "
+                     "field, or set HF_TOKEN in secrets or the environment (the command line reads the environment).")
+
+
 class ApiBackend(BackendBase):
     """A model behind an HTTP API. Stateless between calls: safe to share across sessions."""
 
@@ -155,10 +159,7 @@ class ApiBackend(BackendBase):
         if self.spec.kind != "provider":
             return
         if not self._token:
-            raise MissingTokenError(
-                "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, "
-                "or set HF_TOKEN in secrets or the environment (the command line reads the environment)."
-            )
+            raise MissingTokenError(NO_PROVIDER_TOKEN)
         from huggingface_hub import constants
 
         if constants.HF_HUB_OFFLINE:

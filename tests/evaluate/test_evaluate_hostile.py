@@ -59,3 +59,24 @@ def test_a_folder_holding_a_config_alone_is_not_called_a_run_to_train_again(tmp_
     (error,) = [m.error for m in result.models]
     assert error.startswith(f"{folder}: its tokenizer is missing or broken")
     assert "train the run again" not in error and "choose the folder save_pretrained wrote" in error
+
+
+def test_hosted_models_without_a_token_are_refused_on_start_not_in_every_answer(monkeypatch):
+    """With no Hugging Face token anywhere, an evaluation of Inference Providers models started, and every question
+    of every model failed with 'need a token'; a base URL's model needs none, so it still starts."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.multiselect(key="evaluate.models").set_value([]).run()
+    at.text_area(key="evaluate.other_models").input("api:meta-llama/Llama-3.1-8B-Instruct").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, or set "
+        "HF_TOKEN in secrets or the environment (the command line reads the environment)."]
+    assert eval_results.list_evals() == []
+    at.text_input(key="evaluate.base_url").input("http://127.0.0.1:9/v1").run()  # a server of one's own: no token
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception and not at.error
+    assert len(eval_results.list_evals()) == 1
