@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,11 +37,7 @@ def test_the_gpu_script_runs_every_part_and_writes_its_summary(tmp_path):
 def test_the_training_bench_prints_each_row_as_it_is_measured(monkeypatch, capsys, offline):
     """bench/gpu.sh stops a part at its time limit: the rows bench/train.py had measured by then must already be
     in its output (the tutorial's, then each token budget's), not only in a report printed at the end."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "bench" / "train.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_train()
     runs, real = [], bench.studio_run
 
     class CutShort(Exception):
@@ -61,3 +58,43 @@ def test_the_training_bench_prints_each_row_as_it_is_measured(monkeypatch, capsy
     assert len(runs) == 2
     assert "tutorial recipe: " in runs[0] and "tokens/s" in runs[0]
     assert "512 tokens a step" in runs[1] and "held-out answer loss" in runs[1]
+
+
+def _bench_train():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "bench" / "train.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_the_training_bench_times_the_studio_steps_without_its_checkpoint_saves(tmp_path, monkeypatch, offline):
+    """The baselines save no checkpoint: the studio's saves (one an epoch) counted in its time made the ratio unfair.
+    With saves made slow on purpose, the studio's seconds are its steps' alone, and the saves are reported apart."""
+    import json
+
+    from transformers import Trainer
+
+    from studio import config
+    from studio.train import loop, runs
+
+    bench = _bench_train()
+    real = Trainer._save_checkpoint
+
+    def slow_save(self, *args, **kwargs):
+        time.sleep(2.0)  # a slow disk
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", slow_save)
+    records = json.loads(config.SAMPLE_DATASET.read_text(encoding="utf-8"))[:24]
+    base, _ = bench.build_base(tmp_path / "base", records, "small", 0)
+    cfg = loop.TrainConfig(base=str(base), epochs=2, batch_size=8, test_fraction=0.15, logging_steps=1,
+                           eval_per_epoch=False, save_total_limit=1)
+    out = tmp_path / "run"
+    timing = bench.timed_studio_train(cfg, records, out)
+    assert timing["saves"] == 2 and timing["save_s"] >= 4.0  # one save an epoch, timed apart
+    assert timing["seconds"] == runs.step_time(out) > 0
+    # the first epoch's save came before the last metrics row: the run's elapsed time holds it, the steps' time not
+    assert runs.read_metrics(out)[-1]["elapsed_s"] - timing["seconds"] >= 2.0
+    assert timing["tokens"] == runs.read_metrics(out)[-1]["tokens_seen"]

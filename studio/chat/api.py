@@ -133,6 +133,18 @@ def _server_message(body: str) -> tuple[str, float | None]:
     return msg, float(est) if isinstance(est, (int, float)) else None
 
 
+NO_PROVIDER_TOKEN = ("Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token "
+                     "field, or set HF_TOKEN in secrets or the environment (the command line reads the environment).")
+
+
+def missing_token() -> MissingTokenError:
+    """Inference Providers asked without a token: the page's words, and the command line's for ``python -m studio``
+    (the page's name a sidebar the command line has not got)."""
+    exc = MissingTokenError(NO_PROVIDER_TOKEN)
+    exc.command_line = NO_TOKEN_COMMAND_LINE  # type: ignore[attr-defined]
+    return exc
+
+
 class ApiBackend(BackendBase):
     """A model behind an HTTP API. Stateless between calls: safe to share across sessions."""
 
@@ -159,13 +171,7 @@ class ApiBackend(BackendBase):
         if self.spec.kind != "provider":
             return
         if not self._token:
-            exc = MissingTokenError(
-                "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, "
-                "or set HF_TOKEN in secrets or the environment (the command line reads the environment)."
-            )
-            # ``python -m studio`` prints this instead: the page's words named a sidebar the command line has not got
-            exc.command_line = NO_TOKEN_COMMAND_LINE  # type: ignore[attr-defined]
-            raise exc
+            raise missing_token()
         from huggingface_hub import constants
 
         if constants.HF_HUB_OFFLINE:

@@ -34,7 +34,7 @@ from studio.chat.base import (
     validate_messages,
 )
 from studio.errors import BackendError, StudioError
-from studio.models import cache, prompt_format, worker
+from studio.models import cache, hf_import, prompt_format, worker
 from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
 from studio.models.generate import StopOnEvent, context_limit, stop_token_ids
@@ -69,6 +69,7 @@ def _counting_streamer(tokenizer: Any, stats: StreamStats, timeout: float) -> An
     """A ``TextIteratorStreamer`` that also counts generated tokens as they come (live tokens/s). While
     ``stats.status`` says the decoding step compiles, the second token ends the compilation: its time
     goes into ``stats.decoding``."""
+    hf_import.ready()
     from transformers import TextIteratorStreamer
 
     class CountingStreamer(TextIteratorStreamer):
@@ -215,6 +216,7 @@ class LocalBackend(BackendBase):
 
     def stream(self, messages: Sequence[Message], params: ChatParams, *,
                stats: StreamStats | None = None, stop: threading.Event | None = None) -> Iterator[str]:
+        hf_import.ready()
         from transformers import StoppingCriteriaList
 
         stats = stats if stats is not None else StreamStats()
@@ -360,6 +362,7 @@ class LocalBackend(BackendBase):
         The answer is the same: the same greedy tokens, logits equal up to float rounding (tests/chat/test_local_chat.py).
         Not with fast decoding (its static cache is filled by ``generate``) or a batch."""
         import torch
+        hf_import.ready()
         from transformers import DynamicCache
 
         ids = kwargs["input_ids"]

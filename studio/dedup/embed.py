@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from studio.errors import CancelledError, ModelLoadError, StudioError
+from studio.models import hf_import
 from studio.models.loading import hub_reachable
 from studio.tasks import ProgressFn
 
@@ -245,6 +246,7 @@ def _from_package(device: str) -> Embedder:
 
 
 def _sentence_transformer(name: str, device: str, *, local_files_only: bool) -> Any:
+    hf_import.ready()
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 

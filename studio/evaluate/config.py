@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from studio import settings
+from studio.chat.base import BackendSpec
 from studio.errors import StudioError
 from studio.models import loading
 from studio.models.spec import parse_spec
@@ -78,6 +79,11 @@ class EvalConfig:
                               f"http://127.0.0.1:8000/v1), not {self.api_base_url!r}.")
         if self.qa_endpoint and not self.qa_endpoint.startswith(("http://", "https://")):
             raise StudioError(f"The question-answering endpoint must start with http:// or https://, not {self.qa_endpoint!r}.")
+        for spec in (*self.models, *([self.judge] if self.judge else [])):
+            if spec.startswith("api:"):  # what its backend refuses (a base URL with no host: "http://") is said at Start,
+                # not as the same failure in every question of a job
+                BackendSpec.for_model(spec, base_url=self.api_base_url, provider=self.api_provider,
+                                      qa_endpoint=self.qa_endpoint)
         if self.quantization not in loading.QUANTIZATIONS:
             raise StudioError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
 

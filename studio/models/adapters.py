@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import ModelLoadError
+from studio.models import hf_import
 
 
 @contextlib.contextmanager
@@ -59,6 +60,7 @@ def base_of(run_dir: Path) -> str:
 def attach(model: Any, adapter_dir: Path, *, trainable: bool = False) -> Any:
     """``model`` with the adapter in ``adapter_dir``: merged into the weights for inference, or a
     trainable ``PeftModel`` to continue LoRA training."""
+    hf_import.ready()
     from peft import PeftModel
 
     try:

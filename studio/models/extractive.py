@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import ModelLoadError, ModelSpecError, StudioError
+from studio.models import hf_import
 from studio.models.spec import ModelSpec, parse_spec
 from studio.models.text import shows
 
@@ -84,6 +85,7 @@ def is_extractive(spec: str | ModelSpec) -> bool:
 
 def load_qa(spec: str, token: str | None = None, device: str | None = None) -> LoadedQA:
     """Load an extractive model and its tokenizer; refuse a model that is not one, in one line."""
+    hf_import.ready()
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

@@ -32,6 +32,8 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from studio.models import hf_import
+
 MIN_BUCKET = 256  # the smallest static cache, tokens: a short chat fits, and growing it is rare
 NOTICEABLE_COMPILE_S = 1.0  # a shorter pause after the first token is torch reusing a compiled step, not compiling
 COMPILE_TIMEOUT_S = 900.0  # the wait for the second token while the step compiles (the usual timeout is 60 s)
@@ -87,6 +89,7 @@ def cache_length(needed: int, limit: int | None) -> int:
 
 
 def _compile_config(device: str) -> Any:
+    hf_import.ready()
     from transformers import CompileConfig
 
     cfg = CompileConfig()  # transformers' defaults: fullgraph, mode "reduce-overhead" (CUDA graphs on CUDA)
@@ -98,6 +101,7 @@ def _compile_config(device: str) -> Any:
 def cache_argument() -> str:
     """The name ``generate`` takes a cache object by: ``cache`` in newer transformers (where
     ``past_key_values`` is its deprecated alias), ``past_key_values`` before."""
+    hf_import.ready()
     from transformers.generation import utils
 
     return "cache" if "cache" in getattr(utils, "ALL_CACHE_NAMES", ()) else "past_key_values"
@@ -112,6 +116,7 @@ def generate_kwargs(lm: Any, prompt_len: int, max_new_tokens: int, limit: int | 
     (``generate.context_limit``): the model's kept static cache for ``batch`` rows (a new one when
     none fits: longer than any before, or another batch size) and the compile config. Call
     ``prepare`` with them on the generation thread before ``generate``."""
+    hf_import.ready()
     from transformers import StaticCache
 
     global _used

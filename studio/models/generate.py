@@ -15,7 +15,7 @@ from typing import Any
 
 from studio.errors import CancelledError, StudioError
 from studio.models import fast_decoding as fast
-from studio.models import prompt_format, worker
+from studio.models import hf_import, prompt_format, worker
 
 END_TOKENS = ("<|end|>", "<|endoftext|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>")
 """End-of-turn tokens of common chat formats (Phi-3.5's first): generation stops at any the model knows."""
@@ -156,6 +156,7 @@ def generate_answers(
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if stop is not None:
+            hf_import.ready()
             from transformers import StoppingCriteriaList
 
             kwargs["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop)])

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import ModelLoadError, StudioError
-from studio.models import gguf_checks
+from studio.models import gguf_checks, hf_import
 
 MAGIC = b"GGUF"
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
@@ -219,6 +219,7 @@ def inspect(path: str | Path, *, check_support: bool = True) -> GgufInfo:
 @functools.lru_cache(maxsize=1)
 def supported() -> dict[str, list[str]]:
     """What the installed transformers loads from GGUF: architectures and tokenizer models."""
+    hf_import.ready()
     from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
 
     try:
@@ -272,6 +273,7 @@ def _fast_loading(on_tensor: TensorProgress | None = None):
     progress bar (plain tqdm) is replaced by ``on_tensor(done, total)``: the studio says what it does
     in its own lines."""
     import gguf
+    hf_import.ready()
     from transformers import modeling_gguf_pytorch_utils as loader
 
     def counted(iterable, *args, **kwargs):
@@ -303,6 +305,7 @@ def _check_implied_size(folder: str, fname: str, parameters: int) -> None:
     architecture, this catches a size the per-field checks cannot tie to a tensor (a feed-forward
     width with no ffn weights in the file). The file's header is parsed once: the reader is cached."""
     import torch
+    hf_import.ready()
     from transformers import AutoConfig, AutoModelForCausalLM
 
     cfg = AutoConfig.from_pretrained(folder, gguf_file=fname)
@@ -329,6 +332,7 @@ def load(path: str | Path, dtype: str = "float32", progress: LoadProgress | None
     stop the load). A file whose tensors leave any weight of the model it describes unset is
     refused: it would run with random weights."""
     import torch
+    hf_import.ready()
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
     from transformers.utils import logging as hf_logging
 
@@ -401,6 +405,7 @@ def _check_finite(fname: str, model: Any) -> None:
 
 def load_tokenizer(path: str | Path) -> Any:
     """The tokenizer (with its chat template) from a GGUF file: a second, no weights dequantized."""
+    hf_import.ready()
     from transformers import PreTrainedTokenizerFast
 
     path = Path(path).expanduser().resolve()

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from studio.errors import ModelLoadError
+from studio.models import hf_import
 
 # The largest value a released model uses, with a wide margin: a header beyond these lies.
 LIMITS = {
@@ -281,6 +282,7 @@ def _bounded_growth(limit: int) -> Iterator[None]:
     import jinja2.nodes
     import jinja2.runtime
     from jinja2.sandbox import SandboxedEnvironment
+    hf_import.ready()
     from transformers.utils import chat_template_utils
 
     built = [0]
@@ -373,6 +375,7 @@ def chat_template_problem(template: str) -> str | None:
     transformers will at every answer; None when it renders. A template that reaches for Python
     internals, or that cannot render a plain chat, is unusable for chat."""
     import jinja2
+    hf_import.ready()
     from transformers.utils.chat_template_utils import render_jinja_template
 
     if len(template) > TEMPLATE_CHARS:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from studio import config, jobs
 from studio.errors import CancelledError, StudioError
-from studio.models import library
+from studio.models import hf_import, library
 
 KIND = "import"
 # Measured on SmolLM2-135M (Q4_1 -> float32): the address space grew 1.6 GB past the loaded libraries,
@@ -65,6 +65,7 @@ def memory_ceiling(budget: int) -> Iterator[int]:
     os.environ["HF_DEACTIVATE_ASYNC_LOAD"] = "1"
     _few_malloc_arenas()
     import torch  # noqa: F401 - loaded before measuring: the cap is for the model, not the libraries
+    hf_import.ready()
     import transformers  # noqa: F401
 
     try:

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from studio import config
 from studio.errors import HubUnreachableError, ModelLoadError
+from studio.models import hf_import
 from studio.models.spec import ModelSpec, parse_spec
 
 QUANTIZATIONS = (None, "4bit", "8bit")
@@ -245,6 +246,7 @@ def pick_dtype(device: str) -> Any:
 
 def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
     """The tokenizer of a spec, or of a ref already resolved (a caller that has one does not resolve again)."""
+    hf_import.ready()
     from transformers import AutoTokenizer
 
     ref = spec if isinstance(spec, ModelRef) else resolve(spec)
@@ -262,8 +264,10 @@ def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
     except Exception:  # noqa: BLE001 - a tokenizer that cannot encode is as broken as one that encodes nothing
         works = False
     if not works:  # a folder whose tokenizer files are gone still "loads" a tokenizer that encodes to nothing
+        # "train the run again" only for a run: a folder holding a config.json alone is no run to train again
+        fix = "train the run again" if ref.run_id else "choose the folder save_pretrained wrote with the model's tokenizer"
         raise ModelLoadError(f"{spec}: its tokenizer is missing or broken (it turns text into no tokens): put "
-                             "tokenizer.json / tokenizer_config.json back in its folder, or train the run again.")
+                             f"tokenizer.json / tokenizer_config.json back in its folder, or {fix}.")
     _check_template(spec, tok)
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token
@@ -289,6 +293,7 @@ def _check_template(spec: str, tok: Any) -> None:
 def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
     """``AutoModelForCausalLM.from_pretrained`` with SDPA attention, or the architecture's default where
     it has no SDPA; every load (chat, evaluation, training) goes through here. Errors are one line."""
+    hf_import.ready()
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -387,6 +392,7 @@ def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | N
         notes.append(f"{quantization} quantization needs a CUDA GPU (bitsandbytes): loaded unquantized on {device}.")
         quantization = None
     if quantization:
+        hf_import.ready()
         from transformers import BitsAndBytesConfig
 
         if quantization == "4bit":

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from studio import atomic, config
 from studio.errors import StudioError
+from studio.models import hf_import
 
 _TOKENIZER_FILES = ("tokenizer.json", "tekken.json", "merges.txt", "*.model", "*.tiktoken", "*vocab*", "*tokeniz*.py")
 NO_TOKENIZER = ("no tokenizer: its folder has no tokenizer files (tokenizer.json, tokenizer.model, vocab.json) and no "
@@ -147,6 +148,7 @@ def _remote_code(folder: Path) -> bool:
 
 def _load_note(folder: Path) -> str:
     try:
+        hf_import.ready()
         from transformers import AutoTokenizer
     except ImportError:
         return by_file_names(folder)

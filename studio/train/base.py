@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import TrainingError
-from studio.models import adapters, loading
+from studio.models import adapters, hf_import, loading
 from studio.train import lora, scratch
 from studio.train.config import SCRATCH, TrainConfig, offline_remedy
 
@@ -29,6 +29,7 @@ class Base:
 def load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int], out: Path,
               token: str | None) -> Base:
     """The model and tokenizer to train; a scratch tokenizer is learned once and kept in the run folder."""
+    hf_import.ready()
     from transformers import AutoTokenizer
 
     if cfg.base == SCRATCH:
@@ -90,6 +91,7 @@ def _load_weights(cfg: TrainConfig, ref: loading.ModelRef, token: str | None) ->
         kwargs["dtype"] = "bfloat16"
     if cfg.method == "qlora":
         import torch
+        hf_import.ready()
         from transformers import BitsAndBytesConfig
 
         # The 4-bit weights are made on the GPU they load to and cannot move: each process of a multi-GPU run

@@ -26,6 +26,8 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from studio.models import hf_import
+
 
 def cost(lengths: Sequence[int], packed: bool) -> int:
     """Tokens a batch of records of these ``lengths`` costs: the sum packed, records x longest padded."""
@@ -94,6 +96,7 @@ def epoch_callback(sampler: TokenBudgetSampler) -> Any:
     the epoch's batches are drawn. The Trainer's own ``set_epoch`` calls do not reach a batch sampler under every
     wrapping (accelerate's shard under its skip-ahead on a resumed multi-process run); the state's epoch does:
     resumed mid-epoch it is e.g. 1.5, whose whole part is the epoch being finished."""
+    hf_import.ready()
     from transformers import TrainerCallback
 
     class EpochCallback(TrainerCallback):

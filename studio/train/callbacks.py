@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import jobs
+from studio.models import hf_import
 from studio.train import eta, runs
 
 
@@ -113,6 +114,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
     """The Trainer callback for run folder ``out``; ``on_progress`` gets each step's fields (in the training thread).
     ``eval_batches``: the batches of one evaluation, which the ETA counts until one has been timed; ``clock``:
     the time (tests pass their own)."""
+    hf_import.ready()
     from transformers import TrainerCallback
 
     class StudioCallback(TrainerCallback):

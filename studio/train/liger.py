@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 
 from studio.errors import TrainingError
+from studio.models import hf_import
 
 PIN = "liger-kernel==0.8.5"
 """The version checked with the studio (transformers 5.17 and 5.25; docs/train.md); requirements-gpu.txt."""
@@ -54,6 +55,7 @@ def _missing(device: str) -> tuple[str, str | None] | None:
     if device != "cuda":
         where = "the CPU" if device == "cpu" else device
         return f"Liger Kernel needs a CUDA GPU (its kernels are Triton's) and this machine trains on {where}", None
+    hf_import.ready()
     from transformers.utils import is_liger_kernel_available
 
     if not is_liger_kernel_available():
@@ -73,6 +75,7 @@ def refuse(device: str) -> None:
 def supported(model_type: str) -> bool:
     """Whether the installed liger-kernel has kernels for this ``config.model_type`` (its own table)."""
     try:
+        hf_import.ready()
         from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
     except ImportError:  # not installed (or no triton): nothing is supported
         return False

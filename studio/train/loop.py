@@ -21,7 +21,7 @@ from studio import config, jobs
 from studio.data.display import plural
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
-from studio.models import loading
+from studio.models import hf_import, loading
 from studio.train import batches, callbacks, liger, lora, memory, packing, recipe, runs
 from studio.train.base import Base, load_base, process_device
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
@@ -83,6 +83,7 @@ def _nan_filter(device: str, mixed: Any) -> bool:
 
 
 def _trainer_class() -> Any:
+    hf_import.ready()
     from transformers import Trainer
 
     class StudioTrainer(Trainer):
@@ -277,6 +278,7 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
              use_liger: bool = False) -> tuple[Any, Any, Any]:
     """The Trainer (and the callback that writes metrics and follows the stop file), the model made ready for it."""
     import torch
+    hf_import.ready()
     from transformers import PrinterCallback, TrainingArguments
 
     model, tokenizer = base.model, base.tokenizer

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import StudioError, TrainingError, disk_error
+from studio.models import hf_import
 from studio.models.adapters import MERGED, is_adapter, is_complete_model, quiet_peft
 
 
@@ -49,6 +50,7 @@ def targets(cfg_targets: str, model: Any) -> str | list[str]:
 
 def apply(model: Any, cfg: Any) -> Any:
     """The model with LoRA adapters (peft), only the adapters trainable."""
+    hf_import.ready()
     from peft import LoraConfig, get_peft_model
 
     width = int(getattr(model.config, "hidden_size", 0) or getattr(model.config, "n_embd", 0) or 0)

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from studio.models import hf_import
+
 GIB = 1024**3
 
 
@@ -140,6 +142,7 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
 
         s = scratch.SIZES[scratch_size]
         return shape_from_sizes(s.n_layer, s.n_embd, vocab_size, heads=s.n_head, kind="gpt2")
+    hf_import.ready()
     from transformers import AutoConfig
 
     from studio.models import loading

@@ -35,6 +35,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from studio.models import hf_import
 from studio.train.recipe import PackedCollator
 
 NAME = "studio_varlen"
@@ -47,6 +48,7 @@ def register() -> None:
     """Add ``NAME`` to transformers' attention registry (once per process)."""
     global _registered
     if not _registered:
+        hf_import.ready()
         from transformers import AttentionInterface
 
         AttentionInterface.register(NAME, attention)

@@ -192,6 +192,14 @@ def add_step_time(folder: Path, seconds: float) -> float:
     return total
 
 
+def step_time(folder: Path) -> float:
+    """The run's seconds in training steps across resumes (``add_step_time``); 0.0 before a session ended."""
+    try:
+        return float(_time_data(folder).get("step_seconds", 0.0))
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def _time_data(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads((Path(folder) / TIME_JSON).read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from studio.models import prompt_format
+from studio.models import hf_import, prompt_format
 
 EOS = "<|endoftext|>"
 
@@ -44,6 +44,7 @@ def train_tokenizer(texts: list[str], vocab_size: int = 2000) -> Any:
     Byte-level means any text can be encoded, including characters the dataset never had.
     """
     from tokenizers import ByteLevelBPETokenizer
+    hf_import.ready()
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
@@ -59,6 +60,7 @@ def train_tokenizer(texts: list[str], vocab_size: int = 2000) -> Any:
 def build_model(tokenizer: Any, size: str = "small", n_positions: int = 512, seed: int = 0) -> Any:
     """A randomly initialised GPT-2 of the given size for ``tokenizer``'s vocabulary."""
     import torch
+    hf_import.ready()
     from transformers import GPT2Config, GPT2LMHeadModel
 
     if size not in SIZES:

@@ -130,7 +130,7 @@ def follow(key: str, suggested: object) -> None:
 _NOT_YET = object()
 
 
-def kept_choice(widget: Callable[..., T], label: str, options: Sequence[Any], key: str, default: int = 0,
+def kept_choice(widget: Callable[..., T], label: str, options: Sequence[Any], key: str, default: int | None = 0,
                 ident: Callable[[Any], Any] | None = None, **kwargs: Any) -> T:
     """``widget(label, options, index=..., key=key, **kwargs)`` (a radio or a selectbox) that stays as chosen when
     the person visits another page and comes back: the choice is also kept under ``key + ".kept"`` (by ``ident``:
@@ -139,7 +139,14 @@ def kept_choice(widget: Callable[..., T], label: str, options: Sequence[Any], ke
     ident = ident or (lambda option: option)
     kept = st.session_state.get(f"{key}.kept")
     index = next((i for i, option in enumerate(options) if kept is not None and ident(option) == kept), default)
-    value = widget(label, options, index=index, key=key, **kwargs)
+    if key not in st.session_state and index is not None and 0 <= index < len(options):
+        # Drawn anew (a first visit, back from another page, a choice reset or following another suggestion): the
+        # choice is set through session state, which the browser is told of. With ``index`` alone it kept showing
+        # (and sent back at the next click) the option it showed last, since the widget is the same by its key.
+        st.session_state[key] = options[index]
+        value = widget(label, options, key=key, **kwargs)
+    else:
+        value = widget(label, options, index=index, key=key, **kwargs)
     st.session_state[f"{key}.kept"] = None if value is None else ident(value)
     return value
 

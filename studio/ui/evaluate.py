@@ -131,12 +131,6 @@ def _parsed_or_none(text: str) -> ModelSpec | None:
 
 def new_evaluation_form() -> None:
     """Models, questions and settings; Start queues a background job and selects it."""
-    if st.session_state.get("evaluate.form.redraw") == "reset":  # one run without the form: see _reset_form
-        st.caption("Back to the defaults…")
-        _redraw_form()
-        st.session_state["evaluate.form.redraw"] = "waiting"
-        return
-    st.session_state.pop("evaluate.form.redraw", None)
     all_runs = _runs()
     from studio.models import library
 
@@ -225,32 +219,32 @@ def new_evaluation_form() -> None:
                     # only while the questions are the ones the run trained on; another dataset is a fair test
                     st.caption("The chosen run was trained on every record (no held-out split), and these are its "
                                "training records: expect high scores on questions it has seen.")
-        sample = ui.kept(st.number_input, "Sample size (0 = every question)", "evaluate.sample", 0, min_value=0,
+        sample = ui.kept(st.number_input, "Sample size (0 = every question)", "evaluate.sample", _DEFAULTS["sample"], min_value=0,
                          step=10)
     with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.KEPT_WIDGETS)
         s1, s2, s3 = st.columns(3)
-        max_new = ui.kept(s1.number_input, "Max new tokens", "evaluate.max_new_tokens", 64,
+        max_new = ui.kept(s1.number_input, "Max new tokens", "evaluate.max_new_tokens", _DEFAULTS["max_new_tokens"],
                           **_bounds("max_new_tokens"))
-        batch = ui.kept(s1.number_input, "Batch size (local models)", "evaluate.batch_size", 8,
+        batch = ui.kept(s1.number_input, "Batch size (local models)", "evaluate.batch_size", _DEFAULTS["batch_size"],
                         disabled=caps.api_only, **_bounds("batch_size"))
         sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling")
-        temperature = ui.kept(s2.slider, "Temperature", "evaluate.temperature", 0.7, disabled=not sampling,
+        temperature = ui.kept(s2.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
                               **_bounds("temperature"))
-        seed = ui.kept(s2.number_input, "Seed", "evaluate.seed", 0, **_bounds("seed"))
+        seed = ui.kept(s2.number_input, "Seed", "evaluate.seed", _DEFAULTS["seed"], **_bounds("seed"))
         base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url",
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
             ui.secret_field("API key for the base URL (optional)", "evaluate.api_key",
                             help="Sent only to the base URL above (and to a question-answering endpoint that is not "
                                  "Hugging Face's); without it no key is sent. Kept in this session only.")
-        provider = ui.kept(s3.text_input, "Provider", "evaluate.provider", "auto")
+        provider = ui.kept(s3.text_input, "Provider", "evaluate.provider", _DEFAULTS["provider"])
         qa_endpoint = s3.text_input("Endpoint for api:qa: models (optional)", key="evaluate.qa_endpoint",
                                     placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
                                     help="A dedicated endpoint taking the question-answering request. The Hugging Face "
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
-        concurrency = ui.kept(s3.number_input, "API requests in flight", "evaluate.concurrency", 4,
+        concurrency = ui.kept(s3.number_input, "API requests in flight", "evaluate.concurrency", _DEFAULTS["concurrency"],
                               **_bounds("api_concurrency"))
-        api_timeout = ui.kept(s3.number_input, "API timeout (s)", "evaluate.api_timeout", 60.0, step=10.0, format="%.0f",
+        api_timeout = ui.kept(s3.number_input, "API timeout (s)", "evaluate.api_timeout", _DEFAULTS["api_timeout"], step=10.0, format="%.0f",
                               help="How long a request to an api: model may wait for its first words, and then "
                                    "between words, before its question counts as failed. A model served on a CPU "
                                    "answers slowly: raise it, or lower the requests in flight.",
@@ -259,7 +253,7 @@ def new_evaluation_form() -> None:
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
         lo, hi = map(int, _range("leakage_threshold"))
-        threshold = ui.kept(s3.slider, "Leakage threshold", "evaluate.leakage", 90, min_value=lo, max_value=hi,
+        threshold = ui.kept(s3.slider, "Leakage threshold", "evaluate.leakage", _DEFAULTS["leakage"], min_value=lo, max_value=hi,
                             help="Evaluation questions this similar to a training question are flagged as leaked.")
         perplexity = ui.kept(s2.toggle, "Reference perplexity (local models)", "evaluate.perplexity",
                              not caps.api_only, disabled=caps.api_only)
@@ -305,6 +299,8 @@ _PLAIN = {"models": "evaluate.models", "other_models": "evaluate.other_models", 
 _KEPT = ("source", "split_run", "dataset", "version", "sample", "max_new_tokens", "batch_size", "temperature", "seed",
          "provider", "concurrency", "api_timeout", "leakage", "perplexity")  # ui.kept / ui.kept_choice: "<key>.kept"
 _QUESTIONS = ("source", "split_run", "dataset", "version")
+_DEFAULTS = {"sample": 0, "max_new_tokens": 64, "batch_size": 8, "temperature": 0.7, "seed": 0, "provider": "auto",
+             "concurrency": 4, "api_timeout": 60.0, "leakage": 90}  # the ui.kept settings' (perplexity: where local)
 
 
 def _state_key(name: str) -> str:
@@ -350,29 +346,30 @@ def _keep_form() -> None:
 
 
 def _reset_form() -> None:
-    """Reset to defaults (a button's callback, before the form is drawn again): as on a first visit."""
+    """Reset to defaults (the button's callback, before the form is drawn again): as on a first visit.
+
+    Each widget is given its default through session state, which the browser is told of; a widget whose state is
+    only dropped keeps showing its last value there, and sends it back at the next click. The models and the
+    questions get theirs as on a first visit: the form sets the first and ``ui.kept_choice`` the others, through
+    session state too, before they are drawn."""
     from studio.evaluate import form
 
     try:
         form.forget()
     except OSError:
         pass
+    state = st.session_state
     for name in form.FIELDS:
         base = _state_key(name).removesuffix(".kept")
         for key in (base, f"{base}.kept", f"{base}.suggested"):
-            st.session_state.pop(key, None)
-    st.session_state["evaluate.form.saved"] = {}
-    # The browser keeps showing a widget's last value when only the server's state is dropped (and sends it back at
-    # the next click): the next run draws no form, so the browser forgets those widgets, and the one after draws
-    # them anew from the defaults.
-    st.session_state["evaluate.form.redraw"] = "reset"
-
-
-@st.fragment(run_every=0.3)
-def _redraw_form() -> None:
-    """Once the run without the form has finished: the page again, with the form."""
-    if st.session_state.get("evaluate.form.redraw") == "waiting":
-        st.rerun(scope="app")
+            state.pop(key, None)
+    for name, value in {**_DEFAULTS, "perplexity": not device.capabilities().api_only}.items():
+        state[f"evaluate.{name}"] = state[f"evaluate.{name}.kept"] = value
+    for name in ("other_models", "base_url", "qa_endpoint", "judge"):
+        state[f"evaluate.{name}"] = ""
+    for name in ("sampling", "similarity", "semantic_leakage"):
+        state[f"evaluate.{name}"] = False
+    state["evaluate.form.saved"] = {}
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -643,6 +640,8 @@ def past_evaluations() -> str | None:
         st.session_state["evaluate.pick"] = selected  # just started or re-attached: show it
     elif st.session_state.get("evaluate.pick") not in ids:
         st.session_state["evaluate.pick"] = ids[0]
+    else:  # set again: the browser shows a choice's label as it was when chosen ("· running" after the end) unless told
+        st.session_state["evaluate.pick"] = st.session_state["evaluate.pick"]
     by_id = {e.id: e for e in evals}
     # API models need no device: an evaluation of them alone starts while another runs, so several may be running
     running = [i for i in ids if by_id[i].status in ("queued", "running") and eval_jobs.job_state(i).active]
@@ -651,11 +650,9 @@ def past_evaluations() -> str | None:
     st.session_state["evaluate.shown"] = chosen
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
-    others = [i for i in running if i != chosen]
+    others = {i: ", ".join(by_id[i].models) for i in running if i != chosen}
     if others:  # the one just started is shown: the others go on, and are one pick away
-        named = "; ".join(f"{i} ({', '.join(by_id[i].models)})" for i in others)
-        st.info(f"Also running: {ui.md(named)}. Pick {'it' if len(others) == 1 else 'one'} under Evaluation to follow "
-                "or stop it.", icon=":material/autorenew:")
+        _also_running(others)
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
         st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:
@@ -675,6 +672,19 @@ def past_evaluations() -> str | None:
                 st.session_state["evaluate.selected"] = None
                 st.rerun()
     return chosen
+
+
+@st.fragment(run_every=1.0)
+def _also_running(others: dict[str, str]) -> None:
+    """"Also running: <id> (<models>)" for the evaluations running beside the one shown (``others``: id -> its
+    models), followed on a timer drawn only while some run: when one ends, the page again, whose picker no longer
+    marks it running and whose line no longer names it (it stayed until something else reran the page)."""
+    if not all(eval_jobs.job_state(i).active for i in others):
+        st.rerun(scope="app")
+        return
+    named = "; ".join(f"{i} ({models})" for i, models in others.items())
+    st.info(f"Also running: {ui.md(named)}. Pick {'it' if len(others) == 1 else 'one'} under Evaluation to follow "
+            "or stop it.", icon=":material/autorenew:")
 
 
 def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:

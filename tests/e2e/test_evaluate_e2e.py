@@ -54,3 +54,73 @@ def test_evaluate_two_tiny_models_in_the_browser(page, studio, tiny_gpt2, tiny_p
     assert "How many players are on a team?" in viewer.content()
     assert viewer.locator("td b").count() == 0
     viewer.close()
+
+
+def test_the_also_running_line_goes_by_itself_when_the_other_evaluation_ends(page, studio, tmp_path):
+    """Two API evaluations running (they need no device): the page shows one and says "Also running: <id>" for the
+    other. When that one ended, the line stayed, naming it, until a click reran the page; it goes by itself now."""
+    import json
+    import os
+
+    from studio import jobs
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate import results as eval_results
+    from studio.evaluate import runner as evaluate
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.result import QuestionRow
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    started = []
+    for model in ("api:m", "api:n"):  # running as long as this test's process lives (their status names its pid)
+        result = evaluate.new_result(EvalConfig(models=(model,), dataset_file=str(data)))
+        result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+        eval_results.save(eval_results.refresh_summaries(result))
+        jobs.update_status(eval_jobs.job_dir(result.id), kind="evaluate", state="running", pid=os.getpid(),
+                           message=f"asking {model}", done=0, total=len(QA))
+        started.append(result.id)
+    open_page(page, studio, "Evaluate")
+    assert_no_exception(page)
+    line = page.get_by_text("Also running:")
+    line.wait_for()
+    (other,) = [i for i in started if i in line.inner_text()]
+    jobs.update_status(eval_jobs.job_dir(other), state="finished", message="finished")
+    line.wait_for(state="detached", timeout=15_000)  # no click: the page follows the other evaluation by itself
+    assert_no_exception(page)
+    # and when the one shown ends, the picker no longer says it runs (the browser kept the label it had chosen)
+    (shown,) = [i for i in started if i != other]
+    picker = page.get_by_role("combobox", name="Evaluation")
+    assert "· running" in picker.input_value()
+    jobs.update_status(eval_jobs.job_dir(shown), state="finished", message="finished")
+    page.get_by_role("button", name="Stop").wait_for(state="detached", timeout=15_000)
+    wait_idle(page)
+    assert shown in picker.input_value() and "running" not in picker.input_value()
+
+
+def test_reset_to_defaults_shows_the_defaults_in_the_browser_and_keeps_them(page, studio):
+    """Reset gives each widget its default through session state: the browser shows the defaults at once, and the
+    next click sends them, not the values set before (a widget whose state is only dropped kept showing its last
+    value in the browser, and sent it back)."""
+    store.create_dataset("Soccer QA", QA)
+    open_page(page, studio, "Evaluate")
+    others = page.get_by_role("textbox", name="Other models, one per line")
+    others.fill("api:some/chat-model")
+    others.press("Control+Enter")
+    wait_idle(page)
+    page.get_by_text("Settings").click()
+    tokens = page.get_by_role("spinbutton", name="Max new tokens")
+    tokens.fill("32")
+    tokens.press("Enter")
+    wait_idle(page)
+    page.get_by_text("Sample instead of greedy").click()
+    wait_idle(page)
+    sampling = page.locator(".st-key-evaluate-sampling input")
+    assert sampling.is_checked() and tokens.input_value() == "32"
+
+    page.get_by_role("button", name="Reset to defaults").click()
+    wait_idle(page)
+    for _ in range(2):  # as Reset left it, then after another click
+        assert others.input_value() == "" and tokens.input_value() == "64" and not sampling.is_checked()
+        page.get_by_text("Semantic similarity of answers").click()  # a click elsewhere: the page runs again
+        wait_idle(page)
+    assert_no_exception(page)

@@ -23,3 +23,60 @@ def test_a_base_url_without_its_scheme_is_refused_on_start_not_in_every_answer()
     errors = [e.value.replace("\u2060", "") for e in at.error]  # the page keeps URLs from being links
     assert len(errors) == 1 and "must start with http:// or https://" in errors[0] and "localhost:8000/v1" in errors[0]
     assert eval_results.list_evals() == []  # nothing queued to fail question by question
+
+
+def test_a_base_url_naming_no_host_is_refused_on_start_not_in_every_answer():
+    """'http://' (or a port out of range) passed the scheme check: the job started, and every question failed with
+    the same line."""
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input("api:my-model").run()
+    for url in ("http://", "http://127.0.0.1:99999/v1"):
+        at.text_input(key="evaluate.base_url").input(url).run()
+        at.button(key="evaluate.start").click().run()
+        assert not at.exception
+        errors = [e.value.replace("\u2060", "") for e in at.error]
+        assert len(errors) == 1 and "names no host and port a client can reach" in errors[0] and url in errors[0]
+    assert eval_results.list_evals() == []
+
+
+def test_a_folder_holding_a_config_alone_is_not_called_a_run_to_train_again(tmp_path, offline):
+    """A folder with a config.json and nothing else (no tokenizer, no weights) failed with "... or train the run
+    again": it is no run; the line says which folder to choose instead."""
+    import json
+
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    folder = tmp_path / "config-only"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2,
+                                                    "vocab_size": 100}))
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    result = runner.run_evaluation(EvalConfig(models=(str(folder),), dataset_file=str(questions), perplexity=False))
+    (error,) = [m.error for m in result.models]
+    assert error.startswith(f"{folder}: its tokenizer is missing or broken")
+    assert "train the run again" not in error and "choose the folder save_pretrained wrote" in error
+
+
+def test_hosted_models_without_a_token_are_refused_on_start_not_in_every_answer(monkeypatch):
+    """With no Hugging Face token anywhere, an evaluation of Inference Providers models started, and every question
+    of every model failed with 'need a token'; a base URL's model needs none, so it still starts."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.multiselect(key="evaluate.models").set_value([]).run()
+    at.text_area(key="evaluate.other_models").input("api:meta-llama/Llama-3.1-8B-Instruct").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Hugging Face Inference Providers need a token: give it in the sidebar's Hugging Face token field, or set "
+        "HF_TOKEN in secrets or the environment (the command line reads the environment)."]
+    assert eval_results.list_evals() == []
+    at.text_input(key="evaluate.base_url").input("http://127.0.0.1:9/v1").run()  # a server of one's own: no token
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception and not at.error
+    assert len(eval_results.list_evals()) == 1
