@@ -217,7 +217,9 @@ part "studio step overhead vs bare Trainer" "${LIMITS[9]}" "$PY" bench/step_over
     while IFS=$'\t' read -r n name verdict secs; do
         printf '%-3s %-48s %-14s %s\n' "$n" "$name" "$verdict" "$secs"
     done <"$SUMMARY.rows"
-    for f in $(ls "$OUT"/part-*.log 2>/dev/null | sort -t- -k2 -n); do
+    for n in $(seq 1 "$N"); do  # in part order (sorting the paths misorders them where $OUT has a hyphen)
+        f="$OUT/part-$n.log"
+        [ -f "$f" ] || continue
         echo ""
         echo "--- $(basename "$f")"
         lines=$(grep -E "ratio|tokens/s|ms/step|GiB|passed|failed|skipped|SKIPPED|error|Error|varlen|cuda |no CUDA|torch |transformers |studio hides" "$f" \
