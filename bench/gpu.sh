@@ -157,6 +157,11 @@ for name in ('torch', 'transformers', 'peft', 'accelerate', 'bitsandbytes'):
         print(name, getattr(m, '__version__', '?'))
     except Exception as exc:
         print(name, 'NOT importable:', type(exc).__name__, str(exc)[:120])
+# What the studio decides (studio.quiet): with no NVIDIA driver seen it hides bitsandbytes from every import, and
+# QLoRA, 4-bit chat and paged AdamW then fail as if it were not installed
+from studio.quiet import has_nvidia_driver
+keep = has_nvidia_driver() or os.environ.get('STUDIO_KEEP_BITSANDBYTES') == '1'
+print('studio hides bitsandbytes:', 'no (an NVIDIA driver is seen)' if keep else 'YES (no /dev/nvidiactl or /proc/driver/nvidia)')
 import torch
 try:
     from torch.nn.attention.varlen import varlen_attn  # noqa: F401
@@ -212,10 +217,12 @@ part "studio step overhead vs bare Trainer" "${LIMITS[9]}" "$PY" bench/step_over
     while IFS=$'\t' read -r n name verdict secs; do
         printf '%-3s %-48s %-14s %s\n' "$n" "$name" "$verdict" "$secs"
     done <"$SUMMARY.rows"
-    for f in $(ls "$OUT"/part-*.log 2>/dev/null | sort -t- -k2 -n); do
+    for n in $(seq 1 "$N"); do  # in part order (sorting the paths misorders them where $OUT has a hyphen)
+        f="$OUT/part-$n.log"
+        [ -f "$f" ] || continue
         echo ""
         echo "--- $(basename "$f")"
-        lines=$(grep -E "ratio|tokens/s|ms/step|GiB|passed|failed|skipped|SKIPPED|error|Error|varlen|cuda |no CUDA|torch |transformers " "$f" \
+        lines=$(grep -E "ratio|tokens/s|ms/step|GiB|passed|failed|skipped|SKIPPED|error|Error|varlen|cuda |no CUDA|torch |transformers |studio hides" "$f" \
             | grep -vE "^step [0-9]|^\{'loss'|Warning|warn" | head -25)
         [ -n "$lines" ] && echo "$lines"
         # The part's last line too (pytest's tally, a crash's reason), which a failing part's traceback lines can push

@@ -236,11 +236,12 @@ def pick_device() -> str:
 
 
 def pick_dtype(device: str) -> Any:
-    """bf16 on GPUs that support it, else fp16 on GPU; float32 on CPU."""
+    """bf16 on GPUs that compute in it (Ampere and later), else fp16 on GPU; float32 on CPU. torch's own
+    ``is_bf16_supported()`` also says yes where bf16 is only emulated (a T4, a V100): much slower than fp16 there."""
     import torch
 
     if device == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return torch.float32
 
 

@@ -84,21 +84,22 @@ def _load_pretrained(cfg: TrainConfig, token: str | None) -> Base:
 
 def _load_weights(cfg: TrainConfig, ref: loading.ModelRef, token: str | None) -> Any:
     """The base's weights: float32 for full training (the optimizer's master copy) and for LoRA on CPU;
-    bf16 for LoRA on a GPU that has it (the base is frozen: nothing is lost, half the memory and traffic;
+    bf16 for LoRA on a GPU that computes in it (the base is frozen: nothing is lost, half the memory and traffic;
     the adapters stay float32, peft's default); a 4-bit NF4 base for QLoRA (CUDA)."""
     kwargs = {**loading.pretrained_kwargs(ref, token), "dtype": "float32"}
     if cfg.method == "lora" and lora.frozen_base_dtype(loading.pick_device()) == "bfloat16":
         kwargs["dtype"] = "bfloat16"
     if cfg.method == "qlora":
-        import torch
         hf_import.ready()
         from transformers import BitsAndBytesConfig
 
         # The 4-bit weights are made on the GPU they load to and cannot move: each process of a multi-GPU run
-        # (accelerate launch sets LOCAL_RANK) loads onto its own GPU, not every one onto the first.
-        kwargs.update(dtype=torch.bfloat16, device_map={"": process_gpu()}, quantization_config=BitsAndBytesConfig(
+        # (accelerate launch sets LOCAL_RANK) loads onto its own GPU, not every one onto the first. They compute
+        # in the dtype training autocasts to: bf16, or fp16 on a GPU without bf16 (a T4, a V100).
+        compute = loading.pick_dtype("cuda")
+        kwargs.update(dtype=compute, device_map={"": process_gpu()}, quantization_config=BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16))
+            bnb_4bit_compute_dtype=compute))
         from peft import prepare_model_for_kbit_training
 
         # Non-reentrant checkpointing, as every other run gets (transformers' default): peft's own default passes

@@ -136,9 +136,12 @@ def clean_partial_merges(folder: Path, name: str) -> None:
 
 
 def frozen_base_dtype(device: str) -> str:
-    """The dtype LoRA keeps its frozen base in: bfloat16 on a CUDA GPU that has it, else float32."""
+    """The dtype LoRA keeps its frozen base in: bfloat16 on a CUDA GPU that computes in it (the dtype training
+    autocasts to, ``loading.pick_dtype``), else float32."""
     if device != "cuda":
         return "float32"
     import torch
 
-    return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    from studio.models import loading
+
+    return "bfloat16" if loading.pick_dtype(device) is torch.bfloat16 else "float32"

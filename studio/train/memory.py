@@ -212,7 +212,11 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     QLoRA's activations as bf16 left the float32 stream, its norms and the rotary outputs out). Checked against measured peaks on CPU
     (docs/train.md, SmolLM2 on a 40-record FAQ): batches of 8 x 73 tokens full 1.29x, LoRA 1.18x; a
     2,048-token budget's 31 x 65, full 1.18x, LoRA 1.01x. On a CUDA GPU (``device``, default:
-    this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.lora.frozen_base_dtype``).
+    this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.lora.frozen_base_dtype``), and
+    its layers' activations are bf16 too: half the float32 figures above (the adapters' own stay float32). Counted
+    as float32, a tiny Llama's bf16 forward held 0.55x its LoRA estimate on CPU, where float32 held 0.81x
+    (tests/train/test_memory.py), and Phi-3.5-mini's shape on the H200 (LoRA, batch 4) peaked at 11.2 GiB against
+    16.4 GiB of weights, optimizer state and activations.
     LoRA's adapters keep activations of their own: with dropout, a float32 copy of each adapted layer's input
     and its mask (5 bytes per unit of input width), plus the rank-wide middle, per token and layer. Left out,
     LoRA on SmolLM2 at 2,015 tokens a step (a token budget) peaked 1.19x over the estimate (docs/train.md).
@@ -240,7 +244,8 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     if method != "full":
         adapters = (5 * shape.lora_inputs(lora_targets) if lora_dropout else 0) + 4 * lora_r * len(
             shape._targeted(lora_targets))
-    per_layer = tokens * (68 * shape.width + 12 * inner + adapters)
+    # 68 and 12 bytes in float32 (17 and 3 values of the residual stream's size), half that on LoRA's bf16 base
+    per_layer = tokens * ((17 * shape.width + 3 * inner) * _residual_bytes(method, device) + adapters)
     if checkpointing:  # one layer's activations at a time (recomputed in the backward), plus every layer's input
         acts = per_layer + max(1, shape.layers) * tokens * shape.width * _residual_bytes(method, device)
     else:

@@ -250,3 +250,39 @@ def test_each_process_of_a_multi_gpu_qlora_run_loads_its_base_on_its_own_gpu(tin
     monkeypatch.delenv("LOCAL_RANK")
     base._load_weights(cfg, ref, None)  # one process: the first (visible) GPU
     assert seen == [{"": 1}, {"": 0}, {"": 0}]
+
+
+class _Loaded(Exception):
+    """Raised in place of loading weights: the arguments they would have been loaded with are what is checked."""
+
+
+@pytest.mark.parametrize("major, dtype", [(7, torch.float16), (9, torch.bfloat16)])
+def test_a_gpu_that_only_emulates_bf16_trains_and_answers_in_fp16(tiny_llama, offline, monkeypatch, major, dtype):
+    """A T4 or a V100 (compute capability 7) can hold bf16 tensors, so torch's ``is_bf16_supported()`` says yes, but
+    its arithmetic in bf16 is emulated, far slower than fp16: chat, training's autocast, LoRA's frozen base and
+    QLoRA's 4-bit compute take fp16 (and float32 for the frozen base) there, bf16 on an Ampere or later GPU (an
+    H100: 9). No GPU here: torch.cuda's answers about the device are faked, and the weights are not loaded."""
+    from types import SimpleNamespace
+
+    from studio.models import loading
+    from studio.train import base
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: SimpleNamespace(major=major))
+    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda device: True)  # a bf16 tensor can be made
+    assert loading.pick_dtype("cuda") is dtype
+    assert lora.frozen_base_dtype("cuda") == ("bfloat16" if dtype is torch.bfloat16 else "float32")
+
+    seen: dict = {}
+
+    def capture(ref, kwargs):
+        seen.update(kwargs)
+        raise _Loaded
+
+    monkeypatch.setattr(loading, "load_weights", capture)
+    monkeypatch.setattr(base, "process_gpu", lambda: 0)
+    cfg = train_config.TrainConfig(base=str(tiny_llama), method="qlora")
+    with pytest.raises(_Loaded):
+        base._load_weights(cfg, loading.resolve(str(tiny_llama)), None)
+    assert seen["dtype"] is dtype and seen["quantization_config"].bnb_4bit_compute_dtype is dtype

@@ -174,3 +174,29 @@ def test_with_gradient_checkpointing_the_estimate_holds_each_layers_kept_input()
     assert held[24] - held[2] == 22 * 8 * 64 * 64 * 4  # the kept inputs: 22 more layers of 512 x 64 floats
     assert est[24] - est[2] >= held[24] - held[2]
     assert est[24] >= held[24]
+
+
+@pytest.mark.parametrize("base_dtype", ["float32", "bfloat16"])
+def test_the_lora_estimate_follows_what_the_forward_holds_on_a_float32_and_a_bf16_base(monkeypatch, base_dtype):
+    """On a CUDA GPU LoRA's frozen base is bf16 and the run autocasts to bf16: its layers' activations take 2 bytes,
+    not 4. The estimate holds what a LoRA forward keeps for the backward, on either base, by the same margin
+    (counted as float32 on the bf16 base it was 1.8x what the forward held: issue 26 wants 30%). A tiny Llama
+    on CPU, the GPU's dtype choice faked (``studio.train.lora.frozen_base_dtype``), torch's CPU autocast for CUDA's."""
+    import contextlib
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    monkeypatch.setattr(lora, "frozen_base_dtype", lambda device: base_dtype)
+    cfg = LlamaConfig(vocab_size=400, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+                      num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=128)
+    torch.manual_seed(0)
+    model = lora.apply(LlamaForCausalLM(cfg).to(getattr(torch, base_dtype)),
+                       TrainConfig(base="x", method="lora", lora_r=16, lora_dropout=0.05)).train()
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if base_dtype == "bfloat16"
+                else contextlib.nullcontext())
+    with autocast:
+        held = _held_after_forward(model, torch.randint(0, 400, (8, 64)))
+    est = memory.estimate(memory.shape_of_config(cfg), 8, 64, method="lora", lora_r=16, lora_dropout=0.05,
+                          device="cuda").activations
+    assert held <= est <= 1.3 * held
