@@ -21,19 +21,12 @@ wrote, in which every key and token of the session, and anything shaped like one
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
-from studio import atomic, config
+from studio import config
 from studio.cloud.hub_repo import (  # noqa: F401 -- the workspace repo's side, named here too (sync.identify, ...)
     MARKER,
     MARKER_BODY,
@@ -45,271 +38,26 @@ from studio.cloud.hub_repo import (  # noqa: F401 -- the workspace repo's side, 
     identify,
     open_repo,
 )
-from studio.cloud import usage
+from studio.cloud.restore import Restored, held_by_room, restore, too_big_line  # noqa: F401 -- sync.restore, ...
+from studio.cloud.synced import (  # noqa: F401 -- what is synced, named here too (sync.local_files, sync.MANIFEST)
+    BATCH_S,
+    BATCHED_FILES,
+    MANIFEST,
+    SYNCED_DIRS,
+    SYNCED_FILES,
+    _load_manifest,
+    _save_manifest,
+    _sha,
+    _wanted,
+    local_files,
+)
 from studio.errors import StudioError, WorkspaceFullError
 
-SYNCED_DIRS = ("datasets", "evals")
-# The Chat page's settings and the Evaluate page's form come back with the conversation after a restart: a
-# conversation back with other settings than it was had with reads as the same and answers differently.
-SYNCED_FILES = (".sample-added", "chat/settings.json", "evaluate/form.json")
-BATCHED_FILES = ("chat/conversation.json",)  # rewritten after every Chat turn: committed at most every BATCH_S
-BATCH_S = 60.0
-MANIFEST = ".sync-manifest.json"  # what the repo holds, as of the last commit (never synced itself; one per kind)
 INTERVAL_S = 2.0
 FULL_LOOK_S = 60.0  # every synced file is looked at (a stat each) at least this often; between, a few stats say
 # whether anything changed (measured: 50 visitors of 300 files each cost 9% of a core every 2 s looking at all)
 RETRY_S = (5, 10, 20, 40, 60)
 KEEP_ALIVE_S = 30 * 60  # the watcher ends this long after the last page run of its visitor
-
-
-def _wanted(rel: str) -> bool:
-    parts = rel.split("/")
-    if rel in SYNCED_FILES or rel in BATCHED_FILES:
-        return True
-    return (len(parts) > 1 and parts[0] in SYNCED_DIRS and not any(p.startswith(".") for p in parts[1:])
-            and not rel.endswith((".tmp", ".lock")))
-
-
-def local_files(folder: Path) -> dict[str, tuple[int, int]]:
-    """The synced files of a workspace: relative path -> (size, mtime in ns)."""
-    out = {}
-    for name in (*SYNCED_FILES, *BATCHED_FILES):
-        try:
-            st = (folder / name).stat()
-        except OSError:
-            continue
-        out[name] = (st.st_size, st.st_mtime_ns)
-    for top in SYNCED_DIRS:
-        for dirpath, dirs, files in os.walk(folder / top):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for f in files:
-                full = os.path.join(dirpath, f)
-                rel = os.path.relpath(full, folder).replace(os.sep, "/")
-                if _wanted(rel):
-                    try:
-                        st = os.stat(full)
-                    except OSError:
-                        continue
-                    out[rel] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _remote_files(api, repo_id: str, prefix: str) -> dict[str, tuple[int, str]]:
-    """The repo's files under ``prefix`` (a folder ending in "/", or "" for the whole repo), relative to it, each
-    with its size and git blob id (what a restore checks the room for, and knows a file it got before by)."""
-    from huggingface_hub.errors import EntryNotFoundError
-    from huggingface_hub.hf_api import RepoFile
-
-    try:
-        tree = api.list_repo_tree(repo_id, path_in_repo=prefix.rstrip("/") or None, recursive=True,
-                                  repo_type="dataset")
-        files = {e.path: (int(e.size or 0), e.blob_id) for e in tree if isinstance(e, RepoFile)}
-    except EntryNotFoundError:  # nothing saved under it yet
-        return {}
-    return {p[len(prefix):]: about for p, about in files.items() if p.startswith(prefix)}
-
-
-_their_sha: dict[str, str] = {}  # git blob id -> the sha256 of its bytes, for the conversations a restore got
-# (a retry of a restore held back by room does not download the conversation again only to find it the same)
-
-
-def _unit(rel: str) -> str:
-    """What of the repo comes back whole or not at all: a dataset (or an evaluation's folder), else the file."""
-    parts = rel.split("/")
-    return "/".join(parts[:2]) if parts[0] in SYNCED_DIRS and len(parts) > 2 else rel
-
-
-class Restored(NamedTuple):
-    """What a restore did: the files it wrote, and what can never come back here (larger than the workspace's whole
-    limit, or the server's), as the repo counts it ("1 dataset"), with the limit it passes; None where nothing."""
-    written: int
-    too_big: tuple[str, str] | None = None
-
-
-def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST,
-            explain: Callable[[Exception, str], StudioError] | None = None) -> Restored:
-    """Bring the repo's files (those under ``prefix``) into ``folder``: every file missing here comes back
-    byte for byte; a file that differs is kept as it is here (it is the newer one) unless its dataset is the
-    untouched sample a new workspace starts with. A file this folder already had from the repo (in its manifest)
-    and that is gone here was deleted here: it stays deleted (the next commit removes it from the repo).
-
-    Each dataset (and each other file) comes back only where the room it needs, from the sizes the repo lists, is
-    there before any of it is downloaded (the workspace's limit and the server's total; ``config.fits``), so a retry
-    fetches nothing only to be refused. One that does not fit waits, and those after it that fit come back; then
-    ``WorkspaceFullError`` says what did not (``left``) and why (``room``). What came is recorded, so deleting some
-    of it to make room sticks and the next try brings back the rest. One larger than the limit itself can never come
-    back: it stays in the repo (``Restored.too_big``, also on the error as ``too_big``) and holds nothing back. A
-    dataset that did not come back keeps its folder here, empty, so a new dataset of its name gets another id and
-    never writes over it in the repo."""
-    from huggingface_hub import HfApi
-
-    from studio.cloud.workspaces import untouched_sample
-
-    api = HfApi(token=token)
-    folder = Path(folder)
-    written, came, held, too_big = 0, {}, [], []
-    limits = config.limits_of(folder)
-    try:
-        listed = _remote_files(api, repo_id, prefix)
-        # a dataset's head last: one stopped halfway (a write refused) is not listed as a broken dataset
-        files = sorted((f for f in listed if _wanted(f)),
-                       key=lambda rel: (rel.split("/")[:2], rel.endswith("/dataset.json")))
-        replace = {rel.split("/")[1] for rel in files if rel.startswith("datasets/") and rel.count("/") > 1
-                   and untouched_sample(folder / "datasets" / rel.split("/")[1])}
-        synced = _load_manifest(folder, manifest)
-        with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
-            def fetch(rel: str) -> bytes:
-                got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
-                try:
-                    return got.read_bytes()
-                finally:
-                    got.unlink(missing_ok=True)
-
-            for unit, group in itertools.groupby(files, key=_unit):
-                rels = list(group)
-                missing = [rel for rel in rels if rel not in synced and not (folder / rel).exists()]
-                if limits is not None and missing and sum(listed[rel][0] for rel in rels) > min(limits):
-                    too_big.append(rels)
-                    _keep_name(folder, unit)
-                    continue
-                try:
-                    written += _bring_back(folder, rels, listed, synced, replace, fetch, came)
-                except WorkspaceFullError as exc:  # it waits for room; what comes after it may fit
-                    held.append((rels, exc))
-                    _keep_name(folder, unit)
-    except Exception as exc:
-        raise (explain or _explain)(exc, f"restore from {repo_id}") from None
-    finally:  # these files are as the repo holds them; one kept here because it differs is pushed next
-        if came:
-            try:
-                _save_manifest(folder, {**_load_manifest(folder, manifest), **came}, manifest)
-            except OSError:  # a full disk: the restore's own error (or its result) is what the visitor must see
-                pass
-    never = None
-    if too_big and limits is not None:
-        size = usage.readable_size
-        never = (_left(folder, [rel for rels in too_big for rel in rels], {}),
-                 f"this workspace's {size(limits[0])} limit" if limits[0] <= limits[1] else
-                 f"the {size(limits[1])} this server holds for all its visitors together")
-    if held:  # what did not come back, for the one line that says so (held_by_room)
-        err = WorkspaceFullError(str(held[0][1]))
-        err.left = _left(folder, [rel for rels, _exc in held for rel in rels], _load_manifest(folder, manifest))
-        err.room = " and ".join(dict.fromkeys(getattr(exc, "room", "there is no room") for _rels, exc in held))
-        err.too_big = never
-        raise err
-    return Restored(written, never)
-
-
-def _keep_name(folder: Path, unit: str) -> None:
-    """A dataset that did not come back keeps its folder (empty: not listed, nothing synced), so a dataset made here
-    meanwhile under its name gets another id, and neither its commit nor the rest coming back mixes the two."""
-    if unit.startswith("datasets/") and unit.count("/") == 1:
-        (folder / unit).mkdir(parents=True, exist_ok=True)
-
-
-def too_big_line(too_big: tuple[str, str], where: str) -> str:
-    """The one line for what a restore can never bring back: what, why, and where it stays."""
-    what, limit = too_big
-    one = what == "the Chat conversation" or what.startswith("1 ") and " and " not in what
-    return (f"{what[0].upper()}{what[1:]} kept in {where} {'is' if one else 'are'} larger than {limit}: "
-            f"{'it stays' if one else 'they stay'} there and {'does' if one else 'do'} not come back here (open "
-            f"{'it' if one else 'them'} in a studio of your own).")
-
-
-def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]], synced: dict[str, str],
-                replace: set[str], fetch: Callable[[str], bytes], came: dict[str, str]) -> int:
-    """Bring back one dataset (or one file) of a restore: nothing of it where its room is not there (raises
-    ``WorkspaceFullError`` before any download). Records what came in ``came``; returns the files written."""
-    from studio.chat import saved
-    from studio.cloud import workspaces
-
-    written, todo = 0, []
-    for rel in rels:
-        target, parts = folder / rel, rel.split("/")
-        if rel in synced and not target.exists():  # deleted here since it came: not brought back
-            continue
-        size, blob = listed[rel]
-        if target.exists() and rel in BATCHED_FILES:  # the conversation: the repo's turns join those here
-            theirs = _their_sha.get(blob) if blob else None
-            if theirs is None or synced.get(rel) != theirs:
-                config.fits(target, size)  # the most a join adds
-                raw = fetch(rel)
-                theirs = hashlib.sha256(raw).hexdigest()
-                if synced.get(rel) != theirs:  # not what this folder last synced: turns only the repo has
-                    written += saved.join_into(target, raw)
-                if blob:
-                    _their_sha[blob] = theirs
-            came[rel] = theirs  # what the repo holds: a joined file differs, and is pushed next
-            continue
-        if target.exists() and not (parts[0] == "datasets" and parts[1] in replace):
-            continue
-        todo.append(rel)
-    if not todo:
-        return written
-    config.fits(folder / _unit(rels[0]), sum(workspaces.replacing(folder / rel, listed[rel][0]) for rel in todo))
-    for rel in todo:
-        data = fetch(rel)
-        atomic.write_bytes(folder / rel, data)
-        came[rel] = hashlib.sha256(data).hexdigest()
-        if rel in BATCHED_FILES and listed[rel][1]:
-            _their_sha[listed[rel][1]] = came[rel]
-        written += 1
-    return written
-
-
-def _left(folder: Path, files: list[str], synced: dict[str, str]) -> str:
-    """What of ``files`` (the repo's, not brought back yet) is missing here, as a visitor counts it: "2 datasets and
-    the Chat conversation". A dataset whose head is not here is missing (its head comes last); a file deleted here
-    since it came is not."""
-    datasets, evals, chat = set(), set(), False
-    for rel in files:
-        parts = rel.split("/")
-        if rel in synced and not (folder / rel).exists():
-            continue
-        if parts[0] == "datasets" and len(parts) > 2 and not (folder / "datasets" / parts[1] / "dataset.json").exists():
-            datasets.add(parts[1])
-        elif parts[0] == "evals" and not (folder / rel).exists():
-            evals.add(parts[1])
-        elif rel in BATCHED_FILES:
-            chat = True
-    said = [f"{n} {what}{'s' if n > 1 else ''}" for n, what in ((len(datasets), "dataset"), (len(evals), "evaluation"))
-            if n] + (["the Chat conversation"] if chat else [])
-    return " and ".join([", ".join(said[:-1]), said[-1]] if len(said) > 1 else said) or "Part of your workspace"
-
-
-def held_by_room(exc: WorkspaceFullError, where: str) -> WorkspaceFullError:
-    """The one line for a restore the workspace's (or the server's) size limit held back: what did not come back,
-    why, and what to do."""
-    left = getattr(exc, "left", "Part of your workspace")
-    room = getattr(exc, "room", "there is no room")
-    one = left == "the Chat conversation" or left.startswith("1 ") and " and " not in left
-    comes = "it comes" if one else "they come"
-    if room == "this server is full":  # not the visitor's doing: the retries bring it back once the server has room
-        todo = f"{comes.capitalize()} back once the server has room (deleting what you no longer need here helps)"
-    else:
-        todo = f"Delete what you no longer need here and {comes} back"
-    held = WorkspaceFullError(f"{left[0].upper()}{left[1:]} kept in {where} did not come back: {room}. {todo}; sync "
-                              "waits until then.")
-    held.room = room
-    return held
-
-
-def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:
-    try:
-        return json.loads((folder / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _save_manifest(folder: Path, manifest: dict[str, str], name: str = MANIFEST) -> None:
-    """Record what the repo holds, outside the workspace's size check (as its running total is): a restore that filled
-    the workspace to the brim must still record what came, or the next try brings back what the visitor deleted to
-    make room. A few bytes a file; the next measure of the workspace counts it."""
-    atomic.write_unchecked(Path(folder) / name, json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
 
 
 class WorkspaceSync:
