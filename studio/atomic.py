@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -19,8 +20,17 @@ def write_bytes(path: Path, data: bytes) -> None:
     A replaced file keeps its permissions; a new one gets rw-r--r-- (the temporary file is private).
     A full or read-only disk raises ``DiskError`` (one line) and leaves the old file as it was.
     """
-    path = Path(path)
-    written = config.before_write(path, len(data))  # a visitor's workspace on a public deployment has a size limit
+    _checked(Path(path), data, len(data))
+
+
+def copy_file(path: Path, source: Path) -> None:
+    """``write_bytes`` with the bytes of the file ``source``, copied a MB at a time: a file of hundreds of MB (a
+    restored dataset version) is never held whole in memory."""
+    _checked(Path(path), Path(source), os.path.getsize(source))
+
+
+def _checked(path: Path, data: bytes | Path, nbytes: int) -> None:
+    written = config.before_write(path, nbytes)  # a visitor's workspace on a public deployment has a size limit
     try:
         write_unchecked(path, data)
     finally:
@@ -28,7 +38,7 @@ def write_bytes(path: Path, data: bytes) -> None:
             written()
 
 
-def write_unchecked(path: Path, data: bytes) -> None:
+def write_unchecked(path: Path, data: bytes | Path) -> None:
     """``write_bytes`` without the workspace's size check, for the few bytes of bookkeeping that must be written
     even in a full workspace (what a restore brought back); still atomic, and a full disk is one line."""
     path = Path(path)
@@ -41,7 +51,7 @@ def write_unchecked(path: Path, data: bytes) -> None:
         raise err from None
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes | Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -55,7 +65,11 @@ def _write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, Path):
+                with open(data, "rb") as src:
+                    shutil.copyfileobj(src, fh, 1 << 20)
+            else:
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)

@@ -75,7 +75,9 @@ def blob_etag(data: bytes, name: str) -> str:
     """What the Hub names a file by: the sha256 of an LFS file, the git blob id of any other."""
     if name.endswith(LFS_SUFFIXES):
         return hashlib.sha256(data).hexdigest()
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    blob = hashlib.sha1(b"blob %d\0" % len(data))
+    blob.update(data)  # not joined to its header first: a file of many MB is not copied to be named
+    return blob.hexdigest()
 
 
 def sibling(name: str, data: bytes) -> dict:
@@ -213,9 +215,11 @@ def standin_hub() -> Iterator[StandInHub]:
             if self.command == "POST" and m:
                 if self._repo(m["type"], m["repo"]) is None:
                     return self._not_found()
-                files = json.loads(body)["files"]  # binary weights and Parquet go to LFS, as the Hub's .gitattributes says
+                # binary weights and Parquet go to LFS, as the Hub's .gitattributes says, and any file over 10 MB
+                files = json.loads(body)["files"]
                 self._send(200, {"files": [{"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(LFS_SUFFIXES)
-                                            else "regular", "shouldIgnore": False, "oid": None} for f in files]})
+                                            or int(f.get("size") or 0) > 10_000_000 else "regular",
+                                            "shouldIgnore": False, "oid": None} for f in files]})
                 return
             m = re.fullmatch(r"/(?:(?P<type>dataset|space)s/)?(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", path)
             if self.command == "POST" and m:  # the LFS batch API, "basic" transfer: one PUT per object

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from studio import atomic, config
 from studio.cloud import usage
 from studio.cloud.hub_repo import _explain
-from studio.cloud.synced import BATCHED_FILES, MANIFEST, SYNCED_DIRS, _load_manifest, _save_manifest, _wanted
+from studio.cloud.synced import BATCHED_FILES, MANIFEST, SYNCED_DIRS, _load_manifest, _save_manifest, _sha, _wanted
 from studio.errors import StudioError, WorkspaceFullError
 
 
@@ -81,12 +81,8 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                    and untouched_sample(folder / "datasets" / rel.split("/")[1])}
         synced = _load_manifest(folder, manifest)
         with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
-            def fetch(rel: str) -> bytes:
-                got = Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
-                try:
-                    return got.read_bytes()
-                finally:
-                    got.unlink(missing_ok=True)
+            def fetch(rel: str) -> Path:  # streamed to a file (never held whole in memory); the caller removes it
+                return Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
 
             for unit, group in itertools.groupby(files, key=_unit):
                 rels = list(group)
@@ -140,7 +136,7 @@ def too_big_line(too_big: tuple[str, str], where: str) -> str:
 
 
 def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]], synced: dict[str, str],
-                replace: set[str], fetch: Callable[[str], bytes], came: dict[str, str]) -> int:
+                replace: set[str], fetch: Callable[[str], Path], came: dict[str, str]) -> int:
     """Bring back one dataset (or one file) of a restore: nothing of it where its room is not there (raises
     ``WorkspaceFullError`` before any download). Records what came in ``came``; returns the files written."""
     from studio.chat import saved
@@ -156,7 +152,11 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
             theirs = _their_sha.get(blob) if blob else None
             if theirs is None or synced.get(rel) != theirs:
                 config.fits(target, size)  # the most a join adds
-                raw = fetch(rel)
+                got = fetch(rel)
+                try:  # the conversation: a few hundred turns at most (studio.chat.saved.KEEP)
+                    raw = got.read_bytes()
+                finally:
+                    got.unlink(missing_ok=True)
                 theirs = hashlib.sha256(raw).hexdigest()
                 if synced.get(rel) != theirs:  # not what this folder last synced: turns only the repo has
                     written += saved.join_into(target, raw)
@@ -171,9 +171,13 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
         return written
     config.fits(folder / _unit(rels[0]), sum(workspaces.replacing(folder / rel, listed[rel][0]) for rel in todo))
     for rel in todo:
-        data = fetch(rel)
-        atomic.write_bytes(folder / rel, data)
-        came[rel] = hashlib.sha256(data).hexdigest()
+        got = fetch(rel)
+        try:
+            sha = _sha(got)
+            atomic.copy_file(folder / rel, got)
+            came[rel] = sha  # only once written: what is recorded and not here counts as deleted here
+        finally:
+            got.unlink(missing_ok=True)
         if rel in BATCHED_FILES and listed[rel][1]:
             _their_sha[listed[rel][1]] = came[rel]
         written += 1

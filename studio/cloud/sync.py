@@ -242,9 +242,11 @@ class WorkspaceSync:
                 self.state = "syncing"
             ops = []
             for rel in adds:
-                try:
-                    ops.append(CommitOperationAdd(self.prefix + rel, (self.folder / rel).read_bytes()))
-                except OSError:  # gone since it was listed (a save replacing it, a workspace moved): not pushed
+                try:  # from the file, read a MB at a time (hashed now, sent at the commit): never held whole
+                    op = CommitOperationAdd(self.prefix + rel, str(self.folder / rel))
+                    ops.append(op)
+                    current[rel] = op.upload_info.sha256.hex()  # what goes to the repo, were it changed since
+                except (OSError, ValueError):  # gone since it was listed (a save replacing it, a workspace moved): not pushed
                     del current[rel]
                     if rel in pushed:
                         deletes.append(rel)
@@ -253,6 +255,8 @@ class WorkspaceSync:
                 HfApi(token=self._token).create_commit(
                     self.repo_id, ops, repo_type="dataset",
                     commit_message=f"SLM Studio: {len(adds)} file(s) saved, {len(deletes)} removed")
+            except FileNotFoundError:  # a file sent from its path went meanwhile (a dataset deleted): nothing was
+                return False  # committed, and the next look commits the folder as it is then
             except Exception as exc:
                 self._failed(self.explain(exc, f"sync to {self.repo_id}"))
                 return False

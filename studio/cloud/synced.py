@@ -53,7 +53,12 @@ def local_files(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The sha256 of a file, read a MB at a time (a version of hundreds of MB is never held whole)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:

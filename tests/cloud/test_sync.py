@@ -94,23 +94,46 @@ def test_a_file_gone_between_listing_and_reading_is_not_pushed_and_the_sync_goes
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     s = sync.WorkspaceSync(folder, repo, TOKEN)
     gone = folder / "datasets" / dataset / "versions" / "0003.json"
-    real, reads = Path.read_bytes, []
+    real = sync._sha
 
-    def read_bytes(path):  # the listing hashes it; by the time the commit reads it, it is gone
-        if path == gone:
-            reads.append(path)
-            if len(reads) == 2:
+    def listed(path):  # the listing hashes it; by the time the commit reads it, it is gone
+        try:
+            return real(path)
+        finally:
+            if path == gone:
                 path.unlink()
-        return real(path)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(sync, "_sha", listed)
     assert s.sync_once()
     pushed = hub.repos[("dataset", repo)].files
     assert f"datasets/{dataset}/versions/0002.json" in pushed and f"datasets/{dataset}/versions/0003.json" not in pushed
-    monkeypatch.setattr(Path, "read_bytes", real)
     with config.use_workspace(folder):
         later = store.create_dataset("Saved after", [{"question": "q3?", "answer": "after"}])
     assert s.sync_once() and f"datasets/{later.id}/versions/0001.json" in hub.repos[("dataset", repo)].files
+
+
+def test_a_file_gone_while_a_commit_sends_it_is_committed_as_the_folder_is_at_the_next_look(hub, tmp_path, monkeypatch):
+    """A commit sends each file from its path: one deleted after it was hashed and before it was sent stops that
+    commit, and is neither shown as the Hub being unreachable nor left out of the next commit's deletions."""
+    from huggingface_hub import CommitOperationAdd
+
+    folder = tmp_path / "ws"
+    dataset = three_versions(folder)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    s = sync.WorkspaceSync(folder, repo, TOKEN)
+    gone = folder / "datasets" / dataset / "versions" / "0003.json"
+    real = CommitOperationAdd.b64content
+
+    def sent(op):
+        if op.path_in_repo.endswith("0003.json") and gone.exists():
+            gone.unlink()
+        return real(op)
+
+    monkeypatch.setattr(CommitOperationAdd, "b64content", sent)
+    assert not s.sync_once() and s.state != "failed"
+    assert s.sync_once() and s.state == "synced"
+    pushed = hub.repos[("dataset", repo)].files
+    assert f"datasets/{dataset}/versions/0002.json" in pushed and f"datasets/{dataset}/versions/0003.json" not in pushed
 
 
 def test_a_repo_that_is_not_a_studio_workspace_is_refused_and_left_as_it_was(hub):
@@ -769,3 +792,42 @@ def test_a_dataset_here_already_is_not_said_to_be_too_big_to_come_back_after_the
     settings["workspace_mb"] = 0.01  # lowered at the next start
     with config.use_workspace(folder):
         assert sync.restore(TOKEN, repo, folder).too_big is None
+
+
+def test_a_version_of_many_mb_is_committed_and_restored_without_being_held_whole_in_memory(hub, monkeypatch, tmp_path):
+    """A signed-in visitor's 300 MB version was read whole to be hashed, again to be committed, and whole again by a
+    restore (Community Cloud guarantees ~690 MB for every visitor together). Each goes through a file, a MB at a
+    time, now. The stand-in Hub runs in this process and keeps one copy of what it receives: a commit may peak at
+    that one copy, never at two. A download holds a few of huggingface_hub's chunks (10 MB each; 1 MB here, so a
+    file of 40 MB shows the difference)."""
+    import os
+    import tracemalloc
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 1 << 20)
+
+    size = 40_000_000
+    first = tmp_path / "before-restart"
+    version = first / "datasets" / "big" / "v0001.jsonl"
+    version.parent.mkdir(parents=True)
+    with open(version, "wb") as fh:  # written a MB at a time: the test itself holds none of it whole
+        for _ in range(size // 1_000_000):
+            fh.write(os.urandom(1_000_000))
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    watcher = sync.WorkspaceSync(first, repo, TOKEN)
+
+    tracemalloc.start()
+    try:
+        assert watcher.sync_once()
+        committed = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        held = tracemalloc.get_traced_memory()[0]  # the stand-in's copy of the file among it
+        after = tmp_path / "after-restart"
+        sync.restore(TOKEN, repo, after)
+        restored = tracemalloc.get_traced_memory()[1] - held
+    finally:
+        tracemalloc.stop()
+    assert sync._sha(after / "datasets" / "big" / "v0001.jsonl") == sync._sha(version)
+    assert committed < 1.5 * size, f"a commit held {committed / 1e6:.0f} MB for a {size / 1e6:.0f} MB file"
+    assert restored < size / 4, f"a restore held {restored / 1e6:.0f} MB for a {size / 1e6:.0f} MB file"
