@@ -16,6 +16,10 @@ from studio.cloud.hub_repo import _explain
 from studio.cloud.synced import BATCHED_FILES, MANIFEST, SYNCED_DIRS, _load_manifest, _save_manifest, _sha, _wanted
 from studio.errors import StudioError, WorkspaceFullError
 
+MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the page
+# run of the visitor who gave the token, and a repo of 100,000 one-byte files fits any size limit. 100 datasets of 20
+# saved versions each, with their evaluations, stay near 2,500.
+
 
 def _remote_files(api, repo_id: str, prefix: str) -> dict[str, tuple[int, str]]:
     """The repo's files under ``prefix`` (a folder ending in "/", or "" for the whole repo), relative to it, each
@@ -44,9 +48,9 @@ def _unit(rel: str) -> str:
 
 class Restored(NamedTuple):
     """What a restore did: the files it wrote, and what can never come back here (larger than the workspace's whole
-    limit, or the server's), as the repo counts it ("1 dataset"), with the limit it passes; None where nothing."""
+    limit, or the server's, or past ``MAX_FILES``), as the repo counts it ("1 dataset"), with why; None where nothing."""
     written: int
-    too_big: tuple[str, str] | None = None
+    too_big: tuple[str, str] | None = None  # (what, why): ("1 dataset", "larger than this workspace's 50 MB limit")
 
 
 def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST,
@@ -61,8 +65,8 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     fetches nothing only to be refused. One that does not fit waits, and those after it that fit come back; then
     ``WorkspaceFullError`` says what did not (``left``) and why (``room``). What came is recorded, so deleting some
     of it to make room sticks and the next try brings back the rest. One larger than the limit itself can never come
-    back: it stays in the repo (``Restored.too_big``, also on the error as ``too_big``) and holds nothing back. A
-    dataset that did not come back keeps its folder here, empty, so a new dataset of its name gets another id and
+    back: it stays in the repo (``Restored.too_big``, also on the error as ``too_big``) and holds nothing back; so do
+    those past ``MAX_FILES`` files in all, however small. A dataset that did not come back keeps its folder here, empty, so a new dataset of its name gets another id and
     never writes over it in the repo."""
     from huggingface_hub import HfApi
 
@@ -70,7 +74,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
 
     api = HfApi(token=token)
     folder = Path(folder)
-    written, came, held, too_big = 0, {}, [], []
+    written, came, held, too_big, too_many, count = 0, {}, [], [], [], 0
     limits = config.limits_of(folder)
     try:
         listed = _remote_files(api, repo_id, prefix)
@@ -91,6 +95,12 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                     too_big.append(rels)
                     _keep_name(folder, unit)
                     continue
+                kept = sum(not (rel in synced and not (folder / rel).exists()) for rel in rels)  # not deleted here
+                if missing and count + kept > MAX_FILES:  # a count no size limit bounds (one-byte files)
+                    too_many.append(rels)
+                    _keep_name(folder, unit)
+                    continue
+                count += kept
                 try:
                     written += _bring_back(folder, rels, listed, synced, replace, fetch, came)
                 except WorkspaceFullError as exc:  # it waits for room; what comes after it may fit
@@ -104,12 +114,15 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 _save_manifest(folder, {**_load_manifest(folder, manifest), **came}, manifest)
             except OSError:  # a full disk: the restore's own error (or its result) is what the visitor must see
                 pass
-    never = None
+    never, why = None, []
     if too_big and limits is not None:
         size = usage.readable_size
-        never = (_left(folder, [rel for rels in too_big for rel in rels], {}),
-                 f"this workspace's {size(limits[0])} limit" if limits[0] <= limits[1] else
-                 f"the {size(limits[1])} this server holds for all its visitors together")
+        why.append(f"larger than this workspace's {size(limits[0])} limit" if limits[0] <= limits[1] else
+                   f"larger than the {size(limits[1])} this server holds for all its visitors together")
+    if too_many:
+        why.append(f"past the {MAX_FILES:,} files a workspace here holds")
+    if why:
+        never = (_left(folder, [rel for rels in (*too_big, *too_many) for rel in rels], {}), " or ".join(why))
     if held:  # what did not come back, for the one line that says so (held_by_room)
         err = WorkspaceFullError(str(held[0][1]))
         err.left = _left(folder, [rel for rels, _exc in held for rel in rels], _load_manifest(folder, manifest))
@@ -128,9 +141,9 @@ def _keep_name(folder: Path, unit: str) -> None:
 
 def too_big_line(too_big: tuple[str, str], where: str) -> str:
     """The one line for what a restore can never bring back: what, why, and where it stays."""
-    what, limit = too_big
+    what, why = too_big
     one = what == "the Chat conversation" or what.startswith("1 ") and " and " not in what
-    return (f"{what[0].upper()}{what[1:]} kept in {where} {'is' if one else 'are'} larger than {limit}: "
+    return (f"{what[0].upper()}{what[1:]} kept in {where} {'is' if one else 'are'} {why}: "
             f"{'it stays' if one else 'they stay'} there and {'does' if one else 'do'} not come back here (open "
             f"{'it' if one else 'them'} in a studio of your own).")
 

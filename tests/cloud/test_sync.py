@@ -794,6 +794,34 @@ def test_a_dataset_here_already_is_not_said_to_be_too_big_to_come_back_after_the
         assert sync.restore(TOKEN, repo, folder).too_big is None
 
 
+def test_a_repo_of_more_files_than_a_workspace_holds_brings_back_what_is_within_the_count_and_says_what_is_not(
+        hub, monkeypatch, tmp_path):
+    """A repo of 100,000 one-byte files under datasets/x/ fits any size limit, and was restored as 100,000 downloads
+    in the page run of the visitor who gave the token. A restore stops at ``MAX_FILES`` files (50 here), a dataset
+    whole or not at all: the rest stays in the repo and the sidebar says so in one line."""
+    from studio.cloud import restore
+
+    monkeypatch.setattr(restore, "MAX_FILES", 50)
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        small = store.create_dataset("Small", [{"question": "q?", "answer": "a"}]).id
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    files = hub.repos[("dataset", repo)].files
+    files.update({f"datasets/x/{n:05d}.json": b"1" for n in range(300)})
+
+    after = tmp_path / "after-restart"
+    hub.requests.clear()
+    restored = sync.restore(TOKEN, repo, after)
+    with config.use_workspace(after):
+        assert [d.id for d in store.list_datasets()] == [small]
+    assert not any((after / "datasets" / "x").iterdir())  # its name kept, nothing of it here
+    assert len([r for r in hub.requests if "/resolve/" in r[1]]) < 50
+    assert sync.too_big_line(restored.too_big, "alice/slm-studio-workspace (private)") == (
+        "1 dataset kept in alice/slm-studio-workspace (private) is past the 50 files a workspace here holds: it stays "
+        "there and does not come back here (open it in a studio of your own).")
+
+
 def test_a_version_of_many_mb_is_committed_and_restored_without_being_held_whole_in_memory(hub, monkeypatch, tmp_path):
     """A signed-in visitor's 300 MB version was read whole to be hashed, again to be committed, and whole again by a
     restore (Community Cloud guarantees ~690 MB for every visitor together). Each goes through a file, a MB at a
