@@ -71,18 +71,23 @@ class HubRepo:
         return hashlib.sha1(f"{self.id}{len(self.commits)}".encode()).hexdigest()
 
 
-def blob_etag(data: bytes, name: str) -> str:
-    """What the Hub names a file by: the sha256 of an LFS file, the git blob id of any other."""
-    if name.endswith(LFS_SUFFIXES):
-        return hashlib.sha256(data).hexdigest()
+def git_blob_id(data: bytes) -> str:
+    """git's name for a file's bytes, as the Hub lists it (``blobId``, a tree's ``oid``)."""
     blob = hashlib.sha1(b"blob %d\0" % len(data))
     blob.update(data)  # not joined to its header first: a file of many MB is not copied to be named
     return blob.hexdigest()
 
 
+def blob_etag(data: bytes, name: str) -> str:
+    """What the Hub names a file by: the sha256 of an LFS file, the git blob id of any other."""
+    if name.endswith(LFS_SUFFIXES):
+        return hashlib.sha256(data).hexdigest()
+    return git_blob_id(data)
+
+
 def sibling(name: str, data: bytes) -> dict:
     """A file as the Hub's repo info lists it with ``blobs=true``: size, git blob id, LFS size and sha256."""
-    entry = {"rfilename": name, "size": len(data), "blobId": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
+    entry = {"rfilename": name, "size": len(data), "blobId": git_blob_id(data)}
     if name.endswith(LFS_SUFFIXES):
         entry["lfs"] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "pointerSize": 134}
     return entry
@@ -299,7 +304,7 @@ def standin_hub() -> Iterator[StandInHub]:
                                   and (deep or d.count("/") == depth))
                 self._send(200, [{"type": "directory", "path": d, "size": 0, "oid": hashlib.sha1(d.encode()).hexdigest()}
                                  for d in dirs]
-                           + [{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                           + [{"type": "file", "path": f, "size": len(b), "oid": git_blob_id(b)}
                               for f, b in sorted(chosen.items())])
                 return
             m = re.fullmatch(r"/(?:(?P<type>dataset|space)s/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", path)

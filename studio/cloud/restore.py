@@ -161,6 +161,11 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
         if rel in synced and not target.exists():  # deleted here since it came: not brought back
             continue
         size, blob = listed[rel]
+        if target.exists() and rel in BATCHED_FILES and blob and _git_blob(target) == blob:
+            # the repo holds this very conversation (committed from here): nothing to join, download or make room for
+            # (it asked for room for a join, and said a conversation right here did not come back)
+            came[rel] = _sha(target)
+            continue
         if target.exists() and rel in BATCHED_FILES:  # the conversation: the repo's turns join those here
             theirs = _their_sha.get(blob) if blob else None
             if theirs is None or synced.get(rel) != theirs:
@@ -195,6 +200,18 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
             _their_sha[listed[rel][1]] = came[rel]
         written += 1
     return written
+
+
+def _git_blob(path: Path) -> str | None:
+    """git's name for a file's bytes, as the repo's listing gives it (``RepoFile.blob_id``); None where unreadable."""
+    try:
+        blob = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                blob.update(chunk)
+    except OSError:
+        return None
+    return blob.hexdigest()
 
 
 def _left(folder: Path, files: list[str], synced: dict[str, str]) -> str:

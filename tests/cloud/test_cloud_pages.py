@@ -751,6 +751,8 @@ def test_a_cookieless_tab_whose_conversation_cannot_move_is_told_the_truth_and_g
     with config.use_workspace(kept):
         saved.save([{"role": "user", "content": "Kept question?"}, {"role": "assistant", "content": "Kept."}])
     _dataset_of(kept, "Fills it", 40)
+    # in the repo already, as the kept workspace's watcher commits it within seconds (it raced the next tab under load)
+    assert sync.current(kept).sync_once()
 
     at = visit("pages/4_Chat.py", studio={"workspace_mb": 0.05})
     anon = workspace(at)
