@@ -822,6 +822,25 @@ def test_a_repo_of_more_files_than_a_workspace_holds_brings_back_what_is_within_
         "there and does not come back here (open it in a studio of your own).")
 
 
+def test_a_full_workspace_s_own_conversation_in_the_repo_does_not_hold_its_restore_back(hub, monkeypatch, tmp_path):
+    """The token given again (another tab) to a full workspace whose watcher had committed its conversation: the
+    restore asked room to join the repo's copy into the very same file, and said the conversation did not come back,
+    sync waiting for room that the visitor could not see a reason for."""
+    from studio.chat import saved
+
+    folder, settings = public_workspace(monkeypatch, "h-" + "c" * 32, 1_000_000)
+    with config.use_workspace(folder):
+        saved.save([{"role": "user", "content": "Kept question?"}, {"role": "assistant", "content": "Kept."}])
+        store.create_dataset("Fills it", [{"question": f"q{n}?", "answer": "x" * 1000} for n in range(30)])
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(folder, repo, TOKEN).sync_once()
+    settings["workspace_mb"] = 0.02  # full now
+    hub.requests.clear()
+    with config.use_workspace(folder):
+        assert sync.restore(TOKEN, repo, folder).written == 0
+    assert not [r for r in hub.requests if "/resolve/" in r[1]]  # nothing downloaded either
+
+
 def test_a_version_of_many_mb_is_committed_and_restored_without_being_held_whole_in_memory(hub, monkeypatch, tmp_path):
     """A signed-in visitor's 300 MB version was read whole to be hashed, again to be committed, and whole again by a
     restore (Community Cloud guarantees ~690 MB for every visitor together). Each goes through a file, a MB at a
