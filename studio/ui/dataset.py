@@ -56,6 +56,7 @@ class Draft:
     shown: tuple = (None, editing.COLUMNS)  # (nonce, the editable columns): a Context column when some record has one
     restored: bool = False  # its edits were kept in the workspace by a session before this one (a browser reload)
     kept: list[Record] | None = None  # the working copy as last kept in the workspace (None: nothing kept yet)
+    handed_over: bool = False  # another tab brought the kept copy in ("Bring them here"): not kept again here
 
     @property
     def dirty(self) -> bool:
@@ -302,10 +303,35 @@ def keep(dataset_id: str, d: Draft) -> None:
                    icon=":material/warning:")
         return
     d.kept = d.current
+    d.handed_over = False
     if dropped:
         st.warning(f"The unsaved changes {'another tab' if dropped == 1 else f'{dropped} other tabs'} left to this "
                    f"dataset were dropped, the oldest: the workspace keeps those of "
                    f"{editing.DRAFT_TABS} tabs per dataset.", icon=":material/tab_close:")
+
+
+def keep_again_if_dropped(info: store.DatasetInfo, d: Draft) -> None:
+    """This tab's kept unsaved edits dropped meanwhile by a fifth tab keeping its own (``editing.DRAFT_TABS``): a
+    reload would have lost them, unsaid. Kept again now, said in one line (the oldest other tab's are dropped in
+    turn, and that tab is told on its own next run). Edits another tab brought in ("Bring them here") are that
+    tab's now: not kept again here until this tab edits them again."""
+    if (not d.dirty or d.kept is None or d.handed_over
+            or editing.draft_stamp(info.id, tab_id()) is not None):
+        return
+    try:
+        if not store.dataset_path(info.id).is_dir():
+            return  # the dataset was deleted meanwhile: nothing to keep the edits beside
+    except StudioError:
+        return
+    if editing.draft_taken(info.id, tab_id()):
+        d.handed_over = True
+        return
+    d.kept = None
+    keep(info.id, d)
+    if d.kept is not None:
+        st.warning("This tab's unsaved changes were dropped from the workspace while other tabs kept theirs (it keeps "
+                   f"those of {editing.DRAFT_TABS} tabs per dataset): kept again now, so a browser reload finds them. "
+                   "Save them to be sure.", icon=":material/tab_close:")
 
 
 def commit(info: store.DatasetInfo, records: list[Record], message: str) -> None:
@@ -338,6 +364,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         st.info("No dataset selected: create one (button above) or import a file in the Import tab.")
         return
     d = draft(info)
+    keep_again_if_dropped(info, d)
     col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
     query = col_search.text_input("Search the records", key="dataset.search",
                                   placeholder="words of a question, answer or passage; edits to the shown rows are kept")
