@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -111,7 +112,8 @@ LISTED = 5  # errors named in the one error line; its counts are exact
 
 def cmd_validate(args: argparse.Namespace) -> int:
     notes: list[str] = []
-    records, found = formats.check_file(args.file, args.map, legacy=args.encoding == "windows-1252", notes=notes)
+    with _encoding_advice(args):
+        records, found = formats.check_file(args.file, args.map, legacy=args.encoding == "windows-1252", notes=notes)
     errs = found.errors  # every record's, whatever comes before it
     if errs:
         _warn([], notes)
@@ -143,7 +145,21 @@ def _encoding(value: str) -> str:
             "iso-8859-1": "windows-1252"}.get(name, name)
 
 
+@contextlib.contextmanager
+def _encoding_advice(args: argparse.Namespace):
+    """Text that is not UTF-8 is refused naming this command's own --encoding windows-1252 (not dataset import's)."""
+    try:
+        yield
+    except formats.NotUtf8Error as exc:
+        raise exc.for_command(f"dataset {args.dataset_command}") from None
+
+
 def _read(args: argparse.Namespace, notes: list[str]) -> tuple[list, list, list]:
+    with _encoding_advice(args):
+        return _read_any(args, notes)
+
+
+def _read_any(args: argparse.Namespace, notes: list[str]) -> tuple[list, list, list]:
     """(records, warnings, skipped) of ``args.src``: refused with its first error, or, with --skip-invalid,
     the valid records and the invalid ones' errors. How a text that is not UTF-8 was read goes to ``notes``."""
     legacy = args.encoding == "windows-1252"
@@ -168,7 +184,8 @@ def _read_keeping(args: argparse.Namespace, notes: list[str]) -> tuple[list, lis
 
 def _bring_all_in(args: argparse.Namespace, notes: list[str]) -> tuple[editing.BroughtIn, list, list]:
     """(every record of ``args.src`` brought in to fix, the warnings, the errors of the records still to fix)."""
-    records, found = formats.check_file(args.src, args.map, legacy=args.encoding == "windows-1252", notes=notes)
+    with _encoding_advice(args):
+        records, found = formats.check_file(args.src, args.map, legacy=args.encoding == "windows-1252", notes=notes)
     brought = editing.bring_all_in(records, found.invalid)
     if brought.as_text:
         notes.append(brought.as_text_note())

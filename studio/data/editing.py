@@ -419,6 +419,20 @@ def draft_stamp(dataset_id: str, tab: str = "") -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+def draft_taken(dataset_id: str, tab: str) -> bool:
+    """Whether another tab brought ``tab``'s kept edits in (``take_draft``: its file holds them, still naming
+    ``tab``), rather than a fifth tab dropping them (``save_draft``). Read only once ``tab``'s own file is gone."""
+    for k in kept_drafts(dataset_id):
+        if k.tab == tab:
+            continue
+        try:
+            if json.loads(k.path.read_text(encoding="utf-8")).get("tab") == tab:
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
+
+
 def drop_draft(dataset_id: str, tab: str = "") -> None:
     """Forget ``tab``'s kept working copy (saved, discarded, or back to the saved version); other tabs' stay."""
     try:

@@ -85,6 +85,22 @@ RESAVE = ("re-save the file as UTF-8 (Excel: Save As, \"CSV UTF-8\"; a text edit
           "UTF-8)")
 
 
+class NotUtf8Error(DatasetFormatError):
+    """Text that is not UTF-8, read without ``legacy``. ``how`` says how to read it as Windows-1252: by default
+    where a reader that cannot be asked to (Train, Evaluate, Duplicates, ``dataset export``) sends people; a command
+    that takes ``--encoding`` itself says so (``for_command``)."""
+
+    def __init__(self, line: int, how: str = "import it on the Dataset page or with dataset import --encoding "
+                                             "windows-1252"):
+        self.line = line
+        super().__init__(f"Not UTF-8 text (line {line}): {RESAVE}; or, for Windows-1252 text (Excel's plain CSV on "
+                         f"Windows), {how}.")
+
+    def for_command(self, command: str) -> NotUtf8Error:
+        """The same refusal for ``command`` (``dataset create NAME --from FILE``), which reads Windows-1252 itself."""
+        return NotUtf8Error(self.line, f"run {command} again with --encoding windows-1252")
+
+
 def _cp1252_bytes(exc: UnicodeError) -> tuple[str, int]:
     """A codec error handler: the bytes UTF-8 could not decode, read as Windows-1252 (UnicodeDecodeError where
     Windows-1252 has no character for one)."""
@@ -132,9 +148,7 @@ def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
                           "import it again.")
     if legacy:
         raise DatasetFormatError(f"Neither UTF-8 nor Windows-1252 text (line {line}): {RESAVE}.")
-    raise DatasetFormatError(f"Not UTF-8 text (line {line}): {RESAVE}; or, for Windows-1252 text (Excel's plain CSV "
-                             "on Windows), import it on the Dataset page or with dataset import --encoding "
-                             "windows-1252.")
+    raise NotUtf8Error(line)
 
 
 def _utf16_without_bom(data: bytes) -> str:

@@ -161,8 +161,10 @@ def dedup_records(
     share = 0.2 if config.method == "both" else 1.0  # of the progress bar; the semantic part gets the rest
     if config.method != "semantic":
         search = _search_texts(texts, passages)
+        start = time.perf_counter()
         fuzzy_found = find_duplicates(search, config.threshold, config.scorer, progress=_part(progress, 0, share),
                                       cancel=cancel, choose_keep=most_complete)
+        _learn(search, config, time.perf_counter() - start)
         if passages is not None:
             fuzzy_found = _respect_passages(fuzzy_found, texts, passages, config, most_complete)
         if config.method == "fuzzy":
@@ -218,9 +220,47 @@ def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float | No
     # measured here, 12 words a text, 1,000 sampled: 30,000 texts 11.5 s, 100,000 texts 18.6 s, against 5.7 s and
     # 12.0 s scaled linearly and 9.5 s and 23.9 s with this power.
     grows = (len(uniq) / len(sample)) ** CANDIDATES_GROW
+    way = "texts"
     if full is not None and part:  # compared in full: the cells ``cdist`` scores set the time
         grows = max(len(uniq) / len(sample), full / part)
-    return took * grows
+        way = "cells"
+    # Learned apart: short texts' estimates ran a little under, long texts' 1.1-2.8x over.
+    kind = f"{way}:{config.scorer}:{'long' if mean > LONG_TEXT else 'short'}"
+    _estimated[_fingerprint(search, config)] = (kind, took * grows)
+    while len(_estimated) > 16:
+        _estimated.pop(next(iter(_estimated)))
+    return took * grows * pace(kind)
+
+
+LONG_TEXT = 200  # characters a text on average, past which an estimate's correction is learned apart
+_estimated: dict[tuple, tuple[str, float]] = {}  # {the run's inputs: (how it was scaled, its estimate before pace)}
+LEARN_ABOVE = 0.5  # seconds: a shorter run's time is too much noise to learn the estimate's correction from
+PACE_RANGE = (0.2, 5.0)  # one correction at most this far either way
+
+
+def pace(kind: str) -> float:
+    """What the last runs here took over their estimates, the median of the last ``timings.HISTORY`` (1 before any):
+    the sample's scaling to the whole (``kind``: by the cells scored or by the texts, per scorer, short or long texts)
+    is off by a factor that depends on the texts and the machine (1.1-2.8x over on long texts); real runs correct
+    it."""
+    from studio.dedup import timings
+
+    got = timings.measured(kind, file=timings.FUZZY_FILE).get("pace", 1.0)
+    return min(max(got, PACE_RANGE[0]), PACE_RANGE[1])
+
+
+def _fingerprint(search: Sequence[str], config: DedupConfig) -> tuple:
+    return len(search), sum(map(len, search)), float(config.threshold), config.scorer
+
+
+def _learn(search: Sequence[str], config: DedupConfig, took: float) -> None:
+    """Keep what the fuzzy pass took over what its estimate said beforehand (in this process, on these texts)."""
+    from studio.dedup import timings
+
+    got = _estimated.get(_fingerprint(search, config))
+    if got is None or took < LEARN_ABOVE or got[1] <= 0:
+        return
+    timings.remember(got[0], file=timings.FUZZY_FILE, pace=took / got[1])
 
 
 def _scored(texts: Sequence[str], t: float, scorer: str) -> int | None:

@@ -14,14 +14,11 @@ Widget keys: ``dataset.picker``, ``dataset.search``, ``dataset.page``, ``dataset
 (the table; a new nonce starts a fresh editor on the working copy), ``dataset.save_message``,
 ``dataset.new_name``, ``dataset.rename.<id>``, ``dataset.delete_sure.<id>``, ``dataset.conflict.*``.
 
-The import, check, versions and export tabs live in ``studio.ui.dataset_tabs``.
+The working copy (``Draft``, kept per browser tab for a reload) lives in ``studio.ui.dataset_drafts``; the import,
+check, versions and export tabs in ``studio.ui.dataset_tabs``.
 """
 
 from __future__ import annotations
-
-import re
-import uuid
-from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
@@ -30,57 +27,28 @@ from studio import config, ui
 from studio.data import editing, store, validate
 from studio.data.display import plural
 from studio.errors import StudioError, VersionConflictError
+from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
+    CONFLICTS,
+    DRAFTS,
+    Draft,
+    Record,
+    claim_tab,
+    draft,
+    invalid,
+    keep,
+    keep_again_if_dropped,
+    replace_working_copy,
+    restore,
+    tab_id,
+    unsaved_summary,
+    working_copy,
+)
 
-Record = dict[str, object]
 PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
 SELECTED = "dataset.selected"
-TAB_ID = "dataset.tab_id"  # this browser tab's id (``tab_id``)
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
-DRAFTS = "dataset.drafts"
-CONFLICTS = "dataset.conflicts"
 FLASH = "dataset.flash"
 REFUSED = "dataset.refused"
-
-
-@dataclass
-class Draft:
-    """One dataset's working copy. ``records`` feeds the editor; ``current`` adds this run's edits."""
-
-    base: int  # the saved version the edits start from
-    saved: list[Record]  # that version's records
-    records: list[Record]  # working copy as of the last fold (page change, import, save)
-    current: list[Record] = field(default_factory=list)  # working copy including the editor's pending edits
-    nonce: int = 0  # part of the editor's key: bumped when ``records`` changes under it
-    view: tuple = ()  # (search, page) the editor was built for
-    flagged: tuple = (None, {})  # (nonce, {record index: its errors}) for the records the editor shows
-    shown: tuple = (None, editing.COLUMNS)  # (nonce, the editable columns): a Context column when some record has one
-    restored: bool = False  # its edits were kept in the workspace by a session before this one (a browser reload)
-    kept: list[Record] | None = None  # the working copy as last kept in the workspace (None: nothing kept yet)
-
-    @property
-    def dirty(self) -> bool:
-        return self.current != self.saved
-
-    def to_fix(self) -> dict[int, str]:
-        """The working copy's invalid records (index: reason), worked out once per editor build."""
-        if self.flagged[0] != self.nonce:
-            found = invalid(self.records) if self.records is not self.saved else {}  # a saved version is valid
-            self.flagged = (self.nonce, found)
-        return self.flagged[1]
-
-    def columns(self) -> tuple[str, ...]:
-        """The editor's columns for ``records``, worked out once per editor build (a scan of every record)."""
-        if self.shown[0] != self.nonce:
-            self.shown = (self.nonce, editing.columns(self.records))
-        return self.shown[1]
-
-
-def invalid(records: list[Record]) -> dict[int, str]:
-    """``records``' invalid ones: {index: the reasons, joined}."""
-    found: dict[int, str] = {}
-    for p in validate.errors(validate.validate(records)):
-        found[p.record - 1] = f"{found[p.record - 1]}; {p.message}" if p.record - 1 in found else p.message
-    return found
 
 
 def init() -> None:
@@ -177,137 +145,6 @@ def _manage(info: store.DatasetInfo | None) -> None:
 
 
 
-# ---- the working copy ----------------------------------------------------------------------------
-
-@st.cache_resource
-def _tab_holders() -> dict[str, str]:
-    """{tab id: the session that holds it}, for the whole server process (tab ids are random: 48 bits)."""
-    return {}
-
-
-def _session_open(session_id: str) -> bool:
-    """Whether ``session_id`` is a browser tab still connected to this server (False outside a server: AppTest)."""
-    from streamlit.runtime import Runtime
-
-    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
-
-
-def claim_tab(given: object, session: str, holders: dict[str, str], is_open=_session_open) -> str:
-    """The tab id a new session takes: the one in its address (``given``) when it is well formed and no other open
-    session holds it (a reload: the reloaded tab's session is gone), else a new one. A browser's "Duplicate tab"
-    copies the address, ``?tab=`` included: the copy took the first tab's id, and each tab's unsaved edits replaced
-    the other's kept copy; it gets its own id, and is offered the first tab's edits as any other tab is."""
-    tab = given if isinstance(given, str) and re.fullmatch(r"[0-9a-f]{12}", given) else None
-    holder = holders.get(tab) if tab else None
-    if tab is None or (holder not in (None, session) and is_open(holder)):
-        tab = uuid.uuid4().hex[:12]
-    if len(holders) > 10_000:  # a long-running public app: forget the tabs whose sessions have ended
-        for old in [k for k, v in holders.items() if not is_open(v)]:
-            holders.pop(old, None)
-    holders[tab] = session
-    return tab
-
-
-def tab_id() -> str:
-    """This browser tab's id, kept in the page's address (``?tab=``), which a reload keeps and a new tab has not: a
-    reload gets its own unsaved edits back; another tab of the same workspace is offered them (``_offer``)."""
-    tab = st.session_state.get(TAB_ID)
-    if tab is None:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        ctx = get_script_run_ctx()
-        tab = claim_tab(st.query_params.get("tab"), ctx.session_id if ctx else "", _tab_holders())
-        st.session_state[TAB_ID] = tab
-    if st.query_params.get("tab") != tab:
-        st.query_params["tab"] = tab
-    return tab
-
-
-def _restore(info: store.DatasetInfo) -> Draft | None:
-    """The unsaved edits a session before this one kept for ``info`` (this tab, reloaded): back on screen, said so.
-    Another tab's (open beside this one, or closed since) are offered on the page instead (``_offer``), not taken
-    over. Based on an older version, a save is refused as any such save is, with the conflict panel."""
-    kept = editing.load_draft(info.id, tab_id())
-    if kept is None:
-        return None
-    base, saved, records = kept
-    return Draft(base=base, saved=saved, records=records, current=records, restored=True, kept=records)
-
-
-def draft(info: store.DatasetInfo) -> Draft:
-    """This session's working copy of ``info``; follows the latest version while it has no edits."""
-    drafts: dict[str, Draft] = st.session_state[DRAFTS]
-    latest = info.latest.version if info.latest else 0
-    d = drafts.get(info.id)
-    if d is None and (restored := _restore(info)) is not None:
-        d = drafts[info.id] = restored
-    if d is None or (d.base != latest and not d.dirty):
-        saved = store.load_version(info.id, latest) if latest else []
-        d = Draft(base=latest, saved=saved, records=saved, current=saved, nonce=(d.nonce + 1) if d else 0)
-        drafts[info.id] = d
-    # Another dataset's copy without edits (or a conflict) is dropped: it is read again from disk when opened. Each
-    # held a whole version (13.5 MB for a 3.9 MB file), kept for every dataset a session had opened: on a public
-    # app, that many copies per visitor on the one server.
-    conflicts = st.session_state.get(CONFLICTS, {})
-    for other in [k for k, o in drafts.items() if k != info.id and k not in conflicts and not o.dirty]:
-        del drafts[other]
-    return d
-
-
-def working_copy(info: store.DatasetInfo) -> tuple[list[Record], int]:
-    """(records on screen, the version they are based on): what another tab reviews and saves against."""
-    d = draft(info)
-    return d.current, d.base
-
-
-def working_records(dataset_id: str) -> list[Record] | None:
-    """The records on screen for ``dataset_id`` (unsaved edits included), or None before the page opened it."""
-    d = st.session_state.get(DRAFTS, {}).get(dataset_id)
-    return d.current if d else None
-
-
-def unsaved_summary(dataset_id: str) -> str | None:
-    """What the Dataset page holds unsaved for ``dataset_id`` in this session ("1 edited, 2 added"), or None: other
-    pages that read the saved version (Train) say so, rather than train on it as if the edits were in."""
-    d = st.session_state.get(DRAFTS, {}).get(dataset_id)
-    if d is None:  # after a browser reload, before the Dataset page was opened again: the edits kept in the workspace
-        # (this tab's when it is known, else the latest any tab kept)
-        tab = st.session_state.get(TAB_ID) or st.query_params.get("tab") or ""
-        kept_by = [k.tab for k in editing.kept_drafts(dataset_id)]
-        kept = editing.load_draft(dataset_id, tab if tab in kept_by else kept_by[0]) if kept_by else None
-        return editing.summary(editing.changes(kept[1], kept[2])) if kept else None
-    if not d.dirty:
-        return None
-    return editing.summary(editing.changes(d.saved, d.current))
-
-
-def replace_working_copy(dataset_id: str, records: list[Record]) -> None:
-    """Put ``records`` into the editor as unsaved changes (an import merged in, a review applied)."""
-    d: Draft = st.session_state[DRAFTS][dataset_id]
-    d.records = d.current = records
-    d.nonce += 1
-    keep(dataset_id, d)
-
-
-def keep(dataset_id: str, d: Draft) -> None:
-    """Keep ``d``'s unsaved edits in the workspace when they changed since last kept, so a browser reload does not
-    lose them; back at the saved version, the kept copy is removed. A workspace that cannot take it (full,
-    read-only) says so in one line: the edits are still on screen."""
-    if d.kept is d.current or (d.kept is None and not d.dirty) or d.kept == d.current:
-        return
-    try:
-        dropped = editing.save_draft(dataset_id, d.base, d.saved, d.current, tab_id())
-    except StudioError as exc:
-        st.warning(f"Your unsaved edits could not be kept for a browser reload ({exc}); save them to keep them.",
-                   icon=":material/warning:")
-        return
-    d.kept = d.current
-    if dropped:
-        st.warning(f"The unsaved changes {'another tab' if dropped == 1 else f'{dropped} other tabs'} left to this "
-                   f"dataset were dropped, the oldest: the workspace keeps those of "
-                   f"{editing.DRAFT_TABS} tabs per dataset.", icon=":material/tab_close:")
-
-
 def commit(info: store.DatasetInfo, records: list[Record], message: str) -> None:
     """Save ``records`` as the next version from another tab (e.g. a de-duplication review).
 
@@ -338,6 +175,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         st.info("No dataset selected: create one (button above) or import a file in the Import tab.")
         return
     d = draft(info)
+    keep_again_if_dropped(info, d)
     col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
     query = col_search.text_input("Search the records", key="dataset.search",
                                   placeholder="words of a question, answer or passage; edits to the shown rows are kept")
@@ -433,7 +271,7 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
             f"{editing.DRAFT_TABS} tabs per dataset; a tab beyond that drops the oldest.)", icon=":material/tab:")
     if st.button("Bring them here", key="dataset.draft.bring", icon=":material/move_down:"):
         old = st.session_state[DRAFTS].pop(info.id, None)
-        if editing.take_draft(info.id, latest.tab, tab_id()) and (restored := _restore(info)) is not None:
+        if editing.take_draft(info.id, latest.tab, tab_id()) and (restored := restore(info)) is not None:
             restored.nonce = old.nonce + 1 if old else 0  # a fresh editor on the edits brought in
             st.session_state[DRAFTS][info.id] = restored
         st.session_state[OFFERED_SUMMARY].pop(info.id, None)

@@ -678,6 +678,30 @@ def test_a_refusal_of_invalid_records_offers_the_command_s_own_way_to_leave_them
     assert not store.list_datasets() and not (tmp_path / "qa.json").exists() and not (tmp_path / "qa.csv").exists()
 
 
+def test_text_that_is_not_utf8_is_refused_naming_the_encoding_flag_of_the_command_that_was_run(tmp_path, capsys):
+    """create and validate take --encoding themselves: their refusal said to use dataset import --encoding instead;
+    each now says to run itself again with it (and that run reads the file). A reader that cannot be asked to (a
+    file exported as it is) still names the Dataset page and dataset import."""
+    src = tmp_path / "excel.csv"
+    src.write_bytes("question,answer\nWhat is a café?,A place for coffee\n".encode("cp1252"))
+    runs = {"dataset create": ["dataset", "create", "Excel FAQ", "--from", str(src)],
+            "dataset validate": ["dataset", "validate", str(src)],
+            "dataset import": ["dataset", "import", str(src), "--out", str(tmp_path / "qa.json")],
+            "dataset create --keep-invalid": ["dataset", "create", "Excel FAQ 2", "--from", str(src), "--keep-invalid"]}
+    for name, argv in runs.items():
+        command = name.removesuffix(" --keep-invalid")
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: Not UTF-8 text (line 2)") and err.count("\n") == 1, name
+        assert err.rstrip().endswith(f"run {command} again with --encoding windows-1252."), (name, err)
+        assert "dataset import" not in err or command == "dataset import", (name, err)
+        assert main([*argv, "--encoding", "windows-1252"]) == 0, name
+        capsys.readouterr()
+    assert main(["dataset", "export", str(src), "--out", str(tmp_path / "out.jsonl")]) == 2
+    assert capsys.readouterr().err.rstrip().endswith(
+        "import it on the Dataset page or with dataset import --encoding windows-1252.")
+
+
 def test_excel_s_windows_1252_csv_is_refused_by_default_and_read_with_encoding_windows_1252(tmp_path, capsys):
     """Excel's plain "CSV" on Windows is Windows-1252: the command line refused it and named only the Dataset page
     as a way to read it; --encoding windows-1252 (or cp1252, latin-1) reads it, saying so with the line to check."""

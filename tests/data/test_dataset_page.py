@@ -1219,6 +1219,45 @@ def test_a_fifth_tab_editing_one_dataset_drops_the_oldest_tabs_kept_edits_and_sa
     assert kept == ["Tab 1.", "Tab 2.", "Tab 3.", "Tab 4."]
 
 
+def test_a_tab_whose_kept_edits_a_fifth_tab_dropped_keeps_them_again_on_its_next_run_and_says_so():
+    """The oldest tab's kept edits were dropped unsaid: its edits stayed on screen, and a reload lost them. On its
+    next run it sees they are gone, keeps them again (dropping the now-oldest other tab's) and says so; its reload
+    then finds them."""
+    info = store.create_dataset("Mine", RECS)
+    tabs = []
+    for n in range(5):
+        tab = open_page()
+        tab.selectbox(key="dataset.picker").select(info.id).run()
+        edit(tab, edited={0: {"answer": f"Tab {n}."}})
+        tabs.append(tab)
+    first = tabs[0]
+    first.run()  # its next run (any click), its edits unchanged
+    assert [w for w in texts(first.warning) if "kept again" in w] == [
+        "This tab's unsaved changes were dropped from the workspace while other tabs kept theirs (it keeps those of 4 "
+        "tabs per dataset): kept again now, so a browser reload finds them. Save them to be sure."]
+    first.run()
+    assert not [w for w in texts(first.warning) if "kept again" in w]  # said once
+    kept = sorted(editing.load_draft(info.id, k.tab)[2][0]["answer"] for k in editing.kept_drafts(info.id))
+    assert kept == ["Tab 0.", "Tab 2.", "Tab 3.", "Tab 4."]
+    reloaded = reload_of(first)
+    reloaded.selectbox(key="dataset.picker").select(info.id).run()
+    assert reloaded.data_editor[0].value["answer"].tolist() == ["Tab 0.", "Eleven."]
+
+
+def test_a_tab_whose_kept_edits_another_tab_brought_in_does_not_keep_them_again():
+    info = store.create_dataset("Mine", RECS)
+    first = open_page()
+    first.selectbox(key="dataset.picker").select(info.id).run()
+    edit(first, edited={0: {"answer": "Forty-five minutes."}})
+    other = open_page()
+    other.selectbox(key="dataset.picker").select(info.id).run()
+    other.button(key="dataset.draft.bring").click().run()
+    first.run()
+    first.run()
+    assert not [w for w in texts(first.warning) if "kept again" in w]
+    assert [k.tab for k in editing.kept_drafts(info.id)] == [other.session_state["dataset.tab_id"]]
+
+
 def test_records_to_fix_from_dataset_create_keep_invalid_are_offered_on_the_page_and_marked(tmp_path):
     from studio.__main__ import main
 

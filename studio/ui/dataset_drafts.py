@@ -1,0 +1,218 @@
+"""The Dataset page's working copy: each dataset's unsaved edits in this session (``Draft``), kept in the workspace per
+browser tab so a reload finds them again (``keep``, ``restore``), and the tab's own id (``tab_id``).
+
+Session state: ``dataset.drafts`` (``{dataset_id: Draft}``), ``dataset.tab_id``; ``dataset.conflicts`` is read
+(a dataset with a refused save keeps its copy). The page's widgets are ``studio.ui.dataset``'s.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from studio.data import editing, store, validate
+from studio.errors import StudioError
+
+Record = dict[str, object]
+TAB_ID = "dataset.tab_id"  # this browser tab's id (``tab_id``)
+DRAFTS = "dataset.drafts"
+CONFLICTS = "dataset.conflicts"
+
+
+@dataclass
+class Draft:
+    """One dataset's working copy. ``records`` feeds the editor; ``current`` adds this run's edits."""
+
+    base: int  # the saved version the edits start from
+    saved: list[Record]  # that version's records
+    records: list[Record]  # working copy as of the last fold (page change, import, save)
+    current: list[Record] = field(default_factory=list)  # working copy including the editor's pending edits
+    nonce: int = 0  # part of the editor's key: bumped when ``records`` changes under it
+    view: tuple = ()  # (search, page) the editor was built for
+    flagged: tuple = (None, {})  # (nonce, {record index: its errors}) for the records the editor shows
+    shown: tuple = (None, editing.COLUMNS)  # (nonce, the editable columns): a Context column when some record has one
+    restored: bool = False  # its edits were kept in the workspace by a session before this one (a browser reload)
+    kept: list[Record] | None = None  # the working copy as last kept in the workspace (None: nothing kept yet)
+    handed_over: bool = False  # another tab brought the kept copy in ("Bring them here"): not kept again here
+
+    @property
+    def dirty(self) -> bool:
+        return self.current != self.saved
+
+    def to_fix(self) -> dict[int, str]:
+        """The working copy's invalid records (index: reason), worked out once per editor build."""
+        if self.flagged[0] != self.nonce:
+            found = invalid(self.records) if self.records is not self.saved else {}  # a saved version is valid
+            self.flagged = (self.nonce, found)
+        return self.flagged[1]
+
+    def columns(self) -> tuple[str, ...]:
+        """The editor's columns for ``records``, worked out once per editor build (a scan of every record)."""
+        if self.shown[0] != self.nonce:
+            self.shown = (self.nonce, editing.columns(self.records))
+        return self.shown[1]
+
+
+def invalid(records: list[Record]) -> dict[int, str]:
+    """``records``' invalid ones: {index: the reasons, joined}."""
+    found: dict[int, str] = {}
+    for p in validate.errors(validate.validate(records)):
+        found[p.record - 1] = f"{found[p.record - 1]}; {p.message}" if p.record - 1 in found else p.message
+    return found
+
+
+@st.cache_resource
+def _tab_holders() -> dict[str, str]:
+    """{tab id: the session that holds it}, for the whole server process (tab ids are random: 48 bits)."""
+    return {}
+
+
+def _session_open(session_id: str) -> bool:
+    """Whether ``session_id`` is a browser tab still connected to this server (False outside a server: AppTest)."""
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
+
+
+def claim_tab(given: object, session: str, holders: dict[str, str], is_open=_session_open) -> str:
+    """The tab id a new session takes: the one in its address (``given``) when it is well formed and no other open
+    session holds it (a reload: the reloaded tab's session is gone), else a new one. A browser's "Duplicate tab"
+    copies the address, ``?tab=`` included: the copy took the first tab's id, and each tab's unsaved edits replaced
+    the other's kept copy; it gets its own id, and is offered the first tab's edits as any other tab is."""
+    tab = given if isinstance(given, str) and re.fullmatch(r"[0-9a-f]{12}", given) else None
+    holder = holders.get(tab) if tab else None
+    if tab is None or (holder not in (None, session) and is_open(holder)):
+        tab = uuid.uuid4().hex[:12]
+    if len(holders) > 10_000:  # a long-running public app: forget the tabs whose sessions have ended
+        for old in [k for k, v in holders.items() if not is_open(v)]:
+            holders.pop(old, None)
+    holders[tab] = session
+    return tab
+
+
+def tab_id() -> str:
+    """This browser tab's id, kept in the page's address (``?tab=``), which a reload keeps and a new tab has not: a
+    reload gets its own unsaved edits back; another tab of the same workspace is offered them (``_offer``)."""
+    tab = st.session_state.get(TAB_ID)
+    if tab is None:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        tab = claim_tab(st.query_params.get("tab"), ctx.session_id if ctx else "", _tab_holders())
+        st.session_state[TAB_ID] = tab
+    if st.query_params.get("tab") != tab:
+        st.query_params["tab"] = tab
+    return tab
+
+
+def restore(info: store.DatasetInfo) -> Draft | None:
+    """The unsaved edits a session before this one kept for ``info`` (this tab, reloaded): back on screen, said so.
+    Another tab's (open beside this one, or closed since) are offered on the page instead (``_offer``), not taken
+    over. Based on an older version, a save is refused as any such save is, with the conflict panel."""
+    kept = editing.load_draft(info.id, tab_id())
+    if kept is None:
+        return None
+    base, saved, records = kept
+    return Draft(base=base, saved=saved, records=records, current=records, restored=True, kept=records)
+
+
+def draft(info: store.DatasetInfo) -> Draft:
+    """This session's working copy of ``info``; follows the latest version while it has no edits."""
+    drafts: dict[str, Draft] = st.session_state[DRAFTS]
+    latest = info.latest.version if info.latest else 0
+    d = drafts.get(info.id)
+    if d is None and (restored := restore(info)) is not None:
+        d = drafts[info.id] = restored
+    if d is None or (d.base != latest and not d.dirty):
+        saved = store.load_version(info.id, latest) if latest else []
+        d = Draft(base=latest, saved=saved, records=saved, current=saved, nonce=(d.nonce + 1) if d else 0)
+        drafts[info.id] = d
+    # Another dataset's copy without edits (or a conflict) is dropped: it is read again from disk when opened. Each
+    # held a whole version (13.5 MB for a 3.9 MB file), kept for every dataset a session had opened: on a public
+    # app, that many copies per visitor on the one server.
+    conflicts = st.session_state.get(CONFLICTS, {})
+    for other in [k for k, o in drafts.items() if k != info.id and k not in conflicts and not o.dirty]:
+        del drafts[other]
+    return d
+
+
+def working_copy(info: store.DatasetInfo) -> tuple[list[Record], int]:
+    """(records on screen, the version they are based on): what another tab reviews and saves against."""
+    d = draft(info)
+    return d.current, d.base
+
+
+def working_records(dataset_id: str) -> list[Record] | None:
+    """The records on screen for ``dataset_id`` (unsaved edits included), or None before the page opened it."""
+    d = st.session_state.get(DRAFTS, {}).get(dataset_id)
+    return d.current if d else None
+
+
+def unsaved_summary(dataset_id: str) -> str | None:
+    """What the Dataset page holds unsaved for ``dataset_id`` in this session ("1 edited, 2 added"), or None: other
+    pages that read the saved version (Train) say so, rather than train on it as if the edits were in."""
+    d = st.session_state.get(DRAFTS, {}).get(dataset_id)
+    if d is None:  # after a browser reload, before the Dataset page was opened again: the edits kept in the workspace
+        # (this tab's when it is known, else the latest any tab kept)
+        tab = st.session_state.get(TAB_ID) or st.query_params.get("tab") or ""
+        kept_by = [k.tab for k in editing.kept_drafts(dataset_id)]
+        kept = editing.load_draft(dataset_id, tab if tab in kept_by else kept_by[0]) if kept_by else None
+        return editing.summary(editing.changes(kept[1], kept[2])) if kept else None
+    if not d.dirty:
+        return None
+    return editing.summary(editing.changes(d.saved, d.current))
+
+
+def replace_working_copy(dataset_id: str, records: list[Record]) -> None:
+    """Put ``records`` into the editor as unsaved changes (an import merged in, a review applied)."""
+    d: Draft = st.session_state[DRAFTS][dataset_id]
+    d.records = d.current = records
+    d.nonce += 1
+    keep(dataset_id, d)
+
+
+def keep(dataset_id: str, d: Draft) -> None:
+    """Keep ``d``'s unsaved edits in the workspace when they changed since last kept, so a browser reload does not
+    lose them; back at the saved version, the kept copy is removed. A workspace that cannot take it (full,
+    read-only) says so in one line: the edits are still on screen."""
+    if d.kept is d.current or (d.kept is None and not d.dirty) or d.kept == d.current:
+        return
+    try:
+        dropped = editing.save_draft(dataset_id, d.base, d.saved, d.current, tab_id())
+    except StudioError as exc:
+        st.warning(f"Your unsaved edits could not be kept for a browser reload ({exc}); save them to keep them.",
+                   icon=":material/warning:")
+        return
+    d.kept = d.current
+    d.handed_over = False
+    if dropped:
+        st.warning(f"The unsaved changes {'another tab' if dropped == 1 else f'{dropped} other tabs'} left to this "
+                   f"dataset were dropped, the oldest: the workspace keeps those of "
+                   f"{editing.DRAFT_TABS} tabs per dataset.", icon=":material/tab_close:")
+
+
+def keep_again_if_dropped(info: store.DatasetInfo, d: Draft) -> None:
+    """This tab's kept unsaved edits dropped meanwhile by a fifth tab keeping its own (``editing.DRAFT_TABS``): a
+    reload would have lost them, unsaid. Kept again now, said in one line (the oldest other tab's are dropped in
+    turn, and that tab is told on its own next run). Edits another tab brought in ("Bring them here") are that
+    tab's now: not kept again here until this tab edits them again."""
+    if (not d.dirty or d.kept is None or d.handed_over
+            or editing.draft_stamp(info.id, tab_id()) is not None):
+        return
+    try:
+        if not store.dataset_path(info.id).is_dir():
+            return  # the dataset was deleted meanwhile: nothing to keep the edits beside
+    except StudioError:
+        return
+    if editing.draft_taken(info.id, tab_id()):
+        d.handed_over = True
+        return
+    d.kept = None
+    keep(info.id, d)
+    if d.kept is not None:
+        st.warning("This tab's unsaved changes were dropped from the workspace while other tabs kept theirs (it keeps "
+                   f"those of {editing.DRAFT_TABS} tabs per dataset): kept again now, so a browser reload finds them. "
+                   "Save them to be sure.", icon=":material/tab_close:")
