@@ -148,18 +148,21 @@ class BackendSpec:
     fast_decoding: bool = False  # local chat only: static KV cache + compiled decoding step (studio.models.fast_decoding)
 
     def __post_init__(self) -> None:
+        # trimmed once, where every base URL comes in (command line, sidebar, kept settings, evaluation): a line
+        # break or spaces pasted with it split its errors over two lines and were sent with each request
+        object.__setattr__(self, "base_url", (self.base_url or "").strip())
         if self.kind not in BACKEND_KINDS:
             raise BackendError(f"Unknown backend {self.kind!r}: choose local, provider or openai.")
         if not (self.model or "").strip():
             raise BackendError("No model chosen: enter a model id (or a local folder or training run for a local model).")
         if self.quantization not in (None, "4bit", "8bit"):
             raise BackendError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
-        if self.kind == "openai" and not self.base_url.strip().startswith(("http://", "https://")):
+        if self.kind == "openai" and not self.base_url.startswith(("http://", "https://")):
             raise BackendError(
                 f"The base URL must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1), not {self.base_url!r}."
             )
         if self.kind == "openai" and not _reachable_form(self.base_url):
-            raise BackendError(f"The base URL {self.base_url.strip()[:80]!r} names no host and port a client can reach: "
+            raise BackendError(f"The base URL {self.base_url[:80]!r} names no host and port a client can reach: "
                                "check them (e.g. http://127.0.0.1:8000/v1 or http://[::1]:8000/v1).")
         if self.kind == "provider" and "://" in self.model and not (
                 self.model.strip().lower().startswith("https://") and hf_host(self.model)):
@@ -177,10 +180,10 @@ class BackendSpec:
         if self.fast_decoding and (self.kind != "local" or self.task != "chat"):
             raise BackendError("Fast decoding is for local models that generate: an API model or an extractive one "
                                "decodes elsewhere or not at all; turn it off.")
-        if self.base_url.strip() and self.kind == "provider" and not self.base_url.strip().startswith(("http://", "https://")):
+        if self.base_url and self.kind == "provider" and not self.base_url.startswith(("http://", "https://")):
             raise BackendError(f"The endpoint URL must start with http:// or https://, not {self.base_url!r}.")
-        if self.base_url.strip() and self.kind == "provider" and not _reachable_form(self.base_url):
-            raise BackendError(f"The endpoint URL {self.base_url.strip()[:80]!r} names no host and port a client can "
+        if self.base_url and self.kind == "provider" and not _reachable_form(self.base_url):
+            raise BackendError(f"The endpoint URL {self.base_url[:80]!r} names no host and port a client can "
                                "reach: check them.")
 
     @classmethod
@@ -194,7 +197,7 @@ class BackendSpec:
             return cls(kind="provider", model=parsed.name, provider=provider or "auto", base_url=qa_endpoint or "",
                        task="extractive")
         if parsed.kind == "api":
-            if base_url:
+            if base_url and base_url.strip():
                 return cls(kind="openai", model=parsed.name, base_url=base_url)
             return cls(kind="provider", model=parsed.name, provider=provider or "auto")
         return cls(kind="local", model=str(parsed), quantization=quantization,
@@ -204,7 +207,7 @@ class BackendSpec:
     def by_url(self) -> bool:
         """An Inference Providers spec that names an address (an endpoint URL, or a model id that is one):
         a Hugging Face host may still be anyone's server (a Space, a custom Inference Endpoint)."""
-        return self.kind == "provider" and bool(self.base_url.strip() or "://" in self.model)
+        return self.kind == "provider" and bool(self.base_url or "://" in self.model)
 
     @property
     def label(self) -> str:

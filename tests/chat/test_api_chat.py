@@ -293,6 +293,35 @@ def test_cli_chat_a_base_url_that_cannot_parse_says_what_to_check(url, tmp_path)
     assert BackendSpec(kind="openai", model="m", base_url="http://[::1]:8000/v1")  # IPv6 in brackets is a host
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/v1\n", "  http://127.0.0.1:{port}/v1 \r\n"])
+def test_cli_chat_a_base_url_pasted_with_a_line_break_or_spaces_is_trimmed(url, tmp_path):
+    """The line break went into the request and split the error over two lines: "Cannot reach http://...\n: check"."""
+    import os
+    import subprocess
+    import sys
+
+    from chat_servers import free_port
+
+    port = free_port()
+    out = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", url.format(port=port), "--model", "m",
+                          "hello"], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2], env={**os.environ, "STUDIO_HOME": str(tmp_path)})
+    assert out.returncode == 2 and not out.stdout
+    assert out.stderr == f"error: Cannot reach http://127.0.0.1:{port}/v1: check the URL, that the server runs, and " \
+        "the network.\n", out.stderr
+
+
+def test_a_base_url_is_trimmed_wherever_it_comes_in():
+    """The sidebar, kept settings and an evaluation's settings build the same spec: each gets the trimmed URL."""
+    from studio.evaluate.config import EvalConfig
+
+    spec = BackendSpec.from_dict({"kind": "openai", "model": "m", "base_url": " http://127.0.0.1:8000/v1\n"})
+    assert spec.base_url == "http://127.0.0.1:8000/v1" and spec.label == "m @ http://127.0.0.1:8000/v1"
+    cfg = EvalConfig(models=("api:m",), dataset_file="q.jsonl", api_base_url="\thttp://127.0.0.1:8000/v1 \n")
+    assert cfg.api_base_url == "http://127.0.0.1:8000/v1"
+    assert BackendSpec.for_model("api:m", base_url=cfg.api_base_url).base_url == "http://127.0.0.1:8000/v1"
+
+
 @pytest.mark.parametrize("model", ["http://127.0.0.1:8000/v1", " HTTPS://huggingface.co.example.org/v1",
                                    "http://my-endpoint.endpoints.huggingface.cloud", "https://evil.example/huggingface.co"])
 def test_a_url_that_is_not_hugging_face_s_is_no_provider_model_id(model):
