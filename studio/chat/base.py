@@ -12,9 +12,9 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlparse, urlsplit
 
 from studio import settings
-from studio.data.validate import shows
 from studio.errors import BackendError, ModelSpecError
 from studio.models.spec import ModelSpec, parse_spec
+from studio.models.text import shows
 from studio.settings import setting
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
