@@ -63,6 +63,7 @@ if busy:  # the same reading that disabled the inputs: an answer that ends meanw
     chat_ui.live_answers()
 chat_ui.left_out()
 
+chat_ui.put_back()
 question = st.chat_input("Ask something", disabled=busy or not ready, key="chat.input")
 if not ready and not busy:
     chat_ui.why_input_is_off()

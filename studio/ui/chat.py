@@ -526,6 +526,10 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
         st.session_state["chat.refused"] = ("Not sent: the message has only spaces, line breaks or invisible characters. "
                                             "Type a question.")
         return
+    if why := chat.too_long(question):  # kept out of the conversation, and put back in the input to cut
+        st.session_state["chat.refused"] = f"Not sent: {why} It is back in the input."
+        st.session_state["chat.put_back"] = question
+        return
     try:  # a public app's own token serves a few hosted-model requests a minute per visitor
         ui.spend_inference(sum(1 for s in specs if s.kind == "provider" and not s.by_url))  # by_url: not on its token
     except StudioError as exc:  # said under the conversation, by the input, with the question it did not send
@@ -545,6 +549,12 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
     _ANSWERING[asked["id"]] = lambda: alive() and any(not job.done for job in jobs)
     save(lambda turns: turns.append(dict(asked)))  # kept even where the tab is reloaded before its answer ends
     stop_with_the_tab(jobs)
+
+
+def put_back() -> None:
+    """A question refused as too long back in the input (before it is drawn), so the text typed is not lost."""
+    if (question := st.session_state.pop("chat.put_back", None)) is not None:
+        st.session_state["chat.input"] = question
 
 
 def _tab_alive() -> Callable[[], bool]:
