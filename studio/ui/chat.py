@@ -239,11 +239,9 @@ def _pick_up(first: bool) -> None:
     if first:  # this tab opens this workspace's conversation (a new session, or a token given mid-session)
         if turns and not had:
             st.session_state["chat.messages"] = turns
-        elif turns and had:  # the one the tab had is in it where it moved in with the tab's work; else it goes after
-            def asked(ts: list[dict[str, Any]]) -> set:
-                return {t.get("id") or t.get("content") for t in ts if t.get("role") == "user"}
-
-            st.session_state["chat.messages"] = turns if asked(turns) & asked(had) else [*turns, *had]
+        elif turns and had:  # the tab's exchanges go after it, but those that moved in with the tab's work: by
+            # question id, or (saved before ids) by question and answers; "hi" in both was not enough
+            st.session_state["chat.messages"] = [*turns, *saved.unmatched(had, turns)]
     else:
         st.session_state["chat.messages"] = turns
         if had and not turns and not note:
