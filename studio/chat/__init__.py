@@ -31,6 +31,7 @@ from studio.chat.base import (
     Credentials,
     Message,
     StreamStats,
+    TooSlowError,
     blank,
     build_messages,
     complete,
@@ -42,7 +43,7 @@ from studio.errors import HubUnreachableError
 
 __all__ = [
     "BACKEND_KINDS", "BACKEND_LABELS", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS", "UNANSWERED",
-    "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats",
+    "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats", "TooSlowError",
     "OFFLINE_REMEDY", "blank", "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend",
     "offline_remedy", "stop_when_gone", "too_long", "validate_messages",
 ]

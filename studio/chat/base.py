@@ -57,9 +57,29 @@ BACKEND_LABELS = {
 }
 
 
-RAISE_TIMEOUT = ("raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; Evaluate: API timeout (s) under "
-                 "Settings; the command line: --timeout for chat, --api-timeout for evaluate)")
-"""Where a model too slow for its timeout is given more: Chat's and Evaluate's (an API model, a local judge)."""
+RAISE_TIMEOUT = "raise Timeout (s) under Sampling in the sidebar"
+"""Where the Chat page (passage mode too) gives a model too slow for its timeout more time."""
+RAISE_TIMEOUT_FLAG = "raise --timeout"
+"""The same on the command line: ``python -m studio chat`` and ``passage`` take it."""
+
+
+class TooSlowError(BackendError):
+    """A model that gave nothing within its timeout, and where to give it more, in the words of where it was asked:
+    its text names the Chat page's setting, ``command_line`` the flag (which ``python -m studio`` prints instead),
+    ``saying(remedy)`` another place's (an evaluation's report: Evaluate's setting and flag). One text named every
+    surface's: the Chat page named Evaluate's setting and flags, the command line a sidebar it has not got."""
+
+    def __init__(self, before: str, after: str = ""):
+        self.before, self.after = before, after
+        super().__init__(self.saying(RAISE_TIMEOUT))
+        self.command_line = self.saying(RAISE_TIMEOUT_FLAG)
+
+    def saying(self, remedy: str) -> str:
+        """The text with ``remedy`` as what to raise."""
+        return f"{self.before}{remedy}{self.after}"
+
+    def __reduce__(self) -> tuple:  # rebuilt from its parts, not from the page's text
+        return type(self), (self.before, self.after)
 
 
 @dataclass(frozen=True)

@@ -151,8 +151,9 @@ def test_bad_responses_are_errors_never_empty_answers(faults, mode, pattern):
 
 def test_a_silent_server_times_out(faults):
     t0 = time.perf_counter()
-    with pytest.raises(BackendError, match="did not answer within the timeout"):
+    with pytest.raises(BackendError, match="did not answer within the timeout") as err:
         backend(faults, "silent").complete(ASK, ChatParams(timeout_s=1))
+    assert str(err.value).endswith("Try again, or raise Timeout (s) under Sampling in the sidebar.")  # the page's words
     assert time.perf_counter() - t0 < 5 and faults.hits["silent"] == 1  # a timeout is not retried
 
 
@@ -238,6 +239,8 @@ def test_cli_chat_timeout_bounds_the_whole_wait(faults, tmp_path):
                          env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "3 s" in out.stderr
     assert time.monotonic() - t0 < 15
+    # the command line's own remedy: it named the Chat page's sidebar and Evaluate's settings, which it has not got
+    assert out.stderr.endswith(": no answer came within 3 s. Try again, or raise --timeout.\n"), out.stderr
 
 
 def test_cli_chat_refuses_a_message_of_invisible_characters(faults, tmp_path):
