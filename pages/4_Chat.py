@@ -5,34 +5,34 @@ import streamlit as st
 
 from studio import device, ui
 from studio.ui import chat as chat_ui
-from studio.ui import pages
+from studio.ui import chat_saved, chat_settings, pages
 from studio.ui import passage as passage_ui
 
 ui.page_setup(pages.CHAT.title)
 chat_ui.init()
 passage_ui.init()
 chat_ui.collect_finished()
-busy = chat_ui.streaming() or passage_ui.running()
+busy = chat_saved.streaming() or passage_ui.running()
 
 with st.sidebar:
     mode = passage_ui.mode_switch(busy)
     st.header("Model")
-    pick = chat_ui.backend_picker if mode == passage_ui.CONVERSATION else passage_ui.model_slot
+    pick = chat_settings.backend_picker if mode == passage_ui.CONVERSATION else passage_ui.model_slot
     spec = pick("a", busy)
     compare = ui.kept(st.toggle, "Compare with a second model", "chat.compare", False, disabled=busy)
     spec_b = None
     if compare:
         st.subheader("Second model")
         spec_b = pick("b", busy)
-    (chat_ui.token_fields if mode == passage_ui.CONVERSATION else passage_ui.token_fields)([spec, spec_b])
+    (chat_settings.token_fields if mode == passage_ui.CONVERSATION else passage_ui.token_fields)([spec, spec_b])
     with st.expander("System prompt", expanded=mode == passage_ui.CONVERSATION):
-        system = chat_ui.system_prompt(busy, spec)
+        system = chat_settings.system_prompt(busy, spec)
     with st.expander("Sampling"):
-        params = chat_ui.params_panel(busy)
-    chat_ui.local_models_panel()
+        params = chat_settings.params_panel(busy)
+    chat_settings.local_models_panel()
 if params is not None:  # the models by slot: passage mode's apart from the conversation's
     where = "" if mode == passage_ui.CONVERSATION else "passage."
-    chat_ui.remember(params, {f"{where}a": spec, f"{where}b": spec_b}, compare, mode)
+    chat_settings.remember(params, {f"{where}a": spec, f"{where}b": spec_b}, compare, mode)
 
 st.title(pages.CHAT.title)
 if device.capabilities().api_only:
@@ -63,16 +63,17 @@ if busy:  # the same reading that disabled the inputs: an answer that ends meanw
     chat_ui.live_answers()
 chat_ui.left_out()
 
+chat_ui.put_back()
 question = st.chat_input("Ask something", disabled=busy or not ready, key="chat.input")
 if not ready and not busy:
-    chat_ui.why_input_is_off()
+    chat_settings.why_input_is_off()
 if question and ready:
     chat_ui.ask(question, system, specs, params)
     st.rerun()
 
 c1, c2 = st.columns([1, 2])
 if c1.button("Clear conversation", icon=":material/delete:", disabled=busy or not st.session_state["chat.messages"]):
-    chat_ui.clear()
+    chat_saved.clear()
     st.rerun()
 with c2:
     chat_ui.export_buttons(spec, params, spec_b if compare else None)

@@ -197,6 +197,10 @@ def test_one_rule_for_a_text_a_person_sees():
                 if "'Cf'" in body and "isspace" in body:
                     defined.append(f"{name}.{node.name}")
     assert defined == ["studio.models.text.shows"]
+    sources = {(name, node.module) for name, path in MODULES.items() for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.ImportFrom) and any(a.name == "shows" for a in node.names)}
+    assert {"studio.chat.base", "studio.data.validate"} <= {name for name, _ in sources}
+    assert {source for _, source in sources} == {"studio.models.text"}, sources  # from its home, not through a re-export
 
     from studio.data import validate
     from studio.errors import StudioError

@@ -28,12 +28,12 @@ from typing import Any
 
 from studio.chat import openai_stream, saved
 from studio.chat.base import (
-    RAISE_TIMEOUT,
     BackendBase,
     BackendSpec,
     ChatParams,
     Message,
     StreamStats,
+    TooSlowError,
     validate_messages,
 )
 from studio.errors import BackendError, MissingTokenError, NetworkError
@@ -213,9 +213,9 @@ class ApiBackend(BackendBase):
 
         model, where = self.spec.model, (self.spec.base_url or "Hugging Face Inference Providers")
         if isinstance(exc, InferenceTimeoutError):  # not retried: a silent server would cost minutes
-            return BackendError(f"{where} did not answer within the timeout: try again, or {RAISE_TIMEOUT}.")
+            return TooSlowError(f"{where} did not answer within the timeout: try again, or ", ".")
         if isinstance(exc, openai_stream.StreamTimeout):  # not retried either
-            return BackendError(f"{where}: {exc.what}. Try again, or {RAISE_TIMEOUT}.")
+            return TooSlowError(f"{where}: {exc.what}. Try again, or ", ".")
         if isinstance(exc, openai_stream.StreamCut):
             return BackendError(f"{where} closed the stream before the answer finished: try again.")
         if isinstance(exc, openai_stream.NotChatEvent):

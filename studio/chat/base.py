@@ -12,9 +12,10 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlparse, urlsplit
 
 from studio import settings
-from studio.data.validate import shows
 from studio.errors import BackendError, ModelSpecError
+from studio.models.extractive import MAX_PASSAGE_CHARS
 from studio.models.spec import ModelSpec, parse_spec
+from studio.models.text import shows
 from studio.settings import setting
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
@@ -56,9 +57,29 @@ BACKEND_LABELS = {
 }
 
 
-RAISE_TIMEOUT = ("raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; Evaluate: API timeout (s) under "
-                 "Settings; the command line: --timeout for chat, --api-timeout for evaluate)")
-"""Where a model too slow for its timeout is given more: Chat's and Evaluate's (an API model, a local judge)."""
+RAISE_TIMEOUT = "raise Timeout (s) under Sampling in the sidebar"
+"""Where the Chat page (passage mode too) gives a model too slow for its timeout more time."""
+RAISE_TIMEOUT_FLAG = "raise --timeout"
+"""The same on the command line: ``python -m studio chat`` and ``passage`` take it."""
+
+
+class TooSlowError(BackendError):
+    """A model that gave nothing within its timeout, and where to give it more, in the words of where it was asked:
+    its text names the Chat page's setting, ``command_line`` the flag (which ``python -m studio`` prints instead),
+    ``saying(remedy)`` another place's (an evaluation's report: Evaluate's setting and flag). One text named every
+    surface's: the Chat page named Evaluate's setting and flags, the command line a sidebar it has not got."""
+
+    def __init__(self, before: str, after: str = ""):
+        self.before, self.after = before, after
+        super().__init__(self.saying(RAISE_TIMEOUT))
+        self.command_line = self.saying(RAISE_TIMEOUT_FLAG)
+
+    def saying(self, remedy: str) -> str:
+        """The text with ``remedy`` as what to raise."""
+        return f"{self.before}{remedy}{self.after}"
+
+    def __reduce__(self) -> tuple:  # rebuilt from its parts, not from the page's text
+        return type(self), (self.before, self.after)
 
 
 @dataclass(frozen=True)
@@ -148,18 +169,21 @@ class BackendSpec:
     fast_decoding: bool = False  # local chat only: static KV cache + compiled decoding step (studio.models.fast_decoding)
 
     def __post_init__(self) -> None:
+        # trimmed once, where every base URL comes in (command line, sidebar, kept settings, evaluation): a line
+        # break or spaces pasted with it split its errors over two lines and were sent with each request
+        object.__setattr__(self, "base_url", (self.base_url or "").strip())
         if self.kind not in BACKEND_KINDS:
             raise BackendError(f"Unknown backend {self.kind!r}: choose local, provider or openai.")
         if not (self.model or "").strip():
             raise BackendError("No model chosen: enter a model id (or a local folder or training run for a local model).")
         if self.quantization not in (None, "4bit", "8bit"):
             raise BackendError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
-        if self.kind == "openai" and not self.base_url.strip().startswith(("http://", "https://")):
+        if self.kind == "openai" and not self.base_url.startswith(("http://", "https://")):
             raise BackendError(
                 f"The base URL must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1), not {self.base_url!r}."
             )
         if self.kind == "openai" and not _reachable_form(self.base_url):
-            raise BackendError(f"The base URL {self.base_url.strip()[:80]!r} names no host and port a client can reach: "
+            raise BackendError(f"The base URL {self.base_url[:80]!r} names no host and port a client can reach: "
                                "check them (e.g. http://127.0.0.1:8000/v1 or http://[::1]:8000/v1).")
         if self.kind == "provider" and "://" in self.model and not (
                 self.model.strip().lower().startswith("https://") and hf_host(self.model)):
@@ -177,10 +201,10 @@ class BackendSpec:
         if self.fast_decoding and (self.kind != "local" or self.task != "chat"):
             raise BackendError("Fast decoding is for local models that generate: an API model or an extractive one "
                                "decodes elsewhere or not at all; turn it off.")
-        if self.base_url.strip() and self.kind == "provider" and not self.base_url.strip().startswith(("http://", "https://")):
+        if self.base_url and self.kind == "provider" and not self.base_url.startswith(("http://", "https://")):
             raise BackendError(f"The endpoint URL must start with http:// or https://, not {self.base_url!r}.")
-        if self.base_url.strip() and self.kind == "provider" and not _reachable_form(self.base_url):
-            raise BackendError(f"The endpoint URL {self.base_url.strip()[:80]!r} names no host and port a client can "
+        if self.base_url and self.kind == "provider" and not _reachable_form(self.base_url):
+            raise BackendError(f"The endpoint URL {self.base_url[:80]!r} names no host and port a client can "
                                "reach: check them.")
 
     @classmethod
@@ -194,7 +218,7 @@ class BackendSpec:
             return cls(kind="provider", model=parsed.name, provider=provider or "auto", base_url=qa_endpoint or "",
                        task="extractive")
         if parsed.kind == "api":
-            if base_url:
+            if base_url and base_url.strip():
                 return cls(kind="openai", model=parsed.name, base_url=base_url)
             return cls(kind="provider", model=parsed.name, provider=provider or "auto")
         return cls(kind="local", model=str(parsed), quantization=quantization,
@@ -204,7 +228,7 @@ class BackendSpec:
     def by_url(self) -> bool:
         """An Inference Providers spec that names an address (an endpoint URL, or a model id that is one):
         a Hugging Face host may still be anyone's server (a Space, a custom Inference Endpoint)."""
-        return self.kind == "provider" and bool(self.base_url.strip() or "://" in self.model)
+        return self.kind == "provider" and bool(self.base_url or "://" in self.model)
 
     @property
     def label(self) -> str:
@@ -325,6 +349,19 @@ def blank(text: str | None) -> bool:
     return not shows(text or "")
 
 
+MAX_QUESTION_CHARS = MAX_PASSAGE_CHARS
+"""The longest question Chat sends, as long as a passage may be (~250,000 tokens: beyond any model's window). A
+conversation keeps every question, rewrites it at each save and draws it at each run: a 2 MB paste stayed in it."""
+
+
+def too_long(question: str) -> str:
+    """Why ``question`` is too long to send, in one line; "" when it is not."""
+    if len(question) <= MAX_QUESTION_CHARS:
+        return ""
+    return (f"the message is {len(question):,} characters, more than the {MAX_QUESTION_CHARS:,} a question may hold "
+            "(no model reads that much): keep only the part the question is about.")
+
+
 CHARS_PER_TOKEN = 64
 """Most characters one new token adds (a token is a few characters, a long one a few dozen): an answer longer than
 ``max_new_tokens`` times this comes from a server that ignores max tokens (a broken or hostile one may stream without
@@ -383,6 +420,8 @@ def validate_messages(messages: Sequence[Message]) -> list[Message]:
         raise BackendError("Nothing to answer: the conversation must end with a user message.")
     if blank(clean[-1]["content"]):
         raise BackendError("The message is empty (only spaces, line breaks or invisible characters): type a question first.")
+    if why := too_long(clean[-1]["content"]):
+        raise BackendError(why[0].upper() + why[1:])
     return clean
 
 

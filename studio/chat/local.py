@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from studio.chat.base import (
-    RAISE_TIMEOUT,
     BackendBase,
     BackendSpec,
     ChatParams,
     Message,
     StreamStats,
+    TooSlowError,
     validate_messages,
 )
 from studio.errors import BackendError, StudioError
@@ -346,15 +346,14 @@ class LocalBackend(BackendBase):
     def _too_slow(self, params: ChatParams, stats: StreamStats, waited: float, reading: float,
                   prompt_len: int) -> BackendError:
         """What to do when no token came in time: before the first one, the prompt's length is the likely cause."""
-        where = RAISE_TIMEOUT  # a local judge of an evaluation is given more time in Evaluate's settings
         spec = self.loaded.ref.spec
         if stats.tokens:  # "no token" beside "first token 69.99 s · 1 token" read as a contradiction: say "new"
-            return BackendError(f"{spec} produced no new token for {waited:.0f} s: it is too slow on this device; "
-                                f"{where}, lower max tokens, or use a smaller model.")
-        return BackendError(
+            return TooSlowError(f"{spec} produced no new token for {waited:.0f} s: it is too slow on this device; ",
+                                ", lower max tokens, or use a smaller model.")
+        return TooSlowError(
             f"{spec} produced no token for {waited:.0f} s (the {params.timeout_s:.0f} s timeout plus "
             f"{f'{reading:.0f} s' if reading >= 1 else 'under 1 s'} to read its {prompt_len:,}-token prompt): it is too slow on this device "
-            f"for this question; {where}, ask a shorter question or clear the conversation, or use a smaller model.")
+            "for this question; ", ", ask a shorter question or clear the conversation, or use a smaller model.")
 
     def _prefill(self, kwargs: dict[str, Any], stopped: Callable[[], bool]) -> bool:
         """Read a long prompt, all but its last token, into a KV cache ``PREFILL_CHUNK`` tokens at a time, looking at

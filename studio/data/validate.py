@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from studio.data.display import plural
 from studio.errors import DatasetValidationError
-from studio.models.text import shows  # noqa: F401 - the one rule; chat and the checks below use it
+from studio.models.text import shows  # the one rule (studio.models.text); the checks below use it
 
 __all__ = ["Checked", "NotAnObject", "Problem", "Rules", "check", "ensure_valid", "errors", "merged", "plural", "refusal",
            "split_valid", "validate", "warnings"]

@@ -74,6 +74,8 @@ class EvalConfig:
         if not (self.run_id or self.dataset_id or self.dataset_file):
             raise StudioError("No questions chosen: pick a training run's held-out split, a dataset or a file.")
         settings.check(self, StudioError)  # every bound in the fields' metadata
+        for name in ("api_base_url", "qa_endpoint"):  # a pasted line break or spaces: trimmed, as BackendSpec does
+            object.__setattr__(self, name, (getattr(self, name) or "").strip() or None)
         if self.api_base_url and not self.api_base_url.startswith(("http://", "https://")):  # said before a job starts
             raise StudioError("The base URL for api: models must start with http:// or https:// (e.g. "
                               f"http://127.0.0.1:8000/v1), not {self.api_base_url!r}.")

@@ -216,7 +216,7 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
         for entry in result.models:  # the models Stop came before never started
             _not_run(entry, result.rows)
     except StudioError as exc:
-        result.status, result.error = "failed", str(exc)
+        result.status, result.error = "failed", _reason(exc)
     except Exception as exc:  # a bug: keep the partial result and say what broke, in one line
         result.status, result.error = "failed", f"Unexpected error: {type(exc).__name__}: {exc}"[:500]
     result.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -261,6 +261,18 @@ def _evaluate(config: EvalConfig, result: EvalResult, creds, saver: live_state.S
         _add_similarity(result)
     if config.judge:
         _run_judge(config, result, creds, lambda n, stage: saver.step(done + n, total, stage), cancel)
+
+
+RAISE_API_TIMEOUT = "raise API timeout (s) under Settings on the Evaluate page (--api-timeout on the command line)"
+"""Where an evaluation gives its API models and a local judge more time: a report is read on the page and in its
+file, and an evaluation is run again from either, so it names both."""
+
+
+def _reason(exc: StudioError) -> str:
+    """A failure as a report keeps it: a timeout in Evaluate's words (the chat backend's name Chat's setting)."""
+    from studio.chat import TooSlowError
+
+    return exc.saying(RAISE_API_TIMEOUT) if isinstance(exc, TooSlowError) else str(exc)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -327,7 +339,7 @@ def _run_extractive(entry: ModelEntry, rows: list[QuestionRow], backend, config:
                 if cancel.event.is_set():  # Stop closed the request (or ended a wait for a busy service): no answer
                     row.fail(label, stopping.INTERRUPTED)
                 else:
-                    row.fail(label, str(exc) if isinstance(exc, StudioError) else _first_line(exc))
+                    row.fail(label, _reason(exc) if isinstance(exc, StudioError) else _first_line(exc))
         _stop_if_asked(cancel, entry, rows[n:])
         step(n, f"{label}: {n}/{len(rows)}")
     if rows and all(label in r.errors for r in rows):
@@ -345,7 +357,7 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
     try:
         lm = models_cache.get(_cache_spec(entry), config.quantization, creds.hf_token)
     except StudioError as exc:
-        _fail_all(entry, rows, str(exc))
+        _fail_all(entry, rows, _reason(exc))
         return
     except Exception as exc:  # a broken checkpoint (bad config, missing weights): this model fails, the rest goes on
         _fail_all(entry, rows, f"Could not load {entry.spec!r}: {_first_line(exc)}")
@@ -422,7 +434,7 @@ def _run_api_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfi
             bspec = _backend_spec(entry.spec, config)
             backend = passage.ApiExtractive(bspec, passage.token_for(bspec, creds.hf_token, creds.api_key))
         except StudioError as exc:
-            _fail_all(entry, rows, str(exc))
+            _fail_all(entry, rows, _reason(exc))
             return
         entry.revision = config.qa_endpoint or config.api_provider or "auto"
         _run_extractive(entry, rows, backend, config, step, cancel)
@@ -431,7 +443,7 @@ def _run_api_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfi
         backend = _chat_backend(entry.spec, config, creds)
         params = _chat_params(config)
     except StudioError as exc:
-        _fail_all(entry, rows, str(exc))
+        _fail_all(entry, rows, _reason(exc))
         return
     entry.revision = config.api_base_url or config.api_provider or "auto"
 
@@ -452,7 +464,7 @@ def _run_api_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfi
                 _, answer, latency = fut.result()
                 _record(row, label, answer.strip(), latency)
             except StudioError as exc:
-                row.fail(label, str(exc))
+                row.fail(label, _reason(exc))
             except Exception as exc:  # an SDK error the backend did not translate: keep it as the cell's reason
                 row.fail(label, f"{type(exc).__name__}: {exc}"[:300])
             finished += 1
@@ -498,7 +510,7 @@ def _run_judge(config: EvalConfig, result: EvalResult, creds, step: Callable[[in
                 _stop_if_asked(cancel)
                 raise
             except StudioError as exc:
-                row.judge[entry.label] = Verdict(score=None, reason=f"judge failed: {exc}")
+                row.judge[entry.label] = Verdict(score=None, reason=f"judge failed: {_reason(exc)}")
             else:
                 verdict = metrics.parse_verdict(reply)
                 row.judge[entry.label] = (Verdict(score=verdict.score, reason=verdict.reason) if verdict

@@ -20,13 +20,14 @@ from studio.errors import StudioError
 from studio.models import extractive, loading
 from studio.tasks import Task
 from studio.ui import chat as chat_ui
+from studio.ui import chat_settings
 from studio.ui import models as models_ui
 
 CONVERSATION, PASSAGE = "Conversation", "Question over a passage"
 MODES = (CONVERSATION, PASSAGE)
 EXTRACTIVE, GENERATIVE = "Extractive", "Generative"
 WHERE = {"local": "Local model", "provider": "Hugging Face Inference Providers"}
-QA_PROVIDERS = ["hf-inference", "auto"] + [p for p in chat_ui.PROVIDERS if p not in ("auto", "hf-inference")]
+QA_PROVIDERS = ["hf-inference", "auto"] + [p for p in chat_settings.PROVIDERS if p not in ("auto", "hf-inference")]
 MAX_RECORDS = 1000  # records with a context offered from one dataset: a picker, not a browser
 RUN = "chat.passage.run"  # {"question", "context", "tasks"}: the last question asked and its answers
 
@@ -90,7 +91,7 @@ def _models_back() -> None:
         key = f"chat.passage.{slot}"
         if spec.task != "extractive":
             state[f"{key}.task.kept"] = GENERATIVE
-            chat_ui.pick(f"passage.{slot}", spec)
+            chat_settings.pick(f"passage.{slot}", spec)
             continue
         state[f"{key}.task.kept"], state[f"{key}.where.kept"] = EXTRACTIVE, spec.kind
         if spec.kind == "local":
@@ -131,7 +132,7 @@ def _extractive_first(key: str) -> bool:
     model or a hosted backend was chosen before, or API mode, where every model is hosted); offline
     without one, generative, which the bundled model answers."""
     state = st.session_state
-    if not chat_ui.local_available() or state.get(f"{key}.qa_model") or state.get(f"{key}.kept_qa_model"):
+    if not chat_settings.local_available() or state.get(f"{key}.qa_model") or state.get(f"{key}.kept_qa_model"):
         return True
     return state.get(f"{key}.where", state.get(f"{key}.where.kept")) == "provider" or bool(_qa_default()[0])
 
@@ -149,22 +150,22 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
     key = f"chat.passage.{slot}"
     st.session_state.setdefault(WHY, {}).pop(slot, None)
     first = EXTRACTIVE if slot == "a" and _extractive_first(key) else GENERATIVE
-    # Each widget here is kept through a visit to another page, as the conversation mode's are (studio.ui.chat):
+    # Each widget here is kept through a visit to another page, as the conversation mode's are (studio.ui.chat_settings):
     # Streamlit drops a widget's state in a run that does not draw it, and the next question went to the default.
     task = ui.kept_choice(st.radio, "Answers by", (EXTRACTIVE, GENERATIVE), f"{key}.task",
                           (EXTRACTIVE, GENERATIVE).index(first), horizontal=True, disabled=disabled,
                           help="Extractive: the model picks a span of the passage, with a score. Generative: a chat "
                                "model is asked the question with the passage.")
     if task == GENERATIVE:
-        spec = chat_ui.backend_picker(f"passage.{slot}", disabled)
+        spec = chat_settings.backend_picker(f"passage.{slot}", disabled)
         if spec is None:
             st.session_state[WHY][slot] = "its settings have an error (see the sidebar)"
         return spec
-    wheres = list(WHERE) if chat_ui.local_available() else ["provider"]
+    wheres = list(WHERE) if chat_settings.local_available() else ["provider"]
     if st.session_state.get(f"{key}.where") not in wheres:
         st.session_state.pop(f"{key}.where", None)
     where = ui.kept_choice(st.selectbox, "Backend", wheres, f"{key}.where", format_func=WHERE.get, disabled=disabled,
-                           help=None if chat_ui.local_available() else device.capabilities().note())
+                           help=None if chat_settings.local_available() else device.capabilities().note())
     try:
         if where == "local":
             default, why = _qa_default()
@@ -198,7 +199,7 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
 def token_fields(specs: list[BackendSpec | None]) -> None:
     """The conversation mode's fields, plus the API key for an endpoint URL that is not Hugging Face's
     (which never gets the Hugging Face token: ``passage.token_for``)."""
-    chat_ui.token_fields(specs)
+    chat_settings.token_fields(specs)
     kinds = {s.kind for s in specs if s is not None}
     foreign = [s for s in specs if s is not None and s.kind == "provider" and s.base_url and not passage.hf_host(s.base_url)]
     if foreign and "openai" not in kinds:  # the openai kind already shows the same field

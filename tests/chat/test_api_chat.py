@@ -151,8 +151,9 @@ def test_bad_responses_are_errors_never_empty_answers(faults, mode, pattern):
 
 def test_a_silent_server_times_out(faults):
     t0 = time.perf_counter()
-    with pytest.raises(BackendError, match="did not answer within the timeout"):
+    with pytest.raises(BackendError, match="did not answer within the timeout") as err:
         backend(faults, "silent").complete(ASK, ChatParams(timeout_s=1))
+    assert str(err.value).endswith("Try again, or raise Timeout (s) under Sampling in the sidebar.")  # the page's words
     assert time.perf_counter() - t0 < 5 and faults.hits["silent"] == 1  # a timeout is not retried
 
 
@@ -238,6 +239,8 @@ def test_cli_chat_timeout_bounds_the_whole_wait(faults, tmp_path):
                          env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "3 s" in out.stderr
     assert time.monotonic() - t0 < 15
+    # the command line's own remedy: it named the Chat page's sidebar and Evaluate's settings, which it has not got
+    assert out.stderr.endswith(": no answer came within 3 s. Try again, or raise --timeout.\n"), out.stderr
 
 
 def test_cli_chat_refuses_a_message_of_invisible_characters(faults, tmp_path):
@@ -291,6 +294,35 @@ def test_cli_chat_a_base_url_that_cannot_parse_says_what_to_check(url, tmp_path)
     assert out.stderr.startswith("error: The base URL") and "names no host and port a client can reach: check them" \
         in out.stderr and len(out.stderr.splitlines()) == 1, out.stderr
     assert BackendSpec(kind="openai", model="m", base_url="http://[::1]:8000/v1")  # IPv6 in brackets is a host
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/v1\n", "  http://127.0.0.1:{port}/v1 \r\n"])
+def test_cli_chat_a_base_url_pasted_with_a_line_break_or_spaces_is_trimmed(url, tmp_path):
+    """The line break went into the request and split the error over two lines: "Cannot reach http://...\n: check"."""
+    import os
+    import subprocess
+    import sys
+
+    from chat_servers import free_port
+
+    port = free_port()
+    out = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", url.format(port=port), "--model", "m",
+                          "hello"], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2], env={**os.environ, "STUDIO_HOME": str(tmp_path)})
+    assert out.returncode == 2 and not out.stdout
+    assert out.stderr == f"error: Cannot reach http://127.0.0.1:{port}/v1: check the URL, that the server runs, and " \
+        "the network.\n", out.stderr
+
+
+def test_a_base_url_is_trimmed_wherever_it_comes_in():
+    """The sidebar, kept settings and an evaluation's settings build the same spec: each gets the trimmed URL."""
+    from studio.evaluate.config import EvalConfig
+
+    spec = BackendSpec.from_dict({"kind": "openai", "model": "m", "base_url": " http://127.0.0.1:8000/v1\n"})
+    assert spec.base_url == "http://127.0.0.1:8000/v1" and spec.label == "m @ http://127.0.0.1:8000/v1"
+    cfg = EvalConfig(models=("api:m",), dataset_file="q.jsonl", api_base_url="\thttp://127.0.0.1:8000/v1 \n")
+    assert cfg.api_base_url == "http://127.0.0.1:8000/v1"
+    assert BackendSpec.for_model("api:m", base_url=cfg.api_base_url).base_url == "http://127.0.0.1:8000/v1"
 
 
 @pytest.mark.parametrize("model", ["http://127.0.0.1:8000/v1", " HTTPS://huggingface.co.example.org/v1",

@@ -437,3 +437,30 @@ def test_a_disabled_input_says_why_under_the_conversation(faults):
     at.text_input(key="chat.b.base_url").set_value(faults.url("good")).run()
     assert not at.chat_input(key="chat.input").disabled
     assert not [c for c in at.main.caption if "Asking is off" in c.value]
+
+
+def test_a_question_longer_than_a_passage_may_be_is_refused_and_put_back_in_the_input(faults):
+    """A 2 MB paste was sent, kept in the workspace's conversation, rewritten at every save and drawn at every run;
+    passage mode refuses a passage past 1,000,000 characters. It is refused in one line that says how long it is,
+    and the text comes back in the input to cut, not lost."""
+    from studio.chat import base, saved
+    from studio.models.extractive import MAX_PASSAGE_CHARS
+
+    assert base.MAX_QUESTION_CHARS == MAX_PASSAGE_CHARS
+    with pytest.raises(BackendError, match=r"^The message is 1,000,001 characters, more than the 1,000,000 "):
+        base.validate_messages([{"role": "user", "content": "x" * 1_000_001}])  # the command line's, any backend's
+    at = page()
+    use_api(at, faults.url("good"))
+    send(at, "Como estás?")
+    asked = faults.hits["good"]
+    huge = "Summarize this: " + "word " * 200_000  # 1,000,016 characters
+    at.chat_input(key="chat.input").set_value(huge).run()
+    assert not at.session_state["chat.jobs"] and not at.exception
+    assert [e.value for e in at.error] == [
+        f"Not sent: the message is {len(huge):,} characters, more than the 1,000,000 a question may hold (no model "
+        "reads that much): keep only the part the question is about. It is back in the input."]
+    assert [t["role"] for t in at.session_state["chat.messages"]] == ["user", "assistant"]
+    assert faults.hits["good"] == asked and huge not in saved.path().read_text(encoding="utf-8")
+    assert at.chat_input(key="chat.input").value == huge and not at.chat_input(key="chat.input").disabled
+    send(at, huge[:1000])  # cut, it is asked
+    assert at.session_state["chat.messages"][-2]["content"] == huge[:1000] and faults.hits["good"] == asked + 1

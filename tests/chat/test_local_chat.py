@@ -179,8 +179,13 @@ def test_a_model_that_reads_past_its_allowance_says_what_to_do(tiny_gpt2, offlin
         backend.complete(ASK, ChatParams(max_new_tokens=3, timeout_s=1))
     msg = str(err.value)
     assert re.search(r"produced no token for 1 s \(the 1 s timeout plus under 1 s to read its \d+-token prompt\)", msg), msg
-    assert "raise the timeout (Chat: Timeout (s) under Sampling in the sidebar; Evaluate: API timeout (s) under " \
-           "Settings; the command line: --timeout for chat, --api-timeout for evaluate)" in msg  # a local judge too
+    assert "; raise Timeout (s) under Sampling in the sidebar, ask a shorter question" in msg  # the Chat page's words
+    assert "Evaluate" not in msg and "--" not in msg
+    assert "; raise --timeout, ask a shorter question" in err.value.command_line  # python -m studio chat's
+    from studio.evaluate.runner import _reason  # an evaluation's local judge: Evaluate's setting and flag
+
+    assert "; raise API timeout (s) under Settings on the Evaluate page (--api-timeout on the command line), ask a " \
+           "shorter question" in _reason(err.value)
     assert "ask a shorter question or clear the conversation" in msg
     monkeypatch.undo()
     assert model_lock(backend.loaded.model).acquire(timeout=10)

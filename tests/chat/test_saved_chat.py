@@ -4,6 +4,7 @@ never holding a secret, and a damaged file set aside in one line."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -356,3 +357,31 @@ def test_a_model_gone_since_is_said_in_one_line():
     assert sum("no longer in the workspace" in w.value for w in again.warning) == 1
     assert again.selectbox(key="chat.a.kind").value == "local"
     assert again.selectbox(key="chat.a.model").value != "run:20260101-000000-gone"
+
+
+def test_a_workspace_changed_mid_session_keeps_the_tab_s_exchanges_it_does_not_hold(studio_home, monkeypatch):
+    """A token given mid-session on the public app moves the tab to another workspace: the tab's conversation goes
+    after the one saved there unless it is already in it. Saved before questions had ids, "hi" in both read as the
+    same conversation, and the tab's own "hi" exchange, answered otherwise, vanished."""
+    def keep(home: Path, answer: str) -> None:
+        (home / "chat").mkdir(parents=True, exist_ok=True)
+        doc = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": answer}]}
+        (home / "chat" / saved.FILE).write_text(json.dumps(doc), encoding="utf-8")
+
+    keep(studio_home, "Hello from the first workspace")
+    at = new_session()
+    assert [t["content"] for t in at.session_state["chat.messages"]] == ["hi", "Hello from the first workspace"]
+    other = studio_home.parent / "signed-in"
+    keep(other, "Hello from the second workspace")
+    monkeypatch.setenv("STUDIO_HOME", str(other))
+    at.run()
+    assert not at.exception
+    assert [t["content"] for t in at.session_state["chat.messages"]] == [
+        "hi", "Hello from the second workspace", "hi", "Hello from the first workspace"]
+    moved = studio_home.parent / "moved-in"  # where the tab's exchange is already saved: it is not taken twice
+    shutil.copytree(studio_home / "chat", moved / "chat")
+    monkeypatch.setenv("STUDIO_HOME", str(studio_home))
+    again = new_session()
+    monkeypatch.setenv("STUDIO_HOME", str(moved))
+    again.run()
+    assert [t["content"] for t in again.session_state["chat.messages"]] == ["hi", "Hello from the first workspace"]

@@ -269,13 +269,13 @@ def open_models_page() -> AppTest:
 def test_chat_with_the_bundled_model_says_nothing_of_a_swap(offline):
     """Offline, the Chat page stands the bundled model in for Phi-3.5-mini and says why; picked on purpose with the
     Models page's "Chat with it", it still said "...cannot be downloaded here: using the bundled ... instead"."""
-    from studio.ui import chat as chat_ui
+    from studio.chat import DEFAULT_LOCAL_MODEL
 
     def notes(at: AppTest) -> list[str]:
         return [c.value for c in at.sidebar.caption if "cannot be downloaded here" in c.value]
 
     chat = AppTest.from_file(str(REPO / "pages" / "4_Chat.py"), default_timeout=60).run()
-    assert notes(chat) and chat_ui.DEFAULT_LOCAL_MODEL in notes(chat)[0]  # opened directly: the swap is said
+    assert notes(chat) and DEFAULT_LOCAL_MODEL in notes(chat)[0]  # opened directly: the swap is said
     at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60).run()  # a page switches only within its app
     at.switch_page("pages/2_Models.py").run()
     at.selectbox(key="models.selected").set_value(bundled.SPEC).run()

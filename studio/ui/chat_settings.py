@@ -1,0 +1,344 @@
+"""The Chat page's sidebar: the backend pickers, the token fields, sampling, the system prompt, the local models
+loaded; and the settings and models kept in the workspace for the next session (``studio.chat.kept_settings``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from studio import config, device, settings, ui
+from studio.chat import (
+    BACKEND_LABELS,
+    DEFAULT_LOCAL_MODEL,
+    DEFAULT_PRESET,
+    SYSTEM_PRESETS,
+    BackendSpec,
+    ChatParams,
+)
+from studio.errors import StudioError
+from studio.models import loading
+from studio.ui import models as models_ui
+from studio.ui.chat_saved import streaming, used_secrets
+
+# Inference Providers that serve chat models (huggingface_hub's list; another name can be typed in).
+PROVIDERS = ["auto", "hf-inference", "baseten", "cerebras", "cohere", "deepinfra", "featherless-ai", "fireworks-ai",
+             "groq", "novita", "nscale", "ovhcloud", "publicai", "sambanova", "scaleway", "together", "zai-org"]
+FAST_HELP = ("A static KV cache and a compiled decoding step (torch.compile): the first answer pauses while it "
+             "compiles (a minute or so on a CPU for a small model), later answers decode faster (1.2-1.3x for "
+             "SmolLM2-135M on a CPU). Greedy answers are unchanged. Chat and passage answers only: the Train page's "
+             "ask panel and Evaluate answer too few questions, or batches of too many lengths, for it to pay off.")
+
+# The page's sampling widgets by the ChatParams field each sets (what ``studio.chat.kept_settings`` keeps).
+SAMPLING_KEYS = {"max_new_tokens": "chat.max_new_tokens", "temperature": "chat.temperature", "do_sample": "chat.do_sample",
+                 "top_p": "chat.top_p", "repetition_penalty": "chat.repetition_penalty", "timeout_s": "chat.timeout"}
+
+
+def settings_back() -> None:
+    """A new session (a reloaded or new tab) opens with the settings this workspace's conversation was had with:
+    a reload brought the conversation back but the temperature, max new tokens and system prompt at their
+    defaults, so the next answer came from other settings than the last without a word."""
+    from studio.chat import kept_settings
+
+    if "chat.settings_back" in st.session_state:
+        return
+    st.session_state["chat.settings_back"] = True
+    kept = kept_settings.load()
+    for name, key in SAMPLING_KEYS.items():
+        if name in kept and f"{key}.kept" not in st.session_state:
+            st.session_state[f"{key}.kept"] = int(kept[name]) if name == "timeout_s" else kept[name]
+    if "system" in kept:
+        st.session_state["chat.preset"] = kept.get("preset", DEFAULT_PRESET)
+        st.session_state["chat.system"] = kept["system"]
+    if "before" in kept and "chat.system.before" not in st.session_state:  # a prompt typed in before a run was picked
+        st.session_state["chat.system.before"] = tuple(kept["before"])
+
+
+def models_back() -> None:
+    """A new session (a reloaded tab, a restarted studio) asks the models picked last in the sidebar, compare mode's
+    second one too (``studio.chat.kept_settings``): a model picked after the conversation's last answer is the one
+    its next question goes to (the last answer's model won over it after a reload). Where no pick is kept (a
+    workspace from before picks were kept), the models that answered the conversation's last question. A model no
+    longer in the workspace (a deleted run) is said in one line; so is a run still training, as what it is; "Chat
+    with it" from another page picks its own model."""
+    from studio.chat import kept_settings
+
+    if "chat.models_back" in st.session_state:
+        return
+    st.session_state["chat.models_back"] = True
+    kept = kept_settings.load()
+    last = next((t for t in reversed(st.session_state["chat.messages"]) if t.get("role") == "assistant"), None)
+    if any(slot in kept.get("models", {}) for slot in ("a", "b")) or "compare" in kept:
+        said, compare = ("was picked last", "were picked last"), kept.get("compare")
+        picks = {slot: kept.get("models", {}).get(slot) for slot in ("a", "b")}
+    elif last is not None and isinstance(last.get("spec"), dict):
+        said, compare = ("answered this conversation",) * 2, None
+        picks = {"a": last.get("spec"), "b": (last.get("alt") or {}).get("spec")}
+    else:
+        return
+    gone, lines = [], []
+    for slot, data in picks.items():
+        if not isinstance(data, dict) or (slot == "a" and "chat.a.model" in st.session_state):
+            continue
+        if data.get("draft"):  # a model being picked: as typed so far
+            _pick_draft(slot, data)
+            continue
+        try:
+            spec = BackendSpec.from_dict(data)
+        except (StudioError, TypeError):
+            continue
+        told = models_ui.not_offered(spec.model) if spec.kind == "local" else None
+        if told is not None:
+            clause, answers = told
+            if slot == "a" or compare is not False:  # a second model compare mode does not ask is not news
+                if clause == models_ui.GONE:
+                    gone.append(spec.label)
+                else:
+                    lines.append(f"{spec.label} {said[0]} and {clause}.")
+            if not answers:
+                continue
+        pick(slot, spec)
+        if slot == "b" and compare is None:
+            st.session_state["chat.compare.kept"] = True
+    if compare is not None and "chat.compare.kept" not in st.session_state:
+        st.session_state["chat.compare.kept"] = compare
+    _said_gone(gone, said, lines)
+
+
+def _said_gone(gone: list[str], said: tuple[str, str], lines: list[str] = ()) -> None:
+    """One line naming the models picked before that are no longer in the workspace (a deleted run), and what is
+    true of one that is there but not finished (``lines``)."""
+    if gone:
+        lines = [f"{' and '.join(gone)} {said[len(gone) > 1]} but {'is' if len(gone) == 1 else 'are'} "
+                 f"{models_ui.GONE.removeprefix('is ')}.", *lines]
+    if lines:
+        st.session_state["chat.saved_note"] = " ".join(lines)
+
+
+def _typed(slot: str) -> dict[str, str]:
+    """The sidebar's fields for model ``slot`` as they stand (``kept_settings.DRAFT_FIELDS``)."""
+    state = st.session_state
+    kind = state.get(f"chat.{slot}.kind.kept") or "local"
+    model = {"local": state.get(f"chat.{slot}.kept_model"), "provider": state.get(f"chat.{slot}.hub_model.kept"),
+             "openai": state.get(f"chat.{slot}.api_model.kept")}.get(kind)
+    return {"kind": kind, "model": model or "", "base_url": state.get(f"chat.{slot}.base_url.kept") or "",
+            "provider": state.get(f"chat.{slot}.provider.kept") or ""}
+
+
+def _pick_draft(slot: str, data: dict[str, Any]) -> None:
+    """The sidebar's widgets for model ``slot`` set to a model being picked (``kept_settings.draft``)."""
+    state, kind = st.session_state, data["kind"]
+    state[f"chat.{slot}.kind.kept"] = kind
+    if kind == "local" and data["model"]:
+        state[f"chat.{slot}.kept_model"] = data["model"]
+    elif kind == "provider":
+        state[f"chat.{slot}.hub_model.kept"] = data["model"]
+        if data["provider"]:
+            state[f"chat.{slot}.provider.kept"] = data["provider"]
+    elif kind == "openai":
+        state[f"chat.{slot}.api_model.kept"] = data["model"]
+        if data["base_url"]:
+            state[f"chat.{slot}.base_url.kept"] = data["base_url"]
+
+
+def pick(slot: str, spec: BackendSpec) -> None:
+    """The sidebar's widgets for model ``slot`` set to ``spec``, as if picked there."""
+    state = st.session_state
+    state[f"chat.{slot}.kind.kept"] = spec.kind
+    if spec.kind == "local":
+        state[f"chat.{slot}.kept_model"] = spec.model
+        state[f"chat.{slot}.quant"] = spec.quantization or "none"
+        state[f"chat.{slot}.fast.kept"] = spec.fast_decoding
+    elif spec.kind == "provider":
+        state[f"chat.{slot}.hub_model.kept"], state[f"chat.{slot}.provider.kept"] = spec.model, spec.provider
+    else:
+        state[f"chat.{slot}.base_url.kept"], state[f"chat.{slot}.api_model.kept"] = spec.base_url, spec.model
+
+
+def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = None,
+             compare: bool | None = None, mode: str | None = None) -> None:
+    """Keep the sampling settings, the system prompt (and the one a run's "As trained" stands in for), the page's
+    ``mode``, compare mode and the ``models`` shown, by slot (``kept_settings.SLOTS``), in the workspace for the next
+    session (no secret)."""
+    from studio.chat import kept_settings
+
+    before = st.session_state.get("chat.system.before")
+    models = dict(models or {})
+    for slot in ("a", "b"):  # a model being picked (no model name typed yet) is kept as typed so far: a reload
+        # brought back the model picked before it, the backend chosen and the base URL typed lost
+        if slot in models and models[slot] is None and (slot == "a" or compare):
+            models[slot] = kept_settings.draft(_typed(slot), used_secrets())
+    try:
+        kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
+                           st.session_state.get("chat.system", ""), used_secrets(),
+                           before=tuple(before) if before else None, compare=compare, models=models, mode=mode)
+    except (StudioError, OSError):  # a read-only or full workspace: the settings still hold in this session
+        pass
+
+
+
+def local_available() -> bool:
+    return device.capabilities().local_models
+
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+# The Backend box's options, as short as the sidebar needs: "Hugging Face Inference Providers" was cut off at a phone's
+# width (390 px), and at a narrow desktop sidebar; 24 characters ("OpenAI-compatible server") fit.
+SIDEBAR_LABELS = {**BACKEND_LABELS, "provider": "HF Inference Providers"}
+
+
+def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
+    """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
+    if slot == "a":
+        st.session_state.pop("chat.why", None)  # said again below if still so
+    kinds = list(BACKEND_LABELS) if local_available() else [k for k in BACKEND_LABELS if k != "local"]
+    if st.session_state.get(f"chat.{slot}.kind") not in kinds:
+        st.session_state.pop(f"chat.{slot}.kind", None)
+    # Kept (with the URL, model and provider below) through a visit to another page: the next question went to
+    # the default local model instead of the server typed in before.
+    kind = ui.kept_choice(st.selectbox, "Backend", kinds, f"chat.{slot}.kind",
+                          0 if local_available() else kinds.index("provider"), format_func=SIDEBAR_LABELS.get,
+                          disabled=disabled, help=None if local_available() else device.capabilities().note())
+    try:
+        if kind == "local":
+            default, why = loading.offline_default(DEFAULT_LOCAL_MODEL)
+            # The model picked last stays picked when the picker is redrawn with other options (the
+            # bundled model imported on first use, a mode or compare switch that hid the picker).
+            kept = st.session_state.get(f"chat.{slot}.kept_model")
+            model = models_ui.model_picker(f"chat.{slot}.model", "Local model", kept or default, disabled=disabled)
+            if model:
+                st.session_state[f"chat.{slot}.kept_model"] = model
+            if model and model != default:
+                st.session_state[f"chat.{slot}.chosen"] = True
+            # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
+            # page's "Chat with it" on the bundled model read as if it had been swapped in).
+            if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
+                st.caption(why)
+            quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
+                                 help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
+            fast = ui.kept(st.toggle, "Fast decoding", f"chat.{slot}.fast", False, disabled=disabled, help=FAST_HELP)
+            return BackendSpec(kind="local", model=model or "", quantization=None if quant == "none" else quant,
+                               fast_decoding=fast)
+        if kind == "provider":
+            model = ui.kept(st.text_input, "Model id", f"chat.{slot}.hub_model", "meta-llama/Llama-3.1-8B-Instruct",
+                            disabled=disabled)
+            typed = st.session_state.get(f"chat.{slot}.provider.kept")  # a provider typed in, not in the list
+            providers = PROVIDERS + ([typed] if typed and typed not in PROVIDERS else [])
+            provider = ui.kept_choice(st.selectbox, "Provider", providers, f"chat.{slot}.provider",
+                                      accept_new_options=True, disabled=disabled)
+            return BackendSpec(kind="provider", model=model, provider=provider or "auto")
+        base = ui.kept(st.text_input, "Base URL", f"chat.{slot}.base_url", "http://127.0.0.1:8000/v1", disabled=disabled)
+        model = ui.kept(st.text_input, "Model", f"chat.{slot}.api_model", "", disabled=disabled,
+                        placeholder="the server's model name")
+        return BackendSpec(kind="openai", model=model, base_url=base)
+    except StudioError as exc:
+        ui.show_error(exc)
+        st.session_state.setdefault("chat.why", ("first" if slot == "a" else "second", str(exc)))  # the first one's
+        return None
+
+
+def why_input_is_off() -> None:
+    """One line by the disabled input saying why (the reason is in the sidebar, often scrolled out of view)."""
+    which, why = st.session_state.get("chat.why") or (None, "")
+    st.caption(f":material/info: Asking is off: the {which} model is not set ({ui.md(why.rstrip('.'))})." if which
+               else ":material/info: Asking is off: fix the sampling settings in the sidebar.")
+
+
+def token_fields(specs: list[BackendSpec | None]) -> None:
+    """Password fields kept only in this session (never written anywhere).
+
+    The Hugging Face token goes to Inference Providers and Hub downloads; a base URL gets only the
+    API key typed for it here, never the token or a key from the server's secrets.
+    """
+    kinds = {s.kind for s in specs if s is not None}
+    if "provider" in kinds or "local" in kinds:
+        if not config.tenancy():  # a public app asks for it once, under Your workspace (studio.ui.cloud)
+            ui.secret_field("Hugging Face token", "auth.hf_token",
+                            help="Kept in this browser session only. Or set HF_TOKEN in secrets or the environment.")
+        if "provider" in kinds and not ui.hf_token(for_inference=True):
+            st.caption("No token yet: Inference Providers need one.")
+    if "openai" in kinds:
+        ui.secret_field("API key (optional)", "chat.api_key",
+                        help="For servers that need one (OpenAI, a protected vLLM). Kept in this session only; "
+                             "without it no key is sent.")
+
+
+def params_panel(disabled: bool) -> ChatParams | None:
+    """The sampling settings; the tutorial's are the defaults."""
+    d = ChatParams()
+    # Kept across a visit to another page: a max-new-tokens back at 500 also grows fast decoding's cache (a recompile).
+    max_new = ui.kept(st.slider, "Max new tokens", "chat.max_new_tokens", d.max_new_tokens, min_value=16,
+                      max_value=2048, step=16, disabled=disabled)
+    temp = ui.kept(st.slider, "Temperature", "chat.temperature", d.temperature, min_value=0.0, max_value=2.0,
+                   step=0.05, disabled=disabled, help="0 = greedy (always the most likely token).")
+    sample = ui.kept(st.checkbox, "Sample (do_sample)", "chat.do_sample", d.do_sample, disabled=disabled)
+    top_p = ui.kept(st.slider, "Top-p", "chat.top_p", d.top_p, min_value=0.05, max_value=1.0, step=0.05,
+                    disabled=disabled)
+    lo, hi = settings.bounds(ChatParams, "repetition_penalty")  # described once, with the CLI's flag
+    penalty = ui.kept(st.slider, settings.label(ChatParams, "repetition_penalty"), "chat.repetition_penalty",
+                      d.repetition_penalty, min_value=lo, max_value=hi, step=0.05, disabled=disabled,
+                      help=settings.help_text(ChatParams, "repetition_penalty"))
+    timeout = ui.kept(st.number_input, "Timeout (s)", "chat.timeout", int(d.timeout_s), min_value=5, max_value=600,
+                      disabled=disabled, help="Longest wait for the server, or for the next token of a local model "
+                                              "(its first token also gets the time its prompt takes to read).")
+    return ui.run_or_error(ChatParams, max_new_tokens=int(max_new), temperature=float(temp), do_sample=sample,
+                           top_p=float(top_p), repetition_penalty=float(penalty), timeout_s=float(timeout))
+
+
+def system_prompt(disabled: bool, spec: BackendSpec | None = None) -> str:
+    """The system prompt. A training run chats by default as it was trained (and evaluated): the
+    "As trained" preset, chosen each time such a run is picked, with the format shown."""
+    from studio.chat.trained import AS_TRAINED, trained_prompt
+
+    trained = trained_prompt(spec.model) if spec is not None and spec.kind == "local" else None
+    presets = {AS_TRAINED: trained.system, **SYSTEM_PRESETS} if trained else dict(SYSTEM_PRESETS)
+    model = spec.model if spec is not None else None
+    if st.session_state.get("chat.system.model") != model:  # another model picked: its own default
+        st.session_state["chat.system.model"] = model
+        if trained:
+            if st.session_state.get("chat.preset") != AS_TRAINED:  # the person's own, back when they leave the run
+                st.session_state["chat.system.before"] = (st.session_state.get("chat.preset", DEFAULT_PRESET),
+                                                          st.session_state.get("chat.system", ""))
+            st.session_state["chat.preset"], st.session_state["chat.system"] = AS_TRAINED, trained.system
+        elif st.session_state.get("chat.preset") == AS_TRAINED:  # what it was before the run: a prompt typed in
+            # came back as the "Helpful assistant" preset, the text lost
+            st.session_state["chat.preset"], st.session_state["chat.system"] = st.session_state.pop(
+                "chat.system.before", (DEFAULT_PRESET, SYSTEM_PRESETS[DEFAULT_PRESET]))
+    if st.session_state.get("chat.preset") not in presets:
+        st.session_state["chat.preset"] = DEFAULT_PRESET
+
+    def apply_preset() -> None:
+        st.session_state["chat.system"] = presets[st.session_state["chat.preset"]]
+
+    st.selectbox("System prompt preset", list(presets), key="chat.preset", on_change=apply_preset, disabled=disabled)
+    if trained:
+        st.caption(f"{ui.md(trained.run_name)}: {ui.md(trained.description)}")
+    return st.text_area("System prompt", key="chat.system", height=90, disabled=disabled)
+
+
+def local_models_panel() -> None:
+    """Loaded local models, device memory, and unload buttons."""
+    if not local_available():
+        return
+    cache = ui.model_cache()
+    loaded = cache.loaded()
+    from studio.device import memory_summary
+
+    st.caption(f"{memory_summary()}. Loaded: {len(loaded)} of at most {ui.model_cache().max_models} models."
+               + ui.loads_line())  # after Stop, a load under way goes on: said, and counted when it ends
+    if cache.loading() and not streaming():
+        ui.rerun_when_loaded()
+    for i, lm in enumerate(loaded):
+        # A chat model (loading.LoadedModel) or an extractive one (extractive.LoadedQA, spec "qa:<model>").
+        spec, what = (lm.ref.spec, lm.quantization or lm.dtype) if hasattr(lm, "ref") else (lm.spec, "extractive")
+        # One under the other: beside the line, the sidebar's narrow column cut the button to "U."
+        st.caption(f"{ui.md(spec)} · {lm.device} · {what}")
+        for note in lm.notes:
+            st.caption(note)
+        if st.button("Unload", key=f"chat.unload.{i}", disabled=streaming(), icon=":material/eject:"):
+            cache.unload(spec)
+            st.rerun()
+
+
