@@ -139,12 +139,13 @@ def kept_choice(widget: Callable[..., T], label: str, options: Sequence[Any], ke
     ident = ident or (lambda option: option)
     kept = st.session_state.get(f"{key}.kept")
     index = next((i for i, option in enumerate(options) if kept is not None and ident(option) == kept), default)
-    if key not in st.session_state and index is not None and 0 <= index < len(options):
+    if key not in st.session_state and (index is None or 0 <= index < len(options)):
         # Drawn anew (a first visit, back from another page, a choice reset or following another suggestion): the
         # choice is set through session state, which the browser is told of. With ``index`` alone it kept showing
-        # (and sent back at the next click) the option it showed last, since the widget is the same by its key.
-        st.session_state[key] = options[index]
-        value = widget(label, options, key=key, **kwargs)
+        # (and sent back at the next click) the option it showed last, since the widget is the same by its key:
+        # also no choice (``default`` None: passage mode's Record after another Dataset showed the last one's record).
+        st.session_state[key] = None if index is None else options[index]
+        value = widget(label, options, key=key, **({"index": None} if index is None else {}), **kwargs)
     else:
         value = widget(label, options, index=index, key=key, **kwargs)
     st.session_state[f"{key}.kept"] = None if value is None else ident(value)
