@@ -118,10 +118,15 @@ def follow(key: str, suggested: object) -> None:
     value) and ``kept_choice`` (``suggested`` is then the option's ident)."""
     state, last = st.session_state, st.session_state.get(f"{key}.suggested", _NOT_YET)
     st.session_state[f"{key}.suggested"] = suggested
-    if last is _NOT_YET or last == suggested:
-        return
     kept = f"{key}.kept"  # ``kept``'s value, ``kept_choice``'s ident: what the widget held when last drawn
-    if (state[kept] if kept in state else state.get(key, last)) == last:
+    held = state[kept] if kept in state else state.get(key, last)
+    if last is not _NOT_YET and held != last:
+        # The person's own value, theirs from now on: where a later suggestion happens to equal it (the run
+        # removed from Evaluate's models after "A dataset version" was picked), the next one moved it as if unset.
+        state[f"{key}.own"] = True
+    if last is _NOT_YET or last == suggested or state.get(f"{key}.own"):
+        return
+    if held == last:
         if kept in state:
             state[kept] = suggested
         state.pop(key, None)  # drawn again from its value, now the new suggestion

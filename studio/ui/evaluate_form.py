@@ -79,7 +79,7 @@ def hand_off(run: Any) -> None:
 def _questions_as_on_arrival() -> None:
     """Forget the questions' choices made for other models: a run just chosen gets its held-out split."""
     for key in ("evaluate.source", "evaluate.split_run", "evaluate.dataset", "evaluate.version"):
-        for suffix in ("", ".kept", ".suggested"):
+        for suffix in ("", ".kept", ".suggested", ".own"):
             st.session_state.pop(key + suffix, None)
 
 
@@ -344,7 +344,7 @@ def _reset_form() -> None:
     state = st.session_state
     for name in form.FIELDS:
         base = _state_key(name).removesuffix(".kept")
-        for key in (base, f"{base}.kept", f"{base}.suggested"):
+        for key in (base, f"{base}.kept", f"{base}.suggested", f"{base}.own"):
             state.pop(key, None)
     for name, value in {**_DEFAULTS, "perplexity": not device.capabilities().api_only}.items():
         state[f"evaluate.{name}"] = state[f"evaluate.{name}.kept"] = value
