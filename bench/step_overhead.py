@@ -79,7 +79,7 @@ def bare(base: Path, records: list[dict], cfg: loop.TrainConfig, device: str) ->
             logging_strategy="steps", logging_steps=cfg.logging_steps, seed=cfg.seed, use_cpu=device == "cpu",
             train_sampling_strategy="group_by_length", remove_unused_columns=False, dataloader_num_workers=0,
             optim="adamw_torch_fused" if device == "cuda" else "adamw_torch",
-            bf16=device == "cuda" and torch.cuda.is_bf16_supported())
+            **loop.mixed_precision(device))  # bf16 as the studio run has it
         trainer = Trainer(model=model, args=args, train_dataset=recipe.features(enc),
                           data_collator=recipe.Collator(tok.pad_token_id), callbacks=[Clock()])
         trainer.remove_callback(PrinterCallback)  # as the studio does: no dict printed per log step

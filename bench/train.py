@@ -105,7 +105,7 @@ def tutorial_run(base: Path, tok, records: list[dict], split: dict, cfg: train.T
             output_dir=tmp, learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
             num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay, save_strategy="no", eval_strategy="no",
             report_to="none", disable_tqdm=True, logging_strategy="no", seed=cfg.seed, use_cpu=device == "cpu",
-            bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
+            **train.mixed_precision(device),  # bf16 as the studio run has it
         )
         trainer = Trainer(model=model, args=args, train_dataset=feats, data_collator=default_data_collator)
         threads = torch.get_num_threads()
@@ -223,7 +223,7 @@ def trl_run(base: Path, records: list[dict], split: dict, cfg: train.TrainConfig
             num_train_epochs=cfg.epochs, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps,
             lr_scheduler_type=cfg.lr_scheduler, save_strategy="no", eval_strategy="no", report_to="none",
             disable_tqdm=True, logging_strategy="no", seed=cfg.seed, data_seed=cfg.seed, use_cpu=device == "cpu",
-            bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
+            **train.mixed_precision(device),  # bf16 as the studio run has it
             max_length=None,  # padding-free batches are not cut; no sample record comes near cfg.max_length (512)
             gradient_checkpointing=cfg.gradient_checkpointing,  # TRL turns it on by default; the studio run has it off
             completion_only_loss=True, padding_free=True, dataloader_num_workers=0,

@@ -98,3 +98,41 @@ def test_the_training_bench_times_the_studio_steps_without_its_checkpoint_saves(
     # the first epoch's save came before the last metrics row: the run's elapsed time holds it, the steps' time not
     assert runs.read_metrics(out)[-1]["elapsed_s"] - timing["seconds"] >= 2.0
     assert timing["tokens"] == runs.read_metrics(out)[-1]["tokens_seen"]
+
+
+def test_the_benches_train_their_baselines_in_the_precision_the_studio_run_has(tiny_gpt2, monkeypatch, offline):
+    """On a GPU that only emulates bf16 (a T4, a V100) torch's own check says bf16 is supported: the baselines trained
+    in it, much slower there, while the studio run (``loading.pick_dtype``) trained in fp16."""
+    import importlib.util
+
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    from studio.train import loop
+
+    class Built(Exception):
+        pass
+
+    seen: list[dict] = []
+
+    def arguments(**kwargs):
+        seen.append(kwargs)
+        raise Built
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    monkeypatch.setattr(transformers, "TrainingArguments", arguments)
+    records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(4)]
+    cfg = loop.TrainConfig(base=str(tiny_gpt2), max_steps=2)
+    spec = importlib.util.spec_from_file_location("bench_steps", ROOT / "bench" / "step_overhead.py")
+    steps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(steps)
+    for run in (lambda: _bench_train().tutorial_run(tiny_gpt2, AutoTokenizer.from_pretrained(tiny_gpt2), records,
+                                                    {"train": [0, 1]}, cfg, "cuda"),
+                lambda: steps.bare(tiny_gpt2, records, cfg, "cuda")):
+        try:
+            run()
+        except Built:
+            pass
+    assert [(a.get("bf16"), a.get("fp16")) for a in seen] == [(False, True)] * 2
+    assert loop.mixed_precision("cuda") == {"bf16": False, "fp16": True}

@@ -141,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from studio.data.ref import load_dataset
     from studio.train import config as train_config
-    from studio.train import loop, recipe
+    from studio.train import loop, memory, recipe
 
     if args.resume:
         if not args.out:
@@ -181,8 +181,10 @@ def _train(args: argparse.Namespace) -> int:
             from studio.models import loading
             from studio.train.config import OFFLINE_REMEDY
 
-            if loading.resolve(cfg.base).kind == "hub" and not loading.hub_reachable() and not loading.in_hub_cache(cfg.base):
+            base_ref = loading.resolve(cfg.base)
+            if base_ref.kind == "hub" and not loading.hub_reachable() and not loading.in_hub_cache(cfg.base):
                 raise HubUnreachableError(cfg.base, OFFLINE_REMEDY)
+            memory.check_folder(base_ref)  # a config.json alone, or sizes that are no sizes: not a job that fails
         out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} is a file: give a folder for the run (it is created if needed).")

@@ -33,10 +33,9 @@ from studio import atomic, config, jobs
 from studio.errors import CancelledError, ModelLoadError, StudioError
 from studio.models import bundled, run_folders
 from studio.models.run_folders import RunRecord
-from studio.models.spec import library_spec, parse_spec, run_spec
+from studio.models.spec import library_name_ok, library_spec, parse_spec, run_spec
 from studio.models.tokenizer_check import NO_TOKENIZER, UNSURE_TOKENIZER, tokenizer_note, unusable  # noqa: F401
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 DTYPES = ("float32", "bfloat16", "float16")
 Progress = Callable[[str], None]  # a line saying what the import is doing
 Fraction = Callable[[float], None]  # how far the import got, 0..1
@@ -88,7 +87,7 @@ class ModelEntry:
 
 def check_name(name: str) -> str:
     name = (name or "").strip()
-    if not NAME_RE.match(name) or ".." in name:
+    if not library_name_ok(name):
         raise StudioError(f"{name!r} cannot name a model: use letters, digits, '.', '_' or '-' (no slashes or '..'), "
                           "at most 80 characters.")
     return name

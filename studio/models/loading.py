@@ -65,6 +65,33 @@ class LoadedModel:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
 
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
+SAVED_FOLDER = "choose the folder save_pretrained wrote with its tokenizer and weights"
+"""The remedy wherever a model folder lacks its tokenizer or its weights (Train, Evaluate, Chat)."""
+
+
+def require_parts(ref: ModelRef) -> None:
+    """A local model folder without weights or tokenizer files (a config.json alone) is refused in one line, from file
+    names alone (nothing loaded): the Train page estimated its memory and the run failed only in its job."""
+    from studio.models import adapters, tokenizer_check
+
+    folder = Path(ref.source)
+    if ref.kind not in ("path", "model", "run") or not folder.is_dir() or adapters.is_adapter(folder):
+        return
+    try:
+        names = [f.name for f in folder.iterdir() if f.is_file()]
+    except OSError:
+        return  # said by the load, in its own words
+    missing = []
+    if tokenizer_check.by_file_names(folder) == tokenizer_check.NO_TOKENIZER:
+        missing.append("tokenizer files")
+    if not any(n.endswith(_WEIGHT_SUFFIXES) or n.endswith(".index.json") for n in names):
+        missing.append("weights")
+    if missing:
+        raise ModelLoadError(f"{ref.spec}: its folder has no {' and no '.join(missing)} (a model folder holds its "
+                             f"config.json, tokenizer and weights): {SAVED_FOLDER}.")
+
+
 def _is_model(folder: Path) -> bool:
     """A full model (config.json) or a LoRA adapter (adapter_config.json)."""
     return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
@@ -266,7 +293,7 @@ def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
         works = False
     if not works:  # a folder whose tokenizer files are gone still "loads" a tokenizer that encodes to nothing
         # "train the run again" only for a run: a folder holding a config.json alone is no run to train again
-        fix = "train the run again" if ref.run_id else "choose the folder save_pretrained wrote with the model's tokenizer"
+        fix = "train the run again" if ref.run_id else SAVED_FOLDER
         raise ModelLoadError(f"{spec}: its tokenizer is missing or broken (it turns text into no tokens): put "
                              f"tokenizer.json / tokenizer_config.json back in its folder, or {fix}.")
     _check_template(spec, tok)

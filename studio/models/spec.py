@@ -22,6 +22,7 @@ spec back as it is written, so ``str(parse_spec(s)) == s.strip()`` for every val
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from studio.errors import ModelSpecError
@@ -30,6 +31,8 @@ PREFIXES = {"run": "run:", "model": "model:", "api-qa": "api:qa:", "api": "api:"
 """The written prefix of each prefixed kind (``api:qa:`` before ``api:``: the longer prefix wins)."""
 KINDS = (*PREFIXES, "gguf", "path", "scratch", "hub")
 SCRATCH = "scratch"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+"""A library model's name (``model:<name>``, ``studio.models.library.check_name``): one folder name, no path."""
 _UNKNOWN_PREFIX = re.compile(r"^([A-Za-z][\w-]+):")  # "foo:bar"; a Windows drive ("C:") is one letter
 _EXAMPLES = {"run": "run:20261122-095609-ab12", "model": "model:SmolLM2-135M-Instruct", "api": "api:meta-llama/Llama-3.1-8B-Instruct",
              "api-qa": "api:qa:deepset/roberta-base-squad2", "qa": "qa:deepset/roberta-base-squad2"}
@@ -83,6 +86,22 @@ def library_spec(name: str) -> ModelSpec:
     return ModelSpec("model", name)
 
 
+def library_name_ok(name: str) -> bool:
+    """Whether ``name`` can name a model in the library (letters, digits, '.', '_', '-'; no slashes or '..')."""
+    return bool(NAME_RE.match(name)) and ".." not in name
+
+
+def _check_name(kind: str, name: str, text: str) -> None:
+    """A run id or a library name is one folder in the workspace: "run:../../etc" names none (it was looked up
+    as a path and failed only when each model was loaded)."""
+    if kind == "model" and not library_name_ok(name):
+        raise ModelSpecError(f"{text!r} names no library model: a library name is letters, digits, '.', '_' or '-' "
+                             "(no slashes or '..'), at most 80 characters.")
+    if kind == "run" and ("/" in name or "\\" in name or name.startswith(".")):
+        raise ModelSpecError(f"{text!r} names no training run: a run id is one folder name (no slashes, not starting "
+                             f"with '.'), like {_EXAMPLES['run']}.")
+
+
 def parse_spec(text: str) -> ModelSpec:
     """The typed form of a model spec; a spec that names nothing raises a one-line ``ModelSpecError``."""
     text = (text or "").strip()
@@ -92,11 +111,15 @@ def parse_spec(text: str) -> ModelSpec:
     if longest > 255 or len(text) > 4096:  # no file system takes such a name (the lookup raised ENAMETOOLONG)
         raise ModelSpecError(f"{text[:40]!r}... is too long for a Hub id, a folder or a run ({len(text):,} characters): "
                              "check what was pasted.")
+    if any(unicodedata.category(c) == "Cc" for c in text):  # a NUL byte, a bell, a tab or line break inside
+        raise ModelSpecError(f"{text[:60]!r} holds a control character (such as a tab, a line break or a NUL byte): a model "
+                             "id, folder or run is one plain line; type it again.")
     for kind, prefix in PREFIXES.items():
         if text.startswith(prefix):
             name = text[len(prefix):].strip()
             if not name:
                 raise ModelSpecError(f"{text!r} names no model: write it like {_EXAMPLES[kind]}.")
+            _check_name(kind, name, text)
             if kind == "qa":
                 inner = parse_spec(name)
                 if inner.is_api or inner.kind == "qa":

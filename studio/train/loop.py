@@ -69,6 +69,15 @@ def _optimizer(cfg: TrainConfig, device: str) -> str:
     return "adamw_torch_fused" if device == "cuda" else "adamw_torch"
 
 
+def mixed_precision(device: str) -> dict[str, bool]:
+    """The Trainer's bf16 / fp16 flags for ``device``: bf16 only where the GPU computes in it, fp16 on one that only
+    emulates bf16 (a T4, a V100: ``loading.pick_dtype``), neither on a CPU. bench/ passes the same to its baselines."""
+    import torch
+
+    mixed = loading.pick_dtype(device) if device == "cuda" else None
+    return {"bf16": mixed is torch.bfloat16, "fp16": mixed is torch.float16}
+
+
 def _nan_filter(device: str, mixed: Any) -> bool:
     """Whether the Trainer swaps a NaN or infinite step loss for the average in the logged loss: not on CUDA in bf16.
 
@@ -277,7 +286,6 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
              out: Path, device: str, on_progress: Callable[[dict], None] | None,
              use_liger: bool = False) -> tuple[Any, Any, Any]:
     """The Trainer (and the callback that writes metrics and follows the stop file), the model made ready for it."""
-    import torch
     hf_import.ready()
     from transformers import PrinterCallback, TrainingArguments
 
@@ -297,7 +305,7 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
         save_total_limit=cfg.save_total_limit,
         logging_strategy="steps", logging_steps=cfg.logging_steps, logging_first_step=True,
         train_sampling_strategy="group_by_length", include_num_input_tokens_seen="no",  # StudioTrainer counts
-        use_cpu=device == "cpu", bf16=mixed is torch.bfloat16, fp16=mixed is torch.float16,
+        use_cpu=device == "cpu", **mixed_precision(device),
         logging_nan_inf_filter=_nan_filter(device, mixed),
         seed=cfg.seed, data_seed=cfg.seed, report_to="none", disable_tqdm=True, remove_unused_columns=False,
         dataloader_num_workers=0, optim=_optimizer(cfg, device),

@@ -135,6 +135,47 @@ def shape_of_config(cfg: Any) -> ModelShape:
                             model_type=str(getattr(cfg, "model_type", "") or ""))
 
 
+_SIZES = ("n_layer", "num_hidden_layers", "n_embd", "hidden_size", "vocab_size", "n_inner", "intermediate_size",
+          "n_head", "num_attention_heads", "num_key_value_heads", "head_dim", "n_positions", "max_position_embeddings")
+"""The sizes of a config.json the shape is read from: each a whole number above 0 where it is given."""
+
+
+def check_sizes(spec: str, config: dict) -> None:
+    """A config.json whose sizes are no sizes (``"n_layer": -3``, zero heads, a string) is refused in one line naming
+    the field: it was read as a shape, and the Train page showed a memory estimate for it."""
+    from studio.errors import ModelLoadError
+
+    for name in _SIZES:
+        value = config.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ModelLoadError(f"{spec}: its config.json gives {name} as {value!r}, not a size (a whole number above "
+                                 "0): correct config.json, or choose the folder save_pretrained wrote.")
+
+
+def _folder_config(folder: str) -> dict:
+    """A local folder's config.json as written ({} where it is not there or not a JSON object: the load says why)."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def check_folder(ref: Any) -> None:
+    """A local base's folder, from file names and its config.json alone (cheap: the page checks it on each rerun, the
+    command line before a run folder): a folder without tokenizer or weights, or sizes that are no sizes, in one line."""
+    from studio.models import loading
+
+    if ref.local and ref.kind not in ("gguf", "bundled"):
+        loading.require_parts(ref)
+        check_sizes(ref.spec, _folder_config(ref.source))
+
+
 def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, token: str | None = None) -> ModelShape:
     """The shape of a training base without loading weights: a scratch size, or the base's config.json."""
     if base == "scratch":
@@ -143,6 +184,7 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
         s = scratch.SIZES[scratch_size]
         return shape_from_sizes(s.n_layer, s.n_embd, vocab_size, heads=s.n_head, kind="gpt2")
     hf_import.ready()
+    from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoConfig
 
     from studio.models import loading
@@ -158,11 +200,13 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
         return shape_from_sizes(info.layers or 0, info.hidden_size or 0, info.vocab_size or 0, info.feed_forward or 0,
                                 info.heads or 0, info.kv_heads or 0, kind=_kind(info.model_type),
                                 params=info.parameters, model_type=info.model_type)
+    check_folder(ref)
     try:
         cfg = AutoConfig.from_pretrained(ref.source, **loading.pretrained_kwargs(ref, token))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StrictDataclassError) as exc:  # a Hub config's field of the wrong type: one line
         with offline_remedy():  # a training base: scratch works offline too
             raise loading.explain_load_error(ref, exc) from None
+    check_sizes(base, {name: getattr(cfg, name, None) for name in _SIZES})
     return shape_of_config(cfg)
 
 

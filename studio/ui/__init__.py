@@ -118,10 +118,15 @@ def follow(key: str, suggested: object) -> None:
     value) and ``kept_choice`` (``suggested`` is then the option's ident)."""
     state, last = st.session_state, st.session_state.get(f"{key}.suggested", _NOT_YET)
     st.session_state[f"{key}.suggested"] = suggested
-    if last is _NOT_YET or last == suggested:
-        return
     kept = f"{key}.kept"  # ``kept``'s value, ``kept_choice``'s ident: what the widget held when last drawn
-    if (state[kept] if kept in state else state.get(key, last)) == last:
+    held = state[kept] if kept in state else state.get(key, last)
+    if last is not _NOT_YET and held != last:
+        # The person's own value, theirs from now on: where a later suggestion happens to equal it (the run
+        # removed from Evaluate's models after "A dataset version" was picked), the next one moved it as if unset.
+        state[f"{key}.own"] = True
+    if last is _NOT_YET or last == suggested or state.get(f"{key}.own"):
+        return
+    if held == last:
         if kept in state:
             state[kept] = suggested
         state.pop(key, None)  # drawn again from its value, now the new suggestion
@@ -139,12 +144,13 @@ def kept_choice(widget: Callable[..., T], label: str, options: Sequence[Any], ke
     ident = ident or (lambda option: option)
     kept = st.session_state.get(f"{key}.kept")
     index = next((i for i, option in enumerate(options) if kept is not None and ident(option) == kept), default)
-    if key not in st.session_state and index is not None and 0 <= index < len(options):
+    if key not in st.session_state and (index is None or 0 <= index < len(options)):
         # Drawn anew (a first visit, back from another page, a choice reset or following another suggestion): the
         # choice is set through session state, which the browser is told of. With ``index`` alone it kept showing
-        # (and sent back at the next click) the option it showed last, since the widget is the same by its key.
-        st.session_state[key] = options[index]
-        value = widget(label, options, key=key, **kwargs)
+        # (and sent back at the next click) the option it showed last, since the widget is the same by its key:
+        # also no choice (``default`` None: passage mode's Record after another Dataset showed the last one's record).
+        st.session_state[key] = None if index is None else options[index]
+        value = widget(label, options, key=key, **({"index": None} if index is None else {}), **kwargs)
     else:
         value = widget(label, options, index=index, key=key, **kwargs)
     st.session_state[f"{key}.kept"] = None if value is None else ident(value)

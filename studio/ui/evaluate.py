@@ -1,4 +1,5 @@
-"""The Evaluate page's widgets: choose models and questions, follow the background job, explore results.
+"""The Evaluate page's widgets: follow the background job and explore results (the New evaluation form is
+``studio.ui.evaluate_form``).
 
 Record text (questions, references, answers) is always escaped before it reaches HTML; the only
 markup added is ``<mark>`` around words that differ from the reference.
@@ -6,7 +7,6 @@ markup added is ``<mark>`` around words that differ from the reference.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,7 +14,6 @@ import streamlit as st
 
 from studio import config as workspace
 from studio import device, jobs, ui
-from studio.data import store
 from studio.data.display import plural
 from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
@@ -22,354 +21,17 @@ from studio.evaluate import latency, leakage, metrics, report, stopping
 from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
-from studio.evaluate.config import EvalConfig
 from studio.evaluate.result import EvalResult, QuestionRow
-from studio.models.spec import ModelSpec, parse_spec
-from studio.ui import hf_token, run_or_error
+from studio.ui import evaluate_form, run_or_error
 from studio.ui.pages import EVALUATE
 
 PAGE_SIZE = 20
-SOURCES = {"run": "A training run's held-out split", "dataset": "A dataset version"}
 
 
 def init() -> None:
     for key, value in {"evaluate.selected": None, "evaluate.shown": None}.items():
         if key not in st.session_state:
             st.session_state[key] = value
-
-
-# --- new evaluation ---------------------------------------------------------------------------
-
-def _runs() -> list:
-    from studio.train import runs
-
-    try:
-        return runs.list_runs()
-    except (StudioError, OSError):
-        return []
-
-
-def _newest_run_and_base(all_runs: list) -> list[str]:
-    """What a person who just trained wants compared first: the newest run with a saved model and the
-    model it started from (``run_and_base``)."""
-    newest = next((r for r in all_runs if r.has_model), None)
-    if newest is not None:
-        return run_and_base(newest)
-    suggested = _suggested_model()
-    return [suggested] if suggested else []
-
-
-def _suggested_model() -> str | None:
-    """With no run to evaluate, a model that loads here, so Start works at once: the tutorial's distilgpt2, or offline
-    the bundled SmolLM2 (``loading.offline_default``, as Chat and Train offer it); None when neither loads."""
-    from studio.models import bundled, loading
-
-    spec, why = loading.offline_default("distilgpt2")
-    return spec if why is None or spec == bundled.SPEC else None
-
-
-def run_and_base(run: Any) -> list[str]:
-    """A run and the model it started from, as the page's model choice (a scratch run has no base; a Hub base only
-    when the Hub can be reached)."""
-    from studio.models import loading
-
-    picked = [run.model_spec]
-    base = run.base
-    parsed = _parsed_or_none(base) if base else None
-    kind = parsed.kind if parsed else "scratch"
-    if kind not in ("scratch", "run") and (
-            kind == "model" or Path(base).expanduser().exists() or loading.hub_reachable()
-            or loading.in_hub_cache(base)):
-        picked.append(base)
-    return picked
-
-
-def hand_off(run: Any) -> None:
-    """Open this page with ``run`` and its base chosen (arriving otherwise, it chooses the newest run): the Train
-    page's "Evaluate it"."""
-    st.session_state["evaluate.models"] = run_and_base(run)
-    st.session_state["evaluate.newest"] = max((r.id for r in _runs() if r.has_model), default="")  # not replaced
-    _questions_as_on_arrival()
-    st.switch_page(EVALUATE.path)
-
-
-def _questions_as_on_arrival() -> None:
-    """Forget the questions' choices made for other models: a run just chosen gets its held-out split."""
-    for key in ("evaluate.source", "evaluate.split_run", "evaluate.dataset", "evaluate.version"):
-        for suffix in ("", ".kept", ".suggested"):
-            st.session_state.pop(key + suffix, None)
-
-
-def _run_split(run: Any, run_id: str) -> str:
-    """A run as the Run choice names it, with the size of its held-out split (what "0 = every question" means)."""
-    if run is None:
-        return run_id
-    held = len(run.split.get("test", []))
-    size = f"{held:,} held-out question{'s' if held != 1 else ''}" if held else "no held-out split"
-    return f"{run.name} · run {run_id} · {size}"
-
-
-def _range(name: str) -> tuple:
-    """(min, max) of an EvalConfig field, from its metadata (``studio.settings``): the page offers what the config takes."""
-    from studio import settings
-
-    return settings.bounds(EvalConfig, name)
-
-
-def _bounds(name: str) -> dict[str, Any]:
-    lo, hi = _range(name)
-    return {"min_value": lo, "max_value": hi}
-
-
-def _parsed_or_none(text: str) -> ModelSpec | None:
-    """A typed spec, or None for a line that names nothing (the config refuses it on Start, in one line)."""
-    try:
-        return parse_spec(text)
-    except StudioError:
-        return None
-
-
-def new_evaluation_form() -> None:
-    """Models, questions and settings; Start queues a background job and selects it."""
-    all_runs = _runs()
-    from studio.models import library
-
-    run_labels = {r.model_spec: f"{r.name} · run {r.id}" for r in all_runs}
-    bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
-    shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models(load=False) if e.source != "run"}
-    bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
-    caps = device.capabilities()
-    c1, c2 = st.columns(2)
-    with c1:
-        st.markdown("**Models**")
-        if caps.api_only:  # runs, bases and the library are local models: nothing here could run them
-            _restore_form(None)
-            st.caption(caps.note())
-            chosen = []
-            other = st.text_area("API models, one per line", key="evaluate.other_models", height=90,
-                                 placeholder="api:meta-llama/Llama-3.1-8B-Instruct\napi:qa:deepset/roberta-base-squad2",
-                                 help="api:<model id>: Inference Providers, or the OpenAI-compatible base URL in Settings. "
-                                      "api:qa:<model id>: an extractive model answering with a span of each passage.")
-        else:
-            suggested = None if all_runs else _suggested_model()
-            options = list(run_labels) + bases + ([suggested] if suggested and suggested not in bases else [])
-            newest = max((r.id for r in all_runs if r.has_model), default="")
-            _restore_form(options)
-            if "evaluate.models" not in st.session_state or newest > st.session_state.get("evaluate.newest", newest):
-                # the first visit, or a run finished since the last: what was just trained; else the form as it was
-                st.session_state["evaluate.models"] = _newest_run_and_base(all_runs)
-                _questions_as_on_arrival()
-            st.session_state["evaluate.newest"] = max(newest, st.session_state.get("evaluate.newest", ""))
-            chosen = st.multiselect("Training runs, their base models and the model library", options,
-                                    format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
-                                    key="evaluate.models",
-                                    wrap=True)  # in a column its chips kept to one row: the second cut to a sliver
-            other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
-                                 placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct\n"
-                                             "qa:deepset/roberta-base-squad2",
-                                 help="A Hub id, a local folder, or api:<model id> for a hosted model. Extractive "
-                                      "models (answer with a span of each record's passage): qa:<model> here, "
-                                      "api:qa:<model id> hosted.")
-    specs = list(chosen) + [line.strip() for line in other.splitlines() if line.strip()]
-    by_id = {r.id: r for r in all_runs}
-    chosen_runs = [p.name for p in map(_parsed_or_none, specs) if p and p.kind == "run"]
-    # A run trained on every record (the scratch preset) has no held-out split: its dataset is the test.
-    held_out = [i for i in chosen_runs if i in by_id and by_id[i].split.get("test")]
-    trained_on = next((by_id[i].dataset for i in chosen_runs if i in by_id), {})
-    with c2:
-        st.markdown("**Questions**")
-        # Each choice below follows the models chosen (ui.follow) unless the person changed it, and stays as it
-        # was after a visit to another page (ui.kept_choice).
-        if caps.api_only:  # a run's model is local and none can be trained here: "Train one on the Train page" misled
-            source = "dataset"
-        else:
-            ui.follow("evaluate.source", "run" if held_out else "dataset")
-            source = ui.kept_choice(st.radio, "From", list(SOURCES), "evaluate.source", 0 if held_out else 1,
-                                    format_func=SOURCES.get, horizontal=True)
-        run_id = dataset_id = version = None
-        if source == "run":
-            options = held_out or chosen_runs or [r.id for r in all_runs]
-            if not options:
-                st.info("No training runs yet: train one on the Train page, or evaluate on a dataset version.")
-            # Named as in the models above (the bare id "20261205-064729-faq" named nothing a person chose).
-            if options:
-                ui.follow("evaluate.split_run", options[0])
-            named = {i: _run_split(by_id.get(i), i) for i in options}  # read once: the names stay as offered
-            run_id = ui.kept_choice(st.selectbox, "Run", options, "evaluate.split_run",
-                                    format_func=lambda i: named.get(i, i)) if options else None
-        else:
-            datasets = store.list_datasets()
-            if not datasets:
-                st.info("No datasets yet: create or import one on the Dataset page.")
-            else:
-                ids = [d.id for d in datasets]
-                at = ids.index(trained_on["id"]) if trained_on.get("id") in ids else 0
-                ui.follow("evaluate.dataset", ids[at])
-                ds = ui.kept_choice(st.selectbox, "Dataset", datasets, "evaluate.dataset", at, ident=lambda d: d.id,
-                                    format_func=lambda d: d.name)
-                versions = [v.version for v in reversed(ds.versions)]
-                at = versions.index(trained_on["version"]) \
-                    if ds.id == trained_on.get("id") and trained_on.get("version") in versions else 0
-                ui.follow("evaluate.version", (ds.id, versions[at]) if versions else None)
-                version = ui.kept_choice(st.selectbox, "Version", versions, "evaluate.version", at,
-                                         ident=lambda v, d=ds.id: (d, v),
-                                         format_func=lambda v: f"v{v} ({next(x.count for x in ds.versions if x.version == v):,} records)")
-                dataset_id = ds.id
-                if chosen_runs and not held_out and (ds.id, version) == (trained_on.get("id"), trained_on.get("version")):
-                    # only while the questions are the ones the run trained on; another dataset is a fair test
-                    st.caption("The chosen run was trained on every record (no held-out split), and these are its "
-                               "training records: expect high scores on questions it has seen.")
-        sample = ui.kept(st.number_input, "Sample size (0 = every question)", "evaluate.sample", _DEFAULTS["sample"], min_value=0,
-                         step=10)
-    with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.KEPT_WIDGETS)
-        s1, s2, s3 = st.columns(3)
-        max_new = ui.kept(s1.number_input, "Max new tokens", "evaluate.max_new_tokens", _DEFAULTS["max_new_tokens"],
-                          **_bounds("max_new_tokens"))
-        batch = ui.kept(s1.number_input, "Batch size (local models)", "evaluate.batch_size", _DEFAULTS["batch_size"],
-                        disabled=caps.api_only, **_bounds("batch_size"))
-        sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling")
-        temperature = ui.kept(s2.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
-                              **_bounds("temperature"))
-        seed = ui.kept(s2.number_input, "Seed", "evaluate.seed", _DEFAULTS["seed"], **_bounds("seed"))
-        base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url",
-                                 placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
-        with s3:
-            ui.secret_field("API key for the base URL (optional)", "evaluate.api_key",
-                            help="Sent only to the base URL above (and to a question-answering endpoint that is not "
-                                 "Hugging Face's); without it no key is sent. Kept in this session only.")
-        provider = ui.kept(s3.text_input, "Provider", "evaluate.provider", _DEFAULTS["provider"])
-        qa_endpoint = s3.text_input("Endpoint for api:qa: models (optional)", key="evaluate.qa_endpoint",
-                                    placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
-                                    help="A dedicated endpoint taking the question-answering request. The Hugging Face "
-                                         "token goes only to a Hugging Face host; any other gets the API key above.")
-        concurrency = ui.kept(s3.number_input, "API requests in flight", "evaluate.concurrency", _DEFAULTS["concurrency"],
-                              **_bounds("api_concurrency"))
-        api_timeout = ui.kept(s3.number_input, "API timeout (s)", "evaluate.api_timeout", _DEFAULTS["api_timeout"], step=10.0, format="%.0f",
-                              help="How long a request to an api: model may wait for its first words, and then "
-                                   "between words, before its question counts as failed. A model served on a CPU "
-                                   "answers slowly: raise it, or lower the requests in flight.",
-                              **_bounds("api_timeout_s"))
-        judge = s1.text_input("LLM judge (optional)", key="evaluate.judge",
-                              placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
-                              help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
-        lo, hi = map(int, _range("leakage_threshold"))
-        threshold = ui.kept(s3.slider, "Leakage threshold", "evaluate.leakage", _DEFAULTS["leakage"], min_value=lo, max_value=hi,
-                            help="Evaluation questions this similar to a training question are flagged as leaked.")
-        perplexity = ui.kept(s2.toggle, "Reference perplexity (local models)", "evaluate.perplexity",
-                             not caps.api_only, disabled=caps.api_only)
-        no_embeddings = None if caps.semantic else "Needs sentence-transformers and torch: the full install adds them."
-        similarity = s2.toggle("Semantic similarity of answers", key="evaluate.similarity", disabled=not caps.semantic,
-                               help=no_embeddings or "Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
-        semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage", disabled=not caps.semantic,
-                                  help=no_embeddings or "Also flag questions that paraphrase a training question.")
-    _keep_form()
-    b1, b2 = st.columns([1, 4])
-    b2.button("Reset to defaults", key="evaluate.reset", on_click=_reset_form, icon=":material/restart_alt:",
-              help="Models, questions and settings as on a first visit; the form you set is forgotten.")
-    if b1.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start"):
-        config = run_or_error(
-            evaluate.EvalConfig, models=tuple(specs), run_id=run_id if source == "run" else None,
-            dataset_id=dataset_id, dataset_version=version, sample=int(sample) or None, seed=int(seed),
-            max_new_tokens=int(max_new), batch_size=int(batch), do_sample=bool(sampling), temperature=float(temperature),
-            perplexity=bool(perplexity), api_base_url=base_url.strip() or None, api_provider=provider.strip() or None,
-            api_concurrency=int(concurrency), api_timeout_s=float(api_timeout), judge=judge.strip() or None, leakage_threshold=float(threshold),
-            qa_endpoint=qa_endpoint.strip() or None,
-            answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
-        )
-        api_key = st.session_state.get("evaluate.api_key") if base_url.strip() or qa_endpoint.strip() else None
-        hosted = config is not None and not base_url.strip() and any(
-            m.startswith("api:") for m in (*config.models, config.judge or ""))
-        if hosted and not hf_token():  # a public app's own token serves a few questions a minute, not evaluations
-            try:
-                ui.require_own_token("Evaluating hosted models")
-            except StudioError as exc:
-                ui.show_error(exc)
-                config = None
-        eval_id = run_or_error(eval_jobs.start_evaluation, config, hf_token(), api_key) if config else None
-        if eval_id:
-            st.session_state["evaluate.selected"] = eval_id
-            st.rerun()
-
-
-# The form kept in the workspace (``studio.evaluate.form``): its names, and the session keys that hold them.
-_PLAIN = {"models": "evaluate.models", "other_models": "evaluate.other_models", "newest": "evaluate.newest",
-          "sampling": "evaluate.sampling", "base_url": "evaluate.base_url", "qa_endpoint": "evaluate.qa_endpoint",
-          "judge": "evaluate.judge", "similarity": "evaluate.similarity",
-          "semantic_leakage": "evaluate.semantic_leakage"}  # widgets drawn from their session state (and newest)
-_KEPT = ("source", "split_run", "dataset", "version", "sample", "max_new_tokens", "batch_size", "temperature", "seed",
-         "provider", "concurrency", "api_timeout", "leakage", "perplexity")  # ui.kept / ui.kept_choice: "<key>.kept"
-_QUESTIONS = ("source", "split_run", "dataset", "version")
-_DEFAULTS = {"sample": 0, "max_new_tokens": 64, "batch_size": 8, "temperature": 0.7, "seed": 0, "provider": "auto",
-             "concurrency": 4, "api_timeout": 60.0, "leakage": 90}  # the ui.kept settings' (perplexity: where local)
-
-
-def _state_key(name: str) -> str:
-    return _PLAIN.get(name) or f"evaluate.{name}.kept"
-
-
-def _restore_form(models: list | None) -> None:
-    """Once per session: the form as it was last set in this workspace (another day, another browser). What this
-    session set already wins (a Train page hand-off chose its run: its questions follow it); a model no longer
-    offered (a deleted run) is left out. ``models``: what the model choice offers (None: it is not drawn)."""
-    from studio.evaluate import form
-
-    if st.session_state.get("evaluate.form.restored"):
-        return
-    st.session_state["evaluate.form.restored"] = True
-    saved = form.load()
-    handed = "evaluate.models" in st.session_state  # chosen in this session already: models and questions stay
-    for name, value in saved.items():
-        key = _state_key(name)
-        if key in st.session_state or (handed and (name in ("models", "newest") or name in _QUESTIONS)):
-            continue
-        if name == "models":
-            if models is None:
-                continue
-            value = [m for m in value if m in models]
-        st.session_state[key] = tuple(value) if name == "version" else value
-    st.session_state["evaluate.form.saved"] = saved
-
-
-def _keep_form() -> None:
-    """After the form is drawn: keep it in the workspace when it changed (never the API key, nor a text holding a
-    secret: ``form.clean``)."""
-    from studio.evaluate import form
-
-    values = {name: st.session_state[_state_key(name)] for name in form.FIELDS if _state_key(name) in st.session_state}
-    values = form.clean(values, [hf_token(), st.session_state.get("evaluate.api_key")])
-    if values != st.session_state.get("evaluate.form.saved"):
-        try:
-            form.save(values)
-        except (StudioError, OSError):
-            return  # a full or read-only workspace: the form still works for this session
-        st.session_state["evaluate.form.saved"] = values
-
-
-def _reset_form() -> None:
-    """Reset to defaults (the button's callback, before the form is drawn again): as on a first visit.
-
-    Each widget is given its default through session state, which the browser is told of; a widget whose state is
-    only dropped keeps showing its last value there, and sends it back at the next click. The models and the
-    questions get theirs as on a first visit: the form sets the first and ``ui.kept_choice`` the others, through
-    session state too, before they are drawn."""
-    from studio.evaluate import form
-
-    try:
-        form.forget()
-    except OSError:
-        pass
-    state = st.session_state
-    for name in form.FIELDS:
-        base = _state_key(name).removesuffix(".kept")
-        for key in (base, f"{base}.kept", f"{base}.suggested"):
-            state.pop(key, None)
-    for name, value in {**_DEFAULTS, "perplexity": not device.capabilities().api_only}.items():
-        state[f"evaluate.{name}"] = state[f"evaluate.{name}.kept"] = value
-    for name in ("other_models", "base_url", "qa_endpoint", "judge"):
-        state[f"evaluate.{name}"] = ""
-    for name in ("sampling", "similarity", "semantic_leakage"):
-        state[f"evaluate.{name}"] = False
-    state["evaluate.form.saved"] = {}
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -734,7 +396,7 @@ def render() -> None:
                    "score them against the references and read the answers side by side.")
     has_evals = bool(eval_results.list_evals())
     with st.expander("New evaluation", expanded=not has_evals, icon=":material/add:"):
-        new_evaluation_form()
+        evaluate_form.new_evaluation_form()
     running = running_ids()
     if running and st.session_state.get("evaluate.selected") is None:
         st.session_state["evaluate.selected"] = running[0]  # re-attach to a job started before a reload

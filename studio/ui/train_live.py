@@ -180,9 +180,9 @@ def hand_offs(run: runs.RunInfo) -> None:
 
         models_ui.chat_with(run.model_spec)
     if c2.button("Evaluate it", key="train.evaluate_it", icon=":material/fact_check:", width="stretch"):
-        from studio.ui import evaluate as evaluate_ui
+        from studio.ui import evaluate_form
 
-        evaluate_ui.hand_off(run)
+        evaluate_form.hand_off(run)
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from studio.data import store
@@ -44,8 +46,6 @@ def test_a_base_url_naming_no_host_is_refused_on_start_not_in_every_answer():
 def test_a_folder_holding_a_config_alone_is_not_called_a_run_to_train_again(tmp_path, offline):
     """A folder with a config.json and nothing else (no tokenizer, no weights) failed with "... or train the run
     again": it is no run; the line says which folder to choose instead."""
-    import json
-
     from studio.evaluate import runner
     from studio.evaluate.config import EvalConfig
 
@@ -80,3 +80,32 @@ def test_hosted_models_without_a_token_are_refused_on_start_not_in_every_answer(
     at.button(key="evaluate.start").click().run()
     assert not at.exception and not at.error
     assert len(eval_results.list_evals()) == 1
+
+
+ODD_IDS = [("x\x00y", "holds a control character"), ("a\x07b", "holds a control character"),
+           ("run:../../etc", "names no training run"), ("model:../shelf", "names no library model"),
+           ("qa:run:../x", "names no training run"), ("m/" + "x" * 300, "is too long")]
+
+
+@pytest.mark.parametrize(("odd", "said"), ODD_IDS)
+def test_an_odd_model_id_is_refused_on_start_and_by_the_command_line_not_per_model(odd, said, tmp_path, capsys):
+    """A NUL byte, control characters or a run id climbing out of the runs folder were taken as models: the
+    evaluation started and each failed on its own. The model library's rules for a name decide model:<name>."""
+    from studio.__main__ import main
+
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input(f"api:good-model\n{odd}").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and said in errors[0] and "\n" not in errors[0], errors
+    assert eval_results.list_evals() == []
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    capsys.readouterr()
+    code = main(["evaluate", "--model", odd, "--dataset", str(questions), "--out", str(tmp_path / "report.json")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and said in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "report.json").exists()

@@ -771,3 +771,25 @@ def test_an_api_evaluation_started_beside_a_running_one_leaves_both_in_sight(tmp
     at.run()
     assert not [i for i in at.info if i.value.startswith("Also running")]
     assert not at.selectbox(key="evaluate.pick").format_func(first).endswith("running")
+
+
+def test_questions_picked_by_the_person_stay_when_the_models_change_back_and_forth(tiny_gpt2):
+    """'A dataset version' picked with a run chosen, the run removed (the page would suggest a dataset version then
+    too) and chosen again: the questions went back to the run's held-out split, as if never picked."""
+    ds = store.create_dataset("Soccer QA", QA + [{"question": "How big is the ball?", "answer": "Size five."}])
+    run_id = _train_one_step(tiny_gpt2, ds, test_fraction=0.5)
+    at = _app()
+    models, source = at.multiselect(key="evaluate.models"), lambda: at.radio(key="evaluate.source").value
+    assert source() == "run"
+    # Left alone, the choice follows the models: the run removed, then chosen again.
+    models.set_value([str(tiny_gpt2)]).run()
+    assert source() == "dataset"
+    at.multiselect(key="evaluate.models").set_value([f"run:{run_id}", str(tiny_gpt2)]).run()
+    assert source() == "run"
+    # Picked by the person, it stays through the same changes.
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.multiselect(key="evaluate.models").set_value([str(tiny_gpt2)]).run()
+    assert source() == "dataset"
+    at.multiselect(key="evaluate.models").set_value([f"run:{run_id}", str(tiny_gpt2)]).run()
+    assert not at.exception
+    assert source() == "dataset"

@@ -389,3 +389,49 @@ def test_a_spec_too_long_for_any_file_system_is_one_line_everywhere():
     with pytest.raises(ModelSpecError, match=r"is too long for a Hub id, a folder or a run \(3,000 characters\)"):
         parse_spec("x" * 3000)
     assert parse_spec("/models/" + "m" * 200).kind == "path"  # long, but a name a file system takes
+
+
+def _config_only(folder: Path, **sizes) -> Path:
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 32, "n_head": 2,
+                                                    "vocab_size": 100, **sizes}))
+    return folder
+
+
+SAVED = "choose the folder save_pretrained wrote with its tokenizer and weights"
+
+
+def test_a_folder_holding_a_config_alone_is_refused_before_start_on_the_page_and_the_command_line(tmp_path, data,
+                                                                                                 capsys, offline):
+    """A folder with only a config.json showed a memory estimate and an enabled Start; the run then failed in its
+    job ("failed · 8s"). It is refused before Start in one line, from file names alone."""
+    folder = _config_only(tmp_path / "config-only")
+    at = train_page("another model (Hub id or folder)")
+    at.run()
+    at.text_input(key="train.base_other").input(str(folder)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = [e.value for e in at.error]
+    assert error.startswith(f"{folder}: its folder has no tokenizer files and no weights") and SAVED in error
+    assert at.button(key="train.start").disabled
+    err = _refused(capsys, "--dataset", str(data), "--base", str(folder), "--out", str(tmp_path / "run"))
+    assert str(folder) in err and SAVED in err
+    assert not (tmp_path / "run").exists() and runs.list_runs() == []
+
+
+@pytest.mark.parametrize(("field", "value"), [("n_layer", -3), ("n_head", 0), ("n_embd", "wide"), ("vocab_size", 1.5)])
+def test_a_config_whose_sizes_are_no_sizes_is_one_line_naming_the_field(field, value, tiny_gpt2, tmp_path, data,
+                                                                        capsys, offline):
+    """"n_layer": -3, zero heads or a string were read as a shape: the Train page showed a memory estimate."""
+    folder = tmp_path / "odd"
+    shutil.copytree(tiny_gpt2, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, field: value}))
+    at = train_page("another model (Hub id or folder)")
+    at.run()
+    at.text_input(key="train.base_other").input(str(folder)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = [e.value for e in at.error]
+    assert f"its config.json gives {field} as {value!r}, not a size" in error
+    assert at.button(key="train.start").disabled
+    err = _refused(capsys, "--dataset", str(data), "--base", str(folder), "--out", str(tmp_path / "run"))
+    assert f"{field} as {value!r}" in err and not (tmp_path / "run").exists()
