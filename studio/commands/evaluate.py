@@ -87,20 +87,6 @@ def _model_spec(spec: str, base_url: str | None) -> str:
     return str(ModelSpec("api", spec))  # with --base-url, a model id that is not on disk is served by the endpoint
 
 
-def _refuse_missing_models(models: tuple[str, ...]) -> None:
-    """A run, library model or folder that is not there (``run:faq`` for a run trained with ``--out runs/faq``, a
-    typo'd ``runs/fqa``) is one line now: it was found missing only after every question had been asked of the others, and left a report."""
-    from studio.models import loading
-
-    for spec in models:
-        try:
-            kind = parse_spec(spec).kind
-        except ModelSpecError:
-            continue  # said in its own words by the evaluation
-        if kind in ("run", "model", "path", "gguf", "hub"):  # cheap: a typo'd run, name or folder says so now
-            loading.resolve(spec)
-
-
 def _config(args: argparse.Namespace):
     from studio.evaluate.config import EvalConfig
 
@@ -240,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
                 atomic.check_writable(Path(target))  # a read-only folder failed only after every answer
         cfg = _config(args)
         load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
-        _refuse_missing_models(cfg.models)
+        evaluate.check_models_there(cfg)
         api_key = os.environ.get(args.api_key_env) or None if args.base_url or args.qa_endpoint else None
         result = _run_holding_the_device(cfg, token, api_key)
         for target in (args.out, args.csv, args.html):

@@ -16,7 +16,14 @@ from studio.evaluate import results as eval_results
 from studio.evaluate.questions import load_questions
 from studio.evaluate.result import EvalResult
 from studio.evaluate.results import job_dir
-from studio.evaluate.runner import EvalConfig, check_installed, needs_device, new_result, run_evaluation
+from studio.evaluate.runner import (
+    EvalConfig,
+    check_installed,
+    check_models_there,
+    needs_device,
+    new_result,
+    run_evaluation,
+)
 
 JOB_API_KEY_VAR = "STUDIO_JOB_API_KEY"
 """The job's only source of a key for the OpenAI-compatible base URL (set from the page, never inherited)."""
@@ -31,6 +38,7 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     a key the server happens to hold.
     """
     check_installed(cfg)  # a local model in API mode fails here, in one line
+    check_models_there(cfg)
     _check_token(cfg, token)
     load_questions(cfg)  # bad questions fail here, with their message, before anything starts
     result = new_result(cfg)

@@ -64,6 +64,24 @@ def check_installed(config: EvalConfig) -> None:
                           "which this install (API mode) leaves out: turn them off, or use the full install.")
 
 
+def check_models_there(config: EvalConfig) -> None:
+    """A run, library model or folder that is not there (``run:faq`` for a run trained with ``--out runs/faq``, a
+    typo'd ``runs/fqa``), or a folder that holds no model (a config.json alone), is one line on Start: it was found
+    only after every question had been asked of the others, each failing alike. Cheap: names and files, no load."""
+    from studio.errors import ModelSpecError
+    from studio.models import loading
+
+    for spec in (*config.models, *([config.judge] if config.judge else [])):
+        try:
+            kind = parse_spec(spec).kind
+        except ModelSpecError:
+            continue  # said in its own words by the evaluation config
+        if kind in ("run", "model", "path", "gguf", "hub"):
+            ref = loading.resolve(spec)
+            if kind == "path":  # runs and library models are the studio's own folders, checkpoints included
+                loading.require_parts(ref)
+
+
 # --- models -----------------------------------------------------------------------------------
 
 def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:

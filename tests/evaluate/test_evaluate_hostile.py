@@ -109,3 +109,33 @@ def test_an_odd_model_id_is_refused_on_start_and_by_the_command_line_not_per_mod
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and said in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "report.json").exists()
+
+
+def test_a_folder_that_holds_no_model_or_is_not_there_is_refused_on_start_and_by_the_command_line(tmp_path, capsys):
+    """A folder holding a config.json alone, or a typo'd folder, typed under Other models: the evaluation started and
+    the model failed only after the others had answered every question (the command line caught a missing folder up
+    front, the page did not, and neither caught a folder that is no model)."""
+    from studio.__main__ import main
+
+    config_only = tmp_path / "config-only"
+    config_only.mkdir()
+    (config_only / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 32,
+                                                         "n_head": 2, "vocab_size": 100}))
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    for folder, said in ((config_only, "choose the folder save_pretrained wrote"), (tmp_path / "typo", "")):
+        at.text_area(key="evaluate.other_models").input(f"api:good-model\n{folder}").run()
+        at.button(key="evaluate.start").click().run()
+        assert not at.exception
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and str(folder) in errors[0] and said in errors[0], errors
+        assert eval_results.list_evals() == []
+        capsys.readouterr()
+        code = main(["evaluate", "--model", str(folder), "--dataset", str(questions),
+                     "--out", str(tmp_path / "report.json")])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error: ") and str(folder) in err and said in err, err
+        assert not (tmp_path / "report.json").exists()
