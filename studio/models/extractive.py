@@ -140,6 +140,10 @@ def check_passage(question: str, context: str) -> None:
         raise StudioError("The passage is empty: paste the text the question is about.")
     if len(context) > MAX_PASSAGE_CHARS:
         raise passage_too_long(len(context))
+    if len(question) > MAX_PASSAGE_CHARS:  # a passage pasted into the question's box: conversation mode's bound too
+        raise StudioError(f"The question is {len(question):,} characters, more than the {MAX_PASSAGE_CHARS:,} a "
+                          "question may hold: keep it to what to look for, and paste the text it is about as the "
+                          "passage.")
     if _blank(question):
         raise StudioError("The question is empty: type what to look for in the passage.")
 

@@ -165,6 +165,23 @@ def test_a_passage_above_the_bound_is_refused_in_one_line(trained_qa: Path, offl
     assert at.session_state[RUN] is None  # nothing was sent
 
 
+def test_a_question_above_the_bound_is_refused_in_one_line_and_stays_in_its_box(trained_qa: Path, offline):
+    """Conversation mode refuses a question over 1,000,000 characters; passage mode bounded the passage only, and a
+    passage pasted into the question's box was sent to every model picked."""
+    from studio.models import extractive
+
+    at = page(**{"chat.passage.a.qa_model": str(trained_qa)})
+    at.text_area(key="chat.passage.text").set_value("The match lasts ninety minutes.")
+    huge = "w " * (extractive.MAX_PASSAGE_CHARS // 2 + 1)
+    at.text_input(key="chat.passage.question").set_value(huge)
+    at.button(key="chat.passage.ask").click().run()
+    assert [e.value for e in at.error] == [
+        "The question is 1,000,002 characters, more than the 1,000,000 a question may hold: keep it to what to look "
+        "for, and paste the text it is about as the passage."]
+    assert at.session_state[RUN] is None  # nothing was sent
+    assert at.text_input(key="chat.passage.question").value == huge  # the typed text is not lost
+
+
 def test_offline_without_an_extractive_model_it_starts_generative_and_says_why_ask_is_off(offline, monkeypatch):
     from studio.models import bundled, loading
 
