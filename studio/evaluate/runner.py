@@ -163,7 +163,10 @@ def _chat_params(config: EvalConfig, max_new_tokens: int | None = None):
 
     return chat.ChatParams(max_new_tokens=max_new_tokens or config.max_new_tokens,
                            temperature=config.temperature if config.do_sample else 0.0, do_sample=config.do_sample,
-                           seed=config.seed, timeout_s=config.api_timeout_s)
+                           seed=config.seed, timeout_s=config.api_timeout_s,
+                           # the whole answer's bound: never under the wait for its first words (an API timeout over
+                           # 600 s, which the setting allows, made every model of the evaluation fail at once)
+                           total_timeout_s=max(config.api_timeout_s, chat.ChatParams.total_timeout_s))
 
 
 def _complete(backend, messages: list[dict], params, stop: StopWatch) -> str:

@@ -569,6 +569,25 @@ def test_a_slow_api_server_gets_the_timeout_the_person_sets(tmp_path, capsys):
     assert "error: The API timeout must be between 5 and 3600 seconds." in capsys.readouterr().err
 
 
+def test_an_api_timeout_over_ten_minutes_is_taken(tmp_path, capsys):
+    """The API timeout may be set up to an hour (a model served on a slow CPU), but above 600 s every model of the
+    evaluation failed at once: the whole answer's bound (600 s) was under the wait for its first words."""
+    from chat_servers import GOOD_ANSWER, FaultServer
+
+    from studio.__main__ import main
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA[:2]))
+    out = tmp_path / "r.json"
+    with FaultServer().running() as server:
+        code = main(["evaluate", "--dataset", str(data), "--model", "api:m", "--base-url", server.url("good"),
+                     "--api-timeout", "1200", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["config"]["api_timeout_s"] == 1200
+    assert [row["answers"]["api:m"] for row in report["rows"]] == ["".join(GOOD_ANSWER)] * 2
+
+
 def test_while_a_local_model_loads_the_evaluations_status_says_so(tiny_gpt2, tmp_path, offline, monkeypatch):
     """The status read "starting" for the minutes a model took to load on a CPU: "loading <model>" came within a
     second of "starting" and was never saved."""
