@@ -367,8 +367,11 @@ class ApiBackend(BackendBase):
         where = self.spec.base_url or "Hugging Face Inference Providers"
         while not stop.is_set():
             if time.monotonic() - started > params.total_timeout_s:
-                raise BackendError(f"{where}: the answer took longer than {params.total_timeout_s:.0f} s in all. "
-                                   "Try again, or raise max tokens' time limit.")
+                # the whole answer's bound follows the timeout (at least 600 s): raising it past the bound gives more;
+                # it named "max tokens' time limit", a setting no surface has
+                raise TooSlowError(f"{where}: the answer took longer than {params.total_timeout_s:.0f} s in all. Try "
+                                   "again, ask for fewer new tokens, or ", f" above {params.total_timeout_s:.0f} s.",
+                                   flag="raise --total-timeout (ask-context: --timeout)")
             try:
                 chunk = self._next(chunks)
             except StopIteration:

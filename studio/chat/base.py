@@ -69,17 +69,17 @@ class TooSlowError(BackendError):
     ``saying(remedy)`` another place's (an evaluation's report: Evaluate's setting and flag). One text named every
     surface's: the Chat page named Evaluate's setting and flags, the command line a sidebar it has not got."""
 
-    def __init__(self, before: str, after: str = ""):
-        self.before, self.after = before, after
+    def __init__(self, before: str, after: str = "", flag: str = RAISE_TIMEOUT_FLAG):
+        self.before, self.after, self.flag = before, after, flag
         super().__init__(self.saying(RAISE_TIMEOUT))
-        self.command_line = self.saying(RAISE_TIMEOUT_FLAG)
+        self.command_line = self.saying(flag)
 
     def saying(self, remedy: str) -> str:
         """The text with ``remedy`` as what to raise."""
         return f"{self.before}{remedy}{self.after}"
 
     def __reduce__(self) -> tuple:  # rebuilt from its parts, not from the page's text
-        return type(self), (self.before, self.after)
+        return type(self), (self.before, self.after, self.flag)
 
 
 @dataclass(frozen=True)
