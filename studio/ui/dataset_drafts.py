@@ -145,12 +145,6 @@ def working_copy(info: store.DatasetInfo) -> tuple[list[Record], int]:
     return d.current, d.base
 
 
-def working_records(dataset_id: str) -> list[Record] | None:
-    """The records on screen for ``dataset_id`` (unsaved edits included), or None before the page opened it."""
-    d = st.session_state.get(DRAFTS, {}).get(dataset_id)
-    return d.current if d else None
-
-
 def unsaved_summary(dataset_id: str) -> str | None:
     """What the Dataset page holds unsaved for ``dataset_id`` in this session ("1 edited, 2 added"), or None: other
     pages that read the saved version (Train) say so, rather than train on it as if the edits were in."""
