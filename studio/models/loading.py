@@ -164,7 +164,21 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
         if bundled.imported():
             return ModelRef(spec, str(library.require_folder(bundled.NAME)), "model")
         return ModelRef(spec, str(bundled.gguf_path()), "bundled")
+    _check_hub_id(spec)
     return ModelRef(spec, spec, "hub")
+
+
+def _check_hub_id(spec: str) -> None:
+    """A name that is no folder here and cannot be a Hub id ("a b c", "x@y") is one line now: it went on to a download
+    that failed per model, or offline as "not downloaded", as if it could be."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(spec)
+    except HFValidationError:
+        raise ModelLoadError(f"{spec!r} is no folder here and no Hub id (a Hub id is a name or owner/name of letters, "
+                             "digits, '-', '_' and '.', e.g. distilgpt2): check it.") from None
 
 
 def check_reachable(spec: str) -> None:

@@ -84,7 +84,8 @@ def test_hosted_models_without_a_token_are_refused_on_start_not_in_every_answer(
 
 ODD_IDS = [("x\x00y", "holds a control character"), ("a\x07b", "holds a control character"),
            ("run:../../etc", "names no training run"), ("model:../shelf", "names no library model"),
-           ("qa:run:../x", "names no training run"), ("m/" + "x" * 300, "is too long")]
+           ("qa:run:../x", "names no training run"), ("m/" + "x" * 300, "is too long"),
+           ("a b c", "is no folder here and no Hub id"), ("x@y/model", "is no folder here and no Hub id")]
 
 
 @pytest.mark.parametrize(("odd", "said"), ODD_IDS)
