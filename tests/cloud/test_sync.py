@@ -543,18 +543,9 @@ def test_the_chat_settings_and_the_evaluate_form_come_back_after_a_restart_with_
 def test_a_restore_held_back_by_room_does_not_download_again_on_each_retry_what_cannot_fit(hub, monkeypatch, tmp_path):
     """Each retry of a restore stopped for want of room (every few seconds, for 30 minutes after the visitor's last
     page run) downloaded the first file that did not fit, and the conversation, only to be refused again."""
-    from studio.chat import saved
     from studio.errors import WorkspaceFullError
 
-    before = tmp_path / "before-restart"
-    with config.use_workspace(before):
-        ids = sorted(store.create_dataset(name, [{"question": f"q{n}?", "answer": "x" * 300} for n in range(20)]).id
-                     for name in ("A", "B"))
-        saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
-    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
-    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
-    room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
-    room += (before / "chat" / "conversation.json").stat().st_size
+    ids, room, repo = _two_datasets_and_a_conversation_in_the_repo(tmp_path)
 
     folder, settings = public_workspace(monkeypatch, "h-" + "4" * 32, room + 500)
     with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
@@ -656,18 +647,9 @@ def test_a_restore_held_back_by_the_full_server_does_not_download_again_on_each_
     """Where the server's total (every visitor's workspace together) refused the restore, not the workspace's own
     limit, each retry (every few seconds to a minute, for 30 minutes) downloaded what could not fit, only to be
     refused again."""
-    from studio.chat import saved
     from studio.errors import WorkspaceFullError
 
-    before = tmp_path / "before-restart"
-    with config.use_workspace(before):
-        ids = sorted(store.create_dataset(name, [{"question": f"q{n}?", "answer": "x" * 300} for n in range(20)]).id
-                     for name in ("A", "B"))
-        saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
-    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
-    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
-    room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
-    room += (before / "chat" / "conversation.json").stat().st_size
+    ids, room, repo = _two_datasets_and_a_conversation_in_the_repo(tmp_path)
 
     folder, settings = public_workspace(monkeypatch, "h-" + "5" * 32, 100_000_000)
     settings["workspaces_total_mb"] = (room + 1500) / 1e6  # the server is full long before the workspace is
@@ -878,3 +860,19 @@ def test_a_version_of_many_mb_is_committed_and_restored_without_being_held_whole
     assert sync._sha(after / "datasets" / "big" / "v0001.jsonl") == sync._sha(version)
     assert committed < 1.5 * size, f"a commit held {committed / 1e6:.0f} MB for a {size / 1e6:.0f} MB file"
     assert restored < size / 4, f"a restore held {restored / 1e6:.0f} MB for a {size / 1e6:.0f} MB file"
+
+
+def _two_datasets_and_a_conversation_in_the_repo(tmp_path) -> tuple[list[str], int, object]:
+    """A workspace of datasets A and B and a conversation, synced to the visitor's repo before a restart: (the
+    datasets' ids, sorted; the bytes the first dataset and the conversation take; the repo)."""
+    from studio.chat import saved
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        ids = sorted(store.create_dataset(name, [{"question": f"q{n}?", "answer": "x" * 300} for n in range(20)]).id
+                     for name in ("A", "B"))
+        saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
+    return ids, room + (before / "chat" / "conversation.json").stat().st_size, repo

@@ -1204,7 +1204,8 @@ def test_two_tabs_editing_one_dataset_both_keep_their_unsaved_edits():
     assert second_again.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "Eleven."]
 
 
-def test_a_fifth_tab_editing_one_dataset_drops_the_oldest_tabs_kept_edits_and_says_so():
+def _five_tabs_editing_one_dataset() -> tuple:
+    """A dataset and five tabs, opened one after another, each with its own unsaved edit ("Tab 0." ... "Tab 4.")."""
     info = store.create_dataset("Mine", RECS)
     tabs = []
     for n in range(5):
@@ -1212,6 +1213,11 @@ def test_a_fifth_tab_editing_one_dataset_drops_the_oldest_tabs_kept_edits_and_sa
         tab.selectbox(key="dataset.picker").select(info.id).run()
         edit(tab, edited={0: {"answer": f"Tab {n}."}})
         tabs.append(tab)
+    return info, tabs
+
+
+def test_a_fifth_tab_editing_one_dataset_drops_the_oldest_tabs_kept_edits_and_says_so():
+    info, tabs = _five_tabs_editing_one_dataset()
     assert [w for w in texts(tabs[-1].warning) if "dropped" in w] == [
         "The unsaved changes another tab left to this dataset were dropped, the oldest: the workspace keeps those of 4 "
         "tabs per dataset."]
@@ -1223,13 +1229,7 @@ def test_a_tab_whose_kept_edits_a_fifth_tab_dropped_keeps_them_again_on_its_next
     """The oldest tab's kept edits were dropped unsaid: its edits stayed on screen, and a reload lost them. On its
     next run it sees they are gone, keeps them again (dropping the now-oldest other tab's) and says so; its reload
     then finds them."""
-    info = store.create_dataset("Mine", RECS)
-    tabs = []
-    for n in range(5):
-        tab = open_page()
-        tab.selectbox(key="dataset.picker").select(info.id).run()
-        edit(tab, edited={0: {"answer": f"Tab {n}."}})
-        tabs.append(tab)
+    info, tabs = _five_tabs_editing_one_dataset()
     first = tabs[0]
     first.run()  # its next run (any click), its edits unchanged
     assert [w for w in texts(first.warning) if "kept again" in w] == [
