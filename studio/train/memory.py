@@ -154,26 +154,14 @@ def check_sizes(spec: str, config: dict) -> None:
                                  "0): correct config.json, or choose the folder save_pretrained wrote.")
 
 
-def _folder_config(folder: str) -> dict:
-    """A local folder's config.json as written ({} where it is not there or not a JSON object: the load says why)."""
-    import json
-    from pathlib import Path
-
-    try:
-        data = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def check_folder(ref: Any) -> None:
     """A local base's folder, from file names and its config.json alone (cheap: the page checks it on each rerun, the
     command line before a run folder): a folder without tokenizer or weights, or sizes that are no sizes, in one line."""
-    from studio.models import loading
+    from studio.models import library, loading
 
     if ref.local and ref.kind not in ("gguf", "bundled"):
         loading.require_parts(ref)
-        check_sizes(ref.spec, _folder_config(ref.source))
+        check_sizes(ref.spec, library.read_config(ref.source))
 
 
 def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, token: str | None = None) -> ModelShape:
