@@ -28,6 +28,7 @@ from typing import Any
 
 from studio.chat import openai_stream, saved
 from studio.chat.base import (
+    FEWER_TOKENS,
     BackendBase,
     BackendSpec,
     ChatParams,
@@ -46,9 +47,6 @@ ROUTER = "https://router.huggingface.co"
 """Inference Providers' OpenAI-compatible router; ``/v1/chat/completions`` under it picks a provider for ``auto``."""
 SUGGESTED_MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "google/gemma-2-2b-it")
 """Small instruct models that Inference Providers commonly serve: suggested when a model is not served."""
-
-
-"""Where the timeout a slow API model ran past is set, named in the error that asks to raise it."""
 
 
 NO_TOKEN_COMMAND_LINE = ("Hugging Face Inference Providers need a token: set HF_TOKEN in the environment "
@@ -367,11 +365,12 @@ class ApiBackend(BackendBase):
         where = self.spec.base_url or "Hugging Face Inference Providers"
         while not stop.is_set():
             if time.monotonic() - started > params.total_timeout_s:
-                # the whole answer's bound follows the timeout (at least 600 s): raising it past the bound gives more;
-                # it named "max tokens' time limit", a setting no surface has
+                # the page's bound is fixed (600 s): fewer tokens is what it can ask; the command line can raise it.
+                # It said "raise max tokens' time limit", a setting no surface has
                 raise TooSlowError(f"{where}: the answer took longer than {params.total_timeout_s:.0f} s in all. Try "
-                                   "again, ask for fewer new tokens, or ", f" above {params.total_timeout_s:.0f} s.",
-                                   flag="raise --total-timeout (ask-context: --timeout)")
+                                   "again, or ", ".", page=FEWER_TOKENS,
+                                   flag=f"raise --total-timeout past {params.total_timeout_s:.0f} s (ask-context: "
+                                        "--timeout)")
             try:
                 chunk = self._next(chunks)
             except StopIteration:

@@ -59,6 +59,8 @@ BACKEND_LABELS = {
 
 RAISE_TIMEOUT = "raise Timeout (s) under Sampling in the sidebar"
 """Where the Chat page (passage mode too) gives a model too slow for its timeout more time."""
+FEWER_TOKENS = "ask for fewer new tokens (Max new tokens under Sampling in the sidebar)"
+"""What the Chat page can do about an answer past the whole answer's bound (600 s there, not a setting)."""
 RAISE_TIMEOUT_FLAG = "raise --timeout"
 """The same on the command line: ``python -m studio chat`` and ``passage`` take it."""
 
@@ -69,9 +71,9 @@ class TooSlowError(BackendError):
     ``saying(remedy)`` another place's (an evaluation's report: Evaluate's setting and flag). One text named every
     surface's: the Chat page named Evaluate's setting and flags, the command line a sidebar it has not got."""
 
-    def __init__(self, before: str, after: str = "", flag: str = RAISE_TIMEOUT_FLAG):
-        self.before, self.after, self.flag = before, after, flag
-        super().__init__(self.saying(RAISE_TIMEOUT))
+    def __init__(self, before: str, after: str = "", flag: str = RAISE_TIMEOUT_FLAG, page: str = RAISE_TIMEOUT):
+        self.before, self.after, self.flag, self.page = before, after, flag, page
+        super().__init__(self.saying(page))
         self.command_line = self.saying(flag)
 
     def saying(self, remedy: str) -> str:
@@ -79,7 +81,7 @@ class TooSlowError(BackendError):
         return f"{self.before}{remedy}{self.after}"
 
     def __reduce__(self) -> tuple:  # rebuilt from its parts, not from the page's text
-        return type(self), (self.before, self.after, self.flag)
+        return type(self), (self.before, self.after, self.flag, self.page)
 
 
 @dataclass(frozen=True)
