@@ -85,8 +85,10 @@ class ModelCache:
     def get(self, spec: str, quantization: str | None = None, token: str | None = None) -> Any:
         """The loaded model for ``spec``, loading it once however many threads ask."""
         key = (spec.strip(), quantization)
+        held = self._models.get(key)
+        stale = held is not None and _stale(key[0], held)  # file checks, outside the lock every sidebar waits on
         with self._lock:
-            if key in self._models and _stale(key[0], self._models[key]):
+            if stale and self._models.get(key) is held:
                 del self._models[key]  # loaded again below, from the run's final model or newer checkpoint
             if key in self._models:
                 self._models.move_to_end(key)
