@@ -227,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = _config(args)
         load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
         evaluate.check_models_there(cfg)
+        evaluate.check_token(cfg, token)
         api_key = os.environ.get(args.api_key_env) or None if args.base_url or args.qa_endpoint else None
         result = _run_holding_the_device(cfg, token, api_key)
         for target in (args.out, args.csv, args.html):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from studio import config, jobs
+from studio import jobs
 from studio.errors import StudioError
 from studio.evaluate import results as eval_results
 from studio.evaluate.questions import load_questions
@@ -20,6 +20,7 @@ from studio.evaluate.runner import (
     EvalConfig,
     check_installed,
     check_models_there,
+    check_token,
     needs_device,
     new_result,
     run_evaluation,
@@ -39,7 +40,7 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     """
     check_installed(cfg)  # a local model in API mode fails here, in one line
     check_models_there(cfg)
-    _check_token(cfg, token)
+    check_token(cfg, token)
     load_questions(cfg)  # bad questions fail here, with their message, before anything starts
     result = new_result(cfg)
     eval_results.save(result)
@@ -54,20 +55,6 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
         eval_results.delete(result.id)
         raise
     return result.id
-
-
-def _check_token(cfg: EvalConfig, token: str | None) -> None:
-    """Inference Providers answer nothing without a Hugging Face token (the job's: ``token``, else the environment's):
-    said on Start, not as the same failure in every question of a job."""
-    from studio.chat import BackendSpec, api
-
-    if token or config.hf_token():
-        return
-    specs = [s for s in (*cfg.models, cfg.judge or "") if s.startswith("api:")]
-    backends = [BackendSpec.for_model(s, base_url=cfg.api_base_url, provider=cfg.api_provider, qa_endpoint=cfg.qa_endpoint)
-                for s in specs]
-    if any(b.kind == "provider" and not b.base_url for b in backends):  # not a dedicated endpoint: it may take a key
-        raise api.missing_token()
 
 
 def run_job(eval_id: str, token: str | None = None) -> EvalResult:

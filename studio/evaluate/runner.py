@@ -82,6 +82,19 @@ def check_models_there(config: EvalConfig) -> None:
                 loading.require_parts(ref)
 
 
+def check_token(config: EvalConfig, token: str | None) -> None:
+    """Inference Providers answer nothing without a Hugging Face token (``token``, else secrets or the environment's):
+    said on Start and by the command line before any question, not as the same failure in every question."""
+    from studio import config as studio_config
+    from studio.chat import api
+
+    if token or studio_config.hf_token():
+        return
+    specs = [s for s in (*config.models, config.judge or "") if s.startswith("api:")]
+    if any(b.kind == "provider" and not b.by_url for b in (_backend_spec(s, config) for s in specs)):
+        raise api.missing_token()  # a dedicated endpoint by URL may take a key of its own instead
+
+
 # --- models -----------------------------------------------------------------------------------
 
 def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:

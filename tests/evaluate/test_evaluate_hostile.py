@@ -82,6 +82,22 @@ def test_hosted_models_without_a_token_are_refused_on_start_not_in_every_answer(
     assert len(eval_results.list_evals()) == 1
 
 
+def test_the_command_line_refuses_hosted_models_without_a_token_before_any_question(monkeypatch, tmp_path, capsys):
+    """The page refused it on Start; the command line asked every question, each failing with 'need a token'."""
+    from studio.__main__ import main
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    capsys.readouterr()
+    code = main(["evaluate", "--model", "api:meta-llama/Llama-3.1-8B-Instruct", "--dataset", str(questions),
+                 "--out", str(tmp_path / "report.json")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == ("error: Hugging Face Inference Providers need a token: set HF_TOKEN in the environment "
+                                 "(export HF_TOKEN=hf_..., or HF_TOKEN=hf_... before the command)."), err
+    assert not (tmp_path / "report.json").exists()
+
+
 ODD_IDS = [("x\x00y", "holds a control character"), ("a\x07b", "holds a control character"),
            ("run:../../etc", "names no training run"), ("model:../shelf", "names no library model"),
            ("qa:run:../x", "names no training run"), ("m/" + "x" * 300, "is too long"),
