@@ -19,14 +19,13 @@ from studio import config, jobs
 from studio.errors import StudioError
 from studio.models.export.writer import QUANTS
 from studio.models.library import EXPORT_FILE, EXPORT_KIND, EXPORT_SPEC
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+from studio.models.spec import library_name_ok
 
 
 def check_name(name: str) -> str:
     """An export's file name (without .gguf): letters, digits, '.', '_', '-'; no path characters."""
     name = re.sub(r"(?i)\.gguf$", "", (name or "").strip())
-    if not NAME_RE.match(name) or ".." in name:
+    if not library_name_ok(name):  # the model library's rule for a name
         raise StudioError(f"{name!r} cannot name an export: use letters, digits, '.', '_' or '-' (no slashes or "
                           "'..'), at most 80 characters.")
     return name
