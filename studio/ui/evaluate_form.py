@@ -282,8 +282,11 @@ _PLAIN = {"models": "evaluate.models", "other_models": "evaluate.other_models", 
 _KEPT = ("source", "split_run", "dataset", "version", "sample", "max_new_tokens", "batch_size", "temperature", "seed",
          "provider", "concurrency", "api_timeout", "leakage", "perplexity")  # ui.kept / ui.kept_choice: "<key>.kept"
 _QUESTIONS = ("source", "split_run", "dataset", "version")
-_DEFAULTS = {"sample": 0, "max_new_tokens": 64, "batch_size": 8, "temperature": 0.7, "seed": 0, "provider": "auto",
-             "concurrency": 4, "api_timeout": 60.0, "leakage": 90}  # the ui.kept settings' (perplexity: where local)
+_FIELDS = {"max_new_tokens": "max_new_tokens", "batch_size": "batch_size", "temperature": "temperature",
+           "seed": "seed", "concurrency": "api_concurrency", "api_timeout": "api_timeout_s"}  # widget: EvalConfig field
+_DEFAULTS = {"sample": 0, "provider": "auto", "leakage": int(EvalConfig.leakage_threshold),
+             **{name: getattr(EvalConfig, field) for name, field in _FIELDS.items()}}
+"""The ui.kept settings' defaults, EvalConfig's own (perplexity: where local models run; the provider: "auto")."""
 
 
 def _state_key(name: str) -> str:
