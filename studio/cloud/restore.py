@@ -13,7 +13,7 @@ from typing import NamedTuple
 from studio import atomic, config
 from studio.cloud import usage
 from studio.cloud.hub_repo import _explain
-from studio.cloud.synced import BATCHED_FILES, MANIFEST, SYNCED_DIRS, _load_manifest, _save_manifest, _sha, _wanted
+from studio.cloud.synced import BATCHED_FILES, MANIFEST, SYNCED_DIRS, _load_manifest, _save_manifest, _sha, _wanted, digest
 from studio.errors import StudioError, WorkspaceFullError
 
 MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the page
@@ -81,8 +81,8 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
         # a dataset's head last: one stopped halfway (a write refused) is not listed as a broken dataset
         files = sorted((f for f in listed if _wanted(f)),
                        key=lambda rel: (rel.split("/")[:2], rel.endswith("/dataset.json")))
-        replace = {rel.split("/")[1] for rel in files if rel.startswith("datasets/") and rel.count("/") > 1
-                   and untouched_sample(folder / "datasets" / rel.split("/")[1])}
+        replace = {ds for ds in {rel.split("/")[1] for rel in files if rel.startswith("datasets/") and rel.count("/") > 1}
+                   if untouched_sample(folder / "datasets" / ds)}  # once a dataset, not once a file (5,000 of them)
         synced = _load_manifest(folder, manifest)
         with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
             def fetch(rel: str) -> Path:  # streamed to a file (never held whole in memory); the caller removes it
@@ -205,13 +205,9 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
 def _git_blob(path: Path) -> str | None:
     """git's name for a file's bytes, as the repo's listing gives it (``RepoFile.blob_id``); None where unreadable."""
     try:
-        blob = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                blob.update(chunk)
+        return digest(path, hashlib.sha1(b"blob %d\0" % path.stat().st_size))
     except OSError:
         return None
-    return blob.hexdigest()
 
 
 def _left(folder: Path, files: list[str], synced: dict[str, str]) -> str:

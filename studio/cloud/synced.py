@@ -52,13 +52,17 @@ def local_files(folder: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _sha(path: Path) -> str:
-    """The sha256 of a file, read a MB at a time (a version of hundreds of MB is never held whole)."""
-    digest = hashlib.sha256()
+def digest(path: Path, hasher) -> str:
+    """``hasher`` fed a file's bytes a MB at a time (a version of hundreds of MB is never held whole): its hex digest."""
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _sha(path: Path) -> str:
+    """The sha256 of a file."""
+    return digest(path, hashlib.sha256())
 
 
 def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:
