@@ -97,7 +97,7 @@ def _is_model(folder: Path) -> bool:
     return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
 
 
-def _model_dir(folder: Path) -> Path | None:
+def model_dir(folder: Path) -> Path | None:
     """The folder holding a model: the folder, a LoRA run's ``merged/``, a run's ``model/``, or its newest checkpoint."""
     if _is_model(folder):
         return folder
@@ -137,7 +137,7 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
     run_id = parsed.name
     run_folder = config.runs_dir() / run_id
     if parsed.kind in ("run", "hub") and "/" not in run_id and run_folder.is_dir():
-        found = _model_dir(run_folder)
+        found = model_dir(run_folder)
         if found is None:
             raise ModelLoadError(f"Run {run_id!r} has no saved model yet: wait for its first checkpoint or pick another.")
         return ModelRef(spec, str(found), _kind(found, "run"), run_id)
@@ -149,7 +149,7 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
             raise ModelLoadError(f"No GGUF file at {spec}: check the path.")
         return ModelRef(spec, str(path.resolve()), "gguf")
     if path.exists():
-        found = _model_dir(path)
+        found = model_dir(path)
         if found is None:
             raise ModelLoadError(f"{spec} holds no model (no config.json): choose the folder save_pretrained wrote.")
         return ModelRef(spec, str(found), _kind(found, "path"))

@@ -155,13 +155,6 @@ def count_runs() -> int:
     return sum(1 for p in config.runs_dir().iterdir() if is_run(p))
 
 
-def _newest_checkpoint(folder: Path) -> Path | None:
-    """The run's newest saved checkpoint holding a model (what loading answers from before the final model)."""
-    found = [p for p in (folder / "checkpoints").glob("checkpoint-*")
-             if p.name.split("-")[-1].isdigit() and any((p / f).is_file() for f in ("config.json", "adapter_config.json"))]
-    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
-
-
 def unfinished(run_id: str) -> tuple[str, bool] | None:
     """Where run ``run_id`` is in the workspace but not offered as a model (the library lists finished runs only):
     what is true of it, as a clause after its name, and whether it can answer now (from its newest checkpoint, as
@@ -175,12 +168,14 @@ def unfinished(run_id: str) -> tuple[str, bool] | None:
     status = jobs.read_status(folder)
     if has_model(folder) and not status.active:
         return None
-    ckpt = _newest_checkpoint(folder)
+    from studio.models.loading import model_dir
+
+    answers = model_dir(folder)  # what loading answers from: its merged or saved model first, else its newest checkpoint
+    ckpt = answers if answers is not None and answers.parent.name == "checkpoints" else None
     if status.active:
-        if has_model(folder) or ckpt is not None:
-            return (f"is still training: it answers from its newest checkpoint "
-                    f"({ckpt.name if ckpt is not None else 'its saved model'}), and from its final model once it "
-                    "finishes"), True
+        if answers is not None:
+            return (f"is still training: it answers from {f'its newest checkpoint ({ckpt.name})' if ckpt else 'its saved model'}, "
+                    "and from its final model once it finishes"), True
         return ("is still training, with no checkpoint saved yet: pick it when it finishes, or once it saves its "
                 "first checkpoint"), False
     ended = f"did not finish ({status.state})" if status.state not in ("none", "finished") else "has no final model"
