@@ -162,24 +162,22 @@ def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = 
     session (no secret)."""
     from studio.chat import kept_settings
 
-    before = st.session_state.get("chat.system.before")
+    before, secrets = st.session_state.get("chat.system.before"), used_secrets()
     models = dict(models or {})
     for slot in ("a", "b"):  # a model being picked (no model name typed yet) is kept as typed so far: a reload
         # brought back the model picked before it, the backend chosen and the base URL typed lost
         if slot in models and models[slot] is None and (slot == "a" or compare):
-            models[slot] = kept_settings.draft(_typed(slot), used_secrets())
+            models[slot] = kept_settings.draft(_typed(slot), secrets)
     try:
         kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
-                           st.session_state.get("chat.system", ""), used_secrets(),
+                           st.session_state.get("chat.system", ""), secrets,
                            before=tuple(before) if before else None, compare=compare, models=models, mode=mode)
     except (StudioError, OSError):  # a read-only or full workspace: the settings still hold in this session
         pass
 
 
-
 def local_available() -> bool:
     return device.capabilities().local_models
-
 
 
 # --- Settings ----------------------------------------------------------------------------------
