@@ -145,6 +145,9 @@ def working_copy(info: store.DatasetInfo) -> tuple[list[Record], int]:
     return d.current, d.base
 
 
+KEPT_SUMMARY = "dataset.kept_summary"  # {dataset_id: (tab, draft_stamp, summary)}: the kept edits' summary, read once
+
+
 def unsaved_summary(dataset_id: str) -> str | None:
     """What the Dataset page holds unsaved for ``dataset_id`` in this session ("1 edited, 2 added"), or None: other
     pages that read the saved version (Train) say so, rather than train on it as if the edits were in."""
@@ -152,9 +155,16 @@ def unsaved_summary(dataset_id: str) -> str | None:
     if d is None:  # after a browser reload, before the Dataset page was opened again: the edits kept in the workspace
         # (this tab's when it is known, else the latest any tab kept)
         tab = st.session_state.get(TAB_ID) or st.query_params.get("tab") or ""
-        kept_by = [k.tab for k in editing.kept_drafts(dataset_id)]
-        kept = editing.load_draft(dataset_id, tab if tab in kept_by else kept_by[0]) if kept_by else None
-        return editing.summary(editing.changes(kept[1], kept[2])) if kept else None
+        drafts = editing.kept_drafts(dataset_id)
+        if not drafts:
+            return None
+        chosen = next((k for k in drafts if k.tab == tab), drafts[0])
+        seen = st.session_state.setdefault(KEPT_SUMMARY, {}).get(dataset_id)
+        if seen is None or seen[:2] != (chosen.tab, chosen.stamp):  # read (the whole version it edits) once a change
+            kept = editing.load_draft(dataset_id, chosen.tab)
+            seen = (chosen.tab, chosen.stamp, editing.summary(editing.changes(kept[1], kept[2])) if kept else None)
+            st.session_state[KEPT_SUMMARY][dataset_id] = seen
+        return seen[2]
     if not d.dirty:
         return None
     return editing.summary(editing.changes(d.saved, d.current))
