@@ -1152,6 +1152,11 @@ def test_after_a_reload_the_train_page_says_the_dataset_has_unsaved_edits_before
     assert [w for w in texts(train.warning) if "unsaved" in w] == [
         "Mine has unsaved changes on the Dataset page (1 edited): a run trains on the saved v1. Save them there first "
         "to train on them."]
+    edit(at, edited={0: {"answer": "Forty-five minutes."}, 1: {"answer": "Eleven, always."}})  # kept again
+    train.run()
+    assert [w for w in texts(train.warning) if "unsaved" in w] == [
+        "Mine has unsaved changes on the Dataset page (2 edited): a run trains on the saved v1. Save them there first "
+        "to train on them."]
 
 
 def test_another_tab_is_offered_the_unsaved_edits_of_a_tab_beside_it_not_handed_them():
