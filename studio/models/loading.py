@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from studio import config
 from studio.errors import HubUnreachableError, ModelLoadError
-from studio.models import hf_import
+from studio.models import hf_import, run_folders
 from studio.models.spec import ModelSpec, parse_spec
 
 QUANTIZATIONS = (None, "4bit", "8bit")
@@ -92,28 +92,6 @@ def require_parts(ref: ModelRef) -> None:
                              f"config.json, tokenizer and weights): {SAVED_FOLDER}.")
 
 
-def _is_model(folder: Path) -> bool:
-    """A full model (config.json) or a LoRA adapter (adapter_config.json)."""
-    return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
-
-
-def model_dir(folder: Path) -> Path | None:
-    """The folder holding a model: the folder, a LoRA run's ``merged/``, a run's ``model/``, or its newest checkpoint."""
-    if _is_model(folder):
-        return folder
-    from studio.models import adapters
-
-    if adapters.is_complete_model(folder / adapters.MERGED):
-        return folder / adapters.MERGED
-    if _is_model(folder / "model"):
-        return folder / "model"
-    checkpoints = sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    for ckpt in reversed(checkpoints):
-        if _is_model(ckpt):
-            return ckpt
-    return None
-
-
 def _kind(found: Path, default: str) -> str:
     from studio.models import adapters
 
@@ -137,7 +115,7 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
     run_id = parsed.name
     run_folder = config.runs_dir() / run_id
     if parsed.kind in ("run", "hub") and "/" not in run_id and run_folder.is_dir():
-        found = model_dir(run_folder)
+        found = run_folders.model_dir(run_folder)
         if found is None:
             raise ModelLoadError(f"Run {run_id!r} has no saved model yet: wait for its first checkpoint or pick another.")
         return ModelRef(spec, str(found), _kind(found, "run"), run_id)
@@ -149,7 +127,7 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
             raise ModelLoadError(f"No GGUF file at {spec}: check the path.")
         return ModelRef(spec, str(path.resolve()), "gguf")
     if path.exists():
-        found = model_dir(path)
+        found = run_folders.model_dir(path)
         if found is None:
             raise ModelLoadError(f"{spec} holds no model (no config.json): choose the folder save_pretrained wrote.")
         return ModelRef(spec, str(found), _kind(found, "path"))

@@ -155,6 +155,28 @@ def count_runs() -> int:
     return sum(1 for p in config.runs_dir().iterdir() if is_run(p))
 
 
+def _is_model(folder: Path) -> bool:
+    """A full model (config.json) or a LoRA adapter (adapter_config.json)."""
+    return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
+
+
+def model_dir(folder: Path) -> Path | None:
+    """The folder holding a model: the folder, a LoRA run's ``merged/``, a run's ``model/``, or its newest checkpoint."""
+    if _is_model(folder):
+        return folder
+    from studio.models import adapters
+
+    if adapters.is_complete_model(folder / adapters.MERGED):
+        return folder / adapters.MERGED
+    if _is_model(folder / "model"):
+        return folder / "model"
+    checkpoints = sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    for ckpt in reversed(checkpoints):
+        if _is_model(ckpt):
+            return ckpt
+    return None
+
+
 def unfinished(run_id: str) -> tuple[str, bool] | None:
     """Where run ``run_id`` is in the workspace but not offered as a model (the library lists finished runs only):
     what is true of it, as a clause after its name, and whether it can answer now (from its newest checkpoint, as
@@ -168,8 +190,6 @@ def unfinished(run_id: str) -> tuple[str, bool] | None:
     status = jobs.read_status(folder)
     if has_model(folder) and not status.active:
         return None
-    from studio.models.loading import model_dir
-
     answers = model_dir(folder)  # what loading answers from: its merged or saved model first, else its newest checkpoint
     ckpt = answers if answers is not None and answers.parent.name == "checkpoints" else None
     if status.active:
