@@ -169,10 +169,14 @@ def actions(entries: list[library.ModelEntry]) -> None:
         st.session_state["models.selected"] = imported
     spec = st.selectbox("Model", list(by_spec), format_func=lambda s: f"{by_spec[s].name} ({s})", key="models.selected")
     entry = by_spec[spec]
-    if entry.origin:
-        st.caption(entry.origin[:1].upper() + entry.origin[1:])  # not str.capitalize: it lowercases file names and ids
-    if entry.note:
-        note_line(entry)
+    # One container whatever the model has to say of itself: the buttons and the Export panel below keep their place
+    # in the page, so a panel opened, or a button clicked, while a new pick redraws the page is not drawn anew (a
+    # shifted expander came back closed, swallowing the click on Export).
+    with st.container():
+        if entry.origin:
+            st.caption(entry.origin[:1].upper() + entry.origin[1:])  # not str.capitalize: it lowercases file names
+        if entry.note:
+            note_line(entry)
     c1, c2, c3 = st.columns(3)
     if c1.button("Chat with it", icon=":material/chat:", key="models.chat", disabled=entry.unusable):
         chat_with(spec)
