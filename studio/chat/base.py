@@ -13,7 +13,7 @@ from urllib.parse import urlparse, urlsplit
 
 from studio import settings
 from studio.errors import BackendError, ModelSpecError
-from studio.models.extractive import MAX_PASSAGE_CHARS
+from studio.models.extractive import question_too_long
 from studio.models.spec import ModelSpec, parse_spec
 from studio.models.text import shows
 from studio.settings import setting
@@ -351,19 +351,6 @@ def blank(text: str | None) -> bool:
     return not shows(text or "")
 
 
-MAX_QUESTION_CHARS = MAX_PASSAGE_CHARS
-"""The longest question Chat sends, as long as a passage may be (~250,000 tokens: beyond any model's window). A
-conversation keeps every question, rewrites it at each save and draws it at each run: a 2 MB paste stayed in it."""
-
-
-def too_long(question: str) -> str:
-    """Why ``question`` is too long to send, in one line; "" when it is not."""
-    if len(question) <= MAX_QUESTION_CHARS:
-        return ""
-    return (f"the message is {len(question):,} characters, more than the {MAX_QUESTION_CHARS:,} a question may hold "
-            "(no model reads that much): keep only the part the question is about.")
-
-
 CHARS_PER_TOKEN = 64
 """Most characters one new token adds (a token is a few characters, a long one a few dozen): an answer longer than
 ``max_new_tokens`` times this comes from a server that ignores max tokens (a broken or hostile one may stream without
@@ -422,8 +409,8 @@ def validate_messages(messages: Sequence[Message]) -> list[Message]:
         raise BackendError("Nothing to answer: the conversation must end with a user message.")
     if blank(clean[-1]["content"]):
         raise BackendError("The message is empty (only spaces, line breaks or invisible characters): type a question first.")
-    if why := too_long(clean[-1]["content"]):
-        raise BackendError(why[0].upper() + why[1:])
+    if why := question_too_long(clean[-1]["content"]):
+        raise BackendError(why)
     return clean
 
 

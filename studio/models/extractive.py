@@ -129,6 +129,17 @@ def passage_too_long(chars: int, what: str = "The passage") -> StudioError:
                        "keep only the part the question is about.")
 
 
+def question_too_long(question: str) -> str:
+    """Why ``question`` is too long to ask, in one line; "" when it is not. A question is bounded as a passage is (no
+    model reads that much): one text for Chat's conversation and passage modes and the command line, which said it
+    in two wordings. A conversation keeps every question, rewrites it at each save and draws it at each run: a 2 MB
+    paste stayed in it."""
+    if len(question) <= MAX_PASSAGE_CHARS:
+        return ""
+    return (f"The question is {len(question):,} characters, more than the {MAX_PASSAGE_CHARS:,} a question may hold "
+            "(no model reads that much): keep only the part it is about.")
+
+
 def _blank(text: str | None) -> bool:
     """Nothing to read: empty, or spaces and invisible format characters (zero-width spaces, a word joiner) alone,
     by the rule the dataset checks use (``studio.models.text.shows``)."""
@@ -140,10 +151,8 @@ def check_passage(question: str, context: str) -> None:
         raise StudioError("The passage is empty: paste the text the question is about.")
     if len(context) > MAX_PASSAGE_CHARS:
         raise passage_too_long(len(context))
-    if len(question) > MAX_PASSAGE_CHARS:  # a passage pasted into the question's box: conversation mode's bound too
-        raise StudioError(f"The question is {len(question):,} characters, more than the {MAX_PASSAGE_CHARS:,} a "
-                          "question may hold: keep it to what to look for, and paste the text it is about as the "
-                          "passage.")
+    if why := question_too_long(question):  # a passage pasted into the question's box
+        raise StudioError(why)
     if _blank(question):
         raise StudioError("The question is empty: type what to look for in the passage.")
 

@@ -25,7 +25,7 @@ from studio.chat import (
     StreamJob,
 )
 from studio.errors import StudioError
-from studio.models import loading
+from studio.models import extractive, loading
 from studio.ui.chat_saved import ANSWERING, UNSAVED, being_answered, restore, save, streaming, used_secrets
 from studio.ui.chat_settings import local_available, models_back, settings_back
 
@@ -88,8 +88,8 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
         st.session_state["chat.refused"] = ("Not sent: the message has only spaces, line breaks or invisible characters. "
                                             "Type a question.")
         return
-    if why := chat.too_long(question):  # kept out of the conversation, and put back in the input to cut
-        st.session_state["chat.refused"] = f"Not sent: {why} It is back in the input."
+    if why := extractive.question_too_long(question):  # kept out of the conversation, and put back in the input to cut
+        st.session_state["chat.refused"] = f"Not sent. {why} It is back in the input."
         st.session_state["chat.put_back"] = question
         return
     try:  # a public app's own token serves a few hosted-model requests a minute per visitor

@@ -446,8 +446,8 @@ def test_a_question_longer_than_a_passage_may_be_is_refused_and_put_back_in_the_
     from studio.chat import base, saved
     from studio.models.extractive import MAX_PASSAGE_CHARS
 
-    assert base.MAX_QUESTION_CHARS == MAX_PASSAGE_CHARS
-    with pytest.raises(BackendError, match=r"^The message is 1,000,001 characters, more than the 1,000,000 "):
+    assert not hasattr(base, "MAX_QUESTION_CHARS") and MAX_PASSAGE_CHARS == 1_000_000  # one bound, one constant
+    with pytest.raises(BackendError, match=r"^The question is 1,000,001 characters, more than the 1,000,000 "):
         base.validate_messages([{"role": "user", "content": "x" * 1_000_001}])  # the command line's, any backend's
     at = page()
     use_api(at, faults.url("good"))
@@ -457,8 +457,8 @@ def test_a_question_longer_than_a_passage_may_be_is_refused_and_put_back_in_the_
     at.chat_input(key="chat.input").set_value(huge).run()
     assert not at.session_state["chat.jobs"] and not at.exception
     assert [e.value for e in at.error] == [
-        f"Not sent: the message is {len(huge):,} characters, more than the 1,000,000 a question may hold (no model "
-        "reads that much): keep only the part the question is about. It is back in the input."]
+        f"Not sent. The question is {len(huge):,} characters, more than the 1,000,000 a question may hold (no model "
+        "reads that much): keep only the part it is about. It is back in the input."]
     assert [t["role"] for t in at.session_state["chat.messages"]] == ["user", "assistant"]
     assert faults.hits["good"] == asked and huge not in saved.path().read_text(encoding="utf-8")
     assert at.chat_input(key="chat.input").value == huge and not at.chat_input(key="chat.input").disabled
