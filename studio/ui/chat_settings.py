@@ -3,6 +3,7 @@ loaded; and the settings and models kept in the workspace for the next session (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -76,12 +77,31 @@ def models_back() -> None:
         picks = {"a": last.get("spec"), "b": (last.get("alt") or {}).get("spec")}
     else:
         return
-    gone, lines = [], []
+    picked, line = picks_back(picks, compare, said)
+    if "b" in picked and compare is None:  # the conversation's last answer came from two models
+        st.session_state["chat.compare.kept"] = True
+    if compare is not None and "chat.compare.kept" not in st.session_state:
+        st.session_state["chat.compare.kept"] = compare
+    if line:
+        st.session_state["chat.saved_note"] = line
+
+
+def picks_back(picks: dict[str, Any], compare: bool | None, said: tuple[str, str],
+               put: Callable[[str, BackendSpec | dict[str, Any]], None] | None = None) -> tuple[list[str], str]:
+    """Pick again the models kept by slot (``studio.chat.kept_settings``: conversation mode's "a" and "b", passage
+    mode's "passage.a" and "passage.b"), the first slot first; ``put(slot, spec_or_draft)`` sets one slot's widgets
+    (``pick_kept`` by default). A local model no longer in the workspace (a
+    deleted run) is not picked; one still training is, where it can answer. What is true of them is one line, said
+    of the second slot only where compare mode asks it (``compare`` not False). The slots picked and that line."""
+    put = put or pick_kept
+    gone, lines, picked = [], [], []
+    first = next(iter(picks), None)
     for slot, data in picks.items():
         if not isinstance(data, dict) or (slot == "a" and "chat.a.model" in st.session_state):
-            continue
+            continue  # "Chat with it" from another page picked its own
         if data.get("draft"):  # a model being picked: as typed so far
-            _pick_draft(slot, data)
+            put(slot, data)
+            picked.append(slot)
             continue
         try:
             spec = BackendSpec.from_dict(data)
@@ -90,29 +110,19 @@ def models_back() -> None:
         told = models_ui.not_offered(spec.model) if spec.kind == "local" else None
         if told is not None:
             clause, answers = told
-            if slot == "a" or compare is not False:  # a second model compare mode does not ask is not news
+            if slot == first or compare is not False:  # a second model compare mode does not ask is not news
                 if clause == models_ui.GONE:
                     gone.append(spec.label)
                 else:
                     lines.append(f"{spec.label} {said[0]} and {clause}.")
             if not answers:
                 continue
-        pick(slot, spec)
-        if slot == "b" and compare is None:
-            st.session_state["chat.compare.kept"] = True
-    if compare is not None and "chat.compare.kept" not in st.session_state:
-        st.session_state["chat.compare.kept"] = compare
-    _said_gone(gone, said, lines)
-
-
-def _said_gone(gone: list[str], said: tuple[str, str], lines: list[str] = ()) -> None:
-    """One line naming the models picked before that are no longer in the workspace (a deleted run), and what is
-    true of one that is there but not finished (``lines``)."""
+        put(slot, spec)
+        picked.append(slot)
     if gone:
         lines = [f"{' and '.join(gone)} {said[len(gone) > 1]} but {'is' if len(gone) == 1 else 'are'} "
                  f"{models_ui.GONE.removeprefix('is ')}.", *lines]
-    if lines:
-        st.session_state["chat.saved_note"] = " ".join(lines)
+    return picked, " ".join(lines)
 
 
 def _typed(slot: str) -> dict[str, str]:
@@ -141,6 +151,14 @@ def _pick_draft(slot: str, data: dict[str, Any]) -> None:
             state[f"chat.{slot}.base_url.kept"] = data["base_url"]
 
 
+def pick_kept(slot: str, data: BackendSpec | dict[str, Any]) -> None:
+    """The sidebar's widgets for model ``slot`` set to a kept model: a spec, or a draft (one being picked)."""
+    if isinstance(data, dict):
+        _pick_draft(slot, data)
+    else:
+        pick(slot, data)
+
+
 def pick(slot: str, spec: BackendSpec) -> None:
     """The sidebar's widgets for model ``slot`` set to ``spec``, as if picked there."""
     state = st.session_state
@@ -164,9 +182,11 @@ def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = 
 
     before, secrets = st.session_state.get("chat.system.before"), used_secrets()
     models = dict(models or {})
-    for slot in ("a", "b"):  # a model being picked (no model name typed yet) is kept as typed so far: a reload
-        # brought back the model picked before it, the backend chosen and the base URL typed lost
-        if slot in models and models[slot] is None and (slot == "a" or compare):
+    for slot in models:  # a model being picked (no model name typed yet) is kept as typed so far: a reload
+        # brought back the model picked before it, the backend chosen and the base URL typed lost; passage mode's
+        # too, where it answers by a chat model (its extractive picker is not this one)
+        if (models[slot] is None and (slot.endswith("a") or compare)
+                and st.session_state.get(f"chat.{slot}.task.kept") != "Extractive"):
             models[slot] = kept_settings.draft(_typed(slot), secrets)
     try:
         kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
@@ -221,20 +241,30 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                                fast_decoding=fast)
         if kind == "provider":
             model = ui.kept(st.text_input, "Model id", f"chat.{slot}.hub_model", "meta-llama/Llama-3.1-8B-Instruct",
-                            disabled=disabled)
+                            disabled=disabled, on_change=trim, args=(f"chat.{slot}.hub_model",))
             typed = st.session_state.get(f"chat.{slot}.provider.kept")  # a provider typed in, not in the list
             providers = PROVIDERS + ([typed] if typed and typed not in PROVIDERS else [])
             provider = ui.kept_choice(st.selectbox, "Provider", providers, f"chat.{slot}.provider",
                                       accept_new_options=True, disabled=disabled)
             return BackendSpec(kind="provider", model=model, provider=provider or "auto")
-        base = ui.kept(st.text_input, "Base URL", f"chat.{slot}.base_url", "http://127.0.0.1:8000/v1", disabled=disabled)
+        base = ui.kept(st.text_input, "Base URL", f"chat.{slot}.base_url", "http://127.0.0.1:8000/v1", disabled=disabled,
+                       on_change=trim, args=(f"chat.{slot}.base_url",))
         model = ui.kept(st.text_input, "Model", f"chat.{slot}.api_model", "", disabled=disabled,
-                        placeholder="the server's model name")
+                        placeholder="the server's model name", on_change=trim, args=(f"chat.{slot}.api_model",))
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
         ui.show_error(exc)
         st.session_state.setdefault("chat.why", ("first" if slot == "a" else "second", str(exc)))  # the first one's
         return None
+
+
+def trim(key: str) -> None:
+    """A text field's ``on_change``: the field itself shows the URL (or model name) without the spaces or line break
+    pasted around it (the value used was trimmed, the field still showed them), once the person presses Enter or
+    leaves it; nothing is trimmed while they type."""
+    value = st.session_state.get(key)
+    if isinstance(value, str) and value != value.strip():
+        st.session_state[key] = value.strip()
 
 
 def why_input_is_off() -> None:

@@ -72,38 +72,24 @@ def _models_back() -> None:
         return
     state["chat.passage.models_back"] = True
     kept = kept_settings.load()
-    gone, lines = [], []
-    for slot in ("a", "b"):
-        try:
-            spec = BackendSpec.from_dict(kept.get("models", {})[f"passage.{slot}"])
-        except (KeyError, StudioError, TypeError):
-            continue
-        told = models_ui.not_offered(spec.model) if spec.kind == "local" else None
-        if told is not None:
-            clause, answers = told
-            if slot == "a" or kept.get("compare"):
-                if clause == models_ui.GONE:
-                    gone.append(spec.label)
-                else:  # a run still training is there: said as what it is, not as gone
-                    lines.append(f"{spec.label} was picked last and {clause}.")
-            if not answers:
-                continue
-        key = f"chat.passage.{slot}"
-        if spec.task != "extractive":
+
+    def put(slot: str, data: BackendSpec | dict[str, Any]) -> None:
+        key = f"chat.{slot}"
+        if isinstance(data, dict) or data.task != "extractive":  # a chat model (or one being picked) answers
             state[f"{key}.task.kept"] = GENERATIVE
-            chat_settings.pick(f"passage.{slot}", spec)
-            continue
-        state[f"{key}.task.kept"], state[f"{key}.where.kept"] = EXTRACTIVE, spec.kind
-        if spec.kind == "local":
-            state[f"{key}.kept_qa_model"] = spec.model
+            chat_settings.pick_kept(slot, data)
+            return
+        state[f"{key}.task.kept"], state[f"{key}.where.kept"] = EXTRACTIVE, data.kind
+        if data.kind == "local":
+            state[f"{key}.kept_qa_model"] = data.model
         else:
-            state[f"{key}.hub_model.kept"], state[f"{key}.provider.kept"] = spec.model, spec.provider
-            state[f"{key}.endpoint.kept"] = spec.base_url
-    if gone:
-        lines.insert(0, f"{' and '.join(gone)} {'was' if len(gone) == 1 else 'were'} picked last but "
-                        f"{'is' if len(gone) == 1 else 'are'} no longer in the workspace: pick the model in the sidebar.")
-    if lines:
-        state[NOTE] = " ".join(lines)
+            state[f"{key}.hub_model.kept"], state[f"{key}.provider.kept"] = data.model, data.provider
+            state[f"{key}.endpoint.kept"] = data.base_url
+
+    picks = {f"passage.{slot}": kept.get("models", {}).get(f"passage.{slot}") for slot in ("a", "b")}
+    _, line = chat_settings.picks_back(picks, kept.get("compare"), ("was picked last", "were picked last"), put)
+    if line:
+        state[NOTE] = line
 
 
 def mode_switch(disabled: bool) -> str:
@@ -186,6 +172,7 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
         provider = ui.kept_choice(st.selectbox, "Provider", providers, f"{key}.provider", accept_new_options=True,
                                   disabled=disabled)
         url = ui.kept(st.text_input, "Endpoint URL (optional)", f"{key}.endpoint", "", disabled=disabled,
+                      on_change=chat_settings.trim, args=(f"{key}.endpoint",),
                       help="A dedicated Inference Endpoint (or any server) taking the question-answering "
                            "request; empty: Inference Providers by model id.")
         return BackendSpec(kind="provider", model=model, provider=provider or "auto", base_url=url.strip(),

@@ -237,3 +237,61 @@ def test_a_system_prompt_typed_in_before_a_run_comes_back_after_a_reload(faults)
     assert again.selectbox(key="chat.preset").value != AS_TRAINED
     assert again.text_area(key="chat.system").value == mine.replace(TOKEN, "***")
     assert not again.exception
+
+
+def test_a_passage_model_being_picked_comes_back_as_typed_so_far():
+    """Passage mode's generative picker kept no draft: its backend and base URL typed before the model name were lost
+    on a reload (the Chat picker kept them). Back as typed, through the same code, then picked."""
+    from studio.ui.passage import PASSAGE
+
+    at = opened()
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    at.radio(key="chat.passage.a.task").set_value("Generative").run()
+    at.selectbox(key="chat.passage.a.kind").set_value("openai").run()
+    at.text_input(key="chat.passage.a.base_url").set_value("http://127.0.0.1:9/v1").run()
+    assert not at.exception
+    again = opened()
+    assert again.radio(key="chat.mode").value == PASSAGE
+    assert again.radio(key="chat.passage.a.task").value == "Generative"
+    assert again.selectbox(key="chat.passage.a.kind").value == "openai"
+    assert again.text_input(key="chat.passage.a.base_url").value == "http://127.0.0.1:9/v1"
+    assert again.text_input(key="chat.passage.a.api_model").value == ""
+    again.text_input(key="chat.passage.a.api_model").set_value("now-picked").run()
+    assert opened().text_input(key="chat.passage.a.api_model").value == "now-picked"
+
+
+def test_an_extractive_passage_model_keeps_no_chat_draft():
+    """The draft is the chat picker's: a slot answering by an extractive model whose endpoint URL is wrong is not
+    kept as the generative picker's fields (it would come back as a chat model)."""
+    from studio.ui.passage import PASSAGE
+
+    at = opened()
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    at.radio(key="chat.passage.a.task").set_value("Extractive").run()
+    at.selectbox(key="chat.passage.a.where").set_value("provider").run()
+    at.text_input(key="chat.passage.a.hub_model").set_value("org/squad").run()
+    at.text_input(key="chat.passage.a.endpoint").set_value("not a url").run()
+    assert not at.exception
+    kept = kept_settings.load()["models"]["passage.a"]
+    assert "draft" not in kept and kept["model"] == "org/squad"  # the last extractive pick, not the chat picker's
+    assert opened().radio(key="chat.passage.a.task").value == "Extractive"
+
+
+def test_a_base_url_pasted_with_spaces_and_a_line_break_is_trimmed_in_the_field(faults):
+    """The value used was trimmed but the field still showed the spaces and line break pasted around the URL."""
+    at = opened()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(f"  {faults.url('good')}\r\n").run()
+    assert at.text_input(key="chat.a.base_url").value == faults.url("good")
+    assert opened().text_input(key="chat.a.base_url").value == faults.url("good")  # and kept so
+
+
+def test_a_passage_endpoint_url_pasted_with_spaces_is_trimmed_in_the_field():
+    from studio.ui.passage import PASSAGE
+
+    at = opened()
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    at.radio(key="chat.passage.a.task").set_value("Extractive").run()
+    at.selectbox(key="chat.passage.a.where").set_value("provider").run()
+    at.text_input(key="chat.passage.a.endpoint").set_value(" http://127.0.0.1:9/qa \n").run()
+    assert at.text_input(key="chat.passage.a.endpoint").value == "http://127.0.0.1:9/qa"
