@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -176,8 +177,17 @@ class BackendSpec:
         object.__setattr__(self, "base_url", (self.base_url or "").strip())
         if self.kind not in BACKEND_KINDS:
             raise BackendError(f"Unknown backend {self.kind!r}: choose local, provider or openai.")
+        if self.kind in ("openai", "provider"):  # a server's model name never has spaces around it: " m" was a 404
+            object.__setattr__(self, "model", (self.model or "").strip())
         if not (self.model or "").strip():
             raise BackendError("No model chosen: enter a model id (or a local folder or training run for a local model).")
+        # a tab or an escape pasted into a name or a URL was sent as typed: the server answered "model not found" for
+        # a name the page drew garbled, and a URL with a tab in its path read "Cannot reach ...: check the URL"
+        for what, text in (("model name", self.model), ("base URL" if self.kind == "openai" else "endpoint URL",
+                                                        self.base_url)):
+            if any(unicodedata.category(c) == "Cc" for c in text):
+                raise BackendError(f"The {what} {text[:80]!r} holds a control character (a tab, a line break or an "
+                                   "escape): type it again without it.")
         if self.quantization not in (None, "4bit", "8bit"):
             raise BackendError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
         if self.kind == "openai" and not self.base_url.startswith(("http://", "https://")):

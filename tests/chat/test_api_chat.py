@@ -635,3 +635,18 @@ def test_an_answer_that_came_in_one_burst_shows_no_tokens_per_s(faults):
     assert burst.tokens == 3 and "tokens/s" not in burst.summary() and "first token" in burst.summary()
     backend(faults, "slow").complete(ASK, ChatParams(), streamed)
     assert re.search(r"· \d\.\d tokens/s ·", streamed.summary())  # a word every 0.4 s: about 2.5 tokens/s
+
+
+@pytest.mark.parametrize("field", ["model", "base_url"])
+@pytest.mark.parametrize("bad", ["m\todd", "m\x1b[31m", "m\x07", "m\nx"])
+def test_a_model_name_or_url_with_a_control_character_is_refused_in_one_line(field, bad):
+    """A tab or an escape pasted into the model name was sent as typed (the server's "model not found" named a name
+    the page drew garbled); one in the base URL's path read "Cannot reach ...: check the URL"."""
+    fields = {"model": "m", "base_url": "http://127.0.0.1:8000/v1"}
+    fields[field] = "http://127.0.0.1:8000/v1/" + bad if field == "base_url" else bad
+    with pytest.raises(BackendError, match=r"holds a control character \(a tab, a line break or an escape\): type it "
+                                           r"again without it\.$") as caught:
+        BackendSpec(kind="openai", **fields)
+    assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
+    assert BackendSpec(kind="openai", model=" m \n", base_url="http://127.0.0.1:8000/v1").model == "m"  # trimmed
+    assert BackendSpec(kind="provider", model="org/m\t").model == "org/m"
