@@ -216,6 +216,9 @@ class ApiBackend(BackendBase):
             return TooSlowError(f"{where}: {exc.what}. Try again, or ", ".")
         if isinstance(exc, openai_stream.StreamCut):
             return BackendError(f"{where} closed the stream before the answer finished: try again.")
+        if isinstance(exc, openai_stream.ErrorEvent):
+            said = " ".join(saved.scrub(scrub(str(exc), self._token)).split()).rstrip(". ")
+            return BackendError(f"{where} gave up mid-answer{f': {said}' if said else ''}. Try again.")
         if isinstance(exc, openai_stream.NotChatEvent):
             return BackendError(f"{where} sent {exc} in its stream: check that the URL is an OpenAI-compatible /v1 "
                                 "endpoint.")

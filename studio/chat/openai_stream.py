@@ -52,6 +52,11 @@ class NotEventStream(Exception):
     """A 200 answer that is not a server-sent event stream (a web page, a plain JSON body)."""
 
 
+class ErrorEvent(Exception):
+    """An event that carries the server's error instead of text (vLLM's and OpenAI's ``{"error": {"message": ...}}``,
+    TGI's ``{"error": "..."}``): the server gave up mid-answer, in its own words (``str``, one line, bounded)."""
+
+
 class NotChatEvent(Exception):
     """An event line too long to be one (``MAX_LINE``: a server sending a body without line breaks), or one whose
     JSON is not an object (``[]``, a string): the stream is not an OpenAI-compatible chat stream."""
@@ -71,7 +76,7 @@ def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadli
                   stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
     """POST ``payload`` to ``url`` and yield each event's JSON object as it arrives.
 
-    Raises ``HttpStatusError``, ``StreamTimeout``, ``StreamCut``, ``NotEventStream``,
+    Raises ``HttpStatusError``, ``StreamTimeout``, ``StreamCut``, ``NotEventStream``, ``NotChatEvent``, ``ErrorEvent``,
     ``json.JSONDecodeError`` for an event that is not JSON, and ``requests``' connection errors.
     """
     import requests
@@ -269,9 +274,16 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             body = line[5:].strip()
             if body == b"[DONE]":
                 return
-            event = json.loads(body)
+            try:  # bytes that are not UTF-8 went to json.loads, which guessed UTF-16 and failed in its own words
+                event = json.loads(body.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise NotChatEvent("an event that is not UTF-8 text") from None
             if not isinstance(event, dict):
                 raise NotChatEvent(f"an event whose JSON is a {type(event).__name__}, not an object,")
+            if event.get("error") and not event.get("choices"):  # read as a stream cut short, the reason lost
+                err = event["error"]
+                err = err.get("message") or json.dumps(err) if isinstance(err, dict) else err
+                raise ErrorEvent(" ".join(str(err).split())[:200])
             seen_event = True
             if _has_text(event):
                 last_text = time.monotonic()

@@ -24,7 +24,8 @@ def _event(content: object) -> bytes:
 
 class Hostile(BaseHTTPRequestHandler):
     """/<mode>/v1/chat/completions: "endless" streams text until the client goes, "noline" sends bytes without a
-    line break until the client goes, "notobject" sends ``[]`` events, "oddcontent" a number as content then text."""
+    line break until the client goes, "notobject" sends ``[]`` events, "oddcontent" a number as content then text,
+    "notutf8" an event of bytes that are not UTF-8, "errorevent" and "tgierror" the server's error as an event."""
 
     protocol_version = "HTTP/1.1"
 
@@ -49,6 +50,13 @@ class Hostile(BaseHTTPRequestHandler):
                 self.wfile.write(b"data: []\n\n" + _event("late"))
             if mode == "oddcontent":
                 self.wfile.write(_event(5) + _event("fine") + b"data: [DONE]\n\n")
+            if mode == "notutf8":  # bytes json.loads guessed were UTF-16
+                self.wfile.write(_event("Hi") + b"data: \xff\xfe\x00\x01garbage\n\n")
+            if mode == "errorevent":  # vLLM's and OpenAI's error mid-stream, a key in it to be scrubbed
+                self.wfile.write(_event("Half an") + b'data: {"error": {"message": "model crashed:\\nCUDA out of '
+                                 b'memory (key sk-proj-LEAKED0123456789abcdef)", "code": 500}}\n\n')
+            if mode == "tgierror":  # TGI's
+                self.wfile.write(b'data: {"error": "Request failed during generation", "error_type": "generation"}\n\n')
         except OSError:  # the client hung up: what these modes wait for
             pass
 
@@ -74,7 +82,8 @@ def test_an_endless_answer_is_cut_at_what_max_tokens_can_hold_and_kept(hostile):
 
 
 @pytest.mark.parametrize(("mode", "said"), [("noline", "a line of over 1 MB"),
-                                            ("notobject", "JSON is a list, not an object")])
+                                            ("notobject", "JSON is a list, not an object"),
+                                            ("notutf8", "sent an event that is not UTF-8 text in its stream")])
 def test_a_stream_that_is_not_chat_events_is_one_line(hostile, mode, said):
     at = page()
     use_api(at, f"{hostile}/{mode}/v1")
@@ -92,3 +101,18 @@ def test_evaluation_and_scripts_get_the_same_bound(hostile):
     backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/endless/v1"))
     with pytest.raises(BackendError, match="cut at 1,024 characters"):
         chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(max_new_tokens=16, timeout_s=10))
+
+
+@pytest.mark.parametrize(("mode", "said", "kept"), [
+    ("errorevent", "/errorevent/v1 gave up mid-answer: model crashed: CUDA out of memory (key ***). Try again.", "Half an"),
+    ("tgierror", "/tgierror/v1 gave up mid-answer: Request failed during generation. Try again.", "")])
+def test_an_error_the_server_sends_as_an_event_is_said_in_its_words(hostile, mode, said, kept):
+    """A server giving up mid-answer with an error event read "closed the stream before the answer finished": its
+    reason (out of memory, say) was lost. What came before it is kept."""
+    at = page()
+    use_api(at, f"{hostile}/{mode}/v1")
+    send(at, "hello")
+    errors = [e.value.replace("\\", "").replace("`", "") for e in at.error]  # as shown: Markdown's escapes off
+    assert len(errors) == 1 and errors[0].endswith(said) and "LEAKED" not in errors[0], errors
+    assert at.session_state["chat.messages"][-1]["content"] == kept
+    assert not at.chat_input(key="chat.input").disabled
