@@ -18,13 +18,19 @@ with st.sidebar:
     mode = passage_ui.mode_switch(busy)
     st.header("Model")
     pick = chat_settings.backend_picker if mode == passage_ui.CONVERSATION else passage_ui.model_slot
-    spec = pick("a", busy)
+    # Each part whose lines vary with a pick (a backend's fields, an error, the second model, the token fields) is
+    # held in its own container: the expanders and the toggle below keep their place in the sidebar, where another
+    # backend picked moved them, and the browser drew them anew, closed, losing a click on them meanwhile.
+    with st.container():
+        spec = pick("a", busy)
     compare = ui.kept(st.toggle, "Compare with a second model", "chat.compare", False, disabled=busy)
     spec_b = None
-    if compare:
-        st.subheader("Second model")
-        spec_b = pick("b", busy)
-    (chat_settings.token_fields if mode == passage_ui.CONVERSATION else passage_ui.token_fields)([spec, spec_b])
+    with st.container():
+        if compare:
+            st.subheader("Second model")
+            spec_b = pick("b", busy)
+    with st.container():
+        (chat_settings.token_fields if mode == passage_ui.CONVERSATION else passage_ui.token_fields)([spec, spec_b])
     with st.expander("System prompt", expanded=mode == passage_ui.CONVERSATION):
         system = chat_settings.system_prompt(busy, spec)
     with st.expander("Sampling"):
@@ -43,7 +49,8 @@ ready = params is not None and spec is not None and (not compare or spec_b is no
 if mode == passage_ui.PASSAGE:
     st.caption("Ask about a passage: an extractive model picks the answer's span (with its score), a generative "
                "one answers with the passage in its prompt. Compare mode asks both.")
-    passage_ui.record_picker(busy)
+    with st.container():  # a caption or the dataset and record boxes
+        passage_ui.record_picker(busy)
     context, question = passage_ui.passage_inputs(busy)
     c1, c2 = st.columns([1, 5], vertical_alignment="center")
     if c1.button("Ask", type="primary", icon=":material/search:", key="chat.passage.ask", disabled=busy or not ready):
@@ -58,15 +65,17 @@ if mode == passage_ui.PASSAGE:
 
 st.caption(f"Streamed answers from {'an API model' if device.capabilities().api_only else 'a local model or an API model'}"
            ". Compare mode sends each question to two models.")
-chat_ui.history()
-if busy:  # the same reading that disabled the inputs: an answer that ends meanwhile is collected by the poller's rerun
-    chat_ui.live_answers()
-chat_ui.left_out()
+with st.container():  # the conversation grows with each question: the buttons below keep their place
+    chat_ui.history()
+    if busy:  # the same reading that disabled the inputs: an answer that ends meanwhile is collected by the poller's rerun
+        chat_ui.live_answers()
+    chat_ui.left_out()
 
 chat_ui.put_back()
 question = st.chat_input("Ask something", disabled=busy or not ready, key="chat.input")
-if not ready and not busy:
-    chat_settings.why_input_is_off()
+with st.container():
+    if not ready and not busy:
+        chat_settings.why_input_is_off()
 if question and ready:
     chat_ui.ask(question, system, specs, params)
     st.rerun()

@@ -464,3 +464,41 @@ def test_a_question_longer_than_a_passage_may_be_is_refused_and_put_back_in_the_
     assert at.chat_input(key="chat.input").value == huge and not at.chat_input(key="chat.input").disabled
     send(at, huge[:1000])  # cut, it is asked
     assert at.session_state["chat.messages"][-2]["content"] == huge[:1000] and faults.hits["good"] == asked + 1
+
+
+def _places(at: AppTest) -> dict[str, tuple]:
+    """The expanders', toggles' and buttons' places in the page (their index at each level), as the browser tells
+    elements apart: one whose place changes is drawn anew (an expander closed, a click on it lost)."""
+    def walk(node, path=()):
+        yield path, node
+        for index, child in getattr(node, "children", {}).items():
+            yield from walk(child, (*path, index))
+
+    return {node.label: path for path, node in walk(at._tree)
+            if getattr(node, "type", None) in ("expander", "button", "toggle") and node.label != "Fast decoding"}
+
+
+def test_the_sidebar_s_panels_and_the_buttons_keep_their_place_whatever_is_picked_or_asked(faults):
+    """The System prompt and Sampling expanders moved up two places when an OpenAI-compatible server was picked after
+    the local model (whose picker has more lines), so the browser drew them anew, closed, and a click on them meanwhile
+    was lost; Clear conversation moved as the line saying why asking is off came and went. Each varying part is held
+    in one container."""
+    from studio.ui.passage import PASSAGE
+
+    at = page()
+    first = _places(at)
+    assert {"System prompt", "Sampling", "Compare with a second model", "Clear conversation"} <= set(first)
+    at.selectbox(key="chat.a.kind").set_value("openai").run()  # no model name yet: asking is off, and says why
+    assert _places(at) == first
+    use_api(at, faults.url("good"))
+    assert _places(at) == first
+    send(at, "Como estás?")  # the conversation grew
+    assert _places(at) == first
+    at.text_input(key="chat.a.base_url").set_value("not a url").run()  # an error in the sidebar
+    assert _places(at) == first
+    at.toggle(key="chat.compare").set_value(True).run()  # a second model's picker
+    assert {k: v for k, v in _places(at).items() if k in first} == first
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    passage_first = _places(at)
+    at.radio(key="chat.passage.a.task").set_value("Generative").run()
+    assert _places(at) == passage_first and not at.exception
