@@ -131,7 +131,11 @@ class OverPassage:
         extractive.check_passage(question, context)
         self._check_fits(question, context, params)
         stats = StreamStats()
-        text = complete(self.chat, self.messages(question, context), params, stats).strip()
+        # ``stop`` goes to the stream: Stop left a stalled server's answer "Answering…" until its timeout
+        text = complete(self.chat, self.messages(question, context), params, stats, stop=stop).strip()
+        if stop is not None and stop.is_set():
+            raise CancelledError("Stopped before the answer finished." if text else
+                                 "Stopped before the first token: no answer.")
         where = locate(text, context)
         return PassageAnswer(text, *(where or (None, None)), None, False, self.name, stats)
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_servers import QAServer
+from chat_servers import FaultServer, QAServer
 from qa_models import NAME, QUESTION
 from streamlit.testing.v1 import AppTest
 
@@ -141,6 +141,31 @@ def test_stop_ends_a_hosted_answer_that_is_still_loading_without_an_error(qa_ser
     assert "Stopped before the service answered." in [c.value for c in at.caption]
     assert len(qa_server.bodies) == tries  # nothing was sent after the stop
     assert not at.button(key="chat.passage.ask").disabled
+
+
+def test_stop_ends_a_generative_answer_from_a_server_that_stalls(offline):
+    """Stop left a generative answer "Answering…" while its server trickled nothing useful, until the timeout: the
+    stop never reached the stream. It ends at once, the server's connection closed, and Ask is back."""
+    with FaultServer().running() as server:
+        at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.kind": "openai"})
+        at.text_input(key="chat.passage.a.base_url").set_value(server.url("hold")).run()
+        at.text_input(key="chat.passage.a.api_model").set_value("m").run()
+        at.text_area(key="chat.passage.text").set_value(CONTEXT)
+        at.text_input(key="chat.passage.question").set_value(QUESTION)
+        at.button(key="chat.passage.ask").click().run()
+        deadline = time.time() + 10
+        while not server.hits["hold"] and time.time() < deadline:
+            time.sleep(0.1)
+        at.button(key="chat.passage.stop").click().run()
+        task = at.session_state[RUN]["tasks"][0]
+        deadline = time.time() + 10
+        while not (task.done and server.dropped["hold"]) and time.time() < deadline:
+            time.sleep(0.1)
+        at.run()
+        assert not at.exception and task.state == "stopped" and server.dropped["hold"] == 1
+        assert [e.value for e in at.error] == []  # a stop the user asked for is not an error
+        assert "Stopped before the first token: no answer." in [c.value for c in at.caption]
+        assert not at.button(key="chat.passage.ask").disabled
 
 
 def test_a_hosted_extractive_model_without_a_token_says_where_to_set_one(offline, monkeypatch):
