@@ -75,9 +75,17 @@ def run(args: argparse.Namespace) -> int:
     if getattr(backend, "fast_decoding", False):
         print(f"note: {fast_decoding.COMPILING}", file=sys.stderr)
     stats = StreamStats()
-    for piece in bounded(backend.stream(build_messages(args.system, [], args.message), params, stats=stats), params):
-        sys.stdout.write(piece)
-        sys.stdout.flush()
+    wrote = False
+    try:
+        for piece in bounded(backend.stream(build_messages(args.system, [], args.message), params, stats=stats), params):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+            wrote = wrote or bool(piece)
+    except StudioError:
+        if wrote:  # the text that came ends its line: the error read "Halferror: ..." on a terminal
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        raise
     sys.stdout.write("\n")
     if args.stats:
         print(stats.summary(), file=sys.stderr)

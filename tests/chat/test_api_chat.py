@@ -650,3 +650,16 @@ def test_a_model_name_or_url_with_a_control_character_is_refused_in_one_line(fie
     assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
     assert BackendSpec(kind="openai", model=" m \n", base_url="http://127.0.0.1:8000/v1").model == "m"  # trimmed
     assert BackendSpec(kind="provider", model="org/m\t").model == "org/m"
+
+
+def test_cli_chat_a_stream_cut_short_ends_its_text_line_before_the_error(faults, tmp_path):
+    """The text that came and the error shared a line on a terminal ("The match lastserror: ... closed the stream")."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("cut"), "--model", "m",
+                          "hello"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 2 and out.stdout == "The match lasts\n"
+    assert out.stderr.startswith("error: ") and "closed the stream before the answer finished" in out.stderr
