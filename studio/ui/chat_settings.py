@@ -211,6 +211,7 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
     if slot == "a":
         st.session_state.pop("chat.why", None)  # said again below if still so
+    st.session_state.pop(f"chat.{slot}.why", None)
     kinds = list(BACKEND_LABELS) if local_available() else [k for k in BACKEND_LABELS if k != "local"]
     if st.session_state.get(f"chat.{slot}.kind") not in kinds:
         st.session_state.pop(f"chat.{slot}.kind", None)
@@ -254,7 +255,9 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
         ui.show_error(exc)
-        st.session_state.setdefault("chat.why", ("first" if slot == "a" else "second", str(exc)))  # the first one's
+        st.session_state[f"chat.{slot}.why"] = str(exc)  # this model's, for passage mode's line beside Ask
+        if slot in ("a", "b"):
+            st.session_state.setdefault("chat.why", ("first" if slot == "a" else "second", str(exc)))  # the first one's
         return None
 
 

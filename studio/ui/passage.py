@@ -145,7 +145,10 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
     if task == GENERATIVE:
         spec = chat_settings.backend_picker(f"passage.{slot}", disabled)
         if spec is None:
-            st.session_state[WHY][slot] = "its settings have an error (see the sidebar)"
+            # what is wrong, not only where: "its settings have an error (see the sidebar)" sent the eye to a sidebar
+            # often scrolled past the field
+            st.session_state[WHY][slot] = st.session_state.get(f"chat.passage.{slot}.why", "").rstrip(".") or \
+                "its settings have an error (see the sidebar)"
         return spec
     wheres = list(WHERE) if chat_settings.local_available() else ["provider"]
     if st.session_state.get(f"{key}.where") not in wheres:

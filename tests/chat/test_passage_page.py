@@ -224,6 +224,22 @@ def test_offline_without_an_extractive_model_it_starts_generative_and_says_why_a
     assert line.startswith("Ask is off: the first model is not set (no extractive model: ") and "cannot be downloaded" in line
 
 
+def test_a_generative_model_s_bad_base_url_is_said_beside_a_disabled_ask(offline):
+    """The line beside a disabled Ask said only "its settings have an error (see the sidebar)": it says what is wrong,
+    as conversation mode's line does, and the URL typed stays in its field."""
+    at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.kind": "openai"})
+    at.text_input(key="chat.passage.a.api_model").set_value("m").run()
+    at.text_input(key="chat.passage.a.base_url").set_value("localhost:8000/v1").run()
+    assert at.button(key="chat.passage.ask").disabled and not at.exception
+    (line,) = [c.value for c in at.caption if c.value.startswith("Ask is off")]
+    assert line.startswith("Ask is off: the first model is not set (The base URL must start with http") \
+        and "localhost:8000/v1" in line and line.endswith(").")
+    assert at.text_input(key="chat.passage.a.base_url").value == "localhost:8000/v1"
+    at.text_input(key="chat.passage.a.base_url").set_value("http://localhost:8000/v1").run()
+    assert not at.button(key="chat.passage.ask").disabled
+    assert not [c for c in at.caption if c.value.startswith("Ask is off")]
+
+
 def test_the_second_model_stays_what_was_chosen(tiny_gpt2: Path, offline):
     at = page(**{"chat.compare": True, "chat.passage.b.model": str(tiny_gpt2)})  # a folder typed into the picker
     assert at.selectbox(key="chat.passage.b.model").value == str(tiny_gpt2)
