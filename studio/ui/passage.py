@@ -63,8 +63,9 @@ def _mode_back() -> None:
 
 def _models_back() -> None:
     """A new session (a reloaded tab, a restarted studio) asks passage questions with the models picked last
-    (``studio.chat.kept_settings``), as conversation mode does: they came back at their defaults. A local model no
-    longer in the workspace (a deleted run) is said in one line."""
+    (``studio.chat.kept_settings``), as conversation mode does and through its code (``chat_settings.picks_back``):
+    they came back at their defaults. A generative model being picked (a server whose model name is not typed yet)
+    comes back as typed so far; a local model no longer in the workspace (a deleted run) is said in one line."""
     from studio.chat import kept_settings
 
     state = st.session_state
