@@ -159,6 +159,12 @@ def _reachable_form(url: str) -> bool:
         return False
     return bool(parts.hostname) and not any(c.isspace() for c in parts.netloc)
 
+MAX_NAME_CHARS = 1_000
+"""The longest API model name or provider a spec takes: a Hub id is at most 96 characters, a server's model name (a
+path, a tag) a few hundred at most. A local model's is a path, bounded where it is parsed (``parse_spec``)."""
+MAX_URL_CHARS = 2_048  # a base or endpoint URL: what browsers and most servers take at most
+
+
 @dataclass(frozen=True)
 class BackendSpec:
     """Which model answers, and how to reach it. Holds no secret: the token is passed apart."""
@@ -181,10 +187,15 @@ class BackendSpec:
             object.__setattr__(self, "model", (self.model or "").strip())
         if not (self.model or "").strip():
             raise BackendError("No model chosen: enter a model id (or a local folder or training run for a local model).")
+        url = "base URL" if self.kind == "openai" else "endpoint URL"
+        for what, text, most in (("model name", self.model if self.kind != "local" else "", MAX_NAME_CHARS),
+                                 ("provider", self.provider or "", MAX_NAME_CHARS), (url, self.base_url, MAX_URL_CHARS)):
+            if len(text) > most:  # a paste gone astray: it headed every answer and filled each error line
+                raise BackendError(f"The {what} is {len(text):,} characters, more than the {most:,} "
+                                   f"{'an' if what[0] == 'e' else 'a'} {what} may hold: check what was pasted.")
         # a tab or an escape pasted into a name or a URL was sent as typed: the server answered "model not found" for
         # a name the page drew garbled, and a URL with a tab in its path read "Cannot reach ...: check the URL"
-        for what, text in (("model name", self.model), ("base URL" if self.kind == "openai" else "endpoint URL",
-                                                        self.base_url)):
+        for what, text in (("model name", self.model), (url, self.base_url)):
             if any(unicodedata.category(c) == "Cc" for c in text):
                 raise BackendError(f"The {what} {text[:80]!r} holds a control character (a tab, a line break or an "
                                    "escape): type it again without it.")
@@ -192,7 +203,7 @@ class BackendSpec:
             raise BackendError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
         if self.kind == "openai" and not self.base_url.startswith(("http://", "https://")):
             raise BackendError(
-                f"The base URL must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1), not {self.base_url!r}."
+                f"The base URL must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1), not {self.base_url[:80]!r}."
             )
         if self.kind == "openai" and not _reachable_form(self.base_url):
             raise BackendError(f"The base URL {self.base_url[:80]!r} names no host and port a client can reach: "
@@ -214,7 +225,7 @@ class BackendSpec:
             raise BackendError("Fast decoding is for local models that generate: an API model or an extractive one "
                                "decodes elsewhere or not at all; turn it off.")
         if self.base_url and self.kind == "provider" and not self.base_url.startswith(("http://", "https://")):
-            raise BackendError(f"The endpoint URL must start with http:// or https://, not {self.base_url!r}.")
+            raise BackendError(f"The endpoint URL must start with http:// or https://, not {self.base_url[:80]!r}.")
         if self.base_url and self.kind == "provider" and not _reachable_form(self.base_url):
             raise BackendError(f"The endpoint URL {self.base_url[:80]!r} names no host and port a client can "
                                "reach: check them.")

@@ -663,3 +663,22 @@ def test_cli_chat_a_stream_cut_short_ends_its_text_line_before_the_error(faults,
                          env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 2 and out.stdout == "The match lasts\n"
     assert out.stderr.startswith("error: ") and "closed the stream before the answer finished" in out.stderr
+
+
+@pytest.mark.parametrize(("fields", "said"), [
+    ({"kind": "openai", "model": "m", "base_url": "x" * 2_000}, "not 'xxx"),
+    ({"kind": "openai", "model": "m", "base_url": "http://127.0.0.1:8000/v1/" + "p" * 100_000},
+     "The base URL is 100,025 characters, more than the 2,048 a base URL may hold: check what was pasted."),
+    ({"kind": "provider", "model": "m", "base_url": "y" * 2_000, "task": "extractive"}, "not 'yyy"),
+    ({"kind": "provider", "model": "m", "base_url": "y" * 100_000, "task": "extractive"},
+     "The endpoint URL is 100,000 characters, more than the 2,048 an endpoint URL may hold: check what was pasted."),
+    ({"kind": "openai", "model": "m" * 100_000, "base_url": "http://127.0.0.1:8000/v1"},
+     "The model name is 100,000 characters, more than the 1,000 a model name may hold: check what was pasted."),
+    ({"kind": "provider", "model": "org/m", "provider": "p" * 100_000},
+     "The provider is 100,000 characters, more than the 1,000 a provider may hold: check what was pasted.")])
+def test_a_huge_paste_into_a_model_s_fields_is_one_short_line(fields, said):
+    """A 100,000-character paste into the Base URL field made a 100,000-character error line in the sidebar; one into
+    the Model field was sent, and headed every answer."""
+    with pytest.raises(BackendError) as caught:
+        BackendSpec(**fields)
+    assert said in str(caught.value) and len(str(caught.value)) < 200
