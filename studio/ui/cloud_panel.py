@@ -208,5 +208,7 @@ def _one_state(running: sync.WorkspaceSync, where: str) -> None:
         st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")
     elif not running.prepared:
         st.caption(f":material/cloud_sync: Bringing your workspace back from {where}…")
-    else:
+    elif running.state == "syncing":
         st.caption(f":material/cloud_sync: Syncing to {where}…")
+    else:  # waiting: the watcher's next look (a few seconds) commits what changed
+        st.caption(f":material/cloud_upload: Not synced to {where} yet: your changes go within seconds.")
