@@ -3,14 +3,17 @@ not at all, only where its room is there before any download, and what was delet
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import itertools
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from studio import atomic, config
+from studio import config
 from studio.cloud import usage
 from studio.cloud.hub_repo import _explain
 from studio.cloud.synced import BATCHED_FILES, MANIFEST, SYNCED_DIRS, _load_manifest, _save_manifest, _sha, _wanted, digest
@@ -19,6 +22,8 @@ from studio.errors import StudioError, WorkspaceFullError
 MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the page
 # run of the visitor who gave the token, and a repo of 100,000 one-byte files fits any size limit. 100 datasets of 20
 # saved versions each, with their evaluations, stay near 2,500.
+CHUNK = 1 << 20  # a download holds a MB of its file at a time (huggingface_hub's own download held 10 MB chunks:
+# ~43 MB of memory a file measured, for every visitor restoring at once)
 
 
 def _remote_files(api, repo_id: str, prefix: str) -> dict[str, tuple[int, str]]:
@@ -84,28 +89,28 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
         replace = {ds for ds in {rel.split("/")[1] for rel in files if rel.startswith("datasets/") and rel.count("/") > 1}
                    if untouched_sample(folder / "datasets" / ds)}  # once a dataset, not once a file (5,000 of them)
         synced = _load_manifest(folder, manifest)
-        with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
-            def fetch(rel: str) -> Path:  # streamed to a file (never held whole in memory); the caller removes it
-                return Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
 
-            for unit, group in itertools.groupby(files, key=_unit):
-                rels = list(group)
-                missing = [rel for rel in rels if rel not in synced and not (folder / rel).exists()]
-                if limits is not None and missing and sum(listed[rel][0] for rel in rels) > min(limits):
-                    too_big.append(rels)
-                    _keep_name(folder, unit)
-                    continue
-                kept = sum(not (rel in synced and not (folder / rel).exists()) for rel in rels)  # not deleted here
-                if missing and count + kept > MAX_FILES:  # a count no size limit bounds (one-byte files)
-                    too_many.append(rels)
-                    _keep_name(folder, unit)
-                    continue
-                count += kept
-                try:
-                    written += _bring_back(folder, rels, listed, synced, replace, fetch, came)
-                except WorkspaceFullError as exc:  # it waits for room; what comes after it may fit
-                    held.append((rels, exc))
-                    _keep_name(folder, unit)
+        def fetch(rel: str, into) -> str:  # streamed into an open file a MB at a time: the sha256 of what came
+            return _download(token, repo_id, prefix + rel, listed[rel][0], into)
+
+        for unit, group in itertools.groupby(files, key=_unit):
+            rels = list(group)
+            missing = [rel for rel in rels if rel not in synced and not (folder / rel).exists()]
+            if limits is not None and missing and sum(listed[rel][0] for rel in rels) > min(limits):
+                too_big.append(rels)
+                _keep_name(folder, unit)
+                continue
+            kept = sum(not (rel in synced and not (folder / rel).exists()) for rel in rels)  # not deleted here
+            if missing and count + kept > MAX_FILES:  # a count no size limit bounds (one-byte files)
+                too_many.append(rels)
+                _keep_name(folder, unit)
+                continue
+            count += kept
+            try:
+                written += _bring_back(folder, rels, listed, synced, replace, fetch, came)
+            except WorkspaceFullError as exc:  # it waits for room; what comes after it may fit
+                held.append((rels, exc))
+                _keep_name(folder, unit)
     except Exception as exc:
         raise (explain or _explain)(exc, f"restore from {repo_id}") from None
     finally:  # these files are as the repo holds them; one kept here because it differs is pushed next
@@ -149,7 +154,7 @@ def too_big_line(too_big: tuple[str, str], where: str) -> str:
 
 
 def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]], synced: dict[str, str],
-                replace: set[str], fetch: Callable[[str], Path], came: dict[str, str]) -> int:
+                replace: set[str], fetch: Callable[[str, object], str], came: dict[str, str]) -> int:
     """Bring back one dataset (or one file) of a restore: nothing of it where its room is not there (raises
     ``WorkspaceFullError`` before any download). Records what came in ``came``; returns the files written."""
     from studio.chat import saved
@@ -170,12 +175,9 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
             theirs = _their_sha.get(blob) if blob else None
             if theirs is None or synced.get(rel) != theirs:
                 config.fits(target, size)  # the most a join adds
-                got = fetch(rel)
-                try:  # the conversation: a few hundred turns at most (studio.chat.saved.KEEP)
-                    raw = got.read_bytes()
-                finally:
-                    got.unlink(missing_ok=True)
-                theirs = hashlib.sha256(raw).hexdigest()
+                got = io.BytesIO()  # the conversation: a few hundred turns at most (studio.chat.saved.KEEP)
+                theirs = fetch(rel, got)
+                raw = got.getvalue()
                 if synced.get(rel) != theirs:  # not what this folder last synced: turns only the repo has
                     written += saved.join_into(target, raw)
                 if blob:
@@ -188,18 +190,76 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
     if not todo:
         return written
     config.fits(folder / _unit(rels[0]), sum(workspaces.replacing(folder / rel, listed[rel][0]) for rel in todo))
-    for rel in todo:
-        got = fetch(rel)
-        try:
-            sha = _sha(got)
-            atomic.copy_file(folder / rel, got)
-            came[rel] = sha  # only once written: what is recorded and not here counts as deleted here
-        finally:
-            got.unlink(missing_ok=True)
-        if rel in BATCHED_FILES and listed[rel][1]:
-            _their_sha[listed[rel][1]] = came[rel]
-        written += 1
+    parts: list[tuple[str, str, str]] = []  # (rel, its download beside it under a hidden name, its sha256)
+    done: list[Callable[[], None]] = []
+    try:
+        for rel in todo:  # each streamed to its own folder, never to a copy elsewhere: no file takes twice its room
+            target = folder / rel
+            if (room := config.before_write(target, listed[rel][0])) is not None:
+                done.append(room)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:64]}.", suffix=".restore")
+            parts.append((rel, part, ""))
+            with os.fdopen(fd, "wb") as fh:
+                sha = fetch(rel, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(part, 0o644)
+            parts[-1] = (rel, part, sha)
+        with _saves_held(folder, rels[0]):  # a save of this dataset waits, and none is written over
+            sample = {ds for ds in replace if workspaces.untouched_sample(folder / "datasets" / ds)}
+            for rel, part, sha in parts:  # in order: a dataset's head last
+                target, name = folder / rel, rel.split("/")
+                if target.exists() and not (name[0] == "datasets" and name[1] in sample):
+                    continue  # written here meanwhile (a save in another tab): the newer one stays
+                os.replace(part, target)
+                came[rel] = sha  # only once written: what is recorded and not here counts as deleted here
+                if rel in BATCHED_FILES and listed[rel][1]:
+                    _their_sha[listed[rel][1]] = sha
+                written += 1
+    finally:
+        for _rel, part, _sha_ in parts:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+        for room in done:  # the room each took is in its file now (or, not written, counted until measured again)
+            room()
     return written
+
+
+@contextlib.contextmanager
+def _saves_held(folder: Path, rel: str):
+    """While a restore puts a dataset's files in place: the lock every save of that dataset holds (another tab saving
+    it waits, then sees what came); nothing for other files (a conversation, a form), which are each put in place
+    by one rename after a look that they are still missing."""
+    from studio.data import store
+
+    parts = rel.split("/")
+    if parts[0] != "datasets" or len(parts) < 3:
+        yield
+        return
+    with store.dataset_lock(folder / "datasets" / parts[1]):
+        yield
+
+
+def _download(token: str, repo_id: str, path_in_repo: str, size: int, into) -> str:
+    """Stream a file of the repo into the open file ``into`` a MB at a time; its sha256. One that comes shorter or
+    longer than the listing's ``size`` (a connection cut) raises, and nothing of it is put in place."""
+    from huggingface_hub import constants, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    url = hf_hub_url(repo_id, path_in_repo, repo_type="dataset")
+    sha, got = hashlib.sha256(), 0
+    with get_session().stream("GET", url, headers=build_hf_headers(token=token), follow_redirects=True,
+                              timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT) as response:
+        hf_raise_for_status(response)
+        for chunk in response.iter_bytes(CHUNK):
+            into.write(chunk)
+            sha.update(chunk)
+            got += len(chunk)
+    if got != size:
+        raise StudioError(f"{path_in_repo} came {got:,} bytes of the {size:,} the repo lists (the connection was cut): "
+                          "it is tried again with the rest.")
+    return sha.hexdigest()
 
 
 def _git_blob(path: Path) -> str | None:

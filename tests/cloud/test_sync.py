@@ -853,14 +853,10 @@ def test_a_version_of_many_mb_is_committed_and_restored_without_being_held_whole
     """A signed-in visitor's 300 MB version was read whole to be hashed, again to be committed, and whole again by a
     restore (Community Cloud guarantees ~690 MB for every visitor together). Each goes through a file, a MB at a
     time, now. The stand-in Hub runs in this process and keeps one copy of what it receives: a commit may peak at
-    that one copy, never at two. A download holds a few of huggingface_hub's chunks (10 MB each; 1 MB here, so a
-    file of 40 MB shows the difference)."""
+    that one copy, never at two. A download holds a MB of its file at a time (huggingface_hub's own download held
+    10 MB chunks, ~43 MB a file)."""
     import os
     import tracemalloc
-
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 1 << 20)
 
     size = 40_000_000
     first = tmp_path / "before-restart"
@@ -902,3 +898,74 @@ def _two_datasets_and_a_conversation_in_the_repo(tmp_path) -> tuple[list[str], i
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
     room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
     return ids, room + (before / "chat" / "conversation.json").stat().st_size, repo
+
+
+def test_a_restore_needs_no_room_beyond_the_files_it_brings_back(hub, tmp_path, monkeypatch):
+    """A restore downloaded each file to a temporary folder, then copied it into the workspace (a temporary file
+    there, renamed): twice the room of the file on the one disk Community Cloud gives the app (its /tmp too), so a
+    disk with room for the workspace could not take it back. Each file now streams to its own folder, under a hidden
+    name renamed into place."""
+    import os
+    import tempfile
+
+    from tmpfs import mounted
+
+    first = tmp_path / "before-restart"
+    version = first / "datasets" / "big" / "v0001.jsonl"
+    version.parent.mkdir(parents=True)
+    version.write_bytes(os.urandom(3_000_000))
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    with mounted(tmp_path / "disk", size_kb=4096) as disk:  # room for the file once, not twice
+        (disk / "tmp").mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(disk / "tmp"))
+        monkeypatch.setenv("TMPDIR", str(disk / "tmp"))
+        after = disk / "after-restart"
+        sync.restore(TOKEN, repo, after)
+        assert sync._sha(after / "datasets" / "big" / "v0001.jsonl") == sync._sha(version)
+        left = {p.name for p in (after / "datasets" / "big").iterdir()} - {"v0001.jsonl", ".lock"}  # a save's lock
+        assert not left  # no download left beside it
+
+
+def test_a_save_while_a_restore_puts_the_sample_s_files_in_place_is_never_written_over_or_mixed(hub, tmp_path):
+    """A restore and a save at once (a tab saving the sample while another tab, or a restart, restores it): the
+    restore looked once whether the sample was untouched, then wrote the repo's files over whatever the save had
+    written meanwhile. It now puts a dataset's files in place under the lock every save of it holds, looking again
+    there: the visitor's saved version stays, whole."""
+    import threading
+
+    from studio.cloud import workspaces
+    from studio.data import sample
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        ds = store.create_dataset(sample.SAMPLE_NAME, [{"question": "q?", "answer": "kept in the repo"}])
+        store.save_version(ds.id, [{"question": "q?", "answer": "repo v2 " + "x" * 40_000}], base_version=1)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+
+    after = tmp_path / "after-restart"  # a new workspace with the untouched sample under the same id
+    (after / "datasets" / ds.id / "versions").mkdir(parents=True)
+    for rel in ("dataset.json", "versions/0001.json", "versions/0001.meta"):
+        (after / "datasets" / ds.id / rel).write_bytes((before / "datasets" / ds.id / rel).read_bytes())
+    assert workspaces.untouched_sample(after / "datasets" / ds.id)
+    slow = f"datasets/{ds.id}/versions/0002.json"
+    hub.faults[slow] = "trickle"  # 1 KB every 50 ms: the other tab saves while it comes
+
+    def other_tab() -> None:
+        while not any(r[1].endswith(slow) for r in hub.requests):
+            time.sleep(0.01)
+        _save_in(after, ds.id)
+
+    tab = threading.Thread(target=other_tab)
+    tab.start()
+    sync.restore(TOKEN, repo, after)
+    tab.join()
+    with config.use_workspace(after):
+        assert store.load_version(ds.id, 2) == [{"question": "q?", "answer": "saved in the other tab"}]
+        assert [v.version for v in store.list_versions(ds.id)] == [1, 2]
+
+
+def _save_in(folder: Path, dataset_id: str) -> None:
+    with config.use_workspace(folder):
+        store.save_version(dataset_id, [{"question": "q?", "answer": "saved in the other tab"}], base_version=1)
