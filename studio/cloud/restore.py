@@ -16,7 +16,16 @@ from typing import NamedTuple
 from studio import config
 from studio.cloud import usage
 from studio.cloud.hub_repo import _explain
-from studio.cloud.synced import BATCHED_FILES, MANIFEST, SYNCED_DIRS, _load_manifest, _save_manifest, _sha, _wanted, digest
+from studio.cloud.synced import (
+    BATCHED_FILES,
+    MANIFEST,
+    SYNCED_DIRS,
+    _load_manifest,
+    _save_manifest,
+    _sha,
+    _wanted,
+    digest,
+)
 from studio.errors import StudioError, WorkspaceFullError
 
 MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the page
@@ -79,7 +88,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
 
     api = HfApi(token=token)
     folder = Path(folder)
-    written, came, held, too_big, too_many, count = 0, {}, [], [], [], 0
+    written, came, held, too_big, too_many = 0, {}, [], [], []
     limits = config.limits_of(folder)
     try:
         listed = _remote_files(api, repo_id, prefix)
@@ -89,6 +98,11 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
         replace = {ds for ds in {rel.split("/")[1] for rel in files if rel.startswith("datasets/") and rel.count("/") > 1}
                    if untouched_sample(folder / "datasets" / ds)}  # once a dataset, not once a file (5,000 of them)
         synced = _load_manifest(folder, manifest)
+        files, past = _by_need(files, folder, synced)
+        if past:  # a count no size limit bounds (one-byte files): what a person needs least stays in the repo
+            too_many.append(past)
+            for unit in {_unit(rel) for rel in past} - {_unit(rel) for rel in files}:  # none of it comes
+                _keep_name(folder, unit)
 
         def fetch(rel: str, into) -> str:  # streamed into an open file a MB at a time: the sha256 of what came
             return _download(token, repo_id, prefix + rel, listed[rel][0], into)
@@ -100,12 +114,6 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
                 too_big.append(rels)
                 _keep_name(folder, unit)
                 continue
-            kept = sum(not (rel in synced and not (folder / rel).exists()) for rel in rels)  # not deleted here
-            if missing and count + kept > MAX_FILES:  # a count no size limit bounds (one-byte files)
-                too_many.append(rels)
-                _keep_name(folder, unit)
-                continue
-            count += kept
             try:
                 written += _bring_back(folder, rels, listed, synced, replace, fetch, came)
             except WorkspaceFullError as exc:  # it waits for room; what comes after it may fit
@@ -135,6 +143,59 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
         err.too_big = never
         raise err
     return Restored(written, never)
+
+
+def _by_need(files: list[str], folder: Path, synced: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Which of the repo's ``files`` come back within ``MAX_FILES`` (what is here already counts, what was deleted here
+    does not), in the order of what a person needs: the loose files (the Chat conversation, its settings, the
+    Evaluate form), then every dataset's head with its newest version, then the evaluations' results (newest first),
+    then older versions (every dataset's previous one, then the one before, ...). Each dataset's head and newest
+    version, each evaluation, each older version come whole or not at all. Returns (``files`` kept, in their
+    order; those left in the repo). The cap used to keep the alphabetically first files: a visitor over it got an
+    arbitrary subset back, whole datasets missing while old versions of others came."""
+    latest: dict[str, int] = {}
+    for rel in files:
+        if (number := _version(rel)) is not None:
+            ds = rel.split("/")[1]
+            latest[ds] = max(latest.get(ds, 0), number)
+    groups: dict[tuple, list[str]] = {}
+    for rel in files:
+        parts, number = rel.split("/"), _version(rel)
+        if parts[0] not in SYNCED_DIRS or len(parts) < 2:
+            key: tuple = (0, rel)
+        elif parts[0] == "datasets" and (number is None or number == latest.get(parts[1])):
+            key = (1, parts[1])
+        elif parts[0] == "datasets":
+            key = (3, -number, parts[1])
+        else:  # an evaluation: its id starts with the time it ran, so the newest sorts last
+            key = (2, tuple(-ord(c) for c in _unit(rel)))
+        groups.setdefault(key, []).append(rel)
+    kept_files = lambda rels: sum(not (rel in synced and not (folder / rel).exists()) for rel in rels)  # noqa: E731
+    here = {key for key, rels in groups.items() if all(rel in synced or (folder / rel).exists() for rel in rels)}
+    count = sum(kept_files(groups[key]) for key in here)  # what is here already counts first: it stays
+    taken, left = set(here), []
+    for key in sorted(groups):
+        if key in here:
+            continue
+        rels = groups[key]
+        head = key[0] != 3 or (1, key[2]) in taken  # an older version comes only with its dataset
+        if head and count + kept_files(rels) <= MAX_FILES:
+            taken.add(key)
+            count += kept_files(rels)
+        else:
+            left += rels
+    out = set(left)
+    return [rel for rel in files if rel not in out], left
+
+
+def _version(rel: str) -> int | None:
+    """The version number of a dataset's version file (``datasets/<id>/versions/0003.json`` or ``.meta``)."""
+    parts = rel.split("/")
+    if len(parts) == 4 and parts[0] == "datasets" and parts[2] == "versions":
+        stem, _, ext = parts[3].partition(".")
+        if stem.isdigit() and ext in ("json", "meta"):
+            return int(stem)
+    return None
 
 
 def _keep_name(folder: Path, unit: str) -> None:
@@ -218,7 +279,7 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
                     _their_sha[listed[rel][1]] = sha
                 written += 1
     finally:
-        for _rel, part, _sha_ in parts:
+        for _rel, part, _ in parts:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(part)
         for room in done:  # the room each took is in its file now (or, not written, counted until measured again)
@@ -274,19 +335,25 @@ def _left(folder: Path, files: list[str], synced: dict[str, str]) -> str:
     """What of ``files`` (the repo's, not brought back yet) is missing here, as a visitor counts it: "2 datasets and
     the Chat conversation". A dataset whose head is not here is missing (its head comes last); a file deleted here
     since it came is not."""
-    datasets, evals, chat = set(), set(), False
+    datasets, evals, chat, older, older_of = set(), set(), False, set(), set()
     for rel in files:
         parts = rel.split("/")
         if rel in synced and not (folder / rel).exists():
             continue
         if parts[0] == "datasets" and len(parts) > 2 and not (folder / "datasets" / parts[1] / "dataset.json").exists():
             datasets.add(parts[1])
+        elif _version(rel) is not None and not (folder / rel).exists():  # its dataset came, with its newer versions
+            older.add(rel.rsplit(".", 1)[0])
+            older_of.add(parts[1])
         elif parts[0] == "evals" and not (folder / rel).exists():
             evals.add(parts[1])
         elif rel in BATCHED_FILES:
             chat = True
     said = [f"{n} {what}{'s' if n > 1 else ''}" for n, what in ((len(datasets), "dataset"), (len(evals), "evaluation"))
             if n] + (["the Chat conversation"] if chat else [])
+    if older:
+        said.append(f"{len(older):,} older version{'s' if len(older) > 1 else ''} of {len(older_of)} "
+                    f"dataset{'s' if len(older_of) > 1 else ''}")
     return " and ".join([", ".join(said[:-1]), said[-1]] if len(said) > 1 else said) or "Part of your workspace"
 
 

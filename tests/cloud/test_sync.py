@@ -969,3 +969,43 @@ def test_a_save_while_a_restore_puts_the_sample_s_files_in_place_is_never_writte
 def _save_in(folder: Path, dataset_id: str) -> None:
     with config.use_workspace(folder):
         store.save_version(dataset_id, [{"question": "q?", "answer": "saved in the other tab"}], base_version=1)
+
+
+def test_a_repo_past_the_file_count_brings_back_every_dataset_s_newest_version_and_evaluations_before_old_versions(
+        hub, monkeypatch, tmp_path):
+    """The cap on the files a restore brings back kept the alphabetically first: a visitor over it got whole datasets
+    of old versions back and others not at all, their evaluations and conversation dropped by where their names
+    sort. What a person needs comes first now (the conversation, every dataset with its newest version, the
+    evaluations, then older versions, newest first), and one line says what stayed in the repo."""
+    from studio.chat import saved
+    from studio.cloud import restore
+
+    before = tmp_path / "before-restart"
+    with config.use_workspace(before):
+        busy = store.create_dataset("A busy one", [{"question": "q?", "answer": "v1"}])
+        for n in range(2, 13):
+            store.save_version(busy.id, [{"question": "q?", "answer": f"v{n}"}], base_version=n - 1)
+        quiet = store.create_dataset("Z quiet one", [{"question": "q?", "answer": "only"}])
+        saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
+    evals = before / "evals"
+    evals.mkdir()
+    for name in ("20261201-100000-aaaa", "20261205-100000-bbbb"):
+        (evals / f"{name}.json").write_text('{"result": 1}')
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    wanted = len(sync.local_files(before))
+    monkeypatch.setattr(restore, "MAX_FILES", wanted - 8)  # room for all but 4 of the 12 versions of the busy one
+
+    after = tmp_path / "after-restart"
+    restored = sync.restore(TOKEN, repo, after)
+    with config.use_workspace(after):
+        assert sorted(d.name for d in store.list_datasets()) == ["A busy one", "Z quiet one"]
+        assert store.load_version(busy.id) == [{"question": "q?", "answer": "v12"}]  # the newest, as it was
+        assert [v.version for v in store.list_versions(busy.id)] == list(range(5, 13))
+        assert store.load_version(quiet.id) == [{"question": "q?", "answer": "only"}]
+        assert [m["content"] for m in saved.load()[0]] == ["Q?", "A."]
+    assert sorted(p.name for p in (after / "evals").iterdir()) == ["20261201-100000-aaaa.json",
+                                                                   "20261205-100000-bbbb.json"]
+    assert sync.too_big_line(restored.too_big, "alice/slm-studio-workspace (private)") == (
+        f"4 older versions of 1 dataset kept in alice/slm-studio-workspace (private) are past the {wanted - 8} files a "
+        "workspace here holds: they stay there and do not come back here (open them in a studio of your own).")
