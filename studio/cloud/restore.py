@@ -68,7 +68,8 @@ class Restored(NamedTuple):
 
 
 def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST,
-            explain: Callable[[Exception, str], StudioError] | None = None) -> Restored:
+            explain: Callable[[Exception, str], StudioError] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Restored:
     """Bring the repo's files (those under ``prefix``) into ``folder``: every file missing here comes back
     byte for byte; a file that differs is kept as it is here (it is the newer one) unless its dataset is the
     untouched sample a new workspace starts with. A file this folder already had from the repo (in its manifest)
@@ -81,7 +82,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     of it to make room sticks and the next try brings back the rest. One larger than the limit itself can never come
     back: it stays in the repo (``Restored.too_big``, also on the error as ``too_big``) and holds nothing back; so do
     those past ``MAX_FILES`` files in all, however small. A dataset that did not come back keeps its folder here, empty, so a new dataset of its name gets another id and
-    never writes over it in the repo."""
+    never writes over it in the repo. ``progress(files downloaded, files to download)`` is told as it goes."""
     from huggingface_hub import HfApi
 
     from studio.cloud.workspaces import untouched_sample
@@ -104,8 +105,19 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
             for unit in {_unit(rel) for rel in past} - {_unit(rel) for rel in files}:  # none of it comes
                 _keep_name(folder, unit)
 
+        coming = sum(rel not in synced and not (folder / rel).exists() for rel in files)  # for ``progress``
+        fetched = 0
+
         def fetch(rel: str, into) -> str:  # streamed into an open file a MB at a time: the sha256 of what came
-            return _download(token, repo_id, prefix + rel, listed[rel][0], into)
+            nonlocal fetched
+            sha = _download(token, repo_id, prefix + rel, listed[rel][0], into)
+            fetched += 1
+            if progress is not None:
+                progress(fetched, max(coming, fetched))
+            return sha
+
+        if progress is not None:
+            progress(0, coming)
 
         for unit, group in itertools.groupby(files, key=_unit):
             rels = list(group)

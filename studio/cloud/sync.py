@@ -83,6 +83,8 @@ class WorkspaceSync:
         self.commits = 0
         self.held_by_room = False  # the last failure: the restore stopped for want of room (the visitor can free it)
         self.too_big: str | None = None  # the line on what the last restore can never bring back here
+        self.restoring: tuple[int, int] | None = None  # (files downloaded, files to download) while a restore runs
+        self.brought = 0  # files the restores of this sync wrote here
         self._failures = 0
         self._retry_at = 0.0
         self._seen: dict[str, tuple[int, int]] = {}
@@ -111,7 +113,18 @@ class WorkspaceSync:
 
     def prepare(self) -> None:
         """What must succeed before the first commit: bring the repo's files back (raises ``StudioError``)."""
-        self.noted(restore(self._token, self.repo_id, self.folder, self.prefix, self.manifest).too_big)
+        self.noted(self.restored(restore(self._token, self.repo_id, self.folder, self.prefix, self.manifest,
+                                         progress=self.progress)))
+
+    def restored(self, result: Restored) -> tuple[str, str] | None:
+        """Note what a restore brought back (``brought``: the page is drawn again only where it brought something);
+        what it can never bring back, for ``noted``."""
+        self.brought += result.written
+        return result.too_big
+
+    def progress(self, done: int, total: int) -> None:
+        """What a running restore has brought back so far, for the sidebar (``restore``'s ``progress``)."""
+        self.restoring = (done, total)
 
     def noted(self, too_big: tuple[str, str] | None) -> None:
         """What the last restore said can never come back here (``Restored.too_big``), as the sidebar shows it."""
@@ -131,13 +144,15 @@ class WorkspaceSync:
             try:
                 self.prepare()
             except WorkspaceFullError as exc:
+                self.restoring = None
                 self.noted(getattr(exc, "too_big", None))
                 self._failed(held_by_room(exc, self.where))
                 return False
             except Exception as exc:
+                self.restoring = None
                 self._failed(self.explain(exc, f"restore from {self.repo_id}"))
                 return False
-            self._prepared, self._failures, self._retry_at = True, 0, 0.0
+            self._prepared, self._failures, self._retry_at, self.restoring = True, 0, 0.0, None
             self.state, self.message = "waiting", "Restored; not synced yet."
             return True
 
