@@ -9,6 +9,7 @@ import io
 import itertools
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +32,7 @@ from studio.errors import StudioError, WorkspaceFullError
 MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the page
 # run of the visitor who gave the token, and a repo of 100,000 one-byte files fits any size limit. 100 datasets of 20
 # saved versions each, with their evaluations, stay near 2,500.
+PART_STALE_S = 3600  # a download beside its file this old was left by a restore that did not finish
 CHUNK = 1 << 20  # a download holds a MB of its file at a time (huggingface_hub's own download held 10 MB chunks:
 # ~43 MB of memory a file measured, for every visitor restoring at once)
 
@@ -271,6 +273,7 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
             if (room := config.before_write(target, listed[rel][0])) is not None:
                 done.append(room)
             target.parent.mkdir(parents=True, exist_ok=True)
+            _sweep_parts(target.parent)
             fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:64]}.", suffix=".restore")
             parts.append((rel, part, ""))
             with os.fdopen(fd, "wb") as fh:
@@ -297,6 +300,17 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
         for room in done:  # the room each took is in its file now (or, not written, counted until measured again)
             room()
     return written
+
+
+def _sweep_parts(where: Path) -> None:
+    """Remove the downloads a restore killed midway (a restart, a crash) left in ``where``: hidden, never listed nor
+    synced, they still counted against the workspace's limit for good. Only those an hour old: another restore of the
+    same workspace (its account's and the store's) may be writing one now."""
+    now = time.time()
+    for part in where.glob(".*.restore"):
+        with contextlib.suppress(OSError):
+            if now - part.stat().st_mtime > PART_STALE_S:
+                part.unlink()
 
 
 @contextlib.contextmanager

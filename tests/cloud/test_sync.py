@@ -1009,3 +1009,23 @@ def test_a_repo_past_the_file_count_brings_back_every_dataset_s_newest_version_a
     assert sync.too_big_line(restored.too_big, "alice/slm-studio-workspace (private)") == (
         f"4 older versions of 1 dataset kept in alice/slm-studio-workspace (private) are past the {wanted - 8} files a "
         "workspace here holds: they stay there and do not come back here (open them in a studio of your own).")
+
+
+def test_a_download_a_killed_restore_left_beside_its_file_is_removed_by_the_next_restore(hub, tmp_path):
+    """A restore killed midway (a restart while it downloaded) left its hidden download beside the file: never listed
+    nor synced, it counted against the workspace's limit for good. The next restore there removes it."""
+    import os
+
+    first = tmp_path / "before-restart"
+    dataset = three_versions(first)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    after = tmp_path / "after-restart"
+    versions = after / "datasets" / dataset / "versions"
+    versions.mkdir(parents=True)
+    left = versions / ".0002.json.k1ll3d.restore"
+    left.write_bytes(b"half of a version" * 1000)
+    os.utime(left, (time.time() - 7200, time.time() - 7200))
+    sync.restore(TOKEN, repo, after)
+    assert files_of(after) == files_of(first)
+    assert not list(versions.glob(".*.restore"))
