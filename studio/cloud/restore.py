@@ -3,22 +3,38 @@ not at all, only where its room is there before any download, and what was delet
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import itertools
+import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from studio import atomic, config
+from studio import config
 from studio.cloud import usage
 from studio.cloud.hub_repo import _explain
-from studio.cloud.synced import BATCHED_FILES, MANIFEST, SYNCED_DIRS, _load_manifest, _save_manifest, _sha, _wanted, digest
+from studio.cloud.synced import (
+    BATCHED_FILES,
+    MANIFEST,
+    SYNCED_DIRS,
+    _load_manifest,
+    _save_manifest,
+    _sha,
+    _wanted,
+    digest,
+)
 from studio.errors import StudioError, WorkspaceFullError
 
 MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the page
 # run of the visitor who gave the token, and a repo of 100,000 one-byte files fits any size limit. 100 datasets of 20
 # saved versions each, with their evaluations, stay near 2,500.
+PART_STALE_S = 3600  # a download beside its file this old was left by a restore that did not finish
+CHUNK = 1 << 20  # a download holds a MB of its file at a time (huggingface_hub's own download held 10 MB chunks:
+# ~43 MB of memory a file measured, for every visitor restoring at once)
 
 
 def _remote_files(api, repo_id: str, prefix: str) -> dict[str, tuple[int, str]]:
@@ -54,7 +70,8 @@ class Restored(NamedTuple):
 
 
 def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST,
-            explain: Callable[[Exception, str], StudioError] | None = None) -> Restored:
+            explain: Callable[[Exception, str], StudioError] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Restored:
     """Bring the repo's files (those under ``prefix``) into ``folder``: every file missing here comes back
     byte for byte; a file that differs is kept as it is here (it is the newer one) unless its dataset is the
     untouched sample a new workspace starts with. A file this folder already had from the repo (in its manifest)
@@ -67,14 +84,14 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     of it to make room sticks and the next try brings back the rest. One larger than the limit itself can never come
     back: it stays in the repo (``Restored.too_big``, also on the error as ``too_big``) and holds nothing back; so do
     those past ``MAX_FILES`` files in all, however small. A dataset that did not come back keeps its folder here, empty, so a new dataset of its name gets another id and
-    never writes over it in the repo."""
+    never writes over it in the repo. ``progress(files downloaded, files to download)`` is told as it goes."""
     from huggingface_hub import HfApi
 
     from studio.cloud.workspaces import untouched_sample
 
     api = HfApi(token=token)
     folder = Path(folder)
-    written, came, held, too_big, too_many, count = 0, {}, [], [], [], 0
+    written, came, held, too_big, too_many = 0, {}, [], [], []
     limits = config.limits_of(folder)
     try:
         listed = _remote_files(api, repo_id, prefix)
@@ -84,28 +101,38 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
         replace = {ds for ds in {rel.split("/")[1] for rel in files if rel.startswith("datasets/") and rel.count("/") > 1}
                    if untouched_sample(folder / "datasets" / ds)}  # once a dataset, not once a file (5,000 of them)
         synced = _load_manifest(folder, manifest)
-        with tempfile.TemporaryDirectory(prefix="studio-restore-") as tmp:
-            def fetch(rel: str) -> Path:  # streamed to a file (never held whole in memory); the caller removes it
-                return Path(api.hf_hub_download(repo_id, prefix + rel, repo_type="dataset", local_dir=tmp))
+        files, past = _by_need(files, folder, synced)
+        if past:  # a count no size limit bounds (one-byte files): what a person needs least stays in the repo
+            too_many.append(past)
+            for unit in {_unit(rel) for rel in past} - {_unit(rel) for rel in files}:  # none of it comes
+                _keep_name(folder, unit)
 
-            for unit, group in itertools.groupby(files, key=_unit):
-                rels = list(group)
-                missing = [rel for rel in rels if rel not in synced and not (folder / rel).exists()]
-                if limits is not None and missing and sum(listed[rel][0] for rel in rels) > min(limits):
-                    too_big.append(rels)
-                    _keep_name(folder, unit)
-                    continue
-                kept = sum(not (rel in synced and not (folder / rel).exists()) for rel in rels)  # not deleted here
-                if missing and count + kept > MAX_FILES:  # a count no size limit bounds (one-byte files)
-                    too_many.append(rels)
-                    _keep_name(folder, unit)
-                    continue
-                count += kept
-                try:
-                    written += _bring_back(folder, rels, listed, synced, replace, fetch, came)
-                except WorkspaceFullError as exc:  # it waits for room; what comes after it may fit
-                    held.append((rels, exc))
-                    _keep_name(folder, unit)
+        coming = sum(rel not in synced and not (folder / rel).exists() for rel in files)  # for ``progress``
+        fetched = 0
+
+        def fetch(rel: str, into) -> str:  # streamed into an open file a MB at a time: the sha256 of what came
+            nonlocal fetched
+            sha = _download(token, repo_id, prefix + rel, listed[rel][0], into)
+            fetched += 1
+            if progress is not None:
+                progress(fetched, max(coming, fetched))
+            return sha
+
+        if progress is not None:
+            progress(0, coming)
+
+        for unit, group in itertools.groupby(files, key=_unit):
+            rels = list(group)
+            missing = [rel for rel in rels if rel not in synced and not (folder / rel).exists()]
+            if limits is not None and missing and sum(listed[rel][0] for rel in rels) > min(limits):
+                too_big.append(rels)
+                _keep_name(folder, unit)
+                continue
+            try:
+                written += _bring_back(folder, rels, listed, synced, replace, fetch, came)
+            except WorkspaceFullError as exc:  # it waits for room; what comes after it may fit
+                held.append((rels, exc))
+                _keep_name(folder, unit)
     except Exception as exc:
         raise (explain or _explain)(exc, f"restore from {repo_id}") from None
     finally:  # these files are as the repo holds them; one kept here because it differs is pushed next
@@ -132,6 +159,59 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
     return Restored(written, never)
 
 
+def _by_need(files: list[str], folder: Path, synced: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Which of the repo's ``files`` come back within ``MAX_FILES`` (what is here already counts, what was deleted here
+    does not), in the order of what a person needs: the loose files (the Chat conversation, its settings, the
+    Evaluate form), then every dataset's head with its newest version, then the evaluations' results (newest first),
+    then older versions (every dataset's previous one, then the one before, ...). Each dataset's head and newest
+    version, each evaluation, each older version come whole or not at all. Returns (``files`` kept, in their
+    order; those left in the repo). The cap used to keep the alphabetically first files: a visitor over it got an
+    arbitrary subset back, whole datasets missing while old versions of others came."""
+    latest: dict[str, int] = {}
+    for rel in files:
+        if (number := _version(rel)) is not None:
+            ds = rel.split("/")[1]
+            latest[ds] = max(latest.get(ds, 0), number)
+    groups: dict[tuple, list[str]] = {}
+    for rel in files:
+        parts, number = rel.split("/"), _version(rel)
+        if parts[0] not in SYNCED_DIRS or len(parts) < 2:
+            key: tuple = (0, rel)
+        elif parts[0] == "datasets" and (number is None or number == latest.get(parts[1])):
+            key = (1, parts[1])
+        elif parts[0] == "datasets":
+            key = (3, -number, parts[1])
+        else:  # an evaluation: its id starts with the time it ran, so the newest sorts last
+            key = (2, tuple(-ord(c) for c in _unit(rel)))
+        groups.setdefault(key, []).append(rel)
+    kept_files = lambda rels: sum(not (rel in synced and not (folder / rel).exists()) for rel in rels)  # noqa: E731
+    here = {key for key, rels in groups.items() if all(rel in synced or (folder / rel).exists() for rel in rels)}
+    count = sum(kept_files(groups[key]) for key in here)  # what is here already counts first: it stays
+    taken, left = set(here), []
+    for key in sorted(groups):
+        if key in here:
+            continue
+        rels = groups[key]
+        head = key[0] != 3 or (1, key[2]) in taken  # an older version comes only with its dataset
+        if head and count + kept_files(rels) <= MAX_FILES:
+            taken.add(key)
+            count += kept_files(rels)
+        else:
+            left += rels
+    out = set(left)
+    return [rel for rel in files if rel not in out], left
+
+
+def _version(rel: str) -> int | None:
+    """The version number of a dataset's version file (``datasets/<id>/versions/0003.json`` or ``.meta``)."""
+    parts = rel.split("/")
+    if len(parts) == 4 and parts[0] == "datasets" and parts[2] == "versions":
+        stem, _, ext = parts[3].partition(".")
+        if stem.isdigit() and ext in ("json", "meta"):
+            return int(stem)
+    return None
+
+
 def _keep_name(folder: Path, unit: str) -> None:
     """A dataset that did not come back keeps its folder (empty: not listed, nothing synced), so a dataset made here
     meanwhile under its name gets another id, and neither its commit nor the rest coming back mixes the two."""
@@ -149,7 +229,7 @@ def too_big_line(too_big: tuple[str, str], where: str) -> str:
 
 
 def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]], synced: dict[str, str],
-                replace: set[str], fetch: Callable[[str], Path], came: dict[str, str]) -> int:
+                replace: set[str], fetch: Callable[[str, object], str], came: dict[str, str]) -> int:
     """Bring back one dataset (or one file) of a restore: nothing of it where its room is not there (raises
     ``WorkspaceFullError`` before any download). Records what came in ``came``; returns the files written."""
     from studio.chat import saved
@@ -170,12 +250,9 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
             theirs = _their_sha.get(blob) if blob else None
             if theirs is None or synced.get(rel) != theirs:
                 config.fits(target, size)  # the most a join adds
-                got = fetch(rel)
-                try:  # the conversation: a few hundred turns at most (studio.chat.saved.KEEP)
-                    raw = got.read_bytes()
-                finally:
-                    got.unlink(missing_ok=True)
-                theirs = hashlib.sha256(raw).hexdigest()
+                got = io.BytesIO()  # the conversation: a few hundred turns at most (studio.chat.saved.KEEP)
+                theirs = fetch(rel, got)
+                raw = got.getvalue()
                 if synced.get(rel) != theirs:  # not what this folder last synced: turns only the repo has
                     written += saved.join_into(target, raw)
                 if blob:
@@ -188,18 +265,88 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
     if not todo:
         return written
     config.fits(folder / _unit(rels[0]), sum(workspaces.replacing(folder / rel, listed[rel][0]) for rel in todo))
-    for rel in todo:
-        got = fetch(rel)
-        try:
-            sha = _sha(got)
-            atomic.copy_file(folder / rel, got)
-            came[rel] = sha  # only once written: what is recorded and not here counts as deleted here
-        finally:
-            got.unlink(missing_ok=True)
-        if rel in BATCHED_FILES and listed[rel][1]:
-            _their_sha[listed[rel][1]] = came[rel]
-        written += 1
+    parts: list[tuple[str, str, str]] = []  # (rel, its download beside it under a hidden name, its sha256)
+    done: list[Callable[[], None]] = []
+    try:
+        for rel in todo:  # each streamed to its own folder, never to a copy elsewhere: no file takes twice its room
+            target = folder / rel
+            if (room := config.before_write(target, listed[rel][0])) is not None:
+                done.append(room)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _sweep_parts(target.parent)
+            fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:64]}.", suffix=".restore")
+            parts.append((rel, part, ""))
+            with os.fdopen(fd, "wb") as fh:
+                sha = fetch(rel, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(part, 0o644)
+            parts[-1] = (rel, part, sha)
+        with _saves_held(folder, rels[0]):  # a save of this dataset waits, and none is written over
+            sample = {ds for ds in replace if workspaces.untouched_sample(folder / "datasets" / ds)}
+            for rel, part, sha in parts:  # in order: a dataset's head last
+                target, name = folder / rel, rel.split("/")
+                if target.exists() and not (name[0] == "datasets" and name[1] in sample):
+                    continue  # written here meanwhile (a save in another tab): the newer one stays
+                os.replace(part, target)
+                came[rel] = sha  # only once written: what is recorded and not here counts as deleted here
+                if rel in BATCHED_FILES and listed[rel][1]:
+                    _their_sha[listed[rel][1]] = sha
+                written += 1
+    finally:
+        for _rel, part, _ in parts:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+        for room in done:  # the room each took is in its file now (or, not written, counted until measured again)
+            room()
     return written
+
+
+def _sweep_parts(where: Path) -> None:
+    """Remove the downloads a restore killed midway (a restart, a crash) left in ``where``: hidden, never listed nor
+    synced, they still counted against the workspace's limit for good. Only those an hour old: another restore of the
+    same workspace (its account's and the store's) may be writing one now."""
+    now = time.time()
+    for part in where.glob(".*.restore"):
+        with contextlib.suppress(OSError):
+            if now - part.stat().st_mtime > PART_STALE_S:
+                part.unlink()
+
+
+@contextlib.contextmanager
+def _saves_held(folder: Path, rel: str):
+    """While a restore puts a dataset's files in place: the lock every save of that dataset holds (another tab saving
+    it waits, then sees what came); nothing for other files (a conversation, a form), which are each put in place
+    by one rename after a look that they are still missing."""
+    from studio.data import store
+
+    parts = rel.split("/")
+    if parts[0] != "datasets" or len(parts) < 3:
+        yield
+        return
+    with store.dataset_lock(folder / "datasets" / parts[1]):
+        yield
+
+
+def _download(token: str, repo_id: str, path_in_repo: str, size: int, into) -> str:
+    """Stream a file of the repo into the open file ``into`` a MB at a time; its sha256. One that comes shorter or
+    longer than the listing's ``size`` (a connection cut) raises, and nothing of it is put in place."""
+    from huggingface_hub import constants, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    url = hf_hub_url(repo_id, path_in_repo, repo_type="dataset")
+    sha, got = hashlib.sha256(), 0
+    with get_session().stream("GET", url, headers=build_hf_headers(token=token), follow_redirects=True,
+                              timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT) as response:
+        hf_raise_for_status(response)
+        for chunk in response.iter_bytes(CHUNK):
+            into.write(chunk)
+            sha.update(chunk)
+            got += len(chunk)
+    if got != size:
+        raise StudioError(f"{path_in_repo} came {got:,} bytes of the {size:,} the repo lists (the connection was cut): "
+                          "it is tried again with the rest.")
+    return sha.hexdigest()
 
 
 def _git_blob(path: Path) -> str | None:
@@ -214,19 +361,25 @@ def _left(folder: Path, files: list[str], synced: dict[str, str]) -> str:
     """What of ``files`` (the repo's, not brought back yet) is missing here, as a visitor counts it: "2 datasets and
     the Chat conversation". A dataset whose head is not here is missing (its head comes last); a file deleted here
     since it came is not."""
-    datasets, evals, chat = set(), set(), False
+    datasets, evals, chat, older, older_of = set(), set(), False, set(), set()
     for rel in files:
         parts = rel.split("/")
         if rel in synced and not (folder / rel).exists():
             continue
         if parts[0] == "datasets" and len(parts) > 2 and not (folder / "datasets" / parts[1] / "dataset.json").exists():
             datasets.add(parts[1])
+        elif _version(rel) is not None and not (folder / rel).exists():  # its dataset came, with its newer versions
+            older.add(rel.rsplit(".", 1)[0])
+            older_of.add(parts[1])
         elif parts[0] == "evals" and not (folder / rel).exists():
             evals.add(parts[1])
         elif rel in BATCHED_FILES:
             chat = True
     said = [f"{n} {what}{'s' if n > 1 else ''}" for n, what in ((len(datasets), "dataset"), (len(evals), "evaluation"))
             if n] + (["the Chat conversation"] if chat else [])
+    if older:
+        said.append(f"{len(older):,} older version{'s' if len(older) > 1 else ''} of {len(older_of)} "
+                    f"dataset{'s' if len(older_of) > 1 else ''}")
     return " and ".join([", ".join(said[:-1]), said[-1]] if len(said) > 1 else said) or "Part of your workspace"
 
 

@@ -125,8 +125,8 @@ class StoreSync(sync.WorkspaceSync):
 
     def prepare(self) -> None:
         open_store(StoreConfig(self.repo_id, self._token))
-        self.noted(sync.restore(self._token, self.repo_id, self.folder, self.prefix, self.manifest,
-                                explain=self.explain).too_big)
+        self.noted(self.restored(sync.restore(self._token, self.repo_id, self.folder, self.prefix, self.manifest,
+                                              explain=self.explain, progress=self.progress)))
 
     def explain(self, exc: Exception, what: str) -> StudioError:
         return _explain(exc, self.repo_id, what)

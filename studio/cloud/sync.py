@@ -57,6 +57,7 @@ INTERVAL_S = 2.0
 FULL_LOOK_S = 60.0  # every synced file is looked at (a stat each) at least this often; between, a few stats say
 # whether anything changed (measured: 50 visitors of 300 files each cost 9% of a core every 2 s looking at all)
 RETRY_S = (5, 10, 20, 40, 60)
+GONE_TRIES = 3  # looks of one sync when a file goes while its commit sends it (a dataset deleted meanwhile)
 KEEP_ALIVE_S = 30 * 60  # the watcher ends this long after the last page run of its visitor
 
 
@@ -82,6 +83,8 @@ class WorkspaceSync:
         self.commits = 0
         self.held_by_room = False  # the last failure: the restore stopped for want of room (the visitor can free it)
         self.too_big: str | None = None  # the line on what the last restore can never bring back here
+        self.restoring: tuple[int, int] | None = None  # (files downloaded, files to download) while a restore runs
+        self.brought = 0  # files the restores of this sync wrote here
         self._failures = 0
         self._retry_at = 0.0
         self._seen: dict[str, tuple[int, int]] = {}
@@ -110,7 +113,18 @@ class WorkspaceSync:
 
     def prepare(self) -> None:
         """What must succeed before the first commit: bring the repo's files back (raises ``StudioError``)."""
-        self.noted(restore(self._token, self.repo_id, self.folder, self.prefix, self.manifest).too_big)
+        self.noted(self.restored(restore(self._token, self.repo_id, self.folder, self.prefix, self.manifest,
+                                         progress=self.progress)))
+
+    def restored(self, result: Restored) -> tuple[str, str] | None:
+        """Note what a restore brought back (``brought``: the page is drawn again only where it brought something);
+        what it can never bring back, for ``noted``."""
+        self.brought += result.written
+        return result.too_big
+
+    def progress(self, done: int, total: int) -> None:
+        """What a running restore has brought back so far, for the sidebar (``restore``'s ``progress``)."""
+        self.restoring = (done, total)
 
     def noted(self, too_big: tuple[str, str] | None) -> None:
         """What the last restore said can never come back here (``Restored.too_big``), as the sidebar shows it."""
@@ -130,13 +144,15 @@ class WorkspaceSync:
             try:
                 self.prepare()
             except WorkspaceFullError as exc:
+                self.restoring = None
                 self.noted(getattr(exc, "too_big", None))
                 self._failed(held_by_room(exc, self.where))
                 return False
             except Exception as exc:
+                self.restoring = None
                 self._failed(self.explain(exc, f"restore from {self.repo_id}"))
                 return False
-            self._prepared, self._failures, self._retry_at = True, 0, 0.0
+            self._prepared, self._failures, self._retry_at, self.restoring = True, 0, 0.0, None
             self.state, self.message = "waiting", "Restored; not synced yet."
             return True
 
@@ -194,7 +210,10 @@ class WorkspaceSync:
 
     def _loop(self) -> None:
         while True:
-            self.tick()
+            try:
+                self.tick()
+            except Exception as exc:  # a bug of ours: shown as a failure and retried, not a watcher gone for good
+                self._failed(self.explain(exc, f"sync to {self.repo_id}"))
             if self._stop.wait(self.interval_s) or time.time() - self._last_poke > KEEP_ALIVE_S:
                 if self.state != "failed" and self._prepared:
                     self.sync_once(flush=True)
@@ -215,61 +234,80 @@ class WorkspaceSync:
 
     def sync_once(self, flush: bool = False) -> bool:
         """Commit what changed since the last commit. True when the repo matches the folder afterwards. A change
-        to the conversation alone waits until ``batch_s`` passed since its last commit, unless ``flush``."""
+        to the conversation alone waits until ``batch_s`` passed since its last commit, unless ``flush``.
+
+        A file deleted while its commit sends it stops that commit (nothing is committed): the folder is looked at
+        again at once, as it is then, a few times. Whatever ends a look, the state it leaves is never "syncing"
+        (a commit that is not running): the sidebar said *Syncing…* for good where no watcher looked again."""
+        with self._lock:
+            before = (self.state, self.message)
+            try:
+                for _ in range(GONE_TRIES):
+                    done = self._commit_changes(flush)
+                    if done is not None:
+                        return done
+                # files kept going while they were sent: the next look (a few seconds) commits the folder as it is
+                self.state, self.message = "waiting", "Not synced yet: files changed while they were sent."
+                return False
+            finally:
+                if self.state == "syncing":  # ended without a commit (an error of ours): show what was shown before
+                    self.state, self.message = before
+
+    def _commit_changes(self, flush: bool) -> bool | None:
+        """One look and its commit (``sync_once``, under its lock); None where a file went while it was sent."""
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
-        with self._lock:
-            if not self._prepared:
-                return False
-            current = self._current()
-            pushed = _load_manifest(self.folder, self.manifest)
-            adds = [rel for rel, sha in current.items() if pushed.get(rel) != sha]
-            deletes = [rel for rel in pushed if rel not in current]
-            if not adds and not deletes:
-                self.waits_until = None
-                if self.state in ("waiting", "syncing"):
-                    self.state, self.message = "synced", f"Synced to {self.repo_id}."
-                    self.last_synced = self.last_synced or time.time()
-                return True
-            batched = [rel for rel in (*adds, *deletes) if rel in BATCHED_FILES]
-            if (batched and len(batched) == len(adds) and not deletes and not flush
-                    and time.time() - self._batched_at < self.batch_s):
-                # the conversation alone changed, and went to the repo moments ago: it waits (a Clear does not:
-                # a restart meanwhile would bring the cleared conversation back)
-                self.waits_until = self._batched_at + self.batch_s
-                return False
-            if self.state != "failed":  # a failure stays shown, with its reason, until a commit succeeds
-                self.state = "syncing"
-            ops = []
-            for rel in adds:
-                try:  # from the file, read a MB at a time (hashed now, sent at the commit): never held whole
-                    op = CommitOperationAdd(self.prefix + rel, str(self.folder / rel))
-                    ops.append(op)
-                    current[rel] = op.upload_info.sha256.hex()  # what goes to the repo, were it changed since
-                except (OSError, ValueError):  # gone since it was listed (a save replacing it, a workspace moved): not pushed
-                    del current[rel]
-                    if rel in pushed:
-                        deletes.append(rel)
-            ops += [CommitOperationDelete(self.prefix + rel) for rel in deletes]
-            try:
-                HfApi(token=self._token).create_commit(
-                    self.repo_id, ops, repo_type="dataset",
-                    commit_message=f"SLM Studio: {len(adds)} file(s) saved, {len(deletes)} removed")
-            except FileNotFoundError:  # a file sent from its path went meanwhile (a dataset deleted): nothing was
-                return False  # committed, and the next look commits the folder as it is then
-            except Exception as exc:
-                self._failed(self.explain(exc, f"sync to {self.repo_id}"))
-                return False
-            try:
-                _save_manifest(self.folder, current, self.manifest)
-            except OSError:  # the folder went (a workspace cleared): the next sync, if any, pushes again
-                pass
-            self._failures, self._retry_at, self.commits = 0, 0.0, self.commits + 1
-            self.last_synced, self.waits_until = time.time(), None
-            if batched:
-                self._batched_at = self.last_synced
-            self.state, self.message = "synced", f"Synced to {self.repo_id}."
+        if not self._prepared:
+            return False
+        current = self._current()
+        pushed = _load_manifest(self.folder, self.manifest)
+        adds = [rel for rel, sha in current.items() if pushed.get(rel) != sha]
+        deletes = [rel for rel in pushed if rel not in current]
+        if not adds and not deletes:
+            self.waits_until = None
+            if self.state in ("waiting", "syncing"):
+                self.state, self.message = "synced", f"Synced to {self.repo_id}."
+                self.last_synced = self.last_synced or time.time()
             return True
+        batched = [rel for rel in (*adds, *deletes) if rel in BATCHED_FILES]
+        if (batched and len(batched) == len(adds) and not deletes and not flush
+                and time.time() - self._batched_at < self.batch_s):
+            # the conversation alone changed, and went to the repo moments ago: it waits (a Clear does not:
+            # a restart meanwhile would bring the cleared conversation back)
+            self.waits_until = self._batched_at + self.batch_s
+            return False
+        if self.state != "failed":  # a failure stays shown, with its reason, until a commit succeeds
+            self.state = "syncing"
+        ops = []
+        for rel in adds:
+            try:  # from the file, read a MB at a time (hashed now, sent at the commit): never held whole
+                op = CommitOperationAdd(self.prefix + rel, str(self.folder / rel))
+                ops.append(op)
+                current[rel] = op.upload_info.sha256.hex()  # what goes to the repo, were it changed since
+            except (OSError, ValueError):  # gone since it was listed (a save replacing it, a workspace moved): not pushed
+                del current[rel]
+                if rel in pushed:
+                    deletes.append(rel)
+        ops += [CommitOperationDelete(self.prefix + rel) for rel in deletes]
+        try:
+            HfApi(token=self._token).create_commit(
+                self.repo_id, ops, repo_type="dataset",
+                commit_message=f"SLM Studio: {len(adds)} file(s) saved, {len(deletes)} removed")
+        except FileNotFoundError:  # a file sent from its path went meanwhile (a dataset deleted): nothing was
+            return None  # committed; the next look commits the folder as it is then
+        except Exception as exc:
+            self._failed(self.explain(exc, f"sync to {self.repo_id}"))
+            return False
+        try:
+            _save_manifest(self.folder, current, self.manifest)
+        except OSError:  # the folder went (a workspace cleared): the next sync, if any, pushes again
+            pass
+        self._failures, self._retry_at, self.commits = 0, 0.0, self.commits + 1
+        self.last_synced, self.waits_until = time.time(), None
+        if batched:
+            self._batched_at = self.last_synced
+        self.state, self.message = "synced", f"Synced to {self.repo_id}."
+        return True
 
 
 _registry: dict[tuple[Path, str], WorkspaceSync] = {}

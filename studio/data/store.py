@@ -105,6 +105,11 @@ def _locked(path: Path, name: str = ".lock") -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def dataset_lock(path: Path) -> contextlib.AbstractContextManager[None]:
+    """The lock every save of the dataset in the folder ``path`` holds (a restore putting its files in place takes it)."""
+    return _locked(path)
+
+
 def _sweep(root: Path, pattern: str, *, older_than_s: float = 0.0) -> int:
     """Remove what a crash mid-save left (temporary files, half-made datasets); only ever called under
     the lock that every writer of those files holds, so nothing matched is still being written."""

@@ -56,7 +56,7 @@ def page_setup(title: str) -> None:
 
     try:
         cloud.setup()  # on a public deployment: this visitor's own workspace (studio.ui.cloud)
-        if not st.session_state.get(NO_SAMPLE):
+        if not st.session_state.get(NO_SAMPLE) and not cloud.restoring():  # a restore may bring the visitor's back
             try:
                 sample.ensure_sample()
             except WorkspaceFullError as exc:  # a new visitor on a full server: they saved nothing; said once, not

@@ -377,15 +377,22 @@ def _store_config() -> store.StoreConfig | None:
 
 
 def _keep_in_store(path: Path) -> None:
-    """A signed-in visitor's workspace in the deployment's store: brought back on the first page run of this
-    server (a failure keeps what is here, says so, and is retried), then every save committed within seconds."""
+    """A signed-in visitor's workspace in the deployment's store: brought back from the first page run of this
+    server by the sync's own thread (the page draws at once; the sidebar says how many files are coming, and the page
+    is drawn again when they are here; a failure keeps what is here, says so, and is retried), then every save
+    committed within seconds."""
     config_ = _store_config()
     if config_ is None:
         return
-    kept = store.keep(path, config_)
-    if not kept.prepared:
-        with st.spinner("Bringing your workspace back from this app's store…"):
-            kept.ready()
+    store.keep(path, config_)
+
+
+def restoring() -> bool:
+    """A sync of this visitor's workspace is still bringing it back (in its own thread): a new workspace's sample waits,
+    as the visitor's own datasets (or their choice to delete the sample) may be what comes."""
+    path = st.session_state.get(PATH)
+    return bool(path) and any(s is not None and not s.prepared for s in (sync.current(Path(path)),
+                                                                          sync.current(Path(path), "store")))
 
 
 def visitor_token() -> str | None:

@@ -180,17 +180,31 @@ def _sync_state() -> None:
     path = st.session_state.get(cloud.PATH)
     if not path:
         return
+    # each in a place of its own, always drawn: the store's Try again now stays where it is whatever the account's sync
+    # above it shows (a button drawn at another place is drawn anew, and a click on it as the page reran was lost)
+    mine, stores = st.container(), st.container()
     running = sync.current(Path(path))  # given in this tab, or in another tab of the same signed-in visitor
     if running is not None:
-        _one_state(running, running.where)
+        with mine:
+            _one_state(running, running.where)
     kept = sync.current(Path(path), "store")
     if kept is not None:
-        _one_state(kept, "this app's store")
+        with stores:
+            _one_state(kept, "this app's store")
+    for one in (running, kept):  # a restore in the sync's thread ended: the page was drawn without what came back
+        if one is not None:
+            seen = f"workspace.restoring.{one.kind}"
+            if not one.prepared:
+                st.session_state[seen] = True
+            elif st.session_state.pop(seen, False) and one.brought:  # nothing came: nothing to draw again
+                st.rerun()
 
 
 def _one_state(running: sync.WorkspaceSync, where: str) -> None:
-    if running.too_big:  # what can never come back here, whatever the state
-        st.warning(running.too_big, icon=":material/cloud_off:")
+    if running.too_big:  # what can never come back here, whatever the state (in its own place: see _sync_state)
+        st.container().warning(running.too_big, icon=":material/cloud_off:")
+    else:
+        st.container()
     when = jobs.readable_time(running.last_synced)
     if running.state == "synced" and running.waits_until:  # the Chat conversation's last change is not there yet
         st.caption(f":material/cloud_sync: Synced to {where} at {when}; the Chat conversation's last change goes at "
@@ -206,7 +220,13 @@ def _one_state(running: sync.WorkspaceSync, where: str) -> None:
             st.rerun()
     elif running.state == "failed":
         st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")
+    elif not running.prepared and running.restoring and running.restoring[1]:
+        done, total = running.restoring
+        st.caption(f":material/cloud_download: Restoring {total:,} file{'s' if total > 1 else ''} from {where} "
+                   f"({done:,} done)…")
     elif not running.prepared:
         st.caption(f":material/cloud_sync: Bringing your workspace back from {where}…")
-    else:
+    elif running.state == "syncing":
         st.caption(f":material/cloud_sync: Syncing to {where}…")
+    else:  # waiting: the watcher's next look (a few seconds) commits what changed
+        st.caption(f":material/cloud_upload: Not synced to {where} yet: your changes go within seconds.")

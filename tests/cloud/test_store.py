@@ -4,6 +4,7 @@ at the ``st.user`` level, against the loopback Hub stand-in."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,20 @@ def signed_in(user: dict, page: str = "Home.py", at=None, store_setting: dict | 
         for key, value in secrets.items():
             at.secrets[key] = value
         at.user = {"is_logged_in": True, **user}
-    return visit(page, at=at)
+    return settled(visit(page, at=at))
+
+
+def settled(at):
+    """The page run after the store's restore (in the sync's own thread) ended, done or failed: what a visitor sees
+    once the sidebar's *Restoring …* line is gone (the page is drawn again then)."""
+    running = sync.current(workspace_of(at), "store")
+    if running is None or running.prepared:
+        return at
+    deadline = time.time() + 60
+    while time.time() < deadline and not running.prepared and running.state != "failed":
+        time.sleep(0.05)
+    at.run()
+    return at
 
 
 def kept(at) -> sync.WorkspaceSync:
@@ -146,8 +160,11 @@ def test_the_hub_down_at_sign_in_keeps_the_local_workspace_says_so_and_restores_
     assert not kept(at).sync_once()  # nothing is committed before the restore: her saved files are safe
     assert hub.repos[("dataset", STORE_REPO)].files == before
 
-    hub.down = False
-    at.run()  # the next page run (or the watcher) tries again
+    hub.down = False  # the watcher tries again (in a few seconds: its retry pause is 0 here)
+    deadline = time.time() + 60
+    while time.time() < deadline and not kept(at).prepared:
+        time.sleep(0.05)
+    at.run()
     assert kept(at).prepared and {rel: files_of(ws)[rel] for rel in saved} == saved
     assert kept(at).sync_once()
     remote = hub.repos[("dataset", STORE_REPO)].files
@@ -314,3 +331,69 @@ def test_signed_out_with_the_token_still_given_the_tab_opens_the_token_s_workspa
     assert not at.exception
     assert workspace_of(at).name.startswith("h-")
     assert not [s for s in sync._registry.values() if s.folder.name.startswith("a-")]
+
+
+def test_the_first_page_after_a_restart_draws_at_once_and_says_how_many_files_are_coming_back(
+        hub, monkeypatch, studio_home):
+    """The store's restore ran in the page's script run: a signed-in visitor's first page after a restart waited
+    for every file of their workspace to download, drawing nothing meanwhile. It runs in the sync's thread now: the
+    page draws at once, the sidebar says how many files are coming, and the next run shows them."""
+    from tests.test_tenancy import visit as visit_page
+
+    first = signed_in(ALICE)
+    ws = workspace_of(first)
+    dataset = three_versions(ws)
+    assert kept(first).sync_once()
+    restart(monkeypatch, studio_home)
+    slow = f"{store.prefix_for(ws)}datasets/{dataset}/notes.txt"  # a file of the dataset's, before its head
+    hub.repos[("dataset", STORE_REPO)].files[slow] = b"n" * 60_000
+    hub.faults[slow] = "trickle"  # 1 KB every 0.5 s: the restore is still running when the page is drawn
+    hub.trickle_s = 0.5
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "cloud" / "Home.py"), default_timeout=60)
+    at.secrets["auth"] = AUTH
+    at.secrets["studio"] = {"store": {"repo": STORE_REPO, "token": STORE_TOKEN}}
+    at.user = {"is_logged_in": True, **ALICE}
+    visit_page("pages/1_Dataset.py", at=at)  # drawn, its restore still running
+    assert "Alice's FAQ" not in everything_shown(at)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (kept(at).restoring or (0, 0))[1]:  # once the repo's listing came
+        time.sleep(0.05)
+    at.run()
+    shown = sidebar_text(at)
+    assert "Restoring " in shown and " files from this app's store" in shown, shown
+    assert "Alice's FAQ" not in everything_shown(at)
+    hub.trickle_s = 0.0
+    settled(at)
+    assert "Alice's FAQ" in everything_shown(at)
+    assert "Restoring" not in sidebar_text(at)
+
+
+def test_try_again_now_keeps_its_place_whatever_the_account_s_sync_above_it_shows(hub):
+    """The store's Try again now was drawn after the account sync's lines and a line on what can never come back:
+    when those came or went, the button moved a place, the browser drew it anew as the page reran, and a click on it
+    then was lost (the same fault as the Models page's Export panel)."""
+    from tests.models.test_export import _paths_of
+
+    at = signed_in(ALICE)
+    ws = workspace_of(at)
+    k = kept(at)
+    k.state, k.held_by_room, k.message = "failed", True, "1 dataset kept in this app's store did not come back: …"
+
+    def button_place() -> tuple:
+        places = [path for path, node in _paths_of(at._tree) if getattr(node, "label", None) == "Try again now"]
+        assert len(places) == 1
+        return places[0]
+
+    at.run()
+    first = button_place()
+    mine = sync.WorkspaceSync(ws, "alice/slm-studio-workspace", "hf_alice_token_0123456789")
+    mine.too_big = "1 dataset kept in alice/slm-studio-workspace (private) is larger than …"
+    sync._registry[(ws.resolve(), "account")] = mine  # a token given in another tab: its sync shows above
+    at.run()
+    assert button_place() == first
+    k.too_big = "1 dataset kept in this app's store is larger than this workspace's 500 MB limit: …"
+    at.run()
+    assert button_place() == first and not at.exception

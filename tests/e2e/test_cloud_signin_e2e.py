@@ -92,6 +92,9 @@ def test_a_signed_in_visitor_s_versions_come_back_from_the_store_after_a_restart
             go(alice, server)
             sign_in(alice, "Alice")  # her next visit: she signs in again
             go(alice, server, "Dataset")
+            # the page draws at once while her files come back; it is drawn again, with them, once they are here
+            alice.get_by_text("Synced to this app's store").wait_for()
+            wait_idle(alice)
             alice.get_by_test_id("stSelectbox").filter(has_text="Dataset").first.click()
             alice.get_by_role("option").filter(has_text="faq").click()
             wait_idle(alice)
