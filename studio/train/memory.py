@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from studio.models import hf_import
@@ -198,6 +199,33 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
     return shape_of_config(cfg)
 
 
+def base_stamp(base: str) -> tuple:
+    """What ``shape_for_base`` reads of ``base``, as a key that changes when the shape can: each file of its folder (or
+    its GGUF file) by name, size and modification time. The Train page reads the shape once per change of either
+    (``studio.ui.train.base_shape``). A Hub id or scratch: () (scratch's shape is its size's; a Hub config is the
+    cache's copy); a spec that does not resolve: None (the caller reads it again, to say why)."""
+    if base == "scratch":
+        return ()
+    from studio.errors import StudioError
+    from studio.models import loading
+
+    try:
+        ref = loading.resolve(base)
+    except StudioError:
+        return None
+    if ref.kind == "hub":
+        return ()
+    path = Path(ref.source)
+    try:
+        if path.is_file():
+            info = path.stat()
+            return ((path.name, info.st_size, info.st_mtime_ns),)
+        return tuple(sorted((e.name, info.st_size, info.st_mtime_ns) for e in os.scandir(path)
+                            for info in [e.stat()] if e.is_file()))
+    except OSError:
+        return None
+
+
 RUNTIME_BYTES = 1 << 30
 """The training process itself (torch, transformers, the tokenized data, allocator slack): about
 1 GiB measured on CPU with the bundled SmolLM2-135M-Instruct (docs/train.md)."""
@@ -289,6 +317,48 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES
     padded = int(total * 1.1)  # +10%: allocator slack, buffers
     return MemoryEstimate(weights, grads, optim, acts, padded, RUNTIME_BYTES, padded - total)
+
+
+@dataclass(frozen=True)
+class RunMemory:
+    """What a run of a config needs: the estimate, and what it was made from (for the lines the page writes)."""
+    shape: ModelShape
+    rows: int  # records in the largest batch (``largest_batch``)
+    seq: int  # tokens each
+    liger: bool  # Liger Kernel applies (its fused loss holds no logits)
+    estimate: MemoryEstimate
+
+
+def train_lengths(tokenizer: Any, records: Sequence[dict], cfg: Any) -> list[int]:
+    """The token lengths of the records a run of ``cfg`` trains on: the usable ones, its training split (the held-out
+    records are never in a training batch), each cut at ``max_length``, as the page's preview counts them."""
+    from studio.train import recipe
+
+    split = recipe.split_indices(recipe.usable_indices(records), cfg.test_fraction, cfg.seed)
+    return [len(e.input_ids) for e in recipe.encode_records(tokenizer, records, split["train"], cfg.max_length)]
+
+
+def for_run(cfg: Any, lengths: Sequence[int] | None = None, *, shape: ModelShape | None = None,
+            device: str | None = None) -> RunMemory:
+    """The one memory estimate of a run of ``cfg`` (a ``TrainConfig``) on records of these token ``lengths``
+    (``train_lengths``; none: batch x max length): what the Train page shows and bench/qlora.py and
+    bench/finetune_faq.py set against measured peaks. Every setting that changes the peak is read from ``cfg``
+    here (method, LoRA rank, targets and dropout, checkpointing, the token budget, Liger Kernel where it applies on
+    ``device``, default: this machine's), so the page and the benches cannot assemble it differently.
+    ``shape``: the base's, when the caller has read it already (``shape_for_base``)."""
+    from studio.train import liger
+
+    if device is None:
+        from studio.models import loading
+
+        device = loading.pick_device()
+    shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
+    rows, seq = largest_batch(list(lengths or []), cfg.batch_size, cfg.max_length, cfg.batch_tokens)
+    kernels = liger.applies(cfg.liger, shape.model_type, device)
+    est = estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing, method=cfg.method,
+                   lora_r=cfg.lora_r, lora_targets=cfg.lora_targets, lora_dropout=cfg.lora_dropout, device=device,
+                   liger=kernels)
+    return RunMemory(shape, rows, seq, kernels, est)
 
 
 def _residual_bytes(method: str, device: str | None) -> int:

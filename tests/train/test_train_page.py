@@ -1123,3 +1123,58 @@ def test_a_run_holding_nothing_out_is_said_before_start_with_what_to_set(offline
     at.number_input(key="train.tf.scratch.full").set_value(0.1).run()
     assert "142 records to train on, 16 held out" in " ".join(c.value for c in at.caption)
     assert not [i for i in at.info if i.value.startswith("Nothing is held out")]
+
+
+def test_the_page_and_the_benches_make_one_memory_estimate(offline, tiny_llama):
+    """The Train page, bench/qlora.py and bench/finetune_faq.py each assembled the estimate's inputs their own way
+    (the benches counted the held-out records' lengths, finetune_faq left out checkpointing and the LoRA targets):
+    all three now call ``memory.for_run`` on the training split's lengths (``memory.train_lengths``)."""
+    from transformers import AutoTokenizer
+
+    from studio.train import memory
+
+    records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball." + " And more." * (i % 7)}
+               for i in range(10)]
+    store.create_dataset("Tiny FAQ", records)
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    at.number_input(key="train.tf.recommended.lora").set_value(0.3).run()  # the longest records may be held out
+    at.number_input(key="train.lr_r.recommended.lora").set_value(4).run()
+    at.checkbox(key="train.gc.recommended.lora").check().run()
+    _no_exception(at)
+    (caption,) = [c.value for c in at.caption if " = " in c.value and "activations" in c.value]
+
+    shape = memory.shape_for_base(str(tiny_llama))
+    cfg, _ = train_config.recommend(len(records), base=str(tiny_llama), method="lora", parameters=shape.params)
+    cfg = cfg.replace(test_fraction=0.3, lora_r=4, gradient_checkpointing=True)
+    run = memory.for_run(cfg, memory.train_lengths(AutoTokenizer.from_pretrained(tiny_llama), records, cfg))
+    assert caption.startswith(memory.breakdown(run.estimate, f"batch {run.rows} × {run.seq} tokens, the data's longest"))
+
+    for bench in ("qlora.py", "finetune_faq.py"):  # no estimate of their own to drift from the page's
+        source = (REPO / "bench" / bench).read_text(encoding="utf-8")
+        assert "memory.for_run(" in source and "memory.train_lengths(" in source
+        assert "memory.estimate(" not in source and "largest_batch(" not in source
+
+
+def test_the_base_is_read_once_per_change_of_base_not_three_times_a_rerun(offline, tiny_llama, monkeypatch):
+    """The shape behind the estimate and the presets was read three times on every rerun (the base check, the
+    recommended preset, the memory check): now once per base and state of its files."""
+    from studio.train import memory
+
+    reads = []
+    shape_for_base = memory.shape_for_base
+    monkeypatch.setattr(memory, "shape_for_base", lambda base, **kw: reads.append(base) or shape_for_base(base, **kw))
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    at.number_input(key="train.ep.recommended.lora").set_value(3).run()
+    _no_exception(at)
+    assert any("Needs about" in s.value for s in at.success)
+    assert reads == [str(tiny_llama)]  # one read for three reruns on this base
+    config = Path(tiny_llama) / "config.json"
+    config.write_text(config.read_text().replace('"num_hidden_layers": 2', '"num_hidden_layers": 3 '))
+    at.run()  # the folder changed: read again, once
+    assert reads == [str(tiny_llama)] * 2
