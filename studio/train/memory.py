@@ -277,6 +277,11 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     as float32, a tiny Llama's bf16 forward held 0.55x its LoRA estimate on CPU, where float32 held 0.81x
     (tests/train/test_memory.py), and Phi-3.5-mini's shape on the H200 (LoRA, batch 4) peaked at 11.2 GiB against
     16.4 GiB of weights, optimizer state and activations.
+    A full fine-tune on a CUDA GPU keeps float32 weights and trains under bf16 (fp16) autocast (``loop.mixed_precision``):
+    its layers' activations are 2 bytes too, except four values of the residual stream's size per token and layer that
+    stay float32 (each norm's input and output), and autocast's half-precision copy of every linear weight and the
+    output layer is held from the forward to the backward (2 bytes a parameter). Counted as float32, a tiny Llama's
+    forward under CPU autocast held 0.59-0.66x its estimate; now 0.90-0.92x (tests/train/test_memory.py).
     LoRA's adapters keep activations of their own: with dropout, a float32 copy of each adapted layer's input
     and its mask (5 bytes per unit of input width), plus the rank-wide middle, per token and layer. Left out,
     LoRA on SmolLM2 at 2,015 tokens a step (a token budget) peaked 1.19x over the estimate (docs/train.md).
@@ -306,10 +311,18 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
             shape._targeted(lora_targets))
     # 68 and 12 bytes in float32 (17 and 3 values of the residual stream's size), half that on LoRA's bf16 base
     per_layer = tokens * ((17 * shape.width + 3 * inner) * _residual_bytes(method, device) + adapters)
+    casts = 0
+    if method == "full" and _autocast(device):  # float32 weights, bf16/fp16 compute: what autocast keeps
+        # the layers' values at 2 bytes, but four of the residual stream's size stay float32 (each norm's input and
+        # output: the stream is float32, and the norms compute in it), and autocast's half-precision copy of each
+        # linear weight (the output layer's too) is held from the forward to the backward
+        per_layer = tokens * ((17 * shape.width + 3 * inner) * 2 + 4 * shape.width * 2)
+        casts = 2 * (_linear_params(shape) + shape.vocab * shape.width)
     if checkpointing:  # one layer's activations at a time (recomputed in the backward), plus every layer's input
         acts = per_layer + max(1, shape.layers) * tokens * shape.width * _residual_bytes(method, device)
     else:
         acts = per_layer * max(1, shape.layers)
+    acts += casts
     if liger:
         acts += tokens * shape.width * 4 * 8 + (shape.vocab * shape.width * 4 if method == "full" else 0)
     else:
@@ -369,12 +382,29 @@ def _residual_bytes(method: str, device: str | None) -> int:
     return 2 if method == "lora" and _bf16_base(device) else 4
 
 
+def _linear_params(shape: ModelShape) -> int:
+    """The layers' linear weights (what 4-bit quantization and autocast's half-precision copies cover)."""
+    linears = shape.linears or _llama_linears(shape.width, shape.inner or 4 * shape.width, shape.width)
+    return min(shape.params, shape.layers * sum(i * o for _, i, o in linears))
+
+
+def _autocast(device: str | None) -> bool:
+    """Whether training computes under bf16/fp16 autocast on ``device`` (``loop.mixed_precision``: CUDA only)."""
+    try:
+        from studio.models import loading
+        from studio.train import loop
+
+        device = device or loading.pick_device()
+        return device == "cuda" and any(loop.mixed_precision(device).values())
+    except ImportError:  # no torch (API mode): no GPU either
+        return False
+
+
 def _qlora_base_bytes(shape: ModelShape) -> int:
     """QLoRA's frozen base: bitsandbytes quantizes the layers' linear weights to 4-bit NF4 (~0.53 byte a parameter
     with double-quantized scales); the rest (the embeddings, the output layer, norms, biases) stays unquantized, and
     peft's ``prepare_model_for_kbit_training`` casts every bf16 parameter that is not 4-bit to float32: 4 bytes."""
-    linears = shape.linears or _llama_linears(shape.width, shape.inner or 4 * shape.width, shape.width)
-    quantized = min(shape.params, shape.layers * sum(i * o for _, i, o in linears))
+    quantized = _linear_params(shape)
     return int(quantized * 0.53) + (shape.params - quantized) * 4
 
 
