@@ -262,14 +262,15 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     """Preset plus the advanced settings, each with a one-line explanation."""
     names = presets_for(base)
     default = default_preset(base)
-    name = ui.kept_choice(st.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
+    head = st.container()  # the preset and the recommended one's reasoning: Advanced keeps its place whichever is picked
+    name = ui.kept_choice(head.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
                           format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
     why = None
     if name == "recommended":
         shape = base_shape(base)
         p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None,
                            change_it="in Advanced")
-        reason = st.empty()  # filled once Advanced is read: what was changed there is said with it
+        reason = head.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
     adapters = continued_adapters(base) if method != "full" else None

@@ -1178,3 +1178,65 @@ def test_the_base_is_read_once_per_change_of_base_not_three_times_a_rerun(offlin
     config.write_text(config.read_text().replace('"num_hidden_layers": 2', '"num_hidden_layers": 3 '))
     at.run()  # the folder changed: read again, once
     assert reads == [str(tiny_llama)] * 2
+
+
+def _places(at: AppTest, kind: str, label: str) -> list[tuple]:
+    """Where the elements of ``kind`` whose label starts with ``label`` are in the page (their index at each level),
+    as the browser tells elements apart: one drawn at another place is drawn anew (an expander closed)."""
+    def walk(node, path=()):
+        yield path, node
+        for index, child in getattr(node, "children", {}).items():
+            yield from walk(child, (*path, index))
+
+    return [path for path, node in walk(at._tree)
+            if getattr(node, "type", None) == kind and str(getattr(node, "label", "")).startswith(label)]
+
+
+def test_advanced_and_start_keep_their_places_whatever_is_picked_above_them(offline, tiny_llama):
+    """A pick that adds or drops a line above Advanced settings (the base's own input, a preset's reasoning) moved it
+    a place, and the browser drew it anew, closed, under the person who had opened it; Start moved with the memory
+    check's lines. The picks' lines sit in containers of their own now."""
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page(base="scratch").run()
+    seen = {"advanced": set(), "start": set()}
+
+    def look():
+        _no_exception(at)
+        seen["advanced"].update(_places(at, "expander", "Advanced settings"))
+        seen["start"].update(_places(at, "button", "Start training"))
+
+    look()
+    at.radio(key="train.base_choice").set_value("another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    look()  # a text box more above, and the recommended preset's reasoning
+    at.radio(key="train.method").set_value("lora").run()
+    look()
+    at.selectbox(key="train.preset.False").set_value("tutorial").run()
+    look()  # no reasoning line
+    at.number_input(key="train.tf.tutorial.lora").set_value(0).run()
+    look()  # the held-out note drawn
+    assert len(seen["advanced"]) == 1 and len(seen["start"]) == 1, seen
+
+
+def test_the_log_keeps_its_place_when_the_first_step_is_logged(offline, tmp_path):
+    """The curves appear above Stop and the Log once the first step is logged: they moved down a place, and an open
+    Log closed (a Stop clicked then was lost). The run's lines sit in one container."""
+    from studio.train.config import TrainConfig
+
+    run_id = runs.new_run_id("layout")
+    folder = runs.run_dir(run_id)
+    folder.mkdir(parents=True)
+    runs.start_run(folder, TrainConfig(base="scratch"), name="layout", dataset={"name": "faq"}, device="cpu")
+    jobs.update_status(folder, state="running", kind="train", message="loading scratch")
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    before = _places(at, "expander", "Log")
+    assert len(before) == 1 and not at.get("plotly_chart")
+    runs.append_metrics(folder, {"step": 1, "loss": 3.2, "epoch": 0.1, "elapsed_s": 1.0, "tokens_seen": 100})
+    at.run()
+    _no_exception(at)
+    assert at.get("plotly_chart")  # the curves are there now
+    assert _places(at, "expander", "Log") == before
