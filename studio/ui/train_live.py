@@ -235,7 +235,8 @@ def ask_panel(run_id: str) -> None:
         return  # the worker has not written run.json yet
     if not run.has_model or run.status.active:
         return
-    merge_panel(run)
+    with st.container():  # its button, its wait line, the merged folder, or why it failed: Push and Export keep their places
+        merge_panel(run)
     push_panel(run)
     export_ui.export_panel(run.model_spec, run.name, "train")
     hand_offs(run)

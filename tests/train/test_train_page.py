@@ -1240,3 +1240,39 @@ def test_the_log_keeps_its_place_when_the_first_step_is_logged(offline, tmp_path
     _no_exception(at)
     assert at.get("plotly_chart")  # the curves are there now
     assert _places(at, "expander", "Log") == before
+
+
+def test_export_keeps_its_place_when_a_merge_fails(offline, tiny_llama):
+    """A LoRA run's merge that failed added its reason above Push and Export: the open Export panel moved a place and
+    was drawn anew, closed. The run folder is written by hand (an adapter's files, nothing trained) and the merge is a
+    real task whose work fails, as a merge of a base that is gone does."""
+    from studio.errors import ModelLoadError
+    from studio.tasks import Task
+    from studio.train.config import TrainConfig
+
+    run_id = runs.new_run_id("merge")
+    folder = runs.run_dir(run_id)
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_llama),
+                                                                      "peft_type": "LORA"}))
+    (folder / "model" / "adapter_model.safetensors").write_bytes(b"")
+    runs.start_run(folder, TrainConfig(base=str(tiny_llama), method="lora"), name="merge", dataset={"name": "faq"},
+                   device="cpu")
+    jobs.update_status(folder, state="finished", kind="train", message="finished: 2 steps")
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    before = _places(at, "expander", "Export as GGUF")
+    assert len(before) == 1
+
+    def gone():
+        raise ModelLoadError("The base of this adapter is gone: merge it where its base is.")
+
+    task = Task("Merging", gone).start()
+    while not task.done:
+        time.sleep(0.05)
+    at.session_state["train.merge_task"] = task
+    at.run()
+    assert any("base of this adapter is gone" in e.value for e in at.error)
+    assert _places(at, "expander", "Export as GGUF") == before
