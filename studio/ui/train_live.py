@@ -162,11 +162,16 @@ def live(run_id: str) -> None:
         if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",
                      help="Continue from the last checkpoint with the same settings."):
             if ui.run_or_error(job.resume_training, run.dir) is not None:
+                st.session_state.pop("train.ended", None)  # its next end redraws the page, even if it ends as before
                 # the whole page, not this fragment: "Close this run and start another" (drawn while it was stopped)
                 # stayed under a running run, and clicking it only re-attached to it
                 st.rerun(scope="app")
     _log(run.dir)
-    # The ask panel is drawn by the full page: rerun it once when the run reaches an end state.
+    # The ask panel is drawn by the full page: rerun it once when the run reaches an end state. Forgotten while it
+    # runs again: a resumed run stopped a second time ended in "stopped" again, the page was not redrawn, and it
+    # offered neither "Close this run and start another" nor anything else a stopped run has until the next click.
+    if s.active:
+        st.session_state.pop("train.ended", None)
     if s.state in jobs.DONE and st.session_state.get("train.ended") != (run_id, s.state):
         st.session_state["train.ended"] = (run_id, s.state)
         st.rerun()

@@ -1276,3 +1276,26 @@ def test_export_keeps_its_place_when_a_merge_fails(offline, tiny_llama):
     at.run()
     assert any("base of this adapter is gone" in e.value for e in at.error)
     assert _places(at, "expander", "Export as GGUF") == before
+
+
+def test_a_resumed_run_stopped_again_redraws_the_page(offline, monkeypatch):
+    """The live view reruns the whole page once when its run ends (the page then offers "Close this run and start
+    another", the ask panel...). It remembered the end as (run, "stopped"): a run resumed and stopped again ended the
+    same way, and the page was left as it was drawn while it ran. The live view's rerun requests are recorded here
+    (AppTest runs the whole page each time; in a browser the live view reruns alone, every second)."""
+    from studio.train.config import TrainConfig
+    from studio.ui import train_live
+
+    run_id = runs.new_run_id("again")
+    folder = runs.run_dir(run_id)
+    folder.mkdir(parents=True)
+    runs.start_run(folder, TrainConfig(base="scratch"), name="again", dataset={"name": "faq"}, device="cpu")
+    reruns = []
+    monkeypatch.setattr(train_live.st, "rerun", lambda *a, **k: reruns.append(jobs.read_status(folder).state))
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    for state in ("running", "stopped", "running", "stopped"):  # stopped, resumed, stopped again
+        jobs.update_status(folder, state=state, kind="train", message=state)
+        at.run()
+        _no_exception(at)
+    assert reruns == ["stopped", "stopped"]  # once at each end
