@@ -389,15 +389,16 @@ def _linear_params(shape: ModelShape) -> int:
 
 
 def _autocast(device: str | None) -> bool:
-    """Whether training computes under bf16/fp16 autocast on ``device`` (``loop.mixed_precision``: CUDA only)."""
-    try:
-        from studio.models import loading
-        from studio.train import loop
+    """Whether training computes under bf16/fp16 autocast on ``device``: on every CUDA GPU (``loop.mixed_precision``:
+    bf16 where the GPU computes in it, else fp16), never on a CPU."""
+    if device is None:
+        try:
+            from studio.models import loading
 
-        device = device or loading.pick_device()
-        return device == "cuda" and any(loop.mixed_precision(device).values())
-    except ImportError:  # no torch (API mode): no GPU either
-        return False
+            device = loading.pick_device()
+        except ImportError:  # no torch (API mode): no GPU either
+            return False
+    return device == "cuda"
 
 
 def _qlora_base_bytes(shape: ModelShape) -> int:
