@@ -69,14 +69,12 @@ def one(method: str, n_records: int, home: str, overrides: dict | None = None) -
     result = train.run_job(cfg, records, folder, dataset={"name": "faq"}, name=f"faq {method}")
     seconds = time.time() - t0
     peak_train = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    # The Train page's estimate: the largest batch the records' real token lengths make.
+    # The Train page's estimate (``memory.for_run``): the largest batch the training records' token lengths make.
     from studio.models import loading
-    from studio.train import recipe
 
     tok = loading.load_tokenizer(BASE)
-    lengths = [len(e.input_ids) for e in recipe.encode_records(tok, records, range(len(records)), cfg.max_length)]
-    rows, seq = memory.largest_batch(lengths, cfg.batch_size, cfg.max_length, cfg.batch_tokens)
-    est = memory.estimate(shape, rows, seq, method=method, lora_r=cfg.lora_r, lora_dropout=cfg.lora_dropout)
+    run = memory.for_run(cfg, memory.train_lengths(tok, records, cfg), shape=shape)
+    rows, seq, est = run.rows, run.seq, run.estimate
     if os.environ.get("FAQ_MEMORY_ONLY"):
         return {"method": method, "why": why, "steps": result.steps, "seconds": seconds, "batch": f"{rows} x {seq}",
                 "peak_mb": peak_train / 2**20, "estimate_mb": est.total / 2**20}

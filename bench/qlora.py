@@ -79,17 +79,10 @@ def page_estimate(cfg, records: list[dict]):
     """The Train page's memory estimate for this run (``studio.ui.train.memory_check``): the largest batch the
     records' token lengths make, the method, checkpointing and Liger Kernel as this machine applies them."""
     from studio.models import loading
-    from studio.train import liger, memory, recipe
+    from studio.train import memory
 
-    shape = memory.shape_for_base(cfg.base)
     tok = loading.load_tokenizer(cfg.base)
-    usable = recipe.usable_indices(records)
-    lengths = [len(e.input_ids) for e in recipe.encode_records(tok, records, usable, cfg.max_length)]
-    rows, seq = memory.largest_batch(lengths, cfg.batch_size, cfg.max_length, cfg.batch_tokens)
-    kernels = liger.applies(cfg.liger, shape.model_type, loading.pick_device())
-    return memory.estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing, method=cfg.method,
-                           lora_r=cfg.lora_r, lora_targets=cfg.lora_targets, lora_dropout=cfg.lora_dropout,
-                           liger=kernels)
+    return memory.for_run(cfg, memory.train_lengths(tok, records, cfg)).estimate
 
 
 def estimate_line(r: dict) -> str:

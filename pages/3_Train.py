@@ -45,12 +45,17 @@ with new_tab:
     else:
         train_runs.latest_run_offer()
     with st.expander("Start another run") if run_id else st.container():
-        picked = ui_train.pick_dataset()
-        base = ui_train.pick_base()
-        method = ui_train.pick_method(base) if base else None
-        blocked = ui_train.cannot_train(picked[0]) if picked is not None else None
-        if blocked:  # an empty dataset (or one without two usable records): nothing to set up, Start says why
-            st.warning(blocked, icon=":material/block:")
+        # The picks and the lines they bring (a dataset's unsaved changes, a base's note, a method's) in one container:
+        # what follows (Advanced settings, Preview, Start) keeps its place whatever is picked, so the browser does not
+        # draw it anew, closed, when a pick adds or drops a line above it.
+        with st.container():
+            picked = ui_train.pick_dataset()
+            base = ui_train.pick_base()
+            method = ui_train.pick_method(base) if base else None
+            blocked = ui_train.cannot_train(picked[0]) if picked is not None else None
+            if blocked:  # an empty dataset (or one without two usable records): nothing to set up, Start says why
+                st.warning(blocked, icon=":material/block:")
+        if blocked:
             st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start", disabled=True,
                       help=blocked)
         elif picked is not None and base and method and not ui_train.base_loads(base):  # its reason shown once
@@ -62,13 +67,14 @@ with new_tab:
             if cfg is not None:
                 with st.expander("Preview: what the model will see", expanded=False):
                     lengths, refused = ui_train.preview(cfg, records)
-                if refused:  # said here, not only in the collapsed preview: Start is off until it is changed
-                    st.error(refused, icon=":material/block:")
-                loadable = ui_train.memory_check(cfg, lengths)
-                version = f" v{meta.version}" if meta.version is not None else ""
-                st.caption(f"Will train **{ui.md(library.display_name(base))}** ({cfg.method}) on **{ui.md(meta.name)}{version}** "
-                           f"({len(records):,} records).")
-                ui_train.held_out_note(cfg, len(records))
+                with st.container():  # lines that come and go: the run name and Start keep their places
+                    if refused:  # said here, not only in the collapsed preview: Start is off until it is changed
+                        st.error(refused, icon=":material/block:")
+                    loadable = ui_train.memory_check(cfg, lengths)
+                    version = f" v{meta.version}" if meta.version is not None else ""
+                    st.caption(f"Will train **{ui.md(library.display_name(base))}** ({cfg.method}) on "
+                               f"**{ui.md(meta.name)}{version}** ({len(records):,} records).")
+                    ui_train.held_out_note(cfg, len(records))
                 if st.session_state.pop("train.name.clear", False):  # set before it is drawn: the browser shows it
                     st.session_state["train.name"] = ""
                 name = st.text_input("Run name", placeholder=runs.default_name(meta.name, base), key="train.name",

@@ -138,6 +138,26 @@ def _trainer_class() -> Any:
             self.flush_tokens()
             return super()._save_checkpoint(*args, **kwargs)
 
+        def _load_optimizer_and_scheduler(self, checkpoint):
+            """A resumed run of several CPU processes loads its optimizer state onto the plain CPU. accelerate names
+            each CPU process's device ``cpu:0``, and transformers 5.17 (the GPU image's) passes that device to
+            ``torch.load`` as ``map_location`` whenever there are several processes: torch cannot restore a storage
+            to an indexed CPU device ("don't know how to restore data location ... (tagged with cpu:0)"), and the
+            resume failed. transformers 5.25 maps to "cpu" there itself; this does the same on either."""
+            device = self.args.device
+            if (checkpoint is None or device.type != "cpu" or device.index is None or self.is_deepspeed_enabled
+                    or self.is_fsdp_enabled):
+                return super()._load_optimizer_and_scheduler(checkpoint)
+            import torch
+            from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
+
+            optimizer, scheduler = Path(checkpoint) / OPTIMIZER_NAME, Path(checkpoint) / SCHEDULER_NAME
+            if not (optimizer.is_file() and scheduler.is_file()):  # as the Trainer: nothing to load, a fresh optimizer
+                return super()._load_optimizer_and_scheduler(checkpoint)
+            self.optimizer.load_state_dict(torch.load(optimizer, map_location="cpu", weights_only=True))
+            self.lr_scheduler.load_state_dict(torch.load(scheduler, map_location="cpu", weights_only=True))
+            return None
+
     return StudioTrainer
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from studio.models import hf_import
@@ -198,6 +199,33 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
     return shape_of_config(cfg)
 
 
+def base_stamp(base: str) -> tuple:
+    """What ``shape_for_base`` reads of ``base``, as a key that changes when the shape can: each file of its folder (or
+    its GGUF file) by name, size and modification time. The Train page reads the shape once per change of either
+    (``studio.ui.train.base_shape``). A Hub id or scratch: () (scratch's shape is its size's; a Hub config is the
+    cache's copy); a spec that does not resolve: None (the caller reads it again, to say why)."""
+    if base == "scratch":
+        return ()
+    from studio.errors import StudioError
+    from studio.models import loading
+
+    try:
+        ref = loading.resolve(base)
+    except StudioError:
+        return None
+    if ref.kind == "hub":
+        return ()
+    path = Path(ref.source)
+    try:
+        if path.is_file():
+            info = path.stat()
+            return ((path.name, info.st_size, info.st_mtime_ns),)
+        return tuple(sorted((e.name, info.st_size, info.st_mtime_ns) for e in os.scandir(path)
+                            for info in [e.stat()] if e.is_file()))
+    except OSError:
+        return None
+
+
 RUNTIME_BYTES = 1 << 30
 """The training process itself (torch, transformers, the tokenized data, allocator slack): about
 1 GiB measured on CPU with the bundled SmolLM2-135M-Instruct (docs/train.md)."""
@@ -249,6 +277,11 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     as float32, a tiny Llama's bf16 forward held 0.55x its LoRA estimate on CPU, where float32 held 0.81x
     (tests/train/test_memory.py), and Phi-3.5-mini's shape on the H200 (LoRA, batch 4) peaked at 11.2 GiB against
     16.4 GiB of weights, optimizer state and activations.
+    A full fine-tune on a CUDA GPU keeps float32 weights and trains under bf16 (fp16) autocast (``loop.mixed_precision``):
+    its layers' activations are 2 bytes too, except four values of the residual stream's size per token and layer that
+    stay float32 (each norm's input and output), and autocast's half-precision copy of every linear weight and the
+    output layer is held from the forward to the backward (2 bytes a parameter). Counted as float32, a tiny Llama's
+    forward under CPU autocast held 0.59-0.66x its estimate; now 0.90-0.92x (tests/train/test_memory.py).
     LoRA's adapters keep activations of their own: with dropout, a float32 copy of each adapted layer's input
     and its mask (5 bytes per unit of input width), plus the rank-wide middle, per token and layer. Left out,
     LoRA on SmolLM2 at 2,015 tokens a step (a token budget) peaked 1.19x over the estimate (docs/train.md).
@@ -278,10 +311,18 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
             shape._targeted(lora_targets))
     # 68 and 12 bytes in float32 (17 and 3 values of the residual stream's size), half that on LoRA's bf16 base
     per_layer = tokens * ((17 * shape.width + 3 * inner) * _residual_bytes(method, device) + adapters)
+    casts = 0
+    if method == "full" and _autocast(device):  # float32 weights, bf16/fp16 compute: what autocast keeps
+        # the layers' values at 2 bytes, but four of the residual stream's size stay float32 (each norm's input and
+        # output: the stream is float32, and the norms compute in it), and autocast's half-precision copy of each
+        # linear weight (the output layer's too) is held from the forward to the backward
+        per_layer = tokens * ((17 * shape.width + 3 * inner) * 2 + 4 * shape.width * 2)
+        casts = 2 * (_linear_params(shape) + shape.vocab * shape.width)
     if checkpointing:  # one layer's activations at a time (recomputed in the backward), plus every layer's input
         acts = per_layer + max(1, shape.layers) * tokens * shape.width * _residual_bytes(method, device)
     else:
         acts = per_layer * max(1, shape.layers)
+    acts += casts
     if liger:
         acts += tokens * shape.width * 4 * 8 + (shape.vocab * shape.width * 4 if method == "full" else 0)
     else:
@@ -289,6 +330,48 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES
     padded = int(total * 1.1)  # +10%: allocator slack, buffers
     return MemoryEstimate(weights, grads, optim, acts, padded, RUNTIME_BYTES, padded - total)
+
+
+@dataclass(frozen=True)
+class RunMemory:
+    """What a run of a config needs: the estimate, and what it was made from (for the lines the page writes)."""
+    shape: ModelShape
+    rows: int  # records in the largest batch (``largest_batch``)
+    seq: int  # tokens each
+    liger: bool  # Liger Kernel applies (its fused loss holds no logits)
+    estimate: MemoryEstimate
+
+
+def train_lengths(tokenizer: Any, records: Sequence[dict], cfg: Any) -> list[int]:
+    """The token lengths of the records a run of ``cfg`` trains on: the usable ones, its training split (the held-out
+    records are never in a training batch), each cut at ``max_length``, as the page's preview counts them."""
+    from studio.train import recipe
+
+    split = recipe.split_indices(recipe.usable_indices(records), cfg.test_fraction, cfg.seed)
+    return [len(e.input_ids) for e in recipe.encode_records(tokenizer, records, split["train"], cfg.max_length)]
+
+
+def for_run(cfg: Any, lengths: Sequence[int] | None = None, *, shape: ModelShape | None = None,
+            device: str | None = None) -> RunMemory:
+    """The one memory estimate of a run of ``cfg`` (a ``TrainConfig``) on records of these token ``lengths``
+    (``train_lengths``; none: batch x max length): what the Train page shows and bench/qlora.py and
+    bench/finetune_faq.py set against measured peaks. Every setting that changes the peak is read from ``cfg``
+    here (method, LoRA rank, targets and dropout, checkpointing, the token budget, Liger Kernel where it applies on
+    ``device``, default: this machine's), so the page and the benches cannot assemble it differently.
+    ``shape``: the base's, when the caller has read it already (``shape_for_base``)."""
+    from studio.train import liger
+
+    if device is None:
+        from studio.models import loading
+
+        device = loading.pick_device()
+    shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
+    rows, seq = largest_batch(list(lengths or []), cfg.batch_size, cfg.max_length, cfg.batch_tokens)
+    kernels = liger.applies(cfg.liger, shape.model_type, device)
+    est = estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing, method=cfg.method,
+                   lora_r=cfg.lora_r, lora_targets=cfg.lora_targets, lora_dropout=cfg.lora_dropout, device=device,
+                   liger=kernels)
+    return RunMemory(shape, rows, seq, kernels, est)
 
 
 def _residual_bytes(method: str, device: str | None) -> int:
@@ -299,12 +382,30 @@ def _residual_bytes(method: str, device: str | None) -> int:
     return 2 if method == "lora" and _bf16_base(device) else 4
 
 
+def _linear_params(shape: ModelShape) -> int:
+    """The layers' linear weights (what 4-bit quantization and autocast's half-precision copies cover)."""
+    linears = shape.linears or _llama_linears(shape.width, shape.inner or 4 * shape.width, shape.width)
+    return min(shape.params, shape.layers * sum(i * o for _, i, o in linears))
+
+
+def _autocast(device: str | None) -> bool:
+    """Whether training computes under bf16/fp16 autocast on ``device``: on every CUDA GPU (``loop.mixed_precision``:
+    bf16 where the GPU computes in it, else fp16), never on a CPU."""
+    if device is None:
+        try:
+            from studio.models import loading
+
+            device = loading.pick_device()
+        except ImportError:  # no torch (API mode): no GPU either
+            return False
+    return device == "cuda"
+
+
 def _qlora_base_bytes(shape: ModelShape) -> int:
     """QLoRA's frozen base: bitsandbytes quantizes the layers' linear weights to 4-bit NF4 (~0.53 byte a parameter
     with double-quantized scales); the rest (the embeddings, the output layer, norms, biases) stays unquantized, and
     peft's ``prepare_model_for_kbit_training`` casts every bf16 parameter that is not 4-bit to float32: 4 bytes."""
-    linears = shape.linears or _llama_linears(shape.width, shape.inner or 4 * shape.width, shape.width)
-    quantized = min(shape.params, shape.layers * sum(i * o for _, i, o in linears))
+    quantized = _linear_params(shape)
     return int(quantized * 0.53) + (shape.params - quantized) * 4
 
 

@@ -120,7 +120,22 @@ def pick_base() -> str | None:
 def base_loads(base: str) -> bool:
     """Whether ``base`` can be read here; when not, its reason is shown once, in one line (the preset, the
     preview and the memory check below each said it again: three identical errors)."""
-    return base == "scratch" or ui.run_or_error(memory.shape_for_base, base) is not None
+    return base == "scratch" or base_shape(base) is not None
+
+
+def base_shape(base: str, scratch_size: str = "small", vocab_size: int = 2000) -> memory.ModelShape | None:
+    """The base's shape (``memory.shape_for_base``: the estimate, the recommended preset), read once per change of the
+    base or its files (``memory.base_stamp``), not on every rerun by each of its three readers; None with the reason
+    shown when it cannot be read (not kept: a folder fixed meanwhile is read again)."""
+    stamp = memory.base_stamp(base)
+    if stamp is None:
+        return ui.run_or_error(memory.shape_for_base, base, scratch_size=scratch_size, vocab_size=vocab_size)
+    return ui.run_or_error(_shape, base, scratch_size, vocab_size, stamp)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _shape(base: str, scratch_size: str, vocab_size: int, stamp: tuple) -> memory.ModelShape:
+    return memory.shape_for_base(base, scratch_size=scratch_size, vocab_size=vocab_size)
 
 
 METHOD_NOTES = {
@@ -247,14 +262,15 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     """Preset plus the advanced settings, each with a one-line explanation."""
     names = presets_for(base)
     default = default_preset(base)
-    name = ui.kept_choice(st.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
+    head = st.container()  # the preset and the recommended one's reasoning: Advanced keeps its place whichever is picked
+    name = ui.kept_choice(head.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
                           format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
     why = None
     if name == "recommended":
-        shape = ui.run_or_error(memory.shape_for_base, base)
+        shape = base_shape(base)
         p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None,
                            change_it="in Advanced")
-        reason = st.empty()  # filled once Advanced is read: what was changed there is said with it
+        reason = head.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
     adapters = continued_adapters(base) if method != "full" else None
@@ -445,19 +461,16 @@ def highlight(rows: list[dict]) -> str:
 def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
     """The memory estimate for ``cfg`` on records of these token ``lengths`` (the largest batch they make;
     unknown: batch x max length); False (the reason shown) when the base cannot be loaded."""
-    shape = ui.run_or_error(memory.shape_for_base, cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
+    shape = base_shape(cfg.base, cfg.scratch_size, cfg.vocab_size)
     if shape is None:
         return False
-    rows, seq = memory.largest_batch(lengths or [], cfg.batch_size, cfg.max_length, cfg.batch_tokens)
     from studio.models import loading
 
     device = loading.pick_device()
-    kernels = liger.applies(cfg.liger, shape.model_type, device)
-    if cfg.liger and not kernels and not liger.problem(device):  # it can run here, but not on this model
+    run = memory.for_run(cfg, lengths, shape=shape, device=device)  # the one estimate: bench/ measures this one
+    rows, seq, est = run.rows, run.seq, run.estimate
+    if cfg.liger and not run.liger and not liger.problem(device):  # it can run here, but not on this model
         st.info(liger.unsupported_note(shape.model_type), icon=":material/info:")
-    est = memory.estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing,
-                          method=cfg.method, lora_r=cfg.lora_r, lora_targets=cfg.lora_targets,
-                          lora_dropout=cfg.lora_dropout, liger=kernels)
     dev = memory.device_memory()
     ok, line = memory.verdict(est, dev, cfg.batch_size, seq, cfg.batch_tokens)
     # The same count and words as the run's log (peft's: the adapters counted in the total).

@@ -117,34 +117,40 @@ def live(run_id: str) -> None:
                                               f"{config.home() / 'trash'}). Start another, or open one on the Runs tab.")
             st.rerun(scope="app")
         status = jobs.read_status(runs.run_dir(run_id))
-        st.info(f"Starting… ({ui.md(status.message or status.state)})")
-        if status.state == "failed":
-            ui.show_error(status.error)  # it may quote the base typed, as typed
+        with st.container():  # the same places as below: the Log expander stays open when the run's lines appear
+            st.info(f"Starting… ({ui.md(status.message or status.state)})")
+            if status.state == "failed":
+                ui.show_error(status.error)  # it may quote the base typed, as typed
+        st.empty()  # where Stop and Resume go
         _log(runs.run_dir(run_id))
         return
     s = run.status
-    st.subheader(f"Run: {ui.md(run.name)}")
-    # A resumed run's status starts at 0 while its model reloads: where it stopped until its first new step.
-    resumed = s.extra.get("resumed_progress")
-    shown = s.progress or (resumed if isinstance(resumed, (int, float)) else 0.0)
-    st.progress(min(max(shown, 0.0), 1.0), text=progress_text(s))
-    if s.state == "failed":
-        ui.show_error(f"Training failed: {s.error}")
-    elif s.state == "stopped":
-        if runs.last_checkpoint(run.dir) is None:  # stopped before its first step
-            st.info("Stopped before its first step: nothing was trained. Start a new run when ready.")
-        else:
-            st.info("Stopped. Its last checkpoint is kept: resume to continue from there.")
-    elif s.state == "finished":
-        done = s.message.removeprefix("finished: ")
-        st.success(f"Finished: {done}. The model is in {run.dir / 'model'}.")
-        kept = runs.checkpoint_bytes(run.dir)
-        if kept:
-            st.caption(f"The run folder also keeps its last checkpoint ({kept / 2**20:,.1f} MB) for resuming: drop it on "
-                       f"the Runs tab, or `python -m studio runs drop-checkpoints {run.id}`.")
-    rows = run.metrics()
-    if rows:
-        st.plotly_chart(train_plots.loss_curves(rows), width="stretch", key="train.curve")
+    # The lines that come and go (the state's line, the curves once the first step is logged) in one container: the
+    # buttons and the Log expander below keep their places. The curves' arrival moved them down a place, and the
+    # browser drew them anew: an open Log closed, and a Stop clicked as the first step was logged was lost.
+    with st.container():
+        st.subheader(f"Run: {ui.md(run.name)}")
+        # A resumed run's status starts at 0 while its model reloads: where it stopped until its first new step.
+        resumed = s.extra.get("resumed_progress")
+        shown = s.progress or (resumed if isinstance(resumed, (int, float)) else 0.0)
+        st.progress(min(max(shown, 0.0), 1.0), text=progress_text(s))
+        if s.state == "failed":
+            ui.show_error(f"Training failed: {s.error}")
+        elif s.state == "stopped":
+            if runs.last_checkpoint(run.dir) is None:  # stopped before its first step
+                st.info("Stopped before its first step: nothing was trained. Start a new run when ready.")
+            else:
+                st.info("Stopped. Its last checkpoint is kept: resume to continue from there.")
+        elif s.state == "finished":
+            done = s.message.removeprefix("finished: ")
+            st.success(f"Finished: {done}. The model is in {run.dir / 'model'}.")
+            kept = runs.checkpoint_bytes(run.dir)
+            if kept:
+                st.caption(f"The run folder also keeps its last checkpoint ({kept / 2**20:,.1f} MB) for resuming: drop "
+                           f"it on the Runs tab, or `python -m studio runs drop-checkpoints {run.id}`.")
+        rows = run.metrics()
+        if rows:
+            st.plotly_chart(train_plots.loss_curves(rows), width="stretch", key="train.curve")
     c1, c2 = st.columns(2)
     loading = s.state == "queued" or s.message.startswith("loading")  # its model, before this session's first step
     first = ("Stops once the model has loaded, before its first new step: the run stays at its last checkpoint."
@@ -156,11 +162,16 @@ def live(run_id: str) -> None:
         if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",
                      help="Continue from the last checkpoint with the same settings."):
             if ui.run_or_error(job.resume_training, run.dir) is not None:
+                st.session_state.pop("train.ended", None)  # its next end redraws the page, even if it ends as before
                 # the whole page, not this fragment: "Close this run and start another" (drawn while it was stopped)
                 # stayed under a running run, and clicking it only re-attached to it
                 st.rerun(scope="app")
     _log(run.dir)
-    # The ask panel is drawn by the full page: rerun it once when the run reaches an end state.
+    # The ask panel is drawn by the full page: rerun it once when the run reaches an end state. Forgotten while it
+    # runs again: a resumed run stopped a second time ended in "stopped" again, the page was not redrawn, and it
+    # offered neither "Close this run and start another" nor anything else a stopped run has until the next click.
+    if s.active:
+        st.session_state.pop("train.ended", None)
     if s.state in jobs.DONE and st.session_state.get("train.ended") != (run_id, s.state):
         st.session_state["train.ended"] = (run_id, s.state)
         st.rerun()
@@ -229,7 +240,8 @@ def ask_panel(run_id: str) -> None:
         return  # the worker has not written run.json yet
     if not run.has_model or run.status.active:
         return
-    merge_panel(run)
+    with st.container():  # its button, its wait line, the merged folder, or why it failed: Push and Export keep their places
+        merge_panel(run)
     push_panel(run)
     export_ui.export_panel(run.model_spec, run.name, "train")
     hand_offs(run)

@@ -100,3 +100,36 @@ def test_two_processes_share_a_token_budgets_batches_each_record_once_an_epoch(t
     assert [r["step"] for r in resumed] == [r["step"] for r in rows]
     assert [r["tokens_seen"] for r in resumed] == [r["tokens_seen"] for r in rows]  # the same batches, step by step
     assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in rows], rel=1e-4)
+
+
+def test_a_resumed_run_of_several_cpu_processes_loads_its_optimizer_state(tmp_path, monkeypatch):
+    """accelerate names each CPU process's device ``cpu:0``; transformers 5.17 (the GPU image's) handed it to
+    ``torch.load`` as ``map_location`` when there are several processes, and torch cannot restore to an indexed CPU
+    device: the resume above failed there ("don't know how to restore data location ... cpu:0"). The device and
+    the process count are set as accelerate sets them in a second process (one process cannot be two); the
+    optimizer state is restored for real. Fails without the fix under transformers 5.17 (/tmp/devenv)."""
+    import torch
+    from transformers import AutoModelForCausalLM, TrainingArguments
+
+    from studio.train import loop
+
+    base = build_tiny_causal_lm(tmp_path / "base")
+    model = AutoModelForCausalLM.from_pretrained(base)
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), use_cpu=True, report_to=[], max_steps=2)
+    trainer = loop._trainer_class()(model=model, args=args)
+    trainer.create_optimizer_and_scheduler(num_training_steps=2)
+    model(input_ids=torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()
+    trainer.optimizer.step()
+    ckpt = tmp_path / "checkpoint-1"
+    ckpt.mkdir()
+    torch.save(trainer.optimizer.state_dict(), ckpt / "optimizer.pt")
+    torch.save(trainer.lr_scheduler.state_dict(), ckpt / "scheduler.pt")
+    saved = {k: v.clone() for k, v in trainer.optimizer.state_dict()["state"][0].items()}
+
+    resumed = loop._trainer_class()(model=model, args=args)
+    resumed.create_optimizer_and_scheduler(num_training_steps=2)
+    monkeypatch.setattr(type(args), "device", property(lambda self: torch.device("cpu", 0)))
+    monkeypatch.setattr(type(args), "world_size", property(lambda self: 2))
+    resumed._load_optimizer_and_scheduler(str(ckpt))
+    state = resumed.optimizer.state_dict()["state"][0]
+    assert all(torch.equal(state[k], v) for k, v in saved.items())  # the moments it had, not a fresh optimizer

@@ -1123,3 +1123,181 @@ def test_a_run_holding_nothing_out_is_said_before_start_with_what_to_set(offline
     at.number_input(key="train.tf.scratch.full").set_value(0.1).run()
     assert "142 records to train on, 16 held out" in " ".join(c.value for c in at.caption)
     assert not [i for i in at.info if i.value.startswith("Nothing is held out")]
+
+
+def test_the_page_and_the_benches_make_one_memory_estimate(offline, tiny_llama):
+    """The Train page, bench/qlora.py and bench/finetune_faq.py each assembled the estimate's inputs their own way
+    (the benches counted the held-out records' lengths, finetune_faq left out checkpointing and the LoRA targets):
+    all three now call ``memory.for_run`` on the training split's lengths (``memory.train_lengths``)."""
+    from transformers import AutoTokenizer
+
+    from studio.train import memory
+
+    records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball." + " And more." * (i % 7)}
+               for i in range(10)]
+    store.create_dataset("Tiny FAQ", records)
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    at.number_input(key="train.tf.recommended.lora").set_value(0.3).run()  # the longest records may be held out
+    at.number_input(key="train.lr_r.recommended.lora").set_value(4).run()
+    at.checkbox(key="train.gc.recommended.lora").check().run()
+    _no_exception(at)
+    (caption,) = [c.value for c in at.caption if " = " in c.value and "activations" in c.value]
+
+    shape = memory.shape_for_base(str(tiny_llama))
+    cfg, _ = train_config.recommend(len(records), base=str(tiny_llama), method="lora", parameters=shape.params)
+    cfg = cfg.replace(test_fraction=0.3, lora_r=4, gradient_checkpointing=True)
+    run = memory.for_run(cfg, memory.train_lengths(AutoTokenizer.from_pretrained(tiny_llama), records, cfg))
+    assert caption.startswith(memory.breakdown(run.estimate, f"batch {run.rows} × {run.seq} tokens, the data's longest"))
+
+    for bench in ("qlora.py", "finetune_faq.py"):  # no estimate of their own to drift from the page's
+        source = (REPO / "bench" / bench).read_text(encoding="utf-8")
+        assert "memory.for_run(" in source and "memory.train_lengths(" in source
+        assert "memory.estimate(" not in source and "largest_batch(" not in source
+
+
+def test_the_base_is_read_once_per_change_of_base_not_three_times_a_rerun(offline, tiny_llama, monkeypatch):
+    """The shape behind the estimate and the presets was read three times on every rerun (the base check, the
+    recommended preset, the memory check): now once per base and state of its files."""
+    from studio.train import memory
+    from studio.ui import train as ui_train
+
+    ui_train._shape.clear()  # kept for the process: an earlier test's read of the same folder is not this page's
+    reads = []
+    shape_for_base = memory.shape_for_base
+    monkeypatch.setattr(memory, "shape_for_base", lambda base, **kw: reads.append(base) or shape_for_base(base, **kw))
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    at.number_input(key="train.ep.recommended.lora").set_value(3).run()
+    _no_exception(at)
+    assert any("Needs about" in s.value for s in at.success)
+    assert reads == [str(tiny_llama)]  # one read for three reruns on this base
+    config = Path(tiny_llama) / "config.json"
+    config.write_text(config.read_text().replace('"num_hidden_layers": 2', '"num_hidden_layers": 3 '))
+    at.run()  # the folder changed: read again, once
+    assert reads == [str(tiny_llama)] * 2
+
+
+def _places(at: AppTest, kind: str, label: str) -> list[tuple]:
+    """Where the elements of ``kind`` whose label starts with ``label`` are in the page (their index at each level),
+    as the browser tells elements apart: one drawn at another place is drawn anew (an expander closed)."""
+    def walk(node, path=()):
+        yield path, node
+        for index, child in getattr(node, "children", {}).items():
+            yield from walk(child, (*path, index))
+
+    return [path for path, node in walk(at._tree)
+            if getattr(node, "type", None) == kind and str(getattr(node, "label", "")).startswith(label)]
+
+
+def test_advanced_and_start_keep_their_places_whatever_is_picked_above_them(offline, tiny_llama):
+    """A pick that adds or drops a line above Advanced settings (the base's own input, a preset's reasoning) moved it
+    a place, and the browser drew it anew, closed, under the person who had opened it; Start moved with the memory
+    check's lines. The picks' lines sit in containers of their own now."""
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page(base="scratch").run()
+    seen = {"advanced": set(), "start": set()}
+
+    def look():
+        _no_exception(at)
+        seen["advanced"].update(_places(at, "expander", "Advanced settings"))
+        seen["start"].update(_places(at, "button", "Start training"))
+
+    look()
+    at.radio(key="train.base_choice").set_value("another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    look()  # a text box more above, and the recommended preset's reasoning
+    at.radio(key="train.method").set_value("lora").run()
+    look()
+    at.selectbox(key="train.preset.False").set_value("tutorial").run()
+    look()  # no reasoning line
+    at.number_input(key="train.tf.tutorial.lora").set_value(0).run()
+    look()  # the held-out note drawn
+    assert len(seen["advanced"]) == 1 and len(seen["start"]) == 1, seen
+
+
+def test_the_log_keeps_its_place_when_the_first_step_is_logged(offline, tmp_path):
+    """The curves appear above Stop and the Log once the first step is logged: they moved down a place, and an open
+    Log closed (a Stop clicked then was lost). The run's lines sit in one container."""
+    from studio.train.config import TrainConfig
+
+    run_id = runs.new_run_id("layout")
+    folder = runs.run_dir(run_id)
+    folder.mkdir(parents=True)
+    runs.start_run(folder, TrainConfig(base="scratch"), name="layout", dataset={"name": "faq"}, device="cpu")
+    jobs.update_status(folder, state="running", kind="train", message="loading scratch")
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    before = _places(at, "expander", "Log")
+    assert len(before) == 1 and not at.get("plotly_chart")
+    runs.append_metrics(folder, {"step": 1, "loss": 3.2, "epoch": 0.1, "elapsed_s": 1.0, "tokens_seen": 100})
+    at.run()
+    _no_exception(at)
+    assert at.get("plotly_chart")  # the curves are there now
+    assert _places(at, "expander", "Log") == before
+
+
+def test_export_keeps_its_place_when_a_merge_fails(offline, tiny_llama):
+    """A LoRA run's merge that failed added its reason above Push and Export: the open Export panel moved a place and
+    was drawn anew, closed. The run folder is written by hand (an adapter's files, nothing trained) and the merge is a
+    real task whose work fails, as a merge of a base that is gone does."""
+    from studio.errors import ModelLoadError
+    from studio.tasks import Task
+    from studio.train.config import TrainConfig
+
+    run_id = runs.new_run_id("merge")
+    folder = runs.run_dir(run_id)
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_llama),
+                                                                      "peft_type": "LORA"}))
+    (folder / "model" / "adapter_model.safetensors").write_bytes(b"")
+    runs.start_run(folder, TrainConfig(base=str(tiny_llama), method="lora"), name="merge", dataset={"name": "faq"},
+                   device="cpu")
+    jobs.update_status(folder, state="finished", kind="train", message="finished: 2 steps")
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    _no_exception(at)
+    before = _places(at, "expander", "Export as GGUF")
+    assert len(before) == 1
+
+    def gone():
+        raise ModelLoadError("The base of this adapter is gone: merge it where its base is.")
+
+    task = Task("Merging", gone).start()
+    while not task.done:
+        time.sleep(0.05)
+    at.session_state["train.merge_task"] = task
+    at.run()
+    assert any("base of this adapter is gone" in e.value for e in at.error)
+    assert _places(at, "expander", "Export as GGUF") == before
+
+
+def test_a_resumed_run_stopped_again_redraws_the_page(offline, monkeypatch):
+    """The live view reruns the whole page once when its run ends (the page then offers "Close this run and start
+    another", the ask panel...). It remembered the end as (run, "stopped"): a run resumed and stopped again ended the
+    same way, and the page was left as it was drawn while it ran. The live view's rerun requests are recorded here
+    (AppTest runs the whole page each time; in a browser the live view reruns alone, every second)."""
+    from studio.train.config import TrainConfig
+    from studio.ui import train_live
+
+    run_id = runs.new_run_id("again")
+    folder = runs.run_dir(run_id)
+    folder.mkdir(parents=True)
+    runs.start_run(folder, TrainConfig(base="scratch"), name="again", dataset={"name": "faq"}, device="cpu")
+    reruns = []
+    monkeypatch.setattr(train_live.st, "rerun", lambda *a, **k: reruns.append(jobs.read_status(folder).state))
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    for state in ("running", "stopped", "running", "stopped"):  # stopped, resumed, stopped again
+        jobs.update_status(folder, state=state, kind="train", message=state)
+        at.run()
+        _no_exception(at)
+    assert reruns == ["stopped", "stopped"]  # once at each end
