@@ -32,6 +32,7 @@ from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, 
     DRAFTS,
     Draft,
     Record,
+    banner,
     claim_tab,
     draft,
     invalid,
@@ -268,7 +269,7 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
         st.info(f"{head} Save or discard this tab's changes first to bring those in.", icon=":material/tab:")
         return
     st.info(f"{head} Bring them here to go on with them. (The workspace keeps the unsaved changes of "
-            f"{editing.DRAFT_TABS} tabs per dataset; a tab beyond that drops the oldest.)", icon=":material/tab:")
+            f"{editing.DRAFT_TABS} tabs per dataset; a tab beyond that drops the oldest closed tab's.)", icon=":material/tab:")
     if st.button("Bring them here", key="dataset.draft.bring", icon=":material/move_down:"):
         old = st.session_state[DRAFTS].pop(info.id, None)
         if editing.take_draft(info.id, latest.tab, tab_id()) and (restored := restore(info)) is not None:
@@ -289,11 +290,8 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
         _offer(info, dirty=False)
         return
     diff = editing.changes(d.saved, d.current)
-    if d.restored:  # not typed in this tab a moment ago: say where they come from, and how to drop them
-        st.warning(f"Unsaved changes from before the reload: {editing.summary(diff)} (kept in this workspace). Save "
-                   "them, or press Discard changes to go back to the saved version.", icon=":material/history:")
-    else:
-        st.warning(f"Unsaved changes: {editing.summary(diff)}.", icon=":material/edit:")
+    # one line: what is unsaved, where it is kept (a reload's, or not kept and why) and what to do
+    st.warning(banner(editing.summary(diff), d), icon=":material/history:" if d.restored else ":material/edit:")
     _changed_cells(editing.changed_cells(d.saved, d.current, diff))
     col_msg, col_save, col_discard = st.columns([3, 1, 1], vertical_alignment="bottom")
     message = col_msg.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
