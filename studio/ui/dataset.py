@@ -50,6 +50,7 @@ SELECTED = "dataset.selected"
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
 REFUSED = "dataset.refused"
+NUMBER = "_number"  # the editor's read-only # column: each row's record number, from 1
 
 
 def init() -> None:
@@ -203,11 +204,13 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     col_page.number_input(f"Page (of {v.pages})", min_value=1, max_value=v.pages, step=1, key="dataset.page")
     shown = d.columns()
     rows = editing.editor_rows(d.records, v.indices, shown)
-    columns = [editing.ROW, *shown]
+    for row in rows:  # its record number, as the list of changed cells under the table names it
+        row[NUMBER] = row[editing.ROW] + 1
+    columns = [editing.ROW, NUMBER, *shown]
     if to_fix:  # read-only: the reason a record cannot be saved yet, first: after two wide text columns it was
         for row in rows:  # cut off at the table's right edge ("question is empt")
             row["problem"] = to_fix.get(row[editing.ROW], "")
-        columns.insert(1, "problem")
+        columns.insert(2, "problem")
     frame = pd.DataFrame(rows, columns=columns)
     key = f"dataset.editor.{info.id}.{d.nonce}"
     # Room for the rows and two more to be added (an empty dataset's table was one row tall); past that the table
@@ -217,9 +220,11 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
         # an empty cell (a new row's answer not typed yet) shows empty: the default grey "None" read as text
         placeholder="",
-        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem"],
+        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER],
         column_config={
             editing.ROW: None,
+            NUMBER: st.column_config.NumberColumn("#", width="small", format="%d",
+                                                  help="The record's number, as the list of unsaved changes names it"),
             "question": st.column_config.TextColumn("Question", width="large"),
             "answer": st.column_config.TextColumn("Answer", width="large"),
             editing.CONTEXT: st.column_config.TextColumn("Context", width="large",
@@ -229,6 +234,12 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     )
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown)
     keep(info.id, d)
+    if st.session_state.get(key, {}).get("deleted_rows"):
+        # Rows deleted: the table is built again without them, so the # column numbers the records that are left as
+        # the list of changes under it does (the records after a deleted one move up by one).
+        d.records = d.current
+        d.nonce += 1
+        st.rerun()
     if to_fix and invalid(d.current) != to_fix:
         # A record fixed (or a new one to fix): rebuild the table so its Problem column, the count above and
         # the "only the records to fix" view say what is left, not what was wrong when the table was built.
@@ -318,7 +329,8 @@ def _changed_cells(cells: list[editing.CellChange]) -> None:
     if not cells:
         return
     rows = [{"record": c.record, "field": c.field, "saved": c.saved, "now": c.now} for c in cells[:CELLS_SHOWN]]
-    st.caption(f"{plural(len(cells), 'change')}, cell by cell (record numbers count from 1; deleted records last)"
+    st.caption(f"{plural(len(cells), 'change')}, cell by cell (the record numbers are the table's # column; new "
+               "records have theirs once the table is built again, as on moving to another page; deleted records last)"
                + (f"; the first {CELLS_SHOWN:,} are listed" if len(cells) > CELLS_SHOWN else "") + ":")
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 248),
                  column_config={"record": st.column_config.NumberColumn("Record", width="small", format="%d"),
