@@ -82,9 +82,13 @@ def flash(message: str) -> None:
 
 
 def show_flash() -> None:
+    """The message of the run before (saved, created, discarded), once. It sits in a container of its own, drawn on
+    every run: shown on one run and gone on the next, it moved the tabs below it up a place, so the browser drew them
+    anew while a click there was on its way, and the click was lost."""
     message = st.session_state.get(FLASH)
+    box = st.container()
     if message:
-        st.success(message, icon=":material/check_circle:")
+        box.success(message, icon=":material/check_circle:")
         st.session_state[FLASH] = None
 
 
