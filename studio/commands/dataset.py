@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import json
 import sys
 from pathlib import Path
@@ -112,8 +112,7 @@ LISTED = 5  # errors named in the one error line; its counts are exact
 
 def cmd_validate(args: argparse.Namespace) -> int:
     notes: list[str] = []
-    with _encoding_advice(args):
-        records, found = formats.check_file(args.file, args.map, legacy=args.encoding == "windows-1252", notes=notes)
+    records, found = _check(args, args.file, notes)
     errs = found.errors  # every record's, whatever comes before it
     if errs:
         _warn([], notes)
@@ -145,32 +144,40 @@ def _encoding(value: str) -> str:
             "iso-8859-1": "windows-1252"}.get(name, name)
 
 
-@contextlib.contextmanager
-def _encoding_advice(args: argparse.Namespace):
-    """Text that is not UTF-8 is refused naming this command's own --encoding windows-1252 (not dataset import's)."""
-    try:
-        yield
-    except formats.NotUtf8Error as exc:
-        raise exc.for_command(f"dataset {args.dataset_command}") from None
+def _encoding_advice(read):
+    """``read`` (of a file this command was given), text that is not UTF-8 refused naming this command's own
+    --encoding windows-1252 (not dataset import's): every reader of the command's file goes through it, once."""
+    @functools.wraps(read)
+    def reading(args: argparse.Namespace, *rest):
+        try:
+            return read(args, *rest)
+        except formats.NotUtf8Error as exc:
+            raise exc.for_command(f"dataset {args.dataset_command}") from None
+    return reading
 
 
+def _legacy(args: argparse.Namespace) -> bool:
+    return args.encoding == "windows-1252"
+
+
+@_encoding_advice
+def _check(args: argparse.Namespace, path: str, notes: list[str]) -> tuple[list, validate.Checked]:
+    """(records, what validation found) of ``path``; how a text that is not UTF-8 was read goes to ``notes``."""
+    return formats.check_file(path, args.map, legacy=_legacy(args), notes=notes)
+
+
+@_encoding_advice
 def _read(args: argparse.Namespace, notes: list[str]) -> tuple[list, list, list]:
-    with _encoding_advice(args):
-        return _read_any(args, notes)
-
-
-def _read_any(args: argparse.Namespace, notes: list[str]) -> tuple[list, list, list]:
     """(records, warnings, skipped) of ``args.src``: refused with its first error, or, with --skip-invalid,
     the valid records and the invalid ones' errors. How a text that is not UTF-8 was read goes to ``notes``."""
-    legacy = args.encoding == "windows-1252"
     if getattr(args, "keep_invalid", False):
         return _read_keeping(args, notes)
     if args.skip_invalid:
-        return formats.read_file_skipping(args.src, args.map, legacy=legacy, notes=notes)
+        return formats.read_file_skipping(args.src, args.map, legacy=_legacy(args), notes=notes)
     offer = ("import only the valid records (--keep-invalid: all of them, to fix in --out)" if args.func is cmd_import
              else "create the dataset from the valid records (--keep-invalid: all of them, to fix on the Dataset page)")
-    return (*formats.read_file(args.src, args.map, remedy=f"fix it, or add --skip-invalid to {offer}", legacy=legacy,
-                               notes=notes), [])
+    return (*formats.read_file(args.src, args.map, remedy=f"fix it, or add --skip-invalid to {offer}",
+                               legacy=_legacy(args), notes=notes), [])
 
 
 def _read_keeping(args: argparse.Namespace, notes: list[str]) -> tuple[list, list, list]:
@@ -184,8 +191,7 @@ def _read_keeping(args: argparse.Namespace, notes: list[str]) -> tuple[list, lis
 
 def _bring_all_in(args: argparse.Namespace, notes: list[str]) -> tuple[editing.BroughtIn, list, list]:
     """(every record of ``args.src`` brought in to fix, the warnings, the errors of the records still to fix)."""
-    with _encoding_advice(args):
-        records, found = formats.check_file(args.src, args.map, legacy=args.encoding == "windows-1252", notes=notes)
+    records, found = _check(args, args.src, notes)
     brought = editing.bring_all_in(records, found.invalid)
     if brought.as_text:
         notes.append(brought.as_text_note())

@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     empty = sum(1 for t in texts if not dedup.normalize(t))
     started = time.perf_counter()
     embedding = None
-    if config.method != "fuzzy":
+    if config.method == "fuzzy" and len(records) > dedup.SAMPLE_TEXTS:
+        _estimate(records, config)  # timed on a sample: the run then teaches the next estimate what it took here
+    elif config.method != "fuzzy":
         from studio.dedup import semantic_records
 
         _estimate(records, config)
@@ -148,10 +150,11 @@ def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
     first builds the fast embedding model (once per workspace, minutes on a CPU)."""
     from studio.dedup import fuzzy, semantic, semantic_records, static
 
-    if len(records) <= semantic.ESTIMATE_ABOVE and static.is_built(semantic_records.model_name(config)):
+    if config.method != "fuzzy" and len(records) <= semantic.ESTIMATE_ABOVE and static.is_built(
+            semantic_records.model_name(config)):
         return  # seconds at most: not worth the 0.1 s of timing
     est = fuzzy.estimate(records, config)  # in "Both", its fuzzy pass timed too
-    if len(records) > semantic.ESTIMATE_ABOVE or est.build_seconds is not None:
+    if len(records) > semantic.ESTIMATE_ABOVE or (config.method != "fuzzy" and est.build_seconds is not None):
         print(f"{est.message} Ctrl+C stops it.", file=sys.stderr)
 
 

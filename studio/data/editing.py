@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -352,7 +353,7 @@ def apply_patch(saved: list[Record], patch: list) -> list[Record]:
     return out
 
 
-DRAFT_TABS = 4  # browser tabs whose unsaved edits to one dataset are kept at once; a fifth drops the oldest's
+DRAFT_TABS = 4  # browser tabs whose unsaved edits to one dataset are kept at once; a fifth drops the oldest closed one's
 _TAB = re.compile(r"[0-9a-f]{1,32}")  # a tab id as the page makes them: nothing else goes into a file name
 
 
@@ -391,22 +392,44 @@ def kept_drafts(dataset_id: str) -> list[KeptDraft]:
     return sorted(out, key=lambda k: k.stamp[0], reverse=True)
 
 
-def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Record], tab: str = "") -> int:
+@dataclass(frozen=True)
+class DraftKept:
+    """What ``save_draft`` did with a tab's unsaved edits."""
+
+    kept: bool = True  # False: not kept, every other tab keeping edits to the dataset is open (``open_tabs`` of them)
+    dropped: int = 0  # closed tabs whose kept edits were dropped to make room
+    open_tabs: int = 0
+
+
+def _never_open(tab: str) -> bool:
+    return False
+
+
+def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Record], tab: str = "",
+               is_open: Callable[[str], bool] = _never_open) -> DraftKept:
     """Keep the unsaved working copy ``current`` (edits to version ``base``, whose records are ``saved``) in the
     workspace, atomically, so a reloaded browser finds it; a working copy equal to ``saved`` removes it. ``tab``: the
     browser tab whose edits they are (a reload keeps it; another tab is offered them, not handed them): each tab's are
     kept apart, so two tabs editing one dataset both keep theirs. Past ``DRAFT_TABS`` tabs, the oldest kept edits of
-    other tabs are dropped; returns how many were."""
+    other tabs that are closed (``is_open`` false; the command line's, of no tab, count as closed) are dropped to make
+    room; when the others are all open, none is dropped and ``current`` is not kept (nor an older copy of it)."""
     if current == saved:
         drop_draft(dataset_id, tab)
-        return 0
+        return DraftKept()
+    others = [k for k in kept_drafts(dataset_id) if k.tab != tab]
+    excess = len(others) - (DRAFT_TABS - 1)
+    dropped: list[KeptDraft] = []
+    if excess > 0:
+        closed = [k for k in reversed(others) if not (k.tab and is_open(k.tab))]  # the oldest first
+        if len(closed) < excess:  # dropping an open tab's would lose what it is editing now, unsaid
+            drop_draft(dataset_id, tab)
+            return DraftKept(kept=False, open_tabs=len(others) - len(closed))
+        dropped = closed[:excess]
     atomic.write_json(_draft_path(dataset_id, tab), {"format": DRAFT_FORMAT, "base": base, "count": len(saved),
                                                      "patch": draft_patch(saved, current), "tab": tab}, indent=None)
-    others = [k for k in kept_drafts(dataset_id) if k.tab != tab]
-    dropped = others[DRAFT_TABS - 1:]
     for old in dropped:
         old.path.unlink(missing_ok=True)
-    return len(dropped)
+    return DraftKept(dropped=len(dropped))
 
 
 def draft_stamp(dataset_id: str, tab: str = "") -> tuple[int, int] | None:

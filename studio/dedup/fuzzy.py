@@ -249,6 +249,17 @@ def pace(kind: str) -> float:
     return min(max(got, PACE_RANGE[0]), PACE_RANGE[1])
 
 
+def _basis(records: Sequence[dict], config: DedupConfig) -> str:
+    """How the last ``estimate_seconds`` of ``records`` was had (``semantic_records.Estimate.fuzzy_basis``)."""
+    from studio.dedup import semantic_records, timings
+
+    passages = semantic_records.record_passages(records) if config.passage else None
+    got = _estimated.get(_fingerprint(_search_texts(field_texts(records, config.field), passages), config))
+    if got is None:
+        return "full"
+    return "learned" if "pace" in timings.measured(got[0], file=timings.FUZZY_FILE) else "sample"
+
+
 def _fingerprint(search: Sequence[str], config: DedupConfig) -> tuple:
     return len(search), sum(map(len, search)), float(config.threshold), config.scorer
 
@@ -281,11 +292,15 @@ def _scored(texts: Sequence[str], t: float, scorer: str) -> int | None:
 
 def estimate(records: Sequence[dict], config: DedupConfig):
     """``semantic_records.estimate`` for a run with semantic matching, its fuzzy pass timed too in "Both"
-    (``estimate_seconds``), so the time said covers the whole run."""
+    (``estimate_seconds``), so the time said covers the whole run; a fuzzy-only run's is its fuzzy pass alone."""
     from dataclasses import replace as with_fields
 
     from studio.dedup import semantic_records
 
+    if config.method == "fuzzy":  # estimated too, so that the run teaches the next estimate (``_learn``)
+        seconds = estimate_seconds(records, config)
+        return semantic_records.Estimate(len(records), 0.0, None, False, method="fuzzy", fuzzy_seconds=seconds,
+                                         fuzzy_basis=_basis(records, config))
     est = semantic_records.estimate(records, config)
     if config.method == "both":
         est = with_fields(est, fuzzy_seconds=estimate_seconds(records, config))

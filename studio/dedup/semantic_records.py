@@ -272,8 +272,12 @@ class Estimate:
     distinct: int | None = None  # different texts to embed: under 2, no model is needed at all
     timed: frozenset[str] = frozenset()  # the direct run's figures this machine measured ("load", "pace"); others
     # are the constants, given as a range up to UNTIMED_SPREAD times them
-    method: str = "semantic"  # "both": a fuzzy pass runs first, and the message says so
-    fuzzy_seconds: float | None = None  # "both": that pass, timed on a sample (``fuzzy.estimate_seconds``); None: not
+    method: str = "semantic"  # "both": a fuzzy pass runs first, and the message says so; "fuzzy": only that pass
+    fuzzy_seconds: float | None = None  # "both", "fuzzy": that pass, timed on a sample (``fuzzy.estimate_seconds``);
+    # None: not
+    # "fuzzy": how that time was had: "full" (every text timed: a small input), "sample" (a sample scaled to the
+    # whole), "learned" (that, corrected by what recent fuzzy runs here took over their estimates)
+    fuzzy_basis: str = "sample"
 
     @property
     def total(self) -> float:
@@ -295,6 +299,13 @@ class Estimate:
 
     @property
     def message(self) -> str:
+        if self.method == "fuzzy":
+            if self.fuzzy_seconds is None:
+                return f"Fuzzy dedup of {self._records}: not timed beforehand (too many pairs at this threshold)."
+            how = {"full": "timed on all of them",
+                   "learned": "timed on a sample and scaled as recent runs here took"}.get(
+                self.fuzzy_basis, "timed on a sample (each run here corrects the next estimate)")
+            return f"Fuzzy dedup of {self._records} (rapidfuzz): {_duration(self.fuzzy_seconds)}, {how}."
         run = _duration(self.seconds)
         if self.distinct is not None and self.distinct < 2:
             return (f"{self._head}{run}, with no embedding model: "

@@ -32,6 +32,7 @@ from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, 
     DRAFTS,
     Draft,
     Record,
+    banner,
     claim_tab,
     draft,
     invalid,
@@ -49,6 +50,7 @@ SELECTED = "dataset.selected"
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
 REFUSED = "dataset.refused"
+NUMBER = "_number"  # the editor's read-only # column: each row's record number, from 1
 
 
 def init() -> None:
@@ -80,9 +82,13 @@ def flash(message: str) -> None:
 
 
 def show_flash() -> None:
+    """The message of the run before (saved, created, discarded), once. It sits in a container of its own, drawn on
+    every run: shown on one run and gone on the next, it moved the tabs below it up a place, so the browser drew them
+    anew while a click there was on its way, and the click was lost."""
     message = st.session_state.get(FLASH)
+    box = st.container()
     if message:
-        st.success(message, icon=":material/check_circle:")
+        box.success(message, icon=":material/check_circle:")
         st.session_state[FLASH] = None
 
 
@@ -202,11 +208,13 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     col_page.number_input(f"Page (of {v.pages})", min_value=1, max_value=v.pages, step=1, key="dataset.page")
     shown = d.columns()
     rows = editing.editor_rows(d.records, v.indices, shown)
-    columns = [editing.ROW, *shown]
+    for row in rows:  # its record number, as the list of changed cells under the table names it
+        row[NUMBER] = row[editing.ROW] + 1
+    columns = [editing.ROW, NUMBER, *shown]
     if to_fix:  # read-only: the reason a record cannot be saved yet, first: after two wide text columns it was
         for row in rows:  # cut off at the table's right edge ("question is empt")
             row["problem"] = to_fix.get(row[editing.ROW], "")
-        columns.insert(1, "problem")
+        columns.insert(2, "problem")
     frame = pd.DataFrame(rows, columns=columns)
     key = f"dataset.editor.{info.id}.{d.nonce}"
     # Room for the rows and two more to be added (an empty dataset's table was one row tall); past that the table
@@ -216,9 +224,11 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
         # an empty cell (a new row's answer not typed yet) shows empty: the default grey "None" read as text
         placeholder="",
-        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem"],
+        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER],
         column_config={
             editing.ROW: None,
+            NUMBER: st.column_config.NumberColumn("#", width="small", format="%d",
+                                                  help="The record's number, as the list of unsaved changes names it"),
             "question": st.column_config.TextColumn("Question", width="large"),
             "answer": st.column_config.TextColumn("Answer", width="large"),
             editing.CONTEXT: st.column_config.TextColumn("Context", width="large",
@@ -228,6 +238,12 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     )
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown)
     keep(info.id, d)
+    if st.session_state.get(key, {}).get("deleted_rows"):
+        # Rows deleted: the table is built again without them, so the # column numbers the records that are left as
+        # the list of changes under it does (the records after a deleted one move up by one).
+        d.records = d.current
+        d.nonce += 1
+        st.rerun()
     if to_fix and invalid(d.current) != to_fix:
         # A record fixed (or a new one to fix): rebuild the table so its Problem column, the count above and
         # the "only the records to fix" view say what is left, not what was wrong when the table was built.
@@ -268,7 +284,7 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
         st.info(f"{head} Save or discard this tab's changes first to bring those in.", icon=":material/tab:")
         return
     st.info(f"{head} Bring them here to go on with them. (The workspace keeps the unsaved changes of "
-            f"{editing.DRAFT_TABS} tabs per dataset; a tab beyond that drops the oldest.)", icon=":material/tab:")
+            f"{editing.DRAFT_TABS} tabs per dataset; a tab beyond that drops the oldest closed tab's.)", icon=":material/tab:")
     if st.button("Bring them here", key="dataset.draft.bring", icon=":material/move_down:"):
         old = st.session_state[DRAFTS].pop(info.id, None)
         if editing.take_draft(info.id, latest.tab, tab_id()) and (restored := restore(info)) is not None:
@@ -289,11 +305,8 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
         _offer(info, dirty=False)
         return
     diff = editing.changes(d.saved, d.current)
-    if d.restored:  # not typed in this tab a moment ago: say where they come from, and how to drop them
-        st.warning(f"Unsaved changes from before the reload: {editing.summary(diff)} (kept in this workspace). Save "
-                   "them, or press Discard changes to go back to the saved version.", icon=":material/history:")
-    else:
-        st.warning(f"Unsaved changes: {editing.summary(diff)}.", icon=":material/edit:")
+    # one line: what is unsaved, where it is kept (a reload's, or not kept and why) and what to do
+    st.warning(banner(editing.summary(diff), d), icon=":material/history:" if d.restored else ":material/edit:")
     _changed_cells(editing.changed_cells(d.saved, d.current, diff))
     col_msg, col_save, col_discard = st.columns([3, 1, 1], vertical_alignment="bottom")
     message = col_msg.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
@@ -320,7 +333,8 @@ def _changed_cells(cells: list[editing.CellChange]) -> None:
     if not cells:
         return
     rows = [{"record": c.record, "field": c.field, "saved": c.saved, "now": c.now} for c in cells[:CELLS_SHOWN]]
-    st.caption(f"{plural(len(cells), 'change')}, cell by cell (record numbers count from 1; deleted records last)"
+    st.caption(f"{plural(len(cells), 'change')}, cell by cell (the record numbers are the table's # column; new "
+               "records have theirs once the table is built again, as on moving to another page; deleted records last)"
                + (f"; the first {CELLS_SHOWN:,} are listed" if len(cells) > CELLS_SHOWN else "") + ":")
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 248),
                  column_config={"record": st.column_config.NumberColumn("Record", width="small", format="%d"),

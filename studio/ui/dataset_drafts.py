@@ -37,6 +37,8 @@ class Draft:
     restored: bool = False  # its edits were kept in the workspace by a session before this one (a browser reload)
     kept: list[Record] | None = None  # the working copy as last kept in the workspace (None: nothing kept yet)
     handed_over: bool = False  # another tab brought the kept copy in ("Bring them here"): not kept again here
+    # (what happened to the kept copy, what to do or None), said once in the unsaved-changes banner (``banner``)
+    note: tuple[str, str | None] | None = None
 
     @property
     def dirty(self) -> bool:
@@ -71,10 +73,26 @@ def _tab_holders() -> dict[str, str]:
 
 
 def _session_open(session_id: str) -> bool:
-    """Whether ``session_id`` is a browser tab still connected to this server (False outside a server: AppTest)."""
-    from streamlit.runtime import Runtime
+    """Whether ``session_id`` is a browser tab still connected to this server (False outside a server).
+    ``Runtime`` is Streamlit's internal API: when it is missing, renamed, raises or answers other than True or False
+    (AppTest's stand-in runtime answers a mock), the session counts as open, so its tab's unsaved edits are kept (one
+    kept copy too many is harmless; one dropped loses what a tab is editing)."""
+    try:
+        from streamlit.runtime import Runtime
 
-    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
+        if not Runtime.exists():
+            return False
+        answer = Runtime.instance().is_active_session(session_id)
+    except Exception:  # noqa: BLE001 - any failure of an internal API: fail safe, as said above
+        return True
+    return answer if isinstance(answer, bool) else True
+
+
+def _tab_open(tab: str) -> bool:
+    """Whether browser tab ``tab`` is open now: a session of this server claimed it (``claim_tab``) and is connected.
+    A tab from before the server started, or the command line's edits (no tab), count as closed."""
+    holder = _tab_holders().get(tab)
+    return holder is not None and _session_open(holder)
 
 
 def claim_tab(given: object, session: str, holders: dict[str, str], is_open=_session_open) -> str:
@@ -180,29 +198,37 @@ def replace_working_copy(dataset_id: str, records: list[Record]) -> None:
 
 def keep(dataset_id: str, d: Draft) -> None:
     """Keep ``d``'s unsaved edits in the workspace when they changed since last kept, so a browser reload does not
-    lose them; back at the saved version, the kept copy is removed. A workspace that cannot take it (full,
-    read-only) says so in one line: the edits are still on screen."""
+    lose them; back at the saved version, the kept copy is removed. What went otherwise (a workspace that cannot take
+    them, four other open tabs keeping theirs, closed tabs' edits dropped to make room) is ``d.note``, said in the
+    unsaved-changes banner: the edits are still on screen."""
     if d.kept is d.current or (d.kept is None and not d.dirty) or d.kept == d.current:
         return
     try:
-        dropped = editing.save_draft(dataset_id, d.base, d.saved, d.current, tab_id())
+        done = editing.save_draft(dataset_id, d.base, d.saved, d.current, tab_id(), is_open=_tab_open)
     except StudioError as exc:
-        st.warning(f"Your unsaved edits could not be kept for a browser reload ({exc}); save them to keep them.",
-                   icon=":material/warning:")
+        d.note = (f"not kept for a browser reload ({exc})", "Save them to keep them.")
+        return
+    if not done.kept:  # tried again on the next run (any click): by then one of those tabs may be closed
+        d.kept = None
+        d.note = (f"not kept for a browser reload: {done.open_tabs} other tabs open now keep theirs to this dataset, "
+                  f"the most the workspace keeps ({editing.DRAFT_TABS} tabs per dataset)",
+                  "Save them, or close one of those tabs and they are kept at your next click here.")
         return
     d.kept = d.current
     d.handed_over = False
-    if dropped:
-        st.warning(f"The unsaved changes {'another tab' if dropped == 1 else f'{dropped} other tabs'} left to this "
-                   f"dataset were dropped, the oldest: the workspace keeps those of "
-                   f"{editing.DRAFT_TABS} tabs per dataset.", icon=":material/tab_close:")
+    if done.dropped:
+        d.note = (f"kept for a browser reload, and to make room the unsaved changes "
+                  f"{'a closed tab' if done.dropped == 1 else f'{done.dropped} closed tabs'} left to this dataset were "
+                  f"dropped, the oldest (the workspace keeps those of {editing.DRAFT_TABS} tabs per dataset)", None)
+    elif d.note and d.note[0].startswith("not kept"):
+        d.note = None  # kept now: the earlier "not kept" no longer holds
 
 
 def keep_again_if_dropped(info: store.DatasetInfo, d: Draft) -> None:
-    """This tab's kept unsaved edits dropped meanwhile by a fifth tab keeping its own (``editing.DRAFT_TABS``): a
-    reload would have lost them, unsaid. Kept again now, said in one line (the oldest other tab's are dropped in
-    turn, and that tab is told on its own next run). Edits another tab brought in ("Bring them here") are that
-    tab's now: not kept again here until this tab edits them again."""
+    """This tab's kept unsaved edits gone meanwhile though the tab is open (dropped while the server took it for
+    closed: restarted, or Streamlit's session API failing): a reload would have lost them, unsaid. Kept again now,
+    said in the banner. Edits another tab brought in ("Bring them here") are that tab's now: not kept again here until
+    this tab edits them again."""
     if (not d.dirty or d.kept is None or d.handed_over
             or editing.draft_stamp(info.id, tab_id()) is not None):
         return
@@ -217,6 +243,16 @@ def keep_again_if_dropped(info: store.DatasetInfo, d: Draft) -> None:
     d.kept = None
     keep(info.id, d)
     if d.kept is not None:
-        st.warning("This tab's unsaved changes were dropped from the workspace while other tabs kept theirs (it keeps "
-                   f"those of {editing.DRAFT_TABS} tabs per dataset): kept again now, so a browser reload finds them. "
-                   "Save them to be sure.", icon=":material/tab_close:")
+        d.note = ("dropped from the workspace while other tabs kept theirs, and kept again now so a browser reload "
+                  "finds them", "Save them to be sure.")
+
+
+def banner(summary: str, d: Draft) -> str:
+    """The one line that says what this tab holds unsaved, where it is kept and what to do; ``d.note`` said once."""
+    note, d.note = d.note, None
+    lead = "Unsaved changes from before the reload" if d.restored else "Unsaved changes"
+    todo = "Save them, or press Discard changes to go back to the saved version." if d.restored else None
+    if note is None:
+        return f"{lead}: {summary} (kept in this workspace). {todo}" if d.restored else f"{lead}: {summary}."
+    what, action = note
+    return f"{lead}: {summary}; {what}." + (f" {action or todo}" if action or todo else "")

@@ -134,13 +134,16 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
         st.caption("Semantic matching needs sentence-transformers and torch, which API mode leaves out.")
     config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,
                                semantic_threshold=cosine, passage=passage, scoring=scoring)
-    estimate = _estimate(info, base, records, config) if method != "fuzzy" else None
+    # A fuzzy-only run is estimated (a timed sample) once it is big enough to take a while: the run then teaches the
+    # next estimate what it took here; a small one takes under a second, said by nothing
+    estimate = (_estimate(info, base, records, config) if method != "fuzzy" or len(records) > dedup.SAMPLE_TEXTS
+                else None)
     said = st.empty()  # the estimate, unless the box asking to start says it already
     job = st.session_state[JOB]
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
     if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
-        total = 0.0 if estimate is None else estimate.total
+        total = 0.0 if estimate is None or method == "fuzzy" else estimate.total  # a fuzzy run starts at once
         if total > CONFIRM_ABOVE:
             st.session_state[PENDING] = pending = ((info.id, base, len(records), config), estimate.message)
         else:

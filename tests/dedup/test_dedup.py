@@ -285,3 +285,22 @@ def test_the_fuzzy_estimate_learns_from_real_runs_what_its_scaling_was_off_by(mo
         dedup.dedup_records(records, config)  # each run takes 1 s
     assert dedup.estimate_seconds(records, config) == pytest.approx(1.0, rel=1e-3)  # kept to 4 decimals
     assert len(timings._read(timings.FUZZY_FILE)) == 1  # kept in the workspace for the next session
+
+
+def test_a_fuzzy_only_run_from_the_command_line_teaches_the_next_estimate(monkeypatch, tmp_path):
+    """``dedup --method fuzzy`` ran unestimated, so its time was never kept: the estimate learned from "Both" runs
+    only. A fuzzy run over 1,000 records is timed on a sample first, and keeps what it took."""
+    import json
+
+    from studio.__main__ import main
+    from studio.dedup import timings
+
+    monkeypatch.setattr(dedup, "time", _Clock())
+    records = [{"question": f"question number {k} about {k * 7919 % 10007} things", "answer": "a"}
+               for k in range(1_500)]
+    src = tmp_path / "qa.json"
+    src.write_text(json.dumps(records))
+    assert main(["dedup", str(src), "--threshold", "90", "--report", str(tmp_path / "report.json")]) == 0
+    assert len(timings._read(timings.FUZZY_FILE)) == 1
+    config = dedup.DedupConfig(method="fuzzy", threshold=90)
+    assert dedup.estimate(records, config).message.endswith("scaled as recent runs here took.")

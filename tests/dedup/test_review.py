@@ -554,3 +554,37 @@ def test_tab_says_when_the_compared_text_is_empty_instead_of_no_duplicates():
     at.selectbox(key="dedup.field").set_value("answer").run()
     at.button(key="dedup.run").click().run()
     assert any(c.value.startswith("1 of 7 records have an empty answer: they are not compared") for c in at.caption)
+
+
+def test_tab_a_fuzzy_run_is_estimated_and_teaches_the_next_estimate(monkeypatch):
+    """Fuzzy-only runs were never estimated, so they taught the estimate nothing: only "Both" runs kept what their
+    fuzzy pass took. A fuzzy run big enough to take a while is said beforehand ("about N seconds") and keeps what it
+    took, and the next estimate is scaled as it took."""
+    from studio.dedup import timings
+
+    class Clock:  # every reading one second on: the sample and the run each "take" a second
+        now = 0.0
+
+        def perf_counter(self) -> float:
+            self.now += 1.0
+            return self.now
+
+        def monotonic(self) -> float:
+            return self.now
+
+    monkeypatch.setattr(dedup, "time", Clock())
+    records = [{"question": f"question number {k} about {k * 7919 % 10007} things", "answer": "a"}
+               for k in range(1_500)]
+    at, _ = open_tab(records)
+    (said,) = [c.value for c in at.caption if c.value.startswith(":material/timer:")]
+    assert said.startswith(":material/timer: Fuzzy dedup of 1,500 records (rapidfuzz): about ")
+    assert said.endswith("timed on a sample (each run here corrects the next estimate).")
+    assert not timings._read(timings.FUZZY_FILE)
+    at.button(key="dedup.run").click().run()
+    job = at.session_state["dedup.job"]
+    if job.running:
+        _finish(at)
+    assert job.state == "done" and not at.exception
+    assert len(timings._read(timings.FUZZY_FILE)) == 1  # the fuzzy run kept what it took
+    assert dedup.estimate(records, job.key[3]).message.endswith("timed on a sample and scaled as recent runs here "
+                                                                "took.")
