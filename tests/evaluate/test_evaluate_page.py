@@ -15,6 +15,7 @@ from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
 from studio.evaluate.config import EvalConfig
 from studio.evaluate.result import QuestionRow
+from tests.places import place
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "5_Evaluate.py")
 QA = [
@@ -800,8 +801,6 @@ def test_sample_size_keeps_its_place_when_the_line_on_a_runs_training_records_co
     place, so the browser drew it anew while that pick reran the page, losing what was being typed into it."""
     from studio.train import runs
 
-    from tests.places import place
-
     trained = store.create_dataset("FAQ", QA)
     other = store.create_dataset("Held out", [{"question": "Who restarts play?", "answer": "The referee."}])
     folder = runs.run_dir(runs.new_run_id("faq"))
@@ -824,8 +823,6 @@ def test_sample_size_keeps_its_place_when_the_line_on_a_runs_training_records_co
 def test_the_result_tabs_keep_their_place_whichever_evaluation_is_picked(tmp_path):
     """A stopped evaluation says so above its summary, a finished one does not: the tabs moved a place between them,
     so the browser drew them anew and the tab a person had open went back to the first."""
-    from tests.places import place
-
     stopped = _stopped_result(tmp_path, {"api:m": 3})
     finished = _asked(tmp_path, 1, QA)
     at = _app()
@@ -840,8 +837,6 @@ def test_the_result_tabs_keep_their_place_whichever_evaluation_is_picked(tmp_pat
 def test_the_question_details_keep_their_place_whichever_filter_shows_them(tmp_path):
     """More than a page of questions draws a Page field above the question details, fewer none: a filter that left
     one page moved the Question picker a place, and the browser drew it anew (a pick being made in it was lost)."""
-    from tests.places import place
-
     questions = [{"question": f"Question {i}?", "answer": "Two halves"} for i in range(30)]
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(questions))
