@@ -854,3 +854,48 @@ def test_the_question_details_keep_their_place_whichever_filter_shows_them(tmp_p
     assert not [n for n in at.number_input if n.key == "evaluate.page_no"]
     assert "3 of 30 questions" in " ".join(c.value for c in at.caption)
     assert place(at, "selectbox", key="evaluate.drill") == first and not at.exception
+
+
+def test_the_results_keep_their_place_when_the_evaluation_ends(tmp_path):
+    """While an evaluation runs, its progress sits above its answers so far; when it ended the progress went and the
+    tabs moved up, so the browser drew them anew: the tab a person was reading went back to the first."""
+    import os
+
+    from studio import jobs
+
+    eval_id = _asked(tmp_path, 1, QA)
+    work = eval_jobs.job_dir(eval_id)
+    jobs.update_status(work, state="running", kind="evaluate", pid=os.getpid(), progress=0.5, message="m")
+    at = _app()
+    assert at.get("progress")  # the progress panel, above the answers so far
+    first = place(at, "tab", "Win / tie / loss")
+    jobs.update_status(work, state="finished", kind="evaluate", pid=os.getpid(), progress=1.0, message="done")
+    at.run()
+    assert not at.get("progress")
+    assert place(at, "tab", "Win / tie / loss") == first and not at.exception
+
+
+def test_compare_and_delete_keep_their_place_when_another_evaluation_ends(tmp_path):
+    """"Also running: ..." sits above the comparison and Delete while another evaluation runs; when it ended the line
+    went and both moved up a place, so the browser drew them anew: an open comparison, or Delete's question, closed."""
+    import os
+
+    from studio import jobs
+
+    running = _asked(tmp_path, 1, QA)
+    shown = _asked(tmp_path, 2, QA)
+    result = eval_results.load(running)
+    result.status = "running"
+    eval_results.save(result)
+    work = eval_jobs.job_dir(running)
+    jobs.update_status(work, state="running", kind="evaluate", pid=os.getpid(), progress=0.5, message="m")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["evaluate.pick"] = at.session_state["evaluate.selected"] = shown
+    at.run()
+    assert any(i.value.startswith("Also running") for i in at.info)
+    first = place(at, "expander", "Compare past evaluations"), place(at, "popover", "Delete this evaluation")
+    jobs.update_status(work, state="finished", kind="evaluate", pid=os.getpid(), progress=1.0, message="done")
+    at.run()
+    assert not any(i.value.startswith("Also running") for i in at.info)
+    assert (place(at, "expander", "Compare past evaluations"), place(at, "popover", "Delete this evaluation")) == first
+    assert not at.exception
