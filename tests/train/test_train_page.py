@@ -1163,3 +1163,15 @@ def test_advanced_preview_and_start_keep_their_place_whichever_base_is_picked(of
     assert not any("distilgpt2 cannot be downloaded here" in c.value for c in at.caption)
     assert places() == first
     _no_exception(at)
+
+
+def test_run_name_and_start_keep_their_place_whatever_a_setting_changes_above_them(offline):
+    """Nothing held out puts a line above Run name and Start; a held-out fraction typed in Advanced took it away, so
+    both moved up a place and the browser drew them anew: a click on Start made while the page reran was lost."""
+    at = train_page().run()
+    assert any("Nothing is held out" in i.value for i in at.info)
+    first = place(at, "text_input", key="train.name"), place(at, "button", key="train.start")
+    at.number_input(key="train.tf.scratch.full").set_value(0.2).run()
+    assert not any("Nothing is held out" in i.value for i in at.info)
+    assert (place(at, "text_input", key="train.name"), place(at, "button", key="train.start")) == first
+    _no_exception(at)
