@@ -1175,3 +1175,24 @@ def test_run_name_and_start_keep_their_place_whatever_a_setting_changes_above_th
     assert not any("Nothing is held out" in i.value for i in at.info)
     assert (place(at, "text_input", key="train.name"), place(at, "button", key="train.start")) == first
     _no_exception(at)
+
+
+def test_start_another_run_keeps_its_place_when_the_open_run_ends(offline):
+    """"Close this run and start another" comes when the open run ends, above "Start another run": the panel moved
+    down a place, so the browser drew it anew, closed, under a person who had opened it while the run trained."""
+    sample.ensure_sample()
+    run_id = runs.new_run_id("faq")
+    folder = runs.run_dir(run_id)
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "scratch", "config": {},
+                            "dataset": {"id": "x", "name": "FAQ", "version": 1}})
+    jobs.update_status(folder, state="running", kind="train", pid=os.getpid(), progress=0.5, message="step 1/2")
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    first = place(at, "expander", "Start another run")
+    jobs.update_status(folder, state="finished", kind="train", pid=os.getpid(), progress=1.0, message="done")
+    at.run()
+    assert at.button(key="train.close")
+    assert place(at, "expander", "Start another run") == first
+    _no_exception(at)
