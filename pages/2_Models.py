@@ -16,7 +16,8 @@ if caps.api_only:  # no picker here offers a local model: the library's line wou
     st.stop()
 st.caption("Workspace models (imported GGUF files, the bundled SmolLM2-135M-Instruct), Hub downloads in the local "
            "cache, and finished training runs: every picker in the studio offers these.")
-models_ui.flash()
+with st.container():  # the line on what was just done, there once: the picker and Export below keep their place
+    models_ui.flash()
 entries = models_ui.library_table()
 models_ui.actions(entries)
 st.divider()

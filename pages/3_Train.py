@@ -31,27 +31,32 @@ if active is not None and active.kind == "train" and st.session_state["train.run
 train_runs.apply_tab_request()
 new_tab, runs_tab = st.tabs(list(train_runs.TABS), key=train_runs.TAB, on_change="rerun")
 with new_tab:
-    if st.session_state.get("train.gone"):  # the open run was deleted meanwhile: said once, the form shown
-        st.info(st.session_state.pop("train.gone"), icon=":material/delete:")
+    # Each group of lines that comes and goes with a pick, a setting or a run's end sits in a container of its own: the
+    # expanders, fields and buttons below keep their place in the page (one moved by a line above it is drawn anew in
+    # the browser while the page reruns: an open expander closes, a click on a button is lost).
+    with st.container():
+        if st.session_state.get("train.gone"):  # the open run was deleted meanwhile: said once, the form shown
+            st.info(st.session_state.pop("train.gone"), icon=":material/delete:")
     run_id = st.session_state["train.run_id"]
     if run_id:  # the open run first, not beneath a form set to another dataset
         train_live.live(run_id)
         train_live.ask_panel(run_id)
         # Not while it trains: the page re-attached to it at once (the button did nothing), and the device is its
-        if not jobs.read_status(runs.run_dir(run_id)).active and st.button(
-                "Close this run and start another", key="train.close", icon=":material/add:"):
-            train_runs.open_run(None)
+        with st.container():  # there once the run ends: "Start another run" below keeps its place
+            if not jobs.read_status(runs.run_dir(run_id)).active and st.button(
+                    "Close this run and start another", key="train.close", icon=":material/add:"):
+                train_runs.open_run(None)
         st.divider()
     else:
         train_runs.latest_run_offer()
     with st.expander("Start another run") if run_id else st.container():
-        # The picks and the lines they bring (a dataset's unsaved changes, a base's note, a method's) in one container:
-        # what follows (Advanced settings, Preview, Start) keeps its place whatever is picked, so the browser does not
-        # draw it anew, closed, when a pick adds or drops a line above it.
         with st.container():
             picked = ui_train.pick_dataset()
+        with st.container():
             base = ui_train.pick_base()
+        with st.container():
             method = ui_train.pick_method(base) if base else None
+        with st.container():
             blocked = ui_train.cannot_train(picked[0]) if picked is not None else None
             if blocked:  # an empty dataset (or one without two usable records): nothing to set up, Start says why
                 st.warning(blocked, icon=":material/block:")
@@ -67,7 +72,7 @@ with new_tab:
             if cfg is not None:
                 with st.expander("Preview: what the model will see", expanded=False):
                     lengths, refused = ui_train.preview(cfg, records)
-                with st.container():  # lines that come and go: the run name and Start keep their places
+                with st.container():  # Run name and Start keep their place whatever a setting changes here
                     if refused:  # said here, not only in the collapsed preview: Start is off until it is changed
                         st.error(refused, icon=":material/block:")
                     loadable = ui_train.memory_check(cfg, lengths)

@@ -99,30 +99,34 @@ def _metric_columns(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def show_result(result: EvalResult) -> None:
-    if result.status == "failed" and result.error == eval_results.INTERRUPTED:  # ended without an outcome
-        log = eval_jobs.job_dir(result.id) / "log.txt"
-        reason = (eval_jobs.job_state(result.id).error or "its process exited") if log.is_file() else "its process exited"
-        ui.show_error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below."
-                      + (f" Its log: {log}" if log.is_file() else ""))
-    elif result.status == "failed":
-        ui.show_error(result.error or "The evaluation failed.")
-    elif result.status == "stopped":
-        st.warning(f"{ui.md(result.error or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
-    failed = eval_results.failed_models(result)
-    not_run = eval_results.not_run_models(result)  # Stop came first: they did not fail
-    nothing = bool(result.models) and len(not_run) == len(result.models)  # stopped before any answer
-    for m in result.models:
-        if m.label in not_run:
-            if not nothing:  # said once below
-                st.info(ui.md(f"{m.label} was not run: the evaluation was stopped before its first answer."),
-                        icon=":material/stop_circle:")
-        elif m.label in failed:  # once, not in every row
-            st.warning(ui.md(f"{m.label} failed every question: {failed[m.label].rstrip('.')}. It is left out of "
-                             "the charts, the answers table and win/tie/loss."), icon=":material/warning:")
-        elif m.error:
-            st.warning(ui.md(f"{m.label}: {m.error}"), icon=":material/warning:")
-    for note in result.notes:
-        st.caption(ui.md(note))
+    # What this evaluation says of itself (its end, each model that failed, notes), in one container: the summary,
+    # the toggle and the tabs below keep their place in the page whichever evaluation is picked, and when one ends
+    # (the tab a person chose, moved by a line above it, was drawn anew on the first).
+    with st.container():
+        if result.status == "failed" and result.error == eval_results.INTERRUPTED:  # ended without an outcome
+            log = eval_jobs.job_dir(result.id) / "log.txt"
+            reason = (eval_jobs.job_state(result.id).error or "its process exited") if log.is_file() else "its process exited"
+            ui.show_error(f"This evaluation stopped before finishing ({reason}): the answers so far are kept below."
+                          + (f" Its log: {log}" if log.is_file() else ""))
+        elif result.status == "failed":
+            ui.show_error(result.error or "The evaluation failed.")
+        elif result.status == "stopped":
+            st.warning(f"{ui.md(result.error or 'Stopped.')} Showing what was done.", icon=":material/stop_circle:")
+        failed = eval_results.failed_models(result)
+        not_run = eval_results.not_run_models(result)  # Stop came first: they did not fail
+        nothing = bool(result.models) and len(not_run) == len(result.models)  # stopped before any answer
+        for m in result.models:
+            if m.label in not_run:
+                if not nothing:  # said once below
+                    st.info(ui.md(f"{m.label} was not run: the evaluation was stopped before its first answer."),
+                            icon=":material/stop_circle:")
+            elif m.label in failed:  # once, not in every row
+                st.warning(ui.md(f"{m.label} failed every question: {failed[m.label].rstrip('.')}. It is left out of "
+                                 "the charts, the answers table and win/tie/loss."), icon=":material/warning:")
+            elif m.error:
+                st.warning(ui.md(f"{m.label}: {m.error}"), icon=":material/warning:")
+        for note in result.notes:
+            st.caption(ui.md(note))
     rows = result.rows
     if not any(r.answers or r.errors for r in rows):  # questions read, none answered: no table of zeros, no empty axes
         st.info("No answers yet.")
@@ -138,23 +142,25 @@ def show_result(result: EvalResult) -> None:
         return
     leaked = result.leaked
     exclude = False  # offered only where it leaves some questions out and some in (not "Exclude the 0 leaked questions")
-    if leaked and leaked < len(rows):
-        exclude = st.toggle(f"Exclude the {plural(leaked, 'leaked question')} from the summary",
-                            key=f"evaluate.exclude.{result.id}")
-    if leaked and leaked == len(rows):
-        st.caption(eval_results.ALL_LEAKED.format(n=leaked))
+    with st.container():  # the toggle, or the line that every question leaked, or neither: in one place
+        if leaked and leaked < len(rows):
+            exclude = st.toggle(f"Exclude the {plural(leaked, 'leaked question')} from the summary",
+                                key=f"evaluate.exclude.{result.id}")
+        if leaked and leaked == len(rows):
+            st.caption(eval_results.ALL_LEAKED.format(n=leaked))
     summary = eval_results.summarize(result, exclude_leaked=exclude)
     st.subheader("Summary")
     frame = _summary_frame(summary, failed)
     st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
-    if "stopped" in frame.columns:
-        st.caption(eval_results.STOPPED_HELP[0].upper() + eval_results.STOPPED_HELP[1:])
-    for m in metrics.METRICS:  # an empty cell with a reason (perplexity of an API model) says it under the table too
-        if metrics.absent(m) and metrics.LABELS[m] in frame.columns and (frame[metrics.LABELS[m]] == metrics.MISSING).any():
-            st.caption(f"{metrics.MISSING} under {metrics.LABELS[m]}: {metrics.absent(m)}.")
-    timing = latency.note(result)
-    if timing and any("latency_s" in s for s in summary.values()):
-        st.caption(ui.md(timing))
+    with st.container():  # what the table needs said under it: the chart and the tabs below keep their place
+        if "stopped" in frame.columns:
+            st.caption(eval_results.STOPPED_HELP[0].upper() + eval_results.STOPPED_HELP[1:])
+        for m in metrics.METRICS:  # an empty cell with a reason (perplexity of an API model) says it under the table too
+            if metrics.absent(m) and metrics.LABELS[m] in frame.columns and (frame[metrics.LABELS[m]] == metrics.MISSING).any():
+                st.caption(f"{metrics.MISSING} under {metrics.LABELS[m]}: {metrics.absent(m)}.")
+        timing = latency.note(result)
+        if timing and any("latency_s" in s for s in summary.values()):
+            st.caption(ui.md(timing))
     st.plotly_chart(eval_plots.summary_bars({k: v for k, v in summary.items() if k not in failed}), width="stretch",
                     key=f"evaluate.bars.{result.id}")
     labels = eval_results.shown_labels(result)
@@ -212,7 +218,8 @@ def rows_view(result: EvalResult, labels: list[str]) -> None:
         st.info("No question matches this filter.")
         return
     pages = max(1, (len(rows) + PAGE_SIZE - 1) // PAGE_SIZE)
-    page = st.number_input("Page", 1, pages, 1, key="evaluate.page_no") if pages > 1 else 1
+    with st.container():  # there or not by the filter: the question details below keep their place in the page
+        page = st.number_input("Page", 1, pages, 1, key="evaluate.page_no") if pages > 1 else 1
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     st.html(report.answers_table(result, shown))
     drill_down(result, rows, labels)
@@ -313,8 +320,11 @@ def past_evaluations() -> str | None:
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
     others = {i: ", ".join(by_id[i].models) for i in running if i != chosen}
-    if others:  # the one just started is shown: the others go on, and are one pick away
-        _also_running(others)
+    # In a container of its own, there or not: the comparison and Delete below keep their place in the page when another
+    # evaluation is picked or one ends (an open panel moved by it was drawn anew, closed).
+    with st.container():
+        if others:  # the one just started is shown: the others go on, and are one pick away
+            _also_running(others)
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
         st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:
@@ -405,8 +415,9 @@ def render() -> None:
     if not chosen:
         return
     job = eval_jobs.job_state(chosen)
-    if job.active:
-        progress_panel(chosen)
+    with st.container():  # gone when the job ends: the results below keep their place (their tab stays open)
+        if job.active:
+            progress_panel(chosen)
     result = run_or_error(eval_results.load, chosen)  # read after the progress panel: the newest partial result
     if not result:
         return

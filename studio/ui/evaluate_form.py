@@ -170,6 +170,10 @@ def new_evaluation_form() -> None:
             source = ui.kept_choice(st.radio, "From", list(SOURCES), "evaluate.source", 0 if held_out else 1,
                                     format_func=SOURCES.get, horizontal=True)
         run_id = dataset_id = version = None
+        # The lines that follow the source and the models, in one container: Sample size below keeps its place in the
+        # page whatever they say (a field moved by a pick is drawn anew, losing what was being typed into it).
+        questions = st.container()
+    with questions:
         if source == "run":
             options = held_out or chosen_runs or [r.id for r in all_runs]
             if not options:
@@ -202,6 +206,7 @@ def new_evaluation_form() -> None:
                     # only while the questions are the ones the run trained on; another dataset is a fair test
                     st.caption("The chosen run was trained on every record (no held-out split), and these are its "
                                "training records: expect high scores on questions it has seen.")
+    with c2:
         sample = ui.kept(st.number_input, "Sample size (0 = every question)", "evaluate.sample", _DEFAULTS["sample"], min_value=0,
                          step=10)
     with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.KEPT_WIDGETS)

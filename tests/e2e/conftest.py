@@ -118,6 +118,27 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
 
 
+_WATCH_RERUN = """() => {
+    const app = document.querySelector("[data-testid='stApp']");
+    window.__studioRerun = false;
+    const seen = new MutationObserver(() => {
+        if (app.getAttribute("data-test-script-state") !== "notRunning") { window.__studioRerun = true; seen.disconnect(); }
+    });
+    seen.observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+}"""
+
+
+def after_rerun(page, act, timeout: float = 60_000) -> None:
+    """Do ``act`` (pick an option, press Enter in a field, tick a box) and wait for the rerun it asks for to have run,
+    as a person waits for the page to settle after a pick before clicking on. ``wait_idle`` alone can return before
+    that rerun has begun (on a loaded machine the browser marks the app running late): a click made then landed on a
+    page about to be drawn again."""
+    page.evaluate(_WATCH_RERUN)
+    act()
+    page.wait_for_function("() => window.__studioRerun === true", timeout=timeout)
+    wait_idle(page, timeout)
+
+
 def open_page(page, studio: Studio, path: str = "") -> None:
     """Open ``/path`` (a page's URL name, "" for Home) and wait for the app to settle."""
     page.goto(f"{studio.url}/{path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studio.data import store
-from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
+from tests.e2e.conftest import after_rerun, assert_no_exception, open_page, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -105,13 +105,11 @@ def test_reset_to_defaults_shows_the_defaults_in_the_browser_and_keeps_them(page
     open_page(page, studio, "Evaluate")
     others = page.get_by_role("textbox", name="Other models, one per line")
     others.fill("api:some/chat-model")
-    others.press("Control+Enter")
-    wait_idle(page)
+    after_rerun(page, lambda: others.press("Control+Enter"))
     page.get_by_text("Settings").click()
     tokens = page.get_by_role("spinbutton", name="Max new tokens")
     tokens.fill("32")
-    tokens.press("Enter")
-    wait_idle(page)
+    after_rerun(page, lambda: tokens.press("Enter"))
     page.get_by_text("Sample instead of greedy").click()
     wait_idle(page)
     sampling = page.locator(".st-key-evaluate-sampling input")

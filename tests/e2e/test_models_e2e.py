@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gguf_files import write_tiny_llama_gguf
 
-from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
+from tests.e2e.conftest import after_rerun, assert_no_exception, open_page, wait_idle
 from tests.e2e.test_chat_e2e import ask, fewest_tokens
 
 pytestmark = pytest.mark.e2e
@@ -24,8 +24,7 @@ def test_import_a_gguf_file_and_chat_with_it(page, studio, tmp_path: Path):
     wait_idle(page)
     name = page.get_by_label("Name in the library", exact=True)
     name.fill("pocket")
-    name.press("Enter")
-    wait_idle(page)
+    after_rerun(page, lambda: name.press("Enter"))
     page.get_by_role("button", name="Import").click()
     page.get_by_text("as model:pocket").first.wait_for(timeout=120_000)  # "Imported ... as `model:pocket`"
     wait_idle(page)
@@ -78,8 +77,7 @@ def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, t
     open_page(page, studio, "Models")
     box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
     box.click()
-    page.get_by_role("option").filter(has_text="model:tiny-gpt2").first.click()
-    wait_idle(page)
+    after_rerun(page, page.get_by_role("option").filter(has_text="model:tiny-gpt2").first.click)
     page.get_by_text("Export as GGUF (llama.cpp").click()
     page.get_by_role("button", name="Export", exact=True).click()
     page.get_by_role("button", name="Download tiny-gpt2.Q8_0.zip").wait_for(timeout=240_000)  # a background export; on a busy machine, minutes
@@ -151,8 +149,7 @@ def test_a_download_that_ended_is_listed_and_the_next_id_can_be_typed(browser, t
             download = page.get_by_role("button", name="Download", exact=True)
             for repo_id, outcome in (("acme/tyni", "No model 'acme/tyni' on the Hub"), ("acme/tiny", "downloaded acme/tiny")):
                 field.fill(repo_id)
-                field.press("Enter")
-                wait_idle(page)
+                after_rerun(page, lambda: field.press("Enter"))  # noqa: B023 (called at once, in this iteration)
                 download.click()
                 page.get_by_test_id("stAlert").filter(has_text=outcome).wait_for(timeout=120_000)
                 page.wait_for_timeout(1500)  # a fragment's rerun of the whole page, if any, has come by now

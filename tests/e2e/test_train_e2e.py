@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, open_page, wait_idle
+from tests.e2e.conftest import after_rerun, assert_no_exception, open_page, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +25,13 @@ def test_start_watch_and_stop_a_run(page, studio):
     page.get_by_test_id("stRadio").filter(has_text="Base model").get_by_text("scratch", exact=True).click()
     wait_idle(page)
     page.get_by_role("combobox", name="Preset").click()
-    page.get_by_role("option").filter(has_text="quick:").click()
-    wait_idle(page)
+    after_rerun(page, page.get_by_role("option").filter(has_text="quick:").click)
     page.get_by_text("Advanced settings").click()
     epochs = page.get_by_role("spinbutton", name="Epochs")
     epochs.fill("200")
-    epochs.press("Enter")
-    wait_idle(page)
+    after_rerun(page, lambda: epochs.press("Enter"))
     page.get_by_role("textbox", name="Run name").fill("browser run")
-    page.get_by_role("textbox", name="Run name").press("Enter")
-    wait_idle(page)
+    after_rerun(page, lambda: page.get_by_role("textbox", name="Run name").press("Enter"))
     page.get_by_role("button", name="Start training").click()
 
     page.wait_for_selector("text=Run: browser run", timeout=60_000)
@@ -74,8 +71,7 @@ def test_lora_steps_on_the_bundled_model_show_the_share_and_the_curve(page, stud
     open_page(page, studio)
     open_page(page, studio, "Train")
     assert "SmolLM2-135M-Instruct (bundled Q4_1 copy)" in page.inner_text("body")
-    page.get_by_test_id("stRadio").filter(has_text="Method").get_by_text("LoRA", exact=True).click()
-    wait_idle(page)
+    after_rerun(page, page.get_by_test_id("stRadio").filter(has_text="Method").get_by_text("LoRA", exact=True).click)
     body = page.inner_text("body")
     assert "158 records: a FAQ, nothing held out, 12 epochs at 2e-3 (LoRA rank 16" in body
     assert "parameters trainable" in body and "LoRA:" in body
@@ -116,16 +112,13 @@ def test_the_settings_of_a_new_run_stay_as_set_after_a_visit_to_another_page(pag
     """Method LoRA, 3 epochs in Advanced and a run name, then a look at Chat: back on Train, it was Full, 12
     epochs and no name (Streamlit drops a widget's value on a page that does not draw it)."""
     open_page(page, studio, "Train")
-    page.get_by_test_id("stRadio").filter(has_text="Method").get_by_text("LoRA", exact=True).click()
-    wait_idle(page)
+    after_rerun(page, page.get_by_test_id("stRadio").filter(has_text="Method").get_by_text("LoRA", exact=True).click)
     page.get_by_text("Advanced settings").click()
     epochs = page.get_by_role("spinbutton", name="Epochs")
     epochs.fill("3")
-    epochs.press("Enter")
-    wait_idle(page)
+    after_rerun(page, lambda: epochs.press("Enter"))
     page.get_by_role("textbox", name="Run name").fill("my second run")
-    page.get_by_role("textbox", name="Run name").press("Enter")
-    wait_idle(page)
+    after_rerun(page, lambda: page.get_by_role("textbox", name="Run name").press("Enter"))
     page.get_by_test_id("stSidebarNav").get_by_text("Chat").click()
     wait_idle(page)
     page.get_by_test_id("stSidebarNav").get_by_text("Train").click()
@@ -147,11 +140,9 @@ def test_the_next_run_is_not_named_after_the_one_just_started_in_the_browser(pag
     page.get_by_test_id("stRadio").filter(has_text="Base model").get_by_text("scratch", exact=True).click()
     wait_idle(page)
     page.get_by_role("combobox", name="Preset").click()
-    page.get_by_role("option").filter(has_text="quick:").click()
-    wait_idle(page)
+    after_rerun(page, page.get_by_role("option").filter(has_text="quick:").click)
     page.get_by_role("textbox", name="Run name").fill("first run")
-    page.get_by_role("textbox", name="Run name").press("Enter")
-    wait_idle(page)
+    after_rerun(page, lambda: page.get_by_role("textbox", name="Run name").press("Enter"))
     page.get_by_role("button", name="Start training").click()
     page.wait_for_selector("text=Run: first run", timeout=60_000)
     wait_idle(page)
@@ -214,13 +205,11 @@ def test_a_whole_number_too_large_for_the_browser_is_refused_not_replaced_by_the
                                ("Batch size", "2.5", "Batch size 2.5 is not a whole number: use a whole number.")]:
         box = page.get_by_role("spinbutton", name=field)
         box.fill(typed)
-        box.press("Enter")
-        wait_idle(page)
+        after_rerun(page, lambda: box.press("Enter"))  # noqa: B023 (called at once, in this iteration)
         assert page.get_by_test_id("stAlert").filter(has_text=said).count() == 1, page.inner_text("body")
         assert start.is_disabled()
         box.fill("4" if field == "Batch size" else "7")
-        box.press("Enter")
-        wait_idle(page)
+        after_rerun(page, lambda: box.press("Enter"))  # noqa: B023 (called at once, in this iteration)
         assert start.is_enabled()
     assert page.get_by_role("spinbutton", name="Batch size").input_value() == "4"  # shown as typed, not 4.00
     assert_no_exception(page)

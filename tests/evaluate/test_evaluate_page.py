@@ -15,6 +15,7 @@ from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
 from studio.evaluate.config import EvalConfig
 from studio.evaluate.result import QuestionRow
+from tests.places import place
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "5_Evaluate.py")
 QA = [
@@ -793,3 +794,108 @@ def test_questions_picked_by_the_person_stay_when_the_models_change_back_and_for
     at.multiselect(key="evaluate.models").set_value([f"run:{run_id}", str(tiny_gpt2)]).run()
     assert not at.exception
     assert source() == "dataset"
+
+
+def test_sample_size_keeps_its_place_when_the_line_on_a_runs_training_records_comes_and_goes():
+    """Picking the run's own dataset adds a line above Sample size ("expect high scores..."): the field moved down a
+    place, so the browser drew it anew while that pick reran the page, losing what was being typed into it."""
+    from studio.train import runs
+
+    trained = store.create_dataset("FAQ", QA)
+    other = store.create_dataset("Held out", [{"question": "Who restarts play?", "answer": "The referee."}])
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "distilgpt2", "config": {},
+                            "dataset": {"id": trained.id, "name": "FAQ", "version": 1}})
+    runs.write_split(folder, {"train": [0, 1, 2], "test": []})
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["evaluate.models"] = [f"run:{folder.name}"]
+    at.run()
+    assert any("expect high scores" in c.value for c in at.caption)
+    first = place(at, "number_input", key="evaluate.sample")
+    at.selectbox(key="evaluate.dataset").set_value(store.get_dataset(other.id)).run()
+    assert not any("expect high scores" in c.value for c in at.caption)
+    assert place(at, "number_input", key="evaluate.sample") == first
+    at.radio(key="evaluate.source").set_value("run").run()  # "Run" in place of "Dataset" and "Version"
+    assert place(at, "number_input", key="evaluate.sample") == first and not at.exception
+
+
+def test_the_result_tabs_keep_their_place_whichever_evaluation_is_picked(tmp_path):
+    """A stopped evaluation says so above its summary, a finished one does not: the tabs moved a place between them,
+    so the browser drew them anew and the tab a person had open went back to the first."""
+    stopped = _stopped_result(tmp_path, {"api:m": 3})
+    finished = _asked(tmp_path, 1, QA)
+    at = _app()
+    at.selectbox(key="evaluate.pick").set_value(stopped).run()
+    assert any("Showing what was done" in w.value for w in at.warning)
+    first = place(at, "tab", "Win / tie / loss")
+    at.selectbox(key="evaluate.pick").set_value(finished).run()
+    assert not any("Showing what was done" in w.value for w in at.warning)
+    assert place(at, "tab", "Win / tie / loss") == first and not at.exception
+
+
+def test_the_question_details_keep_their_place_whichever_filter_shows_them(tmp_path):
+    """More than a page of questions draws a Page field above the question details, fewer none: a filter that left
+    one page moved the Question picker a place, and the browser drew it anew (a pick being made in it was lost)."""
+    questions = [{"question": f"Question {i}?", "answer": "Two halves"} for i in range(30)]
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(questions))
+    result = evaluate.new_result(EvalConfig(models=("m", "n"), dataset_file=str(data)))
+    result.status = "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"],
+                               answers={"m": "Two halves", "n": "One"},
+                               scores={"m": {"f1": 1.0}, "n": {"f1": 0.0 if i < 3 else 1.0}})
+                   for i, q in enumerate(questions)]
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = _app()
+    assert at.number_input(key="evaluate.page_no")  # 30 questions: two pages
+    first = place(at, "selectbox", key="evaluate.drill")
+    at.radio(key="evaluate.filter").set_value("lost").run()  # where n lost: 3 questions, one page
+    assert not [n for n in at.number_input if n.key == "evaluate.page_no"]
+    assert "3 of 30 questions" in " ".join(c.value for c in at.caption)
+    assert place(at, "selectbox", key="evaluate.drill") == first and not at.exception
+
+
+def test_the_results_keep_their_place_when_the_evaluation_ends(tmp_path):
+    """While an evaluation runs, its progress sits above its answers so far; when it ended the progress went and the
+    tabs moved up, so the browser drew them anew: the tab a person was reading went back to the first."""
+    import os
+
+    from studio import jobs
+
+    eval_id = _asked(tmp_path, 1, QA)
+    work = eval_jobs.job_dir(eval_id)
+    jobs.update_status(work, state="running", kind="evaluate", pid=os.getpid(), progress=0.5, message="m")
+    at = _app()
+    assert at.get("progress")  # the progress panel, above the answers so far
+    first = place(at, "tab", "Win / tie / loss")
+    jobs.update_status(work, state="finished", kind="evaluate", pid=os.getpid(), progress=1.0, message="done")
+    at.run()
+    assert not at.get("progress")
+    assert place(at, "tab", "Win / tie / loss") == first and not at.exception
+
+
+def test_compare_and_delete_keep_their_place_when_another_evaluation_ends(tmp_path):
+    """"Also running: ..." sits above the comparison and Delete while another evaluation runs; when it ended the line
+    went and both moved up a place, so the browser drew them anew: an open comparison, or Delete's question, closed."""
+    import os
+
+    from studio import jobs
+
+    running = _asked(tmp_path, 1, QA)
+    shown = _asked(tmp_path, 2, QA)
+    result = eval_results.load(running)
+    result.status = "running"
+    eval_results.save(result)
+    work = eval_jobs.job_dir(running)
+    jobs.update_status(work, state="running", kind="evaluate", pid=os.getpid(), progress=0.5, message="m")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["evaluate.pick"] = at.session_state["evaluate.selected"] = shown
+    at.run()
+    assert any(i.value.startswith("Also running") for i in at.info)
+    first = place(at, "expander", "Compare past evaluations"), place(at, "popover", "Delete this evaluation")
+    jobs.update_status(work, state="finished", kind="evaluate", pid=os.getpid(), progress=1.0, message="done")
+    at.run()
+    assert not any(i.value.startswith("Also running") for i in at.info)
+    assert (place(at, "expander", "Compare past evaluations"), place(at, "popover", "Delete this evaluation")) == first
+    assert not at.exception

