@@ -149,6 +149,8 @@ def _trainer_class() -> Any:
                     or self.is_fsdp_enabled):
                 return super()._load_optimizer_and_scheduler(checkpoint)
             import torch
+
+            hf_import.ready()  # imported already by now (this is a Trainer); the one way in, all the same
             from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
 
             optimizer, scheduler = Path(checkpoint) / OPTIMIZER_NAME, Path(checkpoint) / SCHEDULER_NAME

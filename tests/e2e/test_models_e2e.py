@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,16 @@ def test_a_hostile_upload_is_one_error_and_leaves_nothing(page, studio, tmp_path
     assert list((studio.home / "models").iterdir()) == []  # the upload's copy is gone
 
 
+def _export_started(page, studio, seconds: float = 60) -> bool:
+    """Whether a click on Export started an export job (its folder appears as the click's run starts it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any((studio.home / "jobs").glob("export-*")):
+            return True
+        page.wait_for_timeout(500)
+    return False
+
+
 def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, tiny_gpt2):
     """The export's progress is a fragment: when it finished, the download came but Tensor type, File name
     and Export stayed disabled (drawn while it ran) until something else reran the page."""
@@ -80,6 +91,13 @@ def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, t
     after_rerun(page, page.get_by_role("option").filter(has_text="model:tiny-gpt2").first.click)
     page.get_by_text("Export as GGUF (llama.cpp").click()
     page.get_by_role("button", name="Export", exact=True).click()
+    if not _export_started(page, studio):
+        # Seen under heavy load only (CI's whole suite, three suites side by side): the click reached no script run,
+        # the page idle with Export enabled and no job. Not yet explained; said in the warnings summary, and clicked
+        # again as a person would, so what this test is about (the settings after an export) is still checked.
+        warnings.warn(f"the first click on Export started no export (server log: {studio.log.read_text()[-600:]!r})",
+                      stacklevel=1)
+        page.get_by_role("button", name="Export", exact=True).click()
     page.get_by_role("button", name="Download tiny-gpt2.Q8_0.zip").wait_for(timeout=240_000)  # a background export; on a busy machine, minutes
     wait_idle(page)
     quant = page.get_by_label("Tensor type")
