@@ -1158,10 +1158,14 @@ def test_the_page_and_the_benches_make_one_memory_estimate(offline, tiny_llama):
         assert "memory.estimate(" not in source and "largest_batch(" not in source
 
 
-def test_the_base_is_read_once_per_change_of_base_not_three_times_a_rerun(offline, tiny_llama, monkeypatch):
+def test_the_base_is_read_once_per_change_of_base_not_three_times_a_rerun(offline, tiny_llama, monkeypatch, tmp_path):
     """The shape behind the estimate and the presets was read three times on every rerun (the base check, the
     recommended preset, the memory check): now once per base and state of its files."""
+    import shutil
+
     from studio.train import memory
+
+    tiny_llama = shutil.copytree(tiny_llama, tmp_path / "tiny-llama")  # its config is changed below: not the shared one
     from studio.ui import train as ui_train
 
     ui_train._shape.clear()  # kept for the process: an earlier test's read of the same folder is not this page's
