@@ -14,6 +14,11 @@ def _paths(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
         yield from _paths(child, (*path, index))
 
 
+def elements(at: Any) -> Iterator[tuple[tuple, Any]]:
+    """Every element of the page with its place."""
+    return _paths(at._tree)
+
+
 def _label(node: Any) -> str:
     label = getattr(node, "label", None)
     if label is None and getattr(node, "proto", None) is not None:  # blocks: the label is in their proto
@@ -24,11 +29,16 @@ def _label(node: Any) -> str:
     return str(label or "")
 
 
+def places(at: Any, kind: str, label: str = "", key: str | None = None) -> list[tuple]:
+    """Where each ``kind`` element (``"expander"``, ``"tab"``, ``"button"``, ``"tab_container"``...) whose label starts
+    with ``label`` (and whose key is ``key``, if given) is drawn."""
+    return [path for path, node in _paths(at._tree)
+            if getattr(node, "type", None) == kind and _label(node).startswith(label)
+            and (key is None or getattr(node, "key", None) == key)]
+
+
 def place(at: Any, kind: str, label: str = "", key: str | None = None) -> tuple:
-    """The one ``kind`` element (``"expander"``, ``"tab"``, ``"button"``, ``"number_input"``...) whose label starts
-    with ``label`` (or whose key is ``key``)."""
-    found = [path for path, node in _paths(at._tree)
-             if getattr(node, "type", None) == kind and _label(node).startswith(label)
-             and (key is None or getattr(node, "key", None) == key)]
+    """The place of the one such element (``places``)."""
+    found = places(at, kind, label, key)
     assert len(found) == 1, f"{len(found)} {kind} elements labelled {label!r}"
     return found[0]

@@ -469,12 +469,9 @@ def test_a_question_longer_than_a_passage_may_be_is_refused_and_put_back_in_the_
 def _places(at: AppTest) -> dict[str, tuple]:
     """The expanders', toggles' and buttons' places in the page (their index at each level), as the browser tells
     elements apart: one whose place changes is drawn anew (an expander closed, a click on it lost)."""
-    def walk(node, path=()):
-        yield path, node
-        for index, child in getattr(node, "children", {}).items():
-            yield from walk(child, (*path, index))
+    from tests.places import elements
 
-    return {node.label: path for path, node in walk(at._tree)
+    return {node.label: path for path, node in elements(at)
             if getattr(node, "type", None) in ("expander", "button", "toggle") and node.label != "Fast decoding"}
 
 

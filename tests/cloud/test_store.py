@@ -375,7 +375,7 @@ def test_try_again_now_keeps_its_place_whatever_the_account_s_sync_above_it_show
     """The store's Try again now was drawn after the account sync's lines and a line on what can never come back:
     when those came or went, the button moved a place, the browser drew it anew as the page reran, and a click on it
     then was lost (the same fault as the Models page's Export panel)."""
-    from tests.models.test_export import _paths_of
+    from tests.places import places
 
     at = signed_in(ALICE)
     ws = workspace_of(at)
@@ -383,9 +383,9 @@ def test_try_again_now_keeps_its_place_whatever_the_account_s_sync_above_it_show
     k.state, k.held_by_room, k.message = "failed", True, "1 dataset kept in this app's store did not come back: …"
 
     def button_place() -> tuple:
-        places = [path for path, node in _paths_of(at._tree) if getattr(node, "label", None) == "Try again now"]
-        assert len(places) == 1
-        return places[0]
+        found = places(at, "button", "Try again now")
+        assert len(found) == 1
+        return found[0]
 
     at.run()
     first = button_place()

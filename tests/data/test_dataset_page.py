@@ -1419,13 +1419,6 @@ def test_the_table_numbers_its_rows_as_the_list_of_changes_names_them():
     assert shown[shown["question"] == "Question 4?"]["_number"].tolist() == [row["record"]] == [3]
 
 
-def _paths_of(node, path=()):
-    """Each element's place in the page (its index at each level), as the browser tells elements apart."""
-    yield path, node
-    for index, child in getattr(node, "children", {}).items():
-        yield from _paths_of(child, (*path, index))
-
-
 def test_the_tabs_keep_their_place_in_the_page_with_or_without_a_message_above_them():
     """"Saved version 2" (or "Created ...") shows above the tabs for one run: the tabs moved down a place then and
     back up on the next click, so the browser drew them anew while that click was on its way, and it was lost."""
@@ -1434,9 +1427,9 @@ def test_the_tabs_keep_their_place_in_the_page_with_or_without_a_message_above_t
     at.selectbox(key="dataset.picker").select(info.id).run()
 
     def tabs_place() -> tuple:
-        places = [path for path, node in _paths_of(at._tree) if getattr(node, "type", None) == "tab_container"]
-        assert len(places) == 1
-        return places[0]
+        from tests.places import place
+
+        return place(at, "tab_container")
 
     before = tabs_place()
     edit(at, edited={0: {"answer": "Forty-five minutes."}})

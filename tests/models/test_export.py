@@ -522,13 +522,6 @@ def test_a_sentencepiece_style_tokenizer_is_written_as_llama_cpps_spm_vocabulary
         assert back(text, add_special_tokens=False)["input_ids"] == tok(text, add_special_tokens=False)["input_ids"]
 
 
-def _paths_of(node, path=()):
-    """Each element's place in the page (its index at each level), as the browser tells elements apart."""
-    yield path, node
-    for index, child in getattr(node, "children", {}).items():
-        yield from _paths_of(child, (*path, index))
-
-
 def test_the_export_panel_keeps_its_place_in_the_page_whichever_model_is_picked(tiny_gpt2, studio_home, offline):
     """The bundled model has a line on where it comes from, tiny-gpt2 none: the Export panel moved up a place when
     tiny-gpt2 was picked, so the browser drew it anew while that pick reran the page, closed, and a person who had
@@ -540,11 +533,10 @@ def test_the_export_panel_keeps_its_place_in_the_page_whichever_model_is_picked(
     shutil.copytree(tiny_gpt2, studio_home / "models" / "tiny-gpt2")
     at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
 
+    from tests.places import place
+
     def panel_place() -> tuple:
-        places = [path for path, node in _paths_of(at._tree)
-                  if getattr(node, "type", None) == "expander" and node.label.startswith("Export as GGUF")]
-        assert len(places) == 1
-        return places[0]
+        return place(at, "expander", "Export as GGUF")
 
     at.selectbox(key="models.selected").set_value("model:smollm2-135m-instruct").run()
     assert any(c.value.startswith("Bundled") for c in at.caption)

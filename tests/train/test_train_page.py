@@ -21,7 +21,7 @@ from studio.train import config as train_config
 from studio.train import runs
 from tests import conftest
 from tests.conftest import REPO, train_page
-from tests.places import place
+from tests.places import place, places
 
 PAGE = str(REPO / "pages" / "3_Train.py")
 
@@ -1187,18 +1187,6 @@ def test_the_base_is_read_once_per_change_of_base_not_three_times_a_rerun(offlin
     assert reads == [str(tiny_llama)] * 2
 
 
-def _places(at: AppTest, kind: str, label: str) -> list[tuple]:
-    """Where the elements of ``kind`` whose label starts with ``label`` are in the page (their index at each level),
-    as the browser tells elements apart: one drawn at another place is drawn anew (an expander closed)."""
-    def walk(node, path=()):
-        yield path, node
-        for index, child in getattr(node, "children", {}).items():
-            yield from walk(child, (*path, index))
-
-    return [path for path, node in walk(at._tree)
-            if getattr(node, "type", None) == kind and str(getattr(node, "label", "")).startswith(label)]
-
-
 def test_advanced_and_start_keep_their_places_whatever_is_picked_above_them(offline, tiny_llama):
     """A pick that adds or drops a line above Advanced settings (the base's own input, a preset's reasoning) moved it
     a place, and the browser drew it anew, closed, under the person who had opened it; Start moved with the memory
@@ -1210,8 +1198,8 @@ def test_advanced_and_start_keep_their_places_whatever_is_picked_above_them(offl
 
     def look():
         _no_exception(at)
-        seen["advanced"].update(_places(at, "expander", "Advanced settings"))
-        seen["start"].update(_places(at, "button", "Start training"))
+        seen["advanced"].update(places(at, "expander", "Advanced settings"))
+        seen["start"].update(places(at, "button", "Start training"))
 
     look()
     at.radio(key="train.base_choice").set_value("another model (Hub id or folder)").run()
@@ -1240,13 +1228,13 @@ def test_the_log_keeps_its_place_when_the_first_step_is_logged(offline, tmp_path
     at.session_state["train.run_id"] = run_id
     at.run()
     _no_exception(at)
-    before = _places(at, "expander", "Log")
+    before = places(at, "expander", "Log")
     assert len(before) == 1 and not at.get("plotly_chart")
     runs.append_metrics(folder, {"step": 1, "loss": 3.2, "epoch": 0.1, "elapsed_s": 1.0, "tokens_seen": 100})
     at.run()
     _no_exception(at)
     assert at.get("plotly_chart")  # the curves are there now
-    assert _places(at, "expander", "Log") == before
+    assert places(at, "expander", "Log") == before
 
 
 def test_export_keeps_its_place_when_a_merge_fails(offline, tiny_llama):
@@ -1270,7 +1258,7 @@ def test_export_keeps_its_place_when_a_merge_fails(offline, tiny_llama):
     at.session_state["train.run_id"] = run_id
     at.run()
     _no_exception(at)
-    before = _places(at, "expander", "Export as GGUF")
+    before = places(at, "expander", "Export as GGUF")
     assert len(before) == 1
 
     def gone():
@@ -1282,7 +1270,7 @@ def test_export_keeps_its_place_when_a_merge_fails(offline, tiny_llama):
     at.session_state["train.merge_task"] = task
     at.run()
     assert any("base of this adapter is gone" in e.value for e in at.error)
-    assert _places(at, "expander", "Export as GGUF") == before
+    assert places(at, "expander", "Export as GGUF") == before
 
 
 def test_a_resumed_run_stopped_again_redraws_the_page(offline, monkeypatch):
