@@ -1209,8 +1209,9 @@ def test_two_tabs_editing_one_dataset_both_keep_their_unsaved_edits():
     assert second_again.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "Eleven."]
 
 
-def _five_tabs_editing_one_dataset() -> tuple:
-    """A dataset and five tabs, opened one after another, each with its own unsaved edit ("Tab 0." ... "Tab 4.")."""
+def _five_tabs_editing_one_dataset(each=None) -> tuple:
+    """A dataset and five tabs, opened one after another, each with its own unsaved edit ("Tab 0." ... "Tab 4.");
+    ``each(n, tab)`` after each one's edit."""
     info = store.create_dataset("Mine", RECS)
     tabs = []
     for n in range(5):
@@ -1218,6 +1219,8 @@ def _five_tabs_editing_one_dataset() -> tuple:
         tab.selectbox(key="dataset.picker").select(info.id).run()
         edit(tab, edited={0: {"answer": f"Tab {n}."}})
         tabs.append(tab)
+        if each is not None:
+            each(n, tab)
     return info, tabs
 
 
@@ -1253,15 +1256,12 @@ def test_a_fifth_tab_drops_a_closed_tabs_kept_edits_never_an_open_ones(monkeypat
 
     open_tabs: set[str] = set()
     monkeypatch.setattr(dataset_drafts, "_tab_open", open_tabs.__contains__)
-    info = store.create_dataset("Mine", RECS)
-    tabs = []
-    for n in range(5):
-        tab = open_page()
-        tab.selectbox(key="dataset.picker").select(info.id).run()
-        edit(tab, edited={0: {"answer": f"Tab {n}."}})
-        tabs.append(tab)
+
+    def opened(n: int, tab: AppTest) -> None:
         if n != 1:  # tab 1 is closed; tab 0, the oldest, is still open
             open_tabs.add(tab.session_state["dataset.tab_id"])
+
+    info, tabs = _five_tabs_editing_one_dataset(opened)
     assert _kept_answers(info) == ["Tab 0.", "Tab 2.", "Tab 3.", "Tab 4."]
     reloaded = reload_of(tabs[0])
     reloaded.selectbox(key="dataset.picker").select(info.id).run()
