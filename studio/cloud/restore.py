@@ -184,7 +184,9 @@ def _by_need(files: list[str], folder: Path, synced: dict[str, str]) -> tuple[li
         else:  # an evaluation: its id starts with the time it ran, so the newest sorts last
             key = (2, tuple(-ord(c) for c in _unit(rel)))
         groups.setdefault(key, []).append(rel)
-    kept_files = lambda rels: sum(not (rel in synced and not (folder / rel).exists()) for rel in rels)  # noqa: E731
+    def kept_files(rels: list[str]) -> int:  # the files of ``rels`` that will be here (not those deleted here)
+        return sum(not (rel in synced and not (folder / rel).exists()) for rel in rels)
+
     here = {key for key, rels in groups.items() if all(rel in synced or (folder / rel).exists() for rel in rels)}
     count = sum(kept_files(groups[key]) for key in here)  # what is here already counts first: it stays
     taken, left = set(here), []

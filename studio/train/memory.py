@@ -391,14 +391,12 @@ def _linear_params(shape: ModelShape) -> int:
 def _autocast(device: str | None) -> bool:
     """Whether training computes under bf16/fp16 autocast on ``device``: on every CUDA GPU (``loop.mixed_precision``:
     bf16 where the GPU computes in it, else fp16), never on a CPU."""
-    if device is None:
-        try:
-            from studio.models import loading
+    try:
+        from studio.models import loading
 
-            device = loading.pick_device()
-        except ImportError:  # no torch (API mode): no GPU either
-            return False
-    return device == "cuda"
+        return (device or loading.pick_device()) == "cuda"
+    except ImportError:  # no torch (API mode): no GPU either
+        return False
 
 
 def _qlora_base_bytes(shape: ModelShape) -> int:
