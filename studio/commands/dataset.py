@@ -231,7 +231,7 @@ def _create_keeping(args: argparse.Namespace, notes: list[str]) -> int:
     line = f"created {info.name!r} (id {info.id}): version 1 with {validate.plural(len(first), 'record')}"
     if fixing:
         bad = len(fixing)
-        editing.save_draft(info.id, 1, first, records)
+        editing.save_draft(info.id, 1, first, records)  # no is_open: blind to the tabs, it drops none of theirs
         line += (f"; {bad:,} more to fix (named below) {'is' if bad == 1 else 'are'} kept as unsaved changes to it: "
                  f"open it on the Dataset page, press Bring them here, fix or delete {'it' if bad == 1 else 'them'} "
                  "(the Problem column says why) and Save")

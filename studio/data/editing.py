@@ -401,25 +401,23 @@ class DraftKept:
     open_tabs: int = 0
 
 
-def _never_open(tab: str) -> bool:
-    return False
-
-
 def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Record], tab: str = "",
-               is_open: Callable[[str], bool] = _never_open) -> DraftKept:
+               is_open: Callable[[str], bool] | None = None) -> DraftKept:
     """Keep the unsaved working copy ``current`` (edits to version ``base``, whose records are ``saved``) in the
     workspace, atomically, so a reloaded browser finds it; a working copy equal to ``saved`` removes it. ``tab``: the
     browser tab whose edits they are (a reload keeps it; another tab is offered them, not handed them): each tab's are
     kept apart, so two tabs editing one dataset both keep theirs. Past ``DRAFT_TABS`` tabs, the oldest kept edits of
     other tabs that are closed (``is_open`` false; the command line's, of no tab, count as closed) are dropped to make
-    room; when the others are all open, none is dropped and ``current`` is not kept (nor an older copy of it)."""
+    room; when the others are all open, none is dropped and ``current`` is not kept (nor an older copy of it).
+    ``is_open`` None (the command line, which cannot see the browser's tabs): nothing is dropped, ``current`` is kept
+    beside the others (one kept copy too many is harmless; one dropped loses what an open tab is editing)."""
     if current == saved:
         drop_draft(dataset_id, tab)
         return DraftKept()
     others = [k for k in kept_drafts(dataset_id) if k.tab != tab]
     excess = len(others) - (DRAFT_TABS - 1)
     dropped: list[KeptDraft] = []
-    if excess > 0:
+    if excess > 0 and is_open is not None:
         closed = [k for k in reversed(others) if not (k.tab and is_open(k.tab))]  # the oldest first
         if len(closed) < excess:  # dropping an open tab's would lose what it is editing now, unsaid
             drop_draft(dataset_id, tab)

@@ -337,6 +337,35 @@ def test_create_keep_invalid_brings_every_record_in_to_fix_on_the_dataset_page(t
     assert "to fix" not in capsys.readouterr().out and editing.kept_drafts(store.find_dataset("Fine").id) == []
 
 
+def test_create_keep_invalid_never_drops_a_kept_copy_an_open_tab_is_editing(tmp_path, capsys, monkeypatch):
+    """The command line cannot see which browser tabs are open: keeping its records to fix counted every tab's kept
+    copy as closed and, past 4 tabs' to the dataset, dropped the oldest one, an open tab's unsaved edits, unsaid. It
+    keeps its own beside them and drops none. (Four tabs editing the dataset between its creation and the command
+    keeping its records is a race too narrow to cause for real: the creation is wrapped to stand in for it.)"""
+    from studio.__main__ import main
+    from studio.data import editing, store
+
+    create = store.create_dataset
+    edits = {}
+
+    def create_then_four_tabs_edit(*args, **kwargs):
+        info = create(*args, **kwargs)
+        saved = store.load_version(info.id)
+        for n in range(4):
+            edits[f"{n:012x}"] = [{**saved[0], "answer": f"Tab {n}."}]
+            editing.save_draft(info.id, 1, saved, edits[f"{n:012x}"], f"{n:012x}", is_open=lambda tab: True)
+        return info
+
+    monkeypatch.setattr(store, "create_dataset", create_then_four_tabs_edit)
+    src = tmp_path / "broken.json"
+    src.write_text(json.dumps([{"question": "Who restarts?", "answer": "The referee."}, {"question": "", "answer": "x"}]))
+    assert main(["dataset", "create", "Busy", "--from", str(src), "--keep-invalid"]) == 0
+    info = store.find_dataset("Busy")
+    for tab, mine in edits.items():  # every open tab's unsaved edits are still there for its reload
+        assert editing.load_draft(info.id, tab)[2] == mine
+    assert editing.load_draft(info.id)[2][1] == {"question": "", "answer": "x"}  # and the command's records to fix
+
+
 def test_the_dataset_card_says_size_fields_version_hash_and_dedup():
     from studio.data import hub
 
