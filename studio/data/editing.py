@@ -399,6 +399,7 @@ class DraftKept:
     kept: bool = True  # False: not kept, every other tab keeping edits to the dataset is open (``open_tabs`` of them)
     dropped: int = 0  # closed tabs whose kept edits were dropped to make room
     open_tabs: int = 0
+    dropped_command_line: bool = False  # one of them was the command line's (``dataset create --keep-invalid``)
 
 
 def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Record], tab: str = "",
@@ -427,7 +428,7 @@ def save_draft(dataset_id: str, base: int, saved: list[Record], current: list[Re
                                                      "patch": draft_patch(saved, current), "tab": tab}, indent=None)
     for old in dropped:
         old.path.unlink(missing_ok=True)
-    return DraftKept(dropped=len(dropped))
+    return DraftKept(dropped=len(dropped), dropped_command_line=any(not k.tab for k in dropped))
 
 
 def draft_stamp(dataset_id: str, tab: str = "") -> tuple[int, int] | None:

@@ -283,8 +283,10 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
     if dirty:
         st.info(f"{head} Save or discard this tab's changes first to bring those in.", icon=":material/tab:")
         return
-    st.info(f"{head} Bring them here to go on with them. (The workspace keeps the unsaved changes of "
-            f"{editing.DRAFT_TABS} tabs per dataset; a tab beyond that drops the oldest closed tab's.)", icon=":material/tab:")
+    rule = (f"The workspace keeps the unsaved changes of {editing.DRAFT_TABS} tabs per dataset; a tab beyond that "
+            "drops the oldest closed tab's, never an open tab's" + ("" if latest.tab else
+                                                                    ", and these count as a closed tab's"))
+    st.info(f"{head} Bring them here to go on with them. ({rule}.)", icon=":material/tab:")
     if st.button("Bring them here", key="dataset.draft.bring", icon=":material/move_down:"):
         old = st.session_state[DRAFTS].pop(info.id, None)
         if editing.take_draft(info.id, latest.tab, tab_id()) and (restored := restore(info)) is not None:

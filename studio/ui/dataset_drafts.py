@@ -217,9 +217,14 @@ def keep(dataset_id: str, d: Draft) -> None:
     d.kept = d.current
     d.handed_over = False
     if done.dropped:
-        d.note = (f"kept for a browser reload, and to make room the unsaved changes "
-                  f"{'a closed tab' if done.dropped == 1 else f'{done.dropped} closed tabs'} left to this dataset were "
-                  f"dropped, the oldest (the workspace keeps those of {editing.DRAFT_TABS} tabs per dataset)", None)
+        tabs = done.dropped - done.dropped_command_line
+        whose = " and ".join(
+            ([f"{'a closed tab' if tabs == 1 else f'{tabs} closed tabs'}"] if tabs else [])
+            + (["the command line (dataset create --keep-invalid: its records to fix)"] if done.dropped_command_line
+               else []))
+        d.note = (f"kept for a browser reload, and to make room the unsaved changes {whose} left to this dataset were "
+                  f"dropped, the oldest (the workspace keeps those of {editing.DRAFT_TABS} tabs per dataset, never "
+                  "dropping an open tab's)", None)
     elif d.note and d.note[0].startswith("not kept"):
         d.note = None  # kept now: the earlier "not kept" no longer holds
 

@@ -1174,7 +1174,7 @@ def test_another_tab_is_offered_the_unsaved_edits_of_a_tab_beside_it_not_handed_
     assert [i for i in texts(other.info) if i.startswith("Another tab")] == [
         "Another tab (open now, or closed since) left unsaved changes to this dataset: 1 edited, kept in this "
         "workspace apart from yours. Bring them here to go on with them. (The workspace keeps the unsaved changes of "
-        "4 tabs per dataset; a tab beyond that drops the oldest closed tab's.)"]
+        "4 tabs per dataset; a tab beyond that drops the oldest closed tab's, never an open tab's.)"]
     edit(first, edited={0: {"answer": "Forty-five minutes."}, 1: {"answer": "11."}})  # the first tab goes on
     other.run()
     assert any(i.startswith("Another tab (open now, or closed since) left unsaved changes to this dataset: 2 edited")
@@ -1245,7 +1245,8 @@ def test_a_fifth_tab_editing_one_dataset_drops_the_oldest_closed_tabs_kept_edits
     info, tabs = _five_tabs_editing_one_dataset()
     assert [w for w in texts(tabs[-1].warning) if "dropped" in w] == [
         "Unsaved changes: 1 edited; kept for a browser reload, and to make room the unsaved changes a closed tab left "
-        "to this dataset were dropped, the oldest (the workspace keeps those of 4 tabs per dataset)."]
+        "to this dataset were dropped, the oldest (the workspace keeps those of 4 tabs per dataset, never dropping an "
+        "open tab's)."]
     assert _kept_answers(info) == ["Tab 1.", "Tab 2.", "Tab 3.", "Tab 4."]
 
 
@@ -1382,6 +1383,32 @@ def test_records_to_fix_from_dataset_create_keep_invalid_are_offered_on_the_page
     at.button(key="dataset.draft.bring").click().run()
     table = at.data_editor[0].value
     assert table["problem"].tolist() == ["", "question is empty"]
+
+
+def test_the_command_lines_records_to_fix_are_named_as_such_when_offered_and_when_a_tab_drops_them(tmp_path):
+    """The offer said only that a tab beyond 4 drops "the oldest closed tab's", and a fourth tab that dropped the
+    command line's records to fix said "the unsaved changes a closed tab left" were dropped: neither said that the
+    command line's count as a closed tab's, nor whose were gone."""
+    from studio.__main__ import main
+
+    src = tmp_path / "broken.json"
+    src.write_text(json.dumps([RECS[0], {"question": "", "answer": "x"}]), encoding="utf-8")
+    assert main(["dataset", "create", "Mine", "--from", str(src), "--keep-invalid"]) == 0
+    info = store.find_dataset("Mine")
+    tabs = []
+    for n in range(4):  # AppTest's stand-in runtime: every tab open; the command line's copy counts as closed
+        tab = open_page()
+        tab.selectbox(key="dataset.picker").select(info.id).run()
+        if n == 0:
+            assert [i for i in texts(tab.info) if "left unsaved changes" in i][0].endswith(
+                "(The workspace keeps the unsaved changes of 4 tabs per dataset; a tab beyond that drops the oldest "
+                "closed tab's, never an open tab's, and these count as a closed tab's.)")
+        edit(tab, edited={0: {"answer": f"Tab {n}."}})
+        tabs.append(tab)
+    assert _edit_banner(tabs[-1]) == [
+        "Unsaved changes: 1 edited; kept for a browser reload, and to make room the unsaved changes the command line "
+        "(dataset create --keep-invalid: its records to fix) left to this dataset were dropped, the oldest (the "
+        "workspace keeps those of 4 tabs per dataset, never dropping an open tab's)."]
 
 
 def test_a_duplicated_tab_gets_an_id_of_its_own_while_a_reload_keeps_its_own():
