@@ -93,11 +93,12 @@ def _with_context(rec: Record, old: Record, cell: str) -> Record:
 
 
 def merge_view(records: list[Record], indices: list[int], rows: list[dict],
-               shown_columns: tuple[str, ...] = COLUMNS) -> list[Record]:
+               shown_columns: tuple[str, ...] = COLUMNS, new: list[Record] | None = None) -> list[Record]:
     """The full list after the editor's ``rows`` replace the records at ``indices``.
 
     Rows keep their record's extra fields; records of the view missing from ``rows`` were deleted;
-    rows without an index are new and go right after the last record of the view.
+    rows without an index are new and go right after the last record of the view (also appended to ``new``, in the
+    editor's order: the rows its # column does not number yet).
     """
     shown = set(indices)
     kept: dict[int, Record] = {}
@@ -131,6 +132,8 @@ def merge_view(records: list[Record], indices: list[int], rows: list[dict],
             out.extend(added)
     if anchor < 0:
         out.extend(added)
+    if new is not None:
+        new.extend(added)
     return out
 
 

@@ -236,7 +236,8 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             "problem": st.column_config.TextColumn("Problem", width="medium"),
         },
     )
-    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown)
+    d.unnumbered = []
+    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=d.unnumbered)
     keep(info.id, d)
     if st.session_state.get(key, {}).get("deleted_rows"):
         # Rows deleted: the table is built again without them, so the # column numbers the records that are left as
@@ -309,7 +310,7 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     diff = editing.changes(d.saved, d.current)
     # one line: what is unsaved, where it is kept (a reload's, or not kept and why) and what to do
     st.warning(banner(editing.summary(diff), d), icon=":material/history:" if d.restored else ":material/edit:")
-    _changed_cells(editing.changed_cells(d.saved, d.current, diff))
+    _changed_cells(editing.changed_cells(d.saved, d.current, diff), _unnumbered(d))
     col_msg, col_save, col_discard = st.columns([3, 1, 1], vertical_alignment="bottom")
     message = col_msg.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
     if col_save.button("Save", type="primary", key="dataset.save", icon=":material/save:"):
@@ -327,16 +328,33 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
 CELLS_SHOWN = 500  # changed cells listed under the table; the banner above counts them all
 
 
-def _changed_cells(cells: list[editing.CellChange]) -> None:
+def _unnumbered(d: Draft) -> dict[int, int]:
+    """{record number: which row without a # it is in the table (1 for the first)}: the records added in the table
+    as it was built. Its # column cannot number them until it is built again (on moving to another page): a table
+    built afresh at each added row would drop what was being typed in it."""
+    order = {id(r): k for k, r in enumerate(d.unnumbered, 1)}
+    return {n: order[id(r)] for n, r in enumerate(d.current, 1) if id(r) in order} if order else {}
+
+
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 < 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
+def _changed_cells(cells: list[editing.CellChange], unnumbered: dict[int, int]) -> None:
     """Which cells the unsaved edits changed, saved text beside the text now. Streamlit's editor styles no cell a
     person can edit (a pandas Styler reaches read-only columns only), and a column of its own saying what changed
     would make a new table at each edit (a dynamic editor's identity is its data), dropping what was being typed:
-    so the cells are listed here, and the list follows each edit."""
+    so the cells are listed here, and the list follows each edit. A record added in the table as it was built (no #
+    there yet) is named by its row: "new record, the 2nd row without a #"."""
     if not cells:
         return
-    rows = [{"record": c.record, "field": c.field, "saved": c.saved, "now": c.now} for c in cells[:CELLS_SHOWN]]
-    st.caption(f"{plural(len(cells), 'change')}, cell by cell (the record numbers are the table's # column; new "
-               "records have theirs once the table is built again, as on moving to another page; deleted records last)"
+    rows = [{"record": c.record,
+             "field": (f"(new record, the {_ordinal(unnumbered[c.record])} row without a # in the table)"
+                       if c.record in unnumbered and c.field == "(new record)" else c.field),
+             "saved": c.saved, "now": c.now} for c in cells[:CELLS_SHOWN]]
+    st.caption(f"{plural(len(cells), 'change')}, cell by cell (the record numbers are the table's # column; a record "
+               "added in the table has its # once the table is built again, as on moving to another page, and until "
+               "then the list says which row without a # it is; deleted records last)"
                + (f"; the first {CELLS_SHOWN:,} are listed" if len(cells) > CELLS_SHOWN else "") + ":")
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 248),
                  column_config={"record": st.column_config.NumberColumn("Record", width="small", format="%d"),

@@ -1081,6 +1081,24 @@ def test_the_cells_an_edit_changed_are_named_under_the_table_with_their_saved_te
     assert any(t.startswith("4 changes, cell by cell") for t in texts(at.caption))
 
 
+def test_rows_added_in_the_table_are_named_in_the_list_by_which_row_without_a_number_they_are():
+    """A row added in the table has no # until the table is built again, and the list of changes named it only by a
+    record number no row showed: with two new rows, which was record 3 and which record 4 was left to guess."""
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={1: {"answer": "11."}},
+         added=[{"question": "Who restarts?", "answer": "The referee."}, {"question": "", "answer": "Ninety."}])
+    changed = table_with(at, "field")
+    assert changed[["record", "field"]].values.tolist() == [
+        [2, "answer"], [3, "(new record, the 1st row without a # in the table)"],
+        [4, "(new record, the 2nd row without a # in the table)"]]
+    at.text_input(key="dataset.search").input("e").run()  # another view: the table is built again, numbering them
+    at.text_input(key="dataset.search").input("").run()
+    assert at.data_editor[0].value["_number"].tolist() == [1, 2, 3, 4]
+    assert table_with(at, "field")["field"].tolist() == ["answer", "(new record)", "(new record)"]
+
+
 def test_the_import_preview_shows_a_true_or_a_list_as_the_file_wrote_it_not_as_python_does():
     """The preview showed True and ['a'] (Python's repr) of a file holding true and ["a"]."""
     rows = [{"question": "Is VAR used?", "answer": True, "tags": ["var", "rules"]}]
