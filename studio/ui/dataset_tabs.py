@@ -124,11 +124,12 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         ways |= {"fix": _bring_in_label(len(records), brought)}
         way = st.radio("The invalid records", list(ways), format_func=ways.get,  # options differ: keys too
                        key="dataset.import.invalid" if valid else "dataset.import.invalid.none")
+        said = st.container()  # drawn whichever way is picked: the choices below keep their place
         if way == "fix":
             records, as_text = brought.records, brought.as_text_note()
             to_fix = [records[n - 1] for n in brought.to_fix]
             if as_text:
-                st.info(as_text, icon=":material/info:")
+                said.info(as_text, icon=":material/info:")
         elif way == "none":
             records = []
         else:
@@ -420,15 +421,17 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
     old = c1.selectbox("Compare version", numbers, index=max(0, len(numbers) - 2),
                        key=f"dataset.cmp.a.{info.id}.{latest}")
     new = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"dataset.cmp.b.{info.id}.{latest}")
-    if old != new:
-        sha = {v.version: v.sha256 for v in info.versions}
-        dui.diff_view(_version_diff(info.id, old, new, sha[old], sha[new]), f"version {old} → version {new}")
+    with st.container():  # drawn for any pair, even a version with itself: Restore below keeps its place
+        if old != new:
+            sha = {v.version: v.sha256 for v in info.versions}
+            dui.diff_view(_version_diff(info.id, old, new, sha[old], sha[new]), f"version {old} → version {new}")
     st.divider()
     restore = st.selectbox("Restore version", numbers[:-1], key=f"dataset.restore.{info.id}")
     d = dui.draft(info)
     sure = True
-    if d.dirty:
-        sure = st.checkbox("Discard my unsaved changes", key=f"dataset.restore.sure.{info.id}")
+    with st.container():  # the button keeps its place whether or not there are unsaved edits to discard
+        if d.dirty:
+            sure = st.checkbox("Discard my unsaved changes", key=f"dataset.restore.sure.{info.id}")
     if st.button(f"Restore version {restore} as a new version", disabled=not sure,
                  key="dataset.restore.go"):
         made = ui.run_or_error(store.restore_version, info.id, restore, base_version=numbers[-1])
@@ -492,14 +495,15 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     st.divider()
     st.subheader("Push to the Hugging Face Hub")
     token = ui.hf_token()
-    if config.tenancy():
-        st.caption("Token: configured." if token else "No token: give yours under Your workspace in the sidebar to push.")
-    elif token and not st.session_state.get("auth.hf_token"):
-        st.caption("Token: configured.")
-    else:  # typed here, or on the Chat page (the same field): a push needs no restart with HF_TOKEN set
-        token = ui.secret_field("Hugging Face token", "auth.hf_token",
-                                help="A write token. Kept in this browser session only (the Chat page's token too); "
-                                     "or set HF_TOKEN in .streamlit/secrets.toml or the environment.") or token
+    with st.container():  # a field, or "set" and Forget once given: the fields below keep their place
+        if config.tenancy():
+            st.caption("Token: configured." if token else "No token: give yours under Your workspace in the sidebar to push.")
+        elif token and not st.session_state.get("auth.hf_token"):
+            st.caption("Token: configured.")
+        else:  # typed here, or on the Chat page (the same field): a push needs no restart with HF_TOKEN set
+            token = ui.secret_field("Hugging Face token", "auth.hf_token",
+                                    help="A write token. Kept in this browser session only (the Chat page's token "
+                                         "too); or set HF_TOKEN in .streamlit/secrets.toml or the environment.") or token
     repo = st.text_input("Hub dataset id", placeholder="your-name/soccer-qa", key="dataset.push.repo")
     private = st.checkbox("Private", value=True, key="dataset.push.private")
     job: Task | None = st.session_state.get(PUSH)
@@ -507,14 +511,17 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     pushed_id, what = st.session_state.get(PUSHED) or (None, "")
     if job is not None and job.done and pushed_id != info.id:
         job = None  # another dataset's push: its outcome is not this dataset's
-    if st.button("Push", key="dataset.push.go", disabled=running, icon=":material/cloud_upload:"):
+    pushed = st.button("Push", key="dataset.push.go", disabled=running, icon=":material/cloud_upload:")
+    said = st.container()  # a refusal, for one run: the last push's outcome below keeps its place
+    if pushed:
         try:
             repo_id = hub.check_repo_id(repo)
             if not token:
                 ui.require_own_token("Pushing to the Hub")  # a public app: the deployer's token never pushes
                 hub.push_to_hub([], repo_id, token)  # raises the missing-token message
         except StudioError as exc:
-            ui.show_error(exc)
+            with said:
+                ui.show_error(exc)
         else:
             records = store.load_version(info.id, v)
             card = hub.dataset_card(records, info.name, v, info.latest.sha256, [x.message for x in info.versions])

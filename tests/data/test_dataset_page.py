@@ -1483,3 +1483,82 @@ def test_the_tabs_keep_their_place_in_the_page_with_or_without_a_message_above_t
     assert tabs_place() == before
     at.run()
     assert not [s for s in texts(at.success) if s.startswith("Saved")] and tabs_place() == before
+
+
+def _places(at: AppTest, *wanted: tuple) -> list[tuple]:
+    """Where each (kind, key) element is drawn."""
+    from tests.places import place
+
+    return [place(at, kind, key=key) for kind, key in wanted]
+
+
+def test_the_import_choices_keep_their_place_when_bringing_them_all_in_says_what_comes_in_as_text():
+    """Picking "Bring all 3 in" drew a line above the warnings and the Import into / Name / Import choices (what
+    comes in as its text): they moved down a place, and the browser drew them afresh, the name being typed lost."""
+    rows = [{"question": "How many players?", "answer": 11}, {"question": "", "answer": "Nobody asked."},
+            {"question": "Who restarts?", "answer": "The referee."}, {"question": "Who restarts?", "answer": "Ref."}]
+    at = _upload(open_page(), "broken.json", json.dumps(rows).encode())
+    wanted = (("radio", "dataset.import.target"), ("text_input", "dataset.import.name.broken.json"),
+              ("button", "dataset.import.create"))
+    before = _places(at, *wanted)
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    assert any(i.startswith("Record 1") or "11" in i for i in texts(at.tabs[1].info))  # the line is drawn now
+    assert _places(at, *wanted) == before
+
+
+def test_the_restore_choice_keeps_its_place_whichever_versions_are_compared():
+    """Comparing a version with itself draws no comparison: Restore version and its button moved up, and back down
+    at the next pick, drawn afresh each time (a click on Restore as the pick landed was lost)."""
+    info = store.create_dataset("Mine", RECS)
+    store.save_version(info.id, [*RECS, {"question": "Who restarts?", "answer": "The referee."}], base_version=1)
+    store.save_version(info.id, RECS[:1], base_version=2)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    wanted = (("selectbox", f"dataset.restore.{info.id}"), ("button", "dataset.restore.go"))
+    before = _places(at, *wanted)
+    at.selectbox(key=f"dataset.cmp.a.{info.id}.3").select(3).run()  # version 3 with version 3: nothing to compare
+    assert not [m for m in texts(at.tabs[4].markdown) if "→" in m]
+    assert _places(at, *wanted) == before
+    at.selectbox(key=f"dataset.cmp.a.{info.id}.3").select(1).run()
+    assert _places(at, *wanted) == before
+    edit(at, edited={0: {"answer": "Forty-five."}})  # unsaved edits: "Discard my unsaved changes" above the button
+    assert at.checkbox(key=f"dataset.restore.sure.{info.id}")
+    assert _places(at, *wanted) == before
+
+
+def test_the_push_fields_keep_their_place_once_a_token_is_given():
+    """A token typed on the Export tab became "token: set for this session" and a Forget button (two elements for
+    one): the Hub dataset id, Private and Push below moved down, drawn afresh, the id being typed next lost."""
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    wanted = (("text_input", "dataset.push.repo"), ("checkbox", "dataset.push.private"), ("button", "dataset.push.go"))
+    before = _places(at, *wanted)
+    at.text_input(key="auth.hf_token.input").input("hf_not_a_real_token").run()
+    assert at.button(key="auth.hf_token.forget")
+    assert _places(at, *wanted) == before
+
+
+def test_the_last_pushs_outcome_keeps_its_place_when_a_push_is_refused():
+    """A refused push ("not a Hub dataset id") is said for one run between Push and the last push's outcome: the
+    outcome moved down a place and was drawn afresh, and back up at the next click."""
+    from studio.tasks import Task
+    from tests.places import elements
+
+    def outcome() -> list[tuple]:
+        return [path for path, e in elements(at) if getattr(e, "type", None) == "success"
+                and str(e.value).startswith("Pushed to")]
+
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    done = Task("Pushing", lambda: "https://huggingface.co/datasets/alice/qa").start()
+    assert done.join(10)
+    at.session_state["dataset.push"], at.session_state["dataset.push.for"] = done, (info.id, "Mine, version 1")
+    at.run()
+    before = outcome()
+    assert len(before) == 1
+    at.text_input(key="dataset.push.repo").input("not a repo id!").run()
+    at.button(key="dataset.push.go").click().run()
+    assert [e for e in texts(at.tabs[5].error) if "not a repo id" in e or "Hub" in e]
+    assert outcome() == before
