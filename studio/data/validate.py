@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,6 +161,8 @@ def check(records: list[Record], rules: Rules = Rules()) -> Checked:
                 # isprintable first: a zero-width space, a direction mark or a BOM alone is no text (rare: one call)
                 if (qs and as_ and qs != as_ and (qs.isprintable() or shows(qs))
                         and (as_.isprintable() or shows(as_))):
+                    if not (qs.isprintable() and as_.isprintable()):  # a line break, a tab, or a control character
+                        problems.extend(_controls(n, {"question": q, "answer": a}))
                     first = first_seen(question_key(qs), n)
                     if first != n or len(q) + len(a) > long_chars:
                         if first != n:
@@ -182,6 +185,25 @@ def check(records: list[Record], rules: Rules = Rules()) -> Checked:
                      "occur in it: fine for a generative model, which reads the context as part of the question; "
                      "an extractive (SQuAD-style) model can only answer with a span of its passage.")
     return Checked(problems, notes)
+
+
+# C0 and C1 control characters but tab, line feed and carriage return, and DEL: what a binary file, a terminal's
+# colour codes or a broken conversion leaves in text; a browser shows each as a box or as nothing, a model reads it
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _controls(n: int, texts: dict[str, str]) -> list[Problem]:
+    """A warning per field of record ``n`` holding a control character, naming them and where the first is."""
+    out = []
+    for field, text in texts.items():
+        found = _CONTROL.findall(text)
+        if found:
+            names = ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(found))
+            at = f"{'at' if len(found) == 1 else 'the first at'} character {_CONTROL.search(text).start() + 1:,}"
+            out.append(Problem(n, "warning", f"{field} holds {plural(len(found), 'control character')} ({names}, "
+                                             f"{at}), shown as a box or as nothing: left by a broken conversion; "
+                                             f"delete {'it' if len(found) == 1 else 'them'}"))
+    return out
 
 
 def _normal(text: str) -> str:
@@ -288,6 +310,8 @@ def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules, pas
                 what = "question and passage" if passage else "question"
                 out.append(Problem(n, "warning", _same(what, first, texts["question"], records)))
         size = len(texts["question"]) + len(texts["answer"])
+        if not (texts["question"].isprintable() and texts["answer"].isprintable()):
+            out.extend(_controls(n, texts))
         if size > rules.long_chars:
             out.append(Problem(n, "warning", f"very long ({size:,} characters; over {rules.long_chars:,})"))
     if "context" in rec:

@@ -133,3 +133,17 @@ def test_a_question_repeated_with_invisible_characters_or_another_unicode_form_i
         (5, "same question as record 4, apart from Unicode form (the same letters encoded differently)"),
         (7, f"same question as record 1, apart from case, spacing or punctuation and {invisible}"),
     ]
+
+
+def test_control_characters_in_a_question_or_answer_are_a_warning_naming_them():
+    """A NUL, a bell or a terminal's colour code (ESC[31m) from a broken conversion showed as boxes in the table, or
+    as nothing, and the check found "No problems": a model would have been trained on them."""
+    records = [{"question": "a\x00b\x07\x1b[31mred?", "answer": "Red."},
+               {"question": "Multi-line\tanswer?", "answer": "One\nTwo\r\n"},  # a tab and line breaks are text
+               {"question": "Who?", "answer": "The\x7freferee.", "context": "The referee."}]
+    assert [str(p) for p in validate.validate(records)] == [
+        "record 1: question holds 3 control characters (U+0000, U+0007, U+001B, the first at character 2), shown as a "
+        "box or as nothing: left by a broken conversion; delete them",
+        "record 3: answer holds 1 control character (U+007F, at character 4), shown as a box or as nothing: left by a "
+        "broken conversion; delete it"]
+    assert not validate.errors(validate.validate(records))  # a warning: the save is not blocked
