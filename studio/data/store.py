@@ -131,12 +131,22 @@ def _key(name: str) -> str:
     return unicodedata.normalize("NFC", name.strip()).casefold()
 
 
+NAME_MAX = 100  # characters in a dataset's name
+
+
+def name_from(text: str) -> str:
+    """A name ``_check_name`` takes, made from ``text`` (a file's name, offered to be changed): its control characters
+    (a tab, a line break) as spaces, cut to ``NAME_MAX`` characters."""
+    one_line = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    return " ".join(one_line.split())[:NAME_MAX].strip()
+
+
 def _check_name(name: str, *, ignore_id: str | None = None) -> str:
     name = unicodedata.normalize("NFC", (name or "").strip())
     if not name:
         raise StudioError("A dataset needs a name: type one and try again.")
-    if len(name) > 100:
-        raise StudioError("That name is too long: use at most 100 characters.")
+    if len(name) > NAME_MAX:
+        raise StudioError(f"That name is too long: use at most {NAME_MAX} characters.")
     if any(unicodedata.category(c) == "Cc" for c in name):  # a tab or a line break split the CLI's listing
         raise StudioError("A dataset name is one line: leave out tabs, line breaks and other control characters.")
     for info in list_datasets():

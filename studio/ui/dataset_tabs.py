@@ -302,7 +302,8 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
     options = ["Create a new dataset"] + ([f"Add to {info.name}"] if info else [])
     target = st.radio("Import into", options, horizontal=True, key="dataset.import.target")
     if target == options[0]:
-        name = st.text_input("Name", value=Path(filename).stem, key=f"dataset.import.name.{filename}")
+        # the file's name as a name the dataset can take: a 400-character file name was refused as too long
+        name = st.text_input("Name", value=store.name_from(Path(filename).stem), key=f"dataset.import.name.{filename}")
         if st.button("Import as new dataset", type="primary", disabled=disabled, key="dataset.import.create"):
             fixing = {id(r) for r in to_fix}
             first = [r for r in records if id(r) not in fixing]  # version 1 holds what is valid as it comes in

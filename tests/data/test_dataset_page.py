@@ -1562,3 +1562,14 @@ def test_the_last_pushs_outcome_keeps_its_place_when_a_push_is_refused():
     at.button(key="dataset.push.go").click().run()
     assert [e for e in texts(at.tabs[5].error) if "not a repo id" in e or "Hub" in e]
     assert outcome() == before
+
+
+def test_a_file_with_a_long_or_multi_line_name_imports_under_the_name_offered():
+    """The Name field offered the file's name as it was: a 400-character one was refused ("use at most 100
+    characters") and one holding a line break ("a dataset name is one line"), on the first click of Import."""
+    data = json.dumps(RECS).encode()
+    for file_name, offered in (("a" * 400 + ".json", "a" * 100), ("faq\nfinal\tv2.json", "faq final v2")):
+        at = _upload(open_page(), file_name, data)
+        assert at.text_input(key=f"dataset.import.name.{file_name}").value == offered
+        at.button(key="dataset.import.create").click().run()
+        assert not at.error and store.find_dataset(offered) is not None
