@@ -50,6 +50,8 @@ SELECTED = "dataset.selected"
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
 REFUSED = "dataset.refused"
+SHOWN_NAME = "dataset.shown_name"  # (id, name) of the dataset shown: named again if it is deleted under this tab
+ORPHANED = "dataset.orphaned"  # (name, working copy, summary): unsaved edits to a dataset deleted meanwhile
 NUMBER = "_number"  # the editor's read-only # column: each row's record number, from 1
 
 
@@ -90,6 +92,48 @@ def show_flash() -> None:
     if message:
         box.success(message, icon=":material/check_circle:")
         st.session_state[FLASH] = None
+    with st.container():  # drawn on every run too, for the same reason
+        _orphaned_offer()
+
+
+def _orphaned(by_id: dict[str, store.DatasetInfo]) -> None:
+    """The dataset this tab showed is gone (deleted in another tab, or its folder removed): unsaved edits this tab
+    held to it were dropped from the page unsaid (its kept copy went to the trash with it). Kept for the offer."""
+    gone, name = st.session_state.get(SHOWN_NAME) or (None, "")
+    if gone is None or gone in by_id:
+        return
+    st.session_state.pop(SHOWN_NAME, None)
+    d = st.session_state[DRAFTS].pop(gone, None)
+    st.session_state[CONFLICTS].pop(gone, None)
+    if d is not None and d.dirty:
+        st.session_state[ORPHANED] = (name, d.current, editing.summary(editing.changes(d.saved, d.current)))
+
+
+def _orphaned_offer() -> None:
+    orphaned = st.session_state.get(ORPHANED)
+    if not orphaned:
+        return
+    name, records, summary = orphaned
+    st.warning(f"{md(name)} was deleted (in another tab, or its folder removed) while this tab held unsaved changes "
+               f"to it ({summary}). Save them as a new dataset to keep them, or dismiss them.", icon=":material/warning:")
+    c1, c2 = st.columns(2)
+    if c1.button("Save them as a new dataset", key="dataset.orphaned.save", icon=":material/save:"):
+        fixing = invalid(records)
+        first = [r for i, r in enumerate(records) if i not in fixing]  # version 1 holds what is valid
+        created = ui.run_or_error(store.create_dataset, store.name_from(f"{name} (unsaved changes)"), first,
+                                  message="unsaved changes to a deleted dataset")
+        if created:
+            st.session_state.pop(ORPHANED, None)
+            select(created.id)
+            if fixing:  # the records still to fix wait in the editor, marked, as unsaved changes
+                draft(created)
+                replace_working_copy(created.id, records)
+            flash(f"Saved as {md(created.name)}" + (f"; {plural(len(fixing), 'record')} to fix wait in the Edit tab "
+                                                    "as unsaved changes." if fixing else "."))
+            st.rerun()
+    if c2.button("Dismiss them", key="dataset.orphaned.dismiss"):
+        st.session_state.pop(ORPHANED, None)
+        st.rerun()
 
 
 # ---- choosing and managing datasets ------------------------------------------------------------
@@ -102,6 +146,7 @@ def picker() -> store.DatasetInfo | None:
     """The dataset selector and the create/rename/delete controls; returns the selected dataset."""
     datasets = store.list_datasets()
     by_id = {d.id: d for d in datasets}
+    _orphaned(by_id)
     if st.session_state.get(SELECTED) not in by_id:
         select(datasets[0].id if datasets else None)
     selected = st.session_state[SELECTED]
@@ -116,6 +161,7 @@ def picker() -> store.DatasetInfo | None:
     with col_manage.popover("Create, rename or delete", icon=":material/edit_note:"):
         _manage(by_id.get(selected))
     info = by_id.get(st.session_state[SELECTED])
+    st.session_state[SHOWN_NAME] = (info.id, info.name) if info else None
     return info
 
 

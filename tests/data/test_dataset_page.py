@@ -1573,3 +1573,34 @@ def test_a_file_with_a_long_or_multi_line_name_imports_under_the_name_offered():
         assert at.text_input(key=f"dataset.import.name.{file_name}").value == offered
         at.button(key="dataset.import.create").click().run()
         assert not at.error and store.find_dataset(offered) is not None
+
+
+def test_unsaved_edits_to_a_dataset_deleted_in_another_tab_are_offered_as_a_new_dataset():
+    """Another tab (or the command line) deleted the dataset this tab was editing: the page went to another dataset,
+    and the unsaved edits were gone without a word. It says so, and saves them as a new dataset on request (the
+    records still to fix waiting in the editor, as after an import)."""
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "Forty-five minutes."}}, added=[{"question": "Who restarts?", "answer": ""}])
+    store.delete_dataset(info.id)  # another tab
+    at.run()
+    assert [w for w in texts(at.warning) if "was deleted" in w] == [
+        "Mine was deleted (in another tab, or its folder removed) while this tab held unsaved changes to it (1 added, "
+        "1 edited). Save them as a new dataset to keep them, or dismiss them."]
+    at.button(key="dataset.orphaned.save").click().run()
+    saved = store.find_dataset("Mine (unsaved changes)")
+    assert [r["answer"] for r in store.load_version(saved.id)] == ["Forty-five minutes.", "Eleven."]
+    assert at.session_state["dataset.selected"] == saved.id
+    assert at.data_editor[0].value["problem"].tolist() == ["", "", "answer is empty"]
+    assert not [w for w in texts(at.warning) if "was deleted" in w]
+
+
+def test_deleting_the_dataset_in_this_tab_offers_nothing_back():
+    info = store.create_dataset("Mine", RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, edited={0: {"answer": "Forty-five minutes."}})
+    at.checkbox(key=f"dataset.delete_sure.{info.id}").check().run()
+    at.button(key="dataset.delete").click().run()
+    assert store.find_dataset("Mine") is None and not [w for w in texts(at.warning) if "was deleted" in w]
