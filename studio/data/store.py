@@ -132,12 +132,15 @@ def _key(name: str) -> str:
 
 
 NAME_MAX = 100  # characters in a dataset's name
+# left-to-right and right-to-left override: the name shows in another order than it is typed ("‮lmth.exe" as
+# "exe.html"); right-to-left names need none of them
+_OVERRIDES = "\u202d\u202e"
 
 
 def name_from(text: str) -> str:
     """A name ``_check_name`` takes, made from ``text`` (a file's name, offered to be changed): its control characters
     (a tab, a line break) as spaces, cut to ``NAME_MAX`` characters."""
-    one_line = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    one_line = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text if c not in _OVERRIDES)
     return " ".join(one_line.split())[:NAME_MAX].strip()
 
 
@@ -149,6 +152,9 @@ def _check_name(name: str, *, ignore_id: str | None = None) -> str:
         raise StudioError(f"That name is too long: use at most {NAME_MAX} characters.")
     if any(unicodedata.category(c) == "Cc" for c in name):  # a tab or a line break split the CLI's listing
         raise StudioError("A dataset name is one line: leave out tabs, line breaks and other control characters.")
+    if any(c in _OVERRIDES for c in name):
+        raise StudioError("A dataset name cannot hold a text-direction override (U+202D or U+202E): it shows the "
+                          "name in another order than it was typed. Leave it out.")
     for info in list_datasets():
         if info.id != ignore_id and _key(info.name) == _key(name):
             raise StudioError(f"A dataset named {name!r} already exists: choose another name.")

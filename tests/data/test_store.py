@@ -148,6 +148,15 @@ def test_names_that_look_alike_are_one_name_and_a_name_is_one_line():
     assert [d.name for d in store.list_datasets()] == ["Café rules"]
 
 
+def test_a_name_with_a_text_direction_override_is_refused_and_a_file_name_offered_without_it():
+    """A dataset named "\u202elmth.exe" was listed as "exe.html": an override shows a name in another order than it
+    is typed. Right-to-left names need none (an Arabic one is taken as typed)."""
+    with pytest.raises(StudioError, match="text-direction override"):
+        store.create_dataset("\u202elmth.exe", [])
+    assert store.create_dataset("أسئلة كرة القدم", []).name == "أسئلة كرة القدم"
+    assert store.name_from("\u202elmth.exe") == "lmth.exe"
+
+
 def test_a_name_is_found_before_an_id_spelled_like_it(monkeypatch):
     times = iter(["2026-01-01T00:00:01+00:00", "2026-01-01T00:00:02+00:00"])
     monkeypatch.setattr(store, "_now", lambda: next(times, "2026-01-01T00:00:03+00:00"))  # "two" is the newer one
