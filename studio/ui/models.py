@@ -23,6 +23,7 @@ from studio.ui import export as export_ui
 
 IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
+UPLOADED = "models.import_upload"  # (file id, name, weights) of the upload whose import started last
 IMPORTED = "models.imported"  # the spec of a model just imported or downloaded, selected on the next run
 
 
@@ -225,6 +226,11 @@ def _importing() -> bool:
     return workdir is not None and jobs.read_status(Path(workdir)).active
 
 
+def _running_or_done() -> bool:
+    workdir = st.session_state.get(IMPORT)
+    return workdir is not None and jobs.read_status(Path(workdir)).state in (*jobs.ACTIVE, "finished")
+
+
 def import_panel() -> None:
     st.subheader("Import a GGUF file")
     st.caption("A model from llama.cpp, Ollama or LM Studio, dequantized once into the workspace (float32 for "
@@ -245,14 +251,18 @@ def import_panel() -> None:
 
 
 def start_import(upload, path_text: str, name: str, dtype: str) -> None:
+    started = (getattr(upload, "file_id", None), name.strip(), dtype) if upload is not None else None
+    if started is not None and started == st.session_state.get(UPLOADED) and _running_or_done():
+        return  # a second click on the same upload (a double click): its import is running or done, shown below
     st.session_state[IMPORT] = None  # the last import's outcome is not this one's
     folder = None
+    handed = False  # whether the job took the uploaded copy (it removes it when it ends)
     try:
         if name.strip():
             library.check_name(name)
         if upload is not None:
-            # A copy on disk for the job to read; it removes the folder when it ends (and the library's
-            # cleanup does, should the job be killed). Claimed by this process until the job takes it.
+            # A copy on disk for the job to read, claimed by this process until the job takes it; removed below
+            # whatever happens (an error, a stopped script) unless the job started with it.
             folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))
             library.claim(folder)
             path = folder / Path(upload.name).name
@@ -266,12 +276,15 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
         else:
             raise StudioError("Choose a .gguf file first: upload it or type its path.")
         workdir = imports.start_import(path, name.strip(), dtype, upload=folder)
+        handed = True
+        st.session_state[UPLOADED] = started
     except (StudioError, OSError) as exc:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
         ui.show_error(exc if isinstance(exc, StudioError) else f"Could not keep the upload ({exc.strerror or exc}): "
                       f"check the free disk and that {config.models_dir()} is writable.")
         return
+    finally:
+        if folder is not None and not handed:
+            shutil.rmtree(folder, ignore_errors=True)
     st.session_state[IMPORT] = str(workdir)
     st.rerun()  # the form shows as busy while the job runs
 
