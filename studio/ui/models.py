@@ -226,6 +226,17 @@ def _importing() -> bool:
     return workdir is not None and jobs.read_status(Path(workdir)).active
 
 
+def _copy_name(uploaded: str) -> str:
+    """The upload's file name for its copy on disk, cut to what a file system takes (255 bytes): a longer one was
+    refused as "Could not keep the upload (File name too long): check the free disk"."""
+    name = Path(uploaded).name or "upload.gguf"
+    if len(name.encode()) <= 200:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix.encode()) <= 20 else ""
+    stem = name.removesuffix(suffix).encode()[:200 - len(suffix.encode())].decode(errors="ignore")
+    return stem + suffix
+
+
 def _running_or_done() -> bool:
     workdir = st.session_state.get(IMPORT)
     return workdir is not None and jobs.read_status(Path(workdir)).state in (*jobs.ACTIVE, "finished")
@@ -265,7 +276,7 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
             # whatever happens (an error, a stopped script) unless the job started with it.
             folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))
             library.claim(folder)
-            path = folder / Path(upload.name).name
+            path = folder / _copy_name(upload.name)
             with open(path, "wb") as fh:
                 shutil.copyfileobj(upload, fh, 1 << 20)
         elif path_text.strip():

@@ -463,3 +463,27 @@ def test_a_second_click_on_the_same_upload_starts_no_second_import(tmp_path, mon
     assert at.session_state["models.import_dir"] == str(first)
     assert [p.name for p in config.jobs_dir().glob("import-*")] == [first.name]
     assert any(s.value.startswith("Imported: Good: imported") for s in at.success)
+
+
+def test_models_page_imports_an_upload_whose_file_name_is_longer_than_a_file_system_takes(tmp_path, monkeypatch):
+    """A 300-character file name was refused as "Could not keep the upload (File name too long): check the free
+    disk", though the disk was fine: the copy kept the name whole. The library name is its first 80 characters."""
+    import signal
+
+    from test_imports import fake_python
+    from test_library import open_models_page
+
+    from studio import jobs
+
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, "sleep 60"))  # the job itself is not what is tried
+    path = tmp_path / "Good.gguf"
+    write_tiny_llama_gguf(path)
+    at = open_models_page()
+    name = "Qwen2.5-Coder-" + "x" * 286 + ".gguf"
+    at.file_uploader(key="models.upload").set_value((name, path.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models.import").click().run()
+    assert not at.exception and [e.value for e in at.error] == []
+    started = jobs.read_status(Path(at.session_state["models.import_dir"]))
+    os.kill(started.pid, signal.SIGKILL)
+    assert started.extra["model_name"] == name[:80] and started.extra["file"].endswith(".gguf")
