@@ -207,9 +207,10 @@ def actions(entries: list[library.ModelEntry]) -> None:
                 if ui.run_or_error(library.delete_model, parse_spec(spec).name, in_use=using):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
                     st.rerun()
-    if entry.unusable:
-        return  # nothing can load it, so nothing can export it: its note above says why and what to do
-    export_ui.export_panel(spec, entry.name, "models")
+    # One place whether or not the model has an Export panel: the forms below keep theirs when the pick changes.
+    with st.container():
+        if not entry.unusable:  # nothing can load it, so nothing can export it: its note above says why and what to do
+            export_ui.export_panel(spec, entry.name, "models")
 
 
 def flash() -> None:
