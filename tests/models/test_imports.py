@@ -195,3 +195,22 @@ def test_an_uploaded_copy_goes_when_its_job_dies_before_taking_it(tiny_file, tmp
     assert final.state == "failed"
     library.clean_partial_imports()  # as the next listing does
     assert list(config.models_dir().iterdir()) == []
+
+
+@pytest.mark.parametrize("ending", ["failed", "stopped"])
+def test_an_uploaded_copy_is_removed_however_its_import_job_ends(tmp_path, ending, offline):
+    import shutil
+    import tempfile
+
+    from gguf_files import write_tiny_llama_gguf
+
+    path = tmp_path / "up.gguf"
+    write_tiny_llama_gguf(path, skip_tensors=("blk.1.ffn_up.weight",) if ending == "failed" else ())
+    folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))
+    library.claim(folder)
+    shutil.copy(path, folder / "up.gguf")
+    workdir = imports.start_import(folder / "up.gguf", "", "float32", upload=folder)
+    if ending == "stopped":
+        jobs.request_stop(workdir)  # before the job has loaded its libraries: it stops at its first check
+    assert wait(workdir).state == ending
+    assert list(config.models_dir().iterdir()) == []  # neither the copy nor a model
