@@ -97,8 +97,8 @@ def check_file(path: Path, shown: str) -> None:
 def start_import(path: Path, name: str, dtype: str, upload: Path | None = None) -> Path:
     """Check the file and the name here, then start the import as a job; returns the job's folder.
 
-    ``upload``: the temporary folder holding an uploaded copy; the job removes it when it ends (and
-    ``library.clean_partial_imports`` does, should the job be killed)."""
+    ``upload``: the temporary folder holding an uploaded copy, handed to the job's process here: the job removes
+    it when it ends (and ``library.clean_partial_imports`` does, should the process die before it can)."""
     from studio.models import gguf
 
     check_file(path, str(path))
@@ -117,8 +117,13 @@ def start_import(path: Path, name: str, dtype: str, upload: Path | None = None) 
     # Two malloc arenas and no CUDA from the start (see memory_ceiling): the import runs on the CPU.
     # The name and file are on record from the start, not from when the process gets to write them: a second
     # import of the same name (or file) in that first second is refused (or waited for) too.
-    jobs.start_job(KIND, argv, workdir, uses_device=False, env={"MALLOC_ARENA_MAX": "2", "CUDA_VISIBLE_DEVICES": ""},
-                   record={"model_name": name, "file": path.name, "path": str(path.resolve())})
+    status = jobs.start_job(KIND, argv, workdir, uses_device=False,
+                            env={"MALLOC_ARENA_MAX": "2", "CUDA_VISIBLE_DEVICES": ""},
+                            record={"model_name": name, "file": path.name, "path": str(path.resolve())})
+    if upload is not None:
+        # The job's from its start: removed when its process is gone, however it ended (even before it got to
+        # claim the copy itself), not kept for as long as this process lives.
+        library.claim(upload, status.pid)
     return workdir
 
 

@@ -23,6 +23,7 @@ from studio.ui import export as export_ui
 
 IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
+UPLOADED = "models.import_upload"  # (file id, name, weights) of the upload whose import started last
 IMPORTED = "models.imported"  # the spec of a model just imported or downloaded, selected on the next run
 
 
@@ -206,9 +207,10 @@ def actions(entries: list[library.ModelEntry]) -> None:
                 if ui.run_or_error(library.delete_model, parse_spec(spec).name, in_use=using):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
                     st.rerun()
-    if entry.unusable:
-        return  # nothing can load it, so nothing can export it: its note above says why and what to do
-    export_ui.export_panel(spec, entry.name, "models")
+    # One place whether or not the model has an Export panel: the forms below keep theirs when the pick changes.
+    with st.container():
+        if not entry.unusable:  # nothing can load it, so nothing can export it: its note above says why and what to do
+            export_ui.export_panel(spec, entry.name, "models")
 
 
 def flash() -> None:
@@ -223,6 +225,22 @@ def flash() -> None:
 def _importing() -> bool:
     workdir = st.session_state.get(IMPORT)
     return workdir is not None and jobs.read_status(Path(workdir)).active
+
+
+def _copy_name(uploaded: str) -> str:
+    """The upload's file name for its copy on disk, cut to what a file system takes (255 bytes): a longer one was
+    refused as "Could not keep the upload (File name too long): check the free disk"."""
+    name = Path(uploaded).name or "upload.gguf"
+    if len(name.encode()) <= 200:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix.encode()) <= 20 else ""
+    stem = name.removesuffix(suffix).encode()[:200 - len(suffix.encode())].decode(errors="ignore")
+    return stem + suffix
+
+
+def _running_or_done() -> bool:
+    workdir = st.session_state.get(IMPORT)
+    return workdir is not None and jobs.read_status(Path(workdir)).state in (*jobs.ACTIVE, "finished")
 
 
 def import_panel() -> None:
@@ -245,17 +263,21 @@ def import_panel() -> None:
 
 
 def start_import(upload, path_text: str, name: str, dtype: str) -> None:
+    started = (getattr(upload, "file_id", None), name.strip(), dtype) if upload is not None else None
+    if started is not None and started == st.session_state.get(UPLOADED) and _running_or_done():
+        return  # a second click on the same upload (a double click): its import is running or done, shown below
     st.session_state[IMPORT] = None  # the last import's outcome is not this one's
     folder = None
+    handed = False  # whether the job took the uploaded copy (it removes it when it ends)
     try:
         if name.strip():
             library.check_name(name)
         if upload is not None:
-            # A copy on disk for the job to read; it removes the folder when it ends (and the library's
-            # cleanup does, should the job be killed). Claimed by this process until the job takes it.
+            # A copy on disk for the job to read, claimed by this process until the job takes it; removed below
+            # whatever happens (an error, a stopped script) unless the job started with it.
             folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))
             library.claim(folder)
-            path = folder / Path(upload.name).name
+            path = folder / _copy_name(upload.name)
             with open(path, "wb") as fh:
                 shutil.copyfileobj(upload, fh, 1 << 20)
         elif path_text.strip():
@@ -266,12 +288,15 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
         else:
             raise StudioError("Choose a .gguf file first: upload it or type its path.")
         workdir = imports.start_import(path, name.strip(), dtype, upload=folder)
+        handed = True
+        st.session_state[UPLOADED] = started
     except (StudioError, OSError) as exc:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
         ui.show_error(exc if isinstance(exc, StudioError) else f"Could not keep the upload ({exc.strerror or exc}): "
                       f"check the free disk and that {config.models_dir()} is writable.")
         return
+    finally:
+        if folder is not None and not handed:
+            shutil.rmtree(folder, ignore_errors=True)
     st.session_state[IMPORT] = str(workdir)
     st.rerun()  # the form shows as busy while the job runs
 

@@ -139,6 +139,73 @@ def after_rerun(page, act, timeout: float = 60_000) -> None:
     wait_idle(page, timeout)
 
 
+class Frames:
+    """What went over a page's websocket, for a test to say when a click seems lost: sockets opened and closed, each
+    rerun the browser asked for (with the buttons it reported clicked) and each run's start and end on the server."""
+
+    def __init__(self, page) -> None:
+        self.lines: list[str] = []
+        self.t0 = time.monotonic()
+        page.on("websocket", self._socket)
+
+    def note(self, text: str) -> None:
+        self.lines.append(f"{time.monotonic() - self.t0:7.2f} {text}")
+
+    def _socket(self, ws) -> None:
+        self.note(f"socket opened {ws.url}")
+        ws.on("close", lambda _: self.note("socket closed"))
+        ws.on("framesent", self._sent)
+        ws.on("framereceived", self._received)
+
+    def _sent(self, payload) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        msg = BackMsg()
+        try:
+            msg.ParseFromString(payload if isinstance(payload, bytes) else payload.encode())
+        except Exception:  # noqa: BLE001 - a frame this reader does not know is said as such
+            self.note("sent: a frame not read")
+            return
+        kind = msg.WhichOneof("type")
+        if kind != "rerun_script":
+            self.note(f"sent {kind}")
+            return
+        clicked = [w.id.rsplit("-", 1)[-1] for w in msg.rerun_script.widget_states.widgets
+                   if w.WhichOneof("value") == "trigger_value" and w.trigger_value]
+        self.note(f"sent rerun (fragment {msg.rerun_script.fragment_id or '-'}, clicked {clicked})")
+
+    def _received(self, payload) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if not isinstance(payload, bytes):
+            return
+        msg = ForwardMsg()
+        try:
+            msg.ParseFromString(payload)
+        except Exception:  # noqa: BLE001
+            return
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.note("run started")
+        elif kind == "script_finished":
+            self.note(f"run ended ({msg.script_finished})")
+
+    def text(self, last: int = 40) -> str:
+        return "\n".join(self.lines[-last:])
+
+
+def server_stacks(studio: Studio) -> str:
+    """Every thread's stack in the studio's server now (tests/startup/sitecustomize.py writes them to its log)."""
+    import signal
+
+    before = studio.log.stat().st_size
+    studio.proc.send_signal(signal.SIGUSR2)
+    time.sleep(1)
+    with open(studio.log, "rb") as log:
+        log.seek(before)
+        return log.read().decode(errors="replace")[-20000:]
+
+
 def open_page(page, studio: Studio, path: str = "") -> None:
     """Open ``/path`` (a page's URL name, "" for Home) and wait for the app to settle."""
     page.goto(f"{studio.url}/{path}")

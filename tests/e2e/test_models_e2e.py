@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from gguf_files import write_tiny_llama_gguf
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.conftest import after_rerun, assert_no_exception, open_page, wait_idle
+from tests.e2e.conftest import Frames, after_rerun, assert_no_exception, open_page, server_stacks, wait_idle
 from tests.e2e.test_chat_e2e import ask, fewest_tokens
 
 pytestmark = pytest.mark.e2e
@@ -85,18 +86,26 @@ def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, t
     import shutil
 
     shutil.copytree(tiny_gpt2, studio.home / "models" / "tiny-gpt2")
+    frames = Frames(page)
     open_page(page, studio, "Models")
     box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
     box.click()
-    after_rerun(page, page.get_by_role("option").filter(has_text="model:tiny-gpt2").first.click)
+    try:
+        after_rerun(page, page.get_by_role("option").filter(has_text="model:tiny-gpt2").first.click)
+    except PlaywrightTimeout:  # seen once under load: the pick's rerun not begun in 60 s; what went over the socket
+        raise AssertionError(f"the pick's rerun did not come.\nwebsocket:\n{frames.text()}\nserver threads:\n"
+                             f"{server_stacks(studio)}") from None
     page.get_by_text("Export as GGUF (llama.cpp").click()
+    frames.note("clicking Export")
     page.get_by_role("button", name="Export", exact=True).click()
     if not _export_started(page, studio):
         # Seen under heavy load only (CI's whole suite, three suites side by side): the click reached no script run,
-        # the page idle with Export enabled and no job. Not yet explained; said in the warnings summary, and clicked
-        # again as a person would, so what this test is about (the settings after an export) is still checked.
-        warnings.warn(f"the first click on Export started no export (server log: {studio.log.read_text()[-600:]!r})",
-                      stacklevel=1)
+        # the page idle with Export enabled and no job. Not yet explained (not seen again in 21 runs beside two to four busy
+        # loops); said in the warnings summary with what went over the websocket (was the click's rerun sent, did a
+        # run start and end) and the server's threads, and clicked again as a person would, so what this test is
+        # about (the settings after an export) is still checked.
+        warnings.warn(f"the first click on Export started no export.\nwebsocket:\n{frames.text()}\nserver threads:\n"
+                      f"{server_stacks(studio)}", stacklevel=1)
         page.get_by_role("button", name="Export", exact=True).click()
     page.get_by_role("button", name="Download tiny-gpt2.Q8_0.zip").wait_for(timeout=240_000)  # a background export; on a busy machine, minutes
     wait_idle(page)

@@ -416,3 +416,74 @@ def test_real_templates_still_render_under_the_bounds():
     field = gguf_package.GGUFReader(path).fields["tokenizer.chat_template"]
     template = bytes(field.parts[field.data[0]]).decode("utf-8")
     assert "im_start" in template and chat_template_problem(template) is None
+
+
+def test_models_page_removes_an_uploaded_copy_whatever_ends_its_start(tmp_path, monkeypatch):
+    """Only a refusal (a StudioError or a disk error) removed the copy: anything else that ended the start (an
+    unforeseen error, the session's script stopped) left the hidden .upload-* folder beside the library."""
+    from test_library import open_models_page
+
+    from studio.models import imports
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("stands in for whatever stops the start")
+
+    path = tmp_path / "Good.gguf"
+    write_tiny_llama_gguf(path)
+    at = open_models_page()
+    at.file_uploader(key="models.upload").set_value(("Good.gguf", path.read_bytes(), "application/octet-stream"))
+    at.run()
+    monkeypatch.setattr(imports, "start_import", broken)
+    at.button(key="models.import").click().run()
+    assert at.exception  # the stand-in error, as it came
+    assert list(config.models_dir().iterdir()) == []
+
+
+def test_a_second_click_on_the_same_upload_starts_no_second_import(tmp_path, monkeypatch):
+    """A double click on Import under load: the second click's run came after the first import had ended (the button
+    is enabled again then), copied the upload once more and started a second import of the same file."""
+    from test_imports import fake_python
+    from test_library import open_models_page
+
+    from studio import jobs
+
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, "exit 0"))  # a job that ends at once
+    path = tmp_path / "Good.gguf"
+    write_tiny_llama_gguf(path)
+    at = open_models_page()
+    at.file_uploader(key="models.upload").set_value(("Good.gguf", path.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models.import").click().run()
+    first = Path(at.session_state["models.import_dir"])
+    while jobs.read_status(first).active:
+        time.sleep(0.05)
+    jobs.update_status(first, state="finished", message="Good: imported")  # as the real job ends
+    at.button(key="models.import").click().run()  # the second click of the double click
+    assert not at.exception and not at.error
+    assert at.session_state["models.import_dir"] == str(first)
+    assert [p.name for p in config.jobs_dir().glob("import-*")] == [first.name]
+    assert any(s.value.startswith("Imported: Good: imported") for s in at.success)
+
+
+def test_models_page_imports_an_upload_whose_file_name_is_longer_than_a_file_system_takes(tmp_path, monkeypatch):
+    """A 300-character file name was refused as "Could not keep the upload (File name too long): check the free
+    disk", though the disk was fine: the copy kept the name whole. The library name is its first 80 characters."""
+    import signal
+
+    from test_imports import fake_python
+    from test_library import open_models_page
+
+    from studio import jobs
+
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, "sleep 60"))  # the job itself is not what is tried
+    path = tmp_path / "Good.gguf"
+    write_tiny_llama_gguf(path)
+    at = open_models_page()
+    name = "Qwen2.5-Coder-" + "x" * 286 + ".gguf"
+    at.file_uploader(key="models.upload").set_value((name, path.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models.import").click().run()
+    assert not at.exception and [e.value for e in at.error] == []
+    started = jobs.read_status(Path(at.session_state["models.import_dir"]))
+    os.kill(started.pid, signal.SIGKILL)
+    assert started.extra["model_name"] == name[:80] and started.extra["file"].endswith(".gguf")

@@ -169,3 +169,48 @@ def test_a_picked_gguf_past_its_memory_ceiling_fails_in_one_line_and_keeps_nothi
         loading.load_causal_lm(str(tiny_file))
     assert str(err.value).startswith("Tiny.gguf needed more memory than its ceiling") and "\n" not in str(err.value)
     assert [p for p in config.models_dir().iterdir() if not p.name.startswith(".")] == []
+
+
+# --- an uploaded copy always goes ------------------------------------------------------------------------
+
+def fake_python(tmp_path: Path, body: str) -> str:
+    """A stand-in for the interpreter a job starts with: ``exit 0`` dies at once, ``sleep`` runs on."""
+    script = tmp_path / "python"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_an_uploaded_copy_goes_when_its_job_dies_before_taking_it(tiny_file, tmp_path, monkeypatch):
+    """The copy stayed claimed by the server until the job's own process claimed it: a job that died before (out
+    of memory while loading the libraries, killed) left it beside the library for as long as the server ran."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))
+    library.claim(folder)
+    shutil.copy(tiny_file, folder / "up.gguf")
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, "exit 0"))
+    final = wait(imports.start_import(folder / "up.gguf", "", "float32", upload=folder))
+    assert final.state == "failed"
+    library.clean_partial_imports()  # as the next listing does
+    assert list(config.models_dir().iterdir()) == []
+
+
+@pytest.mark.parametrize("ending", ["failed", "stopped"])
+def test_an_uploaded_copy_is_removed_however_its_import_job_ends(tmp_path, ending, offline):
+    import shutil
+    import tempfile
+
+    from gguf_files import write_tiny_llama_gguf
+
+    path = tmp_path / "up.gguf"
+    write_tiny_llama_gguf(path, skip_tensors=("blk.1.ffn_up.weight",) if ending == "failed" else ())
+    folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))
+    library.claim(folder)
+    shutil.copy(path, folder / "up.gguf")
+    workdir = imports.start_import(folder / "up.gguf", "", "float32", upload=folder)
+    if ending == "stopped":
+        jobs.request_stop(workdir)  # before the job has loaded its libraries: it stops at its first check
+    assert wait(workdir).state == ending
+    assert list(config.models_dir().iterdir()) == []  # neither the copy nor a model

@@ -722,3 +722,24 @@ def test_a_tokenizer_that_did_not_load_is_checked_again_once_the_libraries_that_
     new_process()
     tokenizer_check.tokenizer_note(folder)
     assert loads == [folder]  # checked again with the new library
+
+
+def test_the_import_form_keeps_its_place_when_a_model_that_cannot_be_exported_is_picked(tiny_gpt2, offline):
+    """A model with no tokenizer has no Export panel: picking it moved the divider and the Import and Download forms
+    below up a place, so the browser drew them anew while the pick reran the page (a path being typed, a file being
+    chosen, a click on Import or Download then was lost)."""
+    import shutil
+
+    from tests.places import place
+
+    shutil.copytree(tiny_gpt2, config.models_dir() / "weights-only",
+                    ignore=shutil.ignore_patterns("*token*", "vocab.json", "merges.txt"))
+    shutil.copytree(tiny_gpt2, config.models_dir() / "whole")
+    at = open_models_page()
+    at.selectbox(key="models.selected").set_value("model:whole").run()
+    where = [place(at, "button", key=key) for key in ("models.import", "models.download")]
+    where.append(place(at, "text_input", key="models.path"))
+    at.selectbox(key="models.selected").set_value("model:weights-only").run()
+    assert at.error and not at.exception  # it says why it cannot be used, and has no Export panel
+    assert [place(at, "button", key=key) for key in ("models.import", "models.download")] + [
+        place(at, "text_input", key="models.path")] == where

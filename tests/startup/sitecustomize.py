@@ -76,6 +76,17 @@ def _chain() -> None:
             return
 
 
+def stacks_on_request() -> None:
+    """Every thread's stack written to stderr on SIGUSR2: the e2e harness asks a studio server for them
+    (``tests/e2e/conftest.server_stacks``) when a page waits on it for nothing, to say what its threads were doing."""
+    import faulthandler
+    import signal
+
+    if hasattr(signal, "SIGUSR2"):
+        faulthandler.register(signal.SIGUSR2, all_threads=True)
+
+
 install()
 if __name__ == "sitecustomize":
+    stacks_on_request()
     _chain()
