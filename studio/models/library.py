@@ -18,12 +18,14 @@ memory) is removed by ``clean_partial_imports`` at the next listing or import.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -103,7 +105,13 @@ def default_name(gguf_path: str | Path) -> str:
     "smol"; a part with digits ("Q4_1", "3.5") is part of the name."""
     name = Path(gguf_path).name
     stem = name.removesuffix(".gguf") if name.endswith(".gguf") else re.sub(r"\.[A-Za-z]{1,10}$", "", name)
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:80] or "model"
+    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()  # "Modèle" -> "Modele"
+    named = re.sub(r"[^A-Za-z0-9._-]+", "-", plain).strip("-.")[:80]
+    if len(re.sub(r"[^A-Za-z0-9]", "", named)) >= 2:
+        return named
+    # A name in another script ("Модель-日本語") keeps nothing a library name can hold: one named by the file's own
+    # text (a second such file is another name, not "model" again), the person free to type a better one.
+    return f"model-{hashlib.sha1(stem.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 _CARD = {"label": str, "bundled": bool, "architecture": str, "parameters": int, "context_length": int,

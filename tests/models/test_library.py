@@ -125,6 +125,15 @@ def test_a_file_saved_under_another_extension_is_named_without_it(tiny_file, tmp
     assert library.import_gguf(tmp_path / "renamed.txt").name == "renamed"
 
 
+def test_a_file_named_in_another_script_is_named_after_it_not_model():
+    """"Модель-日本語 🙂.gguf" and another such file were both offered "model" (the second refused as taken); accents
+    are kept as their letters."""
+    first, second = library.default_name("Модель-日本語 🙂.gguf"), library.default_name("模型.gguf")
+    assert first != second and first.startswith("model-") and library.library_name_ok(first)
+    assert library.default_name("Modèle français.gguf") == "Modele-francais"
+    assert library.default_name("Модель-日本語 🙂.gguf") == first  # the same file, the same name
+
+
 def test_not_enough_disk_is_said_before_writing(tiny_file, monkeypatch):
     """A fake disk_usage: a full disk cannot be made on demand here; the check runs before any write."""
     import shutil
