@@ -159,6 +159,22 @@ def _too_deep(text: str, *, line: int | None = None) -> str:
     return f"{'The JSON' if line is None else f'Line {line:,}'} is nested too deeply to read: {QA_SHAPE}."
 
 
+def _ends_early(exc: json.JSONDecodeError, text: str) -> str:
+    """How much of a truncated JSON file is whole: where it ends and the records before the cut (a 60 MB file on one
+    line said "at line 1", nothing on how much came through). One pass of ``_NESTING``, on this error only."""
+    depth, whole = 0, 0
+    for m in _NESTING.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            whole += depth == 1
+    where = f"line {exc.lineno:,}" if exc.lineno > 1 else f"character {len(text):,}"
+    kept = f" after {whole:,} whole record{'s' * (whole != 1)}" if text.lstrip().startswith("[") else ""
+    return f"The JSON ends early at {where}{kept}: the file looks truncated; export it again."
+
+
 def parse_json(text: str, repeated: list[json_keys.Repeat] | None = None, raw: bytes | None = None) -> list[dict]:
     """The records of a JSON file; the keys any of them gives twice are added to ``repeated`` when given (``raw``:
     the UTF-8 bytes of ``text``, when there are any, make that check cheaper)."""
@@ -168,9 +184,7 @@ def parse_json(text: str, repeated: list[json_keys.Repeat] | None = None, raw: b
         raise DatasetFormatError(_too_deep(text)) from None
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-            raise DatasetFormatError(
-                f"The JSON ends early at line {exc.lineno}: the file looks truncated; export it again."
-            ) from None
+            raise DatasetFormatError(_ends_early(exc, text)) from None
         raise DatasetFormatError(_syntax_error(exc, text)) from None
     except ValueError as exc:  # NaN / Infinity, a number of thousands of digits
         raise DatasetFormatError(_value_error(exc, text)) from None

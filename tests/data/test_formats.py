@@ -400,3 +400,18 @@ def test_json_nested_thousands_deep_is_refused_saying_where_and_what_shape_is_ex
     message = str(err.value)
     assert message.startswith(where) and "\n" not in message
     assert 'a list of records like {"question": "...", "answer": "..."}' in message
+
+
+def test_a_truncated_json_file_says_how_many_records_came_through_whole():
+    """A cut 60 MB export on one line said only "ends early at line 1": nothing on how much of it was whole."""
+    records = [{"question": f"Is [{i}] {{here}}?", "answer": "yes, \"quoted\" } ]"} for i in range(1200)]
+    one_line = json.dumps(records)
+    cut = one_line[: one_line.index('"Is [1000]') + 12]  # inside the 1,001st record's question
+    with pytest.raises(StudioError) as err:
+        formats.read_records(cut.encode(), "qa.json")
+    assert str(err.value) == (f"The JSON ends early at character {len(cut):,} after 1,000 whole records: the file "
+                              "looks truncated; export it again.")
+    pretty = json.dumps(records[:3], indent=1)
+    with pytest.raises(StudioError) as err:
+        formats.read_records(pretty[: pretty.rindex("}")].encode(), "qa.json")
+    assert str(err.value).startswith(f"The JSON ends early at line {pretty.count(chr(10)):,} after 2 whole records:")
