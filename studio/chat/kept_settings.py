@@ -130,3 +130,45 @@ def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | N
     if kept == values:
         return
     atomic.write_json(path(), values)
+
+
+PASSAGE_FILE = "passage.json"
+"""Passage mode's passage and question, kept apart from ``FILE``: a passage may be a few MB, read at each load of the
+settings and (on a public app) committed at each change of them."""
+
+
+def passage_path() -> Path:
+    """Where this workspace keeps passage mode's passage and question."""
+    return config.home() / "chat" / PASSAGE_FILE
+
+
+def _bounded(value: Any) -> str:
+    """``value`` where it is text a passage or a question may be (``MAX_PASSAGE_CHARS`` at most); else ""."""
+    from studio.models.extractive import MAX_PASSAGE_CHARS
+
+    return value if isinstance(value, str) and len(value) <= MAX_PASSAGE_CHARS else ""
+
+
+def load_passage() -> tuple[str, str]:
+    """The passage and question kept (each "" where none is, or where it is past the bound a passage has)."""
+    from studio.models.extractive import MAX_PASSAGE_CHARS
+
+    try:
+        if passage_path().stat().st_size > 2 * 4 * MAX_PASSAGE_CHARS + 4096:  # two texts of 4-byte characters at most
+            return "", ""
+        raw = json.loads(passage_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "", ""
+    if not isinstance(raw, dict):
+        return "", ""
+    return _bounded(raw.get("passage")), _bounded(raw.get("question"))
+
+
+def save_passage(passage: str, question: str, secrets: Iterable[str | None] = ()) -> None:
+    """Keep the passage and question, their secrets as ``***``; one past the bound a passage has (``ask`` refuses it)
+    is kept as "" (a cut one would come back as if whole)."""
+    from studio.chat import saved
+
+    secrets = list(secrets)
+    atomic.write_json(passage_path(), {"passage": saved.scrub(_bounded(passage), secrets),
+                                       "question": saved.scrub(_bounded(question), secrets)}, indent=None)

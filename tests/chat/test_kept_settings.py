@@ -295,3 +295,48 @@ def test_a_passage_endpoint_url_pasted_with_spaces_is_trimmed_in_the_field():
     at.selectbox(key="chat.passage.a.where").set_value("provider").run()
     at.text_input(key="chat.passage.a.endpoint").set_value(" http://127.0.0.1:9/qa \n").run()
     assert at.text_input(key="chat.passage.a.endpoint").value == "http://127.0.0.1:9/qa"
+
+
+def test_the_passage_and_question_come_back_after_a_reload():
+    """Passage mode, a passage pasted and a question typed, a reload: both were gone (only the mode came back). A
+    secret typed into the passage is written as ***; a passage past the 1,000,000-character bound is not kept."""
+    from studio.models.extractive import MAX_PASSAGE_CHARS
+    from studio.ui.passage import PASSAGE
+
+    passage = f"Meu nome é Marcundes 🙂 e\u200b o token é {TOKEN}.\n" * 3
+    at = opened()
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    at.text_area(key="chat.passage.text").set_value(passage).run()
+    at.text_input(key="chat.passage.question").set_value("Qual é o meu nome?").run()
+    assert not at.exception
+    assert TOKEN not in kept_settings.passage_path().read_text(encoding="utf-8")
+    again = opened()
+    assert again.text_area(key="chat.passage.text").value == passage.replace(TOKEN, "***")
+    assert again.text_input(key="chat.passage.question").value == "Qual é o meu nome?"
+
+    again.text_area(key="chat.passage.text").set_value("x" * (MAX_PASSAGE_CHARS + 1)).run()
+    assert not again.exception
+    third = opened()
+    assert third.text_area(key="chat.passage.text").value == ""  # not a cut passage that would read as whole
+    assert third.text_input(key="chat.passage.question").value == "Qual é o meu nome?"
+
+
+def test_a_visitor_s_passage_comes_back_to_their_browser_only(monkeypatch):
+    """On the public app each visitor's passage is kept in their own workspace: a reload of Alice's browser brings it
+    back, Bob's never shows it."""
+    from studio.ui import cloud
+    from studio.ui.passage import PASSAGE
+    from tests.test_tenancy import visit
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "alice-browser-secret-0123456789ab")
+    alice = visit("pages/4_Chat.py")
+    alice.radio(key="chat.mode").set_value(PASSAGE).run()
+    alice.text_area(key="chat.passage.text").set_value("Alice's private passage.").run()
+    alice.text_input(key="chat.passage.question").set_value("Alice's question?").run()
+    assert not alice.exception
+    reloaded = visit("pages/4_Chat.py")
+    assert reloaded.text_area(key="chat.passage.text").value == "Alice's private passage."
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "bob-browser-secret-0123456789abcd")
+    bob = visit("pages/4_Chat.py")
+    bob.radio(key="chat.mode").set_value(PASSAGE).run()
+    assert bob.text_area(key="chat.passage.text").value == "" and bob.text_input(key="chat.passage.question").value == ""
