@@ -62,9 +62,19 @@ def load() -> dict[str, Any]:
     if isinstance(raw.get("mode"), str):  # the page checks it is one of its modes
         out["mode"] = raw["mode"]
     models = raw.get("models") if isinstance(raw.get("models"), dict) else {}
-    kept_models = {slot: spec for slot in SLOTS if (spec := _spec(models.get(slot))) is not None}
+    kept_models, refused = {}, {}
+    for slot in SLOTS:
+        try:
+            spec = _spec(models.get(slot))
+        except StudioError as exc:  # a name or URL a spec now refuses (a control character, past its cap): said
+            refused[slot] = str(exc)
+            continue
+        if spec is not None:
+            kept_models[slot] = spec
     if kept_models:
         out["models"] = kept_models
+    if refused:
+        out["refused"] = refused
     return out
 
 
@@ -74,7 +84,9 @@ OpenAI-compatible server whose model name is not typed yet)."""
 
 
 def _spec(data: Any) -> dict[str, Any] | None:
-    """A kept model's spec fields where they make a ``BackendSpec``, or a draft's (``DRAFT_FIELDS``, text); else None."""
+    """A kept model's spec fields where they make a ``BackendSpec``, or a draft's (``DRAFT_FIELDS``, text); else None.
+    Raises ``StudioError`` (its one line) for a spec whose model name or URL ``BackendSpec`` refuses: a person picked
+    it and is told why it is not picked again."""
     if not isinstance(data, dict):
         return None
     if data.get("draft") is True:
@@ -84,7 +96,7 @@ def _spec(data: Any) -> dict[str, Any] | None:
         return {"draft": True, **{k: data.get(k, "") for k in DRAFT_FIELDS}}
     try:
         return _fields(BackendSpec.from_dict(data))
-    except (StudioError, TypeError, ValueError):
+    except (TypeError, ValueError):
         return None
 
 

@@ -121,7 +121,9 @@ def _models_back() -> None:
             state[f"{key}.endpoint.kept"] = data.base_url
 
     picks = {f"passage.{slot}": kept.get("models", {}).get(f"passage.{slot}") for slot in ("a", "b")}
-    _, line = chat_settings.picks_back(picks, kept.get("compare"), ("was picked last", "were picked last"), put)
+    refused = {slot: why for slot, why in kept.get("refused", {}).items() if slot.startswith("passage.")}
+    _, line = chat_settings.picks_back(picks, kept.get("compare"), ("was picked last", "were picked last"), put,
+                                       refused=refused)
     if line:
         state[NOTE] = line
 

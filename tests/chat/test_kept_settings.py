@@ -340,3 +340,44 @@ def test_a_visitor_s_passage_comes_back_to_their_browser_only(monkeypatch):
     bob = visit("pages/4_Chat.py")
     bob.radio(key="chat.mode").set_value(PASSAGE).run()
     assert bob.text_area(key="chat.passage.text").value == "" and bob.text_input(key="chat.passage.question").value == ""
+
+
+@pytest.mark.parametrize(("slots", "why"), [
+    ({"a": {"kind": "openai", "model": "model\tA", "base_url": "http://127.0.0.1:9/v1"}},
+     "The first model that was picked last was not picked again. The model name 'model\\tA' holds a control character"),
+    ({"a": {"kind": "openai", "model": "m" * 1_001, "base_url": "http://127.0.0.1:9/v1"}},
+     "The first model that was picked last was not picked again. The model name is 1,001 characters, more than the "
+     "1,000 a model name may hold"),
+    ({"b": {"kind": "openai", "model": "model-b", "base_url": "http://127.0.0.1:9/v1?" + "q" * 2_048}},
+     "The second model that was picked last was not picked again. The base URL is 2,070 characters, more than the "
+     "2,048 a base URL may hold"),
+])
+def test_a_kept_model_the_sidebar_now_refuses_is_said_in_one_line_and_the_rest_comes_back(slots, why):
+    """Settings kept by an older studio, with a model name or URL the sidebar now refuses (a tab, past its cap): the
+    model came back at its default without a word. One warning says which and why; the other settings come back."""
+    kept_settings.path().parent.mkdir(parents=True, exist_ok=True)
+    good = {"a": {"kind": "provider", "model": "org/model-a", "provider": "together"}}
+    kept_settings.path().write_text(json.dumps({"temperature": 0.7, "compare": True, "system": "Be brief.",
+                                                "models": {**good, **slots}}), encoding="utf-8")
+    at = opened()
+    (line,) = [w.value for w in at.warning]
+    assert line.startswith(why) and "\n" not in line
+    assert at.slider(key="chat.temperature").value == 0.7 and at.text_area(key="chat.system").value == "Be brief."
+    assert at.toggle(key="chat.compare").value is True
+    if "a" not in slots:  # the first one, kept as it was
+        assert at.text_input(key="chat.a.hub_model").value == "org/model-a"
+    at.run()
+    assert not at.warning  # said once
+    assert not opened().warning  # and not again in the next session
+
+
+def test_a_kept_passage_model_the_sidebar_now_refuses_is_said_in_passage_mode():
+    from studio.ui.passage import PASSAGE
+
+    kept_settings.path().parent.mkdir(parents=True, exist_ok=True)
+    kept_settings.path().write_text(json.dumps({"mode": PASSAGE, "models": {"passage.a": {
+        "kind": "provider", "model": "org/squad\x1b[31m", "task": "extractive"}}}), encoding="utf-8")
+    at = opened()
+    (line,) = [w.value for w in at.warning]
+    assert line.startswith("The first model that was picked last was not picked again. The model name "
+                           "'org/squad\\x1b") and "holds a control character" in line
