@@ -242,15 +242,19 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             # The model picked last stays picked when the picker is redrawn with other options (the
             # bundled model imported on first use, a mode or compare switch that hid the picker).
             kept = st.session_state.get(f"chat.{slot}.kept_model")
-            model = models_ui.model_picker(f"chat.{slot}.model", "Local model", kept or default, disabled=disabled)
-            if model:
-                st.session_state[f"chat.{slot}.kept_model"] = model
-            if model and model != default:
-                st.session_state[f"chat.{slot}.chosen"] = True
-            # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
-            # page's "Chat with it" on the bundled model read as if it had been swapped in).
-            if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
-                st.caption(why)
+            # The picker and the lines under it that come and go (why the default stands in, a model's missing
+            # tokenizer) in one container: Quantization and Fast decoding below keep their place, where they moved
+            # when the line went and the browser drew them anew (a click on them meanwhile lost).
+            with st.container():
+                model = models_ui.model_picker(f"chat.{slot}.model", "Local model", kept or default, disabled=disabled)
+                if model:
+                    st.session_state[f"chat.{slot}.kept_model"] = model
+                if model and model != default:
+                    st.session_state[f"chat.{slot}.chosen"] = True
+                # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
+                # page's "Chat with it" on the bundled model read as if it had been swapped in).
+                if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
+                    st.caption(why)
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
             fast = ui.kept(st.toggle, "Fast decoding", f"chat.{slot}.fast", False, disabled=disabled, help=FAST_HELP)

@@ -499,3 +499,17 @@ def test_the_sidebar_s_panels_and_the_buttons_keep_their_place_whatever_is_picke
     passage_first = _places(at)
     at.radio(key="chat.passage.a.task").set_value("Generative").run()
     assert _places(at) == passage_first and not at.exception
+
+
+def test_quantization_and_fast_decoding_keep_their_place_when_the_default_model_line_goes(tiny_gpt2, offline):
+    """Offline, the bundled model stands in for the tutorial's with a line saying so under the picker; another model
+    picked took the line away and Quantization and Fast decoding moved up a place: the browser drew them anew, and a
+    click on them meanwhile was lost."""
+    from tests.places import place
+
+    at = page()
+    assert any("cannot be downloaded here" in c.value for c in at.sidebar.caption)  # the line is there
+    quant, fast = place(at, "selectbox", "Quantization"), place(at, "toggle", "Fast decoding")
+    at = page(**{"chat.a.model": str(tiny_gpt2)})  # a folder typed into the picker (AppTest cannot type a new option)
+    assert not any("cannot be downloaded here" in c.value for c in at.sidebar.caption)
+    assert (place(at, "selectbox", "Quantization"), place(at, "toggle", "Fast decoding")) == (quant, fast)
