@@ -335,12 +335,21 @@ class ApiBackend(BackendBase):
         return openai_stream.stream_events(self._chat_url(), {"messages": msgs, **self._request_kwargs(params)},
                                            self._token, deadlines, stop)
 
-    def _next(self, chunks: Iterator[Any]) -> Any:
-        """The next chunk; StopIteration at the end; a StudioError or _Retry for a failure."""
+    def _next(self, chunks: Iterator[Any], first: bool = False) -> Any:
+        """The next chunk; StopIteration at the end; a StudioError or _Retry for a failure. Before the ``first`` text,
+        an error event that says the server is busy or failed for now is a ``_Retry``, as the same error given as an
+        HTTP status is (a server that streams its 503 was not retried)."""
         try:
             return next(chunks)
         except StopIteration:
             raise
+        except openai_stream.ErrorEvent as exc:
+            if first and (exc.status in RETRY_STATUSES or exc.kind.lower().replace("_", "") in openai_stream.BUSY_KINDS):
+                said = " ".join(saved.scrub(scrub(str(exc), self._token)).split())[:160].rstrip(". ")
+                what = f"{exc.status}" if exc.status is not None else exc.kind
+                raise _Retry(None, (f"the server failed ({what}" if exc.status == 500 else f"the server is busy ({what}")
+                             + (f": {said})" if said else ")")) from None
+            raise self._explain(exc) from None
         except Exception as exc:  # the client's errors: HTTP, timeout, JSON, connection
             raise self._explain(exc) from None
 
@@ -349,7 +358,7 @@ class ApiBackend(BackendBase):
         events = 0
         while True:
             try:
-                chunk = self._next(chunks)
+                chunk = self._next(chunks, first=True)
             except StopIteration:
                 if events == 0:
                     raise BackendError(

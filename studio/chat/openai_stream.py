@@ -54,7 +54,32 @@ class NotEventStream(Exception):
 
 class ErrorEvent(Exception):
     """An event that carries the server's error instead of text (vLLM's and OpenAI's ``{"error": {"message": ...}}``,
-    TGI's ``{"error": "..."}``): the server gave up mid-answer, in its own words (``str``, one line, bounded)."""
+    TGI's ``{"error": "...", "error_type": "..."}``): the server gave up, in its own words (``str``, one line,
+    bounded); ``status`` the HTTP status it names (``code``: 503), ``kind`` its error type ("overloaded"), where it
+    names them."""
+
+    def __init__(self, message: str, status: int | None = None, kind: str = ""):
+        super().__init__(message)
+        self.status, self.kind = status, kind
+
+
+# An error event's types that say the server is busy or failed for now, not that the request is wrong: TGI's
+# "overloaded", OpenAI's "server_error" and "rate_limit_exceeded", vLLM's HTTP status names. Lower case, without "_".
+BUSY_KINDS = frozenset({"overloaded", "overloadederror", "servererror", "internalservererror", "serviceunavailable",
+                        "serviceunavailableerror", "ratelimitexceeded", "ratelimiterror", "toomanyrequests",
+                        "timeout", "requesttimeout"})
+
+
+def error_event(event: dict[str, Any]) -> ErrorEvent:
+    """The ``ErrorEvent`` an event holding ``error`` says: its message, and the status and type it names."""
+    err = event["error"]
+    fields = err if isinstance(err, dict) else event
+    message = (err.get("message") or json.dumps(err)) if isinstance(err, dict) else err
+    status = next((int(c) for c in (fields.get("code"), fields.get("status"), event.get("code"))
+                   if (isinstance(c, int) and not isinstance(c, bool)) or (isinstance(c, str) and c.isdigit())), None)
+    kind = next((str(k) for k in (fields.get("type"), fields.get("error_type"), fields.get("code"))
+                 if isinstance(k, str) and not k.isdigit()), "")
+    return ErrorEvent(" ".join(str(message).split())[:200], status, kind)
 
 
 class NotChatEvent(Exception):
@@ -281,9 +306,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             if not isinstance(event, dict):
                 raise NotChatEvent(f"an event whose JSON is a {type(event).__name__}, not an object,")
             if event.get("error") and not event.get("choices"):  # read as a stream cut short, the reason lost
-                err = event["error"]
-                err = err.get("message") or json.dumps(err) if isinstance(err, dict) else err
-                raise ErrorEvent(" ".join(str(err).split())[:200])
+                raise error_event(event)
             seen_event = True
             if _has_text(event):
                 last_text = time.monotonic()
