@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import re
 import socket
 import threading
 import time
@@ -176,7 +177,7 @@ def post_json(url: str, payload: dict[str, Any], api_key: str | None, timeout_s:
                 return None
             if response.status_code != 200:
                 raise HttpStatusError(response.status_code, dict(response.headers), response.text[:4096])
-            return response.json()
+            return mended(response.json())
 
 
 # --- Stop: shut the request's socket from the watching thread -------------------------------------
@@ -300,7 +301,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             if body == b"[DONE]":
                 return
             try:  # bytes that are not UTF-8 went to json.loads, which guessed UTF-16 and failed in its own words
-                event = json.loads(body.decode("utf-8"))
+                event = mended(json.loads(body.decode("utf-8")))
             except UnicodeDecodeError:
                 raise NotChatEvent("an event that is not UTF-8 text") from None
             if not isinstance(event, dict):
@@ -320,6 +321,22 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
     if not seen_event:
         raise NotEventStream("empty")
     raise StreamCut()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def mended(value: Any) -> Any:
+    """``value`` (parsed JSON) with every lone surrogate in its text (a ``"\\ud800"`` escape, which JSON allows and
+    no UTF-8 can hold) as U+FFFD: an answer holding one broke the page when the conversation was saved, and again
+    at each run after."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {mended(k): mended(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mended(v) for v in value]
+    return value
 
 
 def _has_text(event: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from test_chat_page import page, send, use_api  # the Chat page driven as a person does
+from test_chat_page import PAGE, page, send, use_api  # the Chat page driven as a person does
 
 from studio import chat
 from studio.chat import BackendSpec, ChatParams
@@ -55,6 +55,9 @@ class Hostile(BaseHTTPRequestHandler):
             if mode == "errorevent":  # vLLM's and OpenAI's error mid-stream, a key in it to be scrubbed
                 self.wfile.write(_event("Half an") + b'data: {"error": {"message": "model crashed:\\nCUDA out of '
                                  b'memory (key sk-proj-LEAKED0123456789abcdef)", "code": 500}}\n\n')
+            if mode == "surrogate":  # a lone UTF-16 surrogate as a JSON escape: valid JSON, text no UTF-8 can hold
+                self.wfile.write(b'data: {"choices": [{"delta": {"content": "Ol\\u00e1 \\ud800 e \\ud83d\\ude00"}, '
+                                 b'"finish_reason": "stop"}]}\n\n')
             if mode == "tgierror":  # TGI's
                 self.wfile.write(b'data: {"error": "Request failed during generation", "error_type": "generation"}\n\n')
         except OSError:  # the client hung up: what these modes wait for
@@ -116,3 +119,21 @@ def test_an_error_the_server_sends_as_an_event_is_said_in_its_words(hostile, mod
     assert len(errors) == 1 and errors[0].endswith(said) and "LEAKED" not in errors[0], errors
     assert at.session_state["chat.messages"][-1]["content"] == kept
     assert not at.chat_input(key="chat.input").disabled
+
+
+def test_an_answer_holding_a_lone_surrogate_is_kept_with_a_replacement_character(hostile):
+    """A server's answer with a lone surrogate escape (``\\ud800``) broke the page with a traceback when the
+    conversation was saved (UTF-8 cannot encode it), and the answer was lost. It is U+FFFD now, as a decoder shows
+    bytes it cannot read; a real emoji's escaped pair stays the emoji."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.chat import saved
+
+    at = page()
+    use_api(at, f"{hostile}/surrogate/v1")
+    send(at, "hello")
+    assert not at.error and at.session_state["chat.messages"][-1]["content"] == "Olá \ufffd e \U0001f600"
+    assert "Olá \ufffd e \U0001f600" in saved.path().read_text(encoding="utf-8")
+    again = AppTest.from_file(PAGE, default_timeout=30)  # a reload: it is there, no error
+    again.run()
+    assert not again.exception and again.session_state["chat.messages"][-1]["content"].startswith("Olá \ufffd")
