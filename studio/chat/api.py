@@ -225,7 +225,7 @@ class ApiBackend(BackendBase):
         if isinstance(exc, openai_stream.NotEventStream):
             ctype = str(exc).split(";")[0].strip()[:60]
             what = (f"a web page ({ctype})" if "html" in ctype else "an empty response" if ctype in ("empty", "")
-                    else f"a {ctype} response")
+                    else "a response with no event in it" if ctype == "no events" else f"a {ctype} response")
             return BackendError(f"{where} sent {what}, not an event stream: check that the URL is an OpenAI-compatible "
                                 "/v1 endpoint.")
         status = headers = body = None
@@ -280,6 +280,9 @@ class ApiBackend(BackendBase):
         if name == "OfflineModeIsEnabled":
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if "Connect" in name or "Network" in name or isinstance(exc, OSError):
+            if "RemoteDisconnected" in str(exc) or "without response" in str(exc):  # it was reached, and hung up
+                return NetworkError(f"{where} closed the connection without answering: check that the URL is an "
+                                    "OpenAI-compatible /v1 endpoint, and the server's log.")
             if self.spec.kind == "provider":  # no URL was typed: only the network can be checked
                 return NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be reachable from "
                                     "this machine).")

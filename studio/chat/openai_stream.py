@@ -270,7 +270,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
     buffer = b""
     last_text: float | None = None
     finished = False  # [DONE] or a finish_reason seen
-    seen_event = False
+    seen_event = received = False
     while not stop.is_set():
         now = time.monotonic()
         if now - start > d.total_s:
@@ -291,6 +291,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             raise
         if not data:
             break
+        received = True
         buffer += data
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
@@ -318,8 +319,8 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             raise NotChatEvent(f"a line of over {MAX_LINE >> 20} MB")
     if stop.is_set() or finished:
         return
-    if not seen_event:
-        raise NotEventStream("empty")
+    if not seen_event:  # bytes with no event among them were said to be "an empty response"
+        raise NotEventStream("no events" if received else "empty")
     raise StreamCut()
 
 

@@ -15,7 +15,7 @@ from test_chat_page import PAGE, page, send, use_api  # the Chat page driven as 
 from studio import chat
 from studio.chat import BackendSpec, ChatParams
 from studio.chat.base import CHARS_PER_TOKEN
-from studio.errors import BackendError
+from studio.errors import BackendError, StudioError
 
 
 def _event(content: object) -> bytes:
@@ -35,6 +35,9 @@ class Hostile(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         self.rfile.read(int(self.headers.get("content-length") or 0))
         mode = self.path.strip("/").split("/")[0]
+        if mode == "hangup":  # reached, and closes the connection without a word
+            self.close_connection = True
+            return
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("connection", "close")
@@ -58,6 +61,8 @@ class Hostile(BaseHTTPRequestHandler):
             if mode == "surrogate":  # a lone UTF-16 surrogate as a JSON escape: valid JSON, text no UTF-8 can hold
                 self.wfile.write(b'data: {"choices": [{"delta": {"content": "Ol\\u00e1 \\ud800 e \\ud83d\\ude00"}, '
                                  b'"finish_reason": "stop"}]}\n\n')
+            if mode == "garbage":  # bytes that hold no event at all
+                self.wfile.write(bytes(range(256)).replace(b"\n", b"") * 20)
             if mode == "tgierror":  # TGI's
                 self.wfile.write(b'data: {"error": "Request failed during generation", "error_type": "generation"}\n\n')
         except OSError:  # the client hung up: what these modes wait for
@@ -137,3 +142,13 @@ def test_an_answer_holding_a_lone_surrogate_is_kept_with_a_replacement_character
     again = AppTest.from_file(PAGE, default_timeout=30)  # a reload: it is there, no error
     again.run()
     assert not again.exception and again.session_state["chat.messages"][-1]["content"].startswith("Olá \ufffd")
+
+
+@pytest.mark.parametrize(("mode", "said"), [
+    ("garbage", "/garbage/v1 sent a response with no event in it, not an event stream"),  # it said "an empty response"
+    ("hangup", "/hangup/v1 closed the connection without answering"),  # it said "Cannot reach ...: check that the
+])                                                                      # server runs", of a server that answered
+def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile, mode, said):
+    backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/{mode}/v1"))
+    with pytest.raises(StudioError, match=said):
+        chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(timeout_s=10))
