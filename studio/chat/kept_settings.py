@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import atomic, config
-from studio.chat.base import BackendSpec, ChatParams
+from studio.chat.base import BackendSpec, ChatParams, system_too_long
 from studio.errors import StudioError
 
 FILE = "settings.json"
@@ -52,7 +52,7 @@ def load() -> dict[str, Any]:
             continue
         out[name] = value
     for name in ("preset", "system"):
-        if isinstance(raw.get(name), str):
+        if isinstance(raw.get(name), str) and not system_too_long(raw[name]):
             out[name] = raw[name]
     before = raw.get("before")
     if isinstance(before, list) and len(before) == 2 and all(isinstance(v, str) for v in before):
@@ -127,7 +127,10 @@ def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | N
     secrets = list(secrets)
     kept = load()
     values: dict[str, Any] = {name: getattr(params, name) for name in SAMPLING}
-    values.update(preset=preset, system=saved.scrub(system, secrets))
+    if not system_too_long(system):  # one past the bound is not kept: the one kept before (or the default) comes back
+        values.update(preset=preset, system=saved.scrub(system, secrets))
+    elif "system" in kept:
+        values.update(preset=kept.get("preset", ""), system=kept["system"])
     if before is not None:
         values["before"] = [before[0], saved.scrub(before[1], secrets)]
     if compare is not None or "compare" in kept:
