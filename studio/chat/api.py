@@ -146,6 +146,8 @@ def missing_token() -> MissingTokenError:
 class ApiBackend(BackendBase):
     """A model behind an HTTP API. Stateless between calls: safe to share across sessions."""
 
+    ENDPOINT = "an OpenAI-compatible /v1 endpoint"  # what the URL should be, in errors that ask to check it
+
     def __init__(self, spec: BackendSpec, token: str | None = None):
         if spec.kind not in ("provider", "openai"):
             raise BackendError(f"ApiBackend serves API models, not {spec.kind!r}.")
@@ -271,7 +273,7 @@ class ApiBackend(BackendBase):
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
             return self._not_served()
         if isinstance(exc, json.JSONDecodeError):
-            return BackendError(f"{where} sent a response that is not JSON: is this an OpenAI-compatible endpoint?")
+            return BackendError(f"{where} sent a response that is not JSON: is this {self.ENDPOINT}?")
         if isinstance(exc, ValueError):  # the client refused the settings (an unknown provider, ...)
             return BackendError(f"{scrub(str(exc), self._token).splitlines()[0][:200]}")
         name = type(exc).__name__
@@ -281,9 +283,10 @@ class ApiBackend(BackendBase):
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if "Connect" in name or "Network" in name or isinstance(exc, OSError):
             if "RemoteDisconnected" in str(exc) or "without response" in str(exc):  # it was reached, and hung up
-                return NetworkError(f"{where} closed the connection without answering: check that the URL is an "
-                                    "OpenAI-compatible /v1 endpoint, and the server's log.")
-            if self.spec.kind == "provider":  # no URL was typed: only the network can be checked
+                return NetworkError(f"{where} closed the connection without answering: check that the URL is "
+                                    f"{self.ENDPOINT}, and the server's log.")
+            if self.spec.kind == "provider" and not self.spec.base_url:  # no URL was typed: only the network
+                # can be checked (an extractive endpoint's typed URL was said to be huggingface.co's network)
                 return NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be reachable from "
                                     "this machine).")
             return NetworkError(f"Cannot reach {where}: check the URL, that the server runs, and the network.")

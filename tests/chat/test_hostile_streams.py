@@ -38,6 +38,10 @@ class Hostile(BaseHTTPRequestHandler):
         if mode == "hangup":  # reached, and closes the connection without a word
             self.close_connection = True
             return
+        if mode == "nothttp":  # something that is not an HTTP server listening there
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+            self.close_connection = True
+            return
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("connection", "close")
@@ -152,3 +156,21 @@ def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile,
     backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/{mode}/v1"))
     with pytest.raises(StudioError, match=said):
         chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(timeout_s=10))
+
+
+@pytest.mark.parametrize(("mode", "said", "not_said"), [
+    ("hangup", r"/hangup closed the connection without answering: check that the URL is a question-answering endpoint",
+     "OpenAI"),
+    ("garbage", r"/garbage sent a response that is not JSON: is this a question-answering endpoint", "OpenAI"),
+    ("nothttp", r"Cannot reach http://127\.0\.0\.1:\d+/nothttp: check the URL, that the server runs", "huggingface.co"),
+])
+def test_an_extractive_endpoint_that_misbehaves_is_said_as_one(hostile, mode, said, not_said):
+    """Passage mode's extractive endpoint URL: a server that hangs up or sends garbage was asked to be "an
+    OpenAI-compatible endpoint" (which would not take its request either), and one that is not an HTTP server sent
+    the person to check huggingface.co's network, of a URL they typed."""
+    from studio.chat.passage import make_passage_backend
+
+    spec = BackendSpec(kind="provider", model="org/squad", base_url=f"{hostile}/{mode}", task="extractive")
+    with pytest.raises(StudioError, match=said) as err:
+        make_passage_backend(spec, None).answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert not_said not in str(err.value)
