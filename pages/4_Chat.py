@@ -52,6 +52,7 @@ if mode == passage_ui.PASSAGE:
     with st.container():  # a caption or the dataset and record boxes
         passage_ui.record_picker(busy)
     context, question = passage_ui.passage_inputs(busy)
+    passage_ui.keep(context, question)
     c1, c2 = st.columns([1, 5], vertical_alignment="center")
     if c1.button("Ask", type="primary", icon=":material/search:", key="chat.passage.ask", disabled=busy or not ready):
         if passage_ui.ask(question, context, specs, system, params):

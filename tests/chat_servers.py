@@ -189,6 +189,31 @@ class FaultServer:
     def mode_hold(self, h, n):  # trickle, its hang-ups counted apart from other tests' timeouts on trickle
         self.mode_trickle(h, n, "hold")
 
+    # A server's error as the first event of a 200 stream, before any text (vLLM's, OpenAI's and TGI's shapes).
+    def mode_event_overloaded(self, h, n):  # TGI's overloaded queue, once; then the answer
+        if n == 1:
+            return self.send(h, 200, b'data: {"error": "Model is overloaded", "error_type": "overloaded"}\n\n',
+                             "text/event-stream")
+        self.stream_good(h)
+
+    def mode_event_busy(self, h, n):  # vLLM's 503 after a role-only chunk (no text yet), once; then the answer
+        if n == 1:
+            return self.send(h, 200, chunk("") + b'data: {"error": {"object": "error", "message": "Service Unavailable",'
+                             b' "type": "ServiceUnavailableError", "param": null, "code": 503}}\n\n', "text/event-stream")
+        self.stream_good(h)
+
+    def mode_event_down(self, h, n):  # OpenAI's server_error, every time
+        self.send(h, 200, b'data: {"error": {"message": "The server had an error while processing your request.", '
+                          b'"type": "server_error", "param": null, "code": null}}\n\n', "text/event-stream")
+
+    def mode_event_refused(self, h, n):  # a request the server will not take, said as an event: never retried
+        self.send(h, 200, b'data: {"error": {"message": "max_tokens is too large", "type": "invalid_request_error", '
+                          b'"code": 400}}\n\n', "text/event-stream")
+
+    def mode_event_late(self, h, n):  # text, then the server busy: a retry would repeat the answer
+        self.send(h, 200, chunk("Half") + b'data: {"error": "Model is overloaded", "error_type": "overloaded"}\n\n',
+                  "text/event-stream")
+
     def mode_cut(self, h, n):  # a stream closed cleanly mid-answer: no finish_reason, no [DONE]
         self.send(h, 200, chunk("The match") + chunk(" lasts"), "text/event-stream")
 

@@ -35,6 +35,7 @@ from studio.chat.base import (
     blank,
     build_messages,
     complete,
+    system_too_long,
     validate_messages,
 )
 from studio.chat.session import UNANSWERED, StreamJob, export_json, export_markdown, history_for, stop_when_gone
@@ -44,7 +45,7 @@ __all__ = [
     "BACKEND_KINDS", "BACKEND_LABELS", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS", "UNANSWERED",
     "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats", "TooSlowError",
     "OFFLINE_REMEDY", "blank", "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend",
-    "offline_remedy", "stop_when_gone", "validate_messages",
+    "offline_remedy", "stop_when_gone", "system_too_long", "validate_messages",
 ]
 
 # What answers in Chat without a network: what loads here (as studio.models.loading.OFFLINE_REMEDY says,

@@ -146,6 +146,8 @@ def missing_token() -> MissingTokenError:
 class ApiBackend(BackendBase):
     """A model behind an HTTP API. Stateless between calls: safe to share across sessions."""
 
+    ENDPOINT = "an OpenAI-compatible /v1 endpoint"  # what the URL should be, in errors that ask to check it
+
     def __init__(self, spec: BackendSpec, token: str | None = None):
         if spec.kind not in ("provider", "openai"):
             raise BackendError(f"ApiBackend serves API models, not {spec.kind!r}.")
@@ -225,7 +227,7 @@ class ApiBackend(BackendBase):
         if isinstance(exc, openai_stream.NotEventStream):
             ctype = str(exc).split(";")[0].strip()[:60]
             what = (f"a web page ({ctype})" if "html" in ctype else "an empty response" if ctype in ("empty", "")
-                    else f"a {ctype} response")
+                    else "a response with no event in it" if ctype == "no events" else f"a {ctype} response")
             return BackendError(f"{where} sent {what}, not an event stream: check that the URL is an OpenAI-compatible "
                                 "/v1 endpoint.")
         status = headers = body = None
@@ -271,7 +273,7 @@ class ApiBackend(BackendBase):
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
             return self._not_served()
         if isinstance(exc, json.JSONDecodeError):
-            return BackendError(f"{where} sent a response that is not JSON: is this an OpenAI-compatible endpoint?")
+            return BackendError(f"{where} sent a response that is not JSON: is this {self.ENDPOINT}?")
         if isinstance(exc, ValueError):  # the client refused the settings (an unknown provider, ...)
             return BackendError(f"{scrub(str(exc), self._token).splitlines()[0][:200]}")
         name = type(exc).__name__
@@ -280,7 +282,11 @@ class ApiBackend(BackendBase):
         if name == "OfflineModeIsEnabled":
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if "Connect" in name or "Network" in name or isinstance(exc, OSError):
-            if self.spec.kind == "provider":  # no URL was typed: only the network can be checked
+            if "RemoteDisconnected" in str(exc) or "without response" in str(exc):  # it was reached, and hung up
+                return NetworkError(f"{where} closed the connection without answering: check that the URL is "
+                                    f"{self.ENDPOINT}, and the server's log.")
+            if self.spec.kind == "provider" and not self.spec.base_url:  # no URL was typed: only the network
+                # can be checked (an extractive endpoint's typed URL was said to be huggingface.co's network)
                 return NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be reachable from "
                                     "this machine).")
             return NetworkError(f"Cannot reach {where}: check the URL, that the server runs, and the network.")
@@ -335,12 +341,21 @@ class ApiBackend(BackendBase):
         return openai_stream.stream_events(self._chat_url(), {"messages": msgs, **self._request_kwargs(params)},
                                            self._token, deadlines, stop)
 
-    def _next(self, chunks: Iterator[Any]) -> Any:
-        """The next chunk; StopIteration at the end; a StudioError or _Retry for a failure."""
+    def _next(self, chunks: Iterator[Any], first: bool = False) -> Any:
+        """The next chunk; StopIteration at the end; a StudioError or _Retry for a failure. Before the ``first`` text,
+        an error event that says the server is busy or failed for now is a ``_Retry``, as the same error given as an
+        HTTP status is (a server that streams its 503 was not retried)."""
         try:
             return next(chunks)
         except StopIteration:
             raise
+        except openai_stream.ErrorEvent as exc:
+            if first and (exc.status in RETRY_STATUSES or exc.kind.lower().replace("_", "") in openai_stream.BUSY_KINDS):
+                said = " ".join(saved.scrub(scrub(str(exc), self._token)).split())[:160].rstrip(". ")
+                what = f"{exc.status}" if exc.status is not None else exc.kind
+                raise _Retry(None, (f"the server failed ({what}" if exc.status == 500 else f"the server is busy ({what}")
+                             + (f": {said})" if said else ")")) from None
+            raise self._explain(exc) from None
         except Exception as exc:  # the client's errors: HTTP, timeout, JSON, connection
             raise self._explain(exc) from None
 
@@ -349,7 +364,7 @@ class ApiBackend(BackendBase):
         events = 0
         while True:
             try:
-                chunk = self._next(chunks)
+                chunk = self._next(chunks, first=True)
             except StopIteration:
                 if events == 0:
                     raise BackendError(

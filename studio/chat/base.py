@@ -14,7 +14,7 @@ from urllib.parse import urlparse, urlsplit
 
 from studio import settings
 from studio.errors import BackendError, ModelSpecError
-from studio.models.extractive import question_too_long
+from studio.models.extractive import MAX_PASSAGE_CHARS, question_too_long
 from studio.models.spec import ModelSpec, parse_spec
 from studio.models.text import shows
 from studio.settings import setting
@@ -432,7 +432,18 @@ def validate_messages(messages: Sequence[Message]) -> list[Message]:
         raise BackendError("The message is empty (only spaces, line breaks or invisible characters): type a question first.")
     if why := question_too_long(clean[-1]["content"]):
         raise BackendError(why)
+    if why := system_too_long(next((m["content"] for m in clean if m["role"] == "system"), "")):
+        raise BackendError(why)
     return clean
+
+
+def system_too_long(system: str) -> str:
+    """Why ``system`` is too long a system prompt, in one line; "" when it is not. Bounded as a question is: a paste of
+    megabytes was sent with every question, and rewritten with the page's settings at each change."""
+    if len(system) <= MAX_PASSAGE_CHARS:
+        return ""
+    return (f"The system prompt is {len(system):,} characters, more than the {MAX_PASSAGE_CHARS:,} a system prompt may "
+            "hold (no model reads that much): keep only what the model needs.")
 
 
 def build_messages(system: str, history: Sequence[Message], user: str) -> list[Message]:

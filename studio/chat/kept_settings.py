@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import atomic, config
-from studio.chat.base import BackendSpec, ChatParams
+from studio.chat.base import BackendSpec, ChatParams, system_too_long
 from studio.errors import StudioError
 
 FILE = "settings.json"
@@ -52,7 +52,7 @@ def load() -> dict[str, Any]:
             continue
         out[name] = value
     for name in ("preset", "system"):
-        if isinstance(raw.get(name), str):
+        if isinstance(raw.get(name), str) and not system_too_long(raw[name]):
             out[name] = raw[name]
     before = raw.get("before")
     if isinstance(before, list) and len(before) == 2 and all(isinstance(v, str) for v in before):
@@ -62,9 +62,19 @@ def load() -> dict[str, Any]:
     if isinstance(raw.get("mode"), str):  # the page checks it is one of its modes
         out["mode"] = raw["mode"]
     models = raw.get("models") if isinstance(raw.get("models"), dict) else {}
-    kept_models = {slot: spec for slot in SLOTS if (spec := _spec(models.get(slot))) is not None}
+    kept_models, refused = {}, {}
+    for slot in SLOTS:
+        try:
+            spec = _spec(models.get(slot))
+        except StudioError as exc:  # a name or URL a spec now refuses (a control character, past its cap): said
+            refused[slot] = str(exc)
+            continue
+        if spec is not None:
+            kept_models[slot] = spec
     if kept_models:
         out["models"] = kept_models
+    if refused:
+        out["refused"] = refused
     return out
 
 
@@ -74,7 +84,9 @@ OpenAI-compatible server whose model name is not typed yet)."""
 
 
 def _spec(data: Any) -> dict[str, Any] | None:
-    """A kept model's spec fields where they make a ``BackendSpec``, or a draft's (``DRAFT_FIELDS``, text); else None."""
+    """A kept model's spec fields where they make a ``BackendSpec``, or a draft's (``DRAFT_FIELDS``, text); else None.
+    Raises ``StudioError`` (its one line) for a spec whose model name or URL ``BackendSpec`` refuses: a person picked
+    it and is told why it is not picked again."""
     if not isinstance(data, dict):
         return None
     if data.get("draft") is True:
@@ -84,7 +96,7 @@ def _spec(data: Any) -> dict[str, Any] | None:
         return {"draft": True, **{k: data.get(k, "") for k in DRAFT_FIELDS}}
     try:
         return _fields(BackendSpec.from_dict(data))
-    except (StudioError, TypeError, ValueError):
+    except (TypeError, ValueError):
         return None
 
 
@@ -115,7 +127,10 @@ def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | N
     secrets = list(secrets)
     kept = load()
     values: dict[str, Any] = {name: getattr(params, name) for name in SAMPLING}
-    values.update(preset=preset, system=saved.scrub(system, secrets))
+    if not system_too_long(system):  # one past the bound is not kept: the one kept before (or the default) comes back
+        values.update(preset=preset, system=saved.scrub(system, secrets))
+    elif "system" in kept:
+        values.update(preset=kept.get("preset", ""), system=kept["system"])
     if before is not None:
         values["before"] = [before[0], saved.scrub(before[1], secrets)]
     if compare is not None or "compare" in kept:
@@ -130,3 +145,45 @@ def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | N
     if kept == values:
         return
     atomic.write_json(path(), values)
+
+
+PASSAGE_FILE = "passage.json"
+"""Passage mode's passage and question, kept apart from ``FILE``: a passage may be a few MB, read at each load of the
+settings and (on a public app) committed at each change of them."""
+
+
+def passage_path() -> Path:
+    """Where this workspace keeps passage mode's passage and question."""
+    return config.home() / "chat" / PASSAGE_FILE
+
+
+def _bounded(value: Any) -> str:
+    """``value`` where it is text a passage or a question may be (``MAX_PASSAGE_CHARS`` at most); else ""."""
+    from studio.models.extractive import MAX_PASSAGE_CHARS
+
+    return value if isinstance(value, str) and len(value) <= MAX_PASSAGE_CHARS else ""
+
+
+def load_passage() -> tuple[str, str]:
+    """The passage and question kept (each "" where none is, or where it is past the bound a passage has)."""
+    from studio.models.extractive import MAX_PASSAGE_CHARS
+
+    try:
+        if passage_path().stat().st_size > 2 * 4 * MAX_PASSAGE_CHARS + 4096:  # two texts of 4-byte characters at most
+            return "", ""
+        raw = json.loads(passage_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "", ""
+    if not isinstance(raw, dict):
+        return "", ""
+    return _bounded(raw.get("passage")), _bounded(raw.get("question"))
+
+
+def save_passage(passage: str, question: str, secrets: Iterable[str | None] = ()) -> None:
+    """Keep the passage and question, their secrets as ``***``; one past the bound a passage has (``ask`` refuses it)
+    is kept as "" (a cut one would come back as if whole)."""
+    from studio.chat import saved
+
+    secrets = list(secrets)
+    atomic.write_json(passage_path(), {"passage": saved.scrub(_bounded(passage), secrets),
+                                       "question": saved.scrub(_bounded(question), secrets)}, indent=None)

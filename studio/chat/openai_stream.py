@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import re
 import socket
 import threading
 import time
@@ -54,7 +55,32 @@ class NotEventStream(Exception):
 
 class ErrorEvent(Exception):
     """An event that carries the server's error instead of text (vLLM's and OpenAI's ``{"error": {"message": ...}}``,
-    TGI's ``{"error": "..."}``): the server gave up mid-answer, in its own words (``str``, one line, bounded)."""
+    TGI's ``{"error": "...", "error_type": "..."}``): the server gave up, in its own words (``str``, one line,
+    bounded); ``status`` the HTTP status it names (``code``: 503), ``kind`` its error type ("overloaded"), where it
+    names them."""
+
+    def __init__(self, message: str, status: int | None = None, kind: str = ""):
+        super().__init__(message)
+        self.status, self.kind = status, kind
+
+
+# An error event's types that say the server is busy or failed for now, not that the request is wrong: TGI's
+# "overloaded", OpenAI's "server_error" and "rate_limit_exceeded", vLLM's HTTP status names. Lower case, without "_".
+BUSY_KINDS = frozenset({"overloaded", "overloadederror", "servererror", "internalservererror", "serviceunavailable",
+                        "serviceunavailableerror", "ratelimitexceeded", "ratelimiterror", "toomanyrequests",
+                        "timeout", "requesttimeout"})
+
+
+def error_event(event: dict[str, Any]) -> ErrorEvent:
+    """The ``ErrorEvent`` an event holding ``error`` says: its message, and the status and type it names."""
+    err = event["error"]
+    fields = err if isinstance(err, dict) else event
+    message = (err.get("message") or json.dumps(err)) if isinstance(err, dict) else err
+    status = next((int(c) for c in (fields.get("code"), fields.get("status"), event.get("code"))
+                   if (isinstance(c, int) and not isinstance(c, bool)) or (isinstance(c, str) and c.isdigit())), None)
+    kind = next((str(k) for k in (fields.get("type"), fields.get("error_type"), fields.get("code"))
+                 if isinstance(k, str) and not k.isdigit()), "")
+    return ErrorEvent(" ".join(str(message).split())[:200], status, kind)
 
 
 class NotChatEvent(Exception):
@@ -151,7 +177,7 @@ def post_json(url: str, payload: dict[str, Any], api_key: str | None, timeout_s:
                 return None
             if response.status_code != 200:
                 raise HttpStatusError(response.status_code, dict(response.headers), response.text[:4096])
-            return response.json()
+            return mended(response.json())
 
 
 # --- Stop: shut the request's socket from the watching thread -------------------------------------
@@ -244,7 +270,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
     buffer = b""
     last_text: float | None = None
     finished = False  # [DONE] or a finish_reason seen
-    seen_event = False
+    seen_event = received = False
     while not stop.is_set():
         now = time.monotonic()
         if now - start > d.total_s:
@@ -265,6 +291,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             raise
         if not data:
             break
+        received = True
         buffer += data
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
@@ -275,15 +302,13 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             if body == b"[DONE]":
                 return
             try:  # bytes that are not UTF-8 went to json.loads, which guessed UTF-16 and failed in its own words
-                event = json.loads(body.decode("utf-8"))
+                event = mended(json.loads(body.decode("utf-8")))
             except UnicodeDecodeError:
                 raise NotChatEvent("an event that is not UTF-8 text") from None
             if not isinstance(event, dict):
                 raise NotChatEvent(f"an event whose JSON is a {type(event).__name__}, not an object,")
             if event.get("error") and not event.get("choices"):  # read as a stream cut short, the reason lost
-                err = event["error"]
-                err = err.get("message") or json.dumps(err) if isinstance(err, dict) else err
-                raise ErrorEvent(" ".join(str(err).split())[:200])
+                raise error_event(event)
             seen_event = True
             if _has_text(event):
                 last_text = time.monotonic()
@@ -294,9 +319,25 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             raise NotChatEvent(f"a line of over {MAX_LINE >> 20} MB")
     if stop.is_set() or finished:
         return
-    if not seen_event:
-        raise NotEventStream("empty")
+    if not seen_event:  # bytes with no event among them were said to be "an empty response"
+        raise NotEventStream("no events" if received else "empty")
     raise StreamCut()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def mended(value: Any) -> Any:
+    """``value`` (parsed JSON) with every lone surrogate in its text (a ``"\\ud800"`` escape, which JSON allows and
+    no UTF-8 can hold) as U+FFFD: an answer holding one broke the page when the conversation was saved, and again
+    at each run after."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {mended(k): mended(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mended(v) for v in value]
+    return value
 
 
 def _has_text(event: dict[str, Any]) -> bool:

@@ -171,6 +171,7 @@ class ApiExtractive(ApiBackend):
     """
 
     extractive = True
+    ENDPOINT = 'a question-answering endpoint (one taking {"inputs": {"question", "context"}})'
 
     def describe(self) -> str:
         if self.spec.base_url:

@@ -92,6 +92,10 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
         st.session_state["chat.refused"] = f"Not sent. {why} It is back in the input."
         st.session_state["chat.put_back"] = question
         return
+    if why := chat.system_too_long(system):  # the question stays in the input, to send once the prompt is cut
+        st.session_state["chat.refused"] = f"Not sent. {why}"
+        st.session_state["chat.put_back"] = question
+        return
     try:  # a public app's own token serves a few hosted-model requests a minute per visitor
         ui.spend_inference(sum(1 for s in specs if s.kind == "provider" and not s.by_url))  # by_url: not on its token
     except StudioError as exc:  # said under the conversation, by the input, with the question it did not send

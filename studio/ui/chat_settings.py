@@ -69,7 +69,7 @@ def models_back() -> None:
     st.session_state["chat.models_back"] = True
     kept = kept_settings.load()
     last = next((t for t in reversed(st.session_state["chat.messages"]) if t.get("role") == "assistant"), None)
-    if any(slot in kept.get("models", {}) for slot in ("a", "b")) or "compare" in kept:
+    if any(slot in kept.get("models", {}) or slot in kept.get("refused", {}) for slot in ("a", "b")) or "compare" in kept:
         said, compare = ("was picked last", "were picked last"), kept.get("compare")
         picks = {slot: kept.get("models", {}).get(slot) for slot in ("a", "b")}
     elif last is not None and isinstance(last.get("spec"), dict):
@@ -77,7 +77,7 @@ def models_back() -> None:
         picks = {"a": last.get("spec"), "b": (last.get("alt") or {}).get("spec")}
     else:
         return
-    picked, line = picks_back(picks, compare, said)
+    picked, line = picks_back(picks, compare, said, refused=kept.get("refused"))
     if "b" in picked and compare is None:  # the conversation's last answer came from two models
         st.session_state["chat.compare.kept"] = True
     if compare is not None and "chat.compare.kept" not in st.session_state:
@@ -87,25 +87,41 @@ def models_back() -> None:
 
 
 def picks_back(picks: dict[str, Any], compare: bool | None, said: tuple[str, str],
-               put: Callable[[str, BackendSpec | dict[str, Any]], None] | None = None) -> tuple[list[str], str]:
+               put: Callable[[str, BackendSpec | dict[str, Any]], None] | None = None,
+               refused: dict[str, str] | None = None) -> tuple[list[str], str]:
     """Pick again the models kept by slot (``studio.chat.kept_settings``: conversation mode's "a" and "b", passage
     mode's "passage.a" and "passage.b"), the first slot first; ``put(slot, spec_or_draft)`` sets one slot's widgets
     (``pick_kept`` by default). A local model no longer in the workspace (a
     deleted run) is not picked; one still training is, where it can answer. What is true of them is one line, said
-    of the second slot only where compare mode asks it (``compare`` not False). The slots picked and that line."""
+    of the second slot only where compare mode asks it (``compare`` not False). A kept model whose name or URL the
+    sidebar now refuses (``refused``: its reason by slot, from ``kept_settings.load``) is not picked, and said why.
+    The slots picked and that line."""
     put = put or pick_kept
     gone, lines, picked = [], [], []
     first = next(iter(picks), None)
+
+    def not_back(slot: str, why: str) -> None:
+        if slot == first or compare is not False:
+            which = "first" if slot == first else "second"
+            lines.append(f"The {which} model that {said[0]} was not picked again. {why}")
+
     for slot, data in picks.items():
-        if not isinstance(data, dict) or (slot == "a" and "chat.a.model" in st.session_state):
+        if slot == "a" and "chat.a.model" in st.session_state:
             continue  # "Chat with it" from another page picked its own
+        if not isinstance(data, dict):
+            if (refused or {}).get(slot):
+                not_back(slot, refused[slot])
+            continue
         if data.get("draft"):  # a model being picked: as typed so far
             put(slot, data)
             picked.append(slot)
             continue
         try:
             spec = BackendSpec.from_dict(data)
-        except (StudioError, TypeError):
+        except StudioError as exc:
+            not_back(slot, str(exc))
+            continue
+        except TypeError:
             continue
         told = models_ui.not_offered(spec.model) if spec.kind == "local" else None
         if told is not None:
@@ -226,15 +242,19 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             # The model picked last stays picked when the picker is redrawn with other options (the
             # bundled model imported on first use, a mode or compare switch that hid the picker).
             kept = st.session_state.get(f"chat.{slot}.kept_model")
-            model = models_ui.model_picker(f"chat.{slot}.model", "Local model", kept or default, disabled=disabled)
-            if model:
-                st.session_state[f"chat.{slot}.kept_model"] = model
-            if model and model != default:
-                st.session_state[f"chat.{slot}.chosen"] = True
-            # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
-            # page's "Chat with it" on the bundled model read as if it had been swapped in).
-            if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
-                st.caption(why)
+            # The picker and the lines under it that come and go (why the default stands in, a model's missing
+            # tokenizer) in one container: Quantization and Fast decoding below keep their place, where they moved
+            # when the line went and the browser drew them anew (a click on them meanwhile lost).
+            with st.container():
+                model = models_ui.model_picker(f"chat.{slot}.model", "Local model", kept or default, disabled=disabled)
+                if model:
+                    st.session_state[f"chat.{slot}.kept_model"] = model
+                if model and model != default:
+                    st.session_state[f"chat.{slot}.chosen"] = True
+                # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
+                # page's "Chat with it" on the bundled model read as if it had been swapped in).
+                if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
+                    st.caption(why)
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
             fast = ui.kept(st.toggle, "Fast decoding", f"chat.{slot}.fast", False, disabled=disabled, help=FAST_HELP)

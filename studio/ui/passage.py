@@ -20,7 +20,7 @@ from studio.errors import StudioError
 from studio.models import extractive, loading
 from studio.tasks import Task
 from studio.ui import chat as chat_ui
-from studio.ui import chat_settings
+from studio.ui import chat_saved, chat_settings
 from studio.ui import models as models_ui
 
 CONVERSATION, PASSAGE = "Conversation", "Question over a passage"
@@ -44,6 +44,7 @@ NOTE = "chat.passage.note"  # one line said above the answers (a model picked la
 
 def init() -> None:
     _mode_back()
+    _passage_back()
     ui.init_state(STATE)
     _models_back()
 
@@ -59,6 +60,38 @@ def _mode_back() -> None:
     mode = kept_settings.load().get("mode")
     if mode in MODES and "chat.mode" not in st.session_state:
         st.session_state["chat.mode"] = mode
+
+
+KEPT = "chat.passage.kept"  # (passage, question) as last written to, or read from, the workspace
+
+
+def _passage_back() -> None:
+    """A new session (a reloaded tab, a restarted studio) opens with the passage and question typed last
+    (``kept_settings.load_passage``, this workspace's: a visitor's own on a public app): a reload lost them."""
+    from studio.chat import kept_settings
+
+    state = st.session_state
+    if "chat.passage.back" in state:
+        return
+    state["chat.passage.back"] = True
+    text, question = kept_settings.load_passage()
+    state[KEPT] = (text, question)
+    for key, value in (("chat.passage.text", text), ("chat.passage.question", question)):
+        if value and key not in state:
+            state[key] = value
+
+
+def keep(context: str, question: str) -> None:
+    """Keep the passage and question in the workspace for the next session, where they changed."""
+    from studio.chat import kept_settings
+
+    if st.session_state.get(KEPT) == (context, question):
+        return
+    try:
+        kept_settings.save_passage(context, question, chat_saved.used_secrets())
+    except (StudioError, OSError):  # a read-only or full workspace: they still hold in this session
+        return
+    st.session_state[KEPT] = (context, question)
 
 
 def _models_back() -> None:
@@ -88,7 +121,9 @@ def _models_back() -> None:
             state[f"{key}.endpoint.kept"] = data.base_url
 
     picks = {f"passage.{slot}": kept.get("models", {}).get(f"passage.{slot}") for slot in ("a", "b")}
-    _, line = chat_settings.picks_back(picks, kept.get("compare"), ("was picked last", "were picked last"), put)
+    refused = {slot: why for slot, why in kept.get("refused", {}).items() if slot.startswith("passage.")}
+    _, line = chat_settings.picks_back(picks, kept.get("compare"), ("was picked last", "were picked last"), put,
+                                       refused=refused)
     if line:
         state[NOTE] = line
 

@@ -104,6 +104,35 @@ def test_retries_are_bounded(faults):
     assert faults.hits["down"] == 4
 
 
+@pytest.mark.parametrize("mode", ["event-overloaded", "event-busy"])
+def test_a_busy_server_s_error_as_its_first_event_is_retried(faults, mode):
+    """A server that said it was busy in its stream's first event (TGI's "overloaded", vLLM's 503), before any text,
+    failed the answer at once, where the same 503 as an HTTP status, or a failed connection, was retried."""
+    stats = StreamStats()
+    assert backend(faults, mode).complete(ASK, ChatParams(), stats) == "".join(GOOD_ANSWER)
+    assert faults.hits[mode] == 2 and stats.retries == 1
+
+
+def test_a_first_event_error_s_retries_are_bounded_and_say_the_server_s_words(faults, monkeypatch):
+    from studio.chat import api
+
+    monkeypatch.setattr(api, "BACKOFF_S", (0.01, 0.01, 0.01))
+    with pytest.raises(BackendError, match=r"the server is busy \(server_error: The server had an error while "
+                                           r"processing your request\), still after 4 tries\. Try again later\.$"):
+        backend(faults, "event-down").complete(ASK)
+    assert faults.hits["event-down"] == 4
+
+
+@pytest.mark.parametrize("mode, said", [
+    ("event-refused", r"gave up mid-answer: max_tokens is too large\. Try again\.$"),  # its own words, at once
+    ("event-late", r"gave up mid-answer: Model is overloaded\. Try again\.$"),  # text had come: no retry
+])
+def test_a_first_event_error_that_is_not_busy_or_comes_after_text_is_said_at_once(faults, mode, said):
+    with pytest.raises(BackendError, match=said):
+        backend(faults, mode).complete(ASK)
+    assert faults.hits[mode] == 1
+
+
 def test_a_failing_server_says_its_own_reason(faults):
     """A 500 read "the server is busy (500), still after 4 tries", dropping the server's words: they are said now,
     on one line, bounded, with a key in them hidden."""

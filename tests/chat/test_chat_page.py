@@ -499,3 +499,41 @@ def test_the_sidebar_s_panels_and_the_buttons_keep_their_place_whatever_is_picke
     passage_first = _places(at)
     at.radio(key="chat.passage.a.task").set_value("Generative").run()
     assert _places(at) == passage_first and not at.exception
+
+
+def test_quantization_and_fast_decoding_keep_their_place_when_the_default_model_line_goes(tiny_gpt2, offline):
+    """Offline, the bundled model stands in for the tutorial's with a line saying so under the picker; another model
+    picked took the line away and Quantization and Fast decoding moved up a place: the browser drew them anew, and a
+    click on them meanwhile was lost."""
+    from tests.places import place
+
+    at = page()
+    assert any("cannot be downloaded here" in c.value for c in at.sidebar.caption)  # the line is there
+    quant, fast = place(at, "selectbox", "Quantization"), place(at, "toggle", "Fast decoding")
+    at = page(**{"chat.a.model": str(tiny_gpt2)})  # a folder typed into the picker (AppTest cannot type a new option)
+    assert not any("cannot be downloaded here" in c.value for c in at.sidebar.caption)
+    assert (place(at, "selectbox", "Quantization"), place(at, "toggle", "Fast decoding")) == (quant, fast)
+
+
+def test_a_system_prompt_past_the_bound_is_refused_in_one_line_and_not_kept(faults):
+    """A paste of megabytes into the system prompt was sent with every question, and written with the page's settings
+    (read again at each run, and synced on a public app) at every change. Past the 1,000,000-character bound a question
+    has, the question is not sent, one line says why, and the question stays in the input; the prompt is not kept."""
+    from studio.chat import base, kept_settings
+
+    with pytest.raises(BackendError, match=r"^The system prompt is 1,000,001 characters, more than the 1,000,000 "):
+        base.validate_messages([{"role": "system", "content": "x" * 1_000_001}, {"role": "user", "content": "hi"}])
+    at = page()
+    use_api(at, faults.url("good"))
+    send(at, "Como estás?")
+    asked = faults.hits["good"]
+    huge = "Be brief. " * 100_001
+    at.text_area(key="chat.system").set_value(huge).run()
+    at.chat_input(key="chat.input").set_value("And now?").run()
+    assert not at.session_state["chat.jobs"] and not at.exception and faults.hits["good"] == asked
+    assert [e.value for e in at.error] == [
+        "Not sent. The system prompt is 1,000,010 characters, more than the 1,000,000 a system prompt may hold (no model "
+        "reads that much): keep only what the model needs."]
+    assert at.chat_input(key="chat.input").value == "And now?"
+    assert huge not in kept_settings.path().read_text(encoding="utf-8")
+    assert AppTest.from_file(PAGE, default_timeout=30).run().text_area(key="chat.system").value != huge

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from test_chat_page import page, send, use_api  # the Chat page driven as a person does
+from test_chat_page import PAGE, page, send, use_api  # the Chat page driven as a person does
 
 from studio import chat
 from studio.chat import BackendSpec, ChatParams
 from studio.chat.base import CHARS_PER_TOKEN
-from studio.errors import BackendError
+from studio.errors import BackendError, StudioError
 
 
 def _event(content: object) -> bytes:
@@ -35,6 +35,13 @@ class Hostile(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         self.rfile.read(int(self.headers.get("content-length") or 0))
         mode = self.path.strip("/").split("/")[0]
+        if mode == "hangup":  # reached, and closes the connection without a word
+            self.close_connection = True
+            return
+        if mode == "nothttp":  # something that is not an HTTP server listening there
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+            self.close_connection = True
+            return
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("connection", "close")
@@ -55,6 +62,11 @@ class Hostile(BaseHTTPRequestHandler):
             if mode == "errorevent":  # vLLM's and OpenAI's error mid-stream, a key in it to be scrubbed
                 self.wfile.write(_event("Half an") + b'data: {"error": {"message": "model crashed:\\nCUDA out of '
                                  b'memory (key sk-proj-LEAKED0123456789abcdef)", "code": 500}}\n\n')
+            if mode == "surrogate":  # a lone UTF-16 surrogate as a JSON escape: valid JSON, text no UTF-8 can hold
+                self.wfile.write(b'data: {"choices": [{"delta": {"content": "Ol\\u00e1 \\ud800 e \\ud83d\\ude00"}, '
+                                 b'"finish_reason": "stop"}]}\n\n')
+            if mode == "garbage":  # bytes that hold no event at all
+                self.wfile.write(bytes(range(256)).replace(b"\n", b"") * 20)
             if mode == "tgierror":  # TGI's
                 self.wfile.write(b'data: {"error": "Request failed during generation", "error_type": "generation"}\n\n')
         except OSError:  # the client hung up: what these modes wait for
@@ -116,3 +128,49 @@ def test_an_error_the_server_sends_as_an_event_is_said_in_its_words(hostile, mod
     assert len(errors) == 1 and errors[0].endswith(said) and "LEAKED" not in errors[0], errors
     assert at.session_state["chat.messages"][-1]["content"] == kept
     assert not at.chat_input(key="chat.input").disabled
+
+
+def test_an_answer_holding_a_lone_surrogate_is_kept_with_a_replacement_character(hostile):
+    """A server's answer with a lone surrogate escape (``\\ud800``) broke the page with a traceback when the
+    conversation was saved (UTF-8 cannot encode it), and the answer was lost. It is U+FFFD now, as a decoder shows
+    bytes it cannot read; a real emoji's escaped pair stays the emoji."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.chat import saved
+
+    at = page()
+    use_api(at, f"{hostile}/surrogate/v1")
+    send(at, "hello")
+    assert not at.error and at.session_state["chat.messages"][-1]["content"] == "Olá \ufffd e \U0001f600"
+    assert "Olá \ufffd e \U0001f600" in saved.path().read_text(encoding="utf-8")
+    again = AppTest.from_file(PAGE, default_timeout=30)  # a reload: it is there, no error
+    again.run()
+    assert not again.exception and again.session_state["chat.messages"][-1]["content"].startswith("Olá \ufffd")
+
+
+@pytest.mark.parametrize(("mode", "said"), [
+    ("garbage", "/garbage/v1 sent a response with no event in it, not an event stream"),  # it said "an empty response"
+    ("hangup", "/hangup/v1 closed the connection without answering"),  # it said "Cannot reach ...: check that the
+])                                                                      # server runs", of a server that answered
+def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile, mode, said):
+    backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/{mode}/v1"))
+    with pytest.raises(StudioError, match=said):
+        chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(timeout_s=10))
+
+
+@pytest.mark.parametrize(("mode", "said", "not_said"), [
+    ("hangup", r"/hangup closed the connection without answering: check that the URL is a question-answering endpoint",
+     "OpenAI"),
+    ("garbage", r"/garbage sent a response that is not JSON: is this a question-answering endpoint", "OpenAI"),
+    ("nothttp", r"Cannot reach http://127\.0\.0\.1:\d+/nothttp: check the URL, that the server runs", "huggingface.co"),
+])
+def test_an_extractive_endpoint_that_misbehaves_is_said_as_one(hostile, mode, said, not_said):
+    """Passage mode's extractive endpoint URL: a server that hangs up or sends garbage was asked to be "an
+    OpenAI-compatible endpoint" (which would not take its request either), and one that is not an HTTP server sent
+    the person to check huggingface.co's network, of a URL they typed."""
+    from studio.chat.passage import make_passage_backend
+
+    spec = BackendSpec(kind="provider", model="org/squad", base_url=f"{hostile}/{mode}", task="extractive")
+    with pytest.raises(StudioError, match=said) as err:
+        make_passage_backend(spec, None).answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert not_said not in str(err.value)

@@ -295,3 +295,89 @@ def test_a_passage_endpoint_url_pasted_with_spaces_is_trimmed_in_the_field():
     at.selectbox(key="chat.passage.a.where").set_value("provider").run()
     at.text_input(key="chat.passage.a.endpoint").set_value(" http://127.0.0.1:9/qa \n").run()
     assert at.text_input(key="chat.passage.a.endpoint").value == "http://127.0.0.1:9/qa"
+
+
+def test_the_passage_and_question_come_back_after_a_reload():
+    """Passage mode, a passage pasted and a question typed, a reload: both were gone (only the mode came back). A
+    secret typed into the passage is written as ***; a passage past the 1,000,000-character bound is not kept."""
+    from studio.models.extractive import MAX_PASSAGE_CHARS
+    from studio.ui.passage import PASSAGE
+
+    passage = f"Meu nome é Marcundes 🙂 e\u200b o token é {TOKEN}.\n" * 3
+    at = opened()
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    at.text_area(key="chat.passage.text").set_value(passage).run()
+    at.text_input(key="chat.passage.question").set_value("Qual é o meu nome?").run()
+    assert not at.exception
+    assert TOKEN not in kept_settings.passage_path().read_text(encoding="utf-8")
+    again = opened()
+    assert again.text_area(key="chat.passage.text").value == passage.replace(TOKEN, "***")
+    assert again.text_input(key="chat.passage.question").value == "Qual é o meu nome?"
+
+    again.text_area(key="chat.passage.text").set_value("x" * (MAX_PASSAGE_CHARS + 1)).run()
+    assert not again.exception
+    third = opened()
+    assert third.text_area(key="chat.passage.text").value == ""  # not a cut passage that would read as whole
+    assert third.text_input(key="chat.passage.question").value == "Qual é o meu nome?"
+
+
+def test_a_visitor_s_passage_comes_back_to_their_browser_only(monkeypatch):
+    """On the public app each visitor's passage is kept in their own workspace: a reload of Alice's browser brings it
+    back, Bob's never shows it."""
+    from studio.ui import cloud
+    from studio.ui.passage import PASSAGE
+    from tests.test_tenancy import visit
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "alice-browser-secret-0123456789ab")
+    alice = visit("pages/4_Chat.py")
+    alice.radio(key="chat.mode").set_value(PASSAGE).run()
+    alice.text_area(key="chat.passage.text").set_value("Alice's private passage.").run()
+    alice.text_input(key="chat.passage.question").set_value("Alice's question?").run()
+    assert not alice.exception
+    reloaded = visit("pages/4_Chat.py")
+    assert reloaded.text_area(key="chat.passage.text").value == "Alice's private passage."
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "bob-browser-secret-0123456789abcd")
+    bob = visit("pages/4_Chat.py")
+    bob.radio(key="chat.mode").set_value(PASSAGE).run()
+    assert bob.text_area(key="chat.passage.text").value == "" and bob.text_input(key="chat.passage.question").value == ""
+
+
+@pytest.mark.parametrize(("slots", "why"), [
+    ({"a": {"kind": "openai", "model": "model\tA", "base_url": "http://127.0.0.1:9/v1"}},
+     "The first model that was picked last was not picked again. The model name 'model\\tA' holds a control character"),
+    ({"a": {"kind": "openai", "model": "m" * 1_001, "base_url": "http://127.0.0.1:9/v1"}},
+     "The first model that was picked last was not picked again. The model name is 1,001 characters, more than the "
+     "1,000 a model name may hold"),
+    ({"b": {"kind": "openai", "model": "model-b", "base_url": "http://127.0.0.1:9/v1?" + "q" * 2_048}},
+     "The second model that was picked last was not picked again. The base URL is 2,070 characters, more than the "
+     "2,048 a base URL may hold"),
+])
+def test_a_kept_model_the_sidebar_now_refuses_is_said_in_one_line_and_the_rest_comes_back(slots, why):
+    """Settings kept by an older studio, with a model name or URL the sidebar now refuses (a tab, past its cap): the
+    model came back at its default without a word. One warning says which and why; the other settings come back."""
+    kept_settings.path().parent.mkdir(parents=True, exist_ok=True)
+    good = {"a": {"kind": "provider", "model": "org/model-a", "provider": "together"}}
+    kept_settings.path().write_text(json.dumps({"temperature": 0.7, "compare": True, "system": "Be brief.",
+                                                "models": {**good, **slots}}), encoding="utf-8")
+    at = opened()
+    (line,) = [w.value for w in at.warning]
+    assert line.startswith(why) and "\n" not in line
+    assert at.slider(key="chat.temperature").value == 0.7 and at.text_area(key="chat.system").value == "Be brief."
+    assert at.toggle(key="chat.compare").value is True
+    if "a" not in slots:  # the first one, kept as it was
+        assert at.text_input(key="chat.a.hub_model").value == "org/model-a"
+    at.run()
+    assert not at.warning  # said once
+    assert not opened().warning  # and not again in the next session
+
+
+def test_a_kept_passage_model_the_sidebar_now_refuses_is_said_in_passage_mode():
+    from studio.ui.passage import PASSAGE
+
+    kept_settings.path().parent.mkdir(parents=True, exist_ok=True)
+    kept_settings.path().write_text(json.dumps({"mode": PASSAGE, "models": {"passage.a": {
+        "kind": "provider", "model": "org/squad\x1b[31m", "task": "extractive"}}}), encoding="utf-8")
+    at = opened()
+    (line,) = [w.value for w in at.warning]
+    assert line.startswith("The first model that was picked last was not picked again. The model name "
+                           "'org/squad\\x1b") and "holds a control character" in line
