@@ -31,8 +31,8 @@ from studio.cloud.synced import (
 )
 from studio.errors import StudioError, WorkspaceFullError
 
-MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the page
-# run of the visitor who gave the token, and a repo of 100,000 one-byte files fits any size limit. 100 datasets of 20
+MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the sync's
+# thread of the visitor who gave the token, and a repo of 100,000 one-byte files fits any size limit. 100 datasets of 20
 # saved versions each, with their evaluations, stay near 2,500.
 PART_STALE_S = 3600  # a download beside its file this old was left by a restore that did not finish
 CHUNK = 1 << 20  # a download holds a MB of its file at a time (huggingface_hub's own download held 10 MB chunks:
@@ -162,6 +162,24 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
         err.too_big = never
         raise err
     return Restored(written, never)
+
+
+def reserve_names(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST) -> None:
+    """Keep the ids of the repo's datasets taken here (an empty folder each, as ``_keep_name`` does) before its restore
+    runs in the background: what a tab made before giving its token, moved in meanwhile, gets ids of its own and never
+    meets the repo's under one (a dataset deleted here stays deleted: it gets none)."""
+    from huggingface_hub import HfApi
+
+    try:
+        listed = _remote_files(HfApi(token=token), repo_id, prefix)
+    except Exception as exc:
+        raise _explain(exc, f"restore from {repo_id}") from None
+    synced = _load_manifest(Path(folder), manifest)
+    for rel in listed:
+        parts = rel.split("/")
+        if parts[0] == "datasets" and len(parts) > 2 and _wanted(rel) and not any(
+                name.startswith(f"datasets/{parts[1]}/") for name in synced):
+            _keep_name(Path(folder), f"datasets/{parts[1]}")
 
 
 def _by_need(files: list[str], folder: Path, synced: dict[str, str]) -> tuple[list[str], list[str]]:
