@@ -67,17 +67,20 @@ def dataset_list(listed: list, restoring: bool) -> None:
     if restoring and line is None:  # it ended: the counts above and the sample were drawn without what came
         st.rerun()
     listed = store.list_datasets() if restoring else listed
+    # one place, whatever this run draws in it: a run of the fragment drawing the line and the table where the last
+    # drew the line alone wrote the table over the heading below it ("The path through the studio" was gone)
+    box = st.container()
     if line:
-        st.info(line, icon=":material/cloud_download:")
+        box.info(line, icon=":material/cloud_download:")
     if listed:
-        st.dataframe(
+        box.dataframe(
             [{"name": d.name, "records": d.latest.count if d.latest else 0, "versions": len(d.versions),
               "last saved": jobs.readable_time(d.latest.created) if d.latest else ""}
              for d in listed],
             hide_index=True, width="stretch",
         )
     elif not line:
-        st.write("No datasets yet: create or import one on the Dataset page.")
+        box.write("No datasets yet: create or import one on the Dataset page.")
 
 
 restoring = config.tenancy() and cloud.restoring_line() is not None
