@@ -866,8 +866,9 @@ def test_a_restore_held_back_by_room_still_waits_in_a_tab_after_another_tab_forg
     assert workspace(two) == kept and [w.value for w in two.sidebar.warning if "did not come back" in w.value]
     one.sidebar.button(key="auth.hf_token.forget").click().run()
     assert not one.exception
-    two.run()
+    two.run()  # its sync starts again, restoring first in its own thread
     assert not two.exception
+    settled(two)
     (shown,) = [w.value for w in two.sidebar.warning if "did not come back" in w.value]
     assert shown.startswith("1 dataset kept in alice/slm-studio-workspace (private) did not come back")
     running = sync.current(kept)
