@@ -458,8 +458,8 @@ def _sweep_parts(where: Path) -> None:
 @contextlib.contextmanager
 def _saves_held(folder: Path, rel: str):
     """While a restore puts a dataset's files in place: the lock every save of that dataset holds (another tab saving
-    it waits, then sees what came); nothing for other files (a conversation, a form), which are each put in place
-    by one rename after a look that they are still missing."""
+    it waits, then sees what came); nothing for other files (the Chat settings, a form, an evaluation's file), which
+    are each put in place only where no file is, in one step (``_place``): a save that came first stays."""
     from studio.data import store
 
     parts = rel.split("/")
