@@ -8,7 +8,7 @@ from studio import config, device, jobs, ui
 from studio.data import store
 from studio.evaluate import results as eval_results
 from studio.train import runs
-from studio.ui import pages
+from studio.ui import cloud, pages
 
 ui.page_setup("Home")
 
@@ -28,8 +28,6 @@ token_shown, token_line = ("configured" if token else "not set",
                            None if token else "No Hugging Face token: local work is unaffected. Add `HF_TOKEN` to secrets "
                            "or the environment, or type it on the Chat page, to push datasets and use hosted models.")
 if config.tenancy():  # a visitor of the public app: no secrets to add; the sidebar takes their token
-    from studio.ui import cloud
-
     token_shown, token_line = cloud.token_note()
 
 cols = iter(st.columns(4 if api_only else 5))
@@ -60,15 +58,33 @@ for job in (j for j in jobs.registered_jobs() if j.active):
     st.page_link(page.path, label=f"Open it on the {page.title} page", icon=":material/arrow_forward:")
 
 st.subheader("Datasets")
-if datasets:
-    st.dataframe(
-        [{"name": d.name, "records": d.latest.count if d.latest else 0, "versions": len(d.versions),
-          "last saved": jobs.readable_time(d.latest.created) if d.latest else ""}
-         for d in datasets],
-        hide_index=True, width="stretch",
-    )
-else:
-    st.write("No datasets yet: create or import one on the Dataset page.")
+
+
+def dataset_list(listed: list, restoring: bool) -> None:
+    """The workspace's datasets; while a public app's restore still brings the visitor's workspace back, a line saying
+    so (never "No datasets yet") and the list drawn again as they come, until it ended (then the whole page)."""
+    line = cloud.restoring_line() if restoring else None
+    if restoring and line is None:  # it ended: the counts above and the sample were drawn without what came
+        st.rerun()
+    listed = store.list_datasets() if restoring else listed
+    # one place, whatever this run draws in it: a run of the fragment drawing the line and the table where the last
+    # drew the line alone wrote the table over the heading below it ("The path through the studio" was gone)
+    box = st.container()
+    if line:
+        box.info(line, icon=":material/cloud_download:")
+    if listed:
+        box.dataframe(
+            [{"name": d.name, "records": d.latest.count if d.latest else 0, "versions": len(d.versions),
+              "last saved": jobs.readable_time(d.latest.created) if d.latest else ""}
+             for d in listed],
+            hide_index=True, width="stretch",
+        )
+    elif not line:
+        box.write("No datasets yet: create or import one on the Dataset page.")
+
+
+restoring = config.tenancy() and cloud.restoring_line() is not None
+st.fragment(run_every=2.0 if restoring else None)(dataset_list)(datasets, restoring)
 
 st.subheader("The path through the studio")
 # Every workflow page this install can walk, in the order of the path, with its one-line purpose (studio.ui.pages).

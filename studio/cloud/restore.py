@@ -7,7 +7,9 @@ import contextlib
 import hashlib
 import io
 import itertools
+import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,8 +31,8 @@ from studio.cloud.synced import (
 )
 from studio.errors import StudioError, WorkspaceFullError
 
-MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the page
-# run of the visitor who gave the token, and a repo of 100,000 one-byte files fits any size limit. 100 datasets of 20
+MAX_FILES = 5_000  # the most files a restore brings into a workspace: each is a download (two requests) in the sync's
+# thread of the visitor who gave the token, and a repo of 100,000 one-byte files fits any size limit. 100 datasets of 20
 # saved versions each, with their evaluations, stay near 2,500.
 PART_STALE_S = 3600  # a download beside its file this old was left by a restore that did not finish
 CHUNK = 1 << 20  # a download holds a MB of its file at a time (huggingface_hub's own download held 10 MB chunks:
@@ -124,12 +126,15 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
         for unit, group in itertools.groupby(files, key=_unit):
             rels = list(group)
             missing = [rel for rel in rels if rel not in synced and not (folder / rel).exists()]
+            apart = _apart(folder, rels, listed, synced, replace)
+            if apart:  # made or edited here before the restore reached it: the repo's comes whole, beside it
+                missing = rels
             if limits is not None and missing and sum(listed[rel][0] for rel in rels) > min(limits):
                 too_big.append(rels)
                 _keep_name(folder, unit)
                 continue
             try:
-                written += _bring_back(folder, rels, listed, synced, replace, fetch, came)
+                written += _bring_back(folder, rels, listed, synced, replace, fetch, came, apart)
             except WorkspaceFullError as exc:  # it waits for room; what comes after it may fit
                 held.append((rels, exc))
                 _keep_name(folder, unit)
@@ -157,6 +162,24 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
         err.too_big = never
         raise err
     return Restored(written, never)
+
+
+def reserve_names(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: str = MANIFEST) -> None:
+    """Keep the ids of the repo's datasets taken here (an empty folder each, as ``_keep_name`` does) before its restore
+    runs in the background: what a tab made before giving its token, moved in meanwhile, gets ids of its own and never
+    meets the repo's under one (a dataset deleted here stays deleted: it gets none)."""
+    from huggingface_hub import HfApi
+
+    try:
+        listed = _remote_files(HfApi(token=token), repo_id, prefix)
+    except Exception as exc:
+        raise _explain(exc, f"restore from {repo_id}") from None
+    synced = _load_manifest(Path(folder), manifest)
+    for rel in listed:
+        parts = rel.split("/")
+        if parts[0] == "datasets" and len(parts) > 2 and _wanted(rel) and not any(
+                name.startswith(f"datasets/{parts[1]}/") for name in synced):
+            _keep_name(Path(folder), f"datasets/{parts[1]}")
 
 
 def _by_need(files: list[str], folder: Path, synced: dict[str, str]) -> tuple[list[str], list[str]]:
@@ -230,13 +253,91 @@ def too_big_line(too_big: tuple[str, str], where: str) -> str:
             f"{'it' if one else 'them'} in a studio of your own).")
 
 
+def _apart(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]], synced: dict[str, str],
+           replace: set[str]) -> bool:
+    """Whether the repo's dataset ``rels`` must come back apart from the one of its id here: a dataset made or edited
+    here before the restore reached it (a tab that saved while the restore ran, a dataset of the same name made
+    meanwhile, the sample edited) holds a version the repo holds otherwise. Its files mixed in beside those here
+    made one history of two: the repo's later versions numbered after the visitor's edit, which was no longer the
+    newest. A dataset that only went on from what the repo holds (versions added here since) is the same one."""
+    parts = rels[0].split("/")
+    if parts[0] != "datasets" or len(parts) < 3 or parts[1] in replace:
+        return False
+    if not (folder / "datasets" / parts[1] / "dataset.json").exists():
+        return False
+    for rel in rels:
+        target = folder / rel
+        if _version(rel) is None or not rel.endswith(".json") or not target.exists():
+            continue
+        if _git_blob(target) != listed[rel][1] and not (rel in synced and synced[rel] == _sha(target)):
+            return True
+    return False
+
+
+def _apart_id(folder: Path, dataset_id: str) -> str:
+    """A new id beside ``dataset_id`` for the repo's copy of it, its folder made at once (under the lock every new
+    dataset's id is chosen under, so a dataset created meanwhile never takes it)."""
+    from studio.data import store
+
+    root = folder / "datasets"
+    with store.creation_lock(root):
+        n = 2
+        while True:
+            new = f"{dataset_id}-{n}"
+            try:
+                (root / new).mkdir()
+                return new
+            except FileExistsError:
+                n += 1
+
+
+def _apart_head(part: str, root: Path, new_id: str) -> None:
+    """The head of the repo's copy kept apart: its new id, and a name that says where it came from and clashes with
+    no dataset here (the one made here keeps its own)."""
+    head = json.loads(Path(part).read_text(encoding="utf-8"))
+    taken = set()
+    for other in root.iterdir():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            taken.add(str(json.loads((other / "dataset.json").read_text(encoding="utf-8")).get("name", "")).casefold())
+    base, name, n = str(head.get("name") or new_id), "", 1
+    while not name or name.casefold() in taken:
+        name = f"{base} (restored{'' if n == 1 else f' {n}'})"
+        n += 1
+    head["id"], head["name"] = new_id, name
+    Path(part).write_text(json.dumps(head, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _place(part: str, target: Path, over: bool) -> bool:
+    """Put a downloaded file in place: over what is there only where ``over`` (the untouched sample, under its
+    dataset's lock); else only where nothing is, in one step (a link that fails where a file is), so a save that
+    came after the restore looked (a Chat setting, an evaluation's file, a job's log) is never written over: it is
+    the newer one. False where it was not put in place."""
+    if over:
+        os.replace(part, target)
+        return True
+    try:
+        os.link(part, target)
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: the look and the rename, as close together as can be
+        if target.exists():
+            return False
+        os.replace(part, target)
+    return True
+
+
 def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]], synced: dict[str, str],
-                replace: set[str], fetch: Callable[[str, object], str], came: dict[str, str]) -> int:
+                replace: set[str], fetch: Callable[[str, object], str], came: dict[str, str],
+                apart: bool = False) -> int:
     """Bring back one dataset (or one file) of a restore: nothing of it where its room is not there (raises
-    ``WorkspaceFullError`` before any download). Records what came in ``came``; returns the files written."""
+    ``WorkspaceFullError`` before any download). Records what came in ``came``; returns the files written. With
+    ``apart`` (``_apart``), the repo's dataset comes whole under a new id and name, and the repo's files under its
+    old id count as gone here (the next commit moves them to the new id; the one made here takes the old)."""
     from studio.chat import saved
     from studio.cloud import workspaces
 
+    if apart:
+        return _bring_back_apart(folder, rels, listed, fetch, came)
     written, todo = 0, []
     for rel in rels:
         target, parts = folder / rel, rel.split("/")
@@ -288,9 +389,8 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
             sample = {ds for ds in replace if workspaces.untouched_sample(folder / "datasets" / ds)}
             for rel, part, sha in parts:  # in order: a dataset's head last
                 target, name = folder / rel, rel.split("/")
-                if target.exists() and not (name[0] == "datasets" and name[1] in sample):
+                if not _place(part, target, over=target.exists() and name[0] == "datasets" and name[1] in sample):
                     continue  # written here meanwhile (a save in another tab): the newer one stays
-                os.replace(part, target)
                 came[rel] = sha  # only once written: what is recorded and not here counts as deleted here
                 if rel in BATCHED_FILES and listed[rel][1]:
                     _their_sha[listed[rel][1]] = sha
@@ -300,6 +400,46 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(part)
         for room in done:  # the room each took is in its file now (or, not written, counted until measured again)
+            room()
+    return written
+
+
+def _bring_back_apart(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]],
+                      fetch: Callable[[str, object], str], came: dict[str, str]) -> int:
+    """``_bring_back`` of a dataset kept apart (``_apart``): every file of the repo's under a new id."""
+    old_id = rels[0].split("/")[1]
+    config.fits(folder / "datasets" / old_id, sum(listed[rel][0] for rel in rels))
+    new_id = _apart_id(folder, old_id)
+    root, parts, done, written = folder / "datasets", [], [], 0
+    try:
+        for rel in rels:  # in order: the head last
+            target = root / new_id / rel.split("/", 2)[2]
+            if (room := config.before_write(target, listed[rel][0])) is not None:
+                done.append(room)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:64]}.", suffix=".restore")
+            parts.append((target, part))
+            with os.fdopen(fd, "wb") as fh:
+                fetch(rel, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(part, 0o644)
+            if rel.endswith("/dataset.json") and rel.count("/") == 2:
+                _apart_head(part, root, new_id)
+        for target, part in parts:
+            os.replace(part, target)
+            written += 1
+        for rel in rels:  # the repo's files under the old id: gone here (the new id holds them), never restored again
+            came[rel] = ""
+    except BaseException:
+        if not written:
+            shutil.rmtree(root / new_id, ignore_errors=True)
+        raise
+    finally:
+        for _target, part in parts:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+        for room in done:
             room()
     return written
 
@@ -318,8 +458,8 @@ def _sweep_parts(where: Path) -> None:
 @contextlib.contextmanager
 def _saves_held(folder: Path, rel: str):
     """While a restore puts a dataset's files in place: the lock every save of that dataset holds (another tab saving
-    it waits, then sees what came); nothing for other files (a conversation, a form), which are each put in place
-    by one rename after a look that they are still missing."""
+    it waits, then sees what came); nothing for other files (the Chat settings, a form, an evaluation's file), which
+    are each put in place only where no file is, in one step (``_place``): a save that came first stays."""
     from studio.data import store
 
     parts = rel.split("/")

@@ -38,7 +38,7 @@ from studio.cloud.hub_repo import (  # noqa: F401 -- the workspace repo's side, 
     identify,
     open_repo,
 )
-from studio.cloud.restore import Restored, held_by_room, restore, too_big_line  # noqa: F401 -- sync.restore, ...
+from studio.cloud.restore import Restored, held_by_room, reserve_names, restore, too_big_line  # noqa: F401 -- sync.restore, ...
 from studio.cloud.synced import (  # noqa: F401 -- what is synced, named here too (sync.local_files, sync.MANIFEST)
     BATCH_S,
     BATCHED_FILES,

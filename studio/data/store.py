@@ -110,6 +110,12 @@ def dataset_lock(path: Path) -> contextlib.AbstractContextManager[None]:
     return _locked(path)
 
 
+def creation_lock(root: Path) -> contextlib.AbstractContextManager[None]:
+    """The lock a new dataset's id is chosen under in the datasets folder ``root`` (a restore keeping the repo's copy
+    of a dataset apart chooses its id under it too)."""
+    return _locked(root, ".create.lock")
+
+
 def _sweep(root: Path, pattern: str, *, older_than_s: float = 0.0) -> int:
     """Remove what a crash mid-save left (temporary files, half-made datasets); only ever called under
     the lock that every writer of those files holds, so nothing matched is still being written."""

@@ -39,7 +39,7 @@ import streamlit as st
 
 from studio import config, jobs
 from studio.cloud import handoff, limits, store, sync, workspaces
-from studio.errors import MissingTokenError, StudioError, WorkspaceFullError
+from studio.errors import MissingTokenError, StudioError
 
 PATH = "workspace.path"  # this session's workspace folder
 ANON = "workspace.anon"  # the anonymous folder this session started with
@@ -395,6 +395,26 @@ def restoring() -> bool:
                                                                           sync.current(Path(path), "store")))
 
 
+def restoring_line() -> str | None:
+    """Home's line while this visitor's workspace is still coming back (None once every restore ended): where from,
+    and how far, with the counts the sidebar shows."""
+    path = st.session_state.get(PATH)
+    if not path:
+        return None
+    for kind in ("account", "store"):
+        running = sync.current(Path(path), kind)
+        if running is None or running.prepared:
+            continue
+        where = running.where if kind == "account" else "this app's store"
+        if running.state == "failed":
+            return (f"Part of your workspace kept in {where} has not come back yet: Your workspace in the sidebar says "
+                    "why. Datasets are listed here as they come.")
+        done, total = running.restoring or (0, 0)
+        counted = f": {done:,} of {total:,} files here so far" if total else ""
+        return f"Your workspace is being restored from {where}{counted}. Datasets are listed here as they come."
+    return None
+
+
 def visitor_token() -> str | None:
     """The token this visitor typed (never the deployer's)."""
     value = st.session_state.get(TOKEN)
@@ -462,19 +482,18 @@ def refuse(action: str) -> None:
 
 def connect(token: str, repo_name: str) -> None:
     """The visitor gave their token: their workspace kept in ``repo_name`` on their account comes back (into the
-    signed-in workspace, else their account's), what this tab made moves in, and its sync starts. Raises
+    signed-in workspace, else their account's; in the sync's own thread), what this tab made moves in, and its sync
+    starts. Raises
     ``StudioError`` in one line (a refused token or repo; ``NetworkError`` where the Hub cannot be reached)."""
     account = sync.identify(token)
     repo_id = sync.open_repo(token, account, repo_name)
     here = Path(st.session_state[PATH])
     target = here if signed_in() is not None else workspaces.hub_account(account.id)
     target.mkdir(parents=True, exist_ok=True)
-    held = restored = None
-    with config.use_workspace(target):
-        try:
-            restored = sync.restore(token, repo_id, target)
-        except WorkspaceFullError as exc:  # what fit came back; the sync brings the rest once there is room
-            held = exc
+    running = sync.current(target)
+    if running is None or not running.same(repo_id, token) or not running.prepared:
+        # the repo's datasets keep their ids: what this tab made moves in beside them under ids of its own
+        sync.reserve_names(token, repo_id, target)
     if target != here:
         if workspaces.is_anonymous(here):
             move_in(here, target)
@@ -483,4 +502,6 @@ def connect(token: str, repo_name: str) -> None:
         st.session_state[ACCOUNT] = str(target)
         st.session_state[PATH] = str(target)
     st.session_state[LINK + ".repo"] = repo_id
-    sync.start(target, repo_id, token, held=held, restored=restored)
+    # the restore runs in the sync's own thread, as a restart's does (the page draws at once; the sidebar counts what
+    # comes; the page is drawn again when it is here); nothing is committed before it ended
+    sync.start(target, repo_id, token, restore_first=True)

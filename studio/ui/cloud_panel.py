@@ -150,10 +150,9 @@ def _connect_or_disconnect() -> bool:
     if link is not None and link["key"] == key:
         path = Path(st.session_state[cloud.PATH])
         if sync.current(path) is None:  # another tab of this workspace forgot the token: its sync starts again, and
-            # restores first (what a restore held back for room still waits; taken for restored, it never came back)
-            again = sync.start(path, link["repo"], token, restore_first=True)
-            with st.spinner(f"Bringing your workspace back from {again.where}…"), config.use_workspace(path):
-                again.ready()
+            # restores first (what a restore held back for room still waits; taken for restored, it never came back),
+            # in its own thread as a restart's restore does: the page draws at once, the sidebar counts what comes
+            sync.start(path, link["repo"], token, restore_first=True)
             st.rerun()  # the state above was drawn without it
         return False
     failed = st.session_state.get(cloud.FAILED)

@@ -51,10 +51,34 @@ def restart(monkeypatch, studio_home: Path) -> None:
     shutil.rmtree(studio_home)
 
 
-def give_token(at, token: str):
+def give_token(at, token: str, wait: bool = True):
+    """Give ``token`` in the sidebar; with ``wait``, the page as it is once the restore (in the sync's own thread)
+    ended, done or failed: what the visitor sees when the sidebar's *Restoring …* line is gone."""
     at.text_input(key="auth.hf_token.input").input(token).run()
     assert not at.exception, [e.value for e in at.exception]
+    return settled(at) if wait else at
+
+
+def settled(at):
+    running = sync.current(workspace(at)) if "workspace.path" in at.session_state else None
+    if running is None or running.prepared:
+        return at
+    deadline = time.time() + 60
+    while time.time() < deadline and not running.prepared and running.state != "failed":
+        time.sleep(0.05)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def small_workspaces(monkeypatch, mb: float = 0.05) -> dict:
+    """Every workspace held to ``mb``, as ``[studio] workspace_mb`` in secrets says: read by the page runs and by the
+    sync's own thread that restores (AppTest's secrets hold only while a page runs; a deployment's hold always)."""
+    from studio.ui import cloud
+
+    settings = {"workspace_mb": mb}
+    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
+    return {"workspace_mb": mb}
 
 
 def workspace(at) -> Path:
@@ -695,7 +719,7 @@ def _dataset_of(folder: Path, name: str, kb: int) -> str:
 
 
 def test_a_restore_into_a_full_workspace_comes_back_once_room_is_freed_and_the_sidebar_says_each_step(
-        hub, studio_home, tmp_path):
+        hub, studio_home, tmp_path, monkeypatch):
     """A restore that did not fit was one line under the token field, and sync stayed off for good (the refusal
     was kept for that token and repo): deleting a dataset to make room changed nothing until a restart."""
     from studio import config
@@ -706,7 +730,7 @@ def test_a_restore_into_a_full_workspace_comes_back_once_room_is_freed_and_the_s
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
 
-    at = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)  # room for one of the two
+    at = give_token(visit(studio=small_workspaces(monkeypatch)), TOKEN)  # room for one of the two
     kept = workspace(at)
     assert kept.name.startswith("h-")
     # what did not come back, why, and what to do, in a line the sidebar shows whole (it was 330 characters: the
@@ -750,7 +774,7 @@ def test_a_cookieless_tab_whose_conversation_cannot_move_is_told_the_truth_and_g
     kept = workspace(tab)
     with config.use_workspace(kept):
         saved.save([{"role": "user", "content": "Kept question?"}, {"role": "assistant", "content": "Kept."}])
-    _dataset_of(kept, "Fills it", 40)
+    _dataset_of(kept, "Fills it", 60)  # past the 50 KB whether the sample came in too or not (its restore ended first)
     # in the repo already, as the kept workspace's watcher commits it within seconds (it raced the next tab under load)
     assert sync.current(kept).sync_once()
 
@@ -827,7 +851,7 @@ def test_a_signed_in_visitor_s_caption_says_a_token_given_while_the_hub_is_out_o
                          "again at your next click).")
 
 
-def test_a_restore_held_back_by_room_still_waits_in_a_tab_after_another_tab_forgot_the_token(hub, tmp_path):
+def test_a_restore_held_back_by_room_still_waits_in_a_tab_after_another_tab_forgot_the_token(hub, tmp_path, monkeypatch):
     """Two tabs gave the token; the restore did not all fit. Forget in one tab ended the sync, and the other tab
     started a new one that took the workspace for restored: it said 'Synced' and what had not come back never did
     (until a restart)."""
@@ -836,14 +860,15 @@ def test_a_restore_held_back_by_room_still_waits_in_a_tab_after_another_tab_forg
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
 
-    one = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)  # room for one of the two
+    one = give_token(visit(studio=small_workspaces(monkeypatch)), TOKEN)  # room for one of the two
     two = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)
     kept = workspace(one)
     assert workspace(two) == kept and [w.value for w in two.sidebar.warning if "did not come back" in w.value]
     one.sidebar.button(key="auth.hf_token.forget").click().run()
     assert not one.exception
-    two.run()
+    two.run()  # its sync starts again, restoring first in its own thread
     assert not two.exception
+    settled(two)
     (shown,) = [w.value for w in two.sidebar.warning if "did not come back" in w.value]
     assert shown.startswith("1 dataset kept in alice/slm-studio-workspace (private) did not come back")
     running = sync.current(kept)
@@ -869,3 +894,70 @@ def test_a_new_visitor_on_a_full_server_is_told_the_sample_is_missing_once_not_t
     finally:
         sample.ensure_sample = real
     assert not at.exception and not at.error and not tried
+
+
+def _slow_file(hub, repo: str, dataset: str) -> None:
+    """A file of ``dataset`` in the repo that comes 1 KB every half second (its head comes after it): the restore is
+    still running when the page is drawn, until ``hub.trickle_s`` is set to 0."""
+    slow = f"datasets/{dataset}/notes.txt"
+    hub.repos[("dataset", repo)].files[slow] = b"n" * 60_000
+    hub.faults[slow] = "trickle"
+    hub.trickle_s = 0.5
+
+
+def test_giving_the_token_draws_the_page_at_once_and_the_restore_comes_in_the_background(hub, tmp_path):
+    """Giving the token restored the workspace in the page's own run: the page showed a spinner and nothing else
+    until every file had downloaded. The restore runs in the sync's thread now, as a restart's does: the page draws at
+    once, the sidebar counts what comes, Home says the workspace is being restored, and the next run shows it."""
+    before = tmp_path / "before-restart"
+    dataset = _dataset_of(before, "Kept in the repo", 2)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    _slow_file(hub, repo, dataset)
+
+    at = give_token(visit(), TOKEN, wait=False)
+    running = sync.current(workspace(at))
+    assert running is not None and not running.prepared
+    shown = everything_shown(at)
+    assert "Kept in the repo" not in shown and "No datasets yet" not in shown
+    deadline = time.time() + 60
+    while time.time() < deadline and not (running.restoring or (0, 0))[1]:
+        time.sleep(0.05)
+    at.run()
+    sidebar = "\n".join(c.value for c in at.sidebar.caption)
+    assert "Restoring 4 files from alice/slm-studio-workspace (private)" in sidebar, sidebar
+    assert [i.value for i in at.info if i.value.startswith("Your workspace is being restored from alice/")]
+    hub.trickle_s = 0.0
+    settled(at)
+    assert "Kept in the repo" in everything_shown(at) and "Restoring" not in "\n".join(c.value for c in at.sidebar.caption)
+
+
+def test_a_tab_left_after_another_tab_forgot_the_token_draws_at_once_while_its_restore_runs(hub, tmp_path):
+    """Forget in one tab ended the workspace's sync; the other tab, still holding the token, started it again and
+    restored in its page run (a spinner until every download ended). It restores in the sync's thread now."""
+    from studio import config
+
+    one = give_token(visit(), TOKEN)
+    two = give_token(visit(), TOKEN)
+    kept = workspace(one)
+    assert workspace(two) == kept
+    later = tmp_path / "elsewhere"  # a dataset saved to the repo from another studio meanwhile
+    dataset = _dataset_of(later, "Saved elsewhere", 2)
+    repo = sync.current(kept).repo_id
+    files = hub.repos[("dataset", repo)].files
+    for path in (later / "datasets" / dataset).rglob("*"):
+        if path.is_file() and not path.name.startswith("."):
+            files[f"datasets/{dataset}/{path.relative_to(later / 'datasets' / dataset)}"] = path.read_bytes()
+    _slow_file(hub, repo, dataset)
+
+    one.sidebar.button(key="auth.hf_token.forget").click().run()
+    assert not one.exception
+    two.run()
+    assert not two.exception
+    running = sync.current(kept)
+    assert running is not None and not running.prepared
+    with config.use_workspace(kept):
+        assert "Saved elsewhere" not in everything_shown(two)
+    hub.trickle_s = 0.0
+    settled(two)
+    assert "Saved elsewhere" in everything_shown(two)

@@ -397,3 +397,59 @@ def test_try_again_now_keeps_its_place_whatever_the_account_s_sync_above_it_show
     k.too_big = "1 dataset kept in this app's store is larger than this workspace's 500 MB limit: …"
     at.run()
     assert button_place() == first and not at.exception
+
+
+def test_home_says_the_workspace_is_being_restored_and_lists_datasets_as_they_come_never_no_datasets_yet(
+        hub, monkeypatch, studio_home):
+    """Home said "No datasets yet: create or import one" while a signed-in visitor's restore was still bringing their
+    datasets back: a visitor took their work for lost. It says the workspace is being restored, with the counts the
+    sidebar shows, lists each dataset once it is here, and says "No datasets yet" only once the restore ended with
+    none."""
+    from streamlit.testing.v1 import AppTest
+
+    first = signed_in(ALICE)
+    ws = workspace_of(first)
+    with config.use_workspace(ws):
+        early = datasets.create_dataset("Alpha FAQ", [{"question": "a?", "answer": "a"}])
+        late = datasets.create_dataset("Zulu FAQ", [{"question": "z?", "answer": "z"}])
+    assert kept(first).sync_once()
+    restart(monkeypatch, studio_home)
+    slow = f"{store.prefix_for(ws)}datasets/{late.id}/notes.txt"  # Zulu's: it comes after Alpha, slowly
+    hub.repos[("dataset", STORE_REPO)].files[slow] = b"n" * 60_000
+    hub.faults[slow] = "trickle"
+    hub.trickle_s = 0.5
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "cloud" / "Home.py"), default_timeout=60)
+    at.secrets["auth"] = AUTH
+    at.secrets["studio"] = {"store": {"repo": STORE_REPO, "token": STORE_TOKEN}}
+    at.user = {"is_logged_in": True, **ALICE}
+    visit(at=at)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (workspace_of(at) / "datasets" / early.id / "dataset.json").exists():
+        time.sleep(0.05)
+    at.run()
+    shown = everything_shown(at)
+    assert "No datasets yet" not in shown, shown
+    (line,) = [i.value for i in at.info if "being restored" in i.value]
+    assert line.startswith("Your workspace is being restored from this app's store: ") and " files here so far" in line
+    assert "Alpha FAQ" in shown and "Zulu FAQ" not in shown
+    hub.trickle_s = 0.0
+    settled(at)
+    shown = everything_shown(at)
+    assert "Alpha FAQ" in shown and "Zulu FAQ" in shown and "being restored" not in shown
+
+
+def test_home_says_no_datasets_yet_once_a_restore_ended_with_none(hub, monkeypatch, studio_home):
+    """The other side: a restore that brought no dataset back (the visitor had deleted them all) ends in the usual
+    line, not in a restore said to be running for good."""
+    first = signed_in(ALICE)
+    ws = workspace_of(first)
+    with config.use_workspace(ws):
+        for one in datasets.list_datasets():
+            datasets.delete_dataset(one.id)
+    assert kept(first).sync_once()
+    restart(monkeypatch, studio_home)
+    at = signed_in(ALICE)
+    shown = everything_shown(at)
+    assert "being restored" not in shown
+    assert "No datasets yet: create or import one on the Dataset page." in shown, shown

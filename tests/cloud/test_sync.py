@@ -1029,3 +1029,94 @@ def test_a_download_a_killed_restore_left_beside_its_file_is_removed_by_the_next
     sync.restore(TOKEN, repo, after)
     assert files_of(after) == files_of(first)
     assert not list(versions.glob(".*.restore"))
+
+
+def test_a_dataset_made_here_before_the_restore_reached_its_name_keeps_its_edit_newest_and_the_repo_s_comes_apart(
+        hub, tmp_path):
+    """A dataset made (or edited) here while the restore had not reached it yet, under the id the repo's dataset of the
+    same name has: the restore put the repo's versions it lacked beside the visitor's own, so the repo's old third
+    version became the newest and the edit just saved read as history. The one made here now stays as it is, its edit
+    the newest; the repo's comes back whole beside it, as a dataset of its own; the next commit keeps both, and a later
+    restore brings both back, neither mixed into the other."""
+    first = tmp_path / "before-restart"
+    dataset = three_versions(first)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    with config.use_workspace(first):
+        theirs = [store.load_version(dataset, n) for n in (1, 2, 3)]
+
+    after = tmp_path / "after-restart"
+    with config.use_workspace(after):  # the visitor made and edited it before the restore got there
+        mine = store.create_dataset("Alice's FAQ", [{"question": "new?", "answer": "made today"}])
+        store.save_version(mine.id, [{"question": "new?", "answer": "made today, edited"}], base_version=1)
+    assert mine.id == dataset
+    running = sync.WorkspaceSync(after, repo, TOKEN, restore_first=True)
+    assert running.ready()
+    with config.use_workspace(after):
+        names = {d.name: d.id for d in store.list_datasets()}
+        assert sorted(names) == ["Alice's FAQ", "Alice's FAQ (restored)"]
+        assert [v.version for v in store.list_versions(dataset)] == [1, 2]
+        assert store.load_version(dataset) == [{"question": "new?", "answer": "made today, edited"}]
+        apart = names["Alice's FAQ (restored)"]
+        assert [store.load_version(apart, n) for n in (1, 2, 3)] == theirs
+
+    assert running.sync_once()
+    again = tmp_path / "after-another-restart"
+    sync.restore(TOKEN, repo, again)
+    with config.use_workspace(again):
+        assert sorted(d.name for d in store.list_datasets()) == ["Alice's FAQ", "Alice's FAQ (restored)"]
+        assert [v.version for v in store.list_versions(dataset)] == [1, 2]
+        assert store.load_version(dataset) == [{"question": "new?", "answer": "made today, edited"}]
+        assert [store.load_version(apart, n) for n in (1, 2, 3)] == theirs
+
+
+def test_a_dataset_that_only_went_on_here_from_what_the_repo_holds_stays_one_dataset(hub, tmp_path):
+    """The other side of keeping apart: versions saved here after the repo's (a token given again in another tab, the
+    restore run again) are the same dataset going on, not a second history: nothing comes apart."""
+    first = tmp_path / "workspace"
+    dataset = three_versions(first)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    with config.use_workspace(first):
+        store.save_version(dataset, [{"question": "q4?", "answer": "four"}], base_version=3)
+    sync.restore(TOKEN, repo, first)
+    with config.use_workspace(first):
+        assert [d.name for d in store.list_datasets()] == ["Alice's FAQ"]
+        assert [v.version for v in store.list_versions(dataset)] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("rel", ["chat/settings.json", "evaluate/form.json", "evals/20261205-100000-bbbb.json"])
+def test_a_save_the_instant_before_a_restore_puts_the_repo_s_copy_in_place_is_never_written_over(
+        hub, tmp_path, monkeypatch, rel):
+    """Files other than datasets (the Chat settings, the Evaluate form, an evaluation) had no lock: the restore looked
+    that the file was missing, and a save landing between that look and its rename was written over by the repo's
+    older copy. The restore now puts such a file in place only where none is, in one step: the save stays. The save
+    is made to land in that very instant (inside the call that puts the file in place), whatever call that is."""
+    import os
+
+    from studio import atomic
+
+    first = tmp_path / "before-restart"
+    (first / rel).parent.mkdir(parents=True)
+    (first / rel).write_text('{"from": "the repo"}')
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+
+    after = tmp_path / "after-restart"
+    target = after / rel
+    saved_now = []
+
+    def racing(real):
+        def call(src, dst, *args, **kwargs):
+            if Path(dst) == target and str(src).endswith(".restore") and not saved_now:
+                saved_now.append(True)
+                atomic.write_bytes(target, b'{"from": "the visitor, just now"}')
+            return real(src, dst, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "replace", racing(os.replace))
+    monkeypatch.setattr(os, "link", racing(os.link))
+    sync.restore(TOKEN, repo, after)
+    assert saved_now
+    assert json.loads(target.read_text()) == {"from": "the visitor, just now"}
+    assert not list(target.parent.glob(".*.restore"))
