@@ -1412,6 +1412,23 @@ def test_a_tab_whose_kept_edits_another_tab_brought_in_does_not_keep_them_again(
     assert [k.tab for k in editing.kept_drafts(info.id)] == [other.session_state["dataset.tab_id"]]
 
 
+def test_the_train_page_names_the_command_lines_records_to_fix_as_the_command_lines(tmp_path):
+    """A session with no tab id (a reload on Train) matched the command line's kept records, which have no tab, as
+    its own: "Broken has unsaved changes on the Dataset page (1 added)"."""
+    from studio.__main__ import main
+
+    src = tmp_path / "broken.json"
+    src.write_text(json.dumps([RECS[0], {"question": "", "answer": "Nobody asked."}]))
+    assert main(["dataset", "create", "Broken", "--from", str(src), "--keep-invalid"]) == 0
+    train = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    train.session_state["dataset.selected"] = store.find_dataset("Broken").id
+    train.run()
+    assert not train.exception
+    assert [w for w in texts(train.warning) if "unsaved" in w] == [
+        "Broken has unsaved changes on the Dataset page (1 added, kept by the command line (dataset create "
+        "--keep-invalid: its records to fix)): a run trains on the saved v1. Save them there first to train on them."]
+
+
 def test_records_to_fix_from_dataset_create_keep_invalid_are_offered_on_the_page_and_marked(tmp_path):
     from studio.__main__ import main
 
