@@ -172,21 +172,35 @@ def unsaved_summary(dataset_id: str) -> str | None:
     pages that read the saved version (Train) say so, rather than train on it as if the edits were in."""
     d = st.session_state.get(DRAFTS, {}).get(dataset_id)
     if d is None:  # after a browser reload, before the Dataset page was opened again: the edits kept in the workspace
-        # (this tab's when it is known, else the latest any tab kept)
+        # (this tab's when it is known, else the latest any tab kept, said as such: a reload on a page other than the
+        # Dataset page has no ``?tab=``, Streamlit drops it on a page change, so whose they are is not known)
         tab = st.session_state.get(TAB_ID) or st.query_params.get("tab") or ""
         drafts = editing.kept_drafts(dataset_id)
         if not drafts:
             return None
-        chosen = next((k for k in drafts if k.tab == tab), drafts[0])
+        chosen = next((k for k in drafts if tab and k.tab == tab), drafts[0])
         seen = st.session_state.setdefault(KEPT_SUMMARY, {}).get(dataset_id)
         if seen is None or seen[:2] != (chosen.tab, chosen.stamp):  # read (the whole version it edits) once a change
             kept = editing.load_draft(dataset_id, chosen.tab)
             seen = (chosen.tab, chosen.stamp, editing.summary(editing.changes(kept[1], kept[2])) if kept else None)
             st.session_state[KEPT_SUMMARY][dataset_id] = seen
-        return seen[2]
+        if seen[2] is None or (tab and chosen.tab == tab):
+            return seen[2]
+        return f"{seen[2]}, {_whose(chosen.tab, tab, len(drafts))}"
     if not d.dirty:
         return None
     return editing.summary(editing.changes(d.saved, d.current))
+
+
+def _whose(kept_tab: str, tab: str, count: int) -> str:
+    """Whose kept edits ``unsaved_summary`` names when they are not known to be this tab's."""
+    if not kept_tab:
+        who = "kept by the command line (dataset create --keep-invalid: its records to fix)"
+    elif tab:
+        who = "kept by another browser tab"
+    else:  # a reload on this page: this tab's from before it, or another tab's, cannot be told apart
+        who = "kept by a browser tab, this one before a reload or another"
+    return who + (f"; the latest of {count} kept" if count > 1 else "")
 
 
 def replace_working_copy(dataset_id: str, records: list[Record]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import streamlit as st
 
@@ -17,7 +18,8 @@ from studio.errors import StudioError
 from studio.ui import dataset as dui
 
 JOB, REVIEW, ERROR, PAGE = "dedup.job", "dedup.review", "dedup.error", "dedup.page"
-PENDING = "dedup.pending"  # a semantic run estimated over CONFIRM_ABOVE seconds waiting for "Start": (key, message)
+PENDING = "dedup.pending"  # a run estimated over CONFIRM_ABOVE seconds waiting for "Start": (key, message, the semantic
+# run's config when it is offered instead, else None)
 ESTIMATE = "dedup.estimate"  # (the run's key, its semantic_records.Estimate)
 THREAD_ABOVE = 3000  # records: larger datasets are scored in a worker thread with a progress bar
 PER_PAGE = 10  # clusters shown at once
@@ -68,7 +70,7 @@ FIXED_SCORING_HELP = {
               f"what Precise gives, so there is nothing to choose. Fast and Precise apply once a dataset has over "
               f"{semantic_records.DIRECT_UP_TO:,} different texts to embed, or the fast model is built.",
     "none": "Fewer than two different texts: copies of one text are found as identical, with no embedding model."}
-CONFIRM_ABOVE = 60.0  # seconds: a semantic run estimated longer than this waits for "Start"
+CONFIRM_ABOVE = 60.0  # seconds: a run estimated longer than this waits for "Start"
 
 
 def compare_options(has_passages: bool) -> list[str]:
@@ -143,9 +145,17 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
     if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
-        total = 0.0 if estimate is None or method == "fuzzy" else estimate.total  # a fuzzy run starts at once
-        if total > CONFIRM_ABOVE:
-            st.session_state[PENDING] = pending = ((info.id, base, len(records), config), estimate.message)
+        # A fuzzy run as well: 250,000 near-identical questions are estimated at about 50 minutes, started on one click
+        if estimate is not None and estimate.total > CONFIRM_ABOVE:
+            alternative = None  # semantic matching, offered when it is estimated at under half the time
+            if method == "fuzzy" and embed.available():
+                alternative = replace(config, method="semantic")
+                faster = _estimate(info, base, records, alternative, cache=False)
+                alternative = alternative if faster is not None and faster.total < estimate.total / 2 else None
+            else:
+                faster = None
+            message = f"{estimate.message} {semantic_records.long_run_note(estimate, faster)}"
+            st.session_state[PENDING] = pending = ((info.id, base, len(records), config), message, alternative)
         else:
             _start(info, records, base, config, estimate)
     asking = pending is not None and pending[0][:3] == (info.id, base, len(records))
@@ -154,11 +164,14 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     if asking:
         with st.container(border=True):
             st.info(pending[1], icon=":material/timer:")
-            go, stop = st.columns([1, 5])
+            go, other, stop = st.columns([1, 2, 3])
             if go.button("Start", key="dedup.confirm", type="primary"):
                 st.session_state[PENDING] = None
                 _start(info, records, base, pending[0][3], estimate)
                 st.rerun()
+            if pending[2] is not None:
+                other.button("Use semantic instead", key="dedup.use_semantic", on_click=_use_semantic,
+                             args=(info, records, base, pending[2]))
             if stop.button("Cancel", key="dedup.cancel_pending"):
                 st.session_state[PENDING] = None
                 st.rerun()
@@ -179,8 +192,9 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
 
 
 def _estimate(info: store.DatasetInfo, base: int, records: list[dict],
-              config: dedup.DedupConfig) -> semantic_records.Estimate | None:
-    """The run's estimate, worked out once per dataset version and settings (a timed sample, ~0.1 s)."""
+              config: dedup.DedupConfig, cache: bool = True) -> semantic_records.Estimate | None:
+    """The run's estimate, worked out once per dataset version and settings (a timed sample, ~0.1 s); ``cache``
+    False: another run's, worked out without replacing the one kept for the settings shown."""
     key = (info.id, base, len(records), config, static.is_built(semantic_records.model_name(config)))
     cached = st.session_state.get(ESTIMATE)
     if cached is None or cached[0] != key:
@@ -189,8 +203,17 @@ def _estimate(info: store.DatasetInfo, base: int, records: list[dict],
         except StudioError as exc:
             ui.show_error(exc)
             return None
-        st.session_state[ESTIMATE] = cached
+        if cache:
+            st.session_state[ESTIMATE] = cached
     return cached[1]
+
+
+def _use_semantic(info: store.DatasetInfo, records: list[dict], base: int, config: dedup.DedupConfig) -> None:
+    """The semantic run offered in place of a long fuzzy one: started, and the Method box set to it (a callback: the
+    box cannot be set once drawn)."""
+    st.session_state[PENDING] = None
+    st.session_state["dedup.method"] = "semantic"
+    _start(info, records, base, config, _estimate(info, base, records, config))
 
 
 def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedup.DedupConfig,
@@ -198,7 +221,8 @@ def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedu
     job = dedup.DedupJob(key=(info.id, base, len(records), config))
     job.estimate = estimate
     st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
-    if len(records) > THREAD_ABOVE or config.method != "fuzzy":
+    # a long one in the background too (a bar and Stop): 1,500 long texts can take minutes
+    if len(records) > THREAD_ABOVE or config.method != "fuzzy" or (estimate is not None and estimate.total > 2.0):
         job.start(records, config)  # the embedding model, when needed, loads in the worker, not here
     else:
         job.run(records, config)

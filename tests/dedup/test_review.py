@@ -588,3 +588,70 @@ def test_tab_a_fuzzy_run_is_estimated_and_teaches_the_next_estimate(monkeypatch)
     assert len(timings._read(timings.FUZZY_FILE)) == 1  # the fuzzy run kept what it took
     assert dedup.estimate(records, job.key[3]).message.endswith("timed on a sample and scaled as recent runs here "
                                                                 "took.")
+
+
+def test_tab_a_long_fuzzy_run_asks_first_and_runs_in_the_background(monkeypatch):
+    """250,000 near-identical questions: the tab said "about 50 minutes" for a fuzzy run and started it on one click
+    with no word. A fuzzy run estimated past the tab's limit waits for Start, as a long semantic one does, saying it
+    runs in the background with a bar and Stop. (The limit is lowered here: a run of minutes is not one a test waits
+    for.)"""
+    from studio.ui import dedup as dedup_ui
+
+    monkeypatch.setattr(dedup_ui, "CONFIRM_ABOVE", 0.0)
+    records = [{"question": f"question number {k} about {k * 7919 % 10007} things", "answer": "a"}
+               for k in range(1_500)]
+    at, _ = open_tab(records)
+    at.button(key="dedup.run").click().run()
+    assert at.session_state["dedup.job"] is None  # nothing started on the one click
+    (message,) = [i.value for i in at.info if i.value.startswith("Fuzzy dedup of 1,500 records (rapidfuzz): ")]
+    assert "It runs in the background: a bar shows how far it is, Stop ends it" in message
+    at.button(key="dedup.cancel_pending").click().run()
+    assert at.session_state["dedup.job"] is None and not at.exception
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.confirm").click().run()
+    job = at.session_state["dedup.job"]
+    assert job.key[3].method == "fuzzy"
+    _finish(at)
+    assert job.state == "done" and not at.exception
+
+
+def test_tab_offers_semantic_matching_in_place_of_a_fuzzy_run_estimated_at_twice_its_time(monkeypatch):
+    """Where semantic matching is estimated at under half a long fuzzy run's time, the box asking to start says so and
+    runs it on one click. (The estimates are given here: which method is faster depends on the machine and the data,
+    and neither run of that length is one a test waits for.)"""
+    from studio.dedup import semantic_records
+
+    def estimate(records, config):
+        if config.method == "fuzzy":
+            return semantic_records.Estimate(len(records), 0.0, None, False, method="fuzzy", fuzzy_seconds=3000.0)
+        return semantic_records.Estimate(len(records), 40.0, None, False, method="semantic")
+
+    monkeypatch.setattr(dedup, "estimate", estimate)
+    monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)  # the six records estimated as a large set is estimated
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    assert at.session_state["dedup.job"] is None
+    (message,) = [i.value for i in at.info if i.value.startswith("Fuzzy dedup of 6 records")]
+    assert "about 50 minutes" in message
+    assert message.endswith("Semantic matching (same meaning) is estimated at about 40 seconds on these records: Use "
+                            "semantic instead runs that.")
+    at.button(key="dedup.use_semantic").click().run()
+    job = at.session_state["dedup.job"]
+    assert job.key[3].method == "semantic" and at.selectbox(key="dedup.method").value == "semantic"
+    _finish(at)
+    assert job.state == "done" and not at.exception
+    assert not [i for i in at.info if "Use semantic instead" in i.value]
+
+
+def test_a_long_run_note_offers_semantic_only_when_it_is_much_faster():
+    from studio.dedup import semantic_records as sr
+
+    fuzzy = sr.Estimate(250_000, 0.0, None, False, method="fuzzy", fuzzy_seconds=3000.0)
+    background = "It runs in the background: a bar shows how far it is, Stop ends it, and the rest of the page stays " \
+                 "usable meanwhile."
+    assert sr.long_run_note(fuzzy) == background
+    assert sr.long_run_note(fuzzy, sr.Estimate(250_000, 2000.0, None, False)) == background  # not much faster
+    assert sr.long_run_note(fuzzy, sr.Estimate(250_000, 100.0, None, False)).endswith(
+        "estimated at about 2 minutes on these records: Use semantic instead runs that.")
+    semantic = sr.Estimate(250_000, 3000.0, None, False)
+    assert sr.long_run_note(semantic, sr.Estimate(250_000, 1.0, None, False)) == background  # offered for fuzzy only
