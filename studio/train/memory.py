@@ -157,9 +157,15 @@ def check_sizes(spec: str, config: dict) -> None:
 
 def check_folder(ref: Any) -> None:
     """A local base's folder, from file names and its config.json alone (cheap: the page checks it on each rerun, the
-    command line before a run folder): a folder without tokenizer or weights, or sizes that are no sizes, in one line."""
+    command line before a run folder): a folder without tokenizer or weights, or sizes that are no sizes, in one line.
+    A GGUF file: its header (a file cut short or of another format), as the page reads it for the estimate."""
     from studio.models import library, loading
 
+    if ref.kind == "gguf":
+        from studio.models import gguf
+
+        gguf.inspect(ref.source)
+        return
     if ref.local and ref.kind not in ("gguf", "bundled"):
         loading.require_parts(ref)
         check_sizes(ref.spec, library.read_config(ref.source))
