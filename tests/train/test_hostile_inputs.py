@@ -17,6 +17,7 @@ from studio.errors import TrainingError
 from studio.train import runs
 from studio.train.config import TrainConfig
 from tests.conftest import train_page
+from tests.train.run_page import open_run
 
 RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(12)]
 
@@ -285,11 +286,8 @@ def test_the_train_page_s_run_name_field_takes_at_most_what_a_rename_allows(offl
 def test_the_train_page_s_resume_of_a_damaged_run_shows_the_one_line_and_keeps_the_run(offline):
     import time
 
-    from streamlit.testing.v1 import AppTest
-
     from studio.data.ref import load_dataset
     from studio.train import loop
-    from tests.conftest import REPO
 
     info = store.create_dataset("Tiny FAQ", RECORDS[:8])
     records, meta = load_dataset(info.id)
@@ -303,9 +301,7 @@ def test_the_train_page_s_resume_of_a_damaged_run_shows_the_one_line_and_keeps_t
     _cut(ckpt / "optimizer.pt")
     before = _files(folder)
 
-    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    at = open_run(folder.name)
     at.button(key="train.resume").click().run()
     deadline = time.time() + 120
     while jobs.read_status(folder).state not in ("failed", "finished") and time.time() < deadline:

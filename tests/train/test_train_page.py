@@ -22,6 +22,7 @@ from studio.train import runs
 from tests import conftest
 from tests.conftest import REPO, train_page
 from tests.places import place, places
+from tests.train.run_page import hand_made_run, open_run
 
 PAGE = str(REPO / "pages" / "3_Train.py")
 
@@ -632,12 +633,8 @@ def test_base_dataset_version_and_preset_stay_as_chosen_after_a_visit_to_another
 def test_an_earlier_run_and_a_typed_base_stay_chosen_and_a_deleted_run_falls_back_without_an_error(offline):
     sample.ensure_sample()
     for n, name in enumerate(("first", "second")):  # two finished runs, the second the newer
-        folder = runs.run_dir(f"20261201-00000{n}-{name}")
-        (folder / "model").mkdir(parents=True)
-        (folder / "model" / "config.json").write_text("{}")
-        runs.write_run(folder, {"id": folder.name, "name": name, "created": f"2026-12-01T00:00:0{n}+00:00",
-                                "config": {}, "base": "scratch", "dataset": {}})
-        jobs.update_status(folder, state="finished", kind="train")
+        hand_made_run(name, run_id=f"20261201-00000{n}-{name}", model=True, state="finished",
+                      meta={"created": f"2026-12-01T00:00:0{n}+00:00"})
     at = train_page(base="an earlier run").run()
     at.selectbox(key="train.base_run").set_value(
         next(r for r in runs.list_runs() if r.name == "second")).run()
@@ -699,9 +696,7 @@ def test_compare_says_what_it_does_and_for_how_long_can_be_stopped_and_shows_the
         return real(spec, quantization, token)
 
     monkeypatch.setattr(shared, "_loader", held)
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     assert any("The 2 records held out from training" in c.value for c in at.caption), ([c.value for c in at.caption], [e.value for e in at.error])
     at.button(key="train.compare").click().run()
@@ -783,9 +778,7 @@ def test_a_model_that_answers_only_whitespace_says_so_where_its_answer_shows(off
 
     hook = trained.model.lm_head.register_forward_hook(always_end)
     try:
-        at = train_page()
-        at.session_state["train.run_id"] = run_id
-        at.run()
+        at = open_run(run_id)
         at.text_input(key="train.question").set_value("What is law 1?")
         at.button[[b.label for b in at.button].index("Ask")].click().run()
         assert at.session_state["train.ask"].task.join(120)
@@ -815,9 +808,7 @@ def test_a_run_deleted_while_it_is_open_says_so_and_shows_the_form(offline, tmp_
     folder = runs.run_dir(runs.new_run_id("gone"))
     with pytest.raises(StudioError):  # a run that failed at once: a real run folder, no training time spent
         train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, folder, dataset=meta)
-    at = train_page()
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    at = open_run(folder.name)
     assert any(s.value.startswith("Run: ") for s in at.subheader)  # the run is open
     runs.delete_run(folder.name)
     at.run()
@@ -865,12 +856,8 @@ def test_runs_of_one_name_are_told_apart_when_continuing_one_and_the_caption_nam
     said "Will train run:20261201-000001-first" (the spec, not the run's name)."""
     sample.ensure_sample()
     for n in range(2):
-        folder = runs.run_dir(f"20261201-00000{n}-first")
-        (folder / "model").mkdir(parents=True)
-        (folder / "model" / "config.json").write_text("{}")
-        runs.write_run(folder, {"id": folder.name, "name": "first", "created": f"2026-12-01T00:00:0{n}+00:00",
-                                "config": {}, "base": "scratch", "dataset": {}})
-        jobs.update_status(folder, state="finished", kind="train")
+        hand_made_run("first", run_id=f"20261201-00000{n}-first", model=True, state="finished",
+                      meta={"created": f"2026-12-01T00:00:0{n}+00:00"})
     at = train_page(base="an earlier run").run()
     picker = at.selectbox(key="train.base_run")
     assert sorted(picker.options) == ["first (finished, 20261201-000000-first)", "first (finished, 20261201-000001-first)"]
@@ -903,14 +890,9 @@ def test_one_held_out_record_is_counted_as_one(offline, tiny_llama):
 def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
     """While the open run trained, "Close this run and start another" reran the page, which re-attached to the
     running job at once: a button that did nothing. It is offered once the run has ended."""
-    folder = runs.run_dir("20261201-000000-busy")
-    folder.mkdir(parents=True)
-    runs.write_run(folder, {"id": folder.name, "name": "busy", "created": "2026-12-01T00:00:00+00:00", "config": {},
-                            "base": "scratch", "dataset": {}})
-    jobs.update_status(folder, state="running", kind="train", pid=os.getpid(), message="step 3/40")  # this process
-    at = train_page()  # stands in for its worker
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    folder = hand_made_run("busy", run_id="20261201-000000-busy", state="running", pid=os.getpid(),  # this process
+                           message="step 3/40")
+    at = open_run(folder.name)  # stands in for its worker
     _no_exception(at)
     assert any(s.value == "Run: busy" for s in at.subheader)
     assert not [b for b in at.button if b.key == "train.close"]
@@ -982,15 +964,9 @@ def test_a_run_stopped_before_its_first_step_says_nothing_was_trained_and_offers
     """Stop clicked while the base loaded ends the run before its first step: no checkpoint. The page said "Its last
     checkpoint is kept: resume to continue" of a run that has none."""
     sample.ensure_sample()
-    folder = runs.run_dir("20261201-000000-early")
-    folder.mkdir(parents=True)
-    runs.write_run(folder, {"id": folder.name, "name": "early", "created": "2026-12-01T00:00:00+00:00",
-                            "config": {}, "base": "scratch", "dataset": {}})
-    jobs.update_status(folder, state="stopped", kind="train",
-                       message="stopped before its first step: nothing was trained; start a new run")
-    at = train_page()
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    folder = hand_made_run("early", run_id="20261201-000000-early", state="stopped",
+                           message="stopped before its first step: nothing was trained; start a new run")
+    at = open_run(folder.name)
     _no_exception(at)
     assert any(i.value.startswith("Stopped before its first step: nothing was trained.") for i in at.info)
     assert not any("checkpoint is kept" in i.value for i in at.info)
@@ -1023,9 +999,7 @@ def test_a_finished_run_whose_dataset_was_deleted_says_why_compare_is_missing(of
     records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(4)]
     run_id = _finished_run_on(tiny_llama, records, test=[3])
     store.delete_dataset(store.find_dataset("Laws").id)
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     assert not [b for b in at.button if b.key == "train.compare"]
     assert any(c.value == ":material/info: No Compare base and trained: its dataset 'Laws v1' was deleted, and its "
@@ -1036,19 +1010,15 @@ def test_a_finished_run_whose_dataset_was_deleted_says_why_compare_is_missing(of
 def test_a_resumed_run_shows_where_it_stopped_while_its_model_reloads(offline, monkeypatch):
     """Right after Resume the bar dropped to 0% for the minute the model reloaded (starting the job cleared the run's
     progress), and Stop's help promised to stop "after the current step" when no step was under way."""
-    folder = runs.run_dir("20261201-000000-resumed")
+    folder = hand_made_run("resumed", run_id="20261201-000000-resumed", state="stopped", progress=0.3,
+                           message="stopped at step 30")
     (folder / "checkpoints" / "checkpoint-30").mkdir(parents=True)
     (folder / "checkpoints" / "checkpoint-30" / "trainer_state.json").write_text(
         json.dumps({"global_step": 30, "max_steps": 100}), encoding="utf-8")
-    runs.write_run(folder, {"id": folder.name, "name": "resumed", "created": "2026-12-01T00:00:00+00:00",
-                            "config": {}, "base": "scratch", "dataset": {}})
-    jobs.update_status(folder, state="stopped", kind="train", progress=0.3, message="stopped at step 30")
     real = jobs.start_job  # a worker that stays on loading the model, as a real one does for a minute
     monkeypatch.setattr(jobs, "start_job", lambda *a, **k: real(
         *a, **{**k, "launcher": [sys.executable, "-c", "import time; time.sleep(60)"]}))
-    at = train_page()
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    at = open_run(folder.name)
     at.button(key="train.resume").click().run()
     pid = jobs.read_status(folder).pid
     try:
@@ -1077,9 +1047,7 @@ def test_a_finished_run_whose_dataset_file_moved_says_put_it_back(offline, tiny_
     meta = json.loads((folder / runs.RUN_JSON).read_text())
     meta["dataset"] = {"name": "laws", "file": str(gone), "count": 4}
     runs.write_run(folder, meta)
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     assert not [b for b in at.button if b.key == "train.compare"]
     assert any(c.value == f":material/info: No Compare base and trained: its dataset file {gone} is no longer there: "
@@ -1224,9 +1192,7 @@ def test_the_log_keeps_its_place_when_the_first_step_is_logged(offline, tmp_path
     folder.mkdir(parents=True)
     runs.start_run(folder, TrainConfig(base="scratch"), name="layout", dataset={"name": "faq"}, device="cpu")
     jobs.update_status(folder, state="running", kind="train", message="loading scratch")
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     before = places(at, "expander", "Log")
     assert len(before) == 1 and not at.get("plotly_chart")
@@ -1254,9 +1220,7 @@ def test_export_keeps_its_place_when_a_merge_fails(offline, tiny_llama):
     runs.start_run(folder, TrainConfig(base=str(tiny_llama), method="lora"), name="merge", dataset={"name": "faq"},
                    device="cpu")
     jobs.update_status(folder, state="finished", kind="train", message="finished: 2 steps")
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     before = places(at, "expander", "Export as GGUF")
     assert len(before) == 1
@@ -1287,8 +1251,7 @@ def test_a_resumed_run_stopped_again_redraws_the_page(offline, monkeypatch):
     runs.start_run(folder, TrainConfig(base="scratch"), name="again", dataset={"name": "faq"}, device="cpu")
     reruns = []
     monkeypatch.setattr(train_live.st, "rerun", lambda *a, **k: reruns.append(jobs.read_status(folder).state))
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
+    at = open_run(run_id, run=False)
     for state in ("running", "stopped", "running", "stopped"):  # stopped, resumed, stopped again
         jobs.update_status(folder, state=state, kind="train", message=state)
         at.run()
@@ -1351,15 +1314,11 @@ def test_start_another_run_keeps_its_place_when_the_open_run_ends(offline):
     """"Close this run and start another" comes when the open run ends, above "Start another run": the panel moved
     down a place, so the browser drew it anew, closed, under a person who had opened it while the run trained."""
     sample.ensure_sample()
-    run_id = runs.new_run_id("faq")
-    folder = runs.run_dir(run_id)
-    folder.mkdir(parents=True)
-    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "scratch", "config": {},
-                            "dataset": {"id": "x", "name": "FAQ", "version": 1}})
-    jobs.update_status(folder, state="running", kind="train", pid=os.getpid(), progress=0.5, message="step 1/2")
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    folder = hand_made_run("FAQ run", run_id=runs.new_run_id("faq"), state="running", pid=os.getpid(), progress=0.5,
+                           message="step 1/2", meta={"created": runs.now_iso(),
+                                                     "dataset": {"id": "x", "name": "FAQ", "version": 1}})
+    run_id = folder.name
+    at = open_run(run_id)
     first = place(at, "expander", "Start another run")
     jobs.update_status(folder, state="finished", kind="train", pid=os.getpid(), progress=1.0, message="done")
     at.run()
