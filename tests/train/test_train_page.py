@@ -931,6 +931,22 @@ def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(of
     assert not at.error and not at.button(key="train.start").disabled
 
 
+def test_a_whole_number_field_both_fractional_and_out_of_range_is_said_once(offline):
+    """1e-30 typed as the Batch size (or the Max length) is out of range and no whole number: the page said both, two
+    lines for one field. The range is said, once, as for any other field."""
+    sample.ensure_sample()
+    at = train_page().run()
+    for key in ("bs", "ml"):
+        at.number_input(key=f"train.{key}.scratch.full").set_value(1e-30).run()
+    _no_exception(at)
+    errors = [e.value for e in at.error]
+    assert errors == ["Batch size 1e-30 is out of range: use 1 to 4096.",
+                      "Max length (tokens) 1e-30 is out of range: use 8 to 131072."], errors
+    at.number_input(key="train.bs.scratch.full").set_value(2.5).run()  # in range, not whole: that is said
+    assert "Batch size 2.5 is not a whole number: use a whole number." in [e.value for e in at.error]
+    assert at.button(key="train.start").disabled
+
+
 def test_continuing_a_stopped_lora_run_defaults_to_lora_and_counts_its_own_adapters(offline, tiny_llama):
     """"Continue training" on a stopped LoRA run: the Method offered is the run's own (LoRA, which trains its adapters
     as they are), not Full (which merges them and trains every weight), and the memory check counts the adapters the
