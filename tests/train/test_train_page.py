@@ -887,6 +887,19 @@ def test_one_held_out_record_is_counted_as_one(offline, tiny_llama):
     assert at.button(key="train.compare").label == "Compare base and trained on 1 held-out question"
 
 
+def test_a_run_just_started_is_headed_by_the_name_it_was_given(offline):
+    """Until its worker writes run.json (the base still loading) the open run was headed by its folder's id, in which
+    a name of other letters is lost ("Run: 20261206-192949-n-c-d-run" for "Ünïcødé 🚀 run"): the name it was started
+    with is in its status from the start."""
+    folder = runs.run_dir(runs.new_run_id("Ünïcødé 🚀 run"))
+    folder.mkdir(parents=True)
+    jobs.update_status(folder, state="queued", kind="train", pid=os.getpid(), message="starting",
+                       **{jobs.TITLE: "Ünïcødé 🚀 run"})
+    at = open_run(folder.name)
+    _no_exception(at)
+    assert [s.value for s in at.subheader if s.value.startswith("Run: ")] == ["Run: Ünïcødé 🚀 run"]
+
+
 def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
     """While the open run trained, "Close this run and start another" reran the page, which re-attached to the
     running job at once: a button that did nothing. It is offered once the run has ended."""
