@@ -279,7 +279,8 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     width x the residual stream's bytes (``_residual_bytes``: float32 for QLoRA too, after peft's cast; counting
     QLoRA's activations as bf16 left the float32 stream, its norms and the rotary outputs out). Checked against measured peaks on CPU
     (docs/train.md, SmolLM2 on a 40-record FAQ): batches of 8 x 73 tokens full 1.25x, LoRA 1.13x (1.29x and 1.17x with four copies of the logits); a
-    2,048-token budget's 31 x 65, full 1.18x, LoRA 1.01x. On a CUDA GPU (``device``, default:
+    2,048-token budget's 31 x 65, full 1.18x, LoRA 1.01x with four copies (about 1.12x and 0.96x with
+    three: there the allocator's share of the resident peak is more than the 10% slack; docs/train.md). On a CUDA GPU (``device``, default:
     this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.lora.frozen_base_dtype``), and
     its layers' activations are bf16 too: half the float32 figures above (the adapters' own stay float32). Counted
     as float32, a tiny Llama's bf16 forward held 0.55x its LoRA estimate on CPU, where float32 held 0.81x
