@@ -1354,3 +1354,35 @@ def test_start_another_run_keeps_its_place_when_the_open_run_ends(offline):
     assert at.button(key="train.close")
     assert place(at, "expander", "Start another run") == first
     _no_exception(at)
+
+
+def _room(at: AppTest) -> int | None:
+    """The height in pixels of the room the page keeps for the curves, None when it keeps none."""
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None and "train.curve_room" in getattr(proto, "id", ""):
+            return proto.height_config.pixel_height
+        for child in getattr(node, "children", {}).values():
+            found = walk(child)
+            if found is not None:
+                return found
+        return None
+    return walk(at._tree)
+
+
+def test_stop_keeps_its_height_on_the_screen_when_the_first_step_is_logged(offline):
+    """The curves came in above Stop at the first logged step, 360 pixels tall: Stop jumped down under a pointer about
+    to click it (Chromium: from 414 to 790 pixels down the page). Until then the page keeps the curves' room, as tall
+    as the chart, with a line saying what comes there."""
+    from studio.train import plots
+
+    folder = hand_made_run("room", state="running", pid=os.getpid(), message="loading scratch")
+    at = open_run(folder.name)
+    _no_exception(at)
+    assert _room(at) == plots.CURVES_HEIGHT
+    assert "The loss curve appears here once the first step is logged." in [c.value for c in at.caption]
+    runs.append_metrics(folder, {"step": 1, "loss": 3.2, "epoch": 0.1, "elapsed_s": 1.0, "tokens_seen": 100})
+    at.run()
+    _no_exception(at)
+    assert _room(at) is None and at.get("plotly_chart")
+    assert plots.loss_curves(runs.read_metrics(folder)).layout.height == plots.CURVES_HEIGHT
