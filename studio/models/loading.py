@@ -92,6 +92,20 @@ def require_parts(ref: ModelRef) -> None:
                              f"config.json, tokenizer and weights): {SAVED_FOLDER}.")
 
 
+def _no_model_parts(folder: Path) -> str:
+    """What a folder that is no model lacks, as the line refusing it says: "no config.json", and where it holds a
+    tokenizer alone (a tokenizer saved on its own), "no config.json and no weights, a tokenizer only"."""
+    from studio.models import tokenizer_check
+
+    try:
+        weights = any(f.name.endswith(_WEIGHT_SUFFIXES) for f in folder.iterdir())
+    except OSError:
+        return "no config.json"
+    if not weights and tokenizer_check.by_file_names(folder) != tokenizer_check.NO_TOKENIZER:
+        return "no config.json and no weights, a tokenizer only"
+    return "no config.json"
+
+
 def _kind(found: Path, default: str) -> str:
     from studio.models import adapters
 
@@ -126,10 +140,14 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
         if not path.is_file():
             raise ModelLoadError(f"No GGUF file at {spec}: check the path.")
         return ModelRef(spec, str(path.resolve()), "gguf")
+    if path.is_file():  # config.json, model.safetensors, tokenizer.json: one of a model folder's files
+        raise ModelLoadError(f"{spec} is a file, not a model folder: give the folder it is in ({path.parent}), where "
+                             "save_pretrained wrote config.json, the tokenizer and the weights.")
     if path.exists():
         found = run_folders.model_dir(path)
         if found is None:
-            raise ModelLoadError(f"{spec} holds no model (no config.json): choose the folder save_pretrained wrote.")
+            raise ModelLoadError(f"{spec} holds no model ({_no_model_parts(path)}): choose the folder save_pretrained "
+                                 "wrote.")
         return ModelRef(spec, str(found), _kind(found, "path"))
     if parsed.kind == "path" or (parsed.kind == "hub" and "/" in spec and path.parent.is_dir()
                                   and not bundled.is_bundled_id(spec) and not in_hub_cache(spec)):

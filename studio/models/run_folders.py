@@ -99,8 +99,9 @@ def read_run(folder: Path) -> RunRecord:
             raise StudioError(f"{folder} is not a training run (no readable run.json): pick another.") from None
         # A job that died before it wrote run.json: still a run, listed (failed, with its reason) and deletable.
         created = datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
-        meta = {"name": folder.name, "created": created}
-        base = jobs.read_status(folder).extra.get("base")  # a run just started records its base there first
+        status = jobs.read_status(folder)  # a run just started records its name and base there first
+        meta = {"name": jobs.title_of(status) or folder.name, "created": created}
+        base = status.extra.get("base")
         if isinstance(base, str) and base:
             meta["base"] = base
     return RunRecord(folder, meta)

@@ -51,6 +51,12 @@ def process_gpu() -> int:
     return int(os.environ.get("LOCAL_RANK", "0") or 0)
 
 
+def first_process() -> bool:
+    """Whether this is the first process of the run (``accelerate launch`` sets RANK for each; one process: yes): the one
+    that writes what the run keeps once, as the trainer's own callbacks do on its first process."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
 def process_device(device: str) -> str:
     """Where this process's model goes: ``cuda:N`` for its own GPU (``process_gpu``), else ``device`` as it is."""
     return f"cuda:{process_gpu()}" if device == "cuda" else device

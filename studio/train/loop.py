@@ -23,7 +23,7 @@ from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import hf_import, loading
 from studio.train import batches, callbacks, liger, lora, memory, packing, recipe, runs
-from studio.train.base import Base, load_base, process_device
+from studio.train.base import Base, first_process, load_base, process_device
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
     PRESET_NOTES,
@@ -220,7 +220,8 @@ def train(
     kernels = kernels and _liger_fits(base)
     trainer, callback, attn = _trainer(cfg, base, data, records, split, out, device, on_progress, use_liger=kernels)
     state = _fit(trainer, callback, attn, ckpt, cfg, base, out, device, use_cache)
-    step_s = runs.add_step_time(out, callback.trained_s)  # across resumes, like the tokens the state counts
+    # across resumes, like the tokens the state counts; one process's steps (every process trains them at once)
+    step_s = runs.add_step_time(out, callback.trained_s) if first_process() else runs.step_time(out) + callback.trained_s
     tokens = trainer.state.num_input_tokens_seen or 0
     history = trainer.state.log_history
     train_losses = [h["loss"] for h in history if "loss" in h]
@@ -441,7 +442,10 @@ def run_job(cfg: TrainConfig, records: Sequence[dict], out_dir: Path, **kwargs: 
         jobs.update_status(out, state="failed", error=reason[:400], message="failed")
         raise
     finally:  # every session counts, a stopped or failed one too: the total is across resumes
-        runs.add_training_time(out, time.time() - t0)
+        if first_process():  # one session however many processes train it: 2 CPU processes said "resumed 3 times"
+            runs.add_training_time(out, time.time() - t0)
+    if not first_process():  # the first process says how the run ended, from the time it kept
+        return result
     # The run's average, said as such: the live figure was the last logging interval's (about 3x the average)
     average = f" · {result.tokens_per_s:,.0f} tokens/s on average" if result.tokens_per_s else ""
     if result.state == "finished":

@@ -6,7 +6,8 @@ The estimate is the usual back-of-the-envelope for full fine-tuning with AdamW i
     weights 4 B/param + gradients 4 B/param + AdamW moments 8 B/param
     + activations ~ batch x length x width x layers x 34 B (attention and MLP intermediates, SDPA)
       (with gradient checkpointing one layer's, plus each layer's kept input: layers x tokens x width x 4 B)
-    + logits batch x length x vocab x 4 B x 2 (the logits and their gradient)
+    + logits batch x length x vocab x 4 B x 3 (at the loss's backward: the log-softmax it kept, its gradient
+      and the logits' gradient, all float32)
       (with Liger Kernel's fused linear cross-entropy, chunks of about tokens x width instead: ``estimate``)
 
 It errs high on purpose: a run that fits the estimate fits the device. The batch is the largest the
@@ -37,6 +38,7 @@ class ModelShape:
     inner: int = 0  # the MLP's width (0: 4 x width, GPT-2's)
     linears: tuple[tuple[str, int, int], ...] = ()  # each layer's linear layers: (name, in, out)
     model_type: str = ""  # config.model_type ("gpt2", "llama", "phi3", ...): whether Liger Kernel has kernels for it
+    heads: int = 0  # attention heads (0: unknown): GPT-2's attention weights on a CPU (``_attention_weights``)
 
     def lora_params(self, rank: int, targets: str = "all-linear") -> int:
         """Adapter parameters of LoRA: rank x (in + out) for each targeted linear layer of each layer,
@@ -86,7 +88,7 @@ def shape_from_sizes(layers: int, width: int, vocab: int, inner: int = 0, heads:
                        ("down_proj", inner, width))
         per_layer = sum(i * o for _, i, o in linears) + 2 * width  # two RMS norms
         counted = layers * per_layer + vocab * width * (1 if tied else 2) + width
-    return ModelShape(params or counted, layers, width, vocab, inner, linears, model_type or kind)
+    return ModelShape(params or counted, layers, width, vocab, inner, linears, model_type or kind, heads)
 
 
 def _kind(model_type: str) -> str:
@@ -157,9 +159,15 @@ def check_sizes(spec: str, config: dict) -> None:
 
 def check_folder(ref: Any) -> None:
     """A local base's folder, from file names and its config.json alone (cheap: the page checks it on each rerun, the
-    command line before a run folder): a folder without tokenizer or weights, or sizes that are no sizes, in one line."""
+    command line before a run folder): a folder without tokenizer or weights, or sizes that are no sizes, in one line.
+    A GGUF file: its header (a file cut short or of another format), as the page reads it for the estimate."""
     from studio.models import library, loading
 
+    if ref.kind == "gguf":
+        from studio.models import gguf
+
+        gguf.inspect(ref.source)
+        return
     if ref.local and ref.kind not in ("gguf", "bundled"):
         loading.require_parts(ref)
         check_sizes(ref.spec, library.read_config(ref.source))
@@ -265,13 +273,14 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     qlora: 4-bit NF4 linear weights (~0.53 byte a parameter with double-quantized scales), the embeddings,
     output layer and norms in float32 (``_qlora_base_bytes``), adapters as in lora; QLoRA always checkpoints.
     Activations: ~68 bytes per token per unit of width and 12 per unit of MLP width in each layer (float32:
-    attention, norms, the gated MLP), and four copies of the logits. With gradient checkpointing one layer's
+    attention, norms, the gated MLP), and three float32 copies of the logits (``_LOGITS_COPIES``). With gradient checkpointing one layer's
     activations at a time (recomputed in the backward), plus each layer's input, which the checkpoint keeps
     (transformers' ``GradientCheckpointingLayer`` holds the hidden states it was called with): layers x tokens x
     width x the residual stream's bytes (``_residual_bytes``: float32 for QLoRA too, after peft's cast; counting
     QLoRA's activations as bf16 left the float32 stream, its norms and the rotary outputs out). Checked against measured peaks on CPU
-    (docs/train.md, SmolLM2 on a 40-record FAQ): batches of 8 x 73 tokens full 1.29x, LoRA 1.18x; a
-    2,048-token budget's 31 x 65, full 1.18x, LoRA 1.01x. On a CUDA GPU (``device``, default:
+    (docs/train.md, SmolLM2 on a 40-record FAQ): batches of 8 x 73 tokens full 1.25x, LoRA 1.13x (1.29x and 1.17x with four copies of the logits); a
+    2,048-token budget's 31 x 65, full 1.18x, LoRA 1.01x with four copies (about 1.12x and 0.96x with
+    three: there the allocator's share of the resident peak is more than the 10% slack; docs/train.md). On a CUDA GPU (``device``, default:
     this machine's) LoRA's frozen base is bf16, 2 bytes a parameter (``studio.train.lora.frozen_base_dtype``), and
     its layers' activations are bf16 too: half the float32 figures above (the adapters' own stay float32). Counted
     as float32, a tiny Llama's bf16 forward held 0.55x its LoRA estimate on CPU, where float32 held 0.81x
@@ -309,14 +318,19 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     if method != "full":
         adapters = (5 * shape.lora_inputs(lora_targets) if lora_dropout else 0) + 4 * lora_r * len(
             shape._targeted(lora_targets))
+    # GPT-2's tanh GELU keeps five values of the MLP's width per token (its input, and the products the tanh is built
+    # from), a gated MLP three; a tiny GPT-2 counted as three held 1.04x its estimate (tests/train/test_memory.py)
+    mlp = 5 if shape.model_type == "gpt2" else 3
     # 68 and 12 bytes in float32 (17 and 3 values of the residual stream's size), half that on LoRA's bf16 base
-    per_layer = tokens * ((17 * shape.width + 3 * inner) * _residual_bytes(method, device) + adapters)
+    per_layer = tokens * ((17 * shape.width + mlp * inner) * _residual_bytes(method, device) + adapters
+                          + _attention_weights(shape, seq_len, device))
     casts = 0
     if method == "full" and _autocast(device):  # float32 weights, bf16/fp16 compute: what autocast keeps
         # the layers' values at 2 bytes, but four of the residual stream's size stay float32 (each norm's input and
         # output: the stream is float32, and the norms compute in it), and autocast's half-precision copy of each
         # linear weight (the output layer's too) is held from the forward to the backward
-        per_layer = tokens * ((17 * shape.width + 3 * inner) * 2 + 4 * shape.width * 2)
+        per_layer = tokens * ((17 * shape.width + mlp * inner) * 2 + 4 * shape.width * 2
+                              + _attention_weights(shape, seq_len, device))
         casts = 2 * (_linear_params(shape) + shape.vocab * shape.width)
     if checkpointing:  # one layer's activations at a time (recomputed in the backward), plus every layer's input
         acts = per_layer + max(1, shape.layers) * tokens * shape.width * _residual_bytes(method, device)
@@ -326,10 +340,19 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     if liger:
         acts += tokens * shape.width * 4 * 8 + (shape.vocab * shape.width * 4 if method == "full" else 0)
     else:
-        acts += tokens * shape.vocab * 4 * 4  # logits, their float32 copy, the softmax and its gradient
+        acts += tokens * shape.vocab * 4 * _LOGITS_COPIES
     total = weights + optim + max(acts, grads) + RUNTIME_BYTES
     padded = int(total * 1.1)  # +10%: allocator slack, buffers
     return MemoryEstimate(weights, grads, optim, acts, padded, RUNTIME_BYTES, padded - total)
+
+
+# What the loss holds of the logits at the step's peak, in float32 values of batch x length x vocab: the start of the
+# backward, where cross-entropy's backward holds the log-softmax it kept, the gradient coming in and the logits' gradient
+# it builds (every layer's activations are still held then). The logits themselves (and under autocast their bf16 form
+# and the float32 copy transformers' loss makes) are gone by then: the log-softmax keeps its output, not its input,
+# and the Trainer drops the model's outputs before the backward. Counted as four (the logits as well), a tiny Llama
+# whose vocabulary dominates was estimated at 1.33x the peak its step held (tests/train/test_memory.py).
+_LOGITS_COPIES = 3
 
 
 @dataclass(frozen=True)
@@ -374,6 +397,26 @@ def for_run(cfg: Any, lengths: Sequence[int] | None = None, *, shape: ModelShape
     return RunMemory(shape, rows, seq, kernels, est)
 
 
+def _attention_weights(shape: ModelShape, seq_len: int, device: str | None) -> int:
+    """Bytes per token a GPT-2 layer's attention keeps on a CPU: GPT-2 trains with attention dropout (0.1, the scratch
+    models' too), and on a CPU torch's SDPA takes its math path for dropout, which holds the weights the flash kernels
+    never make: the softmax of the scores, the dropout's mask and its output, heads x length float32 values each per
+    token. Llama-style models train without attention dropout; on a CUDA GPU the fused kernels apply dropout
+    themselves. Left out, a tiny GPT-2's step at 8 x 128 tokens held 1.4x the estimate (tests/train/test_memory.py)."""
+    if shape.model_type != "gpt2" or not shape.heads or _on_cuda(device):
+        return 0
+    return 3 * shape.heads * seq_len * 4
+
+
+def _on_cuda(device: str | None) -> bool:
+    try:
+        from studio.models import loading
+
+        return (device or loading.pick_device()) == "cuda"
+    except ImportError:  # no torch (API mode): no GPU either
+        return False
+
+
 def _residual_bytes(method: str, device: str | None) -> int:
     """Bytes a value of the residual stream (the hidden states between layers) takes: 2 where LoRA's frozen base is
     bf16 (its embeddings' output, and every bf16 layer output added to it, stay bf16); 4 otherwise: float32 weights
@@ -391,12 +434,7 @@ def _linear_params(shape: ModelShape) -> int:
 def _autocast(device: str | None) -> bool:
     """Whether training computes under bf16/fp16 autocast on ``device``: on every CUDA GPU (``loop.mixed_precision``:
     bf16 where the GPU computes in it, else fp16), never on a CPU."""
-    try:
-        from studio.models import loading
-
-        return (device or loading.pick_device()) == "cuda"
-    except ImportError:  # no torch (API mode): no GPU either
-        return False
+    return _on_cuda(device)
 
 
 def _qlora_base_bytes(shape: ModelShape) -> int:

@@ -27,6 +27,9 @@ def step_axis(steps: Sequence[float]) -> dict[str, Any]:
     return {"title": "step", **({"tick0": 0, "dtick": 1} if steps and max(steps) <= 10 else {})}
 
 
+CURVES_HEIGHT = 360  # pixels: the Train page keeps this much room for the curves before the first step
+
+
 def loss_curves(runs: Mapping[str, Rows] | Rows, *, title: str = "Loss") -> go.Figure:
     """Training loss (solid) and held-out loss (dashed, markers) against step.
 
@@ -51,7 +54,7 @@ def loss_curves(runs: Mapping[str, Rows] | Rows, *, title: str = "Loss") -> go.F
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{prefix}eval loss",
                                      line={"color": color, "dash": "dash"}))
     fig.update_layout(title=title, xaxis=step_axis(steps), yaxis_title="loss (cross-entropy, nats/token)",
-                      margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=360, legend={"orientation": "h", "y": -0.2})
+                      margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=CURVES_HEIGHT, legend={"orientation": "h", "y": -0.2})
     return fig
 
 

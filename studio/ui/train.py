@@ -235,14 +235,16 @@ def _bound(x: Any) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:f}".rstrip("0")
 
 
-def _range_errors(values: dict[str, Any]) -> list[str]:
-    """One line for each setting outside its field's range (``studio.settings``), in the order they are shown."""
+def _range_errors(values: dict[str, Any], whole: tuple[str, ...] = ()) -> list[str]:
+    """One line for each setting outside its field's range (``studio.settings``) or, among the ``whole`` ones, not a
+    whole number, in the order they are shown: one a field (Batch size 1e-30 was said to be both, in two lines)."""
     out = []
     for k, v in values.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or k == "warmup_steps":  # warm-up: checked where drawn
             continue
         lo, hi = field_settings.bounds(TrainConfig, k)
-        why = out_of_range(field_settings.label(TrainConfig, k), v, lo, hi)
+        label = field_settings.label(TrainConfig, k)
+        why = out_of_range(label, v, lo, hi) or (not_whole(label, v) if k in whole else None)
         if why:
             out.append(why)
     return out
@@ -319,9 +321,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         gpu_settings()
     whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha", "seed",
              "vocab_size")
-    wrong = _range_errors(values) + warmup_wrong
-    wrong += [why for k, v in values.items() if k in whole
-              for why in [not_whole(field_settings.label(TrainConfig, k), v)] if why]
+    wrong = _range_errors(values, whole) + warmup_wrong
     values = {k: (int(v) if isinstance(v, float) and k in whole and not wrong else v) for k, v in values.items()}
     if wrong:  # Start is refused until they are in range: what it trains with is what the screen shows
         for why in wrong:

@@ -151,6 +151,9 @@ def live(run_id: str) -> None:
         rows = run.metrics()
         if rows:
             st.plotly_chart(train_plots.loss_curves(rows), width="stretch", key="train.curve")
+        elif s.active:  # the curves' room, kept from the start: Stop moved down under the pointer at the first step
+            with st.container(height=train_plots.CURVES_HEIGHT, border=False, key="train.curve_room"):
+                st.caption("The loss curve appears here once the first step is logged.")
     c1, c2 = st.columns(2)
     loading = s.state == "queued" or s.message.startswith("loading")  # its model, before this session's first step
     first = ("Stops once the model has loaded, before its first new step: the run stays at its last checkpoint."

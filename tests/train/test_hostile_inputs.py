@@ -17,6 +17,7 @@ from studio.errors import TrainingError
 from studio.train import runs
 from studio.train.config import TrainConfig
 from tests.conftest import train_page
+from tests.train.run_page import open_run
 
 RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(12)]
 
@@ -285,11 +286,8 @@ def test_the_train_page_s_run_name_field_takes_at_most_what_a_rename_allows(offl
 def test_the_train_page_s_resume_of_a_damaged_run_shows_the_one_line_and_keeps_the_run(offline):
     import time
 
-    from streamlit.testing.v1 import AppTest
-
     from studio.data.ref import load_dataset
     from studio.train import loop
-    from tests.conftest import REPO
 
     info = store.create_dataset("Tiny FAQ", RECORDS[:8])
     records, meta = load_dataset(info.id)
@@ -303,9 +301,7 @@ def test_the_train_page_s_resume_of_a_damaged_run_shows_the_one_line_and_keeps_t
     _cut(ckpt / "optimizer.pt")
     before = _files(folder)
 
-    at = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    at = open_run(folder.name)
     at.button(key="train.resume").click().run()
     deadline = time.time() + 120
     while jobs.read_status(folder).state not in ("failed", "finished") and time.time() < deadline:
@@ -435,3 +431,50 @@ def test_a_config_whose_sizes_are_no_sizes_is_one_line_naming_the_field(field, v
     assert at.button(key="train.start").disabled
     err = _refused(capsys, "--dataset", str(data), "--base", str(folder), "--out", str(tmp_path / "run"))
     assert f"{field} as {value!r}" in err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    ("{model}/config.json", "{model}/config.json is a file, not a model folder: give the folder it is in ({model})"),
+    ("{model}/model.safetensors", "{model}/model.safetensors is a file, not a model folder: give the folder it is in "
+                                  "({model})"),
+    ("{tmp}/tokenizer-only", "{tmp}/tokenizer-only holds no model (no config.json and no weights, a tokenizer only)"),
+])
+def test_a_file_or_a_tokenizer_given_as_the_base_says_what_it_is_on_the_page_and_the_command_line(
+        given, said, tiny_gpt2, tmp_path, data, capsys, offline):
+    """A model's config.json (or its weights file) typed as the base said it "holds no model (no config.json)",
+    beside the config.json it was; a folder holding a tokenizer alone said the same. Each is one line saying what
+    it is and what to give instead, before Start and before a run folder."""
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(tiny_gpt2).save_pretrained(tmp_path / "tokenizer-only")
+    spec, line = (s.format(model=tiny_gpt2, tmp=tmp_path) for s in (given, said))
+    at = train_page("another model (Hub id or folder)")
+    at.run()
+    at.text_input(key="train.base_other").input(spec).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = [e.value for e in at.error]
+    assert error.startswith(line), error
+    assert at.button(key="train.start").disabled
+    err = _refused(capsys, "--dataset", str(data), "--base", spec, "--method", "full", "--out", str(tmp_path / "run"))
+    assert err == f"error: {error}"
+    assert not (tmp_path / "run").exists() and runs.list_runs() == []
+
+
+def test_a_model_folder_typed_with_a_trailing_space_is_the_folder(tiny_gpt2, offline):
+    at = train_page("another model (Hub id or folder)")
+    at.run()
+    at.text_input(key="train.base_other").input(f"{tiny_gpt2} ").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not at.button(key="train.start").disabled
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_a_gguf_path_that_holds_no_gguf_is_refused_before_a_run_folder(method, tmp_path, data, capsys, offline):
+    """A file named .gguf that is none (cut short) was found out only in the run's own process: the command line made
+    the run folder first (and said "run: ..."), which then stood in the way of the next try ("already holds a run")."""
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(b"GGUF\0\0")
+    err = _refused(capsys, "--dataset", str(data), "--base", str(path), "--method", method,
+                   "--out", str(tmp_path / "run"))
+    assert "cut.gguf" in err and "GGUF" in err
+    assert not (tmp_path / "run").exists() and runs.list_runs() == []

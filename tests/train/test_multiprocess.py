@@ -52,6 +52,9 @@ def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(t
     assert [r["tokens_seen"] for r in b] == [r["tokens_seen"] for r in a]  # both processes' tokens, summed
     status = jobs.read_status(tmp_path / "two")
     assert status.state == "finished"
+    # one session of training, however many processes: each process counted its own ("resumed once" of a new run,
+    # "resumed 3 times" after one resume, the time in all and the steps' time doubled, the tokens/s on average halved)
+    assert runs.training_time(tmp_path / "two")[1] == 1 and "resumed" not in status.message, status.message
     assert (tmp_path / "two" / "model" / "model.safetensors").is_file()
     assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.is_dir()) == sorted(
         p.name for p in (tmp_path / "one").iterdir() if p.is_dir())  # the same one run folder layout
@@ -96,6 +99,7 @@ def test_two_processes_share_a_token_budgets_batches_each_record_once_an_epoch(t
     again = subprocess.run([*launch.launcher(2, available=2), "-m", "studio", "train", "--resume", "--out", str(out)],
                            capture_output=True, text=True, env=env, timeout=900)
     assert again.returncode == 0, again.stderr[-2000:]
+    assert runs.training_time(out)[1] == 2 and "(resumed once)" in jobs.read_status(out).message
     resumed = [r for r in runs.read_metrics(out) if "loss" in r]
     assert [r["step"] for r in resumed] == [r["step"] for r in rows]
     assert [r["tokens_seen"] for r in resumed] == [r["tokens_seen"] for r in rows]  # the same batches, step by step

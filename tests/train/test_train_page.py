@@ -22,6 +22,7 @@ from studio.train import runs
 from tests import conftest
 from tests.conftest import REPO, train_page
 from tests.places import place, places
+from tests.train.run_page import hand_made_run, open_run
 
 PAGE = str(REPO / "pages" / "3_Train.py")
 
@@ -632,12 +633,8 @@ def test_base_dataset_version_and_preset_stay_as_chosen_after_a_visit_to_another
 def test_an_earlier_run_and_a_typed_base_stay_chosen_and_a_deleted_run_falls_back_without_an_error(offline):
     sample.ensure_sample()
     for n, name in enumerate(("first", "second")):  # two finished runs, the second the newer
-        folder = runs.run_dir(f"20261201-00000{n}-{name}")
-        (folder / "model").mkdir(parents=True)
-        (folder / "model" / "config.json").write_text("{}")
-        runs.write_run(folder, {"id": folder.name, "name": name, "created": f"2026-12-01T00:00:0{n}+00:00",
-                                "config": {}, "base": "scratch", "dataset": {}})
-        jobs.update_status(folder, state="finished", kind="train")
+        hand_made_run(name, run_id=f"20261201-00000{n}-{name}", model=True, state="finished",
+                      meta={"created": f"2026-12-01T00:00:0{n}+00:00"})
     at = train_page(base="an earlier run").run()
     at.selectbox(key="train.base_run").set_value(
         next(r for r in runs.list_runs() if r.name == "second")).run()
@@ -699,9 +696,7 @@ def test_compare_says_what_it_does_and_for_how_long_can_be_stopped_and_shows_the
         return real(spec, quantization, token)
 
     monkeypatch.setattr(shared, "_loader", held)
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     assert any("The 2 records held out from training" in c.value for c in at.caption), ([c.value for c in at.caption], [e.value for e in at.error])
     at.button(key="train.compare").click().run()
@@ -783,9 +778,7 @@ def test_a_model_that_answers_only_whitespace_says_so_where_its_answer_shows(off
 
     hook = trained.model.lm_head.register_forward_hook(always_end)
     try:
-        at = train_page()
-        at.session_state["train.run_id"] = run_id
-        at.run()
+        at = open_run(run_id)
         at.text_input(key="train.question").set_value("What is law 1?")
         at.button[[b.label for b in at.button].index("Ask")].click().run()
         assert at.session_state["train.ask"].task.join(120)
@@ -815,9 +808,7 @@ def test_a_run_deleted_while_it_is_open_says_so_and_shows_the_form(offline, tmp_
     folder = runs.run_dir(runs.new_run_id("gone"))
     with pytest.raises(StudioError):  # a run that failed at once: a real run folder, no training time spent
         train.run_job(train.TrainConfig(base=str(tmp_path / "no-such-model")), records, folder, dataset=meta)
-    at = train_page()
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    at = open_run(folder.name)
     assert any(s.value.startswith("Run: ") for s in at.subheader)  # the run is open
     runs.delete_run(folder.name)
     at.run()
@@ -865,12 +856,8 @@ def test_runs_of_one_name_are_told_apart_when_continuing_one_and_the_caption_nam
     said "Will train run:20261201-000001-first" (the spec, not the run's name)."""
     sample.ensure_sample()
     for n in range(2):
-        folder = runs.run_dir(f"20261201-00000{n}-first")
-        (folder / "model").mkdir(parents=True)
-        (folder / "model" / "config.json").write_text("{}")
-        runs.write_run(folder, {"id": folder.name, "name": "first", "created": f"2026-12-01T00:00:0{n}+00:00",
-                                "config": {}, "base": "scratch", "dataset": {}})
-        jobs.update_status(folder, state="finished", kind="train")
+        hand_made_run("first", run_id=f"20261201-00000{n}-first", model=True, state="finished",
+                      meta={"created": f"2026-12-01T00:00:0{n}+00:00"})
     at = train_page(base="an earlier run").run()
     picker = at.selectbox(key="train.base_run")
     assert sorted(picker.options) == ["first (finished, 20261201-000000-first)", "first (finished, 20261201-000001-first)"]
@@ -900,17 +887,25 @@ def test_one_held_out_record_is_counted_as_one(offline, tiny_llama):
     assert at.button(key="train.compare").label == "Compare base and trained on 1 held-out question"
 
 
+def test_a_run_just_started_is_headed_by_the_name_it_was_given(offline):
+    """Until its worker writes run.json (the base still loading) the open run was headed by its folder's id, in which
+    a name of other letters is lost ("Run: 20261206-192949-n-c-d-run" for "Ünïcødé 🚀 run"): the name it was started
+    with is in its status from the start."""
+    folder = runs.run_dir(runs.new_run_id("Ünïcødé 🚀 run"))
+    folder.mkdir(parents=True)
+    jobs.update_status(folder, state="queued", kind="train", pid=os.getpid(), message="starting",
+                       **{jobs.TITLE: "Ünïcødé 🚀 run"})
+    at = open_run(folder.name)
+    _no_exception(at)
+    assert [s.value for s in at.subheader if s.value.startswith("Run: ")] == ["Run: Ünïcødé 🚀 run"]
+
+
 def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
     """While the open run trained, "Close this run and start another" reran the page, which re-attached to the
     running job at once: a button that did nothing. It is offered once the run has ended."""
-    folder = runs.run_dir("20261201-000000-busy")
-    folder.mkdir(parents=True)
-    runs.write_run(folder, {"id": folder.name, "name": "busy", "created": "2026-12-01T00:00:00+00:00", "config": {},
-                            "base": "scratch", "dataset": {}})
-    jobs.update_status(folder, state="running", kind="train", pid=os.getpid(), message="step 3/40")  # this process
-    at = train_page()  # stands in for its worker
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    folder = hand_made_run("busy", run_id="20261201-000000-busy", state="running", pid=os.getpid(),  # this process
+                           message="step 3/40")
+    at = open_run(folder.name)  # stands in for its worker
     _no_exception(at)
     assert any(s.value == "Run: busy" for s in at.subheader)
     assert not [b for b in at.button if b.key == "train.close"]
@@ -949,6 +944,22 @@ def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(of
     assert not at.error and not at.button(key="train.start").disabled
 
 
+def test_a_whole_number_field_both_fractional_and_out_of_range_is_said_once(offline):
+    """1e-30 typed as the Batch size (or the Max length) is out of range and no whole number: the page said both, two
+    lines for one field. The range is said, once, as for any other field."""
+    sample.ensure_sample()
+    at = train_page().run()
+    for key in ("bs", "ml"):
+        at.number_input(key=f"train.{key}.scratch.full").set_value(1e-30).run()
+    _no_exception(at)
+    errors = [e.value for e in at.error]
+    assert errors == ["Batch size 1e-30 is out of range: use 1 to 4096.",
+                      "Max length (tokens) 1e-30 is out of range: use 8 to 131072."], errors
+    at.number_input(key="train.bs.scratch.full").set_value(2.5).run()  # in range, not whole: that is said
+    assert "Batch size 2.5 is not a whole number: use a whole number." in [e.value for e in at.error]
+    assert at.button(key="train.start").disabled
+
+
 def test_continuing_a_stopped_lora_run_defaults_to_lora_and_counts_its_own_adapters(offline, tiny_llama):
     """"Continue training" on a stopped LoRA run: the Method offered is the run's own (LoRA, which trains its adapters
     as they are), not Full (which merges them and trains every weight), and the memory check counts the adapters the
@@ -982,15 +993,9 @@ def test_a_run_stopped_before_its_first_step_says_nothing_was_trained_and_offers
     """Stop clicked while the base loaded ends the run before its first step: no checkpoint. The page said "Its last
     checkpoint is kept: resume to continue" of a run that has none."""
     sample.ensure_sample()
-    folder = runs.run_dir("20261201-000000-early")
-    folder.mkdir(parents=True)
-    runs.write_run(folder, {"id": folder.name, "name": "early", "created": "2026-12-01T00:00:00+00:00",
-                            "config": {}, "base": "scratch", "dataset": {}})
-    jobs.update_status(folder, state="stopped", kind="train",
-                       message="stopped before its first step: nothing was trained; start a new run")
-    at = train_page()
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    folder = hand_made_run("early", run_id="20261201-000000-early", state="stopped",
+                           message="stopped before its first step: nothing was trained; start a new run")
+    at = open_run(folder.name)
     _no_exception(at)
     assert any(i.value.startswith("Stopped before its first step: nothing was trained.") for i in at.info)
     assert not any("checkpoint is kept" in i.value for i in at.info)
@@ -1023,9 +1028,7 @@ def test_a_finished_run_whose_dataset_was_deleted_says_why_compare_is_missing(of
     records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(4)]
     run_id = _finished_run_on(tiny_llama, records, test=[3])
     store.delete_dataset(store.find_dataset("Laws").id)
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     assert not [b for b in at.button if b.key == "train.compare"]
     assert any(c.value == ":material/info: No Compare base and trained: its dataset 'Laws v1' was deleted, and its "
@@ -1036,19 +1039,15 @@ def test_a_finished_run_whose_dataset_was_deleted_says_why_compare_is_missing(of
 def test_a_resumed_run_shows_where_it_stopped_while_its_model_reloads(offline, monkeypatch):
     """Right after Resume the bar dropped to 0% for the minute the model reloaded (starting the job cleared the run's
     progress), and Stop's help promised to stop "after the current step" when no step was under way."""
-    folder = runs.run_dir("20261201-000000-resumed")
+    folder = hand_made_run("resumed", run_id="20261201-000000-resumed", state="stopped", progress=0.3,
+                           message="stopped at step 30")
     (folder / "checkpoints" / "checkpoint-30").mkdir(parents=True)
     (folder / "checkpoints" / "checkpoint-30" / "trainer_state.json").write_text(
         json.dumps({"global_step": 30, "max_steps": 100}), encoding="utf-8")
-    runs.write_run(folder, {"id": folder.name, "name": "resumed", "created": "2026-12-01T00:00:00+00:00",
-                            "config": {}, "base": "scratch", "dataset": {}})
-    jobs.update_status(folder, state="stopped", kind="train", progress=0.3, message="stopped at step 30")
     real = jobs.start_job  # a worker that stays on loading the model, as a real one does for a minute
     monkeypatch.setattr(jobs, "start_job", lambda *a, **k: real(
         *a, **{**k, "launcher": [sys.executable, "-c", "import time; time.sleep(60)"]}))
-    at = train_page()
-    at.session_state["train.run_id"] = folder.name
-    at.run()
+    at = open_run(folder.name)
     at.button(key="train.resume").click().run()
     pid = jobs.read_status(folder).pid
     try:
@@ -1077,9 +1076,7 @@ def test_a_finished_run_whose_dataset_file_moved_says_put_it_back(offline, tiny_
     meta = json.loads((folder / runs.RUN_JSON).read_text())
     meta["dataset"] = {"name": "laws", "file": str(gone), "count": 4}
     runs.write_run(folder, meta)
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     assert not [b for b in at.button if b.key == "train.compare"]
     assert any(c.value == f":material/info: No Compare base and trained: its dataset file {gone} is no longer there: "
@@ -1224,9 +1221,7 @@ def test_the_log_keeps_its_place_when_the_first_step_is_logged(offline, tmp_path
     folder.mkdir(parents=True)
     runs.start_run(folder, TrainConfig(base="scratch"), name="layout", dataset={"name": "faq"}, device="cpu")
     jobs.update_status(folder, state="running", kind="train", message="loading scratch")
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     before = places(at, "expander", "Log")
     assert len(before) == 1 and not at.get("plotly_chart")
@@ -1254,9 +1249,7 @@ def test_export_keeps_its_place_when_a_merge_fails(offline, tiny_llama):
     runs.start_run(folder, TrainConfig(base=str(tiny_llama), method="lora"), name="merge", dataset={"name": "faq"},
                    device="cpu")
     jobs.update_status(folder, state="finished", kind="train", message="finished: 2 steps")
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    at = open_run(run_id)
     _no_exception(at)
     before = places(at, "expander", "Export as GGUF")
     assert len(before) == 1
@@ -1287,8 +1280,7 @@ def test_a_resumed_run_stopped_again_redraws_the_page(offline, monkeypatch):
     runs.start_run(folder, TrainConfig(base="scratch"), name="again", dataset={"name": "faq"}, device="cpu")
     reruns = []
     monkeypatch.setattr(train_live.st, "rerun", lambda *a, **k: reruns.append(jobs.read_status(folder).state))
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
+    at = open_run(run_id, run=False)
     for state in ("running", "stopped", "running", "stopped"):  # stopped, resumed, stopped again
         jobs.update_status(folder, state=state, kind="train", message=state)
         at.run()
@@ -1351,18 +1343,46 @@ def test_start_another_run_keeps_its_place_when_the_open_run_ends(offline):
     """"Close this run and start another" comes when the open run ends, above "Start another run": the panel moved
     down a place, so the browser drew it anew, closed, under a person who had opened it while the run trained."""
     sample.ensure_sample()
-    run_id = runs.new_run_id("faq")
-    folder = runs.run_dir(run_id)
-    folder.mkdir(parents=True)
-    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "scratch", "config": {},
-                            "dataset": {"id": "x", "name": "FAQ", "version": 1}})
-    jobs.update_status(folder, state="running", kind="train", pid=os.getpid(), progress=0.5, message="step 1/2")
-    at = train_page()
-    at.session_state["train.run_id"] = run_id
-    at.run()
+    folder = hand_made_run("FAQ run", run_id=runs.new_run_id("faq"), state="running", pid=os.getpid(), progress=0.5,
+                           message="step 1/2", meta={"created": runs.now_iso(),
+                                                     "dataset": {"id": "x", "name": "FAQ", "version": 1}})
+    run_id = folder.name
+    at = open_run(run_id)
     first = place(at, "expander", "Start another run")
     jobs.update_status(folder, state="finished", kind="train", pid=os.getpid(), progress=1.0, message="done")
     at.run()
     assert at.button(key="train.close")
     assert place(at, "expander", "Start another run") == first
     _no_exception(at)
+
+
+def _room(at: AppTest) -> int | None:
+    """The height in pixels of the room the page keeps for the curves, None when it keeps none."""
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None and "train.curve_room" in getattr(proto, "id", ""):
+            return proto.height_config.pixel_height
+        for child in getattr(node, "children", {}).values():
+            found = walk(child)
+            if found is not None:
+                return found
+        return None
+    return walk(at._tree)
+
+
+def test_stop_keeps_its_height_on_the_screen_when_the_first_step_is_logged(offline):
+    """The curves came in above Stop at the first logged step, 360 pixels tall: Stop jumped down under a pointer about
+    to click it (Chromium: from 414 to 790 pixels down the page). Until then the page keeps the curves' room, as tall
+    as the chart, with a line saying what comes there."""
+    from studio.train import plots
+
+    folder = hand_made_run("room", state="running", pid=os.getpid(), message="loading scratch")
+    at = open_run(folder.name)
+    _no_exception(at)
+    assert _room(at) == plots.CURVES_HEIGHT
+    assert "The loss curve appears here once the first step is logged." in [c.value for c in at.caption]
+    runs.append_metrics(folder, {"step": 1, "loss": 3.2, "epoch": 0.1, "elapsed_s": 1.0, "tokens_seen": 100})
+    at.run()
+    _no_exception(at)
+    assert _room(at) is None and at.get("plotly_chart")
+    assert plots.loss_curves(runs.read_metrics(folder)).layout.height == plots.CURVES_HEIGHT
