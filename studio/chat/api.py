@@ -237,6 +237,9 @@ class ApiBackend(BackendBase):
             return TooSlowError(f"{where} did not answer within the timeout: try again, or ", ".")
         if isinstance(exc, openai_stream.StreamTimeout):  # not retried either
             return TooSlowError(f"{where}: {exc.what}. Try again, or ", ".")
+        if isinstance(exc, openai_stream.HeadersCut):  # it read "sent an empty response", of a response cut off
+            return NetworkError(f"{where} closed the connection mid-response (its headers cut off): try again, and "
+                                "check the server's log.")
         if isinstance(exc, openai_stream.StreamCut):
             return BackendError(f"{where} closed the stream before the answer finished: try again.")
         if isinstance(exc, openai_stream.ErrorEvent):
