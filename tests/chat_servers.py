@@ -232,6 +232,10 @@ class FaultServer:
     def mode_reset(self, h, n):  # reset every time
         self.reset(h)
 
+    def mode_bidi(self, h, n):  # an answer holding a bidi override and a NUL (a Trojan Source-style reordering)
+        self.send(h, 200, chunk("answer \u202e dlrow \u2066x\u2069 \u0000 end") + b"data: [DONE]\n\n",
+                  "text/event-stream")
+
     def mode_cut(self, h, n):  # a stream closed cleanly mid-answer: no finish_reason, no [DONE]
         self.send(h, 200, chunk("The match") + chunk(" lasts"), "text/event-stream")
 
