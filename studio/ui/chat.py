@@ -290,7 +290,9 @@ def _watch_other_tabs() -> None:
     from studio.chat import saved
 
     seen = st.session_state.get("chat.saved_stamp")
-    if seen != UNSAVED and saved.stamp() != seen:
+    # a tab holding turns its last write could not save keeps them (``restore`` does not pick the file up): a rerun
+    # there would find the file changed again, and again, a second apart
+    if seen != UNSAVED and not st.session_state.get("chat.not_saved") and saved.stamp() != seen:
         st.rerun()
 
 
