@@ -214,6 +214,28 @@ class FaultServer:
         self.send(h, 200, chunk("Half") + b'data: {"error": "Model is overloaded", "error_type": "overloaded"}\n\n',
                   "text/event-stream")
 
+    @staticmethod
+    def reset(h: BaseHTTPRequestHandler) -> None:
+        """Close the connection with a TCP reset, before any answer (a server restarting, a proxy dropping it)."""
+        import struct
+
+        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        h.connection.close()
+        h.close_connection = True
+        h.wfile = h.rfile = __import__("io").BytesIO()  # what the handler writes after this goes nowhere
+
+    def mode_reset_once(self, h, n):  # reset once, then the answer
+        if n == 1:
+            return self.reset(h)
+        self.stream_good(h)
+
+    def mode_reset(self, h, n):  # reset every time
+        self.reset(h)
+
+    def mode_bidi(self, h, n):  # an answer holding a bidi override and a NUL (a Trojan Source-style reordering)
+        self.send(h, 200, chunk("answer \u202e dlrow \u2066x\u2069 \u0000 end") + b"data: [DONE]\n\n",
+                  "text/event-stream")
+
     def mode_cut(self, h, n):  # a stream closed cleanly mid-answer: no finish_reason, no [DONE]
         self.send(h, 200, chunk("The match") + chunk(" lasts"), "text/event-stream")
 

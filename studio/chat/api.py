@@ -8,7 +8,7 @@ means one rule for a whole answer (``[DONE]`` or a ``finish_reason``), for Stop 
 reliance on a client library's private methods. Passage mode's question-answering requests to Inference Providers
 go through ``huggingface_hub.AsyncInferenceClient.question_answering`` (``ProviderClient``). This module adds bounded
 retries of a busy server (408/429/5xx, honouring ``Retry-After`` and a loading model's
-``estimated_time``) only before the first token, bounds on the wait for the first token, between
+``estimated_time``) and of a connection refused or reset (a server restarting) only before the first token, bounds on the wait for the first token, between
 tokens and for the whole answer, and an error instead of an answer when the response is empty, not
 an event stream, not JSON, or cut before it finished. The key goes into the request header and
 nowhere else: every message that leaves this module is scrubbed of it.
@@ -54,9 +54,30 @@ NO_TOKEN_COMMAND_LINE = ("Hugging Face Inference Providers need a token: set HF_
 """The missing token in the command line's words (``python -m studio`` prints it, not the page's)."""
 
 class _Retry(Exception):
-    def __init__(self, wait: float | None, reason: str):
+    """A failure worth another try; ``final`` is what is said when the tries run out (a connection refused every
+    time is "Cannot reach ...", as it was said at once before it was retried)."""
+
+    def __init__(self, wait: float | None, reason: str, final: Exception | None = None):
         super().__init__(reason)
-        self.wait, self.reason = wait, reason
+        self.wait, self.reason, self.final = wait, reason, final
+
+
+def _refused_or_reset(exc: BaseException) -> bool:
+    """Whether the connection was refused or reset before any answer: a server restarting, or its port not open
+    yet. Not a name that does not resolve (a mistyped host stays mistyped) nor a server that hung up cleanly."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        cur = todo.pop()
+        if not isinstance(cur, BaseException) or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, ConnectionRefusedError) or (isinstance(cur, ConnectionResetError)
+                                                       and type(cur).__name__ != "RemoteDisconnected"):
+            return True  # http.client's RemoteDisconnected is a ConnectionResetError: a clean hang-up, said apart
+        # requests and urllib3 keep the socket's error in a cause, a ``reason`` or their arguments
+        todo += [cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args]
+    return False
 
 
 def scrub(text: str, token: str | None) -> str:
@@ -216,6 +237,9 @@ class ApiBackend(BackendBase):
             return TooSlowError(f"{where} did not answer within the timeout: try again, or ", ".")
         if isinstance(exc, openai_stream.StreamTimeout):  # not retried either
             return TooSlowError(f"{where}: {exc.what}. Try again, or ", ".")
+        if isinstance(exc, openai_stream.HeadersCut):  # it read "sent an empty response", of a response cut off
+            return NetworkError(f"{where} closed the connection mid-response (its headers cut off): try again, and "
+                                "check the server's log.")
         if isinstance(exc, openai_stream.StreamCut):
             return BackendError(f"{where} closed the stream before the answer finished: try again.")
         if isinstance(exc, openai_stream.ErrorEvent):
@@ -287,9 +311,14 @@ class ApiBackend(BackendBase):
                                     f"{self.ENDPOINT}, and the server's log.")
             if self.spec.kind == "provider" and not self.spec.base_url:  # no URL was typed: only the network
                 # can be checked (an extractive endpoint's typed URL was said to be huggingface.co's network)
-                return NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be reachable from "
-                                    "this machine).")
-            return NetworkError(f"Cannot reach {where}: check the URL, that the server runs, and the network.")
+                unreachable = NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be "
+                                           "reachable from this machine).")
+            else:
+                unreachable = NetworkError(f"Cannot reach {where}: check the URL, that the server runs, and the "
+                                           "network.")
+            if _refused_or_reset(exc):  # retried as a busy server is; said as before when the tries run out
+                return _Retry(None, "the connection was refused or reset", final=unreachable)
+            return unreachable
         return BackendError(f"{where} failed: {scrub(str(exc), self._token)[:200] or name}.")
 
     def _not_served(self) -> BackendError:
@@ -406,6 +435,8 @@ class ApiBackend(BackendBase):
     def _wait_before_retry(self, retry: _Retry, attempt: int, stop: threading.Event, stats: StreamStats) -> bool:
         """Sleep before the next try; False when stopped. Raises when no try is left or the wait is too long."""
         if attempt + 1 >= MAX_ATTEMPTS:
+            if retry.final is not None:
+                raise retry.final
             raise BackendError(f"{self.spec.model}: {retry.reason}, still after {MAX_ATTEMPTS} tries. Try again later.")
         wait = retry.wait if retry.wait is not None else BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
         if wait > MAX_WAIT_S:

@@ -49,6 +49,21 @@ class StreamCut(Exception):
     """The server closed the stream before the answer finished (no ``[DONE]``, no ``finish_reason``)."""
 
 
+class HeadersCut(Exception):
+    """The connection closed in the middle of the answer's headers (``HTTP/1.1 200 OK``, then half a header line):
+    the server was reached and dropped the response, which is not a server that answers with nothing."""
+
+
+def _check_headers(response: Any) -> None:
+    """Raise ``HeadersCut`` when the response's headers did not end (http.client notes a header line cut off by the
+    end of the connection as a missing separator between headers and body)."""
+    from email.errors import MissingHeaderBodySeparatorDefect
+
+    message = getattr(getattr(response.raw, "_original_response", None), "msg", None)
+    if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in getattr(message, "defects", ())):
+        raise HeadersCut()
+
+
 class NotEventStream(Exception):
     """A 200 answer that is not a server-sent event stream (a web page, a plain JSON body)."""
 
@@ -102,7 +117,7 @@ def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadli
                   stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
     """POST ``payload`` to ``url`` and yield each event's JSON object as it arrives.
 
-    Raises ``HttpStatusError``, ``StreamTimeout``, ``StreamCut``, ``NotEventStream``, ``NotChatEvent``, ``ErrorEvent``,
+    Raises ``HttpStatusError``, ``HeadersCut``, ``StreamTimeout``, ``StreamCut``, ``NotEventStream``, ``NotChatEvent``, ``ErrorEvent``,
     ``json.JSONDecodeError`` for an event that is not JSON, and ``requests``' connection errors.
     """
     import requests
@@ -133,6 +148,7 @@ def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadli
         finally:
             _OPENING.reset(opening)
         with response:
+            _check_headers(response)
             if response.status_code != 200:
                 body = response.raw.read(4096, decode_content=True) or b""
                 raise HttpStatusError(response.status_code, dict(response.headers), body.decode("utf-8", "replace"))
@@ -175,6 +191,7 @@ def post_json(url: str, payload: dict[str, Any], api_key: str | None, timeout_s:
         with response:
             if stop.is_set():  # a shut socket reads as the end of the body: what came is not the whole answer
                 return None
+            _check_headers(response)
             if response.status_code != 200:
                 raise HttpStatusError(response.status_code, dict(response.headers), response.text[:4096])
             return mended(response.json())

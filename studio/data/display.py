@@ -21,17 +21,28 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+# Characters that change how the rest of a line is drawn (bidi embeddings, overrides and isolates: "probe \u202e ok"
+# was shown "probe ko", a Trojan Source reordering) or that a browser draws as "\ufffd" (NUL): shown as their code
+# point in a dim mark, so what is shown reads in the order it was typed; the text itself is kept as it was.
+_CONTROLS = re.compile("[\u0000\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(escaped: str) -> str:
+    """Escaped HTML with each reordering control or NUL as a visible, neutral ``[U+XXXX]``."""
+    return _CONTROLS.sub(lambda m: f'<span style="opacity: 0.6">[U+{ord(m.group(0)):04X}]</span>', escaped)
+
+
 def text_block(text: str, prefix_html: str = "") -> str:
     """``text`` as one literal HTML block for ``st.markdown(..., unsafe_allow_html=True)``;
     ``prefix_html`` is trusted markup put before it (a bold label)."""
-    body = html.escape(str(text)).replace("\r\n", "\n").replace("\n", "<br>")
+    body = _visible(html.escape(str(text))).replace("\r\n", "\n").replace("\n", "<br>")
     return f'<div style="white-space: pre-wrap; margin-bottom: 1rem">{prefix_html}{body}</div>'
 
 
 def highlighted_block(pieces: list[tuple[str, bool]]) -> str:
     """A passage as one literal HTML block with its highlighted pieces in ``<mark>`` (``True`` pieces,
     as ``studio.chat.passage.segments`` gives them); every piece is escaped, so the passage is never markup."""
-    body = "".join(f"<mark>{html.escape(t)}</mark>" if hl else html.escape(t) for t, hl in pieces)
+    body = _visible("".join(f"<mark>{html.escape(t)}</mark>" if hl else html.escape(t) for t, hl in pieces))
     body = body.replace("\r\n", "\n").replace("\n", "<br>")
     return f'<div style="white-space: pre-wrap; margin-bottom: 1rem">{body}</div>'
 

@@ -247,7 +247,6 @@ ELSEWHERE = "Being answered in another tab: its answer shows here once it ends."
 
 def history() -> None:
     seen: set = _sidebar_notes()
-    elsewhere = False
     turns = st.session_state["chat.messages"]
     for i, turn in enumerate(turns):
         if turn["role"] == "user":
@@ -258,7 +257,6 @@ def history() -> None:
                 if answered or (i + 1 == len(turns) and st.session_state["chat.jobs"]):
                     pass
                 elif being_answered(turn.get("id")):  # asked in another tab, whose answer is still coming
-                    elsewhere = True
                     st.caption(f":material/hourglass_top: {ELSEWHERE}")
                 else:
                     st.caption(f":material/info: {UNANSWERED}")
@@ -270,8 +268,8 @@ def history() -> None:
         ui.show_error(st.session_state.pop("chat.refused"))
     if st.session_state.get("chat.saved_note"):
         st.warning(ui.md(st.session_state.pop("chat.saved_note")), icon=":material/warning:")
-    if elsewhere and not st.session_state["chat.jobs"]:
-        _watch_other_tabs()
+    if not st.session_state["chat.jobs"]:  # idle: another tab's question and answer show here in a second or two
+        _watch_other_tabs()  # (one stat of the saved file a second; the page runs again only when it changed)
 
 
 def left_out() -> None:
@@ -286,11 +284,15 @@ def left_out() -> None:
 
 @st.fragment(run_every=1.0)
 def _watch_other_tabs() -> None:
-    """While another tab answers a question of this conversation: the page runs again once that tab saves it."""
+    """While this tab answers nothing: the page runs again once another tab saves this conversation (a question it
+    asked, its answer, a Clear), so an idle tab shows it without a click; nothing is drawn, the input keeps what is
+    being typed in it."""
     from studio.chat import saved
 
     seen = st.session_state.get("chat.saved_stamp")
-    if seen != UNSAVED and saved.stamp() != seen:
+    # a tab holding turns its last write could not save keeps them (``restore`` does not pick the file up): a rerun
+    # there would find the file changed again, and again, a second apart
+    if seen != UNSAVED and not st.session_state.get("chat.not_saved") and saved.stamp() != seen:
         st.rerun()
 
 

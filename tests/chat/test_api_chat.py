@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 import time
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,73 @@ def test_a_first_event_error_that_is_not_busy_or_comes_after_text_is_said_at_onc
     with pytest.raises(BackendError, match=said):
         backend(faults, mode).complete(ASK)
     assert faults.hits[mode] == 1
+
+
+def test_a_connection_reset_before_any_answer_is_retried(faults, monkeypatch):
+    """A server that reset the connection before answering (restarting, a proxy dropping it) was "Cannot reach"
+    at once, where its 503 was retried. It is retried with the same backoff; reset every time, it is said as before,
+    after the same four tries."""
+    from studio.chat import api
+
+    monkeypatch.setattr(api, "BACKOFF_S", (0.01, 0.01, 0.01))
+    stats = StreamStats()
+    assert backend(faults, "reset-once").complete(ASK, ChatParams(), stats) == "".join(GOOD_ANSWER)
+    assert faults.hits["reset-once"] == 2 and stats.retries == 1
+    with pytest.raises(NetworkError) as err:
+        backend(faults, "reset").complete(ASK)
+    assert str(err.value) == f"Cannot reach {faults.url('reset')}: check the URL, that the server runs, and the network."
+    assert faults.hits["reset"] == 4
+
+
+class _ListenOnWait(threading.Event):
+    """A stop event that opens the refused port's server when the backend waits to retry: the first try is refused
+    for certain, the next one answered (no race against a timer)."""
+
+    def __init__(self, server: ThreadingHTTPServer):
+        super().__init__()
+        self.server, self.waits = server, 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        if self.waits == 1:
+            self.server.server_activate()  # listen: the port refused connections until now
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return super().wait(0)
+
+
+def test_a_refused_connection_is_retried_and_stop_ends_the_wait(faults):
+    """A server not listening yet (starting, restarting) was "Cannot reach" at once. The next try finds it up; Stop
+    during the wait ends the answer without an error and without another try."""
+    from http.server import BaseHTTPRequestHandler
+
+    class Good(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            faults.stream_good(self)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Good, bind_and_activate=False)
+    server.daemon_threads = True
+    server.server_bind()  # bound, not listening: a connection to it is refused
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        stop, stats = _ListenOnWait(server), StreamStats()
+        b = make_backend(BackendSpec(kind="openai", model="m", base_url=url))
+        assert "".join(b.stream(ASK, ChatParams(), stats=stats, stop=stop)) == "".join(GOOD_ANSWER)
+        assert stop.waits == 1 and stats.retries == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    class StopOnWait(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            self.set()  # what Stop does while the backend waits to retry
+            return True
+
+    refused = make_backend(BackendSpec(kind="openai", model="m", base_url=url))  # nothing listens there now
+    assert list(refused.stream(ASK, ChatParams(), stop=StopOnWait())) == []
 
 
 def test_a_failing_server_says_its_own_reason(faults):

@@ -537,3 +537,22 @@ def test_a_system_prompt_past_the_bound_is_refused_in_one_line_and_not_kept(faul
     assert at.chat_input(key="chat.input").value == "And now?"
     assert huge not in kept_settings.path().read_text(encoding="utf-8")
     assert AppTest.from_file(PAGE, default_timeout=30).run().text_area(key="chat.system").value != huge
+
+
+def test_bidi_controls_and_nul_are_shown_as_typed_and_kept_as_they_were(faults):
+    """A right-to-left override in a question or an answer ("probe \u202e ok") drew the rest of the line reversed
+    ("probe ko": a Trojan Source reordering) and a NUL drew as a replacement character. Each is shown as its code
+    point, so the line reads in the order it was typed; the conversation keeps the text as it was."""
+    from studio.chat import saved
+
+    at = page()
+    use_api(at, faults.url("bidi"))
+    send(at, "probe \u202e ok \u2067")
+    shown = "".join(m.value for m in at.markdown)
+    assert "probe <span" in shown and "[U+202E]</span> ok" in shown and "[U+2067]" in shown  # the question
+    assert "answer <span" in shown and "[U+202E]</span> dlrow" in shown and "[U+0000]" in shown  # the answer
+    assert not any(c in shown for c in "\u202e\u2066\u2067\u2069\u0000")
+    turns = at.session_state["chat.messages"]
+    assert turns[0]["content"] == "probe \u202e ok \u2067"
+    assert turns[1]["content"] == "answer \u202e dlrow \u2066x\u2069 \u0000 end"
+    assert "\\u202e" in saved.path().read_text(encoding="utf-8") or "\u202e" in saved.path().read_text(encoding="utf-8")

@@ -38,6 +38,10 @@ class Hostile(BaseHTTPRequestHandler):
         if mode == "hangup":  # reached, and closes the connection without a word
             self.close_connection = True
             return
+        if mode == "cutheaders":  # the status line and half a header, then the connection closed
+            self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-ty")
+            self.close_connection = True
+            return
         if mode == "nothttp":  # something that is not an HTTP server listening there
             self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
             self.close_connection = True
@@ -150,8 +154,11 @@ def test_an_answer_holding_a_lone_surrogate_is_kept_with_a_replacement_character
 
 @pytest.mark.parametrize(("mode", "said"), [
     ("garbage", "/garbage/v1 sent a response with no event in it, not an event stream"),  # it said "an empty response"
-    ("hangup", "/hangup/v1 closed the connection without answering"),  # it said "Cannot reach ...: check that the
-])                                                                      # server runs", of a server that answered
+    # it said "Cannot reach ...: check that the server runs", of a server that answered
+    ("hangup", "/hangup/v1 closed the connection without answering"),
+    # headers cut mid-line (status line, then "content-ty") read "sent an empty response"
+    ("cutheaders", r"/cutheaders/v1 closed the connection mid-response \(its headers cut off\): try again"),
+])
 def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile, mode, said):
     backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/{mode}/v1"))
     with pytest.raises(StudioError, match=said):
@@ -162,6 +169,7 @@ def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile,
     ("hangup", r"/hangup closed the connection without answering: check that the URL is a question-answering endpoint",
      "OpenAI"),
     ("garbage", r"/garbage sent a response that is not JSON: is this a question-answering endpoint", "OpenAI"),
+    ("cutheaders", r"/cutheaders closed the connection mid-response \(its headers cut off\)", "not JSON"),
     ("nothttp", r"Cannot reach http://127\.0\.0\.1:\d+/nothttp: check the URL, that the server runs", "huggingface.co"),
 ])
 def test_an_extractive_endpoint_that_misbehaves_is_said_as_one(hostile, mode, said, not_said):

@@ -291,3 +291,22 @@ def test_two_tabs_keep_one_conversation_and_neither_loses_the_other_s_turns(page
     assert page.get_by_test_id("stChatMessage").filter(has_text=said).count() == 3
     assert_no_exception(page)
     other.close()
+
+
+def test_an_idle_tab_shows_another_tab_s_new_turns_and_keeps_what_is_typed(page, studio, faults, browser):
+    """Two tabs on one conversation: a question and answer made in the second did not show in the first until it
+    ran again (a click there). It shows within seconds now, and what is being typed in the first tab stays."""
+    open_page(page, studio, "Chat")
+    other = page.context.new_page()
+    open_page(other, studio, "Chat")
+    use_api(other, faults.url("good"), "m")
+    draft = page.get_by_test_id("stChatInputTextArea")
+    draft.fill("half a question typed here")
+    ask(other, "Asked in the other tab")
+    other.get_by_test_id("stChatMessage").filter(has_text="tudo bem").wait_for(timeout=60_000)
+    page.get_by_test_id("stChatMessage").filter(has_text="Asked in the other tab").wait_for(timeout=15_000)
+    page.get_by_test_id("stChatMessage").filter(has_text="tudo bem").wait_for(timeout=15_000)
+    wait_idle(page)
+    assert page.get_by_test_id("stChatInputTextArea").input_value() == "half a question typed here"
+    assert_no_exception(page)
+    other.close()
