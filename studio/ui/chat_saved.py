@@ -57,7 +57,7 @@ def _pick_up(first: bool) -> None:
         st.session_state["chat.messages"] = turns
         if had and not turns and not note:
             note = "The conversation was cleared in another tab: this tab starts a new one."
-        elif had != turns and not note:
+        elif turns[:len(had)] != had and not note:  # turns only added after this tab's: shown, nothing to say
             note = "Another tab changed this conversation: this tab now shows it as it was saved there."
     if note:
         st.session_state["chat.saved_note"] = note

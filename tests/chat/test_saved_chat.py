@@ -151,12 +151,25 @@ def test_two_tabs_add_to_one_conversation_and_neither_loses_the_others_turns(fau
     """Each tab wrote its own whole history: the last one to answer wiped the other's turns from the file."""
     a, b = new_session(), new_session()  # two tabs of the studio open at once
     ask(a, faults.url("good"), "Asked in the first tab")
-    b.run()  # the second tab's next run (any click there) shows the conversation as saved, and says so
+    b.run()  # the second tab's next run (any click there, or its watch of the file) shows the conversation as saved
     assert "Asked in the first tab" in shown(b)
-    assert any("Another tab changed this conversation" in w.value for w in b.warning)
     ask(b, faults.url("good"), "Asked in the second tab")
     kept = [t["content"] for t in new_session().session_state["chat.messages"] if t["role"] == "user"]
     assert kept == ["Asked in the first tab", "Asked in the second tab"]
+    a.run()  # turns only added after the tab's own: shown without a warning (an idle tab picks them up by itself)
+    assert "Asked in the second tab" in shown(a)
+    assert not any("Another tab changed this conversation" in w.value for w in a.warning)
+
+
+def test_a_tab_says_so_when_another_tab_changed_what_it_showed(faults):
+    """Turns the tab showed that the saved conversation no longer holds (not only turns added after them): one line."""
+    a = new_session()
+    ask(a, faults.url("good"), "Asked in the first tab")
+    turns = saved.load()[0]
+    saved.save([{**turns[0], "content": "Asked otherwise"}, *turns[1:]], [])  # another tab's write of another history
+    a.run()
+    assert "Asked otherwise" in shown(a) and "Asked in the first tab" not in shown(a)
+    assert any("Another tab changed this conversation" in w.value for w in a.warning)
 
 
 def test_two_tabs_answering_at_once_each_put_their_answer_after_their_question(faults):
