@@ -18,6 +18,10 @@ class SyncError(StudioError):
     """The workspace cannot be synced with the Hub (token, repo or network): the local files are untouched."""
 
 
+class TokenRefusedError(SyncError):
+    """The Hub refused the token itself (wrong, expired or revoked): nothing the token would do works."""
+
+
 @dataclass(frozen=True)
 class Account:
     name: str  # the Hub user name, owner of the workspace repo
@@ -38,7 +42,7 @@ def _explain(exc: Exception, what: str, retried: str = "sync is retried") -> Stu
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         code = exc.response.status_code
         if code == 401:
-            return SyncError("That Hugging Face token was refused (wrong, expired or revoked): copy it again from "
+            return TokenRefusedError("That Hugging Face token was refused (wrong, expired or revoked): copy it again from "
                              "huggingface.co/settings/tokens. Nothing was synced and nothing here changed.")
         if code == 403:
             return SyncError(f"The token may not {what}: give a token with write access to your own repos. "

@@ -166,7 +166,7 @@ def _connect_or_disconnect() -> bool:
         st.error(" ".join(str(exc).split()), icon=":material/error:")
         return True
     except StudioError as exc:  # a refused token or repo: not tried again until one of them changes
-        st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()))
+        st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()), isinstance(exc, sync.TokenRefusedError))
         st.error(st.session_state[cloud.FAILED][1], icon=":material/error:")
         return False
     st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"],
