@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_servers import point_hub_at, refusing_hub, standin_hub, token_leaks
+from hub_servers import HubRepo, point_hub_at, refusing_hub, standin_hub, token_leaks
 
 from studio import config
 from studio.cloud import store, sync
@@ -389,6 +389,8 @@ def test_try_again_now_keeps_its_place_whatever_the_account_s_sync_above_it_show
 
     at.run()
     first = button_place()
+    # the token's repo is there (a repo gone offers its own Try again now)
+    hub.repos[("dataset", "alice/slm-studio-workspace")] = HubRepo("dataset", "alice/slm-studio-workspace", private=True)
     mine = sync.WorkspaceSync(ws, "alice/slm-studio-workspace", "hf_alice_token_0123456789")
     mine.too_big = "1 dataset kept in alice/slm-studio-workspace (private) is larger than …"
     sync._registry[(ws.resolve(), "account")] = mine  # a token given in another tab: its sync shows above
