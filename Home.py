@@ -19,7 +19,6 @@ st.caption("Curate a Q&A dataset, chat with API models about it and score their 
            if api_only else
            "Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")
 
-datasets = store.list_datasets()
 n_runs = runs.count_runs()  # the number the Train page's Runs tab lists
 n_evals = eval_results.count_evals()  # the one count: the metric and the line under the path agree
 ram = None if dev.public else device.memory_mb()  # the public app's host: not what a visitor's work may use
@@ -30,43 +29,44 @@ token_shown, token_line = ("configured" if token else "not set",
 if config.tenancy():  # a visitor of the public app: no secrets to add; the sidebar takes their token
     token_shown, token_line = cloud.token_note()
 
-cols = iter(st.columns(4 if api_only else 5))
-next(cols).metric("Datasets", len(datasets))
-if not api_only:  # no run can be trained here: a count of them pointed at work this install cannot do
-    next(cols).metric("Training runs", n_runs)
-next(cols).metric("Evaluations", n_evals)
-next(cols).metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
-                  help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
-next(cols).metric("Hub token", token_shown)
-
-memory = f" · {ram / 1024:.0f} GiB system memory" if ram else ""
-where = ("your private workspace on this server: no other visitor sees it" if config.tenancy()
-         else f"`{config.home()}` (set `STUDIO_HOME` to move it)")
-st.caption(f"{dev.summary}{memory}. Workspace: {where}.")
-if token_line:
-    st.info(token_line, icon=":material/key:")
-# Files damaged outside the studio (cut off, edited by hand): the lists leave them out, so each is said here once.
-for line in store.damaged() + runs.damaged() + eval_results.damaged():
-    st.warning(ui.md(line), icon=":material/report:")
-
-for job in (j for j in jobs.registered_jobs() if j.active):
-    page, what = pages.for_job(job.kind)
-    # Named as its own page names it (the run's name), not by its folder's id; an older job without a name: the folder.
-    name = jobs.title_of(job) or Path(job.workdir).name
-    st.info(f"{what} running: {ui.md(name)} · {job.progress:.0%} · {ui.md(job.message)}",
-            icon=":material/sync:")
-    st.page_link(page.path, label=f"Open it on the {page.title} page", icon=":material/arrow_forward:")
-
-st.subheader("Datasets")
-
-
-def dataset_list(listed: list, restoring: bool) -> None:
-    """The workspace's datasets; while a public app's restore still brings the visitor's workspace back, a line saying
-    so (never "No datasets yet") and the list drawn again as they come, until it ended (then the whole page)."""
+def overview(restoring: bool) -> None:
+    """The counts, what the studio runs on, what needs a look and the workspace's datasets; while a public app's restore
+    still brings the visitor's workspace back, a line saying so (never "No datasets yet"), all drawn again as they come
+    (the counts with the list: a count drawn apart stayed at what the page's first run saw), until it ended (then the
+    whole page)."""
     line = cloud.restoring_line() if restoring else None
-    if restoring and line is None:  # it ended: the counts above and the sample were drawn without what came
+    if restoring and line is None:  # it ended: the sample below was drawn without what came
         st.rerun()
-    listed = store.list_datasets() if restoring else listed
+    listed = store.list_datasets()
+    evals_now = eval_results.count_evals() if restoring else n_evals
+    cols = iter(st.columns(4 if api_only else 5))
+    next(cols).metric("Datasets", len(listed))
+    if not api_only:  # no run can be trained here: a count of them pointed at work this install cannot do
+        next(cols).metric("Training runs", n_runs)
+    next(cols).metric("Evaluations", evals_now)
+    next(cols).metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
+                      help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
+    next(cols).metric("Hub token", token_shown)
+
+    memory = f" · {ram / 1024:.0f} GiB system memory" if ram else ""
+    where = ("your private workspace on this server: no other visitor sees it" if config.tenancy()
+             else f"`{config.home()}` (set `STUDIO_HOME` to move it)")
+    st.caption(f"{dev.summary}{memory}. Workspace: {where}.")
+    if token_line:
+        st.info(token_line, icon=":material/key:")
+    # Files damaged outside the studio (cut off, edited by hand): the lists leave them out, so each is said here once.
+    for damaged in store.damaged() + runs.damaged() + eval_results.damaged():
+        st.warning(ui.md(damaged), icon=":material/report:")
+
+    for job in (j for j in jobs.registered_jobs() if j.active):
+        page, what = pages.for_job(job.kind)
+        # Named as its own page names it (the run's name), not by its folder's id; an older job without a name: the folder.
+        name = jobs.title_of(job) or Path(job.workdir).name
+        st.info(f"{what} running: {ui.md(name)} · {job.progress:.0%} · {ui.md(job.message)}",
+                icon=":material/sync:")
+        st.page_link(page.path, label=f"Open it on the {page.title} page", icon=":material/arrow_forward:")
+
+    st.subheader("Datasets")
     # one place, whatever this run draws in it: a run of the fragment drawing the line and the table where the last
     # drew the line alone wrote the table over the heading below it ("The path through the studio" was gone)
     box = st.container()
@@ -84,7 +84,7 @@ def dataset_list(listed: list, restoring: bool) -> None:
 
 
 restoring = config.tenancy() and cloud.restoring_line() is not None
-st.fragment(run_every=2.0 if restoring else None)(dataset_list)(datasets, restoring)
+st.fragment(run_every=2.0 if restoring else None)(overview)(restoring)
 
 st.subheader("The path through the studio")
 # Every workflow page this install can walk, in the order of the path, with its one-line purpose (studio.ui.pages).

@@ -18,6 +18,14 @@ class SyncError(StudioError):
     """The workspace cannot be synced with the Hub (token, repo or network): the local files are untouched."""
 
 
+class TokenRefusedError(SyncError):
+    """The Hub refused the token itself (wrong, expired or revoked): nothing the token would do works."""
+
+
+class RepoGoneError(SyncError):
+    """The workspace repo is not on the Hub any more (deleted or renamed): trying again at once cannot help."""
+
+
 @dataclass(frozen=True)
 class Account:
     name: str  # the Hub user name, owner of the workspace repo
@@ -31,18 +39,23 @@ _RETRIED_ON_CLICK = "connecting is tried again at your next click; until then sy
 def _explain(exc: Exception, what: str, retried: str = "sync is retried") -> StudioError:
     """One line for a failed Hub call: ``what`` was being done; ``retried`` says what happens next on a network
     failure (a running sync retries by itself; opening a workspace is tried again at the visitor's next click)."""
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     if isinstance(exc, StudioError):
         return exc
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         code = exc.response.status_code
         if code == 401:
-            return SyncError("That Hugging Face token was refused (wrong, expired or revoked): copy it again from "
+            return TokenRefusedError("That Hugging Face token was refused (wrong, expired or revoked): copy it again from "
                              "huggingface.co/settings/tokens. Nothing was synced and nothing here changed.")
         if code == 403:
             return SyncError(f"The token may not {what}: give a token with write access to your own repos. "
                              "Nothing was synced and nothing here changed.")
+        if code == 404 and isinstance(exc, RepositoryNotFoundError):  # "The Hub refused to restore from X (404)",
+            # retried every minute for ever, said neither that the repo was gone nor what to do
+            return RepoGoneError(f"Could not {what}: that repo is not on the Hub any more (deleted or renamed). Give "
+                                 "another repo name under Your workspace in the sidebar (a new one is made), or Forget "
+                                 "the token; what is here stays.")
         if code >= 500 or code == 429:
             return NetworkError(f"The Hub answered {code} while trying to {what}: your work is kept here and "
                                 f"{retried}.")

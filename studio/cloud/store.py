@@ -70,11 +70,14 @@ def prefix_for(folder: Path) -> str:
 
 
 def _explain(exc: Exception, repo: str, what: str) -> StudioError:
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     if isinstance(exc, StudioError):
         return exc
     code = exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
+    if code == 404 and isinstance(exc, RepositoryNotFoundError):  # not the visitor's repo: they cannot name another
+        return StoreError(f"This app's workspace store ({repo}) is not on the Hub any more: your work is kept here and "
+                          "sync is retried; tell the app's owner (the [studio.store] secret).")
     if code in (401, 403):
         why = "refused its token" if code == 401 else "token may not write to it"
         return StoreError(f"This app's workspace store ({repo}) {why}: your work is kept here and sync is retried; "

@@ -32,7 +32,9 @@ from studio.cloud.hub_repo import (  # noqa: F401 -- the workspace repo's side, 
     MARKER_BODY,
     REPO_NAME,
     Account,
+    RepoGoneError,
     SyncError,
+    TokenRefusedError,
     _explain,
     check_repo_name,
     identify,
@@ -82,6 +84,7 @@ class WorkspaceSync:
         self.waits_until: float | None = None  # a change to the conversation alone is committed then (see BATCH_S)
         self.commits = 0
         self.held_by_room = False  # the last failure: the restore stopped for want of room (the visitor can free it)
+        self.gone = False  # the last failure: the repo is not on the Hub any more (the visitor names another)
         self.too_big: str | None = None  # the line on what the last restore can never bring back here
         self.restoring: tuple[int, int] | None = None  # (files downloaded, files to download) while a restore runs
         self.brought = 0  # files the restores of this sync wrote here
@@ -158,12 +161,14 @@ class WorkspaceSync:
 
     def _failed(self, err: StudioError) -> None:
         self.held_by_room = isinstance(err, WorkspaceFullError)
+        self.gone = isinstance(err, RepoGoneError)
         self._failures += 1
         pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
-        self._retry_at = time.time() + pause
+        # a repo gone does not come back by itself: tried again only when the visitor asks (Try again now)
+        self._retry_at = float("inf") if self.gone else time.time() + pause
         # held by room: the line says it comes back once there is room, and the sidebar offers Try again now; a
         # countdown drawn once and never updated only made it longer
-        next_try = "" if self.held_by_room else f" (next try in {pause} s)"
+        next_try = "" if self.held_by_room or self.gone else f" (next try in {pause} s)"
         self.state, self.message = "failed", f"{' '.join(str(err).split())}{next_try}"
 
     def poke(self) -> None:

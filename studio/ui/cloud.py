@@ -45,7 +45,8 @@ PATH = "workspace.path"  # this session's workspace folder
 ANON = "workspace.anon"  # the anonymous folder this session started with
 ACCOUNT = "workspace.account"  # the folder of the Hub account whose token this session gave
 LINK = "workspace.sync"  # {"key": token and repo digest, "repo": repo_id} once connected
-FAILED = "workspace.sync_failed"  # (key, message): a token/repo pair that was refused, not retried each run
+FAILED = "workspace.sync_failed"  # (key, message, the token itself refused): a token/repo pair that was refused, not
+# retried each run
 TOKEN = "auth.hf_token"  # the visitor's own token (the same field as the Chat page's)
 REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
@@ -459,9 +460,18 @@ def spend_inference(requests: int) -> None:
 
 def token_note() -> tuple[str, str | None]:
     """Home's word on tokens for a visitor: what the Hub token metric shows, and the line saying what their
-    own token adds (None once they gave it)."""
-    if visitor_token():
-        return "yours", None
+    own token adds (None once they gave it, unless the Hub refused it: then what to do)."""
+    token = visitor_token()
+    if token:
+        failed = st.session_state.get(FAILED)
+        repo_name = (st.session_state.get(REPO) or sync.REPO_NAME).strip()
+        if not (failed and len(failed) > 2 and failed[2] and failed[0] == digest(token, repo_name)):
+            return "yours", None
+        # "yours" under the sidebar's "That Hugging Face token was refused" read as if it worked
+        instead = " or Forget it to go on with this app's token" if deployer_token() else " or Forget it"
+        return "refused", ("The Hub refused the token you gave (wrong, expired or revoked): nothing it would do works. "
+                           "Copy it again from huggingface.co/settings/tokens into Your workspace in the sidebar,"
+                           f"{instead}.")
     if deployer_token():
         rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))
         return "this app's", (f"Hosted models on the Chat page use this app's token ({rpm} requests a minute for you); "

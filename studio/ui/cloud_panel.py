@@ -166,7 +166,7 @@ def _connect_or_disconnect() -> bool:
         st.error(" ".join(str(exc).split()), icon=":material/error:")
         return True
     except StudioError as exc:  # a refused token or repo: not tried again until one of them changes
-        st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()))
+        st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()), isinstance(exc, sync.TokenRefusedError))
         st.error(st.session_state[cloud.FAILED][1], icon=":material/error:")
         return False
     st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"],
@@ -210,7 +210,8 @@ def _one_state(running: sync.WorkspaceSync, where: str) -> None:
                    f"{jobs.readable_time(running.waits_until)}.")
     elif running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
-    elif running.state == "failed" and running.held_by_room:  # the visitor can free the room: say how, offer a try
+    elif running.state == "failed" and (running.held_by_room or running.gone):  # the visitor can free the room, or
+        # name another repo: the line says how, and a try is offered (neither is tried again by itself)
         st.warning(running.message, icon=":material/cloud_off:")
         if st.button("Try again now", key=f"workspace.sync_retry.{running.kind}", icon=":material/refresh:"):
             running.retry_now()

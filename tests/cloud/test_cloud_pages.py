@@ -144,6 +144,12 @@ def test_a_bad_token_is_one_line_nothing_is_synced_and_nothing_is_lost(hub, toke
     at = give_token(at, token)
     (err,) = [e.value for e in at.sidebar.error]
     assert err.startswith(words) and "\n" not in err
+    # Home said "Hub token: yours" under the refusal; a read-only token still serves the Chat page's questions
+    shown = {m.label: m.value for m in at.metric}["Hub token"]
+    assert shown == ("refused" if token == "hf_wrong" else "yours")
+    if token == "hf_wrong":
+        (line,) = [i.value for i in at.main.info if "token" in i.value]
+        assert "refused" in line and "huggingface.co/settings/tokens" in line and "Forget it" in line
     assert hub.repos == {}
     after = sorted(p.relative_to(workspace(at)) for p in workspace(at).rglob("*") if p.is_file())
     assert set(before) <= set(after)

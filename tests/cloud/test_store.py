@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_servers import point_hub_at, refusing_hub, standin_hub, token_leaks
+from hub_servers import HubRepo, point_hub_at, refusing_hub, standin_hub, token_leaks
 
 from studio import config
 from studio.cloud import store, sync
@@ -389,6 +389,8 @@ def test_try_again_now_keeps_its_place_whatever_the_account_s_sync_above_it_show
 
     at.run()
     first = button_place()
+    # the token's repo is there (a repo gone offers its own Try again now)
+    hub.repos[("dataset", "alice/slm-studio-workspace")] = HubRepo("dataset", "alice/slm-studio-workspace", private=True)
     mine = sync.WorkspaceSync(ws, "alice/slm-studio-workspace", "hf_alice_token_0123456789")
     mine.too_big = "1 dataset kept in alice/slm-studio-workspace (private) is larger than …"
     sync._registry[(ws.resolve(), "account")] = mine  # a token given in another tab: its sync shows above
@@ -397,6 +399,27 @@ def test_try_again_now_keeps_its_place_whatever_the_account_s_sync_above_it_show
     k.too_big = "1 dataset kept in this app's store is larger than this workspace's 500 MB limit: …"
     at.run()
     assert button_place() == first and not at.exception
+
+
+def drawn_by_fragment(monkeypatch):
+    """From the next page run on: which fragment drew the metric of a label, or an alert of a text ("" where the page's
+    own run drew it, not a fragment: a fragment's run every few seconds never draws it again)."""
+    from streamlit.testing.v1 import local_script_runner
+
+    seen: dict[str, str] = {}
+    parse = local_script_runner.parse_tree_from_messages
+
+    def recording(messages):
+        for msg in messages:
+            if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                el = msg.delta.new_element
+                kind = el.WhichOneof("type")
+                if kind in ("metric", "alert"):
+                    seen[el.metric.label if kind == "metric" else el.alert.body] = msg.delta.fragment_id
+        return parse(messages)
+
+    monkeypatch.setattr(local_script_runner, "parse_tree_from_messages", recording)
+    return lambda text: seen[text]
 
 
 def test_home_says_the_workspace_is_being_restored_and_lists_datasets_as_they_come_never_no_datasets_yet(
@@ -427,12 +450,16 @@ def test_home_says_the_workspace_is_being_restored_and_lists_datasets_as_they_co
     deadline = time.time() + 60
     while time.time() < deadline and not (workspace_of(at) / "datasets" / early.id / "dataset.json").exists():
         time.sleep(0.05)
+    drawn = drawn_by_fragment(monkeypatch)
     at.run()
     shown = everything_shown(at)
     assert "No datasets yet" not in shown, shown
     (line,) = [i.value for i in at.info if "being restored" in i.value]
     assert line.startswith("Your workspace is being restored from this app's store: ") and " files here so far" in line
     assert "Alpha FAQ" in shown and "Zulu FAQ" not in shown
+    assert {m.label: m.value for m in at.metric}["Datasets"] == "1"
+    # the count is drawn again with the list as datasets come (it stayed at what the page's first run saw)
+    assert drawn("Datasets") and drawn("Datasets") == drawn(line)
     hub.trickle_s = 0.0
     settled(at)
     shown = everything_shown(at)

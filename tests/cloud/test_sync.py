@@ -1120,3 +1120,31 @@ def test_a_save_the_instant_before_a_restore_puts_the_repo_s_copy_in_place_is_ne
     assert saved_now
     assert json.loads(target.read_text()) == {"from": "the visitor, just now"}
     assert not list(target.parent.glob(".*.restore"))
+
+
+def test_a_repo_deleted_while_its_restore_runs_says_it_is_gone_and_what_to_do_keeps_what_came_and_waits_for_a_click(
+        hub, tmp_path):
+    """The sidebar read "The Hub refused to restore from alice/slm-studio-workspace (404). (next try in 5 s)" and the
+    restore was tried again every minute for ever."""
+    ids, _room, repo = _two_datasets_and_a_conversation_in_the_repo(tmp_path)
+    after = tmp_path / "after-restart"
+    running = sync.WorkspaceSync(after, repo, TOKEN, restore_first=True)
+    first_done = running.progress
+
+    def progress(done: int, total: int) -> None:  # the visitor deletes the repo on the Hub once a dataset came back
+        first_done(done, total)
+        if done and (after / "datasets" / ids[0]).is_dir() and store.list_datasets():
+            hub.repos.pop(("dataset", repo), None)
+
+    running.progress = progress
+    with config.use_workspace(after):
+        assert not running.ready()
+        assert running.state == "failed" and "\n" not in running.message
+        assert running.message.startswith(f"Could not restore from {repo}: that repo is not on the Hub any more")
+        assert "another repo name" in running.message and "Forget the token" in running.message
+        assert "next try" not in running.message
+        assert [d.id for d in store.list_datasets()][:1] == ids[:1]  # what came back before it went stays
+        asked = len(hub.requests)
+        assert not running.ready() and len(hub.requests) == asked  # not tried again by itself
+        running.retry_now()  # Try again now: the visitor asks
+        assert not running.ready() and len(hub.requests) > asked
