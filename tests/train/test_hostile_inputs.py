@@ -276,6 +276,19 @@ def test_a_run_name_longer_than_a_rename_allows_is_refused_before_anything_runs(
     assert not config_runs()
 
 
+@pytest.mark.parametrize(("name", "slug"), [("Ünïcødé 🚀 run", "unicode-run"), ("Straße Øl", "strasse-ol"),
+                                           ("faq", "faq")])
+def test_a_run_id_spells_an_accented_name_in_plain_letters(name, slug):
+    assert runs.new_run_id(name).split("-", 2)[2] == slug  # "20261206-192949-unicode-run", not "…-n-c-d-run"
+
+
+def test_a_run_name_of_another_script_or_of_symbols_gets_a_stable_hash_in_its_id_not_dashes_or_run():
+    ids = {name: runs.new_run_id(name).split("-", 2)[2] for name in ("Обучение", "Прогон", "🚀", "Обучение run")}
+    assert all(len(s) >= 8 and s.strip("-") == s and "--" not in s for s in ids.values()), ids
+    assert len(set(ids.values())) == 4 and ids["Обучение run"].startswith("run-"), ids
+    assert runs.new_run_id("Обучение").endswith(ids["Обучение"])  # the same name, the same id's tail
+
+
 def test_the_train_page_s_run_name_field_takes_at_most_what_a_rename_allows(offline):
     at = train_page("scratch")
     at.run()
