@@ -359,6 +359,8 @@ def check_name(name: str) -> str:
         raise StudioError(f"That name is too long ({len(name):,} characters): use at most {MAX_NAME}.")
     if any(unicodedata.category(c) == "Cc" for c in name):  # a tab or a line break split `runs`' listing
         raise StudioError("A run name is one line: leave out tabs, line breaks and other control characters.")
+    if any(c in jobs.BIDI_CONTROLS for c in name):
+        raise StudioError(f"A run name {jobs.BIDI_REFUSED}")
     return name
 
 

@@ -17,7 +17,7 @@ from studio.errors import TrainingError
 from studio.train import runs
 from studio.train.config import TrainConfig
 from tests.conftest import train_page
-from tests.train.run_page import open_run
+from tests.train.run_page import hand_made_run, open_run
 
 RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(12)]
 
@@ -287,6 +287,44 @@ def test_a_run_name_of_another_script_or_of_symbols_gets_a_stable_hash_in_its_id
     assert all(len(s) >= 8 and s.strip("-") == s and "--" not in s for s in ids.values()), ids
     assert len(set(ids.values())) == 4 and ids["Обучение run"].startswith("run-"), ids
     assert runs.new_run_id("Обучение").endswith(ids["Обучение"])  # the same name, the same id's tail
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u202a", "\u2067", "\u2069"])
+def test_a_run_name_holding_a_text_direction_control_is_refused_in_one_line_before_anything_runs(control, data, capsys,
+                                                                                                  offline):
+    from studio.data.ref import DatasetRef
+    from studio.train import job
+
+    said = ("A run name cannot hold a text-direction control (U+202A to U+202E, U+2066 to U+2069): it shows the name "
+            "in another order than it was typed. Leave it out.")
+    err = _refused(capsys, "--dataset", str(data), "--preset", "quick", "--name", f"final {control}lmth.exe")
+    assert err == f"error: {said}"
+    with pytest.raises(Exception, match="text-direction control"):  # the Train page's Start
+        job.start_training(TrainConfig(base="scratch"), DatasetRef(file=str(data), name="qa"), f"{control}run")
+    with pytest.raises(Exception, match="text-direction control"):  # a rename
+        runs.rename_run(hand_made_run("plain").name, f"x{control}y")
+    assert [r.name for r in runs.list_runs()] == ["plain"]
+    assert "\u05d0\u05d9\u05de\u05d5\u05df" == runs.check_name("\u05d0\u05d9\u05de\u05d5\u05df")  # a Hebrew name needs none
+
+
+def test_a_run_recorded_with_a_text_direction_control_lists_and_is_named_busy_without_it(offline):
+    folder = hand_made_run("final \u202elmth.exe")
+    jobs.update_status(folder, state="running", kind="train", pid=None, **{jobs.TITLE: "final \u202elmth.exe"})
+    assert [r.name for r in runs.list_runs()] == ["final lmth.exe"]
+    assert "final lmth.exe" in jobs.describe(jobs.read_status(folder))
+    assert not any(c in jobs.describe(jobs.read_status(folder)) for c in jobs.BIDI_CONTROLS)
+
+
+def test_the_train_page_refuses_a_run_name_holding_a_text_direction_control_in_one_line(offline):
+    store.create_dataset("Tiny FAQ", RECORDS[:8])
+    at = train_page("scratch").run()
+    at.text_input(key="train.name").set_value("final \u202elmth.exe").run()
+    at.button(key="train.start").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["A run name cannot hold a text-direction control (U+202A to U+202E, U+2066 "
+                                           "to U+2069): it shows the name in another order than it was typed. Leave "
+                                           "it out."]
+    assert not config_runs()
 
 
 def test_the_train_page_s_run_name_field_takes_at_most_what_a_rename_allows(offline):
