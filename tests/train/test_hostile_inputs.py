@@ -54,6 +54,18 @@ def test_nan_for_a_number_setting_is_refused_like_any_value_outside_its_range(fl
     assert not config_runs()  # refused before a run folder exists
 
 
+@pytest.mark.parametrize(("typed", "shown"), [(1e-30, "1e-30"), (2e-4, "0.0002"), (0.5, "0.5")])
+def test_the_learning_rate_box_shows_the_rate_typed_not_zero(typed, shown, offline):
+    """The box showed 1e-30 as "0.000000" (six decimals) beside "Learning rate 1e-30 is out of range". The browser
+    formats the value with the box's printf format, as Python's % does for these values (1e-30, 0.0002)."""
+    store.create_dataset("Tiny FAQ", RECORDS[:8])
+    at = train_page("scratch").run()
+    box = next(n for n in at.number_input if n.label == "Learning rate")
+    box.set_value(typed).run()
+    box = next(n for n in at.number_input if n.label == "Learning rate")
+    assert box.proto.format % box.value == shown
+
+
 def test_a_dataset_whose_questions_fill_max_length_is_refused_not_trained_to_a_loss_of_0(tmp_path, capsys, offline):
     """Each prompt longer than Max length left no answer token to learn: the run finished, "train loss 0.0000"."""
     path = tmp_path / "long.json"
