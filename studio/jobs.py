@@ -307,6 +307,16 @@ KIND_NAMES = {"train": "training run", "evaluate": "evaluation", "export": "mode
               "download": "model download"}
 TITLE = "title"  # the status field naming a job as the person knows it (a run's name), recorded when it starts
 TITLE_CHARS = 120  # a title's most characters in a message
+# The text-direction embeddings, overrides and isolates: one in a name turns the text after it around wherever the
+# name is quoted ("‮lmth.exe" shows as "exe.html"); right-to-left names need none of them
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_REFUSED = "cannot hold a text-direction control (U+202A to U+202E, U+2066 to U+2069): it shows the name in " \
+               "another order than it was typed. Leave it out."
+
+
+def without_bidi(text: str) -> str:
+    """``text`` with its text-direction controls taken out: how a name written before they were refused is shown."""
+    return "".join(c for c in text if c not in BIDI_CONTROLS) if any(c in BIDI_CONTROLS for c in text) else text
 _TITLED = {"evaluate": "the evaluation of {}"}  # how a kind reads with its title, where not "the <kind> “<title>”"
 
 
@@ -326,7 +336,7 @@ def title_of(status: JobStatus) -> str:
     title = status.extra.get(TITLE)
     if not isinstance(title, str) or not title.strip():
         return ""
-    title = " ".join(title.split())  # one line, whatever the name held
+    title = " ".join(without_bidi(title).split())  # one line in its own order, whatever the name held
     return title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1] + "…"  # twenty models' labels
 
 

@@ -36,7 +36,7 @@ class RunRecord:
 
     @property
     def name(self) -> str:
-        return self.meta.get("name") or self.dir.name
+        return jobs.without_bidi(self.meta.get("name") or "").strip() or self.dir.name  # a hand-written name too
 
     @property
     def base(self) -> str:

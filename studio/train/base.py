@@ -19,6 +19,22 @@ from studio.train import lora, scratch
 from studio.train.config import SCRATCH, TrainConfig, offline_remedy
 
 
+def uses_every_parameter(model_config: Any) -> bool:
+    """Whether a model's forward reaches every parameter on every step, so that a multi-process run need not have DDP
+    look for unused ones (a walk of the autograd graph each step, and a warning from each process when it finds
+    none). A dense text model does. One of experts does not (Mixtral's num_local_experts, Qwen-MoE's num_experts,
+    DeepSeek's n_routed_experts: the experts a batch's tokens are not routed to get no gradient that step), nor one
+    with another model inside (a vision tower a text batch never runs)."""
+    fields = model_config.to_dict() if hasattr(model_config, "to_dict") else dict(model_config or {})
+    for key, value in fields.items():
+        if "expert" in key and isinstance(value, int) and not isinstance(value, bool) and value > 1:
+            return False
+        if key.endswith("_config") and isinstance(value, dict) and "model_type" in value:  # a part of its own
+            if key != "text_config" or not uses_every_parameter(value):
+                return False
+    return True
+
+
 @dataclass
 class Base:
     model: Any  # float32 (bf16 frozen for LoRA on a GPU that has it, 4-bit for QLoRA), adapters applied

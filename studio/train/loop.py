@@ -23,7 +23,7 @@ from studio.data.ref import DatasetRef
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import hf_import, loading
 from studio.train import batches, callbacks, liger, lora, memory, packing, recipe, runs
-from studio.train.base import Base, first_process, load_base, process_device
+from studio.train.base import Base, first_process, load_base, process_device, uses_every_parameter
 from studio.train.config import (  # noqa: F401 (the engine's public names, used as train.TrainConfig, ...)
     METHODS,
     PRESET_NOTES,
@@ -334,6 +334,9 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
         dataloader_num_workers=0, optim=_optimizer(cfg, device),
         neftune_noise_alpha=cfg.neftune_alpha or None,
         use_liger_kernel=use_liger,  # the Trainer patches the model (a PEFT model's base) as training starts
+        # several processes: a dense model's DDP need not look for unused parameters; a model of experts keeps the
+        # Trainer's choice (look, unless gradient checkpointing is on)
+        ddp_find_unused_parameters=False if uses_every_parameter(model.config) else None,
     )
     model.config.use_cache = False  # no key/value cache is built in training forwards
     if cfg.gradient_checkpointing and cfg.method != "qlora":  # QLoRA's preparation already turned it on

@@ -22,6 +22,7 @@ where the model library reads them too; ``RunInfo`` here is built on those reads
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import re
@@ -110,14 +111,35 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# Latin letters NFKD leaves whole (no accent to take off): spelt as an English keyboard would
+_LATIN = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ß": "ss", "đ": "d",
+                        "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D", "ı": "i"})
+
+
+def slug(name: str) -> str:
+    """A run name as a folder name can hold it: accents taken off ("Ünïcødé run" -> "unicode-run"); a name whose
+    letters are of another script ("Обучение") gets a short hash of itself, stable across runs, instead of
+    nothing, and so does a name of symbols alone ("🚀"): two such names do not share one id."""
+    name = unicodedata.normalize("NFC", name.strip())
+    ascii_ = unicodedata.normalize("NFKD", name.translate(_LATIN)).encode("ascii", "ignore").decode()
+    readable = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")[:32].strip("-")
+    lost = any(c.isalnum() and not c.isascii() for c in unicodedata.normalize("NFKD", name.translate(_LATIN)))
+    if readable and not lost:
+        return readable
+    if not name:
+        return "run"
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{readable[:23].strip('-')}-{digest}" if readable else digest
+
+
 def new_run_id(name: str = "run") -> str:
     """A sortable, unique folder name: ``20261122-031500-<slug>``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:32] or "run"
+    slug_ = slug(name)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_id, n = f"{stamp}-{slug}", 1
+    run_id, n = f"{stamp}-{slug_}", 1
     while (config.runs_dir() / run_id).exists():
         n += 1
-        run_id = f"{stamp}-{slug}-{n}"
+        run_id = f"{stamp}-{slug_}-{n}"
     return run_id
 
 
@@ -337,6 +359,8 @@ def check_name(name: str) -> str:
         raise StudioError(f"That name is too long ({len(name):,} characters): use at most {MAX_NAME}.")
     if any(unicodedata.category(c) == "Cc" for c in name):  # a tab or a line break split `runs`' listing
         raise StudioError("A run name is one line: leave out tabs, line breaks and other control characters.")
+    if any(c in jobs.BIDI_CONTROLS for c in name):
+        raise StudioError(f"A run name {jobs.BIDI_REFUSED}")
     return name
 
 

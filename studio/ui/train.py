@@ -284,7 +284,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         ui.follow(f"train.gc.{name}", p.gradient_checkpointing)
         warmup_wrong: list[str] = []  # a warm-up out of its range, by the unit chosen (share or steps)
         values = dict(
-            learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", format="%.6f"),
+            learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", format="%g"),
             batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}"),
             epochs=_number(c3, "epochs", int(p.epochs), f"train.ep.{name}") if float(p.epochs).is_integer()
             else _number(c3, "epochs", float(p.epochs), f"train.ep.{name}"),

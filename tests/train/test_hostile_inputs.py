@@ -17,7 +17,7 @@ from studio.errors import TrainingError
 from studio.train import runs
 from studio.train.config import TrainConfig
 from tests.conftest import train_page
-from tests.train.run_page import open_run
+from tests.train.run_page import hand_made_run, open_run
 
 RECORDS = [{"question": f"What is rule {i}?", "answer": f"Rule {i} says so."} for i in range(12)]
 
@@ -52,6 +52,18 @@ def test_nan_for_a_number_setting_is_refused_like_any_value_outside_its_range(fl
     err = _refused(capsys, "--dataset", str(data), "--preset", "quick", flag, "nan")
     assert said in err
     assert not config_runs()  # refused before a run folder exists
+
+
+@pytest.mark.parametrize(("typed", "shown"), [(1e-30, "1e-30"), (2e-4, "0.0002"), (0.5, "0.5")])
+def test_the_learning_rate_box_shows_the_rate_typed_not_zero(typed, shown, offline):
+    """The box showed 1e-30 as "0.000000" (six decimals) beside "Learning rate 1e-30 is out of range". The browser
+    formats the value with the box's printf format, as Python's % does for these values (1e-30, 0.0002)."""
+    store.create_dataset("Tiny FAQ", RECORDS[:8])
+    at = train_page("scratch").run()
+    box = next(n for n in at.number_input if n.label == "Learning rate")
+    box.set_value(typed).run()
+    box = next(n for n in at.number_input if n.label == "Learning rate")
+    assert box.proto.format % box.value == shown
 
 
 def test_a_dataset_whose_questions_fill_max_length_is_refused_not_trained_to_a_loss_of_0(tmp_path, capsys, offline):
@@ -273,6 +285,57 @@ def test_a_run_name_longer_than_a_rename_allows_is_refused_before_anything_runs(
     assert err == "error: That name is too long (5,000 characters): use at most 100."
     with pytest.raises(Exception, match="use at most 100"):  # the Train page's Start
         job.start_training(TrainConfig(base="scratch"), DatasetRef(file=str(data), name="qa"), "y" * 101)
+    assert not config_runs()
+
+
+@pytest.mark.parametrize(("name", "slug"), [("Ünïcødé 🚀 run", "unicode-run"), ("Straße Øl", "strasse-ol"),
+                                           ("faq", "faq")])
+def test_a_run_id_spells_an_accented_name_in_plain_letters(name, slug):
+    assert runs.new_run_id(name).split("-", 2)[2] == slug  # "20261206-192949-unicode-run", not "…-n-c-d-run"
+
+
+def test_a_run_name_of_another_script_or_of_symbols_gets_a_stable_hash_in_its_id_not_dashes_or_run():
+    ids = {name: runs.new_run_id(name).split("-", 2)[2] for name in ("Обучение", "Прогон", "🚀", "Обучение run")}
+    assert all(len(s) >= 8 and s.strip("-") == s and "--" not in s for s in ids.values()), ids
+    assert len(set(ids.values())) == 4 and ids["Обучение run"].startswith("run-"), ids
+    assert runs.new_run_id("Обучение").endswith(ids["Обучение"])  # the same name, the same id's tail
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u202a", "\u2067", "\u2069"])
+def test_a_run_name_holding_a_text_direction_control_is_refused_in_one_line_before_anything_runs(control, data, capsys,
+                                                                                                  offline):
+    from studio.data.ref import DatasetRef
+    from studio.train import job
+
+    said = ("A run name cannot hold a text-direction control (U+202A to U+202E, U+2066 to U+2069): it shows the name "
+            "in another order than it was typed. Leave it out.")
+    err = _refused(capsys, "--dataset", str(data), "--preset", "quick", "--name", f"final {control}lmth.exe")
+    assert err == f"error: {said}"
+    with pytest.raises(Exception, match="text-direction control"):  # the Train page's Start
+        job.start_training(TrainConfig(base="scratch"), DatasetRef(file=str(data), name="qa"), f"{control}run")
+    with pytest.raises(Exception, match="text-direction control"):  # a rename
+        runs.rename_run(hand_made_run("plain").name, f"x{control}y")
+    assert [r.name for r in runs.list_runs()] == ["plain"]
+    assert "\u05d0\u05d9\u05de\u05d5\u05df" == runs.check_name("\u05d0\u05d9\u05de\u05d5\u05df")  # a Hebrew name needs none
+
+
+def test_a_run_recorded_with_a_text_direction_control_lists_and_is_named_busy_without_it(offline):
+    folder = hand_made_run("final \u202elmth.exe")
+    jobs.update_status(folder, state="running", kind="train", pid=None, **{jobs.TITLE: "final \u202elmth.exe"})
+    assert [r.name for r in runs.list_runs()] == ["final lmth.exe"]
+    assert "final lmth.exe" in jobs.describe(jobs.read_status(folder))
+    assert not any(c in jobs.describe(jobs.read_status(folder)) for c in jobs.BIDI_CONTROLS)
+
+
+def test_the_train_page_refuses_a_run_name_holding_a_text_direction_control_in_one_line(offline):
+    store.create_dataset("Tiny FAQ", RECORDS[:8])
+    at = train_page("scratch").run()
+    at.text_input(key="train.name").set_value("final \u202elmth.exe").run()
+    at.button(key="train.start").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["A run name cannot hold a text-direction control (U+202A to U+202E, U+2066 "
+                                           "to U+2069): it shows the name in another order than it was typed. Leave "
+                                           "it out."]
     assert not config_runs()
 
 

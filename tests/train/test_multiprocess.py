@@ -44,6 +44,9 @@ def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(t
 
     two = _train(launch.launcher(2, available=2), data, base, tmp_path / "two", 2, tmp_path / "home")  # the job's own command
     assert two.returncode == 0, two.stderr[-2000:]
+    # a dense model uses every parameter in its forward: DDP is not asked to look for unused ones (a graph traversal
+    # a step, and a warning from each process that it found none)
+    assert "find_unused_parameters" not in two.stdout + two.stderr, (two.stdout + two.stderr)[-2000:]
 
     a = [r for r in runs.read_metrics(tmp_path / "one") if "loss" in r]
     b = [r for r in runs.read_metrics(tmp_path / "two") if "loss" in r]
@@ -137,3 +140,16 @@ def test_a_resumed_run_of_several_cpu_processes_loads_its_optimizer_state(tmp_pa
     resumed._load_optimizer_and_scheduler(str(ckpt))
     state = resumed.optimizer.state_dict()["state"][0]
     assert all(torch.equal(state[k], v) for k, v in saved.items())  # the moments it had, not a fresh optimizer
+
+
+@pytest.mark.parametrize(("kind", "every"), [("GPT2Config", True), ("LlamaConfig", True), ("Qwen2Config", True),
+                                             ("MixtralConfig", False), ("Qwen2MoeConfig", False), ("OlmoeConfig", False),
+                                             ("LlavaConfig", False)])
+def test_only_a_dense_model_s_processes_skip_the_search_for_unused_parameters(kind, every):
+    """A model of experts routes each token to some of them: the others get no gradient that step, and DDP must look
+    for them or the step hangs waiting for their gradients; a vision tower beside a text model is not run on text."""
+    import transformers
+
+    from studio.train.base import uses_every_parameter
+
+    assert uses_every_parameter(getattr(transformers, kind)()) is every
