@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from studio import atomic, config
+from studio import atomic, config, jobs
 from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError, disk_error
 
 Record = dict[str, object]
@@ -138,9 +138,9 @@ def _key(name: str) -> str:
 
 
 NAME_MAX = 100  # characters in a dataset's name
-# left-to-right and right-to-left override: the name shows in another order than it is typed ("‮lmth.exe" as
-# "exe.html"); right-to-left names need none of them
-_OVERRIDES = "\u202d\u202e"
+# the text-direction controls (overrides, embeddings, isolates): the name shows in another order than it is typed
+# ("‮lmth.exe" as "exe.html"); right-to-left names need none of them. The same set run names refuse.
+_OVERRIDES = jobs.BIDI_CONTROLS
 
 
 def name_from(text: str) -> str:
@@ -159,8 +159,7 @@ def _check_name(name: str, *, ignore_id: str | None = None) -> str:
     if any(unicodedata.category(c) == "Cc" for c in name):  # a tab or a line break split the CLI's listing
         raise StudioError("A dataset name is one line: leave out tabs, line breaks and other control characters.")
     if any(c in _OVERRIDES for c in name):
-        raise StudioError("A dataset name cannot hold a text-direction override (U+202D or U+202E): it shows the "
-                          "name in another order than it was typed. Leave it out.")
+        raise StudioError(f"A dataset name {jobs.BIDI_REFUSED}")
     for info in list_datasets():
         if info.id != ignore_id and _key(info.name) == _key(name):
             raise StudioError(f"A dataset named {name!r} already exists: choose another name.")

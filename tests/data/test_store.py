@@ -151,10 +151,11 @@ def test_names_that_look_alike_are_one_name_and_a_name_is_one_line():
 def test_a_name_with_a_text_direction_override_is_refused_and_a_file_name_offered_without_it():
     """A dataset named "\u202elmth.exe" was listed as "exe.html": an override shows a name in another order than it
     is typed. Right-to-left names need none (an Arabic one is taken as typed)."""
-    with pytest.raises(StudioError, match="text-direction override"):
-        store.create_dataset("\u202elmth.exe", [])
+    for name in ("\u202elmth.exe", "a \u2067isolate", "an \u202bembedding"):  # every kind, as run names
+        with pytest.raises(StudioError, match="text-direction control"):
+            store.create_dataset(name, [])
     assert store.create_dataset("أسئلة كرة القدم", []).name == "أسئلة كرة القدم"
-    assert store.name_from("\u202elmth.exe") == "lmth.exe"
+    assert store.name_from("\u202elmth.exe") == "lmth.exe" and store.name_from("a \u2067b") == "a b"
 
 
 def test_a_name_is_found_before_an_id_spelled_like_it(monkeypatch):
