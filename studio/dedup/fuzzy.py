@@ -448,6 +448,10 @@ def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel)
     return out
 
 
+STOPPING = ("Stopping… a step that cannot be interrupted (loading the embedding model) ends first, then the run "
+            "stops; nothing is changed.")
+
+
 class DedupJob(Task):
     """One dedup run in a worker thread (``studio.tasks.Task``): the page polls ``progress`` and reads ``result``."""
 
@@ -462,6 +466,15 @@ class DedupJob(Task):
     def work(self) -> list[cl.Cluster]:
         records, config = self._input
         return dedup_records(records, config, progress=self.report, cancel=self.stop, embedder=self.embedder)
+
+    def report(self, done: int, total: int, message: str = "") -> None:
+        # After Stop, the bar says so whatever step reports next: loading a model cannot be interrupted, so a
+        # person waiting a few seconds more must not see the run go on as if Stop was missed
+        super().report(done, total, STOPPING if self.stop.is_set() else message)
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.report(self.progress.done, self.progress.total)
 
     def failure_message(self, exc: BaseException) -> str:
         if isinstance(exc, MemoryError):

@@ -29,7 +29,7 @@ import numpy as np
 from studio.dedup import cells, static, timings
 from studio.dedup import clusters as cl
 from studio.dedup.text import field_texts, normalize
-from studio.errors import StudioError
+from studio.errors import CancelledError, StudioError
 from studio.tasks import ProgressFn
 
 NEIGHBORS = 32  # most similar partners kept per record: bounded memory at low thresholds
@@ -68,6 +68,8 @@ def static_model(name: str, embedder=None, progress: ProgressFn | None = None,
     if progress:
         progress(0, 1, "Loading the embedding model to build the fast one (once)…")
     embedder = embedder or _load(name)[0]
+    if cancel is not None and cancel.is_set():  # Stop pressed while the model loaded (a load cannot be interrupted)
+        raise CancelledError("Semantic dedup stopped before the fast embedding model was built; nothing was changed.")
 
     def report(done: int, total: int, *_: object) -> None:
         if progress:

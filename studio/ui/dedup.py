@@ -241,7 +241,7 @@ def _progress(job: dedup.DedupJob) -> None:
         left = estimate.total - so_far
         st.caption(f"{so_far:.0f} s so far; estimated {max(0, left):.0f} s more." if left > 0
                    else f"{so_far:.0f} s so far; taking longer than estimated (a busy machine).")
-    st.button("Stop", key="dedup.stop", on_click=job.cancel)
+    st.button("Stop", key="dedup.stop", on_click=job.cancel, disabled=job.stop.is_set())  # pressed: the bar says so
 
 
 def _act(fn, *args) -> None:
