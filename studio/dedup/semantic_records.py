@@ -452,11 +452,11 @@ def _rate(what: str, model: static.StaticModel | None) -> float:
 
 def long_run_note(run: Estimate, semantic: Estimate | None = None) -> str:
     """What the box asking to start a long run says after its estimate: that it runs in the background (a bar, Stop),
-    and semantic matching when that is estimated at under half the time (a fuzzy run over many near-identical texts
-    compares each with all its close partners; the embedding's nearest-neighbour search does not)."""
+    and semantic matching alone when that is estimated at under half the time of a fuzzy or Both run (a fuzzy pass
+    over many near-identical texts compares each with all its close partners; the nearest-neighbour search does not)."""
     note = ("It runs in the background: a bar shows how far it is, Stop ends it, and the rest of the page stays "
             "usable meanwhile.")
-    if run.method == "fuzzy" and semantic is not None and semantic.total < run.total / 2:
+    if run.method in ("fuzzy", "both") and semantic is not None and semantic.total < run.total / 2:
         note += (f" Semantic matching (same meaning) is estimated at {_duration(semantic.total)} on these records: "
                  "Use semantic instead runs that.")
     return note
