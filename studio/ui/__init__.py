@@ -84,9 +84,14 @@ def _keep_tab_id() -> None:
     parameter changes the address only (no rerun), and only ``tab`` is set: a deep link's other parameters stay."""
     from studio.ui.dataset_drafts import TAB_ID
 
-    tab = st.session_state.get(TAB_ID)
+    if TAB_ID not in st.session_state and st.query_params.get("tab"):  # a reload on another page: the address's id,
+        st.session_state[ADDRESS_TAB] = st.query_params["tab"]  # claimed when the Dataset page opens (``tab_id``)
+    tab = st.session_state.get(TAB_ID) or st.session_state.get(ADDRESS_TAB)
     if tab and st.query_params.get("tab") != tab:
         st.query_params["tab"] = tab
+
+
+ADDRESS_TAB = "dataset.address_tab"  # the ?tab= a session found in its address before it opened the Dataset page
 
 
 def _keep_app_folder_on_path() -> None:

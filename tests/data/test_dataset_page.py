@@ -1664,3 +1664,10 @@ def test_the_tab_id_stays_in_the_address_on_other_pages():
         at.run()
         assert not at.exception, at.exception
         assert at.query_params["tab"] == tab and at.query_params["other"] == "kept"
+    home = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60)  # the tab reloaded on Home: a new session
+    home.query_params["tab"] = tab
+    home.run()
+    home.switch_page("pages/3_Train.py")
+    home.query_params.clear()
+    home.run()
+    assert home.query_params["tab"] == tab  # kept on the next page change too, before the Dataset page is opened
