@@ -195,7 +195,7 @@ def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float | No
     """How long the fuzzy pass of ``dedup_records`` takes on ``records`` here, from a timed sample of its texts (a
     fraction of a second): a run in full on up to ``SAMPLE_TEXTS`` distinct texts, scaled to the rest by the pairs it
     compares in full (small inputs: every length-compatible pair) or by the texts (large inputs, whose q-gram
-    candidates grow with them). None when the sample refuses the threshold (too many pairs: the run will say so)."""
+    candidates grow with them). A threshold the run would refuse (far too many pairs) is refused here, a ``StudioError``."""
     from studio.dedup import semantic_records
 
     passages = semantic_records.record_passages(records) if config.passage else None
@@ -207,14 +207,18 @@ def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float | No
     size = int(min(len(uniq), SAMPLE_TEXTS, max(20, SAMPLE_CHARS // max(mean, 1))))
     sample = uniq if size >= len(uniq) else [uniq[k * len(uniq) // size] for k in range(size)]
     start = time.perf_counter()
-    try:
-        find_duplicates(sample, config.threshold, config.scorer)
-    except StudioError:
-        return None
+    found = find_duplicates(sample, config.threshold, config.scorer)  # a refusal here is the run's: raised, not timed
     took = time.perf_counter() - start
     if len(sample) == len(uniq):
         return took
     t = float(config.threshold)
+    # The pairs grow with the square of the texts: a threshold that pairs most of the sample pairs millions in the
+    # whole, which the run refuses only after it has compared texts for many minutes; refused here instead
+    pairs = sum(len(c.pairs) for c in found) * (len(uniq) / len(sample)) ** 2
+    if pairs > 2 * MAX_PAIRS:
+        raise StudioError(f"The threshold {t:g} would make about {pairs:,.0f} duplicate pairs in these {len(uniq):,} "
+                          f"texts, more than {MAX_PAIRS:,}: raise it (try 90), or match by meaning (semantic), which keeps "
+                          "each record's closest partners only.")
     full, part = _scored(uniq, t, config.scorer), _scored(sample, t, config.scorer)
     # Through q-gram candidates the time grows a little faster than the texts (more of them share each q-gram):
     # measured here, 12 words a text, 1,000 sampled: 30,000 texts 11.5 s, 100,000 texts 18.6 s, against 5.7 s and
@@ -448,6 +452,10 @@ def _candidate_pairs(uniq, lengths, t, scorer, fn, min_length, progress, cancel)
     return out
 
 
+STOPPING = ("Stopping… a step that cannot be interrupted (loading the embedding model) ends first, then the run "
+            "stops; nothing is changed.")
+
+
 class DedupJob(Task):
     """One dedup run in a worker thread (``studio.tasks.Task``): the page polls ``progress`` and reads ``result``."""
 
@@ -462,6 +470,15 @@ class DedupJob(Task):
     def work(self) -> list[cl.Cluster]:
         records, config = self._input
         return dedup_records(records, config, progress=self.report, cancel=self.stop, embedder=self.embedder)
+
+    def report(self, done: int, total: int, message: str = "") -> None:
+        # After Stop, the bar says so whatever step reports next: loading a model cannot be interrupted, so a
+        # person waiting a few seconds more must not see the run go on as if Stop was missed
+        super().report(done, total, STOPPING if self.stop.is_set() else message)
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.report(self.progress.done, self.progress.total)
 
     def failure_message(self, exc: BaseException) -> str:
         if isinstance(exc, MemoryError):

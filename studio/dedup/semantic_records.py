@@ -29,7 +29,7 @@ import numpy as np
 from studio.dedup import cells, static, timings
 from studio.dedup import clusters as cl
 from studio.dedup.text import field_texts, normalize
-from studio.errors import StudioError
+from studio.errors import CancelledError, StudioError
 from studio.tasks import ProgressFn
 
 NEIGHBORS = 32  # most similar partners kept per record: bounded memory at low thresholds
@@ -68,6 +68,8 @@ def static_model(name: str, embedder=None, progress: ProgressFn | None = None,
     if progress:
         progress(0, 1, "Loading the embedding model to build the fast one (once)…")
     embedder = embedder or _load(name)[0]
+    if cancel is not None and cancel.is_set():  # Stop pressed while the model loaded (a load cannot be interrupted)
+        raise CancelledError("Semantic dedup stopped before the fast embedding model was built; nothing was changed.")
 
     def report(done: int, total: int, *_: object) -> None:
         if progress:
@@ -450,11 +452,11 @@ def _rate(what: str, model: static.StaticModel | None) -> float:
 
 def long_run_note(run: Estimate, semantic: Estimate | None = None) -> str:
     """What the box asking to start a long run says after its estimate: that it runs in the background (a bar, Stop),
-    and semantic matching when that is estimated at under half the time (a fuzzy run over many near-identical texts
-    compares each with all its close partners; the embedding's nearest-neighbour search does not)."""
+    and semantic matching alone when that is estimated at under half the time of a fuzzy or Both run (a fuzzy pass
+    over many near-identical texts compares each with all its close partners; the nearest-neighbour search does not)."""
     note = ("It runs in the background: a bar shows how far it is, Stop ends it, and the rest of the page stays "
             "usable meanwhile.")
-    if run.method == "fuzzy" and semantic is not None and semantic.total < run.total / 2:
+    if run.method in ("fuzzy", "both") and semantic is not None and semantic.total < run.total / 2:
         note += (f" Semantic matching (same meaning) is estimated at {_duration(semantic.total)} on these records: "
                  "Use semantic instead runs that.")
     return note

@@ -49,6 +49,7 @@ def page_setup(title: str) -> None:
     """
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=FAVICON, layout="wide")
     _keep_app_folder_on_path()
+    _keep_tab_id()
     for key in KEPT_WIDGETS:  # Streamlit's documented way to keep a widget's value through a page that does not draw it
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
@@ -75,6 +76,22 @@ def page_setup(title: str) -> None:
         from studio.ui import cloud_panel
 
         cloud_panel.panel()
+
+
+def _keep_tab_id() -> None:
+    """Put this browser tab's id (``dataset_drafts.tab_id``) back in the address: Streamlit drops ``?tab=`` on a
+    page change, so a reload on another page lost whose unsaved Dataset edits were this tab's. Setting a query
+    parameter changes the address only (no rerun), and only ``tab`` is set: a deep link's other parameters stay."""
+    from studio.ui.dataset_drafts import TAB_ID
+
+    if TAB_ID not in st.session_state and st.query_params.get("tab"):  # a reload on another page: the address's id,
+        st.session_state[ADDRESS_TAB] = st.query_params["tab"]  # claimed when the Dataset page opens (``tab_id``)
+    tab = st.session_state.get(TAB_ID) or st.session_state.get(ADDRESS_TAB)
+    if tab and st.query_params.get("tab") != tab:
+        st.query_params["tab"] = tab
+
+
+ADDRESS_TAB = "dataset.address_tab"  # the ?tab= a session found in its address before it opened the Dataset page
 
 
 def _keep_app_folder_on_path() -> None:

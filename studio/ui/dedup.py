@@ -138,17 +138,19 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
                                semantic_threshold=cosine, passage=passage, scoring=scoring)
     # A fuzzy-only run is estimated (a timed sample) once it is big enough to take a while: the run then teaches the
     # next estimate what it took here; a small one takes under a second, said by nothing
-    estimate = (_estimate(info, base, records, config) if method != "fuzzy" or len(records) > dedup.SAMPLE_TEXTS
-                else None)
+    estimated = method != "fuzzy" or len(records) > dedup.SAMPLE_TEXTS
+    estimate = _estimate(info, base, records, config) if estimated else None  # None then: refused, said above
     said = st.empty()  # the estimate, unless the box asking to start says it already
     job = st.session_state[JOB]
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
     if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
         # A fuzzy run as well: 250,000 near-identical questions are estimated at about 50 minutes, started on one click
-        if estimate is not None and estimate.total > CONFIRM_ABOVE:
+        if estimated and estimate is None:
+            pass  # the settings were refused in one line above (a threshold pairing millions): nothing runs
+        elif estimate is not None and estimate.total > CONFIRM_ABOVE:
             alternative = None  # semantic matching, offered when it is estimated at under half the time
-            if method == "fuzzy" and embed.available():
+            if method in ("fuzzy", "both") and embed.available():
                 alternative = replace(config, method="semantic")
                 faster = _estimate(info, base, records, alternative, cache=False)
                 alternative = alternative if faster is not None and faster.total < estimate.total / 2 else None
@@ -241,7 +243,7 @@ def _progress(job: dedup.DedupJob) -> None:
         left = estimate.total - so_far
         st.caption(f"{so_far:.0f} s so far; estimated {max(0, left):.0f} s more." if left > 0
                    else f"{so_far:.0f} s so far; taking longer than estimated (a busy machine).")
-    st.button("Stop", key="dedup.stop", on_click=job.cancel)
+    st.button("Stop", key="dedup.stop", on_click=job.cancel, disabled=job.stop.is_set())  # pressed: the bar says so
 
 
 def _act(fn, *args) -> None:

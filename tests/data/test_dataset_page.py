@@ -1647,3 +1647,27 @@ def test_deleting_the_dataset_in_this_tab_offers_nothing_back():
     at.checkbox(key=f"dataset.delete_sure.{info.id}").check().run()
     at.button(key="dataset.delete").click().run()
     assert store.find_dataset("Mine") is None and not [w for w in texts(at.warning) if "was deleted" in w]
+
+
+def test_the_tab_id_stays_in_the_address_on_other_pages():
+    """Streamlit drops ``?tab=`` from the address on a page change (seen in Chromium; AppTest keeps the address, so
+    the test empties it as the browser does): each page puts this tab's id back, so a reload there still knows which
+    unsaved Dataset edits are this tab's. Other parameters of the address stay as they were."""
+    store.create_dataset("Mine", RECS)
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60).run()
+    at.switch_page("pages/1_Dataset.py").run()
+    tab = at.query_params["tab"]
+    for page in ("pages/3_Train.py", "Home.py"):
+        at.switch_page(page)
+        at.query_params.clear()  # what the browser does on a page change
+        at.query_params["other"] = "kept"  # a deep link's own parameter
+        at.run()
+        assert not at.exception, at.exception
+        assert at.query_params["tab"] == tab and at.query_params["other"] == "kept"
+    home = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60)  # the tab reloaded on Home: a new session
+    home.query_params["tab"] = tab
+    home.run()
+    home.switch_page("pages/3_Train.py")
+    home.query_params.clear()
+    home.run()
+    assert home.query_params["tab"] == tab  # kept on the next page change too, before the Dataset page is opened

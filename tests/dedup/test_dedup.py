@@ -189,6 +189,16 @@ def test_progress_and_cancel():
             dedup.find_duplicates(texts, 90, cancel=cancel, method=method)
 
 
+def test_estimate_refuses_a_threshold_that_pairs_millions_before_the_run():
+    """6,000 near-identical questions at threshold 10: the sample pairs nearly all its texts, so the whole would pair
+    about 18 million, past what a run keeps. The estimate refuses it in one line saying what to do, where it had timed
+    it as a run of minutes that the run itself refused only at its end."""
+    records = [{"question": f"What is the capital of country number {k}?", "answer": "a"} for k in range(6_000)]
+    with pytest.raises(StudioError, match=r"^The threshold 10 would make about [\d,]+ duplicate pairs .*raise it"):
+        dedup.estimate_seconds(records, dedup.DedupConfig(threshold=10))
+    assert dedup.estimate_seconds(records[:200], dedup.DedupConfig(threshold=10)) >= 0  # timed in full: it runs
+
+
 def test_job_runs_in_a_thread_and_reports_errors():
     job = dedup.DedupJob(key=("d", 1, 3, None))
     job.start([{"question": "a b c"}, {"question": "a b c"}, {"question": "x"}], dedup.DedupConfig())

@@ -361,3 +361,30 @@ def test_both_methods_estimate_times_the_fuzzy_pass_too(monkeypatch: pytest.Monk
     assert both.total == pytest.approx(alone.total + both.fuzzy_seconds)
     assert both.total > both.fuzzy_seconds and "timed on a sample" in both.message
     assert dedup.estimate(records, semantic()).fuzzy_seconds is None  # semantic alone has no fuzzy pass
+
+
+def test_stop_during_the_model_load_before_the_first_build_ends_the_run_and_says_so(monkeypatch) -> None:
+    """Stop pressed while the sentence-transformer loads for the fast model's first build (a few seconds on a fresh
+    workspace, and a load cannot be interrupted): the bar says the run is stopping at once, and the run ends
+    "stopped" as soon as the load returns, with nothing built. The load is a stand-in that waits for the test
+    (the real one takes seconds and cannot be paused); the stand-in embedder could not be built from, so a run that
+    went on to build would fail instead of stopping."""
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load(name: str) -> tuple[object, float]:
+        loading.set()
+        release.wait(30)
+        return object(), 5.0
+
+    monkeypatch.setattr(semantic_records, "_load", slow_load)
+    records = above_the_crossover([])
+    job = dedup.DedupJob(key=("d", 1, len(records), semantic()))
+    job.start(records, semantic())
+    assert loading.wait(30)
+    assert "Loading the embedding model" in job.progress.message
+    job.cancel()
+    assert job.running and job.progress.message.startswith("Stopping")  # said while the load still runs
+    release.set()
+    assert job.join(30)
+    assert job.state == "stopped" and "nothing was changed" in job.error
+    assert not static.is_built(DEFAULT_MODEL)

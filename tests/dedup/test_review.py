@@ -615,23 +615,26 @@ def test_tab_a_long_fuzzy_run_asks_first_and_runs_in_the_background(monkeypatch)
     assert job.state == "done" and not at.exception
 
 
-def test_tab_offers_semantic_matching_in_place_of_a_fuzzy_run_estimated_at_twice_its_time(monkeypatch):
-    """Where semantic matching is estimated at under half a long fuzzy run's time, the box asking to start says so and
-    runs it on one click. (The estimates are given here: which method is faster depends on the machine and the data,
-    and neither run of that length is one a test waits for.)"""
+@pytest.mark.parametrize("method", ["fuzzy", "both"])
+def test_tab_offers_semantic_matching_in_place_of_a_fuzzy_run_estimated_at_twice_its_time(monkeypatch, method):
+    """Where semantic matching is estimated at under half a long fuzzy (or Both) run's time, the box asking to start
+    says so and runs it on one click: a long Both run never offered it. (The estimates are given here: which method is
+    faster depends on the machine and the data, and neither run of that length is one a test waits for.)"""
     from studio.dedup import semantic_records
 
     def estimate(records, config):
-        if config.method == "fuzzy":
-            return semantic_records.Estimate(len(records), 0.0, None, False, method="fuzzy", fuzzy_seconds=3000.0)
+        if config.method != "semantic":
+            return semantic_records.Estimate(len(records), 0.0, None, False, method=config.method,
+                                             fuzzy_seconds=3000.0)
         return semantic_records.Estimate(len(records), 40.0, None, False, method="semantic")
 
     monkeypatch.setattr(dedup, "estimate", estimate)
     monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)  # the six records estimated as a large set is estimated
     at, _ = open_tab(RECORDS)
+    at.selectbox(key="dedup.method").set_value(method).run()
     at.button(key="dedup.run").click().run()
     assert at.session_state["dedup.job"] is None
-    (message,) = [i.value for i in at.info if i.value.startswith("Fuzzy dedup of 6 records")]
+    (message,) = [i.value for i in at.info if i.value.startswith(("Fuzzy dedup of 6 records", "Both, combined"))]
     assert "about 50 minutes" in message
     assert message.endswith("Semantic matching (same meaning) is estimated at about 40 seconds on these records: Use "
                             "semantic instead runs that.")
@@ -654,4 +657,23 @@ def test_a_long_run_note_offers_semantic_only_when_it_is_much_faster():
     assert sr.long_run_note(fuzzy, sr.Estimate(250_000, 100.0, None, False)).endswith(
         "estimated at about 2 minutes on these records: Use semantic instead runs that.")
     semantic = sr.Estimate(250_000, 3000.0, None, False)
-    assert sr.long_run_note(semantic, sr.Estimate(250_000, 1.0, None, False)) == background  # offered for fuzzy only
+    assert sr.long_run_note(semantic, sr.Estimate(250_000, 1.0, None, False)) == background  # not for semantic itself
+    both = sr.Estimate(250_000, 100.0, None, False, method="both", fuzzy_seconds=3000.0)
+    assert sr.long_run_note(both, sr.Estimate(250_000, 100.0, None, False)).endswith("Use semantic instead runs that.")
+
+
+def test_tab_refuses_a_threshold_pairing_millions_before_it_runs(monkeypatch):
+    """A fuzzy threshold whose sample predicts millions of pairs is refused in one line beside the settings, and Find
+    duplicates starts nothing: the estimate said "not timed beforehand", counted it 0 s and started a run that was
+    refused only after comparing texts for many minutes. (The refusal is given here; the engine's is tested in
+    tests/dedup/test_dedup.py.)"""
+
+    def estimate(records, config):
+        raise StudioError("The threshold 10 would make about 31,000,000 duplicate pairs: raise it (try 90).")
+
+    monkeypatch.setattr(dedup, "estimate", estimate)
+    monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)  # the six records estimated as a large set is estimated
+    at, _ = open_tab(RECORDS)
+    assert [e.value for e in at.error if "raise it (try 90)" in e.value]
+    at.button(key="dedup.run").click().run()
+    assert at.session_state["dedup.job"] is None and not at.exception
