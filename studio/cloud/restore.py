@@ -253,6 +253,9 @@ def too_big_line(too_big: tuple[str, str], where: str) -> str:
             f"{'it' if one else 'them'} in a studio of your own).")
 
 
+_APART = "apart:"  # a manifest entry of the repo's file under an id kept apart here, with its git blob id
+
+
 def _apart(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]], synced: dict[str, str],
            replace: set[str]) -> bool:
     """Whether the repo's dataset ``rels`` must come back apart from the one of its id here: a dataset made or edited
@@ -265,6 +268,8 @@ def _apart(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]], sy
         return False
     if not (folder / "datasets" / parts[1] / "dataset.json").exists():
         return False
+    if all(synced.get(rel) == _APART + listed[rel][1] for rel in rels):  # kept apart already, the repo's unchanged
+        return False  # since (a retry before the first commit): another copy each try was "X (restored 2)", "(3)"...
     for rel in rels:
         target = folder / rel
         if _version(rel) is None or not rel.endswith(".json") or not target.exists():
@@ -429,8 +434,8 @@ def _bring_back_apart(folder: Path, rels: list[str], listed: dict[str, tuple[int
         for target, part in parts:
             os.replace(part, target)
             written += 1
-        for rel in rels:  # the repo's files under the old id: gone here (the new id holds them), never restored again
-            came[rel] = ""
+        for rel in rels:  # the repo's files under the old id: gone here (the new id holds them), never restored again;
+            came[rel] = _APART + listed[rel][1]  # marked so (no sha: the commit pushes the visitor's over them)
     except BaseException:
         if not written:
             shutil.rmtree(root / new_id, ignore_errors=True)

@@ -265,6 +265,7 @@ class Merged(NamedTuple):
     moved: list[str]
     note: str | None = None
     keep_source: bool = False
+    renamed: dict[str, str] | None = None  # {a dataset's id in ``source``: its new id}, where that id was taken
 
 
 STAYS_IN_BROWSER = ("it stays in this browser's own workspace (forget the token or sign out to open it, and export it "
@@ -278,7 +279,7 @@ def merge_into(source: Path, target: Path, stays: str = STAYS_IN_BROWSER) -> Mer
     the visitor's kept workspace; a dataset whose id is taken there arrives under a new id. The untouched
     sample is left behind (the kept workspace has its own). Where the conversation cannot move (the kept workspace
     is full), ``source`` keeps it and must not be removed; ``stays`` tells the visitor how to reach it again."""
-    moved = []
+    moved, renamed = [], {}
     usage.forget(target)  # what arrives here was counted in the other workspace: measured at the next save
     for kind in ("datasets", "evals"):
         src = Path(source) / kind
@@ -298,10 +299,11 @@ def merge_into(source: Path, target: Path, stays: str = STAYS_IN_BROWSER) -> Mer
             shutil.move(str(item), dest / name)
             if kind == "datasets" and name != item.name:
                 _renamed_dataset(dest / name)
+                renamed[item.name] = name
             moved.append(name)
     note, keep_source = _move_conversation(Path(source), Path(target), stays)
     usage.forget(target)  # again: a save while they moved may have measured the workspace halfway
-    return Merged(moved, note, keep_source)
+    return Merged(moved, note, keep_source, renamed)
 
 
 def _move_conversation(source: Path, target: Path, stays: str = STAYS_IN_BROWSER) -> tuple[str | None, bool]:

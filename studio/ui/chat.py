@@ -27,7 +27,7 @@ from studio.chat import (
 from studio.errors import StudioError
 from studio.models import extractive, loading
 from studio.ui.chat_saved import ANSWERING, UNSAVED, being_answered, restore, save, streaming, used_secrets
-from studio.ui.chat_settings import local_available, models_back, settings_back
+from studio.ui.chat_settings import after_restore, local_available, models_back, settings_back
 
 POLL_S = 0.5  # how often a streaming answer is redrawn, seconds
 
@@ -41,6 +41,7 @@ STATE = {
 
 
 def init() -> None:
+    after_restore()  # before the defaults: what a restore brought back is read again
     ui.init_state({k: (list(v) if isinstance(v, list) else v) for k, v in STATE.items()})
     settings_back()
     restore()

@@ -35,6 +35,47 @@ SAMPLING_KEYS = {"max_new_tokens": "chat.max_new_tokens", "temperature": "chat.t
                  "top_p": "chat.top_p", "repetition_penalty": "chat.repetition_penalty", "timeout_s": "chat.timeout"}
 
 
+RESTORING = "chat.kept.restoring"  # what the sidebar kept as a Chat page first ran while a restore brought the
+# workspace back (``CHANGED`` once the visitor changed it): nothing is saved until the visitor changes something
+CHANGED = "changed"
+READ_ONCE = ("chat.settings_back", "chat.models_back", "chat.passage.back", "chat.passage.models_back")
+
+
+def after_restore() -> None:
+    """Once the restore that ran as this tab opened Chat has ended: the settings it brought back are read again
+    (their read-once flags cleared, the sidebar's values dropped), where the visitor changed nothing meanwhile. A
+    Chat page run before ``chat/settings.json`` came read none, kept the page's defaults, and the restore then kept
+    that file as the newer one: the visitor's system prompt, sampling and models were lost for good."""
+    from studio.chat import kept_settings
+    from studio.ui import cloud
+
+    held = st.session_state.get(RESTORING)
+    if held is None or cloud.restoring():
+        return
+    del st.session_state[RESTORING]
+    if held == CHANGED or not (config.home() / "chat" / kept_settings.FILE).exists():
+        return  # the visitor's own values stand (saved as they changed them), or nothing came to read
+    for key in [k for k in st.session_state if k.startswith("chat.") and k.endswith(".kept")]:
+        st.session_state.pop(key, None)
+        st.session_state.pop(key[:-len(".kept")], None)  # the widget's own value, else it wins when drawn
+    for key in (*READ_ONCE, "chat.preset", "chat.system", "chat.system.before"):
+        st.session_state.pop(key, None)
+
+
+def _held_by_restore(seen: str) -> bool:
+    """Whether ``remember`` saves nothing now: a restore is bringing the workspace back and the visitor changed nothing
+    since the page first ran during it (``seen``: what it would save), so the repo's copy is the one kept."""
+    from studio.ui import cloud
+
+    if not cloud.restoring():
+        return False
+    first = st.session_state.setdefault(RESTORING, seen)
+    if first == seen:
+        return True
+    st.session_state[RESTORING] = CHANGED
+    return False
+
+
 def settings_back() -> None:
     """A new session (a reloaded or new tab) opens with the settings this workspace's conversation was had with:
     a reload brought the conversation back but the temperature, max new tokens and system prompt at their
@@ -197,6 +238,10 @@ def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = 
     from studio.chat import kept_settings
 
     before, secrets = st.session_state.get("chat.system.before"), used_secrets()
+    seen = repr((params, st.session_state.get("chat.preset"), st.session_state.get("chat.system"), before, compare,
+                 models, mode))
+    if _held_by_restore(seen):
+        return
     models = dict(models or {})
     for slot in models:  # a model being picked (no model name typed yet) is kept as typed so far: a reload
         # brought back the model picked before it, the backend chosen and the base URL typed lost; passage mode's

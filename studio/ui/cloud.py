@@ -294,6 +294,9 @@ def _session_id() -> str:
 
 
 def say_merged(merged: workspaces.Merged) -> None:
+    from studio.ui.dataset_drafts import carry_renamed
+
+    carry_renamed(merged.renamed or {})  # the tab's unsaved edits follow a dataset moved in under a new id
     if merged.note:
         st.session_state[MOVE_NOTE] = merged.note
 

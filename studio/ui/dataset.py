@@ -50,7 +50,8 @@ SELECTED = "dataset.selected"
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
 REFUSED = "dataset.refused"
-SHOWN_NAME = "dataset.shown_name"  # (id, name) of the dataset shown: named again if it is deleted under this tab
+SHOWN_NAME = "dataset.shown_name"  # (id, name, workspace) of the dataset shown: named again if it is deleted under
+# this tab (not where the workspace changed: a token given or forgotten, signing in or out)
 ORPHANED = "dataset.orphaned"  # (name, working copy, summary): unsaved edits to a dataset deleted meanwhile
 NUMBER = "_number"  # the editor's read-only # column: each row's record number, from 1
 
@@ -99,8 +100,8 @@ def show_flash() -> None:
 def _orphaned(by_id: dict[str, store.DatasetInfo]) -> None:
     """The dataset this tab showed is gone (deleted in another tab, or its folder removed): unsaved edits this tab
     held to it were dropped from the page unsaid (its kept copy went to the trash with it). Kept for the offer."""
-    gone, name = st.session_state.get(SHOWN_NAME) or (None, "")
-    if gone is None or gone in by_id:
+    gone, name, where = st.session_state.get(SHOWN_NAME) or (None, "", "")
+    if gone is None or gone in by_id or where != str(config.home()):  # another workspace: its datasets, not deleted
         return
     st.session_state.pop(SHOWN_NAME, None)
     d = st.session_state[DRAFTS].pop(gone, None)
@@ -161,7 +162,7 @@ def picker() -> store.DatasetInfo | None:
     with col_manage.popover("Create, rename or delete", icon=":material/edit_note:"):
         _manage(by_id.get(selected))
     info = by_id.get(st.session_state[SELECTED])
-    st.session_state[SHOWN_NAME] = (info.id, info.name) if info else None
+    st.session_state[SHOWN_NAME] = (info.id, info.name, str(config.home())) if info else None
     return info
 
 

@@ -20,6 +20,20 @@ Record = dict[str, object]
 TAB_ID = "dataset.tab_id"  # this browser tab's id (``tab_id``)
 DRAFTS = "dataset.drafts"
 CONFLICTS = "dataset.conflicts"
+SELECTED = "dataset.selected"  # the dataset this tab shows (``studio.ui.dataset.select``)
+
+
+def carry_renamed(renamed: dict[str, str]) -> None:
+    """Datasets that moved into another workspace under new ids (``{old: new}``, ``workspaces.merge_into``): this tab's
+    working copies, and its choice of dataset, follow them (their kept copies moved with their folders). Left under
+    the old id, the edits read as deleted, or went to the dataset of that id there."""
+    for key in (DRAFTS, CONFLICTS):
+        held = st.session_state.get(key)
+        if held:
+            st.session_state[key] = {renamed.get(k, k): v for k, v in held.items() if k in renamed or
+                                     k not in renamed.values()}
+    if st.session_state.get(SELECTED) in renamed:
+        st.session_state[SELECTED] = renamed[st.session_state[SELECTED]]
 
 
 @dataclass

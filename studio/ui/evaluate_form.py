@@ -304,6 +304,7 @@ def _restore_form(models: list | None) -> None:
     offered (a deleted run) is left out. ``models``: what the model choice offers (None: it is not drawn)."""
     from studio.evaluate import form
 
+    _after_restore()
     if st.session_state.get("evaluate.form.restored"):
         return
     st.session_state["evaluate.form.restored"] = True
@@ -321,6 +322,32 @@ def _restore_form(models: list | None) -> None:
     st.session_state["evaluate.form.saved"] = saved
 
 
+RESTORING = "evaluate.form.restoring"  # the form as the page first drew it while a restore brought the workspace
+# back ("changed" once the visitor changed it since): nothing is kept until the visitor changes something
+
+
+def _after_restore() -> None:
+    """Once the restore that ran as this tab opened Evaluate has ended: the form it brought back is read again (the
+    form's values dropped), where the visitor changed nothing meanwhile. The form drawn before evaluate/form.json came
+    was kept as it stood, the restore kept that file as the newer one, and the visitor's form was lost for good."""
+    from studio.evaluate import form
+    from studio.ui import cloud
+
+    held = st.session_state.get(RESTORING)
+    if held is None or cloud.restoring():
+        return
+    del st.session_state[RESTORING]
+    if held == "changed" or not form.path().exists():
+        return
+    for name in form.FIELDS:
+        key = _state_key(name)
+        st.session_state.pop(key, None)
+        if key.endswith(".kept"):
+            st.session_state.pop(key[:-len(".kept")], None)  # the widget's own value, else it wins when drawn
+    for key in ("evaluate.form.restored", "evaluate.form.saved"):
+        st.session_state.pop(key, None)
+
+
 def _keep_form() -> None:
     """After the form is drawn: keep it in the workspace when it changed (never the API key, nor a text holding a
     secret: ``form.clean``)."""
@@ -328,6 +355,12 @@ def _keep_form() -> None:
 
     values = {name: st.session_state[_state_key(name)] for name in form.FIELDS if _state_key(name) in st.session_state}
     values = form.clean(values, [hf_token(), st.session_state.get("evaluate.api_key")])
+    from studio.ui import cloud
+
+    if cloud.restoring():  # the repo's form may be on its way: the page's own is kept only once the visitor changes it
+        if st.session_state.setdefault(RESTORING, values) == values:
+            return
+        st.session_state[RESTORING] = "changed"
     if values != st.session_state.get("evaluate.form.saved"):
         try:
             form.save(values)

@@ -1070,6 +1070,34 @@ def test_a_dataset_made_here_before_the_restore_reached_its_name_keeps_its_edit_
         assert [store.load_version(apart, n) for n in (1, 2, 3)] == theirs
 
 
+def test_a_restore_tried_again_before_the_first_commit_keeps_one_copy_of_the_repo_s_dataset_apart(hub, tmp_path):
+    """A restore run again before its first commit (held back by room and retried, Try again now, a network error on a
+    later file): the repo's files under the id kept apart were recorded as nothing the repo holds, so each try kept the
+    repo's dataset apart once more: "Alice's FAQ (restored 2)", "(restored 3)"... Now one copy, and the commit after
+    still pushes the visitor's own dataset over the repo's under its id."""
+    first = tmp_path / "before-restart"
+    dataset = three_versions(first)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    after = tmp_path / "after-restart"
+    with config.use_workspace(after):
+        mine = store.create_dataset("Alice's FAQ", [{"question": "new?", "answer": "made today"}])
+        store.save_version(mine.id, [{"question": "new?", "answer": "made today, edited"}], base_version=1)
+    assert mine.id == dataset
+    sync.restore(TOKEN, repo, after)
+    sync.restore(TOKEN, repo, after)  # its retry, no commit in between
+    sync.restore(TOKEN, repo, after)
+    with config.use_workspace(after):
+        assert sorted(d.name for d in store.list_datasets()) == ["Alice's FAQ", "Alice's FAQ (restored)"]
+
+    assert sync.WorkspaceSync(after, repo, TOKEN).sync_once()
+    again = tmp_path / "after-another-restart"
+    sync.restore(TOKEN, repo, again)
+    with config.use_workspace(again):
+        assert sorted(d.name for d in store.list_datasets()) == ["Alice's FAQ", "Alice's FAQ (restored)"]
+        assert store.load_version(dataset) == [{"question": "new?", "answer": "made today, edited"}]
+
+
 def test_a_dataset_that_only_went_on_here_from_what_the_repo_holds_stays_one_dataset(hub, tmp_path):
     """The other side of keeping apart: versions saved here after the repo's (a token given again in another tab, the
     restore run again) are the same dataset going on, not a second history: nothing comes apart."""

@@ -1,0 +1,80 @@
+"""The Chat page opened while a restore brings the workspace back: the settings kept in the repo are never written
+over by the page's defaults, and come back to the sidebar once they are here."""
+
+from studio import config
+from studio.chat import kept_settings
+from studio.chat.base import ChatParams
+from studio.cloud import sync
+from tests.cloud.test_cloud_pages import (  # noqa: F401 -- hub: a fixture
+    TOKEN,
+    _dataset_of,
+    _slow_file,
+    give_token,
+    hub,
+    settled,
+    workspace,
+)
+from tests.test_tenancy import visit
+
+PROMPT = "Answer as a football referee would, in one sentence." + " Quote the law you apply." * 300  # 7 KB: it
+# comes slowly (a KB every half second) while the page runs
+
+
+def test_chat_opened_during_the_restore_keeps_the_system_prompt_and_sampling_kept_in_the_repo(hub, tmp_path):
+    """Chat opened before the repo's chat/settings.json came: the page read none, saved its defaults, the restore kept
+    that file as the newer one, and the next commit pushed the defaults over the visitor's prompt and sampling."""
+    before = tmp_path / "before-restart"
+    (before / "chat").mkdir(parents=True)
+    with config.use_workspace(before):
+        kept_settings.save(ChatParams(temperature=0.77), "Custom", PROMPT)
+    dataset = _dataset_of(before, "Kept in the repo", 2)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    _slow_file(hub, repo, dataset)
+    hub.faults["chat/settings.json"] = "trickle"  # it comes after the page ran
+
+    at = give_token(visit(), TOKEN, wait=False)
+    at.switch_page("pages/4_Chat.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sync.current(workspace(at)).prepared is False  # still restoring as the page ran
+    hub.trickle_s = 0.0
+    at = settled(at)
+
+    with config.use_workspace(workspace(at)):
+        kept = kept_settings.load()
+    assert kept["system"] == PROMPT and kept["temperature"] == 0.77
+    assert at.text_area(key="chat.system").value == PROMPT
+    assert at.slider(key="chat.temperature").value == 0.77
+    at.run()  # the page as the visitor goes on, and what the next commit sends
+    with config.use_workspace(workspace(at)):
+        kept = kept_settings.load()
+    assert kept["system"] == PROMPT and kept["temperature"] == 0.77
+
+
+def test_evaluate_opened_during_the_restore_keeps_the_form_kept_in_the_repo(hub, tmp_path):
+    """The Evaluate form drawn before the repo's evaluate/form.json came was kept as it stood (the page's defaults),
+    the restore kept that file as the newer one, and the visitor's models and settings were lost for good."""
+    from studio.evaluate import form
+
+    before = tmp_path / "before-restart"
+    models = "api:alice/referee-7b\n" + "".join(f"api:alice/referee-{n}b-instruct\n" for n in range(300))  # 9 KB
+    with config.use_workspace(before):
+        form.save({"other_models": models, "max_new_tokens": 77})
+    dataset = _dataset_of(before, "Kept in the repo", 2)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+    _slow_file(hub, repo, dataset)
+    hub.faults["evaluate/form.json"] = "trickle"  # it comes after the page ran
+
+    at = give_token(visit(), TOKEN, wait=False)
+    at.switch_page("pages/5_Evaluate.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sync.current(workspace(at)).prepared is False  # still restoring as the page ran
+    hub.trickle_s = 0.0
+    at = settled(at)
+
+    assert at.text_area(key="evaluate.other_models").value == models
+    at.run()  # the page as the visitor goes on, and what the next commit sends
+    with config.use_workspace(workspace(at)):
+        kept = form.load()
+    assert kept["other_models"] == models and kept["max_new_tokens"] == 77
