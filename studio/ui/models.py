@@ -41,7 +41,7 @@ def init() -> None:
 def _library(workspace: str) -> list[library.ModelEntry]:
     """The library, listed at most every 5 s (the Hub cache scan walks the disk); the Models page lists it fresh.
     ``workspace`` keys the cache: on a public app each visitor's runs and models are their own. Tokenizers not
-    checked yet are not loaded (``settle_notes`` on the Models page does): loading one imports transformers, seconds
+    checked yet are not loaded (``settle_notes`` on the Models page does, after its first paint): loading one imports transformers, seconds
     before a page could draw."""
     return library.list_models(load=False)
 
@@ -146,18 +146,42 @@ def library_table() -> list[library.ModelEntry]:
     return entries
 
 
+DRAWN = "models.notes_drawn"  # None; "drawn": the library was drawn with tokenizers unchecked; "done": all checked
+
+
 def settle_notes(entries: list[library.ModelEntry]) -> None:
-    """Once the page is drawn: load the tokenizers its table did not, and draw it again where an answer differs from
-    the one shown (a tokenizer that does not load turns Chat with it and Train on it off)."""
+    """After the page is drawn: load the tokenizers its table did not, and draw it again where an answer differs from
+    the one shown (a tokenizer that does not load turns Chat with it and Train on it off). Not in the run that draws
+    the library: loading them took 11 s after a fresh start (transformers' import, then each tokenizer) and 48 s on a
+    busy machine, the page running all the while; they are loaded by the runs after it, one per run."""
     from studio.models import tokenizer_check
 
     if not tokenizer_check.pending():
+        st.session_state[DRAWN] = None
         return
-    with st.spinner("Checking that each model's tokenizer loads…"):
-        tokenizer_check.check_pending()
+    if st.session_state.get(DRAWN) == "done":  # new ones since (an import finished): this run draws them first
+        st.session_state[DRAWN] = None
+    _settle(entries)
+
+
+@st.fragment(run_every=0.5)
+def _settle(entries: list[library.ModelEntry]) -> None:
+    from studio.models import tokenizer_check
+
+    if st.session_state.get(DRAWN) is None:  # the first paint ends here: the library is on screen, the page idle
+        st.session_state[DRAWN] = "drawn"
+        return
+    if st.session_state[DRAWN] == "done":  # the ticks left until the next run of the page
+        return
+    if tokenizer_check.pending():
+        with st.spinner("Checking that each model's tokenizer loads…"):
+            tokenizer_check.check_pending(limit=1)
+        if tokenizer_check.pending():
+            return  # the next one at the next tick (a click in between is answered first)
+    st.session_state[DRAWN] = "done"
     _library.clear()
     if [e.note for e in _library(str(config.home()))] != [e.note for e in entries]:
-        st.rerun()
+        st.rerun(scope="app")
 
 
 def actions(entries: list[library.ModelEntry]) -> None:

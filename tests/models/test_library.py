@@ -261,8 +261,16 @@ def test_an_id_the_hub_cannot_have_is_one_line_on_the_page_and_starts_no_downloa
 # --- the Models page --------------------------------------------------------------------------------
 
 def open_models_page() -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60)
-    return at.run()
+    """The Models page once it has settled: its first run draws the library; the runs after it (in a browser, its
+    timed fragment's ticks) load the tokenizers that run left unchecked, one each."""
+    from studio.models import tokenizer_check
+
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    for _ in range(20):
+        if not tokenizer_check.pending():
+            break
+        at.run()
+    return at
 
 
 @needs_bundled
@@ -690,6 +698,40 @@ def test_pages_that_pick_a_model_draw_without_loading_a_tokenizer_and_the_models
     assert at.button(key="models.chat").disabled and loads == [folder]  # kept: not loaded again
 
 
+def test_the_models_page_draws_the_library_before_loading_any_tokenizer(tiny_gpt2, offline, monkeypatch):
+    """The page's first run loaded every tokenizer it had not checked before it ended (11 s after a fresh start, 48 s
+    on a busy machine: transformers' import, then each one), the page running and a click waiting all the while. Its
+    first run now draws the library and loads none; the runs after it load them, one a run, and the row then says
+    what the check found."""
+    import shutil
+    import uuid
+
+    from studio.models import tokenizer_check
+
+    folders = []
+    for name in ("cut", "whole-a", "whole-b"):
+        folder = config.models_dir() / name
+        shutil.copytree(tiny_gpt2, folder)
+        (folder / "notes.txt").write_text(uuid.uuid4().hex)  # content no earlier test's check has seen
+        folders.append(folder)
+    whole = (folders[0] / "tokenizer.json").read_bytes()
+    (folders[0] / "tokenizer.json").write_bytes(whole[: len(whole) // 2])
+    loads: list[Path] = []
+    real = tokenizer_check._load_note
+    monkeypatch.setattr(tokenizer_check, "_load_note", lambda f: loads.append(Path(f)) or real(f))
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    assert not at.exception and loads == []
+    assert {"model:cut", "model:whole-a", "model:whole-b"} <= set(library_rows(at)["spec"])
+    at.run()
+    assert len(loads) == 1  # one a run: a click waits for one load at most
+    for _ in range(5):
+        at.run()
+    assert sorted(loads) == sorted(folders)
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc["model:cut", "note"].startswith("no tokenizer that loads (")
+    assert not rows.loc["model:whole-a", "note"] and not rows.loc["model:whole-b", "note"]
+
+
 def test_a_tokenizer_that_did_not_load_is_checked_again_once_the_libraries_that_load_it_change(tiny_gpt2, offline,
                                                                                              monkeypatch):
     """The answer was kept in the workspace under the tokenizer's content alone: one that failed for want of a library
@@ -743,3 +785,4 @@ def test_the_import_form_keeps_its_place_when_a_model_that_cannot_be_exported_is
     assert at.error and not at.exception  # it says why it cannot be used, and has no Export panel
     assert [place(at, "button", key=key) for key in ("models.import", "models.download")] + [
         place(at, "text_input", key="models.path")] == where
+
