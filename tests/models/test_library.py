@@ -786,3 +786,18 @@ def test_the_import_form_keeps_its_place_when_a_model_that_cannot_be_exported_is
     assert [place(at, "button", key=key) for key in ("models.import", "models.download")] + [
         place(at, "text_input", key="models.path")] == where
 
+
+def test_the_bundled_models_row_reads_its_file_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    """Every listing parsed the bundled GGUF's header again: each picker's (Chat, Train base, Evaluate) whenever its 5 s
+    ran out, and every run of the Models page. It is parsed once per state of the file; a file replaced (a new
+    package version) is read again, and its row says what the new one is."""
+    path = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    write_tiny_llama_gguf(path, context_length=128, name="first")
+    monkeypatch.setattr(bundled, "gguf_path", lambda: path)
+    parsed: list[Path] = []
+    real = gguf.inspect
+    monkeypatch.setattr(gguf, "inspect", lambda p, **kw: parsed.append(Path(p)) or real(p, **kw))
+    rows = [library.bundled_entry() for _ in range(3)]
+    assert len(parsed) == 1 and {r.context_length for r in rows} == {128}
+    write_tiny_llama_gguf(path, context_length=256, name="second")
+    assert library.bundled_entry().context_length == 256 and len(parsed) == 2
