@@ -146,42 +146,37 @@ def library_table() -> list[library.ModelEntry]:
     return entries
 
 
-DRAWN = "models.notes_drawn"  # None; "drawn": the library was drawn with tokenizers unchecked; "done": all checked
+DRAWN = "models.notes_drawn"  # the library was drawn with tokenizers left unchecked: the runs after it check them
 
 
-def settle_notes(entries: list[library.ModelEntry]) -> None:
-    """After the page is drawn: load the tokenizers its table did not, and draw it again where an answer differs from
-    the one shown (a tokenizer that does not load turns Chat with it and Train on it off). Not in the run that draws
-    the library: loading them took 11 s after a fresh start (transformers' import, then each tokenizer) and 48 s on a
-    busy machine, the page running all the while; they are loaded by the runs after it, one per run."""
+def settle_notes() -> None:
+    """After the page is drawn: load the tokenizers its table did not, then draw the page again (a tokenizer that does
+    not load turns Chat with it and Train on it off). Not in the run that draws the library: loading them took 11 s
+    after a fresh start (transformers' import, then each tokenizer) and 48 s on a busy machine, the page running all
+    the while; they are loaded by the runs after it, one per run."""
     from studio.models import tokenizer_check
 
     if not tokenizer_check.pending():
-        st.session_state[DRAWN] = None
+        st.session_state[DRAWN] = False
         return
-    if st.session_state.get(DRAWN) == "done":  # new ones since (an import finished): this run draws them first
-        st.session_state[DRAWN] = None
-    _settle(entries)
+    _settle()
 
 
 @st.fragment(run_every=0.5)
-def _settle(entries: list[library.ModelEntry]) -> None:
+def _settle() -> None:
     from studio.models import tokenizer_check
 
-    if st.session_state.get(DRAWN) is None:  # the first paint ends here: the library is on screen, the page idle
-        st.session_state[DRAWN] = "drawn"
-        return
-    if st.session_state[DRAWN] == "done":  # the ticks left until the next run of the page
+    if not st.session_state.get(DRAWN):  # the first paint ends here: the library is on screen, the page idle
+        st.session_state[DRAWN] = True
         return
     if tokenizer_check.pending():
         with st.spinner("Checking that each model's tokenizer loads…"):
             tokenizer_check.check_pending(limit=1)
         if tokenizer_check.pending():
             return  # the next one at the next tick (a click in between is answered first)
-    st.session_state[DRAWN] = "done"
-    _library.clear()
-    if [e.note for e in _library(str(config.home()))] != [e.note for e in entries]:
-        st.rerun(scope="app")
+    # The whole page again, whether or not an answer changed: its run finds nothing pending and draws no fragment, so
+    # the ticks stop (a tick left running read as the rerun a click asked for, and kept the page's state "running").
+    st.rerun(scope="app")
 
 
 def actions(entries: list[library.ModelEntry]) -> None:
