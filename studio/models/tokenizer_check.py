@@ -209,6 +209,23 @@ def pending() -> bool:
         return bool(_PENDING)
 
 
+def unchecked(folder: str | Path) -> bool:
+    """Whether a listing left the tokenizer in this folder (or in one inside it: a run's model) unchecked, its note
+    provisional until ``check_pending``."""
+    folder = Path(folder)
+    with _LOCK:
+        return any(f == folder or folder in f.parents for f in map(Path, _PENDING.values()))
+
+
+def short(note: str) -> str:
+    """A note in a few words, for a table cell (one line: a row as tall as when it was "checking…")."""
+    if not note:
+        return "—"
+    if note == NO_TOKENIZER:
+        return "no tokenizer"
+    return "tokenizer does not load" if unusable(note) else "tokenizer may not load"
+
+
 def check_pending(limit: int | None = None) -> None:
     """Load the tokenizers listings left unchecked (the Models page, once its table is drawn); ``limit``: at most
     that many loads (the page checks one per run, so a click waits for one load at most, not for all of them)."""
