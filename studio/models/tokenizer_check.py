@@ -218,12 +218,13 @@ def unchecked(folder: str | Path) -> bool:
 
 
 def short(note: str) -> str:
-    """A note in a few words, for a table cell (one line: a row as tall as when it was "checking…")."""
+    """A note in a few words, for a table cell under "tokenizer check" (no wider than that, and one line: a row as
+    tall, and a column as wide, as when it said "checking…")."""
     if not note:
         return "—"
     if note == NO_TOKENIZER:
-        return "no tokenizer"
-    return "tokenizer does not load" if unusable(note) else "tokenizer may not load"
+        return "missing"
+    return "does not load" if unusable(note) else "may not load"
 
 
 def check_pending(limit: int | None = None) -> None:

@@ -147,7 +147,8 @@ def library_table() -> list[library.ModelEntry]:
     if checking or st.session_state.get(NOTE_COLUMN) or any(e.note for e in entries):
         st.session_state[NOTE_COLUMN] = True
         for row, e in zip(rows, entries):
-            row["note"] = "checking…" if e.spec in checking else tokenizer_check.short(e.note)
+            # unbreakable spaces: one line each, the column as wide as its heading whatever the answers
+            row[NOTE_HEADER] = ("checking…" if e.spec in checking else tokenizer_check.short(e.note)).replace(" ", NBSP)
     # A static table, not the data grid: its cells wrap (a long name reads in full) and it scrolls sideways as a
     # whole where the window is narrower than its columns. Its cells are Markdown: names are shown as typed.
     st.table(pd.DataFrame([{k: ui.md(v) for k, v in row.items()} for row in rows]), hide_index=True)
@@ -160,6 +161,8 @@ def _checking(entry: library.ModelEntry) -> bool:
     return bool(entry.path) and not entry.unusable and tokenizer_check.unchecked(entry.path)
 
 
+NBSP = "\u00a0"
+NOTE_HEADER = f"tokenizer{NBSP}check"  # wider than any of its cells (tokenizer_check.short)
 NOTE_COLUMN = "models.note_column"  # the table drew its note column in this session: it keeps it
 CHECKED_HERE = "models.checked_here"  # models drawn with their tokenizer unchecked in this session
 NOTE_HEIGHT = 120  # px: the picked model's line on its tokenizer, while it is checked and once it is

@@ -317,7 +317,9 @@ def library_rows(at: AppTest):
     def shown(v):
         return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", v.replace("\u2060", "")) if isinstance(v, str) else v
 
-    return at.table[0].value.map(shown)
+    table = at.table[0].value.map(shown)
+    return table.rename(columns=lambda c: c.replace("\u00a0", " ")).map(
+        lambda v: v.replace("\u00a0", " ") if isinstance(v, str) else v)
 
 
 def wait_for_import(at: AppTest) -> AppTest:
@@ -584,7 +586,8 @@ def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_picker
     why = f"weights-only cannot be used: {library.NO_TOKENIZER}."
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
-    assert rows.loc["model:weights-only", "note"] == "no tokenizer" and rows.loc["model:whole", "note"] == "—"
+    assert rows.loc["model:weights-only", "tokenizer check"] == "missing"
+    assert rows.loc["model:whole", "tokenizer check"] == "—"
     at.selectbox(key="models.selected").set_value("model:weights-only").run()
     assert [e.value for e in at.error] == [why] and at.button(key="models.chat").disabled
     assert at.button(key="models.train").disabled
@@ -632,7 +635,7 @@ def test_byte_and_remote_code_tokenizers_are_not_turned_off(tiny_gpt2, offline):
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
     # classless: its tokenizer is named in config.json, a form no file name shows; it loads, so nothing is said
-    assert "note" not in rows.columns or set(rows["note"]) == {"—"}  # no model has a note
+    assert "tokenizer check" not in rows.columns or set(rows["tokenizer check"]) == {"—"}  # no model has a note
     for name in ("byt5", "rwkv", "classless"):
         at.selectbox(key="models.selected").set_value(f"model:{name}").run()
         assert not at.error and not at.warning
@@ -657,7 +660,7 @@ def test_a_tokenizer_file_that_does_not_load_is_said_and_a_put_back_one_is_seen_
     whole = (folder / "tokenizer.json").read_bytes()
     (folder / "tokenizer.json").write_bytes(whole[: len(whole) // 2])
     at = open_models_page()
-    assert library_rows(at).set_index("spec").loc["model:cut", "note"] == "tokenizer does not load"
+    assert library_rows(at).set_index("spec").loc["model:cut", "tokenizer check"] == "does not load"
     at.selectbox(key="models.selected").set_value("model:cut").run()
     [error] = [e.value for e in at.error]  # the picked model's line says why
     assert error.startswith("cut cannot be used: no tokenizer that loads (") and error.endswith(
@@ -665,7 +668,7 @@ def test_a_tokenizer_file_that_does_not_load_is_said_and_a_put_back_one_is_seen_
     assert at.button(key="models.chat").disabled and at.button(key="models.train").disabled
     (folder / "tokenizer.json").write_bytes(whole)
     rows = library_rows(open_models_page())
-    assert "note" not in rows.columns or rows.set_index("spec").loc["model:cut", "note"] == "—"
+    assert "tokenizer check" not in rows.columns or rows.set_index("spec").loc["model:cut", "tokenizer check"] == "—"
 
 
 def test_pages_that_pick_a_model_draw_without_loading_a_tokenizer_and_the_models_page_checks_after(
@@ -693,7 +696,7 @@ def test_pages_that_pick_a_model_draw_without_loading_a_tokenizer_and_the_models
         assert loads == [], page
     at = open_models_page()
     assert loads == [folder]  # once, after the table was drawn
-    assert library_rows(at).set_index("spec").loc["model:cut", "note"] == "tokenizer does not load"
+    assert library_rows(at).set_index("spec").loc["model:cut", "tokenizer check"] == "does not load"
     at.selectbox(key="models.selected").set_value("model:cut").run()
     assert at.button(key="models.chat").disabled and loads == [folder]  # kept: not loaded again
 
@@ -728,8 +731,8 @@ def test_the_models_page_draws_the_library_before_loading_any_tokenizer(tiny_gpt
         at.run()
     assert sorted(loads) == sorted(folders)
     rows = library_rows(at).set_index("spec")
-    assert rows.loc["model:cut", "note"] == "tokenizer does not load"
-    assert rows.loc["model:whole-a", "note"] == "—" and rows.loc["model:whole-b", "note"] == "—"
+    assert rows.loc["model:cut", "tokenizer check"] == "does not load"
+    assert rows.loc["model:whole-a", "tokenizer check"] == "—" and rows.loc["model:whole-b", "tokenizer check"] == "—"
 
 
 def test_a_tokenizer_that_did_not_load_is_checked_again_once_the_libraries_that_load_it_change(tiny_gpt2, offline,
@@ -838,7 +841,7 @@ def test_nothing_below_the_library_moves_when_its_tokenizer_notes_arrive(tiny_gp
     at.run()
     assert not at.exception and tokenizer_check.pending()
     before, table = layout(at), library_rows(at)
-    assert table.set_index("spec").loc["model:cut", "note"] == "checking…"
+    assert table.set_index("spec").loc["model:cut", "tokenizer check"] == "checking…"
     for _ in range(20):
         if not tokenizer_check.pending():
             break
@@ -846,7 +849,7 @@ def test_nothing_below_the_library_moves_when_its_tokenizer_notes_arrive(tiny_gp
     at.run()  # the page drawn again once every answer is in
     assert not tokenizer_check.pending()
     after, rows = layout(at), library_rows(at)
-    assert rows.set_index("spec").loc["model:cut", "note"] == "tokenizer does not load"  # one line, as "checking…"
+    assert rows.set_index("spec").loc["model:cut", "tokenizer check"] == "does not load"  # one line, as "checking…"
     assert list(rows.columns) == list(table.columns) and len(rows) == len(table)
     # the timed check's own fragment, last on the page, goes once every answer is in: nothing is below it
     ticks = max(path[:2] for path, _ in before if len(path) >= 2)
