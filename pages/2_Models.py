@@ -26,4 +26,4 @@ with left:
     models_ui.import_panel()
 with right:
     models_ui.download_panel()
-models_ui.settle_notes(entries)
+models_ui.settle_notes()

@@ -18,6 +18,7 @@ memory) is removed by ``clean_partial_imports`` at the next listing or import.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio import atomic, config, jobs
 from studio.errors import CancelledError, ModelLoadError, StudioError
@@ -39,6 +41,9 @@ from studio.models.spec import library_name_ok, library_spec, parse_spec, run_sp
 from studio.models.tokenizer_check import NO_TOKENIZER, UNSURE_TOKENIZER, tokenizer_note, unusable  # noqa: F401
 
 DTYPES = ("float32", "bfloat16", "float16")
+if TYPE_CHECKING:
+    from studio.models.gguf import GgufInfo
+
 Progress = Callable[[str], None]  # a line saying what the import is doing
 Fraction = Callable[[float], None]  # how far the import got, 0..1
 OWNER = ".owner"  # in a temporary folder: "<pid> <start time>" of the process writing it
@@ -612,12 +617,20 @@ def display_name(spec: str) -> str:
 _bundled_lock = threading.Lock()
 
 
-def bundled_entry() -> ModelEntry:
-    """The library's row for the bundled model before its first use, read from the file's header."""
+@functools.lru_cache(maxsize=4)
+def _header(path: str, size: int, mtime_ns: int) -> GgufInfo:
+    """The bundled file's header, parsed once per state of the file (its size and time): every picker's listing read
+    it again (0.05-0.13 s here, more on a busy machine, each time a page's 5 s listing ran out)."""
     from studio.models import gguf
 
+    return gguf.inspect(path, check_support=False)
+
+
+def bundled_entry() -> ModelEntry:
+    """The library's row for the bundled model before its first use, read from the file's header."""
     path = bundled.gguf_path()
-    info = gguf.inspect(path, check_support=False)
+    stat = path.stat()
+    info = _header(str(path), stat.st_size, stat.st_mtime_ns)
     return ModelEntry(name=bundled.LABEL, spec=bundled.SPEC, source="bundled", architecture=info.model_type,
                       parameters=info.parameters, context_length=info.context_length,
                       chat_template=info.has_chat_template, dtype=f"{info.quantization} (imported on first use)",

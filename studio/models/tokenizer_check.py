@@ -11,8 +11,8 @@ Where nothing can be loaded here (no transformers, as on the public app) or the 
 never run for a check), the file names decide, as before.
 Loading the first tokenizer imports transformers (about 6 s in a fresh process), which the Models, Chat and Evaluate
 pages do not otherwise need to draw: their listings load nothing (``load=False``; the answer is ``provisional`` until
-a check), and the Models page checks what is left (``check_pending``) once its table is drawn, drawing it again where
-an answer differs. Not in a background thread: two threads importing transformers at once fail ("cannot import name
+a check), and the Models page checks what is left (``check_pending``) after its first paint has ended, one tokenizer
+per run of a timed fragment, drawing it again where an answer differs. Not in a background thread: two threads importing transformers at once fail ("cannot import name
 'AutoConfig'"), and a page's thread imports it too.
 """
 
@@ -209,12 +209,35 @@ def pending() -> bool:
         return bool(_PENDING)
 
 
-def check_pending() -> None:
-    """Load the tokenizers listings left unchecked (the Models page, once its table is drawn)."""
+def unchecked(folder: str | Path) -> bool:
+    """Whether a listing left the tokenizer in this folder (or in one inside it: a run's model) unchecked, its note
+    provisional until ``check_pending``."""
+    folder = Path(folder)
     with _LOCK:
+        return any(f == folder or folder in f.parents for f in map(Path, _PENDING.values()))
+
+
+def short(note: str) -> str:
+    """A note in a few words, for a table cell under "tokenizer check" (no wider than that, and one line: a row as
+    tall, and a column as wide, as when it said "checking…")."""
+    if not note:
+        return "—"
+    if note == NO_TOKENIZER:
+        return "missing"
+    return "does not load" if unusable(note) else "may not load"
+
+
+def check_pending(limit: int | None = None) -> None:
+    """Load the tokenizers listings left unchecked (the Models page, once its table is drawn); ``limit``: at most
+    that many loads (the page checks one per run, so a click waits for one load at most, not for all of them)."""
+    with _LOCK:
+        loaded = 0
         for digest, folder in list(_PENDING.items()):
+            if limit is not None and loaded >= limit:
+                break
             if _known(digest) is None:
                 _check(folder, digest)
+                loaded += 1
             _PENDING.pop(digest, None)
 
 

@@ -21,10 +21,13 @@ _QUANT_HELP = {"f16": "F16: exact, twice the size of Q8_0", "q8_0": "Q8_0: near-
                "q4_0": "Q4_0: smallest; the output head stays Q8_0"}
 
 
+LABEL = "Export as GGUF (llama.cpp, Ollama, LM Studio)"  # the panel's expander
+
+
 def export_panel(spec: str, label: str, key: str) -> None:
     """An expander that exports ``spec`` (a picker's spec) as GGUF; ``key`` keeps widgets apart per page."""
     state = f"{key}.export.job.{spec}"
-    with st.expander("Export as GGUF (llama.cpp, Ollama, LM Studio)", icon=":material/output:"):
+    with st.expander(LABEL, icon=":material/output:"):
         st.caption("One .gguf file with the tokenizer and chat template inside, and an Ollama Modelfile beside it, "
                    "downloaded together as a zip. A LoRA run is merged into its base first.")
         workdir = st.session_state.get(state)

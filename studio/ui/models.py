@@ -17,7 +17,7 @@ import streamlit as st
 
 from studio import config, jobs, ui
 from studio.errors import StudioError
-from studio.models import bundled, download, imports, library
+from studio.models import bundled, download, imports, library, tokenizer_check
 from studio.models.spec import parse_spec
 from studio.ui import export as export_ui
 
@@ -41,7 +41,7 @@ def init() -> None:
 def _library(workspace: str) -> list[library.ModelEntry]:
     """The library, listed at most every 5 s (the Hub cache scan walks the disk); the Models page lists it fresh.
     ``workspace`` keys the cache: on a public app each visitor's runs and models are their own. Tokenizers not
-    checked yet are not loaded (``settle_notes`` on the Models page does): loading one imports transformers, seconds
+    checked yet are not loaded (``settle_notes`` on the Models page does, after its first paint): loading one imports transformers, seconds
     before a page could draw."""
     return library.list_models(load=False)
 
@@ -137,27 +137,62 @@ def library_table() -> list[library.ModelEntry]:
              "parameters": e.params_text, "context": f"{e.context_length:,}" if e.context_length else "—",
              "chat template": {True: "yes", False: "no"}.get(e.chat_template, "—"), "dtype": e.dtype or "—",
              "disk": e.size_text} for e in entries]
-    if any(e.note for e in entries):  # a model that cannot be used, or may fail to load, says why in its row
+    # A model that cannot be used, or may fail to load, says so in its row, in a few words (the picked one's line
+    # below says why). The column is there from the first paint while a tokenizer is unchecked, "checking…" in its
+    # row, and stays once drawn: a note arriving after the paint made the table taller, and everything below it
+    # (Chat with it, Export, the Import and Download forms) moved down under a pointer while the page looked idle.
+    checking = {e.spec for e in entries if _checking(e)}
+    if checking:
+        st.session_state.setdefault(CHECKED_HERE, set()).update(checking)
+    if checking or st.session_state.get(NOTE_COLUMN) or any(e.note for e in entries):
+        st.session_state[NOTE_COLUMN] = True
         for row, e in zip(rows, entries):
-            row["note"] = e.note
+            # unbreakable spaces: one line each, the column as wide as its heading whatever the answers
+            row[NOTE_HEADER] = ("checking…" if e.spec in checking else tokenizer_check.short(e.note)).replace(" ", NBSP)
     # A static table, not the data grid: its cells wrap (a long name reads in full) and it scrolls sideways as a
     # whole where the window is narrower than its columns. Its cells are Markdown: names are shown as typed.
     st.table(pd.DataFrame([{k: ui.md(v) for k, v in row.items()} for row in rows]), hide_index=True)
     return entries
 
 
-def settle_notes(entries: list[library.ModelEntry]) -> None:
-    """Once the page is drawn: load the tokenizers its table did not, and draw it again where an answer differs from
-    the one shown (a tokenizer that does not load turns Chat with it and Train on it off)."""
-    from studio.models import tokenizer_check
+def _checking(entry: library.ModelEntry) -> bool:
+    """Whether its tokenizer is left to check after the first paint (one the file names already rule out is said at
+    once: the check can only confirm it)."""
+    return bool(entry.path) and not entry.unusable and tokenizer_check.unchecked(entry.path)
 
+
+NBSP = "\u00a0"
+NOTE_HEADER = f"tokenizer{NBSP}check"  # wider than any of its cells (tokenizer_check.short)
+NOTE_COLUMN = "models.note_column"  # the table drew its note column in this session: it keeps it
+CHECKED_HERE = "models.checked_here"  # models drawn with their tokenizer unchecked in this session
+NOTE_HEIGHT = 120  # px: the picked model's line on its tokenizer, while it is checked and once it is
+DRAWN = "models.notes_drawn"  # the library was drawn with tokenizers left unchecked: the runs after it check them
+
+
+def settle_notes() -> None:
+    """After the page is drawn: load the tokenizers its table did not, then draw the page again (a tokenizer that does
+    not load turns Chat with it and Train on it off). Not in the run that draws the library: loading them took 11 s
+    after a fresh start (transformers' import, then each tokenizer) and 48 s on a busy machine, the page running all
+    the while; they are loaded by the runs after it, one per run."""
     if not tokenizer_check.pending():
+        st.session_state[DRAWN] = False
         return
-    with st.spinner("Checking that each model's tokenizer loads…"):
-        tokenizer_check.check_pending()
-    _library.clear()
-    if [e.note for e in _library(str(config.home()))] != [e.note for e in entries]:
-        st.rerun()
+    _settle()
+
+
+@st.fragment(run_every=0.5)
+def _settle() -> None:
+    if not st.session_state.get(DRAWN):  # the first paint ends here: the library is on screen, the page idle
+        st.session_state[DRAWN] = True
+        return
+    if tokenizer_check.pending():
+        with st.spinner("Checking that each model's tokenizer loads…"):
+            tokenizer_check.check_pending(limit=1)
+        if tokenizer_check.pending():
+            return  # the next one at the next tick (a click in between is answered first)
+    # The whole page again, whether or not an answer changed: its run finds nothing pending and draws no fragment, so
+    # the ticks stop (a tick left running read as the rerun a click asked for, and kept the page's state "running").
+    st.rerun(scope="app")
 
 
 def actions(entries: list[library.ModelEntry]) -> None:
@@ -176,7 +211,17 @@ def actions(entries: list[library.ModelEntry]) -> None:
     with st.container():
         if entry.origin:
             st.caption(entry.origin[:1].upper() + entry.origin[1:])  # not str.capitalize: it lowercases file names
-        if entry.note:
+        if spec in st.session_state.get(CHECKED_HERE, ()):
+            # Checked after the first paint: its line is in a box of one height whatever the check finds, so the
+            # buttons and the Export panel below do not move when the answer arrives.
+            with st.container(height=NOTE_HEIGHT, border=False):
+                if _checking(entry):
+                    st.caption("Checking that its tokenizer loads…")
+                elif entry.note:
+                    note_line(entry)
+                else:
+                    st.caption("Its tokenizer loads.")
+        elif entry.note:
             note_line(entry)
     c1, c2, c3 = st.columns(3)
     if c1.button("Chat with it", icon=":material/chat:", key="models.chat", disabled=entry.unusable):
@@ -211,6 +256,9 @@ def actions(entries: list[library.ModelEntry]) -> None:
     with st.container():
         if not entry.unusable:  # nothing can load it, so nothing can export it: its note above says why and what to do
             export_ui.export_panel(spec, entry.name, "models")
+        elif spec in st.session_state.get(CHECKED_HERE, ()):  # drawn while checked: the panel keeps its place, closed
+            with st.expander(export_ui.LABEL, icon=":material/output:"):
+                st.caption("Nothing can export it: its tokenizer does not load (the line above says why).")
 
 
 def flash() -> None:

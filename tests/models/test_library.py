@@ -270,8 +270,16 @@ def test_an_id_the_hub_cannot_have_is_one_line_on_the_page_and_starts_no_downloa
 # --- the Models page --------------------------------------------------------------------------------
 
 def open_models_page() -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60)
-    return at.run()
+    """The Models page once it has settled: its first run draws the library; the runs after it (in a browser, its
+    timed fragment's ticks) load the tokenizers that run left unchecked, one each."""
+    from studio.models import tokenizer_check
+
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    for _ in range(20):
+        if not tokenizer_check.pending():
+            break
+        at.run()
+    return at
 
 
 @needs_bundled
@@ -318,7 +326,9 @@ def library_rows(at: AppTest):
     def shown(v):
         return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", v.replace("\u2060", "")) if isinstance(v, str) else v
 
-    return at.table[0].value.map(shown)
+    table = at.table[0].value.map(shown)
+    return table.rename(columns=lambda c: c.replace("\u00a0", " ")).map(
+        lambda v: v.replace("\u00a0", " ") if isinstance(v, str) else v)
 
 
 def wait_for_import(at: AppTest) -> AppTest:
@@ -585,7 +595,8 @@ def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_picker
     why = f"weights-only cannot be used: {library.NO_TOKENIZER}."
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
-    assert rows.loc["model:weights-only", "note"] == library.NO_TOKENIZER and rows.loc["model:whole", "note"] == ""
+    assert rows.loc["model:weights-only", "tokenizer check"] == "missing"
+    assert rows.loc["model:whole", "tokenizer check"] == "—"
     at.selectbox(key="models.selected").set_value("model:weights-only").run()
     assert [e.value for e in at.error] == [why] and at.button(key="models.chat").disabled
     assert at.button(key="models.train").disabled
@@ -633,7 +644,7 @@ def test_byte_and_remote_code_tokenizers_are_not_turned_off(tiny_gpt2, offline):
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
     # classless: its tokenizer is named in config.json, a form no file name shows; it loads, so nothing is said
-    assert "note" not in rows.columns  # the column is drawn only when some model has a note
+    assert "tokenizer check" not in rows.columns or set(rows["tokenizer check"]) == {"—"}  # no model has a note
     for name in ("byt5", "rwkv", "classless"):
         at.selectbox(key="models.selected").set_value(f"model:{name}").run()
         assert not at.error and not at.warning
@@ -658,14 +669,15 @@ def test_a_tokenizer_file_that_does_not_load_is_said_and_a_put_back_one_is_seen_
     whole = (folder / "tokenizer.json").read_bytes()
     (folder / "tokenizer.json").write_bytes(whole[: len(whole) // 2])
     at = open_models_page()
-    note = library_rows(at).set_index("spec").loc["model:cut", "note"]
-    assert note.startswith("no tokenizer that loads (") and note.endswith("put its tokenizer files back, or import or "
-                                                                         "download it again"), note
+    assert library_rows(at).set_index("spec").loc["model:cut", "tokenizer check"] == "does not load"
     at.selectbox(key="models.selected").set_value("model:cut").run()
-    assert [e.value for e in at.error] == [f"cut cannot be used: {note}."]
+    [error] = [e.value for e in at.error]  # the picked model's line says why
+    assert error.startswith("cut cannot be used: no tokenizer that loads (") and error.endswith(
+        "put its tokenizer files back, or import or download it again."), error
     assert at.button(key="models.chat").disabled and at.button(key="models.train").disabled
     (folder / "tokenizer.json").write_bytes(whole)
-    assert "note" not in library_rows(open_models_page()).columns
+    rows = library_rows(open_models_page())
+    assert "tokenizer check" not in rows.columns or rows.set_index("spec").loc["model:cut", "tokenizer check"] == "—"
 
 
 def test_pages_that_pick_a_model_draw_without_loading_a_tokenizer_and_the_models_page_checks_after(
@@ -693,10 +705,43 @@ def test_pages_that_pick_a_model_draw_without_loading_a_tokenizer_and_the_models
         assert loads == [], page
     at = open_models_page()
     assert loads == [folder]  # once, after the table was drawn
-    note = library_rows(at).set_index("spec").loc["model:cut", "note"]
-    assert note.startswith("no tokenizer that loads (")
+    assert library_rows(at).set_index("spec").loc["model:cut", "tokenizer check"] == "does not load"
     at.selectbox(key="models.selected").set_value("model:cut").run()
     assert at.button(key="models.chat").disabled and loads == [folder]  # kept: not loaded again
+
+
+def test_the_models_page_draws_the_library_before_loading_any_tokenizer(tiny_gpt2, offline, monkeypatch):
+    """The page's first run loaded every tokenizer it had not checked before it ended (11 s after a fresh start, 48 s
+    on a busy machine: transformers' import, then each one), the page running and a click waiting all the while. Its
+    first run now draws the library and loads none; the runs after it load them, one a run, and the row then says
+    what the check found."""
+    import shutil
+    import uuid
+
+    from studio.models import tokenizer_check
+
+    folders = []
+    for name in ("cut", "whole-a", "whole-b"):
+        folder = config.models_dir() / name
+        shutil.copytree(tiny_gpt2, folder)
+        (folder / "notes.txt").write_text(uuid.uuid4().hex)  # content no earlier test's check has seen
+        folders.append(folder)
+    whole = (folders[0] / "tokenizer.json").read_bytes()
+    (folders[0] / "tokenizer.json").write_bytes(whole[: len(whole) // 2])
+    loads: list[Path] = []
+    real = tokenizer_check._load_note
+    monkeypatch.setattr(tokenizer_check, "_load_note", lambda f: loads.append(Path(f)) or real(f))
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    assert not at.exception and loads == []
+    assert {"model:cut", "model:whole-a", "model:whole-b"} <= set(library_rows(at)["spec"])
+    at.run()
+    assert len(loads) == 1  # one a run: a click waits for one load at most
+    for _ in range(5):
+        at.run()
+    assert sorted(loads) == sorted(folders)
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc["model:cut", "tokenizer check"] == "does not load"
+    assert rows.loc["model:whole-a", "tokenizer check"] == "—" and rows.loc["model:whole-b", "tokenizer check"] == "—"
 
 
 def test_a_tokenizer_that_did_not_load_is_checked_again_once_the_libraries_that_load_it_change(tiny_gpt2, offline,
@@ -752,3 +797,73 @@ def test_the_import_form_keeps_its_place_when_a_model_that_cannot_be_exported_is
     assert at.error and not at.exception  # it says why it cannot be used, and has no Export panel
     assert [place(at, "button", key=key) for key in ("models.import", "models.download")] + [
         place(at, "text_input", key="models.path")] == where
+
+
+def test_the_bundled_models_row_reads_its_file_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    """Every listing parsed the bundled GGUF's header again: each picker's (Chat, Train base, Evaluate) whenever its 5 s
+    ran out, and every run of the Models page. It is parsed once per state of the file; a file replaced (a new
+    package version) is read again, and its row says what the new one is."""
+    path = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    write_tiny_llama_gguf(path, context_length=128, name="first")
+    monkeypatch.setattr(bundled, "gguf_path", lambda: path)
+    parsed: list[Path] = []
+    real = gguf.inspect
+    monkeypatch.setattr(gguf, "inspect", lambda p, **kw: parsed.append(Path(p)) or real(p, **kw))
+    rows = [library.bundled_entry() for _ in range(3)]
+    assert len(parsed) == 1 and {r.context_length for r in rows} == {128}
+    write_tiny_llama_gguf(path, context_length=256, name="second")
+    assert library.bundled_entry().context_length == 256 and len(parsed) == 2
+
+
+def test_nothing_below_the_library_moves_when_its_tokenizer_notes_arrive(tiny_gpt2, offline):
+    """The page draws the library at once and checks tokenizers after: a tokenizer that did not load brought its note
+    seconds after the first paint, a new column of long notes and the picked model's error line, and the table grew
+    (105 px in Chromium); Chat with it, the Export panel and the Import and Download forms moved down while the page
+    looked idle, and a click aimed at them landed elsewhere. The note column and the picked model's line are there
+    from the first paint ("checking…"), one line in the table, the line in a box of fixed height."""
+    import shutil
+    import uuid
+
+    from studio.models import tokenizer_check
+    from tests.places import elements
+
+    folder = config.models_dir() / "cut"
+    shutil.copytree(tiny_gpt2, folder)
+    (folder / "notes.txt").write_text(uuid.uuid4().hex)  # content no earlier test's check has seen
+    whole = (folder / "tokenizer.json").read_bytes()
+    (folder / "tokenizer.json").write_bytes(whole[: len(whole) // 2])
+
+    def fixed(node) -> bool:
+        proto = getattr(node, "proto", None)
+        return getattr(node, "type", None) == "expander" or (
+            proto is not None and hasattr(proto, "height_config") and proto.height_config.pixel_height > 0)
+
+    def layout(at: AppTest) -> list[tuple]:
+        """Every element's place and kind, but what is inside a box of fixed height or a closed expander (the page
+        opens with its expanders closed): it cannot push what follows."""
+        boxes = [path for path, node in elements(at) if fixed(node)]
+        return [(path, getattr(node, "type", None)) for path, node in elements(at)
+                if not any(path[:len(b)] == b and path != b for b in boxes)]
+
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60)
+    at.session_state["models.selected"] = "model:cut"
+    at.run()
+    assert not at.exception and tokenizer_check.pending()
+    before, table = layout(at), library_rows(at)
+    assert table.set_index("spec").loc["model:cut", "tokenizer check"] == "checking…"
+    for _ in range(20):
+        if not tokenizer_check.pending():
+            break
+        at.run()
+    at.run()  # the page drawn again once every answer is in
+    assert not tokenizer_check.pending()
+    after, rows = layout(at), library_rows(at)
+    assert rows.set_index("spec").loc["model:cut", "tokenizer check"] == "does not load"  # one line, as "checking…"
+    assert list(rows.columns) == list(table.columns) and len(rows) == len(table)
+    # the timed check's own fragment, last on the page, goes once every answer is in: nothing is below it
+    ticks = max(path[:2] for path, _ in before if len(path) >= 2)
+    assert ticks not in [path[:2] for path, _ in after]
+    assert after == [(path, kind) for path, kind in before if path[:2] != ticks]
+    error = [e.value for e in at.error]
+    assert len(error) == 1 and error[0].startswith("cut cannot be used: no tokenizer that loads (")  # the why
+    assert at.button(key="models.chat").disabled
