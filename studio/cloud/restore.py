@@ -129,7 +129,7 @@ def restore(token: str, repo_id: str, folder: Path, prefix: str = "", manifest: 
             apart = _apart(folder, rels, listed, synced, replace)
             if apart:  # made or edited here before the restore reached it: the repo's comes whole, beside it
                 missing = rels
-            if limits is not None and missing and sum(listed[rel][0] for rel in rels) > min(limits):
+            if limits is not None and missing and sum(usage.on_disk(listed[rel][0]) for rel in rels) > min(limits):
                 too_big.append(rels)
                 _keep_name(folder, unit)
                 continue
@@ -372,7 +372,7 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
         todo.append(rel)
     if not todo:
         return written
-    config.fits(folder / _unit(rels[0]), sum(workspaces.replacing(folder / rel, listed[rel][0]) for rel in todo))
+    config.fits(folder / _unit(rels[0]), workspaces.replacing_all([(folder / rel, listed[rel][0]) for rel in todo]))
     parts: list[tuple[str, str, str]] = []  # (rel, its download beside it under a hidden name, its sha256)
     done: list[Callable[[], None]] = []
     try:
@@ -413,7 +413,8 @@ def _bring_back_apart(folder: Path, rels: list[str], listed: dict[str, tuple[int
                       fetch: Callable[[str, object], str], came: dict[str, str]) -> int:
     """``_bring_back`` of a dataset kept apart (``_apart``): every file of the repo's under a new id."""
     old_id = rels[0].split("/")[1]
-    config.fits(folder / "datasets" / old_id, sum(listed[rel][0] for rel in rels))
+    config.fits(folder / "datasets" / old_id, sum(usage.on_disk(listed[rel][0]) for rel in rels)  # and its folders
+                + usage.BLOCK * len({str(Path(rel).parent) for rel in rels}))
     new_id = _apart_id(folder, old_id)
     root, parts, done, written = folder / "datasets", [], [], 0
     try:

@@ -209,11 +209,24 @@ def fits_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path],
 
 
 def replacing(path: Path, nbytes: int) -> int:
-    """What writing ``nbytes`` to ``path`` adds to its workspace: a file it replaces is freed by the write."""
-    try:
-        return max(0, nbytes - os.lstat(path).st_size)
-    except OSError:
-        return nbytes
+    """What writing ``nbytes`` to ``path`` adds to its workspace on disk (``usage.on_disk``): a file it replaces is
+    freed by the write; each folder it makes costs a block."""
+    return replacing_all([(path, nbytes)])
+
+
+def replacing_all(writes: list[tuple[Path, int]]) -> int:
+    """``replacing`` of several files written together: a folder they all go in is made, and counted, once."""
+    total, made = 0, set()
+    for path, nbytes in writes:
+        try:
+            total += max(0, usage.on_disk(nbytes) - usage.on_disk(os.lstat(path).st_size))
+        except OSError:
+            total += usage.on_disk(nbytes)
+            for parent in Path(path).parents:
+                if parent.exists():
+                    break
+                made.add(parent)
+    return total + len(made) * usage.BLOCK
 
 
 def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None):

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -243,9 +242,10 @@ def create_dataset(name: str, records: list[Record], message: str = "created") -
         while (root / dataset_id).exists():
             n += 1
             dataset_id = f"{base}-{n}"
-        staging = Path(tempfile.mkdtemp(dir=root, prefix=f".new-{dataset_id}."))
+        # Not made here: the first checked write makes it and its versions/, and counts them against a public
+        # workspace's limit (the disk keeps each folder in a block). Under the lock, after the sweep, the name is free.
+        staging = root / f".new-{dataset_id}"
         try:
-            staging.chmod(0o755)  # mkdtemp's folder is private; a dataset folder is like any other
             _write_version(staging, 1, records, message)
             atomic.write_json(staging / "dataset.json", {"id": dataset_id, "name": name, "created": _now()})
             os.rename(staging, root / dataset_id)

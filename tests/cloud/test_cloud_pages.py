@@ -13,7 +13,7 @@ import pytest
 from chat_servers import ask
 from hub_servers import point_hub_at, standin_hub
 
-from studio.cloud import sync
+from studio.cloud import sync, usage
 from tests.test_tenancy import everything_shown, visit  # the app opened as cloud/Home.py, one browser session
 
 TOKEN = "hf_alice_write_token_0123456789"
@@ -600,7 +600,9 @@ def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_say
     at = visit("pages/5_Evaluate.py")
     ws = workspace(at)
     datasets_before = store_files(ws / "datasets")
-    limit = workspaces.size_bytes(ws) + 20_000  # room for the queued evaluation, not for its answers
+    # room for the queued evaluation, not for its answers: its record, and its job's folder and files (jobs/, their lock,
+    # the job's record, its folder, status, log and stop), a block each (usage.on_disk)
+    limit = workspaces.size_bytes(ws) + 8 * usage.BLOCK
     at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     assert start_evaluation(at, answering_server) == []
     with config.use_workspace(ws):
@@ -724,6 +726,14 @@ def _dataset_of(folder: Path, name: str, kb: int) -> str:
         return store.create_dataset(name, [{"question": f"{name} {i}?", "answer": "x" * 1000} for i in range(kb)]).id
 
 
+def room_for_one_of(before: Path, ids: list[str]) -> float:
+    """A workspace limit, in MB, with room for one of the datasets ``ids`` of ``before`` restored and not for two, as
+    the limits count (``usage.on_disk``: files and folders in whole blocks): the dataset's files and folders, its own
+    folder, ``datasets/``, the workspace's size record, its lock and the sync record, and half a dataset more."""
+    room = max(usage.measure(before / "datasets" / i) + usage.BLOCK for i in ids)
+    return int(4 * usage.BLOCK + 1.5 * room) / 1e6
+
+
 def test_a_restore_into_a_full_workspace_comes_back_once_room_is_freed_and_the_sidebar_says_each_step(
         hub, studio_home, tmp_path, monkeypatch):
     """A restore that did not fit was one line under the token field, and sync stayed off for good (the refusal
@@ -736,14 +746,16 @@ def test_a_restore_into_a_full_workspace_comes_back_once_room_is_freed_and_the_s
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
 
-    at = give_token(visit(studio=small_workspaces(monkeypatch)), TOKEN)  # room for one of the two
+    mb = room_for_one_of(before, [first, second])
+    at = give_token(visit(studio=small_workspaces(monkeypatch, mb)), TOKEN)  # room for one of the two
     kept = workspace(at)
     assert kept.name.startswith("h-")
     # what did not come back, why, and what to do, in a line the sidebar shows whole (it was 330 characters: the
     # workspace-full refusal quoted whole inside another sentence, and a countdown never updated)
     (shown,) = [w.value for w in at.sidebar.warning]
     assert shown == ("1 dataset kept in alice/slm-studio-workspace (private) did not come back: this workspace is at its "
-                     "50 KB limit. Delete what you no longer need here and it comes back; sync waits until then.")
+                     f"{usage.readable_size(mb * 1e6)} limit. Delete what you no longer need here and it comes back; "
+                     "sync waits until then.")
     assert not at.sidebar.error
     assert not [c.value for c in at.sidebar.caption if c.value.startswith("Sync: off")]
     running = sync.current(kept)
@@ -866,8 +878,9 @@ def test_a_restore_held_back_by_room_still_waits_in_a_tab_after_another_tab_forg
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
 
-    one = give_token(visit(studio=small_workspaces(monkeypatch)), TOKEN)  # room for one of the two
-    two = give_token(visit(studio={"workspace_mb": 0.05}), TOKEN)
+    mb = room_for_one_of(before, [first, second])
+    one = give_token(visit(studio=small_workspaces(monkeypatch, mb)), TOKEN)  # room for one of the two
+    two = give_token(visit(studio={"workspace_mb": mb}), TOKEN)
     kept = workspace(one)
     assert workspace(two) == kept and [w.value for w in two.sidebar.warning if "did not come back" in w.value]
     one.sidebar.button(key="auth.hf_token.forget").click().run()

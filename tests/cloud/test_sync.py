@@ -10,7 +10,7 @@ import pytest
 from hub_servers import point_hub_at, standin_hub, token_leaks
 
 from studio import config
-from studio.cloud import sync
+from studio.cloud import sync, usage
 from studio.data import store
 
 TOKEN = "hf_alice_write_token_0123456789"
@@ -23,6 +23,16 @@ def hub(monkeypatch):
         point_hub_at(monkeypatch, h.url)
         h.users[TOKEN] = ("alice", "write")
         yield h
+
+
+OWN = 3 * usage.BLOCK  # what a restored workspace holds besides what came: its size record, that record's lock and
+# the sync record, a block each (usage.on_disk)
+
+
+def room_of(dataset: Path) -> int:
+    """What a dataset's folder takes of a workspace's limit once restored (``usage.on_disk``: its files and folders in
+    whole blocks), with its own folder and ``datasets/``."""
+    return usage.measure(dataset) + 2 * usage.BLOCK
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -477,9 +487,9 @@ def test_a_dataset_deleted_to_make_room_stays_deleted_when_the_restore_filled_th
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
     first = kept if kept < big else big  # the restore brings datasets back in order of their folder names
-    room = sum(f.stat().st_size for f in (before / "datasets" / first).rglob("*") if f.is_file())
+    room = room_of(before / "datasets" / first)
 
-    folder, settings = public_workspace(monkeypatch, "u-" + "2" * 32, room + 120)
+    folder, settings = public_workspace(monkeypatch, "u-" + "2" * 32, room + OWN + 120)
     with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
         sync.restore(TOKEN, repo, folder)
     assert (folder / "datasets" / first / "dataset.json").exists()
@@ -506,13 +516,13 @@ def test_a_restore_held_back_by_room_says_in_one_short_line_what_did_not_come_ba
     (before / "evals" / "e1.json").write_text(json.dumps({"answers": ["y" * 5000]}))
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
-    room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
+    room = room_of(before / "datasets" / ids[0])
 
-    folder, settings = public_workspace(monkeypatch, "h-" + "3" * 32, room + 500)
+    folder, settings = public_workspace(monkeypatch, "h-" + "3" * 32, room + OWN + 500)
     with pytest.raises(WorkspaceFullError) as caught, config.use_workspace(folder):
         sync.restore(TOKEN, repo, folder)
     line = str(sync.held_by_room(caught.value, "alice/slm-studio-workspace (private)"))
-    limit = f"{(room + 500) / 1e3:.0f} KB"
+    limit = usage.readable_size(room + OWN + 500)
     assert line == (f"2 datasets and 1 evaluation kept in alice/slm-studio-workspace (private) did not come back: this "
                     f"workspace is at its {limit} limit. Delete what you no longer need here and they come back; sync "
                     "waits until then.")
@@ -573,7 +583,7 @@ def test_a_restore_held_back_by_room_does_not_download_again_on_each_retry_what_
 
     ids, room, repo = _two_datasets_and_a_conversation_in_the_repo(tmp_path)
 
-    folder, settings = public_workspace(monkeypatch, "h-" + "4" * 32, room + 500)
+    folder, settings = public_workspace(monkeypatch, "h-" + "4" * 32, room + OWN + 500)
     with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
         sync.restore(TOKEN, repo, folder)
     assert (folder / "datasets" / ids[0] / "dataset.json").exists() and (folder / "chat" / "conversation.json").exists()
@@ -678,7 +688,9 @@ def test_a_restore_held_back_by_the_full_server_does_not_download_again_on_each_
     ids, room, repo = _two_datasets_and_a_conversation_in_the_repo(tmp_path)
 
     folder, settings = public_workspace(monkeypatch, "h-" + "5" * 32, 100_000_000)
-    settings["workspaces_total_mb"] = (room + 1500) / 1e6  # the server is full long before the workspace is
+    # the server is full long before the workspace is (it counts the workspace's folder, and its own total's record and
+    # that record's lock, a block each)
+    settings["workspaces_total_mb"] = (room + OWN + 3 * usage.BLOCK + 1500) / 1e6
     with pytest.raises(WorkspaceFullError), config.use_workspace(folder):
         sync.restore(TOKEN, repo, folder)
     assert (folder / "datasets" / ids[0] / "dataset.json").exists() and (folder / "chat" / "conversation.json").exists()
@@ -714,9 +726,9 @@ def test_a_restore_brings_back_what_fits_after_what_does_not_and_says_what_did_n
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
     assert big < small  # the big one comes first
-    size = sum(f.stat().st_size for f in (before / "datasets" / big).rglob("*") if f.is_file())
+    size = room_of(before / "datasets" / big)
 
-    folder, settings = public_workspace(monkeypatch, "h-" + "6" * 32, size + 3000)
+    folder, settings = public_workspace(monkeypatch, "h-" + "6" * 32, size + OWN + 3000)
     with config.use_workspace(folder):  # made here before the restore: the big one no longer fits beside it
         here = store.create_dataset("Here", [{"question": f"q{n}?", "answer": "h" * 500} for n in range(8)]).id
     with pytest.raises(WorkspaceFullError) as caught, config.use_workspace(folder):
@@ -725,7 +737,7 @@ def test_a_restore_brings_back_what_fits_after_what_does_not_and_says_what_did_n
     assert not [f for f in (folder / "datasets" / big).rglob("*")]  # nothing of it taking the room the others need
     assert str(sync.held_by_room(caught.value, "alice/slm-studio-workspace (private)")) == (
         "1 dataset kept in alice/slm-studio-workspace (private) did not come back: this workspace is at its "
-        f"{(size + 3000) / 1e3:.0f} KB limit. Delete what you no longer need here and it comes back; sync waits until "
+        f"{usage.readable_size(size + OWN + 3000)} limit. Delete what you no longer need here and it comes back; sync waits until "
         "then.")
     with config.use_workspace(folder):
         assert sorted(d.id for d in store.list_datasets()) == sorted([small, here])
@@ -768,7 +780,9 @@ def test_a_dataset_larger_than_the_workspace_limit_stays_in_the_repo_and_holds_b
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
     in_repo = dict(hub.repos[("dataset", repo)].files)
 
-    folder, _settings = public_workspace(monkeypatch, "h-" + "9" * 32, 30_000)
+    limit = 2 * room_of(before / "datasets" / small) + OWN + usage.BLOCK  # room for Small and one more, not for Huge
+    assert room_of(before / "datasets" / huge) > limit
+    folder, _settings = public_workspace(monkeypatch, "h-" + "9" * 32, limit)
     s = sync.start(folder, repo, TOKEN, restore_first=True)
     s.stop()
     with config.use_workspace(folder):
@@ -776,8 +790,8 @@ def test_a_dataset_larger_than_the_workspace_limit_stays_in_the_repo_and_holds_b
         assert [d.id for d in store.list_datasets()] == [small]
         made = store.create_dataset("Huge", [{"question": "new?", "answer": "new"}]).id
     assert made != huge
-    assert s.too_big == ("1 dataset kept in alice/slm-studio-workspace (private) is larger than this workspace's 30 KB "
-                         "limit: it stays there and does not come back here (open it in a studio of your own).")
+    assert s.too_big == ("1 dataset kept in alice/slm-studio-workspace (private) is larger than this workspace's "
+                         f"{usage.readable_size(limit)} limit: it stays there and does not come back here (open it in a studio of your own).")
     assert s.sync_once()
     pushed = hub.repos[("dataset", repo)].files
     assert {k: v for k, v in pushed.items() if k.startswith(f"datasets/{huge}/")} == {
@@ -896,8 +910,8 @@ def _two_datasets_and_a_conversation_in_the_repo(tmp_path) -> tuple[list[str], i
         saved.save([{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}])
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
-    room = sum(f.stat().st_size for f in (before / "datasets" / ids[0]).rglob("*") if f.is_file())
-    return ids, room + (before / "chat" / "conversation.json").stat().st_size, repo
+    room = room_of(before / "datasets" / ids[0])
+    return ids, room + usage.measure(before / "chat") + usage.BLOCK, repo
 
 
 def test_a_restore_needs_no_room_beyond_the_files_it_brings_back(hub, tmp_path, monkeypatch):

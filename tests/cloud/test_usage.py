@@ -40,6 +40,11 @@ def _workspace(name: str, files: int, each: int = 10) -> Path:
     return ws
 
 
+def _fill(nbytes: float, each: int) -> int:
+    """How many files of ``each`` bytes take ``nbytes`` of the disk, as the limits count them (``usage.on_disk``)."""
+    return int(nbytes) // usage.on_disk(each)
+
+
 def _save(ws: Path, rel: str, nbytes: int) -> None:
     with config.use_workspace(ws):
         atomic.write_bytes(ws / rel, b"y" * nbytes)
@@ -72,6 +77,7 @@ def _walked_by_a_save(ws: Path, n: int) -> int:
 
 
 def test_a_save_walks_no_more_files_in_a_big_workspace_than_in_a_small_one(public):
+    public["workspace_mb"] = 100  # room for 3,000 files in whole blocks: what is counted is how many a save looks at
     small = _workspace("u-" + "1" * 32, 20)
     big = _workspace("u-" + "2" * 32, 3000)
     _save(small, "datasets/first.json", 10)  # a server's first save there measures it once (a restart)
@@ -82,11 +88,12 @@ def test_a_save_walks_no_more_files_in_a_big_workspace_than_in_a_small_one(publi
 
 
 def test_the_limit_still_refuses_in_one_line_and_keeps_what_was_there(public):
-    ws = _workspace("a-" + "3" * 32, 90, each=10_000)  # 0.9 MB of a 1 MB limit
+    ws = _workspace("a-" + "3" * 32, _fill(0.9 * MB, 10_000), each=10_000)  # 0.9 MB of a 1 MB limit
     _save(ws, "datasets/faq.json", 50_000)
     with pytest.raises(WorkspaceFullError) as caught:
         _save(ws, "datasets/faq.json", 200_000)  # replacing it would pass the limit
-    assert str(caught.value).startswith("Not saved: it needs 150 KB") and "\n" not in str(caught.value)
+    needs = usage.readable_size(usage.on_disk(200_000) - usage.on_disk(50_000))
+    assert str(caught.value).startswith(f"Not saved: it needs {needs}") and "\n" not in str(caught.value)
     assert (ws / "datasets" / "faq.json").read_bytes() == b"y" * 50_000
     assert workspaces.size_bytes(ws) <= MB
 
@@ -96,7 +103,7 @@ def test_room_freed_behind_the_total_s_back_is_found_when_a_save_needs_it(public
     the workspace first, so the visitor gets the room they freed."""
     import shutil
 
-    ws = _workspace("u-" + "4" * 32, 90, each=10_000)
+    ws = _workspace("u-" + "4" * 32, _fill(0.9 * MB, 10_000), each=10_000)
     _save(ws, "datasets/first.json", 10)
     shutil.rmtree(ws / "datasets" / "d0")  # 900 KB gone, not through a checked save
     _save(ws, "datasets/big.json", 800_000)
@@ -228,3 +235,23 @@ def test_a_save_of_a_process_that_is_gone_no_longer_counts(public):
                    env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "STUDIO_HOME": str(ws)})
     _save(ws, "datasets/more.json", 600_000)  # the room it took comes back at the next measure
     assert (ws / "datasets" / "more.json").exists()
+
+
+def test_small_files_cannot_take_more_of_the_disk_than_the_limit(public):
+    """The limit counted what the files hold while the disk keeps each file and folder in whole 4 KiB blocks: 300
+    one-record datasets counted 91 KB of a 0.5 MB limit and took 6 MB of the disk. What the disk holds of the
+    workspace now stays within its limit, and the save past it is refused in one line."""
+    from studio.data import store
+
+    public["anonymous_workspace_mb"] = 0.5
+    ws = workspaces.root() / ("a-" + "b" * 32)
+    ws.mkdir(parents=True)
+    made = 0
+    with config.use_workspace(ws), pytest.raises(WorkspaceFullError) as caught:
+        while made < 300:
+            store.create_dataset(f"d{made}", [{"question": "q?", "answer": "a"}])
+            made += 1
+    assert made < 300 and "\n" not in str(caught.value)
+    on_disk = sum(os.lstat(os.path.join(d, name)).st_blocks * 512
+                  for d, dirs, files in os.walk(ws) for name in (*dirs, *files))
+    assert on_disk <= 0.5 * MB, (made, on_disk)
