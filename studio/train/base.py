@@ -8,7 +8,7 @@ resolved reference down to the tokenizer, the weights and the fingerprint that `
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,12 @@ def uses_every_parameter(model_config: Any) -> bool:
     none). A dense text model does. One of experts does not (Mixtral's num_local_experts, Qwen-MoE's num_experts,
     DeepSeek's n_routed_experts: the experts a batch's tokens are not routed to get no gradient that step), nor one
     with another model inside (a vision tower a text batch never runs)."""
-    fields = model_config.to_dict() if hasattr(model_config, "to_dict") else dict(model_config or {})
+    if hasattr(model_config, "to_dict"):
+        fields = model_config.to_dict()
+    elif isinstance(model_config, Mapping):
+        fields = dict(model_config)
+    else:  # a config-like object without to_dict (a wrapped model's): its attributes
+        fields = dict(getattr(model_config, "__dict__", {}))
     for key, value in fields.items():
         if "expert" in key and isinstance(value, int) and not isinstance(value, bool) and value > 1:
             return False
