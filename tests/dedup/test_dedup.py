@@ -256,6 +256,19 @@ def test_cli_bad_files_exit_2(tmp_path, content, message):
     assert missing.returncode == 2 and "No file" in missing.stderr
 
 
+def test_cli_refuses_a_threshold_that_pairs_millions_before_the_run(tmp_path):
+    """`studio dedup` on 6,000 near-identical questions at --threshold 10: refused from the timed sample in one line
+    that says to raise it or match by meaning, exit 2, and neither the report nor --out written (the run used to
+    compare texts for minutes first, then say only to raise it)."""
+    src = tmp_path / "big.json"
+    src.write_text(json.dumps([{"question": f"What is the capital of country number {k}?", "answer": "a"}
+                               for k in range(6_000)]))
+    out = cli(str(src), "--threshold", "10", "--report", str(tmp_path / "r.json"), "--out", str(tmp_path / "k.json"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith("error: The threshold 10 would make about ") and "(semantic)" in out.stderr
+    assert "Traceback" not in out.stderr and not list(tmp_path.glob("[rk].json"))
+
+
 def test_cli_one_record_reports_no_clusters(tmp_path):
     src = tmp_path / "qa.json"
     src.write_text('[{"question": "only", "answer": "one"}]')
