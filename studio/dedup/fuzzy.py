@@ -196,7 +196,7 @@ CANDIDATES_GROW = 1.15  # large inputs: the time grows as the texts to this powe
 SAMPLE_CHARS = 100_000  # characters of them: a sample of 5,000-character answers is 20 texts, timed in well under 1 s
 
 
-def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float | None:
+def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float:
     """How long the fuzzy pass of ``dedup_records`` takes on ``records`` here, from a timed sample of its texts (a
     fraction of a second): a run in full on up to ``SAMPLE_TEXTS`` distinct texts, scaled to the rest by the pairs it
     compares in full (small inputs: every length-compatible pair) or by the texts (large inputs, whose q-gram

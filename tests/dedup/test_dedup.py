@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import threading
@@ -197,6 +198,21 @@ def test_estimate_refuses_a_threshold_that_pairs_millions_before_the_run():
     with pytest.raises(StudioError, match=r"^The threshold 10 would make about [\d,]+ duplicate pairs .*raise it"):
         dedup.estimate_seconds(records, dedup.DedupConfig(threshold=10))
     assert dedup.estimate_seconds(records[:200], dedup.DedupConfig(threshold=10)) >= 0  # timed in full: it runs
+
+
+@pytest.mark.parametrize("method", ["fuzzy", "both"])
+def test_estimate_times_the_fuzzy_pass_or_refuses_the_threshold(method):
+    """A fuzzy or Both estimate on more texts than the sample always says the fuzzy pass's time (the estimate once
+    said "not timed beforehand" where its sample was refused, and counted that pass as 0 s); a threshold pairing
+    millions is refused instead."""
+    rng = random.Random(7)
+    words = "capital france team players wrote novel river longest mountain highest ocean deepest city".split()
+    records = [{"question": " ".join(rng.choices(words, k=8)) + f" {k}?", "answer": "a"} for k in range(6_000)]
+    said = dedup.estimate(records, dedup.DedupConfig(threshold=95, method=method))
+    assert said.fuzzy_seconds is not None and said.total >= said.fuzzy_seconds
+    assert "not timed" not in said.message and ("timed on" in said.message)
+    with pytest.raises(dedup.TooManyPairs, match="raise it"):
+        dedup.estimate(records, dedup.DedupConfig(threshold=10, method=method))
 
 
 def test_job_runs_in_a_thread_and_reports_errors():
