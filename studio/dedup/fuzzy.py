@@ -222,7 +222,7 @@ def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float:
     pairs = sum(len(c.pairs) for c in found) * (len(uniq) / len(sample)) ** 2
     if pairs > 2 * MAX_PAIRS:
         raise TooManyPairs(f"The threshold {t:g} would make about {pairs:,.0f} duplicate pairs in these {len(uniq):,} "
-                           f"texts, more than {MAX_PAIRS:,}: raise it (try 90), or match by meaning (semantic), which keeps "
+                           f"texts, more than {MAX_PAIRS:,}: {_raise_it(t)}, or match by meaning (semantic), which keeps "
                            "each record's closest partners only.")
     full, part = _scored(uniq, t, config.scorer), _scored(sample, t, config.scorer)
     # Through q-gram candidates the time grows a little faster than the texts (more of them share each q-gram):
@@ -389,7 +389,12 @@ def _part(progress: Progress | None, offset: float, width: float) -> Progress | 
 
 def _guard(count: int, t: float) -> None:
     if count > MAX_PAIRS:
-        raise TooManyPairs(f"The threshold {t:g} makes more than {MAX_PAIRS:,} duplicate pairs: raise it (try 90).")
+        raise TooManyPairs(f"The threshold {t:g} makes more than {MAX_PAIRS:,} duplicate pairs: {_raise_it(t)}.")
+
+
+def _raise_it(threshold: float) -> str:
+    """What a refusal of too many pairs says to do: 'try 90' from 90 up told a user to keep the threshold refused."""
+    return "raise it (try 90)" if threshold < 90 else "raise it closer to 100"
 
 
 def _exhaustive_pairs(uniq, order, hi, t, fn, rows, progress, cancel):

@@ -198,6 +198,9 @@ def test_estimate_refuses_a_threshold_that_pairs_millions_before_the_run():
     with pytest.raises(StudioError, match=r"^The threshold 10 would make about [\d,]+ duplicate pairs .*raise it"):
         dedup.estimate_seconds(records, dedup.DedupConfig(threshold=10))
     assert dedup.estimate_seconds(records[:200], dedup.DedupConfig(threshold=10)) >= 0  # timed in full: it runs
+    # texts this close pair at 90 as well: the line no longer says to try the threshold it refuses
+    with pytest.raises(StudioError, match=r"^The threshold 90 would make .*: raise it closer to 100, or match by"):
+        dedup.estimate_seconds(records, dedup.DedupConfig(threshold=90))
 
 
 @pytest.mark.parametrize("method", ["fuzzy", "both"])
