@@ -37,6 +37,11 @@ SHORT = 30  # on large inputs, texts up to 30 characters are compared with all t
 SHORT_BUDGET = 300_000_000  # pairs of short texts compared in full (a few seconds of SIMD cdist)
 MAX_PAIRS = 5_000_000  # more pairs than this means the threshold is too low to be useful
 
+
+class TooManyPairs(StudioError):
+    """A threshold that pairs more than ``MAX_PAIRS`` records (refused before the run where its sample shows it)."""
+
+
 Progress = ProgressFn  # (done, total[, what is happening])
 
 
@@ -191,7 +196,7 @@ CANDIDATES_GROW = 1.15  # large inputs: the time grows as the texts to this powe
 SAMPLE_CHARS = 100_000  # characters of them: a sample of 5,000-character answers is 20 texts, timed in well under 1 s
 
 
-def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float | None:
+def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float:
     """How long the fuzzy pass of ``dedup_records`` takes on ``records`` here, from a timed sample of its texts (a
     fraction of a second): a run in full on up to ``SAMPLE_TEXTS`` distinct texts, scaled to the rest by the pairs it
     compares in full (small inputs: every length-compatible pair) or by the texts (large inputs, whose q-gram
@@ -216,9 +221,9 @@ def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float | No
     # whole, which the run refuses only after it has compared texts for many minutes; refused here instead
     pairs = sum(len(c.pairs) for c in found) * (len(uniq) / len(sample)) ** 2
     if pairs > 2 * MAX_PAIRS:
-        raise StudioError(f"The threshold {t:g} would make about {pairs:,.0f} duplicate pairs in these {len(uniq):,} "
-                          f"texts, more than {MAX_PAIRS:,}: raise it (try 90), or match by meaning (semantic), which keeps "
-                          "each record's closest partners only.")
+        raise TooManyPairs(f"The threshold {t:g} would make about {pairs:,.0f} duplicate pairs in these {len(uniq):,} "
+                           f"texts, more than {MAX_PAIRS:,}: {_raise_it(t)}, or match by meaning (semantic), which keeps "
+                           "each record's closest partners only.")
     full, part = _scored(uniq, t, config.scorer), _scored(sample, t, config.scorer)
     # Through q-gram candidates the time grows a little faster than the texts (more of them share each q-gram):
     # measured here, 12 words a text, 1,000 sampled: 30,000 texts 11.5 s, 100,000 texts 18.6 s, against 5.7 s and
@@ -384,7 +389,12 @@ def _part(progress: Progress | None, offset: float, width: float) -> Progress | 
 
 def _guard(count: int, t: float) -> None:
     if count > MAX_PAIRS:
-        raise StudioError(f"The threshold {t:g} makes more than {MAX_PAIRS:,} duplicate pairs: raise it (try 90).")
+        raise TooManyPairs(f"The threshold {t:g} makes more than {MAX_PAIRS:,} duplicate pairs: {_raise_it(t)}.")
+
+
+def _raise_it(threshold: float) -> str:
+    """What a refusal of too many pairs says to do: 'try 90' from 90 up told a user to keep the threshold refused."""
+    return "raise it (try 90)" if threshold < 90 else "raise it closer to 100"
 
 
 def _exhaustive_pairs(uniq, order, hi, t, fn, rows, progress, cancel):

@@ -275,8 +275,8 @@ class Estimate:
     timed: frozenset[str] = frozenset()  # the direct run's figures this machine measured ("load", "pace"); others
     # are the constants, given as a range up to UNTIMED_SPREAD times them
     method: str = "semantic"  # "both": a fuzzy pass runs first, and the message says so; "fuzzy": only that pass
-    fuzzy_seconds: float | None = None  # "both", "fuzzy": that pass, timed on a sample (``fuzzy.estimate_seconds``);
-    # None: not
+    fuzzy_seconds: float | None = None  # "both", "fuzzy": that pass, timed on a sample (``fuzzy.estimate_seconds``,
+    # which ``fuzzy.estimate`` always sets, or refuses the threshold); None: only this module's semantic part estimated
     # "fuzzy": how that time was had: "full" (every text timed: a small input), "sample" (a sample scaled to the
     # whole), "learned" (that, corrected by what recent fuzzy runs here took over their estimates)
     fuzzy_basis: str = "sample"
@@ -294,16 +294,15 @@ class Estimate:
     def _head(self) -> str:
         """What the whole run does, up to the semantic part's time."""
         if self.method == "both":
-            fuzzy = ("seconds for most datasets; not timed beforehand" if self.fuzzy_seconds is None
-                     else f"{_duration(self.fuzzy_seconds)}, timed on a sample")
-            return f"Both, combined, on {self._records}: fuzzy matching first (rapidfuzz, {fuzzy}), then semantic matching: "
+            fuzzy = "" if self.fuzzy_seconds is None else f", {_duration(self.fuzzy_seconds)}, timed on a sample"
+            return f"Both, combined, on {self._records}: fuzzy matching first (rapidfuzz{fuzzy}), then semantic matching: "
         return f"Semantic dedup of {self._records}: "
 
     @property
     def message(self) -> str:
         if self.method == "fuzzy":
-            if self.fuzzy_seconds is None:
-                return f"Fuzzy dedup of {self._records}: not timed beforehand (too many pairs at this threshold)."
+            if self.fuzzy_seconds is None:  # no fuzzy.estimate gives one (it times the pass, or refuses the threshold)
+                return f"Fuzzy dedup of {self._records} (rapidfuzz)."
             how = {"full": "timed on all of them",
                    "learned": "timed on a sample and scaled as recent runs here took"}.get(
                 self.fuzzy_basis, "timed on a sample (each run here corrects the next estimate)")

@@ -120,7 +120,7 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
         chosen = st.session_state.get("dedup.scoring", "fast")
         probe = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method, semantic_threshold=cosine,
                                   passage=passage, scoring=chosen if chosen in SCORING_LABELS else "fast")
-        ahead = _estimate(info, base, records, probe)
+        ahead = _estimate(info, base, records, probe, quiet=True)  # a refusal: said once, by the run's estimate below
         # A small dataset is embedded with MiniLM itself (or not at all): Fast and Precise give the same scores
         # then, so the box says what the run will do, not a choice it ignores (the choice stays for larger data).
         fixed = None if ahead is None else ("none" if ahead.distinct is not None and ahead.distinct < 2
@@ -193,17 +193,25 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
             st.caption(f"Semantic matching with {built['source']}.{rescored}")
 
 
-def _estimate(info: store.DatasetInfo, base: int, records: list[dict],
-              config: dedup.DedupConfig, cache: bool = True) -> semantic_records.Estimate | None:
+def _estimate(info: store.DatasetInfo, base: int, records: list[dict], config: dedup.DedupConfig,
+              cache: bool = True, quiet: bool = False) -> semantic_records.Estimate | None:
     """The run's estimate, worked out once per dataset version and settings (a timed sample, ~0.1 s); ``cache``
-    False: another run's, worked out without replacing the one kept for the settings shown."""
+    False: another run's, worked out without replacing the one kept for the settings shown. A refusal is shown in one
+    line (unless ``quiet``); a fuzzy threshold pairing millions offers 'Use semantic instead' under it, as the box
+    asking to start a long run does: on 250,000 near-identical questions the default 80 is refused as well."""
     key = (info.id, base, len(records), config, static.is_built(semantic_records.model_name(config)))
     cached = st.session_state.get(ESTIMATE)
     if cached is None or cached[0] != key:
         try:
             cached = (key, dedup.estimate(records, config))  # in "Both", its fuzzy pass timed too
         except StudioError as exc:
-            ui.show_error(exc)
+            if not quiet:
+                with st.container():  # the line and its button drawn together: nothing below moves when it comes
+                    ui.show_error(exc)
+                    if isinstance(exc, dedup.TooManyPairs) and cache and config.method != "semantic" \
+                            and embed.available():
+                        st.button("Use semantic instead", key="dedup.refused_semantic", on_click=_use_semantic,
+                                  args=(info, records, base, replace(config, method="semantic")))
             return None
         if cache:
             st.session_state[ESTIMATE] = cached

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import threading
@@ -197,6 +198,24 @@ def test_estimate_refuses_a_threshold_that_pairs_millions_before_the_run():
     with pytest.raises(StudioError, match=r"^The threshold 10 would make about [\d,]+ duplicate pairs .*raise it"):
         dedup.estimate_seconds(records, dedup.DedupConfig(threshold=10))
     assert dedup.estimate_seconds(records[:200], dedup.DedupConfig(threshold=10)) >= 0  # timed in full: it runs
+    # texts this close pair at 90 as well: the line no longer says to try the threshold it refuses
+    with pytest.raises(StudioError, match=r"^The threshold 90 would make .*: raise it closer to 100, or match by"):
+        dedup.estimate_seconds(records, dedup.DedupConfig(threshold=90))
+
+
+@pytest.mark.parametrize("method", ["fuzzy", "both"])
+def test_estimate_times_the_fuzzy_pass_or_refuses_the_threshold(method):
+    """A fuzzy or Both estimate on more texts than the sample always says the fuzzy pass's time (the estimate once
+    said "not timed beforehand" where its sample was refused, and counted that pass as 0 s); a threshold pairing
+    millions is refused instead."""
+    rng = random.Random(7)
+    words = "capital france team players wrote novel river longest mountain highest ocean deepest city".split()
+    records = [{"question": " ".join(rng.choices(words, k=8)) + f" {k}?", "answer": "a"} for k in range(6_000)]
+    said = dedup.estimate(records, dedup.DedupConfig(threshold=95, method=method))
+    assert said.fuzzy_seconds is not None and said.total >= said.fuzzy_seconds
+    assert "not timed" not in said.message and ("timed on" in said.message)
+    with pytest.raises(dedup.TooManyPairs, match="raise it"):
+        dedup.estimate(records, dedup.DedupConfig(threshold=10, method=method))
 
 
 def test_job_runs_in_a_thread_and_reports_errors():
@@ -254,6 +273,19 @@ def test_cli_bad_files_exit_2(tmp_path, content, message):
     assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1
     missing = cli(str(tmp_path / "nope.json"), "--threshold", "90", "--report", str(tmp_path / "r.json"))
     assert missing.returncode == 2 and "No file" in missing.stderr
+
+
+def test_cli_refuses_a_threshold_that_pairs_millions_before_the_run(tmp_path):
+    """`studio dedup` on 6,000 near-identical questions at --threshold 10: refused from the timed sample in one line
+    that says to raise it or match by meaning, exit 2, and neither the report nor --out written (the run used to
+    compare texts for minutes first, then say only to raise it)."""
+    src = tmp_path / "big.json"
+    src.write_text(json.dumps([{"question": f"What is the capital of country number {k}?", "answer": "a"}
+                               for k in range(6_000)]))
+    out = cli(str(src), "--threshold", "10", "--report", str(tmp_path / "r.json"), "--out", str(tmp_path / "k.json"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith("error: The threshold 10 would make about ") and "(semantic)" in out.stderr
+    assert "Traceback" not in out.stderr and not list(tmp_path.glob("[rk].json"))
 
 
 def test_cli_one_record_reports_no_clusters(tmp_path):

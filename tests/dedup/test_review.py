@@ -677,3 +677,29 @@ def test_tab_refuses_a_threshold_pairing_millions_before_it_runs(monkeypatch):
     assert [e.value for e in at.error if "raise it (try 90)" in e.value]
     at.button(key="dedup.run").click().run()
     assert at.session_state["dedup.job"] is None and not at.exception
+
+
+@pytest.mark.parametrize("method", ["fuzzy", "both"])
+def test_tab_offers_semantic_matching_under_a_refused_threshold(monkeypatch, method):
+    """On 250,000 near-identical questions the default 80 pairs millions too, so the refusal came where the box offering
+    'Use semantic instead' used to, and only its text pointed to semantic matching: the refusal has the button itself,
+    which runs semantic matching and sets Method to it. (The refusal is given here; the engine's is in test_dedup.py.)"""
+    from studio.dedup import semantic_records
+
+    def estimate(records, config):
+        if config.method != "semantic":
+            raise dedup.TooManyPairs("The threshold 80 would make about 31,000,000 duplicate pairs: raise it (try 90), "
+                                     "or match by meaning (semantic).")
+        return semantic_records.Estimate(len(records), 40.0, None, False, method="semantic")
+
+    monkeypatch.setattr(dedup, "estimate", estimate)
+    monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)  # the six records estimated as a large set is estimated
+    at, _ = open_tab(RECORDS)
+    at.selectbox(key="dedup.method").set_value(method).run()
+    assert len([e for e in at.error if "raise it (try 90)" in e.value]) == 1
+    at.button(key="dedup.refused_semantic").click().run()
+    job = at.session_state["dedup.job"]
+    assert job.key[3].method == "semantic" and at.selectbox(key="dedup.method").value == "semantic"
+    _finish(at)
+    assert job.state == "done" and not at.exception
+    assert not [e for e in at.error if "raise it" in e.value]
