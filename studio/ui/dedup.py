@@ -49,6 +49,9 @@ def review_queue(info: store.DatasetInfo | None) -> None:
     if job.running:
         _progress(job)
         return
+    if job.error and job.state == "stopped":  # the person's own Stop: said, not an error
+        st.info(job.error, icon=":material/stop_circle:")
+        return
     if job.error:
         ui.show_error(job.error)
         return

@@ -389,6 +389,8 @@ def test_tab_shows_a_moving_bar_while_the_fast_model_builds_and_stops():
     assert job.join(120) and job.state == "stopped"
     at.run()
     assert not at.exception
+    # the person's own Stop is said as what it is, not in a red error box
+    assert not at.error and any("stopped" in i.value for i in at.info), [e.value for e in at.error]
     from studio.dedup import static
     from studio.dedup.embed import DEFAULT_MODEL
 
