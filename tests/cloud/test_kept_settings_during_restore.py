@@ -20,25 +20,35 @@ PROMPT = "Answer as a football referee would, in one sentence." + " Quote the la
 # comes slowly (a KB every half second) while the page runs
 
 
-def test_chat_opened_during_the_restore_keeps_the_system_prompt_and_sampling_kept_in_the_repo(hub, tmp_path):
-    """Chat opened before the repo's chat/settings.json came: the page read none, saved its defaults, the restore kept
-    that file as the newer one, and the next commit pushed the defaults over the visitor's prompt and sampling."""
+def _opened_during_the_restore(hub, tmp_path, keep, kept_file: str, page: str):
+    """A workspace whose ``keep()`` wrote ``kept_file`` is in the repo; a new visitor gives the token and opens
+    ``page`` while that file is still coming (a KB every half second); returned once the restore has ended."""
     before = tmp_path / "before-restart"
-    (before / "chat").mkdir(parents=True)
+    before.mkdir(parents=True)
     with config.use_workspace(before):
-        kept_settings.save(ChatParams(temperature=0.77), "Custom", PROMPT)
+        keep()
     dataset = _dataset_of(before, "Kept in the repo", 2)
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
     _slow_file(hub, repo, dataset)
-    hub.faults["chat/settings.json"] = "trickle"  # it comes after the page ran
+    hub.faults[kept_file] = "trickle"  # it comes after the page ran
 
     at = give_token(visit(), TOKEN, wait=False)
-    at.switch_page("pages/4_Chat.py").run()
+    at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     assert sync.current(workspace(at)).prepared is False  # still restoring as the page ran
     hub.trickle_s = 0.0
-    at = settled(at)
+    return settled(at)
+
+
+def test_chat_opened_during_the_restore_keeps_the_system_prompt_and_sampling_kept_in_the_repo(hub, tmp_path):
+    """Chat opened before the repo's chat/settings.json came: the page read none, saved its defaults, the restore kept
+    that file as the newer one, and the next commit pushed the defaults over the visitor's prompt and sampling."""
+    def keep():
+        (config.home() / "chat").mkdir(parents=True, exist_ok=True)
+        kept_settings.save(ChatParams(temperature=0.77), "Custom", PROMPT)
+
+    at = _opened_during_the_restore(hub, tmp_path, keep, "chat/settings.json", "pages/4_Chat.py")
 
     with config.use_workspace(workspace(at)):
         kept = kept_settings.load()
@@ -56,22 +66,9 @@ def test_evaluate_opened_during_the_restore_keeps_the_form_kept_in_the_repo(hub,
     the restore kept that file as the newer one, and the visitor's models and settings were lost for good."""
     from studio.evaluate import form
 
-    before = tmp_path / "before-restart"
     models = "api:alice/referee-7b\n" + "".join(f"api:alice/referee-{n}b-instruct\n" for n in range(300))  # 9 KB
-    with config.use_workspace(before):
-        form.save({"other_models": models, "max_new_tokens": 77})
-    dataset = _dataset_of(before, "Kept in the repo", 2)
-    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
-    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
-    _slow_file(hub, repo, dataset)
-    hub.faults["evaluate/form.json"] = "trickle"  # it comes after the page ran
-
-    at = give_token(visit(), TOKEN, wait=False)
-    at.switch_page("pages/5_Evaluate.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert sync.current(workspace(at)).prepared is False  # still restoring as the page ran
-    hub.trickle_s = 0.0
-    at = settled(at)
+    at = _opened_during_the_restore(hub, tmp_path, lambda: form.save({"other_models": models, "max_new_tokens": 77}),
+                                    "evaluate/form.json", "pages/5_Evaluate.py")
 
     assert at.text_area(key="evaluate.other_models").value == models
     at.run()  # the page as the visitor goes on, and what the next commit sends
