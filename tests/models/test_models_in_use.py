@@ -177,11 +177,12 @@ def test_a_model_a_training_run_has_just_started_on_is_not_deleted_before_the_ru
         at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=90).run()
         at.selectbox(key="models.selected").set_value("model:doomed").run()
         assert at.button(key="models.delete").disabled  # said before a click, with the run that needs it
-        assert any(c.value.endswith(f"1 training run(s) were trained on it ({run_id}) and need it (to chat with a LoRA "
-                                    "run, to continue a run); delete those runs first on the Train page.")
+        # named as the Train page lists it (the name it was started under, recorded before run.json is)
+        assert any(c.value.endswith("1 training run(s) were trained on it (qa · doomed) and need it (to chat with a "
+                                    "LoRA run, to continue a run); delete those runs first on the Train page.")
                    for c in at.caption)
         assert folder.is_dir()
-        with pytest.raises(StudioError, match=rf"'doomed' is the base of 1 training run\(s\) \({run_id}\): delete "
+        with pytest.raises(StudioError, match=r"'doomed' is the base of 1 training run\(s\) \(qa · doomed\): delete "
                                               "those runs first, or keep the model."):
             library.delete_model("doomed")  # what a click that got through anyway would meet
         out = _rm()
