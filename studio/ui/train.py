@@ -198,6 +198,9 @@ def pick_method(base: str) -> str | None:
     return method
 
 
+LR_STEP = 1e-5  # the Learning rate box's - and +: Streamlit's default step (0.01) made 3e-5 into 0.01003 in one click
+
+
 def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) -> int | float:
     """A number input for a TrainConfig field: its label and help come from the field (``studio.settings``).
 
@@ -284,7 +287,8 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         ui.follow(f"train.gc.{name}", p.gradient_checkpointing)
         warmup_wrong: list[str] = []  # a warm-up out of its range, by the unit chosen (share or steps)
         values = dict(
-            learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", format="%g"),
+            learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", format="%g",
+                                  step=LR_STEP),
             batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}"),
             epochs=_number(c3, "epochs", int(p.epochs), f"train.ep.{name}") if float(p.epochs).is_integer()
             else _number(c3, "epochs", float(p.epochs), f"train.ep.{name}"),
