@@ -221,7 +221,7 @@ def estimate_seconds(records: Sequence[dict], config: DedupConfig) -> float:
     # whole, which the run refuses only after it has compared texts for many minutes; refused here instead
     pairs = sum(len(c.pairs) for c in found) * (len(uniq) / len(sample)) ** 2
     if pairs > 2 * MAX_PAIRS:
-        raise TooManyPairs(f"The threshold {t:g} would make about {pairs:,.0f} duplicate pairs in these {len(uniq):,} "
+        raise TooManyPairs(f"The threshold {t:g} would make about {_about(pairs)} duplicate pairs in these {len(uniq):,} "
                            f"texts, more than {MAX_PAIRS:,}: {_raise_it(t)}, or match by meaning (semantic), which keeps "
                            "each record's closest partners only.")
     full, part = _scored(uniq, t, config.scorer), _scored(sample, t, config.scorer)
@@ -390,6 +390,15 @@ def _part(progress: Progress | None, offset: float, width: float) -> Progress | 
 def _guard(count: int, t: float) -> None:
     if count > MAX_PAIRS:
         raise TooManyPairs(f"The threshold {t:g} makes more than {MAX_PAIRS:,} duplicate pairs: {_raise_it(t)}.")
+
+
+def _about(n: float) -> str:
+    """A large estimated count as a person reads it: "12 million", "31 billion" (its digits, "31,218,750,000", were
+    a wall to count); under a million as it is, to the nearest thousand."""
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if n >= size:
+            return f"{n / size:,.0f} {word}" if n >= 10 * size else f"{n / size:.1f} {word}"
+    return f"{round(n, -3):,.0f}"
 
 
 def _raise_it(threshold: float) -> str:

@@ -190,12 +190,20 @@ def test_progress_and_cancel():
             dedup.find_duplicates(texts, 90, cancel=cancel, method=method)
 
 
+def test_a_large_count_of_pairs_is_said_in_words_a_person_reads():
+    """"about 31,218,750,000 duplicate pairs" was a wall of digits to count."""
+    from studio.dedup.fuzzy import _about
+
+    assert [_about(n) for n in (31_218_750_000, 18_003_000, 2_450_000, 764_321)] == [
+        "31 billion", "18 million", "2.5 million", "764,000"]
+
+
 def test_estimate_refuses_a_threshold_that_pairs_millions_before_the_run():
     """6,000 near-identical questions at threshold 10: the sample pairs nearly all its texts, so the whole would pair
     about 18 million, past what a run keeps. The estimate refuses it in one line saying what to do, where it had timed
     it as a run of minutes that the run itself refused only at its end."""
     records = [{"question": f"What is the capital of country number {k}?", "answer": "a"} for k in range(6_000)]
-    with pytest.raises(StudioError, match=r"^The threshold 10 would make about [\d,]+ duplicate pairs .*raise it"):
+    with pytest.raises(StudioError, match=r"^The threshold 10 would make about 1\d million duplicate pairs .*raise it"):
         dedup.estimate_seconds(records, dedup.DedupConfig(threshold=10))
     assert dedup.estimate_seconds(records[:200], dedup.DedupConfig(threshold=10)) >= 0  # timed in full: it runs
     # texts this close pair at 90 as well: the line no longer says to try the threshold it refuses
