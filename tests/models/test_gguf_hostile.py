@@ -155,14 +155,19 @@ def test_models_page_shows_an_import_that_fails_in_its_job_as_one_line(tmp_path)
     assert list(config.models_dir().iterdir()) == []
 
 
-def test_models_page_upload_of_a_hostile_file_is_refused_and_its_copy_removed(tmp_path):
+def _page_with_upload(tmp_path, name: str = "Good.gguf", meta: dict | None = None):
+    """The Models page with a tiny Llama GGUF (``meta`` written into its header) chosen in its upload box as ``name``."""
     from test_library import open_models_page
 
-    path = tmp_path / "zero-align.gguf"
-    write_tiny_llama_gguf(path, meta={"general.alignment": 0})
+    path = tmp_path / "upload.gguf"
+    write_tiny_llama_gguf(path, **({"meta": meta} if meta else {}))
     at = open_models_page()
-    at.file_uploader(key="models.upload").set_value(("zero-align.gguf", path.read_bytes(), "application/octet-stream"))
-    at.run()
+    at.file_uploader(key="models.upload").set_value((name, path.read_bytes(), "application/octet-stream"))
+    return at.run()
+
+
+def test_models_page_upload_of_a_hostile_file_is_refused_and_its_copy_removed(tmp_path):
+    at = _page_with_upload(tmp_path, "zero-align.gguf", meta={"general.alignment": 0})
     at.button(key="models.import").click().run()
     assert not at.exception and [e.value for e in at.error] == [
         "zero-align.gguf cannot be imported: its general.alignment is 0, not a power of two up to 1,048,576 (ggml "
@@ -171,13 +176,9 @@ def test_models_page_upload_of_a_hostile_file_is_refused_and_its_copy_removed(tm
 
 
 def test_models_page_upload_imports_in_a_job_and_removes_its_copy(tmp_path, offline):
-    from test_library import library_rows, open_models_page, wait_for_import
+    from test_library import library_rows, wait_for_import
 
-    path = tmp_path / "Good.gguf"
-    write_tiny_llama_gguf(path)
-    at = open_models_page()
-    at.file_uploader(key="models.upload").set_value(("Good.gguf", path.read_bytes(), "application/octet-stream"))
-    at.run()
+    at = _page_with_upload(tmp_path)
     at.button(key="models.import").click().run()
     assert at.session_state["models.import_dir"] is not None and at.button(key="models.import").disabled  # busy
     at = wait_for_import(at)
@@ -421,18 +422,12 @@ def test_real_templates_still_render_under_the_bounds():
 def test_models_page_removes_an_uploaded_copy_whatever_ends_its_start(tmp_path, monkeypatch):
     """Only a refusal (a StudioError or a disk error) removed the copy: anything else that ended the start (an
     unforeseen error, the session's script stopped) left the hidden .upload-* folder beside the library."""
-    from test_library import open_models_page
-
     from studio.models import imports
 
     def broken(*args, **kwargs):
         raise RuntimeError("stands in for whatever stops the start")
 
-    path = tmp_path / "Good.gguf"
-    write_tiny_llama_gguf(path)
-    at = open_models_page()
-    at.file_uploader(key="models.upload").set_value(("Good.gguf", path.read_bytes(), "application/octet-stream"))
-    at.run()
+    at = _page_with_upload(tmp_path)
     monkeypatch.setattr(imports, "start_import", broken)
     at.button(key="models.import").click().run()
     assert at.exception  # the stand-in error, as it came
@@ -443,16 +438,11 @@ def test_a_second_click_on_the_same_upload_starts_no_second_import(tmp_path, mon
     """A double click on Import under load: the second click's run came after the first import had ended (the button
     is enabled again then), copied the upload once more and started a second import of the same file."""
     from test_imports import fake_python
-    from test_library import open_models_page
 
     from studio import jobs
 
     monkeypatch.setattr(sys, "executable", fake_python(tmp_path, "exit 0"))  # a job that ends at once
-    path = tmp_path / "Good.gguf"
-    write_tiny_llama_gguf(path)
-    at = open_models_page()
-    at.file_uploader(key="models.upload").set_value(("Good.gguf", path.read_bytes(), "application/octet-stream"))
-    at.run()
+    at = _page_with_upload(tmp_path)
     at.button(key="models.import").click().run()
     first = Path(at.session_state["models.import_dir"])
     while jobs.read_status(first).active:
@@ -471,17 +461,12 @@ def test_models_page_imports_an_upload_whose_file_name_is_longer_than_a_file_sys
     import signal
 
     from test_imports import fake_python
-    from test_library import open_models_page
 
     from studio import jobs
 
     monkeypatch.setattr(sys, "executable", fake_python(tmp_path, "sleep 60"))  # the job itself is not what is tried
-    path = tmp_path / "Good.gguf"
-    write_tiny_llama_gguf(path)
-    at = open_models_page()
     name = "Qwen2.5-Coder-" + "x" * 286 + ".gguf"
-    at.file_uploader(key="models.upload").set_value((name, path.read_bytes(), "application/octet-stream"))
-    at.run()
+    at = _page_with_upload(tmp_path, name)
     at.button(key="models.import").click().run()
     assert not at.exception and [e.value for e in at.error] == []
     started = jobs.read_status(Path(at.session_state["models.import_dir"]))
