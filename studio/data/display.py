@@ -15,6 +15,8 @@ from __future__ import annotations
 import html
 import re
 
+from studio import jobs
+
 
 def plural(n: int, word: str) -> str:
     """``1 record``, ``0 records``, ``1,200 warnings``."""
@@ -24,7 +26,7 @@ def plural(n: int, word: str) -> str:
 # Characters that change how the rest of a line is drawn (bidi embeddings, overrides and isolates: "probe \u202e ok"
 # was shown "probe ko", a Trojan Source reordering) or that a browser draws as "\ufffd" (NUL): shown as their code
 # point in a dim mark, so what is shown reads in the order it was typed; the text itself is kept as it was.
-_CONTROLS = re.compile("[\u0000\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = re.compile("[\0" + "".join(sorted(jobs.BIDI_CONTROLS)) + "]")  # the set names refuse, and NUL
 
 
 def _visible(escaped: str) -> str:

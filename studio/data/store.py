@@ -137,15 +137,10 @@ def _key(name: str) -> str:
 
 
 NAME_MAX = 100  # characters in a dataset's name
-# the text-direction controls (overrides, embeddings, isolates): the name shows in another order than it is typed
-# ("‮lmth.exe" as "exe.html"); right-to-left names need none of them. The same set run names refuse.
-_OVERRIDES = jobs.BIDI_CONTROLS
-
-
 def name_from(text: str) -> str:
     """A name ``_check_name`` takes, made from ``text`` (a file's name, offered to be changed): its control characters
     (a tab, a line break) as spaces, cut to ``NAME_MAX`` characters."""
-    one_line = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text if c not in _OVERRIDES)
+    one_line = "".join(" " if unicodedata.category(c) == "Cc" else c for c in jobs.without_bidi(text))
     return " ".join(one_line.split())[:NAME_MAX].strip()
 
 
@@ -157,7 +152,7 @@ def _check_name(name: str, *, ignore_id: str | None = None) -> str:
         raise StudioError(f"That name is too long: use at most {NAME_MAX} characters.")
     if any(unicodedata.category(c) == "Cc" for c in name):  # a tab or a line break split the CLI's listing
         raise StudioError("A dataset name is one line: leave out tabs, line breaks and other control characters.")
-    if any(c in _OVERRIDES for c in name):
+    if any(c in jobs.BIDI_CONTROLS for c in name):  # the text-direction controls run names refuse too
         raise StudioError(f"A dataset name {jobs.BIDI_REFUSED}")
     for info in list_datasets():
         if info.id != ignore_id and _key(info.name) == _key(name):
@@ -234,7 +229,7 @@ def create_dataset(name: str, records: list[Record], message: str = "created") -
     # moment (the same name, or names with the same slug) never share a folder: the second gets its own
     # id or "already exists". The dataset is built in a hidden folder and renamed into place: a full disk
     # leaves no half-made dataset behind.
-    with _locked(root, ".create.lock"):
+    with creation_lock(root):
         _sweep(root, ".new-*")  # a dataset whose creation was killed midway
         name = _check_name(name)
         base = _slug(name)
