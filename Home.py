@@ -83,7 +83,7 @@ def overview(restoring: bool) -> None:
         box.write("No datasets yet: create or import one on the Dataset page.")
 
 
-restoring = config.tenancy() and cloud.restoring_line() is not None
+restoring = config.tenancy() and cloud.restoring()
 st.fragment(run_every=2.0 if restoring else None)(overview)(restoring)
 
 st.subheader("The path through the studio")
