@@ -20,6 +20,7 @@ from typing import Any
 from studio import atomic, config
 from studio.chat.base import BackendSpec, ChatParams, system_too_long
 from studio.errors import StudioError
+from studio.models.extractive import MAX_PASSAGE_CHARS
 
 FILE = "settings.json"
 SLOTS = ("a", "b", "passage.a", "passage.b")
@@ -159,15 +160,11 @@ def passage_path() -> Path:
 
 def _bounded(value: Any) -> str:
     """``value`` where it is text a passage or a question may be (``MAX_PASSAGE_CHARS`` at most); else ""."""
-    from studio.models.extractive import MAX_PASSAGE_CHARS
-
     return value if isinstance(value, str) and len(value) <= MAX_PASSAGE_CHARS else ""
 
 
 def load_passage() -> tuple[str, str]:
     """The passage and question kept (each "" where none is, or where it is past the bound a passage has)."""
-    from studio.models.extractive import MAX_PASSAGE_CHARS
-
     try:
         if passage_path().stat().st_size > 2 * 4 * MAX_PASSAGE_CHARS + 4096:  # two texts of 4-byte characters at most
             return "", ""

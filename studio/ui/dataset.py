@@ -30,6 +30,7 @@ from studio.errors import StudioError, VersionConflictError
 from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
     CONFLICTS,
     DRAFTS,
+    SELECTED,
     Draft,
     Record,
     banner,
@@ -46,7 +47,6 @@ from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, 
 )
 
 PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
-SELECTED = "dataset.selected"
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
 REFUSED = "dataset.refused"
