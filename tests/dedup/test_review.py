@@ -181,6 +181,15 @@ def test_tab_with_one_record_says_so():
     assert any("nothing to compare" in i.value for i in at.info)
 
 
+def _runs_semantic_instead(at, button: str) -> None:
+    """``button`` ("Use semantic instead") starts a semantic run, shows Semantic as the method, and the run ends done."""
+    at.button(key=button).click().run()
+    job = at.session_state["dedup.job"]
+    assert job.key[3].method == "semantic" and at.selectbox(key="dedup.method").value == "semantic"
+    _finish(at)
+    assert job.state == "done" and not at.exception
+
+
 def _finish(at: AppTest) -> None:
     """Semantic runs work in a thread: wait for it, then draw the result."""
     job = at.session_state["dedup.job"]
@@ -640,11 +649,7 @@ def test_tab_offers_semantic_matching_in_place_of_a_fuzzy_run_estimated_at_twice
     assert "about 50 minutes" in message
     assert message.endswith("Semantic matching (same meaning) is estimated at about 40 seconds on these records: Use "
                             "semantic instead runs that.")
-    at.button(key="dedup.use_semantic").click().run()
-    job = at.session_state["dedup.job"]
-    assert job.key[3].method == "semantic" and at.selectbox(key="dedup.method").value == "semantic"
-    _finish(at)
-    assert job.state == "done" and not at.exception
+    _runs_semantic_instead(at, "dedup.use_semantic")
     assert not [i for i in at.info if "Use semantic instead" in i.value]
 
 
@@ -699,9 +704,5 @@ def test_tab_offers_semantic_matching_under_a_refused_threshold(monkeypatch, met
     at, _ = open_tab(RECORDS)
     at.selectbox(key="dedup.method").set_value(method).run()
     assert len([e for e in at.error if "raise it (try 90)" in e.value]) == 1
-    at.button(key="dedup.refused_semantic").click().run()
-    job = at.session_state["dedup.job"]
-    assert job.key[3].method == "semantic" and at.selectbox(key="dedup.method").value == "semantic"
-    _finish(at)
-    assert job.state == "done" and not at.exception
+    _runs_semantic_instead(at, "dedup.refused_semantic")
     assert not [e for e in at.error if "raise it" in e.value]
