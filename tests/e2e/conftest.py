@@ -91,8 +91,26 @@ def browser() -> Iterator[object]:
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        watch_pages(b)
         yield b
         b.close()
+
+
+def watch_pages(browser) -> None:
+    """Every page of every context ``browser`` makes gets a ``Frames`` reader before it opens its socket:
+    ``after_rerun`` tells from it that a pick's rerun has run."""
+    new_context = browser.new_context
+
+    def watched(*args, **kwargs):
+        context = new_context(*args, **kwargs)
+        context.on("page", _watch)
+        return context
+
+    browser.new_context = watched
+
+
+def _watch(page) -> None:
+    page._studio_frames = Frames(page)
 
 
 @pytest.fixture
@@ -132,10 +150,29 @@ def after_rerun(page, act, timeout: float = 60_000) -> None:
     """Do ``act`` (pick an option, press Enter in a field, tick a box) and wait for the rerun it asks for to have run,
     as a person waits for the page to settle after a pick before clicking on. ``wait_idle`` alone can return before
     that rerun has begun (on a loaded machine the browser marks the app running late): a click made then landed on a
-    page about to be drawn again."""
-    page.evaluate(_WATCH_RERUN)
+    page about to be drawn again.
+
+    Told by what went over the page's websocket where ``Frames`` reads it (every page a test opens): the rerun the
+    browser sent after ``act`` (not a fragment's timed tick), then a run started and ended after it. The app's
+    running state alone misses a pick made while a timed fragment ran: the state stays "running" from the tick to the
+    end of the pick's run, so no change to "running" is ever seen (the Models page's tokenizer check, under load)."""
+    frames = Frames.of(page)
+    if frames is None:
+        page.evaluate(_WATCH_RERUN)
+        act()
+        page.wait_for_function("() => window.__studioRerun === true", timeout=timeout)
+        wait_idle(page, timeout)
+        return
+    mark = len(frames.events)
     act()
-    page.wait_for_function("() => window.__studioRerun === true", timeout=timeout)
+    deadline = time.monotonic() + timeout / 1000
+    while not frames.ran_since(mark):
+        if time.monotonic() > deadline:
+            from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+            raise PlaywrightTimeout(f"the rerun asked for did not run in {timeout / 1000:.0f} s; the websocket:\n"
+                                    f"{frames.text()}")
+        page.wait_for_timeout(50)  # the sync API hands the socket's frames to Frames while it waits
     wait_idle(page, timeout)
 
 
@@ -145,11 +182,27 @@ class Frames:
 
     def __init__(self, page) -> None:
         self.lines: list[str] = []
+        self.events: list[str] = []  # "asked" (a rerun the browser sent, not a timed tick), "started", "ended"
         self.t0 = time.monotonic()
         page.on("websocket", self._socket)
 
+    @staticmethod
+    def of(page) -> Frames | None:
+        """The reader attached to ``page`` when it was made (``watch_pages``), if any."""
+        return getattr(page, "_studio_frames", None)
+
     def note(self, text: str) -> None:
         self.lines.append(f"{time.monotonic() - self.t0:7.2f} {text}")
+
+    def ran_since(self, mark: int) -> bool:
+        """Whether, after event ``mark``, the browser asked for a rerun and a run then started and ended."""
+        todo = ["asked", "started", "ended"]
+        for event in self.events[mark:]:
+            if event == todo[0]:
+                todo.pop(0)
+                if not todo:
+                    return True
+        return False
 
     def _socket(self, ws) -> None:
         self.note(f"socket opened {ws.url}")
@@ -172,7 +225,11 @@ class Frames:
             return
         clicked = [w.id.rsplit("-", 1)[-1] for w in msg.rerun_script.widget_states.widgets
                    if w.WhichOneof("value") == "trigger_value" and w.trigger_value]
-        self.note(f"sent rerun (fragment {msg.rerun_script.fragment_id or '-'}, clicked {clicked})")
+        auto = msg.rerun_script.is_auto_rerun
+        if not auto:
+            self.events.append("asked")
+        self.note(f"sent rerun (fragment {msg.rerun_script.fragment_id or '-'}, clicked {clicked}"
+                  f"{', timed tick' if auto else ''})")
 
     def _received(self, payload) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -186,8 +243,11 @@ class Frames:
             return
         kind = msg.WhichOneof("type")
         if kind == "new_session":
+            self.events.append("started")
             self.note("run started")
         elif kind == "script_finished":
+            if msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:  # cut short by the next one: not an end
+                self.events.append("ended")
             self.note(f"run ended ({msg.script_finished})")
 
     def text(self, last: int = 40) -> str:

@@ -86,7 +86,7 @@ def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, t
     import shutil
 
     shutil.copytree(tiny_gpt2, studio.home / "models" / "tiny-gpt2")
-    frames = Frames(page)
+    frames = Frames.of(page)
     open_page(page, studio, "Models")
     box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
     box.click()
