@@ -549,8 +549,14 @@ def _process_tag(pid: int) -> str:
 
 
 def claim(folder: Path, pid: int | None = None) -> None:
-    """Mark a temporary folder as being written by ``pid`` (this process): kept while that process lives."""
-    atomic.write_text(Path(folder) / OWNER, _process_tag(pid or os.getpid()))
+    """Mark a temporary folder as being written by ``pid`` (this process): kept while that process lives.
+
+    A folder already gone is left gone: an upload handed to an import job is claimed for the job once it has started,
+    and a job that has ended by then has removed it (writing the mark would make it again, never to be removed)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    atomic.write_text(folder / OWNER, _process_tag(pid or os.getpid()))
 
 
 def _in_progress(folder: Path) -> bool:

@@ -4,6 +4,7 @@ killed import leaves, reclaimed without touching an import still in progress."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -130,6 +131,19 @@ def test_a_killed_imports_folders_are_reclaimed_and_one_in_progress_is_kept():
         sleeper.kill()
         sleeper.wait()
     assert library.clean_partial_imports() == 1 and not live.exists()
+
+
+def test_an_upload_removed_by_its_ended_job_is_not_made_again_by_a_late_claim():
+    """The page claims an upload for its import job once the job has started; a job that has ended by then (a tiny
+    file, a page slowed by a busy machine) has removed the copy, and writing the mark made the folder again: an
+    empty ``.upload-*`` left in the library folder."""
+    folder = config.models_dir() / ".upload-ended"
+    folder.mkdir(parents=True)
+    library.claim(folder)
+    shutil.rmtree(folder)  # what the job does when it ends
+    library.claim(folder, os.getpid())
+    assert not folder.exists()
+    assert sorted(p.name for p in config.models_dir().iterdir()) == []
 
 
 def test_a_folder_whose_pid_was_reused_by_another_process_is_reclaimed():
