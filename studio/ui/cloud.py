@@ -468,13 +468,22 @@ def token_note() -> tuple[str, str | None]:
     if token:
         failed = st.session_state.get(FAILED)
         repo_name = (st.session_state.get(REPO) or sync.REPO_NAME).strip()
-        if not (failed and len(failed) > 2 and failed[2] and failed[0] == digest(token, repo_name)):
-            return "yours", None
-        # "yours" under the sidebar's "That Hugging Face token was refused" read as if it worked
         instead = " or Forget it to go on with this app's token" if deployer_token() else " or Forget it"
-        return "refused", ("The Hub refused the token you gave (wrong, expired or revoked): nothing it would do works. "
-                           "Copy it again from huggingface.co/settings/tokens into Your workspace in the sidebar,"
-                           f"{instead}.")
+        # "yours" under the sidebar's "That Hugging Face token was refused" read as if it worked; so it did where the
+        # Hub refused the token (revoked) or its access to the repo (taken away) after the studio accepted it
+        running = sync.current(Path(st.session_state[PATH])) if st.session_state.get(PATH) else None
+        refused = running.refused if running is not None and running.same(running.repo_id, token, running.prefix) \
+            and running.state == "failed" else None
+        if refused == "access":
+            return "refused", (f"The Hub no longer lets the token you gave write to {running.where}: your work here is "
+                               "kept but no longer synced. Give a token with write access to it in Your workspace in "
+                               f"the sidebar (huggingface.co/settings/tokens),{instead}.")
+        if refused == "token" or (failed and len(failed) > 2 and failed[2] and failed[0] == digest(token, repo_name)):
+            kept = " Your work here is kept but no longer synced." if refused else ""
+            return "refused", ("The Hub refused the token you gave (wrong, expired or revoked): nothing it would do "
+                               f"works.{kept} Copy it again from huggingface.co/settings/tokens into Your workspace in "
+                               f"the sidebar,{instead}.")
+        return "yours", None
     if deployer_token():
         rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))
         return "this app's", (f"Hosted models on the Chat page use this app's token ({rpm} requests a minute for you); "

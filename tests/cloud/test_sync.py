@@ -1188,5 +1188,27 @@ def test_a_repo_deleted_while_its_restore_runs_says_it_is_gone_and_what_to_do_ke
         assert [d.id for d in store.list_datasets()][:1] == ids[:1]  # what came back before it went stays
         asked = len(hub.requests)
         assert not running.ready() and len(hub.requests) == asked  # not tried again by itself
-        running.retry_now()  # Try again now: the visitor asks
-        assert not running.ready() and len(hub.requests) > asked
+        running.retry_now()  # Try again now: the visitor asks, and the repo is made again with what came
+        assert running.ready() and running.sync_once()
+        assert {rel: hub.repos[("dataset", repo)].files[rel] for rel in files_of(after)} == files_of(after)
+
+
+def test_try_again_now_after_the_repo_was_deleted_makes_it_again_and_pushes_the_whole_workspace(hub, tmp_path):
+    """After "that repo is not on the Hub any more", Try again now committed to the missing repo again: nothing but
+    another name, or a restart, made it again."""
+    folder = tmp_path / "ws"
+    dataset = three_versions(folder)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    running = sync.WorkspaceSync(folder, repo, TOKEN)
+    assert running.sync_once()
+    hub.repos.pop(("dataset", repo))  # the visitor deleted it on huggingface.co
+    with config.use_workspace(folder):
+        store.create_dataset("Made after", [{"question": "q?", "answer": "a"}])
+    assert not running.sync_once() and running.gone
+    assert "Try again now to make it again" in running.message and "\n" not in running.message
+    running.retry_now()  # Try again now
+    assert running.ready() and running.sync_once() and running.state == "synced"
+    remote = hub.repos[("dataset", repo)]
+    assert remote.private and sync.MARKER in remote.files
+    assert {rel: remote.files[rel] for rel in files_of(folder)} == files_of(folder)
+    assert f"datasets/{dataset}/versions/0003.json" in remote.files
