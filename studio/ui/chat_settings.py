@@ -38,7 +38,7 @@ SAMPLING_KEYS = {"max_new_tokens": "chat.max_new_tokens", "temperature": "chat.t
 RESTORING = "chat.kept.restoring"  # what the sidebar kept as a Chat page first ran while a restore brought the
 # workspace back (``CHANGED`` once the visitor changed it): nothing is saved until the visitor changes something
 CHANGED = "changed"
-READ_ONCE = ("chat.settings_back", "chat.models_back", "chat.passage.back", "chat.passage.models_back")
+READ_ONCE = ("chat.settings_back", "chat.models_back", "chat.mode_back", "chat.passage.back", "chat.passage.models_back")
 
 
 def after_restore() -> None:
@@ -58,8 +58,11 @@ def after_restore() -> None:
     for key in [k for k in st.session_state if k.startswith("chat.") and k.endswith(".kept")]:
         st.session_state.pop(key, None)
         st.session_state.pop(key[:-len(".kept")], None)  # the widget's own value, else it wins when drawn
-    for key in (*READ_ONCE, "chat.preset", "chat.system", "chat.system.before"):
+    for key in (*READ_ONCE, "chat.preset", "chat.system", "chat.system.before", "chat.mode"):
         st.session_state.pop(key, None)
+    for key in ("chat.passage.text", "chat.passage.question"):  # passage mode's, where none was typed meanwhile
+        if not st.session_state.get(key):
+            st.session_state.pop(key, None)
 
 
 def _held_by_restore(seen: str) -> bool:
