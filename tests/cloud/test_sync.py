@@ -25,8 +25,8 @@ def hub(monkeypatch):
         yield h
 
 
-OWN = 3 * usage.BLOCK  # what a restored workspace holds besides what came: its size record, that record's lock and
-# the sync record, a block each (usage.on_disk)
+OWN = 2 * usage.BLOCK  # what a restored workspace holds besides what came: its size record and the sync record, a
+# block each (that record's lock is empty: the disk holds no block for it; usage.on_disk)
 
 
 def room_of(dataset: Path) -> int:
