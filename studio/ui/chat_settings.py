@@ -36,8 +36,7 @@ SAMPLING_KEYS = {"max_new_tokens": "chat.max_new_tokens", "temperature": "chat.t
 
 
 RESTORING = "chat.kept.restoring"  # what the sidebar kept as a Chat page first ran while a restore brought the
-# workspace back (``CHANGED`` once the visitor changed it): nothing is saved until the visitor changes something
-CHANGED = "changed"
+# workspace back (``cloud.CHANGED`` once the visitor changed it): nothing is saved until the visitor changes something
 READ_ONCE = ("chat.settings_back", "chat.models_back", "chat.mode_back", "chat.passage.back", "chat.passage.models_back")
 
 
@@ -49,11 +48,7 @@ def after_restore() -> None:
     from studio.chat import kept_settings
     from studio.ui import cloud
 
-    held = st.session_state.get(RESTORING)
-    if held is None or cloud.restoring():
-        return
-    del st.session_state[RESTORING]
-    if held == CHANGED or not (config.home() / "chat" / kept_settings.FILE).exists():
+    if not cloud.read_again_after_restore(RESTORING, config.home() / "chat" / kept_settings.FILE):
         return  # the visitor's own values stand (saved as they changed them), or nothing came to read
     for key in [k for k in st.session_state if k.startswith("chat.") and k.endswith(".kept")]:
         st.session_state.pop(key, None)
@@ -70,13 +65,7 @@ def _held_by_restore(seen: str) -> bool:
     since the page first ran during it (``seen``: what it would save), so the repo's copy is the one kept."""
     from studio.ui import cloud
 
-    if not cloud.restoring():
-        return False
-    first = st.session_state.setdefault(RESTORING, seen)
-    if first == seen:
-        return True
-    st.session_state[RESTORING] = CHANGED
-    return False
+    return cloud.held_by_restore(RESTORING, seen)
 
 
 def settings_back() -> None:

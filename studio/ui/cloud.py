@@ -399,6 +399,31 @@ def restoring() -> bool:
                                                                           sync.current(Path(path), "store")))
 
 
+CHANGED = "changed"  # what ``held_by_restore`` holds once the visitor changed what a page keeps during the restore
+
+
+def held_by_restore(key: str, seen: object) -> bool:
+    """Whether a page keeps nothing now (the Chat settings, the Evaluate form): a restore is bringing the workspace back
+    and the visitor changed nothing since the page first ran during it (``seen``: what it would keep, held under
+    ``key``; ``CHANGED`` once it differs), so the repo's copy, on its way, is the one kept."""
+    if not restoring():
+        return False
+    if st.session_state.setdefault(key, seen) == seen:
+        return True
+    st.session_state[key] = CHANGED
+    return False
+
+
+def read_again_after_restore(key: str, kept: Path) -> bool:
+    """True once, when the restore a page was held by (``held_by_restore`` under ``key``) has ended, the visitor
+    changed nothing meanwhile and ``kept`` came: the page reads what it keeps again (drops its values)."""
+    held = st.session_state.get(key)
+    if held is None or restoring():
+        return False
+    del st.session_state[key]
+    return held != CHANGED and kept.exists()
+
+
 def restoring_line() -> str | None:
     """Home's line while this visitor's workspace is still coming back (None once every restore ended): where from,
     and how far, with the counts the sidebar shows."""
