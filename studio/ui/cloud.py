@@ -551,4 +551,8 @@ def connect(token: str, repo_name: str) -> None:
     st.session_state[LINK + ".repo"] = repo_id
     # the restore runs in the sync's own thread, as a restart's does (the page draws at once; the sidebar counts what
     # comes; the page is drawn again when it is here); nothing is committed before it ended
-    sync.start(target, repo_id, token, restore_first=True)
+    running = sync.start(target, repo_id, token, restore_first=True)
+    if running.refused:  # its last commit was refused, and the Hub has just accepted the token (its access given back,
+        # or given again in another tab): Home said "refused" until the sync's next try, up to a minute later
+        running.refused = None
+        running.retry_now()

@@ -1010,3 +1010,20 @@ def test_a_token_revoked_after_it_was_accepted_turns_home_s_hub_token_to_refused
     assert running.sync_once()
     at.run()
     assert {m.label: m.value for m in at.metric}["Hub token"] == "yours"
+
+
+def test_a_token_accepted_again_after_a_refused_sync_is_yours_on_home_at_once(hub):
+    """Its access given back, the token given again in a new tab was accepted by the Hub, and Home still said
+    "refused" (the sync's last failure) until that sync's next try, up to a minute later."""
+    from studio import config
+    from studio.data import store
+
+    at = give_token(visit(), TOKEN)
+    running = sync.current(workspace(at))
+    hub.refused[TOKEN] = 403
+    with config.use_workspace(workspace(at)):
+        store.create_dataset("Made after", [{"question": "q?", "answer": "a"}])
+    assert not running.sync_once() and running.refused == "access"
+    del hub.refused[TOKEN]  # the repo's access given back
+    again = give_token(visit(), TOKEN)  # a new tab
+    assert {m.label: m.value for m in again.metric}["Hub token"] == "yours"
