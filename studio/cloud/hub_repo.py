@@ -83,6 +83,8 @@ def identify(token: str) -> Account:
 
 def check_repo_name(name: str) -> str:
     name = (name or "").strip()
+    if len(name) > 96:  # quoted whole, a name pasted by mistake filled the sidebar
+        raise SyncError(f"{name[:30]!r}… is too long for a repo name: use at most 96 letters, digits, '-', '_' or '.'.")
     if not name or "/" in name or name.startswith(".") or len(name) > 96 or not all(
             c.isalnum() or c in "-_." for c in name):
         raise SyncError(f"{name!r} is not a repo name: use letters, digits, '-', '_' or '.', without your user name.")

@@ -1213,3 +1213,12 @@ def test_try_again_now_after_the_repo_was_deleted_makes_it_again_and_pushes_the_
     assert remote.private and sync.MARKER in remote.files
     assert {rel: remote.files[rel] for rel in files_of(folder)} == files_of(folder)
     assert f"datasets/{dataset}/versions/0003.json" in remote.files
+
+
+def test_a_repo_name_pasted_far_too_long_is_refused_in_a_short_line():
+    """A 200-character name was quoted whole in the refusal: a wall of characters down the sidebar."""
+    with pytest.raises(sync.SyncError) as caught:
+        sync.check_repo_name("x" * 200)
+    said = str(caught.value)
+    assert "at most 96" in said and len(said) < 120 and "\n" not in said
+    assert sync.check_repo_name("x" * 96) == "x" * 96
