@@ -39,6 +39,8 @@ from studio.errors import DiskError, JobBusyError, StudioError
 
 STATUS = "status.json"
 LOG = "log.txt"
+JOB_FILES_BYTES = 5 * 4096  # what a job's files take on disk as it starts: jobs/, its folder, its status, its log's
+# first block and its registry entry, a 4 KiB block each (studio.cloud.usage.on_disk)
 STOP = "STOP"
 ACTIVE = ("queued", "running", "stopping")
 DONE = ("stopped", "finished", "failed")
@@ -362,6 +364,9 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
     ``set_caps``.
     """
     workdir = Path(workdir)
+    # a job's status, log and registry entry are written outside any size check (measured at every later save): on
+    # a public app its start is refused in one line where they cannot fit, not let past the visitor's limit
+    config.fits(workdir / STATUS, JOB_FILES_BYTES)
     workdir.mkdir(parents=True, exist_ok=True)
     with _start_lock, _locked():
         _check_caps()

@@ -124,6 +124,8 @@ class StandInHub:
         self.sent = 0  # bytes of file bodies sent so far
         self.users: dict[str, tuple[str, str]] = {}  # token -> (user name, "write" or "read"), for whoami
         self.down = False  # True: every request answers 503, as the Hub does in an outage
+        self.refused: dict[str, int] = {}  # token -> the status every request with it answers (401: revoked; 403:
+        # its access to the repo taken away)
 
 
 def point_hub_at(monkeypatch, url: str) -> None:
@@ -194,6 +196,9 @@ def standin_hub() -> Iterator[StandInHub]:
                 hub.bodies.append(body)
             if hub.down:
                 return self._send(503, {"error": "Service Unavailable"})
+            refused = hub.refused.get(self.headers.get("Authorization", "").removeprefix("Bearer "))
+            if refused:
+                return self._send(refused, {"error": "Invalid credentials" if refused == 401 else "Forbidden"})
             if path == "/api/whoami-v2":  # who a token belongs to: only the tokens a test registered exist
                 token = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 if token not in hub.users:

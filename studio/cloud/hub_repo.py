@@ -22,6 +22,10 @@ class TokenRefusedError(SyncError):
     """The Hub refused the token itself (wrong, expired or revoked): nothing the token would do works."""
 
 
+class TokenForbiddenError(SyncError):
+    """The Hub knows the token but it may not do this (403): no write access, or access to the repo was taken away."""
+
+
 class RepoGoneError(SyncError):
     """The workspace repo is not on the Hub any more (deleted or renamed): trying again at once cannot help."""
 
@@ -49,13 +53,14 @@ def _explain(exc: Exception, what: str, retried: str = "sync is retried") -> Stu
             return TokenRefusedError("That Hugging Face token was refused (wrong, expired or revoked): copy it again from "
                              "huggingface.co/settings/tokens. Nothing was synced and nothing here changed.")
         if code == 403:
-            return SyncError(f"The token may not {what}: give a token with write access to your own repos. "
+            return TokenForbiddenError(f"The token may not {what}: give a token with write access to your own repos. "
                              "Nothing was synced and nothing here changed.")
         if code == 404 and isinstance(exc, RepositoryNotFoundError):  # "The Hub refused to restore from X (404)",
             # retried every minute for ever, said neither that the repo was gone nor what to do
-            return RepoGoneError(f"Could not {what}: that repo is not on the Hub any more (deleted or renamed). Give "
-                                 "another repo name under Your workspace in the sidebar (a new one is made), or Forget "
-                                 "the token; what is here stays.")
+            return RepoGoneError(f"Could not {what}: that repo is not on the Hub any more (deleted or renamed). Try "
+                                 "again now to make it again with what is here, give another repo name under Your "
+                                 "workspace in the sidebar (a new one is made), or Forget the token; what is here "
+                                 "stays.")
         if code >= 500 or code == 429:
             return NetworkError(f"The Hub answered {code} while trying to {what}: your work is kept here and "
                                 f"{retried}.")
@@ -78,6 +83,8 @@ def identify(token: str) -> Account:
 
 def check_repo_name(name: str) -> str:
     name = (name or "").strip()
+    if len(name) > 96:  # quoted whole, a name pasted by mistake filled the sidebar
+        raise SyncError(f"{name[:30]!r}… is too long for a repo name: use at most 96 letters, digits, '-', '_' or '.'.")
     if not name or "/" in name or name.startswith(".") or len(name) > 96 or not all(
             c.isalnum() or c in "-_." for c in name):
         raise SyncError(f"{name!r} is not a repo name: use letters, digits, '-', '_' or '.', without your user name.")
@@ -87,28 +94,36 @@ def check_repo_name(name: str) -> str:
 def open_repo(token: str, account: Account, name: str = REPO_NAME) -> str:
     """The visitor's workspace repo (``account/name``, a private dataset), created when missing. A repo of
     that name that is not a studio workspace is refused and left untouched."""
-    from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
     if not account.can_write:
         raise SyncError("That token can only read: keeping your workspace needs a token with write access "
                         "(huggingface.co/settings/tokens). Nothing was synced and nothing here changed.")
     repo_id = f"{account.name}/{check_repo_name(name)}"
-    api = HfApi(token=token)
     try:
-        try:
-            files = api.list_repo_files(repo_id, repo_type="dataset")
-        except RepositoryNotFoundError:
-            files = None
-        if files is not None:
-            if MARKER not in files:
-                raise SyncError(f"{repo_id} exists and is not an SLM Studio workspace: choose another repo name "
-                                "(nothing was written to it).")
-            return repo_id
-        api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=False)
-        body = (json.dumps(MARKER_BODY, indent=1) + "\n").encode()
-        api.create_commit(repo_id, [CommitOperationAdd(MARKER, body)], repo_type="dataset",
-                          commit_message="SLM Studio workspace")
+        ensure_repo(token, repo_id)
     except Exception as exc:
         raise _explain(exc, f"open {repo_id}", _RETRIED_ON_CLICK) from None
     return repo_id
+
+
+def ensure_repo(token: str, repo_id: str) -> bool:
+    """The workspace repo ``repo_id``, created (private, with its marker) where missing: True where it was made now.
+    One of that name that is not a studio workspace raises ``SyncError``; any other failure is the Hub's own error
+    (the caller says it in one line)."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(token=token)
+    try:
+        files = api.list_repo_files(repo_id, repo_type="dataset")
+    except RepositoryNotFoundError:
+        files = None
+    if files is not None:
+        if MARKER not in files:
+            raise SyncError(f"{repo_id} exists and is not an SLM Studio workspace: choose another repo name "
+                            "(nothing was written to it).")
+        return False
+    api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=False)
+    body = (json.dumps(MARKER_BODY, indent=1) + "\n").encode()
+    api.create_commit(repo_id, [CommitOperationAdd(MARKER, body)], repo_type="dataset",
+                      commit_message="SLM Studio workspace")
+    return True

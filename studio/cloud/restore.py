@@ -286,14 +286,9 @@ def _apart_id(folder: Path, dataset_id: str) -> str:
 
     root = folder / "datasets"
     with store.creation_lock(root):
-        n = 2
-        while True:
-            new = f"{dataset_id}-{n}"
-            try:
-                (root / new).mkdir()
-                return new
-            except FileExistsError:
-                n += 1
+        new = store.free_id(root, dataset_id)
+        (root / new).mkdir()
+        return new
 
 
 def _apart_head(part: str, root: Path, new_id: str) -> None:
@@ -373,40 +368,49 @@ def _bring_back(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]
     if not todo:
         return written
     config.fits(folder / _unit(rels[0]), workspaces.replacing_all([(folder / rel, listed[rel][0]) for rel in todo]))
-    parts: list[tuple[str, str, str]] = []  # (rel, its download beside it under a hidden name, its sha256)
+    with _fetched([(rel, folder / rel) for rel in todo], listed, fetch) as parts, _saves_held(folder, rels[0]):
+        # a save of this dataset waits (once every file came), and none is written over
+        sample = {ds for ds in replace if workspaces.untouched_sample(folder / "datasets" / ds)}
+        for rel, target, part, sha in parts:  # in order: a dataset's head last
+            name = rel.split("/")
+            if not _place(part, target, over=target.exists() and name[0] == "datasets" and name[1] in sample):
+                continue  # written here meanwhile (a save in another tab): the newer one stays
+            came[rel] = sha  # only once written: what is recorded and not here counts as deleted here
+            if rel in BATCHED_FILES and listed[rel][1]:
+                _their_sha[listed[rel][1]] = sha
+            written += 1
+    return written
+
+
+@contextlib.contextmanager
+def _fetched(files: list[tuple[str, Path]], listed: dict[str, tuple[int, str]], fetch: Callable[[str, object], str]):
+    """Download each repo file ``rel`` of ``files`` beside its ``target`` under a hidden name, its room counted
+    first (each streamed to its own folder, never to a copy elsewhere: no file takes twice its room); yields
+    [(rel, target, its download, its sha256)] in order, to put in place. The downloads left are removed after, and
+    the room each took is then in its file (or, not written, counted until measured again)."""
+    parts: list[tuple[str, Path, str, str]] = []
     done: list[Callable[[], None]] = []
     try:
-        for rel in todo:  # each streamed to its own folder, never to a copy elsewhere: no file takes twice its room
-            target = folder / rel
+        for rel, target in files:
             if (room := config.before_write(target, listed[rel][0])) is not None:
                 done.append(room)
             target.parent.mkdir(parents=True, exist_ok=True)
             _sweep_parts(target.parent)
             fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:64]}.", suffix=".restore")
-            parts.append((rel, part, ""))
+            parts.append((rel, target, part, ""))
             with os.fdopen(fd, "wb") as fh:
                 sha = fetch(rel, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(part, 0o644)
-            parts[-1] = (rel, part, sha)
-        with _saves_held(folder, rels[0]):  # a save of this dataset waits, and none is written over
-            sample = {ds for ds in replace if workspaces.untouched_sample(folder / "datasets" / ds)}
-            for rel, part, sha in parts:  # in order: a dataset's head last
-                target, name = folder / rel, rel.split("/")
-                if not _place(part, target, over=target.exists() and name[0] == "datasets" and name[1] in sample):
-                    continue  # written here meanwhile (a save in another tab): the newer one stays
-                came[rel] = sha  # only once written: what is recorded and not here counts as deleted here
-                if rel in BATCHED_FILES and listed[rel][1]:
-                    _their_sha[listed[rel][1]] = sha
-                written += 1
+            parts[-1] = (rel, target, part, sha)
+        yield parts
     finally:
-        for _rel, part, _ in parts:
+        for _rel, _target, part, _sha in parts:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(part)
-        for room in done:  # the room each took is in its file now (or, not written, counted until measured again)
+        for room in done:
             room()
-    return written
 
 
 def _bring_back_apart(folder: Path, rels: list[str], listed: dict[str, tuple[int, str]],
@@ -416,37 +420,21 @@ def _bring_back_apart(folder: Path, rels: list[str], listed: dict[str, tuple[int
     config.fits(folder / "datasets" / old_id, sum(usage.on_disk(listed[rel][0]) for rel in rels)  # and its folders
                 + usage.BLOCK * len({str(Path(rel).parent) for rel in rels}))
     new_id = _apart_id(folder, old_id)
-    root, parts, done, written = folder / "datasets", [], [], 0
+    root, written = folder / "datasets", 0
     try:
-        for rel in rels:  # in order: the head last
-            target = root / new_id / rel.split("/", 2)[2]
-            if (room := config.before_write(target, listed[rel][0])) is not None:
-                done.append(room)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:64]}.", suffix=".restore")
-            parts.append((target, part))
-            with os.fdopen(fd, "wb") as fh:
-                fetch(rel, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(part, 0o644)
-            if rel.endswith("/dataset.json") and rel.count("/") == 2:
-                _apart_head(part, root, new_id)
-        for target, part in parts:
-            os.replace(part, target)
-            written += 1
+        with _fetched([(rel, root / new_id / rel.split("/", 2)[2]) for rel in rels], listed, fetch) as parts:
+            for rel, _target, part, _sha in parts:
+                if rel.endswith("/dataset.json") and rel.count("/") == 2:
+                    _apart_head(part, root, new_id)
+            for _rel, target, part, _sha in parts:  # in order: the head last
+                os.replace(part, target)
+                written += 1
         for rel in rels:  # the repo's files under the old id: gone here (the new id holds them), never restored again;
             came[rel] = _APART + listed[rel][1]  # marked so (no sha: the commit pushes the visitor's over them)
     except BaseException:
         if not written:
             shutil.rmtree(root / new_id, ignore_errors=True)
         raise
-    finally:
-        for _target, part in parts:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(part)
-        for room in done:
-            room()
     return written
 
 

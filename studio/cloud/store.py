@@ -35,6 +35,10 @@ class StoreError(StudioError):
     """The deployment's store cannot be used (its setting, token or repo): the visitor's local files stand."""
 
 
+class StoreGoneError(StoreError):
+    """The store repo is not on the Hub any more: the next try makes it again and puts the workspace back in it."""
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     repo: str  # "owner/name" of a private dataset repo of the deployment
@@ -76,8 +80,8 @@ def _explain(exc: Exception, repo: str, what: str) -> StudioError:
         return exc
     code = exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
     if code == 404 and isinstance(exc, RepositoryNotFoundError):  # not the visitor's repo: they cannot name another
-        return StoreError(f"This app's workspace store ({repo}) is not on the Hub any more: your work is kept here and "
-                          "sync is retried; tell the app's owner (the [studio.store] secret).")
+        return StoreGoneError(f"This app's workspace store ({repo}) is not on the Hub any more: your work is kept here, "
+                              "and the next try makes it again and puts your workspace back in it.")
     if code in (401, 403):
         why = "refused its token" if code == 401 else "token may not write to it"
         return StoreError(f"This app's workspace store ({repo}) {why}: your work is kept here and sync is retried; "
@@ -133,6 +137,15 @@ class StoreSync(sync.WorkspaceSync):
 
     def explain(self, exc: Exception, what: str) -> StudioError:
         return _explain(exc, self.repo_id, what)
+
+    def repo_gone(self, err: StudioError) -> bool:
+        return isinstance(err, StoreGoneError)
+
+    def reopen(self) -> None:
+        """Make the store again (the first visitor's sync to find it gone does; the others find it made)."""
+        with _open_lock:
+            _opened.discard(self.repo_id)
+        open_store(StoreConfig(self.repo_id, self._token))
 
 
 def keep(folder: Path, config: StoreConfig) -> StoreSync:

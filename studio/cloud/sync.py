@@ -34,9 +34,11 @@ from studio.cloud.hub_repo import (  # noqa: F401 -- the workspace repo's side, 
     Account,
     RepoGoneError,
     SyncError,
+    TokenForbiddenError,
     TokenRefusedError,
     _explain,
     check_repo_name,
+    ensure_repo,
     identify,
     open_repo,
 )
@@ -85,6 +87,9 @@ class WorkspaceSync:
         self.commits = 0
         self.held_by_room = False  # the last failure: the restore stopped for want of room (the visitor can free it)
         self.gone = False  # the last failure: the repo is not on the Hub any more (the visitor names another)
+        self.refused: str | None = None  # the last failure: the Hub refused the token ("token", 401) or what it may
+        # do with the repo ("access", 403) after it was accepted (revoked, access taken away): Home says so
+        self._reopen = False  # the repo was found gone: the next try makes it again and pushes the workspace whole
         self.too_big: str | None = None  # the line on what the last restore can never bring back here
         self.restoring: tuple[int, int] | None = None  # (files downloaded, files to download) while a restore runs
         self.brought = 0  # files the restores of this sync wrote here
@@ -113,6 +118,30 @@ class WorkspaceSync:
 
     def explain(self, exc: Exception, what: str) -> StudioError:
         return _explain(exc, what)
+
+    def repo_gone(self, err: StudioError) -> bool:
+        """Whether ``err`` says the repo is not on the Hub any more (the next try makes it again)."""
+        return isinstance(err, RepoGoneError)
+
+    def reopen(self) -> None:
+        """Make the repo again where it went (a private workspace repo with its marker; kept where it is there)."""
+        ensure_repo(self._token, self.repo_id)
+
+    def _reopen_if_gone(self) -> None:
+        """After the repo was found gone: make it again, and where it holds nothing of this workspace now, forget what
+        was pushed to the one that went, so the next commit puts the whole workspace back (it pushed only what changed
+        since, to a repo that holds nothing: a restart then restored only that)."""
+        if not self._reopen:
+            return
+        from huggingface_hub import HfApi
+
+        from studio.cloud.restore import _remote_files
+
+        self.reopen()
+        if not any(_wanted(rel) for rel in _remote_files(HfApi(token=self._token), self.repo_id, self.prefix)):
+            _save_manifest(self.folder, {}, self.manifest)
+            self._hashes.clear()
+        self._reopen = False
 
     def prepare(self) -> None:
         """What must succeed before the first commit: bring the repo's files back (raises ``StudioError``)."""
@@ -145,6 +174,7 @@ class WorkspaceSync:
             if time.time() < self._retry_at:
                 return False
             try:
+                self._reopen_if_gone()
                 self.prepare()
             except WorkspaceFullError as exc:
                 self.restoring = None
@@ -155,13 +185,16 @@ class WorkspaceSync:
                 self.restoring = None
                 self._failed(self.explain(exc, f"restore from {self.repo_id}"))
                 return False
-            self._prepared, self._failures, self._retry_at, self.restoring = True, 0, 0.0, None
+            self._prepared, self._failures, self._retry_at, self.restoring, self.refused = True, 0, 0.0, None, None
             self.state, self.message = "waiting", "Restored; not synced yet."
             return True
 
     def _failed(self, err: StudioError) -> None:
         self.held_by_room = isinstance(err, WorkspaceFullError)
         self.gone = isinstance(err, RepoGoneError)
+        self._reopen = self._reopen or self.repo_gone(err)
+        self.refused = ("token" if isinstance(err, TokenRefusedError) else
+                        "access" if isinstance(err, TokenForbiddenError) else None)
         self._failures += 1
         pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
         # a repo gone does not come back by itself: tried again only when the visitor asks (Try again now)
@@ -264,6 +297,11 @@ class WorkspaceSync:
 
         if not self._prepared:
             return False
+        try:
+            self._reopen_if_gone()
+        except Exception as exc:
+            self._failed(self.explain(exc, f"sync to {self.repo_id}"))
+            return False
         current = self._current()
         pushed = _load_manifest(self.folder, self.manifest)
         adds = [rel for rel, sha in current.items() if pushed.get(rel) != sha]
@@ -307,7 +345,7 @@ class WorkspaceSync:
             _save_manifest(self.folder, current, self.manifest)
         except OSError:  # the folder went (a workspace cleared): the next sync, if any, pushes again
             pass
-        self._failures, self._retry_at, self.commits = 0, 0.0, self.commits + 1
+        self._failures, self._retry_at, self.commits, self.refused = 0, 0.0, self.commits + 1, None
         self.last_synced, self.waits_until = time.time(), None
         if batched:
             self._batched_at = self.last_synced

@@ -12,9 +12,10 @@ from pathlib import Path
 from studio import atomic
 
 SYNCED_DIRS = ("datasets", "evals")
-# The Chat page's settings and the Evaluate page's form come back with the conversation after a restart: a
-# conversation back with other settings than it was had with reads as the same and answers differently.
-SYNCED_FILES = (".sample-added", "chat/settings.json", "evaluate/form.json")
+# The Chat page's settings (passage mode's passage and question too) and the Evaluate page's form come back with the
+# conversation after a restart: a conversation back with other settings than it was had with reads as the same and
+# answers differently.
+SYNCED_FILES = (".sample-added", "chat/settings.json", "chat/passage.json", "evaluate/form.json")
 BATCHED_FILES = ("chat/conversation.json",)  # rewritten after every Chat turn: committed at most every BATCH_S
 BATCH_S = 60.0
 MANIFEST = ".sync-manifest.json"  # what the repo holds, as of the last commit (never synced itself; one per kind)

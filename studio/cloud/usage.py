@@ -39,9 +39,10 @@ BLOCK = 4096  # the disk keeps every file and folder in whole blocks of this siz
 
 
 def on_disk(nbytes: int) -> int:
-    """What a file of ``nbytes`` costs against the size limits: the disk's whole blocks, at least one (a folder costs
-    one block). Every count of a workspace's size uses it: the walk, the check before a save, the restore's."""
-    return max(1, -(-max(0, int(nbytes)) // BLOCK)) * BLOCK
+    """What a file of ``nbytes`` costs against the size limits: the disk's whole blocks, at least one for a file that
+    holds anything (an empty file takes none, as ``du`` sees it; a folder costs one block). Every count of a
+    workspace's size uses it: the walk, the check before a save, the restore's."""
+    return -(-max(0, int(nbytes)) // BLOCK) * BLOCK
 
 
 

@@ -292,6 +292,8 @@ def merge_into(source: Path, target: Path, stays: str = STAYS_IN_BROWSER) -> Mer
     the visitor's kept workspace; a dataset whose id is taken there arrives under a new id. The untouched
     sample is left behind (the kept workspace has its own). Where the conversation cannot move (the kept workspace
     is full), ``source`` keeps it and must not be removed; ``stays`` tells the visitor how to reach it again."""
+    from studio.data import store
+
     moved, renamed = [], {}
     usage.forget(target)  # what arrives here was counted in the other workspace: measured at the next save
     for kind in ("datasets", "evals"):
@@ -305,10 +307,7 @@ def merge_into(source: Path, target: Path, stays: str = STAYS_IN_BROWSER) -> Mer
                 continue
             if kind == "datasets" and untouched_sample(item):
                 continue
-            name, n = item.name, 1
-            while (dest / name).exists():
-                n += 1
-                name = f"{item.stem}-{n}{item.suffix}" if item.is_file() else f"{item.name}-{n}"
+            name = store.free_id(dest, *((item.stem, item.suffix) if item.is_file() else (item.name,)))
             shutil.move(str(item), dest / name)
             if kind == "datasets" and name != item.name:
                 _renamed_dataset(dest / name)

@@ -115,6 +115,17 @@ def creation_lock(root: Path) -> contextlib.AbstractContextManager[None]:
     return _locked(root, ".create.lock")
 
 
+def free_id(root: Path, base: str, suffix: str = "") -> str:
+    """The first of ``base``, ``base-2``, ``base-3``, ... (each followed by ``suffix``) that nothing in ``root`` holds:
+    every new id a dataset (or an evaluation moved in) gets. Call it under ``creation_lock`` where a dataset created
+    meanwhile could take the same one."""
+    name, n = f"{base}{suffix}", 1
+    while (root / name).exists():
+        n += 1
+        name = f"{base}-{n}{suffix}"
+    return name
+
+
 def _sweep(root: Path, pattern: str, *, older_than_s: float = 0.0) -> int:
     """Remove what a crash mid-save left (temporary files, half-made datasets); only ever called under
     the lock that every writer of those files holds, so nothing matched is still being written."""
@@ -232,11 +243,7 @@ def create_dataset(name: str, records: list[Record], message: str = "created") -
     with creation_lock(root):
         _sweep(root, ".new-*")  # a dataset whose creation was killed midway
         name = _check_name(name)
-        base = _slug(name)
-        dataset_id, n = base, 1
-        while (root / dataset_id).exists():
-            n += 1
-            dataset_id = f"{base}-{n}"
+        dataset_id = free_id(root, _slug(name))
         # Not made here: the first checked write makes it and its versions/, and counts them against a public
         # workspace's limit (the disk keeps each folder in a block). Under the lock, after the sweep, the name is free.
         staging = root / f".new-{dataset_id}"

@@ -36,9 +36,8 @@ SAMPLING_KEYS = {"max_new_tokens": "chat.max_new_tokens", "temperature": "chat.t
 
 
 RESTORING = "chat.kept.restoring"  # what the sidebar kept as a Chat page first ran while a restore brought the
-# workspace back (``CHANGED`` once the visitor changed it): nothing is saved until the visitor changes something
-CHANGED = "changed"
-READ_ONCE = ("chat.settings_back", "chat.models_back", "chat.passage.back", "chat.passage.models_back")
+# workspace back (``cloud.CHANGED`` once the visitor changed it): nothing is saved until the visitor changes something
+READ_ONCE = ("chat.settings_back", "chat.models_back", "chat.mode_back", "chat.passage.back", "chat.passage.models_back")
 
 
 def after_restore() -> None:
@@ -49,17 +48,16 @@ def after_restore() -> None:
     from studio.chat import kept_settings
     from studio.ui import cloud
 
-    held = st.session_state.get(RESTORING)
-    if held is None or cloud.restoring():
-        return
-    del st.session_state[RESTORING]
-    if held == CHANGED or not (config.home() / "chat" / kept_settings.FILE).exists():
+    if not cloud.read_again_after_restore(RESTORING, config.home() / "chat" / kept_settings.FILE):
         return  # the visitor's own values stand (saved as they changed them), or nothing came to read
     for key in [k for k in st.session_state if k.startswith("chat.") and k.endswith(".kept")]:
         st.session_state.pop(key, None)
         st.session_state.pop(key[:-len(".kept")], None)  # the widget's own value, else it wins when drawn
-    for key in (*READ_ONCE, "chat.preset", "chat.system", "chat.system.before"):
+    for key in (*READ_ONCE, "chat.preset", "chat.system", "chat.system.before", "chat.mode"):
         st.session_state.pop(key, None)
+    for key in ("chat.passage.text", "chat.passage.question"):  # passage mode's, where none was typed meanwhile
+        if not st.session_state.get(key):
+            st.session_state.pop(key, None)
 
 
 def _held_by_restore(seen: str) -> bool:
@@ -67,13 +65,7 @@ def _held_by_restore(seen: str) -> bool:
     since the page first ran during it (``seen``: what it would save), so the repo's copy is the one kept."""
     from studio.ui import cloud
 
-    if not cloud.restoring():
-        return False
-    first = st.session_state.setdefault(RESTORING, seen)
-    if first == seen:
-        return True
-    st.session_state[RESTORING] = CHANGED
-    return False
+    return cloud.held_by_restore(RESTORING, seen)
 
 
 def settings_back() -> None:

@@ -399,6 +399,31 @@ def restoring() -> bool:
                                                                           sync.current(Path(path), "store")))
 
 
+CHANGED = "changed"  # what ``held_by_restore`` holds once the visitor changed what a page keeps during the restore
+
+
+def held_by_restore(key: str, seen: object) -> bool:
+    """Whether a page keeps nothing now (the Chat settings, the Evaluate form): a restore is bringing the workspace back
+    and the visitor changed nothing since the page first ran during it (``seen``: what it would keep, held under
+    ``key``; ``CHANGED`` once it differs), so the repo's copy, on its way, is the one kept."""
+    if not restoring():
+        return False
+    if st.session_state.setdefault(key, seen) == seen:
+        return True
+    st.session_state[key] = CHANGED
+    return False
+
+
+def read_again_after_restore(key: str, kept: Path) -> bool:
+    """True once, when the restore a page was held by (``held_by_restore`` under ``key``) has ended, the visitor
+    changed nothing meanwhile and ``kept`` came: the page reads what it keeps again (drops its values)."""
+    held = st.session_state.get(key)
+    if held is None or restoring():
+        return False
+    del st.session_state[key]
+    return held != CHANGED and kept.exists()
+
+
 def restoring_line() -> str | None:
     """Home's line while this visitor's workspace is still coming back (None once every restore ended): where from,
     and how far, with the counts the sidebar shows."""
@@ -468,13 +493,22 @@ def token_note() -> tuple[str, str | None]:
     if token:
         failed = st.session_state.get(FAILED)
         repo_name = (st.session_state.get(REPO) or sync.REPO_NAME).strip()
-        if not (failed and len(failed) > 2 and failed[2] and failed[0] == digest(token, repo_name)):
-            return "yours", None
-        # "yours" under the sidebar's "That Hugging Face token was refused" read as if it worked
         instead = " or Forget it to go on with this app's token" if deployer_token() else " or Forget it"
-        return "refused", ("The Hub refused the token you gave (wrong, expired or revoked): nothing it would do works. "
-                           "Copy it again from huggingface.co/settings/tokens into Your workspace in the sidebar,"
-                           f"{instead}.")
+        # "yours" under the sidebar's "That Hugging Face token was refused" read as if it worked; so it did where the
+        # Hub refused the token (revoked) or its access to the repo (taken away) after the studio accepted it
+        running = sync.current(Path(st.session_state[PATH])) if st.session_state.get(PATH) else None
+        refused = running.refused if running is not None and running.same(running.repo_id, token, running.prefix) \
+            and running.state == "failed" else None
+        if refused == "access":
+            return "refused", (f"The Hub no longer lets the token you gave write to {running.where}: your work here is "
+                               "kept but no longer synced. Give a token with write access to it in Your workspace in "
+                               f"the sidebar (huggingface.co/settings/tokens),{instead}.")
+        if refused == "token" or (failed and len(failed) > 2 and failed[2] and failed[0] == digest(token, repo_name)):
+            kept = " Your work here is kept but no longer synced." if refused else ""
+            return "refused", ("The Hub refused the token you gave (wrong, expired or revoked): nothing it would do "
+                               f"works.{kept} Copy it again from huggingface.co/settings/tokens into Your workspace in "
+                               f"the sidebar,{instead}.")
+        return "yours", None
     if deployer_token():
         rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))
         return "this app's", (f"Hosted models on the Chat page use this app's token ({rpm} requests a minute for you); "
@@ -517,4 +551,8 @@ def connect(token: str, repo_name: str) -> None:
     st.session_state[LINK + ".repo"] = repo_id
     # the restore runs in the sync's own thread, as a restart's does (the page draws at once; the sidebar counts what
     # comes; the page is drawn again when it is here); nothing is committed before it ended
-    sync.start(target, repo_id, token, restore_first=True)
+    running = sync.start(target, repo_id, token, restore_first=True)
+    if running.refused:  # its last commit was refused, and the Hub has just accepted the token (its access given back,
+        # or given again in another tab): Home said "refused" until the sync's next try, up to a minute later
+        running.refused = None
+        running.retry_now()

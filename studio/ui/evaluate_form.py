@@ -333,11 +333,7 @@ def _after_restore() -> None:
     from studio.evaluate import form
     from studio.ui import cloud
 
-    held = st.session_state.get(RESTORING)
-    if held is None or cloud.restoring():
-        return
-    del st.session_state[RESTORING]
-    if held == "changed" or not form.path().exists():
+    if not cloud.read_again_after_restore(RESTORING, form.path()):
         return
     for name in form.FIELDS:
         key = _state_key(name)
@@ -357,10 +353,8 @@ def _keep_form() -> None:
     values = form.clean(values, [hf_token(), st.session_state.get("evaluate.api_key")])
     from studio.ui import cloud
 
-    if cloud.restoring():  # the repo's form may be on its way: the page's own is kept only once the visitor changes it
-        if st.session_state.setdefault(RESTORING, values) == values:
-            return
-        st.session_state[RESTORING] = "changed"
+    if cloud.held_by_restore(RESTORING, values):  # the repo's form may be on its way: kept once the visitor changes it
+        return
     if values != st.session_state.get("evaluate.form.saved"):
         try:
             form.save(values)

@@ -980,3 +980,50 @@ def test_a_tab_left_after_another_tab_forgot_the_token_draws_at_once_while_its_r
     hub.trickle_s = 0.0
     settled(two)
     assert "Saved elsewhere" in everything_shown(two)
+
+
+@pytest.mark.parametrize("status, words", [(401, "The Hub refused the token you gave"),
+                                           (403, "The Hub no longer lets the token you gave write to")])
+def test_a_token_revoked_after_it_was_accepted_turns_home_s_hub_token_to_refused_and_keeps_the_work(hub, status, words):
+    """Home kept saying "Hub token: yours" after the Hub refused the token at a sync (revoked, or its access to the
+    repo taken away), while the sidebar said the sync failed."""
+    from studio import config
+    from studio.data import store
+
+    at = give_token(visit(), TOKEN)
+    assert {m.label: m.value for m in at.metric}["Hub token"] == "yours"
+    running = sync.current(workspace(at))
+    assert running is not None and running.sync_once()
+    hub.refused[TOKEN] = status  # revoked on huggingface.co (or the repo's access taken away)
+    with config.use_workspace(workspace(at)):
+        store.create_dataset("Made after", [{"question": "q?", "answer": "a"}])
+    assert not running.sync_once() and running.state == "failed"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["Hub token"] == "refused"
+    (line,) = [i.value for i in at.main.info if "token" in i.value]
+    assert line.startswith(words) and "\n" not in line
+    assert "kept" in line and "huggingface.co/settings/tokens" in line and "Forget it" in line
+    with config.use_workspace(workspace(at)):
+        assert "Made after" in [d.name for d in store.list_datasets()]
+    del hub.refused[TOKEN]  # a commit that succeeds again: Home says yours again
+    assert running.sync_once()
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Hub token"] == "yours"
+
+
+def test_a_token_accepted_again_after_a_refused_sync_is_yours_on_home_at_once(hub):
+    """Its access given back, the token given again in a new tab was accepted by the Hub, and Home still said
+    "refused" (the sync's last failure) until that sync's next try, up to a minute later."""
+    from studio import config
+    from studio.data import store
+
+    at = give_token(visit(), TOKEN)
+    running = sync.current(workspace(at))
+    hub.refused[TOKEN] = 403
+    with config.use_workspace(workspace(at)):
+        store.create_dataset("Made after", [{"question": "q?", "answer": "a"}])
+    assert not running.sync_once() and running.refused == "access"
+    del hub.refused[TOKEN]  # the repo's access given back
+    again = give_token(visit(), TOKEN)  # a new tab
+    assert {m.label: m.value for m in again.metric}["Hub token"] == "yours"

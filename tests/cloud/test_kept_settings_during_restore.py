@@ -75,3 +75,43 @@ def test_evaluate_opened_during_the_restore_keeps_the_form_kept_in_the_repo(hub,
     with config.use_workspace(workspace(at)):
         kept = form.load()
     assert kept["other_models"] == models and kept["max_new_tokens"] == 77
+
+
+MODE = "Question over a passage"  # studio.ui.passage.PASSAGE
+PASSAGE = "The referee may stop the match for an injury. " * 200  # 9 KB: it comes slowly, as the prompt above
+
+
+def _passage_kept():
+    (config.home() / "chat").mkdir(parents=True, exist_ok=True)
+    kept_settings.save(ChatParams(), "Custom", "Be brief.", mode=MODE)
+    kept_settings.save_passage(PASSAGE, "When may the referee stop the match?")
+
+
+def test_passage_mode_s_passage_question_and_mode_come_back_after_a_restart(hub, tmp_path):
+    """chat/passage.json was never kept in the repo: after a restart the Chat page came back in passage mode with an
+    empty passage and question."""
+    before = tmp_path / "before-restart"
+    before.mkdir(parents=True)
+    with config.use_workspace(before):
+        _passage_kept()
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(before, repo, TOKEN).sync_once()
+
+    at = give_token(visit(), TOKEN)  # a new visitor after the restart
+    at.switch_page("pages/4_Chat.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="chat.mode").value == MODE
+    assert at.text_area(key="chat.passage.text").value == PASSAGE
+    assert at.text_input(key="chat.passage.question").value == "When may the referee stop the match?"
+
+
+def test_chat_opened_during_the_restore_comes_back_in_passage_mode_with_the_passage_kept_in_the_repo(hub, tmp_path):
+    """Chat opened before the repo's settings and passage came showed conversation mode and an empty passage, and
+    kept them so after the restore ended."""
+    at = _opened_during_the_restore(hub, tmp_path, _passage_kept, "chat/passage.json", "pages/4_Chat.py")
+
+    assert at.radio(key="chat.mode").value == MODE
+    assert at.text_area(key="chat.passage.text").value == PASSAGE
+    at.run()  # the page as the visitor goes on, and what the next commit sends
+    with config.use_workspace(workspace(at)):
+        assert kept_settings.load_passage()[0] == PASSAGE and kept_settings.load()["mode"] == MODE

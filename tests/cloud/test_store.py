@@ -480,3 +480,28 @@ def test_home_says_no_datasets_yet_once_a_restore_ended_with_none(hub, monkeypat
     shown = everything_shown(at)
     assert "being restored" not in shown
     assert "No datasets yet: create or import one on the Dataset page." in shown, shown
+
+
+def test_a_store_repo_deleted_on_the_hub_is_made_again_with_the_whole_workspace_at_the_next_try(hub, monkeypatch):
+    """The store deleted on the Hub was never made again until the server restarted: every retry committed to a repo
+    that was not there, and once made, only what changed since would have reached it."""
+    monkeypatch.setattr(sync, "RETRY_S", (600,))  # the watcher waits: the test makes the tries
+    at = signed_in(ALICE)
+    ws = workspace_of(at)
+    dataset = three_versions(ws)
+    assert kept(at).sync_once()
+    hub.repos.pop(("dataset", STORE_REPO))  # the deployer (or a mishap) deleted it
+    with config.use_workspace(ws):
+        later = datasets.create_dataset("Made after", [{"question": "q?", "answer": "a"}])
+    assert not kept(at).sync_once()
+    at.run()
+    (warning,) = [w.value for w in at.sidebar.warning]
+    assert "is not on the Hub any more" in warning and "makes it again" in warning and "\n" not in warning
+    assert kept(at).sync_once() and kept(at).state == "synced"  # the next try
+    repo = hub.repos[("dataset", STORE_REPO)]
+    assert repo.private and store.MARKER in repo.files
+    prefix = store.prefix_for(ws)
+    for key, data in files_of(ws).items():  # the whole workspace, not only what changed since it went
+        assert repo.files[prefix + key] == data
+    assert prefix + f"datasets/{dataset}/versions/0001.json" in repo.files
+    assert prefix + f"datasets/{later.id}/versions/0001.json" in repo.files

@@ -25,8 +25,8 @@ def hub(monkeypatch):
         yield h
 
 
-OWN = 3 * usage.BLOCK  # what a restored workspace holds besides what came: its size record, that record's lock and
-# the sync record, a block each (usage.on_disk)
+OWN = 2 * usage.BLOCK  # what a restored workspace holds besides what came: its size record and the sync record, a
+# block each (that record's lock is empty: the disk holds no block for it; usage.on_disk)
 
 
 def room_of(dataset: Path) -> int:
@@ -448,7 +448,8 @@ def test_an_idle_watcher_looks_at_a_few_files_and_every_change_still_reaches_the
     with _Stats(folder) as looked:
         for _ in range(5):
             s.tick()
-    assert looked.count <= 5 * 8 and s.commits == 1
+    # a stat each of the size record, the synced folders, chat/, the kept files and the conversation, per look
+    assert looked.count <= 5 * (4 + len(sync.SYNCED_FILES) + len(sync.BATCHED_FILES)) and s.commits == 1
 
     pushed = hub.repos[("dataset", repo)].files
     with config.use_workspace(folder):  # a new version of a dataset already there (a file deep in its folder)
@@ -1188,5 +1189,36 @@ def test_a_repo_deleted_while_its_restore_runs_says_it_is_gone_and_what_to_do_ke
         assert [d.id for d in store.list_datasets()][:1] == ids[:1]  # what came back before it went stays
         asked = len(hub.requests)
         assert not running.ready() and len(hub.requests) == asked  # not tried again by itself
-        running.retry_now()  # Try again now: the visitor asks
-        assert not running.ready() and len(hub.requests) > asked
+        running.retry_now()  # Try again now: the visitor asks, and the repo is made again with what came
+        assert running.ready() and running.sync_once()
+        assert {rel: hub.repos[("dataset", repo)].files[rel] for rel in files_of(after)} == files_of(after)
+
+
+def test_try_again_now_after_the_repo_was_deleted_makes_it_again_and_pushes_the_whole_workspace(hub, tmp_path):
+    """After "that repo is not on the Hub any more", Try again now committed to the missing repo again: nothing but
+    another name, or a restart, made it again."""
+    folder = tmp_path / "ws"
+    dataset = three_versions(folder)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    running = sync.WorkspaceSync(folder, repo, TOKEN)
+    assert running.sync_once()
+    hub.repos.pop(("dataset", repo))  # the visitor deleted it on huggingface.co
+    with config.use_workspace(folder):
+        store.create_dataset("Made after", [{"question": "q?", "answer": "a"}])
+    assert not running.sync_once() and running.gone
+    assert "Try again now to make it again" in running.message and "\n" not in running.message
+    running.retry_now()  # Try again now
+    assert running.ready() and running.sync_once() and running.state == "synced"
+    remote = hub.repos[("dataset", repo)]
+    assert remote.private and sync.MARKER in remote.files
+    assert {rel: remote.files[rel] for rel in files_of(folder)} == files_of(folder)
+    assert f"datasets/{dataset}/versions/0003.json" in remote.files
+
+
+def test_a_repo_name_pasted_far_too_long_is_refused_in_a_short_line():
+    """A 200-character name was quoted whole in the refusal: a wall of characters down the sidebar."""
+    with pytest.raises(sync.SyncError) as caught:
+        sync.check_repo_name("x" * 200)
+    said = str(caught.value)
+    assert "at most 96" in said and len(said) < 120 and "\n" not in said
+    assert sync.check_repo_name("x" * 96) == "x" * 96

@@ -255,3 +255,38 @@ def test_small_files_cannot_take_more_of_the_disk_than_the_limit(public):
     on_disk = sum(os.lstat(os.path.join(d, name)).st_blocks * 512
                   for d, dirs, files in os.walk(ws) for name in (*dirs, *files))
     assert on_disk <= 0.5 * MB, (made, on_disk)
+
+
+def test_empty_files_such_as_a_workspace_s_locks_count_nothing_as_the_disk_holds_nothing_for_them(public):
+    """An empty file counted a 4 KiB block against the limit, and took none on disk: every dataset's lock, the
+    workspace's size lock and the creation lock made a visitor's count larger than ``du`` sees it."""
+    from studio.data import store
+
+    ws = workspaces.root() / ("a-" + "c" * 32)
+    ws.mkdir(parents=True)
+    with config.use_workspace(ws):
+        for n in range(3):
+            ds = store.create_dataset(f"d{n}", [{"question": "q?", "answer": "a"}])
+            store.save_version(ds.id, [{"question": "q?", "answer": "b"}], base_version=1)
+    empty = [p for p in ws.rglob("*") if p.is_file() and p.stat().st_size == 0]
+    assert len(empty) >= 4  # the locks
+    on_disk = sum(os.lstat(os.path.join(d, name)).st_blocks * 512
+                  for d, dirs, files in os.walk(ws) for name in (*dirs, *files))
+    assert usage.measure(ws) == on_disk
+    assert usage.on_disk(0) == 0 and usage.on_disk(1) == usage.BLOCK
+
+
+def test_a_job_is_not_started_where_its_own_files_would_pass_the_limit(public):
+    """A job's status, log and registry entry were written outside any check: a workspace a few KB short of its limit
+    started the job and went past the limit by its files (measured only at the next save)."""
+    from studio import jobs
+
+    ws = _workspace("a-" + "d" * 32, 1)
+    _save(ws, "datasets/first.json", 10)
+    fill = (MB - usage.measure(ws) - 2 * usage.BLOCK) // usage.BLOCK * usage.BLOCK  # 2-3 blocks left
+    _save(ws, "datasets/fill.json", fill)
+    assert MB - usage.measure(ws) < 4 * usage.BLOCK  # the job's folder, status, log and registry entry take more
+    with config.use_workspace(ws), pytest.raises(WorkspaceFullError) as caught:
+        jobs.start_job("evaluate", ["--help"], config.jobs_dir() / "eval-x")
+    assert str(caught.value).startswith("Not saved") and "\n" not in str(caught.value)
+    assert usage.measure(ws) <= MB and not (ws / "jobs" / "eval-x").exists()
