@@ -182,3 +182,24 @@ def test_an_extractive_endpoint_that_misbehaves_is_said_as_one(hostile, mode, sa
     with pytest.raises(StudioError, match=said) as err:
         make_passage_backend(spec, None).answer("Q?", "Some passage.", ChatParams(timeout_s=10))
     assert not_said not in str(err.value)
+
+
+def test_a_server_never_reached_is_not_said_to_have_hung_up_whatever_its_url_holds(monkeypatch):
+    """A hang-up was told by the words in the error's message, which quote the URL: a refused connection to
+    ``.../RemoteDisconnected/v1`` read "closed the connection without answering", of a server never reached, and
+    was not retried. It is told by the error's type now; a real hang-up still reads so (the test above)."""
+    from chat_servers import free_port
+
+    from studio.chat import api
+    from studio.chat.passage import make_passage_backend
+
+    monkeypatch.setattr(api, "BACKOFF_S", (0.0, 0.0, 0.0))  # the retries of a refused connection, without the waits
+    url = f"http://127.0.0.1:{free_port()}/RemoteDisconnected/v1"  # nothing listens there
+    backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=url))
+    with pytest.raises(StudioError) as err:
+        chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(timeout_s=10))
+    assert str(err.value) == f"Cannot reach {url}: check the URL, that the server runs, and the network."
+    spec = BackendSpec(kind="provider", model="org/squad", base_url=url, task="extractive")
+    with pytest.raises(StudioError) as err:
+        make_passage_backend(spec, None).answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert str(err.value).startswith(f"Cannot reach {url}: check the URL")
