@@ -42,6 +42,14 @@ class Hostile(BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-ty")
             self.close_connection = True
             return
+        if mode == "cutline":  # the status line and a whole header line, then the connection closed
+            self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
+            self.close_connection = True
+            return
+        if mode == "statusline":  # the status line alone, then the connection closed
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            self.close_connection = True
+            return
         if mode == "nothttp":  # something that is not an HTTP server listening there
             self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
             self.close_connection = True
@@ -158,6 +166,9 @@ def test_an_answer_holding_a_lone_surrogate_is_kept_with_a_replacement_character
     ("hangup", "/hangup/v1 closed the connection without answering"),
     # headers cut mid-line (status line, then "content-ty") read "sent an empty response"
     ("cutheaders", r"/cutheaders/v1 closed the connection mid-response \(its headers cut off\): try again"),
+    # headers cut after a whole line, or after the status line: they read as whole, and the answer "an empty response"
+    ("cutline", r"/cutline/v1 closed the connection mid-response \(its headers cut off\): try again"),
+    ("statusline", r"/statusline/v1 closed the connection mid-response \(its headers cut off\): try again"),
 ])
 def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile, mode, said):
     backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/{mode}/v1"))
@@ -170,6 +181,7 @@ def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile,
      "OpenAI"),
     ("garbage", r"/garbage sent a response that is not JSON: is this a question-answering endpoint", "OpenAI"),
     ("cutheaders", r"/cutheaders closed the connection mid-response \(its headers cut off\)", "not JSON"),
+    ("cutline", r"/cutline closed the connection mid-response \(its headers cut off\)", "not JSON"),
     ("nothttp", r"Cannot reach http://127\.0\.0\.1:\d+/nothttp: check the URL, that the server runs", "huggingface.co"),
 ])
 def test_an_extractive_endpoint_that_misbehaves_is_said_as_one(hostile, mode, said, not_said):
