@@ -556,3 +556,17 @@ def test_bidi_controls_and_nul_are_shown_as_typed_and_kept_as_they_were(faults):
     assert turns[0]["content"] == "probe \u202e ok \u2067"
     assert turns[1]["content"] == "answer \u202e dlrow \u2066x\u2069 \u0000 end"
     assert "\\u202e" in saved.path().read_text(encoding="utf-8") or "\u202e" in saved.path().read_text(encoding="utf-8")
+
+
+def test_bidi_controls_in_a_model_name_are_marked_in_its_caption_and_in_an_error_quoting_it(faults):
+    """A right-to-left override in a model's name was marked in the turns but not in the caption naming the model
+    above its answer, nor in an error line quoting it ("No access to probe ko (403)"): each drew the rest of its
+    line reversed. Both show ``[U+202E]`` now, as the turns do."""
+    at = page()
+    use_api(at, faults.url("forbidden"), model="probe \u202e ok")
+    send(at, "hello")
+    shown = [e.value for e in at.error] + [c.value for c in at.caption]
+    assert not any("\u202e" in line for line in shown), shown
+    plain = [line.replace("\\", "") for line in shown]  # as rendered: Markdown's escapes off
+    assert any(line.startswith("probe [U+202E] ok") for line in plain), plain  # the model's caption
+    assert any("No access to probe [U+202E] ok (403)" in line for line in plain), plain  # the error line
