@@ -366,7 +366,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             if body == b"[DONE]":
                 return
             try:  # bytes that are not UTF-8 went to json.loads, which guessed UTF-16 and failed in its own words
-                event = mended(json.loads(body.decode("utf-8")))
+                event = _event_json(body)
             except UnicodeDecodeError:
                 raise NotChatEvent("an event that is not UTF-8 text") from None
             if not isinstance(event, dict):
@@ -389,19 +389,33 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# How a surrogate comes in an event: as a JSON escape (its UTF-8 bytes would not decode). Only an event holding one
+# is mended; a pair that makes an emoji is one too, and mending leaves it as it is.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def mended(value: Any) -> Any:
     """``value`` (parsed JSON) with every lone surrogate in its text (a ``"\\ud800"`` escape, which JSON allows and
     no UTF-8 can hold) as U+FFFD: an answer holding one broke the page when the conversation was saved, and again
-    at each run after."""
+    at each run after. ``value`` itself where none is in it: nothing is copied."""
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
     if isinstance(value, dict):
-        return {mended(k): mended(v) for k, v in value.items()}
+        items = [(k, v, mended(k), mended(v)) for k, v in value.items()]
+        if all(k2 is k and v2 is v for k, v, k2, v2 in items):
+            return value
+        return {k2: v2 for _, _, k2, v2 in items}
     if isinstance(value, list):
-        return [mended(v) for v in value]
+        parts = [mended(v) for v in value]
+        return value if all(p is v for p, v in zip(parts, value)) else parts
     return value
+
+
+def _event_json(body: bytes) -> Any:
+    """An event's JSON; mended (``mended``) only where its bytes hold a surrogate's escape, so a stream's every event
+    is not walked and copied for one that never comes."""
+    event = json.loads(body.decode("utf-8"))
+    return mended(event) if _SURROGATE_ESCAPE.search(body) else event
 
 
 def _has_text(event: dict[str, Any]) -> bool:

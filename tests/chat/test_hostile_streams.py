@@ -215,3 +215,27 @@ def test_a_server_never_reached_is_not_said_to_have_hung_up_whatever_its_url_hol
     with pytest.raises(StudioError) as err:
         make_passage_backend(spec, None).answer("Q?", "Some passage.", ChatParams(timeout_s=10))
     assert str(err.value).startswith(f"Cannot reach {url}: check the URL")
+
+
+def test_only_an_event_holding_a_surrogate_escape_is_mended(hostile, monkeypatch):
+    """Every event of every stream was walked and copied whole to mend a lone surrogate that almost never comes. Only
+    an event whose bytes hold a surrogate's escape is mended now, and mending copies nothing where nothing changes;
+    the answer holding one still comes with a replacement character."""
+    from studio.chat import openai_stream
+
+    event = {"choices": [{"delta": {"content": "Olá \U0001f600"}, "finish_reason": None}], "usage": None}
+    assert openai_stream.mended(event) is event
+    assert openai_stream.mended({"a": ["x\ud800"]}) == {"a": ["x\ufffd"]}
+    calls: list[object] = []
+    real = openai_stream.mended
+    def counted(value: object) -> object:  # an event's walk, not the walk's own steps into its parts
+        if isinstance(value, dict) and "choices" in value:
+            calls.append(value)
+        return real(value)
+
+    monkeypatch.setattr(openai_stream, "mended", counted)
+    ask = [{"role": "user", "content": "hi"}]
+    plain = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/oddcontent/v1"))
+    assert chat.complete(plain, ask, ChatParams(timeout_s=10)) == "fine" and calls == []
+    odd = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/surrogate/v1"))
+    assert chat.complete(odd, ask, ChatParams(timeout_s=10)) == "Olá \ufffd e \U0001f600" and len(calls) == 1
