@@ -570,3 +570,23 @@ def test_bidi_controls_in_a_model_name_are_marked_in_its_caption_and_in_an_error
     plain = [line.replace("\\", "") for line in shown]  # as rendered: Markdown's escapes off
     assert any(line.startswith("probe [U+202E] ok") for line in plain), plain  # the model's caption
     assert any("No access to probe [U+202E] ok (403)" in line for line in plain), plain  # the error line
+
+
+def test_a_huge_paste_is_kept_whole_and_drawn_in_part(faults):
+    """A 900,000-character question was drawn whole at every run of the page: the browser took seconds to lay it
+    out at each click, each answer's end. The turn shows its first 50,000 characters and says how many more there
+    are and where they are; the conversation keeps it whole, and the model got it whole."""
+    from studio.ui import chat as chat_ui
+
+    at = page()
+    use_api(at, faults.url("good"))
+    huge = ("Lorem ipsum dolor sit amet. " * 40_000)[:900_000]
+    send(at, huge)
+    assert at.session_state["chat.messages"][0]["content"] == huge
+    assert faults.bodies[-1]["messages"][-1]["content"] == huge
+    drawn = [m.value for m in at.markdown if "Lorem ipsum" in m.value]
+    assert len(drawn) == 1 and chat_ui.SHOWN_CHARS <= len(drawn[0]) < chat_ui.SHOWN_CHARS + 1_000
+    assert any("850,000 more characters are not shown here: the whole 900,000 are in the conversation, and in "
+               "Export JSON or Markdown." in c.value for c in at.caption)
+    assert any("".join(GOOD_ANSWER) in m.value for m in at.markdown) and not at.exception
+
