@@ -330,13 +330,15 @@ def live_answers() -> None:
 
 
 def export_buttons(spec: BackendSpec | None, params: ChatParams | None, spec_b: BackendSpec | None = None) -> None:
-    """Both models' answers in compare mode, and failures with their reason."""
-    turns = st.session_state["chat.messages"]
+    """Both models' answers in compare mode, and failures with their reason. Each file is written when its button
+    is clicked (Streamlit runs ``data`` then, in a thread of its own), not at every run of the page: every question
+    is scrubbed of secrets for it, which took a second and more at each click anywhere on a page holding a
+    900,000-character paste. What it holds is read now, so it is what the page shows."""
+    turns = list(st.session_state["chat.messages"])
+    secrets = used_secrets()
     disabled = not turns or streaming()
     c1, c2 = st.columns(2)
-    c1.download_button("Export JSON", chat.export_json(turns, spec, params, spec_b, used_secrets()), "conversation.json",
+    c1.download_button("Export JSON", lambda: chat.export_json(turns, spec, params, spec_b, secrets), "conversation.json",
                        "application/json", disabled=disabled, key="chat.export_json", on_click="ignore")
-    c2.download_button("Export Markdown", chat.export_markdown(turns, spec, spec_b, used_secrets()), "conversation.md", "text/markdown",
-                       disabled=disabled, key="chat.export_md", on_click="ignore")
-
-
+    c2.download_button("Export Markdown", lambda: chat.export_markdown(turns, spec, spec_b, secrets), "conversation.md",
+                       "text/markdown", disabled=disabled, key="chat.export_md", on_click="ignore")

@@ -590,3 +590,20 @@ def test_a_huge_paste_is_kept_whole_and_drawn_in_part(faults):
                "Export JSON or Markdown." in c.value for c in at.caption)
     assert any("".join(GOOD_ANSWER) in m.value for m in at.markdown) and not at.exception
 
+
+def test_a_run_of_the_page_does_not_write_the_exports(faults, monkeypatch):
+    """Both exports were written (every question scrubbed of secrets) at every run of the page, whether or not a
+    button was clicked: over a second at each click anywhere with a 900,000-character paste in the conversation.
+    They are written when their button is clicked."""
+    import studio.chat
+
+    at = page()
+    use_api(at, faults.url("good"))
+    send(at, "hello")
+    written: list[str] = []
+    monkeypatch.setattr(studio.chat, "export_json", lambda *a, **k: written.append("json") or "{}")
+    monkeypatch.setattr(studio.chat, "export_markdown", lambda *a, **k: written.append("md") or "")
+    at.run()
+    at.toggle(key="chat.compare").set_value(True).run()
+    assert len(at.get("download_button")) == 2 and not at.exception
+    assert written == []
