@@ -558,18 +558,28 @@ def test_bidi_controls_and_nul_are_shown_as_typed_and_kept_as_they_were(faults):
     assert "\\u202e" in saved.path().read_text(encoding="utf-8") or "\u202e" in saved.path().read_text(encoding="utf-8")
 
 
-def test_bidi_controls_in_a_model_name_are_marked_in_its_caption_and_in_an_error_quoting_it(faults):
-    """A right-to-left override in a model's name was marked in the turns but not in the caption naming the model
-    above its answer, nor in an error line quoting it ("No access to probe ko (403)"): each drew the rest of its
-    line reversed. Both show ``[U+202E]`` now, as the turns do."""
+def test_bidi_controls_in_a_model_name_are_marked_in_its_caption(faults):
+    """A right-to-left override in the name of the model above an answer (a conversation kept from before names were
+    checked) was marked in the turns but not in the caption naming the model: it drew the rest of its line reversed.
+    It shows ``[U+202E]`` now, as the turns do."""
     at = page()
-    use_api(at, faults.url("forbidden"), model="probe \u202e ok")
-    send(at, "hello")
-    shown = [e.value for e in at.error] + [c.value for c in at.caption]
-    assert not any("\u202e" in line for line in shown), shown
-    plain = [line.replace("\\", "") for line in shown]  # as rendered: Markdown's escapes off
-    assert any(line.startswith("probe [U+202E] ok") for line in plain), plain  # the model's caption
-    assert any("No access to probe [U+202E] ok (403)" in line for line in plain), plain  # the error line
+    at.session_state["chat.messages"] = [{"role": "user", "id": "q1", "content": "hi"},
+                                         {"role": "assistant", "content": "hello", "model": "probe \u202e ok", "stats": ""}]
+    at.run()
+    captions = [c.value for c in at.caption]
+    assert not any("\u202e" in c for c in captions), captions
+    assert "probe \\[U+202E\\] ok" in captions, captions  # shown "probe [U+202E] ok": Markdown's escapes on the brackets
+
+
+def test_a_model_name_with_a_text_direction_control_is_refused_in_one_line(faults):
+    """The sidebar's Model field drew "probe \u202e ok" as "probe ko", and the server was asked for a name the page
+    showed in another order. Refused as run and dataset names are, before any request."""
+    at = page()
+    use_api(at, faults.url("good"), model="probe \u202e ok")
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("The model name cannot hold a text-direction control (U+202A to U+202E") for e in errors)
+    assert not any("\u202e" in e for e in errors)
+    assert at.chat_input(key="chat.input").disabled and not at.exception
 
 
 def test_a_huge_paste_is_kept_whole_and_drawn_in_part(faults):

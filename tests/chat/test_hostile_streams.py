@@ -79,6 +79,8 @@ class Hostile(BaseHTTPRequestHandler):
                                  b'"finish_reason": "stop"}]}\n\n')
             if mode == "garbage":  # bytes that hold no event at all
                 self.wfile.write(bytes(range(256)).replace(b"\n", b"") * 20)
+            if mode == "bidierror":  # the server's own words, with a right-to-left override in them
+                self.wfile.write(b'data: {"error": {"message": "model \\u202e crashed"}}\n\n')
             if mode == "tgierror":  # TGI's
                 self.wfile.write(b'data: {"error": "Request failed during generation", "error_type": "generation"}\n\n')
         except OSError:  # the client hung up: what these modes wait for
@@ -239,3 +241,14 @@ def test_only_an_event_holding_a_surrogate_escape_is_mended(hostile, monkeypatch
     assert chat.complete(plain, ask, ChatParams(timeout_s=10)) == "fine" and calls == []
     odd = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/surrogate/v1"))
     assert chat.complete(odd, ask, ChatParams(timeout_s=10)) == "Olá \ufffd e \U0001f600" and len(calls) == 1
+
+
+def test_a_text_direction_control_in_the_server_s_error_is_marked_in_the_error_line(hostile):
+    """A right-to-left override in the words a server gave up with drew the rest of the error line reversed ("gave up
+    mid-answer: model dehsarc"): the turns marked such controls, error lines did not. They show ``[U+202E]`` now."""
+    at = page()
+    use_api(at, f"{hostile}/bidierror/v1")
+    send(at, "hello")
+    errors = [e.value.replace("\\", "") for e in at.error]  # as shown: Markdown's escapes off
+    assert len(errors) == 1 and "gave up mid-answer: model [U+202E] crashed. Try again." in errors[0], errors
+    assert "\u202e" not in errors[0]
