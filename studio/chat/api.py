@@ -62,9 +62,9 @@ class _Retry(Exception):
         self.wait, self.reason, self.final = wait, reason, final
 
 
-def _refused_or_reset(exc: BaseException) -> bool:
-    """Whether the connection was refused or reset before any answer: a server restarting, or its port not open
-    yet. Not a name that does not resolve (a mistyped host stays mistyped) nor a server that hung up cleanly."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception behind it: requests and urllib3 keep the socket's error in a cause, a ``reason``
+    or their arguments (``ConnectionError(ProtocolError('Connection aborted.', RemoteDisconnected(...)))``)."""
     seen: set[int] = set()
     todo: list[Any] = [exc]
     while todo:
@@ -72,12 +72,28 @@ def _refused_or_reset(exc: BaseException) -> bool:
         if not isinstance(cur, BaseException) or id(cur) in seen:
             continue
         seen.add(id(cur))
-        if isinstance(cur, ConnectionRefusedError) or (isinstance(cur, ConnectionResetError)
-                                                       and type(cur).__name__ != "RemoteDisconnected"):
-            return True  # http.client's RemoteDisconnected is a ConnectionResetError: a clean hang-up, said apart
-        # requests and urllib3 keep the socket's error in a cause, a ``reason`` or their arguments
+        yield cur
         todo += [cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args]
-    return False
+
+
+def _hung_up(exc: BaseException) -> bool:
+    """Whether the server took the connection and closed it without a word: http.client's ``RemoteDisconnected``
+    somewhere behind ``exc``. Told by its type, not by its message: a URL quoted in a refused connection's message
+    ("/RemoteDisconnected/v1") made a server that was never reached read as one that hung up."""
+    import http.client
+
+    return any(isinstance(cur, http.client.RemoteDisconnected) for cur in _causes(exc))
+
+
+def _refused_or_reset(exc: BaseException) -> bool:
+    """Whether the connection was refused or reset before any answer: a server restarting, or its port not open
+    yet. Not a name that does not resolve (a mistyped host stays mistyped) nor a server that hung up cleanly."""
+    import http.client
+
+    # http.client's RemoteDisconnected is a ConnectionResetError: a clean hang-up, said apart (``_hung_up``)
+    return any(isinstance(cur, ConnectionRefusedError) or (isinstance(cur, ConnectionResetError)
+                                                          and not isinstance(cur, http.client.RemoteDisconnected))
+               for cur in _causes(exc))
 
 
 def scrub(text: str, token: str | None) -> str:
@@ -306,7 +322,7 @@ class ApiBackend(BackendBase):
         if name == "OfflineModeIsEnabled":
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if "Connect" in name or "Network" in name or isinstance(exc, OSError):
-            if "RemoteDisconnected" in str(exc) or "without response" in str(exc):  # it was reached, and hung up
+            if _hung_up(exc):  # it was reached, and hung up
                 return NetworkError(f"{where} closed the connection without answering: check that the URL is "
                                     f"{self.ENDPOINT}, and the server's log.")
             if self.spec.kind == "provider" and not self.spec.base_url:  # no URL was typed: only the network

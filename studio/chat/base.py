@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlparse, urlsplit
 
-from studio import settings
+from studio import jobs, settings
 from studio.errors import BackendError, ModelSpecError
 from studio.models.extractive import MAX_PASSAGE_CHARS, question_too_long
 from studio.models.spec import ModelSpec, parse_spec
@@ -199,6 +199,12 @@ class BackendSpec:
             if any(unicodedata.category(c) == "Cc" for c in text):
                 raise BackendError(f"The {what} {text[:80]!r} holds a control character (a tab, a line break or an "
                                    "escape): type it again without it.")
+        # a server's model name, provider or URL with a text-direction control: the sidebar's field drew "probe \u202e
+        # ok" as "probe ko", and the server was asked for a name the page showed in another order (as run names are)
+        for what, text in (("model name", self.model if self.kind != "local" else ""), ("provider", self.provider or ""),
+                           (url, self.base_url)):
+            if any(c in jobs.BIDI_CONTROLS for c in text):
+                raise BackendError(f"The {what} {jobs.BIDI_REFUSED}")
         if self.quantization not in (None, "4bit", "8bit"):
             raise BackendError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
         if self.kind == "openai" and not self.base_url.startswith(("http://", "https://")):

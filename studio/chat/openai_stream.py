@@ -50,16 +50,21 @@ class StreamCut(Exception):
 
 
 class HeadersCut(Exception):
-    """The connection closed in the middle of the answer's headers (``HTTP/1.1 200 OK``, then half a header line):
-    the server was reached and dropped the response, which is not a server that answers with nothing."""
+    """The connection closed before the answer's headers ended (``HTTP/1.1 200 OK``, then half a header line, or
+    whole lines and no blank line after them): the server was reached and dropped the response, which is not a
+    server that answers with nothing."""
 
 
 def _check_headers(response: Any) -> None:
-    """Raise ``HeadersCut`` when the response's headers did not end (http.client notes a header line cut off by the
-    end of the connection as a missing separator between headers and body)."""
+    """Raise ``HeadersCut`` when the response's headers did not end: the connection closed before the blank line
+    that ends them (``_Response``), or within a header line (which http.client notes as a missing separator
+    between headers and body)."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
-    message = getattr(getattr(response.raw, "_original_response", None), "msg", None)
+    original = getattr(response.raw, "_original_response", None)
+    if getattr(original, "headers_ended", True) is False:
+        raise HeadersCut()
+    message = getattr(original, "msg", None)
     if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in getattr(message, "defects", ())):
         raise HeadersCut()
 
@@ -238,6 +243,46 @@ _OPENING: contextvars.ContextVar[_Sockets | None] = contextvars.ContextVar("_OPE
 """The request being sent in this thread: its connections register there as they connect."""
 
 
+class _LastLine:
+    """A response's socket file that keeps the last line read from it (``_Response`` reads the headers through it)."""
+
+    def __init__(self, fp: Any) -> None:
+        self.fp, self.last = fp, None
+
+    def readline(self, *args: Any) -> bytes:
+        self.last = self.fp.readline(*args)
+        return self.last
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fp, name)
+
+
+@functools.cache
+def _response_class() -> type:
+    import http.client
+
+    class _Response(http.client.HTTPResponse):
+        """http.client's response, which knows whether its headers ended: it reads them up to a blank line or the
+        end of the connection alike, so headers cut after a whole line read as whole ones, and the answer as an
+        empty one ("sent an empty response")."""
+
+        headers_ended = True
+
+        def begin(self) -> None:
+            if self.headers is not None:  # read already
+                return
+            reader = _LastLine(self.fp)
+            self.fp = reader
+            try:
+                super().begin()
+            finally:  # the body is read from the socket's file itself; one closed meanwhile (no HTTP) stays None
+                if self.fp is reader:
+                    self.fp = reader.fp
+            self.headers_ended = reader.last in (b"\r\n", b"\n")
+
+    return _Response
+
+
 @functools.cache
 def _adapter_class() -> type:
     import requests
@@ -245,6 +290,8 @@ def _adapter_class() -> type:
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
     class _Registered:
+        response_class = _response_class()
+
         def connect(self) -> None:
             super().connect()  # type: ignore[misc]
             sockets = _OPENING.get()
@@ -319,7 +366,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             if body == b"[DONE]":
                 return
             try:  # bytes that are not UTF-8 went to json.loads, which guessed UTF-16 and failed in its own words
-                event = mended(json.loads(body.decode("utf-8")))
+                event = _event_json(body)
             except UnicodeDecodeError:
                 raise NotChatEvent("an event that is not UTF-8 text") from None
             if not isinstance(event, dict):
@@ -342,19 +389,33 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# How a surrogate comes in an event: as a JSON escape (its UTF-8 bytes would not decode). Only an event holding one
+# is mended; a pair that makes an emoji is one too, and mending leaves it as it is.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def mended(value: Any) -> Any:
     """``value`` (parsed JSON) with every lone surrogate in its text (a ``"\\ud800"`` escape, which JSON allows and
     no UTF-8 can hold) as U+FFFD: an answer holding one broke the page when the conversation was saved, and again
-    at each run after."""
+    at each run after. ``value`` itself where none is in it: nothing is copied."""
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
     if isinstance(value, dict):
-        return {mended(k): mended(v) for k, v in value.items()}
+        items = [(k, v, mended(k), mended(v)) for k, v in value.items()]
+        if all(k2 is k and v2 is v for k, v, k2, v2 in items):
+            return value
+        return {k2: v2 for _, _, k2, v2 in items}
     if isinstance(value, list):
-        return [mended(v) for v in value]
+        parts = [mended(v) for v in value]
+        return value if all(p is v for p, v in zip(parts, value)) else parts
     return value
+
+
+def _event_json(body: bytes) -> Any:
+    """An event's JSON; mended (``mended``) only where its bytes hold a surrogate's escape, so a stream's every event
+    is not walked and copied for one that never comes."""
+    event = json.loads(body.decode("utf-8"))
+    return mended(event) if _SURROGATE_ESCAPE.search(body) else event
 
 
 def _has_text(event: dict[str, Any]) -> bool:

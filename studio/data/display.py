@@ -97,10 +97,13 @@ TAB_STOP = 4
 def markdown_literal(text: object) -> str:
     """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
     (``st.error``, ``st.caption``...): shown as typed, never formatting, a code block, a table, math, an entity, an
-    emoji shortcode ("api:m:"), an icon, a colour, a link or an image. A URL or e-mail address is shown in a code
+    emoji shortcode ("api:m:"), an icon, a colour, a link or an image; a text-direction control or NUL is shown as
+    its code point (``[U+202E]``), so the line reads in the order it was typed. A URL or e-mail address is shown in a code
     span, so it is no link and copies as typed, and so is a word with a shortcode's shape ("api:qa:x"); nothing else
     becomes a code span."""
-    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    # a text-direction control or NUL as its code point, as in a turn (``_visible``): a model name or an error
+    # quoting one drew the rest of its line reversed
+    text = _CONTROLS.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", str(text).replace("\r\n", "\n").replace("\r", "\n"))
     spans: list[str] = []
     if "\ue000" not in text and "\ue001" not in text:  # private-use marks: never in a name or message
         text = _LINKABLE.sub(lambda m: _slot(spans, m.group(0)), text)

@@ -30,6 +30,7 @@ from studio.ui.chat_saved import ANSWERING, UNSAVED, being_answered, restore, sa
 from studio.ui.chat_settings import after_restore, local_available, models_back, settings_back
 
 POLL_S = 0.5  # how often a streaming answer is redrawn, seconds
+SHOWN_CHARS = 50_000  # of one turn, drawn at most: ~12,000 words, more than an 8,192-token answer holds
 
 STATE = {
     "chat.messages": [],  # history: user turns, assistant turns ({content, model, stats, alt?, error?})
@@ -176,6 +177,18 @@ def collect_finished() -> None:
     ANSWERING.pop(asked.get("id", ""), None)
 
 
+def _turn_text(text: str, suffix: str = "") -> None:
+    """A turn's text, its first ``SHOWN_CHARS`` characters where it is longer, and a line saying what is not shown.
+    A 900,000-character paste was drawn whole at every run of the page (every click, each answer's end): the
+    browser took seconds each time to lay it out, while the page stood still."""
+    if len(text) <= SHOWN_CHARS:
+        ui.show_text(text, suffix)
+        return
+    ui.show_text(text[:SHOWN_CHARS] + "…", suffix)
+    st.caption(f":material/info: {len(text) - SHOWN_CHARS:,} more characters are not shown here: the whole "
+               f"{len(text):,} are in the conversation, and in Export JSON or Markdown.")
+
+
 def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | None = None) -> None:
     """One answer. ``seen``: the notes said already, in the sidebar or earlier in the conversation ("Running on
     CPU ..."), are not said again under every answer."""
@@ -183,7 +196,7 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
     with st.chat_message("assistant"):
         st.caption(ui.md(turn.get("model", "")))
         if turn.get("content"):
-            ui.show_text(turn["content"], "▌" if live is not None and not live.done else "")
+            _turn_text(turn["content"], "▌" if live is not None and not live.done else "")
         elif live is not None and not live.done:
             if live.phase == "loading":  # the seconds move, so a long first load never looks frozen
                 note = f" ({live.loading_note})" if live.loading_note else ""
@@ -252,7 +265,7 @@ def history() -> None:
     for i, turn in enumerate(turns):
         if turn["role"] == "user":
             with st.chat_message("user"):
-                ui.show_text(turn["content"])
+                _turn_text(turn["content"])
                 # a question kept without its answer (the tab that asked was reloaded): said, not a silent gap
                 answered = i + 1 < len(turns) and turns[i + 1].get("role") == "assistant"
                 if answered or (i + 1 == len(turns) and st.session_state["chat.jobs"]):
@@ -317,13 +330,15 @@ def live_answers() -> None:
 
 
 def export_buttons(spec: BackendSpec | None, params: ChatParams | None, spec_b: BackendSpec | None = None) -> None:
-    """Both models' answers in compare mode, and failures with their reason."""
-    turns = st.session_state["chat.messages"]
+    """Both models' answers in compare mode, and failures with their reason. Each file is written when its button
+    is clicked (Streamlit runs ``data`` then, in a thread of its own), not at every run of the page: every question
+    is scrubbed of secrets for it, which took a second and more at each click anywhere on a page holding a
+    900,000-character paste. What it holds is read now, so it is what the page shows."""
+    turns = list(st.session_state["chat.messages"])
+    secrets = used_secrets()
     disabled = not turns or streaming()
     c1, c2 = st.columns(2)
-    c1.download_button("Export JSON", chat.export_json(turns, spec, params, spec_b, used_secrets()), "conversation.json",
+    c1.download_button("Export JSON", lambda: chat.export_json(turns, spec, params, spec_b, secrets), "conversation.json",
                        "application/json", disabled=disabled, key="chat.export_json", on_click="ignore")
-    c2.download_button("Export Markdown", chat.export_markdown(turns, spec, spec_b, used_secrets()), "conversation.md", "text/markdown",
-                       disabled=disabled, key="chat.export_md", on_click="ignore")
-
-
+    c2.download_button("Export Markdown", lambda: chat.export_markdown(turns, spec, spec_b, secrets), "conversation.md",
+                       "text/markdown", disabled=disabled, key="chat.export_md", on_click="ignore")

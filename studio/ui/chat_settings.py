@@ -291,7 +291,7 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                 # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
                 # page's "Chat with it" on the bundled model read as if it had been swapped in).
                 if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
-                    st.caption(why)
+                    st.caption(ui.md(why))
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
             fast = ui.kept(st.toggle, "Fast decoding", f"chat.{slot}.fast", False, disabled=disabled, help=FAST_HELP)
@@ -424,7 +424,7 @@ def local_models_panel() -> None:
         # One under the other: beside the line, the sidebar's narrow column cut the button to "U."
         st.caption(f"{ui.md(spec)} · {lm.device} · {what}")
         for note in lm.notes:
-            st.caption(note)
+            st.caption(ui.md(note))
         if st.button("Unload", key=f"chat.unload.{i}", disabled=streaming(), icon=":material/eject:"):
             cache.unload(spec)
             st.rerun()

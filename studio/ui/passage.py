@@ -201,7 +201,7 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
             if model:
                 st.session_state[f"{key}.kept_qa_model"] = model
             if why and not model:
-                st.caption(why)
+                st.caption(ui.md(why))
                 st.session_state[WHY][slot] = f"no extractive model: {why[0].lower()}{why[1:]}"
                 return None
             return BackendSpec(kind="local", model=model or "", task="extractive")
@@ -367,7 +367,7 @@ def _one(task: PassageTask, context: str) -> None:
             st.caption("Loading the model…" if task.phase == "loading" else "Answering…")
             return
         if task.state == "stopped" and task.result is None:
-            st.caption(task.error or "Stopped.")
+            st.caption(ui.md(task.error or "Stopped."))
             return
         if task.error:
             ui.show_error(task.error)

@@ -556,3 +556,64 @@ def test_bidi_controls_and_nul_are_shown_as_typed_and_kept_as_they_were(faults):
     assert turns[0]["content"] == "probe \u202e ok \u2067"
     assert turns[1]["content"] == "answer \u202e dlrow \u2066x\u2069 \u0000 end"
     assert "\\u202e" in saved.path().read_text(encoding="utf-8") or "\u202e" in saved.path().read_text(encoding="utf-8")
+
+
+def test_bidi_controls_in_a_model_name_are_marked_in_its_caption(faults):
+    """A right-to-left override in the name of the model above an answer (a conversation kept from before names were
+    checked) was marked in the turns but not in the caption naming the model: it drew the rest of its line reversed.
+    It shows ``[U+202E]`` now, as the turns do."""
+    at = page()
+    at.session_state["chat.messages"] = [{"role": "user", "id": "q1", "content": "hi"},
+                                         {"role": "assistant", "content": "hello", "model": "probe \u202e ok", "stats": ""}]
+    at.run()
+    captions = [c.value for c in at.caption]
+    assert not any("\u202e" in c for c in captions), captions
+    assert "probe \\[U+202E\\] ok" in captions, captions  # shown "probe [U+202E] ok": Markdown's escapes on the brackets
+
+
+def test_a_model_name_with_a_text_direction_control_is_refused_in_one_line(faults):
+    """The sidebar's Model field drew "probe \u202e ok" as "probe ko", and the server was asked for a name the page
+    showed in another order. Refused as run and dataset names are, before any request."""
+    at = page()
+    use_api(at, faults.url("good"), model="probe \u202e ok")
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("The model name cannot hold a text-direction control (U+202A to U+202E") for e in errors)
+    assert not any("\u202e" in e for e in errors)
+    assert at.chat_input(key="chat.input").disabled and not at.exception
+
+
+def test_a_huge_paste_is_kept_whole_and_drawn_in_part(faults):
+    """A 900,000-character question was drawn whole at every run of the page: the browser took seconds to lay it
+    out at each click, each answer's end. The turn shows its first 50,000 characters and says how many more there
+    are and where they are; the conversation keeps it whole, and the model got it whole."""
+    from studio.ui import chat as chat_ui
+
+    at = page()
+    use_api(at, faults.url("good"))
+    huge = ("Lorem ipsum dolor sit amet. " * 40_000)[:900_000]
+    send(at, huge)
+    assert at.session_state["chat.messages"][0]["content"] == huge
+    assert faults.bodies[-1]["messages"][-1]["content"] == huge
+    drawn = [m.value for m in at.markdown if "Lorem ipsum" in m.value]
+    assert len(drawn) == 1 and chat_ui.SHOWN_CHARS <= len(drawn[0]) < chat_ui.SHOWN_CHARS + 1_000
+    assert any("850,000 more characters are not shown here: the whole 900,000 are in the conversation, and in "
+               "Export JSON or Markdown." in c.value for c in at.caption)
+    assert any("".join(GOOD_ANSWER) in m.value for m in at.markdown) and not at.exception
+
+
+def test_a_run_of_the_page_does_not_write_the_exports(faults, monkeypatch):
+    """Both exports were written (every question scrubbed of secrets) at every run of the page, whether or not a
+    button was clicked: over a second at each click anywhere with a 900,000-character paste in the conversation.
+    They are written when their button is clicked."""
+    import studio.chat
+
+    at = page()
+    use_api(at, faults.url("good"))
+    send(at, "hello")
+    written: list[str] = []
+    monkeypatch.setattr(studio.chat, "export_json", lambda *a, **k: written.append("json") or "{}")
+    monkeypatch.setattr(studio.chat, "export_markdown", lambda *a, **k: written.append("md") or "")
+    at.run()
+    at.toggle(key="chat.compare").set_value(True).run()
+    assert len(at.get("download_button")) == 2 and not at.exception
+    assert written == []

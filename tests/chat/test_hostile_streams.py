@@ -42,6 +42,14 @@ class Hostile(BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-ty")
             self.close_connection = True
             return
+        if mode == "cutline":  # the status line and a whole header line, then the connection closed
+            self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
+            self.close_connection = True
+            return
+        if mode == "statusline":  # the status line alone, then the connection closed
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            self.close_connection = True
+            return
         if mode == "nothttp":  # something that is not an HTTP server listening there
             self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
             self.close_connection = True
@@ -71,6 +79,8 @@ class Hostile(BaseHTTPRequestHandler):
                                  b'"finish_reason": "stop"}]}\n\n')
             if mode == "garbage":  # bytes that hold no event at all
                 self.wfile.write(bytes(range(256)).replace(b"\n", b"") * 20)
+            if mode == "bidierror":  # the server's own words, with a right-to-left override in them
+                self.wfile.write(b'data: {"error": {"message": "model \\u202e crashed"}}\n\n')
             if mode == "tgierror":  # TGI's
                 self.wfile.write(b'data: {"error": "Request failed during generation", "error_type": "generation"}\n\n')
         except OSError:  # the client hung up: what these modes wait for
@@ -158,6 +168,9 @@ def test_an_answer_holding_a_lone_surrogate_is_kept_with_a_replacement_character
     ("hangup", "/hangup/v1 closed the connection without answering"),
     # headers cut mid-line (status line, then "content-ty") read "sent an empty response"
     ("cutheaders", r"/cutheaders/v1 closed the connection mid-response \(its headers cut off\): try again"),
+    # headers cut after a whole line, or after the status line: they read as whole, and the answer "an empty response"
+    ("cutline", r"/cutline/v1 closed the connection mid-response \(its headers cut off\): try again"),
+    ("statusline", r"/statusline/v1 closed the connection mid-response \(its headers cut off\): try again"),
 ])
 def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile, mode, said):
     backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/{mode}/v1"))
@@ -170,6 +183,7 @@ def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile,
      "OpenAI"),
     ("garbage", r"/garbage sent a response that is not JSON: is this a question-answering endpoint", "OpenAI"),
     ("cutheaders", r"/cutheaders closed the connection mid-response \(its headers cut off\)", "not JSON"),
+    ("cutline", r"/cutline closed the connection mid-response \(its headers cut off\)", "not JSON"),
     ("nothttp", r"Cannot reach http://127\.0\.0\.1:\d+/nothttp: check the URL, that the server runs", "huggingface.co"),
 ])
 def test_an_extractive_endpoint_that_misbehaves_is_said_as_one(hostile, mode, said, not_said):
@@ -182,3 +196,59 @@ def test_an_extractive_endpoint_that_misbehaves_is_said_as_one(hostile, mode, sa
     with pytest.raises(StudioError, match=said) as err:
         make_passage_backend(spec, None).answer("Q?", "Some passage.", ChatParams(timeout_s=10))
     assert not_said not in str(err.value)
+
+
+def test_a_server_never_reached_is_not_said_to_have_hung_up_whatever_its_url_holds(monkeypatch):
+    """A hang-up was told by the words in the error's message, which quote the URL: a refused connection to
+    ``.../RemoteDisconnected/v1`` read "closed the connection without answering", of a server never reached, and
+    was not retried. It is told by the error's type now; a real hang-up still reads so (the test above)."""
+    from chat_servers import free_port
+
+    from studio.chat import api
+    from studio.chat.passage import make_passage_backend
+
+    monkeypatch.setattr(api, "BACKOFF_S", (0.0, 0.0, 0.0))  # the retries of a refused connection, without the waits
+    url = f"http://127.0.0.1:{free_port()}/RemoteDisconnected/v1"  # nothing listens there
+    backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=url))
+    with pytest.raises(StudioError) as err:
+        chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(timeout_s=10))
+    assert str(err.value) == f"Cannot reach {url}: check the URL, that the server runs, and the network."
+    spec = BackendSpec(kind="provider", model="org/squad", base_url=url, task="extractive")
+    with pytest.raises(StudioError) as err:
+        make_passage_backend(spec, None).answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert str(err.value).startswith(f"Cannot reach {url}: check the URL")
+
+
+def test_only_an_event_holding_a_surrogate_escape_is_mended(hostile, monkeypatch):
+    """Every event of every stream was walked and copied whole to mend a lone surrogate that almost never comes. Only
+    an event whose bytes hold a surrogate's escape is mended now, and mending copies nothing where nothing changes;
+    the answer holding one still comes with a replacement character."""
+    from studio.chat import openai_stream
+
+    event = {"choices": [{"delta": {"content": "Olá \U0001f600"}, "finish_reason": None}], "usage": None}
+    assert openai_stream.mended(event) is event
+    assert openai_stream.mended({"a": ["x\ud800"]}) == {"a": ["x\ufffd"]}
+    calls: list[object] = []
+    real = openai_stream.mended
+    def counted(value: object) -> object:  # an event's walk, not the walk's own steps into its parts
+        if isinstance(value, dict) and "choices" in value:
+            calls.append(value)
+        return real(value)
+
+    monkeypatch.setattr(openai_stream, "mended", counted)
+    ask = [{"role": "user", "content": "hi"}]
+    plain = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/oddcontent/v1"))
+    assert chat.complete(plain, ask, ChatParams(timeout_s=10)) == "fine" and calls == []
+    odd = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/surrogate/v1"))
+    assert chat.complete(odd, ask, ChatParams(timeout_s=10)) == "Olá \ufffd e \U0001f600" and len(calls) == 1
+
+
+def test_a_text_direction_control_in_the_server_s_error_is_marked_in_the_error_line(hostile):
+    """A right-to-left override in the words a server gave up with drew the rest of the error line reversed ("gave up
+    mid-answer: model dehsarc"): the turns marked such controls, error lines did not. They show ``[U+202E]`` now."""
+    at = page()
+    use_api(at, f"{hostile}/bidierror/v1")
+    send(at, "hello")
+    errors = [e.value.replace("\\", "") for e in at.error]  # as shown: Markdown's escapes off
+    assert len(errors) == 1 and "gave up mid-answer: model [U+202E] crashed. Try again." in errors[0], errors
+    assert "\u202e" not in errors[0]

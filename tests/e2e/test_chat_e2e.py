@@ -310,3 +310,26 @@ def test_an_idle_tab_shows_another_tab_s_new_turns_and_keeps_what_is_typed(page,
     assert page.get_by_test_id("stChatInputTextArea").input_value() == "half a question typed here"
     assert_no_exception(page)
     other.close()
+
+
+def test_the_exports_written_when_clicked_hold_the_conversation_without_its_key(page, studio, faults):
+    """Export JSON and Export Markdown write their file when clicked (Streamlit's deferred download), no longer at
+    every run of the page: what the browser downloads is the conversation on the page, the key typed into a question
+    written as ``***``. Only a browser fetches a deferred file (AppTest has no server to fetch it from)."""
+    import json
+
+    open_page(page, studio, "Chat")
+    use_api(page, faults.url("good"), "m")
+    ask(page, "my key is sk-proj-LEAKED0123456789abcdef, hello")
+    page.get_by_text("Olá, tudo bem?").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    with page.expect_download(timeout=60_000) as dl:
+        page.get_by_role("button", name="Export JSON").click()
+    doc = json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
+    assert [m["role"] for m in doc["messages"]] == ["user", "assistant"]
+    assert doc["messages"][0]["content"] == "my key is ***, hello" and doc["messages"][1]["content"] == "Olá, tudo bem?"
+    with page.expect_download(timeout=60_000) as dl:
+        page.get_by_role("button", name="Export Markdown").click()
+    text = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert "my key is ***, hello" in text and "Olá, tudo bem?" in text and "LEAKED" not in text
+    assert_no_exception(page)
