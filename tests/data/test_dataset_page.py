@@ -1081,22 +1081,39 @@ def test_the_cells_an_edit_changed_are_named_under_the_table_with_their_saved_te
     assert any(t.startswith("4 changes, cell by cell") for t in texts(at.caption))
 
 
-def test_rows_added_in_the_table_are_named_in_the_list_by_which_row_without_a_number_they_are():
-    """A row added in the table has no # until the table is built again, and the list of changes named it only by a
-    record number no row showed: with two new rows, which was record 3 and which record 4 was left to guess."""
+def _number_default(at: AppTest) -> int | None:
+    """The # a row added to the table shows at once (the editor's default for its # column)."""
+    return json.loads(at.data_editor[0].proto.columns)["_number"].get("default")
+
+
+def test_a_row_added_in_the_table_shows_its_number_at_once_and_the_next_one_the_number_after():
+    """A row added in the table had no # until the table was built again (on another page or search), so the list
+    of changes named it by a record number no row showed."""
     info = store.create_dataset("Mine", RECS)
     at = open_page()
     at.selectbox(key="dataset.picker").select(info.id).run()
-    edit(at, edited={1: {"answer": "11."}},
-         added=[{"question": "Who restarts?", "answer": "The referee."}, {"question": "", "answer": "Ninety."}])
-    changed = table_with(at, "field")
-    assert changed[["record", "field"]].values.tolist() == [
-        [2, "answer"], [3, "(new record, the 1st row without a # in the table)"],
-        [4, "(new record, the 2nd row without a # in the table)"]]
-    at.text_input(key="dataset.search").input("e").run()  # another view: the table is built again, numbering them
+    assert _number_default(at) == 3  # the row a person adds under records 1 and 2 shows 3 as it appears
+    edit(at, edited={1: {"answer": "11."}}, added=[{"_number": 3, "question": "Who restarts?"}])
+    assert table_with(at, "field")[["record", "field"]].values.tolist() == [[2, "answer"], [3, "(new record)"]]
+    # its answer typed: the table is built again with it as record 3, and the next row added shows 4, not 3 again
+    edit(at, edited={1: {"answer": "11."}}, added=[{"_number": 3, "question": "Who restarts?", "answer": "The referee."}])
+    assert at.data_editor[0].value["_number"].tolist() == [1, 2, 3]
+    assert at.data_editor[0].value["answer"].tolist() == ["45 minutes.", "11.", "The referee."]
+    assert _number_default(at) == 4
+    # two rows added before either is whole: built again at once, so no two rows show the same number
+    edit(at, added=[{"_number": 4, "question": "Half time?"}, {"_number": 4, "answer": "Ninety."}])
+    assert at.data_editor[0].value["_number"].tolist() == [1, 2, 3, 4, 5] and _number_default(at) == 6
+
+
+def test_a_row_added_on_a_search_shows_the_number_it_takes_after_the_last_record_shown():
+    info = store.create_dataset("Mine", RECS + [{"question": "Who keeps time?", "answer": "The referee."}])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at.text_input(key="dataset.search").input("players").run()  # record 2 only
+    assert _number_default(at) == 3  # a row added here goes after record 2, moving "Who keeps time?" to 4
+    edit(at, added=[{"_number": 3, "question": "Substitutes?", "answer": "Five."}])
     at.text_input(key="dataset.search").input("").run()
-    assert at.data_editor[0].value["_number"].tolist() == [1, 2, 3, 4]
-    assert table_with(at, "field")["field"].tolist() == ["answer", "(new record)", "(new record)"]
+    assert at.data_editor[0].value["question"].tolist()[2:] == ["Substitutes?", "Who keeps time?"]
 
 
 def test_the_import_preview_shows_a_true_or_a_list_as_the_file_wrote_it_not_as_python_does():
