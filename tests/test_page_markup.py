@@ -49,3 +49,28 @@ def test_a_run_name_in_the_checkpoints_dropped_line_is_shown_as_typed():
     assert not at.exception
     dropped = [s.value for s in at.success if s.value.startswith("Dropped")]
     assert len(dropped) == 1 and markdown_literal(PIXEL) in dropped[0] and PIXEL not in dropped[0]
+
+
+def test_a_url_in_a_dataset_s_name_is_shown_as_typed_on_the_train_and_dataset_pages():
+    """A URL in a dataset's name showed in code font on the Train page (the way Markdown was kept from linking it)
+    and as a link in the Dataset page's "Add to ..." choice: a name is shown as typed, in the text's own font."""
+    from conftest import train_page
+
+    from studio.data import store
+
+    name = "FAQ https://example.com/faq v2 ops@example.org"
+    info = store.create_dataset(name, [{"question": "How long is a half?", "answer": "45 minutes."},
+                                       {"question": "How many players?", "answer": "Eleven."}])
+    at = train_page()
+    at.session_state["train.dataset_id"] = info.id
+    at.run()
+    assert not at.exception
+    (line,) = [c.value for c in at.caption if c.value.startswith("Will train")]
+    assert f"**{markdown_literal(name)}" in line and "`" not in line
+    at = AppTest.from_file(str(REPO / "pages" / "1_Dataset.py"), default_timeout=60)
+    at.session_state["dataset.selected"] = info.id
+    at.run()
+    from tests.data.test_dataset_page import _upload
+
+    at = _upload(at, "more.json", json.dumps([{"question": "Who keeps time?", "answer": "The referee."}]).encode())
+    assert at.radio(key="dataset.import.target").options == ["Create a new dataset", f"Add to {markdown_literal(name)}"]

@@ -81,15 +81,18 @@ WORD_JOINER = "\u2060"  # invisible and unbreakable: splits a "http://", "www." 
 # A backslash escape ("http\://", "www\.", "a\@b") or an entity ("&#58;") does not stop Streamlit's renderer (1.67,
 # checked in Chromium): it folds them into the text before its GFM autolink pass, which links "http://x.y" anyway.
 # Only markup or a character between the parts does, and a character stays in what a person copies (a URL with
-# an invisible joiner inside fails when pasted). So a URL, "www." address or e-mail address goes into a code
-# span: never autolinked, shown and copied exactly as typed (nothing inside a code span is escaped). So does a word
-# holding an emoji shortcode's shape (a model spec "api:qa:deepset/x"): Streamlit makes no emoji in a code span, and
-# the invisible character after its colon stayed in what a person copied. Not an icon's (":material/home:"), which
-# Streamlit rewrites inside a code span too (to ":material_home:"): that keeps the invisible character.
+# an invisible joiner inside fails when pasted). So a URL, "www." address or e-mail address is split by an empty
+# span of Streamlit's own Markdown (``NO_LINK``) before each colon and "@" and inside each "www.": no piece of text is
+# left that its renderer links, the span shows nothing and adds nothing to what a person copies, and the address
+# keeps the font of the text around it (a code span, tried before, showed a URL in a dataset's name in code font). So
+# does a word holding an emoji shortcode's shape (a model spec "api:qa:deepset/x"): split before its colons, it makes
+# no emoji, and no invisible character stays after a colon.
 _LINKABLE = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>`|\\\u2060]*[^\s<>`|\\\u2060.,;:!?'\")\]}*_~]"
                        r"|[\w.+-]+@\w[\w-]*(?:\.\w[\w-]*)+"
-                       r"|[^\s<>`|\\\u2060]*:[\w+-]*[a-z][\w+-]*:[^\s<>`|\\\u2060]*")  # a shortcode shape ("api:qa:x"), in a code span too
-_SLOT = re.compile("\ue000(\\d+)\ue001")  # where a code span goes back in, after the rest is escaped
+                       r"|[^\s<>`|\\\u2060]*:[\w+-]*[a-z][\w+-]*:[^\s<>`|\\\u2060]*")  # a shortcode shape ("api:qa:x"), split too
+_SLOT = re.compile("\ue000(\\d+)\ue001")  # where an address goes back in, after the rest is escaped
+NO_LINK = ":small[]"  # an empty span in Streamlit's Markdown (``:small[text]`` makes text small): splits an address
+_SPLIT = re.compile(r"(?i)(?<=[^:])(?=:)|^(?=:)|(?=@)|(?<=www)(?=\.)")  # where ``NO_LINK`` goes in an address
 NO_BREAK_SPACE = "\u00a0"
 TAB_STOP = 4
 
@@ -98,9 +101,9 @@ def markdown_literal(text: object) -> str:
     """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
     (``st.error``, ``st.caption``...): shown as typed, never formatting, a code block, a table, math, an entity, an
     emoji shortcode ("api:m:"), an icon, a colour, a link or an image; a text-direction control or NUL is shown as
-    its code point (``[U+202E]``), so the line reads in the order it was typed. A URL or e-mail address is shown in a code
-    span, so it is no link and copies as typed, and so is a word with a shortcode's shape ("api:qa:x"); nothing else
-    becomes a code span."""
+    its code point (``[U+202E]``), so the line reads in the order it was typed. A URL or e-mail address is split by
+    empty spans (``NO_LINK``), so it is no link and shows and copies as typed, in the font of the text around it; so
+    is a word with a shortcode's shape ("api:qa:x")."""
     # a text-direction control or NUL as its code point, as in a turn (``_visible``): a model name or an error
     # quoting one drew the rest of its line reversed
     text = _CONTROLS.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", str(text).replace("\r\n", "\n").replace("\r", "\n"))
@@ -111,7 +114,14 @@ def markdown_literal(text: object) -> str:
     escaped = _BLOCK_DIRECTIVE.sub(lambda m: m.group(1) + "\\:" * len(m.group(2)), _DIRECTIVE.sub(r"\\:", escaped))
     escaped = _INDENT.sub(lambda m: NO_BREAK_SPACE * _columns(m.group(0)), escaped)
     escaped = _AUTOLINK.sub(WORD_JOINER, _SHORTCODE.sub(":" + WORD_JOINER, escaped))
-    return _SLOT.sub(lambda m: f"`{spans[int(m.group(1))]}`", escaped) if spans else escaped
+    return _SLOT.sub(lambda m: _unlinked(spans[int(m.group(1))]), escaped) if spans else escaped
+
+
+def _unlinked(address: str) -> str:
+    """A URL, e-mail address or shortcode-shaped word for Markdown: each piece between the places ``_SPLIT`` finds
+    escaped as text, the pieces joined by ``NO_LINK``."""
+    pieces = _SPLIT.split(address)
+    return NO_LINK.join(_DIRECTIVE.sub(r"\\:", _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), piece)) for piece in pieces)
 
 
 def _slot(spans: list[str], url: str) -> str:

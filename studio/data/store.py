@@ -18,7 +18,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 import unicodedata
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from studio import atomic, config, jobs
 from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError, disk_error
+from studio.models import text
 
 Record = dict[str, object]
 
@@ -70,9 +70,8 @@ def _now() -> str:
 
 
 def _slug(name: str) -> str:
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    text = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
-    return text[:48] or "dataset"
+    """A dataset's id from its name (``studio.models.text.slug``): "Soccer rules (v2)" -> "soccer-rules-v2"."""
+    return text.slug(name, limit=48, tag="dataset") or "dataset"
 
 
 def _dir(dataset_id: str) -> Path:

@@ -475,6 +475,9 @@ STOPPING = ("Stopping… a step that cannot be interrupted (loading the embeddin
             "stops; nothing is changed.")
 
 
+PAGE_PAUSE = 0.3  # seconds a run begun by a page waits, for the page's bar to reach the browser
+
+
 class DedupJob(Task):
     """One dedup run in a worker thread (``studio.tasks.Task``): the page polls ``progress`` and reads ``result``."""
 
@@ -485,8 +488,12 @@ class DedupJob(Task):
         self.estimate = None  # what the page said the run would take (studio.dedup.semantic_records.Estimate)
         self.started = time.monotonic()
         self._input: tuple[list[dict], DedupConfig] | None = None
+        self.queued = False  # set aside by ``queue``, not begun yet
+        self.paused = False  # begun by ``begin``: the work waits ``PAGE_PAUSE`` first
 
     def work(self) -> list[cl.Cluster]:
+        if self.paused:  # begun by a page that has just drawn its bar: give its messages time to leave first
+            self.stop.wait(PAGE_PAUSE)
         records, config = self._input
         return dedup_records(records, config, progress=self.report, cancel=self.stop, embedder=self.embedder)
 
@@ -515,6 +522,29 @@ class DedupJob(Task):
         self.started = time.monotonic()
         super().start()
         return self
+
+    def queue(self, records: Sequence[dict], config: DedupConfig) -> DedupJob:
+        """Counted as running from now, started by ``begin``: a page draws its progress first, then begins it.
+        Loading the embedding model holds the interpreter for seconds at a time; begun at once, it kept the page from
+        drawing the bar and the seconds counted, so the click seemed to do nothing."""
+        self._input = (list(records), config)
+        self.started = time.monotonic()
+        self.queued = True
+        return self
+
+    def begin(self) -> None:
+        """Start the work ``queue`` set aside (nothing when there is none, or it started already)."""
+        if self.queued:
+            self.queued = False
+            records, config = self._input
+            started = self.started
+            self.paused = True
+            self.start(records, config)
+            self.started = started  # the seconds count from the click
+
+    @property
+    def running(self) -> bool:
+        return self.queued or super().running
 
 
 def clusters_at(found: Sequence[cl.Cluster], threshold: float) -> list[cl.Cluster]:

@@ -26,7 +26,6 @@ import re
 import shutil
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from studio import atomic, config, jobs
 from studio.errors import CancelledError, ModelLoadError, StudioError
-from studio.models import bundled, run_folders
+from studio.models import bundled, run_folders, text
 from studio.models.run_folders import RunRecord
 from studio.models.spec import library_name_ok, library_spec, parse_spec, run_spec
 from studio.models.tokenizer_check import NO_TOKENIZER, UNSURE_TOKENIZER, tokenizer_note, unusable  # noqa: F401
@@ -110,13 +109,9 @@ def default_name(gguf_path: str | Path) -> str:
     "smol"; a part with digits ("Q4_1", "3.5") is part of the name."""
     name = Path(gguf_path).name
     stem = name.removesuffix(".gguf") if name.endswith(".gguf") else re.sub(r"\.[A-Za-z]{1,10}$", "", name)
-    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()  # "Modèle" -> "Modele"
-    named = re.sub(r"[^A-Za-z0-9._-]+", "-", plain).strip("-.")[:80]
-    if len(re.sub(r"[^A-Za-z0-9]", "", named)) >= 2:
-        return named
-    # A name in another script ("Модель-日本語") keeps nothing a library name can hold: one named by the file's own
-    # text (a second such file is another name, not "model" again), the person free to type a better one.
-    return f"model-{hashlib.sha1(stem.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+    # "Modèle" -> "Modele"; a name in another script ("Модель-日本語") is named by the file's own text ("model-" and a
+    # hash: a second such file is another name, not "model" again), the person free to type a better one
+    return text.slug(stem, limit=80, keep="._", lower=False, least=2, tag="model")
 
 
 _CARD = {"label": str, "bundled": bool, "architecture": str, "parameters": int, "context_length": int,
@@ -408,7 +403,6 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
 
 def folder_fingerprint(folder: Path) -> str | None:
     """sha256 of a local model's config and weight files (names, sizes, first and last MiB)."""
-    import hashlib
 
     if not folder.is_dir():
         return None

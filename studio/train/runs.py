@@ -22,10 +22,8 @@ where the model library reads them too; ``RunInfo`` here is built on those reads
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
-import re
 import shutil
 import time
 import unicodedata
@@ -37,7 +35,7 @@ from typing import Any
 from studio import atomic, config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError
-from studio.models import run_folders
+from studio.models import run_folders, text
 from studio.models.run_folders import RUN_JSON, run_dir  # noqa: F401 (the run folder's names, used as runs.run_dir)
 from studio.train.config import TrainConfig
 
@@ -111,25 +109,10 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# Latin letters NFKD leaves whole (no accent to take off): spelt as an English keyboard would
-_LATIN = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ß": "ss", "đ": "d",
-                        "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D", "ı": "i"})
-
-
 def slug(name: str) -> str:
-    """A run name as a folder name can hold it: accents taken off ("Ünïcødé run" -> "unicode-run"); a name whose
-    letters are of another script ("Обучение") gets a short hash of itself, stable across runs, instead of
-    nothing, and so does a name of symbols alone ("🚀"): two such names do not share one id."""
-    name = unicodedata.normalize("NFC", name.strip())
-    ascii_ = unicodedata.normalize("NFKD", name.translate(_LATIN)).encode("ascii", "ignore").decode()
-    readable = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")[:32].strip("-")
-    lost = any(c.isalnum() and not c.isascii() for c in unicodedata.normalize("NFKD", name.translate(_LATIN)))
-    if readable and not lost:
-        return readable
-    if not name:
-        return "run"
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
-    return f"{readable[:23].strip('-')}-{digest}" if readable else digest
+    """A run name as a folder name can hold it (``studio.models.text.slug``): "Ünïcødé run" -> "unicode-run"; a name
+    of another script ("Обучение") or of symbols alone ("🚀") gets a short hash of itself; "run" for none."""
+    return text.slug(name, limit=32) or "run"
 
 
 def new_run_id(name: str = "run") -> str:

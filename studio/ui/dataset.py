@@ -27,6 +27,7 @@ from studio import config, ui
 from studio.data import editing, store, validate
 from studio.data.display import plural
 from studio.errors import StudioError, VersionConflictError
+from studio.models import text
 from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
     CONFLICTS,
     DRAFTS,
@@ -263,6 +264,10 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             row["problem"] = to_fix.get(row[editing.ROW], "")
         columns.insert(2, "problem")
     frame = pd.DataFrame(rows, columns=columns)
+    # A row added in the table goes right after the last record shown (``editing.merge_view``): the number it takes
+    # is its # default, so it shows at once. The default is one number for every row added, so the table is built
+    # again (below) before a second added row could show the same number.
+    first_new = (max(v.indices) if v.indices else len(d.records) - 1) + 2
     key = f"dataset.editor.{info.id}.{d.nonce}"
     # Room for the rows and two more to be added (an empty dataset's table was one row tall); past that the table
     # scrolls. The height depends on the rows it was built with only: Streamlit takes a table whose height changed
@@ -274,7 +279,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER],
         column_config={
             editing.ROW: None,
-            NUMBER: st.column_config.NumberColumn("#", width="small", format="%d",
+            NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new,
                                                   help="The record's number, as the list of unsaved changes names it"),
             "question": st.column_config.TextColumn("Question", width="large"),
             "answer": st.column_config.TextColumn("Answer", width="large"),
@@ -283,9 +288,15 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             "problem": st.column_config.TextColumn("Problem", width="medium"),
         },
     )
-    d.unnumbered = []
-    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=d.unnumbered)
+    added: list[Record] = []
+    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added)
     keep(info.id, d)
+    if len(added) > 1 or any(text.shows(str(r["question"])) and text.shows(str(r["answer"])) for r in added):
+        # An added row has its question and answer (or another row was added): built again, the table numbers it as
+        # a record, and the next row added takes the number after it (its # default), not the same one.
+        d.records = d.current
+        d.nonce += 1
+        st.rerun()
     if st.session_state.get(key, {}).get("deleted_rows"):
         # Rows deleted: the table is built again without them, so the # column numbers the records that are left as
         # the list of changes under it does (the records after a deleted one move up by one).
@@ -357,7 +368,7 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     diff = editing.changes(d.saved, d.current)
     # one line: what is unsaved, where it is kept (a reload's, or not kept and why) and what to do
     st.warning(banner(editing.summary(diff), d), icon=":material/history:" if d.restored else ":material/edit:")
-    _changed_cells(editing.changed_cells(d.saved, d.current, diff), _unnumbered(d))
+    _changed_cells(editing.changed_cells(d.saved, d.current, diff))
     col_msg, col_save, col_discard = st.columns([3, 1, 1], vertical_alignment="bottom")
     message = col_msg.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
     if col_save.button("Save", type="primary", key="dataset.save", icon=":material/save:"):
@@ -375,34 +386,16 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
 CELLS_SHOWN = 500  # changed cells listed under the table; the banner above counts them all
 
 
-def _unnumbered(d: Draft) -> dict[int, int]:
-    """{record number: which row without a # it is in the table (1 for the first)}: the records added in the table
-    as it was built. Its # column cannot number them until it is built again (on moving to another page): a table
-    built afresh at each added row would drop what was being typed in it."""
-    order = {id(r): k for k, r in enumerate(d.unnumbered, 1)}
-    return {n: order[id(r)] for n, r in enumerate(d.current, 1) if id(r) in order} if order else {}
-
-
-def _ordinal(k: int) -> str:
-    return f"{k}{'th' if 10 <= k % 100 < 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
-
-
-def _changed_cells(cells: list[editing.CellChange], unnumbered: dict[int, int]) -> None:
+def _changed_cells(cells: list[editing.CellChange]) -> None:
     """Which cells the unsaved edits changed, saved text beside the text now. Streamlit's editor styles no cell a
     person can edit (a pandas Styler reaches read-only columns only), and a column of its own saying what changed
     would make a new table at each edit (a dynamic editor's identity is its data), dropping what was being typed:
-    so the cells are listed here, and the list follows each edit. A record added in the table as it was built (no #
-    there yet) is named by its row: "new record, the 2nd row without a #"."""
+    so the cells are listed here, and the list follows each edit."""
     if not cells:
         return
-    rows = [{"record": c.record,
-             "field": (f"(new record, the {_ordinal(unnumbered[c.record])} row without a # in the table)"
-                       if c.record in unnumbered and c.field == "(new record)" else c.field),
-             "saved": c.saved, "now": c.now} for c in cells[:CELLS_SHOWN]]
-    st.caption(f"{plural(len(cells), 'change')}, cell by cell (the record numbers are the table's # column; a record "
-               "added in the table has its # once the table is built again, as on moving to another page, and until "
-               "then the list says which row without a # it is; deleted records last)"
-               + (f"; the first {CELLS_SHOWN:,} are listed" if len(cells) > CELLS_SHOWN else "") + ":")
+    rows = [{"record": c.record, "field": c.field, "saved": c.saved, "now": c.now} for c in cells[:CELLS_SHOWN]]
+    st.caption(f"{plural(len(cells), 'change')}, cell by cell (the record numbers are the table's # column; deleted "
+               "records last)" + (f"; the first {CELLS_SHOWN:,} are listed" if len(cells) > CELLS_SHOWN else "") + ":")
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 248),
                  column_config={"record": st.column_config.NumberColumn("Record", width="small", format="%d"),
                                 "field": st.column_config.TextColumn("Field", width="small"),

@@ -53,7 +53,6 @@ class Draft:
     handed_over: bool = False  # another tab brought the kept copy in ("Bring them here"): not kept again here
     # (what happened to the kept copy, what to do or None), said once in the unsaved-changes banner (``banner``)
     note: tuple[str, str | None] | None = None
-    unnumbered: list[Record] = field(default_factory=list)  # records added in the editor as built: no # there yet
 
     @property
     def dirty(self) -> bool:

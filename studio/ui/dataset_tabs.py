@@ -299,7 +299,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
     to_fix = to_fix or []
     also = f" {as_text}" if as_text else ""
     skipped_invalid = _left_out(left_out)
-    options = ["Create a new dataset"] + ([f"Add to {info.name}"] if info else [])
+    options = ["Create a new dataset"] + ([f"Add to {ui.md(info.name)}"] if info else [])  # an option is Markdown
     target = st.radio("Import into", options, horizontal=True, key="dataset.import.target")
     if target == options[0]:
         # the file's name as a name the dataset can take: a 400-character file name was refused as too long

@@ -236,9 +236,22 @@ def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedu
     st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
     # a long one in the background too (a bar and Stop): 1,500 long texts can take minutes
     if len(records) > THREAD_ABOVE or config.method != "fuzzy" or (estimate is not None and estimate.total > 2.0):
-        job.start(records, config)  # the embedding model, when needed, loads in the worker, not here
+        job.queue(records, config)  # begun by the bar once it is drawn (``_progress``); the embedding model, when
+        # needed, loads in the worker, not here
     else:
         job.run(records, config)
+
+
+def ticking_seconds(so_far: float) -> str:
+    """HTML for the whole seconds since a run started, counted on by the browser itself (a CSS animation started
+    ``so_far`` seconds ago). Loading the embedding model holds the server's interpreter for seconds at a time (torch's
+    libraries load without letting go of it), so the page's half-second refresh stops meanwhile: a count the server
+    wrote froze at "7 s so far" for 20 s, and the page looked hung."""
+    return (f'<span class="studio-ticking" style="animation-delay:-{max(0.0, so_far):.1f}s"></span><style>'
+            "@property --studio-s{syntax:'<integer>';inherits:false;initial-value:0}"
+            "@keyframes studio-tick{from{--studio-s:0}to{--studio-s:86400}}"
+            ".studio-ticking{animation:studio-tick 86400s steps(86400) forwards;counter-reset:s var(--studio-s)}"
+            ".studio-ticking::before{content:counter(s)}</style>")
 
 
 @st.fragment(run_every=0.5)
@@ -250,11 +263,13 @@ def _progress(job: dedup.DedupJob) -> None:
     st.progress(job.progress.fraction, text=text)
     estimate = getattr(job, "estimate", None)
     so_far = time.monotonic() - job.started
-    if estimate is not None:
-        left = estimate.total - so_far
-        st.caption(f"{so_far:.0f} s so far; estimated {max(0, left):.0f} s more." if left > 0
-                   else f"{so_far:.0f} s so far; taking longer than estimated (a busy machine).")
+    line = f"{ticking_seconds(so_far)} s so far"
+    if estimate is not None:  # the total, not the seconds left: a count down would stop with the server (below)
+        line += (f"; estimated {estimate.total:.0f} s in all." if so_far < estimate.total
+                 else "; taking longer than estimated (a busy machine).")
+    st.caption(line, unsafe_allow_html=True)
     st.button("Stop", key="dedup.stop", on_click=job.cancel, disabled=job.stop.is_set())  # pressed: the bar says so
+    job.begin()  # the work begins once the bar and the count are drawn (the first time only)
 
 
 def _act(fn, *args) -> None:

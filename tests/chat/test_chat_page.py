@@ -15,6 +15,7 @@ from chat_servers import GOOD_ANSWER, FaultServer
 from streamlit.testing.v1 import AppTest
 
 from studio.chat import export_json
+from studio.data.display import NO_LINK
 from studio.errors import BackendError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,7 +113,7 @@ def test_errors_show_in_the_chat_and_the_page_stays_usable(faults):
 def test_bad_settings_are_one_line_errors_not_crashes(faults):
     at = page()
     use_api(at, "localhost:8000")
-    assert any("must start with http://" in e.value.replace("\u2060", "") for e in at.error)
+    assert any("must start with http://" in e.value.replace("\u2060", "").replace(NO_LINK, "") for e in at.error)
     assert at.chat_input(key="chat.input").disabled and not at.exception
 
 
@@ -431,9 +432,9 @@ def test_a_disabled_input_says_why_under_the_conversation(faults):
     at.text_input(key="chat.b.api_model").set_value("m").run()
     at.text_input(key="chat.b.base_url").set_value("localhost:8000").run()
     assert at.chat_input(key="chat.input").disabled
-    said = [c.value.replace("\u2060", "") for c in at.main.caption if "Asking is off" in c.value]
+    said = [c.value.replace("\u2060", "").replace(NO_LINK, "") for c in at.main.caption if "Asking is off" in c.value]
     assert said == [":material/info: Asking is off: the second model is not set (The base URL must start with "
-                    "http:// or https:// (e.g. `http://127.0.0.1:8000/v1`), not 'localhost:8000')."]  # a URL: a code span, no link
+                    "http:// or https:// (e.g. http://127.0.0.1:8000/v1), not 'localhost:8000')."]  # a URL: split by empty spans, no link
     at.text_input(key="chat.b.base_url").set_value(faults.url("good")).run()
     assert not at.chat_input(key="chat.input").disabled
     assert not [c for c in at.main.caption if "Asking is off" in c.value]

@@ -14,6 +14,7 @@ from chat_servers import ask
 from hub_servers import point_hub_at, standin_hub
 
 from studio.cloud import sync, usage
+from tests.cloud.restore_wait import settled
 from tests.test_tenancy import everything_shown, visit  # the app opened as cloud/Home.py, one browser session
 
 TOKEN = "hf_alice_write_token_0123456789"
@@ -57,18 +58,6 @@ def give_token(at, token: str, wait: bool = True):
     at.text_input(key="auth.hf_token.input").input(token).run()
     assert not at.exception, [e.value for e in at.exception]
     return settled(at) if wait else at
-
-
-def settled(at):
-    running = sync.current(workspace(at)) if "workspace.path" in at.session_state else None
-    if running is None or running.prepared:
-        return at
-    deadline = time.time() + 60
-    while time.time() < deadline and not running.prepared and running.state != "failed":
-        time.sleep(0.05)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def small_workspaces(monkeypatch, mb: float = 0.05) -> dict:

@@ -13,6 +13,7 @@ from hub_servers import HubRepo, point_hub_at, refusing_hub, standin_hub, token_
 from studio import config
 from studio.cloud import store, sync
 from studio.data import store as datasets
+from tests.cloud.restore_wait import settled
 from tests.cloud.test_sync import files_of, three_versions
 from tests.data.test_dataset_page import edit
 from tests.test_tenancy import AUTH, everything_shown, visit, workspace_of
@@ -68,20 +69,7 @@ def signed_in(user: dict, page: str = "Home.py", at=None, store_setting: dict | 
         for key, value in secrets.items():
             at.secrets[key] = value
         at.user = {"is_logged_in": True, **user}
-    return settled(visit(page, at=at))
-
-
-def settled(at):
-    """The page run after the store's restore (in the sync's own thread) ended, done or failed: what a visitor sees
-    once the sidebar's *Restoring …* line is gone (the page is drawn again then)."""
-    running = sync.current(workspace_of(at), "store")
-    if running is None or running.prepared:
-        return at
-    deadline = time.time() + 60
-    while time.time() < deadline and not running.prepared and running.state != "failed":
-        time.sleep(0.05)
-    at.run()
-    return at
+    return settled(visit(page, at=at), "store")
 
 
 def kept(at) -> sync.WorkspaceSync:
@@ -366,7 +354,7 @@ def test_the_first_page_after_a_restart_draws_at_once_and_says_how_many_files_ar
     assert "Restoring " in shown and " files from this app's store" in shown, shown
     assert "Alice's FAQ" not in everything_shown(at)
     hub.trickle_s = 0.0
-    settled(at)
+    settled(at, "store")
     assert "Alice's FAQ" in everything_shown(at)
     assert "Restoring" not in sidebar_text(at)
 
@@ -461,7 +449,7 @@ def test_home_says_the_workspace_is_being_restored_and_lists_datasets_as_they_co
     # the count is drawn again with the list as datasets come (it stayed at what the page's first run saw)
     assert drawn("Datasets") and drawn("Datasets") == drawn(line)
     hub.trickle_s = 0.0
-    settled(at)
+    settled(at, "store")
     shown = everything_shown(at)
     assert "Alpha FAQ" in shown and "Zulu FAQ" in shown and "being restored" not in shown
 

@@ -24,6 +24,31 @@ def open_page() -> AppTest:
     return at
 
 
+def open_mine(name: str = "Mine") -> tuple[AppTest, store.DatasetInfo]:
+    """The page with a new dataset of ``RECS`` named ``name`` picked."""
+    info = store.create_dataset(name, RECS)
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    return at, info
+
+
+def train_page_on(info: store.DatasetInfo, tab_id: str | None = None) -> AppTest:
+    """The Train page opened on ``info`` after a reload there (no ``?tab=`` in its address), run; ``tab_id``: the
+    browser tab's id as the page knows it once that tab has opened the Dataset page."""
+    train = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)
+    if tab_id is not None:
+        train.session_state["dataset.tab_id"] = tab_id
+    train.session_state["dataset.selected"] = info.id
+    train.run()
+    assert not train.exception
+    return train
+
+
+def unsaved_lines(at: AppTest) -> list[str]:
+    """The page's warnings about unsaved changes."""
+    return [w for w in texts(at.warning) if "unsaved" in w]
+
+
 def reload_of(at: AppTest) -> AppTest:
     """The same browser tab reloaded: a new session at the same address (the tab's id in it)."""
     again = AppTest.from_file(PAGE, default_timeout=60)
@@ -58,9 +83,7 @@ def test_first_open_seeds_the_sample_and_selects_it():
 
 
 def test_edit_shows_unsaved_changes_and_save_makes_a_version_keeping_extra_fields():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     edit(at, edited={0: {"answer": "Forty-five minutes ⏱"}}, added=[{"question": "越位?", "answer": "Offside."}])
     assert "Unsaved changes: 1 added, 1 edited." in texts(at.warning)
     assert store.get_dataset(info.id).latest.version == 1  # nothing written yet
@@ -100,19 +123,17 @@ def test_the_train_page_says_when_the_dataset_has_unsaved_edits():
     at.switch_page("pages/3_Train.py").run()
     assert not at.exception
     assert at.selectbox(key="train.dataset").value.id == info.id
-    assert [w for w in texts(at.warning) if "unsaved" in w] == [
+    assert unsaved_lines(at) == [
         "Mine has unsaved changes on the Dataset page (1 edited): a run trains on the saved v1. Save them there first "
         "to train on them."]
     at.switch_page("pages/1_Dataset.py").run()
     at.button(key="dataset.save").click().run()
     at.switch_page("pages/3_Train.py").run()
-    assert not [w for w in texts(at.warning) if "unsaved" in w]
+    assert not unsaved_lines(at)
 
 
 def test_save_with_problems_lists_them_by_record_and_keeps_the_edits():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     edit(at, edited={1: {"answer": ""}})
     at.button(key="dataset.save").click().run()
     assert any("Not saved: 1 error to fix first, in 1 record" in e for e in texts(at.error))
@@ -123,9 +144,7 @@ def test_save_with_problems_lists_them_by_record_and_keeps_the_edits():
 
 
 def test_a_refused_save_marks_the_refused_rows_in_the_table_and_empty_cells_read_as_empty():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     # what an empty cell (a new row's answer not typed yet) shows: empty, not Streamlit's default grey "None"
     editor = at.data_editor[0].proto
     assert editor.HasField("placeholder") and editor.placeholder == ""
@@ -166,9 +185,7 @@ def test_two_sessions_second_save_is_refused_and_keeps_its_edits():
 
 
 def test_apply_my_changes_on_top_of_theirs_then_save():
-    info = store.create_dataset("Shared", RECS)
-    bob = open_page()
-    bob.selectbox(key="dataset.picker").select(info.id).run()
+    bob, info = open_mine("Shared")
     edit(bob, edited={1: {"answer": "bob's answer"}})
     store.save_version(info.id, [{**RECS[0], "answer": "alice's answer"}, RECS[1]], base_version=1)
     bob.button(key="dataset.save").click().run()
@@ -181,9 +198,7 @@ def test_apply_my_changes_on_top_of_theirs_then_save():
 
 
 def test_load_latest_discards_only_on_request():
-    info = store.create_dataset("Shared", RECS)
-    bob = open_page()
-    bob.selectbox(key="dataset.picker").select(info.id).run()
+    bob, info = open_mine("Shared")
     edit(bob, edited={1: {"answer": "bob's answer"}})
     store.save_version(info.id, RECS[:1], base_version=1, message="someone else")
     bob.button(key="dataset.save").click().run()
@@ -194,9 +209,7 @@ def test_load_latest_discards_only_on_request():
 
 
 def test_a_clean_session_follows_saves_from_elsewhere():
-    info = store.create_dataset("Shared", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine("Shared")
     store.save_version(info.id, RECS + [{"question": "new", "answer": "one"}], base_version=1)
     at.run()
     assert len(at.data_editor[0].value) == 3
@@ -258,16 +271,12 @@ def test_a_squad_file_previews_its_passages_and_names_the_unanswerable_question(
 
 
 def test_a_dataset_without_passages_has_no_context_column():
-    info = store.create_dataset("Plain", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine("Plain")
     assert "context" not in at.data_editor[0].value.columns
 
 
 def test_adding_records_that_are_all_there_already_says_nothing_was_added():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     at = _upload(at, "same.json", json.dumps(RECS).encode())
     at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
     at.button(key="dataset.import.merge").click().run()
@@ -284,9 +293,7 @@ def _file_id(at: AppTest) -> str:
 
 
 def test_import_merge_adds_to_the_working_copy_skipping_existing():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     csv = b"Question,Answer\nHow many players?,Eleven.\nWho restarts?,The referee.\n"
     at = _upload(at, "more.csv", csv)
     at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
@@ -361,9 +368,7 @@ def test_messy_import_takes_the_valid_records_and_names_the_skipped_ones():
 
 
 def test_adding_the_valid_records_to_a_dataset_says_how_many_invalid_ones_were_left_out():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     at = _upload(at, "alpaca.json", json.dumps(MESSY).encode())
     assert at.radio(key="dataset.import.invalid").value == "skip"
     at.radio(key="dataset.import.target").set_value(f"Add to {info.name}").run()
@@ -865,9 +870,7 @@ def test_a_connection_dropped_during_the_lfs_upload_from_the_export_tab_is_one_l
 
 
 def test_the_export_tab_asks_to_save_first_only_when_there_are_unsaved_edits():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     (said,) = [c for c in texts(at.caption) if c.startswith("Downloads hold")]
     assert said == "Downloads hold the saved version 1 (2 records)."  # nothing to save: no order to save
     edit(at, edited={0: {"answer": "Forty-five minutes."}})
@@ -1081,22 +1084,37 @@ def test_the_cells_an_edit_changed_are_named_under_the_table_with_their_saved_te
     assert any(t.startswith("4 changes, cell by cell") for t in texts(at.caption))
 
 
-def test_rows_added_in_the_table_are_named_in_the_list_by_which_row_without_a_number_they_are():
-    """A row added in the table has no # until the table is built again, and the list of changes named it only by a
-    record number no row showed: with two new rows, which was record 3 and which record 4 was left to guess."""
-    info = store.create_dataset("Mine", RECS)
+def _number_default(at: AppTest) -> int | None:
+    """The # a row added to the table shows at once (the editor's default for its # column)."""
+    return json.loads(at.data_editor[0].proto.columns)["_number"].get("default")
+
+
+def test_a_row_added_in_the_table_shows_its_number_at_once_and_the_next_one_the_number_after():
+    """A row added in the table had no # until the table was built again (on another page or search), so the list
+    of changes named it by a record number no row showed."""
+    at, info = open_mine()
+    assert _number_default(at) == 3  # the row a person adds under records 1 and 2 shows 3 as it appears
+    edit(at, edited={1: {"answer": "11."}}, added=[{"_number": 3, "question": "Who restarts?"}])
+    assert table_with(at, "field")[["record", "field"]].values.tolist() == [[2, "answer"], [3, "(new record)"]]
+    # its answer typed: the table is built again with it as record 3, and the next row added shows 4, not 3 again
+    edit(at, edited={1: {"answer": "11."}}, added=[{"_number": 3, "question": "Who restarts?", "answer": "The referee."}])
+    assert at.data_editor[0].value["_number"].tolist() == [1, 2, 3]
+    assert at.data_editor[0].value["answer"].tolist() == ["45 minutes.", "11.", "The referee."]
+    assert _number_default(at) == 4
+    # two rows added before either is whole: built again at once, so no two rows show the same number
+    edit(at, added=[{"_number": 4, "question": "Half time?"}, {"_number": 4, "answer": "Ninety."}])
+    assert at.data_editor[0].value["_number"].tolist() == [1, 2, 3, 4, 5] and _number_default(at) == 6
+
+
+def test_a_row_added_on_a_search_shows_the_number_it_takes_after_the_last_record_shown():
+    info = store.create_dataset("Mine", RECS + [{"question": "Who keeps time?", "answer": "The referee."}])
     at = open_page()
     at.selectbox(key="dataset.picker").select(info.id).run()
-    edit(at, edited={1: {"answer": "11."}},
-         added=[{"question": "Who restarts?", "answer": "The referee."}, {"question": "", "answer": "Ninety."}])
-    changed = table_with(at, "field")
-    assert changed[["record", "field"]].values.tolist() == [
-        [2, "answer"], [3, "(new record, the 1st row without a # in the table)"],
-        [4, "(new record, the 2nd row without a # in the table)"]]
-    at.text_input(key="dataset.search").input("e").run()  # another view: the table is built again, numbering them
+    at.text_input(key="dataset.search").input("players").run()  # record 2 only
+    assert _number_default(at) == 3  # a row added here goes after record 2, moving "Who keeps time?" to 4
+    edit(at, added=[{"_number": 3, "question": "Substitutes?", "answer": "Five."}])
     at.text_input(key="dataset.search").input("").run()
-    assert at.data_editor[0].value["_number"].tolist() == [1, 2, 3, 4]
-    assert table_with(at, "field")["field"].tolist() == ["answer", "(new record)", "(new record)"]
+    assert at.data_editor[0].value["question"].tolist()[2:] == ["Substitutes?", "Who keeps time?"]
 
 
 def test_the_import_preview_shows_a_true_or_a_list_as_the_file_wrote_it_not_as_python_does():
@@ -1109,9 +1127,7 @@ def test_the_import_preview_shows_a_true_or_a_list_as_the_file_wrote_it_not_as_p
 
 def test_unsaved_edits_survive_a_browser_reload_said_so_and_can_be_discarded():
     """A reload is a new session: the edits typed before it were gone (another page and back kept them)."""
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     edit(at, edited={0: {"answer": "Forty-five minutes."}}, added=[{"question": "Who restarts?", "answer": "The referee."}])
     reloaded = reload_of(at)  # the same workspace, a new session: the browser reloaded
     reloaded.selectbox(key="dataset.picker").select(info.id).run()
@@ -1128,9 +1144,7 @@ def test_unsaved_edits_survive_a_browser_reload_said_so_and_can_be_discarded():
 
 
 def test_edits_kept_across_a_reload_are_saved_as_typed_and_then_forgotten():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     edit(at, edited={1: {"answer": "11."}})
     reloaded = reload_of(at)
     reloaded.selectbox(key="dataset.picker").select(info.id).run()
@@ -1143,9 +1157,7 @@ def test_edits_kept_across_a_reload_are_saved_as_typed_and_then_forgotten():
 
 
 def test_edits_kept_across_a_reload_onto_a_version_saved_since_meet_the_conflict_panel():
-    info = store.create_dataset("Shared", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine("Shared")
     edit(at, edited={1: {"answer": "bob's answer"}})
     store.save_version(info.id, [{**RECS[0], "answer": "alice's answer"}, RECS[1]], base_version=1)
     reloaded = reload_of(at)
@@ -1159,27 +1171,22 @@ def test_edits_kept_across_a_reload_onto_a_version_saved_since_meet_the_conflict
 
 
 def test_after_a_reload_the_train_page_says_the_dataset_has_unsaved_edits_before_the_dataset_page_is_opened():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     edit(at, edited={0: {"answer": "Forty-five minutes."}})
-    train = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)  # reloaded, on the Train page
-    train.session_state["dataset.selected"] = info.id
-    train.run()
-    assert not train.exception
+    train = train_page_on(info)  # reloaded, on the Train page
     # A reload on the Train page has no ?tab= (Streamlit drops it on a page change, seen in Chromium): whose edits
     # these are cannot be told, so the line does not call them this tab's
-    assert [w for w in texts(train.warning) if "unsaved" in w] == [
+    assert unsaved_lines(train) == [
         "Mine has unsaved changes on the Dataset page (1 edited, kept by a browser tab, this one before a reload or "
         "another): a run trains on the saved v1. Save them there first to train on them."]
     edit(at, edited={0: {"answer": "Forty-five minutes."}, 1: {"answer": "Eleven, always."}})  # kept again
     train.run()
-    assert [w for w in texts(train.warning) if "unsaved" in w] == [
+    assert unsaved_lines(train) == [
         "Mine has unsaved changes on the Dataset page (2 edited, kept by a browser tab, this one before a reload or "
         "another): a run trains on the saved v1. Save them there first to train on them."]
     train.query_params["tab"] = at.query_params["tab"]  # this tab's id known: its own edits, said as before
     train.run()
-    assert [w for w in texts(train.warning) if "unsaved" in w] == [
+    assert unsaved_lines(train) == [
         "Mine has unsaved changes on the Dataset page (2 edited): a run trains on the saved v1. Save them there first "
         "to train on them."]
 
@@ -1187,18 +1194,12 @@ def test_after_a_reload_the_train_page_says_the_dataset_has_unsaved_edits_before
 def test_the_train_page_does_not_give_another_tabs_unsaved_edits_as_this_ones():
     """One tab edits a dataset and keeps its edits unsaved; a second tab, which opened the Dataset page on it and
     never edited it, went to Train and read "Mine has unsaved changes on the Dataset page (1 edited)" as its own."""
-    info = store.create_dataset("Mine", RECS)
-    first = open_page()
-    first.selectbox(key="dataset.picker").select(info.id).run()
+    first, info = open_mine()
     edit(first, edited={0: {"answer": "Forty-five minutes."}})
     second = open_page()  # another browser tab: its own id, nothing edited
     assert second.query_params["tab"] != first.query_params["tab"]
-    train = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90)  # that tab, on to Train
-    train.session_state["dataset.tab_id"] = second.session_state["dataset.tab_id"]
-    train.session_state["dataset.selected"] = info.id
-    train.run()
-    assert not train.exception
-    assert [w for w in texts(train.warning) if "unsaved" in w] == [
+    train = train_page_on(info, second.session_state["dataset.tab_id"])  # that tab, on to Train
+    assert unsaved_lines(train) == [
         "Mine has unsaved changes on the Dataset page (1 edited, kept by another browser tab): a run trains on the "
         "saved v1. Save them there first to train on them."]
 
@@ -1207,9 +1208,7 @@ def test_another_tab_is_offered_the_unsaved_edits_of_a_tab_beside_it_not_handed_
     """Kept for a reload, one tab's unsaved edits came up in every other tab of the workspace as its own "from before
     the reload": a second tab of the same person showed and saved the first tab's edits with its own. Another tab (or
     a visit after the tab was closed) is offered them, and brings them in with one click."""
-    info = store.create_dataset("Mine", RECS)
-    first = open_page()
-    first.selectbox(key="dataset.picker").select(info.id).run()
+    first, info = open_mine()
     edit(first, edited={0: {"answer": "Forty-five minutes."}})
     other = open_page()  # another tab: an address of its own
     other.selectbox(key="dataset.picker").select(info.id).run()
@@ -1232,9 +1231,7 @@ def test_another_tab_is_offered_the_unsaved_edits_of_a_tab_beside_it_not_handed_
 def test_two_tabs_editing_one_dataset_both_keep_their_unsaved_edits():
     """A second tab that edited without bringing the first tab's edits in replaced them in the workspace: a reload of
     the first tab found the second's edits, its own gone. Each tab's are kept apart; the other's stay on offer."""
-    info = store.create_dataset("Mine", RECS)
-    first = open_page()
-    first.selectbox(key="dataset.picker").select(info.id).run()
+    first, info = open_mine()
     edit(first, edited={0: {"answer": "Forty-five minutes."}})
     second = open_page()
     second.selectbox(key="dataset.picker").select(info.id).run()
@@ -1353,9 +1350,7 @@ def test_a_tab_whose_kept_edits_a_fifth_tab_dropped_keeps_them_again_on_its_next
 def test_a_reloaded_tab_whose_kept_edits_were_dropped_reads_one_line_about_them(closed_tabs):
     """A reloaded tab whose kept edits were then dropped showed two warnings about them at once ("This tab's unsaved
     changes were dropped ... kept again now" and "Unsaved changes from before the reload"): one line now says both."""
-    info = store.create_dataset("Mine", RECS)
-    first = open_page()
-    first.selectbox(key="dataset.picker").select(info.id).run()
+    first, info = open_mine()
     edit(first, edited={0: {"answer": "Mine."}})
     first = reload_of(first)
     first.selectbox(key="dataset.picker").select(info.id).run()
@@ -1399,9 +1394,7 @@ def test_tabs_count_as_open_when_streamlits_session_api_is_missing_or_fails(monk
 
 
 def test_a_tab_whose_kept_edits_another_tab_brought_in_does_not_keep_them_again():
-    info = store.create_dataset("Mine", RECS)
-    first = open_page()
-    first.selectbox(key="dataset.picker").select(info.id).run()
+    first, info = open_mine()
     edit(first, edited={0: {"answer": "Forty-five minutes."}})
     other = open_page()
     other.selectbox(key="dataset.picker").select(info.id).run()
@@ -1424,7 +1417,7 @@ def test_the_train_page_names_the_command_lines_records_to_fix_as_the_command_li
     train.session_state["dataset.selected"] = store.find_dataset("Broken").id
     train.run()
     assert not train.exception
-    assert [w for w in texts(train.warning) if "unsaved" in w] == [
+    assert unsaved_lines(train) == [
         "Broken has unsaved changes on the Dataset page (1 added, kept by the command line (dataset create "
         "--keep-invalid: its records to fix)): a run trains on the saved v1. Save them there first to train on them."]
 
@@ -1510,9 +1503,7 @@ def test_the_table_numbers_its_rows_as_the_list_of_changes_names_them():
 def test_the_tabs_keep_their_place_in_the_page_with_or_without_a_message_above_them():
     """"Saved version 2" (or "Created ...") shows above the tabs for one run: the tabs moved down a place then and
     back up on the next click, so the browser drew them anew while that click was on its way, and it was lost."""
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
 
     def tabs_place() -> tuple:
         from tests.places import place
@@ -1572,9 +1563,7 @@ def test_the_restore_choice_keeps_its_place_whichever_versions_are_compared():
 def test_the_push_fields_keep_their_place_once_a_token_is_given():
     """A token typed on the Export tab became "token: set for this session" and a Forget button (two elements for
     one): the Hub dataset id, Private and Push below moved down, drawn afresh, the id being typed next lost."""
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     wanted = (("text_input", "dataset.push.repo"), ("checkbox", "dataset.push.private"), ("button", "dataset.push.go"))
     before = _places(at, *wanted)
     at.text_input(key="auth.hf_token.input").input("hf_not_a_real_token").run()
@@ -1592,9 +1581,7 @@ def test_the_last_pushs_outcome_keeps_its_place_when_a_push_is_refused():
         return [path for path, e in elements(at) if getattr(e, "type", None) == "success"
                 and str(e.value).startswith("Pushed to")]
 
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     done = Task("Pushing", lambda: "https://huggingface.co/datasets/alice/qa").start()
     assert done.join(10)
     at.session_state["dataset.push"], at.session_state["dataset.push.for"] = done, (info.id, "Mine, version 1")
@@ -1622,9 +1609,7 @@ def test_unsaved_edits_to_a_dataset_deleted_in_another_tab_are_offered_as_a_new_
     """Another tab (or the command line) deleted the dataset this tab was editing: the page went to another dataset,
     and the unsaved edits were gone without a word. It says so, and saves them as a new dataset on request (the
     records still to fix waiting in the editor, as after an import)."""
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     edit(at, edited={0: {"answer": "Forty-five minutes."}}, added=[{"question": "Who restarts?", "answer": ""}])
     store.delete_dataset(info.id)  # another tab
     at.run()
@@ -1640,9 +1625,7 @@ def test_unsaved_edits_to_a_dataset_deleted_in_another_tab_are_offered_as_a_new_
 
 
 def test_deleting_the_dataset_in_this_tab_offers_nothing_back():
-    info = store.create_dataset("Mine", RECS)
-    at = open_page()
-    at.selectbox(key="dataset.picker").select(info.id).run()
+    at, info = open_mine()
     edit(at, edited={0: {"answer": "Forty-five minutes."}})
     at.checkbox(key=f"dataset.delete_sure.{info.id}").check().run()
     at.button(key="dataset.delete").click().run()

@@ -354,3 +354,16 @@ def test_a_fuzzy_only_run_from_the_command_line_teaches_the_next_estimate(monkey
     assert len(timings._read(timings.FUZZY_FILE)) == 1
     config = dedup.DedupConfig(method="fuzzy", threshold=90)
     assert dedup.estimate(records, config).message.endswith("scaled as recent runs here took.")
+
+
+def test_a_queued_run_counts_as_running_and_begins_only_when_the_page_has_drawn_its_bar():
+    """Begun at once, a first semantic run's model load held the server before the page drew the bar: the click
+    seemed to do nothing. A page queues the run, draws the bar, then begins it."""
+    records = [{"question": q, "answer": "a"} for q in ("What is offside?", "What is ofside?", "Who keeps time?")]
+    job = dedup.DedupJob(key=("d",)).queue(records, dedup.DedupConfig())
+    assert job.running and job.state == "waiting" and job.result is None  # counted as running, nothing begun
+    job.begin()
+    assert job.join(60) and job.state == "done"
+    assert [c.members for c in job.result] == [(0, 1)]
+    job.begin()  # once only
+    assert job.state == "done"

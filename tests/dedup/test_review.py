@@ -374,6 +374,28 @@ def test_tab_compares_the_passage_and_shows_it_on_the_cards():
     assert not at.exception
 
 
+def test_a_running_dedup_counts_its_seconds_in_the_browser_so_a_held_server_does_not_freeze_them():
+    """Loading the embedding model holds the server's interpreter for seconds at a time, so the bar's half-second
+    refresh stopped and the "7 s so far" it had written stayed for 20 s: the page looked hung. The seconds are
+    counted on by the browser (a CSS animation started as many seconds ago as the run has taken)."""
+    import time
+
+    from studio.ui import dedup as dedup_ui
+
+    at, info = open_tab(RECORDS)
+    job = dedup.DedupJob(key=(info.id, 1, len(RECORDS), dedup.DedupConfig(threshold=80.0, field="question")))
+    job.queue(RECORDS, job.key[3])
+    job.started = time.monotonic() - 12.5  # a run begun 12.5 s ago
+    job.stop.set()  # it ends as soon as it begins: only the line drawn before matters here
+    at.session_state["dedup.job"] = job
+    at.run()
+    (line,) = [c.value for c in at.caption if c.value.endswith(" s so far")]
+    assert 'class="studio-ticking" style="animation-delay:-12.' in line and "@keyframes studio-tick" in line
+    assert line.startswith(dedup_ui.ticking_seconds(12.5).split("animation-delay")[0])
+    assert job.join(60)  # the page began the queued run once it had drawn the bar
+    assert not at.exception
+
+
 def test_tab_shows_a_moving_bar_while_the_fast_model_builds_and_stops():
     import time
 

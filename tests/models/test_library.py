@@ -320,11 +320,13 @@ def test_train_on_the_bundled_model_says_nothing_of_a_swap(offline):
 
 def library_rows(at: AppTest):
     """The Models page's table as a person reads it: its Markdown cells without the escapes and invisible word
-    joiners ``ui.md`` puts in."""
+    joiners and empty spans ``ui.md`` puts in."""
     import re
 
+    from studio.data.display import NO_LINK
+
     def shown(v):
-        return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", v.replace("\u2060", "")) if isinstance(v, str) else v
+        return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", v.replace("\u2060", "").replace(NO_LINK, "")) if isinstance(v, str) else v
 
     table = at.table[0].value.map(shown)
     return table.rename(columns=lambda c: c.replace("\u00a0", " ")).map(
