@@ -223,7 +223,7 @@ def short(note: str) -> str:
     if not note:
         return "—"
     if note == NO_TOKENIZER:
-        return "missing"
+        return "no tokenizer"  # said at once, not "checking…": no file to load; "missing" left a person asking what
     return "does not load" if unusable(note) else "may not load"
 
 

@@ -595,7 +595,7 @@ def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_picker
     why = f"weights-only cannot be used: {library.NO_TOKENIZER}."
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
-    assert rows.loc["model:weights-only", "tokenizer check"] == "missing"
+    assert rows.loc["model:weights-only", "tokenizer check"] == "no tokenizer"  # not "missing": what is
     assert rows.loc["model:whole", "tokenizer check"] == "—"
     at.selectbox(key="models.selected").set_value("model:weights-only").run()
     assert [e.value for e in at.error] == [why] and at.button(key="models.chat").disabled
