@@ -173,7 +173,8 @@ def settle_notes() -> None:
     """After the page is drawn: load the tokenizers its table did not, then draw the page again (a tokenizer that does
     not load turns Chat with it and Train on it off). Not in the run that draws the library: loading them took 11 s
     after a fresh start (transformers' import, then each tokenizer) and 48 s on a busy machine, the page running all
-    the while; they are loaded by the runs after it, one per run."""
+    the while; nor in the runs after it: one load held a pick or a click on Export 40 s. Another process loads them
+    (``tokenizer_check.check_apart``); the runs after the first paint only ask it what it has found."""
     if not tokenizer_check.pending():
         st.session_state[DRAWN] = False
         return
@@ -185,11 +186,9 @@ def _settle() -> None:
     if not st.session_state.get(DRAWN):  # the first paint ends here: the library is on screen, the page idle
         st.session_state[DRAWN] = True
         return
-    if tokenizer_check.pending():
-        with st.spinner("Checking that each model's tokenizer loads…"):
-            tokenizer_check.check_pending(limit=1)
-        if tokenizer_check.pending():
-            return  # the next one at the next tick (a click in between is answered first)
+    if tokenizer_check.check_apart():
+        st.caption("Checking that each model's tokenizer loads…")  # the foot of the page: nothing below it moves
+        return  # a tick takes no time: a pick or a click meanwhile is answered at once
     # The whole page again, whether or not an answer changed: its run finds nothing pending and draws no fragment, so
     # the ticks stop (a tick left running read as the rerun a click asked for, and kept the page's state "running").
     st.rerun(scope="app")
