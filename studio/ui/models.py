@@ -165,7 +165,7 @@ NBSP = "\u00a0"
 NOTE_HEADER = f"tokenizer{NBSP}check"  # wider than any of its cells (tokenizer_check.short)
 NOTE_COLUMN = "models.note_column"  # the table drew its note column in this session: it keeps it
 CHECKED_HERE = "models.checked_here"  # models drawn with their tokenizer unchecked in this session
-NOTE_HEIGHT = 120  # px: the picked model's line on its tokenizer, while it is checked and once it is
+NOTE_HEIGHT = 120  # px: the least height of the picked model's line on its tokenizer, while it is checked and once it is
 DRAWN = "models.notes_drawn"  # the library was drawn with tokenizers left unchecked: the runs after it check them
 
 
@@ -211,9 +211,13 @@ def actions(entries: list[library.ModelEntry]) -> None:
         if entry.origin:
             st.caption(entry.origin[:1].upper() + entry.origin[1:])  # not str.capitalize: it lowercases file names
         if spec in st.session_state.get(CHECKED_HERE, ()):
-            # Checked after the first paint: its line is in a box of one height whatever the check finds, so the
-            # buttons and the Export panel below do not move when the answer arrives.
-            with st.container(height=NOTE_HEIGHT, border=False):
+            # Checked after the first paint: its line is in a box at least NOTE_HEIGHT tall whatever the check finds,
+            # so the buttons and the Export panel below do not move when the answer arrives; taller where the answer
+            # needs it (a long error in a narrow window was cut at a fixed height, its scroll bar not drawn).
+            with st.container(horizontal=True, wrap=False, gap=None, key="models-note"):
+                box = st.container(border=False)
+                st.container(height=NOTE_HEIGHT, width=1, border=False)  # the box's least height: an empty strut
+            with box:
                 if _checking(entry):
                     st.caption("Checking that its tokenizer loads…")
                 elif entry.note:
