@@ -296,7 +296,7 @@ def base_architecture(base: str, _depth: int = 0) -> str | None:
 def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[ModelEntry]:
     """Every model the studio can use: workspace (bundled first), Hub cache, finished runs, and the
     bundled model when its package is installed but it was not imported yet. ``load=False``: tokenizers not
-    checked yet are not loaded, their notes provisional until ``tokenizer_check.check_pending`` (a page's first paint)."""
+    checked yet are not loaded, their notes provisional until ``tokenizer_check.check_apart`` (a page's first paint)."""
     workspace = workspace_models(load)
     out = sorted(workspace, key=lambda e: e.source != "bundled")
     if not any(e.source == "bundled" for e in workspace) and bundled.gguf_path() is not None:

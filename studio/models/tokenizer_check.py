@@ -11,9 +11,10 @@ Where nothing can be loaded here (no transformers, as on the public app) or the 
 never run for a check), the file names decide, as before.
 Loading the first tokenizer imports transformers (about 6 s in a fresh process), which the Models, Chat and Evaluate
 pages do not otherwise need to draw: their listings load nothing (``load=False``; the answer is ``provisional`` until
-a check), and the Models page checks what is left (``check_pending``) after its first paint has ended, one tokenizer
-per run of a timed fragment, drawing it again where an answer differs. Not in a background thread: two threads importing transformers at once fail ("cannot import name
-'AutoConfig'"), and a page's thread imports it too.
+a check), and the Models page checks what is left after its first paint has ended (``check_apart``), in another
+process its timed fragment polls, drawing the page again once every answer is in. Not in the page's process: loading
+the first tokenizer imports transformers, and a pick or a click waited for it (40 s on a busy machine); not in a
+background thread either: two threads importing transformers at once fail ("cannot import name 'AutoConfig'").
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ import functools
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 from studio import atomic, config
@@ -174,7 +180,7 @@ def tokenizer_note(folder: Path, *, load: bool = True) -> str:
     be loaded here to tell and the file names leave it open.
 
     ``load=False`` (a page's first paint): a tokenizer not checked yet is not loaded now; the answer is
-    ``provisional`` and the folder waits for ``check_pending``."""
+    ``provisional`` and the folder waits for ``check_apart``."""
     folder = Path(folder)
     if _remote_code(folder):
         return by_file_names(folder)
@@ -211,7 +217,7 @@ def pending() -> bool:
 
 def unchecked(folder: str | Path) -> bool:
     """Whether a listing left the tokenizer in this folder (or in one inside it: a run's model) unchecked, its note
-    provisional until ``check_pending``."""
+    provisional until ``check_apart``."""
     folder = Path(folder)
     with _LOCK:
         return any(f == folder or folder in f.parents for f in map(Path, _PENDING.values()))
@@ -223,22 +229,80 @@ def short(note: str) -> str:
     if not note:
         return "—"
     if note == NO_TOKENIZER:
-        return "missing"
+        return "no tokenizer"  # said at once, not "checking…": no file to load; "missing" left a person asking what
     return "does not load" if unusable(note) else "may not load"
 
 
-def check_pending(limit: int | None = None) -> None:
-    """Load the tokenizers listings left unchecked (the Models page, once its table is drawn); ``limit``: at most
-    that many loads (the page checks one per run, so a click waits for one load at most, not for all of them)."""
+# The process loading the tokenizers a listing left unchecked (``check_apart``): (process, its folder, its answers file,
+# digest -> folder it was given, when it must have ended). One at a time, for every workspace.
+_APART: tuple[subprocess.Popen, Path, Path, dict[str, str], float] | None = None
+APART_S = 300  # a check process still running after this long is stopped and its folders judged by file names
+
+
+def check_apart() -> bool:
+    """Load the tokenizers listings left unchecked, in another process, without waiting for it: start one where none
+    runs, take each answer it has written. True while answers are still to come (call again later).
+
+    Not in the caller's process: there the first load imports transformers (40 s seen on a busy machine), and the
+    Models page's timed check held the page's script for all of it, so a pick or a click on Export made meanwhile
+    waited, the page greyed out; a test that allowed a minute called the click lost."""
+    global _APART
     with _LOCK:
-        loaded = 0
-        for digest, folder in list(_PENDING.items()):
-            if limit is not None and loaded >= limit:
-                break
+        if _APART is not None:
+            proc, folder, out, todo, deadline = _APART
+            ended = proc.poll() is not None
+            if not ended and time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                ended = True
+            for digest, note in (_json_dict(out) or {}).items():
+                if digest in todo and isinstance(note, str) and digest in _PENDING:
+                    _SEEN[digest] = note
+                    _keep(digest, note)
+                    _PENDING.pop(digest, None)
+            if not ended:
+                return True
+            for digest, where in todo.items():  # the process died before it answered: the file names decide, this
+                if digest in _PENDING:  # time (in this process only: a restart checks it again)
+                    _SEEN[digest] = by_file_names(Path(where))
+                    _PENDING.pop(digest, None)
+            shutil.rmtree(folder, ignore_errors=True)
+            _APART = None
+        todo = {}
+        for digest, where in list(_PENDING.items()):
             if _known(digest) is None:
-                _check(folder, digest)
-                loaded += 1
-            _PENDING.pop(digest, None)
+                todo[digest] = str(where)
+            else:
+                _PENDING.pop(digest, None)
+        if not todo:
+            return False
+        folder = Path(tempfile.mkdtemp(prefix="tokenizer-check-"))
+        (folder / "todo.json").write_text(json.dumps(todo), encoding="utf-8")
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from studio.models import tokenizer_check as t; t._answer(*sys.argv[1:])",
+                 str(folder / "todo.json"), str(folder / "answers.json")], cwd=config.REPO_ROOT,
+                env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:  # no process can be started: the file names decide
+            for digest, where in todo.items():
+                _SEEN[digest] = by_file_names(Path(where))
+                _PENDING.pop(digest, None)
+            shutil.rmtree(folder, ignore_errors=True)
+            return False
+        threading.Thread(target=proc.wait, daemon=True).start()  # reaped when it exits, whoever polls it
+        _APART = (proc, folder, folder / "answers.json", todo, time.monotonic() + APART_S)
+        return True
+
+
+def _answer(todo_file: str, out_file: str) -> None:
+    """The check process (``check_apart``): load each tokenizer in ``todo_file`` (digest -> folder) and write the
+    answers as they come to ``out_file`` (digest -> note)."""
+    todo = json.loads(Path(todo_file).read_text(encoding="utf-8"))
+    answers: dict[str, str] = {}
+    for digest, folder in todo.items():
+        answers[digest] = _load_note(Path(folder))
+        atomic.write_json(Path(out_file), answers, indent=None)
 
 
 def _known(digest: str) -> str | None:

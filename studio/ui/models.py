@@ -165,7 +165,7 @@ NBSP = "\u00a0"
 NOTE_HEADER = f"tokenizer{NBSP}check"  # wider than any of its cells (tokenizer_check.short)
 NOTE_COLUMN = "models.note_column"  # the table drew its note column in this session: it keeps it
 CHECKED_HERE = "models.checked_here"  # models drawn with their tokenizer unchecked in this session
-NOTE_HEIGHT = 120  # px: the picked model's line on its tokenizer, while it is checked and once it is
+NOTE_HEIGHT = 120  # px: the least height of the picked model's line on its tokenizer, while it is checked and once it is
 DRAWN = "models.notes_drawn"  # the library was drawn with tokenizers left unchecked: the runs after it check them
 
 
@@ -173,7 +173,8 @@ def settle_notes() -> None:
     """After the page is drawn: load the tokenizers its table did not, then draw the page again (a tokenizer that does
     not load turns Chat with it and Train on it off). Not in the run that draws the library: loading them took 11 s
     after a fresh start (transformers' import, then each tokenizer) and 48 s on a busy machine, the page running all
-    the while; they are loaded by the runs after it, one per run."""
+    the while; nor in the runs after it: one load held a pick or a click on Export 40 s. Another process loads them
+    (``tokenizer_check.check_apart``); the runs after the first paint only ask it what it has found."""
     if not tokenizer_check.pending():
         st.session_state[DRAWN] = False
         return
@@ -185,11 +186,9 @@ def _settle() -> None:
     if not st.session_state.get(DRAWN):  # the first paint ends here: the library is on screen, the page idle
         st.session_state[DRAWN] = True
         return
-    if tokenizer_check.pending():
-        with st.spinner("Checking that each model's tokenizer loads…"):
-            tokenizer_check.check_pending(limit=1)
-        if tokenizer_check.pending():
-            return  # the next one at the next tick (a click in between is answered first)
+    if tokenizer_check.check_apart():
+        st.caption("Checking that each model's tokenizer loads…")  # the foot of the page: nothing below it moves
+        return  # a tick takes no time: a pick or a click meanwhile is answered at once
     # The whole page again, whether or not an answer changed: its run finds nothing pending and draws no fragment, so
     # the ticks stop (a tick left running read as the rerun a click asked for, and kept the page's state "running").
     st.rerun(scope="app")
@@ -212,9 +211,13 @@ def actions(entries: list[library.ModelEntry]) -> None:
         if entry.origin:
             st.caption(entry.origin[:1].upper() + entry.origin[1:])  # not str.capitalize: it lowercases file names
         if spec in st.session_state.get(CHECKED_HERE, ()):
-            # Checked after the first paint: its line is in a box of one height whatever the check finds, so the
-            # buttons and the Export panel below do not move when the answer arrives.
-            with st.container(height=NOTE_HEIGHT, border=False):
+            # Checked after the first paint: its line is in a box at least NOTE_HEIGHT tall whatever the check finds,
+            # so the buttons and the Export panel below do not move when the answer arrives; taller where the answer
+            # needs it (a long error in a narrow window was cut at a fixed height, its scroll bar not drawn).
+            with st.container(horizontal=True, wrap=False, gap=None, key="models-note"):
+                box = st.container(border=False)
+                st.container(height=NOTE_HEIGHT, width=1, border=False)  # the box's least height: an empty strut
+            with box:
                 if _checking(entry):
                     st.caption("Checking that its tokenizer loads…")
                 elif entry.note:

@@ -209,3 +209,41 @@ def test_a_download_that_ended_is_listed_and_the_next_id_can_be_typed(browser, t
         finally:
             context.close()
             stop_studio(studio)
+
+
+_CLIPPED = """a => { const r = a.getBoundingClientRect();
+    for (let p = a.parentElement; p; p = p.parentElement) {
+        if (getComputedStyle(p).overflowY === 'visible') continue;
+        const q = p.getBoundingClientRect();
+        if (p.scrollHeight > p.clientHeight + 1 && (r.top < q.top - 1 || r.bottom > q.top + p.clientHeight + 1)
+            && p.getAttribute('data-testid') !== 'stMain') return p.getAttribute('data-testid') || p.tagName;
+    }
+    return null; }"""
+
+
+def test_a_long_tokenizer_error_reads_in_full_in_a_narrow_window(browser, studio, tiny_gpt2):
+    """The picked model's line on its tokenizer sat in a box of a fixed 120 px (so nothing below moved when the check's
+    answer came): in a 400 px window a long model name's error took 176 px and was cut mid-line, its scroll bar not
+    drawn. The box is now at least 120 px and as tall as its answer."""
+    import shutil
+    import uuid
+
+    folder = studio.home / "models" / LONG_NAME
+    shutil.copytree(tiny_gpt2, folder)
+    (folder / "notes.txt").write_text(uuid.uuid4().hex)  # content no earlier check has seen: checked after the paint
+    whole = (folder / "tokenizer.json").read_bytes()
+    (folder / "tokenizer.json").write_bytes(whole[: len(whole) // 2])
+    context = browser.new_context(viewport={"width": 400, "height": 900})
+    try:
+        page = context.new_page()
+        open_page(page, studio, "Models")
+        page.get_by_test_id("stSelectbox").filter(has_text="Model").first.click()
+        after_rerun(page, page.get_by_role("option").filter(has_text=f"model:{LONG_NAME}").first.click)
+        alert = page.get_by_test_id("stAlert").filter(has_text="cannot be used")
+        alert.wait_for(timeout=300_000)  # the check loads its tokenizer in another process: minutes on a busy machine
+        wait_idle(page)
+        assert "import or download it again" in alert.inner_text()
+        assert alert.evaluate(_CLIPPED) is None  # no box around it cuts it off
+        assert_no_exception(page)
+    finally:
+        context.close()
