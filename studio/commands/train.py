@@ -105,16 +105,24 @@ def _config(args: argparse.Namespace, n_records: int = 0):
                 print(f"note: {why}", flush=True)
         name = args.preset or train_config.default_preset(base)
         if name == "recommended":
-            cfg, why = train_config.recommend(n_records, base=base, method=args.method or "full",
-                                              parameters=_parameters(base),
-                                              change_it=f"with {train_config.recommended_flags()}")
-            print(f"preset: {why}", flush=True)
+            cfg, reason = train_config.recommend(n_records, base=base, method=args.method or "full",
+                                                 parameters=_parameters(base),
+                                                 change_it=f"with {train_config.recommended_flags()}")
         else:
             cfg = train_config.preset(name, base=base)
     from studio import settings
 
     changes = settings.overrides(args, TrainConfig, skip=NOT_FLAGS)
+    if not args.config_json and name == "recommended":  # "nothing held out" above a run given --test-fraction 0.1: say
+        changed = [f"{settings.label(TrainConfig, k)} {_shown(getattr(cfg, k))} → {_shown(v)}"  # what the flags changed
+                   for k, v in changes.items() if k != "method" and v != getattr(cfg, k)]
+        print(f"preset: {reason}" + (f" Changed with flags: {', '.join(changed)}." if changed else ""), flush=True)
     return cfg.replace(**changes) if changes else cfg
+
+
+def _shown(value: object) -> str:
+    """A setting as the preset line writes it: 0.1, 2e-05, 12 (not 12.0)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _parameters(base: str) -> int | None:

@@ -19,12 +19,26 @@ from studio.train import lora, scratch
 from studio.train.config import SCRATCH, TrainConfig, offline_remedy
 
 
-def uses_every_parameter(model_config: Any) -> bool:
-    """Whether a model's forward reaches every parameter on every step, so that a multi-process run need not have DDP
-    look for unused ones (a walk of the autograd graph each step, and a warning from each process when it finds
-    none). A dense text model does. One of experts does not (Mixtral's num_local_experts, Qwen-MoE's num_experts,
-    DeepSeek's n_routed_experts: the experts a batch's tokens are not routed to get no gradient that step), nor one
-    with another model inside (a vision tower a text batch never runs)."""
+def uses_every_parameter(model: Any) -> bool:
+    """Whether a model's forward reaches every trainable parameter on every step, so that a multi-process run need not
+    have DDP look for unused ones (a walk of the autograd graph each step, and a warning from each process when it finds
+    none). A wrong yes crashes the run at its second step (DDP waits for gradients that never come), so a yes needs
+    both: a configuration that routes nothing (``config_reaches_every_parameter``) and a one-batch forward that reaches
+    every trainable parameter (``unreached_parameters``: a head the loss never uses, a module the configuration leaves
+    out of the forward, as Mllama's cross-attention layers are on text). Anything the probe cannot run: no."""
+    if not config_reaches_every_parameter(model.config):
+        return False
+    try:
+        return not unreached_parameters(model)
+    except Exception:  # a forward this probe cannot make (an unusual signature): let DDP look, as it would by default
+        return False
+
+
+def config_reaches_every_parameter(model_config: Any) -> bool:
+    """What the configuration alone can rule out: a model of experts (Mixtral's num_local_experts, Qwen-MoE's num_experts,
+    DeepSeek's n_routed_experts: the experts a batch's tokens are not routed to get no gradient that step, and one probe
+    batch may happen to reach them all), one with layers dropped at random (``layerdrop``), or one with another model
+    inside (a vision tower a text batch never runs)."""
     if hasattr(model_config, "to_dict"):
         fields = model_config.to_dict()
     elif isinstance(model_config, Mapping):
@@ -34,10 +48,39 @@ def uses_every_parameter(model_config: Any) -> bool:
     for key, value in fields.items():
         if "expert" in key and isinstance(value, int) and not isinstance(value, bool) and value > 1:
             return False
+        if "layerdrop" in key and isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return False
         if key.endswith("_config") and isinstance(value, dict) and "model_type" in value:  # a part of its own
-            if key != "text_config" or not uses_every_parameter(value):
+            if key != "text_config" or not config_reaches_every_parameter(value):
                 return False
     return True
+
+
+def unreached_parameters(model: Any, tokens: int = 8) -> list[str]:
+    """The trainable parameters a forward of one short row does not reach, by name: what DDP's own search would find,
+    read from the autograd graph of the loss without a backward (no gradients are made). The random state is put back,
+    so the run draws what it would have drawn."""
+    import torch
+
+    embeddings = model.get_input_embeddings()
+    device = embeddings.weight.device
+    ids = (torch.arange(1, tokens + 1, device=device) % embeddings.num_embeddings).unsqueeze(0)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.enable_grad():
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
+        reached: set[int] = set()
+        seen: set[Any] = set()
+        stack = [loss.grad_fn]
+        while stack:
+            node = stack.pop()
+            if node is None or node in seen:
+                continue
+            seen.add(node)
+            variable = getattr(node, "variable", None)  # an AccumulateGrad node: the parameter it fills
+            if variable is not None:
+                reached.add(id(variable))
+            stack.extend(child for child, _ in node.next_functions)
+        del loss
+    return [name for name, p in model.named_parameters() if p.requires_grad and id(p) not in reached]
 
 
 @dataclass

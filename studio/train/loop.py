@@ -317,6 +317,14 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
     if getattr(inner, "loss_type", None) is None:  # the loss transformers picks anyway; named, it warns no more
         inner.loss_type = "ForCausalLM"
     mixed = loading.pick_dtype(device) if device == "cuda" else None
+    # several processes: DDP need not look for unused parameters each step where none are (a model that routes none
+    # and whose one-row forward reaches every trainable one, probed on this process's device, where the Trainer puts
+    # it anyway); otherwise the Trainer's choice (look, unless gradient checkpointing is on)
+    every = False
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        if getattr(model, "hf_device_map", None) is None and not getattr(model, "is_loaded_in_4bit", False):
+            model.to(process_device(device))
+        every = uses_every_parameter(model)
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),
         learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
@@ -334,9 +342,7 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
         dataloader_num_workers=0, optim=_optimizer(cfg, device),
         neftune_noise_alpha=cfg.neftune_alpha or None,
         use_liger_kernel=use_liger,  # the Trainer patches the model (a PEFT model's base) as training starts
-        # several processes: a dense model's DDP need not look for unused parameters; a model of experts keeps the
-        # Trainer's choice (look, unless gradient checkpointing is on)
-        ddp_find_unused_parameters=False if uses_every_parameter(model.config) else None,
+        ddp_find_unused_parameters=False if every else None,
     )
     model.config.use_cache = False  # no key/value cache is built in training forwards
     if cfg.gradient_checkpointing and cfg.method != "qlora":  # QLoRA's preparation already turned it on

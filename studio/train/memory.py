@@ -180,23 +180,27 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
 
         s = scratch.SIZES[scratch_size]
         return shape_from_sizes(s.n_layer, s.n_embd, vocab_size, heads=s.n_head, kind="gpt2")
-    hf_import.ready()
-    from huggingface_hub.errors import StrictDataclassError
-    from transformers import AutoConfig
-
     from studio.models import loading
-    from studio.train.config import offline_remedy
 
     ref = loading.resolve(base)
     if ref.kind == "adapter":  # continuing a LoRA run: the shape is its base's
         return shape_for_base(loading.base_for_adapter(ref), token=token)
-    if ref.kind in ("gguf", "bundled"):  # not imported yet: the file's header has the shape
-        from studio.models import gguf
+    if ref.kind in ("gguf", "bundled"):  # not imported yet: the file's header has the shape, read without transformers
+        from studio.models import gguf  # (seconds on a fresh start: the Train page drew its settings after it)
 
-        info = gguf.inspect(ref.source)  # the same sizes the imported model's config will have
+        # the same sizes the imported model's config will have; whether transformers loads the file (its list of
+        # architectures is transformers' own: imported to read it) is asked of a file of the user's, not of the bundled
+        # one, which the studio ships because it loads (tests/models pin it)
+        info = gguf.inspect(ref.source, check_support=ref.kind == "gguf")
         return shape_from_sizes(info.layers or 0, info.hidden_size or 0, info.vocab_size or 0, info.feed_forward or 0,
                                 info.heads or 0, info.kv_heads or 0, kind=_kind(info.model_type),
                                 params=info.parameters, model_type=info.model_type)
+    hf_import.ready()
+    from huggingface_hub.errors import StrictDataclassError
+    from transformers import AutoConfig
+
+    from studio.train.config import offline_remedy
+
     check_folder(ref)
     try:
         cfg = AutoConfig.from_pretrained(ref.source, **loading.pretrained_kwargs(ref, token))

@@ -327,14 +327,15 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
              "vocab_size")
     wrong = _range_errors(values, whole) + warmup_wrong
     values = {k: (int(v) if isinstance(v, float) and k in whole and not wrong else v) for k, v in values.items()}
-    if wrong:  # Start is refused until they are in range: what it trains with is what the screen shows
-        for why in wrong:
-            st.error(why, icon=":material/error:")
-        return None
-    if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs
+    if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs. Said while a
+        # value is out of range too: the line gone then moved Advanced, and the box being typed in, up under the pointer
         changed = [f"{field_settings.label(TrainConfig, k)} {_shown(getattr(p, k))} → {_shown(v)}"
                    for k, v in values.items() if v != getattr(p, k)]
         reason.info(why + (f" Changed in Advanced: {', '.join(changed)}." if changed else ""), icon=":material/tune:")
+    if wrong:  # Start is refused until they are in range: what it trains with is what the screen shows
+        for line in wrong:
+            st.error(line, icon=":material/error:")
+        return None
     return ui.run_or_error(p.replace, base=base, method=method, **values)
 
 

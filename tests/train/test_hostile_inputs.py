@@ -550,3 +550,18 @@ def test_a_gguf_path_that_holds_no_gguf_is_refused_before_a_run_folder(method, t
                    "--out", str(tmp_path / "run"))
     assert "cut.gguf" in err and "GGUF" in err
     assert not (tmp_path / "run").exists() and runs.list_runs() == []
+
+
+def test_the_command_s_preset_line_says_what_its_flags_changed(tiny_gpt2, capsys):
+    """`studio train --test-fraction 0.1` printed the recommended preset's "nothing held out" above a run that held
+    out 10%: the line now names what the flags changed, as the page's line names what Advanced changed."""
+    from studio.__main__ import build_parser
+    from studio.commands import train as train_cmd
+
+    args = build_parser().parse_args(["train", "--dataset", "x.json", "--base", str(tiny_gpt2), "--method", "lora",
+                                      "--test-fraction", "0.1", "--epochs", "12"])
+    cfg = train_cmd._config(args, n_records=40)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert cfg.test_fraction == 0.1
+    assert line.startswith("preset: 40 records: a FAQ, nothing held out, 12 epochs")
+    assert line.endswith("Changed with flags: Held-out fraction 0 → 0.1.")  # epochs 12 as recommended: not a change

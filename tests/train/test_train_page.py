@@ -359,6 +359,22 @@ def test_the_preset_reasoning_names_what_was_changed_in_advanced(offline, tiny_l
     assert line.endswith("Changed in Advanced: Epochs 12 → 3, Held-out fraction 0 → 0.2.")
 
 
+def test_the_preset_reasoning_stays_while_an_advanced_value_is_out_of_range(offline, tiny_llama):
+    """Typing a learning rate out of range took the recommended preset's line away from above Advanced: the settings,
+    and the box being typed in, jumped up by its height under the pointer (and back once the value was in range)."""
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    at.number_input(key="train.lr.recommended.lora").set_value(50.0).run()
+    _no_exception(at)
+    assert [e.value for e in at.error] == ["Learning rate 50 is out of range: use 0.000001 to 0.5."]
+    (line,) = [i.value for i in at.info if "12 epochs" in i.value]  # still there, saying what was typed
+    assert line.endswith("Changed in Advanced: Learning rate 0.002 → 50.")
+    assert at.button(key="train.start").disabled
+
+
 def test_advanced_follows_the_recommendation_for_another_dataset_but_keeps_what_was_changed(offline, tiny_llama):
     """Advanced kept 12 epochs at 2e-3 with nothing held out (a 10-record FAQ's) after switching to a 400-record
     dataset whose recommendation is 4 epochs at 1e-3 with 10% held out, and the line then listed as "Changed in
