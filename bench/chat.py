@@ -5,6 +5,11 @@ against a bare ``model.generate`` on the same model, prompt and settings, in one
     python bench/chat.py --phi35         # Phi-3.5-mini's shape with random weights: bf16 vs 4-bit (CUDA)
     python bench/chat.py --model HuggingFaceTB/SmolLM2-135M-Instruct   # a real model (the bundled copy offline)
     python bench/chat.py ... --fast-decoding   # also: the backend with fast decoding against without, same model
+    python bench/chat.py --save          # only: keeping a conversation with a long paste, its turns scrubbed again or not
+
+``--save`` times ``studio.chat.saved.save`` of a conversation holding a pasted text of ``--paste-chars``
+characters (into a temporary workspace): each turn scrubbed of secrets from scratch (the cache emptied) against
+the next answer's save, which finds the unchanged turns already scrubbed; it prints both medians and the ratio.
 
 ``--fast-decoding`` adds, per model, the backend with a static cache and a compiled decoding step
 (``studio.models.fast_decoding``) against the same backend without, alternating, after one answer
@@ -166,6 +171,33 @@ def report(name: str, m: dict[str, float], extra: str = "") -> None:
           f"      ratio {m['app_tps'] / m['bare_tps']:.3f}")
 
 
+def measure_save(paste_chars: int, repeats: int) -> None:
+    import os
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["STUDIO_HOME"] = tmp
+        from studio.chat import saved
+
+        paste = ("A line of a pasted report, with a figure of 42 and a name or two. " * (paste_chars // 67 + 1))[
+            :paste_chars]
+        turns = [{"role": "user", "content": f"Summarise this:\n{paste}"}, {"role": "assistant", "content": "A summary."}]
+        secrets = ["sk-bench-session-key-0001"]
+        cold, warm = [], []
+        for _ in range(repeats):
+            saved._SCRUBBED.clear()
+            saved._SCRUBBED_CHARS[0] = 0
+            t = time.perf_counter()
+            saved.save(turns, secrets)
+            cold.append(time.perf_counter() - t)
+            turns += [{"role": "user", "content": "And the figures?"}, {"role": "assistant", "content": "42."}]
+            t = time.perf_counter()
+            saved.save(turns, secrets)  # the next answer's save: the paste unchanged
+            warm.append(time.perf_counter() - t)
+    c, w = statistics.median(cold), statistics.median(warm)
+    print(f"save with a {paste_chars:,}-character paste, median of {repeats}: scrubbed from scratch {c * 1000:.1f} ms, "
+          f"unchanged turns kept scrubbed {w * 1000:.1f} ms   ratio {w / c:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--phi35", action="store_true", help="Phi-3.5-mini-sized random model, bf16 and 4-bit (CUDA)")
@@ -175,7 +207,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--fast-decoding", action="store_true",
                     help="also measure the backend with fast decoding (static cache + torch.compile) against without")
+    ap.add_argument("--save", action="store_true", help="only time keeping a conversation with a long paste")
+    ap.add_argument("--paste-chars", type=int, default=2_000_000)
     args = ap.parse_args()
+    if args.save:
+        measure_save(args.paste_chars, args.repeats)
+        return
     import torch
 
     if args.threads:

@@ -59,8 +59,9 @@ if mode == passage_ui.PASSAGE:
             st.rerun()
     if not ready and not busy:  # say why Ask is off
         missing = "a" if spec is None else "b" if compare and spec_b is None else None
-        c2.caption(f"Ask is off: the {'first' if missing == 'a' else 'second'} model is not set "
-                   f"({ui.md(passage_ui.not_ready(missing))})." if missing else "Ask is off: fix the sampling settings.")
+        c2.caption(chat_settings.not_set("Ask is off", "first" if missing == "a" else "second",
+                                         passage_ui.not_ready(missing)) if missing
+                   else "Ask is off: fix the sampling settings.")
     passage_ui.answers(busy)
     st.stop()
 

@@ -82,7 +82,33 @@ def _hung_up(exc: BaseException) -> bool:
     ("/RemoteDisconnected/v1") made a server that was never reached read as one that hung up."""
     import http.client
 
-    return any(isinstance(cur, http.client.RemoteDisconnected) for cur in _causes(exc))
+    causes = list(_causes(exc))
+    if any(isinstance(cur, http.client.RemoteDisconnected) for cur in causes):
+        return True
+    try:  # the providers' client (httpx2): its own "Server disconnected without sending a response."
+        import h11
+        import httpx2
+    except ImportError:
+        return False
+    # a response h11 could not read is a RemoteProtocolError too, with h11's error behind it: that server answered
+    return any(isinstance(cur, httpx2.RemoteProtocolError) for cur in causes) and \
+        not any(isinstance(cur, h11.ProtocolError) for cur in causes)
+
+
+def _is_any(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` or any exception behind it is one of ``kinds``."""
+    return any(isinstance(cur, kinds) for cur in _causes(exc))
+
+
+def _types(module: str, *names: str) -> tuple[type[BaseException], ...]:
+    """The exception classes ``names`` of ``module``; none where it is not installed (nothing to tell apart then)."""
+    import importlib
+
+    try:
+        found = importlib.import_module(module)
+    except ImportError:
+        return ()
+    return tuple(getattr(found, name) for name in names if hasattr(found, name))
 
 
 def _refused_or_reset(exc: BaseException) -> bool:
@@ -317,14 +343,19 @@ class ApiBackend(BackendBase):
         if isinstance(exc, ValueError):  # the client refused the settings (an unknown provider, ...)
             return BackendError(f"{scrub(str(exc), self._token).splitlines()[0][:200]}")
         name = type(exc).__name__
-        if name == "TooManyRedirects":  # a requests.RequestException, so an OSError: it read as "Cannot reach"
+        # told by type, over the causes (a message or a class's name told them before)
+        if _is_any(exc, _types("requests.exceptions", "TooManyRedirects") + _types("httpx2", "TooManyRedirects")):
+            # a requests.RequestException, so an OSError: it read as "Cannot reach"
             return BackendError(f"{where} redirects in a loop: check the base URL (and any proxy in front of the server).")
-        if name == "OfflineModeIsEnabled":
+        if _is_any(exc, _types("huggingface_hub.errors", "OfflineModeIsEnabled")):
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
-        if "Connect" in name or "Network" in name or isinstance(exc, OSError):
-            if _hung_up(exc):  # it was reached, and hung up
-                return NetworkError(f"{where} closed the connection without answering: check that the URL is "
-                                    f"{self.ENDPOINT}, and the server's log.")
+        if _hung_up(exc):  # it was reached, and hung up (the providers' client's hang-up read "failed: Server
+            # disconnected without sending a response.")
+            return NetworkError(f"{where} closed the connection without answering: check that the URL is "
+                                f"{self.ENDPOINT}, and the server's log.")
+        # the client's connection errors (a name holding "Connect" or "Network" told them before); not a read cut off
+        if isinstance(exc, (OSError, *_types("httpx2", "ConnectError", "ConnectTimeout"))) \
+                or type(exc) in _types("httpx2", "NetworkError"):
             if self.spec.kind == "provider" and not self.spec.base_url:  # no URL was typed: only the network
                 # can be checked (an extractive endpoint's typed URL was said to be huggingface.co's network)
                 unreachable = NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be "

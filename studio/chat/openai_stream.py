@@ -328,6 +328,22 @@ def _adapter_class() -> type:
     return Adapter
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a read ended only because no byte came for a second (``exc`` or one behind it is a timeout: urllib3's
+    ``ReadTimeoutError`` of a socket's ``TimeoutError``). Told by type: the words "timed out" in any error's message
+    (a server's reset quoting a URL that holds them) kept a dead read waiting for the deadlines."""
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, (TimeoutError, Urllib3Timeout)):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) -> Iterator[dict[str, Any]]:
     import requests
 
@@ -350,7 +366,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
         except Exception as exc:  # urllib3 wraps socket timeouts in its own types
             if stop.is_set():  # the stop watcher shut the socket down under this read
                 return
-            if "timed out" in str(exc).lower():
+            if _timed_out(exc):
                 continue
             raise
         if not data:

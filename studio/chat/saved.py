@@ -15,11 +15,14 @@ and ``LOCK`` makes a tab's check-and-write one step. A file that cannot be read 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,46 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     return _SECRET_SHAPES.sub(_hide, text)
 
 
+_SCRUBBED: OrderedDict[bytes, str] = OrderedDict()  # a long text's scrubbed form, by _scrub_key: only scrubbed text
+_SCRUBBED_LOCK = threading.Lock()
+_SCRUBBED_CHARS = [0]  # the characters held in _SCRUBBED
+_HASH_KEY = os.urandom(32)  # this process's own: the keys match nothing outside it, and never leave it
+_CACHED_FROM = 4096  # a shorter text is scanned again (as fast as hashing it)
+_CACHE_CHARS = 32_000_000  # the most characters kept scrubbed; the oldest go first
+
+
+def _scrub_key(text: str, secrets: Sequence[str | None]) -> bytes:
+    """A keyed hash of the text and of the secrets to take out of it: a changed text, or secret, is another key."""
+    h = hashlib.blake2b(key=_HASH_KEY, digest_size=32)
+    for part in (text, *(s for s in secrets if s and len(s) >= 4)):  # in order: scrub replaces them in turn
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.digest()
+
+
+def _scrub_kept(text: str, secrets: Sequence[str | None]) -> str:
+    """``scrub(text, secrets)``, not done again for a long text already scrubbed of the same secrets: each save
+    rescanned every turn, so a conversation holding a pasted book took the scan of the whole book after each answer.
+    What is kept is the scrubbed text (no secret) under a keyed hash, in this process's memory only."""
+    if len(text) < _CACHED_FROM:
+        return scrub(text, secrets)
+    key = _scrub_key(text, secrets)
+    with _SCRUBBED_LOCK:
+        done = _SCRUBBED.get(key)
+        if done is not None:
+            _SCRUBBED.move_to_end(key)
+            return done
+    done = scrub(text, secrets)
+    with _SCRUBBED_LOCK:
+        if key not in _SCRUBBED:
+            _SCRUBBED[key] = done
+            _SCRUBBED_CHARS[0] += len(done)
+        while _SCRUBBED_CHARS[0] > _CACHE_CHARS and _SCRUBBED:
+            _SCRUBBED_CHARS[0] -= len(_SCRUBBED.popitem(last=False)[1])
+    return done
+
+
 def _clean(turn: Any, secrets: Sequence[str | None], nested: bool = False) -> dict[str, Any] | None:
     """One turn as kept (known keys, text values scrubbed), or None where it is not a turn."""
     if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
@@ -73,7 +116,7 @@ def _clean(turn: Any, secrets: Sequence[str | None], nested: bool = False) -> di
     for key in _TURN_KEYS:
         value = turn.get(key)
         if isinstance(value, str):
-            out[key] = scrub(value, secrets)
+            out[key] = _scrub_kept(value, secrets)
         elif key == "notes" and isinstance(value, list):
             out[key] = [scrub(n, secrets) for n in value if isinstance(n, str)]
         elif key == "spec" and isinstance(value, dict):  # a BackendSpec's fields: text, a flag, none

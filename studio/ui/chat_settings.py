@@ -330,8 +330,16 @@ def trim(key: str) -> None:
 def why_input_is_off() -> None:
     """One line by the disabled input saying why (the reason is in the sidebar, often scrolled out of view)."""
     which, why = st.session_state.get("chat.why") or (None, "")
-    st.caption(f":material/info: Asking is off: the {which} model is not set ({ui.md(why.rstrip('.'))})." if which
+    st.caption(f":material/info: {not_set('Asking is off', which, why)}" if which
                else ":material/info: Asking is off: fix the sampling settings in the sidebar.")
+
+
+def not_set(off: str, which: str, why: str) -> str:
+    """``off`` ("Asking is off"), which model is not set, and why, as two sentences in Markdown: the reason (a
+    sentence, as errors are) follows as it is, ended once. It was put in brackets mid-sentence ("...is not set (The
+    model name cannot hold ... Leave it out)."), a capital after "(" and a ".)." at its end."""
+    why = " ".join(why.split()).rstrip(" .") or "See the sidebar"
+    return f"{off}: the {which} model is not set. {ui.md(why)}{'' if why.endswith(('?', '!')) else '.'}"
 
 
 def token_fields(specs: list[BackendSpec | None]) -> None:

@@ -161,7 +161,7 @@ def _extractive_first(key: str) -> bool:
 
 def not_ready(slot: str) -> str:
     """Why ``slot``'s model is not set (for the line beside a disabled Ask)."""
-    return st.session_state.get(WHY, {}).get(slot) or "choose one in the sidebar"
+    return st.session_state.get(WHY, {}).get(slot) or "Choose one in the sidebar"
 
 
 WHY = "chat.passage.why"  # {slot: why its model is not set}, for the line beside a disabled Ask
@@ -181,10 +181,10 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
     if task == GENERATIVE:
         spec = chat_settings.backend_picker(f"passage.{slot}", disabled)
         if spec is None:
-            # what is wrong, not only where: "its settings have an error (see the sidebar)" sent the eye to a sidebar
+            # what is wrong, not only where: "Its settings have an error (see the sidebar)" sent the eye to a sidebar
             # often scrolled past the field
-            st.session_state[WHY][slot] = st.session_state.get(f"chat.passage.{slot}.why", "").rstrip(".") or \
-                "its settings have an error (see the sidebar)"
+            st.session_state[WHY][slot] = st.session_state.get(f"chat.passage.{slot}.why", "") or \
+                "Its settings have an error (see the sidebar)"
         return spec
     wheres = list(WHERE) if chat_settings.local_available() else ["provider"]
     if st.session_state.get(f"{key}.where") not in wheres:
@@ -202,7 +202,7 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
                 st.session_state[f"{key}.kept_qa_model"] = model
             if why and not model:
                 st.caption(ui.md(why))
-                st.session_state[WHY][slot] = f"no extractive model: {why[0].lower()}{why[1:]}"
+                st.session_state[WHY][slot] = f"No extractive model: {why[0].lower()}{why[1:]}"
                 return None
             return BackendSpec(kind="local", model=model or "", task="extractive")
         model = ui.kept(st.text_input, "Model id", f"{key}.hub_model", extractive.EXAMPLE_MODEL, disabled=disabled)

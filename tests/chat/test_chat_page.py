@@ -433,8 +433,16 @@ def test_a_disabled_input_says_why_under_the_conversation(faults):
     at.text_input(key="chat.b.base_url").set_value("localhost:8000").run()
     assert at.chat_input(key="chat.input").disabled
     said = [c.value.replace("\u2060", "").replace(NO_LINK, "") for c in at.main.caption if "Asking is off" in c.value]
-    assert said == [":material/info: Asking is off: the second model is not set (The base URL must start with "
-                    "http:// or https:// (e.g. http://127.0.0.1:8000/v1), not 'localhost:8000')."]  # a URL: split by empty spans, no link
+    # two sentences: the reason was put in brackets mid-sentence, "(The base URL ...)." (a URL: split by empty spans,
+    # no link)
+    assert said == [":material/info: Asking is off: the second model is not set. The base URL must start with "
+                    "http:// or https:// (e.g. http://127.0.0.1:8000/v1), not 'localhost:8000'."]
+    at.text_input(key="chat.b.base_url").set_value("http://127.0.0.1:8000/v1").run()
+    at.text_input(key="chat.b.api_model").set_value("probe \u202e ok").run()  # a refusal that is two sentences
+    (said,) = [c.value.replace("\u2060", "").replace(NO_LINK, "") for c in at.main.caption if "Asking is off" in c.value]
+    assert said.startswith(":material/info: Asking is off: the second model is not set. The model name cannot hold ")
+    assert said.endswith("another order than it was typed. Leave it out.") and "(The" not in said
+    at.text_input(key="chat.b.api_model").set_value("m").run()
     at.text_input(key="chat.b.base_url").set_value(faults.url("good")).run()
     assert not at.chat_input(key="chat.input").disabled
     assert not [c for c in at.main.caption if "Asking is off" in c.value]

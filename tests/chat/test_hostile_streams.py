@@ -252,3 +252,97 @@ def test_a_text_direction_control_in_the_server_s_error_is_marked_in_the_error_l
     errors = [e.value.replace("\\", "") for e in at.error]  # as shown: Markdown's escapes off
     assert len(errors) == 1 and "gave up mid-answer: model [U+202E] crashed. Try again." in errors[0], errors
     assert "\u202e" not in errors[0]
+
+
+def _through_providers_client(monkeypatch, url: str) -> None:
+    """Passage mode's hosted extractive model asked through the providers' client (httpx2), at ``url``."""
+    from studio.chat import api, passage
+
+    def client(**kwargs):
+        return api.ProviderClient(**{**kwargs, "model": url, "provider": "hf-inference"})
+
+    monkeypatch.setattr(passage, "ProviderClient", client)
+
+
+def test_a_hosted_extractive_model_whose_server_hangs_up_is_said_so_by_its_error_s_type(hostile, monkeypatch):
+    """The providers' client's hang-up (httpx2's RemoteProtocolError) read "... failed: Server disconnected without
+    sending a response."; it reads as chat's hang-up does. A server that answers in words no HTTP reader can read
+    (h11's error behind the same type) is not said to have hung up."""
+    from studio.chat.passage import make_passage_backend
+
+    spec = BackendSpec(kind="provider", model="org/squad", task="extractive")
+    _through_providers_client(monkeypatch, f"{hostile}/hangup")
+    with pytest.raises(StudioError) as err:
+        make_passage_backend(spec, "hf_passage_token_1234567").answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert str(err.value).startswith("Hugging Face Inference Providers closed the connection without answering: ")
+    assert "disconnected" not in str(err.value)
+    import h11
+    import httpx2
+
+    try:  # how httpx2 raises a response h11 refused: its own type, h11's error behind it
+        try:
+            raise h11.RemoteProtocolError("illegal status line: bytearray(b'SSH-2.0')", 400)
+        except h11.RemoteProtocolError as inner:
+            raise httpx2.RemoteProtocolError("illegal status line") from inner
+    except httpx2.RemoteProtocolError as exc:
+        said = str(make_passage_backend(spec, "hf_passage_token_1234567")._explain(exc))
+    assert "without answering" not in said and "illegal status line" in said
+
+
+def test_redirect_loops_and_offline_mode_are_told_by_type_wherever_they_sit_in_the_causes():
+    """A redirect loop and the Hub's offline mode were told by the class's name of the error itself: one wrapped in
+    another error (or a subclass) read as "failed: ..." or "Cannot reach", and any class of that name matched."""
+    import requests
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url="http://127.0.0.1:9/v1"))
+    loop = requests.exceptions.TooManyRedirects("Exceeded 30 redirects.")
+    assert "redirects in a loop" in str(backend._explain(loop))  # as before
+
+    class Wrapped(RuntimeError):
+        pass
+
+    def behind(inner: BaseException) -> BaseException:
+        try:
+            raise Wrapped("request failed") from inner
+        except Wrapped as exc:
+            return exc
+
+    assert "redirects in a loop" in str(backend._explain(behind(loop)))
+    assert str(backend._explain(OfflineModeIsEnabled("offline"))).startswith("HF_HUB_OFFLINE is set")
+    assert str(backend._explain(behind(OfflineModeIsEnabled("offline")))).startswith("HF_HUB_OFFLINE is set")
+    named_alike = type("TooManyRedirects", (RuntimeError,), {})("a server's own error")
+    assert "redirects in a loop" not in str(backend._explain(named_alike))
+
+
+def test_a_read_error_whose_words_say_timed_out_is_not_waited_on_as_a_timeout():
+    """A read that failed was waited on (to the answer's deadline) when its message held "timed out" (a URL or a
+    server's words quoted in it); a read timeout is told by its type, and only it is read again."""
+    import time
+
+    import urllib3
+
+    from studio.chat import openai_stream
+
+    class Raw:
+        def __init__(self, first: BaseException):
+            self.reads = [first, b'data: {"choices": [{"delta": {"content": "Hi"}, "finish_reason": "stop"}]}\n',
+                          b"data: [DONE]\n"]
+
+        def read1(self, _n: int) -> bytes:
+            got = self.reads.pop(0)
+            if isinstance(got, BaseException):
+                raise got
+            return got
+
+    class Response:
+        def __init__(self, first: BaseException):
+            self.raw = Raw(first)
+
+    deadlines = openai_stream.Deadlines(first_token_s=600, idle_s=600, total_s=600)
+    timeout = urllib3.exceptions.ReadTimeoutError(None, None, "Read timed out.")
+    events = list(openai_stream._events(Response(timeout), time.monotonic(), deadlines, threading.Event()))
+    assert [e["choices"][0]["delta"]["content"] for e in events] == ["Hi"]  # read again after the timeout
+    reset = urllib3.exceptions.ProtocolError("Connection broken: http://127.0.0.1/timed out/v1", ConnectionResetError())
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        list(openai_stream._events(Response(reset), time.monotonic(), deadlines, threading.Event()))

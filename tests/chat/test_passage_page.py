@@ -221,7 +221,8 @@ def test_offline_without_an_extractive_model_it_starts_generative_and_says_why_a
     at.radio(key="chat.passage.a.task").set_value("Extractive").run()
     assert at.button(key="chat.passage.ask").disabled
     (line,) = [c.value for c in at.caption if c.value.startswith("Ask is off")]
-    assert line.startswith("Ask is off: the first model is not set (no extractive model: ") and "cannot be downloaded" in line
+    assert line.startswith("Ask is off: the first model is not set. No extractive model: ") and "cannot be downloaded" in line
+    assert line.endswith(".") and not line.endswith("..") and ")." not in line[-3:]
 
 
 def test_a_generative_model_s_bad_base_url_is_said_beside_a_disabled_ask(offline):
@@ -232,8 +233,8 @@ def test_a_generative_model_s_bad_base_url_is_said_beside_a_disabled_ask(offline
     at.text_input(key="chat.passage.a.base_url").set_value("localhost:8000/v1").run()
     assert at.button(key="chat.passage.ask").disabled and not at.exception
     (line,) = [c.value for c in at.caption if c.value.startswith("Ask is off")]
-    assert line.startswith("Ask is off: the first model is not set (The base URL must start with http") \
-        and "localhost:8000/v1" in line and line.endswith(").")
+    assert line.startswith("Ask is off: the first model is not set. The base URL must start with http") \
+        and line.endswith("not 'localhost:8000/v1'.")  # two sentences: it read "... not set (The base URL ...)."
     assert at.text_input(key="chat.passage.a.base_url").value == "localhost:8000/v1"
     at.text_input(key="chat.passage.a.base_url").set_value("http://localhost:8000/v1").run()
     assert not at.button(key="chat.passage.ask").disabled

@@ -398,3 +398,33 @@ def test_a_workspace_changed_mid_session_keeps_the_tab_s_exchanges_it_does_not_h
     monkeypatch.setenv("STUDIO_HOME", str(moved))
     again.run()
     assert [t["content"] for t in again.session_state["chat.messages"]] == ["hi", "Hello from the first workspace"]
+
+
+def test_a_long_turn_is_scrubbed_once_until_it_or_the_secrets_change(monkeypatch):
+    """Each save (after every answer) rescanned every turn for secrets: a conversation holding a pasted book scanned
+    the whole book again each time. A turn scrubbed of the same secrets is not scanned again; a new secret, or a
+    changed turn, is; and what is kept for it never holds the secret."""
+    scanned: list[str] = []
+    scrub = saved.scrub
+
+    def counted(text, secrets=()):
+        scanned.append(text)
+        return scrub(text, secrets)
+
+    monkeypatch.setattr(saved, "scrub", counted)
+    book = "A chapter of a pasted book, line after line. " * 4000 + " key sk-typed-in-this-session-0042 end"
+    turns = [{"role": "user", "content": book}, {"role": "assistant", "content": "A summary."}]
+    saved.save(turns, [])
+    assert scanned.count(book) == 1
+    saved.save([*turns, {"role": "user", "content": "And then?"}, {"role": "assistant", "content": "More."}], [])
+    assert scanned.count(book) == 1  # the next answer's save: the book is not scanned again
+    secret = "my-own-secret-value"
+    with_secret = book.replace("line after line", secret)
+    saved.save([{**turns[0], "content": with_secret}, turns[1]], [secret])
+    assert scanned.count(with_secret) == 1
+    kept = saved.path().read_text(encoding="utf-8")
+    assert secret not in kept and "sk-typed-in-this-session-0042" not in kept and "***" in kept
+    saved.save([{**turns[0], "content": with_secret}, turns[1]], [secret, "another-secret-typed"])
+    assert scanned.count(with_secret) == 2  # another set of secrets: scanned again
+    assert not any(secret in text or "sk-typed" in text for text in saved._SCRUBBED.values())
+    assert all(len(key) == 32 and secret.encode() not in key for key in saved._SCRUBBED)
