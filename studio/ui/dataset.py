@@ -242,11 +242,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         d.records = d.current
         d.nonce += 1
     to_fix = d.to_fix()
-    if to_fix:
-        st.warning(f"{len(to_fix):,} record{'s' if len(to_fix) > 1 else ''} must be fixed or deleted before this version "
-                   "can be saved: the Problem column says why.", icon=":material/build:")
-        only_fix = st.toggle("Show only the records to fix", key=only_key)
-    elif only_fix:
+    if not to_fix and only_fix:
         st.session_state.pop(only_key, None)  # nothing left to fix: show everything again
         only_fix = False
     v = editing.view(d.records, query, requested, PAGE_SIZE, only=set(to_fix) if only_fix else None)
@@ -288,6 +284,11 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             "problem": st.column_config.TextColumn("Problem", width="medium"),
         },
     )
+    if to_fix:  # under the table: above it, its coming and going moved the table (and the row typed in) down by the
+        # warning's height. Drawn before any rerun below: a toggle a run ends without forgets its state.
+        st.warning(f"{len(to_fix):,} record{'s' if len(to_fix) > 1 else ''} must be fixed or deleted before this version "
+                   "can be saved: the Problem column says why.", icon=":material/build:")
+        st.toggle("Show only the records to fix", key=only_key)
     added: list[Record] = []
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added)
     keep(info.id, d)

@@ -1654,3 +1654,33 @@ def test_the_tab_id_stays_in_the_address_on_other_pages():
     home.query_params.clear()
     home.run()
     assert home.query_params["tab"] == tab  # kept on the next page change too, before the Dataset page is opened
+
+
+def _above_the_table(at: AppTest) -> list[str]:
+    """What the page shows above the editor table, top to bottom (each element's type, and a warning's text)."""
+    def walk(node):
+        yield node
+        for i in sorted(getattr(node, "children", {})):
+            yield from walk(node.children[i])
+
+    table = at.data_editor[0].proto.id
+    above = []
+    for node in walk(at._tree):
+        if getattr(getattr(node, "proto", None), "id", None) == table:
+            return above
+        above.append(node.type + (f": {node.value}" if node.type == "alert" else ""))
+    raise AssertionError("no editor table on the page")
+
+
+def test_a_new_row_turning_into_a_record_to_fix_leaves_the_table_where_it_is():
+    """A new row with only its question, then a second row added: the table is built again with the first as a record
+    to fix, and "1 record must be fixed" came up above the table, which jumped down under the row being typed in."""
+    info = store.create_dataset("Empty", [])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, added=[{"question": "Only a question?"}])
+    before = _above_the_table(at)
+    edit(at, added=[{"question": "Only a question?"}, {"question": "Second?"}])
+    assert any("2 records must be fixed or deleted" in w for w in texts(at.warning))
+    assert "problem" in at.data_editor[0].value.columns
+    assert _above_the_table(at) == before
