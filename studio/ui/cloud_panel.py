@@ -221,16 +221,18 @@ def _one_state(running: sync.WorkspaceSync, where: str) -> None:
                    f"{jobs.readable_time(running.waits_until)}.")
     elif running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
-    elif running.state == "failed" and (running.held_by_room or running.gone):  # the visitor can free the room, or
-        # name another repo: the line says how, and a try is offered (neither is tried again by itself)
+    elif running.retry_waits_on_visitor:  # the visitor can free the room, name another repo or give the token again:
+        # the line says how, and a try is offered (none is tried again by itself)
         st.warning(running.message, icon=":material/cloud_off:")
         if st.button("Try again now", key=f"workspace.sync_retry.{running.kind}", icon=":material/refresh:"):
             running.retry_now()
             with config.use_workspace(running.folder):
                 running.ready()
             st.rerun()
-    elif running.state == "failed":
-        st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")
+    elif running.state == "failed":  # the time to the next try as it is now, at each of the fragment's runs
+        left = running.next_try_s()
+        next_try = "" if left is None else f" (next try in {left} s)" if left else " (trying again now)"
+        st.warning(f"Sync to {where} failed: {running.message}{next_try}", icon=":material/cloud_off:")
     elif not running.prepared and running.restoring and running.restoring[1]:
         done, total = running.restoring
         st.caption(f":material/cloud_download: Restoring {total:,} file{'s' if total > 1 else ''} from {where} "
