@@ -1055,3 +1055,21 @@ def test_a_repo_name_the_hub_refuses_is_said_on_home_and_in_the_sidebar_not_your
         assert "still kept in alice/slm-studio-workspace" in line
     at.text_input(key="workspace.repo").input("my-repo").run()  # a name the Hub takes: the line goes
     assert not at.sidebar.error and not [i.value for i in at.main.info if "my repo" in i.value]
+
+
+def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folder(api_mode, silent_server):
+    """A start refused because the job's own files would not fit read "Not saved: it needs 20 KB …" above the Start
+    button (nothing was being saved), and left the evaluation's empty job folder in the workspace for good."""
+    from studio import config
+    from studio.cloud import workspaces
+    from studio.evaluate import results
+
+    at = visit("pages/5_Evaluate.py")
+    ws = workspace(at)
+    # a block more than it holds: room for the queued evaluation's record, not for its job's files (5 blocks)
+    at.secrets["studio"] = {"anonymous_workspace_mb": (workspaces.size_bytes(ws) + usage.BLOCK) / 1e6}
+    (err,) = start_evaluation(at, silent_server)
+    assert err.startswith("Not started: it needs") and "\n" not in err
+    with config.use_workspace(ws):
+        assert results.list_evals() == []
+        assert not [p.name for p in config.jobs_dir().glob("eval-*")]

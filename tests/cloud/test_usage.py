@@ -288,5 +288,5 @@ def test_a_job_is_not_started_where_its_own_files_would_pass_the_limit(public):
     assert MB - usage.measure(ws) < 4 * usage.BLOCK  # the job's folder, status, log and registry entry take more
     with config.use_workspace(ws), pytest.raises(WorkspaceFullError) as caught:
         jobs.start_job("evaluate", ["--help"], config.jobs_dir() / "eval-x")
-    assert str(caught.value).startswith("Not saved") and "\n" not in str(caught.value)
+    assert str(caught.value).startswith("Not started: it needs") and "\n" not in str(caught.value)
     assert usage.measure(ws) <= MB and not (ws / "jobs" / "eval-x").exists()
