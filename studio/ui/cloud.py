@@ -350,7 +350,7 @@ def setup() -> None:
         value = os.environ.pop(var, None)
         if value and value.strip():
             _deployer_token = value.strip()
-    config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits)
+    config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits, workspaces.count_made)
     jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
                   max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
     _cap_uploads(upload_mb())
