@@ -34,6 +34,7 @@ _tenancy = False  # True on a public deployment: no code may fall back to the se
 _before_write: Callable[[Path, int], Callable[[], None] | None] | None = None
 _limit_of: Callable[[Path], tuple[int, int] | None] | None = None
 _fits: Callable[[Path, int], None] | None = None
+_made: Callable[[list[Path]], None] | None = None  # counts folders made outside a checked save (never refuses)
 
 LIMIT_VAR = "STUDIO_WORKSPACE_LIMIT_BYTES"
 """A job process's workspace size limit, handed over by the page that started it (``job_env``): a job writes
@@ -67,12 +68,21 @@ def home() -> Path:
 def set_tenancy(on: bool, resolver: Callable[[], Path | None] | None = None,
                 before_write: Callable[[Path, int], Callable[[], None] | None] | None = None,
                 limit_of: Callable[[Path], tuple[int, int] | None] | None = None,
-                fits: Callable[[Path, int], None] | None = None) -> None:
+                fits: Callable[[Path, int], None] | None = None,
+                made: Callable[[list[Path]], None] | None = None) -> None:
     """Turn per-visitor workspaces on (with the function that names the current visitor's folder, a check run
     before every workspace write, ``limit_of``: a workspace's size limit and that of every workspace together,
-    in bytes, handed to its jobs, and ``fits``: what ``fits`` below asks) or off."""
-    global _tenancy, _resolver, _before_write, _limit_of, _fits
-    _tenancy, _resolver, _before_write, _limit_of, _fits = on, resolver, before_write, limit_of, fits
+    in bytes, handed to its jobs, ``fits``: what ``fits`` below asks, and ``made``: what ``made`` below counts) or
+    off."""
+    global _tenancy, _resolver, _before_write, _limit_of, _fits, _made
+    _tenancy, _resolver, _before_write, _limit_of, _fits, _made = on, resolver, before_write, limit_of, fits, made
+
+
+def made(folders: list[Path]) -> None:
+    """``folders`` were just made outside a checked save (where a save needs them, the trash): on a public app they
+    are counted in the visitor's size total now, never refused (else only the next full measure saw them)."""
+    if _tenancy and _made is not None and folders:
+        _made([Path(f) for f in folders])
 
 
 def check_writes(before_write: Callable[[Path, int], Callable[[], None] | None] | None) -> None:
@@ -143,6 +153,12 @@ def _sub(name: str) -> Path:
 
 
 def _ensure_dir(path: Path) -> Path:
+    missing = []  # on a public app, the folders this makes: counted (``made``)
+    if _tenancy:
+        walk = Path(path)
+        while not walk.exists() and walk != walk.parent:
+            missing.append(walk)
+            walk = walk.parent
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -150,6 +166,7 @@ def _ensure_dir(path: Path) -> Path:
         if err is None:
             raise
         raise err from None
+    made(missing)
     return path
 
 

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from studio import atomic, config
-from studio.errors import DiskError, JobBusyError, StudioError
+from studio.errors import DiskError, JobBusyError, StudioError, WorkspaceFullError
 
 STATUS = "status.json"
 LOG = "log.txt"
@@ -366,7 +366,14 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
     workdir = Path(workdir)
     # a job's status, log and registry entry are written outside any size check (measured at every later save): on
     # a public app its start is refused in one line where they cannot fit, not let past the visitor's limit
-    config.fits(workdir / STATUS, JOB_FILES_BYTES)
+    try:
+        config.fits(workdir / STATUS, JOB_FILES_BYTES)
+    except WorkspaceFullError as exc:  # said as a refused save says it ("Not saved: …"), above a Start button
+        said = str(exc)
+        started = WorkspaceFullError("Not started: " + said.removeprefix("Not saved: ") if said.startswith("Not saved: ")
+                                     else said)
+        started.room = exc.room
+        raise started from None
     workdir.mkdir(parents=True, exist_ok=True)
     with _start_lock, _locked():
         _check_caps()

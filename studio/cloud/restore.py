@@ -241,7 +241,9 @@ def _keep_name(folder: Path, unit: str) -> None:
     """A dataset that did not come back keeps its folder (empty: not listed, nothing synced), so a dataset made here
     meanwhile under its name gets another id, and neither its commit nor the rest coming back mixes the two."""
     if unit.startswith("datasets/") and unit.count("/") == 1:
+        made = [p for p in (folder / unit, folder / "datasets") if not p.is_dir()]
         (folder / unit).mkdir(parents=True, exist_ok=True)
+        config.made(made)  # outside a checked save: counted now, not at the next full measure
 
 
 def too_big_line(too_big: tuple[str, str], where: str) -> str:

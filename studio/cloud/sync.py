@@ -197,12 +197,30 @@ class WorkspaceSync:
                         "access" if isinstance(err, TokenForbiddenError) else None)
         self._failures += 1
         pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
-        # a repo gone does not come back by itself: tried again only when the visitor asks (Try again now)
-        self._retry_at = float("inf") if self.gone else time.time() + pause
-        # held by room: the line says it comes back once there is room, and the sidebar offers Try again now; a
-        # countdown drawn once and never updated only made it longer
-        next_try = "" if self.held_by_room or self.gone else f" (next try in {pause} s)"
-        self.state, self.message = "failed", f"{' '.join(str(err).split())}{next_try}"
+        # a repo gone, or a token the Hub refused (revoked: tried every minute for ever, it never came back by
+        # itself), is tried again only when the visitor asks (Try again now, or the token given again)
+        self._retry_at = float("inf") if self.gone or self.refused == "token" else time.time() + pause
+        # the time to the next try is not in the line: drawn once, "(next try in 10 s)" stayed until the next failure;
+        # the sidebar says it from ``next_try_s`` each time it is drawn
+        self.state, self.message = "failed", f"{' '.join(str(err).split())}{self.waits_for_visitor()}"
+
+    def waits_for_visitor(self) -> str:
+        """What the line on a refused token adds: it is not tried again until the visitor acts."""
+        if self.refused != "token":
+            return ""
+        return (" Not tried again until you give the token again or press Try again now." if self.kind == "account"
+                else " Not tried again until you press Try again now.")
+
+    @property
+    def retry_waits_on_visitor(self) -> bool:
+        """The last failure is tried again only when the visitor asks (Try again now)."""
+        return self.state == "failed" and (self.held_by_room or self.gone or self.refused == "token")
+
+    def next_try_s(self) -> int | None:
+        """Whole seconds to the failed sync's next try by itself (0: due now); None where none comes by itself."""
+        if self.state != "failed" or self._retry_at == float("inf") or self.held_by_room:
+            return None
+        return max(0, int(self._retry_at - time.time() + 0.999))
 
     def poke(self) -> None:
         """A page run of its visitor: keep the watcher alive (and start it again after it ended)."""

@@ -10,7 +10,9 @@ have, and never let past the limit. What could make it smaller than the truth is
 
 - the first check of a folder in a process measures it once (a restart, a job's process, files made while the
   server was down);
-- ``forget`` drops a total where files arrive without a checked save (a workspace moved in at sign-in);
+- ``forget`` drops a total where files arrive without a checked save (a workspace moved in at sign-in); ``count``
+  adds a few folders made without one (where a save needs them, the trash, a dataset's name a restore keeps),
+  never refusing;
 - a save counted but still being written is not on disk yet for a measure to find: each one is kept in the shared
   file under its process's id until it ends (dropped once that process is gone), and every process's measure adds
   them, so a job process's first measure never drops what the server is writing at that moment;
@@ -204,6 +206,18 @@ class _Pending(Tally):
     def __init__(self, folder: Path):
         self.folder, self._jobs, self.exact, self._jobs_bytes = Path(folder), False, False, 0
         self.counted, self.writing = _read(self.folder)
+
+
+def count(folder: Path, nbytes: int) -> None:
+    """``nbytes`` were written in ``folder`` without a checked save (a folder made where a save or a restore needed
+    it, the trash): counted, never refused, so the next check sees them without a walk. Where no total is kept (none
+    yet, or forgotten) there is nothing to add to: the next check measures."""
+    if nbytes <= 0 or not (Path(folder) / USAGE).exists():
+        return
+    with held(folder, jobs=False, measure_first=False) as tally:
+        if tally.counted is not None:
+            tally.counted += int(nbytes)
+            tally._save()
 
 
 def forget(folder: Path) -> None:

@@ -83,6 +83,20 @@ def owner(path: Path) -> Path | None:
     return None
 
 
+def count_made(folders: list[Path]) -> None:
+    """Folders made in visitors' workspaces without a checked save: a block each, counted in their workspace's total
+    and in every workspace's together (``usage.count``; never refused). A workspace's own folder is not counted (no
+    measure counts it)."""
+    by_owner: dict[Path, int] = {}
+    for folder in folders:
+        ws = owner(folder)
+        if ws is not None:
+            by_owner[ws] = by_owner.get(ws, 0) + usage.BLOCK
+    for ws, nbytes in by_owner.items():
+        usage.count(ws, nbytes)
+        usage.count(root(), nbytes)
+
+
 def touch(path: Path) -> None:
     """Record that the visitor used the workspace now."""
     Path(path).mkdir(parents=True, exist_ok=True)

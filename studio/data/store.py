@@ -273,7 +273,9 @@ def delete_dataset(dataset_id: str) -> Path:
     """Move the dataset to ``STUDIO_HOME/trash`` (nothing is destroyed) and return where it went."""
     path = _dir(dataset_id)
     trash = config.home() / "trash"
-    trash.mkdir(exist_ok=True)
+    if not trash.is_dir():  # made outside a checked save: counted on a public app (the move itself adds nothing)
+        trash.mkdir(exist_ok=True)
+        config.made([trash])
     dest = trash / f"{dataset_id}-{time.strftime('%Y%m%d-%H%M%S')}"
     shutil.move(str(path), dest)
     return dest

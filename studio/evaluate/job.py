@@ -9,6 +9,7 @@ after a reload and a stop keeps what was done.
 from __future__ import annotations
 
 import os
+import shutil
 
 from studio import jobs
 from studio.errors import StudioError
@@ -53,6 +54,7 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
                        env=env, record={jobs.TITLE: ", ".join(m.label for m in result.models)})
     except StudioError:
         eval_results.delete(result.id)
+        shutil.rmtree(workdir, ignore_errors=True)  # its job folder, made for it alone: left empty, it stayed for good
         raise
     return result.id
 

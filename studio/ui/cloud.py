@@ -350,7 +350,7 @@ def setup() -> None:
         value = os.environ.pop(var, None)
         if value and value.strip():
             _deployer_token = value.strip()
-    config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits)
+    config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits, workspaces.count_made)
     jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
                   max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
     _cap_uploads(upload_mb())
@@ -508,6 +508,14 @@ def token_note() -> tuple[str, str | None]:
             return "refused", ("The Hub refused the token you gave (wrong, expired or revoked): nothing it would do "
                                f"works.{kept} Copy it again from huggingface.co/settings/tokens into Your workspace in "
                                f"the sidebar,{instead}.")
+        if failed and failed[0] == digest(token, repo_name):  # accepted, but its repo refused (a name the Hub refuses,
+            # a read-only token): "yours" alone, and no line, read as if the workspace were kept with it
+            # (a name changed after the token opened a repo: that repo's sync goes on, and the line says so)
+            still = running is not None and running.same(running.repo_id, token, running.prefix)
+            kept = (f"your workspace is still kept in {running.where}, not in the repo named" if still else
+                    "your workspace is not kept with it")
+            return "yours", (f"Your token serves hosted models, but {kept}: {failed[1]} (Your workspace in the "
+                             "sidebar).")
         return "yours", None
     if deployer_token():
         rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))

@@ -86,14 +86,21 @@ def panel() -> None:
                         "kept in a private dataset repo on your account and restored on your next visit; pushes use it.")
         st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=cloud.REPO,
                       help="A private dataset repo; created if missing, refused if it holds something else.")
-        unreachable = _connect_or_disconnect()
+        outcome = _connect_or_disconnect()
+        unreachable = outcome == UNREACHABLE
         if who is not None:
             signed.caption(signed_in_as + ("; the Hub could not be reached to keep it across restarts with the token "
                                            "you gave (tried again at your next click)." if unreachable and own is None
-                                           and kept is None else keeps))
+                                           and kept is None else
+                                           "; the token you gave keeps nothing yet: the line below says why and what "
+                                           "to do." if outcome == REFUSED and own is None and kept is None else keeps))
         if who is None and workspaces.is_anonymous(path):  # a token given while the Hub is out of reach keeps nothing yet
-            caption.caption(anonymous.format(until="until the Hub can be reached to keep it with the token you gave "
-                                                   "(tried again at your next click)" if unreachable else f"unless you {keep}"))
+            # a token given with a refused repo (a name the Hub refuses, a read-only token) keeps nothing either:
+            # "unless you give your Hugging Face token below" under a token given read as if it should have worked
+            caption.caption(anonymous.format(
+                until="until the Hub can be reached to keep it with the token you gave (tried again at your next click)"
+                if unreachable else "until what the line below says is done: the token you gave keeps nothing yet"
+                if outcome == REFUSED else f"unless you {keep}"))
         if own is None and kept is None:
             st.caption("Sync: off (give your token to keep this workspace after a restart)."
                        if cloud.visitor_token() is None else "Sync: off.")
@@ -121,9 +128,13 @@ def _clear_button(path: Path) -> None:
         st.rerun()
 
 
-def _connect_or_disconnect() -> bool:
-    """Open the workspace of the token given (or leave it, the token forgotten). True where the Hub could not be
-    reached to check it: nothing keeps this tab's workspace yet."""
+UNREACHABLE, REFUSED = "unreachable", "refused"  # what _connect_or_disconnect says of the token given
+
+
+def _connect_or_disconnect() -> str | None:
+    """Open the workspace of the token given (or leave it, the token forgotten). ``UNREACHABLE`` where the Hub could
+    not be reached to check it, ``REFUSED`` where the token or its repo was refused (the line drawn says why): nothing
+    keeps this tab's workspace yet; else None."""
     token = cloud.visitor_token()
     repo_name = (st.session_state.get(cloud.REPO) or sync.REPO_NAME).strip()
     link = st.session_state.get(cloud.LINK)
@@ -140,7 +151,7 @@ def _connect_or_disconnect() -> bool:
             st.session_state.pop(cloud.ACCOUNT, None)
             st.session_state.pop(cloud.MOVE_NOTE, None)  # it spoke of the kept workspace this tab no longer opens
             st.rerun()
-        return False
+        return None
     key = cloud.digest(token, repo_name)
     if link is not None and link.get("path", st.session_state[cloud.PATH]) != st.session_state[cloud.PATH]:
         # the workspace the token opened is no longer this tab's (signed out, the token still given): it opens the
@@ -154,21 +165,21 @@ def _connect_or_disconnect() -> bool:
             # in its own thread as a restart's restore does: the page draws at once, the sidebar counts what comes
             sync.start(path, link["repo"], token, restore_first=True)
             st.rerun()  # the state above was drawn without it
-        return False
+        return None
     failed = st.session_state.get(cloud.FAILED)
     if failed and failed[0] == key:
         st.error(failed[1], icon=":material/error:")
-        return False
+        return REFUSED
     try:
         with st.spinner("Opening your workspace on the Hub…"):
             cloud.connect(token, repo_name)
     except NetworkError as exc:  # the Hub is down: tried again on the next page run
         st.error(" ".join(str(exc).split()), icon=":material/error:")
-        return True
+        return UNREACHABLE
     except StudioError as exc:  # a refused token or repo: not tried again until one of them changes
         st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()), isinstance(exc, sync.TokenRefusedError))
         st.error(st.session_state[cloud.FAILED][1], icon=":material/error:")
-        return False
+        return REFUSED
     st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"],
                                     "path": st.session_state[cloud.PATH]}
     st.rerun()
@@ -210,16 +221,18 @@ def _one_state(running: sync.WorkspaceSync, where: str) -> None:
                    f"{jobs.readable_time(running.waits_until)}.")
     elif running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
-    elif running.state == "failed" and (running.held_by_room or running.gone):  # the visitor can free the room, or
-        # name another repo: the line says how, and a try is offered (neither is tried again by itself)
+    elif running.retry_waits_on_visitor:  # the visitor can free the room, name another repo or give the token again:
+        # the line says how, and a try is offered (none is tried again by itself)
         st.warning(running.message, icon=":material/cloud_off:")
         if st.button("Try again now", key=f"workspace.sync_retry.{running.kind}", icon=":material/refresh:"):
             running.retry_now()
             with config.use_workspace(running.folder):
                 running.ready()
             st.rerun()
-    elif running.state == "failed":
-        st.warning(f"Sync to {where} failed: {running.message}", icon=":material/cloud_off:")
+    elif running.state == "failed":  # the time to the next try as it is now, at each of the fragment's runs
+        left = running.next_try_s()
+        next_try = "" if left is None else f" (next try in {left} s)" if left else " (trying again now)"
+        st.warning(f"Sync to {where} failed: {running.message}{next_try}", icon=":material/cloud_off:")
     elif not running.prepared and running.restoring and running.restoring[1]:
         done, total = running.restoring
         st.caption(f":material/cloud_download: Restoring {total:,} file{'s' if total > 1 else ''} from {where} "

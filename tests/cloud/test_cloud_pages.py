@@ -1016,3 +1016,49 @@ def test_a_token_accepted_again_after_a_refused_sync_is_yours_on_home_at_once(hu
     del hub.refused[TOKEN]  # the repo's access given back
     again = give_token(visit(), TOKEN)  # a new tab
     assert {m.label: m.value for m in again.metric}["Hub token"] == "yours"
+
+
+@pytest.mark.parametrize("named_first", [True, False])
+def test_a_repo_name_the_hub_refuses_is_said_on_home_and_in_the_sidebar_not_yours_alone(hub, named_first):
+    """With the token given and `my repo` typed as the repo name, Home said "Hub token: yours" with no line, and the
+    sidebar's caption still said "… unless you give your Hugging Face token below": the token had been given, and the
+    name refused. Typed before the token, nothing keeps the workspace; typed after it opened its repo, that repo's
+    sync goes on, and Home says so."""
+    at = visit()
+    if named_first:
+        at.text_input(key="workspace.repo").input("my repo").run()
+        at = give_token(at, TOKEN)
+    else:
+        at = give_token(at, TOKEN)
+        at.text_input(key="workspace.repo").input("my repo").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (err,) = [e.value for e in at.sidebar.error]
+    assert "'my repo' is not a repo name" in err
+    (line,) = [i.value for i in at.main.info if "token" in i.value]
+    assert "'my repo' is not a repo name" in line and "Your workspace in the sidebar" in line
+    if named_first:
+        (said,) = [c.value for c in at.sidebar.caption if c.value.startswith("Private to")]
+        assert "unless you give" not in said and "the token you gave keeps nothing yet" in said
+        assert "is not kept with it" in line
+    else:
+        assert "still kept in alice/slm-studio-workspace" in line
+    at.text_input(key="workspace.repo").input("my-repo").run()  # a name the Hub takes: the line goes
+    assert not at.sidebar.error and not [i.value for i in at.main.info if "my repo" in i.value]
+
+
+def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folder(api_mode, silent_server):
+    """A start refused because the job's own files would not fit read "Not saved: it needs 20 KB …" above the Start
+    button (nothing was being saved), and left the evaluation's empty job folder in the workspace for good."""
+    from studio import config
+    from studio.cloud import workspaces
+    from studio.evaluate import results
+
+    at = visit("pages/5_Evaluate.py")
+    ws = workspace(at)
+    # a block more than it holds: room for the queued evaluation's record, not for its job's files (5 blocks)
+    at.secrets["studio"] = {"anonymous_workspace_mb": (workspaces.size_bytes(ws) + usage.BLOCK) / 1e6}
+    (err,) = start_evaluation(at, silent_server)
+    assert err.startswith("Not started: it needs") and "\n" not in err
+    with config.use_workspace(ws):
+        assert results.list_evals() == []
+        assert not [p.name for p in config.jobs_dir().glob("eval-*")]

@@ -1222,3 +1222,64 @@ def test_a_repo_name_pasted_far_too_long_is_refused_in_a_short_line():
     said = str(caught.value)
     assert "at most 96" in said and len(said) < 120 and "\n" not in said
     assert sync.check_repo_name("x" * 96) == "x" * 96
+
+
+def test_a_token_revoked_after_it_was_accepted_is_not_retried_by_itself_until_the_visitor_asks(hub, tmp_path, monkeypatch):
+    """A token the Hub refused (401) at a sync was tried again every minute for ever: a revoked token never comes back
+    by itself. The line says it waits for the visitor; Try again now (or the token given again) tries at once."""
+    folder = tmp_path / "ws"
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    three_versions(folder)
+    running = sync.WorkspaceSync(folder, repo, TOKEN)
+    hub.refused[TOKEN] = 401
+    running.tick()
+    assert running.state == "failed" and running.refused == "token" and "\n" not in running.message
+    assert running.message.endswith("Not tried again until you give the token again or press Try again now.")
+    assert running.next_try_s() is None and running.retry_waits_on_visitor
+    asked = len(hub.requests)
+    real, later = time.time, time.time() + 3600  # an hour on: the longest pause (a minute) long over
+    monkeypatch.setattr(sync.time, "time", lambda: later)
+    running.tick()
+    running.tick()
+    monkeypatch.setattr(sync.time, "time", real)
+    assert len(hub.requests) == asked  # not tried again by itself
+    del hub.refused[TOKEN]  # the visitor made a new token... or gave this one's access back: Try again now
+    running.retry_now()
+    running.tick()
+    assert running.state == "synced" and running.refused is None and len(hub.requests) > asked
+
+
+def test_a_failed_sync_s_line_says_the_time_to_its_next_try_as_it_is_when_drawn(hub, tmp_path):
+    """The sidebar's "(next try in 10 s)" was written into the line at the failure and drawn every few seconds as it
+    was, long after those 10 s."""
+    from streamlit.testing.v1 import AppTest
+
+    folder = tmp_path / "ws"
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    three_versions(folder)
+    running = sync.WorkspaceSync(folder, repo, TOKEN)
+    hub.down = True
+    assert not running.sync_once() and running.state == "failed"
+    sync._registry[("drawn", "account")] = running
+
+    def sidebar_line():
+        from studio.cloud import sync
+        from studio.ui import cloud_panel
+
+        shown = sync._registry[("drawn", "account")]
+        cloud_panel._one_state(shown, shown.where)
+
+    def line(retry_in: float) -> str:
+        running._retry_at = time.time() + retry_in  # as it is that long before its next try
+        at = AppTest.from_function(sidebar_line, default_timeout=60).run()
+        assert not at.exception, [e.value for e in at.exception]
+        (shown,) = [w.value for w in at.warning]
+        return shown
+
+    try:
+        early = line(50)
+        seconds = int(early.rsplit("(next try in ", 1)[1].split(" s)")[0])
+        assert 40 <= seconds <= 50 and early.count("next try") == 1
+        assert line(-1).endswith("(trying again now)")
+    finally:
+        del sync._registry[("drawn", "account")]

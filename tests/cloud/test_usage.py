@@ -27,7 +27,7 @@ def public(monkeypatch):
     settings = {"workspace_mb": 1, "anonymous_workspace_mb": 1, "workspaces_total_mb": 1000}
     monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
     monkeypatch.setattr(cloud, "_in_use", lambda: set())
-    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits)
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits, workspaces.count_made)
     return settings
 
 
@@ -288,5 +288,26 @@ def test_a_job_is_not_started_where_its_own_files_would_pass_the_limit(public):
     assert MB - usage.measure(ws) < 4 * usage.BLOCK  # the job's folder, status, log and registry entry take more
     with config.use_workspace(ws), pytest.raises(WorkspaceFullError) as caught:
         jobs.start_job("evaluate", ["--help"], config.jobs_dir() / "eval-x")
-    assert str(caught.value).startswith("Not saved") and "\n" not in str(caught.value)
+    assert str(caught.value).startswith("Not started: it needs") and "\n" not in str(caught.value)
     assert usage.measure(ws) <= MB and not (ws / "jobs" / "eval-x").exists()
+
+
+def test_folders_made_outside_a_checked_save_are_counted_at_once_not_at_the_next_full_measure(public):
+    """The trash a delete makes, the folders a save needs (``config``'s) and those a restore keeps for a dataset held
+    back were written outside any check: the kept total missed them until a save it would refuse measured the
+    workspace again."""
+    from studio.cloud import restore
+    from studio.data import store
+
+    ws = workspaces.root() / ("a-" + "e" * 32)
+    ws.mkdir(parents=True)
+    with config.use_workspace(ws):
+        first = store.create_dataset("first", [{"question": "q?", "answer": "a"}])
+        store.create_dataset("second", [{"question": "q?", "answer": "a"}])
+        gap = usage.measure(ws) - usage._read(ws)[0]  # what the kept total leaves out now (its own record)
+        store.delete_dataset(first.id)  # the trash is made
+        assert (ws / "trash").is_dir() and usage.measure(ws) - usage._read(ws)[0] == gap
+        config.evals_dir()  # a folder a save needs, made before it
+        assert (ws / "evals").is_dir() and usage.measure(ws) - usage._read(ws)[0] == gap
+    restore._keep_name(ws, "datasets/held-back")  # a dataset a restore held back keeps its name
+    assert (ws / "datasets" / "held-back").is_dir() and usage.measure(ws) - usage._read(ws)[0] == gap
