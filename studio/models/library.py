@@ -37,7 +37,7 @@ from studio.errors import CancelledError, ModelLoadError, StudioError
 from studio.models import bundled, run_folders, text
 from studio.models.run_folders import RunRecord
 from studio.models.spec import library_name_ok, library_spec, parse_spec, run_spec
-from studio.models.tokenizer_check import NO_TOKENIZER, UNSURE_TOKENIZER, tokenizer_note, unusable  # noqa: F401
+from studio.models.tokenizer_check import NO_TOKENIZER, NO_WEIGHTS, UNSURE_TOKENIZER, tokenizer_note, unusable  # noqa: F401
 
 DTYPES = ("float32", "bfloat16", "float16")
 if TYPE_CHECKING:
@@ -173,8 +173,17 @@ def workspace_models(load: bool = True) -> list[ModelEntry]:
             source="bundled" if card.get("bundled") else "workspace", architecture=arch,
             parameters=card.get("parameters"), context_length=card.get("context_length"),
             chat_template=card.get("chat_template"), dtype=card.get("dtype"), disk_bytes=card.get("disk_bytes"),
-            origin=_origin(card), path=str(folder), note=tokenizer_note(folder, load=load)))
+            origin=_origin(card), path=str(folder),
+            note=tokenizer_note(folder, load=load) if has_weights(folder) else NO_WEIGHTS))
     return out
+
+
+_WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack")
+
+
+def has_weights(folder: Path) -> bool:
+    """Whether a model folder holds a weights file (a folder with only config.json and a tokenizer fails at load)."""
+    return any(f.is_file() and f.stat().st_size for pattern in _WEIGHT_FILES for f in folder.glob(pattern))
 
 
 def _origin(card: dict) -> str:

@@ -42,6 +42,9 @@ UNSURE_TOKENIZER = ("its tokenizer may fail to load: the folder has no tokenizer
                     "tokenizer.model, vocab.json) and its tokenizer_config.json names no tokenizer_class; if loading "
                     "fails, put the tokenizer files back")
 BROKEN_PREFIX = "no tokenizer that loads"
+# Not the tokenizer's, but said in the same note: a workspace folder with config.json and a tokenizer and no weights
+# (a copy cut short, a file deleted by hand) was listed as usable and failed at load.
+NO_WEIGHTS = "no weights file: import it again or delete it"
 
 
 def broken(reason: str) -> str:
@@ -51,7 +54,7 @@ def broken(reason: str) -> str:
 
 def unusable(note: str) -> bool:
     """Whether a note says the model cannot be loaded at all (not only that it may fail to)."""
-    return note == NO_TOKENIZER or note.startswith(BROKEN_PREFIX)
+    return note in (NO_TOKENIZER, NO_WEIGHTS) or note.startswith(BROKEN_PREFIX)
 
 
 _WEIGHTS = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".index.json")
@@ -228,6 +231,8 @@ def short(note: str) -> str:
     tall, and a column as wide, as when it said "checking…")."""
     if not note:
         return "—"
+    if note == NO_WEIGHTS:
+        return "no weights"
     if note == NO_TOKENIZER:
         return "no tokenizer"  # said at once, not "checking…": no file to load; "missing" left a person asking what
     return "does not load" if unusable(note) else "may not load"

@@ -39,15 +39,22 @@ def export_panel(spec: str, label: str, key: str) -> None:
         default = export_job.default_name(label, quant)
         name = c2.text_input("File name", key=f"{key}.export.name", placeholder=default, disabled=active,
                              help="Letters, digits, '.', '_' and '-'; .gguf is added.")
-        if st.button("Export", icon=":material/output:", key=f"{key}.export.go", disabled=active):
-            try:
-                st.session_state[state] = str(export_job.start_export(spec, quant, name.strip() or default))
-            except StudioError as exc:
-                ui.show_error(exc)
-            else:
-                st.rerun()
+        # One button per model, and the click starts what this panel showed (its callback's arguments are this
+        # run's): a click on the panel still drawn for the previous pick, during the pick's rerun, exported the
+        # model that rerun drew.
+        st.button("Export", icon=":material/output:", key=f"{key}.export.go.{spec}", disabled=active,
+                  on_click=_start, args=(state, spec, quant, name.strip() or default))
+        if error := st.session_state.pop(f"{state}.error", None):
+            ui.show_error(error)
         if st.session_state.get(state):
             export_status(state, key, spec)
+
+
+def _start(state: str, spec: str, quant: str, name: str) -> None:
+    try:
+        st.session_state[state] = str(export_job.start_export(spec, quant, name))
+    except StudioError as exc:
+        st.session_state[f"{state}.error"] = str(exc)
 
 
 @st.fragment(run_every=1.0)

@@ -56,7 +56,7 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
     .gguf file, run:<id>). ``default`` is preselected (added to the list when the library lacks it)."""
     entries = _entries(include_runs)
     names = {e.spec: f"{e.name} · {e.source}" + (f" · {e.params_text}" if e.parameters else "")
-             + ((" · no tokenizer" if e.unusable else " · tokenizer may not load") if e.note else "") for e in entries}
+             + (_picker_note(e.note) if e.note else "") for e in entries}
     options = [e.spec for e in entries]
     for extra in (default, st.session_state.get(key)):  # the default, and a spec typed in before
         if extra and extra not in options:
@@ -69,6 +69,12 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
     if noted is not None:
         note_line(noted)
     return (value or "").strip() or None
+
+
+def _picker_note(note: str) -> str:
+    if note == library.NO_WEIGHTS:
+        return " · no weights"
+    return " · no tokenizer" if library.unusable(note) else " · tokenizer may not load"
 
 
 def note_line(entry: library.ModelEntry) -> None:
@@ -261,7 +267,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
             export_ui.export_panel(spec, entry.name, "models")
         elif spec in st.session_state.get(CHECKED_HERE, ()):  # drawn while checked: the panel keeps its place, closed
             with st.expander(export_ui.LABEL, icon=":material/output:"):
-                st.caption("Nothing can export it: its tokenizer does not load (the line above says why).")
+                st.caption("Nothing can export it: it cannot be loaded (the line above says why).")
 
 
 def flash() -> None:

@@ -350,12 +350,12 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
     at.selectbox(key="models.selected").set_value("model:tiny-gpt2").run()
     at.text_input(key="models.export.name").input("../escape").run()
-    at.button(key="models.export.go").click().run()
+    at.button(key="models.export.go.model:tiny-gpt2").click().run()
     assert len(at.error) == 1 and at.error[0].value.startswith("'../escape' cannot name an export")
     assert not list((studio_home / "jobs").glob("export-*"))
     at.text_input(key="models.export.name").input("").run()
     at.selectbox(key="models.export.quant").set_value("f16").run()
-    at.button(key="models.export.go").click().run()
+    at.button(key="models.export.go.model:tiny-gpt2").click().run()
     assert not at.exception
     at, workdir = _wait_for_export(at, "models.export.job.model:tiny-gpt2")
     labels = [b.label for b in at.get("download_button")]
@@ -381,13 +381,33 @@ def test_a_file_name_reused_for_another_model_is_not_offered_as_the_first_ones(t
         at.selectbox(key="models.selected").set_value(f"model:{name}").run()
         at.text_input(key="models.export.name").input("shared").run()
         at.selectbox(key="models.export.quant").set_value("f16").run()
-        at.button(key="models.export.go").click().run()
+        at.button(key=f"models.export.go.model:{name}").click().run()
         at, workdir = _wait_for_export(at, f"models.export.job.model:{name}")
     assert jobs.read_status(workdir).extra["spec"] == "model:beta"
     at.selectbox(key="models.selected").set_value("model:alpha").run()
     assert not at.get("download_button")  # beta's shared.zip is not offered as alpha's
     assert [i.value for i in at.info] == ["shared.gguf was written again since, by an export of model:beta: export "
                                           "this model again (another file name keeps both)."]
+    assert not at.exception
+
+
+def test_a_click_on_export_during_a_picks_rerun_exports_the_model_the_panel_showed(tiny_gpt2, studio_home, offline):
+    """Every model's Export button had one key: a click on alpha's panel, still drawn while the pick of beta reran,
+    exported beta."""
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    for name in ("alpha", "beta"):
+        shutil.copytree(tiny_gpt2, studio_home / "models" / name)
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    at.selectbox(key="models.selected").set_value("model:alpha").run()
+    export = next(b for b in at.button if b.label == "Export")  # alpha's panel
+    at.selectbox(key="models.selected").set_value("model:beta")
+    export.click().run()  # the pick and the click in one rerun, which draws beta
+    assert "models.export.job.model:beta" not in at.session_state
+    at, workdir = _wait_for_export(at, "models.export.job.model:alpha")
+    assert jobs.read_status(workdir).extra["spec"] == "model:alpha"
     assert not at.exception
 
 
@@ -401,7 +421,7 @@ def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio
     shutil.copytree(tiny_gpt2, studio_home / "models" / "tiny-gpt2")
     at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
     at.selectbox(key="models.selected").set_value("model:tiny-gpt2").run()
-    at.button(key="models.export.go").click().run()
+    at.button(key="models.export.go.model:tiny-gpt2").click().run()
     workdir = Path(at.session_state["models.export.job.model:tiny-gpt2"])
     at.button(key="models.export.stop").click().run()  # while the job still loads its libraries
     deadline = time.time() + 300
@@ -449,7 +469,7 @@ def test_the_train_page_exports_a_finished_run(tiny_gpt2, studio_home, offline):
     at.session_state["train.run_id"] = folder.name
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    at.button(key="train.export.go").click().run()
+    at.button(key=f"train.export.go.run:{folder.name}").click().run()
     at, workdir = _wait_for_export(at, f"train.export.job.run:{folder.name}")
     assert _zip_names(workdir) == ["done-run.Q8_0.Modelfile", "done-run.Q8_0.gguf"]
     assert any(b.label.startswith("Download done-run.Q8_0.zip") for b in at.get("download_button"))

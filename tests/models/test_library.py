@@ -626,6 +626,26 @@ def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_picker
     assert f"weights-only\t({library.NO_TOKENIZER})" in listed.stdout
 
 
+def test_a_model_folder_without_weights_is_listed_as_unusable(tiny_gpt2, offline):
+    """A workspace folder with config.json and a tokenizer but no weights file (a copy cut short, a file deleted by
+    hand) was listed with Chat with it and Train on it on, and failed at load."""
+    import shutil
+
+    shutil.copytree(tiny_gpt2, config.models_dir() / "hollow", ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    assert (config.models_dir() / "hollow" / "tokenizer.json").is_file()
+    at = open_models_page()
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc["model:hollow", "tokenizer check"] == "no weights"
+    at.selectbox(key="models.selected").set_value("model:hollow").run()
+    assert [e.value for e in at.error] == ["hollow cannot be used: no weights file: import it again or delete it."]
+    assert at.button(key="models.chat").disabled and at.button(key="models.train").disabled
+    assert "Export as GGUF (llama.cpp, Ollama, LM Studio)" not in [x.label for x in at.expander]
+    assert not at.exception
+    listed = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True,
+                            cwd=REPO, timeout=120, env={**__import__("os").environ, "STUDIO_HOME": str(config.home())})
+    assert "hollow\t(no weights file: import it again or delete it)" in listed.stdout
+
+
 def test_byte_and_remote_code_tokenizers_are_not_turned_off(tiny_gpt2, offline):
     """A ByT5-style byte tokenizer (tokenizer_config.json naming ByT5Tokenizer, no vocabulary file) and a remote-code
     one (RWKV's rwkv_vocab_v20230424.txt) load, yet were listed as "no tokenizer" with Chat with it and Train on it
