@@ -73,7 +73,7 @@ with new_tab:
                 with st.expander("Preview: what the model will see", expanded=False):
                     lengths, refused = ui_train.preview(cfg, records)
                 with st.container():  # Run name and Start keep their place whatever a setting changes here
-                    if refused:  # said here, not only in the collapsed preview: Start is off until it is changed
+                    if refused and refused != ui_train.LOADING:  # said here, not only in the collapsed preview: Start is off until it is changed
                         st.error(refused, icon=":material/block:")
                     loadable = ui_train.memory_check(cfg, lengths)
                     version = f" v{meta.version}" if meta.version is not None else ""

