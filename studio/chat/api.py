@@ -353,9 +353,11 @@ class ApiBackend(BackendBase):
             # disconnected without sending a response.")
             return NetworkError(f"{where} closed the connection without answering: check that the URL is "
                                 f"{self.ENDPOINT}, and the server's log.")
-        # the client's connection errors (a name holding "Connect" or "Network" told them before); not a read cut off
+        # the client's connection errors (a name holding "Connect" or "Network" told them before), and a connection
+        # reset under a read, whatever the client wraps it in: the providers' client's ReadError and urllib3's
+        # ProtocolError (no OSError either) read "... failed: ReadError." where requests' reset was retried
         if isinstance(exc, (OSError, *_types("httpx2", "ConnectError", "ConnectTimeout"))) \
-                or type(exc) in _types("httpx2", "NetworkError"):
+                or type(exc) in _types("httpx2", "NetworkError") or _refused_or_reset(exc):
             if self.spec.kind == "provider" and not self.spec.base_url:  # no URL was typed: only the network
                 # can be checked (an extractive endpoint's typed URL was said to be huggingface.co's network)
                 unreachable = NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be "
