@@ -338,7 +338,9 @@ class ApiBackend(BackendBase):
             return BackendError(f"{where} refused the request ({status}){detail}.{advice}")
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
             return self._not_served()
-        if isinstance(exc, json.JSONDecodeError):
+        # bytes that are not UTF-8 where JSON was awaited (the providers' client decodes before it parses): they read
+        # as the client's own words, "'utf-8' codec can't decode byte 0x80 ...", with no server named
+        if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
             return BackendError(f"{where} sent a response that is not JSON: is this {self.ENDPOINT}?")
         if isinstance(exc, ValueError):  # the client refused the settings (an unknown provider, ...)
             return BackendError(f"{scrub(str(exc), self._token).splitlines()[0][:200]}")

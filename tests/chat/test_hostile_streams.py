@@ -301,6 +301,21 @@ def test_a_hosted_extractive_model_whose_connection_is_refused_or_reset_is_retri
     assert len(asked) == api.MAX_ATTEMPTS
 
 
+def test_a_hosted_extractive_model_whose_server_sends_bytes_that_are_not_text_is_said_to_send_no_json(
+        hostile, monkeypatch):
+    """Bytes that are not UTF-8 through the providers' client read as the decoder's own words ("'utf-8' codec can't
+    decode byte 0x80 in position 127: invalid start byte"), naming no server and nothing to do; the endpoint URL's
+    path said "sent a response that is not JSON" of the same bytes."""
+    from studio.chat.passage import make_passage_backend
+
+    _through_providers_client(monkeypatch, f"{hostile}/garbage")
+    spec = BackendSpec(kind="provider", model="org/squad", task="extractive")
+    with pytest.raises(StudioError) as err:
+        make_passage_backend(spec, "hf_passage_token_1234567").answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert str(err.value).startswith("Hugging Face Inference Providers sent a response that is not JSON: ")
+    assert "codec" not in str(err.value)
+
+
 def test_a_chat_server_that_resets_the_connection_mid_answer_is_retried_then_said_unreachable(hostile, monkeypatch):
     """A reset after the headers came read "... failed: ("Connection broken: ConnectionResetError(104, ...)", ...)."
     (urllib3's error, no OSError) and was not retried, as a reset before them was."""
