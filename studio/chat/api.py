@@ -353,6 +353,9 @@ class ApiBackend(BackendBase):
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if _hung_up(exc):  # it was reached, and hung up (the providers' client's hang-up read "failed: Server
             # disconnected without sending a response.")
+            if self.spec.kind == "provider" and not self.spec.base_url:  # no URL typed, no server log to read
+                return NetworkError(f"{where} closed the connection without answering: try again, or pick another "
+                                    "provider.")
             return NetworkError(f"{where} closed the connection without answering: check that the URL is "
                                 f"{self.ENDPOINT}, and the server's log.")
         # the client's connection errors (a name holding "Connect" or "Network" told them before), and a connection
