@@ -338,7 +338,9 @@ class ApiBackend(BackendBase):
             return BackendError(f"{where} refused the request ({status}){detail}.{advice}")
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
             return self._not_served()
-        if isinstance(exc, json.JSONDecodeError):
+        # bytes that are not UTF-8 where JSON was awaited (the providers' client decodes before it parses): they read
+        # as the client's own words, "'utf-8' codec can't decode byte 0x80 ...", with no server named
+        if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
             return BackendError(f"{where} sent a response that is not JSON: is this {self.ENDPOINT}?")
         if isinstance(exc, ValueError):  # the client refused the settings (an unknown provider, ...)
             return BackendError(f"{scrub(str(exc), self._token).splitlines()[0][:200]}")
@@ -351,11 +353,16 @@ class ApiBackend(BackendBase):
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
         if _hung_up(exc):  # it was reached, and hung up (the providers' client's hang-up read "failed: Server
             # disconnected without sending a response.")
+            if self.spec.kind == "provider" and not self.spec.base_url:  # no URL typed, no server log to read
+                return NetworkError(f"{where} closed the connection without answering: try again, or pick another "
+                                    "provider.")
             return NetworkError(f"{where} closed the connection without answering: check that the URL is "
                                 f"{self.ENDPOINT}, and the server's log.")
-        # the client's connection errors (a name holding "Connect" or "Network" told them before); not a read cut off
+        # the client's connection errors (a name holding "Connect" or "Network" told them before), and a connection
+        # reset under a read, whatever the client wraps it in: the providers' client's ReadError and urllib3's
+        # ProtocolError (no OSError either) read "... failed: ReadError." where requests' reset was retried
         if isinstance(exc, (OSError, *_types("httpx2", "ConnectError", "ConnectTimeout"))) \
-                or type(exc) in _types("httpx2", "NetworkError"):
+                or type(exc) in _types("httpx2", "NetworkError") or _refused_or_reset(exc):
             if self.spec.kind == "provider" and not self.spec.base_url:  # no URL was typed: only the network
                 # can be checked (an extractive endpoint's typed URL was said to be huggingface.co's network)
                 unreachable = NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be "

@@ -5,6 +5,8 @@ the Chat page, in a moment, with what came kept; the studio's memory and the pag
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +50,14 @@ class Hostile(BaseHTTPRequestHandler):
             return
         if mode == "statusline":  # the status line alone, then the connection closed
             self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            self.close_connection = True
+            return
+        if mode in ("reset", "resetmid"):  # the connection reset (a server restarting): at once, or mid-answer
+            if mode == "resetmid":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{")
+                self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST, not FIN
+            self.connection.close()
             self.close_connection = True
             return
         if mode == "nothttp":  # something that is not an HTTP server listening there
@@ -254,14 +264,69 @@ def test_a_text_direction_control_in_the_server_s_error_is_marked_in_the_error_l
     assert "\u202e" not in errors[0]
 
 
-def _through_providers_client(monkeypatch, url: str) -> None:
-    """Passage mode's hosted extractive model asked through the providers' client (httpx2), at ``url``."""
+def _through_providers_client(monkeypatch, url: str) -> list[str]:
+    """Passage mode's hosted extractive model asked through the providers' client (httpx2), at ``url``; the list
+    returned grows by one for each request sent."""
     from studio.chat import api, passage
 
+    asked: list[str] = []
+
     def client(**kwargs):
+        asked.append(url)
         return api.ProviderClient(**{**kwargs, "model": url, "provider": "hf-inference"})
 
     monkeypatch.setattr(passage, "ProviderClient", client)
+    return asked
+
+
+@pytest.mark.parametrize("mode", ["refused", "reset", "resetmid"])
+def test_a_hosted_extractive_model_whose_connection_is_refused_or_reset_is_retried_then_said_unreachable(
+        hostile, monkeypatch, mode):
+    """A connection reset under the providers' client (httpx2's ReadError, the socket's ConnectionResetError behind
+    it) read "Hugging Face Inference Providers failed: ReadError." at once, where the same reset on the endpoint
+    URL's path was retried and said "Cannot reach". Both are retried now, as a refused connection is (its
+    ConnectionRefusedError kept behind httpx2's ConnectError), and said so when the tries run out."""
+    from chat_servers import free_port
+
+    from studio.chat import api
+    from studio.chat.passage import make_passage_backend
+
+    monkeypatch.setattr(api, "BACKOFF_S", (0.0, 0.0, 0.0))
+    url = f"http://127.0.0.1:{free_port()}/x" if mode == "refused" else f"{hostile}/{mode}"
+    asked = _through_providers_client(monkeypatch, url)
+    spec = BackendSpec(kind="provider", model="org/squad", task="extractive")
+    with pytest.raises(StudioError) as err:
+        make_passage_backend(spec, "hf_passage_token_1234567").answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert str(err.value).startswith("Cannot reach Hugging Face Inference Providers: check the network")
+    assert len(asked) == api.MAX_ATTEMPTS
+
+
+def test_a_hosted_extractive_model_whose_server_sends_bytes_that_are_not_text_is_said_to_send_no_json(
+        hostile, monkeypatch):
+    """Bytes that are not UTF-8 through the providers' client read as the decoder's own words ("'utf-8' codec can't
+    decode byte 0x80 in position 127: invalid start byte"), naming no server and nothing to do; the endpoint URL's
+    path said "sent a response that is not JSON" of the same bytes."""
+    from studio.chat.passage import make_passage_backend
+
+    _through_providers_client(monkeypatch, f"{hostile}/garbage")
+    spec = BackendSpec(kind="provider", model="org/squad", task="extractive")
+    with pytest.raises(StudioError) as err:
+        make_passage_backend(spec, "hf_passage_token_1234567").answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert str(err.value).startswith("Hugging Face Inference Providers sent a response that is not JSON: ")
+    assert "codec" not in str(err.value)
+
+
+def test_a_chat_server_that_resets_the_connection_mid_answer_is_retried_then_said_unreachable(hostile, monkeypatch):
+    """A reset after the headers came read "... failed: ("Connection broken: ConnectionResetError(104, ...)", ...)."
+    (urllib3's error, no OSError) and was not retried, as a reset before them was."""
+    from studio.chat import api
+
+    monkeypatch.setattr(api, "BACKOFF_S", (0.0, 0.0, 0.0))
+    url = f"{hostile}/resetmid/v1"
+    backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=url))
+    with pytest.raises(StudioError) as err:
+        chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(timeout_s=10))
+    assert str(err.value) == f"Cannot reach {url}: check the URL, that the server runs, and the network."
 
 
 def test_a_hosted_extractive_model_whose_server_hangs_up_is_said_so_by_its_error_s_type(hostile, monkeypatch):
@@ -274,7 +339,8 @@ def test_a_hosted_extractive_model_whose_server_hangs_up_is_said_so_by_its_error
     _through_providers_client(monkeypatch, f"{hostile}/hangup")
     with pytest.raises(StudioError) as err:
         make_passage_backend(spec, "hf_passage_token_1234567").answer("Q?", "Some passage.", ChatParams(timeout_s=10))
-    assert str(err.value).startswith("Hugging Face Inference Providers closed the connection without answering: ")
+    assert str(err.value) == ("Hugging Face Inference Providers closed the connection without answering: try again, "
+                              "or pick another provider.")  # it said to check "the URL", of none typed
     assert "disconnected" not in str(err.value)
     import h11
     import httpx2
