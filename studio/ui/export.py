@@ -27,6 +27,11 @@ LABEL = "Export as GGUF (llama.cpp, Ollama, LM Studio)"  # the panel's expander
 def export_panel(spec: str, label: str, key: str) -> None:
     """An expander that exports ``spec`` (a picker's spec) as GGUF; ``key`` keeps widgets apart per page."""
     state = f"{key}.export.job.{spec}"
+    started = st.session_state.pop(f"{key}.export.started", None)
+    if started and started[0] != spec:
+        # A click on the panel still drawn for the previous pick, during the pick's rerun: that model's export
+        # started with nothing on this panel to show it.
+        st.toast(f"Exporting {started[1]}… (pick it to see its progress)", icon=":material/output:")
     with st.expander(LABEL, icon=":material/output:"):
         st.caption("One .gguf file with the tokenizer and chat template inside, and an Ollama Modelfile beside it, "
                    "downloaded together as a zip. A LoRA run is merged into its base first.")
@@ -43,16 +48,17 @@ def export_panel(spec: str, label: str, key: str) -> None:
         # run's): a click on the panel still drawn for the previous pick, during the pick's rerun, exported the
         # model that rerun drew.
         st.button("Export", icon=":material/output:", key=f"{key}.export.go.{spec}", disabled=active,
-                  on_click=_start, args=(state, spec, quant, name.strip() or default))
+                  on_click=_start, args=(state, spec, quant, name.strip() or default, key, label))
         if error := st.session_state.pop(f"{state}.error", None):
             ui.show_error(error)
         if st.session_state.get(state):
             export_status(state, key, spec)
 
 
-def _start(state: str, spec: str, quant: str, name: str) -> None:
+def _start(state: str, spec: str, quant: str, name: str, key: str, label: str) -> None:
     try:
         st.session_state[state] = str(export_job.start_export(spec, quant, name))
+        st.session_state[f"{key}.export.started"] = (spec, label)
     except StudioError as exc:
         st.session_state[f"{state}.error"] = str(exc)
 
