@@ -21,6 +21,7 @@ _QUANT_HELP = {"f16": "F16: exact, twice the size of Q8_0", "q8_0": "Q8_0: near-
                "q4_0": "Q4_0: smallest; the output head stays Q8_0"}
 
 
+STATUS_HEIGHT = 280  # px: the least height of an export's status, its finished state's in a wide window
 LABEL = "Export as GGUF (llama.cpp, Ollama, LM Studio)"  # the panel's expander
 
 
@@ -52,7 +53,14 @@ def export_panel(spec: str, label: str, key: str) -> None:
         if error := st.session_state.pop(f"{state}.error", None):
             ui.show_error(error)
         if st.session_state.get(state):
-            export_status(state, key, spec)
+            # The status in a box at least STATUS_HEIGHT tall, the finished state's height (its line, the download
+            # button, the ollama command, two captions): the panel grew three times as an export went on (the
+            # progress bar, the finished state, then its code block drawn late), moving everything below it.
+            with st.container(horizontal=True, wrap=False, gap=None, key=f"{key}-export-status"):
+                box = st.container(border=False)
+                st.container(height=STATUS_HEIGHT, width=1, border=False)  # the box's least height: an empty strut
+            with box:
+                export_status(state, key, spec)
 
 
 def _start(state: str, spec: str, quant: str, name: str, key: str, label: str) -> None:
