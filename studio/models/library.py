@@ -221,7 +221,10 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
             # from the safetensors headers, no weight loaded; a quantized checkpoint's packed tensors are not its count
             parameters=None if cfg.get("quantization_config") else hub_cache.parameters(snap),
             dtype=cfg.get("torch_dtype") or cfg.get("dtype"), disk_bytes=repo.size_on_disk,
-            chat_template=_has_chat_template(snap), path=str(snap), note=tokenizer_note(snap, load=load)))
+            chat_template=_has_chat_template(snap), path=str(snap),
+            # a recorded download lists the files it fetched, which may be no weights at all (a folder in the cache
+            # with config.json and a tokenizer): it failed at load
+            note=tokenizer_note(snap, load=load) if has_weights(snap) else NO_WEIGHTS))
     return out
 
 
@@ -262,8 +265,19 @@ def _run_entry(run: RunRecord, load: bool = True) -> ModelEntry:
                       chat_template=_has_chat_template(model) if model.is_dir() else None,
                       dtype=cfg.get("dtype") or cfg.get("torch_dtype") or ("float32" if meta else None),
                       disk_bytes=size or None, origin=f"trained from {run.base} ({run.method})", path=str(run.dir),
-                      # a LoRA run without its own tokenizer loads its base's
-                      note=tokenizer_note(model, load=load) if run.method == "full" and model.is_dir() else "")
+                      note=_run_note(run, model, load))
+
+
+def _run_note(run: RunRecord, model: Path, load: bool) -> str:
+    """A full run's note: ``NO_WEIGHTS`` where the folder it loads from (its ``model/``, as ``run_folders.model_dir``
+    picks it) lost its weights file (it was listed as usable and failed at load), else its tokenizer's. A LoRA run
+    without its own tokenizer loads its base's: no note."""
+    if run.method != "full" or not model.is_dir():
+        return ""
+    loads = run_folders.model_dir(run.dir)
+    if loads is None or not has_weights(loads):
+        return NO_WEIGHTS
+    return tokenizer_note(model, load=load)
 
 
 def base_architecture(base: str, _depth: int = 0) -> str | None:

@@ -21,12 +21,18 @@ _QUANT_HELP = {"f16": "F16: exact, twice the size of Q8_0", "q8_0": "Q8_0: near-
                "q4_0": "Q4_0: smallest; the output head stays Q8_0"}
 
 
+STATUS_HEIGHT = 280  # px: the least height of an export's status, its finished state's in a wide window
 LABEL = "Export as GGUF (llama.cpp, Ollama, LM Studio)"  # the panel's expander
 
 
 def export_panel(spec: str, label: str, key: str) -> None:
     """An expander that exports ``spec`` (a picker's spec) as GGUF; ``key`` keeps widgets apart per page."""
     state = f"{key}.export.job.{spec}"
+    started = st.session_state.pop(f"{key}.export.started", None)
+    if started and started[0] != spec:
+        # A click on the panel still drawn for the previous pick, during the pick's rerun: that model's export
+        # started with nothing on this panel to show it.
+        st.toast(f"Exporting {started[1]}… (pick it to see its progress)", icon=":material/output:")
     with st.expander(LABEL, icon=":material/output:"):
         st.caption("One .gguf file with the tokenizer and chat template inside, and an Ollama Modelfile beside it, "
                    "downloaded together as a zip. A LoRA run is merged into its base first.")
@@ -43,16 +49,24 @@ def export_panel(spec: str, label: str, key: str) -> None:
         # run's): a click on the panel still drawn for the previous pick, during the pick's rerun, exported the
         # model that rerun drew.
         st.button("Export", icon=":material/output:", key=f"{key}.export.go.{spec}", disabled=active,
-                  on_click=_start, args=(state, spec, quant, name.strip() or default))
+                  on_click=_start, args=(state, spec, quant, name.strip() or default, key, label))
         if error := st.session_state.pop(f"{state}.error", None):
             ui.show_error(error)
         if st.session_state.get(state):
-            export_status(state, key, spec)
+            # The status in a box at least STATUS_HEIGHT tall, the finished state's height (its line, the download
+            # button, the ollama command, two captions): the panel grew three times as an export went on (the
+            # progress bar, the finished state, then its code block drawn late), moving everything below it.
+            with st.container(horizontal=True, wrap=False, gap=None, key=f"{key}-export-status"):
+                box = st.container(border=False)
+                st.container(height=STATUS_HEIGHT, width=1, border=False)  # the box's least height: an empty strut
+            with box:
+                export_status(state, key, spec)
 
 
-def _start(state: str, spec: str, quant: str, name: str) -> None:
+def _start(state: str, spec: str, quant: str, name: str, key: str, label: str) -> None:
     try:
         st.session_state[state] = str(export_job.start_export(spec, quant, name))
+        st.session_state[f"{key}.export.started"] = (spec, label)
     except StudioError as exc:
         st.session_state[f"{state}.error"] = str(exc)
 

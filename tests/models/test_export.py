@@ -357,6 +357,7 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     at.selectbox(key="models.export.quant").set_value("f16").run()
     at.button(key="models.export.go.model:tiny-gpt2").click().run()
     assert not at.exception
+    assert not at.toast  # its progress is on this panel
     at, workdir = _wait_for_export(at, "models.export.job.model:tiny-gpt2")
     labels = [b.label for b in at.get("download_button")]
     assert labels and labels[0].startswith("Download tiny-gpt2.F16.zip")
@@ -406,6 +407,8 @@ def test_a_click_on_export_during_a_picks_rerun_exports_the_model_the_panel_show
     at.selectbox(key="models.selected").set_value("model:beta")
     export.click().run()  # the pick and the click in one rerun, which draws beta
     assert "models.export.job.model:beta" not in at.session_state
+    # beta's panel shows nothing of it: a toast says alpha's export started
+    assert [t.value for t in at.toast] == ["Exporting alpha… (pick it to see its progress)"]
     at, workdir = _wait_for_export(at, "models.export.job.model:alpha")
     assert jobs.read_status(workdir).extra["spec"] == "model:alpha"
     assert not at.exception

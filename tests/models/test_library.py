@@ -646,6 +646,46 @@ def test_a_model_folder_without_weights_is_listed_as_unusable(tiny_gpt2, offline
     assert "hollow\t(no weights file: import it again or delete it)" in listed.stdout
 
 
+def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, tmp_path, monkeypatch, offline):
+    """A finished full run whose model/ lost its weights file, and a Hub download recorded with config.json and a
+    tokenizer but no weights, were listed with Chat with it on, and failed at load."""
+    import shutil
+
+    import huggingface_hub.constants as hub_constants
+
+    from studio import jobs
+    from studio.models import hub_cache
+    from studio.train import runs
+
+    hf_home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    repo = hf_home / "hub" / "models--acme--hollow"
+    snap = repo / "snapshots" / ("a" * 40)
+    shutil.copytree(tiny_gpt2, snap, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    (repo / hub_cache.VERIFIED).write_text(json.dumps(
+        {"commit": "a" * 40, "files": {f.name: f.stat().st_size for f in snap.iterdir()}}))
+    folder = runs.run_dir(runs.new_run_id("hollow-run"))
+    shutil.copytree(tiny_gpt2, folder / "model", ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    runs.write_run(folder, {"name": "hollow-run", "created": runs.now_iso(), "base": "distilgpt2",
+                            "config": {"method": "full"}})
+    jobs.update_status(folder, state="finished", message="finished")
+    run_spec = f"run:{folder.name}"
+
+    entries = {e.spec: e for e in library.list_models()}
+    assert entries["acme/hollow"].note == entries[run_spec].note == library.NO_WEIGHTS
+    at = open_models_page()
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc["acme/hollow", "tokenizer check"] == rows.loc[run_spec, "tokenizer check"] == "no weights"
+    for spec, name in (("acme/hollow", "acme/hollow"), (run_spec, "hollow-run")):
+        at.selectbox(key="models.selected").set_value(spec).run()
+        assert [e.value for e in at.error] == [f"{name} cannot be used: no weights file: import it again or delete it."]
+        assert at.button(key="models.chat").disabled
+    assert not at.exception
+
+
 def test_byte_and_remote_code_tokenizers_are_not_turned_off(tiny_gpt2, offline):
     """A ByT5-style byte tokenizer (tokenizer_config.json naming ByT5Tokenizer, no vocabulary file) and a remote-code
     one (RWKV's rwkv_vocab_v20230424.txt) load, yet were listed as "no tokenizer" with Chat with it and Train on it
