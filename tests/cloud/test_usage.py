@@ -333,3 +333,23 @@ def test_a_workspace_s_kept_total_counts_its_own_record_so_a_save_cannot_pass_th
     _save(ws, "datasets/one.json", usage.BLOCK)  # one block: the room there is
     assert workspaces.size_bytes(ws) <= limit
 
+
+def test_a_training_refused_for_room_says_not_started_and_leaves_no_run_folder(public):
+    """As an evaluation refused for room left its empty job folder in the workspace for good: a training refused
+    because its job's own files would not fit says 'Not started: …' in one line and leaves no run behind."""
+    from studio.data import store
+    from studio.data.ref import DatasetRef
+    from studio.train import job, runs
+    from studio.train.config import preset
+
+    ws = workspaces.root() / ("a-" + "9" * 32)
+    ws.mkdir(parents=True)
+    with config.use_workspace(ws):
+        ds = store.create_dataset("faq", [{"question": "q?", "answer": "a"}, {"question": "r?", "answer": "b"}])
+        config.runs_dir()
+        public["anonymous_workspace_mb"] = (workspaces.size_bytes(ws) + usage.BLOCK) / MB  # less than a job's files
+        with pytest.raises(WorkspaceFullError) as caught:
+            job.start_training(preset("quick"), DatasetRef(id=ds.id, name="faq", version=1, count=2))
+        assert str(caught.value).startswith("Not started: it needs") and "\n" not in str(caught.value)
+        assert runs.count_runs() == 0 and list(config.runs_dir().iterdir()) == []
+    assert workspaces.size_bytes(ws) <= public["anonymous_workspace_mb"] * MB
