@@ -110,6 +110,8 @@ class Tally:
     def measure(self) -> None:
         """Walk the folder for the true total (a save the running total would refuse; the first check here)."""
         walked = measure(self.folder, MEASURED_EACH_TIME if self._jobs else None, 1 if self._jobs == EACH else 0)
+        if not (self.folder / USAGE).exists():  # the record this measure writes (a block), not on disk for the walk
+            walked += BLOCK
         self.counted = walked + sum(self.writing.values())
         self._jobs_bytes = self._jobs_size()
         self.exact = True

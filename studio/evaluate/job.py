@@ -45,8 +45,7 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     load_questions(cfg)  # bad questions fail here, with their message, before anything starts
     result = new_result(cfg)
     eval_results.save(result)
-    workdir = job_dir(result.id)
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = job_dir(result.id)  # made by the start, once its files are known to fit
     try:
         env = {"HF_TOKEN": token} if token else {}
         env[JOB_API_KEY_VAR] = api_key or ""  # overrides any inherited value: no key unless one was typed

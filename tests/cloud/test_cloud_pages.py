@@ -1056,9 +1056,13 @@ def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folde
     at = visit("pages/5_Evaluate.py")
     ws = workspace(at)
     # a block more than it holds: room for the queued evaluation's record, not for its job's files (5 blocks)
-    at.secrets["studio"] = {"anonymous_workspace_mb": (workspaces.size_bytes(ws) + usage.BLOCK) / 1e6}
+    limit = workspaces.size_bytes(ws) + usage.BLOCK
+    at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     (err,) = start_evaluation(at, silent_server)
     assert err.startswith("Not started: it needs") and "\n" not in err
+    # the queued record took the block left, no more: the workspace was never past its limit (it read '0 KB left of
+    # its 86 KB limit (90 KB used)', its kept total a block short of the disk)
+    assert f"left of its {usage.readable_size(limit)} limit ({usage.readable_size(limit)} used)" in err
     with config.use_workspace(ws):
         assert results.list_evals() == []
         assert not [p.name for p in config.jobs_dir().glob("eval-*")]

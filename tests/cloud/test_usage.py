@@ -304,10 +304,52 @@ def test_folders_made_outside_a_checked_save_are_counted_at_once_not_at_the_next
     with config.use_workspace(ws):
         first = store.create_dataset("first", [{"question": "q?", "answer": "a"}])
         store.create_dataset("second", [{"question": "q?", "answer": "a"}])
-        gap = usage.measure(ws) - usage._read(ws)[0]  # what the kept total leaves out now (its own record)
+        gap = usage.measure(ws) - usage._read(ws)[0]
+        assert gap == 0  # the kept total counts all the workspace holds, its own record too
         store.delete_dataset(first.id)  # the trash is made
         assert (ws / "trash").is_dir() and usage.measure(ws) - usage._read(ws)[0] == gap
         config.evals_dir()  # a folder a save needs, made before it
         assert (ws / "evals").is_dir() and usage.measure(ws) - usage._read(ws)[0] == gap
     restore._keep_name(ws, "datasets/held-back")  # a dataset a restore held back keeps its name
     assert (ws / "datasets" / "held-back").is_dir() and usage.measure(ws) - usage._read(ws)[0] == gap
+
+
+def test_a_workspace_s_kept_total_counts_its_own_record_so_a_save_cannot_pass_the_limit_by_it(public):
+    """The first measure of a workspace walked it before writing the record that keeps its total (``.usage.json``, a
+    block): every later check counted a block less than the disk held, so a workspace one block short of its limit
+    took a two-block save (an evaluation's queued record read '0 KB left of its 86 KB limit (90 KB used)' next)."""
+    from studio.data import store
+
+    ws = workspaces.root() / ("a-" + "f" * 32)
+    ws.mkdir(parents=True)
+    with config.use_workspace(ws):
+        store.create_dataset("first", [{"question": "q?", "answer": "a"}])
+    assert usage._read(ws)[0] == usage.measure(ws)
+    limit = workspaces.size_bytes(ws) + usage.BLOCK
+    public["anonymous_workspace_mb"] = limit / MB
+    with pytest.raises(WorkspaceFullError) as caught:
+        _save(ws, "datasets/two.json", usage.BLOCK + 1)  # two blocks: past the limit by one
+    assert "0 KB left" not in str(caught.value) and "\n" not in str(caught.value)
+    _save(ws, "datasets/one.json", usage.BLOCK)  # one block: the room there is
+    assert workspaces.size_bytes(ws) <= limit
+
+
+def test_a_training_refused_for_room_says_not_started_and_leaves_no_run_folder(public):
+    """As an evaluation refused for room left its empty job folder in the workspace for good: a training refused
+    because its job's own files would not fit says 'Not started: …' in one line and leaves no run behind."""
+    from studio.data import store
+    from studio.data.ref import DatasetRef
+    from studio.train import job, runs
+    from studio.train.config import preset
+
+    ws = workspaces.root() / ("a-" + "9" * 32)
+    ws.mkdir(parents=True)
+    with config.use_workspace(ws):
+        ds = store.create_dataset("faq", [{"question": "q?", "answer": "a"}, {"question": "r?", "answer": "b"}])
+        config.runs_dir()
+        public["anonymous_workspace_mb"] = (workspaces.size_bytes(ws) + usage.BLOCK) / MB  # less than a job's files
+        with pytest.raises(WorkspaceFullError) as caught:
+            job.start_training(preset("quick"), DatasetRef(id=ds.id, name="faq", version=1, count=2))
+        assert str(caught.value).startswith("Not started: it needs") and "\n" not in str(caught.value)
+        assert runs.count_runs() == 0 and list(config.runs_dir().iterdir()) == []
+    assert workspaces.size_bytes(ws) <= public["anonymous_workspace_mb"] * MB
