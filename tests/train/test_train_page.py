@@ -50,6 +50,16 @@ def _start_and_finish(at) -> str:
     return run_id
 
 
+def _lora_on_tiny_faq(base) -> AppTest:
+    """The Train page on a ten-record FAQ, LoRA on ``base`` (a model folder) typed as another model."""
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(10)])
+    at = train_page(base="another model (Hub id or folder)").run()
+    at.text_input(key="train.base_other").set_value(str(base)).run()
+    at.radio(key="train.method").set_value("lora").run()
+    return at
+
+
 def test_offline_the_default_base_is_the_bundled_model_and_says_why(offline):
     from studio.models import bundled
 
@@ -345,11 +355,7 @@ def test_a_stopping_run_shows_no_eta_for_the_steps_it_will_not_take():
 def test_the_preset_reasoning_names_what_was_changed_in_advanced(offline, tiny_llama):
     """The recommended preset said "12 epochs at 2e-3, nothing held out" above Advanced fields set to 3 epochs
     and 0.2 held out: the line now says what Advanced changed, and nothing when nothing was."""
-    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
-                                      for i in range(10)])
-    at = train_page(base="another model (Hub id or folder)").run()
-    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
-    at.radio(key="train.method").set_value("lora").run()
+    at = _lora_on_tiny_faq(tiny_llama)
     (line,) = [i.value for i in at.info if "12 epochs" in i.value]
     assert "Changed in Advanced" not in line  # the preset as it is
     assert line.endswith("; change it in Advanced.") and "--epochs" not in line  # the page's words, not the flags
@@ -362,11 +368,7 @@ def test_the_preset_reasoning_names_what_was_changed_in_advanced(offline, tiny_l
 def test_the_preset_reasoning_stays_while_an_advanced_value_is_out_of_range(offline, tiny_llama):
     """Typing a learning rate out of range took the recommended preset's line away from above Advanced: the settings,
     and the box being typed in, jumped up by its height under the pointer (and back once the value was in range)."""
-    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
-                                      for i in range(10)])
-    at = train_page(base="another model (Hub id or folder)").run()
-    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
-    at.radio(key="train.method").set_value("lora").run()
+    at = _lora_on_tiny_faq(tiny_llama)
     at.number_input(key="train.lr.recommended.lora").set_value(50.0).run()
     _no_exception(at)
     assert [e.value for e in at.error] == ["Learning rate 50 is out of range: use 0.000001 to 0.5."]
@@ -379,11 +381,7 @@ def test_the_preset_reasoning_stays_while_an_advanced_value_is_out_of_range(offl
 def test_a_number_too_large_for_the_box_keeps_the_last_good_value_and_says_so(offline, tiny_llama, typed):
     """1e999 typed as the Learning rate (the browser sends Infinity), or the box emptied: the box showed the preset's
     value, no error, and the 0.01 typed before was lost. The 0.01 stays, in the box and in the run, said in one line."""
-    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
-                                      for i in range(10)])
-    at = train_page(base="another model (Hub id or folder)").run()
-    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
-    at.radio(key="train.method").set_value("lora").run()
+    at = _lora_on_tiny_faq(tiny_llama)
     at.number_input(key="train.lr.recommended.lora").set_value(0.01).run()
     at.number_input(key="train.lr.recommended.lora").set_value(typed).run()
     _no_exception(at)
@@ -421,11 +419,7 @@ def test_advanced_follows_the_recommendation_for_another_dataset_but_keeps_what_
 def test_a_lora_run_from_the_page_shows_its_share_trains_and_merges(offline, tiny_llama):
     """Method LoRA on a pretrained base: the recommended preset says why, the preview shows the
     trainable share, the run trains adapters, and the merge button writes a full model."""
-    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
-                                      for i in range(10)])
-    at = train_page(base="another model (Hub id or folder)").run()
-    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
-    at.radio(key="train.method").set_value("lora").run()
+    at = _lora_on_tiny_faq(tiny_llama)
     _no_exception(at)
     assert at.selectbox(key="train.preset.False").value == "recommended"
     assert any(i.value.startswith("10 records: a FAQ, nothing held out, 12 epochs at 2e-3 (LoRA rank 16") for i in at.info)
@@ -1206,11 +1200,7 @@ def test_the_base_is_read_once_per_change_of_base_not_three_times_a_rerun(offlin
     reads = []
     shape_for_base = memory.shape_for_base
     monkeypatch.setattr(memory, "shape_for_base", lambda base, **kw: reads.append(base) or shape_for_base(base, **kw))
-    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
-                                      for i in range(10)])
-    at = train_page(base="another model (Hub id or folder)").run()
-    at.text_input(key="train.base_other").set_value(str(tiny_llama)).run()
-    at.radio(key="train.method").set_value("lora").run()
+    at = _lora_on_tiny_faq(tiny_llama)
     at.number_input(key="train.ep.recommended.lora").set_value(3).run()
     _no_exception(at)
     assert any("Needs about" in s.value for s in at.success)
