@@ -54,9 +54,8 @@ def test_a_run_name_in_the_checkpoints_dropped_line_is_shown_as_typed():
 def test_a_url_in_a_dataset_s_name_is_shown_as_typed_on_the_train_and_dataset_pages():
     """A URL in a dataset's name showed in code font on the Train page (the way Markdown was kept from linking it)
     and as a link in the Dataset page's "Add to ..." choice: a name is shown as typed, in the text's own font."""
-    from conftest import train_page
-
     from studio.data import store
+    from tests.conftest import train_page
 
     name = "FAQ https://example.com/faq v2 ops@example.org"
     info = store.create_dataset(name, [{"question": "How long is a half?", "answer": "45 minutes."},

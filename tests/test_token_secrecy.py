@@ -88,17 +88,17 @@ def test_the_page_keeps_the_token_in_the_session_only(faults, studio_home):
 def test_chat_exports_hide_a_token_typed_into_a_question(faults, studio_home, monkeypatch):
     """A visitor who pastes their token (or an API key) into a question gets it as ``***`` in Export JSON and
     Export Markdown, as in the kept conversation: the export buttons' files are what is checked."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.elements.widgets.button import ButtonMixin
 
-    downloads: dict[str, bytes] = {}
-    keep = MemoryMediaFileStorage.load_and_get_id
+    downloads: dict[str, object] = {}  # file name -> what the button hands the browser (built when clicked: a callable)
+    keep = ButtonMixin.download_button
 
-    def seen(self, path_or_data, mimetype, kind, filename=None):
-        if filename and isinstance(path_or_data, bytes):
-            downloads[filename] = path_or_data
-        return keep(self, path_or_data, mimetype, kind, filename)
+    def seen(self, label, data, file_name=None, *args, **kwargs):
+        if file_name:
+            downloads[file_name] = data
+        return keep(self, label, data, file_name, *args, **kwargs)
 
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", seen)
+    monkeypatch.setattr(ButtonMixin, "download_button", seen)
     at = AppTest.from_file(str(REPO / "pages" / "4_Chat.py"), default_timeout=60)
     at.run()
     at.selectbox(key="chat.a.kind").set_value("provider").run()
@@ -115,7 +115,9 @@ def test_chat_exports_hide_a_token_typed_into_a_question(faults, studio_home, mo
     assert at.session_state["chat.messages"][0]["content"].startswith("Is my token hf_")  # the page still shows it
     downloads.clear()
     at.run()
-    exported = {name: downloads[name].decode() for name in ("conversation.json", "conversation.md")}
+    built = {name: downloads[name]() if callable(downloads[name]) else downloads[name]
+             for name in ("conversation.json", "conversation.md")}  # what a click on each Export writes
+    exported = {name: data.decode() if isinstance(data, bytes) else data for name, data in built.items()}
     for text in exported.values():
         assert "Is my token *** and my key *** safe?" in text
         assert SECRET[-12:] not in text and TYPED_KEY[-12:] not in text
