@@ -6,6 +6,7 @@ The run itself, once started, is ``studio.ui.train_live`` (the live view, asking
 from __future__ import annotations
 
 import html
+import sys
 from typing import Any
 
 import streamlit as st
@@ -469,7 +470,9 @@ def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, st
     if cfg.base == "scratch":
         texts = tuple(scratch.corpus(records[i] for i in split["train"]))
         tok = _scratch_tokenizer(texts, cfg.vocab_size)
-    elif not st.session_state.get(PREVIEW_LOADS):  # the first paint: the settings drawn, the tokenizer loaded after
+    elif not st.session_state.get(PREVIEW_LOADS) and "transformers" not in sys.modules:
+        # the first paint, where loading the tokenizer would import transformers first (seconds on a fresh start):
+        # the settings drawn, the tokenizer loaded after. Once it is imported, a tokenizer loads in this run.
         st.session_state[PREVIEW_LOADS] = True
         st.caption(f"{plural(len(split['train']), 'record')} to train on, {len(split['test']):,} held out. "
                    "Loading the base's tokenizer…")
