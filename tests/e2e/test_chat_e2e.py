@@ -228,7 +228,9 @@ def test_an_answer_stops_when_its_tab_is_reloaded(page, studio, faults):
     assert faults.hits["hold"] == asked + 1
     page.reload()
     wait_idle(page)
-    deadline = time.monotonic() + 25  # the 10 s grace for a reconnect, and the server noticing the hang-up
+    # the 10 s grace for a reconnect, and the server noticing the hang-up: seconds, more on a busy machine (CI's
+    # whole suite beside two others ran past 25 s once)
+    deadline = time.monotonic() + 90
     while faults.dropped["hold"] == 0 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert faults.dropped["hold"] == 1, "the reloaded tab's answer still holds the server's connection"
