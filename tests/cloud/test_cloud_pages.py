@@ -38,6 +38,11 @@ def stop_watchers() -> None:
         running.stop()
         if running._thread is not None:
             running._thread.join(60)
+    # a watcher stopped before (its registry entry replaced, e.g. by a new workspace repo name) may still be in its
+    # last sync: waited for too, up to a minute, never left running
+    deadline = time.monotonic() + 60
+    for thread in [t for t in threading.enumerate() if t.name == "workspace-sync"]:
+        thread.join(max(0.0, deadline - time.monotonic()))
     assert not [t for t in threading.enumerate() if t.name == "workspace-sync" and t.is_alive()]
 
 
