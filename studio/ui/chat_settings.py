@@ -293,6 +293,7 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                 if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
                     st.caption(ui.md(why))
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
+                                 persist_state=ui.PERSIST,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
             fast = ui.kept(st.toggle, "Fast decoding", f"chat.{slot}.fast", False, disabled=disabled, help=FAST_HELP)
             return BackendSpec(kind="local", model=model or "", quantization=None if quant == "none" else quant,
@@ -408,10 +409,11 @@ def system_prompt(disabled: bool, spec: BackendSpec | None = None) -> str:
     def apply_preset() -> None:
         st.session_state["chat.system"] = presets[st.session_state["chat.preset"]]
 
-    st.selectbox("System prompt preset", list(presets), key="chat.preset", on_change=apply_preset, disabled=disabled)
+    st.selectbox("System prompt preset", list(presets), key="chat.preset", on_change=apply_preset, disabled=disabled,
+                 persist_state=ui.PERSIST)
     if trained:
         st.caption(f"{ui.md(trained.run_name)}: {ui.md(trained.description)}")
-    return st.text_area("System prompt", key="chat.system", height=90, disabled=disabled)
+    return st.text_area("System prompt", key="chat.system", height=90, disabled=disabled, persist_state=ui.PERSIST)
 
 
 def local_models_panel() -> None:

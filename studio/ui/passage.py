@@ -129,7 +129,7 @@ def _models_back() -> None:
 
 
 def mode_switch(disabled: bool) -> str:
-    return st.radio("Mode", MODES, key="chat.mode", horizontal=True, disabled=disabled,
+    return st.radio("Mode", MODES, key="chat.mode", horizontal=True, disabled=disabled, persist_state=ui.PERSIST,
                     help="Question over a passage: the answer is looked for in a text you give.")
 
 
@@ -293,9 +293,9 @@ def record_picker(disabled: bool) -> None:
 
 
 def passage_inputs(disabled: bool) -> tuple[str, str]:
-    context = st.text_area("Passage", key="chat.passage.text", height=180, disabled=disabled,
+    context = st.text_area("Passage", key="chat.passage.text", height=180, disabled=disabled, persist_state=ui.PERSIST,
                            placeholder="Paste the text the question is about.")
-    question = st.text_input("Question", key="chat.passage.question", disabled=disabled,
+    question = st.text_input("Question", key="chat.passage.question", disabled=disabled, persist_state=ui.PERSIST,
                              placeholder="What to look for in the passage")
     return context, question
 

@@ -176,13 +176,28 @@ def after_rerun(page, act, timeout: float = 60_000) -> None:
     wait_idle(page, timeout)
 
 
+def after_tick(page, timeout: float = 60_000) -> None:
+    """Wait for a timed fragment of the page (``run_every``) to have run once, as it does while a person reads the page
+    for a moment before clicking on."""
+    frames = Frames.of(page)
+    mark, deadline = len(frames.events), time.monotonic() + timeout / 1000
+    while not frames.ticked_since(mark):
+        if time.monotonic() > deadline:
+            from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+            raise PlaywrightTimeout(f"no timed fragment ran in {timeout / 1000:.0f} s; the websocket:\n{frames.text()}")
+        page.wait_for_timeout(50)
+    wait_idle(page, timeout)
+
+
 class Frames:
     """What went over a page's websocket, for a test to say when a click seems lost: sockets opened and closed, each
     rerun the browser asked for (with the buttons it reported clicked) and each run's start and end on the server."""
 
     def __init__(self, page) -> None:
         self.lines: list[str] = []
-        self.events: list[str] = []  # "asked" (a rerun the browser sent, not a timed tick), "started", "ended"
+        # "asked" (a rerun the browser sent, not a timed tick), "ticked" (a timed fragment's), "started", "ended"
+        self.events: list[str] = []
         self.t0 = time.monotonic()
         page.on("websocket", self._socket)
 
@@ -203,6 +218,11 @@ class Frames:
                 if not todo:
                     return True
         return False
+
+    def ticked_since(self, mark: int) -> bool:
+        """Whether, after event ``mark``, a timed fragment asked for its run and that run ended."""
+        seen = self.events[mark:]
+        return "ticked" in seen and "ended" in seen[seen.index("ticked"):]
 
     def _socket(self, ws) -> None:
         self.note(f"socket opened {ws.url}")
@@ -226,8 +246,7 @@ class Frames:
         clicked = [w.id.rsplit("-", 1)[-1] for w in msg.rerun_script.widget_states.widgets
                    if w.WhichOneof("value") == "trigger_value" and w.trigger_value]
         auto = msg.rerun_script.is_auto_rerun
-        if not auto:
-            self.events.append("asked")
+        self.events.append("ticked" if auto else "asked")
         self.note(f"sent rerun (fragment {msg.rerun_script.fragment_id or '-'}, clicked {clicked}"
                   f"{', timed tick' if auto else ''})")
 
