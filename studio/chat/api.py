@@ -95,6 +95,30 @@ def _hung_up(exc: BaseException) -> bool:
         not any(isinstance(cur, h11.ProtocolError) for cur in causes)
 
 
+def _not_http(exc: BaseException) -> bool:
+    """Whether the server answered in bytes that are not HTTP (an SSH or database port): http.client's
+    ``BadStatusLine`` (not its ``RemoteDisconnected``, a hang-up) behind requests' error, or h11's "illegal status
+    line" behind the providers' client's. Such a server closing before a whole line ends reads as a hang-up in the
+    providers' client: httpcore raises "Server disconnected without sending a response." before h11 reads the bytes."""
+    import http.client
+
+    causes = list(_causes(exc))
+    if any(isinstance(cur, http.client.BadStatusLine) and not isinstance(cur, http.client.RemoteDisconnected)
+           for cur in causes):
+        return True
+    h11_errors = _types("h11", "ProtocolError")
+    return any(isinstance(cur, h11_errors) and str(cur).startswith("illegal status line") for cur in causes)
+
+
+def _body_cut(exc: BaseException) -> bool:
+    """Whether the providers' client read the answer's headers and the connection closed before its body ended:
+    h11's own words behind httpx2's ``RemoteProtocolError`` (a type it shares with a hang-up and with bytes that are
+    not HTTP)."""
+    h11_errors = _types("h11", "ProtocolError")
+    return any(isinstance(cur, h11_errors) and "without sending complete message body" in str(cur)
+               for cur in _causes(exc))
+
+
 def _is_any(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
     """Whether ``exc`` or any exception behind it is one of ``kinds``."""
     return any(isinstance(cur, kinds) for cur in _causes(exc))
@@ -282,6 +306,12 @@ class ApiBackend(BackendBase):
         if isinstance(exc, openai_stream.HeadersCut):  # it read "sent an empty response", of a response cut off
             return NetworkError(f"{where} closed the connection mid-response (its headers cut off): try again, and "
                                 "check the server's log.")
+        if isinstance(exc, openai_stream.Dropped) or _body_cut(exc):  # it read "Cannot reach" (or the client's own
+            # words), of a server that had answered: retried as a reset before the headers is (a server restarting),
+            # said as what it did when the tries run out
+            return _Retry(None, "the server dropped the connection mid-answer", final=NetworkError(
+                f"{where} answered, then dropped the connection mid-answer (after its headers, before the answer's "
+                "end): try again, and check the server's log (it may have crashed or restarted)."))
         if isinstance(exc, openai_stream.StreamCut):
             return BackendError(f"{where} closed the stream before the answer finished: try again.")
         if isinstance(exc, openai_stream.ErrorEvent):
@@ -351,6 +381,9 @@ class ApiBackend(BackendBase):
             return BackendError(f"{where} redirects in a loop: check the base URL (and any proxy in front of the server).")
         if _is_any(exc, _types("huggingface_hub.errors", "OfflineModeIsEnabled")):
             return NetworkError("HF_HUB_OFFLINE is set, which blocks every API request: unset it to use API models.")
+        if _not_http(exc):  # it read "Cannot reach" (requests) or "failed: illegal status line" (the providers' client)
+            return BackendError(f"{where} answered with something that is not HTTP: is the URL the right port (and "
+                                "http:// or https://)?")
         if _hung_up(exc):  # it was reached, and hung up (the providers' client's hang-up read "failed: Server
             # disconnected without sending a response.")
             if self.spec.kind == "provider" and not self.spec.base_url:  # no URL typed, no server log to read

@@ -55,6 +55,12 @@ class HeadersCut(Exception):
     server that answers with nothing."""
 
 
+class Dropped(Exception):
+    """The connection was reset or broken after the answer's headers had come, while its body was read (urllib3's
+    "Connection broken: IncompleteRead", a ``ConnectionResetError``): the server was reached, and dropped the answer
+    mid-way. Not a server that cannot be reached."""
+
+
 def _check_headers(response: Any) -> None:
     """Raise ``HeadersCut`` when the response's headers did not end: the connection closed before the blank line
     that ends them (``_Response``), or within a header line (which http.client notes as a missing separator
@@ -122,8 +128,9 @@ def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadli
                   stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
     """POST ``payload`` to ``url`` and yield each event's JSON object as it arrives.
 
-    Raises ``HttpStatusError``, ``HeadersCut``, ``StreamTimeout``, ``StreamCut``, ``NotEventStream``, ``NotChatEvent``, ``ErrorEvent``,
-    ``json.JSONDecodeError`` for an event that is not JSON, and ``requests``' connection errors.
+    Raises ``HttpStatusError``, ``HeadersCut``, ``Dropped``, ``StreamTimeout``, ``StreamCut``, ``NotEventStream``,
+    ``NotChatEvent``, ``ErrorEvent``, ``json.JSONDecodeError`` for an event that is not JSON, and ``requests``'
+    connection errors.
     """
     import requests
 
@@ -168,8 +175,8 @@ def post_json(url: str, payload: dict[str, Any], api_key: str | None, timeout_s:
     """POST ``payload`` to ``url`` and return its parsed JSON answer (one plain request: a question-answering
     endpoint); None once ``stop`` is set while it is waited for, its connection shut at once as a stream's is.
 
-    Raises ``HttpStatusError`` for a non-200 answer, ``StreamTimeout``, ``requests``' connection errors, and a
-    ``ValueError`` for a body that is not JSON. ``api_key`` goes into the ``Authorization`` header, when given.
+    Raises ``HttpStatusError`` for a non-200 answer, ``StreamTimeout``, ``Dropped``, ``requests``' connection errors,
+    and a ``ValueError`` for a body that is not JSON. ``api_key`` goes into the ``Authorization`` header, when given.
     """
     import requests
 
@@ -190,6 +197,8 @@ def post_json(url: str, payload: dict[str, Any], api_key: str | None, timeout_s:
                 return None
             if isinstance(exc, requests.Timeout):
                 raise StreamTimeout("the server did not answer within the timeout") from None
+            if isinstance(exc, requests.exceptions.ChunkedEncodingError):  # raised by the body's read alone
+                raise Dropped() from exc
             raise
         finally:
             _OPENING.reset(opening)
@@ -368,7 +377,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
                 return
             if _timed_out(exc):
                 continue
-            raise
+            raise Dropped() from exc  # the headers came: whatever broke the read broke it mid-answer
         if not data:
             break
         received = True

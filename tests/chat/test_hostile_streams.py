@@ -64,6 +64,14 @@ class Hostile(BaseHTTPRequestHandler):
             self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
             self.close_connection = True
             return
+        if mode == "nothttphead":  # the same, its words ending as headers end (a blank line)
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\nProtocol mismatch.\r\n\r\n")
+            self.close_connection = True
+            return
+        if mode == "cutbody":  # whole headers, then the connection closed one byte into a 100-byte body
+            self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{")
+            self.close_connection = True
+            return
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("connection", "close")
@@ -181,6 +189,9 @@ def test_an_answer_holding_a_lone_surrogate_is_kept_with_a_replacement_character
     # headers cut after a whole line, or after the status line: they read as whole, and the answer "an empty response"
     ("cutline", r"/cutline/v1 closed the connection mid-response \(its headers cut off\): try again"),
     ("statusline", r"/statusline/v1 closed the connection mid-response \(its headers cut off\): try again"),
+    # it read "Cannot reach ...: check the URL, that the server runs", of a server that answered
+    ("nothttp", r"/nothttp/v1 answered with something that is not HTTP: is the URL the right port \(and http:// or "
+                r"https://\)\?$"),
 ])
 def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile, mode, said):
     backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=f"{hostile}/{mode}/v1"))
@@ -194,7 +205,8 @@ def test_a_server_that_sends_garbage_or_hangs_up_is_said_as_what_it_did(hostile,
     ("garbage", r"/garbage sent a response that is not JSON: is this a question-answering endpoint", "OpenAI"),
     ("cutheaders", r"/cutheaders closed the connection mid-response \(its headers cut off\)", "not JSON"),
     ("cutline", r"/cutline closed the connection mid-response \(its headers cut off\)", "not JSON"),
-    ("nothttp", r"Cannot reach http://127\.0\.0\.1:\d+/nothttp: check the URL, that the server runs", "huggingface.co"),
+    # it read "Cannot reach ...: check the URL, that the server runs", of a server that answered
+    ("nothttp", r"/nothttp answered with something that is not HTTP: is the URL the right port", "Cannot reach"),
 ])
 def test_an_extractive_endpoint_that_misbehaves_is_said_as_one(hostile, mode, said, not_said):
     """Passage mode's extractive endpoint URL: a server that hangs up or sends garbage was asked to be "an
@@ -316,17 +328,46 @@ def test_a_hosted_extractive_model_whose_server_sends_bytes_that_are_not_text_is
     assert "codec" not in str(err.value)
 
 
-def test_a_chat_server_that_resets_the_connection_mid_answer_is_retried_then_said_unreachable(hostile, monkeypatch):
-    """A reset after the headers came read "... failed: ("Connection broken: ConnectionResetError(104, ...)", ...)."
-    (urllib3's error, no OSError) and was not retried, as a reset before them was."""
+DROPPED = ("answered, then dropped the connection mid-answer (after its headers, before the answer's end): try again, "
+           "and check the server's log (it may have crashed or restarted).")
+
+
+@pytest.mark.parametrize("mode", ["resetmid", "cutbody"])
+def test_a_chat_server_that_drops_the_connection_after_its_headers_is_retried_then_said_to_have_dropped_it(
+        hostile, monkeypatch, mode):
+    """A reset after the headers came read "Cannot reach ...: check the URL, that the server runs" (and a body cut
+    short, "... failed: ('Connection broken: IncompleteRead(1 bytes read, 99 more expected)', ...)"), of a server that
+    had answered. Still retried (a server restarting); said as what it did when the tries run out."""
     from studio.chat import api
 
     monkeypatch.setattr(api, "BACKOFF_S", (0.0, 0.0, 0.0))
-    url = f"{hostile}/resetmid/v1"
+    url = f"{hostile}/{mode}/v1"
     backend = chat.make_backend(BackendSpec(kind="openai", model="m", base_url=url))
     with pytest.raises(StudioError) as err:
         chat.complete(backend, [{"role": "user", "content": "hi"}], ChatParams(timeout_s=10))
-    assert str(err.value) == f"Cannot reach {url}: check the URL, that the server runs, and the network."
+    assert str(err.value) == f"{url} {DROPPED}"
+
+
+@pytest.mark.parametrize("through", ["url", "providers"])
+def test_an_extractive_endpoint_that_cuts_its_body_short_is_said_to_have_dropped_it(hostile, monkeypatch, through):
+    """The endpoint URL's path read the body cut short as "Cannot reach" (a reset) or urllib3's words; the providers'
+    client as its own ("... failed: peer closed connection without sending complete message body (received 1 bytes,
+    expected 100)."). Both say what the server did."""
+    from studio.chat import api
+    from studio.chat.passage import make_passage_backend
+
+    monkeypatch.setattr(api, "BACKOFF_S", (0.0, 0.0, 0.0))
+    url = f"{hostile}/cutbody"
+    if through == "providers":
+        asked = _through_providers_client(monkeypatch, url)
+        spec, where = BackendSpec(kind="provider", model="org/squad", task="extractive"), "Hugging Face Inference Providers"
+    else:
+        spec, where = BackendSpec(kind="provider", model="org/squad", base_url=url, task="extractive"), url
+    with pytest.raises(StudioError) as err:
+        make_passage_backend(spec, "hf_passage_token_1234567").answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert str(err.value) == f"{where} {DROPPED}"
+    if through == "providers":
+        assert len(asked) == api.MAX_ATTEMPTS  # retried, as a reset is
 
 
 def test_a_hosted_extractive_model_whose_server_hangs_up_is_said_so_by_its_error_s_type(hostile, monkeypatch):
@@ -352,7 +393,22 @@ def test_a_hosted_extractive_model_whose_server_hangs_up_is_said_so_by_its_error
             raise httpx2.RemoteProtocolError("illegal status line") from inner
     except httpx2.RemoteProtocolError as exc:
         said = str(make_passage_backend(spec, "hf_passage_token_1234567")._explain(exc))
-    assert "without answering" not in said and "illegal status line" in said
+    assert "without answering" not in said and "answered with something that is not HTTP" in said
+
+
+def test_a_hosted_extractive_model_whose_server_is_not_http_is_said_so_where_its_client_can_tell(hostile, monkeypatch):
+    """Bytes that are not HTTP through the providers' client read "... failed: illegal status line: bytearray(b'SSH-2.0-
+    OpenSSH_9.6')."; said as what they are now. Where the server closes before its words end as headers do, the client
+    raises what it raises for a hang-up ("Server disconnected without sending a response.", httpcore's, before h11
+    reads the bytes): read as a hang-up, as nothing tells them apart."""
+    from studio.chat.passage import make_passage_backend
+
+    spec = BackendSpec(kind="provider", model="org/squad", task="extractive")
+    _through_providers_client(monkeypatch, f"{hostile}/nothttphead")
+    with pytest.raises(StudioError) as err:
+        make_passage_backend(spec, "hf_passage_token_1234567").answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert str(err.value) == ("Hugging Face Inference Providers answered with something that is not HTTP: is the URL "
+                              "the right port (and http:// or https://)?")
 
 
 def test_redirect_loops_and_offline_mode_are_told_by_type_wherever_they_sit_in_the_causes():
@@ -410,5 +466,5 @@ def test_a_read_error_whose_words_say_timed_out_is_not_waited_on_as_a_timeout():
     events = list(openai_stream._events(Response(timeout), time.monotonic(), deadlines, threading.Event()))
     assert [e["choices"][0]["delta"]["content"] for e in events] == ["Hi"]  # read again after the timeout
     reset = urllib3.exceptions.ProtocolError("Connection broken: http://127.0.0.1/timed out/v1", ConnectionResetError())
-    with pytest.raises(urllib3.exceptions.ProtocolError):
+    with pytest.raises(openai_stream.Dropped):  # at once, as the answer dropped mid-way (the headers had come)
         list(openai_stream._events(Response(reset), time.monotonic(), deadlines, threading.Event()))
