@@ -567,6 +567,22 @@ def test_bidi_controls_and_nul_are_shown_as_typed_and_kept_as_they_were(faults):
     assert "\\u202e" in saved.path().read_text(encoding="utf-8") or "\u202e" in saved.path().read_text(encoding="utf-8")
 
 
+def test_a_question_full_of_direction_controls_is_drawn_with_a_bounded_number_of_marks(faults):
+    """A paste of thousands of direction controls drew one dim mark (an element) per control: 25,000 of them took the
+    browser 10 s to draw after the question was sent, and as long at each reload. Runs of controls share a mark, and
+    past the first ``MARKED_RUNS`` marks they show as plain text: every control is still shown, in its place."""
+    from studio.data.display import MARKED_RUNS
+
+    at = page()
+    use_api(at, faults.url("good"))
+    send(at, "a\u202e" * 5000 + " end \u2066\u2067\u2069")
+    question = next(m.value for m in at.markdown if m.value.count("[U+202E]") == 5000)
+    assert question.count("<span") <= MARKED_RUNS
+    assert "a[U+202E]a[U+202E]" in question and question.count("[U+202E]") == 5000
+    assert "end <span" in question or "end [U+2066][U+2067][U+2069]" in question  # a run of them: one mark
+    assert at.session_state["chat.messages"][0]["content"] == "a\u202e" * 5000 + " end \u2066\u2067\u2069"
+
+
 def test_bidi_controls_in_a_model_name_are_marked_in_its_caption(faults):
     """A right-to-left override in the name of the model above an answer (a conversation kept from before names were
     checked) was marked in the turns but not in the caption naming the model: it drew the rest of its line reversed.
