@@ -83,7 +83,7 @@ with new_tab:
                 if st.session_state.pop("train.name.clear", False):  # set before it is drawn: the browser shows it
                     st.session_state["train.name"] = ""
                 name = st.text_input("Run name", placeholder=runs.default_name(meta.name, base), key="train.name",
-                                     max_chars=runs.MAX_NAME)
+                                     max_chars=runs.MAX_NAME, persist_state=ui.PERSIST)
                 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train.start",
                              disabled=not loadable or bool(refused),
                              help=refused or (None if loadable else "The base cannot be loaded: see above.")):

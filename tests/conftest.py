@@ -103,17 +103,16 @@ def train_page(base: str | None = "scratch"):
 
 def back_from_another_page(at, page: str | None = None):
     """The page of AppTest ``at`` (or ``page``) opened again after another page, as a browser does it: Streamlit
-    drops the state of every widget the other page does not draw (AppTest's switch_page keeps it); what the page
-    kept itself stays, ``ui.KEPT_WIDGETS`` (set again by every page's ``page_setup``) and the widgets drawn with
-    ``persist_state="session"`` (``ui.PERSIST``: Streamlit keeps them)."""
+    drops the state of every widget the other page does not draw (AppTest's switch_page keeps it), also where a
+    timed fragment ran last (a progress bar's tick, as a person reads the page before leaving: a widget set again
+    by the next page's first run was dropped then); what the page kept itself stays, and the widgets drawn with
+    ``persist_state="session"`` (``ui.PERSIST``: Streamlit keeps them through any run)."""
     from streamlit.testing.v1 import AppTest
-
-    from studio import ui
 
     state = at.session_state._state._state  # SafeSessionState -> SessionState
     ids = state._key_id_mapper.id_key_mapping
     persisted = {ids[wid] for wid, scope in state._persist_tracker._scopes.items() if scope == "session" and wid in ids}
-    widgets = set(state._key_id_mapper._key_id_mapping) - set(ui.KEPT_WIDGETS) - persisted
+    widgets = set(state._key_id_mapper._key_id_mapping) - persisted
     back = AppTest.from_file(page or at._script_path, default_timeout=90)
     for key, value in at.session_state.items():
         if key not in widgets:

@@ -26,20 +26,14 @@ FAVICON = str(Path(__file__).with_name("favicon.png"))
 """The studio's tab icon, served by the studio itself (a Material icon here would be fetched from Google's font CDN)."""
 
 
-KEPT_WIDGETS = ("train.name",
-                "evaluate.models", "evaluate.other_models", "evaluate.sampling", "evaluate.similarity",
-                "evaluate.semantic_leakage", "evaluate.base_url", "evaluate.qa_endpoint", "evaluate.judge",
-                "dedup.method", "dedup.scorer", "dedup.field", "dedup.scoring")
-"""Widgets drawn without a ``value=`` (their state set through session state) whose values outlive a visit to
-another page: Streamlit drops a widget's state in a run that does not draw it, unless the run sets it.
-Widgets drawn with a value use ``kept`` (an index: ``kept_choice``) instead (setting those through session state
-would be refused, or lose to a computed default). Setting them again in each run keeps them only where the last run
-before the page change was a whole one: after a timed fragment's run (the Chat page's, every second) Streamlit's
-page-change cleanup dropped them before the next page set anything. The Chat page's are drawn with
-``persist_state=PERSIST`` instead, which Streamlit keeps through any run."""
-
 PERSIST = "session"
-"""``persist_state=`` for a widget whose value outlives a visit to another page and any run between (Streamlit 1.67)."""
+"""``persist_state=`` for a widget drawn without a ``value=`` (its state set through session state) whose value
+outlives a visit to another page: Streamlit drops a widget's state in a run that does not draw it. Setting it again
+in each page's first run kept it only where the last run before the page change was a whole one: after a timed
+fragment's run (Chat's every second, a progress bar's) Streamlit's page-change cleanup dropped it before the next page
+set anything. Streamlit 1.67 keeps a widget drawn with ``persist_state="session"`` through any run. Widgets drawn with
+a value use ``kept`` (an index: ``kept_choice``) instead (setting those through session state would be refused, or
+lose to a computed default)."""
 
 
 NO_SAMPLE = "workspace.no_sample"  # the sample could not be added (a full server): not tried again this session
@@ -55,9 +49,6 @@ def page_setup(title: str) -> None:
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=FAVICON, layout="wide")
     _keep_app_folder_on_path()
     _keep_tab_id()
-    for key in KEPT_WIDGETS:  # Streamlit's documented way to keep a widget's value through a page that does not draw it
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
     from studio.ui import cloud
 
     try:

@@ -95,16 +95,16 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     c0, c1, c2 = st.columns(3, vertical_alignment="bottom")
     row = st.columns([2, 2, 2, 1.4], vertical_alignment="bottom")
     slots = iter(row[:3])
-    method = c0.selectbox("Method", methods, format_func=METHOD_LABELS.get, key="dedup.method",
+    method = c0.selectbox("Method", methods, format_func=METHOD_LABELS.get, key="dedup.method", persist_state=ui.PERSIST,
                           help="Fuzzy compares characters (typos, case, punctuation). Semantic compares meaning "
                                "with sentence embeddings (paraphrases in other words). Both merges the two.")
-    scorer = c1.selectbox("Scorer", list(dedup.SCORERS), key="dedup.scorer", disabled=method == "semantic",
+    scorer = c1.selectbox("Scorer", list(dedup.SCORERS), key="dedup.scorer", persist_state=ui.PERSIST, disabled=method == "semantic",
                           help="ratio: whole-text edit similarity (fastest). token_set_ratio ignores word order "
                                "and repeats; partial_ratio finds one text inside another; WRatio mixes them.")
     options = compare_options(has_passages)
     if st.session_state.get("dedup.field") not in options:
         st.session_state["dedup.field"] = options[0]
-    compare = c2.selectbox("Compare", options, key="dedup.field",
+    compare = c2.selectbox("Compare", options, key="dedup.field", persist_state=ui.PERSIST,
                            format_func=lambda code: _compare_label(code, has_passages),
                            help="With a passage (context), two records are duplicates only when their passages "
                                 "match too: the same question over different passages is not a duplicate."
@@ -129,7 +129,7 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
         fixed = None if ahead is None else ("none" if ahead.distinct is not None and ahead.distinct < 2
                                            else "direct" if ahead.direct else None)
         scoring = next(slots).selectbox(
-            "Scores", list(SCORING_LABELS), key="dedup.scoring", disabled=fixed is not None,
+            "Scores", list(SCORING_LABELS), key="dedup.scoring", persist_state=ui.PERSIST, disabled=fixed is not None,
             format_func=lambda code: FIXED_SCORING_LABELS[fixed] if fixed else SCORING_LABELS[code],
             help=FIXED_SCORING_HELP[fixed] if fixed else
             "Fast: a static embedding model distilled from all-MiniLM-L6-v2 (tens of thousands of records a "

@@ -129,7 +129,7 @@ def new_evaluation_form() -> None:
             _restore_form(None)
             st.caption(caps.note())
             chosen = []
-            other = st.text_area("API models, one per line", key="evaluate.other_models", height=90,
+            other = st.text_area("API models, one per line", key="evaluate.other_models", height=90, persist_state=ui.PERSIST,
                                  placeholder="api:meta-llama/Llama-3.1-8B-Instruct\napi:qa:deepset/roberta-base-squad2",
                                  help="api:<model id>: Inference Providers, or the OpenAI-compatible base URL in Settings. "
                                       "api:qa:<model id>: an extractive model answering with a span of each passage.")
@@ -145,9 +145,9 @@ def new_evaluation_form() -> None:
             st.session_state["evaluate.newest"] = max(newest, st.session_state.get("evaluate.newest", ""))
             chosen = st.multiselect("Training runs, their base models and the model library", options,
                                     format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
-                                    key="evaluate.models",
+                                    key="evaluate.models", persist_state=ui.PERSIST,
                                     wrap=True)  # in a column its chips kept to one row: the second cut to a sliver
-            other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90,
+            other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90, persist_state=ui.PERSIST,
                                  placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct\n"
                                              "qa:deepset/roberta-base-squad2",
                                  help="A Hub id, a local folder, or api:<model id> for a hosted model. Extractive "
@@ -209,24 +209,24 @@ def new_evaluation_form() -> None:
     with c2:
         sample = ui.kept(st.number_input, "Sample size (0 = every question)", "evaluate.sample", _DEFAULTS["sample"], min_value=0,
                          step=10)
-    with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.KEPT_WIDGETS)
+    with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.PERSIST)
         s1, s2, s3 = st.columns(3)
         max_new = ui.kept(s1.number_input, "Max new tokens", "evaluate.max_new_tokens", _DEFAULTS["max_new_tokens"],
                           **_bounds("max_new_tokens"))
         batch = ui.kept(s1.number_input, "Batch size (local models)", "evaluate.batch_size", _DEFAULTS["batch_size"],
                         disabled=caps.api_only, **_bounds("batch_size"))
-        sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling")
+        sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling", persist_state=ui.PERSIST)
         temperature = ui.kept(s2.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
                               **_bounds("temperature"))
         seed = ui.kept(s2.number_input, "Seed", "evaluate.seed", _DEFAULTS["seed"], **_bounds("seed"))
-        base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url",
+        base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url", persist_state=ui.PERSIST,
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
             ui.secret_field("API key for the base URL (optional)", "evaluate.api_key",
                             help="Sent only to the base URL above (and to a question-answering endpoint that is not "
                                  "Hugging Face's); without it no key is sent. Kept in this session only.")
         provider = ui.kept(s3.text_input, "Provider", "evaluate.provider", _DEFAULTS["provider"])
-        qa_endpoint = s3.text_input("Endpoint for api:qa: models (optional)", key="evaluate.qa_endpoint",
+        qa_endpoint = s3.text_input("Endpoint for api:qa: models (optional)", key="evaluate.qa_endpoint", persist_state=ui.PERSIST,
                                     placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
                                     help="A dedicated endpoint taking the question-answering request. The Hugging Face "
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
@@ -237,7 +237,7 @@ def new_evaluation_form() -> None:
                                    "between words, before its question counts as failed. A model served on a CPU "
                                    "answers slowly: raise it, or lower the requests in flight.",
                               **_bounds("api_timeout_s"))
-        judge = s1.text_input("LLM judge (optional)", key="evaluate.judge",
+        judge = s1.text_input("LLM judge (optional)", key="evaluate.judge", persist_state=ui.PERSIST,
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
         lo, hi = map(int, _range("leakage_threshold"))
@@ -246,9 +246,9 @@ def new_evaluation_form() -> None:
         perplexity = ui.kept(s2.toggle, "Reference perplexity (local models)", "evaluate.perplexity",
                              not caps.api_only, disabled=caps.api_only)
         no_embeddings = None if caps.semantic else "Needs sentence-transformers and torch: the full install adds them."
-        similarity = s2.toggle("Semantic similarity of answers", key="evaluate.similarity", disabled=not caps.semantic,
+        similarity = s2.toggle("Semantic similarity of answers", key="evaluate.similarity", persist_state=ui.PERSIST, disabled=not caps.semantic,
                                help=no_embeddings or "Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
-        semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage", disabled=not caps.semantic,
+        semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage", persist_state=ui.PERSIST, disabled=not caps.semantic,
                                   help=no_embeddings or "Also flag questions that paraphrase a training question.")
     _keep_form()
     b1, b2 = st.columns([1, 4])

@@ -278,7 +278,7 @@ def record_picker(disabled: bool) -> None:
             st.session_state["chat.passage.question"] = rec["question"]
 
     c1, c2 = st.columns([1, 2])
-    # Both kept through a visit to another page, as the passage and question they filled are (ui.KEPT_WIDGETS).
+    # Both kept through a visit to another page, as the passage and question they filled are (ui.PERSIST).
     dataset_id = ui.kept_choice(c1.selectbox, "Dataset", list(found), "chat.passage.dataset",
                                 format_func=lambda d: found[d][0], disabled=disabled,
                                 help="Datasets whose records carry a context (latest version).")

@@ -232,8 +232,18 @@ def test_the_form_stays_as_set_after_a_visit_to_another_page_until_a_new_run_fin
     at.number_input(key="evaluate.max_new_tokens").set_value(32).run()
     at.toggle(key="evaluate.sampling").set_value(True).run()
     at.slider(key="evaluate.temperature").set_value(0.3).run()
+    # Set through session state, not drawn with a value: they came back empty or off when the last run before the page
+    # change was a timed fragment's (the progress of an evaluation, every second), which back_from_another_page models.
+    at.text_input(key="evaluate.base_url").set_value("http://127.0.0.1:9/v1").run()
+    at.text_input(key="evaluate.qa_endpoint").set_value("http://127.0.0.1:9/qa").run()
+    at.text_input(key="evaluate.judge").set_value("api:judge").run()
+    at.toggle(key="evaluate.similarity").set_value(True).run()
+    at.toggle(key="evaluate.semantic_leakage").set_value(True).run()
     back = back_from_another_page(at)
     assert not back.exception
+    assert [back.text_input(key=f"evaluate.{k}").value for k in ("base_url", "qa_endpoint", "judge")] == [
+        "http://127.0.0.1:9/v1", "http://127.0.0.1:9/qa", "api:judge"]
+    assert back.toggle(key="evaluate.similarity").value and back.toggle(key="evaluate.semantic_leakage").value
     assert back.multiselect(key="evaluate.models").value == [f"run:{first}"]
     assert back.text_area(key="evaluate.other_models").value == "distilgpt2"
     assert back.radio(key="evaluate.source").value == "dataset"

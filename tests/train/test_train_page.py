@@ -652,8 +652,12 @@ def test_base_dataset_version_and_preset_stay_as_chosen_after_a_visit_to_another
     at.selectbox(key="train.dataset").set_value(next(d for d in store.list_datasets() if d.id == mine.id)).run()
     at.selectbox(key=f"train.version.{mine.id}").set_value(1).run()
     at.selectbox(key="train.preset.True").set_value("quick").run()
+    at.text_input(key="train.name").set_value("my quick run").run()
     back = back_from_another_page(at)
     _no_exception(back)
+    # Set through session state, not drawn with a value: the name came back empty where the last run before the page
+    # change was a timed fragment's (a running job's progress), which back_from_another_page models.
+    assert back.text_input(key="train.name").value == "my quick run"
     assert back.radio(key="train.base_choice").value == "scratch"  # not the computed default
     assert back.selectbox(key="train.dataset").value.id == mine.id
     assert back.selectbox(key=f"train.version.{mine.id}").value == 1
