@@ -61,10 +61,12 @@ def progress_panel(eval_id: str) -> None:
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
         st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {plural(len(partial.rows), 'question')}")
         st.caption(ui.md(" · ".join(f"{label}: {_counts(s)}" for label, s in eval_results.summarize(partial).items())))
-        answered = [r for r in partial.rows if r.answers or r.errors]
-        if answered:  # answers as they come, newest last
-            with st.expander(f"Answers so far ({len(answered):,} questions)", expanded=True):
-                st.html(report.answers_table(partial, answered[-8:]))
+    answered = [r for r in partial.rows if r.answers or r.errors] if partial is not None else []
+    if answered:  # answers as they come, newest last
+        with st.expander(f"Answers so far ({plural(len(answered), 'question')})", expanded=True):
+            st.html(report.answers_table(partial, answered[-8:]))
+    else:  # said here, where it is drawn again: a line outside the panel stayed under the answers that came
+        st.info("No answers yet.")
     if st.button("Stop", icon=":material/stop:", key=f"evaluate.stop.{eval_id}", disabled=status.state == "stopping"):
         eval_jobs.stop_evaluation(eval_id)
         st.toast("Stopping: the answer being written is dropped, the answers so far are kept.")
@@ -129,7 +131,8 @@ def show_result(result: EvalResult) -> None:
             st.caption(ui.md(note))
     rows = result.rows
     if not any(r.answers or r.errors for r in rows):  # questions read, none answered: no table of zeros, no empty axes
-        st.info("No answers yet.")
+        if not eval_jobs.job_state(result.id).active:  # while it runs, the progress panel says it, and then the answers
+            st.info("No answers yet.")
         return
     if nothing:  # not "every model failed ... fix": nothing failed
         st.info("Nothing was answered before the stop, so there is nothing to score: start the evaluation again.")
