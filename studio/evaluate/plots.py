@@ -86,6 +86,9 @@ def score_distributions(result: EvalResult, metric: str = "f1", *, exclude_leake
                              hovertemplate=f"{label}: %{{y:.3f}}<extra></extra>"))
     fig.update_layout(title=f"Per-question {metrics.LABELS.get(metric, metric)} per model", showlegend=False, height=380,
                       yaxis_title=_axis(metric), margin=dict(t=60, b=30))
+    if metric in RANGES:  # every F1 at 0 was drawn on -1 to 1, room for scores no answer can have
+        low, high = RANGES[metric]
+        fig.update_yaxes(range=[low - 0.04 * (high - low), high])  # a point at the bottom of the range stays in sight
     return fig
 
 

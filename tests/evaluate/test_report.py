@@ -394,3 +394,17 @@ def test_the_html_report_says_why_a_model_failed_every_question_in_one_sentence(
                                errors={"/m": reason})]
     page = report.to_html(eval_results.refresh_summaries(result))
     assert "download the model again; left out of the plots and the answers table" in page
+
+
+def test_score_distributions_of_a_bounded_metric_keep_to_its_range():
+    """Every answer scoring an F1 of 0 drew the per-question plot on an axis from -1 to 1 (the browser's own range
+    around one value): a reader saw room for a negative F1. The axis is the metric's range, as the summary's is."""
+    from studio.evaluate.result import ModelEntry, QuestionRow
+
+    rows = [QuestionRow(index=i, question=f"q{i}", reference="Two halves.", answers={"m": "Olá"},
+                        scores={"m": {"f1": 0.0, "chrf": 3.0, "latency_s": 0.2}}) for i in range(4)]
+    result = EvalResult(id="x", status="finished", models=[ModelEntry(label="m", spec="m")], rows=rows)
+    for metric, top in (("f1", 1), ("chrf", 100)):
+        low, high = eval_plots.score_distributions(result, metric).layout.yaxis.range
+        assert -0.1 * top <= low < 0 and top <= high <= 1.2 * top  # 0 just above the axis's foot, never below it
+    assert eval_plots.score_distributions(result, "latency_s").layout.yaxis.range is None  # unbounded: its own range
