@@ -367,9 +367,10 @@ def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:
     by_id = {e.id: e for e in evals}
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         default, why = eval_results.default_comparison(evals)  # the newest and an earlier one on its questions
-        if st.session_state.get("evaluate.compare.newest") != ids[0]:  # first shown, or a newer one since: it first
+        newest = (eval_results.ended(evals) or evals)[0].id  # one running is compared once it ended
+        if st.session_state.get("evaluate.compare.newest") != newest:  # first shown, or a newer one since: it first
             st.session_state["evaluate.compare"] = default
-            st.session_state["evaluate.compare.newest"] = ids[0]
+            st.session_state["evaluate.compare.newest"] = newest
         else:  # as picked, less any deleted since
             st.session_state["evaluate.compare"] = [i for i in st.session_state.get("evaluate.compare", default) if i in ids]
         picked = st.multiselect("Evaluations", ids, key="evaluate.compare")
