@@ -331,7 +331,11 @@ def past_evaluations() -> str | None:
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
         st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:
-        st.caption(f"Status: **{info.status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
+        # an evaluation in which every model failed ended ("finished"), and scored nothing: not read as a success
+        nothing = info.status == "finished" and bool(info.summary) and all(
+            not s.get("answered") and s.get("failed") for s in info.summary.values())
+        status = "finished, every model failed" if nothing else info.status
+        st.caption(f"Status: **{status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
                    f"{plural(info.questions, 'question')}")
     if len(evals) > 1:  # one evaluation alone has nothing to be compared with
         _comparison(evals, ids)

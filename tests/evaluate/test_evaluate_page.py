@@ -369,6 +369,9 @@ def test_when_every_model_failed_the_page_says_so_once_and_draws_no_empty_charts
     assert charts == []  # no empty axes
     assert not [t for t in at.toggle if t.label.startswith("Exclude the")]  # no "Exclude the 0 leaked questions"
     assert "a Hub id in the local cache" in error  # what a local model could be instead
+    # the status line above it does not read as a success ("Status: finished" over "Every model failed")
+    (status,) = [c.value for c in at.caption if c.value.startswith("Status:")]
+    assert status.startswith("Status: **finished, every model failed**"), status
 
 
 def test_when_every_api_model_failed_the_page_does_not_tell_to_pick_a_folder_or_a_gguf_file(tmp_path):
