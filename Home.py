@@ -58,13 +58,9 @@ def overview(restoring: bool) -> None:
     for damaged in store.damaged() + runs.damaged() + eval_results.damaged():
         st.warning(ui.md(damaged), icon=":material/report:")
 
-    for job in (j for j in jobs.registered_jobs() if j.active):
-        page, what = pages.for_job(job.kind)
-        # Named as its own page names it (the run's name), not by its folder's id; an older job without a name: the folder.
-        name = jobs.title_of(job) or Path(job.workdir).name
-        st.info(f"{what} running: {ui.md(name)} · {job.progress:.0%} · {ui.md(job.message)}",
-                icon=":material/sync:")
-        st.page_link(page.path, label=f"Open it on the {page.title} page", icon=":material/arrow_forward:")
+    running = frozenset(j.workdir for j in jobs.registered_jobs() if j.active)
+    if running:  # their progress as it moves: a line drawn once said 10% and "running" after the end, until a reload
+        st.fragment(run_every=2.0)(running_jobs)(running)
 
     st.subheader("Datasets")
     # one place, whatever this run draws in it: a run of the fragment drawing the line and the table where the last
@@ -81,6 +77,22 @@ def overview(restoring: bool) -> None:
         )
     elif not line:
         box.write("No datasets yet: create or import one on the Dataset page.")
+
+
+def running_jobs(shown: frozenset[str]) -> None:
+    """A line per job running (``shown``: their folders, as the page was drawn), with its progress, drawn again every
+    two seconds; when one ends or another starts, the whole page again (the counts above, the lines here)."""
+    active = [j for j in jobs.registered_jobs() if j.active]
+    if frozenset(j.workdir for j in active) != shown:
+        st.rerun(scope="app")
+        return
+    for job in active:
+        page, what = pages.for_job(job.kind)
+        # Named as its own page names it (the run's name), not by its folder's id; an older job without a name: the folder.
+        name = jobs.title_of(job) or Path(job.workdir).name
+        st.info(f"{what} running: {ui.md(name)} · {job.progress:.0%} · {ui.md(job.message)}",
+                icon=":material/sync:")
+        st.page_link(page.path, label=f"Open it on the {page.title} page", icon=":material/arrow_forward:")
 
 
 restoring = config.tenancy() and cloud.restoring()

@@ -86,6 +86,9 @@ def score_distributions(result: EvalResult, metric: str = "f1", *, exclude_leake
                              hovertemplate=f"{label}: %{{y:.3f}}<extra></extra>"))
     fig.update_layout(title=f"Per-question {metrics.LABELS.get(metric, metric)} per model", showlegend=False, height=380,
                       yaxis_title=_axis(metric), margin=dict(t=60, b=30))
+    if metric in RANGES:  # every F1 at 0 was drawn on -1 to 1, room for scores no answer can have
+        low, high = RANGES[metric]
+        fig.update_yaxes(range=[low - 0.04 * (high - low), high])  # a point at the bottom of the range stays in sight
     return fig
 
 
@@ -100,9 +103,12 @@ def win_tie_loss(counts: Mapping[str, int], a: str, b: str, metric: str = "f1") 
     for key, name in (("win", f"{a} better"), ("tie", "tie"), ("loss", f"{b} better")):
         fig.add_trace(go.Bar(y=[f"{a} vs {b}"], x=[counts.get(key, 0)], name=name, orientation="h",
                              marker_color=WTL_COLORS[key], text=[counts.get(key, 0)], textposition="inside"))
-    fig.update_layout(barmode="stack", height=220, title=f"{a} vs {b}: win / tie / loss on {metrics.LABELS.get(metric, metric)}",
+    # What it counts first, on a line of its own: after two models named as the page names runs, the title ran past the
+    # chart's edge and was cut before "on Token F1"
+    fig.update_layout(barmode="stack", height=240,
+                      title=f"Win / tie / loss on {metrics.LABELS.get(metric, metric)}<br><sup>{a} vs {b}</sup>",
                       xaxis=dict(title="questions", tick0=0, dtick=_whole_step(sum(counts.values()))),  # no 0.5 question
-                      margin=dict(t=80, b=40, l=10), yaxis=dict(showticklabels=False),
+                      margin=dict(t=100, b=40, l=10), yaxis=dict(showticklabels=False),
                       legend=dict(orientation="h", y=1.18, x=0, traceorder="normal"))
     return fig
 

@@ -130,7 +130,10 @@ def _shown(value: float | None) -> str:
     return metrics.MISSING if value is None else _num(value)
 
 
-ANSWERS_CSS = ("table.ev{border-collapse:collapse;width:100%;font-size:.9rem}table.ev td,table.ev th{border:1px solid #ddd;"
+# Fixed layout: each column gets a fair share of the width, whatever one cell holds (in the automatic layout a question of
+# 20,000 characters took it all, and the reference and the answers read a letter a line); a long text scrolls in its cell.
+ANSWERS_CSS = ("table.ev{border-collapse:collapse;width:100%;font-size:.9rem;table-layout:fixed}table.ev col.n{width:3em}"
+               "table.ev div.t{max-height:16em;overflow-y:auto}table.ev td,table.ev th{border:1px solid #ddd;"
                "padding:.3rem .45rem;vertical-align:top;text-align:left;overflow-wrap:anywhere}table.ev th{background:#f5f5f5}"
                "table.ev mark{background:#ffe08a}table.ev .fail{color:#b00020}table.ev .meta{color:#555;font-size:.85rem}"
                "table.ev td.leak{background:#fff4e5}")
@@ -149,7 +152,12 @@ def _answer_cell(row: QuestionRow, label: str) -> str:
     if judge and judge.score is not None:
         meta.append(f"judge {judge.score}/5: {html.escape(judge.reason)}")
     extra = f"<div class='meta'>{' · '.join(meta)}</div>" if meta else ""
-    return f"<td>{highlight_html(row.answers[label] or '', row.reference)}{extra}</td>"
+    return f"<td>{_text(highlight_html(row.answers[label] or '', row.reference))}{extra}</td>"
+
+
+def _text(markup: str) -> str:
+    """A question, reference or answer in its cell: a text longer than the cell's height scrolls there (never cut)."""
+    return f"<div class='t'>{markup}</div>"
 
 
 def answers_table(result: EvalResult, rows: Sequence[QuestionRow] | None = None) -> str:
@@ -163,9 +171,11 @@ def answers_table(result: EvalResult, rows: Sequence[QuestionRow] | None = None)
         leak = row.leak
         note = (f"<div class='meta'>⚠ leaked: {leakage.similar(leak.score)} to the training question "
                 f"\"{html.escape(leak.train_question)}\"</div>" if leak else "")
-        body.append(f"<tr><td>{row.index + 1}</td><td{' class=leak' if leak else ''}>{html.escape(row.question)}{note}</td>"
-                    f"<td>{html.escape(row.reference)}</td>{''.join(_answer_cell(row, label) for label in labels)}</tr>")
-    return (f"<style>{ANSWERS_CSS}</style><table class='ev' data-testid='eval-side-by-side'>{head}</tr>"
+        body.append(f"<tr><td>{row.index + 1}</td><td{' class=leak' if leak else ''}>{_text(html.escape(row.question))}{note}"
+                    f"</td><td>{_text(html.escape(row.reference))}</td>"
+                    f"{''.join(_answer_cell(row, label) for label in labels)}</tr>")
+    return (f"<style>{ANSWERS_CSS}</style><table class='ev' data-testid='eval-side-by-side'>"
+            f"<colgroup><col class='n'></colgroup>{head}</tr>"
             f"{''.join(body)}</table>")
 
 

@@ -201,10 +201,16 @@ def questions_key(result: EvalResult) -> str:
     return hashlib.sha256("\n".join(asked).encode("utf-8")).hexdigest() if asked else ""
 
 
+def ended(evals: Sequence[EvalInfo]) -> list[EvalInfo]:
+    """The evaluations that ended (finished, stopped or failed), in their order: not queued or running."""
+    return [e for e in evals if e.status not in ("queued", "running")]
+
+
 def default_comparison(evals: Sequence[EvalInfo]) -> tuple[list[str], str | None]:
-    """What "Compare" picks first (``evals`` newest first): the newest evaluation and the newest one before it asked
-    the same questions; with none, the newest alone and one line saying why (two evaluations on other questions
+    """What "Compare" picks first (``evals`` newest first): the newest evaluation that ended and the newest one before
+    it asked the same questions; with none, the newest alone and one line saying why (two evaluations on other questions
     cannot be compared question by question)."""
+    evals = ended(evals) or list(evals)  # one still running has no means yet: a row of "—", a legend without bars
     if not evals:
         return [], None
     newest = evals[0]

@@ -414,6 +414,8 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
             _stop_if_asked(cancel, entry, rows[start:])
             chunk = rows[start:start + config.batch_size]
             questions = [r.question for r in chunk]
+            # the first batch's line is saved at once (step 0): "loading <model>" stayed through minutes of answering
+            step(start, f"{label}: answering questions {start + 1}-{start + len(chunk)} of {len(rows)}")
             t0 = time.perf_counter()
             try:
                 answers = generate.generate_answers(lm, questions, contexts=_contexts(chunk),

@@ -61,10 +61,12 @@ def progress_panel(eval_id: str) -> None:
     if partial is not None and partial.rows:  # the partial result the worker saves about once a second
         st.caption(f"Questions: {ui.md(eval_results.describe_dataset(partial.dataset))} · {plural(len(partial.rows), 'question')}")
         st.caption(ui.md(" · ".join(f"{label}: {_counts(s)}" for label, s in eval_results.summarize(partial).items())))
-        answered = [r for r in partial.rows if r.answers or r.errors]
-        if answered:  # answers as they come, newest last
-            with st.expander(f"Answers so far ({len(answered):,} questions)", expanded=True):
-                st.html(report.answers_table(partial, answered[-8:]))
+    answered = [r for r in partial.rows if r.answers or r.errors] if partial is not None else []
+    if answered:  # answers as they come, newest last
+        with st.expander(f"Answers so far ({plural(len(answered), 'question')})", expanded=True):
+            st.html(report.answers_table(partial, answered[-8:]))
+    else:  # said here, where it is drawn again: a line outside the panel stayed under the answers that came
+        st.info("No answers yet.")
     if st.button("Stop", icon=":material/stop:", key=f"evaluate.stop.{eval_id}", disabled=status.state == "stopping"):
         eval_jobs.stop_evaluation(eval_id)
         st.toast("Stopping: the answer being written is dropped, the answers so far are kept.")
@@ -129,7 +131,8 @@ def show_result(result: EvalResult) -> None:
             st.caption(ui.md(note))
     rows = result.rows
     if not any(r.answers or r.errors for r in rows):  # questions read, none answered: no table of zeros, no empty axes
-        st.info("No answers yet.")
+        if not eval_jobs.job_state(result.id).active:  # while it runs, the progress panel says it, and then the answers
+            st.info("No answers yet.")
         return
     if nothing:  # not "every model failed ... fix": nothing failed
         st.info("Nothing was answered before the stop, so there is nothing to score: start the evaluation again.")
@@ -328,7 +331,11 @@ def past_evaluations() -> str | None:
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
         st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
     else:
-        st.caption(f"Status: **{info.status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
+        # an evaluation in which every model failed ended ("finished"), and scored nothing: not read as a success
+        nothing = info.status == "finished" and bool(info.summary) and all(
+            not s.get("answered") and s.get("failed") for s in info.summary.values())
+        status = "finished, every model failed" if nothing else info.status
+        st.caption(f"Status: **{status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
                    f"{plural(info.questions, 'question')}")
     if len(evals) > 1:  # one evaluation alone has nothing to be compared with
         _comparison(evals, ids)
@@ -364,9 +371,10 @@ def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:
     by_id = {e.id: e for e in evals}
     with st.expander(f"Compare past evaluations ({len(evals)})"):
         default, why = eval_results.default_comparison(evals)  # the newest and an earlier one on its questions
-        if st.session_state.get("evaluate.compare.newest") != ids[0]:  # first shown, or a newer one since: it first
+        newest = (eval_results.ended(evals) or evals)[0].id  # one running is compared once it ended
+        if st.session_state.get("evaluate.compare.newest") != newest:  # first shown, or a newer one since: it first
             st.session_state["evaluate.compare"] = default
-            st.session_state["evaluate.compare.newest"] = ids[0]
+            st.session_state["evaluate.compare.newest"] = newest
         else:  # as picked, less any deleted since
             st.session_state["evaluate.compare"] = [i for i in st.session_state.get("evaluate.compare", default) if i in ids]
         picked = st.multiselect("Evaluations", ids, key="evaluate.compare")

@@ -127,3 +127,35 @@ def test_reset_to_defaults_shows_the_defaults_in_the_browser_and_keeps_them(page
         page.get_by_text("Semantic similarity of answers").click()  # a click elsewhere: the page runs again
         wait_idle(page)
     assert_no_exception(page)
+
+
+def test_no_answers_yet_goes_when_the_first_answers_come_in(page, studio, tmp_path):
+    """Opened before the first answer, the page said "No answers yet." under the progress bar, and went on saying it
+    under the "Answers so far" the bar's panel then showed: the line was drawn once, outside the panel that refreshes."""
+    import json
+    import os
+
+    from studio import jobs
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate import results as eval_results
+    from studio.evaluate import runner as evaluate
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.result import QuestionRow
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("api:m",), dataset_file=str(data)))
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+    eval_results.save(eval_results.refresh_summaries(result))
+    status = eval_jobs.job_dir(result.id)  # running as long as this test's process lives (its status names its pid)
+    jobs.update_status(status, kind="evaluate", state="running", pid=os.getpid(), message="asking api:m", done=0,
+                       total=len(QA))
+    open_page(page, studio, "Evaluate")
+    assert_no_exception(page)
+    page.get_by_text("No answers yet.").wait_for()
+    result.rows[0].answers["api:m"] = "Two halves of 45 minutes."  # the worker's partial save of its first answer
+    eval_results.save(eval_results.refresh_summaries(result))
+    jobs.update_status(status, done=1, progress=1 / len(QA))
+    page.get_by_text("Answers so far (1 question)", exact=True).wait_for(timeout=30_000)  # no click: the panel refreshes
+    expect(page.get_by_text("No answers yet.")).to_have_count(0, timeout=15_000)
+    jobs.update_status(status, state="finished", message="finished")

@@ -61,3 +61,36 @@ def test_an_answer_without_spaces_wraps_so_every_model_s_column_stays_on_the_pag
         assert table["width"] <= 800 and last["x"] + last["width"] <= 800 + 10  # the box starts 8px in (body margin)
     finally:
         context.close()
+
+
+def test_a_20k_character_question_leaves_the_reference_and_answers_readable(browser, tmp_path):
+    """A question of 20,000 characters (a pasted document) took the answers table's whole width: the reference and each
+    answer were squeezed to a column a letter or two wide ("7. 3 2 m et re s." down the page), and its row ran hundreds
+    of lines. Each column keeps a fair share of the width, and a long text scrolls in its cell (nothing is cut)."""
+    from studio.evaluate.report import answers_table
+    from studio.evaluate.result import EvalResult, ModelEntry, QuestionRow
+
+    long_q = ("What happens when the ball hits the referee and goes into the goal? " * 300)[:20_000]
+    rows = [QuestionRow(index=0, question=long_q, reference="A dropped ball.", answers={"base": "A goal.", "run": "A dropped ball."},
+                        scores={"base": {"f1": 0.0}, "run": {"f1": 1.0}}),
+            QuestionRow(index=1, question="How wide is the goal?", reference="7.32 metres.",
+                        answers={"base": "Eight yards wide.", "run": "7.32 metres."},
+                        scores={"base": {"f1": 0.0}, "run": {"f1": 1.0}})]
+    result = EvalResult(id="x", status="finished", models=[ModelEntry(label="base", spec="base"),
+                                                           ModelEntry(label="run", spec="run")], rows=rows)
+    page_file = tmp_path / "answers.html"
+    page_file.write_text(f"<html><body><div style='width:1000px'>{answers_table(result)}</div></body></html>",
+                         encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(page_file.as_uri())
+        heads = page.locator("table.ev th")
+        widths = [heads.nth(i).bounding_box()["width"] for i in range(heads.count())]  # #, question, reference, base, run
+        assert min(widths[2:]) >= 120, widths  # "7.32 metres." reads on one or two lines, not a letter a line
+        first = page.locator("table.ev tr").nth(1).bounding_box()
+        assert first["height"] <= 500, first  # the next question is in sight, not hundreds of lines below
+        # and the whole question is there, to scroll through in its cell
+        assert page.locator("table.ev tr").nth(1).locator("td").nth(1).text_content().startswith(long_q)
+    finally:
+        context.close()

@@ -681,3 +681,26 @@ def test_cli_with_a_runs_folder_given_as_a_path_asks_its_held_out_questions_too(
         rep = json.loads(out.read_text())
         assert [r["question"] for r in rep["rows"]] == [QA[3]["question"], QA[4]["question"]], given
         assert "2 held-out questions" in capsys.readouterr().err
+
+
+def test_once_a_local_model_answers_the_status_no_longer_says_it_loads(tiny_gpt2, tmp_path, offline, monkeypatch):
+    """The status said "loading <model>" from the load to the end of the first batch: on a CPU, minutes of answering
+    (a long question, a batch of 8) read as a load that never ended. While a batch is answered, it says so."""
+    from studio import jobs
+    from studio.models import generate
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    seen = []
+    answer = generate.generate_answers
+
+    def answers(*args, **kwargs):  # the page reads the job's status while the first batch is answered
+        seen.append(jobs.read_status(eval_results.job_dir(eval_id)).message)
+        return answer(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "generate_answers", answers)
+    eval_id = evaluate.new_id()
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=2,
+                                                batch_size=8), eval_id=eval_id)
+    assert result.status == "finished", result.error
+    assert seen == [f"{tiny_gpt2}: answering questions 1-{len(QA)} of {len(QA)}"]

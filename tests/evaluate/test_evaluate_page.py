@@ -379,6 +379,9 @@ def test_when_every_model_failed_the_page_says_so_once_and_draws_no_empty_charts
     assert charts == []  # no empty axes
     assert not [t for t in at.toggle if t.label.startswith("Exclude the")]  # no "Exclude the 0 leaked questions"
     assert "a Hub id in the local cache" in error  # what a local model could be instead
+    # the status line above it does not read as a success ("Status: finished" over "Every model failed")
+    (status,) = [c.value for c in at.caption if c.value.startswith("Status:")]
+    assert status.startswith("Status: **finished, every model failed**"), status
 
 
 def test_when_every_api_model_failed_the_page_does_not_tell_to_pick_a_folder_or_a_gguf_file(tmp_path):
@@ -911,3 +914,30 @@ def test_compare_and_delete_keep_their_place_when_another_evaluation_ends(tmp_pa
     assert not any(i.value.startswith("Also running") for i in at.info)
     assert (place(at, "expander", "Compare past evaluations"), place(at, "popover", "Delete this evaluation")) == first
     assert not at.exception
+
+
+def test_compare_starts_with_the_newest_evaluation_that_ended_not_one_still_running(tmp_path):
+    """An evaluation just started was Compare's first pick: a row of "—" and a legend entry with no bars, beside the
+    finished one it was paired with. Compare starts with the newest that ended; once the running one ends, with it."""
+    import os
+
+    from studio import jobs
+
+    earlier = _asked(tmp_path, 1, QA)
+    finished = _asked(tmp_path, 2, QA)
+    running = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(tmp_path / "qa2.json")))
+    running.id, running.created = "20261206-000003-cmp3", "2026-12-06T00:03:00+00:00"
+    running.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+    eval_results.save(eval_results.refresh_summaries(running))
+    status = eval_jobs.job_dir(running.id)
+    jobs.update_status(status, kind="evaluate", state="running", pid=os.getpid(), message="asking m", done=0, total=3)
+    at = _app()
+    assert at.multiselect(key="evaluate.compare").value == [finished, earlier]
+    for row in running.rows:  # it ends
+        row.answers["m"], row.scores["m"] = "Two halves", {"f1": 0.5}
+    running.status = "finished"
+    eval_results.save(eval_results.refresh_summaries(running))
+    jobs.update_status(status, state="finished", message="finished")
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="evaluate.compare").value == [running.id, finished]

@@ -198,8 +198,8 @@ def test_the_html_reports_win_tie_loss_is_the_run_against_its_base_not_the_last_
         row.scores["chat"] = {"f1": 1.0 if row.reference == "Eleven" else 0.0}
     assert result.labels == order
     titles = [f.layout.title.text for f in report.figures(result)]
-    assert "tuned vs base: win / tie / loss on Token F1" in titles
-    assert "tuned vs base: win" in report.to_html(result)
+    assert "Win / tie / loss on Token F1<br><sup>tuned vs base</sup>" in titles
+    assert "loss on Token F1\\u003cbr\\u003e\\u003csup\\u003etuned vs base" in report.to_html(result)  # "<", "/" escaped
 
 
 def test_each_summary_panel_is_wide_enough_for_its_subtitle():
@@ -394,3 +394,31 @@ def test_the_html_report_says_why_a_model_failed_every_question_in_one_sentence(
                                errors={"/m": reason})]
     page = report.to_html(eval_results.refresh_summaries(result))
     assert "download the model again; left out of the plots and the answers table" in page
+
+
+def test_score_distributions_of_a_bounded_metric_keep_to_its_range():
+    """Every answer scoring an F1 of 0 drew the per-question plot on an axis from -1 to 1 (the browser's own range
+    around one value): a reader saw room for a negative F1. The axis is the metric's range, as the summary's is."""
+    from studio.evaluate.result import ModelEntry, QuestionRow
+
+    rows = [QuestionRow(index=i, question=f"q{i}", reference="Two halves.", answers={"m": "Olá"},
+                        scores={"m": {"f1": 0.0, "chrf": 3.0, "latency_s": 0.2}}) for i in range(4)]
+    result = EvalResult(id="x", status="finished", models=[ModelEntry(label="m", spec="m")], rows=rows)
+    for metric, top in (("f1", 1), ("chrf", 100)):
+        low, high = eval_plots.score_distributions(result, metric).layout.yaxis.range
+        assert -0.1 * top <= low < 0 and top <= high <= 1.2 * top  # 0 just above the axis's foot, never below it
+    assert eval_plots.score_distributions(result, "latency_s").layout.yaxis.range is None  # unbounded: its own range
+
+
+def test_win_tie_loss_says_its_metric_first_whatever_the_models_are_named():
+    """A run named as the page names it ("Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy) ·
+    2026-12-07 02:04") against its base made a title wider than the chart: it was cut before "on Token F1", and the
+    plot no longer said what it counted. The metric comes first, on a line of its own; the models below it and in the
+    legend."""
+    run = "Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy) · 2026-12-07 02:04"
+    base = "SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+    fig = eval_plots.win_tie_loss({"win": 9, "tie": 4, "loss": 3}, run, base, "f1")
+    first = fig.layout.title.text.split("<br>")[0]
+    assert first == "Win / tie / loss on Token F1"
+    assert f"{run} vs {base}" in fig.layout.title.text
+    assert [t.name for t in fig.data] == [f"{run} better", "tie", f"{base} better"]
