@@ -37,7 +37,16 @@ from studio.errors import CancelledError, ModelLoadError, StudioError
 from studio.models import bundled, run_folders, text
 from studio.models.run_folders import RunRecord
 from studio.models.spec import library_name_ok, library_spec, parse_spec, run_spec
-from studio.models.tokenizer_check import NO_TOKENIZER, NO_WEIGHTS, UNSURE_TOKENIZER, tokenizer_note, unusable  # noqa: F401
+from studio.models.tokenizer_check import (  # noqa: F401
+    NO_TOKENIZER,
+    NO_WEIGHTS,
+    NO_WEIGHTS_DOWNLOAD,
+    NO_WEIGHTS_RESUME,
+    NO_WEIGHTS_RUN,
+    UNSURE_TOKENIZER,
+    tokenizer_note,
+    unusable,
+)
 
 DTYPES = ("float32", "bfloat16", "float16")
 if TYPE_CHECKING:
@@ -224,7 +233,7 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
             chat_template=_has_chat_template(snap), path=str(snap),
             # a recorded download lists the files it fetched, which may be no weights at all (a folder in the cache
             # with config.json and a tokenizer): it failed at load
-            note=tokenizer_note(snap, load=load) if has_weights(snap) else NO_WEIGHTS))
+            note=tokenizer_note(snap, load=load) if has_weights(snap) else NO_WEIGHTS_DOWNLOAD))
     return out
 
 
@@ -269,15 +278,22 @@ def _run_entry(run: RunRecord, load: bool = True) -> ModelEntry:
 
 
 def _run_note(run: RunRecord, model: Path, load: bool) -> str:
-    """A full run's note: ``NO_WEIGHTS`` where the folder it loads from (its ``model/``, as ``run_folders.model_dir``
+    """A full run's note: ``NO_WEIGHTS_RUN`` where the folder it loads from (its ``model/``, as ``run_folders.model_dir``
     picks it) lost its weights file (it was listed as usable and failed at load), else its tokenizer's. A LoRA run
     without its own tokenizer loads its base's: no note."""
     if run.method != "full" or not model.is_dir():
         return ""
     loads = run_folders.model_dir(run.dir)
     if loads is None or not has_weights(loads):
-        return NO_WEIGHTS
+        return run_no_weights(run)
     return tokenizer_note(model, load=load)
+
+
+def run_no_weights(run: RunRecord) -> str:
+    """What a run without its weights file can do: resume from its last checkpoint where the Train page offers it (a
+    stopped or failed run with one), else be trained again; "import it again" was said, which no run can be."""
+    resumable = jobs.read_status(run.dir).state in ("stopped", "failed") and run_folders.last_checkpoint(run.dir)
+    return NO_WEIGHTS_RESUME if resumable else NO_WEIGHTS_RUN
 
 
 def base_architecture(base: str, _depth: int = 0) -> str | None:

@@ -72,7 +72,7 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
 
 
 def _picker_note(note: str) -> str:
-    if note == library.NO_WEIGHTS:
+    if tokenizer_check.no_weights(note):
         return " · no weights"
     return " · no tokenizer" if library.unusable(note) else " · tokenizer may not load"
 

@@ -648,7 +648,9 @@ def test_a_model_folder_without_weights_is_listed_as_unusable(tiny_gpt2, offline
 
 def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, tmp_path, monkeypatch, offline):
     """A finished full run whose model/ lost its weights file, and a Hub download recorded with config.json and a
-    tokenizer but no weights, were listed with Chat with it on, and failed at load."""
+    tokenizer but no weights, were listed with Chat with it on, and failed at load. Each says what its kind can do:
+    "import it again" was said of all of them, and no run or download can be imported (a download is downloaded again,
+    a run trained again, or resumed where the Train page offers it: stopped with a checkpoint)."""
     import shutil
 
     import huggingface_hub.constants as hub_constants
@@ -673,17 +675,32 @@ def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, 
                             "config": {"method": "full"}})
     jobs.update_status(folder, state="finished", message="finished")
     run_spec = f"run:{folder.name}"
+    stopped = runs.run_dir(runs.new_run_id("stopped-run"))
+    shutil.copytree(folder, stopped)
+    runs.write_run(stopped, {"name": "stopped-run", "created": runs.now_iso(), "base": "distilgpt2",
+                             "config": {"method": "full"}})
+    (stopped / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (stopped / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    jobs.update_status(stopped, state="stopped", message="stopped")
+    stopped_spec = f"run:{stopped.name}"
 
     entries = {e.spec: e for e in library.list_models()}
-    assert entries["acme/hollow"].note == entries[run_spec].note == library.NO_WEIGHTS
+    notes = {"acme/hollow": ("acme/hollow", "download it again"), run_spec: ("hollow-run", "train it again"),
+             stopped_spec: ("stopped-run", "resume it from its last checkpoint")}
+    for spec, (_, advice) in notes.items():
+        assert entries[spec].unusable and entries[spec].note.startswith("no weights file")
+        assert advice in entries[spec].note and "import" not in entries[spec].note
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
-    assert rows.loc["acme/hollow", "tokenizer check"] == rows.loc[run_spec, "tokenizer check"] == "no weights"
-    for spec, name in (("acme/hollow", "acme/hollow"), (run_spec, "hollow-run")):
+    assert {rows.loc[spec, "tokenizer check"] for spec in notes} == {"no weights"}
+    for spec, (name, _) in notes.items():
         at.selectbox(key="models.selected").set_value(spec).run()
-        assert [e.value for e in at.error] == [f"{name} cannot be used: no weights file: import it again or delete it."]
+        assert [e.value for e in at.error] == [f"{name} cannot be used: {entries[spec].note}."]
         assert at.button(key="models.chat").disabled
     assert not at.exception
+    listed = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True,
+                            cwd=REPO, timeout=120, env={**__import__("os").environ, "STUDIO_HOME": str(config.home())})
+    assert f"stopped-run\t({entries[stopped_spec].note})" in listed.stdout
 
 
 def test_byte_and_remote_code_tokenizers_are_not_turned_off(tiny_gpt2, offline):
