@@ -190,9 +190,18 @@ def workspace_models(load: bool = True) -> list[ModelEntry]:
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack")
 
 
+_NOT_WEIGHTS = {"training_args.bin"}  # the trainer's settings, saved beside a run's weights: it stays when they go
+
+
 def has_weights(folder: Path) -> bool:
-    """Whether a model folder holds a weights file (a folder with only config.json and a tokenizer fails at load)."""
-    return any(f.is_file() and f.stat().st_size for pattern in _WEIGHT_FILES for f in folder.glob(pattern))
+    """Whether a model folder holds a weights file (a folder with only config.json and a tokenizer fails at load); a
+    LoRA adapter's folder, its adapter's (``adapters.ADAPTER_WEIGHTS``)."""
+    from studio.models import adapters
+
+    if adapters.is_adapter(folder):
+        return any((folder / name).is_file() and (folder / name).stat().st_size for name in adapters.ADAPTER_WEIGHTS)
+    return any(f.is_file() and f.stat().st_size and f.name not in _NOT_WEIGHTS
+               for pattern in _WEIGHT_FILES for f in folder.glob(pattern))
 
 
 def _origin(card: dict) -> str:
@@ -278,14 +287,15 @@ def _run_entry(run: RunRecord, load: bool = True) -> ModelEntry:
 
 
 def _run_note(run: RunRecord, model: Path, load: bool) -> str:
-    """A full run's note: ``NO_WEIGHTS_RUN`` where the folder it loads from (its ``model/``, as ``run_folders.model_dir``
-    picks it) lost its weights file (it was listed as usable and failed at load), else its tokenizer's. A LoRA run
+    """A run's note: ``run_no_weights`` where the folder it loads from (its ``merged/`` or ``model/``, as
+    ``run_folders.model_dir`` picks it) has no weights file, a full model's or a LoRA adapter's (deleted, or a crash
+    before the first save: it was listed as usable and failed at load); else a full run's tokenizer's. A LoRA run
     without its own tokenizer loads its base's: no note."""
-    if run.method != "full" or not model.is_dir():
-        return ""
     loads = run_folders.model_dir(run.dir)
     if loads is None or not has_weights(loads):
         return run_no_weights(run)
+    if run.method != "full" or not model.is_dir():
+        return ""
     return tokenizer_note(model, load=load)
 
 

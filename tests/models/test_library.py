@@ -703,6 +703,52 @@ def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, 
     assert f"stopped-run\t({entries[stopped_spec].note})" in listed.stdout
 
 
+def test_a_lora_run_without_its_adapter_weights_is_listed_as_unusable(tiny_gpt2, offline):
+    """A LoRA run whose model/ has adapter_config.json but no adapter_model.safetensors (deleted, or a crash before the
+    first save) was listed as usable, Chat with it on, and failed at load; so was a full run whose model.safetensors
+    went, the trainer's training_args.bin beside it taken for weights. Both are unusable now, with what to do; a LoRA
+    run with its adapter's weights stays usable."""
+    import shutil
+
+    from studio import jobs
+    from studio.train import runs
+
+    def run(name: str, method: str, files: dict[str, bytes]) -> str:
+        folder = runs.run_dir(runs.new_run_id(name))
+        if method == "full":
+            shutil.copytree(tiny_gpt2, folder / "model", ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+        else:  # what peft's save_pretrained and the trainer leave: the adapter's config and weights, the tokenizer
+            shutil.copytree(tiny_gpt2, folder / "model", ignore=shutil.ignore_patterns("*.safetensors", "*.bin",
+                                                                                       "config.json"))
+            (folder / "model" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+        for file, data in files.items():
+            (folder / "model" / file).write_bytes(data)
+        runs.write_run(folder, {"name": name, "created": runs.now_iso(), "base": str(tiny_gpt2),
+                                "config": {"method": method}})
+        jobs.update_status(folder, state="finished", message="finished")
+        return f"run:{folder.name}"
+
+    args = {"training_args.bin": b"\x80" * 64}  # saved by the trainer beside the weights; it stays when they go
+    hollow_lora = run("hollow-lora", "lora", args)
+    hollow_full = run("hollow-full", "full", args)
+    whole_lora = run("whole-lora", "lora", {**args, "adapter_model.safetensors": b"\0" * 64})
+
+    entries = {e.spec: e for e in library.list_models()}
+    assert entries[hollow_lora].note == entries[hollow_full].note == library.NO_WEIGHTS_RUN
+    assert not entries[whole_lora].unusable
+    at = open_models_page()
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc[hollow_lora, "tokenizer check"] == rows.loc[hollow_full, "tokenizer check"] == "no weights"
+    for spec, name in ((hollow_lora, "hollow-lora"), (hollow_full, "hollow-full")):
+        at.selectbox(key="models.selected").set_value(spec).run()
+        assert [e.value for e in at.error] == [f"{name} cannot be used: {library.NO_WEIGHTS_RUN}."]
+        assert at.button(key="models.chat").disabled
+        assert "Export as GGUF (llama.cpp, Ollama, LM Studio)" not in [x.label for x in at.expander]
+    at.selectbox(key="models.selected").set_value(whole_lora).run()
+    assert not at.error and not at.button(key="models.chat").disabled
+    assert not at.exception
+
+
 def test_byte_and_remote_code_tokenizers_are_not_turned_off(tiny_gpt2, offline):
     """A ByT5-style byte tokenizer (tokenizer_config.json naming ByT5Tokenizer, no vocabulary file) and a remote-code
     one (RWKV's rwkv_vocab_v20230424.txt) load, yet were listed as "no tokenizer" with Chat with it and Train on it
