@@ -295,3 +295,14 @@ def show_text(text: str, suffix: str = "") -> None:
     from studio.data.display import text_block
 
     st.markdown(text_block(str(text) + suffix), unsafe_allow_html=True)
+
+
+def least_height(key: str, height: int | None):
+    """A box as tall as what it shows, and at least ``height`` px (None: no least height), that keeps its place in the
+    page whichever: a row of the box and an empty strut ``height`` tall beside it. A box of fixed
+    height cut a long answer in a narrow window, its scroll bar not drawn."""
+    with st.container(horizontal=True, wrap=False, gap=None, key=key):
+        box = st.container(border=False)
+        if height:
+            st.container(height=height, width=1, border=False, key=f"strut-{key}")
+    return box

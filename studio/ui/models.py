@@ -220,10 +220,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
             # Checked after the first paint: its line is in a box at least NOTE_HEIGHT tall whatever the check finds,
             # so the buttons and the Export panel below do not move when the answer arrives; taller where the answer
             # needs it (a long error in a narrow window was cut at a fixed height, its scroll bar not drawn).
-            with st.container(horizontal=True, wrap=False, gap=None, key="models-note"):
-                box = st.container(border=False)
-                st.container(height=NOTE_HEIGHT, width=1, border=False)  # the box's least height: an empty strut
-            with box:
+            with ui.least_height("models-note", NOTE_HEIGHT):
                 if _checking(entry):
                     st.caption("Checking that its tokenizer loads…")
                 elif entry.note:

@@ -414,6 +414,15 @@ def test_a_click_on_export_during_a_picks_rerun_exports_the_model_the_panel_show
     assert not at.exception
 
 
+def _status_room(at) -> bool:
+    """Whether the Export panel keeps its status's least height (a strut STATUS_HEIGHT tall beside it)."""
+    from studio.ui import export as export_ui
+    from tests.places import elements
+
+    return any(getattr(getattr(node, "proto", None), "height_config", None) is not None
+               and node.proto.height_config.pixel_height == export_ui.STATUS_HEIGHT for _, node in elements(at))
+
+
 def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio_home, offline, monkeypatch):
     """An export ran for minutes with "tensor 178/272" and no time left, and nothing could stop it but the end."""
     import shutil
@@ -426,6 +435,7 @@ def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio
     at.selectbox(key="models.selected").set_value("model:tiny-gpt2").run()
     at.button(key="models.export.go.model:tiny-gpt2").click().run()
     workdir = Path(at.session_state["models.export.job.model:tiny-gpt2"])
+    room_kept = _status_room(at)
     at.button(key="models.export.stop").click().run()  # while the job still loads its libraries
     deadline = time.time() + 300
     while jobs.read_status(workdir).state not in jobs.DONE and time.time() < deadline:
@@ -434,6 +444,9 @@ def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio
     at.run()
     assert [w.value for w in at.warning] == ["Export stopped: nothing was written."] and not at.error
     assert not list(workdir.glob("*.gguf")) and not list(workdir.glob(".*partial")) and not list(workdir.glob("*.zip"))
+    # the stopped export's line alone: no room kept below it for a finished state that will not come (the panel kept
+    # STATUS_HEIGHT, 280 px, blank under that one line); while it ran, the room was kept
+    assert room_kept and not _status_room(at)
 
     # the time left, from the tensors' pace, in the job's status (here in this process, the tensors slowed down)
     from studio.models.export import writer
