@@ -100,7 +100,8 @@ def _export_started(page, studio, seconds: float = 60) -> bool:
 
 def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, tiny_gpt2):
     """The export's progress is a fragment: when it finished, the download came but Tensor type, File name
-    and Export stayed disabled (drawn while it ran) until something else reran the page."""
+    and Export stayed disabled (drawn while it ran) until something else reran the page. Its finished state is as wide
+    as the panel's fields."""
     import shutil
 
     shutil.copytree(tiny_gpt2, studio.home / "models" / "tiny-gpt2")
@@ -132,6 +133,16 @@ def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, t
     page.wait_for_timeout(1500)  # a fragment's rerun of the whole page, if any, has come by now
     wait_idle(page)
     assert quant.is_enabled() and page.get_by_role("button", name="Export", exact=True).is_enabled()
+    # the finished state reaches the panel's right edge, as File name above it does: the strut that holds the status's
+    # least height took 16 px beside it (Streamlit's least width for a container), and the success line and the ollama
+    # command ended short of everything above them
+    def right(locator) -> float:
+        box = locator.bounding_box()
+        return box["x"] + box["width"]
+
+    field = right(page.get_by_test_id("stTextInput").filter(has_text="File name"))
+    assert abs(right(page.get_by_test_id("stAlertContainer").filter(has_text="Wrote tiny-gpt2")) - field) <= 1
+    assert abs(right(page.get_by_test_id("stCode").filter(has_text="ollama create")) - field) <= 1
     assert_no_exception(page)
 
 

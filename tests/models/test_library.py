@@ -982,6 +982,8 @@ def test_nothing_below_the_library_moves_when_its_tokenizer_notes_arrive(tiny_gp
         it cannot push what follows (the row pushes only an answer taller than that: a browser test reads it)."""
         boxes = [path for path, node in elements(at) if fixed(node)]
         boxes += [path[:-1] for path, node in elements(at) if fixed(node) and getattr(node, "type", None) != "expander"]
+        # the event container holds what takes no place in the page (the strut's style): not the page's layout
+        boxes += [path for path, node in elements(at) if getattr(node, "type", None) == "event"]
         return [(path, getattr(node, "type", None)) for path, node in elements(at)
                 if not any(path[:len(b)] == b and path != b for b in boxes)]
 
