@@ -13,6 +13,7 @@ import streamlit as st
 
 from studio import jobs, ui
 from studio.errors import StudioError
+from studio.models.export import fmt_size
 from studio.models.export import job as export_job
 from studio.models.export.writer import QUANTS
 from studio.models.library import EXPORT_SPEC
@@ -105,7 +106,8 @@ def export_status(state: str, key: str, spec: str) -> None:
     # The job's message is a log line ("wrote X.gguf (138.1 MB)"); on the page it is a sentence.
     st.success(f"{s.message[:1].upper()}{s.message[1:]}.", icon=":material/check_circle:")
     with open(zipped, "rb") as fh:
-        st.download_button(f"Download {zipped.name} ({size / 2**20:.0f} MB GGUF + Modelfile)", fh, file_name=zipped.name,
+        # the size as the line above says it: "(0 MB GGUF + Modelfile)" under "Wrote ... (0.1 MB)"
+        st.download_button(f"Download {zipped.name} ({fmt_size(size)} GGUF + Modelfile)", fh, file_name=zipped.name,
                            mime="application/zip", key=f"{key}.export.download", icon=":material/download:")
     st.caption("Unzip, then in that folder:")
     st.code(_ollama_line(s.extra.get("ollama", ""), zipped), language="bash")

@@ -360,9 +360,11 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     assert not at.toast  # its progress is on this panel
     at, workdir = _wait_for_export(at, "models.export.job.model:tiny-gpt2")
     labels = [b.label for b in at.get("download_button")]
-    assert labels and labels[0].startswith("Download tiny-gpt2.F16.zip")
     # A sentence, as every other line on the page (it read "wrote tiny-gpt2.F16.gguf (...)").
     assert [s.value[:25] for s in at.success] == ["Wrote tiny-gpt2.F16.gguf "]
+    # the download's size as the line says it (a file under 1 MB was "0 MB" there, "0.1 MB" in the line)
+    size = at.success[0].value.split("(")[1].split(")")[0]
+    assert labels == [f"Download tiny-gpt2.F16.zip ({size} GGUF + Modelfile)"]
     assert _zip_names(workdir) == ["tiny-gpt2.F16.Modelfile", "tiny-gpt2.F16.gguf"]
     assert any("ollama create tiny-gpt2-f16 -f tiny-gpt2.F16.Modelfile" in c.value for c in at.code)
     assert not list(workdir.glob(".*partial"))
