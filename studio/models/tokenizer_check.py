@@ -275,14 +275,16 @@ def check_apart() -> bool:
                 ended = True
             for digest, note in (_json_dict(out) or {}).items():
                 if digest in todo and isinstance(note, str) and digest in _PENDING:
-                    _SEEN[digest] = note
-                    _keep(digest, note)
+                    if Path(todo[digest]).is_dir():  # a folder deleted while it was checked says nothing of its content
+                        _SEEN[digest] = note
+                        _keep(digest, note)
                     _PENDING.pop(digest, None)
             if not ended:
                 return True
             for digest, where in todo.items():  # the process died before it answered: the file names decide, this
                 if digest in _PENDING:  # time (in this process only: a restart checks it again)
-                    _SEEN[digest] = by_file_names(Path(where))
+                    if Path(where).is_dir():
+                        _SEEN[digest] = by_file_names(Path(where))
                     _PENDING.pop(digest, None)
             shutil.rmtree(folder, ignore_errors=True)
             _APART = None
@@ -319,6 +321,10 @@ def _answer(todo_file: str, out_file: str) -> None:
     todo = json.loads(Path(todo_file).read_text(encoding="utf-8"))
     answers: dict[str, str] = {}
     for digest, folder in todo.items():
+        if not Path(folder).is_dir():
+            # Deleted since it was listed (a model imported, then deleted at once): no answer. "No tokenizer" was kept
+            # for its content, and every later import of the same file was called unusable, across restarts.
+            continue
         answers[digest] = _load_note(Path(folder))
         atomic.write_json(Path(out_file), answers, indent=None)
 

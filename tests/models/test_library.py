@@ -953,6 +953,35 @@ def test_the_bundled_models_row_reads_its_file_once_and_again_when_it_changes(tm
     assert library.bundled_entry().context_length == 256 and len(parsed) == 2
 
 
+def test_a_model_deleted_while_its_tokenizer_is_checked_leaves_no_answer_for_its_content(tiny_gpt2, offline):
+    """A model imported and deleted at once (before the Models page's check loaded its tokenizer) was answered "no
+    tokenizer" (its folder gone), and that answer was kept for its content: every later import of the same file was
+    listed as unusable, Chat with it off, even after a restart."""
+    import shutil
+    import time
+    import uuid
+
+    from studio.models import tokenizer_check
+
+    marker = uuid.uuid4().hex  # content no earlier test's check has seen
+    first = config.models_dir() / "first"
+    shutil.copytree(tiny_gpt2, first)
+    (first / "notes.txt").write_text(marker)
+    assert tokenizer_check.tokenizer_note(first, load=False) == ""  # listed, its check left for later
+    assert tokenizer_check.unchecked(first)
+    shutil.rmtree(first)  # deleted before the check came to it
+    deadline = time.monotonic() + 600
+    while tokenizer_check.check_apart() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    again = config.models_dir() / "again"  # the same file imported again
+    shutil.copytree(tiny_gpt2, again)
+    (again / "notes.txt").write_text(marker)
+    assert tokenizer_check.tokenizer_note(again, load=False) == ""
+    assert not [e for e in library.list_models() if e.spec == "model:again" and e.note]
+    kept = json.loads((config.home() / tokenizer_check.FILE).read_text()) if (config.home() / tokenizer_check.FILE).is_file() else {}
+    assert tokenizer_check.NO_TOKENIZER not in kept.values()
+
+
 def test_nothing_below_the_library_moves_when_its_tokenizer_notes_arrive(tiny_gpt2, offline):
     """The page draws the library at once and checks tokenizers after: a tokenizer that did not load brought its note
     seconds after the first paint, a new column of long notes and the picked model's error line, and the table grew
