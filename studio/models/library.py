@@ -582,6 +582,26 @@ def delete_model(name: str, in_use: list[str] | None = None) -> str:
     return name
 
 
+def rename_model(name: str, label: str) -> str:
+    """Give the workspace model ``name`` another name in every table and picker (its ``model.json`` label); its spec,
+    ``model:NAME``, stays, so the runs trained on it, evaluations and chats that name it still find it."""
+    name = check_name(name)
+    folder = config.models_dir() / name
+    if not (folder / "config.json").is_file():
+        raise StudioError(f"No model {name!r} in the library: `python -m studio model list` shows what is there.")
+    label = jobs.without_bidi(" ".join((label or "").split()))
+    if not label or len(label) > 80:
+        raise StudioError("Type a new name for it (1 to 80 characters).")
+    try:
+        card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        card = {}
+    card = card if isinstance(card, dict) else {}
+    card["label"] = label
+    atomic.write_text(folder / "model.json", json.dumps(card, indent=1))
+    return label
+
+
 def _process_tag(pid: int) -> str:
     """``"<pid> <start time>"``: the start time (Linux) tells a reused pid from the process that wrote the tag."""
     try:

@@ -26,7 +26,8 @@ DOWNLOAD = "models.download_dir"
 UPLOADED = "models.import_upload"  # (file id, name, weights) of the upload whose import started last
 IMPORTED = "models.imported"  # the spec of a model just imported or downloaded, selected on the next run
 DELETE_POPOVER = "models.delete_popover"  # whether the Delete popover is open
-DELETED = "models.deleted"  # a model was just deleted: its popover closes on the next run
+RENAME_POPOVER = "models.rename_popover"
+DELETED = "models.deleted"  # a model was just deleted or renamed: its popovers close on the next run
 
 
 def init() -> None:
@@ -250,7 +251,20 @@ def actions(entries: list[library.ModelEntry]) -> None:
     else:
         if st.session_state.pop(DELETED, False):
             st.session_state[DELETE_POPOVER] = False  # closed: it stayed open on the next model, one click from deleting it
-        with c3.popover("Delete", icon=":material/delete:", key=DELETE_POPOVER, on_change="rerun"):
+            st.session_state[RENAME_POPOVER] = False
+        row = c3.container(horizontal=True)
+        if spec != bundled.SPEC:  # the bundled copy keeps its label: it says what it is
+            with row.popover("Rename", icon=":material/edit:", key=RENAME_POPOVER, on_change="rerun"):
+                new = st.text_input("New name", value=entry.name, key=f"models.rename.{spec}", max_chars=80,
+                                    help=f"How tables and pickers name it; it is still loaded as {spec}.")
+                if st.button("Rename", type="primary", key="models.rename"):
+                    renamed = ui.run_or_error(library.rename_model, parse_spec(spec).name, new)
+                    if renamed:
+                        st.session_state["models.flash"] = f"Renamed {ui.md(entry.name)} to {ui.md(renamed)}."
+                        st.session_state[DELETED] = True  # its popover closes
+                        st.session_state[IMPORTED] = spec  # the picker set again: the browser kept showing the old name
+                        st.rerun()
+        with row.popover("Delete", icon=":material/delete:", key=DELETE_POPOVER, on_change="rerun"):
             st.write(f"Delete **{ui.md(entry.name)}** ({entry.size_text}) from the library?")
             says, used = library.deleting_says(parse_spec(spec).name)  # what goes, what comes back, what needs it
             st.caption(ui.md(says))

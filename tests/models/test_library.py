@@ -420,6 +420,26 @@ def test_models_page_deletes_with_confirmation(tiny_file):
     assert any("Deleted doomed" in s.value for s in at.success) and "doomed" not in leftovers()
 
 
+def test_models_page_renames_a_model_and_keeps_its_spec(tiny_file):
+    """The Models page had no way to rename a model: an import kept its file's name ("SmolLM2-135M-Instruct.Q4_1")
+    in every table and picker. Renamed, it shows the new name everywhere; its spec stays, so what names it still
+    finds it."""
+    library.import_gguf(tiny_file, "tiny-one")
+    at = open_models_page()
+    at.selectbox(key="models.selected").set_value("model:tiny-one").run()
+    at.text_input(key="models.rename.model:tiny-one").input("  My   tiny assistant ").run()
+    at.button(key="models.rename").click().run()
+    assert not at.exception and not at.error
+    assert any("Renamed tiny-one to My tiny assistant." in s.value for s in at.success)
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc["model:tiny-one", "name"] == "My tiny assistant"
+    assert library.display_name("model:tiny-one") == "My tiny assistant"
+    at.text_input(key="models.rename.model:tiny-one").input(" ").run()
+    at.button(key="models.rename").click().run()
+    assert [e.value for e in at.error] == ["Type a new name for it (1 to 80 characters)."]
+    assert library.display_name("model:tiny-one") == "My tiny assistant"
+
+
 def test_models_page_says_a_taken_name_once_and_fills_in_a_runs_row(tiny_file, tiny_gpt2, offline):
     import shutil
 
