@@ -273,13 +273,14 @@ def _run_entry(run: RunRecord, load: bool = True) -> ModelEntry:
     model = run.dir / "model"
     cfg = read_config(model) or read_config(run.dir / "merged")
     meta = run.meta
-    arch = architecture_of(cfg)
-    if arch is None and run.method != "full":
-        arch = base_architecture(run.base) or f"LoRA adapter on {run.base}"
+    arch, context = architecture_of(cfg), context_of(cfg)
+    if arch is None and run.method != "full":  # a LoRA adapter: its base's (the context was "—")
+        base_arch, context = base_facts(run.base)
+        arch = base_arch or f"LoRA adapter on {run.base}"
     size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) if model.is_dir() else None
     return ModelEntry(name=run.name, spec=run.model_spec, source="run", architecture=arch,
                       parameters=meta.get("parameters") or None,
-                      context_length=cfg.get("max_position_embeddings") or cfg.get("n_positions") or None,
+                      context_length=context,
                       chat_template=_has_chat_template(model) if model.is_dir() else None,
                       dtype=cfg.get("dtype") or cfg.get("torch_dtype") or ("float32" if meta else None),
                       disk_bytes=size or None, origin=f"trained from {run.base} ({run.method})", path=str(run.dir),
@@ -306,40 +307,57 @@ def run_no_weights(run: RunRecord) -> str:
     return NO_WEIGHTS_RESUME if resumable else NO_WEIGHTS_RUN
 
 
-def base_architecture(base: str, _depth: int = 0) -> str | None:
-    """The architecture of a LoRA run's base, read from files here (its config.json, a GGUF header), never
-    loaded or asked of the Hub: None when the base is not on this machine (a Hub id not in the cache).
-    Resolved by the files alone (not through ``loading``, which lists this library)."""
+def context_of(cfg: dict) -> int | None:
+    """A config's context length (``max_position_embeddings``, GPT-2's ``n_positions``)."""
+    return cfg.get("max_position_embeddings") or cfg.get("n_positions") or None
+
+
+def base_facts(base: str, _depth: int = 0) -> tuple[str | None, int | None]:
+    """The architecture and context length of a LoRA run's base, read from files here (its config.json, a GGUF
+    header), never loaded or asked of the Hub: (None, None) when the base is not on this machine (a Hub id not in the
+    cache). Resolved by the files alone (not through ``loading``, which lists this library)."""
     from studio.models import gguf, hub_cache
 
+    def of(cfg: dict) -> tuple[str | None, int | None]:
+        return architecture_of(cfg), context_of(cfg)
+
+    def header(path: Path) -> tuple[str | None, int | None]:
+        info = gguf.inspect(path, check_support=False)
+        return info.model_type, info.context_length or None
+
     if _depth > 4:  # a chain of runs continued from runs
-        return None
+        return None, None
     try:
         parsed = parse_spec(base)
         if parsed.kind == "model":
             if parsed.name == bundled.NAME and not bundled.imported() and bundled.gguf_path() is not None:
-                return gguf.inspect(bundled.gguf_path(), check_support=False).model_type
-            return architecture_of(read_config(config.models_dir() / parsed.name))
+                return header(bundled.gguf_path())
+            return of(read_config(config.models_dir() / parsed.name))
         run_folder = config.runs_dir() / parsed.name
         if parsed.kind in ("run", "hub") and "/" not in parsed.name and run_folder.is_dir():
             record = run_folders.read_run(run_folder)
             cfg = read_config(run_folder / "model") or read_config(run_folder / "merged")
-            return architecture_of(cfg) if cfg else base_architecture(record.base, _depth + 1)
+            return of(cfg) if cfg else base_facts(record.base, _depth + 1)
         path = Path(base).expanduser()
         if parsed.kind == "gguf":
-            return gguf.inspect(path, check_support=False).model_type
+            return header(path)
         if path.is_dir():
-            return architecture_of(read_config(path))
+            return of(read_config(path))
         if parsed.kind != "hub":
-            return None
+            return None, None
         snap = hub_cache.usable_snapshot(base)
         if snap is not None:
-            return architecture_of(read_config(snap))
+            return of(read_config(snap))
         if bundled.is_bundled_id(base):  # offline, the id loads the bundled copy
-            return base_architecture(bundled.SPEC, _depth + 1)
+            return base_facts(bundled.SPEC, _depth + 1)
     except (StudioError, OSError, ValueError):
-        return None
-    return None
+        return None, None
+    return None, None
+
+
+def base_architecture(base: str) -> str | None:
+    """The architecture of a LoRA run's base (``base_facts``)."""
+    return base_facts(base)[0]
 
 
 def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[ModelEntry]:

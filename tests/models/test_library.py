@@ -511,14 +511,19 @@ def test_every_source_names_its_architecture_the_same_way(tiny_file, tiny_llama,
         jobs.update_status(folder, state="finished", message="finished")
         return f"run:{folder.name}"
 
-    llamas = ["model:imported", "acme/tiny-llama", finished_run("full", str(tiny_llama), tiny_llama),
-              finished_run("lora-on-import", "model:imported", None, "lora"),
-              finished_run("lora-on-hub", "acme/tiny-llama", None, "lora")]
+    on_import = finished_run("lora-on-import", "model:imported", None, "lora")
+    on_hub = finished_run("lora-on-hub", "acme/tiny-llama", None, "lora")
+    llamas = ["model:imported", "acme/tiny-llama", finished_run("full", str(tiny_llama), tiny_llama), on_import, on_hub]
     gpt2 = finished_run("scratch", "scratch", tiny_gpt2)
     if bundled.gguf_path() is not None:  # listed before its first use, and a LoRA run on its Hub id trained offline
         llamas += [bundled.SPEC, finished_run("lora-on-bundled", bundled.BUNDLED_ID, None, "lora")]
-    entries = {e.spec: e.architecture for e in library.list_models()}
+    listed = library.list_models()
+    entries = {e.spec: e.architecture for e in listed}
     assert {spec: entries[spec] for spec in llamas} == dict.fromkeys(llamas, "llama") and entries[gpt2] == "gpt2"
+    # a LoRA run's context length is its base's, as its architecture is (its row said "—")
+    context = {e.spec: e.context_length for e in listed}
+    assert context[on_import] == context["model:imported"] and context[on_hub] == context["acme/tiny-llama"]
+    assert context[on_import] and context[on_hub]
 
     table = library_rows(open_models_page())
     shown = dict(zip(table["spec"], table["architecture"], strict=True))
