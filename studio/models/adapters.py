@@ -27,6 +27,7 @@ def quiet_peft() -> Iterator[None]:
 
 ADAPTER_CONFIG = "adapter_config.json"
 MERGED = "merged"  # a LoRA run's full model, written by ``studio.train.lora.merge``
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # an adapter's weights, as peft saves them
 
 
 def is_adapter(folder: Path) -> bool:

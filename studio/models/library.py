@@ -37,7 +37,16 @@ from studio.errors import CancelledError, ModelLoadError, StudioError
 from studio.models import bundled, run_folders, text
 from studio.models.run_folders import RunRecord
 from studio.models.spec import library_name_ok, library_spec, parse_spec, run_spec
-from studio.models.tokenizer_check import NO_TOKENIZER, NO_WEIGHTS, UNSURE_TOKENIZER, tokenizer_note, unusable  # noqa: F401
+from studio.models.tokenizer_check import (  # noqa: F401
+    NO_TOKENIZER,
+    NO_WEIGHTS,
+    NO_WEIGHTS_DOWNLOAD,
+    NO_WEIGHTS_RESUME,
+    NO_WEIGHTS_RUN,
+    UNSURE_TOKENIZER,
+    tokenizer_note,
+    unusable,
+)
 
 DTYPES = ("float32", "bfloat16", "float16")
 if TYPE_CHECKING:
@@ -181,9 +190,18 @@ def workspace_models(load: bool = True) -> list[ModelEntry]:
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack")
 
 
+_NOT_WEIGHTS = {"training_args.bin"}  # the trainer's settings, saved beside a run's weights: it stays when they go
+
+
 def has_weights(folder: Path) -> bool:
-    """Whether a model folder holds a weights file (a folder with only config.json and a tokenizer fails at load)."""
-    return any(f.is_file() and f.stat().st_size for pattern in _WEIGHT_FILES for f in folder.glob(pattern))
+    """Whether a model folder holds a weights file (a folder with only config.json and a tokenizer fails at load); a
+    LoRA adapter's folder, its adapter's (``adapters.ADAPTER_WEIGHTS``)."""
+    from studio.models import adapters
+
+    if adapters.is_adapter(folder):
+        return any((folder / name).is_file() and (folder / name).stat().st_size for name in adapters.ADAPTER_WEIGHTS)
+    return any(f.is_file() and f.stat().st_size and f.name not in _NOT_WEIGHTS
+               for pattern in _WEIGHT_FILES for f in folder.glob(pattern))
 
 
 def _origin(card: dict) -> str:
@@ -224,7 +242,7 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
             chat_template=_has_chat_template(snap), path=str(snap),
             # a recorded download lists the files it fetched, which may be no weights at all (a folder in the cache
             # with config.json and a tokenizer): it failed at load
-            note=tokenizer_note(snap, load=load) if has_weights(snap) else NO_WEIGHTS))
+            note=tokenizer_note(snap, load=load) if has_weights(snap) else NO_WEIGHTS_DOWNLOAD))
     return out
 
 
@@ -255,13 +273,14 @@ def _run_entry(run: RunRecord, load: bool = True) -> ModelEntry:
     model = run.dir / "model"
     cfg = read_config(model) or read_config(run.dir / "merged")
     meta = run.meta
-    arch = architecture_of(cfg)
-    if arch is None and run.method != "full":
-        arch = base_architecture(run.base) or f"LoRA adapter on {run.base}"
+    arch, context = architecture_of(cfg), context_of(cfg)
+    if arch is None and run.method != "full":  # a LoRA adapter: its base's (the context was "—")
+        base_arch, context = base_facts(run.base)
+        arch = base_arch or f"LoRA adapter on {run.base}"
     size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) if model.is_dir() else None
     return ModelEntry(name=run.name, spec=run.model_spec, source="run", architecture=arch,
                       parameters=meta.get("parameters") or None,
-                      context_length=cfg.get("max_position_embeddings") or cfg.get("n_positions") or None,
+                      context_length=context,
                       chat_template=_has_chat_template(model) if model.is_dir() else None,
                       dtype=cfg.get("dtype") or cfg.get("torch_dtype") or ("float32" if meta else None),
                       disk_bytes=size or None, origin=f"trained from {run.base} ({run.method})", path=str(run.dir),
@@ -269,51 +288,76 @@ def _run_entry(run: RunRecord, load: bool = True) -> ModelEntry:
 
 
 def _run_note(run: RunRecord, model: Path, load: bool) -> str:
-    """A full run's note: ``NO_WEIGHTS`` where the folder it loads from (its ``model/``, as ``run_folders.model_dir``
-    picks it) lost its weights file (it was listed as usable and failed at load), else its tokenizer's. A LoRA run
+    """A run's note: ``run_no_weights`` where the folder it loads from (its ``merged/`` or ``model/``, as
+    ``run_folders.model_dir`` picks it) has no weights file, a full model's or a LoRA adapter's (deleted, or a crash
+    before the first save: it was listed as usable and failed at load); else a full run's tokenizer's. A LoRA run
     without its own tokenizer loads its base's: no note."""
-    if run.method != "full" or not model.is_dir():
-        return ""
     loads = run_folders.model_dir(run.dir)
     if loads is None or not has_weights(loads):
-        return NO_WEIGHTS
+        return run_no_weights(run)
+    if run.method != "full" or not model.is_dir():
+        return ""
     return tokenizer_note(model, load=load)
 
 
-def base_architecture(base: str, _depth: int = 0) -> str | None:
-    """The architecture of a LoRA run's base, read from files here (its config.json, a GGUF header), never
-    loaded or asked of the Hub: None when the base is not on this machine (a Hub id not in the cache).
-    Resolved by the files alone (not through ``loading``, which lists this library)."""
+def run_no_weights(run: RunRecord) -> str:
+    """What a run without its weights file can do: resume from its last checkpoint where the Train page offers it (a
+    stopped or failed run with one), else be trained again; "import it again" was said, which no run can be."""
+    resumable = jobs.read_status(run.dir).state in ("stopped", "failed") and run_folders.last_checkpoint(run.dir)
+    return NO_WEIGHTS_RESUME if resumable else NO_WEIGHTS_RUN
+
+
+def context_of(cfg: dict) -> int | None:
+    """A config's context length (``max_position_embeddings``, GPT-2's ``n_positions``)."""
+    return cfg.get("max_position_embeddings") or cfg.get("n_positions") or None
+
+
+def base_facts(base: str, _depth: int = 0) -> tuple[str | None, int | None]:
+    """The architecture and context length of a LoRA run's base, read from files here (its config.json, a GGUF
+    header), never loaded or asked of the Hub: (None, None) when the base is not on this machine (a Hub id not in the
+    cache). Resolved by the files alone (not through ``loading``, which lists this library)."""
     from studio.models import gguf, hub_cache
 
+    def of(cfg: dict) -> tuple[str | None, int | None]:
+        return architecture_of(cfg), context_of(cfg)
+
+    def header(path: Path) -> tuple[str | None, int | None]:
+        info = gguf.inspect(path, check_support=False)
+        return info.model_type, info.context_length or None
+
     if _depth > 4:  # a chain of runs continued from runs
-        return None
+        return None, None
     try:
         parsed = parse_spec(base)
         if parsed.kind == "model":
             if parsed.name == bundled.NAME and not bundled.imported() and bundled.gguf_path() is not None:
-                return gguf.inspect(bundled.gguf_path(), check_support=False).model_type
-            return architecture_of(read_config(config.models_dir() / parsed.name))
+                return header(bundled.gguf_path())
+            return of(read_config(config.models_dir() / parsed.name))
         run_folder = config.runs_dir() / parsed.name
         if parsed.kind in ("run", "hub") and "/" not in parsed.name and run_folder.is_dir():
             record = run_folders.read_run(run_folder)
             cfg = read_config(run_folder / "model") or read_config(run_folder / "merged")
-            return architecture_of(cfg) if cfg else base_architecture(record.base, _depth + 1)
+            return of(cfg) if cfg else base_facts(record.base, _depth + 1)
         path = Path(base).expanduser()
         if parsed.kind == "gguf":
-            return gguf.inspect(path, check_support=False).model_type
+            return header(path)
         if path.is_dir():
-            return architecture_of(read_config(path))
+            return of(read_config(path))
         if parsed.kind != "hub":
-            return None
+            return None, None
         snap = hub_cache.usable_snapshot(base)
         if snap is not None:
-            return architecture_of(read_config(snap))
+            return of(read_config(snap))
         if bundled.is_bundled_id(base):  # offline, the id loads the bundled copy
-            return base_architecture(bundled.SPEC, _depth + 1)
+            return base_facts(bundled.SPEC, _depth + 1)
     except (StudioError, OSError, ValueError):
-        return None
-    return None
+        return None, None
+    return None, None
+
+
+def base_architecture(base: str) -> str | None:
+    """The architecture of a LoRA run's base (``base_facts``)."""
+    return base_facts(base)[0]
 
 
 def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[ModelEntry]:
@@ -554,6 +598,26 @@ def delete_model(name: str, in_use: list[str] | None = None) -> str:
                           "the Evaluate page, or wait for it to finish, then delete the model.")
     shutil.rmtree(folder)
     return name
+
+
+def rename_model(name: str, label: str) -> str:
+    """Give the workspace model ``name`` another name in every table and picker (its ``model.json`` label); its spec,
+    ``model:NAME``, stays, so the runs trained on it, evaluations and chats that name it still find it."""
+    name = check_name(name)
+    folder = config.models_dir() / name
+    if not (folder / "config.json").is_file():
+        raise StudioError(f"No model {name!r} in the library: `python -m studio model list` shows what is there.")
+    label = jobs.without_bidi(" ".join((label or "").split()))
+    if not label or len(label) > 80:
+        raise StudioError("Type a new name for it (1 to 80 characters).")
+    try:
+        card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        card = {}
+    card = card if isinstance(card, dict) else {}
+    card["label"] = label
+    atomic.write_text(folder / "model.json", json.dumps(card, indent=1))
+    return label
 
 
 def _process_tag(pid: int) -> str:

@@ -156,6 +156,20 @@ def count_runs() -> int:
     return sum(1 for p in config.runs_dir().iterdir() if is_run(p))
 
 
+def checkpoints(folder: Path) -> list[Path]:
+    """A run's checkpoints, oldest first."""
+    found = [p for p in (Path(folder) / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint (one with its trainer state), if any: what resuming a run goes on from."""
+    for ckpt in reversed(checkpoints(folder)):
+        if (ckpt / "trainer_state.json").is_file():
+            return ckpt
+    return None
+
+
 def _is_model(folder: Path) -> bool:
     """A full model (config.json) or a LoRA adapter (adapter_config.json)."""
     return (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()

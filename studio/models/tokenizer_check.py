@@ -42,9 +42,22 @@ UNSURE_TOKENIZER = ("its tokenizer may fail to load: the folder has no tokenizer
                     "tokenizer.model, vocab.json) and its tokenizer_config.json names no tokenizer_class; if loading "
                     "fails, put the tokenizer files back")
 BROKEN_PREFIX = "no tokenizer that loads"
-# Not the tokenizer's, but said in the same note: a workspace folder with config.json and a tokenizer and no weights
-# (a copy cut short, a file deleted by hand) was listed as usable and failed at load.
-NO_WEIGHTS = "no weights file: import it again or delete it"
+# Not the tokenizer's, but said in the same note: a folder with config.json and a tokenizer and no weights (a copy cut
+# short, a file deleted by hand) was listed as usable and failed at load. What to do depends on where it came from: a
+# run is not imported, a Hub download is not deleted on this page ("import it again" was said of all three).
+NO_WEIGHTS_PREFIX = "no weights file"
+NO_WEIGHTS = f"{NO_WEIGHTS_PREFIX}: import it again or delete it"  # a workspace model: an imported GGUF file
+NO_WEIGHTS_DOWNLOAD = (f"{NO_WEIGHTS_PREFIX} (.safetensors or .bin) in its download: download it again (Download from "
+                       "the Hugging Face Hub, on the Models page), or remove it with `hf cache rm` if its repository "
+                       "has none")
+NO_WEIGHTS_RUN = f"{NO_WEIGHTS_PREFIX}: train it again on the Train page, or delete the run on its Runs tab"
+NO_WEIGHTS_RESUME = (f"{NO_WEIGHTS_PREFIX}: resume it from its last checkpoint (Train page, Runs tab: Open on the New "
+                     "run tab, then Resume), or delete the run there")
+
+
+def no_weights(note: str) -> bool:
+    """Whether a note says the folder has no weights file (whatever it advises)."""
+    return note.startswith(NO_WEIGHTS_PREFIX)
 
 
 def broken(reason: str) -> str:
@@ -54,7 +67,7 @@ def broken(reason: str) -> str:
 
 def unusable(note: str) -> bool:
     """Whether a note says the model cannot be loaded at all (not only that it may fail to)."""
-    return note in (NO_TOKENIZER, NO_WEIGHTS) or note.startswith(BROKEN_PREFIX)
+    return note == NO_TOKENIZER or no_weights(note) or note.startswith(BROKEN_PREFIX)
 
 
 _WEIGHTS = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".index.json")
@@ -231,7 +244,7 @@ def short(note: str) -> str:
     tall, and a column as wide, as when it said "checking…")."""
     if not note:
         return "—"
-    if note == NO_WEIGHTS:
+    if no_weights(note):
         return "no weights"
     if note == NO_TOKENIZER:
         return "no tokenizer"  # said at once, not "checking…": no file to load; "missing" left a person asking what
@@ -262,14 +275,16 @@ def check_apart() -> bool:
                 ended = True
             for digest, note in (_json_dict(out) or {}).items():
                 if digest in todo and isinstance(note, str) and digest in _PENDING:
-                    _SEEN[digest] = note
-                    _keep(digest, note)
+                    if Path(todo[digest]).is_dir():  # a folder deleted while it was checked says nothing of its content
+                        _SEEN[digest] = note
+                        _keep(digest, note)
                     _PENDING.pop(digest, None)
             if not ended:
                 return True
             for digest, where in todo.items():  # the process died before it answered: the file names decide, this
                 if digest in _PENDING:  # time (in this process only: a restart checks it again)
-                    _SEEN[digest] = by_file_names(Path(where))
+                    if Path(where).is_dir():
+                        _SEEN[digest] = by_file_names(Path(where))
                     _PENDING.pop(digest, None)
             shutil.rmtree(folder, ignore_errors=True)
             _APART = None
@@ -306,6 +321,10 @@ def _answer(todo_file: str, out_file: str) -> None:
     todo = json.loads(Path(todo_file).read_text(encoding="utf-8"))
     answers: dict[str, str] = {}
     for digest, folder in todo.items():
+        if not Path(folder).is_dir():
+            # Deleted since it was listed (a model imported, then deleted at once): no answer. "No tokenizer" was kept
+            # for its content, and every later import of the same file was called unusable, across restarts.
+            continue
         answers[digest] = _load_note(Path(folder))
         atomic.write_json(Path(out_file), answers, indent=None)
 

@@ -36,7 +36,7 @@ from studio import atomic, config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError
 from studio.models import run_folders, text
-from studio.models.run_folders import RUN_JSON, run_dir  # noqa: F401 (the run folder's names, used as runs.run_dir)
+from studio.models.run_folders import RUN_JSON, checkpoints, last_checkpoint, run_dir  # noqa: F401 (used as runs.run_dir, runs.last_checkpoint)
 from studio.train.config import TrainConfig
 
 SPLIT_JSON = "split.json"
@@ -124,20 +124,6 @@ def new_run_id(name: str = "run") -> str:
         n += 1
         run_id = f"{stamp}-{slug_}-{n}"
     return run_id
-
-
-def checkpoints(folder: Path) -> list[Path]:
-    """A run's checkpoints, oldest first."""
-    found = [p for p in (Path(folder) / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
-
-
-def last_checkpoint(folder: Path) -> Path | None:
-    """The newest complete checkpoint (one with its trainer state), if any."""
-    for ckpt in reversed(checkpoints(folder)):
-        if (ckpt / "trainer_state.json").is_file():
-            return ckpt
-    return None
 
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:

@@ -291,3 +291,21 @@ def show_text(text: str, suffix: str = "") -> None:
     from studio.data.display import text_block
 
     st.markdown(text_block(str(text) + suffix), unsafe_allow_html=True)
+
+
+# Streamlit gives a container of a fixed width at least 1rem: the strut took 16 px beside its box, which ended that much
+# short of everything above it (the Export panel's status, the picked model's line).
+_STRUT_CSS = ('<style>[data-testid="stLayoutWrapper"]:has(> [class*="st-key-strut-"]) '
+              "{min-width: 0; width: 0; flex: 0 0 0}</style>")
+
+
+def least_height(key: str, height: int | None):
+    """A box as tall as what it shows, and at least ``height`` px (None: no least height), that keeps its place in the
+    page whichever: a row of the box and an empty strut ``height`` tall beside it, which takes no width. A box of fixed
+    height cut a long answer in a narrow window, its scroll bar not drawn."""
+    with st.container(horizontal=True, wrap=False, gap=None, key=key):
+        box = st.container(border=False)
+        if height:
+            st.html(_STRUT_CSS)
+            st.container(height=height, width=1, border=False, key=f"strut-{key}")
+    return box

