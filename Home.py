@@ -20,7 +20,7 @@ st.caption("Curate a Q&A dataset, chat with API models about it and score their 
            "Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")
 
 n_runs = runs.count_runs()  # the number the Train page's Runs tab lists
-n_evals = eval_results.count_evals()  # the one count: the metric and the line under the path agree
+evals = eval_results.tally()  # the one count: the metric and the line under the path agree
 ram = None if dev.public else device.memory_mb()  # the public app's host: not what a visitor's work may use
 token = ui.hf_token()
 token_shown, token_line = ("configured" if token else "not set",
@@ -38,12 +38,14 @@ def overview(restoring: bool) -> None:
     if restoring and line is None:  # it ended: the sample below was drawn without what came
         st.rerun()
     listed = store.list_datasets()
-    evals_now = eval_results.count_evals() if restoring else n_evals
+    evals_now = eval_results.tally() if restoring else evals
+    others = [f"{n} {what}" for n, what in ((evals_now.running, "running"), (evals_now.empty, "with no answer")) if n]
     cols = iter(st.columns(4 if api_only else 5))
     next(cols).metric("Datasets", len(listed))
     if not api_only:  # no run can be trained here: a count of them pointed at work this install cannot do
         next(cols).metric("Training runs", n_runs)
-    next(cols).metric("Evaluations", evals_now)
+    next(cols).metric("Evaluations", evals_now.with_answers, help="Evaluations with answers to open"
+                      + (f"; the Evaluate page also lists {' and '.join(others)}." if others else "."))
     next(cols).metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
                       help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
     next(cols).metric("Hub token", token_shown)
@@ -107,12 +109,15 @@ if api_only:
                "this deployment (API mode) leaves out: "
                + ("a studio of your own (the README's first command) has them." if dev.public  # one server, every visitor
                   else "the full install (the README's first command) adds them."))
-if n_evals:
-    st.caption(f"Evaluations so far: {n_evals}. Open one on the Evaluate page to "
-               + ("compare the models' answers." if api_only else "see where training helped."))
+# Counted as the words say: one running or with no answer has nothing to open, and only one that answered with a
+# training run shows where training helped (an API-only one compares the models).
+none_yet = "No evaluation has answers yet" if evals.running or evals.empty else "No evaluations yet"
+if evals.with_answers:
+    st.caption(f"Evaluations with answers so far: {evals.with_answers}. Open one on the Evaluate page to "
+               + ("see where training helped." if evals.from_runs and not api_only else "compare the models' answers."))
 elif api_only:
-    st.caption("No evaluations yet: answer a dataset's questions with API models on the Evaluate page and compare "
+    st.caption(f"{none_yet}: answer a dataset's questions with API models on the Evaluate page and compare "
                "their answers.")
 else:  # "Evaluations so far: 0. Open one ..." pointed at nothing
-    st.caption("No evaluations yet: once a training run has finished, answer held-out questions with it and its base "
+    st.caption(f"{none_yet}: once a training run has finished, answer held-out questions with it and its base "
                "on the Evaluate page to see where training helped.")

@@ -164,3 +164,41 @@ def test_a_new_workspace_is_told_how_to_get_an_evaluation_not_to_open_one():
     captions = [c.value for c in at.caption]
     assert any(c.startswith("No evaluations yet: once a training run has finished") for c in captions)
     assert not any("Open one on the Evaluate page" in c for c in captions)
+
+
+def test_evaluations_count_those_with_answers_and_training_is_named_only_for_a_run():
+    """Home's "Evaluations" and "Evaluations so far: 3. Open one on the Evaluate page to see where training helped"
+    counted one still running and one in which every model failed (nothing to open), and said "where training
+    helped" of an evaluation of API models alone. Now they count the evaluations with answers, the metric's help names
+    the others the Evaluate page lists, and training is named only once a run was evaluated."""
+    import os
+
+    from studio import jobs
+    from studio.evaluate import results as eval_results
+    from studio.evaluate.result import EvalResult, ModelEntry, QuestionRow
+
+    def save(eval_id: str, status: str | None, spec: str, answered: bool) -> None:
+        row = QuestionRow(index=0, question="How long is a match?", reference="90 minutes",
+                          answers={"m": "90 minutes"} if answered else {}, errors={} if answered else {"m": "refused"})
+        eval_results.save(EvalResult(id=eval_id, created=f"2026-12-07T00:00:0{len(eval_id) % 10}+00:00", status=status,
+                                     models=[ModelEntry(label="m", spec=spec, kind="api" if "api:" in spec else "local",
+                                                        run_id=spec[4:] if spec.startswith("run:") else None)],
+                                     rows=[row]))
+
+    save("20261207-000001-api", "finished", "api:gpt-4o-mini", answered=True)
+    save("20261207-000002-fail", "failed", "api:gpt-4o-mini", answered=False)
+    save("20261207-000003-run", None, "api:gpt-4o-mini", answered=True)
+    jobs.update_status(eval_results.job_dir("20261207-000003-run"), state="running", kind="evaluate", pid=os.getpid())
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    metric = next(m for m in at.metric if m.label == "Evaluations")
+    assert metric.value == "1" and "also lists 1 running and 1 with no answer" in metric.proto.help
+    captions = [c.value for c in at.caption]
+    assert "Evaluations with answers so far: 1. Open one on the Evaluate page to compare the models' answers." in captions
+    assert not any("where training helped" in c for c in captions)
+
+    save("20261207-000004-trained", "stopped", "run:20261206-000000-faq", answered=True)
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert metrics(at)["Evaluations"] == "2"
+    assert "Evaluations with answers so far: 2. Open one on the Evaluate page to see where training helped." in [
+        c.value for c in at.caption]

@@ -6,14 +6,18 @@ on the answer and its end of turn), so it lives beside the evaluation, not in th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
 def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[str], *, batch_size: int = 16,
-                         contexts: Sequence[str | None] | None = None) -> list[float | None]:
+                         contexts: Sequence[str | None] | None = None,
+                         stop: Callable[[], bool] | None = None) -> list[float | None]:
     """Perplexity of each reference answer's tokens (and the EOS ending it) given its prompt; None where no token of
     the answer fits in the model's context after its prompt (nothing was scored: not the perfect 1.0 it would read).
+
+    ``stop``: asked before each batch; once it says so, the answers not yet scored get None (Evaluate's Stop ends the
+    pass at once, not after its last batch).
 
     Uses the model's training format (``studio.train.recipe``): the chat template when it has one, else
     ``Question: ...\\nAnswer: ...<eos>``. Lower is better; it needs no generation.
@@ -32,6 +36,8 @@ def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[st
     collate = recipe.Collator(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
     out: list[float | None] = []
     for start in range(0, len(encoded), batch_size):
+        if stop is not None and stop():
+            return out + [None] * (len(encoded) - start)
         chunk = encoded[start:start + batch_size]
         batch = collate(recipe.features(chunk))
         batch = {k: v.to(lm.device) for k, v in batch.items()}

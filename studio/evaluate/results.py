@@ -223,14 +223,26 @@ def default_comparison(evals: Sequence[EvalInfo]) -> tuple[list[str], str | None
                          f"{newest.dataset or 'its questions'}): pick any to compare their means.")
 
 
-_verdicts: dict[str, tuple[int, int, bool]] = {}  # file -> (mtime, size, sound): Home asks on every run
+@dataclass(frozen=True)
+class _Verdict:
+    """What Home needs of one stored evaluation file, read once while the file stays as it is."""
+
+    sound: bool
+    eval_id: str = ""
+    status: str = ""  # as the file says: a "running" one may have ended without an outcome (``settled``)
+    answered: bool = False  # some model answered some question: there are answers to open
+    trained: bool = False  # one of its models is a training run: it shows where training helped
 
 
-def _damaged_file(file: Path) -> bool:
+_verdicts: dict[str, tuple[int, int, _Verdict]] = {}  # file -> (mtime, size, verdict): Home asks on every run
+
+
+def _verdict(file: Path) -> _Verdict | None:
+    """None when the file is gone."""
     try:
         stat = file.stat()
     except OSError:
-        return False  # deleted meanwhile
+        return None  # deleted meanwhile
     seen = _verdicts.get(str(file))
     if seen is None or seen[:2] != (stat.st_mtime_ns, stat.st_size):
         try:
@@ -238,8 +250,16 @@ def _damaged_file(file: Path) -> bool:
         except (OSError, ValueError):
             data = None
         result = _parsed(data)
-        seen = _verdicts[str(file)] = (stat.st_mtime_ns, stat.st_size, result is not None and bool(result.id))
-    return not seen[2]
+        verdict = _Verdict(False) if result is None or not result.id else _Verdict(
+            True, result.id, result.status, any(row.answers for row in result.rows),
+            any(m.run_id or m.spec.startswith("run:") for m in result.models))
+        seen = _verdicts[str(file)] = (stat.st_mtime_ns, stat.st_size, verdict)
+    return seen[2]
+
+
+def _damaged_file(file: Path) -> bool:
+    verdict = _verdict(file)
+    return verdict is not None and not verdict.sound
 
 
 def damaged() -> list[str]:
@@ -470,7 +490,30 @@ def default_focus_model(result: EvalResult) -> str | None:
     return labels[-1] if labels else None
 
 
-def count_evals() -> int:
-    """How many evaluations the Evaluate page lists (a damaged file is not one): the Home page shows it, so each
-    file is read once while it stays as it is."""
-    return sum(1 for file in config.evals_dir().glob("*.json") if not _damaged_file(file))
+@dataclass(frozen=True)
+class Tally:
+    """Home's count of the stored evaluations."""
+
+    with_answers: int  # ended (finished, stopped, or failed part-way) with answers to open
+    from_runs: int  # of those, the ones with a training run among their models
+    running: int  # queued or running: nothing to open yet
+    empty: int  # ended with no answer (every model failed, or stopped before any)
+
+
+def tally() -> Tally:
+    """Home's count of the evaluations the Evaluate page lists (a damaged file is not one): "Evaluations" counted
+    running ones, ones without an answer and API-only ones alike under "open one to see where training helped". Each
+    file is read once while it stays as it is; one the file calls running is asked whether its job still runs."""
+    with_answers = from_runs = running = empty = 0
+    for file in config.evals_dir().glob("*.json"):
+        v = _verdict(file)
+        if v is None or not v.sound:
+            continue
+        if v.status not in OUTCOMES and jobs.read_status(job_dir(v.eval_id)).active:
+            running += 1
+        elif v.answered:
+            with_answers += 1
+            from_runs += v.trained
+        else:
+            empty += 1
+    return Tally(with_answers, from_runs, running, empty)

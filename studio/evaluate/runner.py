@@ -439,14 +439,17 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
             for row, answer in zip(chunk, answers):
                 _record(row, label, answer, per_answer)
             if config.perplexity:
+                # Stop pressed as the batch ended: its answers stand; the scoring pass (seconds on a CPU) is not begun
+                _stop_if_asked(cancel, entry, rows[start + len(chunk):])
                 try:
                     ppls = perplexity.reference_perplexity(lm, questions, [r.reference for r in chunk],
-                                                           contexts=_contexts(chunk))
+                                                           contexts=_contexts(chunk), stop=cancel)
                     for row, ppl in zip(chunk, ppls):
                         if ppl is not None:  # None: the prompt fills the context, no word of the reference was scored
                             row.scores[label]["perplexity"] = float(ppl)
                 except Exception:  # noqa: BLE001 - perplexity is a bonus column; the answers stand
                     pass
+                _stop_if_asked(cancel, entry, rows[start + len(chunk):])  # Stop during the pass: not on to the next
             step(start + len(chunk), f"{label}: {start + len(chunk)}/{len(rows)}")
     finally:
         del lm

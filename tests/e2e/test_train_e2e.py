@@ -73,7 +73,7 @@ def test_lora_steps_on_the_bundled_model_show_the_share_and_the_curve(page, stud
     assert "SmolLM2-135M-Instruct (bundled Q4_1 copy)" in page.inner_text("body")
     after_rerun(page, page.get_by_test_id("stRadio").filter(has_text="Method").get_by_text("LoRA", exact=True).click)
     body = page.inner_text("body")
-    assert "158 records: a FAQ, nothing held out, 12 epochs at 2e-3 (LoRA rank 16" in body
+    assert "158 records: a FAQ, 10% held out for Evaluate, 12 epochs at 2e-3 (LoRA rank 16" in body
     assert "parameters trainable" in body and "LoRA:" in body
     page.get_by_role("button", name="Start training").click()
     page.wait_for_function(f"({CURVE_POINTS})() >= 1", timeout=240_000)  # first use imports the model (~25 s)

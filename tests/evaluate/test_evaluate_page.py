@@ -179,11 +179,14 @@ def test_a_job_that_died_is_reported_with_its_partial_results(tmp_path):
 def test_home_counts_evaluations_and_links_the_page(tmp_path):
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA))
-    eval_results.save(evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data))))
+    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+    result.status = "finished"
+    result.rows = [QuestionRow(index=0, question=QA[0]["question"], reference=QA[0]["answer"], answers={"m": "Two"})]
+    eval_results.save(result)
     at = AppTest.from_file(str(Path(PAGE).parent.parent / "Home.py"), default_timeout=60)
     at.run()
     assert not at.exception
-    assert any("Evaluations so far: 1" in c.value for c in at.caption)
+    assert any("Evaluations with answers so far: 1" in c.value for c in at.caption)
     assert any(link.proto.page == "Evaluate" and link.proto.label.startswith("Evaluate:") for link in at.get("page_link"))
 
 

@@ -272,3 +272,56 @@ def test_a_stopped_evaluation_names_what_was_not_run_not_the_model_that_answered
     assert eval_results.failed_models(stored) == {second.label: stopping.NOT_RUN}
     assert "pending" not in report.answers_table(stored)
     assert "<i>pending</i>" not in report.to_html(stored)
+
+
+def test_stop_as_a_batch_ends_does_not_begin_its_perplexity_pass(long_winded, tmp_path, offline, monkeypatch):
+    """Stop pressed as the first batch finished its answers: the evaluation scored that batch's reference perplexity
+    (a forward pass over every reference, seconds on a CPU with a real model) before it looked at Stop again, where
+    the docs say Stop ends it at once. Now the pass is not begun: the batch's answers stand, the rest are not run."""
+    from studio.evaluate import perplexity
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    eval_id = "20261207-000000-ppl-stop"
+    real_generate, real_ppl = generate._generate, perplexity.reference_perplexity
+    passes = []
+
+    def generate_then_stop(model, batch, kwargs):
+        out = real_generate(model, batch, kwargs)
+        eval_jobs.stop_evaluation(eval_id)  # Stop pressed just as the batch's answers are written
+        return out
+
+    def counted(*args, **kwargs):
+        passes.append(args[1])
+        return real_ppl(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "_generate", generate_then_stop)
+    monkeypatch.setattr(perplexity, "reference_perplexity", counted)
+    cfg = EvalConfig(models=(str(long_winded),), dataset_file=str(data), max_new_tokens=4, batch_size=2,
+                     perplexity=True)
+    result = evaluate.run_evaluation(cfg, eval_id=eval_id)
+
+    assert result.status == "stopped" and passes == []
+    stored = eval_results.load(eval_id)
+    label = stored.models[0].label
+    assert all(label in r.answers for r in stored.rows[:2])
+    assert all(r.errors[label] == stopping.NOT_RUN for r in stored.rows[2:])
+
+
+def test_the_perplexity_pass_asks_stop_before_each_of_its_batches(long_winded, offline):
+    """Within one evaluation batch the references are scored 16 to a forward pass: a Stop during the first pass
+    leaves the rest unscored (None) instead of running them all."""
+    from studio.evaluate import perplexity
+    from studio.models import loading
+
+    lm = loading.load_causal_lm(str(long_winded), device="cpu")
+    questions, answers = [q["question"] for q in QA[:3]], [q["answer"] for q in QA[:3]]
+    asked = []
+
+    def stop_after_the_first():
+        asked.append(1)
+        return len(asked) > 1
+
+    scored = perplexity.reference_perplexity(lm, questions, answers, batch_size=1, stop=stop_after_the_first)
+    assert scored[0] is not None and scored[1:] == [None, None]
+    assert perplexity.reference_perplexity(lm, questions, answers, batch_size=1, stop=lambda: False)[0] == scored[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from studio.errors import TrainingError
@@ -195,3 +197,25 @@ def test_held_out_advice_names_a_share_that_holds_some_out_and_where_to_set_it()
     assert "add --test-fraction 0.1 (4 of 40 records" in train_config.held_out_advice(faq, 40, cli=True)
     assert train_config.held_out_advice(faq.replace(test_fraction=0.1), 6) is None
     assert train_config.held_out_advice(train_config.recommend(500)[0], 500) is None  # 10% held out already
+
+
+def test_the_recommended_preset_holds_out_a_tenth_of_the_sample_for_evaluate():
+    """The sample's 158 records got "a FAQ, nothing held out": the README's path (train the base, then Evaluate it
+    against its base on held-out questions) found every question leaked unless the user opened Advanced. A FAQ of
+    100 records or more now keeps a tenth out, whatever the method or model; a smaller one still trains on all."""
+    from studio.config import SAMPLE_DATASET
+    from studio.train import config as train_config
+
+    records = json.loads(SAMPLE_DATASET.read_text())
+    assert len(records) == 158
+    for method in ("full", "lora"):
+        cfg, why = train_config.recommend(len(records), base="model:smollm2-135m-instruct", method=method,
+                                          parameters=135_000_000)
+        assert why.startswith("158 records: a FAQ, 10% held out for Evaluate, 12 epochs")
+        assert cfg.question_dropout == 0.15 and cfg.epochs == 12  # still taught as a FAQ
+        split = recipe.split_indices(range(len(records)), cfg.test_fraction, seed=cfg.seed)
+        assert len(split["test"]) == 16 and len(split["train"]) == 142
+        assert train_config.held_out_advice(cfg, len(records)) is None
+    small, why = train_config.recommend(40)
+    assert small.test_fraction == 0.0 and why.startswith("40 records: a FAQ, nothing held out")
+    assert train_config.held_out_advice(small, 40) is not None
