@@ -128,13 +128,20 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
         # then, so the box says what the run will do, not a choice it ignores (the choice stays for larger data).
         fixed = None if ahead is None else ("none" if ahead.distinct is not None and ahead.distinct < 2
                                            else "direct" if ahead.direct else None)
-        scoring = next(slots).selectbox(
-            "Scores", list(SCORING_LABELS), key="dedup.scoring", persist_state=ui.PERSIST, disabled=fixed is not None,
-            format_func=lambda code: FIXED_SCORING_LABELS[fixed] if fixed else SCORING_LABELS[code],
-            help=FIXED_SCORING_HELP[fixed] if fixed else
-            "Fast: a static embedding model distilled from all-MiniLM-L6-v2 (tens of thousands of records a "
-            "second; it sees which words occur, not their order). Precise: the candidate pairs are re-scored "
-            "with all-MiniLM-L6-v2 itself, which tells 'capital of France' from 'capital of Germany'; slower.")
+        if fixed:
+            # A box of its own, so the choice is kept for a larger dataset: drawn disabled with both options under
+            # one label, the choice itself came back as Precise where Fast was chosen, the box still saying
+            # "MiniLM itself (few records)" on a dataset of thousands.
+            next(slots).selectbox("Scores", [FIXED_SCORING_LABELS[fixed]], key="dedup.scoring.fixed", disabled=True,
+                                  help=FIXED_SCORING_HELP[fixed])
+            scoring = probe.scoring
+        else:
+            scoring = next(slots).selectbox(
+                "Scores", list(SCORING_LABELS), key="dedup.scoring", persist_state=ui.PERSIST,
+                format_func=SCORING_LABELS.get,
+                help="Fast: a static embedding model distilled from all-MiniLM-L6-v2 (tens of thousands of records a "
+                     "second; it sees which words occur, not their order). Precise: the candidate pairs are re-scored "
+                     "with all-MiniLM-L6-v2 itself, which tells 'capital of France' from 'capital of Germany'; slower.")
     if not embed.available():
         st.caption("Semantic matching needs sentence-transformers and torch, which API mode leaves out.")
     config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,

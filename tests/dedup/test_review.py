@@ -319,7 +319,7 @@ def test_tab_first_semantic_run_on_a_small_dataset_starts_at_once_with_minilm_it
     at.selectbox(key="dedup.method").set_value("semantic").run()
     (said,) = [c.value for c in at.caption if "Semantic dedup of 4 records" in c.value]
     assert "all-MiniLM-L6-v2 itself" in said and "built from" not in said and "minutes" not in said
-    scores = at.selectbox(key="dedup.scoring")  # Fast and Precise both give MiniLM's scores here: no choice offered
+    scores = at.selectbox(key="dedup.scoring.fixed")  # Fast and Precise both give MiniLM's scores here: no choice
     assert scores.disabled and set(scores.options) == {"MiniLM itself (few records)"}
     assert "nothing to choose" in scores.help
     at.button(key="dedup.run").click().run()
@@ -332,6 +332,36 @@ def test_tab_first_semantic_run_on_a_small_dataset_starts_at_once_with_minilm_it
     from studio.dedup.embed import DEFAULT_MODEL
 
     assert not static.is_built(DEFAULT_MODEL)
+
+
+def test_tab_scores_choice_stays_through_a_small_dataset_and_a_visit_to_another_page():
+    """Fast chosen on 1,500 records, a look at a 6-record dataset (no choice there: "MiniLM itself"), back: the
+    choice came back as Precise, the slow re-scoring, the box still saying "MiniLM itself (few records)"."""
+    from tests.conftest import back_from_another_page
+
+    small = store.create_dataset("small", RECORDS)
+    big = store.create_dataset("big", [{"question": f"What is item number {i} called?", "answer": f"Item {i}."}
+                                       for i in range(1_500)])
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["dataset.selected"] = big.id
+    at.run()
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+
+    def scores_on(dataset):
+        at.selectbox(key="dataset.picker").set_value(dataset.id).run()
+        assert not at.exception
+        (said,) = [c.value for c in at.caption if "Semantic dedup of" in c.value]
+        return at.selectbox(key="dedup.scoring.fixed" if dataset is small else "dedup.scoring"), said
+
+    box, said = scores_on(small)
+    assert box.disabled and set(box.options) == {"MiniLM itself (few records)"}
+    box, said = scores_on(big)
+    assert box.value == "fast" and not box.disabled and "re-scored" not in said
+    box.set_value("precise").run()
+    scores_on(small)
+    at = back_from_another_page(at)
+    box, said = scores_on(big)
+    assert box.value == "precise" and "re-scored" in said
 
 
 def test_tab_both_methods_estimate_says_what_the_whole_run_does():
