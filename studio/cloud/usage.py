@@ -80,6 +80,11 @@ def measure(folder: Path, skip: str | None = None, depth: int = 0) -> int:
     return total
 
 
+def _folder_size(folder: Path) -> int:
+    """``measure`` of ``folder`` with the folder's own block (none where it is not there)."""
+    return BLOCK + measure(folder) if folder.is_dir() else 0
+
+
 class Tally:
     """A folder's total while its lock is held: ``used`` is what it holds (``counted`` plus its ``jobs/``).
     ``writing``: the bytes counted for saves still being written, per process id (every process's, kept in the
@@ -98,10 +103,11 @@ class Tally:
             self._jobs_bytes = self._jobs_size()
 
     def _jobs_size(self) -> int:
-        """What the ``jobs/`` folders measured at each check hold now."""
+        """What the ``jobs/`` folders measured at each check take now, each folder's own block too (the walk of the
+        rest leaves the folder out, and ``measure`` counts only what lies under it)."""
         if self._jobs == EACH:
-            return sum(measure(d) for d in self.folder.glob(f"*/{MEASURED_EACH_TIME}"))
-        return measure(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
+            return sum(_folder_size(d) for d in self.folder.glob(f"*/{MEASURED_EACH_TIME}"))
+        return _folder_size(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
 
     @property
     def used(self) -> int:

@@ -353,3 +353,21 @@ def test_a_training_refused_for_room_says_not_started_and_leaves_no_run_folder(p
         assert str(caught.value).startswith("Not started: it needs") and "\n" not in str(caught.value)
         assert runs.count_runs() == 0 and list(config.runs_dir().iterdir()) == []
     assert workspaces.size_bytes(ws) <= public["anonymous_workspace_mb"] * MB
+
+
+def test_a_workspace_with_jobs_counts_the_jobs_folder_itself_so_a_save_cannot_pass_the_limit_by_it(public):
+    """A full measure left the ``jobs/`` folder's own block out (its files were measured apart, the folder in neither
+    count): a workspace that ran an evaluation took a two-block save one block short of its limit, past it."""
+    ws = _workspace("a-" + "j" * 32, 1)
+    (ws / "jobs" / "eval-e").mkdir(parents=True)
+    (ws / "jobs" / "eval-e" / "log").write_bytes(b"done\n")
+    _save(ws, "datasets/first.json", 10)
+    with usage.held(ws) as tally:
+        tally.measure()
+        assert tally.used == usage.measure(ws)  # what the disk holds, the jobs folder too
+    limit = workspaces.size_bytes(ws) + usage.BLOCK
+    public["anonymous_workspace_mb"] = limit / MB
+    with pytest.raises(WorkspaceFullError):
+        _save(ws, "datasets/two.json", usage.BLOCK + 1)  # two blocks: past the limit by one
+    assert workspaces.size_bytes(ws) <= limit
+
