@@ -10,13 +10,14 @@ Folder names are hashes or random, never anything a visitor types, so no name re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -85,22 +86,46 @@ def owner(path: Path) -> Path | None:
 
 def count_made(folders: list[Path]) -> None:
     """Folders made in visitors' workspaces without a checked save: a block each, counted in their workspace's total
-    and in every workspace's together (``usage.count``; never refused). A workspace's own folder is not counted (no
-    measure counts it)."""
+    and in every workspace's together (``usage.count``; never refused). A workspace's own folder counts in every
+    workspace's total alone (its own measure does not count it; the walk of every workspace does)."""
     by_owner: dict[Path, int] = {}
+    new_workspaces = 0
     for folder in folders:
         ws = owner(folder)
         if ws is not None:
             by_owner[ws] = by_owner.get(ws, 0) + usage.BLOCK
+        elif Path(folder).parent == root():
+            new_workspaces += 1
     for ws, nbytes in by_owner.items():
         usage.count(ws, nbytes)
         usage.count(root(), nbytes)
+    usage.count(root(), new_workspaces * usage.BLOCK)
+
+
+def ensure(path: Path) -> Path:
+    """The workspace folder ``path``, made where it is not there yet, and then counted in every workspace's total (a
+    block), not found only at that total's next walk."""
+    path = Path(path)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        usage.count(path.parent, usage.BLOCK)
+    return path
 
 
 def touch(path: Path) -> None:
     """Record that the visitor used the workspace now."""
-    Path(path).mkdir(parents=True, exist_ok=True)
-    (Path(path) / SEEN).touch()
+    (ensure(path) / SEEN).touch()
+
+
+@contextlib.contextmanager
+def _new_blocks_counted(path: Path) -> Iterator[None]:
+    """The block's first check of a workspace makes its folder and the record of its total (``usage.USAGE``, a block
+    each), outside any save: counted in every workspace's total (``path.parent``) once the block ends."""
+    new = [p for p in (path, path / usage.USAGE) if not p.exists()]
+    try:
+        yield
+    finally:
+        usage.count(path.parent, usage.BLOCK * sum(p.exists() for p in new))
 
 
 def size_bytes(path: Path) -> int:
@@ -114,7 +139,7 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> Callable[[], None]:
     first, so what was deleted since counts. What the visitor deleted (the workspace's trash, which no page reaches
     on a public app) is emptied first when that makes room: deleting is how the refusal tells them to free it."""
     path = Path(path)
-    with usage.held(path) as tally:
+    with _new_blocks_counted(path), usage.held(path) as tally:
         if tally.used + adding > limit_bytes and not tally.exact:
             tally.measure()
         trash = path / TRASH
@@ -132,7 +157,7 @@ def fits(path: Path, limit_bytes: int, adding: int) -> None:
     (what the workspace's trash holds counts as free: a save empties it first). A restore asks before it downloads a
     file, so a file that cannot fit is not fetched again and again only to be refused."""
     path = Path(path)
-    with usage.held(path) as tally:
+    with _new_blocks_counted(path), usage.held(path) as tally:
         if tally.used + adding > limit_bytes and not tally.exact:
             tally.measure()
         used = tally.used

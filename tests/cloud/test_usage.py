@@ -371,3 +371,18 @@ def test_a_workspace_with_jobs_counts_the_jobs_folder_itself_so_a_save_cannot_pa
         _save(ws, "datasets/two.json", usage.BLOCK + 1)  # two blocks: past the limit by one
     assert workspaces.size_bytes(ws) <= limit
 
+
+def test_the_server_s_total_counts_every_new_workspace_s_folder_and_size_record_at_once(public):
+    """Every new workspace's folder (a block) and the record of its own total (a block) were missing from the total of
+    every workspace together until a save it would refuse walked the server again: a script opening the app again and
+    again without cookies (a new workspace each time) took the server past its limit by two blocks a visit."""
+    first = workspaces.root() / ("a-" + "k" * 32)
+    workspaces.touch(first)  # as the page does for a new visitor
+    _save(first, "datasets/first.json", 10)
+    base = workspaces.root()
+    assert usage._read(base)[0] == usage.measure(base)
+    for n in range(3):
+        ws = base / (f"a-{n}" + "l" * 31)
+        workspaces.touch(ws)
+        _save(ws, "datasets/first.json", 10)
+        assert usage._read(base)[0] == usage.measure(base), n  # what the server's disk holds, kept as it grows
