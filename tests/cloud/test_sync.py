@@ -1224,16 +1224,19 @@ def test_a_repo_name_pasted_far_too_long_is_refused_in_a_short_line():
     assert sync.check_repo_name("x" * 96) == "x" * 96
 
 
-def test_a_token_revoked_after_it_was_accepted_is_not_retried_by_itself_until_the_visitor_asks(hub, tmp_path, monkeypatch):
-    """A token the Hub refused (401) at a sync was tried again every minute for ever: a revoked token never comes back
-    by itself. The line says it waits for the visitor; Try again now (or the token given again) tries at once."""
+@pytest.mark.parametrize("status, refused", [(401, "token"), (403, "access")])
+def test_a_token_revoked_after_it_was_accepted_is_not_retried_by_itself_until_the_visitor_asks(
+        hub, tmp_path, monkeypatch, status, refused):
+    """A token the Hub refused (401) at a sync, or no longer let write to the repo (403: its access taken away), was
+    tried again every minute for ever: neither comes back by itself. The line says it waits for the visitor; Try again
+    now (or the token given again) tries at once."""
     folder = tmp_path / "ws"
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     three_versions(folder)
     running = sync.WorkspaceSync(folder, repo, TOKEN)
-    hub.refused[TOKEN] = 401
+    hub.refused[TOKEN] = status
     running.tick()
-    assert running.state == "failed" and running.refused == "token" and "\n" not in running.message
+    assert running.state == "failed" and running.refused == refused and "\n" not in running.message
     assert running.message.endswith("Not tried again until you give the token again or press Try again now.")
     assert running.next_try_s() is None and running.retry_waits_on_visitor
     asked = len(hub.requests)
