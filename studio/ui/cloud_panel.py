@@ -222,8 +222,12 @@ def _one_state(running: sync.WorkspaceSync, where: str) -> None:
     elif running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
     elif running.retry_waits_on_visitor:  # the visitor can free the room, name another repo or give the token again:
-        # the line says how, and a try is offered (none is tried again by itself)
-        st.warning(running.message, icon=":material/cloud_off:")
+        # the line says how, and a try is offered (none is tried again by itself); which sync failed is said where
+        # its reason does not name it ("That Hugging Face token was refused …" alone: the visitor's repo or the
+        # app's store?)
+        named = where in running.message or running.repo_id in running.message
+        st.warning(running.message if named else f"Sync to {where} failed: {running.message}",
+                   icon=":material/cloud_off:")
         if st.button("Try again now", key=f"workspace.sync_retry.{running.kind}", icon=":material/refresh:"):
             running.retry_now()
             with config.use_workspace(running.folder):

@@ -1286,3 +1286,34 @@ def test_a_failed_sync_s_line_says_the_time_to_its_next_try_as_it_is_when_drawn(
         assert line(-1).endswith("(trying again now)")
     finally:
         del sync._registry[("drawn", "account")]
+
+
+def test_a_sync_that_waits_for_the_visitor_says_which_sync_failed_and_why(hub, tmp_path):
+    """The sidebar's line above Try again now read "That Hugging Face token was refused …" alone: not whether the
+    visitor's repo or the app's store had refused it."""
+    from streamlit.testing.v1 import AppTest
+
+    folder = tmp_path / "ws"
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    three_versions(folder)
+    running = sync.WorkspaceSync(folder, repo, TOKEN)
+    hub.refused[TOKEN] = 401
+    running.tick()
+    assert running.retry_waits_on_visitor
+    sync._registry[("drawn", "account")] = running
+
+    def sidebar_line():
+        from studio.cloud import sync
+        from studio.ui import cloud_panel
+
+        shown = sync._registry[("drawn", "account")]
+        cloud_panel._one_state(shown, shown.where)
+
+    try:
+        at = AppTest.from_function(sidebar_line, default_timeout=60).run()
+    finally:
+        del sync._registry[("drawn", "account")]
+    assert not at.exception, [e.value for e in at.exception]
+    (shown,) = [w.value for w in at.warning]
+    assert shown.startswith("Sync to alice/slm-studio-workspace (private) failed: That Hugging Face token was refused")
+    assert "Try again now" in [b.label for b in at.button] and "\n" not in shown
