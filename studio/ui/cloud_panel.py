@@ -208,6 +208,20 @@ def _sync_state() -> None:
                 st.session_state[seen] = True
             elif st.session_state.pop(seen, False) and one.brought:  # nothing came: nothing to draw again
                 st.rerun()
+    _redraw_on_refusal(running)
+
+
+REFUSED_DRAWN = "workspace.refused_drawn"  # what the page last drew of the Hub's refusal of the visitor's token
+
+
+def _redraw_on_refusal(running: sync.WorkspaceSync | None) -> None:
+    """The sync (in its own thread) just learnt that the Hub refused the visitor's token, or that it takes it again:
+    the whole page is drawn again, so Home's *Hub token* and its line say so now, not at the visitor's next click."""
+    now = running.refused if running is not None else None
+    if REFUSED_DRAWN in st.session_state and st.session_state[REFUSED_DRAWN] != now:
+        st.session_state[REFUSED_DRAWN] = now
+        st.rerun()
+    st.session_state[REFUSED_DRAWN] = now
 
 
 def _one_state(running: sync.WorkspaceSync, where: str) -> None:
