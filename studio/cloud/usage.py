@@ -171,6 +171,11 @@ def _alive(pid: str) -> bool:
     return True
 
 
+def kept(folder: Path) -> int | None:
+    """The total kept for ``folder`` now (None where none is kept), read without its lock."""
+    return _read(Path(folder))[0]
+
+
 def _read(folder: Path) -> tuple[int | None, dict[str, int]]:
     """The saved total (None where there is none) and the live processes' saves still being written."""
     try:

@@ -294,6 +294,36 @@ def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None)
     return check
 
 
+def job_made(workspace: Path) -> Callable[[list[Path]], None]:
+    """What a job process working in ``workspace`` does with the folders it makes outside a checked save
+    (``config.made``): a block each in the workspace's total and every workspace's (``workspace.parent``), as the
+    server's ``count_made`` does; none for ``jobs/``, measured at every check."""
+    workspace, jobs_folder = Path(workspace), Path(workspace) / usage.MEASURED_EACH_TIME
+
+    def made(folders: list[Path]) -> None:
+        n = sum(1 for f in map(Path, folders) if workspace in f.parents and f != jobs_folder
+                and jobs_folder not in f.parents)
+        usage.count(workspace, n * usage.BLOCK)
+        usage.count(workspace.parent, n * usage.BLOCK)
+
+    return made
+
+
+def job_ended(workspace: Path) -> None:
+    """A job process working in ``workspace`` ends: what it wrote outside any check (a library's folders and files:
+    a training's checkpoints) is measured into the workspace's total, and what that adds into every workspace's, so
+    the next save anywhere counts it (a total only too large is never made smaller here: a delete it missed)."""
+    workspace = Path(workspace)
+    if not (workspace / usage.USAGE).exists():  # no total kept: the next check measures
+        return
+    before = usage.kept(workspace) or 0  # taken before ``held``, whose first check in a process measures at once
+    with usage.held(workspace) as tally:
+        if not tally.exact:
+            tally.measure()
+        grown = (tally.counted or 0) - before
+    usage.count(workspace.parent, grown)
+
+
 def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None = None) -> list[Path]:
     """Remove anonymous workspaces nobody opened for ``max_idle_hours``; returns what was removed."""
     now = time.time() if now is None else now

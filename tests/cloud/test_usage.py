@@ -386,3 +386,26 @@ def test_the_server_s_total_counts_every_new_workspace_s_folder_and_size_record_
         workspaces.touch(ws)
         _save(ws, "datasets/first.json", 10)
         assert usage._read(base)[0] == usage.measure(base), n  # what the server's disk holds, kept as it grows
+
+
+def test_folders_a_job_s_process_makes_count_against_its_workspace_and_the_server(public):
+    """A job's process (an evaluation, a training, an import) saved through the size check, but the folders it made
+    outside a save (those ``config`` makes where a save needs them, a library's checkpoint folders) were counted
+    nowhere until a save walked the workspace again: a job could leave it past its limit."""
+    ws = workspaces.root() / ("a-" + "m" * 32)
+    workspaces.touch(ws)
+    _save(ws, "datasets/first.json", 10)  # the server's totals are kept from here on
+    code = ("import sys; from pathlib import Path; from studio import atomic, config; from studio.__main__ import "
+            "_job_limit\n"
+            "with _job_limit():\n"
+            "    atomic.write_bytes(config.evals_dir() / 'first.json', b'r' * 10)\n"  # its first save: totals taken
+            "    config.runs_dir()\n"  # a folder a save needs, made by config
+            "    (config.runs_dir() / 'r' / 'checkpoint-1').mkdir(parents=True)\n"  # made by a library
+            "    (config.runs_dir() / 'r' / 'checkpoint-1' / 'w.bin').write_bytes(b'w' * 9000)\n"
+            "    atomic.write_bytes(config.evals_dir() / 'e.json', b'r' * 10)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120,
+                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "STUDIO_HOME": str(ws),
+                        config.LIMIT_VAR: str(MB), config.TOTAL_VAR: str(1000 * MB)})
+    assert (ws / "runs" / "r" / "checkpoint-1" / "w.bin").exists() and (ws / "evals" / "e.json").exists()
+    assert usage._read(ws)[0] == usage.measure(ws)
+    assert usage._read(workspaces.root())[0] == usage.measure(workspaces.root())
