@@ -93,6 +93,8 @@ def count_made(folders: list[Path]) -> None:
     for folder in folders:
         ws = owner(folder)
         if ws is not None:
+            if _in_jobs(ws, Path(folder)):  # measured at every check, its own block too: not kept in the total
+                continue
             by_owner[ws] = by_owner.get(ws, 0) + usage.BLOCK
         elif Path(folder).parent == root():
             new_workspaces += 1
@@ -100,6 +102,12 @@ def count_made(folders: list[Path]) -> None:
         usage.count(ws, nbytes)
         usage.count(root(), nbytes)
     usage.count(root(), new_workspaces * usage.BLOCK)
+
+
+def _in_jobs(workspace: Path, folder: Path) -> bool:
+    """Whether ``folder`` is the workspace's ``jobs/`` or lies in it (``usage.MEASURED_EACH_TIME``)."""
+    jobs_folder = Path(workspace) / usage.MEASURED_EACH_TIME
+    return folder == jobs_folder or jobs_folder in folder.parents
 
 
 def ensure(path: Path) -> Path:
@@ -298,11 +306,10 @@ def job_made(workspace: Path) -> Callable[[list[Path]], None]:
     """What a job process working in ``workspace`` does with the folders it makes outside a checked save
     (``config.made``): a block each in the workspace's total and every workspace's (``workspace.parent``), as the
     server's ``count_made`` does; none for ``jobs/``, measured at every check."""
-    workspace, jobs_folder = Path(workspace), Path(workspace) / usage.MEASURED_EACH_TIME
+    workspace = Path(workspace)
 
     def made(folders: list[Path]) -> None:
-        n = sum(1 for f in map(Path, folders) if workspace in f.parents and f != jobs_folder
-                and jobs_folder not in f.parents)
+        n = sum(1 for f in map(Path, folders) if workspace in f.parents and not _in_jobs(workspace, f))
         usage.count(workspace, n * usage.BLOCK)
         usage.count(workspace.parent, n * usage.BLOCK)
 
@@ -312,16 +319,20 @@ def job_made(workspace: Path) -> Callable[[list[Path]], None]:
 def job_ended(workspace: Path) -> None:
     """A job process working in ``workspace`` ends: what it wrote outside any check (a library's folders and files:
     a training's checkpoints) is measured into the workspace's total, and what that adds into every workspace's, so
-    the next save anywhere counts it (a total only too large is never made smaller here: a delete it missed)."""
+    the next save anywhere counts it (every workspace's total is never made smaller here: a delete it missed is
+    found where a save it would refuse walks the server). A workspace cleared meanwhile is left gone."""
     workspace = Path(workspace)
-    if not (workspace / usage.USAGE).exists():  # no total kept: the next check measures
+    if not (workspace / usage.USAGE).exists():  # no total kept (or no workspace any more): the next check measures
         return
     before = usage.kept(workspace) or 0  # taken before ``held``, whose first check in a process measures at once
-    with usage.held(workspace) as tally:
-        if not tally.exact:
-            tally.measure()
-        grown = (tally.counted or 0) - before
-    usage.count(workspace.parent, grown)
+    try:
+        with usage.held(workspace) as tally:
+            if not tally.exact:
+                tally.measure()
+            grown = (tally.counted or 0) - before
+        usage.count(workspace.parent, grown)
+    except OSError:  # the job's own outcome is what it reports; the next check measures instead
+        return
 
 
 def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None = None) -> list[Path]:

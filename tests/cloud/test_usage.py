@@ -409,3 +409,16 @@ def test_folders_a_job_s_process_makes_count_against_its_workspace_and_the_serve
     assert (ws / "runs" / "r" / "checkpoint-1" / "w.bin").exists() and (ws / "evals" / "e.json").exists()
     assert usage._read(ws)[0] == usage.measure(ws)
     assert usage._read(workspaces.root())[0] == usage.measure(workspaces.root())
+
+
+def test_the_jobs_folder_made_for_a_job_counts_once(public):
+    """``jobs/`` is measured at every check, its own block too: counted as a folder made outside a save as well, it
+    counted twice, so the kept total read a block more than the disk held, and a save near the limit had to walk the
+    workspace to find the block it had."""
+    ws = workspaces.root() / ("a-" + "n" * 32)
+    workspaces.touch(ws)
+    _save(ws, "datasets/first.json", 10)
+    with config.use_workspace(ws):
+        config.jobs_dir()  # made for a job's files (the page's start of an evaluation)
+    with usage.held(ws) as tally:
+        assert tally.used == usage.measure(ws)  # what the disk holds, jobs/ once
