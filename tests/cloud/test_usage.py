@@ -422,3 +422,21 @@ def test_the_jobs_folder_made_for_a_job_counts_once(public):
         config.jobs_dir()  # made for a job's files (the page's start of an evaluation)
     with usage.held(ws) as tally:
         assert tally.used == usage.measure(ws)  # what the disk holds, jobs/ once
+
+
+def test_a_new_workspace_s_sample_marker_counts_so_its_total_is_what_the_disk_holds(public):
+    """The marker that remembers the sample was added (so a deleted sample does not come back) was written outside the
+    size check: every new workspace's kept total, and every workspace's together, read a block less than the disk held
+    until the next walk."""
+    from studio.data import sample
+
+    ws = workspaces.root() / ("a-" + "p" * 32)
+    workspaces.touch(ws)
+    other = workspaces.root() / ("a-" + "q" * 32)
+    workspaces.touch(other)
+    _save(other, "datasets/other.json", 10)  # the server's total is kept already
+    with config.use_workspace(ws):
+        assert sample.ensure_sample()  # a new visitor's first page
+    assert (ws / ".sample-added").exists()
+    assert usage._read(ws)[0] == usage.measure(ws)
+    assert usage._read(workspaces.root())[0] == usage.measure(workspaces.root())
