@@ -210,7 +210,7 @@ class WorkspaceSync:
         if not self.refused:
             return ""
         return (" Not tried again until you give the token again or press Try again now." if self.kind == "account"
-                else " Not tried again until you press Try again now.")
+                else " Not tried again until the app's owner changes the secret or you press Try again now.")
 
     @property
     def retry_waits_on_visitor(self) -> bool:
