@@ -361,9 +361,13 @@ class WorkspaceSync:
             self._failed(self.explain(exc, f"sync to {self.repo_id}"))
             return False
         try:
-            _save_manifest(self.folder, current, self.manifest)
+            before, after = _save_manifest(self.folder, current, self.manifest)
         except OSError:  # the folder went (a workspace cleared): the next sync, if any, pushes again
             pass
+        else:  # the manifest's growth, counted, rewrote the size record: not a save for the next look to look for
+            # (each commit was followed by a look at every file); a save during this look changed it before, and stays
+            if before != after and self._last_signal is not None and self._last_signal[0] == before:
+                self._last_signal = (after, *self._last_signal[1:])
         self._failures, self._retry_at, self.commits, self.refused = 0, 0.0, self.commits + 1, None
         self.last_synced, self.waits_until = time.time(), None
         if batched:

@@ -233,6 +233,36 @@ def count(folder: Path, nbytes: int) -> None:
             tally._save()
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def rewrite_counted(path: Path, data: bytes, write: Callable[[Path, bytes], None]) -> tuple:
+    """``write`` ``data`` to ``path``, a record of the workspace folder it lies in written outside any check (never
+    refused), and count what it grew by on disk in that folder's total and every workspace's (the folder's parent), as
+    ``count`` does. Returns the (time, size) of the folder's own total record (``USAGE``) before and after, taken under
+    its lock: what this rewrite alone changed of it (a watcher that looks at the record for saves ignores it)."""
+    folder = Path(path).parent
+    if not (folder / USAGE).exists():  # no total kept: the next check measures
+        write(path, data)
+        return None, None
+    old = _stamp(path)
+    with held(folder, jobs=False, measure_first=False) as tally:
+        before = _stamp(folder / USAGE)
+        write(path, data)
+        grown = on_disk(len(data)) - on_disk(old[1] if old else 0)
+        if grown > 0 and tally.counted is not None:
+            tally.counted += grown
+            tally._save()
+        after = _stamp(folder / USAGE)
+    count(folder.parent, grown)
+    return before, after
+
+
 def forget(folder: Path) -> None:
     """Files arrived in ``folder`` without a checked save (moved in): its next check measures it. The saves still
     being written there stay counted."""

@@ -1317,3 +1317,31 @@ def test_a_sync_that_waits_for_the_visitor_says_which_sync_failed_and_why(hub, t
     (shown,) = [w.value for w in at.warning]
     assert shown.startswith("Sync to alice/slm-studio-workspace (private) failed: That Hugging Face token was refused")
     assert "Try again now" in [b.label for b in at.button] and "\n" not in shown
+
+
+def test_the_sync_record_counts_toward_the_size_limits_and_its_rewrite_is_not_looked_for(hub, monkeypatch):
+    """The record of what the repo holds (``.sync-manifest.json``, a line per synced file) was written outside every
+    size check: a workspace's kept total, and every workspace's, read less than the disk held by its blocks until the
+    next walk. It is counted now, and the watcher does not take that rewrite of the size total for a save."""
+    from studio.cloud import workspaces
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits, workspaces.count_made)
+    folder = workspaces.root() / ("u-" + "2" * 32)
+    other = workspaces.root() / ("u-" + "3" * 32)
+    with config.use_workspace(other):  # every workspace's total is kept already
+        store.create_dataset("Other", [{"question": "q?", "answer": "a"}])
+    with config.use_workspace(folder):
+        ds = store.create_dataset("Many", [{"question": "q?", "answer": "a"}]).id
+        for v in range(1, 40):
+            store.save_version(ds, [{"question": "q?", "answer": f"a{v}"}], base_version=v)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    s = sync.WorkspaceSync(folder, repo, TOKEN)
+    s.tick()
+    assert s.commits == 1 and (folder / sync.MANIFEST).stat().st_size > usage.BLOCK  # two blocks on disk
+    assert usage.kept(folder) == usage.measure(folder)
+    assert usage.kept(workspaces.root()) == usage.measure(workspaces.root())
+    with _Stats(folder) as looked:
+        s.tick()
+    assert looked.count <= 4 + len(sync.SYNCED_FILES) + len(sync.BATCHED_FILES)  # a few stats, no look at every file
