@@ -208,6 +208,27 @@ def _server_full(used: int, total_bytes: int) -> WorkspaceFullError:
     return err
 
 
+def _remove(folder: Path, tally: usage.Tally) -> None:
+    """Remove the workspace ``folder`` for good, with every workspace's total (``tally``, its lock held) made smaller
+    by what it held: its own block and what lies in it, its ``jobs/`` (measured at each check) apart. It took off what
+    lies in it alone, its jobs/ too: the total read a block a workspace less than the disk held, and a job's files
+    less still."""
+    kept = usage.BLOCK + usage.measure(folder, usage.MEASURED_EACH_TIME)
+    shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists():  # some of it could not go: what stays stays counted
+        kept -= usage.BLOCK + usage.measure(folder, usage.MEASURED_EACH_TIME)
+    tally.freed(kept)
+    tally._jobs_bytes = tally._jobs_size()
+
+
+def remove(folders: list[Path]) -> None:
+    """Remove visitors' workspaces for good (Clear this workspace; idle ones), every workspace's total made smaller by
+    what they held (not found only where a save the total would refuse walks the server)."""
+    with usage.held(root(), jobs=usage.EACH) as tally:
+        for folder in folders:
+            _remove(Path(folder), tally)
+
+
 def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path],
                         grace_s: float = IN_USE_GRACE_S, now: float | None = None,
                         base: Path | None = None) -> tuple[list[Path], Callable[[], None]]:
@@ -226,10 +247,8 @@ def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[P
             for folder in _removable(base, owner(path) or Path(path), in_use, grace_s, now):
                 if tally.used + adding <= total_bytes:
                     break
-                freed = size_bytes(folder)
-                shutil.rmtree(folder, ignore_errors=True)
+                _remove(folder, tally)
                 removed.append(folder)
-                tally.freed(freed)
         used = tally.used
         if used + adding <= total_bytes:
             return removed, tally.add(adding)
@@ -250,7 +269,7 @@ def fits_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path],
             for folder in _removable(base, owner(path) or Path(path), in_use, grace_s, now):
                 if used + adding <= total_bytes:
                     break
-                used -= size_bytes(folder)
+                used -= usage.BLOCK + usage.measure(folder)  # its own block too, and its jobs/ (in ``used``)
     if used + adding > total_bytes:
         raise _server_full(used, total_bytes)
 
@@ -347,8 +366,9 @@ def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None =
         except OSError:
             continue
         if now - seen > max_idle_hours * 3600:
-            shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
+    if removed:
+        remove(removed)
     return removed
 
 

@@ -4,7 +4,6 @@ giving a token or signing in does to it, is ``studio.ui.cloud``'s."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import streamlit as st
@@ -122,7 +121,7 @@ def _clear_button(path: Path) -> None:
             st.error(f"A job of this workspace is still running ({jobs.describe(running[0])}): "
                      "stop it on its page, or wait for it to finish, then clear the workspace.", icon=":material/error:")
             return
-        shutil.rmtree(path, ignore_errors=True)
+        workspaces.remove([path])
         for key in list(st.session_state):  # as a new visitor: no dataset, run or evaluation it had picked
             del st.session_state[key]
         st.rerun()

@@ -440,3 +440,42 @@ def test_a_new_workspace_s_sample_marker_counts_so_its_total_is_what_the_disk_ho
     assert (ws / ".sample-added").exists()
     assert usage._read(ws)[0] == usage.measure(ws)
     assert usage._read(workspaces.root())[0] == usage.measure(workspaces.root())
+
+
+def _server_total_is_the_disk() -> bool:
+    with usage.held(workspaces.root(), jobs=usage.EACH) as tally:
+        return tally.used == usage.measure(workspaces.root())
+
+
+def _idle_anonymous_with_a_job(name: str) -> Path:
+    ws = workspaces.root() / name
+    workspaces.touch(ws)
+    _save(ws, "datasets/d.json", 5000)
+    (ws / "jobs").mkdir()
+    (ws / "jobs" / "job.log").write_bytes(b"l" * 9000)  # a job's log, written outside any check
+    os.utime(ws / workspaces.SEEN, (1, 1))  # nobody opened it for decades
+    return ws
+
+
+def test_removing_a_workspace_takes_what_it_held_off_the_server_s_total(public):
+    """Removing a workspace (to make room, an idle one, Clear this workspace) took off what lay in it alone, its jobs/
+    too: every workspace's total read a block a workspace less than the disk held, and a job's files less still."""
+    keep = workspaces.root() / ("u-" + "k" * 32)
+    workspaces.touch(keep)
+    _save(keep, "datasets/k.json", 100)
+    idle = _idle_anonymous_with_a_job("a-" + "i" * 32)
+    assert _server_total_is_the_disk()
+    workspaces.clean_idle(max_idle_hours=1)
+    assert not idle.exists() and _server_total_is_the_disk()
+
+    idle = _idle_anonymous_with_a_job("a-" + "j" * 32)
+    with usage.held(workspaces.root(), jobs=usage.EACH) as tally:
+        total = tally.used
+    held_there = usage.BLOCK + usage.measure(idle)
+    # exactly what is left once the idle workspace goes: the check counts it all as free, and so does its removal
+    workspaces.fits_on_server(keep, 100, total - held_there + 100, set())
+    removed, written = workspaces.make_room_on_server(keep, 100, total - held_there + 100, set())
+    written()
+    assert removed == [idle] and not idle.exists()
+    with usage.held(workspaces.root(), jobs=usage.EACH) as tally:
+        assert tally.used == usage.measure(workspaces.root()) + 100  # the 100 bytes counted, not written here
