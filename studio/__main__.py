@@ -16,6 +16,7 @@ import pkgutil
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 
 from studio import commands, config
 from studio.errors import StudioError
@@ -35,21 +36,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _job_limit() -> None:
-    """A job started from a public deployment's page holds its visitor's workspace to the page's size limit."""
+@contextlib.contextmanager
+def _job_limit() -> Iterator[None]:
+    """A job started from a public deployment's page holds its visitor's workspace to the page's size limit; the
+    folders it makes count as they are made, and what it made outside any check (a library's folders) as it ends."""
     limit, total = (os.environ.get(var, "").strip() for var in (config.LIMIT_VAR, config.TOTAL_VAR))
-    if limit.isdigit():
-        from studio.cloud import workspaces
+    if not limit.isdigit():
+        yield
+        return
+    from studio.cloud import workspaces
 
-        config.check_writes(workspaces.job_check(config.server_home(), int(limit),
-                                                 int(total) if total.isdigit() else None))
+    workspace = config.server_home()
+    config.check_writes(workspaces.job_check(workspace, int(limit), int(total) if total.isdigit() else None),
+                        made=workspaces.job_made(workspace))
+    try:
+        yield
+    finally:
+        workspaces.job_ended(workspace)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)  # inside: a Ctrl-C while the commands import is one line too
-        _job_limit()
-        return int(args.func(args) or 0)
+        with _job_limit():
+            return int(args.func(args) or 0)
     except StudioError as exc:  # a setting's problem in its flag's words where it has them (studio.settings.check)
         print(f"error: {getattr(exc, 'command_line', None) or exc}", file=sys.stderr)
         return 2

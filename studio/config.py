@@ -79,16 +79,19 @@ def set_tenancy(on: bool, resolver: Callable[[], Path | None] | None = None,
 
 
 def made(folders: list[Path]) -> None:
-    """``folders`` were just made outside a checked save (where a save needs them, the trash): on a public app they
-    are counted in the visitor's size total now, never refused (else only the next full measure saw them)."""
-    if _tenancy and _made is not None and folders:
+    """``folders`` were just made outside a checked save (where a save needs them, the trash): on a public app (its
+    server, or a job's process) they are counted in the visitor's size total now, never refused (else only the next
+    full measure saw them)."""
+    if _made is not None and folders:
         _made([Path(f) for f in folders])
 
 
-def check_writes(before_write: Callable[[Path, int], Callable[[], None] | None] | None) -> None:
-    """Run ``before_write`` before every workspace write of this process (a job holding its visitor's limit)."""
-    global _before_write
-    _before_write = before_write
+def check_writes(before_write: Callable[[Path, int], Callable[[], None] | None] | None,
+                 made: Callable[[list[Path]], None] | None = None) -> None:
+    """Run ``before_write`` before every workspace write of this process (a job holding its visitor's limit), and
+    ``made`` on the folders it makes outside them (``made`` above)."""
+    global _before_write, _made
+    _before_write, _made = before_write, made
 
 
 def job_env() -> dict[str, str]:
@@ -153,8 +156,8 @@ def _sub(name: str) -> Path:
 
 
 def _ensure_dir(path: Path) -> Path:
-    missing = []  # on a public app, the folders this makes: counted (``made``)
-    if _tenancy:
+    missing = []  # on a public app (or a job of one), the folders this makes: counted (``made``)
+    if _made is not None:
         walk = Path(path)
         while not walk.exists() and walk != walk.parent:
             missing.append(walk)

@@ -122,8 +122,12 @@ def test_clearing_the_browser_s_workspace_deletes_its_work_and_starts_afresh(mon
     assert "Alice's private FAQ" in everything_shown(visit("pages/1_Dataset.py", at=at))  # nothing was deleted
     with config.use_workspace(workspace_of(at)):
         jobs.update_status(running, state="finished")
+    with usage.held(workspaces.root(), jobs=usage.EACH) as tally:
+        over = tally.used - usage.measure(workspaces.root())  # what a replaced file left counted (a few blocks)
     at.sidebar.button(key="workspace.clear").click().run()
     assert not at.exception
+    with usage.held(workspaces.root(), jobs=usage.EACH) as tally:  # what it held is off every workspace's total
+        assert tally.used - usage.measure(workspaces.root()) <= over
     next_person = visit("pages/1_Dataset.py")
     assert workspace_of(next_person) == workspace_of(at)
     shown = everything_shown(next_person)

@@ -39,6 +39,14 @@ class StoreGoneError(StoreError):
     """The store repo is not on the Hub any more: the next try makes it again and puts the workspace back in it."""
 
 
+class StoreRefusedError(StoreError, sync.TokenRefusedError):
+    """The Hub refused the store's token (401): nothing helps until the app's owner changes the secret."""
+
+
+class StoreForbiddenError(StoreError, sync.TokenForbiddenError):
+    """The Hub knows the store's token but it may not write to the store (403): the app's owner gives it access."""
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     repo: str  # "owner/name" of a private dataset repo of the deployment
@@ -82,10 +90,12 @@ def _explain(exc: Exception, repo: str, what: str) -> StudioError:
     if code == 404 and isinstance(exc, RepositoryNotFoundError):  # not the visitor's repo: they cannot name another
         return StoreGoneError(f"This app's workspace store ({repo}) is not on the Hub any more: your work is kept here, "
                               "and the next try makes it again and puts your workspace back in it.")
-    if code in (401, 403):
-        why = "refused its token" if code == 401 else "token may not write to it"
-        return StoreError(f"This app's workspace store ({repo}) {why}: your work is kept here and sync is retried; "
-                          "tell the app's owner (the [studio.store] secret).")
+    if code in (401, 403):  # retried every minute for ever, none came back by itself: tried again only when the
+        # secret changes (a new token is a new sync) or the visitor presses Try again now (``WorkspaceSync._failed``)
+        why, cls = (("refused its token", StoreRefusedError) if code == 401 else
+                    ("token may not write to it", StoreForbiddenError))
+        return cls(f"This app's workspace store ({repo}) {why}: your work is kept here. Tell the app's owner to give "
+                   f"a token with write access to {repo} in the [studio.store] secret.")
     return sync._explain(exc, what)
 
 

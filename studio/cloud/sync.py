@@ -197,24 +197,25 @@ class WorkspaceSync:
                         "access" if isinstance(err, TokenForbiddenError) else None)
         self._failures += 1
         pause = RETRY_S[min(self._failures, len(RETRY_S)) - 1]
-        # a repo gone, or a token the Hub refused (revoked: tried every minute for ever, it never came back by
-        # itself), is tried again only when the visitor asks (Try again now, or the token given again)
-        self._retry_at = float("inf") if self.gone or self.refused == "token" else time.time() + pause
+        # a repo gone, a token the Hub refused (revoked) or one it no longer lets write to the repo (access taken
+        # away): tried every minute for ever, none came back by itself; tried again only when the visitor asks (Try
+        # again now, or the token given again)
+        self._retry_at = float("inf") if self.gone or self.refused else time.time() + pause
         # the time to the next try is not in the line: drawn once, "(next try in 10 s)" stayed until the next failure;
         # the sidebar says it from ``next_try_s`` each time it is drawn
         self.state, self.message = "failed", f"{' '.join(str(err).split())}{self.waits_for_visitor()}"
 
     def waits_for_visitor(self) -> str:
-        """What the line on a refused token adds: it is not tried again until the visitor acts."""
-        if self.refused != "token":
+        """What the line on a refused token (or its access to the repo) adds: not tried again until the visitor acts."""
+        if not self.refused:
             return ""
         return (" Not tried again until you give the token again or press Try again now." if self.kind == "account"
-                else " Not tried again until you press Try again now.")
+                else " Not tried again until the app's owner changes the secret or you press Try again now.")
 
     @property
     def retry_waits_on_visitor(self) -> bool:
         """The last failure is tried again only when the visitor asks (Try again now)."""
-        return self.state == "failed" and (self.held_by_room or self.gone or self.refused == "token")
+        return self.state == "failed" and (self.held_by_room or self.gone or self.refused is not None)
 
     def next_try_s(self) -> int | None:
         """Whole seconds to the failed sync's next try by itself (0: due now); None where none comes by itself."""
@@ -360,9 +361,13 @@ class WorkspaceSync:
             self._failed(self.explain(exc, f"sync to {self.repo_id}"))
             return False
         try:
-            _save_manifest(self.folder, current, self.manifest)
+            before, after = _save_manifest(self.folder, current, self.manifest)
         except OSError:  # the folder went (a workspace cleared): the next sync, if any, pushes again
             pass
+        else:  # the manifest's growth, counted, rewrote the size record: not a save for the next look to look for
+            # (each commit was followed by a look at every file); a save during this look changed it before, and stays
+            if before != after and self._last_signal is not None and self._last_signal[0] == before:
+                self._last_signal = (after, *self._last_signal[1:])
         self._failures, self._retry_at, self.commits, self.refused = 0, 0.0, self.commits + 1, None
         self.last_synced, self.waits_until = time.time(), None
         if batched:

@@ -73,8 +73,13 @@ def _load_manifest(folder: Path, name: str = MANIFEST) -> dict[str, str]:
         return {}
 
 
-def _save_manifest(folder: Path, manifest: dict[str, str], name: str = MANIFEST) -> None:
+def _save_manifest(folder: Path, manifest: dict[str, str], name: str = MANIFEST) -> tuple:
     """Record what the repo holds, outside the workspace's size check (as its running total is): a restore that filled
     the workspace to the brim must still record what came, or the next try brings back what the visitor deleted to
-    make room. A few bytes a file; the next measure of the workspace counts it."""
-    atomic.write_unchecked(Path(folder) / name, json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
+    make room. What it grows by is counted in the workspace's total and every workspace's (never refused): a few bytes
+    a file, a block per 4 KB, which no check saw until the next walk. Returns the workspace's total record's (time,
+    size) before and after (``usage.rewrite_counted``)."""
+    from studio.cloud import usage
+
+    return usage.rewrite_counted(Path(folder) / name, json.dumps(manifest, ensure_ascii=False).encode("utf-8"),
+                                 atomic.write_unchecked)

@@ -80,6 +80,11 @@ def measure(folder: Path, skip: str | None = None, depth: int = 0) -> int:
     return total
 
 
+def _folder_size(folder: Path) -> int:
+    """``measure`` of ``folder`` with the folder's own block (none where it is not there)."""
+    return BLOCK + measure(folder) if folder.is_dir() else 0
+
+
 class Tally:
     """A folder's total while its lock is held: ``used`` is what it holds (``counted`` plus its ``jobs/``).
     ``writing``: the bytes counted for saves still being written, per process id (every process's, kept in the
@@ -98,10 +103,11 @@ class Tally:
             self._jobs_bytes = self._jobs_size()
 
     def _jobs_size(self) -> int:
-        """What the ``jobs/`` folders measured at each check hold now."""
+        """What the ``jobs/`` folders measured at each check take now, each folder's own block too (the walk of the
+        rest leaves the folder out, and ``measure`` counts only what lies under it)."""
         if self._jobs == EACH:
-            return sum(measure(d) for d in self.folder.glob(f"*/{MEASURED_EACH_TIME}"))
-        return measure(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
+            return sum(_folder_size(d) for d in self.folder.glob(f"*/{MEASURED_EACH_TIME}"))
+        return _folder_size(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
 
     @property
     def used(self) -> int:
@@ -165,6 +171,11 @@ def _alive(pid: str) -> bool:
     return True
 
 
+def kept(folder: Path) -> int | None:
+    """The total kept for ``folder`` now (None where none is kept), read without its lock."""
+    return _read(Path(folder))[0]
+
+
 def _read(folder: Path) -> tuple[int | None, dict[str, int]]:
     """The saved total (None where there is none) and the live processes' saves still being written."""
     try:
@@ -220,6 +231,36 @@ def count(folder: Path, nbytes: int) -> None:
         if tally.counted is not None:
             tally.counted += int(nbytes)
             tally._save()
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def rewrite_counted(path: Path, data: bytes, write: Callable[[Path, bytes], None]) -> tuple:
+    """``write`` ``data`` to ``path``, a record of the workspace folder it lies in written outside any check (never
+    refused), and count what it grew by on disk in that folder's total and every workspace's (the folder's parent), as
+    ``count`` does. Returns the (time, size) of the folder's own total record (``USAGE``) before and after, taken under
+    its lock: what this rewrite alone changed of it (a watcher that looks at the record for saves ignores it)."""
+    folder = Path(path).parent
+    if not (folder / USAGE).exists():  # no total kept: the next check measures
+        write(path, data)
+        return None, None
+    old = _stamp(path)
+    with held(folder, jobs=False, measure_first=False) as tally:
+        before = _stamp(folder / USAGE)
+        write(path, data)
+        grown = on_disk(len(data)) - on_disk(old[1] if old else 0)
+        if grown > 0 and tally.counted is not None:
+            tally.counted += grown
+            tally._save()
+        after = _stamp(folder / USAGE)
+    count(folder.parent, grown)
+    return before, after
 
 
 def forget(folder: Path) -> None:

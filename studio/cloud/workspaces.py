@@ -10,13 +10,14 @@ Folder names are hashes or random, never anything a visitor types, so no name re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -85,22 +86,54 @@ def owner(path: Path) -> Path | None:
 
 def count_made(folders: list[Path]) -> None:
     """Folders made in visitors' workspaces without a checked save: a block each, counted in their workspace's total
-    and in every workspace's together (``usage.count``; never refused). A workspace's own folder is not counted (no
-    measure counts it)."""
+    and in every workspace's together (``usage.count``; never refused). A workspace's own folder counts in every
+    workspace's total alone (its own measure does not count it; the walk of every workspace does)."""
     by_owner: dict[Path, int] = {}
+    new_workspaces = 0
     for folder in folders:
         ws = owner(folder)
         if ws is not None:
+            if _in_jobs(ws, Path(folder)):  # measured at every check, its own block too: not kept in the total
+                continue
             by_owner[ws] = by_owner.get(ws, 0) + usage.BLOCK
+        elif Path(folder).parent == root():
+            new_workspaces += 1
     for ws, nbytes in by_owner.items():
         usage.count(ws, nbytes)
         usage.count(root(), nbytes)
+    usage.count(root(), new_workspaces * usage.BLOCK)
+
+
+def _in_jobs(workspace: Path, folder: Path) -> bool:
+    """Whether ``folder`` is the workspace's ``jobs/`` or lies in it (``usage.MEASURED_EACH_TIME``)."""
+    jobs_folder = Path(workspace) / usage.MEASURED_EACH_TIME
+    return folder == jobs_folder or jobs_folder in folder.parents
+
+
+def ensure(path: Path) -> Path:
+    """The workspace folder ``path``, made where it is not there yet, and then counted in every workspace's total (a
+    block), not found only at that total's next walk."""
+    path = Path(path)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        usage.count(path.parent, usage.BLOCK)
+    return path
 
 
 def touch(path: Path) -> None:
     """Record that the visitor used the workspace now."""
-    Path(path).mkdir(parents=True, exist_ok=True)
-    (Path(path) / SEEN).touch()
+    (ensure(path) / SEEN).touch()
+
+
+@contextlib.contextmanager
+def _new_blocks_counted(path: Path) -> Iterator[None]:
+    """The block's first check of a workspace makes its folder and the record of its total (``usage.USAGE``, a block
+    each), outside any save: counted in every workspace's total (``path.parent``) once the block ends."""
+    new = [p for p in (path, path / usage.USAGE) if not p.exists()]
+    try:
+        yield
+    finally:
+        usage.count(path.parent, usage.BLOCK * sum(p.exists() for p in new))
 
 
 def size_bytes(path: Path) -> int:
@@ -114,7 +147,7 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> Callable[[], None]:
     first, so what was deleted since counts. What the visitor deleted (the workspace's trash, which no page reaches
     on a public app) is emptied first when that makes room: deleting is how the refusal tells them to free it."""
     path = Path(path)
-    with usage.held(path) as tally:
+    with _new_blocks_counted(path), usage.held(path) as tally:
         if tally.used + adding > limit_bytes and not tally.exact:
             tally.measure()
         trash = path / TRASH
@@ -132,7 +165,7 @@ def fits(path: Path, limit_bytes: int, adding: int) -> None:
     (what the workspace's trash holds counts as free: a save empties it first). A restore asks before it downloads a
     file, so a file that cannot fit is not fetched again and again only to be refused."""
     path = Path(path)
-    with usage.held(path) as tally:
+    with _new_blocks_counted(path), usage.held(path) as tally:
         if tally.used + adding > limit_bytes and not tally.exact:
             tally.measure()
         used = tally.used
@@ -175,6 +208,27 @@ def _server_full(used: int, total_bytes: int) -> WorkspaceFullError:
     return err
 
 
+def _remove(folder: Path, tally: usage.Tally) -> None:
+    """Remove the workspace ``folder`` for good, with every workspace's total (``tally``, its lock held) made smaller
+    by what it held: its own block and what lies in it, its ``jobs/`` (measured at each check) apart. It took off what
+    lies in it alone, its jobs/ too: the total read a block a workspace less than the disk held, and a job's files
+    less still."""
+    kept = usage.BLOCK + usage.measure(folder, usage.MEASURED_EACH_TIME)
+    shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists():  # some of it could not go: what stays stays counted
+        kept -= usage.BLOCK + usage.measure(folder, usage.MEASURED_EACH_TIME)
+    tally.freed(kept)
+    tally._jobs_bytes = tally._jobs_size()
+
+
+def remove(folders: list[Path]) -> None:
+    """Remove visitors' workspaces for good (Clear this workspace; idle ones), every workspace's total made smaller by
+    what they held (not found only where a save the total would refuse walks the server)."""
+    with usage.held(root(), jobs=usage.EACH) as tally:
+        for folder in folders:
+            _remove(Path(folder), tally)
+
+
 def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path],
                         grace_s: float = IN_USE_GRACE_S, now: float | None = None,
                         base: Path | None = None) -> tuple[list[Path], Callable[[], None]]:
@@ -193,10 +247,8 @@ def make_room_on_server(path: Path, adding: int, total_bytes: int, in_use: set[P
             for folder in _removable(base, owner(path) or Path(path), in_use, grace_s, now):
                 if tally.used + adding <= total_bytes:
                     break
-                freed = size_bytes(folder)
-                shutil.rmtree(folder, ignore_errors=True)
+                _remove(folder, tally)
                 removed.append(folder)
-                tally.freed(freed)
         used = tally.used
         if used + adding <= total_bytes:
             return removed, tally.add(adding)
@@ -217,7 +269,7 @@ def fits_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path],
             for folder in _removable(base, owner(path) or Path(path), in_use, grace_s, now):
                 if used + adding <= total_bytes:
                     break
-                used -= size_bytes(folder)
+                used -= usage.BLOCK + usage.measure(folder)  # its own block too, and its jobs/ (in ``used``)
     if used + adding > total_bytes:
         raise _server_full(used, total_bytes)
 
@@ -269,6 +321,39 @@ def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None)
     return check
 
 
+def job_made(workspace: Path) -> Callable[[list[Path]], None]:
+    """What a job process working in ``workspace`` does with the folders it makes outside a checked save
+    (``config.made``): a block each in the workspace's total and every workspace's (``workspace.parent``), as the
+    server's ``count_made`` does; none for ``jobs/``, measured at every check."""
+    workspace = Path(workspace)
+
+    def made(folders: list[Path]) -> None:
+        n = sum(1 for f in map(Path, folders) if workspace in f.parents and not _in_jobs(workspace, f))
+        usage.count(workspace, n * usage.BLOCK)
+        usage.count(workspace.parent, n * usage.BLOCK)
+
+    return made
+
+
+def job_ended(workspace: Path) -> None:
+    """A job process working in ``workspace`` ends: what it wrote outside any check (a library's folders and files:
+    a training's checkpoints) is measured into the workspace's total, and what that adds into every workspace's, so
+    the next save anywhere counts it (every workspace's total is never made smaller here: a delete it missed is
+    found where a save it would refuse walks the server). A workspace cleared meanwhile is left gone."""
+    workspace = Path(workspace)
+    if not (workspace / usage.USAGE).exists():  # no total kept (or no workspace any more): the next check measures
+        return
+    before = usage.kept(workspace) or 0  # taken before ``held``, whose first check in a process measures at once
+    try:
+        with usage.held(workspace) as tally:
+            if not tally.exact:
+                tally.measure()
+            grown = (tally.counted or 0) - before
+        usage.count(workspace.parent, grown)
+    except OSError:  # the job's own outcome is what it reports; the next check measures instead
+        return
+
+
 def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None = None) -> list[Path]:
     """Remove anonymous workspaces nobody opened for ``max_idle_hours``; returns what was removed."""
     now = time.time() if now is None else now
@@ -281,8 +366,9 @@ def clean_idle(max_idle_hours: float = ANONYMOUS_IDLE_HOURS, now: float | None =
         except OSError:
             continue
         if now - seen > max_idle_hours * 3600:
-            shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
+    if removed:
+        remove(removed)
     return removed
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from studio import config
+from studio import atomic, config
 from studio.data import store
 
 SAMPLE_NAME = "Soccer rules (sample)"
@@ -27,5 +27,5 @@ def ensure_sample() -> bool:
     added = not store.list_datasets()
     if added:
         store.create_dataset(SAMPLE_NAME, load_sample(), message="embedded sample")
-    marker.write_text("1\n", encoding="utf-8")
+    atomic.write_bytes(marker, b"1\n")  # a block of a public app's workspace: counted as any save is
     return added

@@ -544,7 +544,7 @@ def connect(token: str, repo_name: str) -> None:
     repo_id = sync.open_repo(token, account, repo_name)
     here = Path(st.session_state[PATH])
     target = here if signed_in() is not None else workspaces.hub_account(account.id)
-    target.mkdir(parents=True, exist_ok=True)
+    workspaces.ensure(target)  # counted in every workspace's total where it is new
     running = sync.current(target)
     if running is None or not running.same(repo_id, token) or not running.prepared:
         # the repo's datasets keep their ids: what this tab made moves in beside them under ids of its own

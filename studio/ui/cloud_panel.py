@@ -4,7 +4,6 @@ giving a token or signing in does to it, is ``studio.ui.cloud``'s."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import streamlit as st
@@ -122,7 +121,7 @@ def _clear_button(path: Path) -> None:
             st.error(f"A job of this workspace is still running ({jobs.describe(running[0])}): "
                      "stop it on its page, or wait for it to finish, then clear the workspace.", icon=":material/error:")
             return
-        shutil.rmtree(path, ignore_errors=True)
+        workspaces.remove([path])
         for key in list(st.session_state):  # as a new visitor: no dataset, run or evaluation it had picked
             del st.session_state[key]
         st.rerun()
@@ -208,6 +207,20 @@ def _sync_state() -> None:
                 st.session_state[seen] = True
             elif st.session_state.pop(seen, False) and one.brought:  # nothing came: nothing to draw again
                 st.rerun()
+    _redraw_on_refusal(running)
+
+
+REFUSED_DRAWN = "workspace.refused_drawn"  # what the page last drew of the Hub's refusal of the visitor's token
+
+
+def _redraw_on_refusal(running: sync.WorkspaceSync | None) -> None:
+    """The sync (in its own thread) just learnt that the Hub refused the visitor's token, or that it takes it again:
+    the whole page is drawn again, so Home's *Hub token* and its line say so now, not at the visitor's next click."""
+    now = running.refused if running is not None else None
+    if REFUSED_DRAWN in st.session_state and st.session_state[REFUSED_DRAWN] != now:
+        st.session_state[REFUSED_DRAWN] = now
+        st.rerun()
+    st.session_state[REFUSED_DRAWN] = now
 
 
 def _one_state(running: sync.WorkspaceSync, where: str) -> None:
@@ -222,8 +235,12 @@ def _one_state(running: sync.WorkspaceSync, where: str) -> None:
     elif running.state == "synced":
         st.caption(f":material/cloud_done: Synced to {where} at {when}.")
     elif running.retry_waits_on_visitor:  # the visitor can free the room, name another repo or give the token again:
-        # the line says how, and a try is offered (none is tried again by itself)
-        st.warning(running.message, icon=":material/cloud_off:")
+        # the line says how, and a try is offered (none is tried again by itself); which sync failed is said where
+        # its reason does not name it ("That Hugging Face token was refused …" alone: the visitor's repo or the
+        # app's store?)
+        named = where in running.message or running.repo_id in running.message
+        st.warning(running.message if named else f"Sync to {where} failed: {running.message}",
+                   icon=":material/cloud_off:")
         if st.button("Try again now", key=f"workspace.sync_retry.{running.kind}", icon=":material/refresh:"):
             running.retry_now()
             with config.use_workspace(running.folder):

@@ -237,8 +237,9 @@ def test_a_public_store_is_not_used(hub):
     assert hub.repos[("dataset", STORE_REPO)].files == {}
 
 
-def test_a_refused_store_token_is_one_line_and_nothing_here_is_lost(monkeypatch):
-    with refusing_hub(401) as url:  # every request refused, as the Hub answers a wrong or revoked token
+@pytest.mark.parametrize("status, why", [(401, "refused its token"), (403, "token may not write to it")])
+def test_a_refused_store_token_is_one_line_waits_for_the_owner_and_nothing_here_is_lost(monkeypatch, status, why):
+    with refusing_hub(status) as url:  # every request refused, as the Hub answers a revoked token (or one let no more)
         point_hub_at(monkeypatch, url)
         at = signed_in(ALICE)
         ws = workspace_of(at)
@@ -246,8 +247,16 @@ def test_a_refused_store_token_is_one_line_and_nothing_here_is_lost(monkeypatch)
         local = files_of(ws)
         at.run()
         (warning,) = [w.value for w in at.sidebar.warning]
-        assert f"This app's workspace store ({STORE_REPO}) refused its token" in warning and "\n" not in warning
-        assert "tell the app's owner" in warning and files_of(ws) == local
+        assert f"This app's workspace store ({STORE_REPO}) {why}" in warning and "\n" not in warning
+        assert "Tell the app's owner" in warning and "[studio.store] secret" in warning and files_of(ws) == local
+        # retried every minute for ever before: now it waits for the owner's new secret or the visitor's click
+        assert "Not tried again until the app's owner changes the secret or you press Try again now" in warning
+        assert "next try" not in warning and kept(at).next_try_s() is None
+        assert "Try again now" in [b.label for b in at.sidebar.button]
+        refused = kept(at)
+        at.secrets["studio"] = {"store": {"repo": STORE_REPO, "token": "hf_new_store_token_6666666666"}}
+        at.run()
+        assert kept(at) is not refused  # the owner's new token is tried at the visitor's next page
 
 
 @pytest.mark.parametrize("setting, words", [({"repo": STORE_REPO}, "[studio.store] has no token"),

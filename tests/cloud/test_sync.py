@@ -1224,16 +1224,19 @@ def test_a_repo_name_pasted_far_too_long_is_refused_in_a_short_line():
     assert sync.check_repo_name("x" * 96) == "x" * 96
 
 
-def test_a_token_revoked_after_it_was_accepted_is_not_retried_by_itself_until_the_visitor_asks(hub, tmp_path, monkeypatch):
-    """A token the Hub refused (401) at a sync was tried again every minute for ever: a revoked token never comes back
-    by itself. The line says it waits for the visitor; Try again now (or the token given again) tries at once."""
+@pytest.mark.parametrize("status, refused", [(401, "token"), (403, "access")])
+def test_a_token_revoked_after_it_was_accepted_is_not_retried_by_itself_until_the_visitor_asks(
+        hub, tmp_path, monkeypatch, status, refused):
+    """A token the Hub refused (401) at a sync, or no longer let write to the repo (403: its access taken away), was
+    tried again every minute for ever: neither comes back by itself. The line says it waits for the visitor; Try again
+    now (or the token given again) tries at once."""
     folder = tmp_path / "ws"
     repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
     three_versions(folder)
     running = sync.WorkspaceSync(folder, repo, TOKEN)
-    hub.refused[TOKEN] = 401
+    hub.refused[TOKEN] = status
     running.tick()
-    assert running.state == "failed" and running.refused == "token" and "\n" not in running.message
+    assert running.state == "failed" and running.refused == refused and "\n" not in running.message
     assert running.message.endswith("Not tried again until you give the token again or press Try again now.")
     assert running.next_try_s() is None and running.retry_waits_on_visitor
     asked = len(hub.requests)
@@ -1283,3 +1286,62 @@ def test_a_failed_sync_s_line_says_the_time_to_its_next_try_as_it_is_when_drawn(
         assert line(-1).endswith("(trying again now)")
     finally:
         del sync._registry[("drawn", "account")]
+
+
+def test_a_sync_that_waits_for_the_visitor_says_which_sync_failed_and_why(hub, tmp_path):
+    """The sidebar's line above Try again now read "That Hugging Face token was refused …" alone: not whether the
+    visitor's repo or the app's store had refused it."""
+    from streamlit.testing.v1 import AppTest
+
+    folder = tmp_path / "ws"
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    three_versions(folder)
+    running = sync.WorkspaceSync(folder, repo, TOKEN)
+    hub.refused[TOKEN] = 401
+    running.tick()
+    assert running.retry_waits_on_visitor
+    sync._registry[("drawn", "account")] = running
+
+    def sidebar_line():
+        from studio.cloud import sync
+        from studio.ui import cloud_panel
+
+        shown = sync._registry[("drawn", "account")]
+        cloud_panel._one_state(shown, shown.where)
+
+    try:
+        at = AppTest.from_function(sidebar_line, default_timeout=60).run()
+    finally:
+        del sync._registry[("drawn", "account")]
+    assert not at.exception, [e.value for e in at.exception]
+    (shown,) = [w.value for w in at.warning]
+    assert shown.startswith("Sync to alice/slm-studio-workspace (private) failed: That Hugging Face token was refused")
+    assert "Try again now" in [b.label for b in at.button] and "\n" not in shown
+
+
+def test_the_sync_record_counts_toward_the_size_limits_and_its_rewrite_is_not_looked_for(hub, monkeypatch):
+    """The record of what the repo holds (``.sync-manifest.json``, a line per synced file) was written outside every
+    size check: a workspace's kept total, and every workspace's, read less than the disk held by its blocks until the
+    next walk. It is counted now, and the watcher does not take that rewrite of the size total for a save."""
+    from studio.cloud import workspaces
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits, workspaces.count_made)
+    folder = workspaces.root() / ("u-" + "2" * 32)
+    other = workspaces.root() / ("u-" + "3" * 32)
+    with config.use_workspace(other):  # every workspace's total is kept already
+        store.create_dataset("Other", [{"question": "q?", "answer": "a"}])
+    with config.use_workspace(folder):
+        ds = store.create_dataset("Many", [{"question": "q?", "answer": "a"}]).id
+        for v in range(1, 40):
+            store.save_version(ds, [{"question": "q?", "answer": f"a{v}"}], base_version=v)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    s = sync.WorkspaceSync(folder, repo, TOKEN)
+    s.tick()
+    assert s.commits == 1 and (folder / sync.MANIFEST).stat().st_size > usage.BLOCK  # two blocks on disk
+    assert usage.kept(folder) == usage.measure(folder)
+    assert usage.kept(workspaces.root()) == usage.measure(workspaces.root())
+    with _Stats(folder) as looked:
+        s.tick()
+    assert looked.count <= 4 + len(sync.SYNCED_FILES) + len(sync.BATCHED_FILES)  # a few stats, no look at every file

@@ -353,3 +353,129 @@ def test_a_training_refused_for_room_says_not_started_and_leaves_no_run_folder(p
         assert str(caught.value).startswith("Not started: it needs") and "\n" not in str(caught.value)
         assert runs.count_runs() == 0 and list(config.runs_dir().iterdir()) == []
     assert workspaces.size_bytes(ws) <= public["anonymous_workspace_mb"] * MB
+
+
+def test_a_workspace_with_jobs_counts_the_jobs_folder_itself_so_a_save_cannot_pass_the_limit_by_it(public):
+    """A full measure left the ``jobs/`` folder's own block out (its files were measured apart, the folder in neither
+    count): a workspace that ran an evaluation took a two-block save one block short of its limit, past it."""
+    ws = _workspace("a-" + "j" * 32, 1)
+    (ws / "jobs" / "eval-e").mkdir(parents=True)
+    (ws / "jobs" / "eval-e" / "log").write_bytes(b"done\n")
+    _save(ws, "datasets/first.json", 10)
+    with usage.held(ws) as tally:
+        tally.measure()
+        assert tally.used == usage.measure(ws)  # what the disk holds, the jobs folder too
+    limit = workspaces.size_bytes(ws) + usage.BLOCK
+    public["anonymous_workspace_mb"] = limit / MB
+    with pytest.raises(WorkspaceFullError):
+        _save(ws, "datasets/two.json", usage.BLOCK + 1)  # two blocks: past the limit by one
+    assert workspaces.size_bytes(ws) <= limit
+
+
+def test_the_server_s_total_counts_every_new_workspace_s_folder_and_size_record_at_once(public):
+    """Every new workspace's folder (a block) and the record of its own total (a block) were missing from the total of
+    every workspace together until a save it would refuse walked the server again: a script opening the app again and
+    again without cookies (a new workspace each time) took the server past its limit by two blocks a visit."""
+    first = workspaces.root() / ("a-" + "k" * 32)
+    workspaces.touch(first)  # as the page does for a new visitor
+    _save(first, "datasets/first.json", 10)
+    base = workspaces.root()
+    assert usage._read(base)[0] == usage.measure(base)
+    for n in range(3):
+        ws = base / (f"a-{n}" + "l" * 31)
+        workspaces.touch(ws)
+        _save(ws, "datasets/first.json", 10)
+        assert usage._read(base)[0] == usage.measure(base), n  # what the server's disk holds, kept as it grows
+
+
+def test_folders_a_job_s_process_makes_count_against_its_workspace_and_the_server(public):
+    """A job's process (an evaluation, a training, an import) saved through the size check, but the folders it made
+    outside a save (those ``config`` makes where a save needs them, a library's checkpoint folders) were counted
+    nowhere until a save walked the workspace again: a job could leave it past its limit."""
+    ws = workspaces.root() / ("a-" + "m" * 32)
+    workspaces.touch(ws)
+    _save(ws, "datasets/first.json", 10)  # the server's totals are kept from here on
+    code = ("import sys; from pathlib import Path; from studio import atomic, config; from studio.__main__ import "
+            "_job_limit\n"
+            "with _job_limit():\n"
+            "    atomic.write_bytes(config.evals_dir() / 'first.json', b'r' * 10)\n"  # its first save: totals taken
+            "    config.runs_dir()\n"  # a folder a save needs, made by config
+            "    (config.runs_dir() / 'r' / 'checkpoint-1').mkdir(parents=True)\n"  # made by a library
+            "    (config.runs_dir() / 'r' / 'checkpoint-1' / 'w.bin').write_bytes(b'w' * 9000)\n"
+            "    atomic.write_bytes(config.evals_dir() / 'e.json', b'r' * 10)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120,
+                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "STUDIO_HOME": str(ws),
+                        config.LIMIT_VAR: str(MB), config.TOTAL_VAR: str(1000 * MB)})
+    assert (ws / "runs" / "r" / "checkpoint-1" / "w.bin").exists() and (ws / "evals" / "e.json").exists()
+    assert usage._read(ws)[0] == usage.measure(ws)
+    assert usage._read(workspaces.root())[0] == usage.measure(workspaces.root())
+
+
+def test_the_jobs_folder_made_for_a_job_counts_once(public):
+    """``jobs/`` is measured at every check, its own block too: counted as a folder made outside a save as well, it
+    counted twice, so the kept total read a block more than the disk held, and a save near the limit had to walk the
+    workspace to find the block it had."""
+    ws = workspaces.root() / ("a-" + "n" * 32)
+    workspaces.touch(ws)
+    _save(ws, "datasets/first.json", 10)
+    with config.use_workspace(ws):
+        config.jobs_dir()  # made for a job's files (the page's start of an evaluation)
+    with usage.held(ws) as tally:
+        assert tally.used == usage.measure(ws)  # what the disk holds, jobs/ once
+
+
+def test_a_new_workspace_s_sample_marker_counts_so_its_total_is_what_the_disk_holds(public):
+    """The marker that remembers the sample was added (so a deleted sample does not come back) was written outside the
+    size check: every new workspace's kept total, and every workspace's together, read a block less than the disk held
+    until the next walk."""
+    from studio.data import sample
+
+    ws = workspaces.root() / ("a-" + "p" * 32)
+    workspaces.touch(ws)
+    other = workspaces.root() / ("a-" + "q" * 32)
+    workspaces.touch(other)
+    _save(other, "datasets/other.json", 10)  # the server's total is kept already
+    with config.use_workspace(ws):
+        assert sample.ensure_sample()  # a new visitor's first page
+    assert (ws / ".sample-added").exists()
+    assert usage._read(ws)[0] == usage.measure(ws)
+    assert usage._read(workspaces.root())[0] == usage.measure(workspaces.root())
+
+
+def _server_total_is_the_disk() -> bool:
+    with usage.held(workspaces.root(), jobs=usage.EACH) as tally:
+        return tally.used == usage.measure(workspaces.root())
+
+
+def _idle_anonymous_with_a_job(name: str) -> Path:
+    ws = workspaces.root() / name
+    workspaces.touch(ws)
+    _save(ws, "datasets/d.json", 5000)
+    (ws / "jobs").mkdir()
+    (ws / "jobs" / "job.log").write_bytes(b"l" * 9000)  # a job's log, written outside any check
+    os.utime(ws / workspaces.SEEN, (1, 1))  # nobody opened it for decades
+    return ws
+
+
+def test_removing_a_workspace_takes_what_it_held_off_the_server_s_total(public):
+    """Removing a workspace (to make room, an idle one, Clear this workspace) took off what lay in it alone, its jobs/
+    too: every workspace's total read a block a workspace less than the disk held, and a job's files less still."""
+    keep = workspaces.root() / ("u-" + "k" * 32)
+    workspaces.touch(keep)
+    _save(keep, "datasets/k.json", 100)
+    idle = _idle_anonymous_with_a_job("a-" + "i" * 32)
+    assert _server_total_is_the_disk()
+    workspaces.clean_idle(max_idle_hours=1)
+    assert not idle.exists() and _server_total_is_the_disk()
+
+    idle = _idle_anonymous_with_a_job("a-" + "j" * 32)
+    with usage.held(workspaces.root(), jobs=usage.EACH) as tally:
+        total = tally.used
+    held_there = usage.BLOCK + usage.measure(idle)
+    # exactly what is left once the idle workspace goes: the check counts it all as free, and so does its removal
+    workspaces.fits_on_server(keep, 100, total - held_there + 100, set())
+    removed, written = workspaces.make_room_on_server(keep, 100, total - held_there + 100, set())
+    written()
+    assert removed == [idle] and not idle.exists()
+    with usage.held(workspaces.root(), jobs=usage.EACH) as tally:
+        assert tally.used == usage.measure(workspaces.root()) + 100  # the 100 bytes counted, not written here

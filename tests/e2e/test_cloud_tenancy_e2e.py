@@ -216,3 +216,37 @@ def test_the_forget_button_of_a_token_given_in_the_sidebar_shows_its_whole_label
         page.context.close()
     finally:
         stop_studio(s)
+
+
+def test_home_says_the_token_is_refused_as_soon_as_the_sync_learns_it_without_a_click(browser, tmp_path):
+    """The sync (in its own thread) learnt that the Hub refused the token (revoked on huggingface.co), and Home went
+    on saying *Hub token: yours* until the visitor's next click: the sidebar's sync line said the sync failed below a
+    page that said all was well."""
+    from studio import config
+    from studio.data import store
+
+    env = {"HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf")}
+    with standin_hub() as hub:
+        hub.users[TOKEN] = ("alice", "write")
+        env["HF_ENDPOINT"] = hub.url
+        server = start_studio(tmp_path / "home", tmp_path / "streamlit.log", env=env, entry="cloud/Home.py")
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(120_000)
+            go(page, server)
+            give_token(page, TOKEN)
+            page.get_by_text("Synced to alice/slm-studio-workspace").wait_for()
+            hub_token = page.get_by_test_id("stMetric").filter(has_text="Hub token")
+            assert "yours" in hub_token.inner_text()
+            hub.refused[TOKEN] = 401  # revoked on huggingface.co
+            (ws,) = (tmp_path / "home" / "visitors").glob("h-*")
+            with config.use_workspace(ws):  # a save the sync commits within seconds
+                store.create_dataset("Made after", [{"question": "q?", "answer": "a"}])
+            page.get_by_test_id("stSidebar").get_by_text("That Hugging Face token was refused").wait_for()
+            # no click, no reload: Home says so too
+            page.get_by_text("The Hub refused the token you gave").wait_for(timeout=30_000)
+            assert "refused" in hub_token.inner_text()
+            assert_no_exception(page)
+            page.context.close()
+        finally:
+            stop_studio(server)
