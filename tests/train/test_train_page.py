@@ -525,6 +525,33 @@ def test_the_warm_up_field_is_named_for_what_its_value_is(offline):
     assert runs.load_run_dir(folder).config["warmup_steps"] == 0.1  # what the field said is what trained
 
 
+@pytest.mark.parametrize("typed", [float("inf"), None])
+def test_a_warm_up_too_large_for_the_box_or_emptied_keeps_the_last_good_value_and_says_so(offline, typed):
+    """1e999 typed as the Warm-up share or steps (the browser sends Infinity), or the box emptied: the box went back to
+    the preset's value without a word, the person's 0.1 (or 30 steps) lost. Now it stays, said in one line, as the
+    Learning rate box does: one rule for every number box (``studio.ui.numbers``)."""
+    at = train_page().run()
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    at.number_input(key="train.wu.quick.full.steps").set_value(30).run()
+    at.number_input(key="train.wu.quick.full.steps").set_value(-1).run()  # refused: 30 stays the last good value
+    assert [e.value for e in at.error] == ["Warm-up steps -1 is out of range: use 0 to 1000000."]
+    at.number_input(key="train.wu.quick.full.steps").set_value(typed).run()
+    _no_exception(at)
+    assert at.number_input(key="train.wu.quick.full.steps").value == 30
+    assert [e.value for e in at.error] == ["Warm-up steps was empty or too large to hold: kept 30; type a number from 0 "
+                                           "to 1000000."]
+    at.radio(key="train.wu_unit.quick.full").set_value("share").run()
+    at.number_input(key="train.wu.quick.full.share").set_value(0.1).run()
+    at.number_input(key="train.wu.quick.full.share").set_value(typed).run()
+    _no_exception(at)
+    assert at.number_input(key="train.wu.quick.full.share").value == 0.1
+    assert [e.value for e in at.error] == ["Warm-up share was empty or too large to hold: kept 0.1; type a number from 0 "
+                                           "to 0.99."]
+    assert not at.button(key="train.start").disabled
+    at.run()  # said once
+    assert not at.error and at.number_input(key="train.wu.quick.full.share").value == 0.1
+
+
 def test_a_finished_runs_checkpoints_can_be_dropped_from_the_runs_tab_and_the_cli(offline, capsys):
     from studio.__main__ import main
     from studio.train import loop
