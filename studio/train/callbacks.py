@@ -173,7 +173,9 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
         def on_step_end(self, args, state, control, **kwargs):
             # Under `accelerate launch` every process checks the stop file; only the first writes files.
             # One stat per step (microseconds): "stop after the current step" stays exact.
-            if not self.stopped and jobs.stop_requested(out):
+            # Stop asked during the run's last step: that step ends the run anyway, which then finishes with its model
+            # saved (a "stopped" run of all its steps said "resume", and a resume trained a step past its end)
+            if not self.stopped and state.global_step < state.max_steps and jobs.stop_requested(out):
                 control.should_training_stop = True
                 control.should_save = True  # the Trainer saves right after this callback: resumable
                 self.stopped = True

@@ -86,6 +86,22 @@ def test_question_word_dropout_changes_what_is_trained_and_is_recorded(tiny_gpt2
     assert json.loads((tmp_path / "varied" / "run.json").read_text())["config"]["question_dropout"] == 0.5
 
 
+def test_stop_asked_during_the_last_step_finishes_the_run_with_its_model(tiny_gpt2, tmp_path, offline):
+    """Stop clicked while a run took its last step (a short run's only one): the run was "stopped at step 2: resume
+    from its checkpoint" with no model, though every step had run, and Resume then trained a third step past its end.
+    The last step ends the run anyway: it finishes, its model saved, the stop forgotten."""
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=2, logging_steps=1,
+                            test_fraction=0.0)
+    result = train.run_job(cfg, RECORDS, out, dataset=DATASET,
+                           on_progress=lambda f: f["step"] >= 1 and jobs.request_stop(out))  # seen as step 2 ends
+    assert result.state == "finished" and result.steps == 2
+    status = jobs.read_status(out)
+    assert status.state == "finished" and status.message.startswith("finished: 2 steps")
+    assert (out / "model").is_dir() and not jobs.stop_requested(out)
+    assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2]
+
+
 def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offline):
     out = tmp_path / "run"
     cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=6, logging_steps=1,
