@@ -195,6 +195,13 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             if on_progress:
                 on_progress(fields)
 
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if self.stopped and abs((state.epoch or 0) - round(state.epoch or 0)) > 1e-6:
+                # an epoch cut short by Stop: its checkpoint was saved as the step ended. The held-out set was evaluated
+                # (minutes of SmolLM2 on a CPU, "stopping" all along) and the checkpoint saved again; the epoch's
+                # evaluation comes at its real end, after Resume (a Stop at that end keeps it)
+                control.should_evaluate = control.should_save = False
+
         def on_evaluate(self, args, state, control, **kwargs):
             self.eta.paused("eval", clock())
             self.paused_s += self.eta.pause_s["eval"]

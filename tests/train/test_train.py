@@ -102,6 +102,22 @@ def test_stop_asked_during_the_last_step_finishes_the_run_with_its_model(tiny_gp
     assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2]
 
 
+def test_stop_does_not_evaluate_the_held_out_set_before_it_stops(tiny_gpt2, tmp_path, offline):
+    """Stop ended the epoch early, and the epoch's end evaluated the held-out questions (and saved the checkpoint a
+    second time) before the run stopped: minutes of "stopping" for SmolLM2 on a CPU after the step it waited for.
+    The held-out loss comes with the epoch's real end, after Resume."""
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=1, max_steps=6, logging_steps=1,
+                            test_fraction=0.3)  # 4 records train: 4 steps an epoch
+    result = train.run_job(cfg, RECORDS, out, dataset=DATASET,
+                           on_progress=lambda f: f["step"] >= 1 and jobs.request_stop(out))
+    assert result.state == "stopped" and result.steps == 2  # half-way through the first epoch
+    assert not [r for r in runs.read_metrics(out) if "eval_loss" in r]
+    assert [c.name for c in (out / "checkpoints").iterdir()] == ["checkpoint-2"]
+    resumed = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True)
+    assert resumed.state == "finished" and [r for r in runs.read_metrics(out) if "eval_loss" in r]
+
+
 def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offline):
     out = tmp_path / "run"
     cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=6, logging_steps=1,
