@@ -298,10 +298,10 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",
                                              format_func=lambda s: f"{s}: {scratch.SIZES[s].note}")
             values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}")
-        gpu_settings()
+        gpus_wrong = gpu_settings()
     whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha", "seed",
              "vocab_size")
-    wrong = _range_errors(values, whole) + warmup_wrong
+    wrong = _range_errors(values, whole) + warmup_wrong + ([gpus_wrong] if gpus_wrong else [])
     values = {k: (int(v) if isinstance(v, float) and k in whole and not wrong else v) for k, v in values.items()}
     if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs. Said while a
         # value is out of range too: the line gone then moved Advanced, and the box being typed in, up under the pointer
@@ -480,24 +480,26 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
     return True
 
 
-def gpu_settings() -> None:
-    """GPUs and sharding, shown only where this machine has more than one GPU (``studio.train.launch``)."""
+def gpu_settings() -> str | None:
+    """GPUs and sharding, shown only where this machine has more than one GPU (``studio.train.launch``); returns why
+    the GPUs typed cannot be used (a number box of ``studio.ui.numbers``: 9 of 4 GPUs is refused, not replaced)."""
     from studio.train import launch
 
     n = launch.gpu_count()
     if n < 2:
-        return
+        return None
     g1, g2 = st.columns(2)
-    gpus = g1.number_input("GPUs", 1, n, n, key="train.gpus",
-                           help="One training process per GPU; each takes the batch size in records a step.")
+    gpus, why = numbers.number_box(g1, "GPUs", "train.gpus", n, lo=1, hi=n, whole=True,
+                                   help="One training process per GPU; each takes the batch size in records a step.")
     # one GPU holds the whole model: sharding is not offered (start() passes "none"), rather than kept and ignored
     g2.selectbox("Sharding", list(launch.SHARDING), key="train.sharding", format_func=launch.SHARDING.get,
                  disabled=gpus < 2, help="How the GPUs split the model's memory (through accelerate)."
                  + (" Needs 2 or more GPUs." if gpus < 2 else ""))
+    return why
 
 
 def start(cfg: TrainConfig, meta: DatasetRef, name: str) -> str | None:
     """Start the training job (``studio.train.job``); returns the run id, or None with the reason shown."""
-    gpus = int(st.session_state.get("train.gpus", 1))
+    gpus = int(st.session_state.get("train.gpus.kept", 1))  # the last good count (settings() refused any other)
     return ui.run_or_error(job.start_training, cfg, meta, name, gpus=gpus,
                   sharding=st.session_state.get("train.sharding", "none") if gpus > 1 else "none")

@@ -594,6 +594,17 @@ def test_gpus_and_sharding_are_offered_only_where_there_are_several_gpus(offline
     _no_exception(at)
     assert at.number_input(key="train.gpus").value == 4
     assert at.selectbox(key="train.sharding").options[:2] == [launch.SHARDING["none"], launch.SHARDING["fsdp"]]
+    # 9 of 4 GPUs typed: the box had min/max, the browser reddened it and Start trained on the last valid count. The
+    # box is the settings' own (studio.ui.numbers): the 9 stays, refused in one line, and Start waits
+    gpus = at.number_input(key="train.gpus")
+    assert (gpus.min, gpus.max) == (None, None)
+    gpus.set_value(9).run()
+    assert [e.value for e in at.error] == ["GPUs 9 is out of range: use 1 to 4."]
+    assert at.button(key="train.start").disabled
+    at.number_input(key="train.gpus").set_value(float("inf")).run()  # 1e999: the last good count, said so
+    assert at.number_input(key="train.gpus").value == 4
+    assert [e.value for e in at.error] == ["GPUs was empty or too large to hold: kept 4; type a number from 1 to 4."]
+    assert not at.button(key="train.start").disabled
 
 
 def test_tokens_per_step_is_an_advanced_setting_refused_below_max_length_and_sized_by_the_memory_check(offline):
