@@ -385,6 +385,24 @@ def test_a_one_step_run_says_1_step(tmp_path, offline, capsys):
     assert jobs.read_status(out).message.startswith("finished: 1 step in ")
 
 
+def test_a_one_step_run_with_a_warm_up_share_trains_its_step(tiny_gpt2, tmp_path, offline):
+    """The recommended preset's 5% warm-up on a 1-step run: the Trainer rounded the share up to one step, and a
+    warm-up's first step trains at rate 0, so the run's only step changed nothing. A share under half a step is none."""
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-2, batch_size=2, max_steps=1, test_fraction=0.0,
+                            warmup_steps=0.05, lr_scheduler="cosine")
+    assert train.run_job(cfg, RECORDS, out, dataset=DATASET).steps == 1
+    before, after = _weights(tiny_gpt2), _weights(out / "model")
+    assert any(not (after[k] == before[k]).all() for k in after if k in before)
+
+
+@pytest.mark.parametrize("setting, total, steps", [(0.05, 1, 0), (0.05, 9, 0), (0.05, 10, 1), (0.05, 20, 1),
+                                                   (0.05, 200, 10), (0.5, 2, 1), (20, 10, 9), (20, 1, 0), (3, 10, 3),
+                                                   (0, 5, 0)])
+def test_the_warm_up_rounds_to_whole_steps_and_leaves_a_step_at_a_rate_above_0(setting, total, steps):
+    assert train.warmup_steps(setting, total) == steps
+
+
 @pytest.mark.parametrize("device, mixed, filtered", [("cuda", "bfloat16", False), ("cuda", "float16", True),
                                                      ("cpu", None, True)])
 def test_on_cuda_in_bf16_the_trainer_does_not_wait_on_each_step_loss(monkeypatch, tmp_path, device, mixed, filtered):
