@@ -27,6 +27,12 @@ class StopBeforeFirstStep(Exception):
     its checkpoint (a resumed run's) left as it was."""
 
 
+class AllStepsDone(Exception):
+    """A resumed run's checkpoint is already at its last step (a run stopped at its end before Stop on the last step
+    let it finish): raised before the Trainer's loop, which trained one step past the end before it looked; the loop
+    finishes the run with the checkpoint's model."""
+
+
 CURVE_POINTS = 10
 """Loss rows a run should give at least: a 3-step run logging every 10 steps drew its first step alone."""
 
@@ -154,6 +160,8 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             done = int(round(state.epoch or 0.0, 4))  # a checkpoint comes after its epoch's evaluation and save
             self.epochs_done = {"eval": done, "save": done}
             self.first_step = state.global_step
+            if state.global_step and state.global_step >= state.max_steps:
+                raise AllStepsDone(state.global_step)
             self._stop_before_first_step(state)
             if not state.is_world_process_zero:
                 return

@@ -412,6 +412,8 @@ def _fit(trainer: Any, callback: Any, attn: Any, ckpt: Path | None, cfg: TrainCo
             trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         except callbacks.StopBeforeFirstStep:
             pass  # nothing of this session trained: a resumed run keeps its checkpoint, a new one has none
+        except callbacks.AllStepsDone:
+            pass  # a resume of a checkpoint at the run's last step: nothing to train, its model is the run's
         state = "stopped" if callback.stopped else "finished"
         if state == "finished":
             jobs.update_status(out, message="saving the model")

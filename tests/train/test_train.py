@@ -102,6 +102,26 @@ def test_stop_asked_during_the_last_step_finishes_the_run_with_its_model(tiny_gp
     assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2]
 
 
+def test_resuming_a_run_stopped_at_its_last_step_finishes_it_without_training_past_its_end(tiny_gpt2, tmp_path,
+                                                                                           offline):
+    """A run whose checkpoint is at its last step (stopped there before Stop on the last step let a run finish):
+    Resume trained a step past its end (step 3 of 2). It finishes now with the checkpoint's model, no step trained."""
+    import shutil
+
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=2, logging_steps=1,
+                            test_fraction=0.0, save_steps=1, save_total_limit=2)
+    assert train.run_job(cfg, RECORDS, out, dataset=DATASET).steps == 2
+    shutil.rmtree(out / "model")  # as such a run was left: stopped at step 2 of 2, its checkpoint-2 and no model
+    jobs.update_status(out, state="stopped", message="stopped at step 2")
+    result = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True)
+    assert result.state == "finished" and result.steps == 2
+    assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2]
+    assert jobs.read_status(out).message.startswith("finished: 2 steps")
+    ckpt, model = _weights(out / "checkpoints" / "checkpoint-2"), _weights(out / "model")
+    assert all((model[k] == ckpt[k]).all() for k in ckpt)
+
+
 def test_stop_does_not_evaluate_the_held_out_set_before_it_stops(tiny_gpt2, tmp_path, offline):
     """Stop ended the epoch early, and the epoch's end evaluated the held-out questions (and saved the checkpoint a
     second time) before the run stopped: minutes of "stopping" for SmolLM2 on a CPU after the step it waited for.
