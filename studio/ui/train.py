@@ -430,9 +430,13 @@ def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, st
                    "(they lose the end of their answer and their EOS): raise Max length or shorten them."
                    + (f" {recipe.answerless_line(answerless, cfg.max_length)}" if answerless else ""))
     st.dataframe(rows, hide_index=True, width="stretch", height=220)
-    pick = st.number_input("Show record", 1, len(records), keep[0] + 1, key="train.preview_record",
-                           help="Numbered from 1, as on the Dataset page: its tokens, with the ones that carry "
-                                "loss highlighted.") - 1
+    # a free-typed box (``studio.ui.numbers``): 0 or 1e999 left the browser's bounded box red, the last record shown
+    typed, why = numbers.number_box(st, "Show record", "train.preview_record", keep[0] + 1, lo=1, hi=len(records),
+                                    whole=True, help="Numbered from 1, as on the Dataset page: its tokens, with the "
+                                                     "ones that carry loss highlighted.")
+    if why:
+        st.error(why, icon=":material/error:")
+    pick = -1 if why else int(typed) - 1
     if pick in keep:
         enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], cfg.max_length,
                                    prompt_format.context_of(records[pick]))

@@ -104,6 +104,32 @@ def test_preview_and_memory_check_for_the_sample(offline):
     assert "Question" in tokens_html and "Answer" in tokens_html and "background:#ffd86b" in tokens_html
 
 
+def test_the_preview_s_show_record_box_says_a_number_it_cannot_show_and_shows_the_next_one_typed(offline):
+    """Show record had the browser's bounds: 0 or 1e999 left the box red and the last record's tokens on screen as
+    if they were the record asked for. Now 0 is refused in one line with no tokens shown; 1e999 keeps the last
+    good number, said so; a number in range shows its record."""
+    sample.ensure_sample()
+    at = train_page().run()
+
+    def tokens() -> str:
+        return " ".join(m.value for m in at.markdown if "train-tokens" in m.value)
+
+    box = at.number_input(key="train.preview_record")
+    assert (box.min, box.max, box.value) == (None, None, 1) and tokens()
+    first = tokens()
+    box.set_value(0).run()
+    _no_exception(at)
+    assert [e.value for e in at.error] == ["Show record 0 is out of range: use 1 to 158."] and not tokens()
+    at.number_input(key="train.preview_record").set_value(2).run()
+    assert not at.error and tokens() and tokens() != first
+    second = tokens()
+    at.number_input(key="train.preview_record").set_value(float("inf")).run()  # 1e999: the browser sends Infinity
+    _no_exception(at)
+    assert at.number_input(key="train.preview_record").value == 2 and tokens() == second
+    assert [e.value for e in at.error] == ["Show record was empty or too large to hold: kept 2; type a number from 1 "
+                                           "to 158."]
+
+
 def test_truncation_warning_and_too_few_records(offline):
     store.create_dataset("Long", [{"question": "Why?", "answer": "Because " * 400}, {"question": "Q?", "answer": "A."}])
     at = train_page().run()
