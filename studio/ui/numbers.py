@@ -8,15 +8,22 @@ by JavaScript's safe integers (about 9e15): a larger number stayed red in it.
 
 ``number_box`` is a float box that may be empty (``value=None``), with no bounds in the browser, filled from session
 state. What is typed reaches the page as typed: a value out of range, or a fraction where a whole number is wanted, is
-returned with its one line (``refusal``), for the page to show and to refuse Start on; an empty or too-large one puts
-the person's last good value back, said in one line under the box.
+returned with its one line (``refusal``, naming the box by its ``short`` name), for the page to show and to refuse
+Start on; an empty or too-large one puts the person's last good value back, said in one line under the box.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
+
+
+def short(label: str) -> str:
+    """A box's name as its one-line refusals say it, the label less a closing note: "Sample size (0 = every question)"
+    said "Sample size (0 = every question) -1 is out of range"; now "Sample size -1 is out of range"."""
+    return re.sub(r"\s*\([^()]*\)$", "", label) or label
 
 
 def shown(value: Any) -> str:
@@ -71,14 +78,15 @@ def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float 
         state[key] = state.get(f"{key}.kept", value)
     if isinstance(state[key], int) and not isinstance(state[key], bool):  # set as an int (a reset, a kept value):
         state[key] = float(state[key])  # a float box refuses an int value in its state
-    typed = box.number_input(label, value=None, key=key, on_change=_keep_last, args=(key, label, lo, hi), **kwargs)
+    name = short(label)
+    typed = box.number_input(label, value=None, key=key, on_change=_keep_last, args=(key, name, lo, hi), **kwargs)
     if typed is None:  # not through the callback (it puts the last good value back): the same, said the same way
         typed = state.get(f"{key}.good", state.get(f"{key}.kept", value))
-        state[f"{key}.refused"] = refused_line(label, typed, lo, hi)
+        state[f"{key}.refused"] = refused_line(name, typed, lo, hi)
     said = state.pop(f"{key}.refused", None)
     if said:
         box.error(said, icon=":material/error:")
-    why = refusal(label, typed, lo, hi, whole)
+    why = refusal(name, typed, lo, hi, whole)
     if whole and not why and isinstance(typed, float):
         typed = int(typed)
     state[f"{key}.kept"] = typed

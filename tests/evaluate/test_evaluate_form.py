@@ -100,10 +100,12 @@ def test_a_damaged_or_out_of_range_form_is_not_used(offline):
     assert "run:gone" not in at.multiselect(key="evaluate.models").value
 
 
-BOXES = {"evaluate.sample": (0, None, 25), "evaluate.max_new_tokens": (1, 4096, 32),
-         "evaluate.batch_size": (1, 256, 4), "evaluate.seed": (0, 2**31 - 1, 7),
-         "evaluate.concurrency": (1, 64, 2), "evaluate.api_timeout": (5, 3600, 300)}
-"""Each free-typed number box on the form: its (min, max) and a good value to type first."""
+BOXES = {"evaluate.sample": (0, None, 25, "Sample size"), "evaluate.max_new_tokens": (1, 4096, 32, "Max new tokens"),
+         "evaluate.batch_size": (1, 256, 4, "Batch size"), "evaluate.seed": (0, 2**31 - 1, 7, "Seed"),
+         "evaluate.concurrency": (1, 64, 2, "API requests in flight"),
+         "evaluate.api_timeout": (5, 3600, 300, "API timeout")}
+"""Each free-typed number box on the form: its (min, max), a good value to type first, and its name as its error lines
+say it (the label less its note: "Sample size (0 = every question) -1 is out of range" repeated the whole label)."""
 
 
 def test_every_number_box_says_what_it_did_with_a_value_it_cannot_use(offline):
@@ -115,8 +117,7 @@ def test_every_number_box_says_what_it_did_with_a_value_it_cannot_use(offline):
     at = _app()
     assert {k: (b.min, b.max) for k in BOXES for b in [at.number_input(key=k)]} == {k: (None, None) for k in BOXES}
     assert not at.error
-    for key, (lo, hi, good) in BOXES.items():
-        label = at.number_input(key=key).label
+    for key, (lo, hi, good, label) in BOXES.items():
         at.number_input(key=key).set_value(good).run()
         assert not at.error and not at.button(key="evaluate.start").disabled, key
         for wrong in ([lo - 1] + ([hi * 10] if hi else [])):

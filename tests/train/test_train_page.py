@@ -1029,7 +1029,7 @@ def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(of
     assert errors == ["Learning rate 50 is out of range: use 0.000001 to 0.5.",
                       "Batch size 100000 is out of range: use 1 to 4096.",
                       "Epochs 0 is out of range: use 0.01 to 10000.",
-                      "Max length (tokens) 1 is out of range: use 8 to 131072.",
+                      "Max length 1 is out of range: use 8 to 131072.",
                       "Warm-up share 5 is out of range: use 0 to 0.99."], errors
     assert at.button(key="train.start").disabled
     assert [at.number_input(key=f"train.{k}.scratch.full").value for k in ("lr", "bs", "ep", "ml")] == [50.0, 100000, 0, 1]
@@ -1049,7 +1049,7 @@ def test_a_whole_number_field_both_fractional_and_out_of_range_is_said_once(offl
     _no_exception(at)
     errors = [e.value for e in at.error]
     assert errors == ["Batch size 1e-30 is out of range: use 1 to 4096.",
-                      "Max length (tokens) 1e-30 is out of range: use 8 to 131072."], errors
+                      "Max length 1e-30 is out of range: use 8 to 131072."], errors
     at.number_input(key="train.bs.scratch.full").set_value(2.5).run()  # in range, not whole: that is said
     assert "Batch size 2.5 is not a whole number: use a whole number." in [e.value for e in at.error]
     assert at.button(key="train.start").disabled
