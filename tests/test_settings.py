@@ -16,7 +16,8 @@ from studio.commands import train as train_cmd
 from studio.errors import TrainingError
 from studio.evaluate.config import EvalConfig
 from studio.train.config import TrainConfig
-from studio.ui.train import _bound, out_of_range
+from studio.ui.numbers import bound as _bound
+from studio.ui.numbers import out_of_range
 from tests.conftest import REPO, train_page
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # noqa: SLF001 - argparse keeps them there

@@ -27,6 +27,12 @@ class StopBeforeFirstStep(Exception):
     its checkpoint (a resumed run's) left as it was."""
 
 
+class AllStepsDone(Exception):
+    """A resumed run's checkpoint is already at its last step (a run stopped at its end before Stop on the last step
+    let it finish): raised before the Trainer's loop, which trained one step past the end before it looked; the loop
+    finishes the run with the checkpoint's model."""
+
+
 CURVE_POINTS = 10
 """Loss rows a run should give at least: a 3-step run logging every 10 steps drew its first step alone."""
 
@@ -154,6 +160,8 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             done = int(round(state.epoch or 0.0, 4))  # a checkpoint comes after its epoch's evaluation and save
             self.epochs_done = {"eval": done, "save": done}
             self.first_step = state.global_step
+            if state.global_step and state.global_step >= state.max_steps:
+                raise AllStepsDone(state.global_step)
             self._stop_before_first_step(state)
             if not state.is_world_process_zero:
                 return
@@ -173,7 +181,9 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
         def on_step_end(self, args, state, control, **kwargs):
             # Under `accelerate launch` every process checks the stop file; only the first writes files.
             # One stat per step (microseconds): "stop after the current step" stays exact.
-            if not self.stopped and jobs.stop_requested(out):
+            # Stop asked during the run's last step: that step ends the run anyway, which then finishes with its model
+            # saved (a "stopped" run of all its steps said "resume", and a resume trained a step past its end)
+            if not self.stopped and state.global_step < state.max_steps and jobs.stop_requested(out):
                 control.should_training_stop = True
                 control.should_save = True  # the Trainer saves right after this callback: resumable
                 self.stopped = True
@@ -192,6 +202,13 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
                 self.status.post(fields, urgent=self.stopped)
             if on_progress:
                 on_progress(fields)
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if self.stopped and abs((state.epoch or 0) - round(state.epoch or 0)) > 1e-6:
+                # an epoch cut short by Stop: its checkpoint was saved as the step ended. The held-out set was evaluated
+                # (minutes of SmolLM2 on a CPU, "stopping" all along) and the checkpoint saved again; the epoch's
+                # evaluation comes at its real end, after Resume (a Stop at that end keeps it)
+                control.should_evaluate = control.should_save = False
 
         def on_evaluate(self, args, state, control, **kwargs):
             self.eta.paused("eval", clock())

@@ -91,6 +91,15 @@ def _nan_filter(device: str, mixed: Any) -> bool:
     return not (device == "cuda" and mixed is torch.bfloat16)
 
 
+def warmup_steps(setting: float, total: int) -> int:
+    """The steps a run's learning rate rises over: ``setting`` steps, or that share of ``total`` when under 1, rounded
+    to the nearest step (a share under half a step is none), and always fewer than ``total``. A warm-up's first step
+    trains at rate 0: a 1-step run with the 5% share (the Trainer rounds any share up to a step) trained its only step
+    at 0 and came back unchanged."""
+    steps = int(setting) if setting >= 1 else int(total * setting + 0.5)
+    return max(0, min(steps, total - 1))
+
+
 def _trainer_class() -> Any:
     hf_import.ready()
     from transformers import Trainer
@@ -107,6 +116,13 @@ def _trainer_class() -> Any:
             mask = inputs.get("attention_mask")
             self._pending = self._pending + (mask.sum() if mask is not None else inputs["input_ids"].numel())
             return super().training_step(model, inputs, *args, **kwargs)
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            """The schedule over the run's steps, its warm-up as ``warmup_steps`` rounds it (at least one step at a
+            rate above 0)."""
+            if self.lr_scheduler is None:
+                self.args.warmup_steps = warmup_steps(self.args.warmup_steps, num_training_steps)
+            return super().create_scheduler(num_training_steps, optimizer)
 
         def get_train_dataloader(self):
             """Batches filled to the run's token budget (``studio.train.batches``) when it has one. accelerate
@@ -396,6 +412,8 @@ def _fit(trainer: Any, callback: Any, attn: Any, ckpt: Path | None, cfg: TrainCo
             trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         except callbacks.StopBeforeFirstStep:
             pass  # nothing of this session trained: a resumed run keeps its checkpoint, a new one has none
+        except callbacks.AllStepsDone:
+            pass  # a resume of a checkpoint at the run's last step: nothing to train, its model is the run's
         state = "stopped" if callback.stopped else "finished"
         if state == "finished":
             jobs.update_status(out, message="saving the model")

@@ -20,6 +20,7 @@ from studio.chat import (
 from studio.errors import StudioError
 from studio.models import loading
 from studio.ui import models as models_ui
+from studio.ui import numbers
 from studio.ui.chat_saved import streaming, used_secrets
 
 # Inference Providers that serve chat models (huggingface_hub's list; another name can be typed in).
@@ -377,9 +378,14 @@ def params_panel(disabled: bool) -> ChatParams | None:
     penalty = ui.kept(st.slider, settings.label(ChatParams, "repetition_penalty"), "chat.repetition_penalty",
                       d.repetition_penalty, min_value=lo, max_value=hi, step=0.05, disabled=disabled,
                       help=settings.help_text(ChatParams, "repetition_penalty"))
-    timeout = ui.kept(st.number_input, "Timeout (s)", "chat.timeout", int(d.timeout_s), min_value=5, max_value=600,
-                      disabled=disabled, help="Longest wait for the server, or for the next token of a local model "
-                                              "(its first token also gets the time its prompt takes to read).")
+    # a free-typed box (``studio.ui.numbers``): with the browser's bounds, -1 stayed red and answers waited the last 60
+    timeout, why = numbers.number_box(st, "Timeout (s)", "chat.timeout", int(d.timeout_s), lo=5, hi=600, whole=True,
+                                      step=5, disabled=disabled,
+                                      help="Longest wait for the server, or for the next token of a local model "
+                                           "(its first token also gets the time its prompt takes to read).")
+    if why:
+        st.error(why, icon=":material/error:")
+        return None
     return ui.run_or_error(ChatParams, max_new_tokens=int(max_new), temperature=float(temp), do_sample=sample,
                            top_p=float(top_p), repetition_penalty=float(penalty), timeout_s=float(timeout))
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import streamlit as st
 
-from studio import device, ui
+from studio import device, settings, ui
 from studio.data import store
 from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
 from studio.evaluate import runner as evaluate
 from studio.evaluate.config import EvalConfig
 from studio.models.spec import ModelSpec, parse_spec
-from studio.ui import hf_token, run_or_error
+from studio.ui import hf_token, numbers, run_or_error
 from studio.ui.pages import EVALUATE
 
 SOURCES = {"run": "A training run's held-out split", "dataset": "A dataset version"}
@@ -94,14 +94,24 @@ def _run_split(run: Any, run_id: str) -> str:
 
 def _range(name: str) -> tuple:
     """(min, max) of an EvalConfig field, from its metadata (``studio.settings``): the page offers what the config takes."""
-    from studio import settings
-
     return settings.bounds(EvalConfig, name)
 
 
 def _bounds(name: str) -> dict[str, Any]:
     lo, hi = _range(name)
     return {"min_value": lo, "max_value": hi}
+
+
+def _number(box: Any, label: str, name: str, wrong: list[str], lo: float | None = None, **kwargs: Any) -> int | float:
+    """A setting's number box (``studio.ui.numbers``: no bounds in the browser, an empty or too-large value puts the
+    last good one back), its range its EvalConfig field's; a value outside it is added to ``wrong`` in one line."""
+    field = _FIELDS.get(name)
+    lo, hi = _range(field) if field else (lo, None)
+    whole = field is None or settings.field_type(EvalConfig, field) is int
+    value, why = numbers.number_box(box, label, f"evaluate.{name}", _DEFAULTS[name], lo=lo, hi=hi, whole=whole, **kwargs)
+    if why:
+        wrong.append(why)
+    return value
 
 
 def _parsed_or_none(text: str) -> ModelSpec | None:
@@ -122,6 +132,7 @@ def new_evaluation_form() -> None:
     shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models(load=False) if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
     caps = device.capabilities()
+    wrong: list[str] = []  # a setting out of its range, or a fraction where a whole number is wanted: Start waits
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**Models**")
@@ -207,18 +218,15 @@ def new_evaluation_form() -> None:
                     st.caption("The chosen run was trained on every record (no held-out split), and these are its "
                                "training records: expect high scores on questions it has seen.")
     with c2:
-        sample = ui.kept(st.number_input, "Sample size (0 = every question)", "evaluate.sample", _DEFAULTS["sample"], min_value=0,
-                         step=10)
+        sample = _number(st, "Sample size (0 = every question)", "sample", wrong, lo=0, step=10)
     with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.PERSIST)
         s1, s2, s3 = st.columns(3)
-        max_new = ui.kept(s1.number_input, "Max new tokens", "evaluate.max_new_tokens", _DEFAULTS["max_new_tokens"],
-                          **_bounds("max_new_tokens"))
-        batch = ui.kept(s1.number_input, "Batch size (local models)", "evaluate.batch_size", _DEFAULTS["batch_size"],
-                        disabled=caps.api_only, **_bounds("batch_size"))
+        max_new = _number(s1, "Max new tokens", "max_new_tokens", wrong)
+        batch = _number(s1, "Batch size (local models)", "batch_size", wrong, disabled=caps.api_only)
         sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling", persist_state=ui.PERSIST)
         temperature = ui.kept(s2.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
                               **_bounds("temperature"))
-        seed = ui.kept(s2.number_input, "Seed", "evaluate.seed", _DEFAULTS["seed"], **_bounds("seed"))
+        seed = _number(s2, "Seed", "seed", wrong)
         base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url", persist_state=ui.PERSIST,
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
@@ -230,13 +238,11 @@ def new_evaluation_form() -> None:
                                     placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
                                     help="A dedicated endpoint taking the question-answering request. The Hugging Face "
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
-        concurrency = ui.kept(s3.number_input, "API requests in flight", "evaluate.concurrency", _DEFAULTS["concurrency"],
-                              **_bounds("api_concurrency"))
-        api_timeout = ui.kept(s3.number_input, "API timeout (s)", "evaluate.api_timeout", _DEFAULTS["api_timeout"], step=10.0, format="%.0f",
+        concurrency = _number(s3, "API requests in flight", "concurrency", wrong)
+        api_timeout = _number(s3, "API timeout (s)", "api_timeout", wrong, step=10,
                               help="How long a request to an api: model may wait for its first words, and then "
                                    "between words, before its question counts as failed. A model served on a CPU "
-                                   "answers slowly: raise it, or lower the requests in flight.",
-                              **_bounds("api_timeout_s"))
+                                   "answers slowly: raise it, or lower the requests in flight.")
         judge = s1.text_input("LLM judge (optional)", key="evaluate.judge", persist_state=ui.PERSIST,
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
@@ -251,10 +257,13 @@ def new_evaluation_form() -> None:
         semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage", persist_state=ui.PERSIST, disabled=not caps.semantic,
                                   help=no_embeddings or "Also flag questions that paraphrase a training question.")
     _keep_form()
+    for line in wrong:  # under Settings, so it shows with the expander closed too: what Start would not use
+        st.error(line, icon=":material/error:")
     b1, b2 = st.columns([1, 4])
     b2.button("Reset to defaults", key="evaluate.reset", on_click=_reset_form, icon=":material/restart_alt:",
               help="Models, questions and settings as on a first visit; the form you set is forgotten.")
-    if b1.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start"):
+    if b1.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start",
+                 disabled=bool(wrong), help="Set the settings said above first." if wrong else None):
         config = run_or_error(
             evaluate.EvalConfig, models=tuple(specs), run_id=run_id if source == "run" else None,
             dataset_id=dataset_id, dataset_version=version, sample=int(sample) or None, seed=int(seed),
@@ -379,7 +388,7 @@ def _reset_form() -> None:
     state = st.session_state
     for name in form.FIELDS:
         base = _state_key(name).removesuffix(".kept")
-        for key in (base, f"{base}.kept", f"{base}.suggested", f"{base}.own"):
+        for key in (base, f"{base}.kept", f"{base}.good", f"{base}.suggested", f"{base}.own"):
             state.pop(key, None)
     for name, value in {**_DEFAULTS, "perplexity": not device.capabilities().api_only}.items():
         state[f"evaluate.{name}"] = state[f"evaluate.{name}.kept"] = value

@@ -29,6 +29,7 @@ from studio.train.config import (
     presets_for,
     recommend,
 )
+from studio.ui import numbers
 
 BASES = ("scratch", "distilgpt2", "a model from the library", "an earlier run", "another model (Hub id or folder)")
 
@@ -203,74 +204,14 @@ LR_STEP = 1e-5  # the Learning rate box's - and +: Streamlit's default step (0.0
 
 
 def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) -> int | float:
-    """A number input for a TrainConfig field: its label and help come from the field (``studio.settings``).
-
-    No min/max on the widget: with them the browser only reddens a value outside the range and keeps sending the
-    last valid one, so Start trained with a number the screen did not show. The value typed reaches the server,
-    and ``out_of_range`` refuses it in one line that names the range.
-
-    A box that may be empty (``value=None``), filled from session state: a number too large for the browser (1e999,
-    Infinity) or an emptied box reaches the page as None, not as the preset's value (a fixed ``value`` box put the
-    preset's back, the person's 0.01 silently lost). ``_keep_last`` then puts their last good value back and says so."""
-    if isinstance(value, int) and not isinstance(value, bool):  # a whole number, in a float box shown as 8, not 8.00
-        # An int box is bounded in the browser by JavaScript's safe integers (about 9e15) even without a max: a larger
-        # number stayed in the box, reddened, and Start trained with the last one. A float box sends it, refused here.
-        value, kwargs = float(value), {"format": "%g", **kwargs, "step": float(kwargs.get("step", 1))}
-    kwargs.setdefault("step", 0.01)  # a float box (Streamlit's float step): with value None it would be an int box
+    """A number box for a TrainConfig field (``studio.ui.numbers``): its label, help and range come from the field
+    (``studio.settings``); a value out of range is returned as typed and refused by ``_range_errors`` in one line."""
     ui.follow(key, value)  # the preset's value for another dataset, unless the person changed this one
-    state, label = st.session_state, field_settings.label(TrainConfig, name)
-    if state.get(key) is None:  # drawn anew (a first visit, back from another page, following a suggestion)
-        state[key] = state.get(f"{key}.kept", value)  # kept: Advanced stays as set after a visit to another page
-    shown = box.number_input(label, value=None, key=key, help=field_help(name), on_change=_keep_last,
-                             args=(key, name), **kwargs)
-    if shown is None:  # not through the callback (it puts the last good value back): the same, said the same way
-        shown = state.get(f"{key}.kept", value)
-        state[f"{key}.refused"] = _refused_line(name, shown)
-    refused = state.pop(f"{key}.refused", None)
-    if refused:
-        box.error(refused, icon=":material/error:")
-    state[f"{key}.kept"] = shown
-    return shown
-
-
-def _refused_line(name: str, kept: Any) -> str:
-    """``"Learning rate was empty or too large to hold: kept 0.01; type a number from 0.000001 to 0.5."``"""
     lo, hi = field_settings.bounds(TrainConfig, name)
-    use = (f"from {_bound(lo)} to {_bound(hi)}" if lo is not None and hi is not None
-           else f"of {_bound(lo)} or more" if lo is not None else "")
-    return (f"{field_settings.label(TrainConfig, name)} was empty or too large to hold: kept {_shown(kept)}; "
-            f"type a number {use}".rstrip() + ".")
-
-
-def _keep_last(key: str, name: str) -> None:
-    """The box emptied, or given a number the browser cannot hold (it sends Infinity, read as None): the person's
-    last good value goes back in the box, and the page says so in one line (``_number``)."""
-    state = st.session_state
-    if state.get(key) is None and f"{key}.kept" in state:
-        state[key] = state[f"{key}.kept"]
-        state[f"{key}.refused"] = _refused_line(name, state[key])
-
-
-def not_whole(label: str, value: Any) -> str | None:
-    """``"Batch size 2.5 is not a whole number: use a whole number."`` for a fractional value of a whole-number
-    setting, else None."""
-    if isinstance(value, float) and not value.is_integer():
-        return f"{label} {_shown(value)} is not a whole number: use a whole number."
-    return None
-
-
-def out_of_range(label: str, value: float, lo: float | None, hi: float | None) -> str | None:
-    """``"Learning rate 50 is out of range: use 0.000001 to 0.5."`` for a value outside ``[lo, hi]``, else None."""
-    if (lo is None or value >= lo) and (hi is None or value <= hi):
-        return None
-    if hi is None:
-        return f"{label} {_shown(value)} is out of range: use {_bound(lo)} or more."
-    return f"{label} {_shown(value)} is out of range: use {_bound(lo)} to {_bound(hi)}."
-
-
-def _bound(x: Any) -> str:
-    """A range's end as a person types it: 0.000001, not 1e-06."""
-    return str(int(x)) if float(x).is_integer() else f"{x:f}".rstrip("0")
+    kwargs.setdefault("step", 1 if isinstance(value, int) and not isinstance(value, bool) else 0.01)
+    typed, _ = numbers.number_box(box, field_settings.label(TrainConfig, name), key, value, lo=lo, hi=hi,
+                                  help=field_help(name), **kwargs)
+    return typed
 
 
 def _range_errors(values: dict[str, Any], whole: tuple[str, ...] = ()) -> list[str]:
@@ -281,8 +222,8 @@ def _range_errors(values: dict[str, Any], whole: tuple[str, ...] = ()) -> list[s
         if isinstance(v, bool) or not isinstance(v, (int, float)) or k == "warmup_steps":  # warm-up: checked where drawn
             continue
         lo, hi = field_settings.bounds(TrainConfig, k)
-        label = field_settings.label(TrainConfig, k)
-        why = out_of_range(label, v, lo, hi) or (not_whole(label, v) if k in whole else None)
+        label = numbers.short(field_settings.label(TrainConfig, k))  # "Max length", not "Max length (tokens)"
+        why = numbers.refusal(label, v, lo, hi, whole=k in whole)
         if why:
             out.append(why)
     return out
@@ -357,14 +298,14 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",
                                              format_func=lambda s: f"{s}: {scratch.SIZES[s].note}")
             values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}")
-        gpu_settings()
+        gpus_wrong = gpu_settings()
     whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha", "seed",
              "vocab_size")
-    wrong = _range_errors(values, whole) + warmup_wrong
+    wrong = _range_errors(values, whole) + warmup_wrong + ([gpus_wrong] if gpus_wrong else [])
     values = {k: (int(v) if isinstance(v, float) and k in whole and not wrong else v) for k, v in values.items()}
     if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs. Said while a
         # value is out of range too: the line gone then moved Advanced, and the box being typed in, up under the pointer
-        changed = [f"{field_settings.label(TrainConfig, k)} {_shown(getattr(p, k))} → {_shown(v)}"
+        changed = [f"{field_settings.label(TrainConfig, k)} {numbers.shown(getattr(p, k))} → {numbers.shown(v)}"
                    for k, v in values.items() if v != getattr(p, k)]
         reason.info(why + (f" Changed in Advanced: {', '.join(changed)}." if changed else ""), icon=":material/tune:")
     if wrong:  # Start is refused until they are in range: what it trains with is what the screen shows
@@ -379,12 +320,6 @@ def held_out_note(cfg: TrainConfig, n_records: int) -> None:
     advice = held_out_advice(cfg, n_records)
     if advice:
         st.info(advice, icon=":material/quiz:")
-
-
-def _shown(value: Any) -> str:
-    """A setting's value as the Advanced fields show it: 0.002, not 0.0020000000000000005, and a seed of 4294967295 in
-    full (six digits, ``:g``, made it 4.29497e+09, not the number typed)."""
-    return f"{value:.15g}" if isinstance(value, float) else str(value)
 
 
 def _liger(col: Any, value: bool, name: str) -> bool:
@@ -408,23 +343,20 @@ def _warmup(col: Any, value: float, name: str, wrong: list[str]) -> float:
     """The warm-up, named for what its value is: a share of all steps (the config's value below 1) or steps."""
     ui.follow(f"train.wu_unit.{name}", "share" if 0 < value < 1 else "steps")  # the preset's, unless changed
     ui.follow(f"train.wu.{name}.share", value if value < 1 else 0.05)
-    ui.follow(f"train.wu.{name}.steps", float(int(value) if value >= 1 else 0))
+    ui.follow(f"train.wu.{name}.steps", int(value) if value >= 1 else 0)
     unit = col.radio("Warm-up as", list(WARMUP_UNITS), index=0 if 0 < value < 1 else 1, horizontal=True,
                      key=f"train.wu_unit.{name}", format_func=WARMUP_UNITS.get)
-    if unit == "share":  # no min/max on the widget (see ``_number``): a value outside is refused in one line
-        share = col.number_input("Warm-up share", value=value if value < 1 else 0.05, step=0.01,
-                                 key=f"train.wu.{name}.share", format="%.2f",
-                                 help="The share of all training steps over which the learning rate rises from 0 to "
-                                      "its full value (0.05: the first 5% of the steps).")
-        why = out_of_range("Warm-up share", share, 0.0, 0.99)
+    if unit == "share":  # a free-typed box (``studio.ui.numbers``): a value outside is refused in one line
+        share, why = numbers.number_box(
+            col, "Warm-up share", f"train.wu.{name}.share", value if value < 1 else 0.05, lo=0.0, hi=0.99,
+            help="The share of all training steps over which the learning rate rises from 0 to its full value (0.05: "
+                 "the first 5% of the steps).")
     else:
         most = int(field_settings.bounds(TrainConfig, "warmup_steps")[1])  # the config's own bound
-        share = col.number_input("Warm-up steps", value=float(int(value) if value >= 1 else 0), step=1.0,
-                                 format="%g", key=f"train.wu.{name}.steps",  # a float box: see ``_number``
-                                 help="How many steps at the start the learning rate takes to rise from 0 to its full "
-                                      "value (0: none). A whole number; choose the share for a fraction of the run.")
-        why = out_of_range("Warm-up steps", share, 0, most) or not_whole("Warm-up steps", share)
-        share = int(share) if not why else share
+        share, why = numbers.number_box(
+            col, "Warm-up steps", f"train.wu.{name}.steps", int(value) if value >= 1 else 0, lo=0, hi=most,
+            whole=True, help="How many steps at the start the learning rate takes to rise from 0 to its full value "
+                             "(0: none). A whole number; choose the share for a fraction of the run.")
     if why:
         wrong.append(why)
     return share
@@ -498,9 +430,13 @@ def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, st
                    "(they lose the end of their answer and their EOS): raise Max length or shorten them."
                    + (f" {recipe.answerless_line(answerless, cfg.max_length)}" if answerless else ""))
     st.dataframe(rows, hide_index=True, width="stretch", height=220)
-    pick = st.number_input("Show record", 1, len(records), keep[0] + 1, key="train.preview_record",
-                           help="Numbered from 1, as on the Dataset page: its tokens, with the ones that carry "
-                                "loss highlighted.") - 1
+    # a free-typed box (``studio.ui.numbers``): 0 or 1e999 left the browser's bounded box red, the last record shown
+    typed, why = numbers.number_box(st, "Show record", "train.preview_record", keep[0] + 1, lo=1, hi=len(records),
+                                    whole=True, help="Numbered from 1, as on the Dataset page: its tokens, with the "
+                                                     "ones that carry loss highlighted.")
+    if why:
+        st.error(why, icon=":material/error:")
+    pick = -1 if why else int(typed) - 1
     if pick in keep:
         enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], cfg.max_length,
                                    prompt_format.context_of(records[pick]))
@@ -548,24 +484,26 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
     return True
 
 
-def gpu_settings() -> None:
-    """GPUs and sharding, shown only where this machine has more than one GPU (``studio.train.launch``)."""
+def gpu_settings() -> str | None:
+    """GPUs and sharding, shown only where this machine has more than one GPU (``studio.train.launch``); returns why
+    the GPUs typed cannot be used (a number box of ``studio.ui.numbers``: 9 of 4 GPUs is refused, not replaced)."""
     from studio.train import launch
 
     n = launch.gpu_count()
     if n < 2:
-        return
+        return None
     g1, g2 = st.columns(2)
-    gpus = g1.number_input("GPUs", 1, n, n, key="train.gpus",
-                           help="One training process per GPU; each takes the batch size in records a step.")
+    gpus, why = numbers.number_box(g1, "GPUs", "train.gpus", n, lo=1, hi=n, whole=True,
+                                   help="One training process per GPU; each takes the batch size in records a step.")
     # one GPU holds the whole model: sharding is not offered (start() passes "none"), rather than kept and ignored
     g2.selectbox("Sharding", list(launch.SHARDING), key="train.sharding", format_func=launch.SHARDING.get,
                  disabled=gpus < 2, help="How the GPUs split the model's memory (through accelerate)."
                  + (" Needs 2 or more GPUs." if gpus < 2 else ""))
+    return why
 
 
 def start(cfg: TrainConfig, meta: DatasetRef, name: str) -> str | None:
     """Start the training job (``studio.train.job``); returns the run id, or None with the reason shown."""
-    gpus = int(st.session_state.get("train.gpus", 1))
+    gpus = int(st.session_state.get("train.gpus.kept", 1))  # the last good count (settings() refused any other)
     return ui.run_or_error(job.start_training, cfg, meta, name, gpus=gpus,
                   sharding=st.session_state.get("train.sharding", "none") if gpus > 1 else "none")

@@ -381,3 +381,15 @@ def test_a_kept_passage_model_the_sidebar_now_refuses_is_said_in_passage_mode():
     (line,) = [w.value for w in at.warning]
     assert line.startswith("The first model that was picked last was not picked again. The model name "
                            "'org/squad\\x1b") and "holds a control character" in line
+
+
+def test_the_timeout_box_refuses_a_number_out_of_range_in_one_line():
+    """Timeout (s) had the browser's bounds: -1 stayed red in the box and answers waited the last valid timeout."""
+    at = opened()
+    box = at.number_input(key="chat.timeout")
+    assert (box.min, box.max) == (None, None)
+    box.set_value(-1).run()
+    assert not at.exception
+    assert "Timeout -1 is out of range: use 5 to 600." in [e.value for e in at.error]
+    at.number_input(key="chat.timeout").set_value(45).run()
+    assert not [e for e in at.error if "Timeout" in e.value]

@@ -98,3 +98,42 @@ def test_a_damaged_or_out_of_range_form_is_not_used(offline):
     assert at.number_input(key="evaluate.max_new_tokens").value == 64
     assert at.number_input(key="evaluate.batch_size").value == 8 and at.number_input(key="evaluate.sample").value == 5
     assert "run:gone" not in at.multiselect(key="evaluate.models").value
+
+
+BOXES = {"evaluate.sample": (0, None, 25, "Sample size"), "evaluate.max_new_tokens": (1, 4096, 32, "Max new tokens"),
+         "evaluate.batch_size": (1, 256, 4, "Batch size"), "evaluate.seed": (0, 2**31 - 1, 7, "Seed"),
+         "evaluate.concurrency": (1, 64, 2, "API requests in flight"),
+         "evaluate.api_timeout": (5, 3600, 300, "API timeout")}
+"""Each free-typed number box on the form: its (min, max), a good value to type first, and its name as its error lines
+say it (the label less its note: "Sample size (0 = every question) -1 is out of range" repeated the whole label)."""
+
+
+def test_every_number_box_says_what_it_did_with_a_value_it_cannot_use(offline):
+    """The boxes carried min/max, so the browser only reddened an API timeout of -1 (or 1e30) and Start evaluated with
+    the last valid 60 the screen no longer showed; 1e999 or an emptied box silently put the last value back. Now the
+    value typed reaches the page: out of range, or a fraction of a whole number, is said in one line and Start waits;
+    empty or too large keeps the person's last good value, said in one line."""
+    store.create_dataset("Soccer QA", QA)
+    at = _app()
+    assert {k: (b.min, b.max) for k in BOXES for b in [at.number_input(key=k)]} == {k: (None, None) for k in BOXES}
+    assert not at.error
+    for key, (lo, hi, good, label) in BOXES.items():
+        at.number_input(key=key).set_value(good).run()
+        assert not at.error and not at.button(key="evaluate.start").disabled, key
+        for wrong in ([lo - 1] + ([hi * 10] if hi else [])):
+            at.number_input(key=key).set_value(wrong).run()
+            use = f"{lo} to {hi}" if hi else f"{lo} or more"
+            assert [e.value for e in at.error] == [f"{label} {wrong} is out of range: use {use}."], key
+            assert at.button(key="evaluate.start").disabled, key
+        at.number_input(key=key).set_value(float("inf")).run()  # 1e999 typed: the browser sends Infinity
+        assert not at.exception, key
+        assert at.number_input(key=key).value == good, key  # the last good value, not the 10x typed before it
+        said = f"from {lo} to {hi}" if hi else f"of {lo} or more"
+        assert [e.value for e in at.error] == [f"{label} was empty or too large to hold: kept {good}; type a number "
+                                               f"{said}."], key
+        assert not at.button(key="evaluate.start").disabled, key
+        at.number_input(key=key).set_value(None).run()  # emptied: the same
+        assert at.number_input(key=key).value == good and len(at.error) == 1, key
+    at.number_input(key="evaluate.max_new_tokens").set_value(2.5).run()
+    assert [e.value for e in at.error] == ["Max new tokens 2.5 is not a whole number: use a whole number."]
+    assert at.button(key="evaluate.start").disabled

@@ -29,8 +29,13 @@ def _train(argv_head: list[str], data, base, out, batch_size: int, home, **setti
                            "--config-json", json.dumps(cfg)], capture_output=True, text=True, env=env, timeout=900)
 
 
-def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(tmp_path):
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(tmp_path, method):
+    """LoRA too: its processes probe the model (``base.uses_every_parameter``) before DDP wraps it, a one-row forward
+    one process never makes; the probe must leave the adapters reached (no search for unused parameters) and the
+    losses as one process has them."""
     pytest.importorskip("accelerate")
+    lora = {"method": "lora", "lora_dropout": 0.0, "lora_r": 4, "lora_alpha": 8} if method == "lora" else {}
     base = build_tiny_causal_lm(tmp_path / "base")
     conf = json.loads((base / "config.json").read_text())
     conf.update(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)  # dropout draws differ per process
@@ -38,11 +43,12 @@ def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(t
     data = tmp_path / "faq.json"
     data.write_text(json.dumps(RECORDS))
 
-    one = _train([sys.executable], data, base, tmp_path / "one", 4, tmp_path / "home")
+    one = _train([sys.executable], data, base, tmp_path / "one", 4, tmp_path / "home", **lora)
     assert one.returncode == 0, one.stderr[-2000:]
     from studio.train import launch
 
-    two = _train(launch.launcher(2, available=2), data, base, tmp_path / "two", 2, tmp_path / "home")  # the job's own command
+    two = _train(launch.launcher(2, available=2), data, base, tmp_path / "two", 2, tmp_path / "home",  # the job's own
+                 **lora)  # command
     assert two.returncode == 0, two.stderr[-2000:]
     # a dense model uses every parameter in its forward: DDP is not asked to look for unused ones (a graph traversal
     # a step, and a warning from each process that it found none)
@@ -58,7 +64,9 @@ def test_two_processes_train_one_run_like_one_process_at_the_same_global_batch(t
     # one session of training, however many processes: each process counted its own ("resumed once" of a new run,
     # "resumed 3 times" after one resume, the time in all and the steps' time doubled, the tokens/s on average halved)
     assert runs.training_time(tmp_path / "two")[1] == 1 and "resumed" not in status.message, status.message
-    assert (tmp_path / "two" / "model" / "model.safetensors").is_file()
+    weights = "adapter_model.safetensors" if method == "lora" else "model.safetensors"  # LoRA keeps its adapters
+    assert (tmp_path / "two" / "model" / weights).is_file()
+    assert runs.load_run_dir(tmp_path / "two").config["method"] == method
     assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.is_dir()) == sorted(
         p.name for p in (tmp_path / "one").iterdir() if p.is_dir())  # the same one run folder layout
 

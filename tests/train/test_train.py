@@ -86,6 +86,58 @@ def test_question_word_dropout_changes_what_is_trained_and_is_recorded(tiny_gpt2
     assert json.loads((tmp_path / "varied" / "run.json").read_text())["config"]["question_dropout"] == 0.5
 
 
+def test_stop_asked_during_the_last_step_finishes_the_run_with_its_model(tiny_gpt2, tmp_path, offline):
+    """Stop clicked while a run took its last step (a short run's only one): the run was "stopped at step 2: resume
+    from its checkpoint" with no model, though every step had run, and Resume then trained a third step past its end.
+    The last step ends the run anyway: it finishes, its model saved, the stop forgotten."""
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=2, logging_steps=1,
+                            test_fraction=0.0)
+    result = train.run_job(cfg, RECORDS, out, dataset=DATASET,
+                           on_progress=lambda f: f["step"] >= 1 and jobs.request_stop(out))  # seen as step 2 ends
+    assert result.state == "finished" and result.steps == 2
+    status = jobs.read_status(out)
+    assert status.state == "finished" and status.message.startswith("finished: 2 steps")
+    assert (out / "model").is_dir() and not jobs.stop_requested(out)
+    assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2]
+
+
+def test_resuming_a_run_stopped_at_its_last_step_finishes_it_without_training_past_its_end(tiny_gpt2, tmp_path,
+                                                                                           offline):
+    """A run whose checkpoint is at its last step (stopped there before Stop on the last step let a run finish):
+    Resume trained a step past its end (step 3 of 2). It finishes now with the checkpoint's model, no step trained."""
+    import shutil
+
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=2, logging_steps=1,
+                            test_fraction=0.0, save_steps=1, save_total_limit=2)
+    assert train.run_job(cfg, RECORDS, out, dataset=DATASET).steps == 2
+    shutil.rmtree(out / "model")  # as such a run was left: stopped at step 2 of 2, its checkpoint-2 and no model
+    jobs.update_status(out, state="stopped", message="stopped at step 2")
+    result = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True)
+    assert result.state == "finished" and result.steps == 2
+    assert [r["step"] for r in runs.read_metrics(out) if "loss" in r] == [1, 2]
+    assert jobs.read_status(out).message.startswith("finished: 2 steps")
+    ckpt, model = _weights(out / "checkpoints" / "checkpoint-2"), _weights(out / "model")
+    assert all((model[k] == ckpt[k]).all() for k in ckpt)
+
+
+def test_stop_does_not_evaluate_the_held_out_set_before_it_stops(tiny_gpt2, tmp_path, offline):
+    """Stop ended the epoch early, and the epoch's end evaluated the held-out questions (and saved the checkpoint a
+    second time) before the run stopped: minutes of "stopping" for SmolLM2 on a CPU after the step it waited for.
+    The held-out loss comes with the epoch's real end, after Resume."""
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=1, max_steps=6, logging_steps=1,
+                            test_fraction=0.3)  # 4 records train: 4 steps an epoch
+    result = train.run_job(cfg, RECORDS, out, dataset=DATASET,
+                           on_progress=lambda f: f["step"] >= 1 and jobs.request_stop(out))
+    assert result.state == "stopped" and result.steps == 2  # half-way through the first epoch
+    assert not [r for r in runs.read_metrics(out) if "eval_loss" in r]
+    assert [c.name for c in (out / "checkpoints").iterdir()] == ["checkpoint-2"]
+    resumed = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True)
+    assert resumed.state == "finished" and [r for r in runs.read_metrics(out) if "eval_loss" in r]
+
+
 def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offline):
     out = tmp_path / "run"
     cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=6, logging_steps=1,
@@ -351,6 +403,24 @@ def test_a_one_step_run_says_1_step(tmp_path, offline, capsys):
     assert main(["train", "--dataset", str(data), "--preset", "quick", "--max-steps", "1", "--out", str(out)]) == 0
     assert "\nfinished: 1 step in " in capsys.readouterr().out
     assert jobs.read_status(out).message.startswith("finished: 1 step in ")
+
+
+def test_a_one_step_run_with_a_warm_up_share_trains_its_step(tiny_gpt2, tmp_path, offline):
+    """The recommended preset's 5% warm-up on a 1-step run: the Trainer rounded the share up to one step, and a
+    warm-up's first step trains at rate 0, so the run's only step changed nothing. A share under half a step is none."""
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-2, batch_size=2, max_steps=1, test_fraction=0.0,
+                            warmup_steps=0.05, lr_scheduler="cosine")
+    assert train.run_job(cfg, RECORDS, out, dataset=DATASET).steps == 1
+    before, after = _weights(tiny_gpt2), _weights(out / "model")
+    assert any(not (after[k] == before[k]).all() for k in after if k in before)
+
+
+@pytest.mark.parametrize("setting, total, steps", [(0.05, 1, 0), (0.05, 9, 0), (0.05, 10, 1), (0.05, 20, 1),
+                                                   (0.05, 200, 10), (0.5, 2, 1), (20, 10, 9), (20, 1, 0), (3, 10, 3),
+                                                   (0, 5, 0)])
+def test_the_warm_up_rounds_to_whole_steps_and_leaves_a_step_at_a_rate_above_0(setting, total, steps):
+    assert train.warmup_steps(setting, total) == steps
 
 
 @pytest.mark.parametrize("device, mixed, filtered", [("cuda", "bfloat16", False), ("cuda", "float16", True),

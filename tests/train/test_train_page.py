@@ -104,6 +104,32 @@ def test_preview_and_memory_check_for_the_sample(offline):
     assert "Question" in tokens_html and "Answer" in tokens_html and "background:#ffd86b" in tokens_html
 
 
+def test_the_preview_s_show_record_box_says_a_number_it_cannot_show_and_shows_the_next_one_typed(offline):
+    """Show record had the browser's bounds: 0 or 1e999 left the box red and the last record's tokens on screen as
+    if they were the record asked for. Now 0 is refused in one line with no tokens shown; 1e999 keeps the last
+    good number, said so; a number in range shows its record."""
+    sample.ensure_sample()
+    at = train_page().run()
+
+    def tokens() -> str:
+        return " ".join(m.value for m in at.markdown if "train-tokens" in m.value)
+
+    box = at.number_input(key="train.preview_record")
+    assert (box.min, box.max, box.value) == (None, None, 1) and tokens()
+    first = tokens()
+    box.set_value(0).run()
+    _no_exception(at)
+    assert [e.value for e in at.error] == ["Show record 0 is out of range: use 1 to 158."] and not tokens()
+    at.number_input(key="train.preview_record").set_value(2).run()
+    assert not at.error and tokens() and tokens() != first
+    second = tokens()
+    at.number_input(key="train.preview_record").set_value(float("inf")).run()  # 1e999: the browser sends Infinity
+    _no_exception(at)
+    assert at.number_input(key="train.preview_record").value == 2 and tokens() == second
+    assert [e.value for e in at.error] == ["Show record was empty or too large to hold: kept 2; type a number from 1 "
+                                           "to 158."]
+
+
 def test_truncation_warning_and_too_few_records(offline):
     store.create_dataset("Long", [{"question": "Why?", "answer": "Because " * 400}, {"question": "Q?", "answer": "A."}])
     at = train_page().run()
@@ -525,6 +551,33 @@ def test_the_warm_up_field_is_named_for_what_its_value_is(offline):
     assert runs.load_run_dir(folder).config["warmup_steps"] == 0.1  # what the field said is what trained
 
 
+@pytest.mark.parametrize("typed", [float("inf"), None])
+def test_a_warm_up_too_large_for_the_box_or_emptied_keeps_the_last_good_value_and_says_so(offline, typed):
+    """1e999 typed as the Warm-up share or steps (the browser sends Infinity), or the box emptied: the box went back to
+    the preset's value without a word, the person's 0.1 (or 30 steps) lost. Now it stays, said in one line, as the
+    Learning rate box does: one rule for every number box (``studio.ui.numbers``)."""
+    at = train_page().run()
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    at.number_input(key="train.wu.quick.full.steps").set_value(30).run()
+    at.number_input(key="train.wu.quick.full.steps").set_value(-1).run()  # refused: 30 stays the last good value
+    assert [e.value for e in at.error] == ["Warm-up steps -1 is out of range: use 0 to 1000000."]
+    at.number_input(key="train.wu.quick.full.steps").set_value(typed).run()
+    _no_exception(at)
+    assert at.number_input(key="train.wu.quick.full.steps").value == 30
+    assert [e.value for e in at.error] == ["Warm-up steps was empty or too large to hold: kept 30; type a number from 0 "
+                                           "to 1000000."]
+    at.radio(key="train.wu_unit.quick.full").set_value("share").run()
+    at.number_input(key="train.wu.quick.full.share").set_value(0.1).run()
+    at.number_input(key="train.wu.quick.full.share").set_value(typed).run()
+    _no_exception(at)
+    assert at.number_input(key="train.wu.quick.full.share").value == 0.1
+    assert [e.value for e in at.error] == ["Warm-up share was empty or too large to hold: kept 0.1; type a number from 0 "
+                                           "to 0.99."]
+    assert not at.button(key="train.start").disabled
+    at.run()  # said once
+    assert not at.error and at.number_input(key="train.wu.quick.full.share").value == 0.1
+
+
 def test_a_finished_runs_checkpoints_can_be_dropped_from_the_runs_tab_and_the_cli(offline, capsys):
     from studio.__main__ import main
     from studio.train import loop
@@ -567,6 +620,17 @@ def test_gpus_and_sharding_are_offered_only_where_there_are_several_gpus(offline
     _no_exception(at)
     assert at.number_input(key="train.gpus").value == 4
     assert at.selectbox(key="train.sharding").options[:2] == [launch.SHARDING["none"], launch.SHARDING["fsdp"]]
+    # 9 of 4 GPUs typed: the box had min/max, the browser reddened it and Start trained on the last valid count. The
+    # box is the settings' own (studio.ui.numbers): the 9 stays, refused in one line, and Start waits
+    gpus = at.number_input(key="train.gpus")
+    assert (gpus.min, gpus.max) == (None, None)
+    gpus.set_value(9).run()
+    assert [e.value for e in at.error] == ["GPUs 9 is out of range: use 1 to 4."]
+    assert at.button(key="train.start").disabled
+    at.number_input(key="train.gpus").set_value(float("inf")).run()  # 1e999: the last good count, said so
+    assert at.number_input(key="train.gpus").value == 4
+    assert [e.value for e in at.error] == ["GPUs was empty or too large to hold: kept 4; type a number from 1 to 4."]
+    assert not at.button(key="train.start").disabled
 
 
 def test_tokens_per_step_is_an_advanced_setting_refused_below_max_length_and_sized_by_the_memory_check(offline):
@@ -969,7 +1033,7 @@ def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(of
     assert errors == ["Learning rate 50 is out of range: use 0.000001 to 0.5.",
                       "Batch size 100000 is out of range: use 1 to 4096.",
                       "Epochs 0 is out of range: use 0.01 to 10000.",
-                      "Max length (tokens) 1 is out of range: use 8 to 131072.",
+                      "Max length 1 is out of range: use 8 to 131072.",
                       "Warm-up share 5 is out of range: use 0 to 0.99."], errors
     assert at.button(key="train.start").disabled
     assert [at.number_input(key=f"train.{k}.scratch.full").value for k in ("lr", "bs", "ep", "ml")] == [50.0, 100000, 0, 1]
@@ -989,7 +1053,7 @@ def test_a_whole_number_field_both_fractional_and_out_of_range_is_said_once(offl
     _no_exception(at)
     errors = [e.value for e in at.error]
     assert errors == ["Batch size 1e-30 is out of range: use 1 to 4096.",
-                      "Max length (tokens) 1e-30 is out of range: use 8 to 131072."], errors
+                      "Max length 1e-30 is out of range: use 8 to 131072."], errors
     at.number_input(key="train.bs.scratch.full").set_value(2.5).run()  # in range, not whole: that is said
     assert "Batch size 2.5 is not a whole number: use a whole number." in [e.value for e in at.error]
     assert at.button(key="train.start").disabled

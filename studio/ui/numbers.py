@@ -1,0 +1,105 @@
+"""Free-typed number boxes (Train's settings, Evaluate's form): one rule for what a typed number does.
+
+Streamlit's own box fails a person three ways. With ``min_value``/``max_value`` the browser only reddens a value
+outside them and keeps sending the last valid one: the screen said an API timeout of -1 and Start used 60. A number
+too large for the browser (1e999, which it sends as Infinity) or an emptied box reaches the page as None, and a box
+drawn with a fixed ``value`` put its default back: the person's own 0.1 lost without a word. An int box is also bound
+by JavaScript's safe integers (about 9e15): a larger number stayed red in it.
+
+``number_box`` is a float box that may be empty (``value=None``), with no bounds in the browser, filled from session
+state. What is typed reaches the page as typed: a value out of range, or a fraction where a whole number is wanted, is
+returned with its one line (``refusal``, naming the box by its ``short`` name), for the page to show and to refuse
+Start on; an empty or too-large one puts the person's last good value back, said in one line under the box.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import streamlit as st
+
+
+def short(label: str) -> str:
+    """A box's name as its one-line refusals say it, the label less a closing note: "Sample size (0 = every question)"
+    said "Sample size (0 = every question) -1 is out of range"; now "Sample size -1 is out of range"."""
+    return re.sub(r"\s*\([^()]*\)$", "", label) or label
+
+
+def shown(value: Any) -> str:
+    """A value as a person reads it: 0.002, not 0.0020000000000000005; 4294967295 in full, not 4.29497e+09."""
+    big = isinstance(value, int) and abs(value) >= 10**15  # a float's whole number (1e30 typed): not its 31 digits
+    return f"{value:.15g}" if isinstance(value, float) or big else str(value)
+
+
+def bound(x: Any) -> str:
+    """A range's end as a person types it: 0.000001, not 1e-06."""
+    return str(int(x)) if float(x).is_integer() else f"{x:f}".rstrip("0")
+
+
+def out_of_range(label: str, value: float, lo: float | None, hi: float | None) -> str | None:
+    """``"Learning rate 50 is out of range: use 0.000001 to 0.5."`` for a value outside ``[lo, hi]``, else None."""
+    if value == value and (lo is None or value >= lo) and (hi is None or value <= hi):  # NaN: outside every range
+        return None
+    if hi is None:
+        return f"{label} {shown(value)} is out of range: use {bound(lo)} or more."
+    if lo is None:
+        return f"{label} {shown(value)} is out of range: use {bound(hi)} or less."
+    return f"{label} {shown(value)} is out of range: use {bound(lo)} to {bound(hi)}."
+
+
+def not_whole(label: str, value: Any) -> str | None:
+    """``"Batch size 2.5 is not a whole number: use a whole number."`` for a fractional value, else None."""
+    if isinstance(value, float) and value == value and not value.is_integer():
+        return f"{label} {shown(value)} is not a whole number: use a whole number."
+    return None
+
+
+def refusal(label: str, value: Any, lo: float | None = None, hi: float | None = None, whole: bool = False) -> str | None:
+    """Why ``value`` cannot be used, in one line (out of range first: one line a box), or None when it can."""
+    return out_of_range(label, value, lo, hi) or (not_whole(label, value) if whole else None)
+
+
+def refused_line(label: str, kept: Any, lo: float | None, hi: float | None) -> str:
+    """``"Learning rate was empty or too large to hold: kept 0.01; type a number from 0.000001 to 0.5."``"""
+    use = (f"from {bound(lo)} to {bound(hi)}" if lo is not None and hi is not None
+           else f"of {bound(lo)} or more" if lo is not None else f"of {bound(hi)} or less" if hi is not None else "")
+    return f"{label} was empty or too large to hold: kept {shown(kept)}; type a number {use}".rstrip() + "."
+
+
+def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float | None = None,
+               hi: float | None = None, whole: bool = False, **kwargs: Any) -> tuple[int | float, str | None]:
+    """``box.number_input`` under this module's rule: returns the value typed (an int where ``whole`` and it is one)
+    and its refusal line (None when it fits ``[lo, hi]``). The value stays as set through a visit to another page
+    (kept under ``key + ".kept"``, as ``ui.kept`` keeps it); ``value`` is the first visit's."""
+    kwargs = {"format": "%g", **kwargs, "step": float(kwargs.get("step", 1 if whole else 0.01))}  # a float box
+    state = st.session_state
+    if state.get(key) is None:  # drawn anew (a first visit, back from another page, following a suggestion)
+        state[key] = state.get(f"{key}.kept", value)
+    if isinstance(state[key], int) and not isinstance(state[key], bool):  # set as an int (a reset, a kept value):
+        state[key] = float(state[key])  # a float box refuses an int value in its state
+    name = short(label)
+    typed = box.number_input(label, value=None, key=key, on_change=_keep_last, args=(key, name, lo, hi), **kwargs)
+    if typed is None:  # not through the callback (it puts the last good value back): the same, said the same way
+        typed = state.get(f"{key}.good", state.get(f"{key}.kept", value))
+        state[f"{key}.refused"] = refused_line(name, typed, lo, hi)
+    said = state.pop(f"{key}.refused", None)
+    if said:
+        box.error(said, icon=":material/error:")
+    why = refusal(name, typed, lo, hi, whole)
+    if whole and not why and isinstance(typed, float):
+        typed = int(typed)
+    state[f"{key}.kept"] = typed
+    if not why:
+        state[f"{key}.good"] = typed
+    return typed, why
+
+
+def _keep_last(key: str, label: str, lo: float | None, hi: float | None) -> None:
+    """The box emptied, or given a number the browser cannot hold (it sends Infinity, read as None): the person's
+    last good value goes back in the box, and the page says so in one line (``number_box``)."""
+    state = st.session_state
+    last = state.get(f"{key}.good", state.get(f"{key}.kept"))
+    if state.get(key) is None and last is not None:
+        state[key] = float(last)
+        state[f"{key}.refused"] = refused_line(label, last, lo, hi)
