@@ -34,9 +34,11 @@ class View:
 
 
 def view(records: list[Record], query: str = "", page: int = 1, page_size: int = 200,
-         only: set[int] | None = None) -> View:
+         only: set[int] | None = None, grown: int = 0) -> View:
     """The indices on ``page`` (1-based) of the records whose question, answer or passage contains
-    ``query`` (and, with ``only``, whose index is in it: the records still to fix)."""
+    ``query`` (and, with ``only``, whose index is in it: the records still to fix). ``grown``: records added at the
+    page's end while it was shown (``merge_view`` puts them after its last record), kept on it too: on a full page
+    they would have moved to the next one as the table was built again, out of sight of the person adding them."""
     q = query.strip().casefold()
     candidates = range(len(records)) if only is None else sorted(i for i in only if i < len(records))
     if q:
@@ -47,7 +49,7 @@ def view(records: list[Record], query: str = "", page: int = 1, page_size: int =
     pages = max(1, math.ceil(len(matches) / page_size))
     page = min(max(1, page), pages)
     start = (page - 1) * page_size
-    return View(indices=list(matches[start:start + page_size]), total=len(matches), pages=pages)
+    return View(indices=list(matches[start:start + page_size + max(0, grown)]), total=len(matches), pages=pages)
 
 
 def columns(records: list[Record]) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from studio.data import editing, store, validate
 from studio.data.display import plural
 from studio.errors import StudioError, VersionConflictError
 from studio.models import text
+from studio.ui import editor_place
 from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
     CONFLICTS,
     DRAFTS,
@@ -54,6 +55,7 @@ REFUSED = "dataset.refused"
 SHOWN_NAME = "dataset.shown_name"  # (id, name, workspace) of the dataset shown: named again if it is deleted under
 # this tab (not where the workspace changed: a token given or forgotten, signing in or out)
 ORPHANED = "dataset.orphaned"  # (name, working copy, summary): unsaved edits to a dataset deleted meanwhile
+DRAWN = "dataset.drawn"  # (dataset id, editor key, view, the key of the table it replaced or None): ``editor_place``
 NUMBER = "_number"  # the editor's read-only # column: each row's record number, from 1
 
 
@@ -241,11 +243,14 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         # fold its last edits into the working copy and start a fresh editor on it.
         d.records = d.current
         d.nonce += 1
+    if (query, requested, only_fix) != d.view:
+        d.grown = 0  # another page or search: the rows added to the one before are on their own page again
     to_fix = d.to_fix()
     if not to_fix and only_fix:
         st.session_state.pop(only_key, None)  # nothing left to fix: show everything again
         only_fix = False
-    v = editing.view(d.records, query, requested, PAGE_SIZE, only=set(to_fix) if only_fix else None)
+    v = editing.view(d.records, query, requested, PAGE_SIZE, only=set(to_fix) if only_fix else None,
+                     grown=0 if query.strip() or only_fix else d.grown)
     page = min(requested, v.pages)
     st.session_state["dataset.page"] = page  # before the widget exists: keeps it within the page count
     d.view = (query, page, only_fix)
@@ -284,6 +289,11 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             "problem": st.column_config.TextColumn("Problem", width="medium"),
         },
     )
+    drawn = st.session_state.get(DRAWN)
+    if drawn is None or drawn[1] != key:  # a table built anew: on the same page of the same search, in its place
+        st.session_state[DRAWN] = drawn = (info.id, key, d.view,
+                                           drawn[1] if drawn and (drawn[0], drawn[2]) == (info.id, d.view) else None)
+    editor_place.keep_place(key, drawn[3])
     if to_fix:  # under the table: above it, its coming and going moved the table (and the row typed in) down by the
         # warning's height. Drawn before any rerun below: a toggle a run ends without forgets its state.
         st.warning(f"{len(to_fix):,} record{'s' if len(to_fix) > 1 else ''} must be fixed or deleted before this version "
@@ -297,6 +307,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         # a record, and the next row added takes the number after it (its # default), not the same one.
         d.records = d.current
         d.nonce += 1
+        d.grown += len(added)
         st.rerun()
     if st.session_state.get(key, {}).get("deleted_rows"):
         # Rows deleted: the table is built again without them, so the # column numbers the records that are left as

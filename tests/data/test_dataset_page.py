@@ -10,6 +10,7 @@ from dataset_cases import BAD, UNICODE
 from streamlit.testing.v1 import AppTest
 
 from studio.data import editing, sample, store
+from studio.ui import editor_place
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "1_Dataset.py")
@@ -458,8 +459,10 @@ def test_html_in_records_is_never_rendered_as_markup():
     at = open_page()
     at.selectbox(key="dataset.picker").select(store.find_dataset("Html").id).run()
     assert at.data_editor[0].value["question"].tolist()[3] == UNICODE[3]["question"]
-    rendered = [m.value for m in at.markdown] + [e.value for e in at.get("html")]
+    rendered = [m.value for m in at.markdown] + [e.value for e in at.get("html")
+                                                 if "data-studio-place" not in e.value]  # the page's own script
     assert not any("<script>" in text or "<img" in text for text in rendered)
+    assert all("<script>alert" not in e.value and "<img" not in e.value for e in at.get("html"))
 
 
 def test_versions_compare_and_restore():
@@ -1684,3 +1687,37 @@ def test_a_new_row_turning_into_a_record_to_fix_leaves_the_table_where_it_is():
     assert any("2 records must be fixed or deleted" in w for w in texts(at.warning))
     assert "problem" in at.data_editor[0].value.columns
     assert _above_the_table(at) == before
+
+
+def test_a_record_added_at_the_end_of_a_full_page_stays_on_it_when_the_table_is_built_again():
+    """The table is built again once an added row has its question and answer (its # numbered): on a full page of 200
+    the record, placed after the page's last one, moved to page 2, out of sight of the person adding rows there."""
+    info = store.create_dataset("Long", [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(500)])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, added=[{"question": "A new one?", "answer": "Its answer."}])
+    edit(at, added=[{"question": "Another?", "answer": "Its answer too."}])
+    shown = at.data_editor[0].value
+    assert shown["question"].tolist()[-3:] == ["Question 199?", "A new one?", "Another?"]
+    assert shown["_number"].tolist()[-2:] == [201, 202]
+    assert at.caption[0].value.startswith("502 records · page 1 of 3")
+    at.number_input(key="dataset.page").set_value(2).run()  # the next page starts after them, as it always did
+    assert at.data_editor[0].value["question"].tolist()[:3] == ["A new one?", "Another?", "Question 200?"]
+
+
+def test_a_table_built_again_on_the_same_page_is_scrolled_to_where_the_one_before_was():
+    """Each table built anew names the one it replaces (the browser scrolls it there: ``editor_place``) when it shows
+    the same page of the same search; another page or search starts from its first row."""
+    info = store.create_dataset("Long", [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(500)])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+
+    def scripts() -> list[str]:
+        return [h.proto.body for h in at.get("html") if "studio-place" in h.proto.body]
+
+    before = at.data_editor[0].key
+    edit(at, added=[{"question": "A new one?", "answer": "Its answer."}])
+    assert at.data_editor[0].key != before
+    assert len(scripts()) == 1 and editor_place.css_class(before) in scripts()[0]
+    at.number_input(key="dataset.page").set_value(2).run()
+    assert len(scripts()) == 1 and 'from = null' in scripts()[0]

@@ -10,6 +10,11 @@ def test_view_pages_and_search():
     assert editing.view(RECS, "", page=99, page_size=4).indices == [8, 9]  # clamped to the last page
 
 
+def test_a_page_grown_by_added_records_keeps_them_and_the_next_page_starts_where_it_did():
+    assert editing.view(RECS, "", page=1, page_size=4, grown=2).indices == [0, 1, 2, 3, 4, 5]
+    assert editing.view(RECS, "", page=2, page_size=4).indices == [4, 5, 6, 7]
+
+
 def test_merge_view_applies_edit_delete_add_and_keeps_extra_fields():
     v = editing.view(RECS, "", page=2, page_size=4)
     rows = editing.editor_rows(RECS, v.indices)
