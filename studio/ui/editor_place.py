@@ -5,6 +5,7 @@ deleted, a record fixed, a save, a de-dup merge), and 1.67 offers no way to scro
 rows at the bottom of a 200-row page was thrown back to row 1 at each one. So the browser notes where each table was
 scrolled to, and when the page says which table a new one replaces (the same page of the same search), scrolls the
 new one there: to the bottom when the old one was at its bottom (the row just added shows), else to the same offset.
+A table on a tab not shown loses its scroll too (back on Edit from Check, row 1 again): it gets it back when shown.
 
 This reads the grid's scrolling box by its class (``dvn-scroller``, glide-data-grid's, inside Streamlit's
 ``st-key-<key>`` container): where a later Streamlit renames it, nothing is restored and nothing breaks.
@@ -23,30 +24,56 @@ _SCRIPT = """<span data-studio-place></span><style>
 const s = window.__studioEditorPlace || (window.__studioEditorPlace = {at: {}, pending: {}, timer: null});
 if (!s.listening) {
   s.listening = true;
+  const keyOf = (el) => {
+    const box = el.closest('[class*="st-key-dataset-editor-"]');
+    return box && [...box.classList].find((c) => c.startsWith("st-key-dataset-editor-"));
+  };
+  const place = (el) => ({top: el.scrollTop, bottom: el.scrollTop + el.clientHeight >= el.scrollHeight - 2});
+  s.tick = () => {
+    for (const [cls, p] of Object.entries(s.pending)) {
+      const was = s.at[p.from], el = document.querySelector("." + cls + " .dvn-scroller");
+      if (!was || Date.now() - p.since > 600000) { delete s.pending[cls]; continue; }
+      if (p.shown && !p.away) {  // a tab clicked: first the table goes (hidden, or drawn again), then it comes back
+        if (!el || el !== p.shown || el.clientHeight === 0) p.away = true;
+        else if (Date.now() - p.since > 3000) delete s.pending[cls];  // the tab shown already: it stayed
+        continue;
+      }
+      if (!el || el.clientHeight === 0) continue;  // not drawn yet, or on a tab not shown: waits for it
+      if (el.scrollHeight > el.clientHeight) {
+        el.scrollTop = was.bottom ? el.scrollHeight : was.top;
+        s.at[cls] = was;
+        delete s.pending[cls];
+      } else if (++p.tries > 20) delete s.pending[cls];  // fits without scrolling: nothing to restore
+    }
+    s.timer = Object.keys(s.pending).length ? setTimeout(s.tick, 100) : null;
+  };
   document.addEventListener("scroll", (e) => {
     const el = e.target;
     if (!(el instanceof Element) || !el.classList.contains("dvn-scroller") || el.clientHeight === 0) return;
-    const box = el.closest('[class*="st-key-dataset-editor-"]');
-    const cls = box && [...box.classList].find((c) => c.startsWith("st-key-dataset-editor-"));
-    if (cls) s.at[cls] = {top: el.scrollTop, bottom: el.scrollTop + el.clientHeight >= el.scrollHeight - 2};
+    const cls = keyOf(el);
+    if (cls && !s.pending[cls]) s.at[cls] = place(el);  // not the scroll to the top of a table being drawn
+  }, true);
+  // Another tab shown: the hidden table loses its scroll (back on Edit it showed row 1); it gets it back when shown.
+  document.addEventListener("pointerdown", (e) => {  // before the tab switches (on pointerdown, not click)
+    if (!(e.target instanceof Element) || !e.target.closest('[role="tab"]')) return;
+    for (const el of document.querySelectorAll('[class*="st-key-dataset-editor-"] .dvn-scroller')) {
+      const cls = keyOf(el);
+      if (cls && el.clientHeight > 0 && el.scrollTop > 0) {
+        s.at[cls] = place(el);
+        s.pending[cls] = {from: cls, tries: 0, since: Date.now(), shown: el, away: false};
+      }
+    }
+    if (!s.timer) s.tick();
   }, true);
 }
+// Run again whenever the Edit tab is drawn again (another tab shown, then Edit): a table takes its place once only.
 const to = %(to)s, from = %(from)s;
-s.pending = from ? {[to]: {from: from, tries: 0, since: Date.now()}} : {};
-const tick = () => {
-  for (const [cls, p] of Object.entries(s.pending)) {
-    const was = s.at[p.from], el = document.querySelector("." + cls + " .dvn-scroller");
-    if (!was || Date.now() - p.since > 600000) { delete s.pending[cls]; continue; }
-    if (!el || el.clientHeight === 0) continue;  // not drawn yet, or on a tab not shown: waits for it
-    if (el.scrollHeight > el.clientHeight) {
-      el.scrollTop = was.bottom ? el.scrollHeight : was.top;
-      s.at[cls] = was;
-      delete s.pending[cls];
-    } else if (++p.tries > 20) delete s.pending[cls];  // fits without scrolling: nothing to restore
-  }
-  s.timer = Object.keys(s.pending).length ? setTimeout(tick, 100) : null;
-};
-if (!s.timer) tick();
+s.placed = s.placed || {};
+if (from && !s.placed[to]) {
+  s.placed[to] = true;
+  s.pending[to] = {from: from, tries: 0, since: Date.now()};
+}
+if (!s.timer) s.tick();
 })();</script>"""
 
 
