@@ -444,7 +444,8 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
     editing.drop_draft(info.id, tab_id())
     records = d.current
     st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
-                                              current=records, nonce=d.nonce + 1)
+                                              current=records, nonce=d.nonce + 1, view=d.view,
+                                              grown=d.grown)  # rows added at the end of a page stay on it
     warns = found.warnings
     note = f" ({plural(len(warns), 'warning')}: see the Check tab)" if warns else ""
     flash(f"Saved version {saved.version}: {plural(saved.count, 'record')}{note}.")

@@ -1701,6 +1701,8 @@ def test_a_record_added_at_the_end_of_a_full_page_stays_on_it_when_the_table_is_
     assert shown["question"].tolist()[-3:] == ["Question 199?", "A new one?", "Another?"]
     assert shown["_number"].tolist()[-2:] == [201, 202]
     assert at.caption[0].value.startswith("502 records · page 1 of 3")
+    at.button(key="dataset.save").click().run()  # saved: still where they were added
+    assert at.data_editor[0].value["question"].tolist()[-2:] == ["A new one?", "Another?"]
     at.number_input(key="dataset.page").set_value(2).run()  # the next page starts after them, as it always did
     assert at.data_editor[0].value["question"].tolist()[:3] == ["A new one?", "Another?", "Question 200?"]
 
