@@ -313,10 +313,25 @@ def changed_cells(saved: list[Record], current: list[Record], diff: store.Diff |
         fields = [*before, *(k for k in after if k not in before)]
         out.extend(CellChange(where.get(id(after)), f, _as_text(before.get(f)), _as_text(after.get(f)))
                    for f in fields if before.get(f) != after.get(f))
-    out.extend(CellChange(where.get(id(r)), "(new record)", "", _as_text(r.get("question"))) for r in diff.added)
+    out.extend(CellChange(where.get(id(r)), "(new record)", "", _named(r)) for r in diff.added)
     out.sort(key=lambda c: c.record or 0)
-    out.extend(CellChange(None, "(deleted)", _as_text(r.get("question")), "") for r in diff.removed)
+    out.extend(CellChange(None, "(deleted)", _named(r), "") for r in diff.removed)
     return out
+
+
+NAMED_CHARS = 80  # characters of an answer that name a record without a question in the list of changes
+
+
+def _named(record: Record) -> str:
+    """A whole record as the list of changes names it: its question, or, without one, what it has (a blank row
+    there said nothing of which record was added or deleted)."""
+    question = _as_text(record.get("question")).strip()
+    if question:
+        return question
+    answer = " ".join(_as_text(record.get("answer")).split())
+    if not answer:
+        return "(empty record)"
+    return "(no question) " + (answer if len(answer) <= NAMED_CHARS else answer[:NAMED_CHARS - 1] + "…")
 
 
 # ---- unsaved edits kept across a browser reload ----------------------------------------------------------------------

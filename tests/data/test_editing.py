@@ -172,3 +172,15 @@ def test_each_tabs_kept_draft_is_its_own_and_bringing_one_in_moves_it():
     assert editing.take_draft(info.id, "aaaa", "cccc") and editing.load_draft(info.id, "cccc")[2] == mine
     assert editing.load_draft(info.id, "aaaa") is None
     assert editing.load_draft(info.id, "../../x") is None  # not a tab id: never a path outside the folder
+
+
+def test_a_whole_record_without_a_question_is_named_by_its_answer_in_the_list_of_changes():
+    """An imported record with an answer but no question, deleted (or one added that way), was a blank row in the
+    list of changes under the table: nothing said which record it was."""
+    saved = [{"question": "", "answer": "Yes, when the ball is in play."}, {"question": "Kept?", "answer": "Yes."}]
+    current = [saved[1], {"question": "", "answer": "A new answer " + "long " * 30}, {"question": "", "answer": ""}]
+    cells = editing.changed_cells(saved, current)
+    assert [(c.record, c.field, c.saved, c.now) for c in cells] == [
+        (2, "(new record)", "", "(no question) A new answer " + ("long " * 30)[:66] + "…"),
+        (3, "(new record)", "", "(empty record)"),
+        (None, "(deleted)", "(no question) Yes, when the ball is in play.", "")]
