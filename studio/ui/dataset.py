@@ -286,7 +286,9 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             "answer": st.column_config.TextColumn("Answer", width="large"),
             editing.CONTEXT: st.column_config.TextColumn("Context", width="large",
                                                          help="The passage the question is about (optional)"),
-            "problem": st.column_config.TextColumn("Problem", width="medium"),
+            "problem": st.column_config.TextColumn("Problem", width="large",
+                                                   help="Why the record cannot be saved yet: each reason in full is "
+                                                        "under the table"),
         },
     )
     drawn = st.session_state.get(DRAWN)
@@ -298,6 +300,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         # warning's height. Drawn before any rerun below: a toggle a run ends without forgets its state.
         st.warning(f"{len(to_fix):,} record{'s' if len(to_fix) > 1 else ''} must be fixed or deleted before this version "
                    "can be saved: the Problem column says why.", icon=":material/build:")
+        _reasons_in_full(to_fix)
         st.toggle("Show only the records to fix", key=only_key)
     added: list[Record] = []
     d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added)
@@ -396,6 +399,18 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
 
 
 CELLS_SHOWN = 500  # changed cells listed under the table; the banner above counts them all
+REASONS_SHOWN = 100  # records to fix whose reasons are written out in full under the table
+
+
+def _reasons_in_full(to_fix: dict[int, str]) -> None:
+    """Each record's reason, wrapped: the table's Problem column cut a long one at its edge ("answer is missing (a
+    question its passage does not ans"), and a read-only cell cannot be opened to read the rest."""
+    numbers = sorted(to_fix)
+    with st.expander("Why, in full"):
+        st.markdown("\n".join(f"- **#{n + 1}**: {md(to_fix[n])}" for n in numbers[:REASONS_SHOWN]))
+        if len(numbers) > REASONS_SHOWN:
+            st.caption(f"The first {REASONS_SHOWN:,} are listed; show only the records to fix to see the rest in the "
+                       "table.")
 
 
 def _changed_cells(cells: list[editing.CellChange]) -> None:

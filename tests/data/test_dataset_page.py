@@ -918,6 +918,11 @@ def test_records_that_are_not_objects_are_listed_and_skipped_or_brought_in_to_fi
     shown = at.data_editor[0].value
     assert shown["question"].tolist() == ["", "", ""]
     assert [f"record {n}: {p}" for n, p in zip((2, 3, 4), shown["problem"])] == MIXED_PROBLEMS
+    # the Problem column cuts a reason this long at its edge: each is written out in full under the table
+    whole = [e for e in at.expander if e.label == "Why, in full"]
+    assert [line.removeprefix("- ") for line in whole[0].markdown[0].value.splitlines()] == [
+        p.replace("record ", "**#", 1).replace(":", "**:", 1)
+        for p in MIXED_PROBLEMS]
     at = edit(at, edited={0: {"question": "oops?", "answer": "Fixed."}}, deleted=[1, 2])
     at.button(key="dataset.save").click().run()
     assert store.load_version(info.id) == [{"question": "a", "answer": "b"}, {"question": "oops?", "answer": "Fixed."},
