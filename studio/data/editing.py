@@ -34,11 +34,13 @@ class View:
 
 
 def view(records: list[Record], query: str = "", page: int = 1, page_size: int = 200,
-         only: set[int] | None = None, grown: int = 0) -> View:
+         only: set[int] | None = None, grown: int = 0, keep: set[int] | frozenset[int] = frozenset()) -> View:
     """The indices on ``page`` (1-based) of the records whose question, answer or passage contains
     ``query`` (and, with ``only``, whose index is in it: the records still to fix). ``grown``: records added at the
     page's end while it was shown (``merge_view`` puts them after its last record), kept on it too: on a full page
-    they would have moved to the next one as the table was built again, out of sight of the person adding them."""
+    they would have moved to the next one as the table was built again, out of sight of the person adding them.
+    ``keep``: records shown on the page whether they match or not (rows added in the table under a search or the
+    records to fix: typed in whole, one that did not match went out of sight as the table was built again)."""
     q = query.strip().casefold()
     candidates = range(len(records)) if only is None else sorted(i for i in only if i < len(records))
     if q:
@@ -49,7 +51,10 @@ def view(records: list[Record], query: str = "", page: int = 1, page_size: int =
     pages = max(1, math.ceil(len(matches) / page_size))
     page = min(max(1, page), pages)
     start = (page - 1) * page_size
-    return View(indices=list(matches[start:start + page_size + max(0, grown)]), total=len(matches), pages=pages)
+    indices = list(matches[start:start + page_size + max(0, grown)])
+    if keep:
+        indices = sorted({*indices, *(i for i in keep if i < len(records))})
+    return View(indices=indices, total=len(matches), pages=pages)
 
 
 def columns(records: list[Record]) -> tuple[str, ...]:
@@ -95,12 +100,14 @@ def _with_context(rec: Record, old: Record, cell: str) -> Record:
 
 
 def merge_view(records: list[Record], indices: list[int], rows: list[dict],
-               shown_columns: tuple[str, ...] = COLUMNS, new: list[Record] | None = None) -> list[Record]:
+               shown_columns: tuple[str, ...] = COLUMNS, new: list[Record] | None = None,
+               replaced: dict[int, Record] | None = None) -> list[Record]:
     """The full list after the editor's ``rows`` replace the records at ``indices``.
 
     Rows keep their record's extra fields; records of the view missing from ``rows`` were deleted;
     rows without an index are new and go right after the last record of the view (also appended to ``new``, in the
-    editor's order: the rows its # column does not number yet).
+    editor's order: the rows its # column does not number yet). ``replaced``, when given, gets each edited record's
+    new version under the ``id`` of the record it replaces.
     """
     shown = set(indices)
     kept: dict[int, Record] = {}
@@ -120,6 +127,8 @@ def merge_view(records: list[Record], indices: list[int], rows: list[dict],
             else:
                 rec = {**old, "question": q, "answer": a}
                 kept[idx] = _with_context(rec, old, ctx) if edit_context else rec
+                if replaced is not None:
+                    replaced[id(old)] = kept[idx]
         elif q or a or ctx.strip():  # a fully blank new row is an accident of the editor, not a record
             added.append({"question": q, "answer": a, **({CONTEXT: ctx} if ctx.strip() else {})})
     anchor = max(indices) if indices else len(records) - 1

@@ -245,12 +245,16 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         d.nonce += 1
     if (query, requested, only_fix) != d.view:
         d.grown = 0  # another page or search: the rows added to the one before are on their own page again
+        d.pinned = []
     to_fix = d.to_fix()
     if not to_fix and only_fix:
         st.session_state.pop(only_key, None)  # nothing left to fix: show everything again
         only_fix = False
+    filtered = bool(query.strip() or only_fix)
+    pinned = {id(r) for r in d.pinned} if filtered else set()
     v = editing.view(d.records, query, requested, PAGE_SIZE, only=set(to_fix) if only_fix else None,
-                     grown=0 if query.strip() or only_fix else d.grown)
+                     grown=0 if filtered else d.grown,
+                     keep={i for i, r in enumerate(d.records) if id(r) in pinned} if pinned else frozenset())
     page = min(requested, v.pages)
     st.session_state["dataset.page"] = page  # before the widget exists: keeps it within the page count
     d.view = (query, page, only_fix)
@@ -303,7 +307,10 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         _reasons_in_full(to_fix)
         st.toggle("Show only the records to fix", key=only_key)
     added: list[Record] = []
-    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added)
+    replaced: dict[int, Record] = {}
+    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added, replaced=replaced)
+    if d.pinned and replaced:  # a row added under the search, edited since: its new version stays in sight
+        d.pinned = [replaced.get(id(r), r) for r in d.pinned]
     keep(info.id, d)
     if len(added) > 1 or any(text.shows(str(r["question"])) and text.shows(str(r["answer"])) for r in added):
         # An added row has its question and answer (or another row was added): built again, the table numbers it as
@@ -311,19 +318,15 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         d.records = d.current
         d.nonce += 1
         d.grown += len(added)
-        st.rerun()
+        _rebuild(d, added if filtered else [])
     if st.session_state.get(key, {}).get("deleted_rows"):
         # Rows deleted: the table is built again without them, so the # column numbers the records that are left as
         # the list of changes under it does (the records after a deleted one move up by one).
-        d.records = d.current
-        d.nonce += 1
-        st.rerun()
+        _rebuild(d, added if filtered else [])
     if to_fix and invalid(d.current) != to_fix:
         # A record fixed (or a new one to fix): rebuild the table so its Problem column, the count above and
         # the "only the records to fix" view say what is left, not what was wrong when the table was built.
-        d.records = d.current
-        d.nonce += 1
-        st.rerun()
+        _rebuild(d, added if filtered else [])
     shown = f"{v.total:,} matching" if query.strip() else plural(len(d.current), "record")
     if only_fix:  # "41 records" above a table of the 2 to fix read as if the rest were gone
         shown = f"{v.total:,} to fix of {plural(len(d.current), 'record')}" + (" matching" if query.strip() else "")
@@ -396,6 +399,15 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     if refused:  # the save refused on the run before, which marked the rows in the table
         _refusal(*refused)
     _offer(info, dirty=True)
+
+
+def _rebuild(d: Draft, added: list[Record]) -> None:
+    """Build the table again on the working copy with this run's edits. ``added``: the rows added in it under a
+    search or the records to fix, kept in sight there whether they match or not (they vanished as they were typed)."""
+    d.records = d.current
+    d.nonce += 1
+    d.pinned.extend(added)
+    st.rerun()
 
 
 CELLS_SHOWN = 500  # changed cells listed under the table; the banner above counts them all

@@ -1125,6 +1125,24 @@ def test_a_row_added_on_a_search_shows_the_number_it_takes_after_the_last_record
     assert at.data_editor[0].value["question"].tolist()[2:] == ["Substitutes?", "Who keeps time?"]
 
 
+def test_a_row_added_on_a_search_stays_in_sight_once_typed_in_whole_though_it_does_not_match():
+    """Its question and answer typed, the table was built again on the search, and a row that did not match it
+    vanished as the person finished it. It stays, edits to it too, until another search or page is shown."""
+    info = store.create_dataset("Mine", RECS + [{"question": "Who keeps time?", "answer": "The referee."}])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at.text_input(key="dataset.search").input("players").run()  # record 2 only
+    edit(at, added=[{"_number": 3, "question": "Substitutes?", "answer": "Five."}])
+    assert at.data_editor[0].value["question"].tolist() == ["How many players?", "Substitutes?"]
+    edit(at, edited={1: {"answer": "Five, in most leagues."}}, added=[{"_number": 4, "question": "Extra time?"},
+                                                                     {"_number": 4, "answer": "Thirty minutes."}])
+    shown = at.data_editor[0].value
+    assert shown["question"].tolist() == ["How many players?", "Substitutes?", "Extra time?", ""]
+    assert shown["answer"].tolist()[1:] == ["Five, in most leagues.", "", "Thirty minutes."]
+    at.text_input(key="dataset.search").input("keeps").run()  # another search: only what matches it
+    assert at.data_editor[0].value["question"].tolist() == ["Who keeps time?"]
+
+
 def test_the_import_preview_shows_a_true_or_a_list_as_the_file_wrote_it_not_as_python_does():
     """The preview showed True and ['a'] (Python's repr) of a file holding true and ["a"]."""
     rows = [{"question": "Is VAR used?", "answer": True, "tags": ["var", "rules"]}]
