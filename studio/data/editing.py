@@ -266,6 +266,32 @@ def scalars_as_text(records: list[Record], numbers: set[int] | frozenset[int]) -
     return out, changed
 
 
+def aliases_as_fields(records: list[Record], numbers: set[int] | frozenset[int]) -> tuple[list[Record], list[tuple[int, str, str]]]:
+    """``records`` with each record numbered (from 1) in ``numbers`` that lacks its question or answer (or has it
+    empty) but gives it under another usual name ("prompt", "instruction", "output", "response", ...) taking that
+    field as its question or answer, renamed where it stood; and (record number, the name, "question"/"answer") for
+    each. Brought in as it was, the text sat in a field the editor does not show, and an export carried it beside
+    the question typed in its place."""
+    from studio.data.formats import ANSWER_NAMES, QUESTION_NAMES
+
+    names = {"question": set(QUESTION_NAMES) - {"question"}, "answer": set(ANSWER_NAMES) - {"answer"}}
+    out, renamed = list(records), []
+    for n in sorted(numbers):
+        rec = out[n - 1]
+        if not isinstance(rec, dict):
+            continue
+        for field, usual in names.items():
+            if isinstance(rec.get(field), str) and rec[field].strip() or validate.is_scalar(rec.get(field)):
+                continue
+            found = [k for k, v in rec.items() if k.lower() in usual and isinstance(v, str) and v.strip()]
+            if len(found) != 1:  # none, or two (which one?): left to fix
+                continue
+            rec = {(field if k == found[0] else k): v for k, v in rec.items() if k != field}
+            renamed.append((n, found[0], field))
+        out[n - 1] = rec
+    return out, renamed
+
+
 @dataclass(frozen=True)
 class BroughtIn:
     """Every record of a file with invalid ones, as "bring them all in to fix" brings them in (the Dataset page
@@ -274,6 +300,17 @@ class BroughtIn:
     records: list[Record]  # all of them, in file order, each number or true/false question or answer as its text
     as_text: list[int]  # the records (numbered from 1) whose number or true/false became its text: valid now
     to_fix: list[int]  # the records still invalid once that is done: to fix or delete before a save
+    # (record number, the file's name for it, "question"/"answer"): a question or answer given under another usual
+    # name in a record without one (``aliases_as_fields``), brought in as that record's question or answer
+    renamed: tuple[tuple[int, str, str], ...] = ()
+
+    def renamed_note(self) -> str:
+        """The line naming the records whose question or answer came in from a field of another name ("" for none)."""
+        if not self.renamed:
+            return ""
+        shown = ", ".join(f'record {n}\'s "{name}" as its {field}' for n, name, field in self.renamed[:5])
+        more = f" and {len(self.renamed) - 5:,} more" if len(self.renamed) > 5 else ""
+        return f"Taken in as the question or answer the record lacked: {shown}{more}."
 
     def as_text_note(self) -> str:
         """The line naming the records whose number or true/false question or answer came in as its text ("" for
@@ -292,12 +329,13 @@ def bring_all_in(records: list[Record], invalid: set[int] | frozenset[int]) -> B
     """``records`` with their invalid ones (numbered from 1 in ``invalid``) brought in to fix: a number or
     true/false question or answer becomes its text (``scalars_as_text``), which leaves such a record valid unless
     it has another error; the rest stay to fix."""
-    out, changed = scalars_as_text(records, invalid)
+    out, renamed = aliases_as_fields(records, invalid)
+    out, changed = scalars_as_text(out, invalid)
     # A record's errors are its own (a repeat of another question is only a warning): each changed one is
     # checked alone, so 200,000 records are not checked twice.
-    valid_now = [n for n in changed if not validate.check([out[n - 1]]).errors]
-    fixed = set(valid_now)
-    return BroughtIn(out, valid_now, [n for n in sorted(invalid) if n not in fixed])
+    fixed = {n for n in {*changed, *(r[0] for r in renamed)} if not validate.check([out[n - 1]]).errors}
+    return BroughtIn(out, [n for n in changed if n in fixed], [n for n in sorted(invalid) if n not in fixed],
+                     tuple(renamed))
 
 
 @dataclass(frozen=True)

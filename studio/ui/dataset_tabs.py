@@ -126,7 +126,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
                        key="dataset.import.invalid" if valid else "dataset.import.invalid.none")
         said = st.container()  # drawn whichever way is picked: the choices below keep their place
         if way == "fix":
-            records, as_text = brought.records, brought.as_text_note()
+            records, as_text = brought.records, " ".join(filter(None, (brought.as_text_note(), brought.renamed_note())))
             to_fix = [records[n - 1] for n in brought.to_fix]
             if as_text:
                 said.info(as_text, icon=":material/info:")
@@ -279,16 +279,22 @@ def _bring_in_label(total: int, brought: editing.BroughtIn) -> str:
     """The "bring them all in" choice, saying what happens to each invalid record: a number or true/false comes in
     as its text and needs no fix; the others are fixed in the editor."""
     fix, text = len(brought.to_fix), len(brought.as_text)
-    editor = (f"fix the {'one' if fix == 1 else f'{fix:,}'}{' other' if text else ''} invalid "
+    named = len({n for n, *_ in brought.renamed})
+    editor = (f"fix the {'one' if fix == 1 else f'{fix:,}'}{' other' if text or named else ''} invalid "
               f"record{'' if fix == 1 else 's'} in the editor (the version cannot be saved until "
               f"{'it is' if fix == 1 else 'they are'} fixed or deleted)")
-    if not text:
+    said = []
+    if text:
+        said.append(f"{'the one' if text == 1 else f'the {text:,}'} with a number or true/false as the question or "
+                    f"answer {'comes in as its' if text == 1 else 'come in as their'} text (11 as \"11\")")
+    if named:
+        said.append(f"{'the one' if named == 1 else f'the {named:,}'} giving a question or answer under another "
+                    f"name (\"prompt\", \"output\", ...) {'takes' if named == 1 else 'take'} it as {'its' if named == 1 else 'their'} own")
+    if not said:
         return f"Bring all {total:,} in and {editor}"
-    as_text = (f"{'the one' if text == 1 else f'the {text:,}'} with a number or true/false as the question or answer "
-               f"{'comes in as its' if text == 1 else 'come in as their'} text (11 as \"11\")")
     if not fix:
-        return f"Bring all {total:,} in: {as_text}, nothing to fix"
-    return f"Bring all {total:,} in: {as_text}; {editor}"
+        return f"Bring all {total:,} in: {'; '.join(said)}, nothing to fix"
+    return f"Bring all {total:,} in: {'; '.join(said)}; {editor}"
 
 
 def _import_target(info: store.DatasetInfo | None, records: list[dict], filename: str, disabled: bool,

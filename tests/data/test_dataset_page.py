@@ -929,6 +929,20 @@ def test_records_that_are_not_objects_are_listed_and_skipped_or_brought_in_to_fi
                                            {"question": "c", "answer": "d"}]
 
 
+def test_bringing_in_a_record_with_its_question_under_another_name_imports_it_as_its_question():
+    """{"prompt": "Odd keys?", "answer": "Yes."} among records with a question came in with an empty question, the
+    prompt nowhere on the Edit tab, and the record saved and exported still carried "prompt" beside the question typed."""
+    data = json.dumps([{"question": "Who whistles?", "answer": "The referee."},
+                       {"prompt": "Odd keys?", "answer": "Yes."}]).encode()
+    at = _upload(open_page(), "odd.json", data)
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    assert 'record 2\'s "prompt" as its question' in " ".join(texts(at.tabs[1].info))
+    at.text_input(key="dataset.import.name.odd.json").input("Odd").run()
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("Odd").id) == [{"question": "Who whistles?", "answer": "The referee."},
+                                                               {"question": "Odd keys?", "answer": "Yes."}]
+
+
 def test_a_json_lines_path_with_a_line_that_is_not_an_object_imports_the_valid_records(tmp_path):
     src = tmp_path / "lines.jsonl"
     src.write_text('{"question": "a", "answer": "b"}\n[1, 2]\n{"question": "c", "answer": "d"}\n')

@@ -184,3 +184,20 @@ def test_a_whole_record_without_a_question_is_named_by_its_answer_in_the_list_of
         (2, "(new record)", "", "(no question) A new answer " + ("long " * 30)[:66] + "…"),
         (3, "(new record)", "", "(empty record)"),
         (None, "(deleted)", "(no question) Yes, when the ball is in play.", "")]
+
+
+def test_bringing_in_a_record_that_names_its_question_otherwise_takes_that_field_as_its_question():
+    """A record giving its question as "prompt" among records with "question" came in without a question, its text
+    in a field the editor does not show, and once a question was typed the export still carried "prompt"."""
+    records = [{"question": "Who whistles?", "answer": "The referee."},
+               {"prompt": "Odd keys?", "answer": "Yes.", "id": 7},
+               {"question": "", "Response": "An answer under another name."},
+               {"instruction": "Which one?", "prompt": "Two names?", "answer": "Left to fix."}]
+    brought = editing.bring_all_in(records, {2, 3, 4})
+    assert brought.records[1] == {"question": "Odd keys?", "answer": "Yes.", "id": 7}
+    assert brought.records[2] == {"question": "", "answer": "An answer under another name."}
+    assert brought.records[3] == records[3]  # two names a question could be under: which one is the person's call
+    assert brought.to_fix == [3, 4] and brought.as_text == []
+    assert brought.renamed == ((2, "prompt", "question"), (3, "Response", "answer"))
+    assert brought.renamed_note() == ('Taken in as the question or answer the record lacked: record 2\'s "prompt" as '
+                                      'its question, record 3\'s "Response" as its answer.')
