@@ -290,7 +290,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             "answer": st.column_config.TextColumn("Answer", width="large"),
             editing.CONTEXT: st.column_config.TextColumn("Context", width="large",
                                                          help="The passage the question is about (optional)"),
-            "problem": st.column_config.TextColumn("Problem", width="large",
+            "problem": st.column_config.TextColumn("Problem", width="medium",
                                                    help="Why the record cannot be saved yet: each reason in full is "
                                                         "under the table"),
         },
