@@ -472,7 +472,7 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
     records = d.current
     st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
                                               current=records, nonce=d.nonce + 1, view=d.view,
-                                              grown=d.grown)  # rows added at the end of a page stay on it
+                                              grown=d.grown, pinned=d.pinned)  # rows added stay in sight
     warns = found.warnings
     note = f" ({plural(len(warns), 'warning')}: see the Check tab)" if warns else ""
     flash(f"Saved version {saved.version}: {plural(saved.count, 'record')}{note}.")

@@ -1148,6 +1148,9 @@ def test_a_row_added_on_a_search_stays_in_sight_once_typed_in_whole_though_it_do
     at.text_input(key="dataset.search").input("players").run()  # record 2 only
     edit(at, added=[{"_number": 3, "question": "Substitutes?", "answer": "Five."}])
     assert at.data_editor[0].value["question"].tolist() == ["How many players?", "Substitutes?"]
+    at.button(key="dataset.save").click().run()  # saved: still in sight
+    assert store.load_version(info.id)[2] == {"question": "Substitutes?", "answer": "Five."}
+    assert at.data_editor[0].value["question"].tolist() == ["How many players?", "Substitutes?"]
     edit(at, edited={1: {"answer": "Five, in most leagues."}}, added=[{"_number": 4, "question": "Extra time?"},
                                                                      {"_number": 4, "answer": "Thirty minutes."}])
     shown = at.data_editor[0].value
