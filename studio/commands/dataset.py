@@ -195,6 +195,8 @@ def _bring_all_in(args: argparse.Namespace, notes: list[str]) -> tuple[editing.B
     brought = editing.bring_all_in(records, found.invalid)
     if brought.as_text:
         notes.append(brought.as_text_note())
+    if brought.renamed:
+        notes.append(brought.renamed_note())
     left = set(brought.to_fix)
     return brought, found.warnings, [e for e in found.errors if e.record in left]
 

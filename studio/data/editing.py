@@ -34,9 +34,13 @@ class View:
 
 
 def view(records: list[Record], query: str = "", page: int = 1, page_size: int = 200,
-         only: set[int] | None = None) -> View:
+         only: set[int] | None = None, grown: int = 0, keep: set[int] | frozenset[int] = frozenset()) -> View:
     """The indices on ``page`` (1-based) of the records whose question, answer or passage contains
-    ``query`` (and, with ``only``, whose index is in it: the records still to fix)."""
+    ``query`` (and, with ``only``, whose index is in it: the records still to fix). ``grown``: records added at the
+    page's end while it was shown (``merge_view`` puts them after its last record), kept on it too: on a full page
+    they would have moved to the next one as the table was built again, out of sight of the person adding them.
+    ``keep``: records shown on the page whether they match or not (rows added in the table under a search or the
+    records to fix: typed in whole, one that did not match went out of sight as the table was built again)."""
     q = query.strip().casefold()
     candidates = range(len(records)) if only is None else sorted(i for i in only if i < len(records))
     if q:
@@ -47,7 +51,10 @@ def view(records: list[Record], query: str = "", page: int = 1, page_size: int =
     pages = max(1, math.ceil(len(matches) / page_size))
     page = min(max(1, page), pages)
     start = (page - 1) * page_size
-    return View(indices=list(matches[start:start + page_size]), total=len(matches), pages=pages)
+    indices = list(matches[start:start + page_size + max(0, grown)])
+    if keep:
+        indices = sorted({*indices, *(i for i in keep if i < len(records))})
+    return View(indices=indices, total=len(matches), pages=pages)
 
 
 def columns(records: list[Record]) -> tuple[str, ...]:
@@ -93,12 +100,14 @@ def _with_context(rec: Record, old: Record, cell: str) -> Record:
 
 
 def merge_view(records: list[Record], indices: list[int], rows: list[dict],
-               shown_columns: tuple[str, ...] = COLUMNS, new: list[Record] | None = None) -> list[Record]:
+               shown_columns: tuple[str, ...] = COLUMNS, new: list[Record] | None = None,
+               replaced: dict[int, Record] | None = None) -> list[Record]:
     """The full list after the editor's ``rows`` replace the records at ``indices``.
 
     Rows keep their record's extra fields; records of the view missing from ``rows`` were deleted;
     rows without an index are new and go right after the last record of the view (also appended to ``new``, in the
-    editor's order: the rows its # column does not number yet).
+    editor's order: the rows its # column does not number yet). ``replaced``, when given, gets each edited record's
+    new version under the ``id`` of the record it replaces.
     """
     shown = set(indices)
     kept: dict[int, Record] = {}
@@ -118,6 +127,8 @@ def merge_view(records: list[Record], indices: list[int], rows: list[dict],
             else:
                 rec = {**old, "question": q, "answer": a}
                 kept[idx] = _with_context(rec, old, ctx) if edit_context else rec
+                if replaced is not None:
+                    replaced[id(old)] = kept[idx]
         elif q or a or ctx.strip():  # a fully blank new row is an accident of the editor, not a record
             added.append({"question": q, "answer": a, **({CONTEXT: ctx} if ctx.strip() else {})})
     anchor = max(indices) if indices else len(records) - 1
@@ -255,6 +266,32 @@ def scalars_as_text(records: list[Record], numbers: set[int] | frozenset[int]) -
     return out, changed
 
 
+def aliases_as_fields(records: list[Record], numbers: set[int] | frozenset[int]) -> tuple[list[Record], list[tuple[int, str, str]]]:
+    """``records`` with each record numbered (from 1) in ``numbers`` that lacks its question or answer (or has it
+    empty) but gives it under another usual name ("prompt", "instruction", "output", "response", ...) taking that
+    field as its question or answer, renamed where it stood; and (record number, the name, "question"/"answer") for
+    each. Brought in as it was, the text sat in a field the editor does not show, and an export carried it beside
+    the question typed in its place."""
+    from studio.data.formats import ANSWER_NAMES, QUESTION_NAMES
+
+    names = {"question": set(QUESTION_NAMES) - {"question"}, "answer": set(ANSWER_NAMES) - {"answer"}}
+    out, renamed = list(records), []
+    for n in sorted(numbers):
+        rec = out[n - 1]
+        if not isinstance(rec, dict):
+            continue
+        for field, usual in names.items():
+            if isinstance(rec.get(field), str) and rec[field].strip() or validate.is_scalar(rec.get(field)):
+                continue
+            found = [k for k, v in rec.items() if k.lower() in usual and isinstance(v, str) and v.strip()]
+            if len(found) != 1:  # none, or two (which one?): left to fix
+                continue
+            rec = {(field if k == found[0] else k): v for k, v in rec.items() if k != field}
+            renamed.append((n, found[0], field))
+        out[n - 1] = rec
+    return out, renamed
+
+
 @dataclass(frozen=True)
 class BroughtIn:
     """Every record of a file with invalid ones, as "bring them all in to fix" brings them in (the Dataset page
@@ -263,6 +300,17 @@ class BroughtIn:
     records: list[Record]  # all of them, in file order, each number or true/false question or answer as its text
     as_text: list[int]  # the records (numbered from 1) whose number or true/false became its text: valid now
     to_fix: list[int]  # the records still invalid once that is done: to fix or delete before a save
+    # (record number, the file's name for it, "question"/"answer"): a question or answer given under another usual
+    # name in a record without one (``aliases_as_fields``), brought in as that record's question or answer
+    renamed: tuple[tuple[int, str, str], ...] = ()
+
+    def renamed_note(self) -> str:
+        """The line naming the records whose question or answer came in from a field of another name ("" for none)."""
+        if not self.renamed:
+            return ""
+        shown = ", ".join(f'record {n}\'s "{name}" as its {field}' for n, name, field in self.renamed[:5])
+        more = f" and {len(self.renamed) - 5:,} more" if len(self.renamed) > 5 else ""
+        return f"Taken in as the question or answer the record lacked: {shown}{more}."
 
     def as_text_note(self) -> str:
         """The line naming the records whose number or true/false question or answer came in as its text ("" for
@@ -281,12 +329,13 @@ def bring_all_in(records: list[Record], invalid: set[int] | frozenset[int]) -> B
     """``records`` with their invalid ones (numbered from 1 in ``invalid``) brought in to fix: a number or
     true/false question or answer becomes its text (``scalars_as_text``), which leaves such a record valid unless
     it has another error; the rest stay to fix."""
-    out, changed = scalars_as_text(records, invalid)
+    out, renamed = aliases_as_fields(records, invalid)
+    out, changed = scalars_as_text(out, invalid)
     # A record's errors are its own (a repeat of another question is only a warning): each changed one is
     # checked alone, so 200,000 records are not checked twice.
-    valid_now = [n for n in changed if not validate.check([out[n - 1]]).errors]
-    fixed = set(valid_now)
-    return BroughtIn(out, valid_now, [n for n in sorted(invalid) if n not in fixed])
+    fixed = {n for n in {*changed, *(r[0] for r in renamed)} if not validate.check([out[n - 1]]).errors}
+    return BroughtIn(out, [n for n in changed if n in fixed], [n for n in sorted(invalid) if n not in fixed],
+                     tuple(renamed))
 
 
 @dataclass(frozen=True)
@@ -311,10 +360,25 @@ def changed_cells(saved: list[Record], current: list[Record], diff: store.Diff |
         fields = [*before, *(k for k in after if k not in before)]
         out.extend(CellChange(where.get(id(after)), f, _as_text(before.get(f)), _as_text(after.get(f)))
                    for f in fields if before.get(f) != after.get(f))
-    out.extend(CellChange(where.get(id(r)), "(new record)", "", _as_text(r.get("question"))) for r in diff.added)
+    out.extend(CellChange(where.get(id(r)), "(new record)", "", _named(r)) for r in diff.added)
     out.sort(key=lambda c: c.record or 0)
-    out.extend(CellChange(None, "(deleted)", _as_text(r.get("question")), "") for r in diff.removed)
+    out.extend(CellChange(None, "(deleted)", _named(r), "") for r in diff.removed)
     return out
+
+
+NAMED_CHARS = 80  # characters of an answer that name a record without a question in the list of changes
+
+
+def _named(record: Record) -> str:
+    """A whole record as the list of changes names it: its question, or, without one, what it has (a blank row
+    there said nothing of which record was added or deleted)."""
+    question = _as_text(record.get("question")).strip()
+    if question:
+        return question
+    answer = " ".join(_as_text(record.get("answer")).split())
+    if not answer:
+        return "(empty record)"
+    return "(no question) " + (answer if len(answer) <= NAMED_CHARS else answer[:NAMED_CHARS - 1] + "…")
 
 
 # ---- unsaved edits kept across a browser reload ----------------------------------------------------------------------

@@ -134,19 +134,31 @@ def load_embedder(model: str | None = None, *, device: str | None = None) -> Emb
 
 
 _cache: dict[tuple[str, str | None], Embedder] = {}
-_cache_lock = threading.Lock()
+_cache_lock = threading.Lock()  # held only to read or change ``_cache`` and ``_loads``: never across a load
+_loads: dict[tuple[str, str | None], threading.Lock] = {}  # one per model: its load, one at a time
 
 
 def shared_embedder(model: str | None = None, *, device: str | None = None) -> Embedder:
     """``load_embedder`` once per process and model: every session, job and page shares the result.
 
-    The default model takes ~90 MB; a failed load is not cached, so fixing the cause and retrying works.
+    The default model takes ~90 MB; a failed load is not cached, so fixing the cause and retrying works. A second
+    caller for the same model waits for the load under way and shares it; nothing else waits for it: ``loaded()``
+    (asked by every page run that estimates a semantic run) was held for the whole load, 7-9 s on a 2-core machine,
+    when one lock kept the cache and the load both.
     """
     key = ((model or "").strip() or DEFAULT_MODEL, device)
     with _cache_lock:
-        if key not in _cache:
-            _cache[key] = load_embedder(key[0], device=device)
-        return _cache[key]
+        if key in _cache:
+            return _cache[key]
+        gate = _loads.setdefault(key, threading.Lock())
+    with gate:
+        with _cache_lock:
+            if key in _cache:  # loaded by the caller this one waited for
+                return _cache[key]
+        embedder = load_embedder(key[0], device=device)
+        with _cache_lock:
+            _cache[key] = embedder
+        return embedder
 
 
 def loaded(model: str | None = None, *, device: str | None = None) -> Embedder | None:

@@ -235,16 +235,28 @@ def _pca_sif(raw: np.ndarray) -> np.ndarray:
 
 
 _cache: dict[str, StaticModel] = {}
-_lock = threading.Lock()
+_lock = threading.Lock()  # held only to read or change ``_cache`` and ``_loads``: never across a load
+_loads: dict[str, threading.Lock] = {}  # one per workspace folder: its load, one at a time
 
 
 def shared(model_name: str) -> StaticModel:
-    """``load`` once per process and workspace folder."""
+    """``load`` once per process and workspace folder.
+
+    A second caller for the same folder waits for the load under way and shares it; a caller for another model,
+    or one whose model is loaded already, does not wait for it (one lock across every load held them all)."""
     key = str(folder_for(model_name))
     with _lock:
-        if key not in _cache:
-            _cache[key] = load(model_name)
-        return _cache[key]
+        if key in _cache:
+            return _cache[key]
+        gate = _loads.setdefault(key, threading.Lock())
+    with gate:
+        with _lock:
+            if key in _cache:  # loaded by the caller this one waited for
+                return _cache[key]
+        model = load(model_name)
+        with _lock:
+            _cache[key] = model
+        return model
 
 
 def estimate_build_seconds(embedder: Any) -> float:

@@ -28,6 +28,7 @@ from studio.data import editing, store, validate
 from studio.data.display import plural
 from studio.errors import StudioError, VersionConflictError
 from studio.models import text
+from studio.ui import editor_place
 from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
     CONFLICTS,
     DRAFTS,
@@ -54,6 +55,7 @@ REFUSED = "dataset.refused"
 SHOWN_NAME = "dataset.shown_name"  # (id, name, workspace) of the dataset shown: named again if it is deleted under
 # this tab (not where the workspace changed: a token given or forgotten, signing in or out)
 ORPHANED = "dataset.orphaned"  # (name, working copy, summary): unsaved edits to a dataset deleted meanwhile
+DRAWN = "dataset.drawn"  # (dataset id, editor key, view, the key of the table it replaced or None): ``editor_place``
 NUMBER = "_number"  # the editor's read-only # column: each row's record number, from 1
 
 
@@ -241,11 +243,18 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         # fold its last edits into the working copy and start a fresh editor on it.
         d.records = d.current
         d.nonce += 1
+    if (query, requested, only_fix) != d.view:
+        d.grown = 0  # another page or search: the rows added to the one before are on their own page again
+        d.pinned = []
     to_fix = d.to_fix()
     if not to_fix and only_fix:
         st.session_state.pop(only_key, None)  # nothing left to fix: show everything again
         only_fix = False
-    v = editing.view(d.records, query, requested, PAGE_SIZE, only=set(to_fix) if only_fix else None)
+    filtered = bool(query.strip() or only_fix)
+    pinned = {id(r) for r in d.pinned} if filtered else set()
+    v = editing.view(d.records, query, requested, PAGE_SIZE, only=set(to_fix) if only_fix else None,
+                     grown=0 if filtered else d.grown,
+                     keep={i for i, r in enumerate(d.records) if id(r) in pinned} if pinned else frozenset())
     page = min(requested, v.pages)
     st.session_state["dataset.page"] = page  # before the widget exists: keeps it within the page count
     d.view = (query, page, only_fix)
@@ -281,35 +290,43 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             "answer": st.column_config.TextColumn("Answer", width="large"),
             editing.CONTEXT: st.column_config.TextColumn("Context", width="large",
                                                          help="The passage the question is about (optional)"),
-            "problem": st.column_config.TextColumn("Problem", width="medium"),
+            "problem": st.column_config.TextColumn("Problem", width="medium",
+                                                   help="Why the record cannot be saved yet: each reason in full is "
+                                                        "under the table"),
         },
     )
+    drawn = st.session_state.get(DRAWN)
+    if drawn is None or drawn[1] != key:  # a table built anew: on the same page of the same search, in its place
+        st.session_state[DRAWN] = drawn = (info.id, key, d.view,
+                                           drawn[1] if drawn and (drawn[0], drawn[2]) == (info.id, d.view) else None)
+    editor_place.keep_place(key, drawn[3])
     if to_fix:  # under the table: above it, its coming and going moved the table (and the row typed in) down by the
         # warning's height. Drawn before any rerun below: a toggle a run ends without forgets its state.
         st.warning(f"{len(to_fix):,} record{'s' if len(to_fix) > 1 else ''} must be fixed or deleted before this version "
                    "can be saved: the Problem column says why.", icon=":material/build:")
+        _reasons_in_full(to_fix)
         st.toggle("Show only the records to fix", key=only_key)
     added: list[Record] = []
-    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added)
+    replaced: dict[int, Record] = {}
+    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added, replaced=replaced)
+    if d.pinned and replaced:  # a row added under the search, edited since: its new version stays in sight
+        d.pinned = [replaced.get(id(r), r) for r in d.pinned]
     keep(info.id, d)
     if len(added) > 1 or any(text.shows(str(r["question"])) and text.shows(str(r["answer"])) for r in added):
         # An added row has its question and answer (or another row was added): built again, the table numbers it as
         # a record, and the next row added takes the number after it (its # default), not the same one.
         d.records = d.current
         d.nonce += 1
-        st.rerun()
+        d.grown += len(added)
+        _rebuild(d, added if filtered else [])
     if st.session_state.get(key, {}).get("deleted_rows"):
         # Rows deleted: the table is built again without them, so the # column numbers the records that are left as
         # the list of changes under it does (the records after a deleted one move up by one).
-        d.records = d.current
-        d.nonce += 1
-        st.rerun()
+        _rebuild(d, added if filtered else [])
     if to_fix and invalid(d.current) != to_fix:
         # A record fixed (or a new one to fix): rebuild the table so its Problem column, the count above and
         # the "only the records to fix" view say what is left, not what was wrong when the table was built.
-        d.records = d.current
-        d.nonce += 1
-        st.rerun()
+        _rebuild(d, added if filtered else [])
     shown = f"{v.total:,} matching" if query.strip() else plural(len(d.current), "record")
     if only_fix:  # "41 records" above a table of the 2 to fix read as if the rest were gone
         shown = f"{v.total:,} to fix of {plural(len(d.current), 'record')}" + (" matching" if query.strip() else "")
@@ -384,7 +401,28 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     _offer(info, dirty=True)
 
 
+def _rebuild(d: Draft, added: list[Record]) -> None:
+    """Build the table again on the working copy with this run's edits. ``added``: the rows added in it under a
+    search or the records to fix, kept in sight there whether they match or not (they vanished as they were typed)."""
+    d.records = d.current
+    d.nonce += 1
+    d.pinned.extend(added)
+    st.rerun()
+
+
 CELLS_SHOWN = 500  # changed cells listed under the table; the banner above counts them all
+REASONS_SHOWN = 100  # records to fix whose reasons are written out in full under the table
+
+
+def _reasons_in_full(to_fix: dict[int, str]) -> None:
+    """Each record's reason, wrapped: the table's Problem column cut a long one at its edge ("answer is missing (a
+    question its passage does not ans"), and a read-only cell cannot be opened to read the rest."""
+    numbers = sorted(to_fix)
+    with st.expander("Why, in full"):
+        st.markdown("\n".join(f"- **#{n + 1}**: {md(to_fix[n])}" for n in numbers[:REASONS_SHOWN]))
+        if len(numbers) > REASONS_SHOWN:
+            st.caption(f"The first {REASONS_SHOWN:,} are listed; show only the records to fix to see the rest in the "
+                       "table.")
 
 
 def _changed_cells(cells: list[editing.CellChange]) -> None:
@@ -433,7 +471,8 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
     editing.drop_draft(info.id, tab_id())
     records = d.current
     st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
-                                              current=records, nonce=d.nonce + 1)
+                                              current=records, nonce=d.nonce + 1, view=d.view,
+                                              grown=d.grown, pinned=d.pinned)  # rows added stay in sight
     warns = found.warnings
     note = f" ({plural(len(warns), 'warning')}: see the Check tab)" if warns else ""
     flash(f"Saved version {saved.version}: {plural(saved.count, 'record')}{note}.")

@@ -46,6 +46,10 @@ class Draft:
     current: list[Record] = field(default_factory=list)  # working copy including the editor's pending edits
     nonce: int = 0  # part of the editor's key: bumped when ``records`` changes under it
     view: tuple = ()  # (search, page) the editor was built for
+    grown: int = 0  # records added at the end of that view's page since it was shown (``editing.view``)
+    # records added in the table under a search or the records to fix, kept in sight on that view whether they match
+    # or not (held as the objects themselves: the working copy keeps each record's identity)
+    pinned: list[Record] = field(default_factory=list)
     flagged: tuple = (None, {})  # (nonce, {record index: its errors}) for the records the editor shows
     shown: tuple = (None, editing.COLUMNS)  # (nonce, the editable columns): a Context column when some record has one
     restored: bool = False  # its edits were kept in the workspace by a session before this one (a browser reload)

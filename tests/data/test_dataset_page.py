@@ -10,6 +10,7 @@ from dataset_cases import BAD, UNICODE
 from streamlit.testing.v1 import AppTest
 
 from studio.data import editing, sample, store
+from studio.ui import editor_place
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "1_Dataset.py")
@@ -458,8 +459,10 @@ def test_html_in_records_is_never_rendered_as_markup():
     at = open_page()
     at.selectbox(key="dataset.picker").select(store.find_dataset("Html").id).run()
     assert at.data_editor[0].value["question"].tolist()[3] == UNICODE[3]["question"]
-    rendered = [m.value for m in at.markdown] + [e.value for e in at.get("html")]
+    rendered = [m.value for m in at.markdown] + [e.value for e in at.get("html")
+                                                 if "data-studio-place" not in e.value]  # the page's own script
     assert not any("<script>" in text or "<img" in text for text in rendered)
+    assert all("<script>alert" not in e.value and "<img" not in e.value for e in at.get("html"))
 
 
 def test_versions_compare_and_restore():
@@ -915,10 +918,29 @@ def test_records_that_are_not_objects_are_listed_and_skipped_or_brought_in_to_fi
     shown = at.data_editor[0].value
     assert shown["question"].tolist() == ["", "", ""]
     assert [f"record {n}: {p}" for n, p in zip((2, 3, 4), shown["problem"])] == MIXED_PROBLEMS
+    # the Problem column cuts a reason this long at its edge: each is written out in full under the table
+    whole = [e for e in at.expander if e.label == "Why, in full"]
+    assert [line.removeprefix("- ") for line in whole[0].markdown[0].value.splitlines()] == [
+        p.replace("record ", "**#", 1).replace(":", "**:", 1)
+        for p in MIXED_PROBLEMS]
     at = edit(at, edited={0: {"question": "oops?", "answer": "Fixed."}}, deleted=[1, 2])
     at.button(key="dataset.save").click().run()
     assert store.load_version(info.id) == [{"question": "a", "answer": "b"}, {"question": "oops?", "answer": "Fixed."},
                                            {"question": "c", "answer": "d"}]
+
+
+def test_bringing_in_a_record_with_its_question_under_another_name_imports_it_as_its_question():
+    """{"prompt": "Odd keys?", "answer": "Yes."} among records with a question came in with an empty question, the
+    prompt nowhere on the Edit tab, and the record saved and exported still carried "prompt" beside the question typed."""
+    data = json.dumps([{"question": "Who whistles?", "answer": "The referee."},
+                       {"prompt": "Odd keys?", "answer": "Yes."}]).encode()
+    at = _upload(open_page(), "odd.json", data)
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    assert 'record 2\'s "prompt" as its question' in " ".join(texts(at.tabs[1].info))
+    at.text_input(key="dataset.import.name.odd.json").input("Odd").run()
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("Odd").id) == [{"question": "Who whistles?", "answer": "The referee."},
+                                                               {"question": "Odd keys?", "answer": "Yes."}]
 
 
 def test_a_json_lines_path_with_a_line_that_is_not_an_object_imports_the_valid_records(tmp_path):
@@ -1115,6 +1137,27 @@ def test_a_row_added_on_a_search_shows_the_number_it_takes_after_the_last_record
     edit(at, added=[{"_number": 3, "question": "Substitutes?", "answer": "Five."}])
     at.text_input(key="dataset.search").input("").run()
     assert at.data_editor[0].value["question"].tolist()[2:] == ["Substitutes?", "Who keeps time?"]
+
+
+def test_a_row_added_on_a_search_stays_in_sight_once_typed_in_whole_though_it_does_not_match():
+    """Its question and answer typed, the table was built again on the search, and a row that did not match it
+    vanished as the person finished it. It stays, edits to it too, until another search or page is shown."""
+    info = store.create_dataset("Mine", RECS + [{"question": "Who keeps time?", "answer": "The referee."}])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at.text_input(key="dataset.search").input("players").run()  # record 2 only
+    edit(at, added=[{"_number": 3, "question": "Substitutes?", "answer": "Five."}])
+    assert at.data_editor[0].value["question"].tolist() == ["How many players?", "Substitutes?"]
+    at.button(key="dataset.save").click().run()  # saved: still in sight
+    assert store.load_version(info.id)[2] == {"question": "Substitutes?", "answer": "Five."}
+    assert at.data_editor[0].value["question"].tolist() == ["How many players?", "Substitutes?"]
+    edit(at, edited={1: {"answer": "Five, in most leagues."}}, added=[{"_number": 4, "question": "Extra time?"},
+                                                                     {"_number": 4, "answer": "Thirty minutes."}])
+    shown = at.data_editor[0].value
+    assert shown["question"].tolist() == ["How many players?", "Substitutes?", "Extra time?", ""]
+    assert shown["answer"].tolist()[1:] == ["Five, in most leagues.", "", "Thirty minutes."]
+    at.text_input(key="dataset.search").input("keeps").run()  # another search: only what matches it
+    assert at.data_editor[0].value["question"].tolist() == ["Who keeps time?"]
 
 
 def test_the_import_preview_shows_a_true_or_a_list_as_the_file_wrote_it_not_as_python_does():
@@ -1684,3 +1727,55 @@ def test_a_new_row_turning_into_a_record_to_fix_leaves_the_table_where_it_is():
     assert any("2 records must be fixed or deleted" in w for w in texts(at.warning))
     assert "problem" in at.data_editor[0].value.columns
     assert _above_the_table(at) == before
+
+
+def test_a_record_added_at_the_end_of_a_full_page_stays_on_it_when_the_table_is_built_again():
+    """The table is built again once an added row has its question and answer (its # numbered): on a full page of 200
+    the record, placed after the page's last one, moved to page 2, out of sight of the person adding rows there."""
+    info = store.create_dataset("Long", [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(500)])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edit(at, added=[{"question": "A new one?", "answer": "Its answer."}])
+    edit(at, added=[{"question": "Another?", "answer": "Its answer too."}])
+    shown = at.data_editor[0].value
+    assert shown["question"].tolist()[-3:] == ["Question 199?", "A new one?", "Another?"]
+    assert shown["_number"].tolist()[-2:] == [201, 202]
+    assert at.caption[0].value.startswith("502 records · page 1 of 3")
+    at.button(key="dataset.save").click().run()  # saved: still where they were added
+    assert at.data_editor[0].value["question"].tolist()[-2:] == ["A new one?", "Another?"]
+    at.number_input(key="dataset.page").set_value(2).run()  # the next page starts after them, as it always did
+    assert at.data_editor[0].value["question"].tolist()[:3] == ["A new one?", "Another?", "Question 200?"]
+
+
+def test_a_table_built_again_on_the_same_page_is_scrolled_to_where_the_one_before_was():
+    """Each table built anew names the one it replaces (the browser scrolls it there: ``editor_place``) when it shows
+    the same page of the same search; another page or search starts from its first row."""
+    info = store.create_dataset("Long", [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(500)])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+
+    def scripts() -> list[str]:
+        return [h.proto.body for h in at.get("html") if "studio-place" in h.proto.body]
+
+    before = at.data_editor[0].key
+    edit(at, added=[{"question": "A new one?", "answer": "Its answer."}])
+    assert at.data_editor[0].key != before
+    assert len(scripts()) == 1 and editor_place.css_class(before) in scripts()[0]
+    at.number_input(key="dataset.page").set_value(2).run()
+    assert len(scripts()) == 1 and 'from = null' in scripts()[0]
+
+
+def test_the_check_tabs_plots_are_made_once_per_version_not_at_each_edit(monkeypatch):
+    """Every rerun draws every tab: the Check tab's plots (of the saved version) were made again at each cell edit,
+    40 of a 500-record dataset's 90 ms rerun, the time in which typing right after Tab can be lost."""
+    from studio.data import plots
+
+    made = []
+    real = plots.dataset_lengths
+    monkeypatch.setattr(plots, "dataset_lengths", lambda stats: made.append(1) or real(stats))
+    at, info = open_mine("Plotted")
+    edit(at, edited={0: {"answer": "Forty-five minutes."}})
+    edit(at, edited={0: {"answer": "Forty-five minutes."}, 1: {"answer": "11."}})
+    assert len(made) == 1 and len(at.get("plotly_chart")) >= 1
+    at.button(key="dataset.save").click().run()  # a new version: its own plots
+    assert len(made) == 2

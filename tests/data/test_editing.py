@@ -10,6 +10,11 @@ def test_view_pages_and_search():
     assert editing.view(RECS, "", page=99, page_size=4).indices == [8, 9]  # clamped to the last page
 
 
+def test_a_page_grown_by_added_records_keeps_them_and_the_next_page_starts_where_it_did():
+    assert editing.view(RECS, "", page=1, page_size=4, grown=2).indices == [0, 1, 2, 3, 4, 5]
+    assert editing.view(RECS, "", page=2, page_size=4).indices == [4, 5, 6, 7]
+
+
 def test_merge_view_applies_edit_delete_add_and_keeps_extra_fields():
     v = editing.view(RECS, "", page=2, page_size=4)
     rows = editing.editor_rows(RECS, v.indices)
@@ -167,3 +172,32 @@ def test_each_tabs_kept_draft_is_its_own_and_bringing_one_in_moves_it():
     assert editing.take_draft(info.id, "aaaa", "cccc") and editing.load_draft(info.id, "cccc")[2] == mine
     assert editing.load_draft(info.id, "aaaa") is None
     assert editing.load_draft(info.id, "../../x") is None  # not a tab id: never a path outside the folder
+
+
+def test_a_whole_record_without_a_question_is_named_by_its_answer_in_the_list_of_changes():
+    """An imported record with an answer but no question, deleted (or one added that way), was a blank row in the
+    list of changes under the table: nothing said which record it was."""
+    saved = [{"question": "", "answer": "Yes, when the ball is in play."}, {"question": "Kept?", "answer": "Yes."}]
+    current = [saved[1], {"question": "", "answer": "A new answer " + "long " * 30}, {"question": "", "answer": ""}]
+    cells = editing.changed_cells(saved, current)
+    assert [(c.record, c.field, c.saved, c.now) for c in cells] == [
+        (2, "(new record)", "", "(no question) A new answer " + ("long " * 30)[:66] + "…"),
+        (3, "(new record)", "", "(empty record)"),
+        (None, "(deleted)", "(no question) Yes, when the ball is in play.", "")]
+
+
+def test_bringing_in_a_record_that_names_its_question_otherwise_takes_that_field_as_its_question():
+    """A record giving its question as "prompt" among records with "question" came in without a question, its text
+    in a field the editor does not show, and once a question was typed the export still carried "prompt"."""
+    records = [{"question": "Who whistles?", "answer": "The referee."},
+               {"prompt": "Odd keys?", "answer": "Yes.", "id": 7},
+               {"question": "", "Response": "An answer under another name."},
+               {"instruction": "Which one?", "prompt": "Two names?", "answer": "Left to fix."}]
+    brought = editing.bring_all_in(records, {2, 3, 4})
+    assert brought.records[1] == {"question": "Odd keys?", "answer": "Yes.", "id": 7}
+    assert brought.records[2] == {"question": "", "answer": "An answer under another name."}
+    assert brought.records[3] == records[3]  # two names a question could be under: which one is the person's call
+    assert brought.to_fix == [3, 4] and brought.as_text == []
+    assert brought.renamed == ((2, "prompt", "question"), (3, "Response", "answer"))
+    assert brought.renamed_note() == ('Taken in as the question or answer the record lacked: record 2\'s "prompt" as '
+                                      'its question, record 3\'s "Response" as its answer.')

@@ -125,3 +125,38 @@ def test_importing_the_engine_stays_light() -> None:
             "print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_model_loading_holds_no_page_that_asks_what_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load under way (one session's semantic run) held every page run that asked ``loaded()`` (any session's
+    Duplicates tab estimating a run) until it ended: 7-9 s on a 2-core machine. Now only a caller for the same model
+    waits, and shares that load. The load is a stand-in that waits for the test: a real one cannot be held open."""
+    monkeypatch.setattr(embed, "_cache", {})
+    monkeypatch.setattr(embed, "_loads", {}, raising=False)
+    started, finish, loads = threading.Event(), threading.Event(), []
+
+    def slow_load(name: str, *, device: str | None = None) -> Embedder:
+        loads.append(name)
+        if name == "slow/model":
+            started.set()
+            finish.wait(120)
+        return Embedder(name, "stand-in", "cpu", model=None)
+
+    monkeypatch.setattr(embed, "load_embedder", slow_load)
+    got: dict[str, object] = {}
+    first = threading.Thread(target=lambda: got.setdefault("first", embed.shared_embedder("slow/model")))
+    second = threading.Thread(target=lambda: got.setdefault("second", embed.shared_embedder("slow/model")))
+    first.start()
+    assert started.wait(60)
+    second.start()
+    asker = threading.Thread(target=lambda: got.setdefault("asked", (embed.loaded("slow/model"), embed.loaded(),
+                                                                     embed.shared_embedder("other/model").source)))
+    asker.start()
+    asker.join(60)
+    assert not asker.is_alive() and not finish.is_set()  # answered while the load was still under way
+    assert got["asked"] == (None, None, "stand-in")
+    finish.set()
+    first.join(60)
+    second.join(60)
+    assert got["first"] is got["second"] and loads.count("slow/model") == 1
+    assert embed.loaded("slow/model") is got["first"]

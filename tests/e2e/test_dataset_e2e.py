@@ -224,3 +224,57 @@ def test_every_duplicates_box_shows_its_whole_choice(page, studio):
     assert [value for value, whole in boxes.evaluate_all("els => els.map(e => [e.value, e.scrollWidth <= e.clientWidth])")
             if not whole] == []
     assert_no_exception(page)
+
+
+def test_a_row_added_at_the_bottom_of_a_long_page_stays_in_sight(page, studio, tmp_path):
+    """Adding a record to a 200-row page builds the table again (to number it): it started again from row 1, and the
+    person adding rows at the bottom was thrown to the top; so did a look at another tab. It is scrolled back to where
+    it was (``editor_place``)."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    src = tmp_path / "long.json"
+    src.write_text(json.dumps([{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(250)]))
+    made = subprocess.run([sys.executable, "-m", "studio", "dataset", "create", "Long", "--from", str(src)], cwd=REPO,
+                          capture_output=True, text=True, env={**os.environ, "STUDIO_HOME": str(studio.home)},
+                          timeout=120)
+    assert made.returncode == 0, made.stderr
+    open_page(page, studio, "Dataset")
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.wait_for(state="visible")
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    scroller = grid.locator(".dvn-scroller")
+    while scroller.evaluate("e => e.scrollTop + e.clientHeight < e.scrollHeight - 2"):  # down to the bottom
+        page.mouse.wheel(0, 2000)
+        page.wait_for_timeout(100)
+    box = grid.bounding_box()
+    bottom = box["y"] + box["height"]
+    page.mouse.dblclick(box["x"] + box["width"] * 0.4, bottom - 20)  # the empty row under the last record
+    editor = page.locator("textarea.gdg-input").first
+    editor.fill("A new question at the end?")
+    editor.press("Enter")
+    page.get_by_text("Unsaved changes:").wait_for()
+    wait_idle(page)
+    built = grid.evaluate("e => [...e.closest('[class*=st-key-]').classList].find(c => c.startsWith('st-key-'))")
+    box = grid.bounding_box()
+    page.mouse.dblclick(box["x"] + box["width"] * 0.8, box["y"] + box["height"] - 55)  # its answer, a row above
+    editor = page.locator("textarea.gdg-input").first
+    editor.fill("Its answer.")
+    editor.press("Enter")
+    page.wait_for_function(f"() => !document.querySelector('.{built}')", timeout=60_000)  # the table built again
+    wait_idle(page)
+    assert_no_exception(page)
+    page.wait_for_function("() => document.querySelector('.dvn-scroller').scrollTop > 0", timeout=30_000)
+    assert scroller.evaluate("e => e.scrollTop + e.clientHeight >= e.scrollHeight - 2")  # still at the bottom
+    # A look at another tab: the table, drawn again on the way back, showed row 1 as well
+    page.get_by_role("tab", name="Check").click()
+    wait_idle(page)
+    page.get_by_role("tab", name="Edit").click()
+    wait_idle(page)
+    page.wait_for_function("() => document.querySelector('.dvn-scroller').scrollTop > 0", timeout=30_000)
+    assert scroller.evaluate("e => e.scrollTop + e.clientHeight >= e.scrollHeight - 2")
