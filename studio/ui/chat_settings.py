@@ -264,6 +264,8 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
     if slot == "a":
         st.session_state.pop("chat.why", None)  # said again below if still so
+    if slot.endswith("a"):
+        st.session_state.pop("chat.default_said", None)  # why the bundled model stands in: said once a run
     st.session_state.pop(f"chat.{slot}.why", None)
     kinds = list(BACKEND_LABELS) if local_available() else [k for k in BACKEND_LABELS if k != "local"]
     if st.session_state.get(f"chat.{slot}.kind") not in kinds:
@@ -291,7 +293,10 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                 # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
                 # page's "Chat with it" on the bundled model read as if it had been swapped in).
                 if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
-                    st.caption(ui.md(why))
+                    # once on the page: compare mode said it under each picker, the same line twice
+                    if st.session_state.get("chat.default_said") != why:
+                        st.caption(ui.md(why))
+                    st.session_state["chat.default_said"] = why
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  persist_state=ui.PERSIST,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")

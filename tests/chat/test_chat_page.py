@@ -642,3 +642,12 @@ def test_a_run_of_the_page_does_not_write_the_exports(faults, monkeypatch):
     at.toggle(key="chat.compare").set_value(True).run()
     assert len(at.get("download_button")) == 2 and not at.exception
     assert written == []
+
+
+def test_compare_mode_says_why_the_bundled_model_stands_in_once(offline):
+    """Offline, compare mode said "... cannot be downloaded here ... using the bundled SmolLM2" under each picker:
+    the same line twice. Said once, under the first."""
+    at = page(**{"chat.compare": True})
+    said = [c.value for c in at.sidebar.caption if "cannot be downloaded here" in c.value]
+    assert len(said) == 1, said
+
