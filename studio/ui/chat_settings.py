@@ -260,6 +260,12 @@ def local_available() -> bool:
 SIDEBAR_LABELS = {**BACKEND_LABELS, "provider": "HF Inference Providers"}
 
 
+def newest_run() -> str | None:
+    """The newest finished training run that can be loaded, as a picker spec; None where there is none. A person
+    who just trained a run compares it with its base: the second model defaulted to the first's bundled model."""
+    return next((e.spec for e in models_ui.library_entries() if e.source == "run" and not e.unusable), None)
+
+
 def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
     if slot == "a":
@@ -281,6 +287,11 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             # The model picked last stays picked when the picker is redrawn with other options (the
             # bundled model imported on first use, a mode or compare switch that hid the picker).
             kept = st.session_state.get(f"chat.{slot}.kept_model")
+            # Compare mode's second model: the newest run (base vs the run just trained), where it showed the first's
+            # default only because nothing else was there; a model a person picked stays.
+            if slot == "b" and (run := newest_run()) and (
+                    not kept or (kept == default and not st.session_state.get("chat.b.chosen"))):
+                default, why, kept = run, None, None
             # The picker and the lines under it that come and go (why the default stands in, a model's missing
             # tokenizer) in one container: Quantization and Fast decoding below keep their place, where they moved
             # when the line went and the browser drew them anew (a click on them meanwhile lost).
