@@ -261,10 +261,18 @@ def local_available() -> bool:
 SIDEBAR_LABELS = {**BACKEND_LABELS, "provider": "HF Inference Providers"}
 
 
+def newest_run() -> str | None:
+    """The newest finished training run that can be loaded, as a picker spec; None where there is none. A person
+    who just trained a run compares it with its base: the second model defaulted to the first's bundled model."""
+    return next((e.spec for e in models_ui.library_entries() if e.source == "run" and not e.unusable), None)
+
+
 def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
     if slot == "a":
         st.session_state.pop("chat.why", None)  # said again below if still so
+    if slot.endswith("a"):
+        st.session_state.pop("chat.default_said", None)  # why the bundled model stands in: said once a run
     st.session_state.pop(f"chat.{slot}.why", None)
     kinds = list(BACKEND_LABELS) if local_available() else [k for k in BACKEND_LABELS if k != "local"]
     if st.session_state.get(f"chat.{slot}.kind") not in kinds:
@@ -280,6 +288,11 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             # The model picked last stays picked when the picker is redrawn with other options (the
             # bundled model imported on first use, a mode or compare switch that hid the picker).
             kept = st.session_state.get(f"chat.{slot}.kept_model")
+            # Compare mode's second model: the newest run (base vs the run just trained), where it showed the first's
+            # default only because nothing else was there; a model a person picked stays.
+            if slot == "b" and (run := newest_run()) and (
+                    not kept or (kept == default and not st.session_state.get("chat.b.chosen"))):
+                default, why, kept = run, None, None
             # The picker and the lines under it that come and go (why the default stands in, a model's missing
             # tokenizer) in one container: Quantization and Fast decoding below keep their place, where they moved
             # when the line went and the browser drew them anew (a click on them meanwhile lost).
@@ -292,7 +305,10 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                 # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
                 # page's "Chat with it" on the bundled model read as if it had been swapped in).
                 if why and model == default and not st.session_state.get(f"chat.{slot}.chosen"):
-                    st.caption(ui.md(why))
+                    # once on the page: compare mode said it under each picker, the same line twice
+                    if st.session_state.get("chat.default_said") != why:
+                        st.caption(ui.md(why))
+                    st.session_state["chat.default_said"] = why
             quant = st.selectbox("Quantization", ["none", "4bit", "8bit"], key=f"chat.{slot}.quant", disabled=disabled,
                                  persist_state=ui.PERSIST,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")

@@ -53,6 +53,11 @@ def _entries(include_runs: bool) -> list[library.ModelEntry]:
     return [e for e in _library(str(config.home())) if include_runs or e.source != "run"]
 
 
+def library_entries() -> list[library.ModelEntry]:
+    """The library as the pickers list it (finished runs newest first, at the end)."""
+    return _entries(True)
+
+
 def model_picker(key: str, label: str, default: str, *, include_runs: bool = True, disabled: bool = False,
                  help: str | None = None) -> str | None:
     """A model from the library, or any other spec typed into the same box (a Hub id, a folder, a

@@ -642,3 +642,44 @@ def test_a_run_of_the_page_does_not_write_the_exports(faults, monkeypatch):
     at.toggle(key="chat.compare").set_value(True).run()
     assert len(at.get("download_button")) == 2 and not at.exception
     assert written == []
+
+
+def test_compare_mode_says_why_the_bundled_model_stands_in_once(offline):
+    """Offline, compare mode said "... cannot be downloaded here ... using the bundled SmolLM2" under each picker:
+    the same line twice. Said once, under the first."""
+    at = page(**{"chat.compare": True})
+    said = [c.value for c in at.sidebar.caption if "cannot be downloaded here" in c.value]
+    assert len(said) == 1, said
+
+
+def _finished_run(name: str, model: Path, created: str) -> str:
+    import shutil
+
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id(name))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": name, "created": created, "base": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                            "method": "full", "format": "chat-template", "config": {}})
+    shutil.copytree(model, folder / "model")
+    return f"run:{folder.name}"
+
+
+def test_compare_mode_opens_with_the_newest_run_as_the_second_model(tiny_gpt2, offline):
+    """A person who just trained a run turns compare mode on to see base vs trained: the second model was the same
+    bundled model as the first, the run to be picked by hand. It opens with the newest finished run now, and a
+    person's own pick of the second model stays."""
+    from studio.ui import models as models_ui
+
+    at = page(**{"chat.compare": True})  # compare mode used before any run: both models the bundled one
+    assert at.selectbox(key="chat.b.model").value == at.selectbox(key="chat.a.model").value
+    older = _finished_run("older run", tiny_gpt2, "2026-12-06T10:00:00+00:00")
+    newest = _finished_run("newest run", tiny_gpt2, "2026-12-07T10:00:00+00:00")
+    models_ui._library.clear()  # the pickers' library is listed at most every 5 s: as it is once those passed
+    at = page()  # a new session after training (compare mode kept on)
+    first, second = at.selectbox(key="chat.a.model").value, at.selectbox(key="chat.b.model").value
+    assert second == newest and first != newest
+    at.selectbox(key="chat.b.model").set_value(older).run()  # the person picks another run as the second model
+    assert at.selectbox(key="chat.b.model").value == older
+    at = page()  # a reloaded tab: the pick kept in the workspace comes back
+    assert at.selectbox(key="chat.b.model").value == older
