@@ -17,6 +17,7 @@ visitor who gives their own token keeps their workspace in their own repo as wel
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Mapping
@@ -99,18 +100,24 @@ def _explain(exc: Exception, repo: str, what: str) -> StudioError:
     return sync._explain(exc, what)
 
 
-_opened: set[str] = set()  # store repos checked (or created) by this process
+_opened: set[tuple[str, str]] = set()  # (repo, token's fingerprint) checked (or created) by this process
 _open_lock = threading.Lock()
 
 
+def _checked(repo: str, token: str) -> tuple[str, str]:
+    """What is kept of a store checked: its repo and a fingerprint of the token (the owner's new token is checked
+    again; the token itself is kept nowhere)."""
+    return repo, hashlib.sha256(f"store\x00{token}".encode()).hexdigest()[:32]
+
+
 def open_store(config: StoreConfig) -> None:
-    """Check the store once per process: a private repo holding the store's marker, created (private) when
+    """Check the store once per process and token: a private repo holding the store's marker, created (private) when
     missing. A repo of that name that is public, or that holds something else, is refused and left untouched."""
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import RepositoryNotFoundError
 
     with _open_lock:
-        if config.repo in _opened:
+        if _checked(config.repo, config.token) in _opened:
             return
         api = HfApi(token=config.token)
         try:
@@ -131,7 +138,7 @@ def open_store(config: StoreConfig) -> None:
                                  "app's owner must name another repo in [studio.store]. Your work is kept here.")
         except Exception as exc:
             raise _explain(exc, config.repo, f"open the store {config.repo}") from None
-        _opened.add(config.repo)
+        _opened.add(_checked(config.repo, config.token))
 
 
 class StoreSync(sync.WorkspaceSync):
@@ -154,7 +161,7 @@ class StoreSync(sync.WorkspaceSync):
     def reopen(self) -> None:
         """Make the store again (the first visitor's sync to find it gone does; the others find it made)."""
         with _open_lock:
-            _opened.discard(self.repo_id)
+            _opened.difference_update({k for k in _opened if k[0] == self.repo_id})  # whichever token checked it
         open_store(StoreConfig(self.repo_id, self._token))
 
 

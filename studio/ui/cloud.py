@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -227,8 +226,8 @@ def move_in(source: Path, target: Path) -> None:
     # forgetting the token, which returns this tab to it (ANON is kept)
     stays = workspaces.STAYS_IN_BROWSER if browser_secret() else workspaces.STAYS_IN_TAB
     merged = workspaces.merge_into(source, target, stays)
-    if not merged.keep_source:
-        shutil.rmtree(source, ignore_errors=True)
+    if not merged.keep_source:  # through the server's total: its blocks stayed counted there once gone
+        workspaces.remove([source])
     if browser_secret() and merged.moved:  # the browser's other tabs still open it: tell them where the work went
         moved = MOVED_TOKEN if workspaces.hub_account_folder(target) else MOVED_SIGN_IN
         workspaces.touch(source)

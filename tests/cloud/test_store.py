@@ -259,6 +259,20 @@ def test_a_refused_store_token_is_one_line_waits_for_the_owner_and_nothing_here_
         assert kept(at) is not refused  # the owner's new token is tried at the visitor's next page
 
 
+def test_a_new_store_token_for_the_same_repo_is_checked_again(hub):
+    """The store was checked once per repo name: the owner's new token for it (revoked, or let no more) was taken as
+    checked, its refusal found only by the first push. It is checked again, its own line said at once."""
+    store.open_store(store.StoreConfig(STORE_REPO, STORE_TOKEN))
+    new = "hf_new_store_token_6666666666"
+    hub.refused[new] = 401
+    with pytest.raises(store.StoreError, match="refused its token"):
+        store.open_store(store.StoreConfig(STORE_REPO, new))
+    assert new not in repr(store._opened)  # what is kept of a token checked is no token
+    asked = len(hub.requests)
+    store.open_store(store.StoreConfig(STORE_REPO, STORE_TOKEN))  # the first token, checked already, is not again
+    assert len(hub.requests) == asked
+
+
 @pytest.mark.parametrize("setting, words", [({"repo": STORE_REPO}, "[studio.store] has no token"),
                                             ({"repo": "no-owner", "token": STORE_TOKEN}, "must be 'owner/name'")])
 def test_a_store_set_up_wrong_is_one_line_and_the_visitor_still_works(hub, setting, words):

@@ -152,6 +152,23 @@ def test_work_moved_in_at_sign_in_counts_against_the_signed_in_workspace(public)
         _save(kept, "datasets/more.json", 400_000)
 
 
+def test_the_anonymous_workspace_gone_after_a_sign_in_leaves_the_server_s_total(public):
+    """A sign-in moves the tab's work into the kept workspace and removes the anonymous one: its blocks stayed
+    counted in every workspace's total, the server reading fuller than its disk until a save walked it."""
+    from studio.ui import cloud
+
+    anon = _workspace("a-" + "b" * 32, 0)
+    kept = _workspace("u-" + "c" * 32, 1)
+    _save(kept, "datasets/first.json", 10)
+    _save(anon, "datasets/left/versions/0001.json", 300_000)
+    _save(anon, "chat.json", 50_000)
+    root = workspaces.root()
+    disk_before, total_before = usage.measure(root), usage.kept(root)
+    cloud.move_in(anon, kept)
+    assert not anon.exists()
+    assert total_before - usage.kept(root) == disk_before - usage.measure(root)  # fell by what the disk freed
+
+
 def test_two_saves_at_once_cannot_both_take_the_last_room(public):
     ws = _workspace("u-" + "a" * 32, 1)
     _save(ws, "datasets/first.json", 10)

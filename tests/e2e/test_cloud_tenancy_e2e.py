@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hub_servers import standin_hub
 
-from .conftest import assert_no_exception, start_studio, stop_studio, wait_idle
+from .conftest import after_rerun, assert_no_exception, start_studio, stop_studio, wait_idle
 from .test_dataset_e2e import edit_cell, save
 
 pytestmark = pytest.mark.e2e
@@ -250,3 +250,20 @@ def test_home_says_the_token_is_refused_as_soon_as_the_sync_learns_it_without_a_
             page.context.close()
         finally:
             stop_studio(server)
+
+
+def test_after_clearing_the_workspace_its_popover_is_closed(browser, cloud):
+    """Clear redrew the page with the fresh workspace and its popover still open, "Delete everything in it" one click
+    away from deleting the new sample too. The popover is closed after a clear."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.set_default_timeout(60_000)
+    go(page, cloud)
+    page.get_by_text("Soccer rules (sample)").first.wait_for(state="attached")
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Clear this workspace").click()
+    after_rerun(page, page.get_by_role("button", name="Delete everything in it").click)
+    wait_idle(page)
+    page.get_by_text("Soccer rules (sample)").first.wait_for(state="attached")  # the fresh workspace, drawn
+    page.wait_for_timeout(1000)  # a popover drawn open is open by now
+    assert not page.get_by_role("button", name="Delete everything in it").is_visible()
+    assert_no_exception(page)
+    page.context.close()
