@@ -222,7 +222,7 @@ def _range_errors(values: dict[str, Any], whole: tuple[str, ...] = ()) -> list[s
         if isinstance(v, bool) or not isinstance(v, (int, float)) or k == "warmup_steps":  # warm-up: checked where drawn
             continue
         lo, hi = field_settings.bounds(TrainConfig, k)
-        label = numbers.short(field_settings.label(TrainConfig, k))  # "Max length", not "Max length (tokens)"
+        label = numbers.short(field_settings.label(TrainConfig, k))  # "Max length 1 tokens", its note as a unit
         why = numbers.refusal(label, v, lo, hi, whole=k in whole)
         if why:
             out.append(why)

@@ -1018,11 +1018,12 @@ def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
 def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(offline):
     """A number outside a field's range: the browser used to redden the box and send the last valid value, so Start
     trained with settings the screen did not show. Now the value typed reaches the page, which names the field and
-    its range in one line each, keeps what was typed, and refuses Start until it is in range."""
+    its range in one line each, keeps what was typed, and refuses Start until it is in range. A box whose note is its
+    unit says it after the value ("Log every 0 is out of range" lost what the 0 counted)."""
     sample.ensure_sample()
     at = train_page().run()
     _no_exception(at)
-    for key, typed in (("lr", 50.0), ("bs", 100000), ("ep", 0), ("ml", 1)):
+    for key, typed in (("lr", 50.0), ("bs", 100000), ("ep", 0), ("ml", 1), ("log", 0)):
         box = at.number_input(key=f"train.{key}.scratch.full")
         assert box.proto.has_min is False and box.proto.has_max is False  # the browser sends what is typed
         box.set_value(typed).run()
@@ -1033,11 +1034,13 @@ def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(of
     assert errors == ["Learning rate 50 is out of range: use 0.000001 to 0.5.",
                       "Batch size 100000 is out of range: use 1 to 4096.",
                       "Epochs 0 is out of range: use 0.01 to 10000.",
-                      "Max length 1 is out of range: use 8 to 131072.",
+                      "Max length 1 token is out of range: use 8 to 131072.",
+                      "Log every 0 steps is out of range: use 1 to 100000.",
                       "Warm-up share 5 is out of range: use 0 to 0.99."], errors
     assert at.button(key="train.start").disabled
-    assert [at.number_input(key=f"train.{k}.scratch.full").value for k in ("lr", "bs", "ep", "ml")] == [50.0, 100000, 0, 1]
-    for key, fixed in (("lr", 0.002), ("bs", 8), ("ep", 2), ("ml", 64)):
+    assert [at.number_input(key=f"train.{k}.scratch.full").value for k in ("lr", "bs", "ep", "ml", "log")] == \
+        [50.0, 100000, 0, 1, 0]
+    for key, fixed in (("lr", 0.002), ("bs", 8), ("ep", 2), ("ml", 64), ("log", 5)):
         at.number_input(key=f"train.{key}.scratch.full").set_value(fixed).run()
     at.number_input(key="train.wu.scratch.full.share").set_value(0.1).run()
     assert not at.error and not at.button(key="train.start").disabled
@@ -1053,7 +1056,7 @@ def test_a_whole_number_field_both_fractional_and_out_of_range_is_said_once(offl
     _no_exception(at)
     errors = [e.value for e in at.error]
     assert errors == ["Batch size 1e-30 is out of range: use 1 to 4096.",
-                      "Max length 1e-30 is out of range: use 8 to 131072."], errors
+                      "Max length 1e-30 tokens is out of range: use 8 to 131072."], errors
     at.number_input(key="train.bs.scratch.full").set_value(2.5).run()  # in range, not whole: that is said
     assert "Batch size 2.5 is not a whole number: use a whole number." in [e.value for e in at.error]
     assert at.button(key="train.start").disabled
