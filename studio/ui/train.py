@@ -390,11 +390,13 @@ def _load_after_paint() -> None:
     st.rerun(scope="app")
 
 
-def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, str | None]:
+def preview(cfg: TrainConfig, records: list[dict], of: object = None) -> tuple[list[int] | None, str | None]:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
     Returns the training records' token lengths (for the memory estimate; None when the tokenizer cannot load) and
     why Start is refused (no training record, or no held-out one, keeps any of its answer within Max length; or
-    ``LOADING`` in the page's first run, which draws without the tokenizer: ``_load_after_paint``), else None."""
+    ``LOADING`` in the page's first run, which draws without the tokenizer: ``_load_after_paint``), else None.
+    ``of`` names the records (a dataset and its version): another one shows its first record again."""
+    _first_record_for(of)
     keep = ui.run_or_error(recipe.usable_indices, records)
     if keep is None:
         return None, None
@@ -443,6 +445,16 @@ def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, st
         st.markdown(highlight(recipe.token_rows(tok, enc)), unsafe_allow_html=True)
         st.caption("Highlighted tokens carry loss (the answer and its end-of-text); the prompt does not.")
     return lengths, refused
+
+
+def _first_record_for(of: object) -> None:
+    """Show record back to the first record when the dataset (or its version) changes: a 40 kept from a larger one
+    was refused in the smaller one ("out of range: use 1 to 10") rather than showing its first record."""
+    state = st.session_state
+    if state.get("train.preview_record.of", of) != of:
+        for k in ("", ".kept", ".good", ".refused"):
+            state.pop(f"train.preview_record{k}", None)
+    state["train.preview_record.of"] = of
 
 
 def highlight(rows: list[dict]) -> str:

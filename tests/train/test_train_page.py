@@ -130,6 +130,27 @@ def test_the_preview_s_show_record_box_says_a_number_it_cannot_show_and_shows_th
                                            "to 158."]
 
 
+def test_the_preview_s_show_record_box_goes_back_to_the_first_record_for_another_dataset(offline):
+    """Show record kept its number across datasets: a 40 picked in the sample said "Show record 40 is out of range:
+    use 1 to 10" in a 10-record dataset picked next, and showed no record. Another dataset shows its first record."""
+    sample.ensure_sample()
+    small = store.create_dataset("Ten", [{"question": f"Which rule is {i}?", "answer": f"Rule {i}."} for i in range(10)])
+    at = train_page().run()
+    sampled = at.selectbox(key="train.dataset").value
+    at.number_input(key="train.preview_record").set_value(40).run()
+    assert not at.error
+    at.selectbox(key="train.dataset").set_value(next(d for d in store.list_datasets() if d.id == small.id)).run()
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.number_input(key="train.preview_record").value == 1
+    assert any("train-tokens" in m.value for m in at.markdown)  # its tokens shown
+    at.number_input(key="train.preview_record").set_value(3).run()  # kept while the dataset stays
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    assert at.number_input(key="train.preview_record").value == 3
+    at.selectbox(key="train.dataset").set_value(sampled).run()
+    assert not at.error and at.number_input(key="train.preview_record").value == 1
+
+
 def test_truncation_warning_and_too_few_records(offline):
     store.create_dataset("Long", [{"question": "Why?", "answer": "Because " * 400}, {"question": "Q?", "answer": "A."}])
     at = train_page().run()
