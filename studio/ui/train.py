@@ -106,6 +106,12 @@ def pick_base() -> str | None:
         return spec
     if choice == "an earlier run":
         done = [r for r in runs.list_runs() if r.has_model or r.checkpoints()]
+        # a run whose model lost its weights (a LoRA run's adapter_model.safetensors deleted) failed at Start's load
+        lost = [r for r in done if not _loads(r)]
+        done = [r for r in done if r not in lost]
+        if lost:
+            st.caption(f"Not offered (no weights saved: train it again, or delete it on its Runs tab): "
+                       f"{', '.join(ui.md(r.name) for r in lost)}.")
         if not done:
             st.info("No run has a saved model yet.")
             return None
@@ -117,6 +123,14 @@ def pick_base() -> str | None:
     spec = ui.kept(st.text_input, "Hub id, local folder or .gguf file", "train.base_other", "",
                    placeholder="e.g. gpt2 or /models/my-model")
     return spec.strip() or None
+
+
+def _loads(run: runs.RunRecord) -> bool:
+    """Whether a run's model has its weights where it loads from (``studio.models.library.has_weights``)."""
+    from studio.models import library, run_folders
+
+    folder = run_folders.model_dir(run.dir)
+    return folder is not None and library.has_weights(folder)
 
 
 def base_loads(base: str) -> bool:

@@ -989,6 +989,31 @@ def test_runs_of_one_name_are_told_apart_when_continuing_one_and_the_caption_nam
         assert any(c.value.startswith(f"Will train **{bundled.LABEL}") for c in at.caption), [c.value for c in at.caption]
 
 
+def test_continue_training_leaves_out_runs_whose_model_has_no_weights_and_says_so(offline):
+    """A LoRA run whose model/ kept adapter_config.json but lost adapter_model.safetensors (deleted, or a crash before
+    its first save), or a full run whose model.safetensors went, was offered under "Continue training" and failed at
+    Start's load (the Models page lists both as unusable). They are left out, named in one line with what to do."""
+    sample.ensure_sample()
+    whole = hand_made_run("whole", run_id="20261201-000000-whole", model=True, state="finished")
+    hollow_full = hand_made_run("hollow full", run_id="20261201-000001-hollow", model=True, state="finished")
+    (hollow_full / "model" / "model.safetensors").unlink()
+    (hollow_full / "model" / "training_args.bin").write_bytes(b"\x80" * 64)  # the trainer's, not weights
+    hollow_lora = hand_made_run("hollow lora", run_id="20261201-000002-lora", model=True, state="finished",
+                                meta={"config": {"method": "lora"}})
+    (hollow_lora / "model" / "config.json").unlink()
+    (hollow_lora / "model" / "model.safetensors").unlink()
+    (hollow_lora / "model" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+    at = train_page(base="an earlier run").run()
+    _no_exception(at)
+    assert at.selectbox(key="train.base_run").options == ["whole (finished)"]
+    assert at.selectbox(key="train.base_run").value.id == whole.name
+    assert "Not offered (no weights saved: train it again, or delete it on its Runs tab): hollow lora, hollow full." \
+        in [c.value for c in at.caption], [c.value for c in at.caption]
+    (hollow_lora / "model" / "adapter_model.safetensors").write_bytes(b"\0" * 64)  # its adapter's weights: offered
+    at = train_page(base="an earlier run").run()
+    assert sorted(at.selectbox(key="train.base_run").options) == ["hollow lora (finished)", "whole (finished)"]
+
+
 def test_one_held_out_record_is_counted_as_one(offline, tiny_llama):
     """A two-record dataset, one held out: the preview said "1 records to train on", the run's panel "The first 1 of
     the 1 records held out" and its button "Compare base and trained on 1 held-out questions"."""
