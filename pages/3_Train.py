@@ -71,7 +71,7 @@ with new_tab:
             cfg = ui_train.settings(base, len(records), method)
             if cfg is not None:
                 with st.expander("Preview: what the model will see", expanded=False):
-                    lengths, refused = ui_train.preview(cfg, records)
+                    lengths, refused = ui_train.preview(cfg, records, (meta.source, meta.version))
                 with st.container():  # Run name and Start keep their place whatever a setting changes here
                     if refused and refused != ui_train.LOADING:  # said here, not only in the collapsed preview: Start is off until it is changed
                         st.error(refused, icon=":material/block:")

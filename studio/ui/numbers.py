@@ -19,11 +19,32 @@ from typing import Any
 
 import streamlit as st
 
+UNITS = ("steps", "tokens", "words", "s")  # a closing note that is only the box's unit: kept, said after the value
+
 
 def short(label: str) -> str:
     """A box's name as its one-line refusals say it, the label less a closing note: "Sample size (0 = every question)"
-    said "Sample size (0 = every question) -1 is out of range"; now "Sample size -1 is out of range"."""
-    return re.sub(r"\s*\([^()]*\)$", "", label) or label
+    said "Sample size (0 = every question) -1 is out of range"; now "Sample size -1 is out of range". A note that is
+    only a unit stays ("Log every (steps)"): the lines say it after the value ("Log every 0 steps is out of range")."""
+    if _unit(label)[1]:
+        return label
+    return re.sub(r"\s*\(([^()]*)\)$", "", label) or label
+
+
+def _said(label: str, value: Any) -> str:
+    """``"Log every 0 steps"`` for the label "Log every (steps)" (its unit after the value), else ``"Seed -1"``."""
+    name, unit = _unit(label)
+    number = shown(value)
+    if unit and number == "1" and len(unit) > 1:
+        unit = unit[:-1]  # 1 step, 1 token
+    return f"{name} {number}" + (f" {unit}" if unit else "")
+
+
+def _unit(label: str) -> tuple[str, str]:
+    note = re.search(r"\s*\(([^()]*)\)$", label)
+    if note and note.group(1) in UNITS:
+        return label[:note.start()], note.group(1)
+    return label, ""
 
 
 def shown(value: Any) -> str:
@@ -42,16 +63,16 @@ def out_of_range(label: str, value: float, lo: float | None, hi: float | None) -
     if value == value and (lo is None or value >= lo) and (hi is None or value <= hi):  # NaN: outside every range
         return None
     if hi is None:
-        return f"{label} {shown(value)} is out of range: use {bound(lo)} or more."
+        return f"{_said(label, value)} is out of range: use {bound(lo)} or more."
     if lo is None:
-        return f"{label} {shown(value)} is out of range: use {bound(hi)} or less."
-    return f"{label} {shown(value)} is out of range: use {bound(lo)} to {bound(hi)}."
+        return f"{_said(label, value)} is out of range: use {bound(hi)} or less."
+    return f"{_said(label, value)} is out of range: use {bound(lo)} to {bound(hi)}."
 
 
 def not_whole(label: str, value: Any) -> str | None:
     """``"Batch size 2.5 is not a whole number: use a whole number."`` for a fractional value, else None."""
     if isinstance(value, float) and value == value and not value.is_integer():
-        return f"{label} {shown(value)} is not a whole number: use a whole number."
+        return f"{_said(label, value)} is not a whole number: use a whole number."
     return None
 
 
@@ -64,7 +85,8 @@ def refused_line(label: str, kept: Any, lo: float | None, hi: float | None) -> s
     """``"Learning rate was empty or too large to hold: kept 0.01; type a number from 0.000001 to 0.5."``"""
     use = (f"from {bound(lo)} to {bound(hi)}" if lo is not None and hi is not None
            else f"of {bound(lo)} or more" if lo is not None else f"of {bound(hi)} or less" if hi is not None else "")
-    return f"{label} was empty or too large to hold: kept {shown(kept)}; type a number {use}".rstrip() + "."
+    name, _ = _unit(label)
+    return f"{name} was empty or too large to hold: kept {_said(label, kept)[len(name) + 1:]}; type a number {use}".rstrip() + "."
 
 
 def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float | None = None,

@@ -106,6 +106,12 @@ def pick_base() -> str | None:
         return spec
     if choice == "an earlier run":
         done = [r for r in runs.list_runs() if r.has_model or r.checkpoints()]
+        # a run whose model lost its weights (a LoRA run's adapter_model.safetensors deleted) failed at Start's load
+        lost = [r for r in done if not _loads(r)]
+        done = [r for r in done if r not in lost]
+        if lost:
+            st.caption(f"Not offered (no weights saved: train it again, or delete it on its Runs tab): "
+                       f"{', '.join(ui.md(r.name) for r in lost)}.")
         if not done:
             st.info("No run has a saved model yet.")
             return None
@@ -117,6 +123,14 @@ def pick_base() -> str | None:
     spec = ui.kept(st.text_input, "Hub id, local folder or .gguf file", "train.base_other", "",
                    placeholder="e.g. gpt2 or /models/my-model")
     return spec.strip() or None
+
+
+def _loads(run: runs.RunRecord) -> bool:
+    """Whether a run's model has its weights where it loads from (``studio.models.library.has_weights``)."""
+    from studio.models import library, run_folders
+
+    folder = run_folders.model_dir(run.dir)
+    return folder is not None and library.has_weights(folder)
 
 
 def base_loads(base: str) -> bool:
@@ -222,7 +236,7 @@ def _range_errors(values: dict[str, Any], whole: tuple[str, ...] = ()) -> list[s
         if isinstance(v, bool) or not isinstance(v, (int, float)) or k == "warmup_steps":  # warm-up: checked where drawn
             continue
         lo, hi = field_settings.bounds(TrainConfig, k)
-        label = numbers.short(field_settings.label(TrainConfig, k))  # "Max length", not "Max length (tokens)"
+        label = numbers.short(field_settings.label(TrainConfig, k))  # "Max length 1 tokens", its note as a unit
         why = numbers.refusal(label, v, lo, hi, whole=k in whole)
         if why:
             out.append(why)
@@ -390,11 +404,13 @@ def _load_after_paint() -> None:
     st.rerun(scope="app")
 
 
-def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, str | None]:
+def preview(cfg: TrainConfig, records: list[dict], of: object = None) -> tuple[list[int] | None, str | None]:
     """The records exactly as the model will see them, token counts, truncation and the loss-carrying tokens.
     Returns the training records' token lengths (for the memory estimate; None when the tokenizer cannot load) and
     why Start is refused (no training record, or no held-out one, keeps any of its answer within Max length; or
-    ``LOADING`` in the page's first run, which draws without the tokenizer: ``_load_after_paint``), else None."""
+    ``LOADING`` in the page's first run, which draws without the tokenizer: ``_load_after_paint``), else None.
+    ``of`` names the records (a dataset and its version): another one shows its first record again."""
+    _first_record_for(of)
     keep = ui.run_or_error(recipe.usable_indices, records)
     if keep is None:
         return None, None
@@ -443,6 +459,16 @@ def preview(cfg: TrainConfig, records: list[dict]) -> tuple[list[int] | None, st
         st.markdown(highlight(recipe.token_rows(tok, enc)), unsafe_allow_html=True)
         st.caption("Highlighted tokens carry loss (the answer and its end-of-text); the prompt does not.")
     return lengths, refused
+
+
+def _first_record_for(of: object) -> None:
+    """Show record back to the first record when the dataset (or its version) changes: a 40 kept from a larger one
+    was refused in the smaller one ("out of range: use 1 to 10") rather than showing its first record."""
+    state = st.session_state
+    if state.get("train.preview_record.of", of) != of:
+        for k in ("", ".kept", ".good", ".refused"):
+            state.pop(f"train.preview_record{k}", None)
+    state["train.preview_record.of"] = of
 
 
 def highlight(rows: list[dict]) -> str:

@@ -390,6 +390,6 @@ def test_the_timeout_box_refuses_a_number_out_of_range_in_one_line():
     assert (box.min, box.max) == (None, None)
     box.set_value(-1).run()
     assert not at.exception
-    assert "Timeout -1 is out of range: use 5 to 600." in [e.value for e in at.error]
+    assert "Timeout -1 s is out of range: use 5 to 600." in [e.value for e in at.error]
     at.number_input(key="chat.timeout").set_value(45).run()
     assert not [e for e in at.error if "Timeout" in e.value]

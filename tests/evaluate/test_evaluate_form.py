@@ -103,9 +103,15 @@ def test_a_damaged_or_out_of_range_form_is_not_used(offline):
 BOXES = {"evaluate.sample": (0, None, 25, "Sample size"), "evaluate.max_new_tokens": (1, 4096, 32, "Max new tokens"),
          "evaluate.batch_size": (1, 256, 4, "Batch size"), "evaluate.seed": (0, 2**31 - 1, 7, "Seed"),
          "evaluate.concurrency": (1, 64, 2, "API requests in flight"),
-         "evaluate.api_timeout": (5, 3600, 300, "API timeout")}
+         "evaluate.api_timeout": (5, 3600, 300, "API timeout (s)")}
 """Each free-typed number box on the form: its (min, max), a good value to type first, and its name as its error lines
-say it (the label less its note: "Sample size (0 = every question) -1 is out of range" repeated the whole label)."""
+say it (the label less its note: "Sample size (0 = every question) -1 is out of range" repeated the whole label; a
+note that is only a unit is said after the value: "API timeout 4 s")."""
+
+
+def _said(label, value):
+    name, _, unit = label.partition(" (")
+    return f"{name} {value}" + (f" {unit[:-1]}" if unit else "")
 
 
 def test_every_number_box_says_what_it_did_with_a_value_it_cannot_use(offline):
@@ -123,13 +129,14 @@ def test_every_number_box_says_what_it_did_with_a_value_it_cannot_use(offline):
         for wrong in ([lo - 1] + ([hi * 10] if hi else [])):
             at.number_input(key=key).set_value(wrong).run()
             use = f"{lo} to {hi}" if hi else f"{lo} or more"
-            assert [e.value for e in at.error] == [f"{label} {wrong} is out of range: use {use}."], key
+            assert [e.value for e in at.error] == [f"{_said(label, wrong)} is out of range: use {use}."], key
             assert at.button(key="evaluate.start").disabled, key
         at.number_input(key=key).set_value(float("inf")).run()  # 1e999 typed: the browser sends Infinity
         assert not at.exception, key
         assert at.number_input(key=key).value == good, key  # the last good value, not the 10x typed before it
         said = f"from {lo} to {hi}" if hi else f"of {lo} or more"
-        assert [e.value for e in at.error] == [f"{label} was empty or too large to hold: kept {good}; type a number "
+        kept = _said(label, good).removeprefix(label.partition(" (")[0] + " ")
+        assert [e.value for e in at.error] == [f"{label.partition(' (')[0]} was empty or too large to hold: kept {kept}; type a number "
                                                f"{said}."], key
         assert not at.button(key="evaluate.start").disabled, key
         at.number_input(key=key).set_value(None).run()  # emptied: the same

@@ -17,13 +17,15 @@ from tests.conftest import train_page
 def hand_made_run(name: str, *, run_id: str | None = None, state: str | None = None, meta: dict | None = None,
                   model: bool = False, **status: Any) -> Path:
     """A run folder named ``run_id`` (default: a new id of ``name``): a run.json of a scratch run with no settings and
-    no dataset unless ``meta`` says otherwise, a ``model/`` holding an empty config.json with ``model``, and the job's
+    no dataset unless ``meta`` says otherwise, a ``model/`` holding an empty config.json and a placeholder weights file
+    with ``model`` (nothing loads it: the pickers offer a run with weights only), and the job's
     ``state`` with the rest of ``status`` (pid, progress, message) as a worker writes it."""
     folder = runs.run_dir(run_id or runs.new_run_id(name))
     folder.mkdir(parents=True, exist_ok=True)
     if model:
         (folder / "model").mkdir()
         (folder / "model" / "config.json").write_text("{}")
+        (folder / "model" / "model.safetensors").write_bytes(b"\0" * 64)
     runs.write_run(folder, {"id": folder.name, "name": name, "created": "2026-12-01T00:00:00+00:00", "config": {},
                             "base": "scratch", "dataset": {}, **(meta or {})})
     if state:

@@ -130,6 +130,27 @@ def test_the_preview_s_show_record_box_says_a_number_it_cannot_show_and_shows_th
                                            "to 158."]
 
 
+def test_the_preview_s_show_record_box_goes_back_to_the_first_record_for_another_dataset(offline):
+    """Show record kept its number across datasets: a 40 picked in the sample said "Show record 40 is out of range:
+    use 1 to 10" in a 10-record dataset picked next, and showed no record. Another dataset shows its first record."""
+    sample.ensure_sample()
+    small = store.create_dataset("Ten", [{"question": f"Which rule is {i}?", "answer": f"Rule {i}."} for i in range(10)])
+    at = train_page().run()
+    sampled = at.selectbox(key="train.dataset").value
+    at.number_input(key="train.preview_record").set_value(40).run()
+    assert not at.error
+    at.selectbox(key="train.dataset").set_value(next(d for d in store.list_datasets() if d.id == small.id)).run()
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.number_input(key="train.preview_record").value == 1
+    assert any("train-tokens" in m.value for m in at.markdown)  # its tokens shown
+    at.number_input(key="train.preview_record").set_value(3).run()  # kept while the dataset stays
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    assert at.number_input(key="train.preview_record").value == 3
+    at.selectbox(key="train.dataset").set_value(sampled).run()
+    assert not at.error and at.number_input(key="train.preview_record").value == 1
+
+
 def test_truncation_warning_and_too_few_records(offline):
     store.create_dataset("Long", [{"question": "Why?", "answer": "Because " * 400}, {"question": "Q?", "answer": "A."}])
     at = train_page().run()
@@ -968,6 +989,31 @@ def test_runs_of_one_name_are_told_apart_when_continuing_one_and_the_caption_nam
         assert any(c.value.startswith(f"Will train **{bundled.LABEL}") for c in at.caption), [c.value for c in at.caption]
 
 
+def test_continue_training_leaves_out_runs_whose_model_has_no_weights_and_says_so(offline):
+    """A LoRA run whose model/ kept adapter_config.json but lost adapter_model.safetensors (deleted, or a crash before
+    its first save), or a full run whose model.safetensors went, was offered under "Continue training" and failed at
+    Start's load (the Models page lists both as unusable). They are left out, named in one line with what to do."""
+    sample.ensure_sample()
+    whole = hand_made_run("whole", run_id="20261201-000000-whole", model=True, state="finished")
+    hollow_full = hand_made_run("hollow full", run_id="20261201-000001-hollow", model=True, state="finished")
+    (hollow_full / "model" / "model.safetensors").unlink()
+    (hollow_full / "model" / "training_args.bin").write_bytes(b"\x80" * 64)  # the trainer's, not weights
+    hollow_lora = hand_made_run("hollow lora", run_id="20261201-000002-lora", model=True, state="finished",
+                                meta={"config": {"method": "lora"}})
+    (hollow_lora / "model" / "config.json").unlink()
+    (hollow_lora / "model" / "model.safetensors").unlink()
+    (hollow_lora / "model" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
+    at = train_page(base="an earlier run").run()
+    _no_exception(at)
+    assert at.selectbox(key="train.base_run").options == ["whole (finished)"]
+    assert at.selectbox(key="train.base_run").value.id == whole.name
+    assert "Not offered (no weights saved: train it again, or delete it on its Runs tab): hollow lora, hollow full." \
+        in [c.value for c in at.caption], [c.value for c in at.caption]
+    (hollow_lora / "model" / "adapter_model.safetensors").write_bytes(b"\0" * 64)  # its adapter's weights: offered
+    at = train_page(base="an earlier run").run()
+    assert sorted(at.selectbox(key="train.base_run").options) == ["hollow lora (finished)", "whole (finished)"]
+
+
 def test_one_held_out_record_is_counted_as_one(offline, tiny_llama):
     """A two-record dataset, one held out: the preview said "1 records to train on", the run's panel "The first 1 of
     the 1 records held out" and its button "Compare base and trained on 1 held-out questions"."""
@@ -1018,11 +1064,12 @@ def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
 def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(offline):
     """A number outside a field's range: the browser used to redden the box and send the last valid value, so Start
     trained with settings the screen did not show. Now the value typed reaches the page, which names the field and
-    its range in one line each, keeps what was typed, and refuses Start until it is in range."""
+    its range in one line each, keeps what was typed, and refuses Start until it is in range. A box whose note is its
+    unit says it after the value ("Log every 0 is out of range" lost what the 0 counted)."""
     sample.ensure_sample()
     at = train_page().run()
     _no_exception(at)
-    for key, typed in (("lr", 50.0), ("bs", 100000), ("ep", 0), ("ml", 1)):
+    for key, typed in (("lr", 50.0), ("bs", 100000), ("ep", 0), ("ml", 1), ("log", 0)):
         box = at.number_input(key=f"train.{key}.scratch.full")
         assert box.proto.has_min is False and box.proto.has_max is False  # the browser sends what is typed
         box.set_value(typed).run()
@@ -1033,11 +1080,13 @@ def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(of
     assert errors == ["Learning rate 50 is out of range: use 0.000001 to 0.5.",
                       "Batch size 100000 is out of range: use 1 to 4096.",
                       "Epochs 0 is out of range: use 0.01 to 10000.",
-                      "Max length 1 is out of range: use 8 to 131072.",
+                      "Max length 1 token is out of range: use 8 to 131072.",
+                      "Log every 0 steps is out of range: use 1 to 100000.",
                       "Warm-up share 5 is out of range: use 0 to 0.99."], errors
     assert at.button(key="train.start").disabled
-    assert [at.number_input(key=f"train.{k}.scratch.full").value for k in ("lr", "bs", "ep", "ml")] == [50.0, 100000, 0, 1]
-    for key, fixed in (("lr", 0.002), ("bs", 8), ("ep", 2), ("ml", 64)):
+    assert [at.number_input(key=f"train.{k}.scratch.full").value for k in ("lr", "bs", "ep", "ml", "log")] == \
+        [50.0, 100000, 0, 1, 0]
+    for key, fixed in (("lr", 0.002), ("bs", 8), ("ep", 2), ("ml", 64), ("log", 5)):
         at.number_input(key=f"train.{key}.scratch.full").set_value(fixed).run()
     at.number_input(key="train.wu.scratch.full.share").set_value(0.1).run()
     assert not at.error and not at.button(key="train.start").disabled
@@ -1053,7 +1102,7 @@ def test_a_whole_number_field_both_fractional_and_out_of_range_is_said_once(offl
     _no_exception(at)
     errors = [e.value for e in at.error]
     assert errors == ["Batch size 1e-30 is out of range: use 1 to 4096.",
-                      "Max length 1e-30 is out of range: use 8 to 131072."], errors
+                      "Max length 1e-30 tokens is out of range: use 8 to 131072."], errors
     at.number_input(key="train.bs.scratch.full").set_value(2.5).run()  # in range, not whole: that is said
     assert "Batch size 2.5 is not a whole number: use a whole number." in [e.value for e in at.error]
     assert at.button(key="train.start").disabled
