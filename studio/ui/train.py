@@ -113,7 +113,8 @@ def pick_base() -> str | None:
             st.caption(f"Not offered (no weights saved: train it again, or delete it on its Runs tab): "
                        f"{', '.join(ui.md(r.name) for r in lost)}.")
         if not done:
-            st.info("No run has a saved model yet.")
+            st.info("No run has a usable model yet: the runs above lost their weights." if lost
+                    else "No run has a saved model yet.")
             return None
         repeated = {r.id for r, label in zip(done, runs.distinct_labels(done)) if label == r.id}  # names alike
         run = ui.kept_choice(st.selectbox, "Continue training", done, "train.base_run", ident=lambda r: r.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -1009,9 +1010,13 @@ def test_continue_training_leaves_out_runs_whose_model_has_no_weights_and_says_s
     assert at.selectbox(key="train.base_run").value.id == whole.name
     assert "Not offered (no weights saved: train it again, or delete it on its Runs tab): hollow lora, hollow full." \
         in [c.value for c in at.caption], [c.value for c in at.caption]
+    shutil.rmtree(whole)  # every run left lost its weights: the line under the picker does not say "no saved model"
+    at = train_page(base="an earlier run").run()
+    assert [i.value for i in at.info] == ["No run has a usable model yet: the runs above lost their weights."], \
+        [i.value for i in at.info]
     (hollow_lora / "model" / "adapter_model.safetensors").write_bytes(b"\0" * 64)  # its adapter's weights: offered
     at = train_page(base="an earlier run").run()
-    assert sorted(at.selectbox(key="train.base_run").options) == ["hollow lora (finished)", "whole (finished)"]
+    assert at.selectbox(key="train.base_run").options == ["hollow lora (finished)"]
 
 
 def test_one_held_out_record_is_counted_as_one(offline, tiny_llama):
