@@ -935,6 +935,8 @@ def test_bringing_in_a_record_with_its_question_under_another_name_imports_it_as
     data = json.dumps([{"question": "Who whistles?", "answer": "The referee."},
                        {"prompt": "Odd keys?", "answer": "Yes."}]).encode()
     at = _upload(open_page(), "odd.json", data)
+    # the choice names the field as the info box does (it said ("prompt", "output", ...) whatever the file held)
+    assert any('under another name ("prompt") takes it' in o for o in at.radio(key="dataset.import.invalid").options)
     at.radio(key="dataset.import.invalid").set_value("fix").run()
     assert 'record 2\'s "prompt" as its question' in " ".join(texts(at.tabs[1].info))
     at.text_input(key="dataset.import.name.odd.json").input("Odd").run()
