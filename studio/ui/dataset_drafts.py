@@ -81,7 +81,26 @@ def invalid(records: list[Record]) -> dict[int, str]:
     found: dict[int, str] = {}
     for p in validate.errors(validate.validate(records)):
         found[p.record - 1] = f"{found[p.record - 1]}; {p.message}" if p.record - 1 in found else p.message
+    for i in found:  # the text of a field the editor does not show (q_text where the question was expected): to copy
+        found[i] += unshown(records[i])
     return found
+
+
+SHOWN_UP_TO = 200  # characters of a hidden field's text quoted in a Problem
+
+
+def unshown(record: object) -> str:
+    """``'; its field q_text (not shown here) reads "Odd?"'`` for each text field of ``record`` that the Edit tab
+    has no column for: a record brought in without its question could not be fixed from what the table showed."""
+    if type(record) is not dict:
+        return ""
+    said = []
+    for name, value in record.items():
+        if name in (*editing.COLUMNS, editing.CONTEXT) or not isinstance(value, str) or not value.strip():
+            continue
+        text = value if len(value) <= SHOWN_UP_TO else value[:SHOWN_UP_TO] + "…"
+        said.append(f'; its field {name} (not shown here) reads "{text}"')
+    return "".join(said)
 
 
 @st.cache_resource

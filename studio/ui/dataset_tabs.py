@@ -288,8 +288,10 @@ def _bring_in_label(total: int, brought: editing.BroughtIn) -> str:
         said.append(f"{'the one' if text == 1 else f'the {text:,}'} with a number or true/false as the question or "
                     f"answer {'comes in as its' if text == 1 else 'come in as their'} text (11 as \"11\")")
     if named:
+        distinct = list(dict.fromkeys(name for _, name, _ in brought.renamed))  # the fields, named as the info names them
+        names = ", ".join(f'"{n}"' for n in distinct[:3]) + (", ..." if len(distinct) > 3 else "")
         said.append(f"{'the one' if named == 1 else f'the {named:,}'} giving a question or answer under another "
-                    f"name (\"prompt\", \"output\", ...) {'takes' if named == 1 else 'take'} it as {'its' if named == 1 else 'their'} own")
+                    f"name ({names}) {'takes' if named == 1 else 'take'} it as {'its' if named == 1 else 'their'} own")
     if not said:
         return f"Bring all {total:,} in and {editor}"
     if not fix:

@@ -935,6 +935,8 @@ def test_bringing_in_a_record_with_its_question_under_another_name_imports_it_as
     data = json.dumps([{"question": "Who whistles?", "answer": "The referee."},
                        {"prompt": "Odd keys?", "answer": "Yes."}]).encode()
     at = _upload(open_page(), "odd.json", data)
+    # the choice names the field as the info box does (it said ("prompt", "output", ...) whatever the file held)
+    assert any('under another name ("prompt") takes it' in o for o in at.radio(key="dataset.import.invalid").options)
     at.radio(key="dataset.import.invalid").set_value("fix").run()
     assert 'record 2\'s "prompt" as its question' in " ".join(texts(at.tabs[1].info))
     at.text_input(key="dataset.import.name.odd.json").input("Odd").run()
@@ -1779,3 +1781,17 @@ def test_the_check_tabs_plots_are_made_once_per_version_not_at_each_edit(monkeyp
     assert len(made) == 1 and len(at.get("plotly_chart")) >= 1
     at.button(key="dataset.save").click().run()  # a new version: its own plots
     assert len(made) == 2
+
+
+def test_a_record_brought_in_without_its_question_quotes_the_field_the_editor_does_not_show():
+    """{"q_text": "Odd?", "answer": "Yes."} came in to fix with the Problem "no question", and q_text was nowhere on
+    the Edit tab: the question to type was out of sight. The reason now quotes the hidden field's text."""
+    rows = [{"question": "a", "answer": "b"}, {"q_text": "Odd?", "answer": "Yes."}]
+    at = _upload(open_page(), "odd.json", json.dumps(rows).encode())
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    at.text_input(key="dataset.import.name.odd.json").input("Odd").run()
+    at.button(key="dataset.import.create").click().run()
+    assert not at.exception
+    problems = at.data_editor[0].value["problem"].tolist()
+    assert any('its field q_text (not shown here) reads "Odd?"' in p for p in problems)
+    assert any('q_text (not shown here) reads "Odd?"' in m.value for m in at.markdown)
