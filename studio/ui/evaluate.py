@@ -26,6 +26,8 @@ from studio.ui import evaluate_form, run_or_error
 from studio.ui.pages import EVALUATE
 
 PAGE_SIZE = 20
+DELETE_POPOVER = "evaluate.delete_popover"  # whether "Delete this evaluation" is open
+DELETED = "evaluate.deleted"  # an evaluation was just deleted: its popover closes on the next run
 
 
 def init() -> None:
@@ -340,7 +342,9 @@ def past_evaluations() -> str | None:
     if len(evals) > 1:  # one evaluation alone has nothing to be compared with
         _comparison(evals, ids)
     # Apart from the comparison, whose "Evaluations" it does not delete, and asked twice: nothing else keeps the answers.
-    with st.popover("Delete this evaluation", icon=":material/delete:"):
+    if st.session_state.pop(DELETED, False):  # closed: it stayed open on the next evaluation, one click from deleting it
+        st.session_state[DELETE_POPOVER] = False
+    with st.popover("Delete this evaluation", icon=":material/delete:", key=DELETE_POPOVER, on_change="rerun"):
         st.write(f"Delete evaluation **{chosen}** ({ui.md(', '.join(info.models))}) for good? Its answers and scores "
                  "are kept nowhere else: export it first (Export, below) to keep a copy.")
         if st.button("Delete for good", type="primary", key="evaluate.delete"):
@@ -349,6 +353,7 @@ def past_evaluations() -> str | None:
             else:
                 eval_results.delete(chosen)
                 st.session_state["evaluate.selected"] = None
+                st.session_state[DELETED] = True
                 st.rerun()
     return chosen
 

@@ -278,3 +278,28 @@ def test_a_row_added_at_the_bottom_of_a_long_page_stays_in_sight(page, studio, t
     wait_idle(page)
     page.wait_for_function("() => document.querySelector('.dvn-scroller').scrollTop > 0", timeout=30_000)
     assert scroller.evaluate("e => e.scrollTop + e.clientHeight >= e.scrollHeight - 2")
+
+
+def test_after_a_delete_the_next_datasets_manage_popover_is_closed(page, studio):
+    """Deleting a dataset redrew the page with the next one picked and "Create, rename or delete" still open on it,
+    its delete a tick and a click away. The popover is closed after a delete."""
+    from studio.data import store
+
+    from .conftest import after_rerun
+
+    store.create_dataset("Keep me", [{"question": "Q?", "answer": "A."}])
+    store.create_dataset("Doomed", [{"question": "Q2?", "answer": "A2."}])
+    open_page(page, studio, "Dataset")
+    picker = page.get_by_role("combobox", name="Dataset")
+    picker.wait_for()
+    assert "Doomed" in picker.input_value()  # the newest, picked
+    page.get_by_role("button", name="Create, rename or delete").click()
+    after_rerun(page, page.get_by_text("Yes, delete Doomed").click)
+    after_rerun(page, page.get_by_role("button", name="Delete dataset").click)
+    page.get_by_text("Deleted Doomed").wait_for()
+    wait_idle(page)
+    page.wait_for_timeout(1000)  # a popover drawn open is open by now
+    assert "Keep me" in picker.input_value()  # the next dataset, picked
+    assert not page.get_by_role("button", name="Delete dataset").is_visible()
+    assert [d.name for d in store.list_datasets()] == ["Keep me"]
+    assert_no_exception(page)

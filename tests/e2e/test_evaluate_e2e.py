@@ -159,3 +159,40 @@ def test_no_answers_yet_goes_when_the_first_answers_come_in(page, studio, tmp_pa
     page.get_by_text("Answers so far (1 question)", exact=True).wait_for(timeout=30_000)  # no click: the panel refreshes
     expect(page.get_by_text("No answers yet.")).to_have_count(0, timeout=15_000)
     jobs.update_status(status, state="finished", message="finished")
+
+
+def test_after_a_delete_the_next_evaluations_delete_popover_is_closed(page, studio, tmp_path):
+    """Deleting an evaluation redrew the page with the next one picked and "Delete this evaluation" still open on it,
+    its "Delete for good" one click away from deleting that one too. The popover is closed after a delete."""
+    import json
+
+    from studio import jobs
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate import results as eval_results
+    from studio.evaluate import runner as evaluate
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.result import QuestionRow
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    made = []
+    for model in ("api:m", "api:n", "api:o"):  # three: with two, the comparison went with the delete, and moved it
+        result = evaluate.new_result(EvalConfig(models=(model,), dataset_file=str(data)))
+        result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+        eval_results.save(eval_results.refresh_summaries(result))
+        jobs.update_status(eval_jobs.job_dir(result.id), kind="evaluate", state="finished", message="finished",
+                           done=len(QA), total=len(QA))
+        made.append(result.id)
+    open_page(page, studio, "Evaluate")
+    picker = page.get_by_role("combobox", name="Evaluation")
+    picker.wait_for()
+    shown = next(i for i in made if i in picker.input_value())
+    page.get_by_role("button", name="Delete this evaluation").click()
+    after_rerun(page, page.get_by_role("button", name="Delete for good").click)
+    left = [i for i in made if i != shown]
+    expect(picker).not_to_have_value(re.compile(re.escape(shown)), timeout=30_000)  # another one, picked
+    wait_idle(page)
+    page.wait_for_timeout(1000)  # a popover drawn open is open by now
+    assert not page.get_by_role("button", name="Delete for good").is_visible()
+    assert sorted(e.id for e in eval_results.list_evals()) == sorted(left)
+    assert_no_exception(page)
