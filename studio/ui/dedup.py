@@ -16,6 +16,7 @@ from studio.dedup import plots as dedup_plots
 from studio.dedup.review import Review, diff_html
 from studio.errors import StudioError
 from studio.ui import dataset as dui
+from studio.ui import numbers
 
 JOB, REVIEW, ERROR, PAGE = "dedup.job", "dedup.review", "dedup.error", "dedup.page"
 PENDING = "dedup.pending"  # a run estimated over CONFIRM_ABOVE seconds waiting for "Start": (key, message, the semantic
@@ -111,19 +112,24 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
                            if has_passages else None)
     field, passage = compare.split("+")[0], compare.endswith("+passage")
     floor, cosine, scoring = 80.0, semantic.DEFAULT_THRESHOLD, "fast"
+    refused: list[str | None] = []  # a threshold typed out of range: said under the row, and nothing runs
     if method != "semantic":
-        floor = ui.kept(next(slots).number_input, "Find pairs scoring at least", "dedup.floor", 80.0, min_value=0.0,
-                        max_value=100.0, step=1.0,
-                        help="The threshold slider below then moves live between this and 100.")
+        floor, why = numbers.number_box(next(slots), "Find pairs scoring at least", "dedup.floor", 80.0, lo=0.0,
+                                        hi=100.0, step=1.0,
+                                        help="The threshold slider below then moves live between this and 100.")
+        refused.append(why)
+        floor = st.session_state.get("dedup.floor.good", 80.0) if why else floor  # the rest of the tab: the last good
     if method != "fuzzy":
-        cosine = ui.kept(next(slots).number_input, "Find pairs with cosine at least", "dedup.cosine", 0.85, min_value=0.5,
-                         max_value=1.0, step=0.01,
-                         help="Cosine similarity of the sentence embeddings: paraphrases of one question score about "
-                              "0.9-0.97. The slider below refines it live.")
+        cosine, why = numbers.number_box(
+            next(slots), "Find pairs with cosine at least", "dedup.cosine", 0.85, lo=0.5, hi=1.0, step=0.01,
+            help="Cosine similarity of the sentence embeddings: paraphrases of one question score about "
+                 "0.9-0.97. The slider below refines it live.")
+        refused.append(why)
+        cosine = st.session_state.get("dedup.cosine.good", semantic.DEFAULT_THRESHOLD) if why else cosine
         chosen = st.session_state.get("dedup.scoring", "fast")
         probe = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method, semantic_threshold=cosine,
                                   passage=passage, scoring=chosen if chosen in SCORING_LABELS else "fast")
-        ahead = _estimate(info, base, records, probe, quiet=True)  # a refusal: said once, by the run's estimate below
+        ahead = None if any(refused) else _estimate(info, base, records, probe, quiet=True)  # a refusal: said once, by the run's estimate below
         # A small dataset is embedded with MiniLM itself (or not at all): Fast and Precise give the same scores
         # then, so the box says what the run will do, not a choice it ignores (the choice stays for larger data).
         fixed = None if ahead is None else ("none" if ahead.distinct is not None and ahead.distinct < 2
@@ -144,19 +150,21 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
                      "with all-MiniLM-L6-v2 itself, which tells 'capital of France' from 'capital of Germany'; slower.")
     if not embed.available():
         st.caption("Semantic matching needs sentence-transformers and torch, which API mode leaves out.")
+    for why in filter(None, refused):
+        st.error(why, icon=":material/error:")
     config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,
                                semantic_threshold=cosine, passage=passage, scoring=scoring)
     # A fuzzy-only run is estimated (a timed sample) once it is big enough to take a while: the run then teaches the
     # next estimate what it took here; a small one takes under a second, said by nothing
     estimated = method != "fuzzy" or len(records) > dedup.SAMPLE_TEXTS
-    estimate = _estimate(info, base, records, config) if estimated else None  # None then: refused, said above
+    estimate = _estimate(info, base, records, config) if estimated and not any(refused) else None  # refused: said above
     said = st.empty()  # the estimate, unless the box asking to start says it already
     job = st.session_state[JOB]
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
     if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
         # A fuzzy run as well: 250,000 near-identical questions are estimated at about 50 minutes, started on one click
-        if estimated and estimate is None:
+        if any(refused) or (estimated and estimate is None):
             pass  # the settings were refused in one line above (a threshold pairing millions): nothing runs
         elif estimate is not None and estimate.total > CONFIRM_ABOVE:
             alternative = None  # semantic matching, offered when it is estimated at under half the time
@@ -384,12 +392,15 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                    f"review {'are' if n != 1 else 'is'} marked so again (their records are unchanged); change any below.")
     b1, b2, b3, b4 = st.columns([1.3, 1.5, 1, 1.3], vertical_alignment="bottom")
     if cos:
-        above = 100 * ui.kept(b1.number_input, "Clusters with cosine at least", "dedup.bulk_cos", 0.95,
-                              min_value=0.5, max_value=1.0, step=0.005, format="%.3f")
+        above, why = numbers.number_box(b1, "Clusters with cosine at least", "dedup.bulk_cos", 0.95, lo=0.5, hi=1.0,
+                                        step=0.005)
+        above *= 100
     else:
-        above = ui.kept(b1.number_input, "Clusters scoring at least", "dedup.bulk_score", 95.0, min_value=0.0,
-                        max_value=100.0, step=0.5)
-    b2.button("Keep the suggested of each", key="dedup.bulk", width="stretch",
+        above, why = numbers.number_box(b1, "Clusters scoring at least", "dedup.bulk_score", 95.0, lo=0.0, hi=100.0,
+                                        step=0.5)
+    if why:  # out of range: the bulk keep waits for a value it can use
+        st.error(why, icon=":material/error:")
+    b2.button("Keep the suggested of each", key="dedup.bulk", width="stretch", disabled=bool(why),
               help="In every undecided cluster scoring at least this, keep its suggested record (the most complete "
                    "one) and drop the others; Undo takes it back.",
               on_click=_act, args=(review.keep_suggested_above, above))
@@ -425,8 +436,16 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                "complete one (longest question and answer), which the command line's `--out` keeps. Nothing "
                "happens until you decide: keep one, keep all, or merge.")
     pages = max(1, -(-len(clusters) // PER_PAGE))
-    st.session_state[PAGE] = min(max(1, int(st.session_state[PAGE])), pages)  # fewer clusters after a move
-    page = int(st.number_input(f"Page (of {pages})", 1, pages, key=PAGE)) if pages > 1 else 1
+    if pages != st.session_state.get(f"{PAGE}.count", pages) and st.session_state.get(PAGE) is not None:
+        st.session_state[PAGE] = float(min(max(1, int(st.session_state[PAGE])), pages))  # fewer clusters after a move
+        st.session_state[f"{PAGE}.good"] = st.session_state[PAGE]
+    st.session_state[f"{PAGE}.count"] = pages
+    page = 1
+    if pages > 1:
+        typed, why = numbers.number_box(st, f"Page (of {pages})", PAGE, 1, lo=1, hi=pages, whole=True, step=1)
+        if why:  # a page that is not there: said, and the last page shown stays
+            st.error(why, icon=":material/error:")
+        page = int(st.session_state.get(f"{PAGE}.good", 1)) if why else typed
     live = review.decisions()
     for k in range(min((page - 1) * PER_PAGE, len(clusters)), min(page * PER_PAGE, len(clusters))):
         _cluster(review, records, k, live.get(k))

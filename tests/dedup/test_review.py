@@ -762,3 +762,34 @@ def test_tab_offers_semantic_matching_under_a_refused_threshold(monkeypatch, met
     assert len([e for e in at.error if "raise it (try 90)" in e.value]) == 1
     _runs_semantic_instead(at, "dedup.refused_semantic")
     assert not [e for e in at.error if "raise it" in e.value]
+
+
+def test_tab_a_threshold_out_of_range_is_said_and_nothing_runs_on_it():
+    # The browser only reddened 150 in a box bound to 0-100 and the run used the last valid value without a word.
+    at, _ = open_tab(RECORDS)
+    at.number_input(key="dedup.floor").set_value(150.0).run()
+    assert [e.value for e in at.error] == ["Find pairs scoring at least 150 is out of range: use 0 to 100."]
+    at.button(key="dedup.run").click().run()
+    assert at.session_state["dedup.job"] is None and "Clusters" not in [m.label for m in at.metric]
+    at.number_input(key="dedup.floor").set_value(90.0).run()
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    assert not at.error and {m.label: m.value for m in at.metric}["Clusters"] == "2"
+    at.number_input(key="dedup.bulk_score").set_value(-5.0).run()
+    assert [e.value for e in at.error] == ["Clusters scoring at least -5 is out of range: use 0 to 100."]
+    assert at.button(key="dedup.bulk").disabled  # the bulk keep waits for a value it can use
+
+
+def test_tab_a_page_that_is_not_there_is_said_and_the_page_shown_stays():
+    records = [{"question": f"{chr(97 + k) * 24} {tail}", "answer": f"Answer {k}."} for k in range(12)
+               for tail in ("?", "!")]  # 12 pairs of near-identical questions: 12 clusters, two pages
+    at, _ = open_tab(records)
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    at.number_input(key="dedup.page").set_value(2.0).run()
+    assert not at.error
+    heads = [m.value for m in at.markdown if m.value.startswith("**Cluster")]
+    assert len(heads) == 2  # clusters 11 and 12
+    at.number_input(key="dedup.page").set_value(5.0).run()
+    assert [e.value for e in at.error] == ["Page 5 is out of range: use 1 to 2."]
+    assert [m.value for m in at.markdown if m.value.startswith("**Cluster")] == heads  # page 2 still shown

@@ -7,7 +7,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import assert_no_exception, open_page, wait_idle
+from .conftest import after_rerun, assert_no_exception, open_page, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -286,8 +286,6 @@ def test_after_a_delete_the_next_datasets_manage_popover_is_closed(page, studio)
     its delete a tick and a click away. The popover is closed after a delete."""
     from studio.data import store
 
-    from .conftest import after_rerun
-
     store.create_dataset("Keep me", [{"question": "Q?", "answer": "A."}])
     store.create_dataset("Doomed", [{"question": "Q2?", "answer": "A2."}])
     open_page(page, studio, "Dataset")
@@ -303,4 +301,15 @@ def test_after_a_delete_the_next_datasets_manage_popover_is_closed(page, studio)
     assert "Keep me" in picker.input_value()  # the next dataset, picked
     expect(page.get_by_role("button", name="Delete dataset")).to_be_hidden(timeout=30_000)  # closed by the delete's rerun, drawn late under load
     assert [d.name for d in store.list_datasets()] == ["Keep me"]
+    assert_no_exception(page)
+
+
+def test_duplicates_threshold_shows_its_value_on_the_tabs_first_open(page, studio):
+    """The Duplicates tab is drawn lazily: its number boxes are first drawn in the run the tab's click asks for. The
+    threshold box came up empty there while the page used 80 (it showed 80 only after a reload)."""
+    open_page(page, studio)  # Home seeds the sample dataset
+    open_page(page, studio, "Dataset")
+    after_rerun(page, page.get_by_role("tab", name="Duplicates").click)
+    box = page.get_by_role("spinbutton", name="Find pairs scoring at least")
+    assert box.input_value() == "80"
     assert_no_exception(page)

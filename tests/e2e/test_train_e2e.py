@@ -213,3 +213,29 @@ def test_a_whole_number_too_large_for_the_browser_is_refused_not_replaced_by_the
         assert start.is_enabled()
     assert page.get_by_role("spinbutton", name="Batch size").input_value() == "4"  # shown as typed, not 4.00
     assert_no_exception(page)
+
+
+def _boxes(page) -> dict[str, str]:
+    """Every number box on the page, by its label, as the browser shows it ("" where it came up empty)."""
+    boxes = page.get_by_test_id("stNumberInput")
+    return {boxes.nth(i).locator("label").text_content(): boxes.nth(i).locator("input").input_value()
+            for i in range(boxes.count())}
+
+
+def test_number_boxes_show_their_values_back_from_the_runs_tab(page, studio):
+    """The tabs are drawn lazily: back on New run from Runs, its number boxes are drawn anew in that run. They came up
+    empty in the browser (the value only reached session state) while the page used the kept values."""
+    open_page(page, studio)  # Home seeds the sample dataset
+    open_page(page, studio, "Train")
+    page.get_by_text("Advanced settings").click()
+    wait_idle(page)
+    first = _boxes(page)
+    assert first and all(first.values()), first
+    after_rerun(page, page.get_by_role("tab", name="Runs").click)
+    after_rerun(page, page.get_by_role("tab", name="New run").click)
+    expander = page.get_by_text("Advanced settings")
+    if not page.get_by_role("spinbutton", name="Epochs").is_visible():
+        expander.click()
+        wait_idle(page)
+    assert _boxes(page) == first
+    assert_no_exception(page)
