@@ -26,18 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _one_lock_cache(embed) -> None:
     """The cache as it was: one lock kept it and was held across the load."""
-    lock = threading.Lock()
+    lock, cache = threading.Lock(), embed._loaded.values  # cleared between the cold and the warm probe below
 
     def shared(model=None, *, device=None):
         key = ((model or "").strip() or embed.DEFAULT_MODEL, device)
         with lock:
-            if key not in embed._cache:
-                embed._cache[key] = embed.load_embedder(key[0], device=device)
-            return embed._cache[key]
+            if key not in cache:
+                cache[key] = embed.load_embedder(key[0], device=device)
+            return cache[key]
 
     def loaded(model=None, *, device=None):
         with lock:
-            return embed._cache.get(((model or "").strip() or embed.DEFAULT_MODEL, device))
+            return cache.get(((model or "").strip() or embed.DEFAULT_MODEL, device))
 
     embed.shared_embedder, embed.loaded = shared, loaded
 
@@ -75,7 +75,7 @@ def _child(variant: str) -> None:
     if variant == "before":
         _one_lock_cache(embed)
     cold = _probe(embed)
-    embed._cache.clear()
+    embed._loaded.clear()
     warm = _probe(embed)
     print(json.dumps({"cold": cold, "warm": warm}))
 

@@ -134,7 +134,6 @@ def load_embedder(model: str | None = None, *, device: str | None = None) -> Emb
 
 
 _loaded = LoadOnce()  # (model, device) -> Embedder
-_cache: dict[tuple[str, str | None], Embedder] = _loaded.values
 
 
 def shared_embedder(model: str | None = None, *, device: str | None = None) -> Embedder:

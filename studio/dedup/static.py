@@ -235,7 +235,6 @@ def _pca_sif(raw: np.ndarray) -> np.ndarray:
 
 
 _loaded = LoadOnce()  # workspace folder -> StaticModel
-_cache: dict[str, StaticModel] = _loaded.values
 
 
 def shared(model_name: str) -> StaticModel:

@@ -14,6 +14,7 @@ import pytest
 from studio.dedup import embed
 from studio.dedup.embed import DEFAULT_MODEL, Embedder, estimate_seconds, load_embedder, measure_throughput
 from studio.errors import CancelledError, ModelLoadError, StudioError
+from studio.tasks import LoadOnce
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -131,8 +132,7 @@ def test_a_model_loading_holds_no_page_that_asks_what_is_loaded(monkeypatch: pyt
     """A load under way (one session's semantic run) held every page run that asked ``loaded()`` (any session's
     Duplicates tab estimating a run) until it ended: 7-9 s on a 2-core machine. Now only a caller for the same model
     waits, and shares that load. The load is a stand-in that waits for the test: a real one cannot be held open."""
-    monkeypatch.setattr(embed, "_cache", {})
-    monkeypatch.setattr(embed, "_loads", {}, raising=False)
+    monkeypatch.setattr(embed, "_loaded", LoadOnce())  # an empty cache, whatever other tests loaded
     started, finish, loads = threading.Event(), threading.Event(), []
 
     def slow_load(name: str, *, device: str | None = None) -> Embedder:

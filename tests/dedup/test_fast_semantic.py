@@ -16,6 +16,7 @@ from studio.dedup import cells, semantic_records, static
 from studio.dedup import fuzzy as dedup
 from studio.dedup.embed import DEFAULT_MODEL, Embedder
 from studio.errors import CancelledError
+from studio.tasks import LoadOnce
 from tests.conftest import keep_static_build
 
 PARAPHRASES = [
@@ -321,7 +322,7 @@ def test_a_damaged_build_says_how_to_rebuild(static_model: static.StaticModel) -
     from studio.errors import ModelLoadError
 
     (static_model.folder / "vectors.npy").write_bytes(b"not numpy")
-    static._cache.clear()
+    static._loaded.clear()
     with pytest.raises(ModelLoadError, match="delete that folder"):
         static.load(DEFAULT_MODEL)
 
@@ -394,8 +395,7 @@ def test_a_static_model_loading_holds_no_caller_for_another_model(monkeypatch: p
     """One lock was held across every static model's load: a run for another model, or one whose model was loaded
     already, waited the load out. Now only a caller for the same model waits, and shares that load. The load is a
     stand-in that waits for the test: a real one cannot be held open."""
-    monkeypatch.setattr(static, "_cache", {})
-    monkeypatch.setattr(static, "_loads", {}, raising=False)
+    monkeypatch.setattr(static, "_loaded", LoadOnce())  # an empty cache, whatever other tests loaded
     started, finish, loads = threading.Event(), threading.Event(), []
 
     def slow_load(name: str) -> static.StaticModel:
