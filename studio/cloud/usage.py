@@ -80,9 +80,9 @@ def measure(folder: Path, skip: str | None = None, depth: int = 0) -> int:
     return total
 
 
-def _folder_size(folder: Path) -> int:
-    """``measure`` of ``folder`` with the folder's own block (none where it is not there)."""
-    return BLOCK + measure(folder) if folder.is_dir() else 0
+def folder_size(folder: Path, skip: str | None = None) -> int:
+    """``measure`` of ``folder`` (``skip`` left out) with the folder's own block (none where it is not there)."""
+    return BLOCK + measure(folder, skip) if Path(folder).is_dir() else 0
 
 
 class Tally:
@@ -106,8 +106,8 @@ class Tally:
         """What the ``jobs/`` folders measured at each check take now, each folder's own block too (the walk of the
         rest leaves the folder out, and ``measure`` counts only what lies under it)."""
         if self._jobs == EACH:
-            return sum(_folder_size(d) for d in self.folder.glob(f"*/{MEASURED_EACH_TIME}"))
-        return _folder_size(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
+            return sum(folder_size(d) for d in self.folder.glob(f"*/{MEASURED_EACH_TIME}"))
+        return folder_size(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
 
     @property
     def used(self) -> int:
