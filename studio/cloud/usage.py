@@ -143,6 +143,13 @@ class Tally:
 
         return written
 
+    def grew(self, nbytes: int) -> None:
+        """``nbytes`` were written without a checked save (never refused): counted where a total is kept (none: the
+        next check measures)."""
+        if nbytes > 0 and self.counted is not None:
+            self.counted += int(nbytes)
+            self._save()
+
     def freed(self, nbytes: int) -> None:
         """``nbytes`` were removed (while the lock was held, so the total stays as exact as it was)."""
         self.counted = max(0, (self.counted or 0) - int(nbytes))
@@ -228,9 +235,7 @@ def count(folder: Path, nbytes: int) -> None:
     if nbytes <= 0 or not (Path(folder) / USAGE).exists():
         return
     with held(folder, jobs=False, measure_first=False) as tally:
-        if tally.counted is not None:
-            tally.counted += int(nbytes)
-            tally._save()
+        tally.grew(nbytes)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -255,9 +260,7 @@ def rewrite_counted(path: Path, data: bytes, write: Callable[[Path, bytes], None
         before = _stamp(folder / USAGE)
         write(path, data)
         grown = on_disk(len(data)) - on_disk(old[1] if old else 0)
-        if grown > 0 and tally.counted is not None:
-            tally.counted += grown
-            tally._save()
+        tally.grew(grown)
         after = _stamp(folder / USAGE)
     count(folder.parent, grown)
     return before, after
