@@ -298,11 +298,11 @@ def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None)
     the visitor's limit, and every workspace's together, as a page's save does (a job cannot tell which sessions
     are live, so it removes nothing to make room: it is refused); its own status and log (``jobs/``, a few hundred
     bytes) do not, so a job refused its save can still say why."""
-    workspace, jobs_folder = Path(workspace), Path(workspace) / "jobs"
+    workspace = Path(workspace)
 
     def check(path: Path, nbytes: int) -> Callable[[], None] | None:
         path = Path(path)
-        if workspace in path.parents and jobs_folder not in path.parents:
+        if workspace in path.parents and not _in_jobs(workspace, path):
             adding = replacing(path, nbytes)
             written = check_room(workspace, limit_bytes, adding)
             if total_bytes is None:
