@@ -80,9 +80,9 @@ def measure(folder: Path, skip: str | None = None, depth: int = 0) -> int:
     return total
 
 
-def _folder_size(folder: Path) -> int:
-    """``measure`` of ``folder`` with the folder's own block (none where it is not there)."""
-    return BLOCK + measure(folder) if folder.is_dir() else 0
+def folder_size(folder: Path, skip: str | None = None) -> int:
+    """``measure`` of ``folder`` (``skip`` left out) with the folder's own block (none where it is not there)."""
+    return BLOCK + measure(folder, skip) if Path(folder).is_dir() else 0
 
 
 class Tally:
@@ -106,8 +106,8 @@ class Tally:
         """What the ``jobs/`` folders measured at each check take now, each folder's own block too (the walk of the
         rest leaves the folder out, and ``measure`` counts only what lies under it)."""
         if self._jobs == EACH:
-            return sum(_folder_size(d) for d in self.folder.glob(f"*/{MEASURED_EACH_TIME}"))
-        return _folder_size(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
+            return sum(folder_size(d) for d in self.folder.glob(f"*/{MEASURED_EACH_TIME}"))
+        return folder_size(self.folder / MEASURED_EACH_TIME) if self._jobs else 0
 
     @property
     def used(self) -> int:
@@ -142,6 +142,13 @@ class Tally:
                 tally._save()
 
         return written
+
+    def grew(self, nbytes: int) -> None:
+        """``nbytes`` were written without a checked save (never refused): counted where a total is kept (none: the
+        next check measures)."""
+        if nbytes > 0 and self.counted is not None:
+            self.counted += int(nbytes)
+            self._save()
 
     def freed(self, nbytes: int) -> None:
         """``nbytes`` were removed (while the lock was held, so the total stays as exact as it was)."""
@@ -228,9 +235,7 @@ def count(folder: Path, nbytes: int) -> None:
     if nbytes <= 0 or not (Path(folder) / USAGE).exists():
         return
     with held(folder, jobs=False, measure_first=False) as tally:
-        if tally.counted is not None:
-            tally.counted += int(nbytes)
-            tally._save()
+        tally.grew(nbytes)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -255,9 +260,7 @@ def rewrite_counted(path: Path, data: bytes, write: Callable[[Path, bytes], None
         before = _stamp(folder / USAGE)
         write(path, data)
         grown = on_disk(len(data)) - on_disk(old[1] if old else 0)
-        if grown > 0 and tally.counted is not None:
-            tally.counted += grown
-            tally._save()
+        tally.grew(grown)
         after = _stamp(folder / USAGE)
     count(folder.parent, grown)
     return before, after

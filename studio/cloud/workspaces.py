@@ -213,11 +213,9 @@ def _remove(folder: Path, tally: usage.Tally) -> None:
     by what it held: its own block and what lies in it, its ``jobs/`` (measured at each check) apart. It took off what
     lies in it alone, its jobs/ too: the total read a block a workspace less than the disk held, and a job's files
     less still."""
-    kept = usage.BLOCK + usage.measure(folder, usage.MEASURED_EACH_TIME)
+    held = usage.folder_size(folder, usage.MEASURED_EACH_TIME)
     shutil.rmtree(folder, ignore_errors=True)
-    if folder.exists():  # some of it could not go: what stays stays counted
-        kept -= usage.BLOCK + usage.measure(folder, usage.MEASURED_EACH_TIME)
-    tally.freed(kept)
+    tally.freed(held - usage.folder_size(folder, usage.MEASURED_EACH_TIME))  # what could not go stays counted
     tally._jobs_bytes = tally._jobs_size()
 
 
@@ -269,7 +267,7 @@ def fits_on_server(path: Path, adding: int, total_bytes: int, in_use: set[Path],
             for folder in _removable(base, owner(path) or Path(path), in_use, grace_s, now):
                 if used + adding <= total_bytes:
                     break
-                used -= usage.BLOCK + usage.measure(folder)  # its own block too, and its jobs/ (in ``used``)
+                used -= usage.folder_size(folder)  # its own block too, and its jobs/ (in ``used``)
     if used + adding > total_bytes:
         raise _server_full(used, total_bytes)
 
@@ -300,11 +298,11 @@ def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None)
     the visitor's limit, and every workspace's together, as a page's save does (a job cannot tell which sessions
     are live, so it removes nothing to make room: it is refused); its own status and log (``jobs/``, a few hundred
     bytes) do not, so a job refused its save can still say why."""
-    workspace, jobs_folder = Path(workspace), Path(workspace) / "jobs"
+    workspace = Path(workspace)
 
     def check(path: Path, nbytes: int) -> Callable[[], None] | None:
         path = Path(path)
-        if workspace in path.parents and jobs_folder not in path.parents:
+        if workspace in path.parents and not _in_jobs(workspace, path):
             adding = replacing(path, nbytes)
             written = check_room(workspace, limit_bytes, adding)
             if total_bytes is None:
