@@ -355,11 +355,6 @@ def base_facts(base: str, _depth: int = 0) -> tuple[str | None, int | None]:
     return None, None
 
 
-def base_architecture(base: str) -> str | None:
-    """The architecture of a LoRA run's base (``base_facts``)."""
-    return base_facts(base)[0]
-
-
 def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[ModelEntry]:
     """Every model the studio can use: workspace (bundled first), Hub cache, finished runs, and the
     bundled model when its package is installed but it was not imported yet. ``load=False``: tokenizers not
