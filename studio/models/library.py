@@ -605,11 +605,7 @@ def rename_model(name: str, label: str) -> str:
     label = jobs.without_bidi(" ".join((label or "").split()))
     if not label or len(label) > 80:
         raise StudioError("Type a new name for it (1 to 80 characters).")
-    try:
-        card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        card = {}
-    card = card if isinstance(card, dict) else {}
+    card = read_card(folder)
     card["label"] = label
     atomic.write_text(folder / "model.json", json.dumps(card, indent=1))
     return label
