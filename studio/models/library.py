@@ -355,11 +355,6 @@ def base_facts(base: str, _depth: int = 0) -> tuple[str | None, int | None]:
     return None, None
 
 
-def base_architecture(base: str) -> str | None:
-    """The architecture of a LoRA run's base (``base_facts``)."""
-    return base_facts(base)[0]
-
-
 def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[ModelEntry]:
     """Every model the studio can use: workspace (bundled first), Hub cache, finished runs, and the
     bundled model when its package is installed but it was not imported yet. ``load=False``: tokenizers not
@@ -610,11 +605,7 @@ def rename_model(name: str, label: str) -> str:
     label = jobs.without_bidi(" ".join((label or "").split()))
     if not label or len(label) > 80:
         raise StudioError("Type a new name for it (1 to 80 characters).")
-    try:
-        card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        card = {}
-    card = card if isinstance(card, dict) else {}
+    card = read_card(folder)
     card["label"] = label
     atomic.write_text(folder / "model.json", json.dumps(card, indent=1))
     return label

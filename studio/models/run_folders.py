@@ -185,8 +185,7 @@ def model_dir(folder: Path) -> Path | None:
         return folder / adapters.MERGED
     if _is_model(folder / "model"):
         return folder / "model"
-    checkpoints = sorted((folder / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    for ckpt in reversed(checkpoints):
+    for ckpt in reversed(checkpoints(folder)):
         if _is_model(ckpt):
             return ckpt
     return None

@@ -1058,3 +1058,13 @@ def test_nothing_below_the_library_moves_when_its_tokenizer_notes_arrive(tiny_gp
     error = [e.value for e in at.error]
     assert len(error) == 1 and error[0].startswith("cut cannot be used: no tokenizer that loads (")  # the why
     assert at.button(key="models.chat").disabled
+
+
+def test_renaming_a_model_keeps_the_rest_of_its_card(tiny_file):
+    # Only the label changes: what the import recorded of the model (its source file, its quantization) stays.
+    library.import_gguf(tiny_file, "tiny-card")
+    folder = config.models_dir() / "tiny-card"
+    before = library.read_card(folder)
+    assert library.rename_model("tiny-card", " Tiny   card ") == "Tiny card"
+    after = library.read_card(folder)
+    assert after == {**before, "label": "Tiny card"} and len(after) > 1
