@@ -118,14 +118,14 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
                                         hi=100.0, step=1.0,
                                         help="The threshold slider below then moves live between this and 100.")
         refused.append(why)
-        floor = st.session_state.get("dedup.floor.good", 80.0) if why else floor  # the rest of the tab: the last good
+        floor = numbers.last_good("dedup.floor", 80.0) if why else floor  # the rest of the tab: the last good
     if method != "fuzzy":
         cosine, why = numbers.number_box(
             next(slots), "Find pairs with cosine at least", "dedup.cosine", 0.85, lo=0.5, hi=1.0, step=0.01,
             help="Cosine similarity of the sentence embeddings: paraphrases of one question score about "
                  "0.9-0.97. The slider below refines it live.")
         refused.append(why)
-        cosine = st.session_state.get("dedup.cosine.good", semantic.DEFAULT_THRESHOLD) if why else cosine
+        cosine = numbers.last_good("dedup.cosine", semantic.DEFAULT_THRESHOLD) if why else cosine
         chosen = st.session_state.get("dedup.scoring", "fast")
         probe = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method, semantic_threshold=cosine,
                                   passage=passage, scoring=chosen if chosen in SCORING_LABELS else "fast")
@@ -445,7 +445,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         typed, why = numbers.number_box(st, f"Page (of {pages})", PAGE, 1, lo=1, hi=pages, whole=True, step=1)
         if why:  # a page that is not there: said, and the last page shown stays
             st.error(why, icon=":material/error:")
-        page = int(st.session_state.get(f"{PAGE}.good", 1)) if why else typed
+        page = int(numbers.last_good(PAGE, 1)) if why else typed
     live = review.decisions()
     for k in range(min((page - 1) * PER_PAGE, len(clusters)), min(page * PER_PAGE, len(clusters))):
         _cluster(review, records, k, live.get(k))

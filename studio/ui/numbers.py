@@ -117,6 +117,18 @@ def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float 
     return typed, why
 
 
+def last_good(key: str, default: Any) -> Any:
+    """The box ``key``'s last value that fitted its range (``number_box``), ``default`` before any: what the page goes
+    on using while the value typed is refused."""
+    return st.session_state.get(f"{key}.good", default)
+
+
+def forget(key: str) -> None:
+    """The box ``key`` drawn anew with its first-visit value: its typed, kept and last good values dropped."""
+    for suffix in ("", ".kept", ".good", ".refused"):
+        st.session_state.pop(f"{key}{suffix}", None)
+
+
 def _keep_last(key: str, label: str, lo: float | None, hi: float | None) -> None:
     """The box emptied, or given a number the browser cannot hold (it sends Infinity, read as None): the person's
     last good value goes back in the box, and the page says so in one line (``number_box``)."""

@@ -467,8 +467,7 @@ def _first_record_for(of: object) -> None:
     was refused in the smaller one ("out of range: use 1 to 10") rather than showing its first record."""
     state = st.session_state
     if state.get("train.preview_record.of", of) != of:
-        for k in ("", ".kept", ".good", ".refused"):
-            state.pop(f"train.preview_record{k}", None)
+        numbers.forget("train.preview_record")
     state["train.preview_record.of"] = of
 
 
@@ -531,6 +530,6 @@ def gpu_settings() -> str | None:
 
 def start(cfg: TrainConfig, meta: DatasetRef, name: str) -> str | None:
     """Start the training job (``studio.train.job``); returns the run id, or None with the reason shown."""
-    gpus = int(st.session_state.get("train.gpus.kept", 1))  # the last good count (settings() refused any other)
+    gpus = int(numbers.last_good("train.gpus", 1))  # Start is off while the count typed is refused
     return ui.run_or_error(job.start_training, cfg, meta, name, gpus=gpus,
                   sharding=st.session_state.get("train.sharding", "none") if gpus > 1 else "none")
