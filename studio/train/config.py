@@ -56,8 +56,8 @@ class TrainConfig:
                                   max=0.5, label="Weight decay")
     test_fraction: float = setting(0.15, "Records kept out for eval loss and evaluation; 0 trains on all (FAQ bots).",
                                    min=0.0, max=0.9, label="Held-out fraction")
-    seed: int = setting(42, "Fixes the split, the order and a scratch model's starting weights.", min=0, max=2**31 - 1,
-                        label="Seed")
+    seed: int = setting(42, "Fixes the split, the order and the starting weights (a scratch model's, LoRA's).",
+                        min=0, max=2**31 - 1, label="Seed")
     max_length: int = setting(512, "Tokens per record; longer records are cut (and lose their ending).", min=8,
                               max=131_072, label="Max length (tokens)",
                               error="Max length {value} is out of range: use {lo} to {hi} tokens.")

@@ -49,8 +49,11 @@ def targets(cfg_targets: str, model: Any) -> str | list[str]:
 
 
 def apply(model: Any, cfg: Any) -> Any:
-    """The model with LoRA adapters (peft), only the adapters trainable."""
+    """The model with LoRA adapters (peft), only the adapters trainable. The adapters' starting weights (peft draws
+    each ``lora_A`` at random) come from the run's seed: the same settings train the same run again, and each process
+    of a multi-GPU run starts where one process would."""
     hf_import.ready()
+    import torch
     from peft import LoraConfig, get_peft_model
 
     width = int(getattr(model.config, "hidden_size", 0) or getattr(model.config, "n_embd", 0) or 0)
@@ -58,7 +61,10 @@ def apply(model: Any, cfg: Any) -> Any:
         raise TrainingError(f"LoRA rank {cfg.lora_r} is above the model's hidden size ({width}): use 8-64.")
     config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                         target_modules=targets(cfg.lora_targets, model), task_type="CAUSAL_LM", bias="none")
-    with quiet_peft():
+    # peft makes each adapter on the CPU, draws it there and then moves it to its layer's device: the CPU generator,
+    # seeded for this draw only (the caller's draws go on as they were)
+    with quiet_peft(), torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(cfg.seed)
         return get_peft_model(model, config)
 
 

@@ -286,3 +286,19 @@ def test_a_gpu_that_only_emulates_bf16_trains_and_answers_in_fp16(tiny_llama, of
     with pytest.raises(_Loaded):
         base._load_weights(cfg, loading.resolve(str(tiny_llama)), None)
     assert seen["dtype"] is dtype and seen["quantization_config"].bnb_4bit_compute_dtype is dtype
+
+
+def test_the_same_settings_train_the_same_lora_run_again_and_another_seed_another(tiny_llama):
+    """peft draws each adapter's starting weights at random: the run's seed fixes them, as it fixes a scratch model's,
+    so training again with the same settings gives the same adapters (and a 2-process run the losses of one)."""
+    from safetensors.torch import load_file
+
+    def adapters(seed: int, before: int) -> dict:
+        torch.manual_seed(before)  # whatever the process drew before: the run's own seed decides
+        folder = lora_run(tiny_llama, epochs=1, max_steps=2, seed=seed)
+        return load_file(folder / "model" / "adapter_model.safetensors")
+
+    first, again, other = adapters(7, before=1), adapters(7, before=2), adapters(8, before=1)
+    assert first.keys() == again.keys() == other.keys() and first
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
