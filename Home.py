@@ -19,7 +19,9 @@ st.caption("Curate a Q&A dataset, chat with API models about it and score their 
            if api_only else
            "Curate a Q&A dataset, train a small language model on it, chat with it, and see whether it got better.")
 
-n_runs = runs.count_runs()  # the number the Train page's Runs tab lists
+# the number the Train page's Runs tab lists; none in API mode, where no run can be trained (nor its runs/ folder made
+# for a public app's new visitor: an empty folder counted against their workspace's size)
+n_runs = 0 if api_only else runs.count_runs()
 evals = eval_results.tally()  # the one count: the metric and the line under the path agree
 ram = None if dev.public else device.memory_mb()  # the public app's host: not what a visitor's work may use
 token = ui.hf_token()
@@ -57,7 +59,7 @@ def overview(restoring: bool) -> None:
     if token_line:
         st.info(token_line, icon=":material/key:")
     # Files damaged outside the studio (cut off, edited by hand): the lists leave them out, so each is said here once.
-    for damaged in store.damaged() + runs.damaged() + eval_results.damaged():
+    for damaged in store.damaged() + ([] if api_only else runs.damaged()) + eval_results.damaged():
         st.warning(ui.md(damaged), icon=":material/report:")
 
     running = frozenset(j.workdir for j in jobs.registered_jobs() if j.active)

@@ -76,6 +76,20 @@ def test_visitor_b_never_sees_visitor_a_s_dataset_or_evaluation_on_any_page(page
         assert "Alice's private FAQ" in everything_shown(a)  # A sees it there, so B's page could have shown it
 
 
+@pytest.mark.parametrize("first", PAGES)
+def test_a_new_visitor_s_workspace_holds_only_what_the_public_app_can_use(first):
+    """Home (its count of training runs) and Evaluate (its list of runs and library models) made a new visitor empty
+    ``runs/`` and ``models/`` folders, where nothing can be trained or downloaded: a block each against the visitor's
+    size limit, and folders no page of the public app fills. Whichever page a visitor opens first, then every other,
+    each opens and neither folder is made."""
+    at = visit(first)
+    ws = workspace_of(at)
+    for page in PAGES:
+        visit(page, at=at)  # every page opens for them (visit: no exception)
+    made = sorted(p.name for p in ws.iterdir())
+    assert "runs" not in made and "models" not in made, made
+    assert "datasets" in made  # the sample dataset: what a new visitor starts from
+
 def test_a_reload_or_another_tab_of_the_same_browser_opens_its_workspace_and_another_browser_does_not(monkeypatch):
     """An anonymous visitor's work was gone after a reload (each browser session a new workspace): it is the
     browser's now, by the secret in its session cookie, so a reload comes back to it and nobody else reaches it."""

@@ -124,14 +124,17 @@ def _parsed_or_none(text: str) -> ModelSpec | None:
 
 def new_evaluation_form() -> None:
     """Models, questions and settings; Start queues a background job and selects it."""
-    all_runs = _runs()
     from studio.models import library
 
+    caps = device.capabilities()
+    # runs, bases and the library are local models: in API mode none is listed (a listing made a public app's new
+    # visitor an empty runs/ and models/ folder, counted against their workspace's size)
+    all_runs = [] if caps.api_only else _runs()
     run_labels = {r.model_spec: f"{r.name} · run {r.id}" for r in all_runs}
     bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
-    shelf = {e.spec: f"{e.name} · {e.source}" for e in library.list_models(load=False) if e.source != "run"}
+    shelf = {} if caps.api_only else {e.spec: f"{e.name} · {e.source}" for e in library.list_models(load=False)
+                                      if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
-    caps = device.capabilities()
     wrong: list[str] = []  # a setting out of its range, or a fraction where a whole number is wanted: Start waits
     c1, c2 = st.columns(2)
     with c1:
