@@ -144,10 +144,10 @@ class Tally:
         return written
 
     def grew(self, nbytes: int) -> None:
-        """``nbytes`` were written without a checked save (never refused): counted where a total is kept (none: the
-        next check measures)."""
-        if nbytes > 0 and self.counted is not None:
-            self.counted += int(nbytes)
+        """``nbytes`` were written without a checked save (never refused), or, negative, freed by a record rewritten
+        smaller: counted where a total is kept (none: the next check measures)."""
+        if nbytes and self.counted is not None:
+            self.counted = max(0, self.counted + int(nbytes))
             self._save()
 
     def freed(self, nbytes: int) -> None:
@@ -232,7 +232,13 @@ def count(folder: Path, nbytes: int) -> None:
     """``nbytes`` were written in ``folder`` without a checked save (a folder made where a save or a restore needed
     it, the trash): counted, never refused, so the next check sees them without a walk. Where no total is kept (none
     yet, or forgotten) there is nothing to add to: the next check measures."""
-    if nbytes <= 0 or not (Path(folder) / USAGE).exists():
+    if nbytes > 0:
+        _changed(folder, nbytes)
+
+
+def _changed(folder: Path, nbytes: int) -> None:
+    """``folder``'s kept total changed by ``nbytes`` (more, or less) written outside a checked save."""
+    if not nbytes or not (Path(folder) / USAGE).exists():
         return
     with held(folder, jobs=False, measure_first=False) as tally:
         tally.grew(nbytes)
@@ -249,7 +255,8 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 def rewrite_counted(path: Path, data: bytes, write: Callable[[Path, bytes], None]) -> tuple:
     """``write`` ``data`` to ``path``, a record of the workspace folder it lies in written outside any check (never
     refused), and count what it grew by on disk in that folder's total and every workspace's (the folder's parent), as
-    ``count`` does. Returns the (time, size) of the folder's own total record (``USAGE``) before and after, taken under
+    ``count`` does, or what it shrank by (a sync's record of fewer files: both totals read higher than the disk until
+    the next walk). Returns the (time, size) of the folder's own total record (``USAGE``) before and after, taken under
     its lock: what this rewrite alone changed of it (a watcher that looks at the record for saves ignores it)."""
     folder = Path(path).parent
     if not (folder / USAGE).exists():  # no total kept: the next check measures
@@ -262,7 +269,7 @@ def rewrite_counted(path: Path, data: bytes, write: Callable[[Path, bytes], None
         grown = on_disk(len(data)) - on_disk(old[1] if old else 0)
         tally.grew(grown)
         after = _stamp(folder / USAGE)
-    count(folder.parent, grown)
+    _changed(folder.parent, grown)
     return before, after
 
 

@@ -279,15 +279,19 @@ def replacing(path: Path, nbytes: int) -> int:
 
 
 def replacing_all(writes: list[tuple[Path, int]]) -> int:
-    """``replacing`` of several files written together: a folder they all go in is made, and counted, once."""
+    """``replacing`` of several files written together: a folder they all go in is made, and counted, once. A
+    workspace's own folder is not among them: the check that makes it counts it where it counts, in every workspace's
+    total alone (``_new_blocks_counted``; counted here too, a workspace's first save counted it twice there, and once
+    in its own total, which does not hold its folder's block)."""
     total, made = 0, set()
     for path, nbytes in writes:
         try:
             total += max(0, usage.on_disk(nbytes) - usage.on_disk(os.lstat(path).st_size))
         except OSError:
             total += usage.on_disk(nbytes)
+            ws = owner(path)
             for parent in Path(path).parents:
-                if parent.exists():
+                if parent == ws or parent.exists():
                     break
                 made.add(parent)
     return total + len(made) * usage.BLOCK

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hub_servers import point_hub_at, standin_hub, token_leaks
 
-from studio import config
+from studio import atomic, config
 from studio.cloud import sync, usage
 from studio.data import store
 
@@ -1345,3 +1345,18 @@ def test_the_sync_record_counts_toward_the_size_limits_and_its_rewrite_is_not_lo
     with _Stats(folder) as looked:
         s.tick()
     assert looked.count <= 4 + len(sync.SYNCED_FILES) + len(sync.BATCHED_FILES)  # a few stats, no look at every file
+    # the record shrinks (the 40 versions deleted, the commit removes them from the repo): what it freed comes off both
+    # totals; they stayed a block higher than the disk until the next walk
+    with config.use_workspace(folder):
+        store.delete_dataset(ds)
+    s.tick()
+    assert s.commits == 2 and (folder / sync.MANIFEST).stat().st_size <= usage.BLOCK  # one block on disk now
+    assert usage.kept(folder) == usage.measure(folder)
+    assert usage.kept(workspaces.root()) == usage.measure(workspaces.root())
+    # a visitor's first save into their workspace, its folder not made yet: its block counted once, in every
+    # workspace's total alone (it was counted twice there, and once in the workspace's own total)
+    new = workspaces.root() / ("u-" + "4" * 32)
+    with config.use_workspace(new):
+        atomic.write_bytes(new / "datasets" / "first.json", b"x" * 10)
+    assert usage.kept(new) == usage.measure(new)
+    assert usage.kept(workspaces.root()) == usage.measure(workspaces.root())
