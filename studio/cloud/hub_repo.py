@@ -40,19 +40,34 @@ class Account:
 _RETRIED_ON_CLICK = "connecting is tried again at your next click; until then sync is off"
 
 
+def status(exc: Exception) -> int | None:
+    """The HTTP status the Hub answered a failed call with; None where no answer came (the network)."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    return exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
+
+
+def refusal(exc: Exception) -> str | None:
+    """How the Hub refused a token, where it did: "token" (401: the token itself, wrong, expired or revoked) or
+    "access" (403: a token it knows, not allowed this); None for any other failure. The one reading of both for the
+    visitor's token (``_explain``) and the store's (``store._explain``)."""
+    return {401: "token", 403: "access"}.get(status(exc))
+
+
 def _explain(exc: Exception, what: str, retried: str = "sync is retried") -> StudioError:
     """One line for a failed Hub call: ``what`` was being done; ``retried`` says what happens next on a network
     failure (a running sync retries by itself; opening a workspace is tried again at the visitor's next click)."""
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import RepositoryNotFoundError
 
     if isinstance(exc, StudioError):
         return exc
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        code = exc.response.status_code
-        if code == 401:
+    code = status(exc)
+    if code is not None:
+        refused = refusal(exc)
+        if refused == "token":
             return TokenRefusedError("That Hugging Face token was refused (wrong, expired or revoked): copy it again from "
                              "huggingface.co/settings/tokens. Nothing was synced and nothing here changed.")
-        if code == 403:
+        if refused == "access":
             return TokenForbiddenError(f"The token may not {what}: give a token with write access to your own repos. "
                              "Nothing was synced and nothing here changed.")
         if code == 404 and isinstance(exc, RepositoryNotFoundError):  # "The Hub refused to restore from X (404)",

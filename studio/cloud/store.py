@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.cloud import sync
+from studio.cloud import hub_repo, sync
 from studio.errors import StudioError
 
 MARKER = "slm-studio-store.json"  # what makes a repo this studio's visitor store (nothing else is written to)
@@ -83,17 +83,17 @@ def prefix_for(folder: Path) -> str:
 
 
 def _explain(exc: Exception, repo: str, what: str) -> StudioError:
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import RepositoryNotFoundError
 
     if isinstance(exc, StudioError):
         return exc
-    code = exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
-    if code == 404 and isinstance(exc, RepositoryNotFoundError):  # not the visitor's repo: they cannot name another
+    if hub_repo.status(exc) == 404 and isinstance(exc, RepositoryNotFoundError):  # not the visitor's repo: they cannot
+        # name another
         return StoreGoneError(f"This app's workspace store ({repo}) is not on the Hub any more: your work is kept here, "
                               "and the next try makes it again and puts your workspace back in it.")
-    if code in (401, 403):  # retried every minute for ever, none came back by itself: tried again only when the
-        # secret changes (a new token is a new sync) or the visitor presses Try again now (``WorkspaceSync._failed``)
-        why, cls = (("refused its token", StoreRefusedError) if code == 401 else
+    if refused := hub_repo.refusal(exc):  # retried every minute for ever, none came back by itself: tried again only when
+        # the secret changes (a new token is a new sync) or the visitor presses Try again now (``WorkspaceSync._failed``)
+        why, cls = (("refused its token", StoreRefusedError) if refused == "token" else
                     ("token may not write to it", StoreForbiddenError))
         return cls(f"This app's workspace store ({repo}) {why}: your work is kept here. Tell the app's owner to give "
                    f"a token with write access to {repo} in the [studio.store] secret.")
