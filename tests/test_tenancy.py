@@ -173,7 +173,7 @@ def test_a_full_anonymous_workspace_refuses_a_save_in_one_line_and_keeps_what_it
     at = visit("pages/1_Dataset.py")
     ws = workspace_of(at)
     before = store_snapshot(ws)
-    at.secrets["studio"] = {"anonymous_workspace_mb": (workspaces.size_bytes(ws) + 100) / 1e6}
+    at.secrets["studio"] = {"anonymous_workspace_mb": (usage.measure(ws) + 100) / 1e6}
     at.text_input(key="dataset.new_name").set_value("Mine")
     at.button(key="dataset.create").click().run()
     assert not at.exception
@@ -191,7 +191,7 @@ def test_deleting_a_dataset_in_a_full_workspace_frees_its_room_for_the_next_save
     ws = workspace_of(at)
     with config.use_workspace(ws):
         big = store.create_dataset("Old drafts", [{"question": f"Draft {n}?", "answer": "x" * 400} for n in range(100)])
-    at.secrets["studio"] = {"anonymous_workspace_mb": (workspaces.size_bytes(ws) + 100) / 1e6}
+    at.secrets["studio"] = {"anonymous_workspace_mb": (usage.measure(ws) + 100) / 1e6}
     at.text_input(key="dataset.new_name").set_value("Mine")
     at.button(key="dataset.create").click().run()
     assert [e.value for e in at.error][0].startswith("Not saved: it needs")
@@ -427,7 +427,7 @@ def test_the_server_s_workspaces_together_have_a_cap_idle_anonymous_ones_make_ro
     with config.use_workspace(other):  # saved through the studio, as that visitor's page would
         atomic.write_bytes(other / "datasets" / "work.bin", b"x" * 200_000)
     os.utime(other / workspaces.SEEN, (time.time() - 20 * 3600, time.time() - 20 * 3600))
-    total = workspaces.size_bytes(workspaces.root())
+    total = usage.measure(workspaces.root())
     at.secrets["studio"] = {"workspaces_total_mb": (total - 100_000) / 1e6}  # one left-behind workspace too many
     at.text_input(key="dataset.new_name").set_value("Mine")
     at.button(key="dataset.create").click().run()
@@ -435,7 +435,7 @@ def test_the_server_s_workspaces_together_have_a_cap_idle_anonymous_ones_make_ro
     assert not oldest.exists() and older.exists() and recent.exists() and kept.exists() and ws.exists()
     assert other.exists()
 
-    at.secrets["studio"] = {"workspaces_total_mb": (workspaces.size_bytes(workspaces.root()) - 700_000) / 1e6}
+    at.secrets["studio"] = {"workspaces_total_mb": (usage.measure(workspaces.root()) - 700_000) / 1e6}
     before = store_snapshot(ws)
     at.text_input(key="dataset.new_name").set_value("Another")
     at.button(key="dataset.create").click().run()
@@ -651,7 +651,7 @@ def test_the_chat_page_keeps_working_in_a_full_workspace_with_its_settings_held_
     a full server. The settings still hold in the session."""
     at = visit("pages/4_Chat.py")
     ws = workspace_of(at)
-    at.secrets["studio"] = {"anonymous_workspace_mb": workspaces.size_bytes(ws) / 2e6}  # over its limit
+    at.secrets["studio"] = {"anonymous_workspace_mb": usage.measure(ws) / 2e6}  # over its limit
     at.slider(key="chat.max_new_tokens").set_value(96).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.slider(key="chat.max_new_tokens").value == 96

@@ -75,33 +75,35 @@ def is_anonymous(path: Path) -> bool:
     return Path(path).name.startswith("a-")
 
 
-def owner(path: Path) -> Path | None:
-    """The visitor workspace that ``path`` lies in, if any."""
-    base = root()
+def owner(path: Path, base: Path | None = None) -> Path | None:
+    """The visitor workspace that ``path`` lies in, if any (``base``: the folder of every workspace, ``root()``)."""
+    base = root() if base is None else Path(base)
     for parent in Path(path).parents:
         if parent.parent == base:
             return parent
     return None
 
 
-def count_made(folders: list[Path]) -> None:
+def count_made(folders: list[Path], base: Path | None = None) -> None:
     """Folders made in visitors' workspaces without a checked save: a block each, counted in their workspace's total
     and in every workspace's together (``usage.count``; never refused). A workspace's own folder counts in every
-    workspace's total alone (its own measure does not count it; the walk of every workspace does)."""
+    workspace's total alone (its own measure does not count it; the walk of every workspace does). ``base``: the
+    folder of every workspace (``root()``; a job's process names its workspace's parent, ``job_made``)."""
+    base = root() if base is None else Path(base)
     by_owner: dict[Path, int] = {}
     new_workspaces = 0
-    for folder in folders:
-        ws = owner(folder)
+    for folder in map(Path, folders):
+        ws = owner(folder, base)
         if ws is not None:
-            if _in_jobs(ws, Path(folder)):  # measured at every check, its own block too: not kept in the total
+            if _in_jobs(ws, folder):  # measured at every check, its own block too: not kept in the total
                 continue
             by_owner[ws] = by_owner.get(ws, 0) + usage.BLOCK
-        elif Path(folder).parent == root():
+        elif folder.parent == base:
             new_workspaces += 1
     for ws, nbytes in by_owner.items():
         usage.count(ws, nbytes)
-        usage.count(root(), nbytes)
-    usage.count(root(), new_workspaces * usage.BLOCK)
+        usage.count(base, nbytes)
+    usage.count(base, new_workspaces * usage.BLOCK)
 
 
 def _in_jobs(workspace: Path, folder: Path) -> bool:
@@ -134,11 +136,6 @@ def _new_blocks_counted(path: Path) -> Iterator[None]:
         yield
     finally:
         usage.count(path.parent, usage.BLOCK * sum(p.exists() for p in new))
-
-
-def size_bytes(path: Path) -> int:
-    """Every file under ``path``, walked (the limits read a running total instead: ``usage``)."""
-    return usage.measure(path)
 
 
 def check_room(path: Path, limit_bytes: int, adding: int) -> Callable[[], None]:
@@ -324,15 +321,14 @@ def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None)
 
 
 def job_made(workspace: Path) -> Callable[[list[Path]], None]:
-    """What a job process working in ``workspace`` does with the folders it makes outside a checked save
-    (``config.made``): a block each in the workspace's total and every workspace's (``workspace.parent``), as the
-    server's ``count_made`` does; none for ``jobs/``, measured at every check."""
+    """What a job process working in ``workspace`` (its ``STUDIO_HOME``, so ``root()`` is not every workspace's folder
+    there) does with the folders it makes outside a checked save (``config.made``): the server's ``count_made``, every
+    workspace's folder named. Only folders in its workspace count (none above it, the folder of every workspace
+    included)."""
     workspace = Path(workspace)
 
     def made(folders: list[Path]) -> None:
-        n = sum(1 for f in map(Path, folders) if workspace in f.parents and not _in_jobs(workspace, f))
-        usage.count(workspace, n * usage.BLOCK)
-        usage.count(workspace.parent, n * usage.BLOCK)
+        count_made([f for f in map(Path, folders) if workspace in f.parents], base=workspace.parent)
 
     return made
 

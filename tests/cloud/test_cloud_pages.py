@@ -596,7 +596,7 @@ def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_say
     datasets_before = store_files(ws / "datasets")
     # room for the queued evaluation, not for its answers: its record, and its job's folder and files (jobs/, their lock,
     # the job's record, its folder, status, log and stop), a block each (usage.on_disk)
-    limit = workspaces.size_bytes(ws) + 8 * usage.BLOCK
+    limit = usage.measure(ws) + 8 * usage.BLOCK
     at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     assert start_evaluation(at, answering_server) == []
     with config.use_workspace(ws):
@@ -606,7 +606,7 @@ def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_say
         while time.time() < deadline and (jobs.read_status(workdir).active or jobs.read_status(workdir).state == "none"):
             time.sleep(0.5)
         assert jobs.read_status(workdir).state == "failed"
-    assert workspaces.size_bytes(ws) <= limit
+    assert usage.measure(ws) <= limit
     assert store_files(ws / "datasets") == datasets_before
     at.run()
     shown = [e.value for e in at.main.error]
@@ -1061,7 +1061,7 @@ def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folde
     at = visit("pages/5_Evaluate.py")
     ws = workspace(at)
     # a block more than it holds: room for the queued evaluation's record, not for its job's files (5 blocks)
-    limit = workspaces.size_bytes(ws) + usage.BLOCK
+    limit = usage.measure(ws) + usage.BLOCK
     at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     (err,) = start_evaluation(at, silent_server)
     assert err.startswith("Not started: it needs") and "\n" not in err
@@ -1070,7 +1070,7 @@ def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folde
     # jobs/ out; a kept total a block short of the disk read '90 KB used' with the jobs/ folder not there yet)
     used = usage.readable_size(limit + usage.BLOCK)
     assert f"left of its {usage.readable_size(limit)} limit ({used} used)" in err
-    assert workspaces.size_bytes(ws) <= limit  # the start undone: within its limit
+    assert usage.measure(ws) <= limit  # the start undone: within its limit
     with config.use_workspace(ws):
         assert results.list_evals() == []
         assert not [p.name for p in config.jobs_dir().glob("eval-*")]

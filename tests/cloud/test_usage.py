@@ -95,7 +95,7 @@ def test_the_limit_still_refuses_in_one_line_and_keeps_what_was_there(public):
     needs = usage.readable_size(usage.on_disk(200_000) - usage.on_disk(50_000))
     assert str(caught.value).startswith(f"Not saved: it needs {needs}") and "\n" not in str(caught.value)
     assert (ws / "datasets" / "faq.json").read_bytes() == b"y" * 50_000
-    assert workspaces.size_bytes(ws) <= MB
+    assert usage.measure(ws) <= MB
 
 
 def test_room_freed_behind_the_total_s_back_is_found_when_a_save_needs_it(public):
@@ -191,7 +191,7 @@ def test_two_saves_at_once_cannot_both_take_the_last_room(public):
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["refused", "saved"]
-    assert workspaces.size_bytes(ws) <= MB
+    assert usage.measure(ws) <= MB
 
 
 def test_the_server_s_total_is_kept_the_same_way(public):
@@ -242,7 +242,7 @@ def test_a_job_s_first_measure_while_a_page_s_save_is_being_written_keeps_that_s
     written()
     with pytest.raises(WorkspaceFullError):
         _save(ws, "datasets/more.json", 200_000)
-    assert workspaces.size_bytes(ws) <= MB
+    assert usage.measure(ws) <= MB
 
 
 def test_a_save_of_a_process_that_is_gone_no_longer_counts(public):
@@ -344,13 +344,13 @@ def test_a_workspace_s_kept_total_counts_its_own_record_so_a_save_cannot_pass_th
     with config.use_workspace(ws):
         store.create_dataset("first", [{"question": "q?", "answer": "a"}])
     assert usage._read(ws)[0] == usage.measure(ws)
-    limit = workspaces.size_bytes(ws) + usage.BLOCK
+    limit = usage.measure(ws) + usage.BLOCK
     public["anonymous_workspace_mb"] = limit / MB
     with pytest.raises(WorkspaceFullError) as caught:
         _save(ws, "datasets/two.json", usage.BLOCK + 1)  # two blocks: past the limit by one
     assert "0 KB left" not in str(caught.value) and "\n" not in str(caught.value)
     _save(ws, "datasets/one.json", usage.BLOCK)  # one block: the room there is
-    assert workspaces.size_bytes(ws) <= limit
+    assert usage.measure(ws) <= limit
 
 
 def test_a_training_refused_for_room_says_not_started_and_leaves_no_run_folder(public):
@@ -366,12 +366,12 @@ def test_a_training_refused_for_room_says_not_started_and_leaves_no_run_folder(p
     with config.use_workspace(ws):
         ds = store.create_dataset("faq", [{"question": "q?", "answer": "a"}, {"question": "r?", "answer": "b"}])
         config.runs_dir()
-        public["anonymous_workspace_mb"] = (workspaces.size_bytes(ws) + usage.BLOCK) / MB  # less than a job's files
+        public["anonymous_workspace_mb"] = (usage.measure(ws) + usage.BLOCK) / MB  # less than a job's files
         with pytest.raises(WorkspaceFullError) as caught:
             job.start_training(preset("quick"), DatasetRef(id=ds.id, name="faq", version=1, count=2))
         assert str(caught.value).startswith("Not started: it needs") and "\n" not in str(caught.value)
         assert runs.count_runs() == 0 and list(config.runs_dir().iterdir()) == []
-    assert workspaces.size_bytes(ws) <= public["anonymous_workspace_mb"] * MB
+    assert usage.measure(ws) <= public["anonymous_workspace_mb"] * MB
 
 
 def test_a_workspace_with_jobs_counts_the_jobs_folder_itself_so_a_save_cannot_pass_the_limit_by_it(public):
@@ -384,11 +384,11 @@ def test_a_workspace_with_jobs_counts_the_jobs_folder_itself_so_a_save_cannot_pa
     with usage.held(ws) as tally:
         tally.measure()
         assert tally.used == usage.measure(ws)  # what the disk holds, the jobs folder too
-    limit = workspaces.size_bytes(ws) + usage.BLOCK
+    limit = usage.measure(ws) + usage.BLOCK
     public["anonymous_workspace_mb"] = limit / MB
     with pytest.raises(WorkspaceFullError):
         _save(ws, "datasets/two.json", usage.BLOCK + 1)  # two blocks: past the limit by one
-    assert workspaces.size_bytes(ws) <= limit
+    assert usage.measure(ws) <= limit
 
 
 def test_the_server_s_total_counts_every_new_workspace_s_folder_and_size_record_at_once(public):
