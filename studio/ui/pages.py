@@ -30,8 +30,8 @@ TRAIN = Page("pages/3_Train.py", "Train", "pick a dataset version, a base and a 
                                           "run; watch, stop, resume, ask")
 CHAT = Page("pages/4_Chat.py", "Chat", "a local or API model, streamed; two models side by side; or a question over "
                                        "a passage",
-            "an API model (Inference Providers or an OpenAI-compatible server), streamed; two models side by side; "
-            "or a question over a passage")
+            "an API model (Inference Providers or an OpenAI-compatible server), streamed; two side by side; or a "
+            "question over a passage")  # a link's label is one line: longer, Home cut it ("… over a pass")
 EVALUATE = Page("pages/5_Evaluate.py", "Evaluate", "base vs fine-tuned vs API models on held-out questions, side by "
                                                    "side",
                 "API models on a dataset's questions, scored against its answers, side by side")

@@ -199,20 +199,30 @@ def test_each_visitor_downloads_their_own_dataset_from_the_export_tab_even_under
         page.context.close()
 
 
+def cut_off(element) -> list[str]:
+    """The parts of ``element`` whose text runs past their width (cut, or an ellipsis)."""
+    return element.evaluate("el => [el, ...el.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+                            ".map(e => e.className)")
+
+
 def test_the_forget_button_of_a_token_given_in_the_sidebar_shows_its_whole_label(browser, tmp_path):
-    """Beside its caption in the sidebar the button was cut to "F…": a visitor could not tell what it did."""
+    """Beside its caption in the sidebar the button was cut to "F…": a visitor could not tell what it did. Home's
+    path through the studio cut Chat's line too ("… or a question over a pass") in a laptop's 1280-pixel-wide window:
+    a link's label is one line."""
     s = start_studio(tmp_path / "home", tmp_path / "streamlit.log", entry="cloud/Home.py")
     try:
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         go(page, s)
+        links = page.get_by_test_id("stPageLink").all()
+        assert [link.inner_text().split(":")[0].split()[-1] for link in links] == ["Dataset", "Chat", "Evaluate"]
+        assert [cut_off(link) for link in links] == [[], [], []], [link.inner_text() for link in links]
         field = page.get_by_label("Your Hugging Face token", exact=True)
         field.fill(TOKEN)
         field.press("Enter")
         wait_idle(page)
         button = page.get_by_test_id("stSidebar").get_by_role("button", name="Forget")
         assert button.is_visible() and button.inner_text().strip() == "Forget"
-        cut = button.evaluate("el => [el, ...el.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1)"
-                              ".map(e => e.className)")
+        cut = cut_off(button)
         assert cut == [], f"the label is cut off (an ellipsis): {cut}"
         page.context.close()
     finally:
