@@ -290,6 +290,7 @@ def _apart_id(folder: Path, dataset_id: str) -> str:
     with store.creation_lock(root):
         new = store.free_id(root, dataset_id)
         (root / new).mkdir()
+        config.made([root / new])  # outside a checked save: counted now (the totals read a block less than the disk)
         return new
 
 

@@ -1360,3 +1360,29 @@ def test_the_sync_record_counts_toward_the_size_limits_and_its_rewrite_is_not_lo
         atomic.write_bytes(new / "datasets" / "first.json", b"x" * 10)
     assert usage.kept(new) == usage.measure(new)
     assert usage.kept(workspaces.root()) == usage.measure(workspaces.root())
+
+
+def test_a_dataset_kept_apart_by_a_restore_counts_its_folder_in_the_size_totals(hub, monkeypatch, tmp_path):
+    """The folder a restore makes for the repo's dataset kept apart (``_apart_id``) was made outside every size check:
+    the workspace's total, and every workspace's, read a block less than the disk held (never allowed: a total may
+    only ever read more), so a save near the limit could pass it."""
+    from studio.cloud import workspaces
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_in_use", lambda: set())
+    config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits, workspaces.count_made)
+    first = tmp_path / "before-restart"
+    three_versions(first)
+    repo = sync.open_repo(TOKEN, sync.identify(TOKEN))
+    assert sync.WorkspaceSync(first, repo, TOKEN).sync_once()
+    after = workspaces.root() / ("u-" + "5" * 32)
+    workspaces.touch(after)
+    with config.use_workspace(after):  # made here before the restore got there: the repo's comes apart
+        store.create_dataset("Alice's FAQ", [{"question": "new?", "answer": "made today"}])
+    assert usage.kept(workspaces.root()) == usage.measure(workspaces.root())
+    running = sync.WorkspaceSync(after, repo, TOKEN, restore_first=True)
+    assert running.ready()
+    with config.use_workspace(after):
+        assert sorted(d.name for d in store.list_datasets()) == ["Alice's FAQ", "Alice's FAQ (restored)"]
+    assert usage.kept(after) == usage.measure(after)
+    assert usage.kept(workspaces.root()) == usage.measure(workspaces.root())
