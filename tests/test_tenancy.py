@@ -387,6 +387,17 @@ def test_a_limit_that_is_not_a_whole_number_of_mb_is_said_as_set(mb, limit, used
     assert f"up to {limit}" in caption.replace("Up to", "up to")
 
 
+def test_a_signed_in_visitor_s_sidebar_says_their_workspace_s_limit_as_an_anonymous_one_s_does(monkeypatch):
+    """An anonymous visitor's sidebar said "Up to 50 MB"; a signed-in one's said nothing of theirs until a save was
+    refused."""
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: {"workspace_mb": 1.2}.get(name, default))
+    at = signed_in_visit({"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"})
+    (said,) = [c.value for c in at.sidebar.caption if c.value.startswith("Signed in as Alice")]
+    assert said.startswith("Signed in as Alice: your workspace (up to 1.2 MB) is yours alone"), said
+
+
 def test_a_signed_in_workspace_has_a_limit_too_so_one_visitor_cannot_fill_the_shared_disk(monkeypatch):
     from studio.ui import cloud
 

@@ -50,7 +50,9 @@ def panel() -> None:
             else:
                 keeps = " and restarts, in this app's store."
             signed = st.empty()  # filled once the token given (if any) was tried, as the anonymous caption is
-            signed_in_as = f"Signed in as {ui.md(who[2])}: your workspace is yours alone and kept across visits"
+            signed_in_as = (f"Signed in as {ui.md(who[2])}: your workspace (up to "
+                            f"{usage.readable_size(cloud.limit_bytes(anonymous=False))}) is yours alone and kept across "
+                            "visits")  # its limit said before a save is refused, as an anonymous one's is
             # Streamlit keeps the sign-in in this browser for 30 days: closing the tab does not end it
             st.caption("On a shared computer, sign out when you leave: this browser stays signed in (for 30 days) "
                        "and the next person here would open your workspace.")
@@ -73,7 +75,8 @@ def panel() -> None:
                                  f"{cloud.idle_hours():g} h unused or a restart {{until}}.")
                     _clear_button(path)
             else:
-                st.caption("Private to your Hugging Face account (the token you gave).")
+                st.caption("Private to your Hugging Face account (the token you gave); up to "
+                           f"{usage.readable_size(cloud.limit_bytes(anonymous=False))}.")
             if providers and workspaces.is_anonymous(path) and cloud.browser_secret() is None and _has_work(path):
                 st.warning("Signing in starts a new session here and what this tab made would stay behind: export "
                            "it first (Dataset page), or give your Hugging Face token below to keep it.",

@@ -79,6 +79,14 @@ def workspace(at) -> Path:
     return Path(at.session_state["workspace.path"])
 
 
+def test_a_token_giving_visitor_s_sidebar_says_their_workspace_s_limit_as_an_anonymous_one_s_does(hub, monkeypatch):
+    """An anonymous visitor's sidebar said "Up to 50 MB"; once they gave their token it said only "Private to your
+    Hugging Face account": the larger limit they got was said nowhere until a save was refused."""
+    at = give_token(visit(studio=small_workspaces(monkeypatch, 1.2)), TOKEN)
+    assert "Private to your Hugging Face account (the token you gave); up to 1.2 MB." in [
+        c.value for c in at.sidebar.caption]
+
+
 def test_a_push_with_only_the_deployer_s_secret_is_refused_in_one_line(hub):
     at = visit("pages/1_Dataset.py", HF_TOKEN=DEPLOYER)
     at.text_input(key="dataset.push.repo").set_value("alice/soccer-qa")
