@@ -339,6 +339,28 @@ def test_a_binary_file_and_a_cut_utf16_file_are_each_refused_in_one_line():
     assert "UTF-16" in str(err.value) and "re-save it as UTF-8" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("name", ["data.json", "data.jsonl", "data.csv", "data.parquet"])
+@pytest.mark.parametrize("kind", ["zip", "gzip"])
+def test_a_compressed_file_under_a_data_files_name_says_to_unpack_it(tmp_path, name, kind):
+    """A zip renamed .json was "a binary file, not text: upload a JSON, JSON Lines or CSV file" (it was one, inside),
+    renamed .parquet pyarrow's "Parquet magic bytes not found in footer"; the same line now says to unpack it."""
+    import gzip
+    import zipfile
+
+    inside = json.dumps([{"question": "Q?", "answer": "A."}]).encode()
+    if kind == "zip":
+        with zipfile.ZipFile(tmp_path / "a.zip", "w") as z:
+            z.writestr("data.json", inside)
+        data = (tmp_path / "a.zip").read_bytes()
+    else:
+        data = gzip.compress(inside)
+    with pytest.raises(formats.DatasetFormatError) as err:
+        formats.parse(data, name, legacy=True)
+    said = str(err.value)
+    assert ("unzip it" if kind == "zip" else "decompress it") in said and "import the file inside" in said
+    assert "\n" not in said
+
+
 def test_a_pipe_or_tab_separated_table_reads_and_says_its_delimiter_even_with_commas_in_its_answers():
     """A pipe-delimited file was refused as "Not JSON, JSON Lines or CSV with a header row"."""
     pipes = "question|answer\nWhat is offside?|Nearer the goal line, than the ball\nHow long, exactly?|45 minutes\n"
