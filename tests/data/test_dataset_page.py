@@ -1817,3 +1817,16 @@ def test_each_table_action_builds_the_table_anew_once():
     at = edit(at, edited={0: {"answer": "11."}})  # the table still takes edits after each build
     assert nonce() == first + 3 and any(w.startswith("Unsaved changes") for w in texts(at.warning))
 
+
+def test_the_import_preview_cuts_a_huge_answer_and_the_import_keeps_it_whole():
+    """A file whose one line holds a 50 MB answer sent all 50 MB to the browser for the preview of its first records:
+    the preview shows the start of each long value and its length, and the import still brings the value in whole."""
+    from studio.ui import dataset_tabs
+
+    long = "x" * (dataset_tabs.PREVIEW_CHARS * 50)
+    at = _upload(open_page(), "long.json", json.dumps([{"question": "Q?", "answer": long}]).encode())
+    assert not at.error and not at.exception
+    (answer,) = at.tabs[1].dataframe[0].value["answer"].tolist()
+    assert len(answer) < dataset_tabs.PREVIEW_CHARS + 50 and answer.endswith(f"({len(long):,} characters in all)")
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("long").id) == [{"question": "Q?", "answer": long}]
