@@ -234,6 +234,8 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     note = delimiter = ""
     if isinstance(data, bytes):
         _refuse_archive(data)
+        if not data:  # an empty .parquet: "Not a readable Parquet file (Parquet file size is 0 bytes)"
+            raise DatasetFormatError(_no_text(""))
     if isinstance(data, bytes) and (data[:4] == PARQUET_MAGIC or fmt == "parquet"
                                     or (filename or "").lower().endswith(".parquet")):
         fmt, rows = "parquet", _parse_parquet(data, filename)
@@ -484,6 +486,11 @@ def read_source(path: str | Path, turns: str = "first", legacy: bool = False) ->
             raise DatasetFormatError(f"{path} is not a regular file (a device, pipe or socket): give a JSON, "
                                      "JSON Lines, CSV or Parquet file.")
         elif parquet_rows.is_parquet(path):  # from disk batch by batch, never the whole file's bytes first
+            with path.open("rb") as f:
+                head = f.read(8)
+            _refuse_archive(head)  # what the bytes the Import tab is given are told (``parse``)
+            if not head:
+                raise DatasetFormatError(_no_text(""))
             parsed = parse_rows(parquet_rows.read_rows(path, path.name), "parquet", turns)
         else:
             parsed = parse(_read_text_file(path), path.name, turns=turns, legacy=legacy)

@@ -354,11 +354,22 @@ def test_a_compressed_file_under_a_data_files_name_says_to_unpack_it(tmp_path, n
         data = (tmp_path / "a.zip").read_bytes()
     else:
         data = gzip.compress(inside)
-    with pytest.raises(formats.DatasetFormatError) as err:
-        formats.parse(data, name, legacy=True)
-    said = str(err.value)
-    assert ("unzip it" if kind == "zip" else "decompress it") in said and "import the file inside" in said
-    assert "\n" not in said
+    (tmp_path / name).write_bytes(data)
+    for read in (lambda: formats.parse(data, name, legacy=True), lambda: formats.read_source(tmp_path / name)):
+        with pytest.raises(formats.DatasetFormatError) as err:  # the Import tab's upload; its path and the CLI
+            read()
+        said = str(err.value)
+        assert ("unzip it" if kind == "zip" else "decompress it") in said and "import the file inside" in said
+        assert "\n" not in said
+
+
+@pytest.mark.parametrize("name", ["empty.json", "empty.csv", "empty.parquet"])
+def test_an_empty_file_is_said_empty_whatever_its_name(tmp_path, name):
+    """An empty .parquet read "Not a readable Parquet file (Parquet file size is 0 bytes): export it again"."""
+    (tmp_path / name).write_bytes(b"")
+    for read in (lambda: formats.parse(b"", name, legacy=True), lambda: formats.read_source(tmp_path / name)):
+        with pytest.raises(formats.DatasetFormatError, match="^The file is empty"):
+            read()
 
 
 def test_a_pipe_or_tab_separated_table_reads_and_says_its_delimiter_even_with_commas_in_its_answers():
