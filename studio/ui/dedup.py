@@ -223,7 +223,10 @@ def _estimate(info: store.DatasetInfo, base: int, records: list[dict], config: d
     False: another run's, worked out without replacing the one kept for the settings shown. A refusal is shown in one
     line (unless ``quiet``); a fuzzy threshold pairing millions offers 'Use semantic instead' under it, as the box
     asking to start a long run does: on 250,000 near-identical questions the default 80 is refused as well."""
-    key = (info.id, base, len(records), config, static.is_built(semantic_records.model_name(config)))
+    # the model loaded since (a run here, another visitor's): worked out again, or the line went on saying the run would
+    # load it first ("after loading all-MiniLM-L6-v2 ..., about 10 to 40 seconds") under the run that had just loaded it
+    loaded = config.method != "fuzzy" and embed.loaded(config.embedding_model) is not None
+    key = (info.id, base, len(records), config, static.is_built(semantic_records.model_name(config)), loaded)
     cached = st.session_state.get(ESTIMATE)
     if cached is None or cached[0] != key:
         try:

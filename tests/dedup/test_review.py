@@ -219,6 +219,23 @@ def test_tab_semantic_method_marks_clusters_and_names_the_model(static_model):
     assert '"cosine similarity"' in hist.proto.spec and "x 100" not in hist.proto.spec  # one scale: cosine, 0-1
 
 
+def test_tab_estimate_stops_saying_the_model_will_load_once_a_run_has_loaded_it():
+    """The line under the settings said "after loading all-MiniLM-L6-v2 (once per studio session, about 10 to 40
+    seconds)" before a run, and still said it after the run had loaded the model: the estimate was kept for the same
+    settings. Once loaded, it is worked out again and leaves the loading out."""
+    from studio.dedup import embed
+
+    embed.release_embedders()  # as a fresh studio process: the model not loaded yet
+    at, _ = open_tab(RECORDS)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    assert any("after loading all-MiniLM-L6-v2" in c.value for c in at.caption)
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    assert not at.exception and {m.label: m.value for m in at.metric}["Clusters"]
+    said = [c.value for c in at.caption if "Semantic dedup of" in c.value]
+    assert said and not any("after loading" in c for c in said)
+
+
 def test_tab_cluster_cards_share_the_whole_width():
     at, _ = open_tab(RECORDS)
     at.button(key="dedup.run").click().run()
