@@ -232,6 +232,10 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     """
     repeated: list[json_keys.Repeat] = []  # keys a record gives twice (JSON, JSON Lines)
     note = delimiter = ""
+    if isinstance(data, bytes):
+        _refuse_archive(data)
+        if not data:  # an empty .parquet: "Not a readable Parquet file (Parquet file size is 0 bytes)"
+            raise DatasetFormatError(_no_text(""))
     if isinstance(data, bytes) and (data[:4] == PARQUET_MAGIC or fmt == "parquet"
                                     or (filename or "").lower().endswith(".parquet")):
         fmt, rows = "parquet", _parse_parquet(data, filename)
@@ -263,6 +267,21 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
     if delimiter:
         parsed = dataclasses.replace(parsed, delimiter=delimiter)
     return parsed
+
+
+ARCHIVES = {  # a compressed file's first bytes: what it is and what to do
+    b"PK\x03\x04": "The file is a zip archive (an Excel .xlsx workbook is one too), not JSON, JSON Lines, CSV or "
+                    "Parquet: unzip it and import the file inside (from Excel, save the sheet as CSV first).",
+    b"\x1f\x8b": "The file is gzip-compressed: decompress it (gunzip) and import the file inside.",
+    b"7z\xbc\xaf": "The file is a 7-Zip archive: unpack it and import the file inside."}
+
+
+def _refuse_archive(data: bytes) -> None:
+    """A compressed file under a data file's name (a .zip renamed .json): said as such, with what to do. It was "looks
+    like a binary file", or, renamed .parquet, pyarrow's "magic bytes not found in footer"."""
+    for magic, why in ARCHIVES.items():
+        if data.startswith(magic):
+            raise DatasetFormatError(why)
 
 
 def _no_text(text: str) -> str:
@@ -467,6 +486,11 @@ def read_source(path: str | Path, turns: str = "first", legacy: bool = False) ->
             raise DatasetFormatError(f"{path} is not a regular file (a device, pipe or socket): give a JSON, "
                                      "JSON Lines, CSV or Parquet file.")
         elif parquet_rows.is_parquet(path):  # from disk batch by batch, never the whole file's bytes first
+            with path.open("rb") as f:
+                head = f.read(8)
+            _refuse_archive(head)  # what the bytes the Import tab is given are told (``parse``)
+            if not head:
+                raise DatasetFormatError(_no_text(""))
             parsed = parse_rows(parquet_rows.read_rows(path, path.name), "parquet", turns)
         else:
             parsed = parse(_read_text_file(path), path.name, turns=turns, legacy=legacy)

@@ -246,9 +246,12 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     requested = int(st.session_state.get("dataset.page", 1))
     only_key = f"dataset.only_fix.{info.id}"
     only_fix = bool(st.session_state.get(only_key))
-    if (query, requested, only_fix) != d.view or f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state:
+    unmounted = d.drawn == d.nonce and f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state
+    if (query, requested, only_fix) != d.view or unmounted:
         # Another page or search, or the editor was unmounted (another dataset or page was shown):
-        # fold its last edits into the working copy and start a fresh editor on it.
+        # fold its last edits into the working copy and start a fresh editor on it. Not an editor not drawn yet
+        # (bumped by a save, a row added, a delete): its records are the working copy already, and a second bump
+        # built each of those tables under a key skipped past (two bumps, three with a row added, per action)
         d.records = d.current
         d.nonce += 1
     if (query, requested, only_fix) != d.view:
@@ -282,6 +285,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     # again (below) before a second added row could show the same number.
     first_new = (max(v.indices) if v.indices else len(d.records) - 1) + 2
     key = f"dataset.editor.{info.id}.{d.nonce}"
+    d.drawn = d.nonce
     # Room for the rows and two more to be added (an empty dataset's table was one row tall); past that the table
     # scrolls. The height depends on the rows it was built with only: Streamlit takes a table whose height changed
     # for a new one, and the browser drew it afresh, without the edit typed just before a row was added.
@@ -323,8 +327,6 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     if len(added) > 1 or any(text.shows(str(r["question"])) and text.shows(str(r["answer"])) for r in added):
         # An added row has its question and answer (or another row was added): built again, the table numbers it as
         # a record, and the next row added takes the number after it (its # default), not the same one.
-        d.records = d.current
-        d.nonce += 1
         d.grown += len(added)
         _rebuild(d, added if filtered else [])
     if st.session_state.get(key, {}).get("deleted_rows"):

@@ -45,6 +45,7 @@ class Draft:
     records: list[Record]  # working copy as of the last fold (page change, import, save)
     current: list[Record] = field(default_factory=list)  # working copy including the editor's pending edits
     nonce: int = 0  # part of the editor's key: bumped when ``records`` changes under it
+    drawn: int | None = None  # the nonce whose editor was last drawn (a bumped one not drawn yet is not unmounted)
     view: tuple = ()  # (search, page) the editor was built for
     grown: int = 0  # records added at the end of that view's page since it was shown (``editing.view``)
     # records added in the table under a search or the records to fix, kept in sight on that view whether they match

@@ -251,13 +251,21 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
     return formats.FieldMap(question=q, answer=a, context=None if ctx == NONE else ctx)
 
 
+PREVIEW_CHARS = 2000  # of a value in the preview: a 50 MB answer went to the browser whole, to be shown cut anyway
+
+
 def _preview(records: list[dict], n: int = 20) -> list[dict]:
     """The first records as text, question, answer and context (when there is one) first; a value that is not text
-    as the file wrote it (true, 11, {"a": 1}), not as Python would (True)."""
+    as the file wrote it (true, 11, {"a": 1}), not as Python would (True); cut at ``PREVIEW_CHARS`` (the import
+    itself takes it whole)."""
     first = ("question", "answer", editing.CONTEXT)
-    return [{k: (v if isinstance(v, str) else _as_written(v))
+    return [{k: _cut(v if isinstance(v, str) else _as_written(v))
              for k, v in [*((f, r[f]) for f in first if f in r), *((k, v) for k, v in r.items() if k not in first)]}
             for r in records[:n]]
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= PREVIEW_CHARS else f"{text[:PREVIEW_CHARS]}… ({len(text):,} characters in all)"
 
 
 def _as_written(value: object) -> str:

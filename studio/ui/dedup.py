@@ -24,6 +24,9 @@ PENDING = "dedup.pending"  # a run estimated over CONFIRM_ABOVE seconds waiting 
 ESTIMATE = "dedup.estimate"  # (the run's key, its semantic_records.Estimate)
 THREAD_ABOVE = 3000  # records: larger datasets are scored in a worker thread with a progress bar
 PER_PAGE = 10  # clusters shown at once
+FLOOR_START = 80.0  # the fuzzy box's first value (rapidfuzz score): the review's slider then starts at 90 above it
+COSINE_START = 0.85  # the cosine box's first value, and what a run uses before the box has had a good one (a run
+# offered from the fuzzy settings, a refused first value): the slider starts at semantic.DEFAULT_THRESHOLD above it
 
 
 def review_queue(info: store.DatasetInfo | None) -> None:
@@ -111,21 +114,24 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
                                 "match too: the same question over different passages is not a duplicate."
                            if has_passages else None)
     field, passage = compare.split("+")[0], compare.endswith("+passage")
-    floor, cosine, scoring = 80.0, semantic.DEFAULT_THRESHOLD, "fast"
+    # A box not drawn (the other method's) or refused: its last good value, else its first; the semantic run offered
+    # in place of a long fuzzy one searched from 0.9 while the cosine box then showed 0.85
+    floor, cosine = numbers.last_good("dedup.floor", FLOOR_START), numbers.last_good("dedup.cosine", COSINE_START)
+    scoring = "fast"
     refused: list[str | None] = []  # a threshold typed out of range: said under the row, and nothing runs
     if method != "semantic":
-        floor, why = numbers.number_box(next(slots), "Find pairs scoring at least", "dedup.floor", 80.0, lo=0.0,
+        typed, why = numbers.number_box(next(slots), "Find pairs scoring at least", "dedup.floor", FLOOR_START, lo=0.0,
                                         hi=100.0, step=1.0,
                                         help="The threshold slider below then moves live between this and 100.")
         refused.append(why)
-        floor = numbers.last_good("dedup.floor", 80.0) if why else floor  # the rest of the tab: the last good
+        floor = numbers.last_good("dedup.floor", FLOOR_START) if why else typed  # the rest of the tab: the last good
     if method != "fuzzy":
-        cosine, why = numbers.number_box(
-            next(slots), "Find pairs with cosine at least", "dedup.cosine", 0.85, lo=0.5, hi=1.0, step=0.01,
+        typed, why = numbers.number_box(
+            next(slots), "Find pairs with cosine at least", "dedup.cosine", COSINE_START, lo=0.5, hi=1.0, step=0.01,
             help="Cosine similarity of the sentence embeddings: paraphrases of one question score about "
                  "0.9-0.97. The slider below refines it live.")
         refused.append(why)
-        cosine = numbers.last_good("dedup.cosine", semantic.DEFAULT_THRESHOLD) if why else cosine
+        cosine = numbers.last_good("dedup.cosine", COSINE_START) if why else typed
         chosen = st.session_state.get("dedup.scoring", "fast")
         probe = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method, semantic_threshold=cosine,
                                   passage=passage, scoring=chosen if chosen in SCORING_LABELS else "fast")
@@ -217,7 +223,10 @@ def _estimate(info: store.DatasetInfo, base: int, records: list[dict], config: d
     False: another run's, worked out without replacing the one kept for the settings shown. A refusal is shown in one
     line (unless ``quiet``); a fuzzy threshold pairing millions offers 'Use semantic instead' under it, as the box
     asking to start a long run does: on 250,000 near-identical questions the default 80 is refused as well."""
-    key = (info.id, base, len(records), config, static.is_built(semantic_records.model_name(config)))
+    # the model loaded since (a run here, another visitor's): worked out again, or the line went on saying the run would
+    # load it first ("after loading all-MiniLM-L6-v2 ..., about 10 to 40 seconds") under the run that had just loaded it
+    loaded = config.method != "fuzzy" and embed.loaded(config.embedding_model) is not None
+    key = (info.id, base, len(records), config, static.is_built(semantic_records.model_name(config)), loaded)
     cached = st.session_state.get(ESTIMATE)
     if cached is None or cached[0] != key:
         try:

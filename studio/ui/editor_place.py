@@ -7,8 +7,11 @@ scrolled to, and when the page says which table a new one replaces (the same pag
 new one there: to the bottom when the old one was at its bottom (the row just added shows), else to the same offset.
 A table on a tab not shown loses its scroll too (back on Edit from Check, row 1 again): it gets it back when shown.
 
+A tab switched with the keyboard (arrow keys, Home, End, Enter or Space on a focused tab) is noted as a click on one is.
+
 This reads the grid's scrolling box by its class (``dvn-scroller``, glide-data-grid's, inside Streamlit's
-``st-key-<key>`` container): where a later Streamlit renames it, nothing is restored and nothing breaks.
+``st-key-<key>`` container): where a later Streamlit renames either, nothing is restored and nothing breaks (the
+script catches its own errors: a table that cannot be found is left where the browser draws it).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import streamlit as st
 
 # The element takes no room (an empty one still had the gap of one, 16 px under the table); the script runs all the same.
 _SCRIPT = """<span data-studio-place></span><style>
-[data-testid="stElementContainer"]:has([data-studio-place]) {display: none}</style><script>(() => {
+[data-testid="stElementContainer"]:has([data-studio-place]) {display: none}</style><script>(() => { try {
 const s = window.__studioEditorPlace || (window.__studioEditorPlace = {at: {}, pending: {}, timer: null});
 if (!s.listening) {
   s.listening = true;
@@ -29,7 +32,7 @@ if (!s.listening) {
     return box && [...box.classList].find((c) => c.startsWith("st-key-dataset-editor-"));
   };
   const place = (el) => ({top: el.scrollTop, bottom: el.scrollTop + el.clientHeight >= el.scrollHeight - 2});
-  s.tick = () => {
+  s.tick = () => { try {
     for (const [cls, p] of Object.entries(s.pending)) {
       const was = s.at[p.from], el = document.querySelector("." + cls + " .dvn-scroller");
       if (!was || Date.now() - p.since > 600000) { delete s.pending[cls]; continue; }
@@ -46,15 +49,17 @@ if (!s.listening) {
       } else if (++p.tries > 20) delete s.pending[cls];  // fits without scrolling: nothing to restore
     }
     s.timer = Object.keys(s.pending).length ? setTimeout(s.tick, 100) : null;
-  };
-  document.addEventListener("scroll", (e) => {
+  } catch (err) { s.pending = {}; s.timer = null; } };  // a page it does not know: nothing restored, nothing broken
+  document.addEventListener("scroll", (e) => { try {
     const el = e.target;
     if (!(el instanceof Element) || !el.classList.contains("dvn-scroller") || el.clientHeight === 0) return;
     const cls = keyOf(el);
     if (cls && !s.pending[cls]) s.at[cls] = place(el);  // not the scroll to the top of a table being drawn
-  }, true);
+  } catch (err) {} }, true);
   // Another tab shown: the hidden table loses its scroll (back on Edit it showed row 1); it gets it back when shown.
-  document.addEventListener("pointerdown", (e) => {  // before the tab switches (on pointerdown, not click)
+  // Noted before the tab switches: on pointerdown (not click), and on the keys that switch a focused tab (the arrow
+  // keys move to the next tab and show it; Enter and Space show a focused one)
+  const leaving = (e) => { try {
     if (!(e.target instanceof Element) || !e.target.closest('[role="tab"]')) return;
     for (const el of document.querySelectorAll('[class*="st-key-dataset-editor-"] .dvn-scroller')) {
       const cls = keyOf(el);
@@ -64,7 +69,10 @@ if (!s.listening) {
       }
     }
     if (!s.timer) s.tick();
-  }, true);
+  } catch (err) {} };
+  const keys = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "Enter", " "]);
+  document.addEventListener("pointerdown", leaving, true);
+  document.addEventListener("keydown", (e) => { if (keys.has(e.key)) leaving(e); }, true);
 }
 // Run again whenever the Edit tab is drawn again (another tab shown, then Edit): a table takes its place once only.
 const to = %(to)s, from = %(from)s;
@@ -74,7 +82,7 @@ if (from && !s.placed[to]) {
   s.pending[to] = {from: from, tries: 0, since: Date.now()};
 }
 if (!s.timer) s.tick();
-})();</script>"""
+} catch (err) {} })();</script>"""
 
 
 def css_class(key: str) -> str:

@@ -1795,3 +1795,38 @@ def test_a_record_brought_in_without_its_question_quotes_the_field_the_editor_do
     problems = at.data_editor[0].value["problem"].tolist()
     assert any('its field q_text (not shown here) reads "Odd?"' in p for p in problems)
     assert any('q_text (not shown here) reads "Odd?"' in m.value for m in at.markdown)
+
+
+def test_each_table_action_builds_the_table_anew_once():
+    """A row added, rows deleted, a save: each builds the table again under the next key, once. The page bumped the
+    editor's key twice per action (three times for a row added): the action's own bump, then again on the next run for
+    a table not drawn yet, as if it had been unmounted."""
+    at, _ = open_mine()
+
+    def nonce() -> int:
+        return int(at.data_editor[0].key.rsplit(".", 1)[1])
+
+    first = nonce()
+    at = edit(at, added=[{"question": "New?", "answer": "Yes."}])
+    assert nonce() == first + 1 and len(at.data_editor[0].value) == 3
+    at = edit(at, deleted=[0])
+    assert nonce() == first + 2 and list(at.data_editor[0].value["question"]) == ["How many players?", "New?"]
+    at.button(key="dataset.save").click().run()
+    assert nonce() == first + 3 and not at.exception
+    assert any(t.startswith("All changes saved") for t in texts(at.caption))
+    at = edit(at, edited={0: {"answer": "11."}})  # the table still takes edits after each build
+    assert nonce() == first + 3 and any(w.startswith("Unsaved changes") for w in texts(at.warning))
+
+
+def test_the_import_preview_cuts_a_huge_answer_and_the_import_keeps_it_whole():
+    """A file whose one line holds a 50 MB answer sent all 50 MB to the browser for the preview of its first records:
+    the preview shows the start of each long value and its length, and the import still brings the value in whole."""
+    from studio.ui import dataset_tabs
+
+    long = "x" * (dataset_tabs.PREVIEW_CHARS * 50)
+    at = _upload(open_page(), "long.json", json.dumps([{"question": "Q?", "answer": long}]).encode())
+    assert not at.error and not at.exception
+    (answer,) = at.tabs[1].dataframe[0].value["answer"].tolist()
+    assert len(answer) < dataset_tabs.PREVIEW_CHARS + 50 and answer.endswith(f"({len(long):,} characters in all)")
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("long").id) == [{"question": "Q?", "answer": long}]

@@ -339,6 +339,39 @@ def test_a_binary_file_and_a_cut_utf16_file_are_each_refused_in_one_line():
     assert "UTF-16" in str(err.value) and "re-save it as UTF-8" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("name", ["data.json", "data.jsonl", "data.csv", "data.parquet"])
+@pytest.mark.parametrize("kind", ["zip", "gzip"])
+def test_a_compressed_file_under_a_data_files_name_says_to_unpack_it(tmp_path, name, kind):
+    """A zip renamed .json was "a binary file, not text: upload a JSON, JSON Lines or CSV file" (it was one, inside),
+    renamed .parquet pyarrow's "Parquet magic bytes not found in footer"; the same line now says to unpack it."""
+    import gzip
+    import zipfile
+
+    inside = json.dumps([{"question": "Q?", "answer": "A."}]).encode()
+    if kind == "zip":
+        with zipfile.ZipFile(tmp_path / "a.zip", "w") as z:
+            z.writestr("data.json", inside)
+        data = (tmp_path / "a.zip").read_bytes()
+    else:
+        data = gzip.compress(inside)
+    (tmp_path / name).write_bytes(data)
+    for read in (lambda: formats.parse(data, name, legacy=True), lambda: formats.read_source(tmp_path / name)):
+        with pytest.raises(formats.DatasetFormatError) as err:  # the Import tab's upload; its path and the CLI
+            read()
+        said = str(err.value)
+        assert ("unzip it" if kind == "zip" else "decompress it") in said and "import the file inside" in said
+        assert "\n" not in said
+
+
+@pytest.mark.parametrize("name", ["empty.json", "empty.csv", "empty.parquet"])
+def test_an_empty_file_is_said_empty_whatever_its_name(tmp_path, name):
+    """An empty .parquet read "Not a readable Parquet file (Parquet file size is 0 bytes): export it again"."""
+    (tmp_path / name).write_bytes(b"")
+    for read in (lambda: formats.parse(b"", name, legacy=True), lambda: formats.read_source(tmp_path / name)):
+        with pytest.raises(formats.DatasetFormatError, match="^The file is empty"):
+            read()
+
+
 def test_a_pipe_or_tab_separated_table_reads_and_says_its_delimiter_even_with_commas_in_its_answers():
     """A pipe-delimited file was refused as "Not JSON, JSON Lines or CSV with a header row"."""
     pipes = "question|answer\nWhat is offside?|Nearer the goal line, than the ball\nHow long, exactly?|45 minutes\n"

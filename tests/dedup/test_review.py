@@ -219,6 +219,23 @@ def test_tab_semantic_method_marks_clusters_and_names_the_model(static_model):
     assert '"cosine similarity"' in hist.proto.spec and "x 100" not in hist.proto.spec  # one scale: cosine, 0-1
 
 
+def test_tab_estimate_stops_saying_the_model_will_load_once_a_run_has_loaded_it():
+    """The line under the settings said "after loading all-MiniLM-L6-v2 (once per studio session, about 10 to 40
+    seconds)" before a run, and still said it after the run had loaded the model: the estimate was kept for the same
+    settings. Once loaded, it is worked out again and leaves the loading out."""
+    from studio.dedup import embed
+
+    embed.release_embedders()  # as a fresh studio process: the model not loaded yet
+    at, _ = open_tab(RECORDS)
+    at.selectbox(key="dedup.method").set_value("semantic").run()
+    assert any("after loading all-MiniLM-L6-v2" in c.value for c in at.caption)
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    assert not at.exception and {m.label: m.value for m in at.metric}["Clusters"]
+    said = [c.value for c in at.caption if "Semantic dedup of" in c.value]
+    assert said and not any("after loading" in c for c in said)
+
+
 def test_tab_cluster_cards_share_the_whole_width():
     at, _ = open_tab(RECORDS)
     at.button(key="dedup.run").click().run()
@@ -707,6 +724,35 @@ def test_tab_offers_semantic_matching_in_place_of_a_fuzzy_run_estimated_at_twice
                             "semantic instead runs that.")
     _runs_semantic_instead(at, "dedup.use_semantic")
     assert not [i for i in at.info if "Use semantic instead" in i.value]
+
+
+@pytest.mark.parametrize("typed", [None, 0.8])
+def test_tab_semantic_instead_searches_from_the_cosine_the_box_shows(monkeypatch, typed):
+    """The semantic run offered in place of a long fuzzy one searches from the cosine its box then shows: its start
+    value (the page had two, 0.85 in the box and 0.9 for a run it did not draw, so the review's slider could not go
+    down to the box's 0.85), or the person's own from an earlier visit to Semantic."""
+    from studio.dedup import semantic_records
+    from studio.ui import dedup as dedup_ui
+
+    def estimate(records, config):
+        if config.method != "semantic":
+            return semantic_records.Estimate(len(records), 0.0, None, False, method=config.method,
+                                             fuzzy_seconds=3000.0)
+        return semantic_records.Estimate(len(records), 40.0, None, False, method="semantic")
+
+    monkeypatch.setattr(dedup, "estimate", estimate)
+    monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)
+    at, _ = open_tab(RECORDS)
+    if typed is not None:
+        at.selectbox(key="dedup.method").set_value("semantic").run()
+        at.number_input(key="dedup.cosine").set_value(typed).run()
+        at.selectbox(key="dedup.method").set_value("fuzzy").run()
+    at.button(key="dedup.run").click().run()
+    _runs_semantic_instead(at, "dedup.use_semantic")
+    shown = at.number_input(key="dedup.cosine").value
+    assert at.session_state["dedup.job"].key[3].semantic_threshold == shown
+    assert shown == (dedup_ui.COSINE_START if typed is None else typed)
+    assert at.slider(key="dedup.threshold_cos").min == shown  # the review reaches down to the box's cosine
 
 
 def test_a_long_run_note_offers_semantic_only_when_it_is_much_faster():

@@ -313,3 +313,63 @@ def test_duplicates_threshold_shows_its_value_on_the_tabs_first_open(page, studi
     box = page.get_by_role("spinbutton", name="Find pairs scoring at least")
     assert box.input_value() == "80"
     assert_no_exception(page)
+
+
+def _long_dataset(studio, tmp_path, n: int = 250) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    src = tmp_path / "long.json"
+    src.write_text(json.dumps([{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(n)]))
+    made = subprocess.run([sys.executable, "-m", "studio", "dataset", "create", "Long", "--from", str(src)], cwd=REPO,
+                          capture_output=True, text=True, env={**os.environ, "STUDIO_HOME": str(studio.home)},
+                          timeout=120)
+    assert made.returncode == 0, made.stderr
+
+
+def test_a_look_at_another_tab_by_keyboard_keeps_the_tables_place(page, studio, tmp_path):
+    """Tabs switched with the arrow keys (a focused tab): back on Edit the table showed row 1, as after a click before
+    ``editor_place`` noted clicks. And where Streamlit's class names are not there, nothing breaks: no script error,
+    and the table still takes an edit."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _long_dataset(studio, tmp_path)
+    open_page(page, studio, "Dataset")
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.wait_for(state="visible")
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    scroller = grid.locator(".dvn-scroller")
+    page.mouse.wheel(0, 1500)
+    page.wait_for_function("() => document.querySelector('.dvn-scroller').scrollTop >= 1000", timeout=30_000)
+    top = scroller.evaluate("e => e.scrollTop")
+    page.get_by_role("tab", name="Edit").focus()
+    page.keyboard.press("ArrowRight")  # to Import
+    expect(page.get_by_role("tab", name="Import")).to_have_attribute("aria-selected", "true")
+    wait_idle(page)
+    page.keyboard.press("ArrowLeft")  # back to Edit
+    expect(page.get_by_role("tab", name="Edit")).to_have_attribute("aria-selected", "true")
+    wait_idle(page)
+    page.wait_for_function(f"() => document.querySelector('.dvn-scroller').scrollTop === {top}", timeout=30_000)
+
+    # Streamlit's st-key-* class names gone (a later Streamlit renaming them): no place kept, and nothing broken
+    page.evaluate("""() => { for (const el of document.querySelectorAll('[class*="st-key-dataset-editor-"]'))
+        el.classList.remove(...[...el.classList].filter((c) => c.startsWith('st-key-'))); }""")
+    page.get_by_role("tab", name="Check").click()
+    wait_idle(page)
+    page.get_by_role("tab", name="Edit").focus()
+    page.keyboard.press("Home")
+    expect(page.get_by_role("tab", name="Edit")).to_have_attribute("aria-selected", "true")
+    wait_idle(page)
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -5000)  # back to the first row, as a person scrolls
+    page.wait_for_function("() => document.querySelector('.dvn-scroller').scrollTop === 0", timeout=30_000)
+    edit_cell(page, 0, 1, "Still editable.")
+    assert_no_exception(page)
+    assert errors == []
