@@ -55,6 +55,11 @@ class HeadersCut(Exception):
     server that answers with nothing."""
 
 
+class NotHttp(Exception):
+    """The server answered in bytes that are not HTTP (an SSH or database port) and closed before they ended as a
+    head does: what the providers' client reads as a hang-up (``studio.chat.wire``)."""
+
+
 class Dropped(Exception):
     """The connection was reset or broken after the answer's headers had come, while its body was read (urllib3's
     "Connection broken: IncompleteRead", a ``ConnectionResetError``): the server was reached, and dropped the answer
