@@ -150,8 +150,14 @@ class FaultServer:
         # server (http.server's default) refuses with a multi-line HTML error page
         self.send(h, 302, b"", "text/plain", {"Location": "/good" + h.path[len("/redirect-get"):]})
 
-    def mode_empty(self, h, n):
+    def mode_empty(self, h, n):  # an event stream closed with no body at all
         self.send(h, 200, b"", "text/event-stream")
+
+    def mode_keepalive(self, h, n):  # an event stream of a keep-alive comment and blank lines, then closed
+        self.send(h, 200, b": ping\n\n\n", "text/event-stream")
+
+    def mode_empty_json(self, h, n):  # no event stream at all: an empty JSON answer
+        self.send(h, 200, b"", "application/json")
 
     def mode_blank(self, h, n):  # a barely trained model served: an answer of whitespace alone
         self.send(h, 200, chunk("\n\n") + chunk("  ") + b"data: [DONE]\n\n", "text/event-stream")

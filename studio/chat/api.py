@@ -325,6 +325,9 @@ class ApiBackend(BackendBase):
         if isinstance(exc, openai_stream.NotChatEvent):
             return BackendError(f"{where} sent {exc} in its stream: check that the URL is an OpenAI-compatible /v1 "
                                 "endpoint.")
+        if isinstance(exc, openai_stream.EmptyStream):  # it read "sent an empty response, not an event stream"
+            return BackendError(f"{where} closed the event stream without an answer (no event came): try again, "
+                                + ("or pick another provider." if hosted else "and check the server's log."))
         if isinstance(exc, openai_stream.NotEventStream):
             ctype = str(exc).split(";")[0].strip()[:60]
             what = (f"a web page ({ctype})" if "html" in ctype else "an empty response" if ctype in ("empty", "")

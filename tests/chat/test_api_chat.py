@@ -237,13 +237,24 @@ def test_client_errors_are_not_retried_and_say_what_to_do(faults, mode, pattern)
 
 @pytest.mark.parametrize("mode, pattern", [
     ("html", r"sent a web page \(text/html\), not an event stream"),  # it said "an empty or non-streaming response"
-    ("empty", "sent an empty response, not an event stream"),
+    ("empty-json", "sent an empty response, not an event stream"),
     ("not-json", "not JSON"),
     ("no-text", "empty answer"),
 ])
 def test_bad_responses_are_errors_never_empty_answers(faults, mode, pattern):
     with pytest.raises(BackendError, match=pattern):
         backend(faults, mode).complete(ASK)
+
+
+@pytest.mark.parametrize("mode", ["empty", "keepalive"])
+def test_an_event_stream_closed_without_any_event_says_so_in_one_line(faults, mode):
+    """An event stream (text/event-stream) closed with no body, or with only a keep-alive comment, read "sent an empty
+    response, not an event stream: check that the URL is an OpenAI-compatible /v1 endpoint", of a server that is one
+    and answered nothing."""
+    with pytest.raises(BackendError) as info:
+        backend(faults, mode).complete(ASK)
+    assert str(info.value) == (f"{faults.url(mode)} closed the event stream without an answer (no event came): "
+                               "try again, and check the server's log.")
 
 
 def test_a_silent_server_times_out(faults):
