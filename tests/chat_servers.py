@@ -65,6 +65,13 @@ class FaultServer:
                 server.bodies.append(body)
                 getattr(server, f"mode_{mode.replace('-', '_')}")(self, server.hits[mode])
 
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming); /no-model/v1/models lists its models
+                if self.path.strip("/").split("/")[0] == "no-model" and self.path.endswith("/v1/models"):
+                    names = ["org/served-one", "org/served-two"]
+                    server.send(self, 200, json.dumps({"object": "list", "data": [{"id": n} for n in names]}).encode())
+                else:  # what http.server answers a method it has no handler for (a redirect's GET reads it)
+                    self.send_error(501, f"Unsupported method ({self.command!r})")
+
         class Server(ThreadingHTTPServer):
             daemon_threads = True
 

@@ -368,10 +368,10 @@ class ApiBackend(BackendBase):
                 return BackendError(f"{where} has no chat endpoint ({status}{detail}): check the base URL (an "
                                     "OpenAI-compatible server's usually ends in /v1, e.g. http://127.0.0.1:8000/v1).")
             if status == 404:
-                return BackendError(f"{where} has no model {model!r} (404): check the model id.")
+                return BackendError(f"{where} has no model {model!r} (404): check the model id.{self._serves()}")
             detail = f": {scrub(msg, self._token).rstrip('. ')}" if msg else ""
             # the server's own words say what it refused; a guess is added only where they name nothing
-            advice = (" Check the model name." if "model" in msg.lower() else "" if msg
+            advice = (f" Check the model name.{self._serves()}" if "model" in msg.lower() else "" if msg
                       else " Check the model name and the sampling settings.")
             return BackendError(f"{where} refused the request ({status}){detail}.{advice}")
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
@@ -415,6 +415,15 @@ class ApiBackend(BackendBase):
                 return _Retry(None, "the connection was refused or reset", final=unreachable)
             return unreachable
         return BackendError(f"{where} failed: {scrub(str(exc), self._token)[:200] or name}.")
+
+    def _serves(self) -> str:
+        """" It serves: ...", the model names an OpenAI-compatible server lists, for a refusal of the model asked for;
+        "" where it lists none (or for Inference Providers, whose list is the Hub)."""
+        if self.spec.kind != "openai" or not self.spec.base_url:
+            return ""
+        names = [scrub(saved.scrub(name), self._token) for name in
+                 openai_stream.served_models(self.spec.base_url, self._token)]
+        return f" It serves: {', '.join(names)}." if names else ""
 
     def _not_served(self) -> BackendError:
         provider = "" if self.spec.provider == "auto" else f" by provider {self.spec.provider!r}"

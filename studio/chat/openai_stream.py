@@ -222,6 +222,25 @@ def post_json(url: str, payload: dict[str, Any], api_key: str | None, timeout_s:
             return mended(response.json())
 
 
+def served_models(base_url: str, api_key: str | None, timeout_s: float = 5.0, most: int = 5) -> list[str]:
+    """The model names an OpenAI-compatible server lists at ``base_url``/models (its ``data[].id``), at most ``most``
+    of them; none where it lists none, answers something else or not in time. Said when it refuses the model asked
+    for: ``transformers serve`` names its model by the folder it was given, which a person cannot guess."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with requests.get(base_url.rstrip("/") + "/models", headers=headers, timeout=(min(timeout_s, 3.0), timeout_s),
+                          stream=True, allow_redirects=False) as response:
+            if response.status_code != 200:
+                return []
+            data = json.loads(response.raw.read(65536, decode_content=True) or b"{}").get("data")
+    except (requests.RequestException, ValueError, AttributeError, OSError):
+        return []
+    names = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else []
+    return [" ".join(n.split())[:200] for n in names if n.strip()][:most]
+
+
 # --- Stop: shut the request's socket from the watching thread -------------------------------------
 
 class _Sockets:

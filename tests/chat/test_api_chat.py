@@ -703,9 +703,13 @@ def test_a_url_that_is_no_chat_server_says_to_check_the_url_not_the_model(web_se
 
 
 def test_a_server_without_the_model_still_says_so(faults):
-    """A chat server's own 404 for an unknown model names the model (vLLM, OpenAI and Ollama say "model")."""
-    with pytest.raises(BackendError, match=r"has no model 'microsoft/Phi-3.5-mini-instruct' \(404\): check the model id"):
+    """A chat server's own 404 for an unknown model names the model (vLLM, OpenAI and Ollama say "model"), and the
+    names the server lists at /v1/models: a server's model name (``transformers serve``'s is the folder it was given)
+    could only be guessed."""
+    with pytest.raises(BackendError) as info:
         backend(faults, "no-model").complete(ASK)
+    assert str(info.value) == (f"{faults.url('no-model')} has no model 'microsoft/Phi-3.5-mini-instruct' (404): check "
+                               "the model id. It serves: org/served-one, org/served-two.")
 
 
 def test_an_answer_whose_tab_is_gone_is_stopped_and_its_connection_closed(faults):
