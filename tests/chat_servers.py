@@ -65,6 +65,13 @@ class FaultServer:
                 server.bodies.append(body)
                 getattr(server, f"mode_{mode.replace('-', '_')}")(self, server.hits[mode])
 
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming); /no-model/v1/models lists its models
+                if self.path.strip("/").split("/")[0] == "no-model" and self.path.endswith("/v1/models"):
+                    names = ["org/served-one", "org/served-two"]
+                    server.send(self, 200, json.dumps({"object": "list", "data": [{"id": n} for n in names]}).encode())
+                else:  # what http.server answers a method it has no handler for (a redirect's GET reads it)
+                    self.send_error(501, f"Unsupported method ({self.command!r})")
+
         class Server(ThreadingHTTPServer):
             daemon_threads = True
 
@@ -150,8 +157,14 @@ class FaultServer:
         # server (http.server's default) refuses with a multi-line HTML error page
         self.send(h, 302, b"", "text/plain", {"Location": "/good" + h.path[len("/redirect-get"):]})
 
-    def mode_empty(self, h, n):
+    def mode_empty(self, h, n):  # an event stream closed with no body at all
         self.send(h, 200, b"", "text/event-stream")
+
+    def mode_keepalive(self, h, n):  # an event stream of a keep-alive comment and blank lines, then closed
+        self.send(h, 200, b": ping\n\n\n", "text/event-stream")
+
+    def mode_empty_json(self, h, n):  # no event stream at all: an empty JSON answer
+        self.send(h, 200, b"", "application/json")
 
     def mode_blank(self, h, n):  # a barely trained model served: an answer of whitespace alone
         self.send(h, 200, chunk("\n\n") + chunk("  ") + b"data: [DONE]\n\n", "text/event-stream")

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from studio.chat import openai_stream, saved
+from studio.chat import openai_stream, saved, wire
 from studio.chat.base import (
     FEWER_TOKENS,
     BackendBase,
@@ -98,12 +98,14 @@ def _hung_up(exc: BaseException) -> bool:
 def _not_http(exc: BaseException) -> bool:
     """Whether the server answered in bytes that are not HTTP (an SSH or database port): http.client's
     ``BadStatusLine`` (not its ``RemoteDisconnected``, a hang-up) behind requests' error, or h11's "illegal status
-    line" behind the providers' client's. Such a server closing before a whole line ends reads as a hang-up in the
-    providers' client: httpcore raises "Server disconnected without sending a response." before h11 reads the bytes."""
+    line" behind the providers' client's. Such a server closing before its head ends raises what a hang-up raises in
+    the providers' client ("Server disconnected without sending a response."): ``wire`` tells it by its bytes
+    (``NotHttp``)."""
     import http.client
 
     causes = list(_causes(exc))
-    if any(isinstance(cur, http.client.BadStatusLine) and not isinstance(cur, http.client.RemoteDisconnected)
+    if any(isinstance(cur, openai_stream.NotHttp) or (isinstance(cur, http.client.BadStatusLine)
+                                                      and not isinstance(cur, http.client.RemoteDisconnected))
            for cur in causes):
         return True
     h11_errors = _types("h11", "ProtocolError")
@@ -303,15 +305,18 @@ class ApiBackend(BackendBase):
             return TooSlowError(f"{where} did not answer within the timeout: try again, or ", ".")
         if isinstance(exc, openai_stream.StreamTimeout):  # not retried either
             return TooSlowError(f"{where}: {exc.what}. Try again, or ", ".")
+        # no URL typed: no server log the person can read (the providers' hang-up says so too)
+        hosted = self.spec.kind == "provider" and not self.spec.base_url
         if isinstance(exc, openai_stream.HeadersCut):  # it read "sent an empty response", of a response cut off
-            return NetworkError(f"{where} closed the connection mid-response (its headers cut off): try again, and "
-                                "check the server's log.")
+            return NetworkError(f"{where} closed the connection mid-response (its headers cut off): try again, "
+                                + ("or pick another provider." if hosted else "and check the server's log."))
         if isinstance(exc, openai_stream.Dropped) or _body_cut(exc):  # it read "Cannot reach" (or the client's own
             # words), of a server that had answered: retried as a reset before the headers is (a server restarting),
             # said as what it did when the tries run out
             return _Retry(None, "the server dropped the connection mid-answer", final=NetworkError(
                 f"{where} answered, then dropped the connection mid-answer (after its headers, before the answer's "
-                "end): try again, and check the server's log (it may have crashed or restarted)."))
+                "end): try again, " + ("or pick another provider." if hosted else
+                                       "and check the server's log (it may have crashed or restarted).")))
         if isinstance(exc, openai_stream.StreamCut):
             return BackendError(f"{where} closed the stream before the answer finished: try again.")
         if isinstance(exc, openai_stream.ErrorEvent):
@@ -320,6 +325,9 @@ class ApiBackend(BackendBase):
         if isinstance(exc, openai_stream.NotChatEvent):
             return BackendError(f"{where} sent {exc} in its stream: check that the URL is an OpenAI-compatible /v1 "
                                 "endpoint.")
+        if isinstance(exc, openai_stream.EmptyStream):  # it read "sent an empty response, not an event stream"
+            return BackendError(f"{where} closed the event stream without an answer (no event came): try again, "
+                                + ("or pick another provider." if hosted else "and check the server's log."))
         if isinstance(exc, openai_stream.NotEventStream):
             ctype = str(exc).split(";")[0].strip()[:60]
             what = (f"a web page ({ctype})" if "html" in ctype else "an empty response" if ctype in ("empty", "")
@@ -360,10 +368,10 @@ class ApiBackend(BackendBase):
                 return BackendError(f"{where} has no chat endpoint ({status}{detail}): check the base URL (an "
                                     "OpenAI-compatible server's usually ends in /v1, e.g. http://127.0.0.1:8000/v1).")
             if status == 404:
-                return BackendError(f"{where} has no model {model!r} (404): check the model id.")
+                return BackendError(f"{where} has no model {model!r} (404): check the model id.{self._serves()}")
             detail = f": {scrub(msg, self._token).rstrip('. ')}" if msg else ""
             # the server's own words say what it refused; a guess is added only where they name nothing
-            advice = (" Check the model name." if "model" in msg.lower() else "" if msg
+            advice = (f" Check the model name.{self._serves()}" if "model" in msg.lower() else "" if msg
                       else " Check the model name and the sampling settings.")
             return BackendError(f"{where} refused the request ({status}){detail}.{advice}")
         if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
@@ -407,6 +415,15 @@ class ApiBackend(BackendBase):
                 return _Retry(None, "the connection was refused or reset", final=unreachable)
             return unreachable
         return BackendError(f"{where} failed: {scrub(str(exc), self._token)[:200] or name}.")
+
+    def _serves(self) -> str:
+        """" It serves: ...", the model names an OpenAI-compatible server lists, for a refusal of the model asked for;
+        "" where it lists none (or for Inference Providers, whose list is the Hub)."""
+        if self.spec.kind != "openai" or not self.spec.base_url:
+            return ""
+        names = [scrub(saved.scrub(name), self._token) for name in
+                 openai_stream.served_models(self.spec.base_url, self._token)]
+        return f" It serves: {', '.join(names)}." if names else ""
 
     def _not_served(self) -> BackendError:
         provider = "" if self.spec.provider == "auto" else f" by provider {self.spec.provider!r}"
@@ -561,15 +578,24 @@ class ProviderClient:
 
     @staticmethod
     async def _read_refusal(request: Any) -> Any:
+        """Await ``request`` (sent from here, in this task), its refusal's body read, its transport's error said as
+        what the connection's bytes show (``wire``: a hang-up, headers cut off, bytes that are not HTTP, a reset
+        after the headers all came as two errors of the client's)."""
         from huggingface_hub.errors import HfHubHTTPError
 
-        try:
-            return await request
-        except HfHubHTTPError as exc:  # read the refusal's body here, where it can be read (an async response)
-            if exc.response is not None:
-                with contextlib.suppress(Exception):
-                    await exc.response.aread()
-            raise
+        with wire.Wire().watching() as seen:
+            try:
+                return await request
+            except HfHubHTTPError as exc:  # read the refusal's body here, where it can be read (an async response)
+                if exc.response is not None:
+                    with contextlib.suppress(Exception):
+                        await exc.response.aread()
+                raise
+            except Exception as exc:
+                told = seen.explained(exc)
+                if told is exc:
+                    raise
+                raise told from exc
 
     def _run(self, step: Any, stop: threading.Event) -> Any:
         """Run one step of the request on the private loop and wait for it; None when Stop cancelled it."""

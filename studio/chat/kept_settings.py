@@ -74,6 +74,9 @@ def load() -> dict[str, Any]:
             kept_models[slot] = spec
     if kept_models:
         out["models"] = kept_models
+    chosen = raw.get("chosen")
+    if isinstance(chosen, list):
+        out["chosen"] = [slot for slot in SLOTS if slot in chosen]
     if refused:
         out["refused"] = refused
     return out
@@ -118,11 +121,13 @@ def _fields(spec: BackendSpec, secrets: Iterable[str | None] = ()) -> dict[str, 
 
 def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | None] = (), *,
          before: tuple[str, str] | None = None, compare: bool | None = None,
-         models: dict[str, BackendSpec | dict[str, Any] | None] | None = None, mode: str | None = None) -> None:
+         models: dict[str, BackendSpec | dict[str, Any] | None] | None = None, mode: str | None = None,
+         chosen: Iterable[str] | None = None) -> None:
     """Keep ``params``' page settings, the system prompt and ``before`` (the one a training run's "As trained" stood
     in for), their secrets as ``***``; ``compare``, ``mode`` and the ``models`` given by slot (``SLOTS``) where not None, the
     other slots' as kept before (a mode's models stay kept while the other mode is shown); a slot's ``draft`` (a model
-    being picked) in place of its spec. Unchanged settings are not rewritten."""
+    being picked) in place of its spec. ``chosen``: of the slots in ``models``, those a person picked by hand (not
+    a default the page put there), the other slots' as kept before. Unchanged settings are not rewritten."""
     from studio.chat import saved
 
     secrets = list(secrets)
@@ -143,6 +148,10 @@ def save(params: ChatParams, preset: str, system: str, secrets: Iterable[str | N
                    for slot, spec in (models or {}).items() if slot in SLOTS and spec is not None})
     if picked:
         values["models"] = picked
+    if chosen is not None or "chosen" in kept:
+        shown = set(models or {})
+        hand = {slot for slot in kept.get("chosen", []) if slot not in shown} | set(chosen or ())
+        values["chosen"] = [slot for slot in SLOTS if slot in hand]
     if kept == values:
         return
     atomic.write_json(path(), values)

@@ -55,6 +55,11 @@ class HeadersCut(Exception):
     server that answers with nothing."""
 
 
+class NotHttp(Exception):
+    """The server answered in bytes that are not HTTP (an SSH or database port) and closed before they ended as a
+    head does: what the providers' client reads as a hang-up (``studio.chat.wire``)."""
+
+
 class Dropped(Exception):
     """The connection was reset or broken after the answer's headers had come, while its body was read (urllib3's
     "Connection broken: IncompleteRead", a ``ConnectionResetError``): the server was reached, and dropped the answer
@@ -109,6 +114,11 @@ def error_event(event: dict[str, Any]) -> ErrorEvent:
     return ErrorEvent(" ".join(str(message).split())[:200], status, kind)
 
 
+class EmptyStream(Exception):
+    """A response that said it is an event stream (``text/event-stream``) and ended with no event in it: the server
+    took the request and closed the stream without an answer (no body at all, or only blank or comment lines)."""
+
+
 class NotChatEvent(Exception):
     """An event line too long to be one (``MAX_LINE``: a server sending a body without line breaks), or one whose
     JSON is not an object (``[]``, a string): the stream is not an OpenAI-compatible chat stream."""
@@ -128,7 +138,8 @@ def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadli
                   stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
     """POST ``payload`` to ``url`` and yield each event's JSON object as it arrives.
 
-    Raises ``HttpStatusError``, ``HeadersCut``, ``Dropped``, ``StreamTimeout``, ``StreamCut``, ``NotEventStream``,
+    Raises ``HttpStatusError``, ``HeadersCut``, ``Dropped``, ``StreamTimeout``, ``StreamCut``, ``EmptyStream``,
+    ``NotEventStream``,
     ``NotChatEvent``, ``ErrorEvent``, ``json.JSONDecodeError`` for an event that is not JSON, and ``requests``'
     connection errors.
     """
@@ -167,7 +178,7 @@ def stream_events(url: str, payload: dict[str, Any], api_key: str | None, deadli
             ctype = response.headers.get("content-type", "")
             if "event-stream" not in ctype and "json" not in ctype and ctype:
                 raise NotEventStream(ctype)
-            yield from _events(response, start, deadlines, stop)
+            yield from _events(response, start, deadlines, stop, "event-stream" in ctype)
 
 
 def post_json(url: str, payload: dict[str, Any], api_key: str | None, timeout_s: float,
@@ -209,6 +220,25 @@ def post_json(url: str, payload: dict[str, Any], api_key: str | None, timeout_s:
             if response.status_code != 200:
                 raise HttpStatusError(response.status_code, dict(response.headers), response.text[:4096])
             return mended(response.json())
+
+
+def served_models(base_url: str, api_key: str | None, timeout_s: float = 5.0, most: int = 5) -> list[str]:
+    """The model names an OpenAI-compatible server lists at ``base_url``/models (its ``data[].id``), at most ``most``
+    of them; none where it lists none, answers something else or not in time. Said when it refuses the model asked
+    for: ``transformers serve`` names its model by the folder it was given, which a person cannot guess."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with requests.get(base_url.rstrip("/") + "/models", headers=headers, timeout=(min(timeout_s, 3.0), timeout_s),
+                          stream=True, allow_redirects=False) as response:
+            if response.status_code != 200:
+                return []
+            data = json.loads(response.raw.read(65536, decode_content=True) or b"{}").get("data")
+    except (requests.RequestException, ValueError, AttributeError, OSError):
+        return []
+    names = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else []
+    return [" ".join(n.split())[:200] for n in names if n.strip()][:most]
 
 
 # --- Stop: shut the request's socket from the watching thread -------------------------------------
@@ -353,13 +383,15 @@ def _timed_out(exc: BaseException) -> bool:
     return False
 
 
-def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) -> Iterator[dict[str, Any]]:
+def _events(response: Any, start: float, d: Deadlines, stop: threading.Event,
+            event_stream: bool = False) -> Iterator[dict[str, Any]]:
     import requests
 
     buffer = b""
     last_text: float | None = None
     finished = False  # [DONE] or a finish_reason seen
     seen_event = received = False
+    spoke = False  # a line came that is neither blank nor a comment
     while not stop.is_set():
         now = time.monotonic()
         if now - start > d.total_s:
@@ -386,6 +418,7 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
             line, buffer = buffer.split(b"\n", 1)
             line = line.strip()
             if not line.startswith(b"data:"):
+                spoke = spoke or (bool(line) and not line.startswith(b":"))  # a field, stray words; not a keep-alive
                 continue
             body = line[5:].strip()
             if body == b"[DONE]":
@@ -409,6 +442,9 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event) ->
     if stop.is_set() or finished:
         return
     if not seen_event:  # bytes with no event among them were said to be "an empty response"
+        if event_stream and not spoke and not buffer.strip():
+            # a stream closed before any event: it read "sent an empty response, not an event stream", of one
+            raise EmptyStream()
         raise NotEventStream("no events" if received else "empty")
     raise StreamCut()
 

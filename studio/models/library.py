@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from studio import atomic, config, jobs
 from studio.errors import CancelledError, ModelLoadError, StudioError
-from studio.models import bundled, run_folders, text
+from studio.models import bundled, run_folders, text, tokenizer_check
 from studio.models.run_folders import RunRecord
 from studio.models.spec import library_name_ok, library_spec, parse_spec, run_spec
 from studio.models.tokenizer_check import (  # noqa: F401
@@ -366,6 +366,42 @@ def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[Mo
     if include_hub_cache:
         out += hub_cache_models(load)
     return out + run_models(load)
+
+
+def stamp() -> tuple:
+    """What ``list_models`` reads, in a few stats: it changes when a model is imported, renamed or deleted, a run
+    starts, finishes, fails or is deleted, a Hub download completes, or a tokenizer's check is kept. A picker's cached
+    listing is keyed on it: a run that finished reached the pickers up to 5 s later (a time-bound cache), and one
+    finished since is there at the next rerun. A run's progress is not in it (``state``, not the status file's time):
+    a run training does not make every rerun list the library again."""
+
+    def mtime(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    models, runs = config.models_dir(), config.runs_dir()
+    try:
+        folders = sorted(models.iterdir())
+        run_dirs = sorted(runs.iterdir())
+    except OSError:
+        folders, run_dirs = [], []
+    parts: list[tuple] = [(mtime(models), mtime(runs), mtime(config.home() / tokenizer_check.FILE))]
+    parts += [(f.name, mtime(f)) for f in folders]
+    parts += [(d.name, mtime(d / run_folders.RUN_JSON), jobs.read_status(d).state, run_folders.has_model(d))
+              for d in run_dirs if d.is_dir()]
+    try:
+        from huggingface_hub import constants
+
+        cache = Path(constants.HF_HUB_CACHE)
+        repos = sorted(cache.glob("models--*")) if cache.is_dir() else []
+    except Exception:  # no cache as configured: nothing listed from it either
+        cache, repos = None, []
+    if cache is not None:
+        parts.append((mtime(cache),))
+        parts += [(r.name, mtime(r / "refs"), mtime(r / "snapshots")) for r in repos]
+    return tuple(parts)
 
 
 # --- import, delete ------------------------------------------------------------------------------

@@ -112,6 +112,9 @@ def models_back() -> None:
     else:
         return
     picked, line = picks_back(picks, compare, said, refused=kept.get("refused"))
+    for slot in picked:  # picked by hand, if so: compare mode's second model picked as the first's default stays
+        if slot in kept.get("chosen", []):  # (it gave way to the newest run at a reload, as a default does)
+            st.session_state[f"chat.{slot}.chosen"] = True
     if "b" in picked and compare is None:  # the conversation's last answer came from two models
         st.session_state["chat.compare.kept"] = True
     if compare is not None and "chat.compare.kept" not in st.session_state:
@@ -245,7 +248,8 @@ def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = 
     try:
         kept_settings.save(params, st.session_state.get("chat.preset", DEFAULT_PRESET),
                            st.session_state.get("chat.system", ""), secrets,
-                           before=tuple(before) if before else None, compare=compare, models=models, mode=mode)
+                           before=tuple(before) if before else None, compare=compare, models=models, mode=mode,
+                           chosen=[slot for slot in models if st.session_state.get(f"chat.{slot}.chosen")])
     except (StudioError, OSError):  # a read-only or full workspace: the settings still hold in this session
         pass
 
@@ -300,7 +304,9 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                 model = models_ui.model_picker(f"chat.{slot}.model", "Local model", kept or default, disabled=disabled)
                 if model:
                     st.session_state[f"chat.{slot}.kept_model"] = model
-                if model and model != default:
+                # picked by hand: not the default, or not the model the picker showed (the first model's default
+                # picked as the second over the newest run it opened with)
+                if model and (model != default or (kept and model != kept)):
                     st.session_state[f"chat.{slot}.chosen"] = True
                 # Why the default stands in for the tutorial's model; not once a model was picked on purpose (another
                 # page's "Chat with it" on the bundled model read as if it had been swapped in).

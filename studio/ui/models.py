@@ -40,17 +40,17 @@ def init() -> None:
 
 # --- the picker -------------------------------------------------------------------------------------
 
-@st.cache_data(ttl=5, show_spinner=False)
-def _library(workspace: str) -> list[library.ModelEntry]:
-    """The library, listed at most every 5 s (the Hub cache scan walks the disk); the Models page lists it fresh.
-    ``workspace`` keys the cache: on a public app each visitor's runs and models are their own. Tokenizers not
-    checked yet are not loaded (``settle_notes`` on the Models page does, after its first paint): loading one imports transformers, seconds
-    before a page could draw."""
+@st.cache_data(show_spinner=False, max_entries=16)
+def _library(workspace: str, stamp: tuple = ()) -> list[library.ModelEntry]:
+    """The library, listed again only once it changed (``library.stamp``: the Hub cache scan walks the disk); the
+    Models page lists it fresh. ``workspace`` keys the cache: on a public app each visitor's runs and models are their
+    own. Tokenizers not checked yet are not loaded (``settle_notes`` on the Models page does, after its first paint):
+    loading one imports transformers, seconds before a page could draw."""
     return library.list_models(load=False)
 
 
 def _entries(include_runs: bool) -> list[library.ModelEntry]:
-    return [e for e in _library(str(config.home())) if include_runs or e.source != "run"]
+    return [e for e in _library(str(config.home()), library.stamp()) if include_runs or e.source != "run"]
 
 
 def library_entries() -> list[library.ModelEntry]:
@@ -143,7 +143,7 @@ def chat_with(spec: str) -> None:
 
 def library_table() -> list[library.ModelEntry]:
     _library.clear()  # the Models page always shows the library as it is now
-    entries = _library(str(config.home()))
+    entries = _library(str(config.home()), library.stamp())
     if not entries:
         st.info("No models yet: import a .gguf file or download one from the Hub below.", icon=":material/info:")
         return entries

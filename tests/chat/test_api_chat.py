@@ -237,13 +237,24 @@ def test_client_errors_are_not_retried_and_say_what_to_do(faults, mode, pattern)
 
 @pytest.mark.parametrize("mode, pattern", [
     ("html", r"sent a web page \(text/html\), not an event stream"),  # it said "an empty or non-streaming response"
-    ("empty", "sent an empty response, not an event stream"),
+    ("empty-json", "sent an empty response, not an event stream"),
     ("not-json", "not JSON"),
     ("no-text", "empty answer"),
 ])
 def test_bad_responses_are_errors_never_empty_answers(faults, mode, pattern):
     with pytest.raises(BackendError, match=pattern):
         backend(faults, mode).complete(ASK)
+
+
+@pytest.mark.parametrize("mode", ["empty", "keepalive"])
+def test_an_event_stream_closed_without_any_event_says_so_in_one_line(faults, mode):
+    """An event stream (text/event-stream) closed with no body, or with only a keep-alive comment, read "sent an empty
+    response, not an event stream: check that the URL is an OpenAI-compatible /v1 endpoint", of a server that is one
+    and answered nothing."""
+    with pytest.raises(BackendError) as info:
+        backend(faults, mode).complete(ASK)
+    assert str(info.value) == (f"{faults.url(mode)} closed the event stream without an answer (no event came): "
+                               "try again, and check the server's log.")
 
 
 def test_a_silent_server_times_out(faults):
@@ -692,9 +703,13 @@ def test_a_url_that_is_no_chat_server_says_to_check_the_url_not_the_model(web_se
 
 
 def test_a_server_without_the_model_still_says_so(faults):
-    """A chat server's own 404 for an unknown model names the model (vLLM, OpenAI and Ollama say "model")."""
-    with pytest.raises(BackendError, match=r"has no model 'microsoft/Phi-3.5-mini-instruct' \(404\): check the model id"):
+    """A chat server's own 404 for an unknown model names the model (vLLM, OpenAI and Ollama say "model"), and the
+    names the server lists at /v1/models: a server's model name (``transformers serve``'s is the folder it was given)
+    could only be guessed."""
+    with pytest.raises(BackendError) as info:
         backend(faults, "no-model").complete(ASK)
+    assert str(info.value) == (f"{faults.url('no-model')} has no model 'microsoft/Phi-3.5-mini-instruct' (404): check "
+                               "the model id. It serves: org/served-one, org/served-two.")
 
 
 def test_an_answer_whose_tab_is_gone_is_stopped_and_its_connection_closed(faults):

@@ -683,3 +683,38 @@ def test_compare_mode_opens_with_the_newest_run_as_the_second_model(tiny_gpt2, o
     assert at.selectbox(key="chat.b.model").value == older
     at = page()  # a reloaded tab: the pick kept in the workspace comes back
     assert at.selectbox(key="chat.b.model").value == older
+
+
+def test_compare_mode_s_second_model_picked_as_the_first_s_default_by_hand_stays_after_a_reload(tiny_gpt2, offline):
+    """Picking the first model's default (the bundled model) as the second model, over the newest run compare mode
+    opened with, held in the session but not after a reload: the kept pick looked like a default and gave way to the
+    newest run again. A pick made by hand is kept as one."""
+    newest = _finished_run("newest run", tiny_gpt2, "2026-12-07T10:00:00+00:00")
+    at = page(**{"chat.compare": True})
+    first = at.selectbox(key="chat.a.model").value
+    assert at.selectbox(key="chat.b.model").value == newest and first != newest
+    at.selectbox(key="chat.b.model").set_value(first).run()  # base vs base, picked on purpose
+    assert at.selectbox(key="chat.b.model").value == first and not at.exception
+    at = page()  # a reloaded tab
+    assert at.selectbox(key="chat.b.model").value == first
+    at = page()  # and another: the pick is still kept as made by hand
+    assert at.selectbox(key="chat.b.model").value == first
+
+
+def test_a_run_that_finished_is_in_the_pickers_at_the_next_rerun(tiny_gpt2, offline):
+    """The pickers' library was listed at most every 5 s: a run that had just finished was missing from them for up
+    to 5 s (a rerun in that time showed the list from before). The list is listed again once the library changed."""
+    import os
+
+    from studio import config, jobs
+
+    at = page(**{"chat.compare": True})
+    training = _finished_run("just trained", tiny_gpt2, "2026-12-07T10:00:00+00:00")
+    folder = config.runs_dir() / training.removeprefix("run:")
+    jobs.update_status(folder, state="running", pid=os.getpid())  # still training: not offered yet
+    at.run()
+    assert not any("just trained" in o for o in at.selectbox(key="chat.a.model").options)
+    jobs.update_status(folder, state="done", message="done")  # it finished
+    at.run()  # the next rerun, within the same second
+    assert any("just trained" in o for o in at.selectbox(key="chat.a.model").options)
+    assert any("just trained" in o for o in at.selectbox(key="chat.b.model").options)

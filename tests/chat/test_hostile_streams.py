@@ -291,13 +291,14 @@ def _through_providers_client(monkeypatch, url: str) -> list[str]:
     return asked
 
 
-@pytest.mark.parametrize("mode", ["refused", "reset", "resetmid"])
+@pytest.mark.parametrize("mode", ["refused", "reset"])
 def test_a_hosted_extractive_model_whose_connection_is_refused_or_reset_is_retried_then_said_unreachable(
         hostile, monkeypatch, mode):
     """A connection reset under the providers' client (httpx2's ReadError, the socket's ConnectionResetError behind
     it) read "Hugging Face Inference Providers failed: ReadError." at once, where the same reset on the endpoint
     URL's path was retried and said "Cannot reach". Both are retried now, as a refused connection is (its
-    ConnectionRefusedError kept behind httpx2's ConnectError), and said so when the tries run out."""
+    ConnectionRefusedError kept behind httpx2's ConnectError), and said so when the tries run out. A reset after the
+    answer's headers came is not this (the test below)."""
     from chat_servers import free_port
 
     from studio.chat import api
@@ -330,6 +331,38 @@ def test_a_hosted_extractive_model_whose_server_sends_bytes_that_are_not_text_is
 
 DROPPED = ("answered, then dropped the connection mid-answer (after its headers, before the answer's end): try again, "
            "and check the server's log (it may have crashed or restarted).")
+HOSTED_DROPPED = ("Hugging Face Inference Providers answered, then dropped the connection mid-answer (after its headers, "
+                  "before the answer's end): try again, or pick another provider.")
+HOSTED_CUT = ("Hugging Face Inference Providers closed the connection mid-response (its headers cut off): try again, or "
+              "pick another provider.")
+NOT_HTTP = "answered with something that is not HTTP: is the URL the right port (and http:// or https://)?"
+
+
+@pytest.mark.parametrize(("mode", "said"), [
+    # httpx2 raises one RemoteProtocolError ("Server disconnected without sending a response.") for each of these
+    # three and for a hang-up: all three read "closed the connection without answering"
+    ("cutheaders", HOSTED_CUT), ("cutline", HOSTED_CUT), ("statusline", HOSTED_CUT),
+    ("nothttp", f"Hugging Face Inference Providers {NOT_HTTP}"),
+    # a plain ReadError, as a reset before any answer is: it read "Cannot reach ...: check the network"
+    ("resetmid", HOSTED_DROPPED),
+    ("hangup", "Hugging Face Inference Providers closed the connection without answering: try again, or pick another "
+               "provider."),
+])
+def test_a_hosted_extractive_model_s_connection_faults_are_said_as_what_its_bytes_show(hostile, monkeypatch, mode,
+                                                                                         said):
+    """Through the providers' client, headers cut off and a server that is not HTTP closing early raise the error a
+    hang-up raises, and a reset after the headers the one a reset before them does; the bytes that came tell them
+    apart, as the OpenAI-compatible path's reader does. A drop after the headers is retried, as there."""
+    from studio.chat import api
+    from studio.chat.passage import make_passage_backend
+
+    monkeypatch.setattr(api, "BACKOFF_S", (0.0, 0.0, 0.0))
+    asked = _through_providers_client(monkeypatch, f"{hostile}/{mode}")
+    spec = BackendSpec(kind="provider", model="org/squad", task="extractive")
+    with pytest.raises(StudioError) as err:
+        make_passage_backend(spec, "hf_passage_token_1234567").answer("Q?", "Some passage.", ChatParams(timeout_s=10))
+    assert str(err.value) == said
+    assert len(asked) == (api.MAX_ATTEMPTS if mode == "resetmid" else 1)
 
 
 @pytest.mark.parametrize("mode", ["resetmid", "cutbody"])
@@ -365,7 +398,7 @@ def test_an_extractive_endpoint_that_cuts_its_body_short_is_said_to_have_dropped
         spec, where = BackendSpec(kind="provider", model="org/squad", base_url=url, task="extractive"), url
     with pytest.raises(StudioError) as err:
         make_passage_backend(spec, "hf_passage_token_1234567").answer("Q?", "Some passage.", ChatParams(timeout_s=10))
-    assert str(err.value) == f"{where} {DROPPED}"
+    assert str(err.value) == (HOSTED_DROPPED if through == "providers" else f"{where} {DROPPED}")
     if through == "providers":
         assert len(asked) == api.MAX_ATTEMPTS  # retried, as a reset is
 
@@ -398,9 +431,8 @@ def test_a_hosted_extractive_model_whose_server_hangs_up_is_said_so_by_its_error
 
 def test_a_hosted_extractive_model_whose_server_is_not_http_is_said_so_where_its_client_can_tell(hostile, monkeypatch):
     """Bytes that are not HTTP through the providers' client read "... failed: illegal status line: bytearray(b'SSH-2.0-
-    OpenSSH_9.6')."; said as what they are now. Where the server closes before its words end as headers do, the client
-    raises what it raises for a hang-up ("Server disconnected without sending a response.", httpcore's, before h11
-    reads the bytes): read as a hang-up, as nothing tells them apart."""
+    OpenSSH_9.6')."; said as what they are now. (Where the server closes before its words end as headers do, the
+    client raises what it raises for a hang-up: the test above.)"""
     from studio.chat.passage import make_passage_backend
 
     spec = BackendSpec(kind="provider", model="org/squad", task="extractive")
