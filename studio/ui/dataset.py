@@ -28,7 +28,7 @@ from studio.data import editing, store, validate
 from studio.data.display import plural
 from studio.errors import StudioError, VersionConflictError
 from studio.models import text
-from studio.ui import editor_place
+from studio.ui import editor_place, popovers
 from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
     CONFLICTS,
     DRAFTS,
@@ -52,8 +52,7 @@ PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is ed
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
 REFUSED = "dataset.refused"
-MANAGE_POPOVER = "dataset.manage_popover"  # whether "Create, rename or delete" is open
-MANAGED = "dataset.managed"  # a dataset was just created, renamed or deleted: the popover closes on the next run
+MANAGE_POPOVER = "dataset.manage_popover"  # whether "Create, rename or delete" is open (closed after its action)
 SHOWN_NAME = "dataset.shown_name"  # (id, name, workspace) of the dataset shown: named again if it is deleted under
 # this tab (not where the workspace changed: a token given or forgotten, signing in or out)
 ORPHANED = "dataset.orphaned"  # (name, working copy, summary): unsaved edits to a dataset deleted meanwhile
@@ -164,10 +163,7 @@ def picker() -> store.DatasetInfo | None:
         on_change=lambda: select(st.session_state["dataset.picker"]),
         placeholder="No datasets yet: create or import one",
     )
-    if st.session_state.pop(MANAGED, False):  # closed: it stayed open on the next dataset, one click from deleting it
-        st.session_state[MANAGE_POPOVER] = False
-    with col_manage.popover("Create, rename or delete", icon=":material/edit_note:", key=MANAGE_POPOVER,
-                            on_change="rerun"):
+    with popovers.popover(col_manage, "Create, rename or delete", MANAGE_POPOVER, icon=":material/edit_note:"):
         _manage(by_id.get(selected))
     info = by_id.get(st.session_state[SELECTED])
     st.session_state[SHOWN_NAME] = (info.id, info.name, str(config.home())) if info else None
@@ -184,7 +180,7 @@ def _manage(info: store.DatasetInfo | None) -> None:
             st.session_state["dataset.new_name.clear"] = True
             select(created.id)
             flash(f"Created {md(created.name)}: add rows in the Edit tab or import a file.")
-            st.session_state[MANAGED] = True
+            popovers.close(MANAGE_POPOVER)
             st.rerun()
     if info is None:
         return
@@ -192,7 +188,7 @@ def _manage(info: store.DatasetInfo | None) -> None:
     new_name = st.text_input("Rename to", value=info.name, key=f"dataset.rename.{info.id}")
     if st.button("Rename", key="dataset.rename") and ui.run_or_error(store.rename_dataset, info.id, new_name):
         flash(f"Renamed to {md(new_name.strip())}.")
-        st.session_state[MANAGED] = True
+        popovers.close(MANAGE_POPOVER)
         st.rerun()
     st.divider()
     # a public app's visitor cannot reach the trash folder: there, deleting is what frees room in their workspace
@@ -204,7 +200,7 @@ def _manage(info: store.DatasetInfo | None) -> None:
             st.session_state[DRAFTS].pop(info.id, None)
             select(None)
             flash(f"Deleted {md(info.name)}." if config.tenancy() else f"Deleted {md(info.name)} (kept in {md(dest)}).")
-            st.session_state[MANAGED] = True
+            popovers.close(MANAGE_POPOVER)
             st.rerun()
 
 
