@@ -28,7 +28,7 @@ from studio.data import editing, store, validate
 from studio.data.display import plural
 from studio.errors import StudioError, VersionConflictError
 from studio.models import text
-from studio.ui import editor_place, popovers
+from studio.ui import editor_place, numbers, popovers
 from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
     CONFLICTS,
     DRAFTS,
@@ -239,7 +239,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
     query = col_search.text_input("Search the records", key="dataset.search",
                                   placeholder="words of a question, answer or passage; edits to the shown rows are kept")
-    requested = int(st.session_state.get("dataset.page", 1))
+    requested = numbers.page_to_show("dataset.page")  # one typed that is not there: the last good one, and a line
     only_key = f"dataset.only_fix.{info.id}"
     only_fix = bool(st.session_state.get(only_key))
     if (query, requested, only_fix) != d.view or f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state:
@@ -260,9 +260,8 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
                      grown=0 if filtered else d.grown,
                      keep={i for i, r in enumerate(d.records) if id(r) in pinned} if pinned else frozenset())
     page = min(requested, v.pages)
-    st.session_state["dataset.page"] = page  # before the widget exists: keeps it within the page count
     d.view = (query, page, only_fix)
-    col_page.number_input(f"Page (of {v.pages})", min_value=1, max_value=v.pages, step=1, key="dataset.page")
+    numbers.page_box(col_page, "dataset.page", v.pages)  # fewer pages (a search): it follows to the last one
     shown = d.columns()
     rows = editing.editor_rows(d.records, v.indices, shown)
     for row in rows:  # its record number, as the list of changed cells under the table names it

@@ -22,7 +22,7 @@ from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
 from studio.evaluate.result import EvalResult, QuestionRow
-from studio.ui import evaluate_form, popovers, run_or_error
+from studio.ui import evaluate_form, numbers, popovers, run_or_error
 from studio.ui.pages import EVALUATE
 
 PAGE_SIZE = 20
@@ -223,7 +223,7 @@ def rows_view(result: EvalResult, labels: list[str]) -> None:
         return
     pages = max(1, (len(rows) + PAGE_SIZE - 1) // PAGE_SIZE)
     with st.container():  # there or not by the filter: the question details below keep their place in the page
-        page = st.number_input("Page", 1, pages, 1, key="evaluate.page_no") if pages > 1 else 1
+        page = numbers.page_box(st, "evaluate.page_no", pages) if pages > 1 else 1  # one not there: said, not shown
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     st.html(report.answers_table(result, shown))
     drill_down(result, rows, labels)

@@ -137,3 +137,33 @@ def _keep_last(key: str, label: str, lo: float | None, hi: float | None) -> None
     if state.get(key) is None and last is not None:
         state[key] = float(last)
         state[f"{key}.refused"] = refused_line(label, last, lo, hi)
+
+
+def page_box(box: Any, key: str, pages: int) -> int:
+    """A "Page (of N)" box under this module's rule, and the page to show. A page typed that is not there (0, 9 of 3,
+    2.5) stays as typed with its one line under the box's row, and the last good page stays shown; when the pages
+    grow fewer than the one shown (a search, a filter, clusters decided), the box goes to the last one without a word:
+    the pages moved, not the person's number."""
+    state = st.session_state
+    shown = state.get(key)
+    if shown is None:
+        shown = state.get(f"{key}.kept")  # back from another page: Streamlit dropped the box's own state
+    if pages != state.get(f"{key}.count", pages) and shown is not None:
+        state[key] = state[f"{key}.good"] = float(min(max(1, int(shown)), pages))
+    state[f"{key}.count"] = pages
+    typed, why = number_box(box, f"Page (of {pages})", key, 1, lo=1, hi=pages, whole=True, step=1)
+    if why:
+        st.error(why, icon=":material/error:")
+    return min(int(last_good(key, 1)), pages) if why else int(typed)
+
+
+def page_to_show(key: str) -> int:
+    """The page a ``page_box`` asks for, read before the box is drawn (where what is built above it depends on it):
+    the page typed where it was one of the pages counted last run, else the last good one."""
+    state = st.session_state
+    typed = state.get(key)
+    if typed is None:
+        typed = state.get(f"{key}.kept")
+    if typed is None or refusal("Page", typed, 1, state.get(f"{key}.count"), whole=True):
+        return int(last_good(key, 1))
+    return int(typed)
