@@ -162,7 +162,8 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     job = st.session_state[JOB]
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
-    if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
+    if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy or any(refused), width="stretch",
+                     help="Change the threshold said below first." if any(refused) else None):  # as Start, elsewhere
         # A fuzzy run as well: 250,000 near-identical questions are estimated at about 50 minutes, started on one click
         if any(refused) or (estimated and estimate is None):
             pass  # the settings were refused in one line above (a threshold pairing millions): nothing runs
