@@ -66,6 +66,8 @@ def out_of_range(label: str, value: float, lo: float | None, hi: float | None) -
         return f"{_said(label, value)} is out of range: use {bound(lo)} or more."
     if lo is None:
         return f"{_said(label, value)} is out of range: use {bound(hi)} or less."
+    if lo == hi:  # one page of one: "use 1 to 1" read as a slip
+        return f"{_said(label, value)} is out of range: use {bound(lo)}."
     return f"{_said(label, value)} is out of range: use {bound(lo)} to {bound(hi)}."
 
 
@@ -83,10 +85,12 @@ def refusal(label: str, value: Any, lo: float | None = None, hi: float | None = 
 
 def refused_line(label: str, kept: Any, lo: float | None, hi: float | None) -> str:
     """``"Learning rate was empty or too large to hold: kept 0.01; type a number from 0.000001 to 0.5."``"""
-    use = (f"from {bound(lo)} to {bound(hi)}" if lo is not None and hi is not None
-           else f"of {bound(lo)} or more" if lo is not None else f"of {bound(hi)} or less" if hi is not None else "")
+    use = (f"type {bound(lo)}" if lo is not None and lo == hi  # one page of one
+           else f"type a number from {bound(lo)} to {bound(hi)}" if lo is not None and hi is not None
+           else f"type a number of {bound(lo)} or more" if lo is not None
+           else f"type a number of {bound(hi)} or less" if hi is not None else "type a number")
     name, _ = _unit(label)
-    return f"{name} was empty or too large to hold: kept {_said(label, kept)[len(name) + 1:]}; type a number {use}".rstrip() + "."
+    return f"{name} was empty or too large to hold: kept {_said(label, kept)[len(name) + 1:]}; {use}."
 
 
 def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float | None = None,

@@ -1815,4 +1815,9 @@ def test_a_page_that_is_not_there_is_said_in_one_line_and_the_page_shown_stays()
     at.text_input(key="dataset.search").input("Question 4").run()  # 111 records: one page
     assert at.number_input(key="dataset.page").value == 1 and not at.error
     assert at.data_editor[0].value["question"].iloc[0] == "Question 4?"
+    at.number_input(key="dataset.page").set_value(2).run()
+    assert [e.value for e in at.error] == ["Page 2 is out of range: use 1."]  # not "use 1 to 1"
+    at.number_input(key="dataset.page").set_value(None).run()  # emptied
+    assert [e.value for e in at.error] == ["Page was empty or too large to hold: kept 1; type 1."]
+    assert at.number_input(key="dataset.page").value == 1
     assert not at.exception
