@@ -11,7 +11,7 @@ import streamlit as st
 from studio import config, jobs
 from studio.cloud import sync, usage, workspaces
 from studio.errors import NetworkError, StudioError
-from studio.ui import cloud
+from studio.ui import cloud, popovers
 
 
 def _has_work(path: Path) -> bool:
@@ -110,16 +110,13 @@ def panel() -> None:
             _sync_state()  # refreshed every few seconds, only where there is a sync to watch
 
 
-CLEAR_POPOVER = "workspace.clear_popover"  # whether the Clear popover is open
-CLEARED = "workspace.cleared"  # the workspace was just cleared: its popover closes on the next run
+CLEAR_POPOVER = "workspace.clear_popover"  # whether the Clear popover is open (closed after a clear)
 
 
 def _clear_button(path: Path) -> None:
     """Delete this browser's anonymous workspace (a shared computer's next visitor would open it) and start afresh."""
-    if st.session_state.pop(CLEARED, False):  # closed: it stayed open on the fresh workspace, one click from clearing it
-        st.session_state[CLEAR_POPOVER] = False
-    with st.popover("Clear this workspace", icon=":material/delete_forever:", key=CLEAR_POPOVER, on_change="rerun",
-                    help="On a shared computer, clear it when you leave: the next person at this browser would open it."):
+    with popovers.popover(st, "Clear this workspace", CLEAR_POPOVER, icon=":material/delete_forever:",
+                          help="On a shared computer, clear it when you leave: the next person at this browser would open it."):
         st.caption("On a shared computer, clear it when you leave: the next person at this browser would open it. "
                    "This deletes every dataset and evaluation in it, for good (export what you want to keep first), "
                    "and starts afresh with the sample dataset.")
@@ -133,7 +130,7 @@ def _clear_button(path: Path) -> None:
         workspaces.remove([path])
         for key in list(st.session_state):  # as a new visitor: no dataset, run or evaluation it had picked
             del st.session_state[key]
-        st.session_state[CLEARED] = True
+        popovers.close(CLEAR_POPOVER)
         st.rerun()
 
 

@@ -28,7 +28,7 @@ from studio.data import editing, store, validate
 from studio.data.display import plural
 from studio.errors import StudioError, VersionConflictError
 from studio.models import text
-from studio.ui import editor_place
+from studio.ui import editor_place, numbers, popovers
 from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
     CONFLICTS,
     DRAFTS,
@@ -52,8 +52,7 @@ PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is ed
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
 REFUSED = "dataset.refused"
-MANAGE_POPOVER = "dataset.manage_popover"  # whether "Create, rename or delete" is open
-MANAGED = "dataset.managed"  # a dataset was just created, renamed or deleted: the popover closes on the next run
+MANAGE_POPOVER = "dataset.manage_popover"  # whether "Create, rename or delete" is open (closed after its action)
 SHOWN_NAME = "dataset.shown_name"  # (id, name, workspace) of the dataset shown: named again if it is deleted under
 # this tab (not where the workspace changed: a token given or forgotten, signing in or out)
 ORPHANED = "dataset.orphaned"  # (name, working copy, summary): unsaved edits to a dataset deleted meanwhile
@@ -164,10 +163,7 @@ def picker() -> store.DatasetInfo | None:
         on_change=lambda: select(st.session_state["dataset.picker"]),
         placeholder="No datasets yet: create or import one",
     )
-    if st.session_state.pop(MANAGED, False):  # closed: it stayed open on the next dataset, one click from deleting it
-        st.session_state[MANAGE_POPOVER] = False
-    with col_manage.popover("Create, rename or delete", icon=":material/edit_note:", key=MANAGE_POPOVER,
-                            on_change="rerun"):
+    with popovers.popover(col_manage, "Create, rename or delete", MANAGE_POPOVER, icon=":material/edit_note:"):
         _manage(by_id.get(selected))
     info = by_id.get(st.session_state[SELECTED])
     st.session_state[SHOWN_NAME] = (info.id, info.name, str(config.home())) if info else None
@@ -184,7 +180,7 @@ def _manage(info: store.DatasetInfo | None) -> None:
             st.session_state["dataset.new_name.clear"] = True
             select(created.id)
             flash(f"Created {md(created.name)}: add rows in the Edit tab or import a file.")
-            st.session_state[MANAGED] = True
+            popovers.close(MANAGE_POPOVER)
             st.rerun()
     if info is None:
         return
@@ -192,7 +188,7 @@ def _manage(info: store.DatasetInfo | None) -> None:
     new_name = st.text_input("Rename to", value=info.name, key=f"dataset.rename.{info.id}")
     if st.button("Rename", key="dataset.rename") and ui.run_or_error(store.rename_dataset, info.id, new_name):
         flash(f"Renamed to {md(new_name.strip())}.")
-        st.session_state[MANAGED] = True
+        popovers.close(MANAGE_POPOVER)
         st.rerun()
     st.divider()
     # a public app's visitor cannot reach the trash folder: there, deleting is what frees room in their workspace
@@ -204,7 +200,7 @@ def _manage(info: store.DatasetInfo | None) -> None:
             st.session_state[DRAFTS].pop(info.id, None)
             select(None)
             flash(f"Deleted {md(info.name)}." if config.tenancy() else f"Deleted {md(info.name)} (kept in {md(dest)}).")
-            st.session_state[MANAGED] = True
+            popovers.close(MANAGE_POPOVER)
             st.rerun()
 
 
@@ -243,7 +239,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
     query = col_search.text_input("Search the records", key="dataset.search",
                                   placeholder="words of a question, answer or passage; edits to the shown rows are kept")
-    requested = int(st.session_state.get("dataset.page", 1))
+    requested = numbers.page_to_show("dataset.page")  # one typed that is not there: the last good one, and a line
     only_key = f"dataset.only_fix.{info.id}"
     only_fix = bool(st.session_state.get(only_key))
     unmounted = d.drawn == d.nonce and f"dataset.editor.{info.id}.{d.nonce}" not in st.session_state
@@ -267,9 +263,8 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
                      grown=0 if filtered else d.grown,
                      keep={i for i, r in enumerate(d.records) if id(r) in pinned} if pinned else frozenset())
     page = min(requested, v.pages)
-    st.session_state["dataset.page"] = page  # before the widget exists: keeps it within the page count
     d.view = (query, page, only_fix)
-    col_page.number_input(f"Page (of {v.pages})", min_value=1, max_value=v.pages, step=1, key="dataset.page")
+    numbers.page_box(col_page, "dataset.page", v.pages)  # fewer pages (a search): it follows to the last one
     shown = d.columns()
     rows = editing.editor_rows(d.records, v.indices, shown)
     for row in rows:  # its record number, as the list of changed cells under the table names it

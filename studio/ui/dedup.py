@@ -168,7 +168,8 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     job = st.session_state[JOB]
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
-    if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy, width="stretch"):
+    if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy or any(refused), width="stretch",
+                     help="Change the threshold said below first." if any(refused) else None):  # as Start, elsewhere
         # A fuzzy run as well: 250,000 near-identical questions are estimated at about 50 minutes, started on one click
         if any(refused) or (estimated and estimate is None):
             pass  # the settings were refused in one line above (a threshold pairing millions): nothing runs
@@ -445,16 +446,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                "complete one (longest question and answer), which the command line's `--out` keeps. Nothing "
                "happens until you decide: keep one, keep all, or merge.")
     pages = max(1, -(-len(clusters) // PER_PAGE))
-    if pages != st.session_state.get(f"{PAGE}.count", pages) and st.session_state.get(PAGE) is not None:
-        st.session_state[PAGE] = float(min(max(1, int(st.session_state[PAGE])), pages))  # fewer clusters after a move
-        st.session_state[f"{PAGE}.good"] = st.session_state[PAGE]
-    st.session_state[f"{PAGE}.count"] = pages
-    page = 1
-    if pages > 1:
-        typed, why = numbers.number_box(st, f"Page (of {pages})", PAGE, 1, lo=1, hi=pages, whole=True, step=1)
-        if why:  # a page that is not there: said, and the last page shown stays
-            st.error(why, icon=":material/error:")
-        page = int(numbers.last_good(PAGE, 1)) if why else typed
+    page = numbers.page_box(st, PAGE, pages) if pages > 1 else 1  # a page that is not there: said, the last one stays
     live = review.decisions()
     for k in range(min((page - 1) * PER_PAGE, len(clusters)), min(page * PER_PAGE, len(clusters))):
         _cluster(review, records, k, live.get(k))

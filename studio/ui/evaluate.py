@@ -22,12 +22,11 @@ from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
 from studio.evaluate.result import EvalResult, QuestionRow
-from studio.ui import evaluate_form, run_or_error
+from studio.ui import evaluate_form, numbers, popovers, run_or_error
 from studio.ui.pages import EVALUATE
 
 PAGE_SIZE = 20
-DELETE_POPOVER = "evaluate.delete_popover"  # whether "Delete this evaluation" is open
-DELETED = "evaluate.deleted"  # an evaluation was just deleted: its popover closes on the next run
+DELETE_POPOVER = "evaluate.delete_popover"  # whether "Delete this evaluation" is open (closed after a delete)
 
 
 def init() -> None:
@@ -224,7 +223,7 @@ def rows_view(result: EvalResult, labels: list[str]) -> None:
         return
     pages = max(1, (len(rows) + PAGE_SIZE - 1) // PAGE_SIZE)
     with st.container():  # there or not by the filter: the question details below keep their place in the page
-        page = st.number_input("Page", 1, pages, 1, key="evaluate.page_no") if pages > 1 else 1
+        page = numbers.page_box(st, "evaluate.page_no", pages) if pages > 1 else 1  # one not there: said, not shown
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     st.html(report.answers_table(result, shown))
     drill_down(result, rows, labels)
@@ -342,9 +341,7 @@ def past_evaluations() -> str | None:
     if len(evals) > 1:  # one evaluation alone has nothing to be compared with
         _comparison(evals, ids)
     # Apart from the comparison, whose "Evaluations" it does not delete, and asked twice: nothing else keeps the answers.
-    if st.session_state.pop(DELETED, False):  # closed: it stayed open on the next evaluation, one click from deleting it
-        st.session_state[DELETE_POPOVER] = False
-    with st.popover("Delete this evaluation", icon=":material/delete:", key=DELETE_POPOVER, on_change="rerun"):
+    with popovers.popover(st, "Delete this evaluation", DELETE_POPOVER, icon=":material/delete:"):
         st.write(f"Delete evaluation **{chosen}** ({ui.md(', '.join(info.models))}) for good? Its answers and scores "
                  "are kept nowhere else: export it first (Export, below) to keep a copy.")
         if st.button("Delete for good", type="primary", key="evaluate.delete"):
@@ -353,7 +350,7 @@ def past_evaluations() -> str | None:
             else:
                 eval_results.delete(chosen)
                 st.session_state["evaluate.selected"] = None
-                st.session_state[DELETED] = True
+                popovers.close(DELETE_POPOVER)
                 st.rerun()
     return chosen
 

@@ -20,14 +20,14 @@ from studio.errors import StudioError
 from studio.models import bundled, download, imports, library, tokenizer_check
 from studio.models.spec import parse_spec
 from studio.ui import export as export_ui
+from studio.ui import popovers
 
 IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
 UPLOADED = "models.import_upload"  # (file id, name, weights) of the upload whose import started last
 IMPORTED = "models.imported"  # the spec of a model just imported or downloaded, selected on the next run
-DELETE_POPOVER = "models.delete_popover"  # whether the Delete popover is open
+DELETE_POPOVER = "models.delete_popover"  # whether the Delete popover is open (both closed after a delete or rename)
 RENAME_POPOVER = "models.rename_popover"
-DELETED = "models.deleted"  # a model was just deleted or renamed: its popovers close on the next run
 
 
 def init() -> None:
@@ -254,22 +254,19 @@ def actions(entries: list[library.ModelEntry]) -> None:
     elif entry.spec == bundled.SPEC and not bundled.imported():
         c3.caption("Imported into the workspace on first use.")
     else:
-        if st.session_state.pop(DELETED, False):
-            st.session_state[DELETE_POPOVER] = False  # closed: it stayed open on the next model, one click from deleting it
-            st.session_state[RENAME_POPOVER] = False
         row = c3.container(horizontal=True)
         if spec != bundled.SPEC:  # the bundled copy keeps its label: it says what it is
-            with row.popover("Rename", icon=":material/edit:", key=RENAME_POPOVER, on_change="rerun"):
+            with popovers.popover(row, "Rename", RENAME_POPOVER, icon=":material/edit:"):
                 new = st.text_input("New name", value=entry.name, key=f"models.rename.{spec}", max_chars=80,
                                     help=f"How tables and pickers name it; it is still loaded as {spec}.")
                 if st.button("Rename", type="primary", key="models.rename"):
                     renamed = ui.run_or_error(library.rename_model, parse_spec(spec).name, new)
                     if renamed:
                         st.session_state["models.flash"] = f"Renamed {ui.md(entry.name)} to {ui.md(renamed)}."
-                        st.session_state[DELETED] = True  # its popover closes
+                        popovers.close(RENAME_POPOVER, DELETE_POPOVER)
                         st.session_state[IMPORTED] = spec  # the picker set again: the browser kept showing the old name
                         st.rerun()
-        with row.popover("Delete", icon=":material/delete:", key=DELETE_POPOVER, on_change="rerun"):
+        with popovers.popover(row, "Delete", DELETE_POPOVER, icon=":material/delete:"):
             st.write(f"Delete **{ui.md(entry.name)}** ({entry.size_text}) from the library?")
             says, used = library.deleting_says(parse_spec(spec).name)  # what goes, what comes back, what needs it
             st.caption(ui.md(says))
@@ -280,7 +277,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
                 using = eval_results.evaluations_answering_with(spec)  # the model would vanish under them
                 if ui.run_or_error(library.delete_model, parse_spec(spec).name, in_use=using):
                     st.session_state["models.flash"] = f"Deleted {ui.md(entry.name)}."
-                    st.session_state[DELETED] = True
+                    popovers.close(RENAME_POPOVER, DELETE_POPOVER)
                     st.rerun()
     # One place whether or not the model has an Export panel: the forms below keep theirs when the pick changes.
     with st.container():

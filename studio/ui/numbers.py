@@ -66,6 +66,8 @@ def out_of_range(label: str, value: float, lo: float | None, hi: float | None) -
         return f"{_said(label, value)} is out of range: use {bound(lo)} or more."
     if lo is None:
         return f"{_said(label, value)} is out of range: use {bound(hi)} or less."
+    if lo == hi:  # one page of one: "use 1 to 1" read as a slip
+        return f"{_said(label, value)} is out of range: use {bound(lo)}."
     return f"{_said(label, value)} is out of range: use {bound(lo)} to {bound(hi)}."
 
 
@@ -83,10 +85,12 @@ def refusal(label: str, value: Any, lo: float | None = None, hi: float | None = 
 
 def refused_line(label: str, kept: Any, lo: float | None, hi: float | None) -> str:
     """``"Learning rate was empty or too large to hold: kept 0.01; type a number from 0.000001 to 0.5."``"""
-    use = (f"from {bound(lo)} to {bound(hi)}" if lo is not None and hi is not None
-           else f"of {bound(lo)} or more" if lo is not None else f"of {bound(hi)} or less" if hi is not None else "")
+    use = (f"type {bound(lo)}" if lo is not None and lo == hi  # one page of one
+           else f"type a number from {bound(lo)} to {bound(hi)}" if lo is not None and hi is not None
+           else f"type a number of {bound(lo)} or more" if lo is not None
+           else f"type a number of {bound(hi)} or less" if hi is not None else "type a number")
     name, _ = _unit(label)
-    return f"{name} was empty or too large to hold: kept {_said(label, kept)[len(name) + 1:]}; type a number {use}".rstrip() + "."
+    return f"{name} was empty or too large to hold: kept {_said(label, kept)[len(name) + 1:]}; {use}."
 
 
 def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float | None = None,
@@ -137,3 +141,33 @@ def _keep_last(key: str, label: str, lo: float | None, hi: float | None) -> None
     if state.get(key) is None and last is not None:
         state[key] = float(last)
         state[f"{key}.refused"] = refused_line(label, last, lo, hi)
+
+
+def page_box(box: Any, key: str, pages: int) -> int:
+    """A "Page (of N)" box under this module's rule, and the page to show. A page typed that is not there (0, 9 of 3,
+    2.5) stays as typed with its one line under the box's row, and the last good page stays shown; when the pages
+    grow fewer than the one shown (a search, a filter, clusters decided), the box goes to the last one without a word:
+    the pages moved, not the person's number."""
+    state = st.session_state
+    shown = state.get(key)
+    if shown is None:
+        shown = state.get(f"{key}.kept")  # back from another page: Streamlit dropped the box's own state
+    if pages != state.get(f"{key}.count", pages) and shown is not None:
+        state[key] = state[f"{key}.good"] = float(min(max(1, int(shown)), pages))
+    state[f"{key}.count"] = pages
+    typed, why = number_box(box, f"Page (of {pages})", key, 1, lo=1, hi=pages, whole=True, step=1)
+    if why:
+        st.error(why, icon=":material/error:")
+    return min(int(last_good(key, 1)), pages) if why else int(typed)
+
+
+def page_to_show(key: str) -> int:
+    """The page a ``page_box`` asks for, read before the box is drawn (where what is built above it depends on it):
+    the page typed where it was one of the pages counted last run, else the last good one."""
+    state = st.session_state
+    typed = state.get(key)
+    if typed is None:
+        typed = state.get(f"{key}.kept")
+    if typed is None or refusal("Page", typed, 1, state.get(f"{key}.count"), whole=True):
+        return int(last_good(key, 1))
+    return int(typed)

@@ -1830,3 +1830,29 @@ def test_the_import_preview_cuts_a_huge_answer_and_the_import_keeps_it_whole():
     assert len(answer) < dataset_tabs.PREVIEW_CHARS + 50 and answer.endswith(f"({len(long):,} characters in all)")
     at.button(key="dataset.import.create").click().run()
     assert store.load_version(store.find_dataset("long").id) == [{"question": "Q?", "answer": long}]
+
+
+def test_a_page_that_is_not_there_is_said_in_one_line_and_the_page_shown_stays():
+    """The Page box had the browser's bounds: a 9 typed of 3 pages stayed red in it while the table showed the page
+    before, without a word (``studio.ui.numbers``: the value stays as typed, with one line, the last good page shown).
+    A search leaving fewer pages takes the box to the last one without a line: the pages moved, not the number."""
+    info = store.create_dataset("Long", [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(500)])
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at.number_input(key="dataset.page").set_value(2).run()
+    assert at.data_editor[0].value["question"].iloc[0] == "Question 200?" and not at.error
+    at.number_input(key="dataset.page").set_value(9).run()
+    assert [e.value for e in at.error] == ["Page 9 is out of range: use 1 to 3."]
+    assert at.number_input(key="dataset.page").value == 9  # as typed
+    assert at.data_editor[0].value["question"].iloc[0] == "Question 200?"  # page 2 still shown
+    at.number_input(key="dataset.page").set_value(3).run()
+    assert at.data_editor[0].value["question"].iloc[0] == "Question 400?" and not at.error
+    at.text_input(key="dataset.search").input("Question 4").run()  # 111 records: one page
+    assert at.number_input(key="dataset.page").value == 1 and not at.error
+    assert at.data_editor[0].value["question"].iloc[0] == "Question 4?"
+    at.number_input(key="dataset.page").set_value(2).run()
+    assert [e.value for e in at.error] == ["Page 2 is out of range: use 1."]  # not "use 1 to 1"
+    at.number_input(key="dataset.page").set_value(None).run()  # emptied
+    assert [e.value for e in at.error] == ["Page was empty or too large to hold: kept 1; type 1."]
+    assert at.number_input(key="dataset.page").value == 1
+    assert not at.exception

@@ -128,35 +128,56 @@ def test_importing_the_engine_stays_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_model_loading_holds_no_page_that_asks_what_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+def _held_load_cases() -> dict:
+    """For each model cache (``studio.tasks.LoadOnce``): its module, its loader's name there, its shared getter, a
+    stand-in for what it loads, what another caller asks while a load is under way and its answer, what is kept after."""
+    from studio.dedup import static
+
+    return {
+        "embedding model": (
+            embed, "load_embedder", embed.shared_embedder, lambda name: Embedder(name, "stand-in", "cpu", model=None),
+            lambda: (embed.loaded("slow/model"), embed.loaded(), embed.shared_embedder("other/model").source),
+            (None, None, "stand-in"), lambda: embed.loaded("slow/model")),
+        "fast static model": (
+            static, "load", static.shared,
+            lambda name: static.StaticModel(np.zeros((1, 2), dtype=np.float32), None, name, static.folder_for(name)),
+            lambda: static.shared("other/model").source, "other/model", lambda: static.shared("slow/model")),
+    }
+
+
+@pytest.mark.parametrize("cache", ["embedding model", "fast static model"])
+def test_a_model_loading_holds_no_caller_for_another_model_nor_a_page_asking_what_is_loaded(
+        monkeypatch: pytest.MonkeyPatch, cache: str) -> None:
     """A load under way (one session's semantic run) held every page run that asked ``loaded()`` (any session's
-    Duplicates tab estimating a run) until it ended: 7-9 s on a 2-core machine. Now only a caller for the same model
-    waits, and shares that load. The load is a stand-in that waits for the test: a real one cannot be held open."""
-    monkeypatch.setattr(embed, "_loaded", LoadOnce())  # an empty cache, whatever other tests loaded
+    Duplicates tab estimating a run) until it ended, 7-9 s on a 2-core machine; one lock across every static model's
+    load held a run for another model too. Now only a caller for the same model waits, and shares that load. The load
+    is a stand-in that waits for the test: a real one cannot be held open."""
+    module, loader, shared, stand_in, ask, answer, kept = _held_load_cases()[cache]
+    monkeypatch.setattr(module, "_loaded", LoadOnce())  # an empty cache, whatever other tests loaded
     started, finish, loads = threading.Event(), threading.Event(), []
 
-    def slow_load(name: str, *, device: str | None = None) -> Embedder:
+    def slow_load(name: str, **_: object) -> object:
         loads.append(name)
         if name == "slow/model":
             started.set()
             finish.wait(120)
-        return Embedder(name, "stand-in", "cpu", model=None)
+        return stand_in(name)
 
-    monkeypatch.setattr(embed, "load_embedder", slow_load)
+    monkeypatch.setattr(module, loader, slow_load)
     got: dict[str, object] = {}
-    first = threading.Thread(target=lambda: got.setdefault("first", embed.shared_embedder("slow/model")))
-    second = threading.Thread(target=lambda: got.setdefault("second", embed.shared_embedder("slow/model")))
+    first = threading.Thread(target=lambda: got.setdefault("first", shared("slow/model")))
+    second = threading.Thread(target=lambda: got.setdefault("second", shared("slow/model")))
     first.start()
     assert started.wait(60)
     second.start()
-    asker = threading.Thread(target=lambda: got.setdefault("asked", (embed.loaded("slow/model"), embed.loaded(),
-                                                                     embed.shared_embedder("other/model").source)))
+    asker = threading.Thread(target=lambda: got.setdefault("asked", ask()))
     asker.start()
     asker.join(60)
-    assert not asker.is_alive() and not finish.is_set()  # answered while the load was still under way
-    assert got["asked"] == (None, None, "stand-in")
+    answered = not asker.is_alive() and not finish.is_set()  # answered while the load was still under way
     finish.set()
+    asker.join(60)
+    assert answered and got["asked"] == answer
     first.join(60)
     second.join(60)
     assert got["first"] is got["second"] and loads.count("slow/model") == 1
-    assert embed.loaded("slow/model") is got["first"]
+    assert kept() is got["first"] and loads.count("slow/model") == 1

@@ -16,7 +16,6 @@ from studio.dedup import cells, semantic_records, static
 from studio.dedup import fuzzy as dedup
 from studio.dedup.embed import DEFAULT_MODEL, Embedder
 from studio.errors import CancelledError
-from studio.tasks import LoadOnce
 from tests.conftest import keep_static_build
 
 PARAPHRASES = [
@@ -389,36 +388,3 @@ def test_stop_during_the_model_load_before_the_first_build_ends_the_run_and_says
     assert job.join(30)
     assert job.state == "stopped" and "nothing was changed" in job.error
     assert not static.is_built(DEFAULT_MODEL)
-
-
-def test_a_static_model_loading_holds_no_caller_for_another_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One lock was held across every static model's load: a run for another model, or one whose model was loaded
-    already, waited the load out. Now only a caller for the same model waits, and shares that load. The load is a
-    stand-in that waits for the test: a real one cannot be held open."""
-    monkeypatch.setattr(static, "_loaded", LoadOnce())  # an empty cache, whatever other tests loaded
-    started, finish, loads = threading.Event(), threading.Event(), []
-
-    def slow_load(name: str) -> static.StaticModel:
-        loads.append(name)
-        if name == "slow/model":
-            started.set()
-            finish.wait(120)
-        return static.StaticModel(np.zeros((1, 2), dtype=np.float32), None, name, static.folder_for(name))
-
-    monkeypatch.setattr(static, "load", slow_load)
-    got: dict[str, object] = {}
-    first = threading.Thread(target=lambda: got.setdefault("first", static.shared("slow/model")))
-    second = threading.Thread(target=lambda: got.setdefault("second", static.shared("slow/model")))
-    first.start()
-    assert started.wait(60)
-    second.start()
-    other = threading.Thread(target=lambda: got.setdefault("other", static.shared("other/model").source))
-    other.start()
-    other.join(60)
-    answered = not other.is_alive()  # answered while the slow load was still under way
-    finish.set()
-    other.join(60)
-    assert answered and got["other"] == "other/model"
-    first.join(60)
-    second.join(60)
-    assert got["first"] is got["second"] and loads.count("slow/model") == 1

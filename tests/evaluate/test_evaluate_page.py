@@ -852,6 +852,32 @@ def test_the_result_tabs_keep_their_place_whichever_evaluation_is_picked(tmp_pat
     assert place(at, "tab", "Win / tie / loss") == first and not at.exception
 
 
+def test_a_page_of_answers_that_is_not_there_is_said_in_one_line_and_the_page_shown_stays(tmp_path):
+    """The answers' Page box had the browser's bounds: a 5 typed of 2 pages stayed red in it while the table showed
+    the page before, without a word (``studio.ui.numbers``: the value stays as typed, with one line)."""
+    questions = [{"question": f"Question {i}?", "answer": "Two halves"} for i in range(30)]
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(questions))
+    result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+    result.status = "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"], answers={"m": "Two halves"},
+                               scores={"m": {"f1": 1.0}}) for i, q in enumerate(questions)]
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = _app()
+
+    def shown() -> list[int]:  # the question numbers in the answers table
+        table = next(h.proto.body for h in at.get("html") if "eval-side-by-side" in h.proto.body)
+        return [int(n) for n in re.findall(r"<tr><td>(\d+)</td>", table)]
+
+    at.number_input(key="evaluate.page_no").set_value(2).run()
+    assert shown() == list(range(21, 31)) and not at.error
+    at.number_input(key="evaluate.page_no").set_value(5).run()
+    assert [e.value for e in at.error] == ["Page 5 is out of range: use 1 to 2."]
+    assert at.number_input(key="evaluate.page_no").value == 5  # as typed
+    assert shown() == list(range(21, 31))  # page 2 still shown
+    assert not at.exception
+
+
 def test_the_question_details_keep_their_place_whichever_filter_shows_them(tmp_path):
     """More than a page of questions draws a Page field above the question details, fewer none: a filter that left
     one page moved the Question picker a place, and the browser drew it anew (a pick being made in it was lost)."""

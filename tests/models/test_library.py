@@ -13,6 +13,7 @@ from gguf_files import write_tiny_llama_gguf
 from streamlit.testing.v1 import AppTest
 
 from studio import config
+from studio.chat import DEFAULT_LOCAL_MODEL
 from studio.errors import ModelLoadError, StudioError
 from studio.models import bundled, gguf, library, loading
 
@@ -293,38 +294,25 @@ def settle(at: AppTest, seconds: float = 600) -> None:
 
 
 @needs_bundled
-def test_chat_with_the_bundled_model_says_nothing_of_a_swap(offline):
-    """Offline, the Chat page stands the bundled model in for Phi-3.5-mini and says why; picked on purpose with the
-    Models page's "Chat with it", it still said "...cannot be downloaded here: using the bundled ... instead"."""
-    from studio.chat import DEFAULT_LOCAL_MODEL
-
+@pytest.mark.parametrize("page, button, picker, default, in_sidebar", [
+    ("4_Chat.py", "models.chat", "chat.a.model", DEFAULT_LOCAL_MODEL, True),
+    ("3_Train.py", "models.train", "train.base_model", "distilgpt2", False),
+])
+def test_a_page_opened_on_the_bundled_model_from_models_says_nothing_of_a_swap(offline, page, button, picker, default,
+                                                                               in_sidebar):
+    """Offline, Chat and Train stand the bundled model in for their default (Phi-3.5-mini, distilgpt2) and say why;
+    picked on purpose with the Models page's "Chat with it" or "Train on it", they still said "... cannot be
+    downloaded here: using the bundled ... instead"."""
     def notes(at: AppTest) -> list[str]:
-        return [c.value for c in at.sidebar.caption if "cannot be downloaded here" in c.value]
+        return [c.value for c in (at.sidebar if in_sidebar else at).caption if "cannot be downloaded here" in c.value]
 
-    chat = AppTest.from_file(str(REPO / "pages" / "4_Chat.py"), default_timeout=60).run()
-    assert notes(chat) and DEFAULT_LOCAL_MODEL in notes(chat)[0]  # opened directly: the swap is said
-    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60).run()  # a page switches only within its app
-    at.switch_page("pages/2_Models.py").run()
-    at.selectbox(key="models.selected").set_value(bundled.SPEC).run()
-    at.button(key="models.chat").click().run()
-    assert not at.exception and at.selectbox(key="chat.a.model").value == bundled.SPEC
-    assert notes(at) == []
-
-
-@needs_bundled
-def test_train_on_the_bundled_model_says_nothing_of_a_swap(offline):
-    """Offline, the Train page stands the bundled model in for distilgpt2 and says why; picked on purpose with the
-    Models page's "Train on it", it still said "distilgpt2 cannot be downloaded here: using the bundled ... instead"."""
-    def notes(at: AppTest) -> list[str]:
-        return [c.value for c in at.caption if "cannot be downloaded here" in c.value]
-
-    train = AppTest.from_file(str(REPO / "pages" / "3_Train.py"), default_timeout=90).run()
-    assert notes(train) and "distilgpt2" in notes(train)[0]  # opened directly: the swap is said
+    opened = AppTest.from_file(str(REPO / "pages" / page), default_timeout=90).run()
+    assert notes(opened) and default in notes(opened)[0]  # opened directly: the swap is said
     at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=90).run()  # a page switches only within its app
     at.switch_page("pages/2_Models.py").run()
     at.selectbox(key="models.selected").set_value(bundled.SPEC).run()
-    at.button(key="models.train").click().run()
-    assert not at.exception and at.selectbox(key="train.base_model").value == bundled.SPEC
+    at.button(key=button).click().run()
+    assert not at.exception and at.selectbox(key=picker).value == bundled.SPEC
     assert notes(at) == []
 
 
