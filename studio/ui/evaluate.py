@@ -26,6 +26,7 @@ from studio.ui import evaluate_form, run_or_error
 from studio.ui.pages import EVALUATE
 
 PAGE_SIZE = 20
+RESULTS_EVERY_S = 2.0  # how often a running evaluation's summary, plots and tabs are drawn again
 DELETE_POPOVER = "evaluate.delete_popover"  # whether "Delete this evaluation" is open
 DELETED = "evaluate.deleted"  # an evaluation was just deleted: its popover closes on the next run
 
@@ -431,7 +432,15 @@ def render() -> None:
     with st.container():  # gone when the job ends: the results below keep their place (their tab stays open)
         if job.active:
             progress_panel(chosen)
-    result = run_or_error(eval_results.load, chosen)  # read after the progress panel: the newest partial result
-    if not result:
-        return
-    show_result(result)
+    # While it runs, the summary, plots and tabs follow the answers as they come (drawn once, they showed the answers
+    # of the page's last run until the end), in a fragment of their own: not the whole page every tick. Whether it
+    # ticks or not, the same fragment: when the job ends, the results keep their place and their tab.
+    st.fragment(run_every=RESULTS_EVERY_S if job.active else None)(results_panel)(chosen)
+
+
+def results_panel(eval_id: str) -> None:
+    """The evaluation's results as saved now (a running one's partial result, which the worker saves about once a
+    second); when the job ends, the progress panel draws the whole page again."""
+    result = run_or_error(eval_results.load, eval_id)
+    if result:
+        show_result(result)
