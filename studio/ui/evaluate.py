@@ -103,6 +103,22 @@ def _metric_columns(frame: pd.DataFrame) -> dict[str, Any]:
             for m in metrics.METRICS if metrics.LABELS[m] in frame.columns}
 
 
+MODEL_WIDTH = "medium"
+"""The model column's width in the tables: a longer name (a run or a Hub id of 80 characters) is cut short there, its
+full name a double-click away (the chart's legend below gives each in full), where it pushed the metrics and counts
+beside it off the page."""
+
+
+def _table(frame: pd.DataFrame) -> None:
+    """A table of models and their scores: each metric column with its help, the model column of a set width (pinned,
+    so it stays while the rest scrolls)."""
+    config = _metric_columns(frame)
+    if "model" in frame.columns:
+        config["model"] = st.column_config.TextColumn(width=MODEL_WIDTH, pinned=True,
+                                                      help="A name cut short here: double-click it to read it whole.")
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
+
+
 def show_result(result: EvalResult) -> None:
     # What this evaluation says of itself (its end, each model that failed, notes), in one container: the summary,
     # the toggle and the tabs below keep their place in the page whichever evaluation is picked, and when one ends
@@ -157,7 +173,7 @@ def show_result(result: EvalResult) -> None:
     summary = eval_results.summarize(result, exclude_leaked=exclude)
     st.subheader("Summary")
     frame = _summary_frame(summary, failed)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
+    _table(frame)
     with st.container():  # what the table needs said under it: the chart and the tabs below keep their place
         if "stopped" in frame.columns:
             st.caption(eval_results.STOPPED_HELP[0].upper() + eval_results.STOPPED_HELP[1:])
@@ -261,7 +277,7 @@ def drill_down(result: EvalResult, rows: list[QuestionRow], labels: list[str]) -
                       **({"judge": _cell(judge.score if judge else None), "judge's reason": judge.reason if judge else ""}
                          if judged else {})})
     frame = pd.DataFrame(table)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
+    _table(frame)
 
 
 def passage_view(row: QuestionRow, labels: list[str]) -> None:
@@ -400,7 +416,7 @@ def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:
             frame = pd.DataFrame(rows)  # means to 3 significant digits, as in the Summary table
             if not frame["stopped"].any():  # as in the Summary table: only where Stop came before some answer
                 frame = frame.drop(columns="stopped")
-            st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
+            _table(frame)
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
                             key="evaluate.compare_bars")

@@ -251,3 +251,31 @@ def test_the_summary_and_plots_follow_a_running_evaluation_without_the_whole_pag
     jobs.update_status(status, state="finished", message="finished")
     assert_no_exception(page)
 
+
+def test_a_long_model_name_leaves_every_column_of_the_reports_summary_in_sight(browser, tmp_path):
+    """In the HTML report, an 80-character model name with no space widened the summary's first column until the
+    counts beside it were past the page's right edge. The name breaks over lines; every column stays in sight."""
+    from studio.evaluate import metrics, report
+    from studio.evaluate import runner as evaluate
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.result import QuestionRow
+
+    long = "api:my_organisation/soccer_faq_assistant_finetuned_with_lora_rank16_epochs5_lr2e_4_v3"  # no hyphen, no space
+    result = evaluate.new_result(EvalConfig(models=(long, "api:m"), dataset_file=str(tmp_path / "qa.json")))
+    result.status = "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+    for row in result.rows:
+        for label, answer in ((long, row.reference), ("api:m", "Nine.")):
+            row.answers[label] = answer
+            row.scores[label] = {**metrics.score_answer(answer, row.reference), "latency_s": 0.5}
+    path = tmp_path / "report.html"
+    path.write_text(report.to_html(result))
+    context = browser.new_context(viewport={"width": 900, "height": 900})
+    viewer = context.new_page()
+    viewer.goto(path.as_uri())
+    last = viewer.locator("h2:text('Summary') + table tr").first.locator("th").last
+    assert last.inner_text() == "failed"
+    box = last.bounding_box()
+    assert box["x"] + box["width"] <= 900, box
+    assert long in viewer.locator("h2:text('Summary') + table").inner_text().replace("\n", "")  # whole, over lines
+    context.close()
