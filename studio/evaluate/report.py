@@ -154,6 +154,8 @@ def _answer_cell(row: QuestionRow, label: str) -> str:
     meta = [f"F1 {_num(f1)}"] if f1 is not None else []
     if judge and judge.score is not None:
         meta.append(f"judge {judge.score}/5: {html.escape(judge.reason)}")
+    if label in row.notes:  # its question was cut to the model's context
+        meta.append(html.escape(row.notes[label]))
     extra = f"<div class='meta'>{' · '.join(meta)}</div>" if meta else ""
     return f"<td>{_text(highlight_html(row.answers[label] or '', row.reference))}{extra}</td>"
 

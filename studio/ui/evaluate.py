@@ -275,7 +275,8 @@ def drill_down(result: EvalResult, rows: list[QuestionRow], labels: list[str]) -
         table.append({"model": label, "answer": answer,
                       **{metrics.LABELS[m]: _cell(scores.get(m)) for m in shown if m != "in_passage" or pick.context},
                       **({"judge": _cell(judge.score if judge else None), "judge's reason": judge.reason if judge else ""}
-                         if judged else {})})
+                         if judged else {}),
+                      **({"note": pick.notes.get(label, "")} if pick.notes else {})})  # its question cut to the context
     frame = pd.DataFrame(table)
     _table(frame)
 
