@@ -34,20 +34,40 @@ def reference_perplexity(lm: Any, questions: Sequence[str], answers: Sequence[st
     contexts = list(contexts) if contexts is not None else [None] * len(questions)
     encoded = [recipe.encode_record(tok, q, a, limit, c) for q, a, c in zip(questions, answers, contexts)]
     collate = recipe.Collator(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-    out: list[float | None] = []
-    for start in range(0, len(encoded), batch_size):
+    # A prompt that fills the context leaves no word of the reference to score: None, without a pass of the model over
+    # it (a pasted document of 8,000 tokens cost as long as its answer, for a "—").
+    scorable = [i for i, e in enumerate(encoded) if e.prompt_len < len(e.input_ids)]
+    out: list[float | None] = [None] * len(encoded)
+    for start in range(0, len(scorable), batch_size):
         if stop is not None and stop():
-            return out + [None] * (len(encoded) - start)
-        chunk = encoded[start:start + batch_size]
+            return out
+        rows = scorable[start:start + batch_size]
+        chunk = [encoded[i] for i in rows]
         batch = collate(recipe.features(chunk))
         batch = {k: v.to(lm.device) for k, v in batch.items()}
+        width = batch["input_ids"].shape[1]
+        # Only the positions that predict a word of the reference: the logits of a long prompt's every position (the
+        # model's vocabulary wide, 1.6 GB for 8,000 tokens of SmolLM2, and again for their log-softmax) scored nothing.
+        keep = width - min(e.prompt_len for e in chunk) + 1
         with torch.inference_mode():
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-        labels = batch["labels"][:, 1:]
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            logits = _logits(model, batch, keep)
+        labels = batch["labels"][:, width - logits.shape[1] + 1:]
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         mask = labels != recipe.IGNORE
         picked = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         scored = mask.sum(dim=1)
         nll = -(picked * mask).sum(dim=1) / scored.clamp(min=1)
-        out.extend(math.exp(min(float(x), 50.0)) if n else None for x, n in zip(nll, scored))
+        for i, x, n in zip(rows, nll, scored):
+            out[i] = math.exp(min(float(x), 50.0)) if n else None
     return out
+
+
+def _logits(model: Any, batch: dict[str, Any], keep: int) -> Any:
+    """The logits of the last ``keep`` positions (``logits_to_keep``, where the model's forward takes it; else all of
+    them, cut after)."""
+    import inspect
+
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        return model(**inputs, logits_to_keep=keep).logits
+    return model(**inputs).logits[:, -keep:]

@@ -87,7 +87,10 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border:1px solid #ddd;padding:.4rem .5rem;vertical-align:top;text-align:left}
 th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 mark{background:#ffe08a}.fail{color:#b00020}.leak{background:#fff4e5}.meta{color:#555;font-size:.9rem}
+th.model{max-width:24em;overflow-wrap:anywhere}
 """
+# th.model: a model's name breaks where it must (a run or Hub id of 80 characters with no space pushed the means and
+# counts beside it off the page); it is shown whole, over a few lines
 
 
 def _summary_table(summary: Mapping[str, Mapping[str, float]], failed: Mapping[str, str] = {}) -> str:
@@ -102,7 +105,7 @@ def _summary_table(summary: Mapping[str, Mapping[str, float]], failed: Mapping[s
     for label, s in summary.items():
         cells = "".join(f"<td class='num'>{'failed' if label in failed and c not in COUNTS else _count(s, c) if c in COUNTS else _shown(s.get(c))}</td>"
                         for c in cols)
-        body.append(f"<tr><th>{html.escape(label)}</th>{cells}</tr>")
+        body.append(f"<tr><th class='model'>{html.escape(label)}</th>{cells}</tr>")
     how = " · ".join(f"{metrics.LABELS[m]}: {metrics.reading(m)}" for m in shown)
     why = "".join(f" {metrics.MISSING} under {metrics.LABELS[m]}: {metrics.absent(m)}." for m in shown
                   if metrics.absent(m) and any(m not in s for label, s in summary.items() if label not in failed))
@@ -151,6 +154,8 @@ def _answer_cell(row: QuestionRow, label: str) -> str:
     meta = [f"F1 {_num(f1)}"] if f1 is not None else []
     if judge and judge.score is not None:
         meta.append(f"judge {judge.score}/5: {html.escape(judge.reason)}")
+    if label in row.notes:  # its question was cut to the model's context
+        meta.append(html.escape(row.notes[label]))
     extra = f"<div class='meta'>{' · '.join(meta)}</div>" if meta else ""
     return f"<td>{_text(highlight_html(row.answers[label] or '', row.reference))}{extra}</td>"
 

@@ -152,6 +152,7 @@ class QuestionRow:
     judge: dict[str, Verdict] = field(default_factory=dict)  # label -> grade
     context: str | None = None  # the passage the question comes with, if any
     spans: dict[str, Span] = field(default_factory=dict)  # with a passage: label -> where the answer occurs
+    notes: dict[str, str] = field(default_factory=dict)  # label -> what to know of this answer (its question was cut)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def fail(self, label: str, reason: str) -> None:
@@ -172,6 +173,8 @@ class QuestionRow:
         if self.context is not None or self.spans:
             out["context"] = self.context
             out["spans"] = {k: v.to_json() for k, v in self.spans.items()}
+        if self.notes:
+            out["notes"] = dict(self.notes)
         return {**out, **self.extra}
 
     @classmethod
@@ -184,7 +187,7 @@ class QuestionRow:
                    judge={k: Verdict.from_json(v or {}) for k, v in (data.get("judge") or {}).items()},
                    context=data.get("context") or None,
                    spans={k: Span.from_json(v or {}) for k, v in (data.get("spans") or {}).items()},
-                   extra=_extra(data, cls))
+                   notes={k: str(v) for k, v in (data.get("notes") or {}).items()}, extra=_extra(data, cls))
 
 
 @dataclass

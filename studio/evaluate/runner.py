@@ -438,6 +438,7 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
             per_answer = (time.perf_counter() - t0) / len(chunk)  # averaged over the batch (studio.evaluate.latency)
             for row, answer in zip(chunk, answers):
                 _record(row, label, answer, per_answer)
+            _say_cut(lm, chunk, label, config.max_new_tokens)
             if config.perplexity:
                 # Stop pressed as the batch ended: its answers stand; the scoring pass (seconds on a CPU) is not begun
                 _stop_if_asked(cancel, entry, rows[start + len(chunk):])
@@ -454,6 +455,25 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
     finally:
         del lm
         models_cache.unload(_cache_spec(entry))  # the next model gets the memory
+
+
+CUT = ("Too long for the model's context ({limit:,} tokens, the answer's included): only the last {kept:,} of its "
+       "{tokens:,} tokens were read.")
+"""A question (with its passage) cut to the model's context, in its answer's cell: the answer is to what was read."""
+
+
+def _say_cut(lm, rows: list[QuestionRow], label: str, max_new_tokens: int) -> None:
+    """Note each question of ``rows`` whose prompt ``generate_answers`` cut to the model's context (it keeps the end)."""
+    from studio.models import generate
+
+    limit = generate.context_limit(lm.model)
+    if limit is None:
+        return
+    kept = limit - generate.answer_room(limit, max_new_tokens)
+    lengths = generate.prompt_lengths(lm, [r.question for r in rows], _contexts(rows))
+    for row, tokens in zip(rows, lengths):
+        if tokens > kept:
+            row.notes[label] = CUT.format(limit=limit, kept=kept, tokens=tokens)
 
 
 def _cache_spec(entry: ModelEntry) -> str:

@@ -91,6 +91,17 @@ def context_limit(model: Any) -> int | None:
     return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
 
 
+def answer_room(limit: int, max_new_tokens: int) -> int:
+    """The tokens of a context of ``limit`` kept for the answer: what is asked, at most half of it (Chat's rule,
+    ``studio.chat.local``); a longer prompt keeps its last ``limit - answer_room`` tokens."""
+    return min(max_new_tokens, limit // 2)
+
+
+def prompt_lengths(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | None = None) -> list[int]:
+    """Each question's prompt (``prompts``) in tokens, as ``generate_answers`` reads it before any cut."""
+    return [len(lm.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in prompts(lm, questions, contexts)]
+
+
 def _generate(model: Any, batch: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     """``model.generate`` on the model's generation thread (``studio.models.worker``: a fresh thread is slow on CUDA)."""
     import torch
@@ -146,8 +157,10 @@ def generate_answers(
             raise GenerationStopped([*answers, *[None] * (len(texts) - len(answers))])
         batch = encode_left_padded(tok, texts[start:start + batch_size], lm.device)
         width = batch["input_ids"].shape[1]
-        if limit is not None and width >= limit:  # a question longer than the context: keep its end
-            batch = {k: v[:, -(limit - 1):] for k, v in batch.items()}
+        if limit is not None and width + answer_room(limit, max_new_tokens) > limit:
+            # a question too long for the context keeps its end, and the answer its room (cut to the context less one
+            # token, a pasted document's answer was one token long)
+            batch = {k: v[:, -(limit - answer_room(limit, max_new_tokens)):] for k, v in batch.items()}
             width = batch["input_ids"].shape[1]
         new = max_new_tokens if limit is None else max(1, min(max_new_tokens, limit - width))
         kwargs: dict[str, Any] = {"max_new_tokens": new, "pad_token_id": pad, "eos_token_id": stops or None}

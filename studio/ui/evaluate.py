@@ -26,6 +26,7 @@ from studio.ui import evaluate_form, numbers, popovers, run_or_error
 from studio.ui.pages import EVALUATE
 
 PAGE_SIZE = 20
+RESULTS_EVERY_S = 2.0  # how often a running evaluation's summary, plots and tabs are drawn again
 DELETE_POPOVER = "evaluate.delete_popover"  # whether "Delete this evaluation" is open (closed after a delete)
 
 
@@ -101,6 +102,22 @@ def _metric_columns(frame: pd.DataFrame) -> dict[str, Any]:
             for m in metrics.METRICS if metrics.LABELS[m] in frame.columns}
 
 
+MODEL_WIDTH = "medium"
+"""The model column's width in the tables: a longer name (a run or a Hub id of 80 characters) is cut short there, its
+full name a double-click away (the chart's legend below gives each in full), where it pushed the metrics and counts
+beside it off the page."""
+
+
+def _table(frame: pd.DataFrame) -> None:
+    """A table of models and their scores: each metric column with its help, the model column of a set width (pinned,
+    so it stays while the rest scrolls)."""
+    config = _metric_columns(frame)
+    if "model" in frame.columns:
+        config["model"] = st.column_config.TextColumn(width=MODEL_WIDTH, pinned=True,
+                                                      help="A name cut short here: double-click it to read it whole.")
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
+
+
 def show_result(result: EvalResult) -> None:
     # What this evaluation says of itself (its end, each model that failed, notes), in one container: the summary,
     # the toggle and the tabs below keep their place in the page whichever evaluation is picked, and when one ends
@@ -155,7 +172,7 @@ def show_result(result: EvalResult) -> None:
     summary = eval_results.summarize(result, exclude_leaked=exclude)
     st.subheader("Summary")
     frame = _summary_frame(summary, failed)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
+    _table(frame)
     with st.container():  # what the table needs said under it: the chart and the tabs below keep their place
         if "stopped" in frame.columns:
             st.caption(eval_results.STOPPED_HELP[0].upper() + eval_results.STOPPED_HELP[1:])
@@ -257,9 +274,10 @@ def drill_down(result: EvalResult, rows: list[QuestionRow], labels: list[str]) -
         table.append({"model": label, "answer": answer,
                       **{metrics.LABELS[m]: _cell(scores.get(m)) for m in shown if m != "in_passage" or pick.context},
                       **({"judge": _cell(judge.score if judge else None), "judge's reason": judge.reason if judge else ""}
-                         if judged else {})})
+                         if judged else {}),
+                      **({"note": pick.notes.get(label, "")} if pick.notes else {})})  # its question cut to the context
     frame = pd.DataFrame(table)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
+    _table(frame)
 
 
 def passage_view(row: QuestionRow, labels: list[str]) -> None:
@@ -396,7 +414,7 @@ def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:
             frame = pd.DataFrame(rows)  # means to 3 significant digits, as in the Summary table
             if not frame["stopped"].any():  # as in the Summary table: only where Stop came before some answer
                 frame = frame.drop(columns="stopped")
-            st.dataframe(frame, hide_index=True, width="stretch", column_config=_metric_columns(frame))
+            _table(frame)
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
                             key="evaluate.compare_bars")
@@ -428,7 +446,15 @@ def render() -> None:
     with st.container():  # gone when the job ends: the results below keep their place (their tab stays open)
         if job.active:
             progress_panel(chosen)
-    result = run_or_error(eval_results.load, chosen)  # read after the progress panel: the newest partial result
-    if not result:
-        return
-    show_result(result)
+    # While it runs, the summary, plots and tabs follow the answers as they come (drawn once, they showed the answers
+    # of the page's last run until the end), in a fragment of their own: not the whole page every tick. Whether it
+    # ticks or not, the same fragment: when the job ends, the results keep their place and their tab.
+    st.fragment(run_every=RESULTS_EVERY_S if job.active else None)(results_panel)(chosen)
+
+
+def results_panel(eval_id: str) -> None:
+    """The evaluation's results as saved now (a running one's partial result, which the worker saves about once a
+    second); when the job ends, the progress panel draws the whole page again."""
+    result = run_or_error(eval_results.load, eval_id)
+    if result:
+        show_result(result)

@@ -218,30 +218,22 @@ def pick_method(base: str) -> str | None:
 LR_STEP = 1e-5  # the Learning rate box's - and +: Streamlit's default step (0.01) made 3e-5 into 0.01003 in one click
 
 
-def _number(box: Any, name: str, value: int | float, key: str, **kwargs: Any) -> int | float:
-    """A number box for a TrainConfig field (``studio.ui.numbers``): its label, help and range come from the field
-    (``studio.settings``); a value out of range is returned as typed and refused by ``_range_errors`` in one line."""
+WHOLE = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha", "seed",
+         "vocab_size")  # the settings that take a whole number: 2.5 typed is refused, 4.0 trains as 4
+
+
+def _number(box: Any, name: str, value: int | float, key: str, wrong: list[str], **kwargs: Any) -> int | float:
+    """A number box for a TrainConfig field under the one rule of ``studio.ui.numbers``: its label, help and range come
+    from the field (``studio.settings``); a value out of range, or a fraction where ``WHOLE`` wants a whole number, is
+    returned as typed and its one line added to ``wrong``, in the order the boxes are drawn."""
     ui.follow(key, value)  # the preset's value for another dataset, unless the person changed this one
     lo, hi = field_settings.bounds(TrainConfig, name)
     kwargs.setdefault("step", 1 if isinstance(value, int) and not isinstance(value, bool) else 0.01)
-    typed, _ = numbers.number_box(box, field_settings.label(TrainConfig, name), key, value, lo=lo, hi=hi,
-                                  help=field_help(name), **kwargs)
+    typed, why = numbers.number_box(box, field_settings.label(TrainConfig, name), key, value, lo=lo, hi=hi,
+                                    whole=name in WHOLE, help=field_help(name), **kwargs)
+    if why:
+        wrong.append(why)
     return typed
-
-
-def _range_errors(values: dict[str, Any], whole: tuple[str, ...] = ()) -> list[str]:
-    """One line for each setting outside its field's range (``studio.settings``) or, among the ``whole`` ones, not a
-    whole number, in the order they are shown: one a field (Batch size 1e-30 was said to be both, in two lines)."""
-    out = []
-    for k, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or k == "warmup_steps":  # warm-up: checked where drawn
-            continue
-        lo, hi = field_settings.bounds(TrainConfig, k)
-        label = numbers.short(field_settings.label(TrainConfig, k))  # "Max length 1 tokens", its note as a unit
-        why = numbers.refusal(label, v, lo, hi, whole=k in whole)
-        if why:
-            out.append(why)
-    return out
 
 
 def _choice(box: Any, name: str, value: str, key: str, **kwargs: Any) -> str:
@@ -276,25 +268,26 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
         ui.follow(f"train.gc.{name}", p.gradient_checkpointing)
-        warmup_wrong: list[str] = []  # a warm-up out of its range, by the unit chosen (share or steps)
+        wrong: list[str] = []  # each box's refusal, in the order drawn (``_number``)
+        warmup_wrong: list[str] = []  # a warm-up out of its range, by the unit chosen (share or steps): said after them
         values = dict(
-            learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", format="%g",
+            learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", wrong, format="%g",
                                   step=LR_STEP),
-            batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}"),
-            epochs=_number(c3, "epochs", int(p.epochs), f"train.ep.{name}") if float(p.epochs).is_integer()
-            else _number(c3, "epochs", float(p.epochs), f"train.ep.{name}"),
-            weight_decay=_number(c1, "weight_decay", p.weight_decay, f"train.wd.{name}"),
-            test_fraction=_number(c2, "test_fraction", p.test_fraction, f"train.tf.{name}"),
-            max_length=_number(c3, "max_length", p.max_length, f"train.ml.{name}"),
+            batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}", wrong),
+            epochs=_number(c3, "epochs", int(p.epochs), f"train.ep.{name}", wrong) if float(p.epochs).is_integer()
+            else _number(c3, "epochs", float(p.epochs), f"train.ep.{name}", wrong),
+            weight_decay=_number(c1, "weight_decay", p.weight_decay, f"train.wd.{name}", wrong),
+            test_fraction=_number(c2, "test_fraction", p.test_fraction, f"train.tf.{name}", wrong),
+            max_length=_number(c3, "max_length", p.max_length, f"train.ml.{name}", wrong),
             warmup_steps=_warmup(c1, p.warmup_steps, name, warmup_wrong),
             lr_scheduler=_choice(c2, "lr_scheduler", p.lr_scheduler, f"train.sch.{name}"),
-            grad_accum=_number(c3, "grad_accum", p.grad_accum, f"train.ga.{name}"),
-            logging_steps=_number(c1, "logging_steps", p.logging_steps, f"train.log.{name}"),
-            seed=_number(c2, "seed", p.seed, f"train.seed.{name}"),
+            grad_accum=_number(c3, "grad_accum", p.grad_accum, f"train.ga.{name}", wrong),
+            logging_steps=_number(c1, "logging_steps", p.logging_steps, f"train.log.{name}", wrong),
+            seed=_number(c2, "seed", p.seed, f"train.seed.{name}", wrong),
             gradient_checkpointing=ui.kept(c3.checkbox, "Gradient checkpointing", f"train.gc.{name}",
                                            p.gradient_checkpointing, help=field_help("gradient_checkpointing")),
-            question_dropout=_number(c1, "question_dropout", p.question_dropout, f"train.qd.{name}", step=0.05),
-            batch_tokens=_number(c2, "batch_tokens", p.batch_tokens, f"train.bt.{name}", step=512),
+            question_dropout=_number(c1, "question_dropout", p.question_dropout, f"train.qd.{name}", wrong, step=0.05),
+            batch_tokens=_number(c2, "batch_tokens", p.batch_tokens, f"train.bt.{name}", wrong, step=512),
             liger=_liger(c3, p.liger, name),
         )
         if adapters:
@@ -304,20 +297,17 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         elif method != "full":
             l1, l2, l3, l4 = st.columns(4)
             ui.follow(f"train.lr_t.{name}", p.lora_targets)
-            values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}")
-            values["lora_alpha"] = _number(l2, "lora_alpha", p.lora_alpha, f"train.lr_a.{name}")
-            values["lora_dropout"] = _number(l3, "lora_dropout", p.lora_dropout, f"train.lr_d.{name}")
+            values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}", wrong)
+            values["lora_alpha"] = _number(l2, "lora_alpha", p.lora_alpha, f"train.lr_a.{name}", wrong)
+            values["lora_dropout"] = _number(l3, "lora_dropout", p.lora_dropout, f"train.lr_d.{name}", wrong)
             values["lora_targets"] = ui.kept(l4.text_input, "Target modules", f"train.lr_t.{name}", p.lora_targets,
                                              help=field_help("lora_targets"))
         if base == "scratch":
             values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",
                                              format_func=lambda s: f"{s}: {scratch.SIZES[s].note}")
-            values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}")
+            values["vocab_size"] = _number(c2, "vocab_size", p.vocab_size, f"train.vocab.{name}", wrong)
         gpus_wrong = gpu_settings()
-    whole = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha", "seed",
-             "vocab_size")
-    wrong = _range_errors(values, whole) + warmup_wrong + ([gpus_wrong] if gpus_wrong else [])
-    values = {k: (int(v) if isinstance(v, float) and k in whole and not wrong else v) for k, v in values.items()}
+    wrong += warmup_wrong + ([gpus_wrong] if gpus_wrong else [])
     if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs. Said while a
         # value is out of range too: the line gone then moved Advanced, and the box being typed in, up under the pointer
         changed = [f"{field_settings.label(TrainConfig, k)} {numbers.shown(getattr(p, k))} → {numbers.shown(v)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -196,3 +197,85 @@ def test_after_a_delete_the_next_evaluations_delete_popover_is_closed(page, stud
     expect(page.get_by_role("button", name="Delete for good")).to_be_hidden(timeout=30_000)  # closed by the delete's rerun, drawn late under load
     assert sorted(e.id for e in eval_results.list_evals()) == sorted(left)
     assert_no_exception(page)
+
+
+def test_the_summary_and_plots_follow_a_running_evaluation_without_the_whole_page_again(page, studio, tmp_path):
+    """The summary and the chart under a running evaluation were drawn once, with the page: while the progress line
+    moved on, they kept the answers of that moment until the end. They follow the answers as they come now, in a
+    fragment of their own (no run of the whole page while it runs)."""
+    import json
+    import os
+
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from studio import jobs
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate import metrics
+    from studio.evaluate import results as eval_results
+    from studio.evaluate import runner as evaluate
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.result import QuestionRow
+
+    whole_runs = []  # runs of the whole page the server began (a fragment's run names its fragment)
+
+    def received(payload) -> None:
+        if isinstance(payload, bytes):
+            msg = ForwardMsg()
+            msg.ParseFromString(payload)
+            if msg.WhichOneof("type") == "new_session" and not msg.metadata.run.fragment_ids:
+                whole_runs.append(time.monotonic())
+
+    page.on("websocket", lambda ws: ws.on("framereceived", received))
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=("api:m",), dataset_file=str(data)))
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+    result.rows[0].answers["api:m"] = QA[0]["answer"]  # the first answer, exactly right
+    result.rows[0].scores["api:m"] = metrics.score_answer(QA[0]["answer"], QA[0]["answer"])
+    eval_results.save(eval_results.refresh_summaries(result))
+    status = eval_jobs.job_dir(result.id)  # running as long as this test's process lives (its status names its pid)
+    jobs.update_status(status, kind="evaluate", state="running", pid=os.getpid(), message="asking api:m", done=1,
+                       total=len(QA))
+    open_page(page, studio, "Evaluate")
+    assert_no_exception(page)
+    bars = page.locator(".js-plotly-plot text.bartext")
+    expect(bars.first).to_have_text("1", timeout=30_000)  # exact match over the one answer
+    assert whole_runs  # the page's own run, seen
+    settled = time.monotonic()
+    result.rows[1].answers["api:m"] = "Nine."  # the worker's partial save of its second answer, wrong
+    result.rows[1].scores["api:m"] = metrics.score_answer("Nine.", QA[1]["answer"])
+    eval_results.save(eval_results.refresh_summaries(result))
+    jobs.update_status(status, done=2, progress=2 / len(QA))
+    expect(bars.first).to_have_text("0.5", timeout=30_000)  # no click: the chart follows the answers
+    assert not [t for t in whole_runs if t > settled]  # by its own fragment, not the whole page
+    jobs.update_status(status, state="finished", message="finished")
+    assert_no_exception(page)
+
+
+def test_a_long_model_name_leaves_every_column_of_the_reports_summary_in_sight(browser, tmp_path):
+    """In the HTML report, an 80-character model name with no space widened the summary's first column until the
+    counts beside it were past the page's right edge. The name breaks over lines; every column stays in sight."""
+    from studio.evaluate import metrics, report
+    from studio.evaluate import runner as evaluate
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.result import QuestionRow
+
+    long = "api:my_organisation/soccer_faq_assistant_finetuned_with_lora_rank16_epochs5_lr2e_4_v3"  # no hyphen, no space
+    result = evaluate.new_result(EvalConfig(models=(long, "api:m"), dataset_file=str(tmp_path / "qa.json")))
+    result.status = "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"]) for i, q in enumerate(QA)]
+    for row in result.rows:
+        for label, answer in ((long, row.reference), ("api:m", "Nine.")):
+            row.answers[label] = answer
+            row.scores[label] = {**metrics.score_answer(answer, row.reference), "latency_s": 0.5}
+    path = tmp_path / "report.html"
+    path.write_text(report.to_html(result))
+    context = browser.new_context(viewport={"width": 900, "height": 900})
+    viewer = context.new_page()
+    viewer.goto(path.as_uri())
+    last = viewer.locator("h2:text('Summary') + table tr").first.locator("th").last
+    assert last.inner_text() == "failed"
+    box = last.bounding_box()
+    assert box["x"] + box["width"] <= 900, box
+    assert long in viewer.locator("h2:text('Summary') + table").inner_text().replace("\n", "")  # whole, over lines
+    context.close()

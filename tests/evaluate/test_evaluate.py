@@ -704,3 +704,70 @@ def test_once_a_local_model_answers_the_status_no_longer_says_it_loads(tiny_gpt2
                                                 batch_size=8), eval_id=eval_id)
     assert result.status == "finished", result.error
     assert seen == [f"{tiny_gpt2}: answering questions 1-{len(QA)} of {len(QA)}"]
+
+
+def test_a_question_longer_than_the_context_is_answered_in_full_from_its_end_with_a_note(tiny_gpt2, tmp_path, offline,
+                                                                                          monkeypatch):
+    """A pasted document as a question (20,000 characters to SmolLM2) was cut to the context less one token: the model
+    read it all (minutes on a CPU) to write a one-token answer, and nothing said so. The question keeps its end and the
+    answer its room, as Chat does, and its cell says how much was read."""
+    from studio.models import generate
+
+    asked = []  # (prompt tokens, new tokens) of each generate call
+    real = generate._generate
+
+    def seen(model, batch, kwargs):
+        asked.append((batch["input_ids"].shape[1], kwargs["max_new_tokens"]))
+        return real(model, batch, kwargs)
+
+    monkeypatch.setattr(generate, "_generate", seen)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "word " * 2000 + "How long is a match?", "answer": "Two halves."},
+                                {"question": "How long is a match?", "answer": "Two halves."}]))
+    label = str(tiny_gpt2)
+    result = evaluate.run_evaluation(EvalConfig(models=(label,), dataset_file=str(data), max_new_tokens=8,
+                                                batch_size=1, perplexity=False))
+    limit = 256  # the tiny model's context (tests/conftest.py)
+    assert asked[0] == (limit - 8, 8)  # the answer gets the 8 tokens asked for, the question the rest: its end
+    long, short = result.rows
+    assert long.notes[label].startswith(f"Too long for the model's context ({limit:,} tokens, the answer's included): "
+                                        f"only the last {limit - 8:,} of its ")
+    assert not short.notes
+    assert eval_results.load(result.id).rows[0].notes == long.notes  # kept in the result file
+    import html
+
+    from studio.evaluate import report
+
+    assert html.escape(long.notes[label]) in report.answers_table(result)  # on the page and in the HTML report
+
+
+def test_reference_perplexity_reads_only_what_it_scores(tiny_gpt2, offline):
+    """A question that fills the context has no reference perplexity ("—"), yet the model read the whole of it, as long
+    as its answer took; and every prompt's logits were made over the whole vocabulary for nothing. The same values,
+    with neither."""
+    import math
+
+    import torch
+
+    from studio.evaluate import perplexity
+    from studio.models.loading import load_causal_lm
+    from studio.train import recipe
+
+    lm = load_causal_lm(str(tiny_gpt2), device="cpu")
+    widths, logits = [], []
+
+    def read(module, args, kwargs, out) -> None:
+        widths.append(kwargs["input_ids"].shape[1])
+        logits.append(out.logits.shape[1])
+
+    lm.model.register_forward_hook(read, with_kwargs=True)
+    questions = ["word " * 2000 + "?", "How long is a match?", "How many players are on a team, counting the keeper?"]
+    answers = ["Two halves.", "Two halves of 45 minutes.", "Eleven."]
+    ppl = perplexity.reference_perplexity(lm, questions, answers)
+    assert ppl[0] is None and widths and max(widths) < 256  # the long one was not read
+    assert max(logits) < max(widths)  # only the positions that predict the reference
+    for q, a, p in zip(questions[1:], answers[1:], ppl[1:]):  # each as training scores it, alone
+        enc = recipe.encode_record(lm.tokenizer, q, a, 256)
+        with torch.inference_mode():
+            loss = lm.model(input_ids=torch.tensor([enc.input_ids]), labels=torch.tensor([enc.labels])).loss
+        assert p == pytest.approx(math.exp(loss.item()), rel=1e-4)

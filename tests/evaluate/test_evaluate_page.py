@@ -970,3 +970,25 @@ def test_compare_starts_with_the_newest_evaluation_that_ended_not_one_still_runn
     at.run()
     assert not at.exception
     assert at.multiselect(key="evaluate.compare").value == [running.id, finished]
+
+
+LONG = "api:my-organisation/soccer-faq-assistant-finetuned-with-lora-rank16-epochs5-lr2e-4-v3"  # 85 characters
+
+
+def test_a_long_model_name_keeps_its_column_to_a_set_width(tmp_path):
+    """A run or Hub id of 80 characters widened the summary's model column until the latency and the counts were off
+    the page (seen in Chromium at 1400 px). The column has a set width, pinned; a name past it is a double-click away,
+    and the data keep it whole."""
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    result = evaluate.new_result(EvalConfig(models=(LONG, "api:m"), dataset_file=str(data)))
+    result.status = "finished"
+    result.rows = [QuestionRow(index=i, question=q["question"], reference=q["answer"],
+                               answers={LONG: q["answer"], "api:m": "Nine."},
+                               scores={LONG: {"f1": 1.0}, "api:m": {"f1": 0.0}}) for i, q in enumerate(QA)]
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = _app()
+    (table,) = [df for df in at.dataframe if "answered" in df.value.columns and "evaluation" not in df.value.columns]
+    assert list(table.value["model"]) == [LONG, "api:m"]  # whole in the data
+    model = json.loads(table.proto.columns)["model"]
+    assert model["width"] == "medium" and model["pinned"] and "double-click" in model["help"]

@@ -149,7 +149,7 @@ def test_html_summary_without_leaked_questions_is_the_rows_that_remain(result, t
     result.summary_excluding_leaked = {"base": {"exact_match": 0.0, "answered": 0.0, "failed": 0.0}}  # stale
     text = report.to_html(result)
     part = text.split("Summary without the 1 leaked question</h2>")[1].split("</table>")[0]
-    base = re.search(r"<tr><th>base</th>(.*?)</tr>", part).group(1)
+    base = re.search(r"<tr><th class='model'>base</th>(.*?)</tr>", part).group(1)
     cells = re.findall(r"<td class='num'>(.*?)</td>", base)
     assert cells[-2:] == ["2", "0"]  # answered 2 (of the 2 not leaked), failed 0: not a table of zeros
     # every question leaked (a run evaluated on its own training records): said, no table of zeros
