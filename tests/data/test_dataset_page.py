@@ -1830,3 +1830,47 @@ def test_the_import_preview_cuts_a_huge_answer_and_the_import_keeps_it_whole():
     assert len(answer) < dataset_tabs.PREVIEW_CHARS + 50 and answer.endswith(f"({len(long):,} characters in all)")
     at.button(key="dataset.import.create").click().run()
     assert store.load_version(store.find_dataset("long").id) == [{"question": "Q?", "answer": long}]
+
+
+def _long_dataset() -> tuple[AppTest, store.DatasetInfo, str]:
+    """A dataset whose second record's answer is 3 MB long, open on the Edit tab."""
+    long = "Offside, at length. " * 150_000
+    info = store.create_dataset("Long", [RECS[0], {"question": "Explain offside?", "answer": long}])
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert not at.exception, at.exception
+    return at, info, long
+
+
+def test_a_long_value_goes_to_the_table_cut_and_an_edit_elsewhere_saves_it_whole():
+    """A 50 MB answer went to the browser whole at each rerun: the Edit tab's table took 22.6 s to appear."""
+    at, info, long = _long_dataset()
+    table = at.data_editor[0].value
+    assert max(len(v) for c in ("question", "answer") for v in table[c]) <= editing.CUT + 40
+    assert table["answer"].tolist()[1] == f"{long[:editing.CUT]}… ({len(long):,} characters in all)"
+    edit(at, edited={0: {"answer": "Forty-five minutes."}})
+    at.button(key="dataset.save").click().run()
+    assert not at.exception and not at.error
+    saved = store.load_version(info.id)
+    assert saved[0]["answer"] == "Forty-five minutes." and saved[1]["answer"] == long
+
+
+def test_an_edit_to_a_cut_value_in_the_table_is_refused_saying_where_to_edit_it_whole():
+    """Kept, the table's start of the value (and its "… (n characters in all)") would have been saved in its place."""
+    at, info, long = _long_dataset()
+    edit(at, edited={1: {"answer": "Offside, shorter."}})
+    assert not at.exception
+    assert texts(at.error) == [f"Record 2's answer is {len(long):,} characters long: the table shows its start only, so "
+                               "an edit there is not kept. Edit it whole under the table, in Edit a long value."]
+    assert not unsaved_lines(at)  # nothing changed
+    assert at.data_editor[0].value["answer"].tolist()[1].startswith(long[:editing.CUT] + "…")
+    # edited whole where the line says: the whole text, picked, then applied and saved
+    long_pick = next(s for s in at.selectbox if s.label == "Edit a long value")
+    long_pick.select((1, "answer")).run()
+    box = next(t for t in at.text_area if t.label == "Record 2's answer, whole")
+    assert box.value == long
+    box.input(long + " The end.").run()
+    next(b for b in at.button if b.label == "Apply to the working copy").click().run()
+    assert "Unsaved changes: 1 edited." in texts(at.warning)
+    at.button(key="dataset.save").click().run()
+    assert store.load_version(info.id)[1]["answer"] == long + " The end."
