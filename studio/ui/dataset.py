@@ -59,6 +59,7 @@ SHOWN_NAME = "dataset.shown_name"  # (id, name, workspace) of the dataset shown:
 ORPHANED = "dataset.orphaned"  # (name, working copy, summary): unsaved edits to a dataset deleted meanwhile
 DRAWN = "dataset.drawn"  # (dataset id, editor key, view, the key of the table it replaced or None): ``editor_place``
 NUMBER = "_number"  # the editor's read-only # column: each row's record number, from 1
+BOX_CHARS = 1_000_000  # a long value edited in a box of the page up to this; longer, downloaded and uploaded back
 CUT_REFUSED = "dataset.cut_refused"  # {dataset id: line}: an edit in the table to a value it shows cut, not kept
 
 
@@ -378,8 +379,22 @@ def _long_values(info: store.DatasetInfo, d: Draft, indices: list[int], shown: t
         old = d.records[i]
         now = replaced.get(id(old), old)
         whole = editing.as_text(now.get(field))
-        text = st.text_area(f"Record {i + 1}'s {field}, whole", whole, height=240,
-                            key=f"dataset.long_text.{info.id}.{d.nonce}.{i}.{field}")
+        if len(whole) <= BOX_CHARS:
+            text = st.text_area(f"Record {i + 1}'s {field}, whole", whole, height=240,
+                                key=f"dataset.long_text.{info.id}.{d.nonce}.{i}.{field}")
+        else:  # a 50 MB text in a box of the page crashed Chromium's tab: edited in a text editor instead
+            st.download_button(f"Download record {i + 1}'s {field} ({len(whole):,} characters)", whole,
+                               file_name=f"record-{i + 1}-{field}.txt", mime="text/plain", icon=":material/download:",
+                               key=f"dataset.long_get.{info.id}.{d.nonce}.{i}.{field}", on_click="ignore")
+            up = st.file_uploader(f"Too long to edit on the page: download it, edit it in a text editor and upload it "
+                                  f"here to replace record {i + 1}'s {field} (UTF-8 text)", type=["txt"],
+                                  key=f"dataset.long_put.{info.id}.{d.nonce}.{i}.{field}")
+            text = whole
+            if up is not None:
+                try:
+                    text = up.getvalue().decode("utf-8")
+                except UnicodeDecodeError:
+                    st.error("That file is not UTF-8 text: save it as UTF-8 and upload it again.")
         if st.button("Apply to the working copy", key=f"dataset.long_apply.{info.id}.{d.nonce}",
                      icon=":material/check:", disabled=text == whole):
             changed = {**now, field: text}

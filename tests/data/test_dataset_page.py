@@ -1832,9 +1832,9 @@ def test_the_import_preview_cuts_a_huge_answer_and_the_import_keeps_it_whole():
     assert store.load_version(store.find_dataset("long").id) == [{"question": "Q?", "answer": long}]
 
 
-def _long_dataset() -> tuple[AppTest, store.DatasetInfo, str]:
-    """A dataset whose second record's answer is 3 MB long, open on the Edit tab."""
-    long = "Offside, at length. " * 150_000
+def _long_dataset(copies: int = 150_000) -> tuple[AppTest, store.DatasetInfo, str]:
+    """A dataset whose second record's answer is ``copies`` times 20 characters long (3 MB), open on the Edit tab."""
+    long = "Offside, at length. " * copies
     info = store.create_dataset("Long", [RECS[0], {"question": "Explain offside?", "answer": long}])
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.selectbox(key="dataset.picker").select(info.id).run()
@@ -1857,7 +1857,7 @@ def test_a_long_value_goes_to_the_table_cut_and_an_edit_elsewhere_saves_it_whole
 
 def test_an_edit_to_a_cut_value_in_the_table_is_refused_saying_where_to_edit_it_whole():
     """Kept, the table's start of the value (and its "… (n characters in all)") would have been saved in its place."""
-    at, info, long = _long_dataset()
+    at, info, long = _long_dataset(5_000)
     edit(at, edited={1: {"answer": "Offside, shorter."}})
     assert not at.exception
     assert texts(at.error) == [f"Record 2's answer is {len(long):,} characters long: the table shows its start only, so "
@@ -1874,3 +1874,11 @@ def test_an_edit_to_a_cut_value_in_the_table_is_refused_saying_where_to_edit_it_
     assert "Unsaved changes: 1 edited." in texts(at.warning)
     at.button(key="dataset.save").click().run()
     assert store.load_version(info.id)[1]["answer"] == long + " The end."
+
+
+def test_a_value_too_long_for_a_box_of_the_page_is_offered_as_a_download_not_in_a_box():
+    """Its 50 MB in a text box crashed Chromium's tab."""
+    at, info, long = _long_dataset()
+    next(s for s in at.selectbox if s.label == "Edit a long value").select((1, "answer")).run()
+    assert not at.exception and not [t for t in at.text_area if len(t.value or "") > editing.CUT]
+    assert any("download it, edit it in a text editor and upload it here" in str(e.proto) for e in at.get("file_uploader"))
