@@ -295,7 +295,9 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
         # an empty cell (a new row's answer not typed yet) shows empty: the default grey "None" read as text
         placeholder="",
-        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER],
+        # the hidden record index is read-only too: the table's column menu (its eye icon) can show it, and an index
+        # typed there took the row for a new record and the record it was for as deleted
+        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER, editing.ROW],
         column_config={
             editing.ROW: None,
             NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new,

@@ -1882,3 +1882,11 @@ def test_a_value_too_long_for_a_box_of_the_page_is_offered_as_a_download_not_in_
     next(s for s in at.selectbox if s.label == "Edit a long value").select((1, "answer")).run()
     assert not at.exception and not [t for t in at.text_area if len(t.value or "") > editing.CUT]
     assert any("download it, edit it in a text editor and upload it here" in str(e.proto) for e in at.get("file_uploader"))
+
+
+def test_the_hidden_record_index_cannot_be_edited_where_the_column_menu_shows_it():
+    """The table's column menu (its eye icon) lists the hidden _row column and can show it; a number typed there made
+    the row a new record and the record it was for deleted."""
+    at, _ = open_mine()
+    config = json.loads(at.data_editor[0].proto.columns)
+    assert config[editing.ROW].get("hidden") and config[editing.ROW].get("disabled")
