@@ -607,13 +607,19 @@ def diff_view(diff: store.Diff, title: str) -> None:
         pairs = diff.edited[:2000]
         passages = any(editing.CONTEXT in r for pair in pairs for r in pair)
         with st.expander(f"Edited ({len(diff.edited)})"):
-            st.dataframe([{"question before": b.get("question"), "question after": a.get("question"),
-                           "answer before": b.get("answer"), "answer after": a.get("answer"),
-                           **({"context before": b.get(editing.CONTEXT), "context after": a.get(editing.CONTEXT)}
-                              if passages else {})}
+            st.dataframe([{"question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
+                           "answer before": _cut(b.get("answer")), "answer after": _cut(a.get("answer")),
+                           **({"context before": _cut(b.get(editing.CONTEXT)),
+                               "context after": _cut(a.get(editing.CONTEXT))} if passages else {})}
                           for b, a in pairs], hide_index=True, width="stretch")
 
 
 def _qa(records: list[Record]) -> list[dict]:
     shown = editing.columns(records[:2000])
-    return [{c: r.get(c) for c in shown} for r in records[:2000]]
+    return [{c: _cut(r.get(c)) for c in shown} for r in records[:2000]]
+
+
+def _cut(value: object) -> object:
+    """A text cut as the Edit tab's table cuts it: the Versions tab compares the last two versions at every rerun of the
+    page, and a 50 MB answer edited between them went to the browser twice each time."""
+    return editing.cut(value) if isinstance(value, str) else value

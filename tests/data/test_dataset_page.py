@@ -1890,3 +1890,18 @@ def test_the_hidden_record_index_cannot_be_edited_where_the_column_menu_shows_it
     at, _ = open_mine()
     config = json.loads(at.data_editor[0].proto.columns)
     assert config[editing.ROW].get("hidden") and config[editing.ROW].get("disabled")
+
+
+def test_the_versions_comparison_shows_a_long_value_cut_as_the_table_does():
+    """Edited between the last two versions, which the Versions tab compares at every rerun of the page, a 3 MB answer
+    went to the browser twice each time."""
+    long = "Offside, at length. " * 150_000
+    info = store.create_dataset("Long", [RECS[0], {"question": "Explain offside?", "answer": long}])
+    store.save_version(info.id, [RECS[0], {"question": "Explain offside?", "answer": long + " The end."}],
+                       base_version=1, message="longer")
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert not at.exception
+    edited = table_with(at, "answer after")
+    assert edited["answer after"].tolist() == [f"{long[:editing.CUT]}… ({len(long) + 9:,} characters in all)"]
+    assert max(len(str(v)) for d in at.dataframe for c in d.value.columns for v in d.value[c]) <= editing.CUT + 40
