@@ -45,7 +45,7 @@ def view(records: list[Record], query: str = "", page: int = 1, page_size: int =
     candidates = range(len(records)) if only is None else sorted(i for i in only if i < len(records))
     if q:
         matches = [i for i in candidates
-                   if any(q in _as_text(records[i].get(c)).casefold() for c in (*COLUMNS, CONTEXT))]
+                   if any(q in as_text(records[i].get(c)).casefold() for c in (*COLUMNS, CONTEXT))]
     else:
         matches = candidates
     pages = max(1, math.ceil(len(matches) / page_size))
@@ -62,12 +62,25 @@ def columns(records: list[Record]) -> tuple[str, ...]:
     return (*COLUMNS, CONTEXT) if any(CONTEXT in r for r in records if type(r) is dict) else COLUMNS
 
 
+CUT = 2000  # characters of a value the table shows: a 50 MB answer went to the browser whole at each rerun (22 s)
+
+
+def cut(text: str) -> str:
+    """``text`` as the table shows it: whole up to ``CUT`` characters, else its start and its length."""
+    return text if len(text) <= CUT else f"{text[:CUT]}… ({len(text):,} characters in all)"
+
+
 def editor_rows(records: list[Record], indices: list[int], shown: tuple[str, ...] = COLUMNS) -> list[dict]:
-    """The rows the editor shows: the ``shown`` fields as text, plus the hidden row index."""
-    return [{ROW: i, **{c: _as_text(records[i].get(c)) for c in shown}} for i in indices]
+    """The rows the editor shows: the ``shown`` fields as text (a long one ``cut``), plus the hidden row index."""
+    return [{ROW: i, **{c: cut(as_text(records[i].get(c))) for c in shown}} for i in indices]
 
 
-def _as_text(value: object) -> str:
+def long_cells(records: list[Record], indices: list[int], shown: tuple[str, ...] = COLUMNS) -> list[tuple[int, str]]:
+    """(record index, field) of each value among ``indices`` the table shows cut, in the table's order."""
+    return [(i, c) for i in indices for c in shown if len(as_text(records[i].get(c))) > CUT]
+
+
+def as_text(value: object) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -92,7 +105,7 @@ def _clean(value: object) -> str:
 def _with_context(rec: Record, old: Record, cell: str) -> Record:
     """``rec`` with the passage the editor's ``cell`` holds: an emptied cell removes it, an untouched
     one keeps the value as it was (a non-text value shown as JSON included)."""
-    if _as_text(old.get(CONTEXT)) == cell:
+    if as_text(old.get(CONTEXT)) == cell:
         return rec
     if not cell.strip():
         return {k: v for k, v in rec.items() if k != CONTEXT}
@@ -101,13 +114,16 @@ def _with_context(rec: Record, old: Record, cell: str) -> Record:
 
 def merge_view(records: list[Record], indices: list[int], rows: list[dict],
                shown_columns: tuple[str, ...] = COLUMNS, new: list[Record] | None = None,
-               replaced: dict[int, Record] | None = None) -> list[Record]:
+               replaced: dict[int, Record] | None = None,
+               refused: list[tuple[int, str]] | None = None) -> list[Record]:
     """The full list after the editor's ``rows`` replace the records at ``indices``.
 
     Rows keep their record's extra fields; records of the view missing from ``rows`` were deleted;
     rows without an index are new and go right after the last record of the view (also appended to ``new``, in the
     editor's order: the rows its # column does not number yet). ``replaced``, when given, gets each edited record's
-    new version under the ``id`` of the record it replaces.
+    new version under the ``id`` of the record it replaces. A value the table shows ``cut`` keeps its whole text: left
+    as shown, it is the saved value; changed there, the change is not kept and its (record index, field) goes to
+    ``refused`` (the table holds its start only: an edit of it would save that start in place of the whole).
     """
     shown = set(indices)
     kept: dict[int, Record] = {}
@@ -119,10 +135,18 @@ def merge_view(records: list[Record], indices: list[int], rows: list[dict],
         ctx = _clean(row.get(CONTEXT)) if edit_context else ""
         if idx is not None and idx in shown and idx not in kept:
             old = records[idx]
-            same_context = not edit_context or _as_text(old.get(CONTEXT)) == ctx
+            cells = {"question": q, "answer": a, CONTEXT: ctx}
+            for c in shown_columns:
+                whole = as_text(old.get(c))
+                if len(whole) > CUT:
+                    if cells[c] != cut(whole) and refused is not None:
+                        refused.append((idx, c))
+                    cells[c] = whole
+            q, a, ctx = cells["question"], cells["answer"], cells[CONTEXT]
+            same_context = not edit_context or as_text(old.get(CONTEXT)) == ctx
             if old.get("question") == q and old.get("answer") == a and same_context:
                 kept[idx] = old
-            elif _as_text(old.get("question")) == q and _as_text(old.get("answer")) == a and same_context:
+            elif as_text(old.get("question")) == q and as_text(old.get("answer")) == a and same_context:
                 kept[idx] = old  # a non-text value the editor showed as JSON, untouched
             else:
                 rec = {**old, "question": q, "answer": a}
@@ -249,7 +273,7 @@ def append(records: list[Record], new: list[Record], skip_existing: bool = True)
     return out, skipped
 
 
-def scalars_as_text(records: list[Record], numbers: set[int] | frozenset[int]) -> tuple[list[Record], list[int]]:
+def scalarsas_text(records: list[Record], numbers: set[int] | frozenset[int]) -> tuple[list[Record], list[int]]:
     """``records`` with each question or answer that is a number or true/false written as the text the editor
     shows for it (11 -> "11", true -> "true"), among the records numbered (from 1) in ``numbers``; and the numbers
     of the records changed. Retyping the shown text is no edit to the editor, so such a record brought in to fix
@@ -259,7 +283,7 @@ def scalars_as_text(records: list[Record], numbers: set[int] | frozenset[int]) -
         rec = records[n - 1]
         if not isinstance(rec, dict):
             continue
-        texts = {f: _as_text(rec[f]) for f in COLUMNS if validate.is_scalar(rec.get(f))}
+        texts = {f: as_text(rec[f]) for f in COLUMNS if validate.is_scalar(rec.get(f))}
         if texts:
             out[n - 1] = {**rec, **texts}
             changed.append(n)
@@ -330,7 +354,7 @@ def bring_all_in(records: list[Record], invalid: set[int] | frozenset[int]) -> B
     true/false question or answer becomes its text (``scalars_as_text``), which leaves such a record valid unless
     it has another error; the rest stay to fix."""
     out, renamed = aliases_as_fields(records, invalid)
-    out, changed = scalars_as_text(out, invalid)
+    out, changed = scalarsas_text(out, invalid)
     # A record's errors are its own (a repeat of another question is only a warning): each changed one is
     # checked alone, so 200,000 records are not checked twice.
     fixed = {n for n in {*changed, *(r[0] for r in renamed)} if not validate.check([out[n - 1]]).errors}
@@ -358,7 +382,7 @@ def changed_cells(saved: list[Record], current: list[Record], diff: store.Diff |
     out: list[CellChange] = []
     for before, after in diff.edited:
         fields = [*before, *(k for k in after if k not in before)]
-        out.extend(CellChange(where.get(id(after)), f, _as_text(before.get(f)), _as_text(after.get(f)))
+        out.extend(CellChange(where.get(id(after)), f, as_text(before.get(f)), as_text(after.get(f)))
                    for f in fields if before.get(f) != after.get(f))
     out.extend(CellChange(where.get(id(r)), "(new record)", "", _named(r)) for r in diff.added)
     out.sort(key=lambda c: c.record or 0)
@@ -372,10 +396,10 @@ NAMED_CHARS = 80  # characters of an answer that name a record without a questio
 def _named(record: Record) -> str:
     """A whole record as the list of changes names it: its question, or, without one, what it has (a blank row
     there said nothing of which record was added or deleted)."""
-    question = _as_text(record.get("question")).strip()
+    question = as_text(record.get("question")).strip()
     if question:
         return question
-    answer = " ".join(_as_text(record.get("answer")).split())
+    answer = " ".join(as_text(record.get("answer")).split())
     if not answer:
         return "(empty record)"
     return "(no question) " + (answer if len(answer) <= NAMED_CHARS else answer[:NAMED_CHARS - 1] + "…")

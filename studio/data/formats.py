@@ -256,8 +256,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
             utf8 = (data if isinstance(data, bytes) and not note
                     and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else None)
             rows = {"json": json_rows.parse_json, "jsonl": json_rows.parse_jsonl}[fmt](text, repeated, utf8)
-    if not rows:
-        raise DatasetFormatError("The file holds no records: it needs at least one question and answer.")
+    _some_rows(rows)
     parsed = parse_rows(rows, fmt, turns)
     if repeated:
         parsed = dataclasses.replace(parsed, warnings=tuple(validate.Problem(r.record, "warning", r.message())
@@ -282,6 +281,14 @@ def _refuse_archive(data: bytes) -> None:
     for magic, why in ARCHIVES.items():
         if data.startswith(magic):
             raise DatasetFormatError(why)
+
+
+def _some_rows(rows: list[dict]) -> list[dict]:
+    """``rows``, or a file with none refused as a file (upload and path alike: a Parquet file of no rows read "The
+    dataset holds no records" from a path, the wording of a datasets folder or a Hub split, and "The file" uploaded)."""
+    if not rows:
+        raise DatasetFormatError("The file holds no records: it needs at least one question and answer.")
+    return rows
 
 
 def _no_text(text: str) -> str:
@@ -491,7 +498,7 @@ def read_source(path: str | Path, turns: str = "first", legacy: bool = False) ->
             _refuse_archive(head)  # what the bytes the Import tab is given are told (``parse``)
             if not head:
                 raise DatasetFormatError(_no_text(""))
-            parsed = parse_rows(parquet_rows.read_rows(path, path.name), "parquet", turns)
+            parsed = parse_rows(_some_rows(parquet_rows.read_rows(path, path.name)), "parquet", turns)
         else:
             parsed = parse(_read_text_file(path), path.name, turns=turns, legacy=legacy)
     return parsed

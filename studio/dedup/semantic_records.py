@@ -322,6 +322,10 @@ class Estimate:
                          f"{self._span(self.load_seconds, 'load')})")
                 shown.add("load")
             untimed = shown - self.timed
+            if untimed == {"pace"} and "load" in self.timed:  # the model loaded: by a run here, which timed the load
+                return text + (". Not timed on this machine yet: the run that loaded the model here timed the loading, "
+                               "with its first batches; embedding's own pace is known after the next run. The longer "
+                               "figure is for a busy machine.")
             if untimed == shown:
                 return text + ". Not timed on this machine yet: the longer figures are for a busy machine."
             if untimed:

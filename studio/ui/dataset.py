@@ -58,6 +58,8 @@ SHOWN_NAME = "dataset.shown_name"  # (id, name, workspace) of the dataset shown:
 ORPHANED = "dataset.orphaned"  # (name, working copy, summary): unsaved edits to a dataset deleted meanwhile
 DRAWN = "dataset.drawn"  # (dataset id, editor key, view, the key of the table it replaced or None): ``editor_place``
 NUMBER = "_number"  # the editor's read-only # column: each row's record number, from 1
+BOX_CHARS = 1_000_000  # a long value edited in a box of the page up to this; longer, downloaded and uploaded back
+CUT_REFUSED = "dataset.cut_refused"  # {dataset id: line}: an edit in the table to a value it shows cut, not kept
 
 
 def init() -> None:
@@ -288,7 +290,9 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
         # an empty cell (a new row's answer not typed yet) shows empty: the default grey "None" read as text
         placeholder="",
-        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER],
+        # the hidden record index is read-only too: the table's column menu (its eye icon) can show it, and an index
+        # typed there took the row for a new record and the record it was for as deleted
+        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER, editing.ROW],
         column_config={
             editing.ROW: None,
             NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new,
@@ -315,10 +319,18 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         st.toggle("Show only the records to fix", key=only_key)
     added: list[Record] = []
     replaced: dict[int, Record] = {}
-    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added, replaced=replaced)
+    refused: list[tuple[int, str]] = []
+    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added, replaced=replaced,
+                                   refused=refused)
     if d.pinned and replaced:  # a row added under the search, edited since: its new version stays in sight
         d.pinned = [replaced.get(id(r), r) for r in d.pinned]
     keep(info.id, d)
+    if refused:  # the table is built again with the value shown as it is (cut), and says why under it
+        i, field = refused[0]
+        st.session_state.setdefault(CUT_REFUSED, {})[info.id] = (
+            f"Record {i + 1}'s {field} is {len(editing.as_text(d.records[i].get(field))):,} characters long: the table "
+            "shows its start only, so an edit there is not kept. Edit it whole under the table, in Edit a long value.")
+        _rebuild(d, added if filtered else [])
     if len(added) > 1 or any(text.shows(str(r["question"])) and text.shows(str(r["answer"])) for r in added):
         # An added row has its question and answer (or another row was added): built again, the table numbers it as
         # a record, and the next row added takes the number after it (its # default), not the same one.
@@ -332,12 +344,63 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         # A record fixed (or a new one to fix): rebuild the table so its Problem column, the count above and
         # the "only the records to fix" view say what is left, not what was wrong when the table was built.
         _rebuild(d, added if filtered else [])
+    _long_values(info, d, v.indices, shown, replaced)
     shown = f"{v.total:,} matching" if query.strip() else plural(len(d.current), "record")
     if only_fix:  # "41 records" above a table of the 2 to fix read as if the rest were gone
         shown = f"{v.total:,} to fix of {plural(len(d.current), 'record')}" + (" matching" if query.strip() else "")
     st.caption(f"{shown} · page {page} of {v.pages} · editing version {d.base} of {md(info.name)}. "
                "Add a row at the bottom of the table; select rows and press Delete to remove them.")
     save_bar(info, d)
+
+
+def _long_values(info: store.DatasetInfo, d: Draft, indices: list[int], shown: tuple[str, ...],
+                 replaced: dict[int, Record]) -> None:
+    """Where a value the table shows cut (over ``editing.CUT`` characters) is edited whole: picked, its whole text in a
+    box of its own, sent to the browser only then (in the table, a 50 MB answer went there at every rerun)."""
+    said = st.session_state.get(CUT_REFUSED, {}).pop(info.id, None)
+    if said:
+        st.error(said, icon=":material/content_cut:")
+    cells = editing.long_cells(d.records, indices, shown)
+    if not cells:
+        return
+    with st.container(border=True):
+        pick = st.selectbox(
+            "Edit a long value", cells, index=None, key=f"dataset.long.{info.id}.{d.nonce}",
+            format_func=lambda cell: (f"Record {cell[0] + 1}'s {cell[1]} "
+                                      f"({len(editing.as_text(d.records[cell[0]].get(cell[1]))):,} characters)"),
+            placeholder=f"{plural(len(cells), 'value')} on this page {'is' if len(cells) == 1 else 'are'} over "
+                        f"{editing.CUT:,} characters, shown cut in the table: pick one to edit it whole")
+        if pick is None:
+            return
+        i, field = pick
+        old = d.records[i]
+        now = replaced.get(id(old), old)
+        whole = editing.as_text(now.get(field))
+        if len(whole) <= BOX_CHARS:
+            text = st.text_area(f"Record {i + 1}'s {field}, whole", whole, height=240,
+                                key=f"dataset.long_text.{info.id}.{d.nonce}.{i}.{field}")
+        else:  # a 50 MB text in a box of the page crashed Chromium's tab: edited in a text editor instead
+            st.download_button(f"Download record {i + 1}'s {field} ({len(whole):,} characters)", whole,
+                               file_name=f"record-{i + 1}-{field}.txt", mime="text/plain", icon=":material/download:",
+                               key=f"dataset.long_get.{info.id}.{d.nonce}.{i}.{field}", on_click="ignore")
+            up = st.file_uploader(f"Too long to edit on the page: download it, edit it in a text editor and upload it "
+                                  f"here to replace record {i + 1}'s {field} (UTF-8 text)", type=["txt"],
+                                  key=f"dataset.long_put.{info.id}.{d.nonce}.{i}.{field}")
+            text = whole
+            if up is not None:
+                try:
+                    text = up.getvalue().decode("utf-8")
+                except UnicodeDecodeError:
+                    st.error("That file is not UTF-8 text: save it as UTF-8 and upload it again.")
+        if st.button("Apply to the working copy", key=f"dataset.long_apply.{info.id}.{d.nonce}",
+                     icon=":material/check:", disabled=text == whole):
+            changed = {**now, field: text}
+            if field == editing.CONTEXT and not text.strip():
+                changed.pop(field)
+            d.current = [changed if r is now else r for r in d.current]
+            keep(info.id, d)
+            flash(f"Record {i + 1}'s {field} changed: save to keep it as a new version.")
+            _rebuild(d, [])
 
 
 def _offer(info: store.DatasetInfo, dirty: bool) -> None:
@@ -437,7 +500,8 @@ def _changed_cells(cells: list[editing.CellChange]) -> None:
     so the cells are listed here, and the list follows each edit."""
     if not cells:
         return
-    rows = [{"record": c.record, "field": c.field, "saved": c.saved, "now": c.now} for c in cells[:CELLS_SHOWN]]
+    rows = [{"record": c.record, "field": c.field, "saved": editing.cut(c.saved), "now": editing.cut(c.now)}
+            for c in cells[:CELLS_SHOWN]]  # cut as the table's cells are: whole, a 50 MB answer went at each rerun
     st.caption(f"{plural(len(cells), 'change')}, cell by cell (the record numbers are the table's # column; deleted "
                "records last)" + (f"; the first {CELLS_SHOWN:,} are listed" if len(cells) > CELLS_SHOWN else "") + ":")
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 248),
@@ -538,13 +602,19 @@ def diff_view(diff: store.Diff, title: str) -> None:
         pairs = diff.edited[:2000]
         passages = any(editing.CONTEXT in r for pair in pairs for r in pair)
         with st.expander(f"Edited ({len(diff.edited)})"):
-            st.dataframe([{"question before": b.get("question"), "question after": a.get("question"),
-                           "answer before": b.get("answer"), "answer after": a.get("answer"),
-                           **({"context before": b.get(editing.CONTEXT), "context after": a.get(editing.CONTEXT)}
-                              if passages else {})}
+            st.dataframe([{"question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
+                           "answer before": _cut(b.get("answer")), "answer after": _cut(a.get("answer")),
+                           **({"context before": _cut(b.get(editing.CONTEXT)),
+                               "context after": _cut(a.get(editing.CONTEXT))} if passages else {})}
                           for b, a in pairs], hide_index=True, width="stretch")
 
 
 def _qa(records: list[Record]) -> list[dict]:
     shown = editing.columns(records[:2000])
-    return [{c: r.get(c) for c in shown} for r in records[:2000]]
+    return [{c: _cut(r.get(c)) for c in shown} for r in records[:2000]]
+
+
+def _cut(value: object) -> object:
+    """A text cut as the Edit tab's table cuts it: the Versions tab compares the last two versions at every rerun of the
+    page, and a 50 MB answer edited between them went to the browser twice each time."""
+    return editing.cut(value) if isinstance(value, str) else value

@@ -506,6 +506,8 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
                     st.button("Keep this one", key=f"dedup.keep.{k}.{m}", on_click=_act,
                               args=(review.keep_one, k, m), type="primary" if kept and decision.action == "keep_one"
                               else "secondary")
+        if decision is not None and decision.action == "merge" and decision.merged is not None:
+            _merged_card(decision.merged, len(c.members))
         if len(c.members) > len(shown):
             st.caption(f"{len(c.members) - len(shown):,} more records in this cluster are not shown; the buttons "
                        "below and Keep the suggested of each apply to all of them.")
@@ -516,6 +518,16 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
             st.text_area("Question", str(ref.get("question", "")), key=f"dedup.merge.{k}.q")
             st.text_area("Answer", str(ref.get("answer", "")), key=f"dedup.merge.{k}.a")
             st.button("Merge", key=f"dedup.merge.{k}", on_click=_act, args=(_merge, review, k))
+
+
+def _merged_card(merged: dict, members: int) -> None:
+    """The record a merge put in the cluster's place, in the card under the records it replaces (marked dropped): it
+    was shown only in the "Merge into one edited record" expander, closed after the merge."""
+    with st.container(border=True):
+        st.markdown(f"**Merged record** · replaces the {members:,} records above")
+        for field, name in (("question", "Q"), ("answer", "A")):
+            st.markdown(html_block(f"<b>{name}:</b> " + _text_html(merged.get(field), merged.get(field))),
+                        unsafe_allow_html=True)
 
 
 PASSAGE_CHARS = 600  # of each record's passage shown on its card

@@ -1832,6 +1832,7 @@ def test_the_import_preview_cuts_a_huge_answer_and_the_import_keeps_it_whole():
     assert store.load_version(store.find_dataset("long").id) == [{"question": "Q?", "answer": long}]
 
 
+<<<<<<< HEAD
 def test_a_page_that_is_not_there_is_said_in_one_line_and_the_page_shown_stays():
     """The Page box had the browser's bounds: a 9 typed of 3 pages stayed red in it while the table showed the page
     before, without a word (``studio.ui.numbers``: the value stays as typed, with one line, the last good page shown).
@@ -1856,3 +1857,78 @@ def test_a_page_that_is_not_there_is_said_in_one_line_and_the_page_shown_stays()
     assert [e.value for e in at.error] == ["Page was empty or too large to hold: kept 1; type 1."]
     assert at.number_input(key="dataset.page").value == 1
     assert not at.exception
+=======
+def _long_dataset(copies: int = 150_000) -> tuple[AppTest, store.DatasetInfo, str]:
+    """A dataset whose second record's answer is ``copies`` times 20 characters long (3 MB), open on the Edit tab."""
+    long = "Offside, at length. " * copies
+    info = store.create_dataset("Long", [RECS[0], {"question": "Explain offside?", "answer": long}])
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert not at.exception, at.exception
+    return at, info, long
+
+
+def test_a_long_value_goes_to_the_table_cut_and_an_edit_elsewhere_saves_it_whole():
+    """A 50 MB answer went to the browser whole at each rerun: the Edit tab's table took 22.6 s to appear."""
+    at, info, long = _long_dataset()
+    table = at.data_editor[0].value
+    assert max(len(v) for c in ("question", "answer") for v in table[c]) <= editing.CUT + 40
+    assert table["answer"].tolist()[1] == f"{long[:editing.CUT]}… ({len(long):,} characters in all)"
+    edit(at, edited={0: {"answer": "Forty-five minutes."}})
+    at.button(key="dataset.save").click().run()
+    assert not at.exception and not at.error
+    saved = store.load_version(info.id)
+    assert saved[0]["answer"] == "Forty-five minutes." and saved[1]["answer"] == long
+
+
+def test_an_edit_to_a_cut_value_in_the_table_is_refused_saying_where_to_edit_it_whole():
+    """Kept, the table's start of the value (and its "… (n characters in all)") would have been saved in its place."""
+    at, info, long = _long_dataset(5_000)
+    edit(at, edited={1: {"answer": "Offside, shorter."}})
+    assert not at.exception
+    assert texts(at.error) == [f"Record 2's answer is {len(long):,} characters long: the table shows its start only, so "
+                               "an edit there is not kept. Edit it whole under the table, in Edit a long value."]
+    assert not unsaved_lines(at)  # nothing changed
+    assert at.data_editor[0].value["answer"].tolist()[1].startswith(long[:editing.CUT] + "…")
+    # edited whole where the line says: the whole text, picked, then applied and saved
+    long_pick = next(s for s in at.selectbox if s.label == "Edit a long value")
+    long_pick.select((1, "answer")).run()
+    box = next(t for t in at.text_area if t.label == "Record 2's answer, whole")
+    assert box.value == long
+    box.input(long + " The end.").run()
+    next(b for b in at.button if b.label == "Apply to the working copy").click().run()
+    assert "Unsaved changes: 1 edited." in texts(at.warning)
+    at.button(key="dataset.save").click().run()
+    assert store.load_version(info.id)[1]["answer"] == long + " The end."
+
+
+def test_a_value_too_long_for_a_box_of_the_page_is_offered_as_a_download_not_in_a_box():
+    """Its 50 MB in a text box crashed Chromium's tab."""
+    at, info, long = _long_dataset()
+    next(s for s in at.selectbox if s.label == "Edit a long value").select((1, "answer")).run()
+    assert not at.exception and not [t for t in at.text_area if len(t.value or "") > editing.CUT]
+    assert any("download it, edit it in a text editor and upload it here" in str(e.proto) for e in at.get("file_uploader"))
+
+
+def test_the_hidden_record_index_cannot_be_edited_where_the_column_menu_shows_it():
+    """The table's column menu (its eye icon) lists the hidden _row column and can show it; a number typed there made
+    the row a new record and the record it was for deleted."""
+    at, _ = open_mine()
+    config = json.loads(at.data_editor[0].proto.columns)
+    assert config[editing.ROW].get("hidden") and config[editing.ROW].get("disabled")
+
+
+def test_the_versions_comparison_shows_a_long_value_cut_as_the_table_does():
+    """Edited between the last two versions, which the Versions tab compares at every rerun of the page, a 3 MB answer
+    went to the browser twice each time."""
+    long = "Offside, at length. " * 150_000
+    info = store.create_dataset("Long", [RECS[0], {"question": "Explain offside?", "answer": long}])
+    store.save_version(info.id, [RECS[0], {"question": "Explain offside?", "answer": long + " The end."}],
+                       base_version=1, message="longer")
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert not at.exception
+    edited = table_with(at, "answer after")
+    assert edited["answer after"].tolist() == [f"{long[:editing.CUT]}… ({len(long) + 9:,} characters in all)"]
+    assert max(len(str(v)) for d in at.dataframe for c in d.value.columns for v in d.value[c]) <= editing.CUT + 40
+>>>>>>> dataset7

@@ -372,6 +372,21 @@ def test_an_empty_file_is_said_empty_whatever_its_name(tmp_path, name):
             read()
 
 
+def test_a_parquet_file_of_no_rows_is_said_the_same_uploaded_or_read_from_a_path(tmp_path):
+    """Read from a path (the CLI, the Import tab's path) it said "The dataset holds no records", uploaded "The file"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"question": pa.array([], pa.string()), "answer": pa.array([], pa.string())}),
+                   tmp_path / "none.parquet")
+    data = (tmp_path / "none.parquet").read_bytes()
+    said = set()
+    for read in (lambda: formats.parse(data, "none.parquet"), lambda: formats.read_source(tmp_path / "none.parquet")):
+        with pytest.raises(formats.DatasetFormatError) as err:
+            read()
+        said.add(str(err.value))
+    assert said == {"The file holds no records: it needs at least one question and answer."}
+
+
 def test_a_pipe_or_tab_separated_table_reads_and_says_its_delimiter_even_with_commas_in_its_answers():
     """A pipe-delimited file was refused as "Not JSON, JSON Lines or CSV with a header row"."""
     pipes = "question|answer\nWhat is offside?|Nearer the goal line, than the ball\nHow long, exactly?|45 minutes\n"

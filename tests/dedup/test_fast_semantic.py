@@ -93,6 +93,11 @@ def test_a_direct_run_teaches_the_next_estimate_the_load_and_pace_it_measured(mo
     assert timings.measured(DEFAULT_MODEL)["load"] >= 1.0 + (1.0 - usual)
     warm = SlowEmbedder()
     monkeypatch.setattr(embed, "loaded", lambda *a, **k: warm)
+    # under the first run, which loaded the model (and timed it): it said "Not timed on this machine yet" alone
+    loaded_now = semantic_records.estimate(records, semantic()).message
+    assert loaded_now.endswith("Not timed on this machine yet: the run that loaded the model here timed the loading, "
+                               "with its first batches; embedding's own pace is known after the next run. The longer "
+                               "figure is for a busy machine.")
     dedup.dedup_records(records, semantic())  # the model loaded already: this machine's pace
     assert set(timings.measured(DEFAULT_MODEL)) == {"load", "pace"}
     monkeypatch.setattr(embed, "loaded", lambda *a, **k: None)

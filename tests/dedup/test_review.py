@@ -165,6 +165,20 @@ def test_tab_merge_saves_the_edited_record():
     assert saved[0] == {"question": "What is the offside rule?", "answer": "A rule about position."} and len(saved) == 4
 
 
+def test_a_merge_shows_the_merged_record_in_the_cluster_card():
+    """The card marked every record dropped and said "merged", but the record that takes their place was only in the
+    Merge expander."""
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    at.text_area(key="dedup.merge.0.q").set_value("What is the offside rule, merged?")
+    at.button(key="dedup.merge.0").click().run()
+    assert not at.exception
+    card = [m.value for m in at.markdown]
+    at_merged = next(i for i, t in enumerate(card) if t.startswith("**Merged record** · replaces the "))
+    assert "What is the offside rule, merged?" in card[at_merged + 1]
+    assert not any("What is the offside rule, merged?" in t for t in card[:at_merged])
+
+
 def test_tab_when_someone_else_saves_meanwhile():
     at, info = open_tab(RECORDS)
     at.button(key="dedup.run").click().run()
