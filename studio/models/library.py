@@ -40,10 +40,12 @@ from studio.models.spec import library_name_ok, library_spec, parse_spec, run_sp
 from studio.models.tokenizer_check import (  # noqa: F401
     NO_TOKENIZER,
     NO_WEIGHTS,
-    NO_WEIGHTS_DOWNLOAD,
+    NO_WEIGHTS_BUNDLED,
+    NO_WEIGHTS_COPIED,
     NO_WEIGHTS_RESUME,
     NO_WEIGHTS_RUN,
     UNSURE_TOKENIZER,
+    no_weights_download,
     tokenizer_note,
     unusable,
 )
@@ -183,25 +185,27 @@ def workspace_models(load: bool = True) -> list[ModelEntry]:
             parameters=card.get("parameters"), context_length=card.get("context_length"),
             chat_template=card.get("chat_template"), dtype=card.get("dtype"), disk_bytes=card.get("disk_bytes"),
             origin=_origin(card), path=str(folder),
-            note=tokenizer_note(folder, load=load) if has_weights(folder) else NO_WEIGHTS))
+            note=tokenizer_note(folder, load=load) if has_weights(folder) else _no_weights_here(card)))
     return out
 
 
-_WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack")
-
-
-_NOT_WEIGHTS = {"training_args.bin"}  # the trainer's settings, saved beside a run's weights: it stays when they go
-
-
 def has_weights(folder: Path) -> bool:
-    """Whether a model folder holds a weights file (a folder with only config.json and a tokenizer fails at load); a
-    LoRA adapter's folder, its adapter's (``adapters.ADAPTER_WEIGHTS``)."""
-    from studio.models import adapters
+    """Whether a model folder holds its model's weights (``studio.models.weights``: a checkpoint's optimizer.pt or
+    training_args.bin are not; a folder with only config.json and a tokenizer fails at load); a LoRA adapter's
+    folder, its adapter's (``adapters.ADAPTER_WEIGHTS``)."""
+    from studio.models import adapters, weights
 
     if adapters.is_adapter(folder):
         return any((folder / name).is_file() and (folder / name).stat().st_size for name in adapters.ADAPTER_WEIGHTS)
-    return any(f.is_file() and f.stat().st_size and f.name not in _NOT_WEIGHTS
-               for pattern in _WEIGHT_FILES for f in folder.glob(pattern))
+    return weights.has_weights(folder)
+
+
+def _no_weights_here(card: dict) -> str:
+    """What to do with a workspace folder that has no weights, by where it came from: a GGUF file is imported again,
+    the bundled copy made again; a folder copied in by hand has nothing to import."""
+    if card.get("bundled"):
+        return NO_WEIGHTS_BUNDLED
+    return NO_WEIGHTS if _origin(card) else NO_WEIGHTS_COPIED
 
 
 def _origin(card: dict) -> str:
@@ -242,7 +246,7 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
             chat_template=_has_chat_template(snap), path=str(snap),
             # a recorded download lists the files it fetched, which may be no weights at all (a folder in the cache
             # with config.json and a tokenizer): it failed at load
-            note=tokenizer_note(snap, load=load) if has_weights(snap) else NO_WEIGHTS_DOWNLOAD))
+            note=tokenizer_note(snap, load=load) if has_weights(snap) else no_weights_download(repo.repo_id)))
     return out
 
 

@@ -651,31 +651,82 @@ def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_picker
     assert f"weights-only\t({library.NO_TOKENIZER})" in listed.stdout
 
 
-def test_a_model_folder_without_weights_is_listed_as_unusable(tiny_gpt2, offline):
+def test_a_model_folder_without_weights_is_listed_as_unusable(tiny_gpt2, tiny_file, offline):
     """A workspace folder with config.json and a tokenizer but no weights file (a copy cut short, a file deleted by
-    hand) was listed with Chat with it and Train on it on, and failed at load."""
+    hand) was listed with Chat with it and Train on it on, and failed at load. What to do fits where it came from: an
+    imported GGUF file is imported again; a folder copied in by hand has no file to import."""
     import shutil
 
     shutil.copytree(tiny_gpt2, config.models_dir() / "hollow", ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
     assert (config.models_dir() / "hollow" / "tokenizer.json").is_file()
+    library.import_gguf(tiny_file)
+    (config.models_dir() / "Tiny-Llama.Q8" / "model.safetensors").unlink()
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
-    assert rows.loc["model:hollow", "tokenizer check"] == "no weights"
+    assert rows.loc["model:hollow", "tokenizer check"] == rows.loc["model:Tiny-Llama.Q8", "tokenizer check"] == \
+        "no weights"
     at.selectbox(key="models.selected").set_value("model:hollow").run()
-    assert [e.value for e in at.error] == ["hollow cannot be used: no weights file: import it again or delete it."]
+    assert [e.value for e in at.error] == [f"hollow cannot be used: {library.NO_WEIGHTS_COPIED}."]
+    assert "import" not in library.NO_WEIGHTS_COPIED
     assert at.button(key="models.chat").disabled and at.button(key="models.train").disabled
     assert "Export as GGUF (llama.cpp, Ollama, LM Studio)" not in [x.label for x in at.expander]
+    at.selectbox(key="models.selected").set_value("model:Tiny-Llama.Q8").run()
+    assert [e.value for e in at.error] == ["Tiny-Llama.Q8 cannot be used: no weights file: import it again or delete "
+                                           "it."]
     assert not at.exception
     listed = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True,
                             cwd=REPO, timeout=120, env={**__import__("os").environ, "STUDIO_HOME": str(config.home())})
-    assert "hollow\t(no weights file: import it again or delete it)" in listed.stdout
+    assert "Tiny-Llama.Q8\t(no weights file: import it again or delete it)" in listed.stdout
+    assert f"hollow\t({library.NO_WEIGHTS_COPIED})" in listed.stdout
+
+
+def test_a_trainers_checkpoint_folder_copied_in_is_not_taken_for_a_model(tiny_gpt2, offline):
+    """A trainer's checkpoint folder without the model's weights (its optimizer.pt, scheduler.pt, rng_state.pth and
+    training_args.bin beside config.json and the tokenizer) copied into the library read as a model: any .pt or .bin
+    counted as weights, so it was listed with Chat with it and Train on it on, passed the Train page's check, and failed
+    at load. Model weights are the files transformers, peft and the GGUF loader read (sharded ones too)."""
+    import shutil
+
+    from studio.models import weights
+
+    ckpt = config.models_dir() / "checkpoint-40"
+    shutil.copytree(tiny_gpt2, ckpt, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "scaler.pt"):
+        (ckpt / name).write_bytes(b"\x80\x02" + b"\0" * 64)
+    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": 40}))
+    sharded = config.models_dir() / "sharded"  # a model saved in shards, with its index: weights
+    shutil.copytree(tiny_gpt2, sharded, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    shutil.copyfile(tiny_gpt2 / "model.safetensors", sharded / "model-00001-of-00001.safetensors")
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {"x": "model-00001-of-00001.safetensors"}}))
+
+    entries = {e.spec: e for e in library.list_models(include_hub_cache=False)}
+    assert entries["model:checkpoint-40"].unusable
+    assert entries["model:checkpoint-40"].note == library.NO_WEIGHTS_COPIED
+    assert not entries["model:sharded"].unusable
+    with pytest.raises(ModelLoadError, match="its folder has no weights"):
+        loading.require_parts(loading.resolve("model:checkpoint-40"))
+    loading.require_parts(loading.resolve("model:sharded"))
+    at = open_models_page()
+    assert library_rows(at).set_index("spec").loc["model:checkpoint-40", "tokenizer check"] == "no weights"
+    at.selectbox(key="models.selected").set_value("model:checkpoint-40").run()
+    assert at.button(key="models.chat").disabled and at.button(key="models.train").disabled
+    assert not at.exception
+    assert [n for n in ("model.safetensors", "model-00002-of-00003.safetensors", "pytorch_model.bin",
+                        "pytorch_model-00001-of-00002.bin", "adapter_model.safetensors", "x.Q4_0.gguf",
+                        "model.safetensors.index.json", "optimizer.pt", "scheduler.pt", "rng_state.pth",
+                        "training_args.bin", "optimizer.bin", "consolidated.00.pth")
+            if weights.is_weights(n)] == ["model.safetensors", "model-00002-of-00003.safetensors", "pytorch_model.bin",
+                                          "pytorch_model-00001-of-00002.bin", "adapter_model.safetensors",
+                                          "x.Q4_0.gguf", "model.safetensors.index.json"]
 
 
 def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, tmp_path, monkeypatch, offline):
     """A finished full run whose model/ lost its weights file, and a Hub download recorded with config.json and a
     tokenizer but no weights, were listed with Chat with it on, and failed at load. Each says what its kind can do:
-    "import it again" was said of all of them, and no run or download can be imported (a download is downloaded again,
-    a run trained again, or resumed where the Train page offers it: stopped with a checkpoint)."""
+    "import it again" was said of all of them, and no run or download can be imported (a run is trained again, or
+    resumed where the Train page offers it: stopped with a checkpoint; a download's repository has no weights, so it
+    is removed, not downloaded again)."""
     import shutil
 
     import huggingface_hub.constants as hub_constants
@@ -710,11 +761,15 @@ def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, 
     stopped_spec = f"run:{stopped.name}"
 
     entries = {e.spec: e for e in library.list_models()}
-    notes = {"acme/hollow": ("acme/hollow", "download it again"), run_spec: ("hollow-run", "train it again"),
+    notes = {"acme/hollow": ("acme/hollow", "remove it with `hf cache rm model/acme/hollow`, and download a "
+                                           "repository that has them"),
+             run_spec: ("hollow-run", "train it again"),
              stopped_spec: ("stopped-run", "resume it from its last checkpoint")}
     for spec, (_, advice) in notes.items():
         assert entries[spec].unusable and entries[spec].note.startswith("no weights file")
         assert advice in entries[spec].note and "import" not in entries[spec].note
+    # its repository has no weights (a download is refused up front otherwise): downloading it again cannot help
+    assert "download it again" not in entries["acme/hollow"].note
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
     assert {rows.loc[spec, "tokenizer check"] for spec in notes} == {"no weights"}
