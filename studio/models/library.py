@@ -599,17 +599,37 @@ def delete_model(name: str, in_use: list[str] | None = None) -> str:
     return name
 
 
+MAX_LABEL = 80  # characters: a picker's label, read in full
+
+
 def rename_model(name: str, label: str) -> str:
     """Give the workspace model ``name`` another name in every table and picker (its ``model.json`` label); its spec,
-    ``model:NAME``, stays, so the runs trained on it, evaluations and chats that name it still find it."""
+    ``model:NAME``, stays, so the runs trained on it, evaluations and chats that name it still find it. The Models
+    page's Rename and ``python -m studio model rename`` both call it: one set of refusals."""
+    import unicodedata
+
     name = check_name(name)
     folder = config.models_dir() / name
+    card = read_card(folder)
+    if card.get("bundled") or name == bundled.NAME:  # listed before its first use imports it
+        raise StudioError("The bundled model keeps its name, which says what it is (a Q4_1 copy of SmolLM2-135M-"
+                          "Instruct): import a GGUF file to name a model your own way.")
     if not (folder / "config.json").is_file():
         raise StudioError(f"No model {name!r} in the library: `python -m studio model list` shows what is there.")
-    label = jobs.without_bidi(" ".join((label or "").split()))
-    if not label or len(label) > 80:
-        raise StudioError("Type a new name for it (1 to 80 characters).")
-    card = read_card(folder)
+    label = label or ""
+    if any(unicodedata.category(c) == "Cc" for c in label):  # a line break split `model list`'s rows
+        raise StudioError("A model's name is one line: leave out tabs, line breaks and other control characters.")
+    if any(c in jobs.BIDI_CONTROLS for c in label):
+        raise StudioError(f"A model's name {jobs.BIDI_REFUSED}")
+    label = " ".join(label.split())
+    if not label:
+        raise StudioError(f"Type a new name for it (1 to {MAX_LABEL} characters).")
+    if len(label) > MAX_LABEL:
+        raise StudioError(f"That name is too long ({len(label):,} characters): use at most {MAX_LABEL}.")
+    spec = str(library_spec(name))
+    taken = [e for e in list_models(load=False) if e.spec != spec and e.name.casefold() == label.casefold()]
+    if taken:  # two rows of one name: a picker could not tell them apart
+        raise StudioError(f"{taken[0].name!r} already names {taken[0].spec} in the library: choose another name.")
     card["label"] = label
     atomic.write_text(folder / "model.json", json.dumps(card, indent=1))
     return label

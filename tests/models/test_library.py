@@ -440,6 +440,44 @@ def test_models_page_renames_a_model_and_keeps_its_spec(tiny_file):
     assert library.display_name("model:tiny-one") == "My tiny assistant"
 
 
+def test_the_cli_renames_a_model_with_the_pages_refusals(tiny_file, capsys):
+    """Rename was on the Models page only: ``model rename NAME NEW_DISPLAY_NAME`` calls the same engine function, and
+    both refuse the same names in one line: empty, too long, a control character or a text-direction control (a row of
+    ``model list`` split in two), a name another model already shows (two rows a picker could not tell apart), the
+    bundled model (its name says what it is)."""
+    from studio.__main__ import main
+    from tests.cli_refusals import refused
+
+    library.import_gguf(tiny_file, "tiny-one")
+    library.import_gguf(tiny_file, "tiny-two", dtype="bfloat16")
+    capsys.readouterr()
+    assert main(["model", "rename", "model:tiny-one", "  My   tiny assistant "]) == 0
+    assert capsys.readouterr().out.strip() == "renamed tiny-one to My tiny assistant (still loaded as model:tiny-one)"
+    assert library.display_name("model:tiny-one") == "My tiny assistant"
+    for new, says in [("", "error: Type a new name for it (1 to 80 characters)."),
+                      (" " * 3, "error: Type a new name for it (1 to 80 characters)."),
+                      ("x" * 81, "error: That name is too long (81 characters): use at most 80."),
+                      ("two\nlines", "error: A model's name is one line: leave out tabs, line breaks and other control "
+                                     "characters."),
+                      ("nul\x00byte", "error: A model's name is one line"),
+                      ("abc\u202edcba", "error: A model's name cannot hold a text-direction control"),
+                      ("MY tiny ASSISTANT", "error: 'My tiny assistant' already names model:tiny-one in the library: "
+                                            "choose another name.")]:
+        assert refused(capsys, ["model", "rename", "tiny-two", new]).startswith(says), new
+    assert library.display_name("model:tiny-two") == "tiny-two"
+    assert refused(capsys, ["model", "rename", bundled.NAME, "Mine"]).startswith(
+        "error: The bundled model keeps its name")
+    assert refused(capsys, ["model", "rename", "gone", "Mine"]).startswith("error: No model 'gone' in the library")
+    assert main(["model", "rename", "tiny-one", "my tiny assistant"]) == 0  # its own name, in another case
+    at = open_models_page()  # the page: the same refusal, in the same words
+    at.selectbox(key="models.selected").set_value("model:tiny-two").run()
+    at.text_input(key="models.rename.model:tiny-two").input("My Tiny Assistant").run()
+    at.button(key="models.rename").click().run()
+    assert [e.value for e in at.error] == ["'my tiny assistant' already names model:tiny-one in the library: choose "
+                                           "another name."]
+    assert library.display_name("model:tiny-two") == "tiny-two" and not at.exception
+
+
 def test_models_page_says_a_taken_name_once_and_fills_in_a_runs_row(tiny_file, tiny_gpt2, offline):
     import shutil
 
