@@ -259,3 +259,46 @@ def test_the_cli_refuses_a_checkpoint_repository_in_one_line_and_lists_nothing(t
                     "level, no .gguf file; its files: config.json, optimizer.pt, rng_state.pth, scheduler.pt and 3 "
                     "more): pick a repository that has them."), line
     assert REPO_ID not in listed(env)
+
+
+def test_the_models_page_refuses_a_repository_with_no_weights_and_lists_a_good_download(tiny_gpt2, tmp_path,
+                                                                                         monkeypatch):
+    """On the page: a checkpoint-only repository is one line under Download (no "download it again" later) and nothing
+    is listed; a repository with a model downloads, is said in a sentence ("downloaded acme/tiny" was the job's log
+    line), and is the model selected under the table."""
+    import huggingface_hub.constants as c
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with standin_hub() as hub:
+        put_model(hub, tiny_gpt2)
+        bad = HubRepo("model", "acme/checkpoint", private=False)
+        bad.files.update(CHECKPOINT)
+        bad.commits.append("initial")
+        hub.repos[("model", "acme/checkpoint")] = bad
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)  # for the download's own process
+        at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=120).run()
+
+        def download(repo_id: str) -> AppTest:
+            at.text_input(key="models.repo").input(repo_id).run()
+            at.button(key="models.download").click().run()
+            deadline = time.monotonic() + 300
+            while jobs.read_status(Path(at.session_state["models.download_dir"])).active:
+                assert time.monotonic() < deadline, "the download did not end"
+                time.sleep(0.5)
+            return at.run().run()
+
+        download("acme/checkpoint")
+        assert [e.value for e in at.error] == [
+            "acme/checkpoint has no model weights (no model*.safetensors or pytorch_model*.bin at its top level, no "
+            ".gguf file; its files: config.json, optimizer.pt, rng_state.pth, scheduler.pt and 3 more): pick a "
+            "repository that has them."]
+        assert not any("acme/checkpoint" in o for o in at.selectbox(key="models.selected").options)
+        download(REPO_ID)
+        assert hub.sent > 0
+    assert not at.exception and not at.error
+    assert [s.value for s in at.success] == [f"Downloaded {REPO_ID}."]
+    assert at.selectbox(key="models.selected").value == REPO_ID
