@@ -176,9 +176,12 @@ def workspace_models(load: bool = True) -> list[ModelEntry]:
         if folder.name.startswith(".") or not (folder / "config.json").is_file():
             continue  # an import in progress, or a folder that is not a model
         card = read_card(folder)
-        arch = architecture_of(read_config(folder))
+        cfg = read_config(folder)
+        arch = architecture_of(cfg)
         if arch is None and card.get("architecture"):  # the GGUF file's name for it, as transformers renames it
             arch = gguf.model_type(card["architecture"])
+        if not card.get("source") and not card.get("bundled"):
+            card = {**_facts_of_folder(folder, cfg), **card}  # copied in by hand: no import wrote its model.json
         out.append(ModelEntry(
             name=card.get("label") or folder.name, spec=str(library_spec(folder.name)),
             source="bundled" if card.get("bundled") else "workspace", architecture=arch,
@@ -187,6 +190,21 @@ def workspace_models(load: bool = True) -> list[ModelEntry]:
             origin=_origin(card), path=str(folder),
             note=tokenizer_note(folder, load=load) if has_weights(folder) else _no_weights_here(card)))
     return out
+
+
+def _facts_of_folder(folder: Path, cfg: dict) -> dict:
+    """What an import records in ``model.json``, read from a folder copied in by hand (``save_pretrained``'s): its
+    row read "—" for context, chat template, dtype and disk, where a Hub download of the same files showed them.
+    Nothing is loaded: the parameter count comes from the safetensors headers."""
+    from studio.models import hub_cache
+
+    try:
+        disk = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    except OSError:
+        disk = None
+    return {"context_length": context_of(cfg), "chat_template": _has_chat_template(folder),
+            "dtype": cfg.get("torch_dtype") or cfg.get("dtype"), "disk_bytes": disk or None,
+            "parameters": None if cfg.get("quantization_config") else hub_cache.parameters(folder)}
 
 
 def has_weights(folder: Path) -> bool:

@@ -614,6 +614,32 @@ def test_hub_downloads_show_their_parameter_count_from_the_safetensors_headers(t
     assert counts["acme/tiny"] == gpt2 and counts["acme/sharded"] == llama_model.num_parameters()
 
 
+def test_a_model_folder_copied_in_by_hand_shows_its_facts_as_a_hub_download_of_it_does(tiny_gpt2, tmp_path,
+                                                                                        monkeypatch, offline):
+    """A folder save_pretrained wrote, copied into the library by hand, has no model.json (an import writes it): its
+    row read "—" for parameters, context, chat template, dtype and disk, where the same files downloaded from the Hub
+    showed them. They are read from its files (config.json, the safetensors headers), nothing loaded."""
+    import shutil
+
+    import huggingface_hub.constants as hub_constants
+
+    from studio.models import hub_cache
+
+    shutil.copytree(tiny_gpt2, config.models_dir() / "copied")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    repo = tmp_path / "hf" / "hub" / "models--acme--copied"
+    shutil.copytree(tiny_gpt2, repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    (repo / hub_cache.VERIFIED).write_text(json.dumps(
+        {"commit": "a" * 40, "files": {f.name: f.stat().st_size for f in tiny_gpt2.iterdir()}}))
+    rows = library_rows(open_models_page()).set_index("spec")
+    facts = ["architecture", "parameters", "context", "chat template", "dtype", "disk"]
+    assert list(rows.loc["model:copied", facts]) == list(rows.loc["acme/copied", facts])
+    assert "—" not in list(rows.loc["model:copied", facts]), list(rows.loc["model:copied", facts])
+
+
 def test_the_bundled_model_imported_meanwhile_by_another_process_is_used(tiny_file, monkeypatch, offline):
     """A first chat with the bundled model while a training job (another process) imported it too: the import that
     finished second failed, and Chat showed "The name 'smollm2-135m-instruct' was just taken by another import ...:
