@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rn.add_argument("new_name", metavar="NEW_DISPLAY_NAME", help="how tables and pickers name it (1 to 80 characters)")
     rn.set_defaults(func=cmd_rename)
     rm = act.add_parser("rm", help="delete a workspace model (not one a training run was trained from)")
-    rm.add_argument("name", help="the model's library name (model:NAME without the prefix)")
+    rm.add_argument("name", help="the model's library name (NAME or model:NAME, as `model list` prints it)")
     rm.set_defaults(func=cmd_rm)
 
 
@@ -185,7 +185,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
     from studio.models import bundled, library
     from studio.models.spec import library_spec
 
-    name = library.delete_model(args.name, in_use=eval_results.evaluations_answering_with(str(library_spec(args.name))))
+    name = library.check_name(args.name.strip().removeprefix("model:"))  # the spec `model list` prints, too
+    name = library.delete_model(name, in_use=eval_results.evaluations_answering_with(str(library_spec(name))))
     again = f" (its float32 copy: made again from the installed {bundled.PACKAGE} package on next use)"
     print(f"deleted model:{name}" + (again if name == bundled.NAME else ""))
     return 0
