@@ -90,7 +90,9 @@ def plan(repo_id: str, token: str | None = None) -> Plan:
     refuse_unloadable(repo_id, list(siblings))
     has_safetensors = any(weights.is_weights(n) and n.endswith(".safetensors") for n in siblings if "/" not in n)
     patterns = PATTERNS if has_safetensors else PATTERNS + FALLBACK_PATTERNS
-    chosen = sorted(n for n in siblings if any(fnmatch.fnmatch(Path(n).name, p) for p in patterns))
+    # from the top level only: transformers reads nothing from a subfolder (onnx/, original/, a quantized copy's
+    # folder), whose weights were fetched too
+    chosen = sorted(n for n in siblings if "/" not in n and any(fnmatch.fnmatch(n, p) for p in patterns))
     files = []
     for n in chosen:
         s = siblings[n]

@@ -302,3 +302,22 @@ def test_the_models_page_refuses_a_repository_with_no_weights_and_lists_a_good_d
     assert not at.exception and not at.error
     assert [s.value for s in at.success] == [f"Downloaded {REPO_ID}."]
     assert at.selectbox(key="models.selected").value == REPO_ID
+
+
+def test_only_the_top_level_files_transformers_reads_are_fetched(tiny_gpt2, tmp_path):
+    """Files matching the patterns in subfolders (an ONNX export's onnx/model.safetensors and config.json, Meta's
+    original/tokenizer.model) were fetched too, though transformers reads none of them: a second copy of the weights
+    on the disk and on the wire."""
+    with standin_hub() as hub:
+        files = dict(put_model(hub, tiny_gpt2))
+        extra = {"onnx/model.safetensors": files["model.safetensors"], "onnx/config.json": files["config.json"],
+                 "original/tokenizer.model": b"\0" * 64}
+        hub.repos[("model", REPO_ID)].files.update(extra)
+        env = env_for(hub, tmp_path)
+        out = studio(env, "model", "download", REPO_ID)
+        assert out.returncode == 0, out.stderr
+        fetched = [path for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path]
+    assert fetched and not [p for p in fetched if "onnx/" in p or "original/" in p], fetched
+    snap = next((tmp_path / "hf" / "hub" / "models--acme--tiny" / "snapshots").iterdir())
+    assert sorted(p.name for p in snap.iterdir()) == sorted(files)
+    assert REPO_ID in listed(env)
