@@ -402,6 +402,23 @@ def find_by_sha256(digest: str, dtype: str | None = None) -> str | None:
     return None
 
 
+def bundled_file(path: Path, digest: str, dtype: str = "float32") -> str | None:
+    """The bundled model's name when ``path`` is the bundled package's own file (as float32, the type its copy is
+    made in) and its copy is not made yet: an upload of it made a second 517 MB copy, and the bundled one came on
+    first use anyway."""
+    from studio.models import gguf
+
+    own = bundled.gguf_path()
+    if dtype != "float32" or own is None or bundled.imported():
+        return None  # once made, its model.json names the file's sha256 (find_by_sha256)
+    try:
+        if own.stat().st_size != path.stat().st_size:
+            return None
+    except OSError:
+        return None
+    return bundled.NAME if gguf.file_sha256(own) == digest else None
+
+
 def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "float32", label: str | None = None,
                 bundled: bool = False, progress: Progress | None = None, fraction: Fraction | None = None,
                 stop: Callable[[], bool] | None = None) -> ModelEntry:
@@ -442,7 +459,7 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
     try:
         say(f"checking {path.name} ({info.architecture}, {info.parameters / 1e6:.0f} M parameters, {info.quantization})")
         digest = gguf.file_sha256(path)
-        same = None if bundled else find_by_sha256(digest, dtype)
+        same = None if bundled else find_by_sha256(digest, dtype) or bundled_file(path, digest, dtype)
         if same is not None:  # a second copy (5x the file in float32) would only take the disk twice
             other = "bfloat16" if dtype == "float32" else "float32"
             raise StudioError(f"{path.name} is already in the library as {library_spec(same)} ({dtype}): use that "

@@ -205,7 +205,10 @@ def materialize(ref: ModelRef, progress: Callable[[str], None] | None = None) ->
         spec = parse_spec(library.ensure_bundled(progress))
         return ModelRef(ref.spec, str(library.require_folder(spec.name)), "model")
     if ref.kind == "gguf":
-        name = library.find_by_sha256(gguf.file_sha256(ref.source))
+        digest = gguf.file_sha256(ref.source)
+        name = library.find_by_sha256(digest)
+        if name is None and library.bundled_file(Path(ref.source), digest):  # the bundled package's own file
+            name = parse_spec(library.ensure_bundled(progress)).name
         if name is None:  # in its own process under a memory ceiling, as the Models page imports
             from studio.models import imports
 

@@ -115,6 +115,28 @@ def test_a_file_already_imported_is_said_and_not_copied_again(tiny_file, tmp_pat
     assert library.import_gguf(tiny_file, "half", dtype="bfloat16").dtype == "bfloat16"  # another type: a copy
 
 
+@needs_bundled
+def test_the_bundled_file_uploaded_before_its_first_use_is_said_to_be_the_bundled_model(tmp_path):
+    """Uploading SmolLM2-135M-Instruct.Q4_1.gguf (the bundled package's own file) before the bundled model's first use
+    made a second 517 MB float32 copy of it under another name; the bundled copy came on first use anyway. It is
+    named as the bundled model's, as a file imported before is; as bfloat16 it is a copy in that type."""
+    import shutil
+
+    upload = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    shutil.copyfile(bundled.gguf_path(), upload)
+    assert not bundled.imported()
+    with pytest.raises(StudioError) as err:
+        library.import_gguf(upload, "smol")
+    assert str(err.value) == ("SmolLM2-135M-Instruct.Q4_1.gguf is already in the library as "
+                              "model:smollm2-135m-instruct (float32): use that one, or import it as bfloat16 for a "
+                              "copy in that type.")
+    assert "smol" not in leftovers()
+    # typed where a model is picked (Chat, Train, `ask`), the file is the bundled model, made once as it always is
+    ref = loading.materialize(loading.resolve(str(upload)))
+    assert Path(ref.source) == config.models_dir() / bundled.NAME and bundled.imported()
+    assert [n for n in leftovers() if not n.startswith(".")] == [bundled.NAME]
+
+
 def test_a_file_saved_under_another_extension_is_named_without_it(tiny_file, tmp_path):
     """A .gguf a browser saved as .txt imported as "model:renamed.txt"; a version in the name stays."""
     import shutil
