@@ -133,6 +133,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                               "library. Its header may describe a bigger model than the file holds; check the file, "
                               "or import it on a machine with more memory.") from None
     except StudioError as exc:
+        if upload is not None:  # gone before the job says it ended: a page reading "stopped" could still find it
+            shutil.rmtree(upload, ignore_errors=True)
         if workdir is not None:
             stopped = jobs.stop_requested(workdir)
             jobs.update_status(workdir, state="stopped" if stopped else "failed", error="" if stopped else str(exc),
