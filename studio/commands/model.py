@@ -1,4 +1,4 @@
-"""``python -m studio model list|import|download|rm``: the model library on the command line."""
+"""``python -m studio model list|import|download|export|rename|rm``: the model library on the command line."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from studio.errors import StudioError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("model", help="the model library: list, import a GGUF file, download from the Hub, export as GGUF, delete",
+    p = sub.add_parser("model", help="the model library: list, import a GGUF file, download from the Hub, export as GGUF, "
+                                     "rename, delete",
                        description="Every model the studio can use: workspace models (imported GGUF files, the bundled "
                                    "SmolLM2-135M-Instruct), Hub downloads in the local cache, and finished training runs.")
     act = p.add_subparsers(dest="action", required=True)
@@ -43,9 +44,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--force", action="store_true", help="replace --out (and its Modelfile, and with --zip its zip) when they exist")
     ex.add_argument("--zip", action="store_true", help="also write NAME.zip holding the file and its Modelfile")
     ex.set_defaults(func=cmd_export)
+    rn = act.add_parser("rename", help="give a workspace model another name in every table and picker (its "
+                                       "model:NAME spec stays)")
+    rn.add_argument("name", help="the model's library name (NAME or model:NAME, as `model list` prints it)")
+    rn.add_argument("new_name", metavar="NEW_DISPLAY_NAME", help="how tables and pickers name it (1 to 80 characters)")
+    rn.set_defaults(func=cmd_rename)
     rm = act.add_parser("rm", help="delete a workspace model (not one a training run was trained from)")
-    rm.add_argument("name", help="the model's library name (model:NAME without the prefix)")
+    rm.add_argument("name", help="the model's library name (NAME or model:NAME, as `model list` prints it)")
     rm.set_defaults(func=cmd_rm)
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    from studio.models import library
+
+    name = library.check_name(args.name.strip().removeprefix("model:"))  # the spec `model list` prints, too
+    before = library.display_name(f"model:{name}")
+    label = library.rename_model(name, args.new_name)
+    print(f"renamed {before} to {label} (still loaded as model:{name})")
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -117,6 +133,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                               "library. Its header may describe a bigger model than the file holds; check the file, "
                               "or import it on a machine with more memory.") from None
     except StudioError as exc:
+        if upload is not None:  # gone before the job says it ended: a page reading "stopped" could still find it
+            shutil.rmtree(upload, ignore_errors=True)
         if workdir is not None:
             stopped = jobs.stop_requested(workdir)
             jobs.update_status(workdir, state="stopped" if stopped else "failed", error="" if stopped else str(exc),
@@ -169,7 +187,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
     from studio.models import bundled, library
     from studio.models.spec import library_spec
 
-    name = library.delete_model(args.name, in_use=eval_results.evaluations_answering_with(str(library_spec(args.name))))
+    name = library.check_name(args.name.strip().removeprefix("model:"))  # the spec `model list` prints, too
+    name = library.delete_model(name, in_use=eval_results.evaluations_answering_with(str(library_spec(name))))
     again = f" (its float32 copy: made again from the installed {bundled.PACKAGE} package on next use)"
     print(f"deleted model:{name}" + (again if name == bundled.NAME else ""))
     return 0

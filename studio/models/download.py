@@ -24,11 +24,11 @@ from pathlib import Path
 
 from studio import config, jobs
 from studio.errors import ModelLoadError, NetworkError
-from studio.models import hub_cache
+from studio.models import hub_cache, weights
 
 # What a causal LM needs; other weight formats (onnx, tflite, flax, ...) stay on the Hub.
 PATTERNS = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py", "tokenizer*")
-FALLBACK_PATTERNS = ("*.bin",)  # only when the repository has no safetensors
+FALLBACK_PATTERNS = ("pytorch_model*.bin",)  # only when the repository has no safetensors weights
 READ_WAIT_S = 1.0  # longest wait for bytes before stop() is asked again (then the read resumes where it was)
 STALL_S = 60.0  # a server silent this long has failed
 
@@ -87,12 +87,12 @@ def plan(repo_id: str, token: str | None = None) -> Plan:
     except Exception as exc:
         raise _explain(repo_id, exc) from None
     siblings = {s.rfilename: s for s in info.siblings or []}
-    has_safetensors = any(n.endswith(".safetensors") for n in siblings)
+    refuse_unloadable(repo_id, list(siblings))
+    has_safetensors = any(weights.is_weights(n) and n.endswith(".safetensors") for n in siblings if "/" not in n)
     patterns = PATTERNS if has_safetensors else PATTERNS + FALLBACK_PATTERNS
-    chosen = sorted(n for n in siblings if any(fnmatch.fnmatch(Path(n).name, p) for p in patterns))
-    if not any(n.endswith((".safetensors", ".bin")) for n in chosen):
-        raise ModelLoadError(f"{repo_id} has no transformers weights (safetensors or .bin): is it a GGUF-only "
-                             "repository? Download the .gguf file and import it instead.")
+    # from the top level only: transformers reads nothing from a subfolder (onnx/, original/, a quantized copy's
+    # folder), whose weights were fetched too
+    chosen = sorted(n for n in siblings if "/" not in n and any(fnmatch.fnmatch(n, p) for p in patterns))
     files = []
     for n in chosen:
         s = siblings[n]
@@ -104,6 +104,34 @@ def plan(repo_id: str, token: str | None = None) -> Plan:
                                  "verified: try again later.")
         files.append(HubFile(n, int(size), sha, s.blob_id))
     return Plan(repo_id, info.sha, tuple(files), sum(f.size for f in files), patterns)
+
+
+def refuse_unloadable(repo_id: str, names: list[str]) -> None:
+    """One line, before anything is fetched, for a repository transformers cannot load a model from (its files'
+    names, as the Hub lists them): no model weights at its top (a README, a tokenizer, a trainer's checkpoint files,
+    weights only in subfolders), GGUF files only, or no config.json. Each was downloaded, then listed as unusable
+    with advice to download it again."""
+    top = [n for n in names if "/" not in n]
+    if any(weights.is_weights(n) and not n.endswith(".gguf") for n in top):
+        if "config.json" not in top and "adapter_config.json" in top:
+            raise ModelLoadError(f"{repo_id} is a LoRA adapter (adapter_config.json), not a whole model: download "
+                                 "the base model it names instead (or train your own adapter on the Train page).")
+        if "config.json" not in top:
+            raise ModelLoadError(f"{repo_id} has no config.json, so transformers cannot load it as a model: pick a "
+                                 "repository that has config.json and model weights (model*.safetensors or "
+                                 "pytorch_model*.bin).")
+        return
+    ggufs = sorted(n for n in names if n.endswith(".gguf"))
+    if ggufs:
+        raise ModelLoadError(f"{repo_id} has its weights as GGUF files only ({_few(ggufs)}): download the .gguf file you want and "
+                             "import it (Models page: Import a GGUF file, or python -m studio model import FILE.gguf).")
+    raise ModelLoadError(f"{repo_id} has no model weights (no model*.safetensors or pytorch_model*.bin at its top "
+                         f"level, no .gguf file; its files: {_few(names) or 'none'}): pick a repository that has them.")
+
+
+def _few(names: list[str], n: int = 4) -> str:
+    more = f" and {len(names) - n} more" if len(names) > n else ""
+    return ", ".join(sorted(names)[:n]) + more
 
 
 def check_repo_id(repo_id: str) -> str:

@@ -22,6 +22,7 @@ import struct
 from pathlib import Path
 
 from studio import atomic
+from studio.models import weights
 
 VERIFIED = "studio-verified.json"
 
@@ -127,10 +128,11 @@ def complete_model(snap: Path) -> bool:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return False
         return bool(shards) and all(safetensors_whole(snap / s) for s in shards)
-    weights = list(snap.glob("*.safetensors"))
-    if weights:
-        return all(safetensors_whole(w) for w in weights)
-    return any(p.is_file() and p.stat().st_size > 0 for p in snap.glob("*.bin"))
+    found = [w for w in snap.glob("*.safetensors") if weights.is_weights(w.name)]
+    if found:
+        return all(safetensors_whole(w) for w in found)
+    # a trainer's training_args.bin or optimizer.bin is no model: a snapshot with those alone is not one
+    return any(p.is_file() and p.stat().st_size > 0 and weights.is_weights(p.name) for p in snap.glob("*.bin"))
 
 
 def _header(path: Path) -> tuple[dict, int, int] | None:

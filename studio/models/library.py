@@ -40,10 +40,12 @@ from studio.models.spec import library_name_ok, library_spec, parse_spec, run_sp
 from studio.models.tokenizer_check import (  # noqa: F401
     NO_TOKENIZER,
     NO_WEIGHTS,
-    NO_WEIGHTS_DOWNLOAD,
+    NO_WEIGHTS_BUNDLED,
+    NO_WEIGHTS_COPIED,
     NO_WEIGHTS_RESUME,
     NO_WEIGHTS_RUN,
     UNSURE_TOKENIZER,
+    no_weights_download,
     tokenizer_note,
     unusable,
 )
@@ -174,34 +176,54 @@ def workspace_models(load: bool = True) -> list[ModelEntry]:
         if folder.name.startswith(".") or not (folder / "config.json").is_file():
             continue  # an import in progress, or a folder that is not a model
         card = read_card(folder)
-        arch = architecture_of(read_config(folder))
+        cfg = read_config(folder)
+        arch = architecture_of(cfg)
         if arch is None and card.get("architecture"):  # the GGUF file's name for it, as transformers renames it
             arch = gguf.model_type(card["architecture"])
+        if not card.get("source") and not card.get("bundled"):
+            card = {**_facts_of_folder(folder, cfg), **card}  # copied in by hand: no import wrote its model.json
         out.append(ModelEntry(
             name=card.get("label") or folder.name, spec=str(library_spec(folder.name)),
             source="bundled" if card.get("bundled") else "workspace", architecture=arch,
             parameters=card.get("parameters"), context_length=card.get("context_length"),
             chat_template=card.get("chat_template"), dtype=card.get("dtype"), disk_bytes=card.get("disk_bytes"),
             origin=_origin(card), path=str(folder),
-            note=tokenizer_note(folder, load=load) if has_weights(folder) else NO_WEIGHTS))
+            note=tokenizer_note(folder, load=load) if has_weights(folder) else _no_weights_here(card)))
     return out
 
 
-_WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack")
+def _facts_of_folder(folder: Path, cfg: dict) -> dict:
+    """What an import records in ``model.json``, read from a folder copied in by hand (``save_pretrained``'s): its
+    row read "—" for context, chat template, dtype and disk, where a Hub download of the same files showed them.
+    Nothing is loaded: the parameter count comes from the safetensors headers."""
+    from studio.models import hub_cache
 
-
-_NOT_WEIGHTS = {"training_args.bin"}  # the trainer's settings, saved beside a run's weights: it stays when they go
+    try:
+        disk = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    except OSError:
+        disk = None
+    return {"context_length": context_of(cfg), "chat_template": _has_chat_template(folder),
+            "dtype": cfg.get("torch_dtype") or cfg.get("dtype"), "disk_bytes": disk or None,
+            "parameters": None if cfg.get("quantization_config") else hub_cache.parameters(folder)}
 
 
 def has_weights(folder: Path) -> bool:
-    """Whether a model folder holds a weights file (a folder with only config.json and a tokenizer fails at load); a
-    LoRA adapter's folder, its adapter's (``adapters.ADAPTER_WEIGHTS``)."""
-    from studio.models import adapters
+    """Whether a model folder holds its model's weights (``studio.models.weights``: a checkpoint's optimizer.pt or
+    training_args.bin are not; a folder with only config.json and a tokenizer fails at load); a LoRA adapter's
+    folder, its adapter's (``adapters.ADAPTER_WEIGHTS``)."""
+    from studio.models import adapters, weights
 
     if adapters.is_adapter(folder):
         return any((folder / name).is_file() and (folder / name).stat().st_size for name in adapters.ADAPTER_WEIGHTS)
-    return any(f.is_file() and f.stat().st_size and f.name not in _NOT_WEIGHTS
-               for pattern in _WEIGHT_FILES for f in folder.glob(pattern))
+    return weights.has_weights(folder)
+
+
+def _no_weights_here(card: dict) -> str:
+    """What to do with a workspace folder that has no weights, by where it came from: a GGUF file is imported again,
+    the bundled copy made again; a folder copied in by hand has nothing to import."""
+    if card.get("bundled"):
+        return NO_WEIGHTS_BUNDLED
+    return NO_WEIGHTS if _origin(card) else NO_WEIGHTS_COPIED
 
 
 def _origin(card: dict) -> str:
@@ -242,7 +264,7 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
             chat_template=_has_chat_template(snap), path=str(snap),
             # a recorded download lists the files it fetched, which may be no weights at all (a folder in the cache
             # with config.json and a tokenizer): it failed at load
-            note=tokenizer_note(snap, load=load) if has_weights(snap) else NO_WEIGHTS_DOWNLOAD))
+            note=tokenizer_note(snap, load=load) if has_weights(snap) else no_weights_download(repo.repo_id)))
     return out
 
 
@@ -416,6 +438,23 @@ def find_by_sha256(digest: str, dtype: str | None = None) -> str | None:
     return None
 
 
+def bundled_file(path: Path, digest: str, dtype: str = "float32") -> str | None:
+    """The bundled model's name when ``path`` is the bundled package's own file (as float32, the type its copy is
+    made in) and its copy is not made yet: an upload of it made a second 517 MB copy, and the bundled one came on
+    first use anyway."""
+    from studio.models import gguf
+
+    own = bundled.gguf_path()
+    if dtype != "float32" or own is None or bundled.imported():
+        return None  # once made, its model.json names the file's sha256 (find_by_sha256)
+    try:
+        if own.stat().st_size != path.stat().st_size:
+            return None
+    except OSError:
+        return None
+    return bundled.NAME if gguf.file_sha256(own) == digest else None
+
+
 def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "float32", label: str | None = None,
                 bundled: bool = False, progress: Progress | None = None, fraction: Fraction | None = None,
                 stop: Callable[[], bool] | None = None) -> ModelEntry:
@@ -456,7 +495,7 @@ def import_gguf(path: str | Path, name: str | None = None, *, dtype: str = "floa
     try:
         say(f"checking {path.name} ({info.architecture}, {info.parameters / 1e6:.0f} M parameters, {info.quantization})")
         digest = gguf.file_sha256(path)
-        same = None if bundled else find_by_sha256(digest, dtype)
+        same = None if bundled else find_by_sha256(digest, dtype) or bundled_file(path, digest, dtype)
         if same is not None:  # a second copy (5x the file in float32) would only take the disk twice
             other = "bfloat16" if dtype == "float32" else "float32"
             raise StudioError(f"{path.name} is already in the library as {library_spec(same)} ({dtype}): use that "
@@ -631,17 +670,37 @@ def delete_model(name: str, in_use: list[str] | None = None) -> str:
     return name
 
 
+MAX_LABEL = 80  # characters: a picker's label, read in full
+
+
 def rename_model(name: str, label: str) -> str:
     """Give the workspace model ``name`` another name in every table and picker (its ``model.json`` label); its spec,
-    ``model:NAME``, stays, so the runs trained on it, evaluations and chats that name it still find it."""
+    ``model:NAME``, stays, so the runs trained on it, evaluations and chats that name it still find it. The Models
+    page's Rename and ``python -m studio model rename`` both call it: one set of refusals."""
+    import unicodedata
+
     name = check_name(name)
     folder = config.models_dir() / name
+    card = read_card(folder)
+    if card.get("bundled") or name == bundled.NAME:  # listed before its first use imports it
+        raise StudioError("The bundled model keeps its name, which says what it is (a Q4_1 copy of SmolLM2-135M-"
+                          "Instruct): import a GGUF file to name a model your own way.")
     if not (folder / "config.json").is_file():
         raise StudioError(f"No model {name!r} in the library: `python -m studio model list` shows what is there.")
-    label = jobs.without_bidi(" ".join((label or "").split()))
-    if not label or len(label) > 80:
-        raise StudioError("Type a new name for it (1 to 80 characters).")
-    card = read_card(folder)
+    label = label or ""
+    if any(unicodedata.category(c) == "Cc" for c in label):  # a line break split `model list`'s rows
+        raise StudioError("A model's name is one line: leave out tabs, line breaks and other control characters.")
+    if any(c in jobs.BIDI_CONTROLS for c in label):
+        raise StudioError(f"A model's name {jobs.BIDI_REFUSED}")
+    label = " ".join(label.split())
+    if not label:
+        raise StudioError(f"Type a new name for it (1 to {MAX_LABEL} characters).")
+    if len(label) > MAX_LABEL:
+        raise StudioError(f"That name is too long ({len(label):,} characters): use at most {MAX_LABEL}.")
+    spec = str(library_spec(name))
+    taken = [e for e in list_models(load=False) if e.spec != spec and e.name.casefold() == label.casefold()]
+    if taken:  # two rows of one name: a picker could not tell them apart
+        raise StudioError(f"{taken[0].name!r} already names {taken[0].spec} in the library: choose another name.")
     card["label"] = label
     atomic.write_text(folder / "model.json", json.dumps(card, indent=1))
     return label

@@ -65,7 +65,6 @@ class LoadedModel:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
 SAVED_FOLDER = "choose the folder save_pretrained wrote with its tokenizer and weights"
 """The remedy wherever a model folder lacks its tokenizer or its weights (Train, Evaluate, Chat)."""
 
@@ -73,7 +72,7 @@ SAVED_FOLDER = "choose the folder save_pretrained wrote with its tokenizer and w
 def require_parts(ref: ModelRef) -> None:
     """A local model folder without weights or tokenizer files (a config.json alone) is refused in one line, from file
     names alone (nothing loaded): the Train page estimated its memory and the run failed only in its job."""
-    from studio.models import adapters, tokenizer_check
+    from studio.models import adapters, tokenizer_check, weights
 
     folder = Path(ref.source)
     if ref.kind not in ("path", "model", "run") or not folder.is_dir() or adapters.is_adapter(folder):
@@ -85,7 +84,7 @@ def require_parts(ref: ModelRef) -> None:
     missing = []
     if tokenizer_check.by_file_names(folder) == tokenizer_check.NO_TOKENIZER:
         missing.append("tokenizer files")
-    if not any(n.endswith(_WEIGHT_SUFFIXES) or n.endswith(".index.json") for n in names):
+    if not any(weights.is_weights(n) for n in names):  # a checkpoint's optimizer.pt is not the model's
         missing.append("weights")
     if missing:
         raise ModelLoadError(f"{ref.spec}: its folder has no {' and no '.join(missing)} (a model folder holds its "
@@ -95,13 +94,13 @@ def require_parts(ref: ModelRef) -> None:
 def _no_model_parts(folder: Path) -> str:
     """What a folder that is no model lacks, as the line refusing it says: "no config.json", and where it holds a
     tokenizer alone (a tokenizer saved on its own), "no config.json and no weights, a tokenizer only"."""
-    from studio.models import tokenizer_check
+    from studio.models import tokenizer_check, weights
 
     try:
-        weights = any(f.name.endswith(_WEIGHT_SUFFIXES) for f in folder.iterdir())
+        has = any(weights.is_weights(f.name) for f in folder.iterdir())
     except OSError:
         return "no config.json"
-    if not weights and tokenizer_check.by_file_names(folder) != tokenizer_check.NO_TOKENIZER:
+    if not has and tokenizer_check.by_file_names(folder) != tokenizer_check.NO_TOKENIZER:
         return "no config.json and no weights, a tokenizer only"
     return "no config.json"
 
@@ -206,7 +205,10 @@ def materialize(ref: ModelRef, progress: Callable[[str], None] | None = None) ->
         spec = parse_spec(library.ensure_bundled(progress))
         return ModelRef(ref.spec, str(library.require_folder(spec.name)), "model")
     if ref.kind == "gguf":
-        name = library.find_by_sha256(gguf.file_sha256(ref.source))
+        digest = gguf.file_sha256(ref.source)
+        name = library.find_by_sha256(digest)
+        if name is None and library.bundled_file(Path(ref.source), digest):  # the bundled package's own file
+            name = parse_spec(library.ensure_bundled(progress)).name
         if name is None:  # in its own process under a memory ceiling, as the Models page imports
             from studio.models import imports
 

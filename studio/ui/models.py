@@ -440,7 +440,8 @@ def download_status() -> None:
             jobs.request_stop(workdir)
         return
     if s.state == "finished":
-        st.success(s.message or "Downloaded.", icon=":material/check_circle:")
+        said = s.message or "downloaded"  # the job's log line ("downloaded acme/tiny"); on the page, a sentence
+        st.success(f"{said[:1].upper()}{said[1:]}.", icon=":material/check_circle:")
     elif s.state in ("failed", "stopped"):
         (st.error if s.state == "failed" else st.warning)(s.error or "Download stopped: start it again to resume.",
                                                           icon=":material/error:")

@@ -204,7 +204,7 @@ def test_a_download_that_ended_is_listed_and_the_next_id_can_be_typed(browser, t
             open_page(page, studio, "Models")
             field = page.get_by_label("Model id", exact=True)
             download = page.get_by_role("button", name="Download", exact=True)
-            for repo_id, outcome in (("acme/tyni", "No model 'acme/tyni' on the Hub"), ("acme/tiny", "downloaded acme/tiny")):
+            for repo_id, outcome in (("acme/tyni", "No model 'acme/tyni' on the Hub"), ("acme/tiny", "Downloaded acme/tiny.")):
                 field.fill(repo_id)
                 after_rerun(page, lambda: field.press("Enter"))  # noqa: B023 (called at once, in this iteration)
                 download.click()

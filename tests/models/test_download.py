@@ -199,3 +199,125 @@ def test_a_repository_half_downloaded_by_another_tool_is_not_listed(tiny_gpt2, t
     weights.write_bytes((tiny_gpt2 / "model.safetensors").read_bytes()[: size // 2])
     assert library.hub_cache_models() == []
     assert json.loads((snap / "config.json").read_text())  # the rest is untouched
+
+
+CHECKPOINT = {"config.json": b'{"model_type": "gpt2"}', "tokenizer.json": b"{}", "optimizer.pt": b"\x80" * 64,
+              "scheduler.pt": b"\x80" * 64, "rng_state.pth": b"\x80" * 64, "training_args.bin": b"\x80" * 64,
+              "trainer_state.json": b"{}"}
+
+
+@pytest.mark.parametrize("files, says", [
+    ({"README.md": b"# a model card, no model"}, "has no model weights"),
+    ({"config.json": b'{"model_type": "gpt2"}', "tokenizer.json": b"{}", "README.md": b"#"}, "has no model weights"),
+    (CHECKPOINT, "has no model weights"),  # a trainer's checkpoint pushed without the model: .pt and .bin, no weights
+    ({"config.json": b'{"model_type": "gpt2"}', "onnx/model.safetensors": b"\0" * 64}, "has no model weights"),
+    ({"README.md": b"#", "tiny.Q4_0.gguf": b"GGUF" + b"\0" * 60}, "has its weights as GGUF files only (tiny.Q4_0.gguf)"),
+    ({"adapter_config.json": b"{}", "adapter_model.safetensors": b"\0" * 64}, "is a LoRA adapter"),
+    ({"model.safetensors": b"\0" * 64}, "has no config.json"),
+])
+def test_a_repository_with_no_model_to_load_is_refused_before_anything_is_fetched(tmp_path, monkeypatch, files,
+                                                                                    says):
+    """A repository transformers cannot load a model from (a README alone, a config and a tokenizer, a trainer's
+    checkpoint files, weights only in a subfolder) was downloaded, then listed as unusable with advice to "download it
+    again", which fetched the same nothing; a GGUF-only one was refused as such, and so was one holding a README alone
+    ("is it a GGUF-only repository?"). Its files are listed first and it is refused in one line that says what it
+    lacks and what to pick instead; nothing is fetched or listed."""
+    import huggingface_hub.constants as c
+
+    from studio.errors import ModelLoadError
+    from studio.models import download, library
+    from tests.hub_servers import point_hub_at
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    with standin_hub() as hub:
+        repo = HubRepo("model", REPO_ID, private=False)
+        repo.files.update(files)
+        repo.commits.append("initial")
+        hub.repos[("model", REPO_ID)] = repo
+        point_hub_at(monkeypatch, hub.url)
+        with pytest.raises(ModelLoadError) as err:
+            download.download(REPO_ID)
+        assert hub.sent == 0  # no file's body was asked for
+    line = str(err.value)
+    assert "\n" not in line and line.startswith(f"{REPO_ID} ") and says in line, line
+    assert "download it again" not in line and "GGUF-only" not in line
+    assert not (tmp_path / "hf" / "hub" / "models--acme--tiny" / "snapshots").exists()
+    assert library.hub_cache_models() == []
+
+
+def test_the_cli_refuses_a_checkpoint_repository_in_one_line_and_lists_nothing(tmp_path):
+    with standin_hub() as hub:
+        repo = HubRepo("model", REPO_ID, private=False)
+        repo.files.update(CHECKPOINT)
+        repo.commits.append("initial")
+        hub.repos[("model", REPO_ID)] = repo
+        env = env_for(hub, tmp_path)
+        line = one_line(studio(env, "model", "download", REPO_ID))
+        assert hub.sent == 0
+    assert line == ("error: acme/tiny has no model weights (no model*.safetensors or pytorch_model*.bin at its top "
+                    "level, no .gguf file; its files: config.json, optimizer.pt, rng_state.pth, scheduler.pt and 3 "
+                    "more): pick a repository that has them."), line
+    assert REPO_ID not in listed(env)
+
+
+def test_the_models_page_refuses_a_repository_with_no_weights_and_lists_a_good_download(tiny_gpt2, tmp_path,
+                                                                                         monkeypatch):
+    """On the page: a checkpoint-only repository is one line under Download (no "download it again" later) and nothing
+    is listed; a repository with a model downloads, is said in a sentence ("downloaded acme/tiny" was the job's log
+    line), and is the model selected under the table."""
+    import huggingface_hub.constants as c
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with standin_hub() as hub:
+        put_model(hub, tiny_gpt2)
+        bad = HubRepo("model", "acme/checkpoint", private=False)
+        bad.files.update(CHECKPOINT)
+        bad.commits.append("initial")
+        hub.repos[("model", "acme/checkpoint")] = bad
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)  # for the download's own process
+        at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=120).run()
+
+        def download(repo_id: str) -> AppTest:
+            at.text_input(key="models.repo").input(repo_id).run()
+            at.button(key="models.download").click().run()
+            deadline = time.monotonic() + 300
+            while jobs.read_status(Path(at.session_state["models.download_dir"])).active:
+                assert time.monotonic() < deadline, "the download did not end"
+                time.sleep(0.5)
+            return at.run().run()
+
+        download("acme/checkpoint")
+        assert [e.value for e in at.error] == [
+            "acme/checkpoint has no model weights (no model*.safetensors or pytorch_model*.bin at its top level, no "
+            ".gguf file; its files: config.json, optimizer.pt, rng_state.pth, scheduler.pt and 3 more): pick a "
+            "repository that has them."]
+        assert not any("acme/checkpoint" in o for o in at.selectbox(key="models.selected").options)
+        download(REPO_ID)
+        assert hub.sent > 0
+    assert not at.exception and not at.error
+    assert [s.value for s in at.success] == [f"Downloaded {REPO_ID}."]
+    assert at.selectbox(key="models.selected").value == REPO_ID
+
+
+def test_only_the_top_level_files_transformers_reads_are_fetched(tiny_gpt2, tmp_path):
+    """Files matching the patterns in subfolders (an ONNX export's onnx/model.safetensors and config.json, Meta's
+    original/tokenizer.model) were fetched too, though transformers reads none of them: a second copy of the weights
+    on the disk and on the wire."""
+    with standin_hub() as hub:
+        files = dict(put_model(hub, tiny_gpt2))
+        extra = {"onnx/model.safetensors": files["model.safetensors"], "onnx/config.json": files["config.json"],
+                 "original/tokenizer.model": b"\0" * 64}
+        hub.repos[("model", REPO_ID)].files.update(extra)
+        env = env_for(hub, tmp_path)
+        out = studio(env, "model", "download", REPO_ID)
+        assert out.returncode == 0, out.stderr
+        fetched = [path for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path]
+    assert fetched and not [p for p in fetched if "onnx/" in p or "original/" in p], fetched
+    snap = next((tmp_path / "hf" / "hub" / "models--acme--tiny" / "snapshots").iterdir())
+    assert sorted(p.name for p in snap.iterdir()) == sorted(files)
+    assert REPO_ID in listed(env)

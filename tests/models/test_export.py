@@ -370,6 +370,26 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     assert not list(workdir.glob(".*partial"))
 
 
+def test_a_model_imported_from_a_quantized_file_is_offered_a_file_name_with_one_type_tag(tiny_gpt2, studio_home,
+                                                                                         offline):
+    """A model imported from "smol.Q8_0.gguf" is named "smol.Q8_0"; its Export panel offered "smol.Q8_0.Q8_0" (and
+    "smol.Q8_0.F16" for an F16 file, which says two types): the tag the name carries is replaced by the export's."""
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    shutil.copytree(tiny_gpt2, studio_home / "models" / "smol.Q8_0")
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
+    at.selectbox(key="models.selected").set_value("model:smol.Q8_0").run()
+    assert at.text_input(key="models.export.name").placeholder == "smol.Q8_0"
+    at.selectbox(key="models.export.quant").set_value("f16").run()
+    assert at.text_input(key="models.export.name").placeholder == "smol.F16"
+    assert not at.exception
+    assert [export_job.default_name(n, "q4_0") for n in ("Llama-3-8B-Instruct-Q4_K_M", "tiny.bf16", "phi-3.5-mini",
+                                                          "SmolLM2-135M-Instruct (bundled Q4_1 copy)")] == [
+        "Llama-3-8B-Instruct.Q4_0", "tiny.Q4_0", "phi-3.5-mini.Q4_0", "SmolLM2-135M-Instruct-bundled-Q4_1-copy.Q4_0"]
+
+
 def test_a_file_name_reused_for_another_model_is_not_offered_as_the_first_ones(tiny_gpt2, studio_home, offline):
     """The job folder is the file name's: exporting model B under the name A's export had took A's panel with it,
     which then offered B's zip for download as A's."""

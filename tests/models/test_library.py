@@ -116,6 +116,28 @@ def test_a_file_already_imported_is_said_and_not_copied_again(tiny_file, tmp_pat
     assert library.import_gguf(tiny_file, "half", dtype="bfloat16").dtype == "bfloat16"  # another type: a copy
 
 
+@needs_bundled
+def test_the_bundled_file_uploaded_before_its_first_use_is_said_to_be_the_bundled_model(tmp_path):
+    """Uploading SmolLM2-135M-Instruct.Q4_1.gguf (the bundled package's own file) before the bundled model's first use
+    made a second 517 MB float32 copy of it under another name; the bundled copy came on first use anyway. It is
+    named as the bundled model's, as a file imported before is; as bfloat16 it is a copy in that type."""
+    import shutil
+
+    upload = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    shutil.copyfile(bundled.gguf_path(), upload)
+    assert not bundled.imported()
+    with pytest.raises(StudioError) as err:
+        library.import_gguf(upload, "smol")
+    assert str(err.value) == ("SmolLM2-135M-Instruct.Q4_1.gguf is already in the library as "
+                              "model:smollm2-135m-instruct (float32): use that one, or import it as bfloat16 for a "
+                              "copy in that type.")
+    assert "smol" not in leftovers()
+    # typed where a model is picked (Chat, Train, `ask`), the file is the bundled model, made once as it always is
+    ref = loading.materialize(loading.resolve(str(upload)))
+    assert Path(ref.source) == config.models_dir() / bundled.NAME and bundled.imported()
+    assert [n for n in leftovers() if not n.startswith(".")] == [bundled.NAME]
+
+
 def test_a_file_saved_under_another_extension_is_named_without_it(tiny_file, tmp_path):
     """A .gguf a browser saved as .txt imported as "model:renamed.txt"; a version in the name stays."""
     import shutil
@@ -231,7 +253,8 @@ def test_cli_model_import_list_and_rm(tiny_file, tmp_path):
     assert "model:tiny\tworkspace\tllama" in run("list").stdout
     bad = run("import", str(tiny_file), "--name", "../up")
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
-    assert run("rm", "tiny").returncode == 0 and "model:tiny" not in run("list").stdout
+    # the spec as `model list` prints it names it too (it was refused: "'model:tiny' cannot name a model")
+    assert run("rm", "model:tiny").returncode == 0 and "model:tiny" not in run("list").stdout
     offline = run("download", "distilgpt2")
     assert offline.returncode == 2 and "HF_HUB_OFFLINE is set" in offline.stderr
     import socket
@@ -428,6 +451,44 @@ def test_models_page_renames_a_model_and_keeps_its_spec(tiny_file):
     assert library.display_name("model:tiny-one") == "My tiny assistant"
 
 
+def test_the_cli_renames_a_model_with_the_pages_refusals(tiny_file, capsys):
+    """Rename was on the Models page only: ``model rename NAME NEW_DISPLAY_NAME`` calls the same engine function, and
+    both refuse the same names in one line: empty, too long, a control character or a text-direction control (a row of
+    ``model list`` split in two), a name another model already shows (two rows a picker could not tell apart), the
+    bundled model (its name says what it is)."""
+    from studio.__main__ import main
+    from tests.cli_refusals import refused
+
+    library.import_gguf(tiny_file, "tiny-one")
+    library.import_gguf(tiny_file, "tiny-two", dtype="bfloat16")
+    capsys.readouterr()
+    assert main(["model", "rename", "model:tiny-one", "  My   tiny assistant "]) == 0
+    assert capsys.readouterr().out.strip() == "renamed tiny-one to My tiny assistant (still loaded as model:tiny-one)"
+    assert library.display_name("model:tiny-one") == "My tiny assistant"
+    for new, says in [("", "error: Type a new name for it (1 to 80 characters)."),
+                      (" " * 3, "error: Type a new name for it (1 to 80 characters)."),
+                      ("x" * 81, "error: That name is too long (81 characters): use at most 80."),
+                      ("two\nlines", "error: A model's name is one line: leave out tabs, line breaks and other control "
+                                     "characters."),
+                      ("nul\x00byte", "error: A model's name is one line"),
+                      ("abc\u202edcba", "error: A model's name cannot hold a text-direction control"),
+                      ("MY tiny ASSISTANT", "error: 'My tiny assistant' already names model:tiny-one in the library: "
+                                            "choose another name.")]:
+        assert refused(capsys, ["model", "rename", "tiny-two", new]).startswith(says), new
+    assert library.display_name("model:tiny-two") == "tiny-two"
+    assert refused(capsys, ["model", "rename", bundled.NAME, "Mine"]).startswith(
+        "error: The bundled model keeps its name")
+    assert refused(capsys, ["model", "rename", "gone", "Mine"]).startswith("error: No model 'gone' in the library")
+    assert main(["model", "rename", "tiny-one", "my tiny assistant"]) == 0  # its own name, in another case
+    at = open_models_page()  # the page: the same refusal, in the same words
+    at.selectbox(key="models.selected").set_value("model:tiny-two").run()
+    at.text_input(key="models.rename.model:tiny-two").input("My Tiny Assistant").run()
+    at.button(key="models.rename").click().run()
+    assert [e.value for e in at.error] == ["'my tiny assistant' already names model:tiny-one in the library: choose "
+                                           "another name."]
+    assert library.display_name("model:tiny-two") == "tiny-two" and not at.exception
+
+
 def test_models_page_says_a_taken_name_once_and_fills_in_a_runs_row(tiny_file, tiny_gpt2, offline):
     import shutil
 
@@ -564,6 +625,32 @@ def test_hub_downloads_show_their_parameter_count_from_the_safetensors_headers(t
     assert counts["acme/tiny"] == gpt2 and counts["acme/sharded"] == llama_model.num_parameters()
 
 
+def test_a_model_folder_copied_in_by_hand_shows_its_facts_as_a_hub_download_of_it_does(tiny_gpt2, tmp_path,
+                                                                                        monkeypatch, offline):
+    """A folder save_pretrained wrote, copied into the library by hand, has no model.json (an import writes it): its
+    row read "—" for parameters, context, chat template, dtype and disk, where the same files downloaded from the Hub
+    showed them. They are read from its files (config.json, the safetensors headers), nothing loaded."""
+    import shutil
+
+    import huggingface_hub.constants as hub_constants
+
+    from studio.models import hub_cache
+
+    shutil.copytree(tiny_gpt2, config.models_dir() / "copied")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    repo = tmp_path / "hf" / "hub" / "models--acme--copied"
+    shutil.copytree(tiny_gpt2, repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    (repo / hub_cache.VERIFIED).write_text(json.dumps(
+        {"commit": "a" * 40, "files": {f.name: f.stat().st_size for f in tiny_gpt2.iterdir()}}))
+    rows = library_rows(open_models_page()).set_index("spec")
+    facts = ["architecture", "parameters", "context", "chat template", "dtype", "disk"]
+    assert list(rows.loc["model:copied", facts]) == list(rows.loc["acme/copied", facts])
+    assert "—" not in list(rows.loc["model:copied", facts]), list(rows.loc["model:copied", facts])
+
+
 def test_the_bundled_model_imported_meanwhile_by_another_process_is_used(tiny_file, monkeypatch, offline):
     """A first chat with the bundled model while a training job (another process) imported it too: the import that
     finished second failed, and Chat showed "The name 'smollm2-135m-instruct' was just taken by another import ...:
@@ -639,31 +726,82 @@ def test_a_model_folder_without_a_tokenizer_says_so_in_its_row_and_in_the_picker
     assert f"weights-only\t({library.NO_TOKENIZER})" in listed.stdout
 
 
-def test_a_model_folder_without_weights_is_listed_as_unusable(tiny_gpt2, offline):
+def test_a_model_folder_without_weights_is_listed_as_unusable(tiny_gpt2, tiny_file, offline):
     """A workspace folder with config.json and a tokenizer but no weights file (a copy cut short, a file deleted by
-    hand) was listed with Chat with it and Train on it on, and failed at load."""
+    hand) was listed with Chat with it and Train on it on, and failed at load. What to do fits where it came from: an
+    imported GGUF file is imported again; a folder copied in by hand has no file to import."""
     import shutil
 
     shutil.copytree(tiny_gpt2, config.models_dir() / "hollow", ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
     assert (config.models_dir() / "hollow" / "tokenizer.json").is_file()
+    library.import_gguf(tiny_file)
+    (config.models_dir() / "Tiny-Llama.Q8" / "model.safetensors").unlink()
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
-    assert rows.loc["model:hollow", "tokenizer check"] == "no weights"
+    assert rows.loc["model:hollow", "tokenizer check"] == rows.loc["model:Tiny-Llama.Q8", "tokenizer check"] == \
+        "no weights"
     at.selectbox(key="models.selected").set_value("model:hollow").run()
-    assert [e.value for e in at.error] == ["hollow cannot be used: no weights file: import it again or delete it."]
+    assert [e.value for e in at.error] == [f"hollow cannot be used: {library.NO_WEIGHTS_COPIED}."]
+    assert "import" not in library.NO_WEIGHTS_COPIED
     assert at.button(key="models.chat").disabled and at.button(key="models.train").disabled
     assert "Export as GGUF (llama.cpp, Ollama, LM Studio)" not in [x.label for x in at.expander]
+    at.selectbox(key="models.selected").set_value("model:Tiny-Llama.Q8").run()
+    assert [e.value for e in at.error] == ["Tiny-Llama.Q8 cannot be used: no weights file: import it again or delete "
+                                           "it."]
     assert not at.exception
     listed = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True,
                             cwd=REPO, timeout=120, env={**__import__("os").environ, "STUDIO_HOME": str(config.home())})
-    assert "hollow\t(no weights file: import it again or delete it)" in listed.stdout
+    assert "Tiny-Llama.Q8\t(no weights file: import it again or delete it)" in listed.stdout
+    assert f"hollow\t({library.NO_WEIGHTS_COPIED})" in listed.stdout
+
+
+def test_a_trainers_checkpoint_folder_copied_in_is_not_taken_for_a_model(tiny_gpt2, offline):
+    """A trainer's checkpoint folder without the model's weights (its optimizer.pt, scheduler.pt, rng_state.pth and
+    training_args.bin beside config.json and the tokenizer) copied into the library read as a model: any .pt or .bin
+    counted as weights, so it was listed with Chat with it and Train on it on, passed the Train page's check, and failed
+    at load. Model weights are the files transformers, peft and the GGUF loader read (sharded ones too)."""
+    import shutil
+
+    from studio.models import weights
+
+    ckpt = config.models_dir() / "checkpoint-40"
+    shutil.copytree(tiny_gpt2, ckpt, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin", "scaler.pt"):
+        (ckpt / name).write_bytes(b"\x80\x02" + b"\0" * 64)
+    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": 40}))
+    sharded = config.models_dir() / "sharded"  # a model saved in shards, with its index: weights
+    shutil.copytree(tiny_gpt2, sharded, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    shutil.copyfile(tiny_gpt2 / "model.safetensors", sharded / "model-00001-of-00001.safetensors")
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {"x": "model-00001-of-00001.safetensors"}}))
+
+    entries = {e.spec: e for e in library.list_models(include_hub_cache=False)}
+    assert entries["model:checkpoint-40"].unusable
+    assert entries["model:checkpoint-40"].note == library.NO_WEIGHTS_COPIED
+    assert not entries["model:sharded"].unusable
+    with pytest.raises(ModelLoadError, match="its folder has no weights"):
+        loading.require_parts(loading.resolve("model:checkpoint-40"))
+    loading.require_parts(loading.resolve("model:sharded"))
+    at = open_models_page()
+    assert library_rows(at).set_index("spec").loc["model:checkpoint-40", "tokenizer check"] == "no weights"
+    at.selectbox(key="models.selected").set_value("model:checkpoint-40").run()
+    assert at.button(key="models.chat").disabled and at.button(key="models.train").disabled
+    assert not at.exception
+    assert [n for n in ("model.safetensors", "model-00002-of-00003.safetensors", "pytorch_model.bin",
+                        "pytorch_model-00001-of-00002.bin", "adapter_model.safetensors", "x.Q4_0.gguf",
+                        "model.safetensors.index.json", "optimizer.pt", "scheduler.pt", "rng_state.pth",
+                        "training_args.bin", "optimizer.bin", "consolidated.00.pth")
+            if weights.is_weights(n)] == ["model.safetensors", "model-00002-of-00003.safetensors", "pytorch_model.bin",
+                                          "pytorch_model-00001-of-00002.bin", "adapter_model.safetensors",
+                                          "x.Q4_0.gguf", "model.safetensors.index.json"]
 
 
 def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, tmp_path, monkeypatch, offline):
     """A finished full run whose model/ lost its weights file, and a Hub download recorded with config.json and a
     tokenizer but no weights, were listed with Chat with it on, and failed at load. Each says what its kind can do:
-    "import it again" was said of all of them, and no run or download can be imported (a download is downloaded again,
-    a run trained again, or resumed where the Train page offers it: stopped with a checkpoint)."""
+    "import it again" was said of all of them, and no run or download can be imported (a run is trained again, or
+    resumed where the Train page offers it: stopped with a checkpoint; a download's repository has no weights, so it
+    is removed, not downloaded again)."""
     import shutil
 
     import huggingface_hub.constants as hub_constants
@@ -698,11 +836,15 @@ def test_a_run_or_hub_download_without_weights_is_listed_as_unusable(tiny_gpt2, 
     stopped_spec = f"run:{stopped.name}"
 
     entries = {e.spec: e for e in library.list_models()}
-    notes = {"acme/hollow": ("acme/hollow", "download it again"), run_spec: ("hollow-run", "train it again"),
+    notes = {"acme/hollow": ("acme/hollow", "remove it with `hf cache rm model/acme/hollow`, and download a "
+                                           "repository that has them"),
+             run_spec: ("hollow-run", "train it again"),
              stopped_spec: ("stopped-run", "resume it from its last checkpoint")}
     for spec, (_, advice) in notes.items():
         assert entries[spec].unusable and entries[spec].note.startswith("no weights file")
         assert advice in entries[spec].note and "import" not in entries[spec].note
+    # its repository has no weights (a download is refused up front otherwise): downloading it again cannot help
+    assert "download it again" not in entries["acme/hollow"].note
     at = open_models_page()
     rows = library_rows(at).set_index("spec")
     assert {rows.loc[spec, "tokenizer check"] for spec in notes} == {"no weights"}
