@@ -104,8 +104,12 @@ st.fragment(run_every=2.0 if restoring else None)(overview)(restoring)
 
 st.subheader("The path through the studio")
 # Every workflow page this install can walk, in the order of the path, with its one-line purpose (studio.ui.pages).
+# The link is the page's title and the purpose is text beside it that wraps: a link's label is one line, and a whole
+# purpose in it was cut in a narrower window ("Train: pick a dataset version, a base and a preset; preview; launch a backg").
 for page in pages.path(api_only):
-    st.page_link(page.path, label=page.api_link_label if api_only else page.link_label, icon=":material/arrow_forward:")
+    row = st.container(horizontal=True, vertical_alignment="center", wrap=False)
+    row.page_link(page.path, label=page.title, icon=":material/arrow_forward:", width=110)  # the purposes in line
+    row.caption(page.said(api_only))
 if api_only:
     st.caption(f"{' and '.join(p.title for p in pages.full_install_only())} need local models and training, which "
                "this deployment (API mode) leaves out: "

@@ -25,7 +25,7 @@ def test_home_shows_workspace_device_and_the_path():
     assert any("GiB system memory" in c.value and str(config.home()) in c.value for c in at.caption)
     assert store.list_datasets()[0].name == "Soccer rules (sample)"
     labels = [p.proto.label for p in at.get("page_link")]
-    assert labels[0].startswith("Dataset: create, import, edit")
+    assert labels[0] == "Dataset" and any(c.value.startswith("create, import, edit") for c in at.caption)
 
 
 def test_token_from_secrets_is_reported_but_never_shown():
@@ -112,9 +112,10 @@ def test_home_links_every_page_with_its_whole_purpose():
 
     at = AppTest.from_file(HOME, default_timeout=60).run()
     labels = [p.proto.label for p in at.get("page_link")]
-    assert labels == [p.link_label for p in pages.ALL]  # in the order of the path, none cut mid-sentence
-    chat = next(label for label in labels if label.startswith("Chat:"))
-    assert chat.endswith("a question over a passage.")
+    assert labels == [p.title for p in pages.ALL]  # in the order of the path; a short label is never cut
+    captions = [c.value for c in at.caption]
+    assert all(p.said(False) in captions for p in pages.ALL)  # each purpose whole, as text that wraps
+    assert "a local or API model, streamed; two models side by side; or a question over a passage." in captions
     assert all((Path(HOME).parent / p.path).is_file() for p in pages.ALL)
 
 
