@@ -81,6 +81,42 @@ def overview(restoring: bool) -> None:
         )
     elif not line:
         box.write("No datasets yet: create or import one on the Dataset page.")
+    recent(api_only, evals_now)
+
+
+NEWEST = 5  # rows of Home's runs and evaluations: the newest, read alone (the pages list them all)
+
+
+def recent(api_only: bool, evals: eval_results.Tally) -> None:
+    """The newest training runs (not in API mode, where none can be trained) and evaluations, each list with a link to
+    the page that lists them all: the counts above had nothing behind them on Home."""
+    if not api_only:
+        st.subheader("Training runs")
+        shown = runs.newest_runs(NEWEST)
+        if shown:
+            st.dataframe([{"name": r.name, "state": r.status.state, "started": jobs.readable_time(r.created)}
+                          for r in shown], hide_index=True, width="stretch")
+        else:
+            st.write("No training runs yet: launch one on the Train page.")
+        st.page_link(pages.TRAIN.path, label="Open the runs on the Train page", icon=":material/arrow_forward:")
+    st.subheader("Evaluations")
+    shown = eval_results.newest(NEWEST)
+    if shown:
+        st.dataframe([{"dataset": e.dataset, "models": ", ".join(e.models), "state": e.status,
+                       "started": jobs.readable_time(e.created)} for e in shown], hide_index=True, width="stretch")
+    # Counted as the words say: one running or with no answer has nothing to open, and only one that answered with a
+    # training run shows where training helped (an API-only one compares the models).
+    none_yet = "No evaluation has answers yet" if evals.running or evals.empty else "No evaluations yet"
+    if evals.with_answers:
+        st.caption(f"Evaluations with answers so far: {evals.with_answers}. Open one on the Evaluate page to "
+                   + ("see where training helped." if evals.from_runs and not api_only else "compare the models' answers."))
+    elif api_only:
+        st.caption(f"{none_yet}: answer a dataset's questions with API models on the Evaluate page and compare "
+                   "their answers.")
+    else:  # "Evaluations so far: 0. Open one ..." pointed at nothing
+        st.caption(f"{none_yet}: once a training run has finished, answer held-out questions with it and its base "
+                   "on the Evaluate page to see where training helped.")
+    st.page_link(pages.EVALUATE.path, label="Open the evaluations on the Evaluate page", icon=":material/arrow_forward:")
 
 
 def running_jobs(shown: frozenset[str]) -> None:
@@ -115,15 +151,3 @@ if api_only:
                "this deployment (API mode) leaves out: "
                + ("a studio of your own (the README's first command) has them." if dev.public  # one server, every visitor
                   else "the full install (the README's first command) adds them."))
-# Counted as the words say: one running or with no answer has nothing to open, and only one that answered with a
-# training run shows where training helped (an API-only one compares the models).
-none_yet = "No evaluation has answers yet" if evals.running or evals.empty else "No evaluations yet"
-if evals.with_answers:
-    st.caption(f"Evaluations with answers so far: {evals.with_answers}. Open one on the Evaluate page to "
-               + ("see where training helped." if evals.from_runs and not api_only else "compare the models' answers."))
-elif api_only:
-    st.caption(f"{none_yet}: answer a dataset's questions with API models on the Evaluate page and compare "
-               "their answers.")
-else:  # "Evaluations so far: 0. Open one ..." pointed at nothing
-    st.caption(f"{none_yet}: once a training run has finished, answer held-out questions with it and its base "
-               "on the Evaluate page to see where training helped.")
