@@ -1,5 +1,6 @@
 """Home: what is in the workspace, what the studio runs on, and where to go next."""
 
+import functools
 from pathlib import Path
 
 import streamlit as st
@@ -42,15 +43,18 @@ def overview(restoring: bool) -> None:
     listed = store.list_datasets()
     evals_now = eval_results.tally() if restoring else evals
     others = [f"{n} {what}" for n, what in ((evals_now.running, "running"), (evals_now.empty, "with no answer")) if n]
-    cols = iter(st.columns(4 if api_only else 5))
-    next(cols).metric("Datasets", len(listed))
+    # a row that wraps, each count as wide as it reads: five even columns cut "Evaluations", "not set" and "API only"
+    # to "Evaluat…", "no…" and "API …" in an 800 px wide window
+    counts = st.container(horizontal=True, gap="large")
+    metric = functools.partial(counts.metric, width="content")
+    metric("Datasets", len(listed))
     if not api_only:  # no run can be trained here: a count of them pointed at work this install cannot do
-        next(cols).metric("Training runs", n_runs)
-    next(cols).metric("Evaluations", evals_now.with_answers, help="Evaluations with answers to open"
+        metric("Training runs", n_runs)
+    metric("Evaluations", evals_now.with_answers, help="Evaluations with answers to open"
                       + (f"; the Evaluate page also lists {' and '.join(others)}." if others else "."))
-    next(cols).metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
+    metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
                       help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
-    next(cols).metric("Hub token", token_shown)
+    metric("Hub token", token_shown)
 
     memory = f" · {ram / 1024:.0f} GiB system memory" if ram else ""
     where = ("your private workspace on this server: no other visitor sees it" if config.tenancy()
