@@ -45,7 +45,7 @@ def overview(restoring: bool) -> None:
     others = [f"{n} {what}" for n, what in ((evals_now.running, "running"), (evals_now.empty, "with no answer")) if n]
     # a row that wraps, each count as wide as it reads: five even columns cut "Evaluations", "not set" and "API only"
     # to "Evaluat…", "no…" and "API …" in an 800 px wide window
-    counts = st.container(horizontal=True, gap="large")
+    counts = st.container(horizontal=True, gap="medium")
     metric = functools.partial(counts.metric, width="content")
     metric("Datasets", len(listed))
     if not api_only:  # no run can be trained here: a count of them pointed at work this install cannot do
