@@ -1,5 +1,6 @@
 """Home: what is in the workspace, what the studio runs on, and where to go next."""
 
+import functools
 from pathlib import Path
 
 import streamlit as st
@@ -42,15 +43,18 @@ def overview(restoring: bool) -> None:
     listed = store.list_datasets()
     evals_now = eval_results.tally() if restoring else evals
     others = [f"{n} {what}" for n, what in ((evals_now.running, "running"), (evals_now.empty, "with no answer")) if n]
-    cols = iter(st.columns(4 if api_only else 5))
-    next(cols).metric("Datasets", len(listed))
+    # a row that wraps, each count as wide as it reads: five even columns cut "Evaluations", "not set" and "API only"
+    # to "Evaluat…", "no…" and "API …" in an 800 px wide window
+    counts = st.container(horizontal=True, gap="medium")
+    metric = functools.partial(counts.metric, width="content")
+    metric("Datasets", len(listed))
     if not api_only:  # no run can be trained here: a count of them pointed at work this install cannot do
-        next(cols).metric("Training runs", n_runs)
-    next(cols).metric("Evaluations", evals_now.with_answers, help="Evaluations with answers to open"
+        metric("Training runs", n_runs)
+    metric("Evaluations", evals_now.with_answers, help="Evaluations with answers to open"
                       + (f"; the Evaluate page also lists {' and '.join(others)}." if others else "."))
-    next(cols).metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
+    metric("Device", "GPU" if dev.gpus else ("CPU" if dev.local_models else "API only"),
                       help=f"System memory: {ram / 1024:.0f} GiB" if ram else None)
-    next(cols).metric("Hub token", token_shown)
+    metric("Hub token", token_shown)
 
     memory = f" · {ram / 1024:.0f} GiB system memory" if ram else ""
     where = ("your private workspace on this server: no other visitor sees it" if config.tenancy()
@@ -81,6 +85,42 @@ def overview(restoring: bool) -> None:
         )
     elif not line:
         box.write("No datasets yet: create or import one on the Dataset page.")
+    recent(api_only, evals_now)
+
+
+NEWEST = 5  # rows of Home's runs and evaluations: the newest, read alone (the pages list them all)
+
+
+def recent(api_only: bool, evals: eval_results.Tally) -> None:
+    """The newest training runs (not in API mode, where none can be trained) and evaluations, each list with a link to
+    the page that lists them all: the counts above had nothing behind them on Home."""
+    if not api_only:
+        st.subheader("Training runs")
+        shown = runs.newest_runs(NEWEST)
+        if shown:
+            st.dataframe([{"name": r.name, "state": r.status.state, "started": jobs.readable_time(r.created)}
+                          for r in shown], hide_index=True, width="stretch")
+        else:
+            st.write("No training runs yet: launch one on the Train page.")
+        st.page_link(pages.TRAIN.path, label="Open the runs on the Train page", icon=":material/arrow_forward:")
+    st.subheader("Evaluations")
+    shown = eval_results.newest(NEWEST)
+    if shown:
+        st.dataframe([{"dataset": e.dataset, "models": ", ".join(e.models), "state": e.status,
+                       "started": jobs.readable_time(e.created)} for e in shown], hide_index=True, width="stretch")
+    # Counted as the words say: one running or with no answer has nothing to open, and only one that answered with a
+    # training run shows where training helped (an API-only one compares the models).
+    none_yet = "No evaluation has answers yet" if evals.running or evals.empty else "No evaluations yet"
+    if evals.with_answers:
+        st.caption(f"Evaluations with answers so far: {evals.with_answers}. Open one on the Evaluate page to "
+                   + ("see where training helped." if evals.from_runs and not api_only else "compare the models' answers."))
+    elif api_only:
+        st.caption(f"{none_yet}: answer a dataset's questions with API models on the Evaluate page and compare "
+                   "their answers.")
+    else:  # "Evaluations so far: 0. Open one ..." pointed at nothing
+        st.caption(f"{none_yet}: once a training run has finished, answer held-out questions with it and its base "
+                   "on the Evaluate page to see where training helped.")
+    st.page_link(pages.EVALUATE.path, label="Open the evaluations on the Evaluate page", icon=":material/arrow_forward:")
 
 
 def running_jobs(shown: frozenset[str]) -> None:
@@ -104,22 +144,14 @@ st.fragment(run_every=2.0 if restoring else None)(overview)(restoring)
 
 st.subheader("The path through the studio")
 # Every workflow page this install can walk, in the order of the path, with its one-line purpose (studio.ui.pages).
+# The link is the page's title and the purpose is text beside it that wraps: a link's label is one line, and a whole
+# purpose in it was cut in a narrower window ("Train: pick a dataset version, a base and a preset; preview; launch a backg").
 for page in pages.path(api_only):
-    st.page_link(page.path, label=page.api_link_label if api_only else page.link_label, icon=":material/arrow_forward:")
+    row = st.container(horizontal=True, vertical_alignment="center", wrap=False)
+    row.page_link(page.path, label=page.title, icon=":material/arrow_forward:", width=110)  # the purposes in line
+    row.caption(page.said(api_only))
 if api_only:
     st.caption(f"{' and '.join(p.title for p in pages.full_install_only())} need local models and training, which "
                "this deployment (API mode) leaves out: "
                + ("a studio of your own (the README's first command) has them." if dev.public  # one server, every visitor
                   else "the full install (the README's first command) adds them."))
-# Counted as the words say: one running or with no answer has nothing to open, and only one that answered with a
-# training run shows where training helped (an API-only one compares the models).
-none_yet = "No evaluation has answers yet" if evals.running or evals.empty else "No evaluations yet"
-if evals.with_answers:
-    st.caption(f"Evaluations with answers so far: {evals.with_answers}. Open one on the Evaluate page to "
-               + ("see where training helped." if evals.from_runs and not api_only else "compare the models' answers."))
-elif api_only:
-    st.caption(f"{none_yet}: answer a dataset's questions with API models on the Evaluate page and compare "
-               "their answers.")
-else:  # "Evaluations so far: 0. Open one ..." pointed at nothing
-    st.caption(f"{none_yet}: once a training run has finished, answer held-out questions with it and its base "
-               "on the Evaluate page to see where training helped.")

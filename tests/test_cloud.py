@@ -124,9 +124,13 @@ def test_in_api_mode_home_offers_only_the_work_this_deployment_does(api_mode):
 
     sample.ensure_sample()
     at = _open("Home.py")
-    labels = [p.proto.label for p in at.get("page_link")]
-    assert [label.split(":")[0] for label in labels] == ["Dataset", "Chat", "Evaluate"]
-    assert not any("local" in label or "fine-tuned" in label or "train" in label.lower() for label in labels), labels
+    from studio.ui import pages
+
+    labels = [p.proto.label for p in at.get("page_link") if not p.proto.label.startswith("Open ")]  # the path's
+    assert labels == ["Dataset", "Chat", "Evaluate"]
+    said = [p.said(True) for p in pages.path(True)]  # the purposes written beside the links
+    assert all(s in {c.value for c in at.caption} for s in said)
+    assert not any("local" in s or "fine-tuned" in s or "train" in s.lower() for s in said), said
     assert "Training runs" not in {m.label for m in at.metric}
     captions = " ".join(c.value for c in at.caption)
     assert "Models and Train need local models and training, which this deployment (API mode) leaves out" in captions

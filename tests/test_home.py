@@ -24,8 +24,8 @@ def test_home_shows_workspace_device_and_the_path():
     assert m["Device"] in ("CPU", "GPU", "API only") and m["Hub token"] == "not set"
     assert any("GiB system memory" in c.value and str(config.home()) in c.value for c in at.caption)
     assert store.list_datasets()[0].name == "Soccer rules (sample)"
-    labels = [p.proto.label for p in at.get("page_link")]
-    assert labels[0].startswith("Dataset: create, import, edit")
+    labels = [p.proto.label for p in at.get("page_link") if not p.proto.label.startswith("Open ")]  # the path's
+    assert labels[0] == "Dataset" and any(c.value.startswith("create, import, edit") for c in at.caption)
 
 
 def test_token_from_secrets_is_reported_but_never_shown():
@@ -111,10 +111,11 @@ def test_home_links_every_page_with_its_whole_purpose():
     from studio.ui import pages
 
     at = AppTest.from_file(HOME, default_timeout=60).run()
-    labels = [p.proto.label for p in at.get("page_link")]
-    assert labels == [p.link_label for p in pages.ALL]  # in the order of the path, none cut mid-sentence
-    chat = next(label for label in labels if label.startswith("Chat:"))
-    assert chat.endswith("a question over a passage.")
+    labels = [p.proto.label for p in at.get("page_link") if not p.proto.label.startswith("Open ")]  # the path's
+    assert labels == [p.title for p in pages.ALL]  # in the order of the path; a short label is never cut
+    captions = [c.value for c in at.caption]
+    assert all(p.said(False) in captions for p in pages.ALL)  # each purpose whole, as text that wraps
+    assert "a local or API model, streamed; two models side by side; or a question over a passage." in captions
     assert all((Path(HOME).parent / p.path).is_file() for p in pages.ALL)
 
 
@@ -202,3 +203,36 @@ def test_evaluations_count_those_with_answers_and_training_is_named_only_for_a_r
     assert metrics(at)["Evaluations"] == "2"
     assert "Evaluations with answers so far: 2. Open one on the Evaluate page to see where training helped." in [
         c.value for c in at.caption]
+
+
+def test_home_lists_the_newest_runs_and_evaluations_with_links_to_their_pages():
+    """Home counted training runs and evaluations with nothing behind the numbers (only datasets were listed): now the
+    newest of each are listed (a run's name, state and start; an evaluation's dataset, models and start), each list
+    with a link to the page that lists them all."""
+    from studio import jobs
+    from studio.evaluate import results as eval_results
+    from studio.evaluate.result import EvalResult, ModelEntry, QuestionRow
+    from studio.train import runs
+
+    for i in range(7):
+        folder = config.runs_dir() / f"20261207-00000{i}-faq"
+        runs.write_run(folder, {"name": f"FAQ run {i}", "created": f"2026-12-07T00:00:0{i}+00:00"})
+        jobs.update_status(folder, state="finished" if i % 2 else "failed", kind="train")
+        row = QuestionRow(index=0, question="How long is a match?", reference="90 minutes", answers={"m": "90"})
+        eval_results.save(EvalResult(id=f"20261207-00000{i}-ev", created=f"2026-12-07T00:01:0{i}+00:00",
+                                     status="finished", dataset={"name": f"Rules {i}", "version": 1},
+                                     models=[ModelEntry(label=f"model {i}", spec="api:gpt-4o-mini", kind="api")],
+                                     rows=[row]))
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    tables = {tuple(df.value.columns): df.value for df in at.dataframe}
+    shown_runs = tables[("name", "state", "started")]
+    assert list(shown_runs["name"]) == [f"FAQ run {i}" for i in (6, 5, 4, 3, 2)]
+    assert list(shown_runs["state"])[:2] == ["failed", "finished"]
+    assert shown_runs["started"].iloc[0] == "2026-12-07 00:00 UTC"
+    shown_evals = tables[("dataset", "models", "state", "started")]
+    assert [d.split(" v")[0] for d in shown_evals["dataset"]] == [f"Rules {i}" for i in (6, 5, 4, 3, 2)]
+    assert list(shown_evals["models"])[0] == "model 6"
+    links = {p.proto.label: p.proto.page for p in at.get("page_link")}
+    assert links["Open the runs on the Train page"] == "Train"
+    assert links["Open the evaluations on the Evaluate page"] == "Evaluate"

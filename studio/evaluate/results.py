@@ -174,22 +174,37 @@ def describe_dataset(dataset: dict) -> str:
 
 def list_evals() -> list[EvalInfo]:
     """Every stored evaluation, newest first; unreadable files are skipped."""
-    out = []
-    for file in config.evals_dir().glob("*.json"):
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        result = _parsed(data)
-        if result is None or not result.id:
-            continue  # ``damaged`` names it
-        result = settled(result)
-        out.append(EvalInfo(
-            id=result.id, created=result.created, status=result.status, models=result.labels,
-            dataset=describe_dataset(result.dataset), questions=len(result.rows), summary=summary_of(result),
-            asked=questions_key(result),
-        ))
+    out = [info for file in config.evals_dir().glob("*.json") if (info := _info(file))]
     return sorted(out, key=lambda e: (e.created, e.id), reverse=True)
+
+
+def newest(n: int) -> list[EvalInfo]:
+    """The ``n`` newest evaluations, newest first, for Home: only theirs are read (files are named by their start
+    time)."""
+    out: list[EvalInfo] = []
+    for file in sorted(config.evals_dir().glob("*.json"), reverse=True):
+        if len(out) == n:
+            break
+        if info := _info(file):
+            out.append(info)
+    return out
+
+
+def _info(file: Path) -> EvalInfo | None:
+    """What the list says of one stored evaluation; None for an unreadable or damaged file (``damaged`` names it)."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    result = _parsed(data)
+    if result is None or not result.id:
+        return None
+    result = settled(result)
+    return EvalInfo(
+        id=result.id, created=result.created, status=result.status, models=result.labels,
+        dataset=describe_dataset(result.dataset), questions=len(result.rows), summary=summary_of(result),
+        asked=questions_key(result),
+    )
 
 
 def questions_key(result: EvalResult) -> str:

@@ -305,6 +305,19 @@ def _split_damaged(folder: Path) -> bool:
     return seen[2]
 
 
+def newest_runs(n: int) -> list[RunInfo]:
+    """The ``n`` newest runs, newest first, for Home: only theirs are read (folders are named by their start time)."""
+    out: list[RunInfo] = []
+    for folder in sorted((p for p in config.runs_dir().iterdir() if run_folders.is_run(p)), reverse=True):
+        if len(out) == n:
+            break
+        try:
+            out.append(load_run_dir(folder))
+        except StudioError:
+            continue  # ``damaged`` names it
+    return out
+
+
 def count_runs() -> int:
     """How many runs the Runs tab lists (cheap: no status reads), for Home."""
     return run_folders.count_runs()

@@ -13,13 +13,10 @@ class Page:
     purpose: str  # one line: what a person does there
     api_purpose: str | None = None  # the same in API mode (no torch); None: the page's work needs the full install
 
-    @property
-    def link_label(self) -> str:
-        return f"{self.title}: {self.purpose}."
-
-    @property
-    def api_link_label(self) -> str:
-        return f"{self.title}: {self.api_purpose or self.purpose}."
+    def said(self, api_only: bool) -> str:
+        """The purpose as Home writes it beside the page's link (the link itself is the title alone: a link's label is
+        one line, and a label wider than the column was cut, "Train: pick a dataset version, ... launch a backg")."""
+        return f"{(self.api_purpose or self.purpose) if api_only else self.purpose}."
 
 
 _DATASET_PURPOSE = "create, import, edit, check, version and export Q&A datasets"  # the same in API mode
@@ -31,7 +28,7 @@ TRAIN = Page("pages/3_Train.py", "Train", "pick a dataset version, a base and a 
 CHAT = Page("pages/4_Chat.py", "Chat", "a local or API model, streamed; two models side by side; or a question over "
                                        "a passage",
             "an API model (Inference Providers or an OpenAI-compatible server), streamed; two side by side; or a "
-            "question over a passage")  # a link's label is one line: longer, Home cut it ("… over a pass")
+            "question over a passage")
 EVALUATE = Page("pages/5_Evaluate.py", "Evaluate", "base vs fine-tuned vs API models on held-out questions, side by "
                                                    "side",
                 "API models on a dataset's questions, scored against its answers, side by side")

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from studio import config, jobs
+from studio.ui import pages
 from tests.e2e.conftest import assert_no_exception, open_page
 
 pytestmark = pytest.mark.e2e
@@ -30,3 +31,15 @@ def test_a_running_job_s_line_follows_its_progress_and_goes_when_it_ends(page, s
     expect(page.get_by_text("Training running:")).to_have_count(0, timeout=30_000)
     expect(page.get_by_role("link", name="Open it on the Train page")).to_have_count(0)
     assert_no_exception(page)
+
+    # In an 800 px wide window the path's links and their purposes are whole: a purpose in a link's label (one line)
+    # was cut at the column's edge ("Train: pick a dataset version, a base and a preset; preview; launch a backg"),
+    # and so were the counts in five even columns ("Evaluat…", "no…" for "not set").
+    page.set_viewport_size({"width": 800, "height": 1000})
+    for p in pages.ALL:
+        expect(page.get_by_test_id("stMain").get_by_role("link", name=p.title, exact=True)).to_be_visible()
+        expect(page.get_by_text(p.said(False), exact=True)).to_be_visible()
+    cut = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stPageLink] *,'
+        + '[data-testid=stMain] [data-testid=stCaptionContainer] *, [data-testid=stMain] [data-testid=stMetric] *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
+    assert cut == []
