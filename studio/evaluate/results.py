@@ -175,7 +175,7 @@ def describe_dataset(dataset: dict) -> str:
 def list_evals() -> list[EvalInfo]:
     """Every stored evaluation, newest first; unreadable files are skipped."""
     out = []
-    for file in config.evals_dir().glob("*.json"):
+    for file in config.evals_dir(make=False).glob("*.json"):
         try:
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -266,7 +266,7 @@ def damaged() -> list[str]:
     """One line per stored evaluation the list leaves out because its file is not a result (cut off, edited); each
     file is read once while it stays as it is."""
     lines = []
-    for file in sorted(config.evals_dir().glob("*.json")):
+    for file in sorted(config.evals_dir(make=False).glob("*.json")):
         if _damaged_file(file):
             lines.append(f"Evaluation file {file.name} is not listed: it is damaged (cut off or edited by hand). "
                          "Delete it, or put the original back.")
@@ -505,7 +505,7 @@ def tally() -> Tally:
     running ones, ones without an answer and API-only ones alike under "open one to see where training helped". Each
     file is read once while it stays as it is; one the file calls running is asked whether its job still runs."""
     with_answers = from_runs = running = empty = 0
-    for file in config.evals_dir().glob("*.json"):
+    for file in config.evals_dir(make=False).glob("*.json"):
         v = _verdict(file)
         if v is None or not v.sound:
             continue

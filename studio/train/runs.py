@@ -281,7 +281,7 @@ def list_runs() -> list[RunInfo]:
 def damaged() -> list[str]:
     """One line per run with a damaged record: its ``run.json`` (``run_folders.damaged``) or its ``split.json``."""
     lines = run_folders.damaged()
-    for folder in sorted(config.runs_dir().iterdir()):
+    for folder in config.entries(config.runs_dir(make=False)):
         if _split_damaged(folder):
             lines.append(f"Run {folder.name}: its {SPLIT_JSON} (which records it trained on and held out) is damaged, "
                          "so it offers no held-out split and cannot be resumed. Put the file back to restore them.")

@@ -498,3 +498,21 @@ def test_removing_a_workspace_takes_what_it_held_off_the_server_s_total(public):
     assert removed == [idle] and not idle.exists()
     with usage.held(workspaces.root(), jobs=usage.EACH) as tally:
         assert tally.used == usage.measure(workspaces.root()) + 100  # the 100 bytes counted, not written here
+
+
+@pytest.mark.parametrize("entry", ["cloud", "."])
+def test_a_visitor_who_only_looks_at_every_page_gets_only_the_sample_in_their_workspace(entry, studio_home):
+    """A new visitor who opened every page, changed nothing, got empty evals/, jobs/, models/ and runs/ folders (a
+    listing made the folder it read) and the Chat and Evaluate pages' kept settings at their defaults: six blocks of
+    their size limit beyond the sample, for nothing they did. A local install got them too."""
+    from tests.test_tenancy import PAGES, visit
+
+    at = visit(entry=entry)
+    for page in PAGES[1:]:
+        visit(page, entry=entry, at=at)
+        at.run()  # a second run of the page, as its fragments and reruns make
+    folder = Path(at.session_state["workspace.path"]) if entry == "cloud" else studio_home
+    made = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if folder / "datasets" not in p.parents)
+    own = [".last-seen", ".usage.json", ".usage.lock"] if entry == "cloud" else []  # the app's own records
+    assert made == sorted([*own, ".sample-added", "datasets"])
+
