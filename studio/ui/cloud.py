@@ -46,6 +46,7 @@ ACCOUNT = "workspace.account"  # the folder of the Hub account whose token this 
 LINK = "workspace.sync"  # {"key": token and repo digest, "repo": repo_id} once connected
 FAILED = "workspace.sync_failed"  # (key, message, the token itself refused): a token/repo pair that was refused, not
 # retried each run
+UNCHECKED = "workspace.token_unchecked"  # the token and repo digest whose check could not reach the Hub on this run
 TOKEN = "auth.hf_token"  # the visitor's own token (the same field as the Chat page's)
 REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
@@ -493,6 +494,9 @@ def token_note() -> tuple[str, str | None]:
         failed = st.session_state.get(FAILED)
         repo_name = (st.session_state.get(REPO) or sync.REPO_NAME).strip()
         instead = " or Forget it to go on with this app's token" if deployer_token() else " or Forget it"
+        if st.session_state.get(UNCHECKED) == digest(token, repo_name):  # "yours" read as if it had been checked
+            return "not checked", ("The Hub could not be reached to check the token you gave: it is checked again at "
+                                   "your next click; until then your workspace is not kept with it.")
         # "yours" under the sidebar's "That Hugging Face token was refused" read as if it worked; so it did where the
         # Hub refused the token (revoked) or its access to the repo (taken away) after the studio accepted it
         running = sync.current(Path(st.session_state[PATH])) if st.session_state.get(PATH) else None

@@ -1082,3 +1082,16 @@ def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folde
     with config.use_workspace(ws):
         assert results.list_evals() == []
         assert not [p.name for p in config.jobs_dir().glob("eval-*")]
+
+
+def test_home_s_hub_token_says_not_checked_while_the_hub_is_out_of_reach_not_yours(monkeypatch):
+    """Home's Hub token read "yours" (and no line) while the sidebar said the Hub could not be reached to check it:
+    as if checked and keeping the workspace."""
+    from chat_servers import free_port
+
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    at = give_token(visit(), TOKEN)
+    assert {m.label: m.value for m in at.metric}["Hub token"] == "not checked"
+    (line,) = [i.value for i in at.info]
+    assert line.startswith("The Hub could not be reached to check the token you gave: it is checked again at your "
+                           "next click")
