@@ -119,14 +119,8 @@ def _check_room(path: Path, nbytes: int) -> Callable[[], None] | None:
     ws = workspaces.owner(path)
     if ws is None:
         return None
-    adding = workspaces.replacing(path, nbytes)
-    written = workspaces.check_room(ws, limit_bytes(workspaces.is_anonymous(ws)), adding)
-    try:
-        _removed, written_too = workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())
-    except BaseException:
-        written()  # not written after all
-        raise
-    return lambda: (written(), written_too())
+    return workspaces.check_save(ws, limit_bytes(workspaces.is_anonymous(ws)), path, nbytes,
+                                 lambda adding: workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())[1])
 
 
 def _fits(path: Path, adding: int) -> None:
