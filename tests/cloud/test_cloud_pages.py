@@ -602,9 +602,10 @@ def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_say
     at = visit("pages/5_Evaluate.py")
     ws = workspace(at)
     datasets_before = store_files(ws / "datasets")
-    # room for the queued evaluation, not for its answers: its record, and its job's folder and files (jobs/, their lock,
-    # the job's record, its folder, status, log and stop), a block each (usage.on_disk)
-    limit = usage.measure(ws) + 8 * usage.BLOCK
+    # room for the queued evaluation, not for its answers: its record and evals/, and its job's folder and files (jobs/,
+    # their lock, the job's record, its folder, status, log and stop), a block each (usage.on_disk); a visitor who only
+    # looked has no evals/ or jobs/ yet
+    limit = usage.measure(ws) + 10 * usage.BLOCK
     at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     assert start_evaluation(at, answering_server) == []
     with config.use_workspace(ws):
