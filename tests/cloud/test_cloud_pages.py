@@ -602,9 +602,9 @@ def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_say
     at = visit("pages/5_Evaluate.py")
     ws = workspace(at)
     datasets_before = store_files(ws / "datasets")
-    # room for the queued evaluation, not for its answers: its record and evals/, and its job's folder and files (jobs/,
-    # their lock, the job's record, its folder, status, log and stop), a block each (usage.on_disk); a visitor who only
-    # looked has no evals/ or jobs/ yet
+    # room for the queued evaluation, not for its answers: its record, and its job's folder and files (jobs/, the job's
+    # record, its folder, status, log and stop), a block each (usage.on_disk), and what a visitor who only looked does
+    # not have yet: evals/, and the form kept as filled in (evaluate/, form.json)
     limit = usage.measure(ws) + 10 * usage.BLOCK
     at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     assert start_evaluation(at, answering_server) == []
@@ -1069,8 +1069,9 @@ def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folde
 
     at = visit("pages/5_Evaluate.py")
     ws = workspace(at)
-    # a block more than it holds: room for the queued evaluation's record, not for its job's files (5 blocks)
-    limit = usage.measure(ws) + usage.BLOCK
+    # room for the queued evaluation's record and evals/, and the form kept as it was filled in (evaluate/ and
+    # form.json: a visitor who only looked has none of them yet), not for its job's files (5 blocks)
+    limit = usage.measure(ws) + 4 * usage.BLOCK
     at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     (err,) = start_evaluation(at, silent_server)
     assert err.startswith("Not started: it needs") and "\n" not in err
