@@ -151,8 +151,17 @@ def bound(fn: Callable[..., T]) -> Callable[..., T]:
     return run
 
 
-def _sub(name: str) -> Path:
-    return _ensure_dir(home() / name)
+def _sub(name: str, make: bool) -> Path:
+    return _ensure_dir(home() / name) if make else home() / name
+
+
+def entries(folder: Path) -> list[Path]:
+    """What ``folder`` holds, sorted by name; nothing where it is not made yet. A listing reads a workspace's folder
+    with ``make=False`` and this: a visitor who only looks gets no empty folders (each a block of their size total)."""
+    try:
+        return sorted(Path(folder).iterdir())
+    except FileNotFoundError:
+        return []
 
 
 def _ensure_dir(path: Path) -> Path:
@@ -173,25 +182,26 @@ def _ensure_dir(path: Path) -> Path:
     return path
 
 
-def datasets_dir() -> Path:
-    return _sub("datasets")
+def datasets_dir(make: bool = True) -> Path:
+    return _sub("datasets", make)
 
 
-def runs_dir() -> Path:
-    return _sub("runs")
+def runs_dir(make: bool = True) -> Path:
+    return _sub("runs", make)
 
 
-def evals_dir() -> Path:
-    return _sub("evals")
+def evals_dir(make: bool = True) -> Path:
+    return _sub("evals", make)
 
 
-def jobs_dir() -> Path:
-    return _sub("jobs")
+def jobs_dir(make: bool = True) -> Path:
+    return _sub("jobs", make)
 
 
-def models_dir() -> Path:
-    """The model library's own models (imported GGUF files, the bundled model): one folder each."""
-    return _sub("models")
+def models_dir(make: bool = True) -> Path:
+    """The model library's own models (imported GGUF files, the bundled model): one folder each (``make=False``: not
+    made where it is not there yet, for a listing)."""
+    return _sub("models", make)
 
 
 def hf_token(secrets: Mapping[str, object] | None = None, session_value: str | None = None) -> str | None:

@@ -283,7 +283,7 @@ def _entry(workdir: Path) -> Path:
 def registered_jobs() -> list[JobStatus]:
     """Every registered job's current status (finished ones are dropped from the registry)."""
     out = []
-    for entry in sorted(_registry().glob("*.json")):
+    for entry in sorted(config.jobs_dir(make=False).glob("*.json")):
         try:
             workdir = Path(json.loads(entry.read_text(encoding="utf-8"))["workdir"])
         except (OSError, ValueError, KeyError):

@@ -104,8 +104,11 @@ def test_a_reload_or_another_tab_of_the_same_browser_opens_its_workspace_and_ano
     assert workspace_of(reloaded) == workspace_of(first) and "Alice's private FAQ" in everything_shown(reloaded)
     (caption,) = [c.value for c in reloaded.sidebar.caption if c.value.startswith("Private to this browser")]
     assert "its tabs and reloads share it until the browser is closed" in caption
-    popover = reloaded.sidebar.get("popover")[0].proto.popover  # where Clear is, which says why
-    assert popover.label == "Clear this workspace" and "On a shared computer, clear it when you leave" in popover.help
+    popover = reloaded.sidebar.get("popover")[0]  # where Clear is, which says why
+    said = " ".join(c.value for c in popover.caption)
+    assert popover.proto.popover.label == "Clear this workspace" and said.startswith("On a shared computer, clear it")
+    # its tooltip said the popover's first sentence again, word for word: it says that nothing goes before a click
+    assert popover.proto.popover.help == "Asks first: nothing is deleted until you press Delete everything in it."
     monkeypatch.setattr(cloud, "browser_secret", lambda: "bob-browser-secret-0123456789abcd")
     bob = visit("pages/1_Dataset.py")
     assert workspace_of(bob) != workspace_of(first) and "Alice" not in everything_shown(bob)

@@ -143,17 +143,62 @@ def check_room(path: Path, limit_bytes: int, adding: int) -> Callable[[], None]:
     return what to call once they are written. The workspace's running total (``usage``) answers; a save it would refuse measures the workspace
     first, so what was deleted since counts. What the visitor deleted (the workspace's trash, which no page reaches
     on a public app) is emptied first when that makes room: deleting is how the refusal tells them to free it."""
-    path = Path(path)
-    with _new_blocks_counted(path), usage.held(path) as tally:
-        if tally.used + adding > limit_bytes and not tally.exact:
-            tally.measure()
-        trash = path / TRASH
-        if tally.used + adding > limit_bytes and trash.is_dir():
-            shutil.rmtree(trash, ignore_errors=True)
-            tally.measure()
-        used = tally.used
-        if used + adding <= limit_bytes:
-            return tally.add(adding)
+    return _check(Path(path), limit_bytes, lambda: adding)
+
+
+def check_save(workspace: Path, limit_bytes: int, path: Path, nbytes: int,
+               server: Callable[[int], Callable[[], None]] | None = None) -> Callable[[], None]:
+    """``check_room`` for writing ``nbytes`` to ``path`` in ``workspace``, then ``server(adding)`` (every workspace's
+    check, ``make_room_on_server``), all while the workspace's total is held: what the save adds (``replacing``) is
+    reckoned there, and the folders it goes in are made there once both let it through. Two saves at once into a
+    folder not made yet each reckoned its block before the other made it: counted twice. Returns what to call once
+    it is written."""
+    def fitted(written: Callable[[], None]) -> Callable[[], None]:
+        written_too = None
+        if server is not None:
+            try:
+                written_too = server(adding[0])
+            except BaseException:
+                written()  # not written after all
+                raise
+        with contextlib.suppress(OSError):  # the write says why in its own line (a file where the folder goes)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return written if written_too is None else lambda: (written(), written_too())
+
+    adding: list[int] = []
+
+    def reckon() -> int:
+        adding.append(replacing(path, nbytes))
+        return adding[0]
+
+    return _check(Path(workspace), limit_bytes, reckon, fitted)
+
+
+def _check(path: Path, limit_bytes: int, reckon: Callable[[], int],
+           fitted: Callable[[Callable[[], None]], Callable[[], None]] | None = None) -> Callable[[], None]:
+    new = [p for p in (path, path / usage.USAGE) if not p.exists()]  # as ``_new_blocks_counted``, whose count comes
+    # before ``fitted``'s check of every workspace's total (which may walk them): else counted there twice
+
+    def count_new() -> None:
+        usage.count(path.parent, usage.BLOCK * sum(p.exists() for p in new))
+        new.clear()
+
+    try:
+        with usage.held(path) as tally:
+            adding = reckon()
+            if tally.used + adding > limit_bytes and not tally.exact:
+                tally.measure()
+            trash = path / TRASH
+            if tally.used + adding > limit_bytes and trash.is_dir():
+                shutil.rmtree(trash, ignore_errors=True)
+                tally.measure()
+            used = tally.used
+            if used + adding <= limit_bytes:
+                written = tally.add(adding)
+                count_new()
+                return written if fitted is None else fitted(written)
+    finally:
+        count_new()
     raise _full(path, limit_bytes, used, adding)
 
 
@@ -304,17 +349,11 @@ def job_check(workspace: Path, limit_bytes: int, total_bytes: int | None = None)
     def check(path: Path, nbytes: int) -> Callable[[], None] | None:
         path = Path(path)
         if workspace in path.parents and not _in_jobs(workspace, path):
-            adding = replacing(path, nbytes)
-            written = check_room(workspace, limit_bytes, adding)
-            if total_bytes is None:
-                return written
-            try:
-                _removed, written_too = make_room_on_server(workspace, adding, total_bytes, set(),
-                                                            grace_s=float("inf"), base=workspace.parent)
-            except BaseException:
-                written()  # not written after all
-                raise
-            return lambda: (written(), written_too())
+            def server(adding: int) -> Callable[[], None]:
+                return make_room_on_server(workspace, adding, total_bytes, set(), grace_s=float("inf"),
+                                           base=workspace.parent)[1]
+
+            return check_save(workspace, limit_bytes, path, nbytes, server if total_bytes is not None else None)
         return None
 
     return check

@@ -174,7 +174,7 @@ def describe_dataset(dataset: dict) -> str:
 
 def list_evals() -> list[EvalInfo]:
     """Every stored evaluation, newest first; unreadable files are skipped."""
-    out = [info for file in config.evals_dir().glob("*.json") if (info := _info(file))]
+    out = [info for file in config.evals_dir(make=False).glob("*.json") if (info := _info(file))]
     return sorted(out, key=lambda e: (e.created, e.id), reverse=True)
 
 
@@ -182,7 +182,7 @@ def newest(n: int) -> list[EvalInfo]:
     """The ``n`` newest evaluations, newest first, for Home: only theirs are read (files are named by their start
     time)."""
     out: list[EvalInfo] = []
-    for file in sorted(config.evals_dir().glob("*.json"), reverse=True):
+    for file in sorted(config.evals_dir(make=False).glob("*.json"), reverse=True):
         if len(out) == n:
             break
         if info := _info(file):
@@ -281,7 +281,7 @@ def damaged() -> list[str]:
     """One line per stored evaluation the list leaves out because its file is not a result (cut off, edited); each
     file is read once while it stays as it is."""
     lines = []
-    for file in sorted(config.evals_dir().glob("*.json")):
+    for file in sorted(config.evals_dir(make=False).glob("*.json")):
         if _damaged_file(file):
             lines.append(f"Evaluation file {file.name} is not listed: it is damaged (cut off or edited by hand). "
                          "Delete it, or put the original back.")
@@ -520,7 +520,7 @@ def tally() -> Tally:
     running ones, ones without an answer and API-only ones alike under "open one to see where training helped". Each
     file is read once while it stays as it is; one the file calls running is asked whether its job still runs."""
     with_answers = from_runs = running = empty = 0
-    for file in config.evals_dir().glob("*.json"):
+    for file in config.evals_dir(make=False).glob("*.json"):
         v = _verdict(file)
         if v is None or not v.sound:
             continue

@@ -44,4 +44,4 @@ def is_bundled_id(spec: str) -> bool:
 def imported() -> bool:
     from studio import config
 
-    return (config.models_dir() / NAME / "config.json").is_file()
+    return (config.models_dir(make=False) / NAME / "config.json").is_file()

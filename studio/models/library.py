@@ -172,7 +172,7 @@ def workspace_models(load: bool = True) -> list[ModelEntry]:
 
     clean_partial_imports()  # space a killed import left, reclaimed whenever the library is listed
     out = []
-    for folder in sorted(config.models_dir().iterdir()):
+    for folder in config.entries(config.models_dir(make=False)):
         if folder.name.startswith(".") or not (folder / "config.json").is_file():
             continue  # an import in progress, or a folder that is not a model
         card = read_card(folder)
@@ -354,8 +354,8 @@ def base_facts(base: str, _depth: int = 0) -> tuple[str | None, int | None]:
         if parsed.kind == "model":
             if parsed.name == bundled.NAME and not bundled.imported() and bundled.gguf_path() is not None:
                 return header(bundled.gguf_path())
-            return of(read_config(config.models_dir() / parsed.name))
-        run_folder = config.runs_dir() / parsed.name
+            return of(read_config(config.models_dir(make=False) / parsed.name))
+        run_folder = config.runs_dir(make=False) / parsed.name
         if parsed.kind in ("run", "hub") and "/" not in parsed.name and run_folder.is_dir():
             record = run_folders.read_run(run_folder)
             cfg = read_config(run_folder / "model") or read_config(run_folder / "merged")
@@ -430,7 +430,7 @@ def stamp() -> tuple:
 
 def find_by_sha256(digest: str, dtype: str | None = None) -> str | None:
     """The workspace model imported from a file with this sha256 (and as ``dtype``, when given), if any."""
-    for folder in config.models_dir().iterdir():
+    for folder in config.entries(config.models_dir(make=False)):
         card = read_card(folder)
         if ((card.get("source") or {}).get("sha256") == digest and (folder / "config.json").is_file()
                 and dtype in (None, card.get("dtype"))):
@@ -749,7 +749,7 @@ def clean_partial_imports() -> int:
     """Remove the temporary folders of imports and uploads whose process is gone (killed, out of
     memory, a restarted server); one still being written is kept. Returns how many were removed."""
     count = 0
-    for folder in [*config.models_dir().glob(".import-*"), *config.models_dir().glob(".upload-*")]:
+    for folder in [*config.models_dir(make=False).glob(".import-*"), *config.models_dir(make=False).glob(".upload-*")]:
         if folder.is_dir() and not _in_progress(folder):
             shutil.rmtree(folder, ignore_errors=True)
             count += 1
@@ -773,7 +773,7 @@ def display_name(spec: str) -> str:
     except StudioError:
         return spec
     if parsed.kind == "model":
-        card = read_card(config.models_dir() / parsed.name)
+        card = read_card(config.models_dir(make=False) / parsed.name)
         if card.get("label"):
             return card["label"]
         return bundled.LABEL if spec == bundled.SPEC else parsed.name

@@ -121,7 +121,7 @@ def is_run(folder: Path) -> bool:
 def list_runs() -> list[RunRecord]:
     """Every run in the workspace, newest first: a run whose job died before writing run.json included."""
     out = []
-    for folder in config.runs_dir().iterdir():
+    for folder in config.entries(config.runs_dir(make=False)):
         if is_run(folder):
             try:
                 out.append(read_run(folder))
@@ -134,7 +134,7 @@ def damaged() -> list[str]:
     """One line per run whose ``run.json`` is damaged: unreadable (the run is listed by its folder's name, as one
     whose job died early, or not at all) or with fields of another kind than the studio writes (read as missing)."""
     lines = []
-    for folder in sorted(config.runs_dir().iterdir()):
+    for folder in config.entries(config.runs_dir(make=False)):
         file = folder / RUN_JSON
         if not file.is_file():
             continue
@@ -153,7 +153,7 @@ def damaged() -> list[str]:
 
 def count_runs() -> int:
     """How many runs there are (cheap: no status reads), for Home."""
-    return sum(1 for p in config.runs_dir().iterdir() if is_run(p))
+    return sum(1 for p in config.entries(config.runs_dir(make=False)) if is_run(p))
 
 
 def checkpoints(folder: Path) -> list[Path]:

@@ -281,7 +281,7 @@ def list_runs() -> list[RunInfo]:
 def damaged() -> list[str]:
     """One line per run with a damaged record: its ``run.json`` (``run_folders.damaged``) or its ``split.json``."""
     lines = run_folders.damaged()
-    for folder in sorted(config.runs_dir().iterdir()):
+    for folder in config.entries(config.runs_dir(make=False)):
         if _split_damaged(folder):
             lines.append(f"Run {folder.name}: its {SPLIT_JSON} (which records it trained on and held out) is damaged, "
                          "so it offers no held-out split and cannot be resumed. Put the file back to restore them.")
@@ -308,7 +308,7 @@ def _split_damaged(folder: Path) -> bool:
 def newest_runs(n: int) -> list[RunInfo]:
     """The ``n`` newest runs, newest first, for Home: only theirs are read (folders are named by their start time)."""
     out: list[RunInfo] = []
-    for folder in sorted((p for p in config.runs_dir().iterdir() if run_folders.is_run(p)), reverse=True):
+    for folder in sorted((p for p in config.entries(config.runs_dir(make=False)) if run_folders.is_run(p)), reverse=True):
         if len(out) == n:
             break
         try:

@@ -38,6 +38,8 @@ SAMPLING_KEYS = {"max_new_tokens": "chat.max_new_tokens", "temperature": "chat.t
 
 RESTORING = "chat.kept.restoring"  # what the sidebar kept as a Chat page first ran while a restore brought the
 # workspace back (``cloud.CHANGED`` once the visitor changed it): nothing is saved until the visitor changes something
+FIRST_SEEN = "chat.kept.first"  # what ``remember`` would keep as the page first ran in this session: kept only once it
+# differs (the visitor changed something) or a kept file is there to update
 READ_ONCE = ("chat.settings_back", "chat.models_back", "chat.mode_back", "chat.passage.back", "chat.passage.models_back")
 
 
@@ -238,6 +240,8 @@ def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = 
                  models, mode))
     if _held_by_restore(seen):
         return
+    if st.session_state.setdefault(FIRST_SEEN, seen) == seen and not kept_settings.path().exists():
+        return  # the page's own defaults, nothing changed yet: a visitor who only looks gets no file
     models = dict(models or {})
     for slot in models:  # a model being picked (no model name typed yet) is kept as typed so far: a reload
         # brought back the model picked before it, the backend chosen and the base URL typed lost; passage mode's

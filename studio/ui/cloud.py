@@ -46,6 +46,7 @@ ACCOUNT = "workspace.account"  # the folder of the Hub account whose token this 
 LINK = "workspace.sync"  # {"key": token and repo digest, "repo": repo_id} once connected
 FAILED = "workspace.sync_failed"  # (key, message, the token itself refused): a token/repo pair that was refused, not
 # retried each run
+UNCHECKED = "workspace.token_unchecked"  # the token and repo digest whose check could not reach the Hub on this run
 TOKEN = "auth.hf_token"  # the visitor's own token (the same field as the Chat page's)
 REPO = "workspace.repo"
 STORE_ERROR = "workspace.store_error"  # the one line saying why the deployment's store is not used
@@ -118,14 +119,8 @@ def _check_room(path: Path, nbytes: int) -> Callable[[], None] | None:
     ws = workspaces.owner(path)
     if ws is None:
         return None
-    adding = workspaces.replacing(path, nbytes)
-    written = workspaces.check_room(ws, limit_bytes(workspaces.is_anonymous(ws)), adding)
-    try:
-        _removed, written_too = workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())
-    except BaseException:
-        written()  # not written after all
-        raise
-    return lambda: (written(), written_too())
+    return workspaces.check_save(ws, limit_bytes(workspaces.is_anonymous(ws)), path, nbytes,
+                                 lambda adding: workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())[1])
 
 
 def _fits(path: Path, adding: int) -> None:
@@ -493,6 +488,9 @@ def token_note() -> tuple[str, str | None]:
         failed = st.session_state.get(FAILED)
         repo_name = (st.session_state.get(REPO) or sync.REPO_NAME).strip()
         instead = " or Forget it to go on with this app's token" if deployer_token() else " or Forget it"
+        if st.session_state.get(UNCHECKED) == digest(token, repo_name):  # "yours" read as if it had been checked
+            return "not checked", ("The Hub could not be reached to check the token you gave: it is checked again at "
+                                   "your next click; until then your workspace is not kept with it.")
         # "yours" under the sidebar's "That Hugging Face token was refused" read as if it worked; so it did where the
         # Hub refused the token (revoked) or its access to the repo (taken away) after the studio accepted it
         running = sync.current(Path(st.session_state[PATH])) if st.session_state.get(PATH) else None

@@ -116,7 +116,7 @@ CLEAR_POPOVER = "workspace.clear_popover"  # whether the Clear popover is open (
 def _clear_button(path: Path) -> None:
     """Delete this browser's anonymous workspace (a shared computer's next visitor would open it) and start afresh."""
     with popovers.popover(st, "Clear this workspace", CLEAR_POPOVER, icon=":material/delete_forever:",
-                          help="On a shared computer, clear it when you leave: the next person at this browser would open it."):
+                          help="Asks first: nothing is deleted until you press Delete everything in it."):
         st.caption("On a shared computer, clear it when you leave: the next person at this browser would open it. "
                    "This deletes every dataset and evaluation in it, for good (export what you want to keep first), "
                    "and starts afresh with the sample dataset.")
@@ -144,6 +144,7 @@ def _connect_or_disconnect() -> str | None:
     token = cloud.visitor_token()
     repo_name = (st.session_state.get(cloud.REPO) or sync.REPO_NAME).strip()
     link = st.session_state.get(cloud.LINK)
+    st.session_state.pop(cloud.UNCHECKED, None)
     if token is None:
         if link is not None:  # the token was forgotten: so is the access to its workspace; the tab goes back to
             # its own anonymous one (the browser's; for a tab without the cookie, the one it started with, where a
@@ -181,6 +182,7 @@ def _connect_or_disconnect() -> str | None:
             cloud.connect(token, repo_name)
     except NetworkError as exc:  # the Hub is down: tried again on the next page run
         st.error(" ".join(str(exc).split()), icon=":material/error:")
+        st.session_state[cloud.UNCHECKED] = key
         return UNREACHABLE
     except StudioError as exc:  # a refused token or repo: not tried again until one of them changes
         st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()), isinstance(exc, sync.TokenRefusedError))

@@ -334,6 +334,8 @@ def _restore_form(models: list | None) -> None:
     st.session_state["evaluate.form.saved"] = saved
 
 
+FIRST_SEEN = "evaluate.form.first"  # the form as first drawn in this session: kept only once it differs (the visitor
+# changed something) or a kept file is there to update
 RESTORING = "evaluate.form.restoring"  # the form as the page first drew it while a restore brought the workspace
 # back ("changed" once the visitor changed it since): nothing is kept until the visitor changes something
 
@@ -367,6 +369,8 @@ def _keep_form() -> None:
 
     if cloud.held_by_restore(RESTORING, values):  # the repo's form may be on its way: kept once the visitor changes it
         return
+    if st.session_state.setdefault(FIRST_SEEN, values) == values and not form.path().exists():
+        return  # the form as first drawn, nothing changed yet: a visitor who only looks gets no file
     if values != st.session_state.get("evaluate.form.saved"):
         try:
             form.save(values)
@@ -400,3 +404,4 @@ def _reset_form() -> None:
     for name in ("sampling", "similarity", "semantic_leakage"):
         state[f"evaluate.{name}"] = False
     state["evaluate.form.saved"] = {}
+    state.pop(FIRST_SEEN, None)  # the defaults drawn next are the form as first drawn: not kept again

@@ -671,7 +671,8 @@ def test_compare_mode_opens_with_the_newest_run_as_the_second_model(tiny_gpt2, o
     person's own pick of the second model stays."""
     from studio.ui import models as models_ui
 
-    at = page(**{"chat.compare": True})  # compare mode used before any run: both models the bundled one
+    at = page()
+    at.toggle(key="chat.compare").set_value(True).run()  # compare mode turned on before any run: both the bundled one
     assert at.selectbox(key="chat.b.model").value == at.selectbox(key="chat.a.model").value
     older = _finished_run("older run", tiny_gpt2, "2026-12-06T10:00:00+00:00")
     newest = _finished_run("newest run", tiny_gpt2, "2026-12-07T10:00:00+00:00")

@@ -602,9 +602,10 @@ def test_an_evaluation_s_result_is_held_to_the_visitor_s_workspace_limit_and_say
     at = visit("pages/5_Evaluate.py")
     ws = workspace(at)
     datasets_before = store_files(ws / "datasets")
-    # room for the queued evaluation, not for its answers: its record, and its job's folder and files (jobs/, their lock,
-    # the job's record, its folder, status, log and stop), a block each (usage.on_disk)
-    limit = usage.measure(ws) + 8 * usage.BLOCK
+    # room for the queued evaluation, not for its answers: its record, and its job's folder and files (jobs/, the job's
+    # record, its folder, status, log and stop), a block each (usage.on_disk), and what a visitor who only looked does
+    # not have yet: evals/, and the form kept as filled in (evaluate/, form.json)
+    limit = usage.measure(ws) + 10 * usage.BLOCK
     at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     assert start_evaluation(at, answering_server) == []
     with config.use_workspace(ws):
@@ -1068,8 +1069,9 @@ def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folde
 
     at = visit("pages/5_Evaluate.py")
     ws = workspace(at)
-    # a block more than it holds: room for the queued evaluation's record, not for its job's files (5 blocks)
-    limit = usage.measure(ws) + usage.BLOCK
+    # room for the queued evaluation's record and evals/, and the form kept as it was filled in (evaluate/ and
+    # form.json: a visitor who only looked has none of them yet), not for its job's files (5 blocks)
+    limit = usage.measure(ws) + 4 * usage.BLOCK
     at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     (err,) = start_evaluation(at, silent_server)
     assert err.startswith("Not started: it needs") and "\n" not in err
@@ -1082,3 +1084,16 @@ def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folde
     with config.use_workspace(ws):
         assert results.list_evals() == []
         assert not [p.name for p in config.jobs_dir().glob("eval-*")]
+
+
+def test_home_s_hub_token_says_not_checked_while_the_hub_is_out_of_reach_not_yours(monkeypatch):
+    """Home's Hub token read "yours" (and no line) while the sidebar said the Hub could not be reached to check it:
+    as if checked and keeping the workspace."""
+    from chat_servers import free_port
+
+    point_hub_at(monkeypatch, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    at = give_token(visit(), TOKEN)
+    assert {m.label: m.value for m in at.metric}["Hub token"] == "not checked"
+    (line,) = [i.value for i in at.info]
+    assert line.startswith("The Hub could not be reached to check the token you gave: it is checked again at your "
+                           "next click")

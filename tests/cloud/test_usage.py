@@ -3,6 +3,7 @@ the workspace (0.3 s at 10,000 files), and the limit still refuses, in one line,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -498,3 +499,46 @@ def test_removing_a_workspace_takes_what_it_held_off_the_server_s_total(public):
     assert removed == [idle] and not idle.exists()
     with usage.held(workspaces.root(), jobs=usage.EACH) as tally:
         assert tally.used == usage.measure(workspaces.root()) + 100  # the 100 bytes counted, not written here
+
+
+@pytest.mark.parametrize("entry", ["cloud", "."])
+def test_a_visitor_who_only_looks_at_every_page_gets_only_the_sample_in_their_workspace(entry, studio_home):
+    """A new visitor who opened every page, changed nothing, got empty evals/, jobs/, models/ and runs/ folders (a
+    listing made the folder it read) and the Chat and Evaluate pages' kept settings at their defaults: six blocks of
+    their size limit beyond the sample, for nothing they did. A local install got them too."""
+    from tests.test_tenancy import PAGES, visit
+
+    at = visit(entry=entry)
+    for page in PAGES[1:]:
+        visit(page, entry=entry, at=at)
+        at.run()  # a second run of the page, as its fragments and reruns make
+    folder = Path(at.session_state["workspace.path"]) if entry == "cloud" else studio_home
+    made = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if folder / "datasets" not in p.parents)
+    own = [".last-seen", ".usage.json", ".usage.lock"] if entry == "cloud" else []  # the app's own records
+    assert made == sorted([*own, ".sample-added", "datasets"])
+
+
+def test_two_saves_at_once_into_a_folder_not_made_yet_count_its_block_once(public, monkeypatch):
+    """Each save reckoned what it adds before it took the workspace's total: two at once into a new folder both
+    counted its block (made once), and the workspace's total read more than its disk held until a save near the
+    limit measured it again."""
+    ws = _workspace("u-" + "f" * 32, 1)
+    _save(ws, "datasets/first.json", 10)
+    reckoned = threading.Barrier(2, timeout=5)  # each save waits here for the other's reckoning, where it can come
+    real = workspaces.replacing
+
+    def replacing(path, nbytes):
+        adding = real(path, nbytes)
+        with contextlib.suppress(threading.BrokenBarrierError):  # the other waits for this one's total: it cannot
+            reckoned.wait()
+        return adding
+
+    monkeypatch.setattr(workspaces, "replacing", replacing)
+    threads = [threading.Thread(target=_save, args=(ws, f"datasets/new/{n}.json", 100)) for n in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(p.name for p in (ws / "datasets" / "new").iterdir()) == ["one.json", "two.json"]
+    assert usage.kept(ws) == usage.measure(ws)  # the block of datasets/new counted once, as the disk holds it
+    assert usage._read(workspaces.root())[0] == usage.measure(workspaces.root())  # in every workspace's total too
