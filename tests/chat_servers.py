@@ -66,8 +66,10 @@ class FaultServer:
                 getattr(server, f"mode_{mode.replace('-', '_')}")(self, server.hits[mode])
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming); /no-model/v1/models lists its models
-                if self.path.strip("/").split("/")[0] == "no-model" and self.path.endswith("/v1/models"):
-                    names = ["org/served-one", "org/served-two"]
+                mode = self.path.strip("/").split("/")[0]
+                if mode in ("no-model", "one-model") and self.path.endswith("/v1/models"):
+                    server.hits[f"{mode}/models"] += 1
+                    names = ["org/served-one", "org/served-two"] if mode == "no-model" else ["/models/only-one"]
                     server.send(self, 200, json.dumps({"object": "list", "data": [{"id": n} for n in names]}).encode())
                 else:  # what http.server answers a method it has no handler for (a redirect's GET reads it)
                     self.send_error(501, f"Unsupported method ({self.command!r})")
@@ -100,6 +102,9 @@ class FaultServer:
         self.send(h, 200, body, "text/event-stream")
 
     def mode_good(self, h, n):
+        self.stream_good(h)
+
+    def mode_one_model(self, h, n):  # serves one model (GET /one-model/v1/models lists it), and answers
         self.stream_good(h)
 
     def mode_loading(self, h, n):  # a provider warming the model up: 503 with an estimate, then fine

@@ -718,3 +718,39 @@ def test_a_run_that_finished_is_in_the_pickers_at_the_next_rerun(tiny_gpt2, offl
     at.run()  # the next rerun, within the same second
     assert any("just trained" in o for o in at.selectbox(key="chat.a.model").options)
     assert any("just trained" in o for o in at.selectbox(key="chat.b.model").options)
+
+
+def test_a_server_s_one_model_fills_the_model_field_and_its_names_are_offered(faults):
+    """With an OpenAI-compatible server the Model field stayed empty and a person had to guess the served name
+    (``transformers serve`` names it after its folder). The one model a server serves now fills it; a server serving
+    several offers them (the next test)."""
+    at = page()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("one-model")).run()
+    assert at.text_input(key="chat.a.api_model").value == "/models/only-one"
+    assert not at.chat_input(key="chat.input").disabled
+    send(at, "Olá?")
+    assert faults.bodies[-1]["model"] == "/models/only-one"
+    asked = faults.hits["one-model/models"]
+    at.run()
+    at.run()
+    assert faults.hits["one-model/models"] == asked  # kept per URL: not asked again at every rerun
+
+
+def test_a_server_s_several_models_are_offered_and_said_where_asking_is_off(faults):
+    """A server serving several models: they are offered in a pick and said in the line that says why asking is off;
+    a typed name still goes."""
+    at = page()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("no-model")).run()
+    assert at.text_input(key="chat.a.api_model").value == ""
+    assert at.chat_input(key="chat.input").disabled
+    said = [c.value.replace("\u2060", "").replace(NO_LINK, "") for c in at.main.caption if "Asking is off" in c.value]
+    assert len(said) == 1 and "the server serves org/served-one, org/served-two" in said[0], said
+    assert at.selectbox(key="chat.a.served").options == ["org/served-one", "org/served-two"]
+    at.selectbox(key="chat.a.served").set_value("org/served-two").run()
+    assert at.text_input(key="chat.a.api_model").value == "org/served-two"
+    assert not at.chat_input(key="chat.input").disabled
+    at.text_input(key="chat.a.api_model").set_value("typed-name").run()  # a name of one's own still goes
+    assert at.text_input(key="chat.a.api_model").value == "typed-name"
+    assert not at.chat_input(key="chat.input").disabled
