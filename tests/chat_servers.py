@@ -262,6 +262,12 @@ class FaultServer:
         last["choices"][0]["finish_reason"] = "stop"
         self.send(h, 200, chunk("Ninety minutes") + f"data: {json.dumps(last)}\n\n".encode(), "text/event-stream")
 
+    def mode_length(self, h, n):  # an answer the server cut at max_tokens: finish_reason "length", mid-sentence
+        last = json.loads(chunk(" two halves of")[6:])
+        last["choices"][0]["finish_reason"] = "length"
+        self.send(h, 200, chunk("A match has") + f"data: {json.dumps(last)}\n\n".encode() + b"data: [DONE]\n\n",
+                  "text/event-stream")
+
     def mode_markdown(self, h, n):  # an answer carrying Markdown that would load an image from elsewhere
         body = chunk(f"See ![pixel]({self.image_url}) and [a link]({self.image_url})") + b"data: [DONE]\n\n"
         self.send(h, 200, body, "text/event-stream")

@@ -35,6 +35,7 @@ from studio.chat.base import (
     blank,
     build_messages,
     complete,
+    cut_note,
     system_too_long,
     validate_messages,
 )
@@ -44,7 +45,7 @@ from studio.errors import HubUnreachableError
 __all__ = [
     "BACKEND_KINDS", "BACKEND_LABELS", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS", "UNANSWERED",
     "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats", "TooSlowError",
-    "OFFLINE_REMEDY", "blank", "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend",
+    "OFFLINE_REMEDY", "blank", "build_messages", "complete", "cut_note", "export_json", "export_markdown", "history_for", "make_backend",
     "offline_remedy", "served_names", "stop_when_gone", "system_too_long", "validate_messages",
 ]
 

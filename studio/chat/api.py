@@ -559,6 +559,8 @@ class ApiBackend(BackendBase):
             if text:
                 stats.mark_token()
                 yield text
+            if _finish(chunk) == "length":  # the server cut the answer at max_tokens
+                stats.cut_at = params.max_new_tokens
             usage = _get(chunk, "usage")
             if usage is not None and _get(usage, "completion_tokens"):
                 stats.tokens = int(_get(usage, "completion_tokens"))
@@ -689,6 +691,12 @@ def _close(chunks: Any) -> None:
 def _get(obj: Any, name: str) -> Any:
     """A field of an ``InferenceClient`` chunk object or of a plain event dict."""
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _finish(chunk: Any) -> str:
+    """Why a chunk says the answer ended ("stop", "length"), "" where it does not."""
+    choices = _get(chunk, "choices") or []
+    return str(_get(choices[0], "finish_reason") or "") if choices else ""
 
 
 def _text(chunk: Any) -> str:

@@ -288,6 +288,12 @@ class BackendSpec:
 MIN_RATE_SPAN_S = 0.05  # tokens/s is shown only for tokens spread over at least this long after the first
 
 
+def cut_note(tokens: int, flag: bool = False) -> str:
+    """What is said under an answer cut at ``tokens`` new tokens (``StreamStats.cut_at``): it ends mid-sentence, and
+    nothing else said why. ``flag``: the command line's words."""
+    return f"Cut at {tokens} new tokens: raise {'--max-new-tokens' if flag else 'Max new tokens'} to see more."
+
+
 @dataclass
 class StreamStats:
     """Timing of one streamed answer; the backend fills it while streaming."""
@@ -301,6 +307,7 @@ class StreamStats:
     decoding: str = ""  # local: "fast decoding" (and its compile time) when the answer used it
     compile_s: float = 0.0  # local: the pause after the first token while fast decoding compiled (named in decoding)
     waited_s: float = 0.0  # local: the wait for the model while another answer used it, before this one started
+    cut_at: int | None = None  # the answer was cut at this many new tokens (Max new tokens), not ended by the model
 
     def mark_token(self, n: int = 1) -> None:
         if self.first_token_at is None:

@@ -16,7 +16,7 @@ from studio.chat import (
     make_backend,
     served_names,
 )
-from studio.chat.base import bounded
+from studio.chat.base import bounded, cut_note
 from studio.errors import StudioError
 from studio.models import fast_decoding
 
@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         raise
     sys.stdout.write("\n")
+    if stats.cut_at:  # it ends mid-sentence: said on stderr, apart from the answer
+        print(f"note: {cut_note(stats.cut_at, flag=True)}", file=sys.stderr)
     if args.stats:
         print(stats.summary(), file=sys.stderr)
     return 0

@@ -223,6 +223,8 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
             meta = " · ".join(part for part in (turn.get("stats", ""), "stopped" if stopped else "") if part)
         if meta:
             st.caption(meta)
+        if turn.get("cut_at") and not stopped and not turn.get("error"):
+            st.caption(f":material/content_cut: {chat.cut_note(int(turn['cut_at']))}")
 
 
 def _answers(turn: dict[str, Any], jobs: list[StreamJob] | None = None, seen: set | None = None) -> None:

@@ -754,3 +754,19 @@ def test_a_server_s_several_models_are_offered_and_said_where_asking_is_off(faul
     at.text_input(key="chat.a.api_model").set_value("typed-name").run()  # a name of one's own still goes
     assert at.text_input(key="chat.a.api_model").value == "typed-name"
     assert not at.chat_input(key="chat.input").disabled
+
+
+def test_an_answer_the_server_cut_at_max_new_tokens_says_so_under_it_not_in_it(faults):
+    """An answer cut at max new tokens (the server's finish_reason "length") ended mid-sentence with nothing saying
+    so: a line under it says so and how to see more; the answer's text (kept, exported) holds no such line."""
+    at = page()
+    use_api(at, faults.url("length"))
+    send(at, "How long is a match?")
+    n = at.session_state["chat.max_new_tokens"]
+    cut = [c.value for c in at.main.caption if "Cut at" in c.value]
+    assert cut == [f":material/content_cut: Cut at {n} new tokens: raise Max new tokens to see more."], cut
+    assert at.session_state["chat.messages"][-1]["content"] == "A match has two halves of"
+    assert "Cut at" not in export_json(at.session_state["chat.messages"])
+    use_api(at, faults.url("good"))
+    send(at, "And now?")
+    assert len([c for c in at.main.caption if "Cut at" in c.value]) == 1  # the first answer's only
