@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from studio import config
 from studio.chat import openai_stream, saved, wire
 from studio.chat.base import (
     FEWER_TOKENS,
@@ -224,10 +225,15 @@ NO_PROVIDER_TOKEN = ("Hugging Face Inference Providers need a token: give it in 
                      "field, or set HF_TOKEN in secrets or the environment (the command line reads the environment).")
 
 
+NO_PROVIDER_TOKEN_PUBLIC = ("Hugging Face Inference Providers need a token here: give your Hugging Face token under "
+                            "Your workspace in the sidebar.")
+"""The public app's words (``config.tenancy``): a visitor has no secrets, environment or command line."""
+
+
 def missing_token() -> MissingTokenError:
-    """Inference Providers asked without a token: the page's words, and the command line's for ``python -m studio``
-    (the page's name a sidebar the command line has not got)."""
-    exc = MissingTokenError(NO_PROVIDER_TOKEN)
+    """Inference Providers asked without a token: the page's words (a public app's own), and the command line's for
+    ``python -m studio`` (the page's name a sidebar the command line has not got)."""
+    exc = MissingTokenError(NO_PROVIDER_TOKEN_PUBLIC if config.tenancy() else NO_PROVIDER_TOKEN)
     exc.command_line = NO_TOKEN_COMMAND_LINE  # type: ignore[attr-defined]
     return exc
 

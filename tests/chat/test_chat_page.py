@@ -770,3 +770,21 @@ def test_an_answer_the_server_cut_at_max_new_tokens_says_so_under_it_not_in_it(f
     use_api(at, faults.url("good"))
     send(at, "And now?")
     assert len([c for c in at.main.caption if "Cut at" in c.value]) == 1  # the first answer's only
+
+
+def test_the_public_app_s_no_token_line_says_only_what_a_visitor_can_do(api_mode, monkeypatch):
+    """On the public app, Chat's no-token line told a visitor to set HF_TOKEN in secrets or the environment and
+    spoke of the command line, none of which they have: it says where they give their token. A local install keeps
+    its own words."""
+    from studio.chat import api
+    from tests.test_tenancy import visit
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    at = visit("pages/4_Chat.py")  # no deployer's token either
+    at.text_input(key="chat.a.hub_model").set_value("meta-llama/Llama-3.1-8B-Instruct").run()
+    send(at, "How long is a match?")
+    said = [e.value for e in at.main.error]
+    assert said == ["Hugging Face Inference Providers need a token here: give your Hugging Face token under Your "
+                    "workspace in the sidebar."], said
+    assert "secrets" not in said[0] and "environment" not in said[0] and "command line" not in said[0]
+    assert "secrets" in api.NO_PROVIDER_TOKEN  # a local install's words stay
