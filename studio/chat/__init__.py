@@ -36,6 +36,7 @@ from studio.chat.base import (
     build_messages,
     complete,
     cut_note,
+    short_label,
     system_too_long,
     validate_messages,
 )
@@ -46,7 +47,7 @@ __all__ = [
     "BACKEND_KINDS", "BACKEND_LABELS", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS", "UNANSWERED",
     "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats", "TooSlowError",
     "OFFLINE_REMEDY", "blank", "build_messages", "complete", "cut_note", "export_json", "export_markdown", "history_for", "make_backend",
-    "offline_remedy", "served_names", "stop_when_gone", "system_too_long", "validate_messages",
+    "offline_remedy", "served_names", "short_label", "stop_when_gone", "system_too_long", "validate_messages",
 ]
 
 # What answers in Chat without a network: what loads here (as studio.models.loading.OFFLINE_REMEDY says,

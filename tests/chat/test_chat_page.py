@@ -788,3 +788,18 @@ def test_the_public_app_s_no_token_line_says_only_what_a_visitor_can_do(api_mode
                     "workspace in the sidebar."], said
     assert "secrets" not in said[0] and "environment" not in said[0] and "command line" not in said[0]
     assert "secrets" in api.NO_PROVIDER_TOKEN  # a local install's words stay
+
+
+def test_compare_headers_of_long_model_names_fit_a_column_with_the_whole_name_on_hover(faults):
+    """In compare mode an API model named by a long path wrapped its column's header onto two lines."""
+    long = "/home/ana/models/faq-run-3/checkpoint-final"
+    at = page()
+    use_api(at, faults.url("good"), model=long)
+    at.toggle(key="chat.compare").set_value(True).run()
+    use_api(at, faults.url("good"), slot="b", model="m")
+    send(at, "Olá?")
+    headers = [c for c in at.main.caption if "@" in c.value]
+    shown = [c.value.replace("\u2060", "").replace(NO_LINK, "") for c in headers]
+    assert shown[0] == f"checkpoint-final @ 127.0.0.1:{faults.port}", shown
+    assert long in headers[0].proto.help  # the whole name on hover
+    assert shown[1].startswith("m @ http:") and not headers[1].proto.help  # a short one as it is
