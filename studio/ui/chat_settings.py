@@ -345,8 +345,8 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
                          placeholder="pick one the server serves", on_change=picked_served, args=(slot,),
                          help="The models the server lists (its /models). Or type another name above.")
         if not model.strip() and names:
-            raise BackendError(f"No model chosen: the server serves {', '.join(names)}; pick one under Model, "
-                               "or type its name.")
+            raise BackendError(f"No model chosen: the server serves {', '.join(names)}; pick one under Served models, "
+                               "or type a name under Model.")
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
         ui.show_error(exc)

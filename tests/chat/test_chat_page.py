@@ -746,7 +746,8 @@ def test_a_server_s_several_models_are_offered_and_said_where_asking_is_off(faul
     assert at.text_input(key="chat.a.api_model").value == ""
     assert at.chat_input(key="chat.input").disabled
     said = [c.value.replace("\u2060", "").replace(NO_LINK, "") for c in at.main.caption if "Asking is off" in c.value]
-    assert len(said) == 1 and "the server serves org/served-one, org/served-two" in said[0], said
+    assert len(said) == 1 and said[0].endswith("No model chosen: the server serves org/served-one, org/served-two; "
+                                               "pick one under Served models, or type a name under Model."), said
     assert at.selectbox(key="chat.a.served").options == ["org/served-one", "org/served-two"]
     at.selectbox(key="chat.a.served").set_value("org/served-two").run()
     assert at.text_input(key="chat.a.api_model").value == "org/served-two"
