@@ -66,8 +66,10 @@ class FaultServer:
                 getattr(server, f"mode_{mode.replace('-', '_')}")(self, server.hits[mode])
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming); /no-model/v1/models lists its models
-                if self.path.strip("/").split("/")[0] == "no-model" and self.path.endswith("/v1/models"):
-                    names = ["org/served-one", "org/served-two"]
+                mode = self.path.strip("/").split("/")[0]
+                if mode in ("no-model", "one-model") and self.path.endswith("/v1/models"):
+                    server.hits[f"{mode}/models"] += 1
+                    names = ["org/served-one", "org/served-two"] if mode == "no-model" else ["/models/only-one"]
                     server.send(self, 200, json.dumps({"object": "list", "data": [{"id": n} for n in names]}).encode())
                 else:  # what http.server answers a method it has no handler for (a redirect's GET reads it)
                     self.send_error(501, f"Unsupported method ({self.command!r})")
@@ -100,6 +102,9 @@ class FaultServer:
         self.send(h, 200, body, "text/event-stream")
 
     def mode_good(self, h, n):
+        self.stream_good(h)
+
+    def mode_one_model(self, h, n):  # serves one model (GET /one-model/v1/models lists it), and answers
         self.stream_good(h)
 
     def mode_loading(self, h, n):  # a provider warming the model up: 503 with an estimate, then fine
@@ -256,6 +261,12 @@ class FaultServer:
         last = json.loads(chunk(".")[6:])
         last["choices"][0]["finish_reason"] = "stop"
         self.send(h, 200, chunk("Ninety minutes") + f"data: {json.dumps(last)}\n\n".encode(), "text/event-stream")
+
+    def mode_length(self, h, n):  # an answer the server cut at max_tokens: finish_reason "length", mid-sentence
+        last = json.loads(chunk(" two halves of")[6:])
+        last["choices"][0]["finish_reason"] = "length"
+        self.send(h, 200, chunk("A match has") + f"data: {json.dumps(last)}\n\n".encode() + b"data: [DONE]\n\n",
+                  "text/event-stream")
 
     def mode_markdown(self, h, n):  # an answer carrying Markdown that would load an image from elsewhere
         body = chunk(f"See ![pixel]({self.image_url}) and [a link]({self.image_url})") + b"data: [DONE]\n\n"

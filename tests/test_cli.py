@@ -259,3 +259,31 @@ def test_ctrl_c_before_the_first_checkpoint_says_there_is_nothing_to_resume(tmp_
     printed = capsys.readouterr().out
     assert printed.startswith("stopped (interrupted) before its first checkpoint: nothing to resume; start a new run")
     assert "--resume" not in printed  # it would be refused: there is no checkpoint
+
+
+def test_chat_with_a_base_url_and_no_model_takes_the_one_the_server_serves_or_names_them(capsys):
+    """``--base-url`` without ``--model`` said only "--model is required": a person had to guess the served name
+    (``transformers serve`` names it after its folder). One served model is taken; several are named."""
+    from chat_servers import GOOD_ANSWER, FaultServer
+
+    with FaultServer().running() as faults:
+        assert main(["chat", "--base-url", faults.url("one-model"), "Hello"]) == 0
+        assert capsys.readouterr().out == "".join(GOOD_ANSWER) + "\n"
+        assert faults.bodies[-1]["model"] == "/models/only-one"
+        assert main(["chat", "--base-url", faults.url("no-model"), "Hello"]) == 2
+        assert capsys.readouterr().err == ("error: --model is required with --base-url; the server serves: "
+                                           "org/served-one, org/served-two\n")
+
+
+def test_chat_says_on_stderr_when_the_server_cut_the_answer_at_max_new_tokens(capsys):
+    """An answer cut at max new tokens ended mid-sentence with nothing saying so: a note on stderr now, never in
+    the answer on stdout; an answer the model ended has none."""
+    from chat_servers import GOOD_ANSWER, FaultServer
+
+    with FaultServer().running() as faults:
+        assert main(["chat", "--base-url", faults.url("length"), "--model", "m", "--max-new-tokens", "16", "Hi"]) == 0
+        out, err = capsys.readouterr()
+        assert out == "A match has two halves of\n"
+        assert err == "note: Cut at 16 new tokens: raise --max-new-tokens to see more.\n"
+        assert main(["chat", "--base-url", faults.url("good"), "--model", "m", "--max-new-tokens", "16", "Hi"]) == 0
+        assert capsys.readouterr() == ("".join(GOOD_ANSWER) + "\n", "")

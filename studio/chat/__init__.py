@@ -35,6 +35,8 @@ from studio.chat.base import (
     blank,
     build_messages,
     complete,
+    cut_note,
+    short_label,
     system_too_long,
     validate_messages,
 )
@@ -44,8 +46,8 @@ from studio.errors import HubUnreachableError
 __all__ = [
     "BACKEND_KINDS", "BACKEND_LABELS", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS", "UNANSWERED",
     "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats", "TooSlowError",
-    "OFFLINE_REMEDY", "blank", "build_messages", "complete", "export_json", "export_markdown", "history_for", "make_backend",
-    "offline_remedy", "stop_when_gone", "system_too_long", "validate_messages",
+    "OFFLINE_REMEDY", "blank", "build_messages", "complete", "cut_note", "export_json", "export_markdown", "history_for", "make_backend",
+    "offline_remedy", "served_names", "short_label", "stop_when_gone", "system_too_long", "validate_messages",
 ]
 
 # What answers in Chat without a network: what loads here (as studio.models.loading.OFFLINE_REMEDY says,
@@ -57,6 +59,13 @@ OFFLINE_REMEDY = ("the bundled SmolLM2-135M-Instruct, a model from the library o
 def offline_remedy() -> contextlib.AbstractContextManager[None]:
     """A local model that cannot be downloaded (no network, not cached) says what Chat can answer with instead."""
     return HubUnreachableError.remedied(OFFLINE_REMEDY)
+
+
+def served_names(base_url: str, api_key: str | None = None) -> list[str]:
+    """The model names the OpenAI-compatible server at ``base_url`` serves (``studio.chat.api.served_names``)."""
+    from studio.chat.api import served_names as names
+
+    return names(base_url, api_key)
 
 
 def make_backend(spec: BackendSpec, token: str | None = None, *,

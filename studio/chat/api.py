@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from studio import config
 from studio.chat import openai_stream, saved, wire
 from studio.chat.base import (
     FEWER_TOKENS,
@@ -224,12 +225,44 @@ NO_PROVIDER_TOKEN = ("Hugging Face Inference Providers need a token: give it in 
                      "field, or set HF_TOKEN in secrets or the environment (the command line reads the environment).")
 
 
+NO_PROVIDER_TOKEN_PUBLIC = ("Hugging Face Inference Providers need a token here: give your Hugging Face token under "
+                            "Your workspace in the sidebar.")
+"""The public app's words (``config.tenancy``): a visitor has no secrets, environment or command line."""
+
+
 def missing_token() -> MissingTokenError:
-    """Inference Providers asked without a token: the page's words, and the command line's for ``python -m studio``
-    (the page's name a sidebar the command line has not got)."""
-    exc = MissingTokenError(NO_PROVIDER_TOKEN)
+    """Inference Providers asked without a token: the page's words (a public app's own), and the command line's for
+    ``python -m studio`` (the page's name a sidebar the command line has not got)."""
+    exc = MissingTokenError(NO_PROVIDER_TOKEN_PUBLIC if config.tenancy() else NO_PROVIDER_TOKEN)
     exc.command_line = NO_TOKEN_COMMAND_LINE  # type: ignore[attr-defined]
     return exc
+
+
+SERVED_FOR_S = 60.0
+"""How long a server's list of models is kept (per base URL and key): the page asks at every rerun, and a server
+restarted with another model shows it a minute later; a server that listed none (not started yet) is asked again
+after ``UNSERVED_FOR_S``."""
+UNSERVED_FOR_S = 10.0
+_served: dict[tuple[str, str], tuple[float, list[str]]] = {}
+_served_lock = threading.Lock()
+
+
+def served_names(base_url: str, api_key: str | None = None) -> list[str]:
+    """The model names the OpenAI-compatible server at ``base_url`` serves (``openai_stream.served_models``: 5 s at
+    most, none where it lists none), each scrubbed of a secret; kept ``SERVED_FOR_S`` per URL and key, so a page's
+    reruns do not ask again. The key is kept only as a hash."""
+    import hashlib
+
+    key = (base_url.strip().rstrip("/"), hashlib.sha256((api_key or "").encode()).hexdigest())
+    now = time.monotonic()
+    with _served_lock:
+        hit = _served.get(key)
+    if hit is not None and now - hit[0] < (SERVED_FOR_S if hit[1] else UNSERVED_FOR_S):
+        return list(hit[1])
+    names = [scrub(saved.scrub(name), api_key) for name in openai_stream.served_models(key[0], api_key)]
+    with _served_lock:
+        _served[key] = (time.monotonic(), names)
+    return list(names)
 
 
 class ApiBackend(BackendBase):
@@ -532,6 +565,8 @@ class ApiBackend(BackendBase):
             if text:
                 stats.mark_token()
                 yield text
+            if _finish(chunk) == "length":  # the server cut the answer at max_tokens
+                stats.cut_at = params.max_new_tokens
             usage = _get(chunk, "usage")
             if usage is not None and _get(usage, "completion_tokens"):
                 stats.tokens = int(_get(usage, "completion_tokens"))
@@ -662,6 +697,12 @@ def _close(chunks: Any) -> None:
 def _get(obj: Any, name: str) -> Any:
     """A field of an ``InferenceClient`` chunk object or of a plain event dict."""
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _finish(chunk: Any) -> str:
+    """Why a chunk says the answer ended ("stop", "length"), "" where it does not."""
+    choices = _get(chunk, "choices") or []
+    return str(_get(choices[0], "finish_reason") or "") if choices else ""
 
 
 def _text(chunk: Any) -> str:

@@ -272,7 +272,11 @@ class BackendSpec:
         if self.kind == "local":
             from studio.models.library import display_name  # a run by its name, the bundled copy as such
 
-            return f"{display_name(self.model)} (local{', ' + self.quantization if self.quantization else ''})"
+            name, where = display_name(self.model), f"local{', ' + self.quantization if self.quantization else ''}"
+            if name.endswith(")") and " (" in name and not self.model.startswith("run:"):
+                # a library model's label in brackets of its own ("(bundled Q4_1 copy)"): one pair, not two in a row
+                return f"{name[:-1]}, {where})"
+            return f"{name} ({where})"
         if self.kind == "provider":
             return f"{self.model} (HF {self.provider})"
         return f"{self.model} @ {self.base_url}"
@@ -288,6 +292,37 @@ class BackendSpec:
 MIN_RATE_SPAN_S = 0.05  # tokens/s is shown only for tokens spread over at least this long after the first
 
 
+SHORT_LABEL_CHARS = 48  # a compare column's header on one line
+
+
+def short_label(label: str, most: int = SHORT_LABEL_CHARS) -> str:
+    """``label`` (``BackendSpec.label``) in at most ``most`` characters, for a compare column's header: a model given
+    as a path (or a Hub id) by its last part and a base URL by its host, then the middle left out where still too
+    long. A long path model name wrapped the header onto two lines; the page shows the whole label on hover."""
+    if len(label) <= most:
+        return label
+    name, at, where = label.partition(" @ ")
+    if at:
+        suffix = f" @ {urlsplit(where).netloc or where}"
+    else:  # "name (local)", "org/name (HF auto)"
+        cut = label.rfind(" (")
+        name, suffix = (label[:cut], label[cut:]) if cut > 0 and label.endswith(")") else (label, "")
+    name = name.rstrip("/").rsplit("/", 1)[-1] or name
+    label = name + suffix
+    if len(label) <= most:
+        return label
+    if len(suffix) <= most // 2:  # where it runs stays whole
+        return name[:most - len(suffix) - 1] + "…" + suffix
+    keep = most - 1
+    return label[:keep // 2] + "…" + label[len(label) - (keep - keep // 2):]
+
+
+def cut_note(tokens: int, flag: bool = False) -> str:
+    """What is said under an answer cut at ``tokens`` new tokens (``StreamStats.cut_at``): it ends mid-sentence, and
+    nothing else said why. ``flag``: the command line's words."""
+    return f"Cut at {tokens} new tokens: raise {'--max-new-tokens' if flag else 'Max new tokens'} to see more."
+
+
 @dataclass
 class StreamStats:
     """Timing of one streamed answer; the backend fills it while streaming."""
@@ -301,6 +336,7 @@ class StreamStats:
     decoding: str = ""  # local: "fast decoding" (and its compile time) when the answer used it
     compile_s: float = 0.0  # local: the pause after the first token while fast decoding compiled (named in decoding)
     waited_s: float = 0.0  # local: the wait for the model while another answer used it, before this one started
+    cut_at: int | None = None  # the answer was cut at this many new tokens (Max new tokens), not ended by the model
 
     def mark_token(self, n: int = 1) -> None:
         if self.first_token_at is None:

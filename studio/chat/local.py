@@ -269,6 +269,10 @@ class LocalBackend(BackendBase):
                 _prefill_tps[self.loaded.model] = prompt_len / (stats.first_token_at - reading)
             if "sequences" in result:
                 stats.tokens = int(result["sequences"].shape[1]) - prompt_len
+                last = int(result["sequences"][0, -1]) if stats.tokens > 0 else None
+                if (stats.tokens >= params.max_new_tokens and last not in self._eos and not stop.is_set()
+                        and (cutter is None or not cutter.hit)):
+                    stats.cut_at = params.max_new_tokens  # generation hit max_new_tokens, not an end of turn
         if "error" in result:
             raise result["error"]
 

@@ -31,7 +31,7 @@ from studio import atomic, config
 
 FILE = "conversation.json"
 FORMAT = 1
-_TURN_KEYS = ("role", "id", "content", "model", "spec", "stats", "note", "notes", "error")  # what a turn keeps (and "alt")
+_TURN_KEYS = ("role", "id", "content", "model", "spec", "stats", "note", "notes", "error", "cut_at")  # and "alt"
 KEEP = 200  # turns kept on disk: the conversation is rewritten whole after each turn
 LOCK = threading.RLock()  # one tab's check-and-write at a time (every tab of the studio is in this process)
 Stamp = tuple[int, int, int] | None  # the file's identity as a tab last saw it (None: no file)
@@ -117,6 +117,8 @@ def _clean(turn: Any, secrets: Sequence[str | None], nested: bool = False) -> di
         value = turn.get(key)
         if isinstance(value, str):
             out[key] = _scrub_kept(value, secrets)
+        elif key == "cut_at" and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            out[key] = value  # the answer was cut at Max new tokens: said under it after a reload too
         elif key == "notes" and isinstance(value, list):
             out[key] = [scrub(n, secrets) for n in value if isinstance(n, str)]
         elif key == "spec" and isinstance(value, dict):  # a BackendSpec's fields: text, a flag, none

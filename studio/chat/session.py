@@ -169,6 +169,8 @@ class StreamJob(Task):
         """The finished answer as a history entry."""
         turn: dict[str, Any] = {"role": "assistant", "content": self.text, "model": self.label,
                                 "stats": self.stats.summary()}
+        if self.stats.cut_at and not self.stop.is_set():  # said under the answer, never in its text
+            turn["cut_at"] = self.stats.cut_at
         if self.spec is not None:
             turn["spec"] = self.spec.to_dict()
         if self.state == "stopped" or self.stop.is_set():

@@ -7,8 +7,16 @@ import os
 import sys
 
 from studio import config, settings
-from studio.chat import DEFAULT_LOCAL_MODEL, BackendSpec, ChatParams, StreamStats, build_messages, make_backend
-from studio.chat.base import bounded
+from studio.chat import (
+    DEFAULT_LOCAL_MODEL,
+    BackendSpec,
+    ChatParams,
+    StreamStats,
+    build_messages,
+    make_backend,
+    served_names,
+)
+from studio.chat.base import bounded, cut_note
 from studio.errors import StudioError
 from studio.models import fast_decoding
 
@@ -55,10 +63,16 @@ def run(args: argparse.Namespace) -> int:
                            fast_decoding=args.fast_decoding)
         token = config.hf_token()
     elif args.base_url:
-        if not args.model:
-            raise_usage("--model is required with --base-url")
-        spec = BackendSpec(kind="openai", model=args.model, base_url=args.base_url)
         token = os.environ.get(args.api_key_env) or None
+        model = args.model
+        if not model:  # the one model the server serves (``transformers serve`` names it by its folder)
+            BackendSpec(kind="openai", model="-", base_url=args.base_url)  # a URL that is not one: said as such
+            names = served_names(args.base_url, token)
+            if len(names) != 1:
+                raise_usage("--model is required with --base-url"
+                            + (f"; the server serves: {', '.join(names)}" if names else ""))
+            model = names[0]
+        spec = BackendSpec(kind="openai", model=model, base_url=args.base_url)
     else:
         if not args.model:
             raise_usage("--model is required (a Hub id served by Inference Providers)")
@@ -87,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         raise
     sys.stdout.write("\n")
+    if stats.cut_at:  # it ends mid-sentence: said on stderr, apart from the answer
+        print(f"note: {cut_note(stats.cut_at, flag=True)}", file=sys.stderr)
     if args.stats:
         print(stats.summary(), file=sys.stderr)
     return 0

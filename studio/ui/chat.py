@@ -189,12 +189,15 @@ def _turn_text(text: str, suffix: str = "") -> None:
                f"{len(text):,} are in the conversation, and in Export JSON or Markdown.")
 
 
-def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | None = None) -> None:
+def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | None = None, narrow: bool = False) -> None:
     """One answer. ``seen``: the notes said already, in the sidebar or earlier in the conversation ("Running on
-    CPU ..."), are not said again under every answer."""
+    CPU ..."), are not said again under every answer. ``narrow``: in a compare column, whose header is shortened
+    (``chat.short_label``) with the whole name on hover."""
     seen = set() if seen is None else seen
     with st.chat_message("assistant"):
-        st.caption(ui.md(turn.get("model", "")))
+        label = turn.get("model", "")
+        shown = chat.short_label(label) if narrow else label
+        st.caption(ui.md(shown), help=ui.md(label) if shown != label else None)
         if turn.get("content"):
             _turn_text(turn["content"], "▌" if live is not None and not live.done else "")
         elif live is not None and not live.done:
@@ -223,6 +226,8 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
             meta = " · ".join(part for part in (turn.get("stats", ""), "stopped" if stopped else "") if part)
         if meta:
             st.caption(meta)
+        if turn.get("cut_at") and not stopped and not turn.get("error"):
+            st.caption(f":material/content_cut: {chat.cut_note(int(turn['cut_at']))}")
 
 
 def _answers(turn: dict[str, Any], jobs: list[StreamJob] | None = None, seen: set | None = None) -> None:
@@ -231,7 +236,7 @@ def _answers(turn: dict[str, Any], jobs: list[StreamJob] | None = None, seen: se
         cols = st.columns(2)
         for col, t, job in zip(cols, [turn, turn.get("alt") or {}], jobs or [None, None]):
             with col:
-                _answer(t, job, seen)
+                _answer(t, job, seen, narrow=True)
     else:
         _answer(turn, jobs[0] if jobs else None, seen)
 

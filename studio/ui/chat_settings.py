@@ -16,8 +16,9 @@ from studio.chat import (
     SYSTEM_PRESETS,
     BackendSpec,
     ChatParams,
+    served_names,
 )
-from studio.errors import StudioError
+from studio.errors import BackendError, StudioError
 from studio.models import loading
 from studio.ui import models as models_ui
 from studio.ui import numbers
@@ -335,8 +336,21 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             return BackendSpec(kind="provider", model=model, provider=provider or "auto")
         base = ui.kept(st.text_input, "Base URL", f"chat.{slot}.base_url", "http://127.0.0.1:8000/v1", disabled=disabled,
                        on_change=trim, args=(f"chat.{slot}.base_url",))
+        names = served(base)
+        if len(names) == 1 and not st.session_state.get(f"chat.{slot}.api_model.own") and not (
+                st.session_state.get(f"chat.{slot}.api_model.kept") or "").strip():
+            # the one model the server serves, to start with (``transformers serve`` names it by its folder)
+            st.session_state[f"chat.{slot}.api_model.kept"] = names[0]
+            st.session_state.pop(f"chat.{slot}.api_model", None)
         model = ui.kept(st.text_input, "Model", f"chat.{slot}.api_model", "", disabled=disabled,
-                        placeholder="the server's model name", on_change=trim, args=(f"chat.{slot}.api_model",))
+                        placeholder="the server's model name", on_change=typed_model, args=(slot,))
+        if names:
+            st.selectbox("Served models", names, index=None, key=f"chat.{slot}.served", disabled=disabled,
+                         placeholder="pick one the server serves", on_change=picked_served, args=(slot,),
+                         help="The models the server lists (its /models). Or type another name above.")
+        if not model.strip() and names:
+            raise BackendError(f"No model chosen: the server serves {', '.join(names)}; pick one under Served models, "
+                               "or type a name under Model.")
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
         ui.show_error(exc)
@@ -344,6 +358,32 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
         if slot in ("a", "b"):
             st.session_state.setdefault("chat.why", ("first" if slot == "a" else "second", str(exc)))  # the first one's
         return None
+
+
+def served(base: str) -> list[str]:
+    """The model names the server at base URL ``base`` serves (none for a URL that is not one; 5 s at most, kept a
+    minute per URL: ``studio.chat.served_names``), asked with the API key typed for it."""
+    try:
+        BackendSpec(kind="openai", model="-", base_url=base)
+    except StudioError:
+        return []
+    return served_names(base, st.session_state.get("chat.api_key") or None)
+
+
+def typed_model(slot: str) -> None:
+    """The Model field's ``on_change``: trimmed, and the person's own from now on (not replaced by the one model
+    the server serves, even when emptied)."""
+    trim(f"chat.{slot}.api_model")
+    st.session_state[f"chat.{slot}.api_model.own"] = True
+
+
+def picked_served(slot: str) -> None:
+    """A served model picked: it goes into the Model field, and the pick clears for the next one."""
+    name = st.session_state.get(f"chat.{slot}.served")
+    if name:
+        st.session_state[f"chat.{slot}.api_model"] = st.session_state[f"chat.{slot}.api_model.kept"] = name
+        st.session_state[f"chat.{slot}.api_model.own"] = True
+    st.session_state[f"chat.{slot}.served"] = None
 
 
 def trim(key: str) -> None:

@@ -719,3 +719,89 @@ def test_a_run_that_finished_is_in_the_pickers_at_the_next_rerun(tiny_gpt2, offl
     at.run()  # the next rerun, within the same second
     assert any("just trained" in o for o in at.selectbox(key="chat.a.model").options)
     assert any("just trained" in o for o in at.selectbox(key="chat.b.model").options)
+
+
+def test_a_server_s_one_model_fills_the_model_field_and_its_names_are_offered(faults):
+    """With an OpenAI-compatible server the Model field stayed empty and a person had to guess the served name
+    (``transformers serve`` names it after its folder). The one model a server serves now fills it; a server serving
+    several offers them (the next test)."""
+    at = page()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("one-model")).run()
+    assert at.text_input(key="chat.a.api_model").value == "/models/only-one"
+    assert not at.chat_input(key="chat.input").disabled
+    send(at, "Olá?")
+    assert faults.bodies[-1]["model"] == "/models/only-one"
+    asked = faults.hits["one-model/models"]
+    at.run()
+    at.run()
+    assert faults.hits["one-model/models"] == asked  # kept per URL: not asked again at every rerun
+
+
+def test_a_server_s_several_models_are_offered_and_said_where_asking_is_off(faults):
+    """A server serving several models: they are offered in a pick and said in the line that says why asking is off;
+    a typed name still goes."""
+    at = page()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("no-model")).run()
+    assert at.text_input(key="chat.a.api_model").value == ""
+    assert at.chat_input(key="chat.input").disabled
+    said = [c.value.replace("\u2060", "").replace(NO_LINK, "") for c in at.main.caption if "Asking is off" in c.value]
+    assert len(said) == 1 and said[0].endswith("No model chosen: the server serves org/served-one, org/served-two; "
+                                               "pick one under Served models, or type a name under Model."), said
+    assert at.selectbox(key="chat.a.served").options == ["org/served-one", "org/served-two"]
+    at.selectbox(key="chat.a.served").set_value("org/served-two").run()
+    assert at.text_input(key="chat.a.api_model").value == "org/served-two"
+    assert not at.chat_input(key="chat.input").disabled
+    at.text_input(key="chat.a.api_model").set_value("typed-name").run()  # a name of one's own still goes
+    assert at.text_input(key="chat.a.api_model").value == "typed-name"
+    assert not at.chat_input(key="chat.input").disabled
+
+
+def test_an_answer_the_server_cut_at_max_new_tokens_says_so_under_it_not_in_it(faults):
+    """An answer cut at max new tokens (the server's finish_reason "length") ended mid-sentence with nothing saying
+    so: a line under it says so and how to see more; the answer's text (kept, exported) holds no such line."""
+    at = page()
+    use_api(at, faults.url("length"))
+    send(at, "How long is a match?")
+    n = at.session_state["chat.max_new_tokens"]
+    cut = [c.value for c in at.main.caption if "Cut at" in c.value]
+    assert cut == [f":material/content_cut: Cut at {n} new tokens: raise Max new tokens to see more."], cut
+    assert at.session_state["chat.messages"][-1]["content"] == "A match has two halves of"
+    assert "Cut at" not in export_json(at.session_state["chat.messages"])
+    use_api(at, faults.url("good"))
+    send(at, "And now?")
+    assert len([c for c in at.main.caption if "Cut at" in c.value]) == 1  # the first answer's only
+
+
+def test_the_public_app_s_no_token_line_says_only_what_a_visitor_can_do(api_mode, monkeypatch):
+    """On the public app, Chat's no-token line told a visitor to set HF_TOKEN in secrets or the environment and
+    spoke of the command line, none of which they have: it says where they give their token. A local install keeps
+    its own words."""
+    from studio.chat import api
+    from tests.test_tenancy import visit
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    at = visit("pages/4_Chat.py")  # no deployer's token either
+    at.text_input(key="chat.a.hub_model").set_value("meta-llama/Llama-3.1-8B-Instruct").run()
+    send(at, "How long is a match?")
+    said = [e.value for e in at.main.error]
+    assert said == ["Hugging Face Inference Providers need a token here: give your Hugging Face token under Your "
+                    "workspace in the sidebar."], said
+    assert "secrets" not in said[0] and "environment" not in said[0] and "command line" not in said[0]
+    assert "secrets" in api.NO_PROVIDER_TOKEN  # a local install's words stay
+
+
+def test_compare_headers_of_long_model_names_fit_a_column_with_the_whole_name_on_hover(faults):
+    """In compare mode an API model named by a long path wrapped its column's header onto two lines."""
+    long = "/home/ana/models/faq-run-3/checkpoint-final"
+    at = page()
+    use_api(at, faults.url("good"), model=long)
+    at.toggle(key="chat.compare").set_value(True).run()
+    use_api(at, faults.url("good"), slot="b", model="m")
+    send(at, "Olá?")
+    headers = [c for c in at.main.caption if "@" in c.value]
+    shown = [c.value.replace("\u2060", "").replace(NO_LINK, "") for c in headers]
+    assert shown[0] == f"checkpoint-final @ 127.0.0.1:{faults.port}", shown
+    assert long in headers[0].proto.help  # the whole name on hover
+    assert shown[1].startswith("m @ http:") and not headers[1].proto.help  # a short one as it is

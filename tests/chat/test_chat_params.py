@@ -179,3 +179,26 @@ def test_an_answer_stopped_while_its_model_loads_asks_the_model_nothing():
     loaded.set()
     job.join(10)
     assert asked == [] and job.as_turn()["content"] == "" and job.as_turn()["note"] == "stopped"
+
+
+def test_a_library_model_s_label_and_where_it_runs_share_one_pair_of_brackets(studio_home):
+    """Compare mode's header read "SmolLM2-135M-Instruct (bundled Q4_1 copy) (local)": two brackets in a row."""
+    from studio.chat import BackendSpec
+    from studio.models import bundled
+
+    assert BackendSpec(kind="local", model=bundled.SPEC).label == "SmolLM2-135M-Instruct (bundled Q4_1 copy, local)"
+    assert BackendSpec(kind="local", model="/models/mine").label == "/models/mine (local)"
+
+
+def test_a_compare_header_s_long_name_is_shortened_to_what_tells_it_apart():
+    """A long path model name wrapped an API model's compare header onto two lines: its last part and the server's
+    host are shown (the page shows the whole on hover); a short label stays as it is."""
+    from studio.chat import short_label
+
+    assert short_label("/home/ana/models/faq-run-3/checkpoint-final @ http://127.0.0.1:8000/v1") == \
+        "checkpoint-final @ 127.0.0.1:8000"
+    assert short_label("m @ http://127.0.0.1:8000/v1") == "m @ http://127.0.0.1:8000/v1"
+    assert short_label("SmolLM2-135M-Instruct (bundled Q4_1 copy, local)") == \
+        "SmolLM2-135M-Instruct (bundled Q4_1 copy, local)"
+    long = short_label("x" * 300 + " @ http://h:1/v1")
+    assert len(long) <= 48 and long.endswith("… @ h:1")

@@ -602,3 +602,14 @@ def test_a_run_chatted_with_while_it_trained_answers_from_its_final_model_once_f
     shutil.copytree(tiny_gpt2, folder / "model")  # the run finished
     final = cache.get(spec)
     assert final.ref.source.endswith(f"{folder.name}/model") and len(cache.loaded()) == 1
+
+
+def test_a_local_answer_cut_at_max_new_tokens_says_so_on_stderr(tiny_gpt2, offline, capsys):
+    """A local answer that hit max new tokens without an end of turn ended mid-sentence with nothing saying so."""
+    from studio.__main__ import main
+
+    assert main(["chat", "--local", "--model", str(tiny_gpt2), "--max-new-tokens", "4", "--temperature", "0",
+                 "Hello"]) == 0
+    out, err = capsys.readouterr()
+    assert err.endswith("note: Cut at 4 new tokens: raise --max-new-tokens to see more.\n"), err
+    assert "Cut at" not in out

@@ -428,3 +428,14 @@ def test_a_long_turn_is_scrubbed_once_until_it_or_the_secrets_change(monkeypatch
     assert scanned.count(with_secret) == 2  # another set of secrets: scanned again
     assert not any(secret in text or "sk-typed" in text for text in saved._SCRUBBED.values())
     assert all(len(key) == 32 and secret.encode() not in key for key in saved._SCRUBBED)
+
+
+def test_an_answer_cut_at_max_new_tokens_still_says_so_after_a_reload(faults):
+    """The line saying an answer was cut at Max new tokens went with a reload: the kept conversation dropped it.
+    It is kept beside the answer, never in its text."""
+    at = new_session()
+    ask(at, faults.url("length"), "How long is a match?")
+    again = new_session()
+    (turn,) = [t for t in again.session_state["chat.messages"] if t["role"] == "assistant"]
+    assert turn["content"] == "A match has two halves of"
+    assert any(c.value.endswith("raise Max new tokens to see more.") and "Cut at" in c.value for c in again.caption)
