@@ -236,3 +236,18 @@ def test_home_lists_the_newest_runs_and_evaluations_with_links_to_their_pages():
     links = {p.proto.label: p.proto.page for p in at.get("page_link")}
     assert links["Open the runs on the Train page"] == "Train"
     assert links["Open the evaluations on the Evaluate page"] == "Evaluate"
+
+
+def test_home_orders_the_newest_runs_by_their_start_times():
+    """Run folders are named by the local time at start, while the start shown is the stored UTC time: after a clock
+    change (or a studio moved to another time zone) the folder names' order disagreed with the times shown. Home lists
+    them by the stored start, as the Runs tab does."""
+    from studio.train import runs
+
+    # started at 08:00 UTC on a UTC+1 clock (the folder says 09:00), then at 08:30 UTC on a UTC clock
+    for folder, name, created in (("20261207-090000-a", "Earlier run", "2026-12-07T08:00:00+00:00"),
+                                  ("20261207-083000-b", "Later run", "2026-12-07T08:30:00+00:00")):
+        runs.write_run(config.runs_dir() / folder, {"name": name, "created": created})
+    assert [r.name for r in runs.newest_runs(5)] == ["Later run", "Earlier run"]
+    assert [r.name for r in runs.newest_runs(1)] == ["Later run"]
+    assert [r.name for r in runs.newest_runs(5)] == [r.name for r in runs.list_runs()]
