@@ -85,41 +85,58 @@ def overview(restoring: bool) -> None:
         )
     elif not line:
         box.write("No datasets yet: create or import one on the Dataset page.")
-    recent(api_only, evals_now)
+    if n_runs or evals_now.with_answers or evals_now.running or evals_now.empty:
+        recent(api_only, evals_now)
+        path()
+    else:  # a new workspace: its next step (the path) before two lists with nothing in them
+        path()
+        recent(api_only, evals_now)
 
 
 NEWEST = 5  # rows of Home's runs and evaluations: the newest, read alone (the pages list them all)
+# Each column as wide as it reads and the start first: long names in columns as wide as they were scrolled "started" out
+# of view in a 1024 or 800 px wide window; a name longer than its column ends in "…" (its page shows it whole).
+STARTED = st.column_config.TextColumn("started", width=150)
+STATE = st.column_config.TextColumn("state", width=75)
+NAMED = st.column_config.TextColumn(width=220)  # a run's name: the last column, which also takes what is left
+SHORT = st.column_config.TextColumn(width=110)  # an evaluation's dataset and models: four columns in a 466 px wide main
 
 
 def recent(api_only: bool, evals: eval_results.Tally) -> None:
     """The newest training runs (not in API mode, where none can be trained) and evaluations, each list with a link to
-    the page that lists them all: the counts above had nothing behind them on Home."""
+    the page that lists them all: the counts above had nothing behind them on Home. A list with nothing in it is one
+    line (a new workspace's next step is the path, drawn above them)."""
     if not api_only:
-        st.subheader("Training runs")
         shown = runs.newest_runs(NEWEST)
         if shown:
-            st.dataframe([{"name": r.name, "state": r.status.state, "started": jobs.readable_time(r.created)}
-                          for r in shown], hide_index=True, width="stretch")
+            st.subheader("Training runs")
+            st.dataframe([{"started": jobs.readable_time(r.created), "state": r.status.state, "name": r.name}
+                          for r in shown], hide_index=True, width="stretch",
+                         column_config={"started": STARTED, "state": STATE, "name": NAMED})
+            st.page_link(pages.TRAIN.path, label="Open the runs on the Train page", icon=":material/arrow_forward:")
         else:
-            st.write("No training runs yet: launch one on the Train page.")
-        st.page_link(pages.TRAIN.path, label="Open the runs on the Train page", icon=":material/arrow_forward:")
-    st.subheader("Evaluations")
+            st.caption("**Training runs:** none yet. Launch one on the Train page.")
     shown = eval_results.newest(NEWEST)
-    if shown:
-        st.dataframe([{"dataset": e.dataset, "models": ", ".join(e.models), "state": e.status,
-                       "started": jobs.readable_time(e.created)} for e in shown], hide_index=True, width="stretch")
     # Counted as the words say: one running or with no answer has nothing to open, and only one that answered with a
     # training run shows where training helped (an API-only one compares the models).
     none_yet = "No evaluation has answers yet" if evals.running or evals.empty else "No evaluations yet"
     if evals.with_answers:
-        st.caption(f"Evaluations with answers so far: {evals.with_answers}. Open one on the Evaluate page to "
-                   + ("see where training helped." if evals.from_runs and not api_only else "compare the models' answers."))
+        said = (f"Evaluations with answers so far: {evals.with_answers}. Open one on the Evaluate page to "
+                + ("see where training helped." if evals.from_runs and not api_only else "compare the models' answers."))
     elif api_only:
-        st.caption(f"{none_yet}: answer a dataset's questions with API models on the Evaluate page and compare "
-                   "their answers.")
+        said = (f"{none_yet}: answer a dataset's questions with API models on the Evaluate page and compare "
+                "their answers.")
     else:  # "Evaluations so far: 0. Open one ..." pointed at nothing
-        st.caption(f"{none_yet}: once a training run has finished, answer held-out questions with it and its base "
-                   "on the Evaluate page to see where training helped.")
+        said = (f"{none_yet}: once a training run has finished, answer held-out questions with it and its base "
+                "on the Evaluate page to see where training helped.")
+    if not shown:
+        st.caption(f"**Evaluations:** {said}")
+        return
+    st.subheader("Evaluations")
+    st.dataframe([{"started": jobs.readable_time(e.created), "state": e.status, "dataset": e.dataset,
+                   "models": ", ".join(e.models)} for e in shown], hide_index=True, width="stretch",
+                 column_config={"started": STARTED, "state": STATE, "dataset": SHORT, "models": SHORT})
+    st.caption(said)
     st.page_link(pages.EVALUATE.path, label="Open the evaluations on the Evaluate page", icon=":material/arrow_forward:")
 
 
@@ -139,19 +156,23 @@ def running_jobs(shown: frozenset[str]) -> None:
         st.page_link(page.path, label=f"Open it on the {page.title} page", icon=":material/arrow_forward:")
 
 
+def path() -> None:
+    """Every workflow page this install can walk, in the order of the path, with its one-line purpose
+    (studio.ui.pages). The link is the page's title and the purpose is text beside it that wraps: a link's label is one
+    line, and a whole purpose in it was cut in a narrower window ("Train: pick a dataset version, a base and a preset;
+    preview; launch a backg")."""
+    st.subheader("The path through the studio")
+    for page in pages.path(api_only):
+        row = st.container(horizontal=True, vertical_alignment="center", wrap=False)
+        row.page_link(page.path, label=page.title, icon=":material/arrow_forward:", width=110)  # the purposes in line
+        row.caption(page.said(api_only))
+    if api_only:
+        st.caption(f"{' and '.join(p.title for p in pages.full_install_only())} need local models and training, which "
+                   "this deployment (API mode) leaves out: "
+                   + ("a studio of your own (the README's first command) has them." if dev.public  # one server, every visitor
+                      else "the full install (the README's first command) adds them."))
+
+
 restoring = config.tenancy() and cloud.restoring()
 st.fragment(run_every=2.0 if restoring else None)(overview)(restoring)
 
-st.subheader("The path through the studio")
-# Every workflow page this install can walk, in the order of the path, with its one-line purpose (studio.ui.pages).
-# The link is the page's title and the purpose is text beside it that wraps: a link's label is one line, and a whole
-# purpose in it was cut in a narrower window ("Train: pick a dataset version, a base and a preset; preview; launch a backg").
-for page in pages.path(api_only):
-    row = st.container(horizontal=True, vertical_alignment="center", wrap=False)
-    row.page_link(page.path, label=page.title, icon=":material/arrow_forward:", width=110)  # the purposes in line
-    row.caption(page.said(api_only))
-if api_only:
-    st.caption(f"{' and '.join(p.title for p in pages.full_install_only())} need local models and training, which "
-               "this deployment (API mode) leaves out: "
-               + ("a studio of your own (the README's first command) has them." if dev.public  # one server, every visitor
-                  else "the full install (the README's first command) adds them."))

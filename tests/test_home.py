@@ -163,7 +163,7 @@ def test_a_new_workspace_is_told_how_to_get_an_evaluation_not_to_open_one():
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert metrics(at)["Evaluations"] == "0"
     captions = [c.value for c in at.caption]
-    assert any(c.startswith("No evaluations yet: once a training run has finished") for c in captions)
+    assert any(c.startswith("**Evaluations:** No evaluations yet: once a training run has finished") for c in captions)
     assert not any("Open one on the Evaluate page" in c for c in captions)
 
 
@@ -226,13 +226,54 @@ def test_home_lists_the_newest_runs_and_evaluations_with_links_to_their_pages():
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert not at.exception
     tables = {tuple(df.value.columns): df.value for df in at.dataframe}
-    shown_runs = tables[("name", "state", "started")]
+    shown_runs = tables[("started", "state", "name")]
     assert list(shown_runs["name"]) == [f"FAQ run {i}" for i in (6, 5, 4, 3, 2)]
     assert list(shown_runs["state"])[:2] == ["failed", "finished"]
     assert shown_runs["started"].iloc[0] == "2026-12-07 00:00 UTC"
-    shown_evals = tables[("dataset", "models", "state", "started")]
+    shown_evals = tables[("started", "state", "dataset", "models")]
     assert [d.split(" v")[0] for d in shown_evals["dataset"]] == [f"Rules {i}" for i in (6, 5, 4, 3, 2)]
     assert list(shown_evals["models"])[0] == "model 6"
     links = {p.proto.label: p.proto.page for p in at.get("page_link")}
     assert links["Open the runs on the Train page"] == "Train"
     assert links["Open the evaluations on the Evaluate page"] == "Evaluate"
+
+
+def test_home_orders_the_newest_runs_by_their_start_times():
+    """Run folders are named by the local time at start, while the start shown is the stored UTC time: after a clock
+    change (or a studio moved to another time zone) the folder names' order disagreed with the times shown. Home lists
+    them by the stored start, as the Runs tab does."""
+    from studio.train import runs
+
+    # started at 08:00 UTC on a UTC+1 clock (the folder says 09:00), then at 08:30 UTC on a UTC clock
+    for folder, name, created in (("20261207-090000-a", "Earlier run", "2026-12-07T08:00:00+00:00"),
+                                  ("20261207-083000-b", "Later run", "2026-12-07T08:30:00+00:00")):
+        runs.write_run(config.runs_dir() / folder, {"name": name, "created": created})
+    assert [r.name for r in runs.newest_runs(5)] == ["Later run", "Earlier run"]
+    assert [r.name for r in runs.newest_runs(1)] == ["Later run"]
+    assert [r.name for r in runs.newest_runs(5)] == [r.name for r in runs.list_runs()]
+
+
+def test_a_new_workspace_shows_the_path_first_and_its_empty_lists_in_a_line_each():
+    """In a workspace with no run and no evaluation, two headings with a line each ("No training runs yet", "No
+    evaluations yet") came before "The path through the studio", a new user's next step: now the path comes first and
+    each empty list is one line under it. Once there is a run, its list comes before the path."""
+    from studio import jobs
+    from studio.train import runs
+
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    headings = [h.value for h in at.subheader]
+    assert headings == ["Datasets", "The path through the studio"]
+    captions = [c.value for c in at.caption]
+    path_line = captions.index(next(c for c in captions if c.startswith("create, import, edit")))
+    empty = [i for i, c in enumerate(captions) if c.startswith(("**Training runs:**", "**Evaluations:**"))]
+    assert len(empty) == 2 and min(empty) > path_line
+    assert captions[empty[0]] == "**Training runs:** none yet. Launch one on the Train page."
+
+    folder = config.runs_dir() / "20261207-000000-faq"
+    runs.write_run(folder, {"name": "FAQ run", "created": "2026-12-07T00:00:00+00:00"})
+    jobs.update_status(folder, state="finished", kind="train")
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    assert [h.value for h in at.subheader] == ["Datasets", "Training runs", "The path through the studio"]
+    assert any(c.value.startswith("**Evaluations:** No evaluations yet") for c in at.caption)

@@ -306,16 +306,18 @@ def _split_damaged(folder: Path) -> bool:
 
 
 def newest_runs(n: int) -> list[RunInfo]:
-    """The ``n`` newest runs, newest first, for Home: only theirs are read (folders are named by their start time)."""
-    out: list[RunInfo] = []
+    """The ``n`` newest runs, newest first by their stored start (``created``, UTC), for Home: only the newest folders
+    are read (twice ``n``: folders are named by the local start time, which a clock change or another time zone puts
+    out of order), so the order always matches the start times shown."""
+    read: list[RunInfo] = []
     for folder in sorted((p for p in config.entries(config.runs_dir(make=False)) if run_folders.is_run(p)), reverse=True):
-        if len(out) == n:
+        if len(read) == 2 * n:
             break
         try:
-            out.append(load_run_dir(folder))
+            read.append(load_run_dir(folder))
         except StudioError:
             continue  # ``damaged`` names it
-    return out
+    return sorted(read, key=lambda r: (r.created, r.dir.name), reverse=True)[:n]
 
 
 def count_runs() -> int:

@@ -21,6 +21,7 @@ def test_a_running_job_s_line_follows_its_progress_and_goes_when_it_ends(page, s
     jobs.update_status(workdir, kind="train", state="running", pid=os.getpid(), progress=0.1, message="step 2/20",
                        title="Soccer FAQ · SmolLM2")  # running as long as this test's process lives
     jobs.register_current("train", workdir)
+    long_names(3)
     open_page(page, studio)
     assert_no_exception(page)
     line = page.get_by_text("Training running: Soccer FAQ · SmolLM2")
@@ -43,3 +44,28 @@ def test_a_running_job_s_line_follows_its_progress_and_goes_when_it_ends(page, s
         + '[data-testid=stMain] [data-testid=stCaptionContainer] *, [data-testid=stMain] [data-testid=stMetric] *')]
         .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
     assert cut == []
+    # ... and so is every column of the newest runs and evaluations: long names scrolled "started" out of view
+    tables = page.get_by_test_id("stMain").get_by_test_id("stDataFrame")
+    expect(tables).to_have_count(3)  # datasets, runs, evaluations
+    scrolled = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]'
+        + ' .dvn-scroller')].map(e => [e.scrollWidth, e.clientWidth])""")
+    assert len(scrolled) == 3 and all(whole <= shown + 1 for whole, shown in scrolled), scrolled
+
+
+def long_names(n: int) -> None:
+    """``n`` finished runs and evaluations named as long as the pickers name them."""
+    from studio.evaluate import results as eval_results
+    from studio.evaluate.result import EvalResult, ModelEntry, QuestionRow
+    from studio.train import runs
+
+    model = "Soccer rules FAQ (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+    for i in range(n):
+        folder = config.runs_dir() / f"20261207-00000{i}-faq"
+        runs.write_run(folder, {"name": f"{model} run {i}", "created": f"2026-12-07T00:00:0{i}+00:00"})
+        jobs.update_status(folder, state="finished", kind="train")
+        eval_results.save(EvalResult(
+            id=f"20261207-00000{i}-ev", created=f"2026-12-07T00:01:0{i}+00:00", status="finished",
+            dataset={"name": f"Soccer rules FAQ (sample) {i}", "version": 1},
+            models=[ModelEntry(label=model, spec="api:gpt-4o-mini", kind="api"),
+                    ModelEntry(label="SmolLM2-135M-Instruct (bundled Q4_1 copy)", spec="api:gpt-4o", kind="api")],
+            rows=[QuestionRow(index=0, question="How long is a match?", reference="90 minutes", answers={"m": "90"})]))
