@@ -321,3 +321,23 @@ def test_only_the_top_level_files_transformers_reads_are_fetched(tiny_gpt2, tmp_
     snap = next((tmp_path / "hf" / "hub" / "models--acme--tiny" / "snapshots").iterdir())
     assert sorted(p.name for p in snap.iterdir()) == sorted(files)
     assert REPO_ID in listed(env)
+
+
+def test_a_stopped_download_is_said_as_a_stop_not_an_error(studio_home):
+    """A Stop a person asked for showed under Download with an error icon, as if the download had failed: it is an
+    info line that says the repository is not downloaded yet and that downloading again resumes it."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.models import download
+
+    workdir = download.job_dir(REPO_ID)
+    workdir.mkdir(parents=True)
+    jobs.update_status(workdir, state="stopped", kind="download", message="stopped", error="")
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=120)
+    at.session_state["models.download_dir"] = str(workdir)
+    at.session_state["models.download_repo"] = REPO_ID
+    at.run()
+    assert not at.exception and not at.error and not at.warning
+    assert [(i.value, i.icon) for i in at.info if REPO_ID in i.value] == [
+        (f"Stopped: {REPO_ID} is not downloaded yet; what was fetched is kept. Download again to resume.",
+         ":material/stop_circle:")]
