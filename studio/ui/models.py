@@ -447,7 +447,7 @@ def download_status() -> None:
         st.info(f"Stopped: {repo} is not downloaded yet; what was fetched is kept. Download again to resume.",
                 icon=":material/stop_circle:")
     elif s.state == "failed":
-        st.error(s.error or "The download failed: start it again to resume.", icon=":material/error:")
+        ui.show_error(s.error or "The download failed: start it again to resume.")  # "model*.safetensors" literally
     if st.session_state.get("models.download_seen") != str(workdir):
         # The table, the model picker and the Model id field were drawn while it ran (the field and Download
         # disabled): draw the page once more, with the download listed and selected, and the field free again.
