@@ -252,7 +252,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
     elif entry.source == "hub cache":
         c3.caption("Hub downloads live in the Hugging Face cache: `hf cache rm` removes them.")
     elif entry.spec == bundled.SPEC and not bundled.imported():
-        c3.caption(f"Imported into the workspace on first use: {bundled.FIRST_USE}.")
+        c3.caption(f"On its first use: {bundled.FIRST_USE}.")
     else:
         row = c3.container(horizontal=True)
         if spec != bundled.SPEC:  # the bundled copy keeps its label: it says what it is
