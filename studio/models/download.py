@@ -325,9 +325,35 @@ def job_dir(repo_id: str) -> Path:
     return config.jobs_dir() / f"download-{check_repo_id(repo_id).replace('/', '--')}"
 
 
+CHECK_S = 10  # how long the click waits for the Hub's file list before leaving the checks to the job
+
+
+def check_at_once(repo_id: str, token: str | None = None, timeout: float = CHECK_S) -> None:
+    """The refusals a download's job would make 5-7 s later (no such repository, gated, token rejected, nothing
+    transformers can load), asked of the Hub at the click. On a timeout, a network error or any other answer this
+    says nothing: the job asks again and says what it finds, so nothing is lost."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        info = HfApi(token=token or None).model_info(repo_id, timeout=timeout)
+    except (GatedRepoError, RepositoryNotFoundError) as exc:
+        raise _explain(repo_id, exc) from None
+    except HfHubHTTPError as exc:
+        if exc.response is not None and exc.response.status_code == 401:
+            raise _explain(repo_id, exc) from None
+        return
+    except Exception:  # offline, unreachable, slow: the job's own look-up says which
+        return
+    if info.siblings is not None:
+        refuse_unloadable(repo_id, [s.rfilename for s in info.siblings])
+
+
 def start_download(repo_id: str, token: str | None = None) -> Path:
-    """Start ``python -m studio model download ID`` as a job; returns its folder (for ``jobs.read_status``)."""
+    """Start ``python -m studio model download ID`` as a job; returns its folder (for ``jobs.read_status``).
+    A repository the job would refuse is refused here, at once (``check_at_once``)."""
     workdir = job_dir(repo_id)
+    check_at_once(check_repo_id(repo_id), token)
     jobs.start_job("download", ["model", "download", check_repo_id(repo_id)], workdir, uses_device=False,
                    env={"HF_TOKEN": token} if token else None)
     return workdir

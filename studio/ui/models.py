@@ -252,7 +252,7 @@ def actions(entries: list[library.ModelEntry]) -> None:
     elif entry.source == "hub cache":
         c3.caption("Hub downloads live in the Hugging Face cache: `hf cache rm` removes them.")
     elif entry.spec == bundled.SPEC and not bundled.imported():
-        c3.caption("Imported into the workspace on first use.")
+        c3.caption(f"On its first use: {bundled.FIRST_USE}.")
     else:
         row = c3.container(horizontal=True)
         if spec != bundled.SPEC:  # the bundled copy keeps its label: it says what it is
@@ -442,9 +442,12 @@ def download_status() -> None:
     if s.state == "finished":
         said = s.message or "downloaded"  # the job's log line ("downloaded acme/tiny"); on the page, a sentence
         st.success(f"{said[:1].upper()}{said[1:]}.", icon=":material/check_circle:")
-    elif s.state in ("failed", "stopped"):
-        (st.error if s.state == "failed" else st.warning)(s.error or "Download stopped: start it again to resume.",
-                                                          icon=":material/error:")
+    elif s.state == "stopped":  # a Stop a person asked for, not an error; the files fetched so far are kept
+        repo = st.session_state.get("models.download_repo") or "the download"
+        st.info(f"Stopped: {repo} is not downloaded yet; what was fetched is kept. Download again to resume.",
+                icon=":material/stop_circle:")
+    elif s.state == "failed":
+        ui.show_error(s.error or "The download failed: start it again to resume.")  # "model*.safetensors" literally
     if st.session_state.get("models.download_seen") != str(workdir):
         # The table, the model picker and the Model id field were drawn while it ran (the field and Download
         # disabled): draw the page once more, with the download listed and selected, and the field free again.

@@ -265,9 +265,13 @@ def test_the_models_page_refuses_a_repository_with_no_weights_and_lists_a_good_d
                                                                                          monkeypatch):
     """On the page: a checkpoint-only repository is one line under Download (no "download it again" later) and nothing
     is listed; a repository with a model downloads, is said in a sentence ("downloaded acme/tiny" was the job's log
-    line), and is the model selected under the table."""
+    line), and is the model selected under the table. The refusal comes at the click: it came from the download's
+    job, 5-7 s later, after a progress bar had started."""
     import huggingface_hub.constants as c
     from streamlit.testing.v1 import AppTest
+
+    from studio.models import download as download_mod
+    from tests.hub_servers import point_hub_at
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
@@ -280,11 +284,15 @@ def test_the_models_page_refuses_a_repository_with_no_weights_and_lists_a_good_d
         bad.commits.append("initial")
         hub.repos[("model", "acme/checkpoint")] = bad
         monkeypatch.setenv("HF_ENDPOINT", hub.url)  # for the download's own process
+        point_hub_at(monkeypatch, hub.url)  # and for the page's look-up at the click
         at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=120).run()
 
         def download(repo_id: str) -> AppTest:
             at.text_input(key="models.repo").input(repo_id).run()
             at.button(key="models.download").click().run()
+            if repo_id == "acme/checkpoint":  # refused at the click: no job was started
+                assert not download_mod.job_dir(repo_id).exists() and not at.get("progress")
+                return at
             deadline = time.monotonic() + 300
             while jobs.read_status(Path(at.session_state["models.download_dir"])).active:
                 assert time.monotonic() < deadline, "the download did not end"
@@ -292,8 +300,8 @@ def test_the_models_page_refuses_a_repository_with_no_weights_and_lists_a_good_d
             return at.run().run()
 
         download("acme/checkpoint")
-        assert [e.value for e in at.error] == [
-            "acme/checkpoint has no model weights (no model*.safetensors or pytorch_model*.bin at its top level, no "
+        assert [e.value for e in at.error] == [  # its stars shown as stars, not as italics
+            r"acme/checkpoint has no model weights (no model\*.safetensors or pytorch_model\*.bin at its top level, no "
             ".gguf file; its files: config.json, optimizer.pt, rng_state.pth, scheduler.pt and 3 more): pick a "
             "repository that has them."]
         assert not any("acme/checkpoint" in o for o in at.selectbox(key="models.selected").options)
@@ -321,3 +329,23 @@ def test_only_the_top_level_files_transformers_reads_are_fetched(tiny_gpt2, tmp_
     snap = next((tmp_path / "hf" / "hub" / "models--acme--tiny" / "snapshots").iterdir())
     assert sorted(p.name for p in snap.iterdir()) == sorted(files)
     assert REPO_ID in listed(env)
+
+
+def test_a_stopped_download_is_said_as_a_stop_not_an_error(studio_home):
+    """A Stop a person asked for showed under Download with an error icon, as if the download had failed: it is an
+    info line that says the repository is not downloaded yet and that downloading again resumes it."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.models import download
+
+    workdir = download.job_dir(REPO_ID)
+    workdir.mkdir(parents=True)
+    jobs.update_status(workdir, state="stopped", kind="download", message="stopped", error="")
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=120)
+    at.session_state["models.download_dir"] = str(workdir)
+    at.session_state["models.download_repo"] = REPO_ID
+    at.run()
+    assert not at.exception and not at.error and not at.warning
+    assert [(i.value, i.icon) for i in at.info if REPO_ID in i.value] == [
+        (f"Stopped: {REPO_ID} is not downloaded yet; what was fetched is kept. Download again to resume.",
+         ":material/stop_circle:")]

@@ -386,8 +386,8 @@ def test_a_model_imported_from_a_quantized_file_is_offered_a_file_name_with_one_
     assert at.text_input(key="models.export.name").placeholder == "smol.F16"
     assert not at.exception
     assert [export_job.default_name(n, "q4_0") for n in ("Llama-3-8B-Instruct-Q4_K_M", "tiny.bf16", "phi-3.5-mini",
-                                                          "SmolLM2-135M-Instruct (bundled Q4_1 copy)")] == [
-        "Llama-3-8B-Instruct.Q4_0", "tiny.Q4_0", "phi-3.5-mini.Q4_0", "SmolLM2-135M-Instruct-bundled-Q4_1-copy.Q4_0"]
+                                                          "SmolLM2-135M-Instruct (bundled Q4_1 copy)", "Notes (v2)")] == [
+        "Llama-3-8B-Instruct.Q4_0", "tiny.Q4_0", "phi-3.5-mini.Q4_0", "SmolLM2-135M-Instruct.Q4_0", "Notes-v2.Q4_0"]
 
 
 def test_a_file_name_reused_for_another_model_is_not_offered_as_the_first_ones(tiny_gpt2, studio_home, offline):
@@ -623,3 +623,31 @@ def test_the_export_panel_keeps_its_place_when_the_line_on_a_deletion_goes(tiny_
     at.run()  # the next click: the line is gone
     assert not at.success
     assert place(at, "expander", "Export as GGUF") == first and not at.exception
+
+
+def test_exporting_the_bundled_model_before_its_import_says_it_is_a_one_time_import(studio_home, offline,
+                                                                                       monkeypatch):
+    """The first export (or use) of the bundled model said "loading model:smollm2-135m-instruct" for about a minute
+    with no hint why: its progress line and the Models page say it is the bundled model's one-time import."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.models import bundled, loading
+    from studio.models import export as export_mod
+
+    assert bundled.gguf_path() is not None and not bundled.imported()
+    said = []
+
+    class Loaded(Exception):
+        pass
+
+    def load_causal_lm(*args, **kwargs):
+        raise Loaded  # what is said before the import is all this test reads
+
+    monkeypatch.setattr(loading, "load_causal_lm", load_causal_lm)
+    with pytest.raises(Loaded):
+        export_mod.load(bundled.SPEC, lambda message, fraction: said.append(message))
+    assert said == ["a one-time import of the bundled model: dequantizing its GGUF into the workspace (about a minute)"]
+    at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=120).run()
+    at.selectbox(key="models.selected").set_value(bundled.SPEC).run()
+    assert not at.exception
+    assert any("one-time import of the bundled model" in c.value and "about a minute" in c.value for c in at.caption)

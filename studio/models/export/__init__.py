@@ -115,10 +115,11 @@ def check_architecture(spec: str) -> None:
 
 def load(spec: str, progress: Progress) -> tuple[Any, Any]:
     """(model, tokenizer) on the CPU in float32; a LoRA run comes back merged into its base."""
-    from studio.models import loading
+    from studio.models import bundled, loading
 
     check_architecture(spec)
-    progress(f"loading {spec}", 0.0)
+    first_use = spec.strip() == bundled.SPEC and not bundled.imported() and bundled.gguf_path() is not None
+    progress(bundled.FIRST_USE if first_use else f"loading {spec}", 0.0)  # "loading ..." for a minute said nothing
     lm = loading.load_causal_lm(spec, device="cpu")
     model = lm.model
     if hasattr(model, "merge_and_unload"):  # a PeftModel that was not merged yet

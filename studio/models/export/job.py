@@ -32,14 +32,17 @@ def check_name(name: str) -> str:
 
 
 # A GGUF tensor type at the end of a name, as llama.cpp's files carry it ("smol.Q8_0", "Llama-3-8B-Q4_K_M", "x.F16")
-_TYPE_TAG = re.compile(r"[.-](?:[IT]?Q\d+(?:_[A-Z0-9]+)*|F16|F32|BF16)$", re.IGNORECASE)
+_TYPE = r"(?:[IT]?Q\d+(?:_[A-Z0-9]+)*|F16|F32|BF16)"
+_TYPE_TAG = re.compile(rf"[.-]{_TYPE}$", re.IGNORECASE)
+# A note in brackets at the end of a label that names a type ("SmolLM2-135M-Instruct (bundled Q4_1 copy)")
+_TYPE_NOTE = re.compile(rf"\s*\([^()]*\b{_TYPE}\b[^()]*\)\s*$", re.IGNORECASE)
 
 
 def default_name(label: str, quant: str) -> str:
-    """A file name from a model's name: "SmolLM2-135M-Instruct (bundled Q4_1 copy)" -> "SmolLM2-135M-Instruct-bundled-Q4_1-copy.Q8_0".
-    A model imported from "smol.Q8_0.gguf" is named "smol.Q8_0": its type tag is replaced, not doubled
+    """A file name from a model's name: "SmolLM2-135M-Instruct (bundled Q4_1 copy)" -> "SmolLM2-135M-Instruct.Q8_0"
+    (a bracketed note naming the source's type is dropped: the file is the export's type, not two). A model imported from "smol.Q8_0.gguf" is named "smol.Q8_0": its type tag is replaced, not doubled
     ("smol.Q8_0.Q8_0", "smol.Q8_0.F16" for an F16 file)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.")[:70]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", _TYPE_NOTE.sub("", label) or label).strip("-.")[:70]
     stem = _TYPE_TAG.sub("", stem).strip("-.") or stem or "model"
     return f"{stem}.{quant.upper()}"
 
