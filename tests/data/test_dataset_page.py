@@ -1832,7 +1832,6 @@ def test_the_import_preview_cuts_a_huge_answer_and_the_import_keeps_it_whole():
     assert store.load_version(store.find_dataset("long").id) == [{"question": "Q?", "answer": long}]
 
 
-<<<<<<< HEAD
 def test_a_page_that_is_not_there_is_said_in_one_line_and_the_page_shown_stays():
     """The Page box had the browser's bounds: a 9 typed of 3 pages stayed red in it while the table showed the page
     before, without a word (``studio.ui.numbers``: the value stays as typed, with one line, the last good page shown).
@@ -1857,7 +1856,8 @@ def test_a_page_that_is_not_there_is_said_in_one_line_and_the_page_shown_stays()
     assert [e.value for e in at.error] == ["Page was empty or too large to hold: kept 1; type 1."]
     assert at.number_input(key="dataset.page").value == 1
     assert not at.exception
-=======
+
+
 def _long_dataset(copies: int = 150_000) -> tuple[AppTest, store.DatasetInfo, str]:
     """A dataset whose second record's answer is ``copies`` times 20 characters long (3 MB), open on the Edit tab."""
     long = "Offside, at length. " * copies
@@ -1931,4 +1931,3 @@ def test_the_versions_comparison_shows_a_long_value_cut_as_the_table_does():
     edited = table_with(at, "answer after")
     assert edited["answer after"].tolist() == [f"{long[:editing.CUT]}… ({len(long) + 9:,} characters in all)"]
     assert max(len(str(v)) for d in at.dataframe for c in d.value.columns for v in d.value[c]) <= editing.CUT + 40
->>>>>>> dataset7
