@@ -163,13 +163,19 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     # A fuzzy-only run is estimated (a timed sample) once it is big enough to take a while: the run then teaches the
     # next estimate what it took here; a small one takes under a second, said by nothing
     estimated = method != "fuzzy" or len(records) > dedup.SAMPLE_TEXTS
-    estimate = _estimate(info, base, records, config) if estimated and not any(refused) else None  # refused: said above
+    held: list[StudioError] = []  # the estimate's refusal (a threshold pairing millions): said beside the settings
+    estimate = _estimate(info, base, records, config, held=held) if estimated and not any(refused) else None  # refused: said above
     said = st.empty()  # the estimate, unless the box asking to start says it already
     job = st.session_state[JOB]
     busy = job is not None and job.running
     pending = st.session_state[PENDING]
-    if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy or any(refused), width="stretch",
-                     help="Change the threshold said below first." if any(refused) else None):  # as Start, elsewhere
+    # A run the estimate refused is refused at the button too, as a threshold out of range is: greyed, saying why
+    stopped = "Change the threshold said below first." if any(refused) else (
+        "Raise the threshold first: at this one the run is refused (said below)."
+        if any(isinstance(exc, dedup.TooManyPairs) for exc in held) else
+        "Change the settings said below first." if held else None)
+    if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy or stopped is not None,
+                     width="stretch", help=stopped):  # as Start, elsewhere
         # A fuzzy run as well: 250,000 near-identical questions are estimated at about 50 minutes, started on one click
         if any(refused) or (estimated and estimate is None):
             pass  # the settings were refused in one line above (a threshold pairing millions): nothing runs
@@ -219,11 +225,13 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
 
 
 def _estimate(info: store.DatasetInfo, base: int, records: list[dict], config: dedup.DedupConfig,
-              cache: bool = True, quiet: bool = False) -> semantic_records.Estimate | None:
+              cache: bool = True, quiet: bool = False,
+              held: list[StudioError] | None = None) -> semantic_records.Estimate | None:
     """The run's estimate, worked out once per dataset version and settings (a timed sample, ~0.1 s); ``cache``
     False: another run's, worked out without replacing the one kept for the settings shown. A refusal is shown in one
-    line (unless ``quiet``); a fuzzy threshold pairing millions offers 'Use semantic instead' under it, as the box
-    asking to start a long run does: on 250,000 near-identical questions the default 80 is refused as well."""
+    line (unless ``quiet``) and appended to ``held``; a fuzzy threshold pairing millions is a warning (a prediction
+    before anything was pressed, not a failure: it read as one in red) and offers 'Use semantic instead' under it, as
+    the box asking to start a long run does: on 250,000 near-identical questions the default 80 is refused as well."""
     # the model loaded since (a run here, another visitor's): worked out again, or the line went on saying the run would
     # load it first ("after loading all-MiniLM-L6-v2 ..., about 10 to 40 seconds") under the run that had just loaded it
     loaded = config.method != "fuzzy" and embed.loaded(config.embedding_model) is not None
@@ -233,9 +241,14 @@ def _estimate(info: store.DatasetInfo, base: int, records: list[dict], config: d
         try:
             cached = (key, dedup.estimate(records, config))  # in "Both", its fuzzy pass timed too
         except StudioError as exc:
+            if held is not None:
+                held.append(exc)
             if not quiet:
                 with st.container():  # the line and its button drawn together: nothing below moves when it comes
-                    ui.show_error(exc)
+                    if isinstance(exc, dedup.TooManyPairs):
+                        st.warning(ui.md(exc), icon=":material/warning:")
+                    else:
+                        ui.show_error(exc)
                     if isinstance(exc, dedup.TooManyPairs) and cache and config.method != "semantic" \
                             and embed.available():
                         st.button("Use semantic instead", key="dedup.refused_semantic", on_click=_use_semantic,

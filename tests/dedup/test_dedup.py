@@ -211,6 +211,25 @@ def test_estimate_refuses_a_threshold_that_pairs_millions_before_the_run():
         dedup.estimate_seconds(records, dedup.DedupConfig(threshold=90))
 
 
+def test_estimate_refuses_from_the_pairs_counted_without_clustering_them(monkeypatch):
+    """Saving 5,000 very similar records took 7 s, 6 of them in the Duplicates tab's estimate for the new version: its
+    1,000-text sample paired half a million and clustered them all before counting them, only to refuse the
+    threshold. The pairs are counted and the refusal said before any cluster is made; the count is the same."""
+    from studio.dedup import clusters
+
+    made = []
+    real = clusters.connected_clusters
+    monkeypatch.setattr(clusters, "connected_clusters", lambda *a, **k: made.append(1) or real(*a, **k))
+    records = [{"question": f"Question {k} about the offside rule?", "answer": "a"} for k in range(5_000)]
+    with pytest.raises(dedup.TooManyPairs, match=r"^The threshold 80 would make about 12 million duplicate pairs"):
+        dedup.estimate_seconds(records, dedup.DedupConfig(threshold=80))
+    assert not made
+    texts = [r["question"] for r in records[:1_000]]
+    with pytest.raises(dedup.PairsPast) as past:
+        dedup.find_duplicates(texts, 80, max_pairs=1_000)
+    assert past.value.count == sum(len(c.pairs) for c in dedup.find_duplicates(texts, 80))
+
+
 @pytest.mark.parametrize("method", ["fuzzy", "both"])
 def test_estimate_times_the_fuzzy_pass_or_refuses_the_threshold(method):
     """A fuzzy or Both estimate on more texts than the sample always says the fuzzy pass's time (the estimate once

@@ -788,18 +788,39 @@ def test_a_long_run_note_offers_semantic_only_when_it_is_much_faster():
 def test_tab_refuses_a_threshold_pairing_millions_before_it_runs(monkeypatch):
     """A fuzzy threshold whose sample predicts millions of pairs is refused in one line beside the settings, and Find
     duplicates starts nothing: the estimate said "not timed beforehand", counted it 0 s and started a run that was
-    refused only after comparing texts for many minutes. (The refusal is given here; the engine's is tested in
+    refused only after comparing texts for many minutes. The line is a warning, not an error: on a dataset of very
+    similar texts it came in red before anything was pressed, read as a failure; the button says why it is greyed,
+    as it does for a threshold out of range. (The refusal is given here; the engine's is tested in
     tests/dedup/test_dedup.py.)"""
 
     def estimate(records, config):
-        raise StudioError("The threshold 10 would make about 31,000,000 duplicate pairs: raise it (try 90).")
+        if config.threshold < 90:
+            raise dedup.TooManyPairs("The threshold 80 would make about 12,000,000 duplicate pairs: raise it (try 90).")
+        return real(records, config)
 
+    real = dedup.estimate
     monkeypatch.setattr(dedup, "estimate", estimate)
     monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)  # the six records estimated as a large set is estimated
     at, _ = open_tab(RECORDS)
-    assert [e.value for e in at.error if "raise it (try 90)" in e.value]
-    at.button(key="dedup.run").click().run()
-    assert at.session_state["dedup.job"] is None and not at.exception
+    assert not at.error and not at.exception
+    assert [w.value for w in at.warning if "raise it (try 90)" in w.value]
+    run = at.button(key="dedup.run")
+    assert run.disabled and run.help == "Raise the threshold first: at this one the run is refused (said below)."
+    assert at.session_state["dedup.job"] is None
+    at.number_input(key="dedup.floor").set_value(90.0).run()  # raised: the warning goes and the run starts
+    assert not [w for w in at.warning if "raise it" in w.value]
+    assert not at.button(key="dedup.run").disabled and not at.button(key="dedup.run").help
+
+
+def test_tab_an_estimate_that_fails_otherwise_is_an_error_and_runs_nothing(monkeypatch):
+    def estimate(records, config):
+        raise StudioError("The records cannot be read: reload the page.")
+
+    monkeypatch.setattr(dedup, "estimate", estimate)
+    monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)
+    at, _ = open_tab(RECORDS)
+    assert [e.value for e in at.error] == ["The records cannot be read: reload the page."]
+    assert at.button(key="dedup.run").disabled and at.button(key="dedup.run").help == "Change the settings said below first."
 
 
 @pytest.mark.parametrize("method", ["fuzzy", "both"])
@@ -819,9 +840,9 @@ def test_tab_offers_semantic_matching_under_a_refused_threshold(monkeypatch, met
     monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)  # the six records estimated as a large set is estimated
     at, _ = open_tab(RECORDS)
     at.selectbox(key="dedup.method").set_value(method).run()
-    assert len([e for e in at.error if "raise it (try 90)" in e.value]) == 1
+    assert len([w for w in at.warning if "raise it (try 90)" in w.value]) == 1 and not at.error
     _runs_semantic_instead(at, "dedup.refused_semantic")
-    assert not [e for e in at.error if "raise it" in e.value]
+    assert not [w for w in at.warning if "raise it" in w.value]
 
 
 def test_tab_a_threshold_out_of_range_is_said_and_nothing_runs_on_it():
