@@ -53,6 +53,8 @@ def main() -> None:
     def old(*args, max_pairs=None, **kwargs):  # the estimate before: its whole sample paired and clustered
         return new(*args, **kwargs)
 
+    # Each save on a dataset of its own: the same edit typed again onto the version it made changes nothing, so the
+    # page rightly shows "All changes saved (version 2)" and no Save button (Chromium shows the same; no save is made).
     def save(n: int, path) -> float:  # a dataset of its own, opened, one cell edited, Save pressed
         info = store.create_dataset(f"Bench {n} {path.__name__}", [
             {"question": f"Question {i} about the offside rule?", "answer": f"Answer {i} is a sentence of some length."}
