@@ -1015,3 +1015,12 @@ def test_the_system_prompt_is_chats_shown_editable_kept_and_reaches_the_evaluati
     assert again.text_area(key="evaluate.system").value == "Answer in one sentence."
     again.button(key="evaluate.reset").click().run()
     assert again.text_area(key="evaluate.system").value == DEFAULT_SYSTEM
+
+
+def test_in_api_mode_the_caption_does_not_promise_a_held_out_split(api_mode):
+    """The public app said "Answer a dataset's held-out questions…", though nothing trains there and no held-out split
+    exists: it answers a dataset's own questions."""
+    at = _app()
+    caption = at.caption[0].value
+    assert "a dataset's questions" in caption and "a dataset's held-out" not in caption
+    assert "sample" in caption
