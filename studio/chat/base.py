@@ -14,6 +14,7 @@ from urllib.parse import urlparse, urlsplit
 
 from studio import jobs, settings
 from studio.errors import BackendError, ModelSpecError
+from studio.models import prompt_format
 from studio.models.extractive import MAX_PASSAGE_CHARS, question_too_long
 from studio.models.spec import ModelSpec, parse_spec
 from studio.models.text import shows
@@ -26,7 +27,7 @@ DEFAULT_LOCAL_MODEL = "microsoft/Phi-3.5-mini-instruct"
 """The tutorials' model: small enough for one consumer GPU, with a chat template."""
 
 SYSTEM_PRESETS: dict[str, str] = {
-    "Helpful assistant": "You are a helpful assistant. Answer clearly and concisely.",
+    "Helpful assistant": prompt_format.DEFAULT_SYSTEM,
     # The tutorial's assistant, word for word in spirit: the Portuguese-only virtual assistant.
     "Portuguese assistant": "You are a helpful virtual assistant. Answer only in Portuguese.",
     "Soccer rules expert": "You are an expert on the Laws of the Game (soccer). Answer in one or two sentences.",

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from studio import settings
 from studio.chat.base import BackendSpec
 from studio.errors import StudioError
-from studio.models import loading
+from studio.models import loading, prompt_format
 from studio.models.spec import parse_spec
 from studio.settings import setting
 
@@ -33,6 +33,9 @@ class EvalConfig:
     do_sample: bool = False  # greedy by default, so a rerun gives the same answers
     temperature: float = setting(0.7, "Only when sampling: higher varies the answers more.", min=0.05, max=1.5,
                                  label="Temperature")
+    # chat models' system prompt, Chat's default: without one SmolLM2's template adds its own and the answers ramble
+    # (a trained run is asked as it was trained, with none, as Chat asks it)
+    system_prompt: str = prompt_format.DEFAULT_SYSTEM
     seed: int = setting(0, "Sampling and question-sample seed.", min=0, max=2**31 - 1, label="Seed")
     quantization: str | None = None  # None, "4bit" or "8bit" (CUDA only) for local models
     perplexity: bool = True  # perplexity of the reference answer under each local model
@@ -89,6 +92,11 @@ class EvalConfig:
         if self.quantization not in loading.QUANTIZATIONS:
             raise StudioError(f"Unknown quantization {self.quantization!r}: choose none, 4bit or 8bit.")
 
+    def system_for(self, spec: str) -> str:
+        """The system prompt ``spec`` is asked with: none for a trained run (it never saw one, as Chat's "As
+        trained"), else ``system_prompt``."""
+        return "" if spec.startswith("run:") else self.system_prompt.strip()
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["models"] = list(self.models)
@@ -97,4 +105,5 @@ class EvalConfig:
     @classmethod
     def from_dict(cls, d: dict) -> EvalConfig:
         known = {f.name for f in fields(cls)}
+        d = {"system_prompt": "", **d}  # an evaluation saved before the setting asked with none
         return cls(**{k: (tuple(v) if k == "models" else v) for k, v in d.items() if k in known})

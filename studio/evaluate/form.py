@@ -29,7 +29,7 @@ FIELDS: dict[str, tuple[str, str | None]] = {
     "base_url": ("text", None), "provider": ("text", None), "qa_endpoint": ("text", None),
     "concurrency": ("int", "api_concurrency"), "api_timeout": ("float", "api_timeout_s"), "judge": ("text", None),
     "leakage": ("int", "leakage_threshold"), "perplexity": ("bool", None), "similarity": ("bool", None),
-    "semantic_leakage": ("bool", None),
+    "semantic_leakage": ("bool", None), "system": ("text", None),
 }
 
 

@@ -419,6 +419,7 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
             t0 = time.perf_counter()
             try:
                 answers = generate.generate_answers(lm, questions, contexts=_contexts(chunk),
+                                                    system=config.system_for(entry.spec),
                                                     max_new_tokens=config.max_new_tokens,
                                                     batch_size=config.batch_size, do_sample=config.do_sample,
                                                     seed=config.seed + start, stop=cancel.event)
@@ -438,7 +439,7 @@ def _run_local_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalCon
             per_answer = (time.perf_counter() - t0) / len(chunk)  # averaged over the batch (studio.evaluate.latency)
             for row, answer in zip(chunk, answers):
                 _record(row, label, answer, per_answer)
-            _say_cut(lm, chunk, label, config.max_new_tokens)
+            _say_cut(lm, chunk, label, config.max_new_tokens, config.system_for(entry.spec))
             if config.perplexity:
                 # Stop pressed as the batch ended: its answers stand; the scoring pass (seconds on a CPU) is not begun
                 _stop_if_asked(cancel, entry, rows[start + len(chunk):])
@@ -462,7 +463,7 @@ CUT = ("Too long for the model's context ({limit:,} tokens, the answer's include
 """A question (with its passage) cut to the model's context, in its answer's cell: the answer is to what was read."""
 
 
-def _say_cut(lm, rows: list[QuestionRow], label: str, max_new_tokens: int) -> None:
+def _say_cut(lm, rows: list[QuestionRow], label: str, max_new_tokens: int, system: str = "") -> None:
     """Note each question of ``rows`` whose prompt ``generate_answers`` cut to the model's context (it keeps the end)."""
     from studio.models import generate
 
@@ -470,7 +471,7 @@ def _say_cut(lm, rows: list[QuestionRow], label: str, max_new_tokens: int) -> No
     if limit is None:
         return
     kept = limit - generate.answer_room(limit, max_new_tokens)
-    lengths = generate.prompt_lengths(lm, [r.question for r in rows], _contexts(rows))
+    lengths = generate.prompt_lengths(lm, [r.question for r in rows], _contexts(rows), system)
     for row, tokens in zip(rows, lengths):
         if tokens > kept:
             row.notes[label] = CUT.format(limit=limit, kept=kept, tokens=tokens)
@@ -511,7 +512,9 @@ def _run_api_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfi
             raise CancelledError(stopping.NOT_RUN)
         t0 = time.perf_counter()
         content = prompt_format.user_content(row.question, row.context)
-        answer = _complete(backend, [{"role": "user", "content": content}], params, cancel)
+        system = config.system_for(entry.spec)
+        messages = [*([{"role": "system", "content": system}] if system else []), {"role": "user", "content": content}]
+        answer = _complete(backend, messages, params, cancel)
         return row, answer, time.perf_counter() - t0
 
     finished = 0

@@ -44,15 +44,28 @@ class GenerationStopped(CancelledError):
         self.answers = answers
 
 
-def prompts(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | None = None) -> list[str]:
-    """The text each question (with its passage, when it has one) is continued from, as the model was trained."""
+def prompts(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | None = None, system: str = "") -> list[str]:
+    """The text each question (with its passage, when it has one) is continued from, as the model was trained.
+    ``system`` (chat-template models only) comes first as the system turn; a template that forbids that role gets it
+    at the start of the user turn, as Chat does."""
     tok = lm.tokenizer
     contexts = list(contexts) if contexts is not None else [None] * len(questions)
-    if lm.has_chat_template:
-        return [tok.apply_chat_template([{"role": "user", "content": prompt_format.user_content(q, c)}],
-                                        add_generation_prompt=True, tokenize=False)
-                for q, c in zip(questions, contexts)]
-    return [prompt_format.prompt(q, c) for q, c in zip(questions, contexts)]
+    if not lm.has_chat_template:
+        return [prompt_format.prompt(q, c) for q, c in zip(questions, contexts)]
+    system = system.strip()
+
+    def text(question: str, context: str | None) -> str:
+        user = {"role": "user", "content": prompt_format.user_content(question, context)}
+        if not system:
+            return tok.apply_chat_template([user], add_generation_prompt=True, tokenize=False)
+        try:
+            return tok.apply_chat_template([{"role": "system", "content": system}, user], add_generation_prompt=True,
+                                           tokenize=False)
+        except Exception:  # noqa: BLE001 - jinja2 TemplateError: a template that forbids the system role
+            merged = {"role": "user", "content": f"{system}\n\n{user['content']}"}
+            return tok.apply_chat_template([merged], add_generation_prompt=True, tokenize=False)
+
+    return [text(q, c) for q, c in zip(questions, contexts)]
 
 
 def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
@@ -97,9 +110,10 @@ def answer_room(limit: int, max_new_tokens: int) -> int:
     return min(max_new_tokens, limit // 2)
 
 
-def prompt_lengths(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | None = None) -> list[int]:
+def prompt_lengths(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | None = None,
+                   system: str = "") -> list[int]:
     """Each question's prompt (``prompts``) in tokens, as ``generate_answers`` reads it before any cut."""
-    return [len(lm.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in prompts(lm, questions, contexts)]
+    return [len(lm.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in prompts(lm, questions, contexts, system)]
 
 
 def _generate(model: Any, batch: dict[str, Any], kwargs: dict[str, Any]) -> Any:
@@ -116,6 +130,7 @@ def generate_answers(
     questions: list[str],
     *,
     contexts: Sequence[str | None] | None = None,
+    system: str = "",
     max_new_tokens: int = 128,
     batch_size: int = 16,
     do_sample: bool = False,
@@ -129,7 +144,8 @@ def generate_answers(
 ) -> list[str]:
     """One stripped answer per question, in order. ``lm`` is a ``studio.models.loading.LoadedModel``.
 
-    ``contexts`` (one per question, None for none) puts each question's passage in its prompt.
+    ``contexts`` (one per question, None for none) puts each question's passage in its prompt; ``system`` is the
+    system prompt a chat-template model is asked with (``prompts``).
 
     Greedy unless ``do_sample``; sampling is reproducible when ``seed`` is given. ``progress(done,
     total)`` is called after each batch; ``cancel()`` returning True raises ``CancelledError``
@@ -144,7 +160,7 @@ def generate_answers(
         return []
     tok, model = lm.tokenizer, lm.model
     stops = stop_token_ids(tok, lm.model)
-    texts = prompts(lm, questions, contexts)
+    texts = prompts(lm, questions, contexts, system)
     limit = context_limit(model)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     answers: list[str] = []

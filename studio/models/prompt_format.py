@@ -21,6 +21,10 @@ CONTEXT = "Context: "
 QUESTION = "Question: "
 ANSWER = "\nAnswer:"
 STOP_STRINGS = ("\nQuestion:", "\nContext:")
+
+DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and concisely."
+"""The system prompt a chat-template model is asked with by default, in Chat and Evaluate alike (without one, a
+template may add its own: SmolLM2's names itself and rambles), so both pages show the same model."""
 """Where a model that never learned to stop (a raw base model) starts a new turn: cut there."""
 
 

@@ -426,9 +426,9 @@ def render() -> None:
     caps = device.capabilities()
     if caps.api_only:  # nothing trains here: the question a fine-tuned model answers is asked where it trains
         where = "a studio of your own" if caps.public else "the full install"
-        st.caption("Which API model answers your questions best, and where does it miss? Answer a dataset's held-out "
-                   "questions with several API models, score them against the references and read the answers side by "
-                   f"side. Comparing a model before and after training needs {where}.")
+        st.caption("Which API model answers your questions best, and where does it miss? Answer a dataset's questions "
+                   "(every one or a seeded sample) with several API models, score them against its answers and read "
+                   f"them side by side. Held-out questions, and a model before and after training, need {where}.")
     else:
         st.caption("Did training make the model better, and where? Answer held-out questions with several models, "
                    "score them against the references and read the answers side by side.")

@@ -14,6 +14,7 @@ from studio.errors import StudioError
 from studio.evaluate import job as eval_jobs
 from studio.evaluate import runner as evaluate
 from studio.evaluate.config import EvalConfig
+from studio.models.prompt_format import DEFAULT_SYSTEM
 from studio.models.spec import ModelSpec, parse_spec
 from studio.ui import hf_token, numbers, run_or_error
 from studio.ui.pages import EVALUATE
@@ -259,6 +260,12 @@ def new_evaluation_form() -> None:
                                help=no_embeddings or "Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
         semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage", persist_state=ui.PERSIST, disabled=not caps.semantic,
                                   help=no_embeddings or "Also flag questions that paraphrase a training question.")
+        st.session_state.setdefault("evaluate.system", DEFAULT_SYSTEM)
+        system = st.text_area("System prompt (chat models)", key="evaluate.system", persist_state=ui.PERSIST, height=68,
+                              help="What a model with a chat template (and an api: chat model) is told before each "
+                                   "question: Chat's default, so both pages ask the same model the same way. Empty: "
+                                   "none (a template may then add its own). A trained run is asked as it was "
+                                   "trained, with none, as in Chat.")
     _keep_form()
     for line in wrong:  # under Settings, so it shows with the expander closed too: what Start would not use
         st.error(line, icon=":material/error:")
@@ -271,7 +278,7 @@ def new_evaluation_form() -> None:
             evaluate.EvalConfig, models=tuple(specs), run_id=run_id if source == "run" else None,
             dataset_id=dataset_id, dataset_version=version, sample=int(sample) or None, seed=int(seed),
             max_new_tokens=int(max_new), batch_size=int(batch), do_sample=bool(sampling), temperature=float(temperature),
-            perplexity=bool(perplexity), api_base_url=base_url.strip() or None, api_provider=provider.strip() or None,
+            system_prompt=system.strip(), perplexity=bool(perplexity), api_base_url=base_url.strip() or None, api_provider=provider.strip() or None,
             api_concurrency=int(concurrency), api_timeout_s=float(api_timeout), judge=judge.strip() or None, leakage_threshold=float(threshold),
             qa_endpoint=qa_endpoint.strip() or None,
             answer_similarity=bool(similarity), semantic_leakage=bool(semantic_leak),
@@ -295,7 +302,7 @@ def new_evaluation_form() -> None:
 _PLAIN = {"models": "evaluate.models", "other_models": "evaluate.other_models", "newest": "evaluate.newest",
           "sampling": "evaluate.sampling", "base_url": "evaluate.base_url", "qa_endpoint": "evaluate.qa_endpoint",
           "judge": "evaluate.judge", "similarity": "evaluate.similarity",
-          "semantic_leakage": "evaluate.semantic_leakage"}  # widgets drawn from their session state (and newest)
+          "semantic_leakage": "evaluate.semantic_leakage", "system": "evaluate.system"}  # widgets drawn from their session state (and newest)
 _KEPT = ("source", "split_run", "dataset", "version", "sample", "max_new_tokens", "batch_size", "temperature", "seed",
          "provider", "concurrency", "api_timeout", "leakage", "perplexity")  # ui.kept / ui.kept_choice: "<key>.kept"
 _QUESTIONS = ("source", "split_run", "dataset", "version")
@@ -403,5 +410,6 @@ def _reset_form() -> None:
         state[f"evaluate.{name}"] = ""
     for name in ("sampling", "similarity", "semantic_leakage"):
         state[f"evaluate.{name}"] = False
+    state["evaluate.system"] = DEFAULT_SYSTEM
     state["evaluate.form.saved"] = {}
     state.pop(FIRST_SEEN, None)  # the defaults drawn next are the form as first drawn: not kept again

@@ -105,6 +105,14 @@ def progress_text(s: jobs.JobStatus) -> str:
     return " · ".join(parts)
 
 
+def stopping_line(s: jobs.JobStatus) -> str:
+    """What a stopping run does next, in place of its Stop button: the job's own words (``jobs.request_stop``)."""
+    message = s.message if s.message.startswith("stopping ") else "stopping after the current step"
+    if message == "stopping after the current step":
+        message += ": a checkpoint is saved then, to resume from"
+    return f"{message[:1].upper()}{message[1:]}. A step can take a minute or more on a CPU; the page says when it has stopped."
+
+
 @st.fragment(run_every=1)
 def live(run_id: str) -> None:
     """Status, progress, curves and logs of a run, re-read from its folder every second."""
@@ -158,9 +166,12 @@ def live(run_id: str) -> None:
     loading = s.state == "queued" or s.message.startswith("loading")  # its model, before this session's first step
     first = ("Stops once the model has loaded, before its first new step: the run stays at its last checkpoint."
              if resumed else "Stops once the base has loaded, before its first step: nothing is trained.")
-    if s.active and c1.button("Stop", key="train.stop", icon=":material/stop:", disabled=s.state == "stopping",
-                              help=first if loading else "Stops after the current step and keeps a checkpoint."):
-        jobs.request_stop(run.dir)
+    stop = c1.empty()  # a stopping run: what happens now in Stop's place, not a second Stop (a step can take a minute)
+    if s.state == "stopping":
+        stop.info(stopping_line(s), icon=":material/hourglass_top:")
+    elif s.active and stop.button("Stop", key="train.stop", icon=":material/stop:",
+                                  help=first if loading else "Stops after the current step and keeps a checkpoint."):
+        stop.info(stopping_line(jobs.request_stop(run.dir)), icon=":material/hourglass_top:")
     if s.state in ("stopped", "failed") and runs.last_checkpoint(run.dir) is not None:
         if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",
                      help="Continue from the last checkpoint with the same settings."):

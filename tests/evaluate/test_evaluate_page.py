@@ -992,3 +992,35 @@ def test_a_long_model_name_keeps_its_column_to_a_set_width(tmp_path):
     assert list(table.value["model"]) == [LONG, "api:m"]  # whole in the data
     model = json.loads(table.proto.columns)["model"]
     assert model["width"] == "medium" and model["pinned"] and "double-click" in model["help"]
+
+
+def test_the_system_prompt_is_chats_shown_editable_kept_and_reaches_the_evaluation(tmp_path):
+    """SmolLM2 rambled in Evaluate and answered on topic in Chat: Evaluate sent no system prompt, so the template
+    added its own. The page shows Chat's default, the one set reaches the evaluation and is kept with the form."""
+    from studio.models.prompt_format import DEFAULT_SYSTEM
+
+    store.create_dataset("Soccer QA", QA)
+    at = _without_suggestion(_app())
+    assert at.text_area(key="evaluate.system").value == DEFAULT_SYSTEM
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input("api:m").run()
+    at.text_input(key="evaluate.base_url").input("http://127.0.0.1:9/v1").run()
+    at.text_area(key="evaluate.system").input("Answer in one sentence.").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception and not at.error
+    eval_id = at.session_state["evaluate.selected"]
+    assert eval_results.load(eval_id).config["system_prompt"] == "Answer in one sentence."
+    eval_jobs.stop_evaluation(eval_id)
+    again = _app()  # another day: the form as it was set
+    assert again.text_area(key="evaluate.system").value == "Answer in one sentence."
+    again.button(key="evaluate.reset").click().run()
+    assert again.text_area(key="evaluate.system").value == DEFAULT_SYSTEM
+
+
+def test_in_api_mode_the_caption_does_not_promise_a_held_out_split(api_mode):
+    """The public app said "Answer a dataset's held-out questions…", though nothing trains there and no held-out split
+    exists: it answers a dataset's own questions."""
+    at = _app()
+    caption = at.caption[0].value
+    assert "a dataset's questions" in caption and "a dataset's held-out" not in caption
+    assert "sample" in caption

@@ -1568,3 +1568,20 @@ def test_the_first_paint_draws_the_settings_before_the_preview_loads_its_tokeniz
     out = subprocess.run([sys.executable, "-c", FIRST_PAINT, str(REPO / "pages" / "3_Train.py")], env=env, cwd=REPO,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+def test_a_stopping_run_says_it_stops_after_its_step_and_offers_no_second_stop(offline):
+    """After Stop the page read "stopping" with the Stop button still drawn (greyed) for the minute the step took:
+    it looked as if the click had not been taken. In Stop's place: what happens now."""
+    folder = hand_made_run("stopping", state="running", pid=os.getpid(), progress=0.3, message="step 30/100")
+    at = open_run(folder.name)
+    _no_exception(at)
+    at.button(key="train.stop").click().run()
+    _no_exception(at)
+    assert jobs.read_status(folder).state == "stopping"
+    assert not [b for b in at.button if b.key == "train.stop"]
+    (line,) = [i.value for i in at.info if i.value.startswith("Stopping")]
+    assert line.startswith("Stopping after the current step: a checkpoint is saved then, to resume from.")
+    again = open_run(folder.name)  # another visit while it still stops: the same
+    assert not [b for b in again.button if b.key == "train.stop"]
+    assert [i.value for i in again.info if i.value.startswith("Stopping after the current step")]
