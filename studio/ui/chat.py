@@ -25,7 +25,7 @@ from studio.chat import (
     StreamJob,
 )
 from studio.errors import StudioError
-from studio.models import extractive, loading
+from studio.models import bundled, extractive, loading
 from studio.ui.chat_saved import ANSWERING, UNSAVED, being_answered, restore, save, streaming, used_secrets
 from studio.ui.chat_settings import after_restore, local_available, models_back, settings_back
 
@@ -76,8 +76,8 @@ def _loading_note(spec: BackendSpec) -> str:
         kind = loading.resolve(spec.model).kind
     except StudioError:
         return ""  # the answer says why it cannot load
-    if kind == "bundled":  # resolved so only while it has not been converted yet
-        return "first use: its GGUF file is converted once into the workspace; later loads take seconds"
+    if kind == "bundled":  # resolved so only while it has not been imported yet: the words the Models page says
+        return bundled.first_use_note(bundled.SPEC)
     if kind == "gguf":  # hashing the file to know whether it was converted before would stall the page
         return "a GGUF file used here for the first time is converted once into the workspace; later loads take seconds"
     return ""

@@ -76,7 +76,16 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
     noted = next((e for e in entries if e.spec == value and e.note), None)
     if noted is not None:
         note_line(noted)
+    elif first_use_line(value):  # Chat's first answer and Train's first run waited a minute on it, unsaid
+        st.caption(first_use_line(value))
     return (value or "").strip() or None
+
+
+def first_use_line(spec: str | None) -> str:
+    """The line said wherever the bundled model is picked before its one-time import (``bundled.first_use_note``),
+    else ""."""
+    note = bundled.first_use_note(spec)
+    return f"On its first use: {note}." if note else ""
 
 
 def _picker_note(note: str) -> str:
@@ -251,8 +260,8 @@ def actions(entries: list[library.ModelEntry]) -> None:
         c3.caption("A run's model is deleted with its run, on the Train page.")
     elif entry.source == "hub cache":
         c3.caption("Hub downloads live in the Hugging Face cache: `hf cache rm` removes them.")
-    elif entry.spec == bundled.SPEC and not bundled.imported():
-        c3.caption(f"On its first use: {bundled.FIRST_USE}.")
+    elif first_use_line(entry.spec):
+        c3.caption(first_use_line(entry.spec))
     else:
         row = c3.container(horizontal=True)
         if spec != bundled.SPEC:  # the bundled copy keeps its label: it says what it is

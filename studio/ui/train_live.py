@@ -24,6 +24,7 @@ from studio.tasks import Task
 from studio.train import job, memory, runs
 from studio.train import plots as train_plots
 from studio.ui import export as export_ui
+from studio.ui import models as models_ui
 
 # --- models for asking: loaded once per process ------------------------------------------------------
 
@@ -142,6 +143,9 @@ def live(run_id: str) -> None:
         resumed = s.extra.get("resumed_progress")
         shown = s.progress or (resumed if isinstance(resumed, (int, float)) else 0.0)
         st.progress(min(max(shown, 0.0), 1.0), text=progress_text(s))
+        first_use = models_ui.first_use_line(run.base) if s.active and s.message.startswith("loading") else ""
+        if first_use:  # the bundled model's import: a minute at "loading model:smollm2-135m-instruct" with no why
+            st.caption(first_use)
         if s.state == "failed":
             ui.show_error(f"Training failed: {s.error}")
         elif s.state == "stopped":

@@ -184,8 +184,7 @@ def test_a_gguf_file_s_first_load_counts_its_seconds_and_says_it_is_converted_on
         cases = [(str(path), " (a GGUF file used here for the first time is converted once into the workspace; "
                              "later loads take seconds)"), (str(tiny_gpt2), "")]
         if bundled.gguf_path() is not None:  # the real SmolLM2, not converted yet in this workspace
-            cases.append((bundled.SPEC, " (first use: its GGUF file is converted once into the workspace; later "
-                                        "loads take seconds)"))
+            cases.append((bundled.SPEC, f" ({bundled.FIRST_USE})"))  # the Models page's words
         for model, note in cases:
             at = page(**{"chat.a.model": model})
             at.chat_input(key="chat.input").set_value("Hello?").run()
