@@ -427,7 +427,9 @@ def download_panel() -> None:
     repo = st.text_input("Model id", key="models.repo", placeholder="e.g. distilgpt2", disabled=active)
     if st.button("Download", icon=":material/download:", key="models.download", disabled=active):
         try:
-            folder = download.start_download(repo, ui.hf_token())
+            # the Hub is asked whether the repository has a model to load (up to download.CHECK_S): the page sat still
+            with st.spinner(f"Checking the repository for a model to load (up to {download.CHECK_S} s)…"):
+                folder = download.start_download(repo, ui.hf_token())
         except StudioError as exc:
             ui.show_error(exc)
         else:

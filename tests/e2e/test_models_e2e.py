@@ -284,3 +284,48 @@ def test_after_a_delete_the_next_models_delete_popover_is_closed(page, studio, t
     expect(page.get_by_role("button", name="Delete the copy")).to_be_hidden(timeout=30_000)  # closed by the delete's rerun, drawn late under load
     assert not (studio.home / "models" / "doomed").exists()
     assert_no_exception(page)
+
+
+def test_a_download_says_it_is_checking_the_repository_while_the_hub_answers(browser, tmp_path: Path):
+    """Download asks the Hub for the repository's files first (up to 10 s) and the page showed nothing meanwhile: a
+    second click, or a person leaving, seemed the thing to do. Now a spinner says it is checking, then the answer."""
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    from hub_servers import send, serve
+
+    from tests.e2e.conftest import start_studio, stop_studio
+
+    answer = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):  # a Hub that answers its file list only when the test has seen the spinner
+        def do_GET(self):
+            answer.wait(30)
+            send(self, 404, b'{"error": "Repository not found"}', headers={"X-Error-Code": "RepoNotFound"})
+
+        def log_message(self, *args):
+            pass
+
+    with serve(Slow) as url:
+        studio = start_studio(tmp_path / "home", tmp_path / "streamlit.log",
+                              env={"HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+                                   "HF_HUB_DISABLE_XET": "1"})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            open_page(page, studio, "Models")
+            field = page.get_by_label("Model id", exact=True)
+            field.fill("acme/slow")
+            after_rerun(page, lambda: field.press("Enter"))
+            page.get_by_role("button", name="Download", exact=True).click()
+            expect(page.get_by_test_id("stSpinner").filter(has_text="Checking the repository")).to_be_visible(
+                timeout=20_000)
+            answer.set()
+            expect(page.get_by_test_id("stAlert").filter(has_text="No model 'acme/slow' on the Hub")).to_be_visible(
+                timeout=60_000)
+            expect(page.get_by_test_id("stSpinner")).to_have_count(0)
+            assert_no_exception(page)
+        finally:
+            answer.set()
+            context.close()
+            stop_studio(studio)
