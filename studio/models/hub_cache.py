@@ -8,7 +8,8 @@ file, the git blob id (sha1 of ``"blob <size>\\0" + bytes``) of any other.
 A download the studio verified leaves ``studio-verified.json`` beside ``blobs/``: the commit and each
 file's size. ``usable_snapshot`` lists a repository only when that record holds, or, for a repository
 another tool downloaded, when its snapshot has a config, every weight file its index names, and
-safetensors files whose headers match their sizes (a cut or zero-filled file fails that check).
+safetensors files whose headers match their sizes (a cut or zero-filled file fails that check), or when its
+snapshot is a trainer's checkpoint without the model (``trainer_files_only``: listed to say it cannot be used).
 """
 
 from __future__ import annotations
@@ -114,7 +115,26 @@ def usable_snapshot(repo_id: str) -> Path | None:
     except OSError:
         return None
     snap = folder / "snapshots" / commit
-    return snap if commit and complete_model(snap) else None
+    return snap if commit and (complete_model(snap) or trainer_files_only(snap)) else None
+
+
+CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth")  # a trainer's training_args.bin, optimizer.pt, rng_state.pth
+
+
+def trainer_files_only(snap: Path) -> list[str]:
+    """The trainer's files (``training_args.bin``, ``optimizer.pt``) of a snapshot another tool fetched whole that has
+    config.json and no model weights, or [] for any other. Such a snapshot was not listed at all, so nothing said why
+    the download could not be used; one still arriving (a weights file there, or a blob still ``.incomplete``) is
+    not such a snapshot. A config and a tokenizer alone are what ``AutoConfig``/``AutoTokenizer`` cache: no model
+    was fetched, and none is listed."""
+    try:
+        names = [f.name for f in snap.iterdir() if f.is_file()]
+        arriving = any(snap.parent.parent.joinpath("blobs").glob("*.incomplete"))
+    except OSError:
+        return []
+    if arriving or "config.json" not in names or any(weights.is_weights(n) for n in names):
+        return []
+    return sorted(n for n in names if n.endswith(CHECKPOINT_SUFFIXES))
 
 
 def complete_model(snap: Path) -> bool:

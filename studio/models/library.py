@@ -45,6 +45,7 @@ from studio.models.tokenizer_check import (  # noqa: F401
     NO_WEIGHTS_RESUME,
     NO_WEIGHTS_RUN,
     UNSURE_TOKENIZER,
+    no_weights_cached,
     no_weights_download,
     tokenizer_note,
     unusable,
@@ -264,8 +265,16 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
             chat_template=_has_chat_template(snap), path=str(snap),
             # a recorded download lists the files it fetched, which may be no weights at all (a folder in the cache
             # with config.json and a tokenizer): it failed at load
-            note=tokenizer_note(snap, load=load) if has_weights(snap) else no_weights_download(repo.repo_id)))
+            note=tokenizer_note(snap, load=load) if has_weights(snap) else no_weights_in_cache(repo.repo_id, snap)))
     return out
+
+
+def no_weights_in_cache(repo_id: str, snap: Path) -> str:
+    """A download of the studio's whose repository had no weights, or another tool's copy holding a trainer's files."""
+    from studio.models import hub_cache
+
+    found = hub_cache.trainer_files_only(snap) if hub_cache.verified_commit(snap.parent.parent) is None else []
+    return no_weights_cached(repo_id, found) if found else no_weights_download(repo_id)
 
 
 def _has_chat_template(folder: Path) -> bool:

@@ -75,6 +75,8 @@ def require_parts(ref: ModelRef) -> None:
     from studio.models import adapters, tokenizer_check, weights
 
     folder = Path(ref.source)
+    if ref.kind == "hub":
+        require_cached_weights(ref)
     if ref.kind not in ("path", "model", "run") or not folder.is_dir() or adapters.is_adapter(folder):
         return
     try:
@@ -89,6 +91,20 @@ def require_parts(ref: ModelRef) -> None:
     if missing:
         raise ModelLoadError(f"{ref.spec}: its folder has no {' and no '.join(missing)} (a model folder holds its "
                              f"config.json, tokenizer and weights): {SAVED_FOLDER}.")
+
+
+def require_cached_weights(ref: ModelRef) -> None:
+    """A Hub id whose copy in the local cache has no weights (a trainer's checkpoint, ``hub_cache.trainer_files_only``;
+    a download whose repository had none) is refused with its library note: it was asked of the Hub again, and offline
+    said to be "not in the local cache", where the library lists it."""
+    from studio.models import hub_cache, library
+
+    try:
+        snap = hub_cache.usable_snapshot(ref.source)
+    except Exception:  # an invalid id, an unreadable cache: the load says why
+        return
+    if snap is not None and not library.has_weights(snap):
+        raise ModelLoadError(f"{ref.spec} cannot be used: {library.no_weights_in_cache(ref.source, snap)}.")
 
 
 def _no_model_parts(folder: Path) -> str:
@@ -422,6 +438,8 @@ def load_causal_lm(spec: str, *, quantization: str | None = None, token: str | N
     if quantization not in QUANTIZATIONS:
         raise ModelLoadError(f"Unknown quantization {quantization!r}: choose none, 4bit or 8bit.")
     ref = materialize(resolve(spec))
+    if ref.kind == "hub":
+        require_cached_weights(ref)
     device = device or pick_device()
     if ref.kind == "adapter":
         return _load_adapter_run(ref, quantization=quantization, token=token, device=device)

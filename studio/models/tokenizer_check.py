@@ -56,10 +56,18 @@ NO_WEIGHTS_COPIED = (f"{NO_WEIGHTS_PREFIX} (model*.safetensors or pytorch_model*
 
 def no_weights_download(repo_id: str) -> str:
     """The note for a Hub download with no weights: a download is refused up front when its repository has none, and
-    one whose files went missing is not listed (nor another tool's without weights), so its repository had none (a
+    one whose files went missing is not listed (another tool's has ``no_weights_cached``), so its repository had none (a
     download by an earlier version): downloading it again fetches the same nothing."""
     return (f"{NO_WEIGHTS_PREFIX} (model*.safetensors or pytorch_model*.bin) in its download, as its repository has "
             f"none: remove it with `hf cache rm model/{repo_id}`, and download a repository that has them")
+
+
+def no_weights_cached(repo_id: str, found: list[str]) -> str:
+    """The note for another tool's copy of a repository in the Hugging Face cache that holds a trainer's files and no
+    model weights (``hub_cache.trainer_files_only``): the repository may have weights that tool did not fetch."""
+    return (f"{NO_WEIGHTS_PREFIX} (model*.safetensors or pytorch_model*.bin) in its copy in the local cache, only a "
+            f"trainer's {' and '.join(found[:3])}: download it here if its repository has them, or remove it with "
+            f"`hf cache rm model/{repo_id}`")
 
 
 NO_WEIGHTS_RUN = f"{NO_WEIGHTS_PREFIX}: train it again on the Train page, or delete the run on its Runs tab"

@@ -349,3 +349,47 @@ def test_a_stopped_download_is_said_as_a_stop_not_an_error(studio_home):
     assert [(i.value, i.icon) for i in at.info if REPO_ID in i.value] == [
         (f"Stopped: {REPO_ID} is not downloaded yet; what was fetched is kept. Download again to resume.",
          ":material/stop_circle:")]
+
+
+def test_a_checkpoint_another_tool_put_in_the_cache_is_listed_as_not_loadable(tiny_gpt2, tmp_path, monkeypatch,
+                                                                                offline):
+    """A repository another tool fetched whole with config.json, a tokenizer and a trainer's training_args.bin but no
+    model weights was not listed at all: nothing said why it could not be picked. It is listed now, unusable, with
+    the reason; one still arriving (a blob ``.incomplete``) and a config and tokenizer alone (what AutoConfig and
+    AutoTokenizer cache) are still not."""
+    import shutil
+
+    import huggingface_hub.constants as c
+
+    from studio.errors import ModelLoadError
+    from studio.models import library, loading
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    repo = tmp_path / "hf" / "hub" / "models--acme--ckpt"
+    snap = repo / "snapshots" / ("a" * 40)
+    shutil.copytree(tiny_gpt2, snap, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    (repo / "blobs").mkdir()
+    assert library.hub_cache_models() == []  # a config and a tokenizer alone: no model was fetched
+    (snap / "training_args.bin").write_bytes(b"\x80" * 64)
+    (repo / "blobs" / "b1.incomplete").write_bytes(b"\0")
+    assert library.hub_cache_models() == []  # its weights may still be arriving
+    (repo / "blobs" / "b1.incomplete").unlink()
+
+    (entry,) = library.hub_cache_models()
+    assert entry.spec == "acme/ckpt" and entry.unusable
+    assert entry.note == ("no weights file (model*.safetensors or pytorch_model*.bin) in its copy in the local cache, "
+                          "only a trainer's training_args.bin: download it here if its repository has them, or remove "
+                          "it with `hf cache rm model/acme/ckpt`")
+    out = subprocess.run([sys.executable, "-m", "studio", "model", "list"], capture_output=True, text=True, cwd=REPO,
+                         timeout=120, env={**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1",
+                                           "STUDIO_HOME": str(tmp_path / "home")})
+    assert out.returncode == 0 and f"acme/ckpt\t({entry.note})" in out.stdout, out.stdout + out.stderr
+    for load in (lambda: loading.load_causal_lm("acme/ckpt", device="cpu"),  # Chat's, Evaluate's
+                 lambda: loading.require_parts(loading.resolve("acme/ckpt"))):  # Train's memory check
+        with pytest.raises(ModelLoadError) as refused:  # not asked of the Hub, not said to be missing from the cache
+            load()
+        assert str(refused.value) == f"acme/ckpt cannot be used: {entry.note}."
+
