@@ -49,6 +49,16 @@ def is_complete_model(folder: Path) -> bool:
     return bool(shards) and all((folder / s).is_file() for s in shards)
 
 
+def base_named(folder: Path) -> str:
+    """The base model a peft adapter names (its adapter_config.json's ``base_model_name_or_path``), "" for none."""
+    try:
+        cfg = json.loads((Path(folder) / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    base = cfg.get("base_model_name_or_path") if isinstance(cfg, dict) else None
+    return base.strip() if isinstance(base, str) else ""
+
+
 def base_of(run_dir: Path) -> str:
     """The base spec a LoRA run was trained from (its run.json), checked to still exist."""
     try:

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio import config, jobs
-from studio.errors import ModelLoadError, NetworkError
+from studio.errors import ModelLoadError, NetworkError, StudioError
 from studio.models import hub_cache, weights
 
 # What a causal LM needs; other weight formats (onnx, tflite, flax, ...) stay on the Hub.
 PATTERNS = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py", "tokenizer*")
-FALLBACK_PATTERNS = ("pytorch_model*.bin",)  # only when the repository has no safetensors weights
+FALLBACK_PATTERNS = ("pytorch_model*.bin", "adapter_model.bin")  # only when the repository has no safetensors weights
 READ_WAIT_S = 1.0  # longest wait for bytes before stop() is asked again (then the read resumes where it was)
 STALL_S = 60.0  # a server silent this long has failed
 
@@ -87,7 +87,7 @@ def plan(repo_id: str, token: str | None = None) -> Plan:
     except Exception as exc:
         raise _explain(repo_id, exc) from None
     siblings = {s.rfilename: s for s in info.siblings or []}
-    refuse_unloadable(repo_id, list(siblings))
+    refuse_unloadable(repo_id, list(siblings), lambda: adapter_base(repo_id, info.sha, token, 15))
     has_safetensors = any(weights.is_weights(n) and n.endswith(".safetensors") for n in siblings if "/" not in n)
     patterns = PATTERNS if has_safetensors else PATTERNS + FALLBACK_PATTERNS
     # from the top level only: transformers reads nothing from a subfolder (onnx/, original/, a quantized copy's
@@ -106,16 +106,17 @@ def plan(repo_id: str, token: str | None = None) -> Plan:
     return Plan(repo_id, info.sha, tuple(files), sum(f.size for f in files), patterns)
 
 
-def refuse_unloadable(repo_id: str, names: list[str]) -> None:
+def refuse_unloadable(repo_id: str, names: list[str], base: Callable[[], str]) -> None:
     """One line, before anything is fetched, for a repository transformers cannot load a model from (its files'
     names, as the Hub lists them): no model weights at its top (a README, a tokenizer, a trainer's checkpoint files,
     weights only in subfolders), GGUF files only, or no config.json. Each was downloaded, then listed as unusable
-    with advice to download it again."""
+    with advice to download it again. A LoRA adapter is loaded on its base: ``base`` reads the base it names (its
+    adapter_config.json, asked of the Hub, only for an adapter), which must be in the library."""
     top = [n for n in names if "/" not in n]
     if any(weights.is_weights(n) and not n.endswith(".gguf") for n in top):
         if "config.json" not in top and "adapter_config.json" in top:
-            raise ModelLoadError(f"{repo_id} is a LoRA adapter (adapter_config.json), not a whole model: download "
-                                 "the base model it names instead (or train your own adapter on the Train page).")
+            refuse_missing_base(repo_id, base())
+            return
         if "config.json" not in top:
             raise ModelLoadError(f"{repo_id} has no config.json, so transformers cannot load it as a model: pick a "
                                  "repository that has config.json and model weights (model*.safetensors or "
@@ -319,6 +320,40 @@ def _http_error(repo_id: str, name: str, status: int) -> Exception:
     return ModelLoadError(f"The Hub answered {status} for {what}: try again later.")
 
 
+def adapter_base(repo_id: str, revision: str | None, token: str | None, timeout: float) -> str:
+    """The base model a LoRA adapter on the Hub names (``base_model_name_or_path`` in its adapter_config.json)."""
+    import json
+
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    url = hf_hub_url(repo_id, "adapter_config.json", revision=revision)
+    try:
+        r = get_session().get(url, headers=build_hf_headers(token=token or None), timeout=timeout,
+                              follow_redirects=True)
+        r.raise_for_status()
+        cfg = json.loads(r.content)
+    except ValueError:
+        cfg = {}
+    except Exception as exc:
+        raise _explain(repo_id, exc) from None
+    base = cfg.get("base_model_name_or_path") if isinstance(cfg, dict) else None
+    return base.strip() if isinstance(base, str) else ""
+
+
+def refuse_missing_base(repo_id: str, base: str) -> None:
+    """A LoRA adapter whose base is not in the library (nothing here to load it on) is refused in one line naming it."""
+    from studio.models import library
+
+    if not base:
+        raise ModelLoadError(f"{repo_id} is a LoRA adapter whose adapter_config.json names no base model "
+                             "(base_model_name_or_path), so it cannot be loaded: pick a repository that has a whole "
+                             "model.")
+    if library.base_facts(base) == (None, None):
+        raise ModelLoadError(f"{repo_id} is a LoRA adapter on {base}, which is not in the library: add {base} first "
+                             "(download it here), then download the adapter.")
+
+
 # --- as a background job ----------------------------------------------------------------------------
 
 def job_dir(repo_id: str) -> Path:
@@ -346,7 +381,20 @@ def check_at_once(repo_id: str, token: str | None = None, timeout: float = CHECK
     except Exception:  # offline, unreachable, slow: the job's own look-up says which
         return
     if info.siblings is not None:
-        refuse_unloadable(repo_id, [s.rfilename for s in info.siblings])
+        unsure = []
+
+        def base() -> str:  # an adapter's base, from its adapter_config.json; not read: the job reads it and says
+            try:
+                return adapter_base(repo_id, info.sha, token, timeout)
+            except StudioError:
+                unsure.append(True)
+                return ""
+
+        try:
+            refuse_unloadable(repo_id, [s.rfilename for s in info.siblings], base)
+        except ModelLoadError:
+            if not unsure:
+                raise
 
 
 def start_download(repo_id: str, token: str | None = None) -> Path:

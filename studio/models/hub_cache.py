@@ -139,8 +139,13 @@ def trainer_files_only(snap: Path) -> list[str]:
 
 def complete_model(snap: Path) -> bool:
     """A snapshot with a config and every weight file whole (checked from the files, offline)."""
-    if not (snap / "config.json").is_file():
-        return False
+    if not (snap / "config.json").is_file():  # a LoRA adapter (peft's files), or no model
+        adapter = snap / "adapter_model.safetensors"
+        if not (snap / "adapter_config.json").is_file():
+            return False
+        if adapter.is_file():
+            return safetensors_whole(adapter)
+        return (snap / "adapter_model.bin").is_file() and (snap / "adapter_model.bin").stat().st_size > 0
     index = snap / "model.safetensors.index.json"
     if index.is_file():
         try:

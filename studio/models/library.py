@@ -241,7 +241,7 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
     try:
         from huggingface_hub import constants, scan_cache_dir
 
-        from studio.models import hub_cache
+        from studio.models import adapters, hub_cache
 
         info = scan_cache_dir(constants.HF_HUB_CACHE)  # the cache as configured now, as hub_cache reads it
     except Exception:  # no cache folder yet, or one being written: nothing to list
@@ -254,6 +254,9 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
         if snap is None:
             continue
         cfg = read_config(snap)
+        if not cfg and adapters.is_adapter(snap):
+            out.append(_hub_adapter_entry(repo.repo_id, snap, repo.size_on_disk, load))
+            continue
         if not cfg or "sentence" in repo.repo_id.lower():
             continue  # not a causal LM (an embedding model, a tokenizer-only repo)
         out.append(ModelEntry(
@@ -267,6 +270,20 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
             # with config.json and a tokenizer): it failed at load
             note=tokenizer_note(snap, load=load) if has_weights(snap) else no_weights_in_cache(repo.repo_id, snap)))
     return out
+
+
+def _hub_adapter_entry(repo_id: str, snap: Path, disk: int | None, load: bool) -> ModelEntry:
+    """A LoRA adapter downloaded from the Hub: its base's architecture and context (as a LoRA run's row), its
+    tokenizer's check where it ships one (else its base's tokenizer is used)."""
+    from studio.models import adapters
+
+    base = adapters.base_named(snap)
+    arch, context = base_facts(base) if base else (None, None)
+    has_tokenizer = tokenizer_check.by_file_names(snap) != NO_TOKENIZER
+    return ModelEntry(name=repo_id, spec=repo_id, source="hub cache", architecture=arch or f"LoRA adapter on {base}",
+                      context_length=context, chat_template=_has_chat_template(snap), disk_bytes=disk,
+                      origin=f"LoRA adapter on {base}", path=str(snap),
+                      note=tokenizer_note(snap, load=load) if has_tokenizer else "")
 
 
 def no_weights_in_cache(repo_id: str, snap: Path) -> str:

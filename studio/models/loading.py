@@ -32,7 +32,8 @@ class ModelRef:
     spec: str  # what the user chose: "distilgpt2", "/path/to/model", "run:<id>", "model:<name>", "x.gguf"
     source: str  # a local folder or a Hub id, as passed to from_pretrained; the file for "gguf"/"bundled"
     # "run", "path", "model" (the library), "gguf" (a file, imported on first load), "bundled", "hub",
-    # or "adapter" (a LoRA adapter folder: its base comes from the run's run.json)
+    # or "adapter" (a LoRA adapter folder: its base comes from the run's run.json, or a Hub adapter's
+    # adapter_config.json)
     kind: str
     run_id: str | None = None
 
@@ -176,7 +177,20 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
             return ModelRef(spec, str(library.require_folder(bundled.NAME)), "model")
         return ModelRef(spec, str(bundled.gguf_path()), "bundled")
     _check_hub_id(spec)
+    adapter = _cached_adapter(spec)
+    if adapter is not None:  # a LoRA adapter downloaded from the Hub: its base, then the adapter (_load_adapter_run)
+        return ModelRef(spec, str(adapter), "adapter")
     return ModelRef(spec, spec, "hub")
+
+
+def _cached_adapter(repo_id: str) -> Path | None:
+    from studio.models import adapters, hub_cache
+
+    try:
+        snap = hub_cache.usable_snapshot(repo_id)
+    except Exception:  # an unreadable cache: loaded as a Hub id, which says why
+        return None
+    return snap if snap is not None and adapters.is_adapter(snap) else None
 
 
 def _check_hub_id(spec: str) -> None:
@@ -411,6 +425,8 @@ def base_for_adapter(ref: ModelRef) -> str:
 
     folder = Path(ref.source)
     run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    if ref.run_id is None and not (run_dir / "run.json").is_file() and adapters.base_named(folder):
+        return adapters.base_named(folder)  # an adapter from the Hub (or a folder peft saved): the base it names
     return adapters.base_of(run_dir)
 
 
@@ -422,6 +438,9 @@ def _load_adapter_run(ref: ModelRef, **kwargs: Any) -> LoadedModel:
     try:
         base_lm = load_causal_lm(base, **kwargs)
     except ModelLoadError as exc:
+        if ref.run_id is None and not ref.spec.startswith("run:"):
+            raise ModelLoadError(f"The base of the LoRA adapter {ref.spec} ({base}) cannot be loaded: {exc} Add "
+                                 f"{base} to the library first (download or import it).") from None
         raise ModelLoadError(f"The base of this LoRA run ({base}) cannot be loaded: {exc} Import or download it "
                              "again, or merge the run while its base exists.") from None
     model = adapters.attach(base_lm.model, Path(ref.source))

@@ -212,7 +212,9 @@ CHECKPOINT = {"config.json": b'{"model_type": "gpt2"}', "tokenizer.json": b"{}",
     (CHECKPOINT, "has no model weights"),  # a trainer's checkpoint pushed without the model: .pt and .bin, no weights
     ({"config.json": b'{"model_type": "gpt2"}', "onnx/model.safetensors": b"\0" * 64}, "has no model weights"),
     ({"README.md": b"#", "tiny.Q4_0.gguf": b"GGUF" + b"\0" * 60}, "has its weights as GGUF files only (tiny.Q4_0.gguf)"),
-    ({"adapter_config.json": b"{}", "adapter_model.safetensors": b"\0" * 64}, "is a LoRA adapter"),
+    ({"adapter_config.json": b'{"base_model_name_or_path": "acme/base"}', "adapter_model.safetensors": b"\0" * 64},
+     "is a LoRA adapter on acme/base, which is not in the library: add acme/base first"),
+    ({"adapter_config.json": b"{}", "adapter_model.safetensors": b"\0" * 64}, "names no base model"),
     ({"model.safetensors": b"\0" * 64}, "has no config.json"),
 ])
 def test_a_repository_with_no_model_to_load_is_refused_before_anything_is_fetched(tmp_path, monkeypatch, files,
@@ -238,7 +240,8 @@ def test_a_repository_with_no_model_to_load_is_refused_before_anything_is_fetche
         point_hub_at(monkeypatch, hub.url)
         with pytest.raises(ModelLoadError) as err:
             download.download(REPO_ID)
-        assert hub.sent == 0  # no file's body was asked for
+        # no file's body was asked for, but an adapter's config (to know its base)
+        assert hub.sent == len(files.get("adapter_config.json", b""))
     line = str(err.value)
     assert "\n" not in line and line.startswith(f"{REPO_ID} ") and says in line, line
     assert "download it again" not in line and "GGUF-only" not in line
@@ -393,3 +396,87 @@ def test_a_checkpoint_another_tool_put_in_the_cache_is_listed_as_not_loadable(ti
             load()
         assert str(refused.value) == f"acme/ckpt cannot be used: {entry.note}."
 
+
+def _tiny_adapter(base: Path, out: Path, base_id: str) -> Path:
+    """A LoRA adapter on the tiny model, saved by peft as a Hub repository holds one (adapter_config.json naming
+    ``base_id`` and adapter_model.safetensors), its weights not zero so that it changes the answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(base))
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=32, target_modules=["c_attn"],
+                                                  init_lora_weights=False, task_type="CAUSAL_LM"))
+    peft_model.save_pretrained(str(out))
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    (out / "adapter_config.json").write_text(json.dumps({**cfg, "base_model_name_or_path": base_id}))
+    return out
+
+
+def test_a_lora_adapter_downloads_when_its_base_is_in_the_library_and_answers_with_it(tiny_gpt2, tmp_path,
+                                                                                       monkeypatch):
+    """A Hub repository holding a LoRA adapter (adapter_config.json and adapter_model.safetensors) was refused
+    whatever its base. Now it is refused in one line naming the base to add first while that base is not in the
+    library; with the base there it downloads, is listed, and Chat and Evaluate answer with the base and the adapter
+    (its predictions are the adapter's, not the base's)."""
+    import huggingface_hub.constants as c
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from studio.errors import ModelLoadError
+    from studio.models import download
+    from tests.hub_servers import point_hub_at
+
+    adapter = _tiny_adapter(tiny_gpt2, tmp_path / "adapter", REPO_ID)
+    with standin_hub() as hub:
+        put_model(hub, tiny_gpt2)
+        lora = HubRepo("model", "acme/tiny-lora", private=False)
+        lora.files.update({f.name: f.read_bytes() for f in adapter.iterdir() if f.is_file()})
+        lora.commits.append("initial")
+        hub.repos[("model", "acme/tiny-lora")] = lora
+        env = env_for(hub, tmp_path)
+        env["STUDIO_HOME"] = str(tmp_path / "home")
+        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+        point_hub_at(monkeypatch, hub.url)
+        with pytest.raises(ModelLoadError, match="^acme/tiny-lora is a LoRA adapter on acme/tiny, which is not in the "):
+            download.check_at_once("acme/tiny-lora")  # the Models page's refusal, at the click
+        assert one_line(studio(env, "model", "download", "acme/tiny-lora")) == (
+            "error: acme/tiny-lora is a LoRA adapter on acme/tiny, which is not in the library: add acme/tiny first "
+            "(download it here), then download the adapter.")
+        assert "acme/tiny-lora" not in listed(env)
+        for repo_id in (REPO_ID, "acme/tiny-lora"):
+            out = studio(env, "model", "download", repo_id)
+            assert out.returncode == 0, out.stdout + out.stderr
+        download.check_at_once("acme/tiny-lora")  # its base in the library now: not refused
+    offline = {**env, "HF_HUB_OFFLINE": "1"}
+    assert "acme/tiny-lora" in listed(env)
+
+    # what the adapter makes of a prompt, computed here with peft on the base's own files
+    ids = torch.tensor([[5, 17, 42, 8, 3]])
+    base_model = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2)).eval()
+    want = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_gpt2)), str(adapter)).eval()
+    with torch.no_grad():
+        base_logits, adapted_logits = base_model(ids).logits, want(ids).logits
+    assert not torch.allclose(base_logits, adapted_logits, atol=1e-3)  # the adapter changes the answers
+    check = ("import json, sys, torch\n"
+             "from studio.models import loading\n"
+             "lm = loading.load_causal_lm('acme/tiny-lora', device='cpu')\n"
+             "with torch.no_grad():\n"
+             f"    print(json.dumps(lm.model(torch.tensor({ids.tolist()})).logits.tolist()))\n")
+    got = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, env=offline,
+                         timeout=300)
+    assert got.returncode == 0, got.stderr
+    assert torch.allclose(torch.tensor(json.loads(got.stdout.splitlines()[-1])), adapted_logits, atol=1e-4)
+
+    chat = studio(offline, "chat", "--local", "--model", "acme/tiny-lora", "--max-new-tokens", "4", "Hello?",
+                  timeout=300)
+    assert chat.returncode == 0 and "Traceback" not in chat.stderr, chat.stderr
+    questions = tmp_path / "qa.jsonl"
+    questions.write_text("".join(json.dumps({"question": f"What is {i}?", "answer": str(i)}) + "\n" for i in range(3)))
+    report = tmp_path / "report.json"
+    evaluated = studio(offline, "evaluate", "--dataset", str(questions), "--model", "acme/tiny-lora",
+                       "--max-new-tokens", "4", "--out", str(report), timeout=300)
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert "acme/tiny-lora" in report.read_text()
