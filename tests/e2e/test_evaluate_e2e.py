@@ -279,3 +279,17 @@ def test_a_long_model_name_leaves_every_column_of_the_reports_summary_in_sight(b
     assert box["x"] + box["width"] <= 900, box
     assert long in viewer.locator("h2:text('Summary') + table").inner_text().replace("\n", "")  # whole, over lines
     context.close()
+
+
+def test_start_evaluation_reads_whole_in_an_800_px_wide_window(page, studio):
+    """In an 800 px wide window the form's Start button, in a fifth of its row, read "St…": a person could not tell
+    what the blue button did. Each button is now as wide as its label."""
+    page.set_viewport_size({"width": 800, "height": 1000})
+    open_page(page, studio, "Evaluate")
+    for name in ("Start evaluation", "Reset to defaults"):
+        button = page.get_by_test_id("stMain").get_by_role("button", name=name)
+        expect(button).to_be_visible()
+        cut = button.evaluate("b => [b, ...b.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+                              ".map(e => e.innerText)")
+        assert cut == [], f"{name} is cut: {cut}"
+    assert_no_exception(page)
