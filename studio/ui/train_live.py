@@ -110,7 +110,9 @@ def stopping_line(s: jobs.JobStatus) -> str:
     message = s.message if s.message.startswith("stopping ") else "stopping after the current step"
     if message == "stopping after the current step":
         message += ": a checkpoint is saved then, to resume from"
-    return f"{message[:1].upper()}{message[1:]}. A step can take a minute or more on a CPU; the page says when it has stopped."
+    # the wait is a step's, or the model's load when it stops before its first step: "A step can take..." was wrong there
+    wait = "The load" if "loaded" in message else "A step"
+    return f"{message[:1].upper()}{message[1:]}. {wait} can take a minute or more on a CPU; the page says when it has stopped."
 
 
 @st.fragment(run_every=1)
