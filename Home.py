@@ -57,7 +57,7 @@ def overview(restoring: bool) -> None:
     metric("Hub token", token_shown)
 
     memory = f" · {ram / 1024:.0f} GiB system memory" if ram else ""
-    where = ("your private workspace on this server: no other visitor sees it" if config.tenancy()
+    where = ("private to you on this server; no other visitor sees it" if config.tenancy()
              else f"`{config.home()}` (set `STUDIO_HOME` to move it)")
     st.caption(f"{dev.summary}{memory}. Workspace: {where}.")
     if token_line:
@@ -119,19 +119,16 @@ def recent(api_only: bool, evals: eval_results.Tally) -> None:
     shown = eval_results.newest(NEWEST)
     # Counted as the words say: one running or with no answer has nothing to open, and only one that answered with a
     # training run shows where training helped (an API-only one compares the models).
-    none_yet = "No evaluation has answers yet" if evals.running or evals.empty else "No evaluations yet"
     if evals.with_answers:
         said = (f"Evaluations with answers so far: {evals.with_answers}. Open one on the Evaluate page to "
                 + ("see where training helped." if evals.from_runs and not api_only else "compare the models' answers."))
-    elif api_only:
-        said = (f"{none_yet}: answer a dataset's questions with API models on the Evaluate page and compare "
-                "their answers.")
     else:  # "Evaluations so far: 0. Open one ..." pointed at nothing
-        said = (f"{none_yet}: once a training run has finished, answer held-out questions with it and its base "
-                "on the Evaluate page to see where training helped.")
-    if not shown:
-        st.caption(f"**Evaluations:** {said}")
-        return
+        step = ("Compare API models on the Evaluate page." if api_only
+                else "Score a run against its base on the Evaluate page.")
+        if not shown:  # one line, as the runs' is: the held-out questions in it took three at 800 px, "held-" ending one
+            st.caption(f"**Evaluations:** {'none with answers yet' if evals.running or evals.empty else 'none yet'}. {step}")
+            return
+        said = f"No evaluation has answers yet. {step}"
     st.subheader("Evaluations")
     st.dataframe([{"started": jobs.readable_time(e.created), "state": e.status, "dataset": e.dataset,
                    "models": ", ".join(e.models)} for e in shown], hide_index=True, width="stretch",

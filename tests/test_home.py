@@ -163,7 +163,7 @@ def test_a_new_workspace_is_told_how_to_get_an_evaluation_not_to_open_one():
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert metrics(at)["Evaluations"] == "0"
     captions = [c.value for c in at.caption]
-    assert any(c.startswith("**Evaluations:** No evaluations yet: once a training run has finished") for c in captions)
+    assert "**Evaluations:** none yet. Score a run against its base on the Evaluate page." in captions
     assert not any("Open one on the Evaluate page" in c for c in captions)
 
 
@@ -276,4 +276,4 @@ def test_a_new_workspace_shows_the_path_first_and_its_empty_lists_in_a_line_each
     at = AppTest.from_file(HOME, default_timeout=60).run()
     assert not at.exception
     assert [h.value for h in at.subheader] == ["Datasets", "Training runs", "The path through the studio"]
-    assert any(c.value.startswith("**Evaluations:** No evaluations yet") for c in at.caption)
+    assert any(c.value.startswith("**Evaluations:** none yet.") for c in at.caption)

@@ -427,8 +427,8 @@ def render() -> None:
     if caps.api_only:  # nothing trains here: the question a fine-tuned model answers is asked where it trains
         where = "a studio of your own" if caps.public else "the full install"
         st.caption("Which API model answers your questions best, and where does it miss? Answer a dataset's questions "
-                   "(every one or a seeded sample) with several API models, score them against its answers and read "
-                   f"them side by side. Held-out questions, and a model before and after training, need {where}.")
+                   "(every one or a seeded sample) with several API models, score their answers against the dataset's "
+                   f"and read them side by side. Held-out questions, and a model before and after training, need {where}.")
     else:
         st.caption("Did training make the model better, and where? Answer held-out questions with several models, "
                    "score them against the references and read the answers side by side.")

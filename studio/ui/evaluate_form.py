@@ -225,9 +225,12 @@ def new_evaluation_form() -> None:
         sample = _number(st, "Sample size (0 = every question)", "sample", wrong, lo=0, step=10)
     with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.PERSIST)
         s1, s2, s3 = st.columns(3)
+        # the switches in a row of their own under the columns, each as wide as its label: in a third of the row they
+        # read "Reference perplexity (local mod…" at 1280 px wide and "Sample inst…", "Semant…" at 800
+        flags = st.container(horizontal=True)
         max_new = _number(s1, "Max new tokens", "max_new_tokens", wrong)
         batch = _number(s1, "Batch size (local models)", "batch_size", wrong, disabled=caps.api_only)
-        sampling = s2.toggle("Sample instead of greedy", key="evaluate.sampling", persist_state=ui.PERSIST)
+        sampling = flags.toggle("Sample instead of greedy", key="evaluate.sampling", persist_state=ui.PERSIST)
         temperature = ui.kept(s2.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
                               **_bounds("temperature"))
         seed = _number(s2, "Seed", "seed", wrong)
@@ -253,13 +256,13 @@ def new_evaluation_form() -> None:
         lo, hi = map(int, _range("leakage_threshold"))
         threshold = ui.kept(s3.slider, "Leakage threshold", "evaluate.leakage", _DEFAULTS["leakage"], min_value=lo, max_value=hi,
                             help="Evaluation questions this similar to a training question are flagged as leaked.")
-        perplexity = ui.kept(s2.toggle, "Reference perplexity (local models)", "evaluate.perplexity",
+        perplexity = ui.kept(flags.toggle, "Reference perplexity (local models)", "evaluate.perplexity",
                              not caps.api_only, disabled=caps.api_only)
         no_embeddings = None if caps.semantic else "Needs sentence-transformers and torch: the full install adds them."
-        similarity = s2.toggle("Semantic similarity of answers", key="evaluate.similarity", persist_state=ui.PERSIST, disabled=not caps.semantic,
-                               help=no_embeddings or "Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
-        semantic_leak = s3.toggle("Semantic leakage check", key="evaluate.semantic_leakage", persist_state=ui.PERSIST, disabled=not caps.semantic,
-                                  help=no_embeddings or "Also flag questions that paraphrase a training question.")
+        similarity = flags.toggle("Semantic similarity of answers", key="evaluate.similarity", persist_state=ui.PERSIST, disabled=not caps.semantic,
+                                  help=no_embeddings or "Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")
+        semantic_leak = flags.toggle("Semantic leakage check", key="evaluate.semantic_leakage", persist_state=ui.PERSIST, disabled=not caps.semantic,
+                                     help=no_embeddings or "Also flag questions that paraphrase a training question.")
         st.session_state.setdefault("evaluate.system", DEFAULT_SYSTEM)
         system = st.text_area("System prompt (chat models)", key="evaluate.system", persist_state=ui.PERSIST, height=68,
                               help="What a model with a chat template (and an api: chat model) is told before each "
@@ -269,11 +272,12 @@ def new_evaluation_form() -> None:
     _keep_form()
     for line in wrong:  # under Settings, so it shows with the expander closed too: what Start would not use
         st.error(line, icon=":material/error:")
-    b1, b2 = st.columns([1, 4])
-    b2.button("Reset to defaults", key="evaluate.reset", on_click=_reset_form, icon=":material/restart_alt:",
-              help="Models, questions and settings as on a first visit; the form you set is forgotten.")
-    if b1.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start",
-                 disabled=bool(wrong), help="Set the settings said above first." if wrong else None):
+    row = st.container(horizontal=True)  # each as wide as its label: Start in a fifth of the row read "St…" at 800 px
+    start = row.button("Start evaluation", type="primary", icon=":material/play_arrow:", key="evaluate.start",
+                       disabled=bool(wrong), help="Set the settings said above first." if wrong else None)
+    row.button("Reset to defaults", key="evaluate.reset", on_click=_reset_form, icon=":material/restart_alt:",
+               help="Models, questions and settings as on a first visit; the form you set is forgotten.")
+    if start:
         config = run_or_error(
             evaluate.EvalConfig, models=tuple(specs), run_id=run_id if source == "run" else None,
             dataset_id=dataset_id, dataset_version=version, sample=int(sample) or None, seed=int(seed),

@@ -111,7 +111,9 @@ def stopping_line(s: jobs.JobStatus) -> str:
     message = s.message if s.message.startswith("stopping ") else "stopping after the current step"
     if message == "stopping after the current step":
         message += ": a checkpoint is saved then, to resume from"
-    return f"{message[:1].upper()}{message[1:]}. A step can take a minute or more on a CPU; the page says when it has stopped."
+    # the wait is a step's, or the model's load when it stops before its first step: "A step can take..." was wrong there
+    wait = "The load" if "loaded" in message else "A step"
+    return f"{message[:1].upper()}{message[1:]}. {wait} can take a minute or more on a CPU; the page says when it has stopped."
 
 
 @st.fragment(run_every=1)
@@ -166,18 +168,19 @@ def live(run_id: str) -> None:
         elif s.active:  # the curves' room, kept from the start: Stop moved down under the pointer at the first step
             with st.container(height=train_plots.CURVES_HEIGHT, border=False, key="train.curve_room"):
                 st.caption("The loss curve appears here once the first step is logged.")
-    c1, c2 = st.columns(2)
     loading = s.state == "queued" or s.message.startswith("loading")  # its model, before this session's first step
     first = ("Stops once the model has loaded, before its first new step: the run stays at its last checkpoint."
              if resumed else "Stops once the base has loaded, before its first step: nothing is trained.")
-    stop = c1.empty()  # a stopping run: what happens now in Stop's place, not a second Stop (a step can take a minute)
+    # a stopping run: what happens now in Stop's place, not a second Stop (a step can take a minute); the page's width,
+    # not half of it: in a column the line ran to eight lines at 800 px wide
+    stop = st.empty()
     if s.state == "stopping":
         stop.info(stopping_line(s), icon=":material/hourglass_top:")
     elif s.active and stop.button("Stop", key="train.stop", icon=":material/stop:",
                                   help=first if loading else "Stops after the current step and keeps a checkpoint."):
         stop.info(stopping_line(jobs.request_stop(run.dir)), icon=":material/hourglass_top:")
     if s.state in ("stopped", "failed") and runs.last_checkpoint(run.dir) is not None:
-        if c1.button("Resume", key="train.resume", icon=":material/play_arrow:",
+        if st.button("Resume", key="train.resume", icon=":material/play_arrow:",
                      help="Continue from the last checkpoint with the same settings."):
             if ui.run_or_error(job.resume_training, run.dir) is not None:
                 st.session_state.pop("train.ended", None)  # its next end redraws the page, even if it ends as before

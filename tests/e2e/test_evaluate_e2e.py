@@ -279,3 +279,35 @@ def test_a_long_model_name_leaves_every_column_of_the_reports_summary_in_sight(b
     assert box["x"] + box["width"] <= 900, box
     assert long in viewer.locator("h2:text('Summary') + table").inner_text().replace("\n", "")  # whole, over lines
     context.close()
+
+
+def test_start_evaluation_reads_whole_in_an_800_px_wide_window(page, studio):
+    """In an 800 px wide window the form's Start button, in a fifth of its row, read "St…": a person could not tell
+    what the blue button did. Each button is now as wide as its label."""
+    page.set_viewport_size({"width": 800, "height": 1000})
+    open_page(page, studio, "Evaluate")
+    for name in ("Start evaluation", "Reset to defaults"):
+        button = page.get_by_test_id("stMain").get_by_role("button", name=name)
+        expect(button).to_be_visible()
+        cut = button.evaluate("b => [b, ...b.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+                              ".map(e => e.innerText)")
+        assert cut == [], f"{name} is cut: {cut}"
+    assert_no_exception(page)
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_the_settings_switches_read_whole(page, studio, width):
+    """In Settings' three columns the switches' labels were cut: "Reference perplexity (local mod…" and "Semantic
+    similarity of answ…" in a laptop's 1280 px wide window, "Sample inst…" and "Semant…" at 800 px. They sit in a row
+    of their own now, each as wide as its label."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    open_page(page, studio, "Evaluate")
+    page.locator("summary").filter(has_text="Settings").click()
+    switches = page.get_by_test_id("stMain").get_by_test_id("stCheckbox")
+    expect(switches.filter(has_text="Semantic leakage check")).to_be_visible()
+    labels = switches.all_inner_texts()
+    assert len(labels) == 4, labels
+    cut = switches.evaluate_all("els => els.flatMap(s => [s, ...s.querySelectorAll('*')])"
+                                ".filter(e => (e.textContent || '').trim() && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
+    assert cut == [], f"cut: {cut}"
+    assert_no_exception(page)

@@ -69,3 +69,37 @@ def long_names(n: int) -> None:
             models=[ModelEntry(label=model, spec="api:gpt-4o-mini", kind="api"),
                     ModelEntry(label="SmolLM2-135M-Instruct (bundled Q4_1 copy)", spec="api:gpt-4o", kind="api")],
             rows=[QuestionRow(index=0, question="How long is a match?", reference="90 minutes", answers={"m": "90"})]))
+
+
+LINES = """el => { const p = el.querySelector('p') || el;
+    return Math.round(p.getBoundingClientRect().height / parseFloat(getComputedStyle(p).lineHeight)); }"""
+
+
+@pytest.mark.parametrize("entry", ["Home.py", "cloud/Home.py"])
+def test_a_new_workspace_s_empty_lists_are_a_line_each_in_an_800_px_wide_window(browser, tmp_path, entry):
+    """A new workspace's "Evaluations: No evaluations yet: once a training run has finished, answer held-out
+    questions with it and its base on the Evaluate page to see where training helped." took three lines under the
+    one-line "Training runs: none yet. Launch one on the Train page." in an 800 px wide window, "held-" ending one
+    of them (two lines for a public visitor). Each empty list is now one line, as a local user and as a visitor of
+    the public app (no runs there: no runs line), whose workspace line no longer says "workspace" twice."""
+    from tests.e2e.conftest import start_studio, stop_studio
+
+    s = start_studio(tmp_path / "home", tmp_path / "streamlit.log", entry=entry)
+    try:
+        page = browser.new_context(viewport={"width": 800, "height": 1000}).new_page()
+        open_page(page, s)
+        main = page.get_by_test_id("stMain")
+        evaluations = main.get_by_test_id("stCaptionContainer").filter(has_text="Evaluations:")
+        expect(evaluations).to_have_count(1)
+        lines = {"Evaluations": evaluations.evaluate(LINES)}
+        runs = main.get_by_test_id("stCaptionContainer").filter(has_text="Training runs:")
+        expect(runs).to_have_count(0 if entry.startswith("cloud") else 1)
+        if runs.count():
+            lines["Training runs"] = runs.evaluate(LINES)
+        assert set(lines.values()) == {1}, lines
+        if entry.startswith("cloud"):  # was "Workspace: your private workspace on this server: no other visitor sees it"
+            expect(main).to_contain_text("Workspace: private to you on this server; no other visitor sees it.")
+        assert_no_exception(page)
+        page.context.close()
+    finally:
+        stop_studio(s)

@@ -239,3 +239,32 @@ def test_number_boxes_show_their_values_back_from_the_runs_tab(page, studio):
         wait_idle(page)
     assert _boxes(page) == first
     assert_no_exception(page)
+
+
+def test_a_stopping_run_s_line_takes_the_page_s_width_at_800_px(page, studio):
+    """In Stop's place, "Stopping after the current step: a checkpoint is saved then, to resume from. A step can take a
+    minute or more on a CPU; the page says when it has stopped." was drawn in half of the row: eight lines in an 800 px
+    wide window, under an empty half. It now takes the page's width."""
+    import os
+
+    from studio import config, jobs
+    from studio.train import runs
+
+    folder = config.runs_dir() / "20261207-000000-faq"
+    runs.write_run(folder, {"id": folder.name, "name": "Soccer FAQ", "created": "2026-12-07T00:00:00+00:00",
+                            "config": {}, "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, kind="train", state="running", pid=os.getpid(), progress=0.3, message="step 30/100")
+    page.set_viewport_size({"width": 800, "height": 1000})
+    open_page(page, studio, "Train")
+    page.get_by_role("tab", name="Runs").click()
+    after_rerun(page, page.get_by_role("button", name="Open on the New run tab").click)
+    page.get_by_role("tab", name="New run").click()
+    page.get_by_role("button", name="Stop").click()
+    line = page.get_by_test_id("stAlert").filter(has_text="Stopping after the current step")
+    line.wait_for(timeout=30_000)
+    assert page.get_by_role("button", name="Stop").count() == 0
+    width = line.evaluate("el => el.getBoundingClientRect().width")
+    main = page.get_by_test_id("stMainBlockContainer").evaluate(
+        "el => el.clientWidth - parseFloat(getComputedStyle(el).paddingLeft) - parseFloat(getComputedStyle(el).paddingRight)")
+    assert width > 0.9 * main, (width, main)
+    assert_no_exception(page)

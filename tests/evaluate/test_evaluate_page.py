@@ -1024,3 +1024,5 @@ def test_in_api_mode_the_caption_does_not_promise_a_held_out_split(api_mode):
     caption = at.caption[0].value
     assert "a dataset's questions" in caption and "a dataset's held-out" not in caption
     assert "sample" in caption
+    # "score them against its answers and read them side by side": the models, then the answers, both "them"
+    assert "score their answers against the dataset's and read them side by side" in caption

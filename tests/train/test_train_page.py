@@ -1585,3 +1585,16 @@ def test_a_stopping_run_says_it_stops_after_its_step_and_offers_no_second_stop(o
     again = open_run(folder.name)  # another visit while it still stops: the same
     assert not [b for b in again.button if b.key == "train.stop"]
     assert [i.value for i in again.info if i.value.startswith("Stopping after the current step")]
+
+
+def test_a_run_stopped_while_its_base_loads_says_it_waits_for_the_load_not_a_step(offline):
+    """Stopped while its base loaded, the line read "Stopping once the base has loaded, before its first step: nothing
+    is trained, nothing to resume. A step can take a minute or more on a CPU": no step was to come, the wait was the
+    load's."""
+    folder = hand_made_run("loading", state="running", pid=os.getpid(), progress=0.0, message="loading the base")
+    at = open_run(folder.name)
+    at.button(key="train.stop").click().run()
+    _no_exception(at)
+    (line,) = [i.value for i in at.info if i.value.startswith("Stopping")]
+    assert line.startswith("Stopping once the base has loaded, before its first step")
+    assert "The load can take a minute or more on a CPU" in line and "A step can take" not in line
