@@ -403,9 +403,10 @@ def one_model(slot: str, base: str, name: str) -> None:
     if state.get(f"{key}.for") == _url(base):
         return
     typed = (state.get(f"{key}.typed") or {}).get(_url(base))
-    state[f"{key}.kept"] = typed if typed is not None else name
+    # set as the widget's own value too: the browser is told of a new value only that way (a text box is known by
+    # its key alone, so a new starting value left the browser's box as it was, empty, while the page used the name)
+    state[key] = state[f"{key}.kept"] = typed if typed is not None else name
     state[f"{key}.for"] = _url(base)
-    state.pop(key, None)  # drawn again from its kept value
 
 
 def _own(slot: str, name: str) -> None:
