@@ -538,8 +538,11 @@ class ApiBackend(BackendBase):
             if text:
                 stats.mark_token()
                 yield text
-            if _finish(chunk) == "length":  # the server cut the answer at max_tokens
+            if _finish(chunk) == "length":  # the server cut the answer at max_tokens: that many tokens, where the
+                # pieces counted are fewer (a server sends several tokens a piece: "7 tokens" over "Cut at 16 new
+                # tokens"); a usage count the server sends after it wins
                 stats.cut_at = params.max_new_tokens
+                stats.tokens = max(stats.tokens, params.max_new_tokens)
             usage = _get(chunk, "usage")
             if usage is not None and _get(usage, "completion_tokens"):
                 stats.tokens = int(_get(usage, "completion_tokens"))

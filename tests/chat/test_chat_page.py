@@ -848,6 +848,8 @@ def test_an_answer_the_server_cut_at_max_new_tokens_says_so_under_it_not_in_it(f
     n = at.session_state["chat.max_new_tokens"]
     cut = [c.value for c in at.main.caption if "Cut at" in c.value]
     assert cut == [f":material/content_cut: Cut at {n} new tokens: raise Max new tokens to see more."], cut
+    # its count agrees: the server sent the answer in 2 pieces, which read "2 tokens" over "Cut at 500 new tokens"
+    assert f"{n} tokens" in at.session_state["chat.messages"][-1]["stats"]
     assert at.session_state["chat.messages"][-1]["content"] == "A match has two halves of"
     assert "Cut at" not in export_json(at.session_state["chat.messages"])
     use_api(at, faults.url("good"))
