@@ -62,8 +62,8 @@ def offline_remedy() -> contextlib.AbstractContextManager[None]:
 
 
 def served_names(base_url: str, api_key: str | None = None) -> list[str]:
-    """The model names the OpenAI-compatible server at ``base_url`` serves (``studio.chat.api.served_names``)."""
-    from studio.chat.api import served_names as names
+    """The model names the OpenAI-compatible server at ``base_url`` serves (``studio.chat.served.served_names``)."""
+    from studio.chat.served import served_names as names
 
     return names(base_url, api_key)
 

@@ -238,33 +238,6 @@ def missing_token() -> MissingTokenError:
     return exc
 
 
-SERVED_FOR_S = 60.0
-"""How long a server's list of models is kept (per base URL and key): the page asks at every rerun, and a server
-restarted with another model shows it a minute later; a server that listed none (not started yet) is asked again
-after ``UNSERVED_FOR_S``."""
-UNSERVED_FOR_S = 10.0
-_served: dict[tuple[str, str], tuple[float, list[str]]] = {}
-_served_lock = threading.Lock()
-
-
-def served_names(base_url: str, api_key: str | None = None) -> list[str]:
-    """The model names the OpenAI-compatible server at ``base_url`` serves (``openai_stream.served_models``: 5 s at
-    most, none where it lists none), each scrubbed of a secret; kept ``SERVED_FOR_S`` per URL and key, so a page's
-    reruns do not ask again. The key is kept only as a hash."""
-    import hashlib
-
-    key = (base_url.strip().rstrip("/"), hashlib.sha256((api_key or "").encode()).hexdigest())
-    now = time.monotonic()
-    with _served_lock:
-        hit = _served.get(key)
-    if hit is not None and now - hit[0] < (SERVED_FOR_S if hit[1] else UNSERVED_FOR_S):
-        return list(hit[1])
-    names = [scrub(saved.scrub(name), api_key) for name in openai_stream.served_models(key[0], api_key)]
-    with _served_lock:
-        _served[key] = (time.monotonic(), names)
-    return list(names)
-
-
 class ApiBackend(BackendBase):
     """A model behind an HTTP API. Stateless between calls: safe to share across sessions."""
 
@@ -565,8 +538,11 @@ class ApiBackend(BackendBase):
             if text:
                 stats.mark_token()
                 yield text
-            if _finish(chunk) == "length":  # the server cut the answer at max_tokens
+            if _finish(chunk) == "length":  # the server cut the answer at max_tokens: that many tokens, where the
+                # pieces counted are fewer (a server sends several tokens a piece: "7 tokens" over "Cut at 16 new
+                # tokens"); a usage count the server sends after it wins
                 stats.cut_at = params.max_new_tokens
+                stats.tokens = max(stats.tokens, params.max_new_tokens)
             usage = _get(chunk, "usage")
             if usage is not None and _get(usage, "completion_tokens"):
                 stats.tokens = int(_get(usage, "completion_tokens"))

@@ -228,15 +228,23 @@ def served_models(base_url: str, api_key: str | None, timeout_s: float = 5.0, mo
     for: ``transformers serve`` names its model by the folder it was given, which a person cannot guess."""
     import requests
 
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        with requests.get(base_url.rstrip("/") + "/models", headers=headers, timeout=(min(timeout_s, 3.0), timeout_s),
-                          stream=True, allow_redirects=False) as response:
-            if response.status_code != 200:
-                return []
-            data = json.loads(response.raw.read(65536, decode_content=True) or b"{}").get("data")
+        return ask_models(base_url, api_key, connect_s=min(timeout_s, 3.0), read_s=timeout_s, most=most)
     except (requests.RequestException, ValueError, AttributeError, OSError):
         return []
+
+
+def ask_models(base_url: str, api_key: str | None, connect_s: float, read_s: float, most: int = 5) -> list[str]:
+    """``served_models``, raising what went wrong (``requests.ConnectionError``: not reached; ``requests.Timeout``: no
+    answer in time); none where the server answers but lists none."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with requests.get(base_url.rstrip("/") + "/models", headers=headers, timeout=(connect_s, read_s),
+                      stream=True, allow_redirects=False) as response:
+        if response.status_code != 200:
+            return []
+        data = json.loads(response.raw.read(65536, decode_content=True) or b"{}").get("data")
     names = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else []
     return [" ".join(n.split())[:200] for n in names if n.strip()][:most]
 

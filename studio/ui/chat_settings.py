@@ -16,8 +16,9 @@ from studio.chat import (
     SYSTEM_PRESETS,
     BackendSpec,
     ChatParams,
-    served_names,
 )
+from studio.chat import served as served_models
+from studio.chat.served import Served
 from studio.errors import BackendError, StudioError
 from studio.models import loading
 from studio.ui import models as models_ui
@@ -205,6 +206,8 @@ def _pick_draft(slot: str, data: dict[str, Any]) -> None:
         state[f"chat.{slot}.api_model.kept"] = data["model"]
         if data["base_url"]:
             state[f"chat.{slot}.base_url.kept"] = data["base_url"]
+        if data["model"]:  # typed for that server
+            state[f"chat.{slot}.api_model.for"] = _url(data["base_url"])
 
 
 def pick_kept(slot: str, data: BackendSpec | dict[str, Any]) -> None:
@@ -227,6 +230,7 @@ def pick(slot: str, spec: BackendSpec) -> None:
         state[f"chat.{slot}.hub_model.kept"], state[f"chat.{slot}.provider.kept"] = spec.model, spec.provider
     else:
         state[f"chat.{slot}.base_url.kept"], state[f"chat.{slot}.api_model.kept"] = spec.base_url, spec.model
+        state[f"chat.{slot}.api_model.for"] = _url(spec.base_url)  # this server's, not replaced by its one model
 
 
 def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = None,
@@ -336,14 +340,17 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             return BackendSpec(kind="provider", model=model, provider=provider or "auto")
         base = ui.kept(st.text_input, "Base URL", f"chat.{slot}.base_url", "http://127.0.0.1:8000/v1", disabled=disabled,
                        on_change=trim, args=(f"chat.{slot}.base_url",))
-        names = served(base)
-        if len(names) == 1 and not st.session_state.get(f"chat.{slot}.api_model.own") and not (
-                st.session_state.get(f"chat.{slot}.api_model.kept") or "").strip():
-            # the one model the server serves, to start with (``transformers serve`` names it by its folder)
-            st.session_state[f"chat.{slot}.api_model.kept"] = names[0]
-            st.session_state.pop(f"chat.{slot}.api_model", None)
+        found = served(base)
+        names = list(found.names)
+        if len(names) == 1:
+            one_model(slot, base, names[0])
         model = ui.kept(st.text_input, "Model", f"chat.{slot}.api_model", "", disabled=disabled,
                         placeholder="the server's model name", on_change=typed_model, args=(slot,))
+        if found.asking:  # said, and the page drawn again once the answer comes (no click needed)
+            st.caption(":material/hourglass_empty: Asking the server which models it serves…")
+            _rerun_when_served(base, st.session_state.get("chat.api_key") or None)
+        elif found.unreachable:
+            st.caption(f":material/link_off: {found.unreachable}")
         if names:
             st.selectbox("Served models", names, index=None, key=f"chat.{slot}.served", disabled=disabled,
                          placeholder="pick one the server serves", on_change=picked_served, args=(slot,),
@@ -360,21 +367,61 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
         return None
 
 
-def served(base: str) -> list[str]:
-    """The model names the server at base URL ``base`` serves (none for a URL that is not one; 5 s at most, kept a
-    minute per URL: ``studio.chat.served_names``), asked with the API key typed for it."""
+SERVED_WAIT_S = 0.5
+"""The longest a rerun waits for a server's list of models, once, as its URL is typed (a loopback server answers in
+milliseconds); a server slower than that, or one that cannot be reached, is asked off the rerun, and the page drawn
+again when it answers (``studio.chat.served``)."""
+
+
+def served(base: str) -> Served:
+    """What the server at base URL ``base`` serves (nothing for a URL that is not one), asked with the API key typed
+    for it; a rerun waits for it at most ``SERVED_WAIT_S``, once (``studio.chat.served``)."""
     try:
         BackendSpec(kind="openai", model="-", base_url=base)
     except StudioError:
-        return []
-    return served_names(base, st.session_state.get("chat.api_key") or None)
+        return Served()
+    return served_models.served(base, st.session_state.get("chat.api_key") or None, wait_s=SERVED_WAIT_S)
+
+
+@st.fragment(run_every=0.5)
+def _rerun_when_served(base: str, api_key: str | None) -> None:
+    """Drawn while a server's list of models is being asked: the page is drawn again once it is known (its one model
+    in the Model field, its names offered, or the line saying it could not be reached)."""
+    if not served_models.asking(base, api_key):
+        st.rerun(scope="app")
+
+
+def _url(base: str | None) -> str:
+    return (base or "").strip().rstrip("/")
+
+
+def one_model(slot: str, base: str, name: str) -> None:
+    """The server at ``base`` serves one model, ``name``: the Model field takes it, unless what it holds was typed or
+    picked for this server. A name typed for another server stayed after the URL changed, and the server refused it;
+    the name typed for a server comes back with that server's URL."""
+    state, key = st.session_state, f"chat.{slot}.api_model"
+    if state.get(f"{key}.for") == _url(base):
+        return
+    typed = (state.get(f"{key}.typed") or {}).get(_url(base))
+    # set as the widget's own value too: the browser is told of a new value only that way (a text box is known by
+    # its key alone, so a new starting value left the browser's box as it was, empty, while the page used the name)
+    state[key] = state[f"{key}.kept"] = typed if typed is not None else name
+    state[f"{key}.for"] = _url(base)
+
+
+def _own(slot: str, name: str) -> None:
+    """``name`` is the person's own Model for the server whose URL is typed now (not replaced by the one model that
+    server serves, even when emptied)."""
+    state, key = st.session_state, f"chat.{slot}.api_model"
+    here = _url(state.get(f"chat.{slot}.base_url", state.get(f"chat.{slot}.base_url.kept")))
+    state[f"{key}.for"] = here
+    state[f"{key}.typed"] = {**(state.get(f"{key}.typed") or {}), here: name}
 
 
 def typed_model(slot: str) -> None:
-    """The Model field's ``on_change``: trimmed, and the person's own from now on (not replaced by the one model
-    the server serves, even when emptied)."""
+    """The Model field's ``on_change``: trimmed, and the person's own for this server from now on."""
     trim(f"chat.{slot}.api_model")
-    st.session_state[f"chat.{slot}.api_model.own"] = True
+    _own(slot, st.session_state.get(f"chat.{slot}.api_model") or "")
 
 
 def picked_served(slot: str) -> None:
@@ -382,7 +429,7 @@ def picked_served(slot: str) -> None:
     name = st.session_state.get(f"chat.{slot}.served")
     if name:
         st.session_state[f"chat.{slot}.api_model"] = st.session_state[f"chat.{slot}.api_model.kept"] = name
-        st.session_state[f"chat.{slot}.api_model.own"] = True
+        _own(slot, name)
     st.session_state[f"chat.{slot}.served"] = None
 
 

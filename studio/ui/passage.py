@@ -378,6 +378,8 @@ def _one(task: PassageTask, context: str) -> None:
         else:
             ui.show_text(ans.text or "(no answer)")  # an extractive model that found no span
         st.caption(_caption(ans))
+        if not ans.extractive and ans.stats is not None and ans.stats.cut_at:  # it ends mid-sentence: as in a chat
+            st.caption(f":material/content_cut: {chat.cut_note(int(ans.stats.cut_at))}")
         if ans.start is not None and ans.end is not None and 0 <= ans.start < ans.end <= len(context):
             # where the answer is, in its sentence or so: the passage itself is on the page already
             text, start, end = window(context, ans.start, ans.end)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_servers import GOOD_ANSWER, FaultServer
+from chat_servers import GOOD_ANSWER, FaultServer, free_port
 from streamlit.testing.v1 import AppTest
 
 from studio.chat import export_json
@@ -737,6 +738,86 @@ def test_a_server_s_one_model_fills_the_model_field_and_its_names_are_offered(fa
     assert faults.hits["one-model/models"] == asked  # kept per URL: not asked again at every rerun
 
 
+CLASS_NAME = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)+\b")  # ConnectError, ReadTimeout: a class name, not words
+
+
+def _texts(at: AppTest) -> list[str]:
+    return [e.value for e in (*at.caption, *at.error, *at.warning, *at.markdown)]
+
+
+def _until_served(at: AppTest) -> None:
+    """Rerun while the sidebar says the server's list of models is being asked (the page's poller reruns it in a
+    browser)."""
+    deadline = time.time() + 30
+    while any("Asking the server" in c.value for c in at.sidebar.caption) and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+
+
+def test_a_server_that_cannot_be_reached_is_said_so_in_the_sidebar_without_a_class_name(faults):
+    """An OpenAI-compatible URL nothing listens at: the sidebar said nothing until a question failed. It says the
+    server could not be reached, in words (no exception class name), and asking still says why in one line."""
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    at = page()
+    at.selectbox(key="chat.a.kind").set_value("openai").run()
+    at.text_input(key="chat.a.base_url").set_value(closed).run()
+    _until_served(at)
+    said = [c.value for c in at.sidebar.caption if "could not be reached" in c.value]
+    assert said == [":material/link_off: The server could not be reached: check the URL, that the server runs, and "
+                    "the network."], said
+    at.text_input(key="chat.a.api_model").set_value("m").run()
+    send(at, "Olá?")
+    errors = [e.value for e in at.main.error]
+    assert len(errors) == 1 and errors[0].startswith("Cannot reach") and "check the URL" in errors[0], errors
+    assert not [t for t in _texts(at) if CLASS_NAME.search(t.replace("OpenAI", ""))], _texts(at)
+
+
+def test_a_server_that_never_answers_its_model_list_does_not_hold_the_page(monkeypatch):
+    """A host that takes the connection and never answers (or never connects at all): every rerun waited on the list
+    of its models, up to 5 s, again every 10 s, while the person typed. The page draws at once, says the list is being
+    asked, lets the person type a model and ask; then says the server did not answer."""
+    from studio.chat import served
+
+    monkeypatch.setattr(served, "READ_S", 2.0)
+    with socket.socket() as silent:  # connections are taken (the kernel's backlog), never read nor answered
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        at = page()
+        at.selectbox(key="chat.a.kind").set_value("openai").run()
+        at.text_input(key="chat.a.base_url").set_value(url).run()
+        assert ":material/hourglass_empty: Asking the server which models it serves…" in [
+            c.value for c in at.sidebar.caption]
+        at.text_input(key="chat.a.api_model").set_value("m").run()
+        assert not at.chat_input(key="chat.input").disabled  # typing and asking wait on nothing
+        assert served.asking(url)  # still being asked: the reruns above did not wait for it
+        _until_served(at)
+        said = [c.value for c in at.sidebar.caption if "did not answer" in c.value]
+        assert said == [":material/link_off: The server did not answer within 2 s: check that it runs and that the URL "
+                        "is right."], said
+        assert at.text_input(key="chat.a.api_model").value == "m"
+
+
+def test_a_name_typed_for_one_server_gives_way_to_the_one_model_of_the_next(faults):
+    """A Model name typed for one server stayed after the URL changed to a server serving exactly one model, which
+    then refused it. That server's model takes its place; the typed name comes back with its own server's URL."""
+    at = page()
+    use_api(at, faults.url("good"), model="typed-for-good")
+    at.text_input(key="chat.a.base_url").set_value(faults.url("one-model")).run()
+    _until_served(at)
+    assert at.text_input(key="chat.a.api_model").value == "/models/only-one"
+    send(at, "Olá?")
+    assert faults.bodies[-1]["model"] == "/models/only-one" and not at.main.error
+    at.text_input(key="chat.a.base_url").set_value(faults.url("good")).run()
+    assert at.text_input(key="chat.a.api_model").value == "/models/only-one"  # a server listing none: kept as it is
+    at.text_input(key="chat.a.api_model").set_value("mine").run()
+    at.text_input(key="chat.a.base_url").set_value(faults.url("one-model")).run()
+    assert at.text_input(key="chat.a.api_model").value == "/models/only-one"
+    at.text_input(key="chat.a.api_model").set_value("typed-for-one").run()  # typed for this very server: it stays
+    at.run()
+    assert at.text_input(key="chat.a.api_model").value == "typed-for-one"
+
+
 def test_a_server_s_several_models_are_offered_and_said_where_asking_is_off(faults):
     """A server serving several models: they are offered in a pick and said in the line that says why asking is off;
     a typed name still goes."""
@@ -766,6 +847,8 @@ def test_an_answer_the_server_cut_at_max_new_tokens_says_so_under_it_not_in_it(f
     n = at.session_state["chat.max_new_tokens"]
     cut = [c.value for c in at.main.caption if "Cut at" in c.value]
     assert cut == [f":material/content_cut: Cut at {n} new tokens: raise Max new tokens to see more."], cut
+    # its count agrees: the server sent the answer in 2 pieces, which read "2 tokens" over "Cut at 500 new tokens"
+    assert f"{n} tokens" in at.session_state["chat.messages"][-1]["stats"]
     assert at.session_state["chat.messages"][-1]["content"] == "A match has two halves of"
     assert "Cut at" not in export_json(at.session_state["chat.messages"])
     use_api(at, faults.url("good"))

@@ -380,3 +380,18 @@ def test_a_passage_model_picked_while_it_trains_is_said_as_still_training(offlin
     assert at.radio(key="chat.mode").value == PASSAGE
     assert at.selectbox(key="chat.passage.a.model").value == f"run:{folder.name}"
     assert not at.exception
+
+
+def test_a_generative_answer_cut_at_max_new_tokens_says_so_under_it(offline):
+    """A generative answer over a passage that stopped at Max new tokens ended mid-sentence with nothing saying so (the
+    conversation's "Cut at N new tokens" line was missing in this mode): it is said under the answer, as there."""
+    with FaultServer().running() as server:
+        at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.kind": "openai"})
+        at.text_input(key="chat.passage.a.base_url").set_value(server.url("length")).run()
+        at.text_input(key="chat.passage.a.api_model").set_value("m").run()
+        ask(at, CONTEXT)
+        n = at.session_state["chat.max_new_tokens"]
+        assert [e.value for e in at.error] == []
+        assert any("A match has two halves of" in m.value for m in at.markdown)
+        cut = [c.value for c in at.caption if "Cut at" in c.value]
+        assert cut == [f":material/content_cut: Cut at {n} new tokens: raise Max new tokens to see more."], cut

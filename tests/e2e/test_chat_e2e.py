@@ -149,6 +149,22 @@ def test_compare_real_server_with_a_local_model(page, studio, faults, tiny_phi3:
 
 
 
+def test_a_server_s_one_model_shows_in_the_model_box_also_after_a_name_typed_for_another(page, studio, faults):
+    """The one model a server serves went into the page's Model but the browser's box stayed empty (the box is known
+    by its key, so a new starting value never reached it); a name typed for another server stayed in it too. The box
+    shows the served model, and the answer comes from it."""
+    from playwright.sync_api import expect
+
+    open_page(page, studio, "Chat")
+    use_api(page, faults.url("good"), "typed-for-good")
+    type_into(page, "Base URL", faults.url("one-model"))
+    expect(page.get_by_label("Model", exact=True)).to_have_value("/models/only-one", timeout=30_000)
+    ask(page, "Olá?")
+    expect(page.get_by_test_id("stChatMessage").filter(has_text="tudo bem?")).to_have_count(1, timeout=60_000)
+    assert faults.bodies[-1]["model"] == "/models/only-one"
+    assert_no_exception(page)
+
+
 def test_chat_settings_stay_as_set_after_a_visit_to_another_page(page, studio):
     """The system prompt (preset and edited text), quantization, fast decoding, compare mode and max new
     tokens set, then Train opened from the sidebar and Chat again: all were back to their defaults (Streamlit drops the state of widgets a page does not
