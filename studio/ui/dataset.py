@@ -73,6 +73,10 @@ md = ui.md  # user text made safe for Markdown: no formatting, links, emoji or H
 
 TAB = "dataset.tab"  # the selected tab, kept across reruns (a second upload no longer jumps back to Edit)
 _GOTO = "dataset.goto_tab"
+# Tabs drawn only while shown (the others on every run, so the editor and its typing survive a look at another tab).
+# The Duplicates tab estimates its run (a timed sample of 1,000 texts) on each new version and settings: drawn on every
+# run, a Save in the Edit tab paid for it (6.3 s against 0.67 s without, 5,000 very similar records, bench/save_rerun.py).
+DRAWN_WHEN_OPEN = frozenset({"Duplicates"})
 
 
 def go_to_tab(label: str) -> None:
