@@ -426,9 +426,12 @@ def _check_plots(dataset_id: str, version: int, sha: str):
 # ---- Versions -------------------------------------------------------------------------------------
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _version_diff(dataset_id: str, old: int, new: int, sha_old: str, sha_new: str) -> store.Diff:
-    """Versions never change once written, so their diff is computed once (shared, read-only)."""
-    return editing.changes(store.load_version(dataset_id, old), store.load_version(dataset_id, new))
+def _version_diff(dataset_id: str, old: int, new: int, sha_old: str,
+                  sha_new: str) -> tuple[store.Diff, dict[int, int]]:
+    """Versions never change once written, so their diff is computed once (shared, read-only); with each record's
+    number in its version (``dui.numbered``)."""
+    before, after = store.load_version(dataset_id, old), store.load_version(dataset_id, new)
+    return editing.changes(before, after), dui.numbered(before, after)
 
 
 def versions_tab(info: store.DatasetInfo | None) -> None:
@@ -451,7 +454,8 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
     with st.container():  # drawn for any pair, even a version with itself: Restore below keeps its place
         if old != new:
             sha = {v.version: v.sha256 for v in info.versions}
-            dui.diff_view(_version_diff(info.id, old, new, sha[old], sha[new]), f"version {old} → version {new}")
+            diff, record_numbers = _version_diff(info.id, old, new, sha[old], sha[new])
+            dui.diff_view(diff, f"version {old} → version {new}", record_numbers)
     st.divider()
     restore = st.selectbox("Restore version", numbers[:-1], key=f"dataset.restore.{info.id}")
     d = dui.draft(info)
