@@ -337,7 +337,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                               f"changes.{also}")
                 else:
                     dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
-                              f"{dui.md(created.name)}{skipped_invalid}.{also}")
+                              f"{dui.md(created.name)}{skipped_invalid}.{also}{_repeats_note(records)}")
                 dui.go_to_tab("Edit")
                 st.rerun()
         return
@@ -352,13 +352,24 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         if added:
             dui.flash(f"Added {validate.plural(added, 'record')} to {dui.md(info.name)}"
                       + (f" ({skipped:,} already there {'was' if skipped == 1 else 'were'} skipped)" if skipped else "")
-                      + f"{skipped_invalid}. They are unsaved: check them in the Edit tab and press Save.{also}")
+                      + f"{skipped_invalid}. They are unsaved: check them in the Edit tab and press Save.{also}"
+                      + _repeats_note(merged))
         else:  # nothing to check or save: saying so would send the person looking for records that are not there
             dui.flash(f"Nothing added to {dui.md(info.name)}: "
                       + ("the record is" if skipped == 1 else f"all {skipped:,} records are")
                       + f" already there (the same question and answer){skipped_invalid}.")
         dui.go_to_tab("Edit")
         st.rerun()
+
+
+def _repeats_note(records: list[dict]) -> str:
+    """The line after an import pointing to the Duplicates tab where records repeat a question: the import's warnings
+    table named them before the import, and afterwards nothing said where to review them."""
+    n = validate.repeated_questions(records)
+    if not n:
+        return ""
+    return (f" {validate.plural(n, 'record')} {'repeats' if n == 1 else 'repeat'} an earlier question (case and "
+            "punctuation aside): the Duplicates tab finds them, and questions asked in other words, to merge or drop.")
 
 
 def _clear_upload() -> None:

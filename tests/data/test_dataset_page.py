@@ -237,6 +237,27 @@ def test_import_alpaca_jsonl_as_a_new_dataset_with_preview():
     assert "Imported 2 records into a new dataset" in texts(at.success)[0]
 
 
+def test_an_import_with_repeated_questions_points_to_the_duplicates_tab():
+    """The import's warnings named the repeated questions before the import; after it, the page said only "Imported
+    10 records" and nothing of where to review them."""
+    rows = [{"question": "How do I reset my password?", "answer": "Click Forgot password."},
+            {"question": "how do i reset my password", "answer": "Use the link."},
+            {"question": "HOW DO I RESET MY PASSWORD", "answer": "Forgot password."},
+            {"question": "Can I get a refund?", "answer": "Within 30 days."}]
+    at = _upload(open_page(), "faq.json", json.dumps(rows).encode())
+    at.button(key="dataset.import.create").click().run()
+    assert texts(at.success)[0] == ("Imported 4 records into a new dataset, faq. 2 records repeat an earlier question "
+                                    "(case and punctuation aside): the Duplicates tab finds them, and questions asked "
+                                    "in other words, to merge or drop.")
+    at = _upload(at, "more.json", json.dumps(rows[3:]).encode())
+    at.radio(key="dataset.import.target").set_value(at.radio(key="dataset.import.target").options[1]).run()
+    at.checkbox(key="dataset.import.skip").uncheck().run()  # the refund question again: a third repeat
+    at.button(key="dataset.import.merge").click().run()
+    assert texts(at.success)[0].endswith("3 records repeat an earlier question (case and punctuation aside): the "
+                                         "Duplicates tab finds them, and questions asked in other words, to merge or "
+                                         "drop.")
+
+
 def test_an_alpaca_input_imports_as_a_context_column_the_editor_shows_and_edits():
     rows = [{"instruction": "Qual é o meu nome?", "input": "Meu nome é Marcundes 🎙", "output": "Marcundes"},
             {"instruction": "¿Balón?", "input": "", "output": "Tamaño 5 ⚽"}]
