@@ -25,6 +25,7 @@ TABS = {
     "Export": tabs.export_tab,
 }
 dui.apply_tab_request()  # e.g. to Edit after an import; otherwise the tab a person chose stays chosen
-for tab, render in zip(st.tabs(list(TABS), key=dui.TAB, on_change="rerun"), TABS.values()):
+for tab, (label, render) in zip(st.tabs(list(TABS), key=dui.TAB, on_change="rerun"), TABS.items()):
     with tab:
-        ui.run_or_error(render, info)
+        if tab.open or label not in dui.DRAWN_WHEN_OPEN:
+            ui.run_or_error(render, info)

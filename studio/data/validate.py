@@ -319,6 +319,21 @@ def _slow_checks(n: int, rec: Record, seen: dict[object, int], rules: Rules, pas
     return out
 
 
+def repeated_questions(records: list) -> int:
+    """How many records repeat an earlier record's question (``question_key``; with a passage, about the same one)."""
+    seen: set[tuple[str, str]] = set()
+    repeats = 0
+    for rec in records:
+        question = rec.get("question") if isinstance(rec, dict) else None
+        if not isinstance(question, str) or not question.strip():
+            continue
+        ctx = rec.get("context")
+        key = (question_key(question), ctx.strip() if isinstance(ctx, str) else "")
+        repeats += key in seen
+        seen.add(key)
+    return repeats
+
+
 def errors(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]
 

@@ -73,6 +73,10 @@ md = ui.md  # user text made safe for Markdown: no formatting, links, emoji or H
 
 TAB = "dataset.tab"  # the selected tab, kept across reruns (a second upload no longer jumps back to Edit)
 _GOTO = "dataset.goto_tab"
+# Tabs drawn only while shown (the others on every run, so the editor and its typing survive a look at another tab).
+# The Duplicates tab estimates its run (a timed sample of 1,000 texts) on each new version and settings: drawn on every
+# run, a Save in the Edit tab paid for it (6.3 s against 0.67 s without, 5,000 very similar records, bench/save_rerun.py).
+DRAWN_WHEN_OPEN = frozenset({"Duplicates"})
 
 
 def go_to_tab(label: str) -> None:
@@ -255,6 +259,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     if (query, requested, only_fix) != d.view:
         d.grown = 0  # another page or search: the rows added to the one before are on their own page again
         d.pinned = []
+        d.blank = d.blank_seen = 0
     to_fix = d.to_fix()
     if not to_fix and only_fix:
         st.session_state.pop(only_key, None)  # nothing left to fix: show everything again
@@ -271,16 +276,21 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     rows = editing.editor_rows(d.records, v.indices, shown)
     for row in rows:  # its record number, as the list of changed cells under the table names it
         row[NUMBER] = row[editing.ROW] + 1
-    columns = [editing.ROW, NUMBER, *shown]
+    # A row added in the table goes right after the last record shown (``editing.merge_view``): the number it takes
+    # is its # default, so it shows at once. The default is one number for every row added, so the table is built
+    # again (below) before a second added row could show the same number; the blank rows it holds then come back
+    # after its records, numbered on from them.
+    first_new = (max(v.indices) if v.indices else len(d.records) - 1) + 2
+    rows += [{editing.ROW: None, NUMBER: first_new + k, **{c: "" for c in shown}} for k in range(d.blank)]
+    first_new += d.blank
+    # No hidden column for the record's index: the table's column menu (its eye icon) lists hidden columns, and offered
+    # "_row" (and "(index)") to show. A row's record is found from its row label instead (``_rows_back``).
+    columns = [NUMBER, *shown]
     if to_fix:  # read-only: the reason a record cannot be saved yet, first: after two wide text columns it was
         for row in rows:  # cut off at the table's right edge ("question is empt")
             row["problem"] = to_fix.get(row[editing.ROW], "")
-        columns.insert(2, "problem")
-    frame = pd.DataFrame(rows, columns=columns)
-    # A row added in the table goes right after the last record shown (``editing.merge_view``): the number it takes
-    # is its # default, so it shows at once. The default is one number for every row added, so the table is built
-    # again (below) before a second added row could show the same number.
-    first_new = (max(v.indices) if v.indices else len(d.records) - 1) + 2
+        columns.insert(1, "problem")
+    frame = pd.DataFrame(rows, columns=columns, index=pd.RangeIndex(1, len(rows) + 1))
     key = f"dataset.editor.{info.id}.{d.nonce}"
     d.drawn = d.nonce
     # Room for the rows and two more to be added (an empty dataset's table was one row tall); past that the table
@@ -290,11 +300,12 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
         # an empty cell (a new row's answer not typed yet) shows empty: the default grey "None" read as text
         placeholder="",
-        # the hidden record index is read-only too: the table's column menu (its eye icon) can show it, and an index
-        # typed there took the row for a new record and the record it was for as deleted
-        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER, editing.ROW],
+        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER],
         column_config={
-            editing.ROW: None,
+            # The row labels, hidden: the column menu still lists them (as "(index)" without a name), so they are named
+            # for what they are if shown there, the row's place in this table (the record number is #)
+            "_index": st.column_config.NumberColumn("Row in this table", format="%d", disabled=True,
+                                                    help="The row's place in this table; its record number is #"),
             NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new,
                                                   help="The record's number, as the list of unsaved changes names it"),
             "question": st.column_config.TextColumn("Question", width="large"),
@@ -320,8 +331,9 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     added: list[Record] = []
     replaced: dict[int, Record] = {}
     refused: list[tuple[int, str]] = []
-    d.current = editing.merge_view(d.records, v.indices, edited.to_dict("records"), shown, new=added, replaced=replaced,
-                                   refused=refused)
+    back = _rows_back(edited, rows)
+    d.current = editing.merge_view(d.records, v.indices, back, shown, new=added, replaced=replaced, refused=refused)
+    same_number, d.blank_seen = _new_rows(back, shown)
     if d.pinned and replaced:  # a row added under the search, edited since: its new version stays in sight
         d.pinned = [replaced.get(id(r), r) for r in d.pinned]
     keep(info.id, d)
@@ -331,9 +343,10 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             f"Record {i + 1}'s {field} is {len(editing.as_text(d.records[i].get(field))):,} characters long: the table "
             "shows its start only, so an edit there is not kept. Edit it whole under the table, in Edit a long value.")
         _rebuild(d, added if filtered else [])
-    if len(added) > 1 or any(text.shows(str(r["question"])) and text.shows(str(r["answer"])) for r in added):
-        # An added row has its question and answer (or another row was added): built again, the table numbers it as
-        # a record, and the next row added takes the number after it (its # default), not the same one.
+    if len(added) > 1 or same_number or any(text.shows(str(r["question"])) and text.shows(str(r["answer"]))
+                                            for r in added):
+        # An added row has its question and answer (or another row was added, blank ones too): built again, the table
+        # numbers it as a record, and the next row added takes the number after it (its # default), not the same one.
         d.grown += len(added)
         _rebuild(d, added if filtered else [])
     if st.session_state.get(key, {}).get("deleted_rows"):
@@ -351,6 +364,23 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     st.caption(f"{shown} · page {page} of {v.pages} · editing version {d.base} of {md(info.name)}. "
                "Add a row at the bottom of the table; select rows and press Delete to remove them.")
     save_bar(info, d)
+
+
+def _rows_back(edited: pd.DataFrame, rows: list[dict]) -> list[dict]:
+    """The editor's rows, each with the index of the record it shows (``editing.ROW``; None for a row added in it). A
+    row keeps its label (1 to the rows the table was built with); one added gets a label past them."""
+    return [{**row, editing.ROW: rows[label - 1][editing.ROW] if 1 <= label <= len(rows) else None}
+            for label, row in zip(edited.index, edited.to_dict("records"))]
+
+
+def _new_rows(rows: list[dict], shown: tuple[str, ...]) -> tuple[bool, int]:
+    """(whether two new rows of the table, added there or blank ones it was built with, show the same #, how many blank
+    rows it holds). Streamlit gives every row added the # default the table was built with."""
+    new = [r for r in rows if r[editing.ROW] is None]
+    numbers = [r.get(NUMBER) for r in new]
+    numbers = [n for n in numbers if n is not None and n == n]  # n == n: not NaN
+    blank = sum(1 for r in new if not any(isinstance(r.get(c), str) and r[c].strip() for c in shown))  # empty: None/NaN
+    return len(set(numbers)) < len(numbers), blank
 
 
 def _long_values(info: store.DatasetInfo, d: Draft, indices: list[int], shown: tuple[str, ...],
@@ -475,6 +505,7 @@ def _rebuild(d: Draft, added: list[Record]) -> None:
     d.records = d.current
     d.nonce += 1
     d.pinned.extend(added)
+    d.blank = d.blank_seen
     st.rerun()
 
 
@@ -524,6 +555,7 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
             # the working copy, with the Problem column on the rows themselves, and say why after that rerun.
             d.records = d.current
             d.nonce += 1
+            d.blank = d.blank_seen
             st.session_state.setdefault(REFUSED, {})[info.id] = (message, errs)
             st.rerun()
         _refusal(message, errs)
@@ -541,7 +573,8 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
     records = d.current
     st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
                                               current=records, nonce=d.nonce + 1, view=d.view,
-                                              grown=d.grown, pinned=d.pinned)  # rows added stay in sight
+                                              grown=d.grown, pinned=d.pinned,  # rows added stay in sight
+                                              blank=d.blank_seen, blank_seen=d.blank_seen)
     warns = found.warnings
     note = f" ({plural(len(warns), 'warning')}: see the Check tab)" if warns else ""
     flash(f"Saved version {saved.version}: {plural(saved.count, 'record')}{note}.")
@@ -577,7 +610,7 @@ def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
         save(info, d, "edited (saved over a newer version)", base_version=latest)
     if show:
         theirs = store.load_version(info.id, latest)
-        diff_view(editing.changes(d.saved, theirs), f"version {d.base} → version {latest}")
+        diff_view(editing.changes(d.saved, theirs), f"version {d.base} → version {latest}", numbered(d.saved, theirs))
 
 
 # ---- shared displays -------------------------------------------------------------------------------
@@ -589,29 +622,42 @@ def problems_table(problems: list[validate.Problem], limit: int = 2000) -> None:
         st.caption(f"The first {limit:,} are listed; {len(problems) - limit:,} more are not.")
 
 
-def diff_view(diff: store.Diff, title: str) -> None:
-    """What changed, as three read-only tables (record text is never rendered as HTML)."""
+def numbered(before: list[Record], after: list[Record]) -> dict[int, int]:
+    """Each record's number (from 1) in its list, by identity: a removed record's in ``before``, the others' in
+    ``after`` (``diff_view``)."""
+    return {id(r): n for records in (before, after) for n, r in enumerate(records, 1)}
+
+
+def diff_view(diff: store.Diff, title: str, numbers: dict[int, int] | None = None) -> None:
+    """What changed, as three read-only tables (record text is never rendered as HTML); with ``numbers``
+    (``numbered``), each record's number in its version first, the number the Edit tab's # column showed."""
+    numbers = numbers or {}
     st.markdown(f"**{md(title)}**: {editing.summary(diff)}")
+    number = {"record": st.column_config.NumberColumn("Record", width="small", format="%d",
+                                                      help="Its number in the version it is in (a removed record: in "
+                                                           "the earlier one)")}
     if diff.added:
         with st.expander(f"Added ({len(diff.added)})"):
-            st.dataframe(_qa(diff.added), hide_index=True, width="stretch")
+            st.dataframe(_qa(diff.added, numbers), hide_index=True, width="stretch", column_config=number)
     if diff.removed:
         with st.expander(f"Removed ({len(diff.removed)})"):
-            st.dataframe(_qa(diff.removed), hide_index=True, width="stretch")
+            st.dataframe(_qa(diff.removed, numbers), hide_index=True, width="stretch", column_config=number)
     if diff.edited:
         pairs = diff.edited[:2000]
         passages = any(editing.CONTEXT in r for pair in pairs for r in pair)
         with st.expander(f"Edited ({len(diff.edited)})"):
-            st.dataframe([{"question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
+            st.dataframe([{**({"record": numbers[id(a)]} if id(a) in numbers else {}),
+                           "question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
                            "answer before": _cut(b.get("answer")), "answer after": _cut(a.get("answer")),
                            **({"context before": _cut(b.get(editing.CONTEXT)),
                                "context after": _cut(a.get(editing.CONTEXT))} if passages else {})}
-                          for b, a in pairs], hide_index=True, width="stretch")
+                          for b, a in pairs], hide_index=True, width="stretch", column_config=number)
 
 
-def _qa(records: list[Record]) -> list[dict]:
+def _qa(records: list[Record], numbers: dict[int, int]) -> list[dict]:
     shown = editing.columns(records[:2000])
-    return [{c: _cut(r.get(c)) for c in shown} for r in records[:2000]]
+    return [{**({"record": numbers[id(r)]} if id(r) in numbers else {}), **{c: _cut(r.get(c)) for c in shown}}
+            for r in records[:2000]]
 
 
 def _cut(value: object) -> object:

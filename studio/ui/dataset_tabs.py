@@ -337,7 +337,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                               f"changes.{also}")
                 else:
                     dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
-                              f"{dui.md(created.name)}{skipped_invalid}.{also}")
+                              f"{dui.md(created.name)}{skipped_invalid}.{also}{_repeats_note(records)}")
                 dui.go_to_tab("Edit")
                 st.rerun()
         return
@@ -352,13 +352,24 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
         if added:
             dui.flash(f"Added {validate.plural(added, 'record')} to {dui.md(info.name)}"
                       + (f" ({skipped:,} already there {'was' if skipped == 1 else 'were'} skipped)" if skipped else "")
-                      + f"{skipped_invalid}. They are unsaved: check them in the Edit tab and press Save.{also}")
+                      + f"{skipped_invalid}. They are unsaved: check them in the Edit tab and press Save.{also}"
+                      + _repeats_note(merged))
         else:  # nothing to check or save: saying so would send the person looking for records that are not there
             dui.flash(f"Nothing added to {dui.md(info.name)}: "
                       + ("the record is" if skipped == 1 else f"all {skipped:,} records are")
                       + f" already there (the same question and answer){skipped_invalid}.")
         dui.go_to_tab("Edit")
         st.rerun()
+
+
+def _repeats_note(records: list[dict]) -> str:
+    """The line after an import pointing to the Duplicates tab where records repeat a question: the import's warnings
+    table named them before the import, and afterwards nothing said where to review them."""
+    n = validate.repeated_questions(records)
+    if not n:
+        return ""
+    return (f" {validate.plural(n, 'record')} {'repeats' if n == 1 else 'repeat'} an earlier question (case and "
+            "punctuation aside): the Duplicates tab finds them, and questions asked in other words, to merge or drop.")
 
 
 def _clear_upload() -> None:
@@ -426,9 +437,12 @@ def _check_plots(dataset_id: str, version: int, sha: str):
 # ---- Versions -------------------------------------------------------------------------------------
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _version_diff(dataset_id: str, old: int, new: int, sha_old: str, sha_new: str) -> store.Diff:
-    """Versions never change once written, so their diff is computed once (shared, read-only)."""
-    return editing.changes(store.load_version(dataset_id, old), store.load_version(dataset_id, new))
+def _version_diff(dataset_id: str, old: int, new: int, sha_old: str,
+                  sha_new: str) -> tuple[store.Diff, dict[int, int]]:
+    """Versions never change once written, so their diff is computed once (shared, read-only); with each record's
+    number in its version (``dui.numbered``)."""
+    before, after = store.load_version(dataset_id, old), store.load_version(dataset_id, new)
+    return editing.changes(before, after), dui.numbered(before, after)
 
 
 def versions_tab(info: store.DatasetInfo | None) -> None:
@@ -451,7 +465,8 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
     with st.container():  # drawn for any pair, even a version with itself: Restore below keeps its place
         if old != new:
             sha = {v.version: v.sha256 for v in info.versions}
-            dui.diff_view(_version_diff(info.id, old, new, sha[old], sha[new]), f"version {old} → version {new}")
+            diff, record_numbers = _version_diff(info.id, old, new, sha[old], sha[new])
+            dui.diff_view(diff, f"version {old} → version {new}", record_numbers)
     st.divider()
     restore = st.selectbox("Restore version", numbers[:-1], key=f"dataset.restore.{info.id}")
     d = dui.draft(info)

@@ -240,22 +240,25 @@ def _estimate(info: store.DatasetInfo, base: int, records: list[dict], config: d
     if cached is None or cached[0] != key:
         try:
             cached = (key, dedup.estimate(records, config))  # in "Both", its fuzzy pass timed too
-        except StudioError as exc:
-            if held is not None:
-                held.append(exc)
-            if not quiet:
-                with st.container():  # the line and its button drawn together: nothing below moves when it comes
-                    if isinstance(exc, dedup.TooManyPairs):
-                        st.warning(ui.md(exc), icon=":material/warning:")
-                    else:
-                        ui.show_error(exc)
-                    if isinstance(exc, dedup.TooManyPairs) and cache and config.method != "semantic" \
-                            and embed.available():
-                        st.button("Use semantic instead", key="dedup.refused_semantic", on_click=_use_semantic,
-                                  args=(info, records, base, replace(config, method="semantic")))
-            return None
+        except StudioError as exc:  # kept as well: a refused threshold was sampled again at every rerun of the tab
+            cached = (key, exc)
         if cache:
             st.session_state[ESTIMATE] = cached
+    if isinstance(cached[1], StudioError):
+        exc = cached[1]
+        if held is not None:
+            held.append(exc)
+        if not quiet:
+            with st.container():  # the line and its button drawn together: nothing below moves when it comes
+                if isinstance(exc, dedup.TooManyPairs):
+                    st.warning(ui.md(exc), icon=":material/warning:")
+                else:
+                    ui.show_error(exc)
+                if isinstance(exc, dedup.TooManyPairs) and cache and config.method != "semantic" \
+                        and embed.available():
+                    st.button("Use semantic instead", key="dedup.refused_semantic", on_click=_use_semantic,
+                              args=(info, records, base, replace(config, method="semantic")))
+        return None
     return cached[1]
 
 

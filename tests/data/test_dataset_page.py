@@ -237,6 +237,27 @@ def test_import_alpaca_jsonl_as_a_new_dataset_with_preview():
     assert "Imported 2 records into a new dataset" in texts(at.success)[0]
 
 
+def test_an_import_with_repeated_questions_points_to_the_duplicates_tab():
+    """The import's warnings named the repeated questions before the import; after it, the page said only "Imported
+    10 records" and nothing of where to review them."""
+    rows = [{"question": "How do I reset my password?", "answer": "Click Forgot password."},
+            {"question": "how do i reset my password", "answer": "Use the link."},
+            {"question": "HOW DO I RESET MY PASSWORD", "answer": "Forgot password."},
+            {"question": "Can I get a refund?", "answer": "Within 30 days."}]
+    at = _upload(open_page(), "faq.json", json.dumps(rows).encode())
+    at.button(key="dataset.import.create").click().run()
+    assert texts(at.success)[0] == ("Imported 4 records into a new dataset, faq. 2 records repeat an earlier question "
+                                    "(case and punctuation aside): the Duplicates tab finds them, and questions asked "
+                                    "in other words, to merge or drop.")
+    at = _upload(at, "more.json", json.dumps(rows[3:]).encode())
+    at.radio(key="dataset.import.target").set_value(at.radio(key="dataset.import.target").options[1]).run()
+    at.checkbox(key="dataset.import.skip").uncheck().run()  # the refund question again: a third repeat
+    at.button(key="dataset.import.merge").click().run()
+    assert texts(at.success)[0].endswith("3 records repeat an earlier question (case and punctuation aside): the "
+                                         "Duplicates tab finds them, and questions asked in other words, to merge or "
+                                         "drop.")
+
+
 def test_an_alpaca_input_imports_as_a_context_column_the_editor_shows_and_edits():
     rows = [{"instruction": "Qual é o meu nome?", "input": "Meu nome é Marcundes 🎙", "output": "Marcundes"},
             {"instruction": "¿Balón?", "input": "", "output": "Tamaño 5 ⚽"}]
@@ -1130,6 +1151,35 @@ def test_a_row_added_in_the_table_shows_its_number_at_once_and_the_next_one_the_
     assert at.data_editor[0].value["_number"].tolist() == [1, 2, 3, 4, 5] and _number_default(at) == 6
 
 
+def test_blank_rows_added_before_a_save_each_show_a_number_of_their_own_kept_by_the_save():
+    """Rows added in the table and left blank all showed the one number a row added takes (its # default), 3, 3, 3:
+    Streamlit gives every row added that default. A second blank row now builds the table again with the blank rows
+    numbered on from the records, and the next row added shows the number after them; typed in and saved, each keeps
+    the number it showed, in the table and in the Versions tab."""
+    at, info = open_mine()
+    edit(at, added=[{"_number": 3}, {"_number": 3}])  # two blank rows, both showing 3
+    shown = at.data_editor[0].value
+    assert shown["_number"].tolist() == [1, 2, 3, 4] and shown["question"].tolist()[2:] == ["", ""]
+    assert _number_default(at) == 5
+    edit(at, added=[{"_number": 5}])  # a third: 5, not 3 again
+    edit(at, edited={2: {"question": "Who restarts?", "answer": "The referee."},
+                     3: {"question": "Half time?", "answer": "Fifteen minutes."}}, added=[{"_number": 5}])
+    shown = at.data_editor[0].value
+    assert shown["_number"].tolist() == [1, 2, 3, 4, 5]
+    assert shown["question"].tolist()[2:] == ["Who restarts?", "Half time?", ""]  # the blank one stays, numbered 5
+    assert table_with(at, "field")[["record", "field"]].values.tolist() == [[3, "(new record)"], [4, "(new record)"]]
+    at.button(key="dataset.save").click().run()
+    assert [r["question"] for r in store.load_version(info.id)][2:] == ["Who restarts?", "Half time?"]
+    shown = at.data_editor[0].value
+    assert shown["_number"].tolist() == [1, 2, 3, 4, 5] and shown["question"].tolist()[2:] == [
+        "Who restarts?", "Half time?", ""]
+    at.session_state["dataset.tab"] = "Versions"
+    at.run()
+    assert not at.exception
+    added = table_with(at, "record")
+    assert added[["record", "question"]].values.tolist() == [[3, "Who restarts?"], [4, "Half time?"]]
+
+
 def test_a_row_added_on_a_search_shows_the_number_it_takes_after_the_last_record_shown():
     info = store.create_dataset("Mine", RECS + [{"question": "Who keeps time?", "answer": "The referee."}])
     at = open_page()
@@ -1910,12 +1960,19 @@ def test_a_value_too_long_for_a_box_of_the_page_is_offered_as_a_download_not_in_
     assert any("download it, edit it in a text editor and upload it here" in str(e.proto) for e in at.get("file_uploader"))
 
 
-def test_the_hidden_record_index_cannot_be_edited_where_the_column_menu_shows_it():
-    """The table's column menu (its eye icon) lists the hidden _row column and can show it; a number typed there made
-    the row a new record and the record it was for deleted."""
-    at, _ = open_mine()
+def test_the_column_menu_offers_no_unnamed_or_internal_column_to_show():
+    """The table's column menu (its eye icon) lists every column, hidden ones too: it offered "(index)" (the row labels,
+    no name) and "_row" (the record's index, kept for the page). No "_row" column now, and the row labels, the one
+    hidden column, are named for what they are and cannot be edited; a record is still found from its row (an edit
+    and a delete land on the right records)."""
+    at, info = open_mine()
     config = json.loads(at.data_editor[0].proto.columns)
-    assert config[editing.ROW].get("hidden") and config[editing.ROW].get("disabled")
+    hidden = {name: c for name, c in config.items() if c.get("hidden")}
+    assert list(hidden) == ["_index"] and hidden["_index"]["label"] == "Row in this table"
+    assert hidden["_index"]["disabled"] and list(at.data_editor[0].value.columns) == ["_number", "question", "answer"]
+    edit(at, edited={1: {"answer": "Eleven each."}}, deleted=[0])
+    at.button(key="dataset.save").click().run()
+    assert store.load_version(info.id) == [{"question": "How many players?", "answer": "Eleven each."}]
 
 
 def test_the_versions_comparison_shows_a_long_value_cut_as_the_table_does():

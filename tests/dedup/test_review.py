@@ -118,9 +118,16 @@ def open_tab(records):
     info = store.create_dataset("dups", records)
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["dataset.selected"] = info.id
+    at.session_state["dataset.tab"] = "Duplicates"
     at.run()
     assert not at.exception
     return at, info
+
+
+def to_tab(at: AppTest, label: str = "Duplicates") -> AppTest:
+    """A click on the Dataset page's tab ``label`` (the page lands on Edit when opened again from another page)."""
+    at.session_state["dataset.tab"] = label
+    return at.run()
 
 
 def test_tab_runs_dedup_and_threshold_moves_the_count():
@@ -280,7 +287,7 @@ def test_tab_settings_and_threshold_stay_through_a_visit_to_another_page():
     at.number_input(key="dedup.bulk_score").set_value(99.0).run()
     at.button(key="dedup.keep.0.0").click().run()  # a decision: the slider is locked where the review was cut
     clusters = {m.label: m.value for m in at.metric}["Clusters"]
-    back = back_from_another_page(at)
+    back = to_tab(back_from_another_page(at))
     assert not back.exception
     # Set through session state, not drawn with a value: back at their defaults where the last run before the page
     # change was a timed fragment's (the dedup progress), which back_from_another_page models.
@@ -292,7 +299,7 @@ def test_tab_settings_and_threshold_stay_through_a_visit_to_another_page():
     assert {m.label: m.value for m in back.metric}["Clusters"] == clusters
     back.selectbox(key="dedup.method").set_value("semantic").run()
     back.number_input(key="dedup.cosine").set_value(0.9).run()
-    again = back_from_another_page(back)
+    again = to_tab(back_from_another_page(back))
     # a semantic choice is not silently back to fuzzy (a semantic review was hidden behind "Method changed")
     assert again.selectbox(key="dedup.method").value == "semantic"
     assert again.number_input(key="dedup.cosine").value == 0.9
@@ -375,6 +382,7 @@ def test_tab_scores_choice_stays_through_a_small_dataset_and_a_visit_to_another_
                                        for i in range(1_500)])
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.session_state["dataset.selected"] = big.id
+    at.session_state["dataset.tab"] = "Duplicates"
     at.run()
     at.selectbox(key="dedup.method").set_value("semantic").run()
 
@@ -390,7 +398,7 @@ def test_tab_scores_choice_stays_through_a_small_dataset_and_a_visit_to_another_
     assert box.value == "fast" and not box.disabled and "re-scored" not in said
     box.set_value("precise").run()
     scores_on(small)
-    at = back_from_another_page(at)
+    at = to_tab(back_from_another_page(at))
     box, said = scores_on(big)
     assert box.value == "precise" and "re-scored" in said
 
@@ -601,6 +609,7 @@ def decided_in_a_new_review(info) -> str:
     """The Duplicates tab opened afresh on the dataset's latest version and run: its "Decided" count."""
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["dataset.selected"] = info.id
+    at.session_state["dataset.tab"] = "Duplicates"
     at.run()
     at.button(key="dedup.run").click().run()
     return {m.label: m.value for m in at.metric}["Decided"]
@@ -810,6 +819,54 @@ def test_tab_refuses_a_threshold_pairing_millions_before_it_runs(monkeypatch):
     at.number_input(key="dedup.floor").set_value(90.0).run()  # raised: the warning goes and the run starts
     assert not [w for w in at.warning if "raise it" in w.value]
     assert not at.button(key="dedup.run").disabled and not at.button(key="dedup.run").help
+
+
+def test_the_estimate_is_made_on_the_duplicates_tab_only_once_per_version_and_settings(monkeypatch):
+    """Typing and saving in the Edit tab paid for the Duplicates tab's estimate (a timed sample of 1,000 texts): the tab
+    was drawn on every run, whichever was shown, and a refused threshold was sampled again at each rerun. Now the tab is
+    drawn only while shown, and its estimate, refusal included, is made once per version and settings."""
+    asked: list[int] = []
+
+    def estimate(records, config):
+        asked.append(len(records))
+        raise dedup.TooManyPairs("The threshold 80 would make about 12,000,000 duplicate pairs: raise it (try 90).")
+
+    monkeypatch.setattr(dedup, "estimate", estimate)
+    monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)  # the six records estimated as a large set is estimated
+    info = store.create_dataset("dups", RECORDS)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["dataset.selected"] = info.id
+    at.run()  # the Edit tab
+    for n in range(2):  # an edit typed, then saved
+        key = at.data_editor[0].key
+        at.session_state[key] = {"edited_rows": {5: {"answer": f"The official, take {n}."}}, "added_rows": [],
+                                 "deleted_rows": []}
+        at.run()
+        at.button(key="dataset.save").click().run()
+    assert store.get_dataset(info.id).latest.version == 3 and not at.exception
+    assert asked == []  # nothing estimated for a tab not shown
+    to_tab(at)
+    assert asked == [6] and [w.value for w in at.warning if "raise it (try 90)" in w.value]
+    at.run()
+    at.run()  # reruns on the tab (a click elsewhere, a fragment's tick): the refusal is said again, not sampled again
+    assert asked == [6] and [w.value for w in at.warning if "raise it (try 90)" in w.value]
+    at.number_input(key="dedup.floor").set_value(85.0).run()  # other settings: estimated for them
+    assert asked == [6, 6]
+
+
+def test_tab_settings_and_review_stay_through_a_look_at_the_edit_tab():
+    """The tab is drawn only while shown: its settings and review are kept while another tab is."""
+    at, _ = open_tab(RECORDS)
+    at.number_input(key="dedup.floor").set_value(70.0).run()
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    at.button(key="dedup.keep.0.0").click().run()
+    before = {m.label: m.value for m in at.metric}
+    to_tab(at, "Edit")
+    assert not [m for m in at.metric if m.label == "Clusters"]  # not drawn meanwhile
+    to_tab(at)
+    assert not at.exception and {m.label: m.value for m in at.metric} == before
+    assert at.number_input(key="dedup.floor").value == 70.0
 
 
 def test_tab_an_estimate_that_fails_otherwise_is_an_error_and_runs_nothing(monkeypatch):
