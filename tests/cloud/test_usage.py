@@ -542,3 +542,28 @@ def test_two_saves_at_once_into_a_folder_not_made_yet_count_its_block_once(publi
     assert sorted(p.name for p in (ws / "datasets" / "new").iterdir()) == ["one.json", "two.json"]
     assert usage.kept(ws) == usage.measure(ws)  # the block of datasets/new counted once, as the disk holds it
     assert usage._read(workspaces.root())[0] == usage.measure(workspaces.root())  # in every workspace's total too
+
+
+def test_a_workspace_that_holds_an_evaluation_gets_no_jobs_runs_or_models_folder_from_its_pages():
+    """A workspace whose evaluation came back from the store (its ``evals/`` file, no ``jobs/`` folder) got an empty
+    ``jobs/`` folder from the Evaluate page's list, which read each evaluation's job status through a path helper that
+    made the folder it named; a block of the visitor's limit for nothing they did. Every page is opened, then run
+    again, and no folder is made."""
+    from studio.data import store
+    from studio.evaluate import results
+    from tests.test_tenancy import PAGES, visit, workspace_of
+
+    at = visit()
+    ws = workspace_of(at)
+    with config.use_workspace(ws):
+        ds = store.create_dataset("Mine", [{"question": "q?", "answer": "a"}])
+        results.save({"id": "restored-eval", "status": "done", "dataset": {"id": ds.id, "name": ds.name},
+                      "models": [{"spec": "api:openai/gpt-oss-20b", "label": "gpt-oss"}],
+                      "created": "2026-12-04T10:00:00+00:00"})
+    before = sorted(p.name for p in ws.iterdir())
+    for page in PAGES:
+        visit(page, at=at)
+        at.run()
+    made = sorted(p.name for p in ws.iterdir())
+    assert made == before and not {"jobs", "runs", "models"} & set(made), made
+
