@@ -59,6 +59,13 @@ def save(result: EvalResult | dict) -> Path:
     return target
 
 
+def room_to_save(result: EvalResult) -> int:
+    """What ``save`` takes on disk for ``result`` (whole 4 KiB blocks), its ``evals/`` folder too where not made yet."""
+    nbytes = len(json.dumps(result.to_json(), ensure_ascii=False, indent=1).encode()) + 1
+    blocks = -(-nbytes // 4096) + (0 if path(result.id).parent.is_dir() else 1)
+    return blocks * 4096
+
+
 def job_dir(eval_id: str) -> Path:
     """Where the evaluation's live state is (``status.json``, ``studio.jobs``): the page's background job, a
     CLI run, or any run that saves to the store writes it."""

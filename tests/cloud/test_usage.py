@@ -567,3 +567,29 @@ def test_a_workspace_that_holds_an_evaluation_gets_no_jobs_runs_or_models_folder
     made = sorted(p.name for p in ws.iterdir())
     assert made == before and not {"jobs", "runs", "models"} & set(made), made
 
+
+def test_an_evaluation_refused_for_room_is_refused_before_it_makes_or_writes_anything(public, tmp_path):
+    """The start of an evaluation saved its queued result and made the ``jobs/`` folder before it asked whether the
+    job's files fit: a workspace with room for the result alone took both (``jobs/`` a block past its limit, counted
+    and never refused), then was refused, and kept the empty ``jobs/`` folder for good. Now the room for all of it is
+    asked first: refused in one line, with nothing made or written."""
+    import json
+
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.runner import new_result
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "90 minutes."}]))
+    cfg = EvalConfig(models=("api:m",), dataset_file=str(data), api_base_url="http://127.0.0.1:9/v1")
+    ws = _workspace("a-" + "e" * 32, 1)
+    _save(ws, "datasets/first.json", 10)
+    result_bytes = len(json.dumps(new_result(cfg).to_json(), indent=1).encode())
+    limit = usage.measure(ws) + usage.on_disk(result_bytes) + usage.BLOCK  # the result and its evals/ folder, no more
+    public["anonymous_workspace_mb"] = limit / MB
+    before = sorted(p.relative_to(ws) for p in ws.rglob("*") if not p.name.startswith(".usage"))
+    with config.use_workspace(ws), pytest.raises(WorkspaceFullError) as caught:
+        eval_jobs.start_evaluation(cfg)
+    assert str(caught.value).startswith("Not started: it needs") and "\n" not in str(caught.value)
+    assert sorted(p.relative_to(ws) for p in ws.rglob("*") if not p.name.startswith(".usage")) == before
+    assert usage.measure(ws) <= limit
