@@ -82,9 +82,9 @@ if question and ready:
     chat_ui.ask(question, system, specs, params)
     st.rerun()
 
-c1, c2 = st.columns([1, 2])
-if c1.button("Clear conversation", icon=":material/delete:", disabled=busy or not st.session_state["chat.messages"]):
+row = st.container(horizontal=True)  # each button as wide as its label ("Clear convers…" in a third of 800 px)
+if row.button("Clear conversation", icon=":material/delete:", disabled=busy or not st.session_state["chat.messages"]):
     chat_saved.clear()
     st.rerun()
-with c2:
+with row:
     chat_ui.export_buttons(spec, params, spec_b if compare else None)

@@ -347,6 +347,21 @@ def _device_busy(busy: JobStatus) -> JobBusyError:
                         "it to finish.")
 
 
+def check_room(workdir: Path, more: int = 0) -> None:
+    """Raise ``WorkspaceFullError`` ("Not started: …", one line) where the files of a job in ``workdir``, and ``more``
+    bytes its starter writes before it (an evaluation's queued result), cannot fit in the visitor's workspace. A job's
+    status, log and registry entry are written outside any size check (measured at every later save): on a public app
+    its start is refused here, before anything is made or written, not let past the visitor's limit."""
+    try:
+        config.fits(Path(workdir) / STATUS, JOB_FILES_BYTES + more)
+    except WorkspaceFullError as exc:  # said as a refused save says it ("Not saved: …"), above a Start button
+        said = str(exc)
+        started = WorkspaceFullError("Not started: " + said.removeprefix("Not saved: ") if said.startswith("Not saved: ")
+                                     else said)
+        started.room = exc.room
+        raise started from None
+
+
 def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = True,
               env: Mapping[str, str] | None = None, launcher: list[str] | None = None,
               record: Mapping[str, str] | None = None) -> JobStatus:
@@ -364,16 +379,7 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
     ``set_caps``.
     """
     workdir = Path(workdir)
-    # a job's status, log and registry entry are written outside any size check (measured at every later save): on
-    # a public app its start is refused in one line where they cannot fit, not let past the visitor's limit
-    try:
-        config.fits(workdir / STATUS, JOB_FILES_BYTES)
-    except WorkspaceFullError as exc:  # said as a refused save says it ("Not saved: …"), above a Start button
-        said = str(exc)
-        started = WorkspaceFullError("Not started: " + said.removeprefix("Not saved: ") if said.startswith("Not saved: ")
-                                     else said)
-        started.room = exc.room
-        raise started from None
+    check_room(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     with _start_lock, _locked():
         _check_caps()

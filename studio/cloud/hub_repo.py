@@ -80,8 +80,9 @@ def _explain(exc: Exception, what: str, retried: str = "sync is retried") -> Stu
             return NetworkError(f"The Hub answered {code} while trying to {what}: your work is kept here and "
                                 f"{retried}.")
         return SyncError(f"The Hub refused to {what} ({code}).")
-    return NetworkError(f"The Hub cannot be reached to {what} ({type(exc).__name__}): your work is kept here and "
-                        f"{retried}.")
+    # the exception's class name ("(ConnectError)") told a visitor nothing they could act on
+    return NetworkError(f"The Hub cannot be reached to {what} (no answer came: the Hub, or this app's connection to "
+                        f"it, is down): your work is kept here and {retried}.")
 
 
 def identify(token: str) -> Account:

@@ -109,12 +109,11 @@ def _failure(exc: BaseException, repo_id: str) -> StudioError | None:
         return NetworkError(f"The Hub answered HTTP {status or '?'} for {repo_id}: try again later.")
     if isinstance(exc, (OSError, ConnectionError)) or _is_transport_error(exc):
         # httpx/requests transport errors do not share a base class with OSError
-        return NetworkError(f"Cannot reach the Hugging Face Hub ({type(exc).__name__}): check the network and retry.")
+        return NetworkError("Cannot reach the Hugging Face Hub (no answer came): check the connection and try again.")
     dropped = _transport_cause(exc)  # huggingface_hub wraps a failed LFS upload in a RuntimeError
     if dropped is not None:
-        detail = (str(dropped).strip().splitlines() or [""])[0][:120]
-        return NetworkError(f"The connection to the Hub dropped while uploading to {repo_id} ({type(dropped).__name__}"
-                            f"{': ' + detail if detail else ''}): nothing was committed; push again.")
+        return NetworkError(f"The connection to the Hub dropped while uploading to {repo_id}: nothing was committed; "
+                            "check the connection and push again.")
     return None
 
 

@@ -32,7 +32,7 @@ def latest_summary(spec: str) -> tuple[str, dict[str, dict[str, float]]] | None:
 
 
 def _evals_listing() -> tuple:
-    folder = config.evals_dir()
+    folder = config.evals_dir(make=False)
     try:
         with os.scandir(folder) as entries:
             files = [(e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in entries if e.name.endswith(".json")]

@@ -44,8 +44,11 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     check_token(cfg, token)
     load_questions(cfg)  # bad questions fail here, with their message, before anything starts
     result = new_result(cfg)
-    eval_results.save(result)
     workdir = job_dir(result.id)  # made by the start, once its files are known to fit
+    # the room for the queued result (and its evals/ folder) and the job's files is asked before any of it is written:
+    # a workspace with room for the result alone took it, then was refused the job
+    jobs.check_room(workdir, eval_results.room_to_save(result))
+    eval_results.save(result)
     try:
         env = {"HF_TOKEN": token} if token else {}
         env[JOB_API_KEY_VAR] = api_key or ""  # overrides any inherited value: no key unless one was typed

@@ -46,7 +46,7 @@ class EvalNotFoundError(StudioError):
 def path(eval_id: str) -> Path:
     if not eval_id or "/" in eval_id or eval_id.startswith("."):
         raise EvalNotFoundError(f"No evaluation {eval_id!r}: pick one from the list.")
-    return config.evals_dir() / f"{eval_id}.json"
+    return config.evals_dir(make=False) / f"{eval_id}.json"  # a save makes the folder it needs
 
 
 def save(result: EvalResult | dict) -> Path:
@@ -59,10 +59,17 @@ def save(result: EvalResult | dict) -> Path:
     return target
 
 
+def room_to_save(result: EvalResult) -> int:
+    """What ``save`` takes on disk for ``result`` (whole 4 KiB blocks), its ``evals/`` folder too where not made yet."""
+    nbytes = len(json.dumps(result.to_json(), ensure_ascii=False, indent=1).encode()) + 1
+    blocks = -(-nbytes // 4096) + (0 if path(result.id).parent.is_dir() else 1)
+    return blocks * 4096
+
+
 def job_dir(eval_id: str) -> Path:
     """Where the evaluation's live state is (``status.json``, ``studio.jobs``): the page's background job, a
     CLI run, or any run that saves to the store writes it."""
-    return config.jobs_dir() / f"eval-{eval_id}"
+    return config.jobs_dir(make=False) / f"eval-{eval_id}"  # made by the job's start
 
 
 INTERRUPTED = ("interrupted: the evaluation's process ended before it finished (killed or crashed); "

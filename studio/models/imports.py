@@ -104,7 +104,7 @@ def start_import(path: Path, name: str, dtype: str, upload: Path | None = None) 
     check_file(path, str(path))
     info = gguf.inspect(path)  # not GGUF, truncated, a lying header: one line now, before any process starts
     name = library.check_name(name or library.default_name(path))
-    if (config.models_dir() / name).exists():
+    if (config.models_dir(make=False) / name).exists():
         raise StudioError(f"A model named {name!r} is already in the library: choose another name, or delete it first.")
     for status in jobs.registered_jobs():
         if status.kind == KIND and status.active and status.extra.get("model_name") == name:
@@ -146,7 +146,7 @@ def _free_name(path: Path) -> str:
     base = library.default_name(path)
     taken = {s.extra.get("model_name") for s in active_imports()}
     name, n = base, 2
-    while (config.models_dir() / name).exists() or name in taken:
+    while (config.models_dir(make=False) / name).exists() or name in taken:
         name, n = f"{base}-{n}", n + 1
     return name
 

@@ -112,7 +112,7 @@ def check_name(name: str) -> str:
 
 
 def model_dir(name: str) -> Path:
-    return config.models_dir() / check_name(name)
+    return config.models_dir(make=False) / check_name(name)
 
 
 def default_name(gguf_path: str | Path) -> str:
@@ -146,7 +146,7 @@ def read_card(folder: Path) -> dict:
 def check_free_name(name: str) -> str:
     """A valid name no model in the library has yet (the Models page checks it before an import starts)."""
     name = check_name(name)
-    if (config.models_dir() / name).exists():
+    if (config.models_dir(make=False) / name).exists():
         raise StudioError(f"A model named {name!r} is already in the library: choose another name, or delete it first.")
     return name
 
@@ -429,12 +429,14 @@ def stamp() -> tuple:
         except OSError:
             return 0
 
-    models, runs = config.models_dir(), config.runs_dir()
-    try:
-        folders = sorted(models.iterdir())
-        run_dirs = sorted(runs.iterdir())
-    except OSError:
-        folders, run_dirs = [], []
+    models, runs = config.models_dir(make=False), config.runs_dir(make=False)  # a listing makes no folder
+    def listed(folder: Path) -> list[Path]:  # each apart: a missing models/ (never made: no model imported) hid the runs
+        try:
+            return sorted(folder.iterdir())
+        except OSError:
+            return []
+
+    folders, run_dirs = listed(models), listed(runs)
     parts: list[tuple] = [(mtime(models), mtime(runs), mtime(config.home() / tokenizer_check.FILE))]
     parts += [(f.name, mtime(f)) for f in folders]
     parts += [(d.name, mtime(d / run_folders.RUN_JSON), jobs.read_status(d).state, run_folders.has_model(d))
@@ -587,7 +589,7 @@ def runs_using(name: str) -> list[str]:
     given: ``model:NAME``, the model's folder (absolute, with ``~``, or any path to it), or a path
     no longer resolvable from here (a relative one typed elsewhere) whose recorded fingerprint is
     the model's."""
-    folder = (config.models_dir() / name).resolve()
+    folder = (config.models_dir(make=False) / name).resolve()
     fingerprint: list[str | None] = []  # computed once, only if a run needs it
 
     def uses(run: RunRecord) -> bool:
@@ -635,7 +637,7 @@ def _active_exports() -> list[tuple[str, str]]:
 def exports_of(name: str) -> list[str]:
     """The GGUF export jobs queued or running on the workspace model ``name`` (their file names): deleting the model
     under one fails it halfway."""
-    folder = (config.models_dir() / name).resolve()
+    folder = (config.models_dir(make=False) / name).resolve()
     out = []
     for spec, file in _active_exports():
         if spec != str(library_spec(name)):
@@ -678,7 +680,7 @@ def delete_model(name: str, in_use: list[str] | None = None) -> str:
     GGUF export of it runs, or while the evaluations ``in_use`` (ids,
     ``studio.evaluate.results.evaluations_answering_with``) answer with it."""
     name = check_name(name)
-    folder = config.models_dir() / name
+    folder = config.models_dir(make=False) / name
     if not folder.is_dir():
         raise StudioError(f"No model {name!r} in the library: `python -m studio model list` shows what is there.")
     used = runs_using(name)
@@ -706,7 +708,7 @@ def rename_model(name: str, label: str) -> str:
     import unicodedata
 
     name = check_name(name)
-    folder = config.models_dir() / name
+    folder = config.models_dir(make=False) / name
     card = read_card(folder)
     if card.get("bundled") or name == bundled.NAME:  # listed before its first use imports it
         raise StudioError("The bundled model keeps its name, which says what it is (a Q4_1 copy of SmolLM2-135M-"
@@ -783,7 +785,7 @@ def clean_partial_imports() -> int:
 
 
 def require_folder(name: str) -> Path:
-    folder = config.models_dir() / name
+    folder = config.models_dir(make=False) / name
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"No model {name!r} in the library: import it on the Models page or with "
                              "`python -m studio model import FILE.gguf`.")

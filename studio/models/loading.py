@@ -143,7 +143,7 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
             return ModelRef(spec, str(bundled.gguf_path()), "bundled")
         return ModelRef(spec, str(library.require_folder(name)), "model")
     run_id = parsed.name
-    run_folder = config.runs_dir() / run_id
+    run_folder = config.runs_dir(make=False) / run_id
     if parsed.kind in ("run", "hub") and "/" not in run_id and run_folder.is_dir():
         found = run_folders.model_dir(run_folder)
         if found is None:
@@ -403,7 +403,7 @@ def damaged_weights(ref: ModelRef, exc: BaseException) -> ModelLoadError:
     files = sorted(f.name for f in folder.glob("*.safetensors")) or sorted(f.name for f in folder.glob("*.bin"))
     which = files[0] if len(files) == 1 else "its weights files"
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-    library_model = folder.parent.resolve() == config.models_dir().resolve()
+    library_model = folder.parent.resolve() == config.models_dir(make=False).resolve()
     if library_model:
         from studio.models import library
 

@@ -69,7 +69,7 @@ def has_model(folder: Path) -> bool:
 def run_dir(run_id: str) -> Path:
     if not run_id or "/" in run_id or run_id.startswith("."):
         raise StudioError(f"No training run {run_id!r}: pick one from the list.")
-    return config.runs_dir() / run_id
+    return config.runs_dir(make=False) / run_id  # made by the training's start
 
 
 _SHAPES: dict[str, type | tuple[type, ...]] = {

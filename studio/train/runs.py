@@ -120,7 +120,7 @@ def new_run_id(name: str = "run") -> str:
     slug_ = slug(name)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_id, n = f"{stamp}-{slug_}", 1
-    while (config.runs_dir() / run_id).exists():
+    while (config.runs_dir(make=False) / run_id).exists():
         n += 1
         run_id = f"{stamp}-{slug_}-{n}"
     return run_id

@@ -342,8 +342,7 @@ def export_buttons(spec: BackendSpec | None, params: ChatParams | None, spec_b: 
     turns = list(st.session_state["chat.messages"])
     secrets = used_secrets()
     disabled = not turns or streaming()
-    c1, c2 = st.columns(2)
-    c1.download_button("Export JSON", lambda: chat.export_json(turns, spec, params, spec_b, secrets), "conversation.json",
+    st.download_button("Export JSON", lambda: chat.export_json(turns, spec, params, spec_b, secrets), "conversation.json",
                        "application/json", disabled=disabled, key="chat.export_json", on_click="ignore")
-    c2.download_button("Export Markdown", lambda: chat.export_markdown(turns, spec, spec_b, secrets), "conversation.md",
+    st.download_button("Export Markdown", lambda: chat.export_markdown(turns, spec, spec_b, secrets), "conversation.md",
                        "text/markdown", disabled=disabled, key="chat.export_md", on_click="ignore")

@@ -1062,7 +1062,9 @@ def test_a_repo_name_the_hub_refuses_is_said_on_home_and_in_the_sidebar_not_your
 
 def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folder(api_mode, silent_server):
     """A start refused because the job's own files would not fit read "Not saved: it needs 20 KB …" above the Start
-    button (nothing was being saved), and left the evaluation's empty job folder in the workspace for good."""
+    button (nothing was being saved), and left the evaluation's empty job folder in the workspace for good. Its room
+    is asked before the queued record is written or jobs/ made: they took the workspace a block past its limit (the
+    line read '82 KB used' of 78), and left empty evals/ and jobs/ folders behind."""
     from studio import config
     from studio.cloud import workspaces
     from studio.evaluate import results
@@ -1075,15 +1077,13 @@ def test_an_evaluation_refused_for_room_says_not_started_and_leaves_no_job_folde
     at.secrets["studio"] = {"anonymous_workspace_mb": limit / 1e6}
     (err,) = start_evaluation(at, silent_server)
     assert err.startswith("Not started: it needs") and "\n" not in err
-    # the queued record took the block left, no more; the line says what the disk holds then: that and the jobs/ folder
-    # made for the job's files just before their room was checked (a block; it read a block less, the measure leaving
-    # jobs/ out; a kept total a block short of the disk read '90 KB used' with the jobs/ folder not there yet)
-    used = usage.readable_size(limit + usage.BLOCK)
+    # nothing written or made first: the line says what the workspace held before Start, within its limit
+    used = usage.readable_size(usage.measure(ws))
     assert f"left of its {usage.readable_size(limit)} limit ({used} used)" in err
-    assert usage.measure(ws) <= limit  # the start undone: within its limit
+    assert usage.measure(ws) <= limit
     with config.use_workspace(ws):
         assert results.list_evals() == []
-        assert not [p.name for p in config.jobs_dir().glob("eval-*")]
+    assert not (ws / "jobs").exists() and not (ws / "evals").exists()
 
 
 def test_home_s_hub_token_says_not_checked_while_the_hub_is_out_of_reach_not_yours(monkeypatch):

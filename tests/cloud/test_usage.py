@@ -542,3 +542,54 @@ def test_two_saves_at_once_into_a_folder_not_made_yet_count_its_block_once(publi
     assert sorted(p.name for p in (ws / "datasets" / "new").iterdir()) == ["one.json", "two.json"]
     assert usage.kept(ws) == usage.measure(ws)  # the block of datasets/new counted once, as the disk holds it
     assert usage._read(workspaces.root())[0] == usage.measure(workspaces.root())  # in every workspace's total too
+
+
+def test_a_workspace_that_holds_an_evaluation_gets_no_jobs_runs_or_models_folder_from_its_pages():
+    """A workspace whose evaluation came back from the store (its ``evals/`` file, no ``jobs/`` folder) got an empty
+    ``jobs/`` folder from the Evaluate page's list, which read each evaluation's job status through a path helper that
+    made the folder it named; a block of the visitor's limit for nothing they did. Every page is opened, then run
+    again, and no folder is made."""
+    from studio.data import store
+    from studio.evaluate import results
+    from tests.test_tenancy import PAGES, visit, workspace_of
+
+    at = visit()
+    ws = workspace_of(at)
+    with config.use_workspace(ws):
+        ds = store.create_dataset("Mine", [{"question": "q?", "answer": "a"}])
+        results.save({"id": "restored-eval", "status": "done", "dataset": {"id": ds.id, "name": ds.name},
+                      "models": [{"spec": "api:openai/gpt-oss-20b", "label": "gpt-oss"}],
+                      "created": "2026-12-04T10:00:00+00:00"})
+    before = sorted(p.name for p in ws.iterdir())
+    for page in PAGES:
+        visit(page, at=at)
+        at.run()
+    made = sorted(p.name for p in ws.iterdir())
+    assert made == before and not {"jobs", "runs", "models"} & set(made), made
+
+
+def test_an_evaluation_refused_for_room_is_refused_before_it_makes_or_writes_anything(public, tmp_path):
+    """The start of an evaluation saved its queued result and made the ``jobs/`` folder before it asked whether the
+    job's files fit: a workspace with room for the result alone took both (``jobs/`` a block past its limit, counted
+    and never refused), then was refused, and kept the empty ``jobs/`` folder for good. Now the room for all of it is
+    asked first: refused in one line, with nothing made or written."""
+    import json
+
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.runner import new_result
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "90 minutes."}]))
+    cfg = EvalConfig(models=("api:m",), dataset_file=str(data), api_base_url="http://127.0.0.1:9/v1")
+    ws = _workspace("a-" + "e" * 32, 1)
+    _save(ws, "datasets/first.json", 10)
+    result_bytes = len(json.dumps(new_result(cfg).to_json(), indent=1).encode())
+    limit = usage.measure(ws) + usage.on_disk(result_bytes) + usage.BLOCK  # the result and its evals/ folder, no more
+    public["anonymous_workspace_mb"] = limit / MB
+    before = sorted(p.relative_to(ws) for p in ws.rglob("*") if not p.name.startswith(".usage"))
+    with config.use_workspace(ws), pytest.raises(WorkspaceFullError) as caught:
+        eval_jobs.start_evaluation(cfg)
+    assert str(caught.value).startswith("Not started: it needs") and "\n" not in str(caught.value)
+    assert sorted(p.relative_to(ws) for p in ws.rglob("*") if not p.name.startswith(".usage")) == before
+    assert usage.measure(ws) <= limit

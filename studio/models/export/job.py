@@ -67,7 +67,7 @@ def register_terminal_export(spec: str, file_name: str) -> Path:
     """Record an export run from a terminal (``model export``) as a running job of this process, as the page's are:
     deleting its model or run is refused while it reads it. Returns its folder (``unregister`` removes it)."""
     run_id = spec.strip().removeprefix("run:")
-    if "/" not in run_id and run_id and (config.runs_dir() / run_id).is_dir():  # a bare run id reads that run
+    if "/" not in run_id and run_id and (config.runs_dir(make=False) / run_id).is_dir():  # a bare run id reads that run
         spec = f"run:{run_id}"
     workdir = config.jobs_dir() / f"export-terminal-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
