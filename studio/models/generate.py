@@ -105,9 +105,20 @@ def context_limit(model: Any) -> int | None:
 
 
 def answer_room(limit: int, max_new_tokens: int) -> int:
-    """The tokens of a context of ``limit`` kept for the answer: what is asked, at most half of it (Chat's rule,
-    ``studio.chat.local``); a longer prompt keeps its last ``limit - answer_room`` tokens."""
+    """The tokens of a context of ``limit`` kept for the answer: what is asked, at most half of it."""
     return min(max_new_tokens, limit // 2)
+
+
+def fit_prompt(length: int, limit: int | None, max_new_tokens: int) -> tuple[int, int]:
+    """How much of a prompt of ``length`` tokens is read, and how many new tokens its answer may have, in a context of
+    ``limit`` (None: unbounded). The one rule for Chat (``studio.chat.local``) and Evaluate (``generate_answers``):
+    a prompt that leaves the answer less than its ``answer_room`` keeps its last ``limit - answer_room`` tokens
+    (cut to the context less one token, a pasted document's answer was one token long); the answer then gets
+    the room left, up to ``max_new_tokens`` and at least one token."""
+    if limit is None:
+        return length, max_new_tokens
+    kept = min(length, limit - answer_room(limit, max_new_tokens))
+    return kept, max(1, min(max_new_tokens, limit - kept))
 
 
 def prompt_lengths(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | None = None,
@@ -172,13 +183,9 @@ def generate_answers(
         if stop is not None and stop.is_set():
             raise GenerationStopped([*answers, *[None] * (len(texts) - len(answers))])
         batch = encode_left_padded(tok, texts[start:start + batch_size], lm.device)
-        width = batch["input_ids"].shape[1]
-        if limit is not None and width + answer_room(limit, max_new_tokens) > limit:
-            # a question too long for the context keeps its end, and the answer its room (cut to the context less one
-            # token, a pasted document's answer was one token long)
-            batch = {k: v[:, -(limit - answer_room(limit, max_new_tokens)):] for k, v in batch.items()}
-            width = batch["input_ids"].shape[1]
-        new = max_new_tokens if limit is None else max(1, min(max_new_tokens, limit - width))
+        width, new = fit_prompt(batch["input_ids"].shape[1], limit, max_new_tokens)
+        if width < batch["input_ids"].shape[1]:  # a question too long for the context keeps its end
+            batch = {k: v[:, -width:] for k, v in batch.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": new, "pad_token_id": pad, "eos_token_id": stops or None}
         if do_sample:
             kwargs.update(do_sample=True, temperature=max(temperature, 1e-3), top_p=top_p)
