@@ -152,6 +152,7 @@ def generate_answers(
     cancel: Callable[[], bool] | None = None,
     stop: threading.Event | None = None,
     fast_decoding: bool = False,
+    cut_at: list[int | None] | None = None,
 ) -> list[str]:
     """One stripped answer per question, in order. ``lm`` is a ``studio.models.loading.LoadedModel``.
 
@@ -164,6 +165,8 @@ def generate_answers(
     ``GenerationStopped`` with the answers that had finished (those cut short are left out). ``fast_decoding`` uses a static cache and a compiled decoding step where the model
     allows it (``studio.models.fast_decoding.unavailable`` says why not; the caller tells the user) and
     answers eagerly otherwise; each batch size compiles once, so it pays for long, same-sized batches.
+    ``cut_at``, a list, gets one entry per answer: the new tokens it was cut at where it reached that limit before the
+    model ended it (it ends mid-sentence: Chat's ``cut_note`` says so), None where the model ended it.
     """
     import torch
 
@@ -211,15 +214,20 @@ def generate_answers(
         generated = out[:, width:].tolist()
         stopped = stop is not None and stop.is_set()
         batch_answers: list[str | None] = []
+        batch_cuts: list[int | None] = []
         for row in generated:
             text = decode_answer(tok, row, stops)
             answer_text = text.strip() if lm.has_chat_template else prompt_format.cut_at_stop(text)
-            ended = not stopped or len(row) >= new or any(t in stops for t in row) or (
-                not lm.has_chat_template and answer_text != text.strip())  # a stop token, max tokens, a stop string
+            model_ended = any(t in stops for t in row) or (
+                not lm.has_chat_template and answer_text != text.strip())  # a stop token, a stop string
+            ended = not stopped or len(row) >= new or model_ended
             batch_answers.append(answer_text if ended else None)
+            batch_cuts.append(new if len(row) >= new and not model_ended else None)
         if stopped and None in batch_answers:
             raise GenerationStopped([*answers, *batch_answers, *[None] * (len(texts) - len(answers) - rows)])
         answers.extend(a for a in batch_answers if a is not None)
+        if cut_at is not None:
+            cut_at.extend(batch_cuts)
         if progress is not None:
             progress(len(answers), len(texts))
     return answers

@@ -843,6 +843,37 @@ def test_compare_says_what_it_does_and_for_how_long_can_be_stopped_and_shows_the
     shared.unload()
 
 
+def test_an_answer_cut_at_max_new_tokens_says_so_in_ask_and_compare(offline, tiny_llama):
+    """Train's ask panel showed an answer cut mid-sentence at its fixed 96 new tokens with no word of why, where Chat
+    says "Cut at N new tokens: raise Max new tokens to see more": the panel has that setting now, and says so."""
+    from studio.models import cache as model_cache
+
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(6)]
+    run_id = _finished_run_on(tiny_llama, records, test=[4, 5])
+    at = open_run(run_id)
+    _no_exception(at)
+    assert at.number_input(key="train.max_new_tokens").value == 96
+    at.number_input(key="train.max_new_tokens").set_value(3).run()
+    at.text_input(key="train.question").set_value("What is law 1?")
+    at.button[[b.label for b in at.button].index("Ask")].click().run()
+    task = at.session_state["train.ask"].task
+    assert task.join(120) and not task.error
+    at.run()
+    _no_exception(at)
+    assert task.max_new_tokens == 3
+    assert ":material/content_cut: Cut at 3 new tokens: raise Max new tokens to see more." in [c.value for c in at.caption]
+    at.button(key="train.compare").click().run()
+    task = at.session_state["train.ask"].task
+    assert task.join(120) and not task.error
+    at.run()
+    _no_exception(at)
+    notes = [c.value for c in at.caption if "content_cut" in c.value]  # the random tiny model never ends an answer
+    assert notes == [":material/content_cut: The base (2 of 2 answers): cut at 3 new tokens: raise Max new tokens to see more.",
+                     ":material/content_cut: The trained model (2 of 2 answers): cut at 3 new tokens: raise Max new "
+                     "tokens to see more."], notes
+    model_cache.shared().unload()
+
+
 def from_home(**state) -> AppTest:
     """The Train page opened from Home (a page can switch only to pages of the app it was opened in)."""
     at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=90)
