@@ -497,6 +497,8 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
     parts = memory.breakdown(est, f"batch {rows} × {seq} tokens{from_data}{budget}") + share
     (st.success if ok else st.warning)(line, icon=":material/memory:")
     st.caption(parts)
+    if why := memory.lora_over_full(cfg, lengths, shape=shape, device=device):  # LoRA above full: said why
+        st.caption(f":material/info: {why}")
     return True
 
 
