@@ -1615,8 +1615,12 @@ assert "transformers" not in sys.modules, "the first paint imported transformers
 start = at.button(key="train.start")
 assert start.disabled and start.help == ui_train.LOADING, (start.disabled, start.help)
 assert not at.error
+# the estimate's batch is Max length's until the lengths are counted: said so, not given as the run's
+bound = "(batch 8 × 512 tokens, Max length until the base's tokenizer has loaded to count the data's)"
+assert any(bound in c.value for c in at.caption), [c.value for c in at.caption]
 at.run()  # the run after the first paint (the page's tick asks for it): the preview, its tokenizer loaded
 assert "transformers" in sys.modules and any("Format:" in c.value for c in at.caption), [c.value for c in at.caption]
+assert any("the data's longest" in c.value for c in at.caption), [c.value for c in at.caption]
 assert not at.button(key="train.start").disabled
 print("ok")
 """
