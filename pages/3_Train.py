@@ -75,7 +75,7 @@ with new_tab:
                 with st.container():  # Run name and Start keep their place whatever a setting changes here
                     if refused and refused != ui_train.LOADING:  # said here, not only in the collapsed preview: Start is off until it is changed
                         st.error(refused, icon=":material/block:")
-                    loadable = ui_train.memory_check(cfg, lengths)
+                    loadable = ui_train.memory_check(cfg, lengths, loading=refused == ui_train.LOADING)
                     version = f" v{meta.version}" if meta.version is not None else ""
                     st.caption(f"Will train **{ui.md(library.display_name(base))}** ({cfg.method}) on "
                                f"**{ui.md(meta.name)}{version}** ({len(records):,} records).")

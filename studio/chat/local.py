@@ -37,7 +37,7 @@ from studio.errors import BackendError, StudioError
 from studio.models import cache, hf_import, prompt_format, worker
 from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
-from studio.models.generate import StopOnEvent, context_limit, stop_token_ids
+from studio.models.generate import StopOnEvent, context_limit, fit_prompt, stop_token_ids
 
 TRIMMED = ("This conversation is longer than the model's context ({limit:,} tokens): its oldest turns are left out "
            "of what the model reads (Clear conversation starts afresh).")
@@ -190,14 +190,15 @@ class LocalBackend(BackendBase):
             inputs = self.encode(msgs)
             if TRIMMED.format(limit=limit) not in self.notes:
                 self.notes.append(TRIMMED.format(limit=limit))
-        room = min(max_new_tokens, limit // 2)  # at least half the context for the answer, when it asks for that much
-        if inputs["input_ids"].shape[1] + room > limit:  # the question alone: it left one token for the answer
-            inputs = {k: v[:, -(limit - room):] for k, v in inputs.items()}
+        length = int(inputs["input_ids"].shape[1])
+        kept, new = fit_prompt(length, limit, max_new_tokens)  # Evaluate's rule too
+        if kept < length:  # the question alone: it left one token for the answer
+            inputs = {k: v[:, -kept:] for k, v in inputs.items()}
             alone = self.encode(msgs[first:])["input_ids"].shape[1] if first else None  # without the system prompt
-            cut = SYSTEM_CUT if alone is not None and alone + room <= limit else QUESTION_CUT
-            if (note := cut.format(limit=limit, kept=limit - room)) not in self.notes:
+            cut = SYSTEM_CUT if alone is not None and fit_prompt(alone, limit, max_new_tokens)[0] == alone else QUESTION_CUT
+            if (note := cut.format(limit=limit, kept=kept)) not in self.notes:
                 self.notes.append(note)
-        return inputs, max(1, min(max_new_tokens, limit - int(inputs["input_ids"].shape[1])))
+        return inputs, new
 
     def generate_kwargs(self, params: ChatParams) -> dict[str, Any]:
         tok = self.loaded.tokenizer

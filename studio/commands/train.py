@@ -279,6 +279,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from studio.chat.base import cut_note
     from studio.models import generate, loading
 
     if not args.question.strip():  # checked before a model loads (seconds to minutes)
@@ -289,7 +290,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.fast_decoding:
         why = fast_decoding.unavailable(lm)
         print(f"note: {why or fast_decoding.COMPILING}", file=sys.stderr)
-    print(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens, fast_decoding=args.fast_decoding))
+    cut_at: list[int | None] = []
+    print(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens, fast_decoding=args.fast_decoding,
+                          cut_at=cut_at))
+    if cut_at[0]:  # it ends mid-sentence: said on stderr, apart from the answer, as chat's command says it
+        print(f"note: {cut_note(cut_at[0], flag=True)}", file=sys.stderr)
     return 0
 
 

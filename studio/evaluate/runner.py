@@ -470,10 +470,10 @@ def _say_cut(lm, rows: list[QuestionRow], label: str, max_new_tokens: int, syste
     limit = generate.context_limit(lm.model)
     if limit is None:
         return
-    kept = limit - generate.answer_room(limit, max_new_tokens)
     lengths = generate.prompt_lengths(lm, [r.question for r in rows], _contexts(rows), system)
     for row, tokens in zip(rows, lengths):
-        if tokens > kept:
+        kept, _ = generate.fit_prompt(tokens, limit, max_new_tokens)
+        if kept < tokens:
             row.notes[label] = CUT.format(limit=limit, kept=kept, tokens=tokens)
 
 

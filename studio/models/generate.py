@@ -105,9 +105,20 @@ def context_limit(model: Any) -> int | None:
 
 
 def answer_room(limit: int, max_new_tokens: int) -> int:
-    """The tokens of a context of ``limit`` kept for the answer: what is asked, at most half of it (Chat's rule,
-    ``studio.chat.local``); a longer prompt keeps its last ``limit - answer_room`` tokens."""
+    """The tokens of a context of ``limit`` kept for the answer: what is asked, at most half of it."""
     return min(max_new_tokens, limit // 2)
+
+
+def fit_prompt(length: int, limit: int | None, max_new_tokens: int) -> tuple[int, int]:
+    """How much of a prompt of ``length`` tokens is read, and how many new tokens its answer may have, in a context of
+    ``limit`` (None: unbounded). The one rule for Chat (``studio.chat.local``) and Evaluate (``generate_answers``):
+    a prompt that leaves the answer less than its ``answer_room`` keeps its last ``limit - answer_room`` tokens
+    (cut to the context less one token, a pasted document's answer was one token long); the answer then gets
+    the room left, up to ``max_new_tokens`` and at least one token."""
+    if limit is None:
+        return length, max_new_tokens
+    kept = min(length, limit - answer_room(limit, max_new_tokens))
+    return kept, max(1, min(max_new_tokens, limit - kept))
 
 
 def prompt_lengths(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | None = None,
@@ -141,6 +152,7 @@ def generate_answers(
     cancel: Callable[[], bool] | None = None,
     stop: threading.Event | None = None,
     fast_decoding: bool = False,
+    cut_at: list[int | None] | None = None,
 ) -> list[str]:
     """One stripped answer per question, in order. ``lm`` is a ``studio.models.loading.LoadedModel``.
 
@@ -153,6 +165,8 @@ def generate_answers(
     ``GenerationStopped`` with the answers that had finished (those cut short are left out). ``fast_decoding`` uses a static cache and a compiled decoding step where the model
     allows it (``studio.models.fast_decoding.unavailable`` says why not; the caller tells the user) and
     answers eagerly otherwise; each batch size compiles once, so it pays for long, same-sized batches.
+    ``cut_at``, a list, gets one entry per answer: the new tokens it was cut at where it reached that limit before the
+    model ended it (it ends mid-sentence: Chat's ``cut_note`` says so), None where the model ended it.
     """
     import torch
 
@@ -172,13 +186,9 @@ def generate_answers(
         if stop is not None and stop.is_set():
             raise GenerationStopped([*answers, *[None] * (len(texts) - len(answers))])
         batch = encode_left_padded(tok, texts[start:start + batch_size], lm.device)
-        width = batch["input_ids"].shape[1]
-        if limit is not None and width + answer_room(limit, max_new_tokens) > limit:
-            # a question too long for the context keeps its end, and the answer its room (cut to the context less one
-            # token, a pasted document's answer was one token long)
-            batch = {k: v[:, -(limit - answer_room(limit, max_new_tokens)):] for k, v in batch.items()}
-            width = batch["input_ids"].shape[1]
-        new = max_new_tokens if limit is None else max(1, min(max_new_tokens, limit - width))
+        width, new = fit_prompt(batch["input_ids"].shape[1], limit, max_new_tokens)
+        if width < batch["input_ids"].shape[1]:  # a question too long for the context keeps its end
+            batch = {k: v[:, -width:] for k, v in batch.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": new, "pad_token_id": pad, "eos_token_id": stops or None}
         if do_sample:
             kwargs.update(do_sample=True, temperature=max(temperature, 1e-3), top_p=top_p)
@@ -204,15 +214,20 @@ def generate_answers(
         generated = out[:, width:].tolist()
         stopped = stop is not None and stop.is_set()
         batch_answers: list[str | None] = []
+        batch_cuts: list[int | None] = []
         for row in generated:
             text = decode_answer(tok, row, stops)
             answer_text = text.strip() if lm.has_chat_template else prompt_format.cut_at_stop(text)
-            ended = not stopped or len(row) >= new or any(t in stops for t in row) or (
-                not lm.has_chat_template and answer_text != text.strip())  # a stop token, max tokens, a stop string
+            model_ended = any(t in stops for t in row) or (
+                not lm.has_chat_template and answer_text != text.strip())  # a stop token, a stop string
+            ended = not stopped or len(row) >= new or model_ended
             batch_answers.append(answer_text if ended else None)
+            batch_cuts.append(new if len(row) >= new and not model_ended else None)
         if stopped and None in batch_answers:
             raise GenerationStopped([*answers, *batch_answers, *[None] * (len(texts) - len(answers) - rows)])
         answers.extend(a for a in batch_answers if a is not None)
+        if cut_at is not None:
+            cut_at.extend(batch_cuts)
         if progress is not None:
             progress(len(answers), len(texts))
     return answers

@@ -104,6 +104,7 @@ class MemoryEstimate:
     total: int
     runtime: int = 0  # the process itself (RUNTIME_BYTES)
     slack: int = 0  # on top: 10% of the rest and 10% more of the peak term (buffers, the allocator's reserve)
+    dropout_copies: int = 0  # of the activations: LoRA's dropout's copy of each adapted layer's input, and its mask
 
     @property
     def peak(self) -> int:
@@ -297,8 +298,11 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     output layer is held from the forward to the backward (2 bytes a parameter). Counted as float32, a tiny Llama's
     forward under CPU autocast held 0.59-0.66x its estimate; now 0.90-0.92x (tests/train/test_memory.py).
     LoRA's adapters keep activations of their own: with dropout, a float32 copy of each adapted layer's input
-    and its mask (5 bytes per unit of input width), plus the rank-wide middle, per token and layer. Left out,
-    LoRA on SmolLM2 at 2,015 tokens a step (a token budget) peaked 1.19x over the estimate (docs/train.md).
+    and its mask (``_DROPOUT_BYTES`` per unit of input width), plus the rank-wide middle, per token and layer. Left out,
+    LoRA on SmolLM2 at 2,015 tokens a step (a token budget) peaked 1.19x over the estimate (docs/train.md). Its frozen
+    base keeps less than a full fine-tune: a frozen RMS norm keeps no input for its weight's gradient
+    (``_FROZEN_NORMS``). At many tokens a step the dropout's copies outgrow the optimizer state LoRA saves, and
+    LoRA's estimate is above full fine-tuning's, as its step is (``lora_over_full`` says so on the page).
 
     ``liger``: Liger Kernel applies (``studio.train.liger``: CUDA, an architecture it covers). Its fused linear
     cross-entropy never holds the logits: it works through chunks of about width/vocab of the tokens, each chunk's
@@ -319,10 +323,12 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     tokens = batch_size * seq_len
     checkpointing = gradient_checkpointing or method == "qlora"
     inner = shape.inner or 4 * shape.width
-    adapters = 0
+    adapters = copies = 0
     if method != "full":
-        adapters = (5 * shape.lora_inputs(lora_targets) if lora_dropout else 0) + 4 * lora_r * len(
-            shape._targeted(lora_targets))
+        copies = _DROPOUT_BYTES * shape.lora_inputs(lora_targets) if lora_dropout else 0  # per token and layer
+        adapters = copies + 4 * lora_r * len(shape._targeted(lora_targets))
+        if shape.model_type != "gpt2":  # frozen RMS norms keep no input for their weights' gradients (``_FROZEN_NORMS``)
+            adapters -= _FROZEN_NORMS * shape.width * _residual_bytes(method, device)
     # GPT-2's tanh GELU keeps five values of the MLP's width per token (its input, and the products the tanh is built
     # from), a gated MLP three; a tiny GPT-2 counted as three held 1.04x its estimate (tests/train/test_memory.py)
     mlp = 5 if shape.model_type == "gpt2" else 3
@@ -339,8 +345,10 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
         casts = 2 * (_linear_params(shape) + shape.vocab * shape.width)
     if checkpointing:  # one layer's activations at a time (recomputed in the backward), plus every layer's input
         acts = per_layer + max(1, shape.layers) * tokens * shape.width * _residual_bytes(method, device)
+        copies *= tokens
     else:
         acts = per_layer * max(1, shape.layers)
+        copies *= tokens * max(1, shape.layers)
     acts += casts
     if liger:
         acts += tokens * shape.width * 4 * 8 + (shape.vocab * shape.width * 4 if method == "full" else 0)
@@ -350,7 +358,19 @@ def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_check
     # +10%: buffers and the allocator's reserve; and 10% more of the step's peak term, freed blocks the allocator keeps
     # as that peak comes and goes (LoRA on SmolLM2 at 31 x 65 tokens a step held 0.96x an estimate with the first alone)
     padded = int(total * 1.1 + max(acts, grads) * 0.1)
-    return MemoryEstimate(weights, grads, optim, acts, padded, RUNTIME_BYTES, padded - total)
+    return MemoryEstimate(weights, grads, optim, acts, padded, RUNTIME_BYTES, padded - total, copies)
+
+
+# LoRA's dropout, per token and layer, for each unit of an adapted layer's input width: a float32 copy (4 bytes) and its
+# mask, and what else the dropped path keeps. Measured on SmolLM2's shape (all-linear, rank 16; tests/train/test_memory.py):
+# 5.85 bytes; counted as 5, the estimate fell under the step's activations where the frozen norms were taken out.
+_DROPOUT_BYTES = 6
+
+# Each layer of a Llama-style model (Phi-3 too) has two RMS norms whose weight multiplies the normalized hidden states:
+# a full fine-tune keeps that normalized input for the weight's gradient, a frozen norm (LoRA, QLoRA) does not. Measured
+# per token and layer on SmolLM2's width (tests/train/test_memory.py): LoRA without dropout kept two widths of floats
+# less than a full fine-tune, beside its rank-wide middles. GPT-2's LayerNorm keeps its input for its own backward.
+_FROZEN_NORMS = 2
 
 
 # What the loss holds of the logits at the step's peak, in float32 values of batch x length x vocab: the start of the
@@ -402,6 +422,36 @@ def for_run(cfg: Any, lengths: Sequence[int] | None = None, *, shape: ModelShape
                    lora_r=cfg.lora_r, lora_targets=cfg.lora_targets, lora_dropout=cfg.lora_dropout, device=device,
                    liger=kernels)
     return RunMemory(shape, rows, seq, kernels, est)
+
+
+def lora_over_full(cfg: Any, lengths: Sequence[int] | None = None, *, shape: ModelShape | None = None,
+                   device: str | None = None) -> str | None:
+    """Why a LoRA (QLoRA) run of ``cfg`` needs more memory than a full fine-tune of the same base and batch would,
+    where it does, with what LoRA dropout 0 and gradient checkpointing would make it; else None.
+
+    LoRA keeps no gradients or optimizer state for the frozen base, but its dropout keeps a float32 copy of each adapted
+    layer's input for every layer (``_DROPOUT_BYTES``): at many tokens a step those copies outgrow the optimizer state a
+    full fine-tune adds. Measured op by op on SmolLM2's shape at 8 x 128 tokens (CPU, float32), the step's activations
+    peaked at 2,608 MiB with dropout, 1,760 MiB without, 1,889 MiB for a full fine-tune; the page said only "Needs about",
+    LoRA's figure above full's."""
+    if cfg.method == "full":
+        return None
+    shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
+    mine = for_run(cfg, lengths, shape=shape, device=device).estimate
+    full = for_run(cfg.replace(method="full"), lengths, shape=shape, device=device).estimate
+    if mine.total <= full.total or not mine.dropout_copies:
+        return None
+    name = "QLoRA" if cfg.method == "qlora" else "LoRA"
+    undropped = for_run(cfg.replace(lora_dropout=0.0), lengths, shape=shape, device=device).estimate
+    if undropped.total > full.total:  # not the dropout's doing: adapters as large as a tiny base's own layers
+        return None
+    lower = f"With LoRA dropout 0 it needs about {undropped.total / GIB:.2f} GiB"
+    if not (cfg.gradient_checkpointing or cfg.method == "qlora"):
+        on = for_run(cfg.replace(gradient_checkpointing=True), lengths, shape=shape, device=device).estimate
+        lower += f"; with gradient checkpointing, about {on.total / GIB:.2f} GiB"
+    return (f"{name} needs more memory here than a full fine-tune of this base would ({full.total / GIB:.2f} GiB): its "
+            f"dropout keeps a copy of each adapted layer's input, {mine.dropout_copies / 1024**2:,.0f} MiB at this batch, "
+            f"more than the optimizer state {name} saves. {lower} (Advanced settings).")
 
 
 def _attention_weights(shape: ModelShape, seq_len: int, device: str | None) -> int:

@@ -472,9 +472,13 @@ def highlight(rows: list[dict]) -> str:
     return f'<div data-testid="train-tokens" style="line-height:1.9">{"".join(spans)}</div>'
 
 
-def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
+def memory_check(cfg: TrainConfig, lengths: list[int] | None = None, loading: bool = False) -> bool:
     """The memory estimate for ``cfg`` on records of these token ``lengths`` (the largest batch they make;
-    unknown: batch x max length); False (the reason shown) when the base cannot be loaded."""
+    unknown: batch x max length); False (the reason shown) when the base cannot be loaded. ``loading``: the preview's
+    tokenizer is still loading (the page's first paint), so the lengths are not known yet: said so, and LoRA's line on
+    full fine-tuning (``memory.lora_over_full``) waits for them. On the bundled SmolLM2 the first paint's 8 x 512
+    tokens read 13.36 GiB for a full fine-tune and 15.86 GiB for LoRA, where the sample's own longest batch (8 x 86)
+    needs 4.54 and 4.09 GiB."""
     shape = base_shape(cfg.base, cfg.scratch_size, cfg.vocab_size)
     if shape is None:
         return False
@@ -492,11 +496,14 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None) -> bool:
     share = (f" · {cfg.method.upper() if cfg.method == 'qlora' else 'LoRA'}: "
              f"{memory.trainable_line(adapters, shape.params + adapters)}"
              if cfg.method != "full" else f" · {shape.params:,} parameters, all trainable")
-    from_data = ", the data's longest" if lengths else ""
+    from_data = (", the data's longest" if lengths else
+                 ", Max length until the base's tokenizer has loaded to count the data's" if loading else "")
     budget = f", filled to {cfg.batch_tokens:,} tokens per step" if cfg.batch_tokens else ""
     parts = memory.breakdown(est, f"batch {rows} × {seq} tokens{from_data}{budget}") + share
     (st.success if ok else st.warning)(line, icon=":material/memory:")
     st.caption(parts)
+    if not loading and (why := memory.lora_over_full(cfg, lengths, shape=shape, device=device)):  # said why
+        st.caption(f":material/info: {why}")
     return True
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from studio import config, jobs, ui
-from studio.chat.base import EMPTY_ANSWER, blank
+from studio.chat.base import EMPTY_ANSWER, blank, cut_note
 from studio.data import store
 from studio.data.display import plural, text_block
 from studio.errors import CancelledError, StudioError
@@ -28,6 +28,8 @@ from studio.ui import models as models_ui
 
 # --- models for asking: loaded once per process ------------------------------------------------------
 
+ASK_NEW_TOKENS = 96  # the ask panel's answer length at first: a sentence or two, quick on a CPU
+
 
 class AskTask(Task):
     """Answers of one or more models (spec -> a few words naming it) to a few questions, in a worker thread.
@@ -36,9 +38,11 @@ class AskTask(Task):
     of how many it answers. Stop ends it at once for the page (a load under way finishes in the thread and the
     model stays loaded in the process's one cache); the answering stops before the next question."""
 
-    def __init__(self, label: str, models: dict[str, str], questions: list[str], cache: Any = None):
+    def __init__(self, label: str, models: dict[str, str], questions: list[str], cache: Any = None,
+                 max_new_tokens: int = ASK_NEW_TOKENS):
         super().__init__(label)
-        self.models, self.questions = models, questions
+        self.models, self.questions, self.max_new_tokens = models, questions, max_new_tokens
+        self.cut_at: dict[str, list[int | None]] = {}  # spec -> per answer, the new tokens it was cut at (or None)
         self.started = time.monotonic()
         self.ended: float | None = None
         self._cache = cache
@@ -62,9 +66,12 @@ class AskTask(Task):
                     if done < n:
                         self.report(k * n + done, total, f"{name}: answering question {done + 1} of {n}")
 
+                cuts: list[int | None] = []
                 with model_lock(lm.model):
-                    out[spec] = generate.generate_answers(lm, self.questions, max_new_tokens=96, batch_size=1,
-                                                          progress=progress, cancel=self.stop.is_set)
+                    out[spec] = generate.generate_answers(lm, self.questions, max_new_tokens=self.max_new_tokens,
+                                                          batch_size=1, progress=progress, cancel=self.stop.is_set,
+                                                          cut_at=cuts)
+                self.cut_at[spec] = cuts
             return out
         except CancelledError:
             raise CancelledError("Stopped.") from None
@@ -279,10 +286,14 @@ def ask_panel(run_id: str) -> None:
     if cache.loading() and not busy:  # a load going on after Stop: counted when it ends
         ui.rerun_when_loaded()
     trained = {run.model_spec: "the trained model"}
+    new_tokens = int(st.number_input(
+        "Max new tokens", min_value=1, max_value=4096, value=ASK_NEW_TOKENS, step=32, key="train.max_new_tokens",
+        disabled=busy, help="Answer length at most, in tokens, for Ask and Compare: an answer cut here says so."))
     with st.form("train.ask_form", border=False):
         q = st.text_input("Question", key="train.question", disabled=busy)
         if st.form_submit_button("Ask", disabled=busy) and q.strip():
-            st.session_state["train.ask"] = AskOp(AskTask("Asking", trained, [q.strip()]).start(), "ask", [q.strip()])
+            task = AskTask("Asking", trained, [q.strip()], max_new_tokens=new_tokens).start()
+            st.session_state["train.ask"] = AskOp(task, "ask", [q.strip()])
     questions, answers, held_out, unread = _sample_questions(run)
     if unread:
         st.caption(f":material/info: {ui.md(unread)}")
@@ -299,7 +310,8 @@ def ask_panel(run_id: str) -> None:
         asked = plural(n, f"{label} question")
         title = f"Compare base and trained on {asked}" if run.base != "scratch" else f"Answer {asked}"
         if st.button(title, disabled=busy, key="train.compare"):
-            task = AskTask("Comparing" if len(models) > 1 else "Answering", models, questions).start()
+            task = AskTask("Comparing" if len(models) > 1 else "Answering", models, questions,
+                           max_new_tokens=new_tokens).start()
             st.session_state["train.ask"] = AskOp(task, "compare", questions, references=answers)
     _task_result(run)
 
@@ -335,6 +347,8 @@ def _task_result(run: runs.RunInfo) -> None:
             st.markdown(f"**Answer:** the model {EMPTY_ANSWER}.")
         else:
             st.markdown(text_block(answer, "<b>Answer:</b> "), unsafe_allow_html=True)
+        if cut := (task.cut_at.get(run.model_spec) or [None])[0]:  # it ends mid-sentence: said, as Chat says it
+            st.caption(f":material/content_cut: {cut_note(cut)}")
         return
     table, blanks = [], {}
     for i, q in enumerate(op.questions):
@@ -351,6 +365,12 @@ def _task_result(run: runs.RunInfo) -> None:
         if n:
             who = "The trained model" if column == "trained" else "The base"
             st.caption(f"{who} {EMPTY_ANSWER} ({n} of {len(op.questions)} questions).")
+    for spec, cuts in task.cut_at.items():
+        if cut := max((c for c in cuts if c), default=None):
+            who = "The trained model" if spec == run.model_spec else "The base"
+            note = cut_note(cut)
+            st.caption(f":material/content_cut: {who} ({sum(bool(c) for c in cuts)} of {plural(len(cuts), 'answer')}): "
+                       f"{note[:1].lower()}{note[1:]}")
     st.caption(f"Answered in {task.elapsed():.0f} s.")
 
 

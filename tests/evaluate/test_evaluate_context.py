@@ -62,3 +62,39 @@ def test_generative_prompts_carry_the_passage(tiny_gpt2: Path, tiny_llama: Path)
         assert generate.prompts(lm, [QUESTION])[0] == generate.prompts(lm, [QUESTION], [None])[0]
         assert "Context:" not in generate.prompts(lm, [QUESTION])[0]
     assert prompt_format.split_user_content(prompt_format.user_content(QUESTION, "x")) == (QUESTION, "x")
+
+
+def test_chat_and_evaluate_cut_a_long_prompt_by_one_rule(tiny_phi3: Path, tmp_path: Path, monkeypatch, offline):
+    """How much of a prompt fits (the context less the answer's room) was written twice, in Chat and in Evaluate: a
+    change to one left the other reading a different part of the same question. Both now ask ``generate.fit_prompt``,
+    so a changed room (here a quarter of the context) reaches Chat's cut, Evaluate's answers and Evaluate's note."""
+    from studio.chat.base import ChatParams, StreamStats
+    from studio.chat.local import LocalBackend
+    from studio.models import loading
+
+    monkeypatch.setattr(generate, "answer_room", lambda limit, max_new_tokens: min(max_new_tokens, limit // 4))
+    asked = []  # (prompt tokens, new tokens) of Evaluate's generate call
+    real = generate._generate
+
+    def seen(model, batch, kwargs):
+        asked.append((batch["input_ids"].shape[1], kwargs["max_new_tokens"]))
+        return real(model, batch, kwargs)
+
+    monkeypatch.setattr(generate, "_generate", seen)
+    lm = loading.load_causal_lm(str(tiny_phi3), device="cpu")
+    limit = generate.context_limit(lm.model)
+    question = "How long is a match? " * limit
+    chat = LocalBackend(lm)
+    inputs, new = chat.fit([{"role": "user", "content": question}], 10 * limit)
+    assert (inputs["input_ids"].shape[1], new) == (limit - limit // 4, limit // 4)
+    chat.complete([{"role": "user", "content": question}], ChatParams(max_new_tokens=10 * limit, temperature=0),
+                  StreamStats())
+    assert f"only its last {limit - limit // 4:,} tokens were read" in " ".join(chat.notes)
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": question, "answer": "Two halves."}]))
+    result = evaluate.run_evaluation(EvalConfig(models=(str(tiny_phi3),), dataset_file=str(data),
+                                                max_new_tokens=10 * limit, batch_size=1, perplexity=False))
+    assert result.status == "finished", result.error
+    assert asked == [(limit - limit // 4, limit // 4)]  # the same part of the question as Chat, the same room
+    assert f"only the last {limit - limit // 4:,} of its " in result.rows[0].notes[str(tiny_phi3)]

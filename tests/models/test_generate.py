@@ -98,3 +98,23 @@ def test_chat_and_evaluation_stop_the_same_model_on_the_same_token(tiny_phi3):
     expected = lm.tokenizer.decode(greedy[:stop_at], skip_special_tokens=True).rstrip("\ufffd")  # no half character
     assert evaluated.strip() == expected.strip()
     assert stats.tokens == stop_at + 1  # chat generated the same tokens and stopped on that one too
+
+
+def test_an_answer_cut_at_max_new_tokens_says_so_and_one_the_model_ended_does_not(tiny_phi3):
+    """Train's ask panel and ``python -m studio ask`` printed an answer cut at max new tokens mid-sentence with no word
+    of why (Chat says "Cut at N new tokens"): ``cut_at`` tells each answer that reached the limit from one the model
+    ended."""
+    import torch
+
+    lm = models.load_causal_lm(str(tiny_phi3), device="cpu")
+    question = QUESTIONS[0]
+    cuts: list[int | None] = []
+    cut = generate.generate_answers(lm, [question], max_new_tokens=5, cut_at=cuts)[0]
+    assert cut and cuts == [5]  # the random tiny model never ends an answer by itself
+    batch = generate.encode_left_padded(lm.tokenizer, generate.prompts(lm, [question]), "cpu")
+    with torch.no_grad():
+        first = int(lm.model.generate(**batch, max_new_tokens=1, do_sample=False)[0, -1])
+    lm.model.generation_config.eos_token_id = first  # the model now ends its answer with its first token
+    cuts = []
+    assert generate.generate_answers(lm, [question, QUESTIONS[1]], max_new_tokens=5, batch_size=2, cut_at=cuts)[0] == ""
+    assert cuts[0] is None and len(cuts) == 2

@@ -574,3 +574,14 @@ def test_the_command_line_says_the_run_s_average_and_never_offers_a_resume_it_ca
     assert printed[-1] == ("stopped before its first step: nothing was trained and there is nothing to resume; start "
                            "a new run.")
     assert not any("resume with" in line for line in printed)
+
+
+def test_cli_ask_says_on_stderr_when_the_answer_was_cut_at_max_new_tokens(tiny_phi3, offline, capsys):
+    """``python -m studio ask`` printed an answer cut mid-sentence at --max-new-tokens with no word of why, where
+    ``python -m studio chat`` says so on stderr; the answer alone stays on stdout."""
+    from studio.__main__ import main
+
+    assert main(["ask", str(tiny_phi3), "How long is a match?", "--max-new-tokens", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() and "Cut at" not in out  # the random tiny model never ends an answer by itself
+    assert "note: Cut at 3 new tokens: raise --max-new-tokens to see more." in err
