@@ -531,9 +531,18 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
         a1.button("Keep all: not duplicates", key=f"dedup.keepall.{k}", on_click=_act, args=(review.keep_all, k))
         with a2.expander("Merge into one edited record"):
             st.session_state[f"dedup.merge.{k}.base"] = dict(ref)
-            st.text_area("Question", str(ref.get("question", "")), key=f"dedup.merge.{k}.q")
-            st.text_area("Answer", str(ref.get("answer", "")), key=f"dedup.merge.{k}.a")
+            _merge_box("Question", f"dedup.merge.{k}.q", str(ref.get("question", "")))
+            _merge_box("Answer", f"dedup.merge.{k}.a", str(ref.get("answer", "")))
             st.button("Merge", key=f"dedup.merge.{k}", on_click=_act, args=(_merge, review, k))
+
+
+def _merge_box(label: str, key: str, suggested: str) -> None:
+    """A merge box whose text stays as typed while another tab is shown (the tab is drawn only while open, and
+    Streamlit drops a widget's state in a run that does not draw it): kept under ``key + ".kept"`` beside the
+    suggested text it started from, so a cluster that took this place (another threshold) starts from its own."""
+    kept = st.session_state.get(f"{key}.kept")
+    value = kept[1] if kept is not None and kept[0] == suggested else suggested
+    st.session_state[f"{key}.kept"] = (suggested, st.text_area(label, value, key=key))
 
 
 def _merged_card(merged: dict, members: int) -> None:

@@ -930,3 +930,29 @@ def test_tab_a_page_that_is_not_there_is_said_and_the_page_shown_stays():
     at.number_input(key="dedup.page").set_value(5.0).run()
     assert [e.value for e in at.error] == ["Page 5 is out of range: use 1 to 2."]
     assert [m.value for m in at.markdown if m.value.startswith("**Cluster")] == heads  # page 2 still shown
+
+
+def test_tab_typing_stays_through_a_look_at_the_edit_tab():
+    """The tab is drawn only while shown: text typed into a merge box, a number refused or not, stay as typed while
+    another tab is shown (a merge's edited question was back at the suggested record's after a look at Edit)."""
+    at, _ = open_tab(RECORDS)
+    at.number_input(key="dedup.floor").set_value(70.0).run()
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    at.text_area(key="dedup.merge.0.q").input("What does offside mean?").run()
+    at.text_area(key="dedup.merge.0.a").input("A rule about where players stand.").run()
+    at.number_input(key="dedup.bulk_score").set_value(120.0).run()  # out of range: refused, kept as typed
+    at.slider(key="dedup.threshold").set_value(80.0).run()
+    to_tab(at, "Edit")
+    to_tab(at)
+    assert not at.exception
+    assert at.text_area(key="dedup.merge.0.q").value == "What does offside mean?"
+    assert at.text_area(key="dedup.merge.0.a").value == "A rule about where players stand."
+    assert at.number_input(key="dedup.bulk_score").value == 120.0
+    assert at.slider(key="dedup.threshold").value == 80.0
+    assert at.number_input(key="dedup.floor").value == 70.0
+    at.button(key="dedup.merge.0").click().run()  # the merge takes the text typed before the look at Edit
+    assert not at.exception
+    review = at.session_state["dedup.review"]
+    merged = review.decisions()[0].merged
+    assert (merged["question"], merged["answer"]) == ("What does offside mean?", "A rule about where players stand.")
