@@ -149,3 +149,19 @@ def not_a_folder(exc: BaseException, path: object) -> DiskError | None:
     return DiskError(exc.errno, f"cannot make the folder {path}: {blocker} is {what}, not a folder; move it away "
                                 "or choose another path (for the workspace: point STUDIO_HOME at a folder).")
 
+
+
+def in_words(exc: BaseException, limit: int = 200) -> str:
+    """``exc``'s own message on one line, cut to ``limit``; "" where it says nothing a person can use (none, or a
+    ``KeyError``'s bare key). Never the Python class name, which tells a user nothing they can act on."""
+    if isinstance(exc, KeyError):
+        return ""
+    return " ".join(str(exc).split())[:limit]
+
+
+def unexpected(what: str, exc: BaseException, limit: int = 200) -> str:
+    """One line for a failure the studio did not foresee (a bug): what failed, the error's own words where it has
+    any, and what to do."""
+    detail = in_words(exc, limit)
+    return (f"{what} failed unexpectedly{f' ({detail})' if detail else ''}: try again, and if it happens again, "
+            "please report it.")

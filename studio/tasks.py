@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from studio import config
-from studio.errors import CancelledError, StudioError
+from studio.errors import CancelledError, StudioError, unexpected
 
 STATES = ("waiting", "running", "done", "stopped", "failed")
 
@@ -60,7 +60,7 @@ class Task:
 
     def failure_message(self, exc: BaseException) -> str:
         """The one line shown for an exception that is not a ``StudioError`` (override to explain it)."""
-        return f"{self.label} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}); please report it."
+        return unexpected(self.label, exc)
 
     def report(self, done: int, total: int, message: str = "") -> None:
         self.progress = Progress(done, total, message)

@@ -10,6 +10,7 @@ from typing import Any
 
 from studio.chat.base import BackendSpec, ChatBackend, ChatParams, Message, StreamStats, bounded
 from studio.chat.saved import scrub
+from studio.errors import unexpected
 from studio.tasks import Task
 
 # --- Export -----------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ class StreamJob(Task):
         return super().done or self.stop.is_set()
 
     def failure_message(self, exc: BaseException) -> str:  # a bug, but the page must stay usable: one line
-        return f"Unexpected {type(exc).__name__}: {str(exc)[:200]}"
+        return unexpected(f"The answer from {self.label}", exc)
 
     def as_turn(self) -> dict[str, Any]:
         """The finished answer as a history entry."""

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from studio import config
 from studio.cloud import usage
-from studio.errors import StudioError, WorkspaceFullError
+from studio.errors import StudioError, WorkspaceFullError, in_words
 
 VISITORS = "visitors"
 TRASH = "trash"  # where deleting a dataset (or a run) moves it: emptied when the workspace needs the room
@@ -476,8 +476,8 @@ def _move_conversation(source: Path, target: Path, stays: str = STAYS_IN_BROWSER
             kept, _ = saved.load()
             _stamp, dropped = saved.save([*kept, *saved.unmatched(before, kept)])  # what both hold, once
     except (saved.Unreadable, OSError, StudioError) as exc:  # the source's stays where it is, as it was
-        why = " ".join(str(exc).split()) or type(exc).__name__
-        return f"The Chat conversation made before could not join your kept one ({why}): {stays}.", True
+        why = f" ({in_words(exc, 300)})" if in_words(exc) else ""
+        return f"The Chat conversation made before could not join your kept one{why}: {stays}.", True
     if dropped:
         return (f"Your kept Chat conversation and this tab's together passed the {saved.KEEP} turns kept: the oldest "
                 f"{dropped} were left out."), False

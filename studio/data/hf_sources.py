@@ -131,9 +131,9 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
                 split = files.split
                 obj = load_dataset(folder, data_files={split: sorted(files.files)}, split=split, cache_dir=cache_dir,
                                    **files.builder_kwargs)
-    except (ConnectionError, TimeoutError) as exc:
-        raise NetworkError(f"Cannot reach the Hub for {repo} ({type(exc).__name__}) and it is not in the local "
-                           "cache: connect, or import a downloaded file.") from None
+    except (ConnectionError, TimeoutError):
+        raise NetworkError(f"Cannot reach the Hub for {repo} (no answer came) and it is not in the local cache: check "
+                           "the connection and try again, or import a downloaded file.") from None
     except Exception as exc:  # datasets raises its own types (DatasetNotFoundError, ValueError for splits, ...)
         reason = hub_failures.missing(exc, repo)  # the repository, a revision, a file or the split is not there
         if reason is not None:

@@ -8,10 +8,11 @@ after a reload and a stop keeps what was done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
-from studio import jobs
+from studio import config, jobs
 from studio.errors import StudioError
 from studio.evaluate import results as eval_results
 from studio.evaluate.questions import load_questions
@@ -48,6 +49,7 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     # the room for the queued result (and its evals/ folder) and the job's files is asked before any of it is written:
     # a workspace with room for the result alone took it, then was refused the job
     jobs.check_room(workdir, eval_results.room_to_save(result))
+    fresh = not config.evals_dir(make=False).exists()  # made by this save: taken back with it on a refusal
     eval_results.save(result)
     try:
         env = {"HF_TOKEN": token} if token else {}
@@ -57,6 +59,9 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     except StudioError:
         eval_results.delete(result.id)
         shutil.rmtree(workdir, ignore_errors=True)  # its job folder, made for it alone: left empty, it stayed for good
+        if fresh:
+            with contextlib.suppress(OSError):  # only while empty: another start may have saved in it since
+                config.evals_dir(make=False).rmdir()
         raise
     return result.id
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from studio import jobs
-from studio.errors import CancelledError, StudioError
+from studio.errors import CancelledError, StudioError, in_words, unexpected
 from studio.evaluate import leakage, live_state, metrics, stopping
 from studio.evaluate import results as eval_results
 from studio.evaluate.config import EvalConfig
@@ -252,7 +252,7 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     except StudioError as exc:
         result.status, result.error = "failed", _reason(exc)
     except Exception as exc:  # a bug: keep the partial result and say what broke, in one line
-        result.status, result.error = "failed", f"Unexpected error: {type(exc).__name__}: {exc}"[:500]
+        result.status, result.error = "failed", unexpected("The evaluation", exc, 400)
     result.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if progress:
         progress(saver.done, saver.total, result.status)
@@ -310,8 +310,8 @@ def _reason(exc: StudioError) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+    text = in_words(Exception((str(exc).strip().splitlines() or [""])[0]), 300) if in_words(exc) else ""
+    return text or unexpected("It", exc)  # its own words; never only the Python class name
 
 
 def _fail_all(entry: ModelEntry, rows: list[QuestionRow], reason: str) -> None:
@@ -528,7 +528,7 @@ def _run_api_model(entry: ModelEntry, rows: list[QuestionRow], config: EvalConfi
             except StudioError as exc:
                 row.fail(label, _reason(exc))
             except Exception as exc:  # an SDK error the backend did not translate: keep it as the cell's reason
-                row.fail(label, f"{type(exc).__name__}: {exc}"[:300])
+                row.fail(label, _first_line(exc))
             finished += 1
             step(finished, f"{label}: {finished}/{len(rows)}")
     _stop_if_asked(cancel)

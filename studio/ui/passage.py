@@ -16,7 +16,7 @@ from studio import chat, device, ui
 from studio.chat import BackendSpec, ChatParams, passage
 from studio.data import store
 from studio.data.display import highlighted_block
-from studio.errors import StudioError
+from studio.errors import StudioError, unexpected
 from studio.models import extractive, loading
 from studio.tasks import Task
 from studio.ui import chat as chat_ui
@@ -318,7 +318,7 @@ class PassageTask(Task):
         return backend.answer(self.question, self.context, self.params, stop=self.stop)
 
     def failure_message(self, exc: BaseException) -> str:
-        return f"{self.label}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"  # one line
+        return unexpected(f"The answer from {self.label}", exc)
 
 
 def ask(question: str, context: str, specs: list[BackendSpec], system: str, params: ChatParams) -> bool:

@@ -104,6 +104,8 @@ def test_importing_a_missing_hub_dataset_or_split_names_it_and_offline_says_cann
         offline = cli("dataset", "import", "hub:alice/gone", "--out", str(out), env={**env, "HF_HUB_OFFLINE": "1",
                                                                                       "HF_DATASETS_OFFLINE": "1"})
         assert offline.returncode == 2 and offline.stderr.startswith("error: Cannot reach the Hub for alice/gone")
+        # what happened and what to do, in words: not the Python class ("(ConnectionError)")
+        assert "Error" not in offline.stderr and "check the connection" in offline.stderr, offline.stderr
         done = cli("dataset", "import", "hub:alice/qa", "--out", str(out), env=env)
         assert done.returncode == 0 and done.stderr == "", done.stderr  # the result line on stdout, nothing else
         assert json.loads(out.read_text()) == ROWS

@@ -325,6 +325,24 @@ def test_background_job_runs_and_reports_progress(tiny_gpt2, tmp_path, offline):
     assert result.status == "finished" and all(str(tiny_gpt2) in r.answers for r in result.rows)
 
 
+def test_an_evaluation_refused_for_too_many_running_jobs_leaves_no_folder_behind(tmp_path):
+    """A start refused because the visitor's jobs were at their bound left a new, empty evals/ folder in the
+    workspace (the queued result was taken back, its folder not)."""
+    from studio import config, jobs
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+    assert not config.evals_dir(make=False).exists()
+    jobs.set_caps(per_workspace=0)
+    try:
+        with pytest.raises(StudioError, match="background job"):
+            eval_jobs.start_evaluation(EvalConfig(models=("api:m",), dataset_file=str(data),
+                                                  api_base_url="http://127.0.0.1:9/v1"))
+    finally:
+        jobs.set_caps()
+    assert not config.evals_dir(make=False).exists() and eval_results.list_evals() == []
+
+
 def test_start_refuses_questions_that_cannot_be_read():
     with pytest.raises(StudioError, match="deleted"):
         eval_jobs.start_evaluation(EvalConfig(models=("m",), run_id="20990101-gone"))
