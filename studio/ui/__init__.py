@@ -142,7 +142,12 @@ def follow(key: str, suggested: object) -> None:
     if held == last:
         if kept in state:
             state[kept] = suggested
-        state.pop(key, None)  # drawn again from its value, now the new suggestion
+        if key in state and state[key] == held:  # the widget holds the value itself (a box, a plain choice): set as its
+            # own, which the browser is told of; dropped, it was drawn again with the new value as its starting one, which
+            # a widget known by its key never shows, so the browser kept showing the last one and sent it back at a click
+            state[key] = suggested
+        else:  # a ``kept_choice`` whose option is known by another ident: drawn anew, and set through session state there
+            state.pop(key, None)
 
 
 _NOT_YET = object()
