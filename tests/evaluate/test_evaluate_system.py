@@ -121,3 +121,29 @@ def test_the_page_says_which_system_prompt_each_model_of_a_finished_evaluation_g
     assert not at.exception
     said = [c.value for c in at.caption if c.value.startswith("System prompt:")]
     assert len(said) == 1 and "none (asked as trained)" in said[0] and "Answer in one sentence." in said[0], said
+
+
+def test_the_command_sets_the_system_prompt_or_none(tmp_path: Path):
+    """The page could edit the system prompt, the command could not: chat models were always told Chat's default."""
+    from studio.__main__ import main
+
+    bodies: list[dict] = []
+
+    def reply(body):
+        bodies.append(body)
+        return 200, "Two halves."
+
+    server, url = _stub_api(reply)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    common = ["evaluate", "--dataset", str(data), "--model", "api:answerer", "--base-url", url, "--force"]
+    try:
+        assert main([*common, "--system-prompt", "Answer in Portuguese.", "--out", str(tmp_path / "a.json")]) == 0
+        assert main([*common, "--no-system-prompt", "--out", str(tmp_path / "b.json")]) == 0
+        assert main([*common, "--system-prompt", "", "--out", str(tmp_path / "c.json")]) == 0
+    finally:
+        server.shutdown()
+    assert bodies[0]["messages"][0] == {"role": "system", "content": "Answer in Portuguese."}
+    assert [b["messages"][0]["role"] for b in bodies[1:]] == ["user", "user"]
+    saved = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))
+    assert saved["config"]["system_prompt"] == "Answer in Portuguese."
