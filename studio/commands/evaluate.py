@@ -57,6 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampling", action="store_true", help="sample instead of greedy decoding (seeded)")
     p.add_argument("--temperature", type=float, default=0.7, help=_help("temperature"))
     p.add_argument("--no-perplexity", action="store_true", help="skip the reference perplexity")
+    p.add_argument("--system-prompt", metavar="TEXT", default=None,
+                   help="the system prompt chat models are asked with (default: Chat's); an empty one, or "
+                        "--no-system-prompt, sends none. A trained run is asked as trained, with none")
+    p.add_argument("--no-system-prompt", action="store_true", help="ask chat models with no system prompt")
     p.add_argument("--judge", metavar="MODEL", help="a chat model (api:<id> or local) that grades answers 1-5")
     p.add_argument("--train", metavar="FILE", help="training records to check leakage against")
     p.add_argument("--leakage-threshold", type=float, default=90.0, help=_help("leakage_threshold"))
@@ -118,6 +122,8 @@ def _config(args: argparse.Namespace):
         api_base_url=args.base_url, api_concurrency=args.concurrency, api_timeout_s=args.api_timeout, judge=args.judge,
         leakage_threshold=args.leakage_threshold, train_file=args.train, semantic_leakage=args.semantic_leakage,
         answer_similarity=args.similarity, qa_endpoint=args.qa_endpoint,
+        **({"system_prompt": "" if args.no_system_prompt else args.system_prompt.strip()}
+           if args.no_system_prompt or args.system_prompt is not None else {}),
     )
 
 

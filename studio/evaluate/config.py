@@ -95,7 +95,7 @@ class EvalConfig:
     def system_for(self, spec: str) -> str:
         """The system prompt ``spec`` is asked with: none for a trained run (it never saw one, as Chat's "As
         trained"), else ``system_prompt``."""
-        return "" if spec.startswith("run:") else self.system_prompt.strip()
+        return asked_with(spec, self.system_prompt)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -107,3 +107,9 @@ class EvalConfig:
         known = {f.name for f in fields(cls)}
         d = {"system_prompt": "", **d}  # an evaluation saved before the setting asked with none
         return cls(**{k: (tuple(v) if k == "models" else v) for k, v in d.items() if k in known})
+
+
+def asked_with(spec: str, system_prompt: str) -> str:
+    """The system prompt a model typed as ``spec`` is asked with when the evaluation's is ``system_prompt``: none for
+    a trained run (``run:<id>``), which never saw one, else ``system_prompt``."""
+    return "" if spec.startswith("run:") else (system_prompt or "").strip()

@@ -251,8 +251,7 @@ def to_html(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float
     cfg = result.config
     settings = (f"max_new_tokens={cfg.get('max_new_tokens')}, {'sampling' if cfg.get('do_sample') else 'greedy'}, "
                 f"seed={cfg.get('seed')}, batch_size={cfg.get('batch_size')}")
-    system = (cfg.get("system_prompt") or "").strip()
-    settings += f", system prompt: {system!r}" if system else ", no system prompt"
+    settings += f", {eval_results.describe_system(result)}"  # per model where they differ: a trained run got none
     failed = eval_results.failed_models(result)
     not_run = eval_results.not_run_models(result)
 

@@ -364,6 +364,33 @@ def not_run_models(result: EvalResult) -> list[str]:
     return [label for label in failed_models(result) if all(r.errors.get(label) in _STOPPED for r in result.rows)]
 
 
+AS_TRAINED = "none (asked as trained)"
+"""What a trained run's system prompt reads as: it is asked without one, as it was trained."""
+
+
+def system_prompts(result: EvalResult) -> dict[str, str]:
+    """Each model's label -> the system prompt it was asked with ("" for none: a trained run, or an evaluation saved
+    before the setting)."""
+    from studio.evaluate.config import asked_with
+
+    system = str(result.config.get("system_prompt") or "")
+    return {m.label: asked_with(m.spec, system) for m in result.models}
+
+
+def describe_system(result: EvalResult) -> str:
+    """One line on the system prompt: "system prompt: '...'" when every model got the same, else per model, a trained
+    run's read as ``AS_TRAINED``."""
+    prompts = system_prompts(result)
+    runs = {m.label for m in result.models if m.spec.startswith("run:")}
+    if len(set(prompts.values())) <= 1:
+        system = next(iter(prompts.values()), str(result.config.get("system_prompt") or "").strip())
+        if system:
+            return f"system prompt: {system!r}"
+        return f"system prompt: {AS_TRAINED}" if runs and len(runs) == len(prompts) else "no system prompt"
+    return "system prompt: " + "; ".join(f"{label}: {AS_TRAINED if label in runs else repr(text) if text else 'none'}"
+                                          for label, text in prompts.items())
+
+
 def shown_labels(result: EvalResult) -> list[str]:
     """The models tables and charts show: all but those that failed every question (said once, above)."""
     failed = failed_models(result)

@@ -118,6 +118,10 @@ def _table(frame: pd.DataFrame) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
 
 
+SYSTEM_HELP = ("Set under New evaluation, Settings. A chat model is asked with it first; a trained run is asked as it "
+               "was trained, with none.")
+
+
 def show_result(result: EvalResult) -> None:
     # What this evaluation says of itself (its end, each model that failed, notes), in one container: the summary,
     # the toggle and the tabs below keep their place in the page whichever evaluation is picked, and when one ends
@@ -147,6 +151,9 @@ def show_result(result: EvalResult) -> None:
                 st.warning(ui.md(f"{m.label}: {m.error}"), icon=":material/warning:")
         for note in result.notes:
             st.caption(ui.md(note))
+        if result.models:  # which system prompt each model was asked with (a trained run: none)
+            system = eval_results.describe_system(result)
+            st.caption(ui.md(system[0].upper() + system[1:]), help=SYSTEM_HELP)
     rows = result.rows
     if not any(r.answers or r.errors for r in rows):  # questions read, none answered: no table of zeros, no empty axes
         if not eval_jobs.job_state(result.id).active:  # while it runs, the progress panel says it, and then the answers

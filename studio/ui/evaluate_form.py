@@ -126,6 +126,7 @@ def _parsed_or_none(text: str) -> ModelSpec | None:
 def new_evaluation_form() -> None:
     """Models, questions and settings; Start queues a background job and selects it."""
     from studio.models import library
+    from studio.ui import models as models_ui
 
     caps = device.capabilities()
     # runs, bases and the library are local models: in API mode none is listed (a listing made a public app's new
@@ -133,11 +134,13 @@ def new_evaluation_form() -> None:
     all_runs = [] if caps.api_only else _runs()
     run_labels = {r.model_spec: f"{r.name} · run {r.id}" for r in all_runs}
     bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
-    shelf = {} if caps.api_only else {e.spec: f"{e.name} · {e.source}" for e in library.list_models(load=False)
+    shelf = {} if caps.api_only else {e.spec: models_ui.picker_name(e) for e in library.list_models(load=False)
                                       if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
     wrong: list[str] = []  # a setting out of its range, or a fraction where a whole number is wanted: Start waits
-    c1, c2 = st.columns(2)
+    # the models a little wider than the questions: a chosen model is a chip, cut off where it is wider than the column
+    # (in an 800 px window, the bundled model's "SmolLM2 · bundled" read "SmolLM2 · bund…" in half the row)
+    c1, c2 = st.columns([3, 2])
     with c1:
         st.markdown("**Models**")
         if caps.api_only:  # runs, bases and the library are local models: nothing here could run them

@@ -58,12 +58,27 @@ def library_entries() -> list[library.ModelEntry]:
     return _entries(True)
 
 
+BUNDLED_PICKER_NAME = "SmolLM2 · bundled"
+"""The bundled model in a picker: "SmolLM2-135M-Instruct (bundled Q4_1 copy) · bundled" said bundled twice, and its chip
+in Evaluate's models picker (about 100 px of text in an 800 px wide window) was cut off; its full name is on the Models
+page and in every result."""
+
+
+def picker_name(entry: library.ModelEntry) -> str:
+    """A library model as a picker names it: its name and where it came from, said once."""
+    from studio.models import bundled
+
+    if entry.spec == bundled.SPEC:
+        return BUNDLED_PICKER_NAME
+    return entry.name if entry.source.lower() in entry.name.lower() else f"{entry.name} · {entry.source}"
+
+
 def model_picker(key: str, label: str, default: str, *, include_runs: bool = True, disabled: bool = False,
                  help: str | None = None) -> str | None:
     """A model from the library, or any other spec typed into the same box (a Hub id, a folder, a
     .gguf file, run:<id>). ``default`` is preselected (added to the list when the library lacks it)."""
     entries = _entries(include_runs)
-    names = {e.spec: f"{e.name} · {e.source}" + (f" · {e.params_text}" if e.parameters else "")
+    names = {e.spec: picker_name(e) + (f" · {e.params_text}" if e.parameters else "")
              + (_picker_note(e.note) if e.note else "") for e in entries}
     options = [e.spec for e in entries]
     for extra in (default, st.session_state.get(key)):  # the default, and a spec typed in before

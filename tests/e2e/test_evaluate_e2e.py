@@ -311,3 +311,20 @@ def test_the_settings_switches_read_whole(page, studio, width):
                                 ".filter(e => (e.textContent || '').trim() && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
     assert cut == [], f"cut: {cut}"
     assert_no_exception(page)
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_the_bundled_models_chip_reads_whole_and_says_bundled_once(page, offline, studio, width):
+    """On a first visit offline the models picker holds the bundled model, whose chip read "SmolLM2-135M-Instruct (bundled Q4_1
+    copy) · bundled", cut off in a laptop's 1280 px wide window and at 800 px. It says "bundled" once now, whole."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    open_page(page, studio, "Evaluate")
+    picker = page.get_by_test_id("stMain").get_by_test_id("stMultiSelect").first
+    chip = picker.locator("span", has_text="SmolLM2").first  # the chip (its text, and its remove button)
+    expect(chip).to_be_visible(timeout=60_000)
+    text = chip.inner_text()
+    assert text.lower().count("bundled") == 1, text
+    cut = chip.evaluate("c => [c, ...c.querySelectorAll('*')].filter(e => (e.textContent || '').trim() && "
+                        "e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
+    assert cut == [], f"cut: {cut}"
+    assert_no_exception(page)

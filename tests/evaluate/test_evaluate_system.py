@@ -77,3 +77,73 @@ def test_trained_run_is_asked_as_trained_and_old_evaluations_said_none():
     old = EvalConfig.from_dict({"models": ["distilgpt2"], "dataset_file": "x.json"})  # saved before the setting
     assert old.system_prompt == ""
     assert EvalConfig.from_dict(cfg.to_dict()).system_prompt == DEFAULT_SYSTEM
+
+
+def _run_and_chat_model_result():
+    """A finished evaluation of a trained run (asked with no system prompt) beside an API chat model (asked with the
+    evaluation's)."""
+    from studio.evaluate.result import QuestionRow
+
+    result = evaluate.new_result(EvalConfig(models=("run:faq", "api:m"), dataset_file="qa.json",
+                                            system_prompt="Answer in one sentence."))
+    result.status = "finished"
+    run_label, api_label = result.labels
+    result.rows = [QuestionRow(index=0, question=RECORDS[0]["question"], reference=RECORDS[0]["answer"],
+                               answers={run_label: "Two halves.", api_label: "Ninety minutes."},
+                               scores={run_label: {"f1": 0.5}, api_label: {"f1": 0.2}})]
+    return result
+
+
+def test_the_report_says_a_trained_run_was_asked_with_no_system_prompt():
+    """The report said "system prompt: 'Answer in one sentence.'" for the whole evaluation, the run's answers too."""
+    result = _run_and_chat_model_result()
+    run_label, api_label = result.labels
+    page = report.to_html(result)
+    meta = next(line for line in page.splitlines() if line.startswith('<p class="meta">started'))
+    assert f"{run_label}: none (asked as trained)" in meta
+    assert f"{api_label}: &#x27;Answer in one sentence.&#x27;" in meta
+    alone = evaluate.new_result(EvalConfig(models=("api:m",), dataset_file="qa.json", system_prompt="Be kind."))
+    assert "system prompt: &#x27;Be kind.&#x27;" in report.to_html(alone)  # one model, one prompt: said once
+    runs = evaluate.new_result(EvalConfig(models=("run:faq",), dataset_file="qa.json"))
+    assert "Be kind." not in report.to_html(runs) and "none (asked as trained)" in report.to_html(runs)
+
+
+def test_the_page_says_which_system_prompt_each_model_of_a_finished_evaluation_got(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from studio.evaluate import results as eval_results
+    from tests.evaluate.test_evaluate_page import PAGE
+
+    result = _run_and_chat_model_result()
+    eval_results.save(eval_results.refresh_summaries(result))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    said = [c.value for c in at.caption if c.value.startswith("System prompt:")]
+    assert len(said) == 1 and "none (asked as trained)" in said[0] and "Answer in one sentence." in said[0], said
+
+
+def test_the_command_sets_the_system_prompt_or_none(tmp_path: Path):
+    """The page could edit the system prompt, the command could not: chat models were always told Chat's default."""
+    from studio.__main__ import main
+
+    bodies: list[dict] = []
+
+    def reply(body):
+        bodies.append(body)
+        return 200, "Two halves."
+
+    server, url = _stub_api(reply)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    common = ["evaluate", "--dataset", str(data), "--model", "api:answerer", "--base-url", url, "--force"]
+    try:
+        assert main([*common, "--system-prompt", "Answer in Portuguese.", "--out", str(tmp_path / "a.json")]) == 0
+        assert main([*common, "--no-system-prompt", "--out", str(tmp_path / "b.json")]) == 0
+        assert main([*common, "--system-prompt", "", "--out", str(tmp_path / "c.json")]) == 0
+    finally:
+        server.shutdown()
+    assert bodies[0]["messages"][0] == {"role": "system", "content": "Answer in Portuguese."}
+    assert [b["messages"][0]["role"] for b in bodies[1:]] == ["user", "user"]
+    saved = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))
+    assert saved["config"]["system_prompt"] == "Answer in Portuguese."
