@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from studio import config
-from studio.errors import HubUnreachableError, ModelLoadError
+from studio.errors import HubUnreachableError, ModelLoadError, StudioError
 from studio.models import hf_import, run_folders
 from studio.models.spec import ModelSpec, parse_spec
 
@@ -325,6 +325,8 @@ def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
         from studio.models import gguf
 
         return gguf.load_tokenizer(ref.source)
+    if ref.kind == "adapter" and not (Path(ref.source) / "tokenizer_config.json").is_file():
+        return _adapter_base_tokenizer(ref, token)  # a Hub adapter without a tokenizer uses its base's
     try:
         tok = AutoTokenizer.from_pretrained(ref.source, **pretrained_kwargs(ref, token))
     except (OSError, ValueError, TypeError) as exc:
@@ -420,7 +422,22 @@ def damaged_weights(ref: ModelRef, exc: BaseException) -> ModelLoadError:
 
 
 def base_for_adapter(ref: ModelRef) -> str:
-    """The base spec of a LoRA adapter folder (``<run>/model`` or one of its checkpoints)."""
+    """The base spec of a LoRA adapter folder (``<run>/model`` or one of its checkpoints): the model its adapter goes
+    on. A LoRA run trained on another adapter (an earlier LoRA run, a Hub adapter) trained that adapter further: its
+    own adapter holds both, so it goes on that adapter's base (on the adapter merged, it was applied twice)."""
+    try:
+        return adapter_base_ref(ref).spec
+    except StudioError:  # a base gone: loading it says so
+        return _named_base(ref)
+
+
+def adapter_base_ref(ref: ModelRef, _depth: int = 0) -> ModelRef:
+    """The base of a LoRA adapter folder, resolved (each spec once): see ``base_for_adapter``."""
+    base = resolve(_named_base(ref))
+    return adapter_base_ref(base, _depth + 1) if base.kind == "adapter" and _depth < 8 else base
+
+
+def _named_base(ref: ModelRef) -> str:
     from studio.models import adapters
 
     folder = Path(ref.source)
@@ -428,6 +445,23 @@ def base_for_adapter(ref: ModelRef) -> str:
     if ref.run_id is None and not (run_dir / "run.json").is_file() and adapters.base_named(folder):
         return adapters.base_named(folder)  # an adapter from the Hub (or a folder peft saved): the base it names
     return adapters.base_of(run_dir)
+
+
+def _base_load_error(ref: ModelRef, base: str, exc: ModelLoadError) -> ModelLoadError:
+    """One line for a LoRA adapter whose base cannot be loaded (deleted, damaged), naming the base to add again."""
+    if ref.run_id is None and not ref.spec.startswith("run:"):
+        return ModelLoadError(f"The base of the LoRA adapter {ref.spec} ({base}) cannot be loaded: {exc} Add "
+                              f"{base} to the library first (download or import it).")
+    return ModelLoadError(f"The base of this LoRA run ({base}) cannot be loaded: {exc} Import or download it "
+                          "again, or merge the run while its base exists.")
+
+
+def _adapter_base_tokenizer(ref: ModelRef, token: str | None) -> Any:
+    base = base_for_adapter(ref)
+    try:
+        return load_tokenizer(base, token)
+    except ModelLoadError as exc:
+        raise _base_load_error(ref, base, exc) from None
 
 
 def _load_adapter_run(ref: ModelRef, **kwargs: Any) -> LoadedModel:
@@ -438,11 +472,7 @@ def _load_adapter_run(ref: ModelRef, **kwargs: Any) -> LoadedModel:
     try:
         base_lm = load_causal_lm(base, **kwargs)
     except ModelLoadError as exc:
-        if ref.run_id is None and not ref.spec.startswith("run:"):
-            raise ModelLoadError(f"The base of the LoRA adapter {ref.spec} ({base}) cannot be loaded: {exc} Add "
-                                 f"{base} to the library first (download or import it).") from None
-        raise ModelLoadError(f"The base of this LoRA run ({base}) cannot be loaded: {exc} Import or download it "
-                             "again, or merge the run while its base exists.") from None
+        raise _base_load_error(ref, base, exc) from None
     model = adapters.attach(base_lm.model, Path(ref.source))
     model.eval()
     tok_dir = Path(ref.source)

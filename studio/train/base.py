@@ -142,9 +142,11 @@ def _load_pretrained(cfg: TrainConfig, token: str | None) -> Base:
     fingerprint = loading.fingerprint(spec_ref if spec_ref.kind == "gguf" else ref)
     refuse_qlora(cfg.method, loading.pick_device())
     tokenizer = loading.load_tokenizer(ref, token)  # the ref resolved above, not the spec again
-    if ref.kind == "adapter":  # continue from a LoRA run: its base with the adapter
-        base_ref = loading.materialize(loading.resolve(loading.base_for_adapter(ref)))
+    if ref.kind == "adapter":  # continue from a LoRA run or a Hub adapter: its base with the adapter
+        base_ref = loading.materialize(loading.adapter_base_ref(ref))
         model = adapters.attach(_load_weights(cfg, base_ref, token), Path(ref.source), trainable=cfg.method != "full")
+        if cfg.method == "full":  # merged: peft froze every weight of the base, which a full run trains
+            model.requires_grad_(True)
         return Base(model, tokenizer, fingerprint)
     model = _load_weights(cfg, ref, token)
     if cfg.method != "full":

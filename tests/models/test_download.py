@@ -480,3 +480,86 @@ def test_a_lora_adapter_downloads_when_its_base_is_in_the_library_and_answers_wi
                        "--max-new-tokens", "4", "--out", str(report), timeout=300)
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     assert "acme/tiny-lora" in report.read_text()
+
+
+def test_a_hub_lora_adapter_trains_and_exports_merged_and_its_deleted_base_is_one_line(tiny_gpt2, tmp_path,
+                                                                                     monkeypatch):
+    """A LoRA adapter downloaded from the Hub onto a base in the library, picked as the Train page's base or
+    exported as GGUF from the Models page: a run trains on the base with the adapter, and the GGUF holds the base
+    with the adapter merged. With its base deleted later, each says in one line which base to add again."""
+    import shutil
+
+    import huggingface_hub.constants as c
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tests.hub_servers import point_hub_at
+
+    adapter = _tiny_adapter(tiny_gpt2, tmp_path / "adapter", REPO_ID)
+    with standin_hub() as hub:
+        put_model(hub, tiny_gpt2)
+        lora = HubRepo("model", "acme/tiny-lora", private=False)
+        lora.files.update({f.name: f.read_bytes() for f in adapter.iterdir() if f.is_file()})
+        lora.commits.append("initial")
+        hub.repos[("model", "acme/tiny-lora")] = lora
+        env = env_for(hub, tmp_path)
+        env["STUDIO_HOME"] = str(tmp_path / "home")
+        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+        point_hub_at(monkeypatch, hub.url)
+        for repo_id in (REPO_ID, "acme/tiny-lora"):
+            out = studio(env, "model", "download", repo_id)
+            assert out.returncode == 0, out.stdout + out.stderr
+    offline = {**env, "HF_HUB_OFFLINE": "1"}
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": f"What is {i}?", "answer": str(i)} for i in range(8)]))
+
+    def train(method: str, out: Path) -> subprocess.CompletedProcess:
+        return studio(offline, "train", "--dataset", str(data), "--base", "acme/tiny-lora", "--preset", "quick",
+                      "--method", method, "--max-steps", "2", "--out", str(out), timeout=600)
+
+    runs = tmp_path / "home" / "runs"
+    run = train("lora", runs / "r1")
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stdout + run.stderr
+    full = train("full", runs / "f1")  # a full run of the base with the adapter merged
+    assert full.returncode == 0 and "Traceback" not in full.stderr, full.stdout + full.stderr
+    assert (runs / "f1" / "model" / "model.safetensors").is_file()
+    # the run's adapter is the Hub adapter trained further: it answers as the base with that adapter, once
+    ids = torch.tensor([[5, 17, 42, 8, 3]])
+    want_run = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_gpt2)),
+                                         str(runs / "r1" / "model")).eval()
+    check = ("import json, torch\n"
+             "from studio.models import loading\n"
+             "lm = loading.load_causal_lm('run:r1', device='cpu')\n"
+             "with torch.no_grad():\n"
+             f"    print(json.dumps(lm.model(torch.tensor({ids.tolist()})).logits.tolist()))\n")
+    got = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, env=offline,
+                         timeout=300)
+    assert got.returncode == 0, got.stderr
+    with torch.no_grad():
+        assert torch.allclose(torch.tensor(json.loads(got.stdout.splitlines()[-1])), want_run(ids).logits, atol=1e-4)
+    gguf_out = tmp_path / "tiny-lora.gguf"
+    exported = studio(offline, "model", "export", "acme/tiny-lora", "--out", str(gguf_out), "--quant", "f16",
+                      timeout=600)
+    assert exported.returncode == 0 and "Traceback" not in exported.stderr, exported.stdout + exported.stderr
+
+    # the GGUF holds the adapter's weights merged into the base's, not the base's alone
+    import gguf
+
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_gpt2)),
+                                       str(adapter)).merge_and_unload().state_dict()
+    base_state = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2)).state_dict()
+    tensors = {t.name: t for t in gguf.GGUFReader(str(gguf_out)).tensors}
+    qkv = torch.tensor(tensors["blk.0.attn_qkv.weight"].data.astype("float32"))
+    want = merged["transformer.h.0.attn.c_attn.weight"].T
+    assert torch.allclose(qkv, want, atol=1e-2)
+    assert not torch.allclose(qkv, base_state["transformer.h.0.attn.c_attn.weight"].T, atol=1e-2)
+
+    # the base deleted after the adapter was added: one line naming it, nothing of the user's lost
+    shutil.rmtree(tmp_path / "hf" / "hub" / f"models--{REPO_ID.replace('/', '--')}")
+    for out in (train("lora", runs / "r2"),
+                studio(offline, "model", "export", "acme/tiny-lora", "--out", str(tmp_path / "x.gguf"), timeout=600)):
+        line = one_line(out)
+        assert line.startswith("error: ") and REPO_ID in line and "add" in line.lower(), out.stdout + out.stderr
+        assert "Traceback" not in out.stderr
+    assert gguf_out.is_file() and (runs / "r1" / "model").is_dir() and data.is_file()

@@ -302,3 +302,20 @@ def test_the_same_settings_train_the_same_lora_run_again_and_another_seed_anothe
     assert first.keys() == again.keys() == other.keys() and first
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_a_lora_run_continued_from_a_lora_run_answers_with_its_own_adapter_once(tiny_llama, tmp_path):
+    """Continuing a LoRA run with LoRA trains that run's adapter further: the new run's adapter holds both. It was
+    loaded on the earlier run merged into its base, so the earlier adapter counted twice; now it goes on the base."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from studio.models import loading
+
+    first = lora_run(tiny_llama, epochs=1)
+    more = lora_run(f"run:{first.name}", max_steps=2)
+    ids = torch.tensor([[5, 17, 42, 8, 3]])
+    want = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_llama)), str(more / "model")).eval()
+    got = loading.load_causal_lm(f"run:{more.name}", device="cpu").model.float().eval()
+    with torch.no_grad():
+        assert torch.allclose(got(ids).logits, want(ids).logits, atol=1e-4)
