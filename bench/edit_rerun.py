@@ -14,22 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-TIMED_PAGE = '''import os, time
-import streamlit as st
-page = os.environ["BENCH_PAGE"]
-start = time.perf_counter()
-try:
-    exec(compile(open(page).read(), page, "exec"), {"__name__": "__main__", "__file__": page})
-finally:
-    st.session_state.setdefault("_bench", []).append(time.perf_counter() - start)
-'''
+from dataset_page_timing import timed_page
 
 
 def main() -> None:
@@ -37,18 +23,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--edits", type=int, default=20)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp())
-    os.environ["STUDIO_HOME"] = str(work / "home")
-    os.environ["BENCH_PAGE"] = str(ROOT / "pages" / "1_Dataset.py")
-    (work / "timed.py").write_text(TIMED_PAGE)
-    from streamlit.testing.v1 import AppTest
+    open_page = timed_page()
 
     from studio.data import store
     from studio.ui import dataset_tabs
 
     info = store.create_dataset("Bench", [{"question": f"Question {i} about the offside rule?",
                                            "answer": f"Answer {i}."} for i in range(args.records)])
-    at = AppTest.from_file(str(work / "timed.py"), default_timeout=300)
+    at = open_page(300)
     at.run()
     at.selectbox(key="dataset.picker").select(info.id).run()
 
