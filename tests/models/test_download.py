@@ -414,32 +414,41 @@ def _tiny_adapter(base: Path, out: Path, base_id: str) -> Path:
     return out
 
 
+def _serve_base_and_adapter(hub, base: Path, adapter: Path, tmp_path: Path, monkeypatch) -> dict[str, str]:
+    """The stand-in Hub serves the tiny base and acme/tiny-lora, its adapter; this process and the CLI's
+    environment (returned) read from it, with their own workspace and Hub cache."""
+    import huggingface_hub.constants as c
+
+    from tests.hub_servers import point_hub_at
+
+    put_model(hub, base)
+    lora = HubRepo("model", "acme/tiny-lora", private=False)
+    lora.files.update({f.name: f.read_bytes() for f in adapter.iterdir() if f.is_file()})
+    lora.commits.append("initial")
+    hub.repos[("model", "acme/tiny-lora")] = lora
+    env = env_for(hub, tmp_path)
+    env["STUDIO_HOME"] = str(tmp_path / "home")
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    point_hub_at(monkeypatch, hub.url)
+    return env
+
+
 def test_a_lora_adapter_downloads_when_its_base_is_in_the_library_and_answers_with_it(tiny_gpt2, tmp_path,
                                                                                        monkeypatch):
     """A Hub repository holding a LoRA adapter (adapter_config.json and adapter_model.safetensors) was refused
     whatever its base. Now it is refused in one line naming the base to add first while that base is not in the
     library; with the base there it downloads, is listed, and Chat and Evaluate answer with the base and the adapter
     (its predictions are the adapter's, not the base's)."""
-    import huggingface_hub.constants as c
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     from studio.errors import ModelLoadError
     from studio.models import download
-    from tests.hub_servers import point_hub_at
 
     adapter = _tiny_adapter(tiny_gpt2, tmp_path / "adapter", REPO_ID)
     with standin_hub() as hub:
-        put_model(hub, tiny_gpt2)
-        lora = HubRepo("model", "acme/tiny-lora", private=False)
-        lora.files.update({f.name: f.read_bytes() for f in adapter.iterdir() if f.is_file()})
-        lora.commits.append("initial")
-        hub.repos[("model", "acme/tiny-lora")] = lora
-        env = env_for(hub, tmp_path)
-        env["STUDIO_HOME"] = str(tmp_path / "home")
-        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
-        point_hub_at(monkeypatch, hub.url)
+        env = _serve_base_and_adapter(hub, tiny_gpt2, adapter, tmp_path, monkeypatch)
         with pytest.raises(ModelLoadError, match="^acme/tiny-lora is a LoRA adapter on acme/tiny, which is not in the "):
             download.check_at_once("acme/tiny-lora")  # the Models page's refusal, at the click
         assert one_line(studio(env, "model", "download", "acme/tiny-lora")) == (
@@ -489,24 +498,14 @@ def test_a_hub_lora_adapter_trains_and_exports_merged_and_its_deleted_base_is_on
     with the adapter merged. With its base deleted later, each says in one line which base to add again."""
     import shutil
 
-    import huggingface_hub.constants as c
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from tests.hub_servers import point_hub_at
 
     adapter = _tiny_adapter(tiny_gpt2, tmp_path / "adapter", REPO_ID)
     with standin_hub() as hub:
-        put_model(hub, tiny_gpt2)
-        lora = HubRepo("model", "acme/tiny-lora", private=False)
-        lora.files.update({f.name: f.read_bytes() for f in adapter.iterdir() if f.is_file()})
-        lora.commits.append("initial")
-        hub.repos[("model", "acme/tiny-lora")] = lora
-        env = env_for(hub, tmp_path)
-        env["STUDIO_HOME"] = str(tmp_path / "home")
-        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
-        point_hub_at(monkeypatch, hub.url)
+        env = _serve_base_and_adapter(hub, tiny_gpt2, adapter, tmp_path, monkeypatch)
         for repo_id in (REPO_ID, "acme/tiny-lora"):
             out = studio(env, "model", "download", repo_id)
             assert out.returncode == 0, out.stdout + out.stderr
