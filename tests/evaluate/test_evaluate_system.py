@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from studio.chat.base import DEFAULT_PRESET, SYSTEM_PRESETS
 from studio.evaluate import report
 from studio.evaluate import runner as evaluate
@@ -15,6 +17,25 @@ from studio.models.prompt_format import DEFAULT_SYSTEM
 from tests.evaluate.test_evaluate import _stub_api
 
 RECORDS = [{"question": "How long is a match?", "answer": "Two halves of 45 minutes."}]
+
+
+@pytest.fixture
+def answerer(tmp_path: Path):
+    """An API model that answers "Two halves." and keeps each request's body, and a one-question dataset file:
+    (bodies, base URL, dataset file)."""
+    bodies: list[dict] = []
+
+    def reply(body):
+        bodies.append(body)
+        return 200, "Two halves."
+
+    server, url = _stub_api(reply)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    try:
+        yield bodies, url, data
+    finally:
+        server.shutdown()
 
 
 def _asked(monkeypatch) -> list[str]:
@@ -51,21 +72,10 @@ def test_local_chat_model_is_asked_with_chats_system_prompt(tiny_llama: Path, tm
     assert "Answer in Portuguese." not in seen[1] and DEFAULT_SYSTEM not in seen[1]
 
 
-def test_api_chat_model_gets_the_system_prompt_first(tmp_path: Path):
-    bodies: list[dict] = []
-
-    def reply(body):
-        bodies.append(body)
-        return 200, "Two halves."
-
-    server, url = _stub_api(reply)
-    data = tmp_path / "qa.json"
-    data.write_text(json.dumps(RECORDS), encoding="utf-8")
-    try:
-        result = evaluate.run_evaluation(EvalConfig(models=("api:answerer",), dataset_file=str(data), api_base_url=url),
-                                         save=None)
-    finally:
-        server.shutdown()
+def test_api_chat_model_gets_the_system_prompt_first(answerer):
+    bodies, url, data = answerer
+    result = evaluate.run_evaluation(EvalConfig(models=("api:answerer",), dataset_file=str(data), api_base_url=url),
+                                     save=None)
     assert result.status == "finished", result.error
     assert bodies[0]["messages"][0] == {"role": "system", "content": DEFAULT_SYSTEM}
     assert bodies[0]["messages"][1]["role"] == "user"
@@ -123,26 +133,15 @@ def test_the_page_says_which_system_prompt_each_model_of_a_finished_evaluation_g
     assert len(said) == 1 and "none (asked as trained)" in said[0] and "Answer in one sentence." in said[0], said
 
 
-def test_the_command_sets_the_system_prompt_or_none(tmp_path: Path):
+def test_the_command_sets_the_system_prompt_or_none(answerer, tmp_path: Path):
     """The page could edit the system prompt, the command could not: chat models were always told Chat's default."""
     from studio.__main__ import main
 
-    bodies: list[dict] = []
-
-    def reply(body):
-        bodies.append(body)
-        return 200, "Two halves."
-
-    server, url = _stub_api(reply)
-    data = tmp_path / "qa.json"
-    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    bodies, url, data = answerer
     common = ["evaluate", "--dataset", str(data), "--model", "api:answerer", "--base-url", url, "--force"]
-    try:
-        assert main([*common, "--system-prompt", "Answer in Portuguese.", "--out", str(tmp_path / "a.json")]) == 0
-        assert main([*common, "--no-system-prompt", "--out", str(tmp_path / "b.json")]) == 0
-        assert main([*common, "--system-prompt", "", "--out", str(tmp_path / "c.json")]) == 0
-    finally:
-        server.shutdown()
+    assert main([*common, "--system-prompt", "Answer in Portuguese.", "--out", str(tmp_path / "a.json")]) == 0
+    assert main([*common, "--no-system-prompt", "--out", str(tmp_path / "b.json")]) == 0
+    assert main([*common, "--system-prompt", "", "--out", str(tmp_path / "c.json")]) == 0
     assert bodies[0]["messages"][0] == {"role": "system", "content": "Answer in Portuguese."}
     assert [b["messages"][0]["role"] for b in bodies[1:]] == ["user", "user"]
     saved = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))
