@@ -722,11 +722,8 @@ def test_tab_a_long_fuzzy_run_asks_first_and_runs_in_the_background(monkeypatch)
     assert job.state == "done" and not at.exception
 
 
-@pytest.mark.parametrize("method", ["fuzzy", "both"])
-def test_tab_offers_semantic_matching_in_place_of_a_fuzzy_run_estimated_at_twice_its_time(monkeypatch, method):
-    """Where semantic matching is estimated at under half a long fuzzy (or Both) run's time, the box asking to start
-    says so and runs it on one click: a long Both run never offered it. (The estimates are given here: which method is
-    faster depends on the machine and the data, and neither run of that length is one a test waits for.)"""
+def _fuzzy_takes_50_minutes_semantic_40_s(monkeypatch) -> None:
+    """The Duplicates tab's estimates, given: a fuzzy (or Both) run of about 50 minutes, a semantic one of 40 s."""
     from studio.dedup import semantic_records
 
     def estimate(records, config):
@@ -736,6 +733,14 @@ def test_tab_offers_semantic_matching_in_place_of_a_fuzzy_run_estimated_at_twice
         return semantic_records.Estimate(len(records), 40.0, None, False, method="semantic")
 
     monkeypatch.setattr(dedup, "estimate", estimate)
+
+
+@pytest.mark.parametrize("method", ["fuzzy", "both"])
+def test_tab_offers_semantic_matching_in_place_of_a_fuzzy_run_estimated_at_twice_its_time(monkeypatch, method):
+    """Where semantic matching is estimated at under half a long fuzzy (or Both) run's time, the box asking to start
+    says so and runs it on one click: a long Both run never offered it. (The estimates are given here: which method is
+    faster depends on the machine and the data, and neither run of that length is one a test waits for.)"""
+    _fuzzy_takes_50_minutes_semantic_40_s(monkeypatch)
     monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)  # the six records estimated as a large set is estimated
     at, _ = open_tab(RECORDS)
     at.selectbox(key="dedup.method").set_value(method).run()
@@ -754,16 +759,9 @@ def test_tab_semantic_instead_searches_from_the_cosine_the_box_shows(monkeypatch
     """The semantic run offered in place of a long fuzzy one searches from the cosine its box then shows: its start
     value (the page had two, 0.85 in the box and 0.9 for a run it did not draw, so the review's slider could not go
     down to the box's 0.85), or the person's own from an earlier visit to Semantic."""
-    from studio.dedup import semantic_records
     from studio.ui import dedup as dedup_ui
 
-    def estimate(records, config):
-        if config.method != "semantic":
-            return semantic_records.Estimate(len(records), 0.0, None, False, method=config.method,
-                                             fuzzy_seconds=3000.0)
-        return semantic_records.Estimate(len(records), 40.0, None, False, method="semantic")
-
-    monkeypatch.setattr(dedup, "estimate", estimate)
+    _fuzzy_takes_50_minutes_semantic_40_s(monkeypatch)
     monkeypatch.setattr(dedup, "SAMPLE_TEXTS", 1)
     at, _ = open_tab(RECORDS)
     if typed is not None:
