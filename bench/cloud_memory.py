@@ -168,7 +168,9 @@ def main() -> int:
             proc.wait(15)
         imports = err.read_text(errors="replace")
         imported = {line.split("|")[-1].strip() for line in imports.splitlines() if "|" in line}
-        assert "huggingface_hub" in imported, "the import log is incomplete"  # the API client was imported
+        # the log holds the walk's own imports: the reader of the answer streamed (huggingface_hub is no proof: an
+        # OpenAI-compatible server is read without it, and nothing else in the walk needs it)
+        assert "studio.chat.openai_stream" in imported, "the import log is incomplete"
         heavy = sorted(imported & {"torch", "transformers"})
     print(f"streamlit run {args.entry} with {args.python}")
     for step, mb in rows:
