@@ -482,9 +482,9 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None, loading: bo
     shape = base_shape(cfg.base, cfg.scratch_size, cfg.vocab_size)
     if shape is None:
         return False
-    from studio.models import loading
+    from studio.models import loading as model_loading  # not ``loading``: that name is the argument
 
-    device = loading.pick_device()
+    device = model_loading.pick_device()
     run = memory.for_run(cfg, lengths, shape=shape, device=device)  # the one estimate: bench/ measures this one
     rows, seq, est = run.rows, run.seq, run.estimate
     if cfg.liger and not run.liger and not liger.problem(device):  # it can run here, but not on this model
