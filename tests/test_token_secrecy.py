@@ -88,6 +88,7 @@ def test_the_page_keeps_the_token_in_the_session_only(faults, studio_home):
 def test_chat_exports_hide_a_token_typed_into_a_question(faults, studio_home, monkeypatch):
     """A visitor who pastes their token (or an API key) into a question gets it as ``***`` in Export JSON and
     Export Markdown, as in the kept conversation: the export buttons' files are what is checked."""
+    import streamlit as st
     from streamlit.elements.widgets.button import ButtonMixin
 
     downloads: dict[str, object] = {}  # file name -> what the button hands the browser (built when clicked: a callable)
@@ -98,7 +99,10 @@ def test_chat_exports_hide_a_token_typed_into_a_question(faults, studio_home, mo
             downloads[file_name] = data
         return keep(self, label, data, file_name, *args, **kwargs)
 
-    monkeypatch.setattr(ButtonMixin, "download_button", seen)
+    monkeypatch.setattr(ButtonMixin, "download_button", seen)  # a container's button (row.download_button)
+    # and st.download_button, bound to the page's main container when streamlit was imported (in whatever container
+    # a ``with`` block puts it: the export buttons share a row with Clear conversation)
+    monkeypatch.setattr(st, "download_button", lambda *args, **kwargs: seen(st._main, *args, **kwargs))
     at = AppTest.from_file(str(REPO / "pages" / "4_Chat.py"), default_timeout=60)
     at.run()
     at.selectbox(key="chat.a.kind").set_value("provider").run()
