@@ -414,6 +414,20 @@ def _tiny_adapter(base: Path, out: Path, base_id: str) -> Path:
     return out
 
 
+def _studio_logits(spec: str, ids, env: dict[str, str]):
+    """The logits the studio's own loader gives for ``spec`` on ``ids``, in a fresh process with ``env`` (offline)."""
+    import torch
+
+    check = ("import json, torch\n"
+             "from studio.models import loading\n"
+             f"lm = loading.load_causal_lm({spec!r}, device='cpu')\n"
+             "with torch.no_grad():\n"
+             f"    print(json.dumps(lm.model(torch.tensor({ids.tolist()})).logits.tolist()))\n")
+    got = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert got.returncode == 0, got.stderr
+    return torch.tensor(json.loads(got.stdout.splitlines()[-1]))
+
+
 def _serve_base_and_adapter(hub, base: Path, adapter: Path, tmp_path: Path, monkeypatch) -> dict[str, str]:
     """The stand-in Hub serves the tiny base and acme/tiny-lora, its adapter; this process and the CLI's
     environment (returned) read from it, with their own workspace and Hub cache."""
@@ -469,15 +483,7 @@ def test_a_lora_adapter_downloads_when_its_base_is_in_the_library_and_answers_wi
     with torch.no_grad():
         base_logits, adapted_logits = base_model(ids).logits, want(ids).logits
     assert not torch.allclose(base_logits, adapted_logits, atol=1e-3)  # the adapter changes the answers
-    check = ("import json, sys, torch\n"
-             "from studio.models import loading\n"
-             "lm = loading.load_causal_lm('acme/tiny-lora', device='cpu')\n"
-             "with torch.no_grad():\n"
-             f"    print(json.dumps(lm.model(torch.tensor({ids.tolist()})).logits.tolist()))\n")
-    got = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, env=offline,
-                         timeout=300)
-    assert got.returncode == 0, got.stderr
-    assert torch.allclose(torch.tensor(json.loads(got.stdout.splitlines()[-1])), adapted_logits, atol=1e-4)
+    assert torch.allclose(_studio_logits("acme/tiny-lora", ids, offline), adapted_logits, atol=1e-4)
 
     chat = studio(offline, "chat", "--local", "--model", "acme/tiny-lora", "--max-new-tokens", "4", "Hello?",
                   timeout=300)
@@ -527,16 +533,8 @@ def test_a_hub_lora_adapter_trains_and_exports_merged_and_its_deleted_base_is_on
     ids = torch.tensor([[5, 17, 42, 8, 3]])
     want_run = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_gpt2)),
                                          str(runs / "r1" / "model")).eval()
-    check = ("import json, torch\n"
-             "from studio.models import loading\n"
-             "lm = loading.load_causal_lm('run:r1', device='cpu')\n"
-             "with torch.no_grad():\n"
-             f"    print(json.dumps(lm.model(torch.tensor({ids.tolist()})).logits.tolist()))\n")
-    got = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, env=offline,
-                         timeout=300)
-    assert got.returncode == 0, got.stderr
     with torch.no_grad():
-        assert torch.allclose(torch.tensor(json.loads(got.stdout.splitlines()[-1])), want_run(ids).logits, atol=1e-4)
+        assert torch.allclose(_studio_logits("run:r1", ids, offline), want_run(ids).logits, atol=1e-4)
     gguf_out = tmp_path / "tiny-lora.gguf"
     exported = studio(offline, "model", "export", "acme/tiny-lora", "--out", str(gguf_out), "--quant", "f16",
                       timeout=600)
