@@ -231,25 +231,7 @@ def test_a_row_added_at_the_bottom_of_a_long_page_stays_in_sight(page, studio, t
     """Adding a record to a 200-row page builds the table again (to number it): it started again from row 1, and the
     person adding rows at the bottom was thrown to the top; so did a look at another tab. It is scrolled back to where
     it was (``editor_place``)."""
-    import os
-    import subprocess
-    import sys
-
-    from .conftest import REPO
-
-    src = tmp_path / "long.json"
-    src.write_text(json.dumps([{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(250)]))
-    made = subprocess.run([sys.executable, "-m", "studio", "dataset", "create", "Long", "--from", str(src)], cwd=REPO,
-                          capture_output=True, text=True, env={**os.environ, "STUDIO_HOME": str(studio.home)},
-                          timeout=120)
-    assert made.returncode == 0, made.stderr
-    open_page(page, studio, "Dataset")
-    grid = page.locator("[data-testid='stDataFrame']").first
-    grid.wait_for(state="visible")
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    scroller = grid.locator(".dvn-scroller")
+    grid, scroller = _long_dataset_grid(page, studio, tmp_path)
     while scroller.evaluate("e => e.scrollTop + e.clientHeight < e.scrollHeight - 2"):  # down to the bottom
         page.mouse.wheel(0, 2000)
         page.wait_for_timeout(100)
@@ -330,12 +312,9 @@ def _long_dataset(studio, tmp_path, n: int = 250) -> None:
     assert made.returncode == 0, made.stderr
 
 
-def test_a_look_at_another_tab_by_keyboard_keeps_the_tables_place(page, studio, tmp_path):
-    """Tabs switched with the arrow keys (a focused tab): back on Edit the table showed row 1, as after a click before
-    ``editor_place`` noted clicks. And where Streamlit's class names are not there, nothing breaks: no script error,
-    and the table still takes an edit."""
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+def _long_dataset_grid(page, studio, tmp_path):
+    """A 250-record dataset open on the Dataset page, the mouse over its table (so the wheel scrolls it): the table
+    and its scroller."""
     _long_dataset(studio, tmp_path)
     open_page(page, studio, "Dataset")
     grid = page.locator("[data-testid='stDataFrame']").first
@@ -343,7 +322,16 @@ def test_a_look_at_another_tab_by_keyboard_keeps_the_tables_place(page, studio, 
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    scroller = grid.locator(".dvn-scroller")
+    return grid, grid.locator(".dvn-scroller")
+
+
+def test_a_look_at_another_tab_by_keyboard_keeps_the_tables_place(page, studio, tmp_path):
+    """Tabs switched with the arrow keys (a focused tab): back on Edit the table showed row 1, as after a click before
+    ``editor_place`` noted clicks. And where Streamlit's class names are not there, nothing breaks: no script error,
+    and the table still takes an edit."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    grid, scroller = _long_dataset_grid(page, studio, tmp_path)
     page.mouse.wheel(0, 1500)
     page.wait_for_function("() => document.querySelector('.dvn-scroller').scrollTop >= 1000", timeout=30_000)
     top = scroller.evaluate("e => e.scrollTop")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -182,26 +183,37 @@ def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_
         context.close()
 
 
+@contextlib.contextmanager
+def _models_page_on_hub(browser, tmp_path: Path, hub_url: str):
+    """The Models page of a studio whose Hub is the stand-in at ``hub_url``, in a browser context of its own; both
+    closed after."""
+    from tests.e2e.conftest import start_studio, stop_studio
+
+    studio = start_studio(tmp_path / "home", tmp_path / "streamlit.log",
+                          env={"HF_ENDPOINT": hub_url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+                               "HF_HUB_DISABLE_XET": "1"})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        open_page(page, studio, "Models")
+        yield page
+    finally:
+        context.close()
+        stop_studio(studio)
+
+
 def test_a_download_that_ended_is_listed_and_the_next_id_can_be_typed(browser, tiny_gpt2, tmp_path: Path):
     """The download's progress is a fragment: when it ended, its outcome showed, but the table and the Model picker
     lacked the model just downloaded and the Model id field and Download stayed disabled (drawn while it ran), so
     a mistyped id could not be corrected until something else reran the page."""
     from hub_servers import HubRepo, standin_hub
 
-    from tests.e2e.conftest import start_studio, stop_studio
-
     with standin_hub() as hub:
         repo = HubRepo("model", "acme/tiny", private=False)
         repo.files = {f.name: f.read_bytes() for f in tiny_gpt2.iterdir() if f.is_file()}
         repo.commits.append("initial")
         hub.repos[("model", "acme/tiny")] = repo
-        studio = start_studio(tmp_path / "home", tmp_path / "streamlit.log",
-                              env={"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
-                                   "HF_HUB_DISABLE_XET": "1"})
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        try:
-            page = context.new_page()
-            open_page(page, studio, "Models")
+        with _models_page_on_hub(browser, tmp_path, hub.url) as page:
             field = page.get_by_label("Model id", exact=True)
             download = page.get_by_role("button", name="Download", exact=True)
             for repo_id, outcome in (("acme/tyni", "No model 'acme/tyni' on the Hub"), ("acme/tiny", "Downloaded acme/tiny.")):
@@ -218,9 +230,6 @@ def test_a_download_that_ended_is_listed_and_the_next_id_can_be_typed(browser, t
             shown = box.inner_text() + box.locator("input").input_value()
             assert "acme/tiny (acme/tiny)" in shown, shown  # the model just downloaded is the one Chat with it acts on
             assert_no_exception(page)
-        finally:
-            context.close()
-            stop_studio(studio)
 
 
 _CLIPPED = """a => { const r = a.getBoundingClientRect();
@@ -294,8 +303,6 @@ def test_a_download_says_it_is_checking_the_repository_while_the_hub_answers(bro
 
     from hub_servers import send, serve
 
-    from tests.e2e.conftest import start_studio, stop_studio
-
     answer = threading.Event()
 
     class Slow(BaseHTTPRequestHandler):  # a Hub that answers its file list only when the test has seen the spinner
@@ -307,25 +314,18 @@ def test_a_download_says_it_is_checking_the_repository_while_the_hub_answers(bro
             pass
 
     with serve(Slow) as url:
-        studio = start_studio(tmp_path / "home", tmp_path / "streamlit.log",
-                              env={"HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
-                                   "HF_HUB_DISABLE_XET": "1"})
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:
-            page = context.new_page()
-            open_page(page, studio, "Models")
-            field = page.get_by_label("Model id", exact=True)
-            field.fill("acme/slow")
-            after_rerun(page, lambda: field.press("Enter"))
-            page.get_by_role("button", name="Download", exact=True).click()
-            expect(page.get_by_test_id("stSpinner").filter(has_text="Checking the repository")).to_be_visible(
-                timeout=20_000)
-            answer.set()
-            expect(page.get_by_test_id("stAlert").filter(has_text="No model 'acme/slow' on the Hub")).to_be_visible(
-                timeout=60_000)
-            expect(page.get_by_test_id("stSpinner")).to_have_count(0)
-            assert_no_exception(page)
+            with _models_page_on_hub(browser, tmp_path, url) as page:
+                field = page.get_by_label("Model id", exact=True)
+                field.fill("acme/slow")
+                after_rerun(page, lambda: field.press("Enter"))
+                page.get_by_role("button", name="Download", exact=True).click()
+                expect(page.get_by_test_id("stSpinner").filter(has_text="Checking the repository")).to_be_visible(
+                    timeout=20_000)
+                answer.set()
+                expect(page.get_by_test_id("stAlert").filter(has_text="No model 'acme/slow' on the Hub")).to_be_visible(
+                    timeout=60_000)
+                expect(page.get_by_test_id("stSpinner")).to_have_count(0)
+                assert_no_exception(page)
         finally:
-            answer.set()
-            context.close()
-            stop_studio(studio)
+            answer.set()  # the stand-in Hub's handler waits no longer
