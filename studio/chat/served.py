@@ -67,6 +67,11 @@ def _ask(base_url: str, api_key: str | None) -> Served:
     return Served(tuple(scrub(saved.scrub(name), api_key) for name in names))
 
 
+def _key(base_url: str, api_key: str | None) -> tuple[str, str]:
+    """One lookup per server and key: the URL as typed give or take a trailing slash, the key only as its hash."""
+    return base_url.strip().rstrip("/"), hashlib.sha256((api_key or "").encode()).hexdigest()
+
+
 def _kept_for(result: Served) -> float:
     return UNREACHABLE_FOR_S if result.unreachable else SERVED_FOR_S if result.names else UNSERVED_FOR_S
 
@@ -76,7 +81,7 @@ def served(base_url: str, api_key: str | None = None, wait_s: float | None = Non
     asked in a thread; the caller waits for its answer at most ``wait_s`` (None: until it comes), then gets
     ``asking``. A later call while it is asked does not wait; an answer that aged is asked again in the background
     while it is still given."""
-    key = (base_url.strip().rstrip("/"), hashlib.sha256((api_key or "").encode()).hexdigest())
+    key = _key(base_url, api_key)
     with _lock:
         lookup = _lookups.setdefault(key, _Lookup())
         stale = lookup.result is None or time.monotonic() - lookup.at >= _kept_for(lookup.result)
@@ -109,7 +114,7 @@ def served_names(base_url: str, api_key: str | None = None) -> list[str]:
 
 def asking(base_url: str, api_key: str | None = None) -> bool:
     """Whether the server's list is still being asked for the first time (nothing known yet)."""
-    key = (base_url.strip().rstrip("/"), hashlib.sha256((api_key or "").encode()).hexdigest())
+    key = _key(base_url, api_key)
     with _lock:
         lookup = _lookups.get(key)
         return lookup is not None and lookup.result is None
