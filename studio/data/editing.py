@@ -112,6 +112,12 @@ def _with_context(rec: Record, old: Record, cell: str) -> Record:
     return {**rec, CONTEXT: cell}
 
 
+def blank_row(row: dict, shown_columns: tuple[str, ...] = COLUMNS) -> bool:
+    """Whether an editor row holds nothing: added so, it is an accident of the editor, not a record."""
+    ctx = _clean(row.get(CONTEXT)) if CONTEXT in shown_columns else ""
+    return not (_clean(row.get("question")) or _clean(row.get("answer")) or ctx.strip())
+
+
 def merge_view(records: list[Record], indices: list[int], rows: list[dict],
                shown_columns: tuple[str, ...] = COLUMNS, new: list[Record] | None = None,
                replaced: dict[int, Record] | None = None,
@@ -119,8 +125,10 @@ def merge_view(records: list[Record], indices: list[int], rows: list[dict],
     """The full list after the editor's ``rows`` replace the records at ``indices``.
 
     Rows keep their record's extra fields; records of the view missing from ``rows`` were deleted;
-    rows without an index are new and go right after the last record of the view (also appended to ``new``, in the
-    editor's order: the rows its # column does not number yet). ``replaced``, when given, gets each edited record's
+    rows without an index are new and go right after the record of the view above them in the editor (one with none
+    above it: before the view's first record, or at the end of an empty view), so each stays where it was typed among
+    the rows it was typed between (also appended to ``new``, in the editor's order: the rows its # column does not
+    number yet). ``replaced``, when given, gets each edited record's
     new version under the ``id`` of the record it replaces. A value the table shows ``cut`` keeps its whole text: left
     as shown, it is the saved value; changed there, the change is not kept and its (record index, field) goes to
     ``refused`` (the table holds its start only: an edit of it would save that start in place of the whole).
@@ -128,6 +136,8 @@ def merge_view(records: list[Record], indices: list[int], rows: list[dict],
     shown = set(indices)
     kept: dict[int, Record] = {}
     added: list[Record] = []
+    after: dict[int | None, list[Record]] = {}  # new records by the record row above them (None: no row above)
+    above: int | None = None
     edit_context = CONTEXT in shown_columns
     for row in rows:
         idx = _row_index(row.get(ROW))
@@ -153,20 +163,23 @@ def merge_view(records: list[Record], indices: list[int], rows: list[dict],
                 kept[idx] = _with_context(rec, old, ctx) if edit_context else rec
                 if replaced is not None:
                     replaced[id(old)] = kept[idx]
-        elif q or a or ctx.strip():  # a fully blank new row is an accident of the editor, not a record
+            above = idx
+        elif not blank_row(row, shown_columns):
             added.append({"question": q, "answer": a, **({CONTEXT: ctx} if ctx.strip() else {})})
-    anchor = max(indices) if indices else len(records) - 1
+            after.setdefault(above, []).append(added[-1])
+    first = min(indices) if indices else None
     out: list[Record] = []
     for i, rec in enumerate(records):
+        if i == first:
+            out.extend(after.get(None, ()))
         if i in shown:
             if i in kept:
                 out.append(kept[i])
+                out.extend(after.get(i, ()))
         else:
             out.append(rec)
-        if i == anchor:
-            out.extend(added)
-    if anchor < 0:
-        out.extend(added)
+    if first is None:
+        out.extend(after.get(None, ()))
     if new is not None:
         new.extend(added)
     return out

@@ -259,7 +259,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     if (query, requested, only_fix) != d.view:
         d.grown = 0  # another page or search: the rows added to the one before are on their own page again
         d.pinned = []
-        d.blank = d.blank_seen = 0
+        d.blank = d.blank_seen = ()
     to_fix = d.to_fix()
     if not to_fix and only_fix:
         st.session_state.pop(only_key, None)  # nothing left to fix: show everything again
@@ -281,8 +281,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     # again (below) before a second added row could show the same number; the blank rows it holds then come back
     # after its records, numbered on from them.
     first_new = (max(v.indices) if v.indices else len(d.records) - 1) + 2
-    rows += [{editing.ROW: None, NUMBER: first_new + k, **{c: "" for c in shown}} for k in range(d.blank)]
-    first_new += d.blank
+    first_new = _with_blank_rows(rows, d.blank, shown, first_new)
     # No hidden column for the record's index: the table's column menu (its eye icon) lists hidden columns, and offered
     # "_row" (and "(index)") to show. A row's record is found from its row label instead (``_rows_back``).
     columns = [NUMBER, *shown]
@@ -373,13 +372,30 @@ def _rows_back(edited: pd.DataFrame, rows: list[dict]) -> list[dict]:
             for label, row in zip(edited.index, edited.to_dict("records"))]
 
 
-def _new_rows(rows: list[dict], shown: tuple[str, ...]) -> tuple[bool, int]:
-    """(whether two new rows of the table, added there or blank ones it was built with, show the same #, how many blank
-    rows it holds). Streamlit gives every row added the # default the table was built with."""
+def _with_blank_rows(rows: list[dict], places: tuple[int, ...], shown: tuple[str, ...], first_new: int) -> int:
+    """Put the blank rows the table held back into ``rows`` at the places they had (row positions in it, from 0), and
+    return the # a row added next takes. A blank row under the last record is numbered on from it; one above a record
+    (a row typed in below it became a record first) shows no # until typed in: moved under the records, the row typed
+    in went up a place as the table was built again, out from under the person's eyes."""
+    for place in sorted(places):
+        rows.insert(min(place, len(rows)), {editing.ROW: None, NUMBER: None, **{c: "" for c in shown}})
+    trailing = 0
+    for row in reversed(rows):
+        if row[editing.ROW] is not None:
+            break
+        trailing += 1
+    for k, row in enumerate(rows[len(rows) - trailing:]):
+        row[NUMBER] = first_new + k
+    return first_new + trailing
+
+
+def _new_rows(rows: list[dict], shown: tuple[str, ...]) -> tuple[bool, tuple[int, ...]]:
+    """(whether two new rows of the table, added there or blank ones it was built with, show the same #, the places
+    of its blank rows). Streamlit gives every row added the # default the table was built with."""
     new = [r for r in rows if r[editing.ROW] is None]
     numbers = [r.get(NUMBER) for r in new]
     numbers = [n for n in numbers if n is not None and n == n]  # n == n: not NaN
-    blank = sum(1 for r in new if not any(isinstance(r.get(c), str) and r[c].strip() for c in shown))  # empty: None/NaN
+    blank = tuple(k for k, r in enumerate(rows) if r[editing.ROW] is None and editing.blank_row(r, shown))
     return len(set(numbers)) < len(numbers), blank
 
 

@@ -51,11 +51,11 @@ class Draft:
     # records added in the table under a search or the records to fix, kept in sight on that view whether they match
     # or not (held as the objects themselves: the working copy keeps each record's identity)
     pinned: list[Record] = field(default_factory=list)
-    # Blank rows added in the table: no records (a blank row is dropped), but kept in it, after its records, when it is
-    # built again, each numbered (Streamlit gives every row added the one default # it is built with). ``blank``: those
-    # it was built with; ``blank_seen``: those it holds as of this run, for the next build.
-    blank: int = 0
-    blank_seen: int = 0
+    # Blank rows added in the table: no records (a blank row is dropped), but kept in it, in their places, when it is
+    # built again, those under its records numbered (Streamlit gives every row added the one default # it is built
+    # with). ``blank``: their places (rows from 0) in the table it was built with; ``blank_seen``: as of this run.
+    blank: tuple[int, ...] = ()
+    blank_seen: tuple[int, ...] = ()
     flagged: tuple = (None, {})  # (nonce, {record index: its errors}) for the records the editor shows
     shown: tuple = (None, editing.COLUMNS)  # (nonce, the editable columns): a Context column when some record has one
     restored: bool = False  # its edits were kept in the workspace by a session before this one (a browser reload)

@@ -1180,6 +1180,26 @@ def test_blank_rows_added_before_a_save_each_show_a_number_of_their_own_kept_by_
     assert added[["record", "question"]].values.tolist() == [[3, "Who restarts?"], [4, "Half time?"]]
 
 
+def test_a_row_typed_in_below_a_blank_row_stays_where_it_was_typed():
+    """Two rows added, the second typed in whole while the first was still blank: the table was built again with the
+    blank row after the records, so the text typed in row 4 jumped up to row 3 under the person's eyes. Each row now
+    keeps its place; the blank one above shows no # until typed in, and once it is, the records keep the table's order."""
+    at, info = open_mine()
+    edit(at, added=[{"_number": 3}, {"_number": 3}])  # two blank rows: 3 and 4
+    edit(at, edited={3: {"question": "Typed in row 4?", "answer": "Yes."}})
+    shown = at.data_editor[0].value
+    assert shown["question"].tolist() == ["How long is a half?", "How many players?", "", "Typed in row 4?"]
+    numbers = shown["_number"].tolist()
+    assert numbers[:2] == [1, 2] and numbers[2] != numbers[2] and numbers[3] == 3  # NaN: a blank row has no # yet
+    assert table_with(at, "field")[["record", "field"]].values.tolist() == [[3, "(new record)"]]
+    edit(at, edited={2: {"question": "Then row 3?", "answer": "Also."}})
+    shown = at.data_editor[0].value
+    assert shown["question"].tolist()[2:] == ["Then row 3?", "Typed in row 4?"]
+    assert shown["_number"].tolist() == [1, 2, 3, 4]
+    at.button(key="dataset.save").click().run()
+    assert [r["question"] for r in store.load_version(info.id)][2:] == ["Then row 3?", "Typed in row 4?"]
+
+
 def test_a_row_added_on_a_search_shows_the_number_it_takes_after_the_last_record_shown():
     info = store.create_dataset("Mine", RECS + [{"question": "Who keeps time?", "answer": "The referee."}])
     at = open_page()

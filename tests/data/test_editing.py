@@ -201,3 +201,15 @@ def test_bringing_in_a_record_that_names_its_question_otherwise_takes_that_field
     assert brought.renamed == ((2, "prompt", "question"), (3, "Response", "answer"))
     assert brought.renamed_note() == ('Taken in as the question or answer the record lacked: record 2\'s "prompt" as '
                                       'its question, record 3\'s "Response" as its answer.')
+
+
+def test_a_new_row_between_two_records_of_the_table_goes_between_them():
+    """Rows keep the table's order: a row typed in above a record of the view (a blank row kept in its place) is put
+    after the record above it, not after the view's last record."""
+    recs = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(4)]
+    rows = editing.editor_rows(recs, [1, 2], editing.COLUMNS)
+    rows.insert(1, {editing.ROW: None, "question": "between", "answer": "x"})
+    rows.insert(0, {editing.ROW: None, "question": "first", "answer": ""})
+    rows.append({editing.ROW: None, "question": "", "answer": ""})  # blank: no record
+    out = editing.merge_view(recs, [1, 2], rows)
+    assert [r["question"] for r in out] == ["q0", "first", "q1", "between", "q2", "q3"]
