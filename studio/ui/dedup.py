@@ -21,6 +21,7 @@ from studio.ui import numbers
 JOB, REVIEW, ERROR, PAGE = "dedup.job", "dedup.review", "dedup.error", "dedup.page"
 PENDING = "dedup.pending"  # a run estimated over CONFIRM_ABOVE seconds waiting for "Start": (key, message, the semantic
 # run's config when it is offered instead, else None)
+TYPED = "dedup.merge.typed"  # {(cluster members, "q" or "a"): text typed in its merge box}, for this run's records
 ESTIMATE = "dedup.estimate"  # (the run's key, its semantic_records.Estimate)
 THREAD_ABOVE = 3000  # records: larger datasets are scored in a worker thread with a progress bar
 PER_PAGE = 10  # clusters shown at once
@@ -275,6 +276,7 @@ def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedu
     job = dedup.DedupJob(key=(info.id, base, len(records), config))
     job.estimate = estimate
     st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
+    st.session_state.pop(TYPED, None)  # a new run, maybe of other records: the clusters they were typed for are gone
     # a long one in the background too (a bar and Stop): 1,500 long texts can take minutes
     if len(records) > THREAD_ABOVE or config.method != "fuzzy" or (estimate is not None and estimate.total > 2.0):
         job.queue(records, config)  # begun by the bar once it is drawn (``_progress``); the embedding model, when
@@ -376,6 +378,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         review = Review(clusters, threshold=threshold, known=known)
         st.session_state[REVIEW] = review
     clusters = review.clusters
+    _typed_elsewhere(clusters)
     m1, m2, m3 = st.columns(3)
     m1.metric("Clusters", f"{len(clusters):,}")
     m2.metric("Records in clusters", f"{sum(len(c.members) for c in clusters):,}")
@@ -531,18 +534,42 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
         a1.button("Keep all: not duplicates", key=f"dedup.keepall.{k}", on_click=_act, args=(review.keep_all, k))
         with a2.expander("Merge into one edited record"):
             st.session_state[f"dedup.merge.{k}.base"] = dict(ref)
-            _merge_box("Question", f"dedup.merge.{k}.q", str(ref.get("question", "")))
-            _merge_box("Answer", f"dedup.merge.{k}.a", str(ref.get("answer", "")))
+            _merge_box("Question", f"dedup.merge.{k}.q", (c.members, "q"), str(ref.get("question", "")))
+            _merge_box("Answer", f"dedup.merge.{k}.a", (c.members, "a"), str(ref.get("answer", "")))
             st.button("Merge", key=f"dedup.merge.{k}", on_click=_act, args=(_merge, review, k))
 
 
-def _merge_box(label: str, key: str, suggested: str) -> None:
-    """A merge box whose text stays as typed while another tab is shown (the tab is drawn only while open, and
-    Streamlit drops a widget's state in a run that does not draw it): kept under ``key + ".kept"`` beside the
-    suggested text it started from, so a cluster that took this place (another threshold) starts from its own."""
-    kept = st.session_state.get(f"{key}.kept")
-    value = kept[1] if kept is not None and kept[0] == suggested else suggested
-    st.session_state[f"{key}.kept"] = (suggested, st.text_area(label, value, key=key))
+def _merge_box(label: str, key: str, typed_for: tuple, suggested: str) -> None:
+    """A merge box whose text belongs to the cluster it was typed for (``typed_for``: its members and the field), kept
+    in ``TYPED``: it stays as typed while another tab is shown (the tab is drawn only while open, and Streamlit drops a
+    widget's state in a run that does not draw it), and when another threshold puts another cluster in this place, that
+    cluster's box shows its own text (the text typed for the one before stayed, over records it was not typed for)."""
+    typed = st.session_state.setdefault(TYPED, {})
+    if key not in st.session_state or st.session_state.get(f"{key}.for") != typed_for:
+        st.session_state[key] = typed.get(typed_for, suggested)
+    st.session_state[f"{key}.for"] = typed_for
+    text = st.text_area(label, key=key)
+    if text == suggested:
+        typed.pop(typed_for, None)
+    else:
+        typed[typed_for] = text
+
+
+def _typed_elsewhere(clusters: list) -> None:
+    """Say where text typed in a merge box waits: at this threshold its records are no longer that one cluster (some
+    left it, or others joined it), so it is not offered for the records there now; it comes back with the cluster."""
+    typed = st.session_state.get(TYPED) or {}
+    here = {c.members for c in clusters}
+    waiting = sorted({members for members, _ in typed if members not in here})
+    if not waiting:
+        return
+    named = "; ".join("records " + ", ".join(str(m + 1) for m in members[:6]) + (" …" if len(members) > 6 else "")
+                      for members in waiting[:3]) + (f"; and {len(waiting) - 3:,} more" if len(waiting) > 3 else "")
+    one = len(waiting) == 1
+    st.info(f"Text you typed to merge {'a cluster' if one else f'{len(waiting):,} clusters'} ({named}) is set aside: "
+            f"at this threshold {'those records are' if one else 'their records are'} no longer "
+            f"{'that cluster' if one else 'those clusters'}. Move the threshold back to see it again.",
+            icon=":material/edit_off:")
 
 
 def _merged_card(merged: dict, members: int) -> None:

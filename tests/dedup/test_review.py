@@ -161,6 +161,28 @@ def test_tab_keep_undo_bulk_and_save_a_version():
     assert any("Saved version 2" in s.value for s in at.success)
 
 
+def test_merge_text_follows_the_cluster_it_was_typed_for_when_the_threshold_moves():
+    """Text typed to merge records 1, 2 and 4 stayed in the box when a higher threshold left records 1 and 2 only in
+    that place: a Merge there would have put it over records it was not typed for. It is set aside, said so, and
+    comes back with its cluster."""
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    suggested = at.text_area(key="dedup.merge.0.q").value
+    at.text_area(key="dedup.merge.0.q").input("Typed for all three?").run()
+    at.slider(key="dedup.threshold").set_value(99.0).run()  # "What is ofside?" leaves the cluster
+    assert {m.label: m.value for m in at.metric}["Records in clusters"] == "4"
+    assert at.text_area(key="dedup.merge.0.q").value == suggested
+    (line,) = [i.value for i in at.info if "set aside" in i.value]
+    assert "records 1, 2, 4" in line
+    at.button(key="dedup.merge.0").click().run()
+    merged = at.session_state["dedup.review"].decisions()[0].merged
+    assert merged["question"] == suggested
+    at.button(key="dedup.undo").click().run()
+    at.slider(key="dedup.threshold").set_value(90.0).run()  # its cluster again: its text again
+    assert at.text_area(key="dedup.merge.0.q").value == "Typed for all three?"
+    assert not [i.value for i in at.info if "set aside" in i.value] and not at.exception
+
+
 def test_tab_merge_saves_the_edited_record():
     at, info = open_tab(RECORDS)
     at.button(key="dedup.run").click().run()
