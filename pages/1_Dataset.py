@@ -24,8 +24,8 @@ TABS = {
     "Versions": tabs.versions_tab,
     "Export": tabs.export_tab,
 }
-dui.apply_tab_request()  # e.g. to Edit after an import; otherwise the tab a person chose stays chosen
-for tab, (label, render) in zip(st.tabs(list(TABS), key=dui.TAB, on_change="rerun"), TABS.items()):
+# the tab asked for (Edit after an import), else the one the person chose, kept through a visit to another page
+for tab, (label, render) in zip(dui.tabs(list(TABS)), TABS.items()):
     with tab:
         if tab.open or label not in dui.DRAWN_WHEN_OPEN:
             ui.run_or_error(render, info)

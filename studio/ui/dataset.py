@@ -84,10 +84,18 @@ def go_to_tab(label: str) -> None:
     st.session_state[_GOTO] = label
 
 
-def apply_tab_request() -> None:
-    label = st.session_state.pop(_GOTO, None)
-    if label:
+_KEPT_TAB = "dataset.tab.kept"  # the tab last shown: Streamlit drops the tabs' state while another page is shown
+
+
+def tabs(labels: list[str]) -> list:
+    """The page's tabs, opening on the one asked for (``go_to_tab``: Edit after an import), else on the one this
+    session last showed, back from another page too (it opened on Edit, the person's tab lost)."""
+    label = st.session_state.pop(_GOTO, None) or (None if TAB in st.session_state else st.session_state.get(_KEPT_TAB))
+    if label in labels:
         st.session_state[TAB] = label
+    drawn = st.tabs(labels, key=TAB, on_change="rerun")
+    st.session_state[_KEPT_TAB] = st.session_state.get(TAB)
+    return drawn
 
 
 def flash(message: str) -> None:
@@ -162,14 +170,16 @@ def picker() -> store.DatasetInfo | None:
         select(datasets[0].id if datasets else None)
     selected = st.session_state[SELECTED]
     st.session_state["dataset.picker"] = selected
-    col_pick, col_manage = st.columns([3, 2], vertical_alignment="bottom")
-    col_pick.selectbox(
+    # One row: the popover as wide as its label, the box the rest. In columns (3:2) the label was cut at 800 px
+    # ("Create, rename o…"), and a person guessed what the button held.
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    row.selectbox(
         "Dataset", list(by_id), key="dataset.picker",
         format_func=lambda i: f"{by_id[i].name} · {plural(by_id[i].latest.count if by_id[i].latest else 0, 'record')}",
         on_change=lambda: select(st.session_state["dataset.picker"]),
         placeholder="No datasets yet: create or import one",
     )
-    with popovers.popover(col_manage, "Create, rename or delete", MANAGE_POPOVER, icon=":material/edit_note:"):
+    with popovers.popover(row, "Create, rename or delete", MANAGE_POPOVER, icon=":material/edit_note:"):
         _manage(by_id.get(selected))
     info = by_id.get(st.session_state[SELECTED])
     st.session_state[SHOWN_NAME] = (info.id, info.name, str(config.home())) if info else None

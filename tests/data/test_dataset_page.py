@@ -113,6 +113,21 @@ def test_unsaved_edits_survive_visiting_another_page_and_dataset():
     assert at.data_editor[0].value["answer"].tolist()[0] == "kept"
 
 
+def test_back_from_another_page_the_dataset_page_opens_on_the_tab_left():
+    """Coming back from another page always opened the Edit tab: Streamlit drops the tabs' state while another page is
+    shown, and the person had to find their tab (Versions, Duplicates) again."""
+    store.create_dataset("Mine", RECS)
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60).run()
+    at.switch_page("pages/1_Dataset.py").run()
+    assert at.session_state["dataset.tab"] == "Edit"
+    at.session_state["dataset.tab"] = "Versions"  # the person's click on the tab
+    at.run()
+    at.switch_page("pages/3_Train.py").run()
+    at.switch_page("pages/1_Dataset.py").run()
+    assert not at.exception
+    assert at.session_state["dataset.tab"] == "Versions"
+
+
 def test_the_train_page_says_when_the_dataset_has_unsaved_edits():
     """Edited on the Dataset page, not saved, then off to Train: the run trained on the saved version without a word,
     so the edits a person had just typed were not in it."""
@@ -491,8 +506,8 @@ def test_versions_compare_and_restore():
     store.save_version(info.id, RECS[:1], base_version=1, message="drop one")
     at = open_page()
     at.selectbox(key="dataset.picker").select(info.id).run()
-    table = table_with(at, "what")
-    assert table.to_dict("records")[0]["what"] == "drop one" and table["records"].tolist() == [1, 2]
+    table = at.table[0].value
+    assert table.to_dict("records")[0]["what"] == "drop one" and table["records"].tolist() == ["1", "2"]
     assert any("version 1 → version 2**: 1 removed" in m for m in texts(at.markdown))
     at.selectbox(key=f"dataset.restore.{info.id}").select(1)
     at.button(key="dataset.restore.go").click().run()
@@ -508,7 +523,7 @@ def test_versions_show_when_each_was_saved_as_every_other_page_shows_a_time():
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "created": "2026-12-05T00:12:33.123456+00:00"}))
     at = open_page()
     at.selectbox(key="dataset.picker").select(info.id).run()
-    assert table_with(at, "what")["saved"].tolist() == ["2026-12-05 00:12 UTC"]  # as Train's runs and Evaluate show
+    assert at.table[0].value["saved"].tolist() == ["2026-12-05 00:12 UTC"]  # as Train's runs and Evaluate show
 
 
 def test_after_a_restore_the_compare_shows_the_new_version_against_the_one_before():

@@ -125,7 +125,7 @@ def open_tab(records):
 
 
 def to_tab(at: AppTest, label: str = "Duplicates") -> AppTest:
-    """A click on the Dataset page's tab ``label`` (the page lands on Edit when opened again from another page)."""
+    """A click on the Dataset page's tab ``label``."""
     at.session_state["dataset.tab"] = label
     return at.run()
 

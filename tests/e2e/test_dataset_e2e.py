@@ -361,3 +361,43 @@ def test_a_look_at_another_tab_by_keyboard_keeps_the_tables_place(page, studio, 
     edit_cell(page, 0, 1, "Still editable.")
     assert_no_exception(page)
     assert errors == []
+
+
+def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_the_tab_left_is_kept(browser, studio):
+    """At 800 px wide: the manage button read "Create, rename o…", and the Versions list cut a dedup's long message at
+    its column's edge (a read-only cell cannot be opened). Back from another page, the page opened on Edit, not on
+    the tab the person left."""
+    from studio.data import store
+
+    records = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(30)]
+    info = store.create_dataset("Rules", records)
+    message = ("dedup: kept 1,234 of 5,678 (45 of 120 clusters reviewed), 312 records merged into 40 edited ones "
+               "after a long review of the near copies")
+    store.save_version(info.id, records[:20], base_version=1, message=message)
+    context = browser.new_context(viewport={"width": 800, "height": 900})
+    page = context.new_page()
+    try:
+        open_page(page, studio, "Dataset")
+        manage = page.get_by_role("button", name="Create, rename or delete")
+        expect(manage).to_be_visible(timeout=30_000)
+        label = manage.locator(".stMarkdownEllipsis").first
+        assert label.evaluate("e => e.scrollWidth <= e.clientWidth"), "the button's label is cut"
+        box, page_box = manage.bounding_box(), page.viewport_size
+        assert box["x"] + box["width"] <= page_box["width"]
+        after_rerun(page, page.get_by_role("tab", name="Versions").click)
+        cell = page.locator("[data-testid='stTable'] td", has_text="dedup: kept").first
+        expect(cell).to_be_visible(timeout=30_000)
+        assert " ".join(cell.inner_text().split()) == message
+        assert cell.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the message runs past its cell"
+        right = cell.bounding_box()
+        assert right["x"] + right["width"] <= page_box["width"]
+        # another page and back: the Versions tab again
+        page.get_by_role("link", name="Train").click()
+        wait_idle(page)
+        page.get_by_role("link", name="Dataset").click()
+        wait_idle(page)
+        expect(page.get_by_role("tab", name="Versions")).to_have_attribute("aria-selected", "true", timeout=30_000)
+        expect(page.locator("[data-testid='stTable'] td", has_text="dedup: kept").first).to_be_visible()
+        assert_no_exception(page)
+    finally:
+        context.close()
