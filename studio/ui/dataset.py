@@ -641,9 +641,14 @@ def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
 
 # ---- shared displays -------------------------------------------------------------------------------
 
+PROBLEMS_IN_FULL = 8  # problems listed at full height; more, and the list scrolls
+
+
 def problems_table(problems: list[validate.Problem], limit: int = 2000) -> None:
-    rows = [{"record": p.record, "severity": p.severity, "problem": p.message} for p in problems[:limit]]
-    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 360))
+    """The problems by record, each message whole: a static table, whose cells wrap (in a data grid a long one, "same
+    question as record 1, apart from case, spacing or pun", was cut at the column's edge at 800 px)."""
+    rows = [{"record": p.record, "severity": p.severity, "problem": md(p.message)} for p in problems[:limit]]
+    st.table(rows, hide_index=True, height="content" if len(rows) <= PROBLEMS_IN_FULL else 360)
     if len(problems) > limit:
         st.caption(f"The first {limit:,} are listed; {len(problems) - limit:,} more are not.")
 

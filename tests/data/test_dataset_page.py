@@ -67,8 +67,8 @@ def edit(at: AppTest, edited=None, added=None, deleted=None) -> AppTest:
 
 
 def table_with(at: AppTest, column: str):
-    """The first table on the page that has ``column``, as a DataFrame."""
-    return next(d.value for d in at.dataframe if column in d.value.columns)
+    """The first table on the page that has ``column`` (a data grid or a static table), as a DataFrame."""
+    return next(d.value for d in [*at.dataframe, *at.table] if column in d.value.columns)
 
 
 def texts(elements) -> list[str]:
@@ -301,7 +301,7 @@ def test_a_squad_file_previews_its_passages_and_names_the_unanswerable_question(
     tab = at.tabs[1]
     assert "as JSON (a SQuAD file)" in " ".join(m.value for m in tab.markdown)
     assert tab.dataframe[0].value["context"].tolist() == ["Eleven players per side ⚽."] * 2
-    listed = [(r["record"], r["problem"]) for d in tab.dataframe if "problem" in d.value.columns
+    listed = [(r["record"], r["problem"]) for d in tab.table if "problem" in d.value.columns
               for r in d.value.to_dict("records")]
     assert [n for n, _ in listed] == [2] and listed[0][1].startswith("answer is missing")
     assert at.radio(key="dataset.import.invalid").value == "skip"
@@ -357,7 +357,7 @@ def test_bad_import_shows_a_clear_reason_and_blocks_import(name, data, words):
     at = _upload(open_page(), name, data)
     assert not at.exception
     tab = at.tabs[1]
-    listed = [f"record {r['record']}: {r['problem']}" for d in tab.dataframe if "problem" in d.value.columns
+    listed = [f"record {r['record']}: {r['problem']}" for d in tab.table if "problem" in d.value.columns
               for r in d.value.to_dict("records")]
     shown = " ".join(texts(tab.error) + listed)
     assert words.lower() in shown.lower()
@@ -391,7 +391,7 @@ MESSY = [{"instruction": f"Explain rule {i}", "input": "", "output": "" if i in 
 def test_messy_import_takes_the_valid_records_and_names_the_skipped_ones():
     at = _upload(open_page(), "alpaca.json", json.dumps(MESSY).encode())
     assert "2 of 10 records are invalid" in texts(at.tabs[1].error)[0]
-    listed = [r["record"] for d in at.tabs[1].dataframe if "problem" in d.value.columns for r in d.value.to_dict("records")]
+    listed = [r["record"] for d in at.tabs[1].table if "problem" in d.value.columns for r in d.value.to_dict("records")]
     assert listed == [3, 7]  # numbered from 1, as the file's records
     assert at.radio(key="dataset.import.invalid").value == "skip"
     at.text_input(key="dataset.import.name.alpaca.json").input("Messy").run()
@@ -422,7 +422,7 @@ def test_an_error_after_1200_warnings_is_shown_counted_and_never_imported():
     at = _upload(open_page(), "late.json", json.dumps(LATE_ERROR).encode())
     tab = at.tabs[1]
     assert texts(tab.error)[0].startswith("1 of 1,202 records is invalid (1 error, 1,200 warnings;")
-    assert [r["record"] for r in tab.dataframe[1].value.to_dict("records")] == [1202]
+    assert [r["record"] for r in tab.table[0].value.to_dict("records")] == [1202]
     assert "1,200 warnings (warnings do not block an import):" in texts(tab.warning)
     assert at.radio(key="dataset.import.invalid").value == "skip"
     assert at.radio(key="dataset.import.invalid").options[0] == "Import the 1,201 valid records and skip the 1 invalid one"
@@ -921,7 +921,7 @@ def test_import_warns_of_a_key_a_record_gives_twice():
     data = b'[{"question": "Who whistles?", "answer": "The referee.", "answer": "Nobody."}]'
     at = _upload(open_page(), "twice.json", data)
     assert "1 warning (warnings do not block an import):" in texts(at.warning)
-    problems = at.tabs[1].dataframe[-1].value
+    problems = at.tabs[1].table[-1].value
     assert problems["record"].tolist() == [1]
     assert problems["problem"].tolist()[0].startswith('the file gives the key "answer" twice: the last value was kept '
                                                       'and the first, "The referee.", was lost')
@@ -990,8 +990,8 @@ def test_a_json_lines_path_with_a_line_that_is_not_an_object_imports_the_valid_r
     at.button(key="dataset.import.path_load").click().run()
     _loaded(at)
     assert any("1 of 3 records is invalid" in e for e in texts(at.error))
-    assert table_with(at, "problem").to_dict("records")[0]["problem"] == (
-        "a list on line 2 of the file, not an object with a question and an answer: [1, 2]")
+    shown = table_with(at, "problem").to_dict("records")[0]["problem"].replace("\\", "")  # Markdown's escapes
+    assert shown == "a list on line 2 of the file, not an object with a question and an answer: [1, 2]"
     at.text_input(key="dataset.import.name.lines.jsonl").input("Lines").run()
     at.button(key="dataset.import.create").click().run()
     assert store.load_version(store.find_dataset("Lines").id) == [{"question": "a", "answer": "b"},

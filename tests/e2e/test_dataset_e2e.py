@@ -401,3 +401,30 @@ def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_th
         assert_no_exception(page)
     finally:
         context.close()
+
+
+def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
+    """The list of an import's problems cut a long one at its column's edge at 800 px ("same question as record 1,
+    apart from case, spacing or pun"), and a read-only cell cannot be opened to read the rest."""
+    src = tmp_path / "faulty.json"
+    src.write_text(json.dumps([{"question": "What is offside?", "answer": "A position rule."},
+                               {"question": "what is offside", "answer": "A rule about position."},
+                               {"question": "How long is a match?", "answer": 90}]))
+    context = browser.new_context(viewport={"width": 800, "height": 900})
+    page = context.new_page()
+    try:
+        open_page(page, studio, "Dataset")
+        after_rerun(page, page.get_by_role("tab", name="Import").click)
+        after_rerun(page, lambda: page.locator("input[type=file]").set_input_files(str(src)))
+        cells = page.locator("[data-testid='stTable'] td", has_text="same question as record 1")
+        expect(cells.first).to_be_visible(timeout=30_000)
+        listed = page.locator("[data-testid='stTable'] tr").filter(has=page.locator("td"))
+        shown = listed.evaluate_all("rows => rows.map(r => [...r.cells].map(c => [c.innerText.trim(), "
+                                    "c.scrollWidth <= c.clientWidth + 1, c.getBoundingClientRect().right]))")
+        problems = {row[0][0]: row[2] for row in shown}
+        assert problems["3"][0].startswith("answer is a number, not text")
+        assert problems["2"][0].startswith("same question as record 1, apart from case")
+        assert all(whole and right <= 800 for row in shown for _, whole, right in row), shown
+        assert_no_exception(page)
+    finally:
+        context.close()
