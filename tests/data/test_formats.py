@@ -463,3 +463,14 @@ def test_a_truncated_json_file_says_how_many_records_came_through_whole():
     with pytest.raises(StudioError) as err:
         formats.read_records(pretty[: pretty.rindex("}")].encode(), "qa.json")
     assert str(err.value).startswith(f"The JSON ends early at line {pretty.count(chr(10)):,} after 2 whole records:")
+
+
+def test_a_csv_quote_never_closed_is_said_on_the_line_it_opens_with_what_to_do():
+    """A cell's quote left open on line 3 of 6 was said as "Line 6: not valid CSV (unexpected end of data)": the
+    last line, which holds nothing wrong, and no word of a quote."""
+    data = (b'question,answer\nWhat is a corner?,A kick from the corner arc\n"Unclosed quote, here,oops\n'
+            b'Who keeps time?,The referee\n,No question\nWhat is a corner,A kick.\n')
+    with pytest.raises(formats.DatasetFormatError) as err:
+        formats.parse(data, "faulty.csv")
+    said = str(err.value)
+    assert said.startswith("Line 3: a cell opens a quote") and "two" in said
