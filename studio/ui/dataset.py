@@ -511,11 +511,12 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     # one line: what is unsaved, where it is kept (a reload's, or not kept and why) and what to do
     st.warning(banner(editing.summary(diff), d), icon=":material/history:" if d.restored else ":material/edit:")
     _changed_cells(editing.changed_cells(d.saved, d.current, diff))
-    col_msg, col_save, col_discard = st.columns([3, 1, 1], vertical_alignment="bottom")
-    message = col_msg.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
-    if col_save.button("Save", type="primary", key="dataset.save", icon=":material/save:"):
+    # One row: the buttons as wide as their labels, the box the rest (in columns, 3:1:1, "Discar…" at 800 px)
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    message = row.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
+    if row.button("Save", type="primary", key="dataset.save", icon=":material/save:"):
         save(info, d, message.strip() or "edited", base_version=d.base)
-    if col_discard.button("Discard changes", key="dataset.discard"):
+    if row.button("Discard changes", key="dataset.discard"):
         reset(info)
         flash("Changes discarded.")
         st.rerun()

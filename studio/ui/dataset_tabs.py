@@ -516,8 +516,9 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     unsaved = ", not your unsaved edits: save them first to export them" if dui.draft(info).dirty else ""
     st.caption(f"Downloads hold the saved version {v} ({validate.plural(info.latest.count, 'record')}){unsaved}.")
     stem = info.id  # already a file-name-safe slug of the name
-    cols = st.columns(4)
-    for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),
+    # Rows that wrap, each button as wide as its label: in columns a quarter wide at 800 px each read "Downl…"
+    row = st.container(horizontal=True)
+    for col, (fmt, mime) in zip([row] * 4, (("json", "application/json"), ("jsonl", "application/jsonl"),
                                        ("csv", "text/csv"), ("parquet", "application/vnd.apache.parquet"))):
         col.download_button(f"Download {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
                             _deferred(_export_bytes, info.id, v, fmt),
@@ -525,8 +526,8 @@ def export_tab(info: store.DatasetInfo | None) -> None:
                             on_click="ignore", icon=":material/download:")
     st.caption("For fine-tuning tools: chat `messages` (TRL's SFTTrainer, OpenAI fine-tuning, Axolotl), "
                "ShareGPT `conversations` (LLaMA-Factory, Axolotl) and Alpaca.")
-    cols = st.columns(4)
-    for col, (fmt, label) in zip(cols, (("messages", "messages JSONL"), ("sharegpt", "ShareGPT JSON"),
+    row = st.container(horizontal=True)
+    for col, (fmt, label) in zip([row] * 3, (("messages", "messages JSONL"), ("sharegpt", "ShareGPT JSON"),
                                         ("alpaca", "Alpaca JSON"))):
         ext = writers.EXTENSIONS[fmt]
         col.download_button(f"Download {label}", _deferred(_export_bytes, info.id, v, fmt),
@@ -534,8 +535,8 @@ def export_tab(info: store.DatasetInfo | None) -> None:
                             on_click="ignore", icon=":material/download:")
     st.caption("For LLaMA-Factory: the file and its `dataset_info.json` entry in one zip; unpack it into "
                "LLaMA-Factory's `data/` folder (merge the entry into an existing `dataset_info.json`).")
-    cols = st.columns(3)  # a quarter of the width cut these labels to "messages + dataset_info.js…"
-    for col, (fmt, label) in zip(cols, (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca"))):
+    row = st.container(horizontal=True)  # a quarter of the width cut these labels to "messages + dataset_info.js…"
+    for col, (fmt, label) in zip([row] * 3, (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca"))):
         col.download_button(f"{label} + dataset_info.json (zip)", _deferred(_llama_factory_zip, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.llama-factory.zip", mime="application/zip",
                             key=f"dataset.export.lf.{fmt}", on_click="ignore", icon=":material/folder_zip:")

@@ -78,6 +78,9 @@ FIXED_SCORING_HELP = {
               f"what Precise gives, so there is nothing to choose. Fast and Precise apply once a dataset has over "
               f"{semantic_records.DIRECT_UP_TO:,} different texts to embed, or the fast model is built.",
     "none": "Fewer than two different texts: copies of one text are found as identical, with no embedding model."}
+# pixels: each box as wide as its longest choice ("Question, answer and passage"), so a narrow page wraps the row
+# rather than cutting the choice short
+BOX_WIDTHS = {"method": 240, "scorer": 180, "compare": 260, "scores": 280}
 CONFIRM_ABOVE = 60.0  # seconds: a run estimated longer than this waits for "Start"
 
 
@@ -97,19 +100,24 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     has_passages = semantic_records.record_passages(records) is not None
     # The three choices on a row of their own: five boxes in one row cut "Semantic (same meaning)", "Question and
     # answer" and "Precise (re-scored with MiniLM)" short at a laptop's width. The numbers and the button below.
-    c0, c1, c2 = st.columns(3, vertical_alignment="bottom")
-    row = st.columns([2, 2, 2, 1.4], vertical_alignment="bottom")
-    slots = iter(row[:3])
+    # Rows that wrap (``_row``), not columns: in fixed columns at 800 px a choice read "Fuzzy (same cha" and the button
+    # "Find d…".
+    top = _row()
+    c0 = c1 = c2 = top
+    row = _row()
+    slots = iter([row] * 3)
     method = c0.selectbox("Method", methods, format_func=METHOD_LABELS.get, key="dedup.method", persist_state=ui.PERSIST,
+                          width=BOX_WIDTHS["method"],
                           help="Fuzzy compares characters (typos, case, punctuation). Semantic compares meaning "
                                "with sentence embeddings (paraphrases in other words). Both merges the two.")
     scorer = c1.selectbox("Scorer", list(dedup.SCORERS), key="dedup.scorer", persist_state=ui.PERSIST, disabled=method == "semantic",
+                          width=BOX_WIDTHS["scorer"],
                           help="ratio: whole-text edit similarity (fastest). token_set_ratio ignores word order "
                                "and repeats; partial_ratio finds one text inside another; WRatio mixes them.")
     options = compare_options(has_passages)
     if st.session_state.get("dedup.field") not in options:
         st.session_state["dedup.field"] = options[0]
-    compare = c2.selectbox("Compare", options, key="dedup.field", persist_state=ui.PERSIST,
+    compare = c2.selectbox("Compare", options, key="dedup.field", persist_state=ui.PERSIST, width=BOX_WIDTHS["compare"],
                            format_func=lambda code: _compare_label(code, has_passages),
                            help="With a passage (context), two records are duplicates only when their passages "
                                 "match too: the same question over different passages is not a duplicate."
@@ -146,11 +154,12 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
             # one label, the choice itself came back as Precise where Fast was chosen, the box still saying
             # "MiniLM itself (few records)" on a dataset of thousands.
             next(slots).selectbox("Scores", [FIXED_SCORING_LABELS[fixed]], key="dedup.scoring.fixed", disabled=True,
+                                  width=BOX_WIDTHS["scores"],
                                   help=FIXED_SCORING_HELP[fixed])
             scoring = probe.scoring
         else:
             scoring = next(slots).selectbox(
-                "Scores", list(SCORING_LABELS), key="dedup.scoring", persist_state=ui.PERSIST,
+                "Scores", list(SCORING_LABELS), key="dedup.scoring", persist_state=ui.PERSIST, width=BOX_WIDTHS["scores"],
                 format_func=SCORING_LABELS.get,
                 help="Fast: a static embedding model distilled from all-MiniLM-L6-v2 (tens of thousands of records a "
                      "second; it sees which words occur, not their order). Precise: the candidate pairs are re-scored "
@@ -175,8 +184,8 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
         "Raise the threshold first: at this one the run is refused (said below)."
         if any(isinstance(exc, dedup.TooManyPairs) for exc in held) else
         "Change the settings said below first." if held else None)
-    if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy or stopped is not None,
-                     width="stretch", help=stopped):  # as Start, elsewhere
+    if row.button("Find duplicates", key="dedup.run", type="primary", disabled=busy or stopped is not None,
+                  help=stopped):  # as Start, elsewhere
         # A fuzzy run as well: 250,000 near-identical questions are estimated at about 50 minutes, started on one click
         if any(refused) or (estimated and estimate is None):
             pass  # the settings were refused in one line above (a threshold pairing millions): nothing runs
@@ -419,7 +428,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         n = len(review.known)
         st.caption(f":material/history: {n:,} cluster{'s' if n != 1 else ''} you marked not duplicates in an earlier "
                    f"review {'are' if n != 1 else 'is'} marked so again (their records are unchanged); change any below.")
-    b1, b2, b3, b4 = st.columns([1.3, 1.5, 1, 1.3], vertical_alignment="bottom")
+    b1 = b2 = b3 = b4 = _row()  # each button as wide as its label ("Keep the sugg…", "U…" in columns at 800 px)
     if cos:
         above, why = numbers.number_box(b1, "Clusters with cosine at least", "dedup.bulk_cos", 0.95, lo=0.5, hi=1.0,
                                         step=0.005)
@@ -429,21 +438,21 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                                         step=0.5)
     if why:  # out of range: the bulk keep waits for a value it can use
         st.error(why, icon=":material/error:")
-    b2.button("Keep the suggested of each", key="dedup.bulk", width="stretch", disabled=bool(why),
+    b2.button("Keep the suggested of each", key="dedup.bulk", disabled=bool(why),
               help="In every undecided cluster scoring at least this, keep its suggested record (the most complete "
                    "one) and drop the others; Undo takes it back.",
               on_click=_act, args=(review.keep_suggested_above, above))
-    b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps, width="stretch",
+    b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps,
               on_click=_act, args=(review.undo,))
     after = review.apply(records) if review.decisions() else records
     same = after == records  # every cluster kept as it is ("not duplicates"): a save was an identical version
     fresh = review.new_verdicts()  # "not duplicates" said in this review: remembered, so not asked again
     if same and fresh:
-        if b4.button("Remember: not duplicates", key="dedup.remember", type="primary", width="stretch",
+        if b4.button("Remember: not duplicates", key="dedup.remember", type="primary",
                      help="Every record stays as it is, so there is no version to save; the next review of these "
                           "records marks these clusters not duplicates again."):
             _remember(info, records, review, fresh)
-    elif b4.button("Save as new version", key="dedup.save", type="primary", disabled=same, width="stretch",
+    elif b4.button("Save as new version", key="dedup.save", type="primary", disabled=same,
                    help="These decisions keep every record as it is: nothing to save." if review.decisions() and same
                    else None):
         new_records, message = after, f"dedup: {review.describe(records)}"
@@ -530,13 +539,19 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
         if len(c.members) > len(shown):
             st.caption(f"{len(c.members) - len(shown):,} more records in this cluster are not shown; the buttons "
                        "below and Keep the suggested of each apply to all of them.")
-        a1, a2 = st.columns([1, 3])
+        a1 = a2 = _row(vertical_alignment="top")
         a1.button("Keep all: not duplicates", key=f"dedup.keepall.{k}", on_click=_act, args=(review.keep_all, k))
         with a2.expander("Merge into one edited record"):
             st.session_state[f"dedup.merge.{k}.base"] = dict(ref)
             _merge_box("Question", f"dedup.merge.{k}.q", (c.members, "q"), str(ref.get("question", "")))
             _merge_box("Answer", f"dedup.merge.{k}.a", (c.members, "a"), str(ref.get("answer", "")))
             st.button("Merge", key=f"dedup.merge.{k}", on_click=_act, args=(_merge, review, k))
+
+
+def _row(vertical_alignment: str = "bottom"):
+    """A row of widgets, each as wide as it needs (a box: its share of the rest), wrapping onto the next line when
+    the page is too narrow for them all."""
+    return st.container(horizontal=True, vertical_alignment=vertical_alignment)
 
 
 def _merge_box(label: str, key: str, typed_for: tuple, suggested: str) -> None:

@@ -428,3 +428,43 @@ def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
         assert_no_exception(page)
     finally:
         context.close()
+
+
+def _cut_labels(page) -> list[str]:
+    """Button labels and box choices on the page shown cut short ("Discar…", "Fuzzy (same cha")."""
+    labels = page.locator("[data-testid='stMain'] .stMarkdownEllipsis").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
+    boxes = page.locator("[data-testid='stMain'] [data-testid='stSelectbox'] input[role='combobox']").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.value)")
+    return labels + boxes
+
+
+def test_at_800_px_the_save_bar_the_duplicates_and_export_tabs_read_whole(browser, studio):
+    """In fixed columns at 800 px the save bar's button read "Discar…", the Duplicates tab's "Fuzzy (same cha", "Find
+    d…", "Keep the sugg…", "U…", "Save as ne…" and "Keep all: n…", and every download button "Downl…": a person
+    guessed what each did."""
+    from studio.data import store
+
+    store.create_dataset("Rules", [{"question": "What is offside?", "answer": "A position rule."},
+                                   {"question": "what is offside", "answer": "A rule about position."},
+                                   {"question": "How long is a match?", "answer": "90 minutes."}])
+    context = browser.new_context(viewport={"width": 800, "height": 900})
+    page = context.new_page()
+    try:
+        open_page(page, studio, "Dataset")
+        edit_cell(page, 2, 0, "How long is a football match?")
+        expect(page.get_by_role("button", name="Discard changes")).to_be_visible(timeout=30_000)
+        assert _cut_labels(page) == []
+        after_rerun(page, page.get_by_role("button", name="Discard changes").click)
+        after_rerun(page, page.get_by_role("tab", name="Duplicates").click)
+        after_rerun(page, page.get_by_role("button", name="Find duplicates").click)
+        expect(page.locator(".st-key-dedup-cluster-0")).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("button", name="Keep all: not duplicates")).to_be_visible()
+        assert _cut_labels(page) == []
+        after_rerun(page, page.get_by_role("tab", name="Export").click)  # ten download buttons read "Downl…"
+        expect(page.get_by_role("button", name="Download JSON", exact=True)).to_be_visible(timeout=30_000)
+        assert page.locator("[data-testid='stDownloadButton'] button").count() == 10
+        assert _cut_labels(page) == []
+        assert_no_exception(page)
+    finally:
+        context.close()
