@@ -53,13 +53,14 @@ if mode == passage_ui.PASSAGE:
         passage_ui.record_picker(busy)
     context, question = passage_ui.passage_inputs(busy)
     passage_ui.keep(context, question)
-    c1, c2 = st.columns([1, 5], vertical_alignment="center")
-    if c1.button("Ask", type="primary", icon=":material/search:", key="chat.passage.ask", disabled=busy or not ready):
+    row = st.container(horizontal=True, vertical_alignment="center")  # Ask as wide as its label: in a sixth of the
+    # page (a column) it read "A…" in an 800 px window
+    if row.button("Ask", type="primary", icon=":material/search:", key="chat.passage.ask", disabled=busy or not ready):
         if passage_ui.ask(question, context, specs, system, params):
             st.rerun()
     if not ready and not busy:  # say why Ask is off
         missing = "a" if spec is None else "b" if compare and spec_b is None else None
-        c2.caption(chat_settings.not_set("Ask is off", "first" if missing == "a" else "second",
+        row.caption(chat_settings.not_set("Ask is off", "first" if missing == "a" else "second",
                                          passage_ui.not_ready(missing)) if missing
                    else "Ask is off: fix the sampling settings.")
     passage_ui.answers(busy)

@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from studio import commands, config
+from studio import commands, config, quiet
 from studio.errors import StudioError
 
 
@@ -92,6 +92,7 @@ def cli() -> None:
     # them, in the terminal or in a background job's log. Errors and warnings are not bars: they stay.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    quiet.quiet_hub()  # a Hub out of reach is our one "error: ..." line, not its retries' warnings before it
     code = main()
     # The command has finished: a Ctrl-C from here on is one line and 130, not a traceback from an exit handler.
     signal.signal(signal.SIGINT, _interrupted_while_exiting)

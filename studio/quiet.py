@@ -53,3 +53,15 @@ def quiet_libraries() -> None:
     # A None entry makes `import bitsandbytes` raise ImportError and importlib.util.find_spec return None,
     # which is how peft and transformers decide that it is not installed. Set only if not imported yet.
     sys.modules.setdefault("bitsandbytes", None)
+
+
+def quiet_hub() -> None:
+    """For the command line: huggingface_hub's own warnings off the terminal (errors still show). A Hub that cannot
+    be reached printed eleven lines of its retries ("'[Errno 111] Connection refused' thrown while requesting HEAD
+    ...", "Retrying in 1s [Retry 1/5].") before the command's one ``error: ...`` line, which says what to do."""
+    if os.environ.get("STUDIO_LIBRARY_WARNINGS") == "1":
+        return
+    os.environ.setdefault("HF_HUB_VERBOSITY", "error")  # read when huggingface_hub is imported, here and in jobs
+    if "huggingface_hub" in sys.modules:  # imported already: its logger's level was set from the environment then
+        logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"huggingface_hub(\.|$)")

@@ -268,6 +268,25 @@ class FaultServer:
         self.send(h, 200, chunk("A match has") + f"data: {json.dumps(last)}\n\n".encode() + b"data: [DONE]\n\n",
                   "text/event-stream")
 
+    def answer_with_usage(self, h, usage: bool) -> None:
+        """Three pieces of seven tokens (a server sends several tokens a piece), ended by the model ("stop"); a last
+        chunk with the usage where ``usage``."""
+        last = json.loads(chunk(".")[6:])
+        last["choices"][0]["finish_reason"] = "stop"
+        body = chunk("Ninety") + chunk(" minutes") + f"data: {json.dumps(last)}\n\n".encode()
+        if usage:  # OpenAI's shape: no choices, the whole answer's count
+            body += f"data: {json.dumps({'id': 'c1', 'object': 'chat.completion.chunk', 'choices': [], 'usage': {'prompt_tokens': 12, 'completion_tokens': 7, 'total_tokens': 19}})}\n\n".encode()
+        self.send(h, 200, body + b"data: [DONE]\n\n", "text/event-stream")
+
+    def mode_usage(self, h, n):  # sends the usage when asked (stream_options.include_usage), as OpenAI and vLLM do
+        self.answer_with_usage(h, bool((self.bodies[-1].get("stream_options") or {}).get("include_usage")))
+
+    def mode_no_stream_options(self, h, n):  # an older server that refuses a field it does not know, else answers
+        if "stream_options" in self.bodies[-1]:
+            return self.send(h, 400, json.dumps({"error": {"message": "Unrecognized request argument supplied: "
+                                                           "stream_options", "type": "invalid_request_error"}}).encode())
+        self.answer_with_usage(h, False)
+
     def mode_markdown(self, h, n):  # an answer carrying Markdown that would load an image from elsewhere
         body = chunk(f"See ![pixel]({self.image_url}) and [a link]({self.image_url})") + b"data: [DONE]\n\n"
         self.send(h, 200, body, "text/event-stream")

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -287,3 +288,35 @@ def test_chat_says_on_stderr_when_the_server_cut_the_answer_at_max_new_tokens(ca
         assert err == "note: Cut at 16 new tokens: raise --max-new-tokens to see more.\n"
         assert main(["chat", "--base-url", faults.url("good"), "--model", "m", "--max-new-tokens", "16", "Hi"]) == 0
         assert capsys.readouterr() == ("".join(GOOD_ANSWER) + "\n", "")
+
+
+HUB_COMMANDS = [
+    ["dataset", "import", "hub:org/qa", "--out", "qa.json"],
+    ["dataset", "push", "two.json", "--repo", "me/qa"],
+    ["model", "download", "org/model"],
+    ["chat", "--local", "--model", "org/model", "Hello"],
+    ["ask", "org/model", "Hello"],
+    ["ask-context", "qa:org/model", "Who?", "--context", "Ana is 9."],
+    ["evaluate", "--dataset", "two.json", "--model", "org/model", "--out", "report.json"],
+    ["train", "--dataset", "two.json", "--base", "org/model", "--max-steps", "1"],
+]
+
+
+def test_a_hub_out_of_reach_is_one_error_line_from_every_command_that_asks_it(tmp_path):
+    """With the Hub's port closed, `dataset import hub:...` printed eleven of huggingface_hub's lines ("'[Errno 111]
+    Connection refused' thrown while requesting HEAD ...", "Retrying in 1s [Retry 1/5].") before its own error. Every
+    command that can reach the Hub ends in its one `error: ...` line (`push` of a run: tests/train/test_publish.py)."""
+    import os
+
+    (tmp_path / "two.json").write_text(json.dumps([{"question": "What is 2+2?", "answer": "4"},
+                                                   {"question": "What is 3+3?", "answer": "6"}]))
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                                                           "STUDIO_LIBRARY_WARNINGS", "HF_HUB_VERBOSITY")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_TOKEN="hf_" + "x" * 34)
+    for argv in HUB_COMMANDS:
+        run = subprocess.run([sys.executable, "-m", "studio", *argv], capture_output=True, text=True, env=env,
+                             cwd=tmp_path, timeout=300)
+        lines = run.stderr.splitlines()
+        # evaluate's progress lines ("[0/2] loading org/model", "wrote report.json") are its own, on stderr
+        assert run.returncode in (1, 2) and lines[-1].startswith("error: ") and run.stderr.endswith("\n") \
+            and all(re.match(r"\[\d+/\d+\] |wrote ", line) for line in lines[:-1]), (argv, run.stderr)

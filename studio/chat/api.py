@@ -54,6 +54,26 @@ NO_TOKEN_COMMAND_LINE = ("Hugging Face Inference Providers need a token: set HF_
                          "(export HF_TOKEN=hf_..., or HF_TOKEN=hf_... before the command).")
 """The missing token in the command line's words (``python -m studio`` prints it, not the page's)."""
 
+_NO_USAGE_OPTION: set[tuple[str, str]] = set()
+"""(chat URL, model) of servers that refused ``stream_options`` (400 naming it): asked without it from then on, in this
+process, so each answer is not two requests."""
+
+
+class _UsageOptionRefused(Exception):
+    """The server refused the request because of ``stream_options`` (an older OpenAI-compatible server that checks
+    every field): it is asked again without it. ``exc`` is the refusal."""
+
+    def __init__(self, exc: Exception):
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+def _refuses_usage_option(exc: BaseException) -> bool:
+    """Whether ``exc`` is a 400 (or a validating server's 422) whose body names ``stream_options``."""
+    return isinstance(exc, openai_stream.HttpStatusError) and exc.status_code in (400, 422) \
+        and "stream_options" in (exc.body or "")
+
+
 class _Retry(Exception):
     """A failure worth another try; ``final`` is what is said when the tries run out (a connection refused every
     time is "Cannot reach ...", as it was said at once before it was retried)."""
@@ -291,8 +311,17 @@ class ApiBackend(BackendBase):
         provider = (self.spec.provider or "auto").strip()
         return self.spec.model if provider == "auto" else f"{self.spec.model}:{provider}"
 
+    def _usage_key(self) -> tuple[str, str]:
+        """Whom a refusal of ``stream_options`` is remembered for: the URL, and the model the router passes it to
+        (one provider behind it may refuse what another takes)."""
+        return self._chat_url(), self._payload_model()
+
     def _request_kwargs(self, params: ChatParams) -> dict[str, Any]:
         kw: dict[str, Any] = {"model": self._payload_model(), "max_tokens": params.max_new_tokens, "stream": True}
+        if self._usage_key() not in _NO_USAGE_OPTION:
+            # the answer's token count from the server (a last chunk holding ``usage``): its pieces may hold several
+            # tokens each (a byte-level model's answer of 60 tokens came in 33 to 52 pieces from `transformers serve`)
+            kw["stream_options"] = {"include_usage": True}
         if params.sampling:
             kw["temperature"] = params.temperature
             kw["top_p"] = params.top_p
@@ -446,15 +475,24 @@ class ApiBackend(BackendBase):
         stats = stats if stats is not None else StreamStats()
         stop = stop or threading.Event()
         self._check_can_send()
-        for attempt in range(MAX_ATTEMPTS):
+        attempt = 0
+        while attempt < MAX_ATTEMPTS:
             started = time.monotonic()
+            asked_usage = self._usage_key() not in _NO_USAGE_OPTION  # what ``_open`` sends
             chunks = self._open(msgs, params, stop)
             try:
                 first = self._first_piece(chunks, stats)
+            except _UsageOptionRefused as refused:  # asked again at once without it: no try of a busy server's spent
+                _close(chunks)
+                if not asked_usage:  # it names the field when it was not sent: its refusal is something else
+                    raise self._explain(refused.exc) from None
+                _NO_USAGE_OPTION.add(self._usage_key())
+                continue
             except _Retry as retry:
                 _close(chunks)
                 if not self._wait_before_retry(retry, attempt, stop, stats):
                     return
+                attempt += 1
                 continue
             except Exception:
                 _close(chunks)
@@ -488,6 +526,10 @@ class ApiBackend(BackendBase):
             return next(chunks)
         except StopIteration:
             raise
+        except openai_stream.HttpStatusError as exc:
+            if first and _refuses_usage_option(exc):
+                raise _UsageOptionRefused(exc) from None
+            raise self._explain(exc) from None
         except openai_stream.ErrorEvent as exc:
             if first and (exc.status in RETRY_STATUSES or exc.kind.lower().replace("_", "") in openai_stream.BUSY_KINDS):
                 said = " ".join(saved.scrub(scrub(str(exc), self._token)).split())[:160].rstrip(". ")

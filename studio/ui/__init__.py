@@ -119,9 +119,28 @@ def kept(widget: Callable[..., T], label: str, key: str, default: object, **kwar
     """``widget(label, value=..., key=key, **kwargs)`` (a toggle, slider, checkbox, number input) that stays
     as set when the person visits another page and comes back: Streamlit drops a widget's state in a run
     that does not draw it, so the value is also kept under ``key + ".kept"``."""
-    value = widget(label, value=st.session_state.get(f"{key}.kept", default), key=key, **kwargs)
+    start = st.session_state.get(f"{key}.kept", default)
+    again = st.session_state.get(READ_AGAIN)
+    if again and key in again:  # set as the widget's own value, which the browser is told of (``read_again``)
+        again.discard(key)
+        st.session_state[key] = start
+    value = widget(label, value=start, key=key, **kwargs)
     st.session_state[f"{key}.kept"] = value
     return value
+
+
+READ_AGAIN = "ui.read_again"  # ``kept`` widgets whose value is read afresh at their next draw (``read_again``)
+
+
+def read_again(key: str) -> None:
+    """Drop the value ``kept`` holds for the widget ``key``: its next draw takes it afresh (from ``key + ".kept"``, set
+    again meanwhile by what reads a kept file, else the default) and sets it as the widget's own value, which the
+    browser is told of. A widget whose state is only dropped is drawn again with the new value as its starting one,
+    which a widget known by its key never shows: the browser kept showing the last one, and sent it back at the next
+    click (a restore's settings read again on the public app)."""
+    st.session_state.pop(f"{key}.kept", None)
+    st.session_state.pop(key, None)
+    st.session_state.setdefault(READ_AGAIN, set()).add(key)
 
 
 def follow(key: str, suggested: object) -> None:

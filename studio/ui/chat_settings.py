@@ -56,8 +56,7 @@ def after_restore() -> None:
     if not cloud.read_again_after_restore(RESTORING, config.home() / "chat" / kept_settings.FILE):
         return  # the visitor's own values stand (saved as they changed them), or nothing came to read
     for key in [k for k in st.session_state if k.startswith("chat.") and k.endswith(".kept")]:
-        st.session_state.pop(key, None)
-        st.session_state.pop(key[:-len(".kept")], None)  # the widget's own value, else it wins when drawn
+        ui.read_again(key[:-len(".kept")])  # its widget's value too (else it wins when drawn), the browser told
     for key in (*READ_ONCE, "chat.preset", "chat.system", "chat.system.before", "chat.mode"):
         st.session_state.pop(key, None)
     for key in ("chat.passage.text", "chat.passage.question"):  # passage mode's, where none was typed meanwhile

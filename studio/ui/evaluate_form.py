@@ -365,9 +365,10 @@ def _after_restore() -> None:
         return
     for name in form.FIELDS:
         key = _state_key(name)
-        st.session_state.pop(key, None)
-        if key.endswith(".kept"):
-            st.session_state.pop(key[:-len(".kept")], None)  # the widget's own value, else it wins when drawn
+        if key.endswith(".kept"):  # its widget's value too (else it wins when drawn), the browser told
+            ui.read_again(key[:-len(".kept")])
+        else:  # set again through session state (``_restore_form``), which the browser is told of
+            st.session_state.pop(key, None)
     for key in ("evaluate.form.restored", "evaluate.form.saved"):
         st.session_state.pop(key, None)
 

@@ -357,6 +357,8 @@ def _caption(ans: passage.PassageAnswer) -> str:
             parts.append(f"{stats.tokens} token" + ("" if stats.tokens == 1 else "s"))
         if stats.retries:
             parts.append(f"{stats.retries} retries")
+        if stats.waited_s >= 1:  # compare mode with one model on both sides: its time counts from when it got the model
+            parts.append(f"waited {stats.waited_s:.0f} s for the model")
     return " · ".join(p for p in parts if p)
 
 

@@ -48,6 +48,49 @@ def test_streams_from_a_real_transformers_serve(served):
     assert stats.tokens_per_s and stats.tokens_per_s > 0
 
 
+def test_a_real_transformers_serve_is_asked_for_its_token_count_and_it_is_the_one_shown(served):
+    """The server counts the answer's tokens when asked (``stream_options.include_usage``): a byte-level model's
+    tokens come in fewer pieces (several bytes make one character), and the count shown is the server's. An answer
+    the model ended before Max new tokens was counted a piece a token (this one: 4 tokens of the server's 9)."""
+    import requests
+
+    url, model = served
+    b = make_backend(BackendSpec(kind="openai", model=model, base_url=url))
+    stats, greedy = StreamStats(), ChatParams(max_new_tokens=24, temperature=0)
+    pieces = list(b.stream(ASK, greedy, stats=stats))
+    raw = requests.post(url + "/chat/completions", json={"model": model, "messages": ASK, "max_tokens": 24,
+                                                         "temperature": 0, "stream": True,
+                                                         "stream_options": {"include_usage": True}}, timeout=120)
+    events = [json.loads(line[5:]) for line in raw.text.splitlines() if line.startswith("data:") and "[DONE]" not in line]
+    counted = [e["usage"]["completion_tokens"] for e in events if e.get("usage")]
+    assert counted and stats.tokens == counted[-1] and len(pieces) != stats.tokens
+
+
+def test_an_answer_the_model_ended_counts_the_server_s_tokens_not_the_pieces(faults):
+    """An answer that ended before Max new tokens was counted one token a piece ("3 tokens" of a seven-token answer):
+    the server is asked for its count, and it is the one shown."""
+    stats = StreamStats()
+    assert backend(faults, "usage").complete(ASK, ChatParams(), stats) == "Ninety minutes."
+    assert faults.bodies[-1]["stream_options"] == {"include_usage": True}
+    assert stats.tokens == 7 and stats.cut_at is None
+
+
+def test_a_server_that_refuses_stream_options_is_asked_without_them_from_then_on(faults, monkeypatch):
+    """A server that refuses the field (400 naming it) still answers, counted a piece a token as before; it is
+    asked without the field at once, and the next answer goes without it in one request."""
+    from studio.chat import api
+
+    monkeypatch.setattr(api, "_NO_USAGE_OPTION", set(), raising=False)
+    stats = StreamStats()
+    assert backend(faults, "no-stream-options").complete(ASK, ChatParams(), stats) == "Ninety minutes."
+    assert faults.hits["no-stream-options"] == 2 and stats.tokens == 3 and stats.retries == 0
+    assert backend(faults, "no-stream-options").complete(ASK, ChatParams()) == "Ninety minutes."
+    assert faults.hits["no-stream-options"] == 3 and "stream_options" not in faults.bodies[-1]
+    # another server at another URL is still asked for its count
+    backend(faults, "usage").complete(ASK, ChatParams())
+    assert "stream_options" in faults.bodies[-1]
+
+
 def test_inference_providers_path_streams_from_a_real_transformers_serve(served, monkeypatch):
     """The providers' route (the router's OpenAI-compatible API) read from a real server: a whole answer, streamed,
     with the same answer as the server gives by its own base URL."""

@@ -395,3 +395,17 @@ def test_a_generative_answer_cut_at_max_new_tokens_says_so_under_it(offline):
         assert any("A match has two halves of" in m.value for m in at.markdown)
         cut = [c.value for c in at.caption if "Cut at" in c.value]
         assert cut == [f":material/content_cut: Cut at {n} new tokens: raise Max new tokens to see more."], cut
+
+
+def test_an_answer_that_waited_for_its_model_says_so_as_a_conversation_s_does():
+    """Compare mode with one local model on both sides: the second answer waits for the first, its seconds counted
+    from when it got the model (two cards read 44.74 s and 27.46 s), the wait said nowhere in passage mode."""
+    from studio.chat import StreamStats
+    from studio.ui.passage import _caption
+
+    stats = StreamStats(started=100.0, ended=127.5, tokens=17, waited_s=17.3)
+    said = _caption(passage.PassageAnswer("Ninety minutes.", 16, 30, None, False, "m", stats))
+    assert said == "found in the passage · 27.50 s · 17 tokens · waited 17 s for the model"
+    stats.waited_s = 0.2  # a moment's wait is none
+    assert "waited" not in _caption(passage.PassageAnswer("Ninety minutes.", 16, 30, None, False, "m", stats))
+

@@ -1,12 +1,13 @@
 """The public app (``cloud/Home.py``) in Chromium at 800 px wide, where the sidebar keeps 300 px: the buttons a new
 visitor starts from read whole. Evaluate's primary button read "St…" (its column a fifth of the form's width) and
-Chat's "Clear convers…" (a third of the page); each sits in a row now as wide as its label."""
+Chat's "Clear convers…" (a third of the page), passage mode's Ask "A…" (a sixth); each sits in a row now as wide as
+its label."""
 
 from __future__ import annotations
 
 import pytest
 
-from .conftest import assert_no_exception, start_studio, stop_studio, wait_idle
+from .conftest import after_rerun, assert_no_exception, start_studio, stop_studio, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -21,9 +22,10 @@ def cloud(tmp_path):
 
 
 def _cut(page, name: str) -> bool:
-    """Whether the button's label is cut short (an ellipsis: its text wider than the room it is given)."""
+    """Whether the button's label is cut short (an ellipsis: its text wider than the room it is given). By a single
+    pixel too: "Ask" read "A…" with its text 21 px wide in 20."""
     label = page.get_by_role("button", name=name).get_by_test_id("stMarkdownContainer").first
-    return label.evaluate("el => el.scrollWidth > el.clientWidth + 1")
+    return label.evaluate("el => el.scrollWidth > el.clientWidth")
 
 
 @pytest.mark.parametrize("width", [800, 1280])
@@ -39,3 +41,5 @@ def test_the_buttons_a_new_visitor_starts_from_read_whole_on_a_narrow_window(bro
     assert_no_exception(page)
     for name in ("Clear conversation", "Export JSON", "Export Markdown"):
         assert not _cut(page, name), name
+    after_rerun(page, page.get_by_text("Question over a passage").click)  # passage mode's Ask read "A…" at 800 px
+    assert not _cut(page, "Ask"), "Ask"
