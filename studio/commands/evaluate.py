@@ -269,6 +269,9 @@ def _print_summary(result) -> None:
     answer: not a failure)."""
     from studio.evaluate import results as eval_results
 
+    if result.models:  # what each model was really asked with (a model without a chat template: none); on stderr,
+        # beside the notes: stdout stays one line per model
+        print(eval_results.describe_system(result), file=sys.stderr)
     for label, s in eval_results.summary_of(result).items():
         shown = ", ".join(f"{k}={v:.3f}" for k, v in s.items()
                           if k in ("exact_match", "f1", "rouge_l", "chrf", "in_passage"))

@@ -51,15 +51,19 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
         fig.update_xaxes(showticklabels=False, row=row, col=col)
         if metric in RANGES:
             fig.update_yaxes(range=RANGES[metric], row=row, col=col)
-    fig.update_layout(title="Mean score per model", barmode="group", height=60 + 340 * rows, margin=dict(t=90, b=30),
+    fig.update_layout(title=dict(text="Mean score per model", yref="container", y=1, yanchor="top", pad=dict(t=10)),
+                      barmode="group", height=90 + 340 * rows,  # the title over the panels' three-line titles
+                      margin=dict(t=130, b=30, l=30, r=10),  # plotly's 80 px either side left narrow panels narrower
                       legend=dict(orientation="h", y=-0.08 / rows), uniformtext_minsize=8)
     return fig
 
 
 def _titled(metric: str) -> str:
     """A panel's title: the metric and how to read it (its range, which way is better)."""
-    how = metrics.reading(metric)
-    return f"{SHORT.get(metric, metric)}<br><sup>{how}</sup>" if how else SHORT.get(metric, metric)
+    # the reading over two lines, its scale over which way is better: on one line the subtitles of panels side by side
+    # ran into each other where the chart is narrow (the page's 468 px beside the sidebar in an 800 px window)
+    lines = [p for p in metrics.reading(metric).split(", ", 1) if p]
+    return "<br>".join([SHORT.get(metric, metric), *(f"<sup>{p}</sup>" for p in lines)])
 
 
 def _counted(label: str, summary: Mapping[str, float]) -> str:

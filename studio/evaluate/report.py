@@ -133,13 +133,18 @@ def _shown(value: float | None) -> str:
     return metrics.MISSING if value is None else _num(value)
 
 
-# Fixed layout: each column gets a fair share of the width, whatever one cell holds (in the automatic layout a question of
-# 20,000 characters took it all, and the reference and the answers read a letter a line); a long text scrolls in its cell.
-ANSWERS_CSS = ("table.ev{border-collapse:collapse;width:100%;font-size:.9rem;table-layout:fixed}table.ev col.n{width:3em}"
+# Each question reads across the whole table, in a row of its own above its reference and answers: beside them it had
+# a column's share of the width, 85 px (a word or two a line) beside three models at 800 px. Fixed layout: the reference
+# and each answer get an equal share whatever one cell holds (in the automatic layout a question of 20,000 characters
+# took it all, and the answers read a letter a line); a long text scrolls in its cell; a model's name wraps in its
+# header, never cut.
+ANSWERS_CSS = ("table.ev{border-collapse:collapse;width:100%;font-size:.9rem;table-layout:fixed}"
                "table.ev div.t{max-height:16em;overflow-y:auto}table.ev td,table.ev th{border:1px solid #ddd;"
                "padding:.3rem .45rem;vertical-align:top;text-align:left;overflow-wrap:anywhere}table.ev th{background:#f5f5f5}"
-               "table.ev mark{background:#ffe08a}table.ev .fail{color:#b00020}table.ev .meta{color:#555;font-size:.85rem}"
-               "table.ev td.leak{background:#fff4e5}")
+               "table.ev tr.q td{background:#fafafa;border-top:2px solid #bbb;font-weight:500}"
+               "table.ev tr.q td.leak{background:#fff4e5}table.ev span.n{color:#555;margin-right:.5em}"
+               "table.ev mark{background:#ffe08a}table.ev .fail{color:#b00020}table.ev .meta{color:#555;font-size:.85rem;"
+               "font-weight:normal}")
 
 
 def _answer_cell(row: QuestionRow, label: str) -> str:
@@ -170,17 +175,17 @@ def answers_table(result: EvalResult, rows: Sequence[QuestionRow] | None = None)
     text escaped, words not in the reference in <mark>, a failed cell with its reason, a pending one said so.
     A model that failed every question has no column: its reason is said once, above the table."""
     labels = eval_results.shown_labels(result)
-    head = "<tr><th>#</th><th>question</th><th>reference</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in labels)
+    head = "<tr><th>reference</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in labels)
     body = []
     for row in result.rows if rows is None else rows:
         leak = row.leak
         note = (f"<div class='meta'>⚠ leaked: {leakage.similar(leak.score)} to the training question "
                 f"\"{html.escape(leak.train_question)}\"</div>" if leak else "")
-        body.append(f"<tr><td>{row.index + 1}</td><td{' class=leak' if leak else ''}>{_text(html.escape(row.question))}{note}"
-                    f"</td><td>{_text(html.escape(row.reference))}</td>"
+        body.append(f"<tr class='q'><td colspan={1 + len(labels)}{' class=leak' if leak else ''}>"
+                    f"{_text(f'<span class=n>#{row.index + 1}</span> ' + html.escape(row.question))}{note}</td></tr>"
+                    f"<tr><td>{_text(html.escape(row.reference))}</td>"
                     f"{''.join(_answer_cell(row, label) for label in labels)}</tr>")
-    return (f"<style>{ANSWERS_CSS}</style><table class='ev' data-testid='eval-side-by-side'>"
-            f"<colgroup><col class='n'></colgroup>{head}</tr>"
+    return (f"<style>{ANSWERS_CSS}</style><table class='ev' data-testid='eval-side-by-side'>{head}</tr>"
             f"{''.join(body)}</table>")
 
 

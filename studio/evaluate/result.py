@@ -116,13 +116,16 @@ class ModelEntry:
     # a local model answering in batches: answers timed together, each one's latency their batch's time divided by
     # them (studio.evaluate.latency); None: each answer timed on its own, or a file written before this was recorded
     latency_batch: int | None = None
+    # a local chat model, once loaded: whether it was asked through its chat template (False: a plain prompt, which
+    # has no system turn, so the system prompt was not sent); None: an API model, or a file written before this
+    chat_template: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _ALWAYS = ("label", "spec", "kind", "source", "revision", "run_id", "error", "task")
 
     def to_json(self) -> dict:
         out = {name: getattr(self, name) for name in self._ALWAYS}
-        for name in ("device", "dtype", "quantization", "run_dir", "notes", "latency_batch"):  # only once known
+        for name in ("device", "dtype", "quantization", "run_dir", "notes", "latency_batch", "chat_template"):  # once known
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return {**out, **self.extra}
@@ -134,6 +137,7 @@ class ModelEntry:
                    run_id=data.get("run_id"), error=data.get("error"), task=data.get("task") or "chat",
                    device=data.get("device"), dtype=data.get("dtype"), quantization=data.get("quantization"),
                    run_dir=data.get("run_dir"), notes=data.get("notes"), latency_batch=_count(data.get("latency_batch")),
+                   chat_template=data["chat_template"] if isinstance(data.get("chat_template"), bool) else None,
                    extra=_extra(data, cls))
 
 

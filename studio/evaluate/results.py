@@ -367,28 +367,44 @@ def not_run_models(result: EvalResult) -> list[str]:
 AS_TRAINED = "none (asked as trained)"
 """What a trained run's system prompt reads as: it is asked without one, as it was trained."""
 
+NO_TEMPLATE = "none (no chat template: asked with a plain prompt)"
+"""What the system prompt of a model without a chat template reads as (a GPT-2-like base): its plain prompt has no
+system turn, so the evaluation's system prompt was not sent to it."""
+
+EXTRACTIVE = "none (an extractive model reads only the question and its passage)"
+
 
 def system_prompts(result: EvalResult) -> dict[str, str]:
-    """Each model's label -> the system prompt it was asked with ("" for none: a trained run, or an evaluation saved
-    before the setting)."""
+    """Each model's label -> the system prompt it was really asked with ("" for none: a trained run, a model without a
+    chat template, an extractive model, or an evaluation saved before the setting)."""
     from studio.evaluate.config import asked_with
 
     system = str(result.config.get("system_prompt") or "")
-    return {m.label: asked_with(m.spec, system) for m in result.models}
+    return {m.label: "" if m.chat_template is False or m.task == "extractive" else asked_with(m.spec, system)
+            for m in result.models}
+
+
+def _why_none(m) -> str:
+    """How a model asked with no system prompt reads: why it got none where the evaluation had one to give."""
+    if m.spec.startswith("run:"):
+        return AS_TRAINED
+    if m.task == "extractive":
+        return EXTRACTIVE
+    return NO_TEMPLATE if m.chat_template is False else "none"
 
 
 def describe_system(result: EvalResult) -> str:
-    """One line on the system prompt: "system prompt: '...'" when every model got the same, else per model, a trained
-    run's read as ``AS_TRAINED``."""
+    """One line on the system prompt each model was really asked with: "system prompt: '...'" when every model got the
+    same, else per model; a model that got none says why (``AS_TRAINED``, ``NO_TEMPLATE``, ``EXTRACTIVE``)."""
     prompts = system_prompts(result)
-    runs = {m.label for m in result.models if m.spec.startswith("run:")}
-    if len(set(prompts.values())) <= 1:
-        system = next(iter(prompts.values()), str(result.config.get("system_prompt") or "").strip())
-        if system:
-            return f"system prompt: {system!r}"
-        return f"system prompt: {AS_TRAINED}" if runs and len(runs) == len(prompts) else "no system prompt"
-    return "system prompt: " + "; ".join(f"{label}: {AS_TRAINED if label in runs else repr(text) if text else 'none'}"
-                                          for label, text in prompts.items())
+    said = {m.label: repr(prompts[m.label]) if prompts[m.label] else _why_none(m) for m in result.models}
+    if not said:
+        system = str(result.config.get("system_prompt") or "").strip()
+        return f"system prompt: {system!r}" if system else "no system prompt"
+    if len(set(said.values())) == 1:
+        only = next(iter(said.values()))
+        return "no system prompt" if only == "none" else f"system prompt: {only}"
+    return "system prompt: " + "; ".join(f"{label}: {text}" for label, text in said.items())
 
 
 def shown_labels(result: EvalResult) -> list[str]:

@@ -142,6 +142,8 @@ def describe_local(entry: ModelEntry, lm) -> None:
     ref = lm.ref
     entry.source, entry.run_id = ref.source, ref.run_id
     entry.device, entry.dtype, entry.quantization = lm.device, lm.dtype, lm.quantization
+    # without a chat template the prompt is plain text with no system turn: the system prompt is not sent
+    entry.chat_template = bool(getattr(lm, "has_chat_template", False))
     for folder in (Path(ref.source), Path(ref.source).parent, Path(ref.source).parent.parent):
         if ref.local and (folder / "run.json").is_file():  # a run directory given as a path (the CLI)
             entry.run_dir = str(folder)

@@ -268,7 +268,7 @@ def largest_batch(lengths: Sequence[int], batch_size: int, max_length: int, batc
 
 
 def estimate(shape: ModelShape, batch_size: int, seq_len: int, *, gradient_checkpointing: bool = False,
-             method: str = "full", lora_r: int = 16, lora_targets: str = "all-linear", lora_dropout: float = 0.05,
+             method: str = "full", lora_r: int = 16, lora_targets: str = "all-linear", lora_dropout: float = 0.0,
              device: str | None = None, liger: bool = False) -> MemoryEstimate:
     """Peak training memory in bytes for ``batch_size`` records of ``seq_len`` tokens.
 

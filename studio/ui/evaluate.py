@@ -119,7 +119,7 @@ def _table(frame: pd.DataFrame) -> None:
 
 
 SYSTEM_HELP = ("Set under New evaluation, Settings. A chat model is asked with it first; a trained run is asked as it "
-               "was trained, with none.")
+               "was trained, with none; a model without a chat template gets a plain prompt, which has no place for it.")
 
 
 def show_result(result: EvalResult) -> None:

@@ -477,8 +477,8 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None, loading: bo
     unknown: batch x max length); False (the reason shown) when the base cannot be loaded. ``loading``: the preview's
     tokenizer is still loading (the page's first paint), so the lengths are not known yet: said so, and LoRA's line on
     full fine-tuning (``memory.lora_over_full``) waits for them. On the bundled SmolLM2 the first paint's 8 x 512
-    tokens read 13.36 GiB for a full fine-tune and 15.86 GiB for LoRA, where the sample's own longest batch (8 x 86)
-    needs 4.54 and 4.09 GiB."""
+    tokens read 13.36 GiB for a full fine-tune and 11.75 GiB for LoRA (15.86 with LoRA dropout 0.05), where the sample's
+    own longest batch (8 x 86) needs 4.54 and 3.40 GiB."""
     shape = base_shape(cfg.base, cfg.scratch_size, cfg.vocab_size)
     if shape is None:
         return False

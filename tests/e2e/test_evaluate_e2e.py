@@ -39,7 +39,7 @@ def test_evaluate_two_tiny_models_in_the_browser(page, studio, tiny_gpt2, tiny_p
     page.locator(".js-plotly-plot >> visible=true").first.wait_for()  # the summary chart
     table = page.locator("table.ev")
     table.wait_for()
-    assert table.locator("tr").count() == 1 + len(QA)
+    assert table.locator("tr").count() == 1 + 2 * len(QA)  # the models' names, then each question over its answers
     header = table.locator("tr").first.inner_text()
     assert str(tiny_gpt2) in header and str(tiny_phi3) in header
     assert "How long is a match? <b>bold</b>" in table.inner_text()  # record text shown, never rendered as HTML
@@ -327,4 +327,45 @@ def test_the_bundled_models_chip_reads_whole_and_says_bundled_once(page, offline
     cut = chip.evaluate("c => [c, ...c.querySelectorAll('*')].filter(e => (e.textContent || '').trim() && "
                         "e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
     assert cut == [], f"cut: {cut}"
+    assert_no_exception(page)
+
+
+@pytest.mark.parametrize("width", [800, 1280])
+def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole(page, studio, width):
+    """Beside three models the question column kept a sixth of the answers table: 85 px at 800 px ("profession al
+    soccer" a word or two a line), 155 px at 1280 px. Each question now reads across the table, above its reference
+    and answers, and each model's name wraps in its header, whole."""
+    from studio.evaluate import metrics
+    from studio.evaluate import results as eval_results
+    from studio.evaluate import runner as evaluate
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.result import QuestionRow
+
+    long = "api:my_organisation/soccer_faq_assistant_finetuned_with_lora_rank16_epochs5_lr2e_4_v3"  # no space to break
+    result = evaluate.new_result(EvalConfig(models=("HuggingFaceTB/SmolLM2-135M-Instruct", long, "api:m"),
+                                            dataset_file="qa.json"))
+    result.status = "finished"
+    question = "How long is a professional soccer match, and what happens when it is tied after regular time?"
+    result.rows = [QuestionRow(index=0, question=question, reference="Two halves of 45 minutes, then extra time.")]
+    for label in result.labels:
+        result.rows[0].answers[label] = "Two halves of 45 minutes."
+        result.rows[0].scores[label] = metrics.score_answer("Two halves of 45 minutes.", result.rows[0].reference)
+    eval_results.save(eval_results.refresh_summaries(result))
+    page.set_viewport_size({"width": width, "height": 1000})
+    open_page(page, studio, "Evaluate")
+    table = page.locator("table.ev")
+    expect(table).to_be_visible(timeout=60_000)
+    cell = table.locator("td", has_text=question)
+    expect(cell).to_be_visible()
+    assert cell.bounding_box()["width"] >= 0.9 * table.bounding_box()["width"]  # the table's width, not a column's
+    lines = cell.evaluate("c => Math.round(c.querySelector('div').getBoundingClientRect().height / "
+                          "parseFloat(getComputedStyle(c).lineHeight))")
+    assert lines <= (3 if width == 800 else 2), lines  # a sentence, not a word a line
+    heads = table.locator("th")
+    for label in result.labels:  # every name whole, over lines where it must
+        assert any(t.replace("\n", "") == label for t in heads.all_inner_texts()), (label, heads.all_inner_texts())
+    cut = heads.evaluate_all("hs => hs.filter(h => h.scrollWidth > h.clientWidth + 1).map(h => h.innerText)")
+    assert cut == [], cut
+    box = table.bounding_box()
+    assert box["x"] + box["width"] <= width, box  # nothing past the window's right edge
     assert_no_exception(page)

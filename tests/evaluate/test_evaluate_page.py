@@ -110,7 +110,7 @@ def test_filters_warnings_and_exports_on_a_stored_result(tiny_gpt2, tmp_path, of
     said = [w.value for w in at.warning if "no/such/model" in w.value.replace("\\", "")]
     assert len(said) == 1 and "failed every question" in said[0] and "No such folder" in said[0]  # once
     table = next(h for h in _htmls(at) if "eval-side-by-side" in h)
-    assert "No such folder" not in table and table.count("<th>") == 4  # #, question, reference, the one that answered
+    assert "No such folder" not in table and table.count("<th>") == 2  # reference, the one that answered
     summary = _summary(at)
     failed_row = summary[summary["model"] != summary["model"].iloc[0]].iloc[0]
     assert failed_row["Token F1"] == "failed" and failed_row["answered"] == 0
@@ -869,7 +869,7 @@ def test_a_page_of_answers_that_is_not_there_is_said_in_one_line_and_the_page_sh
 
     def shown() -> list[int]:  # the question numbers in the answers table
         table = next(h.proto.body for h in at.get("html") if "eval-side-by-side" in h.proto.body)
-        return [int(n) for n in re.findall(r"<tr><td>(\d+)</td>", table)]
+        return [int(n) for n in re.findall(r"<span class=n>#(\d+)</span>", table)]
 
     at.number_input(key="evaluate.page_no").set_value(2).run()
     assert shown() == list(range(21, 31)) and not at.error

@@ -146,3 +146,45 @@ def test_the_command_sets_the_system_prompt_or_none(answerer, tmp_path: Path):
     assert [b["messages"][0]["role"] for b in bodies[1:]] == ["user", "user"]
     saved = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))
     assert saved["config"]["system_prompt"] == "Answer in Portuguese."
+
+
+def test_a_model_without_a_chat_template_is_said_to_get_no_system_prompt(tiny_gpt2, tmp_path, capsys, offline,
+                                                                        monkeypatch):
+    """A GPT-2-like base is asked with a plain prompt, which has no system turn: the report, the saved result and the
+    command's summary named Chat's system prompt for it anyway."""
+    from streamlit.testing.v1 import AppTest
+
+    from studio.__main__ import main
+    from studio.evaluate import results as eval_results
+    from tests.evaluate.test_evaluate_page import PAGE
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    seen = _asked(monkeypatch)
+    html = tmp_path / "r.html"
+    code = main(["evaluate", "--dataset", str(data), "--model", str(tiny_gpt2), "--max-new-tokens", "2",
+                 "--no-perplexity", "--out", str(tmp_path / "r.json"), "--html", str(html)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert seen and all(DEFAULT_SYSTEM not in text for text in seen)  # what it was really given
+    said = "none (no chat template: asked with a plain prompt)"
+    assert f"system prompt: {said}" in err.splitlines() and DEFAULT_SYSTEM not in err
+    page = html.read_text(encoding="utf-8")
+    assert said in page and DEFAULT_SYSTEM not in page
+    saved = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert saved["config"]["system_prompt"] == DEFAULT_SYSTEM  # the setting as chosen, kept for the chat models
+    assert saved["models"][0]["chat_template"] is False
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    captions = [c.value for c in at.caption if c.value.startswith("System prompt:")]
+    assert len(captions) == 1 and said in captions[0] and DEFAULT_SYSTEM not in captions[0], captions
+    # beside a chat model, each is named with what it got
+    both = evaluate.new_result(EvalConfig(models=(str(tiny_gpt2), "api:m"), dataset_file="qa.json"))
+    both.models[0].chat_template = False
+    line = eval_results.describe_system(both)
+    assert f"{both.labels[0]}: {said}" in line and f"{both.labels[1]}: {DEFAULT_SYSTEM!r}" in line
+    # a result written before the studio recorded the template reads as it did
+    old = eval_results.EvalResult.from_json({**saved, "models": [{k: v for k, v in saved["models"][0].items()
+                                                                  if k != "chat_template"}]})
+    assert old.models[0].chat_template is None and DEFAULT_SYSTEM in eval_results.describe_system(old)

@@ -209,7 +209,7 @@ def test_each_summary_panel_is_wide_enough_for_its_subtitle():
                                         "latency_s")} for label in ("base", "tuned")}
     fig = eval_plots.summary_bars(summary)
     titles = [a.text for a in fig.layout.annotations]
-    assert len(titles) == 7 and any("Latency" in t and "seconds, lower is better" in t for t in titles), titles
+    assert len(titles) == 7 and any("Latency" in t and "seconds</sup><br><sup>lower is better" in t for t in titles), titles
     domains = [fig.layout[name].domain for name in fig.layout if name.startswith("xaxis")]
     assert len(domains) >= 7 and min(d[1] - d[0] for d in domains) > 0.2, domains
     assert {t.legendgroup for t in fig.data if t.showlegend} == {"base", "tuned"}  # each model once in the legend
@@ -272,7 +272,7 @@ def test_the_report_says_which_way_each_metric_is_better_and_its_range(result):
     bars = eval_plots.summary_bars(result.summary)
     titles = [a.text for a in bars.layout.annotations]
     assert any("Perplexity" in t and "lower is better" in t for t in titles), titles
-    assert any("chrF" in t and "0-100, higher is better" in t for t in titles), titles
+    assert any("chrF" in t and "0-100</sup><br><sup>higher is better" in t for t in titles), titles  # over two lines
     dist = eval_plots.score_distributions(result, "perplexity")
     assert dist.layout.yaxis.title.text == "Reference perplexity (1 and up, lower is better)"
 

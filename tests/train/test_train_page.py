@@ -103,6 +103,9 @@ def test_lora_above_full_on_the_bundled_model_says_why_and_what_brings_it_under(
     assert not [c for c in at.caption if "needs more memory here" in c.value]
     at.radio(key="train.method").set_value("lora").run()
     _no_exception(at)
+    assert need() < full and not [c for c in at.caption if "needs more memory here" in c.value]  # dropout 0, the default
+    at.number_input(key="train.lr_d.recommended.lora").set_value(0.05).run()  # the default until 2026-12-07
+    _no_exception(at)
     assert need() > full
     (why,) = [c.value for c in at.caption if "needs more memory here" in c.value]
     assert why.startswith(f":material/info: LoRA needs more memory here than a full fine-tune of this base would "
