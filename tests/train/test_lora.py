@@ -404,3 +404,15 @@ def test_resuming_a_lora_run_continued_from_a_lora_run_merged_since_goes_on_from
     want = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_llama)), str(ckpt))
     ids = torch.tensor([[5, 17, 42, 8, 3]])
     assert torch.allclose(_logits(resumed.model, ids), _logits(want, ids), atol=1e-4)
+
+
+def test_a_hub_adapters_settings_come_from_its_adapter_config_and_odd_values_are_the_defaults():
+    """What the Train page shows (and counts memory by) for a Hub adapter continued with LoRA: its own rank, alpha,
+    dropout and targets; a value of another kind or out of the settings' range is the default, never an error."""
+    defaults = train_config.TrainConfig()
+    assert lora.adapter_settings({"r": 8, "lora_alpha": 16.0, "lora_dropout": 0, "target_modules": ["v_proj", "q_proj"]}
+                                 ) == {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "lora_targets": "q_proj,v_proj"}
+    assert lora.adapter_settings({"r": "8", "lora_alpha": 10**6, "lora_dropout": 0.9, "target_modules": ".*proj"}) == {
+        "lora_r": defaults.lora_r, "lora_alpha": defaults.lora_alpha, "lora_dropout": defaults.lora_dropout,
+        "lora_targets": ".*proj"}
+    assert lora.adapter_settings(None) == {k: getattr(defaults, k) for k in lora.LORA_FIELDS}
