@@ -240,14 +240,17 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     name = ui.kept_choice(head.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
                           format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
     why = None
+    adapters = continued_adapters(base) if method != "full" else None
     if name == "recommended":
         shape = base_shape(base)
+        # an adapter continued: its own rank and targets train, not the preset's rank 16 on every linear layer
+        trains = (f"{adapters['of']} continued, rank {adapters['lora_r']} on {adapters['lora_targets']}"
+                  if adapters else "")
         p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None,
-                           change_it="in Advanced")
+                           change_it="in Advanced", trains=trains)
         reason = head.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
-    adapters = continued_adapters(base) if method != "full" else None
     if adapters:  # its adapters train as they were made: their rank, alpha, dropout and targets are the run's
         p = p.replace(**{k: adapters[k] for k in LORA_FIELDS})
     name = f"{name}.{method}"  # widget keys: a method's own defaults

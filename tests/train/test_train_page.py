@@ -1688,6 +1688,9 @@ def test_a_hub_lora_adapter_picked_as_the_base_starts_on_lora_and_continues_it(o
     assert at.radio(key="train.method").value == "lora"  # was Full
     assert any("continues this adapter's weights as they are (rank 4, alpha 32, on c_attn)" in c.value
                for c in at.caption)
+    # the recommended preset's reasoning names what trains: the adapter's rank and targets, not rank 16 everywhere
+    (reason,) = [i.value for i in at.info if "records:" in i.value]
+    assert "(this adapter's weights continued, rank 4 on c_attn, " in reason and "rank 16" not in reason
     run_id = _start_and_finish(at)
     run = runs.load_run(run_id)
     assert (run.config["method"], run.config["lora_r"], run.config["lora_targets"]) == ("lora", 4, "c_attn")
