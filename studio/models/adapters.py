@@ -29,6 +29,14 @@ ADAPTER_CONFIG = "adapter_config.json"
 MERGED = "merged"  # a LoRA run's full model, written by ``studio.train.lora.merge``
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # an adapter's weights, as peft saves them
 
+BASE_AS = "base_as"
+"""run.json: how a run took a base that is a LoRA model (a LoRA run, a Hub adapter), written as it starts and read by
+every later load and resume: ``BASE_ADAPTER``, the base's adapter trained further (the run's own adapter holds both and
+goes on that adapter's own base), or ``BASE_MERGED``, the base's weights with its adapter merged in (the run's adapter
+goes on those). A merge of the base made later changes neither."""
+BASE_ADAPTER = "adapter"
+BASE_MERGED = "merged"
+
 
 def is_adapter(folder: Path) -> bool:
     return (Path(folder) / ADAPTER_CONFIG).is_file() and not (Path(folder) / "config.json").is_file()

@@ -273,17 +273,20 @@ def hub_cache_models(load: bool = True) -> list[ModelEntry]:
 
 
 def _hub_adapter_entry(repo_id: str, snap: Path, disk: int | None, load: bool) -> ModelEntry:
-    """A LoRA adapter downloaded from the Hub: its base's architecture and context (as a LoRA run's row), its
-    tokenizer's check where it ships one (else its base's tokenizer is used)."""
-    from studio.models import adapters
+    """A LoRA adapter downloaded from the Hub: its base's architecture and context and its parameters with the base's
+    (as a LoRA run's row), its tokenizer's check where it ships one (else its base's tokenizer is used)."""
+    from studio.models import adapters, hub_cache
 
     base = adapters.base_named(snap)
-    arch, context = base_facts(base) if base else (None, None)
+    arch, context, base_params = base_shape(base) if base else (None, None, None)
+    own = hub_cache.parameters(snap)  # adapter_model.safetensors' header; None for an adapter_model.bin
     has_tokenizer = tokenizer_check.by_file_names(snap) != NO_TOKENIZER
+    # its parameters as a LoRA run's row counts them (run.json's, as peft counts them): the base's and the adapter's
     return ModelEntry(name=repo_id, spec=repo_id, source="hub cache", architecture=arch or f"LoRA adapter on {base}",
+                      parameters=base_params + own if base_params and own else None,
                       context_length=context, chat_template=_has_chat_template(snap), disk_bytes=disk,
-                      origin=f"LoRA adapter on {base}", path=str(snap),
-                      note=tokenizer_note(snap, load=load) if has_tokenizer else "")
+                      origin=f"LoRA adapter on {base}" + (f" ({own:,} parameters trainable)" if own else ""),
+                      path=str(snap), note=tokenizer_note(snap, load=load) if has_tokenizer else "")
 
 
 def no_weights_in_cache(repo_id: str, snap: Path) -> str:
@@ -361,46 +364,59 @@ def context_of(cfg: dict) -> int | None:
 
 
 def base_facts(base: str, _depth: int = 0) -> tuple[str | None, int | None]:
-    """The architecture and context length of a LoRA run's base, read from files here (its config.json, a GGUF
-    header), never loaded or asked of the Hub: (None, None) when the base is not on this machine (a Hub id not in the
-    cache). Resolved by the files alone (not through ``loading``, which lists this library)."""
+    """The architecture and context length of a LoRA run's base (``base_shape``)."""
+    arch, context, _ = base_shape(base, _depth)
+    return arch, context
+
+
+def base_shape(base: str, _depth: int = 0) -> tuple[str | None, int | None, int | None]:
+    """The architecture, context length and parameter count of a LoRA adapter's base, read from files here (its
+    config.json and safetensors headers, a GGUF header, a run's record), never loaded or asked of the Hub: Nones when
+    the base is not on this machine (a Hub id not in the cache). Resolved by the files alone (not through ``loading``,
+    which lists this library)."""
     from studio.models import gguf, hub_cache
 
-    def of(cfg: dict) -> tuple[str | None, int | None]:
-        return architecture_of(cfg), context_of(cfg)
+    def of(folder: Path) -> tuple[str | None, int | None, int | None]:
+        cfg = read_config(folder)
+        card = read_card(folder) if folder.parent == config.models_dir(make=False) else {}
+        params = card.get("parameters") or (None if cfg.get("quantization_config") else hub_cache.parameters(folder))
+        return architecture_of(cfg), context_of(cfg), params
 
-    def header(path: Path) -> tuple[str | None, int | None]:
+    def header(path: Path) -> tuple[str | None, int | None, int | None]:
         info = gguf.inspect(path, check_support=False)
-        return info.model_type, info.context_length or None
+        return info.model_type, info.context_length or None, info.parameters or None
 
     if _depth > 4:  # a chain of runs continued from runs
-        return None, None
+        return None, None, None
     try:
         parsed = parse_spec(base)
         if parsed.kind == "model":
             if parsed.name == bundled.NAME and not bundled.imported() and bundled.gguf_path() is not None:
                 return header(bundled.gguf_path())
-            return of(read_config(config.models_dir(make=False) / parsed.name))
+            return of(config.models_dir(make=False) / parsed.name)
         run_folder = config.runs_dir(make=False) / parsed.name
         if parsed.kind in ("run", "hub") and "/" not in parsed.name and run_folder.is_dir():
             record = run_folders.read_run(run_folder)
             cfg = read_config(run_folder / "model") or read_config(run_folder / "merged")
-            return of(cfg) if cfg else base_facts(record.base, _depth + 1)
+            if not cfg:
+                arch, context, _ = base_shape(record.base, _depth + 1)
+                return arch, context, record.meta.get("parameters") or None
+            return architecture_of(cfg), context_of(cfg), record.meta.get("parameters") or None
         path = Path(base).expanduser()
         if parsed.kind == "gguf":
             return header(path)
         if path.is_dir():
-            return of(read_config(path))
+            return of(path)
         if parsed.kind != "hub":
-            return None, None
+            return None, None, None
         snap = hub_cache.usable_snapshot(base)
         if snap is not None:
-            return of(read_config(snap))
+            return of(snap)
         if bundled.is_bundled_id(base):  # offline, the id loads the bundled copy
-            return base_facts(bundled.SPEC, _depth + 1)
+            return base_shape(bundled.SPEC, _depth + 1)
     except (StudioError, OSError, ValueError):
-        return None, None
-    return None, None
+        return None, None, None
+    return None, None, None
 
 
 def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[ModelEntry]:

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from studio import config
 from studio.errors import HubUnreachableError, ModelLoadError, StudioError
-from studio.models import hf_import, run_folders
+from studio.models import adapters, hf_import, run_folders
 from studio.models.spec import ModelSpec, parse_spec
 
 QUANTIZATIONS = (None, "4bit", "8bit")
@@ -73,7 +73,7 @@ SAVED_FOLDER = "choose the folder save_pretrained wrote with its tokenizer and w
 def require_parts(ref: ModelRef) -> None:
     """A local model folder without weights or tokenizer files (a config.json alone) is refused in one line, from file
     names alone (nothing loaded): the Train page estimated its memory and the run failed only in its job."""
-    from studio.models import adapters, tokenizer_check, weights
+    from studio.models import tokenizer_check, weights
 
     folder = Path(ref.source)
     if ref.kind == "hub":
@@ -123,8 +123,6 @@ def _no_model_parts(folder: Path) -> str:
 
 
 def _kind(found: Path, default: str) -> str:
-    from studio.models import adapters
-
     return "adapter" if adapters.is_adapter(found) else default
 
 
@@ -184,7 +182,7 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
 
 
 def _cached_adapter(repo_id: str) -> Path | None:
-    from studio.models import adapters, hub_cache
+    from studio.models import hub_cache
 
     try:
         snap = hub_cache.usable_snapshot(repo_id)
@@ -432,16 +430,73 @@ def base_for_adapter(ref: ModelRef) -> str:
 
 
 def adapter_base_ref(ref: ModelRef, _depth: int = 0) -> ModelRef:
-    """The base of a LoRA adapter folder, resolved (each spec once): see ``base_for_adapter``."""
+    """The base of a LoRA adapter folder, resolved (each spec once), as its run took it (``base_as``): see
+    ``base_for_adapter``. An adapter ref comes back only for a base taken merged whose ``merged/`` is gone since:
+    loading it merges its adapter again, the same weights."""
     base = resolve(_named_base(ref))
-    return adapter_base_ref(base, _depth + 1) if base.kind == "adapter" and _depth < 8 else base
+    how = base_as(_run_dir_of(ref), base)
+    base = as_taken(base, how)
+    if base.kind == "adapter" and how != adapters.BASE_MERGED and _depth < 8:
+        return adapter_base_ref(base, _depth + 1)
+    return base
+
+
+def _run_dir_of(ref: ModelRef) -> Path:
+    """The run folder of an adapter folder (``<run>/model`` or one of its checkpoints)."""
+    folder = Path(ref.source)
+    return folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+
+
+def _merged_of(ref: ModelRef) -> Path | None:
+    """Where ``ref`` resolved to a LoRA run's ``merged/`` (its adapter merged into its base): the run's adapter folder."""
+    folder = Path(ref.source)
+    if folder.name != adapters.MERGED or not adapters.is_adapter(folder.parent / "model"):
+        return None
+    return folder.parent / "model"
+
+
+def base_as_new(ref: ModelRef, method: str) -> str | None:
+    """How a new run takes its base ``ref`` (resolved now), as ``run.json`` records it (``adapters.BASE_AS``): a LoRA
+    adapter continued with LoRA, its adapter (trained further, on the adapter's own base); a LoRA run's merged model,
+    or an adapter under a full run, merged; None for a base that is no LoRA model."""
+    if ref.kind == "adapter":
+        return adapters.BASE_ADAPTER if method != "full" else adapters.BASE_MERGED
+    return adapters.BASE_MERGED if _merged_of(ref) is not None else None
+
+
+def base_as(run_dir: Path, base: ModelRef) -> str | None:
+    """How the run in ``run_dir`` took its base ``base`` (resolved now): as its ``run.json`` records it; for a run.json
+    from before that record, where the base is a LoRA run's ``merged/``, merged if that folder was written before the
+    run started and its adapter otherwise (a merge made later); None (as resolved) for anything else."""
+    from datetime import datetime
+
+    try:
+        meta = run_folders.read_run(run_dir).meta
+    except StudioError:
+        return None
+    recorded = meta.get(adapters.BASE_AS)
+    if recorded in (adapters.BASE_ADAPTER, adapters.BASE_MERGED):
+        return recorded
+    if _merged_of(base) is None:
+        return None
+    try:
+        started = datetime.fromisoformat(str(meta.get("created"))).timestamp()
+        merged_at = (Path(base.source) / "config.json").stat().st_mtime
+    except (OSError, ValueError, TypeError):
+        return None  # unknown: as resolved, as before the record
+    return adapters.BASE_MERGED if merged_at < started else adapters.BASE_ADAPTER
+
+
+def as_taken(ref: ModelRef, how: str | None) -> ModelRef:
+    """``ref`` (a base resolved now) as a run took it (``base_as``): a LoRA run's adapter, even where its ``merged/``
+    was written since (the run's own adapter holds that adapter already); otherwise as resolved."""
+    adapter = _merged_of(ref) if how == adapters.BASE_ADAPTER else None
+    return ModelRef(ref.spec, str(adapter), "adapter", ref.run_id) if adapter is not None else ref
 
 
 def _named_base(ref: ModelRef) -> str:
-    from studio.models import adapters
-
     folder = Path(ref.source)
-    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    run_dir = _run_dir_of(ref)
     if ref.run_id is None and not (run_dir / "run.json").is_file() and adapters.base_named(folder):
         return adapters.base_named(folder)  # an adapter from the Hub (or a folder peft saved): the base it names
     return adapters.base_of(run_dir)
@@ -466,8 +521,6 @@ def _adapter_base_tokenizer(ref: ModelRef, token: str | None) -> Any:
 
 def _load_adapter_run(ref: ModelRef, **kwargs: Any) -> LoadedModel:
     """A LoRA run: its base (without the adapter, as the base-vs-run comparison needs), then the adapter merged."""
-    from studio.models import adapters
-
     base = base_for_adapter(ref)
     try:
         base_lm = load_causal_lm(base, **kwargs)

@@ -74,7 +74,7 @@ def run_dir(run_id: str) -> Path:
 
 _SHAPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "created": str, "base": str, "method": str, "format": str, "device": str, "config": dict,
-    "dataset": dict, "parameters": int, "trainable_parameters": int, "truncated": int}
+    "dataset": dict, "parameters": int, "trainable_parameters": int, "truncated": int, "base_as": str}
 """The kinds of value ``run.json`` holds where the studio reads it (``studio.train.runs.start_run``, ``record_base``)."""
 
 

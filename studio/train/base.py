@@ -88,11 +88,13 @@ class Base:
     model: Any  # float32 (bf16 frozen for LoRA on a GPU that has it, 4-bit for QLoRA), adapters applied
     tokenizer: Any
     fingerprint: str | None  # the base folder's (``loading.fingerprint``); None for a Hub id, a GGUF file, scratch
+    base_as: str | None = None  # how a LoRA base was taken (``adapters.BASE_AS``): run.json records it; None for others
 
 
 def load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int], out: Path,
-              token: str | None) -> Base:
-    """The model and tokenizer to train; a scratch tokenizer is learned once and kept in the run folder."""
+              token: str | None, resume: bool = False) -> Base:
+    """The model and tokenizer to train; a scratch tokenizer is learned once and kept in the run folder. A resumed
+    run takes a LoRA base as its ``run.json`` says it did (``loading.base_as``), whatever was merged since."""
     hf_import.ready()
     from transformers import AutoTokenizer
 
@@ -106,7 +108,7 @@ def load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int
         model = scratch.build_model(tokenizer, cfg.scratch_size, n_positions=cfg.max_length, seed=cfg.seed)
         return Base(model, tokenizer, None)
     with offline_remedy():
-        return _load_pretrained(cfg, token)
+        return _load_pretrained(cfg, token, out if resume else None)
 
 
 def process_gpu() -> int:
@@ -133,25 +135,37 @@ def refuse_qlora(method: str, device: str) -> None:
                             "which trains the same adapters on the unquantized base.")
 
 
-def _load_pretrained(cfg: TrainConfig, token: str | None) -> Base:
-    """A pretrained base (a Hub id, a folder, a library model, a GGUF file) or a LoRA run to continue."""
+def _load_pretrained(cfg: TrainConfig, token: str | None, resumed: Path | None = None) -> Base:
+    """A pretrained base (a Hub id, a folder, a library model, a GGUF file) or a LoRA model to go on from: its adapter
+    trained further (LoRA), or its weights with the adapter merged (a full run; LoRA on a LoRA run's merged model).
+    ``resumed``: the run folder of a resume, whose record of how it took its base is followed."""
     spec_ref = loading.resolve(cfg.base)
-    ref = loading.materialize(spec_ref, progress=lambda line: print(line, flush=True))
+    base_as = loading.base_as(resumed, spec_ref) if resumed else loading.base_as_new(spec_ref, cfg.method)
+    ref = loading.materialize(loading.as_taken(spec_ref, base_as), progress=lambda line: print(line, flush=True))
     # A GGUF file stays named by its file (its sha256 finds the imported copy again); the bundled
     # model's imported copy is a library folder like any other.
     fingerprint = loading.fingerprint(spec_ref if spec_ref.kind == "gguf" else ref)
     refuse_qlora(cfg.method, loading.pick_device())
     tokenizer = loading.load_tokenizer(ref, token)  # the ref resolved above, not the spec again
-    if ref.kind == "adapter":  # continue from a LoRA run or a Hub adapter: its base with the adapter
+    if ref.kind == "adapter" and cfg.method != "full" and base_as != adapters.BASE_MERGED:
+        # LoRA on a LoRA run or a Hub adapter: its adapter trained further, on that adapter's own base
         base_ref = loading.materialize(loading.adapter_base_ref(ref))
-        model = adapters.attach(_load_weights(cfg, base_ref, token), Path(ref.source), trainable=cfg.method != "full")
-        if cfg.method == "full":  # merged: peft froze every weight of the base, which a full run trains
-            model.requires_grad_(True)
-        return Base(model, tokenizer, fingerprint)
-    model = _load_weights(cfg, ref, token)
-    if cfg.method != "full":
+        model = adapters.attach(_merged_weights(cfg, base_ref, token), Path(ref.source), trainable=True)
+        return Base(model, tokenizer, fingerprint, base_as)
+    model = _merged_weights(cfg, ref, token)
+    if cfg.method == "full":
+        model.requires_grad_(True)  # an adapter merged: peft froze every weight of the base, which a full run trains
+    else:
         model = lora.apply(model, cfg)
-    return Base(model, tokenizer, fingerprint)
+    return Base(model, tokenizer, fingerprint, base_as)
+
+
+def _merged_weights(cfg: TrainConfig, ref: loading.ModelRef, token: str | None) -> Any:
+    """The weights of ``ref``; a LoRA adapter's are its base's with the adapter merged in (a chain of them each in turn)."""
+    if ref.kind != "adapter":
+        return _load_weights(cfg, ref, token)
+    base_ref = loading.materialize(loading.adapter_base_ref(ref))
+    return adapters.attach(_merged_weights(cfg, base_ref, token), Path(ref.source))
 
 
 def _load_weights(cfg: TrainConfig, ref: loading.ModelRef, token: str | None) -> Any:

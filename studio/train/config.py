@@ -215,7 +215,7 @@ FAQ_HOLD_OUT_FROM = 100
 
 
 def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
-              parameters: int | None = None, change_it: str = "") -> tuple[TrainConfig, str]:
+              parameters: int | None = None, change_it: str = "", trains: str = "") -> tuple[TrainConfig, str]:
     """Settings that learn, chosen from the record count, the method and the model size, and why in
     one line; ``change_it`` ends it with where the user changes them ("in Advanced" on the page, the
     flags on the command line: ``RECOMMENDED_FLAGS``). Measured on the bundled SmolLM2-135M-Instruct and a 40-fact FAQ with reworded questions
@@ -224,7 +224,8 @@ def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
     but answer reworded questions poorly (token F1 0.45 and 0.39); 12 epochs at twice those rates, 0.51
     and 0.49. Leaving out 15% of each question's words at random every time it is trained on
     (``question_dropout``) lifts those to 0.72-0.76 (full) and 0.63-0.70 (LoRA), so a FAQ gets both.
-    Billion-parameter models get 10x lower rates."""
+    Billion-parameter models get 10x lower rates. ``trains``: what trains, in words, where it is not the preset's own
+    LoRA (an existing adapter continued as it is)."""
     lora = method in ("lora", "qlora")
     big = bool(parameters and parameters >= 1_000_000_000)
     faq = n_records <= 200
@@ -246,7 +247,7 @@ def recommend(n_records: int, *, base: str = "distilgpt2", method: str = "full",
     cfg = TrainConfig(base=base, method=method, learning_rate=lr, epochs=float(epochs), test_fraction=test_fraction,
                       warmup_steps=0.05, lr_scheduler="cosine", logging_steps=5, save_steps=200,
                       gradient_checkpointing=method == "qlora", question_dropout=dropout)
-    how = f"LoRA rank {cfg.lora_r} on every linear layer" if lora else "every weight"
+    how = trains or (f"LoRA rank {cfg.lora_r} on every linear layer" if lora else "every weight")
     rate = f"{lr:.0e}".replace("e-0", "e-")
     varied = f", {dropout:.0%} of each question's words left out at random" if dropout else ""
     reason = f"{n_records:,} records: {what}, {epochs} epochs at {rate} ({how}, 5% warm-up, cosine decay{varied})"

@@ -221,14 +221,14 @@ def train(
     jobs.update_status(out, state="running", message=doing, pid=jobs.read_status(out).pid or os.getpid())
     if not resume:
         runs.start_run(out, cfg, name=name, dataset=dataset, device=device)
-    base = load_base(cfg, records, split["train"], out, token)
+    base = load_base(cfg, records, split["train"], out, token, resume=resume)
     data = _encode(cfg, base, records, split)
     n_trainable, n_total = lora.trainable(base.model)
     if cfg.method != "full":
         print(f"{cfg.method}: {memory.trainable_line(n_trainable, n_total)}", flush=True)  # the page's words
     if not resume:
         runs.record_base(out, fingerprint=base.fingerprint, trainable=n_trainable, parameters=n_total,
-                         format=recipe.format_name(base.tokenizer), truncated=data.truncated)
+                         format=recipe.format_name(base.tokenizer), truncated=data.truncated, base_as=base.base_as)
         runs.write_split(out, split)
     if device == "cpu":
         print("note: training on CPU in float32: fine for small models, slow for large ones", flush=True)

@@ -10,6 +10,7 @@ serving (``transformers serve``).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from typing import Any
 
 from studio.errors import StudioError, TrainingError, disk_error
 from studio.models import hf_import
-from studio.models.adapters import MERGED, is_adapter, is_complete_model, quiet_peft
+from studio.models.adapters import ADAPTER_CONFIG, MERGED, is_adapter, is_complete_model, quiet_peft
 
 
 def linear_names(model: Any) -> list[str]:
@@ -66,6 +67,62 @@ def apply(model: Any, cfg: Any) -> Any:
     with quiet_peft(), torch.random.fork_rng(devices=[]):
         torch.random.default_generator.manual_seed(cfg.seed)
         return get_peft_model(model, config)
+
+
+LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets")
+"""The settings of an adapter: a LoRA run that trains an existing adapter further keeps them as they are."""
+
+
+def continued(base: str) -> dict[str, Any] | None:
+    """When ``base`` is a LoRA adapter that a LoRA run trains further (an earlier LoRA or QLoRA run's, or one from the
+    Hub): the method it starts on and the adapter's settings (``LORA_FIELDS``) plus ``"of"``, what the adapter is in
+    words; None for any other base (a full model, a LoRA run merged: a new adapter goes on it)."""
+    from studio.models import loading
+    from studio.train import runs
+    from studio.train.config import TrainConfig
+
+    try:
+        ref = loading.resolve(base)
+        if ref.kind != "adapter":
+            return None
+        if ref.run_id is not None:
+            config = runs.load_run(ref.run_id).config
+            if config.get("method") not in ("lora", "qlora"):
+                return None
+            defaults = TrainConfig()
+            return {"method": config["method"], "of": "this run's adapters",
+                    **{k: config.get(k, getattr(defaults, k)) for k in LORA_FIELDS}}
+        peft_config = json.loads((Path(ref.source) / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (StudioError, OSError, ValueError):
+        return None
+    return {"method": "lora", "of": "this adapter's weights", **adapter_settings(peft_config)}
+
+
+def adapter_settings(peft_config: Any) -> dict[str, Any]:
+    """An adapter's ``adapter_config.json`` (peft's) as the LoRA settings of a run (``LORA_FIELDS``); a value missing,
+    of another kind or out of the settings' range is the default (peft trains the adapter by its own file anyway)."""
+    from studio import settings
+    from studio.train.config import TrainConfig
+
+    peft_config = peft_config if isinstance(peft_config, dict) else {}
+    defaults = TrainConfig()
+    targets = peft_config.get("target_modules")
+    if isinstance(targets, (list, tuple)) and targets and all(isinstance(t, str) for t in targets):
+        targets = ",".join(sorted(targets))
+    found = {"lora_r": peft_config.get("r"), "lora_alpha": peft_config.get("lora_alpha"),
+             "lora_dropout": peft_config.get("lora_dropout"), "lora_targets": targets}
+    out = {}
+    for name, value in found.items():
+        default = getattr(defaults, name)
+        if isinstance(value, float) and isinstance(default, int) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and isinstance(default, float) and not isinstance(value, bool):
+            value = float(value)
+        lo, hi = settings.bounds(TrainConfig, name)
+        fits = type(value) is type(default) and (not isinstance(value, str) or value.strip()) and (
+            isinstance(value, str) or ((lo is None or value >= lo) and (hi is None or value <= hi)))
+        out[name] = value if fits else default
+    return out
 
 
 def trainable(model: Any) -> tuple[int, int]:

@@ -5,7 +5,8 @@
     run.json         written as the run starts (``start_run``): {"id", "name", "created", "config": TrainConfig
                      as a dict, "base", "method", "dataset": DatasetRef as a dict, "device", "python"}; once its
                      base has loaded (``record_base``), also {"base_fingerprint", "parameters",
-                     "trainable_parameters", "format", "truncated"}. A resume leaves it as it is.
+                     "trainable_parameters", "format", "truncated"} and, on a LoRA base, "base_as" ("adapter"
+                     or "merged": ``studio.models.adapters.BASE_AS``). A resume leaves it as it is.
     split.json       {"train": [...], "test": [...]}: 0-based record indices into the dataset version
     metrics.jsonl    one JSON object per log step: step, epoch, loss | eval_loss, learning_rate,
                      tokens_per_s, time (unix), elapsed_s
@@ -36,6 +37,7 @@ from studio import atomic, config, jobs
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError
 from studio.models import run_folders, text
+from studio.models.adapters import BASE_AS
 from studio.models.run_folders import RUN_JSON, checkpoints, last_checkpoint, run_dir  # noqa: F401 (used as runs.run_dir, runs.last_checkpoint)
 from studio.train.config import TrainConfig
 
@@ -242,12 +244,15 @@ def start_run(folder: Path, cfg: TrainConfig, *, name: str | None, dataset: Data
 
 
 def record_base(folder: Path, *, fingerprint: str | None, trainable: int, parameters: int, format: str,
-                truncated: int) -> None:
+                truncated: int, base_as: str | None = None) -> None:
     """Add to ``run.json`` what loading the base and encoding the records found (the one update after
-    ``start_run``): the base folder's fingerprint, the parameter counts, the prompt format, the records cut."""
+    ``start_run``): the base folder's fingerprint, the parameter counts, the prompt format, the records cut, and
+    for a LoRA base how it was taken (``adapters.BASE_AS``: its adapter, or its merged weights)."""
     meta = json.loads((Path(folder) / RUN_JSON).read_text(encoding="utf-8"))
     meta.update(base_fingerprint=fingerprint, trainable_parameters=trainable, parameters=parameters, format=format,
                 truncated=truncated)
+    if base_as:
+        meta[BASE_AS] = base_as
     write_run(folder, meta)
 
 

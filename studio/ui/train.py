@@ -18,7 +18,7 @@ from studio.data.display import plural
 from studio.data.ref import DatasetRef, load_dataset
 from studio.errors import StudioError
 from studio.models import prompt_format
-from studio.train import job, liger, memory, recipe, runs, scratch
+from studio.train import job, liger, lora, memory, recipe, runs, scratch
 from studio.train.config import (
     PRESET_NOTES,
     PRESETS,
@@ -162,26 +162,12 @@ METHOD_NOTES = {
 }
 
 
-LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets")
+LORA_FIELDS = lora.LORA_FIELDS
 
 
 def continued_adapters(base: str) -> dict[str, Any] | None:
-    """When ``base`` is an earlier LoRA or QLoRA run whose model is its adapters: that run's method and LoRA
-    settings (what continuing it with LoRA trains: its own adapters, as they are); None for any other base."""
-    from studio.models import loading
-    from studio.models.spec import parse_spec
-
-    try:
-        spec = parse_spec(base)
-        if spec.kind != "run" or loading.resolve(base).kind != "adapter":
-            return None
-        config = runs.load_run(spec.name).config
-    except (StudioError, OSError, ValueError):
-        return None
-    if config.get("method") not in ("lora", "qlora"):
-        return None
-    defaults = TrainConfig()
-    return {"method": config["method"], **{k: config.get(k, getattr(defaults, k)) for k in LORA_FIELDS}}
+    """``lora.continued``: an earlier LoRA run's or a Hub adapter's method and settings, continued as they are."""
+    return lora.continued(base)
 
 
 def pick_method(base: str) -> str | None:
@@ -200,10 +186,10 @@ def pick_method(base: str) -> str | None:
                             format_func=lambda m: {"full": "Full", "lora": "LoRA", "qlora": "QLoRA"}[m],
                             help=field_help("method"))
     if adapters and method == "full":
-        st.caption("full fine-tuning: this run's adapters are merged into its base and every weight learns "
+        st.caption(f"full fine-tuning: {adapters['of']} are merged into its base and every weight learns "
                    "(a full model's run folder, not the adapters' megabytes)")
     elif adapters:
-        st.caption(f"{METHOD_NOTES[method].split(':')[0]}: continues this run's adapters as they are (rank "
+        st.caption(f"{METHOD_NOTES[method].split(':')[0]}: continues {adapters['of']} as they are (rank "
                    f"{adapters['lora_r']}, alpha {adapters['lora_alpha']}, on {adapters['lora_targets']}); "
                    "the base stays frozen")
     else:
@@ -254,14 +240,17 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     name = ui.kept_choice(head.selectbox, "Preset", names, f"train.preset.{base == 'scratch'}", names.index(default),
                           format_func=lambda n: f"{n}: {PRESET_NOTES[n]}")
     why = None
+    adapters = continued_adapters(base) if method != "full" else None
     if name == "recommended":
         shape = base_shape(base)
+        # an adapter continued: its own rank and targets train, not the preset's rank 16 on every linear layer
+        trains = (f"{adapters['of']} continued, rank {adapters['lora_r']} on {adapters['lora_targets']}"
+                  if adapters else "")
         p, why = recommend(n_records, base=base, method=method, parameters=shape.params if shape else None,
-                           change_it="in Advanced")
+                           change_it="in Advanced", trains=trains)
         reason = head.empty()  # filled once Advanced is read: what was changed there is said with it
     else:
         p = PRESETS[name].replace(method=method) if base != "scratch" else PRESETS[name]
-    adapters = continued_adapters(base) if method != "full" else None
     if adapters:  # its adapters train as they were made: their rank, alpha, dropout and targets are the run's
         p = p.replace(**{k: adapters[k] for k in LORA_FIELDS})
     name = f"{name}.{method}"  # widget keys: a method's own defaults
@@ -293,7 +282,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         if adapters:
             values.update({k: getattr(p, k) for k in LORA_FIELDS})
             st.caption(f"LoRA rank {p.lora_r}, alpha {p.lora_alpha}, dropout {p.lora_dropout:g}, on {p.lora_targets}: "
-                       "the earlier run's adapters, continued as they are (choose Full to train every weight).")
+                       f"{adapters['of']}, continued as they are (choose Full to train every weight).")
         elif method != "full":
             l1, l2, l3, l4 = st.columns(4)
             ui.follow(f"train.lr_t.{name}", p.lora_targets)

@@ -184,14 +184,16 @@ def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_
 
 
 @contextlib.contextmanager
-def _models_page_on_hub(browser, tmp_path: Path, hub_url: str):
+def _models_page_on_hub(browser, tmp_path: Path, hub_url: str, studio_out: list | None = None):
     """The Models page of a studio whose Hub is the stand-in at ``hub_url``, in a browser context of its own; both
-    closed after."""
+    closed after. ``studio_out`` gets the studio, for a test that opens its other pages too."""
     from tests.e2e.conftest import start_studio, stop_studio
 
     studio = start_studio(tmp_path / "home", tmp_path / "streamlit.log",
                           env={"HF_ENDPOINT": hub_url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
                                "HF_HUB_DISABLE_XET": "1"})
+    if studio_out is not None:
+        studio_out.append(studio)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()
@@ -230,6 +232,60 @@ def test_a_download_that_ended_is_listed_and_the_next_id_can_be_typed(browser, t
             shown = box.inner_text() + box.locator("input").input_value()
             assert "acme/tiny (acme/tiny)" in shown, shown  # the model just downloaded is the one Chat with it acts on
             assert_no_exception(page)
+
+
+def test_a_hub_lora_adapter_is_added_on_models_listed_with_its_parameters_and_trained_on_from_train(
+        browser, tiny_gpt2, tmp_path: Path):
+    """A LoRA adapter from the Hub, clicked through as a person does it: its base downloaded on the Models page, then
+    the adapter; its row shows its base's architecture and its parameters (the base's and the adapter's); picked as the
+    Train page's base it starts on LoRA with the adapter's own rank, and the run started there finishes."""
+    from safetensors.torch import load_file
+
+    from studio.models.library import ModelEntry
+    from tests.hub_adapters import ADAPTER_ID, BASE_ID, serve_base_and_adapter, tiny_adapter
+    from tests.hub_servers import standin_hub
+
+    adapter = tiny_adapter(tiny_gpt2, tmp_path / "adapter")
+    count = sum(t.numel() for f in (adapter / "adapter_model.safetensors", tiny_gpt2 / "model.safetensors")
+                for t in load_file(str(f)).values())
+    shown = ModelEntry(name="", spec="", source="", parameters=count).params_text  # as the table writes a count
+    studios: list = []
+    with standin_hub() as hub:
+        serve_base_and_adapter(hub, tiny_gpt2, adapter)
+        with _models_page_on_hub(browser, tmp_path, hub.url, studios) as page:
+            field = page.get_by_label("Model id", exact=True)
+            for repo_id in (BASE_ID, ADAPTER_ID):
+                field.fill(repo_id)
+                after_rerun(page, lambda: field.press("Enter"))  # noqa: B023 (called at once, in this iteration)
+                page.get_by_role("button", name="Download", exact=True).click()
+                page.get_by_test_id("stAlert").filter(has_text=f"Downloaded {repo_id}.").wait_for(timeout=120_000)
+                wait_idle(page)
+            row = page.get_by_test_id("stTable").locator("tr").filter(
+                has=page.get_by_role("cell", name=ADAPTER_ID, exact=True))
+            expect(row).to_contain_text("gpt2", timeout=30_000)
+            expect(row).to_contain_text(shown)
+            assert_no_exception(page)
+
+            studio = studios[0]
+            open_page(page, studio)  # Home seeds the sample dataset
+            open_page(page, studio, "Train")
+            after_rerun(page, page.get_by_test_id("stRadio").filter(has_text="Base model")
+                        .get_by_text("a model from the library", exact=True).click)
+            page.get_by_role("combobox", name="Model").click()
+            after_rerun(page, page.get_by_role("option").filter(has_text=ADAPTER_ID).first.click)
+            method = page.get_by_test_id("stRadio").filter(has_text="Method")
+            expect(page.get_by_text("continues this adapter's weights as they are (rank 4")).to_be_visible()
+            expect(method.locator("input[type='radio']").nth(1)).to_be_checked()  # LoRA
+            page.get_by_text("Advanced settings").click()
+            epochs = page.get_by_role("spinbutton", name="Epochs")
+            epochs.fill("1")
+            after_rerun(page, lambda: epochs.press("Enter"))
+            page.get_by_role("button", name="Start training").click()
+            page.get_by_test_id("stAlert").filter(has_text="Finished: ").wait_for(timeout=300_000)
+            assert_no_exception(page)
+    run_dir = next(p for p in (studio.home / "runs").iterdir() if (p / "run.json").is_file())
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert (meta["base"], meta["method"], meta["base_as"], meta["parameters"]) == (ADAPTER_ID, "lora", "adapter", count)
 
 
 _CLIPPED = """a => { const r = a.getBoundingClientRect();

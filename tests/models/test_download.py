@@ -16,6 +16,7 @@ import pytest
 
 from studio import jobs
 from tests.conftest import REPO
+from tests.hub_adapters import serve_base_and_adapter, tiny_adapter
 from tests.hub_servers import HubRepo, standin_hub
 
 REPO_ID = "acme/tiny"
@@ -397,23 +398,6 @@ def test_a_checkpoint_another_tool_put_in_the_cache_is_listed_as_not_loadable(ti
         assert str(refused.value) == f"acme/ckpt cannot be used: {entry.note}."
 
 
-def _tiny_adapter(base: Path, out: Path, base_id: str) -> Path:
-    """A LoRA adapter on the tiny model, saved by peft as a Hub repository holds one (adapter_config.json naming
-    ``base_id`` and adapter_model.safetensors), its weights not zero so that it changes the answers."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(str(base))
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=32, target_modules=["c_attn"],
-                                                  init_lora_weights=False, task_type="CAUSAL_LM"))
-    peft_model.save_pretrained(str(out))
-    cfg = json.loads((out / "adapter_config.json").read_text())
-    (out / "adapter_config.json").write_text(json.dumps({**cfg, "base_model_name_or_path": base_id}))
-    return out
-
-
 def _studio_logits(spec: str, ids, env: dict[str, str]):
     """The logits the studio's own loader gives for ``spec`` on ``ids``, in a fresh process with ``env`` (offline)."""
     import torch
@@ -435,11 +419,7 @@ def _serve_base_and_adapter(hub, base: Path, adapter: Path, tmp_path: Path, monk
 
     from tests.hub_servers import point_hub_at
 
-    put_model(hub, base)
-    lora = HubRepo("model", "acme/tiny-lora", private=False)
-    lora.files.update({f.name: f.read_bytes() for f in adapter.iterdir() if f.is_file()})
-    lora.commits.append("initial")
-    hub.repos[("model", "acme/tiny-lora")] = lora
+    serve_base_and_adapter(hub, base, adapter)
     env = env_for(hub, tmp_path)
     env["STUDIO_HOME"] = str(tmp_path / "home")
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
@@ -460,7 +440,7 @@ def test_a_lora_adapter_downloads_when_its_base_is_in_the_library_and_answers_wi
     from studio.errors import ModelLoadError
     from studio.models import download
 
-    adapter = _tiny_adapter(tiny_gpt2, tmp_path / "adapter", REPO_ID)
+    adapter = tiny_adapter(tiny_gpt2, tmp_path / "adapter", REPO_ID)
     with standin_hub() as hub:
         env = _serve_base_and_adapter(hub, tiny_gpt2, adapter, tmp_path, monkeypatch)
         with pytest.raises(ModelLoadError, match="^acme/tiny-lora is a LoRA adapter on acme/tiny, which is not in the "):
@@ -509,7 +489,7 @@ def test_a_hub_lora_adapter_trains_and_exports_merged_and_its_deleted_base_is_on
     from transformers import AutoModelForCausalLM
 
 
-    adapter = _tiny_adapter(tiny_gpt2, tmp_path / "adapter", REPO_ID)
+    adapter = tiny_adapter(tiny_gpt2, tmp_path / "adapter", REPO_ID)
     with standin_hub() as hub:
         env = _serve_base_and_adapter(hub, tiny_gpt2, adapter, tmp_path, monkeypatch)
         for repo_id in (REPO_ID, "acme/tiny-lora"):
@@ -560,3 +540,20 @@ def test_a_hub_lora_adapter_trains_and_exports_merged_and_its_deleted_base_is_on
         assert line.startswith("error: ") and REPO_ID in line and "add" in line.lower(), out.stdout + out.stderr
         assert "Traceback" not in out.stderr
     assert gguf_out.is_file() and (runs / "r1" / "model").is_dir() and data.is_file()
+
+
+def test_a_hub_lora_adapters_row_counts_the_adapters_parameters_and_its_bases(tiny_gpt2, tmp_path, monkeypatch):
+    """A LoRA adapter from the Hub showed "—" for its parameters in the library, where a LoRA run shows its base's and
+    its adapter's: now the same count, read from the files (nothing loaded), and where it came from names the
+    adapter's own trainable parameters."""
+    from safetensors.torch import load_file
+
+    from studio.models import library
+    from tests.hub_adapters import ADAPTER_ID, downloaded_base_and_adapter
+
+    adapter = downloaded_base_and_adapter(tiny_gpt2, tmp_path, monkeypatch)
+    own = sum(t.numel() for t in load_file(str(adapter / "adapter_model.safetensors")).values())
+    base = sum(t.numel() for t in load_file(str(tiny_gpt2 / "model.safetensors")).values())
+    entry = {e.spec: e for e in library.list_models()}[ADAPTER_ID]
+    assert entry.parameters == base + own and entry.params_text != "—"
+    assert entry.origin == f"LoRA adapter on acme/tiny ({own:,} parameters trainable)"

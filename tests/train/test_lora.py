@@ -319,3 +319,100 @@ def test_a_lora_run_continued_from_a_lora_run_answers_with_its_own_adapter_once(
     got = loading.load_causal_lm(f"run:{more.name}", device="cpu").model.float().eval()
     with torch.no_grad():
         assert torch.allclose(got(ids).logits, want(ids).logits, atol=1e-4)
+
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model.float().eval()(ids).logits
+
+
+def test_a_lora_run_on_a_lora_run_keeps_to_what_it_was_trained_on_when_that_run_is_merged_or_unmerged(tiny_llama):
+    """A LoRA run continued from a LoRA run holds both adapters and goes on the first run's base; one trained on the
+    first run's merged model goes on those merged weights. run.json did not say which, and loading took whatever the
+    first run's folder held now: merged later, the continued run counted the first adapter twice; its merged/ deleted,
+    the other lost it. run.json records it now; an older run.json is guessed by when merged/ was written."""
+    import shutil
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from studio.models import loading
+
+    def base():
+        return AutoModelForCausalLM.from_pretrained(str(tiny_llama))
+
+    def loaded(run: Path):
+        return _logits(loading.load_causal_lm(f"run:{run.name}", device="cpu").model, ids)
+
+    def record(run: Path) -> dict:
+        return json.loads((run / "run.json").read_text())
+
+    ids = torch.tensor([[5, 17, 42, 8, 3]])
+    first = lora_run(tiny_llama, epochs=1)
+    continued = lora_run(f"run:{first.name}", max_steps=2)  # the first run's adapter, trained further
+    lora.merge(first)
+    on_merged = lora_run(f"run:{first.name}", max_steps=2, seed=3)  # a new adapter on the first run merged
+    assert (record(continued)["base_as"], record(on_merged)["base_as"]) == ("adapter", "merged")
+    first_merged = PeftModel.from_pretrained(base(), str(first / "model")).merge_and_unload()
+    want_continued = _logits(PeftModel.from_pretrained(base(), str(continued / "model")), ids)
+    want_on_merged = _logits(PeftModel.from_pretrained(first_merged, str(on_merged / "model")), ids)
+    assert not torch.allclose(want_continued, _logits(PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(first / "merged")), str(continued / "model")), ids), atol=1e-3)
+
+    assert torch.allclose(loaded(continued), want_continued, atol=1e-4)  # the first adapter once, merged/ or not
+    assert torch.allclose(loaded(on_merged), want_on_merged, atol=1e-4)
+    shutil.rmtree(first / "merged")  # the merged model deleted: the first run's adapter is merged again in memory
+    assert torch.allclose(loaded(continued), want_continued, atol=1e-4)
+    assert torch.allclose(loaded(on_merged), want_on_merged, atol=1e-4)
+
+    # run.json files from before the record: merged/ written after a run started was not what it trained on (the
+    # times a minute apart, as such runs' were: these tiny ones start within a second of the merge)
+    from datetime import datetime, timezone
+
+    lora.merge(first)
+    merged_at = (first / "merged" / "config.json").stat().st_mtime
+    for run, started in ((continued, merged_at - 60), (on_merged, merged_at + 60)):
+        old = {k: v for k, v in record(run).items() if k != "base_as"}
+        old["created"] = datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds")
+        (run / "run.json").write_text(json.dumps(old))
+    assert torch.allclose(loaded(continued), want_continued, atol=1e-4)
+    assert torch.allclose(loaded(on_merged), want_on_merged, atol=1e-4)
+
+
+def test_resuming_a_lora_run_continued_from_a_lora_run_merged_since_goes_on_from_what_it_began_on(tiny_llama, tmp_path):
+    """A stopped LoRA run continued from a LoRA run that was merged before the resume: the resume put a new adapter on
+    the merged model and loaded the checkpoint's (which holds the first adapter already) over it, so the first adapter
+    trained on twice. It resumes on the first run's base, as it began."""
+    from peft import PeftModel, set_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from studio import jobs
+    from studio.train.base import load_base
+
+    first = lora_run(tiny_llama, epochs=1)
+    out = tmp_path / "more"
+    cfg = train_config.TrainConfig(base=f"run:{first.name}", method="lora", learning_rate=5e-3, max_steps=4,
+                                   batch_size=4, max_length=64, test_fraction=0.0, lora_r=4, lora_alpha=8)
+    stopped = train.run_job(cfg, FAQ, out, dataset={"name": "faq"},
+                            on_progress=lambda f: f["step"] >= 1 and jobs.request_stop(out))
+    assert stopped.state == "stopped"
+    lora.merge(first)
+    ckpt = runs.last_checkpoint(out)
+    resumed = load_base(cfg, FAQ, [], out, None, resume=True)
+    set_peft_model_state_dict(resumed.model, load_file(str(ckpt / "adapter_model.safetensors")))  # as the Trainer does
+    want = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_llama)), str(ckpt))
+    ids = torch.tensor([[5, 17, 42, 8, 3]])
+    assert torch.allclose(_logits(resumed.model, ids), _logits(want, ids), atol=1e-4)
+
+
+def test_a_hub_adapters_settings_come_from_its_adapter_config_and_odd_values_are_the_defaults():
+    """What the Train page shows (and counts memory by) for a Hub adapter continued with LoRA: its own rank, alpha,
+    dropout and targets; a value of another kind or out of the settings' range is the default, never an error."""
+    defaults = train_config.TrainConfig()
+    assert lora.adapter_settings({"r": 8, "lora_alpha": 16.0, "lora_dropout": 0, "target_modules": ["v_proj", "q_proj"]}
+                                 ) == {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "lora_targets": "q_proj,v_proj"}
+    assert lora.adapter_settings({"r": "8", "lora_alpha": 10**6, "lora_dropout": 0.9, "target_modules": ".*proj"}) == {
+        "lora_r": defaults.lora_r, "lora_alpha": defaults.lora_alpha, "lora_dropout": defaults.lora_dropout,
+        "lora_targets": ".*proj"}
+    assert lora.adapter_settings(None) == {k: getattr(defaults, k) for k in lora.LORA_FIELDS}

@@ -1671,3 +1671,32 @@ def test_a_run_stopped_while_its_base_loads_says_it_waits_for_the_load_not_a_ste
     (line,) = [i.value for i in at.info if i.value.startswith("Stopping")]
     assert line.startswith("Stopping once the base has loaded, before its first step")
     assert "The load can take a minute or more on a CPU" in line and "A step can take" not in line
+
+
+def test_a_hub_lora_adapter_picked_as_the_base_starts_on_lora_and_continues_it(offline, tiny_gpt2, tmp_path,
+                                                                               monkeypatch):
+    """A LoRA adapter from the Hub picked as the base started on Full (which merges it and trains every weight), where
+    an earlier LoRA run starts on LoRA: it starts on LoRA now, continuing the adapter with its own settings (its
+    adapter_config.json's rank, alpha and targets), and the run records that it went on from the adapter. The run's
+    parameters are the ones the adapter's row in the library counts."""
+    from studio.models import library
+    from tests.hub_adapters import ADAPTER_ID, downloaded_base_and_adapter
+
+    downloaded_base_and_adapter(tiny_gpt2, tmp_path, monkeypatch)
+    store.create_dataset("Tiny FAQ", [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."}
+                                      for i in range(6)])
+    at = train_page(base="a model from the library").run()
+    at.selectbox(key="train.base_model").set_value(ADAPTER_ID).run()
+    _no_exception(at)
+    assert at.radio(key="train.method").value == "lora"  # was Full
+    assert any("continues this adapter's weights as they are (rank 4, alpha 32, on c_attn)" in c.value
+               for c in at.caption)
+    # the recommended preset's reasoning names what trains: the adapter's rank and targets, not rank 16 everywhere
+    (reason,) = [i.value for i in at.info if "records:" in i.value]
+    assert "(this adapter's weights continued, rank 4 on c_attn, " in reason and "rank 16" not in reason
+    run_id = _start_and_finish(at)
+    run = runs.load_run(run_id)
+    assert (run.config["method"], run.config["lora_r"], run.config["lora_targets"]) == ("lora", 4, "c_attn")
+    meta = json.loads((run.dir / "run.json").read_text())
+    assert meta["base_as"] == "adapter"
+    assert meta["parameters"] == {e.spec: e for e in library.list_models()}[ADAPTER_ID].parameters
