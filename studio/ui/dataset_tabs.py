@@ -334,7 +334,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                             else f"the {len(first):,} valid records as version 1" if first else "no record yet")
                     fix = "the one to fix is" if len(to_fix) == 1 else f"the {len(to_fix):,} to fix are"
                     dui.flash(f"Created {dui.md(created.name)} with {kept}; {fix} in the Edit tab as unsaved "
-                              f"changes.{also}")
+                              f"changes.{also}{_repeats_note(records)}")
                 else:
                     dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
                               f"{dui.md(created.name)}{skipped_invalid}.{also}{_repeats_note(records)}")

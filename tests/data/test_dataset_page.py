@@ -258,6 +258,21 @@ def test_an_import_with_repeated_questions_points_to_the_duplicates_tab():
                                          "drop.")
 
 
+def test_an_import_brought_in_to_fix_with_repeated_questions_points_to_the_duplicates_tab_too():
+    """Bringing a file with an empty answer in to fix said only "Created ... the one to fix is in the Edit tab": the
+    repeated questions its warnings had named were no longer said, though skipping the invalid record said them."""
+    rows = [{"question": "What are your opening hours?", "answer": "9 to 5."},
+            {"question": "what are your opening hours", "answer": "Nine to five."},
+            {"question": "Do you sell gift cards?", "answer": ""}]
+    at = _upload(open_page(), "shop.json", json.dumps(rows).encode())
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    at.button(key="dataset.import.create").click().run()
+    assert texts(at.success)[0] == ("Created shop with the 2 valid records as version 1; the one to fix is in the Edit "
+                                    "tab as unsaved changes. 1 record repeats an earlier question (case and "
+                                    "punctuation aside): the Duplicates tab finds them, and questions asked in other "
+                                    "words, to merge or drop.")
+
+
 def test_an_alpaca_input_imports_as_a_context_column_the_editor_shows_and_edits():
     rows = [{"instruction": "Qual é o meu nome?", "input": "Meu nome é Marcundes 🎙", "output": "Marcundes"},
             {"instruction": "¿Balón?", "input": "", "output": "Tamaño 5 ⚽"}]
