@@ -294,7 +294,7 @@ def _bring_in_label(total: int, brought: editing.BroughtIn) -> str:
     said = []
     if text:
         said.append(f"{'the one' if text == 1 else f'the {text:,}'} with a number or true/false as the question or "
-                    f"answer {'comes in as its' if text == 1 else 'come in as their'} text (11 as \"11\")")
+                    f"answer {'comes in as its' if text == 1 else 'come in as their'} text ({brought.example})")
     if named:
         distinct = list(dict.fromkeys(name for _, name, _ in brought.renamed))  # the fields, named as the info names them
         names = ", ".join(f'"{n}"' for n in distinct[:3]) + (", ..." if len(distinct) > 3 else "")

@@ -1094,6 +1094,20 @@ def test_a_number_answer_brought_in_to_fix_comes_in_as_its_text_said_so_and_save
     assert not at.exception and not at.warning
 
 
+def test_a_number_brought_in_as_text_is_shown_as_the_file_held_it_not_as_11():
+    """A file whose answer was 12 was told, before and after the import, that it "comes in as its text (11 as
+    \"11\")": read as if its 12 had become 11. The lines show the file's own value."""
+    rows = [{"question": "How many staff work here?", "answer": 12}, {"question": "Gift cards?", "answer": ""},
+            {"question": "Open on Sundays?", "answer": "No."}]
+    at = _upload(open_page(), "shop.json", json.dumps(rows).encode())
+    choice = at.radio(key="dataset.import.invalid")
+    assert 'comes in as its text (12 as "12")' in choice.options[1] and "11" not in choice.options[1]
+    choice.set_value("fix").run()
+    at.button(key="dataset.import.create").click().run()
+    assert 'it comes in as its text (12 as "12"), nothing to fix.' in texts(at.success)[0]
+    assert "11" not in texts(at.success)[0]
+
+
 def test_a_file_whose_only_invalid_records_hold_numbers_comes_in_whole_with_nothing_to_fix():
     rows = [{"question": "How many players per side?", "answer": 11}, {"question": "Who restarts?", "answer": "Ref."}]
     at = _upload(open_page(), "numbers.json", json.dumps(rows).encode())
