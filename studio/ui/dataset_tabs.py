@@ -511,27 +511,28 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     unsaved = ", not your unsaved edits: save them first to export them" if dui.draft(info).dirty else ""
     st.caption(f"Downloads hold the saved version {v} ({validate.plural(info.latest.count, 'record')}){unsaved}.")
     stem = info.id  # already a file-name-safe slug of the name
-    cols = st.columns(4)
-    for col, (fmt, mime) in zip(cols, (("json", "application/json"), ("jsonl", "application/jsonl"),
-                                       ("csv", "text/csv"), ("parquet", "application/vnd.apache.parquet"))):
-        col.download_button(f"Download {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
+    # Each row's buttons as wide as their labels, wrapping where the window is narrow: in a quarter of an 800 px
+    # window every one read "Downl…", naming no format.
+    row = st.container(horizontal=True)
+    for fmt, mime in (("json", "application/json"), ("jsonl", "application/jsonl"), ("csv", "text/csv"),
+                      ("parquet", "application/vnd.apache.parquet")):
+        row.download_button(f"Download {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
                             _deferred(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}", mime=mime, key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")
     st.caption("For fine-tuning tools: chat `messages` (TRL's SFTTrainer, OpenAI fine-tuning, Axolotl), "
                "ShareGPT `conversations` (LLaMA-Factory, Axolotl) and Alpaca.")
-    cols = st.columns(4)
-    for col, (fmt, label) in zip(cols, (("messages", "messages JSONL"), ("sharegpt", "ShareGPT JSON"),
-                                        ("alpaca", "Alpaca JSON"))):
+    row = st.container(horizontal=True)
+    for fmt, label in (("messages", "messages JSONL"), ("sharegpt", "ShareGPT JSON"), ("alpaca", "Alpaca JSON")):
         ext = writers.EXTENSIONS[fmt]
-        col.download_button(f"Download {label}", _deferred(_export_bytes, info.id, v, fmt),
+        row.download_button(f"Download {label}", _deferred(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.{ext}", mime="application/json", key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")
     st.caption("For LLaMA-Factory: the file and its `dataset_info.json` entry in one zip; unpack it into "
                "LLaMA-Factory's `data/` folder (merge the entry into an existing `dataset_info.json`).")
-    cols = st.columns(3)  # a quarter of the width cut these labels to "messages + dataset_info.js…"
-    for col, (fmt, label) in zip(cols, (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca"))):
-        col.download_button(f"{label} + dataset_info.json (zip)", _deferred(_llama_factory_zip, info.id, v, fmt),
+    row = st.container(horizontal=True)  # a quarter of the width cut these labels to "messages + dataset_info.js…"
+    for fmt, label in (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca")):
+        row.download_button(f"{label} + dataset_info.json (zip)", _deferred(_llama_factory_zip, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.llama-factory.zip", mime="application/zip",
                             key=f"dataset.export.lf.{fmt}", on_click="ignore", icon=":material/folder_zip:")
     st.divider()
