@@ -97,8 +97,10 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     # The three choices on a row of their own: five boxes in one row cut "Semantic (same meaning)", "Question and
     # answer" and "Precise (re-scored with MiniLM)" short at a laptop's width. The numbers and the button below.
     c0, c1, c2 = st.columns(3, vertical_alignment="bottom")
-    row = st.columns([2, 2, 2, 1.4], vertical_alignment="bottom")
-    slots = iter(row[:3])
+    # The boxes share the row, and Find duplicates is as wide as its label: in a fixed fifth of an 800 px window it
+    # read "Find d…". A box's place is made when it is drawn (one to three of them, by the method).
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    slots = (row.container() for _ in range(3))
     method = c0.selectbox("Method", methods, format_func=METHOD_LABELS.get, key="dedup.method", persist_state=ui.PERSIST,
                           help="Fuzzy compares characters (typos, case, punctuation). Semantic compares meaning "
                                "with sentence embeddings (paraphrases in other words). Both merges the two.")
@@ -174,8 +176,8 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
         "Raise the threshold first: at this one the run is refused (said below)."
         if any(isinstance(exc, dedup.TooManyPairs) for exc in held) else
         "Change the settings said below first." if held else None)
-    if row[3].button("Find duplicates", key="dedup.run", type="primary", disabled=busy or stopped is not None,
-                     width="stretch", help=stopped):  # as Start, elsewhere
+    if row.button("Find duplicates", key="dedup.run", type="primary", disabled=busy or stopped is not None,
+                  help=stopped):  # as Start, elsewhere
         # A fuzzy run as well: 250,000 near-identical questions are estimated at about 50 minutes, started on one click
         if any(refused) or (estimated and estimate is None):
             pass  # the settings were refused in one line above (a threshold pairing millions): nothing runs
@@ -416,7 +418,11 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         n = len(review.known)
         st.caption(f":material/history: {n:,} cluster{'s' if n != 1 else ''} you marked not duplicates in an earlier "
                    f"review {'are' if n != 1 else 'is'} marked so again (their records are unchanged); change any below.")
-    b1, b2, b3, b4 = st.columns([1.3, 1.5, 1, 1.3], vertical_alignment="bottom")
+    # The box, then the buttons each as wide as its label, wrapping where the window is narrow: in fixed columns an
+    # 800 px window read "Keep the sugg…", "U…" and "Save as ne…".
+    bulk = st.container(horizontal=True, vertical_alignment="bottom")
+    b1 = bulk.container(width=220)
+    b2 = b3 = b4 = bulk
     if cos:
         above, why = numbers.number_box(b1, "Clusters with cosine at least", "dedup.bulk_cos", 0.95, lo=0.5, hi=1.0,
                                         step=0.005)
@@ -426,21 +432,21 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                                         step=0.5)
     if why:  # out of range: the bulk keep waits for a value it can use
         st.error(why, icon=":material/error:")
-    b2.button("Keep the suggested of each", key="dedup.bulk", width="stretch", disabled=bool(why),
+    b2.button("Keep the suggested of each", key="dedup.bulk", disabled=bool(why),
               help="In every undecided cluster scoring at least this, keep its suggested record (the most complete "
                    "one) and drop the others; Undo takes it back.",
               on_click=_act, args=(review.keep_suggested_above, above))
-    b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps, width="stretch",
+    b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps,
               on_click=_act, args=(review.undo,))
     after = review.apply(records) if review.decisions() else records
     same = after == records  # every cluster kept as it is ("not duplicates"): a save was an identical version
     fresh = review.new_verdicts()  # "not duplicates" said in this review: remembered, so not asked again
     if same and fresh:
-        if b4.button("Remember: not duplicates", key="dedup.remember", type="primary", width="stretch",
+        if b4.button("Remember: not duplicates", key="dedup.remember", type="primary",
                      help="Every record stays as it is, so there is no version to save; the next review of these "
                           "records marks these clusters not duplicates again."):
             _remember(info, records, review, fresh)
-    elif b4.button("Save as new version", key="dedup.save", type="primary", disabled=same, width="stretch",
+    elif b4.button("Save as new version", key="dedup.save", type="primary", disabled=same,
                    help="These decisions keep every record as it is: nothing to save." if review.decisions() and same
                    else None):
         new_records, message = after, f"dedup: {review.describe(records)}"
