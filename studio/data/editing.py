@@ -340,6 +340,9 @@ class BroughtIn:
     # (record number, the file's name for it, "question"/"answer"): a question or answer given under another usual
     # name in a record without one (``aliases_as_fields``), brought in as that record's question or answer
     renamed: tuple[tuple[int, str, str], ...] = ()
+    # the first of them as the file held it and as it comes in ('12 as "12"'): the lines that say so show it, where
+    # a fixed "11 as \"11\"" read, beside a file holding 12, as if its 12 had become 11
+    example: str = '11 as "11"'
 
     def renamed_note(self) -> str:
         """The line naming the records whose question or answer came in from a field of another name ("" for none)."""
@@ -359,20 +362,28 @@ class BroughtIn:
         one = len(n) == 1
         return (f"{'Record' if one else 'Records'} {shown} of the file {'holds' if one else 'hold'} a number or "
                 f"true/false as the question or answer: {'it comes' if one else 'they come'} in as "
-                f"{'its' if one else 'their'} text (11 as \"11\"), nothing to fix.")
+                f"{'its' if one else 'their'} text ({self.example}), nothing to fix.")
 
 
 def bring_all_in(records: list[Record], invalid: set[int] | frozenset[int]) -> BroughtIn:
     """``records`` with their invalid ones (numbered from 1 in ``invalid``) brought in to fix: a number or
     true/false question or answer becomes its text (``scalars_as_text``), which leaves such a record valid unless
     it has another error; the rest stay to fix."""
-    out, renamed = aliases_as_fields(records, invalid)
-    out, changed = scalarsas_text(out, invalid)
+    named, renamed = aliases_as_fields(records, invalid)
+    out, changed = scalarsas_text(named, invalid)
     # A record's errors are its own (a repeat of another question is only a warning): each changed one is
     # checked alone, so 200,000 records are not checked twice.
     fixed = {n for n in {*changed, *(r[0] for r in renamed)} if not validate.check([out[n - 1]]).errors}
-    return BroughtIn(out, [n for n in changed if n in fixed], [n for n in sorted(invalid) if n not in fixed],
-                     tuple(renamed))
+    as_text_ = [n for n in changed if n in fixed]
+    return BroughtIn(out, as_text_, [n for n in sorted(invalid) if n not in fixed], tuple(renamed),
+                     *([_as_text_example(named[as_text_[0] - 1])] if as_text_ else []))
+
+
+def _as_text_example(record: Record) -> str:
+    """'12 as "12"': the first number or true/false question or answer of ``record`` as the file held it (JSON's
+    spelling: true, not True) and as the text it comes in as."""
+    value = next(record[f] for f in COLUMNS if validate.is_scalar(record.get(f)))
+    return f'{json.dumps(value)} as "{as_text(value)}"'
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,9 @@ def load_questions(config: EvalConfig) -> Questions:
         notes.append(f"A sample of {config.sample:,} was asked for, and there are {len(records):,} questions: every one "
                      "is evaluated.")
     train += _extra_training_questions(config)
-    return Questions(records, dataset, [t for t in train if t], notes)
+    # each once: two runs of one split (or --train naming the run's own data) listed them twice, and the note's count
+    # ("checked against 28 training questions") passed the dataset's size
+    return Questions(records, dataset, list(dict.fromkeys(t for t in train if t)), notes)
 
 
 def _extra_training_questions(config: EvalConfig) -> list[str]:

@@ -294,7 +294,7 @@ def _bring_in_label(total: int, brought: editing.BroughtIn) -> str:
     said = []
     if text:
         said.append(f"{'the one' if text == 1 else f'the {text:,}'} with a number or true/false as the question or "
-                    f"answer {'comes in as its' if text == 1 else 'come in as their'} text (11 as \"11\")")
+                    f"answer {'comes in as its' if text == 1 else 'come in as their'} text ({brought.example})")
     if named:
         distinct = list(dict.fromkeys(name for _, name, _ in brought.renamed))  # the fields, named as the info names them
         names = ", ".join(f'"{n}"' for n in distinct[:3]) + (", ..." if len(distinct) > 3 else "")
@@ -334,7 +334,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                             else f"the {len(first):,} valid records as version 1" if first else "no record yet")
                     fix = "the one to fix is" if len(to_fix) == 1 else f"the {len(to_fix):,} to fix are"
                     dui.flash(f"Created {dui.md(created.name)} with {kept}; {fix} in the Edit tab as unsaved "
-                              f"changes.{also}")
+                              f"changes.{also}{_repeats_note(records)}")
                 else:
                     dui.flash(f"Imported {validate.plural(len(records), 'record')} into a new dataset, "
                               f"{dui.md(created.name)}{skipped_invalid}.{also}{_repeats_note(records)}")
@@ -445,18 +445,13 @@ def _version_diff(dataset_id: str, old: int, new: int, sha_old: str,
     return editing.changes(before, after), dui.numbered(before, after)
 
 
-VERSIONS_IN_FULL = 8  # versions listed at full height; more, and the list scrolls
-
-
 def versions_tab(info: store.DatasetInfo | None) -> None:
     if info is None or not info.versions:
         st.info("No dataset selected.")
         return
-    # A static table, whose cells wrap: in a data grid a long message (a dedup's, or one typed at a save) was cut at
-    # the column's edge, and a read-only cell cannot be opened to read the rest. Past a few versions it scrolls.
-    st.table([{"version": v.version, "saved": jobs.readable_time(v.created), "records": f"{v.count:,}",
-               "what": dui.md(v.message)} for v in reversed(info.versions)],
-             hide_index=True, height="content" if len(info.versions) <= VERSIONS_IN_FULL else 360)
+    st.dataframe([{"version": v.version, "saved": jobs.readable_time(v.created),
+                   "records": v.count, "what": v.message} for v in reversed(info.versions)],
+                 hide_index=True, width="stretch", height=min(38 + 35 * len(info.versions), 320))
     numbers = [v.version for v in info.versions]
     if len(numbers) == 1:
         st.caption("Only one version so far: every Save (and every restore) adds one.")
@@ -516,28 +511,28 @@ def export_tab(info: store.DatasetInfo | None) -> None:
     unsaved = ", not your unsaved edits: save them first to export them" if dui.draft(info).dirty else ""
     st.caption(f"Downloads hold the saved version {v} ({validate.plural(info.latest.count, 'record')}){unsaved}.")
     stem = info.id  # already a file-name-safe slug of the name
-    # Rows that wrap, each button as wide as its label: in columns a quarter wide at 800 px each read "Downl…"
+    # Each row's buttons as wide as their labels, wrapping where the window is narrow: in a quarter of an 800 px
+    # window every one read "Downl…", naming no format.
     row = st.container(horizontal=True)
-    for col, (fmt, mime) in zip([row] * 4, (("json", "application/json"), ("jsonl", "application/jsonl"),
-                                       ("csv", "text/csv"), ("parquet", "application/vnd.apache.parquet"))):
-        col.download_button(f"Download {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
+    for fmt, mime in (("json", "application/json"), ("jsonl", "application/jsonl"), ("csv", "text/csv"),
+                      ("parquet", "application/vnd.apache.parquet")):
+        row.download_button(f"Download {fmt.upper() if fmt != 'parquet' else 'Parquet'}",
                             _deferred(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}", mime=mime, key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")
     st.caption("For fine-tuning tools: chat `messages` (TRL's SFTTrainer, OpenAI fine-tuning, Axolotl), "
                "ShareGPT `conversations` (LLaMA-Factory, Axolotl) and Alpaca.")
     row = st.container(horizontal=True)
-    for col, (fmt, label) in zip([row] * 3, (("messages", "messages JSONL"), ("sharegpt", "ShareGPT JSON"),
-                                        ("alpaca", "Alpaca JSON"))):
+    for fmt, label in (("messages", "messages JSONL"), ("sharegpt", "ShareGPT JSON"), ("alpaca", "Alpaca JSON")):
         ext = writers.EXTENSIONS[fmt]
-        col.download_button(f"Download {label}", _deferred(_export_bytes, info.id, v, fmt),
+        row.download_button(f"Download {label}", _deferred(_export_bytes, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.{ext}", mime="application/json", key=f"dataset.export.{fmt}",
                             on_click="ignore", icon=":material/download:")
     st.caption("For LLaMA-Factory: the file and its `dataset_info.json` entry in one zip; unpack it into "
                "LLaMA-Factory's `data/` folder (merge the entry into an existing `dataset_info.json`).")
     row = st.container(horizontal=True)  # a quarter of the width cut these labels to "messages + dataset_info.js…"
-    for col, (fmt, label) in zip([row] * 3, (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca"))):
-        col.download_button(f"{label} + dataset_info.json (zip)", _deferred(_llama_factory_zip, info.id, v, fmt),
+    for fmt, label in (("messages", "messages"), ("sharegpt", "ShareGPT"), ("alpaca", "Alpaca")):
+        row.download_button(f"{label} + dataset_info.json (zip)", _deferred(_llama_factory_zip, info.id, v, fmt),
                             file_name=f"{stem}-v{v}.{fmt}.llama-factory.zip", mime="application/zip",
                             key=f"dataset.export.lf.{fmt}", on_click="ignore", icon=":material/folder_zip:")
     st.divider()

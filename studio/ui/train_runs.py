@@ -72,7 +72,9 @@ def runs_table() -> None:
     target = st.selectbox("Run", all_runs, format_func=lambda r: f"{r.name} ({r.status.state}, {r.id})",
                           key="train.manage_run")
     new = st.text_input("New name", value=target.name, key=f"train.rename.{target.id}")
-    c0, c1, c2 = st.columns(3)
+    # as wide as their labels, wrapping: in thirds of an 800 px window they read "Open on the New …" and "Delete
+    # (moves to t…"
+    c0 = c1 = c2 = st.container(horizontal=True)
     if c0.button("Open on the New run tab", key="train.open_btn", type="primary",
                  help="Watch it, resume it after a stop or crash, or ask it questions."):
         open_run(target.id)

@@ -273,6 +273,21 @@ def test_an_import_with_repeated_questions_points_to_the_duplicates_tab():
                                          "drop.")
 
 
+def test_an_import_brought_in_to_fix_with_repeated_questions_points_to_the_duplicates_tab_too():
+    """Bringing a file with an empty answer in to fix said only "Created ... the one to fix is in the Edit tab": the
+    repeated questions its warnings had named were no longer said, though skipping the invalid record said them."""
+    rows = [{"question": "What are your opening hours?", "answer": "9 to 5."},
+            {"question": "what are your opening hours", "answer": "Nine to five."},
+            {"question": "Do you sell gift cards?", "answer": ""}]
+    at = _upload(open_page(), "shop.json", json.dumps(rows).encode())
+    at.radio(key="dataset.import.invalid").set_value("fix").run()
+    at.button(key="dataset.import.create").click().run()
+    assert texts(at.success)[0] == ("Created shop with the 2 valid records as version 1; the one to fix is in the Edit "
+                                    "tab as unsaved changes. 1 record repeats an earlier question (case and "
+                                    "punctuation aside): the Duplicates tab finds them, and questions asked in other "
+                                    "words, to merge or drop.")
+
+
 def test_an_alpaca_input_imports_as_a_context_column_the_editor_shows_and_edits():
     rows = [{"instruction": "Qual é o meu nome?", "input": "Meu nome é Marcundes 🎙", "output": "Marcundes"},
             {"instruction": "¿Balón?", "input": "", "output": "Tamaño 5 ⚽"}]
@@ -1092,6 +1107,20 @@ def test_a_number_answer_brought_in_to_fix_comes_in_as_its_text_said_so_and_save
     assert at.data_editor[0].value["answer"].tolist()[:2] == ["11", "true"]
     at = edit(at, deleted=[3])  # the one record still to fix: what is left is version 1, nothing to save
     assert not at.exception and not at.warning
+
+
+def test_a_number_brought_in_as_text_is_shown_as_the_file_held_it_not_as_11():
+    """A file whose answer was 12 was told, before and after the import, that it "comes in as its text (11 as
+    \"11\")": read as if its 12 had become 11. The lines show the file's own value."""
+    rows = [{"question": "How many staff work here?", "answer": 12}, {"question": "Gift cards?", "answer": ""},
+            {"question": "Open on Sundays?", "answer": "No."}]
+    at = _upload(open_page(), "shop.json", json.dumps(rows).encode())
+    choice = at.radio(key="dataset.import.invalid")
+    assert 'comes in as its text (12 as "12")' in choice.options[1] and "11" not in choice.options[1]
+    choice.set_value("fix").run()
+    at.button(key="dataset.import.create").click().run()
+    assert 'it comes in as its text (12 as "12"), nothing to fix.' in texts(at.success)[0]
+    assert "11" not in texts(at.success)[0]
 
 
 def test_a_file_whose_only_invalid_records_hold_numbers_comes_in_whole_with_nothing_to_fix():

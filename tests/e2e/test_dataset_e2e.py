@@ -7,7 +7,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import after_rerun, assert_no_exception, open_page, wait_idle
+from .conftest import after_rerun, assert_no_exception, first_cluster, open_page, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -194,9 +194,12 @@ def test_every_export_button_shows_its_whole_label(page, studio):
     wait_idle(page)
     buttons = page.locator("[data-testid='stDownloadButton'] button")
     assert buttons.count() == 10
-    cut = [buttons.nth(i).inner_text() for i in range(buttons.count())
-           if buttons.nth(i).locator(".stMarkdownEllipsis").evaluate("e => e.scrollWidth > e.clientWidth")]
-    assert cut == []
+    for width in (1400, 800):  # at 800 px, in a quarter of the row each, every one read "Downl…"
+        page.set_viewport_size({"width": width, "height": 1000})
+        expect(buttons.first).to_be_visible()
+        cut = [buttons.nth(i).inner_text() for i in range(buttons.count())
+               if buttons.nth(i).evaluate("b => [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)")]
+        assert cut == [], width
 
 
 def test_every_duplicates_box_shows_its_whole_choice(page, studio):
@@ -224,6 +227,20 @@ def test_every_duplicates_box_shows_its_whole_choice(page, studio):
     choose("Method", "Semantic (same meaning)")
     assert [value for value, whole in boxes.evaluate_all("els => els.map(e => [e.value, e.scrollWidth <= e.clientWidth])")
             if not whole] == []
+    assert_no_exception(page)
+
+
+def test_the_duplicates_buttons_show_their_whole_labels_at_800_px(page, studio):
+    """In fixed columns of an 800 px window the Duplicates tab's buttons read "Find d…", "Keep the sugg…", "U…" and
+    "Save as ne…"."""
+    page.set_viewport_size({"width": 800, "height": 1000})
+    expect(first_cluster(page, studio)).to_be_visible()
+    cut = {}
+    for name in ("Find duplicates", "Keep the suggested of each", "Undo", "Save as new version"):
+        button = page.get_by_role("button", name=name)
+        expect(button).to_be_visible()
+        cut[name] = button.evaluate("b => [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)")
+    assert not any(cut.values()), cut
     assert_no_exception(page)
 
 

@@ -268,3 +268,44 @@ def test_a_stopping_run_s_line_takes_the_page_s_width_at_800_px(page, studio):
         "el => el.clientWidth - parseFloat(getComputedStyle(el).paddingLeft) - parseFloat(getComputedStyle(el).paddingRight)")
     assert width > 0.9 * main, (width, main)
     assert_no_exception(page)
+
+
+def test_the_runs_tab_buttons_show_their_whole_labels_at_800_px(page, studio):
+    """In thirds of an 800 px window the Runs tab read "Open on the New …" and "Delete (moves to t…"."""
+    from studio import config, jobs
+    from studio.train import runs
+
+    folder = config.runs_dir() / "20261207-000000-faq"
+    runs.write_run(folder, {"id": folder.name, "name": "Soccer FAQ", "created": "2026-12-07T00:00:00+00:00",
+                            "config": {}, "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, kind="train", state="finished", progress=1.0, message="finished")
+    page.set_viewport_size({"width": 800, "height": 1000})
+    open_page(page, studio, "Train")
+    after_rerun(page, page.get_by_role("tab", name="Runs").click)
+    cut = {}
+    for name in ("Open on the New run tab", "Rename", "Delete (moves to trash)"):
+        button = page.get_by_role("button", name=name, exact=True)
+        button.wait_for()
+        cut[name] = button.evaluate("b => [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)")
+    assert not any(cut.values()), cut
+    assert_no_exception(page)
+
+
+def test_a_finished_runs_buttons_show_their_whole_labels_at_800_px(page, studio, tiny_llama, monkeypatch):
+    """Under a finished run, in an 800 px window, Chat with it and Evaluate it read "Ch…" and "Ev…" (a fifth of the
+    row each), and Release models "Release mo…"."""
+    from tests.train.test_lora import lora_run
+
+    monkeypatch.setenv("STUDIO_HOME", str(studio.home))  # the run goes into the studio's workspace
+    lora_run(tiny_llama)
+    page.set_viewport_size({"width": 800, "height": 1000})
+    open_page(page, studio, "Train")
+    after_rerun(page, page.get_by_role("tab", name="Runs").click)
+    after_rerun(page, page.get_by_role("button", name="Open on the New run tab").click)
+    cut = {}
+    for name in ("Chat with it", "Evaluate it", "Release models"):
+        button = page.get_by_role("button", name=name)
+        button.wait_for()
+        cut[name] = button.evaluate("b => [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)")
+    assert not any(cut.values()), cut
+    assert_no_exception(page)

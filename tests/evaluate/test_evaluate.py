@@ -120,6 +120,23 @@ def test_run_split_is_the_default_question_set_and_its_training_questions_feed_l
         eval_questions.load_questions(EvalConfig(models=("m",), run_id="20990101-gone"))
 
 
+def test_two_runs_on_the_same_split_count_each_training_question_once():
+    """A LoRA run and a scratch run of the same 16-record dataset, held out alike, evaluated together: the page said
+    "Leakage checked against 28 training questions" (14 twice over), more than the dataset holds."""
+    ds = store.create_dataset("Soccer QA", QA)
+    ids = []
+    for name in ("lora", "scratch"):
+        folder = runs.run_dir(f"20261122-000000-{name}")
+        folder.mkdir(parents=True)
+        runs.write_run(folder, {"id": folder.name, "name": name, "config": {}, "base": "tiny",
+                                "dataset": {"id": ds.id, "name": ds.name, "version": 1, "sha256": ds.latest.sha256,
+                                            "count": len(QA)}})
+        runs.write_split(folder, {"train": [0, 1, 2], "test": [3, 4]})
+        ids.append(folder.name)
+    qs = eval_questions.load_questions(EvalConfig(models=tuple(f"run:{i}" for i in ids), run_id=ids[0]))
+    assert sorted(qs.train_questions) == sorted(QA[i]["question"] for i in (0, 1, 2))
+
+
 def _run_trained_on_a_file(tmp_path: Path) -> tuple[Path, Path]:
     """A run made by `train --dataset qa.json`: QA's records 0-2 trained on, 3-4 held out."""
     import hashlib
