@@ -1,0 +1,70 @@
+"""A model folder whose config.json transformers refuses (a setting of the wrong type, sizes that are not its
+weights'): `ask`, `ask-context` and an evaluation's judge said it as a traceback, or as "The evaluation failed
+unexpectedly ... please report it" with every answer's scores lost; each now says which file and what to do."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from studio.__main__ import main
+
+DAMAGES = {
+    "a setting of the wrong type": (lambda cfg, key: {**cfg, key: "x"}, "expected int, got str"),
+    "sizes that are not the weights'": (lambda cfg, key: {**cfg, key: cfg[key] * 2},
+                                        "the sizes it gives are not those of its weights"),
+}
+
+
+def _damaged(model: Path, to: Path, damage: str, key: str) -> Path:
+    shutil.copytree(model, to)
+    cfg = json.loads((to / "config.json").read_text())
+    (to / "config.json").write_text(json.dumps(DAMAGES[damage][0](cfg, key)))
+    return to
+
+
+def _one_line(capsys, argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_asking_a_model_whose_config_is_damaged_is_one_line(damage, tiny_gpt2, tmp_path, capsys, offline):
+    folder = _damaged(tiny_gpt2, tmp_path / "model", damage, "n_embd")
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert f"The config.json of {folder} is damaged" in err and DAMAGES[damage][1] in err
+    assert "put the file back" in err
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_an_evaluation_judged_by_a_model_whose_config_is_damaged_keeps_its_scores(damage, tiny_gpt2, tmp_path,
+                                                                                  offline):
+    """The judge's load raised past the judge's own check: the whole evaluation ended failed 'unexpectedly'."""
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    judge = _damaged(tiny_gpt2, tmp_path / "judge", damage, "n_embd")
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "Ninety minutes."}]))
+    result = runner.run_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=3,
+                                              judge=str(judge)), save=None)
+    assert result.status == "finished", result.error
+    assert str(tiny_gpt2) in result.rows[0].scores  # the model's answer was scored
+    (note,) = [n for n in result.notes if n.startswith(f"Judge {str(judge)!r} unavailable")]
+    assert f"The config.json of {judge} is damaged" in note and DAMAGES[damage][1] in note
+
+
+def test_a_passage_question_to_an_extractive_model_whose_config_is_damaged_is_one_line(tmp_path, capsys, offline):
+    """The Chat page's passage mode asks through the same loader: it read 'The answer from … failed unexpectedly'."""
+    from qa_models import build_tiny_qa
+
+    build_tiny_qa(tmp_path / "qa")
+    folder = _damaged(tmp_path / "qa", tmp_path / "damaged-qa", "a setting of the wrong type", "hidden_size")
+    err = _one_line(capsys, ["ask-context", f"qa:{folder}", "Who decides?", "--context", "The referee decides."])
+    assert f"The config.json of {folder} is damaged" in err and "expected int, got str" in err
