@@ -68,3 +68,39 @@ def test_a_passage_question_to_an_extractive_model_whose_config_is_damaged_is_on
     folder = _damaged(tmp_path / "qa", tmp_path / "damaged-qa", "a setting of the wrong type", "hidden_size")
     err = _one_line(capsys, ["ask-context", f"qa:{folder}", "Who decides?", "--context", "The referee decides."])
     assert f"The config.json of {folder} is damaged" in err and "expected int, got str" in err
+
+
+@pytest.fixture
+def another_model_s_tokenizer(tiny_gpt2, tmp_path) -> Path:
+    """A model folder whose tokenizer is another model's: it gives ids its embeddings (20 rows) do not hold."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_gpt2)
+    model.resize_token_embeddings(20)
+    model.save_pretrained(tmp_path / "mixed")
+    AutoTokenizer.from_pretrained(tiny_gpt2).save_pretrained(tmp_path / "mixed")
+    return tmp_path / "mixed"
+
+
+def test_a_model_whose_tokenizer_is_another_model_s_says_so_in_ask_chat_and_evaluate(another_model_s_tokenizer,
+                                                                                      tmp_path, capsys, offline):
+    """`ask` printed a traceback (IndexError: index out of range in self), Chat said 'Generation failed …: index out
+    of range in self' and every cell of an evaluation said the same."""
+    from studio import chat
+    from studio.chat.base import ChatParams
+    from studio.errors import StudioError
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    folder = another_model_s_tokenizer
+    said = "its tokenizer gives token ids up to"
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert said in err and "but its weights hold 20" in err and "put its own back" in err
+    backend = chat.make_backend(chat.BackendSpec.for_model(str(folder)))
+    with pytest.raises(StudioError, match=said):
+        "".join(backend.stream([{"role": "user", "content": "How long is a match?"}], ChatParams(max_new_tokens=2)))
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "Ninety minutes."}]))
+    result = runner.run_evaluation(EvalConfig(models=(str(folder),), dataset_file=str(data), max_new_tokens=2),
+                                   save=None)
+    assert said in result.rows[0].errors[str(folder)]
