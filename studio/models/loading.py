@@ -277,11 +277,13 @@ def pretrained_kwargs(ref: ModelRef, token: str | None = None) -> dict[str, Any]
 
 def load_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     """What ``from_pretrained`` raises for a folder or id it cannot load, which ``explain_load_error`` words: OSError,
-    ValueError, and the check of config.json's settings (a setting of the wrong type raised it past every caller, a
-    traceback from the command line and "failed unexpectedly" on a page); ``more`` where a caller expects others."""
+    ValueError, the check of config.json's settings (a setting of the wrong type raised it past every caller, a
+    traceback from the command line and "failed unexpectedly" on a page) and a KeyError for a value config.json names
+    that transformers does not know (``"rope_type": "yarn2"``, ``"hidden_act": "swish2"``) or a setting it lacks;
+    ``more`` where a caller expects others."""
     from huggingface_hub.errors import StrictDataclassError
 
-    return (OSError, ValueError, StrictDataclassError, *more)
+    return (OSError, ValueError, StrictDataclassError, KeyError, *more)
 
 
 def explain_load_error(ref: ModelRef, exc: Exception) -> ModelLoadError:
@@ -289,6 +291,10 @@ def explain_load_error(ref: ModelRef, exc: Exception) -> ModelLoadError:
     why = _wrong_setting(exc)
     if why is not None:
         return damaged_config(ref, why)
+    if isinstance(exc, KeyError):
+        unknown = _unknown_value(ref, exc)
+        if unknown is not None:
+            return unknown
     text = str(exc)
     if ref.kind in ("model", "run", "path", "adapter") and not Path(ref.source).exists():
         # deleted between resolving and loading: transformers takes a missing folder for a Hub id and says so
@@ -433,6 +439,25 @@ def _wrong_setting(exc: BaseException) -> str | None:
     if not isinstance(exc, StrictDataclassError):
         return None
     return " ".join(str(exc.__cause__ or exc).split())[:200] or "a setting of the wrong type"
+
+
+def _unknown_value(ref: ModelRef, exc: KeyError) -> ModelLoadError | None:
+    """A KeyError from reading a model's config.json, in words: a value it names that this transformers does not know
+    (a newer model's, or a typo), or the settings it lacks; None where it is not about config.json."""
+    key = exc.args[0] if exc.args else None
+    if isinstance(key, str) and key.startswith("Missing required keys"):  # transformers' own sentence
+        return damaged_config(ref, " ".join(key.split())[:200])
+    try:
+        named = isinstance(key, str) and f'"{key}"' in (Path(ref.source) / "config.json").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        named = False
+    if not named:
+        return None
+    import transformers
+
+    return ModelLoadError(f"{ref.spec}: its config.json names {key!r}, which transformers {transformers.__version__} "
+                          "does not know: if the model is newer than it, upgrade transformers (pip install -U "
+                          "transformers); else put the file back as it was saved.")
 
 
 def damaged_config(ref: ModelRef, why: str) -> ModelLoadError:

@@ -104,3 +104,35 @@ def test_a_model_whose_tokenizer_is_another_model_s_says_so_in_ask_chat_and_eval
     result = runner.run_evaluation(EvalConfig(models=(str(folder),), dataset_file=str(data), max_new_tokens=2),
                                    save=None)
     assert said in result.rows[0].errors[str(folder)]
+
+
+UNKNOWN = {  # what config.json names or lacks, and what is said of it
+    "a rope type transformers does not know": ({"rope_parameters": {"rope_type": "bogus", "rope_theta": 10000.0}},
+                                               "its config.json names 'bogus', which transformers"),
+    "an activation transformers does not know": ({"hidden_act": "bogus"}, "its config.json names 'bogus'"),
+    "a rope type without its settings": ({"rope_parameters": {"rope_type": "dynamic", "rope_theta": 10000.0}},
+                                         "Missing required keys in `rope_parameters` for 'rope_type'='dynamic'"),
+}
+
+
+@pytest.mark.parametrize("case", UNKNOWN)
+def test_a_config_naming_what_transformers_does_not_know_is_said_in_words(case, tiny_llama, tmp_path, capsys, offline):
+    """A KeyError from transformers: `ask` printed a traceback, and an evaluation's cell read 'Could not load …: It
+    failed unexpectedly: try again, and if it happens again, please report it.' (the real input that reaches
+    runner._first_line's wordless end)."""
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llama, folder)
+    change, said = UNKNOWN[case]
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, **change}))
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert said in err
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "Ninety minutes."}]))
+    result = runner.run_evaluation(EvalConfig(models=(str(folder),), dataset_file=str(data), max_new_tokens=2),
+                                   save=None)
+    cell = result.rows[0].errors[str(folder)]
+    assert said in cell and "unexpectedly" not in cell
