@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -53,8 +54,9 @@ def server_home() -> Path:
     return Path(os.environ.get("STUDIO_HOME") or DEFAULT_HOME).expanduser()
 
 
-def home() -> Path:
-    """The workspace directory, created on first use: this visitor's on a public deployment, else ``server_home()``."""
+def home(make: bool = True) -> Path:
+    """The workspace directory, created on first use: this visitor's on a public deployment, else ``server_home()``
+    (``make=False``: not made where it is not there yet, for a read: a listing or a look-up makes no folder)."""
     path = _WORKSPACE.get()
     if path is None and _resolver is not None:
         path = _resolver()
@@ -62,7 +64,7 @@ def home() -> Path:
         if _tenancy:
             raise NoWorkspaceError("no visitor workspace in this thread: start work with config.bound(...)")
         path = server_home()
-    return _ensure_dir(path)
+    return _ensure_dir(path) if make else _could_be_made(path)
 
 
 def set_tenancy(on: bool, resolver: Callable[[], Path | None] | None = None,
@@ -152,7 +154,7 @@ def bound(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 def _sub(name: str, make: bool) -> Path:
-    return _ensure_dir(home() / name) if make else home() / name
+    return _ensure_dir(home() / name) if make else _could_be_made(home(make=False) / name)
 
 
 def entries(folder: Path) -> list[Path]:
@@ -164,13 +166,39 @@ def entries(folder: Path) -> list[Path]:
         return []
 
 
+def missing(path: Path) -> list[Path]:
+    """``path`` and each folder above it that is not there yet, deepest first: what making it would make."""
+    out, walk = [], Path(path)
+    while not walk.exists() and walk != walk.parent:
+        out.append(walk)
+        walk = walk.parent
+    return out
+
+
+def take_back(folders: list[Path]) -> None:
+    """Remove ``folders`` (``missing``'s answer before they were made), deepest first, each only while it is empty: a
+    start refused after making its folder leaves the workspace as it was."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _could_be_made(path: Path) -> Path:
+    """``path``, a folder or one not made yet; where a file (or a link that loops or leads nowhere) stands in its way,
+    the line making it says, for a read too (it read on into a traceback: "Not a directory")."""
+    if path.is_dir():
+        return path
+    for part in (path, *path.parents):
+        if os.path.lexists(part):
+            if not part.is_dir():
+                code = errno.ELOOP if part.is_symlink() else errno.ENOTDIR
+                raise not_a_folder(OSError(code, os.strerror(code)), path) or OSError(code, os.strerror(code))
+            break
+    return path
+
+
 def _ensure_dir(path: Path) -> Path:
-    missing = []  # on a public app (or a job of one), the folders this makes: counted (``made``)
-    if _made is not None:
-        walk = Path(path)
-        while not walk.exists() and walk != walk.parent:
-            missing.append(walk)
-            walk = walk.parent
+    made_now = missing(path) if _made is not None else []  # on a public app (or a job of one): counted (``made``)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -178,7 +206,7 @@ def _ensure_dir(path: Path) -> Path:
         if err is None:
             raise
         raise err from None
-    made(missing)
+    made(made_now)
     return path
 
 

@@ -380,15 +380,21 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
     """
     workdir = Path(workdir)
     check_room(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    fresh = not config.jobs_dir(make=False).is_dir()  # the registry's folder, made for this start
     with _start_lock, _locked():
-        _check_caps()
-        if uses_device:
-            busy = active_device_job()
-            if busy is not None:
-                raise _device_busy(busy)
-        if read_status(workdir).active:
-            raise JobBusyError(f"A job is already running in {workdir.name}: stop it first.")
+        try:
+            _check_caps()
+            if uses_device:
+                busy = active_device_job()
+                if busy is not None:
+                    raise _device_busy(busy)
+            if read_status(workdir).active:
+                raise JobBusyError(f"A job is already running in {workdir.name}: stop it first.")
+        except JobBusyError:  # refused: the workspace as it was (no job folder, no empty jobs/ and runs/ left)
+            if fresh:
+                _drop_registry()
+            raise
+        workdir.mkdir(parents=True, exist_ok=True)
         clear_stop(workdir)
         now = time.time()
         atomic.write_json(_status_path(workdir), {
@@ -433,6 +439,26 @@ def register_current(kind: str, workdir: Path) -> None:
     """Register a job run in the foreground (the CLI) so the page sees the device is busy."""
     with _locked():
         atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})
+
+
+def unregister_current(workdir: Path, *, made_registry: bool = False) -> None:
+    """Take a job run in the foreground out of the registry as it ends (``register_current``); ``made_registry``: the
+    registry's folder was made for it, and goes too where nothing else was registered since."""
+    with _locked():
+        with contextlib.suppress(FileNotFoundError):
+            _entry(workdir).unlink()
+        if made_registry:
+            _drop_registry()
+
+
+def _drop_registry() -> None:
+    """Under the lock: remove the registry's folder where it holds nothing but its lock file (made for a start that was
+    refused, or a foreground job that ended), so the workspace is as it was."""
+    registry = config.jobs_dir(make=False)
+    with contextlib.suppress(OSError):
+        if [p.name for p in registry.iterdir()] == [".lock"]:
+            (registry / ".lock").unlink()
+            registry.rmdir()
 
 
 def status_dict(status: JobStatus) -> dict:

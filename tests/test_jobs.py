@@ -203,3 +203,64 @@ def test_a_job_s_name_with_line_breaks_or_many_models_is_one_short_line_in_the_b
         assert len(str(err.value)) < 250
     finally:
         jobs.update_status(ev, state="stopped")
+
+
+def _refused_start(kind: str, data: Path, model: Path) -> None:
+    """Start a training run or an evaluation as its page does (``kind``); it must be refused in one line."""
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate.config import EvalConfig
+    from studio.train import job as train_jobs
+    from studio.train.config import TrainConfig
+
+    with pytest.raises(JobBusyError) as refused:
+        if kind == "training":
+            train_jobs.start_training(TrainConfig(base="scratch"), DatasetRef(file=str(data), name="faq"))
+        elif kind == "evaluation":
+            eval_jobs.start_evaluation(EvalConfig(models=("api:m",), dataset_file=str(data),
+                                                  api_base_url="http://127.0.0.1:9/v1"))
+        else:  # a local model's evaluation, which needs the device
+            eval_jobs.start_evaluation(EvalConfig(models=(str(model),), dataset_file=str(data)))
+    assert len(str(refused.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["training", "evaluation"])
+@pytest.mark.parametrize("bound", ["per visitor", "in all"])
+def test_a_start_refused_for_too_many_jobs_leaves_the_workspace_as_it_was(kind, bound, dataset_file, studio_home,
+                                                                           tiny_gpt2):
+    """A refused start made jobs/ (the registry's lock file) and, for a training run, runs/ before it was refused,
+    and left them in a workspace that had neither (a block each of a public app's visitor's limit)."""
+    from workspace_tree import tree
+
+    studio_home.mkdir()
+    before = tree(studio_home)
+    jobs.set_caps(**({"per_workspace": 0} if bound == "per visitor" else {"total": 0}))
+    try:
+        _refused_start(kind, dataset_file, tiny_gpt2)
+    finally:
+        jobs.set_caps()
+    assert tree(studio_home) == before
+
+
+@pytest.mark.parametrize("kind", ["training", "local evaluation"])
+def test_a_start_refused_for_a_busy_device_leaves_the_workspace_as_it_was(kind, dataset_file, studio_home, tmp_path,
+                                                                          tiny_gpt2):
+    from workspace_tree import tree
+
+    jobs.claim_device("train", tmp_path / "other run", title="other run")  # a run in a terminal holds the device
+    before = tree(studio_home)
+    _refused_start(kind, dataset_file, tiny_gpt2)
+    assert tree(studio_home) == before
+
+
+def test_a_training_run_refused_on_the_command_line_for_a_busy_device_leaves_no_run_folder(dataset_file, studio_home,
+                                                                                          tmp_path, capsys):
+    """`python -m studio train` made its run folder (and runs/) before it asked for the device, and left both empty."""
+    from workspace_tree import tree
+
+    from studio.__main__ import main
+
+    jobs.claim_device("evaluate", tmp_path / "other", title="distilgpt2")
+    before = tree(studio_home)
+    assert main(["train", "--dataset", str(dataset_file), "--base", "scratch", "--preset", "quick"]) == 2
+    assert "The device is busy with the evaluation of distilgpt2" in capsys.readouterr().err
+    assert tree(studio_home) == before

@@ -37,7 +37,7 @@ from studio.errors import BackendError, StudioError
 from studio.models import cache, hf_import, prompt_format, worker
 from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
-from studio.models.generate import StopOnEvent, context_limit, fit_prompt, stop_token_ids
+from studio.models.generate import StopOnEvent, check_ids, context_limit, fit_prompt, stop_token_ids
 
 TRIMMED = ("This conversation is longer than the model's context ({limit:,} tokens): its oldest turns are left out "
            "of what the model reads (Clear conversation starts afresh).")
@@ -224,6 +224,7 @@ class LocalBackend(BackendBase):
         stop = stop or threading.Event()  # the caller's: the user pressed Stop
         halt = threading.Event()  # ours: the stream was closed, failed, or hit a stop string
         inputs, new_tokens = self.fit(messages, params.max_new_tokens)
+        check_ids(self.loaded, inputs["input_ids"])
         prompt_len = int(inputs["input_ids"].shape[1])
         params = dataclasses.replace(params, max_new_tokens=new_tokens)
         streamer = _counting_streamer(self.loaded.tokenizer, stats, params.timeout_s)

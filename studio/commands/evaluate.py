@@ -86,7 +86,7 @@ def _model_spec(spec: str, base_url: str | None) -> str:
             return spec
     except ModelSpecError:
         pass  # "llama3:8b": a server's model name, not a spec
-    if Path(spec).expanduser().exists() or (studio_config.runs_dir() / spec).is_dir():
+    if Path(spec).expanduser().exists() or (studio_config.runs_dir(make=False) / spec).is_dir():
         return spec
     return str(ModelSpec("api", spec))  # with --base-url, a model id that is not on disk is served by the endpoint
 
@@ -141,8 +141,8 @@ def _held_out_instead(models: list[str], dataset_id: str | None, version: int | 
             continue
         folder = Path(spec).expanduser()
         bare = "/" not in spec and os.sep not in spec  # a run's id; a path (absolute: joining would drop the runs folder)
-        run_id = parsed.name if parsed.kind == "run" else spec if bare and (studio_config.runs_dir() / spec).is_dir() \
-            else folder.name if folder.is_dir() and folder.resolve().parent == studio_config.runs_dir().resolve() else None
+        run_id = parsed.name if parsed.kind == "run" else spec if bare and (studio_config.runs_dir(make=False) / spec).is_dir() \
+            else folder.name if folder.is_dir() and folder.resolve().parent == studio_config.runs_dir(make=False).resolve() else None
         try:
             run = runs.load_run(run_id) if run_id else None
         except (StudioError, OSError, ValueError, KeyError, TypeError):

@@ -65,9 +65,10 @@ def cmd_rename(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from studio.models import library
+    from studio.models import library, tokenizer_check
 
-    entries = library.list_models()
+    with tokenizer_check.read_only():
+        entries = library.list_models()
     if args.json:
         print(json.dumps([e.to_dict() for e in entries], indent=1))
         return 0
@@ -198,14 +199,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from studio.models.export import job as export_job
 
     workdir = Path(os.environ["STUDIO_JOB_DIR"]) if os.environ.get("STUDIO_JOB_DIR") else None
-    own = None  # run from a terminal: registered as a job of its own, so the pages see the model is being read
-    if workdir is None:
-        own = workdir = export_job.register_terminal_export(args.spec, Path(args.out).name)
-    try:
+    if workdir is not None:
         return _export(args, workdir)
-    finally:
-        if own is not None:
-            export_job.unregister(own)
+    # run from a terminal: registered as a job of its own while it runs, so the pages see the model is being read
+    with export_job.terminal_export(args.spec, Path(args.out).name) as own:
+        return _export(args, own)
 
 
 def _export(args: argparse.Namespace, workdir: Path) -> int:

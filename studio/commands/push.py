@@ -24,7 +24,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     from studio.train import publish, runs
 
     run = runs.load_run_dir(run_folder_arg(args.run))
-    in_workspace = run.dir.resolve().parent == config.runs_dir().resolve()  # evaluated as run:<id>, else as its folder
+    in_workspace = run.dir.resolve().parent == config.runs_dir(make=False).resolve()  # evaluated as run:<id>, else as its folder
     url = publish.push_run(run, args.repo_id, config.hf_token(), private=not args.public,
                            evaluation=card.section(run.model_spec if in_workspace else args.run.strip()))
     print(f"pushed run {run.id} to {url} ({'public' if args.public else 'private'})")

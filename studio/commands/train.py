@@ -18,7 +18,7 @@ from pathlib import Path
 from studio import config, jobs
 from studio.data.display import plural
 from studio.data.ref import DatasetRef
-from studio.errors import StudioError, TrainingError
+from studio.errors import JobBusyError, StudioError, TrainingError
 from studio.models import fast_decoding, run_folders
 from studio.models.spec import parse_spec
 from studio.train import resumable, runs
@@ -151,6 +151,7 @@ def _train(args: argparse.Namespace) -> int:
     from studio.train import config as train_config
     from studio.train import loop, memory, recipe
 
+    made: list[Path] = []  # the folders this start makes for its run
     if args.resume:
         if not args.out:
             raise TrainingError("--resume needs --out RUN_DIR: the run to continue.")
@@ -193,13 +194,15 @@ def _train(args: argparse.Namespace) -> int:
             if base_ref.kind == "hub" and not loading.hub_reachable() and not loading.in_hub_cache(cfg.base):
                 raise HubUnreachableError(cfg.base, OFFLINE_REMEDY)
             memory.check_folder(base_ref)  # a config.json alone, or sizes that are no sizes: not a job that fails
-        out = Path(args.out) if args.out else config.runs_dir() / runs.new_run_id(args.name or ref.name or "run")
+        out = Path(args.out) if args.out else config.runs_dir(make=False) / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} is a file: give a folder for the run (it is created if needed).")
+        made = config.missing(out)  # taken back where the start is refused
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TrainingError(f"Cannot create the run folder {out} ({exc.strerror or exc}): choose another --out.") from None
+        config.made(made)  # in a public app's job, counted in its visitor's total as they are made
         if (out / runs.RUN_JSON).exists():
             raise TrainingError(f"{out} already holds a run: choose another --out, or add --resume to continue it.")
         name = args.name or runs.default_name(ref.name, cfg.base)
@@ -209,7 +212,11 @@ def _train(args: argparse.Namespace) -> int:
     in_job = os.environ.get("STUDIO_JOB_DIR")
     if not in_job or Path(in_job).resolve() != out.resolve():
         # A foreground run: take the device like a job would, so the page does not start a second one.
-        jobs.claim_device("train", out, title=name)
+        try:
+            jobs.claim_device("train", out, title=name)
+        except JobBusyError:  # refused: no empty run folder (nor runs/) left behind
+            config.take_back(made)
+            raise
     print(f"run: {out}", flush=True)
     print(f"base: {cfg.base} · method {cfg.method} · dataset: {ref.name} ({ref.count} records) · "
           f"epochs {cfg.epochs} · lr {cfg.learning_rate} · "
@@ -262,7 +269,7 @@ def run_folder_arg(text: str) -> Path:
     one trained with ``--out`` elsewhere), as ``ask``, ``evaluate`` and ``model export`` take one. The one resolver of
     the commands that act on a run (``push``, ``merge``)."""
     spec, given = run_id_arg(text), Path(text.strip()).expanduser()
-    folder = given if parse_spec(text).kind != "run" and run_folders.is_run(given) else config.runs_dir() / spec
+    folder = given if parse_spec(text).kind != "run" and run_folders.is_run(given) else config.runs_dir(make=False) / spec
     if not run_folders.is_run(folder):
         raise StudioError(f"No training run {text.strip()!r}: `python -m studio runs` lists them; a run trained with "
                           "--out elsewhere is named by its folder.")
@@ -335,7 +342,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1))
     elif not rows:
         # "no runs yet" right after `train --out runs/faq` (a folder of the current directory) read as if it was lost
-        print(f"no runs in the workspace yet ({config.runs_dir()}); a run trained with --out elsewhere is not listed "
+        print(f"no runs in the workspace yet ({config.runs_dir(make=False)}); a run trained with --out elsewhere is not listed "
               "(give its folder to ask, evaluate or model export). Start one: python -m studio train --dataset FILE "
               "--base scratch")
     else:

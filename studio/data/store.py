@@ -77,7 +77,7 @@ def _slug(name: str) -> str:
 def _dir(dataset_id: str) -> Path:
     if not dataset_id or "/" in dataset_id or dataset_id.startswith("."):
         raise DatasetNotFoundError(f"No dataset with id {dataset_id!r}; pick one from the list.")
-    path = config.datasets_dir() / dataset_id
+    path = config.datasets_dir(make=False) / dataset_id
     if not (path / "dataset.json").is_file():
         raise DatasetNotFoundError(f"No dataset with id {dataset_id!r}; it may have been deleted. Pick another.")
     return path
@@ -186,7 +186,7 @@ def _head(path: Path) -> dict[str, str] | None:
 def list_datasets() -> list[DatasetInfo]:
     """Every dataset in the workspace, newest first."""
     out = []
-    for path in config.datasets_dir().iterdir():
+    for path in config.entries(config.datasets_dir(make=False)):  # a read: no folder made
         if path.name.startswith(".") or not (path / "dataset.json").is_file():  # a dataset being created, or a lock
             continue
         head = _head(path)
@@ -209,7 +209,7 @@ def damaged(dataset_id: str | None = None) -> list[str]:
     """One line per dataset or version the lists leave out because a file of it was damaged outside the studio
     (of one dataset: ``dataset_id``)."""
     lines = []
-    for path in sorted(config.datasets_dir().iterdir()):
+    for path in config.entries(config.datasets_dir(make=False)):
         if (path.name.startswith(".") or not (path / "dataset.json").is_file()
                 or dataset_id is not None and path.name != dataset_id):
             continue
@@ -282,7 +282,7 @@ def delete_dataset(dataset_id: str) -> Path:
 
 
 def list_versions(dataset_id: str) -> list[VersionInfo]:
-    vdir = config.datasets_dir() / dataset_id / "versions"
+    vdir = config.datasets_dir(make=False) / dataset_id / "versions"
     if not vdir.is_dir():
         return []
     found = (_version_info(meta) for meta in sorted(vdir.glob("*.meta")))

@@ -106,7 +106,7 @@ def load_qa(spec: str, token: str | None = None, device: str | None = None) -> L
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.source, **kwargs)
         model = AutoModelForQuestionAnswering.from_pretrained(ref.source, **kwargs)
-    except (OSError, ValueError, TypeError) as exc:
+    except loading.load_errors(TypeError) as exc:
         if "Unrecognized configuration class" in str(exc):
             raise ModelLoadError(f"{name!r} has no question-answering head in transformers: pick an extractive model "
                                  f"like {EXAMPLE_MODEL}, or ask it over the passage as a chat model.") from None

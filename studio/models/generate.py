@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from studio.errors import CancelledError, StudioError
+from studio.errors import CancelledError, ModelLoadError, StudioError
 from studio.models import fast_decoding as fast
 from studio.models import hf_import, prompt_format, worker
 
@@ -97,6 +97,19 @@ def encode_left_padded(tokenizer: Any, texts: Sequence[str], device: str) -> dic
     ids = [[pad] * (width - len(r)) + r for r in rows]
     mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
     return {"input_ids": torch.tensor(ids, device=device), "attention_mask": torch.tensor(mask, device=device)}
+
+
+def check_ids(lm: Any, input_ids: Any) -> None:
+    """Refuse a prompt the model cannot read: a token id its embeddings do not hold. A tokenizer that is another
+    model's (its files copied in by hand) gives them, and the model failed inside torch ("index out of range in
+    self"): a traceback from ``ask``, "Generation failed ..." in Chat, every cell of an evaluation."""
+    embeddings = lm.model.get_input_embeddings() if hasattr(lm.model, "get_input_embeddings") else None
+    rows = getattr(embeddings, "num_embeddings", None)
+    top = int(input_ids.max()) if rows is not None and input_ids.numel() else -1
+    if rows is not None and top >= rows:
+        fix = "train the run again" if getattr(lm.ref, "run_id", None) else "save, copy or download the model again"
+        raise ModelLoadError(f"{lm.ref.spec}: its tokenizer gives token ids up to {top:,} but its weights hold {rows:,}: "
+                             f"the tokenizer files in its folder are another model's; put its own back, or {fix}.")
 
 
 def context_limit(model: Any) -> int | None:
@@ -186,6 +199,7 @@ def generate_answers(
         if stop is not None and stop.is_set():
             raise GenerationStopped([*answers, *[None] * (len(texts) - len(answers))])
         batch = encode_left_padded(tok, texts[start:start + batch_size], lm.device)
+        check_ids(lm, batch["input_ids"])
         width, new = fit_prompt(batch["input_ids"].shape[1], limit, max_new_tokens)
         if width < batch["input_ids"].shape[1]:  # a question too long for the context keeps its end
             batch = {k: v[:, -width:] for k, v in batch.items()}

@@ -453,7 +453,7 @@ def stamp() -> tuple:
             return []
 
     folders, run_dirs = listed(models), listed(runs)
-    parts: list[tuple] = [(mtime(models), mtime(runs), mtime(config.home() / tokenizer_check.FILE))]
+    parts: list[tuple] = [(mtime(models), mtime(runs), mtime(config.home(make=False) / tokenizer_check.FILE))]
     parts += [(f.name, mtime(f)) for f in folders]
     parts += [(d.name, mtime(d / run_folders.RUN_JSON), jobs.read_status(d).state, run_folders.has_model(d))
               for d in run_dirs if d.is_dir()]

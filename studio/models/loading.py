@@ -273,8 +273,26 @@ def pretrained_kwargs(ref: ModelRef, token: str | None = None) -> dict[str, Any]
     return {"token": token} if token else {}
 
 
+def load_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
+    """What ``from_pretrained`` raises for a folder or id it cannot load, which ``explain_load_error`` words: OSError,
+    ValueError, the check of config.json's settings (a setting of the wrong type raised it past every caller, a
+    traceback from the command line and "failed unexpectedly" on a page) and a KeyError for a value config.json names
+    that transformers does not know (``"rope_type": "yarn2"``, ``"hidden_act": "swish2"``) or a setting it lacks;
+    ``more`` where a caller expects others."""
+    from huggingface_hub.errors import StrictDataclassError
+
+    return (OSError, ValueError, StrictDataclassError, KeyError, *more)
+
+
 def explain_load_error(ref: ModelRef, exc: Exception) -> ModelLoadError:
     """A one-line, actionable message for a failed ``from_pretrained``."""
+    why = _wrong_setting(exc)
+    if why is not None:
+        return damaged_config(ref, why)
+    if isinstance(exc, KeyError):
+        unknown = _unknown_value(ref, exc)
+        if unknown is not None:
+            return unknown
     text = str(exc)
     if ref.kind in ("model", "run", "path", "adapter") and not Path(ref.source).exists():
         # deleted between resolving and loading: transformers takes a missing folder for a Hub id and says so
@@ -327,7 +345,7 @@ def load_tokenizer(spec: str | ModelRef, token: str | None = None) -> Any:
         return _adapter_base_tokenizer(ref, token)  # a Hub adapter without a tokenizer uses its base's
     try:
         tok = AutoTokenizer.from_pretrained(ref.source, **pretrained_kwargs(ref, token))
-    except (OSError, ValueError, TypeError) as exc:
+    except load_errors(TypeError) as exc:
         raise explain_load_error(ref, exc) from None
     try:
         works = len(tok("Hello, world.")["input_ids"]) > 0
@@ -378,11 +396,13 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
                 raise
             kwargs.pop("attn_implementation")  # an architecture without SDPA support: use its default
             return AutoModelForCausalLM.from_pretrained(ref.source, **kwargs)
-    except (OSError, ValueError) as exc:
+    except load_errors() as exc:
         raise explain_load_error(ref, exc) from None
     except Exception as exc:
         if _damaged(exc):
             raise damaged_weights(ref, exc) from None
+        if isinstance(exc, RuntimeError) and "ignore_mismatched_sizes" in str(exc):  # its report went to the log
+            raise damaged_config(ref, "the sizes it gives are not those of its weights") from None
         raise
 
 
@@ -403,6 +423,50 @@ def damaged_weights(ref: ModelRef, exc: BaseException) -> ModelLoadError:
     files = sorted(f.name for f in folder.glob("*.safetensors")) or sorted(f.name for f in folder.glob("*.bin"))
     which = files[0] if len(files) == 1 else "its weights files"
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+    what, fix = _sound_copy(ref)
+    return ModelLoadError(f"The weights of {what} are damaged ({which}: {reason}): {fix}.")
+
+
+def _wrong_setting(exc: BaseException) -> str | None:
+    """What transformers' check of a config.json found wrong (a setting of another type than the architecture's:
+    ``"n_embd": "x"``), in one line; None for any other error."""
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        return None
+    if not isinstance(exc, StrictDataclassError):
+        return None
+    return " ".join(str(exc.__cause__ or exc).split())[:200] or "a setting of the wrong type"
+
+
+def _unknown_value(ref: ModelRef, exc: KeyError) -> ModelLoadError | None:
+    """A KeyError from reading a model's config.json, in words: a value it names that this transformers does not know
+    (a newer model's, or a typo), or the settings it lacks; None where it is not about config.json."""
+    key = exc.args[0] if exc.args else None
+    if isinstance(key, str) and key.startswith("Missing required keys"):  # transformers' own sentence
+        return damaged_config(ref, " ".join(key.split())[:200])
+    try:
+        named = isinstance(key, str) and f'"{key}"' in (Path(ref.source) / "config.json").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        named = False
+    if not named:
+        return None
+    import transformers
+
+    return ModelLoadError(f"{ref.spec}: its config.json names {key!r}, which transformers {transformers.__version__} "
+                          "does not know: if the model is newer than it, upgrade transformers (pip install -U "
+                          "transformers); else put the file back as it was saved.")
+
+
+def damaged_config(ref: ModelRef, why: str) -> ModelLoadError:
+    """One line for a model whose config.json transformers refuses (``_wrong_setting``)."""
+    what, fix = _sound_copy(ref)
+    return ModelLoadError(f"The config.json of {what} is damaged ({why}): put the file back as it was saved, or {fix}.")
+
+
+def _sound_copy(ref: ModelRef) -> tuple[str, str]:
+    """How a damaged model is named, and how to get a sound copy of it back."""
+    folder = Path(ref.source)
     library_model = folder.parent.resolve() == config.models_dir(make=False).resolve()
     if library_model:
         from studio.models import library
@@ -416,7 +480,7 @@ def damaged_weights(ref: ModelRef, exc: BaseException) -> ModelLoadError:
         fix, what = "train the run again, or delete it on the Train page", f"run {ref.run_id}"
     else:
         fix, what = "save, copy or download the model again", ref.spec
-    return ModelLoadError(f"The weights of {what} are damaged ({which}: {reason}): {fix}.")
+    return what, fix
 
 
 def base_for_adapter(ref: ModelRef) -> str:

@@ -4,7 +4,7 @@ File names alone misjudged it: a ``tokenizer.json`` that is cut off or not a tok
 form no pattern knew (a class named only in config.json) was doubted. So the tokenizer is loaded
 (``AutoTokenizer.from_pretrained``, local files only) once per content: the answer is kept under a digest of the
 files a tokenizer is made of (every small file beside the weights, and the tokenizer keys of config.json), in this
-process and in the workspace (``cache/tokenizer-checks.json``), so a listing loads nothing it has seen (a run keeps
+process and in the workspace (``cache/tokenizer-checks.json``, which ``model list`` only reads), so a listing loads nothing it has seen (a run keeps
 its base's tokenizer files: one load for all of them), even after a restart, and a file replaced is seen at once (a
 file's size and time are read at every listing; its bytes are hashed again only when they changed).
 Where nothing can be loaded here (no transformers, as on the public app) or the tokenizer is remote code (which is
@@ -19,6 +19,7 @@ background thread either: two threads importing transformers at once fail ("cann
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from studio import atomic, config
@@ -164,9 +166,23 @@ def _digest(folder: Path, state: tuple) -> str:
     return h.hexdigest()
 
 
+_ON_DISK = [True]  # whether a new answer is written to the workspace's file too (``read_only``)
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Within the block, the answers the workspace keeps are read and none is written there (``python -m studio model
+    list``: a read leaves the disk as it was; it made the workspace a cache/ folder); what it finds stays in memory."""
+    _ON_DISK[0] = False
+    try:
+        yield
+    finally:
+        _ON_DISK[0] = True
+
+
 def _kept() -> dict[str, str]:
     """The workspace's answers (digest -> note), read once into this process."""
-    where = config.home()
+    where = config.home(make=False)
     if where not in _NOTES:
         data = _json_dict(where / FILE) or {}
         _NOTES[where] = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
@@ -176,6 +192,8 @@ def _kept() -> dict[str, str]:
 def _keep(digest: str, note: str) -> None:
     kept = _kept()
     kept[digest] = note
+    if not _ON_DISK[0]:
+        return
     try:
         atomic.write_json(config.home() / FILE, kept, indent=None)
     except (StudioError, OSError):

@@ -409,3 +409,21 @@ def test_an_answer_that_waited_for_its_model_says_so_as_a_conversation_s_does():
     stats.waited_s = 0.2  # a moment's wait is none
     assert "waited" not in _caption(passage.PassageAnswer("Ninety minutes.", 16, 30, None, False, "m", stats))
 
+
+
+def test_a_local_extractive_model_whose_config_is_damaged_is_said_as_such(trained_qa: Path, tmp_path, offline):
+    """A setting of the wrong type in the model's config.json: the answer read 'The answer from … failed unexpectedly
+    (Validation error …): try again, and if it happens again, please report it.' (the real input that reaches
+    PassageTask.failure_message); it is the loader's line now."""
+    import json
+    import shutil
+
+    folder = tmp_path / "damaged-qa"
+    shutil.copytree(trained_qa, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "hidden_size": "x"}))
+    at = page(**{"chat.passage.a.qa_model": str(folder)})
+    ask(at, CONTEXT)
+    (task,) = at.session_state[RUN]["tasks"]
+    assert task.state == "failed" and "unexpectedly" not in task.error
+    assert task.error.startswith(f"The config.json of {folder} is damaged (Field 'hidden_size' expected int"), task.error

@@ -9,10 +9,12 @@ renamed too, so the page never offers half of one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from studio import config, jobs
@@ -63,24 +65,28 @@ def start_export(spec: str, quant: str, name: str) -> Path:
     return workdir
 
 
-def register_terminal_export(spec: str, file_name: str) -> Path:
-    """Record an export run from a terminal (``model export``) as a running job of this process, as the page's are:
-    deleting its model or run is refused while it reads it. Returns its folder (``unregister`` removes it)."""
+@contextlib.contextmanager
+def terminal_export(spec: str, file_name: str) -> Iterator[Path]:
+    """Record an export run from a terminal (``model export``) as a running job of this process while the block runs,
+    as the page's are: deleting its model or run is refused while it reads it. Yields its folder; as the block ends,
+    however it ends, the folder and its registry entry are removed, and the jobs/ folder (and workspace) where it made
+    them (a refused export left jobs/ and its entry in a workspace that had none)."""
     run_id = spec.strip().removeprefix("run:")
     if "/" not in run_id and run_id and (config.runs_dir(make=False) / run_id).is_dir():  # a bare run id reads that run
         spec = f"run:{run_id}"
+    made = config.missing(config.jobs_dir(make=False))  # jobs/, and the workspace itself where it is not there yet
     workdir = config.jobs_dir() / f"export-terminal-{os.getpid()}"
-    workdir.mkdir(parents=True, exist_ok=True)
-    jobs.clear_stop(workdir)
-    jobs.update_status(workdir, state="running", kind=EXPORT_KIND, pid=os.getpid(), progress=0.0, eta_s=None,
-                       message="starting", error="", uses_device=False, **{EXPORT_SPEC: spec, EXPORT_FILE: file_name})
-    jobs.register_current(EXPORT_KIND, workdir)
-    return workdir
-
-
-def unregister(workdir: Path) -> None:
-    """Remove a terminal export's job folder (its entry in the jobs registry goes with it)."""
-    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        jobs.clear_stop(workdir)
+        jobs.update_status(workdir, state="running", kind=EXPORT_KIND, pid=os.getpid(), progress=0.0, eta_s=None,
+                           message="starting", error="", uses_device=False, **{EXPORT_SPEC: spec, EXPORT_FILE: file_name})
+        jobs.register_current(EXPORT_KIND, workdir)
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        jobs.unregister_current(workdir, made_registry=bool(made))
+        config.take_back(made)
 
 
 def write_zip(gguf_path: Path, modelfile: Path) -> Path:

@@ -1,0 +1,138 @@
+"""A model folder whose config.json transformers refuses (a setting of the wrong type, sizes that are not its
+weights'): `ask`, `ask-context` and an evaluation's judge said it as a traceback, or as "The evaluation failed
+unexpectedly ... please report it" with every answer's scores lost; each now says which file and what to do."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from studio.__main__ import main
+
+DAMAGES = {
+    "a setting of the wrong type": (lambda cfg, key: {**cfg, key: "x"}, "expected int, got str"),
+    "sizes that are not the weights'": (lambda cfg, key: {**cfg, key: cfg[key] * 2},
+                                        "the sizes it gives are not those of its weights"),
+}
+
+
+def _damaged(model: Path, to: Path, damage: str, key: str) -> Path:
+    shutil.copytree(model, to)
+    cfg = json.loads((to / "config.json").read_text())
+    (to / "config.json").write_text(json.dumps(DAMAGES[damage][0](cfg, key)))
+    return to
+
+
+def _one_line(capsys, argv: list[str]) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_asking_a_model_whose_config_is_damaged_is_one_line(damage, tiny_gpt2, tmp_path, capsys, offline):
+    folder = _damaged(tiny_gpt2, tmp_path / "model", damage, "n_embd")
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert f"The config.json of {folder} is damaged" in err and DAMAGES[damage][1] in err
+    assert "put the file back" in err
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_an_evaluation_judged_by_a_model_whose_config_is_damaged_keeps_its_scores(damage, tiny_gpt2, tmp_path,
+                                                                                  offline):
+    """The judge's load raised past the judge's own check: the whole evaluation ended failed 'unexpectedly'."""
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    judge = _damaged(tiny_gpt2, tmp_path / "judge", damage, "n_embd")
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "Ninety minutes."}]))
+    result = runner.run_evaluation(EvalConfig(models=(str(tiny_gpt2),), dataset_file=str(data), max_new_tokens=3,
+                                              judge=str(judge)), save=None)
+    assert result.status == "finished", result.error
+    assert str(tiny_gpt2) in result.rows[0].scores  # the model's answer was scored
+    (note,) = [n for n in result.notes if n.startswith(f"Judge {str(judge)!r} unavailable")]
+    assert f"The config.json of {judge} is damaged" in note and DAMAGES[damage][1] in note
+
+
+def test_a_passage_question_to_an_extractive_model_whose_config_is_damaged_is_one_line(tmp_path, capsys, offline):
+    """The Chat page's passage mode asks through the same loader: it read 'The answer from … failed unexpectedly'."""
+    from qa_models import build_tiny_qa
+
+    build_tiny_qa(tmp_path / "qa")
+    folder = _damaged(tmp_path / "qa", tmp_path / "damaged-qa", "a setting of the wrong type", "hidden_size")
+    err = _one_line(capsys, ["ask-context", f"qa:{folder}", "Who decides?", "--context", "The referee decides."])
+    assert f"The config.json of {folder} is damaged" in err and "expected int, got str" in err
+
+
+@pytest.fixture
+def another_model_s_tokenizer(tiny_gpt2, tmp_path) -> Path:
+    """A model folder whose tokenizer is another model's: it gives ids its embeddings (20 rows) do not hold."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_gpt2)
+    model.resize_token_embeddings(20)
+    model.save_pretrained(tmp_path / "mixed")
+    AutoTokenizer.from_pretrained(tiny_gpt2).save_pretrained(tmp_path / "mixed")
+    return tmp_path / "mixed"
+
+
+def test_a_model_whose_tokenizer_is_another_model_s_says_so_in_ask_chat_and_evaluate(another_model_s_tokenizer,
+                                                                                      tmp_path, capsys, offline):
+    """`ask` printed a traceback (IndexError: index out of range in self), Chat said 'Generation failed …: index out
+    of range in self' and every cell of an evaluation said the same."""
+    from studio import chat
+    from studio.chat.base import ChatParams
+    from studio.errors import StudioError
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    folder = another_model_s_tokenizer
+    said = "its tokenizer gives token ids up to"
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert said in err and "but its weights hold 20" in err and "put its own back" in err
+    backend = chat.make_backend(chat.BackendSpec.for_model(str(folder)))
+    with pytest.raises(StudioError, match=said):
+        "".join(backend.stream([{"role": "user", "content": "How long is a match?"}], ChatParams(max_new_tokens=2)))
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "Ninety minutes."}]))
+    result = runner.run_evaluation(EvalConfig(models=(str(folder),), dataset_file=str(data), max_new_tokens=2),
+                                   save=None)
+    assert said in result.rows[0].errors[str(folder)]
+
+
+UNKNOWN = {  # what config.json names or lacks, and what is said of it
+    "a rope type transformers does not know": ({"rope_parameters": {"rope_type": "bogus", "rope_theta": 10000.0}},
+                                               "its config.json names 'bogus', which transformers"),
+    "an activation transformers does not know": ({"hidden_act": "bogus"}, "its config.json names 'bogus'"),
+    "a rope type without its settings": ({"rope_parameters": {"rope_type": "dynamic", "rope_theta": 10000.0}},
+                                         "Missing required keys in `rope_parameters` for 'rope_type'='dynamic'"),
+}
+
+
+@pytest.mark.parametrize("case", UNKNOWN)
+def test_a_config_naming_what_transformers_does_not_know_is_said_in_words(case, tiny_llama, tmp_path, capsys, offline):
+    """A KeyError from transformers: `ask` printed a traceback, and an evaluation's cell read 'Could not load …: It
+    failed unexpectedly: try again, and if it happens again, please report it.' (the real input that reaches
+    runner._first_line's wordless end)."""
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llama, folder)
+    change, said = UNKNOWN[case]
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, **change}))
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert said in err
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "Ninety minutes."}]))
+    result = runner.run_evaluation(EvalConfig(models=(str(folder),), dataset_file=str(data), max_new_tokens=2),
+                                   save=None)
+    cell = result.rows[0].errors[str(folder)]
+    assert said in cell and "unexpectedly" not in cell
