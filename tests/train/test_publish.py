@@ -194,3 +194,17 @@ def test_push_takes_a_run_folder_as_ask_evaluate_and_model_export_do(tiny_gpt2, 
         assert capsys.readouterr().err.startswith("error: No Hugging Face token"), given
     assert main(["push", "runs/nope", "alice/soccer"]) == 2
     assert capsys.readouterr().err.startswith("error: No training run 'runs/nope'")
+
+
+def test_the_push_panel_previews_the_card_of_a_run_json_that_names_no_method(tiny_gpt2):
+    """The Train page's card preview of a run from before LoRA (its run.json names no method) stopped on a KeyError
+    traceback; it shows the card, method full."""
+    from streamlit.testing.v1 import AppTest
+
+    run = _run(tiny_gpt2)
+    runs.write_run(run.dir, {"name": "Old run", "created": "2025-01-01T12:00:00+00:00", "base": "distilgpt2",
+                             "config": {"epochs": 2}})
+    at = AppTest.from_string("from studio.train import runs\nfrom studio.ui import train_live as train\n"
+                             f"train.push_panel(runs.load_run({run.id!r}))\n", default_timeout=60).run()
+    at.toggle(key=f"train.push.preview.{run.id}").set_value(True).run()
+    assert not at.exception and "| method | full |" in at.code[0].value
