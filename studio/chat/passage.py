@@ -51,8 +51,9 @@ class PassageBackend(Protocol):
     extractive: bool
 
     def answer(self, question: str, context: str, params: ChatParams, *,
-               stop: threading.Event | None = None) -> PassageAnswer:
-        """The answer to ``question`` about ``context``."""
+               stop: threading.Event | None = None, stats: StreamStats | None = None) -> PassageAnswer:
+        """The answer to ``question`` about ``context``; ``stats`` (the caller's, read while it runs: its ``status``
+        says a wait for the model) records its timing."""
         ...
 
     def describe(self) -> str:
@@ -127,10 +128,10 @@ class OverPassage:
                                "reads long passages in overlapping windows).")
 
     def answer(self, question: str, context: str, params: ChatParams, *,
-               stop: threading.Event | None = None) -> PassageAnswer:
+               stop: threading.Event | None = None, stats: StreamStats | None = None) -> PassageAnswer:
         extractive.check_passage(question, context)
         self._check_fits(question, context, params)
-        stats = StreamStats()
+        stats = stats if stats is not None else StreamStats()
         # ``stop`` goes to the stream: Stop left a stalled server's answer "Answering…" until its timeout
         text = complete(self.chat, self.messages(question, context), params, stats, stop=stop).strip()
         if stop is not None and stop.is_set():
@@ -152,10 +153,10 @@ class LocalExtractive:
         return f"{self.name}: extractive, on {self.loaded.device}"
 
     def answer(self, question: str, context: str, params: ChatParams, *,
-               stop: threading.Event | None = None) -> PassageAnswer:
+               stop: threading.Event | None = None, stats: StreamStats | None = None) -> PassageAnswer:
         from studio.models.cache import model_lock
 
-        stats = StreamStats()
+        stats = stats if stats is not None else StreamStats()
         with model_lock(self.loaded.model):
             span = extractive.find_span(self.loaded, question, context)
         stats.mark_token()
@@ -210,10 +211,10 @@ class ApiExtractive(ApiBackend):
         return {k: getattr(out, k, None) for k in ("answer", "start", "end", "score")}
 
     def answer(self, question: str, context: str, params: ChatParams, *,
-               stop: threading.Event | None = None) -> PassageAnswer:
+               stop: threading.Event | None = None, stats: StreamStats | None = None) -> PassageAnswer:
         extractive.check_passage(question, context)
         stop = stop or threading.Event()
-        stats = StreamStats()
+        stats = stats if stats is not None else StreamStats()
         for attempt in range(MAX_ATTEMPTS):
             try:
                 raw = self._ask(question.strip(), context, params.timeout_s, stop)

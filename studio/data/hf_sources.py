@@ -5,7 +5,9 @@ offline). Rows come back as plain dicts for the one reader in ``studio.data.form
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
 from studio.data import hub_failures, hub_files
 from studio.data.hub_files import HubFiles
@@ -102,6 +104,39 @@ def check_hub_access(repo: str, max_bytes: int, token: str | None = None, config
     return files
 
 
+CONNECT_S = 5.0
+"""How long the reachability check waits for the Hub to take a connection; one that takes longer is left to
+``load_dataset`` (a slow Hub still serves the import)."""
+
+
+def _refused() -> bool:
+    """Whether the Hub refuses a connection (nothing listens, no route, its name does not resolve): ``load_dataset``
+    then spent 25-35 s in huggingface_hub's five retries (1+2+4+8+8 s, no setting shortens them) before its error."""
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return False  # load_dataset reads the cache at once
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
+                                      timeout=CONNECT_S):
+            return False
+    except TimeoutError:
+        return False  # slow, not refused: load_dataset waits for it
+    except OSError:
+        return True
+
+
+def _cached(repo: str) -> bool:
+    """Whether ``load_dataset`` can read ``repo`` without the Hub: a local folder of that name (its own rule: a local
+    path comes before the Hub), or anything of it in the machine's caches."""
+    from datasets import config as ds_config
+    from huggingface_hub import constants
+
+    return (Path(repo).exists() or (Path(constants.HF_HUB_CACHE) / f"datasets--{repo.replace('/', '--')}").exists()
+            or (Path(ds_config.HF_DATASETS_CACHE) / repo.replace("/", "___")).exists())
+
+
 def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
              files: HubFiles | None = None) -> list[dict]:
     """A Hub dataset's rows through ``datasets.load_dataset`` (the local cache serves it offline).
@@ -116,6 +151,9 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
     from datasets import load_dataset
 
     repo, name, split = parse_hub_id(src)
+    if cache_dir is None and not _cached(repo) and _refused():  # (with cache_dir the Hub answered check_hub_access)
+        raise NetworkError(f"Cannot reach the Hub for {repo} (it refused the connection) and it is not in the local "
+                           "cache: check the connection and try again, or import a downloaded file.")
     try:
         if cache_dir is None:
             obj = load_dataset(repo, name, split=split, token=token)

@@ -40,7 +40,9 @@ def model_card(run: runs.RunInfo, evaluation: str = "") -> str:
              f"- Records: {ds.get('count', 'unknown')}" + (f", SHA-256 `{ds['sha256']}`" if ds.get("sha256") else ""),
              f"- Held out for evaluation: {len(run.split.get('test') or [])} records", "",
              "## Training", "", "| setting | value |", "|---|---|"]
-    lines += [f"| {k} | {cfg[k]} |" for k in CARD_SETTINGS if cfg.get(k) not in (None, "", 0) or k == "method"]
+    # An older or hand-edited run.json may name no method (those runs were full fine-tunes) or lack any setting.
+    lines += [f"| {k} | {_cell(run.method if k == 'method' else cfg[k])} |" for k in CARD_SETTINGS
+              if k == "method" or cfg.get(k) not in (None, "", 0)]
     lines += [f"| steps | {run.status.extra.get('step') or '-'} |", f"| device | {run.device or '-'} |", ""]
     if evaluation:
         lines += [evaluation.rstrip("\n"), ""]
@@ -49,6 +51,11 @@ def model_card(run: runs.RunInfo, evaluation: str = "") -> str:
               "small model: check its answers before relying on them, and do not use it for medical, legal "
               "or safety decisions.", ""]
     return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    """A setting as one Markdown table cell: a hand-edited value with a "|" or a line break keeps the table whole."""
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def push_run(run: str | runs.RunInfo, repo_id: str, token: str | None, private: bool = True, *,

@@ -19,6 +19,7 @@ from studio.chat import (
 )
 from studio.chat import served as served_models
 from studio.chat.served import Served
+from studio.data.display import plural
 from studio.errors import BackendError, StudioError
 from studio.models import loading
 from studio.ui import models as models_ui
@@ -279,6 +280,14 @@ def newest_run() -> str | None:
     return next((e.spec for e in models_ui.library_entries() if e.source == "run" and not e.unusable), None)
 
 
+def offline_line() -> str:
+    """Offline, under the local model picker where the bundled model stands in: which models are ready to use. It
+    named the tutorial's Phi-3.5 as not downloadable, a model a new person had never picked."""
+    ready = sum(not e.unusable for e in models_ui.library_entries())
+    return (f"Offline: ready to use here are the {plural(ready, 'model')} in this list (the bundled SmolLM2 picked); "
+            "a Hub id typed in loads only if it was downloaded before.")
+
+
 def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
     if slot == "a":
@@ -297,6 +306,8 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
     try:
         if kind == "local":
             default, why = loading.offline_default(DEFAULT_LOCAL_MODEL)
+            if why and default != DEFAULT_LOCAL_MODEL:  # the bundled model stands in for one the person never picked
+                why = offline_line()
             # The model picked last stays picked when the picker is redrawn with other options (the
             # bundled model imported on first use, a mode or compare switch that hid the picker).
             kept = st.session_state.get(f"chat.{slot}.kept_model")
@@ -350,7 +361,8 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             _rerun_when_served(base, st.session_state.get("chat.api_key") or None)
         elif found.unreachable:
             st.caption(f":material/link_off: {found.unreachable}")
-        if names:
+        # Not when the Model box holds the one model the server serves: nothing else to pick.
+        if any(n != model.strip() for n in names):
             st.selectbox("Served models", names, index=None, key=f"chat.{slot}.served", disabled=disabled,
                          placeholder="pick one the server serves", on_change=picked_served, args=(slot,),
                          help="The models the server lists (its /models). Or type another name above.")

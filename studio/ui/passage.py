@@ -8,12 +8,13 @@ passage: every piece of the passage is HTML-escaped (``display.highlighted_block
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import streamlit as st
 
 from studio import chat, device, ui
-from studio.chat import BackendSpec, ChatParams, passage
+from studio.chat import BackendSpec, ChatParams, StreamStats, passage
 from studio.data import store
 from studio.data.display import highlighted_block
 from studio.errors import StudioError, unexpected
@@ -311,11 +312,13 @@ class PassageTask(Task):
         self.spec, self._token, self.system = spec, token, system
         self.question, self.context, self.params = question, context, params
         self.phase = "loading"
+        self.stats = StreamStats()  # read while it answers: its status says a wait for the model
 
     def work(self) -> passage.PassageAnswer:
         backend = passage.make_passage_backend(self.spec, self._token, system=self.system)
         self.phase = "answering"
-        return backend.answer(self.question, self.context, self.params, stop=self.stop)
+        self.stats.started = time.perf_counter()
+        return backend.answer(self.question, self.context, self.params, stop=self.stop, stats=self.stats)
 
     def failure_message(self, exc: BaseException) -> str:
         return unexpected(f"The answer from {self.label}", exc)
@@ -366,7 +369,12 @@ def _one(task: PassageTask, context: str) -> None:
     with st.container(border=True):
         st.caption(ui.md(task.label))
         if not task.done:
-            st.caption("Loading the model…" if task.phase == "loading" else "Answering…")
+            if task.phase == "answering" and task.stats.status:  # compare mode's other side holds the model
+                # in a conversation's words and with its moving count (``studio.ui.chat``), not "Answering…"
+                waited = time.perf_counter() - task.stats.started
+                st.caption(f":material/hourglass_top: {ui.md(task.stats.status)} {waited:.0f} s so far.")
+            else:
+                st.caption("Loading the model…" if task.phase == "loading" else "Answering…")
             return
         if task.state == "stopped" and task.result is None:
             st.caption(ui.md(task.error or "Stopped."))

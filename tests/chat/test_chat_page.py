@@ -517,10 +517,10 @@ def test_quantization_and_fast_decoding_keep_their_place_when_the_default_model_
     from tests.places import place
 
     at = page()
-    assert any("cannot be downloaded here" in c.value for c in at.sidebar.caption)  # the line is there
+    assert any(c.value.startswith("Offline: ready to use") for c in at.sidebar.caption)  # the line is there
     quant, fast = place(at, "selectbox", "Quantization"), place(at, "toggle", "Fast decoding")
     at = page(**{"chat.a.model": str(tiny_gpt2)})  # a folder typed into the picker (AppTest cannot type a new option)
-    assert not any("cannot be downloaded here" in c.value for c in at.sidebar.caption)
+    assert not any(c.value.startswith("Offline: ready to use") for c in at.sidebar.caption)
     assert (place(at, "selectbox", "Quantization"), place(at, "toggle", "Fast decoding")) == (quant, fast)
 
 
@@ -645,11 +645,25 @@ def test_a_run_of_the_page_does_not_write_the_exports(faults, monkeypatch):
 
 
 def test_compare_mode_says_why_the_bundled_model_stands_in_once(offline):
-    """Offline, compare mode said "... cannot be downloaded here ... using the bundled SmolLM2" under each picker:
-    the same line twice. Said once, under the first."""
+    """Offline, compare mode said why the bundled SmolLM2 stands in under each picker: the same line twice. Said once,
+    under the first."""
     at = page(**{"chat.compare": True})
-    said = [c.value for c in at.sidebar.caption if "cannot be downloaded here" in c.value]
+    said = [c.value for c in at.sidebar.caption if c.value.startswith("Offline: ready to use")]
     assert len(said) == 1, said
+
+
+def test_offline_a_new_person_is_told_which_models_are_ready_not_of_one_they_never_picked(offline):
+    """Offline, a person opening Chat for the first time read "microsoft/Phi-3.5-mini-instruct cannot be downloaded
+    here ...", a model they had never picked. The line under the picker now says what is ready to use here: the
+    models in the list, the bundled one picked."""
+    at = page()
+    said = [c.value for c in at.sidebar.caption if "Offline" in c.value or "Phi-3.5" in c.value]
+    ready = len(at.selectbox(key="chat.a.model").options)
+    assert said == [f"Offline: ready to use here are the {ready} model{'s' * (ready != 1)} in this list (the bundled "
+                    "SmolLM2 picked); a Hub id typed in loads only if it was downloaded before."], said
+    from studio.models import bundled
+
+    assert at.selectbox(key="chat.a.model").value == bundled.SPEC
 
 
 def _finished_run(name: str, model: Path, created: str) -> str:
@@ -729,6 +743,8 @@ def test_a_server_s_one_model_fills_the_model_field_and_its_names_are_offered(fa
     at.selectbox(key="chat.a.kind").set_value("openai").run()
     at.text_input(key="chat.a.base_url").set_value(faults.url("one-model")).run()
     assert at.text_input(key="chat.a.api_model").value == "/models/only-one"
+    # nothing else to pick: no "Served models" box offering the one model the Model field already holds
+    assert not [b for b in at.sidebar.selectbox if b.key == "chat.a.served"]
     assert not at.chat_input(key="chat.input").disabled
     send(at, "Olá?")
     assert faults.bodies[-1]["model"] == "/models/only-one"

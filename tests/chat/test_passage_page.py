@@ -427,3 +427,34 @@ def test_a_local_extractive_model_whose_config_is_damaged_is_said_as_such(traine
     (task,) = at.session_state[RUN]["tasks"]
     assert task.state == "failed" and "unexpectedly" not in task.error
     assert task.error.startswith(f"The config.json of {folder} is damaged (Field 'hidden_size' expected int"), task.error
+
+
+def test_a_card_waiting_for_its_model_says_so_as_a_conversation_does(tiny_gpt2: Path, offline):
+    """Compare mode with one local model on both sides: the card whose answer waited for the other's model read
+    "Answering…" all along, where a conversation says "Waiting for this model: ..."; it now says the same, with the
+    seconds it has waited, and answers once the model is free."""
+    from studio.models import cache
+
+    at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.model": str(tiny_gpt2)})
+    lock = cache.model_lock(cache.shared().get(str(tiny_gpt2)).model)  # the other answer, holding the model
+    lock.acquire()
+    try:
+        at.text_area(key="chat.passage.text").set_value(CONTEXT)
+        at.text_input(key="chat.passage.question").set_value(QUESTION)
+        at.button(key="chat.passage.ask").click().run()
+        deadline = time.time() + 60
+        while not [c for c in at.caption if "Waiting for this model" in c.value] and time.time() < deadline:
+            time.sleep(0.2)
+            at.run()
+        said = [c.value for c in at.caption if "Waiting for this model" in c.value]
+        assert len(said) == 1 and said[0].startswith(":material/hourglass_top: Waiting for this model: another answer "
+                                                     "is using it") and said[0].endswith(" s so far."), said
+        assert "Answering…" not in [c.value for c in at.caption]
+    finally:
+        lock.release()
+    task = at.session_state[RUN]["tasks"][0]
+    deadline = time.time() + 120
+    while not task.done and time.time() < deadline:
+        time.sleep(0.2)
+    at.run()
+    assert task.state == "done" and not [c for c in at.caption if "Waiting for this model" in c.value]

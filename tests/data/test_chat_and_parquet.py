@@ -184,6 +184,67 @@ def test_a_hub_dataset_that_is_not_cached_offline_is_one_line(monkeypatch):
         formats.read_file("hub:not a/valid id!")
 
 
+@pytest.fixture
+def hub_at(monkeypatch, tmp_path):
+    """Point the Hub at a URL and empty caches; ``datasets.load_dataset`` records its calls and answers two rows."""
+    import datasets
+    from huggingface_hub import constants
+
+    calls: list[str] = []
+
+    def load_dataset(repo, *args, **kwargs):
+        calls.append(repo)
+        return datasets.Dataset.from_list([{"question": "Q?", "answer": "A."}] * 2)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+
+    def point(url: str) -> list[str]:
+        monkeypatch.setattr(constants, "ENDPOINT", url)
+        return calls
+
+    return point
+
+
+def test_a_hub_that_refuses_connections_is_said_at_once_not_after_the_library_s_retries(hub_at):
+    """With the Hub out of reach, ``dataset import hub:...`` waited 25-35 s in huggingface_hub's five retries before
+    its error line. A Hub that refuses the connection is now said at once, load_dataset never asked."""
+    import socket
+
+    from studio.errors import NetworkError
+
+    with socket.socket() as s:  # a port nothing listens at
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    calls = hub_at(f"http://127.0.0.1:{port}")
+    with pytest.raises(NetworkError, match=r"^Cannot reach the Hub for alice/soccer \(it refused the connection\) "
+                                           "and it is not in the local cache"):
+        formats.read_file("hub:alice/soccer@train")
+    assert calls == []
+
+
+def test_a_reachable_hub_or_a_cached_dataset_still_goes_through_load_dataset(hub_at, tmp_path):
+    """The check only stops a Hub that refuses: one that takes the connection (however slow its answers) is read, and
+    a dataset in the local cache is read from there even with the Hub refusing."""
+    import socket
+
+    with socket.socket() as listening:  # takes connections, never answers: a slow Hub
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(4)
+        calls = hub_at(f"http://127.0.0.1:{listening.getsockname()[1]}")
+        records, _ = formats.read_file("hub:alice/soccer@train")
+        assert len(records) == 2 and calls == ["alice/soccer"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    hub_at(f"http://127.0.0.1:{port}")
+    (tmp_path / "hub" / "datasets--alice--cached").mkdir(parents=True)
+    records, _ = formats.read_file("hub:alice/cached@train")
+    assert len(records) == 2 and calls == ["alice/soccer", "alice/cached"]
+
+
 def test_a_parquet_file_is_read_batch_by_batch_with_nulls_only_where_a_batch_has_them(tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq

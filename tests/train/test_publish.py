@@ -44,6 +44,22 @@ def test_the_model_card_says_base_method_data_settings_and_the_latest_evaluation
     assert "| tuned | 0.618 | 20 |" in text and "Intended use" in text
 
 
+def test_a_run_json_from_before_lora_or_edited_by_hand_still_gives_a_card_and_a_push(tiny_gpt2):
+    """A run.json that names no method (runs from before LoRA were full fine-tunes), no dataset and no device, and a
+    setting edited to hold a "|" and a line break: the card says full, keeps its table whole, and ``push`` goes on to
+    its one error line (here: offline) instead of a KeyError traceback."""
+    run = _run(tiny_gpt2)
+    runs.write_run(run.dir, {"name": "Old run", "created": "2025-01-01T12:00:00+00:00", "base": "distilgpt2",
+                             "config": {"epochs": 2, "lr_scheduler": "cosine|x\nlinear"}})
+    text = publish.model_card(runs.load_run(run.id))
+    assert "| method | full |" in text and "| epochs | 2 |" in text and "| lr_scheduler | cosine\\|x linear |" in text
+    assert "- Dataset: unknown" in text and "| device | - |" in text
+    clean = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    out = cli("push", run.id, "alice/soccer", env={**clean, "HF_TOKEN": SECRET, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 2 and "HF_HUB_OFFLINE=1" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.splitlines()) == 1
+
+
 def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, cwd=REPO, env=env,
                           timeout=120)
@@ -178,3 +194,17 @@ def test_push_takes_a_run_folder_as_ask_evaluate_and_model_export_do(tiny_gpt2, 
         assert capsys.readouterr().err.startswith("error: No Hugging Face token"), given
     assert main(["push", "runs/nope", "alice/soccer"]) == 2
     assert capsys.readouterr().err.startswith("error: No training run 'runs/nope'")
+
+
+def test_the_push_panel_previews_the_card_of_a_run_json_that_names_no_method(tiny_gpt2):
+    """The Train page's card preview of a run from before LoRA (its run.json names no method) stopped on a KeyError
+    traceback; it shows the card, method full."""
+    from streamlit.testing.v1 import AppTest
+
+    run = _run(tiny_gpt2)
+    runs.write_run(run.dir, {"name": "Old run", "created": "2025-01-01T12:00:00+00:00", "base": "distilgpt2",
+                             "config": {"epochs": 2}})
+    at = AppTest.from_string("from studio.train import runs\nfrom studio.ui import train_live as train\n"
+                             f"train.push_panel(runs.load_run({run.id!r}))\n", default_timeout=60).run()
+    at.toggle(key=f"train.push.preview.{run.id}").set_value(True).run()
+    assert not at.exception and "| method | full |" in at.code[0].value
