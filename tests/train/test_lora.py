@@ -422,7 +422,8 @@ def test_train_from_a_lora_run_on_the_command_line_continues_its_adapters_and_re
                                                                                           capsys):
     """``train --base run:<a LoRA run>`` trained a full model by default, and with --method lora run.json recorded
     rank 16 on every linear layer while the run's own rank-4 adapter on q_proj,v_proj trained: now it continues the
-    adapter as LoRA, as the Train page does, records what trains and says so; a rank flag it cannot apply is refused."""
+    adapter as LoRA, as the Train page does, records what trains and says so; a rank flag it cannot apply is refused.
+    Its default name said the dataset twice ("faq · faq · <base>"): now once, and that it continues a run."""
     from studio.__main__ import main
 
     cfg = train_config.TrainConfig(base=str(tiny_llama), method="lora", learning_rate=5e-3, max_steps=1, batch_size=4,
@@ -445,3 +446,5 @@ def test_train_from_a_lora_run_on_the_command_line_continues_its_adapters_and_re
     assert (record["config"]["lora_r"], record["config"]["lora_alpha"], record["config"]["lora_targets"]) == (
         4, 8, "q_proj,v_proj")
     assert json.loads((out / "model" / "adapter_config.json").read_text())["r"] == 4
+    assert record["name"] == f"faq · {tiny_llama} (continued)"  # it was "faq · faq · <base>"
+    assert runs.default_name("rules", base) == f"rules · faq · {tiny_llama} (continued)"  # another dataset: the run's name
