@@ -377,6 +377,14 @@ def test_a_lora_run_on_a_lora_run_keeps_to_what_it_was_trained_on_when_that_run_
         (run / "run.json").write_text(json.dumps(old))
     assert torch.allclose(loaded(continued), want_continued, atol=1e-4)
     assert torch.allclose(loaded(on_merged), want_on_merged, atol=1e-4)
+    # both started in the second merged/ was written ("created" says seconds): the times cannot tell them apart, and a
+    # run on the merged model was taken as continuing the adapter; the fingerprint each recorded of its base tells
+    for run in (continued, on_merged):
+        old = record(run)
+        old["created"] = datetime.fromtimestamp(int(merged_at), timezone.utc).isoformat(timespec="seconds")
+        (run / "run.json").write_text(json.dumps(old))
+    assert torch.allclose(loaded(continued), want_continued, atol=1e-4)
+    assert torch.allclose(loaded(on_merged), want_on_merged, atol=1e-4)
 
 
 def test_resuming_a_lora_run_continued_from_a_lora_run_merged_since_goes_on_from_what_it_began_on(tiny_llama, tmp_path):
