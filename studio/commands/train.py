@@ -97,6 +97,7 @@ def _config(args: argparse.Namespace, n_records: int = 0):
             raise TrainingError(f"--config-json is not a training config: {exc}") from None
         if args.base:
             cfg = cfg.replace(base=args.base)
+        changes: dict = {}
     else:
         base = args.base or (train_config.preset(args.preset).base if args.preset else None)  # an unknown one: one line
         if base is None:
@@ -104,20 +105,55 @@ def _config(args: argparse.Namespace, n_records: int = 0):
             if why:
                 print(f"note: {why}", flush=True)
         name = args.preset or train_config.default_preset(base)
+        adapters = _continued(base, args.method)
+        # an earlier LoRA run or a Hub adapter starts on LoRA, as on the Train page: its own adapters trained further
+        method = args.method or (adapters["method"] if adapters else "full")
         if name == "recommended":
-            cfg, reason = train_config.recommend(n_records, base=base, method=args.method or "full",
-                                                 parameters=_parameters(base),
-                                                 change_it=f"with {train_config.recommended_flags()}")
+            trains = (f"{adapters['of']} continued, rank {adapters['lora_r']} on {adapters['lora_targets']}"
+                      if adapters else "")
+            cfg, reason = train_config.recommend(n_records, base=base, method=method, parameters=_parameters(base),
+                                                 change_it=f"with {train_config.recommended_flags()}", trains=trains)
         else:
             cfg = train_config.preset(name, base=base)
-    from studio import settings
+            if method != cfg.method and base != SCRATCH:
+                cfg = cfg.replace(method=method)
+        from studio import settings
 
-    changes = settings.overrides(args, TrainConfig, skip=NOT_FLAGS)
+        changes = settings.overrides(args, TrainConfig, skip=NOT_FLAGS)
+    preset_cfg, cfg = cfg, cfg.replace(**changes) if changes else cfg
+    adapters = _continued(cfg.base, cfg.method) if cfg.method != "full" else None
+    if adapters:  # they train as they were made: run.json records their rank and targets, not the defaults
+        from studio import settings
+        from studio.train.lora import LORA_FIELDS
+
+        refused = [k for k in LORA_FIELDS if k in changes and changes[k] != adapters[k]]
+        if refused:
+            flag = settings.flag(TrainConfig, refused[0])
+            raise TrainingError(f"{flag} {_shown(changes[refused[0]])} cannot apply: {cfg.base} is continued as its "
+                                f"adapters were made ({settings.label(TrainConfig, refused[0])} "
+                                f"{_shown(adapters[refused[0]])}); leave the flag out, or use --method full.")
+        cfg = cfg.replace(**{k: adapters[k] for k in LORA_FIELDS})
     if not args.config_json and name == "recommended":  # "nothing held out" above a run given --test-fraction 0.1: say
-        changed = [f"{settings.label(TrainConfig, k)} {_shown(getattr(cfg, k))} → {_shown(v)}"  # what the flags changed
-                   for k, v in changes.items() if k != "method" and v != getattr(cfg, k)]
+        changed = [f"{settings.label(TrainConfig, k)} {_shown(getattr(preset_cfg, k))} → {_shown(v)}"  # what the flags changed
+                   for k, v in changes.items() if k != "method" and v != getattr(preset_cfg, k)]
         print(f"preset: {reason}" + (f" Changed with flags: {', '.join(changed)}." if changed else ""), flush=True)
-    return cfg.replace(**changes) if changes else cfg
+    return cfg
+
+
+def _continued(base: str, method: str | None) -> dict | None:
+    """``lora.continued`` for a base that is an earlier LoRA run or a Hub adapter (None for others, and for a full
+    run); a QLoRA run continued where there is no CUDA GPU starts on LoRA, the same adapters, as the Train page does."""
+    from studio.train import lora
+
+    if base == SCRATCH or method == "full":
+        return None
+    adapters = lora.continued(base)
+    if adapters and method is None and adapters["method"] == "qlora":
+        from studio.models import loading
+
+        if loading.pick_device() != "cuda":
+            adapters = {**adapters, "method": "lora"}
+    return adapters
 
 
 def _shown(value: object) -> str:
@@ -218,7 +254,10 @@ def _train(args: argparse.Namespace) -> int:
             config.take_back(made)
             raise
     print(f"run: {out}", flush=True)
-    print(f"base: {cfg.base} · method {cfg.method} · dataset: {ref.name} ({ref.count} records) · "
+    adapters = _continued(cfg.base, cfg.method) if cfg.method != "full" else None
+    method = (f"{cfg.method} ({adapters['of']} continued, rank {cfg.lora_r} on {cfg.lora_targets})" if adapters
+              else cfg.method)
+    print(f"base: {cfg.base} · method {method} · dataset: {ref.name} ({ref.count} records) · "
           f"epochs {cfg.epochs} · lr {cfg.learning_rate} · "
           + (f"{cfg.batch_tokens} tokens per step" if cfg.batch_tokens else f"batch {cfg.batch_size}"), flush=True)
     try:

@@ -531,7 +531,8 @@ def base_as_new(ref: ModelRef, method: str) -> str | None:
 def base_as(run_dir: Path, base: ModelRef) -> str | None:
     """How the run in ``run_dir`` took its base ``base`` (resolved now): as its ``run.json`` records it; for a run.json
     from before that record, where the base is a LoRA run's ``merged/``, merged if that folder was written before the
-    run started and its adapter otherwise (a merge made later); None (as resolved) for anything else."""
+    run started and its adapter otherwise (a merge made later): told by the fingerprint it recorded of the folder it
+    loaded (``merged/`` or the adapter's), else by the times; None (as resolved) for anything else."""
     from datetime import datetime
 
     try:
@@ -541,9 +542,16 @@ def base_as(run_dir: Path, base: ModelRef) -> str | None:
     recorded = meta.get(adapters.BASE_AS)
     if recorded in (adapters.BASE_ADAPTER, adapters.BASE_MERGED):
         return recorded
-    if _merged_of(base) is None:
+    adapter = _merged_of(base)
+    if adapter is None:
         return None
-    try:
+    taken = meta.get("base_fingerprint")  # the folder it loaded, by its contents: exact where merged/ is as it was
+    if taken and taken == folder_fingerprint(Path(base.source)):
+        return adapters.BASE_MERGED
+    if taken and taken == folder_fingerprint(adapter):
+        return adapters.BASE_ADAPTER
+    try:  # no fingerprint (a run that failed before its base loaded), or merged/ made again otherwise: by the times,
+        # to the second ("created" is written to the second), a merge within the run's first second counted as after
         started = datetime.fromisoformat(str(meta.get("created"))).timestamp()
         merged_at = (Path(base.source) / "config.json").stat().st_mtime
     except (OSError, ValueError, TypeError):

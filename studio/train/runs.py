@@ -333,12 +333,26 @@ def count_runs() -> int:
 MAX_NAME = 100  # characters of a run's display name (the Runs table, the pickers)
 
 
+CONTINUED = " (continued)"
+
+
 def default_name(dataset_name: str, base: str) -> str:
     """A run's name when none is typed: its dataset and its base as the pickers name it ("My FAQ · SmolLM2-135M-Instruct
-    (bundled Q4_1 copy)"), not the base's spec ("model:smollm2-135m-instruct")."""
+    (bundled Q4_1 copy)"), not the base's spec ("model:smollm2-135m-instruct"). A run trained from an earlier run names
+    that run, its dataset said once: "My FAQ · SmolLM2-135M-Instruct (continued)", not "My FAQ · My FAQ · ..."."""
     from studio.models.library import display_name
+    from studio.models.spec import parse_spec
 
-    return f"{dataset_name} · {display_name(base)}"
+    shown = display_name(base)
+    try:
+        from_run = parse_spec(base).kind == "run" and shown != base.strip()  # a run found: its name
+    except StudioError:
+        from_run = False
+    if not from_run:
+        return f"{dataset_name} · {shown}"
+    prefix = f"{dataset_name} · "
+    rest = shown[len(prefix):] if shown.startswith(prefix) and len(shown) > len(prefix) else shown
+    return f"{dataset_name} · {rest}" + ("" if rest.endswith(CONTINUED) else CONTINUED)
 
 
 def check_name(name: str) -> str:

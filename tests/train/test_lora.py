@@ -377,6 +377,14 @@ def test_a_lora_run_on_a_lora_run_keeps_to_what_it_was_trained_on_when_that_run_
         (run / "run.json").write_text(json.dumps(old))
     assert torch.allclose(loaded(continued), want_continued, atol=1e-4)
     assert torch.allclose(loaded(on_merged), want_on_merged, atol=1e-4)
+    # both started in the second merged/ was written ("created" says seconds): the times cannot tell them apart, and a
+    # run on the merged model was taken as continuing the adapter; the fingerprint each recorded of its base tells
+    for run in (continued, on_merged):
+        old = record(run)
+        old["created"] = datetime.fromtimestamp(int(merged_at), timezone.utc).isoformat(timespec="seconds")
+        (run / "run.json").write_text(json.dumps(old))
+    assert torch.allclose(loaded(continued), want_continued, atol=1e-4)
+    assert torch.allclose(loaded(on_merged), want_on_merged, atol=1e-4)
 
 
 def test_resuming_a_lora_run_continued_from_a_lora_run_merged_since_goes_on_from_what_it_began_on(tiny_llama, tmp_path):
@@ -416,3 +424,35 @@ def test_a_hub_adapters_settings_come_from_its_adapter_config_and_odd_values_are
         "lora_r": defaults.lora_r, "lora_alpha": defaults.lora_alpha, "lora_dropout": defaults.lora_dropout,
         "lora_targets": ".*proj"}
     assert lora.adapter_settings(None) == {k: getattr(defaults, k) for k in lora.LORA_FIELDS}
+
+
+def test_train_from_a_lora_run_on_the_command_line_continues_its_adapters_and_records_them(tiny_llama, tmp_path,
+                                                                                          capsys):
+    """``train --base run:<a LoRA run>`` trained a full model by default, and with --method lora run.json recorded
+    rank 16 on every linear layer while the run's own rank-4 adapter on q_proj,v_proj trained: now it continues the
+    adapter as LoRA, as the Train page does, records what trains and says so; a rank flag it cannot apply is refused.
+    Its default name said the dataset twice ("faq · faq · <base>"): now once, and that it continues a run."""
+    from studio.__main__ import main
+
+    cfg = train_config.TrainConfig(base=str(tiny_llama), method="lora", learning_rate=5e-3, max_steps=1, batch_size=4,
+                                   max_length=64, test_fraction=0.0, lora_r=4, lora_alpha=8, lora_targets="q_proj,v_proj")
+    first = runs.run_dir(runs.new_run_id("faq"))
+    train.run_job(cfg, FAQ, first, dataset={"name": "faq"}, name=runs.default_name("faq", str(tiny_llama)))
+    data = tmp_path / "faq.json"
+    data.write_text(json.dumps(FAQ), encoding="utf-8")
+    base = f"run:{first.name}"
+    assert main(["train", "--dataset", str(data), "--base", base, "--lora-r", "8", "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --lora-r 8 cannot apply") and "rank 4" in err.replace("LoRA rank", "rank")
+    assert [r.id for r in runs.list_runs()] == [first.name]  # nothing started
+    out = tmp_path / "more"
+    assert main(["train", "--dataset", str(data), "--base", base, "--max-steps", "1", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "method lora (this run's adapters continued, rank 4 on q_proj,v_proj)" in said
+    record = json.loads((out / "run.json").read_text())
+    assert record["config"]["method"] == "lora"
+    assert (record["config"]["lora_r"], record["config"]["lora_alpha"], record["config"]["lora_targets"]) == (
+        4, 8, "q_proj,v_proj")
+    assert json.loads((out / "model" / "adapter_config.json").read_text())["r"] == 4
+    assert record["name"] == f"faq · {tiny_llama} (continued)"  # it was "faq · faq · <base>"
+    assert runs.default_name("rules", base) == f"rules · faq · {tiny_llama} (continued)"  # another dataset: the run's name
