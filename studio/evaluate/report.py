@@ -190,11 +190,45 @@ def answers_table(result: EvalResult, rows: Sequence[QuestionRow] | None = None)
 
 
 def pair(result: EvalResult, labels: Sequence[str]) -> tuple[str, str]:
-    """The two models win/tie/loss compares first (the page's defaults and the HTML report's plot): the first
-    fine-tuned run (else the last model) against the first other model, its base when the base comes first."""
+    """The two models win/tie/loss compares first (the page's defaults and the HTML report's plot): a run against
+    its own base where both were evaluated, else the first fine-tuned run (else the last model) against the first
+    other model. It compared the first two models picked: a run's base third in the list was never its pair."""
+    for entry in result.models:
+        base = _base_of(entry.run_id) if entry.run_id and entry.label in labels else ""
+        own = next((m.label for m in result.models if base and m.spec == base and m.label in labels
+                    and m.label != entry.label), None)
+        if own:
+            return entry.label, own
     focus = eval_results.default_focus_model(result)
     a = focus if focus in labels else labels[-1]
     return a, next(m for m in labels if m != a)
+
+
+def pair_note(result: EvalResult, a: str, b: str) -> str:
+    """Which pair win/tie/loss compares, in one line: a run and its own base, or which models they are."""
+    labels = [m.label for m in result.models]
+    own = pair(result, labels) if len(labels) >= 2 else None
+    if own and _is_own_base(result, *own) and {a, b} == set(own):
+        return f"{own[0]} against its own base, {own[1]}."
+    if own and _is_own_base(result, *own):
+        return f"{a} against {b} (the run evaluated with its own base: {own[0]} against {own[1]})."
+    return f"{a} against {b}: no run is evaluated here with its own base."
+
+
+def _is_own_base(result: EvalResult, a: str, b: str) -> bool:
+    entry = next((m for m in result.models if m.label == a), None)
+    base = _base_of(entry.run_id) if entry and entry.run_id else ""
+    return bool(base) and any(m.label == b and m.spec == base for m in result.models)
+
+
+def _base_of(run_id: str) -> str:
+    """The base a run was trained from, "" where its record is gone or unreadable."""
+    from studio.models import run_folders
+
+    try:
+        return run_folders.load_run(run_id).base
+    except (StudioError, OSError):
+        return ""
 
 
 def figures(result: EvalResult, curves: Mapping[str, Sequence[Mapping[str, float]]] | None = None) -> list:

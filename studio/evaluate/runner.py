@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from studio import jobs
+from studio.data.display import plural
 from studio.errors import CancelledError, StudioError, in_words, unexpected
 from studio.evaluate import leakage, live_state, metrics, stopping
 from studio.evaluate import results as eval_results
@@ -262,6 +263,11 @@ def run_evaluation(config: EvalConfig, *, token: str | None = None, api_key: str
     return result
 
 
+def leakage_note(checked: int, flagged: int) -> str:
+    """``"Leakage checked against 1 training question: 1 flagged."`` (it said "1 training questions")."""
+    return f"Leakage checked against {plural(checked, 'training question')}: {flagged:,} flagged."
+
+
 def _evaluate(config: EvalConfig, result: EvalResult, creds, saver: live_state.Saver, cancel: StopWatch) -> None:
     """Every model's answers, then similarity and the judge, into ``result`` (``CancelledError`` on Stop)."""
     check_installed(config)
@@ -278,8 +284,7 @@ def _evaluate(config: EvalConfig, result: EvalResult, creds, saver: live_state.S
     for row, leak in zip(result.rows, leaks):
         row.leak = Leak.from_json(leak)
     if qs.train_questions:
-        result.notes.append(f"Leakage checked against {len(qs.train_questions)} training questions: "
-                            f"{sum(1 for x in leaks if x)} flagged.")
+        result.notes.append(leakage_note(len(qs.train_questions), sum(1 for x in leaks if x)))
     per_model = len(result.rows)
     total = per_model * (len(config.models) + (len(config.models) if config.judge else 0))
     done = 0

@@ -163,9 +163,9 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
             raise ModelLoadError(f"{spec} holds no model ({_no_model_parts(path)}): choose the folder save_pretrained "
                                  "wrote.")
         return ModelRef(spec, str(found), _kind(found, "path"))
-    if parsed.kind == "path" or (parsed.kind == "hub" and "/" in spec and path.parent.is_dir()
+    if parsed.kind == "path" or (parsed.kind == "hub" and _looks_like_path(spec, path)
                                   and not bundled.is_bundled_id(spec) and not in_hub_cache(spec)):
-        # "runs/nope" in a folder that has runs/: a typo'd path, not a Hub id to say cannot be downloaded
+        # "runs/nope": a typo'd path, not a Hub id to say cannot be downloaded
         raise ModelLoadError(f"No such folder: {spec}. Check the path, or enter a Hub id like distilgpt2.")
     if parsed.kind != "hub":  # api:, api:qa:, qa: and scratch are not causal models this loads
         raise ModelLoadError(f"{spec!r} is not a local model to load here: choose a Hub id, a local folder, "
@@ -179,6 +179,14 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
     if adapter is not None:  # a LoRA adapter downloaded from the Hub: its base, then the adapter (_load_adapter_run)
         return ModelRef(spec, str(adapter), "adapter")
     return ModelRef(spec, spec, "hub")
+
+
+def _looks_like_path(spec: str, path: Path) -> bool:
+    """A name no Hub id has (./x, ../x, ~/x, runs/x, a/b/c), or one whose parent folder is here ("runs/nope" in a
+    folder that has runs/): "runs/faq" said "No network... cannot be downloaded from the Hub"."""
+    if "/" not in spec:
+        return False
+    return (spec.startswith(("./", "../", "~", "runs/")) or spec.count("/") > 1 or path.parent.is_dir())
 
 
 def _cached_adapter(repo_id: str) -> Path | None:

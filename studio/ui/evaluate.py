@@ -216,6 +216,7 @@ def show_result(result: EvalResult) -> None:
             # only what both models were scored on: no judge, no "on Judge"
             offered = eval_results.scored(result, ["f1", "rouge_l", "chrf", "exact_match", "judge"], (a, b))
             metric = c3.selectbox("on", offered, format_func=metrics.LABELS.get, key="evaluate.wtl_metric")
+            st.caption(ui.md(report.pair_note(result, a, b)))
             if not metric:
                 st.info(f"No question has scores from both {ui.md(a)} and {ui.md(b)}: nothing to compare.")
             else:

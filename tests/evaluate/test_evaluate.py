@@ -806,3 +806,9 @@ def test_reference_perplexity_reads_only_what_it_scores(tiny_gpt2, offline):
         with torch.inference_mode():
             loss = lm.model(input_ids=torch.tensor([enc.input_ids]), labels=torch.tensor([enc.labels])).loss
         assert p == pytest.approx(math.exp(loss.item()), rel=1e-4)
+
+
+def test_the_leakage_note_counts_one_training_question_in_the_singular():
+    """A run trained on one question: the results said "Leakage checked against 1 training questions"."""
+    assert evaluate.leakage_note(1, 1) == "Leakage checked against 1 training question: 1 flagged."
+    assert evaluate.leakage_note(1200, 3) == "Leakage checked against 1,200 training questions: 3 flagged."

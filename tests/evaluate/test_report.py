@@ -422,3 +422,24 @@ def test_win_tie_loss_says_its_metric_first_whatever_the_models_are_named():
     assert first == "Win / tie / loss on Token F1"
     assert f"{run} vs {base}" in fig.layout.title.text
     assert [t.name for t in fig.data] == [f"{run} better", "tie", f"{base} better"]
+
+
+def test_win_tie_loss_compares_a_run_with_its_own_base_wherever_the_base_is_listed(result):
+    """A chat model typed first, then the run, then the run's base: win/tie/loss compared the run with the chat model
+    (the first other model picked), not with the base it was trained from, and did not say which pair it was."""
+    from studio.train import runs
+
+    folder = runs.run_dir("r1")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": "r1", "name": "tuned", "config": {}, "base": "tiny-base"})
+    entry = type(result.models[0])
+    result.models = [entry(label="chat", spec="api:chat", kind="api"),
+                     next(m for m in result.models if m.label == "tuned"),
+                     entry(label="tiny-base", spec="tiny-base")]
+    labels = result.labels
+    assert report.pair(result, labels) == ("tuned", "tiny-base")
+    assert report.pair_note(result, "tuned", "tiny-base") == "tuned against its own base, tiny-base."
+    assert "tuned against tiny-base" in report.pair_note(result, "chat", "tuned")
+    result.models = result.models[:2]  # no base among them: the first run against the first other model, said so
+    assert report.pair(result, result.labels) == ("tuned", "chat")
+    assert report.pair_note(result, "tuned", "chat") == "tuned against chat: no run is evaluated here with its own base."

@@ -26,6 +26,15 @@ def test_resolve_errors_say_what_to_do(spec, match):
         models.resolve(spec)
 
 
+@pytest.mark.parametrize("spec", ["runs/faq", "./faq", "../faq", "a/b/faq", "~/faq-nowhere"])
+def test_a_missing_folder_is_named_not_looked_up_on_the_hub(spec, tmp_path, monkeypatch, offline):
+    """`ask runs/faq` where no runs/ is at hand said "No network ... cannot be downloaded from the Hugging Face Hub":
+    a name no Hub id has is a folder, and the line says it is not there."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError, match=f"No such folder: {spec}"):
+        models.resolve(spec)
+
+
 def test_folder_without_model_is_explained(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(ModelLoadError, match="holds no model"):
