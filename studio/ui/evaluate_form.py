@@ -84,13 +84,16 @@ def _questions_as_on_arrival() -> None:
             st.session_state.pop(key + suffix, None)
 
 
-def _run_split(run: Any, run_id: str) -> str:
-    """A run as the Run choice names it, with the size of its held-out split (what "0 = every question" means)."""
-    if run is None:
-        return run_id
-    held = len(run.split.get("test", []))
-    size = f"{held:,} held-out question{'s' if held != 1 else ''}" if held else "no held-out split"
-    return f"{run.name} · run {run_id} · {size}"
+def _run_name(run: Any, run_id: str) -> str:
+    """A run as the Run choice names it: as the models picker does."""
+    return run_id if run is None else f"{run.name} · run {run_id}"
+
+
+def _split_size(run: Any) -> str:
+    """The size of a run's held-out split, under the Run box: what "0 = every question" means. (After the run's name
+    in the box, "soccer-lora · run 20261205-064729-soccer-lora · 1 held-out question" was cut in an 800 px window.)"""
+    held = len(run.split.get("test", [])) if run is not None else 0
+    return f"{held:,} held-out question{'s' if held != 1 else ''}" if held else "No held-out split"
 
 
 def _range(name: str) -> tuple:
@@ -138,9 +141,10 @@ def new_evaluation_form() -> None:
                                       if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
     wrong: list[str] = []  # a setting out of its range, or a fraction where a whole number is wanted: Start waits
-    # the models a little wider than the questions: a chosen model is a chip, cut off where it is wider than the column
-    # (in an 800 px window, the bundled model's "SmolLM2 · bundled" read "SmolLM2 · bund…" in half the row)
-    c1, c2 = st.columns([3, 2])
+    # the questions under the models, each in the form's whole width: beside them, in two fifths of the row, the Dataset
+    # box read "Soccer rules (sampl" in an 800 px window and a run's name was cut at 1280 px too; in three fifths a chip
+    # of a chosen model (the bundled model's "SmolLM2 · bundled") was cut in half the row
+    c1 = c2 = st.container()
     with c1:
         st.markdown("**Models**")
         if caps.api_only:  # runs, bases and the library are local models: nothing here could run them
@@ -199,9 +203,11 @@ def new_evaluation_form() -> None:
             # Named as in the models above (the bare id "20261205-064729-faq" named nothing a person chose).
             if options:
                 ui.follow("evaluate.split_run", options[0])
-            named = {i: _run_split(by_id.get(i), i) for i in options}  # read once: the names stay as offered
+            named = {i: _run_name(by_id.get(i), i) for i in options}  # read once: the names stay as offered
             run_id = ui.kept_choice(st.selectbox, "Run", options, "evaluate.split_run",
                                     format_func=lambda i: named.get(i, i)) if options else None
+            if run_id:
+                st.caption(_split_size(by_id.get(run_id)))
         else:
             datasets = store.list_datasets()
             if not datasets:
