@@ -233,6 +233,8 @@ def new_evaluation_form() -> None:
     with c2:
         sample = _number(st, "Sample size (0 = every question)", "sample", wrong, lo=0, step=10)
     with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.PERSIST)
+        # four settings a column: how answers are drawn; the judge, leakage and API limits; where api: models are.
+        # (The middle column held two beside the third's seven: it ended 570 px above them at 800 px, a gap.)
         s1, s2, s3 = st.columns(3)
         # the switches in a row of their own under the columns, each as wide as its label: in a third of the row they
         # read "Reference perplexity (local mod…" at 1280 px wide and "Sample inst…", "Semant…" at 800
@@ -240,9 +242,9 @@ def new_evaluation_form() -> None:
         max_new = _number(s1, "Max new tokens", "max_new_tokens", wrong)
         batch = _number(s1, "Batch size (local models)", "batch_size", wrong, disabled=caps.api_only)
         sampling = flags.toggle("Sample instead of greedy", key="evaluate.sampling", persist_state=ui.PERSIST)
-        temperature = ui.kept(s2.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
+        temperature = ui.kept(s1.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
                               **_bounds("temperature"))
-        seed = _number(s2, "Seed", "seed", wrong)
+        seed = _number(s1, "Seed", "seed", wrong)
         base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url", persist_state=ui.PERSIST,
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
@@ -254,16 +256,16 @@ def new_evaluation_form() -> None:
                                     placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
                                     help="A dedicated endpoint taking the question-answering request. The Hugging Face "
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
-        concurrency = _number(s3, "API requests in flight", "concurrency", wrong)
-        api_timeout = _number(s3, "API timeout (s)", "api_timeout", wrong, step=10,
+        concurrency = _number(s2, "API requests in flight", "concurrency", wrong)
+        api_timeout = _number(s2, "API timeout (s)", "api_timeout", wrong, step=10,
                               help="How long a request to an api: model may wait for its first words, and then "
                                    "between words, before its question counts as failed. A model served on a CPU "
                                    "answers slowly: raise it, or lower the requests in flight.")
-        judge = s1.text_input("LLM judge (optional)", key="evaluate.judge", persist_state=ui.PERSIST,
+        judge = s2.text_input("LLM judge (optional)", key="evaluate.judge", persist_state=ui.PERSIST,
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
         lo, hi = map(int, _range("leakage_threshold"))
-        threshold = ui.kept(s3.slider, "Leakage threshold", "evaluate.leakage", _DEFAULTS["leakage"], min_value=lo, max_value=hi,
+        threshold = ui.kept(s2.slider, "Leakage threshold", "evaluate.leakage", _DEFAULTS["leakage"], min_value=lo, max_value=hi,
                             help="Evaluation questions this similar to a training question are flagged as leaked.")
         perplexity = ui.kept(flags.toggle, "Reference perplexity (local models)", "evaluate.perplexity",
                              not caps.api_only, disabled=caps.api_only)
