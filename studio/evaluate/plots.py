@@ -39,7 +39,8 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
     rows = max(1, -(-len(shown) // cols))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_titled(m) for m in shown], horizontal_spacing=0.06,
                         vertical_spacing=0.22 if rows > 1 else 0.1)
-    names = {label: _counted(label, summary[label]) for label in labels}
+    shown_as = legend_names(labels)
+    names = {label: _counted(shown_as[label], summary[label]) for label in labels}
     for n, metric in enumerate(shown):
         row, col = n // cols + 1, n % cols + 1
         for i, label in enumerate(labels):
@@ -56,6 +57,32 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
                       margin=dict(t=130, b=30, l=30, r=10),  # plotly's 80 px either side left narrow panels narrower
                       legend=dict(orientation="h", y=-0.08 / rows), uniformtext_minsize=8)
     return fig
+
+
+LEGEND_CHARS = 32
+"""A model's longest name in a legend: an 80-character name ran past the chart's right edge in an 800 px window (the
+legend's lines are not wrapped within an entry). The hover and the tables say the name whole."""
+
+
+def legend_names(labels: Sequence[str], most: int = LEGEND_CHARS) -> dict[str, str]:
+    """Each label as a legend shows it: whole when short, else its start and its end around an ellipsis; where two
+    long names shortened alike (they share a long start and end), the part where it differs from the others."""
+    def cut(label: str) -> str:
+        head = most // 3
+        return label if len(label) <= most else f"{label[:head]}…{label[-(most - head - 1):]}"
+
+    first = {label: cut(label) for label in labels}
+    short = dict(first)
+    for label in labels:
+        others = [o for o in labels if o != label and first[o] == first[label]]
+        if not others:
+            continue
+        at = max(next((i for i, (a, b) in enumerate(zip(label, o)) if a != b), min(len(label), len(o)))
+                 for o in others)  # where it parts from the last of those it shortened alike
+        start = max(0, min(at - most // 3, len(label) - (most - 2)))
+        part = label[start:start + most - 2]
+        short[label] = ("…" if start else "") + part + ("…" if start + len(part) < len(label) else "")
+    return short
 
 
 def _titled(metric: str) -> str:

@@ -84,13 +84,16 @@ def _questions_as_on_arrival() -> None:
             st.session_state.pop(key + suffix, None)
 
 
-def _run_split(run: Any, run_id: str) -> str:
-    """A run as the Run choice names it, with the size of its held-out split (what "0 = every question" means)."""
-    if run is None:
-        return run_id
-    held = len(run.split.get("test", []))
-    size = f"{held:,} held-out question{'s' if held != 1 else ''}" if held else "no held-out split"
-    return f"{run.name} · run {run_id} · {size}"
+def _run_name(run: Any, run_id: str) -> str:
+    """A run as the Run choice names it: as the models picker does."""
+    return run_id if run is None else f"{run.name} · run {run_id}"
+
+
+def _split_size(run: Any) -> str:
+    """The size of a run's held-out split, under the Run box: what "0 = every question" means. (After the run's name
+    in the box, "soccer-lora · run 20261205-064729-soccer-lora · 1 held-out question" was cut in an 800 px window.)"""
+    held = len(run.split.get("test", [])) if run is not None else 0
+    return f"{held:,} held-out question{'s' if held != 1 else ''}" if held else "No held-out split"
 
 
 def _range(name: str) -> tuple:
@@ -138,9 +141,10 @@ def new_evaluation_form() -> None:
                                       if e.source != "run"}
     bases += [s for s in shelf if s not in bases]  # the model library: the bundled model, imports, Hub downloads
     wrong: list[str] = []  # a setting out of its range, or a fraction where a whole number is wanted: Start waits
-    # the models a little wider than the questions: a chosen model is a chip, cut off where it is wider than the column
-    # (in an 800 px window, the bundled model's "SmolLM2 · bundled" read "SmolLM2 · bund…" in half the row)
-    c1, c2 = st.columns([3, 2])
+    # the questions under the models, each in the form's whole width: beside them, in two fifths of the row, the Dataset
+    # box read "Soccer rules (sampl" in an 800 px window and a run's name was cut at 1280 px too; in three fifths a chip
+    # of a chosen model (the bundled model's "SmolLM2 · bundled") was cut in half the row
+    c1 = c2 = st.container()
     with c1:
         st.markdown("**Models**")
         if caps.api_only:  # runs, bases and the library are local models: nothing here could run them
@@ -199,9 +203,11 @@ def new_evaluation_form() -> None:
             # Named as in the models above (the bare id "20261205-064729-faq" named nothing a person chose).
             if options:
                 ui.follow("evaluate.split_run", options[0])
-            named = {i: _run_split(by_id.get(i), i) for i in options}  # read once: the names stay as offered
+            named = {i: _run_name(by_id.get(i), i) for i in options}  # read once: the names stay as offered
             run_id = ui.kept_choice(st.selectbox, "Run", options, "evaluate.split_run",
                                     format_func=lambda i: named.get(i, i)) if options else None
+            if run_id:
+                st.caption(_split_size(by_id.get(run_id)))
         else:
             datasets = store.list_datasets()
             if not datasets:
@@ -227,6 +233,8 @@ def new_evaluation_form() -> None:
     with c2:
         sample = _number(st, "Sample size (0 = every question)", "sample", wrong, lo=0, step=10)
     with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.PERSIST)
+        # four settings a column: how answers are drawn; the judge, leakage and API limits; where api: models are.
+        # (The middle column held two beside the third's seven: it ended 570 px above them at 800 px, a gap.)
         s1, s2, s3 = st.columns(3)
         # the switches in a row of their own under the columns, each as wide as its label: in a third of the row they
         # read "Reference perplexity (local mod…" at 1280 px wide and "Sample inst…", "Semant…" at 800
@@ -234,9 +242,9 @@ def new_evaluation_form() -> None:
         max_new = _number(s1, "Max new tokens", "max_new_tokens", wrong)
         batch = _number(s1, "Batch size (local models)", "batch_size", wrong, disabled=caps.api_only)
         sampling = flags.toggle("Sample instead of greedy", key="evaluate.sampling", persist_state=ui.PERSIST)
-        temperature = ui.kept(s2.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
+        temperature = ui.kept(s1.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
                               **_bounds("temperature"))
-        seed = _number(s2, "Seed", "seed", wrong)
+        seed = _number(s1, "Seed", "seed", wrong)
         base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url", persist_state=ui.PERSIST,
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
@@ -248,16 +256,16 @@ def new_evaluation_form() -> None:
                                     placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
                                     help="A dedicated endpoint taking the question-answering request. The Hugging Face "
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
-        concurrency = _number(s3, "API requests in flight", "concurrency", wrong)
-        api_timeout = _number(s3, "API timeout (s)", "api_timeout", wrong, step=10,
+        concurrency = _number(s2, "API requests in flight", "concurrency", wrong)
+        api_timeout = _number(s2, "API timeout (s)", "api_timeout", wrong, step=10,
                               help="How long a request to an api: model may wait for its first words, and then "
                                    "between words, before its question counts as failed. A model served on a CPU "
                                    "answers slowly: raise it, or lower the requests in flight.")
-        judge = s1.text_input("LLM judge (optional)", key="evaluate.judge", persist_state=ui.PERSIST,
+        judge = s2.text_input("LLM judge (optional)", key="evaluate.judge", persist_state=ui.PERSIST,
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
         lo, hi = map(int, _range("leakage_threshold"))
-        threshold = ui.kept(s3.slider, "Leakage threshold", "evaluate.leakage", _DEFAULTS["leakage"], min_value=lo, max_value=hi,
+        threshold = ui.kept(s2.slider, "Leakage threshold", "evaluate.leakage", _DEFAULTS["leakage"], min_value=lo, max_value=hi,
                             help="Evaluation questions this similar to a training question are flagged as leaked.")
         perplexity = ui.kept(flags.toggle, "Reference perplexity (local models)", "evaluate.perplexity",
                              not caps.api_only, disabled=caps.api_only)

@@ -369,3 +369,51 @@ def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole
     box = table.bounding_box()
     assert box["x"] + box["width"] <= width, box  # nothing past the window's right edge
     assert_no_exception(page)
+
+
+@pytest.mark.parametrize("width", [800, 1280])
+def test_the_questions_dataset_and_run_read_whole(page, studio, width):
+    """The questions sat in two fifths of the form's row: in an 800 px window the Dataset box read "Soccer rules
+    (sampl", and a run's name in the Run box was cut off. They sit under the models now, in the form's whole width."""
+    from studio.train import runs
+
+    ds = store.create_dataset("Soccer rules (sample)", QA)
+    folder = runs.run_dir("20261205-064729-soccer-lora")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": "20261205-064729-soccer-lora", "name": "soccer-lora", "created": "2026-12-05T06:47:29+00:00",
+                            "config": {}, "base": "tiny", "dataset": {"id": ds.id, "name": ds.name, "version": 1,
+                                                                       "sha256": ds.latest.sha256, "count": len(QA)}})
+    runs.write_split(folder, {"train": [0, 1], "test": [2]})
+    page.set_viewport_size({"width": width, "height": 1000})
+    open_page(page, studio, "Evaluate")
+    main = page.get_by_test_id("stMain")
+    # the box shows its choice in an input: the text's width in the input's font against the room inside it
+    cut_js = ("i => { const s = getComputedStyle(i), c = document.createElement('canvas').getContext('2d');"
+              " c.font = s.font; return [c.measureText(i.value).width,"
+              " i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)]; }")
+    for source, box, text in (("A dataset version", "Dataset", "Soccer rules (sample)"),
+                              ("A training run's held-out split", "Run", "soccer-lora · run 20261205-064729-soccer-lora")):
+        main.get_by_text(source).click()
+        wait_idle(page)
+        shown = main.get_by_role("combobox", name=box, exact=True)
+        expect(shown).to_have_value(re.compile(re.escape(text)), timeout=30_000)
+        needs, room = shown.evaluate(cut_js)
+        assert needs <= room, f"{box}'s {shown.input_value()!r} is cut at {width} px: {needs:.0f} px in {room:.0f}"
+    assert_no_exception(page)
+
+
+@pytest.mark.parametrize("width", [800, 1280])
+def test_the_settings_columns_end_near_each_other(page, studio, width):
+    """In Settings the middle column held two boxes beside the third's seven: at 800 px it ended hundreds of pixels
+    above the others, a gap in the middle of the form. The settings are shared out so the columns end near together."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    open_page(page, studio, "Evaluate")
+    page.locator("summary").filter(has_text="Settings").click()
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text("Leakage threshold")).to_be_visible()
+    ends = main.get_by_test_id("stExpander").filter(has_text="Leakage threshold").last.get_by_test_id("stColumn").evaluate_all(
+        "cols => cols.map(c => Math.max(...[...c.querySelectorAll('[data-testid=stElementContainer]')]"
+        ".map(e => e.getBoundingClientRect().bottom)))")
+    assert len(ends) == 3, ends
+    assert max(ends) - min(ends) <= 160, ends  # within about two boxes, not a column's length apart
+    assert_no_exception(page)

@@ -132,3 +132,37 @@ def test_the_summary_panels_titles_do_not_run_into_each_other_in_an_800_px_windo
         finally:
             if context:
                 context.close()
+
+
+def test_long_model_names_in_the_summary_legend_stay_in_the_chart_and_apart(browser, tmp_path):
+    """An 80-character model name ran past the summary chart's right edge in an 800 px window (the chart 468 px wide):
+    the legend now shortens a long name around an ellipsis, each still told from the others where two share a long
+    start, and the hover says it whole."""
+    from plotly.offline import get_plotlyjs
+
+    from studio.evaluate.plots import summary_bars
+
+    shared = "run:an-organisation-with-a-long-name/a-model-fine-tuned-on-the-soccer-rules-"
+    labels = ["base", "m" * 80, f"{shared}first-try-of-the-day", f"{shared}second-try-of-the-day"]
+    fig = summary_bars({label: {"f1": 0.5, "answered": 3, "failed": 0} for label in labels})
+    assert {t.hovertemplate.split("<br>")[0] for t in fig.data} == set(labels)  # whole on hover
+    js = tmp_path / "plotly.js"
+    js.write_text(get_plotlyjs(), encoding="utf-8")
+    page_file = tmp_path / "legend.html"
+    page_file.write_text(f"<html><head><script src='{js.as_uri()}'></script></head><body style='margin:0'>"
+                         f"<div id='p' style='width:468px'></div><script>Plotly.newPlot('p', {fig.to_json()}, "
+                         "{responsive: true})</script></body></html>", encoding="utf-8")
+    context = browser.new_context(viewport={"width": 508, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(page_file.as_uri())
+        page.locator("#p .legendtext").first.wait_for(timeout=60_000)
+        boxes = page.evaluate("""() => [...document.querySelectorAll('#p .legendtext')].map(t => {
+            const r = t.getBoundingClientRect(); return {text: t.textContent, x0: r.left, x1: r.right}; })""")
+        assert len(boxes) == len(labels), boxes
+        assert all(b["x0"] >= 0 and b["x1"] <= 468 + 1 for b in boxes), boxes  # none past the chart's edges
+        texts = [b["text"] for b in boxes]
+        assert len(set(texts)) == len(labels), texts  # each model told from the others
+        assert "base" in texts
+    finally:
+        context.close()

@@ -214,9 +214,10 @@ def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
     assert at.selectbox(key="evaluate.split_run").value == run_id
     from studio.train import runs
 
-    # with the size of its held-out split: "0 = every question" below had no number to it
-    assert at.selectbox(key="evaluate.split_run").options == [
-        f"{runs.load_run(run_id).name} · run {run_id} · 2 held-out questions"]
+    # named as in the models picker, with the size of its held-out split under it: "0 = every question" below had no
+    # number to it
+    assert at.selectbox(key="evaluate.split_run").options == [f"{runs.load_run(run_id).name} · run {run_id}"]
+    assert "2 held-out questions" in [c.value for c in at.caption]
 
 
 def test_the_form_stays_as_set_after_a_visit_to_another_page_until_a_new_run_finishes(tiny_gpt2):
