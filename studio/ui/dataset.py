@@ -48,6 +48,7 @@ from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, 
     working_copy,
 )
 
+TEXT_WIDTH = 170  # pixels: the Edit table's text columns at least (they grow to fill the table)
 PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
@@ -323,13 +324,16 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             # for what they are if shown there, the row's place in this table (the record number is #)
             "_index": st.column_config.NumberColumn("Row in this table", format="%d", disabled=True,
                                                     help="The row's place in this table; its record number is #"),
-            NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new,
+            # Pinned, so it stays narrow: every other column grows from its width to fill the table. Text columns 170 px
+            # wide at least: "large" (400 px) put Answer past the right edge at 800 px, and cut it at 1280 px with the
+            # Problem column
+            NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new, pinned=True,
                                                   help="The record's number, as the list of unsaved changes names it"),
-            "question": st.column_config.TextColumn("Question", width="large"),
-            "answer": st.column_config.TextColumn("Answer", width="large"),
-            editing.CONTEXT: st.column_config.TextColumn("Context", width="large",
+            "question": st.column_config.TextColumn("Question", width=TEXT_WIDTH),
+            "answer": st.column_config.TextColumn("Answer", width=TEXT_WIDTH),
+            editing.CONTEXT: st.column_config.TextColumn("Context", width=TEXT_WIDTH,
                                                          help="The passage the question is about (optional)"),
-            "problem": st.column_config.TextColumn("Problem", width="medium",
+            "problem": st.column_config.TextColumn("Problem", width=150,
                                                    help="Why the record cannot be saved yet: each reason in full is "
                                                         "under the table"),
         },

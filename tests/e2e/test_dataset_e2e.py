@@ -506,3 +506,23 @@ def test_at_800_px_the_search_box_and_the_conflict_panel_read_whole(browser, stu
     finally:
         for c in contexts:
             c.close()
+
+
+def test_at_800_px_the_answer_column_is_in_sight_and_takes_an_edit(browser, studio):
+    """At 800 px the table showed # and Question only, Answer off to the right: a double-click where a person looks for
+    the answer edited the question. Now Question and Answer share the table, # staying narrow."""
+    from studio.data import store
+
+    info = store.create_dataset("Rules", [{"question": "What is offside?", "answer": "A position rule."},
+                                          {"question": "How long is a match?", "answer": "90 minutes."}])
+    context = browser.new_context(viewport={"width": 800, "height": 900})
+    page = context.new_page()
+    try:
+        open_page(page, studio, "Dataset")
+        edit_cell(page, 0, 1, "A rule about position.")
+        save(page)
+        page.get_by_text("Saved version 2").first.wait_for(timeout=30_000)
+        assert store.load_version(info.id)[0] == {"question": "What is offside?", "answer": "A rule about position."}
+        assert_no_exception(page)
+    finally:
+        context.close()
