@@ -86,18 +86,29 @@ class Review:
 
     def apply(self, records: Sequence[dict]) -> list[dict]:
         """The records after every live decision, in their original order."""
+        drop, replace = self._changes(len(records))
+        return [replace.get(i, r) for i, r in enumerate(records) if i not in drop]
+
+    def kept_as_typed(self, indices: Sequence[int], count: int) -> list[int]:
+        """Which of ``indices`` (records of a list of ``count``) come through the decisions unchanged: a record still
+        to fix that a decision drops or merges away no longer stands in the way of saving the result."""
+        drop, replace = self._changes(count)
+        return sorted(i for i in indices if i not in drop and i not in replace)
+
+    def _changes(self, count: int) -> tuple[set[int], dict[int, dict]]:
+        """(the records the decisions drop, {record: the merged record that replaces it}), of a list of ``count``."""
         drop: set[int] = set()
         replace: dict[int, dict] = {}
         for d in self.decisions().values():
             members = self.clusters[d.cluster].members
-            if any(m >= len(records) for m in members):
+            if any(m >= count for m in members):
                 raise StudioError("These decisions belong to a different version of the dataset: run dedup again.")
             if d.action == "keep_one":
                 drop.update(m for m in members if m != d.keep)
             elif d.action == "merge":
                 replace[members[0]] = dict(d.merged or {})
                 drop.update(members[1:])
-        return [replace.get(i, r) for i, r in enumerate(records) if i not in drop]
+        return drop, replace
 
     def new_verdicts(self) -> list[int]:
         """The clusters this review marks "not duplicates" that no earlier review had."""

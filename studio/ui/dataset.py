@@ -48,6 +48,7 @@ from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, 
     working_copy,
 )
 
+TEXT_WIDTH = 170  # pixels: the Edit table's text columns at least (they grow to fill the table)
 PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
@@ -59,6 +60,9 @@ ORPHANED = "dataset.orphaned"  # (name, working copy, summary): unsaved edits to
 DRAWN = "dataset.drawn"  # (dataset id, editor key, view, the key of the table it replaced or None): ``editor_place``
 NUMBER = "_number"  # the editor's read-only # column: each row's record number, from 1
 BOX_CHARS = 1_000_000  # a long value edited in a box of the page up to this; longer, downloaded and uploaded back
+# pixels: the dataset box's width from its longest choice (a character of the page's font, about 8 px at most), with
+# room for the arrow and padding; within a phone's width and a wide page's
+PICKER_CHAR, PICKER_PAD, PICKER_MIN, PICKER_MAX = 8.5, 72, 280, 640
 CUT_REFUSED = "dataset.cut_refused"  # {dataset id: line}: an edit in the table to a value it shows cut, not kept
 
 
@@ -172,10 +176,13 @@ def picker() -> store.DatasetInfo | None:
     st.session_state["dataset.picker"] = selected
     # One row: the popover as wide as its label, the box the rest. In columns (3:2) the label was cut at 800 px
     # ("Create, rename o…"), and a person guessed what the button held.
+    # The box as wide as its longest choice, so a narrow page wraps the row: taking the rest of it, the box read
+    # "Soccer rules (sample) · 158 rec…" at 800 px.
     row = st.container(horizontal=True, vertical_alignment="bottom")
+    named = {i: f"{d.name} · {plural(d.latest.count if d.latest else 0, 'record')}" for i, d in by_id.items()}
     row.selectbox(
-        "Dataset", list(by_id), key="dataset.picker",
-        format_func=lambda i: f"{by_id[i].name} · {plural(by_id[i].latest.count if by_id[i].latest else 0, 'record')}",
+        "Dataset", list(by_id), key="dataset.picker", format_func=named.get,
+        width=min(PICKER_MAX, max(PICKER_MIN, PICKER_PAD + round(PICKER_CHAR * max(map(len, named.values()), default=0)))),
         on_change=lambda: select(st.session_state["dataset.picker"]),
         placeholder="No datasets yet: create or import one",
     )
@@ -254,7 +261,9 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     keep_again_if_dropped(info, d)
     col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
     query = col_search.text_input("Search the records", key="dataset.search",
-                                  placeholder="words of a question, answer or passage; edits to the shown rows are kept")
+                                  placeholder="words of a question, answer or passage",
+                                  help="Finds the records whose question, answer or passage contains this text. Edits to "
+                                       "the rows shown are kept when you search again or turn the page.")
     requested = numbers.page_to_show("dataset.page")  # one typed that is not there: the last good one, and a line
     only_key = f"dataset.only_fix.{info.id}"
     only_fix = bool(st.session_state.get(only_key))
@@ -315,13 +324,16 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             # for what they are if shown there, the row's place in this table (the record number is #)
             "_index": st.column_config.NumberColumn("Row in this table", format="%d", disabled=True,
                                                     help="The row's place in this table; its record number is #"),
-            NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new,
+            # Pinned, so it stays narrow: every other column grows from its width to fill the table. Text columns 170 px
+            # wide at least: "large" (400 px) put Answer past the right edge at 800 px, and cut it at 1280 px with the
+            # Problem column
+            NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new, pinned=True,
                                                   help="The record's number, as the list of unsaved changes names it"),
-            "question": st.column_config.TextColumn("Question", width="large"),
-            "answer": st.column_config.TextColumn("Answer", width="large"),
-            editing.CONTEXT: st.column_config.TextColumn("Context", width="large",
+            "question": st.column_config.TextColumn("Question", width=TEXT_WIDTH),
+            "answer": st.column_config.TextColumn("Answer", width=TEXT_WIDTH),
+            editing.CONTEXT: st.column_config.TextColumn("Context", width=TEXT_WIDTH,
                                                          help="The passage the question is about (optional)"),
-            "problem": st.column_config.TextColumn("Problem", width="medium",
+            "problem": st.column_config.TextColumn("Problem", width=150,
                                                    help="Why the record cannot be saved yet: each reason in full is "
                                                         "under the table"),
         },
@@ -616,9 +628,11 @@ def _refusal(message: str, errs: list[validate.Problem]) -> None:
 def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
     st.error(conflict["message"], icon=":material/sync_problem:")
     latest = conflict["latest"]
-    c1, c2, c3, c4 = st.columns(4)
-    show = c1.toggle("Show their changes", key=f"dataset.conflict.show.{info.id}")
-    if c4.button(f"Apply my changes to version {latest}", key="dataset.conflict.merge",
+    # A row that wraps, each button as wide as its label: in four fixed columns at 800 px "Apply my changes to version 2"
+    # and "Save mine on top of version 2" were cut short
+    show = st.toggle("Show their changes", key=f"dataset.conflict.show.{info.id}")
+    row = st.container(horizontal=True, vertical_alignment="center")  # Apply first: it loses nothing of theirs or yours
+    if row.button(f"Apply my changes to version {latest}", key="dataset.conflict.merge",
                  help="Their version with your edits, deletions and additions on top, as unsaved changes."):
         theirs = store.load_version(info.id, latest)
         merged, lost = editing.rebase(d.saved, d.current, theirs)
@@ -628,11 +642,11 @@ def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
         kept = f" {lost} of your edits touched records they changed too; theirs were kept." if lost else ""
         flash(f"Your changes are now on top of version {latest}: review and Save.{kept}")
         st.rerun()
-    if c2.button("Load latest (discard mine)", key="dataset.conflict.load"):
+    if row.button("Load latest (discard mine)", key="dataset.conflict.load"):
         reset(info)
         flash(f"Loaded version {latest}; your edits were discarded.")
         st.rerun()
-    if c3.button(f"Save mine on top of version {latest}", key="dataset.conflict.force",
+    if row.button(f"Save mine on top of version {latest}", key="dataset.conflict.force",
                  help="Their version stays in the history (Versions tab); yours becomes the latest."):
         save(info, d, "edited (saved over a newer version)", base_version=latest)
     if show:

@@ -445,6 +445,9 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps,
               on_click=_act, args=(review.undo,))
     after = review.apply(records) if review.decisions() else records
+    # Unsaved records still to fix (typed in the Edit tab) are compared as typed; a save that keeps one would be refused
+    # by the usual checks, and the refusal left the dedup's result in the editor with the review gone: said first
+    blocked = _still_to_fix(records, review)
     same = after == records  # every cluster kept as it is ("not duplicates"): a save was an identical version
     fresh = review.new_verdicts()  # "not duplicates" said in this review: remembered, so not asked again
     if same and fresh:
@@ -452,9 +455,9 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                      help="Every record stays as it is, so there is no version to save; the next review of these "
                           "records marks these clusters not duplicates again."):
             _remember(info, records, review, fresh)
-    elif b4.button("Save as new version", key="dedup.save", type="primary", disabled=same,
-                   help="These decisions keep every record as it is: nothing to save." if review.decisions() and same
-                   else None):
+    elif b4.button("Save as new version", key="dedup.save", type="primary", disabled=same or blocked is not None,
+                   help=blocked or ("These decisions keep every record as it is: nothing to save."
+                                    if review.decisions() and same else None)):
         new_records, message = after, f"dedup: {review.describe(records)}"
         _remember(info, records, review, fresh, rerun=False)  # with the version: the records they name stay in it
         st.session_state[REVIEW] = st.session_state[JOB] = None
@@ -467,6 +470,8 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     else:
         st.caption(f"With these decisions: {review.describe(records)}. Nothing is deleted: saving makes a new "
                    "version, and earlier versions stay in the Versions tab.")
+    if blocked:
+        st.warning(blocked, icon=":material/build:")
     if st.session_state[ERROR]:
         st.error(st.session_state[ERROR], icon=":material/error:")
 
@@ -478,6 +483,27 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     live = review.decisions()
     for k in range(min((page - 1) * PER_PAGE, len(clusters)), min(page * PER_PAGE, len(clusters))):
         _cluster(review, records, k, live.get(k))
+
+
+TO_FIX = "dedup.to_fix"  # (the working copy it was worked out for, {record index: why it cannot be saved yet})
+NAMED_UP_TO = 10  # records still to fix named in the line that holds the save back
+
+
+def _still_to_fix(records: list[dict], review: Review) -> str | None:
+    """One line naming the unsaved records still to fix that these decisions keep, which hold the save back (a record
+    dropped or merged away does not); None when the result can be saved."""
+    held = st.session_state.get(TO_FIX)
+    if held is None or held[0] is not records:  # worked out once per working copy: every record is checked
+        st.session_state[TO_FIX] = held = (records, dui.invalid(records))
+    fix = held[1]
+    kept = review.kept_as_typed(list(fix), len(records)) if fix else []
+    if not kept:
+        return None
+    named = ", ".join(str(i + 1) for i in kept[:NAMED_UP_TO]) + (
+        f" and {len(kept) - NAMED_UP_TO:,} more" if len(kept) > NAMED_UP_TO else "")
+    why = fix[kept[0]] if len(kept) == 1 else "the Problem column there says why"
+    return (f"Record{'s' if len(kept) > 1 else ''} {named} must be fixed or deleted in the Edit tab before this dedup "
+            f"can be saved ({why}); fixing {'them' if len(kept) > 1 else 'it'} keeps your decisions here.")
 
 
 KIND_COLORS = {"exact": "gray", "fuzzy": "blue", "semantic": "violet"}  # how each finder is marked

@@ -976,3 +976,46 @@ def test_tab_typing_stays_through_a_look_at_the_edit_tab():
     review = at.session_state["dedup.review"]
     merged = review.decisions()[0].merged
     assert (merged["question"], merged["answer"]) == ("What does offside mean?", "A rule about where players stand.")
+
+
+def _empty_answer(at: AppTest, row: int) -> AppTest:
+    """Empty record ``row + 1``'s answer in the Edit tab's table, unsaved, and come back to the Duplicates tab."""
+    to_tab(at, "Edit")
+    at.session_state[at.data_editor[0].key] = {"edited_rows": {row: {"answer": ""}}, "added_rows": [], "deleted_rows": []}
+    return to_tab(at.run())
+
+
+def test_a_dedup_that_keeps_a_record_still_to_fix_says_which_and_saves_once_it_is_fixed():
+    """An unsaved record still to fix (an answer emptied in the Edit tab) was compared and counted, and Save ran into
+    the usual refusal: "the Problem column of the table says why" on this tab, the dedup's result left in the editor
+    as unsaved changes and the review gone. Now Save waits, a line names the record and why, and once it is fixed the
+    decisions made are saved."""
+    at, info = open_tab(RECORDS)
+    at = _empty_answer(at, 5)  # "Who is the referee?", in no cluster
+    at.button(key="dedup.run").click().run()
+    at.number_input(key="dedup.bulk_score").set_value(90.0).run()
+    at.button(key="dedup.bulk").click().run()
+    assert at.button(key="dedup.save").disabled
+    (line,) = [w.value for w in at.warning if "must be fixed" in w.value]
+    assert line.startswith("Record 6 must be fixed or deleted in the Edit tab") and "answer is empty" in line
+    assert len(store.list_versions(info.id)) == 1 and not at.exception
+    to_tab(at, "Edit")
+    at.session_state[at.data_editor[0].key] = {"edited_rows": {5: {"answer": "The official."}}, "added_rows": [],
+                                               "deleted_rows": []}
+    to_tab(at.run())
+    assert any("kept 3 of 6" in c.value for c in at.caption)  # the decisions stayed
+    assert not [w for w in at.warning if "must be fixed" in w.value]
+    at.button(key="dedup.save").click().run()
+    assert not at.exception and not at.error
+    assert store.load_version(info.id) == [RECORDS[i] for i in (1, 4, 5)]
+
+
+def test_a_record_still_to_fix_that_the_dedup_drops_does_not_hold_the_save_back():
+    at, info = open_tab(RECORDS)
+    at = _empty_answer(at, 3)  # "What is ofside?", a duplicate of record 1
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.keep.0.0").click().run()
+    assert not at.button(key="dedup.save").disabled and not [w for w in at.warning if "must be fixed" in w.value]
+    at.button(key="dedup.save").click().run()
+    assert not at.exception and not at.error
+    assert store.load_version(info.id) == [RECORDS[i] for i in (0, 2, 4, 5)]

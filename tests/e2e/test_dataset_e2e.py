@@ -34,7 +34,7 @@ def save(page) -> None:
 
 
 def search(page, text: str) -> None:
-    box = page.get_by_label("Search the records")
+    box = page.get_by_role("textbox", name="Search the records")
     box.fill(text)
     box.press("Enter")
     wait_idle(page)
@@ -482,6 +482,64 @@ def test_at_800_px_the_save_bar_the_duplicates_and_export_tabs_read_whole(browse
         expect(page.get_by_role("button", name="Download JSON", exact=True)).to_be_visible(timeout=30_000)
         assert page.locator("[data-testid='stDownloadButton'] button").count() == 10
         assert _cut_labels(page) == []
+        assert_no_exception(page)
+    finally:
+        context.close()
+
+
+def _placeholder_cut(page, label: str) -> str | None:
+    """The placeholder of the box ``label`` where it is wider than the box shows (cut at its edge), else None."""
+    return page.get_by_role("textbox", name=label).evaluate(
+        """el => { const s = getComputedStyle(el), c = document.createElement('canvas').getContext('2d');
+                   c.font = `${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+                   const room = el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+                   return c.measureText(el.placeholder).width > room ? el.placeholder : null; }""")
+
+
+def test_at_800_px_the_search_box_and_the_conflict_panel_read_whole(browser, studio):
+    """At 800 px the search box's hint read "words of a question, answer or passage; edits to the sho…", and the
+    conflict panel's four fixed columns cut "Apply my changes to version 2" and "Save mine on top of version 2"."""
+    contexts = [browser.new_context(viewport={"width": 800, "height": 900}) for _ in range(2)]
+    try:
+        alice, bob = (c.new_page() for c in contexts)
+        for p in (alice, bob):
+            p.set_default_timeout(30_000)
+            open_page(p, studio, "Dataset")
+            p.get_by_text("All changes saved (version 1).").wait_for()  # the sample, seeded on first start
+        assert _placeholder_cut(bob, "Search the records") is None
+        edit_cell(alice, 0, 1, "Alice's answer")
+        edit_cell(bob, 1, 1, "Bob's answer")
+        save(alice)
+        alice.get_by_text("Saved version 2").first.wait_for()
+        save(bob)
+        bob.get_by_text("This dataset was saved by someone else (version 2)").wait_for()
+        for name in ("Apply my changes to version 2", "Load latest (discard mine)", "Save mine on top of version 2"):
+            button = bob.get_by_role("button", name=name)
+            expect(button).to_be_visible()
+            box = button.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 800, (name, box)
+        assert _cut_labels(bob) == []
+        assert_no_exception(bob)
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def test_at_800_px_the_answer_column_is_in_sight_and_takes_an_edit(browser, studio):
+    """At 800 px the table showed # and Question only, Answer off to the right: a double-click where a person looks for
+    the answer edited the question. Now Question and Answer share the table, # staying narrow."""
+    from studio.data import store
+
+    info = store.create_dataset("Rules", [{"question": "What is offside?", "answer": "A position rule."},
+                                          {"question": "How long is a match?", "answer": "90 minutes."}])
+    context = browser.new_context(viewport={"width": 800, "height": 900})
+    page = context.new_page()
+    try:
+        open_page(page, studio, "Dataset")
+        edit_cell(page, 0, 1, "A rule about position.")
+        save(page)
+        page.get_by_text("Saved version 2").first.wait_for(timeout=30_000)
+        assert store.load_version(info.id)[0] == {"question": "What is offside?", "answer": "A rule about position."}
         assert_no_exception(page)
     finally:
         context.close()
