@@ -8,6 +8,7 @@ import re
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
+from urllib.request import getproxies, proxy_bypass
 
 from studio.data import hub_failures, hub_files
 from studio.data.hub_files import HubFiles
@@ -117,6 +118,8 @@ def _refused() -> bool:
     if constants.is_offline_mode():
         return False  # load_dataset reads the cache at once
     url = urlparse(constants.ENDPOINT)
+    if getproxies().get(url.scheme) and not proxy_bypass(url.hostname or ""):
+        return False  # reached through a proxy: a direct connection says nothing of it
     try:
         with socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
                                       timeout=CONNECT_S):

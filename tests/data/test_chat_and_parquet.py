@@ -225,6 +225,22 @@ def test_a_hub_that_refuses_connections_is_said_at_once_not_after_the_library_s_
     assert calls == []
 
 
+def test_a_hub_reached_through_a_proxy_is_not_judged_by_a_direct_connection(hub_at, monkeypatch):
+    """Behind a proxy (HTTP(S)_PROXY) a direct connection to the Hub may be refused while the import works through the
+    proxy: the check leaves such an import to load_dataset, which goes through it."""
+    import socket
+
+    with socket.socket() as s:  # refused when connected to directly
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    calls = hub_at(f"http://127.0.0.1:{port}")
+    records, _ = formats.read_file("hub:alice/soccer@train")
+    assert len(records) == 2 and calls == ["alice/soccer"]
+
+
 def test_a_reachable_hub_or_a_cached_dataset_still_goes_through_load_dataset(hub_at, tmp_path):
     """The check only stops a Hub that refuses: one that takes the connection (however slow its answers) is read, and
     a dataset in the local cache is read from there even with the Hub refusing."""
