@@ -389,6 +389,7 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bars in the server's terminal or a job's log
 
+    _require_layers(ref)
     kwargs = {**kwargs, "attn_implementation": "sdpa"}
     try:
         try:
@@ -408,6 +409,23 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
         if isinstance(exc, RuntimeError) and "negative dimension" in str(exc):  # a size, head or layer count < 0
             raise damaged_config(ref, _not_positive(ref)) from None
         raise
+
+
+def _require_layers(ref: ModelRef) -> None:
+    """A layer count below 0 in config.json loads without complaint and fails only in generation, a traceback
+    (``__len__() should return >= 0``): refused here, named."""
+    import json
+
+    try:
+        cfg = json.loads((Path(ref.source) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(cfg, dict):
+        return
+    for key in ("num_hidden_layers", "n_layer", "num_layers"):
+        value = cfg.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise damaged_config(ref, f"{key} is {value}: each must be above 0")
 
 
 def _not_positive(ref: ModelRef) -> str:

@@ -139,11 +139,13 @@ def test_a_config_naming_what_transformers_does_not_know_is_said_in_words(case, 
 
 
 @pytest.mark.parametrize(("arch", "key", "value"), [("llama", "num_attention_heads", 0),
-                                                     ("llama", "num_attention_heads", -1), ("gpt2", "n_head", 0)])
+                                                     ("llama", "num_attention_heads", -1), ("gpt2", "n_head", 0),
+                                                     ("gpt2", "n_layer", -1)])
 def test_a_config_with_a_count_that_is_not_positive_names_it(arch, key, value, tiny_llama, tiny_gpt2, tmp_path, capsys,
                                                              offline):
     """`ask` printed a traceback (ZeroDivisionError: integer modulo by zero; RuntimeError: Trying to create tensor
-    with negative dimension) and an evaluation's cell read 'Could not load X: integer modulo by zero'."""
+    with negative dimension; a layer count below 0 loaded and failed in generation: ValueError: __len__() should
+    return >= 0) and an evaluation's cell read 'Could not load X: integer modulo by zero'."""
     from studio.evaluate import runner
     from studio.evaluate.config import EvalConfig
 
