@@ -286,10 +286,10 @@ def load_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     ValueError, the check of config.json's settings (a setting of the wrong type raised it past every caller, a
     traceback from the command line and "failed unexpectedly" on a page) and a KeyError for a value config.json names
     that transformers does not know (``"rope_type": "yarn2"``, ``"hidden_act": "swish2"``) or a setting it lacks;
-    ``more`` where a caller expects others."""
+    ``more`` where a caller expects others; a ZeroDivisionError is config.json's size, head or layer count of 0."""
     from huggingface_hub.errors import StrictDataclassError
 
-    return (OSError, ValueError, StrictDataclassError, KeyError, *more)
+    return (OSError, ValueError, StrictDataclassError, KeyError, ZeroDivisionError, *more)
 
 
 def explain_load_error(ref: ModelRef, exc: Exception) -> ModelLoadError:
@@ -297,6 +297,8 @@ def explain_load_error(ref: ModelRef, exc: Exception) -> ModelLoadError:
     why = _wrong_setting(exc)
     if why is not None:
         return damaged_config(ref, why)
+    if isinstance(exc, ZeroDivisionError):
+        return damaged_config(ref, _not_positive(ref))
     if isinstance(exc, KeyError):
         unknown = _unknown_value(ref, exc)
         if unknown is not None:
@@ -395,6 +397,7 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bars in the server's terminal or a job's log
 
+    _require_layers(ref)
     kwargs = {**kwargs, "attn_implementation": "sdpa"}
     try:
         try:
@@ -411,7 +414,39 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
             raise damaged_weights(ref, exc) from None
         if isinstance(exc, RuntimeError) and "ignore_mismatched_sizes" in str(exc):  # its report went to the log
             raise damaged_config(ref, "the sizes it gives are not those of its weights") from None
+        if isinstance(exc, RuntimeError) and "negative dimension" in str(exc):  # a size, head or layer count < 0
+            raise damaged_config(ref, _not_positive(ref)) from None
         raise
+
+
+def _require_layers(ref: ModelRef) -> None:
+    """A layer count below 0 in config.json loads without complaint and fails only in generation, a traceback
+    (``__len__() should return >= 0``): refused here, named."""
+    import json
+
+    try:
+        cfg = json.loads((Path(ref.source) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(cfg, dict):
+        return
+    for key in ("num_hidden_layers", "n_layer", "num_layers"):
+        value = cfg.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise damaged_config(ref, f"{key} is {value}: each must be above 0")
+
+
+def _not_positive(ref: ModelRef) -> str:
+    """Which whole-number settings of config.json are zero or negative (sizes, heads, layers), in words."""
+    import json
+
+    try:
+        cfg = json.loads((Path(ref.source) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cfg = {}
+    bad = [f"{k} is {v}" for k, v in (cfg.items() if isinstance(cfg, dict) else ())
+           if isinstance(v, int) and not isinstance(v, bool) and v <= 0 and not k.endswith("_id")]
+    return (", ".join(bad) or "a size, head or layer count is not positive") + ": each must be above 0"
 
 
 def _damaged(exc: BaseException) -> bool:

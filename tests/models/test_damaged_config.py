@@ -136,3 +136,28 @@ def test_a_config_naming_what_transformers_does_not_know_is_said_in_words(case, 
                                    save=None)
     cell = result.rows[0].errors[str(folder)]
     assert said in cell and "unexpectedly" not in cell
+
+
+@pytest.mark.parametrize(("arch", "key", "value"), [("llama", "num_attention_heads", 0),
+                                                     ("llama", "num_attention_heads", -1), ("gpt2", "n_head", 0),
+                                                     ("gpt2", "n_layer", -1)])
+def test_a_config_with_a_count_that_is_not_positive_names_it(arch, key, value, tiny_llama, tiny_gpt2, tmp_path, capsys,
+                                                             offline):
+    """`ask` printed a traceback (ZeroDivisionError: integer modulo by zero; RuntimeError: Trying to create tensor
+    with negative dimension; a layer count below 0 loaded and failed in generation: ValueError: __len__() should
+    return >= 0) and an evaluation's cell read 'Could not load X: integer modulo by zero'."""
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llama if arch == "llama" else tiny_gpt2, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, key: value}))
+    said = f"The config.json of {folder} is damaged ({key} is {value}: each must be above 0)"
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert said in err and "put the file back" in err
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps([{"question": "How long is a match?", "answer": "Ninety minutes."}]))
+    result = runner.run_evaluation(EvalConfig(models=(str(folder),), dataset_file=str(data), max_new_tokens=2),
+                                   save=None)
+    assert said in result.rows[0].errors[str(folder)]
