@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -96,20 +97,33 @@ def test_a_second_upload_stays_on_the_import_tab_and_an_import_opens_edit(page, 
     assert_no_exception(page)
 
 
-def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, studio):
-    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+@contextlib.contextmanager
+def _bob_refused(browser, studio, width: int, before_edits=None):
+    """Two sessions on the sample: Alice saves version 2, then Bob's save of his own edit is refused (the conflict
+    panel shown). Yields Bob's page; ``before_edits(bob)`` runs once both are open, before either edits."""
+    contexts = [browser.new_context(viewport={"width": width, "height": 1000}) for _ in range(2)]
     try:
         alice, bob = (c.new_page() for c in contexts)
         for p in (alice, bob):
             p.set_default_timeout(30_000)
             open_page(p, studio, "Dataset")
             p.get_by_text("All changes saved (version 1).").wait_for()  # the sample, seeded on first start
+        if before_edits is not None:
+            before_edits(bob)
         edit_cell(alice, 0, 1, "Alice's answer")
         edit_cell(bob, 1, 1, "Bob's answer")
         save(alice)
         alice.get_by_text("Saved version 2").first.wait_for()
         save(bob)
         bob.get_by_text("This dataset was saved by someone else (version 2)").wait_for()
+        yield bob
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, studio):
+    with _bob_refused(browser, studio, 1400) as bob:
         assert bob.get_by_text("Unsaved changes: 1 edited.").is_visible()  # Bob's edit is still there
         assert_no_exception(bob)
         bob.get_by_text("Show their changes").click()
@@ -118,9 +132,6 @@ def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, stu
         bob.get_by_text("1 matching").wait_for()
         versions = sorted((studio.home / "datasets").glob("*/versions/*.json"))
         assert [v.name for v in versions] == ["0001.json", "0002.json"]  # nothing overwritten
-    finally:
-        for c in contexts:
-            c.close()
 
 
 def test_import_a_parquet_file_from_the_hub_format(page, studio, tmp_path):
@@ -499,20 +510,9 @@ def _placeholder_cut(page, label: str) -> str | None:
 def test_at_800_px_the_search_box_and_the_conflict_panel_read_whole(browser, studio):
     """At 800 px the search box's hint read "words of a question, answer or passage; edits to the sho…", and the
     conflict panel's four fixed columns cut "Apply my changes to version 2" and "Save mine on top of version 2"."""
-    contexts = [browser.new_context(viewport={"width": 800, "height": 900}) for _ in range(2)]
-    try:
-        alice, bob = (c.new_page() for c in contexts)
-        for p in (alice, bob):
-            p.set_default_timeout(30_000)
-            open_page(p, studio, "Dataset")
-            p.get_by_text("All changes saved (version 1).").wait_for()  # the sample, seeded on first start
-        assert _placeholder_cut(bob, "Search the records") is None
-        edit_cell(alice, 0, 1, "Alice's answer")
-        edit_cell(bob, 1, 1, "Bob's answer")
-        save(alice)
-        alice.get_by_text("Saved version 2").first.wait_for()
-        save(bob)
-        bob.get_by_text("This dataset was saved by someone else (version 2)").wait_for()
+    cut: list = []
+    with _bob_refused(browser, studio, 800, lambda bob: cut.append(_placeholder_cut(bob, "Search the records"))) as bob:
+        assert cut == [None]
         for name in ("Apply my changes to version 2", "Load latest (discard mine)", "Save mine on top of version 2"):
             button = bob.get_by_role("button", name=name)
             expect(button).to_be_visible()
@@ -520,9 +520,6 @@ def test_at_800_px_the_search_box_and_the_conflict_panel_read_whole(browser, stu
             assert box["x"] >= 0 and box["x"] + box["width"] <= 800, (name, box)
         assert _cut_labels(bob) == []
         assert_no_exception(bob)
-    finally:
-        for c in contexts:
-            c.close()
 
 
 def test_at_800_px_the_answer_column_is_in_sight_and_takes_an_edit(browser, studio):
