@@ -274,10 +274,26 @@ def local_available() -> bool:
 SIDEBAR_LABELS = {**BACKEND_LABELS, "provider": "HF Inference Providers"}
 
 
-def newest_run() -> str | None:
+def newest_run(first: str | None = None) -> str | None:
     """The newest finished training run that can be loaded, as a picker spec; None where there is none. A person
-    who just trained a run compares it with its base: the second model defaulted to the first's bundled model."""
-    return next((e.spec for e in models_ui.library_entries() if e.source == "run" and not e.unusable), None)
+    who just trained a run compares it with its base: the second model defaulted to the first's bundled model. With
+    ``first`` (the first model), the newest run trained from it comes first: the newest of all (a GPT-2 trained from
+    scratch after a LoRA run of the bundled model) was put beside a model it had nothing to do with."""
+    usable = [e.spec for e in models_ui.library_entries() if e.source == "run" and not e.unusable]
+    on_first = _runs_trained_from(first) if first and usable else set()
+    return next((s for s in usable if s in on_first), next(iter(usable), None))
+
+
+def _runs_trained_from(model: str) -> set[str]:
+    """The specs of the runs whose base is ``model`` (the bundled model under either of its names)."""
+    from studio.models import bundled
+    from studio.train import runs
+
+    same = {model, bundled.BUNDLED_ID, bundled.SPEC} if model in (bundled.BUNDLED_ID, bundled.SPEC) else {model}
+    try:
+        return {r.model_spec for r in runs.list_runs() if r.base in same}
+    except (StudioError, OSError):
+        return set()
 
 
 def offline_line() -> str:
@@ -313,8 +329,8 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             kept = st.session_state.get(f"chat.{slot}.kept_model")
             # Compare mode's second model: the newest run (base vs the run just trained), where it showed the first's
             # default only because nothing else was there; a model a person picked stays.
-            if slot == "b" and (run := newest_run()) and (
-                    not kept or (kept == default and not st.session_state.get("chat.b.chosen"))):
+            if slot == "b" and (not kept or (kept == default and not st.session_state.get("chat.b.chosen"))) and (
+                    run := newest_run(st.session_state.get("chat.a.kept_model"))):
                 default, why, kept = run, None, None
             # The picker and the lines under it that come and go (why the default stands in, a model's missing
             # tokenizer) in one container: Quantization and Fast decoding below keep their place, where they moved

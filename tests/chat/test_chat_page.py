@@ -666,14 +666,14 @@ def test_offline_a_new_person_is_told_which_models_are_ready_not_of_one_they_nev
     assert at.selectbox(key="chat.a.model").value == bundled.SPEC
 
 
-def _finished_run(name: str, model: Path, created: str) -> str:
+def _finished_run(name: str, model: Path, created: str, base: str = "HuggingFaceTB/SmolLM2-135M-Instruct") -> str:
     import shutil
 
     from studio.train import runs
 
     folder = runs.run_dir(runs.new_run_id(name))
     folder.mkdir(parents=True)
-    runs.write_run(folder, {"name": name, "created": created, "base": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    runs.write_run(folder, {"name": name, "created": created, "base": base,
                             "method": "full", "format": "chat-template", "config": {}})
     shutil.copytree(model, folder / "model")
     return f"run:{folder.name}"
@@ -698,6 +698,21 @@ def test_compare_mode_opens_with_the_newest_run_as_the_second_model(tiny_gpt2, o
     assert at.selectbox(key="chat.b.model").value == older
     at = page()  # a reloaded tab: the pick kept in the workspace comes back
     assert at.selectbox(key="chat.b.model").value == older
+
+
+def test_compare_mode_opens_with_the_newest_run_of_the_first_model_beside_it(tiny_gpt2, offline):
+    """A LoRA run of the bundled model, then a small GPT-2 trained from scratch: compare mode put the scratch run (the
+    newest) beside the bundled model, where the person wanted their run of it; the newest run trained from the first
+    model comes first now, and the newest of all where none was."""
+    from studio.models import bundled
+
+    of_first = _finished_run("lora of the bundled model", tiny_gpt2, "2026-12-06T10:00:00+00:00")
+    scratch = _finished_run("scratch", tiny_gpt2, "2026-12-07T10:00:00+00:00", base="scratch")
+    at = page(**{"chat.compare": True})
+    assert at.selectbox(key="chat.a.model").value == bundled.SPEC
+    assert at.selectbox(key="chat.b.model").value == of_first
+    at = page(**{"chat.compare": True, "chat.a.kept_model": scratch})  # a first model no run was trained from
+    assert at.selectbox(key="chat.b.model").value == scratch
 
 
 def test_compare_mode_s_second_model_picked_as_the_first_s_default_by_hand_stays_after_a_reload(tiny_gpt2, offline):
