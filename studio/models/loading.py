@@ -424,11 +424,14 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
 def _require_layers(ref: ModelRef) -> None:
     """A layer count below 0 in config.json loads without complaint and fails only in generation, a traceback
     (``__len__() should return >= 0``); one above what the weights hold, or a size larger than any of their tensors,
-    had the model built first (``config_sizes``): each refused here, named."""
+    had the model built first (``config_sizes``): each refused here, named. A Hub id is checked in its cached copy."""
     import json
 
+    folder = Path(ref.source) if ref.local else _cached_snapshot(ref.source)
+    if folder is None:
+        return  # not downloaded yet: the load downloads it, or says why not
     try:
-        cfg = json.loads((Path(ref.source) / "config.json").read_text(encoding="utf-8"))
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
     if not isinstance(cfg, dict):
@@ -439,9 +442,18 @@ def _require_layers(ref: ModelRef) -> None:
             raise damaged_config(ref, f"{key} is {value}: each must be above 0")
     from studio.models import config_sizes
 
-    why = config_sizes.check(Path(ref.source))  # a billion layers in a 2-layer model's folder: built, never ended
+    why = config_sizes.check(folder)  # a billion layers in a 2-layer model's folder: built, never ended
     if why is not None:
         raise damaged_config(ref, why)
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    from studio.models import hub_cache
+
+    try:
+        return hub_cache.usable_snapshot(repo_id)
+    except Exception:  # an invalid id, an unreadable cache: the load says why
+        return None
 
 
 def _not_positive(ref: ModelRef) -> str:

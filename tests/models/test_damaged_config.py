@@ -207,3 +207,24 @@ def test_a_head_count_that_does_not_divide_the_width_is_the_studio_s_line(tiny_g
     err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
     assert f"The config.json of {folder} is damaged (n_embd is 32, which n_head (3) does not divide" in err
     assert "put the file back" in err
+
+
+def test_a_downloaded_model_asking_for_more_than_its_weights_hold_is_refused_too(tiny_gpt2, tmp_path, capsys, offline,
+                                                                                 monkeypatch):
+    """A Hub id's copy in the local cache is the same files: its config.json is checked there before it is built."""
+    import huggingface_hub.constants as hub_constants
+
+    from studio.models import hub_cache
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    repo = tmp_path / "hf" / "hub" / "models--acme--tiny"
+    snap = shutil.copytree(tiny_gpt2, repo / "snapshots" / ("a" * 40))
+    cfg = json.loads((snap / "config.json").read_text())
+    (snap / "config.json").write_text(json.dumps({**cfg, "n_layer": 4}))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    (repo / hub_cache.VERIFIED).write_text(json.dumps(
+        {"commit": "a" * 40, "files": {f.name: f.stat().st_size for f in snap.iterdir()}}))
+    err = _one_line(capsys, ["ask", "acme/tiny", "How long is a match?", "--max-new-tokens", "2"])
+    assert "The config.json of acme/tiny is damaged (n_layer is 4 but its weights hold 2 layers)" in err
