@@ -399,7 +399,7 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bars in the server's terminal or a job's log
 
-    _require_layers(ref)
+    require_sizes(ref)
     kwargs = {**kwargs, "attn_implementation": "sdpa"}
     try:
         try:
@@ -421,7 +421,7 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
         raise
 
 
-def _require_layers(ref: ModelRef) -> None:
+def require_sizes(ref: ModelRef) -> None:
     """A layer count below 0 in config.json loads without complaint and fails only in generation, a traceback
     (``__len__() should return >= 0``); one above what the weights hold, or a size larger than any of their tensors,
     had the model built first (``config_sizes``): each refused here, named. A Hub id is checked in its cached copy."""

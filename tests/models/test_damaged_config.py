@@ -228,3 +228,15 @@ def test_a_downloaded_model_asking_for_more_than_its_weights_hold_is_refused_too
         {"commit": "a" * 40, "files": {f.name: f.stat().st_size for f in snap.iterdir()}}))
     err = _one_line(capsys, ["ask", "acme/tiny", "How long is a match?", "--max-new-tokens", "2"])
     assert "The config.json of acme/tiny is damaged (n_layer is 4 but its weights hold 2 layers)" in err
+
+
+def test_a_passage_question_to_an_extractive_model_with_more_layers_than_it_holds_is_one_line(tmp_path, capsys, offline):
+    """The passage loader built the model config.json describes: 4 layers for 2 held loaded two of random weights
+    without a word (and a billion never ended)."""
+    from qa_models import build_tiny_qa
+
+    build_tiny_qa(tmp_path / "qa")
+    cfg = json.loads((tmp_path / "qa" / "config.json").read_text())
+    (tmp_path / "qa" / "config.json").write_text(json.dumps({**cfg, "num_hidden_layers": 4}))
+    err = _one_line(capsys, ["ask-context", f"qa:{tmp_path / 'qa'}", "Who decides?", "--context", "The referee decides."])
+    assert f"The config.json of {tmp_path / 'qa'} is damaged (num_hidden_layers is 4 but its weights hold 2 layers)" in err
