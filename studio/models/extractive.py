@@ -103,6 +103,7 @@ def load_qa(spec: str, token: str | None = None, device: str | None = None) -> L
     if archs and not any(a.endswith("ForQuestionAnswering") for a in archs):
         raise ModelLoadError(f"{name!r} is not an extractive question-answering model (it is {archs[0]}): ask it "
                              f"over the passage as a chat model, or pick one like {EXAMPLE_MODEL}.")
+    loading.require_sizes(ref)  # a layer count its weights do not hold: refused before the model is built
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.source, **kwargs)
         model = AutoModelForQuestionAnswering.from_pretrained(ref.source, **kwargs)

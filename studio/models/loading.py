@@ -299,6 +299,8 @@ def explain_load_error(ref: ModelRef, exc: Exception) -> ModelLoadError:
         return damaged_config(ref, why)
     if isinstance(exc, ZeroDivisionError):
         return damaged_config(ref, _not_positive(ref))
+    if isinstance(exc, ValueError) and "must be divisible by" in str(exc):  # gpt2's "`embed_dim` must be divisible..."
+        return damaged_config(ref, _indivisible(ref, exc))
     if isinstance(exc, KeyError):
         unknown = _unknown_value(ref, exc)
         if unknown is not None:
@@ -397,7 +399,7 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bars in the server's terminal or a job's log
 
-    _require_layers(ref)
+    require_sizes(ref)
     kwargs = {**kwargs, "attn_implementation": "sdpa"}
     try:
         try:
@@ -419,13 +421,17 @@ def load_weights(ref: ModelRef, kwargs: dict[str, Any]) -> Any:
         raise
 
 
-def _require_layers(ref: ModelRef) -> None:
+def require_sizes(ref: ModelRef) -> None:
     """A layer count below 0 in config.json loads without complaint and fails only in generation, a traceback
-    (``__len__() should return >= 0``): refused here, named."""
+    (``__len__() should return >= 0``); one above what the weights hold, or a size larger than any of their tensors,
+    had the model built first (``config_sizes``): each refused here, named. A Hub id is checked in its cached copy."""
     import json
 
+    folder = Path(ref.source) if ref.local else _cached_snapshot(ref.source)
+    if folder is None:
+        return  # not downloaded yet: the load downloads it, or says why not
     try:
-        cfg = json.loads((Path(ref.source) / "config.json").read_text(encoding="utf-8"))
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
     if not isinstance(cfg, dict):
@@ -434,6 +440,20 @@ def _require_layers(ref: ModelRef) -> None:
         value = cfg.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise damaged_config(ref, f"{key} is {value}: each must be above 0")
+    from studio.models import config_sizes
+
+    why = config_sizes.check(folder)  # a billion layers in a 2-layer model's folder: built, never ended
+    if why is not None:
+        raise damaged_config(ref, why)
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    from studio.models import hub_cache
+
+    try:
+        return hub_cache.usable_snapshot(repo_id)
+    except Exception:  # an invalid id, an unreadable cache: the load says why
+        return None
 
 
 def _not_positive(ref: ModelRef) -> str:
@@ -447,6 +467,23 @@ def _not_positive(ref: ModelRef) -> str:
     bad = [f"{k} is {v}" for k, v in (cfg.items() if isinstance(cfg, dict) else ())
            if isinstance(v, int) and not isinstance(v, bool) and v <= 0 and not k.endswith("_id")]
     return (", ".join(bad) or "a size, head or layer count is not positive") + ": each must be above 0"
+
+
+def _indivisible(ref: ModelRef, exc: Exception) -> str:
+    """Which width config.json's head count does not divide, in its own keys (``n_embd is 32, which n_head (3) does
+    not divide``); transformers' sentence where config.json names neither."""
+    import json
+
+    try:
+        cfg = json.loads((Path(ref.source) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cfg = {}
+    cfg = cfg if isinstance(cfg, dict) else {}
+    width = next((k for k in ("hidden_size", "n_embd", "d_model") if isinstance(cfg.get(k), int)), None)
+    heads = next((k for k in ("num_attention_heads", "n_head", "num_heads") if isinstance(cfg.get(k), int)), None)
+    if width and heads and cfg[heads] > 0 and cfg[width] % cfg[heads]:
+        return f"{width} is {cfg[width]}, which {heads} ({cfg[heads]}) does not divide: each head takes an equal share"
+    return " ".join(str(exc).replace("`", "").split())[:200]
 
 
 def _damaged(exc: BaseException) -> bool:

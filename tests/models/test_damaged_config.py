@@ -161,3 +161,82 @@ def test_a_config_with_a_count_that_is_not_positive_names_it(arch, key, value, t
     result = runner.run_evaluation(EvalConfig(models=(str(folder),), dataset_file=str(data), max_new_tokens=2),
                                    save=None)
     assert said in result.rows[0].errors[str(folder)]
+
+
+@pytest.mark.timeout(120)  # the old load of a billion layers never ended
+@pytest.mark.parametrize(("arch", "key", "value", "said"), [
+    ("llama", "num_hidden_layers", 1_000_000_000, "num_hidden_layers is 1000000000 but its weights hold 2 layers"),
+    ("gpt2", "n_layer", 4, "n_layer is 4 but its weights hold 2 layers"),
+    ("gpt2", "n_embd", 1_000_000_000, "n_embd is 1000000000 but no tensor of its weights is that large"),
+])
+def test_a_config_asking_for_more_than_its_weights_hold_is_refused_before_it_is_built(arch, key, value, said, tiny_llama,
+                                                                                    tiny_gpt2, tmp_path, capsys,
+                                                                                    offline):
+    """`"num_hidden_layers": 1000000000` in a 2-layer model's folder had `ask` build a billion layers (it never ended);
+    `"n_layer": 4` loaded two layers of random weights without a word and answered garbage."""
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llama if arch == "llama" else tiny_gpt2, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, key: value}))
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert f"The config.json of {folder} is damaged ({said}" in err and "put the file back" in err
+
+
+def test_a_sound_model_s_sizes_are_what_its_weights_hold(tiny_llama, tiny_gpt2, tmp_path, capsys, offline):
+    """The check refuses nothing a saved model (one file, or shards and their index) truly is."""
+    from transformers import AutoModelForCausalLM
+
+    from studio.models import config_sizes
+
+    AutoModelForCausalLM.from_pretrained(tiny_llama).save_pretrained(tmp_path / "sharded", max_shard_size="20KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    for folder in (tiny_llama, tiny_gpt2, tmp_path / "sharded"):
+        assert config_sizes.tensor_shapes(folder), folder
+        assert config_sizes.check(folder) is None, folder
+    capsys.readouterr()
+    assert main(["ask", str(tiny_gpt2), "How long is a match?", "--max-new-tokens", "2"]) == 0
+
+
+def test_a_head_count_that_does_not_divide_the_width_is_the_studio_s_line(tiny_gpt2, tmp_path, capsys, offline):
+    """`ask` said transformers' own words: "Could not load …: `embed_dim` must be divisible by num_heads (got
+    `embed_dim`: 32 and `num_heads`: 3)."; now which settings, and what to do."""
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_gpt2, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "n_head": 3}))
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert f"The config.json of {folder} is damaged (n_embd is 32, which n_head (3) does not divide" in err
+    assert "put the file back" in err
+
+
+def test_a_downloaded_model_asking_for_more_than_its_weights_hold_is_refused_too(tiny_gpt2, tmp_path, capsys, offline,
+                                                                                 monkeypatch):
+    """A Hub id's copy in the local cache is the same files: its config.json is checked there before it is built."""
+    import huggingface_hub.constants as hub_constants
+
+    from studio.models import hub_cache
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    repo = tmp_path / "hf" / "hub" / "models--acme--tiny"
+    snap = shutil.copytree(tiny_gpt2, repo / "snapshots" / ("a" * 40))
+    cfg = json.loads((snap / "config.json").read_text())
+    (snap / "config.json").write_text(json.dumps({**cfg, "n_layer": 4}))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    (repo / hub_cache.VERIFIED).write_text(json.dumps(
+        {"commit": "a" * 40, "files": {f.name: f.stat().st_size for f in snap.iterdir()}}))
+    err = _one_line(capsys, ["ask", "acme/tiny", "How long is a match?", "--max-new-tokens", "2"])
+    assert "The config.json of acme/tiny is damaged (n_layer is 4 but its weights hold 2 layers)" in err
+
+
+def test_a_passage_question_to_an_extractive_model_with_more_layers_than_it_holds_is_one_line(tmp_path, capsys, offline):
+    """The passage loader built the model config.json describes: 4 layers for 2 held loaded two of random weights
+    without a word (and a billion never ended)."""
+    from qa_models import build_tiny_qa
+
+    build_tiny_qa(tmp_path / "qa")
+    cfg = json.loads((tmp_path / "qa" / "config.json").read_text())
+    (tmp_path / "qa" / "config.json").write_text(json.dumps({**cfg, "num_hidden_layers": 4}))
+    err = _one_line(capsys, ["ask-context", f"qa:{tmp_path / 'qa'}", "Who decides?", "--context", "The referee decides."])
+    assert f"The config.json of {tmp_path / 'qa'} is damaged (num_hidden_layers is 4 but its weights hold 2 layers)" in err
