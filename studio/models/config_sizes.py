@@ -51,7 +51,8 @@ def _layers_held(names: list[str]) -> int | None:
 
 def too_large(cfg: dict[str, Any], shapes: dict[str, list[int]]) -> str | None:
     """Which setting of ``cfg`` asks for more than ``shapes`` hold, in words; None where none does. Pure."""
-    held = _layers_held(list(shapes))
+    # ALBERT's layers share the weights of their groups (``num_hidden_groups``, one by default): 12 layers, one held
+    held = None if cfg.get("model_type") == "albert" or "num_hidden_groups" in cfg else _layers_held(list(shapes))
     dims = [d for shape in shapes.values() for d in shape if isinstance(d, int)]
     widest = max(dims, default=None)
     for key in LAYER_KEYS:

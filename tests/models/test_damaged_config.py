@@ -240,3 +240,15 @@ def test_a_passage_question_to_an_extractive_model_with_more_layers_than_it_hold
     (tmp_path / "qa" / "config.json").write_text(json.dumps({**cfg, "num_hidden_layers": 4}))
     err = _one_line(capsys, ["ask-context", f"qa:{tmp_path / 'qa'}", "Who decides?", "--context", "The referee decides."])
     assert f"The config.json of {tmp_path / 'qa'} is damaged (num_hidden_layers is 4 but its weights hold 2 layers)" in err
+
+
+def test_a_model_whose_layers_share_weights_is_not_taken_for_a_damaged_one(tmp_path):
+    """ALBERT (an extractive model passage mode loads) runs its 4 layers on one group's weights: the weights hold one
+    numbered layer, and the check refused a sound model as asking for more than they hold."""
+    from transformers import AlbertConfig, AlbertForQuestionAnswering
+
+    from studio.models import config_sizes
+
+    AlbertForQuestionAnswering(AlbertConfig(vocab_size=64, embedding_size=8, hidden_size=16, num_hidden_layers=4,
+                                            num_attention_heads=2, intermediate_size=32)).save_pretrained(tmp_path)
+    assert config_sizes.check(tmp_path) is None
