@@ -445,13 +445,18 @@ def _version_diff(dataset_id: str, old: int, new: int, sha_old: str,
     return editing.changes(before, after), dui.numbered(before, after)
 
 
+VERSIONS_IN_FULL = 8  # versions listed at full height; more, and the list scrolls
+
+
 def versions_tab(info: store.DatasetInfo | None) -> None:
     if info is None or not info.versions:
         st.info("No dataset selected.")
         return
-    st.dataframe([{"version": v.version, "saved": jobs.readable_time(v.created),
-                   "records": v.count, "what": v.message} for v in reversed(info.versions)],
-                 hide_index=True, width="stretch", height=min(38 + 35 * len(info.versions), 320))
+    # A static table, whose cells wrap: in a data grid a long message (a dedup's, or one typed at a save) was cut at
+    # the column's edge, and a read-only cell cannot be opened to read the rest. Past a few versions it scrolls.
+    st.table([{"version": v.version, "saved": jobs.readable_time(v.created), "records": f"{v.count:,}",
+               "what": dui.md(v.message)} for v in reversed(info.versions)],
+             hide_index=True, height="content" if len(info.versions) <= VERSIONS_IN_FULL else 360)
     numbers = [v.version for v in info.versions]
     if len(numbers) == 1:
         st.caption("Only one version so far: every Save (and every restore) adds one.")
