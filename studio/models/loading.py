@@ -531,9 +531,9 @@ def _unknown_value(ref: ModelRef, exc: KeyError) -> ModelLoadError | None:
         named = False
     if not named:
         return None
-    import transformers
+    from importlib.metadata import version  # (not an import of transformers: that goes through hf_import's lock)
 
-    return ModelLoadError(f"{ref.spec}: its config.json names {key!r}, which transformers {transformers.__version__} "
+    return ModelLoadError(f"{ref.spec}: its config.json names {key!r}, which transformers {version('transformers')} "
                           "does not know: if the model is newer than it, upgrade transformers (pip install -U "
                           "transformers); else put the file back as it was saved.")
 
