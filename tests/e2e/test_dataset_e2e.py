@@ -391,6 +391,18 @@ def test_a_look_at_another_tab_by_keyboard_keeps_the_tables_place(page, studio, 
     assert errors == []
 
 
+@contextlib.contextmanager
+def _dataset_at_800_px(browser, studio):
+    """The Dataset page open in a window 800 px wide (a laptop's half screen), closed after."""
+    context = browser.new_context(viewport={"width": 800, "height": 900})
+    try:
+        page = context.new_page()
+        open_page(page, studio, "Dataset")
+        yield page
+    finally:
+        context.close()
+
+
 def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_the_tab_left_is_kept(browser, studio):
     """At 800 px wide: the manage button read "Create, rename o…", and the Versions list cut a dedup's long message at
     its column's edge (a read-only cell cannot be opened). Back from another page, the page opened on Edit, not on
@@ -402,10 +414,7 @@ def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_th
     message = ("dedup: kept 1,234 of 5,678 (45 of 120 clusters reviewed), 312 records merged into 40 edited ones "
                "after a long review of the near copies")
     store.save_version(info.id, records[:20], base_version=1, message=message)
-    context = browser.new_context(viewport={"width": 800, "height": 900})
-    page = context.new_page()
-    try:
-        open_page(page, studio, "Dataset")
+    with _dataset_at_800_px(browser, studio) as page:
         manage = page.get_by_role("button", name="Create, rename or delete")
         expect(manage).to_be_visible(timeout=30_000)
         label = manage.locator(".stMarkdownEllipsis").first
@@ -427,8 +436,6 @@ def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_th
         expect(page.get_by_role("tab", name="Versions")).to_have_attribute("aria-selected", "true", timeout=30_000)
         expect(page.locator("[data-testid='stTable'] td", has_text="dedup: kept").first).to_be_visible()
         assert_no_exception(page)
-    finally:
-        context.close()
 
 
 def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
@@ -438,10 +445,7 @@ def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
     src.write_text(json.dumps([{"question": "What is offside?", "answer": "A position rule."},
                                {"question": "what is offside", "answer": "A rule about position."},
                                {"question": "How long is a match?", "answer": 90}]))
-    context = browser.new_context(viewport={"width": 800, "height": 900})
-    page = context.new_page()
-    try:
-        open_page(page, studio, "Dataset")
+    with _dataset_at_800_px(browser, studio) as page:
         after_rerun(page, page.get_by_role("tab", name="Import").click)
         after_rerun(page, lambda: page.locator("input[type=file]").set_input_files(str(src)))
         cells = page.locator("[data-testid='stTable'] td", has_text="same question as record 1")
@@ -454,8 +458,6 @@ def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
         assert problems["2"][0].startswith("same question as record 1, apart from case")
         assert all(whole and right <= 800 for row in shown for _, whole, right in row), shown
         assert_no_exception(page)
-    finally:
-        context.close()
 
 
 def _cut_labels(page) -> list[str]:
@@ -476,10 +478,7 @@ def test_at_800_px_the_save_bar_the_duplicates_and_export_tabs_read_whole(browse
     store.create_dataset("Rules", [{"question": "What is offside?", "answer": "A position rule."},
                                    {"question": "what is offside", "answer": "A rule about position."},
                                    {"question": "How long is a match?", "answer": "90 minutes."}])
-    context = browser.new_context(viewport={"width": 800, "height": 900})
-    page = context.new_page()
-    try:
-        open_page(page, studio, "Dataset")
+    with _dataset_at_800_px(browser, studio) as page:
         edit_cell(page, 2, 0, "How long is a football match?")
         expect(page.get_by_role("button", name="Discard changes")).to_be_visible(timeout=30_000)
         assert _cut_labels(page) == []
@@ -494,8 +493,6 @@ def test_at_800_px_the_save_bar_the_duplicates_and_export_tabs_read_whole(browse
         assert page.locator("[data-testid='stDownloadButton'] button").count() == 10
         assert _cut_labels(page) == []
         assert_no_exception(page)
-    finally:
-        context.close()
 
 
 def _placeholder_cut(page, label: str) -> str | None:
@@ -529,14 +526,9 @@ def test_at_800_px_the_answer_column_is_in_sight_and_takes_an_edit(browser, stud
 
     info = store.create_dataset("Rules", [{"question": "What is offside?", "answer": "A position rule."},
                                           {"question": "How long is a match?", "answer": "90 minutes."}])
-    context = browser.new_context(viewport={"width": 800, "height": 900})
-    page = context.new_page()
-    try:
-        open_page(page, studio, "Dataset")
+    with _dataset_at_800_px(browser, studio) as page:
         edit_cell(page, 0, 1, "A rule about position.")
         save(page)
         page.get_by_text("Saved version 2").first.wait_for(timeout=30_000)
         assert store.load_version(info.id)[0] == {"question": "What is offside?", "answer": "A rule about position."}
         assert_no_exception(page)
-    finally:
-        context.close()
