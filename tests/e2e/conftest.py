@@ -6,6 +6,7 @@ Helpers here wait for what a person waits for: the script to finish running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -127,6 +128,18 @@ def page(browser, studio: Studio):
     p.set_default_timeout(30_000)
     yield p
     context.close()
+
+
+@contextlib.contextmanager
+def page_open(browser, studio: Studio, name: str, width: int = 1400, height: int = 1000) -> Iterator:
+    """A page of ``studio`` open in a window of its own, ``width`` x ``height``; the window closed after."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        open_page(page, studio, name)
+        yield page
+    finally:
+        context.close()
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:

@@ -8,7 +8,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import after_rerun, assert_no_exception, first_cluster, open_page, wait_idle
+from .conftest import after_rerun, assert_no_exception, first_cluster, open_page, page_open, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -391,16 +391,9 @@ def test_a_look_at_another_tab_by_keyboard_keeps_the_tables_place(page, studio, 
     assert errors == []
 
 
-@contextlib.contextmanager
 def _dataset_at_800_px(browser, studio):
     """The Dataset page open in a window 800 px wide (a laptop's half screen), closed after."""
-    context = browser.new_context(viewport={"width": 800, "height": 900})
-    try:
-        page = context.new_page()
-        open_page(page, studio, "Dataset")
-        yield page
-    finally:
-        context.close()
+    return page_open(browser, studio, "Dataset", width=800, height=900)
 
 
 def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_the_tab_left_is_kept(browser, studio):

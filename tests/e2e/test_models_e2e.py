@@ -187,20 +187,17 @@ def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_
 def _models_page_on_hub(browser, tmp_path: Path, hub_url: str, studio_out: list | None = None):
     """The Models page of a studio whose Hub is the stand-in at ``hub_url``, in a browser context of its own; both
     closed after. ``studio_out`` gets the studio, for a test that opens its other pages too."""
-    from tests.e2e.conftest import start_studio, stop_studio
+    from tests.e2e.conftest import page_open, start_studio, stop_studio
 
     studio = start_studio(tmp_path / "home", tmp_path / "streamlit.log",
                           env={"HF_ENDPOINT": hub_url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
                                "HF_HUB_DISABLE_XET": "1"})
     if studio_out is not None:
         studio_out.append(studio)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
-        page = context.new_page()
-        open_page(page, studio, "Models")
-        yield page
+        with page_open(browser, studio, "Models") as page:
+            yield page
     finally:
-        context.close()
         stop_studio(studio)
 
 
