@@ -59,6 +59,17 @@ def test_the_recommended_preset_s_reasoning_names_the_flags_that_change_it(offli
                                             "--question-dropout"))  # each is a flag of train
 
 
+def test_a_flag_given_with_config_json_changes_that_setting(offline):
+    """``--config-json`` and a setting's flag: the flag wins, as the help says ("override ..."). 49f84bf left the flags
+    out with --config-json: ``--epochs 5`` trained the JSON's 2 epochs without a word."""
+    from studio.commands import train as train_cmd
+
+    args = build_parser().parse_args(["train", "--dataset", "faq.json", "--config-json",
+                                      '{"base": "scratch", "epochs": 2, "learning_rate": 0.001}', "--epochs", "5"])
+    cfg = train_cmd._config(args, 40)
+    assert cfg.epochs == 5 and cfg.learning_rate == 0.001 and cfg.base == "scratch"
+
+
 def test_train_without_a_base_or_the_bundled_model_offline_trains_from_scratch_and_says_why(offline, monkeypatch,
                                                                                              capsys):
     from studio.models import bundled, loading

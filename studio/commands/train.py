@@ -97,7 +97,6 @@ def _config(args: argparse.Namespace, n_records: int = 0):
             raise TrainingError(f"--config-json is not a training config: {exc}") from None
         if args.base:
             cfg = cfg.replace(base=args.base)
-        changes: dict = {}
     else:
         base = args.base or (train_config.preset(args.preset).base if args.preset else None)  # an unknown one: one line
         if base is None:
@@ -117,13 +116,12 @@ def _config(args: argparse.Namespace, n_records: int = 0):
             cfg = train_config.preset(name, base=base)
             if method != cfg.method and base != SCRATCH:
                 cfg = cfg.replace(method=method)
-        from studio import settings
+    from studio import settings
 
-        changes = settings.overrides(args, TrainConfig, skip=NOT_FLAGS)
+    changes = settings.overrides(args, TrainConfig, skip=NOT_FLAGS)  # over --config-json's too, as the help says
     preset_cfg, cfg = cfg, cfg.replace(**changes) if changes else cfg
     adapters = _continued(cfg.base, cfg.method) if cfg.method != "full" else None
     if adapters:  # they train as they were made: run.json records their rank and targets, not the defaults
-        from studio import settings
         from studio.train.lora import LORA_FIELDS
 
         refused = [k for k in LORA_FIELDS if k in changes and changes[k] != adapters[k]]
