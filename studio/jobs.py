@@ -267,12 +267,27 @@ def _registry() -> Path:
 
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
-    with open(_registry() / ".lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    while True:
+        lock = _registry() / ".lock"
+        with open(lock, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                # ``_drop_registry`` removes the lock file (and jobs/) under the lock: one opened before that and locked
+                # after holds a file no longer there, which the next start would not wait for (two starts past the
+                # device check at once). Locked again, on the file now there.
+                if _same_file(fh, lock):
+                    yield
+                    return
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _same_file(fh, path: Path) -> bool:
+    try:
+        held, there = os.fstat(fh.fileno()), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _entry(workdir: Path) -> Path:

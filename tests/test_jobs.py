@@ -264,3 +264,33 @@ def test_a_training_run_refused_on_the_command_line_for_a_busy_device_leaves_no_
     assert main(["train", "--dataset", str(dataset_file), "--base", "scratch", "--preset", "quick"]) == 2
     assert "The device is busy with the evaluation of distilgpt2" in capsys.readouterr().err
     assert tree(studio_home) == before
+
+
+def test_the_jobs_lock_holds_back_the_next_start_after_the_registry_was_dropped_under_it(studio_home, monkeypatch):
+    """A refused start (or a terminal export ending) in a workspace that had no jobs/ removes it, lock file and all,
+    under the lock. A start that had opened the lock file just before, and locked it just after, held a file no longer
+    there: the next start made a new one and took it at once, both past the device check together. The interleaving
+    is made here with a stand-in for ``flock`` that drops the registry between the open and the lock, the moment
+    another process's refused start would (two processes cannot be made to meet there on purpose)."""
+    import fcntl
+
+    from studio import config
+
+    dropped: list[bool] = []
+
+    class Interleaved:
+        LOCK_EX, LOCK_UN, LOCK_NB = fcntl.LOCK_EX, fcntl.LOCK_UN, fcntl.LOCK_NB
+
+        @staticmethod
+        def flock(fh, op):
+            if op == fcntl.LOCK_EX and not dropped:  # opened; another process drops the registry before it locks
+                dropped.append(True)
+                jobs._drop_registry()
+            return fcntl.flock(fh, op)
+
+    monkeypatch.setattr(jobs, "fcntl", Interleaved)
+    with jobs._locked():
+        assert dropped
+        with open(config.jobs_dir() / ".lock", "a+") as next_start:  # another start, now
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(next_start, fcntl.LOCK_EX | fcntl.LOCK_NB)
