@@ -425,17 +425,10 @@ def require_sizes(ref: ModelRef) -> None:
     """A layer count below 0 in config.json loads without complaint and fails only in generation, a traceback
     (``__len__() should return >= 0``); one above what the weights hold, or a size larger than any of their tensors,
     had the model built first (``config_sizes``): each refused here, named. A Hub id is checked in its cached copy."""
-    import json
-
-    folder = Path(ref.source) if ref.local else _cached_snapshot(ref.source)
+    folder = _files_of(ref)
     if folder is None:
         return  # not downloaded yet: the load downloads it, or says why not
-    try:
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if not isinstance(cfg, dict):
-        return
+    cfg = _config_json(ref)
     for key in ("num_hidden_layers", "n_layer", "num_layers"):
         value = cfg.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
@@ -445,6 +438,23 @@ def require_sizes(ref: ModelRef) -> None:
     why = config_sizes.check(folder)  # a billion layers in a 2-layer model's folder: built, never ended
     if why is not None:
         raise damaged_config(ref, why)
+
+
+def _files_of(ref: ModelRef) -> Path | None:
+    """The folder whose files ``ref`` loads: its own, or a Hub id's copy in the local cache (None: not downloaded)."""
+    return Path(ref.source) if ref.local else _cached_snapshot(ref.source)
+
+
+def _config_json(ref: ModelRef) -> dict:
+    """``ref``'s config.json as a dict, read where its files are (``_files_of``); {} where it cannot be read."""
+    import json
+
+    folder = _files_of(ref)
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8")) if folder is not None else {}
+    except (OSError, ValueError):
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
 
 
 def _cached_snapshot(repo_id: str) -> Path | None:
@@ -458,13 +468,7 @@ def _cached_snapshot(repo_id: str) -> Path | None:
 
 def _not_positive(ref: ModelRef) -> str:
     """Which whole-number settings of config.json are zero or negative (sizes, heads, layers), in words."""
-    import json
-
-    try:
-        cfg = json.loads((Path(ref.source) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cfg = {}
-    bad = [f"{k} is {v}" for k, v in (cfg.items() if isinstance(cfg, dict) else ())
+    bad = [f"{k} is {v}" for k, v in _config_json(ref).items()
            if isinstance(v, int) and not isinstance(v, bool) and v <= 0 and not k.endswith("_id")]
     return (", ".join(bad) or "a size, head or layer count is not positive") + ": each must be above 0"
 
@@ -472,13 +476,7 @@ def _not_positive(ref: ModelRef) -> str:
 def _indivisible(ref: ModelRef, exc: Exception) -> str:
     """Which width config.json's head count does not divide, in its own keys (``n_embd is 32, which n_head (3) does
     not divide``); transformers' sentence where config.json names neither."""
-    import json
-
-    try:
-        cfg = json.loads((Path(ref.source) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cfg = {}
-    cfg = cfg if isinstance(cfg, dict) else {}
+    cfg = _config_json(ref)
     width = next((k for k in ("hidden_size", "n_embd", "d_model") if isinstance(cfg.get(k), int)), None)
     heads = next((k for k in ("num_attention_heads", "n_head", "num_heads") if isinstance(cfg.get(k), int)), None)
     if width and heads and cfg[heads] > 0 and cfg[width] % cfg[heads]:
@@ -525,8 +523,10 @@ def _unknown_value(ref: ModelRef, exc: KeyError) -> ModelLoadError | None:
     key = exc.args[0] if exc.args else None
     if isinstance(key, str) and key.startswith("Missing required keys"):  # transformers' own sentence
         return damaged_config(ref, " ".join(key.split())[:200])
+    folder = _files_of(ref)
     try:
-        named = isinstance(key, str) and f'"{key}"' in (Path(ref.source) / "config.json").read_text(encoding="utf-8")
+        named = isinstance(key, str) and folder is not None and f'"{key}"' in (folder / "config.json").read_text(
+            encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         named = False
     if not named:

@@ -209,9 +209,8 @@ def test_a_head_count_that_does_not_divide_the_width_is_the_studio_s_line(tiny_g
     assert "put the file back" in err
 
 
-def test_a_downloaded_model_asking_for_more_than_its_weights_hold_is_refused_too(tiny_gpt2, tmp_path, capsys, offline,
-                                                                                 monkeypatch):
-    """A Hub id's copy in the local cache is the same files: its config.json is checked there before it is built."""
+def _downloaded(model: Path, tmp_path: Path, monkeypatch, change: dict) -> None:
+    """``model`` as the Hub id acme/tiny's copy in the local cache, its config.json changed by ``change``."""
     import huggingface_hub.constants as hub_constants
 
     from studio.models import hub_cache
@@ -219,15 +218,36 @@ def test_a_downloaded_model_asking_for_more_than_its_weights_hold_is_refused_too
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     repo = tmp_path / "hf" / "hub" / "models--acme--tiny"
-    snap = shutil.copytree(tiny_gpt2, repo / "snapshots" / ("a" * 40))
+    snap = shutil.copytree(model, repo / "snapshots" / ("a" * 40))
     cfg = json.loads((snap / "config.json").read_text())
-    (snap / "config.json").write_text(json.dumps({**cfg, "n_layer": 4}))
+    (snap / "config.json").write_text(json.dumps({**cfg, **change}))
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("a" * 40)
     (repo / hub_cache.VERIFIED).write_text(json.dumps(
         {"commit": "a" * 40, "files": {f.name: f.stat().st_size for f in snap.iterdir()}}))
+
+
+def test_a_downloaded_model_asking_for_more_than_its_weights_hold_is_refused_too(tiny_gpt2, tmp_path, capsys, offline,
+                                                                                 monkeypatch):
+    """A Hub id's copy in the local cache is the same files: its config.json is checked there before it is built."""
+    _downloaded(tiny_gpt2, tmp_path, monkeypatch, {"n_layer": 4})
     err = _one_line(capsys, ["ask", "acme/tiny", "How long is a match?", "--max-new-tokens", "2"])
     assert "The config.json of acme/tiny is damaged (n_layer is 4 but its weights hold 2 layers)" in err
+
+
+@pytest.mark.parametrize(("model", "change", "said"), [
+    ("tiny_gpt2", {"n_head": 0}, "The config.json of acme/tiny is damaged (n_head is 0: each must be above 0)"),
+    ("tiny_llama", {"hidden_act": "bogus"}, "acme/tiny: its config.json names 'bogus', which transformers"),
+])
+def test_a_downloaded_model_whose_config_is_damaged_names_the_setting_as_a_folder_does(model, change, said, request,
+                                                                                       tmp_path, capsys, offline,
+                                                                                       monkeypatch):
+    """The words for a damaged config.json read the file where the model's name points: for a Hub id that is no
+    folder, so its copy in the cache said "a size, head or layer count is not positive" without naming n_head, and an
+    unknown value "No network: acme/tiny cannot be downloaded" for a model that was downloaded, whole."""
+    _downloaded(request.getfixturevalue(model), tmp_path, monkeypatch, change)
+    err = _one_line(capsys, ["ask", "acme/tiny", "How long is a match?", "--max-new-tokens", "2"])
+    assert said in err, err
 
 
 def test_a_passage_question_to_an_extractive_model_with_more_layers_than_it_holds_is_one_line(tmp_path, capsys, offline):
