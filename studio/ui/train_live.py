@@ -287,8 +287,8 @@ def ask_panel(run_id: str) -> None:
     if cache.loading() and not busy:  # a load going on after Stop: counted when it ends
         ui.rerun_when_loaded()
     trained = {run.model_spec: "the trained model"}
-    new_tokens = int(st.number_input(
-        "Max new tokens", min_value=1, max_value=4096, value=ASK_NEW_TOKENS, step=32, key="train.max_new_tokens",
+    new_tokens = int(ui.kept(  # kept through a visit to another page, as Chat's Max new tokens is
+        st.number_input, "Max new tokens", "train.max_new_tokens", ASK_NEW_TOKENS, min_value=1, max_value=4096, step=32,
         disabled=busy, help="Answer length at most, in tokens, for Ask and Compare: an answer cut here says so."))
     with st.form("train.ask_form", border=False):
         q = st.text_input("Question", key="train.question", disabled=busy)

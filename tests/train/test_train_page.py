@@ -912,6 +912,18 @@ def test_an_answer_cut_at_max_new_tokens_says_so_in_ask_and_compare(offline, tin
     model_cache.shared().unload()
 
 
+def test_the_ask_panel_s_max_new_tokens_stays_as_set_after_a_visit_to_another_page(offline, tiny_llama):
+    """Set to 200 for a long answer, the ask panel's Max new tokens was back at 96 after a look at another page
+    (Streamlit drops a widget's state in a run that does not draw it), and the next answer was cut at 96."""
+    records = [{"question": f"What is law {i}?", "answer": f"Law {i} is about the ball."} for i in range(6)]
+    at = from_home(**{"train.run_id": _finished_run_on(tiny_llama, records, test=[4, 5])})
+    at.number_input(key="train.max_new_tokens").set_value(200).run()
+    at.switch_page("pages/1_Dataset.py").run()
+    at.switch_page("pages/3_Train.py").run()
+    _no_exception(at)
+    assert at.number_input(key="train.max_new_tokens").value == 200
+
+
 def from_home(**state) -> AppTest:
     """The Train page opened from Home (a page can switch only to pages of the app it was opened in)."""
     at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=90)
