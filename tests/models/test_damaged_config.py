@@ -217,6 +217,8 @@ def _downloaded(model: Path, tmp_path: Path, monkeypatch, change: dict) -> None:
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    # read by huggingface_hub once, at import: HF_HUB_OFFLINE set by ``offline`` later does not reach its requests
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
     repo = tmp_path / "hf" / "hub" / "models--acme--tiny"
     snap = shutil.copytree(model, repo / "snapshots" / ("a" * 40))
     cfg = json.loads((snap / "config.json").read_text())
