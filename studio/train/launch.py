@@ -11,6 +11,7 @@ stage 2/3 (needs the ``deepspeed`` package).
 from __future__ import annotations
 
 import importlib.util
+import socket
 import sys
 
 from studio.errors import TrainingError
@@ -32,6 +33,14 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def free_port() -> int:
+    """A loopback port free now, for the processes of one run to meet on: accelerate's default (29500) is one port
+    for the whole machine, so a second several-GPU run started while one trains failed with "address already in use"."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def launcher(gpus: int, sharding: str = "none", *, available: int | None = None) -> list[str] | None:
     """The command prefix that runs ``-m studio ...`` on ``gpus`` GPUs; None for one process."""
     if sharding not in SHARDING:
@@ -50,7 +59,7 @@ def launcher(gpus: int, sharding: str = "none", *, available: int | None = None)
         raise TrainingError("DeepSpeed ZeRO needs the deepspeed package (pip install deepspeed): install it, or "
                             "choose FSDP, which PyTorch has built in.")
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(gpus),
-           "--num_machines", "1", "--dynamo_backend", "no"]
+           "--num_machines", "1", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
     if sharding == "fsdp":  # accelerate takes one of --multi_gpu, --use_fsdp, --use_deepspeed (a ValueError for two)
         cmd = [c for c in cmd if c != "--multi_gpu"]
         cmd += ["--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD", "--fsdp_auto_wrap_policy",

@@ -21,6 +21,24 @@ def test_one_gpu_starts_plain_python_and_several_start_one_process_each():
     assert "--use_fsdp" in fsdp and fsdp[fsdp.index("--fsdp_sharding_strategy") + 1] == "FULL_SHARD"
 
 
+def test_two_runs_at_once_meet_on_ports_of_their_own():
+    """Each several-GPU run's processes meet on a port free when it starts, not accelerate's one default (29500): a
+    second run started beside a first (or with 29500 taken by anything else) failed with "address already in use"."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        try:
+            taken.bind(("127.0.0.1", 29500))
+        except OSError:
+            pass  # taken already: all the same to the launcher
+        taken.listen()
+        first = launch.launcher(2, available=2)
+        port = int(first[first.index("--main_process_port") + 1])
+        assert port != 29500
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", port))  # free when the run starts
+
+
 @pytest.mark.parametrize("sharding", ["none", "fsdp"])
 def test_accelerate_accepts_the_command_it_is_given(sharding):
     """accelerate refuses --multi_gpu with --use_fsdp ("You can only use one of ..."): every FSDP run failed at
@@ -30,6 +48,7 @@ def test_accelerate_accepts_the_command_it_is_given(sharding):
     args = accelerate_launch.launch_command_parser().parse_args([*cmd[3:], "-m", "studio", "train"])
     accelerate_launch._validate_launch_command(args)  # noqa: SLF001 - the check launch_command runs first
     assert args.num_processes == 2 and (args.use_fsdp if sharding == "fsdp" else args.multi_gpu)
+    assert args.main_process_port == int(cmd[cmd.index("--main_process_port") + 1])
 
 
 @pytest.mark.parametrize(("gpus", "sharding", "available", "message"), [
