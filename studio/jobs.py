@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -483,12 +484,15 @@ def register_current(kind: str, workdir: Path) -> None:
         atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})
 
 
-def unregister_current(workdir: Path, *, made_registry: bool = False) -> None:
+def unregister_current(workdir: Path, *, made_registry: bool = False, remove: bool = False) -> None:
     """Take a job run in the foreground out of the registry as it ends (``register_current``); ``made_registry``: the
-    registry's folder was made for it, and goes too where nothing else was registered since."""
+    registry's folder was made for it, and goes too where nothing else was registered since. ``remove``: its folder
+    (its status) goes too, what it made being kept elsewhere (a command-line evaluation's result)."""
     with _locked():
         with contextlib.suppress(FileNotFoundError):
             _entry(workdir).unlink()
+        if remove:
+            shutil.rmtree(workdir, ignore_errors=True)
         if made_registry:
             _drop_registry()
 

@@ -179,15 +179,33 @@ def _printer():
 
 
 def _run_holding_the_device(cfg, token: str | None, api_key: str | None):
-    """Run the evaluation in the foreground; with a local model, holding the device as a job does (a
-    training run or another evaluation holding it refuses this one in one line, and this one refuses them)."""
+    """Run the evaluation in the foreground, listed on the Evaluate page as it runs (its job status, which the page
+    follows and stops) and after (its result); with a local model, holding the device as a job does (a training run
+    or another evaluation holding it refuses this one in one line, and this one refuses them). Once its outcome is
+    saved, its job folder goes: it was the live state of a run whose output was the terminal (the page's jobs keep
+    theirs, with their log)."""
+    from studio import jobs
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate import results as eval_results
+    from studio.evaluate import runner as evaluate
+
+    eval_id = evaluate.new_id()
+    workdir = eval_jobs.job_dir(eval_id)
+    made = not studio_config.jobs_dir(make=False).is_dir()
+    try:
+        if not evaluate.needs_device(cfg):
+            return evaluate.run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=_printer())
+        return _run_on_the_device(cfg, token, api_key, eval_id)
+    finally:
+        if eval_results.has_outcome(eval_id):  # else (Ctrl-C, an outcome that did not fit) its status says how it ended
+            jobs.unregister_current(workdir, made_registry=made, remove=True)
+
+
+def _run_on_the_device(cfg, token: str | None, api_key: str | None, eval_id: str):
     from studio import jobs
     from studio.evaluate import job as eval_jobs
     from studio.evaluate import runner as evaluate
 
-    if not evaluate.needs_device(cfg):
-        return evaluate.run_evaluation(cfg, token=token, api_key=api_key, progress=_printer())
-    eval_id = evaluate.new_id()
     workdir = eval_jobs.job_dir(eval_id)
     jobs.claim_device("evaluate", workdir, title=", ".join(evaluate.model_labels(cfg.models)))
     state, error = "failed", "interrupted"

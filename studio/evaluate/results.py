@@ -90,6 +90,15 @@ def settled(result: EvalResult) -> EvalResult:
     return result
 
 
+def has_outcome(eval_id: str) -> bool:
+    """Whether the stored file of ``eval_id`` holds its outcome (finished, stopped, failed): no job status is needed to
+    tell how it ended."""
+    try:
+        return json.loads(path(eval_id).read_text(encoding="utf-8")).get("status") in OUTCOMES
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def load(eval_id: str) -> EvalResult:
     file = path(eval_id)
     try:
