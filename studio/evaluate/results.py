@@ -5,6 +5,7 @@ summaries, comparisons and filters (pure functions of an ``EvalResult``, plus lo
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,7 +347,11 @@ def _specs(result: EvalResult) -> set[str]:
 
 
 def delete(eval_id: str) -> None:
+    """The evaluation's file, and its ended job's folder (its status and log, which a deleted evaluation left in
+    ``jobs/`` for good); a running job's folder is left to it (the page asks for a stop first)."""
     path(eval_id).unlink(missing_ok=True)
+    if not jobs.read_status(job_dir(eval_id)).active:
+        shutil.rmtree(job_dir(eval_id), ignore_errors=True)
 
 
 def failed_models(result: EvalResult) -> dict[str, str]:
