@@ -12,6 +12,7 @@ old-format ``.bin``), counts no model has ever had (``ABSURD_LAYERS``, ``ABSURD_
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,12 @@ def _files(folder: Path, index: str, single: str) -> list[Path]:
     """The weight files an index names (its shards), or the single file."""
     if (folder / index).is_file():
         weight_map = json.loads((folder / index).read_text(encoding="utf-8")).get("weight_map", {})
-        return sorted({folder / name for name in weight_map.values()})
+        files = sorted({folder / name for name in weight_map.values()})
+        # "../../elsewhere.bin" or "/elsewhere.bin": not this model's file (said as written: a Hub cache's shards are
+        # links into its blobs/ folder)
+        if any(Path(os.path.normpath(f)).parent != Path(os.path.normpath(folder)) for f in files):
+            raise ValueError("a shard outside the model's folder")
+        return files
     return [folder / single]
 
 

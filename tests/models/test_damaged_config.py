@@ -309,3 +309,20 @@ def test_a_config_asking_for_a_billion_layers_is_refused_where_its_weights_canno
     assert config_sizes.check(folder) == "n_layer is 1000000000, more than any model has (10,000 at most)"
     (folder / "config.json").write_text(json.dumps({**cfg, "n_layer": 4, "vocab_size": 10**9}))
     assert config_sizes.check(folder) == "vocab_size is 1000000000, larger than any model's (10,000,000 at most)"
+
+
+def test_an_index_naming_a_file_outside_the_model_s_folder_is_not_read(tiny_gpt2, tmp_path):
+    """`model.safetensors.index.json` naming `../other/model.safetensors` had the check read another folder's
+    weights (any file the index names, on the server's disk) and judge the config by them."""
+    from studio.models import config_sizes
+
+    folder = shutil.copytree(tiny_gpt2, tmp_path / "model")
+    shutil.copytree(tiny_gpt2, tmp_path / "other")
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"transformer.wte.weight": "../other/model.safetensors"}}))
+    assert config_sizes.tensor_shapes(folder) is None
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"transformer.wte.weight": "model-00001-of-00001.safetensors"}}))
+    shutil.copy(tmp_path / "other" / "model.safetensors", folder / "model-00001-of-00001.safetensors")
+    assert config_sizes.tensor_shapes(folder)  # a shard of its own is read
