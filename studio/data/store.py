@@ -293,8 +293,10 @@ def create_dataset(name: str, records: list[Record], message: str = "created") -
 
 
 def rename_dataset(dataset_id: str, new_name: str) -> DatasetInfo:
-    name = _check_name(new_name, ignore_id=dataset_id)
-    with _held(dataset_id) as path:
+    # The name is checked and taken under the lock a creation checks it under: two sessions renaming two datasets (or
+    # one creating) to one name at once both passed the check, and the workspace held two datasets of that name
+    with creation_lock(config.datasets_dir(make=False)), _held(dataset_id) as path:
+        name = _check_name(new_name, ignore_id=dataset_id)
         head = json.loads((path / "dataset.json").read_text(encoding="utf-8"))
         head["name"] = name
         atomic.write_json(path / "dataset.json", head)

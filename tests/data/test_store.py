@@ -129,6 +129,37 @@ def test_a_save_that_waited_on_a_delete_is_refused_and_makes_no_folder(studio_ho
     assert not folder.exists() and store.list_datasets() == []
 
 
+def test_two_sessions_renaming_two_datasets_to_one_name_at_once_give_one_name_taken(monkeypatch):
+    """Both renames checked the name before either wrote it, and the workspace held two datasets named "Final" (the
+    command line's --dataset Final then named either). The hook lets each check wait up to 2 s for the other's, as
+    two sessions at the same moment would (under the lock, the second waits for the first instead)."""
+    a, b = store.create_dataset("Alpha", RECS), store.create_dataset("Beta", RECS)
+    check, arrived = store._check_name, threading.Barrier(2)
+
+    def at_once(*args, **kwargs):
+        try:
+            arrived.wait(2)
+        except threading.BrokenBarrierError:
+            pass
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_check_name", at_once)
+    said = []
+
+    def rename(dataset_id):
+        try:
+            store.rename_dataset(dataset_id, "Final")
+            said.append("renamed")
+        except StudioError as exc:
+            said.append(str(exc))
+
+    threads = [threading.Thread(target=rename, args=(d.id,)) for d in (a, b)]
+    [t.start() for t in threads]
+    [t.join(30) for t in threads]
+    assert sorted(said)[1:] == ["renamed"] and "already exists" in sorted(said)[0], said
+    assert sorted(d.name for d in store.list_datasets()) in (["Alpha", "Final"], ["Beta", "Final"])
+
+
 def test_diff_reports_added_removed_edited():
     before = [{"question": "a", "answer": "1"}, {"question": "b", "answer": "2"}, {"question": "c", "answer": "3"}]
     after = [{"question": "a", "answer": "1"}, {"question": "b", "answer": "two"}, {"question": "d", "answer": "4"},
