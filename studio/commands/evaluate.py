@@ -6,9 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from studio import atomic
@@ -192,16 +196,42 @@ def _run_holding_the_device(cfg, token: str | None, api_key: str | None):
     eval_id = evaluate.new_id()
     workdir = eval_jobs.job_dir(eval_id)
     made = not studio_config.jobs_dir(make=False).is_dir()
+    ctrl_c = threading.Event()
+    cancel = lambda: ctrl_c.is_set() or jobs.stop_requested(workdir)  # noqa: E731 - Ctrl-C, or the page's Stop
     try:
-        if not evaluate.needs_device(cfg):
-            return evaluate.run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=_printer())
-        return _run_on_the_device(cfg, token, api_key, eval_id)
+        with _ctrl_c_stops(ctrl_c):
+            if not evaluate.needs_device(cfg):
+                return evaluate.run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=_printer(),
+                                               cancel=cancel)
+            return _run_on_the_device(cfg, token, api_key, eval_id, cancel)
     finally:
         if eval_results.has_outcome(eval_id):  # else (Ctrl-C, an outcome that did not fit) its status says how it ended
             jobs.unregister_current(workdir, made_registry=made, remove=True)
 
 
-def _run_on_the_device(cfg, token: str | None, api_key: str | None, eval_id: str):
+@contextlib.contextmanager
+def _ctrl_c_stops(stopped: threading.Event) -> Iterator[None]:
+    """While the evaluation runs, Ctrl-C stops it as the page's Stop does (``stopped`` set): the answers so far are
+    saved with the outcome "stopped", where it was ended at once and read on the Evaluate page as "interrupted: the
+    evaluation's process ended before it finished (killed or crashed)". A second Ctrl-C ends it at once."""
+    if threading.current_thread() is not threading.main_thread():  # a signal handler is the main thread's alone
+        yield
+        return
+
+    def on_ctrl_c(_signum: int, _frame: object) -> None:
+        if stopped.is_set():
+            raise KeyboardInterrupt
+        stopped.set()
+        print("stopping: the answers so far are kept (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+
+    before = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _run_on_the_device(cfg, token: str | None, api_key: str | None, eval_id: str, cancel):
     from studio import jobs
     from studio.evaluate import job as eval_jobs
     from studio.evaluate import runner as evaluate
@@ -211,7 +241,7 @@ def _run_on_the_device(cfg, token: str | None, api_key: str | None, eval_id: str
     state, error = "failed", "interrupted"
     try:
         result = evaluate.run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=_printer(),
-                                         cancel=lambda: jobs.stop_requested(workdir))
+                                         cancel=cancel)
         state = result.status if result.status in jobs.DONE else "failed"
         error = (result.error or "") if state == "failed" else ""
         return result
