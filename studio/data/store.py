@@ -104,7 +104,7 @@ def _locked(path: Path, name: str = ".lock") -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _held(dataset_id: str) -> Iterator[Path]:
+def _held(dataset_id: str, deleting: bool = False) -> Iterator[Path]:
     """The folder of the existing dataset ``dataset_id``, under the lock its saves, renames and deletion hold, and
     still there once the lock is had: a delete in another session moved the folder (and its lock file) to the trash
     while a save waited, and the save wrote its version into a folder it made anew, without its ``dataset.json``
@@ -113,7 +113,7 @@ def _held(dataset_id: str) -> Iterator[Path]:
     try:
         fh = open(path / ".lock", "a+")
     except FileNotFoundError:
-        raise _deleted(dataset_id) from None
+        raise _deleted(dataset_id, deleting) from None
     except OSError as exc:
         raise (disk_error(exc, path) or exc) from None
     with fh:
@@ -125,13 +125,15 @@ def _held(dataset_id: str) -> Iterator[Path]:
             except FileNotFoundError:
                 there = False
             if not there:
-                raise _deleted(dataset_id)
+                raise _deleted(dataset_id, deleting)
             yield path
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _deleted(dataset_id: str) -> DatasetNotFoundError:
+def _deleted(dataset_id: str, deleting: bool = False) -> DatasetNotFoundError:
+    if deleting:  # two sessions' Delete at once: one moved it to the trash, the other finds it gone
+        return DatasetNotFoundError(f"Dataset {dataset_id!r} was already deleted (in another tab or session).")
     return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) as this change was "
                                 "being saved: nothing was saved (the Dataset page offers to save unsaved changes as a new dataset).")
 
@@ -311,7 +313,7 @@ def delete_dataset(dataset_id: str) -> Path:
     if not trash.is_dir():  # made outside a checked save: counted on a public app (the move itself adds nothing)
         trash.mkdir(exist_ok=True)
         config.made([trash])
-    with _held(dataset_id) as path:
+    with _held(dataset_id, deleting=True) as path:
         dest = trash / f"{dataset_id}-{time.strftime('%Y%m%d-%H%M%S')}"
         shutil.move(str(path), dest)
     return dest

@@ -160,6 +160,38 @@ def test_two_sessions_renaming_two_datasets_to_one_name_at_once_give_one_name_ta
     assert sorted(d.name for d in store.list_datasets()) in (["Alpha", "Final"], ["Beta", "Final"])
 
 
+def test_two_sessions_deleting_one_dataset_at_once_move_it_once_and_the_other_is_told(studio_home, monkeypatch):
+    """Both deletes found the dataset; the second then moved a folder that was gone: "No such file or directory", an
+    unexpected failure. The hook lets each wait up to 2 s for the other after finding it, as two clicks at once would."""
+    info = store.create_dataset("Shared", RECS)
+    find, arrived = store._dir, threading.Barrier(2)
+
+    def at_once(dataset_id):
+        found = find(dataset_id)
+        try:
+            arrived.wait(2)
+        except threading.BrokenBarrierError:
+            pass
+        return found
+
+    monkeypatch.setattr(store, "_dir", at_once)
+    said = []
+
+    def delete():
+        try:
+            said.append(store.delete_dataset(info.id))
+        except Exception as exc:  # noqa: BLE001 - what each session is told
+            said.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=delete) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join(30) for t in threads]
+    moved = [s for s in said if not isinstance(s, str)]
+    assert len(moved) == 1 and [s for s in said if isinstance(s, str)] == [
+        f"DatasetNotFoundError: Dataset {info.id!r} was already deleted (in another tab or session)."], said
+    assert len(list((studio_home / "trash").iterdir())) == 1 and store.list_datasets() == []
+
+
 def test_diff_reports_added_removed_edited():
     before = [{"question": "a", "answer": "1"}, {"question": "b", "answer": "2"}, {"question": "c", "answer": "3"}]
     after = [{"question": "a", "answer": "1"}, {"question": "b", "answer": "two"}, {"question": "d", "answer": "4"},
